@@ -1,0 +1,441 @@
+"""YAML -> frozen, validated settings.
+
+Every section is a frozen dataclass whose field names equal the YAML keys. A file is
+validated once, at the edge, into a :class:`Config`; everything inward takes plain values.
+
+Errors name the file, the key path and what is allowed, in one line::
+
+    configs/bad.yaml: training.epochs: expected an integer >= 1, got 0
+
+Environment overrides: ``ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<yaml scalar>``, e.g.
+``ANOMALY_GAN__TRAINING__EPOCHS=5`` or ``ANOMALY_GAN__SERVE__KAFKA__BOOTSTRAP_SERVERS=k:9092``.
+The value is parsed as YAML (``5`` is an int, ``[a, b]`` a list) and validated like the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from anomaly_gan.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "ModelConfig",
+    "DataConfig",
+    "TrainingConfig",
+    "ScoringConfig",
+    "ThresholdConfig",
+    "ServeConfig",
+    "KafkaConfig",
+    "StreamWindowConfig",
+    "BatchingConfig",
+    "AlertConfig",
+    "HttpConfig",
+    "ENV_PREFIX",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+]
+
+ENV_PREFIX = "ANOMALY_GAN__"
+
+
+def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+           hi_open: bool = False) -> dict[str, Any]:
+    return {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open}
+
+
+def _f(default: Any, **bounds: Any) -> Any:
+    """A dataclass field with optional numeric bounds kept in its metadata."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=bounds)
+    return field(default=default, metadata=bounds)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which GAN family and backbone, and its loss weights."""
+
+    kind: Literal["ganomaly", "fanogan"] = "ganomaly"
+    backbone: Literal["dense", "conv1d"] = "conv1d"
+    latent_dim: int = _f(16, **_range(1, 4096))
+    hidden: tuple[int, ...] = (32, 64)
+    # GANomaly generator loss weights (Akcay et al. 2018 defaults).
+    w_adv: float = _f(1.0, **_range(0.0))
+    w_con: float = _f(50.0, **_range(0.0))
+    w_enc: float = _f(1.0, **_range(0.0))
+    # f-AnoGAN: WGAN-GP and the izi_f encoder loss.
+    gp_weight: float = _f(10.0, **_range(0.0))
+    n_critic: int = _f(5, **_range(1, 100))
+    kappa: float = _f(1.0, **_range(0.0))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How rows become scaled, windowed model input."""
+
+    window: int = _f(32, **_range(2, 100_000))
+    stride: int = _f(1, **_range(1, 100_000))
+    scaler: Literal["robust", "minmax"] = "robust"
+    nan_policy: Literal["reject", "ffill", "zero"] = "reject"
+    timestamp_column: str | None = None
+    validation_fraction: float = _f(0.2, **_range(0.05, 0.5))
+    max_train_windows: int = _f(20_000, **_range(100))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Optimisation, early stopping, precision and health checks."""
+
+    epochs: int = _f(30, **_range(1, 100_000))
+    batch_size: int = _f(64, **_range(1, 1 << 20))
+    learning_rate: float = _f(2e-4, **_range(0.0, 1.0, lo_open=True))
+    beta_1: float = _f(0.5, **_range(0.0, 1.0, hi_open=True))
+    patience: int = _f(5, **_range(1, 100_000))
+    seed: int = _f(0, **_range(0))
+    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"
+    allow_unhealthy: bool = False
+    verbose: int = _f(1, **_range(0, 2))
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How score components are combined and explained."""
+
+    weights: dict[str, float] = _f({"reconstruction": 1.0, "discriminator": 0.5, "latent": 0.5})
+    top_k: int = _f(3, **_range(1, 1000))
+
+
+@dataclass(frozen=True)
+class ThresholdConfig:
+    """Offline calibration on held-out normal scores."""
+
+    method: Literal["quantile", "pot"] = "quantile"
+    quantile: float = _f(0.995, **_range(0.5, 1.0, hi_open=True))
+    pot_initial_quantile: float = _f(0.98, **_range(0.5, 1.0, hi_open=True))
+    pot_risk: float = _f(1e-3, **_range(0.0, 0.5, lo_open=True))
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Kafka connection, topics and consumer-group timings."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    input_topic: str = "anomaly-gan.events"
+    alert_topic: str = "anomaly-gan.alerts"
+    scores_topic: str | None = None
+    dlq_topic: str = "anomaly-gan.dlq"
+    group_id: str = "anomaly-gan"
+    client_id: str = "anomaly-gan"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    sasl_password_file: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    session_timeout_ms: int = _f(10_000, **_range(100))
+    heartbeat_interval_ms: int = _f(3_000, **_range(50))
+    max_poll_interval_ms: int = _f(300_000, **_range(100))
+    max_poll_records: int = _f(2_000, **_range(1))
+    poll_timeout_ms: int = _f(100, **_range(1))
+    reconnect_backoff_max_ms: int = _f(10_000, **_range(10))
+
+
+@dataclass(frozen=True)
+class StreamWindowConfig:
+    """Per-entity window state."""
+
+    max_entities: int = _f(100_000, **_range(1))
+    gap_seconds: float = _f(300.0, **_range(0.0, lo_open=True))
+    reorder_tolerance_seconds: float = _f(0.0, **_range(0.0))
+    max_event_bytes: int = _f(65_536, **_range(16))
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """Micro-batching of ready windows into one model call."""
+
+    max_batch: int = _f(512, **_range(1))
+    max_latency_ms: int = _f(50, **_range(0))
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """Debounce: alert after k consecutive anomalous windows, then cool down."""
+
+    consecutive: int = _f(3, **_range(1, 10_000))
+    cooldown_seconds: float = _f(300.0, **_range(0.0))
+    scores_sample_rate: float = _f(1.0, **_range(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """The /metrics, /healthz and /readyz endpoint."""
+
+    host: str = "127.0.0.1"
+    port: int = _f(9108, **_range(0, 65535))
+    entity_labels_top_n: int = _f(0, **_range(0, 1000))
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The streaming scorer."""
+
+    model_path: str = "models"
+    reload_interval_seconds: float = _f(10.0, **_range(0.1))
+    grace_seconds: float = _f(20.0, **_range(0.1))
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    windows: StreamWindowConfig = field(default_factory=StreamWindowConfig)
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration: offline training and the streaming service."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+
+    def replace(self, **sections: Any) -> Config:
+        """A copy with whole sections swapped, e.g. ``cfg.replace(training=...)``."""
+        return dataclasses.replace(self, **sections)
+
+
+_SCORE_COMPONENTS = ("reconstruction", "discriminator", "latent")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        parts = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_describe(a) for a in parts) + " or null"
+    if origin is tuple:
+        return f"a list of {_describe(typing.get_args(tp)[0])}s"
+    if origin is dict:
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _bounds_text(meta: Mapping[str, Any]) -> str:
+    lo, hi = meta.get("lo"), meta.get("hi")
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if meta.get('lo_open') else '>='} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'<' if meta.get('hi_open') else '<='} {hi:g}")
+    return " and ".join(parts)
+
+
+def _check_bounds(value: float, meta: Mapping[str, Any]) -> bool:
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and (value <= lo if meta.get("lo_open") else value < lo):
+        return False
+    if hi is not None and (value >= hi if meta.get("hi_open") else value > hi):
+        return False
+    return True
+
+
+class _Validator:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, expected: str, got: Any) -> typing.NoReturn:
+        raise ConfigError(f"{self.source}: {path}: expected {expected}, got {got!r}")
+
+    def value(self, tp: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> Any:
+        origin = typing.get_origin(tp)
+        if dataclasses.is_dataclass(tp):
+            return self.section(tp, raw, path)
+        if origin is Literal:
+            if raw not in typing.get_args(tp):
+                self.fail(path, _describe(tp), raw)
+            return raw
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if raw is None:
+                return None
+            return self.value(args[0], raw, path, meta)
+        if origin is tuple:
+            elem = typing.get_args(tp)[0]
+            if not isinstance(raw, (list, tuple)) or not raw:
+                self.fail(path, f"a non-empty {_describe(tp)}", raw)
+            return tuple(self.value(elem, r, f"{path}[{i}]", {"lo": 1}) for i, r in enumerate(raw))
+        if origin is dict:
+            if not isinstance(raw, Mapping):
+                self.fail(path, "a mapping", raw)
+            return self.weights(raw, path)
+        if tp is bool:
+            if not isinstance(raw, bool):
+                self.fail(path, "true or false", raw)
+            return raw
+        if tp is int:
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                self.fail(path, "an integer" + (f" {_bounds_text(meta)}" if meta else ""), raw)
+            if meta and not _check_bounds(raw, meta):
+                self.fail(path, f"an integer {_bounds_text(meta)}", raw)
+            return raw
+        if tp is float:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                self.fail(path, "a number" + (f" {_bounds_text(meta)}" if meta else ""), raw)
+            if raw != raw or (meta and not _check_bounds(float(raw), meta)):
+                self.fail(path, f"a number {_bounds_text(meta)}", raw)
+            return float(raw)
+        if tp is str:
+            if not isinstance(raw, str) or not raw:
+                self.fail(path, "a non-empty string", raw)
+            return raw
+        raise TypeError(f"unsupported config type {tp!r} at {path}")  # pragma: no cover
+
+    def weights(self, raw: Mapping[str, Any], path: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, val in raw.items():
+            if key not in _SCORE_COMPONENTS:
+                self.fail(f"{path}.{key}", "a component among " + ", ".join(_SCORE_COMPONENTS), key)
+            out[key] = self.value(float, val, f"{path}.{key}", {"lo": 0.0})
+        if not any(v > 0 for v in out.values()):
+            self.fail(path, "at least one weight > 0", dict(raw))
+        return out
+
+    def section(self, cls: type, raw: Any, path: str) -> Any:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            self.fail(path or "<top level>", "a mapping", raw)
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key in raw:
+            if key not in fields:
+                where = f"{path}.{key}" if path else str(key)
+                raise ConfigError(
+                    f"{self.source}: {where}: unknown key; allowed: {', '.join(fields)}"
+                )
+        kwargs = {}
+        for name, f in fields.items():
+            if name in raw:
+                sub = f"{path}.{name}" if path else name
+                kwargs[name] = self.value(hints[name], raw[name], sub, f.metadata)
+        return cls(**kwargs)
+
+
+def _cross_checks(cfg: Config, source: str) -> None:
+    if cfg.data.stride > cfg.data.window:
+        raise ConfigError(
+            f"{source}: data.stride: expected <= data.window ({cfg.data.window}), "
+            f"got {cfg.data.stride}"
+        )
+    if cfg.model.backbone == "conv1d" and cfg.data.window < 2 ** len(cfg.model.hidden):
+        raise ConfigError(
+            f"{source}: data.window: the conv1d backbone halves the window once per hidden "
+            f"layer ({len(cfg.model.hidden)}), so it needs >= {2 ** len(cfg.model.hidden)}, "
+            f"got {cfg.data.window}"
+        )
+    k = cfg.serve.kafka
+    if k.security_protocol.startswith("SASL") and k.sasl_mechanism is None:
+        raise ConfigError(
+            f"{source}: serve.kafka.sasl_mechanism: expected one of 'PLAIN', 'SCRAM-SHA-256', "
+            f"'SCRAM-SHA-512' when security_protocol is {k.security_protocol}, got None"
+        )
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tuple[dict, str]:
+    overrides = sorted((k, v) for k, v in env.items() if k.startswith(ENV_PREFIX))
+    for key, text in overrides:
+        parts = [p.lower() for p in key[len(ENV_PREFIX):].split("__") if p]
+        if not parts:
+            continue
+        node = raw
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        try:
+            node[parts[-1]] = yaml.safe_load(text) if text != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"environment {key}: not a YAML value: {exc}") from None
+    if overrides:
+        source = f"{source} (+ {', '.join(k for k, _ in overrides)})"
+    return raw, source
+
+
+def config_from_dict(raw: Mapping[str, Any] | None, source: str = "<config>") -> Config:
+    """Validate a plain mapping into a :class:`Config`.
+
+    >>> config_from_dict({"training": {"epochs": 3}}).training.epochs
+    3
+    """
+    cfg = _Validator(source).section(Config, dict(raw or {}), "")
+    _cross_checks(cfg, source)
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment and validate a YAML file.
+
+    ``path=None`` gives the shipped defaults (the dataclass defaults, which
+    ``configs/default.yaml`` documents key by key). ``env`` defaults to ``os.environ``.
+    """
+    env = os.environ if env is None else env
+    if path is None:
+        raw, source = _apply_env({}, env, "default config")
+        return config_from_dict(raw, source)
+    file = Path(path)
+    source = str(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read config: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{file}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: <top level>: expected a mapping, got {type(raw).__name__}")
+    raw, source = _apply_env(raw, env, source)
+    return config_from_dict(raw, source)
+
+
+def config_to_dict(cfg: Any) -> Any:
+    """Plain YAML/JSON-able form of a config (tuples become lists)."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, tuple):
+        return [config_to_dict(v) for v in cfg]
+    if isinstance(cfg, dict):
+        return {k: config_to_dict(v) for k, v in cfg.items()}
+    return cfg
