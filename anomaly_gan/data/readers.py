@@ -1,0 +1,260 @@
+"""Offline readers (the I/O edge): CSV with or without a header, Parquet, label files.
+
+Every problem is a :class:`DataError` with one line naming the file, the line and the
+column, e.g. ``data.csv: line 7, column 'rpm': not a number: 'n/a'``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from anomaly_gan.errors import DataError
+
+__all__ = ["Table", "read_table", "read_labels", "apply_nan_policy", "check_features"]
+
+TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of numeric features, in file order."""
+
+    path: str
+    feature_names: tuple[str, ...]
+    values: np.ndarray  # (T, F) float64
+    timestamps: tuple[str, ...] | None = None
+    has_header: bool = True
+
+    @property
+    def rows(self) -> int:
+        return int(self.values.shape[0])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int | None:
+    if wanted is not None:
+        if wanted not in header:
+            raise DataError(
+                f"{path}: timestamp column {wanted!r} not in header {', '.join(header)}"
+            )
+        return header.index(wanted)
+    for i, name in enumerate(header):
+        if name.strip().lower() in TIMESTAMP_NAMES:
+            return i
+    return None
+
+
+def _read_csv(path: Path, timestamp_column: str | None) -> Table:
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    with handle:
+        try:
+            rows = [r for r in csv.reader(handle) if r and any(c.strip() for c in r)]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: not a readable CSV file: {exc}") from None
+    if not rows:
+        raise DataError(f"{path}: file is empty (expected a CSV of numeric rows)")
+    first = [c.strip() for c in rows[0]]
+    has_header = not all(_is_number(c) for c in first)
+    if has_header:
+        header, body, line0 = first, rows[1:], 2
+        ts_col = _pick_timestamp(header, timestamp_column, str(path))
+        feature_cols = [i for i in range(len(header)) if i != ts_col]
+        names = tuple(header[i] for i in feature_cols)
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise DataError(f"{path}: line 1: duplicate column name {dup!r}")
+    else:
+        if timestamp_column is not None:
+            raise DataError(
+                f"{path}: no header line, so timestamp column {timestamp_column!r} cannot be found"
+            )
+        header, body, line0, ts_col = [], rows, 1, None
+        feature_cols = list(range(len(first)))
+        names = tuple(f"f{i}" for i in feature_cols)
+    if not body:
+        raise DataError(f"{path}: no data rows after the header")
+    if not feature_cols:
+        raise DataError(f"{path}: no feature columns (only a timestamp column)")
+    width = len(header) if has_header else len(first)
+    values = np.empty((len(body), len(feature_cols)), dtype=np.float64)
+    stamps: list[str] = []
+    for r, row in enumerate(body):
+        line = line0 + r
+        if len(row) != width:
+            raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}")
+        for j, c in enumerate(feature_cols):
+            cell = row[c].strip()
+            try:
+                values[r, j] = float(cell) if cell else math.nan
+            except ValueError:
+                col = repr(names[j]) if has_header else str(c + 1)
+                raise DataError(
+                    f"{path}: line {line}, column {col}: not a number: {cell!r}"
+                ) from None
+        if ts_col is not None:
+            stamps.append(row[ts_col].strip())
+    return Table(
+        path=str(path),
+        feature_names=names,
+        values=values,
+        timestamps=tuple(stamps) if ts_col is not None else None,
+        has_header=has_header,
+    )
+
+
+def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"{path}: reading Parquet needs pyarrow (pip install 'anomaly-gan[parquet]')"
+        ) from None
+    try:
+        frame = pq.read_table(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as exc:  # pyarrow raises several unrelated types
+        raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
+    header = list(frame.column_names)
+    if frame.num_rows == 0:
+        raise DataError(f"{path}: file is empty (no rows)")
+    ts_col = _pick_timestamp(header, timestamp_column, str(path))
+    names = tuple(h for i, h in enumerate(header) if i != ts_col)
+    columns = []
+    for name in names:
+        col = frame.column(name)
+        try:
+            columns.append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64))
+        except (ValueError, TypeError):
+            raise DataError(
+                f"{path}: column {name!r}: expected numbers, got type {col.type}"
+            ) from None
+    stamps = None
+    if ts_col is not None:
+        stamps = tuple(str(v) for v in frame.column(header[ts_col]).to_pylist())
+    return Table(str(path), names, np.column_stack(columns), stamps, True)
+
+
+def read_table(path: str | Path, timestamp_column: str | None = None) -> Table:
+    """Read a CSV (header or headerless numeric) or, with pyarrow, a Parquet file."""
+    p = Path(path)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(p, timestamp_column)
+    return _read_csv(p, timestamp_column)
+
+
+def apply_nan_policy(table: Table, policy: str) -> np.ndarray:
+    """Return the values with NaN/inf handled: ``reject`` (error with location),
+    ``ffill`` (last finite value; leading gaps take the first finite value) or ``zero``."""
+    values = table.values
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return values
+    if policy == "reject":
+        r, c = map(int, np.argwhere(bad)[0])
+        line = r + (2 if table.has_header else 1)
+        col = repr(table.feature_names[c]) if table.has_header else str(c + 1)
+        raise DataError(
+            f"{table.path}: line {line}, column {col}: missing or non-finite value "
+            f"({values[r, c]!r}); {int(bad.sum())} such cells in all "
+            f"(set data.nan_policy to ffill or zero to fill them)"
+        )
+    out = values.copy()
+    if policy == "zero":
+        out[bad] = 0.0
+        return out
+    if policy == "ffill":
+        for c in np.flatnonzero(bad.any(axis=0)):
+            col = out[:, c]
+            ok = np.isfinite(col)
+            if not ok.any():
+                raise DataError(
+                    f"{table.path}: column {table.feature_names[c]!r}: no finite value to fill from"
+                )
+            idx = np.where(ok, np.arange(len(col)), 0)
+            np.maximum.accumulate(idx, out=idx)
+            first = int(np.argmax(ok))
+            idx[: first] = first
+            out[:, c] = col[idx]
+        return out
+    raise ValueError(f"unknown nan policy {policy!r}")
+
+
+def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
+    """Match the table's columns to a model's features; return values in model order.
+
+    Headerless files must have exactly the model's column count; files with a header are
+    matched by name (order may differ, extra columns are an error so nothing is silently
+    ignored).
+    """
+    expected = tuple(expected)
+    if not table.has_header:
+        if table.values.shape[1] != len(expected):
+            raise DataError(
+                f"{table.path}: expected {len(expected)} feature columns (as the model was "
+                f"trained), got {table.values.shape[1]}"
+            )
+        return table.values
+    missing = [n for n in expected if n not in table.feature_names]
+    extra = [n for n in table.feature_names if n not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing columns {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected columns {', '.join(extra)}")
+        raise DataError(
+            f"{table.path}: columns do not match the model's features ({'; '.join(parts)}); "
+            f"expected {', '.join(expected)}"
+        )
+    order = [table.feature_names.index(n) for n in expected]
+    return table.values[:, order]
+
+
+def read_labels(path: str | Path, rows: int | None = None) -> np.ndarray:
+    """Read 0/1 labels, one per data row (headerless, or with a one-line header).
+
+    With a multi-column file, the column named ``label`` (or ``is_anomaly``) is used.
+    """
+    table = read_table(path)
+    values = table.values
+    if values.shape[1] > 1:
+        names = [n.lower() for n in table.feature_names]
+        for wanted in ("label", "is_anomaly", "anomaly"):
+            if wanted in names:
+                values = values[:, [names.index(wanted)]]
+                break
+        else:
+            raise DataError(
+                f"{path}: expected one label column or a column named 'label', "
+                f"got {len(names)} columns"
+            )
+    labels = values[:, 0]
+    bad = ~np.isin(labels, (0.0, 1.0))
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise DataError(
+            f"{path}: line {r + (2 if table.has_header else 1)}: expected a label 0 or 1, "
+            f"got {labels[r]!r}"
+        )
+    if rows is not None and len(labels) != rows:
+        raise DataError(f"{path}: expected {rows} labels (one per data row), got {len(labels)}")
+    return labels.astype(np.int8)

@@ -1,0 +1,69 @@
+"""Feature scaling fitted on training data only, stored with the model as plain numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from anomaly_gan.errors import BundleError
+
+__all__ = ["Scaler", "fit_scaler"]
+
+# Constant (or near-constant) features get unit scale so they neither blow up nor vanish.
+_MIN_SCALE = 1e-6
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """``(x - center) / scale`` per feature."""
+
+    method: Literal["robust", "minmax"]
+    center: np.ndarray
+    scale: np.ndarray
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        """Scale ``(..., F)`` values to float32."""
+        return ((values - self.center) / self.scale).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Scaler:
+        try:
+            center = np.asarray(raw["center"], dtype=np.float64)
+            scale = np.asarray(raw["scale"], dtype=np.float64)
+            method = raw["method"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"scaler.json: malformed scaler ({exc})") from None
+        if center.shape != scale.shape or center.ndim != 1 or np.any(scale <= 0):
+            raise BundleError("scaler.json: center/scale must be equal-length and scale > 0")
+        return cls(method=method, center=center, scale=scale)
+
+
+def fit_scaler(values: np.ndarray, method: Literal["robust", "minmax"] = "robust") -> Scaler:
+    """Fit on ``(T, F)`` training rows.
+
+    ``robust``: median and inter-quartile range (outliers in the normal period do not
+    squash everything else). ``minmax``: maps the training range to [0, 1].
+
+    >>> s = fit_scaler(np.array([[0.0], [1.0], [2.0], [3.0], [4.0]]))
+    >>> float(s.transform(np.array([[2.0]]))[0, 0])
+    0.0
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if method == "robust":
+        q25, center, q75 = np.percentile(values, [25, 50, 75], axis=0)
+        scale = q75 - q25
+        # Binary flags / mostly-constant features have IQR 0: fall back to the std.
+        std = values.std(axis=0)
+        scale = np.where(scale > _MIN_SCALE, scale, std)
+    elif method == "minmax":
+        center = values.min(axis=0)
+        scale = values.max(axis=0) - center
+    else:
+        raise ValueError(f"unknown scaler {method!r}")
+    scale = np.where(scale > _MIN_SCALE, scale, 1.0)
+    return Scaler(method=method, center=center, scale=scale)

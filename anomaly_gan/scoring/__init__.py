@@ -1,0 +1,20 @@
+"""Pure scoring: components -> combined score, thresholds, explanations. No I/O."""
+
+from anomaly_gan.scoring.components import COMPONENTS, RobustStats, combine, fit_robust_stats, raw_components
+from anomaly_gan.scoring.explain import SEVERITY_LEVELS, severity, top_features
+from anomaly_gan.scoring.thresholds import Threshold, fit_pot_threshold, fit_quantile_threshold, fit_threshold
+
+__all__ = [
+    "COMPONENTS",
+    "RobustStats",
+    "SEVERITY_LEVELS",
+    "Threshold",
+    "combine",
+    "fit_pot_threshold",
+    "fit_quantile_threshold",
+    "fit_robust_stats",
+    "fit_threshold",
+    "raw_components",
+    "severity",
+    "top_features",
+]

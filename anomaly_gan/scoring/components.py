@@ -1,0 +1,98 @@
+"""Score components -> one combined score (pure numpy; higher = more anomalous).
+
+Raw components per window, from the model's raw outputs:
+
+- ``reconstruction``: mean absolute error between the scaled window and its
+  reconstruction (also kept per feature, for explanations);
+- ``discriminator``: mean squared distance between discriminator/critic features of the
+  window and of its reconstruction;
+- ``latent`` (GANomaly): mean squared distance between E(x) and E'(G(x)).
+
+Each is standardised with robust statistics (median, MAD) of held-out normal windows,
+then combined as a weighted mean. The statistics are fitted once and saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "COMPONENTS",
+    "RobustStats",
+    "raw_components",
+    "fit_robust_stats",
+    "combine",
+]
+
+COMPONENTS = ("reconstruction", "discriminator", "latent")
+_MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class RobustStats:
+    """Median and scale of a quantity on normal data (scalar or per feature)."""
+
+    median: np.ndarray
+    scale: np.ndarray
+
+    def standardise(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.median) / self.scale
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"median": np.asarray(self.median).tolist(), "scale": np.asarray(self.scale).tolist()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RobustStats:
+        return cls(np.asarray(raw["median"], dtype=np.float64), np.asarray(raw["scale"], dtype=np.float64))
+
+
+def fit_robust_stats(values: np.ndarray, axis: int = 0) -> RobustStats:
+    """Median and MAD-based sigma along ``axis``; falls back to the std, then to 1, where
+    the MAD is zero so that a standardised value is always finite.
+
+    >>> st = fit_robust_stats(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
+    >>> float(st.median), round(float(st.scale), 4)
+    (3.0, 1.4826)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    median = np.median(values, axis=axis)
+    mad = np.median(np.abs(values - np.expand_dims(median, axis)), axis=axis) * _MAD_TO_SIGMA
+    std = values.std(axis=axis)
+    scale = np.where(mad > 1e-12, mad, np.where(std > 1e-12, std, 1.0))
+    return RobustStats(median, scale)
+
+
+def raw_components(windows: np.ndarray, outputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Raw per-window components and the per-feature reconstruction error ``(n, F)``.
+
+    ``windows`` and ``outputs["reconstruction"]`` are the scaled ``(n, W, F)`` arrays.
+    """
+    per_feature = np.abs(windows.astype(np.float64) - outputs["reconstruction"]).mean(axis=1)
+    comps = {
+        "reconstruction": per_feature.mean(axis=1),
+        "discriminator": np.square(
+            outputs["features_real"].astype(np.float64) - outputs["features_fake"]
+        ).mean(axis=1),
+    }
+    if "latent" in outputs:
+        comps["latent"] = np.square(
+            outputs["latent"].astype(np.float64) - outputs["latent_hat"]
+        ).mean(axis=1)
+    return comps, per_feature
+
+
+def combine(standardised: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Weighted mean of the standardised components that exist and have weight > 0.
+
+    >>> combine({"reconstruction": np.array([2.0]), "discriminator": np.array([4.0])},
+    ...         {"reconstruction": 1.0, "discriminator": 1.0, "latent": 5.0})
+    array([3.])
+    """
+    used = [(k, w) for k, w in weights.items() if w > 0 and k in standardised]
+    if not used:
+        raise ValueError(f"no weighted component among {sorted(standardised)}")
+    total = sum(w for _, w in used)
+    return sum(w * standardised[k] for k, w in used) / total
