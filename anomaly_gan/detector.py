@@ -1,0 +1,185 @@
+"""A fitted detector: scaler + inference networks + calibration -> scores.
+
+The same object scores a file offline (:meth:`Detector.score_series`) and micro-batches of
+windows in the streaming service (:meth:`Detector.score_windows`). Row ``t`` of a series
+gets the score of the window that *ends* at ``t`` (causal), so both paths emit identical
+numbers for the same events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from anomaly_gan.config import Config
+from anomaly_gan.data.scaling import Scaler
+from anomaly_gan.data.windows import sliding_windows
+from anomaly_gan.errors import DataError
+from anomaly_gan.scoring import (
+    RobustStats,
+    Threshold,
+    combine,
+    raw_components,
+    severity,
+    top_features,
+)
+
+__all__ = ["Calibration", "Detector", "WindowScores", "SeriesScores"]
+
+# Windows per model call when scoring a whole file: bounds memory, keeps batches large.
+_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Everything fitted on held-out normal windows after training."""
+
+    component_stats: dict[str, RobustStats]
+    feature_stats: RobustStats  # per-feature reconstruction error, for explanations
+    weights: dict[str, float]
+    threshold: Threshold
+    severity_quantiles: np.ndarray  # combined normal scores at SEVERITY_LEVELS
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "component_stats": {k: v.to_dict() for k, v in self.component_stats.items()},
+            "feature_stats": self.feature_stats.to_dict(),
+            "weights": dict(self.weights),
+            "threshold": self.threshold.to_dict(),
+            "severity_quantiles": self.severity_quantiles.tolist(),
+            "validation": self.validation,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Calibration:
+        return cls(
+            component_stats={k: RobustStats.from_dict(v) for k, v in raw["component_stats"].items()},
+            feature_stats=RobustStats.from_dict(raw["feature_stats"]),
+            weights={k: float(v) for k, v in raw["weights"].items()},
+            threshold=Threshold.from_dict(raw["threshold"]),
+            severity_quantiles=np.asarray(raw["severity_quantiles"], dtype=np.float64),
+            validation=dict(raw.get("validation", {})),
+        )
+
+
+@dataclass(frozen=True)
+class WindowScores:
+    """Scores of ``n`` windows (or rows, for a series)."""
+
+    score: np.ndarray
+    threshold: float
+    is_anomaly: np.ndarray
+    severity: np.ndarray
+    components: dict[str, np.ndarray]
+    contributions: np.ndarray  # (n, F) standardised per-feature reconstruction error
+    top_features: list[list[str]]
+
+    def __len__(self) -> int:
+        return int(self.score.shape[0])
+
+
+SeriesScores = WindowScores
+
+
+def _measure(nets: dict[str, Any], kind: str, scaled: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    from anomaly_gan.models import raw_outputs
+
+    return raw_components(scaled, raw_outputs(kind, nets, scaled))
+
+
+@dataclass
+class Detector:
+    """Scores raw (unscaled) windows. Build with :func:`anomaly_gan.train.train_detector`
+    or load with :func:`anomaly_gan.artifacts.load_bundle`."""
+
+    kind: str
+    version: str
+    feature_names: tuple[str, ...]
+    window: int
+    scaler: Scaler
+    nets: dict[str, Any]
+    calibration: Calibration
+    config: Config
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        return self.calibration.threshold.value
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def _check_shape(self, raw: np.ndarray, what: str) -> None:
+        if raw.shape[-1] != self.n_features:
+            raise DataError(
+                f"{what}: expected {self.n_features} features ({', '.join(self.feature_names)}), "
+                f"got {raw.shape[-1]}"
+            )
+
+    def raw_scores(self, raw_windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Unstandardised components and per-feature errors (used for calibration)."""
+        scaled = self.scaler.transform(np.asarray(raw_windows, dtype=np.float64))
+        return _measure(self.nets, self.kind, scaled)
+
+    def score_windows(self, raw_windows: np.ndarray) -> WindowScores:
+        """Score ``(n, W, F)`` unscaled windows in one model call."""
+        raw_windows = np.asarray(raw_windows, dtype=np.float64)
+        if raw_windows.ndim != 3 or raw_windows.shape[1] != self.window:
+            raise DataError(
+                f"windows: expected shape (n, {self.window}, {self.n_features}), got {raw_windows.shape}"
+            )
+        self._check_shape(raw_windows, "windows")
+        if raw_windows.shape[0] == 0:
+            return self._empty()
+        comps, per_feature = self.raw_scores(raw_windows)
+        cal = self.calibration
+        standardised = {k: cal.component_stats[k].standardise(v) for k, v in comps.items()}
+        score = combine(standardised, cal.weights)
+        contributions = cal.feature_stats.standardise(per_feature)
+        return WindowScores(
+            score=score,
+            threshold=self.threshold,
+            is_anomaly=score > self.threshold,
+            severity=severity(score, cal.severity_quantiles),
+            components=standardised,
+            contributions=contributions,
+            top_features=top_features(contributions, self.feature_names, self.config.scoring.top_k),
+        )
+
+    def _empty(self) -> WindowScores:
+        comps = {k: np.empty(0) for k in self.calibration.component_stats}
+        return WindowScores(np.empty(0), self.threshold, np.empty(0, bool), np.empty(0), comps,
+                            np.empty((0, self.n_features)), [])
+
+    def score_series(self, raw: np.ndarray) -> SeriesScores:
+        """One result per row; rows before the first complete window get NaN / no flag."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if raw.ndim != 2:
+            raise DataError(f"series: expected a (rows, features) array, got shape {raw.shape}")
+        self._check_shape(raw, "series")
+        rows, w = raw.shape[0], self.window
+        if rows < w:
+            raise DataError(f"series: need at least one window of {w} rows, got {rows} rows")
+        windows = sliding_windows(raw, w, 1)
+        parts = [self.score_windows(windows[i : i + _CHUNK]) for i in range(0, len(windows), _CHUNK)]
+        pad = w - 1
+        nan = np.full(pad, np.nan)
+
+        def cat(arrays: list[np.ndarray], fill: np.ndarray) -> np.ndarray:
+            return np.concatenate([fill, *arrays])
+
+        return WindowScores(
+            score=cat([p.score for p in parts], nan),
+            threshold=self.threshold,
+            is_anomaly=cat([p.is_anomaly for p in parts], np.zeros(pad, bool)),
+            severity=cat([p.severity for p in parts], nan),
+            components={k: cat([p.components[k] for p in parts], nan) for k in parts[0].components},
+            contributions=np.concatenate(
+                [np.full((pad, self.n_features), np.nan), *[p.contributions for p in parts]]
+            ),
+            top_features=[[] for _ in range(pad)] + [t for p in parts for t in p.top_features],
+        )

@@ -1,0 +1,57 @@
+"""One figure a person can read at a glance: the top features, the score against the
+threshold, flagged points and labelled segments."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from anomaly_gan.detector import SeriesScores
+from anomaly_gan.evaluate import segments
+
+__all__ = ["plot_scores"]
+
+
+def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: SeriesScores,
+                out: str | os.PathLike[str], labels: np.ndarray | None = None,
+                title: str = "", max_features: int = 4) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = Counter(f for row, flag in zip(scores.top_features, scores.is_anomaly) if flag for f in row)
+    if not counts:
+        counts = Counter(f for row in scores.top_features for f in row[:1])
+    shown = [f for f, _ in counts.most_common(max_features)] or list(feature_names[:max_features])
+    x = np.arange(len(scores.score))
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(14, 6.5), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 2]})
+    for name in shown:
+        col = values[:, list(feature_names).index(name)]
+        span = np.ptp(col) or 1.0
+        ax1.plot(x, (col - col.min()) / span, lw=0.8, label=name)
+    ax1.set_ylabel("feature (min-max)")
+    ax1.legend(loc="upper left", fontsize=8, ncol=len(shown), title="top features")
+    ax2.plot(x, scores.score, lw=0.8, color="black", label="score")
+    ax2.axhline(scores.threshold, color="red", ls="--", lw=1, label=f"threshold {scores.threshold:.2f}")
+    flagged = np.flatnonzero(scores.is_anomaly)
+    ax2.scatter(flagged, scores.score[flagged], s=6, color="red", label="flagged", zorder=3)
+    if labels is not None:
+        for i, (a, b) in enumerate(segments(labels)):
+            for ax in (ax1, ax2):
+                ax.axvspan(a, b, color="orange", alpha=0.25, label="labelled anomaly" if i == 0 and ax is ax2 else None)
+    finite = scores.score[np.isfinite(scores.score)]
+    if finite.size:
+        hi = max(np.quantile(finite, 0.999), scores.threshold) * 1.5
+        ax2.set_ylim(min(finite.min(), 0) - 0.5, hi)
+    ax2.set_ylabel("anomaly score")
+    ax2.set_xlabel("row")
+    ax2.legend(loc="upper left", fontsize=8, ncol=4)
+    fig.suptitle(title or "anomaly-gan")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
