@@ -174,7 +174,7 @@ def apply_nan_policy(table: Table, policy: str) -> np.ndarray:
         col = repr(table.feature_names[c]) if table.has_header else str(c + 1)
         raise DataError(
             f"{table.path}: line {line}, column {col}: missing or non-finite value "
-            f"({values[r, c]!r}); {int(bad.sum())} such cells in all "
+            f"({float(values[r, c])!r}); {int(bad.sum())} such cells in all "
             f"(set data.nan_policy to ffill or zero to fill them)"
         )
     out = values.copy()
@@ -253,7 +253,7 @@ def read_labels(path: str | Path, rows: int | None = None) -> np.ndarray:
         r = int(np.argmax(bad))
         raise DataError(
             f"{path}: line {r + (2 if table.has_header else 1)}: expected a label 0 or 1, "
-            f"got {labels[r]!r}"
+            f"got {float(labels[r]):g}"
         )
     if rows is not None and len(labels) != rows:
         raise DataError(f"{path}: expected {rows} labels (one per data row), got {len(labels)}")

@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+
+from anomaly_gan.data.scaling import Scaler, fit_scaler
+from anomaly_gan.errors import BundleError
+
+
+def test_robust_scaler_ignores_outliers_and_handles_constant_columns():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(10, 2, 1000), np.full(1000, 5.0), rng.integers(0, 2, 1000) * (rng.random(1000) < 0.02)])
+    x[0, 0] = 1e6
+    s = fit_scaler(x, "robust")
+    z = s.transform(x[1:])
+    assert abs(np.median(z[:, 0])) < 0.05
+    assert 0.5 < np.percentile(z[:, 0], 75) - np.percentile(z[:, 0], 25) < 1.5
+    assert np.all(np.isfinite(z)) and z.dtype == np.float32
+    assert s.scale[1] == 1.0  # constant column: unit scale
+    assert s.scale[2] > 0  # rare binary flag: IQR 0, std used
+
+
+def test_minmax_maps_training_range_to_unit_interval():
+    x = np.array([[0.0, -1.0], [5.0, 1.0], [10.0, 3.0]])
+    z = fit_scaler(x, "minmax").transform(x)
+    np.testing.assert_allclose(z.min(axis=0), 0)
+    np.testing.assert_allclose(z.max(axis=0), 1)
+
+
+def test_round_trip_and_malformed():
+    s = fit_scaler(np.random.default_rng(1).normal(size=(100, 3)))
+    s2 = Scaler.from_dict(s.to_dict())
+    np.testing.assert_array_equal(s2.center, s.center)
+    with pytest.raises(BundleError):
+        Scaler.from_dict({"method": "robust", "center": [0.0], "scale": [0.0]})
