@@ -1,0 +1,59 @@
+"""GANomaly losses, all computed in float32 whatever the layers' compute dtype.
+
+Generator: ``w_adv * L_adv + w_con * L_con + w_enc * L_enc`` with
+
+- ``L_adv``: feature matching, the mean squared difference between the discriminator's features
+  of x and of x_hat (more stable than fooling D's logit, as in the paper and anomalib);
+- ``L_con``: L1 between x and x_hat (the reconstruction that matters for scoring);
+- ``L_enc``: mean squared difference between z = G_E(x) and z_hat = E(x_hat).
+
+Discriminator: binary cross-entropy from logits, real windows -> 1, reconstructions -> 0.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+__all__ = [
+    "adversarial_loss",
+    "contextual_loss",
+    "encoder_loss",
+    "generator_loss",
+    "discriminator_loss",
+]
+
+
+def _f32(x: tf.Tensor) -> tf.Tensor:
+    return ops.cast(x, "float32")
+
+
+def adversarial_loss(features_real: tf.Tensor, features_fake: tf.Tensor) -> tf.Tensor:
+    """Feature matching: mean squared difference of D's features of x and of x_hat."""
+    return ops.mean(ops.square(_f32(features_real) - _f32(features_fake)))
+
+
+def contextual_loss(x: tf.Tensor, x_hat: tf.Tensor) -> tf.Tensor:
+    """Mean absolute reconstruction error (L1), robust to a few extreme cells."""
+    return ops.mean(ops.abs(_f32(x) - _f32(x_hat)))
+
+
+def encoder_loss(z: tf.Tensor, z_hat: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference between the two latent codes."""
+    return ops.mean(ops.square(_f32(z) - _f32(z_hat)))
+
+
+def generator_loss(adv: tf.Tensor, con: tf.Tensor, enc: tf.Tensor, *, w_adv: float,
+                   w_con: float, w_enc: float) -> tf.Tensor:
+    """The weighted sum; defaults 1/50/1 (config) follow the paper."""
+    return w_adv * adv + w_con * con + w_enc * enc
+
+
+def discriminator_loss(logit_real: tf.Tensor, logit_fake: tf.Tensor) -> tf.Tensor:
+    """Mean of the BCE on real (target 1) and fake (target 0) logits, in float32."""
+    real = _f32(logit_real)
+    fake = _f32(logit_fake)
+    loss_real = keras.losses.binary_crossentropy(ops.ones_like(real), real, from_logits=True)
+    loss_fake = keras.losses.binary_crossentropy(ops.zeros_like(fake), fake, from_logits=True)
+    return 0.5 * (ops.mean(loss_real) + ops.mean(loss_fake))

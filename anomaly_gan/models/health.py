@@ -1,0 +1,174 @@
+"""GAN training health: pure functions over the per-epoch history and a final batch.
+
+A GAN can "finish" training and still be useless as an anomaly detector. These checks turn the
+three failures seen most often into named issues that ``train.py`` can refuse (or, with
+``training.allow_unhealthy``, merely report):
+
+- **non-finite losses**: any NaN/inf in the history (training is also stopped at once by
+  :class:`anomaly_gan.models.training.StopOnNonFinite`).
+- **discriminator collapse**: the discriminator's loss sits near 0 for the last epochs while the
+  generator's adversarial loss grows: D wins outright and stops giving G a useful gradient.
+- **mode collapse**: generated / reconstructed windows barely vary across samples compared to
+  the data, i.e. G emits (nearly) the same window whatever the input.
+
+Everything returned is JSON-able (non-finite figures become ``None``).
+
+>>> h = assess_health({"d_loss": [0.7, 0.6], "adv_loss": [0.1, 0.1]}, disc_loss_key="d_loss",
+...                   adv_loss_key="adv_loss")
+>>> h["status"], h["issues"]
+('healthy', [])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "COLLAPSE_LOSS",
+    "COLLAPSE_EPOCHS",
+    "MIN_VARIANCE_RATIO",
+    "non_finite_losses",
+    "discriminator_collapse",
+    "variance_ratio",
+    "mode_collapse",
+    "assess_health",
+]
+
+COLLAPSE_LOSS = 1e-3
+"""A BCE discriminator loss below this means D separates real from fake (almost) perfectly."""
+COLLAPSE_EPOCHS = 3
+"""How many final epochs the discriminator loss must stay collapsed (fewer if fewer ran)."""
+MIN_VARIANCE_RATIO = 0.05
+"""Generated/real across-sample variance below this is called mode collapse."""
+
+
+def _json_float(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def non_finite_losses(history: Mapping[str, Sequence[float]]) -> list[str]:
+    """Names of history entries that contain a NaN or an infinity, sorted."""
+    return sorted(k for k, values in history.items()
+                  if any(not math.isfinite(float(v)) for v in values))
+
+
+def discriminator_collapse(disc_loss: Sequence[float], adv_loss: Sequence[float],
+                           threshold: float = COLLAPSE_LOSS,
+                           epochs: int = COLLAPSE_EPOCHS) -> bool:
+    """True when D's loss stayed below ``threshold`` for the last ``epochs`` epochs while the
+    generator's adversarial loss grew over the run.
+
+    Both conditions are required: a tiny D loss alone also happens briefly in healthy runs, and
+    a growing adversarial loss alone is normal early on.
+
+    >>> discriminator_collapse([0.5, 1e-4, 1e-5, 1e-6], [0.1, 0.5, 1.0, 2.0])
+    True
+    >>> discriminator_collapse([0.7, 0.6, 0.65, 0.6], [0.1, 0.5, 1.0, 2.0])
+    False
+    """
+    if not disc_loss or not adv_loss:
+        return False
+    tail = list(disc_loss)[-epochs:]
+    if not all(math.isfinite(v) and v < threshold for v in tail):
+        return False
+    adv = [float(v) for v in adv_loss]
+    return len(adv) >= 2 and math.isfinite(adv[-1]) and adv[-1] > adv[0]
+
+
+def variance_ratio(generated: np.ndarray, reference: np.ndarray) -> float:
+    """Mean across-sample variance of ``generated`` over that of ``reference``.
+
+    Variance is taken over the sample axis for every (time, feature) cell, then averaged, so a
+    generator that emits one fixed window scores ~0 however varied that window is in time.
+    Returns ``inf`` when the reference itself is constant (nothing to compare against) and
+    ``nan`` when the generated batch is not finite.
+    """
+    gen = np.asarray(generated, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    if gen.shape[0] < 2 or ref.shape[0] < 2:
+        return float("inf")
+    if not np.all(np.isfinite(gen)):
+        return float("nan")
+    ref_var = float(np.mean(np.var(ref, axis=0)))
+    gen_var = float(np.mean(np.var(gen, axis=0)))
+    if ref_var <= 0.0:
+        return float("inf")
+    return gen_var / ref_var
+
+
+def mode_collapse(ratio: float, min_ratio: float = MIN_VARIANCE_RATIO) -> bool:
+    """True when the variance ratio is below ``min_ratio`` (or not a number at all).
+
+    >>> mode_collapse(0.001), mode_collapse(0.8), mode_collapse(float("inf"))
+    (True, False, False)
+    """
+    return math.isnan(ratio) or ratio < min_ratio
+
+
+def assess_health(history: Mapping[str, Sequence[float]], *,
+                  disc_loss_key: str | None = None,
+                  adv_loss_key: str | None = None,
+                  samples: Mapping[str, np.ndarray] | None = None,
+                  reference: np.ndarray | None = None,
+                  collapse_loss: float = COLLAPSE_LOSS,
+                  collapse_epochs: int = COLLAPSE_EPOCHS,
+                  min_variance_ratio: float = MIN_VARIANCE_RATIO) -> dict[str, Any]:
+    """Run every check and return the JSON-able health report.
+
+    ``disc_loss_key``/``adv_loss_key`` name the BCE discriminator loss and the generator's
+    adversarial loss in ``history`` (leave ``None`` for a WGAN critic, whose loss has no
+    "collapsed at 0" meaning). ``samples`` maps a name (e.g. ``"reconstruction"``,
+    ``"generated"``) to a batch of windows compared with ``reference`` (real windows) for mode
+    collapse.
+
+    The report has ``status`` ("healthy"/"unhealthy"), ``issues`` (one sentence each), the
+    ``final_losses`` per history key, ``min_disc_loss``, ``variance_ratio`` per sample name and
+    the thresholds used.
+    """
+    issues: list[str] = []
+    bad = non_finite_losses(history)
+    if bad:
+        issues.append(f"non-finite losses in {', '.join(bad)}; training was stopped")
+
+    min_disc: float | None = None
+    if disc_loss_key is not None and adv_loss_key is not None:
+        disc = [float(v) for v in history.get(disc_loss_key, [])]
+        adv = [float(v) for v in history.get(adv_loss_key, [])]
+        finite = [v for v in disc if math.isfinite(v)]
+        min_disc = min(finite) if finite else None
+        if discriminator_collapse(disc, adv, collapse_loss, collapse_epochs):
+            issues.append(
+                f"discriminator collapse: {disc_loss_key} < {collapse_loss:g} for the last "
+                f"{min(collapse_epochs, len(disc))} epochs while {adv_loss_key} grew from "
+                f"{adv[0]:.4g} to {adv[-1]:.4g}"
+            )
+
+    ratios: dict[str, float | None] = {}
+    if samples is not None and reference is not None:
+        for name, batch in samples.items():
+            ratio = variance_ratio(batch, reference)
+            ratios[name] = _json_float(ratio)
+            if mode_collapse(ratio, min_variance_ratio):
+                shown = "non-finite" if math.isnan(ratio) else f"{ratio:.4g}"
+                issues.append(
+                    f"mode collapse: {name} windows vary {shown}x as much across samples as "
+                    f"the data (minimum {min_variance_ratio:g})"
+                )
+
+    return {
+        "status": "unhealthy" if issues else "healthy",
+        "issues": issues,
+        "final_losses": {k: _json_float(float(v[-1])) if len(v) else None
+                         for k, v in history.items()},
+        "min_disc_loss": _json_float(min_disc),
+        "variance_ratio": ratios,
+        "epochs": max((len(v) for v in history.values()), default=0),
+        "thresholds": {"collapse_loss": collapse_loss, "collapse_epochs": collapse_epochs,
+                       "min_variance_ratio": min_variance_ratio},
+    }

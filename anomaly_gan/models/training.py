@@ -1,0 +1,178 @@
+"""What every GAN family shares around ``Model.fit``: precision, optimizers, seeding, callbacks.
+
+Kept apart from the families so GANomaly and f-AnoGAN train, stop early, report progress and
+handle mixed precision the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from anomaly_gan.config import TrainingConfig
+
+__all__ = [
+    "PRECISIONS",
+    "Progress",
+    "FitResult",
+    "resolve_precision",
+    "seed_everything",
+    "make_optimizer",
+    "StopOnNonFinite",
+    "ReportProgress",
+    "run_fit",
+]
+
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+Progress = Callable[[str], None]
+"""Receives one human-readable line per epoch (e.g. ``print`` or a logger method)."""
+
+
+@dataclass
+class FitResult:
+    """What one training run produced besides the weights (which stay in the model).
+
+    ``history`` maps each logged loss (``val_``-prefixed for validation) to one value per epoch;
+    for f-AnoGAN the GAN-phase and encoder-phase keys have different lengths. ``best_epoch`` is
+    1-based over all epochs run (the epoch whose weights were restored). ``health`` is the
+    JSON-able report of :func:`anomaly_gan.models.health.assess_health`.
+    """
+
+    history: dict[str, list[float]]
+    health: dict[str, Any]
+    epochs_run: int
+    best_epoch: int | None
+    precision: str
+    issues: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.issues:
+            self.issues = list(self.health.get("issues", []))
+
+
+def resolve_precision(name: str) -> str:
+    """``"auto"`` -> ``"mixed_float16"`` when a GPU is visible, else ``"float32"``.
+
+    Mixed float16 is only faster on GPUs with tensor cores; on CPU it is slower and less exact,
+    so "auto" never picks it there. Any other name passes through after validation.
+
+    >>> resolve_precision("float32")
+    'float32'
+    """
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}; expected one of {', '.join(PRECISIONS)}")
+    if name != "auto":
+        return name
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TF ops deterministic.
+
+    Called before building the networks (initial weights) and again before fitting (shuffling),
+    so two runs with the same seed give identical weights on CPU.
+    """
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(training: TrainingConfig, policy: str,
+                   name: str) -> keras.optimizers.Optimizer:
+    """Adam with the configured rate and beta_1; under ``mixed_float16`` wrapped in its own
+    :class:`keras.optimizers.LossScaleOptimizer`.
+
+    float16 gradients underflow without loss scaling; bfloat16 has float32's range, so it needs
+    none. Each network gets its own wrapper because their gradient magnitudes (and so the right
+    dynamic scale) differ.
+    """
+    adam = keras.optimizers.Adam(learning_rate=training.learning_rate, beta_1=training.beta_1,
+                                 name=name)
+    if policy == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(adam, name=f"{name}_loss_scale")
+    return adam
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first batch or epoch whose logged losses are NaN/inf.
+
+    Unlike ``keras.callbacks.TerminateOnNaN`` it watches every logged loss, not only ``loss``
+    (a GAN logs several and has no single ``loss``), and records which ones went bad.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bad_keys: set[str] = set()
+
+    def _check(self, logs: Mapping[str, Any] | None) -> None:
+        bad = {k for k, v in (logs or {}).items() if not _finite(v)}
+        if bad:
+            self.bad_keys |= bad
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._check(logs)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._check(logs)
+
+
+class ReportProgress(keras.callbacks.Callback):
+    """Sends one line per epoch to a ``progress`` callable (the CLI's printer or a logger)."""
+
+    def __init__(self, progress: Progress, label: str, epochs: int, offset: int = 0) -> None:
+        super().__init__()
+        self.progress = progress
+        self.label = label
+        self.epochs = epochs
+        self.offset = offset
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        losses = " ".join(f"{k}={float(v):.4g}" for k, v in sorted((logs or {}).items())
+                          if k != "learning_rate")
+        self.progress(f"{self.label} epoch {self.offset + epoch + 1}/{self.epochs}: {losses}")
+
+
+def run_fit(gan: keras.Model, train: np.ndarray, val: np.ndarray, *, epochs: int,
+            training: TrainingConfig, monitor: str | None, progress: Progress | None,
+            label: str, total_epochs: int, offset: int = 0
+            ) -> tuple[dict[str, list[float]], int, int | None]:
+    """One ``gan.fit`` call with the shared callbacks.
+
+    ``monitor`` (e.g. ``"val_rec_loss"``) enables early stopping with the configured patience
+    and restores the best epoch's weights; ``None`` runs all ``epochs``. Returns the history,
+    the number of epochs run and the 1-based best epoch within this call (``None`` without a
+    monitor or when the monitored loss never was finite).
+    """
+    callbacks: list[keras.callbacks.Callback] = [StopOnNonFinite()]
+    if monitor is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="min", patience=training.patience,
+            restore_best_weights=True, verbose=0))
+    if progress is not None:
+        callbacks.append(ReportProgress(progress, label, total_epochs, offset))
+    batch = min(training.batch_size, len(train))
+    fitted = gan.fit(train, validation_data=(val,) if len(val) else None, epochs=epochs,
+                     batch_size=batch, shuffle=True, callbacks=callbacks,
+                     verbose=training.verbose)
+    history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    epochs_run = max((len(v) for v in history.values()), default=0)
+    best: int | None = None
+    if monitor is not None and monitor in history:
+        values = np.asarray(history[monitor], dtype=np.float64)
+        if np.any(np.isfinite(values)):
+            best = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan))) + 1
+    return history, epochs_run, best
