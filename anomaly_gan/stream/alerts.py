@@ -1,0 +1,138 @@
+"""Debounce anomalous windows into alerts and build the alert/score records (pure).
+
+An entity alerts after ``consecutive`` anomalous windows in a row; after an alert it stays
+quiet for ``cooldown_seconds`` of *event time* (window end timestamps), so replays after a
+restart make the same decisions. A normal window resets the run.
+
+The alert id is a hash of entity, window end and model version: the same window scored by
+the same model always gets the same id, so consumers can drop the duplicates that
+at-least-once delivery may produce.
+
+>>> d = Debouncer(consecutive=2, cooldown_seconds=60)
+>>> [d.update("a", t, anomalous=True) for t in (0.0, 1.0, 2.0, 61.0)]
+[False, True, False, True]
+>>> alert_id("pump-7", 1767225600.0, "v1") == alert_id("pump-7", 1767225600.0, "v1")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["Debouncer", "alert_id", "build_alert", "build_score", "sampled", "iso_utc"]
+
+
+def iso_utc(ts: float) -> str:
+    """RFC 3339 UTC with millisecond precision, e.g. ``2026-01-01T00:00:00.000Z``."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
+
+
+def alert_id(entity: str, window_end_ts: float, model_version: str) -> str:
+    """Deterministic id: sha256 of ``entity|window end (µs)|model version``, 32 hex chars."""
+    key = f"{entity}|{round(window_end_ts * 1_000_000)}|{model_version}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def sampled(entity: str, window_end_ts: float, rate: float) -> bool:
+    """Deterministic sampling of score records: the same window is always in or out."""
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    h = zlib.crc32(f"{entity}|{round(window_end_ts * 1000)}".encode("utf-8"))
+    return h < rate * 4294967296.0
+
+
+class Debouncer:
+    """Per-entity run length of anomalous windows and time of the last alert."""
+
+    def __init__(self, consecutive: int, cooldown_seconds: float) -> None:
+        self.consecutive = int(consecutive)
+        self.cooldown = float(cooldown_seconds)
+        self._run: dict[str, int] = {}
+        self._last_alert: dict[str, float] = {}
+
+    def update(self, entity: str, window_end_ts: float, anomalous: bool) -> bool:
+        """Feed one scored window; True when it should raise an alert."""
+        if not anomalous:
+            self._run.pop(entity, None)
+            return False
+        run = self._run.get(entity, 0) + 1
+        self._run[entity] = run
+        if run < self.consecutive:
+            return False
+        last = self._last_alert.get(entity)
+        if last is not None and window_end_ts - last < self.cooldown:
+            return False
+        self._last_alert[entity] = window_end_ts
+        return True
+
+    def run_length(self, entity: str) -> int:
+        return self._run.get(entity, 0)
+
+    def forget(self, entity: str) -> None:
+        """Drop an entity's state (evicted or its partition revoked)."""
+        self._run.pop(entity, None)
+        self._last_alert.pop(entity, None)
+
+    def clear(self) -> None:
+        self._run.clear()
+        self._last_alert.clear()
+
+
+def _num(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, threshold: float,
+                severity: float, components: Mapping[str, float], top_features: Sequence[str],
+                model_version: str, model_kind: str, consecutive: int) -> dict[str, Any]:
+    """The alert record (JSON object) sent to the alert topic."""
+    return {
+        "alert_id": alert_id(entity, end_ts, model_version),
+        "entity": entity,
+        "window_start": iso_utc(start_ts),
+        "window_end": iso_utc(end_ts),
+        "window_start_ts": start_ts,
+        "window_end_ts": end_ts,
+        "score": _num(score),
+        "threshold": _num(threshold),
+        "severity": _num(severity),
+        "components": {k: _num(v) for k, v in components.items()},
+        "top_features": list(top_features),
+        "consecutive_windows": int(consecutive),
+        "model_version": model_version,
+        "model_kind": model_kind,
+    }
+
+
+def build_score(*, entity: str, start_ts: float, end_ts: float, score: float, threshold: float,
+                is_anomaly: bool, components: Mapping[str, float], model_version: str,
+                partition: int, offset: int) -> dict[str, Any]:
+    """One record of the optional scores topic; ``partition``/``offset`` name the input
+    record that completed the window."""
+    return {
+        "entity": entity,
+        "window_start_ts": start_ts,
+        "window_end_ts": end_ts,
+        "score": _num(score),
+        "threshold": _num(threshold),
+        "is_anomaly": bool(is_anomaly),
+        "components": {k: _num(v) for k, v in components.items()},
+        "model_version": model_version,
+        "partition": int(partition),
+        "offset": int(offset),
+    }
+
+
+def dumps(record: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON for a record."""
+    return json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8")

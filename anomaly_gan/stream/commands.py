@@ -1,0 +1,63 @@
+"""The ``serve`` and ``demo`` subcommands, registered into the main ``anomaly-gan`` CLI.
+
+Each handler is a thin call into the library and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register", "cmd_serve", "cmd_demo"]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from anomaly_gan.config import load_config
+    from anomaly_gan.stream.app import serve
+
+    cfg = load_config(args.config)
+    if args.model:
+        import dataclasses
+
+        cfg = cfg.replace(serve=dataclasses.replace(cfg.serve, model_path=args.model))
+    return serve(cfg)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from anomaly_gan.stream.demo import DemoOptions, run_demo
+
+    return run_demo(DemoOptions(
+        entities=args.entities,
+        steps=args.steps,
+        speed=args.speed,
+        seed=args.seed,
+        http_port=args.http_port,
+        out=args.out,
+        keep_running=args.keep_running,
+        epochs=args.epochs,
+    ))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``serve`` and ``demo`` to the main parser's subcommands."""
+    p = sub.add_parser("serve", help="score a live Kafka stream: alerts, scores, DLQ, metrics")
+    p.add_argument("--config", help="YAML config (the serve: section; default: shipped defaults)")
+    p.add_argument("--model", help="bundle directory or store with a 'current' file "
+                                   "(overrides serve.model_path)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="embedded broker + synthetic plant + trained model + "
+                                    "the scorer, live alerts and a summary")
+    p.add_argument("--entities", type=int, default=6, help="number of pumps (default 6)")
+    p.add_argument("--steps", type=int, default=3000,
+                   help="rows per pump; the first half trains the model (default 3000)")
+    p.add_argument("--speed", type=float, default=1000.0,
+                   help="times faster than real time (rows are 10 s apart; default 1000; "
+                        "0 = as fast as possible)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: demo's)")
+    p.add_argument("--http-port", type=int, default=9108,
+                   help="port for /metrics, /healthz, /readyz on 127.0.0.1 (0 = any free port)")
+    p.add_argument("--out", default="out/demo", help="where the demo model bundle is written")
+    p.add_argument("--keep-running", action="store_true",
+                   help="after the summary keep the broker, scorer and /metrics up until Ctrl-C")
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,146 @@
+"""Event bytes -> :class:`Event` or :class:`InvalidEvent`: pure parsing and validation.
+
+An event is one JSON object per Kafka record::
+
+    {"entity": "pump-7", "ts": "2026-01-01T00:00:10Z", "values": {"temp": 71.2, "rpm": 1500}}
+    {"entity": "pump-7", "ts": 1767225610, "values": [71.2, 1500]}   # model feature order
+
+``ts`` is an RFC 3339 string (a missing offset means UTC), epoch seconds, or epoch
+milliseconds (any number above 1e11, i.e. after the year 5138 in seconds, is read as ms).
+
+Every rejection carries one of :data:`INVALID_REASONS`, the same values as the
+``reason`` label of ``anomaly_gan_events_invalid_total`` and the DLQ ``reason`` header.
+
+>>> p = EventParser(("temp", "rpm"), max_event_bytes=1024)
+>>> p.parse(b'{"entity": "pump-7", "ts": 10, "values": {"rpm": 1500, "temp": 71.2}}').values
+[71.2, 1500.0]
+>>> p.parse(b'{"entity": "pump-7", "ts": 10, "values": [1, 2, 3]}').reason
+'wrong_length'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+__all__ = ["Event", "InvalidEvent", "EventParser", "INVALID_REASONS", "parse_timestamp"]
+
+INVALID_REASONS = (
+    "bad_json",
+    "not_object",
+    "missing_field",
+    "bad_timestamp",
+    "unknown_feature",
+    "missing_feature",
+    "wrong_length",
+    "non_finite",
+    "oversized",
+)
+
+_MS_THRESHOLD = 1e11
+_loads = json.loads
+_isfinite = math.isfinite
+
+
+@dataclass(slots=True)
+class Event:
+    entity: str
+    ts: float  # epoch seconds
+    values: list[float]  # model feature order
+
+
+@dataclass(slots=True)
+class InvalidEvent:
+    reason: str  # one of INVALID_REASONS
+    detail: str
+
+
+def parse_timestamp(raw: object) -> float | None:
+    """Epoch seconds from an RFC 3339 string, epoch seconds or epoch ms; None if invalid."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, (int, float)):
+        ts = float(raw)
+        if not _isfinite(ts) or ts < 0:
+            return None
+        return ts / 1000.0 if ts > _MS_THRESHOLD else ts
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text or text[0] not in "0123456789":
+            return None
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.timestamp()
+    return None
+
+
+class EventParser:
+    """Validates events against the model's feature names (order matters for lists)."""
+
+    def __init__(self, feature_names: tuple[str, ...] | list[str], max_event_bytes: int) -> None:
+        self.feature_names = tuple(feature_names)
+        self.n_features = len(self.feature_names)
+        self.max_event_bytes = int(max_event_bytes)
+        self._index = {name: i for i, name in enumerate(self.feature_names)}
+
+    def parse(self, raw: bytes | None) -> Event | InvalidEvent:
+        if raw is None:
+            return InvalidEvent("bad_json", "empty record value (tombstone)")
+        if len(raw) > self.max_event_bytes:
+            return InvalidEvent("oversized", f"{len(raw)} bytes > max_event_bytes "
+                                             f"{self.max_event_bytes}")
+        try:
+            obj = _loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return InvalidEvent("bad_json", f"not valid JSON: {exc}")
+        if type(obj) is not dict:
+            return InvalidEvent("not_object", f"expected a JSON object, got {type(obj).__name__}")
+        entity = obj.get("entity")
+        if type(entity) is not str or not entity:
+            return InvalidEvent("missing_field", "'entity' must be a non-empty string")
+        if "ts" not in obj:
+            return InvalidEvent("missing_field", "'ts' is missing")
+        raw_values = obj.get("values")
+        if raw_values is None:
+            return InvalidEvent("missing_field", "'values' is missing")
+        ts = parse_timestamp(obj["ts"])
+        if ts is None:
+            return InvalidEvent("bad_timestamp", f"'ts' {obj['ts']!r:.80} is not RFC 3339, "
+                                                 "epoch seconds or epoch ms")
+        if type(raw_values) is dict:
+            index = self._index
+            if len(raw_values) != self.n_features or any(k not in index for k in raw_values):
+                unknown = [k for k in raw_values if k not in index]
+                if unknown:
+                    return InvalidEvent("unknown_feature", f"unknown feature(s) {unknown[:5]}; "
+                                                           f"expected {list(self.feature_names)}")
+                missing = [n for n in self.feature_names if n not in raw_values]
+                return InvalidEvent("missing_feature", f"missing feature(s) {missing[:5]}")
+            values = [raw_values[name] for name in self.feature_names]
+        elif type(raw_values) is list:
+            if len(raw_values) != self.n_features:
+                return InvalidEvent("wrong_length", f"'values' has {len(raw_values)} items, "
+                                                    f"the model expects {self.n_features}")
+            values = raw_values
+        else:
+            return InvalidEvent("missing_field", "'values' must be an object or a list")
+        out = []
+        for v in values:
+            tv = type(v)
+            if tv is float:
+                if not _isfinite(v):
+                    return InvalidEvent("non_finite", "a value is NaN or infinite")
+                out.append(v)
+            elif tv is int:
+                if not -1e300 < v < 1e300:
+                    return InvalidEvent("non_finite", "an integer value is out of float range")
+                out.append(float(v))
+            else:
+                return InvalidEvent("non_finite", f"a value is {v!r:.40}, not a finite number")
+        return Event(entity, ts, out)

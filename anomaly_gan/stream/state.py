@@ -1,0 +1,283 @@
+"""Per-entity sliding windows for the streaming scorer: pure numpy, no Kafka, no clock.
+
+Each entity owns a ring buffer of the model's window length ``W``. Once an entity has ``W``
+rows, every further row completes one window (stride 1): the window *ending* at that row,
+exactly the window that ``Detector.score_series`` scores for the same row offline.
+
+Policies (docs/streaming.md explains why):
+
+- **Order.** An event older than the entity's last accepted event is *late*: counted and
+  dropped. With ``reorder_tolerance_seconds > 0`` events are held per entity and released
+  in timestamp order once an event at least that much newer has arrived; only events older
+  than the last released one are late.
+- **Gaps.** If an event comes more than ``gap_seconds`` after the entity's previous one, the
+  window restarts (counted): no window ever spans a gap.
+- **Memory.** At most ``max_entities`` entities are held; the least recently seen one is
+  evicted (counted) to make room.
+- **Offsets.** Every row remembers its (partition, offset). :meth:`WindowState.commit_offsets`
+  gives, per partition, the oldest offset still needed to rebuild the windows in memory, so a
+  restart that resumes there loses no window (duplicates only in the replayed range).
+
+>>> st = WindowState(window=3, n_features=1, gap_seconds=60, max_entities=10)
+>>> out = WindowBatch(3, 1)
+>>> for i, ts in enumerate([0, 1, 2, 3]):
+...     st.push("a", float(ts), [float(i)], "p0", i, out)
+>>> len(out), out.end_ts, out.raw[1, :, 0].tolist()
+(2, [2.0, 3.0], [1.0, 2.0, 3.0])
+>>> st.commit_offsets({"p0": 4})   # rows 2 and 3 are needed for the next window
+{'p0': 2}
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
+
+import numpy as np
+
+__all__ = ["WindowState", "WindowBatch"]
+
+_NO_PIN = 1 << 62  # "holds nothing back"
+
+
+class WindowBatch:
+    """Windows that became ready, waiting for one model call. Grows as needed."""
+
+    __slots__ = ("window", "n_features", "raw", "entities", "start_ts", "end_ts", "partitions",
+                 "offsets", "n", "first_ready")
+
+    def __init__(self, window: int, n_features: int, capacity: int = 256) -> None:
+        self.window = window
+        self.n_features = n_features
+        self.raw = np.empty((max(capacity, 1), window, n_features), dtype=np.float64)
+        self.first_ready: float | None = None  # the app's clock when the first window arrived
+        self.clear()
+
+    def clear(self) -> None:
+        self.entities: list[str] = []
+        self.start_ts: list[float] = []
+        self.end_ts: list[float] = []
+        self.partitions: list[Hashable] = []
+        self.offsets: list[int] = []
+        self.n = 0
+        self.first_ready = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def reserve(self) -> int:
+        """Index of the next free window row, growing the buffer when full."""
+        if self.n == self.raw.shape[0]:
+            grown = np.empty((self.n * 2,) + self.raw.shape[1:], dtype=np.float64)
+            grown[: self.n] = self.raw
+            self.raw = grown
+        k = self.n
+        self.n += 1
+        return k
+
+    def windows(self) -> np.ndarray:
+        """The ready windows, (n, W, F) unscaled."""
+        return self.raw[: self.n]
+
+
+class WindowState:
+    """Ring buffers for many entities; see the module docstring for the policies."""
+
+    def __init__(self, window: int, n_features: int, *, gap_seconds: float,
+                 max_entities: int, reorder_tolerance_seconds: float = 0.0,
+                 on_drop: Callable[[str], None] | None = None,
+                 initial_capacity: int = 256) -> None:
+        if window < 1 or n_features < 1 or max_entities < 1:
+            raise ValueError("window, n_features and max_entities must be >= 1")
+        self.window = int(window)
+        self.n_features = int(n_features)
+        self.gap_seconds = float(gap_seconds)
+        self.tolerance = float(reorder_tolerance_seconds)
+        self.max_entities = int(max_entities)
+        self.on_drop = on_drop
+        # Counters read (as running totals) by the app and exported as metrics.
+        self.late = 0
+        self.gap_restarts = 0
+        self.evicted = 0
+
+        cap = max(1, min(initial_capacity, self.max_entities))
+        w = self.window
+        self._rows = np.zeros((cap, w, self.n_features), dtype=np.float64)
+        self._ts = np.zeros((cap, w), dtype=np.float64)
+        self._offs = np.zeros((cap, w), dtype=np.int64)
+        # Gather index per ring position j of the newest row: oldest -> newest.
+        self._gather = [(np.arange(w) + j + 1) % w for j in range(w)]
+        self._slots: OrderedDict[str, int] = OrderedDict()  # entity -> slot, LRU order
+        self._free: list[int] = list(range(cap - 1, -1, -1))
+        self._entity: list[str | None] = [None] * cap
+        self._count: list[int] = [0] * cap  # rows since the window (re)started
+        self._last_ts: list[float] = [0.0] * cap
+        self._part: list[Hashable] = [None] * cap
+        self._pin: list[int] = [0] * cap  # oldest offset a future window still needs
+        self._pending: dict[int, list[tuple[float, int, list[float]]]] = {}
+        self._max_seen: dict[int, float] = {}
+        self._part_max_ts: dict[Hashable, float] = {}
+
+    # ------------------------------------------------------------------ entities
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, entity: str) -> bool:
+        return entity in self._slots
+
+    def _grow(self) -> None:
+        old = self._rows.shape[0]
+        new = min(old * 2, self.max_entities)
+        self._rows = np.concatenate([self._rows, np.zeros((new - old,) + self._rows.shape[1:])])
+        self._ts = np.concatenate([self._ts, np.zeros((new - old, self.window))])
+        self._offs = np.concatenate(
+            [self._offs, np.zeros((new - old, self.window), dtype=np.int64)])
+        extra = new - old
+        self._entity += [None] * extra
+        self._count += [0] * extra
+        self._last_ts += [0.0] * extra
+        self._part += [None] * extra
+        self._pin += [0] * extra
+        self._free.extend(range(new - 1, old - 1, -1))
+
+    def _new_slot(self, entity: str, partition: Hashable) -> int:
+        if not self._free:
+            if self._rows.shape[0] < self.max_entities:
+                self._grow()
+            else:
+                victim, _ = next(iter(self._slots.items()))
+                self._remove(victim)
+                self.evicted += 1
+        slot = self._free.pop()
+        self._slots[entity] = slot
+        self._entity[slot] = entity
+        self._count[slot] = 0
+        self._part[slot] = partition
+        self._pin[slot] = _NO_PIN
+        return slot
+
+    def _remove(self, entity: str) -> None:
+        slot = self._slots.pop(entity)
+        self._entity[slot] = None
+        self._count[slot] = 0
+        self._part[slot] = None
+        self._pending.pop(slot, None)
+        self._max_seen.pop(slot, None)
+        self._free.append(slot)
+        if self.on_drop is not None:
+            self.on_drop(entity)
+
+    def drop_partitions(self, partitions: Iterable[Hashable]) -> int:
+        """Forget every entity last seen on one of ``partitions`` (on revoke); returns how many."""
+        gone = set(partitions)
+        victims = [e for e, s in self._slots.items() if self._part[s] in gone]
+        for entity in victims:
+            self._remove(entity)
+        for p in gone:
+            self._part_max_ts.pop(p, None)
+        return len(victims)
+
+    def clear(self) -> None:
+        for entity in list(self._slots):
+            self._remove(entity)
+        self._part_max_ts.clear()
+
+    # ------------------------------------------------------------------ events
+
+    def push(self, entity: str, ts: float, values: list[float], partition: Hashable,
+             offset: int, out: WindowBatch) -> None:
+        """Add one event; a window it completes is appended to ``out``."""
+        slot = self._slots.get(entity)
+        if slot is None:
+            slot = self._new_slot(entity, partition)
+        else:
+            self._slots.move_to_end(entity)
+            if self._part[slot] != partition:
+                # The entity moved partition (records not keyed by entity): its offsets no
+                # longer describe one log, so start its window again.
+                self._count[slot] = 0
+                self._part[slot] = partition
+                self._pin[slot] = _NO_PIN
+                self._pending.pop(slot, None)
+        if self._part_max_ts.get(partition, -1.0) < ts:
+            self._part_max_ts[partition] = ts
+        if self.tolerance > 0.0:
+            self._push_reordered(slot, ts, values, offset, out)
+            return
+        if self._count[slot] and ts < self._last_ts[slot]:
+            self.late += 1
+            return
+        self._append(slot, ts, values, offset, out)
+
+    def _push_reordered(self, slot: int, ts: float, values: list[float], offset: int,
+                        out: WindowBatch) -> None:
+        if self._count[slot] and ts < self._last_ts[slot]:
+            self.late += 1
+            return
+        heap = self._pending.setdefault(slot, [])
+        heapq.heappush(heap, (ts, offset, values))
+        seen = max(self._max_seen.get(slot, ts), ts)
+        self._max_seen[slot] = seen
+        horizon = seen - self.tolerance
+        while heap and heap[0][0] <= horizon:
+            t, off, vals = heapq.heappop(heap)
+            self._append(slot, t, vals, off, out)
+        if heap:
+            ring_pin = self._pin[slot] if self._count[slot] else _NO_PIN
+            self._pin[slot] = min(ring_pin, min(item[1] for item in heap))
+
+    def _append(self, slot: int, ts: float, values: list[float], offset: int,
+                out: WindowBatch) -> None:
+        n = self._count[slot]
+        if n and ts - self._last_ts[slot] > self.gap_seconds:
+            n = 0
+            self.gap_restarts += 1
+        w = self.window
+        j = n % w
+        self._rows[slot, j] = values
+        self._ts[slot, j] = ts
+        self._offs[slot, j] = offset
+        n += 1
+        self._count[slot] = n
+        self._last_ts[slot] = ts
+        if n >= w:
+            k = out.reserve()
+            np.take(self._rows[slot], self._gather[j], axis=0, out=out.raw[k])
+            out.entities.append(self._entity[slot])  # type: ignore[arg-type]
+            out.start_ts.append(float(self._ts[slot, (j + 1) % w]))
+            out.end_ts.append(ts)
+            out.partitions.append(self._part[slot])
+            out.offsets.append(offset)
+        # The next window needs the newest W-1 rows.
+        if w == 1:
+            self._pin[slot] = offset + 1
+        else:
+            oldest = n - w + 1
+            self._pin[slot] = int(self._offs[slot, oldest % w]) if oldest > 0 \
+                else int(self._offs[slot, 0])
+
+    # ------------------------------------------------------------------ offsets
+
+    def commit_offsets(self, next_offsets: Mapping[Hashable, int]) -> dict[Hashable, int]:
+        """Offsets safe to commit: ``next_offsets[p]`` (the next record to read) lowered to the
+        oldest record still needed by an entity's window on ``p``.
+
+        An entity whose last event is more than ``gap_seconds`` behind the newest event of
+        its partition does not hold the offset back: its window would restart anyway unless
+        its own clock lags, and in that case a restart costs it one warm-up, not data.
+        """
+        result = {p: int(o) for p, o in next_offsets.items()}
+        if not self._slots:
+            return result
+        for entity, slot in self._slots.items():
+            p = self._part[slot]
+            if p not in result:
+                continue
+            if self._last_ts[slot] < self._part_max_ts.get(p, 0.0) - self.gap_seconds:
+                continue
+            pin = self._pin[slot]
+            if pin < result[p]:
+                result[p] = pin
+        return result
