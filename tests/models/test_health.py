@@ -1,0 +1,84 @@
+"""Each health detector fires on a history that shows its failure and stays quiet otherwise."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from anomaly_gan.models.health import (
+    assess_health,
+    discriminator_collapse,
+    non_finite_losses,
+    variance_ratio,
+)
+
+RNG = np.random.default_rng(0)
+REAL = RNG.standard_normal((64, 8, 2))
+
+
+def _healthy_history() -> dict[str, list[float]]:
+    return {"d_loss": [0.69, 0.62, 0.6, 0.63, 0.61], "adv_loss": [0.3, 0.2, 0.1, 0.08, 0.07],
+            "rec_loss": [0.5, 0.3, 0.2, 0.15, 0.12], "val_rec_loss": [0.5, 0.3, 0.2, 0.16, 0.13]}
+
+
+def _assess(history: dict[str, list[float]], generated: np.ndarray) -> dict:
+    return assess_health(history, disc_loss_key="d_loss", adv_loss_key="adv_loss",
+                         samples={"reconstruction": generated}, reference=REAL)
+
+
+def test_healthy_run_is_healthy_and_json_able() -> None:
+    health = _assess(_healthy_history(), REAL + 0.1 * RNG.standard_normal(REAL.shape))
+    assert health["status"] == "healthy"
+    assert health["issues"] == []
+    assert health["final_losses"]["val_rec_loss"] == 0.13
+    assert math.isclose(health["min_disc_loss"], 0.6)
+    assert 0.9 < health["variance_ratio"]["reconstruction"] < 1.2
+    json.dumps(health, allow_nan=False)
+
+
+def test_non_finite_loss_is_reported_by_name() -> None:
+    history = _healthy_history()
+    history["adv_loss"][-1] = float("nan")
+    history["rec_loss"][-1] = float("inf")
+    assert non_finite_losses(history) == ["adv_loss", "rec_loss"]
+    health = _assess(history, REAL)
+    assert health["status"] == "unhealthy"
+    assert any("non-finite" in issue and "adv_loss" in issue for issue in health["issues"])
+    assert health["final_losses"]["rec_loss"] is None  # JSON-able, not inf
+    json.dumps(health, allow_nan=False)
+
+
+def test_discriminator_collapse_needs_tiny_d_loss_and_growing_adversarial_loss() -> None:
+    history = _healthy_history()
+    history["d_loss"] = [0.6, 0.1, 5e-4, 2e-4, 1e-4]
+    history["adv_loss"] = [0.1, 0.4, 0.9, 1.5, 2.4]
+    health = _assess(history, REAL)
+    assert health["status"] == "unhealthy"
+    assert any("discriminator collapse" in issue for issue in health["issues"])
+    assert health["min_disc_loss"] == 1e-4
+    # A brief dip, or a tiny loss while the generator keeps up, is not a collapse.
+    assert not discriminator_collapse([0.6, 1e-4, 0.5, 0.6], [0.1, 0.4, 0.9, 1.5])
+    assert not discriminator_collapse([0.6, 1e-4, 1e-4, 1e-4], [2.0, 1.0, 0.5, 0.2])
+
+
+def test_mode_collapse_fires_on_near_constant_outputs() -> None:
+    one_window = np.repeat(REAL[:1], len(REAL), axis=0) + 1e-3 * RNG.standard_normal(REAL.shape)
+    health = _assess(_healthy_history(), one_window)
+    assert health["status"] == "unhealthy"
+    assert any("mode collapse" in issue for issue in health["issues"])
+    assert health["variance_ratio"]["reconstruction"] < 1e-3
+
+
+def test_variance_ratio_edge_cases() -> None:
+    assert variance_ratio(REAL, np.zeros_like(REAL)) == float("inf")
+    assert math.isnan(variance_ratio(np.full_like(REAL, np.nan), REAL))
+    nan_health = _assess(_healthy_history(), np.full_like(REAL, np.nan))
+    assert nan_health["status"] == "unhealthy"
+    assert nan_health["variance_ratio"]["reconstruction"] is None
+
+
+def test_wgan_critic_is_not_judged_by_bce_collapse() -> None:
+    history = {"c_loss": [-5.0, -1e-5, -1e-5, -1e-5], "g_loss": [0.1, 1.0, 2.0, 3.0]}
+    assert assess_health(history)["status"] == "healthy"
