@@ -1,0 +1,196 @@
+{{/* Names and labels. */}}
+{{- define "anomaly-gan.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "anomaly-gan.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "anomaly-gan.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "anomaly-gan.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "anomaly-gan.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "anomaly-gan.labels" -}}
+helm.sh/chart: {{ include "anomaly-gan.chart" . }}
+{{ include "anomaly-gan.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: anomaly-gan
+{{- end }}
+
+{{- define "anomaly-gan.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "anomaly-gan.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "anomaly-gan.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "anomaly-gan.modelClaimName" -}}
+{{- default (printf "%s-models" (include "anomaly-gan.fullname" .)) .Values.model.persistence.existingClaim }}
+{{- end }}
+
+{{/* Where the chart mounts files inside the pod. */}}
+{{- define "anomaly-gan.configDir" -}}/etc/anomaly-gan{{- end }}
+{{- define "anomaly-gan.configFile" -}}/etc/anomaly-gan/config.yaml{{- end }}
+{{- define "anomaly-gan.saslDir" -}}/etc/anomaly-gan/kafka-sasl{{- end }}
+{{- define "anomaly-gan.caDir" -}}/etc/anomaly-gan/kafka-ca{{- end }}
+{{- define "anomaly-gan.clientCertDir" -}}/etc/anomaly-gan/kafka-client-tls{{- end }}
+
+{{/* Cross-field checks the schema cannot express with a clear message. */}}
+{{- define "anomaly-gan.validate" -}}
+{{- if and .Values.autoscaling.enabled .Values.keda.enabled }}
+{{- fail "values: autoscaling.enabled and keda.enabled are both true; KEDA creates its own HorizontalPodAutoscaler, so enable only one" }}
+{{- end }}
+{{- $proto := .Values.kafka.securityProtocol }}
+{{- if hasPrefix "SASL" $proto }}
+{{- if not .Values.kafka.sasl.mechanism }}
+{{- fail (printf "values: kafka.sasl.mechanism is required when kafka.securityProtocol is %s (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)" $proto) }}
+{{- end }}
+{{- if not .Values.kafka.sasl.existingSecret }}
+{{- fail (printf "values: kafka.sasl.existingSecret must name a Secret with the SASL username and password when kafka.securityProtocol is %s" $proto) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.retrain.enabled (not .Values.retrain.dataPath) }}
+{{- fail "values: retrain.dataPath is required when retrain.enabled is true (the training data file inside the pod, e.g. /data/normal.parquet)" }}
+{{- end }}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- if and $pdb.enabled (kindIs "invalid" $pdb.maxUnavailable) (kindIs "invalid" $pdb.minAvailable) }}
+{{- fail "values: podDisruptionBudget.enabled needs maxUnavailable or minAvailable" }}
+{{- end }}
+{{- end }}
+
+{{/* serve.grace_seconds as given in config (the service's default is 20). */}}
+{{- define "anomaly-gan.graceSeconds" -}}
+{{- $serve := default dict .Values.config.serve }}
+{{- if hasKey $serve "grace_seconds" }}{{ $serve.grace_seconds }}{{ else }}20{{ end }}
+{{- end }}
+
+{{- define "anomaly-gan.terminationGracePeriodSeconds" -}}
+{{- $grace := include "anomaly-gan.graceSeconds" . | float64 }}
+{{- add (ceil $grace | int) (int .Values.terminationGraceExtraSeconds) }}
+{{- end }}
+
+{{/*
+The service YAML: values.config merged with the settings the chart owns. Rendered by toYaml,
+whose Go float formatting writes 1e-05 where YAML 1.1 (PyYAML) needs 1.0e-05 to read a number,
+so mantissas without a dot get one.
+*/}}
+{{- define "anomaly-gan.serviceConfig" -}}
+{{- $cfg := deepCopy (default dict .Values.config) }}
+{{- $k := .Values.kafka }}
+{{- $kafka := dict
+      "bootstrap_servers" $k.bootstrapServers
+      "input_topic" $k.inputTopic
+      "alert_topic" $k.alertTopic
+      "dlq_topic" $k.dlqTopic
+      "group_id" $k.groupId
+      "security_protocol" $k.securityProtocol }}
+{{- if $k.scoresTopic }}
+{{- $_ := set $kafka "scores_topic" $k.scoresTopic }}
+{{- end }}
+{{- if hasPrefix "SASL" $k.securityProtocol }}
+{{- $_ := set $kafka "sasl_mechanism" $k.sasl.mechanism }}
+{{- $_ := set $kafka "sasl_password_file" (printf "%s/%s" (include "anomaly-gan.saslDir" .) $k.sasl.passwordKey) }}
+{{- end }}
+{{- if $k.tls.caSecret }}
+{{- $_ := set $kafka "ssl_cafile" (printf "%s/%s" (include "anomaly-gan.caDir" .) $k.tls.caKey) }}
+{{- end }}
+{{- if $k.tls.clientCertSecret }}
+{{- $_ := set $kafka "ssl_certfile" (printf "%s/tls.crt" (include "anomaly-gan.clientCertDir" .)) }}
+{{- $_ := set $kafka "ssl_keyfile" (printf "%s/tls.key" (include "anomaly-gan.clientCertDir" .)) }}
+{{- end }}
+{{- $owned := dict "serve" (dict
+      "model_path" .Values.model.mountPath
+      "http" (dict "host" "0.0.0.0" "port" (int .Values.service.port))
+      "kafka" $kafka) }}
+{{- $merged := mergeOverwrite $cfg $owned }}
+{{- regexReplaceAll "(?m)^(\\s*(?:- |[A-Za-z_]+: )-?[0-9]+)(e[-+][0-9]+)$" (toYaml $merged) "${1}.0${2}" }}
+{{- end }}
+
+{{/* Volumes and mounts shared by the scorer and the retraining job. */}}
+{{- define "anomaly-gan.kafkaSecretVolumes" -}}
+{{- if hasPrefix "SASL" .Values.kafka.securityProtocol }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ .Values.kafka.sasl.existingSecret }}
+    items:
+      - key: {{ .Values.kafka.sasl.passwordKey }}
+        path: {{ .Values.kafka.sasl.passwordKey }}
+    defaultMode: 0440
+{{- end }}
+{{- if .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.tls.caSecret }}
+    items:
+      - key: {{ .Values.kafka.tls.caKey }}
+        path: {{ .Values.kafka.tls.caKey }}
+    defaultMode: 0444
+{{- end }}
+{{- if .Values.kafka.tls.clientCertSecret }}
+- name: kafka-client-tls
+  secret:
+    secretName: {{ .Values.kafka.tls.clientCertSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- end }}
+
+{{- define "anomaly-gan.kafkaSecretMounts" -}}
+{{- if hasPrefix "SASL" .Values.kafka.securityProtocol }}
+- name: kafka-sasl
+  mountPath: {{ include "anomaly-gan.saslDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  mountPath: {{ include "anomaly-gan.caDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.kafka.tls.clientCertSecret }}
+- name: kafka-client-tls
+  mountPath: {{ include "anomaly-gan.clientCertDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "anomaly-gan.env" -}}
+# Caches of TensorFlow, Keras and matplotlib must land on the writable /tmp.
+- name: HOME
+  value: /tmp
+- name: KERAS_HOME
+  value: /tmp/keras
+- name: MPLCONFIGDIR
+  value: /tmp/matplotlib
+- name: TF_CPP_MIN_LOG_LEVEL
+  value: "2"
+{{- if hasPrefix "SASL" .Values.kafka.securityProtocol }}
+- name: ANOMALY_GAN__SERVE__KAFKA__SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.sasl.existingSecret }}
+      key: {{ .Values.kafka.sasl.usernameKey }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,113 @@
+"""The JSON schema of the chart's ``config`` value, derived from anomaly_gan/config.py.
+
+values.schema.json embeds this under ``properties.config`` so that a typo or a bad type in the
+service YAML fails at ``helm install`` instead of in a crash-looping pod. The dataclasses stay
+the one source: tests/deploy/test_helm_chart.py fails when the embedded copy differs, and
+
+    .venv/bin/python -m tests.deploy.config_schema --write
+
+rewrites it. Keys the chart sets itself (model path, HTTP bind, Kafka connection and secrets)
+are left out, so they are rejected under ``config`` and set through their own values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from anomaly_gan import config as cfgmod
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "helm" / "anomaly-gan" / "values.schema.json"
+
+# Set by the chart from other values (see templates/_helpers.tpl, anomaly-gan.serviceConfig).
+CHART_OWNED: dict[str, set[str]] = {
+    "serve": {"model_path"},
+    "serve.http": {"host", "port"},
+    "serve.kafka": {
+        "bootstrap_servers", "input_topic", "alert_topic", "scores_topic", "dlq_topic",
+        "group_id", "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
+        "sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
+    },
+}
+
+
+def _bounds(schema: dict[str, Any], meta: typing.Mapping[str, Any]) -> dict[str, Any]:
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None:
+        schema["exclusiveMinimum" if meta.get("lo_open") else "minimum"] = lo
+    if hi is not None:
+        schema["exclusiveMaximum" if meta.get("hi_open") else "maximum"] = hi
+    return schema
+
+
+def _type_schema(tp: Any, meta: typing.Mapping[str, Any], path: str) -> dict[str, Any]:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return section_schema(tp, path)
+    if origin is Literal:
+        return {"enum": list(typing.get_args(tp))}
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return {"anyOf": [_type_schema(inner[0], meta, path), {"type": "null"}]}
+    if origin is tuple:
+        elem = typing.get_args(tp)[0]
+        return {"type": "array", "minItems": 1, "items": _type_schema(elem, {"lo": 1}, path)}
+    if origin is dict:
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {c: {"type": "number", "minimum": 0} for c in cfgmod._SCORE_COMPONENTS},
+        }
+    if tp is bool:
+        return {"type": "boolean"}
+    if tp is int:
+        return _bounds({"type": "integer"}, meta)
+    if tp is float:
+        return _bounds({"type": "number"}, meta)
+    if tp is str:
+        return {"type": "string", "minLength": 1}
+    raise TypeError(f"no JSON schema for {tp!r} at {path}")  # pragma: no cover
+
+
+def section_schema(cls: type, path: str) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    owned = CHART_OWNED.get(path, set())
+    props = {}
+    for f in dataclasses.fields(cls):
+        if f.name in owned:
+            continue
+        sub = f"{path}.{f.name}" if path else f.name
+        props[f.name] = _type_schema(hints[f.name], f.metadata, sub)
+    return {"type": ["object", "null"], "additionalProperties": False, "properties": props}
+
+
+def config_schema() -> dict[str, Any]:
+    schema = section_schema(cfgmod.Config, "")
+    schema["type"] = "object"
+    schema["description"] = (
+        "The anomaly-gan service YAML (anomaly_gan/config.py). The chart sets serve.model_path, "
+        "serve.http.host/port and the Kafka connection itself, from model.*, service.port and kafka.*."
+    )
+    return schema
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"update {SCHEMA_FILE}")
+    args = parser.parse_args()
+    if not args.write:
+        print(json.dumps(config_schema(), indent=2))
+        return
+    values_schema = json.loads(SCHEMA_FILE.read_text())
+    values_schema["properties"]["config"] = config_schema()
+    SCHEMA_FILE.write_text(json.dumps(values_schema, indent=2) + "\n")
+    print(f"updated {SCHEMA_FILE}")
+
+
+if __name__ == "__main__":
+    main()
