@@ -1,0 +1,452 @@
+"""The scoring loop: poll -> parse -> windows -> one model call per micro-batch -> alerts,
+scores and dead letters -> acks -> commit.
+
+At-least-once: offsets are committed only after the producer has flushed (acks=all) every
+alert/score/DLQ record of the events before them, and only up to the oldest event that a
+window still held in memory needs (:meth:`WindowState.commit_offsets`), so a crash or a
+rebalance replays enough to rebuild every window: nothing is skipped, some windows may be
+scored twice (same alert id). SIGTERM/SIGINT: stop polling, score what is buffered,
+flush, commit, leave the group, exit 0 within ``serve.grace_seconds``.
+
+Everything external (detector, Kafka adapter, metrics, health, clocks) is passed in; tests
+drive :class:`Scorer` with the real broker or with doubles.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from anomaly_gan.config import Config, ServeConfig
+from anomaly_gan.stream.alerts import Debouncer, build_alert, build_score, dumps, sampled
+from anomaly_gan.stream.events import EventParser, InvalidEvent
+from anomaly_gan.stream.http import Health
+from anomaly_gan.stream.metrics import StreamMetrics
+from anomaly_gan.stream.state import WindowBatch, WindowState
+
+__all__ = ["Scorer", "serve", "baseline_stats"]
+
+log = logging.getLogger("anomaly_gan.stream")
+
+_COMMIT_INTERVAL_S = 1.0  # most often offsets are committed while records keep coming
+_HOUSEKEEPING_S = 1.0  # consumer lag, broker connectivity, gauges
+_RECENT_SCORES = 1024  # window of recent scores behind anomaly_gan_baseline_drift
+
+
+def baseline_stats(det: Any) -> tuple[float, float]:
+    """Median and robust scale of the combined score on held-out normal data."""
+    q = getattr(getattr(det, "calibration", None), "severity_quantiles", None)
+    if q is None or len(q) < 5:
+        return 0.0, 1.0
+    q = np.asarray(q, dtype=np.float64)
+    n = len(q) - 1
+    median = float(q[n // 2])
+    iqr = float(q[(3 * n) // 4] - q[n // 4])
+    return median, (iqr / 1.349 if iqr > 0 else 1.0)
+
+
+class Scorer:
+    """One replica's loop. Call :meth:`run` (blocks) and :meth:`request_stop` (any thread)."""
+
+    def __init__(self, cfg: ServeConfig, detector: Any, io: Any, metrics: StreamMetrics,
+                 health: Health | None = None, *, watcher: Any = None,
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.io = io
+        self.metrics = metrics
+        self.health = health or Health()
+        self.watcher = watcher
+        self.clock = clock
+        self.mono = monotonic
+        k = cfg.kafka
+        self.topics = (k.alert_topic, k.scores_topic, k.dlq_topic)
+        self.debouncer = Debouncer(cfg.alerts.consecutive, cfg.alerts.cooldown_seconds)
+        self._stop = threading.Event()
+        self._rebalance_lock = threading.Lock()
+        self._revoked: set[Any] = set()
+        self._assigned_log: list[Any] = []
+        self._produce_error: Exception | None = None
+        self._next: dict[Any, int] = {}  # partition -> next offset to read
+        self._committed: dict[Any, int] = {}
+        self._last_commit = self.mono()
+        self._last_housekeeping = 0.0
+        self._synced = (0, 0, 0)  # state counters already exported
+        self._recent = np.full(_RECENT_SCORES, np.nan)
+        self._recent_i = 0
+        self.windows_scored = 0
+        self.alerts_sent = 0
+        self._install(detector)
+
+    # ------------------------------------------------------------------ model
+
+    def _install(self, det: Any) -> None:
+        """Use ``det`` from the next batch on (first model, or a hot reload)."""
+        first = not hasattr(self, "det")
+        self.det = det
+        if first:
+            w = self.cfg.windows
+            self.parser = EventParser(det.feature_names, w.max_event_bytes)
+            self.state = WindowState(
+                det.window, len(det.feature_names), gap_seconds=w.gap_seconds,
+                max_entities=w.max_entities,
+                reorder_tolerance_seconds=w.reorder_tolerance_seconds,
+                on_drop=self._forget_entity)
+            self.batch = WindowBatch(det.window, len(det.feature_names),
+                                     capacity=self.cfg.batching.max_batch)
+        self._baseline = baseline_stats(det)
+        self.metrics.set_model(det.version, det.kind, float(det.threshold))
+        self.health.model_loaded = True
+
+    def _forget_entity(self, entity: str) -> None:
+        self.debouncer.forget(entity)
+        self.metrics.forget_entity(entity)
+
+    # ------------------------------------------------------------------ rebalance
+
+    # kafka-python runs rebalance callbacks on its IO thread, where blocking consumer calls
+    # (commit) are not allowed and our loop may be mid-batch. The callbacks only hand the
+    # change to the loop; the loop drops revoked state and stops committing for those
+    # partitions. Nothing is lost: the new owner resumes from our last commit, which is at
+    # most one commit interval (plus the window span) behind; replayed windows get the
+    # same alert ids.
+
+    def on_revoked(self, partitions: list[Any]) -> None:
+        with self._rebalance_lock:
+            self._revoked.update(partitions)
+        self.health.assigned = len(self._next_assignment())
+
+    def on_assigned(self, partitions: list[Any]) -> None:
+        # Windows start empty: the first W-1 events of each entity after an assignment only
+        # fill its window (warm-up); the replay from the committed offset covers that span.
+        with self._rebalance_lock:
+            self._revoked.difference_update(partitions)
+            self._assigned_log.extend(partitions)
+        self.health.assigned = len(self._next_assignment())
+
+    def _apply_rebalance(self) -> None:
+        """On the loop thread: forget revoked partitions, reset newly assigned ones."""
+        with self._rebalance_lock:
+            revoked, assigned = set(self._revoked), list(self._assigned_log)
+            self._assigned_log.clear()
+        gone = [tp for tp in revoked if tp in self._next or tp in self._committed]
+        gone += [tp for tp in assigned if tp in self._next]  # re-assigned: start fresh
+        if not gone and not assigned:
+            return
+        if gone:
+            self._score_batch()  # alerts of what we already read still go out
+            dropped = self.state.drop_partitions(gone)
+            for tp in gone:
+                self._next.pop(tp, None)
+                self._committed.pop(tp, None)
+            log.info("partitions revoked", extra={"fields": {
+                "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in gone),
+                "entities_dropped": dropped}})
+        if assigned:
+            log.info("partitions assigned", extra={"fields": {
+                "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)}})
+
+    def _next_assignment(self) -> set[Any]:
+        try:
+            return self.io.assignment()
+        except Exception:  # pragma: no cover - consumer closing
+            return set()
+
+    # ------------------------------------------------------------------ the loop
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> int:
+        """Loop until :meth:`request_stop`; then drain, commit and return an exit code."""
+        k = self.cfg.kafka
+        log.info("scorer started", extra={"fields": {
+            "model_version": self.det.version, "window": self.det.window,
+            "features": len(self.det.feature_names), "input_topic": k.input_topic}})
+        while not self._stop.is_set():
+            self.step()
+        return self.drain()
+
+    def step(self) -> None:
+        """One poll and everything it makes ready."""
+        self.health.beat()
+        b = self.cfg.batching
+        timeout = self.cfg.kafka.poll_timeout_ms
+        if self.batch.first_ready is not None:
+            left_ms = b.max_latency_ms - (self.mono() - self.batch.first_ready) * 1000.0
+            timeout = int(max(0.0, min(timeout, left_ms)))
+        records = self.io.poll(timeout, self.cfg.kafka.max_poll_records)
+        if self._revoked or self._assigned_log:
+            self._apply_rebalance()
+        revoked = self._revoked
+        for tp, msgs in records.items():
+            if tp not in revoked:
+                self._consume(tp, msgs)
+        if len(self.batch) and (
+                self.batch.first_ready is None
+                or (self.mono() - self.batch.first_ready) * 1000.0 >= b.max_latency_ms):
+            self._score_batch()
+        self._sync_counters()
+        if self.watcher is not None and not len(self.batch):
+            new = self.watcher.take()
+            if new is not None:
+                self._install(new)
+                log.info("model swapped", extra={"fields": {"model_version": new.version}})
+        now = self.mono()
+        if now - self._last_commit >= _COMMIT_INTERVAL_S and not len(self.batch):
+            self._commit()
+        if now - self._last_housekeeping >= _HOUSEKEEPING_S:
+            self._housekeeping()
+
+    def _consume(self, tp: Any, msgs: list[Any]) -> None:
+        parse = self.parser.parse
+        push = self.state.push
+        batch = self.batch
+        max_batch = self.cfg.batching.max_batch
+        partition = tp
+        for m in msgs:
+            ev = parse(m.value)
+            if type(ev) is InvalidEvent:
+                self._dead_letter(tp, m, ev)
+            else:
+                push(ev.entity, ev.ts, ev.values, partition, m.offset, batch)  # type: ignore[union-attr]
+                if batch.n and batch.first_ready is None:
+                    batch.first_ready = self.mono()
+                if batch.n >= max_batch:
+                    self._next[tp] = m.offset + 1
+                    self._score_batch()
+        self.metrics.events_consumed.inc(len(msgs))
+        if msgs:
+            self._next[tp] = msgs[-1].offset + 1
+
+    def _dead_letter(self, tp: Any, m: Any, bad: InvalidEvent) -> None:
+        self.metrics.invalid(bad.reason)
+        headers = [("reason", bad.reason.encode()),
+                   ("detail", bad.detail.encode("utf-8", "replace")[:512]),
+                   ("source", f"{tp.topic}/{tp.partition}/{m.offset}".encode())]
+        self.io.send(self.cfg.kafka.dlq_topic, m.value if m.value is not None else b"",
+                     key=m.key, headers=headers, on_error=self._on_produce_error)
+        self.metrics.dlq.labels(bad.reason).inc()
+
+    def _on_produce_error(self, exc: Exception) -> None:
+        self._produce_error = exc
+
+    def _score_batch(self) -> None:
+        batch = self.batch
+        n = len(batch)
+        if not n:
+            return
+        det = self.det
+        t0 = self.mono()
+        res = det.score_windows(batch.windows())
+        dt = self.mono() - t0
+        end_ts = np.asarray(batch.end_ts)
+        self.metrics.observe_batch(res.score, self.clock() - end_ts, dt)
+        self.windows_scored += n
+        anomalous = res.is_anomaly
+        n_anom = int(np.count_nonzero(anomalous))
+        if n_anom:
+            self.metrics.anomalies.inc(n_anom)
+        self._track_drift(res.score)
+        self.metrics.update_entity_scores(batch.entities, res.score)
+
+        k = self.cfg.kafka
+        a = self.cfg.alerts
+        scores_topic = k.scores_topic
+        rate = a.scores_sample_rate
+        update = self.debouncer.update
+        entities, starts, ends = batch.entities, batch.start_ts, batch.end_ts
+        flags = anomalous.tolist()
+        for i in range(n):
+            entity = entities[i]
+            if update(entity, ends[i], flags[i]):
+                self._send_alert(res, i, entity, starts[i], ends[i])
+            if scores_topic and sampled(entity, ends[i], rate):
+                rec = build_score(
+                    entity=entity, start_ts=starts[i], end_ts=ends[i],
+                    score=float(res.score[i]), threshold=float(res.threshold),
+                    is_anomaly=flags[i],
+                    components={c: v[i] for c, v in res.components.items()},
+                    model_version=det.version, partition=batch.partitions[i].partition,
+                    offset=batch.offsets[i])
+                self.io.send(scores_topic, dumps(rec), key=entity.encode(),
+                             on_error=self._on_produce_error)
+        batch.clear()
+
+    def _send_alert(self, res: Any, i: int, entity: str, start: float, end: float) -> None:
+        det = self.det
+        rec = build_alert(
+            entity=entity, start_ts=start, end_ts=end, score=float(res.score[i]),
+            threshold=float(res.threshold), severity=float(res.severity[i]),
+            components={c: v[i] for c, v in res.components.items()},
+            top_features=res.top_features[i], model_version=det.version, model_kind=det.kind,
+            consecutive=self.debouncer.run_length(entity))
+        self.io.send(self.cfg.kafka.alert_topic, dumps(rec), key=entity.encode(),
+                     on_error=self._on_produce_error)
+        self.metrics.alerts.labels(det.version).inc()
+        self.alerts_sent += 1
+        log.warning("alert", extra={"fields": {
+            "entity": entity, "window_end": rec["window_end"], "score": rec["score"],
+            "threshold": rec["threshold"], "top_features": rec["top_features"],
+            "alert_id": rec["alert_id"]}})
+
+    def _track_drift(self, scores: np.ndarray) -> None:
+        m = min(len(scores), _RECENT_SCORES)
+        idx = (self._recent_i + np.arange(m)) % _RECENT_SCORES
+        self._recent[idx] = scores[-m:]
+        self._recent_i = (self._recent_i + m) % _RECENT_SCORES
+
+    def _sync_counters(self) -> None:
+        st = self.state
+        late, gaps, evicted = self._synced
+        if st.late != late:
+            self.metrics.events_late.inc(st.late - late)
+        if st.gap_restarts != gaps:
+            self.metrics.window_restarts.labels("gap").inc(st.gap_restarts - gaps)
+        if st.evicted != evicted:
+            self.metrics.entities_evicted.inc(st.evicted - evicted)
+        self._synced = (st.late, st.gap_restarts, st.evicted)
+
+    # ------------------------------------------------------------------ delivery
+
+    def _commit(self, force: bool = False, flush_timeout_s: float | None = None) -> bool:
+        """Flush the producer, then commit what is safe. False when nothing could be done."""
+        self._last_commit = self.mono()
+        if not self._next:
+            return True
+        try:
+            self.io.flush(flush_timeout_s if flush_timeout_s is not None else 30.0)
+        except Exception as exc:
+            log.error("producer flush failed; not committing", extra={"fields": {"error": str(exc)}})
+            return False
+        if self._produce_error is not None:
+            exc, self._produce_error = self._produce_error, None
+            log.error("a record was not acknowledged; replaying from the last commit",
+                      extra={"fields": {"error": str(exc)}})
+            self._rewind()
+            return False
+        assigned = self._next_assignment()
+        safe = self.state.commit_offsets({tp: o for tp, o in self._next.items()
+                                          if tp in assigned and tp not in self._revoked})
+        todo = {tp: o for tp, o in safe.items() if force or self._committed.get(tp) != o}
+        if not todo:
+            return True
+        try:
+            self.io.commit(todo)
+        except Exception as exc:
+            log.warning("offset commit failed; will retry", extra={"fields": {"error": str(exc)}})
+            return False
+        self._committed.update(todo)
+        return True
+
+    def _rewind(self) -> None:
+        """A produce failed: forget everything since the last commit and read it again."""
+        self.batch.clear()
+        self.state.clear()
+        self.debouncer.clear()
+        for tp in self._next_assignment():
+            self.io.seek(tp, self._committed.get(tp, self.io.committed(tp)))
+        self._next.clear()
+
+    def _housekeeping(self) -> None:
+        self._last_housekeeping = self.mono()
+        up = False
+        try:
+            up = bool(self.io.connected())
+            self.metrics.set_consumer_lag(self.io.lag(self._next))
+        except Exception:  # pragma: no cover - best effort
+            log.debug("housekeeping failed", exc_info=True)
+        if up != self.health.broker_up:
+            (log.info if up else log.warning)("broker %s", "reachable" if up else "unreachable")
+        self.health.broker_up = up
+        self.health.assigned = len(self._next_assignment())
+        self.metrics.broker_up.set(1 if up else 0)
+        self.metrics.entities.set(len(self.state))
+        ready, _ = self.health.ready()
+        self.metrics.ready.set(1 if ready else 0)
+        recent = self._recent[np.isfinite(self._recent)]
+        if recent.size:
+            median, scale = self._baseline
+            self.metrics.baseline_drift.set((float(np.median(recent)) - median) / scale)
+
+    def drain(self) -> int:
+        """Finish the batch, flush, commit; 0 when everything consumed was committed."""
+        deadline = self.mono() + self.cfg.grace_seconds
+        self.health.stopping = True
+        self.metrics.ready.set(0)
+        self._score_batch()
+        self._sync_counters()
+        ok = self._commit(force=True,
+                          flush_timeout_s=max(deadline - self.mono() - 0.5, 0.1))
+        log.info("scorer stopped", extra={"fields": {
+            "committed": {f"{tp.topic}/{tp.partition}": o for tp, o in self._committed.items()},
+            "clean": ok}})
+        return 0 if ok else 1
+
+
+# ---------------------------------------------------------------------- service wiring
+
+
+def serve(cfg: Config, registry: Any = None) -> int:
+    """``anomaly-gan serve``: load the model, start /metrics, consume until SIGTERM/SIGINT."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import ProcessCollector
+
+    from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
+    from anomaly_gan.stream.http import HealthServer
+    from anomaly_gan.stream.kafka_io import KafkaIO, describe
+    from anomaly_gan.stream.logs import configure_logging
+    from anomaly_gan.stream.reload import ModelWatcher
+
+    s = cfg.serve
+    configure_logging(s.log_format, s.log_level)
+    det = load_bundle(s.model_path)
+    fingerprint = bundle_fingerprint(s.model_path)
+    if registry is None:
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+    metrics = StreamMetrics(registry, s.http.entity_labels_top_n)
+    health = Health(liveness_timeout_s=max(60.0, 3 * s.kafka.max_poll_interval_ms / 1000.0))
+    http = HealthServer(registry, health, s.http.host, s.http.port).start()
+    watcher = ModelWatcher(s.model_path, s.reload_interval_seconds, det, fingerprint,
+                           on_result=lambda r: metrics.model_reloads.labels(r).inc())
+    log.info("starting", extra={"fields": {"kafka": describe(s.kafka), "model_path": s.model_path,
+                                           "http": f"{s.http.host}:{http.port}"}})
+    scorer: Scorer | None = None
+    io = None
+    try:
+        holder: dict[str, Scorer] = {}
+        io = KafkaIO(s.kafka,
+                     on_assigned=lambda p: holder["s"].on_assigned(p),
+                     on_revoked=lambda p: holder["s"].on_revoked(p))
+        scorer = Scorer(s, det, io, metrics, health, watcher=watcher)
+        holder["s"] = scorer
+        watcher.start()
+
+        def _stop(signum: int, _frame: Any) -> None:
+            log.info("signal %s: draining", signal.Signals(signum).name)
+            assert scorer is not None
+            scorer.request_stop()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        rc = scorer.run()
+    finally:
+        watcher.stop()
+        if io is not None:
+            try:
+                io.close(timeout_s=min(5.0, s.grace_seconds / 2))
+            except Exception:  # pragma: no cover - exiting anyway
+                log.debug("close failed", exc_info=True)
+        http.stop()
+    return rc

@@ -1,0 +1,106 @@
+"""``/metrics``, ``/healthz`` and ``/readyz`` from a daemon thread.
+
+- ``/healthz`` 200 while the scoring loop keeps turning (its last iteration is recent);
+  a stuck loop answers 503, so a liveness probe restarts the pod.
+- ``/readyz`` 200 when a model is loaded, the broker is reachable and this replica has
+  partitions assigned; 503 otherwise (with the reason in the body).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["Health", "HealthServer"]
+
+
+class Health:
+    """What the probes answer from; written by the loop, read by the HTTP thread."""
+
+    def __init__(self, liveness_timeout_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.liveness_timeout_s = liveness_timeout_s
+        self.clock = clock
+        self.last_beat: float | None = None
+        self.model_loaded = False
+        self.broker_up = False
+        self.assigned = 0
+        self.stopping = False
+
+    def beat(self) -> None:
+        self.last_beat = self.clock()
+
+    def alive(self) -> tuple[bool, str]:
+        if self.last_beat is None:
+            return True, "starting"
+        age = self.clock() - self.last_beat
+        if age > self.liveness_timeout_s:
+            return False, f"scoring loop stalled for {age:.0f}s"
+        return True, f"loop ran {age:.1f}s ago"
+
+    def ready(self) -> tuple[bool, str]:
+        if self.stopping:
+            return False, "shutting down"
+        if not self.model_loaded:
+            return False, "no model loaded"
+        if not self.broker_up:
+            return False, "broker unreachable"
+        if self.assigned == 0:
+            return False, "no partitions assigned"
+        return True, f"{self.assigned} partition(s) assigned"
+
+
+class HealthServer:
+    """A small threaded HTTP server; ``port=0`` picks a free port (see :attr:`port`)."""
+
+    def __init__(self, registry: CollectorRegistry, health: Health, host: str = "127.0.0.1",
+                 port: int = 9108) -> None:
+        self.registry = registry
+        self.health = health
+
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    body = generate_latest(outer.registry)
+                    self._send(200, body, CONTENT_TYPE_LATEST)
+                elif path in ("/healthz", "/readyz"):
+                    ok, why = (outer.health.alive() if path == "/healthz"
+                               else outer.health.ready())
+                    body = json.dumps({"ok": ok, "detail": why}).encode()
+                    self._send(200 if ok else 503, body, "application/json")
+                else:
+                    self._send(404, b"not found\n", "text/plain")
+
+            def _send(self, code: int, body: bytes, ctype: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:  # keep probes out of the logs
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self.host = host
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, name="anomaly-gan-http",
+                                        daemon=True)
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

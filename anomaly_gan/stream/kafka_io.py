@@ -1,0 +1,185 @@
+"""The kafka-python adapter: one consumer (manual commits) and one producer (acks=all).
+
+Security (``serve.kafka``): ``security_protocol`` PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL;
+``sasl_mechanism`` PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with ``sasl_username`` and a
+password from ``sasl_password`` (e.g. the environment override
+``ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD``) or ``sasl_password_file`` (a mounted secret;
+read at start, surrounding whitespace stripped). TLS files: ``ssl_cafile``, ``ssl_certfile``,
+``ssl_keyfile``. The password is never logged: :func:`describe` is the loggable view.
+
+Reconnects: kafka-python reconnects by itself with exponential backoff up to
+``reconnect_backoff_max_ms``; :meth:`KafkaIO.connected` reports whether any broker
+connection is up, which the app exports as ``anomaly_gan_broker_up`` and uses for readiness.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from anomaly_gan.config import KafkaConfig
+from anomaly_gan.errors import ConfigError
+
+__all__ = ["KafkaIO", "client_kwargs", "resolve_password", "describe"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_password(k: KafkaConfig) -> str | None:
+    """``sasl_password`` if set, else the contents of ``sasl_password_file``."""
+    if k.sasl_password:
+        return k.sasl_password
+    if k.sasl_password_file:
+        try:
+            return Path(k.sasl_password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"serve.kafka.sasl_password_file: cannot read "
+                              f"{k.sasl_password_file}: {exc.strerror}") from None
+    return None
+
+
+def client_kwargs(k: KafkaConfig) -> dict[str, Any]:
+    """Connection and security settings shared by the consumer and the producer."""
+    kw: dict[str, Any] = {
+        "bootstrap_servers": [s.strip() for s in k.bootstrap_servers.split(",") if s.strip()],
+        "client_id": k.client_id,
+        "security_protocol": k.security_protocol,
+        "reconnect_backoff_max_ms": k.reconnect_backoff_max_ms,
+        "metrics_enabled": False,  # kafka-python's own sensors cost CPU per record
+    }
+    if k.security_protocol in ("SSL", "SASL_SSL"):
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(k, name)
+            if value:
+                if not Path(value).is_file():
+                    raise ConfigError(f"serve.kafka.{name}: file {value} does not exist")
+                kw[name] = value
+    if k.security_protocol.startswith("SASL"):
+        password = resolve_password(k)
+        if not k.sasl_username or password is None:
+            raise ConfigError("serve.kafka: SASL needs sasl_username and sasl_password "
+                              "(or sasl_password_file)")
+        kw["sasl_mechanism"] = k.sasl_mechanism
+        kw["sasl_plain_username"] = k.sasl_username
+        kw["sasl_plain_password"] = password
+    return kw
+
+
+def describe(k: KafkaConfig) -> dict[str, Any]:
+    """What may be logged about the Kafka settings (no secrets)."""
+    return {
+        "bootstrap_servers": k.bootstrap_servers, "input_topic": k.input_topic,
+        "alert_topic": k.alert_topic, "scores_topic": k.scores_topic, "dlq_topic": k.dlq_topic,
+        "group_id": k.group_id, "security_protocol": k.security_protocol,
+        "sasl_mechanism": k.sasl_mechanism, "sasl_username": k.sasl_username,
+        "sasl_password": "<set>" if (k.sasl_password or k.sasl_password_file) else None,
+    }
+
+
+class KafkaIO:
+    """Consumer + producer behind the few calls the scoring loop makes."""
+
+    def __init__(self, k: KafkaConfig, on_assigned: Callable[[list[Any]], None] | None = None,
+                 on_revoked: Callable[[list[Any]], None] | None = None) -> None:
+        from kafka import KafkaConsumer, KafkaProducer
+        from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+        self.cfg = k
+        common = client_kwargs(k)
+        self.consumer = KafkaConsumer(
+            **common,
+            group_id=k.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=k.auto_offset_reset,
+            max_poll_records=k.max_poll_records,
+            session_timeout_ms=k.session_timeout_ms,
+            heartbeat_interval_ms=k.heartbeat_interval_ms,
+            max_poll_interval_ms=k.max_poll_interval_ms,
+        )
+        self.producer = KafkaProducer(
+            **common,
+            acks="all",
+            linger_ms=5,
+            retries=2**31 - 1,  # bounded by delivery_timeout_ms
+            max_in_flight_requests_per_connection=1,  # keep alerts of one entity in order
+        )
+        outer = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                if on_revoked is not None:
+                    on_revoked(list(revoked))
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                if on_assigned is not None:
+                    on_assigned(list(assigned))
+
+        self._listener = Listener()
+        self.consumer.subscribe([k.input_topic], listener=self._listener)
+        self._outer = outer
+
+    # ------------------------------------------------------------------ consume
+
+    def poll(self, timeout_ms: int, max_records: int | None = None) -> dict[Any, list[Any]]:
+        return self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+
+    def assignment(self) -> set[Any]:
+        return set(self.consumer.assignment())
+
+    def commit(self, offsets: Mapping[Any, int]) -> None:
+        """Synchronously commit ``{TopicPartition: next offset to read}``."""
+        from kafka.structs import OffsetAndMetadata
+
+        if offsets:
+            self.consumer.commit({tp: OffsetAndMetadata(int(o), "", -1)
+                                  for tp, o in offsets.items()})
+
+    def committed(self, tp: Any) -> int | None:
+        return self.consumer.committed(tp)
+
+    def seek(self, tp: Any, offset: int | None) -> None:
+        if offset is None:
+            self.consumer.seek_to_beginning(tp)
+        else:
+            self.consumer.seek(tp, offset)
+
+    def lag(self, next_offsets: Mapping[Any, int]) -> dict[tuple[str, int], int]:
+        """Records behind the end of each assigned partition (from fetch high watermarks)."""
+        out: dict[tuple[str, int], int] = {}
+        for tp in self.assignment():
+            hw = self.consumer.highwater(tp)
+            pos = next_offsets.get(tp)
+            if hw is None or pos is None:
+                continue
+            out[(tp.topic, tp.partition)] = max(int(hw) - int(pos), 0)
+        return out
+
+    def connected(self) -> bool:
+        """True when the consumer holds at least one live broker connection."""
+        try:
+            conns = self.consumer._manager._conns  # kafka-python >= 3
+            return any(getattr(c, "connected", False) for c in list(conns.values()))
+        except AttributeError:  # pragma: no cover - other kafka-python versions
+            return bool(self.consumer.bootstrap_connected())
+
+    # ------------------------------------------------------------------ produce
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None,
+             headers: Iterable[tuple[str, bytes]] | None = None,
+             on_error: Callable[[Exception], None] | None = None) -> Any:
+        fut = self.producer.send(topic, value=value, key=key,
+                                 headers=list(headers) if headers else None)
+        if on_error is not None:
+            fut.add_errback(on_error)
+        return fut
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        self.producer.flush(timeout=timeout_s)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        try:
+            self.producer.close(timeout=timeout_s)
+        finally:
+            self.consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))

@@ -1,0 +1,159 @@
+"""Prometheus metrics of the scorer (names and labels: docs/CONTRACTS.md).
+
+The registry is passed in, so tests build a fresh ``CollectorRegistry`` and read values with
+``registry.get_sample_value``. Label values are bounded: reasons and results are fixed
+sets, partitions are those assigned to this replica, model labels are the loaded version
+only (the previous one is removed on reload). Per-entity labels exist only on
+``anomaly_gan_entity_score`` and only for the top ``entity_labels_top_n`` entities.
+
+>>> from prometheus_client import CollectorRegistry
+>>> reg = CollectorRegistry()
+>>> m = StreamMetrics(reg)
+>>> m.invalid("bad_json")
+>>> reg.get_sample_value("anomaly_gan_events_invalid_total", {"reason": "bad_json"})
+1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from anomaly_gan.stream.events import INVALID_REASONS
+
+__all__ = ["StreamMetrics", "RELOAD_RESULTS"]
+
+RELOAD_RESULTS = ("success", "failure")
+
+_SCORE_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
+                  100.0)
+_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                3600.0)
+_INFER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+class StreamMetrics:
+    """Every metric the scorer exports, created in ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry, entity_labels_top_n: int = 0) -> None:
+        self.registry = registry
+        self.top_n = int(entity_labels_top_n)
+        r = registry
+        self.events_consumed = Counter("anomaly_gan_events_consumed", "Records read from the "
+                                       "input topic", registry=r)
+        self.events_invalid = Counter("anomaly_gan_events_invalid", "Invalid events by reason "
+                                      "(sent to the DLQ)", ["reason"], registry=r)
+        self.events_late = Counter("anomaly_gan_events_late", "Events older than the entity's "
+                                   "last event, dropped", registry=r)
+        self.window_restarts = Counter("anomaly_gan_window_restarts", "Entity windows restarted",
+                                       ["reason"], registry=r)
+        self.entities_evicted = Counter("anomaly_gan_entities_evicted", "Entities evicted "
+                                        "(least recently seen) to respect max_entities",
+                                        registry=r)
+        self.windows_scored = Counter("anomaly_gan_windows_scored", "Windows scored", registry=r)
+        self.anomalies = Counter("anomaly_gan_anomalies", "Windows scored above the threshold",
+                                 registry=r)
+        self.alerts = Counter("anomaly_gan_alerts", "Alerts emitted (after debounce)",
+                              ["model_version"], registry=r)
+        self.score = Histogram("anomaly_gan_score", "Anomaly score of each window",
+                               buckets=_SCORE_BUCKETS, registry=r)
+        self.threshold = Gauge("anomaly_gan_threshold", "Alert threshold of the loaded model",
+                               registry=r)
+        self.baseline_drift = Gauge("anomaly_gan_baseline_drift", "Median score of recent "
+                                    "windows minus the calibration median (robust units)",
+                                    registry=r)
+        self.event_lag = Histogram("anomaly_gan_event_lag_seconds", "Event timestamp to scored",
+                                   buckets=_LAG_BUCKETS, registry=r)
+        self.inference = Histogram("anomaly_gan_inference_seconds", "Duration of one model call",
+                                   buckets=_INFER_BUCKETS, registry=r)
+        self.batch_size = Histogram("anomaly_gan_batch_size", "Windows per model call",
+                                    buckets=_BATCH_BUCKETS, registry=r)
+        self.consumer_lag = Gauge("anomaly_gan_consumer_lag", "Records behind the partition end",
+                                  ["topic", "partition"], registry=r)
+        self.entities = Gauge("anomaly_gan_entities", "Entities held in memory", registry=r)
+        self.model_info = Gauge("anomaly_gan_model_info", "The loaded model (value 1)",
+                                ["version", "kind"], registry=r)
+        self.model_reloads = Counter("anomaly_gan_model_reloads", "Hot reload attempts",
+                                     ["result"], registry=r)
+        self.broker_up = Gauge("anomaly_gan_broker_up", "1 when connected to a broker",
+                               registry=r)
+        self.ready = Gauge("anomaly_gan_ready", "1 when /readyz answers 200", registry=r)
+        self.dlq = Counter("anomaly_gan_dlq", "Records sent to the dead-letter topic",
+                           ["reason"], registry=r)
+        self.entity_score = (
+            Gauge("anomaly_gan_entity_score", "Latest score of the top-N entities by score "
+                  "(only with serve.http.entity_labels_top_n > 0)", ["entity"], registry=r)
+            if self.top_n > 0 else None
+        )
+        # Pre-create the bounded label sets so dashboards see zeros, not gaps.
+        for reason in INVALID_REASONS:
+            self.events_invalid.labels(reason)
+            self.dlq.labels(reason)
+        self.window_restarts.labels("gap")
+        for result in RELOAD_RESULTS:
+            self.model_reloads.labels(result)
+        self._model: tuple[str, str] | None = None
+        self._lag_labels: set[tuple[str, str]] = set()
+        self._top: dict[str, float] = {}
+        self._shown: set[str] = set()
+
+    # ------------------------------------------------------------------ helpers
+
+    def invalid(self, reason: str) -> None:
+        self.events_invalid.labels(reason).inc()
+
+    def set_model(self, version: str, kind: str, threshold: float) -> None:
+        if self._model is not None and self._model != (version, kind):
+            self.model_info.remove(*self._model)
+        self._model = (version, kind)
+        self.model_info.labels(version, kind).set(1)
+        self.threshold.set(threshold)
+        self.alerts.labels(version)
+
+    def observe_batch(self, scores: np.ndarray, lags: np.ndarray, seconds: float) -> None:
+        """One model call: its size and duration, every score and event lag."""
+        n = int(scores.shape[0])
+        self.windows_scored.inc(n)
+        self.batch_size.observe(n)
+        self.inference.observe(seconds)
+        for s in scores.tolist():
+            self.score.observe(s)
+        for lag in lags.tolist():
+            self.event_lag.observe(lag)
+
+    def set_consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        """Replace the per-partition lag series with ``{(topic, partition): lag}``."""
+        now = {(t, str(p)) for t, p in lags}
+        for gone in self._lag_labels - now:
+            self.consumer_lag.remove(*gone)
+        for (t, p), lag in lags.items():
+            self.consumer_lag.labels(t, str(p)).set(lag)
+        self._lag_labels = now
+
+    def update_entity_scores(self, entities: list[str], scores: np.ndarray) -> None:
+        """Keep ``anomaly_gan_entity_score`` to the top-N entities by latest score."""
+        if self.entity_score is None:
+            return
+        top = self._top
+        for e, s in zip(entities, scores.tolist()):
+            top[e] = s
+        if len(top) > 4 * self.top_n + 64:
+            for e, _ in sorted(top.items(), key=lambda kv: kv[1])[: len(top) - 2 * self.top_n]:
+                del top[e]
+        best = dict(sorted(top.items(), key=lambda kv: -kv[1])[: self.top_n])
+        for e in self._shown - best.keys():
+            self.entity_score.remove(e)
+        for e, s in best.items():
+            self.entity_score.labels(e).set(s)
+        self._shown = set(best)
+
+    def forget_entity(self, entity: Hashable) -> None:
+        if self.entity_score is None:
+            return
+        self._top.pop(entity, None)  # type: ignore[call-overload]
+        if entity in self._shown:
+            self.entity_score.remove(entity)
+            self._shown.discard(entity)  # type: ignore[arg-type]

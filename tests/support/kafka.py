@@ -1,0 +1,124 @@
+"""A real Kafka-protocol broker for the tests.
+
+``kafka_bootstrap`` (session scope) starts the embedded Tansu broker on a free loopback port,
+or uses ``$KAFKA_BOOTSTRAP_SERVERS`` (an external Apache Kafka cluster) when set. Topics get
+unique names per test, so tests never see each other's records.
+
+Import into a conftest with ``from tests.support.kafka import *``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+
+__all__ = [
+    "kafka_bootstrap",
+    "kafka_topics",
+    "FAST_GROUP",
+    "unique_name",
+    "produce",
+    "consume_all",
+]
+
+# The embedded broker completes a JoinGroup only after the group's timeouts (see
+# /work/shared/TOOLS.md); small timings make a new group start in about a second.
+FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300,
+              "max_poll_interval_ms": 2000}
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """``host:port`` of a running broker for the whole session."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    from anomaly_gan.stream.broker import EmbeddedBroker
+
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def kafka_topics(kafka_bootstrap: str) -> Callable[..., dict[str, str]]:
+    """Factory: ``kafka_topics(events=3, alerts=1)`` creates uniquely named topics and returns
+    ``{"events": "events-1a2b...", ...}``."""
+    from anomaly_gan.stream.broker import create_topics
+
+    def make(**partitions: int) -> dict[str, str]:
+        names = {role: unique_name(role) for role in partitions}
+        create_topics(kafka_bootstrap, {names[r]: n for r, n in partitions.items()})
+        return names
+
+    return make
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | str | None, Any]],
+            partition: int | None = None) -> int:
+    """Send ``(key, value)`` pairs (dict values are JSON-encoded) and wait for the acks."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    n = 0
+    try:
+        for key, value in records:
+            if isinstance(key, str):
+                key = key.encode()
+            if isinstance(value, (dict, list)):
+                value = json.dumps(value).encode()
+            elif isinstance(value, str):
+                value = value.encode()
+            producer.send(topic, key=key, value=value, partition=partition)
+            n += 1
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=5)
+    return n
+
+
+def consume_all(bootstrap: str, topic: str, expect: int | None = None, timeout_s: float = 20.0,
+                idle_s: float = 1.0) -> list[Any]:
+    """Every record of ``topic`` (all partitions, from the beginning, no group).
+
+    Returns when ``expect`` records arrived, or after ``idle_s`` without new records (when
+    ``expect`` is None), or at ``timeout_s``.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout_s
+        parts = None
+        while parts is None and time.monotonic() < deadline:
+            parts = consumer.partitions_for_topic(topic)
+            if parts is None:
+                time.sleep(0.1)
+        tps = [TopicPartition(topic, p) for p in sorted(parts or [])]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        out: list[Any] = []
+        last_new = time.monotonic()
+        while time.monotonic() < deadline:
+            got = consumer.poll(timeout_ms=100)
+            for msgs in got.values():
+                out.extend(msgs)
+            if got:
+                last_new = time.monotonic()
+            if expect is not None and len(out) >= expect:
+                break
+            if expect is None and time.monotonic() - last_new >= idle_s:
+                break
+        return out
+    finally:
+        consumer.close(autocommit=False, timeout_ms=1000)
