@@ -1,0 +1,49 @@
+import json
+
+from anomaly_gan.stream.alerts import Debouncer, alert_id, build_alert, dumps, iso_utc, sampled
+
+
+def test_alert_after_k_consecutive_then_cooldown():
+    d = Debouncer(consecutive=3, cooldown_seconds=100)
+    flags = [True, True, False, True, True, True, True, True]
+    fired = [d.update("a", float(t), f) for t, f in enumerate(flags)]
+    assert fired == [False, False, False, False, False, True, False, False]
+    # After the cooldown the still-anomalous entity alerts again.
+    assert d.update("a", 105.0, True) is True
+
+
+def test_debounce_is_per_entity_and_forget_resets():
+    d = Debouncer(consecutive=2, cooldown_seconds=0)
+    assert d.update("a", 0, True) is False
+    assert d.update("b", 0, True) is False
+    assert d.update("a", 1, True) is True
+    d.forget("b")
+    assert d.update("b", 1, True) is False
+
+
+def test_alert_id_is_deterministic_and_depends_on_all_three_parts():
+    base = alert_id("pump-1", 100.0, "v1")
+    assert base == alert_id("pump-1", 100.0, "v1")
+    assert len({base, alert_id("pump-2", 100.0, "v1"), alert_id("pump-1", 110.0, "v1"),
+                alert_id("pump-1", 100.0, "v2")}) == 4
+
+
+def test_alert_record_is_json_with_all_fields():
+    rec = build_alert(entity="pump-1", start_ts=0.0, end_ts=70.0, score=5.5, threshold=2.0,
+                      severity=99.0, components={"reconstruction": 4.0, "latent": float("nan")},
+                      top_features=["rpm", "temp"], model_version="v1", model_kind="ganomaly",
+                      consecutive=3)
+    back = json.loads(dumps(rec))
+    assert back["alert_id"] == alert_id("pump-1", 70.0, "v1")
+    assert back["window_start"] == "1970-01-01T00:00:00.000Z"
+    assert back["window_end"] == iso_utc(70.0)
+    assert back["components"] == {"reconstruction": 4.0, "latent": None}
+    assert back["top_features"] == ["rpm", "temp"]
+    assert {"score", "threshold", "severity", "model_version", "model_kind"} <= back.keys()
+
+
+def test_sampling_is_deterministic_and_close_to_the_rate():
+    keep = [sampled("e", float(t), 0.25) for t in range(4000)]
+    assert keep == [sampled("e", float(t), 0.25) for t in range(4000)]
+    assert 0.2 < sum(keep) / len(keep) < 0.3
+    assert sampled("e", 1.0, 1.0) and not sampled("e", 1.0, 0.0)

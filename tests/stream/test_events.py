@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from anomaly_gan.stream.events import INVALID_REASONS, Event, EventParser, InvalidEvent, parse_timestamp
+
+FEATURES = ("temp", "rpm")
+
+
+@pytest.fixture
+def parser():
+    return EventParser(FEATURES, max_event_bytes=1024)
+
+
+def enc(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_values_as_object_are_put_in_model_order(parser):
+    ev = parser.parse(enc({"entity": "pump-7", "ts": 10, "values": {"rpm": 1500, "temp": 71.2}}))
+    assert ev == Event("pump-7", 10.0, [71.2, 1500.0])
+
+
+def test_values_as_list_keep_their_order(parser):
+    ev = parser.parse(enc({"entity": "p", "ts": 10.5, "values": [1, 2.5]}))
+    assert ev == Event("p", 10.5, [1.0, 2.5])
+
+
+@pytest.mark.parametrize("ts, expected", [
+    (1767225600, 1767225600.0),
+    (1767225600123, 1767225600.123),
+    ("2026-01-01T00:00:00Z", 1767225600.0),
+    ("2026-01-01T01:00:00+01:00", 1767225600.0),
+    ("2026-01-01T00:00:00.5", 1767225600.5),  # no offset: UTC
+])
+def test_timestamp_forms(ts, expected):
+    assert parse_timestamp(ts) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"{not json", "bad_json"),
+    (b"\xff\xfe", "bad_json"),
+    (None, "bad_json"),
+    (b"[1, 2]", "not_object"),
+    (b'"text"', "not_object"),
+    (enc({"ts": 1, "values": [1, 2]}), "missing_field"),
+    (enc({"entity": "", "ts": 1, "values": [1, 2]}), "missing_field"),
+    (enc({"entity": 7, "ts": 1, "values": [1, 2]}), "missing_field"),
+    (enc({"entity": "p", "values": [1, 2]}), "missing_field"),
+    (enc({"entity": "p", "ts": 1}), "missing_field"),
+    (enc({"entity": "p", "ts": 1, "values": "1,2"}), "missing_field"),
+    (enc({"entity": "p", "ts": "yesterday", "values": [1, 2]}), "bad_timestamp"),
+    (enc({"entity": "p", "ts": True, "values": [1, 2]}), "bad_timestamp"),
+    (enc({"entity": "p", "ts": -5, "values": [1, 2]}), "bad_timestamp"),
+    (enc({"entity": "p", "ts": 1, "values": {"temp": 1, "rpm": 2, "oil": 3}}), "unknown_feature"),
+    (enc({"entity": "p", "ts": 1, "values": {"temp": 1, "pressure": 2}}), "unknown_feature"),
+    (enc({"entity": "p", "ts": 1, "values": {"temp": 1}}), "missing_feature"),
+    (enc({"entity": "p", "ts": 1, "values": [1, 2, 3]}), "wrong_length"),
+    (enc({"entity": "p", "ts": 1, "values": [1]}), "wrong_length"),
+    (b'{"entity": "p", "ts": 1, "values": [NaN, 2]}', "non_finite"),
+    (b'{"entity": "p", "ts": 1, "values": [1e999, 2]}', "non_finite"),
+    (enc({"entity": "p", "ts": 1, "values": [None, 2]}), "non_finite"),
+    (enc({"entity": "p", "ts": 1, "values": ["1.5", 2]}), "non_finite"),
+    (enc({"entity": "p", "ts": 1, "values": [True, 2]}), "non_finite"),
+    (enc({"entity": "p", "ts": 1, "values": [10**400, 2]}), "non_finite"),
+    (enc({"entity": "p" * 1100, "ts": 1, "values": [1, 2]}), "oversized"),
+])
+def test_every_invalid_kind_has_its_reason(parser, raw, reason):
+    bad = parser.parse(raw)
+    assert isinstance(bad, InvalidEvent)
+    assert bad.reason == reason
+    assert bad.reason in INVALID_REASONS
+    assert bad.detail

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from anomaly_gan.stream.events import INVALID_REASONS
+from anomaly_gan.stream.metrics import StreamMetrics
+
+CONTRACT_NAMES = [
+    "anomaly_gan_events_consumed", "anomaly_gan_events_invalid", "anomaly_gan_events_late",
+    "anomaly_gan_window_restarts", "anomaly_gan_entities_evicted", "anomaly_gan_windows_scored",
+    "anomaly_gan_anomalies", "anomaly_gan_alerts", "anomaly_gan_score", "anomaly_gan_threshold",
+    "anomaly_gan_baseline_drift", "anomaly_gan_event_lag_seconds",
+    "anomaly_gan_inference_seconds", "anomaly_gan_batch_size", "anomaly_gan_consumer_lag",
+    "anomaly_gan_entities", "anomaly_gan_model_info", "anomaly_gan_model_reloads",
+    "anomaly_gan_broker_up", "anomaly_gan_ready", "anomaly_gan_dlq",
+]
+
+
+@pytest.fixture
+def reg():
+    return CollectorRegistry()
+
+
+def test_every_contract_metric_exists(reg):
+    StreamMetrics(reg)
+    names = {m.name for m in reg.collect()}
+    assert set(CONTRACT_NAMES) <= names
+    assert "anomaly_gan_entity_score" not in names  # per-entity labels are opt-in
+
+
+def test_reason_label_sets_are_bounded_and_pre_created(reg):
+    StreamMetrics(reg)
+    for reason in INVALID_REASONS:
+        assert reg.get_sample_value("anomaly_gan_events_invalid_total", {"reason": reason}) == 0
+        assert reg.get_sample_value("anomaly_gan_dlq_total", {"reason": reason}) == 0
+    assert reg.get_sample_value("anomaly_gan_model_reloads_total", {"result": "failure"}) == 0
+
+
+def test_batch_observation(reg):
+    m = StreamMetrics(reg)
+    m.observe_batch(np.array([0.5, 3.5, 12.0]), np.array([0.01, 0.02, 0.03]), 0.004)
+    assert reg.get_sample_value("anomaly_gan_windows_scored_total") == 3
+    assert reg.get_sample_value("anomaly_gan_score_count") == 3
+    assert reg.get_sample_value("anomaly_gan_score_bucket", {"le": "4.0"}) == 2
+    assert reg.get_sample_value("anomaly_gan_batch_size_sum") == 3
+    assert reg.get_sample_value("anomaly_gan_inference_seconds_count") == 1
+
+
+def test_model_info_keeps_only_the_loaded_version(reg):
+    m = StreamMetrics(reg)
+    m.set_model("v1", "ganomaly", 2.0)
+    m.set_model("v2", "ganomaly", 3.0)
+    assert reg.get_sample_value("anomaly_gan_model_info", {"version": "v1", "kind": "ganomaly"}) is None
+    assert reg.get_sample_value("anomaly_gan_model_info", {"version": "v2", "kind": "ganomaly"}) == 1
+    assert reg.get_sample_value("anomaly_gan_threshold") == 3.0
+
+
+def test_consumer_lag_series_follow_the_assignment(reg):
+    m = StreamMetrics(reg)
+    m.set_consumer_lag({("t", 0): 5, ("t", 1): 7})
+    m.set_consumer_lag({("t", 1): 2})
+    assert reg.get_sample_value("anomaly_gan_consumer_lag", {"topic": "t", "partition": "0"}) is None
+    assert reg.get_sample_value("anomaly_gan_consumer_lag", {"topic": "t", "partition": "1"}) == 2
+
+
+def test_entity_labels_only_for_the_top_n(reg):
+    m = StreamMetrics(reg, entity_labels_top_n=2)
+    m.update_entity_scores(["a", "b", "c"], np.array([1.0, 5.0, 3.0]))
+    shown = {s.labels["entity"]: s.value for metric in reg.collect()
+             if metric.name == "anomaly_gan_entity_score" for s in metric.samples}
+    assert shown == {"b": 5.0, "c": 3.0}
+    m.update_entity_scores([f"e{i}" for i in range(500)], np.arange(500.0))
+    shown = [s for metric in reg.collect() if metric.name == "anomaly_gan_entity_score"
+             for s in metric.samples]
+    assert len(shown) == 2

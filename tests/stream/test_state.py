@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+
+from anomaly_gan.data.windows import sliding_windows
+from anomaly_gan.stream.state import WindowBatch, WindowState
+
+
+def make(window=3, **kw):
+    kw.setdefault("gap_seconds", 100.0)
+    kw.setdefault("max_entities", 100)
+    return WindowState(window, 2, **kw), WindowBatch(window, 2, capacity=2)
+
+
+def feed(state, batch, entity, ts_list, start_offset=0, partition="p0"):
+    for i, ts in enumerate(ts_list):
+        state.push(entity, float(ts), [float(ts), -float(ts)], partition, start_offset + i, batch)
+
+
+def test_windows_equal_offline_sliding_windows_after_warm_up():
+    st, out = make(window=4)
+    rows = np.arange(20, dtype=float)
+    feed(st, out, "a", rows)
+    assert len(out) == 20 - 4 + 1  # the first W-1 events only fill the window
+    expected = sliding_windows(np.column_stack([rows, -rows]), 4)
+    np.testing.assert_array_equal(out.windows(), expected)
+    assert out.end_ts == list(rows[3:])
+    assert out.start_ts == list(rows[:-3])
+    assert out.offsets == list(range(3, 20))
+
+
+def test_entities_are_independent():
+    st, out = make(window=2)
+    for t in range(3):
+        st.push("a", t, [t, 0.0], "p0", 2 * t, out)
+        st.push("b", t, [10 + t, 0.0], "p0", 2 * t + 1, out)
+    assert out.entities == ["a", "b", "a", "b"]
+    assert out.raw[1, :, 0].tolist() == [10.0, 11.0]
+
+
+def test_late_events_are_dropped_and_counted_equal_ts_is_kept():
+    st, out = make(window=2)
+    feed(st, out, "a", [1, 2, 3])
+    st.push("a", 2.5, [0.0, 0.0], "p0", 3, out)
+    st.push("a", 3.0, [0.0, 0.0], "p0", 4, out)
+    assert st.late == 1
+    assert out.end_ts == [2.0, 3.0, 3.0]
+
+
+def test_reorder_tolerance_releases_in_timestamp_order():
+    st, out = make(window=2, reorder_tolerance_seconds=5.0)
+    for i, ts in enumerate([10, 12, 11, 20, 30]):
+        st.push("a", float(ts), [float(ts), 0.0], "p0", i, out)
+    # 11 arrived after 12 but within tolerance: windows follow timestamp order.
+    assert out.end_ts == [11.0, 12.0, 20.0]
+    assert st.late == 0
+    st.push("a", 15.0, [0.0, 0.0], "p0", 5, out)  # older than the released 20: late
+    assert st.late == 1
+
+
+def test_gap_restarts_the_window():
+    st, out = make(window=3, gap_seconds=10.0)
+    feed(st, out, "a", [0, 1, 2, 3, 100, 101, 102])
+    assert st.gap_restarts == 1
+    assert out.end_ts == [2.0, 3.0, 102.0]  # no window spans 3 -> 100
+    assert out.start_ts[-1] == 100.0
+
+
+def test_lru_eviction_caps_entities():
+    dropped = []
+    st = WindowState(2, 2, gap_seconds=100, max_entities=2, on_drop=dropped.append,
+                     initial_capacity=1)
+    out = WindowBatch(2, 2)
+    st.push("a", 0, [0.0, 0.0], "p", 0, out)
+    st.push("b", 0, [0.0, 0.0], "p", 1, out)
+    st.push("a", 1, [0.0, 0.0], "p", 2, out)  # a is now the most recent
+    st.push("c", 0, [0.0, 0.0], "p", 3, out)
+    assert st.evicted == 1 and dropped == ["b"]
+    assert len(st) == 2 and "a" in st and "c" in st and "b" not in st
+
+
+def test_drop_partitions_forgets_their_entities():
+    st, out = make(window=2)
+    feed(st, out, "a", [0, 1], partition="p0")
+    feed(st, out, "b", [0, 1], partition="p1")
+    assert st.drop_partitions(["p0"]) == 1
+    assert "a" not in st and "b" in st
+
+
+def test_commit_offsets_keep_what_the_next_window_needs():
+    st, out = make(window=3)
+    feed(st, out, "a", [0, 1, 2, 3, 4], start_offset=0)  # offsets 0..4 on p0
+    # The next window of "a" needs its last two rows (offsets 3 and 4).
+    assert st.commit_offsets({"p0": 5}) == {"p0": 3}
+    feed(st, out, "b", [0], start_offset=5)  # b warming up: needs its row at offset 5
+    assert st.commit_offsets({"p0": 6}) == {"p0": 3}
+
+
+def test_commit_offsets_ignore_entities_silent_for_longer_than_the_gap():
+    st, out = make(window=3, gap_seconds=10.0)
+    feed(st, out, "a", [0, 1], start_offset=0)
+    feed(st, out, "b", [50, 51, 52], start_offset=2)
+    # "a" fell silent 50 s before the partition's newest event: it no longer holds p0 back.
+    assert st.commit_offsets({"p0": 5}) == {"p0": 3}
+
+
+def test_batch_grows_beyond_its_capacity():
+    st, out = make(window=1)
+    feed(st, out, "a", range(10))
+    assert len(out) == 10 and out.windows().shape == (10, 1, 2)
+    out.clear()
+    assert len(out) == 0
+
+
+def test_rejects_bad_sizes():
+    with pytest.raises(ValueError):
+        WindowState(0, 2, gap_seconds=1, max_entities=1)
