@@ -38,14 +38,14 @@ from anomaly_gan.models.training import (
 __all__ = [
     "MODEL_KINDS",
     "OUTPUT_KEYS",
+    "FAnoGAN",
     "FitResult",
     "GANomaly",
-    "FAnoGAN",
-    "resolve_precision",
     "build_gan",
     "fit_gan",
     "inference_networks",
     "raw_outputs",
+    "resolve_precision",
 ]
 
 MODEL_KINDS: tuple[str, ...] = ("ganomaly", "fanogan")

@@ -28,12 +28,12 @@ from typing import Literal
 import keras
 
 __all__ = [
-    "Backbone",
     "BACKBONES",
-    "padded_length",
-    "build_encoder",
+    "Backbone",
     "build_decoder",
     "build_discriminator",
+    "build_encoder",
+    "padded_length",
 ]
 
 Backbone = Literal["dense", "conv1d"]

@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "COLLAPSE_LOSS",
     "COLLAPSE_EPOCHS",
+    "COLLAPSE_LOSS",
     "MIN_VARIANCE_RATIO",
-    "non_finite_losses",
-    "discriminator_collapse",
-    "variance_ratio",
-    "mode_collapse",
     "assess_health",
+    "discriminator_collapse",
+    "mode_collapse",
+    "non_finite_losses",
+    "variance_ratio",
 ]
 
 COLLAPSE_LOSS = 1e-3

@@ -19,14 +19,14 @@ from anomaly_gan.config import TrainingConfig
 
 __all__ = [
     "PRECISIONS",
-    "Progress",
     "FitResult",
-    "resolve_precision",
-    "seed_everything",
-    "make_optimizer",
-    "StopOnNonFinite",
+    "Progress",
     "ReportProgress",
+    "StopOnNonFinite",
+    "make_optimizer",
+    "resolve_precision",
     "run_fit",
+    "seed_everything",
 ]
 
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "mixed_float16", "mixed_bfloat16")

@@ -19,9 +19,9 @@ from keras import ops
 __all__ = [
     "adversarial_loss",
     "contextual_loss",
+    "discriminator_loss",
     "encoder_loss",
     "generator_loss",
-    "discriminator_loss",
 ]
 
 

@@ -1,0 +1,168 @@
+"""Training behaviour a user would notice: reproducibility, precision, stopping, learning."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from anomaly_gan.models import FAnoGAN, build_gan, fit_gan, raw_outputs
+from anomaly_gan.models import inference_networks as nets_of
+from tests.models.helpers import sine_windows, tiny_model, tiny_training
+
+
+def _weights(gan: keras.Model) -> list[np.ndarray]:
+    return [w for net in gan.networks.values() for w in net.get_weights()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["ganomaly", "fanogan"])
+def test_same_seed_same_training_run(kind: str, windows: np.ndarray) -> None:
+    def run() -> tuple[list[np.ndarray], dict[str, list[float]], np.ndarray]:
+        training = tiny_training(seed=3, epochs=2)
+        gan = build_gan(tiny_model(kind), training, 9, 3)
+        fit = fit_gan(gan, windows[:32], windows[32:], training)
+        return _weights(gan), fit.history, raw_outputs(kind, nets_of(gan), windows)["reconstruction"]
+
+    first, history_1, out_1 = run()
+    second, history_2, out_2 = run()
+    assert history_1 == history_2
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    np.testing.assert_array_equal(out_1, out_2)
+
+
+def test_seed_sets_the_initial_weights() -> None:
+    def init(seed: int) -> list[np.ndarray]:
+        return _weights(build_gan(tiny_model(), tiny_training(seed=seed), 9, 3))
+
+    first, again, other = init(3), init(3), init(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+@pytest.mark.parametrize("kind", ["ganomaly", "fanogan"])
+def test_mixed_float16_uses_an_active_loss_scale_per_optimizer(kind: str,
+                                                               windows: np.ndarray) -> None:
+    training = tiny_training(precision="mixed_float16")
+    gan = build_gan(tiny_model(kind), training, 9, 3)
+    optimizers = gan.optimizers()
+    assert len(optimizers) == (3 if kind == "fanogan" else 2)
+    assert len({id(o) for o in optimizers.values()}) == len(optimizers)
+    for optimizer in optimizers.values():
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        assert float(optimizer.dynamic_scale.numpy()) == 2.0**15
+    hidden = [layer for net in gan.networks.values() for layer in net.layers
+              if "conv" in layer.name]
+    assert hidden and all(layer.compute_dtype == "float16" for layer in hidden)
+
+    fit = fit_gan(gan, windows[:32], windows[32:], training)
+    assert fit.precision == "mixed_float16"
+    assert all(np.isfinite(v).all() for v in fit.history.values())
+    for optimizer in optimizers.values():
+        # Only updates that went through the loss scaler's finite-gradient path count here.
+        assert int(optimizer.step_counter.numpy()) > 0
+    out = gan(windows[:4])
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+
+
+def test_loss_scale_variable_drives_the_scaled_loss(windows: np.ndarray) -> None:
+    """A scale so large that float16 gradients overflow must skip D's update and halve the
+    scale: proof that the step multiplies by the live variable, not a traced constant."""
+    training = tiny_training(precision="mixed_float16")
+    gan = build_gan(tiny_model("ganomaly"), training, 9, 3)
+    gan.d_optimizer.dynamic_scale.assign(2.0**100)
+    d_before = gan.networks["discriminator"].get_weights()
+    g_before = gan.networks["decoder"].get_weights()
+    gan.fit(windows[:16], epochs=1, batch_size=16, verbose=0)
+    assert float(gan.d_optimizer.dynamic_scale.numpy()) == 2.0**99
+    assert int(gan.d_optimizer.step_counter.numpy()) == 0
+    assert all(np.array_equal(a, b) for a, b in
+               zip(d_before, gan.networks["discriminator"].get_weights(), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(g_before, gan.networks["decoder"].get_weights(), strict=True))
+
+
+@pytest.mark.slow
+def test_mixed_bfloat16_runs_without_loss_scaling(windows: np.ndarray) -> None:
+    training = tiny_training(precision="mixed_bfloat16")
+    gan = build_gan(tiny_model("fanogan", "dense"), training, 9, 3)
+    assert not any(isinstance(o, keras.optimizers.LossScaleOptimizer)
+                   for o in gan.optimizers().values())
+    dense = [layer for net in gan.networks.values() for layer in net.layers
+             if layer.name.startswith("dense_")]
+    assert dense and all(layer.compute_dtype == "bfloat16" for layer in dense)
+    fit = fit_gan(gan, windows[:32], windows[32:], training)
+    assert all(np.isfinite(v).all() for v in fit.history.values())
+    out = raw_outputs("fanogan", nets_of(gan), windows)
+    assert out["reconstruction"].dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["ganomaly", "fanogan"])
+def test_non_finite_losses_stop_training_and_are_reported(kind: str,
+                                                          windows: np.ndarray) -> None:
+    training = tiny_training(epochs=4)
+    gan = build_gan(tiny_model(kind), training, 9, 3)
+    huge = windows * np.float32(1e30)  # finite inputs whose squares overflow float32
+    lines: list[str] = []
+    fit = fit_gan(gan, huge[:32], huge[32:], training, progress=lines.append)
+    assert fit.epochs_run == 1
+    assert fit.health["status"] == "unhealthy"
+    assert any("non-finite" in issue for issue in fit.issues)
+    assert len(lines) == 1
+    if kind == "fanogan":
+        assert "izi_loss" not in fit.history  # no encoder trained on a broken GAN
+
+
+@pytest.mark.slow
+def test_fanogan_encoder_phase_freezes_generator_and_critic(windows: np.ndarray) -> None:
+    training = tiny_training()
+    gan = build_gan(tiny_model("fanogan"), training, 9, 3)
+    assert isinstance(gan, FAnoGAN)
+    gan.set_phase("gan")
+    gan.fit(windows, epochs=1, batch_size=16, verbose=0)
+    frozen = {n: gan.networks[n].get_weights() for n in ("generator", "critic")}
+    encoder = gan.networks["encoder"].get_weights()
+    gan.set_phase("encoder")
+    history = gan.fit(windows, epochs=1, batch_size=16, verbose=0).history
+    assert set(history) == {"izi_loss", "rec_loss", "feat_loss"}
+    for name, before in frozen.items():
+        after = gan.networks[name].get_weights()
+        assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True)), name
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(encoder, gan.networks["encoder"].get_weights(), strict=True))
+    assert all(net.trainable for net in gan.networks.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,backbone", [("ganomaly", "conv1d"), ("fanogan", "dense")])
+def test_short_fit_learns_an_easy_signal(kind: str, backbone: str) -> None:
+    window, n_features = 16, 2
+    train = sine_windows(320, window, n_features, seed=1)
+    val = sine_windows(64, window, n_features, seed=2)
+    training = tiny_training(epochs=9, batch_size=32, patience=3, learning_rate=2e-3)
+    gan = build_gan(tiny_model(kind, backbone, hidden=(16, 32), latent_dim=4), training,
+                    window, n_features)
+    lines: list[str] = []
+    fit = fit_gan(gan, train, val, training, progress=lines.append)
+    monitor = gan.monitor
+    curve = fit.history[monitor]
+    assert curve[-1] < 0.7 * curve[0], curve
+    assert fit.health["status"] == "healthy", fit.health["issues"]
+    assert len(lines) == fit.epochs_run
+
+    # The restored weights are those of the best epoch.
+    assert fit.best_epoch is not None
+    best = fit.history[monitor][fit.best_epoch - 1 - (fit.epochs_run - len(curve))]
+    out = raw_outputs(kind, nets_of(gan), val)
+    err = np.abs if kind == "ganomaly" else np.square
+    rec = float(np.mean(err(val - out["reconstruction"])))
+    if kind == "ganomaly":
+        np.testing.assert_allclose(rec, best, rtol=1e-4)
+
+    # Windows with a spike reconstruct worse than clean ones.
+    spiked = val.copy()
+    spiked[:, window // 2, 0] += 4.0
+    spiked_out = raw_outputs(kind, nets_of(gan), spiked)
+    clean_err = np.mean(err(val - out["reconstruction"]), axis=(1, 2))
+    spiked_err = np.mean(err(spiked - spiked_out["reconstruction"]), axis=(1, 2))
+    assert np.mean(spiked_err > clean_err) > 0.9
