@@ -57,9 +57,10 @@ def fit_scaler(values: np.ndarray, method: Literal["robust", "minmax"] = "robust
     if method == "robust":
         q25, center, q75 = np.percentile(values, [25, 50, 75], axis=0)
         scale = q75 - q25
-        # Binary flags / mostly-constant features have IQR 0: fall back to the std.
-        std = values.std(axis=0)
-        scale = np.where(scale > _MIN_SCALE, scale, std)
+        # Binary flags and mostly-constant features have IQR 0: fall back to the full
+        # range, so a rare 0/1 flag stays a 0/1-sized signal instead of being blown up.
+        spread = values.max(axis=0) - values.min(axis=0)
+        scale = np.where(scale > _MIN_SCALE, scale, spread)
     elif method == "minmax":
         center = values.min(axis=0)
         scale = values.max(axis=0) - center

@@ -15,7 +15,7 @@ def test_robust_scaler_ignores_outliers_and_handles_constant_columns():
     assert 0.5 < np.percentile(z[:, 0], 75) - np.percentile(z[:, 0], 25) < 1.5
     assert np.all(np.isfinite(z)) and z.dtype == np.float32
     assert s.scale[1] == 1.0  # constant column: unit scale
-    assert s.scale[2] > 0  # rare binary flag: IQR 0, std used
+    assert s.scale[2] == 1.0  # rare binary flag: IQR 0, its range used
 
 
 def test_minmax_maps_training_range_to_unit_interval():
