@@ -151,6 +151,11 @@ class KafkaIO:
         for tp in self.assignment():
             hw = self.consumer.highwater(tp)
             pos = next_offsets.get(tp)
+            if pos is None:  # nothing read yet from this partition
+                try:
+                    pos = self.consumer.position(tp, timeout_ms=50)
+                except Exception:  # position unknown yet (offset reset pending)
+                    pos = None
             if hw is None or pos is None:
                 continue
             out[(tp.topic, tp.partition)] = max(int(hw) - int(pos), 0)

@@ -75,3 +75,90 @@ def serve_config(kafka_bootstrap, kafka_topics, tiny_bundle):
         return config_from_dict({"serve": serve}, "test serve config")
 
     return make
+
+
+class RunningScorer:
+    """An in-process scorer on a thread, with its own registry and HTTP endpoint."""
+
+    def __init__(self, cfg, detector, watcher=None):
+        import threading
+
+        from prometheus_client import CollectorRegistry
+
+        from anomaly_gan.stream.app import Scorer
+        from anomaly_gan.stream.http import Health, HealthServer
+        from anomaly_gan.stream.kafka_io import KafkaIO
+        from anomaly_gan.stream.metrics import StreamMetrics
+
+        s = cfg.serve
+        self.registry = CollectorRegistry()
+        self.metrics = StreamMetrics(self.registry, s.http.entity_labels_top_n)
+        self.health = Health()
+        self.http = HealthServer(self.registry, self.health, "127.0.0.1", 0).start()
+        holder = {}
+        self.io = KafkaIO(s.kafka, on_assigned=lambda p: holder["s"].on_assigned(p),
+                          on_revoked=lambda p: holder["s"].on_revoked(p))
+        self.scorer = Scorer(s, detector, self.io, self.metrics, self.health, watcher=watcher)
+        holder["s"] = self.scorer
+        self.rc = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.rc = self.scorer.run()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.http.port}"
+
+    def value(self, name, labels=None):
+        return self.registry.get_sample_value(name, labels or {})
+
+    def wait_for(self, predicate, timeout_s=30.0, what="condition"):
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if not self.thread.is_alive():
+                raise AssertionError(f"scorer thread died while waiting for {what}")
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+    def stop(self):
+        self.scorer.request_stop()
+        self.thread.join(timeout=20)
+        try:
+            self.io.close(timeout_s=2)
+        finally:
+            self.http.stop()
+        return self.rc
+
+
+@pytest.fixture
+def start_scorer():
+    """Factory ``start_scorer(cfg, detector)`` -> RunningScorer; stopped after the test."""
+    started = []
+
+    def start(cfg, detector, watcher=None):
+        r = RunningScorer(cfg, detector, watcher=watcher)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        if r.thread.is_alive():
+            r.stop()
+
+
+def plant_events(plant, start, stop, entities=None, ts_format="epoch"):
+    """(key, event) pairs of plant rows [start, stop), interleaved across entities."""
+    out = []
+    names = plant.entities if entities is None else entities
+    for t in range(start, stop):
+        for name in names:
+            e = plant.entities.index(name)
+            ts = float(plant.timestamps[t])
+            out.append((name, {"entity": name, "ts": ts, "values": plant.values[e, t].tolist()}))
+    return out

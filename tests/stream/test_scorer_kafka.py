@@ -1,0 +1,242 @@
+"""The scorer against a real broker: exact scores, exact alerts, DLQ, metrics over HTTP,
+consumer groups and hot reload."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from anomaly_gan.stream.alerts import Debouncer, alert_id
+from anomaly_gan.stream.events import INVALID_REASONS
+from tests.stream.conftest import plant_events
+from tests.support.kafka import consume_all, produce
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+START, STOP = 560, 1000  # plant rows streamed: the end of the normal period and incidents
+
+
+def injected_values(plant):
+    """The plant's rows with one more, unmistakable incident on pump-2 at rows 700..709."""
+    values = plant.values.copy()
+    sd = values[1, :600].std(axis=0)
+    values[1, 700:710, 1] += 40 * sd[1]
+    return values
+
+
+def stream_records(plant, values):
+    out = []
+    for t in range(START, STOP):
+        for e, name in enumerate(plant.entities):
+            out.append((name, {"entity": name, "ts": float(plant.timestamps[t]),
+                               "values": values[e, t].tolist()}))
+    return out
+
+
+def expected_alerts(det, plant, values, consecutive, cooldown):
+    """Alerts the offline scores imply under the same debounce."""
+    out = set()
+    for e, name in enumerate(plant.entities):
+        res = det.score_series(values[e, START:STOP])
+        d = Debouncer(consecutive, cooldown)
+        for i in range(det.window - 1, STOP - START):
+            ts = float(plant.timestamps[START + i])
+            if d.update(name, ts, bool(res.is_anomaly[i])):
+                out.add((name, ts))
+    return out
+
+
+def scrape(url):
+    text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_stream_scores_and_alerts_equal_offline(serve_config, start_scorer, tiny_detector,
+                                                plant, kafka_bootstrap):
+    det = tiny_detector
+    cfg = serve_config(partitions=3, overrides={"alerts.consecutive": 2,
+                                                "alerts.cooldown_seconds": 300.0})
+    k = cfg.serve.kafka
+    values = injected_values(plant)
+    records = stream_records(plant, values)
+    run = start_scorer(cfg, det)
+    produce(kafka_bootstrap, k.input_topic, records)
+    n_windows = len(plant.entities) * (STOP - START - det.window + 1)
+    run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == n_windows, 60,
+                 "all windows scored")
+
+    scores = consume_all(kafka_bootstrap, k.scores_topic, expect=n_windows)
+    assert len(scores) == n_windows
+    got = {}
+    for r in scores:
+        d = json.loads(r.value)
+        assert r.key.decode() == d["entity"]
+        got[(d["entity"], d["window_end_ts"])] = d["score"]
+    assert len(got) == n_windows  # each window exactly once
+    for e, name in enumerate(plant.entities):
+        offline = det.score_series(values[e, START:STOP]).score
+        for i in range(det.window - 1, STOP - START):
+            streamed = got[(name, float(plant.timestamps[START + i]))]
+            assert streamed == pytest.approx(offline[i], abs=1e-5)
+
+    want = expected_alerts(det, plant, values, 2, 300.0)
+    assert ("pump-2", float(plant.timestamps[701])) in want  # the injected incident alerts
+    alerts = consume_all(kafka_bootstrap, k.alert_topic, expect=len(want))
+    records = [json.loads(r.value) for r in alerts]
+    assert {(a["entity"], a["window_end_ts"]) for a in records} == want
+    assert len(records) == len(want)
+    for a in records:
+        assert a["alert_id"] == alert_id(a["entity"], a["window_end_ts"], det.version)
+        assert a["model_version"] == det.version
+        assert a["score"] > a["threshold"]
+        assert a["window_end_ts"] - a["window_start_ts"] == pytest.approx(10.0 * (det.window - 1))
+        assert len(a["top_features"]) >= 1 and set(a["components"]) >= {"reconstruction"}
+    spike = next(a for a in records if a["entity"] == "pump-2"
+                 and a["window_end_ts"] == float(plant.timestamps[701]))
+    assert spike["top_features"][0] == "rpm"
+
+    # Metrics, scraped over HTTP and parsed like Prometheus does.
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 10, "ready gauge")
+    m = scrape(run.url)
+    assert m[("anomaly_gan_events_consumed_total", ())] == len(records and stream_records(plant, values))
+    assert m[("anomaly_gan_windows_scored_total", ())] == n_windows
+    assert m[("anomaly_gan_alerts_total", (("model_version", det.version),))] == len(want)
+    assert m[("anomaly_gan_score_count", ())] == n_windows
+    assert m[("anomaly_gan_events_late_total", ())] == 0
+    assert m[("anomaly_gan_entities", ())] == len(plant.entities)
+    assert m[("anomaly_gan_broker_up", ())] == 1
+    assert m[("anomaly_gan_model_info", (("kind", det.kind), ("version", det.version)))] == 1
+    assert m[("anomaly_gan_threshold", ())] == pytest.approx(det.threshold)
+    n_anomalous = sum(int(det.score_series(values[e, START:STOP]).is_anomaly.sum())
+                      for e in range(len(plant.entities)))
+    assert m[("anomaly_gan_anomalies_total", ())] == n_anomalous
+    lag_series = [key for key in m if key[0] == "anomaly_gan_consumer_lag"]
+    assert len(lag_series) == 3 and all(m[key] == 0 for key in lag_series)
+    assert urllib.request.urlopen(run.url + "/healthz", timeout=5).status == 200
+    assert urllib.request.urlopen(run.url + "/readyz", timeout=5).status == 200
+    assert run.stop() == 0
+
+
+def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, start_scorer,
+                                                               tiny_detector, plant,
+                                                               kafka_bootstrap):
+    det = tiny_detector
+    cfg = serve_config(partitions=1, overrides={"windows.max_event_bytes": 2048})
+    k = cfg.serve.kafka
+    f = list(det.feature_names)
+    ok = {"entity": "p", "ts": 1, "values": [1.0] * len(f)}
+    bad = {
+        "bad_json": b"{nope",
+        "not_object": b"[1, 2, 3]",
+        "missing_field": json.dumps({"entity": "p", "values": ok["values"]}).encode(),
+        "bad_timestamp": json.dumps({**ok, "ts": "not a time"}).encode(),
+        "unknown_feature": json.dumps({**ok, "values": {**dict.fromkeys(f, 1.0), "x": 1}}).encode(),
+        "missing_feature": json.dumps({**ok, "values": dict.fromkeys(f[1:], 1.0)}).encode(),
+        "wrong_length": json.dumps({**ok, "values": [1.0] * (len(f) + 1)}).encode(),
+        "non_finite": json.dumps({**ok, "values": [float("nan")] * len(f)}).encode(),
+        "oversized": json.dumps({**ok, "pad": "x" * 3000}).encode(),
+    }
+    assert set(bad) == set(INVALID_REASONS)
+    good = plant_events(plant, 600, 600 + det.window + 4, entities=["pump-1"])
+    records = [(b"k-" + r.encode(), v) for r, v in bad.items()] + good
+    run = start_scorer(cfg, det)
+    produce(kafka_bootstrap, k.input_topic, records)
+    run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == 5, 30, "good windows")
+
+    dlq = consume_all(kafka_bootstrap, k.dlq_topic, expect=len(bad))
+    assert len(dlq) == len(bad)
+    for r in dlq:
+        headers = dict(r.headers)
+        reason = headers["reason"].decode()
+        assert r.value == bad[reason]  # the original bytes
+        assert r.key == b"k-" + reason.encode()
+        assert headers["detail"] and headers["source"].startswith(k.input_topic.encode())
+        assert run.value("anomaly_gan_events_invalid_total", {"reason": reason}) == 1
+        assert run.value("anomaly_gan_dlq_total", {"reason": reason}) == 1
+    assert run.value("anomaly_gan_events_consumed_total") == len(records)
+    assert run.stop() == 0
+
+
+def test_two_scorers_in_one_group_split_the_partitions(serve_config, start_scorer,
+                                                       tiny_detector, plant, kafka_bootstrap):
+    det = tiny_detector
+    cfg = serve_config(partitions=4)
+    k = cfg.serve.kafka
+    names = [f"pump-{i}" for i in range(1, 13)]
+    records = []
+    for t in range(600, 600 + det.window + 9):
+        for i, name in enumerate(names):
+            e = i % len(plant.entities)
+            records.append((name, {"entity": name, "ts": float(plant.timestamps[t]),
+                                   "values": plant.values[e, t].tolist()}))
+    a = start_scorer(cfg, det)
+    b = start_scorer(cfg, det)
+    both = lambda: (len(a.io.assignment()) > 0 and len(b.io.assignment()) > 0  # noqa: E731
+                    and len(a.io.assignment() | b.io.assignment()) == 4)
+    a.wait_for(both, 60, "both replicas to hold partitions")
+    assert not a.io.assignment() & b.io.assignment()
+    produce(kafka_bootstrap, k.input_topic, records)
+    total = len(names) * 10
+    a.wait_for(lambda: (a.value("anomaly_gan_windows_scored_total")
+                        + b.value("anomaly_gan_windows_scored_total")) >= total, 60,
+               "windows scored by the pair")
+    assert a.value("anomaly_gan_windows_scored_total") > 0
+    assert b.value("anomaly_gan_windows_scored_total") > 0
+    scores = consume_all(kafka_bootstrap, k.scores_topic, expect=total)
+    keys = [(json.loads(r.value)["entity"], json.loads(r.value)["window_end_ts"]) for r in scores]
+    assert len(keys) == total and len(set(keys)) == total
+    assert a.stop() == 0 and b.stop() == 0
+
+
+def test_hot_reload_swaps_a_new_version_and_keeps_the_old_on_a_bad_one(
+        serve_config, start_scorer, tiny_bundle, tiny_detector, plant, kafka_bootstrap, tmp_path):
+    from anomaly_gan.artifacts import load_bundle, promote, save_bundle
+    from anomaly_gan.stream.reload import ModelWatcher
+
+    store = tmp_path / "store"
+    store.mkdir()
+    shutil.copytree(tiny_bundle, store / "v1")
+    (store / "current").write_text("v1\n")
+    det = load_bundle(store)
+    cfg = serve_config(partitions=1, overrides={"model_path": str(store)})
+    run = None
+    reloads = lambda r: run.metrics.model_reloads.labels(r).inc()  # noqa: E731
+    from anomaly_gan.artifacts import bundle_fingerprint
+
+    watcher = ModelWatcher(str(store), 0.2, det, bundle_fingerprint(store),
+                           on_result=lambda r: reloads(r))
+    run = start_scorer(cfg, det, watcher=watcher)
+    watcher.start()
+    try:
+        # A broken bundle: a network file corrupted after its checksum was written.
+        shutil.copytree(tiny_bundle, store / "broken")
+        victim = next((store / "broken" / "nets").glob("*.keras"))
+        victim.write_bytes(b"corrupted")
+        (store / "current").write_text("broken\n")
+        run.wait_for(lambda: run.value("anomaly_gan_model_reloads_total",
+                                       {"result": "failure"}) == 1, 20, "reload failure")
+        assert run.scorer.det.version == det.version
+
+        # A good new version (same features and window, new version id) is swapped in.
+        import dataclasses
+
+        v2 = dataclasses.replace(tiny_detector, version=tiny_detector.version + "-v2")
+        save_bundle(v2, store / "v2")
+        promote(store, "v2")
+        produce(kafka_bootstrap, cfg.serve.kafka.input_topic,
+                plant_events(plant, 600, 600 + det.window, entities=["pump-1"]))
+        run.wait_for(lambda: run.scorer.det.version == v2.version, 30, "swap to v2")
+        assert run.value("anomaly_gan_model_reloads_total", {"result": "success"}) == 1
+        assert run.value("anomaly_gan_model_info", {"version": v2.version,
+                                                    "kind": det.kind}) == 1
+        assert run.value("anomaly_gan_model_info", {"version": det.version,
+                                                    "kind": det.kind}) is None
+    finally:
+        watcher.stop()
+    assert run.stop() == 0
