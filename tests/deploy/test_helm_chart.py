@@ -1,0 +1,437 @@
+"""The Helm chart, rendered and linted by the real helm binary.
+
+No cluster can run here, so these tests check what `helm install` would send: lint, the
+objects each switch creates, probes and security settings, the service config the pod reads
+(validated by `anomaly-gan validate-config`), and values the schema must refuse.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy import config_schema
+from tests.deploy.conftest import (
+    ALL_FEATURES,
+    CHART,
+    DASHBOARD,
+    DEPLOY,
+    ROOT,
+    RULES,
+    find,
+    run,
+)
+
+pytestmark = pytest.mark.helm
+
+BASE_KINDS = {"ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "Deployment",
+              "PodDisruptionBudget", "Pod"}
+OPTIONAL = {
+    # switch -> kinds it adds
+    "serviceMonitor.enabled=true": {"ServiceMonitor"},
+    "prometheusRule.enabled=true": {"PrometheusRule"},
+    "grafanaDashboard.enabled=true": {"ConfigMap"},
+    "autoscaling.enabled=true": {"HorizontalPodAutoscaler"},
+    "keda.enabled=true": {"ScaledObject"},
+    "networkPolicy.enabled=true": {"NetworkPolicy"},
+}
+
+
+def kinds(docs: list[dict[str, Any]]) -> list[str]:
+    return sorted(d["kind"] for d in docs)
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every pod spec the chart renders, by the owning object's kind/name."""
+    specs = {}
+    for d in docs:
+        name = f"{d['kind']}/{d['metadata']['name']}"
+        if d["kind"] == "Deployment":
+            specs[name] = d["spec"]["template"]["spec"]
+        elif d["kind"] == "CronJob":
+            specs[name] = d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif d["kind"] == "Pod":
+            specs[name] = d["spec"]
+    return specs
+
+
+def service_config(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    cm = next(d for d in docs if d["kind"] == "ConfigMap" and "config.yaml" in d.get("data", {}))
+    return yaml.safe_load(cm["data"]["config.yaml"])
+
+
+def scorer(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+# ----------------------------------------------------------------------------- lint
+
+
+@pytest.mark.parametrize("values", [None, ALL_FEATURES], ids=["defaults", "all-features"])
+def test_helm_lint_strict_passes(helm: str, values: Path | None) -> None:
+    cmd = [helm, "lint", "--strict", str(CHART)] + (["-f", str(values)] if values else [])
+    out = run(cmd).stdout
+    assert "0 chart(s) failed" in out
+
+
+# ----------------------------------------------------------------------------- what is rendered
+
+
+def test_defaults_render_only_the_core_objects(render) -> None:
+    docs = render()
+    assert set(kinds(docs)) == BASE_KINDS
+    # Exactly one ConfigMap (no dashboard) and the test pod is a helm test hook.
+    assert kinds(docs).count("ConfigMap") == 1
+    test_pod = find(docs, "Pod")
+    assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+
+
+@pytest.mark.parametrize("switch", sorted(OPTIONAL))
+def test_each_optional_object_appears_only_when_enabled(render, switch: str) -> None:
+    base = kinds(render())
+    enabled = kinds(render(sets=(switch,)))
+    added = list(enabled)
+    for k in base:
+        added.remove(k)
+    assert set(added) == OPTIONAL[switch], f"{switch} added {added}"
+
+
+def test_retrain_cronjob_appears_only_when_enabled(render) -> None:
+    assert "CronJob" not in kinds(render())
+    docs = render(sets=("retrain.enabled=true", "retrain.dataPath=/data/normal.csv"))
+    job = find(docs, "CronJob")
+    script = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "anomaly-gan train --config /etc/anomaly-gan/config.yaml" in script
+    assert '--data "/data/normal.csv" --out "/models/$version"' in script
+    # Not promoted unless asked: the default only trains a new version directory.
+    assert "promote(" not in script and "current" in script
+
+
+def test_retrain_promote_uses_the_library_promote(render) -> None:
+    docs = render(sets=("retrain.enabled=true", "retrain.dataPath=/d.csv", "retrain.promote=true"))
+    job = find(docs, "CronJob")
+    script = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "from anomaly_gan.artifacts import promote" in script
+
+
+def test_all_features_render_every_optional_object(render) -> None:
+    docs = render(ALL_FEATURES)
+    want = BASE_KINDS - {"PersistentVolumeClaim"} | {
+        "ServiceMonitor", "PrometheusRule", "ScaledObject", "TriggerAuthentication", "Secret",
+        "CronJob", "NetworkPolicy"}
+    assert set(kinds(docs)) == want
+    # An existing claim is used, none is created.
+    assert "PersistentVolumeClaim" not in kinds(docs)
+    assert find(docs, "ConfigMap", "-dashboard")["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_replicas_left_to_the_autoscaler(render) -> None:
+    assert find(render(), "Deployment")["spec"]["replicas"] == 1
+    for switch in ("autoscaling.enabled=true", "keda.enabled=true"):
+        assert "replicas" not in find(render(sets=(switch,)), "Deployment")["spec"], switch
+
+
+# ----------------------------------------------------------------------------- the scorer pod
+
+
+@pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
+def test_probes_hit_healthz_and_readyz_on_the_metrics_port(render, values) -> None:
+    docs = render(*values)
+    c = scorer(docs)
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    cfg = service_config(docs)
+    assert ports == {"http-metrics": cfg["serve"]["http"]["port"]}
+    assert cfg["serve"]["http"]["host"] == "0.0.0.0"
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
+    assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+    svc = find(docs, "Service")
+    assert svc["spec"]["ports"][0]["targetPort"] == "http-metrics"
+    pod_labels = find(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    for selector in (svc["spec"]["selector"],
+                     find(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]):
+        assert selector.items() <= pod_labels.items()
+
+
+@pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
+def test_every_pod_runs_non_root_read_only_without_privileges(render, values) -> None:
+    specs = pod_specs(render(*values))
+    assert len(specs) == (2 if not values else 3)  # scorer + helm test (+ retrain job)
+    for name, spec in specs.items():
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["runAsUser"] != 0, name
+        assert spec["automountServiceAccountToken"] is False, name
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert "add" not in sc["capabilities"], name
+            assert c["resources"]["limits"]["memory"], name
+
+
+def test_scorer_has_resources_and_a_writable_tmp(render) -> None:
+    docs = render()
+    c = scorer(docs)
+    assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert "/tmp" in mounts and not mounts["/tmp"].get("readOnly")
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["HOME"].startswith("/tmp") and env["MPLCONFIGDIR"].startswith("/tmp")
+
+
+@pytest.mark.parametrize("grace", [20, 45.5, 300])
+def test_termination_grace_exceeds_the_drain_budget(render, grace: float) -> None:
+    docs = render(sets=(f"json:config.serve.grace_seconds={grace}",))
+    cfg = service_config(docs)
+    assert cfg["serve"]["grace_seconds"] == grace
+    period = find(docs, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert period > grace and period >= math.ceil(grace) + 1
+
+
+def test_model_volume_is_the_store_passed_to_serve(render) -> None:
+    for values, claim in (((), "prod-anomaly-gan-models"), ((ALL_FEATURES,), "anomaly-gan-models")):
+        docs = render(*values)
+        spec = find(docs, "Deployment")["spec"]["template"]["spec"]
+        c = spec["containers"][0]
+        model_path = service_config(docs)["serve"]["model_path"]
+        assert c["args"][:2] == ["serve", "--config"]
+        assert c["args"][c["args"].index("--model") + 1] == model_path
+        mount = next(m for m in c["volumeMounts"] if m["mountPath"] == model_path)
+        assert mount["readOnly"] is True
+        vol = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+        assert vol["persistentVolumeClaim"]["claimName"] == claim
+    pvc = find(render(), "PersistentVolumeClaim")
+    assert pvc["metadata"]["name"] == "prod-anomaly-gan-models"
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_config_change_rolls_the_pods(render) -> None:
+    def checksum(docs):
+        return find(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    assert checksum(render()) != checksum(render(sets=("config.serve.alerts.consecutive=5",)))
+
+
+# ----------------------------------------------------------------------------- service config
+
+
+@pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
+def test_mounted_config_passes_validate_config(render, values, tmp_path: Path) -> None:
+    docs = render(*values)
+    cm = find(docs, "ConfigMap", "anomaly-gan")
+    path = tmp_path / "config.yaml"
+    path.write_text(cm["data"]["config.yaml"])
+    proc = run([sys.executable, "-m", "anomaly_gan", "validate-config", str(path)], check=False)
+    assert proc.returncode == 0, f"validate-config rejected the chart's config:\n{proc.stdout}{proc.stderr}"
+    # The file is mounted where --config points.
+    c = scorer(docs)
+    config_arg = c["args"][c["args"].index("--config") + 1]
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "config")
+    assert config_arg == f"{mount['mountPath']}/config.yaml"
+
+
+def test_small_and_large_numbers_survive_rendering(render) -> None:
+    """Go writes 1e-05 where PyYAML needs 1.0e-05 to read a float; the chart fixes that."""
+    cfg = service_config(render(ALL_FEATURES))
+    assert cfg["training"]["learning_rate"] == pytest.approx(1e-5)
+    assert cfg["threshold"]["pot_risk"] == pytest.approx(1e-5)
+    assert cfg["serve"]["windows"]["max_entities"] == 2_000_000
+    assert cfg["serve"]["kafka"]["max_poll_interval_ms"] == 1_000_000
+
+
+def test_kafka_credentials_come_from_secrets_never_the_configmap(render) -> None:
+    docs = render(ALL_FEATURES)
+    kafka = service_config(docs)["serve"]["kafka"]
+    assert kafka["security_protocol"] == "SASL_SSL"
+    assert kafka["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert "sasl_password" not in kafka and "sasl_username" not in kafka
+    spec = find(docs, "Deployment")["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+
+    mount_paths = [m["mountPath"] for m in c["volumeMounts"]]
+    for a in mount_paths:  # no volume nested inside another one
+        assert not any(b != a and b.startswith(a + "/") for b in mount_paths), a
+
+    def secret_behind(path: str) -> str:
+        mount = next(m for m in c["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+        assert mount["readOnly"] is True
+        return volumes[mount["name"]]["secret"]["secretName"]
+
+    assert secret_behind(kafka["sasl_password_file"]) == "kafka-anomaly-gan-user"
+    assert secret_behind(kafka["ssl_cafile"]) == "kafka-cluster-ca"
+    assert secret_behind(kafka["ssl_certfile"]) == "kafka-anomaly-gan-tls"
+    assert secret_behind(kafka["ssl_keyfile"]) == "kafka-anomaly-gan-tls"
+    user = next(e for e in c["env"] if e["name"] == "ANOMALY_GAN__SERVE__KAFKA__SASL_USERNAME")
+    assert user["valueFrom"]["secretKeyRef"] == {"name": "kafka-anomaly-gan-user", "key": "username"}
+    for d in docs:  # no credential material rendered anywhere
+        assert "password:" not in yaml.safe_dump(d.get("data", {}))
+
+
+def test_keda_scales_on_the_scorers_consumer_group(render) -> None:
+    docs = render(ALL_FEATURES)
+    trigger = find(docs, "ScaledObject")["spec"]["triggers"][0]
+    kafka = service_config(docs)["serve"]["kafka"]
+    assert trigger["type"] == "kafka"
+    assert trigger["metadata"]["consumerGroup"] == kafka["group_id"]
+    assert trigger["metadata"]["topic"] == kafka["input_topic"]
+    assert trigger["metadata"]["bootstrapServers"] == kafka["bootstrap_servers"]
+    auth = {p["parameter"]: p for p in find(docs, "TriggerAuthentication")["spec"]["secretTargetRef"]}
+    assert {"sasl", "username", "password", "tls", "ca", "cert", "key"} <= auth.keys()
+    switches = find(docs, "Secret", "-keda-kafka")["stringData"]
+    assert switches == {"sasl": "scram_sha512", "tls": "enable"}
+
+
+def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -> None:
+    docs = render(ALL_FEATURES)
+    np_ = find(docs, "NetworkPolicy")
+    peers = np_["spec"]["ingress"][0]["from"]
+    assert any("namespaceSelector" in p for p in peers)
+    test_pod_labels = find(docs, "Pod")["metadata"]["labels"]
+    assert any(p.get("podSelector", {}).get("matchLabels", {}).items() <= test_pod_labels.items()
+               for p in peers if "podSelector" in p)
+    egress_ports = {p["port"] for rule in np_["spec"]["egress"] for p in rule["ports"]}
+    assert {53, 9093} <= egress_ports
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (("config.serve.bogus=1",), "additional properties 'bogus' not allowed"),
+        (("config.training.epochs=0",), "/config/training/epochs"),
+        (("config.model.kind=vae",), "/config/model/kind"),
+        (("config.serve.model_path=/elsewhere",), "additional properties 'model_path' not allowed"),
+        (("config.serve.kafka.sasl_password=hunter2",), "'sasl_password' not allowed"),
+        (("kafka.bootstrapServers=",), "/kafka/bootstrapServers"),
+        (("kafka.securityProtocol=TLS",), "/kafka/securityProtocol"),
+        (("kafka.securityProtocol=SASL_SSL",), "/kafka/sasl/mechanism"),
+        (("securityContext.readOnlyRootFilesystem=false",), "/securityContext/readOnlyRootFilesystem"),
+        (("securityContext.runAsNonRoot=false",), "/securityContext/runAsNonRoot"),
+        (("service.port=70000",), "/service/port"),
+        (("replicaCount=-1",), "/replicaCount"),
+        (("image.pullPolicy=Sometimes",), "/image/pullPolicy"),
+        (("retrain.enabled=true",), "/retrain/dataPath"),
+        (("retrain.schedule=weekly",), "/retrain/schedule"),
+        (("serviceMonitor.interval=15",), "/serviceMonitor/interval"),
+        (("unknownTopLevel=1",), "additional properties 'unknownTopLevel' not allowed"),
+    ],
+)
+def test_schema_rejects_bad_values_with_the_key_named(render_error, sets, message) -> None:
+    err = render_error(sets=sets)
+    assert "don't meet the specifications of the schema" in err
+    assert message in err, err
+
+
+def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None:
+    err = render_error(sets=("autoscaling.enabled=true", "keda.enabled=true"))
+    assert "enable only one" in err
+
+
+def test_schema_config_section_matches_config_py() -> None:
+    schema = json.loads(config_schema.SCHEMA_FILE.read_text())
+    assert schema["properties"]["config"] == config_schema.config_schema(), (
+        "values.schema.json is out of date with anomaly_gan/config.py: run "
+        ".venv/bin/python -m tests.deploy.config_schema --write"
+    )
+
+
+# ----------------------------------------------------------------------------- monitoring objects
+
+
+def test_prometheus_rule_is_the_shipped_rules_file(render) -> None:
+    docs = render(sets=("prometheusRule.enabled=true", "prometheusRule.labels.release=kps"))
+    pr = find(docs, "PrometheusRule")
+    assert pr["metadata"]["labels"]["release"] == "kps"
+    assert pr["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+
+
+def test_dashboard_configmap_is_the_shipped_dashboard(render) -> None:
+    docs = render(sets=("grafanaDashboard.enabled=true", "grafanaDashboard.folder=Ops"))
+    cm = find(docs, "ConfigMap", "-dashboard")
+    assert json.loads(cm["data"]["anomaly-gan.json"]) == json.loads(DASHBOARD.read_text())
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Ops"}
+
+
+def test_service_monitor_scrapes_the_metrics_port_as_the_rules_job(render) -> None:
+    docs = render(sets=("serviceMonitor.enabled=true",))
+    sm = find(docs, "ServiceMonitor")
+    ep = sm["spec"]["endpoints"][0]
+    assert ep["port"] == find(docs, "Service")["spec"]["ports"][0]["name"]
+    assert ep["path"] == "/metrics"
+    assert {"targetLabel": "job", "replacement": "anomaly-gan"} in ep["relabelings"]
+    assert 'up{job="anomaly-gan"}' in RULES.read_text()
+    assert sm["spec"]["selector"]["matchLabels"].items() <= find(docs, "Service")["metadata"]["labels"].items()
+
+
+def test_helm_test_pod_checks_readyz_through_the_service(render) -> None:
+    docs = render()
+    pod = find(docs, "Pod")
+    script = pod["spec"]["containers"][0]["args"][0]
+    svc = find(docs, "Service")
+    assert f"http://{svc['metadata']['name']}.plant.svc:{svc['spec']['ports'][0]['port']}" in script
+    assert '"$url/readyz"' in script
+
+
+def test_notes_say_where_metrics_and_alerts_are(helm: str) -> None:
+    out = run([helm, "install", "prod", str(CHART), "--namespace", "plant", "--dry-run=client",
+               "-f", str(ALL_FEATURES)]).stdout
+    notes = out.split("NOTES:", 1)[1]
+    assert "port-forward svc/prod-anomaly-gan 9108:9108" in notes
+    assert "http://prod-anomaly-gan.plant.svc:9108/metrics" in notes
+    assert "PrometheusRule prod-anomaly-gan" in notes and "Alertmanager" in notes
+    assert "plant.anomalies" in notes  # the Kafka alert topic
+    assert "helm test prod" in notes
+
+
+# ----------------------------------------------------------------------------- one copy
+
+
+def test_rules_and_dashboard_exist_once_and_deploy_mounts_them() -> None:
+    """The chart's files/ are the single copy: no duplicate anywhere in the repository, and the
+    compose stack mounts exactly these paths."""
+    originals = {RULES.read_bytes(): RULES, DASHBOARD.read_bytes(): DASHBOARD}
+    skip = {".git", ".venv", ".tools", "node_modules", "__pycache__", ".pytest_cache"}
+    for path in ROOT.rglob("*"):
+        if any(part in skip for part in path.relative_to(ROOT).parts) or not path.is_file():
+            continue
+        if path.is_symlink() or path in originals.values() or path.stat().st_size > 5_000_000:
+            continue
+        data = path.read_bytes()
+        assert data not in originals, f"{path} is a copy of {originals.get(data)}"
+        if path.name in (RULES.name, DASHBOARD.name):
+            pytest.fail(f"{path}: a second {path.name}; use {RULES.parent} (the single copy)")
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    mounts = [v.split(":")[0] for s in compose["services"].values() for v in s.get("volumes", [])]
+    for original in (RULES, DASHBOARD):
+        rel = Path("..") / original.relative_to(ROOT)
+        assert str(rel) in mounts, f"docker-compose.yml does not mount {rel}"
+    for m in mounts:
+        if m.startswith("."):
+            assert (DEPLOY / m).resolve().exists(), f"docker-compose.yml mounts missing {m}"
+
+
+def test_compose_scorer_config_passes_validate_config() -> None:
+    path = DEPLOY / "compose" / "anomaly-gan.yaml"
+    proc = run([sys.executable, "-m", "anomaly_gan", "validate-config", str(path)], check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dockerfile_is_multistage_non_root_and_installs_like_the_readme() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", text, re.M)) == 2
+    assert re.search(r"^RUN pip install \.", text, re.M)
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and not user[-1].startswith(("root", "0"))
+    assert "COPY --from=build /opt/anomaly-gan /opt/anomaly-gan" in text
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert f"ARG UID={values['podSecurityContext']['runAsUser']}" in text

@@ -1,0 +1,121 @@
+"""The alerting/recording rules and the dashboard's queries, checked by the real promtool and
+against the metric names the scorer exports (docs/CONTRACTS.md).
+
+tests/deploy/test_prometheus_e2e.py then runs them on a real Prometheus scraping a real scorer.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.deploy import promql
+from tests.deploy.conftest import DEPLOY, RULES, contract_metrics, run
+
+pytestmark = pytest.mark.prometheus
+
+RULES_TEST = Path(__file__).with_name("rules_test.yaml")
+ALERTS = {e.name for e in promql.rule_expressions() if e.kind == "alert"}
+RECORDS = {e.name for e in promql.rule_expressions() if e.kind == "record"}
+REQUIRED_ALERTS = {
+    "AnomalyGanAnomalyDetected", "AnomalyGanScorerDown", "AnomalyGanNoEventsReceived",
+    "AnomalyGanConsumerLagHigh", "AnomalyGanInvalidEventRateHigh",
+    "AnomalyGanModelReloadFailing", "AnomalyGanBaselineDrift",
+}
+
+
+def test_promtool_check_rules(promtool: str) -> None:
+    out = run([promtool, "check", "rules", str(RULES)]).stdout
+    assert f"SUCCESS: {len(ALERTS) + len(RECORDS)} rules found" in out
+
+
+def test_promtool_unit_tests_pass(promtool: str) -> None:
+    out = run([promtool, "test", "rules", str(RULES_TEST)])
+    assert "SUCCESS" in out.stdout + out.stderr
+
+
+def test_every_alert_is_tested_firing_and_silent() -> None:
+    firing: set[str] = set()
+    silent: set[str] = set()
+    for case in yaml.safe_load(RULES_TEST.read_text())["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else silent).add(check["alertname"])
+    assert REQUIRED_ALERTS <= ALERTS
+    assert ALERTS - firing == set(), "alerts with no test where they fire"
+    assert ALERTS - silent == set(), "alerts with no test where they stay silent"
+
+
+def test_rules_and_dashboard_use_only_exported_metrics() -> None:
+    exported = contract_metrics()
+    known = exported | RECORDS | {"up", "ALERTS"}
+
+    def base(name: str) -> str:
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and name[: -len(suffix)] in exported:
+                return name[: -len(suffix)]
+        return name
+
+    for e in promql.rule_expressions() + promql.dashboard_expressions():
+        names = {base(n) for n in promql.metric_names(e.expr)}
+        assert names, f"{e.source}: no metric found in {e.expr!r}"
+        assert names <= known, f"{e.source}: unknown metric(s) {names - known} in {e.expr!r}"
+
+
+def test_no_expression_keeps_or_groups_by_entity() -> None:
+    for e in promql.rule_expressions() + promql.dashboard_expressions():
+        assert not re.search(r"\bentity\b", e.expr), f"{e.source} uses the entity label"
+        assert "anomaly_gan_entity_score" not in e.expr, e.source
+
+
+def test_every_recording_rule_feeds_the_dashboard() -> None:
+    used = set()
+    for e in promql.dashboard_expressions():
+        used |= promql.metric_names(e.expr)
+    assert RECORDS - used == set(), "recording rules nobody reads"
+
+
+def test_every_alert_has_severity_summary_and_description() -> None:
+    for group in promql.rules()["groups"]:
+        for r in group["rules"]:
+            if "alert" in r:
+                assert r["labels"]["severity"] in {"critical", "warning", "info"}, r["alert"]
+                assert r["annotations"]["summary"] and r["annotations"]["description"], r["alert"]
+
+
+def test_dashboard_has_the_required_panels() -> None:
+    dash = promql.dashboard()
+    titles = {p["title"] for p in promql.panels(dash)}
+    for required in ("Anomaly rate", "Score vs threshold", "Recent alerts", "Events/s",
+                     "Invalid events by reason", "Consumer lag", "Event lag p50/p99",
+                     "Inference latency p50/p99", "Model version"):
+        assert required in titles
+    assert dash["uid"] == "anomaly-gan"
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids)), "duplicate panel ids"
+    for p in promql.panels(dash):
+        assert p["datasource"]["uid"] == "${datasource}", p["title"]
+        for t in p["targets"]:
+            promql.substitute_grafana_variables(t["expr"])  # only known variables
+
+
+def test_compose_prometheus_config_is_valid(promtool: str, tmp_path: Path) -> None:
+    """deploy/prometheus/prometheus.yml with the rule path as compose mounts it."""
+    text = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    mounted = "/etc/prometheus/rules/anomaly-gan.yaml"
+    assert mounted in text
+    config = tmp_path / "prometheus.yml"
+    config.write_text(text.replace(mounted, str(RULES)))
+    out = run([promtool, "check", "config", str(config)]).stdout
+    assert "SUCCESS" in out
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    assert any(v.endswith(":" + mounted + ":ro") for v in compose["services"]["prometheus"]["volumes"])
+    jobs = [j["job_name"] for j in yaml.safe_load(text)["scrape_configs"]]
+    assert "anomaly-gan" in jobs  # the job the rules select
+
+
+def test_compose_alertmanager_config_is_valid(amtool: str) -> None:
+    out = run([amtool, "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml")]).stdout
+    assert "SUCCESS" in out
