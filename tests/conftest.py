@@ -3,4 +3,22 @@ tests/support/ and cleaned up at the end of the session."""
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_detector():
+    """A GANomaly detector trained for two epochs on easy data (shared, read-only)."""
+    from anomaly_gan.train import train_detector
+    from tests.support_models import FEATURES, normal_series, tiny_config
+
+    return train_detector(tiny_config(epochs=2), normal_series(800), FEATURES)
+
+
+@pytest.fixture
+def tiny_bundle(tiny_detector, tmp_path):
+    from anomaly_gan.artifacts import save_bundle
+
+    return save_bundle(tiny_detector, tmp_path / "bundle")

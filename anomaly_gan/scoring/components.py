@@ -91,7 +91,9 @@ def combine(standardised: dict[str, np.ndarray], weights: dict[str, float]) -> n
     ...         {"reconstruction": 1.0, "discriminator": 1.0, "latent": 5.0})
     array([3.])
     """
-    used = [(k, w) for k, w in weights.items() if w > 0 and k in standardised]
+    # Fixed summation order: a bundle's weights come back from JSON in another key order,
+    # and a different float summation order would change scores in the last bit.
+    used = [(k, weights[k]) for k in COMPONENTS if weights.get(k, 0) > 0 and k in standardised]
     if not used:
         raise ValueError(f"no weighted component among {sorted(standardised)}")
     total = sum(w for _, w in used)

@@ -1,0 +1,108 @@
+"""The command line end to end on small generated files (in-process, plus one real process)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from anomaly_gan.cli import main
+from tests.support_models import normal_series, with_anomalies
+
+pytestmark = pytest.mark.slow
+
+
+def write_csv(path, x, header=True, timestamps=False):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        if header:
+            w.writerow((["timestamp"] if timestamps else []) + ["temp", "rpm", "flow"])
+        for i, row in enumerate(x):
+            w.writerow(([f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z"] if timestamps else []) + [f"{v:.6f}" for v in row])
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_cli(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    cfg = d / "tiny.yaml"
+    cfg.write_text("model: {latent_dim: 8, hidden: [16, 32]}\ndata: {window: 16, stride: 2}\n"
+                   "training: {epochs: 3, verbose: 0}\n")
+    train = write_csv(d / "train.csv", normal_series(800), timestamps=True)
+    assert main(["train", "--config", str(cfg), "--data", str(train), "--out", str(d / "model")]) == 0
+    return d
+
+
+def test_train_score_evaluate_plot(trained_cli, tmp_path, capsys):
+    d = trained_cli
+    x, labels = with_anomalies(300)
+    data = write_csv(tmp_path / "test.csv", x, timestamps=True)
+    np.savetxt(tmp_path / "labels.csv", labels, fmt="%d")
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--model", str(d / "model"), "--data", str(data), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 300
+    assert list(rows[0]) == ["timestamp", "score", "threshold", "is_anomaly", "severity",
+                             "reconstruction", "discriminator", "latent", "top_features"]
+    assert rows[0]["score"] == "" and rows[14]["score"] == "" and rows[15]["score"] != ""
+    assert rows[15]["timestamp"] == "2026-01-01T00:00:15Z"
+    assert len(rows[15]["top_features"].split(";")) == 3
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(d / "model"), "--data", str(data), "--labels",
+                 str(tmp_path / "labels.csv"), "--json", "--plot", str(tmp_path / "fig.png")]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert {"auc_roc", "auc_pr", "best_f1", "f1", "precision", "recall", "point_adjusted_f1"} <= set(m)
+    assert (tmp_path / "fig.png").stat().st_size > 10_000
+    assert main(["plot", "--model", str(d / "model"), "--data", str(data), "--out", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("temp,rpm,flow\n1,2,x\n", "line 2, column 'flow': not a number: 'x'"),
+    ("temp,rpm\n1,2\n", "missing columns flow"),
+    ("", "file is empty"),
+    ("temp,rpm,flow\n1,2,3\n", "need at least one window of 16 rows, got 1 rows"),
+    ("temp,rpm,flow\n1,2,\n", "line 2, column 'flow': missing or non-finite value"),
+])
+def test_bad_input_is_one_line_exit_2(trained_cli, tmp_path, capsys, content, expected):
+    data = tmp_path / "bad.csv"
+    data.write_text(content)
+    rc = main(["score", "--model", str(trained_cli / "model"), "--data", str(data), "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and expected in err and str(data) in err and "\n" not in err
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_train_refuses_existing_bundle_and_short_data(trained_cli, tmp_path, capsys):
+    short = write_csv(tmp_path / "short.csv", normal_series(20))
+    assert main(["train", "--data", str(short), "--out", str(trained_cli / "model")]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["train", "--data", str(short), "--out", str(tmp_path / "m")]) == 2
+    assert "fewer than the 64 needed" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_real_process_validate_config_and_headerless_default_train(tmp_path):
+    """`train` with no --config on a headerless numeric CSV (how other harnesses call it)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  epochs: -3\n")
+    env = {**os.environ, "ANOMALY_GAN__TRAINING__EPOCHS": "1", "ANOMALY_GAN__TRAINING__VERBOSE": "0"}
+    r = subprocess.run([sys.executable, "-m", "anomaly_gan", "validate-config", str(bad)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{bad}: training.epochs: expected an integer >= 1" in r.stderr
+    x = normal_series(400)
+    np.savetxt(tmp_path / "train.csv", x, delimiter=",")
+    np.savetxt(tmp_path / "test.csv", with_anomalies(200)[0], delimiter=",")
+    r = subprocess.run([sys.executable, "-m", "anomaly_gan", "train", "--data", str(tmp_path / "train.csv"),
+                        "--out", str(tmp_path / "m")], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "anomaly_gan", "score", "--model", str(tmp_path / "m"),
+                        "--data", str(tmp_path / "test.csv"), "--out", str(tmp_path / "s.csv")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader((tmp_path / "s.csv").open()))
+    assert len(rows) == 200 and rows[0]["index"] == "0" and rows[-1]["score"] != ""
