@@ -129,3 +129,7 @@ def contract_metrics() -> set[str]:
 
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
+
+
+# The real broker for the end-to-end test (embedded Tansu, or $KAFKA_BOOTSTRAP_SERVERS).
+from tests.support.kafka import kafka_bootstrap  # noqa: E402,F401
