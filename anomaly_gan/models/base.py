@@ -50,6 +50,14 @@ class GANBase(keras.Model):
         """The reconstruction of ``windows`` (what scoring compares them with)."""
         raise NotImplementedError
 
+    def fit_callbacks(self) -> list[keras.callbacks.Callback]:
+        """Family-specific callbacks for every ``fit`` (run after early stopping's)."""
+        return []
+
+    def health_figures(self) -> dict[str, Any]:
+        """Family-specific JSON-able figures added to the health report."""
+        return {}
+
     def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
         """Every optimizer the family compiled with, by network name."""
         raise NotImplementedError

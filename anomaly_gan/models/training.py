@@ -162,6 +162,9 @@ def run_fit(gan: keras.Model, train: np.ndarray, val: np.ndarray, *, epochs: int
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode="min", patience=training.patience,
             restore_best_weights=True, verbose=0))
+    # After EarlyStopping, so its best-weights snapshot is taken before a family callback
+    # (e.g. GANomaly's discriminator reset) changes the weights.
+    callbacks.extend(gan.fit_callbacks())
     if progress is not None:
         callbacks.append(ReportProgress(progress, label, total_epochs, offset))
     batch = min(training.batch_size, len(train))

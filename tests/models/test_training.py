@@ -166,3 +166,17 @@ def test_short_fit_learns_an_easy_signal(kind: str, backbone: str) -> None:
     clean_err = np.mean(err(val - out["reconstruction"]), axis=(1, 2))
     spiked_err = np.mean(err(spiked - spiked_out["reconstruction"]), axis=(1, 2))
     assert np.mean(spiked_err > clean_err) > 0.9
+
+
+def test_collapsed_discriminator_is_reset_to_its_initial_weights() -> None:
+    gan = build_gan(tiny_model("ganomaly"), tiny_training(), 9, 3)
+    disc = gan.networks["discriminator"]
+    initial = disc.get_weights()
+    disc.set_weights([w + 1.0 for w in initial])
+    (reset,) = gan.fit_callbacks()
+    reset.on_epoch_end(0, {"d_loss": 0.4})
+    assert not np.array_equal(disc.get_weights()[0], initial[0])
+    assert gan.health_figures() == {"discriminator_resets": []}
+    reset.on_epoch_end(4, {"d_loss": 1e-5})
+    assert all(np.array_equal(a, b) for a, b in zip(disc.get_weights(), initial, strict=True))
+    assert gan.health_figures() == {"discriminator_resets": [5]}

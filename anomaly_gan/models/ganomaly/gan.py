@@ -1,10 +1,17 @@
 """GANomaly as a ``keras.Model`` with a custom ``train_step`` (Akcay et al. 2018).
 
 One step runs the generator (G_E -> G_D -> E) and the discriminator forward once and updates
-both from that pass: D with BCE on real vs reconstructed windows (reconstructions detached), the
-generator with ``w_adv * feature matching + w_con * L1 + w_enc * latent L2``. Early stopping
-watches ``val_rec_loss``, the validation L1 reconstruction error, because that is what the
-anomaly score relies on.
+both from that pass: D with BCE on real vs reconstructed windows, the generator with
+``w_adv * feature matching + w_con * L1 + w_enc * latent L2``. Early stopping watches
+``val_rec_loss``, the validation L1 reconstruction error, because that is what the anomaly
+score relies on.
+
+D wins easily here (the generator never tries to fool its logit, only to match its features),
+so, as in the reference implementation and anomalib, a discriminator whose epoch loss falls
+below :data:`anomaly_gan.models.health.COLLAPSE_LOSS` is reset to its initial weights
+(:class:`ResetCollapsedDiscriminator`). The epochs are listed in the health report as
+``discriminator_resets``; a D that collapses again within every one of the last epochs is
+still reported as discriminator collapse.
 """
 
 from __future__ import annotations
@@ -23,8 +30,28 @@ from anomaly_gan.models.ganomaly.networks import (
     build_networks,
     build_scorer,
 )
+from anomaly_gan.models.health import COLLAPSE_LOSS
 
-__all__ = ["GANomaly"]
+__all__ = ["GANomaly", "ResetCollapsedDiscriminator"]
+
+
+class ResetCollapsedDiscriminator(keras.callbacks.Callback):
+    """Restores D's initial weights after an epoch whose mean ``d_loss`` is below ``threshold``.
+
+    The initial weights (not a fresh random draw) keep the run reproducible without touching
+    the global seeds mid-training. D's optimizer state is kept, as in anomalib.
+    """
+
+    def __init__(self, gan: GANomaly, threshold: float = COLLAPSE_LOSS) -> None:
+        super().__init__()
+        self.gan = gan
+        self.threshold = threshold
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        d_loss = float((logs or {}).get("d_loss", np.nan))
+        if np.isfinite(d_loss) and d_loss < self.threshold:
+            self.gan.networks["discriminator"].set_weights(list(self.gan.initial_discriminator))
+            self.gan.discriminator_resets.append(epoch + 1)
 
 
 class GANomaly(GANBase):
@@ -46,6 +73,9 @@ class GANomaly(GANBase):
         super().__init__(lambda p: build_networks(model, window, n_features, p), window=window,
                          n_features=n_features, policy=policy, seed=seed,
                          name=kwargs.pop("name", "ganomaly"), **kwargs)
+        self.initial_discriminator = tuple(
+            np.array(w) for w in self.networks["discriminator"].get_weights())
+        self.discriminator_resets: list[int] = []
         self.w_adv = float(model.w_adv)
         self.w_con = float(model.w_con)
         self.w_enc = float(model.w_enc)
@@ -62,6 +92,12 @@ class GANomaly(GANBase):
         super().compile(**kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
+
+    def fit_callbacks(self) -> list[keras.callbacks.Callback]:
+        return [ResetCollapsedDiscriminator(self)]
+
+    def health_figures(self) -> dict[str, Any]:
+        return {"discriminator_resets": list(self.discriminator_resets)}
 
     def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
         return {"discriminator": self.d_optimizer, "generator": self.g_optimizer}
