@@ -428,9 +428,9 @@ def test_compose_scorer_config_passes_validate_config() -> None:
 
 def test_dockerfile_is_multistage_non_root_and_installs_like_the_readme() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
-    assert len(re.findall(r"^FROM ", text, re.M)) == 2
-    assert re.search(r"^RUN pip install \.", text, re.M)
-    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert len(re.findall(r"^FROM ", text, re.MULTILINE)) == 2
+    assert re.search(r"^RUN pip install \.", text, re.MULTILINE)
+    user = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert user and not user[-1].startswith(("root", "0"))
     assert "COPY --from=build /opt/anomaly-gan /opt/anomaly-gan" in text
     values = yaml.safe_load((CHART / "values.yaml").read_text())
