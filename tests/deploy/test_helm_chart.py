@@ -435,3 +435,18 @@ def test_dockerfile_is_multistage_non_root_and_installs_like_the_readme() -> Non
     assert "COPY --from=build /opt/anomaly-gan /opt/anomaly-gan" in text
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert f"ARG UID={values['podSecurityContext']['runAsUser']}" in text
+
+
+def test_packaged_chart_carries_the_rules_and_dashboard(helm: str, tmp_path: Path) -> None:
+    import tarfile
+
+    run([helm, "package", str(CHART), "--destination", str(tmp_path)])
+    (archive,) = tmp_path.glob("anomaly-gan-*.tgz")
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        assert "anomaly-gan/files/rules.yaml" in names
+        assert "anomaly-gan/files/anomaly-gan.json" in names
+        assert "anomaly-gan/values.schema.json" in names
+        assert not any(n.startswith("anomaly-gan/ci/") for n in names)
+        rules = tar.extractfile("anomaly-gan/files/rules.yaml")
+        assert rules is not None and rules.read() == RULES.read_bytes()
