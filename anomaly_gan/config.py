@@ -151,6 +151,9 @@ class KafkaConfig:
     max_poll_records: int = _f(2_000, **_range(1))
     poll_timeout_ms: int = _f(100, **_range(1))
     reconnect_backoff_max_ms: int = _f(10_000, **_range(10))
+    # Longest a fetch waits at the broker for data (Kafka default 500). Brokers that hold a
+    # fetch for the full wait even when data is there (the embedded Tansu) need it small.
+    fetch_max_wait_ms: int = _f(500, **_range(0))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
-__all__ = ["Scorer", "serve", "baseline_stats"]
+__all__ = ["Scorer", "serve", "baseline_stats", "warm_up"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
@@ -51,6 +51,13 @@ def baseline_stats(det: Any) -> tuple[float, float]:
     return median, (iqr / 1.349 if iqr > 0 else 1.0)
 
 
+def warm_up(det: Any) -> None:
+    """Score a few dummy batches so graph tracing happens before the first real event
+    (the first calls of a freshly loaded Keras model cost up to a second each)."""
+    for n in (1, 2, 3, 8):
+        det.score_windows(np.zeros((n, det.window, len(det.feature_names))))
+
+
 class Scorer:
     """One replica's loop. Call :meth:`run` (blocks) and :meth:`request_stop` (any thread)."""
 
@@ -60,6 +67,7 @@ class Scorer:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.io = io
+        warm_up(detector)
         self.metrics = metrics
         self.health = health or Health()
         self.watcher = watcher

@@ -97,6 +97,7 @@ class KafkaIO:
             session_timeout_ms=k.session_timeout_ms,
             heartbeat_interval_ms=k.heartbeat_interval_ms,
             max_poll_interval_ms=k.max_poll_interval_ms,
+            fetch_max_wait_ms=k.fetch_max_wait_ms,
         )
         self.producer = KafkaProducer(
             **common,

@@ -93,6 +93,9 @@ class ModelWatcher:
             why = check_compatible(self._current, det)
             if why is not None:
                 raise AnomalyGanError(f"{self.model_path}: incompatible model: {why}")
+            from anomaly_gan.stream.app import warm_up
+
+            warm_up(det)
         except Exception as exc:  # a broken bundle must never take the scorer down
             log.error("model reload failed, keeping the current model: %s", exc)
             self._on_result("failure")

@@ -60,7 +60,7 @@ def serve_config(kafka_bootstrap, kafka_topics, tiny_bundle):
             "kafka": {"bootstrap_servers": kafka_bootstrap, "input_topic": topics["events"],
                       "alert_topic": topics["alerts"], "scores_topic": topics["scores"],
                       "dlq_topic": topics["dlq"], "group_id": f"g-{topics['events']}",
-                      "poll_timeout_ms": 50, **FAST_GROUP},
+                      "poll_timeout_ms": 50, "fetch_max_wait_ms": 20, **FAST_GROUP},
             "windows": {"gap_seconds": 3600.0},
             "batching": {"max_batch": 256, "max_latency_ms": 20},
             "alerts": {"consecutive": 2, "cooldown_seconds": 0.0},
