@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -149,6 +151,7 @@ def test_short_fit_learns_an_easy_signal(kind: str, backbone: str) -> None:
     assert curve[-1] < 0.7 * curve[0], curve
     assert fit.health["status"] == "healthy", fit.health["issues"]
     assert len(lines) == fit.epochs_run
+    json.dumps(fit.health, allow_nan=False)
 
     # The restored weights are those of the best epoch.
     assert fit.best_epoch is not None

@@ -120,8 +120,9 @@ class FAnoGAN(GANBase):
         z = self._sample_latent(batch)
         alpha = keras.random.uniform((batch, 1, 1), seed=self.seed_generator)
         critic_vars = self.variables_of("critic")
+        # G's forward stays off the critic's tape: nothing of G is updated here.
+        fake = tf.stop_gradient(self.networks["generator"](z, training=True))
         with tf.GradientTape() as tape:
-            fake = self.networks["generator"](z, training=True)
             score_real = self._score(x)
             score_fake = self._score(fake)
             wasserstein = losses.critic_loss(score_real, score_fake)
