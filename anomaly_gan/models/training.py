@@ -1,7 +1,8 @@
 """What every GAN family shares around ``Model.fit``: precision, optimizers, seeding, callbacks.
 
 Kept apart from the families so GANomaly and f-AnoGAN train, stop early, report progress and
-handle mixed precision the same way.
+handle mixed precision the same way. TensorFlow is imported only inside the functions that need
+it, so :func:`make_optimizer` also serves code running Keras on another backend.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from anomaly_gan.config import TrainingConfig
 
@@ -70,6 +70,8 @@ def resolve_precision(name: str) -> str:
         raise ValueError(f"unknown precision {name!r}; expected one of {', '.join(PRECISIONS)}")
     if name != "auto":
         return name
+    import tensorflow as tf
+
     return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
 
 
@@ -79,6 +81,8 @@ def seed_everything(seed: int) -> None:
     Called before building the networks (initial weights) and again before fitting (shuffling),
     so two runs with the same seed give identical weights on CPU.
     """
+    import tensorflow as tf
+
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
 

@@ -8,12 +8,16 @@ Generator: ``w_adv * L_adv + w_con * L_con + w_enc * L_enc`` with
 - ``L_enc``: mean squared difference between z = G_E(x) and z_hat = E(x_hat).
 
 Discriminator: binary cross-entropy from logits, real windows -> 1, reconstructions -> 0.
+
+Only ``keras.ops`` here (no TensorFlow import), so the formulas run on any Keras backend,
+e.g. in benchmarks on a machine with JAX only.
 """
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import keras
-import tensorflow as tf
 from keras import ops
 
 __all__ = [
@@ -25,32 +29,36 @@ __all__ = [
 ]
 
 
-def _f32(x: tf.Tensor) -> tf.Tensor:
+Tensor: TypeAlias = Any
+"""A backend tensor (or array-like) of any dtype."""
+
+
+def _f32(x: Tensor) -> Tensor:
     return ops.cast(x, "float32")
 
 
-def adversarial_loss(features_real: tf.Tensor, features_fake: tf.Tensor) -> tf.Tensor:
+def adversarial_loss(features_real: Tensor, features_fake: Tensor) -> Tensor:
     """Feature matching: mean squared difference of D's features of x and of x_hat."""
     return ops.mean(ops.square(_f32(features_real) - _f32(features_fake)))
 
 
-def contextual_loss(x: tf.Tensor, x_hat: tf.Tensor) -> tf.Tensor:
+def contextual_loss(x: Tensor, x_hat: Tensor) -> Tensor:
     """Mean absolute reconstruction error (L1), robust to a few extreme cells."""
     return ops.mean(ops.abs(_f32(x) - _f32(x_hat)))
 
 
-def encoder_loss(z: tf.Tensor, z_hat: tf.Tensor) -> tf.Tensor:
+def encoder_loss(z: Tensor, z_hat: Tensor) -> Tensor:
     """Mean squared difference between the two latent codes."""
     return ops.mean(ops.square(_f32(z) - _f32(z_hat)))
 
 
-def generator_loss(adv: tf.Tensor, con: tf.Tensor, enc: tf.Tensor, *, w_adv: float,
-                   w_con: float, w_enc: float) -> tf.Tensor:
+def generator_loss(adv: Tensor, con: Tensor, enc: Tensor, *, w_adv: float,
+                   w_con: float, w_enc: float) -> Tensor:
     """The weighted sum; defaults 1/50/1 (config) follow the paper."""
     return w_adv * adv + w_con * con + w_enc * enc
 
 
-def discriminator_loss(logit_real: tf.Tensor, logit_fake: tf.Tensor) -> tf.Tensor:
+def discriminator_loss(logit_real: Tensor, logit_fake: Tensor) -> Tensor:
     """Mean of the BCE on real (target 1) and fake (target 0) logits, in float32."""
     real = _f32(logit_real)
     fake = _f32(logit_fake)
