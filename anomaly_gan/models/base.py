@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 __all__ = ["GANBase", "NetworkBuilder", "unpack_windows"]
@@ -35,6 +36,11 @@ class GANBase(keras.Model):
     """Shared machinery of the GAN families (see the module docstring)."""
 
     kind: str = ""
+    monitor: str = ""
+    """The validation loss early stopping watches (a ``fit`` log key)."""
+    disc_loss_key: str | None = None
+    adv_loss_key: str | None = None
+    """History keys for the discriminator-collapse check (``None``: not a BCE discriminator)."""
 
     def __init__(self, builder: NetworkBuilder, *, window: int, n_features: int,
                  policy: str = "float32", seed: int = 0, **kwargs: Any) -> None:
@@ -48,6 +54,14 @@ class GANBase(keras.Model):
 
     def call(self, windows: Any, training: bool = False) -> Any:
         """The reconstruction of ``windows`` (what scoring compares them with)."""
+        raise NotImplementedError
+
+    def inference_networks(self) -> dict[str, keras.Model]:
+        """Float32 functional models of built-in layers for saving and scoring."""
+        raise NotImplementedError
+
+    def health_samples(self, windows: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+        """Generated/reconstructed batches to compare with ``windows`` for mode collapse."""
         raise NotImplementedError
 
     def fit_callbacks(self) -> list[keras.callbacks.Callback]:
@@ -101,8 +115,3 @@ class GANBase(keras.Model):
         for name, net in copies.items():
             net.set_weights(self.networks[name].get_weights())
         return copies
-
-    @property
-    def compute_dtype_of_hidden(self) -> str:
-        """The compute dtype hidden layers run in (float16/bfloat16 under mixed precision)."""
-        return keras.DTypePolicy(self.policy).compute_dtype
