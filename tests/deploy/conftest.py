@@ -63,6 +63,11 @@ def amtool() -> str:
     return find_tool("amtool")
 
 
+@pytest.fixture(scope="session")
+def alertmanager_bin() -> str:
+    return find_tool("prometheus-alertmanager", "alertmanager")
+
+
 def run(cmd: list[str], timeout: float = 120, check: bool = True,
         **kwargs: Any) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,

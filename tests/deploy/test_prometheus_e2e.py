@@ -9,7 +9,9 @@ model is trained by that script's seed-model command, as in compose.
 Prometheus loads helm/anomaly-gan/files/rules.yaml with every `for:` shortened to 1s (the
 expressions are the shipped ones, checked below). Then every dashboard query, every recording
 rule and every series an alert selects must return data through the HTTP API, every rule must
-evaluate without error, and the anomaly alert must be firing.
+evaluate without error, and the anomaly alert must be firing and reach a real Alertmanager
+running deploy/alertmanager/alertmanager.yml. Last, the scorer is stopped and
+AnomalyGanScorerDown must fire.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class Proc:
 class Stack:
     prom_url: str
     scorer_url: str
+    alertmanager_url: str
     procs: list[Proc]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
@@ -137,7 +140,7 @@ def shortened_rules(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, prometheus_bin: str,
+def stack(kafka_bootstrap: str, prometheus_bin: str, alertmanager_bin: str,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("prom-e2e")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
@@ -166,7 +169,8 @@ def stack(kafka_bootstrap: str, prometheus_bin: str,
         "grace_seconds": 10.0,
         "kafka": {"bootstrap_servers": kafka_bootstrap, "input_topic": topics["events"],
                   "alert_topic": topics["alerts"], "dlq_topic": topics["dlq"],
-                  "group_id": f"g-{topics['events']}", "poll_timeout_ms": 50, **FAST_GROUP},
+                  "group_id": f"g-{topics['events']}", "poll_timeout_ms": 50,
+                  "fetch_max_wait_ms": 50, **FAST_GROUP},
         "windows": {"gap_seconds": 3600.0},
         "alerts": {"consecutive": 2, "cooldown_seconds": 0.0},
         "http": {"host": "127.0.0.1", "port": port},
@@ -174,13 +178,20 @@ def stack(kafka_bootstrap: str, prometheus_bin: str,
     procs.append(Proc("serve", [sys.executable, "-m", "anomaly_gan", "serve", "--config",
                                 str(serve_cfg)], work, env))
 
-    # 3. Prometheus scraping it every second, with the shipped rules.
+    # 3. Alertmanager with the compose stack's config, and Prometheus scraping the scorer
+    # every second with the shipped rules, sending alerts there.
+    am_port = _free_port()
+    procs.append(Proc("alertmanager", [
+        alertmanager_bin, f"--config.file={DEPLOY / 'alertmanager' / 'alertmanager.yml'}",
+        f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
+        f"--storage.path={work / 'alertmanager'}", "--log.level=warn"], work, env))
     prom_port = _free_port()
     rules = shortened_rules(work / "rules.yaml")
     prom_cfg = work / "prometheus.yml"
     prom_cfg.write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules)],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
         "scrape_configs": [{"job_name": "anomaly-gan",
                             "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
     }))
@@ -189,7 +200,8 @@ def stack(kafka_bootstrap: str, prometheus_bin: str,
         f"--storage.tsdb.path={work / 'tsdb'}", "--storage.tsdb.retention.time=1h",
         "--log.level=warn"], work, env))
 
-    s = Stack(f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{port}", procs)
+    s = Stack(f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{port}",
+              f"http://127.0.0.1:{am_port}", procs)
     try:
         # 4. Wait for the scorer to be ready, then start the producer: a steady stream with
         # one malformed record after every 8 events (~11% invalid).
@@ -241,6 +253,20 @@ def test_anomaly_alert_fires_for_the_served_model(stack: Stack) -> None:
     assert served in alert["annotations"]["summary"]
 
 
+def test_anomaly_alert_reaches_alertmanager(stack: Stack) -> None:
+    _firing(stack, "AnomalyGanAnomalyDetected", timeout_s=120)
+    deadline = time.monotonic() + 60
+    while True:
+        received = _get(f"{stack.alertmanager_url}/api/v2/alerts")
+        names = {a["labels"]["alertname"] for a in received if a["status"]["state"] == "active"}
+        if "AnomalyGanAnomalyDetected" in names:
+            break
+        assert time.monotonic() < deadline, f"Alertmanager has {names}\n" + stack.logs()
+        time.sleep(1.0)
+    groups = _get(f"{stack.alertmanager_url}/api/v2/alerts/groups")
+    assert any(g["receiver"]["name"] == "local" for g in groups)
+
+
 def test_invalid_event_alert_fires_and_health_alerts_stay_silent(stack: Stack) -> None:
     _firing(stack, "AnomalyGanInvalidEventRateHigh", timeout_s=120)
     active = {a["labels"]["alertname"] for a in stack.alerts()}
@@ -284,3 +310,13 @@ def test_alert_expression_selects_real_series(stack: Stack, alert: promql.Expr) 
     assert split is not None, f"{alert.name}: expected '<signal> <op> <number>'"
     stack.wait_for_data(split[0])
     stack.query(alert.expr)  # the full expression parses and evaluates
+
+
+def test_scorer_down_fires_when_the_scorer_stops(stack: Stack) -> None:
+    """Runs last in this module: it stops the scorer."""
+    serve = next(p for p in stack.procs if p.name == "serve")
+    stack.procs.remove(serve)
+    serve.stop()
+    assert serve.proc.returncode == 0, "SIGTERM should drain and exit 0\n" + serve.tail()
+    alert = _firing(stack, "AnomalyGanScorerDown", timeout_s=60)
+    assert alert["labels"]["instance"] == stack.scorer_url.removeprefix("http://")
