@@ -305,6 +305,12 @@ class _Validator:
                 self.fail(path, f"an integer {_bounds_text(meta)}", raw)
             return raw
         if tp is float:
+            if isinstance(raw, str):
+                # YAML 1.1 reads "1e-05" (no dot) as a string; accept any float literal.
+                try:
+                    raw = float(raw)
+                except ValueError:
+                    pass
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 self.fail(path, "a number" + (f" {_bounds_text(meta)}" if meta else ""), raw)
             if raw != raw or (meta and not _check_bounds(float(raw), meta)):

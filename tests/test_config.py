@@ -81,3 +81,11 @@ def test_env_overrides_are_parsed_and_validated(tmp_path):
 def test_round_trip_through_plain_dict():
     cfg = config_from_dict({"model": {"kind": "fanogan", "hidden": [8]}, "data": {"window": 16}})
     assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_exponent_without_dot_is_a_number(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e-05 as a string; a float key accepts it anyway.
+    cfg = load_config(write(tmp_path, "training:\n  learning_rate: 1e-05\n"), env={})
+    assert cfg.training.learning_rate == 1e-05
+    with pytest.raises(ConfigError, match="training.learning_rate: expected a number"):
+        load_config(write(tmp_path, "training:\n  learning_rate: fast\n"), env={})
