@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,10 @@ class Scorer:
         self._recent_i = 0
         self.windows_scored = 0
         self.alerts_sent = 0
+        # Model calls run on one worker thread (TensorFlow releases the GIL), so the loop
+        # parses and windows the next records while a batch is scored: one batch in flight.
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="anomaly-gan-infer")
+        self._inflight: tuple[WindowBatch, Future, Any] | None = None
         self._install(detector)
 
     # ------------------------------------------------------------------ model
@@ -108,6 +113,8 @@ class Scorer:
                 on_drop=self._forget_entity)
             self.batch = WindowBatch(det.window, len(det.feature_names),
                                      capacity=self.cfg.batching.max_batch)
+            self._spare = WindowBatch(det.window, len(det.feature_names),
+                                      capacity=self.cfg.batching.max_batch)
         self._baseline = baseline_stats(det)
         self.metrics.set_model(det.version, det.kind, float(det.threshold))
         self.health.model_loaded = True
@@ -188,8 +195,11 @@ class Scorer:
     def step(self) -> None:
         """One poll and everything it makes ready."""
         self.health.beat()
+        self._collect(wait=False)
         b = self.cfg.batching
         timeout = self.cfg.kafka.poll_timeout_ms
+        if self._inflight is not None:
+            timeout = min(timeout, 2)  # come back soon to publish its results
         if self.batch.first_ready is not None:
             left_ms = b.max_latency_ms - (self.mono() - self.batch.first_ready) * 1000.0
             timeout = int(max(0.0, min(timeout, left_ms)))
@@ -203,15 +213,18 @@ class Scorer:
         if len(self.batch) and (
                 self.batch.first_ready is None
                 or (self.mono() - self.batch.first_ready) * 1000.0 >= b.max_latency_ms):
-            self._score_batch()
+            self._submit()
+        self._collect(wait=False)
         self._sync_counters()
-        if self.watcher is not None and not len(self.batch):
+        if self.watcher is not None:
             new = self.watcher.take()
             if new is not None:
+                self._score_batch()  # everything read so far is scored by the old model
                 self._install(new)
                 log.info("model swapped", extra={"fields": {"model_version": new.version}})
         now = self.mono()
-        if now - self._last_commit >= _COMMIT_INTERVAL_S and not len(self.batch):
+        if now - self._last_commit >= _COMMIT_INTERVAL_S:
+            self._score_batch()
             self._commit()
         if now - self._last_housekeeping >= _HOUSEKEEPING_S:
             self._housekeeping()
@@ -221,18 +234,19 @@ class Scorer:
         push = self.state.push
         batch = self.batch
         max_batch = self.cfg.batching.max_batch
-        partition = tp
         for m in msgs:
             ev = parse(m.value)
             if type(ev) is InvalidEvent:
                 self._dead_letter(tp, m, ev)
-            else:
-                push(ev.entity, ev.ts, ev.values, partition, m.offset, batch)  # type: ignore[union-attr]
-                if batch.n and batch.first_ready is None:
+                continue
+            push(ev.entity, ev.ts, ev.values, tp, m.offset, batch)  # type: ignore[union-attr]
+            if batch.n:
+                if batch.first_ready is None:
                     batch.first_ready = self.mono()
-                if batch.n >= max_batch:
+                elif batch.n >= max_batch:
                     self._next[tp] = m.offset + 1
-                    self._score_batch()
+                    self._submit()
+                    batch = self.batch
         self.metrics.events_consumed.inc(len(msgs))
         if msgs:
             self._next[tp] = msgs[-1].offset + 1
@@ -250,14 +264,40 @@ class Scorer:
         self._produce_error = exc
 
     def _score_batch(self) -> None:
-        batch = self.batch
-        n = len(batch)
-        if not n:
+        """Score everything read so far and publish the results (waits for the model)."""
+        self._submit()
+        self._collect(wait=True)
+
+    def _submit(self) -> None:
+        """Hand the filling batch to the model thread (after publishing the one before)."""
+        if not len(self.batch):
             return
+        self._collect(wait=True)
+        batch, self.batch, self._spare = self.batch, self._spare, self.batch
         det = self.det
-        t0 = self.mono()
-        res = det.score_windows(batch.windows())
-        dt = self.mono() - t0
+        self._inflight = (batch, self._pool.submit(self._infer, det, batch.windows()), det)
+
+    def _infer(self, det: Any, windows: np.ndarray) -> tuple[Any, float]:
+        t0 = time.perf_counter()
+        res = det.score_windows(windows)
+        return res, time.perf_counter() - t0
+
+    def _collect(self, wait: bool) -> None:
+        """Publish the in-flight batch's results if it is done (or wait for it)."""
+        if self._inflight is None:
+            return
+        batch, fut, det = self._inflight
+        if not wait and not fut.done():
+            return
+        self._inflight = None
+        res, dt = fut.result()
+        try:
+            self._publish(batch, det, res, dt)
+        finally:
+            batch.clear()
+
+    def _publish(self, batch: WindowBatch, det: Any, res: Any, dt: float) -> None:
+        n = len(batch)
         end_ts = np.asarray(batch.end_ts)
         self.metrics.observe_batch(res.score, self.clock() - end_ts, dt)
         self.windows_scored += n
@@ -278,7 +318,7 @@ class Scorer:
         for i in range(n):
             entity = entities[i]
             if update(entity, ends[i], flags[i]):
-                self._send_alert(res, i, entity, starts[i], ends[i])
+                self._send_alert(det, res, i, entity, starts[i], ends[i])
             if scores_topic and sampled(entity, ends[i], rate):
                 rec = build_score(
                     entity=entity, start_ts=starts[i], end_ts=ends[i],
@@ -289,10 +329,9 @@ class Scorer:
                     offset=batch.offsets[i])
                 self.io.send(scores_topic, dumps(rec), key=entity.encode(),
                              on_error=self._on_produce_error)
-        batch.clear()
 
-    def _send_alert(self, res: Any, i: int, entity: str, start: float, end: float) -> None:
-        det = self.det
+    def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float,
+                    end: float) -> None:
         rec = build_alert(
             entity=entity, start_ts=start, end_ts=end, score=float(res.score[i]),
             threshold=float(res.threshold), severity=float(res.severity[i]),
@@ -396,6 +435,7 @@ class Scorer:
         self._sync_counters()
         ok = self._commit(force=True,
                           flush_timeout_s=max(deadline - self.mono() - 0.5, 0.1))
+        self._pool.shutdown(wait=False)
         log.info("scorer stopped", extra={"fields": {
             "committed": {f"{tp.topic}/{tp.partition}": o for tp, o in self._committed.items()},
             "clean": ok}})

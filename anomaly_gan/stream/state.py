@@ -38,8 +38,6 @@ import numpy as np
 
 __all__ = ["WindowState", "WindowBatch"]
 
-_NO_PIN = 1 << 62  # "holds nothing back"
-
 
 class WindowBatch:
     """Windows that became ready, waiting for one model call. Grows as needed."""
@@ -82,7 +80,12 @@ class WindowBatch:
 
 
 class WindowState:
-    """Ring buffers for many entities; see the module docstring for the policies."""
+    """Ring buffers for many entities; see the module docstring for the policies.
+
+    Memory: each entity holds a doubled ring (``2 * W`` rows of ``F`` float64, so that any
+    window is one contiguous slice and is copied without gathering), i.e. about
+    ``16 * W * F`` bytes plus two ``W``-long lists: 4 KiB for W=32, F=8.
+    """
 
     def __init__(self, window: int, n_features: int, *, gap_seconds: float,
                  max_entities: int, reorder_tolerance_seconds: float = 0.0,
@@ -102,22 +105,18 @@ class WindowState:
         self.evicted = 0
 
         cap = max(1, min(initial_capacity, self.max_entities))
-        w = self.window
-        self._rows = np.zeros((cap, w, self.n_features), dtype=np.float64)
-        self._ts = np.zeros((cap, w), dtype=np.float64)
-        self._offs = np.zeros((cap, w), dtype=np.int64)
-        # Gather index per ring position j of the newest row: oldest -> newest.
-        self._gather = [(np.arange(w) + j + 1) % w for j in range(w)]
+        self._rows = np.zeros((cap, 2 * self.window, self.n_features), dtype=np.float64)
         self._slots: OrderedDict[str, int] = OrderedDict()  # entity -> slot, LRU order
         self._free: list[int] = list(range(cap - 1, -1, -1))
         self._entity: list[str | None] = [None] * cap
         self._count: list[int] = [0] * cap  # rows since the window (re)started
         self._last_ts: list[float] = [0.0] * cap
         self._part: list[Hashable] = [None] * cap
-        self._pin: list[int] = [0] * cap  # oldest offset a future window still needs
+        self._ts: list[list[float]] = [[0.0] * self.window for _ in range(cap)]
+        self._offs: list[list[int]] = [[0] * self.window for _ in range(cap)]
+        self._views: list[np.ndarray] = list(self._rows)  # per-slot (2W, F) views
         self._pending: dict[int, list[tuple[float, int, list[float]]]] = {}
         self._max_seen: dict[int, float] = {}
-        self._part_max_ts: dict[Hashable, float] = {}
 
     # ------------------------------------------------------------------ entities
 
@@ -130,16 +129,17 @@ class WindowState:
     def _grow(self) -> None:
         old = self._rows.shape[0]
         new = min(old * 2, self.max_entities)
-        self._rows = np.concatenate([self._rows, np.zeros((new - old,) + self._rows.shape[1:])])
-        self._ts = np.concatenate([self._ts, np.zeros((new - old, self.window))])
-        self._offs = np.concatenate(
-            [self._offs, np.zeros((new - old, self.window), dtype=np.int64)])
         extra = new - old
+        rows = np.zeros((new,) + self._rows.shape[1:], dtype=np.float64)
+        rows[:old] = self._rows
+        self._rows = rows
+        self._views = list(rows)
         self._entity += [None] * extra
         self._count += [0] * extra
         self._last_ts += [0.0] * extra
         self._part += [None] * extra
-        self._pin += [0] * extra
+        self._ts += [[0.0] * self.window for _ in range(extra)]
+        self._offs += [[0] * self.window for _ in range(extra)]
         self._free.extend(range(new - 1, old - 1, -1))
 
     def _new_slot(self, entity: str, partition: Hashable) -> int:
@@ -147,7 +147,7 @@ class WindowState:
             if self._rows.shape[0] < self.max_entities:
                 self._grow()
             else:
-                victim, _ = next(iter(self._slots.items()))
+                victim = next(iter(self._slots))
                 self._remove(victim)
                 self.evicted += 1
         slot = self._free.pop()
@@ -155,7 +155,6 @@ class WindowState:
         self._entity[slot] = entity
         self._count[slot] = 0
         self._part[slot] = partition
-        self._pin[slot] = _NO_PIN
         return slot
 
     def _remove(self, entity: str) -> None:
@@ -175,14 +174,11 @@ class WindowState:
         victims = [e for e, s in self._slots.items() if self._part[s] in gone]
         for entity in victims:
             self._remove(entity)
-        for p in gone:
-            self._part_max_ts.pop(p, None)
         return len(victims)
 
     def clear(self) -> None:
         for entity in list(self._slots):
             self._remove(entity)
-        self._part_max_ts.clear()
 
     # ------------------------------------------------------------------ events
 
@@ -199,17 +195,42 @@ class WindowState:
                 # longer describe one log, so start its window again.
                 self._count[slot] = 0
                 self._part[slot] = partition
-                self._pin[slot] = _NO_PIN
                 self._pending.pop(slot, None)
-        if self._part_max_ts.get(partition, -1.0) < ts:
-            self._part_max_ts[partition] = ts
         if self.tolerance > 0.0:
             self._push_reordered(slot, ts, values, offset, out)
             return
-        if self._count[slot] and ts < self._last_ts[slot]:
-            self.late += 1
-            return
-        self._append(slot, ts, values, offset, out)
+        n = self._count[slot]
+        if n:
+            last = self._last_ts[slot]
+            if ts < last:
+                self.late += 1
+                return
+            if ts - last > self.gap_seconds:
+                n = 0
+                self.gap_restarts += 1
+        # Inlined _append (this runs once per event).
+        w = self.window
+        j = n % w
+        ring = self._views[slot]
+        ring[j] = values
+        ring[j + w] = ring[j]
+        self._ts[slot][j] = ts
+        self._offs[slot][j] = offset
+        self._last_ts[slot] = ts
+        n += 1
+        self._count[slot] = n
+        if n >= w:
+            k = out.n
+            if k == out.raw.shape[0]:
+                out.reserve()
+                out.n = k
+            out.raw[k] = ring[j + 1: j + 1 + w]
+            out.n = k + 1
+            out.entities.append(entity)
+            out.start_ts.append(self._ts[slot][(j + 1) % w])
+            out.end_ts.append(ts)
+            out.partitions.append(partition)
+            out.offsets.append(offset)
 
     def _push_reordered(self, slot: int, ts: float, values: list[float], offset: int,
                         out: WindowBatch) -> None:
@@ -224,9 +245,6 @@ class WindowState:
         while heap and heap[0][0] <= horizon:
             t, off, vals = heapq.heappop(heap)
             self._append(slot, t, vals, off, out)
-        if heap:
-            ring_pin = self._pin[slot] if self._count[slot] else _NO_PIN
-            self._pin[slot] = min(ring_pin, min(item[1] for item in heap))
 
     def _append(self, slot: int, ts: float, values: list[float], offset: int,
                 out: WindowBatch) -> None:
@@ -236,29 +254,37 @@ class WindowState:
             self.gap_restarts += 1
         w = self.window
         j = n % w
-        self._rows[slot, j] = values
-        self._ts[slot, j] = ts
-        self._offs[slot, j] = offset
+        ring = self._views[slot]
+        ring[j] = values
+        ring[j + w] = ring[j]
+        self._ts[slot][j] = ts
+        self._offs[slot][j] = offset
+        self._last_ts[slot] = ts
         n += 1
         self._count[slot] = n
-        self._last_ts[slot] = ts
         if n >= w:
             k = out.reserve()
-            np.take(self._rows[slot], self._gather[j], axis=0, out=out.raw[k])
+            out.raw[k] = ring[j + 1: j + 1 + w]
             out.entities.append(self._entity[slot])  # type: ignore[arg-type]
-            out.start_ts.append(float(self._ts[slot, (j + 1) % w]))
+            out.start_ts.append(self._ts[slot][(j + 1) % w])
             out.end_ts.append(ts)
             out.partitions.append(self._part[slot])
             out.offsets.append(offset)
-        # The next window needs the newest W-1 rows.
-        if w == 1:
-            self._pin[slot] = offset + 1
-        else:
-            oldest = n - w + 1
-            self._pin[slot] = int(self._offs[slot, oldest % w]) if oldest > 0 \
-                else int(self._offs[slot, 0])
 
     # ------------------------------------------------------------------ offsets
+
+    def _pin(self, slot: int) -> int | None:
+        """Oldest offset the entity's next window still needs (None: nothing held)."""
+        n, w = self._count[slot], self.window
+        pin = None
+        if n and w > 1:
+            oldest = max(n - w + 1, 0)  # the newest W-1 rows
+            pin = self._offs[slot][oldest % w]
+        heap = self._pending.get(slot)
+        if heap:
+            held = min(item[1] for item in heap)
+            pin = held if pin is None else min(pin, held)
+        return pin
 
     def commit_offsets(self, next_offsets: Mapping[Hashable, int]) -> dict[Hashable, int]:
         """Offsets safe to commit: ``next_offsets[p]`` (the next record to read) lowered to the
@@ -271,13 +297,17 @@ class WindowState:
         result = {p: int(o) for p, o in next_offsets.items()}
         if not self._slots:
             return result
-        for entity, slot in self._slots.items():
+        newest: dict[Hashable, float] = {}
+        for slot in self._slots.values():
             p = self._part[slot]
-            if p not in result:
+            t = self._last_ts[slot]
+            if t > newest.get(p, float("-inf")):
+                newest[p] = t
+        for slot in self._slots.values():
+            p = self._part[slot]
+            if p not in result or self._last_ts[slot] < newest[p] - self.gap_seconds:
                 continue
-            if self._last_ts[slot] < self._part_max_ts.get(p, 0.0) - self.gap_seconds:
-                continue
-            pin = self._pin[slot]
-            if pin < result[p]:
+            pin = self._pin(slot)
+            if pin is not None and pin < result[p]:
                 result[p] = pin
         return result

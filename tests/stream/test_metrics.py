@@ -73,3 +73,22 @@ def test_entity_labels_only_for_the_top_n(reg):
     shown = [s for metric in reg.collect() if metric.name == "anomaly_gan_entity_score"
              for s in metric.samples]
     assert len(shown) == 2
+
+
+def test_observe_many_equals_one_by_one():
+    from prometheus_client import Histogram
+
+    from anomaly_gan.stream.metrics import observe_many
+
+    a, b = CollectorRegistry(), CollectorRegistry()
+    ha = Histogram("h", "h", buckets=(0.0, 1.0, 2.5), registry=a)
+    hb = Histogram("h", "h", buckets=(0.0, 1.0, 2.5), registry=b)
+    values = np.array([-1.0, 0.0, 0.5, 1.0, 2.5, 2.6, 100.0, float("nan")])
+    observe_many(ha, values)
+    for v in values[np.isfinite(values)]:
+        hb.observe(v)
+    def samples(reg):
+        return [(s.name, s.labels, s.value) for s in list(reg.collect())[0].samples
+                if not s.name.endswith("_created")]
+
+    assert samples(a) == samples(b)
