@@ -176,6 +176,10 @@ def raw_outputs(kind: str, nets: dict[str, keras.Model], windows: np.ndarray,
     Returns float32 arrays: ``reconstruction`` (n, W, F), ``features_real`` / ``features_fake``
     (n, D) and, for GANomaly, ``latent`` / ``latent_hat`` (n, Z). Deterministic: the same
     windows and weights give the same arrays, before and after a save/load.
+
+    A window's outputs can differ by a few float32 ULPs (relative ~1e-7) with the batch it is
+    computed in (CPU conv kernels block the batch differently), so streaming micro-batches and
+    an offline pass agree to a relative tolerance, not bit for bit.
     """
     _check_kind(kind)
     if "scorer" not in nets:
