@@ -1,0 +1,68 @@
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.parser import text_string_to_metric_families
+
+from anomaly_gan.stream.http import Health, HealthServer
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.fixture
+def server():
+    reg = CollectorRegistry()
+    Counter("anomaly_gan_events_consumed", "x", registry=reg).inc(3)
+    clock = Clock()
+    health = Health(liveness_timeout_s=10, clock=clock)
+    srv = HealthServer(reg, health, "127.0.0.1", 0).start()
+    yield srv, health, clock
+    srv.stop()
+
+
+def test_metrics_endpoint_serves_the_registry(server):
+    srv, _, _ = server
+    status, body = get(f"http://127.0.0.1:{srv.port}/metrics")
+    assert status == 200
+    fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    assert fams["anomaly_gan_events_consumed"].samples[0].value == 3
+
+
+def test_healthz_fails_when_the_loop_stalls(server):
+    srv, health, clock = server
+    health.beat()
+    assert get(f"http://127.0.0.1:{srv.port}/healthz")[0] == 200
+    clock.now += 11
+    status, body = get(f"http://127.0.0.1:{srv.port}/healthz")
+    assert status == 503 and "stalled" in json.loads(body)["detail"]
+
+
+def test_readyz_needs_model_broker_and_partitions(server):
+    srv, health, _ = server
+    url = f"http://127.0.0.1:{srv.port}/readyz"
+    assert get(url)[0] == 503
+    health.model_loaded = True
+    health.broker_up = True
+    status, body = get(url)
+    assert status == 503 and "no partitions" in json.loads(body)["detail"]
+    health.assigned = 2
+    assert get(url)[0] == 200
+    health.broker_up = False
+    assert get(url)[0] == 503
+    assert get(f"http://127.0.0.1:{srv.port}/nope")[0] == 404

@@ -1,0 +1,72 @@
+import dataclasses
+import json
+import logging
+
+import pytest
+
+from anomaly_gan.config import KafkaConfig
+from anomaly_gan.errors import ConfigError
+from anomaly_gan.stream.kafka_io import client_kwargs, describe, resolve_password
+from anomaly_gan.stream.logs import JsonFormatter
+
+
+def test_plaintext_has_no_security_settings():
+    kw = client_kwargs(KafkaConfig(bootstrap_servers="a:9092, b:9092"))
+    assert kw["bootstrap_servers"] == ["a:9092", "b:9092"]
+    assert kw["security_protocol"] == "PLAINTEXT"
+    assert "sasl_plain_password" not in kw and "ssl_cafile" not in kw
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_sasl_ssl_with_password_from_a_mounted_file(tmp_path, mechanism):
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    k = KafkaConfig(security_protocol="SASL_SSL", sasl_mechanism=mechanism,
+                    sasl_username="svc", sasl_password_file=str(secret), ssl_cafile=str(ca))
+    kw = client_kwargs(k)
+    assert kw["sasl_mechanism"] == mechanism
+    assert kw["sasl_plain_username"] == "svc"
+    assert kw["sasl_plain_password"] == "s3cret"
+    assert kw["ssl_cafile"] == str(ca)
+
+
+def test_inline_password_wins_over_the_file(tmp_path):
+    k = KafkaConfig(sasl_password="inline", sasl_password_file=str(tmp_path / "missing"))
+    assert resolve_password(k) == "inline"
+
+
+def test_password_from_the_environment_override(monkeypatch):
+    from anomaly_gan.config import load_config
+
+    cfg = load_config(None, env={
+        "ANOMALY_GAN__SERVE__KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "ANOMALY_GAN__SERVE__KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+        "ANOMALY_GAN__SERVE__KAFKA__SASL_USERNAME": "svc",
+        "ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": "from-env",
+    })
+    assert client_kwargs(cfg.serve.kafka)["sasl_plain_password"] == "from-env"
+
+
+def test_missing_password_or_files_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="sasl_password"):
+        client_kwargs(KafkaConfig(security_protocol="SASL_SSL", sasl_mechanism="PLAIN",
+                                  sasl_username="svc"))
+    with pytest.raises(ConfigError, match="sasl_password_file"):
+        resolve_password(KafkaConfig(sasl_password_file=str(tmp_path / "nope")))
+    with pytest.raises(ConfigError, match="ssl_cafile"):
+        client_kwargs(KafkaConfig(security_protocol="SSL", ssl_cafile=str(tmp_path / "x.pem")))
+
+
+def test_the_loggable_view_and_json_logs_never_contain_the_password():
+    k = dataclasses.replace(KafkaConfig(), security_protocol="SASL_SSL", sasl_mechanism="PLAIN",
+                            sasl_username="svc", sasl_password="hunter2")
+    view = describe(k)
+    assert view["sasl_password"] == "<set>"
+    record = logging.LogRecord("anomaly_gan.stream", logging.INFO, __file__, 1, "starting",
+                               None, None)
+    record.fields = {"kafka": view}
+    line = JsonFormatter().format(record)
+    assert "hunter2" not in line
+    assert json.loads(line)["kafka"]["sasl_username"] == "svc"
