@@ -22,15 +22,15 @@ import json
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Debouncer", "alert_id", "build_alert", "build_score", "sampled", "iso_utc"]
+__all__ = ["Debouncer", "alert_id", "build_alert", "build_score", "iso_utc", "sampled"]
 
 
 def iso_utc(ts: float) -> str:
     """RFC 3339 UTC with millisecond precision, e.g. ``2026-01-01T00:00:00.000Z``."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds") \
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds") \
         .replace("+00:00", "Z")
 
 
@@ -46,7 +46,7 @@ def sampled(entity: str, window_end_ts: float, rate: float) -> bool:
         return True
     if rate <= 0.0:
         return False
-    h = zlib.crc32(f"{entity}|{round(window_end_ts * 1000)}".encode("utf-8"))
+    h = zlib.crc32(f"{entity}|{round(window_end_ts * 1000)}".encode())
     return h < rate * 4294967296.0
 
 
@@ -73,6 +73,11 @@ class Debouncer:
             return False
         self._last_alert[entity] = window_end_ts
         return True
+
+    @property
+    def active(self) -> bool:
+        """True while some entity is in a run of anomalous windows."""
+        return bool(self._run)
 
     def run_length(self, entity: str) -> int:
         return self._run.get(entity, 0)

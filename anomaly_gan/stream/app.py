@@ -31,7 +31,7 @@ from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
-__all__ = ["Scorer", "serve", "baseline_stats", "warm_up"]
+__all__ = ["Scorer", "baseline_stats", "serve", "warm_up"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
@@ -91,6 +91,7 @@ class Scorer:
         self._recent_i = 0
         self.windows_scored = 0
         self.alerts_sent = 0
+        self.deadline: float | None = None  # end of the grace period, once stopping
         # Model calls run on one worker thread (TensorFlow releases the GIL), so the loop
         # parses and windows the next records while a batch is scored: one batch in flight.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="anomaly-gan-infer")
@@ -170,7 +171,7 @@ class Scorer:
     def _next_assignment(self) -> set[Any]:
         try:
             return self.io.assignment()
-        except Exception:  # pragma: no cover - consumer closing
+        except Exception:  # noqa: BLE001 - consumer closing; pragma: no cover
             return set()
 
     # ------------------------------------------------------------------ the loop
@@ -314,6 +315,8 @@ class Scorer:
         rate = a.scores_sample_rate
         update = self.debouncer.update
         entities, starts, ends = batch.entities, batch.start_ts, batch.end_ts
+        if not n_anom and not scores_topic and not self.debouncer.active:
+            return  # nothing anomalous, no run to reset, no score to write
         flags = anomalous.tolist()
         for i in range(n):
             entity = entities[i]
@@ -325,7 +328,8 @@ class Scorer:
                     score=float(res.score[i]), threshold=float(res.threshold),
                     is_anomaly=flags[i],
                     components={c: v[i] for c, v in res.components.items()},
-                    model_version=det.version, partition=batch.partitions[i].partition,
+                    model_version=det.version,
+                    partition=batch.partitions[i].partition,  # type: ignore[attr-defined]
                     offset=batch.offsets[i])
                 self.io.send(scores_topic, dumps(rec), key=entity.encode(),
                              on_error=self._on_produce_error)
@@ -373,13 +377,13 @@ class Scorer:
             return True
         try:
             self.io.flush(flush_timeout_s if flush_timeout_s is not None else 30.0)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any flush failure means: do not commit
             log.error("producer flush failed; not committing", extra={"fields": {"error": str(exc)}})
             return False
         if self._produce_error is not None:
-            exc, self._produce_error = self._produce_error, None
+            failed, self._produce_error = self._produce_error, None
             log.error("a record was not acknowledged; replaying from the last commit",
-                      extra={"fields": {"error": str(exc)}})
+                      extra={"fields": {"error": str(failed)}})
             self._rewind()
             return False
         assigned = self._next_assignment()
@@ -390,7 +394,7 @@ class Scorer:
             return True
         try:
             self.io.commit(todo)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - retried at the next commit
             log.warning("offset commit failed; will retry", extra={"fields": {"error": str(exc)}})
             return False
         self._committed.update(todo)
@@ -428,7 +432,7 @@ class Scorer:
 
     def drain(self) -> int:
         """Finish the batch, flush, commit; 0 when everything consumed was committed."""
-        deadline = self.mono() + self.cfg.grace_seconds
+        deadline = self.deadline = self.mono() + self.cfg.grace_seconds
         self.health.stopping = True
         self.metrics.ready.set(0)
         self._score_batch()
@@ -447,8 +451,7 @@ class Scorer:
 
 def serve(cfg: Config, registry: Any = None) -> int:
     """``anomaly-gan serve``: load the model, start /metrics, consume until SIGTERM/SIGINT."""
-    from prometheus_client import CollectorRegistry
-    from prometheus_client import ProcessCollector
+    from prometheus_client import CollectorRegistry, ProcessCollector
 
     from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
     from anomaly_gan.stream.http import HealthServer
@@ -492,8 +495,9 @@ def serve(cfg: Config, registry: Any = None) -> int:
     finally:
         watcher.stop()
         if io is not None:
+            left = (scorer.deadline - time.monotonic()) if scorer and scorer.deadline else 5.0
             try:
-                io.close(timeout_s=min(5.0, s.grace_seconds / 2))
+                io.close(timeout_s=min(5.0, max(left, 0.2)))
             except Exception:  # pragma: no cover - exiting anyway
                 log.debug("close failed", exc_info=True)
         http.stop()

@@ -22,10 +22,11 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
 from anomaly_gan.errors import AnomalyGanError
 
-__all__ = ["EmbeddedBroker", "BrokerError", "free_port", "broker_binary", "create_topics"]
+__all__ = ["BrokerError", "EmbeddedBroker", "broker_binary", "create_topics", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class EmbeddedBroker:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> EmbeddedBroker:
+    def start(self) -> Self:
         binary = broker_binary()
         url = f"tcp://127.0.0.1:{self.port}"
         self._dir = tempfile.mkdtemp(prefix="anomaly-gan-broker-")
@@ -163,7 +164,7 @@ class EmbeddedBroker:
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(timeout=5)
+                proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
@@ -176,7 +177,7 @@ class EmbeddedBroker:
         self.stop()
         self.start()
 
-    def __enter__(self) -> EmbeddedBroker:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["register", "cmd_serve", "cmd_demo"]
+__all__ = ["cmd_demo", "cmd_serve", "register"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DemoOptions", "run_demo", "alert_matches"]
+__all__ = ["DemoOptions", "alert_matches", "run_demo"]
 
 STEP_SECONDS = 10.0  # the synthetic plant's row spacing
 FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300,
@@ -220,8 +220,8 @@ def run_demo(opts: DemoOptions) -> int:
             ("recall (incidents)", f"{recall:.2f} ({len(found)}/{len(plant.incidents)})"),
             ("throughput", f"{n_events / elapsed:,.0f} events/s over {elapsed:.1f}s"
                            + (" (paced by --speed)" if interval else "")),
-            ("latency event->score", f"p50 {1000 * _percentile(latencies, 50):.0f} ms, "
-                                     f"p99 {1000 * _percentile(latencies, 99):.0f} ms"),
+            ("latency event->score", (f"p50 {1000 * _percentile(latencies, 50):.0f} ms, "
+                                      f"p99 {1000 * _percentile(latencies, 99):.0f} ms")),
         ]
         _say("\nsummary")
         for name, value in rows_out:

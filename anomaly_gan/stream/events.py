@@ -23,9 +23,9 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-__all__ = ["Event", "InvalidEvent", "EventParser", "INVALID_REASONS", "parse_timestamp"]
+__all__ = ["INVALID_REASONS", "Event", "EventParser", "InvalidEvent", "parse_timestamp"]
 
 INVALID_REASONS = (
     "bad_json",
@@ -76,7 +76,7 @@ def parse_timestamp(raw: object) -> float | None:
         except ValueError:
             return None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return dt.timestamp()
     return None
 

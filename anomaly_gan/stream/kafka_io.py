@@ -22,7 +22,7 @@ from typing import Any
 from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import ConfigError
 
-__all__ = ["KafkaIO", "client_kwargs", "resolve_password", "describe"]
+__all__ = ["KafkaIO", "client_kwargs", "describe", "resolve_password"]
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class KafkaIO:
             if pos is None:  # nothing read yet from this partition
                 try:
                     pos = self.consumer.position(tp, timeout_ms=50)
-                except Exception:  # position unknown yet (offset reset pending)
+                except Exception:  # noqa: BLE001 - position unknown yet (offset reset pending)
                     pos = None
             if hw is None or pos is None:
                 continue

@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 
-__all__ = ["configure_logging", "JsonFormatter", "TextFormatter"]
+__all__ = ["JsonFormatter", "TextFormatter", "configure_logging"]
 
 
 class JsonFormatter(logging.Formatter):

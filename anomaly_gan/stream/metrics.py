@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from anomaly_gan.stream.events import INVALID_REASONS
 
-__all__ = ["StreamMetrics", "RELOAD_RESULTS", "observe_many"]
+__all__ = ["RELOAD_RESULTS", "StreamMetrics", "observe_many"]
 
 RELOAD_RESULTS = ("success", "failure")
 

@@ -96,7 +96,7 @@ class ModelWatcher:
             from anomaly_gan.stream.app import warm_up
 
             warm_up(det)
-        except Exception as exc:  # a broken bundle must never take the scorer down
+        except Exception as exc:  # noqa: BLE001 - a broken bundle must never stop the scorer
             log.error("model reload failed, keeping the current model: %s", exc)
             self._on_result("failure")
             return

@@ -36,14 +36,24 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["WindowState", "WindowBatch"]
+__all__ = ["WindowBatch", "WindowState"]
 
 
 class WindowBatch:
     """Windows that became ready, waiting for one model call. Grows as needed."""
 
-    __slots__ = ("window", "n_features", "raw", "entities", "start_ts", "end_ts", "partitions",
-                 "offsets", "n", "first_ready")
+    __slots__ = (
+        "end_ts",
+        "entities",
+        "first_ready",
+        "n",
+        "n_features",
+        "offsets",
+        "partitions",
+        "raw",
+        "start_ts",
+        "window",
+    )
 
     def __init__(self, window: int, n_features: int, capacity: int = 256) -> None:
         self.window = window
@@ -114,7 +124,7 @@ class WindowState:
         self._part: list[Hashable] = [None] * cap
         self._ts: list[list[float]] = [[0.0] * self.window for _ in range(cap)]
         self._offs: list[list[int]] = [[0] * self.window for _ in range(cap)]
-        self._views: list[np.ndarray] = list(self._rows)  # per-slot (2W, F) views
+        self._views, self._pairs = self._make_views(self._rows)
         self._pending: dict[int, list[tuple[float, int, list[float]]]] = {}
         self._max_seen: dict[int, float] = {}
 
@@ -133,7 +143,7 @@ class WindowState:
         rows = np.zeros((new,) + self._rows.shape[1:], dtype=np.float64)
         rows[:old] = self._rows
         self._rows = rows
-        self._views = list(rows)
+        self._views, self._pairs = self._make_views(rows)
         self._entity += [None] * extra
         self._count += [0] * extra
         self._last_ts += [0.0] * extra
@@ -141,6 +151,15 @@ class WindowState:
         self._ts += [[0.0] * self.window for _ in range(extra)]
         self._offs += [[0] * self.window for _ in range(extra)]
         self._free.extend(range(new - 1, old - 1, -1))
+
+    def _make_views(self, rows: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per slot: the (2W, F) ring, and a (W, 2, F) view of it whose ``[j]`` is rows j and
+        j + W together, so one assignment writes a row into both halves."""
+        w, f = self.window, self.n_features
+        s0, s1, s2 = rows.strides
+        pairs = np.lib.stride_tricks.as_strided(rows, shape=(rows.shape[0], w, 2, f),
+                                                strides=(s0, s1, w * s1, s2))
+        return list(rows), list(pairs)
 
     def _new_slot(self, entity: str, partition: Hashable) -> int:
         if not self._free:
@@ -211,15 +230,14 @@ class WindowState:
         # Inlined _append (this runs once per event).
         w = self.window
         j = n % w
-        ring = self._views[slot]
-        ring[j] = values
-        ring[j + w] = ring[j]
+        self._pairs[slot][j] = values
         self._ts[slot][j] = ts
         self._offs[slot][j] = offset
         self._last_ts[slot] = ts
         n += 1
         self._count[slot] = n
         if n >= w:
+            ring = self._views[slot]
             k = out.n
             if k == out.raw.shape[0]:
                 out.reserve()
@@ -254,9 +272,8 @@ class WindowState:
             self.gap_restarts += 1
         w = self.window
         j = n % w
+        self._pairs[slot][j] = values
         ring = self._views[slot]
-        ring[j] = values
-        ring[j + w] = ring[j]
         self._ts[slot][j] = ts
         self._offs[slot][j] = offset
         self._last_ts[slot] = ts

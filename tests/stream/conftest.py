@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kafka import *  # noqa: F403 - kafka_bootstrap, kafka_topics
+from tests.support.kafka import *
 from tests.support.kafka import FAST_GROUP
-
 
 TINY_CONFIG = {
     "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [16]},

@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from anomaly_gan.stream.events import INVALID_REASONS, Event, EventParser, InvalidEvent, parse_timestamp
+from anomaly_gan.stream.events import (
+    INVALID_REASONS,
+    Event,
+    EventParser,
+    InvalidEvent,
+    parse_timestamp,
+)
 
 FEATURES = ("temp", "rpm")
 

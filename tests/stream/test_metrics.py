@@ -88,7 +88,7 @@ def test_observe_many_equals_one_by_one():
     for v in values[np.isfinite(values)]:
         hb.observe(v)
     def samples(reg):
-        return [(s.name, s.labels, s.value) for s in list(reg.collect())[0].samples
+        return [(s.name, s.labels, s.value) for s in next(iter(reg.collect())).samples
                 if not s.name.endswith("_created")]
 
     assert samples(a) == samples(b)

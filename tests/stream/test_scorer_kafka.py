@@ -7,7 +7,6 @@ import json
 import shutil
 import urllib.request
 
-import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -177,7 +176,7 @@ def test_two_scorers_in_one_group_split_the_partitions(serve_config, start_score
                                    "values": plant.values[e, t].tolist()}))
     a = start_scorer(cfg, det)
     b = start_scorer(cfg, det)
-    both = lambda: (len(a.io.assignment()) > 0 and len(b.io.assignment()) > 0  # noqa: E731
+    both = lambda: (len(a.io.assignment()) > 0 and len(b.io.assignment()) > 0
                     and len(a.io.assignment() | b.io.assignment()) == 4)
     a.wait_for(both, 60, "both replicas to hold partitions")
     assert not a.io.assignment() & b.io.assignment()
@@ -206,7 +205,7 @@ def test_hot_reload_swaps_a_new_version_and_keeps_the_old_on_a_bad_one(
     det = load_bundle(store)
     cfg = serve_config(partitions=1, overrides={"model_path": str(store)})
     run = None
-    reloads = lambda r: run.metrics.model_reloads.labels(r).inc()  # noqa: E731
+    reloads = lambda r: run.metrics.model_reloads.labels(r).inc()
     from anomaly_gan.artifacts import bundle_fingerprint
 
     watcher = ModelWatcher(str(store), 0.2, det, bundle_fingerprint(store),

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 __all__ = [
+    "FAST_GROUP",
+    "consume_all",
     "kafka_bootstrap",
     "kafka_topics",
-    "FAST_GROUP",
-    "unique_name",
     "produce",
-    "consume_all",
+    "unique_name",
 ]
 
 # The embedded broker completes a JoinGroup only after the group's timeouts (see
