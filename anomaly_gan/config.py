@@ -111,7 +111,10 @@ class TrainingConfig:
 class ScoringConfig:
     """How score components are combined and explained."""
 
-    weights: dict[str, float] = _f({"reconstruction": 1.0, "discriminator": 0.5, "latent": 0.5})
+    # Latent error first: it is GANomaly's own anomaly score (Akcay et al. 2018); the
+    # reconstruction error (f-AnoGAN's main term) second; the discriminator distance as
+    # an auxiliary signal. Families without a component ignore its weight.
+    weights: dict[str, float] = _f({"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0})
     top_k: int = _f(3, **_range(1, 1000))
 
 

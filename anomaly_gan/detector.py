@@ -23,6 +23,7 @@ from anomaly_gan.scoring import (
     combine,
     raw_components,
     severity,
+    standardise_components,
     top_features,
 )
 
@@ -137,7 +138,7 @@ class Detector:
             return self._empty()
         comps, per_feature = self.raw_scores(raw_windows)
         cal = self.calibration
-        standardised = {k: cal.component_stats[k].standardise(v) for k, v in comps.items()}
+        standardised = standardise_components(comps, cal.component_stats)
         score = combine(standardised, cal.weights)
         contributions = cal.feature_stats.standardise(per_feature)
         return WindowScores(

@@ -21,7 +21,14 @@ from anomaly_gan.data.scaling import fit_scaler
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import DataError
-from anomaly_gan.scoring import SEVERITY_LEVELS, combine, fit_robust_stats, fit_threshold
+from anomaly_gan.scoring import (
+    SEVERITY_LEVELS,
+    combine,
+    fit_component_stats,
+    fit_robust_stats,
+    fit_threshold,
+    standardise_components,
+)
 
 __all__ = ["train_detector", "split_series", "data_hash"]
 
@@ -105,9 +112,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
                            calibration=None, config=cfg)  # type: ignore[arg-type]
     comps, per_feature = provisional.raw_scores(held_raw)
-    stats = {k: fit_robust_stats(v) for k, v in comps.items()}
+    stats = fit_component_stats(comps)
     weights = {k: v for k, v in cfg.scoring.weights.items() if k in comps}
-    normal_scores = combine({k: stats[k].standardise(v) for k, v in comps.items()}, weights)
+    normal_scores = combine(standardise_components(comps, stats), weights)
     t = cfg.threshold
     threshold = fit_threshold(normal_scores, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
     calibration = Calibration(

@@ -11,8 +11,7 @@ FEATURES = ("temp", "rpm", "flow")
 
 def tiny_config(kind: str = "ganomaly", backbone: str = "conv1d", **training) -> Config:
     return config_from_dict({
-        "model": {"kind": kind, "backbone": backbone, "latent_dim": 8, "hidden": [16, 32],
-                  "n_critic": 2},
+        "model": {"kind": kind, "backbone": backbone, "latent_dim": 8, "hidden": [16, 32]},
         "data": {"window": 16, "stride": 2},
         "training": {"epochs": 10, "batch_size": 64, "patience": 3, "seed": 0, "verbose": 0,
                      "learning_rate": 1e-3, **training},

@@ -60,7 +60,9 @@ def test_window_scores_equal_series_scores(trained):
 
     w = sliding_windows(x, det.window)
     batched = np.concatenate([det.score_windows(w[i : i + 7]).score for i in range(0, len(w), 7)])
-    np.testing.assert_allclose(batched, series, rtol=0, atol=1e-5)
+    # float32 convolutions round differently by batch composition (a few ulps); relative to
+    # the score's magnitude that stays far below 1e-5.
+    np.testing.assert_allclose(batched, series, rtol=1e-6, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)

@@ -1,6 +1,14 @@
 """Pure scoring: components -> combined score, thresholds, explanations. No I/O."""
 
-from anomaly_gan.scoring.components import COMPONENTS, RobustStats, combine, fit_robust_stats, raw_components
+from anomaly_gan.scoring.components import (
+    COMPONENTS,
+    RobustStats,
+    combine,
+    fit_component_stats,
+    fit_robust_stats,
+    raw_components,
+    standardise_components,
+)
 from anomaly_gan.scoring.explain import SEVERITY_LEVELS, severity, top_features
 from anomaly_gan.scoring.thresholds import Threshold, fit_pot_threshold, fit_quantile_threshold, fit_threshold
 
@@ -10,11 +18,13 @@ __all__ = [
     "SEVERITY_LEVELS",
     "Threshold",
     "combine",
+    "fit_component_stats",
     "fit_pot_threshold",
     "fit_quantile_threshold",
     "fit_robust_stats",
     "fit_threshold",
     "raw_components",
     "severity",
+    "standardise_components",
     "top_features",
 ]
