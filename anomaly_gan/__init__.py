@@ -23,10 +23,10 @@ from anomaly_gan.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__",
     "AnomalyGanError",
     "BundleError",
     "ConfigError",
     "DataError",
     "TrainingHealthError",
+    "__version__",
 ]

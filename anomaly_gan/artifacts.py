@@ -35,11 +35,11 @@ from anomaly_gan.errors import AnomalyGanError, BundleError
 
 __all__ = [
     "FORMAT_VERSION",
-    "save_bundle",
-    "load_bundle",
-    "resolve_bundle_path",
-    "promote",
     "bundle_fingerprint",
+    "load_bundle",
+    "promote",
+    "resolve_bundle_path",
+    "save_bundle",
 ]
 
 FORMAT_VERSION = 1
@@ -196,7 +196,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Detector:
             name = rel[len("nets/"):-len(".keras")]
             try:
                 nets[name] = keras.saving.load_model(bundle / rel, compile=False, safe_mode=True)
-            except Exception as exc:  # keras raises many types for a bad archive
+            except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad archive
                 raise BundleError(f"{bundle}: cannot load network {rel}: {exc}") from None
     return Detector(
         kind=str(manifest["kind"]),

@@ -17,11 +17,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from anomaly_gan.errors import AnomalyGanError, DataError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 EXIT_BAD_INPUT = 2
 EXIT_UNHEALTHY = 3
@@ -176,7 +174,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from anomaly_gan.evaluate import evaluate_scores
 
     det = load_bundle(args.model)
-    table, values = _read_for_model(args.data, det)
+    _, values = _read_for_model(args.data, det)
     labels = read_labels(args.labels, rows=len(values))
     res = det.score_series(values)
     metrics = evaluate_scores(res.score, labels, det.threshold)

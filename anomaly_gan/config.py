@@ -15,6 +15,7 @@ The value is parsed as YAML (``5`` is an int, ``[a, b]`` a list) and validated l
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -28,22 +29,22 @@ import yaml
 from anomaly_gan.errors import ConfigError
 
 __all__ = [
-    "Config",
-    "ModelConfig",
-    "DataConfig",
-    "TrainingConfig",
-    "ScoringConfig",
-    "ThresholdConfig",
-    "ServeConfig",
-    "KafkaConfig",
-    "StreamWindowConfig",
-    "BatchingConfig",
-    "AlertConfig",
-    "HttpConfig",
     "ENV_PREFIX",
-    "load_config",
+    "AlertConfig",
+    "BatchingConfig",
+    "Config",
+    "DataConfig",
+    "HttpConfig",
+    "KafkaConfig",
+    "ModelConfig",
+    "ScoringConfig",
+    "ServeConfig",
+    "StreamWindowConfig",
+    "ThresholdConfig",
+    "TrainingConfig",
     "config_from_dict",
     "config_to_dict",
+    "load_config",
 ]
 
 ENV_PREFIX = "ANOMALY_GAN__"
@@ -57,7 +58,8 @@ def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
 def _f(default: Any, **bounds: Any) -> Any:
     """A dataclass field with optional numeric bounds kept in its metadata."""
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=bounds)
+        factory: Any = lambda d=default: type(d)(d)  # a fresh copy per instance
+        return field(default_factory=factory, metadata=bounds)
     return field(default=default, metadata=bounds)
 
 
@@ -114,7 +116,8 @@ class ScoringConfig:
     # Latent error first: it is GANomaly's own anomaly score (Akcay et al. 2018); the
     # reconstruction error (f-AnoGAN's main term) second; the discriminator distance as
     # an auxiliary signal. Families without a component ignore its weight.
-    weights: dict[str, float] = _f({"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0})
+    weights: dict[str, float] = _f(  # noqa: RUF009 - _f returns a dataclass field
+        {"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0})
     top_k: int = _f(3, **_range(1, 1000))
 
 
@@ -263,9 +266,7 @@ def _check_bounds(value: float, meta: Mapping[str, Any]) -> bool:
     lo, hi = meta.get("lo"), meta.get("hi")
     if lo is not None and (value <= lo if meta.get("lo_open") else value < lo):
         return False
-    if hi is not None and (value >= hi if meta.get("hi_open") else value > hi):
-        return False
-    return True
+    return not (hi is not None and (value >= hi if meta.get("hi_open") else value > hi))
 
 
 class _Validator:
@@ -277,7 +278,7 @@ class _Validator:
 
     def value(self, tp: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> Any:
         origin = typing.get_origin(tp)
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self.section(tp, raw, path)
         if origin is Literal:
             if raw not in typing.get_args(tp):
@@ -316,7 +317,7 @@ class _Validator:
                     pass
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 self.fail(path, "a number" + (f" {_bounds_text(meta)}" if meta else ""), raw)
-            if raw != raw or (meta and not _check_bounds(float(raw), meta)):
+            if math.isnan(raw) or (meta and not _check_bounds(float(raw), meta)):
                 self.fail(path, f"a number {_bounds_text(meta)}", raw)
             return float(raw)
         if tp is str:

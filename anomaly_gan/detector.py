@@ -27,7 +27,7 @@ from anomaly_gan.scoring import (
     top_features,
 )
 
-__all__ = ["Calibration", "Detector", "WindowScores", "SeriesScores"]
+__all__ = ["Calibration", "Detector", "SeriesScores", "WindowScores"]
 
 # Windows per model call when scoring a whole file: bounds memory, keeps batches large.
 _CHUNK = 4096

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 __all__ = [
     "AnomalyGanError",
+    "BundleError",
     "ConfigError",
     "DataError",
-    "BundleError",
     "TrainingHealthError",
 ]
 

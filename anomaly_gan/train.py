@@ -12,7 +12,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from anomaly_gan.scoring import (
     standardise_components,
 )
 
-__all__ = ["train_detector", "split_series", "data_hash"]
+__all__ = ["data_hash", "split_series", "train_detector"]
 
 Progress = Callable[[str], None]
 
@@ -47,7 +47,7 @@ def split_series(series: Sequence[np.ndarray], window: int, validation_fraction:
     """Time split of every series into (train, held-out); each part keeps >= one window."""
     train, held = [], []
     for i, s in enumerate(series):
-        n_val = max(int(round(len(s) * validation_fraction)), window)
+        n_val = max(round(len(s) * validation_fraction), window)
         if len(s) - n_val < window:
             raise DataError(
                 f"series {i}: {len(s)} rows is too short to train on: need at least "
@@ -124,7 +124,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         threshold=threshold,
         severity_quantiles=np.quantile(normal_scores, SEVERITY_LEVELS),
         validation={
-            "windows": int(len(normal_scores)),
+            "windows": len(normal_scores),
             "false_positive_rate": float(np.mean(normal_scores > threshold.value)),
             "score_median": float(np.median(normal_scores)),
             "score_p99": float(np.quantile(normal_scores, 0.99)),
@@ -132,13 +132,13 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         },
     )
     digest = data_hash(series)
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     version = f"{cfg.model.kind}-{created.strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
     metadata = {
         "created": created.isoformat(timespec="seconds"),
         "training_data": {"sha256": digest, "rows": int(sum(len(s) for s in series)),
-                          "series": len(series), "train_windows": int(len(train_w)),
-                          "held_out_windows": int(len(held_w))},
+                          "series": len(series), "train_windows": len(train_w),
+                          "held_out_windows": len(held_w)},
         "duration_seconds": round(train_seconds, 3),
         "precision": fit.precision,
         "epochs_run": fit.epochs_run,

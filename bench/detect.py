@@ -24,7 +24,7 @@ import os
 import resource
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +34,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from anomaly_gan.config import load_config  # noqa: E402
-from anomaly_gan.data import fit_scaler, read_labels, read_table, sliding_windows  # noqa: E402
-from anomaly_gan.evaluate import evaluate_scores  # noqa: E402
-from anomaly_gan.train import train_detector  # noqa: E402
+from anomaly_gan.config import load_config
+from anomaly_gan.data import fit_scaler, read_labels, read_table, sliding_windows
+from anomaly_gan.evaluate import evaluate_scores
+from anomaly_gan.train import train_detector
 
 METHODS = ("gan", "pca", "iforest", "random")
 METRICS = ("auc_roc", "auc_pr", "best_f1")
@@ -159,7 +159,7 @@ def main() -> int:
     header = (f"Config: {args.config or 'shipped default'} ({cfg.model.kind}/{cfg.model.backbone}, "
               f"window {cfg.data.window}, {cfg.training.epochs} epochs max); point-wise metrics, "
               f"no point adjustment; {os.cpu_count()} CPU cores; total {time.monotonic() - t0:.0f}s; "
-              f"peak RSS {peak_mb:.0f} MB; {datetime.now(timezone.utc):%Y-%m-%d}.\n\n")
+              f"peak RSS {peak_mb:.0f} MB; {datetime.now(UTC):%Y-%m-%d}.\n\n")
     md = header + table_md(nasa_rows, "NASA SMAP/MSL (train.csv -> test.csv)")
     if nab_rows:
         md += "\n" + table_md(nab_rows, "NAB artificial (first 15% -> rest)")

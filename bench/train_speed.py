@@ -23,8 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from anomaly_gan.config import load_config  # noqa: E402
-from anomaly_gan.models import build_gan, fit_gan  # noqa: E402
+from anomaly_gan.config import load_config
+from anomaly_gan.models import build_gan, fit_gan
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -57,9 +57,10 @@ def main() -> int:
                          "windows_per_second": round(args.windows * fit.epochs_run / elapsed, 1),
                          "epochs": fit.epochs_run, "finite_losses": bool(finite)})
             print(rows[-1], file=sys.stderr, flush=True)
-    md = [f"Training speed on {os.cpu_count()} CPU cores, default config (window {w}, "
-          f"hidden {list(base.model.hidden)}, batch {base.training.batch_size}), "
-          f"{args.features} features, {args.windows} windows x {args.epochs} epochs.", "",
+    intro = (f"Training speed on {os.cpu_count()} CPU cores, default config (window {w}, "
+             f"hidden {list(base.model.hidden)}, batch {base.training.batch_size}), "
+             f"{args.features} features, {args.windows} windows x {args.epochs} epochs.")
+    md = [intro, "",
           "| model | precision | train windows/s | losses finite |", "|---|---|---|---|"]
     md += [f"| {r['kind']} | {r['precision']} | {r['windows_per_second']:.0f} | "
            f"{'yes' if r['finite_losses'] else 'NO'} |" for r in rows]

@@ -3,7 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from anomaly_gan.artifacts import bundle_fingerprint, load_bundle, promote, resolve_bundle_path, save_bundle
+from anomaly_gan.artifacts import (
+    bundle_fingerprint,
+    load_bundle,
+    promote,
+    resolve_bundle_path,
+    save_bundle,
+)
 from anomaly_gan.errors import BundleError
 
 

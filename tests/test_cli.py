@@ -91,18 +91,18 @@ def test_real_process_validate_config_and_headerless_default_train(tmp_path):
     bad.write_text("training:\n  epochs: -3\n")
     env = {**os.environ, "ANOMALY_GAN__TRAINING__EPOCHS": "1", "ANOMALY_GAN__TRAINING__VERBOSE": "0"}
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "validate-config", str(bad)],
-                       capture_output=True, text=True, env=env)
+                       capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{bad}: training.epochs: expected an integer >= 1" in r.stderr
     x = normal_series(400)
     np.savetxt(tmp_path / "train.csv", x, delimiter=",")
     np.savetxt(tmp_path / "test.csv", with_anomalies(200)[0], delimiter=",")
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "train", "--data", str(tmp_path / "train.csv"),
-                        "--out", str(tmp_path / "m")], capture_output=True, text=True, env=env)
+                        "--out", str(tmp_path / "m")], capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "score", "--model", str(tmp_path / "m"),
                         "--data", str(tmp_path / "test.csv"), "--out", str(tmp_path / "s.csv")],
-                       capture_output=True, text=True, env=env)
+                       capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))
     assert len(rows) == 200 and rows[0]["index"] == "0" and rows[-1]["score"] != ""

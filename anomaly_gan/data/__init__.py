@@ -1,12 +1,18 @@
 """Data: offline readers (I/O), feature scaling and sliding windows (pure numpy)."""
 
-from anomaly_gan.data.readers import Table, apply_nan_policy, check_features, read_labels, read_table
+from anomaly_gan.data.readers import (
+    Table,
+    apply_nan_policy,
+    check_features,
+    read_labels,
+    read_table,
+)
 from anomaly_gan.data.scaling import Scaler, fit_scaler
 from anomaly_gan.data.windows import sliding_windows, window_end_index
 
 __all__ = [
-    "Table",
     "Scaler",
+    "Table",
     "apply_nan_policy",
     "check_features",
     "fit_scaler",

@@ -16,7 +16,7 @@ import numpy as np
 
 from anomaly_gan.errors import DataError
 
-__all__ = ["Table", "read_table", "read_labels", "apply_nan_policy", "check_features"]
+__all__ = ["Table", "apply_nan_policy", "check_features", "read_labels", "read_table"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 
@@ -131,7 +131,7 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
         frame = pq.read_table(path)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except Exception as exc:  # pyarrow raises several unrelated types
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types
         raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
     header = list(frame.column_names)
     if frame.num_rows == 0:
@@ -182,18 +182,18 @@ def apply_nan_policy(table: Table, policy: str) -> np.ndarray:
         out[bad] = 0.0
         return out
     if policy == "ffill":
-        for c in np.flatnonzero(bad.any(axis=0)):
-            col = out[:, c]
-            ok = np.isfinite(col)
+        for j in np.flatnonzero(bad.any(axis=0)):
+            series = out[:, j]
+            ok = np.isfinite(series)
             if not ok.any():
                 raise DataError(
-                    f"{table.path}: column {table.feature_names[c]!r}: no finite value to fill from"
+                    f"{table.path}: column {table.feature_names[j]!r}: no finite value to fill from"
                 )
-            idx = np.where(ok, np.arange(len(col)), 0)
+            idx = np.where(ok, np.arange(len(series)), 0)
             np.maximum.accumulate(idx, out=idx)
             first = int(np.argmax(ok))
             idx[: first] = first
-            out[:, c] = col[idx]
+            out[:, j] = series[idx]
         return out
     raise ValueError(f"unknown nan policy {policy!r}")
 

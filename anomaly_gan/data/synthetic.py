@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SyntheticPlant", "make_plant", "FEATURES", "INCIDENT_KINDS"]
+__all__ = ["FEATURES", "INCIDENT_KINDS", "SyntheticPlant", "make_plant"]
 
 FEATURES = ("load", "rpm", "flow", "pressure", "temp", "power", "vibration", "valve")
 INCIDENT_KINDS = ("spike", "drift", "stuck", "correlated")

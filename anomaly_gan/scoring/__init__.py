@@ -10,12 +10,17 @@ from anomaly_gan.scoring.components import (
     standardise_components,
 )
 from anomaly_gan.scoring.explain import SEVERITY_LEVELS, severity, top_features
-from anomaly_gan.scoring.thresholds import Threshold, fit_pot_threshold, fit_quantile_threshold, fit_threshold
+from anomaly_gan.scoring.thresholds import (
+    Threshold,
+    fit_pot_threshold,
+    fit_quantile_threshold,
+    fit_threshold,
+)
 
 __all__ = [
     "COMPONENTS",
-    "RobustStats",
     "SEVERITY_LEVELS",
+    "RobustStats",
     "Threshold",
     "combine",
     "fit_component_stats",

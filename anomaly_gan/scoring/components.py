@@ -28,11 +28,11 @@ import numpy as np
 __all__ = [
     "COMPONENTS",
     "RobustStats",
-    "raw_components",
-    "fit_robust_stats",
-    "fit_component_stats",
-    "standardise_components",
     "combine",
+    "fit_component_stats",
+    "fit_robust_stats",
+    "raw_components",
+    "standardise_components",
 ]
 
 COMPONENTS = ("reconstruction", "discriminator", "latent")
@@ -128,4 +128,7 @@ def combine(standardised: dict[str, np.ndarray], weights: dict[str, float]) -> n
     if not used:
         raise ValueError(f"no weighted component among {sorted(standardised)}")
     total = sum(w for _, w in used)
-    return sum(w * standardised[k] for k, w in used) / total
+    out = np.zeros_like(standardised[used[0][0]], dtype=np.float64)
+    for k, w in used:
+        out += w * standardised[k]
+    return out / total

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["top_features", "severity", "SEVERITY_LEVELS"]
+__all__ = ["SEVERITY_LEVELS", "severity", "top_features"]
 
 # Quantile levels of the held-out normal score distribution stored in a bundle.
 SEVERITY_LEVELS = np.linspace(0.0, 1.0, 201)

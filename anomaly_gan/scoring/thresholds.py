@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Threshold", "fit_quantile_threshold", "fit_pot_threshold", "fit_threshold"]
+__all__ = ["Threshold", "fit_pot_threshold", "fit_quantile_threshold", "fit_threshold"]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,13 @@
 import numpy as np
 
-from anomaly_gan.scoring import RobustStats, combine, fit_robust_stats, raw_components, severity, top_features
+from anomaly_gan.scoring import (
+    RobustStats,
+    combine,
+    fit_robust_stats,
+    raw_components,
+    severity,
+    top_features,
+)
 
 
 def test_raw_components_from_outputs():

@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from anomaly_gan.scoring.thresholds import Threshold, fit_pot_threshold, fit_quantile_threshold, fit_threshold
+from anomaly_gan.scoring.thresholds import (
+    Threshold,
+    fit_pot_threshold,
+    fit_quantile_threshold,
+    fit_threshold,
+)
 
 
 def test_quantile_threshold():
