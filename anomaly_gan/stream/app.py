@@ -433,6 +433,7 @@ class Scorer:
     def drain(self) -> int:
         """Finish the batch, flush, commit; 0 when everything consumed was committed."""
         deadline = self.deadline = self.mono() + self.cfg.grace_seconds
+        log.info("stopping: scoring what was read, flushing, committing")
         self.health.stopping = True
         self.metrics.ready.set(0)
         self._score_batch()
@@ -449,13 +450,38 @@ class Scorer:
 # ---------------------------------------------------------------------- service wiring
 
 
+def _connect(s: ServeConfig, holder: dict[str, Scorer], stop: threading.Event, health: Health,
+             metrics: StreamMetrics) -> Any:
+    """Create the Kafka clients, retrying with exponential backoff while no broker answers.
+    Returns None if asked to stop first."""
+    from kafka.errors import KafkaError
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    delay = 0.1
+    while not stop.is_set():
+        health.beat()
+        try:
+            return KafkaIO(s.kafka,
+                           on_assigned=lambda p: holder["s"].on_assigned(p),
+                           on_revoked=lambda p: holder["s"].on_revoked(p))
+        except KafkaError as exc:
+            delay = min(delay * 2, s.kafka.reconnect_backoff_max_ms / 1000.0)
+            health.broker_up = False
+            metrics.broker_up.set(0)
+            log.warning("broker unreachable; retrying", extra={"fields": {
+                "error": str(exc), "retry_in_s": round(delay, 2)}})
+            stop.wait(delay)
+    return None
+
+
 def serve(cfg: Config, registry: Any = None) -> int:
     """``anomaly-gan serve``: load the model, start /metrics, consume until SIGTERM/SIGINT."""
     from prometheus_client import CollectorRegistry, ProcessCollector
 
     from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
     from anomaly_gan.stream.http import HealthServer
-    from anomaly_gan.stream.kafka_io import KafkaIO, describe
+    from anomaly_gan.stream.kafka_io import describe
     from anomaly_gan.stream.logs import configure_logging
     from anomaly_gan.stream.reload import ModelWatcher
 
@@ -473,24 +499,29 @@ def serve(cfg: Config, registry: Any = None) -> int:
                            on_result=lambda r: metrics.model_reloads.labels(r).inc())
     log.info("starting", extra={"fields": {"kafka": describe(s.kafka), "model_path": s.model_path,
                                            "http": f"{s.http.host}:{http.port}"}})
+    stop = threading.Event()
+    holder: dict[str, Scorer] = {}
+
+    def _stop(signum: int, _frame: Any) -> None:
+        # No logging here: a handler may interrupt a thread that holds the logging lock.
+        stop.set()
+        if "s" in holder:
+            holder["s"].request_stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     scorer: Scorer | None = None
     io = None
+    rc = 0
     try:
-        holder: dict[str, Scorer] = {}
-        io = KafkaIO(s.kafka,
-                     on_assigned=lambda p: holder["s"].on_assigned(p),
-                     on_revoked=lambda p: holder["s"].on_revoked(p))
+        io = _connect(s, holder, stop, health, metrics)
+        if io is None:  # stopped before the broker was ever reachable: nothing consumed
+            return 0
         scorer = Scorer(s, det, io, metrics, health, watcher=watcher)
         holder["s"] = scorer
-        watcher.start()
-
-        def _stop(signum: int, _frame: Any) -> None:
-            log.info("signal %s: draining", signal.Signals(signum).name)
-            assert scorer is not None
+        if stop.is_set():
             scorer.request_stop()
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+        watcher.start()
         rc = scorer.run()
     finally:
         watcher.stop()
@@ -498,7 +529,7 @@ def serve(cfg: Config, registry: Any = None) -> int:
             left = (scorer.deadline - time.monotonic()) if scorer and scorer.deadline else 5.0
             try:
                 io.close(timeout_s=min(5.0, max(left, 0.2)))
-            except Exception:  # pragma: no cover - exiting anyway
+            except Exception:
                 log.debug("close failed", exc_info=True)
         http.stop()
     return rc

@@ -26,6 +26,8 @@ __all__ = ["KafkaIO", "client_kwargs", "describe", "resolve_password"]
 
 log = logging.getLogger(__name__)
 
+BOOTSTRAP_TIMEOUT_MS = 5000
+
 
 def resolve_password(k: KafkaConfig) -> str | None:
     """``sasl_password`` if set, else the contents of ``sasl_password_file``."""
@@ -48,6 +50,9 @@ def client_kwargs(k: KafkaConfig) -> dict[str, Any]:
         "security_protocol": k.security_protocol,
         "reconnect_backoff_max_ms": k.reconnect_backoff_max_ms,
         "metrics_enabled": False,  # kafka-python's own sensors cost CPU per record
+        # Clients bootstrap in their constructor; fail fast so the caller can retry with
+        # backoff (and stay responsive to SIGTERM) instead of blocking 30 s per attempt.
+        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
     }
     if k.security_protocol in ("SSL", "SASL_SSL"):
         for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):

@@ -183,3 +183,29 @@ def test_sigterm_drains_commits_and_exits_zero(serve_config, serve_process, tiny
         want[p] = min(want.get(p, need), need)
     got = committed_offsets(kafka_bootstrap, k.group_id, k.input_topic)
     assert {p: o for p, o in got.items() if p in want} == want
+
+
+def test_starts_without_a_broker_reports_it_and_stops_cleanly(serve_config, serve_process):
+    cfg = serve_config(partitions=1, overrides={
+        "http.port": free_port(), "kafka.bootstrap_servers": f"127.0.0.1:{free_port()}",
+        "kafka.reconnect_backoff_max_ms": 500})
+    proc = serve_process(cfg)
+    base = f"http://127.0.0.1:{proc.port}"
+    deadline = time.monotonic() + 60
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = urllib.request.urlopen(base + "/metrics", timeout=2).read().decode()
+            if "anomaly_gan_broker_up 0.0" in text and "broker unreachable" in proc.log():
+                break
+        except (urllib.error.URLError, OSError):
+            pass
+        assert proc.proc.poll() is None, proc.log()
+        time.sleep(0.2)
+    assert "anomaly_gan_broker_up 0.0" in text, proc.log()
+    assert urllib.request.urlopen(base + "/healthz", timeout=2).status == 200
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(base + "/readyz", timeout=2)
+    assert err.value.code == 503
+    proc.proc.send_signal(signal.SIGTERM)
+    assert proc.proc.wait(timeout=20) == 0, proc.log()
