@@ -26,7 +26,7 @@ def plant():
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory, plant) -> Path:
+def stream_bundle(tmp_path_factory, plant) -> Path:
     """A real bundle (GANomaly, dense, window 8) trained in a few seconds."""
     from anomaly_gan.artifacts import save_bundle
     from anomaly_gan.config import config_from_dict
@@ -39,14 +39,14 @@ def tiny_bundle(tmp_path_factory, plant) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_detector(tiny_bundle):
+def stream_detector(stream_bundle):
     from anomaly_gan.artifacts import load_bundle
 
-    return load_bundle(tiny_bundle)
+    return load_bundle(stream_bundle)
 
 
 @pytest.fixture
-def serve_config(kafka_bootstrap, kafka_topics, tiny_bundle):
+def serve_config(kafka_bootstrap, kafka_topics, stream_bundle):
     """Factory for a ServeConfig on fresh topics: ``serve_config(partitions=3, **overrides)``
     where overrides are dotted keys of the serve section, e.g. ``{"alerts.consecutive": 2}``."""
     from anomaly_gan.config import config_from_dict
@@ -54,7 +54,7 @@ def serve_config(kafka_bootstrap, kafka_topics, tiny_bundle):
     def make(partitions: int = 3, overrides: dict | None = None):
         topics = kafka_topics(events=partitions, alerts=1, scores=1, dlq=1)
         serve = {
-            "model_path": str(tiny_bundle),
+            "model_path": str(stream_bundle),
             "grace_seconds": 10.0,
             "kafka": {"bootstrap_servers": kafka_bootstrap, "input_topic": topics["events"],
                       "alert_topic": topics["alerts"], "scores_topic": topics["scores"],

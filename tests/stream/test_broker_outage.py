@@ -21,23 +21,23 @@ pytestmark = [
 TOPICS = {"ev": 1, "al": 1, "sc": 1, "dlq": 1}
 
 
-def test_broker_down_then_back(start_scorer, tiny_detector, tiny_bundle, plant):
-    det = tiny_detector
+def test_broker_down_then_back(start_scorer, stream_detector, stream_bundle, plant):
+    det = stream_detector
     with EmbeddedBroker(topics=TOPICS) as broker:
         cfg = config_from_dict({"serve": {
-            "model_path": str(tiny_bundle),
+            "model_path": str(stream_bundle),
             "kafka": {"bootstrap_servers": broker.bootstrap_servers, "input_topic": "ev",
                       "alert_topic": "al", "scores_topic": "sc", "dlq_topic": "dlq",
                       "group_id": "outage", "poll_timeout_ms": 50, "fetch_max_wait_ms": 20,
                       "reconnect_backoff_max_ms": 300, **FAST_GROUP},
         }})
         run = start_scorer(cfg, det)
-        run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready")
+        run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 60, "ready")
         assert run.value("anomaly_gan_broker_up") == 1
 
         broker.stop()
-        run.wait_for(lambda: run.value("anomaly_gan_broker_up") == 0, 30, "broker_up 0")
-        run.wait_for(lambda: run.value("anomaly_gan_ready") == 0, 10, "not ready")
+        run.wait_for(lambda: run.value("anomaly_gan_broker_up") == 0, 60, "broker_up 0")
+        run.wait_for(lambda: run.value("anomaly_gan_ready") == 0, 30, "not ready")
         assert run.health.ready()[0] is False
 
         broker.start()  # same port; in-memory storage, so the topics are created again

@@ -56,9 +56,9 @@ def scrape(url):
             for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
-def test_stream_scores_and_alerts_equal_offline(serve_config, start_scorer, tiny_detector,
+def test_stream_scores_and_alerts_equal_offline(serve_config, start_scorer, stream_detector,
                                                 plant, kafka_bootstrap):
-    det = tiny_detector
+    det = stream_detector
     cfg = serve_config(partitions=3, overrides={"alerts.consecutive": 2,
                                                 "alerts.cooldown_seconds": 300.0})
     k = cfg.serve.kafka
@@ -123,9 +123,9 @@ def test_stream_scores_and_alerts_equal_offline(serve_config, start_scorer, tiny
 
 
 def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, start_scorer,
-                                                               tiny_detector, plant,
+                                                               stream_detector, plant,
                                                                kafka_bootstrap):
-    det = tiny_detector
+    det = stream_detector
     cfg = serve_config(partitions=1, overrides={"windows.max_event_bytes": 2048})
     k = cfg.serve.kafka
     f = list(det.feature_names)
@@ -163,8 +163,8 @@ def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, sta
 
 
 def test_two_scorers_in_one_group_split_the_partitions(serve_config, start_scorer,
-                                                       tiny_detector, plant, kafka_bootstrap):
-    det = tiny_detector
+                                                       stream_detector, plant, kafka_bootstrap):
+    det = stream_detector
     cfg = serve_config(partitions=4)
     k = cfg.serve.kafka
     names = [f"pump-{i}" for i in range(1, 13)]
@@ -194,13 +194,13 @@ def test_two_scorers_in_one_group_split_the_partitions(serve_config, start_score
 
 
 def test_hot_reload_swaps_a_new_version_and_keeps_the_old_on_a_bad_one(
-        serve_config, start_scorer, tiny_bundle, tiny_detector, plant, kafka_bootstrap, tmp_path):
+        serve_config, start_scorer, stream_bundle, stream_detector, plant, kafka_bootstrap, tmp_path):
     from anomaly_gan.artifacts import load_bundle, promote, save_bundle
     from anomaly_gan.stream.reload import ModelWatcher
 
     store = tmp_path / "store"
     store.mkdir()
-    shutil.copytree(tiny_bundle, store / "v1")
+    shutil.copytree(stream_bundle, store / "v1")
     (store / "current").write_text("v1\n")
     det = load_bundle(store)
     cfg = serve_config(partitions=1, overrides={"model_path": str(store)})
@@ -214,7 +214,7 @@ def test_hot_reload_swaps_a_new_version_and_keeps_the_old_on_a_bad_one(
     watcher.start()
     try:
         # A broken bundle: a network file corrupted after its checksum was written.
-        shutil.copytree(tiny_bundle, store / "broken")
+        shutil.copytree(stream_bundle, store / "broken")
         victim = next((store / "broken" / "nets").glob("*.keras"))
         victim.write_bytes(b"corrupted")
         (store / "current").write_text("broken\n")
@@ -225,7 +225,7 @@ def test_hot_reload_swaps_a_new_version_and_keeps_the_old_on_a_bad_one(
         # A good new version (same features and window, new version id) is swapped in.
         import dataclasses
 
-        v2 = dataclasses.replace(tiny_detector, version=tiny_detector.version + "-v2")
+        v2 = dataclasses.replace(stream_detector, version=stream_detector.version + "-v2")
         save_bundle(v2, store / "v2")
         promote(store, "v2")
         produce(kafka_bootstrap, cfg.serve.kafka.input_topic,

@@ -101,9 +101,9 @@ def score_keys(bootstrap, topic, expect=None, timeout_s=20.0):
 
 
 def test_sigkill_mid_stream_then_restart_scores_every_window(serve_config, serve_process,
-                                                             tiny_detector, plant,
+                                                             stream_detector, plant,
                                                              kafka_bootstrap):
-    det = tiny_detector
+    det = stream_detector
     cfg = serve_config(partitions=3, overrides={"http.port": free_port()})
     k = cfg.serve.kafka
     rows = range(600, 800)
@@ -152,9 +152,9 @@ def test_sigkill_mid_stream_then_restart_scores_every_window(serve_config, serve
     assert second.proc.wait(timeout=30) == 0, second.log()
 
 
-def test_sigterm_drains_commits_and_exits_zero(serve_config, serve_process, tiny_detector, plant,
+def test_sigterm_drains_commits_and_exits_zero(serve_config, serve_process, stream_detector, plant,
                                                kafka_bootstrap):
-    det = tiny_detector
+    det = stream_detector
     cfg = serve_config(partitions=2, overrides={"http.port": free_port(),
                                                 "grace_seconds": 10.0})
     k = cfg.serve.kafka
