@@ -25,7 +25,9 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -294,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()
-    model_path = args.model or bench_model(out / ".tmp")
+    tmp = Path(tempfile.mkdtemp(prefix="anomaly-gan-bench-"))
+    model_path = args.model or bench_model(tmp)
     det = load_bundle(model_path)
     from anomaly_gan.stream.app import warm_up
 
@@ -381,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     (out / "stream.md").write_text(text)
     (out / "stream.json").write_text(json.dumps(results, indent=2) + "\n")
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
