@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,6 +90,13 @@ class Debouncer:
     def clear(self) -> None:
         self._run.clear()
         self._last_alert.clear()
+
+    def retain(self, keep: Callable[[str], bool]) -> None:
+        """Drop the state of entities for which ``keep`` is false (bounds memory to the
+        entities still held by the window state)."""
+        for table in (self._run, self._last_alert):
+            for entity in [e for e in table if not keep(e)]:
+                del table[entity]
 
 
 def _num(x: float) -> float | None:

@@ -423,6 +423,9 @@ class Scorer:
         self.health.assigned = len(self._next_assignment())
         self.metrics.broker_up.set(1 if up else 0)
         self.metrics.entities.set(len(self.state))
+        # Entities evicted while a batch of theirs was in flight may have re-entered the
+        # debouncer; keep it to the entities that still have a window.
+        self.debouncer.retain(self.state.__contains__)
         ready, _ = self.health.ready()
         self.metrics.ready.set(1 if ready else 0)
         recent = self._recent[np.isfinite(self._recent)]

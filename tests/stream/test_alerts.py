@@ -47,3 +47,12 @@ def test_sampling_is_deterministic_and_close_to_the_rate():
     assert keep == [sampled("e", float(t), 0.25) for t in range(4000)]
     assert 0.2 < sum(keep) / len(keep) < 0.3
     assert sampled("e", 1.0, 1.0) and not sampled("e", 1.0, 0.0)
+
+
+def test_retain_drops_entities_no_longer_held():
+    d = Debouncer(consecutive=1, cooldown_seconds=100)
+    d.update("a", 0, True)
+    d.update("b", 0, True)
+    d.retain(lambda e: e == "a")
+    assert d.run_length("a") == 1 and d.run_length("b") == 0
+    assert d.update("b", 1, True) is True  # b's cooldown was forgotten with it
