@@ -30,7 +30,7 @@ def trained_cli(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     cfg = d / "tiny.yaml"
     cfg.write_text("model: {latent_dim: 8, hidden: [16, 32]}\ndata: {window: 16, stride: 2}\n"
-                   "training: {epochs: 3, verbose: 0}\n")
+                   "training: {epochs: 10, learning_rate: 0.001, verbose: 0}\n")
     train = write_csv(d / "train.csv", normal_series(800), timestamps=True)
     assert main(["train", "--config", str(cfg), "--data", str(train), "--out", str(d / "model")]) == 0
     return d
@@ -89,9 +89,12 @@ def test_real_process_validate_config_and_headerless_default_train(tmp_path):
     """`train` with no --config on a headerless numeric CSV (how other harnesses call it)."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("training:\n  epochs: -3\n")
-    env = {**os.environ, "ANOMALY_GAN__TRAINING__EPOCHS": "1", "ANOMALY_GAN__TRAINING__VERBOSE": "0"}
+    # Short training through the documented env overrides; allow_unhealthy because two
+    # epochs prove the plumbing, not the model.
+    env = {**os.environ, "ANOMALY_GAN__TRAINING__EPOCHS": "2", "ANOMALY_GAN__TRAINING__VERBOSE": "0",
+           "ANOMALY_GAN__TRAINING__ALLOW_UNHEALTHY": "true"}
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "validate-config", str(bad)],
-                       capture_output=True, text=True, env=env, check=False)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{bad}: training.epochs: expected an integer >= 1" in r.stderr
     x = normal_series(400)
@@ -106,3 +109,20 @@ def test_real_process_validate_config_and_headerless_default_train(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))
     assert len(rows) == 200 and rows[0]["index"] == "0" and rows[-1]["score"] != ""
+
+
+def test_unhealthy_training_exits_3_without_bundle(tmp_path, capsys):
+    """One epoch at a tiny learning rate leaves a generator that outputs the same window for
+    every input: mode collapse, reported, exit 3, nothing written unless allowed."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {latent_dim: 8, hidden: [16, 32]}\ndata: {window: 16, stride: 2}\n"
+                   "training: {epochs: 1, learning_rate: 0.00001, verbose: 0}\n")
+    train = write_csv(tmp_path / "train.csv", normal_series(600))
+    args = ["train", "--config", str(cfg), "--data", str(train), "--out", str(tmp_path / "m")]
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "training ended unhealthy: mode collapse" in err and "bundle NOT written" in err
+    assert not (tmp_path / "m").exists()
+    assert main([*args, "--allow-unhealthy"]) == 0
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["health"]["status"] == "unhealthy"
