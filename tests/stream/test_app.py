@@ -1,0 +1,160 @@
+"""The scoring loop with test doubles for Kafka and the model: delivery failures, counters,
+model swaps between batches."""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.stream.app import Scorer
+from anomaly_gan.stream.metrics import StreamMetrics
+
+TP = namedtuple("TP", "topic partition")
+Record = namedtuple("Record", "offset key value")
+IN = TP("events", 0)
+
+
+class FakeModel:
+    """Score = last value of the first feature; anomalous above 10."""
+
+    def __init__(self, version="v1", window=3):
+        self.feature_names, self.window, self.threshold = ("a", "b"), window, 10.0
+        self.version, self.kind = version, "ganomaly"
+        self.calls = 0
+
+    def score_windows(self, raw):
+        self.calls += 1
+        s = raw[:, -1, 0].astype(float)
+        return SimpleNamespace(score=s, threshold=self.threshold, is_anomaly=s > self.threshold,
+                               severity=np.where(s > self.threshold, 100.0, 0.0),
+                               components={"reconstruction": s}, top_features=[["a"]] * len(s))
+
+
+class FakeIO:
+    def __init__(self, batches, fail_topic=None):
+        self.batches = list(batches)
+        self.sent, self.commits, self.seeks = [], [], []
+        self.fail_topic = fail_topic
+
+    def poll(self, timeout_ms, max_records=None):
+        return {IN: self.batches.pop(0)} if self.batches else {}
+
+    def send(self, topic, value, key=None, headers=None, on_error=None):
+        self.sent.append((topic, key, value, headers))
+        if topic == self.fail_topic and on_error is not None:
+            self.fail_topic = None
+            on_error(RuntimeError("broker said no"))
+
+    def flush(self, timeout_s=None):
+        pass
+
+    def commit(self, offsets):
+        self.commits.append(dict(offsets))
+
+    def committed(self, tp):
+        return None
+
+    def seek(self, tp, offset):
+        self.seeks.append((tp, offset))
+
+    def assignment(self):
+        return {IN}
+
+    def connected(self):
+        return True
+
+    def lag(self, next_offsets):
+        return {}
+
+
+def events(rows, start=0, entity="e"):
+    return [Record(start + i, entity.encode(),
+                   json.dumps({"entity": entity, "ts": ts, "values": [v, 0.0]}).encode())
+            for i, (ts, v) in enumerate(rows)]
+
+
+def make(io, model=None, **alerts):
+    cfg = config_from_dict({"serve": {
+        "windows": {"gap_seconds": 100.0},
+        "batching": {"max_batch": 64, "max_latency_ms": 0},
+        "alerts": {"consecutive": 1, "cooldown_seconds": 0.0, **alerts},
+        "kafka": {"scores_topic": "scores"},
+    }}).serve
+    reg = CollectorRegistry()
+    scorer = Scorer(cfg, model or FakeModel(), io, StreamMetrics(reg))
+    return scorer, reg
+
+
+def test_alerts_scores_and_commit_follow_the_events():
+    io = FakeIO([events([(t, 1.0) for t in range(4)] + [(4, 50.0)])])
+    scorer, reg = make(io)
+    scorer.step()
+    scorer._score_batch()
+    assert scorer._commit(force=True)
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+    assert [(a["entity"], a["window_end_ts"]) for a in alerts] == [("e", 4.0)]
+    assert len([s for s in io.sent if s[0] == "scores"]) == 3
+    assert io.commits[-1] == {IN: 3}  # the newest W-1 = 2 events (offsets 3, 4) are kept
+    assert reg.get_sample_value("anomaly_gan_alerts_total", {"model_version": "v1"}) == 1
+
+
+def test_late_and_gap_events_are_counted():
+    io = FakeIO([events([(0, 1.0), (1, 1.0), (0.5, 1.0), (500, 1.0), (501, 1.0), (502, 1.0)])])
+    scorer, reg = make(io)
+    scorer.step()
+    scorer._score_batch()
+    scorer._sync_counters()
+    assert reg.get_sample_value("anomaly_gan_events_late_total") == 1
+    assert reg.get_sample_value("anomaly_gan_window_restarts_total", {"reason": "gap"}) == 1
+    assert reg.get_sample_value("anomaly_gan_windows_scored_total") == 1  # 500..502 only
+
+
+def test_an_unacknowledged_record_blocks_the_commit_and_rewinds():
+    io = FakeIO([[Record(0, b"k", b"{not json")] + events([(t, 1.0) for t in range(3)], 1)],
+                fail_topic="anomaly-gan.dlq")
+    scorer, _ = make(io)
+    scorer.step()
+    assert scorer._commit(force=True) is False
+    assert io.commits == []  # nothing committed past the lost DLQ record
+    assert io.seeks == [(IN, None)]  # re-read from the last commit (none: the beginning)
+    assert len(scorer.state) == 0
+
+
+def test_a_new_model_is_swapped_in_between_batches():
+    new = FakeModel(version="v2")
+
+    class Watcher:
+        pending = new
+
+        def take(self):
+            det, Watcher.pending = Watcher.pending, None
+            return det
+
+    io = FakeIO([events([(t, 1.0) for t in range(3)]), events([(3, 1.0)], 3)])
+    old = FakeModel()
+    scorer, reg = make(io, model=old)
+    scorer.watcher = Watcher()
+    scorer.step()  # first batch: scored by v1, then v2 is installed
+    scorer.step()
+    scorer._score_batch()
+    assert scorer.det is new
+    versions = [json.loads(v)["model_version"] for t, _, v, _ in io.sent if t == "scores"]
+    assert versions == ["v1", "v2"]
+    assert reg.get_sample_value("anomaly_gan_model_info", {"version": "v2", "kind": "ganomaly"}) == 1
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_drain_commits_and_returns_zero(n):
+    io = FakeIO([events([(t, 1.0) for t in range(n)])])
+    scorer, _ = make(io)
+    scorer.step()
+    scorer.request_stop()
+    assert scorer.run() == 0
+    # Kept: the newest W-1 = 2 events of the entity (all of them while it warms up).
+    assert io.commits[-1] == {IN: max(n - 2, 0)}
