@@ -28,9 +28,14 @@ def test_same_seed_same_training_run(kind: str, windows: np.ndarray) -> None:
 
     first, history_1, out_1 = run()
     second, history_2, out_2 = run()
-    assert history_1 == history_2
+    # Weights and outputs are bit-identical. A reported validation loss has been seen to
+    # differ in its last float32 bit between runs (the validation pass's reduction order is
+    # not pinned by op determinism), so losses are compared to float32 rounding.
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     np.testing.assert_array_equal(out_1, out_2)
+    assert history_1.keys() == history_2.keys()
+    for key in history_1:
+        np.testing.assert_allclose(history_1[key], history_2[key], rtol=1e-6, err_msg=key)
 
 
 def test_seed_sets_the_initial_weights() -> None:
