@@ -81,6 +81,9 @@ class Scorer:
         self._rebalance_lock = threading.Lock()
         self._revoked: set[Any] = set()
         self._assigned_log: list[Any] = []
+        self._loop_lock = threading.RLock()
+        self._revoke_wait_s = min(5.0, cfg.kafka.session_timeout_ms / 2000.0)
+        self.revoke_commits = 0
         self._produce_error: Exception | None = None
         self._next: dict[Any, int] = {}  # partition -> next offset to read
         self._committed: dict[Any, int] = {}
@@ -127,16 +130,42 @@ class Scorer:
     # ------------------------------------------------------------------ rebalance
 
     # kafka-python runs rebalance callbacks on its IO thread, where blocking consumer calls
-    # (commit) are not allowed and our loop may be mid-batch. The callbacks only hand the
-    # change to the loop; the loop drops revoked state and stops committing for those
-    # partitions. Nothing is lost: the new owner resumes from our last commit, which is at
-    # most one commit interval (plus the window span) behind; replayed windows get the
-    # same alert ids.
+    # are not allowed. The loop releases its lock while it waits in poll/commit, so the revoke
+    # callback can take it, score and flush what was read, compute the revoked partitions'
+    # safe offsets and drop their state; KafkaIO commits those offsets asynchronously before
+    # the group re-joins. If the lock is not free in time, nothing is committed on revoke and
+    # the new owner resumes from the last periodic commit (about a second older): duplicates,
+    # never gaps.
 
-    def on_revoked(self, partitions: list[Any]) -> None:
+    def on_revoked(self, partitions: list[Any]) -> dict[Any, int] | None:
+        """Kafka's IO thread: score and flush what was read from ``partitions``, drop their
+        state and return the offsets to commit for them (None: commit nothing)."""
         with self._rebalance_lock:
             self._revoked.update(partitions)
-        self.health.assigned = len(self._next_assignment())
+        if not partitions or self._stop.is_set():
+            return None  # closing: drain() has already committed
+        if not self._loop_lock.acquire(timeout=self._revoke_wait_s):
+            log.warning("revoke: the loop is busy; the new owner resumes from the last commit")
+            return None
+        try:
+            self._score_batch()
+            self.io.flush(self._revoke_wait_s)
+            if self._produce_error is not None:
+                return None  # the loop rewinds at its next commit
+            mine = {tp: self._next[tp] for tp in partitions if tp in self._next}
+            offsets: dict[Any, int] = self.state.commit_offsets(mine) if mine else {}
+            self._apply_rebalance()
+            if offsets:
+                self.revoke_commits += 1
+                log.info("committing on revoke", extra={"fields": {
+                    "offsets": {f"{tp.topic}/{tp.partition}": o for tp, o in offsets.items()}}})
+            return offsets
+        except Exception:
+            log.exception("revoke: finishing the revoked partitions failed")
+            return None
+        finally:
+            self.health.assigned = len(self._next_assignment())
+            self._loop_lock.release()
 
     def on_assigned(self, partitions: list[Any]) -> None:
         # Windows start empty: the first W-1 events of each entity after an assignment only
@@ -194,38 +223,44 @@ class Scorer:
         return self.drain()
 
     def step(self) -> None:
-        """One poll and everything it makes ready."""
-        self.health.beat()
-        self._collect(wait=False)
-        b = self.cfg.batching
-        timeout = self.cfg.kafka.poll_timeout_ms
-        if self._inflight is not None:
-            timeout = min(timeout, 2)  # come back soon to publish its results
-        if self.batch.first_ready is not None:
-            left_ms = b.max_latency_ms - (self.mono() - self.batch.first_ready) * 1000.0
-            timeout = int(max(0.0, min(timeout, left_ms)))
+        """One poll and everything it makes ready.
+
+        The loop holds ``_loop_lock`` except while it waits in a consumer call (poll, commit,
+        position): kafka-python's IO thread may run the revoke callback meanwhile, and that
+        callback takes the lock to finish the work of the revoked partitions.
+        """
+        with self._loop_lock:
+            self.health.beat()
+            self._collect(wait=False)
+            b = self.cfg.batching
+            timeout = self.cfg.kafka.poll_timeout_ms
+            if self._inflight is not None:
+                timeout = min(timeout, 2)  # come back soon to publish its results
+            if self.batch.first_ready is not None:
+                left_ms = b.max_latency_ms - (self.mono() - self.batch.first_ready) * 1000.0
+                timeout = int(max(0.0, min(timeout, left_ms)))
         records = self.io.poll(timeout, self.cfg.kafka.max_poll_records)
-        if self._revoked or self._assigned_log:
-            self._apply_rebalance()
-        revoked = self._revoked
-        for tp, msgs in records.items():
-            if tp not in revoked:
-                self._consume(tp, msgs)
-        if len(self.batch) and (
-                self.batch.first_ready is None
-                or (self.mono() - self.batch.first_ready) * 1000.0 >= b.max_latency_ms):
-            self._submit()
-        self._collect(wait=False)
-        self._sync_counters()
-        if self.watcher is not None:
-            new = self.watcher.take()
-            if new is not None:
-                self._score_batch()  # everything read so far is scored by the old model
-                self._install(new)
-                log.info("model swapped", extra={"fields": {"model_version": new.version}})
+        with self._loop_lock:
+            if self._revoked or self._assigned_log:
+                self._apply_rebalance()
+            revoked = self._revoked
+            for tp, msgs in records.items():
+                if tp not in revoked:
+                    self._consume(tp, msgs)
+            if len(self.batch) and (
+                    self.batch.first_ready is None
+                    or (self.mono() - self.batch.first_ready) * 1000.0 >= b.max_latency_ms):
+                self._submit()
+            self._collect(wait=False)
+            self._sync_counters()
+            if self.watcher is not None:
+                new = self.watcher.take()
+                if new is not None:
+                    self._score_batch()  # everything read so far is scored by the old model
+                    self._install(new)
+                    log.info("model swapped", extra={"fields": {"model_version": new.version}})
         now = self.mono()
         if now - self._last_commit >= _COMMIT_INTERVAL_S:
-            self._score_batch()
             self._commit()
         if now - self._last_housekeeping >= _HOUSEKEEPING_S:
             self._housekeeping()
@@ -371,34 +406,43 @@ class Scorer:
     # ------------------------------------------------------------------ delivery
 
     def _commit(self, force: bool = False, flush_timeout_s: float | None = None) -> bool:
-        """Flush the producer, then commit what is safe. False when nothing could be done."""
-        self._last_commit = self.mono()
-        if not self._next:
+        """Score what was read, flush the producer, then commit what is safe.
+        False when nothing could be committed (it is retried later)."""
+        with self._loop_lock:
+            todo = self._prepare_commit(force, flush_timeout_s)
+        if todo is None:
+            return False
+        if not todo:
             return True
+        try:
+            self.io.commit(todo)  # blocking: outside the loop lock
+        except Exception as exc:  # noqa: BLE001 - retried at the next commit
+            log.warning("offset commit failed; will retry", extra={"fields": {"error": str(exc)}})
+            return False
+        with self._loop_lock:
+            self._committed.update({tp: o for tp, o in todo.items() if tp not in self._revoked})
+        return True
+
+    def _prepare_commit(self, force: bool, flush_timeout_s: float | None) -> dict[Any, int] | None:
+        self._last_commit = self.mono()
+        self._score_batch()
+        if not self._next:
+            return {}
         try:
             self.io.flush(flush_timeout_s if flush_timeout_s is not None else 30.0)
         except Exception as exc:  # noqa: BLE001 - any flush failure means: do not commit
             log.error("producer flush failed; not committing", extra={"fields": {"error": str(exc)}})
-            return False
+            return None
         if self._produce_error is not None:
             failed, self._produce_error = self._produce_error, None
             log.error("a record was not acknowledged; replaying from the last commit",
                       extra={"fields": {"error": str(failed)}})
             self._rewind()
-            return False
+            return None
         assigned = self._next_assignment()
         safe = self.state.commit_offsets({tp: o for tp, o in self._next.items()
                                           if tp in assigned and tp not in self._revoked})
-        todo = {tp: o for tp, o in safe.items() if force or self._committed.get(tp) != o}
-        if not todo:
-            return True
-        try:
-            self.io.commit(todo)
-        except Exception as exc:  # noqa: BLE001 - retried at the next commit
-            log.warning("offset commit failed; will retry", extra={"fields": {"error": str(exc)}})
-            return False
-        self._committed.update(todo)
-        return True
+        return {tp: o for tp, o in safe.items() if force or self._committed.get(tp) != o}
 
     def _rewind(self) -> None:
         """A produce failed: forget everything since the last commit and read it again."""
@@ -414,9 +458,15 @@ class Scorer:
         up = False
         try:
             up = bool(self.io.connected())
-            self.metrics.set_consumer_lag(self.io.lag(self._next))
-        except Exception:  # pragma: no cover - best effort
+            with self._loop_lock:
+                next_offsets = dict(self._next)
+            self.metrics.set_consumer_lag(self.io.lag(next_offsets))  # may block: no lock
+        except Exception:
             log.debug("housekeeping failed", exc_info=True)
+        with self._loop_lock:
+            self._refresh_gauges(up)
+
+    def _refresh_gauges(self, up: bool) -> None:
         if up != self.health.broker_up:
             (log.info if up else log.warning)("broker %s", "reachable" if up else "unreachable")
         self.health.broker_up = up

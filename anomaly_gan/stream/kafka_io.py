@@ -87,7 +87,8 @@ class KafkaIO:
     """Consumer + producer behind the few calls the scoring loop makes."""
 
     def __init__(self, k: KafkaConfig, on_assigned: Callable[[list[Any]], None] | None = None,
-                 on_revoked: Callable[[list[Any]], None] | None = None) -> None:
+                 on_revoked: Callable[[list[Any]], Mapping[Any, int] | None] | None = None
+                 ) -> None:
         from kafka import KafkaConsumer, KafkaProducer
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
@@ -115,8 +116,16 @@ class KafkaIO:
 
         class Listener(ConsumerRebalanceListener):
             def on_partitions_revoked(self, revoked: Any) -> None:
-                if on_revoked is not None:
-                    on_revoked(list(revoked))
+                # Runs on kafka-python's IO thread: a blocking commit is not allowed here,
+                # but an asynchronous one is, and it goes out before the group re-joins.
+                if on_revoked is None:
+                    return
+                offsets = on_revoked(list(revoked))
+                if offsets:
+                    from kafka.structs import OffsetAndMetadata
+
+                    outer.consumer.commit_async(
+                        {tp: OffsetAndMetadata(int(o), "", -1) for tp, o in offsets.items()})
 
             def on_partitions_assigned(self, assigned: Any) -> None:
                 if on_assigned is not None:

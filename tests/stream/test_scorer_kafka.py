@@ -101,7 +101,9 @@ def test_stream_scores_and_alerts_equal_offline(serve_config, start_scorer, stre
     assert spike["top_features"][0] == "rpm"
 
     # Metrics, scraped over HTTP and parsed like Prometheus does.
-    run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 10, "ready gauge")
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 1
+                 and run.value("anomaly_gan_entities") == len(plant.entities), 10,
+                 "gauges refreshed (once a second)")
     m = scrape(run.url)
     assert m[("anomaly_gan_events_consumed_total", ())] == len(records and stream_records(plant, values))
     assert m[("anomaly_gan_windows_scored_total", ())] == n_windows
@@ -239,3 +241,26 @@ def test_hot_reload_swaps_a_new_version_and_keeps_the_old_on_a_bad_one(
     finally:
         watcher.stop()
     assert run.stop() == 0
+
+
+def test_revoke_commits_progress_before_the_partitions_move(serve_config, start_scorer,
+                                                            stream_detector, plant,
+                                                            kafka_bootstrap):
+    det = stream_detector
+    cfg = serve_config(partitions=4)
+    k = cfg.serve.kafka
+    names = [f"pump-{i}" for i in range(1, 9)]
+    rows = range(600, 600 + det.window + 9)
+    records = [(name, {"entity": name, "ts": float(plant.timestamps[t]),
+                       "values": plant.values[i % 3, t].tolist()})
+               for t in rows for i, name in enumerate(names)]
+    a = start_scorer(cfg, det)
+    a.wait_for(lambda: len(a.io.assignment()) == 4, 60, "first replica owns all partitions")
+    produce(kafka_bootstrap, k.input_topic, records)
+    total = len(names) * 10
+    a.wait_for(lambda: a.value("anomaly_gan_windows_scored_total") == total, 60, "scored")
+    b = start_scorer(cfg, det)  # joining makes the group take partitions away from a
+    b.wait_for(lambda: len(b.io.assignment()) > 0 and len(a.io.assignment()) < 4, 60,
+               "rebalance")
+    assert a.scorer.revoke_commits >= 1
+    assert a.stop() == 0 and b.stop() == 0
