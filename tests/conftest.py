@@ -7,6 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
 
+# One broker for the whole session: the stream and deploy tests share it.
+from tests.support.kafka import *
+
 
 @pytest.fixture(scope="session")
 def tiny_detector():

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 # The real broker for the end-to-end test (embedded Tansu, or $KAFKA_BOOTSTRAP_SERVERS).
-from tests.support.kafka import kafka_bootstrap  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "anomaly-gan"

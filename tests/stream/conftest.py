@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kafka import *
 from tests.support.kafka import FAST_GROUP
 
 TINY_CONFIG = {
