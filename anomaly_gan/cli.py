@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -104,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise DataError(f"{t.path}: {len(s)} rows is fewer than the {2 * cfg.data.window} "
                             f"needed (one training and one held-out window of {cfg.data.window})")
     if args.quiet:
-        cfg = cfg.replace(training=type(cfg.training)(**{**cfg.training.__dict__, "verbose": 0}))
+        cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     det = train_detector(cfg, series, names, progress=_eprint)
     health = det.metadata.get("health", {})
     if health.get("status") != "healthy":

@@ -19,6 +19,7 @@ training time, windows/s scored and peak memory. Writes bench/results/detect.{md
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -142,7 +143,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
     cfg = load_config(args.config)
-    cfg = cfg.replace(training=type(cfg.training)(**{**cfg.training.__dict__, "verbose": 0}))
+    cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     root = Path(args.datasets)
     if not (root / "nasa").is_dir():
         print(f"bench/detect.py: {root}/nasa not found (pass --datasets)", file=sys.stderr)
