@@ -215,46 +215,16 @@ class WindowState:
                 self._count[slot] = 0
                 self._part[slot] = partition
                 self._pending.pop(slot, None)
-        if self.tolerance > 0.0:
-            self._push_reordered(slot, ts, values, offset, out)
-            return
-        n = self._count[slot]
-        if n:
-            last = self._last_ts[slot]
-            if ts < last:
-                self.late += 1
-                return
-            if ts - last > self.gap_seconds:
-                n = 0
-                self.gap_restarts += 1
-        # Inlined _append (this runs once per event).
-        w = self.window
-        j = n % w
-        self._pairs[slot][j] = values
-        self._ts[slot][j] = ts
-        self._offs[slot][j] = offset
-        self._last_ts[slot] = ts
-        n += 1
-        self._count[slot] = n
-        if n >= w:
-            ring = self._views[slot]
-            k = out.n
-            if k == out.raw.shape[0]:
-                out.reserve()
-                out.n = k
-            out.raw[k] = ring[j + 1: j + 1 + w]
-            out.n = k + 1
-            out.entities.append(entity)
-            out.start_ts.append(self._ts[slot][(j + 1) % w])
-            out.end_ts.append(ts)
-            out.partitions.append(partition)
-            out.offsets.append(offset)
-
-    def _push_reordered(self, slot: int, ts: float, values: list[float], offset: int,
-                        out: WindowBatch) -> None:
         if self._count[slot] and ts < self._last_ts[slot]:
             self.late += 1
             return
+        if self.tolerance > 0.0:
+            self._push_reordered(slot, ts, values, offset, out)
+        else:
+            self._append(slot, ts, values, offset, out)
+
+    def _push_reordered(self, slot: int, ts: float, values: list[float], offset: int,
+                        out: WindowBatch) -> None:
         heap = self._pending.setdefault(slot, [])
         heapq.heappush(heap, (ts, offset, values))
         seen = max(self._max_seen.get(slot, ts), ts)
