@@ -36,6 +36,7 @@ from anomaly_gan.errors import AnomalyGanError, BundleError
 __all__ = [
     "FORMAT_VERSION",
     "bundle_fingerprint",
+    "check_destination",
     "load_bundle",
     "promote",
     "resolve_bundle_path",
@@ -67,9 +68,7 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
     ``out_dir`` is replaced only with ``overwrite=True``.
     """
     out = Path(out_dir)
-    occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
-    if occupied and not overwrite:
-        raise BundleError(f"{out}: already exists; choose a new directory or pass --force")
+    check_destination(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -108,6 +107,14 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def check_destination(out_dir: str | os.PathLike[str], overwrite: bool = False) -> None:
+    """Refuse a non-empty ``out_dir`` unless ``overwrite``; callers check before long work."""
+    out = Path(out_dir)
+    occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
+    if occupied and not overwrite:
+        raise BundleError(f"{out}: already exists; choose a new directory or pass --force")
 
 
 def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:

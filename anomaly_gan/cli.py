@@ -85,14 +85,13 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from anomaly_gan.artifacts import save_bundle
+    from anomaly_gan.artifacts import check_destination, save_bundle
     from anomaly_gan.data import apply_nan_policy, read_table
     from anomaly_gan.train import train_detector
 
     cfg = _load_cfg(args.config)
     out = Path(args.out)
-    if out.exists() and (out.is_file() or any(out.iterdir())) and not args.force:
-        raise AnomalyGanError(f"{out}: already exists; choose a new directory or pass --force")
+    check_destination(out, args.force)  # before minutes of training, not after
     tables = [read_table(p, cfg.data.timestamp_column) for p in args.data]
     names = tables[0].feature_names
     for t in tables[1:]:
