@@ -6,12 +6,18 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import reprlib
+from collections.abc import Iterable
+from typing import Any
+
 __all__ = [
     "AnomalyGanError",
     "BundleError",
     "ConfigError",
     "DataError",
     "TrainingHealthError",
+    "brief",
+    "name_list",
 ]
 
 
@@ -33,3 +39,39 @@ class BundleError(AnomalyGanError):
 
 class TrainingHealthError(AnomalyGanError):
     """GAN training ended unhealthy (collapse or non-finite losses)."""
+
+
+# Error lines stay short whatever the input: a value is shown as a bounded repr (a YAML
+# "billion laughs" or a 5,000-digit integer must not be expanded to print it) and a list of
+# names shows its first few and counts the rest.
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel = 2
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 4
+_BRIEF.maxstring = _BRIEF.maxother = 60
+_BRIEF.maxlong = 40
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """A repr of ``value`` for an error line: at most about ``limit`` characters.
+
+    >>> brief("x" * 200)[:12], len(brief("x" * 200)) <= 80
+    ("'xxxxxxxxxxx", True)
+    >>> brief(10 ** 5000)
+    'an integer of about 5001 digits'
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        # repr() of a huge int is slow and past 4,300 digits raises ValueError.
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = _BRIEF.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def name_list(names: Iterable[Any], limit: int = 10) -> str:
+    """Comma-separated names, the first ``limit`` of them and a count of the others.
+
+    >>> name_list(["a", "b", "c"], limit=2)
+    'a, b (and 1 more)'
+    """
+    names = list(names)
+    shown = ", ".join(brief(str(n), 60).strip("'\"") for n in names[:limit])
+    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")

@@ -7,6 +7,7 @@ column, e.g. ``data.csv: line 7, column 'rpm': not a number: 'n/a'``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_gan.errors import DataError
+from anomaly_gan.errors import DataError, brief, name_list
 
 __all__ = ["Table", "apply_nan_policy", "check_features", "read_labels", "read_table"]
 
@@ -30,25 +31,49 @@ class Table:
     values: np.ndarray  # (T, F) float64
     timestamps: tuple[str, ...] | None = None
     has_header: bool = True
+    lines: tuple[int, ...] | None = None  # file line of each row (CSV); None: row r is r + 1
 
     @property
     def rows(self) -> int:
         return int(self.values.shape[0])
 
+    def where(self, row: int) -> str:
+        """``line N`` of the file for a row (CSV), else ``row N`` (1-based)."""
+        if self.lines is not None:
+            return f"line {self.lines[row]}"
+        return f"row {row + 1}"
+
+    def column(self, col: int) -> str:
+        """A column as an error message names it: its quoted name, or its 1-based number."""
+        return brief(self.feature_names[col]) if self.has_header else str(col + 1)
+
+    def with_columns(self, feature_names: Sequence[str], values: np.ndarray) -> Table:
+        """The same rows with columns selected or reordered (e.g. into a model's order)."""
+        return dataclasses.replace(self, feature_names=tuple(feature_names), values=values)
+
+
+def _number(text: str) -> float | None:
+    """A CSV number (digits, sign, fraction, exponent, nan, inf), else None.
+
+    Python's float() also takes ``1_000`` and non-ASCII digits; a CSV cell should not.
+    """
+    if "_" in text or not text.isascii():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _number(text) is not None
 
 
 def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int | None:
     if wanted is not None:
         if wanted not in header:
             raise DataError(
-                f"{path}: timestamp column {wanted!r} not in header {', '.join(header)}"
+                f"{path}: timestamp column {wanted!r} not in header {name_list(header)}"
             )
         return header.index(wanted)
     for i, name in enumerate(header):
@@ -57,36 +82,74 @@ def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int
     return None
 
 
-def _read_csv(path: Path, timestamp_column: str | None) -> Table:
+def _is_header(cells: Sequence[str], path: Path) -> bool:
+    """A first row of names is a header, one of numbers (or empty cells) is data; a row
+    mixing both is refused rather than guessed."""
+    filled = [c for c in cells if c]
+    numeric = [_is_number(c) for c in filled]
+    if all(numeric):
+        return False
+    if not any(numeric) and len(filled) == len(cells):
+        return True
+    if any(numeric):
+        j = next(i for i, c in enumerate(cells) if c and not _is_number(c))
+        k = next(i for i, c in enumerate(cells) if c and _is_number(c))
+        raise DataError(
+            f"{path}: line 1: mixes names and numbers (column {j + 1} is {brief(cells[j])}, "
+            f"column {k + 1} is {brief(cells[k])}); expected a header of column names or a "
+            f"row of numbers"
+        )
+    j = cells.index("")
+    raise DataError(f"{path}: line 1, column {j + 1}: empty column name in the header")
+
+
+def _csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
+    """Every record with the file line it starts on; blank lines are skipped (but counted),
+    a row of empty cells (``,,,``) is kept: it is a row of missing values."""
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
+        handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (IsADirectoryError, PermissionError) as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    rows: list[list[str]] = []
+    lines: list[int] = []
     with handle:
+        reader = csv.reader(handle)
+        start = 1
         try:
-            rows = [r for r in csv.reader(handle) if r and any(c.strip() for c in r)]
+            for row in reader:
+                if row and not (len(row) == 1 and not row[0].strip()):
+                    rows.append(row)
+                    lines.append(start)
+                start = reader.line_num + 1
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: not a readable CSV file: {exc}") from None
+            raise DataError(f"{path}: line {start}: not a readable CSV file: {brief(str(exc))}"
+                            ) from None
+    return rows, lines
+
+
+def _read_csv(path: Path, timestamp_column: str | None) -> Table:
+    rows, lines = _csv_rows(path)
     if not rows:
         raise DataError(f"{path}: file is empty (expected a CSV of numeric rows)")
     first = [c.strip() for c in rows[0]]
-    has_header = not all(_is_number(c) for c in first)
+    has_header = _is_header(first, path)
     if has_header:
-        header, body, line0 = first, rows[1:], 2
+        header, body, body_lines = first, rows[1:], lines[1:]
         ts_col = _pick_timestamp(header, timestamp_column, str(path))
         feature_cols = [i for i in range(len(header)) if i != ts_col]
         names = tuple(header[i] for i in feature_cols)
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
-            raise DataError(f"{path}: line 1: duplicate column name {dup!r}")
+            raise DataError(f"{path}: line {lines[0]}: duplicate column name {brief(dup)}")
     else:
         if timestamp_column is not None:
             raise DataError(
                 f"{path}: no header line, so timestamp column {timestamp_column!r} cannot be found"
             )
-        header, body, line0, ts_col = [], rows, 1, None
+        header, body, body_lines, ts_col = [], rows, lines, None
         feature_cols = list(range(len(first)))
         names = tuple(f"f{i}" for i in feature_cols)
     if not body:
@@ -96,19 +159,19 @@ def _read_csv(path: Path, timestamp_column: str | None) -> Table:
     width = len(header) if has_header else len(first)
     values = np.empty((len(body), len(feature_cols)), dtype=np.float64)
     stamps: list[str] = []
-    for r, row in enumerate(body):
-        line = line0 + r
+    for r, (row, line) in enumerate(zip(body, body_lines)):
         if len(row) != width:
             raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}")
         for j, c in enumerate(feature_cols):
             cell = row[c].strip()
-            try:
-                values[r, j] = float(cell) if cell else math.nan
-            except ValueError:
-                col = repr(names[j]) if has_header else str(c + 1)
+            number = _number(cell) if cell else math.nan
+            if number is not None:
+                values[r, j] = number
+            else:
+                col = brief(names[j]) if has_header else str(c + 1)
                 raise DataError(
-                    f"{path}: line {line}, column {col}: not a number: {cell!r}"
-                ) from None
+                    f"{path}: line {line}, column {col}: not a number: {brief(cell)}"
+                )
         if ts_col is not None:
             stamps.append(row[ts_col].strip())
     return Table(
@@ -117,6 +180,7 @@ def _read_csv(path: Path, timestamp_column: str | None) -> Table:
         values=values,
         timestamps=tuple(stamps) if ts_col is not None else None,
         has_header=has_header,
+        lines=tuple(body_lines),
     )
 
 
@@ -170,10 +234,8 @@ def apply_nan_policy(table: Table, policy: str) -> np.ndarray:
         return values
     if policy == "reject":
         r, c = map(int, np.argwhere(bad)[0])
-        line = r + (2 if table.has_header else 1)
-        col = repr(table.feature_names[c]) if table.has_header else str(c + 1)
         raise DataError(
-            f"{table.path}: line {line}, column {col}: missing or non-finite value "
+            f"{table.path}: {table.where(r)}, column {table.column(c)}: missing or non-finite value "
             f"({float(values[r, c])!r}); {int(bad.sum())} such cells in all "
             f"(set data.nan_policy to ffill or zero to fill them)"
         )
@@ -187,7 +249,7 @@ def apply_nan_policy(table: Table, policy: str) -> np.ndarray:
             ok = np.isfinite(series)
             if not ok.any():
                 raise DataError(
-                    f"{table.path}: column {table.feature_names[j]!r}: no finite value to fill from"
+                    f"{table.path}: column {table.column(j)}: no finite value to fill from"
                 )
             idx = np.where(ok, np.arange(len(series)), 0)
             np.maximum.accumulate(idx, out=idx)
@@ -218,12 +280,12 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"missing columns {', '.join(missing)}")
+            parts.append(f"missing columns {name_list(missing)}")
         if extra:
-            parts.append(f"unexpected columns {', '.join(extra)}")
+            parts.append(f"unexpected columns {name_list(extra)}")
         raise DataError(
             f"{table.path}: columns do not match the model's features ({'; '.join(parts)}); "
-            f"expected {', '.join(expected)}"
+            f"expected {name_list(expected)}"
         )
     order = [table.feature_names.index(n) for n in expected]
     return table.values[:, order]
@@ -252,8 +314,7 @@ def read_labels(path: str | Path, rows: int | None = None) -> np.ndarray:
     if bad.any():
         r = int(np.argmax(bad))
         raise DataError(
-            f"{path}: line {r + (2 if table.has_header else 1)}: expected a label 0 or 1, "
-            f"got {float(labels[r]):g}"
+            f"{path}: {table.where(r)}: expected a label 0 or 1, got {float(labels[r]):g}"
         )
     if rows is not None and len(labels) != rows:
         raise DataError(f"{path}: expected {rows} labels (one per data row), got {len(labels)}")

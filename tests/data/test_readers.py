@@ -83,3 +83,72 @@ def test_parquet_round_trip(tmp_path):
     t = read_table(p)
     assert t.feature_names == ("x", "y") and t.timestamps == ("t0", "t1")
     np.testing.assert_array_equal(t.values, [[1, 3], [2, 4]])
+
+
+def test_row_of_empty_cells_is_a_row_of_missing_values(tmp_path):
+    """`,,` is a row of missing values, never silently dropped (which would join the rows
+    around it into one window): rejected naming its line, or filled by the policy."""
+    t = read_table(write(tmp_path, "a,b\n1,2\n,\n3,4\n"))
+    assert t.rows == 3
+    with pytest.raises(DataError, match=r"line 3, column 'a': missing or non-finite value"):
+        apply_nan_policy(t, "reject")
+    np.testing.assert_array_equal(apply_nan_policy(t, "ffill"), [[1, 2], [1, 2], [3, 4]])
+    h = read_table(write(tmp_path, "1,2\n,\n3,4\n", "h.csv"))
+    with pytest.raises(DataError, match=r"line 2, column 1: missing"):
+        apply_nan_policy(h, "reject")
+
+
+def test_line_numbers_count_blank_lines(tmp_path):
+    p = write(tmp_path, "a,b\n\n1,2\n\n\n3,x\n")
+    with pytest.raises(DataError, match=r"line 6, column 'b': not a number: 'x'"):
+        read_table(p)
+    t = read_table(write(tmp_path, "a,b\n\n1,2\n\n3,nan\n", "n.csv"))
+    with pytest.raises(DataError, match=r"line 5, column 'b'"):
+        apply_nan_policy(t, "reject")
+    with pytest.raises(DataError, match=r"line 5: expected a label 0 or 1, got 2"):
+        read_labels(write(tmp_path, "label\n0\n\n1\n2\n", "l.csv"))
+
+
+def test_byte_order_mark_is_not_part_of_the_data(tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes("\ufefftemp,rpm\n1,2\n".encode())
+    assert read_table(p).feature_names == ("temp", "rpm")
+    p.write_bytes("\ufeff0.5,1\n2,3\n".encode())
+    t = read_table(p)
+    assert not t.has_header and t.rows == 2
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1,x\n2,3\n", r"line 1: mixes names and numbers \(column 2 is 'x', column 1 is '1'\)"),
+    ("a,\n1,2\n", r"line 1, column 2: empty column name"),
+])
+def test_first_row_is_clearly_a_header_or_data(tmp_path, text, expected):
+    with pytest.raises(DataError, match=expected):
+        read_table(write(tmp_path, text))
+    # A first data row with a missing cell is data, not a header.
+    t = read_table(write(tmp_path, "1,\n2,3\n", "ok.csv"))
+    assert not t.has_header and t.rows == 2
+
+
+@pytest.mark.parametrize("cell", ["1_000", "\u0661\u0662", "0x10", "1e", "--1"])
+def test_only_plain_decimal_numbers(tmp_path, cell):
+    with pytest.raises(DataError, match=rf"line 3, column 'b': not a number: '{cell}'"):
+        read_table(write(tmp_path, f"a,b\n1,2\n3,{cell}\n"))
+
+
+def test_plain_numbers_still_parse(tmp_path):
+    t = read_table(write(tmp_path, "a,b,c,d\n+1.5,-.5,1e3,NaN\n2.,-Inf,1E-2,infinity\n"))
+    np.testing.assert_array_equal(t.values[:, :3], [[1.5, -0.5, 1000], [2, -np.inf, 0.01]])
+
+
+def test_error_lines_stay_short(tmp_path):
+    many = [f"col{i}" for i in range(20_000)]
+    t = read_table(write(tmp_path, ",".join(many) + "\n" + ",".join("1" * len(many)) + "\n"))
+    with pytest.raises(DataError) as info:
+        check_features(t, ["temp"])
+    msg = str(info.value)
+    assert "col9" in msg and "col10," not in msg and "(and 19990 more)" in msg
+    assert len(msg) < 400
+    with pytest.raises(DataError) as info:
+        read_table(write(tmp_path, "a\n" + "y" * 100_000 + "\n", "long.csv"))
+    assert len(str(info.value)) < 300
