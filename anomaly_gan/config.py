@@ -7,9 +7,16 @@ Errors name the file, the key path and what is allowed, in one line::
 
     configs/bad.yaml: training.epochs: expected an integer >= 1, got 0
 
-Environment overrides: ``ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<yaml scalar>``, e.g.
+Environment overrides: ``ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<value>``, e.g.
 ``ANOMALY_GAN__TRAINING__EPOCHS=5`` or ``ANOMALY_GAN__SERVE__KAFKA__BOOTSTRAP_SERVERS=k:9092``.
-The value is parsed as YAML (``5`` is an int, ``[a, b]`` a list) and validated like the file.
+A string key (names, topics, paths, secrets such as ``serve.kafka.sasl_password``) takes the
+value verbatim: ``hunter2 #1``, ``null`` and ``yes`` stay those strings; an empty value means
+null. Other keys parse it as YAML (``5`` is an int, ``[a, b]`` a list). Either way it is
+validated like the file, and an error never shows the value of a secret.
+
+Limits that keep a hostile or broken file cheap to reject: a file is at most
+:data:`MAX_CONFIG_BYTES`, duplicate keys are an error, numbers must be finite, lists have a
+maximum length, and an error shows at most about 80 characters of a value.
 """
 
 from __future__ import annotations
@@ -26,10 +33,11 @@ from typing import Any, Literal
 
 import yaml
 
-from anomaly_gan.errors import ConfigError
+from anomaly_gan.errors import ConfigError, brief
 
 __all__ = [
     "ENV_PREFIX",
+    "MAX_CONFIG_BYTES",
     "AlertConfig",
     "BatchingConfig",
     "Config",
@@ -45,9 +53,12 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "without_secrets",
 ]
 
 ENV_PREFIX = "ANOMALY_GAN__"
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest config file (or environment value) accepted: the documented default is ~8 KB."""
 
 
 def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
@@ -70,7 +81,7 @@ class ModelConfig:
     kind: Literal["ganomaly", "fanogan"] = "ganomaly"
     backbone: Literal["dense", "conv1d"] = "conv1d"
     latent_dim: int = _f(16, **_range(1, 4096))
-    hidden: tuple[int, ...] = (32, 64)
+    hidden: tuple[int, ...] = _f((32, 64), max_items=16, item=_range(1, 65_536))
     # GANomaly generator loss weights (Akcay et al. 2018 defaults).
     w_adv: float = _f(1.0, **_range(0.0))
     w_con: float = _f(50.0, **_range(0.0))
@@ -146,7 +157,7 @@ class KafkaConfig:
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = None
+    sasl_password: str | None = _f(None, secret=True)
     sasl_password_file: str | None = None
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
@@ -203,8 +214,8 @@ class ServeConfig:
     """The streaming scorer."""
 
     model_path: str = "models"
-    reload_interval_seconds: float = _f(10.0, **_range(0.1))
-    grace_seconds: float = _f(20.0, **_range(0.1))
+    reload_interval_seconds: float = _f(10.0, **_range(0.1, 86_400))
+    grace_seconds: float = _f(20.0, **_range(0.1, 3_600))
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
@@ -269,12 +280,18 @@ def _check_bounds(value: float, meta: Mapping[str, Any]) -> bool:
     return not (hi is not None and (value >= hi if meta.get("hi_open") else value > hi))
 
 
+def _key_text(key: Any) -> str:
+    """A mapping key as an error names it (YAML keys need not be short strings)."""
+    return key if isinstance(key, str) and len(key) <= 60 else brief(key, 60)
+
+
 class _Validator:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, path: str, expected: str, got: Any) -> typing.NoReturn:
-        raise ConfigError(f"{self.source}: {path}: expected {expected}, got {got!r}")
+    def fail(self, path: str, expected: str, got: Any, secret: bool = False) -> typing.NoReturn:
+        shown = f"a {type(got).__name__} (value not shown: secret)" if secret else brief(got)
+        raise ConfigError(f"{self.source}: {path}: expected {expected}, got {shown}")
 
     def value(self, tp: Any, raw: Any, path: str, meta: Mapping[str, Any]) -> Any:
         origin = typing.get_origin(tp)
@@ -293,7 +310,11 @@ class _Validator:
             elem = typing.get_args(tp)[0]
             if not isinstance(raw, (list, tuple)) or not raw:
                 self.fail(path, f"a non-empty {_describe(tp)}", raw)
-            return tuple(self.value(elem, r, f"{path}[{i}]", {"lo": 1}) for i, r in enumerate(raw))
+            most = meta.get("max_items")
+            if most is not None and len(raw) > most:
+                self.fail(path, f"at most {most} items", f"{len(raw)} items")
+            item = meta.get("item", {"lo": 1})
+            return tuple(self.value(elem, r, f"{path}[{i}]", item) for i, r in enumerate(raw))
         if origin is dict:
             if not isinstance(raw, Mapping):
                 self.fail(path, "a mapping", raw)
@@ -317,11 +338,19 @@ class _Validator:
                     pass
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 self.fail(path, "a number" + (f" {_bounds_text(meta)}" if meta else ""), raw)
-            if math.isnan(raw) or (meta and not _check_bounds(float(raw), meta)):
+            try:
+                number = float(raw)
+            except OverflowError:  # an integer beyond float's range
+                number = math.inf
+            if not math.isfinite(number):
+                self.fail(path, f"a finite number {_bounds_text(meta)}".rstrip(), raw)
+            if meta and not _check_bounds(number, meta):
                 self.fail(path, f"a number {_bounds_text(meta)}", raw)
-            return float(raw)
+            return number
         if tp is str:
             if not isinstance(raw, str) or not raw:
+                if meta.get("secret"):
+                    self.fail(path, "a non-empty string (quote it in YAML)", raw, secret=True)
                 self.fail(path, "a non-empty string", raw)
             return raw
         raise TypeError(f"unsupported config type {tp!r} at {path}")  # pragma: no cover
@@ -330,7 +359,8 @@ class _Validator:
         out: dict[str, float] = {}
         for key, val in raw.items():
             if key not in _SCORE_COMPONENTS:
-                self.fail(f"{path}.{key}", "a component among " + ", ".join(_SCORE_COMPONENTS), key)
+                self.fail(f"{path}.{_key_text(key)}",
+                          "a component among " + ", ".join(_SCORE_COMPONENTS), key)
             out[key] = self.value(float, val, f"{path}.{key}", {"lo": 0.0})
         if not any(v > 0 for v in out.values()):
             self.fail(path, "at least one weight > 0", dict(raw))
@@ -345,7 +375,7 @@ class _Validator:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for key in raw:
             if key not in fields:
-                where = f"{path}.{key}" if path else str(key)
+                where = f"{path}.{_key_text(key)}" if path else _key_text(key)
                 raise ConfigError(
                     f"{self.source}: {where}: unknown key; allowed: {', '.join(fields)}"
                 )
@@ -377,12 +407,82 @@ def _cross_checks(cfg: Config, source: str) -> None:
         )
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML that refuses duplicate keys (the last one would silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=False)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # unhashable: the base constructor reports it
+                continue
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {brief(key)} (first on line {first.line + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    try:
+        return int(yaml.SafeLoader.construct_yaml_int(loader, node))
+    except ValueError:  # past Python's 4,300-digit limit for int(str)
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer of {len(node.value)} characters is too long",
+            node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no arbitrary objects
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1}" if mark is not None else ""
+    problem = str(getattr(exc, "problem", None) or exc)
+    return f"{where} not valid YAML: {problem if len(problem) <= 200 else problem[:197] + '...'}"
+
+
+def _field_type(parts: list[str]) -> Any:
+    """The declared type of a key path such as ``serve.kafka.sasl_password`` (None if unknown)."""
+    cls: Any = Config
+    tp: Any = None
+    for part in parts:
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            return None
+        tp = typing.get_type_hints(cls).get(part)
+        if tp is None:
+            return None
+        cls = tp
+    return tp
+
+
+def _is_string_type(tp: Any) -> bool:
+    """``str``, a Literal of strings, or either of them optional."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return len(args) == 1 and _is_string_type(args[0])
+    if typing.get_origin(tp) is Literal:
+        return all(isinstance(a, str) for a in typing.get_args(tp))
+    return tp is str
+
+
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tuple[dict, str]:
     overrides = sorted((k, v) for k, v in env.items() if k.startswith(ENV_PREFIX))
     for key, text in overrides:
         parts = [p.lower() for p in key[len(ENV_PREFIX):].split("__") if p]
         if not parts:
             continue
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"environment {key}: value of {len(text)} characters is longer "
+                              f"than the {MAX_CONFIG_BYTES} allowed")
         node = raw
         for part in parts[:-1]:
             child = node.get(part)
@@ -390,10 +490,15 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tupl
                 child = {}
                 node[part] = child
             node = child
-        try:
-            node[parts[-1]] = yaml.safe_load(text) if text != "" else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"environment {key}: not a YAML value: {exc}") from None
+        if text == "":
+            node[parts[-1]] = None
+        elif _is_string_type(_field_type(parts)):
+            node[parts[-1]] = text  # verbatim: a password is not YAML
+        else:
+            try:
+                node[parts[-1]] = _parse_yaml(text)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"environment {key}:{_yaml_problem(exc)}") from None
     if overrides:
         source = f"{source} (+ {', '.join(k for k, _ in overrides)})"
     return raw, source
@@ -424,23 +529,46 @@ def load_config(path: str | os.PathLike[str] | None = None,
     file = Path(path)
     source = str(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{file}: config file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read config: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{file}: larger than the {MAX_CONFIG_BYTES} bytes a config may have")
     try:
-        raw = yaml.safe_load(text)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: cannot read config: not UTF-8 text (byte {exc.start})"
+                          ) from None
+    try:
+        raw = _parse_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{file}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(f"{file}:{_yaml_problem(exc)}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: <top level>: expected a mapping, got {type(raw).__name__}")
     raw, source = _apply_env(raw, env, source)
     return config_from_dict(raw, source)
+
+
+def without_secrets(cfg: Config) -> Config:
+    """A copy with every secret key (e.g. ``serve.kafka.sasl_password``) set to None, for
+    writing a config next to a model bundle."""
+
+    def strip(section: Any) -> Any:
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if f.metadata.get("secret") and value is not None:
+                changes[f.name] = None
+            elif dataclasses.is_dataclass(value):
+                changes[f.name] = strip(value)
+        return dataclasses.replace(section, **changes)
+
+    return typing.cast(Config, strip(cfg))
 
 
 def config_to_dict(cfg: Any) -> Any:

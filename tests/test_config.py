@@ -89,3 +89,96 @@ def test_exponent_without_dot_is_a_number(tmp_path):
     assert cfg.training.learning_rate == 1e-05
     with pytest.raises(ConfigError, match="training.learning_rate: expected a number"):
         load_config(write(tmp_path, "training:\n  learning_rate: fast\n"), env={})
+
+
+SECRETS = ["hunter2 #1", "null", "yes", "12345", "[secret-pw-123", "~", "{a: b}", "'q'", " x "]
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_secrets_and_strings_from_the_environment_are_verbatim(tmp_path, secret):
+    cfg = load_config(write(tmp_path, "serve:\n  kafka:\n    sasl_username: u\n"),
+                      env={"ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": secret,
+                           "ANOMALY_GAN__SERVE__KAFKA__GROUP_ID": secret,
+                           "ANOMALY_GAN__SERVE__MODEL_PATH": secret})
+    assert cfg.serve.kafka.sasl_password == secret
+    assert cfg.serve.kafka.group_id == secret and cfg.serve.model_path == secret
+    # An empty value means "not set"; a Literal key takes the string too.
+    cfg = load_config(None, env={"ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": "",
+                                 "ANOMALY_GAN__SERVE__LOG_FORMAT": "json"})
+    assert cfg.serve.kafka.sasl_password is None and cfg.serve.log_format == "json"
+
+
+@pytest.mark.parametrize("secret", ["12345", "yes", "[secret-pw-123", "{pw: secret-pw-123}",
+                                    "secret-pw-123: x"])
+def test_no_error_ever_shows_a_secret(tmp_path, secret):
+    """A secret of the wrong YAML type in a file, and errors elsewhere with a secret set."""
+    p = write(tmp_path, f"serve:\n  kafka:\n    sasl_password: {secret}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p, env={})
+    msg = str(info.value)
+    if "not valid YAML" not in msg:
+        assert "serve.kafka.sasl_password: expected a non-empty string (quote it in YAML)" in msg
+        assert "value not shown: secret" in msg
+    for token in (secret, "12345", "secret-pw-123", "True"):
+        assert token not in msg
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "training: {epochs: 0}\n"),
+                    env={"ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": secret})
+    assert secret not in str(info.value) and "training.epochs" in str(info.value)
+
+
+def test_saved_configs_have_no_secrets():
+    from anomaly_gan.config import without_secrets
+
+    cfg = load_config(None, env={"ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": "pw"})
+    clean = without_secrets(cfg)
+    assert clean.serve.kafka.sasl_password is None
+    assert clean.replace(serve=cfg.serve) == cfg and "pw" not in str(config_to_dict(clean))
+
+
+# A "billion laughs": 9**9 strings by reference in a 300-byte flow list.
+BOMB = "[&a [lol,lol,lol,lol,lol,lol,lol,lol,lol], " + ", ".join(
+    f"&{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")) + "]"
+
+
+def test_yaml_bomb_is_rejected_at_once(tmp_path):
+    """The error shows a bounded repr of the value instead of expanding it."""
+    for env, path in (({}, write(tmp_path, f"training:\n  epochs: {BOMB}\n")),
+                      ({"ANOMALY_GAN__TRAINING__EPOCHS": BOMB}, None)):
+        with pytest.raises(ConfigError) as info:
+            load_config(path, env=env)
+        assert "training.epochs: expected an integer" in str(info.value)
+        assert len(str(info.value)) < 400
+
+
+def test_size_caps(tmp_path):
+    big = write(tmp_path, "model:\n  hidden: [" + ", ".join(["8"] * 400_000) + "]\n")
+    with pytest.raises(ConfigError, match="larger than the 1048576 bytes"):
+        load_config(big, env={})
+    with pytest.raises(ConfigError, match=r"model.hidden: expected at most 16 items, got '20000 items'"):
+        load_config(write(tmp_path, "model:\n  hidden: [" + ", ".join(["8"] * 20_000) + "]\n"),
+                    env={})
+    with pytest.raises(ConfigError, match=r"model.hidden\[0\]: expected an integer >= 1 and <= 65536"):
+        load_config(write(tmp_path, "model:\n  hidden: [1000000000]\n"), env={})
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, f"training:\n  epochs: {'9' * 4000}\n"), env={})
+    assert "got an integer of about 400" in str(info.value)
+    with pytest.raises(ConfigError, match="line 2 not valid YAML: integer of 5000 characters"):
+        load_config(write(tmp_path, f"training:\n  epochs: {'9' * 5000}\n"), env={})
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, f"training:\n  learning_rate: {'9' * 400}\n"), env={})
+    assert "learning_rate: expected a finite number" in str(info.value)
+
+
+def test_duplicate_keys_and_infinite_durations(tmp_path):
+    with pytest.raises(ConfigError, match=r"line 3 not valid YAML: duplicate key 'epochs' \(first on line 2\)"):
+        load_config(write(tmp_path, "training:\n  epochs: 3\n  epochs: 4\n"), env={})
+    with pytest.raises(ConfigError, match="duplicate key 'training'"):
+        load_config(write(tmp_path, "training: {}\ntraining: {}\n"), env={})
+    for text in (".inf", ".nan", "-.inf"):
+        with pytest.raises(ConfigError, match="serve.reload_interval_seconds: expected a finite"):
+            load_config(write(tmp_path, f"serve:\n  reload_interval_seconds: {text}\n"), env={})
+    with pytest.raises(ConfigError, match=r"reload_interval_seconds: expected a number >= 0.1 and <= 86400"):
+        load_config(None, env={"ANOMALY_GAN__SERVE__RELOAD_INTERVAL_SECONDS": "1e300"})
+    with pytest.raises(ConfigError, match="serve.alerts.cooldown_seconds: expected a finite number"):
+        load_config(None, env={"ANOMALY_GAN__SERVE__ALERTS__COOLDOWN_SECONDS": ".inf"})

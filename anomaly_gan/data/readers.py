@@ -249,7 +249,7 @@ def apply_nan_policy(table: Table, policy: str) -> np.ndarray:
             ok = np.isfinite(series)
             if not ok.any():
                 raise DataError(
-                    f"{table.path}: column {table.column(j)}: no finite value to fill from"
+                    f"{table.path}: column {table.column(int(j))}: no finite value to fill from"
                 )
             idx = np.where(ok, np.arange(len(series)), 0)
             np.maximum.accumulate(idx, out=idx)
