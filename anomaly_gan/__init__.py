@@ -17,6 +17,7 @@ from anomaly_gan.errors import (
     BundleError,
     ConfigError,
     DataError,
+    OutputError,
     TrainingHealthError,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "BundleError",
     "ConfigError",
     "DataError",
+    "OutputError",
     "TrainingHealthError",
     "__version__",
 ]

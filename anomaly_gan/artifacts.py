@@ -14,6 +14,12 @@ Layout::
 A *store* is a directory of bundles plus a ``current`` file naming the version directory
 to serve; whoever promotes a version rewrites ``current`` atomically
 (:func:`promote`).
+
+Loading checks everything that needs no Keras first (:func:`inspect_bundle`: manifest shape,
+checksums, config, calibration), so a bad path or a tampered bundle fails in one line before
+TensorFlow is imported; :func:`load_bundle` then loads the networks and checks that their
+input shape agrees with the calibration. Files and directories get the modes the umask gives
+(:mod:`anomaly_gan.files`), so ``serve`` under another UID can read a bundle on a shared volume.
 """
 
 from __future__ import annotations
@@ -23,20 +29,24 @@ import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from anomaly_gan.config import config_from_dict, config_to_dict
+from anomaly_gan.config import Config, config_from_dict, config_to_dict, without_secrets
 from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.detector import Calibration, Detector
-from anomaly_gan.errors import AnomalyGanError, BundleError
+from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, brief, clip
+from anomaly_gan.files import check_creatable, umask_mode
 
 __all__ = [
     "FORMAT_VERSION",
+    "BundleInfo",
     "bundle_fingerprint",
     "check_destination",
+    "inspect_bundle",
     "load_bundle",
     "promote",
     "resolve_bundle_path",
@@ -49,11 +59,8 @@ CURRENT = "current"
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -69,9 +76,13 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
     """
     out = Path(out_dir)
     check_destination(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the bundle directory: {exc.strerror}") from None
+    try:
+        tmp.chmod(umask_mode(directory=True))  # mkdtemp makes 0700 whatever the umask
         nets_dir = tmp / "nets"
         nets_dir.mkdir()
         for name, net in detector.nets.items():
@@ -83,7 +94,8 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
             **detector.calibration.to_dict(),
         })
         (tmp / "config.yaml").write_text(
-            yaml.safe_dump(config_to_dict(detector.config), sort_keys=False), encoding="utf-8"
+            yaml.safe_dump(config_to_dict(without_secrets(detector.config)), sort_keys=False),
+            encoding="utf-8",
         )
         _write_json(tmp / "metadata.json", {
             **detector.metadata, "version": detector.version, "kind": detector.kind,
@@ -103,6 +115,9 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"{out}: cannot write the bundle: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -110,11 +125,27 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
 
 
 def check_destination(out_dir: str | os.PathLike[str], overwrite: bool = False) -> None:
-    """Refuse a non-empty ``out_dir`` unless ``overwrite``; callers check before long work."""
+    """Check that a bundle can be written to ``out_dir``; callers check before long work.
+
+    Refused: a non-empty directory unless ``overwrite``; with ``overwrite``, anything that is
+    not a bundle (``--force`` never deletes a directory of other files); a file or a symbolic
+    link; a path whose nearest existing parent is not a writable directory.
+    """
     out = Path(out_dir)
-    occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
+    if out.is_symlink():
+        raise OutputError(f"{out}: is a symbolic link; expected a bundle directory path")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: is a file, not a bundle directory")
+    try:
+        occupied = out.is_dir() and any(out.iterdir())
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot read: {exc.strerror}") from None
     if occupied and not overwrite:
-        raise BundleError(f"{out}: already exists; choose a new directory or pass --force")
+        raise OutputError(f"{out}: already exists; choose a new directory or pass --force")
+    if occupied and not (out / MANIFEST).is_file():
+        raise OutputError(f"{out}: is a directory but not a model bundle (no {MANIFEST}); "
+                          f"--force replaces only bundles")
+    check_creatable(out, "the bundle directory")
 
 
 def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
@@ -124,12 +155,24 @@ def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
         return p
     current = p / CURRENT
     if current.is_file():
-        name = current.read_text(encoding="utf-8").strip()
-        if not name or "/" in name or name in (".", ".."):
-            raise BundleError(f"{current}: expected the name of a version directory, got {name!r}")
+        try:
+            name = current.read_bytes()[:4096].decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise BundleError(f"{current}: expected the name of a version directory as "
+                              f"UTF-8 text, got undecodable bytes") from None
+        except OSError as exc:
+            raise BundleError(f"{current}: cannot read: {exc.strerror}") from None
+        if not name or "/" in name or "\0" in name or name in (".", ".."):
+            raise BundleError(f"{current}: expected the name of a version directory, "
+                              f"got {brief(name)}")
         target = p / name
-        if not (target / MANIFEST).is_file():
-            raise BundleError(f"{current}: names {name!r}, which is not a model bundle in {p}")
+        try:
+            found = (target / MANIFEST).is_file()
+        except OSError:  # e.g. a name longer than the file system allows
+            found = False
+        if not found:
+            raise BundleError(f"{current}: names {brief(name)}, which is not a model bundle "
+                              f"in {p}")
         return target
     if not p.exists():
         raise BundleError(f"{p}: model path does not exist")
@@ -152,32 +195,64 @@ def bundle_fingerprint(path: str | os.PathLike[str]) -> str:
 
 
 def _verify(bundle: Path) -> dict[str, Any]:
+    where = bundle / MANIFEST
     try:
         manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise BundleError(f"{bundle / MANIFEST}: unreadable manifest: {exc}") from None
+        raise BundleError(f"{where}: unreadable manifest: {clip(str(exc), 120)}") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{where}: expected a JSON object, got {type(manifest).__name__}")
     fmt = manifest.get("format_version")
     if fmt != FORMAT_VERSION:
         raise BundleError(
-            f"{bundle}: bundle format {fmt!r} is not supported by this anomaly-gan "
+            f"{bundle}: bundle format {brief(fmt)} is not supported by this anomaly-gan "
             f"(expected {FORMAT_VERSION}); retrain or upgrade"
         )
+    for key in ("kind", "version"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            raise BundleError(f"{where}: {key}: expected a non-empty string, "
+                              f"got {brief(manifest.get(key))}")
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
-        raise BundleError(f"{bundle / MANIFEST}: no file list")
+        raise BundleError(f"{where}: no file list")
     for rel, expected in files.items():
+        parts = PurePosixPath(rel).parts
+        if not parts or rel.startswith("/") or ".." in parts or not isinstance(expected, str):
+            raise BundleError(f"{where}: files: {brief(rel)} is not a file inside the bundle")
         f = bundle / rel
         if not f.is_file():
             raise BundleError(f"{bundle}: missing file {rel} listed in the manifest")
         if _sha256(f) != expected:
             raise BundleError(f"{bundle}: checksum mismatch for {rel} (file changed or corrupted)")
+    for required in ("calibration.json", "metadata.json", "config.yaml"):
+        if required not in files:
+            raise BundleError(f"{where}: files: {required} is not listed")
     return manifest
 
 
-def load_bundle(path: str | os.PathLike[str]) -> Detector:
-    """Load and verify a bundle (or a store's ``current`` version)."""
-    import keras
+@dataclass(frozen=True)
+class BundleInfo:
+    """A verified bundle before its networks are loaded: everything but Keras.
 
+    ``load_bundle(info)`` finishes the job; a CLI command inspects first so that bad input
+    (a wrong path, a tampered bundle, a data file that does not match the model's features)
+    fails before TensorFlow is imported.
+    """
+
+    path: Path
+    kind: str
+    version: str
+    feature_names: tuple[str, ...]
+    window: int
+    scaler: Scaler
+    calibration: Calibration
+    config: Config
+    metadata: dict[str, Any] = field(default_factory=dict)
+    net_files: tuple[str, ...] = ()
+
+
+def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
+    """Resolve, verify and parse a bundle (or a store's ``current`` version) without Keras."""
     bundle = resolve_bundle_path(path)
     manifest = _verify(bundle)
     try:
@@ -187,32 +262,66 @@ def load_bundle(path: str | os.PathLike[str]) -> Detector:
             yaml.safe_load((bundle / "config.yaml").read_text(encoding="utf-8")),
             source=str(bundle / "config.yaml"),
         )
+        if not isinstance(cal_raw, dict) or not isinstance(meta, dict):
+            raise TypeError("calibration.json and metadata.json must hold JSON objects")
         calibration = Calibration.from_dict(cal_raw)
         scaler = Scaler.from_dict(cal_raw["scaler"])
         feature_names = tuple(str(n) for n in cal_raw["feature_names"])
-        window = int(cal_raw["window"])
+        window = cal_raw["window"]
+        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+            raise ValueError(f"calibration.json window: expected an integer >= 2, "
+                             f"got {brief(window)}")
+        calibration.check(len(feature_names))
     except AnomalyGanError as exc:
         raise BundleError(f"{bundle}: incompatible bundle: {exc}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"{bundle}: malformed bundle: {exc}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        raise BundleError(f"{bundle}: malformed bundle: {clip(str(exc), 200)}") from None
     if len(scaler.center) != len(feature_names):
         raise BundleError(f"{bundle}: scaler has {len(scaler.center)} features, expected {len(feature_names)}")
+    if manifest["kind"] != cfg.model.kind:
+        raise BundleError(f"{bundle}: manifest kind {brief(manifest['kind'])} differs from "
+                          f"config.yaml model.kind {cfg.model.kind!r}")
+    nets = tuple(rel for rel in manifest["files"]
+                 if rel.startswith("nets/") and rel.endswith(".keras"))
+    if not nets:
+        raise BundleError(f"{bundle}: no networks (nets/*.keras) in the manifest")
+    return BundleInfo(bundle, manifest["kind"], manifest["version"], feature_names, window,
+                      scaler, calibration, cfg, meta, nets)
+
+
+def load_bundle(path: str | os.PathLike[str] | BundleInfo) -> Detector:
+    """Load and verify a bundle (or a store's ``current`` version, or an inspected one).
+
+    Besides :func:`inspect_bundle`'s checks, the scorer network's input must be
+    ``(window, features)`` as the calibration says, or loading fails here rather than at the
+    first scoring call.
+    """
+    info = path if isinstance(path, BundleInfo) else inspect_bundle(path)
+    import keras
+
+    bundle = info.path
     nets = {}
-    for rel in manifest["files"]:
-        if rel.startswith("nets/") and rel.endswith(".keras"):
-            name = rel[len("nets/"):-len(".keras")]
-            try:
-                nets[name] = keras.saving.load_model(bundle / rel, compile=False, safe_mode=True)
-            except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad archive
-                raise BundleError(f"{bundle}: cannot load network {rel}: {exc}") from None
+    for rel in info.net_files:
+        name = rel[len("nets/"):-len(".keras")]
+        try:
+            nets[name] = keras.saving.load_model(bundle / rel, compile=False, safe_mode=True)
+        except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad archive
+            raise BundleError(f"{bundle}: cannot load network {rel}: {clip(str(exc), 200)}"
+                              ) from None
+    for name, net in nets.items():
+        shape = tuple(getattr(net, "input_shape", ()) or ())[1:]
+        if shape != (info.window, len(info.feature_names)):
+            raise BundleError(
+                f"{bundle}: network {name} takes windows of shape {shape}, but the calibration "
+                f"says window {info.window} x {len(info.feature_names)} features")
     return Detector(
-        kind=str(manifest["kind"]),
-        version=str(manifest["version"]),
-        feature_names=feature_names,
-        window=window,
-        scaler=scaler,
+        kind=info.kind,
+        version=info.version,
+        feature_names=info.feature_names,
+        window=info.window,
+        scaler=info.scaler,
         nets=nets,
-        calibration=calibration,
-        config=cfg,
-        metadata=meta,
+        calibration=info.calibration,
+        config=info.config,
+        metadata=info.metadata,
     )

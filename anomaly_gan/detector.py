@@ -8,6 +8,7 @@ numbers for the same events.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.errors import DataError
 from anomaly_gan.scoring import (
+    SEVERITY_LEVELS,
     RobustStats,
     Threshold,
     combine,
@@ -54,6 +56,32 @@ class Calibration:
             "validation": self.validation,
         }
 
+    def check(self, n_features: int) -> None:
+        """Raise ``ValueError`` naming the first field that cannot score anything sensible.
+
+        A NaN threshold flags nothing and a zero scale divides by zero, silently, at scoring
+        time; loading a bundle calls this so it fails at once instead.
+        """
+        if not math.isfinite(self.threshold.value):
+            raise ValueError(f"threshold.value: expected a finite number, got {self.threshold.value}")
+        if not self.component_stats:
+            raise ValueError("component_stats: expected at least one component")
+        for name, st in self.component_stats.items():
+            _check_stats(f"component_stats.{name}", st, ())
+        _check_stats("feature_stats", self.feature_stats, (n_features,))
+        for name, w in self.weights.items():
+            if name not in self.component_stats:
+                raise ValueError(f"weights.{name}: no such component in component_stats "
+                                 f"({', '.join(self.component_stats)})")
+            if not (math.isfinite(w) and w >= 0):
+                raise ValueError(f"weights.{name}: expected a finite number >= 0, got {w}")
+        if not any(w > 0 for w in self.weights.values()):
+            raise ValueError("weights: expected at least one weight > 0")
+        q = self.severity_quantiles
+        if q.shape != SEVERITY_LEVELS.shape or not np.isfinite(q).all() or np.any(np.diff(q) < 0):
+            raise ValueError(f"severity_quantiles: expected {len(SEVERITY_LEVELS)} finite, "
+                             f"non-decreasing numbers")
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Calibration:
         return cls(
@@ -64,6 +92,15 @@ class Calibration:
             severity_quantiles=np.asarray(raw["severity_quantiles"], dtype=np.float64),
             validation=dict(raw.get("validation", {})),
         )
+
+
+def _check_stats(name: str, st: RobustStats, shape: tuple[int, ...]) -> None:
+    for part, arr in (("median", st.median), ("scale", st.scale)):
+        if arr.shape != shape or not np.isfinite(arr).all():
+            raise ValueError(f"{name}.{part}: expected {shape[0] if shape else 1} finite "
+                             f"number(s), got shape {arr.shape}")
+    if np.any(st.scale <= 0):
+        raise ValueError(f"{name}.scale: expected numbers > 0")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ __all__ = [
     "BundleError",
     "ConfigError",
     "DataError",
+    "OutputError",
     "TrainingHealthError",
     "brief",
+    "clip",
     "name_list",
 ]
 
@@ -35,6 +37,10 @@ class DataError(AnomalyGanError, ValueError):
 
 class BundleError(AnomalyGanError):
     """A model bundle is missing, corrupted or incompatible."""
+
+
+class OutputError(AnomalyGanError):
+    """An output path cannot be written: it exists as something else, or is not writable."""
 
 
 class TrainingHealthError(AnomalyGanError):
@@ -63,6 +69,12 @@ def brief(value: Any, limit: int = 80) -> str:
         # repr() of a huge int is slow and past 4,300 digits raises ValueError.
         return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     text = _BRIEF.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """A message (e.g. a library's exception text) cut to ``limit`` characters, unquoted."""
+    text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

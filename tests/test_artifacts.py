@@ -1,16 +1,22 @@
+import dataclasses
+import hashlib
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
 
 from anomaly_gan.artifacts import (
     bundle_fingerprint,
+    check_destination,
+    inspect_bundle,
     load_bundle,
     promote,
     resolve_bundle_path,
     save_bundle,
 )
-from anomaly_gan.errors import BundleError
+from anomaly_gan.errors import BundleError, OutputError
 
 
 def test_bundle_layout_and_metadata(tiny_bundle, tiny_detector):
@@ -54,7 +60,7 @@ def test_not_a_bundle(tmp_path):
 
 
 def test_existing_directory_needs_overwrite(tiny_detector, tiny_bundle):
-    with pytest.raises(BundleError, match="already exists"):
+    with pytest.raises(OutputError, match="already exists"):
         save_bundle(tiny_detector, tiny_bundle)
     save_bundle(tiny_detector, tiny_bundle, overwrite=True)
     load_bundle(tiny_bundle)
@@ -77,3 +83,121 @@ def test_store_current_and_promote(tiny_detector, tmp_path):
     (store / "current").write_text("v9\n")
     with pytest.raises(BundleError, match="names 'v9', which is not a model bundle"):
         load_bundle(store)
+
+
+def _rewrite(bundle, rel, edit):
+    """Change one file and re-sign it in the manifest, as a careless tool would."""
+    path = bundle / rel
+    path.write_text(edit(path.read_text()))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"][rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("manifest, expected", [
+    ("[1, 2]", "manifest.json: expected a JSON object, got list"),
+    ('{"format_version": 1, "version": "v", "files": {"a": "b"}}',
+     "manifest.json: kind: expected a non-empty string, got None"),
+    ('{"format_version": 1, "version": "v", "kind": "ganomaly", "files": {"../x": "b"}}',
+     "files: '../x' is not a file inside the bundle"),
+    ("{not json", "unreadable manifest"),
+])
+def test_manifest_of_the_wrong_shape(tmp_path, manifest, expected):
+    (tmp_path / "manifest.json").write_text(manifest)
+    with pytest.raises(BundleError, match=expected) as info:
+        inspect_bundle(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_store_current_that_is_not_utf8(tmp_path):
+    (tmp_path / "current").write_bytes(b"\xff\xfe\x00v1\n")
+    with pytest.raises(BundleError, match="current: expected the name of a version directory "
+                                          "as UTF-8 text"):
+        resolve_bundle_path(tmp_path)
+    (tmp_path / "current").write_text("x" * 5000)
+    with pytest.raises(BundleError, match="which is not a model bundle"):
+        resolve_bundle_path(tmp_path)
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("threshold", {"value": float("nan"), "method": "quantile"},
+     "threshold.value: expected a finite number, got nan"),
+    ("severity_quantiles", [0.0] * 3, "severity_quantiles: expected 201 finite, non-decreasing"),
+    ("weights", {"speed": 1.0}, "weights.speed: no such component"),
+    ("window", 1, "window: expected an integer >= 2"),
+])
+def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
+    def edit(text):
+        raw = json.loads(text)
+        raw[field] = value
+        return json.dumps(raw)
+
+    _rewrite(tiny_bundle, "calibration.json", edit)
+    with pytest.raises(BundleError, match=expected):
+        inspect_bundle(tiny_bundle)
+
+
+def test_window_that_disagrees_with_the_network(tiny_bundle):
+    _rewrite(tiny_bundle, "calibration.json", lambda t: t.replace('"window": 16', '"window": 20'))
+    inspect_bundle(tiny_bundle)  # consistent in itself; only the network can tell
+    with pytest.raises(BundleError, match=r"network scorer takes windows of shape \(16, 3\), "
+                                          r"but the calibration says window 20 x 3"):
+        load_bundle(tiny_bundle)
+
+
+def test_manifest_kind_must_match_the_config(tiny_bundle):
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    manifest["kind"] = "fanogan"
+    (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="manifest kind 'fanogan' differs from config.yaml"):
+        inspect_bundle(tiny_bundle)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_bundle_modes_follow_the_umask(tiny_detector, tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        out = save_bundle(tiny_detector, tmp_path / "b")
+    finally:
+        os.umask(old)
+    for p in [out, *out.rglob("*")]:
+        want = (0o777 if p.is_dir() else 0o666) & ~mask
+        assert stat.S_IMODE(p.stat().st_mode) == want, p
+
+
+def test_force_replaces_only_bundles(tiny_detector, tmp_path):
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(OutputError, match="is a directory but not a model bundle"):
+        save_bundle(tiny_detector, other, overwrite=True)
+    assert (other / "holiday.jpg").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="is a file, not a bundle directory"):
+        check_destination(tmp_path / "file", overwrite=True)
+    (tmp_path / "link").symlink_to(other)
+    with pytest.raises(OutputError, match="is a symbolic link"):
+        check_destination(tmp_path / "link", overwrite=True)
+    with pytest.raises(OutputError, match="cannot create the bundle directory: .*file is not a "
+                                          "directory"):
+        check_destination(tmp_path / "file" / "sub" / "m")
+    check_destination(tmp_path / "new" / "deeper" / "m")
+    assert not (tmp_path / "new").exists(), "a check must create nothing"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
+def test_unwritable_destination_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(OutputError, match="permission denied"):
+        check_destination(locked / "m")
+
+
+def test_secrets_are_not_saved(tiny_detector, tmp_path):
+    from anomaly_gan.config import load_config
+
+    cfg = load_config(None, env={"ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": "s3cret-pw"})
+    det = dataclasses.replace(tiny_detector, config=tiny_detector.config.replace(serve=cfg.serve))
+    out = save_bundle(det, tmp_path / "b")
+    assert not any(b"s3cret-pw" in p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert load_bundle(out).config.serve.kafka.sasl_password is None

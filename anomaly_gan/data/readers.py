@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_gan.errors import DataError, brief, name_list
+from anomaly_gan.errors import DataError, brief, clip, name_list
 
 __all__ = ["Table", "apply_nan_policy", "check_features", "read_labels", "read_table"]
 
@@ -125,7 +125,7 @@ def _csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
                     lines.append(start)
                 start = reader.line_num + 1
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: line {start}: not a readable CSV file: {brief(str(exc))}"
+            raise DataError(f"{path}: line {start}: not a readable CSV file: {clip(str(exc))}"
                             ) from None
     return rows, lines
 

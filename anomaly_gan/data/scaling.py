@@ -37,9 +37,11 @@ class Scaler:
             scale = np.asarray(raw["scale"], dtype=np.float64)
             method = raw["method"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"scaler.json: malformed scaler ({exc})") from None
-        if center.shape != scale.shape or center.ndim != 1 or np.any(scale <= 0):
-            raise BundleError("scaler.json: center/scale must be equal-length and scale > 0")
+            raise BundleError(f"calibration.json: malformed scaler ({exc})") from None
+        if (center.shape != scale.shape or center.ndim != 1 or not np.isfinite(center).all()
+                or not np.isfinite(scale).all() or np.any(scale <= 0)):
+            raise BundleError("calibration.json: scaler center/scale must be equal-length, "
+                              "finite, and scale > 0")
         return cls(method=method, center=center, scale=scale)
 
 

@@ -1,0 +1,101 @@
+"""The filesystem edge for outputs: atomic writes that honour the umask, and destination
+checks made before long work.
+
+``tempfile.mkstemp``/``mkdtemp`` create 0600 files and 0700 directories whatever the umask;
+renamed into place as they are, a bundle trained under one UID could not be read by ``serve``
+under another on a shared volume. Everything written here gets the mode a plain
+``open``/``mkdir`` would have given it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from anomaly_gan.errors import OutputError
+
+__all__ = ["atomic_write_text", "check_creatable", "check_output_file", "current_umask",
+           "umask_mode"]
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+def umask_mode(directory: bool) -> int:
+    """The mode ``mkdir`` (0777) or ``open`` (0666) would give under the current umask."""
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
+def check_creatable(path: str | os.PathLike[str], what: str) -> None:
+    """Raise :class:`OutputError` unless ``path`` could be created: its nearest existing
+    ancestor is a directory this process may write into. Creates nothing."""
+    p = Path(os.path.abspath(path))
+    ancestor = p.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        if ancestor.is_symlink():  # a dangling link on the way
+            raise OutputError(f"{path}: cannot create {what}: {ancestor} is a broken link")
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"{path}: cannot create {what}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        reason = "read-only file system" if _read_only_fs(ancestor) else "permission denied"
+        raise OutputError(f"{path}: cannot create {what} in {ancestor}: {reason}")
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def check_output_file(path: str | os.PathLike[str], what: str = "output file") -> None:
+    """Refuse an output path that exists as anything but a regular file (a FIFO, a device,
+    a directory, a symlink), then check it could be created. Creates nothing."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write {what}: {exc.strerror}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else
+                "a directory" if stat.S_ISDIR(st.st_mode) else
+                "a FIFO" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "not a regular file")
+        raise OutputError(f"{path}: is {kind}; expected a regular file path for the {what} "
+                          f"(it is written to a temporary file and renamed into place)")
+    check_creatable(path, what)
+
+
+def atomic_write_text(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) -> None:
+    """Write a text file through ``write(fh)`` into a temporary sibling, then rename it over
+    ``path``: a reader never sees half a file, and a failed run leaves nothing."""
+    out = Path(path)
+    check_output_file(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        os.fchmod(fd, umask_mode(directory=False))
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            write(fh)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
