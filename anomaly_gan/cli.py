@@ -1,8 +1,15 @@
 """The ``anomaly-gan`` command: thin subcommands over the library.
 
-Exit codes: 0 ok; 2 bad input (config, data, model bundle: one line on stderr, no
-traceback); 3 training ended unhealthy (bundle not written unless --allow-unhealthy);
-130 interrupted.
+Exit codes: 0 ok; 1 ``serve``: the final flush/commit failed, ``demo``: not every window was
+scored, or an unexpected error (a bug, with its traceback); 2 bad input (config, data, model
+bundle, output path: one line on stderr, no traceback); 3 training ended unhealthy (bundle not
+written unless --allow-unhealthy); 130 interrupted.
+
+Streams: results (the ``train`` summary JSON, ``evaluate`` metrics) go to stdout, progress and
+errors to stderr, so ``anomaly-gan train ... > result.json`` is valid JSON. Inputs (config,
+paths, bundle, data) are checked before TensorFlow is imported: bad input fails in about a
+second with one line, and TensorFlow's start-up banner is kept off the screen
+(:mod:`anomaly_gan.runtime`).
 """
 
 from __future__ import annotations
@@ -11,19 +18,41 @@ import argparse
 import csv
 import dataclasses
 import json
+import logging
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from anomaly_gan import __version__
 from anomaly_gan.errors import AnomalyGanError, DataError
 
 __all__ = ["build_parser", "main"]
 
+EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNHEALTHY = 3
+EXIT_INTERRUPTED = 130
+
+EPILOG = """\
+exit codes:
+  0    success
+  1    serve: the final flush/commit failed; demo: not every window was scored;
+       any command: an unexpected error (a bug; reported with its traceback)
+  2    bad input: config, data, model bundle or output path (one line on stderr)
+  3    train: GAN training ended unhealthy (no bundle unless --allow-unhealthy)
+  130  interrupted (Ctrl-C)
+
+environment:
+  Any config key can be overridden: ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<value>,
+  e.g. ANOMALY_GAN__TRAINING__EPOCHS=5 or ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD=...
+  (string keys and secrets are taken verbatim; other keys are parsed as YAML).
+
+documentation:
+  README.md, docs/streaming.md, docs/deployment.md and configs/default.yaml (every key,
+  documented) in the anomaly-gan source tree; `anomaly-gan COMMAND --help` for a command.
+"""
 
 
 def _eprint(msg: str) -> None:
@@ -32,6 +61,13 @@ def _eprint(msg: str) -> None:
 
 def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _tensorflow() -> None:
+    """Import TensorFlow now, without its banner: call after the inputs are checked."""
+    from anomaly_gan.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -43,30 +79,31 @@ def _load_cfg(path: str | None):
     return load_config(path)
 
 
-def _read_for_model(data: str, det):
+def _inspect_model(path: str):
+    """The bundle, verified and parsed without TensorFlow (networks not loaded yet)."""
+    from anomaly_gan.artifacts import inspect_bundle
+
+    return inspect_bundle(path)
+
+
+def _load_model(info):
+    from anomaly_gan.artifacts import load_bundle
+
+    _tensorflow()
+    return load_bundle(info)
+
+
+def _read_for_model(data: str, info):
+    """Read ``data`` and match it to the model's features (``info``: a bundle or detector)."""
     from anomaly_gan.data import apply_nan_policy, check_features, read_table
 
-    cfg = det.config
+    cfg = info.config
     table = read_table(data, cfg.data.timestamp_column)
-    values = check_features(table, det.feature_names)
-    table = type(table)(table.path, det.feature_names, values, table.timestamps, table.has_header)
+    table = table.with_columns(info.feature_names, check_features(table, info.feature_names))
     values = apply_nan_policy(table, cfg.data.nan_policy)
-    if len(values) < det.window:
-        raise DataError(f"{data}: need at least one window of {det.window} rows, got {len(values)} rows")
+    if len(values) < info.window:
+        raise DataError(f"{data}: need at least one window of {info.window} rows, got {len(values)} rows")
     return table, values
-
-
-def _atomic_write_text(path: str, write) -> None:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            write(fh)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fmt(x: float) -> str:
@@ -103,9 +140,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if len(s) < 2 * cfg.data.window:
             raise DataError(f"{t.path}: {len(s)} rows is fewer than the {2 * cfg.data.window} "
                             f"needed (one training and one held-out window of {cfg.data.window})")
-    if args.quiet:
-        cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
-    det = train_detector(cfg, series, names, progress=_eprint)
+    # Keras' progress bar writes to stdout, which holds the result JSON: the CLI reports one
+    # line per epoch on stderr through the library's progress channel instead.
+    cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
+    _tensorflow()
+    det = train_detector(cfg, series, names, progress=None if args.quiet else _eprint)
     health = det.metadata.get("health", {})
     if health.get("status") != "healthy":
         _eprint(f"training ended unhealthy: {'; '.join(health.get('issues', [])) or health}")
@@ -126,10 +165,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.files import atomic_write_text, check_output_file
 
-    det = load_bundle(args.model)
-    table, values = _read_for_model(args.data, det)
+    check_output_file(args.out, "scores CSV")
+    info = _inspect_model(args.model)
+    table, values = _read_for_model(args.data, info)
+    det = _load_model(info)
     res = det.score_series(values)
     comps = list(res.components)
     key = "timestamp" if table.timestamps is not None else "index"
@@ -149,7 +190,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 ";".join(res.top_features[i]),
             ])
 
-    _atomic_write_text(args.out, write)
+    atomic_write_text(args.out, write)
     flagged = int(res.is_anomaly.sum())
     _eprint(f"scored {len(res)} rows ({len(res) - det.window + 1} windows) with {det.version}: "
             f"{flagged} above threshold {det.threshold:.3f} -> {args.out}")
@@ -169,13 +210,16 @@ def _print_metrics(m: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.data import read_labels
     from anomaly_gan.evaluate import evaluate_scores
+    from anomaly_gan.files import check_output_file
 
-    det = load_bundle(args.model)
-    _, values = _read_for_model(args.data, det)
+    if args.plot:
+        check_output_file(args.plot, "figure")
+    info = _inspect_model(args.model)
+    _, values = _read_for_model(args.data, info)
     labels = read_labels(args.labels, rows=len(values))
+    det = _load_model(info)
     res = det.score_series(values)
     metrics = evaluate_scores(res.score, labels, det.threshold)
     metrics["model_version"] = det.version
@@ -191,13 +235,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.data import read_labels
+    from anomaly_gan.files import check_output_file
     from anomaly_gan.plot import plot_scores
 
-    det = load_bundle(args.model)
-    _, values = _read_for_model(args.data, det)
+    check_output_file(args.out, "figure")
+    info = _inspect_model(args.model)
+    _, values = _read_for_model(args.data, info)
     labels = read_labels(args.labels, rows=len(values)) if args.labels else None
+    det = _load_model(info)
     res = det.score_series(values)
     plot_scores(values, det.feature_names, res, args.out, labels, title=f"{args.data} - {det.version}")
     _eprint(f"wrote {args.out}")
@@ -207,6 +253,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_offline_demo(args: argparse.Namespace) -> int:
     from anomaly_gan.demo_offline import run_offline_demo
 
+    _tensorflow()
     return run_offline_demo(args.out, seed=args.seed)
 
 
@@ -217,48 +264,60 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anomaly-gan",
         description="Train GAN anomaly detectors on normal data; score files and Kafka streams.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"anomaly-gan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate-config", help="check a YAML config file")
-    p.add_argument("file")
+    p = sub.add_parser("validate-config", help="check a YAML config file",
+                       description="Validate a config file (and ANOMALY_GAN__* overrides); "
+                                   "exit 0 if it is valid, 2 with one line naming the key if not.")
+    p.add_argument("file", help="YAML config file to check")
     p.set_defaults(func=cmd_validate_config)
 
-    p = sub.add_parser("train", help="train a model bundle on normal data")
+    p = sub.add_parser("train", help="train a model bundle on normal data",
+                       description="Train on normal data and write a model bundle. The result "
+                                   "summary (JSON) goes to stdout, one progress line per epoch "
+                                   "to stderr.")
     p.add_argument("--config", help="YAML config (default: the shipped defaults)")
     p.add_argument("--data", required=True, nargs="+", help="CSV/Parquet file(s) of normal rows; "
                    "several files are separate series (windows never span two)")
     p.add_argument("--out", required=True, help="bundle directory to create")
-    p.add_argument("--force", action="store_true", help="replace an existing bundle directory")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing bundle directory (never a directory that is not "
+                        "a bundle)")
     p.add_argument("--allow-unhealthy", action="store_true",
                    help="write the bundle even if GAN training ended unhealthy")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score a file: one output row per input row")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True, help="scores CSV to write")
+    p.add_argument("--data", required=True,
+                   help="CSV/Parquet file to score, with the model's feature columns (by name "
+                        "with a header, by count without)")
+    p.add_argument("--out", required=True, help="scores CSV to write (replaced atomically)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("evaluate", help="point-wise AUC-ROC, AUC-PR, F1 against labels")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
+    p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
+    p.add_argument("--data", required=True, help="CSV/Parquet file to score")
     p.add_argument("--labels", required=True, help="one 0/1 per data row")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", help="also write the figure to this PNG")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("plot", help="figure: top features, score vs threshold, labels")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--labels")
+    p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
+    p.add_argument("--data", required=True, help="CSV/Parquet file to score and draw")
+    p.add_argument("--labels", help="optional 0/1 per data row, drawn as shaded spans")
     p.add_argument("--out", required=True, help="PNG to write")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)")
-    p.add_argument("--out", default="out/offline-demo")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out/offline-demo", help="where the demo bundle is written")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic plant (default 0)")
     p.set_defaults(func=cmd_offline_demo)
 
     from anomaly_gan.stream import commands as stream_commands
@@ -267,17 +326,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _json_logging() -> bool:
+    """True once ``serve`` has set up JSON logs: its last words must be JSON too."""
+    from anomaly_gan.stream.logs import JsonFormatter
+
+    return any(isinstance(h.formatter, JsonFormatter)
+               for h in logging.getLogger("anomaly_gan").handlers)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_tensorflow()
     args = build_parser().parse_args(argv)
+    log = logging.getLogger("anomaly_gan.cli")
     try:
+        if args.command in ("serve", "demo"):
+            _tensorflow()  # before they start logging, so no banner lands among the log lines
         return int(args.func(args) or 0)
     except AnomalyGanError as exc:
-        _eprint(f"anomaly-gan: error: {exc}")
+        if _json_logging():
+            log.error(f"anomaly-gan: error: {exc}", extra={"fields": {"exit_code": EXIT_BAD_INPUT}})
+        else:
+            _eprint(f"anomaly-gan: error: {exc}")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _eprint("anomaly-gan: interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception:
+        if not _json_logging():
+            raise  # a bug: keep the traceback
+        log.critical("anomaly-gan: unexpected error", exc_info=True,
+                     extra={"fields": {"exit_code": EXIT_ERROR}})
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

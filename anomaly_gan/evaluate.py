@@ -35,13 +35,11 @@ def point_adjust(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _prf(pred: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
-    tp = float(np.sum(pred & (labels == 1)))
-    fp = float(np.sum(pred & (labels == 0)))
-    fn = float(np.sum(~pred & (labels == 1)))
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return p, r, f
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, _ = precision_recall_fscore_support(labels, pred.astype(np.int8), average="binary",
+                                                 pos_label=1, zero_division=0.0)
+    return float(p), float(r), float(f)
 
 
 def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | None = None

@@ -76,6 +76,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
 
     ``values`` is one ``(T, F)`` array or a list of them (one per entity; windows never
     span two arrays). Values must be finite: readers apply ``data.nan_policy`` first.
+    ``progress`` gets a line before and after training and one per epoch.
     """
     from anomaly_gan.models import build_gan, fit_gan, inference_networks
 
@@ -104,7 +105,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
 
     gan = build_gan(cfg.model, cfg.training, w, len(feature_names))
     fit = fit_gan(gan, np.ascontiguousarray(train_w, dtype=np.float32),
-                  np.ascontiguousarray(held_w, dtype=np.float32), cfg.training)
+                  np.ascontiguousarray(held_w, dtype=np.float32), cfg.training, progress=progress)
     nets = inference_networks(gan)
     train_seconds = time.monotonic() - started
 

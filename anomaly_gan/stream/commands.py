@@ -39,21 +39,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``serve`` and ``demo`` to the main parser's subcommands."""
-    p = sub.add_parser("serve", help="score a live Kafka stream: alerts, scores, DLQ, metrics")
+    p = sub.add_parser(
+        "serve", help="score a live Kafka stream: alerts, scores, DLQ, metrics",
+        description="Consume events, score windows, produce alerts/scores/dead letters and "
+                    "serve /metrics, /healthz, /readyz until SIGTERM or SIGINT. Exit codes: 0 "
+                    "stopped cleanly (everything consumed was scored and committed); 1 the final "
+                    "flush or commit failed (the uncommitted events are re-read on restart); "
+                    "2 bad config or model bundle (one line, no traceback).")
     p.add_argument("--config", help="YAML config (the serve: section; default: shipped defaults)")
     p.add_argument("--model", help="bundle directory or store with a 'current' file "
                                    "(overrides serve.model_path)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="embedded broker + synthetic plant + trained model + "
-                                    "the scorer, live alerts and a summary")
+                                    "the scorer, live alerts and a summary",
+                       description="Start an embedded Kafka-protocol broker, train on a synthetic "
+                                   "plant, stream it through the scorer and print alerts and a "
+                                   "summary. Exit codes: 0 every window was scored; 1 some were "
+                                   "not; 2 bad option or output path; 130 interrupted.")
     p.add_argument("--entities", type=int, default=6, help="number of pumps (default 6)")
     p.add_argument("--steps", type=int, default=3000,
                    help="rows per pump; the first half trains the model (default 3000)")
     p.add_argument("--speed", type=float, default=1000.0,
                    help="times faster than real time (rows are 10 s apart; default 1000; "
                         "0 = as fast as possible)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the synthetic plant (default 0)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: demo's)")
     p.add_argument("--http-port", type=int, default=9108,
                    help="port for /metrics, /healthz, /readyz on 127.0.0.1 (0 = any free port)")
