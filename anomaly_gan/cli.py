@@ -334,29 +334,32 @@ def _json_logging() -> bool:
                for h in logging.getLogger("anomaly_gan").handlers)
 
 
+def _last_words(msg: str, exit_code: int, exc_info: bool = False) -> int:
+    """The final line: plain on stderr, or a JSON log line once ``serve`` logs JSON."""
+    if _json_logging():
+        logging.getLogger("anomaly_gan.cli").log(
+            logging.CRITICAL if exc_info else logging.ERROR, msg, exc_info=exc_info,
+            extra={"fields": {"exit_code": exit_code}})
+    else:
+        _eprint(msg)
+    return exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_tensorflow()
     args = build_parser().parse_args(argv)
-    log = logging.getLogger("anomaly_gan.cli")
     try:
         if args.command in ("serve", "demo"):
             _tensorflow()  # before they start logging, so no banner lands among the log lines
         return int(args.func(args) or 0)
     except AnomalyGanError as exc:
-        if _json_logging():
-            log.error(f"anomaly-gan: error: {exc}", extra={"fields": {"exit_code": EXIT_BAD_INPUT}})
-        else:
-            _eprint(f"anomaly-gan: error: {exc}")
-        return EXIT_BAD_INPUT
+        return _last_words(f"anomaly-gan: error: {exc}", EXIT_BAD_INPUT)
     except KeyboardInterrupt:
-        _eprint("anomaly-gan: interrupted")
-        return EXIT_INTERRUPTED
-    except Exception:
+        return _last_words("anomaly-gan: interrupted", EXIT_INTERRUPTED)
+    except Exception:  # a bug: re-raised with its traceback, unless logs are JSON
         if not _json_logging():
-            raise  # a bug: keep the traceback
-        log.critical("anomaly-gan: unexpected error", exc_info=True,
-                     extra={"fields": {"exit_code": EXIT_ERROR}})
-        return EXIT_ERROR
+            raise
+        return _last_words("anomaly-gan: unexpected error", EXIT_ERROR, exc_info=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

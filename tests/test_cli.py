@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -42,7 +43,12 @@ def test_train_score_evaluate_plot(trained_cli, tmp_path, capsys):
     data = write_csv(tmp_path / "test.csv", x, timestamps=True)
     np.savetxt(tmp_path / "labels.csv", labels, fmt="%d")
     out = tmp_path / "scores.csv"
-    assert main(["score", "--model", str(d / "model"), "--data", str(data), "--out", str(out)]) == 0
+    old = os.umask(0o022)
+    try:
+        assert main(["score", "--model", str(d / "model"), "--data", str(data), "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # readable by others, as the umask says
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 300
     assert list(rows[0]) == ["timestamp", "score", "threshold", "is_anomaly", "severity",
@@ -76,6 +82,20 @@ def test_bad_input_is_one_line_exit_2(trained_cli, tmp_path, capsys, content, ex
     assert not (tmp_path / "s.csv").exists()
 
 
+def test_score_out_never_replaces_a_symlink_or_fifo(trained_cli, tmp_path, capsys):
+    data = write_csv(tmp_path / "test.csv", normal_series(40), timestamps=True)
+    target = tmp_path / "precious.csv"
+    target.write_text("keep")
+    (tmp_path / "link.csv").symlink_to(target)
+    os.mkfifo(tmp_path / "pipe")
+    for out in ("link.csv", "pipe"):
+        rc = main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                   "--out", str(tmp_path / out)])
+        assert rc == 2 and "expected a regular file path" in capsys.readouterr().err
+    assert (tmp_path / "link.csv").is_symlink() and target.read_text() == "keep"
+    assert (tmp_path / "pipe").is_fifo()
+
+
 def test_train_refuses_existing_bundle_and_short_data(trained_cli, tmp_path, capsys):
     short = write_csv(tmp_path / "short.csv", normal_series(20))
     assert main(["train", "--data", str(short), "--out", str(trained_cli / "model")]) == 2
@@ -90,8 +110,9 @@ def test_real_process_validate_config_and_headerless_default_train(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("training:\n  epochs: -3\n")
     # Short training through the documented env overrides; allow_unhealthy because two
-    # epochs prove the plumbing, not the model.
-    env = {**os.environ, "ANOMALY_GAN__TRAINING__EPOCHS": "2", "ANOMALY_GAN__TRAINING__VERBOSE": "0",
+    # epochs prove the plumbing, not the model. training.verbose stays at its default (1):
+    # the CLI must keep Keras' bar off stdout by itself.
+    env = {**os.environ, "ANOMALY_GAN__TRAINING__EPOCHS": "2",
            "ANOMALY_GAN__TRAINING__ALLOW_UNHEALTHY": "true"}
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "validate-config", str(bad)],
                        capture_output=True, text=True, check=False)
@@ -103,6 +124,13 @@ def test_real_process_validate_config_and_headerless_default_train(tmp_path):
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "train", "--data", str(tmp_path / "train.csv"),
                         "--out", str(tmp_path / "m")], capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)  # stdout is the result and nothing else
+    assert result["bundle"] == str(tmp_path / "m") and result["epochs"] == 2
+    progress = r.stderr.splitlines()
+    assert [line.split(":")[0] for line in progress if " epoch " in line] == [
+        "ganomaly epoch 1/2", "ganomaly epoch 2/2"]
+    # No TensorFlow start-up banner (absl / oneDNN / CUDA notices) on the user's screen.
+    assert not any("absl" in line or "oneDNN" in line or "cuda" in line for line in progress), r.stderr
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "score", "--model", str(tmp_path / "m"),
                         "--data", str(tmp_path / "test.csv"), "--out", str(tmp_path / "s.csv")],
                        capture_output=True, text=True, env=env, check=False)

@@ -1,0 +1,135 @@
+"""What the command line says before any model runs: help, version, one-line errors.
+
+These run without TensorFlow: a bad path or output must fail before it is imported.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from anomaly_gan import __version__
+from anomaly_gan.cli import build_parser, main
+
+# Runs several command lines in one fresh interpreter (each costs ~1 s of imports on a busy
+# machine); reports each one's exit code and stderr, and whether TensorFlow got imported.
+PROBE = """
+import contextlib, io, json, sys
+from anomaly_gan.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(argv)
+    results.append([rc, err.getvalue()])
+print(json.dumps({"results": results, "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+def run_cli(*argvs, env=None):
+    r = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argvs)], capture_output=True,
+                       text=True, env={**os.environ, **(env or {})}, check=False)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_version_and_epilog(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"anomaly-gan {__version__}"
+    text = build_parser().format_help()
+    for needed in ("exit codes:", "130  interrupted", "ANOMALY_GAN__<SECTION>__<KEY>",
+                   "docs/streaming.md"):
+        assert needed in text
+
+
+def _subparsers():
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return action.choices
+
+
+def test_every_option_has_help():
+    for name, sub in _subparsers().items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"{name} {action.option_strings or action.dest}: no help"
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_serve_and_demo_document_their_exit_codes(command):
+    text = _subparsers()[command].format_help()
+    assert "Exit codes: 0" in text and " 1 " in text and " 2 " in text
+
+
+BAD_INPUT = [
+    (["score", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "{tmp}/s.csv"],
+     "{tmp}/nope: model path does not exist"),
+    (["evaluate", "--model", "{tmp}", "--data", "{tmp}/d.csv", "--labels", "{tmp}/l.csv"],
+     "not a model bundle (no manifest.json)"),
+    (["plot", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "{tmp}/fifo"],
+     "{tmp}/fifo: is a FIFO; expected a regular file path"),
+    (["score", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "{tmp}/fifo"],
+     "{tmp}/fifo: is a FIFO"),
+    (["score", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "{tmp}/link"],
+     "{tmp}/link: is a symbolic link"),
+    (["score", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "/dev/null"],
+     "/dev/null: is a device"),
+    (["train", "--data", "{tmp}/d.csv", "--out", "{tmp}/d.csv/model"],
+     "cannot create the bundle directory: {tmp}/d.csv is not a directory"),
+    (["train", "--data", "{tmp}/d.csv", "--out", "{tmp}/photos", "--force"],
+     "{tmp}/photos: is a directory but not a model bundle"),
+    (["train", "--data", "{tmp}/d.csv", "--out", "{tmp}/m"],
+     "{tmp}/d.csv: line 3, column 'a': missing or non-finite value"),
+    (["validate-config", "{tmp}/d.csv"], "{tmp}/d.csv: <top level>: expected a mapping"),
+]
+
+
+def test_bad_input_is_one_line_before_tensorflow(tmp_path):
+    """Exit 2 and exactly one line on stderr, and TensorFlow was never imported."""
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n,\n3,4\n")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to(tmp_path / "d.csv")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "keep.jpg").write_bytes(b"x")
+    out = run_cli(*[[a.format(tmp=tmp_path) for a in args] for args, _ in BAD_INPUT])
+    assert not out["tensorflow"]
+    for (args, expected), (rc, err) in zip(BAD_INPUT, out["results"]):
+        assert rc == 2, (args, err)
+        assert err.endswith("\n") and err.count("\n") == 1, (args, err)
+        assert err.startswith("anomaly-gan: error: ") and expected.format(tmp=tmp_path) in err
+    assert (tmp_path / "photos" / "keep.jpg").exists() and (tmp_path / "link").is_symlink()
+    assert (tmp_path / "fifo").is_fifo() and not (tmp_path / "m").exists()
+
+
+def test_bad_model_is_one_line_from_the_real_command(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "anomaly_gan", "score", "--model",
+                        str(tmp_path / "nope"), "--data", "d.csv", "--out", str(tmp_path / "s")],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == f"anomaly-gan: error: {tmp_path / 'nope'}: model path does not exist\n"
+
+
+def test_secrets_never_reach_an_error_line(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("serve:\n  kafka:\n    sasl_password: 12345\n")
+    (rc, err), = run_cli(["validate-config", str(cfg)])["results"]
+    assert rc == 2 and "12345" not in err and "value not shown: secret" in err
+    cfg.write_text("training: {epochs: 0}\n")
+    (rc, err), = run_cli(["validate-config", str(cfg)], env={
+        "ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": "[secret-pw-123"})["results"]
+    assert rc == 2 and "secret-pw-123" not in err and "training.epochs" in err
+
+
+@pytest.mark.slow
+def test_serve_last_words_are_json_under_json_logs(tmp_path):
+    """serve with log_format json and a bad model: every stderr line is a JSON object."""
+    r = subprocess.run([sys.executable, "-m", "anomaly_gan", "serve", "--model",
+                        str(tmp_path / "nope")], capture_output=True, text=True, check=False,
+                       env={**os.environ, "ANOMALY_GAN__SERVE__LOG_FORMAT": "json"})
+    assert r.returncode == 2
+    lines = [json.loads(line) for line in r.stderr.splitlines()]  # no banner, no plain text
+    assert lines[-1]["level"] == "ERROR" and lines[-1]["exit_code"] == 2
+    assert "model path does not exist" in lines[-1]["msg"]
