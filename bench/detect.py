@@ -145,8 +145,11 @@ def main() -> int:
     cfg = load_config(args.config)
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     root = Path(args.datasets)
-    if not (root / "nasa").is_dir():
-        print(f"bench/detect.py: {root}/nasa not found (pass --datasets)", file=sys.stderr)
+    missing = [d for d in ("nasa", *(() if args.skip_nab else ("nab",))) if not (root / d).is_dir()]
+    if missing:
+        print(f"bench/detect.py: {root}/{missing[0]} not found: the benchmark data is not in "
+              f"this repository; put the shared datasets at ../shared/datasets (see README, "
+              f"Benchmarks) or pass --datasets DIR", file=sys.stderr)
         return 2
     only = set(args.only.split(",")) if args.only else None
     t0 = time.monotonic()
