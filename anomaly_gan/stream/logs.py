@@ -44,14 +44,20 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
-    """Route the ``anomaly_gan`` loggers to stderr in the chosen format."""
+    """Route the ``anomaly_gan`` loggers to stderr in the chosen format.
+
+    kafka-python's loggers and Python warnings get the same handler, so under ``json`` every
+    line the process writes through logging is a JSON object.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("anomaly_gan")
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
-    # kafka-python is chatty at INFO (every connection, every rebalance step).
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    for name, lvl in (("anomaly_gan", level), ("py.warnings", logging.WARNING),
+                      # kafka-python is chatty at INFO (every connection, every rebalance step).
+                      ("kafka", logging.WARNING)):
+        logger = logging.getLogger(name)
+        for h in list(logger.handlers):
+            logger.removeHandler(h)
+        logger.addHandler(handler)
+        logger.setLevel(lvl)
+        logger.propagate = False

@@ -1,0 +1,36 @@
+import json
+import logging
+import warnings
+
+import pytest
+
+from anomaly_gan.stream.logs import configure_logging
+
+
+@pytest.fixture
+def restore_loggers():
+    names = ("anomaly_gan", "kafka", "py.warnings")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level,
+                 logging.getLogger(n).propagate) for n in names}
+    yield
+    logging.captureWarnings(False)
+    for n, (handlers, level, propagate) in saved.items():
+        logger = logging.getLogger(n)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def test_json_logs_cover_kafka_and_warnings(restore_loggers, capsys):
+    """Under log_format json every logged line is JSON: ours, kafka-python's, warnings."""
+    configure_logging("json", "INFO")
+    logging.getLogger("anomaly_gan.stream").info("starting", extra={"fields": {"port": 1}})
+    logging.getLogger("kafka.conn").error("connect failed")
+    logging.getLogger("kafka.conn").info("chatty")  # below WARNING: dropped
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("old option", UserWarning, stacklevel=1)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(x["logger"], x["level"]) for x in lines] == [
+        ("anomaly_gan.stream", "INFO"), ("kafka.conn", "ERROR"), ("py.warnings", "WARNING")]
+    assert lines[0]["port"] == 1
