@@ -89,13 +89,19 @@ def atomic_write_text(path: str | os.PathLike[str], write: Callable[[IO[str]], N
     ``path``: a reader never sees half a file, and a failed run leaves nothing."""
     out = Path(path)
     check_output_file(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write: {exc.strerror}") from None
     try:
         os.fchmod(fd, umask_mode(directory=False))
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             write(fh)
         os.replace(tmp, out)
+    except OSError as exc:  # e.g. the disk filled up: one line, and no partial file
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{out}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

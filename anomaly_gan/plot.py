@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from anomaly_gan.detector import SeriesScores
+from anomaly_gan.errors import OutputError, clip
 from anomaly_gan.evaluate import segments
 
 __all__ = ["plot_scores"]
@@ -53,5 +54,9 @@ def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: Series
     ax2.legend(loc="upper left", fontsize=8, ncol=4)
     fig.suptitle(title or "anomaly-gan")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        fig.savefig(out, dpi=110)
+    except (OSError, ValueError) as exc:  # e.g. an unwritable path or an unknown extension
+        raise OutputError(f"{out}: cannot write the figure: {clip(str(exc))}") from None
+    finally:
+        plt.close(fig)
