@@ -56,7 +56,11 @@ def _type_schema(tp: Any, meta: typing.Mapping[str, Any], path: str) -> dict[str
         return {"anyOf": [_type_schema(inner[0], meta, path), {"type": "null"}]}
     if origin is tuple:
         elem = typing.get_args(tp)[0]
-        return {"type": "array", "minItems": 1, "items": _type_schema(elem, {"lo": 1}, path)}
+        schema = {"type": "array", "minItems": 1,
+                  "items": _type_schema(elem, meta.get("item", {"lo": 1}), path)}
+        if meta.get("max_items") is not None:
+            schema["maxItems"] = meta["max_items"]
+        return schema
     if origin is dict:
         return {
             "type": "object",
