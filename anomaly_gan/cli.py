@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from anomaly_gan import __version__
-from anomaly_gan.errors import AnomalyGanError, DataError
+from anomaly_gan.errors import AnomalyGanError, DataError, name_list
 
 __all__ = ["build_parser", "main"]
 
@@ -133,8 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     names = tables[0].feature_names
     for t in tables[1:]:
         if t.feature_names != names:
-            raise DataError(f"{t.path}: columns {', '.join(t.feature_names)} differ from "
-                            f"{tables[0].path}: {', '.join(names)}")
+            raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
+                            f"{tables[0].path}: {name_list(names)}")
     series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
     for t, s in zip(tables, series):
         if len(s) < 2 * cfg.data.window:

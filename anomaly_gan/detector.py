@@ -17,7 +17,7 @@ import numpy as np
 from anomaly_gan.config import Config
 from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.data.windows import sliding_windows
-from anomaly_gan.errors import DataError
+from anomaly_gan.errors import DataError, name_list
 from anomaly_gan.scoring import (
     SEVERITY_LEVELS,
     RobustStats,
@@ -154,7 +154,7 @@ class Detector:
     def _check_shape(self, raw: np.ndarray, what: str) -> None:
         if raw.shape[-1] != self.n_features:
             raise DataError(
-                f"{what}: expected {self.n_features} features ({', '.join(self.feature_names)}), "
+                f"{what}: expected {self.n_features} features ({name_list(self.feature_names)}), "
                 f"got {raw.shape[-1]}"
             )
 
