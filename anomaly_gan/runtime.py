@@ -37,8 +37,12 @@ def import_tensorflow_quietly() -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
-    with tempfile.TemporaryFile() as captured:
+    try:
         saved = os.dup(2)
+    except OSError:  # no descriptor 2 to protect
+        import tensorflow
+        return
+    with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             import tensorflow  # noqa: F401 - imported for its side effect only

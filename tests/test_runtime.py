@@ -1,0 +1,29 @@
+import pytest
+
+from anomaly_gan.runtime import is_tensorflow_notice
+
+# Captured from `import tensorflow` (2.21, CPU-only machine) with TF_CPP_MIN_LOG_LEVEL=3.
+BANNER = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    ("I0000 00:00:1795459081.769465   28289 port.cc:153] oneDNN custom operations are on. You "
+    "may see slightly different numerical results due to floating-point round-off errors"),
+    ("I0000 00:00:1795459081.769899   28289 cudart_stub.cc:31] Could not find cuda drivers on "
+    "your machine, GPU will not be used."),
+    ("E0000 00:00:1795459081.779899   28289 cuda_dnn.cc:8310] Unable to register cuDNN factory: "
+    "Attempting to register factory for plugin cuDNN when one has already been registered"),
+]
+
+
+@pytest.mark.parametrize("line", BANNER)
+def test_banner_lines_are_dropped(line):
+    assert is_tensorflow_notice(line)
+
+
+@pytest.mark.parametrize("line", [
+    "Traceback (most recent call last):",
+    "ImportError: libcudart.so.12: cannot open shared object file",
+    "E0000 00:00:1795459081.779899   28289 some_kernel.cc:12] Out of memory",
+    "UserWarning: something the user should see",
+])
+def test_everything_else_is_passed_on(line):
+    assert not is_tensorflow_notice(line)
