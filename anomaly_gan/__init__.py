@@ -10,6 +10,7 @@ Data flows config -> windows -> model -> score -> threshold -> alert/metrics:
 - :mod:`anomaly_gan.artifacts` save/load a versioned model bundle
 - :mod:`anomaly_gan.train`     config + data -> fit -> calibrate -> detector
 - :mod:`anomaly_gan.stream`    the Kafka scoring service
+- :mod:`anomaly_gan.demo`      demos and the embedded broker (not used in production)
 """
 
 from anomaly_gan.errors import (

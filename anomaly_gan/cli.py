@@ -251,7 +251,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_offline_demo(args: argparse.Namespace) -> int:
-    from anomaly_gan.demo_offline import run_offline_demo
+    from anomaly_gan.demo.offline import run_offline_demo
 
     _tensorflow()
     return run_offline_demo(args.out, seed=args.seed)

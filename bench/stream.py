@@ -39,7 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from anomaly_gan.stream.broker import EmbeddedBroker, create_topics
+from anomaly_gan.demo.broker import EmbeddedBroker, create_topics
 
 FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300,
               "max_poll_interval_ms": 5000}
@@ -264,7 +264,7 @@ def bench_model(out_dir: Path, epochs: int = 2) -> str:
 
     from anomaly_gan.artifacts import save_bundle
     from anomaly_gan.data.synthetic import make_plant
-    from anomaly_gan.demo_offline import demo_config
+    from anomaly_gan.demo.offline import demo_config
 
     cfg = demo_config()
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, epochs=epochs, verbose=0))

@@ -4,8 +4,8 @@ alerts, scores, dead letters and Prometheus metrics.
 Pure core (no Kafka, no Prometheus, no clock): :mod:`.events` (parse/validate),
 :mod:`.state` (ring buffers, ordering, gaps, LRU), :mod:`.alerts` (debounce, records).
 Edges: :mod:`.kafka_io` (kafka-python), :mod:`.metrics` (prometheus_client), :mod:`.http`
-(/metrics, /healthz, /readyz), :mod:`.reload` (hot model reload), :mod:`.app` (the loop),
-:mod:`.broker` (embedded Tansu broker for the demo/tests/bench), :mod:`.demo`.
+(/metrics, /healthz, /readyz), :mod:`.reload` (hot model reload), :mod:`.app` (the loop).
+The demo and the embedded broker live in :mod:`anomaly_gan.demo`.
 """
 
 from anomaly_gan.stream.alerts import Debouncer, alert_id

@@ -23,7 +23,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from anomaly_gan.stream.demo import DemoOptions, run_demo
+    from anomaly_gan.demo.stream import DemoOptions, run_demo
 
     return run_demo(DemoOptions(
         entities=args.entities,

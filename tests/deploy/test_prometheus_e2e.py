@@ -52,7 +52,7 @@ DATA_WAIT_S = 60.0
 
 
 def _free_port() -> int:
-    from anomaly_gan.stream.broker import free_port
+    from anomaly_gan.demo.broker import free_port
 
     return free_port()
 
@@ -157,7 +157,7 @@ def stack(kafka_bootstrap: str, prometheus_bin: str, alertmanager_bin: str,
     assert (store / "current").is_file()
 
     # 2. The scorer on fresh topics.
-    from anomaly_gan.stream.broker import create_topics
+    from anomaly_gan.demo.broker import create_topics
 
     topics = {role: unique_name(role) for role in ("events", "alerts", "dlq")}
     create_topics(kafka_bootstrap, {topics["events"]: 2, topics["alerts"]: 1, topics["dlq"]: 1})

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from anomaly_gan.config import config_from_dict
-from anomaly_gan.stream.broker import EmbeddedBroker
+from anomaly_gan.demo.broker import EmbeddedBroker
 from tests.stream.conftest import plant_events
 from tests.support.kafka import FAST_GROUP, produce
 

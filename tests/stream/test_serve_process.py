@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from anomaly_gan.config import config_to_dict
-from anomaly_gan.stream.broker import free_port
+from anomaly_gan.demo.broker import free_port
 from tests.support.kafka import consume_all, produce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -44,7 +44,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if external:
         yield external
         return
-    from anomaly_gan.stream.broker import EmbeddedBroker
+    from anomaly_gan.demo.broker import EmbeddedBroker
 
     with EmbeddedBroker() as broker:
         yield broker.bootstrap_servers
@@ -54,7 +54,7 @@ def kafka_bootstrap() -> Iterator[str]:
 def kafka_topics(kafka_bootstrap: str) -> Callable[..., dict[str, str]]:
     """Factory: ``kafka_topics(events=3, alerts=1)`` creates uniquely named topics and returns
     ``{"events": "events-1a2b...", ...}``."""
-    from anomaly_gan.stream.broker import create_topics
+    from anomaly_gan.demo.broker import create_topics
 
     def make(**partitions: int) -> dict[str, str]:
         names = {role: unique_name(role) for role in partitions}

@@ -61,7 +61,7 @@ def alert_matches(alert: dict[str, Any], incidents: list[dict[str, Any]],
 
 def _train(opts: DemoOptions, plant: Any) -> Any:
     from anomaly_gan.artifacts import load_bundle, save_bundle
-    from anomaly_gan.demo_offline import demo_config
+    from anomaly_gan.demo.offline import demo_config
     from anomaly_gan.train import train_detector
 
     cfg = demo_config()
@@ -89,9 +89,9 @@ def run_demo(opts: DemoOptions) -> int:
 
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.data.synthetic import make_plant
+    from anomaly_gan.demo.broker import EmbeddedBroker
     from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.broker import EmbeddedBroker
     from anomaly_gan.stream.http import Health, HealthServer
     from anomaly_gan.stream.kafka_io import KafkaIO
     from anomaly_gan.stream.logs import configure_logging

@@ -2,7 +2,7 @@
 
 import pytest
 
-from anomaly_gan.stream.demo import DemoOptions, alert_matches, run_demo
+from anomaly_gan.demo.stream import DemoOptions, alert_matches, run_demo
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
