@@ -10,6 +10,8 @@ Layout::
       calibration.json   feature names, window, scaler, component stats, weights,
                          threshold, severity quantiles
       nets/<name>.keras  inference networks only (loaded with safe_mode=True)
+      extras/<name>.json fitted state of an input kind, e.g. extras/logs.json (the drain3
+                         templates and count features of a logs model); plain JSON
 
 A *store* is a directory of bundles plus a ``current`` file naming the version directory
 to serve; whoever promotes a version rewrites ``current`` atomically
@@ -97,6 +99,10 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
             yaml.safe_dump(config_to_dict(without_secrets(detector.config)), sort_keys=False),
             encoding="utf-8",
         )
+        if detector.extras:
+            (tmp / "extras").mkdir()
+            for name, payload in detector.extras.items():
+                _write_json(tmp / "extras" / f"{name}.json", payload)
         _write_json(tmp / "metadata.json", {
             **detector.metadata, "version": detector.version, "kind": detector.kind,
         })
@@ -249,6 +255,7 @@ class BundleInfo:
     config: Config
     metadata: dict[str, Any] = field(default_factory=dict)
     net_files: tuple[str, ...] = ()
+    extras: dict[str, Any] = field(default_factory=dict)  # extras/<name>.json, parsed
 
 
 def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
@@ -272,6 +279,9 @@ def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
             raise ValueError(f"calibration.json window: expected an integer >= 2, "
                              f"got {brief(window)}")
         calibration.check(len(feature_names))
+        extras = {rel[len("extras/"):-len(".json")]:
+                  json.loads((bundle / rel).read_text(encoding="utf-8"))
+                  for rel in manifest["files"] if rel.startswith("extras/") and rel.endswith(".json")}
     except AnomalyGanError as exc:
         raise BundleError(f"{bundle}: incompatible bundle: {exc}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
@@ -286,7 +296,7 @@ def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
     if not nets:
         raise BundleError(f"{bundle}: no networks (nets/*.keras) in the manifest")
     return BundleInfo(bundle, manifest["kind"], manifest["version"], feature_names, window,
-                      scaler, calibration, cfg, meta, nets)
+                      scaler, calibration, cfg, meta, nets, extras)
 
 
 def load_bundle(path: str | os.PathLike[str] | BundleInfo) -> Detector:
@@ -324,4 +334,5 @@ def load_bundle(path: str | os.PathLike[str] | BundleInfo) -> Detector:
         calibration=info.calibration,
         config=info.config,
         metadata=info.metadata,
+        extras=info.extras,
     )

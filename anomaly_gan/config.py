@@ -44,6 +44,7 @@ __all__ = [
     "DataConfig",
     "HttpConfig",
     "KafkaConfig",
+    "LogsConfig",
     "ModelConfig",
     "ScoringConfig",
     "ServeConfig",
@@ -225,6 +226,35 @@ class ServeConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
 
 
+MaskName = Literal["uuid", "ip", "hex", "path", "number"]
+MASK_NAMES: tuple[MaskName, ...] = ("uuid", "ip", "hex", "path", "number")
+
+
+@dataclass(frozen=True)
+class LogsConfig:
+    """Log input (docs/logs.md): how lines are parsed, mined into drain3 templates and
+    counted into per-entity buckets. A config with a ``logs:`` section trains on log files."""
+
+    format: Literal["json", "regex"] = "json"
+    # regex: named groups 'message' (required), 'ts', 'entity', 'level'.
+    regex: str | None = None
+    timestamp_format: str | None = None  # strptime format of 'ts'; null: RFC 3339 or epoch
+    entity: str | None = None  # the entity of lines that carry none
+    masking: tuple[MaskName, ...] = MASK_NAMES
+    similarity_threshold: float = _f(0.4, **_range(0.0, 1.0))
+    tree_depth: int = _f(4, **_range(3, 100))
+    max_children: int = _f(100, **_range(2))
+    max_clusters: int = _f(1000, **_range(1))  # cap on templates the service learns live
+    top_k: int = _f(20, **_range(1, 10_000))
+    bucket_seconds: float | None = _f(60.0, **_range(0.0, lo_open=True))
+    bucket_lines: int | None = _f(None, **_range(1))
+    lines_per_second: bool = True
+    error_share: bool = True
+    error_levels: tuple[str, ...] = ("ERROR", "FATAL", "CRITICAL", "SEVERE", "ALERT", "EMERG")
+    gap_seconds: float = _f(1800.0, **_range(0.0, lo_open=True))
+    example_lines: int = _f(3, **_range(0, 100))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole configuration: offline training and the streaming service."""
@@ -235,6 +265,7 @@ class Config:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    logs: LogsConfig | None = None
 
     def replace(self, **sections: Any) -> Config:
         """A copy with whole sections swapped, e.g. ``cfg.replace(training=...)``."""
@@ -399,6 +430,8 @@ def _cross_checks(cfg: Config, source: str) -> None:
             f"layer ({len(cfg.model.hidden)}), so it needs >= {2 ** len(cfg.model.hidden)}, "
             f"got {cfg.data.window}"
         )
+    if cfg.logs is not None:
+        _check_logs(cfg.logs, source)
     k = cfg.serve.kafka
     if k.security_protocol.startswith("SASL") and k.sasl_mechanism is None:
         raise ConfigError(
@@ -472,6 +505,34 @@ def _is_string_type(tp: Any) -> bool:
     if typing.get_origin(tp) is Literal:
         return all(isinstance(a, str) for a in typing.get_args(tp))
     return tp is str
+
+
+def _check_logs(logs: LogsConfig, source: str) -> None:
+    import re
+
+    if (logs.bucket_seconds is None) == (logs.bucket_lines is None):
+        raise ConfigError(
+            f"{source}: logs.bucket_lines: expected exactly one of logs.bucket_seconds and "
+            f"logs.bucket_lines (set bucket_seconds: null to count per N lines), got "
+            f"bucket_seconds={logs.bucket_seconds!r}, bucket_lines={logs.bucket_lines!r}")
+    if logs.format == "regex":
+        if logs.regex is None:
+            raise ConfigError(f"{source}: logs.regex: expected a regular expression when "
+                              f"logs.format is 'regex', got None")
+        try:
+            groups = re.compile(logs.regex).groupindex
+        except re.error as exc:
+            raise ConfigError(f"{source}: logs.regex: not a valid regular expression: {exc}") \
+                from None
+        if "message" not in groups:
+            raise ConfigError(f"{source}: logs.regex: expected a named group (?P<message>...), "
+                              f"got groups {sorted(groups)}")
+        if "entity" not in groups and logs.entity is None:
+            raise ConfigError(f"{source}: logs.entity: expected an entity name when logs.regex "
+                              f"has no (?P<entity>...) group, got None")
+        if "ts" not in groups and logs.bucket_seconds is not None:
+            raise ConfigError(f"{source}: logs.regex: time buckets (logs.bucket_seconds) need "
+                              f"a (?P<ts>...) group; or count per N lines (logs.bucket_lines)")
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tuple[dict, str]:

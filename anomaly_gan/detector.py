@@ -142,6 +142,8 @@ class Detector:
     calibration: Calibration
     config: Config
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Fitted state of an input kind, saved as extras/<name>.json (e.g. the log templates).
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def threshold(self) -> float:

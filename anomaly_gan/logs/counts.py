@@ -1,0 +1,227 @@
+"""Per-entity count buckets: classified log lines -> one numeric row per bucket (pure).
+
+A row counts, for one entity and one bucket, the lines of each of the top-K templates, then
+``other`` (known templates outside the top K) and ``unseen`` (lines no known template
+matches), optionally followed by ``lines_per_second`` and ``error_share`` (share of lines
+whose level is in ``logs.error_levels``). Rows then go through the same scaling -> windows
+-> model path as metric rows; a window is ``W`` consecutive buckets.
+
+Buckets (docs/logs.md):
+
+- **Time** (``bucket_seconds``): bucket ``b`` holds ``[b*s, (b+1)*s)``. Buckets close when
+  the *watermark* (the newest line time seen on any entity, minus ``lateness``) passes their
+  end, so an entity that goes quiet still gets rows: **empty buckets are real zeros**, which
+  is how a silent component shows. A line for an already closed bucket is *late* (counted,
+  dropped).
+- **Gap rule:** zero rows are emitted for at most ``gap_seconds`` of silence; an entity
+  silent for longer is forgotten and starts a new series (a new window) when it returns.
+- **Lines** (``bucket_lines``): every ``N`` lines of an entity make a bucket; no zeros. The
+  row's time is its last line's time (or the bucket's sequence number without times).
+
+>>> b = CountBuckets(n_features=3, bucket_seconds=10, gap_seconds=60)
+>>> rows = b.add("web", 1.0, 0, ("known", 1), "GET /", False)
+>>> rows = b.add("web", 31.0, 1, ("known", 2), "disk full", True)   # closes 0-10, 10-20, 20-30
+>>> [(r.start_ts, r.values.tolist()) for r in rows]
+[(0.0, [1.0, 0.0, 0.0]), (10.0, [0.0, 0.0, 0.0]), (20.0, [0.0, 0.0, 0.0])]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["BucketRow", "CountBuckets"]
+
+Key = tuple[str, int]  # ("known", template id) or ("new", live template id)
+
+
+@dataclass
+class BucketRow:
+    """One closed bucket of one entity."""
+
+    entity: str
+    start_ts: float
+    end_ts: float
+    values: np.ndarray  # (F,) counts (+ rate, error share)
+    detail: dict[Key, list] = field(default_factory=dict)  # key -> [count, example lines]
+    first_offset: tuple[Hashable, int] | None = None  # oldest input record in the bucket
+    lines: int = 0
+
+
+class _Open:
+    __slots__ = ("counts", "detail", "errors", "first_offset", "first_ts", "index", "last_ts",
+                 "lines")
+
+    def __init__(self, n_counts: int, index: int) -> None:
+        self.index = index  # bucket number (time mode) or sequence number (lines mode)
+        self.counts = [0.0] * n_counts
+        self.detail: dict[Key, list] = {}
+        self.lines = 0
+        self.errors = 0
+        self.first_ts: float | None = None
+        self.last_ts: float | None = None
+        self.first_offset: tuple[Hashable, int] | None = None
+
+
+class CountBuckets:
+    """Open buckets of many entities; ``add`` and ``advance`` return the rows they close."""
+
+    def __init__(self, n_features: int, *, bucket_seconds: float | None = None,
+                 bucket_lines: int | None = None, gap_seconds: float = 1800.0,
+                 lines_per_second: bool = False, error_share: bool = False,
+                 example_lines: int = 3, lateness_seconds: float = 0.0) -> None:
+        if (bucket_seconds is None) == (bucket_lines is None):
+            raise ValueError("exactly one of bucket_seconds and bucket_lines")
+        self.bucket_seconds = bucket_seconds
+        self.bucket_lines = bucket_lines
+        self.gap_seconds = float(gap_seconds)
+        self.rate = lines_per_second
+        self.share = error_share
+        self.n_counts = n_features - int(lines_per_second) - int(error_share)
+        self.n_features = n_features
+        self.example_lines = int(example_lines)
+        self.lateness = float(lateness_seconds)
+        self._open: dict[str, _Open] = {}
+        self._watermark_bucket: int | None = None
+        self.late = 0
+        self.gap_restarts = 0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    @property
+    def entities(self) -> list[str]:
+        return list(self._open)
+
+    # ------------------------------------------------------------------ rows
+
+    def _row(self, entity: str, ob: _Open) -> BucketRow:
+        values = np.zeros(self.n_features)
+        values[: self.n_counts] = ob.counts
+        j = self.n_counts
+        if self.bucket_seconds is not None:
+            start = ob.index * self.bucket_seconds
+            end = start + self.bucket_seconds
+            span = self.bucket_seconds
+        else:
+            start = ob.first_ts if ob.first_ts is not None else float(ob.index)
+            end = ob.last_ts if ob.last_ts is not None else float(ob.index)
+            span = max(end - start, 1.0)
+        if self.rate:
+            values[j] = ob.lines / span
+            j += 1
+        if self.share:
+            values[j] = ob.errors / ob.lines if ob.lines else 0.0
+        return BucketRow(entity, float(start), float(end), values, ob.detail, ob.first_offset,
+                         ob.lines)
+
+    def _zero_row(self, entity: str, index: int) -> BucketRow:
+        assert self.bucket_seconds is not None
+        start = float(index * self.bucket_seconds)
+        return BucketRow(entity, start, start + self.bucket_seconds, np.zeros(self.n_features))
+
+    def _close_until(self, entity: str, ob: _Open, upto: int, out: list[BucketRow]) -> _Open | None:
+        """Close ``ob`` and emit zero rows up to bucket ``upto`` (exclusive); None when the
+        silence exceeds the gap (the entity is forgotten)."""
+        assert self.bucket_seconds is not None
+        out.append(self._row(entity, ob))
+        max_zeros = int(self.gap_seconds // self.bucket_seconds)
+        silent = upto - ob.index - 1
+        if silent > max_zeros:
+            out.extend(self._zero_row(entity, ob.index + 1 + i) for i in range(max_zeros))
+            del self._open[entity]
+            self.gap_restarts += 1
+            return None
+        out.extend(self._zero_row(entity, i) for i in range(ob.index + 1, upto))
+        nb = _Open(self.n_counts, upto)
+        self._open[entity] = nb
+        return nb
+
+    # ------------------------------------------------------------------ lines
+
+    def add(self, entity: str, ts: float | None, feature: int, key: Key, line: str,
+            is_error: bool, offset: tuple[Hashable, int] | None = None) -> list[BucketRow]:
+        """Count one classified line (``feature``: its column; ``key``: its template)."""
+        out: list[BucketRow] = []
+        if self.bucket_seconds is not None:
+            assert ts is not None
+            b = math.floor(ts / self.bucket_seconds)
+            out.extend(self.advance(ts))
+            ob = self._open.get(entity)
+            if ob is None:
+                if self._watermark_bucket is not None and b < self._watermark_bucket:
+                    self.late += 1  # its bucket already closed for everyone
+                    return out
+                ob = self._open[entity] = _Open(self.n_counts, b)
+            elif b < ob.index:
+                self.late += 1
+                return out
+            elif b > ob.index:
+                ob = self._close_until(entity, ob, b, out) or self._open.setdefault(
+                    entity, _Open(self.n_counts, b))
+        else:
+            ob = self._open.get(entity)
+            if ob is None:
+                ob = self._open[entity] = _Open(self.n_counts, 0)
+        self._count(ob, ts, feature, key, line, is_error, offset)
+        if self.bucket_lines is not None and ob.lines >= self.bucket_lines:
+            out.append(self._row(entity, ob))
+            self._open[entity] = _Open(self.n_counts, ob.index + 1)
+        return out
+
+    def _count(self, ob: _Open, ts: float | None, feature: int, key: Key, line: str,
+               is_error: bool, offset: tuple[Hashable, int] | None) -> None:
+        ob.counts[feature] += 1.0
+        ob.lines += 1
+        if is_error:
+            ob.errors += 1
+        if ts is not None:
+            if ob.first_ts is None:
+                ob.first_ts = ts
+            ob.last_ts = ts
+        if ob.first_offset is None:
+            ob.first_offset = offset
+        d = ob.detail.get(key)
+        if d is None:
+            ob.detail[key] = [1, [line] if self.example_lines else []]
+        else:
+            d[0] += 1
+            if len(d[1]) < self.example_lines:
+                d[1].append(line)
+
+    def advance(self, ts: float) -> list[BucketRow]:
+        """Move the watermark to ``ts`` (time mode): every bucket that ended more than
+        ``lateness`` before it closes, for every entity, with zeros for silent ones."""
+        out: list[BucketRow] = []
+        if self.bucket_seconds is None:
+            return out
+        wb = math.floor((ts - self.lateness) / self.bucket_seconds)
+        if self._watermark_bucket is not None and wb <= self._watermark_bucket:
+            return out
+        self._watermark_bucket = wb
+        for entity, ob in list(self._open.items()):
+            if ob.index < wb:
+                self._close_until(entity, ob, wb, out)
+        return out
+
+    def flush(self) -> list[BucketRow]:
+        """Close every open bucket that holds a line (end of a file)."""
+        out = [self._row(e, ob) for e, ob in self._open.items() if ob.lines]
+        self._open.clear()
+        return out
+
+    def forget(self, entity: str) -> None:
+        self._open.pop(entity, None)
+
+    def pins(self) -> dict[Hashable, int]:
+        """Per partition, the oldest input offset an open bucket still needs."""
+        out: dict[Hashable, int] = {}
+        for ob in self._open.values():
+            if ob.first_offset is not None:
+                p, o = ob.first_offset
+                if o < out.get(p, o + 1):
+                    out[p] = o
+        return out

@@ -1,0 +1,170 @@
+"""The fitted log front end of a logs bundle: templates -> count features, and back from a
+scored window to the templates that explain it (pure; no I/O).
+
+Feature columns: ``t<id>`` for each of the top-K training templates (by line count), then
+``other``, ``unseen``, and optionally ``lines_per_second`` and ``error_share``. The model
+saves as plain JSON (``extras/logs.json`` in the bundle); the ``logs:`` config section is
+saved with the bundle's config.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from anomaly_gan.config import LogsConfig
+from anomaly_gan.errors import BundleError
+from anomaly_gan.logs.counts import BucketRow, CountBuckets, Key
+from anomaly_gan.logs.templates import TemplateMiner
+
+__all__ = ["OTHER", "UNSEEN", "LogModel"]
+
+OTHER, UNSEEN, RATE, SHARE = "other", "unseen", "lines_per_second", "error_share"
+
+
+class LogModel:
+    """Classifies lines into feature columns and explains windows in template terms."""
+
+    def __init__(self, cfg: LogsConfig, miner: TemplateMiner, template_ids: Sequence[int],
+                 feature_means: Sequence[float], template_means: dict[int, float]) -> None:
+        self.cfg = cfg
+        self.miner = miner
+        self.template_ids = tuple(int(t) for t in template_ids)
+        names = [f"t{t}" for t in self.template_ids] + [OTHER, UNSEEN]
+        if cfg.lines_per_second:
+            names.append(RATE)
+        if cfg.error_share:
+            names.append(SHARE)
+        self.feature_names = tuple(names)
+        if len(feature_means) != len(names):
+            raise BundleError(f"logs model: {len(feature_means)} feature means for "
+                              f"{len(names)} features")
+        self.feature_means = np.asarray(feature_means, dtype=np.float64)
+        self.template_means = {int(k): float(v) for k, v in template_means.items()}
+        self._column = {t: i for i, t in enumerate(self.template_ids)}
+        self.other = len(self.template_ids)
+        self.unseen = self.other + 1
+        self._errors = frozenset(level.upper() for level in cfg.error_levels)
+
+    # ------------------------------------------------------------------ lines -> columns
+
+    def classify(self, message: str) -> tuple[int, Key]:
+        """Column and template key of one line; an unseen line is grouped with the other
+        unseen lines into a live template (capped: ``miner.dropped`` counts the drops)."""
+        masked = self.miner.mask(message)
+        tid = self.miner.match_masked(masked)
+        if tid is None:
+            return self.unseen, ("new", self.miner.learn_unseen(masked))
+        return self._column.get(tid, self.other), ("known", tid)
+
+    def is_error(self, level: str) -> bool:
+        return level in self._errors
+
+    def buckets(self, lateness_seconds: float = 0.0) -> CountBuckets:
+        c = self.cfg
+        return CountBuckets(len(self.feature_names), bucket_seconds=c.bucket_seconds,
+                            bucket_lines=c.bucket_lines, gap_seconds=c.gap_seconds,
+                            lines_per_second=c.lines_per_second, error_share=c.error_share,
+                            example_lines=c.example_lines, lateness_seconds=lateness_seconds)
+
+    # ------------------------------------------------------------------ explanations
+
+    def template_text(self, key: Key) -> str:
+        kind, tid = key
+        if kind == "known":
+            return self.miner.template(tid)
+        return self.miner.new_template(tid) or "(new template, dropped by the cap)"
+
+    def explain(self, rows: Sequence[BucketRow], limit: int) -> list[dict[str, Any]]:
+        """The templates that changed most in a window of ``rows`` (oldest first).
+
+        Each entry: the template text, the observed count in the window, the expected
+        count (training mean per bucket times the window's buckets) and up to
+        ``logs.example_lines`` example lines. Templates are ranked by
+        ``|observed - expected| / sqrt(expected + 1)``, over the templates seen in the
+        window and the top-K ones that stayed away (so a silent component is named too);
+        unseen lines have an expected count of 0.
+        """
+        n = len(rows)
+        merged: dict[Key, list] = {("known", t): [0, []] for t in self.template_ids}
+        for row in rows:
+            for key, (count, examples) in row.detail.items():
+                m = merged.setdefault(key, [0, []])
+                m[0] += count
+                room = self.cfg.example_lines - len(m[1])
+                if room > 0:
+                    m[1].extend(examples[:room])
+        ranked = []
+        for key, (count, examples) in merged.items():
+            expected = self.template_means.get(key[1], 0.0) * n if key[0] == "known" else 0.0
+            surprise = abs(count - expected) / math.sqrt(expected + 1.0)
+            ranked.append((-surprise, key, count, expected, examples))
+        ranked.sort(key=lambda r: (r[0], r[1]))
+        out = []
+        for _, key, count, expected, examples in ranked[:limit]:
+            column = self._column.get(key[1], self.other) if key[0] == "known" else self.unseen
+            out.append({"template": self.template_text(key),
+                        "feature": self.feature_names[column],
+                        "observed": int(count), "expected": round(float(expected), 2),
+                        "examples": list(examples)})
+        return out
+
+    # ------------------------------------------------------------------ state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "template_ids": list(self.template_ids),
+            "feature_names": list(self.feature_names),
+            "feature_means": self.feature_means.tolist(),
+            "template_means": {str(k): v for k, v in sorted(self.template_means.items())},
+            "miner": self.miner.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, cfg: LogsConfig, raw: dict[str, Any]) -> LogModel:
+        try:
+            miner = TemplateMiner.from_dict(raw["miner"], max_new_clusters=cfg.max_clusters)
+            model = cls(cfg, miner, raw["template_ids"], raw["feature_means"],
+                        {int(k): float(v) for k, v in raw["template_means"].items()})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"malformed logs model: {exc!r}") from None
+        if list(model.feature_names) != list(raw.get("feature_names", [])):
+            raise BundleError("logs model: feature names do not match the logs config")
+        return model
+
+
+def fit_log_model(cfg: LogsConfig, messages: Sequence[str]) -> tuple[LogModel, list[int]]:
+    """Mine templates on training lines; the top ``cfg.top_k`` by line count become
+    columns. Returns the model and each line's final template id."""
+    miner = TemplateMiner(cfg.masking, cfg.similarity_threshold, cfg.tree_depth,
+                          cfg.max_children, cfg.max_clusters)
+    for m in messages:
+        miner.learn(m)
+    # Templates generalise while mining: assign every line to its final template.
+    ids = []
+    for m in messages:
+        tid = miner.match(m)
+        ids.append(tid if tid is not None else miner.learn(m))
+    sizes: dict[int, int] = {}
+    for t in ids:
+        sizes[t] = sizes.get(t, 0) + 1
+    top = sorted(sizes, key=lambda t: (-sizes[t], t))[: cfg.top_k]
+    n_feat = len(top) + 2 + int(cfg.lines_per_second) + int(cfg.error_share)
+    model = LogModel(cfg, miner, top, [0.0] * n_feat, {})
+    return model, ids
+
+
+def set_means(model: LogModel, rows: Sequence[BucketRow]) -> None:
+    """Training means per bucket, per feature and per known template (for 'expected')."""
+    if not rows:
+        return
+    model.feature_means = np.mean([r.values for r in rows], axis=0)
+    totals: dict[int, float] = {}
+    for r in rows:
+        for (kind, tid), (count, _) in r.detail.items():
+            if kind == "known":
+                totals[tid] = totals.get(tid, 0.0) + count
+    model.template_means = {t: c / len(rows) for t, c in totals.items()}
