@@ -129,22 +129,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _load_cfg(args.config)
     out = Path(args.out)
     check_destination(out, args.force)  # before minutes of training, not after
-    tables = [read_table(p, cfg.data.timestamp_column) for p in args.data]
-    names = tables[0].feature_names
-    for t in tables[1:]:
-        if t.feature_names != names:
-            raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
-                            f"{tables[0].path}: {name_list(names)}")
-    series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
-    for t, s in zip(tables, series):
-        if len(s) < 2 * cfg.data.window:
-            raise DataError(f"{t.path}: {len(s)} rows is fewer than the {2 * cfg.data.window} "
-                            f"needed (one training and one held-out window of {cfg.data.window})")
     # Keras' progress bar writes to stdout, which holds the result JSON: the CLI reports one
     # line per epoch on stderr through the library's progress channel instead.
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
-    _tensorflow()
-    det = train_detector(cfg, series, names, progress=None if args.quiet else _eprint)
+    if cfg.logs is not None:  # a logs config: the files are log lines
+        from anomaly_gan.logs.offline import train_log_detector
+
+        _tensorflow()
+        det = train_log_detector(cfg, args.data, progress=None if args.quiet else _eprint)
+        names = det.feature_names
+    else:
+        tables = [read_table(p, cfg.data.timestamp_column) for p in args.data]
+        names = tables[0].feature_names
+        for t in tables[1:]:
+            if t.feature_names != names:
+                raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
+                                f"{tables[0].path}: {name_list(names)}")
+        series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
+        for t, s in zip(tables, series):
+            if len(s) < 2 * cfg.data.window:
+                raise DataError(f"{t.path}: {len(s)} rows is fewer than the "
+                                f"{2 * cfg.data.window} needed (one training and one held-out "
+                                f"window of {cfg.data.window})")
+        _tensorflow()
+        det = train_detector(cfg, series, names, progress=None if args.quiet else _eprint)
     health = det.metadata.get("health", {})
     if health.get("status") != "healthy":
         _eprint(f"training ended unhealthy: {'; '.join(health.get('issues', [])) or health}")
@@ -169,6 +177,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     check_output_file(args.out, "scores CSV")
     info = _inspect_model(args.model)
+    if "logs" in info.extras:
+        return _score_logs(args, _load_model(info))
     table, values = _read_for_model(args.data, info)
     det = _load_model(info)
     res = det.score_series(values)
@@ -197,6 +207,37 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score_logs(args: argparse.Namespace, det) -> int:
+    """``score`` with a logs bundle: one output row per entity bucket."""
+    from anomaly_gan.files import atomic_write_text
+    from anomaly_gan.logs.offline import describe_templates, score_log_file
+
+    results, n_lines = score_log_file(det, args.data)
+    comps = list(det.calibration.component_stats)
+
+    def write(fh) -> None:
+        w = csv.writer(fh)
+        w.writerow(["entity", "bucket_start", "bucket_end", "lines", "score", "threshold",
+                    "is_anomaly", "severity", *comps, "templates"])
+        for run in results:
+            res = run.scores
+            for i, row in enumerate(run.rows):
+                cells: list = [""] * (3 + len(comps))  # before the first full window
+                if res is not None and math.isfinite(res.score[i]):
+                    cells = [_fmt(res.score[i]), 1 if res.is_anomaly[i] else 0,
+                             _fmt(res.severity[i]), *[_fmt(res.components[c][i]) for c in comps]]
+                w.writerow([run.entity, _fmt(row.start_ts), _fmt(row.end_ts), row.lines,
+                            cells[0], _fmt(det.threshold), *cells[1:],
+                            describe_templates(run.explanations[i])])
+
+    atomic_write_text(args.out, write)
+    buckets = sum(len(r.rows) for r in results)
+    flagged = sum(int(r.scores.is_anomaly.sum()) for r in results if r.scores is not None)
+    _eprint(f"scored {n_lines} lines ({buckets} buckets) with {det.version}: {flagged} "
+            f"buckets above threshold {det.threshold:.3f} -> {args.out}")
+    return 0
+
+
 def _print_metrics(m: dict) -> None:
     def f(x):
         return "n/a" if x is None else f"{x:.4f}"
@@ -217,6 +258,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         check_output_file(args.plot, "figure")
     info = _inspect_model(args.model)
+    if "logs" in info.extras:
+        if args.plot:
+            raise DataError("evaluate --plot: not available for a logs model")
+        from anomaly_gan.logs.offline import bucket_labels_and_scores
+
+        det = _load_model(info)
+        labels, scores = bucket_labels_and_scores(det, args.data, args.labels)
+        metrics = evaluate_scores(scores, labels, det.threshold)
+        metrics["model_version"] = det.version
+        if args.json:
+            print(json.dumps(metrics, indent=2))
+        else:
+            _print_metrics(metrics)
+        return 0
     _, values = _read_for_model(args.data, info)
     labels = read_labels(args.labels, rows=len(values))
     det = _load_model(info)
@@ -241,6 +296,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     check_output_file(args.out, "figure")
     info = _inspect_model(args.model)
+    if "logs" in info.extras:
+        if args.plot:
+            raise DataError("evaluate --plot: not available for a logs model")
+        from anomaly_gan.logs.offline import bucket_labels_and_scores
+
+        det = _load_model(info)
+        labels, scores = bucket_labels_and_scores(det, args.data, args.labels)
+        metrics = evaluate_scores(scores, labels, det.threshold)
+        metrics["model_version"] = det.version
+        if args.json:
+            print(json.dumps(metrics, indent=2))
+        else:
+            _print_metrics(metrics)
+        return 0
     _, values = _read_for_model(args.data, info)
     labels = read_labels(args.labels, rows=len(values)) if args.labels else None
     det = _load_model(info)
@@ -281,8 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "summary (JSON) goes to stdout, one progress line per epoch "
                                    "to stderr.")
     p.add_argument("--config", help="YAML config (default: the shipped defaults)")
-    p.add_argument("--data", required=True, nargs="+", help="CSV/Parquet file(s) of normal rows; "
-                   "several files are separate series (windows never span two)")
+    p.add_argument("--data", required=True, nargs="+", help="CSV/Parquet file(s) of normal rows, "
+                   "or log files with a logs config; several files are separate series "
+                   "(windows never span two)")
     p.add_argument("--out", required=True, help="bundle directory to create")
     p.add_argument("--force", action="store_true",
                    help="replace an existing bundle directory (never a directory that is not "

@@ -13,8 +13,10 @@ Buckets (docs/logs.md):
   end, so an entity that goes quiet still gets rows: **empty buckets are real zeros**, which
   is how a silent component shows. A line for an already closed bucket is *late* (counted,
   dropped).
-- **Gap rule:** zero rows are emitted for at most ``gap_seconds`` of silence; an entity
+- **Gap rule:** zero rows are emitted for less than ``gap_seconds`` of silence; an entity
   silent for longer is forgotten and starts a new series (a new window) when it returns.
+  Rows of one entity are then exactly one bucket apart within a series, and any hole between
+  two rows is a series break (no window spans it).
 - **Lines** (``bucket_lines``): every ``N`` lines of an entity make a bucket; no zeros. The
   row's time is its last line's time (or the bucket's sequence number without times).
 
@@ -49,14 +51,16 @@ class BucketRow:
     detail: dict[Key, list] = field(default_factory=dict)  # key -> [count, example lines]
     first_offset: tuple[Hashable, int] | None = None  # oldest input record in the bucket
     lines: int = 0
+    marked: bool = False  # holds a line added with mark=True (e.g. a labelled line)
 
 
 class _Open:
-    __slots__ = ("counts", "detail", "errors", "first_offset", "first_ts", "index", "last_ts",
-                 "lines")
+    __slots__ = ("counts", "detail", "errors", "first_offset", "first_ts", "index", "last_line",
+                 "last_ts", "lines", "marked")
 
-    def __init__(self, n_counts: int, index: int) -> None:
+    def __init__(self, n_counts: int, index: int, last_line: int | None = None) -> None:
         self.index = index  # bucket number (time mode) or sequence number (lines mode)
+        self.last_line = index if last_line is None else last_line  # last bucket with a line
         self.counts = [0.0] * n_counts
         self.detail: dict[Key, list] = {}
         self.lines = 0
@@ -64,6 +68,7 @@ class _Open:
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.first_offset: tuple[Hashable, int] | None = None
+        self.marked = False
 
 
 class CountBuckets:
@@ -116,7 +121,7 @@ class CountBuckets:
         if self.share:
             values[j] = ob.errors / ob.lines if ob.lines else 0.0
         return BucketRow(entity, float(start), float(end), values, ob.detail, ob.first_offset,
-                         ob.lines)
+                         ob.lines, ob.marked)
 
     def _zero_row(self, entity: str, index: int) -> BucketRow:
         assert self.bucket_seconds is not None
@@ -124,26 +129,26 @@ class CountBuckets:
         return BucketRow(entity, start, start + self.bucket_seconds, np.zeros(self.n_features))
 
     def _close_until(self, entity: str, ob: _Open, upto: int, out: list[BucketRow]) -> _Open | None:
-        """Close ``ob`` and emit zero rows up to bucket ``upto`` (exclusive); None when the
-        silence exceeds the gap (the entity is forgotten)."""
-        assert self.bucket_seconds is not None
-        out.append(self._row(entity, ob))
-        max_zeros = int(self.gap_seconds // self.bucket_seconds)
-        silent = upto - ob.index - 1
-        if silent > max_zeros:
-            out.extend(self._zero_row(entity, ob.index + 1 + i) for i in range(max_zeros))
-            del self._open[entity]
-            self.gap_restarts += 1
-            return None
-        out.extend(self._zero_row(entity, i) for i in range(ob.index + 1, upto))
-        nb = _Open(self.n_counts, upto)
+        """Close ``ob`` and emit zero rows up to bucket ``upto`` (exclusive). Returns the new
+        open bucket, or None when the silence passed the gap (the entity is forgotten)."""
+        bs = self.bucket_seconds
+        assert bs is not None
+        last = ob.last_line
+        for i in range(ob.index, upto):
+            if (i - last) * bs >= self.gap_seconds:
+                del self._open[entity]
+                self.gap_restarts += 1
+                return None
+            out.append(self._row(entity, ob) if i == ob.index else self._zero_row(entity, i))
+        nb = _Open(self.n_counts, upto, last)
         self._open[entity] = nb
         return nb
 
     # ------------------------------------------------------------------ lines
 
     def add(self, entity: str, ts: float | None, feature: int, key: Key, line: str,
-            is_error: bool, offset: tuple[Hashable, int] | None = None) -> list[BucketRow]:
+            is_error: bool, offset: tuple[Hashable, int] | None = None,
+            mark: bool = False) -> list[BucketRow]:
         """Count one classified line (``feature``: its column; ``key``: its template)."""
         out: list[BucketRow] = []
         if self.bucket_seconds is not None:
@@ -167,6 +172,7 @@ class CountBuckets:
             if ob is None:
                 ob = self._open[entity] = _Open(self.n_counts, 0)
         self._count(ob, ts, feature, key, line, is_error, offset)
+        ob.marked |= mark
         if self.bucket_lines is not None and ob.lines >= self.bucket_lines:
             out.append(self._row(entity, ob))
             self._open[entity] = _Open(self.n_counts, ob.index + 1)
@@ -178,6 +184,7 @@ class CountBuckets:
         ob.lines += 1
         if is_error:
             ob.errors += 1
+        ob.last_line = ob.index
         if ts is not None:
             if ob.first_ts is None:
                 ob.first_ts = ts

@@ -23,13 +23,15 @@ from anomaly_gan.logs.templates import TemplateMiner
 __all__ = ["OTHER", "UNSEEN", "LogModel"]
 
 OTHER, UNSEEN, RATE, SHARE = "other", "unseen", "lines_per_second", "error_share"
+ALL = "*"  # template means over every entity (for an entity not seen in training)
 
 
 class LogModel:
     """Classifies lines into feature columns and explains windows in template terms."""
 
     def __init__(self, cfg: LogsConfig, miner: TemplateMiner, template_ids: Sequence[int],
-                 feature_means: Sequence[float], template_means: dict[int, float]) -> None:
+                 feature_means: Sequence[float],
+                 template_means: dict[str, dict[int, float]]) -> None:
         self.cfg = cfg
         self.miner = miner
         self.template_ids = tuple(int(t) for t in template_ids)
@@ -43,7 +45,8 @@ class LogModel:
             raise BundleError(f"logs model: {len(feature_means)} feature means for "
                               f"{len(names)} features")
         self.feature_means = np.asarray(feature_means, dtype=np.float64)
-        self.template_means = {int(k): float(v) for k, v in template_means.items()}
+        # entity -> template id -> mean lines per training bucket; ALL: over every entity.
+        self.template_means = template_means
         self._column = {t: i for i, t in enumerate(self.template_ids)}
         self.other = len(self.template_ids)
         self.unseen = self.other + 1
@@ -62,6 +65,18 @@ class LogModel:
 
     def is_error(self, level: str) -> bool:
         return level in self._errors
+
+    @property
+    def max_hole_seconds(self) -> float:
+        """Longest time between two rows of one series: none in time buckets (rows are
+        consecutive buckets or a new series), ``gap_seconds`` per N lines."""
+        return 0.0 if self.cfg.bucket_seconds is not None else self.cfg.gap_seconds
+
+    @property
+    def row_gap_seconds(self) -> float:
+        """The window state's gap rule on row times (bucket ends) that matches it."""
+        s = self.cfg.bucket_seconds
+        return 1.5 * s if s is not None else self.cfg.gap_seconds
 
     def buckets(self, lateness_seconds: float = 0.0) -> CountBuckets:
         c = self.cfg
@@ -89,7 +104,9 @@ class LogModel:
         unseen lines have an expected count of 0.
         """
         n = len(rows)
-        merged: dict[Key, list] = {("known", t): [0, []] for t in self.template_ids}
+        means = self.template_means.get(rows[0].entity if rows else "",
+                                        self.template_means.get(ALL, {}))
+        merged: dict[Key, list] = {("known", t): [0, []] for t in means}
         for row in rows:
             for key, (count, examples) in row.detail.items():
                 m = merged.setdefault(key, [0, []])
@@ -99,7 +116,7 @@ class LogModel:
                     m[1].extend(examples[:room])
         ranked = []
         for key, (count, examples) in merged.items():
-            expected = self.template_means.get(key[1], 0.0) * n if key[0] == "known" else 0.0
+            expected = means.get(key[1], 0.0) * n if key[0] == "known" else 0.0
             surprise = abs(count - expected) / math.sqrt(expected + 1.0)
             ranked.append((-surprise, key, count, expected, examples))
         ranked.sort(key=lambda r: (r[0], r[1]))
@@ -119,7 +136,8 @@ class LogModel:
             "template_ids": list(self.template_ids),
             "feature_names": list(self.feature_names),
             "feature_means": self.feature_means.tolist(),
-            "template_means": {str(k): v for k, v in sorted(self.template_means.items())},
+            "template_means": {e: {str(k): round(v, 6) for k, v in sorted(m.items())}
+                               for e, m in sorted(self.template_means.items())},
             "miner": self.miner.to_dict(),
         }
 
@@ -128,7 +146,8 @@ class LogModel:
         try:
             miner = TemplateMiner.from_dict(raw["miner"], max_new_clusters=cfg.max_clusters)
             model = cls(cfg, miner, raw["template_ids"], raw["feature_means"],
-                        {int(k): float(v) for k, v in raw["template_means"].items()})
+                        {str(e): {int(k): float(v) for k, v in m.items()}
+                         for e, m in raw["template_means"].items()})
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"malformed logs model: {exc!r}") from None
         if list(model.feature_names) != list(raw.get("feature_names", [])):
@@ -158,13 +177,19 @@ def fit_log_model(cfg: LogsConfig, messages: Sequence[str]) -> tuple[LogModel, l
 
 
 def set_means(model: LogModel, rows: Sequence[BucketRow]) -> None:
-    """Training means per bucket, per feature and per known template (for 'expected')."""
+    """Training means per bucket: per feature, and per entity and known template (the
+    'expected' counts of explanations)."""
     if not rows:
         return
     model.feature_means = np.mean([r.values for r in rows], axis=0)
-    totals: dict[int, float] = {}
+    totals: dict[str, dict[int, float]] = {ALL: {}}
+    buckets: dict[str, int] = {ALL: len(rows)}
     for r in rows:
+        buckets[r.entity] = buckets.get(r.entity, 0) + 1
+        mine = totals.setdefault(r.entity, {})
         for (kind, tid), (count, _) in r.detail.items():
             if kind == "known":
-                totals[tid] = totals.get(tid, 0.0) + count
-    model.template_means = {t: c / len(rows) for t, c in totals.items()}
+                mine[tid] = mine.get(tid, 0.0) + count
+                totals[ALL][tid] = totals[ALL].get(tid, 0.0) + count
+    model.template_means = {e: {t: c / buckets[e] for t, c in m.items()}
+                            for e, m in totals.items()}

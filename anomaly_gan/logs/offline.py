@@ -15,14 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_gan.config import Config, LogsConfig
-from anomaly_gan.errors import DataError
+from anomaly_gan.detector import Detector, SeriesScores
+from anomaly_gan.errors import BundleError, DataError
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, parser_from_config
 from anomaly_gan.logs.model import LogModel, fit_log_model, set_means
 from anomaly_gan.stream.events import InvalidEvent
 
-__all__ = ["LogScores", "count_rows", "load_log_model", "read_log_file", "score_log_events",
-           "series_of", "train_log_detector"]
+__all__ = ["LogScores", "count_rows", "describe_templates", "is_logs_model", "load_log_model",
+           "read_log_file", "score_log_events", "score_log_file", "series_of",
+           "train_log_detector"]
 
 Progress = Callable[[str], None]
 
@@ -52,8 +54,10 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     return events
 
 
-def count_rows(model: LogModel, events: Sequence[LogEvent]) -> dict[str, list[BucketRow]]:
-    """Classify and count one stream of events into closed buckets, per entity."""
+def count_rows(model: LogModel, events: Sequence[LogEvent],
+               marks: Sequence[int] | None = None) -> dict[str, list[BucketRow]]:
+    """Classify and count one stream of events into closed buckets, per entity; a bucket
+    holding an event whose ``marks`` entry is non-zero is ``marked``."""
     buckets = model.buckets()
     rows: dict[str, list[BucketRow]] = {}
 
@@ -61,18 +65,19 @@ def count_rows(model: LogModel, events: Sequence[LogEvent]) -> dict[str, list[Bu
         for r in closed:
             rows.setdefault(r.entity, []).append(r)
 
-    for ev in events:
+    for i, ev in enumerate(events):
         col, key = model.classify(ev.message)
-        keep(buckets.add(ev.entity, ev.ts, col, key, ev.message, model.is_error(ev.level)))
+        keep(buckets.add(ev.entity, ev.ts, col, key, ev.message, model.is_error(ev.level),
+                         mark=bool(marks[i]) if marks is not None else False))
     keep(buckets.flush())
     return rows
 
 
-def series_of(rows: Sequence[BucketRow], gap_seconds: float) -> list[list[BucketRow]]:
+def series_of(rows: Sequence[BucketRow], max_hole_seconds: float) -> list[list[BucketRow]]:
     """Split an entity's rows where the gap rule restarted it (no window spans a gap)."""
     runs: list[list[BucketRow]] = []
     for r in rows:
-        if runs and r.start_ts - runs[-1][-1].end_ts <= gap_seconds:
+        if runs and r.start_ts - runs[-1][-1].end_ts <= max_hole_seconds:
             runs[-1].append(r)
         else:
             runs.append([r])
@@ -84,12 +89,12 @@ def _runs(model: LogModel, paths: Sequence[str], events_by_file: Sequence[Sequen
     runs: list[list[BucketRow]] = []
     for events in events_by_file:
         for entity_rows in count_rows(model, events).values():
-            runs.extend(series_of(entity_rows, model.cfg.gap_seconds))
+            runs.extend(series_of(entity_rows, model.max_hole_seconds))
     return runs
 
 
 def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | None = None,
-                       max_line_bytes: int | None = None) -> object:
+                       max_line_bytes: int | None = None) -> Detector:
     """Log files -> templates -> count rows -> the same GAN training as metrics."""
     from anomaly_gan.train import train_detector
 
@@ -123,18 +128,40 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     return det
 
 
-def load_log_model(det: object) -> LogModel:
-    """The log front end of a logs bundle (BundleError if the bundle is not one)."""
-    from anomaly_gan.errors import BundleError
+def is_logs_model(det: Detector) -> bool:
+    return "logs" in det.extras
 
-    cfg = det.config  # type: ignore[attr-defined]
-    raw = det.extras.get("logs")  # type: ignore[attr-defined]
-    if cfg.logs is None or raw is None:
-        raise BundleError(f"model {det.version} is not a logs model (no logs section)")  # type: ignore[attr-defined]
-    model = LogModel.from_dict(cfg.logs, raw)
-    if model.feature_names != tuple(det.feature_names):  # type: ignore[attr-defined]
-        raise BundleError(f"model {det.version}: logs features do not match the networks")  # type: ignore[attr-defined]
+
+def load_log_model(det: Detector) -> LogModel:
+    """The log front end of a logs bundle (BundleError if the bundle is not one)."""
+    raw = det.extras.get("logs")
+    if det.config.logs is None or raw is None:
+        raise BundleError(f"model {det.version} is not a logs model (no logs section)")
+    model = LogModel.from_dict(det.config.logs, raw)
+    if model.feature_names != tuple(det.feature_names):
+        raise BundleError(f"model {det.version}: logs features do not match the networks")
     return model
+
+
+def score_log_file(det: Detector, path: str, labels_path: str | None = None
+                   ) -> tuple[list[LogScores], int]:
+    """Score a log file with a logs bundle; with ``labels_path`` (one 0/1 per non-empty
+    line) a bucket is marked anomalous when it holds a labelled line. Returns the scored
+    runs and the number of lines."""
+    from anomaly_gan.data import read_labels
+
+    model = load_log_model(det)
+    assert det.config.logs is not None
+    events = read_log_file(path, det.config.logs, det.config.serve.windows.max_event_bytes)
+    marks = read_labels(labels_path, rows=len(events)) if labels_path else None
+    return score_log_events(det, model, events, marks=None if marks is None else marks.tolist()), \
+        len(events)
+
+
+def describe_templates(entries: Sequence[dict]) -> str:
+    """One-line form of explanations: ``text x40 (expected 2)``, separated by ``; ``."""
+    return "; ".join(f"{e['template']} x{e['observed']} (expected {e['expected']:g})"
+                     for e in entries)
 
 
 @dataclass
@@ -143,23 +170,23 @@ class LogScores:
 
     entity: str
     rows: list[BucketRow]
-    scores: object  # SeriesScores
+    scores: SeriesScores | None  # None: shorter than one window
     explanations: list[list[dict]]  # per row (empty before the first full window)
 
 
-def score_log_events(det: object, model: LogModel, events: Sequence[LogEvent],
-                     explain_anomalies_only: bool = True) -> list[LogScores]:
-    """Score a stream of events; runs shorter than one window are left unscored."""
-    window = det.window  # type: ignore[attr-defined]
-    top_k = det.config.scoring.top_k  # type: ignore[attr-defined]
+def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
+                     explain_anomalies_only: bool = True,
+                     marks: Sequence[int] | None = None) -> list[LogScores]:
+    """Score a stream of events; runs shorter than one window are left unscored (NaN)."""
+    window = det.window
+    top_k = det.config.scoring.top_k
     out: list[LogScores] = []
-    for entity, entity_rows in count_rows(model, events).items():
-        for run in series_of(entity_rows, model.cfg.gap_seconds):
-            values = np.stack([r.values for r in run])
+    for entity, entity_rows in count_rows(model, events, marks).items():
+        for run in series_of(entity_rows, model.max_hole_seconds):
             if len(run) < window:
                 out.append(LogScores(entity, run, None, [[] for _ in run]))
                 continue
-            res = det.score_series(values)  # type: ignore[attr-defined]
+            res = det.score_series(np.stack([r.values for r in run]))
             expl: list[list[dict]] = []
             for i in range(len(run)):
                 if i < window - 1 or (explain_anomalies_only and not res.is_anomaly[i]):
@@ -168,3 +195,14 @@ def score_log_events(det: object, model: LogModel, events: Sequence[LogEvent],
                     expl.append(model.explain(run[i - window + 1: i + 1], top_k))
             out.append(LogScores(entity, run, res, expl))
     return out
+
+
+def bucket_labels_and_scores(det: Detector, path: str, labels_path: str
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Per bucket of every entity: label 1 when it holds a labelled line, and its score
+    (NaN before an entity's first full window), for ``evaluate``."""
+    results, _ = score_log_file(det, path, labels_path)
+    labels = np.array([int(r.marked) for run in results for r in run.rows], dtype=np.int8)
+    scores = np.concatenate([run.scores.score if run.scores is not None
+                             else np.full(len(run.rows), np.nan) for run in results])
+    return labels, scores
