@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from anomaly_gan.config import LogsConfig
-from anomaly_gan.stream.events import InvalidEvent, parse_timestamp
+from anomaly_gan.stream.events import LOG_REASONS, InvalidEvent, parse_timestamp
 
 __all__ = ["LOG_INVALID_REASONS", "LogEvent", "LogParser", "parser_from_config"]
 
-LOG_INVALID_REASONS = ("not_utf8", "oversized", "bad_json", "not_object", "missing_field",
-                       "bad_timestamp", "no_match")
+LOG_INVALID_REASONS = ("bad_json", "not_object", "missing_field", "bad_timestamp", "oversized",
+                       *LOG_REASONS)
 
 _decode = json.JSONDecoder().decode
 

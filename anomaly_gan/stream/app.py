@@ -90,6 +90,7 @@ class Scorer:
         self._last_commit = self.mono()
         self._last_housekeeping = 0.0
         self._synced = (0, 0, 0)  # state counters already exported
+        self._log_synced = (0, 0, 0, 0)  # log lines, unseen, late, templates dropped
         self._recent = np.full(_RECENT_SCORES, np.nan)
         self._recent_i = 0
         self.windows_scored = 0
@@ -109,9 +110,16 @@ class Scorer:
         self.det = det
         if first:
             w = self.cfg.windows
-            self.parser = EventParser(det.feature_names, w.max_event_bytes)
+            gap_seconds = w.gap_seconds
+            self.logs: Any = None
+            if "logs" in getattr(det, "extras", {}):  # a logs model: lines -> count rows
+                from anomaly_gan.logs.live import LogFeed
+
+                self.logs = LogFeed(det, self.cfg)
+                gap_seconds = self.logs.model.row_gap_seconds
+            self.parser = self.logs or EventParser(det.feature_names, w.max_event_bytes)
             self.state = WindowState(
-                det.window, len(det.feature_names), gap_seconds=w.gap_seconds,
+                det.window, len(det.feature_names), gap_seconds=gap_seconds,
                 max_entities=w.max_entities,
                 reorder_tolerance_seconds=w.reorder_tolerance_seconds,
                 on_drop=self._forget_entity)
@@ -119,12 +127,16 @@ class Scorer:
                                      capacity=self.cfg.batching.max_batch)
             self._spare = WindowBatch(det.window, len(det.feature_names),
                                       capacity=self.cfg.batching.max_batch)
+        elif self.logs is not None:
+            self.logs.install(det)
         self._baseline = baseline_stats(det)
         self.metrics.set_model(det.version, det.kind, float(det.threshold))
         self.health.model_loaded = True
 
     def _forget_entity(self, entity: str) -> None:
         self.debouncer.forget(entity)
+        if self.logs is not None:
+            self.logs.forget(entity)
         self.metrics.forget_entity(entity)
 
     # ------------------------------------------------------------------ rebalance
@@ -153,7 +165,7 @@ class Scorer:
             if self._produce_error is not None:
                 return None  # the loop rewinds at its next commit
             mine = {tp: self._next[tp] for tp in partitions if tp in self._next}
-            offsets: dict[Any, int] = self.state.commit_offsets(mine) if mine else {}
+            offsets: dict[Any, int] = self._safe_offsets(mine) if mine else {}
             self._apply_rebalance()
             if offsets:
                 self.revoke_commits += 1
@@ -187,6 +199,8 @@ class Scorer:
         if gone:
             self._score_batch()  # alerts of what we already read still go out
             dropped = self.state.drop_partitions(gone)
+            if self.logs is not None:
+                self.logs.drop_partitions(set(gone))
             for tp in gone:
                 self._next.pop(tp, None)
                 self._committed.pop(tp, None)
@@ -266,6 +280,9 @@ class Scorer:
             self._housekeeping()
 
     def _consume(self, tp: Any, msgs: list[Any]) -> None:
+        if self.logs is not None:
+            self._consume_logs(tp, msgs)
+            return
         parse = self.parser.parse
         push = self.state.push
         batch = self.batch
@@ -286,6 +303,39 @@ class Scorer:
         self.metrics.events_consumed.inc(len(msgs))
         if msgs:
             self._next[tp] = msgs[-1].offset + 1
+
+    def _consume_logs(self, tp: Any, msgs: list[Any]) -> None:
+        """Log records: each line is counted; the buckets it closes become window rows."""
+        logs, push, batch = self.logs, self.state.push, self.batch
+        max_batch = self.cfg.batching.max_batch
+        for m in msgs:
+            ev = logs.parse(m.value)
+            if type(ev) is InvalidEvent:
+                self._dead_letter(tp, m, ev)
+                continue
+            for row in logs.add(ev, tp, m.offset):
+                partition, offset = logs.origin(row)
+                push(row.entity, row.end_ts, row.values, partition, offset, batch)
+            if batch.n:
+                if batch.first_ready is None:
+                    batch.first_ready = self.mono()
+                elif batch.n >= max_batch:
+                    self._next[tp] = m.offset + 1
+                    self._submit()
+                    batch = self.batch
+        self.metrics.events_consumed.inc(len(msgs))
+        if msgs:
+            self._next[tp] = msgs[-1].offset + 1
+
+    def _safe_offsets(self, next_offsets: dict[Any, int]) -> dict[Any, int]:
+        """Offsets safe to commit: none past a record that a window, or an open log
+        bucket, still needs."""
+        safe = self.state.commit_offsets(next_offsets)
+        if self.logs is not None:
+            for tp, pin in self.logs.pins().items():
+                if tp in safe and pin < safe[tp]:
+                    safe[tp] = pin
+        return safe
 
     def _dead_letter(self, tp: Any, m: Any, bad: InvalidEvent) -> None:
         self.metrics.invalid(bad.reason)
@@ -377,6 +427,8 @@ class Scorer:
             components={c: v[i] for c, v in res.components.items()},
             top_features=res.top_features[i], model_version=det.version, model_kind=det.kind,
             consecutive=self.debouncer.run_length(entity))
+        if self.logs is not None:
+            rec["templates"] = self.logs.explain(entity, end, self.det.config.scoring.top_k)
         self.io.send(self.cfg.kafka.alert_topic, dumps(rec), key=entity.encode(),
                      on_error=self._on_produce_error)
         self.metrics.alerts.labels(det.version).inc()
@@ -384,7 +436,9 @@ class Scorer:
         log.warning("alert", extra={"fields": {
             "entity": entity, "window_end": rec["window_end"], "score": rec["score"],
             "threshold": rec["threshold"], "top_features": rec["top_features"],
-            "alert_id": rec["alert_id"]}})
+            "alert_id": rec["alert_id"],
+            **({"templates": [t["template"] for t in rec["templates"]]}
+               if "templates" in rec else {})}})
 
     def _track_drift(self, scores: np.ndarray) -> None:
         m = min(len(scores), _RECENT_SCORES)
@@ -402,6 +456,17 @@ class Scorer:
         if st.evicted != evicted:
             self.metrics.entities_evicted.inc(st.evicted - evicted)
         self._synced = (st.late, st.gap_restarts, st.evicted)
+        if self.logs is not None:
+            self._sync_log_counters()
+
+    def _sync_log_counters(self) -> None:
+        lf, m = self.logs, self.metrics
+        lines, unseen, late, dropped = self._log_synced
+        m.log_lines.inc(lf.lines - lines)
+        m.log_lines_unseen.inc(lf.unseen - unseen)
+        m.log_lines_late.inc(lf.late - late)
+        m.log_templates_dropped.inc(lf.dropped - dropped)
+        self._log_synced = (lf.lines, lf.unseen, lf.late, lf.dropped)
 
     # ------------------------------------------------------------------ delivery
 
@@ -440,14 +505,16 @@ class Scorer:
             self._rewind()
             return None
         assigned = self._next_assignment()
-        safe = self.state.commit_offsets({tp: o for tp, o in self._next.items()
-                                          if tp in assigned and tp not in self._revoked})
+        safe = self._safe_offsets({tp: o for tp, o in self._next.items()
+                                   if tp in assigned and tp not in self._revoked})
         return {tp: o for tp, o in safe.items() if force or self._committed.get(tp) != o}
 
     def _rewind(self) -> None:
         """A produce failed: forget everything since the last commit and read it again."""
         self.batch.clear()
         self.state.clear()
+        if self.logs is not None:
+            self.logs.clear()
         self.debouncer.clear()
         for tp in self._next_assignment():
             self.io.seek(tp, self._committed.get(tp, self.io.committed(tp)))

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["INVALID_REASONS", "Event", "EventParser", "InvalidEvent", "parse_timestamp"]
+__all__ = ["INVALID_REASONS", "LOG_REASONS", "Event", "EventParser", "InvalidEvent", "parse_timestamp"]
 
 INVALID_REASONS = (
     "bad_json",
@@ -38,6 +38,8 @@ INVALID_REASONS = (
     "non_finite",
     "oversized",
 )
+# The further reasons of log lines (anomaly_gan.logs.events), for a logs model.
+LOG_REASONS = ("not_utf8", "no_match")
 
 _MS_THRESHOLD = 1e11
 # UTF-8 only (RFC 8259): decoding directly skips json.loads' encoding sniffing per event.

@@ -21,7 +21,7 @@ from collections.abc import Hashable, Mapping
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from anomaly_gan.stream.events import INVALID_REASONS
+from anomaly_gan.stream.events import INVALID_REASONS, LOG_REASONS
 
 __all__ = ["RELOAD_RESULTS", "StreamMetrics", "observe_many"]
 
@@ -106,13 +106,23 @@ class StreamMetrics:
         self.ready = Gauge("anomaly_gan_ready", "1 when /readyz answers 200", registry=r)
         self.dlq = Counter("anomaly_gan_dlq", "Records sent to the dead-letter topic",
                            ["reason"], registry=r)
+        # Logs models only (they stay 0 otherwise).
+        self.log_lines = Counter("anomaly_gan_log_lines", "Log lines counted into buckets",
+                                 registry=r)
+        self.log_lines_unseen = Counter("anomaly_gan_log_lines_unseen", "Log lines that match "
+                                        "no known template", registry=r)
+        self.log_lines_late = Counter("anomaly_gan_log_lines_late", "Log lines whose bucket "
+                                      "had already closed, dropped", registry=r)
+        self.log_templates_dropped = Counter("anomaly_gan_log_templates_dropped", "Live "
+                                             "templates dropped by the cap logs.max_clusters",
+                                             registry=r)
         self.entity_score = (
             Gauge("anomaly_gan_entity_score", "Latest score of the top-N entities by score "
                   "(only with serve.http.entity_labels_top_n > 0)", ["entity"], registry=r)
             if self.top_n > 0 else None
         )
         # Pre-create the bounded label sets so dashboards see zeros, not gaps.
-        for reason in INVALID_REASONS:
+        for reason in INVALID_REASONS + LOG_REASONS:
             self.events_invalid.labels(reason)
             self.dlq.labels(reason)
         self.window_restarts.labels("gap")

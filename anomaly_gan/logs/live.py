@@ -1,0 +1,110 @@
+"""The log side of the streaming scorer: records -> parsed lines -> count rows for the
+window state, plus what alerts need to name templates (pure: no Kafka, no clock).
+
+The scorer pushes each closed bucket as one row of its entity, stamped with the bucket's end
+time; a bucket's rows carry the (partition, offset) of their first line so that committed
+offsets never pass a line an open bucket or a window still needs (zero rows inherit the
+position of the entity's latest line).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+from typing import Any
+
+from anomaly_gan.config import ServeConfig
+from anomaly_gan.detector import Detector
+from anomaly_gan.logs.counts import BucketRow
+from anomaly_gan.logs.events import LogEvent, parser_from_config
+from anomaly_gan.logs.offline import load_log_model
+from anomaly_gan.stream.events import InvalidEvent
+
+__all__ = ["LogFeed"]
+
+# Rows kept per entity for explanations beyond the window: alerts are published a batch
+# after their rows were pushed.
+_SLACK_ROWS = 64
+
+
+class LogFeed:
+    """Turns log records into count rows; explains alerts in template terms."""
+
+    def __init__(self, det: Detector, serve: ServeConfig) -> None:
+        assert det.config.logs is not None
+        self.model = load_log_model(det)
+        self.window = det.window
+        self.parser = parser_from_config(det.config.logs, serve.windows.max_event_bytes)
+        self.buckets = self.model.buckets(serve.windows.reorder_tolerance_seconds)
+        self.max_entities = serve.windows.max_entities
+        self._recent: dict[str, deque[BucketRow]] = {}
+        self._where: dict[str, tuple[Hashable, int]] = {}
+        self.lines = 0
+        self.unseen = 0
+        self.evicted = 0
+        self._dropped_before = 0  # drops of models replaced by a reload
+
+    def install(self, det: Detector) -> None:
+        """A reloaded bundle with the same columns: classify with its templates from now on
+        (open buckets and recent rows are kept)."""
+        self._dropped_before += self.model.miner.dropped
+        self.model = load_log_model(det)
+
+    @property
+    def dropped(self) -> int:
+        """Live templates dropped by the cap (``logs.max_clusters``), all models together."""
+        return self._dropped_before + self.model.miner.dropped
+
+    @property
+    def late(self) -> int:
+        return self.buckets.late
+
+    def parse(self, raw: bytes | None) -> LogEvent | InvalidEvent:
+        return self.parser.parse(raw)
+
+    def add(self, ev: LogEvent, partition: Hashable, offset: int) -> list[BucketRow]:
+        """Count one line; returns the rows (of any entity) whose bucket it closed."""
+        col, key = self.model.classify(ev.message)
+        self.lines += 1
+        if col == self.model.unseen:
+            self.unseen += 1
+        if ev.entity not in self._where and len(self._where) >= self.max_entities:
+            self.forget(next(iter(self._where)))
+            self.evicted += 1
+        self._where[ev.entity] = (partition, offset)
+        rows = self.buckets.add(ev.entity, ev.ts, col, key, ev.message,
+                                self.model.is_error(ev.level), offset=(partition, offset))
+        for row in rows:
+            recent = self._recent.get(row.entity)
+            if recent is None:
+                recent = self._recent[row.entity] = deque(maxlen=self.window + _SLACK_ROWS)
+            recent.append(row)
+        return rows
+
+    def origin(self, row: BucketRow) -> tuple[Hashable, int]:
+        """(partition, offset) a row is pushed with."""
+        if row.first_offset is not None:
+            return row.first_offset
+        return self._where[row.entity]
+
+    def explain(self, entity: str, window_end_ts: float, limit: int) -> list[dict[str, Any]]:
+        """The templates behind the window of ``entity`` that ends at ``window_end_ts``."""
+        recent = [r for r in self._recent.get(entity, ()) if r.end_ts <= window_end_ts]
+        return self.model.explain(recent[-self.window:], limit)
+
+    def pins(self) -> dict[Hashable, int]:
+        return self.buckets.pins()
+
+    def forget(self, entity: str) -> None:
+        self.buckets.forget(entity)
+        self._recent.pop(entity, None)
+        self._where.pop(entity, None)
+
+    def drop_partitions(self, partitions: set[Hashable]) -> None:
+        """Forget the entities whose latest line came from one of ``partitions``."""
+        for entity in [e for e, (p, _) in self._where.items() if p in partitions]:
+            self.forget(entity)
+
+    def clear(self) -> None:
+        for entity in list(self._where):
+            self.forget(entity)
