@@ -226,7 +226,7 @@ def _score_logs(args: argparse.Namespace, det) -> int:
                 if res is not None and math.isfinite(res.score[i]):
                     cells = [_fmt(res.score[i]), 1 if res.is_anomaly[i] else 0,
                              _fmt(res.severity[i]), *[_fmt(res.components[c][i]) for c in comps]]
-                w.writerow([run.entity, _fmt(row.start_ts), _fmt(row.end_ts), row.lines,
+                w.writerow([run.entity, f"{row.start_ts:.3f}", f"{row.end_ts:.3f}", row.lines,
                             cells[0], _fmt(det.threshold), *cells[1:],
                             describe_templates(run.explanations[i])])
 

@@ -251,6 +251,7 @@ class LogsConfig:
     lines_per_second: bool = True
     error_share: bool = True
     error_levels: tuple[str, ...] = ("ERROR", "FATAL", "CRITICAL", "SEVERE", "ALERT", "EMERG")
+    volume_drop: bool = True  # time buckets only: how unlikely a low line count is
     gap_seconds: float = _f(1800.0, **_range(0.0, lo_open=True))
     example_lines: int = _f(3, **_range(0, 100))
 

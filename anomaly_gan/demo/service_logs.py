@@ -13,6 +13,7 @@ injected, each with the template an alert should name:
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,24 +24,24 @@ __all__ = ["COMPONENTS", "ServiceLogs", "make_service_logs"]
 
 # component -> (level, template with {} holes, lines per 10 s)
 COMPONENTS: dict[str, list[tuple[str, str, float]]] = {
-    "checkout-svc": [("INFO", "GET /api/cart/{} 200 in {} ms", 12.0),
-                     ("INFO", "order {} placed for user {}", 4.0),
-                     ("INFO", "cache refresh took {} ms", 1.0),
-                     ("ERROR", "payment gateway timeout after {} ms", 0.02)],
-    "payments-svc": [("INFO", "charge {} authorised amount {} EUR", 6.0),
-                     ("INFO", "fraud check passed for card ending {}", 6.0),
-                     ("WARN", "retrying charge {} attempt {}", 0.3)],
-    "inventory-svc": [("INFO", "sync completed: {} items updated", 2.0),
-                      ("INFO", "stock level for sku-{} is {}", 8.0)],
-    "auth-svc": [("INFO", "login ok for user {} from {}", 8.0),
-                 ("INFO", "token refreshed for session {}", 4.0),
-                 ("WARN", "login failed for user {} from {}", 0.4)],
+    "checkout-svc": [("INFO", "GET /api/cart/{num} 200 in {num} ms", 12.0),
+                     ("INFO", "order {uuid} placed for user {num}", 4.0),
+                     ("INFO", "cache refresh took {num} ms", 1.0),
+                     ("ERROR", "payment gateway timeout after {num} ms", 0.02)],
+    "payments-svc": [("INFO", "charge {uuid} authorised amount {num} EUR", 6.0),
+                     ("INFO", "fraud check passed for card ending {num}", 6.0),
+                     ("WARN", "retrying charge {uuid} attempt {num}", 0.3)],
+    "inventory-svc": [("INFO", "sync completed: {num} items updated", 2.0),
+                      ("INFO", "stock level for sku-{num} is {num}", 8.0)],
+    "auth-svc": [("INFO", "login ok for user {num} from {ip}", 8.0),
+                 ("INFO", "token refreshed for session {hex}", 4.0),
+                 ("WARN", "login failed for user {num} from {ip}", 0.4)],
 }
 INCIDENT_TEMPLATES = {
-    "error_burst": ("checkout-svc", "ERROR", "payment gateway timeout after {} ms"),
+    "error_burst": ("checkout-svc", "ERROR", "payment gateway timeout after {num} ms"),
     "new_exception": ("payments-svc", "ERROR",
-                      "NullPointerException in ChargeService.settle at line {}"),
-    "silent": ("inventory-svc", "INFO", "stock level for sku-{} is {}"),
+                      "NullPointerException in ChargeService.settle at line {num}"),
+    "silent": ("inventory-svc", "INFO", "stock level for sku-{num} is {num}"),
 }
 
 
@@ -57,18 +58,21 @@ class ServiceLogs:
                 and (end_ts is None or r["ts"] < end_ts)]
 
 
+_HOLE = re.compile(r"\{(num|uuid|ip|hex)\}")
+
+
 def _fill(rng: np.random.Generator, template: str) -> str:
-    holes = template.count("{}")
-    vals = []
-    for _ in range(holes):
-        kind = rng.integers(4)
-        if kind == 0:
-            vals.append(str(uuid.UUID(int=int(rng.integers(1 << 62)) << 64 | int(rng.integers(1 << 62)))))
-        elif kind == 1:
-            vals.append(f"10.0.{rng.integers(256)}.{rng.integers(256)}")
-        else:
-            vals.append(str(int(rng.integers(1, 5000))))
-    return template.format(*vals)
+    def value(m: re.Match[str]) -> str:
+        kind = m.group(1)
+        if kind == "uuid":
+            return str(uuid.UUID(int=int(rng.integers(1 << 62)) << 64 | int(rng.integers(1 << 62))))
+        if kind == "ip":
+            return f"10.0.{rng.integers(256)}.{rng.integers(1, 255)}"
+        if kind == "hex":
+            return f"{int(rng.integers(1 << 40)):010x}f"
+        return str(int(rng.integers(1, 5000)))
+
+    return _HOLE.sub(value, template)
 
 
 def make_service_logs(train_minutes: float = 60.0, test_minutes: float = 30.0, seed: int = 0,

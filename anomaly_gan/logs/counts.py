@@ -12,7 +12,9 @@ Buckets (docs/logs.md):
   the *watermark* (the newest line time seen on any entity, minus ``lateness``) passes their
   end, so an entity that goes quiet still gets rows: **empty buckets are real zeros**, which
   is how a silent component shows. A line for an already closed bucket is *late* (counted,
-  dropped).
+  dropped). ``lateness`` holds buckets open for lines of entities that lag behind the
+  newest one (e.g. on another partition); each entity has one open bucket, so its own lines
+  must come in bucket order.
 - **Gap rule:** zero rows are emitted for less than ``gap_seconds`` of silence; an entity
   silent for longer is forgotten and starts a new series (a new window) when it returns.
   Rows of one entity are then exactly one bucket apart within a series, and any hole between

@@ -2,9 +2,17 @@
 scored window to the templates that explain it (pure; no I/O).
 
 Feature columns: ``t<id>`` for each of the top-K training templates (by line count), then
-``other``, ``unseen``, and optionally ``lines_per_second`` and ``error_share``. The model
-saves as plain JSON (``extras/logs.json`` in the bundle); the ``logs:`` config section is
-saved with the bundle's config.
+``other``, ``unseen``, and optionally ``lines_per_second``, ``error_share`` and
+``volume_drop``. Counts enter the model as ``log1p(count)``: line counts are heavy-tailed
+(a burst is 40x the usual count), and the log keeps one burst from flattening every other
+column after scaling. ``volume_drop`` is how surprising a low line count is for the entity,
+``-ln P(N <= lines)`` with ``N ~ Poisson(the entity's mean lines per training bucket)``:
+about 0 normally, ~mean when it goes silent. A reconstruction model sees *absence* poorly
+(an all-zero window is easy to reconstruct); this column turns a silent component into a
+large value it has never seen.
+
+The model saves as plain JSON (``extras/logs.json`` in the bundle); the ``logs:`` config
+section is saved with the bundle's config.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ from anomaly_gan.logs.templates import TemplateMiner
 
 __all__ = ["OTHER", "UNSEEN", "LogModel"]
 
-OTHER, UNSEEN, RATE, SHARE = "other", "unseen", "lines_per_second", "error_share"
+OTHER, UNSEEN, RATE, SHARE, DROP = ("other", "unseen", "lines_per_second", "error_share",
+                                    "volume_drop")
 ALL = "*"  # template means over every entity (for an entity not seen in training)
 
 
@@ -30,7 +39,7 @@ class LogModel:
     """Classifies lines into feature columns and explains windows in template terms."""
 
     def __init__(self, cfg: LogsConfig, miner: TemplateMiner, template_ids: Sequence[int],
-                 feature_means: Sequence[float],
+                 entity_lines: dict[str, float],
                  template_means: dict[str, dict[int, float]]) -> None:
         self.cfg = cfg
         self.miner = miner
@@ -40,11 +49,13 @@ class LogModel:
             names.append(RATE)
         if cfg.error_share:
             names.append(SHARE)
+        self.volume_drop = cfg.volume_drop and cfg.bucket_seconds is not None
+        if self.volume_drop:
+            names.append(DROP)
         self.feature_names = tuple(names)
-        if len(feature_means) != len(names):
-            raise BundleError(f"logs model: {len(feature_means)} feature means for "
-                              f"{len(names)} features")
-        self.feature_means = np.asarray(feature_means, dtype=np.float64)
+        self.n_counts = len(self.template_ids) + 2
+        # entity -> mean lines per training bucket; ALL: over every entity.
+        self.entity_lines = entity_lines
         # entity -> template id -> mean lines per training bucket; ALL: over every entity.
         self.template_means = template_means
         self._column = {t: i for i, t in enumerate(self.template_ids)}
@@ -78,9 +89,25 @@ class LogModel:
         s = self.cfg.bucket_seconds
         return 1.5 * s if s is not None else self.cfg.gap_seconds
 
+    def features(self, rows: Sequence[BucketRow]) -> np.ndarray:
+        """Model input rows ``(n, F)`` for count rows (see the module docstring)."""
+        from scipy.special import pdtr
+
+        counts = np.stack([r.values for r in rows])
+        out = counts.copy()
+        out[:, : self.n_counts] = np.log1p(counts[:, : self.n_counts])
+        if self.volume_drop:
+            fallback = self.entity_lines.get(ALL, 0.0)
+            mean = np.array([self.entity_lines.get(r.entity, fallback) for r in rows])
+            lines = np.array([r.lines for r in rows], dtype=np.float64)
+            cdf = np.where(mean > 0, pdtr(lines, np.maximum(mean, 1e-12)), 1.0)
+            out = np.column_stack([out, -np.log(np.maximum(cdf, 1e-300))])
+        return out
+
     def buckets(self, lateness_seconds: float = 0.0) -> CountBuckets:
         c = self.cfg
-        return CountBuckets(len(self.feature_names), bucket_seconds=c.bucket_seconds,
+        return CountBuckets(len(self.feature_names) - int(self.volume_drop),
+                            bucket_seconds=c.bucket_seconds,
                             bucket_lines=c.bucket_lines, gap_seconds=c.gap_seconds,
                             lines_per_second=c.lines_per_second, error_share=c.error_share,
                             example_lines=c.example_lines, lateness_seconds=lateness_seconds)
@@ -135,7 +162,7 @@ class LogModel:
         return {
             "template_ids": list(self.template_ids),
             "feature_names": list(self.feature_names),
-            "feature_means": self.feature_means.tolist(),
+            "entity_lines": {e: round(v, 6) for e, v in sorted(self.entity_lines.items())},
             "template_means": {e: {str(k): round(v, 6) for k, v in sorted(m.items())}
                                for e, m in sorted(self.template_means.items())},
             "miner": self.miner.to_dict(),
@@ -145,7 +172,8 @@ class LogModel:
     def from_dict(cls, cfg: LogsConfig, raw: dict[str, Any]) -> LogModel:
         try:
             miner = TemplateMiner.from_dict(raw["miner"], max_new_clusters=cfg.max_clusters)
-            model = cls(cfg, miner, raw["template_ids"], raw["feature_means"],
+            model = cls(cfg, miner, raw["template_ids"],
+                        {str(e): float(v) for e, v in raw["entity_lines"].items()},
                         {str(e): {int(k): float(v) for k, v in m.items()}
                          for e, m in raw["template_means"].items()})
         except (KeyError, TypeError, ValueError) as exc:
@@ -171,17 +199,19 @@ def fit_log_model(cfg: LogsConfig, messages: Sequence[str]) -> tuple[LogModel, l
     for t in ids:
         sizes[t] = sizes.get(t, 0) + 1
     top = sorted(sizes, key=lambda t: (-sizes[t], t))[: cfg.top_k]
-    n_feat = len(top) + 2 + int(cfg.lines_per_second) + int(cfg.error_share)
-    model = LogModel(cfg, miner, top, [0.0] * n_feat, {})
+    model = LogModel(cfg, miner, top, {}, {})
     return model, ids
 
 
 def set_means(model: LogModel, rows: Sequence[BucketRow]) -> None:
-    """Training means per bucket: per feature, and per entity and known template (the
-    'expected' counts of explanations)."""
+    """Training means per bucket: lines per entity (``volume_drop``), and lines per entity
+    and known template (the 'expected' counts of explanations)."""
     if not rows:
         return
-    model.feature_means = np.mean([r.values for r in rows], axis=0)
+    lines: dict[str, list[int]] = {ALL: [r.lines for r in rows]}
+    for r in rows:
+        lines.setdefault(r.entity, []).append(r.lines)
+    model.entity_lines = {e: float(np.mean(v)) for e, v in lines.items()}
     totals: dict[str, dict[int, float]] = {ALL: {}}
     buckets: dict[str, int] = {ALL: len(rows)}
     for r in rows:

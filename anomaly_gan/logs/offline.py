@@ -108,7 +108,8 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     say(f"{len(messages)} lines -> {len(model.miner.templates)} templates; columns: top "
         f"{len(model.template_ids)} + other + unseen"
         + (" + lines/s" if cfg.logs.lines_per_second else "")
-        + (" + error share" if cfg.logs.error_share else ""))
+        + (" + error share" if cfg.logs.error_share else "")
+        + (" + volume drop" if model.volume_drop else ""))
     runs = _runs(model, paths, events_by_file)
     w = cfg.data.window
     usable = [r for r in runs if len(r) >= 2 * w]
@@ -118,7 +119,7 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
                         f"is {longest}; training needs at least {2 * w} (2 x data.window) "
                         f"consecutive buckets: use more lines or smaller buckets")
     set_means(model, [r for run in usable for r in run])
-    series = [np.stack([r.values for r in run]) for run in usable]
+    series = [model.features(run) for run in usable]
     say(f"{sum(len(r) for r in usable)} buckets in {len(usable)} runs of >= {2 * w} "
         f"({len(runs) - len(usable)} shorter runs left out)")
     det = train_detector(cfg, series, model.feature_names, progress=say)
@@ -186,7 +187,7 @@ def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
             if len(run) < window:
                 out.append(LogScores(entity, run, None, [[] for _ in run]))
                 continue
-            res = det.score_series(np.stack([r.values for r in run]))
+            res = det.score_series(model.features(run))
             expl: list[list[dict]] = []
             for i in range(len(run)):
                 if i < window - 1 or (explain_anomalies_only and not res.is_anomaly[i]):

@@ -313,9 +313,12 @@ class Scorer:
             if type(ev) is InvalidEvent:
                 self._dead_letter(tp, m, ev)
                 continue
-            for row in logs.add(ev, tp, m.offset):
-                partition, offset = logs.origin(row)
-                push(row.entity, row.end_ts, row.values, partition, offset, batch)
+            rows = logs.add(ev, tp, m.offset)
+            if rows:
+                values = logs.model.features(rows)
+                for row, x in zip(rows, values):
+                    partition, offset = logs.origin(row)
+                    push(row.entity, row.end_ts, x, partition, offset, batch)
             if batch.n:
                 if batch.first_ready is None:
                     batch.first_ready = self.mono()

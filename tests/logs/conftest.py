@@ -1,0 +1,67 @@
+"""Fixtures for the log tests: synthetic service logs and a tiny logs bundle (regex lines)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+# The stream tests' broker and scorer fixtures.
+from tests.stream.conftest import serve_config, start_scorer  # noqa: F401
+
+SYSLOG_REGEX = (r"^(?P<ts>\S+) (?:(?P<entity>[a-z][\w-]*) )?(?P<level>[A-Z]+) "
+                r"(?P<message>.*)$")
+
+TINY_LOGS_CONFIG = {
+    "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [32]},
+    "data": {"window": 6, "stride": 1, "scaler": "minmax"},
+    "training": {"epochs": 6, "batch_size": 64, "verbose": 0, "seed": 0,
+                 "learning_rate": 1e-3, "allow_unhealthy": True},
+    "logs": {"format": "regex", "regex": SYSLOG_REGEX, "bucket_seconds": 10.0, "top_k": 12},
+}
+
+
+def syslog_line(rec: dict) -> str:
+    ts = datetime.fromtimestamp(rec["ts"], tz=UTC).isoformat(timespec="milliseconds")
+    return f"{ts.replace('+00:00', 'Z')} {rec['entity']} {rec['level']} {rec['message']}"
+
+
+@pytest.fixture(scope="session")
+def service_logs():
+    from anomaly_gan.demo.service_logs import make_service_logs
+
+    return make_service_logs(train_minutes=30, test_minutes=30, seed=0)
+
+
+@pytest.fixture(scope="session")
+def log_files(tmp_path_factory, service_logs) -> dict[str, Path]:
+    """train.log / test.log (syslog-like lines) and test_labels.csv (one 0/1 per line)."""
+    d = tmp_path_factory.mktemp("logs")
+    split = service_logs.start_ts + service_logs.train_seconds
+    train = [r for r in service_logs.lines if r["ts"] < split]
+    test = [r for r in service_logs.lines if r["ts"] >= split]
+    (d / "train.log").write_text("".join(syslog_line(r) + "\n" for r in train))
+    (d / "test.log").write_text("".join(syslog_line(r) + "\n" for r in test))
+    labels = [int(any(i["entity"] == r["entity"] and i["start_ts"] <= r["ts"] < i["end_ts"]
+                      for i in service_logs.incidents)) for r in test]
+    (d / "test_labels.csv").write_text("".join(f"{v}\n" for v in labels))
+    return {"train": d / "train.log", "test": d / "test.log", "labels": d / "test_labels.csv"}
+
+
+@pytest.fixture(scope="session")
+def log_bundle(tmp_path_factory, log_files) -> Path:
+    from anomaly_gan.artifacts import save_bundle
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.logs.offline import train_log_detector
+
+    cfg = config_from_dict(TINY_LOGS_CONFIG, "tiny logs config")
+    det = train_log_detector(cfg, [str(log_files["train"])])
+    return save_bundle(det, tmp_path_factory.mktemp("models") / "logs")
+
+
+@pytest.fixture(scope="session")
+def log_detector(log_bundle):
+    from anomaly_gan.artifacts import load_bundle
+
+    return load_bundle(log_bundle)

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+from anomaly_gan.logs.counts import CountBuckets
+
+K1, K2 = ("known", 1), ("known", 2)
+
+
+def values(rows):
+    return [(r.entity, r.start_ts, r.values.tolist()) for r in rows]
+
+
+def test_time_buckets_count_per_entity_with_rate_and_error_share():
+    b = CountBuckets(4, bucket_seconds=10, lines_per_second=True, error_share=True)
+    out = []
+    out += b.add("a", 1.0, 0, K1, "ok 1", False)
+    out += b.add("a", 2.0, 0, K1, "ok 2", False)
+    out += b.add("b", 3.0, 1, K2, "fail", True)
+    out += b.add("a", 4.0, 1, K2, "fail", True)
+    assert out == []  # nothing closed yet
+    out += b.add("a", 12.0, 0, K1, "ok 3", False)  # the watermark passes 10: both close
+    assert values(out) == [("a", 0.0, [2.0, 1.0, 0.3, 1 / 3]), ("b", 0.0, [0.0, 1.0, 0.1, 1.0])]
+    assert out[0].detail == {K1: [2, ["ok 1", "ok 2"]], K2: [1, ["fail"]]}
+    assert out[0].lines == 3 and out[0].end_ts == 10.0
+
+
+def test_empty_buckets_are_zero_rows_not_gaps():
+    b = CountBuckets(2, bucket_seconds=10, gap_seconds=100)
+    out = b.add("quiet", 1.0, 0, K1, "x", False)
+    for t in (5.0, 15.0, 25.0, 35.0):  # another entity keeps the clock moving
+        out += b.add("busy", t, 1, K2, "y", False)
+    quiet = [r for r in out if r.entity == "quiet"]
+    assert values(quiet) == [("quiet", 0.0, [1.0, 0.0]), ("quiet", 10.0, [0.0, 0.0]),
+                             ("quiet", 20.0, [0.0, 0.0])]
+    # the entity's own next line also fills the buckets in between with zeros
+    b2 = CountBuckets(2, bucket_seconds=10, gap_seconds=100)
+    b2.add("a", 1.0, 0, K1, "x", False)
+    rows = b2.add("a", 41.0, 0, K1, "x", False)
+    assert [r.values.tolist() for r in rows] == [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+
+
+def test_gap_rule_forgets_a_long_silent_entity():
+    b = CountBuckets(1, bucket_seconds=10, gap_seconds=30)
+    b.add("a", 1.0, 0, K1, "x", False)
+    rows = b.add("a", 95.0, 0, K1, "x", False)  # silent 10..90: longer than the gap
+    assert [r.start_ts for r in rows] == [0.0, 10.0, 20.0]  # zeros only while < gap
+    assert b.gap_restarts == 1
+    rows = b.add("a", 105.0, 0, K1, "x", False)
+    assert [r.start_ts for r in rows] == [90.0]  # a new series starts where it came back
+
+
+def test_late_lines_are_counted_and_dropped():
+    b = CountBuckets(1, bucket_seconds=10)
+    b.add("a", 15.0, 0, K1, "x", False)
+    b.add("a", 25.0, 0, K1, "x", False)
+    assert b.add("a", 12.0, 0, K1, "late", False) == [] and b.late == 1
+    b.add("b", 5.0, 0, K1, "new entity, closed bucket", False)
+    assert b.late == 2
+
+
+def test_lateness_delays_the_watermark_for_other_entities():
+    b = CountBuckets(1, bucket_seconds=10, lateness_seconds=5)
+    b.add("a", 9.0, 0, K1, "x", False)
+    assert b.add("b", 12.0, 0, K1, "x", False) == []
+    assert b.add("a", 8.0, 0, K1, "x", False) == []  # bucket 0 is still open for 'a'
+    rows = b.add("b", 15.5, 0, K1, "x", False)
+    assert values(rows) == [("a", 0.0, [2.0])] and b.late == 0
+
+
+def test_line_buckets():
+    b = CountBuckets(3, bucket_lines=3, lines_per_second=True, example_lines=1)
+    rows = []
+    for i, ts in enumerate([100.0, 101.0, 104.0, 105.0]):
+        rows += b.add("g", ts, i % 2, K1 if i % 2 == 0 else K2, f"line {i}", False)
+    assert len(rows) == 1
+    r = rows[0]
+    assert r.values.tolist() == [2.0, 1.0, 0.75] and (r.start_ts, r.end_ts) == (100.0, 104.0)
+    assert r.detail[K1] == [2, ["line 0"]]  # at most example_lines examples
+    assert [x.lines for x in b.flush()] == [1]
+
+
+def test_pins_and_marks():
+    b = CountBuckets(1, bucket_seconds=10)
+    b.add("a", 1.0, 0, K1, "x", False, offset=("p0", 7))
+    b.add("a", 2.0, 0, K1, "x", False, offset=("p0", 8), mark=True)
+    b.add("b", 3.0, 0, K1, "x", False, offset=("p1", 3))
+    assert b.pins() == {"p0": 7, "p1": 3}
+    rows = b.add("a", 11.0, 0, K1, "x", False, offset=("p0", 9))
+    assert [(r.entity, r.marked, r.first_offset) for r in rows] == [
+        ("a", True, ("p0", 7)), ("b", False, ("p1", 3))]
+    assert b.pins() == {"p0": 9}
+
+
+def test_exactly_one_bucket_mode():
+    with pytest.raises(ValueError):
+        CountBuckets(1, bucket_seconds=10, bucket_lines=5)
+    assert np.all(CountBuckets(1, bucket_lines=1).add("a", None, 0, K1, "x", False)[0].values
+                  == [1.0])

@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.logs.counts import BucketRow
+from anomaly_gan.logs.model import LogModel, fit_log_model, set_means
+
+LINES = (["GET /api/cart/17 200 in 3 ms", "GET /api/cart/99 200 in 5 ms"] * 20
+         + ["cache refresh took 40 ms"] * 4
+         + ["payment gateway timeout after 5003 ms"])
+
+
+def logs_cfg(**kw):
+    return config_from_dict({"logs": {"bucket_seconds": 10.0, "top_k": 2, **kw}}).logs
+
+
+def model_and_rows():
+    cfg = logs_cfg()
+    model, _ = fit_log_model(cfg, LINES)
+    buckets = model.buckets()
+    rows = []
+    for i, line in enumerate(LINES):
+        col, key = model.classify(line)
+        rows += buckets.add("web", i * 1.0, col, key, line, False)
+    rows += buckets.flush()
+    set_means(model, rows)
+    return model, rows
+
+
+def test_top_k_columns_other_and_unseen():
+    model, _ = model_and_rows()
+    assert model.feature_names[2:] == ("other", "unseen", "lines_per_second", "error_share",
+                                       "volume_drop")
+    tops = [model.miner.template(t) for t in model.template_ids]
+    assert tops == ["GET <PATH> <NUM> in <NUM> ms", "cache refresh took <NUM> ms"]
+    assert model.classify("payment gateway timeout after 1 ms")[0] == model.other
+    col, key = model.classify("disk /dev/sda is full")
+    assert col == model.unseen and key[0] == "new"
+
+
+def test_explanations_name_what_changed_with_observed_and_expected_counts():
+    model, rows = model_and_rows()
+    burst = [BucketRow("web", 100.0, 110.0, rows[0].values,
+                       {("known", tid): [40, ["payment gateway timeout after 9 ms"] * 3]})
+             for tid in [model.miner.match("payment gateway timeout after 1 ms")]]
+    out = model.explain(burst, limit=2)
+    assert out[0]["template"] == "payment gateway timeout after <NUM> ms"
+    assert out[0]["observed"] == 40 and out[0]["expected"] < 1 and len(out[0]["examples"]) == 3
+    # a silent window names the templates that stayed away
+    silent = [BucketRow("web", 100.0 + 10 * i, 110.0 + 10 * i, rows[0].values * 0)
+              for i in range(3)]
+    out = model.explain(silent, limit=1)
+    assert out[0]["template"] == "GET <PATH> <NUM> in <NUM> ms"
+    assert out[0]["observed"] == 0 and out[0]["expected"] > 10
+
+
+def test_features_are_log_counts_and_a_volume_drop():
+    model, rows = model_and_rows()
+    x = model.features(rows)
+    assert x.shape == (len(rows), len(model.feature_names))
+    assert np.allclose(x[:, :4], np.log1p([r.values[:4] for r in rows]))
+    mean = model.entity_lines["web"]
+    silent = BucketRow("web", 900.0, 910.0, rows[0].values * 0)
+    assert model.features([silent])[0, -1] == pytest.approx(mean)  # -ln P(N = 0) = mean
+    assert model.features(rows)[:, -1].max() < mean / 2
+
+
+def test_json_round_trip():
+    model, _ = model_and_rows()
+    raw = json.loads(json.dumps(model.to_dict()))
+    again = LogModel.from_dict(logs_cfg(), raw)
+    assert again.feature_names == model.feature_names
+    assert again.template_means == model.template_means
+    assert again.classify("GET /x/y 404 in 1 ms") == model.classify("GET /x/y 404 in 1 ms")

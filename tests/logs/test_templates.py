@@ -1,0 +1,78 @@
+import json
+
+import pytest
+
+from anomaly_gan.logs.templates import MASKS, TemplateMiner
+
+CORPUS = [
+    "connected to 10.0.0.7:5432 in 12 ms",
+    "connected to 10.0.0.9:5432 in 7 ms",
+    "user 42 logged in from 192.168.1.20",
+    "user 7 logged in from 192.168.1.21",
+    "wrote /var/lib/app/data/part-0001.parquet",
+    "wrote /var/lib/app/data/part-0002.parquet",
+    "request 3f2c1a9e-8b7d-4c2a-9e1f-0a1b2c3d4e5f failed with code 0x1f",
+    "request 11111111-2222-3333-4444-555555555555 failed with code 0xff",
+    "cache flushed",
+    "cache flushed",
+]
+
+
+def test_small_fixed_corpus_gives_the_expected_templates():
+    m = TemplateMiner()
+    ids = m.learn_all(CORPUS)
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[4] == ids[5] and ids[6] == ids[7]
+    assert len(set(ids)) == 5
+    assert sorted(m.templates.values()) == [
+        "cache flushed",
+        "connected to <IP> in <NUM> ms",
+        "request <UUID> failed with code <HEX>",
+        "user <NUM> logged in from <IP>",
+        "wrote <PATH>",
+    ]
+    assert m.sizes()[ids[0]] == 2
+
+
+@pytest.mark.parametrize("rule, text, masked", [
+    ("number", "took 12 ms, 3.5 s, -4 retries", "took <NUM> ms, <NUM> s, <NUM> retries"),
+    ("ip", "from 10.1.2.3 and 10.1.2.4:8080", "from <IP> and <IP>"),
+    ("hex", "addr 0x00544eb8 id deadbeef42", "addr <HEX> id <HEX>"),
+    ("path", "open /etc/app/conf.yaml failed", "open <PATH> failed"),
+    ("uuid", "job 3f2c1a9e-8b7d-4c2a-9e1f-0a1b2c3d4e5f done", "job <UUID> done"),
+])
+def test_each_masking_rule(rule, text, masked):
+    assert TemplateMiner(masking=[rule]).mask(text) == masked
+
+
+def test_masking_keeps_words_and_only_applies_configured_rules():
+    m = TemplateMiner(masking=["ip"])
+    assert m.mask("node r01 has 12 cpus at 10.0.0.1") == "node r01 has 12 cpus at <IP>"
+    assert TemplateMiner(masking=[]).mask("x 1 10.0.0.1") == "x 1 10.0.0.1"
+    with pytest.raises(ValueError, match="unknown masking rule"):
+        TemplateMiner(masking=["ipv9"])
+    assert set(MASKS) == {"uuid", "ip", "hex", "path", "number"}
+
+
+def test_state_is_plain_json_and_restores_the_same_matches():
+    m = TemplateMiner()
+    ids = m.learn_all(CORPUS)
+    state = json.loads(json.dumps(m.to_dict()))  # JSON all the way, no pickle
+    restored = TemplateMiner.from_dict(state)
+    assert restored.templates == m.templates
+    assert [restored.match(line) for line in CORPUS] == ids
+    assert restored.match("connected to 10.9.9.9:1 in 99 ms") == ids[0]
+
+
+def test_unseen_lines_are_grouped_into_new_templates_and_the_cap_counts_drops():
+    m = TemplateMiner(max_new_clusters=2)
+    m.learn_all(CORPUS)
+    assert m.match("disk /dev/sda1 is full") is None
+    new_ids = [m.learn_unseen(m.mask(line)) for line in (
+        "kernel panic on cpu 3", "kernel panic on cpu 5",  # one new template
+        "out of memory: killed process 123",
+        "segfault at 0x0 in libc")]
+    assert new_ids[0] == new_ids[1]
+    assert m.new_template(new_ids[0]) is None  # least recently seen, dropped by the cap
+    assert m.new_template(new_ids[3]) == "segfault at <HEX> in libc"
+    assert len(m.new.id_to_cluster) == 2 and m.dropped == 1
+    assert m.match("kernel panic on cpu 3") is None  # live templates never become known
