@@ -5,6 +5,11 @@ The scorer pushes each closed bucket as one row of its entity, stamped with the 
 time; a bucket's rows carry the (partition, offset) of their first line so that committed
 offsets never pass a line an open bucket or a window still needs (zero rows inherit the
 position of the entity's latest line).
+
+Each input partition has its own buckets and watermark: partitions are read at different
+paces (a poll may return seconds of one partition before the next), so one partition's
+newest line must not close the buckets of entities on another. Records keyed by entity
+keep an entity on one partition.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.detector import Detector
-from anomaly_gan.logs.counts import BucketRow
+from anomaly_gan.logs.counts import BucketRow, CountBuckets
 from anomaly_gan.logs.events import LogEvent, parser_from_config
 from anomaly_gan.logs.offline import load_log_model
 from anomaly_gan.stream.events import InvalidEvent
@@ -35,7 +40,9 @@ class LogFeed:
         self.model = load_log_model(det)
         self.window = det.window
         self.parser = parser_from_config(det.config.logs, serve.windows.max_event_bytes)
-        self.buckets = self.model.buckets(serve.windows.reorder_tolerance_seconds)
+        self.lateness = serve.windows.reorder_tolerance_seconds
+        self._buckets: dict[Hashable, CountBuckets] = {}  # per input partition
+        self._late_gone = 0  # late lines of partitions no longer held
         self.max_entities = serve.windows.max_entities
         self._recent: dict[str, deque[BucketRow]] = {}
         self._where: dict[str, tuple[Hashable, int]] = {}
@@ -57,7 +64,7 @@ class LogFeed:
 
     @property
     def late(self) -> int:
-        return self.buckets.late
+        return self._late_gone + sum(b.late for b in self._buckets.values())
 
     def parse(self, raw: bytes | None) -> LogEvent | InvalidEvent:
         return self.parser.parse(raw)
@@ -68,11 +75,17 @@ class LogFeed:
         self.lines += 1
         if col == self.model.unseen:
             self.unseen += 1
-        if ev.entity not in self._where and len(self._where) >= self.max_entities:
+        where = self._where.get(ev.entity)
+        if where is None and len(self._where) >= self.max_entities:
             self.forget(next(iter(self._where)))
             self.evicted += 1
+        elif where is not None and where[0] != partition:
+            self.forget(ev.entity)  # moved partition: start again there
         self._where[ev.entity] = (partition, offset)
-        rows = self.buckets.add(ev.entity, ev.ts, col, key, ev.message,
+        buckets = self._buckets.get(partition)
+        if buckets is None:
+            buckets = self._buckets[partition] = self.model.buckets(self.lateness)
+        rows = buckets.add(ev.entity, ev.ts, col, key, ev.message,
                                 self.model.is_error(ev.level), offset=(partition, offset))
         for row in rows:
             recent = self._recent.get(row.entity)
@@ -93,18 +106,30 @@ class LogFeed:
         return self.model.explain(recent[-self.window:], limit)
 
     def pins(self) -> dict[Hashable, int]:
-        return self.buckets.pins()
+        """Per partition, the oldest offset an open bucket still needs."""
+        out: dict[Hashable, int] = {}
+        for buckets in self._buckets.values():
+            for p, o in buckets.pins().items():
+                out[p] = min(o, out.get(p, o))
+        return out
 
     def forget(self, entity: str) -> None:
-        self.buckets.forget(entity)
+        where = self._where.pop(entity, None)
+        if where is not None and where[0] in self._buckets:
+            self._buckets[where[0]].forget(entity)
         self._recent.pop(entity, None)
-        self._where.pop(entity, None)
 
     def drop_partitions(self, partitions: set[Hashable]) -> None:
         """Forget the entities whose latest line came from one of ``partitions``."""
         for entity in [e for e, (p, _) in self._where.items() if p in partitions]:
             self.forget(entity)
+        for p in partitions:
+            gone = self._buckets.pop(p, None)
+            if gone is not None:
+                self._late_gone += gone.late
 
     def clear(self) -> None:
-        for entity in list(self._where):
-            self.forget(entity)
+        """Forget everything (the scorer rewinds to its last commit and reads again)."""
+        self.drop_partitions(set(self._buckets))
+        self._where.clear()
+        self._recent.clear()

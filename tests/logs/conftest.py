@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # The stream tests' broker and scorer fixtures.
-from tests.stream.conftest import serve_config, start_scorer  # noqa: F401
+from tests.stream.conftest import start_scorer  # noqa: F401
 
 SYSLOG_REGEX = (r"^(?P<ts>\S+) (?:(?P<entity>[a-z][\w-]*) )?(?P<level>[A-Z]+) "
                 r"(?P<message>.*)$")

@@ -1,0 +1,130 @@
+"""A log stream through the real broker: alerts that name templates, dead letters, reload."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.logs.conftest import syslog_line
+from tests.support.kafka import FAST_GROUP, consume_all, produce
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka]
+
+
+@pytest.fixture
+def log_serve_config(kafka_bootstrap, kafka_topics, log_bundle):
+    from anomaly_gan.config import config_from_dict
+
+    def make(model_path=None, **windows):
+        topics = kafka_topics(events=2, alerts=1, scores=1, dlq=1)
+        return config_from_dict({"serve": {
+            "model_path": str(model_path or log_bundle),
+            "grace_seconds": 10.0,
+            "reload_interval_seconds": 0.2,
+            "kafka": {"bootstrap_servers": kafka_bootstrap, "input_topic": topics["events"],
+                      "alert_topic": topics["alerts"], "scores_topic": topics["scores"],
+                      "dlq_topic": topics["dlq"], "group_id": f"g-{topics['events']}",
+                      "poll_timeout_ms": 50, "fetch_max_wait_ms": 20, **FAST_GROUP},
+            "windows": {"max_event_bytes": 512, **windows},
+            "batching": {"max_batch": 256, "max_latency_ms": 20},
+            "alerts": {"consecutive": 2, "cooldown_seconds": 600.0},
+            "http": {"port": 0},
+        }}, "test logs serve config")
+
+    return make
+
+
+def lines_between(service_logs, start_s, stop_s):
+    """(key, line) records of the test part, seconds after the train/test split."""
+    t0 = service_logs.start_ts + service_logs.train_seconds
+    return [(r["entity"], syslog_line(r)) for r in service_logs.lines
+            if t0 + start_s <= r["ts"] < t0 + stop_s]
+
+
+def test_error_burst_alert_names_the_template_with_counts_and_examples(
+        log_serve_config, log_detector, start_scorer, kafka_bootstrap, service_logs):
+    cfg = log_serve_config()
+    records = lines_between(service_logs, 0, 600)  # the burst is 300-420 s in
+    run = start_scorer(cfg, log_detector)
+    produce(kafka_bootstrap, cfg.serve.kafka.input_topic, records)
+    run.wait_for(lambda: run.value("anomaly_gan_log_lines_total") == len(records), 60,
+                 "every line counted")
+    run.wait_for(lambda: run.value("anomaly_gan_alerts_total",
+                                   {"model_version": log_detector.version}), 30, "an alert")
+    alerts = [json.loads(r.value) for r in consume_all(kafka_bootstrap, cfg.serve.kafka.alert_topic)]
+    burst = [a for a in alerts if a["entity"] == "checkout-svc"]
+    assert burst, alerts
+    top = burst[0]["templates"][0]
+    assert top["template"] == "payment gateway timeout after <NUM> ms"
+    assert top["observed"] > 10 * max(top["expected"], 1)
+    assert 1 <= len(top["examples"]) <= 3
+    assert all("payment gateway timeout after" in line for line in top["examples"])
+    t0 = service_logs.start_ts + service_logs.train_seconds
+    assert burst[0]["window_end_ts"] > t0 + 300
+    assert run.value("anomaly_gan_dlq_total", {"reason": "no_match"}) == 0
+    assert run.stop() == 0
+
+
+def test_bad_lines_go_to_the_dead_letter_topic_and_the_loop_survives(
+        log_serve_config, log_detector, start_scorer, kafka_bootstrap, service_logs):
+    cfg = log_serve_config()
+    bad = {
+        "not_utf8": b"2026-01-01T00:00:00Z web INFO \xff\xfe",
+        "oversized": ("2026-01-01T00:00:00Z web INFO " + "x" * 600).encode(),
+        "missing_field": b"2026-01-01T00:00:00Z INFO a line without its entity",
+        "no_match": b"this is not a syslog line",
+    }
+    good = lines_between(service_logs, 0, 120)
+    run = start_scorer(cfg, log_detector)
+    produce(kafka_bootstrap, cfg.serve.kafka.input_topic,
+            [(b"k-" + r.encode(), v) for r, v in bad.items()] + good)
+    run.wait_for(lambda: (run.value("anomaly_gan_windows_scored_total") or 0) > 0, 60,
+                 "windows scored after the bad lines")
+    dlq = consume_all(kafka_bootstrap, cfg.serve.kafka.dlq_topic, expect=len(bad))
+    assert len(dlq) == len(bad)
+    for r in dlq:
+        headers = dict(r.headers)
+        reason = headers["reason"].decode()
+        assert r.value == bad[reason] and headers["detail"]
+        assert run.value("anomaly_gan_dlq_total", {"reason": reason}) == 1
+    run.wait_for(lambda: run.value("anomaly_gan_log_lines_total") == len(good), 30, "lines")
+    assert run.stop() == 0
+
+
+def test_hot_reload_of_a_logs_bundle(log_serve_config, log_detector, log_bundle, start_scorer,
+                                     kafka_bootstrap, service_logs, tmp_path):
+    import dataclasses
+
+    from anomaly_gan.artifacts import bundle_fingerprint, load_bundle, promote, save_bundle
+    from anomaly_gan.stream.reload import ModelWatcher
+
+    store = tmp_path / "store"
+    store.mkdir()
+    shutil.copytree(log_bundle, store / "v1")
+    promote(store, "v1")
+    cfg = log_serve_config(model_path=store)
+    det = load_bundle(store)
+    results = []
+    watcher = ModelWatcher(str(store), 0.2, det, bundle_fingerprint(store),
+                           on_result=results.append).start()
+    try:
+        run = start_scorer(cfg, det, watcher=watcher)
+        first = lines_between(service_logs, 0, 120)
+        produce(kafka_bootstrap, cfg.serve.kafka.input_topic, first)
+        run.wait_for(lambda: run.value("anomaly_gan_log_lines_total") == len(first), 60, "v1")
+        save_bundle(dataclasses.replace(log_detector, version="logs-v2"), store / "v2")
+        promote(store, "v2")
+        run.wait_for(lambda: run.value("anomaly_gan_model_info",
+                                       {"version": "logs-v2", "kind": "ganomaly"}) == 1,
+                     30, "the reloaded logs model in use")
+        scored = run.value("anomaly_gan_windows_scored_total")
+        more = lines_between(service_logs, 120, 300)
+        produce(kafka_bootstrap, cfg.serve.kafka.input_topic, more)
+        run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") > scored, 60,
+                     "windows scored by the reloaded model")
+        assert results == ["success"]
+        assert run.stop() == 0
+    finally:
+        watcher.stop()
