@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv tools demo offline-demo test test-fast lint bench bench-detect bench-stream bench-train clean
+.PHONY: venv tools demo demo-logs offline-demo test test-fast lint bench bench-detect bench-stream bench-train bench-logs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ tools:
 
 demo: venv
 	$(BIN)/anomaly-gan demo
+
+# The log scenario: a synthetic service's logs, drain3 templates, alerts naming them.
+demo-logs: venv
+	$(BIN)/anomaly-gan demo --logs
 
 offline-demo: venv
 	$(BIN)/anomaly-gan offline-demo

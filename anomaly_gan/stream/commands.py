@@ -25,6 +25,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from anomaly_gan.demo.stream import DemoOptions, run_demo
 
+    if args.logs:
+        from anomaly_gan.demo.logs import LogsDemoOptions, run_logs_demo
+
+        return run_logs_demo(LogsDemoOptions(
+            speed=args.speed if args.speed != 1000.0 else 60.0, seed=args.seed,
+            http_port=args.http_port, out=args.out if args.out != "out/demo" else
+            "out/demo-logs", epochs=args.epochs))
+
     return run_demo(DemoOptions(
         entities=args.entities,
         steps=args.steps,
@@ -69,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--http-port", type=int, default=9108,
                    help="port for /metrics, /healthz, /readyz on 127.0.0.1 (0 = any free port)")
     p.add_argument("--out", default="out/demo", help="where the demo model bundle is written")
+    p.add_argument("--logs", action="store_true",
+                   help="the log scenario: a synthetic service's logs (error burst, new "
+                        "exception, silent component); --speed defaults to 60 there")
     p.add_argument("--keep-running", action="store_true",
                    help="after the summary keep the broker, scorer and /metrics up until Ctrl-C")
     p.set_defaults(func=cmd_demo)
