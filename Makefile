@@ -42,13 +42,17 @@ lint: venv
 	$(BIN)/ruff check anomaly_gan tests bench
 	$(BIN)/mypy anomaly_gan
 
-bench: bench-detect bench-stream bench-train
+bench: bench-detect bench-stream bench-train bench-logs
 
 bench-detect: venv
 	$(BIN)/python bench/detect.py
 
 bench-stream: venv
 	$(BIN)/python bench/stream.py
+
+# Log detection on Loghub BGL_2k, drain3 grouping accuracy, parse and end-to-end rates.
+bench-logs: venv
+	$(BIN)/python bench/logs.py
 
 bench-train: venv
 	$(BIN)/python bench/train_speed.py

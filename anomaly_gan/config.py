@@ -252,7 +252,7 @@ class LogsConfig:
     error_share: bool = True
     error_levels: tuple[str, ...] = ("ERROR", "FATAL", "CRITICAL", "SEVERE", "ALERT", "EMERG")
     volume_drop: bool = True  # time buckets only: how unlikely a low line count is
-    gap_seconds: float = _f(1800.0, **_range(0.0, lo_open=True))
+    gap_seconds: float = _f(1800.0, **_range(0.0, lo_open=True))  # time buckets only
     example_lines: int = _f(3, **_range(0, 100))
 
 

@@ -80,14 +80,15 @@ class LogModel:
     @property
     def max_hole_seconds(self) -> float:
         """Longest time between two rows of one series: none in time buckets (rows are
-        consecutive buckets or a new series), ``gap_seconds`` per N lines."""
-        return 0.0 if self.cfg.bucket_seconds is not None else self.cfg.gap_seconds
+        consecutive buckets, or a new series after the gap rule); per N lines, time does not
+        split series (buckets follow each other whatever the clock says)."""
+        return 0.0 if self.cfg.bucket_seconds is not None else math.inf
 
     @property
     def row_gap_seconds(self) -> float:
         """The window state's gap rule on row times (bucket ends) that matches it."""
         s = self.cfg.bucket_seconds
-        return 1.5 * s if s is not None else self.cfg.gap_seconds
+        return 1.5 * s if s is not None else math.inf
 
     def features(self, rows: Sequence[BucketRow]) -> np.ndarray:
         """Model input rows ``(n, F)`` for count rows (see the module docstring)."""
