@@ -133,10 +133,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     # line per epoch on stderr through the library's progress channel instead.
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     if cfg.logs is not None:  # a logs config: the files are log lines
-        from anomaly_gan.logs.offline import train_log_detector
+        from anomaly_gan.logs.offline import read_log_files, train_log_detector
 
+        events = read_log_files(cfg, args.data)
         _tensorflow()
-        det = train_log_detector(cfg, args.data, progress=None if args.quiet else _eprint)
+        det = train_log_detector(cfg, args.data, progress=None if args.quiet else _eprint,
+                                 events_by_file=events)
         names = det.feature_names
     else:
         tables = [read_table(p, cfg.data.timestamp_column) for p in args.data]
@@ -178,7 +180,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     check_output_file(args.out, "scores CSV")
     info = _inspect_model(args.model)
     if "logs" in info.extras:
-        return _score_logs(args, _load_model(info))
+        return _score_logs(args, info)
     table, values = _read_for_model(args.data, info)
     det = _load_model(info)
     res = det.score_series(values)
@@ -207,12 +209,20 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_logs(args: argparse.Namespace, det) -> int:
+def _score_logs(args: argparse.Namespace, info) -> int:
     """``score`` with a logs bundle: one output row per entity bucket."""
     from anomaly_gan.files import atomic_write_text
-    from anomaly_gan.logs.offline import describe_templates, score_log_file
+    from anomaly_gan.logs.offline import (
+        describe_templates,
+        load_log_model,
+        read_for_log_model,
+        score_log_events,
+    )
 
-    results, n_lines = score_log_file(det, args.data)
+    events, _ = read_for_log_model(info.config, args.data)
+    det = _load_model(info)
+    results = score_log_events(det, load_log_model(det), events)
+    n_lines = len(events)
     comps = list(det.calibration.component_stats)
 
     def write(fh) -> None:
@@ -258,13 +268,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         check_output_file(args.plot, "figure")
     info = _inspect_model(args.model)
-    if "logs" in info.extras:
+    if "logs" in info.extras:  # labels: one per line; a bucket with a labelled line is anomalous
+        from anomaly_gan.logs.offline import (
+            bucket_labels_and_scores,
+            load_log_model,
+            read_for_log_model,
+            score_log_events,
+        )
+
         if args.plot:
             raise DataError("evaluate --plot: not available for a logs model")
-        from anomaly_gan.logs.offline import bucket_labels_and_scores
-
+        events, marks = read_for_log_model(info.config, args.data, args.labels)
         det = _load_model(info)
-        labels, scores = bucket_labels_and_scores(det, args.data, args.labels)
+        labels, scores = bucket_labels_and_scores(
+            score_log_events(det, load_log_model(det), events, marks=marks))
         metrics = evaluate_scores(scores, labels, det.threshold)
         metrics["model_version"] = det.version
         if args.json:
@@ -297,19 +314,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     check_output_file(args.out, "figure")
     info = _inspect_model(args.model)
     if "logs" in info.extras:
-        if args.plot:
-            raise DataError("evaluate --plot: not available for a logs model")
-        from anomaly_gan.logs.offline import bucket_labels_and_scores
-
-        det = _load_model(info)
-        labels, scores = bucket_labels_and_scores(det, args.data, args.labels)
-        metrics = evaluate_scores(scores, labels, det.threshold)
-        metrics["model_version"] = det.version
-        if args.json:
-            print(json.dumps(metrics, indent=2))
-        else:
-            _print_metrics(metrics)
-        return 0
+        raise DataError(f"plot: {args.model} is a logs model; plot takes numeric rows "
+                        f"(see score's per-bucket CSV for logs)")
     _, values = _read_for_model(args.data, info)
     labels = read_labels(args.labels, rows=len(values)) if args.labels else None
     det = _load_model(info)

@@ -22,9 +22,9 @@ from anomaly_gan.logs.events import LogEvent, parser_from_config
 from anomaly_gan.logs.model import LogModel, fit_log_model, set_means
 from anomaly_gan.stream.events import InvalidEvent
 
-__all__ = ["LogScores", "count_rows", "describe_templates", "is_logs_model", "load_log_model",
-           "read_log_file", "score_log_events", "score_log_file", "series_of",
-           "train_log_detector"]
+__all__ = ["LogScores", "bucket_labels_and_scores", "count_rows", "describe_templates",
+           "load_log_model", "read_for_log_model", "read_log_file", "read_log_files",
+           "score_log_events", "series_of", "train_log_detector"]
 
 Progress = Callable[[str], None]
 
@@ -93,15 +93,23 @@ def _runs(model: LogModel, paths: Sequence[str], events_by_file: Sequence[Sequen
     return runs
 
 
+def read_log_files(cfg: Config, paths: Sequence[str]) -> list[list[LogEvent]]:
+    """Parse the log files of a logs config (lines over ``serve.windows.max_event_bytes``
+    are refused, as the service would)."""
+    assert cfg.logs is not None
+    return [read_log_file(p, cfg.logs, cfg.serve.windows.max_event_bytes) for p in paths]
+
+
 def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | None = None,
-                       max_line_bytes: int | None = None) -> Detector:
-    """Log files -> templates -> count rows -> the same GAN training as metrics."""
+                       events_by_file: Sequence[Sequence[LogEvent]] | None = None) -> Detector:
+    """Log files (or their events, already read) -> templates -> count rows -> the same
+    GAN training as metrics."""
     from anomaly_gan.train import train_detector
 
     assert cfg.logs is not None
     say = progress or (lambda _m: None)
-    limit = max_line_bytes or cfg.serve.windows.max_event_bytes
-    events_by_file = [read_log_file(p, cfg.logs, limit) for p in paths]
+    if events_by_file is None:
+        events_by_file = read_log_files(cfg, paths)
     messages = [ev.message for events in events_by_file for ev in events]
     model, _ = fit_log_model(cfg.logs, messages)
     model.miner.reset_new()
@@ -129,10 +137,6 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     return det
 
 
-def is_logs_model(det: Detector) -> bool:
-    return "logs" in det.extras
-
-
 def load_log_model(det: Detector) -> LogModel:
     """The log front end of a logs bundle (BundleError if the bundle is not one)."""
     raw = det.extras.get("logs")
@@ -144,19 +148,17 @@ def load_log_model(det: Detector) -> LogModel:
     return model
 
 
-def score_log_file(det: Detector, path: str, labels_path: str | None = None
-                   ) -> tuple[list[LogScores], int]:
-    """Score a log file with a logs bundle; with ``labels_path`` (one 0/1 per non-empty
-    line) a bucket is marked anomalous when it holds a labelled line. Returns the scored
-    runs and the number of lines."""
+def read_for_log_model(config: Config, path: str, labels_path: str | None = None
+                       ) -> tuple[list[LogEvent], list[int] | None]:
+    """A log file's events for a logs bundle's ``config`` and, with ``labels_path`` (one 0/1
+    per non-empty line), its labels: no TensorFlow needed, so bad input fails fast."""
     from anomaly_gan.data import read_labels
 
-    model = load_log_model(det)
-    assert det.config.logs is not None
-    events = read_log_file(path, det.config.logs, det.config.serve.windows.max_event_bytes)
-    marks = read_labels(labels_path, rows=len(events)) if labels_path else None
-    return score_log_events(det, model, events, marks=None if marks is None else marks.tolist()), \
-        len(events)
+    assert config.logs is not None
+    events = read_log_file(path, config.logs, config.serve.windows.max_event_bytes)
+    if labels_path is None:
+        return events, None
+    return events, read_labels(labels_path, rows=len(events)).astype(int).tolist()
 
 
 def describe_templates(entries: Sequence[dict]) -> str:
@@ -198,11 +200,9 @@ def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
     return out
 
 
-def bucket_labels_and_scores(det: Detector, path: str, labels_path: str
-                             ) -> tuple[np.ndarray, np.ndarray]:
+def bucket_labels_and_scores(results: Sequence[LogScores]) -> tuple[np.ndarray, np.ndarray]:
     """Per bucket of every entity: label 1 when it holds a labelled line, and its score
     (NaN before an entity's first full window), for ``evaluate``."""
-    results, _ = score_log_file(det, path, labels_path)
     labels = np.array([int(r.marked) for run in results for r in run.rows], dtype=np.int8)
     scores = np.concatenate([run.scores.score if run.scores is not None
                              else np.full(len(run.rows), np.nan) for run in results])
