@@ -10,6 +10,7 @@ Data flows config -> windows -> model -> score -> threshold -> alert/metrics:
 - :mod:`anomaly_gan.artifacts` save/load a versioned model bundle
 - :mod:`anomaly_gan.train`     config + data -> fit -> calibrate -> detector
 - :mod:`anomaly_gan.stream`    the Kafka scoring service
+- :mod:`anomaly_gan.logs`      log lines -> drain3 templates -> count buckets (the logs input)
 - :mod:`anomaly_gan.demo`      demos and the embedded broker (not used in production)
 """
 

@@ -6,6 +6,7 @@ windows, GAN models, scores and alerts as metrics.
 - :mod:`.counts`     per-entity count buckets, empty buckets as zeros, the gap rule (pure)
 - :mod:`.model`      the fitted front end: columns, expected counts, alert explanations
 - :mod:`.offline`    log files: train, score (I/O edge)
+- :mod:`.live`       the streaming scorer's log side (records -> window rows)
 """
 
 from anomaly_gan.logs.counts import BucketRow, CountBuckets

@@ -1,0 +1,71 @@
+"""The scorer's log side (LogFeed), without Kafka or a network."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.logs.events import LogEvent
+from anomaly_gan.logs.live import LogFeed
+from anomaly_gan.logs.model import fit_log_model
+
+LINES = ["GET /a/1 200", "GET /b/2 200", "cache flushed", "disk full on /dev/sda1"]
+
+
+@pytest.fixture
+def feed():
+    cfg = config_from_dict({"logs": {"bucket_seconds": 10.0, "top_k": 2},
+                            "serve": {"windows": {"max_entities": 2}}})
+    model, _ = fit_log_model(cfg.logs, LINES)
+    det = SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
+                          feature_names=model.feature_names, version="v1")
+    return LogFeed(det, cfg.serve)
+
+
+def line(entity, ts, message="GET /a/9 200"):
+    return LogEvent(entity, ts, "INFO", message)
+
+
+def test_each_partition_closes_only_its_own_buckets(feed):
+    assert feed.add(line("a", 1.0), "p0", 10) == []
+    rows = feed.add(line("b", 55.0), "p1", 3)  # p1 is far ahead: a's bucket stays open
+    assert rows == [] and feed.late == 0
+    assert feed.add(line("a", 5.0), "p0", 11) == []  # not late on its own partition
+    rows = feed.add(line("a", 21.0), "p0", 12)
+    assert [(r.entity, r.lines, r.first_offset) for r in rows] == [("a", 2, ("p0", 10)),
+                                                                  ("a", 0, None)]
+    assert feed.origin(rows[1]) == ("p0", 12)  # zero rows go with the entity's latest line
+
+
+def test_pins_hold_back_commits_to_the_first_line_of_open_buckets(feed):
+    feed.add(line("a", 1.0), "p0", 10)
+    feed.add(line("a", 2.0), "p0", 11)
+    feed.add(line("b", 3.0), "p1", 7)
+    assert feed.pins() == {"p0": 10, "p1": 7}
+    feed.add(line("a", 12.0), "p0", 12)
+    assert feed.pins() == {"p0": 12, "p1": 7}
+
+
+def test_unseen_lines_are_counted_and_explained_by_their_own_template(feed):
+    feed.add(line("a", 1.0, "kernel panic on cpu 3"), "p0", 1)
+    feed.add(line("a", 2.0, "kernel panic on cpu 5"), "p0", 2)
+    feed.add(line("a", 12.0), "p0", 3)
+    rows = feed.add(line("a", 22.0), "p0", 4)
+    assert feed.unseen == 2
+    top = feed.explain("a", rows[-1].end_ts, limit=1)[0]
+    assert top["template"] == "kernel panic on cpu <NUM>" and top["feature"] == "unseen"
+    assert top["observed"] == 2 and top["expected"] == 0
+    assert top["examples"] == ["kernel panic on cpu 3", "kernel panic on cpu 5"]
+
+
+def test_entities_are_bounded_and_moves_or_revokes_forget_them(feed):
+    feed.add(line("a", 1.0), "p0", 1)
+    feed.add(line("b", 1.0), "p0", 2)
+    feed.add(line("c", 1.0), "p0", 3)  # max_entities 2: the oldest goes
+    assert feed.evicted == 1 and sorted(feed._where) == ["b", "c"]
+    feed.add(line("b", 2.0), "p1", 4)  # moved partition: starts again there
+    assert feed.pins() == {"p0": 3, "p1": 4}
+    feed.drop_partitions({"p1"})
+    assert feed.pins() == {"p0": 3}
+    feed.clear()
+    assert feed.pins() == {} and feed.add(line("a", 1.0), "p0", 9) == []
