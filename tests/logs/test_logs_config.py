@@ -1,0 +1,32 @@
+import pytest
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.errors import ConfigError
+
+
+def test_no_logs_section_means_numeric_events():
+    assert config_from_dict({}).logs is None
+    assert config_from_dict({"logs": {}}).logs.bucket_seconds == 60.0
+
+
+@pytest.mark.parametrize("logs, message", [
+    ({"bucket_lines": 10}, "logs.bucket_lines: expected exactly one of"),
+    ({"format": "regex"}, "logs.regex: expected a regular expression"),
+    ({"format": "regex", "regex": "(?P<message"}, "logs.regex: not a valid regular expression"),
+    ({"format": "regex", "regex": "(?P<ts>x) (?P<entity>y)"}, "named group (?P<message>...)"),
+    ({"format": "regex", "regex": "(?P<ts>x) (?P<message>.*)"}, "logs.entity: expected"),
+    ({"format": "regex", "regex": "(?P<entity>x) (?P<message>.*)"}, "need a (?P<ts>...) group"),
+    ({"masking": ["ips"]}, "logs.masking[0]: expected one of 'uuid', 'ip'"),
+    ({"top_k": 0}, "logs.top_k: expected an integer >= 1"),
+])
+def test_bad_logs_sections_are_one_line_naming_the_key(logs, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"logs": logs}, "x.yaml")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_per_n_lines_needs_no_timestamp_group():
+    cfg = config_from_dict({"logs": {"format": "regex", "regex": "(?P<message>.*)",
+                                     "entity": "app", "bucket_seconds": None,
+                                     "bucket_lines": 50}})
+    assert cfg.logs.bucket_lines == 50
