@@ -27,19 +27,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.logs:
         from anomaly_gan.demo.logs import LogsDemoOptions, run_logs_demo
+        from anomaly_gan.errors import ConfigError
 
+        if args.keep_running:
+            raise ConfigError("demo --logs: --keep-running is for the sensor demo only")
         return run_logs_demo(LogsDemoOptions(
-            speed=args.speed if args.speed != 1000.0 else 60.0, seed=args.seed,
-            http_port=args.http_port, out=args.out if args.out != "out/demo" else
-            "out/demo-logs", epochs=args.epochs))
+            speed=60.0 if args.speed is None else args.speed, seed=args.seed,
+            http_port=args.http_port, out=args.out or "out/demo-logs", epochs=args.epochs))
 
     return run_demo(DemoOptions(
         entities=args.entities,
         steps=args.steps,
-        speed=args.speed,
+        speed=1000.0 if args.speed is None else args.speed,
         seed=args.seed,
         http_port=args.http_port,
-        out=args.out,
+        out=args.out or "out/demo",
         keep_running=args.keep_running,
         epochs=args.epochs,
     ))
@@ -68,18 +70,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--entities", type=int, default=6, help="number of pumps (default 6)")
     p.add_argument("--steps", type=int, default=3000,
                    help="rows per pump; the first half trains the model (default 3000)")
-    p.add_argument("--speed", type=float, default=1000.0,
-                   help="times faster than real time (rows are 10 s apart; default 1000; "
-                        "0 = as fast as possible)")
+    p.add_argument("--speed", type=float, default=None,
+                   help="times faster than real time (rows are 10 s apart; default 1000, "
+                        "60 with --logs; 0 = as fast as possible)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the synthetic plant (default 0)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: demo's)")
     p.add_argument("--http-port", type=int, default=9108,
                    help="port for /metrics, /healthz, /readyz on 127.0.0.1 (0 = any free port)")
-    p.add_argument("--out", default="out/demo", help="where the demo model bundle is written")
+    p.add_argument("--out", default=None, help="where the demo model bundle is written "
+                   "(default out/demo, out/demo-logs with --logs)")
     p.add_argument("--logs", action="store_true",
-                   help="the log scenario: a synthetic service's logs (error burst, new "
-                        "exception, silent component); --speed defaults to 60 there")
+                   help="the log scenario: a synthetic service's logs with an error burst, a "
+                        "new exception and a silent component (--entities/--steps do not apply)")
     p.add_argument("--keep-running", action="store_true",
                    help="after the summary keep the broker, scorer and /metrics up until Ctrl-C")
     p.set_defaults(func=cmd_demo)
