@@ -76,7 +76,7 @@ def _periods(detector: Any, segments: Sequence[Segment], periods: Sequence[Alert
 
 def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment],
                   segments: Sequence[Segment], labels: Sequence[Alerted],
-                  alerted: Sequence[Alerted], current: Any = None) -> dict[str, Any]:
+                  alerted: Sequence[Alerted]) -> dict[str, Any]:
     """Score ``candidate`` and decide; returns the JSON-able gate report."""
     reasons: list[str] = []
     flagged, total = _false_alarms(candidate, holdout)
@@ -91,10 +91,6 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
         "false_alarm_rate": rate,
         "max_false_alarm_rate": gate.max_false_alarm_rate,
     }
-    if current is not None:
-        cur_flagged, cur_total = _false_alarms(current, holdout)
-        report["current_model"] = {"version": current.version,
-                                   "false_alarm_rate": cur_flagged / cur_total if cur_total else None}
     incidents = _periods(candidate, segments, labels)
     for inc in incidents:
         share = inc["flagged_share"]

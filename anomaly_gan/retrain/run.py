@@ -174,7 +174,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     say(f"[gate] scoring the candidate on {selection['holdout_rows']} held-out rows"
         + (f" and {len(labels)} labelled incident(s)" if labels else ""))
     report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=labels,
-                           alerted=alerted, current=current)
+                           alerted=alerted)
     say(f"[gate] {'passed' if report['passed'] else 'REJECTED'}: false-alarm rate "
         f"{_fmt(report['false_alarm_rate'])} (budget {g.max_false_alarm_rate:g})"
         + "".join(f"; {r}" for r in report["reasons"]))

@@ -3,7 +3,8 @@
 Left out, in this order (a row is counted under the first reason that applies):
 
 - ``alerted``: rows within ``margin`` seconds of a window the current model alerted on;
-- ``over_threshold``: the rows of every window the current model scores over its threshold;
+- ``over_threshold``: the row on which a window the current model scores over its threshold
+  ends (a spike at row t flags the windows ending at t .. t+W-1: rows t .. t+W-1 go);
 - ``too_short``: what remains of a segment in pieces too short to train on (< 2 windows).
 
 The kept rows are then split in time: the newest ``holdout_fraction`` of the range is held
@@ -68,13 +69,12 @@ def exclusion_mask(seg: Segment, alerted: Sequence[Alerted], margin: float, wind
         hit = (seg.ts >= a.start_ts - margin) & (seg.ts <= a.end_ts + margin)
         reason[hit & (reason == 0)] = 1
     if over is not None and n >= window:
-        flagged = np.zeros(n + 1, dtype=np.int64)
+        # A window is flagged from the row on which it ends: the run of flagged windows
+        # starts at the row that brought the anomaly in and lasts while it stays in view.
         ends = _window_ends(n, window)[np.asarray(over, dtype=bool)]
-        # Mark rows [end - window + 1, end] of every flagged window with a difference array.
-        np.add.at(flagged, ends - window + 1, 1)
-        np.add.at(flagged, ends + 1, -1)
-        covered = np.cumsum(flagged[:n]) > 0
-        reason[covered & (reason == 0)] = 2
+        hit = np.zeros(n, dtype=bool)
+        hit[ends] = True
+        reason[hit & (reason == 0)] = 2
     return reason == 0, reason
 
 
