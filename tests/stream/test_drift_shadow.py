@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -143,7 +144,7 @@ def test_the_scoring_loop_feeds_shadow_and_drift_and_alerts_only_from_current():
     scorer._score_batch()
     scorer._housekeeping()
     get = reg.get_sample_value
-    alerts = [json_loads(v) for t, _, v, _ in io.sent if t == cfg.kafka.alert_topic]
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == cfg.kafka.alert_topic]
     assert alerts and {a["model_version"] for a in alerts} == {"v1"}
     assert get("anomaly_gan_shadow_windows_scored_total") == 298
     assert get("anomaly_gan_shadow_agreement_total", {"outcome": "current_only"}) == len(alerts)
@@ -151,8 +152,3 @@ def test_the_scoring_loop_feeds_shadow_and_drift_and_alerts_only_from_current():
     assert get("anomaly_gan_score_drift_psi") > 1.0  # scores of 1 and 20 vs N(0, 1)
     assert get("anomaly_gan_feature_drift_psi", {"feature": "b"}) > 1.0  # always 0.0
 
-
-def json_loads(value: bytes):
-    import json
-
-    return json.loads(value)
