@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv tools demo offline-demo test test-fast lint bench bench-detect bench-stream bench-train clean
+.PHONY: helm-schema venv tools demo offline-demo test test-fast lint bench bench-detect bench-stream bench-train clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench-stream: venv
 
 bench-train: venv
 	$(BIN)/python bench/train_speed.py
+
+# Regenerate the chart's values.schema.json config section from anomaly_gan/config.py.
+helm-schema: venv
+	$(BIN)/python scripts/values_schema.py --write
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
