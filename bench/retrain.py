@@ -24,8 +24,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -136,21 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     md = [
         "# Retrain: one week of events at the demo's rate",
         "",
-        f"{results['date']}; {results['machine']}; embedded Tansu broker, kafka-python; "
-        f"{args.entities} pumps x 8 sensors every {STEP_S:g} s for {args.days:g} days = "
-        f"{n_events:,} events; demo config ({cfg.model.kind}/{cfg.model.backbone}, window "
-        f"{cfg.data.window}, at most {cfg.training.epochs} epochs, "
-        f"{results['model']['train_windows']:,} training windows).",
+        (f"{results['date']}; {results['machine']}; embedded Tansu broker, kafka-python; "
+         f"{args.entities} pumps x 8 sensors every {STEP_S:g} s for {args.days:g} days = "
+         f"{n_events:,} events; demo config ({cfg.model.kind}/{cfg.model.backbone}, window "
+         f"{cfg.data.window}, at most {cfg.training.epochs} epochs, "
+         f"{results['model']['train_windows']:,} training windows)."),
         "",
         "| phase | seconds | note |",
         "|---|---:|---|",
-        f"| read | {phase_s.get('read', 0):.1f} | {src['events_per_second']:,.0f} events/s "
-        f"(offsets_for_times, parse, rebuild rows) |",
-        f"| filter | {phase_s.get('filter', 0):.1f} | current version scores "
-        f"{sel['windows']:,} windows; {sum(sel['windows_excluded'].values()):,} excluded |",
+        (f"| read | {phase_s.get('read', 0):.1f} | {src['events_per_second']:,.0f} events/s "
+         f"(offsets_for_times, parse, rebuild rows) |"),
+        (f"| filter | {phase_s.get('filter', 0):.1f} | current version scores "
+         f"{sel['windows']:,} windows; {sum(sel['windows_excluded'].values()):,} excluded |"),
         f"| train | {phase_s.get('train', 0):.1f} | {results['model']['epochs_run']} epochs |",
-        f"| gate | {phase_s.get('gate', 0):.1f} | false-alarm rate "
-        f"{results['false_alarm_rate']:.4f}, passed: {results['gate_passed']} |",
+        (f"| gate | {phase_s.get('gate', 0):.1f} | false-alarm rate "
+         f"{results['false_alarm_rate']:.4f}, passed: {results['gate_passed']} |"),
         f"| save + promote | {phase_s.get('promote', 0):.1f} | |",
         f"| **total** | **{total:.1f}** | exit code {result.exit_code} |",
         "",

@@ -99,9 +99,9 @@ def test_lock_serialises_promoters(store):
         assert t.is_alive() and store.current() == "v1"  # waiting for the lock
     t.join(10)
     assert order == ["v1"] and store.current() == "v2"
-    with store.lock(), pytest.raises(StoreError, match="locked by another process"):
-        with ModelStore.open(store.root).lock(timeout_s=0.2):
-            pass
+    with (store.lock(), pytest.raises(StoreError, match="locked by another process"),
+          ModelStore.open(store.root).lock(timeout_s=0.2)):
+        pass
 
 
 def test_dead_writers_leftovers_are_cleaned_and_never_listed(store):

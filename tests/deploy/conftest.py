@@ -7,8 +7,8 @@ skips, so a green run always means the chart and rules were checked by the real 
 from __future__ import annotations
 
 import shutil
-import sys
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

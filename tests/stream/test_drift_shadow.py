@@ -45,7 +45,8 @@ def test_psi_gauges_follow_a_shift_and_forget_it_after_the_period():
     by_hand = psi(ref_b["fractions"], np.bincount(
         np.searchsorted(ref_b["edges"], live[:, 1]), minlength=len(ref_b["fractions"])))
     assert get("anomaly_gan_feature_drift_psi", {"feature": "b"}) == pytest.approx(by_hand)
-    assert by_hand > 0.25 > 0.02 > get("anomaly_gan_feature_drift_psi", {"feature": "a"})
+    assert by_hand > 0.25
+    assert get("anomaly_gan_feature_drift_psi", {"feature": "a"}) < 0.02
     assert get("anomaly_gan_score_drift_psi") < 0.02
     clock.t += 130.0  # the shifted data leaves the sliding period
     mon.observe(rng.normal(size=(4000, 2)), rng.normal(size=4000))
