@@ -160,6 +160,8 @@ def test_retrain_lifecycle_switches_serve_and_rolls_back(tmp_path, config_file, 
                                                                  rate(by_version[v2]))
         alerts = [json.loads(r.value) for r in consume_all(kafka_bootstrap, topics["alerts"])]
         assert {a["model_version"] for a in alerts} <= {v1, v2}
+        windows_alerted = [(a["entity"], a["window_end_ts"]) for a in alerts]
+        assert len(windows_alerted) == len(set(windows_alerted)), "a window alerted twice"
         assert any(a["entity"] == ent and a["model_version"] == v1 for a in alerts)
 
         # rollback: the running service goes back to v1.
