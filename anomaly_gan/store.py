@@ -165,8 +165,7 @@ class ModelStore:
             raise StoreError(f"{root}: not a model store: no '{CURRENT}' or '{HISTORY}' file "
                              f"and it holds other files ({', '.join(sorted(p.name for p in entries)[:3])})")
         if create:
-            root.mkdir(parents=True, exist_ok=True)
-            return cls(root)
+            return cls(root)  # the directory is made by the first add()
         raise StoreError(f"{root}: model store does not exist")
 
     # ------------------------------------------------------------------ reading
@@ -203,6 +202,8 @@ class ModelStore:
 
     def versions(self) -> list[VersionInfo]:
         """Every complete version, oldest first."""
+        if not self.root.is_dir():
+            return []
         out = []
         for p in self.root.iterdir():
             if p.name.startswith(".") or not (p / MANIFEST).is_file():
@@ -264,6 +265,8 @@ class ModelStore:
     def clean_incoming(self) -> int:
         """Remove ``.incoming-*`` left by processes that died; returns how many."""
         n = 0
+        if not self.root.is_dir():
+            return 0
         for p in self.root.glob(f"{INCOMING}*"):
             try:
                 pid = int(p.name[len(INCOMING):].split("-")[0])
@@ -282,6 +285,7 @@ class ModelStore:
         """
         from anomaly_gan.artifacts import save_bundle
 
+        self.root.mkdir(parents=True, exist_ok=True)
         detector.version = self.unique_name(detector.version)
         tmp = self.incoming_dir()
         try:

@@ -49,6 +49,7 @@ def test_open_refuses_what_is_not_a_store(tmp_path):
     with pytest.raises(StoreError, match="does not exist"):
         ModelStore.open(tmp_path / "missing")
     assert ModelStore.open(tmp_path / "new", create=True).versions() == []
+    assert not (tmp_path / "new").exists()  # made by the first add(), not by opening
 
 
 def test_promote_rollback_walks_back_the_promotions(store):
