@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         (f"| filter | {phase_s.get('filter', 0):.1f} | current version scores "
          f"{sel['windows']:,} windows; {sum(sel['windows_excluded'].values()):,} excluded |"),
         f"| train | {phase_s.get('train', 0):.1f} | {results['model']['epochs_run']} epochs |",
-        (f"| gate | {phase_s.get('gate', 0):.1f} | false-alarm rate "
+        (f"| gate + save | {phase_s.get('gate', 0):.1f} | false-alarm rate "
          f"{results['false_alarm_rate']:.4f}, passed: {results['gate_passed']} |"),
-        f"| save + promote | {phase_s.get('promote', 0):.1f} | |",
+        f"| promote | {phase_s.get('promote', 0):.1f} | |",
         f"| **total** | **{total:.1f}** | exit code {result.exit_code} |",
         "",
     ]

@@ -103,7 +103,6 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not name:
             raise DataError(f"{args.store}: no current version; name one")
         info = store.info(name)
-        store.path_of(name)
         meta = info.metadata
         print(json.dumps({
             "version": name, "current": name == store.current(), "created": info.created,
