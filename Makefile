@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: helm-schema venv tools demo offline-demo test test-fast lint bench bench-detect bench-stream bench-train clean
+.PHONY: helm-schema venv tools demo offline-demo test test-fast lint bench bench-detect bench-stream bench-train bench-retrain clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ lint: venv
 	$(BIN)/ruff check anomaly_gan tests bench
 	$(BIN)/mypy anomaly_gan
 
-bench: bench-detect bench-stream bench-train
+bench: bench-detect bench-stream bench-train bench-retrain
 
 bench-detect: venv
 	$(BIN)/python bench/detect.py
@@ -48,6 +48,9 @@ bench-stream: venv
 
 bench-train: venv
 	$(BIN)/python bench/train_speed.py
+
+bench-retrain: venv
+	$(BIN)/python bench/retrain.py
 
 # Regenerate the chart's values.schema.json config section from anomaly_gan/config.py.
 helm-schema: venv
