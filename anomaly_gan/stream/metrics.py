@@ -28,7 +28,7 @@ __all__ = ["RELOAD_RESULTS", "SCORE_BUCKETS", "StreamMetrics", "observe_many"]
 RELOAD_RESULTS = ("success", "failure")
 
 SCORE_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
-                  100.0)
+                 100.0)
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
                 3600.0)
 _INFER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
