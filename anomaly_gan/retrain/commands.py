@@ -133,9 +133,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``retrain`` and ``models`` to the main parser's subcommands."""
-    p = sub.add_parser("retrain", help="train a candidate on a new baseline, gate it, keep it in "
-                                       "the store and promote it if the gate passes (exit 4: "
-                                       "rejected)")
+    p = sub.add_parser(
+        "retrain", help="train a candidate on a new baseline, gate it, keep it in the store and "
+                        "promote it if the gate passes (exit 4: rejected)",
+        description="Read a time range of the events topic (or files), leave out what the "
+                    "current version alerted on or scores over its threshold, train, score the "
+                    "candidate through the validation gate, keep it as a new version of the "
+                    "store and promote it if it passed. Exit codes: 0 promoted (or kept with "
+                    "--no-promote); 2 bad input (one line; the store is untouched); 4 trained "
+                    "but rejected by the gate (kept with the reasons, not promoted); "
+                    "130 interrupted (the store is untouched).")
     p.add_argument("--config", help="YAML config (the same file serve uses)")
     p.add_argument("--store", required=True, help="model store directory (created if missing)")
     p.add_argument("--data", nargs="+", help="CSV/Parquet file(s) instead of the events topic")
@@ -150,8 +157,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress bar")
     p.set_defaults(func=cmd_retrain)
 
-    p = sub.add_parser("models", help="the model store: list, show, promote, rollback, prune")
-    p.add_argument("action", choices=("list", "show", "promote", "rollback", "prune"))
+    p = sub.add_parser(
+        "models", help="the model store: list, show, promote, rollback, prune",
+        description="List and manage the versions of a model store. Exit codes: 0 ok; 2 bad "
+                    "input (not a store, unknown version, a gate-rejected version to promote, "
+                    "the store locked for too long): one line.")
+    p.add_argument("action", choices=("list", "show", "promote", "rollback", "prune"),
+                   help="list: versions with created, data range, gate, health, parent; show: "
+                        "one version's lineage, health and gate report; promote VERSION; "
+                        "rollback: back to the previously promoted version; prune --keep K")
     p.add_argument("version", nargs="?", help="version for show/promote (show: default current)")
     p.add_argument("--store", required=True, help="model store directory")
     p.add_argument("--keep", type=int, help="prune: how many newest versions to keep "
