@@ -53,10 +53,14 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
     from anomaly_gan.config import load_config
     from anomaly_gan.retrain import RetrainRequest, retrain
+    from anomaly_gan.retrain.run import check_request
+    from anomaly_gan.runtime import import_tensorflow_quietly
+    from anomaly_gan.store import ModelStore
 
     cfg = load_config(args.config)
-    if args.quiet:
-        cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
+    # Keras' progress bar writes to stdout, which holds the JSON report: progress goes to
+    # stderr through the library's progress channel (one line per epoch).
+    cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     start = parse_time(args.start, "--from") if args.start else None
     end = parse_time(args.end, "--to") if args.end else None
     if args.last:
@@ -66,7 +70,15 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         start = end - parse_duration(args.last)
     req = RetrainRequest(store=args.store, files=tuple(args.data or ()), start=start, end=end,
                          labels=args.labels, promote=not args.no_promote)
-    result = retrain(cfg, req, progress=_eprint)
+    check_request(req)
+    ModelStore.open(req.store, create=True)  # not a store: one line before TensorFlow loads
+    import_tensorflow_quietly()
+
+    def progress(msg: str) -> None:
+        if not args.quiet or msg.startswith("["):  # --quiet keeps the phase lines only
+            _eprint(msg)
+
+    result = retrain(cfg, req, progress=progress)
     print(json.dumps(result.report, indent=2, default=str))
     return result.exit_code
 
@@ -114,6 +126,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     if action == "promote":
         if not args.version:
             raise DataError("models promote: name the version to promote")
+        store.path_of(args.version)  # an unknown version fails before TensorFlow loads
+        from anomaly_gan.runtime import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # promote verifies the bundle by loading it
         previous = store.promote(args.version)
         _eprint(f"promoted {args.version} (was {previous or 'none'}); serve picks it up on its "
                 f"next reload")
@@ -154,7 +170,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                     "candidate must still flag")
     p.add_argument("--no-promote", action="store_true",
                    help="keep the candidate even if it passes the gate, do not promote it")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="only the phase lines ([read], [filter], ...), no per-epoch lines")
     p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser(

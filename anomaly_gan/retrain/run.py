@@ -29,7 +29,8 @@ from anomaly_gan.retrain.source import (
 )
 from anomaly_gan.store import ModelStore
 
-__all__ = ["EXIT_REJECTED", "RetrainRequest", "RetrainResult", "retrain", "warm_start"]
+__all__ = ["EXIT_REJECTED", "RetrainRequest", "RetrainResult", "check_request", "retrain",
+           "warm_start"]
 
 EXIT_REJECTED = 4
 Progress = Callable[[str], None]
@@ -74,7 +75,8 @@ def warm_start(current: Any, kind: str) -> tuple[Callable[[Any], None], list[str
     return init, copied
 
 
-def _check_request(req: RetrainRequest) -> None:
+def check_request(req: RetrainRequest) -> None:
+    """Refuse a request that names no source, both sources, or an empty/backwards range."""
     if bool(req.files) == (req.start is not None or req.end is not None):
         raise DataError("retrain: give either --data FILE(s) or a range --from/--to (or --last)")
     if req.files:
@@ -104,7 +106,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     from anomaly_gan.train import train_detector
 
     say = progress or (lambda _m: None)
-    _check_request(req)
+    check_request(req)
     store = ModelStore.open(req.store, create=True)
     labels = read_labels_file(req.labels) if req.labels else []
     current_name = store.current()
