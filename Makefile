@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv tools demo demo-logs offline-demo test test-fast lint bench bench-detect bench-stream bench-train bench-logs clean
+.PHONY: helm-schema venv tools demo demo-logs offline-demo test test-fast lint bench bench-detect bench-stream bench-train bench-logs bench-retrain clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ lint: venv
 	$(BIN)/ruff check anomaly_gan tests bench
 	$(BIN)/mypy anomaly_gan
 
-bench: bench-detect bench-stream bench-train bench-logs
+bench: bench-detect bench-stream bench-train bench-logs bench-retrain
 
 bench-detect: venv
 	$(BIN)/python bench/detect.py
@@ -56,6 +56,13 @@ bench-logs: venv
 
 bench-train: venv
 	$(BIN)/python bench/train_speed.py
+
+bench-retrain: venv
+	$(BIN)/python bench/retrain.py
+
+# Regenerate the chart's values.schema.json config section from anomaly_gan/config.py.
+helm-schema: venv
+	$(BIN)/python scripts/values_schema.py --write
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -186,12 +186,11 @@ def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
 
 
 def promote(store: str | os.PathLike[str], version_dir: str) -> None:
-    """Point a store's ``current`` at ``version_dir`` (a bundle inside the store), atomically."""
-    store_path = Path(store)
-    load_bundle(store_path / version_dir)  # refuse to promote a broken bundle
-    tmp = store_path / f".{CURRENT}.tmp"
-    tmp.write_text(version_dir + "\n", encoding="utf-8")
-    os.replace(tmp, store_path / CURRENT)
+    """Point a store's ``current`` at ``version_dir`` (a bundle inside the store), atomically,
+    under the store's lock (see :meth:`anomaly_gan.store.ModelStore.promote`)."""
+    from anomaly_gan.store import ModelStore
+
+    ModelStore.open(store, create=True).promote(version_dir)
 
 
 def bundle_fingerprint(path: str | os.PathLike[str]) -> str:

@@ -3,7 +3,8 @@
 Exit codes: 0 ok; 1 ``serve``: the final flush/commit failed, ``demo``: not every window was
 scored, or an unexpected error (a bug, with its traceback); 2 bad input (config, data, model
 bundle, output path: one line on stderr, no traceback); 3 training ended unhealthy (bundle not
-written unless --allow-unhealthy); 130 interrupted.
+written unless --allow-unhealthy); 4 ``retrain``: the candidate was rejected by the validation
+gate (kept in the store, not promoted); 130 interrupted.
 
 Streams: results (the ``train`` summary JSON, ``evaluate`` metrics) go to stdout, progress and
 errors to stderr, so ``anomaly-gan train ... > result.json`` is valid JSON. Inputs (config,
@@ -42,6 +43,7 @@ exit codes:
        any command: an unexpected error (a bug; reported with its traceback)
   2    bad input: config, data, model bundle or output path (one line on stderr)
   3    train: GAN training ended unhealthy (no bundle unless --allow-unhealthy)
+  4    retrain: trained, but the validation gate rejected the candidate (kept, not promoted)
   130  interrupted (Ctrl-C)
 
 environment:
@@ -399,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     from anomaly_gan.stream import commands as stream_commands
 
     stream_commands.register(sub)
+    from anomaly_gan.retrain import commands as retrain_commands
+
+    retrain_commands.register(sub)
     return parser
 
 

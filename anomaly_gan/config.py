@@ -42,10 +42,13 @@ __all__ = [
     "BatchingConfig",
     "Config",
     "DataConfig",
+    "DriftConfig",
+    "GateConfig",
     "HttpConfig",
     "KafkaConfig",
     "LogsConfig",
     "ModelConfig",
+    "RetrainConfig",
     "ScoringConfig",
     "ServeConfig",
     "StreamWindowConfig",
@@ -211,10 +214,23 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """Population stability index of live features and scores against the bundle's
+    reference histograms, over a sliding period."""
+
+    period_seconds: float = _f(3600.0, **_range(1.0))
+    # At most this many `feature` label values on anomaly_gan_feature_drift_psi: a model with
+    # more features exports the ones drifting most (bounded cardinality).
+    max_feature_labels: int = _f(50, **_range(0, 10_000))
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     """The streaming scorer."""
 
     model_path: str = "models"
+    # A second bundle (or store) scored on every window for comparison; never alerts.
+    shadow_model_path: str | None = None
     reload_interval_seconds: float = _f(10.0, **_range(0.1, 86_400))
     grace_seconds: float = _f(20.0, **_range(0.1, 3_600))
     log_format: Literal["text", "json"] = "text"
@@ -224,6 +240,37 @@ class ServeConfig:
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """What a retrained candidate must show before it may become current."""
+
+    # Most recent share of the retrain range (by event time) held out: never trained on,
+    # scored by the candidate to measure its false-alarm rate on the new normal.
+    holdout_fraction: float = _f(0.2, **_range(0.05, 0.5))
+    # Largest share of held-out normal windows the candidate may score over its threshold.
+    max_false_alarm_rate: float = _f(0.02, **_range(0.0, 1.0))
+    # A labelled incident counts as still flagged when at least this share of its windows
+    # is over the candidate's threshold; every labelled incident must be.
+    min_incident_flagged: float = _f(0.5, **_range(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """`anomaly-gan retrain`: data selection, training mode and the validation gate."""
+
+    # scratch: new weights; warm_start: start from the current version's networks.
+    mode: Literal["scratch", "warm_start"] = "scratch"
+    # Rows this close (seconds of event time) to a window the current model alerted on are
+    # left out of the new baseline, as are the alerted windows themselves.
+    alert_margin_seconds: float = _f(600.0, **_range(0.0))
+    # Leave out windows the current model scores over its threshold.
+    exclude_over_threshold: bool = True
+    # Stop reading (bad input) beyond this many events: bounds the memory of one retrain.
+    max_events: int = _f(20_000_000, **_range(1))
+    gate: GateConfig = field(default_factory=GateConfig)
 
 
 MaskName = Literal["uuid", "ip", "hex", "path", "number"]
@@ -266,6 +313,7 @@ class Config:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
     logs: LogsConfig | None = None
 
     def replace(self, **sections: Any) -> Config:

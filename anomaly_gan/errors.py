@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "OutputError",
+    "StoreError",
     "TrainingHealthError",
     "brief",
     "clip",
@@ -87,3 +88,5 @@ def name_list(names: Iterable[Any], limit: int = 10) -> str:
     names = list(names)
     shown = ", ".join(brief(str(n), 60).strip("'\"") for n in names[:limit])
     return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
+class StoreError(AnomalyGanError):
+    """A model store is missing, malformed, locked, or refuses an operation."""

@@ -13,6 +13,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from anomaly_gan.scoring import (
     fit_threshold,
     standardise_components,
 )
+from anomaly_gan.scoring.drift import reference_histograms
 
 __all__ = ["data_hash", "split_series", "train_detector"]
 
@@ -71,12 +73,14 @@ def _library_versions() -> dict[str, str]:
 
 
 def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
-                   feature_names: Sequence[str], progress: Progress | None = None) -> Detector:
+                   feature_names: Sequence[str], progress: Progress | None = None,
+                   init: Callable[[Any], None] | None = None) -> Detector:
     """Train a GAN on normal data and calibrate it.
 
     ``values`` is one ``(T, F)`` array or a list of them (one per entity; windows never
     span two arrays). Values must be finite: readers apply ``data.nan_policy`` first.
     ``progress`` gets a line before and after training and one per epoch.
+    ``init`` is called with the built GAN before training (warm start).
     """
     from anomaly_gan.models import build_gan, fit_gan, inference_networks
 
@@ -104,6 +108,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         f"{w}x{len(feature_names)}, {len(held_w)} held-out windows")
 
     gan = build_gan(cfg.model, cfg.training, w, len(feature_names))
+    if init is not None:
+        init(gan)
     fit = fit_gan(gan, np.ascontiguousarray(train_w, dtype=np.float32),
                   np.ascontiguousarray(held_w, dtype=np.float32), cfg.training, progress=progress)
     nets = inference_networks(gan)
@@ -147,6 +153,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         "health": fit.health,
         "libraries": _library_versions(),
         "validation": calibration.validation,
+        # Drift reference for serve's PSI gauges: held-out rows and normal scores.
+        "reference": reference_histograms(np.concatenate(held_parts), feature_names,
+                                          normal_scores),
     }
     say(f"trained in {train_seconds:.1f}s ({fit.epochs_run} epochs, {fit.precision}); "
         f"threshold {threshold.value:.3f} ({threshold.method}); health: {fit.health.get('status')}")

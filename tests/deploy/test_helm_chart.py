@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy import config_schema
 from tests.deploy.conftest import (
     ALL_FEATURES,
     CHART,
@@ -103,22 +102,49 @@ def test_each_optional_object_appears_only_when_enabled(render, switch: str) -> 
     assert set(added) == OPTIONAL[switch], f"{switch} added {added}"
 
 
+def retrain_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return find(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+        "containers"][0]
+
+
 def test_retrain_cronjob_appears_only_when_enabled(render) -> None:
     assert "CronJob" not in kinds(render())
-    docs = render(sets=("retrain.enabled=true", "retrain.dataPath=/data/normal.csv"))
-    job = find(docs, "CronJob")
-    script = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0]
-    assert "anomaly-gan train --config /etc/anomaly-gan/config.yaml" in script
-    assert '--data "/data/normal.csv" --out "/models/$version"' in script
-    # Not promoted unless asked: the default only trains a new version directory.
-    assert "promote(" not in script and "current" in script
+    docs = render(sets=("retrain.enabled=true",))
+    c = retrain_container(docs)
+    assert c["command"] == ["anomaly-gan"]
+    assert c["args"] == ["retrain", "--config", "/etc/anomaly-gan/config.yaml", "--store",
+                         "/models", "--last", "7d", "--quiet"]
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["models"]["mountPath"] == "/models" and not mounts["models"].get("readOnly")
 
 
-def test_retrain_promote_uses_the_library_promote(render) -> None:
-    docs = render(sets=("retrain.enabled=true", "retrain.dataPath=/d.csv", "retrain.promote=true"))
-    job = find(docs, "CronJob")
-    script = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0]
-    assert "from anomaly_gan.artifacts import promote" in script
+def test_retrain_job_is_cleaned_up_and_never_retries_a_rejection(render) -> None:
+    job = find(render(sets=("retrain.enabled=true",)), "CronJob")["spec"]["jobTemplate"]["spec"]
+    assert job["ttlSecondsAfterFinished"] == 86400
+    rule = job["podFailurePolicy"]["rules"][0]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {"containerName": "retrain", "operator": "In",
+                                   "values": [2, 4]}
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_retrain_from_a_file_with_labels_and_without_promotion(render) -> None:
+    c = retrain_container(render(sets=("retrain.enabled=true", "retrain.dataPath=/data/n.csv",
+                                       "retrain.labelsPath=/data/l.csv", "retrain.promote=false",
+                                       "retrain.dataExistingClaim=archive")))
+    args = c["args"]
+    assert args[args.index("--data") + 1] == "/data/n.csv" and "--last" not in args
+    assert args[args.index("--labels") + 1] == "/data/l.csv"
+    assert "--no-promote" in args and "python" not in " ".join(args)
+
+
+def test_retrain_job_reaches_kafka_with_the_scorers_secrets(render) -> None:
+    docs = render(ALL_FEATURES)
+    scorer_mounts = {m["name"] for m in scorer(docs)["volumeMounts"]}
+    retrain_mounts = {m["name"] for m in retrain_container(docs)["volumeMounts"]}
+    assert {"kafka-sasl", "kafka-ca", "kafka-client-tls"} <= scorer_mounts & retrain_mounts
+    assert retrain_container(docs)["args"][-5:] == ["--last", "14d", "--labels",
+                                                    "/data/labels/incidents.csv", "--quiet"]
 
 
 def test_all_features_render_every_optional_object(render) -> None:
@@ -320,7 +346,9 @@ def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -
         (("service.port=70000",), "/service/port"),
         (("replicaCount=-1",), "/replicaCount"),
         (("image.pullPolicy=Sometimes",), "/image/pullPolicy"),
-        (("retrain.enabled=true",), "/retrain/dataPath"),
+        (("retrain.lookback=a week",), "/retrain/lookback"),
+        (("retrain.dataPath=data.csv",), "/retrain/dataPath"),
+        (("config.retrain.gate.max_false_alarm_rate=2",), "/config/retrain/gate/max_false_alarm_rate"),
         (("retrain.schedule=weekly",), "/retrain/schedule"),
         (("serviceMonitor.interval=15",), "/serviceMonitor/interval"),
         (("unknownTopLevel=1",), "additional properties 'unknownTopLevel' not allowed"),
@@ -338,11 +366,10 @@ def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None
 
 
 def test_schema_config_section_matches_config_py() -> None:
-    schema = json.loads(config_schema.SCHEMA_FILE.read_text())
-    assert schema["properties"]["config"] == config_schema.config_schema(), (
-        "values.schema.json is out of date with anomaly_gan/config.py: run "
-        ".venv/bin/python -m tests.deploy.config_schema --write"
-    )
+    """The generator (scripts/values_schema.py) says the shipped schema is current."""
+    proc = run([sys.executable, str(ROOT / "scripts" / "values_schema.py"), "--check"],
+               check=False)
+    assert proc.returncode == 0, proc.stderr + " (run: make helm-schema)"
 
 
 # ----------------------------------------------------------------------------- monitoring objects

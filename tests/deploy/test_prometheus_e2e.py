@@ -165,6 +165,9 @@ def stack(kafka_bootstrap: str, prometheus_bin: str, alertmanager_bin: str,
     serve_cfg = work / "serve.yaml"
     serve_cfg.write_text(yaml.safe_dump({"serve": {
         "model_path": str(store),
+        # The same bundle as shadow: the dashboard's shadow row and its rules get data.
+        "shadow_model_path": str(store),
+        "drift": {"period_seconds": 60.0},
         "reload_interval_seconds": 2.0,
         "grace_seconds": 10.0,
         "kafka": {"bootstrap_servers": kafka_bootstrap, "input_topic": topics["events"],

@@ -23,7 +23,7 @@ RECORDS = {e.name for e in promql.rule_expressions() if e.kind == "record"}
 REQUIRED_ALERTS = {
     "AnomalyGanAnomalyDetected", "AnomalyGanScorerDown", "AnomalyGanNoEventsReceived",
     "AnomalyGanConsumerLagHigh", "AnomalyGanInvalidEventRateHigh",
-    "AnomalyGanModelReloadFailing", "AnomalyGanBaselineDrift",
+    "AnomalyGanModelReloadFailing", "AnomalyGanBaselineDrift", "AnomalyGanBaselineDriftRetrain",
 }
 
 
@@ -90,7 +90,8 @@ def test_dashboard_has_the_required_panels() -> None:
     titles = {p["title"] for p in promql.panels(dash)}
     for required in ("Anomaly rate", "Score vs threshold", "Recent alerts", "Events/s",
                      "Invalid events by reason", "Consumer lag", "Event lag p50/p99",
-                     "Inference latency p50/p99", "Model version"):
+                     "Inference latency p50/p99", "Model version", "Shadow vs current: anomaly rate",
+                     "Shadow agreement", "Drift PSI"):
         assert required in titles
     assert dash["uid"] == "anomaly-gan"
     ids = [p["id"] for p in dash["panels"]]

@@ -71,9 +71,6 @@ app.kubernetes.io/part-of: anomaly-gan
 {{- fail (printf "values: kafka.sasl.existingSecret must name a Secret with the SASL username and password when kafka.securityProtocol is %s" $proto) }}
 {{- end }}
 {{- end }}
-{{- if and .Values.retrain.enabled (not .Values.retrain.dataPath) }}
-{{- fail "values: retrain.dataPath is required when retrain.enabled is true (the training data file inside the pod, e.g. /data/normal.parquet)" }}
-{{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if and $pdb.enabled (kindIs "invalid" $pdb.maxUnavailable) (kindIs "invalid" $pdb.minAvailable) }}
 {{- fail "values: podDisruptionBudget.enabled needs maxUnavailable or minAvailable" }}

@@ -1,12 +1,14 @@
-"""The JSON schema of the chart's ``config`` value, derived from anomaly_gan/config.py.
+"""Generate the JSON schema of the chart's ``config`` value from anomaly_gan/config.py.
 
 values.schema.json embeds this under ``properties.config`` so that a typo or a bad type in the
 service YAML fails at ``helm install`` instead of in a crash-looping pod. The dataclasses stay
-the one source: tests/deploy/test_helm_chart.py fails when the embedded copy differs, and
+the one source:
 
-    .venv/bin/python -m tests.deploy.config_schema --write
+    .venv/bin/python scripts/values_schema.py --write    # (make helm-schema) rewrite it
+    .venv/bin/python scripts/values_schema.py --check    # exit 1 if it is out of date
+    .venv/bin/python scripts/values_schema.py            # print the config schema
 
-rewrites it. Keys the chart sets itself (model path, HTTP bind, Kafka connection and secrets)
+tests/deploy/test_helm_chart.py runs ``--check``. Keys the chart sets itself (model path, HTTP bind, Kafka connection and secrets)
 are left out, so they are rejected under ``config`` and set through their own values.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import types
 import typing
 from pathlib import Path
@@ -22,7 +25,7 @@ from typing import Any, Literal
 
 from anomaly_gan import config as cfgmod
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "helm" / "anomaly-gan" / "values.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "helm" / "anomaly-gan" / "values.schema.json"
 
 # Set by the chart from other values (see templates/_helpers.tpl, anomaly-gan.serviceConfig).
 CHART_OWNED: dict[str, set[str]] = {
@@ -100,18 +103,29 @@ def config_schema() -> dict[str, Any]:
     return schema
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"update {SCHEMA_FILE}")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help=f"update {SCHEMA_FILE}")
+    mode.add_argument("--check", action="store_true",
+                      help="exit 1 when the embedded schema differs from config.py")
     args = parser.parse_args()
-    if not args.write:
+    if not (args.write or args.check):
         print(json.dumps(config_schema(), indent=2))
-        return
+        return 0
     values_schema = json.loads(SCHEMA_FILE.read_text())
+    if args.check:
+        if values_schema["properties"]["config"] == config_schema():
+            print(f"{SCHEMA_FILE}: up to date")
+            return 0
+        print(f"{SCHEMA_FILE}: out of date with anomaly_gan/config.py; run "
+              f"scripts/values_schema.py --write", file=sys.stderr)
+        return 1
     values_schema["properties"]["config"] = config_schema()
     SCHEMA_FILE.write_text(json.dumps(values_schema, indent=2) + "\n")
     print(f"updated {SCHEMA_FILE}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

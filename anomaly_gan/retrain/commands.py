@@ -1,0 +1,191 @@
+"""The ``retrain`` and ``models`` subcommands, registered into the main ``anomaly-gan`` CLI.
+
+Exit codes: 0 ok; 2 bad input (one line, store untouched); 4 retrain trained a candidate but
+the validation gate rejected it (kept in the store with the reasons, not promoted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+
+from anomaly_gan.errors import DataError
+
+__all__ = ["cmd_models", "cmd_retrain", "register"]
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _eprint(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_time(text: str, flag: str) -> float:
+    """RFC 3339 (``2026-11-01T00:00Z``), epoch seconds or ``now``."""
+    from anomaly_gan.stream.events import parse_timestamp
+
+    if text == "now":
+        return time.time()
+    try:
+        raw: object = float(text)
+    except ValueError:
+        raw = text
+    ts = parse_timestamp(raw)
+    if ts is None:
+        raise DataError(f"{flag}: expected an RFC 3339 time (e.g. 2026-11-01T00:00Z), epoch "
+                        f"seconds or 'now', got {text!r}")
+    return ts
+
+
+def parse_duration(text: str) -> float:
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise DataError(f"--last: expected a duration such as 90m, 24h or 7d, got {text!r}")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from anomaly_gan.config import load_config
+    from anomaly_gan.retrain import RetrainRequest, retrain
+    from anomaly_gan.retrain.run import check_request
+    from anomaly_gan.runtime import import_tensorflow_quietly
+    from anomaly_gan.store import ModelStore
+
+    cfg = load_config(args.config)
+    # Keras' progress bar writes to stdout, which holds the JSON report: progress goes to
+    # stderr through the library's progress channel (one line per epoch).
+    cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
+    start = parse_time(args.start, "--from") if args.start else None
+    end = parse_time(args.end, "--to") if args.end else None
+    if args.last:
+        if start is not None:
+            raise DataError("retrain: give --last or --from, not both")
+        end = end if end is not None else time.time()
+        start = end - parse_duration(args.last)
+    req = RetrainRequest(store=args.store, files=tuple(args.data or ()), start=start, end=end,
+                         labels=args.labels, promote=not args.no_promote)
+    check_request(req)
+    ModelStore.open(req.store, create=True)  # not a store: one line before TensorFlow loads
+    import_tensorflow_quietly()
+
+    def progress(msg: str) -> None:
+        if not args.quiet or msg.startswith("["):  # --quiet keeps the phase lines only
+            _eprint(msg)
+
+    result = retrain(cfg, req, progress=progress)
+    print(json.dumps(result.report, indent=2, default=str))
+    return result.exit_code
+
+
+def _models_list(store, args: argparse.Namespace) -> int:
+    cur, prev = store.current(), store.predecessor()
+    rows = [("", "VERSION", "CREATED", "DATA RANGE", "GATE", "HEALTH", "PARENT")]
+    from anomaly_gan.store import health_of
+
+    for v in store.versions():
+        mark = "*" if v.name == cur else ("^" if v.name == prev else "")
+        rows.append((mark, v.name, v.created, v.data_range, v.gate,
+                     health_of(v.metadata)["status"], v.parent or "-"))
+    if args.json:
+        print(json.dumps([dict(zip(("mark", "version", "created", "data_range", "gate",
+                                    "health", "parent"), r)) for r in rows[1:]], indent=2))
+        return 0
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+    print(f"(* current: {cur or 'none'}; ^ rollback target: {prev or 'none'})")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from anomaly_gan.store import ModelStore, health_of
+
+    store = ModelStore.open(args.store)
+    action = args.action
+    if action == "list":
+        return _models_list(store, args)
+    if action == "show":
+        name = args.version or store.current()
+        if not name:
+            raise DataError(f"{args.store}: no current version; name one")
+        info = store.info(name)
+        meta = info.metadata
+        print(json.dumps({
+            "version": name, "current": name == store.current(), "created": info.created,
+            "kind": meta.get("kind"), "parent": info.parent, "data_range": info.data_range,
+            "lineage": meta.get("lineage"), "health": health_of(meta), "gate": meta.get("gate"),
+            "validation": meta.get("validation"), "training_data": meta.get("training_data"),
+        }, indent=2, default=str))
+        return 0
+    if action == "promote":
+        if not args.version:
+            raise DataError("models promote: name the version to promote")
+        store.path_of(args.version)  # an unknown version fails before TensorFlow loads
+        from anomaly_gan.runtime import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # promote verifies the bundle by loading it
+        previous = store.promote(args.version)
+        _eprint(f"promoted {args.version} (was {previous or 'none'}); serve picks it up on its "
+                f"next reload")
+        return 0
+    if action == "rollback":
+        was, now = store.rollback()
+        _eprint(f"rolled back from {was or 'none'} to {now}; serve picks it up on its next reload")
+        return 0
+    if action == "prune":
+        if args.keep is None:
+            raise DataError("models prune: --keep K is required")
+        gone = store.prune(args.keep)
+        _eprint(f"pruned {len(gone)} version(s)" + (f": {', '.join(gone)}" if gone else ""))
+        return 0
+    raise DataError(f"models: unknown action {action!r}")  # pragma: no cover - argparse choices
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``retrain`` and ``models`` to the main parser's subcommands."""
+    p = sub.add_parser(
+        "retrain", help="train a candidate on a new baseline, gate it, keep it in the store and "
+                        "promote it if the gate passes (exit 4: rejected)",
+        description="Read a time range of the events topic (or files), leave out what the "
+                    "current version alerted on or scores over its threshold, train, score the "
+                    "candidate through the validation gate, keep it as a new version of the "
+                    "store and promote it if it passed. Exit codes: 0 promoted (or kept with "
+                    "--no-promote); 2 bad input (one line; the store is untouched); 4 trained "
+                    "but rejected by the gate (kept with the reasons, not promoted); "
+                    "130 interrupted (the store is untouched).")
+    p.add_argument("--config", help="YAML config (the same file serve uses)")
+    p.add_argument("--store", required=True, help="model store directory (created if missing)")
+    p.add_argument("--data", nargs="+", help="CSV/Parquet file(s) instead of the events topic")
+    p.add_argument("--from", dest="start", help="range start on the events topic "
+                                                "(RFC 3339, epoch seconds or 'now')")
+    p.add_argument("--to", dest="end", help="range end (default with --last: now)")
+    p.add_argument("--last", help="range of this length ending at --to or now, e.g. 7d")
+    p.add_argument("--labels", help="CSV 'entity,start,end' of labelled incidents the "
+                                    "candidate must still flag")
+    p.add_argument("--no-promote", action="store_true",
+                   help="keep the candidate even if it passes the gate, do not promote it")
+    p.add_argument("--quiet", action="store_true",
+                   help="only the phase lines ([read], [filter], ...), no per-epoch lines")
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser(
+        "models", help="the model store: list, show, promote, rollback, prune",
+        description="List and manage the versions of a model store. Exit codes: 0 ok; 2 bad "
+                    "input (not a store, unknown version, a gate-rejected version to promote, "
+                    "the store locked for too long): one line.")
+    p.add_argument("action", choices=("list", "show", "promote", "rollback", "prune"),
+                   help="list: versions with created, data range, gate, health, parent; show: "
+                        "one version's lineage, health and gate report; promote VERSION; "
+                        "rollback: back to the previously promoted version; prune --keep K")
+    p.add_argument("version", nargs="?", help="version for show/promote (show: default current)")
+    p.add_argument("--store", required=True, help="model store directory")
+    p.add_argument("--keep", type=int, help="prune: how many newest versions to keep "
+                                            "(current and its predecessor are always kept)")
+    p.add_argument("--json", action="store_true", help="list: machine-readable output")
+    p.set_defaults(func=cmd_models)

@@ -1,0 +1,219 @@
+"""``anomaly-gan retrain``: read -> filter -> train -> gate -> save -> promote.
+
+Nothing is written to the store before the candidate is complete: the bundle is assembled in
+a hidden directory of the store and renamed into place (:meth:`ModelStore.add`), then
+promoted only if the gate passed. A retrain that fails, or is killed, at any earlier point
+leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from anomaly_gan.config import Config
+from anomaly_gan.errors import DataError
+from anomaly_gan.retrain.gate import evaluate_gate
+from anomaly_gan.retrain.select import select_rows, split_holdout
+from anomaly_gan.retrain.source import (
+    Alerted,
+    Rows,
+    read_alerts,
+    read_event_range,
+    read_files,
+    read_labels_file,
+)
+from anomaly_gan.store import ModelStore
+
+__all__ = ["EXIT_REJECTED", "RetrainRequest", "RetrainResult", "check_request", "retrain",
+           "warm_start"]
+
+EXIT_REJECTED = 4
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RetrainRequest:
+    store: str
+    files: tuple[str, ...] = ()
+    start: float | None = None  # epoch seconds (events topic range)
+    end: float | None = None
+    labels: str | None = None
+    promote: bool = True
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    exit_code: int  # 0 promoted (or kept, with promote=False), 4 rejected by the gate
+    version: str
+    promoted: bool
+    report: dict[str, Any]
+
+
+def warm_start(current: Any, kind: str) -> tuple[Callable[[Any], None], list[str]]:
+    """An ``init`` hook that copies the current version's networks into a new GAN."""
+    copied: list[str] = []
+
+    def init(gan: Any) -> None:
+        if current.kind != kind:
+            return
+        scorer = current.nets["scorer"]
+        for name, net in gan.networks.items():
+            try:
+                src = scorer.get_layer(name)
+            except ValueError:
+                continue  # e.g. a head that only training uses
+            weights = src.get_weights()
+            if [w.shape for w in weights] == [w.shape for w in net.get_weights()]:
+                net.set_weights(weights)
+                copied.append(name)
+
+    return init, copied
+
+
+def check_request(req: RetrainRequest) -> None:
+    """Refuse a request that names no source, both sources, or an empty/backwards range."""
+    if bool(req.files) == (req.start is not None or req.end is not None):
+        raise DataError("retrain: give either --data FILE(s) or a range --from/--to (or --last)")
+    if req.files:
+        return
+    if req.start is None or req.end is None:
+        raise DataError("retrain: a range needs both --from and --to")
+    if req.start >= req.end:
+        from anomaly_gan.stream.alerts import iso_utc
+
+        raise DataError(f"retrain: --from {iso_utc(req.start)} is not before --to "
+                        f"{iso_utc(req.end)}")
+
+
+def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
+    if current is None:
+        return
+    if tuple(names) != tuple(current.feature_names):
+        raise DataError(f"retrain: features {list(names)} differ from the current version's "
+                        f"{list(current.feature_names)}; serve could not hot-reload it")
+    if cfg.data.window != current.window:
+        raise DataError(f"retrain: data.window {cfg.data.window} differs from the current "
+                        f"version's {current.window}; serve could not hot-reload it")
+
+
+def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) -> RetrainResult:
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.train import train_detector
+
+    say = progress or (lambda _m: None)
+    check_request(req)
+    store = ModelStore.open(req.store, create=True)
+    labels = read_labels_file(req.labels) if req.labels else []
+    current_name = store.current()
+    current = load_bundle(store.path_of(current_name)) if current_name else None
+
+    # ---------------------------------------------------------------- read
+    started = time.monotonic()
+    alerted: list[Alerted] = []
+    rows: Rows
+    if req.files:
+        say(f"[read] {len(req.files)} file(s)")
+        rows, names = read_files(cfg, req.files, current.feature_names if current else None)
+    else:
+        if current is None:
+            raise DataError(f"{req.store}: no current version: the first version must be "
+                            f"trained from a file (--data), which also names the features")
+        names = current.feature_names
+        assert req.start is not None and req.end is not None
+        say(f"[read] {cfg.serve.kafka.input_topic} from {_iso(req.start)} to {_iso(req.end)}")
+        rows = read_event_range(cfg, names, req.start, req.end, say)
+        if rows.events_read == 0:
+            raise DataError(f"topic {cfg.serve.kafka.input_topic!r}: no events between "
+                            f"{_iso(req.start)} and {_iso(req.end)}")
+        alerted = read_alerts(cfg.serve.kafka, req.start, req.end,
+                              cfg.retrain.alert_margin_seconds)
+    _compatible(cfg, names, current)
+    rate = rows.events_read / max(rows.seconds, 1e-9)
+    say(f"[read] {rows.events_read} events in {rows.seconds:.1f}s ({rate:,.0f} events/s): "
+        f"{rows.rows} rows in {len(rows.segments)} segments, "
+        f"{sum(rows.invalid.values())} invalid, {rows.late} late")
+
+    # ---------------------------------------------------------------- filter
+    w = cfg.data.window
+    over: list[np.ndarray | None] = [None] * len(rows.segments)
+    if current is not None and cfg.retrain.exclude_over_threshold:
+        say(f"[filter] scoring {rows.rows} rows with the current version {current.version}")
+        over = [current.score_series(s.values).is_anomaly[w - 1:] if len(s) >= w else None
+                for s in rows.segments]
+    sel = select_rows(rows.segments, alerted, margin=cfg.retrain.alert_margin_seconds,
+                      window=w, over=over)
+    g = cfg.retrain.gate
+    train, holdout, cutoff = split_holdout(sel.pieces, g.holdout_fraction, w)
+    selection = sel.report()
+    selection["holdout_from"] = _iso(cutoff) if np.isfinite(cutoff) else None
+    selection["train_rows"] = sum(len(p) for p in train)
+    selection["holdout_rows"] = sum(len(p) for p in holdout)
+    ex_r, ex_w = selection["rows_excluded"], selection["windows_excluded"]
+    say(f"[filter] excluded {sum(ex_w.values())} of {selection['windows']} windows "
+        f"({ex_w['alerted']} alerted by the current model, {ex_w['over_threshold']} over its "
+        f"threshold) and {sum(ex_r.values())} of {selection['rows']} rows "
+        f"({ex_r['alerted']} alerted +-{cfg.retrain.alert_margin_seconds:g}s, "
+        f"{ex_r['over_threshold']} over threshold, {ex_r['too_short']} in pieces too short); "
+        f"{selection['train_rows']} rows train, {selection['holdout_rows']} held out")
+    if not train:
+        raise DataError(f"retrain: after exclusions no piece of at least {2 * w} rows is left "
+                        f"to train on ({selection['rows_kept']} of {selection['rows']} rows kept)")
+
+    # ---------------------------------------------------------------- train
+    mode = cfg.retrain.mode
+    init, copied = (warm_start(current, cfg.model.kind) if mode == "warm_start" and current
+                    else (None, []))
+    say(f"[train] {mode} on {selection['train_rows']} rows"
+        + (f" from {current.version}" if init is not None and current else ""))
+    det = train_detector(cfg, [p.values for p in train], names, progress=say, init=init)
+
+    # ---------------------------------------------------------------- gate
+    say(f"[gate] scoring the candidate on {selection['holdout_rows']} held-out rows"
+        + (f" and {len(labels)} labelled incident(s)" if labels else ""))
+    report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=labels,
+                           alerted=alerted)
+    say(f"[gate] {'passed' if report['passed'] else 'REJECTED'}: false-alarm rate "
+        f"{_fmt(report['false_alarm_rate'])} (budget {g.max_false_alarm_rate:g})"
+        + "".join(f"; {r}" for r in report["reasons"]))
+    source = dict(rows.source)
+    source.update({"events": rows.events_read, "invalid": rows.invalid, "late": rows.late,
+                   "read_seconds": round(rows.seconds, 3), "events_per_second": round(rate, 1)})
+    det.metadata["lineage"] = {
+        "parent": current.version if current else None,
+        "mode": mode if copied or mode == "scratch" else "scratch (nothing to warm-start from)",
+        "warm_started": copied,
+        "source": source,
+        "selection": selection,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    det.metadata["gate"] = report
+
+    # ---------------------------------------------------------------- save, promote
+    version = store.add(det)
+    promoted = False
+    if report["passed"] and req.promote:
+        store.promote(version, reason="retrain", verify=False)  # just written and verified
+        promoted = True
+        say(f"[promote] {version} is current (was {current_name or 'none'})")
+    elif report["passed"]:
+        say(f"[promote] {version} passed the gate; not promoted (--no-promote)")
+    else:
+        say(f"[promote] {version} kept but NOT promoted: rejected by the gate")
+    return RetrainResult(0 if report["passed"] else EXIT_REJECTED, version, promoted,
+                         {"version": version, "promoted": promoted, "lineage": det.metadata["lineage"],
+                          "gate": report})
+
+
+def _iso(ts: float) -> str:
+    from anomaly_gan.stream.alerts import iso_utc
+
+    return iso_utc(ts)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"

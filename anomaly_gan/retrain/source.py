@@ -1,0 +1,362 @@
+"""Where a retrain's rows come from: a time range of the events topic, or files.
+
+Events are rebuilt into per-entity rows exactly as ``serve`` sees them: the same
+:class:`~anomaly_gan.stream.events.EventParser` (invalid events are counted, never trained
+on) and the same :class:`~anomaly_gan.stream.state.WindowState` (late events dropped, a
+silence longer than ``gap_seconds`` or a partition move starts a new segment, the same
+reorder tolerance and entity limit). The state is run with a window of two rows, so each
+pair it emits says "this row follows that one with no restart between them"; consecutive
+pairs chain into :class:`Segment` s, and the model's windows over a segment are exactly the
+windows ``serve`` scored.
+
+Range reading: every partition is sought with ``offsets_for_times(from)`` (a lower bound:
+records before ``from`` are skipped) and read until its first record stamped at or after
+``to``, or its end. Records are selected by their Kafka timestamp (CreateTime: producers
+should stamp records with the event time or the send time); alerts, produced after the
+events they cover, are read from ``from - margin`` to the end of the alert topic and
+selected by their window times.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anomaly_gan.config import Config, KafkaConfig, StreamWindowConfig
+from anomaly_gan.errors import DataError
+
+__all__ = [
+    "Alerted",
+    "Rows",
+    "Segment",
+    "SegmentBuilder",
+    "read_alerts",
+    "read_event_range",
+    "read_files",
+    "read_labels_file",
+]
+
+Progress = Callable[[str], None]
+_PAIRS_FLUSH = 8192  # windows of two rows gathered before they are chained into segments
+
+
+@dataclass
+class Segment:
+    """One entity's rows with no restart between them (time-ordered)."""
+
+    entity: str
+    ts: np.ndarray  # (n,) epoch seconds
+    values: np.ndarray  # (n, F) raw values, model feature order
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+
+@dataclass(frozen=True)
+class Alerted:
+    """A window the current model alerted on (or a labelled incident)."""
+
+    entity: str
+    start_ts: float
+    end_ts: float
+
+
+@dataclass
+class Rows:
+    """What a source produced, with the counts the report shows."""
+
+    segments: list[Segment]
+    source: dict[str, Any]
+    events_read: int = 0
+    invalid: dict[str, int] = field(default_factory=dict)
+    late: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(len(s) for s in self.segments)
+
+
+class SegmentBuilder:
+    """Feed events in log order; get the segments ``serve``'s window state would see."""
+
+    def __init__(self, feature_names: Sequence[str], windows: StreamWindowConfig) -> None:
+        from anomaly_gan.stream.events import EventParser
+        from anomaly_gan.stream.state import WindowBatch, WindowState
+
+        n = len(feature_names)
+        self.parser = EventParser(tuple(feature_names), windows.max_event_bytes)
+        self.state = WindowState(2, n, gap_seconds=windows.gap_seconds,
+                                 max_entities=windows.max_entities,
+                                 reorder_tolerance_seconds=windows.reorder_tolerance_seconds)
+        self.pairs = WindowBatch(2, n, capacity=_PAIRS_FLUSH)
+        self.invalid: dict[str, int] = {}
+        self.events = 0
+        self._open: dict[str, tuple[Any, list[float], list[np.ndarray]]] = {}
+        self._done: list[Segment] = []
+
+    def add(self, raw: bytes | None, partition: Any, offset: int) -> None:
+        from anomaly_gan.stream.events import InvalidEvent
+
+        self.events += 1
+        ev = self.parser.parse(raw)
+        if type(ev) is InvalidEvent:
+            self.invalid[ev.reason] = self.invalid.get(ev.reason, 0) + 1
+            return
+        self.state.push(ev.entity, ev.ts, ev.values, partition, offset, self.pairs)  # type: ignore[union-attr]
+        if self.pairs.n >= _PAIRS_FLUSH:
+            self._chain()
+
+    def _chain(self) -> None:
+        p = self.pairs
+        raw = p.windows()
+        for k in range(p.n):
+            entity, part = p.entities[k], p.partitions[k]
+            start, end = p.start_ts[k], p.end_ts[k]
+            seg = self._open.get(entity)
+            if seg is not None and seg[0] == part and seg[1][-1] == start:
+                seg[1].append(end)
+                seg[2].append(raw[k, 1].copy())
+                continue
+            if seg is not None:
+                self._close(entity)
+            self._open[entity] = (part, [start, end], [raw[k, 0].copy(), raw[k, 1].copy()])
+        p.clear()
+
+    def _close(self, entity: str) -> None:
+        _part, ts, values = self._open.pop(entity)
+        self._done.append(Segment(entity, np.asarray(ts, dtype=np.float64), np.stack(values)))
+
+    def finish(self) -> list[Segment]:
+        self._chain()
+        for entity in list(self._open):
+            self._close(entity)
+        return sorted(self._done, key=lambda s: (s.entity, float(s.ts[0])))
+
+    @property
+    def late(self) -> int:
+        return self.state.late
+
+
+# ---------------------------------------------------------------------- Kafka
+
+
+def _consumer(k: KafkaConfig) -> Any:
+    from kafka import KafkaConsumer
+
+    from anomaly_gan.stream.kafka_io import client_kwargs
+
+    return KafkaConsumer(**client_kwargs(k), group_id=None, enable_auto_commit=False,
+                         fetch_max_wait_ms=k.fetch_max_wait_ms,
+                         max_poll_records=k.max_poll_records)
+
+
+def _partitions(consumer: Any, topic: str) -> list[Any]:
+    from kafka import TopicPartition
+
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        # kafka-python refreshes metadata lazily: ask once more after a forced refresh.
+        consumer.topics()
+        parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        raise DataError(f"topic {topic!r}: does not exist on {consumer.config['bootstrap_servers']}")
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None,
+                on_record: Callable[[Any, Any], None],
+                on_progress: Callable[[int], None] | None = None) -> int:
+    """Every record of ``tps`` stamped in [start_ms, end_ms) (``None``: up to the end)."""
+    seek = consumer.offsets_for_times({tp: start_ms for tp in tps})
+    consumer.assign(tps)
+    todo = set()
+    for tp in tps:
+        found = seek.get(tp)
+        if found is None:
+            continue  # nothing stamped at or after start
+        consumer.seek(tp, found.offset)
+        todo.add(tp)
+    n = 0
+    while todo:
+        got = consumer.poll(timeout_ms=500)
+        quiet = set(todo)
+        for tp, msgs in got.items():
+            if tp not in todo:
+                continue
+            quiet.discard(tp)
+            for m in msgs:
+                if end_ms is not None and m.timestamp >= end_ms:
+                    todo.discard(tp)
+                    consumer.pause(tp)
+                    break
+                if m.timestamp < start_ms:
+                    continue
+                on_record(tp, m)
+                n += 1
+        if on_progress is not None:
+            on_progress(n)
+        if quiet:
+            ends = consumer.end_offsets(list(quiet))
+            for tp in quiet:
+                # Some brokers under-report the end offset of a multi-record batch; the fetch
+                # high watermark is the second opinion.
+                end = max(int(ends.get(tp) or 0), int(consumer.highwater(tp) or 0))
+                if consumer.position(tp) >= end:
+                    todo.discard(tp)
+    return n
+
+
+def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, end: float,
+                     progress: Progress | None = None) -> Rows:
+    """Rebuild the rows of ``serve.kafka.input_topic`` between two epoch times."""
+    say = progress or (lambda _m: None)
+    k = cfg.serve.kafka
+    builder = SegmentBuilder(feature_names, cfg.serve.windows)
+    limit = cfg.retrain.max_events
+    t0 = time.monotonic()
+    last_report = [t0]
+
+    def on_record(tp: Any, m: Any) -> None:
+        if builder.events >= limit:
+            raise DataError(f"topic {k.input_topic!r}: more than retrain.max_events={limit} "
+                            f"events in the range; choose a shorter range")
+        builder.add(m.value, tp, m.offset)
+
+    def on_progress(n: int) -> None:
+        now = time.monotonic()
+        if now - last_report[0] >= 5.0:
+            last_report[0] = now
+            say(f"[read] {n} events ({n / max(now - t0, 1e-9):,.0f}/s)")
+
+    consumer = _consumer(k)
+    try:
+        tps = _partitions(consumer, k.input_topic)
+        _read_range(consumer, tps, int(start * 1000), int(end * 1000), on_record, on_progress)
+    finally:
+        consumer.close(autocommit=False)
+    segments = builder.finish()
+    seconds = time.monotonic() - t0
+    return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": _iso(start),
+                           "to": _iso(end)},
+                events_read=builder.events, invalid=dict(builder.invalid), late=builder.late,
+                seconds=seconds)
+
+
+def read_alerts(k: KafkaConfig, start: float, end: float, margin: float) -> list[Alerted]:
+    """Alerts of the alert topic whose window overlaps [start - margin, end + margin]."""
+    lo, hi = start - margin, end + margin
+    out: list[Alerted] = []
+
+    def on_record(_tp: Any, m: Any) -> None:
+        try:
+            rec = json.loads(m.value)
+            a = Alerted(str(rec["entity"]), float(rec["window_start_ts"]),
+                        float(rec["window_end_ts"]))
+        except (ValueError, KeyError, TypeError):
+            return  # not an alert record of ours
+        if a.end_ts >= lo and a.start_ts <= hi:
+            out.append(a)
+
+    consumer = _consumer(k)
+    try:
+        tps = _partitions(consumer, k.alert_topic)
+        _read_range(consumer, tps, int(lo * 1000), None, on_record)
+    finally:
+        consumer.close(autocommit=False)
+    return out
+
+
+# ---------------------------------------------------------------------- files
+
+
+def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] | None
+               ) -> tuple[Rows, tuple[str, ...]]:
+    """One segment per file (entity = the file's stem). Timestamps come from the file's
+    timestamp column when it has one, else the row index stands in for time."""
+    from anomaly_gan.data import apply_nan_policy, check_features, read_table
+
+    t0 = time.monotonic()
+    segments = []
+    names: tuple[str, ...] | None = tuple(feature_names) if feature_names else None
+    for p in paths:
+        table = read_table(p, cfg.data.timestamp_column)
+        if names is None:
+            names = tuple(table.feature_names)
+        values = check_features(table, names)
+        table = type(table)(table.path, names, values, table.timestamps, table.has_header)
+        values = apply_nan_policy(table, cfg.data.nan_policy)
+        ts = _file_times(table.timestamps, len(values), p)
+        segments.append(Segment(Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
+    assert names is not None
+    rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
+                events_read=sum(len(s) for s in segments), seconds=time.monotonic() - t0)
+    return rows, names
+
+
+def _file_times(stamps: Any, n: int, path: str) -> np.ndarray:
+    if stamps is None:
+        return np.arange(n, dtype=np.float64)
+    from anomaly_gan.stream.events import parse_timestamp
+
+    out = np.empty(n, dtype=np.float64)
+    for i, raw in enumerate(stamps):
+        t = parse_timestamp(_number_or_text(str(raw)))
+        if t is None:
+            raise DataError(f"{path}: row {i + 1}: timestamp {raw!r} is not RFC 3339 or epoch")
+        out[i] = t
+    return out
+
+
+def read_labels_file(path: str) -> list[Alerted]:
+    """Labelled incidents: a CSV with a header ``entity,start,end`` (RFC 3339 or epoch)."""
+    import csv
+
+    from anomaly_gan.stream.events import parse_timestamp
+
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read labels: {exc.strerror}") from None
+    if not rows or [c.strip() for c in rows[0]] != ["entity", "start", "end"]:
+        raise DataError(f"{path}: line 1: expected the header 'entity,start,end'")
+    out = []
+    for i, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 3:
+            raise DataError(f"{path}: line {i}: expected 3 fields (entity,start,end), got {len(row)}")
+        start, end = (parse_timestamp(_number_or_text(c)) for c in row[1:])
+        if start is None or end is None or end < start:
+            raise DataError(f"{path}: line {i}: expected start <= end as RFC 3339 or epoch "
+                            f"seconds, got {row[1]!r}, {row[2]!r}")
+        out.append(Alerted(row[0].strip(), start, end))
+    return out
+
+
+def _number_or_text(text: str) -> object:
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _iso(ts: float) -> str:
+    from anomaly_gan.stream.alerts import iso_utc
+
+    return iso_utc(ts)
+
+
+def feed(builder: SegmentBuilder, records: Iterable[tuple[Any, int, bytes]]) -> list[Segment]:
+    """Feed ``(partition, offset, value)`` records and return the segments (tests, bench)."""
+    for part, offset, value in records:
+        builder.add(value, part, offset)
+    return builder.finish()

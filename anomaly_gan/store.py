@@ -1,0 +1,376 @@
+"""The model store: immutable versions, an atomic ``current`` pointer, promotion history.
+
+Layout::
+
+    <store>/
+      current            the version `serve` loads (one line; replaced by rename, never edited)
+      history.json       promotion stack (rollback pops it) and an append-only log
+      .lock              advisory lock (flock) held by whoever changes current/history
+      <version>/         a bundle (artifacts.py), never modified once renamed into place
+
+Every bundle's ``metadata.json`` carries its ``lineage`` (parent version, data source and
+range, rows/windows excluded and why, training mode) and, when it went through
+``anomaly-gan retrain``, its ``gate`` report. Training ``health`` is read through
+:func:`health_of` only, so the health format can grow without touching the callers.
+
+Writes are crash-safe: a version is assembled in a hidden ``.incoming-*`` directory and
+renamed into place; ``current`` and ``history.json`` are written to a temporary file and
+renamed. A process killed at any point leaves either the old or the new state.
+
+>>> import tempfile
+>>> s = ModelStore.open(tempfile.mkdtemp(), create=True)
+>>> s.current() is None, s.versions()
+(True, [])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from anomaly_gan.errors import BundleError, StoreError
+
+__all__ = [
+    "LOCK_TIMEOUT_S",
+    "ModelStore",
+    "VersionInfo",
+    "gate_of",
+    "health_of",
+]
+
+CURRENT = "current"
+HISTORY = "history.json"
+LOCK = ".lock"
+MANIFEST = "manifest.json"
+INCOMING = ".incoming-"
+LOCK_TIMEOUT_S = 60.0
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+def health_of(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The training-health part of a bundle's metadata, normalised for the gate and ``list``.
+
+    Returns ``{"status": "healthy"|"unhealthy"|"unknown", "issues": [...], "attempts": n}``;
+    ``attempts`` is how many training runs it took (1 when the metadata does not say).
+    """
+    raw = metadata.get("health")
+    if not isinstance(raw, dict):
+        return {"status": "unknown", "issues": ["no training health recorded"], "attempts": 1}
+    status = raw.get("status")
+    issues = [str(i) for i in raw.get("issues", []) or []]
+    attempts = raw.get("attempts", metadata.get("attempts", 1))
+    if isinstance(attempts, list):  # a list of per-attempt reports
+        attempts = len(attempts)
+    return {"status": status if status in ("healthy", "unhealthy") else "unknown",
+            "issues": issues, "attempts": int(attempts) if isinstance(attempts, int) else 1}
+
+
+def gate_of(metadata: dict[str, Any]) -> str:
+    """``passed``, ``rejected`` or ``-`` (trained without the gate, e.g. ``anomaly-gan train``)."""
+    gate = metadata.get("gate")
+    if not isinstance(gate, dict):
+        return "-"
+    return "passed" if gate.get("passed") else "rejected"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    created: str
+    metadata: dict[str, Any]
+
+    @property
+    def data_range(self) -> str:
+        src = self.metadata.get("lineage", {}).get("source", {})
+        if src.get("from") and src.get("to"):
+            return f"{src['from']} .. {src['to']}"
+        if src.get("files"):
+            return ",".join(Path(f).name for f in src["files"])
+        return "-"
+
+    @property
+    def gate(self) -> str:
+        return gate_of(self.metadata)
+
+    @property
+    def parent(self) -> str | None:
+        return self.metadata.get("lineage", {}).get("parent")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ModelStore:
+    """A directory of immutable model versions; see the module docstring."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], create: bool = False) -> ModelStore:
+        """Open the store at ``path``; with ``create`` a missing or empty directory becomes one.
+
+        Anything else that is not a store (a file, a bundle, a directory of other files) is
+        refused with a :class:`StoreError` naming the path.
+        """
+        root = Path(path)
+        if root.is_file():
+            raise StoreError(f"{root}: is a file, not a model store (a directory with a "
+                             f"'{CURRENT}' file)")
+        if (root / MANIFEST).is_file():
+            raise StoreError(f"{root}: is a model bundle, not a store; pass the directory "
+                             f"that holds the versions")
+        if root.is_dir():
+            entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+            is_store = (root / CURRENT).is_file() or (root / HISTORY).is_file()
+            if is_store or (create and not entries):
+                return cls(root)
+            if not entries:
+                raise StoreError(f"{root}: empty directory, not a model store yet (no "
+                                 f"'{CURRENT}' file; `anomaly-gan retrain` creates one)")
+            if all((p / MANIFEST).is_file() for p in entries):
+                return cls(root)  # versions but nothing promoted yet
+            raise StoreError(f"{root}: not a model store: no '{CURRENT}' or '{HISTORY}' file "
+                             f"and it holds other files ({', '.join(sorted(p.name for p in entries)[:3])})")
+        if create:
+            return cls(root)  # the directory is made by the first add()
+        raise StoreError(f"{root}: model store does not exist")
+
+    # ------------------------------------------------------------------ reading
+
+    def current(self) -> str | None:
+        f = self.root / CURRENT
+        if not f.is_file():
+            return None
+        name = f.read_text(encoding="utf-8").strip()
+        return name or None
+
+    def _history(self) -> dict[str, Any]:
+        f = self.root / HISTORY
+        if f.is_file():
+            try:
+                data = json.loads(f.read_text(encoding="utf-8"))
+                if isinstance(data, dict) and isinstance(data.get("stack"), list):
+                    data.setdefault("log", [])
+                    return data
+            except ValueError as exc:
+                raise StoreError(f"{f}: unreadable promotion history: {exc}") from None
+            raise StoreError(f"{f}: expected an object with a 'stack' list")
+        cur = self.current()  # a store written before history.json existed
+        return {"stack": [cur] if cur else [], "log": []}
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every promotion/rollback, oldest first."""
+        return list(self._history()["log"])
+
+    def predecessor(self) -> str | None:
+        """The version ``rollback`` would restore."""
+        stack = self._history()["stack"]
+        return stack[-2] if len(stack) >= 2 else None
+
+    def versions(self) -> list[VersionInfo]:
+        """Every complete version, oldest first."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for p in self.root.iterdir():
+            if p.name.startswith(".") or not (p / MANIFEST).is_file():
+                continue
+            out.append(self.info(p.name))
+        return sorted(out, key=lambda v: (v.created, v.name))
+
+    def info(self, version: str) -> VersionInfo:
+        path = self.path_of(version)
+        try:
+            meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{path}: unreadable metadata.json: {exc}") from None
+        return VersionInfo(version, str(meta.get("created", "")), meta)
+
+    def path_of(self, version: str) -> Path:
+        if not _VERSION_RE.match(version):
+            raise StoreError(f"{version!r}: not a version name")
+        path = self.root / version
+        if not (path / MANIFEST).is_file():
+            known = ", ".join(v.name for v in self.versions()[-5:]) or "none"
+            raise StoreError(f"{self.root}: no version {version!r} (latest: {known})")
+        return path
+
+    # ------------------------------------------------------------------ writing
+
+    @contextlib.contextmanager
+    def lock(self, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Exclusive advisory lock on the store; waits up to ``timeout_s``."""
+        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreError(f"{self.root}: locked by another process for "
+                                         f"{timeout_s:.0f}s; try again") from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def unique_name(self, base: str) -> str:
+        name, i = base, 1
+        while (self.root / name).exists():
+            i += 1
+            name = f"{base}-{i}"
+        return name
+
+    def incoming_dir(self) -> Path:
+        """A fresh hidden directory inside the store to assemble a version in."""
+        self.clean_incoming()
+        path = self.root / f"{INCOMING}{os.getpid()}-{time.monotonic_ns()}"
+        return path
+
+    def clean_incoming(self) -> int:
+        """Remove ``.incoming-*`` left by processes that died; returns how many."""
+        n = 0
+        if not self.root.is_dir():
+            return 0
+        for p in self.root.glob(f"{INCOMING}*"):
+            try:
+                pid = int(p.name[len(INCOMING):].split("-")[0])
+            except ValueError:
+                pid = -1
+            if pid != os.getpid() and not _pid_alive(pid):
+                shutil.rmtree(p, ignore_errors=True)
+                n += 1
+        return n
+
+    def add(self, detector: Any) -> str:
+        """Write ``detector`` as a new immutable version (never promoted here); its name.
+
+        The version name (also written into the bundle) is the detector's version, made
+        unique within the store.
+        """
+        from anomaly_gan.artifacts import save_bundle
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        detector.version = self.unique_name(detector.version)
+        tmp = self.incoming_dir()
+        try:
+            save_bundle(detector, tmp)
+            with self.lock():
+                if (self.root / detector.version).exists():
+                    raise StoreError(f"{self.root}: version {detector.version} appeared while "
+                                     f"writing it; retry")
+                os.rename(tmp, self.root / detector.version)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return str(detector.version)
+
+    def _write_pointer(self, version: str, history: dict[str, Any]) -> None:
+        # current first: a crash between the two renames leaves history one step behind,
+        # which promote/rollback tolerate (they re-read current).
+        _atomic_write(self.root / CURRENT, version + "\n")
+        _atomic_write(self.root / HISTORY, json.dumps(history, indent=2) + "\n")
+
+    def promote(self, version: str, *, reason: str = "promote", verify: bool = True) -> str:
+        """Make ``version`` current (after verifying its bundle); returns the previous one.
+
+        Refuses a version the gate rejected: it is kept for inspection, never served.
+        """
+        path = self.path_of(version)
+        meta = self.info(version).metadata
+        if gate_of(meta) == "rejected":
+            why = "; ".join(meta.get("gate", {}).get("reasons", [])) or "see its gate report"
+            raise StoreError(f"{version}: rejected by the validation gate ({why}); not promoted")
+        if verify:
+            from anomaly_gan.artifacts import load_bundle
+
+            load_bundle(path)  # checksums, format, loadable networks
+        with self.lock():
+            previous = self.current()
+            history = self._history()
+            if previous is not None and (not history["stack"] or history["stack"][-1] != previous):
+                history["stack"].append(previous)
+            if previous != version:
+                history["stack"].append(version)
+            history["log"].append({"at": _now(), "action": reason, "version": version,
+                                   "previous": previous})
+            self._write_pointer(version, history)
+        return previous or ""
+
+    def rollback(self) -> tuple[str, str]:
+        """Go back to the previously promoted version; returns ``(from, to)``."""
+        with self.lock():
+            history = self._history()
+            stack = history["stack"]
+            cur = self.current()
+            if cur is not None and (not stack or stack[-1] != cur):
+                stack.append(cur)
+            while len(stack) >= 2:
+                target = stack[-2]
+                if (self.root / target / MANIFEST).is_file():
+                    break
+                del stack[-2]  # pruned by hand: skip it
+            else:
+                raise StoreError(f"{self.root}: nothing to roll back to (no earlier promoted "
+                                 f"version)")
+            stack.pop()
+            history["log"].append({"at": _now(), "action": "rollback", "version": target,
+                                   "previous": cur})
+            self._write_pointer(target, history)
+        return cur or "", target
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the ``keep`` newest versions, never current or its predecessor."""
+        if keep < 0:
+            raise StoreError(f"prune: --keep must be >= 0, got {keep}")
+        with self.lock():
+            protected = {self.current(), self.predecessor()}
+            versions = self.versions()
+            newest = {v.name for v in versions[len(versions) - keep:]} if keep else set()
+            doomed = [v.name for v in versions if v.name not in protected | newest]
+            for name in doomed:
+                # Rename first so a half-deleted directory is never seen as a version.
+                trash = self.root / f"{INCOMING}{os.getpid()}-rm-{name}"
+                os.rename(self.root / name, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            history = self._history()
+            history["stack"] = [v for v in history["stack"] if v not in doomed]
+            if (self.root / HISTORY).is_file() or doomed:
+                _atomic_write(self.root / HISTORY, json.dumps(history, indent=2) + "\n")
+            self.clean_incoming()
+        return doomed

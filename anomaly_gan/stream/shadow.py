@@ -1,0 +1,91 @@
+"""Shadow scoring: a candidate model scores every window next to the current one.
+
+The shadow never alerts and never produces records; it only exports metrics, so a person can
+compare the two models on live data before promoting (the dashboard's "Shadow" row):
+
+- ``anomaly_gan_shadow_score`` histogram (same buckets as ``anomaly_gan_score``);
+- ``anomaly_gan_shadow_windows_scored_total`` and ``anomaly_gan_shadow_anomalies_total``
+  (their ratio is the shadow's anomaly rate);
+- ``anomaly_gan_shadow_agreement_total{outcome}``: per window, ``both`` over threshold,
+  ``neither``, ``current_only`` or ``shadow_only`` (agreement = both + neither);
+- ``anomaly_gan_shadow_model_info{version,kind}`` and ``anomaly_gan_shadow_errors_total``.
+
+It runs on the inference thread right after the current model's call, on the same windows.
+A failing shadow is counted and logged, never allowed to stop the scorer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from anomaly_gan.stream.metrics import observe_many
+
+__all__ = ["OUTCOMES", "ShadowScorer"]
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("both", "neither", "current_only", "shadow_only")
+
+
+class ShadowScorer:
+    def __init__(self, registry: CollectorRegistry, detector: Any,
+                 buckets: tuple[float, ...]) -> None:
+        self.det = detector
+        self.score = Histogram("anomaly_gan_shadow_score", "Anomaly score of each window by the "
+                               "shadow model", buckets=buckets, registry=registry)
+        self.windows = Counter("anomaly_gan_shadow_windows_scored", "Windows scored by the "
+                               "shadow model", registry=registry)
+        self.anomalies = Counter("anomaly_gan_shadow_anomalies", "Windows the shadow model "
+                                 "scored above its threshold", registry=registry)
+        self.agreement = Counter("anomaly_gan_shadow_agreement", "Windows by what the current "
+                                 "and the shadow model decided", ["outcome"], registry=registry)
+        self.errors = Counter("anomaly_gan_shadow_errors", "Shadow model calls that failed",
+                              registry=registry)
+        self.info = Gauge("anomaly_gan_shadow_model_info", "The shadow model (value 1)",
+                          ["version", "kind"], registry=registry)
+        self.threshold = Gauge("anomaly_gan_shadow_threshold", "Threshold of the shadow model",
+                               registry=registry)
+        for outcome in OUTCOMES:
+            self.agreement.labels(outcome)
+        self.info.labels(detector.version, detector.kind).set(1)
+        self.threshold.set(float(detector.threshold))
+        self.active = True
+
+    def check(self, current: Any) -> None:
+        """Switch the shadow off if it cannot score the current model's windows."""
+        from anomaly_gan.stream.reload import check_compatible
+
+        why = check_compatible(current, self.det)
+        if why is not None and self.active:
+            log.error("shadow model %s switched off: %s", self.det.version, why)
+        self.active = why is None
+
+    def compare(self, windows: np.ndarray, current: Any) -> None:
+        """Score ``windows`` with the shadow and compare with the current model's result."""
+        if not self.active or not len(windows):
+            return
+        try:
+            res = self.det.score_windows(windows)
+        except Exception:
+            self.errors.inc()
+            log.exception("shadow model %s failed", self.det.version)
+            return
+        cur = np.asarray(current.is_anomaly, dtype=bool)
+        sh = np.asarray(res.is_anomaly, dtype=bool)
+        n = len(sh)
+        self.windows.inc(n)
+        flagged = int(sh.sum())
+        if flagged:
+            self.anomalies.inc(flagged)
+        observe_many(self.score, res.score)
+        both = int((cur & sh).sum())
+        cur_only = int((cur & ~sh).sum())
+        sh_only = flagged - both
+        for outcome, k in (("both", both), ("current_only", cur_only), ("shadow_only", sh_only),
+                           ("neither", n - both - cur_only - sh_only)):
+            if k:
+                self.agreement.labels(outcome).inc(k)

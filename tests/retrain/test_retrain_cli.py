@@ -1,0 +1,162 @@
+"""`anomaly-gan retrain` and `anomaly-gan models` as real processes: bad input (one line,
+exit 2, store untouched), the gate rejecting a candidate (exit 4), a killed retrain, and
+concurrent promotes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from anomaly_gan.store import ModelStore
+from tests.retrain.conftest import ENV, cli, snapshot, write_csvs
+from tests.retrain.plant import rows
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def store(tmp_path, tiny_detector):
+    """A store whose current version is the session's tiny detector (temp, rpm, flow; W 16)."""
+    import copy
+
+    s = ModelStore.open(tmp_path / "store", create=True)
+    det = copy.copy(tiny_detector)
+    det.metadata = dict(tiny_detector.metadata)
+    s.promote(s.add(det), verify=False)
+    return s
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("anomaly-gan")]
+    assert len(ours) == 1, proc.stderr
+    return ours[0]
+
+
+@pytest.mark.kafka
+def test_bad_input_is_one_line_exit_2_and_the_store_is_untouched(store, tmp_path, kafka_bootstrap,
+                                                                 kafka_topics, config_file):
+    topics = kafka_topics(events=2, alerts=1)
+    cfg = config_file(serve={"kafka": {"bootstrap_servers": kafka_bootstrap,
+                                       "input_topic": topics["events"],
+                                       "alert_topic": topics["alerts"]}})
+    before = snapshot(store.root)
+    base = ["retrain", "--config", cfg, "--store", str(store.root), "--quiet"]
+
+    line = one_error_line(cli(*base, "--from", "2026-11-08T00:00Z", "--to", "2026-11-01T00:00Z"))
+    assert "--from 2026-11-08T00:00:00.000Z is not before --to 2026-11-01T00:00:00.000Z" in line
+    line = one_error_line(cli(*base, "--from", "2026-11-01T00:00Z", "--to", "2026-11-08T00:00Z"))
+    assert f"topic {topics['events']!r}: no events between" in line
+    missing = cfg.replace("config.yaml", "missing.yaml")
+    with open(cfg) as src, open(missing, "w") as dst:
+        dst.write(src.read().replace(topics["events"], "no-such-topic"))
+    line = one_error_line(cli("retrain", "--config", missing, "--store", str(store.root),
+                              "--last", "7d"))
+    assert "topic 'no-such-topic': does not exist" in line
+    assert snapshot(store.root) == before
+
+    not_a_store = tmp_path / "junk"
+    not_a_store.mkdir()
+    (not_a_store / "notes.txt").write_text("hello")
+    line = one_error_line(cli("retrain", "--config", cfg, "--store", str(not_a_store), "--last", "1d"))
+    assert "not a model store" in line and str(not_a_store) in line
+    line = one_error_line(cli("models", "list", "--store", str(not_a_store)))
+    assert "not a model store" in line
+    assert [p.name for p in not_a_store.iterdir()] == ["notes.txt"]
+
+
+def test_gate_rejects_a_candidate_trained_on_incidents(store, tmp_path, config_file):
+    """With the threshold rule off and no alerts to read, half the file is incidents: the
+    candidate learns them as normal, so it no longer flags the labelled ones."""
+    x = rows(1600, seed=7)
+    blocks = [(s, s + 120) for s in range(100, 1500, 240)]
+    for a, b in blocks:
+        x[a:b, 1] += 2500.0
+    data = write_csvs(tmp_path, [x], prefix="incidents")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("entity,start,end\n" + "".join(
+        f"incidents-1,{a},{b - 1}\n" for a, b in blocks))
+    cfg = config_file(retrain={"exclude_over_threshold": False})
+    before_current = store.current()
+    out = cli("retrain", "--config", cfg, "--store", str(store.root), "--data", *data,
+              "--labels", str(labels), "--quiet")
+    assert out.returncode == 4, out.stderr
+    report = json.loads(out.stdout)
+    gate = report["gate"]
+    assert not gate["passed"] and not report["promoted"]
+    assert any("labelled incident incidents-1" in r for r in gate["reasons"]), gate["reasons"]
+    assert len(gate["labelled_incidents"]) == len(blocks)
+    # Kept with its reasons, never current, and refused by `models promote`.
+    assert store.current() == before_current
+    version = report["version"]
+    listing = cli("models", "list", "--store", str(store.root), "--json")
+    row = next(r for r in json.loads(listing.stdout) if r["version"] == version)
+    assert row["gate"] == "rejected" and row["mark"] == ""
+    refused = cli("models", "promote", version, "--store", str(store.root))
+    assert "rejected by the validation gate" in one_error_line(refused)
+    shown = json.loads(cli("models", "show", version, "--store", str(store.root)).stdout)
+    assert shown["gate"]["reasons"] == gate["reasons"]
+    assert shown["lineage"]["parent"] == before_current
+
+
+def test_a_killed_retrain_leaves_the_store_as_it_was(store, tmp_path, config_file):
+    data = write_csvs(tmp_path, [rows(3000, seed=1)])
+    cfg = config_file(training={"epochs": 500, "patience": 500, "batch_size": 16, "verbose": 1})
+    before = snapshot(store.root)
+    proc = subprocess.Popen([sys.executable, "-m", "anomaly_gan", "retrain", "--config", cfg,
+                             "--store", str(store.root), "--data", *data],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    try:
+        assert proc.stderr is not None
+        for raw in proc.stderr:  # wait until it is training
+            if b"[train]" in raw:
+                break
+        else:
+            pytest.fail("retrain ended before training")
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert snapshot(store.root) == before
+
+
+RACE = """
+import sys
+from anomaly_gan.store import ModelStore
+store = ModelStore.open(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    store.promote(sys.argv[3 + i % (len(sys.argv) - 3)], verify=False)
+"""
+
+
+def test_concurrent_promotes_do_not_corrupt_the_store(tmp_path):
+    """Four processes promote as fast as they can at once; every promotion is recorded, the
+    pointer and the history always parse, and `current` is the last promotion logged."""
+    from tests.test_store import fake_version
+
+    store = ModelStore.open(tmp_path / "store", create=True)
+    names = [fake_version(store.root, f"v{i}", f"2026-11-0{i}T00:00:00+00:00")
+             for i in range(1, 5)]
+    rounds = 40
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, str(store.root), str(rounds),
+                               *names[k:], *names[:k]], env=ENV, stderr=subprocess.PIPE)
+             for k in range(4)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    log = store.history()
+    assert len(log) == 4 * rounds
+    assert store.current() == log[-1]["version"]
+    # Each entry saw the one before it: no two promoters read the same "previous".
+    assert [e["previous"] for e in log[1:]] == [e["version"] for e in log[:-1]]
+    assert [p.name for p in store.root.iterdir() if p.name.startswith(".")] == [".lock"]
+    assert cli("models", "list", "--store", str(store.root)).returncode == 0

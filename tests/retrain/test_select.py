@@ -1,0 +1,42 @@
+"""Which rows enter the new baseline, and the report of what was left out."""
+
+import numpy as np
+
+from anomaly_gan.retrain.select import exclusion_mask, select_rows, split_holdout
+from anomaly_gan.retrain.source import Alerted, Segment
+
+W = 4
+
+
+def seg(n: int, entity: str = "a", t0: float = 0.0) -> Segment:
+    return Segment(entity, t0 + np.arange(n, dtype=float), np.zeros((n, 1)))
+
+
+def test_alerted_windows_plus_margin_and_over_threshold_rows_are_left_out():
+    s = seg(40)
+    over = np.zeros(40 - W + 1, dtype=bool)
+    over[[20, 21]] = True  # windows ending at rows 23 and 24
+    keep, reason = exclusion_mask(s, [Alerted("a", 5.0, 8.0)], margin=2.0, window=W, over=over)
+    assert np.flatnonzero(reason == 1).tolist() == list(range(3, 11))
+    assert np.flatnonzero(reason == 2).tolist() == [23, 24]
+    assert keep.sum() == 40 - 8 - 2
+
+
+def test_selection_counts_windows_and_rows_by_reason():
+    segments = [seg(40), seg(40, "b")]
+    over_a = np.zeros(37, dtype=bool)
+    over_a[30] = True
+    sel = select_rows(segments, [Alerted("a", 5.0, 8.0), Alerted("z", 0.0, 1.0)], margin=0.0,
+                      window=W, over=[over_a, None])
+    rep = sel.report()
+    assert rep["rows"] == 80 and rep["windows"] == 74
+    assert rep["windows_excluded"] == {"alerted": 4, "over_threshold": 1}
+    # a keeps rows 0-4 (too short: < 2 windows) and 9-32, 34-39 (too short): b is untouched.
+    assert rep["rows_excluded"] == {"alerted": 4, "over_threshold": 1, "too_short": 5 + 6}
+    assert [(p.entity, len(p)) for p in sel.pieces] == [("a", 24), ("b", 40)]
+
+
+def test_holdout_is_the_newest_share_of_the_range():
+    train, held, cutoff = split_holdout([seg(100), seg(50, "b", t0=60.0)], 0.2, W)
+    assert cutoff == 109.0 - 0.2 * 109.0
+    assert [len(p) for p in train] == [88, 28] and [len(p) for p in held] == [12, 22]

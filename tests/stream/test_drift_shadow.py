@@ -1,0 +1,155 @@
+"""Live PSI gauges (injected clock, no sleeps) and shadow-model comparison metrics."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from anomaly_gan.config import DriftConfig
+from anomaly_gan.scoring.drift import psi, reference_histograms
+from anomaly_gan.stream.drift import DriftMonitor
+from anomaly_gan.stream.metrics import SCORE_BUCKETS
+from anomaly_gan.stream.shadow import ShadowScorer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def model(names, rng, version="v1"):
+    rows = rng.normal(size=(5000, len(names)))
+    ref = reference_histograms(rows, names, rng.normal(size=5000))
+    return SimpleNamespace(version=version, feature_names=tuple(names), metadata={"reference": ref})
+
+
+def test_psi_gauges_follow_a_shift_and_forget_it_after_the_period():
+    rng = np.random.default_rng(0)
+    reg, clock = CollectorRegistry(), Clock()
+    mon = DriftMonitor(reg, DriftConfig(period_seconds=120.0, max_feature_labels=10), clock)
+    det = model(["a", "b"], rng)
+    mon.set_model(det)
+    live = rng.normal(size=(4000, 2))
+    live[:, 1] += 1.0  # b drifts, a does not
+    mon.observe(live, rng.normal(size=4000))
+    mon.refresh()
+    get = reg.get_sample_value
+    ref_b = det.metadata["reference"]["features"]["b"]
+    by_hand = psi(ref_b["fractions"], np.bincount(
+        np.searchsorted(ref_b["edges"], live[:, 1]), minlength=len(ref_b["fractions"])))
+    assert get("anomaly_gan_feature_drift_psi", {"feature": "b"}) == pytest.approx(by_hand)
+    assert by_hand > 0.25
+    assert get("anomaly_gan_feature_drift_psi", {"feature": "a"}) < 0.02
+    assert get("anomaly_gan_score_drift_psi") < 0.02
+    clock.t += 130.0  # the shifted data leaves the sliding period
+    mon.observe(rng.normal(size=(4000, 2)), rng.normal(size=4000))
+    mon.refresh()
+    assert get("anomaly_gan_feature_drift_psi", {"feature": "b"}) < 0.02
+
+
+def test_feature_labels_are_capped_to_the_most_drifted():
+    rng = np.random.default_rng(1)
+    names = [f"f{i}" for i in range(20)]
+    reg = CollectorRegistry()
+    mon = DriftMonitor(reg, DriftConfig(max_feature_labels=3), Clock())
+    mon.set_model(model(names, rng))
+    live = rng.normal(size=(3000, 20))
+    live[:, [4, 7, 11]] += 2.0
+    mon.observe(live, rng.normal(size=3000))
+    mon.refresh()
+    shown = {s.labels["feature"] for m in reg.collect() for s in m.samples
+             if s.name == "anomaly_gan_feature_drift_psi"}
+    assert shown == {"f4", "f7", "f11"}
+
+
+def test_a_model_without_reference_exports_no_drift():
+    reg = CollectorRegistry()
+    mon = DriftMonitor(reg, DriftConfig(), Clock())
+    mon.set_model(SimpleNamespace(version="old", feature_names=("a",), metadata={}))
+    mon.observe(np.zeros((500, 1)), np.zeros(500))
+    mon.refresh()
+    assert reg.get_sample_value("anomaly_gan_score_drift_psi") == 0.0  # never set
+
+
+class FixedModel:
+    """Flags the windows whose first value is above ``cut``."""
+
+    def __init__(self, version, cut, window=2, names=("a",)):
+        self.version, self.kind, self.threshold = version, "ganomaly", cut
+        self.window, self.feature_names = window, names
+
+    def score_windows(self, w):
+        score = w[:, 0, 0]
+        return SimpleNamespace(score=score, is_anomaly=score > self.threshold)
+
+
+def test_shadow_counts_agreement_and_its_own_anomaly_rate():
+    reg = CollectorRegistry()
+    current, shadow = FixedModel("v1", 0.5), FixedModel("v2", 1.5)
+    sh = ShadowScorer(reg, shadow, SCORE_BUCKETS)
+    sh.check(current)
+    windows = np.array([0.0, 1.0, 1.0, 2.0, 3.0])[:, None, None] * np.ones((1, 2, 1))
+    sh.compare(windows, current.score_windows(windows))
+    get = reg.get_sample_value
+    assert get("anomaly_gan_shadow_windows_scored_total") == 5
+    assert get("anomaly_gan_shadow_anomalies_total") == 2
+    counts = {o: get("anomaly_gan_shadow_agreement_total", {"outcome": o})
+              for o in ("both", "neither", "current_only", "shadow_only")}
+    assert counts == {"both": 2, "neither": 1, "current_only": 2, "shadow_only": 0}
+    assert get("anomaly_gan_shadow_model_info", {"version": "v2", "kind": "ganomaly"}) == 1
+    assert get("anomaly_gan_shadow_score_count") == 5
+
+
+def test_an_incompatible_shadow_is_switched_off_not_fatal():
+    reg = CollectorRegistry()
+    sh = ShadowScorer(reg, FixedModel("v2", 1.0, window=3), SCORE_BUCKETS)
+    sh.check(FixedModel("v1", 1.0, window=2))
+    sh.compare(np.zeros((4, 2, 1)), SimpleNamespace(is_anomaly=np.zeros(4, bool)))
+    assert not sh.active
+    assert reg.get_sample_value("anomaly_gan_shadow_windows_scored_total") == 0
+
+
+def test_the_scoring_loop_feeds_shadow_and_drift_and_alerts_only_from_current():
+    from prometheus_client import CollectorRegistry as Registry
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from tests.stream.test_app import FakeIO, FakeModel, events
+
+    class RefModel(FakeModel):
+        def __init__(self, version, threshold):
+            super().__init__(version)
+            self.threshold = threshold
+            rng = np.random.default_rng(0)
+            self.metadata = {"reference": reference_histograms(
+                rng.normal(size=(1000, 2)), self.feature_names, rng.normal(size=1000))}
+
+    cfg = config_from_dict({"serve": {"batching": {"max_batch": 64, "max_latency_ms": 0},
+                                      "alerts": {"consecutive": 1, "cooldown_seconds": 0.0}}}).serve
+    reg = Registry()
+    rows = [(t, 20.0 if t % 2 else 1.0) for t in range(300)]  # every other window over 10
+    io = FakeIO([events(rows)])
+    clock = Clock()
+    scorer = Scorer(cfg, RefModel("v1", 10.0), io, StreamMetrics(reg),
+                    shadow=ShadowScorer(reg, RefModel("v2", 100.0), SCORE_BUCKETS),
+                    drift=DriftMonitor(reg, DriftConfig(), clock))
+    scorer.step()
+    scorer._score_batch()
+    scorer._housekeeping()
+    get = reg.get_sample_value
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == cfg.kafka.alert_topic]
+    assert alerts and {a["model_version"] for a in alerts} == {"v1"}
+    assert get("anomaly_gan_shadow_windows_scored_total") == 298
+    assert get("anomaly_gan_shadow_agreement_total", {"outcome": "current_only"}) == len(alerts)
+    assert get("anomaly_gan_shadow_anomalies_total") == 0
+    assert get("anomaly_gan_score_drift_psi") > 1.0  # scores of 1 and 20 vs N(0, 1)
+    assert get("anomaly_gan_feature_drift_psi", {"feature": "b"}) > 1.0  # always 0.0
+
