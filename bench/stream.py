@@ -21,6 +21,7 @@ Writes bench/results/stream.md and bench/results/stream.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -96,7 +97,7 @@ def raw_consume(bootstrap: str, topic: str, expect: int) -> float:
 
 
 def serve_config(bootstrap: str, topic: str, model_path: str, scores_topic: str | None,
-                 sample_rate: float, group: str):
+                 sample_rate: float, group: str, hop: int = 1, http_port: int = 0):
     from anomaly_gan.config import config_from_dict
 
     return config_from_dict({"serve": {
@@ -105,11 +106,12 @@ def serve_config(bootstrap: str, topic: str, model_path: str, scores_topic: str 
                   "alert_topic": f"{topic}.alerts", "dlq_topic": f"{topic}.dlq",
                   "scores_topic": scores_topic, "group_id": group, "poll_timeout_ms": 20,
                   "fetch_max_wait_ms": 20, "max_poll_records": 2000, **FAST_GROUP},
-        "windows": {"gap_seconds": 1e9},
+        "windows": {"gap_seconds": 1e9, "hop": hop},
         "batching": {"max_batch": 512, "max_latency_ms": 20},
         "alerts": {"consecutive": 3, "cooldown_seconds": 600.0,
                    "scores_sample_rate": sample_rate},
-    }}, "bench serve config").serve
+        "http": {"port": http_port},
+    }}, "bench serve config")
 
 
 class InProcessScorer:
@@ -140,8 +142,8 @@ class InProcessScorer:
 
 def scorer_rate(bootstrap: str, topic: str, det, model_path: str, n_events: int,
                 n_windows: int, scores_topic: str | None, sample_rate: float,
-                group: str) -> dict:
-    cfg = serve_config(bootstrap, topic, model_path, scores_topic, sample_rate, group)
+                group: str, hop: int = 1) -> dict:
+    cfg = serve_config(bootstrap, topic, model_path, scores_topic, sample_rate, group, hop).serve
     run = InProcessScorer(cfg, det)
     t0 = None
     deadline = time.monotonic() + 600
@@ -216,7 +218,7 @@ def latency_run(bootstrap: str, det, model_path: str, names: list[str], rate: fl
 
     topic, scores = "bench.live", "bench.live.scores"
     create_topics(bootstrap, {topic: 3, scores: 1, f"{topic}.alerts": 1, f"{topic}.dlq": 1})
-    cfg = serve_config(bootstrap, topic, model_path, scores, sample_rate, "bench-live")
+    cfg = serve_config(bootstrap, topic, model_path, scores, sample_rate, "bench-live").serve
     run = InProcessScorer(cfg, det)
     deadline = time.monotonic() + 60
     while not run.io.assignment() and time.monotonic() < deadline:
@@ -259,9 +261,210 @@ def latency_run(bootstrap: str, det, model_path: str, names: list[str], rate: fl
             "max_ms": float(lat_ms.max()) if lat_ms.size else None}
 
 
-def bench_model(out_dir: Path, epochs: int = 2) -> str:
-    import dataclasses
+class ServeProcess:
+    """``anomaly-gan serve`` as its own process, read through its /metrics endpoint."""
 
+    def __init__(self, cfg, workdir: Path, name: str) -> None:
+        import subprocess
+
+        import yaml
+
+        from anomaly_gan.config import config_to_dict
+        from anomaly_gan.stream.broker import free_port
+
+        self.port = free_port()
+        cfg = cfg.replace(serve=dataclasses.replace(
+            cfg.serve, http=dataclasses.replace(cfg.serve.http, port=self.port)))
+        path = workdir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config_to_dict(cfg)))
+        self.log_path = workdir / f"{name}.log"
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+               "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "anomaly_gan", "serve", "--config", str(path)],
+            stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT, env=env)
+
+    def _get(self, path: str) -> tuple[int, str]:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+        except OSError:
+            return 0, ""
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"serve exited ({self.proc.returncode}):\n"
+                               f"{self.log_path.read_text(errors='replace')[-3000:]}")
+        return self._get("/readyz")[0] == 200
+
+    def assigned(self) -> int:
+        """Partitions assigned, from the /readyz answer ("3 partition(s) assigned")."""
+        status, text = self._get("/readyz")
+        words = text.split()
+        return int(words[0]) if status == 200 and words and words[0].isdigit() else 0
+
+    def value(self, name: str) -> float:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        status, text = self._get("/metrics")
+        if status != 200:
+            return 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and not sample.labels:
+                    return float(sample.value)
+        return 0.0
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except Exception:  # noqa: BLE001 - a stuck process is killed
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def wait_for(condition, timeout_s: float, what: str, step_s: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(step_s)
+
+
+def scale_out_run(bootstrap: str, model_path: str, values: np.ndarray, names: list[str],
+                  window: int, workdir: Path, processes: int = 2, partitions: int = 6) -> dict:
+    """``processes`` serve processes in one group on a ``partitions``-partition topic: both
+    join while the topic is empty, then the topic is filled and read to the end."""
+    topic, group = "bench.scaleout", "bench-scaleout"
+    create_topics(bootstrap, {topic: partitions, f"{topic}.alerts": 1, f"{topic}.dlq": 1})
+    cfg = serve_config(bootstrap, topic, model_path, None, 0.0, group)
+    procs = [ServeProcess(cfg, workdir, f"scaleout-{i}") for i in range(processes)]
+    try:
+        wait_for(lambda: all(p.ready() for p in procs), 180, "both processes assigned")
+        wait_for(lambda: sum(p.assigned() for p in procs) >= partitions, 120,
+                 "all partitions assigned")
+        assigned = [p.assigned() for p in procs]
+        n_events = fill_topic(bootstrap, topic, values, names)
+        n_windows = len(names) * (values.shape[1] - window + 1)
+
+        def scored() -> float:
+            return sum(p.value("anomaly_gan_windows_scored_total") for p in procs)
+
+        wait_for(lambda: sum(p.value("anomaly_gan_events_consumed_total") for p in procs) > 0,
+                 120, "the first event")
+        t0 = time.perf_counter()
+        wait_for(lambda: scored() >= n_windows, 600, "every window scored", 0.02)
+        dt = time.perf_counter() - t0
+        consumed = [p.value("anomaly_gan_events_consumed_total") for p in procs]
+        windows = [p.value("anomaly_gan_windows_scored_total") for p in procs]
+    finally:
+        for p in procs:
+            p.stop()
+    return {"processes": processes, "partitions": partitions, "assigned": assigned,
+            "events": n_events, "windows_expected": n_windows, "windows_scored": int(sum(windows)),
+            "events_per_s": n_events / dt, "seconds": dt,
+            "share": [c / max(sum(consumed), 1) for c in consumed],
+            "note": "rate from the first event consumed while the topic was being filled"}
+
+
+def memory_run(bootstrap: str, model_path: str, n_features: int, workdir: Path,
+               entities: int = 100_000) -> dict:
+    """RSS of one serve process: idle (model loaded, partitions assigned, nothing read), then
+    holding ``entities`` entities (one event each: every entity gets its ring buffer)."""
+    from kafka import KafkaProducer
+
+    topic = "bench.memory"
+    create_topics(bootstrap, {topic: 3, f"{topic}.alerts": 1, f"{topic}.dlq": 1})
+    cfg = serve_config(bootstrap, topic, model_path, None, 0.0, "bench-memory")
+    proc = ServeProcess(cfg, workdir, "memory")
+    try:
+        wait_for(proc.ready, 180, "serve ready")
+        time.sleep(2.0)
+        idle = proc.rss_mib()
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20,
+                                 batch_size=256 * 1024)
+        vals = [0.5] * n_features
+        for i in range(entities):
+            name = f"e{i:06d}"
+            producer.send(topic, key=name.encode(), value=json.dumps(
+                {"entity": name, "ts": 1_767_225_600.0, "values": vals}).encode())
+        producer.flush()
+        producer.close()
+        wait_for(lambda: proc.value("anomaly_gan_entities") >= entities, 600,
+                 f"{entities} entities held", 0.5)
+        time.sleep(1.0)
+        held = proc.rss_mib()
+    finally:
+        proc.stop()
+    return {"idle_rss_mib": idle, "entities": entities, "held_rss_mib": held,
+            "per_entity_kib": (held - idle) * 1024.0 / entities}
+
+
+def _model_costs_child(model_path: str, intra_op: int, sizes: tuple[int, ...], repeats: int,
+                       queue) -> None:
+    """In a fresh process (thread pools are per process): CPU time per window of each
+    candidate scoring path, interleaved, medians of ``repeats`` calls."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.inference import CompiledScorer
+
+    det = load_bundle(model_path)
+    scorer, sc = det.nets["scorer"], det.scaler
+    fused = {"graph": CompiledScorer(scorer, sc.center, sc.scale, jit_compile=False),
+             "xla": CompiledScorer(scorer, sc.center, sc.scale, jit_compile=True)}
+    rng = np.random.default_rng(0)
+    out: dict = {}
+    for n in sizes:
+        w = rng.normal(size=(n, det.window, len(det.feature_names)))
+        calls = {f"fused {k}": (lambda f=f: f(w)) for k, f in fused.items()}
+        calls["score_windows"] = lambda: det.score_windows(w)
+        for call in calls.values():
+            call()
+            call()
+        cpu: dict[str, list[float]] = {k: [] for k in calls}
+        for _ in range(repeats):
+            for k, call in calls.items():
+                c0 = time.process_time()
+                call()
+                cpu[k].append(time.process_time() - c0)
+        out[n] = {k: float(np.median(v)) / n for k, v in cpu.items()}
+    queue.put(out)
+
+
+def model_costs(model_path: str, intra_ops: tuple[int, ...] = (1, 2),
+                sizes: tuple[int, ...] = (512, 100), repeats: int = 30) -> dict:
+    """``{intra_op: {batch: {path: CPU seconds per window}}}``; CPU time, not wall time, so
+    that other work on a shared machine inflates it less."""
+    ctx = mp.get_context("spawn")
+    result = {}
+    for intra in intra_ops:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_model_costs_child,
+                           args=(model_path, intra, sizes, repeats, queue))
+        proc.start()
+        result[intra] = queue.get(timeout=900)
+        proc.join(timeout=60)
+    return result
+
+
+def bench_model(out_dir: Path, epochs: int = 2) -> str:
     from anomaly_gan.artifacts import save_bundle
     from anomaly_gan.data.synthetic import make_plant
     from anomaly_gan.demo_offline import demo_config
@@ -294,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                     "to measure latency")
     ap.add_argument("--repeats", type=int, default=3, help="runs per rate (median reported)")
     ap.add_argument("--model", help="bundle to use (default: train the demo architecture)")
+    ap.add_argument("--cpus", type=float, help="CPU limit to size TensorFlow's thread pools "
+                    "for (default: read from cgroups, as `serve` does)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args(argv)
 
@@ -301,6 +506,10 @@ def main(argv: list[str] | None = None) -> int:
     from anomaly_gan.stream.logs import configure_logging
 
     configure_logging("text", "ERROR")
+    from anomaly_gan.inference import configure_threads
+
+    threads = configure_threads(args.cpus)
+    print(f"TensorFlow threads: intra-op {threads[0]}, inter-op {threads[1]}", file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()

@@ -52,9 +52,12 @@ def baseline_stats(det: Any) -> tuple[float, float]:
     return median, (iqr / 1.349 if iqr > 0 else 1.0)
 
 
-def warm_up(det: Any) -> None:
-    """Score a few dummy batches so graph tracing happens before the first real event
-    (the first calls of a freshly loaded Keras model cost up to a second each)."""
+def warm_up(det: Any, max_batch: int = 512) -> None:
+    """Compile (or trace) the model for every batch size up to ``max_batch`` before the first
+    real event: the first call of a batch shape costs up to a second."""
+    compile_sizes = getattr(det, "warm_up", None)
+    if compile_sizes is not None:
+        compile_sizes(max_batch)
     for n in (1, 2, 3, 8):
         det.score_windows(np.zeros((n, det.window, len(det.feature_names))))
 
@@ -68,7 +71,7 @@ class Scorer:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.io = io
-        warm_up(detector)
+        warm_up(detector, cfg.batching.max_batch)
         self.metrics = metrics
         self.health = health or Health()
         self.watcher = watcher
@@ -113,7 +116,7 @@ class Scorer:
             self.state = WindowState(
                 det.window, len(det.feature_names), gap_seconds=w.gap_seconds,
                 max_entities=w.max_entities,
-                reorder_tolerance_seconds=w.reorder_tolerance_seconds,
+                reorder_tolerance_seconds=w.reorder_tolerance_seconds, hop=w.hop,
                 on_drop=self._forget_entity)
             self.batch = WindowBatch(det.window, len(det.feature_names),
                                      capacity=self.cfg.batching.max_batch)
@@ -533,6 +536,7 @@ def serve(cfg: Config, registry: Any = None) -> int:
     from prometheus_client import CollectorRegistry, ProcessCollector
 
     from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
+    from anomaly_gan.inference import configure_threads, cpu_limit
     from anomaly_gan.stream.http import HealthServer
     from anomaly_gan.stream.kafka_io import describe
     from anomaly_gan.stream.logs import configure_logging
@@ -540,6 +544,9 @@ def serve(cfg: Config, registry: Any = None) -> int:
 
     s = cfg.serve
     configure_logging(s.log_format, s.log_level)
+    intra, inter = configure_threads()  # before TensorFlow runs its first op
+    log.info("model threads", extra={"fields": {"cpu_limit": cpu_limit(), "intra_op": intra,
+                                                "inter_op": inter}})
     det = load_bundle(s.model_path)
     fingerprint = bundle_fingerprint(s.model_path)
     if registry is None:
