@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config, ServeConfig
-from anomaly_gan.stream.alerts import Debouncer, build_alert, build_score, dumps, sampled
+from anomaly_gan.stream.alerts import Debouncer, build_alert, dumps, encode_score, sampled
 from anomaly_gan.stream.events import EventParser, InvalidEvent
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.metrics import StreamMetrics
@@ -356,20 +356,23 @@ class Scorer:
         if not n_anom and not scores_topic and not self.debouncer.active:
             return  # nothing anomalous, no run to reset, no score to write
         flags = anomalous.tolist()
+        if scores_topic:  # Python numbers once per batch, not numpy scalars per window
+            scores = res.score.tolist()
+            comps = {c: v.tolist() for c, v in res.components.items()}
+            threshold = float(res.threshold)
         for i in range(n):
             entity = entities[i]
             if update(entity, ends[i], flags[i]):
                 self._send_alert(det, res, i, entity, starts[i], ends[i])
             if scores_topic and sampled(entity, ends[i], rate):
-                rec = build_score(
-                    entity=entity, start_ts=starts[i], end_ts=ends[i],
-                    score=float(res.score[i]), threshold=float(res.threshold),
-                    is_anomaly=flags[i],
-                    components={c: v[i] for c, v in res.components.items()},
+                rec = encode_score(
+                    entity=entity, start_ts=starts[i], end_ts=ends[i], score=scores[i],
+                    threshold=threshold, is_anomaly=flags[i],
+                    components={c: v[i] for c, v in comps.items()},
                     model_version=det.version,
                     partition=batch.partitions[i].partition,  # type: ignore[attr-defined]
                     offset=batch.offsets[i])
-                self.io.send(scores_topic, dumps(rec), key=entity.encode(),
+                self.io.send(scores_topic, rec, key=entity.encode(),
                              on_error=self._on_produce_error)
 
     def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float,
