@@ -350,28 +350,31 @@ def wait_for(condition, timeout_s: float, what: str, step_s: float = 0.05) -> No
 
 def scale_out_run(bootstrap: str, model_path: str, values: np.ndarray, names: list[str],
                   window: int, workdir: Path, processes: int = 2, partitions: int = 6) -> dict:
-    """``processes`` serve processes in one group on a ``partitions``-partition topic: both
-    join while the topic is empty, then the topic is filled and read to the end."""
+    """``processes`` serve processes in one group on a pre-filled ``partitions``-partition
+    topic, started together; rate = events / (first event consumed -> every window scored)."""
     topic, group = "bench.scaleout", "bench-scaleout"
     create_topics(bootstrap, {topic: partitions, f"{topic}.alerts": 1, f"{topic}.dlq": 1})
+    n_events = fill_topic(bootstrap, topic, values, names)
+    n_windows = len(names) * (values.shape[1] - window + 1)
     cfg = serve_config(bootstrap, topic, model_path, None, 0.0, group)
     procs = [ServeProcess(cfg, workdir, f"scaleout-{i}") for i in range(processes)]
+
+    def total(name: str) -> float:
+        return sum(p.value(name) for p in procs)
+
+    def started() -> bool:
+        for p in procs:
+            p.ready()  # raises if the process died
+        return total("anomaly_gan_events_consumed_total") > 0
+
     try:
-        wait_for(lambda: all(p.ready() for p in procs), 180, "both processes assigned")
-        wait_for(lambda: sum(p.assigned() for p in procs) >= partitions, 120,
-                 "all partitions assigned")
-        assigned = [p.assigned() for p in procs]
-        n_events = fill_topic(bootstrap, topic, values, names)
-        n_windows = len(names) * (values.shape[1] - window + 1)
-
-        def scored() -> float:
-            return sum(p.value("anomaly_gan_windows_scored_total") for p in procs)
-
-        wait_for(lambda: sum(p.value("anomaly_gan_events_consumed_total") for p in procs) > 0,
-                 120, "the first event")
+        wait_for(started, 300, "the first event", 0.02)
         t0 = time.perf_counter()
-        wait_for(lambda: scored() >= n_windows, 600, "every window scored", 0.02)
+        wait_for(lambda: total("anomaly_gan_windows_scored_total") >= n_windows, 600,
+                 "every window scored", 0.02)
         dt = time.perf_counter() - t0
+        time.sleep(1.5)  # a last scrape after any duplicate batch
+        assigned = [p.assigned() for p in procs]
         consumed = [p.value("anomaly_gan_events_consumed_total") for p in procs]
         windows = [p.value("anomaly_gan_windows_scored_total") for p in procs]
     finally:
@@ -380,8 +383,7 @@ def scale_out_run(bootstrap: str, model_path: str, values: np.ndarray, names: li
     return {"processes": processes, "partitions": partitions, "assigned": assigned,
             "events": n_events, "windows_expected": n_windows, "windows_scored": int(sum(windows)),
             "events_per_s": n_events / dt, "seconds": dt,
-            "share": [c / max(sum(consumed), 1) for c in consumed],
-            "note": "rate from the first event consumed while the topic was being filled"}
+            "share": [c / max(sum(consumed), 1) for c in consumed]}
 
 
 def memory_run(bootstrap: str, model_path: str, n_features: int, workdir: Path,
@@ -417,25 +419,23 @@ def memory_run(bootstrap: str, model_path: str, n_features: int, workdir: Path,
             "per_entity_kib": (held - idle) * 1024.0 / entities}
 
 
-_AREAS = (  # (label, path fragments) in matching order; first match wins
-    ("kafka-python producer (send, batching)", ("kafka/producer", "kafka/partitioner",
-                                                "kafka/future", "record/default_records.py:5",
-                                                "record/memory_records")),
-    ("kafka-python consumer (fetch, decode)", ("kafka/consumer", "kafka/record",
-                                               "kafka/coordinator", "kafka/net", "kafka/client",
-                                               "kafka/conn", "kafka/protocol", "selectors")),
-    ("waiting (model thread, locks)", ("method 'acquire'", "threading.py")),
-    ("event parsing (JSON, checks)", ("stream/events.py", "json/")),
-    ("window state", ("stream/state.py",)),
-    ("score/alert records", ("stream/alerts.py",)),
-    ("scoring loop and publishing", ("stream/app.py", "stream/metrics.py", "prometheus")),
+_PROFILED = (  # (label, file suffix, function): inclusive time of these calls
+    ("consumer poll: fetch + decode (kafka-python)", "stream/kafka_io.py", "poll"),
+    ("event parsing", "stream/events.py", "parse"),
+    ("window state", "stream/state.py", "push"),
+    ("waiting for the model thread", "concurrent/futures/_base.py", "result"),
+    ("publishing results (alerts, scores)", "stream/app.py", "_publish"),
+    ("... of which producer send (kafka-python)", "stream/kafka_io.py", "send"),
+    ("... of which score records (encode_score)", "stream/alerts.py", "encode_score"),
+    ("commits (producer flush + offset commit)", "stream/app.py", "_commit"),
 )
 
 
 def loop_profile(bootstrap: str, topic: str, det, model_path: str, n_windows: int,
                  scores_topic: str | None) -> dict:
-    """Where the scoring loop's thread spends its time (cProfile of ``Scorer.run`` on this
-    thread, own time grouped by area); the model itself runs on the worker thread."""
+    """Where the scoring loop's thread spends its time: cProfile of ``Scorer.run`` on this
+    thread, inclusive time of the main calls as a share of the run (the model itself runs on
+    the worker thread)."""
     import cProfile
     import pstats
 
@@ -445,7 +445,8 @@ def loop_profile(bootstrap: str, topic: str, det, model_path: str, n_windows: in
     from anomaly_gan.stream.kafka_io import KafkaIO
     from anomaly_gan.stream.metrics import StreamMetrics
 
-    cfg = serve_config(bootstrap, topic, model_path, scores_topic, 1.0, "bench-profile").serve
+    cfg = serve_config(bootstrap, topic, model_path, scores_topic, 1.0,
+                       f"bench-profile-{scores_topic}").serve
     registry = CollectorRegistry()
     holder: dict = {}
     io = KafkaIO(cfg.kafka, on_assigned=lambda p: holder["s"].on_assigned(p),
@@ -454,9 +455,11 @@ def loop_profile(bootstrap: str, topic: str, det, model_path: str, n_windows: in
     holder["s"] = scorer
 
     def stop_when_done() -> None:
-        wait_for(lambda: (registry.get_sample_value("anomaly_gan_windows_scored_total") or 0)
-                 >= n_windows, 600, "every window scored", 0.01)
-        scorer.request_stop()
+        try:
+            wait_for(lambda: (registry.get_sample_value("anomaly_gan_windows_scored_total")
+                              or 0) >= n_windows, 600, "every window scored", 0.01)
+        finally:
+            scorer.request_stop()
 
     threading.Thread(target=stop_when_done, daemon=True).start()
     prof = cProfile.Profile()
@@ -465,14 +468,14 @@ def loop_profile(bootstrap: str, topic: str, det, model_path: str, n_windows: in
     prof.disable()
     io.close(timeout_s=2)
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
-    shares: dict[str, float] = {label: 0.0 for label, _ in _AREAS}
-    shares["other"] = 0.0
-    for (path, line, name), (_, _, tottime, _, _) in stats.items():
-        where = f"{path}:{line}({name})" if path != "~" else name
-        label = next((lab for lab, frags in _AREAS if any(f in where for f in frags)), "other")
-        shares[label] += tottime
-    total = sum(shares.values()) or 1.0
-    return {k: v / total for k, v in shares.items()}
+    cum: dict[tuple[str, str], float] = {}
+    for (path, _, name), (_, _, _, cumtime, _) in stats.items():
+        cum[(path, name)] = cum.get((path, name), 0.0) + cumtime
+    total = sum(t for (path, name), t in cum.items()
+                if path.endswith("stream/app.py") and name == "run") or 1.0
+    return {label: sum(t for (path, name), t in cum.items()
+                       if path.endswith(suffix) and name == func) / total
+            for label, suffix, func in _PROFILED}
 
 
 def _model_costs_child(model_path: str, intra_op: int, sizes: tuple[int, ...], repeats: int,
@@ -744,7 +747,7 @@ def render(r: dict, args: argparse.Namespace) -> str:
               ("cProfile of `Scorer.run` on the loop thread (own time by area; the model runs "
               "on its worker thread and shows here only as waiting for it; cProfile slows "
               "small Python calls, so the shares lean towards the Python-heavy parts)."), "",
-              "| area | " + " | ".join(r["loop_profile"]) + " |",
+              "| call | " + " | ".join(r["loop_profile"]) + " |",
               "|---|" + "---|" * len(r["loop_profile"])]
     areas = next(iter(r["loop_profile"].values()))
     for area in areas:
