@@ -8,7 +8,14 @@ In one run, on one embedded broker (Tansu) and the same pre-filled topic:
    events in / time until the last window is scored; ratio = scorer / raw (goal >= 0.8);
 3. latency: a separate producer process offers a fixed load (default 5,000 events/s over 100
    entities) with ``ts`` = send time; the scorer writes a sampled scores topic and latency =
-   score record timestamp - event ts (p50/p99).
+   score record timestamp - event ts (p50/p99);
+4. the scorer at ``serve.windows.hop`` 4, and with every score produced to a topic under three
+   producer settings (1 MiB batches, the former 16 KiB batches, 1 MiB + gzip);
+5. scale-out: two ``anomaly-gan serve`` processes in one group on a 6-partition topic
+   (aggregate rate, partitions and events per process, windows scored);
+6. memory: RSS of a ``serve`` process idle and holding 100,000 entities;
+7. the CPU time per window of each scoring-path candidate (fused graph, fused XLA, full
+   ``score_windows``; 1 and 2 TensorFlow intra-op threads) and a cProfile of the loop thread.
 
 The model has the demo architecture (GANomaly, conv1d, window 32, 8 features), trained for
 two epochs: speed does not depend on how well it is trained. ``--model`` uses a bundle.
@@ -744,9 +751,10 @@ def render(r: dict, args: argparse.Namespace) -> str:
             lines.append(f"| {intra} | {n} | {1e6 * c['fused graph']:.1f} us | "
                          f"{1e6 * c['fused xla']:.1f} us | {1e6 * c['score_windows']:.1f} us |")
     lines += ["", "## Where the scoring loop's time goes", "",
-              ("cProfile of `Scorer.run` on the loop thread (own time by area; the model runs "
-              "on its worker thread and shows here only as waiting for it; cProfile slows "
-              "small Python calls, so the shares lean towards the Python-heavy parts)."), "",
+              ("cProfile of `Scorer.run` on the loop thread: time inside each call (callees "
+               "included) as a share of the run. The model runs on its worker thread and "
+               "shows here only as waiting for it; cProfile slows small Python calls, so the "
+               "shares lean towards the Python-heavy parts."), "",
               "| call | " + " | ".join(r["loop_profile"]) + " |",
               "|---|" + "---|" * len(r["loop_profile"])]
     areas = next(iter(r["loop_profile"].values()))
