@@ -1,4 +1,4 @@
-"""Score components -> one combined score (pure numpy; higher = more anomalous).
+"""Score components -> one combined score (pure functions; higher = more anomalous).
 
 Raw components per window, from the model's raw outputs:
 
