@@ -22,8 +22,8 @@ from anomaly_gan.scoring import (
     SEVERITY_LEVELS,
     RobustStats,
     Threshold,
+    TopFeatures,
     combine,
-    raw_components,
     severity,
     standardise_components,
     top_features,
@@ -113,19 +113,13 @@ class WindowScores:
     severity: np.ndarray
     components: dict[str, np.ndarray]
     contributions: np.ndarray  # (n, F) standardised per-feature reconstruction error
-    top_features: list[list[str]]
+    top_features: TopFeatures  # names built on access (only alerts read them live)
 
     def __len__(self) -> int:
         return int(self.score.shape[0])
 
 
 SeriesScores = WindowScores
-
-
-def _measure(nets: dict[str, Any], kind: str, scaled: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    from anomaly_gan.models import raw_outputs
-
-    return raw_components(scaled, raw_outputs(kind, nets, scaled))
 
 
 @dataclass
@@ -144,6 +138,7 @@ class Detector:
     metadata: dict[str, Any] = field(default_factory=dict)
     # Fitted state of an input kind, saved as extras/<name>.json (e.g. the log templates).
     extras: dict[str, Any] = field(default_factory=dict)
+    _compiled: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def threshold(self) -> float:
@@ -160,10 +155,28 @@ class Detector:
                 f"got {raw.shape[-1]}"
             )
 
+    def _scorer(self) -> Any:
+        if self._compiled is None:
+            from anomaly_gan.inference import CompiledScorer
+
+            if "scorer" not in self.nets:
+                raise DataError(f"inference networks for {self.kind} need a 'scorer' model, "
+                                f"got {sorted(self.nets)}")
+            self._compiled = CompiledScorer(self.nets["scorer"], self.scaler.center,
+                                            self.scaler.scale)
+        return self._compiled
+
+    def warm_up(self, max_batch: int = 512) -> None:
+        """Trace (compile) the scoring function for batches of up to ``max_batch`` windows,
+        so that no call made while serving pays for it."""
+        self._scorer().warm_up(max_batch)
+
     def raw_scores(self, raw_windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Unstandardised components and per-feature errors (used for calibration)."""
-        scaled = self.scaler.transform(np.asarray(raw_windows, dtype=np.float64))
-        return _measure(self.nets, self.kind, scaled)
+        """Unstandardised components and per-feature errors (used for calibration): one
+        compiled call per batch (:class:`anomaly_gan.inference.CompiledScorer`)."""
+        comps, per_feature = self._scorer()(np.asarray(raw_windows, dtype=np.float64))
+        return ({k: v.astype(np.float64) for k, v in comps.items()},
+                per_feature.astype(np.float64))
 
     def score_windows(self, raw_windows: np.ndarray) -> WindowScores:
         """Score ``(n, W, F)`` unscaled windows in one model call."""
@@ -193,7 +206,8 @@ class Detector:
     def _empty(self) -> WindowScores:
         comps = {k: np.empty(0) for k in self.calibration.component_stats}
         return WindowScores(np.empty(0), self.threshold, np.empty(0, bool), np.empty(0), comps,
-                            np.empty((0, self.n_features)), [])
+                            np.empty((0, self.n_features)),
+                            TopFeatures(np.empty((0, 0), int), self.feature_names))
 
     def score_series(self, raw: np.ndarray) -> SeriesScores:
         """One result per row; rows before the first complete window get NaN / no flag."""
@@ -221,5 +235,5 @@ class Detector:
             contributions=np.concatenate(
                 [np.full((pad, self.n_features), np.nan), *[p.contributions for p in parts]]
             ),
-            top_features=[[] for _ in range(pad)] + [t for p in parts for t in p.top_features],
+            top_features=TopFeatures.concatenate([p.top_features for p in parts], pad_rows=pad),
         )

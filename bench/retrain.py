@@ -61,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from anomaly_gan.config import config_from_dict, config_to_dict
     from anomaly_gan.data.synthetic import make_plant
-    from anomaly_gan.demo_offline import demo_config
+    from anomaly_gan.demo.broker import EmbeddedBroker
+    from anomaly_gan.demo.offline import demo_config
     from anomaly_gan.retrain import RetrainRequest, retrain
     from anomaly_gan.store import ModelStore
-    from anomaly_gan.stream.broker import EmbeddedBroker
     from anomaly_gan.train import train_detector
 
     week_rows = int(args.days * 86400 / STEP_S)

@@ -9,7 +9,7 @@ from anomaly_gan.scoring.components import (
     raw_components,
     standardise_components,
 )
-from anomaly_gan.scoring.explain import SEVERITY_LEVELS, severity, top_features
+from anomaly_gan.scoring.explain import SEVERITY_LEVELS, TopFeatures, severity, top_features
 from anomaly_gan.scoring.thresholds import (
     Threshold,
     fit_pot_threshold,
@@ -22,6 +22,7 @@ __all__ = [
     "SEVERITY_LEVELS",
     "RobustStats",
     "Threshold",
+    "TopFeatures",
     "combine",
     "fit_component_stats",
     "fit_pot_threshold",

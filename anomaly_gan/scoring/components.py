@@ -1,4 +1,4 @@
-"""Score components -> one combined score (pure numpy; higher = more anomalous).
+"""Score components -> one combined score (pure functions; higher = more anomalous).
 
 Raw components per window, from the model's raw outputs:
 
@@ -20,6 +20,7 @@ orders of magnitude it moved, so the weights mean what they say.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,22 +97,24 @@ def standardise_components(components: dict[str, np.ndarray],
     return {k: stats[k].standardise(_log(v)) for k, v in components.items()}
 
 
-def raw_components(windows: np.ndarray, outputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def raw_components(windows: Any, outputs: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
     """Raw per-window components and the per-feature reconstruction error ``(n, F)``.
 
-    ``windows`` and ``outputs["reconstruction"]`` are the scaled ``(n, W, F)`` arrays.
+    ``windows`` and ``outputs["reconstruction"]`` are the scaled ``(n, W, F)`` arrays. Written
+    with ``keras.ops`` so that this one definition runs on numpy arrays and inside the compiled
+    inference function (:mod:`anomaly_gan.inference`); it returns backend tensors (convert with
+    ``np.asarray``).
     """
-    per_feature = np.abs(windows.astype(np.float64) - outputs["reconstruction"]).mean(axis=1)
+    from keras import ops
+
+    per_feature = ops.mean(ops.abs(windows - outputs["reconstruction"]), axis=1)
     comps = {
-        "reconstruction": per_feature.mean(axis=1),
-        "discriminator": np.square(
-            outputs["features_real"].astype(np.float64) - outputs["features_fake"]
-        ).mean(axis=1),
+        "reconstruction": ops.mean(per_feature, axis=1),
+        "discriminator": ops.mean(
+            ops.square(outputs["features_real"] - outputs["features_fake"]), axis=1),
     }
     if "latent" in outputs:
-        comps["latent"] = np.square(
-            outputs["latent"].astype(np.float64) - outputs["latent_hat"]
-        ).mean(axis=1)
+        comps["latent"] = ops.mean(ops.square(outputs["latent"] - outputs["latent_hat"]), axis=1)
     return comps, per_feature
 
 

@@ -23,9 +23,10 @@ import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _json_str  # json.dumps' string escaping
 from typing import Any
 
-__all__ = ["Debouncer", "alert_id", "build_alert", "build_score", "iso_utc", "sampled"]
+__all__ = ["Debouncer", "alert_id", "build_alert", "encode_score", "iso_utc", "sampled"]
 
 
 def iso_utc(ts: float) -> str:
@@ -126,23 +127,31 @@ def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, th
     }
 
 
-def build_score(*, entity: str, start_ts: float, end_ts: float, score: float, threshold: float,
-                is_anomaly: bool, components: Mapping[str, float], model_version: str,
-                partition: int, offset: int) -> dict[str, Any]:
-    """One record of the optional scores topic; ``partition``/``offset`` name the input
-    record that completed the window."""
-    return {
-        "entity": entity,
-        "window_start_ts": start_ts,
-        "window_end_ts": end_ts,
-        "score": _num(score),
-        "threshold": _num(threshold),
-        "is_anomaly": bool(is_anomaly),
-        "components": {k: _num(v) for k, v in components.items()},
-        "model_version": model_version,
-        "partition": int(partition),
-        "offset": int(offset),
-    }
+def _json_num(x: float) -> str:
+    return repr(x) if math.isfinite(x) else "null"
+
+
+def encode_score(*, entity: str, start_ts: float, end_ts: float, score: float,
+                 threshold: float, is_anomaly: bool, components: Mapping[str, float],
+                 model_version: str, partition: int, offset: int) -> bytes:
+    """One record of the optional scores topic as compact JSON; ``partition``/``offset``
+    name the input record that completed the window. Non-finite numbers become null.
+
+    Written directly rather than through a dict and ``json.dumps`` (half the CPU time): with
+    every window's score published, this runs once per event.
+
+    >>> encode_score(entity="p-1", start_ts=0.0, end_ts=9.0, score=1.5, threshold=2.0,
+    ...              is_anomaly=False, components={"latent": float("nan")},
+    ...              model_version="v1", partition=0, offset=7)
+    b'{"entity":"p-1","window_start_ts":0.0,"window_end_ts":9.0,"score":1.5,"threshold":2.0,"is_anomaly":false,"components":{"latent":null},"model_version":"v1","partition":0,"offset":7}'
+    """
+    comps = ",".join(f"{_json_str(k)}:{_json_num(float(v))}" for k, v in components.items())
+    return (f'{{"entity":{_json_str(entity)},"window_start_ts":{_json_num(float(start_ts))},'
+            f'"window_end_ts":{_json_num(float(end_ts))},"score":{_json_num(float(score))},'
+            f'"threshold":{_json_num(float(threshold))},'
+            f'"is_anomaly":{"true" if is_anomaly else "false"},"components":{{{comps}}},'
+            f'"model_version":{_json_str(model_version)},"partition":{int(partition)},'
+            f'"offset":{int(offset)}}}').encode("ascii")
 
 
 def dumps(record: Mapping[str, Any]) -> bytes:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config, ServeConfig
-from anomaly_gan.stream.alerts import Debouncer, build_alert, build_score, dumps, sampled
+from anomaly_gan.stream.alerts import Debouncer, build_alert, dumps, encode_score, sampled
 from anomaly_gan.stream.drift import DriftMonitor
 from anomaly_gan.stream.events import EventParser, InvalidEvent
 from anomaly_gan.stream.http import Health
@@ -53,9 +53,12 @@ def baseline_stats(det: Any) -> tuple[float, float]:
     return median, (iqr / 1.349 if iqr > 0 else 1.0)
 
 
-def warm_up(det: Any) -> None:
-    """Score a few dummy batches so graph tracing happens before the first real event
-    (the first calls of a freshly loaded Keras model cost up to a second each)."""
+def warm_up(det: Any, max_batch: int = 512) -> None:
+    """Compile (or trace) the model for every batch size up to ``max_batch`` before the first
+    real event: the first call of a batch shape costs up to a second."""
+    compile_sizes = getattr(det, "warm_up", None)
+    if compile_sizes is not None:
+        compile_sizes(max_batch)
     for n in (1, 2, 3, 8):
         det.score_windows(np.zeros((n, det.window, len(det.feature_names))))
 
@@ -70,7 +73,7 @@ class Scorer:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.io = io
-        warm_up(detector)
+        warm_up(detector, cfg.batching.max_batch)
         self.metrics = metrics
         self.health = health or Health()
         self.watcher = watcher
@@ -125,7 +128,7 @@ class Scorer:
             self.state = WindowState(
                 det.window, len(det.feature_names), gap_seconds=gap_seconds,
                 max_entities=w.max_entities,
-                reorder_tolerance_seconds=w.reorder_tolerance_seconds,
+                reorder_tolerance_seconds=w.reorder_tolerance_seconds, hop=w.hop,
                 on_drop=self._forget_entity)
             self.batch = WindowBatch(det.window, len(det.feature_names),
                                      capacity=self.cfg.batching.max_batch)
@@ -419,20 +422,23 @@ class Scorer:
         if not n_anom and not scores_topic and not self.debouncer.active:
             return  # nothing anomalous, no run to reset, no score to write
         flags = anomalous.tolist()
+        if scores_topic:  # Python numbers once per batch, not numpy scalars per window
+            scores = res.score.tolist()
+            comps = {c: v.tolist() for c, v in res.components.items()}
+            threshold = float(res.threshold)
         for i in range(n):
             entity = entities[i]
             if update(entity, ends[i], flags[i]):
                 self._send_alert(det, res, i, entity, starts[i], ends[i])
             if scores_topic and sampled(entity, ends[i], rate):
-                rec = build_score(
-                    entity=entity, start_ts=starts[i], end_ts=ends[i],
-                    score=float(res.score[i]), threshold=float(res.threshold),
-                    is_anomaly=flags[i],
-                    components={c: v[i] for c, v in res.components.items()},
+                rec = encode_score(
+                    entity=entity, start_ts=starts[i], end_ts=ends[i], score=scores[i],
+                    threshold=threshold, is_anomaly=flags[i],
+                    components={c: v[i] for c, v in comps.items()},
                     model_version=det.version,
                     partition=batch.partitions[i].partition,  # type: ignore[attr-defined]
                     offset=batch.offsets[i])
-                self.io.send(scores_topic, dumps(rec), key=entity.encode(),
+                self.io.send(scores_topic, rec, key=entity.encode(),
                              on_error=self._on_produce_error)
 
     def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float,
@@ -632,6 +638,7 @@ def serve(cfg: Config, registry: Any = None) -> int:
     from prometheus_client import CollectorRegistry, ProcessCollector
 
     from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
+    from anomaly_gan.inference import configure_threads, cpu_limit
     from anomaly_gan.stream.http import HealthServer
     from anomaly_gan.stream.kafka_io import describe
     from anomaly_gan.stream.logs import configure_logging
@@ -639,6 +646,9 @@ def serve(cfg: Config, registry: Any = None) -> int:
 
     s = cfg.serve
     configure_logging(s.log_format, s.log_level)
+    intra, inter = configure_threads()  # before TensorFlow runs its first op
+    log.info("model threads", extra={"fields": {"cpu_limit": cpu_limit(), "intra_op": intra,
+                                                "inter_op": inter}})
     det = load_bundle(s.model_path)
     fingerprint = bundle_fingerprint(s.model_path)
     if registry is None:

@@ -108,7 +108,9 @@ class KafkaIO:
         self.producer = KafkaProducer(
             **common,
             acks="all",
-            linger_ms=5,
+            linger_ms=k.producer_linger_ms,
+            batch_size=k.producer_batch_bytes,
+            compression_type=k.compression_type,
             retries=2**31 - 1,  # bounded by delivery_timeout_ms
             max_in_flight_requests_per_connection=1,  # keep alerts of one entity in order
         )

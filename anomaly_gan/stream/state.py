@@ -12,6 +12,11 @@ Policies (docs/streaming.md explains why):
   than the last released one are late.
 - **Gaps.** If an event comes more than ``gap_seconds`` after the entity's previous one, the
   window restarts (counted): no window ever spans a gap.
+- **Hop.** With ``hop = h > 1`` only every h-th window of an entity is emitted: the first
+  complete window, then the windows ending h, 2h, ... rows later. The count starts again
+  with the window (after a gap, a partition move, an eviction or a restart), so which rows
+  are scored depends on where the entity's window started; between two scored windows of
+  an entity there are never more than h rows, also across a restart.
 - **Memory.** At most ``max_entities`` entities are held; the least recently seen one is
   evicted (counted) to make room.
 - **Offsets.** Every row remembers its (partition, offset). :meth:`WindowState.commit_offsets`
@@ -100,9 +105,10 @@ class WindowState:
     def __init__(self, window: int, n_features: int, *, gap_seconds: float,
                  max_entities: int, reorder_tolerance_seconds: float = 0.0,
                  on_drop: Callable[[str], None] | None = None,
-                 initial_capacity: int = 256) -> None:
-        if window < 1 or n_features < 1 or max_entities < 1:
-            raise ValueError("window, n_features and max_entities must be >= 1")
+                 initial_capacity: int = 256, hop: int = 1) -> None:
+        if window < 1 or n_features < 1 or max_entities < 1 or hop < 1:
+            raise ValueError("window, n_features, max_entities and hop must be >= 1")
+        self.hop = int(hop)
         self.window = int(window)
         self.n_features = int(n_features)
         self.gap_seconds = float(gap_seconds)
@@ -249,7 +255,7 @@ class WindowState:
         self._last_ts[slot] = ts
         n += 1
         self._count[slot] = n
-        if n >= w:
+        if n >= w and (self.hop == 1 or (n - w) % self.hop == 0):
             k = out.reserve()
             out.raw[k] = ring[j + 1: j + 1 + w]
             out.entities.append(self._entity[slot])  # type: ignore[arg-type]

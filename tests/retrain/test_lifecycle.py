@@ -14,7 +14,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from anomaly_gan.stream.broker import free_port
+from anomaly_gan.demo.broker import free_port
 from tests.retrain.conftest import cli, produce_timestamped, write_csvs
 from tests.retrain.plant import ENTITIES, START_TS, STEP_S, events, incident, rows
 from tests.stream.test_serve_process import ServeProcess

@@ -1,6 +1,14 @@
 import json
 
-from anomaly_gan.stream.alerts import Debouncer, alert_id, build_alert, dumps, iso_utc, sampled
+from anomaly_gan.stream.alerts import (
+    Debouncer,
+    alert_id,
+    build_alert,
+    dumps,
+    encode_score,
+    iso_utc,
+    sampled,
+)
 
 
 def test_alert_after_k_consecutive_then_cooldown():
@@ -40,6 +48,19 @@ def test_alert_record_is_json_with_all_fields():
     assert back["components"] == {"reconstruction": 4.0, "latent": None}
     assert back["top_features"] == ["rpm", "temp"]
     assert {"score", "threshold", "severity", "model_version", "model_kind"} <= back.keys()
+
+
+def test_score_record_is_compact_json_with_all_fields():
+    raw = encode_score(entity='pump "7" \u00e9', start_ts=0.0, end_ts=70.5, score=3.25,
+                       threshold=2.0, is_anomaly=True,
+                       components={"reconstruction": 4.0, "latent": float("inf")},
+                       model_version="v1", partition=2, offset=41)
+    assert raw == dumps(json.loads(raw))  # compact, the same bytes json.dumps writes
+    assert json.loads(raw) == {
+        "entity": 'pump "7" \u00e9', "window_start_ts": 0.0, "window_end_ts": 70.5,
+        "score": 3.25, "threshold": 2.0, "is_anomaly": True,
+        "components": {"reconstruction": 4.0, "latent": None}, "model_version": "v1",
+        "partition": 2, "offset": 41}
 
 
 def test_sampling_is_deterministic_and_close_to_the_rate():

@@ -28,6 +28,24 @@ def test_windows_equal_offline_sliding_windows_after_warm_up():
     assert out.offsets == list(range(3, 20))
 
 
+def test_hop_emits_every_hth_window_the_same_as_offline_rows():
+    st, out = make(window=4, hop=3)
+    rows = np.arange(20, dtype=float)
+    feed(st, out, "a", rows)
+    # The first complete window (ending at row 3), then every third: rows 6, 9, ... 18.
+    assert out.end_ts == [3.0, 6.0, 9.0, 12.0, 15.0, 18.0]
+    expected = sliding_windows(np.column_stack([rows, -rows]), 4)[::3]
+    np.testing.assert_array_equal(out.windows(), expected)
+    # Offsets to commit still keep the newest W-1 rows: a replay rebuilds the next window.
+    assert st.commit_offsets({"p0": 20}) == {"p0": 17}
+
+
+def test_hop_restarts_with_the_window():
+    st, out = make(window=2, hop=2, gap_seconds=5.0)
+    feed(st, out, "a", [0, 1, 2, 3, 4, 20, 21, 22, 23])
+    assert out.end_ts == [1.0, 3.0, 21.0, 23.0]
+
+
 def test_entities_are_independent():
     st, out = make(window=2)
     for t in range(3):

@@ -1,0 +1,192 @@
+"""One compiled call per batch: raw windows -> raw score components and per-feature errors.
+
+:class:`CompiledScorer` fuses the three steps that used to run one after the other in numpy
+and Keras (scale, run the scorer network, reduce its outputs to components) into a single
+TensorFlow graph function that returns only what scoring needs: the components ``(n,)`` and
+the per-feature reconstruction error ``(n, F)``, not the ``(n, W, F)`` reconstruction. The
+component definitions are :func:`anomaly_gan.scoring.raw_components`'s, traced into the
+graph, so there is one definition for every path.
+
+Scaling is computed in float64 exactly as :meth:`Scaler.transform` does, then cast to float32,
+so the network sees the same inputs as before; the reductions run in float32 (relative
+differences ~1e-7 against the former float64 numpy reductions).
+
+By default the function is traced once for any batch size (``None`` batch dimension), so a
+batch is never padded. ``jit_compile=True`` compiles it with XLA instead, which needs one
+program per batch shape (~0.3 s each on two cores): a batch is then padded up to
+:func:`padded_size` ``(n)`` (powers of two up to 32, then multiples of 32: at most 31 windows
+of padding) and split into calls of at most :data:`MAX_CALL` windows.
+``bench/stream.py`` measures both; on 2 CPU cores XLA cost the same CPU per window as the
+plain graph (within noise) and 21 compilations at start, so the default is the plain graph.
+Windows are scored independently of each other, so neither batching nor padding changes a
+window's result beyond the ULP-level differences batch composition already causes.
+
+:func:`configure_threads` sizes TensorFlow's thread pools from the container's CPU limit
+(cgroups), since TensorFlow otherwise sizes them from the host's cores.
+
+>>> padded_size(1), padded_size(5), padded_size(33), padded_size(100), padded_size(512)
+(1, 8, 64, 128, 512)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MAX_CALL",
+    "CompiledScorer",
+    "batch_sizes",
+    "configure_threads",
+    "cpu_limit",
+    "padded_size",
+    "thread_settings",
+]
+
+MAX_CALL = 512
+"""Most windows per compiled call; larger batches are split."""
+_STEP = 32  # above this, batches are padded to a multiple of it
+
+
+def padded_size(n: int) -> int:
+    """The compiled batch size that holds ``n`` (1 <= n <= MAX_CALL) windows."""
+    if n <= _STEP:
+        return 1 << max(n - 1, 0).bit_length()
+    return min(MAX_CALL, -(-n // _STEP) * _STEP)
+
+
+def batch_sizes(limit: int = MAX_CALL) -> list[int]:
+    """Every compiled size that a batch of at most ``limit`` windows can use.
+
+    >>> batch_sizes(100)
+    [1, 2, 4, 8, 16, 32, 64, 96, 128]
+    """
+    limit = max(1, min(limit, MAX_CALL))
+    return sorted({padded_size(n) for n in range(1, limit + 1)})
+
+
+class CompiledScorer:
+    """``raw (n, W, F) float64 windows -> (components {name: (n,)}, per_feature (n, F))``.
+
+    ``scorer`` is the inference network of :func:`anomaly_gan.models.inference_networks`
+    (window batch -> dict of raw outputs); ``center``/``scale`` are the fitted scaler's.
+    ``jit_compile``: XLA, see the module docstring. Under a backend other than TensorFlow
+    the function runs eagerly.
+    """
+
+    def __init__(self, scorer: Any, center: np.ndarray, scale: np.ndarray,
+                 jit_compile: bool = False) -> None:
+        import keras
+
+        from anomaly_gan.scoring import raw_components
+
+        _, self.window, self.n_features = scorer.input_shape
+        center64 = np.asarray(center, dtype=np.float64)
+        scale64 = np.asarray(scale, dtype=np.float64)
+        ops = keras.ops
+
+        def fused(raw: Any) -> tuple[dict[str, Any], Any]:
+            scaled = ops.cast((raw - center64) / scale64, "float32")
+            return raw_components(scaled, scorer(scaled, training=False))
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            if jit_compile:
+                self._fn = tf.function(fused, jit_compile=True)
+            else:
+                self._fn = tf.function(fused, input_signature=[
+                    tf.TensorSpec([None, self.window, self.n_features], tf.float64)])
+        else:
+            self._fn = fused
+        self.jit_compile = jit_compile and keras.backend.backend() == "tensorflow"
+        self._to_numpy = ops.convert_to_numpy
+
+    def __call__(self, raw: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        raw = np.asarray(raw, dtype=np.float64)
+        n = raw.shape[0]
+        comps: dict[str, list[np.ndarray]] = {}
+        per_feature: list[np.ndarray] = []
+        for start in range(0, n, MAX_CALL):
+            chunk = raw[start:start + MAX_CALL]
+            m = chunk.shape[0]
+            size = padded_size(m) if self.jit_compile else m
+            if size > m:
+                chunk = np.concatenate([chunk, np.zeros((size - m, *chunk.shape[1:]))])
+            c, pf = self._fn(chunk)
+            for k, v in c.items():
+                comps.setdefault(k, []).append(self._to_numpy(v)[:m])
+            per_feature.append(self._to_numpy(pf)[:m])
+        if not per_feature:
+            raise ValueError("no windows to score")
+        return ({k: np.concatenate(v) for k, v in comps.items()},
+                np.concatenate(per_feature))
+
+    def warm_up(self, max_batch: int = MAX_CALL) -> None:
+        """Trace the function (under XLA: compile every batch size that calls of at most
+        ``max_batch`` windows meet)."""
+        for size in batch_sizes(max_batch) if self.jit_compile else [1]:
+            self(np.zeros((size, self.window, self.n_features)))
+
+
+# ---------------------------------------------------------------------- threads
+
+
+def cpu_limit(cgroup_root: str = "/sys/fs/cgroup") -> float:
+    """CPUs this process may use: the cgroup quota (v2 ``cpu.max`` or v1
+    ``cpu.cfs_quota_us``/``cpu.cfs_period_us``) if one is set, else the CPUs in its affinity
+    mask. A Kubernetes ``limits.cpu: 1500m`` gives 1.5."""
+    cpus = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                 else os.cpu_count() or 1)
+    root = Path(cgroup_root)
+    quota: float | None = None
+    try:
+        text = (root / "cpu.max").read_text().split()
+        if text and text[0] != "max":
+            quota = float(text[0]) / float(text[1])
+    except (OSError, ValueError, IndexError):
+        try:
+            q = float((root / "cpu" / "cpu.cfs_quota_us").read_text())
+            p = float((root / "cpu" / "cpu.cfs_period_us").read_text())
+            if q > 0 and p > 0:
+                quota = q / p
+        except (OSError, ValueError):
+            pass
+    return min(cpus, quota) if quota else cpus
+
+
+def thread_settings(cpus: float) -> tuple[int, int]:
+    """``(intra_op, inter_op)`` threads for a scorer allowed ``cpus`` CPUs.
+
+    The scoring loop (polling, JSON parsing, windows, producing) keeps one core busy while the
+    model thread scores the previous batch, so the model gets the remaining whole CPUs (at
+    least one) for its intra-op pool, and one inter-op thread (the scorer network is one chain
+    of ops).
+
+    >>> thread_settings(2.0), thread_settings(1.5), thread_settings(8.0)
+    ((1, 1), (1, 1), (7, 1))
+    """
+    return max(1, math.floor(cpus) - 1), 1
+
+
+def configure_threads(cpus: float | None = None) -> tuple[int, int]:
+    """Apply :func:`thread_settings` for ``cpus`` (default :func:`cpu_limit`) to TensorFlow and
+    return the pools in effect. Must run before TensorFlow executes its first op; later it
+    changes nothing and returns the pools already in use."""
+    intra, inter = thread_settings(cpu_limit() if cpus is None else cpus)
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(intra)
+            tf.config.threading.set_inter_op_parallelism_threads(inter)
+        except RuntimeError:  # TensorFlow already initialised: keep its pools
+            return (tf.config.threading.get_intra_op_parallelism_threads(),
+                    tf.config.threading.get_inter_op_parallelism_threads())
+    return intra, inter

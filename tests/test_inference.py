@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from anomaly_gan.inference import (
+    MAX_CALL,
+    CompiledScorer,
+    batch_sizes,
+    cpu_limit,
+    padded_size,
+    thread_settings,
+)
+from anomaly_gan.models import raw_outputs
+from anomaly_gan.scoring import raw_components
+
+
+def test_padding_wastes_at_most_31_windows_and_sizes_are_few():
+    for n in range(1, MAX_CALL + 1):
+        size = padded_size(n)
+        assert n <= size <= MAX_CALL
+        assert size - n <= max(31, n - 1)  # small batches: next power of two
+        assert size in batch_sizes()
+    assert len(batch_sizes()) == 21
+    assert batch_sizes(8) == [1, 2, 4, 8]
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_compiled_scorer_equals_network_plus_components(tiny_detector, jit_compile):
+    """The fused call gives the components and per-feature errors of the separate steps
+    (scaler, network, reduction), for a batch that XLA pads and one that is split."""
+    det = tiny_detector
+    rng = np.random.default_rng(1)
+    fused = CompiledScorer(det.nets["scorer"], det.scaler.center, det.scaler.scale,
+                           jit_compile=jit_compile)
+    for n in (37, MAX_CALL + 5):
+        raw = rng.normal(size=(n, det.window, det.n_features)) * 5
+        scaled = det.scaler.transform(raw)
+        comps_ref, pf_ref = raw_components(scaled, raw_outputs(det.kind, det.nets, scaled))
+        comps, pf = fused(raw)
+        assert set(comps) == set(comps_ref) and pf.shape == (n, det.n_features)
+        np.testing.assert_allclose(pf, np.asarray(pf_ref), rtol=1e-5, atol=1e-7)
+        for k, v in comps.items():
+            np.testing.assert_allclose(v, np.asarray(comps_ref[k]), rtol=1e-5, atol=1e-7)
+
+
+def test_cpu_limit_reads_cgroup_v2_and_v1_quotas(tmp_path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")
+    assert cpu_limit(str(v2)) == pytest.approx(min(1.5, cpu_limit(str(tmp_path / "none"))))
+    (v2 / "cpu.max").write_text("max 100000\n")
+    unlimited = cpu_limit(str(v2))
+    assert unlimited >= 1 and unlimited == cpu_limit(str(tmp_path / "none"))
+    v1 = tmp_path / "v1" / "cpu"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_quota_us").write_text("50000\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu_limit(str(tmp_path / "v1")) == 0.5
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cpu_limit(str(tmp_path / "v1")) == unlimited
+
+
+def test_model_threads_leave_a_core_to_the_loop():
+    assert thread_settings(0.5) == (1, 1)
+    assert thread_settings(2.0) == (1, 1)
+    assert thread_settings(4.0) == (3, 1)
