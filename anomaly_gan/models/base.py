@@ -210,10 +210,13 @@ class GANBase(BackendSteps, keras.Model):  # type: ignore[misc]
         return [v for n in networks for v in self.networks[n].trainable_variables]
 
     def set_phase(self, phase: str) -> None:
-        """Switch what ``fit`` trains; forces ``train_step``/``test_step`` to be retraced."""
+        """Switch what ``fit`` trains; a new phase forces ``train_step``/``test_step`` to be
+        retraced (the same phase keeps the compiled functions)."""
         if phase not in self.phase_losses:
             raise ValueError(f"unknown {self.kind} phase {phase!r}; expected one of "
                              f"{', '.join(self.phase_losses)}")
+        if phase == self.phase:
+            return
         self.phase = phase
         self.train_function = None
         self.test_function = None

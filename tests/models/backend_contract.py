@@ -92,7 +92,6 @@ def test_float16_loss_scale_is_active(kind: str) -> None:
     blocked.dynamic_scale.assign(2.0**100)
     before = {name: [w for net in gan.trained_networks[name]
                      for w in _weights(gan.networks[net])] for name in gan.trained_networks}
-    gan.set_phase(gan.phase)
     gan.fit(windows, epochs=1, batch_size=16, verbose=0)
     updates = sum(1 for update in gan.updates() if first in update.losses)
     assert float(_numpy(blocked.dynamic_scale)) == 2.0 ** (100 - updates)

@@ -23,10 +23,10 @@ if args.tf_cpu_devices:
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * args.tf_cpu_devices)
 
-import keras  # noqa: E402
+import keras
 
-from anomaly_gan.models import build_gan, fit_gan  # noqa: E402
-from tests.models.helpers import sine_windows, tiny_model, tiny_training  # noqa: E402
+from anomaly_gan.models import build_gan, fit_gan
+from tests.models.helpers import sine_windows, tiny_model, tiny_training
 
 training = tiny_training(epochs=2, batch_size=16)
 windows = sine_windows(45, 9, 3)  # odd sizes on purpose: every batch must still split evenly
