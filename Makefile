@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv tools demo offline-demo test test-fast lint bench bench-detect bench-stream bench-train clean
+.PHONY: venv tools demo offline-demo test test-fast lint bench bench-detect bench-stream bench-train bench-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench-stream: venv
 
 bench-train: venv
 	$(BIN)/python bench/train_speed.py
+
+# Mixed-precision training on a GPU through the project's own code (JAX backend; on CPU it
+# writes bench/results/gpu_precision_cpu.*). Not part of `bench`: it wants a GPU.
+bench-gpu: venv
+	KERAS_BACKEND=jax $(BIN)/python bench/gpu_precision.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

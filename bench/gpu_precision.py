@@ -51,13 +51,14 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 
+from anomaly_gan.config import PRECISIONS as ALL_PRECISIONS
 from anomaly_gan.config import Config, load_config
 from anomaly_gan.data import read_labels, read_table
 from anomaly_gan.detector import Detector
 from anomaly_gan.evaluate import evaluate_scores
 from anomaly_gan.train import train_detector
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = tuple(p for p in ALL_PRECISIONS if p != "auto")
 DEFAULT_SERIES = ("A-1", "E-1", "P-1")
 
 
