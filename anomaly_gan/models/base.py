@@ -84,7 +84,6 @@ class OptimizerSet:
     def __init__(self, optimizers: Mapping[str, keras.optimizers.Optimizer]) -> None:
         self.by_network = dict(optimizers)
         self.optimizers = list(self.by_network.values())
-        self._offsets: dict[str, slice] = {}
 
     @property
     def built(self) -> bool:
@@ -101,13 +100,14 @@ class OptimizerSet:
         return [v for o in self.optimizers for v in o.variables]
 
     def slice_of(self, name: str) -> slice:
-        """Where optimizer ``name``'s variables sit in :attr:`variables`."""
-        if not self._offsets:
-            start = 0
-            for key, optimizer in self.by_network.items():
-                self._offsets[key] = slice(start, start + len(optimizer.variables))
-                start += len(optimizer.variables)
-        return self._offsets[name]
+        """Where optimizer ``name``'s variables sit in :attr:`variables` now (not cached:
+        giving an optimizer a learning-rate schedule drops its learning-rate variable)."""
+        start = 0
+        for key, optimizer in self.by_network.items():
+            if key == name:
+                return slice(start, start + len(optimizer.variables))
+            start += len(optimizer.variables)
+        raise KeyError(name)
 
     def finalize_variable_values(self, variables: Sequence[keras.Variable]) -> None:
         del variables  # plain Adam: nothing to finalise (no EMA)
