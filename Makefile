@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: helm-schema venv tools demo demo-logs offline-demo test test-fast lint bench bench-detect bench-stream bench-train bench-logs bench-retrain clean
+.PHONY: helm-schema venv tools demo demo-logs offline-demo test test-fast lint bench bench-detect bench-stream bench-train bench-logs bench-retrain bench-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,jax]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -63,6 +63,11 @@ bench-retrain: venv
 # Regenerate the chart's values.schema.json config section from anomaly_gan/config.py.
 helm-schema: venv
 	$(BIN)/python scripts/values_schema.py --write
+
+# Mixed-precision training on a GPU through the project's own code (JAX backend; on CPU it
+# writes bench/results/gpu_precision_cpu.*). Not part of `bench`: it wants a GPU.
+bench-gpu: venv
+	KERAS_BACKEND=jax $(BIN)/python bench/gpu_precision.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -36,9 +36,14 @@ import yaml
 from anomaly_gan.errors import ConfigError, brief
 
 __all__ = [
+    "BACKBONES",
     "ENV_PREFIX",
     "MAX_CONFIG_BYTES",
+    "MODEL_KINDS",
+    "PRECISIONS",
+    "SCORE_COMPONENTS",
     "AlertConfig",
+    "Backbone",
     "BatchingConfig",
     "Config",
     "DataConfig",
@@ -48,7 +53,10 @@ __all__ = [
     "KafkaConfig",
     "LogsConfig",
     "ModelConfig",
+    "ModelKind",
+    "Precision",
     "RetrainConfig",
+    "ScoreComponent",
     "ScoringConfig",
     "ServeConfig",
     "StreamWindowConfig",
@@ -63,6 +71,19 @@ __all__ = [
 ENV_PREFIX = "ANOMALY_GAN__"
 MAX_CONFIG_BYTES = 1 << 20
 """Largest config file (or environment value) accepted: the documented default is ~8 KB."""
+
+# The vocabularies, each spelled out once: the config validates against these, and the
+# models, scoring and CLI import them from here.
+ModelKind = Literal["ganomaly", "fanogan"]
+"""A GAN family: the name of its folder under ``anomaly_gan/models/``."""
+Backbone = Literal["dense", "conv1d"]
+Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
+ScoreComponent = Literal["reconstruction", "discriminator", "latent"]
+
+MODEL_KINDS: tuple[str, ...] = typing.get_args(ModelKind)
+BACKBONES: tuple[str, ...] = typing.get_args(Backbone)
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
+SCORE_COMPONENTS: tuple[str, ...] = typing.get_args(ScoreComponent)
 
 
 def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
@@ -82,8 +103,8 @@ def _f(default: Any, **bounds: Any) -> Any:
 class ModelConfig:
     """Which GAN family and backbone, and its loss weights."""
 
-    kind: Literal["ganomaly", "fanogan"] = "ganomaly"
-    backbone: Literal["dense", "conv1d"] = "conv1d"
+    kind: ModelKind = "ganomaly"
+    backbone: Backbone = "conv1d"
     latent_dim: int = _f(16, **_range(1, 4096))
     hidden: tuple[int, ...] = _f((32, 64), max_items=16, item=_range(1, 65_536))
     # GANomaly generator loss weights (Akcay et al. 2018 defaults).
@@ -119,7 +140,9 @@ class TrainingConfig:
     beta_1: float = _f(0.5, **_range(0.0, 1.0, hi_open=True))
     patience: int = _f(5, **_range(1, 100_000))
     seed: int = _f(0, **_range(0))
-    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"
+    precision: Precision = "auto"
+    # Spread training over every device found (data parallel); off: the first device only.
+    distribute: bool = True
     allow_unhealthy: bool = False
     verbose: int = _f(1, **_range(0, 2))
 
@@ -329,9 +352,6 @@ class Config:
         return dataclasses.replace(self, **sections)
 
 
-_SCORE_COMPONENTS = ("reconstruction", "discriminator", "latent")
-
-
 # --------------------------------------------------------------------------- validation
 
 
@@ -446,9 +466,9 @@ class _Validator:
     def weights(self, raw: Mapping[str, Any], path: str) -> dict[str, float]:
         out: dict[str, float] = {}
         for key, val in raw.items():
-            if key not in _SCORE_COMPONENTS:
+            if key not in SCORE_COMPONENTS:
                 self.fail(f"{path}.{_key_text(key)}",
-                          "a component among " + ", ".join(_SCORE_COMPONENTS), key)
+                          "a component among " + ", ".join(SCORE_COMPONENTS), key)
             out[key] = self.value(float, val, f"{path}.{key}", {"lo": 0.0})
         if not any(v > 0 for v in out.values()):
             self.fail(path, "at least one weight > 0", dict(raw))

@@ -31,6 +31,19 @@ def is_tensorflow_notice(line: str) -> bool:
     return _NOTICES.search(line) is not None
 
 
+def _import_tensorflow() -> None:
+    """Import TensorFlow; without it, fine unless it is the Keras backend.
+
+    Under ``KERAS_BACKEND=jax`` Keras still imports TensorFlow when it is installed (to seed
+    it), so it is imported here too, banner captured; a JAX-only machine has none to import.
+    """
+    try:
+        import tensorflow  # noqa: F401 - imported for its side effect only
+    except ModuleNotFoundError:
+        if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+            raise
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its start-up banner kept off stderr (no-op once imported)."""
     if "tensorflow" in sys.modules:
@@ -40,12 +53,12 @@ def import_tensorflow_quietly() -> None:
     try:
         saved = os.dup(2)
     except OSError:  # no descriptor 2 to protect
-        import tensorflow
+        _import_tensorflow()
         return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401 - imported for its side effect only
+            _import_tensorflow()
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

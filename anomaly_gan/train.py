@@ -65,11 +65,15 @@ def _windows(series: Sequence[np.ndarray], window: int, stride: int) -> np.ndarr
 
 
 def _library_versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
+    """Versions that produced a bundle, with the Keras backend and its library."""
+    import importlib
 
+    import keras
+
+    backend = keras.backend.backend()
     return {"python": platform.python_version(), "numpy": np.__version__,
-            "keras": keras.__version__, "tensorflow": tf.__version__}
+            "keras": keras.__version__, "backend": backend,
+            backend: importlib.import_module(backend).__version__}
 
 
 def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],

@@ -23,10 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from anomaly_gan.config import load_config
+from anomaly_gan.config import MODEL_KINDS, PRECISIONS, load_config
 from anomaly_gan.models import build_gan, fit_gan
-
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def main() -> int:
@@ -42,8 +40,8 @@ def main() -> int:
     train = rng.normal(size=(args.windows, w, args.features)).astype(np.float32)
     val = train[:256]
     rows = []
-    for kind in ("ganomaly", "fanogan"):
-        for precision in PRECISIONS:
+    for kind in MODEL_KINDS:
+        for precision in (p for p in PRECISIONS if p != "auto"):
             model = dataclasses.replace(base.model, kind=kind)
             training = dataclasses.replace(base.training, precision=precision, verbose=0,
                                            patience=10_000)

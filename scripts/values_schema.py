@@ -68,7 +68,7 @@ def _type_schema(tp: Any, meta: typing.Mapping[str, Any], path: str) -> dict[str
         return {
             "type": "object",
             "additionalProperties": False,
-            "properties": {c: {"type": "number", "minimum": 0} for c in cfgmod._SCORE_COMPONENTS},
+            "properties": {c: {"type": "number", "minimum": 0} for c in cfgmod.SCORE_COMPONENTS},
         }
     if tp is bool:
         return {"type": "boolean"}

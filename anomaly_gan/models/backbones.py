@@ -23,9 +23,10 @@ losses are computed in float32 and outputs never overflow float16.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import keras
+
+from anomaly_gan.config import BACKBONES, Backbone
 
 __all__ = [
     "BACKBONES",
@@ -36,8 +37,6 @@ __all__ = [
     "padded_length",
 ]
 
-Backbone = Literal["dense", "conv1d"]
-BACKBONES: tuple[str, ...] = ("dense", "conv1d")
 
 _KERNEL = 4
 _SLOPE = 0.2

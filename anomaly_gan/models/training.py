@@ -1,8 +1,13 @@
-"""What every GAN family shares around ``Model.fit``: precision, optimizers, seeding, callbacks.
+"""The training driver every GAN family shares: build, fit, stop early, report.
 
-Kept apart from the families so GANomaly and f-AnoGAN train, stop early, report progress and
-handle mixed precision the same way. TensorFlow is imported only inside the functions that need
-it, so :func:`make_optimizer` also serves code running Keras on another backend.
+    gan = build_gan(cfg.model, cfg.training, window, n_features)
+    fit = fit_gan(gan, train_windows, val_windows, cfg.training)   # float32 (n, W, F), scaled
+
+:func:`build_gan` looks the family up in the registry (:func:`anomaly_gan.models.base.family`),
+seeds, picks the precision and the devices, and compiles one optimizer per trained network.
+:func:`fit_gan` runs the family's phases (``GANBase.phases``) through :func:`run_fit`, then the
+health checks. Nothing here names a family. TensorFlow is imported only where the TensorFlow
+backend needs it, so all of this also runs with ``KERAS_BACKEND=jax``.
 """
 
 from __future__ import annotations
@@ -15,21 +20,26 @@ from typing import Any
 import keras
 import numpy as np
 
-from anomaly_gan.config import TrainingConfig
+from anomaly_gan.config import ModelConfig, TrainingConfig
+from anomaly_gan.errors import DataError
+from anomaly_gan.models.base import GANBase, family
+from anomaly_gan.models.distribution import find_distribution
+from anomaly_gan.models.health import assess_health
+from anomaly_gan.models.precision import resolve_precision
 
 __all__ = [
-    "PRECISIONS",
     "FitResult",
     "Progress",
     "ReportProgress",
     "StopOnNonFinite",
+    "build_gan",
+    "fit_gan",
     "make_optimizer",
-    "resolve_precision",
     "run_fit",
     "seed_everything",
 ]
 
-PRECISIONS: tuple[str, ...] = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+_HEALTH_BATCH = 512
 
 Progress = Callable[[str], None]
 """Receives one human-readable line per epoch (e.g. ``print`` or a logger method)."""
@@ -57,34 +67,18 @@ class FitResult:
             self.issues = list(self.health.get("issues", []))
 
 
-def resolve_precision(name: str) -> str:
-    """``"auto"`` -> ``"mixed_float16"`` when a GPU is visible, else ``"float32"``.
-
-    Mixed float16 is only faster on GPUs with tensor cores; on CPU it is slower and less exact,
-    so "auto" never picks it there. Any other name passes through after validation.
-
-    >>> resolve_precision("float32")
-    'float32'
-    """
-    if name not in PRECISIONS:
-        raise ValueError(f"unknown precision {name!r}; expected one of {', '.join(PRECISIONS)}")
-    if name != "auto":
-        return name
-    import tensorflow as tf
-
-    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
-
-
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and make TF ops deterministic.
+    """Seed Python, NumPy and the backend; on TensorFlow also make ops deterministic.
 
     Called before building the networks (initial weights) and again before fitting (shuffling),
-    so two runs with the same seed give identical weights on CPU.
+    so two runs with the same seed give identical weights on CPU. (XLA on CPU, which runs the
+    JAX step, is deterministic without a switch.)
     """
-    import tensorflow as tf
-
     keras.utils.set_random_seed(int(seed))
-    tf.config.experimental.enable_op_determinism()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
 
 
 def make_optimizer(training: TrainingConfig, policy: str,
@@ -150,7 +144,7 @@ class ReportProgress(keras.callbacks.Callback):
         self.progress(f"{self.label} epoch {self.offset + epoch + 1}/{self.epochs}: {losses}")
 
 
-def run_fit(gan: keras.Model, train: np.ndarray, val: np.ndarray, *, epochs: int,
+def run_fit(gan: GANBase, train: np.ndarray, val: np.ndarray, *, epochs: int,
             training: TrainingConfig, monitor: str | None, progress: Progress | None,
             label: str, total_epochs: int, offset: int = 0
             ) -> tuple[dict[str, list[float]], int, int | None]:
@@ -172,9 +166,16 @@ def run_fit(gan: keras.Model, train: np.ndarray, val: np.ndarray, *, epochs: int
     if progress is not None:
         callbacks.append(ReportProgress(progress, label, total_epochs, offset))
     batch = min(training.batch_size, len(train))
-    fitted = gan.fit(train, validation_data=(val,) if len(val) else None, epochs=epochs,
-                     batch_size=batch, shuffle=True, callbacks=callbacks,
-                     verbose=training.verbose)
+    distribution = gan.distribution
+    if distribution.replicas > 1:
+        # Every batch, the last included, must split evenly over the devices.
+        batch = max(distribution.replicas, batch - batch % distribution.replicas)
+        train = train[:len(train) - len(train) % distribution.replicas]
+        val = val[:len(val) - len(val) % distribution.replicas]
+    with distribution.scope():
+        fitted = gan.fit(train, validation_data=(val,) if len(val) else None, epochs=epochs,
+                         batch_size=batch, shuffle=True, callbacks=callbacks,
+                         verbose=training.verbose)
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     epochs_run = max((len(v) for v in history.values()), default=0)
     best: int | None = None
@@ -183,3 +184,88 @@ def run_fit(gan: keras.Model, train: np.ndarray, val: np.ndarray, *, epochs: int
         if np.any(np.isfinite(values)):
             best = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan))) + 1
     return history, epochs_run, best
+
+
+def build_gan(model: ModelConfig, training: TrainingConfig, window: int,
+              n_features: int) -> GANBase:
+    """A compiled, seeded GAN of ``model.kind`` for (window, n_features) windows.
+
+    Seeds everything from ``training.seed`` first, so the initial weights are reproducible,
+    resolves ``training.precision`` (see :mod:`anomaly_gan.models.precision`), spreads over
+    every device found unless ``training.distribute`` is off (see
+    :mod:`anomaly_gan.models.distribution`) and builds one optimizer per trained network
+    (loss-scaled under ``mixed_float16``).
+    """
+    cls = family(model.kind)
+    if window < 2 or n_features < 1:
+        raise DataError(f"windows must be at least 2 steps of 1 feature, got ({window}, "
+                        f"{n_features})")
+    policy = resolve_precision(training.precision)
+    distribution = find_distribution(training.distribute)
+    seed_everything(training.seed)
+    with distribution.scope():
+        gan = cls(model, window=window, n_features=n_features, policy=policy,
+                  seed=training.seed)
+        gan.compile({name: make_optimizer(training, policy, f"{name}_adam")
+                     for name in cls.trained_networks})
+    gan.distribution = distribution
+    return gan
+
+
+def _as_windows(name: str, data: Any, window: int, n_features: int) -> np.ndarray:
+    arr = np.asarray(data, dtype=np.float32)
+    if arr.ndim != 3 or arr.shape[1:] != (window, n_features):
+        raise DataError(f"{name}: expected windows of shape (n, {window}, {n_features}), "
+                        f"got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{name}: windows contain NaN or infinite values")
+    return arr
+
+
+def _all_finite(history: Mapping[str, list[float]]) -> bool:
+    return all(math.isfinite(v) for values in history.values() for v in values)
+
+
+def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: TrainingConfig,
+            progress: Progress | None = None) -> FitResult:
+    """Train ``gan`` in place and report how it went; never raises on an unhealthy run.
+
+    Runs the family's phases (``gan.phases(training)``) one ``fit`` each. A phase with a
+    ``monitor`` stops early (patience ``training.patience``, best weights restored) on that
+    validation loss; with an empty ``val`` every phase runs all its epochs. A phase after one
+    that produced non-finite losses is skipped. ``progress`` gets one line per epoch.
+    """
+    train = _as_windows("train", train, gan.window, gan.n_features)
+    val = _as_windows("val", val, gan.window, gan.n_features)
+    if len(train) == 0:
+        raise DataError("train: no windows to train on")
+    seed_everything(training.seed)
+    phases = gan.phases(training)
+    total = sum(phase.epochs for phase in phases)
+    history: dict[str, list[float]] = {}
+    epochs_run = 0
+    best: int | None = None
+    for phase in phases:
+        if not _all_finite(history):
+            break
+        gan.set_phase(phase.name)
+        label = gan.kind if len(phases) == 1 else f"{gan.kind} [{phase.name}]"
+        phase_history, phase_run, phase_best = run_fit(
+            gan, train, val, epochs=phase.epochs, training=training,
+            monitor=phase.monitor if len(val) else None, progress=progress, label=label,
+            total_epochs=total, offset=epochs_run)
+        history.update(phase_history)
+        if phase_best is not None:
+            best = epochs_run + phase_best
+        epochs_run += phase_run
+    reference = val[:_HEALTH_BATCH] if len(val) >= 2 else train[:_HEALTH_BATCH]
+    health = assess_health(history, disc_loss_key=gan.disc_loss_key,
+                           adv_loss_key=gan.adv_loss_key,
+                           samples=gan.health_samples(reference, training.seed),
+                           reference=reference)
+    health.update(gan.health_figures())
+    health.update({"kind": gan.kind, "precision": gan.policy, "epochs_run": epochs_run,
+                   "best_epoch": best, "backend": keras.backend.backend(),
+                   "devices": gan.distribution.replicas})
+    return FitResult(history=history, health=health, epochs_run=epochs_run, best_epoch=best,
+                     precision=gan.policy)

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_gan.config import SCORE_COMPONENTS
+
 __all__ = [
     "COMPONENTS",
     "RobustStats",
@@ -36,7 +38,7 @@ __all__ = [
     "standardise_components",
 ]
 
-COMPONENTS = ("reconstruction", "discriminator", "latent")
+COMPONENTS = SCORE_COMPONENTS
 _MAD_TO_SIGMA = 1.4826
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from anomaly_gan.config import ModelConfig, TrainingConfig
+from anomaly_gan.config import BACKBONES, MODEL_KINDS, ModelConfig, TrainingConfig
 
-KINDS = ("ganomaly", "fanogan")
-BACKBONES = ("dense", "conv1d")
+KINDS = MODEL_KINDS
+__all__ = ["BACKBONES", "KINDS", "sine_windows", "tiny_model", "tiny_training"]
 
 
 def tiny_model(kind: str = "ganomaly", backbone: str = "conv1d",

@@ -11,18 +11,24 @@ import pytest
 from anomaly_gan.errors import DataError
 from anomaly_gan.models import (
     MODEL_KINDS,
-    OUTPUT_KEYS,
     build_gan,
+    family,
     fit_gan,
     inference_networks,
+    output_keys,
     raw_outputs,
-    resolve_precision,
 )
 from tests.models.helpers import BACKBONES, KINDS, sine_windows, tiny_model, tiny_training
 
 
-def test_public_kinds_match_the_contract() -> None:
+def test_every_kind_has_a_registered_family_in_its_own_folder() -> None:
     assert MODEL_KINDS == ("ganomaly", "fanogan")
+    for kind in MODEL_KINDS:
+        cls = family(kind)
+        assert cls.kind == kind and cls.__module__ == f"anomaly_gan.models.{kind}.gan"
+        assert cls.output_keys[0] == "reconstruction"
+    with pytest.raises(ValueError, match="ganomaly, fanogan"):
+        family("tadgan")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -32,7 +38,7 @@ def test_raw_output_shapes(kind: str, backbone: str, window: int) -> None:
     gan = build_gan(tiny_model(kind, backbone), tiny_training(), window, 3)
     x = sine_windows(5, window, 3)
     out = raw_outputs(kind, inference_networks(gan), x, batch_size=2)
-    assert set(out) == set(OUTPUT_KEYS[kind])
+    assert set(out) == set(output_keys(kind))
     assert out["reconstruction"].shape == (5, window, 3)
     assert out["features_real"].shape == out["features_fake"].shape
     assert out["features_real"].shape[0] == 5 and out["features_real"].ndim == 2
@@ -93,11 +99,3 @@ def test_fit_rejects_mismatched_or_non_finite_windows(windows: np.ndarray) -> No
     bad[0, 0, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         fit_gan(gan, windows, bad, tiny_training())
-
-
-def test_resolve_precision() -> None:
-    assert resolve_precision("float32") == "float32"
-    assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
-    assert resolve_precision("auto") in ("float32", "mixed_float16")
-    with pytest.raises(ValueError, match="auto"):
-        resolve_precision("float16")

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from anomaly_gan.config import BACKBONES
 from anomaly_gan.models.backbones import (
     build_decoder,
     build_discriminator,
@@ -14,7 +15,7 @@ from anomaly_gan.models.backbones import (
 )
 
 
-@pytest.mark.parametrize("backbone", ["dense", "conv1d"])
+@pytest.mark.parametrize("backbone", BACKBONES)
 @pytest.mark.parametrize("window", [4, 7, 9, 16, 33])
 def test_networks_round_trip_any_window_length(backbone: str, window: int) -> None:
     hidden = (4, 8)

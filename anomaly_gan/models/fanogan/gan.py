@@ -9,25 +9,25 @@ toggles ``.trainable``) and E is trained with izi_f,
 ``MSE(x, G(E(x))) + kappa * MSE(f(x), f(G(E(x))))``, stopping early on ``val_izi_loss``.
 
 Switching phase clears the traced ``train_function``/``test_function`` so the next ``fit``
-traces the other step. How ``training.epochs`` is split is :func:`split_epochs`.
+traces the other step. How ``training.epochs`` is split is :func:`split_epochs`; the encoder
+phase is skipped when the GAN phase produced non-finite losses.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from anomaly_gan.config import ModelConfig
-from anomaly_gan.models.base import GANBase, unpack_windows
+from anomaly_gan.config import ModelConfig, TrainingConfig
+from anomaly_gan.models.base import GANBase, Phase, Tensor, Update
 from anomaly_gan.models.fanogan import losses
 from anomaly_gan.models.fanogan.networks import build_networks, build_scorer
 
-__all__ = ["FAnoGAN", "Phase", "split_epochs"]
-
-Phase = Literal["gan", "encoder"]
+__all__ = ["FAnoGAN", "split_epochs"]
 
 
 def split_epochs(epochs: int) -> tuple[int, int]:
@@ -49,138 +49,81 @@ class FAnoGAN(GANBase):
     >>> from anomaly_gan.config import ModelConfig
     >>> gan = FAnoGAN(ModelConfig(kind="fanogan", hidden=(8,), latent_dim=2), window=8,
     ...               n_features=2)
-    >>> gan(np.zeros((1, 8, 2), "float32")).shape
-    TensorShape([1, 8, 2])
+    >>> tuple(gan(np.zeros((1, 8, 2), "float32")).shape)
+    (1, 8, 2)
     """
 
     kind = "fanogan"
+    output_keys = ("reconstruction", "features_real", "features_fake")
+    trained_networks: ClassVar[Mapping[str, tuple[str, ...]]] = {"critic": ("critic",), "generator": ("generator",),
+                        "encoder": ("encoder",)}
+    phase_losses: ClassVar[Mapping[str, tuple[str, ...]]] = {"gan": ("c_loss", "g_loss", "w_dist", "gp"),
+                    "encoder": ("izi_loss", "rec_loss", "feat_loss")}
+    eval_groups: ClassVar[Mapping[str, str]] = {"gan": "w_dist", "encoder": "izi"}
     monitor = "val_izi_loss"
     disc_loss_key = None
     adv_loss_key = None
+    build_networks = staticmethod(build_networks)
+    build_scorer = staticmethod(build_scorer)
 
     def __init__(self, model: ModelConfig, *, window: int, n_features: int,
                  policy: str = "float32", seed: int = 0, **kwargs: Any) -> None:
-        super().__init__(lambda p: build_networks(model, window, n_features, p), window=window,
-                         n_features=n_features, policy=policy, seed=seed,
-                         name=kwargs.pop("name", "fanogan"), **kwargs)
+        super().__init__(model, window=window, n_features=n_features, policy=policy, seed=seed,
+                         **kwargs)
         self.latent_dim = int(model.latent_dim)
         self.gp_weight = float(model.gp_weight)
         self.n_critic = int(model.n_critic)
         self.kappa = float(model.kappa)
-        self.phase: Phase = "gan"
-        self.c_loss_tracker = keras.metrics.Mean(name="c_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.w_dist_tracker = keras.metrics.Mean(name="w_dist")
-        self.gp_tracker = keras.metrics.Mean(name="gp")
-        self.izi_loss_tracker = keras.metrics.Mean(name="izi_loss")
-        self.rec_loss_tracker = keras.metrics.Mean(name="rec_loss")
-        self.feat_loss_tracker = keras.metrics.Mean(name="feat_loss")
 
-    def compile(self, c_optimizer: keras.optimizers.Optimizer,
-                g_optimizer: keras.optimizers.Optimizer,
-                e_optimizer: keras.optimizers.Optimizer, **kwargs: Any) -> None:
-        """One optimizer per network; ``jit_compile`` defaults to off (see fit_gan)."""
-        kwargs.setdefault("jit_compile", False)
-        super().compile(**kwargs)
-        self.c_optimizer = c_optimizer
-        self.g_optimizer = g_optimizer
-        self.e_optimizer = e_optimizer
+    def phases(self, training: TrainingConfig) -> list[Phase]:
+        gan_epochs, encoder_epochs = split_epochs(training.epochs)
+        return [Phase("gan", gan_epochs, None), Phase("encoder", encoder_epochs, self.monitor)]
 
-    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
-        return {"critic": self.c_optimizer, "generator": self.g_optimizer,
-                "encoder": self.e_optimizer}
+    def updates(self) -> list[Update]:
+        if self.phase == "encoder":
+            # Only E's variables: G and C stay as the GAN phase left them.
+            return [Update("izi", {"encoder": "izi_loss"})]
+        return [Update("critic", {"critic": "c_loss"})] * self.n_critic + [
+            Update("generator", {"generator": "g_loss"})]
 
-    def set_phase(self, phase: Phase) -> None:
-        """Switch what ``fit`` trains; forces ``train_step``/``test_step`` to be retraced."""
-        if phase not in ("gan", "encoder"):
-            raise ValueError(f"unknown f-AnoGAN phase {phase!r}; expected 'gan' or 'encoder'")
-        self.phase = phase
-        self.train_function = None
-        self.test_function = None
-
-    @property
-    def metrics(self) -> list[keras.metrics.Metric]:
-        if self.phase == "gan":
-            return [self.c_loss_tracker, self.g_loss_tracker, self.w_dist_tracker,
-                    self.gp_tracker]
-        return [self.izi_loss_tracker, self.rec_loss_tracker, self.feat_loss_tracker]
-
-    def call(self, windows: Any, training: bool = False) -> Any:
+    def reconstruct(self, windows: Tensor, training: bool) -> Tensor:
         z = self.networks["encoder"](windows, training=training)
         return self.networks["generator"](z, training=training)
 
-    def _score(self, windows: tf.Tensor) -> tf.Tensor:
+    def _score(self, windows: Tensor) -> Tensor:
         return self.networks["critic"](windows, training=True)[1]
 
-    def _sample_latent(self, batch: tf.Tensor) -> tf.Tensor:
+    def _sample_latent(self, batch: Any) -> Tensor:
         return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
 
-    def _critic_update(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
-        batch = tf.shape(x)[0]
-        z = self._sample_latent(batch)
-        alpha = keras.random.uniform((batch, 1, 1), seed=self.seed_generator)
-        critic_vars = self.variables_of("critic")
-        # G's forward stays off the critic's tape: nothing of G is updated here.
-        fake = tf.stop_gradient(self.networks["generator"](z, training=True))
-        with tf.GradientTape() as tape:
-            score_real = self._score(x)
-            score_fake = self._score(fake)
-            wasserstein = losses.critic_loss(score_real, score_fake)
-            gp = losses.gradient_penalty(self._score, x, fake, alpha,
-                                         scale=self.c_optimizer.scale_loss(1.0))
-            c_loss = wasserstein + self.gp_weight * gp
-            scaled = self.c_optimizer.scale_loss(c_loss)
-        self._step(self.c_optimizer, tape, scaled, critic_vars)
-        return {"c_loss": c_loss, "w_dist": -wasserstein, "gp": gp}
-
-    def _generator_update(self, batch: tf.Tensor) -> tf.Tensor:
-        z = self._sample_latent(batch)
-        with tf.GradientTape() as tape:
-            g_loss = losses.generator_loss(self._score(self.networks["generator"](z,
-                                                                                  training=True)))
-            scaled = self.g_optimizer.scale_loss(g_loss)
-        self._step(self.g_optimizer, tape, scaled, self.variables_of("generator"))
-        return g_loss
-
-    def _izi(self, x: tf.Tensor, training: bool) -> dict[str, tf.Tensor]:
+    def compute_losses(self, group: str, x: Tensor, training: bool,
+                       scales: Mapping[str, Tensor]) -> dict[str, Tensor]:
         nets = self.networks
-        x_rec = nets["generator"](nets["encoder"](x, training=training), training=training)
-        features_real, _ = nets["critic"](x, training=training)
-        features_rec, _ = nets["critic"](x_rec, training=training)
-        return losses.izi_f_loss(x, x_rec, features_real, features_rec, self.kappa)
-
-    def _track(self, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        for tracker in self.metrics:
-            if tracker.name in values:
-                tracker.update_state(values[tracker.name])
-        return {m.name: m.result() for m in self.metrics if m.name in values}
-
-    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x = unpack_windows(data)
-        if self.phase == "encoder":
-            with tf.GradientTape() as tape:
-                values = self._izi(x, training=True)
-                scaled = self.e_optimizer.scale_loss(values["izi_loss"])
-            # Only E's variables: G and C stay as the GAN phase left them.
-            self._step(self.e_optimizer, tape, scaled, self.variables_of("encoder"))
-            return self._track(values)
-        for _ in range(self.n_critic):
-            values = self._critic_update(x)
-        values["g_loss"] = self._generator_update(tf.shape(x)[0])
-        return self._track(values)
-
-    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x = unpack_windows(data)
-        if self.phase == "encoder":
-            return self._track(self._izi(x, training=False))
-        fake = self.networks["generator"](self._sample_latent(tf.shape(x)[0]), training=False)
-        score_real = self.networks["critic"](x, training=False)[1]
-        score_fake = self.networks["critic"](fake, training=False)[1]
-        return self._track({"w_dist": -losses.critic_loss(score_real, score_fake)})
-
-    def inference_networks(self) -> dict[str, keras.Model]:
-        """``{"scorer": window -> raw outputs}``, float32, built-in layers only."""
-        return {"scorer": build_scorer(self.float32_networks(), self.window, self.n_features)}
+        batch = ops.shape(x)[0]
+        if group == "critic":
+            # A fresh z and interpolation per critic update; G's forward is a constant here.
+            z = self._sample_latent(batch)
+            alpha = keras.random.uniform((batch, 1, 1), seed=self.seed_generator)
+            fake = ops.stop_gradient(nets["generator"](z, training=True))
+            wasserstein = losses.critic_loss(self._score(x), self._score(fake))
+            gp = losses.gradient_penalty(self._score, x, fake, alpha,
+                                         scale=scales.get("critic", 1.0))
+            return {"c_loss": wasserstein + self.gp_weight * gp, "w_dist": -wasserstein,
+                    "gp": gp}
+        if group == "generator":
+            fake = nets["generator"](self._sample_latent(batch), training=True)
+            return {"g_loss": losses.generator_loss(self._score(fake))}
+        if group == "w_dist":
+            fake = nets["generator"](self._sample_latent(batch), training=False)
+            score_real = nets["critic"](x, training=False)[1]
+            score_fake = nets["critic"](fake, training=False)[1]
+            return {"w_dist": -losses.critic_loss(score_real, score_fake)}
+        if group == "izi":
+            x_rec = nets["generator"](nets["encoder"](x, training=training), training=training)
+            features_real, _ = nets["critic"](x, training=training)
+            features_rec, _ = nets["critic"](x_rec, training=training)
+            return losses.izi_f_loss(x, x_rec, features_real, features_rec, self.kappa)
+        raise ValueError(f"unknown f-AnoGAN loss group {group!r}")
 
     def health_samples(self, windows: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         """G(z) for as many seeded random codes as windows, and the reconstructions G(E(x))."""

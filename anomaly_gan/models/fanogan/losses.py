@@ -1,5 +1,8 @@
 """f-AnoGAN losses: WGAN-GP for the GAN phase, izi_f for the encoder phase. All float32.
 
+Only ``keras.ops``, plus the backend's input gradient for the penalty, so the formulas are
+the same on TensorFlow and JAX.
+
 - critic: ``mean C(G(z)) - mean C(x) + gp_weight * GP`` (Gulrajani et al. 2017), where GP is the
   squared distance of ``||grad_x_tilde C(x_tilde)||_2`` from 1 at random interpolates;
 - generator: ``-mean C(G(z))``;
@@ -10,9 +13,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeAlias
 
-import tensorflow as tf
 from keras import ops
+
+from anomaly_gan.models.steps import input_gradient
 
 __all__ = [
     "critic_loss",
@@ -22,23 +27,27 @@ __all__ = [
 ]
 
 
-def _f32(x: tf.Tensor) -> tf.Tensor:
+Tensor: TypeAlias = Any
+"""A backend tensor (TensorFlow or JAX)."""
+
+
+def _f32(x: Tensor) -> Tensor:
     return ops.cast(x, "float32")
 
 
-def critic_loss(score_real: tf.Tensor, score_fake: tf.Tensor) -> tf.Tensor:
+def critic_loss(score_real: Tensor, score_fake: Tensor) -> Tensor:
     """Negative Wasserstein estimate (the critic minimises it), without the penalty."""
     return ops.mean(_f32(score_fake)) - ops.mean(_f32(score_real))
 
 
-def generator_loss(score_fake: tf.Tensor) -> tf.Tensor:
+def generator_loss(score_fake: Tensor) -> Tensor:
     """The generator raises the critic's score of its samples."""
     return -ops.mean(_f32(score_fake))
 
 
-def gradient_penalty(critic_score: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor,
-                     fake: tf.Tensor, alpha: tf.Tensor,
-                     scale: tf.Tensor | float = 1.0) -> tf.Tensor:
+def gradient_penalty(critic_score: Callable[[Tensor], Tensor], real: Tensor,
+                     fake: Tensor, alpha: Tensor,
+                     scale: Tensor | float = 1.0) -> Tensor:
     """``mean((||d critic / d x_tilde||_2 - 1)^2)`` at ``x_tilde = real + alpha (fake - real)``.
 
     Inputs are cast to float32 so the interpolates and the norm are float32; the critic may
@@ -49,16 +58,13 @@ def gradient_penalty(critic_score: Callable[[tf.Tensor], tf.Tensor], real: tf.Te
     real = _f32(real)
     fake = _f32(fake)
     interpolates = real + _f32(alpha) * (fake - real)
-    with tf.GradientTape() as tape:
-        tape.watch(interpolates)
-        score = _f32(critic_score(interpolates)) * scale
-    grads = _f32(tape.gradient(score, interpolates)) / scale
+    grads = _f32(input_gradient(lambda t: _f32(critic_score(t)) * scale, interpolates)) / scale
     norms = ops.sqrt(ops.sum(ops.square(grads), axis=list(range(1, len(grads.shape)))) + 1e-12)
     return ops.mean(ops.square(norms - 1.0))
 
 
-def izi_f_loss(x: tf.Tensor, x_rec: tf.Tensor, features_real: tf.Tensor,
-               features_rec: tf.Tensor, kappa: float) -> dict[str, tf.Tensor]:
+def izi_f_loss(x: Tensor, x_rec: Tensor, features_real: Tensor,
+               features_rec: Tensor, kappa: float) -> dict[str, Tensor]:
     """The izi_f loss and its two parts: ``rec_loss`` (image) and ``feat_loss`` (features)."""
     rec = ops.mean(ops.square(_f32(x) - _f32(x_rec)))
     feat = ops.mean(ops.square(_f32(features_real) - _f32(features_rec)))

@@ -16,14 +16,14 @@ still reported as discriminator collapse.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from anomaly_gan.config import ModelConfig
-from anomaly_gan.models.base import GANBase, unpack_windows
+from anomaly_gan.models.base import GANBase, Tensor, Update
 from anomaly_gan.models.ganomaly import losses
 from anomaly_gan.models.ganomaly.networks import (
     GENERATOR_NETWORKS,
@@ -59,39 +59,31 @@ class GANomaly(GANBase):
 
     >>> from anomaly_gan.config import ModelConfig
     >>> gan = GANomaly(ModelConfig(hidden=(8,), latent_dim=2), window=8, n_features=2)
-    >>> gan(np.zeros((1, 8, 2), "float32")).shape
-    TensorShape([1, 8, 2])
+    >>> tuple(gan(np.zeros((1, 8, 2), "float32")).shape)
+    (1, 8, 2)
     """
 
     kind = "ganomaly"
+    output_keys = ("reconstruction", "features_real", "features_fake", "latent", "latent_hat")
+    trained_networks: ClassVar[Mapping[str, tuple[str, ...]]] = {"discriminator": ("discriminator",), "generator": GENERATOR_NETWORKS}
+    phase_losses: ClassVar[Mapping[str, tuple[str, ...]]] = {"gan": ("d_loss", "g_loss", "adv_loss", "rec_loss", "enc_loss")}
+    eval_groups: ClassVar[Mapping[str, str]] = {"gan": "gan"}
     monitor = "val_rec_loss"
     disc_loss_key = "d_loss"
     adv_loss_key = "adv_loss"
+    build_networks = staticmethod(build_networks)
+    build_scorer = staticmethod(build_scorer)
 
     def __init__(self, model: ModelConfig, *, window: int, n_features: int,
                  policy: str = "float32", seed: int = 0, **kwargs: Any) -> None:
-        super().__init__(lambda p: build_networks(model, window, n_features, p), window=window,
-                         n_features=n_features, policy=policy, seed=seed,
-                         name=kwargs.pop("name", "ganomaly"), **kwargs)
+        super().__init__(model, window=window, n_features=n_features, policy=policy, seed=seed,
+                         **kwargs)
         self.initial_discriminator = tuple(
             np.array(w) for w in self.networks["discriminator"].get_weights())
         self.discriminator_resets: list[int] = []
         self.w_adv = float(model.w_adv)
         self.w_con = float(model.w_con)
         self.w_enc = float(model.w_enc)
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.adv_loss_tracker = keras.metrics.Mean(name="adv_loss")
-        self.rec_loss_tracker = keras.metrics.Mean(name="rec_loss")
-        self.enc_loss_tracker = keras.metrics.Mean(name="enc_loss")
-
-    def compile(self, d_optimizer: keras.optimizers.Optimizer,
-                g_optimizer: keras.optimizers.Optimizer, **kwargs: Any) -> None:
-        """Keep one optimizer per player; ``jit_compile`` defaults to off (see fit_gan)."""
-        kwargs.setdefault("jit_compile", False)
-        super().compile(**kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
 
     def fit_callbacks(self) -> list[keras.callbacks.Callback]:
         return [ResetCollapsedDiscriminator(self)]
@@ -99,31 +91,23 @@ class GANomaly(GANBase):
     def health_figures(self) -> dict[str, Any]:
         return {"discriminator_resets": list(self.discriminator_resets)}
 
-    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
-        return {"discriminator": self.d_optimizer, "generator": self.g_optimizer}
-
-    def variables_of(self, *names: str) -> list[keras.Variable]:
-        expanded = [n for name in names
-                    for n in (GENERATOR_NETWORKS if name == "generator" else (name,))]
-        return super().variables_of(*expanded)
-
-    @property
-    def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.d_loss_tracker, self.g_loss_tracker, self.adv_loss_tracker,
-                self.rec_loss_tracker, self.enc_loss_tracker]
-
-    def call(self, windows: Any, training: bool = False) -> Any:
+    def reconstruct(self, windows: Tensor, training: bool) -> Tensor:
         z = self.networks["encoder"](windows, training=training)
         return self.networks["decoder"](z, training=training)
 
-    def _compute_losses(self, x: tf.Tensor, training: bool) -> dict[str, tf.Tensor]:
+    def updates(self) -> list[Update]:
+        # One pass serves both players: D's gradients are taken w.r.t. D's variables only and
+        # G's w.r.t. G's only, so x_hat needs no stop_gradient for D's loss.
+        return [Update("gan", {"discriminator": "d_loss", "generator": "g_loss"})]
+
+    def compute_losses(self, group: str, x: Tensor, training: bool,
+                       scales: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        del group, scales  # one loss group, nothing differentiated inside
         nets = self.networks
         z = nets["encoder"](x, training=training)
         x_hat = nets["decoder"](z, training=training)
         z_hat = nets["encoder_hat"](x_hat, training=training)
         features_real, logit_real = nets["discriminator"](x, training=training)
-        # One pass serves both players: D's gradients are taken w.r.t. D's variables only and
-        # G's w.r.t. G's only, so x_hat needs no stop_gradient for D's loss.
         features_fake, logit_fake = nets["discriminator"](x_hat, training=training)
         adv = losses.adversarial_loss(features_real, features_fake)
         con = losses.contextual_loss(x, x_hat)
@@ -136,28 +120,6 @@ class GANomaly(GANBase):
             "rec_loss": con,
             "enc_loss": enc,
         }
-
-    def _track(self, values: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        for tracker in self.metrics:
-            tracker.update_state(values[tracker.name])
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x = unpack_windows(data)
-        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            values = self._compute_losses(x, training=True)
-            d_scaled = self.d_optimizer.scale_loss(values["d_loss"])
-            g_scaled = self.g_optimizer.scale_loss(values["g_loss"])
-        self._step(self.d_optimizer, d_tape, d_scaled, self.variables_of("discriminator"))
-        self._step(self.g_optimizer, g_tape, g_scaled, self.variables_of("generator"))
-        return self._track(values)
-
-    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        return self._track(self._compute_losses(unpack_windows(data), training=False))
-
-    def inference_networks(self) -> dict[str, keras.Model]:
-        """``{"scorer": window -> raw outputs}``, float32, built-in layers only."""
-        return {"scorer": build_scorer(self.float32_networks(), self.window, self.n_features)}
 
     def health_samples(self, windows: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         """Reconstructions of ``windows`` for the mode-collapse check."""

@@ -1,0 +1,86 @@
+"""Which Keras dtype policy training uses: ``training.precision`` and the ``auto`` rule.
+
+``auto`` picks the best policy for the first device the running backend computes on:
+
+=======================================  ==================  ===============================
+device                                   policy              why
+=======================================  ==================  ===============================
+GPU with compute capability >= 8.0       ``mixed_bfloat16``  bfloat16 tensor cores (Ampere+)
+(A100, H100, RTX 30xx/40xx ...)                              and float32's range: no loss
+                                                             scaling needed
+other GPU (V100, T4, RTX 20xx ...)       ``mixed_float16``   float16 tensor cores; loss
+                                                             scaling keeps gradients from
+                                                             underflowing
+TPU                                      ``mixed_bfloat16``  native bfloat16
+CPU                                      ``float32``         mixed precision is no faster on
+                                                             CPU and less exact
+=======================================  ==================  ===============================
+
+Under ``mixed_*`` the layers compute in 16 bits and keep float32 weights; losses are computed
+in float32, and the inference copies saved in a bundle are always float32.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from anomaly_gan.config import PRECISIONS
+
+__all__ = ["best_precision", "detect_accelerator", "resolve_precision"]
+
+
+def best_precision(platform: str, compute_capability: tuple[int, int] | None = None) -> str:
+    """The ``auto`` rule for a device of ``platform`` ("gpu", "tpu" or "cpu").
+
+    >>> best_precision("gpu", (9, 0)), best_precision("gpu", (7, 5))
+    ('mixed_bfloat16', 'mixed_float16')
+    >>> best_precision("tpu"), best_precision("cpu")
+    ('mixed_bfloat16', 'float32')
+    """
+    if platform == "tpu":
+        return "mixed_bfloat16"
+    if platform == "gpu":
+        if compute_capability is not None and compute_capability >= (8, 0):
+            return "mixed_bfloat16"
+        return "mixed_float16"
+    return "float32"
+
+
+def _capability(value: object) -> tuple[int, int] | None:
+    """``"8.6"`` or ``(8, 6)`` -> ``(8, 6)``; anything else -> ``None``."""
+    try:
+        parts = str(value).strip("()").replace(",", ".").replace(" ", "").split(".")
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 and parts[1] else 0
+    except (ValueError, IndexError):
+        return None
+
+
+def detect_accelerator() -> tuple[str, tuple[int, int] | None]:
+    """``(platform, compute capability)`` of the device the running Keras backend uses."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        platform = "gpu" if device.platform in ("gpu", "cuda", "rocm") else device.platform
+        return platform, _capability(getattr(device, "compute_capability", None))
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "cpu", None
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return "gpu", _capability(details.get("compute_capability"))
+
+
+def resolve_precision(name: str) -> str:
+    """``"auto"`` -> :func:`best_precision` of :func:`detect_accelerator`; any other name
+    passes through after validation.
+
+    >>> resolve_precision("float32")
+    'float32'
+    """
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}; expected one of {', '.join(PRECISIONS)}")
+    if name != "auto":
+        return name
+    return best_precision(*detect_accelerator())

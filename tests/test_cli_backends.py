@@ -1,0 +1,88 @@
+"""`anomaly-gan train/score/evaluate` on both Keras backends, and bundles that cross them.
+
+A bundle holds float32 ``.keras`` inference networks of built-in layers only, so one trained
+with ``KERAS_BACKEND=jax`` scores under TensorFlow (and the other way round) with the same
+scores up to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anomaly_gan.cli import main
+from tests.support_models import normal_series, with_anomalies
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(backend: str, *args: str) -> tuple[int, str, str]:
+    """``anomaly-gan ARGS`` on ``backend``: in this process for TensorFlow (the test
+    process's backend), in a child process with ``KERAS_BACKEND`` for another."""
+    import keras
+
+    if backend == keras.backend.backend():
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+        return code, out.getvalue(), err.getvalue()
+    env = {**os.environ, "KERAS_BACKEND": backend,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "anomaly_gan", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def _scores(path: Path) -> np.ndarray:
+    return np.array([float(r["score"]) if r["score"] else np.nan
+                     for r in csv.DictReader(path.open())])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("backends")
+    (d / "tiny.yaml").write_text(
+        "model: {latent_dim: 4, hidden: [8, 16]}\ndata: {window: 16, stride: 4}\n"
+        "training: {epochs: 1, batch_size: 32, verbose: 0, allow_unhealthy: true}\n")
+    np.savetxt(d / "train.csv", normal_series(400), delimiter=",")
+    x, labels = with_anomalies(200)
+    np.savetxt(d / "test.csv", x, delimiter=",")
+    np.savetxt(d / "labels.csv", labels, fmt="%d")
+    return d
+
+
+@pytest.mark.parametrize("trained_on,scored_on", [("jax", "tensorflow"), ("tensorflow", "jax")])
+def test_a_bundle_scores_the_same_on_the_other_backend(files: Path, trained_on: str,
+                                                       scored_on: str) -> None:
+    bundle = files / f"model-{trained_on}"
+    code, _, err = _cli(trained_on, "train", "--config", str(files / "tiny.yaml"), "--data",
+                        str(files / "train.csv"), "--out", str(bundle))
+    assert code == 0, err
+    libraries = json.loads((bundle / "metadata.json").read_text())["libraries"]
+    assert libraries["backend"] == trained_on and trained_on in libraries
+    scores = {}
+    for backend in (trained_on, scored_on):
+        out = files / f"scores-{trained_on}-on-{backend}.csv"
+        code, _, err = _cli(backend, "score", "--model", str(bundle), "--data",
+                            str(files / "test.csv"), "--out", str(out))
+        assert code == 0, err
+        scores[backend] = _scores(out)
+    same, other = scores[trained_on], scores[scored_on]
+    assert np.array_equal(np.isnan(same), np.isnan(other)) and np.isfinite(same).sum() > 100
+    np.testing.assert_allclose(other, same, rtol=1e-5, atol=1e-5)
+    code, out, err = _cli(scored_on, "evaluate", "--model", str(bundle), "--data",
+                          str(files / "test.csv"), "--labels", str(files / "labels.csv"),
+                          "--json")
+    assert code == 0, err
+    assert 0.0 <= json.loads(out)["auc_pr"] <= 1.0
