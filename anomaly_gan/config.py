@@ -110,8 +110,16 @@ class TrainingConfig:
     """Optimisation, early stopping, precision and health checks."""
 
     epochs: int = _f(30, **_range(1, 100_000))
+    # Optimizer steps floor: short series repeat their windows within an epoch until the
+    # run gets at least this many steps (705 rows gave 9 steps an epoch, 270 in all: the
+    # decoder never left its initial near-constant output).
+    min_steps: int = _f(2000, **_range(0, 10_000_000))
     batch_size: int = _f(64, **_range(1, 1 << 20))
-    learning_rate: float = _f(2e-4, **_range(0.0, 1.0, lo_open=True))
+    learning_rate: float = _f(1e-3, **_range(0.0, 1.0, lo_open=True))
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    # Unhealthy runs are retried (new seed, half the learning rate, fresh networks) up to
+    # this many attempts in all before train gives up.
+    max_attempts: int = _f(3, **_range(1, 20))
     beta_1: float = _f(0.5, **_range(0.0, 1.0, hi_open=True))
     patience: int = _f(5, **_range(1, 100_000))
     seed: int = _f(0, **_range(0))

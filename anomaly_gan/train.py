@@ -8,15 +8,18 @@ quantiles. Nothing is ever recalibrated on the data being scored.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
-from anomaly_gan.config import Config
+from anomaly_gan.config import Config, TrainingConfig
 from anomaly_gan.data.scaling import fit_scaler
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.detector import Calibration, Detector
@@ -30,7 +33,7 @@ from anomaly_gan.scoring import (
     standardise_components,
 )
 
-__all__ = ["data_hash", "split_series", "train_detector"]
+__all__ = ["attempt_settings", "data_hash", "split_series", "train_detector"]
 
 Progress = Callable[[str], None]
 
@@ -60,6 +63,28 @@ def split_series(series: Sequence[np.ndarray], window: int, validation_fraction:
 
 def _windows(series: Sequence[np.ndarray], window: int, stride: int) -> np.ndarray:
     return np.concatenate([sliding_windows(s, window, stride) for s in series], axis=0)
+
+
+def attempt_settings(training: TrainingConfig, attempt: int) -> TrainingConfig:
+    """The settings of retry ``attempt`` (0 = the configured run).
+
+    Each retry starts from fresh networks (so a collapsed discriminator is reset too) with the
+    next seed and half the previous learning rate: the failures seen in practice are a bad
+    draw of initial weights or steps too large for the data.
+
+    >>> t = attempt_settings(TrainingConfig(seed=7, learning_rate=1e-3), 2)
+    >>> t.seed, t.learning_rate
+    (9, 0.00025)
+    """
+    if attempt == 0:
+        return training
+    return dataclasses.replace(training, seed=training.seed + attempt,
+                               learning_rate=training.learning_rate / 2**attempt)
+
+
+def _monitored_best(history: dict[str, list[float]], monitor: str) -> float:
+    finite = [v for v in history.get(monitor, []) if math.isfinite(v)]
+    return min(finite) if finite else math.inf
 
 
 def _library_versions() -> dict[str, str]:
@@ -103,10 +128,42 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     say(f"training {cfg.model.kind}/{cfg.model.backbone} on {len(train_w)} windows of "
         f"{w}x{len(feature_names)}, {len(held_w)} held-out windows")
 
-    gan = build_gan(cfg.model, cfg.training, w, len(feature_names))
-    fit = fit_gan(gan, np.ascontiguousarray(train_w, dtype=np.float32),
-                  np.ascontiguousarray(held_w, dtype=np.float32), cfg.training, progress=progress)
-    nets = inference_networks(gan)
+    attempts: list[dict[str, Any]] = []
+    best: tuple[bool, float, int] | None = None
+    fit = nets = None
+    for attempt in range(cfg.training.max_attempts):
+        training = attempt_settings(cfg.training, attempt)
+        attempt_started = time.monotonic()
+        gan = build_gan(cfg.model, training, w, len(feature_names))
+        result = fit_gan(gan, np.ascontiguousarray(train_w, dtype=np.float32),
+                         np.ascontiguousarray(held_w, dtype=np.float32), training,
+                         progress=progress)
+        healthy = result.health.get("status") == "healthy"
+        loss = _monitored_best(result.history, gan.monitor)
+        attempts.append({
+            "attempt": attempt + 1, "seed": training.seed,
+            "learning_rate": training.learning_rate, "status": result.health.get("status"),
+            "issues": list(result.health.get("issues", [])), "epochs_run": result.epochs_run,
+            "best_validation_loss": loss if math.isfinite(loss) else None,
+            "reconstruction_skill": result.health.get("reconstruction_skill", {}).get("overall"),
+            "seconds": round(time.monotonic() - attempt_started, 3),
+        })
+        # Keep the healthy run, else the one with the lowest validation loss so far.
+        key = (healthy, -loss, -attempt)
+        if best is None or key > best:
+            best, fit, nets = key, result, inference_networks(gan)
+        if healthy:
+            break
+        if attempt + 1 < cfg.training.max_attempts:
+            nxt = attempt_settings(cfg.training, attempt + 1)
+            say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
+                f"{'; '.join(result.health.get('issues', []))}; retrying with seed {nxt.seed}, "
+                f"learning rate {nxt.learning_rate:g}, fresh networks")
+        else:
+            say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
+                f"{'; '.join(result.health.get('issues', []))}; no attempts left")
+    assert fit is not None and nets is not None  # max_attempts >= 1
+    fit.health["attempts"] = len(attempts)
     train_seconds = time.monotonic() - started
 
     # Calibrate on the held-out normal windows.
@@ -145,9 +202,11 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         "epochs_run": fit.epochs_run,
         "history": fit.history,
         "health": fit.health,
+        "attempts": attempts,
         "libraries": _library_versions(),
         "validation": calibration.validation,
     }
-    say(f"trained in {train_seconds:.1f}s ({fit.epochs_run} epochs, {fit.precision}); "
+    say(f"trained in {train_seconds:.1f}s ({len(attempts)} attempt(s), {fit.epochs_run} epochs, "
+        f"{fit.precision}); "
         f"threshold {threshold.value:.3f} ({threshold.method}); health: {fit.health.get('status')}")
     return Detector(cfg.model.kind, version, feature_names, w, scaler, nets, calibration, cfg, metadata)

@@ -32,7 +32,9 @@ from anomaly_gan.models.training import (
     make_optimizer,
     resolve_precision,
     run_fit,
+    schedule_learning_rate,
     seed_everything,
+    steps_per_epoch,
 )
 
 __all__ = [
@@ -126,9 +128,16 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
     gan.build_optimizers()
     monitor = gan.monitor if len(val) else None
     label = gan.kind
+    # Schedules span the planned steps (early stopping may end sooner); the step functions
+    # are retraced so they read the schedules set here.
+    gan.train_function = None
     if isinstance(gan, FAnoGAN):
         gan_epochs, encoder_epochs = split_epochs(training.epochs)
         total = gan_epochs + encoder_epochs
+        per_epoch = steps_per_epoch(len(train), training.batch_size, total, training.min_steps)
+        schedule_learning_rate(gan.c_optimizer, training, per_epoch * gan_epochs * gan.n_critic)
+        schedule_learning_rate(gan.g_optimizer, training, per_epoch * gan_epochs)
+        schedule_learning_rate(gan.e_optimizer, training, per_epoch * encoder_epochs)
         gan.set_phase("gan")
         history, epochs_run, _ = run_fit(gan, train, val, epochs=gan_epochs, training=training,
                                          monitor=None, progress=progress,
@@ -144,6 +153,10 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
             best = None if enc_best is None else epochs_run + enc_best
             epochs_run += enc_run
     else:
+        steps = training.epochs * steps_per_epoch(len(train), training.batch_size,
+                                                  training.epochs, training.min_steps)
+        for optimizer in gan.optimizers().values():
+            schedule_learning_rate(optimizer, training, steps)
         history, epochs_run, best = run_fit(gan, train, val, epochs=training.epochs,
                                             training=training, monitor=monitor,
                                             progress=progress, label=label,

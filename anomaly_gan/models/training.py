@@ -24,9 +24,12 @@ __all__ = [
     "ReportProgress",
     "StopOnNonFinite",
     "make_optimizer",
+    "repeat_windows",
     "resolve_precision",
     "run_fit",
+    "schedule_learning_rate",
     "seed_everything",
+    "steps_per_epoch",
 ]
 
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -103,6 +106,51 @@ def make_optimizer(training: TrainingConfig, policy: str,
     return adam
 
 
+def steps_per_epoch(n_windows: int, batch_size: int, epochs: int, min_steps: int) -> int:
+    """Optimizer steps per epoch: one pass over the windows, or more for short series.
+
+    The floor ``ceil(min_steps / epochs)`` makes the run's budget independent of series length
+    alone: 529 windows in batches of 64 are 9 steps, so 30 epochs would be 270 steps, far too
+    few for the decoder to leave its initial near-constant output.
+
+    >>> steps_per_epoch(529, 64, 30, 2000), steps_per_epoch(20_000, 64, 30, 2000)
+    (67, 313)
+    """
+    natural = math.ceil(n_windows / max(1, min(batch_size, n_windows)))
+    return max(natural, math.ceil(min_steps / max(1, epochs)))
+
+
+def repeat_windows(windows: np.ndarray, batch_size: int, steps: int) -> np.ndarray:
+    """``windows`` repeated whole until they fill at least ``steps`` batches.
+
+    Every window appears equally often; ``fit(shuffle=True)`` reshuffles the copies each epoch.
+
+    >>> repeat_windows(np.zeros((10, 2, 1)), batch_size=4, steps=6).shape
+    (30, 2, 1)
+    """
+    batch = min(batch_size, len(windows))
+    if steps <= math.ceil(len(windows) / batch):  # one pass already takes that many steps
+        return windows
+    need = steps * batch
+    return np.concatenate([windows] * math.ceil(need / len(windows)), axis=0)
+
+
+def schedule_learning_rate(optimizer: keras.optimizers.Optimizer, training: TrainingConfig,
+                           steps: int) -> None:
+    """Give ``optimizer`` the configured schedule over the ``steps`` it will take.
+
+    ``cosine`` decays from ``learning_rate`` to a tenth of it: large steps early leave the
+    near-constant initial output quickly, small steps late settle the reconstruction (and the
+    early-stopping snapshot) instead of bouncing around the optimum. Set before ``fit``
+    traces its step; a :class:`LossScaleOptimizer` forwards it to the wrapped Adam.
+    """
+    if training.lr_schedule == "cosine" and steps > 0:
+        optimizer.learning_rate = keras.optimizers.schedules.CosineDecay(
+            training.learning_rate, decay_steps=int(steps), alpha=0.1)
+    else:
+        optimizer.learning_rate = training.learning_rate
+
+
 def _finite(value: Any) -> bool:
     try:
         return math.isfinite(float(value))
@@ -172,6 +220,8 @@ def run_fit(gan: keras.Model, train: np.ndarray, val: np.ndarray, *, epochs: int
     if progress is not None:
         callbacks.append(ReportProgress(progress, label, total_epochs, offset))
     batch = min(training.batch_size, len(train))
+    train = repeat_windows(train, batch, steps_per_epoch(len(train), batch, total_epochs,
+                                                         training.min_steps))
     fitted = gan.fit(train, validation_data=(val,) if len(val) else None, epochs=epochs,
                      batch_size=batch, shuffle=True, callbacks=callbacks,
                      verbose=training.verbose)

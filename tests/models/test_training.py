@@ -188,3 +188,26 @@ def test_collapsed_discriminator_is_reset_to_its_initial_weights() -> None:
     reset.on_epoch_end(4, {"d_loss": 1e-5})
     assert all(np.array_equal(a, b) for a, b in zip(disc.get_weights(), initial, strict=True))
     assert gan.health_figures() == {"discriminator_resets": [5]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["ganomaly", "fanogan"])
+def test_short_series_get_the_step_floor_and_a_decaying_learning_rate(kind: str) -> None:
+    """40 windows in batches of 16 are 3 steps an epoch; min_steps lifts the run to 60."""
+    train = sine_windows(40, 8, 2, seed=1)
+    training = tiny_training(epochs=3, min_steps=60, learning_rate=1e-3)
+    gan = build_gan(tiny_model(kind), training, 8, 2)
+    fit_gan(gan, train, train[:0], training)
+    steps = {name: int(opt.iterations.numpy()) for name, opt in gan.optimizers().items()}
+    # f-AnoGAN's generator gets 2 of the 3 epochs, its encoder the third.
+    expected = ({"generator": 60, "discriminator": 60} if kind == "ganomaly"
+                else {"generator": 40, "critic": 40 * 2, "encoder": 20})
+    assert steps == expected
+    generator = gan.optimizers()["generator"]
+    # Cosine decay over the planned steps: at its end the rate is a tenth of the start.
+    np.testing.assert_allclose(float(generator.learning_rate.numpy()), 1e-4, rtol=1e-3)
+    constant = tiny_training(epochs=3, min_steps=0, lr_schedule="constant")
+    gan = build_gan(tiny_model(kind), constant, 8, 2)
+    fit_gan(gan, train, train[:0], constant)
+    assert int(gan.optimizers()["generator"].iterations.numpy()) == (9 if kind == "ganomaly" else 6)
+    assert float(gan.optimizers()["generator"].learning_rate.numpy()) == pytest.approx(1e-3)
