@@ -136,7 +136,7 @@ class ScoringConfig:
     # reconstruction error (f-AnoGAN's main term) second; the discriminator distance as
     # an auxiliary signal. Families without a component ignore its weight.
     weights: dict[str, float] = _f(  # noqa: RUF009 - _f returns a dataclass field
-        {"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0})
+        {"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0, "knn": 1.0})
     top_k: int = _f(3, **_range(1, 1000))
 
 
@@ -249,7 +249,7 @@ class Config:
         return dataclasses.replace(self, **sections)
 
 
-_SCORE_COMPONENTS = ("reconstruction", "discriminator", "latent")
+_SCORE_COMPONENTS = ("reconstruction", "discriminator", "latent", "knn")
 
 
 # --------------------------------------------------------------------------- validation

@@ -45,6 +45,8 @@ class Calibration:
     threshold: Threshold
     severity_quantiles: np.ndarray  # combined normal scores at SEVERITY_LEVELS
     validation: dict[str, Any] = field(default_factory=dict)
+    # Latent codes of a sample of normal training windows: the ``knn`` component's reference.
+    reference_codes: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,8 @@ class Calibration:
             "threshold": self.threshold.to_dict(),
             "severity_quantiles": self.severity_quantiles.tolist(),
             "validation": self.validation,
+            **({} if self.reference_codes is None
+               else {"reference_codes": self.reference_codes.tolist()}),
         }
 
     def check(self, n_features: int) -> None:
@@ -91,6 +95,8 @@ class Calibration:
             threshold=Threshold.from_dict(raw["threshold"]),
             severity_quantiles=np.asarray(raw["severity_quantiles"], dtype=np.float64),
             validation=dict(raw.get("validation", {})),
+            reference_codes=(None if raw.get("reference_codes") is None
+                             else np.asarray(raw["reference_codes"], dtype=np.float32)),
         )
 
 
@@ -122,10 +128,11 @@ class WindowScores:
 SeriesScores = WindowScores
 
 
-def _measure(nets: dict[str, Any], kind: str, scaled: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _measure(nets: dict[str, Any], kind: str, scaled: np.ndarray,
+             reference_codes: np.ndarray | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     from anomaly_gan.models import raw_outputs
 
-    return raw_components(scaled, raw_outputs(kind, nets, scaled))
+    return raw_components(scaled, raw_outputs(kind, nets, scaled), reference_codes)
 
 
 @dataclass
@@ -158,10 +165,17 @@ class Detector:
                 f"got {raw.shape[-1]}"
             )
 
-    def raw_scores(self, raw_windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Unstandardised components and per-feature errors (used for calibration)."""
+    def raw_scores(self, raw_windows: np.ndarray, reference_codes: np.ndarray | None = None
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Unstandardised components and per-feature errors (used for calibration).
+
+        ``reference_codes`` defaults to the calibration's (training passes them before the
+        calibration exists).
+        """
+        if reference_codes is None and self.calibration is not None:
+            reference_codes = self.calibration.reference_codes
         scaled = self.scaler.transform(np.asarray(raw_windows, dtype=np.float64))
-        return _measure(self.nets, self.kind, scaled)
+        return _measure(self.nets, self.kind, scaled, reference_codes)
 
     def score_windows(self, raw_windows: np.ndarray) -> WindowScores:
         """Score ``(n, W, F)`` unscaled windows in one model call."""

@@ -25,6 +25,7 @@ from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import DataError
 from anomaly_gan.scoring import (
+    KNN_REFERENCE,
     SEVERITY_LEVELS,
     combine,
     fit_component_stats,
@@ -103,7 +104,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     span two arrays). Values must be finite: readers apply ``data.nan_policy`` first.
     ``progress`` gets a line before and after training and one per epoch.
     """
-    from anomaly_gan.models import build_gan, fit_gan, inference_networks
+    from anomaly_gan.models import build_gan, fit_gan, inference_networks, raw_outputs
 
     say = progress or (lambda _msg: None)
     series = [np.asarray(values, dtype=np.float64)] if isinstance(values, np.ndarray) else [
@@ -166,10 +167,15 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     fit.health["attempts"] = len(attempts)
     train_seconds = time.monotonic() - started
 
+    # The knn component's reference: latent codes of evenly spaced training windows.
+    sample = np.unique(np.linspace(0, len(train_w) - 1, min(KNN_REFERENCE, len(train_w)))
+                       .round().astype(int))
+    reference_codes = raw_outputs(cfg.model.kind, nets, train_w[sample]).get("latent")
+
     # Calibrate on the held-out normal windows.
     provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
                            calibration=None, config=cfg)  # type: ignore[arg-type]
-    comps, per_feature = provisional.raw_scores(held_raw)
+    comps, per_feature = provisional.raw_scores(held_raw, reference_codes)
     stats = fit_component_stats(comps)
     weights = {k: v for k, v in cfg.scoring.weights.items() if k in comps}
     normal_scores = combine(standardise_components(comps, stats), weights)
@@ -188,6 +194,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             "score_p99": float(np.quantile(normal_scores, 0.99)),
             "final_losses": {k: v[-1] for k, v in fit.history.items() if v},
         },
+        reference_codes=reference_codes,
     )
     digest = data_hash(series)
     created = datetime.now(UTC)

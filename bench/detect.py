@@ -107,6 +107,11 @@ def run_series(name: str, train: np.ndarray, test: np.ndarray, labels: np.ndarra
         row[method] = {k: m[k] for k in METRICS}
         if method == "gan":
             row[method].update(f1_at_threshold=m["f1"], precision=m["precision"], recall=m["recall"])
+    # Each standardised component alone: which signal carries the detection.
+    row["components"] = {}
+    for comp, values in res.components.items():
+        m = evaluate_scores(values, labels)
+        row["components"][comp] = {k: m[k] for k in ("auc_roc", "auc_pr")}
     shown = "  ".join(f"{m} {row[m]['auc_pr']:.3f}" for m in scores)
     print(f"  {name:<34} AUC-PR {shown}  ({train_s:.0f}s train, {row['health']}, "
           f"{row['attempts']} attempt(s))", file=sys.stderr, flush=True)
@@ -210,6 +215,22 @@ def summary_md(groups: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def components_md(groups: dict[str, list[dict]]) -> str:
+    """Mean AUCs of each score component alone (analysis; the default mixes them)."""
+    comps = sorted({c for rows in groups.values() for r in rows for c in r.get("components", {})})
+    lines = ["### Score components alone (mean AUC-ROC / AUC-PR)", "",
+             "| data | " + " | ".join(comps) + " |", "|" + "---|" * (1 + len(comps))]
+    for name, rows in groups.items():
+        cells = []
+        for c in comps:
+            have = [r["components"][c] for r in rows if c in r.get("components", {})]
+            cells.append("-" if not have else
+                         f"{np.mean([h['auc_roc'] for h in have]):.3f} / "
+                         f"{np.mean([h['auc_pr'] for h in have]):.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def study_md(study: list[dict]) -> str:
     lines = ["### Health study: does \"unhealthy\" mean \"detects worse\"? (700-row cuts)", "",
              ("| series | default: health (attempts) | AUC-ROC | AUC-PR | starved: health | skill | "
@@ -284,7 +305,7 @@ def main() -> int:
               f"point-wise metrics, no point adjustment; {os.cpu_count()} CPU cores; "
               f"bench wall time {wall:.0f} s; peak RSS {peak_mb:.0f} MB; "
               f"{datetime.now(UTC):%Y-%m-%d}.\n\n")
-    md = header + summary_md(groups)
+    md = header + summary_md(groups) + "\n" + components_md(groups)
     for title, rows in groups.items():
         md += "\n" + table_md(rows, title)
     if study:

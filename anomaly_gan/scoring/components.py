@@ -6,7 +6,13 @@ Raw components per window, from the model's raw outputs:
   reconstruction (also kept per feature, for explanations);
 - ``discriminator``: mean squared distance between discriminator/critic features of the
   window and of its reconstruction;
-- ``latent`` (GANomaly): mean squared distance between E(x) and E'(G(x)).
+- ``latent`` (GANomaly): mean squared distance between E(x) and E'(G(x));
+- ``knn`` (GANomaly): mean Euclidean distance from the window's latent code E(x) to its
+  :data:`KNN_NEIGHBOURS` nearest codes of normal training windows (a sample of them is saved
+  with the calibration). Reconstruction errors measure how hard a window is to reproduce,
+  so a window that is *unusually simple* (a signal gone flat, a missing burst of commands)
+  reconstructs well and scores low on them; its latent code still lies away from every
+  normal one, which this component measures.
 
 Each is standardised on a log scale with robust statistics (median, MAD) of held-out normal
 windows, then combined as a weighted mean. The statistics are fitted once and saved.
@@ -27,15 +33,21 @@ import numpy as np
 
 __all__ = [
     "COMPONENTS",
+    "KNN_NEIGHBOURS",
+    "KNN_REFERENCE",
     "RobustStats",
     "combine",
     "fit_component_stats",
     "fit_robust_stats",
+    "knn_distance",
     "raw_components",
     "standardise_components",
 ]
 
-COMPONENTS = ("reconstruction", "discriminator", "latent")
+COMPONENTS = ("reconstruction", "discriminator", "latent", "knn")
+KNN_NEIGHBOURS = 5
+KNN_REFERENCE = 1024
+"""Training windows whose latent codes are kept as the ``knn`` reference (evenly spaced)."""
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -96,10 +108,34 @@ def standardise_components(components: dict[str, np.ndarray],
     return {k: stats[k].standardise(_log(v)) for k, v in components.items()}
 
 
-def raw_components(windows: np.ndarray, outputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def knn_distance(codes: np.ndarray, reference: np.ndarray, k: int = KNN_NEIGHBOURS,
+                 chunk: int = 4096) -> np.ndarray:
+    """Mean Euclidean distance from each row of ``codes`` to its ``k`` nearest ``reference`` rows.
+
+    >>> ref = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
+    >>> knn_distance(np.array([[0.0, 0.0], [4.0, 0.0]]), ref, k=2).round(3)
+    array([0.5, 2. ])
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    k = max(1, min(int(k), len(ref)))
+    ref_sq = np.square(ref).sum(axis=1)
+    out = np.empty(len(codes))
+    for start in range(0, len(codes), chunk):
+        part = codes[start:start + chunk]
+        d2 = np.square(part).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * (part @ ref.T)
+        nearest = np.partition(np.maximum(d2, 0.0), k - 1, axis=1)[:, :k]
+        out[start:start + chunk] = np.sqrt(nearest).mean(axis=1)
+    return out
+
+
+def raw_components(windows: np.ndarray, outputs: dict[str, np.ndarray],
+                   reference_codes: np.ndarray | None = None
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Raw per-window components and the per-feature reconstruction error ``(n, F)``.
 
-    ``windows`` and ``outputs["reconstruction"]`` are the scaled ``(n, W, F)`` arrays.
+    ``windows`` and ``outputs["reconstruction"]`` are the scaled ``(n, W, F)`` arrays;
+    ``reference_codes`` (latent codes of normal training windows) enables ``knn``.
     """
     per_feature = np.abs(windows.astype(np.float64) - outputs["reconstruction"]).mean(axis=1)
     comps = {
@@ -112,6 +148,8 @@ def raw_components(windows: np.ndarray, outputs: dict[str, np.ndarray]) -> tuple
         comps["latent"] = np.square(
             outputs["latent"].astype(np.float64) - outputs["latent_hat"]
         ).mean(axis=1)
+        if reference_codes is not None and len(reference_codes):
+            comps["knn"] = knn_distance(outputs["latent"], reference_codes)
     return comps, per_feature
 
 
