@@ -81,6 +81,12 @@ class Calibration:
                 raise ValueError(f"weights.{name}: expected a finite number >= 0, got {w}")
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError("weights: expected at least one weight > 0")
+        if "knn" in self.component_stats:
+            codes = self.reference_codes
+            if (codes is None or codes.ndim != 2 or len(codes) == 0
+                    or not np.isfinite(codes).all()):
+                raise ValueError("reference_codes: expected a non-empty table of finite latent "
+                                 "codes (the knn component measures distances to them)")
         q = self.severity_quantiles
         if q.shape != SEVERITY_LEVELS.shape or not np.isfinite(q).all() or np.any(np.diff(q) < 0):
             raise ValueError(f"severity_quantiles: expected {len(SEVERITY_LEVELS)} finite, "
