@@ -134,10 +134,11 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
     if isinstance(gan, FAnoGAN):
         gan_epochs, encoder_epochs = split_epochs(training.epochs)
         total = gan_epochs + encoder_epochs
-        per_epoch = steps_per_epoch(len(train), training.batch_size, total, training.min_steps)
-        schedule_learning_rate(gan.c_optimizer, training, per_epoch * gan_epochs * gan.n_critic)
-        schedule_learning_rate(gan.g_optimizer, training, per_epoch * gan_epochs)
-        schedule_learning_rate(gan.e_optimizer, training, per_epoch * encoder_epochs)
+        # f-AnoGAN keeps the constant rate of its papers (Gulrajani et al.'s WGAN-GP
+        # Algorithm 1, Schlegl et al.'s encoder training): a decaying rate starved the
+        # generator, and then the encoder, on short runs. It still gets the step floor.
+        for optimizer in gan.optimizers().values():
+            schedule_learning_rate(optimizer, training, 0)
         gan.set_phase("gan")
         history, epochs_run, _ = run_fit(gan, train, val, epochs=gan_epochs, training=training,
                                          monitor=None, progress=progress,

@@ -143,6 +143,7 @@ def schedule_learning_rate(optimizer: keras.optimizers.Optimizer, training: Trai
     near-constant initial output quickly, small steps late settle the reconstruction (and the
     early-stopping snapshot) instead of bouncing around the optimum. Set before ``fit``
     traces its step; a :class:`LossScaleOptimizer` forwards it to the wrapped Adam.
+    ``steps=0`` (or ``lr_schedule: constant``) sets the constant ``learning_rate``.
     """
     if training.lr_schedule == "cosine" and steps > 0:
         optimizer.learning_rate = keras.optimizers.schedules.CosineDecay(
