@@ -86,6 +86,9 @@ class ModelConfig:
     w_adv: float = _f(1.0, **_range(0.0))
     w_con: float = _f(50.0, **_range(0.0))
     w_enc: float = _f(1.0, **_range(0.0))
+    # GANomaly's reconstruction term: l2 (default) or the paper's l1, whose optimum for a
+    # rarely-changing feature is its median (see models/ganomaly/losses.py).
+    reconstruction_loss: Literal["l2", "l1"] = "l2"
     # f-AnoGAN: WGAN-GP and the izi_f encoder loss.
     gp_weight: float = _f(10.0, **_range(0.0))
     n_critic: int = _f(5, **_range(1, 100))

@@ -212,9 +212,14 @@ def run_fit(gan: keras.Model, train: np.ndarray, val: np.ndarray, *, epochs: int
     """
     callbacks: list[keras.callbacks.Callback] = [StopOnNonFinite()]
     if monitor is not None:
+        # Not before the step floor is done: a loss flat for `patience` epochs early on is
+        # the decoder still at its initial near-constant output, not convergence.
+        per_epoch = steps_per_epoch(len(train), min(training.batch_size, len(train)),
+                                    total_epochs, training.min_steps)
+        floor_epochs = math.ceil(training.min_steps / per_epoch) - offset
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode="min", patience=training.patience,
-            restore_best_weights=True, verbose=0))
+            restore_best_weights=True, verbose=0, start_from_epoch=max(0, floor_epochs - 1)))
     # After EarlyStopping, so its best-weights snapshot is taken before a family callback
     # (e.g. GANomaly's discriminator reset) changes the weights.
     callbacks.extend(gan.fit_callbacks())
