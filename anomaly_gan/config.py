@@ -78,7 +78,7 @@ ModelKind = Literal["ganomaly", "fanogan"]
 """A GAN family: the name of its folder under ``anomaly_gan/models/``."""
 Backbone = Literal["dense", "conv1d"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
-ScoreComponent = Literal["reconstruction", "discriminator", "latent"]
+ScoreComponent = Literal["reconstruction", "discriminator", "latent", "knn"]
 
 MODEL_KINDS: tuple[str, ...] = typing.get_args(ModelKind)
 BACKBONES: tuple[str, ...] = typing.get_args(Backbone)
@@ -111,6 +111,9 @@ class ModelConfig:
     w_adv: float = _f(1.0, **_range(0.0))
     w_con: float = _f(50.0, **_range(0.0))
     w_enc: float = _f(1.0, **_range(0.0))
+    # GANomaly's reconstruction term: l2 (default) or the paper's l1, whose optimum for a
+    # rarely-changing feature is its median (see models/ganomaly/losses.py).
+    reconstruction_loss: Literal["l2", "l1"] = "l2"
     # f-AnoGAN: WGAN-GP and the izi_f encoder loss.
     gp_weight: float = _f(10.0, **_range(0.0))
     n_critic: int = _f(5, **_range(1, 100))
@@ -135,8 +138,16 @@ class TrainingConfig:
     """Optimisation, early stopping, precision and health checks."""
 
     epochs: int = _f(30, **_range(1, 100_000))
+    # Optimizer steps floor: short series repeat their windows within an epoch until the
+    # run gets at least this many steps (705 rows gave 9 steps an epoch, 270 in all: the
+    # decoder never left its initial near-constant output).
+    min_steps: int = _f(2000, **_range(0, 10_000_000))
     batch_size: int = _f(64, **_range(1, 1 << 20))
-    learning_rate: float = _f(2e-4, **_range(0.0, 1.0, lo_open=True))
+    learning_rate: float = _f(1e-3, **_range(0.0, 1.0, lo_open=True))
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    # Unhealthy runs are retried (new seed, half the learning rate, fresh networks) up to
+    # this many attempts in all before train gives up.
+    max_attempts: int = _f(3, **_range(1, 20))
     beta_1: float = _f(0.5, **_range(0.0, 1.0, hi_open=True))
     patience: int = _f(5, **_range(1, 100_000))
     seed: int = _f(0, **_range(0))
@@ -155,7 +166,7 @@ class ScoringConfig:
     # reconstruction error (f-AnoGAN's main term) second; the discriminator distance as
     # an auxiliary signal. Families without a component ignore its weight.
     weights: dict[str, float] = _f(  # noqa: RUF009 - _f returns a dataclass field
-        {"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0})
+        {"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0, "knn": 1.0})
     top_k: int = _f(3, **_range(1, 1000))
 
 

@@ -45,6 +45,8 @@ class Calibration:
     threshold: Threshold
     severity_quantiles: np.ndarray  # combined normal scores at SEVERITY_LEVELS
     validation: dict[str, Any] = field(default_factory=dict)
+    # Latent codes of a sample of normal training windows: the ``knn`` component's reference.
+    reference_codes: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,8 @@ class Calibration:
             "threshold": self.threshold.to_dict(),
             "severity_quantiles": self.severity_quantiles.tolist(),
             "validation": self.validation,
+            **({} if self.reference_codes is None
+               else {"reference_codes": self.reference_codes.tolist()}),
         }
 
     def check(self, n_features: int) -> None:
@@ -77,6 +81,12 @@ class Calibration:
                 raise ValueError(f"weights.{name}: expected a finite number >= 0, got {w}")
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError("weights: expected at least one weight > 0")
+        if "knn" in self.component_stats:
+            codes = self.reference_codes
+            if (codes is None or codes.ndim != 2 or len(codes) == 0
+                    or not np.isfinite(codes).all()):
+                raise ValueError("reference_codes: expected a non-empty table of finite latent "
+                                 "codes (the knn component measures distances to them)")
         q = self.severity_quantiles
         if q.shape != SEVERITY_LEVELS.shape or not np.isfinite(q).all() or np.any(np.diff(q) < 0):
             raise ValueError(f"severity_quantiles: expected {len(SEVERITY_LEVELS)} finite, "
@@ -91,6 +101,8 @@ class Calibration:
             threshold=Threshold.from_dict(raw["threshold"]),
             severity_quantiles=np.asarray(raw["severity_quantiles"], dtype=np.float64),
             validation=dict(raw.get("validation", {})),
+            reference_codes=(None if raw.get("reference_codes") is None
+                             else np.asarray(raw["reference_codes"], dtype=np.float32)),
         )
 
 
@@ -155,15 +167,19 @@ class Detector:
                 f"got {raw.shape[-1]}"
             )
 
+    def _make_scorer(self, reference_codes: np.ndarray | None) -> Any:
+        from anomaly_gan.inference import CompiledScorer
+
+        if "scorer" not in self.nets:
+            raise DataError(f"inference networks for {self.kind} need a 'scorer' model, "
+                            f"got {sorted(self.nets)}")
+        return CompiledScorer(self.nets["scorer"], self.scaler.center, self.scaler.scale,
+                              reference_codes=reference_codes)
+
     def _scorer(self) -> Any:
         if self._compiled is None:
-            from anomaly_gan.inference import CompiledScorer
-
-            if "scorer" not in self.nets:
-                raise DataError(f"inference networks for {self.kind} need a 'scorer' model, "
-                                f"got {sorted(self.nets)}")
-            self._compiled = CompiledScorer(self.nets["scorer"], self.scaler.center,
-                                            self.scaler.scale)
+            self._compiled = self._make_scorer(
+                None if self.calibration is None else self.calibration.reference_codes)
         return self._compiled
 
     def warm_up(self, max_batch: int = 512) -> None:
@@ -171,10 +187,16 @@ class Detector:
         so that no call made while serving pays for it."""
         self._scorer().warm_up(max_batch)
 
-    def raw_scores(self, raw_windows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def raw_scores(self, raw_windows: np.ndarray, reference_codes: np.ndarray | None = None
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Unstandardised components and per-feature errors (used for calibration): one
-        compiled call per batch (:class:`anomaly_gan.inference.CompiledScorer`)."""
-        comps, per_feature = self._scorer()(np.asarray(raw_windows, dtype=np.float64))
+        compiled call per batch (:class:`anomaly_gan.inference.CompiledScorer`).
+
+        ``reference_codes`` stands in for the calibration's (training measures the held-out
+        windows before the calibration exists).
+        """
+        scorer = self._scorer() if reference_codes is None else self._make_scorer(reference_codes)
+        comps, per_feature = scorer(np.asarray(raw_windows, dtype=np.float64))
         return ({k: v.astype(np.float64) for k, v in comps.items()},
                 per_feature.astype(np.float64))
 

@@ -75,11 +75,12 @@ class CompiledScorer:
     ``scorer`` is the inference network of :func:`anomaly_gan.models.inference_networks`
     (window batch -> dict of raw outputs); ``center``/``scale`` are the fitted scaler's.
     ``jit_compile``: XLA, see the module docstring. Under a backend other than TensorFlow
-    the function runs eagerly.
+    the function runs eagerly. ``reference_codes``: the calibration's latent codes of normal
+    training windows, for the ``knn`` component.
     """
 
     def __init__(self, scorer: Any, center: np.ndarray, scale: np.ndarray,
-                 jit_compile: bool = False) -> None:
+                 jit_compile: bool = False, reference_codes: np.ndarray | None = None) -> None:
         import keras
 
         from anomaly_gan.scoring import raw_components
@@ -91,7 +92,7 @@ class CompiledScorer:
 
         def fused(raw: Any) -> tuple[dict[str, Any], Any]:
             scaled = ops.cast((raw - center64) / scale64, "float32")
-            return raw_components(scaled, scorer(scaled, training=False))
+            return raw_components(scaled, scorer(scaled, training=False), reference_codes)
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf

@@ -8,7 +8,9 @@ quantiles. Nothing is ever recalibrated on the data being scored.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -17,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.config import Config
+from anomaly_gan.config import Config, TrainingConfig
 from anomaly_gan.data.scaling import fit_scaler
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import DataError
 from anomaly_gan.scoring import (
+    KNN_REFERENCE,
     SEVERITY_LEVELS,
     combine,
     fit_component_stats,
@@ -32,7 +35,7 @@ from anomaly_gan.scoring import (
 )
 from anomaly_gan.scoring.drift import reference_histograms
 
-__all__ = ["data_hash", "split_series", "train_detector"]
+__all__ = ["attempt_settings", "data_hash", "split_series", "train_detector"]
 
 Progress = Callable[[str], None]
 
@@ -64,6 +67,28 @@ def _windows(series: Sequence[np.ndarray], window: int, stride: int) -> np.ndarr
     return np.concatenate([sliding_windows(s, window, stride) for s in series], axis=0)
 
 
+def attempt_settings(training: TrainingConfig, attempt: int) -> TrainingConfig:
+    """The settings of retry ``attempt`` (0 = the configured run).
+
+    Each retry starts from fresh networks (so a collapsed discriminator is reset too) with the
+    next seed and half the previous learning rate: the failures seen in practice are a bad
+    draw of initial weights or steps too large for the data.
+
+    >>> t = attempt_settings(TrainingConfig(seed=7, learning_rate=1e-3), 2)
+    >>> t.seed, t.learning_rate
+    (9, 0.00025)
+    """
+    if attempt == 0:
+        return training
+    return dataclasses.replace(training, seed=training.seed + attempt,
+                               learning_rate=training.learning_rate / 2**attempt)
+
+
+def _monitored_best(history: dict[str, list[float]], monitor: str) -> float:
+    finite = [v for v in history.get(monitor, []) if math.isfinite(v)]
+    return min(finite) if finite else math.inf
+
+
 def _library_versions() -> dict[str, str]:
     """Versions that produced a bundle, with the Keras backend and its library."""
     import importlib
@@ -86,7 +111,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     ``progress`` gets a line before and after training and one per epoch.
     ``init`` is called with the built GAN before training (warm start).
     """
-    from anomaly_gan.models import build_gan, fit_gan, inference_networks
+    from anomaly_gan.models import build_gan, fit_gan, inference_networks, raw_outputs
 
     say = progress or (lambda _msg: None)
     series = [np.asarray(values, dtype=np.float64)] if isinstance(values, np.ndarray) else [
@@ -111,18 +136,55 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     say(f"training {cfg.model.kind}/{cfg.model.backbone} on {len(train_w)} windows of "
         f"{w}x{len(feature_names)}, {len(held_w)} held-out windows")
 
-    gan = build_gan(cfg.model, cfg.training, w, len(feature_names))
-    if init is not None:
-        init(gan)
-    fit = fit_gan(gan, np.ascontiguousarray(train_w, dtype=np.float32),
-                  np.ascontiguousarray(held_w, dtype=np.float32), cfg.training, progress=progress)
-    nets = inference_networks(gan)
+    attempts: list[dict[str, Any]] = []
+    best: tuple[bool, float, int] | None = None
+    fit = nets = None
+    for attempt in range(cfg.training.max_attempts):
+        training = attempt_settings(cfg.training, attempt)
+        attempt_started = time.monotonic()
+        gan = build_gan(cfg.model, training, w, len(feature_names))
+        if init is not None:
+            init(gan)
+        result = fit_gan(gan, np.ascontiguousarray(train_w, dtype=np.float32),
+                         np.ascontiguousarray(held_w, dtype=np.float32), training,
+                         progress=progress)
+        healthy = result.health.get("status") == "healthy"
+        loss = _monitored_best(result.history, gan.monitor)
+        attempts.append({
+            "attempt": attempt + 1, "seed": training.seed,
+            "learning_rate": training.learning_rate, "status": result.health.get("status"),
+            "issues": list(result.health.get("issues", [])), "epochs_run": result.epochs_run,
+            "best_validation_loss": loss if math.isfinite(loss) else None,
+            "reconstruction_skill": result.health.get("reconstruction_skill", {}).get("overall"),
+            "seconds": round(time.monotonic() - attempt_started, 3),
+        })
+        # Keep the healthy run, else the one with the lowest validation loss so far.
+        key = (healthy, -loss, -attempt)
+        if best is None or key > best:
+            best, fit, nets = key, result, inference_networks(gan)
+        if healthy:
+            break
+        if attempt + 1 < cfg.training.max_attempts:
+            nxt = attempt_settings(cfg.training, attempt + 1)
+            say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
+                f"{'; '.join(result.health.get('issues', []))}; retrying with seed {nxt.seed}, "
+                f"learning rate {nxt.learning_rate:g}, fresh networks")
+        else:
+            say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
+                f"{'; '.join(result.health.get('issues', []))}; no attempts left")
+    assert fit is not None and nets is not None  # max_attempts >= 1
+    fit.health["attempts"] = len(attempts)
     train_seconds = time.monotonic() - started
+
+    # The knn component's reference: latent codes of evenly spaced training windows.
+    sample = np.unique(np.linspace(0, len(train_w) - 1, min(KNN_REFERENCE, len(train_w)))
+                       .round().astype(int))
+    reference_codes = raw_outputs(cfg.model.kind, nets, train_w[sample]).get("latent")
 
     # Calibrate on the held-out normal windows.
     provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
                            calibration=None, config=cfg)  # type: ignore[arg-type]
-    comps, per_feature = provisional.raw_scores(held_raw)
+    comps, per_feature = provisional.raw_scores(held_raw, reference_codes)
     stats = fit_component_stats(comps)
     weights = {k: v for k, v in cfg.scoring.weights.items() if k in comps}
     normal_scores = combine(standardise_components(comps, stats), weights)
@@ -141,6 +203,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             "score_p99": float(np.quantile(normal_scores, 0.99)),
             "final_losses": {k: v[-1] for k, v in fit.history.items() if v},
         },
+        reference_codes=reference_codes,
     )
     digest = data_hash(series)
     created = datetime.now(UTC)
@@ -155,12 +218,14 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         "epochs_run": fit.epochs_run,
         "history": fit.history,
         "health": fit.health,
+        "attempts": attempts,
         "libraries": _library_versions(),
         "validation": calibration.validation,
         # Drift reference for serve's PSI gauges: held-out rows and normal scores.
         "reference": reference_histograms(np.concatenate(held_parts), feature_names,
                                           normal_scores),
     }
-    say(f"trained in {train_seconds:.1f}s ({fit.epochs_run} epochs, {fit.precision}); "
+    say(f"trained in {train_seconds:.1f}s ({len(attempts)} attempt(s), {fit.epochs_run} epochs, "
+        f"{fit.precision}); "
         f"threshold {threshold.value:.3f} ({threshold.method}); health: {fit.health.get('status')}")
     return Detector(cfg.model.kind, version, feature_names, w, scaler, nets, calibration, cfg, metadata)

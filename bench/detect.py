@@ -11,9 +11,21 @@ first 15%, evaluate on the rest), with ONE config for all (the shipped default u
 - a random score.
 
 Metrics are point-wise (no point adjustment): AUC-ROC, AUC-PR, best F1. Also reports
-training time, windows/s scored and peak memory. Writes bench/results/detect.{md,json}.
+training time, windows/s scored, peak memory and the whole run's wall time.
 
-    python bench/detect.py [--config C] [--only A-1,C-1] [--skip-nab] [--datasets DIR]
+NASA channels also run with train.csv cut to its first 700 and 1,500 rows (``--sizes``), the
+short series on which training used to collapse; per size the table counts healthy and
+refused models (a refused model is one `anomaly-gan train` would exit 3 on).
+
+Health study (``--health-study``, on by default): on the 700-row cuts, a deliberately starved
+run (the old budget: 270-odd steps at a constant 2e-4, one attempt) is trained and scored next
+to the default's, and every default run that needed a retry also scores its failed first
+attempt, so the table shows whether "unhealthy" means "detects worse".
+
+Writes bench/results/detect.{md,json}.
+
+    python bench/detect.py [--config C] [--only A-1,C-1] [--sizes full,700,1500] [--skip-nab]
+                           [--no-health-study] [--datasets DIR]
 """
 
 from __future__ import annotations
@@ -70,29 +82,71 @@ def baselines(train: np.ndarray, test: np.ndarray, window: int, scaler_kind: str
     return out
 
 
-def run_series(name: str, train: np.ndarray, test: np.ndarray, labels: np.ndarray, cfg) -> dict:
+def run_series(name: str, train: np.ndarray, test: np.ndarray, labels: np.ndarray, cfg,
+               with_baselines: bool = True) -> dict:
     t0 = time.monotonic()
     det = train_detector(cfg, train, [f"f{i}" for i in range(train.shape[1])])
     train_s = time.monotonic() - t0
+    health = det.metadata["health"]
+    attempts = det.metadata.get("attempts", [])
     t0 = time.monotonic()
     res = det.score_series(test)
     score_s = time.monotonic() - t0
     row = {"series": name, "rows_train": len(train), "rows_test": len(test),
            "anomalous": int(labels.sum()), "train_seconds": round(train_s, 2),
-           "epochs": det.metadata["epochs_run"], "health": det.metadata["health"].get("status"),
+           "epochs": det.metadata["epochs_run"], "health": health.get("status"),
+           "issues": health.get("issues", []), "attempts": len(attempts),
+           "first_attempt_health": attempts[0]["status"] if attempts else health.get("status"),
+           "reconstruction_skill": health.get("reconstruction_skill", {}).get("overall"),
            "windows_per_second": round((len(test) - det.window + 1) / score_s, 1)}
-    scores = {"gan": res.score, **baselines(train, test, det.window, cfg.data.scaler, cfg.training.seed)}
+    scores = {"gan": res.score}
+    if with_baselines:
+        scores.update(baselines(train, test, det.window, cfg.data.scaler, cfg.training.seed))
     for method, s in scores.items():
         m = evaluate_scores(s, labels, det.threshold if method == "gan" else None)
         row[method] = {k: m[k] for k in METRICS}
         if method == "gan":
             row[method].update(f1_at_threshold=m["f1"], precision=m["precision"], recall=m["recall"])
-    print(f"  {name:<28} gan AUC-PR {row['gan']['auc_pr']:.3f}  pca {row['pca']['auc_pr']:.3f}  "
-          f"iforest {row['iforest']['auc_pr']:.3f}  ({train_s:.0f}s train)", file=sys.stderr, flush=True)
+    # Each standardised component alone: which signal carries the detection.
+    row["components"] = {}
+    for comp, values in res.components.items():
+        m = evaluate_scores(values, labels)
+        row["components"][comp] = {k: m[k] for k in ("auc_roc", "auc_pr")}
+    shown = "  ".join(f"{m} {row[m]['auc_pr']:.3f}" for m in scores)
+    print(f"  {name:<34} AUC-PR {shown}  ({train_s:.0f}s train, {row['health']}, "
+          f"{row['attempts']} attempt(s))", file=sys.stderr, flush=True)
     return row
 
 
-def nasa(root: Path, only: set[str] | None):
+def starved(cfg):
+    """The old training budget: one pass per epoch, constant 2e-4, one attempt, kept anyway."""
+    return cfg.replace(training=dataclasses.replace(
+        cfg.training, min_steps=0, learning_rate=2e-4, lr_schedule="constant", max_attempts=1,
+        allow_unhealthy=True))
+
+
+def health_study(rows: list[dict], series: dict[str, tuple], cfg) -> list[dict]:
+    """Healthy vs unhealthy models of the same series, scored the same way."""
+    out = []
+    for r in rows:
+        train, test, labels = series[r["series"]]
+        study = {"series": r["series"], "default": {k: r[k] for k in ("health", "attempts")},
+                 "default_auc": {k: r["gan"][k] for k in ("auc_roc", "auc_pr")}}
+        print(f"  {r['series']} starved:", file=sys.stderr, flush=True)
+        s = run_series(r["series"] + " [starved]", train, test, labels, starved(cfg), False)
+        study["starved"] = {"health": s["health"], "skill": s["reconstruction_skill"],
+                            "auc_roc": s["gan"]["auc_roc"], "auc_pr": s["gan"]["auc_pr"]}
+        if r["attempts"] > 1:  # the failed first attempt of the default run, alone
+            first = cfg.replace(training=dataclasses.replace(cfg.training, max_attempts=1,
+                                                             allow_unhealthy=True))
+            f = run_series(r["series"] + " [attempt 1]", train, test, labels, first, False)
+            study["first_attempt"] = {"health": f["health"], "skill": f["reconstruction_skill"],
+                                      "auc_roc": f["gan"]["auc_roc"], "auc_pr": f["gan"]["auc_pr"]}
+        out.append(study)
+    return out
+
+
+def nasa(root: Path, only: set[str] | None, size: int | None = None):
     for spacecraft in ("smap", "msl"):
         for ch in sorted((root / "nasa" / spacecraft).iterdir()):
             if only and ch.name not in only:
@@ -100,7 +154,10 @@ def nasa(root: Path, only: set[str] | None):
             train = read_table(ch / "train.csv").values
             test = read_table(ch / "test.csv").values
             labels = read_labels(ch / "test_label.csv", rows=len(test))
-            yield f"{spacecraft.upper()} {ch.name}", train, test, labels
+            if size is not None:
+                train = train[:size]
+            suffix = "" if size is None else f" [{size} rows]"
+            yield f"{spacecraft.upper()} {ch.name}{suffix}", train, test, labels
 
 
 def nab(root: Path):
@@ -118,19 +175,84 @@ def nab(root: Path):
 
 
 def table_md(rows: list[dict], title: str) -> str:
-    head = ("| series | GAN AUC-ROC | GAN AUC-PR | GAN best F1 | PCA AUC-PR | IForest AUC-PR | "
-            "random AUC-PR | GAN F1@thr | train s | windows/s |")
-    lines = [f"### {title}", "", head, "|" + "---|" * 10]
+    head = ("| series | health (attempts) | skill | GAN AUC-ROC | GAN AUC-PR | GAN best F1 | "
+            "PCA AUC-PR | IForest AUC-PR | random AUC-PR | GAN F1@thr | train s | windows/s |")
+    lines = [f"### {title}", "", head, "|" + "---|" * 12]
     for r in rows:
+        skill = r.get("reconstruction_skill")
         lines.append(
-            f"| {r['series']} | {r['gan']['auc_roc']:.3f} | {r['gan']['auc_pr']:.3f} | "
+            f"| {r['series']} | {r['health']} ({r['attempts']}) | "
+            f"{'-' if skill is None else f'{skill:.2f}'} | {r['gan']['auc_roc']:.3f} | "
+            f"{r['gan']['auc_pr']:.3f} | "
             f"{r['gan']['best_f1']:.3f} | {r['pca']['auc_pr']:.3f} | {r['iforest']['auc_pr']:.3f} | "
             f"{r['random']['auc_pr']:.3f} | {r['gan']['f1_at_threshold']:.3f} | "
             f"{r['train_seconds']:.1f} | {r['windows_per_second']:.0f} |")
-    lines += ["", "| mean | " + " | ".join(METRICS) + " |", "|---|---|---|---|"]
+    healthy = sum(r["health"] == "healthy" for r in rows)
+    lines += ["", (f"{healthy} healthy, {len(rows) - healthy} refused; training time max "
+              f"{max(r['train_seconds'] for r in rows):.1f} s, mean "
+              f"{np.mean([r['train_seconds'] for r in rows]):.1f} s."), "",
+              "| mean | " + " | ".join(METRICS) + " |", "|---|---|---|---|"]
     for method in METHODS:
         means = [np.mean([r[method][k] for r in rows]) for k in METRICS]
         lines.append(f"| {method} | " + " | ".join(f"{v:.3f}" for v in means) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_md(groups: dict[str, list[dict]]) -> str:
+    """One line per data set and size: refused models and mean AUCs of every method."""
+    lines = ["### Summary (means over series)", "",
+             "| data | series | healthy | refused | " + " | ".join(
+                 f"{m} AUC-ROC | {m} AUC-PR" for m in METHODS) + " |",
+             "|" + "---|" * (4 + 2 * len(METHODS))]
+    for name, rows in groups.items():
+        if not rows:
+            continue
+        healthy = sum(r["health"] == "healthy" for r in rows)
+        cells = [f"{np.mean([r[m][k] for r in rows]):.3f}" for m in METHODS
+                 for k in ("auc_roc", "auc_pr")]
+        lines.append(f"| {name} | {len(rows)} | {healthy} | {len(rows) - healthy} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def components_md(groups: dict[str, list[dict]]) -> str:
+    """Mean AUCs of each score component alone (analysis; the default mixes them)."""
+    comps = sorted({c for rows in groups.values() for r in rows for c in r.get("components", {})})
+    lines = ["### Score components alone (mean AUC-ROC / AUC-PR)", "",
+             "| data | " + " | ".join(comps) + " |", "|" + "---|" * (1 + len(comps))]
+    for name, rows in groups.items():
+        cells = []
+        for c in comps:
+            have = [r["components"][c] for r in rows if c in r.get("components", {})]
+            cells.append("-" if not have else
+                         f"{np.mean([h['auc_roc'] for h in have]):.3f} / "
+                         f"{np.mean([h['auc_pr'] for h in have]):.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def study_md(study: list[dict]) -> str:
+    lines = ["### Health study: does \"unhealthy\" mean \"detects worse\"? (700-row cuts)", "",
+             ("| series | default: health (attempts) | AUC-ROC | AUC-PR | starved: health | skill | "
+             "AUC-ROC | AUC-PR | failed 1st attempt: skill, AUC-ROC, AUC-PR |"),
+             "|" + "---|" * 9]
+    for s in study:
+        st, first = s["starved"], s.get("first_attempt")
+        skill = "-" if st["skill"] is None else f"{st['skill']:.2f}"
+        shown = "-" if first is None else (f"{first['skill'] or float('nan'):.2f}, "
+                                           f"{first['auc_roc']:.3f}, {first['auc_pr']:.3f}")
+        lines.append(f"| {s['series']} | {s['default']['health']} ({s['default']['attempts']}) | "
+                     f"{s['default_auc']['auc_roc']:.3f} | {s['default_auc']['auc_pr']:.3f} | "
+                     f"{st['health']} | {skill} | {st['auc_roc']:.3f} | {st['auc_pr']:.3f} | "
+                     f"{shown} |")
+    bad = [s for s in study if s["starved"]["health"] != "healthy"]
+    if bad:
+        lines += ["", (f"Starved runs judged unhealthy: {len(bad)} of {len(study)}; their mean "
+                  f"AUC-ROC {np.mean([s['starved']['auc_roc'] for s in bad]):.3f} against "
+                  f"{np.mean([s['default_auc']['auc_roc'] for s in bad]):.3f} for the healthy "
+                  f"default runs of the same series (AUC-PR "
+                  f"{np.mean([s['starved']['auc_pr'] for s in bad]):.3f} vs "
+                  f"{np.mean([s['default_auc']['auc_pr'] for s in bad]):.3f}).")]
     return "\n".join(lines) + "\n"
 
 
@@ -139,7 +261,10 @@ def main() -> int:
     ap.add_argument("--config", help="config for every series (default: the shipped defaults)")
     ap.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"))
     ap.add_argument("--only", help="comma-separated NASA channels")
+    ap.add_argument("--sizes", default="full,700,1500",
+                    help="NASA train.csv lengths to run: 'full' and/or row counts")
     ap.add_argument("--skip-nab", action="store_true")
+    ap.add_argument("--no-health-study", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
     cfg = load_config(args.config)
@@ -152,27 +277,45 @@ def main() -> int:
               f"Benchmarks) or pass --datasets DIR", file=sys.stderr)
         return 2
     only = set(args.only.split(",")) if args.only else None
+    sizes = [None if s == "full" else int(s) for s in args.sizes.split(",")]
     t0 = time.monotonic()
-    print("NASA SMAP/MSL", file=sys.stderr)
-    nasa_rows = [run_series(*s, cfg) for s in nasa(root, only)]
-    nab_rows = []
+    groups: dict[str, list[dict]] = {}
+    short: dict[str, tuple] = {}
+    for size in sizes:
+        label = "NASA, full train.csv" if size is None else f"NASA, first {size} rows"
+        print(label, file=sys.stderr)
+        rows = []
+        for name, train, test, labels in nasa(root, only, size):
+            rows.append(run_series(name, train, test, labels, cfg))
+            if size == 700:
+                short[name] = (train, test, labels)
+        groups[label] = rows
     if not args.skip_nab:
         print("NAB artificialWithAnomaly (train on the first 15%)", file=sys.stderr)
-        nab_rows = [run_series(*s, cfg) for s in nab(root)]
+        groups["NAB artificial"] = [run_series(*s, cfg) for s in nab(root)]
+    study = []
+    if short and not args.no_health_study:
+        print("health study (700-row cuts)", file=sys.stderr)
+        study = health_study(groups["NASA, first 700 rows"], short, cfg)
+    wall = time.monotonic() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     header = (f"Config: {args.config or 'shipped default'} ({cfg.model.kind}/{cfg.model.backbone}, "
-              f"window {cfg.data.window}, {cfg.training.epochs} epochs max); point-wise metrics, "
-              f"no point adjustment; {os.cpu_count()} CPU cores; total {time.monotonic() - t0:.0f}s; "
-              f"peak RSS {peak_mb:.0f} MB; {datetime.now(UTC):%Y-%m-%d}.\n\n")
-    md = header + table_md(nasa_rows, "NASA SMAP/MSL (train.csv -> test.csv)")
-    if nab_rows:
-        md += "\n" + table_md(nab_rows, "NAB artificial (first 15% -> rest)")
+              f"window {cfg.data.window}, {cfg.training.epochs} epochs max, "
+              f"min {cfg.training.min_steps} steps, up to {cfg.training.max_attempts} attempts); "
+              f"point-wise metrics, no point adjustment; {os.cpu_count()} CPU cores; "
+              f"bench wall time {wall:.0f} s; peak RSS {peak_mb:.0f} MB; "
+              f"{datetime.now(UTC):%Y-%m-%d}.\n\n")
+    md = header + summary_md(groups) + "\n" + components_md(groups)
+    for title, rows in groups.items():
+        md += "\n" + table_md(rows, title)
+    if study:
+        md += "\n" + study_md(study)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "detect.md").write_text(md)
     (out / "detect.json").write_text(json.dumps(
-        {"config": args.config or "default", "nasa": nasa_rows, "nab": nab_rows,
-         "peak_rss_mb": peak_mb}, indent=2))
+        {"config": args.config or "default", "groups": groups, "health_study": study,
+         "wall_seconds": round(wall, 1), "peak_rss_mb": peak_mb}, indent=2))
     print(md)
     return 0
 

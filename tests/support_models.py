@@ -14,7 +14,7 @@ def tiny_config(kind: str = "ganomaly", backbone: str = "conv1d", **training) ->
         "model": {"kind": kind, "backbone": backbone, "latent_dim": 8, "hidden": [16, 32]},
         "data": {"window": 16, "stride": 2},
         "training": {"epochs": 10, "batch_size": 64, "patience": 3, "seed": 0, "verbose": 0,
-                     "learning_rate": 1e-3, **training},
+                     "learning_rate": 1e-3, "min_steps": 0, "max_attempts": 1, **training},
     }, "tiny test config")
 
 

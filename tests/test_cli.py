@@ -31,7 +31,7 @@ def trained_cli(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     cfg = d / "tiny.yaml"
     cfg.write_text("model: {latent_dim: 8, hidden: [16, 32]}\ndata: {window: 16, stride: 2}\n"
-                   "training: {epochs: 10, learning_rate: 0.001, verbose: 0}\n")
+                   "training: {epochs: 10, min_steps: 200, learning_rate: 0.001, verbose: 0}\n")
     train = write_csv(d / "train.csv", normal_series(800), timestamps=True)
     assert main(["train", "--config", str(cfg), "--data", str(train), "--out", str(d / "model")]) == 0
     return d
@@ -141,16 +141,23 @@ def test_real_process_validate_config_and_headerless_default_train(tmp_path):
 
 def test_unhealthy_training_exits_3_without_bundle(tmp_path, capsys):
     """One epoch at a tiny learning rate leaves a generator that outputs the same window for
-    every input: mode collapse, reported, exit 3, nothing written unless allowed."""
+    every input: mode collapse. Each retry is logged, the attempts are kept in the metadata,
+    and only after the last one: exit 3, nothing written unless allowed."""
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model: {latent_dim: 8, hidden: [16, 32]}\ndata: {window: 16, stride: 2}\n"
-                   "training: {epochs: 1, learning_rate: 0.00001, verbose: 0}\n")
+                   "training: {epochs: 1, min_steps: 0, max_attempts: 2, learning_rate: 0.00001,"
+                   " verbose: 0}\n")
     train = write_csv(tmp_path / "train.csv", normal_series(600))
     args = ["train", "--config", str(cfg), "--data", str(train), "--out", str(tmp_path / "m")]
     assert main(args) == 3
     err = capsys.readouterr().err
     assert "training ended unhealthy: mode collapse" in err and "bundle NOT written" in err
+    assert "attempt 1/2 unhealthy: mode collapse" in err and "retrying with seed 1" in err
+    assert "attempt 2/2 unhealthy" in err and "no attempts left" in err
     assert not (tmp_path / "m").exists()
     assert main([*args, "--allow-unhealthy"]) == 0
     meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
     assert meta["health"]["status"] == "unhealthy"
+    assert [a["attempt"] for a in meta["attempts"]] == [1, 2]
+    assert [a["learning_rate"] for a in meta["attempts"]] == [1e-5, 5e-6]
+    assert all(a["status"] == "unhealthy" for a in meta["attempts"])

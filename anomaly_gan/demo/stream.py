@@ -66,7 +66,9 @@ def _train(opts: DemoOptions, plant: Any) -> Any:
 
     cfg = demo_config()
     if opts.epochs is not None:
-        cfg = cfg.replace(training=dataclasses.replace(cfg.training, epochs=opts.epochs))
+        # --epochs asks for exactly that many passes over the data (quick runs): no step floor.
+        cfg = cfg.replace(training=dataclasses.replace(cfg.training, epochs=opts.epochs,
+                                                       min_steps=0))
     t0 = time.monotonic()
     _say(f"training {cfg.model.kind}/{cfg.model.backbone} on the normal period "
          f"({plant.train_steps} rows x {len(plant.entities)} pumps)...")

@@ -146,6 +146,8 @@ class GANBase(BackendSteps, keras.Model):  # type: ignore[misc]
     disc_loss_key: ClassVar[str | None] = None
     adv_loss_key: ClassVar[str | None] = None
     """History keys for the discriminator-collapse check (``None``: not a BCE discriminator)."""
+    constant_learning_rate: ClassVar[bool] = False
+    """True: ``training.lr_schedule`` does not apply (the family keeps its papers' rate)."""
     build_networks: ClassVar[Callable[..., dict[str, keras.Model]]]
     build_scorer: ClassVar[Callable[..., keras.Model]]
 

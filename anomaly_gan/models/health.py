@@ -8,8 +8,14 @@ three failures seen most often into named issues that ``train.py`` can refuse (o
   :class:`anomaly_gan.models.training.StopOnNonFinite`).
 - **discriminator collapse**: the discriminator's loss sits near 0 for the last epochs while the
   generator's adversarial loss grows: D wins outright and stops giving G a useful gradient.
-- **mode collapse**: generated / reconstructed windows barely vary across samples compared to
-  the data, i.e. G emits (nearly) the same window whatever the input.
+- **mode collapse**: G emits (nearly) the same window whatever the input. For reconstructions
+  it is measured against a trivial predictor, each feature's median
+  (:func:`reconstruction_skill`): a generator that ignores its input can do no better than
+  that. The comparison is per feature and weighted by how much each feature moves, so one
+  moving telemetry channel beside many mostly-constant flags counts for what it is (the L1
+  optimum for a rarely-changing flag *is* its median, so "outputs vary less than the data"
+  was true of healthy models too). Unpaired generated samples (f-AnoGAN's G(z)) keep the
+  across-sample variance ratio.
 
 Everything returned is JSON-able (non-finite figures become ``None``).
 
@@ -30,11 +36,13 @@ import numpy as np
 __all__ = [
     "COLLAPSE_EPOCHS",
     "COLLAPSE_LOSS",
+    "MIN_RECONSTRUCTION_SKILL",
     "MIN_VARIANCE_RATIO",
     "assess_health",
     "discriminator_collapse",
     "mode_collapse",
     "non_finite_losses",
+    "reconstruction_skill",
     "variance_ratio",
 ]
 
@@ -44,6 +52,8 @@ COLLAPSE_EPOCHS = 3
 """How many final epochs the discriminator loss must stay collapsed (fewer if fewer ran)."""
 MIN_VARIANCE_RATIO = 0.05
 """Generated/real across-sample variance below this is called mode collapse."""
+MIN_RECONSTRUCTION_SKILL = 0.1
+"""Reconstructions must remove at least this share of the median predictor's error."""
 
 
 def _json_float(value: float | None) -> float | None:
@@ -102,6 +112,36 @@ def variance_ratio(generated: np.ndarray, reference: np.ndarray) -> float:
     return gen_var / ref_var
 
 
+def reconstruction_skill(reconstruction: np.ndarray, reference: np.ndarray
+                         ) -> tuple[float, np.ndarray]:
+    """How much better than "each feature's median" the reconstructions of ``reference`` are.
+
+    Returns ``(skill, per_feature)``: ``per_feature[f] = 1 - MAE_f(model) / MAE_f(median)``
+    (NaN where the feature is constant in ``reference``) and the overall skill
+    ``1 - sum_f MAE_f(model) / sum_f MAE_f(median)``, i.e. per-feature skills weighted by how
+    much each feature moves. 1 is perfect, 0 is no better than a constant window, negative is
+    worse. ``inf`` when every feature is constant (nothing to learn), ``nan`` when the
+    reconstructions are not finite.
+
+    >>> ref = np.stack([np.full((4, 2), v) for v in (0.0, 1.0, 2.0, 3.0)])
+    >>> float(reconstruction_skill(ref, ref)[0]), float(reconstruction_skill(ref * 0 + 1.5, ref)[0])
+    (1.0, 0.0)
+    """
+    rec = np.asarray(reconstruction, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    flat_ref = ref.reshape(-1, ref.shape[-1])
+    trivial = np.abs(flat_ref - np.median(flat_ref, axis=0)).mean(axis=0)
+    if rec.shape != ref.shape or not np.all(np.isfinite(rec)):
+        return float("nan"), np.full(ref.shape[-1], np.nan)
+    model = np.abs(rec - ref).reshape(-1, ref.shape[-1]).mean(axis=0)
+    moving = trivial > 1e-12
+    per_feature = np.full(ref.shape[-1], np.nan)
+    per_feature[moving] = 1.0 - model[moving] / trivial[moving]
+    if not moving.any():
+        return float("inf"), per_feature
+    return float(1.0 - model[moving].sum() / trivial[moving].sum()), per_feature
+
+
 def mode_collapse(ratio: float, min_ratio: float = MIN_VARIANCE_RATIO) -> bool:
     """True when the variance ratio is below ``min_ratio`` (or not a number at all).
 
@@ -118,7 +158,8 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                   reference: np.ndarray | None = None,
                   collapse_loss: float = COLLAPSE_LOSS,
                   collapse_epochs: int = COLLAPSE_EPOCHS,
-                  min_variance_ratio: float = MIN_VARIANCE_RATIO) -> dict[str, Any]:
+                  min_variance_ratio: float = MIN_VARIANCE_RATIO,
+                  min_skill: float = MIN_RECONSTRUCTION_SKILL) -> dict[str, Any]:
     """Run every check and return the JSON-able health report.
 
     ``disc_loss_key``/``adv_loss_key`` name the BCE discriminator loss and the generator's
@@ -150,10 +191,28 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
             )
 
     ratios: dict[str, float | None] = {}
+    skill_report: dict[str, Any] = {}
     if samples is not None and reference is not None:
         for name, batch in samples.items():
             ratio = variance_ratio(batch, reference)
-            ratios[name] = _json_float(ratio)
+            ratios[name] = _json_float(ratio)  # reported for every batch, judged if unpaired
+            if name == "reconstruction":
+                skill, per_feature = reconstruction_skill(batch, reference)
+                finite = per_feature[np.isfinite(per_feature)]
+                skill_report = {
+                    "overall": _json_float(skill) if not math.isinf(skill) else None,
+                    "best_feature": _json_float(float(finite.max())) if finite.size else None,
+                    "worst_feature": _json_float(float(finite.min())) if finite.size else None,
+                    "moving_features": int(finite.size),
+                }
+                if math.isnan(skill) or skill < min_skill:
+                    shown = "non-finite" if math.isnan(skill) else f"{skill:.3g}"
+                    issues.append(
+                        f"mode collapse: {name} windows remove {shown} of the error of a "
+                        f"constant per-feature median (minimum {min_skill:g}): the generator "
+                        f"ignores its input"
+                    )
+                continue
             if mode_collapse(ratio, min_variance_ratio):
                 shown = "non-finite" if math.isnan(ratio) else f"{ratio:.4g}"
                 issues.append(
@@ -168,7 +227,9 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                          for k, v in history.items()},
         "min_disc_loss": _json_float(min_disc),
         "variance_ratio": ratios,
+        "reconstruction_skill": skill_report,
         "epochs": max((len(v) for v in history.values()), default=0),
         "thresholds": {"collapse_loss": collapse_loss, "collapse_epochs": collapse_epochs,
-                       "min_variance_ratio": min_variance_ratio},
+                       "min_variance_ratio": min_variance_ratio,
+                       "min_reconstruction_skill": min_skill},
     }

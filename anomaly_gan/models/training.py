@@ -35,8 +35,11 @@ __all__ = [
     "build_gan",
     "fit_gan",
     "make_optimizer",
+    "repeat_windows",
     "run_fit",
+    "schedule_learning_rate",
     "seed_everything",
+    "steps_per_epoch",
 ]
 
 _HEALTH_BATCH = 512
@@ -95,6 +98,52 @@ def make_optimizer(training: TrainingConfig, policy: str,
     if policy == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(adam, name=f"{name}_loss_scale")
     return adam
+
+
+def steps_per_epoch(n_windows: int, batch_size: int, epochs: int, min_steps: int) -> int:
+    """Optimizer steps per epoch: one pass over the windows, or more for short series.
+
+    The floor ``ceil(min_steps / epochs)`` makes the run's budget independent of series length
+    alone: 529 windows in batches of 64 are 9 steps, so 30 epochs would be 270 steps, far too
+    few for the decoder to leave its initial near-constant output.
+
+    >>> steps_per_epoch(529, 64, 30, 2000), steps_per_epoch(20_000, 64, 30, 2000)
+    (67, 313)
+    """
+    natural = math.ceil(n_windows / max(1, min(batch_size, n_windows)))
+    return max(natural, math.ceil(min_steps / max(1, epochs)))
+
+
+def repeat_windows(windows: np.ndarray, batch_size: int, steps: int) -> np.ndarray:
+    """``windows`` repeated whole until they fill at least ``steps`` batches.
+
+    Every window appears equally often; ``fit(shuffle=True)`` reshuffles the copies each epoch.
+
+    >>> repeat_windows(np.zeros((10, 2, 1)), batch_size=4, steps=6).shape
+    (30, 2, 1)
+    """
+    batch = min(batch_size, len(windows))
+    if steps <= math.ceil(len(windows) / batch):  # one pass already takes that many steps
+        return windows
+    need = steps * batch
+    return np.concatenate([windows] * math.ceil(need / len(windows)), axis=0)
+
+
+def schedule_learning_rate(optimizer: keras.optimizers.Optimizer, training: TrainingConfig,
+                           steps: int) -> None:
+    """Give ``optimizer`` the configured schedule over the ``steps`` it will take.
+
+    ``cosine`` decays from ``learning_rate`` to a tenth of it: large steps early leave the
+    near-constant initial output quickly, small steps late settle the reconstruction (and the
+    early-stopping snapshot) instead of bouncing around the optimum. Set before ``fit``
+    traces its step; a :class:`LossScaleOptimizer` forwards it to the wrapped Adam.
+    ``steps=0`` (or ``lr_schedule: constant``) sets the constant ``learning_rate``.
+    """
+    if training.lr_schedule == "cosine" and steps > 0:
+        optimizer.learning_rate = keras.optimizers.schedules.CosineDecay(
+            training.learning_rate, decay_steps=int(steps), alpha=0.1)
+    else:
+        optimizer.learning_rate = training.learning_rate
 
 
 def _finite(value: Any) -> bool:
@@ -157,15 +206,22 @@ def run_fit(gan: GANBase, train: np.ndarray, val: np.ndarray, *, epochs: int,
     """
     callbacks: list[keras.callbacks.Callback] = [StopOnNonFinite()]
     if monitor is not None:
+        # Not before the step floor is done: a loss flat for `patience` epochs early on is
+        # the decoder still at its initial near-constant output, not convergence.
+        per_epoch = steps_per_epoch(len(train), min(training.batch_size, len(train)),
+                                    total_epochs, training.min_steps)
+        floor_epochs = math.ceil(training.min_steps / per_epoch) - offset
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode="min", patience=training.patience,
-            restore_best_weights=True, verbose=0))
+            restore_best_weights=True, verbose=0, start_from_epoch=max(0, floor_epochs - 1)))
     # After EarlyStopping, so its best-weights snapshot is taken before a family callback
     # (e.g. GANomaly's discriminator reset) changes the weights.
     callbacks.extend(gan.fit_callbacks())
     if progress is not None:
         callbacks.append(ReportProgress(progress, label, total_epochs, offset))
     batch = min(training.batch_size, len(train))
+    train = repeat_windows(train, batch, steps_per_epoch(len(train), batch, total_epochs,
+                                                         training.min_steps))
     distribution = gan.distribution
     if distribution.replicas > 1:
         # Every batch, the last included, must split evenly over the devices.
@@ -242,6 +298,12 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
     seed_everything(training.seed)
     phases = gan.phases(training)
     total = sum(phase.epochs for phase in phases)
+    # The schedule spans the planned steps (early stopping may end sooner); it is set before
+    # the step functions are traced, so they read it.
+    steps = total * steps_per_epoch(len(train), training.batch_size, total, training.min_steps)
+    for optimizer in gan.optimizers().values():
+        schedule_learning_rate(optimizer, training, 0 if gan.constant_learning_rate else steps)
+    gan.train_function = None
     history: dict[str, list[float]] = {}
     epochs_run = 0
     best: int | None = None

@@ -2,10 +2,13 @@
 
 from anomaly_gan.scoring.components import (
     COMPONENTS,
+    KNN_NEIGHBOURS,
+    KNN_REFERENCE,
     RobustStats,
     combine,
     fit_component_stats,
     fit_robust_stats,
+    knn_distance,
     raw_components,
     standardise_components,
 )
@@ -19,6 +22,8 @@ from anomaly_gan.scoring.thresholds import (
 
 __all__ = [
     "COMPONENTS",
+    "KNN_NEIGHBOURS",
+    "KNN_REFERENCE",
     "SEVERITY_LEVELS",
     "RobustStats",
     "Threshold",
@@ -29,6 +34,7 @@ __all__ = [
     "fit_quantile_threshold",
     "fit_robust_stats",
     "fit_threshold",
+    "knn_distance",
     "raw_components",
     "severity",
     "standardise_components",

@@ -6,7 +6,13 @@ Raw components per window, from the model's raw outputs:
   reconstruction (also kept per feature, for explanations);
 - ``discriminator``: mean squared distance between discriminator/critic features of the
   window and of its reconstruction;
-- ``latent`` (GANomaly): mean squared distance between E(x) and E'(G(x)).
+- ``latent`` (GANomaly): mean squared distance between E(x) and E'(G(x));
+- ``knn`` (GANomaly): mean Euclidean distance from the window's latent code E(x) to its
+  :data:`KNN_NEIGHBOURS` nearest codes of normal training windows (a sample of them is saved
+  with the calibration). Reconstruction errors measure how hard a window is to reproduce,
+  so a window that is *unusually simple* (a signal gone flat, a missing burst of commands)
+  reconstructs well and scores low on them; its latent code still lies away from every
+  normal one, which this component measures.
 
 Each is standardised on a log scale with robust statistics (median, MAD) of held-out normal
 windows, then combined as a weighted mean. The statistics are fitted once and saved.
@@ -30,15 +36,21 @@ from anomaly_gan.config import SCORE_COMPONENTS
 
 __all__ = [
     "COMPONENTS",
+    "KNN_NEIGHBOURS",
+    "KNN_REFERENCE",
     "RobustStats",
     "combine",
     "fit_component_stats",
     "fit_robust_stats",
+    "knn_distance",
     "raw_components",
     "standardise_components",
 ]
 
 COMPONENTS = SCORE_COMPONENTS
+KNN_NEIGHBOURS = 5
+KNN_REFERENCE = 1024
+"""Training windows whose latent codes are kept as the ``knn`` reference (evenly spaced)."""
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -99,13 +111,36 @@ def standardise_components(components: dict[str, np.ndarray],
     return {k: stats[k].standardise(_log(v)) for k, v in components.items()}
 
 
-def raw_components(windows: Any, outputs: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+def knn_distance(codes: Any, reference: Any, k: int = KNN_NEIGHBOURS) -> Any:
+    """Mean Euclidean distance from each row of ``codes`` to its ``k`` nearest ``reference`` rows.
+
+    ``keras.ops`` in float64, like :func:`raw_components` (runs on numpy and inside the
+    compiled inference function).
+
+    >>> ref = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
+    >>> np.asarray(knn_distance(np.array([[0.0, 0.0], [4.0, 0.0]]), ref, k=2)).round(3)
+    array([0.5, 2. ])
+    """
+    from keras import ops
+
+    codes = ops.cast(codes, "float64")
+    ref = ops.cast(ops.convert_to_tensor(np.asarray(reference, dtype=np.float64)), "float64")
+    k = max(1, min(int(k), int(np.shape(reference)[0])))
+    d2 = (ops.sum(ops.square(codes), axis=1)[:, None] + ops.sum(ops.square(ref), axis=1)[None, :]
+          - 2.0 * ops.matmul(codes, ops.transpose(ref)))
+    nearest, _ = ops.top_k(-ops.maximum(d2, 0.0), k)
+    return ops.mean(ops.sqrt(-nearest), axis=1)
+
+
+def raw_components(windows: Any, outputs: Mapping[str, Any], reference_codes: Any = None
+                   ) -> tuple[dict[str, Any], Any]:
     """Raw per-window components and the per-feature reconstruction error ``(n, F)``.
 
     ``windows`` and ``outputs["reconstruction"]`` are the scaled ``(n, W, F)`` arrays. Written
     with ``keras.ops`` so that this one definition runs on numpy arrays and inside the compiled
     inference function (:mod:`anomaly_gan.inference`); it returns backend tensors (convert with
-    ``np.asarray``).
+    ``np.asarray``). ``reference_codes`` (latent codes of normal training windows) enables
+    ``knn``.
     """
     from keras import ops
 
@@ -117,6 +152,8 @@ def raw_components(windows: Any, outputs: Mapping[str, Any]) -> tuple[dict[str, 
     }
     if "latent" in outputs:
         comps["latent"] = ops.mean(ops.square(outputs["latent"] - outputs["latent_hat"]), axis=1)
+        if reference_codes is not None and len(reference_codes):
+            comps["knn"] = knn_distance(outputs["latent"], reference_codes)
     return comps, per_feature
 
 

@@ -45,7 +45,8 @@ PLANT_ARGS = ["--entities", "3", "--steps", "1200", "--seed", "0"]
 TINY_MODEL = {
     "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [16]},
     "data": {"window": 8, "stride": 2},
-    "training": {"epochs": 2, "batch_size": 64, "verbose": 0, "seed": 0, "allow_unhealthy": True},
+    "training": {"epochs": 2, "batch_size": 64, "verbose": 0, "seed": 0, "allow_unhealthy": True,
+                 "min_steps": 0, "max_attempts": 1},
 }
 STARTUP_S = 120.0
 DATA_WAIT_S = 60.0

@@ -20,7 +20,8 @@ def tiny_model(kind: str = "ganomaly", backbone: str = "conv1d",
 
 def tiny_training(**overrides: object) -> TrainingConfig:
     values: dict[str, object] = {"epochs": 1, "batch_size": 16, "patience": 2, "seed": 7,
-                                 "precision": "float32", "verbose": 0}
+                                 "precision": "float32", "verbose": 0, "min_steps": 0,
+                                 "max_attempts": 1}
     values.update(overrides)
     return TrainingConfig(**values)  # type: ignore[arg-type]
 

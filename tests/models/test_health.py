@@ -11,6 +11,7 @@ from anomaly_gan.models.health import (
     assess_health,
     discriminator_collapse,
     non_finite_losses,
+    reconstruction_skill,
     variance_ratio,
 )
 
@@ -82,3 +83,39 @@ def test_variance_ratio_edge_cases() -> None:
 def test_wgan_critic_is_not_judged_by_bce_collapse() -> None:
     history = {"c_loss": [-5.0, -1e-5, -1e-5, -1e-5], "g_loss": [0.1, 1.0, 2.0, 3.0]}
     assert assess_health(history)["status"] == "healthy"
+
+
+def _telemetry_beside_flags(n: int = 64, window: int = 16, flags: int = 20) -> np.ndarray:
+    """One moving channel beside rarely-set 0/1 flags, like NASA's command columns."""
+    rng = np.random.default_rng(1)
+    t = np.arange(window)[None, :, None]
+    moving = np.sin(0.4 * t + rng.uniform(0, 6, (n, 1, 1)))
+    rare = (rng.random((n, window, flags)) < 0.03).astype(float)
+    return np.concatenate([moving, rare], axis=2)
+
+
+def test_mostly_constant_features_do_not_fool_mode_collapse() -> None:
+    real = _telemetry_beside_flags()
+    median = np.broadcast_to(np.median(real.reshape(-1, real.shape[2]), axis=0), real.shape)
+    # Learns the moving channel, predicts the flags' median (their L1 optimum): healthy.
+    learnt = median.copy()
+    learnt[..., 0] = real[..., 0] + 0.05 * RNG.standard_normal(real[..., 0].shape)
+    good = assess_health(_healthy_history(), samples={"reconstruction": learnt}, reference=real)
+    assert good["status"] == "healthy", good["issues"]
+    assert good["reconstruction_skill"]["overall"] > 0.3
+    assert good["reconstruction_skill"]["moving_features"] == real.shape[2]
+    # Ignores its input (a constant window): collapse, whatever the flags do.
+    bad = assess_health(_healthy_history(), samples={"reconstruction": median}, reference=real)
+    assert bad["status"] == "unhealthy"
+    assert any("ignores its input" in issue for issue in bad["issues"])
+    assert abs(bad["reconstruction_skill"]["overall"]) < 1e-9
+
+
+def test_reconstruction_skill_per_feature_and_edge_cases() -> None:
+    real = _telemetry_beside_flags(flags=2)
+    skill, per_feature = reconstruction_skill(real, real)
+    assert skill == 1.0 and np.allclose(per_feature, 1.0)
+    constant = np.zeros((8, 4, 2))
+    skill, per_feature = reconstruction_skill(constant, constant)
+    assert skill == float("inf") and np.isnan(per_feature).all()
+    assert math.isnan(reconstruction_skill(np.full_like(real, np.nan), real)[0])

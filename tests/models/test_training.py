@@ -79,6 +79,9 @@ def test_loss_scale_variable_drives_the_scaled_loss(windows: np.ndarray) -> None
     gan = build_gan(tiny_model("ganomaly"), training, 9, 3)
     d_optimizer = gan.optimizers()["discriminator"]
     d_optimizer.dynamic_scale.assign(2.0**100)
+    # G's scale small enough that its first step cannot overflow (the default 2**15 may, and
+    # then that step is skipped too, as it should be).
+    gan.optimizers()["generator"].dynamic_scale.assign(2.0**4)
     d_before = gan.networks["discriminator"].get_weights()
     g_before = gan.networks["decoder"].get_weights()
     gan.fit(windows[:16], epochs=1, batch_size=16, verbose=0)
@@ -163,7 +166,7 @@ def test_short_fit_learns_an_easy_signal(kind: str, backbone: str) -> None:
     assert fit.best_epoch is not None
     best = fit.history[monitor][fit.best_epoch - 1 - (fit.epochs_run - len(curve))]
     out = raw_outputs(kind, nets_of(gan), val)
-    err = np.abs if kind == "ganomaly" else np.square
+    err = np.square  # GANomaly (l2 by default) and f-AnoGAN monitor squared errors
     rec = float(np.mean(err(val - out["reconstruction"])))
     if kind == "ganomaly":
         np.testing.assert_allclose(rec, best, rtol=1e-4)
@@ -189,3 +192,28 @@ def test_collapsed_discriminator_is_reset_to_its_initial_weights() -> None:
     reset.on_epoch_end(4, {"d_loss": 1e-5})
     assert all(np.array_equal(a, b) for a, b in zip(disc.get_weights(), initial, strict=True))
     assert gan.health_figures() == {"discriminator_resets": [5]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["ganomaly", "fanogan"])
+def test_short_series_get_the_step_floor_and_a_decaying_learning_rate(kind: str) -> None:
+    """40 windows in batches of 16 are 3 steps an epoch; min_steps lifts the run to 60."""
+    train = sine_windows(40, 8, 2, seed=1)
+    training = tiny_training(epochs=3, min_steps=60, learning_rate=1e-3)
+    gan = build_gan(tiny_model(kind), training, 8, 2)
+    fit_gan(gan, train, train[:0], training)
+    steps = {name: int(opt.iterations.numpy()) for name, opt in gan.optimizers().items()}
+    # f-AnoGAN's generator gets 2 of the 3 epochs, its encoder the third.
+    expected = ({"generator": 60, "discriminator": 60} if kind == "ganomaly"
+                else {"generator": 40, "critic": 40 * 2, "encoder": 20})
+    assert steps == expected
+    # GANomaly: cosine decay over the planned steps, ending at a tenth of the start.
+    # f-AnoGAN keeps its papers' constant rate.
+    rates = {name: float(opt.learning_rate.numpy()) for name, opt in gan.optimizers().items()}
+    end = 1e-4 if kind == "ganomaly" else 1e-3
+    assert rates == pytest.approx({name: end for name in rates}, rel=1e-3)
+    constant = tiny_training(epochs=3, min_steps=0, lr_schedule="constant")
+    gan = build_gan(tiny_model(kind), constant, 8, 2)
+    fit_gan(gan, train, train[:0], constant)
+    assert int(gan.optimizers()["generator"].iterations.numpy()) == (9 if kind == "ganomaly" else 6)
+    assert float(gan.optimizers()["generator"].learning_rate.numpy()) == pytest.approx(1e-3)

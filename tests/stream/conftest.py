@@ -12,7 +12,8 @@ from tests.support.kafka import FAST_GROUP
 TINY_CONFIG = {
     "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [16]},
     "data": {"window": 8, "stride": 2},
-    "training": {"epochs": 2, "batch_size": 64, "verbose": 0, "seed": 0,
+    "training": {"epochs": 2, "batch_size": 64, "verbose": 0, "seed": 0, "min_steps": 0,
+                 "max_attempts": 1,
                  "allow_unhealthy": True},
 }
 

@@ -53,6 +53,9 @@ class FAnoGAN(GANBase):
     (1, 8, 2)
     """
 
+    # Gulrajani et al.'s WGAN-GP Algorithm 1 and Schlegl et al.'s encoder training use a
+    # constant rate; a decaying one starved the generator, then the encoder, on short runs.
+    constant_learning_rate = True
     kind = "fanogan"
     output_keys = ("reconstruction", "features_real", "features_fake")
     trained_networks: ClassVar[Mapping[str, tuple[str, ...]]] = {"critic": ("critic",), "generator": ("generator",),

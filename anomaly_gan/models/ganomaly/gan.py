@@ -2,8 +2,9 @@
 
 One step runs the generator (G_E -> G_D -> E) and the discriminator forward once and updates
 both from that pass: D with BCE on real vs reconstructed windows, the generator with
-``w_adv * feature matching + w_con * L1 + w_enc * latent L2``. Early stopping watches
-``val_rec_loss``, the validation L1 reconstruction error, because that is what the anomaly
+``w_adv * feature matching + w_con * reconstruction (L2 or L1, ``model.reconstruction_loss``)
++ w_enc * latent L2``. Early stopping watches ``val_rec_loss``, the validation reconstruction
+error, because that is what the anomaly
 score relies on.
 
 D wins easily here (the generator never tries to fool its logit, only to match its features),
@@ -84,6 +85,7 @@ class GANomaly(GANBase):
         self.w_adv = float(model.w_adv)
         self.w_con = float(model.w_con)
         self.w_enc = float(model.w_enc)
+        self.reconstruction_loss = model.reconstruction_loss
 
     def fit_callbacks(self) -> list[keras.callbacks.Callback]:
         return [ResetCollapsedDiscriminator(self)]
@@ -110,7 +112,7 @@ class GANomaly(GANBase):
         features_real, logit_real = nets["discriminator"](x, training=training)
         features_fake, logit_fake = nets["discriminator"](x_hat, training=training)
         adv = losses.adversarial_loss(features_real, features_fake)
-        con = losses.contextual_loss(x, x_hat)
+        con = losses.contextual_loss(x, x_hat, self.reconstruction_loss)
         enc = losses.encoder_loss(z, z_hat)
         return {
             "d_loss": losses.discriminator_loss(logit_real, logit_fake),

@@ -4,7 +4,12 @@ Generator: ``w_adv * L_adv + w_con * L_con + w_enc * L_enc`` with
 
 - ``L_adv``: feature matching, the mean squared difference between the discriminator's features
   of x and of x_hat (more stable than fooling D's logit, as in the paper and anomalib);
-- ``L_con``: L1 between x and x_hat (the reconstruction that matters for scoring);
+- ``L_con``: squared (``l2``, default) or absolute (``l1``, the paper's) error between x and
+  x_hat, the reconstruction that matters for scoring. L1's optimum for a rarely-changing
+  feature is its median, and its gradient is the same size however wrong a cell is: on
+  telemetry beside sparse 0/1 command flags the decoder settled on the median window and
+  stayed there (NASA channels, best epoch 1). L2's optimum is the conditional mean and its
+  gradient grows with the error, so the rare cells pull the decoder off that window;
 - ``L_enc``: mean squared difference between z = G_E(x) and z_hat = E(x_hat).
 
 Discriminator: binary cross-entropy from logits, real windows -> 1, reconstructions -> 0.
@@ -42,9 +47,14 @@ def adversarial_loss(features_real: Tensor, features_fake: Tensor) -> Tensor:
     return ops.mean(ops.square(_f32(features_real) - _f32(features_fake)))
 
 
-def contextual_loss(x: Tensor, x_hat: Tensor) -> Tensor:
-    """Mean absolute reconstruction error (L1), robust to a few extreme cells."""
-    return ops.mean(ops.abs(_f32(x) - _f32(x_hat)))
+def contextual_loss(x: Tensor, x_hat: Tensor, norm: str = "l2") -> Tensor:
+    """Mean squared (``l2``) or absolute (``l1``) reconstruction error."""
+    diff = _f32(x) - _f32(x_hat)
+    if norm == "l1":
+        return ops.mean(ops.abs(diff))
+    if norm == "l2":
+        return ops.mean(ops.square(diff))
+    raise ValueError(f"unknown reconstruction loss {norm!r}; expected 'l1' or 'l2'")
 
 
 def encoder_loss(z: Tensor, z_hat: Tensor) -> Tensor:
