@@ -80,7 +80,9 @@ def test_a_bundle_scores_the_same_on_the_other_backend(files: Path, trained_on: 
         scores[backend] = _scores(out)
     same, other = scores[trained_on], scores[scored_on]
     assert np.array_equal(np.isnan(same), np.isnan(other)) and np.isfinite(same).sum() > 100
-    np.testing.assert_allclose(other, same, rtol=1e-5, atol=1e-5)
+    # The knn component's distances to the nearest normal codes are small, and their log
+    # turns the backends' float32 rounding of the codes (~1e-7) into ~1e-5 in the score.
+    np.testing.assert_allclose(other, same, rtol=1e-4, atol=1e-4)
     code, out, err = _cli(scored_on, "evaluate", "--model", str(bundle), "--data",
                           str(files / "test.csv"), "--labels", str(files / "labels.csv"),
                           "--json")

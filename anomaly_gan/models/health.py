@@ -9,13 +9,14 @@ three failures seen most often into named issues that ``train.py`` can refuse (o
 - **discriminator collapse**: the discriminator's loss sits near 0 for the last epochs while the
   generator's adversarial loss grows: D wins outright and stops giving G a useful gradient.
 - **mode collapse**: G emits (nearly) the same window whatever the input. For reconstructions
-  it is measured against a trivial predictor, each feature's median
-  (:func:`reconstruction_skill`): a generator that ignores its input can do no better than
-  that. The comparison is per feature and weighted by how much each feature moves, so one
-  moving telemetry channel beside many mostly-constant flags counts for what it is (the L1
-  optimum for a rarely-changing flag *is* its median, so "outputs vary less than the data"
-  was true of healthy models too). Unpaired generated samples (f-AnoGAN's G(z)) keep the
-  across-sample variance ratio.
+  it is measured against a trivial predictor, each feature's mean
+  (:func:`reconstruction_skill`, the share of the data's variance the reconstructions
+  explain): a generator that ignores its input can do no better than that. The comparison
+  sums over features, so each counts by how much it moves: one moving telemetry channel
+  beside many mostly-constant flags counts for what it is ("outputs vary less than the
+  data" was true of healthy models too, whose best guess for a rare flag is near its
+  constant value). Unpaired generated samples (f-AnoGAN's G(z)) keep the across-sample
+  variance ratio.
 
 Everything returned is JSON-able (non-finite figures become ``None``).
 
@@ -53,7 +54,7 @@ COLLAPSE_EPOCHS = 3
 MIN_VARIANCE_RATIO = 0.05
 """Generated/real across-sample variance below this is called mode collapse."""
 MIN_RECONSTRUCTION_SKILL = 0.1
-"""Reconstructions must remove at least this share of the median predictor's error."""
+"""Reconstructions must explain at least this share of the data's variance."""
 
 
 def _json_float(value: float | None) -> float | None:
@@ -114,14 +115,17 @@ def variance_ratio(generated: np.ndarray, reference: np.ndarray) -> float:
 
 def reconstruction_skill(reconstruction: np.ndarray, reference: np.ndarray
                          ) -> tuple[float, np.ndarray]:
-    """How much better than "each feature's median" the reconstructions of ``reference`` are.
+    """How much better than "each feature's mean" the reconstructions of ``reference`` are.
 
-    Returns ``(skill, per_feature)``: ``per_feature[f] = 1 - MAE_f(model) / MAE_f(median)``
+    Returns ``(skill, per_feature)``: ``per_feature[f] = 1 - SSE_f(model) / SSE_f(mean)``
     (NaN where the feature is constant in ``reference``) and the overall skill
-    ``1 - sum_f MAE_f(model) / sum_f MAE_f(median)``, i.e. per-feature skills weighted by how
-    much each feature moves. 1 is perfect, 0 is no better than a constant window, negative is
-    worse. ``inf`` when every feature is constant (nothing to learn), ``nan`` when the
-    reconstructions are not finite.
+    ``1 - sum_f SSE_f(model) / sum_f SSE_f(mean)``: the share of the data's variance the
+    reconstructions explain, each feature weighted by how much it moves. 1 is perfect, 0 is no
+    better than a constant window, negative is worse. Squared errors against the mean, so a
+    model trained with either reconstruction loss is judged fairly (an L1 criterion against
+    the median marked healthy L2-trained models negative on sparse 0/1 flags, whose L2 best
+    guess is their small mean). ``inf`` when every feature is constant (nothing to learn),
+    ``nan`` when the reconstructions are not finite.
 
     >>> ref = np.stack([np.full((4, 2), v) for v in (0.0, 1.0, 2.0, 3.0)])
     >>> float(reconstruction_skill(ref, ref)[0]), float(reconstruction_skill(ref * 0 + 1.5, ref)[0])
@@ -130,10 +134,10 @@ def reconstruction_skill(reconstruction: np.ndarray, reference: np.ndarray
     rec = np.asarray(reconstruction, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
     flat_ref = ref.reshape(-1, ref.shape[-1])
-    trivial = np.abs(flat_ref - np.median(flat_ref, axis=0)).mean(axis=0)
+    trivial = np.square(flat_ref - flat_ref.mean(axis=0)).mean(axis=0)
     if rec.shape != ref.shape or not np.all(np.isfinite(rec)):
         return float("nan"), np.full(ref.shape[-1], np.nan)
-    model = np.abs(rec - ref).reshape(-1, ref.shape[-1]).mean(axis=0)
+    model = np.square(rec - ref).reshape(-1, ref.shape[-1]).mean(axis=0)
     moving = trivial > 1e-12
     per_feature = np.full(ref.shape[-1], np.nan)
     per_feature[moving] = 1.0 - model[moving] / trivial[moving]
@@ -208,9 +212,8 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                 if math.isnan(skill) or skill < min_skill:
                     shown = "non-finite" if math.isnan(skill) else f"{skill:.3g}"
                     issues.append(
-                        f"mode collapse: {name} windows remove {shown} of the error of a "
-                        f"constant per-feature median (minimum {min_skill:g}): the generator "
-                        f"ignores its input"
+                        f"mode collapse: {name} windows explain {shown} of the data's "
+                        f"variance (minimum {min_skill:g}): the generator ignores its input"
                     )
                 continue
             if mode_collapse(ratio, min_variance_ratio):

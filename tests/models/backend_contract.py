@@ -90,6 +90,10 @@ def test_float16_loss_scale_is_active(kind: str) -> None:
     first, *others = gan.trained_networks
     blocked = optimizers[first]
     blocked.dynamic_scale.assign(2.0**100)
+    # The other scales small enough that their first step cannot overflow (GANomaly's l2
+    # reconstruction can at the default 2**15, and then that step is rightly skipped too).
+    for name in others:
+        optimizers[name].dynamic_scale.assign(2.0**4)
     before = {name: [w for net in gan.trained_networks[name]
                      for w in _weights(gan.networks[net])] for name in gan.trained_networks}
     gan.fit(windows, epochs=1, batch_size=16, verbose=0)
@@ -102,6 +106,6 @@ def test_float16_loss_scale_is_active(kind: str) -> None:
     trained = [name for name in others if int(_numpy(optimizers[name].iterations)) > 0]
     assert trained
     for name in trained:
-        assert float(_numpy(optimizers[name].dynamic_scale)) == 2.0**15
+        assert float(_numpy(optimizers[name].dynamic_scale)) == 2.0**4
         assert not all(np.array_equal(a, b)
                        for a, b in zip(before[name], after[name], strict=True)), name

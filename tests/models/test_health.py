@@ -96,8 +96,10 @@ def _telemetry_beside_flags(n: int = 64, window: int = 16, flags: int = 20) -> n
 
 def test_mostly_constant_features_do_not_fool_mode_collapse() -> None:
     real = _telemetry_beside_flags()
-    median = np.broadcast_to(np.median(real.reshape(-1, real.shape[2]), axis=0), real.shape)
-    # Learns the moving channel, predicts the flags' median (their L1 optimum): healthy.
+    flat = real.reshape(-1, real.shape[2])
+    median = np.broadcast_to(np.median(flat, axis=0), real.shape)
+    mean = np.broadcast_to(flat.mean(axis=0), real.shape)
+    # Learns the moving channel, predicts the flags' constant median (their L1 optimum): healthy.
     learnt = median.copy()
     learnt[..., 0] = real[..., 0] + 0.05 * RNG.standard_normal(real[..., 0].shape)
     good = assess_health(_healthy_history(), samples={"reconstruction": learnt}, reference=real)
@@ -105,10 +107,13 @@ def test_mostly_constant_features_do_not_fool_mode_collapse() -> None:
     assert good["reconstruction_skill"]["overall"] > 0.3
     assert good["reconstruction_skill"]["moving_features"] == real.shape[2]
     # Ignores its input (a constant window): collapse, whatever the flags do.
-    bad = assess_health(_healthy_history(), samples={"reconstruction": median}, reference=real)
-    assert bad["status"] == "unhealthy"
-    assert any("ignores its input" in issue for issue in bad["issues"])
-    assert abs(bad["reconstruction_skill"]["overall"]) < 1e-9
+    for constant in (mean, median):
+        bad = assess_health(_healthy_history(), samples={"reconstruction": constant},
+                            reference=real)
+        assert bad["status"] == "unhealthy"
+        assert any("ignores its input" in issue for issue in bad["issues"])
+        assert bad["reconstruction_skill"]["overall"] < 1e-9
+    assert abs(reconstruction_skill(mean, real)[0]) < 1e-9
 
 
 def test_reconstruction_skill_per_feature_and_edge_cases() -> None:
