@@ -215,6 +215,9 @@ class KafkaConfig:
     producer_linger_ms: int = _f(5, **_range(0))
     producer_batch_bytes: int = _f(1_048_576, **_range(1024))
     compression_type: Literal["gzip"] | None = None
+    # Output pending and none of it acknowledged for this long: not ready, broker_up 0, and
+    # once a broker answers again the producer is recreated and the input replayed.
+    delivery_stall_seconds: float = _f(15.0, **_range(0.1, 3600.0))
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,8 @@ class StreamWindowConfig:
     max_event_bytes: int = _f(65_536, **_range(16))
     # Score every hop-th window of an entity (1: every window). Cost and latency trade-off.
     hop: int = _f(1, **_range(1))
+    # Event time may run ahead of this host's clock by at most this much (DLQ beyond).
+    max_future_skew_seconds: float = _f(300.0, **_range(0.0, 1e9))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ drive :class:`Scorer` with the real broker or with doubles.
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import threading
 import time
@@ -32,13 +33,38 @@ from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
-__all__ = ["Scorer", "baseline_stats", "serve", "warm_up"]
+__all__ = ["Backoff", "Scorer", "baseline_stats", "serve", "warm_up"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
 _COMMIT_INTERVAL_S = 1.0  # most often offsets are committed while records keep coming
 _HOUSEKEEPING_S = 1.0  # consumer lag, broker connectivity, gauges
 _RECENT_SCORES = 1024  # window of recent scores behind anomaly_gan_baseline_drift
+# A dead-letter copy of a record is cut to this many bytes (and says so in a header), so
+# it always fits a producer request (kafka-python's max_request_size is 1 MiB).
+_DLQ_MAX_VALUE = 512 * 1024
+_DLQ_MAX_KEY = 1024
+_BACKOFF_MIN_S = 0.1
+
+
+class Backoff:
+    """Exponential backoff with jitter, so replicas that failed together retry apart.
+
+    >>> b = Backoff(ceiling_s=1.0)
+    >>> [0.05 <= b.next() <= 0.1, 0.1 <= b.next() <= 0.2]
+    [True, True]
+    """
+
+    def __init__(self, ceiling_s: float) -> None:
+        self.ceiling_s = max(float(ceiling_s), _BACKOFF_MIN_S)
+        self.nominal = 0.0
+
+    def next(self) -> float:
+        self.nominal = min(max(self.nominal * 2.0, _BACKOFF_MIN_S), self.ceiling_s)
+        return self.nominal * random.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self.nominal = 0.0
 
 
 def baseline_stats(det: Any) -> tuple[float, float]:
@@ -76,6 +102,9 @@ class Scorer:
         warm_up(detector, cfg.batching.max_batch)
         self.metrics = metrics
         self.health = health or Health()
+        self.delivery = getattr(io, "delivery", None)  # kafka_io.Delivery, absent on doubles
+        self.health.watch_delivery(self.delivery, cfg.kafka.delivery_stall_seconds)
+        metrics.watch_health(self.health)
         self.watcher = watcher
         self.clock = clock
         self.mono = monotonic
@@ -94,8 +123,17 @@ class Scorer:
         self._committed: dict[Any, int] = {}
         self._last_commit = self.mono()
         self._last_housekeeping = 0.0
-        self._synced = (0, 0, 0)  # state counters already exported
+        self._synced = (0, 0, 0, 0)  # state counters already exported
         self._log_synced = (0, 0, 0, 0)  # log lines, unseen, late, templates dropped
+        self._move_warned = False
+        # Waits between replays (after a failed delivery or a loop error): never longer than
+        # half the poll interval, so the group keeps this member.
+        self._backoff = Backoff(min(k.reconnect_backoff_max_ms / 1000.0,
+                                    k.max_poll_interval_ms / 2000.0))
+        self._resume_at = 0.0  # monotonic time before which the loop does not read
+        self._must_rewind = False
+        self._flush_timeout_s = min(k.delivery_stall_seconds, 30.0,
+                                    k.max_poll_interval_ms / 2000.0)
         self._recent = np.full(_RECENT_SCORES, np.nan)
         self._recent_i = 0
         self.windows_scored = 0
@@ -129,6 +167,7 @@ class Scorer:
                 det.window, len(det.feature_names), gap_seconds=gap_seconds,
                 max_entities=w.max_entities,
                 reorder_tolerance_seconds=w.reorder_tolerance_seconds, hop=w.hop,
+                rescore_history=self.cfg.alerts.consecutive,
                 on_drop=self._forget_entity)
             self.batch = WindowBatch(det.window, len(det.feature_names),
                                      capacity=self.cfg.batching.max_batch)
@@ -244,7 +283,12 @@ class Scorer:
             "model_version": self.det.version, "window": self.det.window,
             "features": len(self.det.feature_names), "input_topic": k.input_topic}})
         while not self._stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except Exception:  # the service stays up; the input is replayed
+                log.exception("scoring loop error; replaying from the last commit")
+                with self._loop_lock:
+                    self._replay("error")
         return self.drain()
 
     def step(self) -> None:
@@ -254,7 +298,18 @@ class Scorer:
         position): kafka-python's IO thread may run the revoke callback meanwhile, and that
         callback takes the lock to finish the work of the revoked partitions.
         """
+        if self._resume_at:
+            wait = self._resume_at - self.mono()
+            if wait > 0:  # backing off after a failure: keep the probes fresh, read nothing
+                self.health.beat()
+                self._stop.wait(min(wait, 0.25))
+                if self.mono() - self._last_housekeeping >= _HOUSEKEEPING_S:
+                    self._housekeeping()
+                return
+            self._resume_at = 0.0
         with self._loop_lock:
+            if self._must_rewind and not self._rewind():
+                return
             self.health.beat()
             self._collect(wait=False)
             b = self.cfg.batching
@@ -294,16 +349,25 @@ class Scorer:
         if self.logs is not None:
             self._consume_logs(tp, msgs)
             return
-        parse = self.parser.parse
+        parser = self.parser
+        parse = parser.parse
         push = self.state.push
         batch = self.batch
         max_batch = self.cfg.batching.max_batch
+        parser.not_after = self.clock() + self.cfg.windows.max_future_skew_seconds
         for m in msgs:
-            ev = parse(m.value)
-            if type(ev) is InvalidEvent:
-                self._dead_letter(tp, m, ev)
+            try:
+                ev = parse(m.value)
+                if type(ev) is InvalidEvent:
+                    self._dead_letter(tp, m, ev)
+                    continue
+                push(ev.entity, ev.ts, ev.values, tp, m.offset, batch)  # type: ignore[union-attr]
+            except Exception as exc:  # one record must never stop the service
+                log.exception("record %s/%s/%s could not be handled; sent to the DLQ",
+                              tp.topic, tp.partition, m.offset)
+                self._dead_letter(tp, m, InvalidEvent(
+                    "unprocessable", f"{type(exc).__name__}: {exc}"[:300]))
                 continue
-            push(ev.entity, ev.ts, ev.values, tp, m.offset, batch)  # type: ignore[union-attr]
             if batch.n:
                 if batch.first_ready is None:
                     batch.first_ready = self.mono()
@@ -352,13 +416,32 @@ class Scorer:
         return safe
 
     def _dead_letter(self, tp: Any, m: Any, bad: InvalidEvent) -> None:
+        """The original record, with why, to the DLQ. Values and keys too large for a
+        producer request are cut, with a ``truncated`` header giving the original size."""
         self.metrics.invalid(bad.reason)
+        value = m.value if m.value is not None else b""
+        key = m.key
         headers = [("reason", bad.reason.encode()),
                    ("detail", bad.detail.encode("utf-8", "replace")[:512]),
                    ("source", f"{tp.topic}/{tp.partition}/{m.offset}".encode())]
-        self.io.send(self.cfg.kafka.dlq_topic, m.value if m.value is not None else b"",
-                     key=m.key, headers=headers, on_error=self._on_produce_error)
+        cap = min(_DLQ_MAX_VALUE, self.cfg.windows.max_event_bytes)
+        if len(value) > cap:
+            headers.append(("truncated", f"value: first {cap} of {len(value)} bytes".encode()))
+            value = value[:cap]
+        if key is not None and len(key) > _DLQ_MAX_KEY:
+            headers.append(("truncated_key", f"key: first {_DLQ_MAX_KEY} of {len(key)} bytes"
+                            .encode()))
+            key = key[:_DLQ_MAX_KEY]
+        self._send(self.cfg.kafka.dlq_topic, value, key, headers)
         self.metrics.dlq.labels(bad.reason).inc()
+
+    def _send(self, topic: str, value: bytes, key: bytes | None,
+              headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Produce one record; a failure, now or later, blocks the next commit."""
+        try:
+            self.io.send(topic, value, key=key, headers=headers, on_error=self._on_produce_error)
+        except Exception as exc:  # noqa: BLE001 - e.g. no metadata within max_block_ms
+            self._on_produce_error(exc)
 
     def _on_produce_error(self, exc: Exception) -> None:
         self._produce_error = exc
@@ -438,8 +521,7 @@ class Scorer:
                     model_version=det.version,
                     partition=batch.partitions[i].partition,  # type: ignore[attr-defined]
                     offset=batch.offsets[i])
-                self.io.send(scores_topic, rec, key=entity.encode(),
-                             on_error=self._on_produce_error)
+                self._send(scores_topic, rec, entity.encode())
 
     def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float,
                     end: float) -> None:
@@ -451,8 +533,7 @@ class Scorer:
             consecutive=self.debouncer.run_length(entity))
         if self.logs is not None:
             rec["templates"] = self.logs.explain(entity, end, self.det.config.scoring.top_k)
-        self.io.send(self.cfg.kafka.alert_topic, dumps(rec), key=entity.encode(),
-                     on_error=self._on_produce_error)
+        self._send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
         self.metrics.alerts.labels(det.version).inc()
         self.alerts_sent += 1
         log.warning("alert", extra={"fields": {
@@ -470,14 +551,22 @@ class Scorer:
 
     def _sync_counters(self) -> None:
         st = self.state
-        late, gaps, evicted = self._synced
+        late, gaps, evicted, moves = self._synced
         if st.late != late:
             self.metrics.events_late.inc(st.late - late)
         if st.gap_restarts != gaps:
             self.metrics.window_restarts.labels("gap").inc(st.gap_restarts - gaps)
         if st.evicted != evicted:
             self.metrics.entities_evicted.inc(st.evicted - evicted)
-        self._synced = (st.late, st.gap_restarts, st.evicted)
+        if st.partition_moves != moves:
+            self.metrics.window_restarts.labels("partition_change").inc(st.partition_moves - moves)
+            if not self._move_warned:
+                self._move_warned = True
+                log.warning("entity %r arrived on a new partition, so its window restarted: "
+                            "key the input records by entity (counted as "
+                            "anomaly_gan_window_restarts_total{reason=\"partition_change\"}; "
+                            "logged once)", st.last_moved)
+        self._synced = (st.late, st.gap_restarts, st.evicted, st.partition_moves)
         if self.logs is not None:
             self._sync_log_counters()
 
@@ -508,6 +597,7 @@ class Scorer:
             return False
         with self._loop_lock:
             self._committed.update({tp: o for tp, o in todo.items() if tp not in self._revoked})
+            self._backoff.reset()
         return True
 
     def _prepare_commit(self, force: bool, flush_timeout_s: float | None) -> dict[Any, int] | None:
@@ -516,31 +606,79 @@ class Scorer:
         if not self._next:
             return {}
         try:
-            self.io.flush(flush_timeout_s if flush_timeout_s is not None else 30.0)
+            self.io.flush(flush_timeout_s if flush_timeout_s is not None
+                          else self._flush_timeout_s)
         except Exception as exc:  # noqa: BLE001 - any flush failure means: do not commit
-            log.error("producer flush failed; not committing", extra={"fields": {"error": str(exc)}})
+            stalled = self.delivery.stalled_for() if self.delivery is not None else 0.0
+            log.error("producer flush failed; not committing", extra={"fields": {
+                "error": str(exc) or type(exc).__name__, "stalled_s": round(stalled, 1)}})
+            if stalled >= self.cfg.kafka.delivery_stall_seconds and self._broker_reachable():
+                # Connected, yet nothing is acknowledged: the producer itself is stuck.
+                self._replace_producer()
+                self._replay("delivery")
+            else:  # the broker is away: the producer keeps its records and retries
+                self._resume_at = self.mono() + self._backoff.next()
             return None
         if self._produce_error is not None:
             failed, self._produce_error = self._produce_error, None
             log.error("a record was not acknowledged; replaying from the last commit",
-                      extra={"fields": {"error": str(failed)}})
-            self._rewind()
+                      extra={"fields": {"error": str(failed) or type(failed).__name__}})
+            self._replace_producer()
+            self._replay("delivery")
             return None
         assigned = self._next_assignment()
         safe = self._safe_offsets({tp: o for tp, o in self._next.items()
                                    if tp in assigned and tp not in self._revoked})
         return {tp: o for tp, o in safe.items() if force or self._committed.get(tp) != o}
 
-    def _rewind(self) -> None:
-        """A produce failed: forget everything since the last commit and read it again."""
+    def _safe_offsets(self, next_offsets: dict[Any, int]) -> dict[Any, int]:
+        # Entities in a run of anomalous windows hold the offset back far enough that a
+        # replay re-scores the run and rebuilds the debounce state (same alerts, same ids).
+        return self.state.commit_offsets(next_offsets, rescore=self.debouncer.run_length)
+
+    def _broker_reachable(self) -> bool:
+        try:
+            return bool(self.io.connected())
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _replace_producer(self) -> None:
+        reset = getattr(self.io, "reset_producer", None)
+        if reset is None:
+            return
+        try:
+            reset()
+            log.warning("producer recreated")
+        except Exception as exc:  # noqa: BLE001 - retried at the next failure
+            log.error("recreating the producer failed", extra={"fields": {"error": str(exc)}})
+
+    def _replay(self, reason: str) -> None:
+        """Drop what was read since the last commit and read it again after a backoff."""
+        self.metrics.replays.labels(reason).inc()
+        self._produce_error = None
+        self._must_rewind = True
+        self._resume_at = self.mono() + self._backoff.next()
+
+    def _rewind(self) -> bool:
+        """Forget everything since the last commit and seek back to it. False when the
+        consumer could not seek (retried after a backoff; nothing new is read meanwhile)."""
+        self._inflight = None
         self.batch.clear()
         self.state.clear()
         if self.logs is not None:
             self.logs.clear()
         self.debouncer.clear()
-        for tp in self._next_assignment():
-            self.io.seek(tp, self._committed.get(tp, self.io.committed(tp)))
         self._next.clear()
+        try:
+            for tp in self.io.assignment():
+                offset = self._committed[tp] if tp in self._committed else self.io.committed(tp)
+                self.io.seek(tp, offset)
+        except Exception as exc:  # noqa: BLE001 - e.g. the coordinator is away
+            log.warning("cannot seek back yet; will retry", extra={"fields": {"error": str(exc)}})
+            self._resume_at = self.mono() + self._backoff.next()
+            return False
+        self._must_rewind = False
+        return True
 
     def _housekeeping(self) -> None:
         self._last_housekeeping = self.mono()
@@ -560,13 +698,10 @@ class Scorer:
             (log.info if up else log.warning)("broker %s", "reachable" if up else "unreachable")
         self.health.broker_up = up
         self.health.assigned = len(self._next_assignment())
-        self.metrics.broker_up.set(1 if up else 0)
         self.metrics.entities.set(len(self.state))
         # Entities evicted while a batch of theirs was in flight may have re-entered the
         # debouncer; keep it to the entities that still have a window.
         self.debouncer.retain(self.state.__contains__)
-        ready, _ = self.health.ready()
-        self.metrics.ready.set(1 if ready else 0)
         recent = self._recent[np.isfinite(self._recent)]
         if recent.size:
             median, scale = self._baseline
@@ -579,7 +714,6 @@ class Scorer:
         deadline = self.deadline = self.mono() + self.cfg.grace_seconds
         log.info("stopping: scoring what was read, flushing, committing")
         self.health.stopping = True
-        self.metrics.ready.set(0)
         self._score_batch()
         self._sync_counters()
         ok = self._commit(force=True,
@@ -602,7 +736,7 @@ def _connect(s: ServeConfig, holder: dict[str, Scorer], stop: threading.Event, h
 
     from anomaly_gan.stream.kafka_io import KafkaIO
 
-    delay = 0.1
+    backoff = Backoff(s.kafka.reconnect_backoff_max_ms / 1000.0)
     while not stop.is_set():
         health.beat()
         try:
@@ -610,9 +744,8 @@ def _connect(s: ServeConfig, holder: dict[str, Scorer], stop: threading.Event, h
                            on_assigned=lambda p: holder["s"].on_assigned(p),
                            on_revoked=lambda p: holder["s"].on_revoked(p))
         except KafkaError as exc:
-            delay = min(delay * 2, s.kafka.reconnect_backoff_max_ms / 1000.0)
+            delay = backoff.next()
             health.broker_up = False
-            metrics.broker_up.set(0)
             log.warning("broker unreachable; retrying", extra={"fields": {
                 "error": str(exc), "retry_in_s": round(delay, 2)}})
             stop.wait(delay)
@@ -656,9 +789,11 @@ def serve(cfg: Config, registry: Any = None) -> int:
         ProcessCollector(registry=registry)
     metrics = StreamMetrics(registry, s.http.entity_labels_top_n)
     health = Health(liveness_timeout_s=max(60.0, 3 * s.kafka.max_poll_interval_ms / 1000.0))
+    metrics.watch_health(health)
     http = HealthServer(registry, health, s.http.host, s.http.port).start()
     watcher = ModelWatcher(s.model_path, s.reload_interval_seconds, det, fingerprint,
-                           on_result=lambda r: metrics.model_reloads.labels(r).inc())
+                           on_result=lambda r: metrics.model_reloads.labels(r).inc(),
+                           on_checked=metrics.model_watch_last_check.set)
     log.info("starting", extra={"fields": {"kafka": describe(s.kafka), "model_path": s.model_path,
                                            "http": f"{s.http.host}:{http.port}"}})
     stop = threading.Event()

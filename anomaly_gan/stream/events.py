@@ -7,6 +7,10 @@ An event is one JSON object per Kafka record::
 
 ``ts`` is an RFC 3339 string (a missing offset means UTC), epoch seconds, or epoch
 milliseconds (any number above 1e11, i.e. after the year 5138 in seconds, is read as ms).
+A time after the year 9999 is a ``bad_timestamp``; one more than the allowed clock skew
+ahead of the wall clock (:attr:`EventParser.not_after`, set by the service) is a
+``future_timestamp``: such an event would make every later, correct event of its entity
+"late".
 
 Every rejection carries one of :data:`INVALID_REASONS`, the same values as the
 ``reason`` label of ``anomaly_gan_events_invalid_total`` and the DLQ ``reason`` header.
@@ -37,11 +41,14 @@ INVALID_REASONS = (
     "wrong_length",
     "non_finite",
     "oversized",
+    "future_timestamp",
+    "unprocessable",  # handling the record raised an unexpected error (a bug: report it)
 )
 # The further reasons of log lines (anomaly_gan.logs.events), for a logs model.
 LOG_REASONS = ("not_utf8", "no_match")
 
 _MS_THRESHOLD = 1e11
+_MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time datetime can format
 # UTF-8 only (RFC 8259): decoding directly skips json.loads' encoding sniffing per event.
 _decode = json.JSONDecoder().decode
 _isfinite = math.isfinite
@@ -65,10 +72,15 @@ def parse_timestamp(raw: object) -> float | None:
     if isinstance(raw, bool):
         return None
     if isinstance(raw, (int, float)):
-        ts = float(raw)
+        try:
+            ts = float(raw)
+        except OverflowError:  # an integer beyond float range
+            return None
         if not _isfinite(ts) or ts < 0:
             return None
-        return ts / 1000.0 if ts > _MS_THRESHOLD else ts
+        if ts > _MS_THRESHOLD:
+            ts /= 1000.0
+        return ts if ts <= _MAX_TS else None
     if isinstance(raw, str):
         text = raw.strip()
         if not text or text[0] not in "0123456789":
@@ -79,8 +91,23 @@ def parse_timestamp(raw: object) -> float | None:
             return None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
+        try:
+            ts = dt.timestamp()
+        except (OverflowError, ValueError):  # e.g. 0001-01-01 with a positive offset
+            return None
+        return ts if 0.0 <= ts <= _MAX_TS else None
     return None
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """``repr`` of a field for an error message, cut to ``limit`` characters (an int's repr
+    is never built when it has more digits than Python allows to convert)."""
+    if type(value) is int and value.bit_length() > 200:
+        return f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, (list, dict)):
+        return f"<{type(value).__name__} of {len(value)} items>"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class EventParser:
@@ -91,6 +118,8 @@ class EventParser:
         self.n_features = len(self.feature_names)
         self.max_event_bytes = int(max_event_bytes)
         self._index = {name: i for i, name in enumerate(self.feature_names)}
+        # Latest acceptable event time (epoch s); the service moves it with the wall clock.
+        self.not_after = math.inf
 
     def parse(self, raw: bytes | None) -> Event | InvalidEvent:
         if raw is None:
@@ -102,11 +131,18 @@ class EventParser:
             obj = _decode(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             return InvalidEvent("bad_json", f"not valid JSON: {exc}")
+        except RecursionError:
+            return InvalidEvent("bad_json", "JSON nested too deeply")
         if type(obj) is not dict:
             return InvalidEvent("not_object", f"expected a JSON object, got {type(obj).__name__}")
         entity = obj.get("entity")
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", "'entity' must be a non-empty string")
+        if not entity.isascii():
+            try:
+                entity.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate escape such as "\\ud800"
+                return InvalidEvent("missing_field", "'entity' is not a valid Unicode string")
         if "ts" not in obj:
             return InvalidEvent("missing_field", "'ts' is missing")
         raw_values = obj.get("values")
@@ -114,8 +150,11 @@ class EventParser:
             return InvalidEvent("missing_field", "'values' is missing")
         ts = parse_timestamp(obj["ts"])
         if ts is None:
-            return InvalidEvent("bad_timestamp", f"'ts' {obj['ts']!r:.80} is not RFC 3339, "
-                                                 "epoch seconds or epoch ms")
+            return InvalidEvent("bad_timestamp", f"'ts' {_short(obj['ts'])} is not RFC 3339, "
+                                                 "epoch seconds or epoch ms up to year 9999")
+        if ts > self.not_after:
+            return InvalidEvent("future_timestamp", f"'ts' {_short(obj['ts'])} is more than the "
+                                                    "allowed clock skew ahead of the wall clock")
         if type(raw_values) is dict:
             index = self._index
             if len(raw_values) != self.n_features or any(k not in index for k in raw_values):
@@ -142,5 +181,6 @@ class EventParser:
                 if not -1e300 < v < 1e300:
                     return InvalidEvent("non_finite", "an integer value is out of float range")
             else:
-                return InvalidEvent("non_finite", f"a value is {v!r:.40}, not a finite number")
+                return InvalidEvent("non_finite", f"a value is {_short(v, 40)}, not a finite "
+                                                  "number")
         return Event(entity, ts, values)

@@ -2,17 +2,21 @@
 
 - ``/healthz`` 200 while the scoring loop keeps turning (its last iteration is recent);
   a stuck loop answers 503, so a liveness probe restarts the pod.
-- ``/readyz`` 200 when a model is loaded, the broker is reachable and this replica has
-  partitions assigned; 503 otherwise (with the reason in the body).
+- ``/readyz`` 200 when a model is loaded, the broker is reachable, output is being
+  acknowledged (nothing pending for longer than ``serve.kafka.delivery_stall_seconds``)
+  and this replica has partitions assigned; 503 otherwise (with the reason in the body).
+  Delivery is read at request time, so the answer is right even while the loop waits.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -32,6 +36,20 @@ class Health:
         self.broker_up = False
         self.assigned = 0
         self.stopping = False
+        self.delivery: Any = None  # has stalled_for() -> seconds (kafka_io.Delivery)
+        self.stall_limit_s = math.inf
+
+    def watch_delivery(self, delivery: Any, stall_limit_s: float) -> None:
+        self.delivery = delivery
+        self.stall_limit_s = float(stall_limit_s)
+
+    def delivery_stalled_s(self) -> float:
+        """Seconds that pending output has gone without an acknowledgement (0: none pending)."""
+        return float(self.delivery.stalled_for()) if self.delivery is not None else 0.0
+
+    def broker_ok(self) -> bool:
+        """Connected and delivering: what ``anomaly_gan_broker_up`` reports."""
+        return self.broker_up and self.delivery_stalled_s() <= self.stall_limit_s
 
     def beat(self) -> None:
         self.last_beat = self.clock()
@@ -51,6 +69,9 @@ class Health:
             return False, "no model loaded"
         if not self.broker_up:
             return False, "broker unreachable"
+        stalled = self.delivery_stalled_s()
+        if stalled > self.stall_limit_s:
+            return False, f"no output acknowledged for {stalled:.0f}s"
         if self.assigned == 0:
             return False, "no partitions assigned"
         return True, f"{self.assigned} partition(s) assigned"

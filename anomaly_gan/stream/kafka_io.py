@@ -9,12 +9,17 @@ read at start, surrounding whitespace stripped). TLS files: ``ssl_cafile``, ``ss
 
 Reconnects: kafka-python reconnects by itself with exponential backoff up to
 ``reconnect_backoff_max_ms``; :meth:`KafkaIO.connected` reports whether any broker
-connection is up, which the app exports as ``anomaly_gan_broker_up`` and uses for readiness.
+connection is up. Connected is not enough: :class:`Delivery` tracks whether produced
+records are acknowledged, and the app counts the broker as up (``anomaly_gan_broker_up``,
+readiness) only while output is not stalled. A producer that stays stuck after the broker
+came back (e.g. it never gets a producer id again) is replaced: :meth:`KafkaIO.reset_producer`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,7 @@ from typing import Any
 from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import ConfigError
 
-__all__ = ["KafkaIO", "client_kwargs", "describe", "resolve_password"]
+__all__ = ["Delivery", "KafkaIO", "client_kwargs", "describe", "resolve_password"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,54 @@ def describe(k: KafkaConfig) -> dict[str, Any]:
     }
 
 
+class Delivery:
+    """Sent versus acknowledged output records, safe to read from any thread.
+
+    :meth:`stalled_for` is how long output has been pending without any acknowledgement
+    (0 while nothing is pending), the figure behind ``anomaly_gan_delivery_stalled_seconds``.
+
+    >>> d = Delivery(clock=lambda: 10.0)
+    >>> d.sent(); d.stalled_for(now=25.0)
+    15.0
+    >>> d.done(); d.stalled_for(now=99.0)
+    0.0
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._progress = clock()  # last acknowledgement, or when output became pending
+
+    def sent(self) -> None:
+        with self._lock:
+            if self._pending == 0:
+                self._progress = self.clock()
+            self._pending += 1
+
+    def done(self, *_result: Any) -> None:
+        """One record acknowledged or failed (a failure also ends the wait for it)."""
+        with self._lock:
+            self._pending = max(self._pending - 1, 0)
+            self._progress = self.clock()
+
+    def reset(self) -> None:
+        """Forget pending records (their producer was closed)."""
+        with self._lock:
+            self._pending = 0
+            self._progress = self.clock()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def stalled_for(self, now: float | None = None) -> float:
+        with self._lock:
+            if self._pending == 0:
+                return 0.0
+            return max((self.clock() if now is None else now) - self._progress, 0.0)
+
+
 class KafkaIO:
     """Consumer + producer behind the few calls the scoring loop makes."""
 
@@ -93,6 +146,7 @@ class KafkaIO:
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
         self.cfg = k
+        self._producer_class = KafkaProducer
         common = client_kwargs(k)
         self.consumer = KafkaConsumer(
             **common,
@@ -105,15 +159,12 @@ class KafkaIO:
             max_poll_interval_ms=k.max_poll_interval_ms,
             fetch_max_wait_ms=k.fetch_max_wait_ms,
         )
-        self.producer = KafkaProducer(
-            **common,
-            acks="all",
-            linger_ms=k.producer_linger_ms,
-            batch_size=k.producer_batch_bytes,
-            compression_type=k.compression_type,
-            retries=2**31 - 1,  # bounded by delivery_timeout_ms
-            max_in_flight_requests_per_connection=1,  # keep alerts of one entity in order
-        )
+        self.delivery = Delivery()
+        try:
+            self.producer = self._make_producer()
+        except BaseException:
+            self.consumer.close(autocommit=False, timeout_ms=0)  # no leaked connections
+            raise
         outer = self
 
         class Listener(ConsumerRebalanceListener):
@@ -136,6 +187,28 @@ class KafkaIO:
         self._listener = Listener()
         self.consumer.subscribe([k.input_topic], listener=self._listener)
         self._outer = outer
+
+    def _make_producer(self) -> Any:
+        return self._producer_class(
+            **client_kwargs(self.cfg),
+            acks="all",
+            linger_ms=self.cfg.producer_linger_ms,
+            batch_size=self.cfg.producer_batch_bytes,
+            compression_type=self.cfg.compression_type,
+            retries=2**31 - 1,  # bounded by delivery_timeout_ms
+            max_in_flight_requests_per_connection=1,  # keep alerts of one entity in order
+        )
+
+    def reset_producer(self) -> None:
+        """Replace the producer (it hit a fatal error): unsent records are dropped, so the
+        caller replays their input from the last commit."""
+        old, self.producer = self.producer, None
+        try:
+            old.close(timeout=0)
+        except Exception:  # a broken producer may fail to close cleanly
+            log.debug("closing the old producer failed", exc_info=True)
+        self.delivery.reset()
+        self.producer = self._make_producer()
 
     # ------------------------------------------------------------------ consume
 
@@ -193,6 +266,8 @@ class KafkaIO:
              on_error: Callable[[Exception], None] | None = None) -> Any:
         fut = self.producer.send(topic, value=value, key=key,
                                  headers=list(headers) if headers else None)
+        self.delivery.sent()
+        fut.add_both(self.delivery.done)
         if on_error is not None:
             fut.add_errback(on_error)
         return fut

@@ -17,15 +17,19 @@ only (the previous one is removed on reload). Per-entity labels exist only on
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from anomaly_gan.stream.events import INVALID_REASONS, LOG_REASONS
 
-__all__ = ["RELOAD_RESULTS", "SCORE_BUCKETS", "StreamMetrics", "observe_many"]
+__all__ = ["RELOAD_RESULTS", "REPLAY_REASONS", "RESTART_REASONS", "SCORE_BUCKETS", "StreamMetrics",
+           "observe_many"]
 
 RELOAD_RESULTS = ("success", "failure")
+RESTART_REASONS = ("gap", "partition_change")
+REPLAY_REASONS = ("delivery", "error")
 
 SCORE_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
                  100.0)
@@ -101,9 +105,19 @@ class StreamMetrics:
                                 ["version", "kind"], registry=r)
         self.model_reloads = Counter("anomaly_gan_model_reloads", "Hot reload attempts",
                                      ["result"], registry=r)
-        self.broker_up = Gauge("anomaly_gan_broker_up", "1 when connected to a broker",
-                               registry=r)
+        self.broker_up = Gauge("anomaly_gan_broker_up", "1 when connected to a broker and "
+                               "output is acknowledged", registry=r)
         self.ready = Gauge("anomaly_gan_ready", "1 when /readyz answers 200", registry=r)
+        self.assigned_partitions = Gauge("anomaly_gan_assigned_partitions", "Input partitions "
+                                         "assigned to this replica", registry=r)
+        self.delivery_stalled = Gauge("anomaly_gan_delivery_stalled_seconds", "Seconds that "
+                                      "pending output has gone without an acknowledgement "
+                                      "(0 when none is pending)", registry=r)
+        self.replays = Counter("anomaly_gan_replays", "Replays from the last commit, by cause",
+                               ["reason"], registry=r)
+        self.model_watch_last_check = Gauge(
+            "anomaly_gan_model_watch_last_check_timestamp_seconds", "When the hot-reload "
+            "watcher last checked the model path without an error (Unix time)", registry=r)
         self.dlq = Counter("anomaly_gan_dlq", "Records sent to the dead-letter topic",
                            ["reason"], registry=r)
         # Logs models only (they stay 0 otherwise).
@@ -125,7 +139,10 @@ class StreamMetrics:
         for reason in INVALID_REASONS + LOG_REASONS:
             self.events_invalid.labels(reason)
             self.dlq.labels(reason)
-        self.window_restarts.labels("gap")
+        for reason in RESTART_REASONS:
+            self.window_restarts.labels(reason)
+        for reason in REPLAY_REASONS:
+            self.replays.labels(reason)
         for result in RELOAD_RESULTS:
             self.model_reloads.labels(result)
         self._model: tuple[str, str] | None = None
@@ -134,6 +151,15 @@ class StreamMetrics:
         self._shown: set[str] = set()
 
     # ------------------------------------------------------------------ helpers
+
+    def watch_health(self, health: Any) -> None:
+        """Read readiness, broker and delivery state from ``health`` (an
+        :class:`~anomaly_gan.stream.http.Health`) at scrape time: right even while the
+        scoring loop is blocked."""
+        self.ready.set_function(lambda: 1.0 if health.ready()[0] else 0.0)
+        self.broker_up.set_function(lambda: 1.0 if health.broker_ok() else 0.0)
+        self.assigned_partitions.set_function(lambda: float(health.assigned))
+        self.delivery_stalled.set_function(health.delivery_stalled_s)
 
     def invalid(self, reason: str) -> None:
         self.events_invalid.labels(reason).inc()

@@ -6,12 +6,18 @@ model in use. A changed bundle is loaded in the watcher's thread (checksums veri
 ``load_bundle``) and must keep the same feature names and window length; the loop then swaps
 it in *between* micro-batches (:meth:`ModelWatcher.take`). A bad bundle keeps the old model,
 is counted once as ``result="failure"`` and retried only when it changes again.
+
+The watcher thread never dies: any error while checking (an unreadable ``current`` file,
+a bug) is counted as a failure and the next check comes on time. ``on_checked`` receives
+the Unix time of every check that completed without an error, exported as
+``anomaly_gan_model_watch_last_check_timestamp_seconds``, so an alert can see a stuck watcher.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +42,9 @@ class ModelWatcher:
     def __init__(self, model_path: str, interval_s: float, current: Any, current_fingerprint: str,
                  on_result: Callable[[str], None] | None = None,
                  loader: Callable[[str], Any] | None = None,
-                 fingerprint: Callable[[str], str] | None = None) -> None:
+                 fingerprint: Callable[[str], str] | None = None,
+                 on_checked: Callable[[float], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         if loader is None or fingerprint is None:
             from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
 
@@ -47,6 +55,8 @@ class ModelWatcher:
         self._loader = loader
         self._fingerprint = fingerprint
         self._on_result = on_result or (lambda _r: None)
+        self._on_checked = on_checked or (lambda _t: None)
+        self._clock = clock
         self._current = current
         self._seen = current_fingerprint  # last fingerprint acted on (good or bad)
         self._pending: Any = None
@@ -76,6 +86,19 @@ class ModelWatcher:
             self.check_once()
 
     def check_once(self) -> None:
+        """One check; never raises."""
+        try:
+            if self._check():
+                self._on_checked(self._clock())
+        except Exception as exc:  # the watcher must outlive any one check
+            log.exception("model reload check failed, keeping the current model")
+            key = f"error:{type(exc).__name__}:{exc}"
+            if key != self._seen:
+                self._seen = key
+                self._on_result("failure")
+
+    def _check(self) -> bool:
+        """True when the path was checked without an error."""
         try:
             fp = self._fingerprint(self.model_path)
         except AnomalyGanError as exc:
@@ -84,9 +107,9 @@ class ModelWatcher:
                 self._seen = key
                 log.error("model reload failed, keeping the current model: %s", exc)
                 self._on_result("failure")
-            return
+            return False
         if fp == self._seen:
-            return
+            return True
         self._seen = fp
         try:
             det = self._loader(self.model_path)
@@ -99,8 +122,9 @@ class ModelWatcher:
         except Exception as exc:  # noqa: BLE001 - a broken bundle must never stop the scorer
             log.error("model reload failed, keeping the current model: %s", exc)
             self._on_result("failure")
-            return
+            return False
         with self._lock:
             self._pending = det
         log.info("model %s loaded, swapping in between batches", det.version)
         self._on_result("success")
+        return True

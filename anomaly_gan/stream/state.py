@@ -21,7 +21,11 @@ Policies (docs/streaming.md explains why):
   evicted (counted) to make room.
 - **Offsets.** Every row remembers its (partition, offset). :meth:`WindowState.commit_offsets`
   gives, per partition, the oldest offset still needed to rebuild the windows in memory, so a
-  restart that resumes there loses no window (duplicates only in the replayed range).
+  restart that resumes there loses no window (duplicates only in the replayed range). An
+  entity in a run of anomalous windows holds it back further, so that the replay re-scores
+  the run and the debounce decisions come out the same (``rescore``).
+- **Unkeyed records.** An entity seen on a new partition restarts its window (counted in
+  :attr:`WindowState.partition_moves`, the latest such entity in ``last_moved``).
 
 >>> st = WindowState(window=3, n_features=1, gap_seconds=60, max_entities=10)
 >>> out = WindowBatch(3, 1)
@@ -98,12 +102,15 @@ class WindowState:
     """Ring buffers for many entities; see the module docstring for the policies.
 
     Memory: each entity holds a doubled ring (``2 * W`` rows of ``F`` float64, so that any
-    window is one contiguous slice and is copied without gathering), i.e. about
-    ``16 * W * F`` bytes plus two ``W``-long lists: 4 KiB for W=32, F=8.
+    window is one contiguous slice and is copied without gathering), ``W`` timestamps and
+    ``W + rescore_history`` offsets in numpy arrays, about ``16 * W * (F + 1)`` bytes plus
+    ~0.5 KiB of bookkeeping: 5.0 KiB for W=32, F=8 (tests/stream/test_state.py measures it
+    with tracemalloc).
     """
 
     def __init__(self, window: int, n_features: int, *, gap_seconds: float,
                  max_entities: int, reorder_tolerance_seconds: float = 0.0,
+                 rescore_history: int = 0,
                  on_drop: Callable[[str], None] | None = None,
                  initial_capacity: int = 256, hop: int = 1) -> None:
         if window < 1 or n_features < 1 or max_entities < 1 or hop < 1:
@@ -114,11 +121,15 @@ class WindowState:
         self.gap_seconds = float(gap_seconds)
         self.tolerance = float(reorder_tolerance_seconds)
         self.max_entities = int(max_entities)
+        self.history = max(int(rescore_history), 0)  # windows a replay may re-score
+        self._n_offs = self.window + self.history  # offsets kept per entity
         self.on_drop = on_drop
         # Counters read (as running totals) by the app and exported as metrics.
         self.late = 0
         self.gap_restarts = 0
         self.evicted = 0
+        self.partition_moves = 0
+        self.last_moved: str | None = None
 
         cap = max(1, min(initial_capacity, self.max_entities))
         self._rows = np.zeros((cap, 2 * self.window, self.n_features), dtype=np.float64)
@@ -128,8 +139,8 @@ class WindowState:
         self._count: list[int] = [0] * cap  # rows since the window (re)started
         self._last_ts: list[float] = [0.0] * cap
         self._part: list[Hashable] = [None] * cap
-        self._ts: list[list[float]] = [[0.0] * self.window for _ in range(cap)]
-        self._offs: list[list[int]] = [[0] * self.window for _ in range(cap)]
+        self._ts = np.zeros((cap, self.window), dtype=np.float64)
+        self._offs = np.zeros((cap, self._n_offs), dtype=np.int64)
         self._views, self._pairs = self._make_views(self._rows)
         self._pending: dict[int, list[tuple[float, int, list[float]]]] = {}
         self._max_seen: dict[int, float] = {}
@@ -154,8 +165,8 @@ class WindowState:
         self._count += [0] * extra
         self._last_ts += [0.0] * extra
         self._part += [None] * extra
-        self._ts += [[0.0] * self.window for _ in range(extra)]
-        self._offs += [[0] * self.window for _ in range(extra)]
+        self._ts = np.concatenate([self._ts, np.zeros((extra, self.window))])
+        self._offs = np.concatenate([self._offs, np.zeros((extra, self._n_offs), np.int64)])
         self._free.extend(range(new - 1, old - 1, -1))
 
     def _make_views(self, rows: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -221,6 +232,8 @@ class WindowState:
                 self._count[slot] = 0
                 self._part[slot] = partition
                 self._pending.pop(slot, None)
+                self.partition_moves += 1
+                self.last_moved = entity
         if self._count[slot] and ts < self._last_ts[slot]:
             self.late += 1
             return
@@ -250,8 +263,8 @@ class WindowState:
         j = n % w
         self._pairs[slot][j] = values
         ring = self._views[slot]
-        self._ts[slot][j] = ts
-        self._offs[slot][j] = offset
+        self._ts[slot, j] = ts
+        self._offs[slot, n % self._n_offs] = offset
         self._last_ts[slot] = ts
         n += 1
         self._count[slot] = n
@@ -259,48 +272,52 @@ class WindowState:
             k = out.reserve()
             out.raw[k] = ring[j + 1: j + 1 + w]
             out.entities.append(self._entity[slot])  # type: ignore[arg-type]
-            out.start_ts.append(self._ts[slot][(j + 1) % w])
+            out.start_ts.append(float(self._ts[slot, (j + 1) % w]))
             out.end_ts.append(ts)
             out.partitions.append(self._part[slot])
             out.offsets.append(offset)
 
     # ------------------------------------------------------------------ offsets
 
-    def _pin(self, slot: int) -> int | None:
-        """Oldest offset the entity's next window still needs (None: nothing held)."""
+    def _pin(self, slot: int, rescore: int = 0) -> int | None:
+        """Oldest offset the entity's next window still needs, or that re-scoring its last
+        ``rescore`` windows needs (None: nothing held)."""
         n, w = self._count[slot], self.window
+        back = w - 1 + min(max(rescore, 0), self.history)  # rows to re-read
         pin = None
-        if n and w > 1:
-            oldest = max(n - w + 1, 0)  # the newest W-1 rows
-            pin = self._offs[slot][oldest % w]
+        if n and back > 0:
+            oldest = max(n - back, 0)
+            pin = int(self._offs[slot, oldest % self._n_offs])
         heap = self._pending.get(slot)
         if heap:
             held = min(item[1] for item in heap)
             pin = held if pin is None else min(pin, held)
         return pin
 
-    def commit_offsets(self, next_offsets: Mapping[Hashable, int]) -> dict[Hashable, int]:
+    def commit_offsets(self, next_offsets: Mapping[Hashable, int],
+                       rescore: Callable[[str], int] | None = None) -> dict[Hashable, int]:
         """Offsets safe to commit: ``next_offsets[p]`` (the next record to read) lowered to the
-        oldest record still needed by an entity's window on ``p``.
+        oldest record still needed by an entity's window on ``p``, or, with ``rescore``
+        (entity -> windows to re-score, at most ``rescore_history``), by its last windows.
 
-        An entity whose last event is more than ``gap_seconds`` behind the newest event of
-        its partition does not hold the offset back: its window would restart anyway unless
-        its own clock lags, and in that case a restart costs it one warm-up, not data.
+        An entity whose last event is more than ``gap_seconds`` behind its partition's
+        *recent* entities (the 90th percentile of last event times, not the newest one, so
+        that no single event can switch this off) does not hold the offset back: its window
+        would restart anyway unless its own clock lags, and then a restart costs it one
+        warm-up.
         """
         result = {p: int(o) for p, o in next_offsets.items()}
         if not self._slots:
             return result
-        newest: dict[Hashable, float] = {}
+        times: dict[Hashable, list[float]] = {}
         for slot in self._slots.values():
+            times.setdefault(self._part[slot], []).append(self._last_ts[slot])
+        recent = {p: sorted(t)[int(0.9 * (len(t) - 1))] for p, t in times.items()}
+        for entity, slot in self._slots.items():
             p = self._part[slot]
-            t = self._last_ts[slot]
-            if t > newest.get(p, float("-inf")):
-                newest[p] = t
-        for slot in self._slots.values():
-            p = self._part[slot]
-            if p not in result or self._last_ts[slot] < newest[p] - self.gap_seconds:
+            if p not in result or self._last_ts[slot] < recent[p] - self.gap_seconds:
                 continue
-            pin = self._pin(slot)
+            pin = self._pin(slot, rescore(entity) if rescore is not None else 0)
             if pin is not None and pin < result[p]:
                 result[p] = pin
         return result

@@ -79,7 +79,17 @@ def events(rows, start=0, entity="e"):
             for i, (ts, v) in enumerate(rows)]
 
 
-def make(io, model=None, **alerts):
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def make(io, model=None, clock=None, **alerts):
     cfg = config_from_dict({"serve": {
         "windows": {"gap_seconds": 100.0},
         "batching": {"max_batch": 64, "max_latency_ms": 0},
@@ -87,7 +97,8 @@ def make(io, model=None, **alerts):
         "kafka": {"scores_topic": "scores"},
     }}).serve
     reg = CollectorRegistry()
-    scorer = Scorer(cfg, model or FakeModel(), io, StreamMetrics(reg))
+    scorer = Scorer(cfg, model or FakeModel(), io, StreamMetrics(reg),
+                    monotonic=clock or Clock())
     return scorer, reg
 
 
@@ -100,7 +111,9 @@ def test_alerts_scores_and_commit_follow_the_events():
     alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
     assert [(a["entity"], a["window_end_ts"]) for a in alerts] == [("e", 4.0)]
     assert len([s for s in io.sent if s[0] == "scores"]) == 3
-    assert io.commits[-1] == {IN: 3}  # the newest W-1 = 2 events (offsets 3, 4) are kept
+    # Kept: the newest W-1 = 2 events (offsets 3, 4), and offset 2 too, because the last
+    # window (2, 3, 4) is in an anomalous run that a replay must re-score.
+    assert io.commits[-1] == {IN: 2}
     assert reg.get_sample_value("anomaly_gan_alerts_total", {"model_version": "v1"}) == 1
 
 
@@ -115,15 +128,22 @@ def test_late_and_gap_events_are_counted():
     assert reg.get_sample_value("anomaly_gan_windows_scored_total") == 1  # 500..502 only
 
 
-def test_an_unacknowledged_record_blocks_the_commit_and_rewinds():
+def test_an_unacknowledged_record_blocks_the_commit_and_rewinds_after_a_backoff():
     io = FakeIO([[Record(0, b"k", b"{not json")] + events([(t, 1.0) for t in range(3)], 1)],
                 fail_topic="anomaly-gan.dlq")
-    scorer, _ = make(io)
+    clock = Clock()
+    scorer, reg = make(io, clock=clock)
     scorer.step()
     assert scorer._commit(force=True) is False
     assert io.commits == []  # nothing committed past the lost DLQ record
+    assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "delivery"}) == 1
+    io.batches.append(events([(9, 1.0)], 9))
+    scorer.step()  # still backing off: nothing is read, nothing is sought
+    assert io.seeks == [] and len(io.batches) == 1
+    clock.now += 60.0
+    scorer.step()
     assert io.seeks == [(IN, None)]  # re-read from the last commit (none: the beginning)
-    assert len(scorer.state) == 0
+    assert io.batches == []
 
 
 def test_a_new_model_is_swapped_in_between_batches():

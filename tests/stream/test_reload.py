@@ -66,3 +66,29 @@ def test_unresolvable_path_counts_a_failure_once():
     w.check_once()
     w.check_once()
     assert results == ["failure"]
+
+
+def test_any_error_in_a_check_is_a_failure_and_the_watcher_goes_on():
+    store = {"v1": fake("v1"), "v2": fake("v2"), "current": "v1", "fp": "fp-v1"}
+    results, checked = [], []
+    w = ModelWatcher("store", 60.0, store["v1"], "fp-v1", on_result=results.append,
+                     loader=lambda _p: store[store["current"]],
+                     fingerprint=lambda _p: store["fp"], on_checked=checked.append,
+                     clock=lambda: 1234.0)
+    w.check_once()
+    assert checked == [1234.0]
+
+    def not_utf8(_p):  # what reading a `current` file of random bytes raised
+        return b"\xff\xfe".decode("utf-8")
+
+    w._fingerprint = not_utf8
+    w.check_once()
+    w.check_once()
+    assert results == ["failure"] and checked == [1234.0]  # counted once, no check time
+
+    # The same watcher still swaps in a good version promoted afterwards.
+    w._fingerprint = lambda _p: store["fp"]
+    store.update(current="v2", fp="fp-v2")
+    w.check_once()
+    assert results == ["failure", "success"] and w.take().version == "v2"
+    assert checked == [1234.0, 1234.0]

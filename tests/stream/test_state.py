@@ -116,9 +116,58 @@ def test_commit_offsets_keep_what_the_next_window_needs():
 def test_commit_offsets_ignore_entities_silent_for_longer_than_the_gap():
     st, out = make(window=3, gap_seconds=10.0)
     feed(st, out, "a", [0, 1], start_offset=0)
-    feed(st, out, "b", [50, 51, 52], start_offset=2)
-    # "a" fell silent 50 s before the partition's newest event: it no longer holds p0 back.
-    assert st.commit_offsets({"p0": 5}) == {"p0": 3}
+    for i, name in enumerate("bcde"):
+        feed(st, out, name, [50, 51, 52], start_offset=2 + 3 * i)
+    # "a" fell silent 50 s before the partition's other entities: it no longer holds p0 back.
+    assert st.commit_offsets({"p0": 14}) == {"p0": 3}
+
+
+def test_one_far_future_event_does_not_switch_off_commit_safety():
+    st, out = make(window=3, gap_seconds=10.0)
+    for i, name in enumerate("abcd"):
+        feed(st, out, name, [0, 1, 2], start_offset=3 * i)
+    feed(st, out, "rogue", [1e9], start_offset=12)
+    # Every entity still holds the offset of its newest W-1 rows; "a" is the oldest (1).
+    assert st.commit_offsets({"p0": 13}) == {"p0": 1}
+
+
+def test_rescore_holds_the_offset_back_for_a_run_in_progress():
+    st, out = make(window=3, rescore_history=2)
+    feed(st, out, "a", range(10), start_offset=0)  # offsets 0..9
+    assert st.commit_offsets({"p0": 10}) == {"p0": 8}
+    # Re-scoring the last 2 windows needs 2 more rows; more than rescore_history is capped.
+    assert st.commit_offsets({"p0": 10}, rescore=lambda e: 2) == {"p0": 6}
+    assert st.commit_offsets({"p0": 10}, rescore=lambda e: 50) == {"p0": 6}
+
+
+def test_an_entity_on_a_new_partition_is_counted():
+    st, out = make(window=2)
+    feed(st, out, "a", [0, 1], partition="p0")
+    feed(st, out, "a", [2, 3], start_offset=0, partition="p1")
+    assert st.partition_moves == 1 and st.last_moved == "a"
+    assert len(out) == 2  # one window per partition stint: the window restarted
+
+
+def test_memory_per_entity_matches_the_documented_figure():
+    import tracemalloc
+
+    window, features, n = 32, 8, 2000
+    out = WindowBatch(window, features, capacity=window * 4)
+    row = [1.0] * features
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    big = WindowState(window, features, gap_seconds=60.0, max_entities=n, initial_capacity=n,
+                      rescore_history=3)
+    for e in range(n):
+        name = f"pump-{e:05d}"
+        for t in range(window):
+            big.push(name, float(t), row, "p0", t, out)
+            out.clear()
+    per_entity = (tracemalloc.get_traced_memory()[0] - before) / n
+    tracemalloc.stop()
+    print(f"{per_entity:.0f} bytes per entity")
+    # docs/streaming.md and WindowState's docstring give 5.0 KiB for W=32, F=8.
+    assert 4.5 * 1024 < per_entity < 5.5 * 1024, per_entity
 
 
 def test_batch_grows_beyond_its_capacity():
