@@ -167,7 +167,7 @@ class Scorer:
                 det.window, len(det.feature_names), gap_seconds=gap_seconds,
                 max_entities=w.max_entities,
                 reorder_tolerance_seconds=w.reorder_tolerance_seconds, hop=w.hop,
-                rescore_history=self.cfg.alerts.consecutive,
+                rescore_history=2 * self.cfg.alerts.consecutive,
                 on_drop=self._forget_entity)
             self.batch = WindowBatch(det.window, len(det.feature_names),
                                      capacity=self.cfg.batching.max_batch)

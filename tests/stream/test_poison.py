@@ -1,0 +1,123 @@
+"""Poison records: whatever bytes and key a record holds, handling it ends in a scored event
+or a DLQ record with a reason, never in an exception that stops the loop."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from anomaly_gan.stream.events import INVALID_REASONS, EventParser
+from tests.stream.test_app import IN, FakeIO, FakeModel, Record, make
+
+NOW = 1_795_000_000.0  # the fake wall clock: 2026-11-18
+
+
+def parser():
+    p = EventParser(("a", "b"), max_event_bytes=1 << 20)
+    p.not_after = NOW + 300.0
+    return p
+
+
+def event(**fields):
+    body = {"entity": "e", "ts": 10, "values": [1.0, 2.0], **fields}
+    return json.dumps(body).encode()
+
+
+def test_the_records_that_crashed_the_service_are_rejected_with_a_reason():
+    p = parser()
+    assert p.parse(b"[" * 60_000).reason == "bad_json"
+    assert p.parse(b'{"entity": "e", "ts": 1' + b"0" * 400 + b', "values": [1, 2]}').reason \
+        == "bad_timestamp"
+    assert p.parse(event(ts=1e18)).reason == "bad_timestamp"  # ms -> year 31 million
+    assert p.parse(event(ts=NOW + 3600)).reason == "future_timestamp"
+    assert p.parse(event(ts=NOW + 60)).ts == NOW + 60  # within the allowed skew
+    assert p.parse(event(ts="9999-12-31T23:59:59-01:00")).reason == "bad_timestamp"
+    assert p.parse(event(entity="\ud800")).reason == "missing_field"
+    assert p.parse(event(values=[[[[1]]], 2])).reason == "non_finite"
+    assert p.parse(event(values=[10**400, 2])).reason == "non_finite"
+
+
+def scorer(max_event_bytes=4096):
+    io = FakeIO([])
+    s, reg = make(io, model=FakeModel(window=2), consecutive=1,
+                  windows={"max_event_bytes": max_event_bytes})
+    s.clock = lambda: NOW
+    return s, io, reg
+
+
+def test_an_oversized_record_reaches_the_dlq_truncated_and_says_so():
+    s, io, _ = scorer(max_event_bytes=1024)
+    big = event(pad="x" * (1 << 20))
+    io.batches.append([Record(0, b"k" * 5000, big)])
+    s.step()
+    [(topic, key, value, headers)] = io.sent
+    h = dict(headers)
+    assert topic == "anomaly-gan.dlq" and h["reason"] == b"oversized"
+    assert value == big[:1024] and h["truncated"] == f"value: first 1024 of {len(big)} bytes".encode()
+    assert key == b"k" * 1024 and b"5000" in h["truncated_key"]
+
+
+# ------------------------------------------------------------------ the property
+
+_numbers = st.one_of(
+    st.integers(), st.floats(), st.integers(min_value=-(10**500), max_value=10**500),
+    st.sampled_from([1e18, 1e11, NOW, NOW + 299, NOW + 301, -1, 0, 253_402_300_800]))
+_json = st.recursive(
+    st.none() | st.booleans() | _numbers | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=4),
+    max_leaves=10)
+_ts = st.one_of(_numbers, st.text(max_size=30), _json,
+                st.datetimes().map(lambda d: d.isoformat()),
+                st.floats(min_value=NOW - 1000, max_value=NOW + 1000))
+_values = st.one_of(
+    st.lists(_numbers, min_size=2, max_size=2),
+    st.fixed_dictionaries({"a": _numbers, "b": _numbers}),
+    _json)
+_event = st.fixed_dictionaries(
+    {}, optional={"entity": st.one_of(st.sampled_from(["e", "f", "", "\ud800x"]), _json),
+                  "ts": _ts, "values": _values, "pad": st.text(max_size=50)})
+
+
+def _encode(obj) -> bytes:
+    try:
+        return json.dumps(obj).encode("utf-8", "surrogatepass")
+    except (ValueError, OverflowError):
+        return b"{}"
+
+
+_raw = st.one_of(
+    _event.map(_encode),
+    st.binary(max_size=64),
+    st.integers(0, 100_000).map(lambda n: b"[" * n),
+    st.integers(0, 50_000).map(lambda n: b'{"a":' * n),
+    st.integers(4000, 2_000_000).map(lambda n: b'{"entity": "e", "pad": "' + b"x" * n + b'"}'),
+    st.none())
+_record = st.tuples(st.one_of(st.none(), st.binary(max_size=2048)), _raw)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.data_too_large])
+@given(st.lists(_record, min_size=1, max_size=12))
+def test_any_record_ends_scored_or_in_the_dlq_never_in_an_exception(pairs):
+    s, io, reg = scorer()
+    records = [Record(i, key, value) for i, (key, value) in enumerate(pairs)]
+    io.batches.append(records)
+    s.step()  # parse, window, score, alert formatting
+    s._score_batch()
+    assert s._commit(force=True)
+
+    dlq = [dict(h) for t, _, _, h in io.sent if t == "anomaly-gan.dlq"]
+    reasons = [h["reason"].decode() for h in dlq]
+    assert set(reasons) <= set(INVALID_REASONS) - {"unprocessable"}, reasons
+    assert reg.get_sample_value("anomaly_gan_events_consumed_total") == len(records)
+    assert sum(reg.get_sample_value("anomaly_gan_dlq_total", {"reason": r})
+               for r in INVALID_REASONS) == len(dlq)
+    for topic, key, value, _ in io.sent:
+        assert len(value) + len(key or b"") < 1_000_000  # fits one producer request
+        if topic != "anomaly-gan.dlq":
+            json.loads(value)  # alerts and scores are valid JSON
+    assert io.commits[-1][IN] <= len(records)
+    s._pool.shutdown()
