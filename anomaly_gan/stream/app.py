@@ -609,15 +609,11 @@ class Scorer:
             self.io.flush(flush_timeout_s if flush_timeout_s is not None
                           else self._flush_timeout_s)
         except Exception as exc:  # noqa: BLE001 - any flush failure means: do not commit
-            stalled = self.delivery.stalled_for() if self.delivery is not None else 0.0
             log.error("producer flush failed; not committing", extra={"fields": {
-                "error": str(exc) or type(exc).__name__, "stalled_s": round(stalled, 1)}})
-            if stalled >= self.cfg.kafka.delivery_stall_seconds and self._broker_reachable():
-                # Connected, yet nothing is acknowledged: the producer itself is stuck.
-                self._replace_producer()
-                self._replay("delivery")
-            else:  # the broker is away: the producer keeps its records and retries
-                self._resume_at = self.mono() + self._backoff.next()
+                "error": str(exc) or type(exc).__name__}})
+            # The producer keeps its records and retries; housekeeping replaces it if a
+            # broker answers and still nothing is acknowledged.
+            self._resume_at = self.mono() + self._backoff.next()
             return None
         if self._produce_error is not None:
             failed, self._produce_error = self._produce_error, None
@@ -636,11 +632,18 @@ class Scorer:
         # replay re-scores the run and rebuilds the debounce state (same alerts, same ids).
         return self.state.commit_offsets(next_offsets, rescore=self.debouncer.run_length)
 
-    def _broker_reachable(self) -> bool:
-        try:
-            return bool(self.io.connected())
-        except Exception:  # noqa: BLE001
-            return False
+    def _check_delivery(self, broker_reachable: bool) -> None:
+        """Connected, yet nothing acknowledged for ``delivery_stall_seconds``: the producer
+        itself is stuck (e.g. it never gets a producer id from a restarted broker)."""
+        if self.delivery is None or not broker_reachable:
+            return
+        stalled = self.delivery.stalled_for()
+        if stalled < self.cfg.kafka.delivery_stall_seconds:
+            return
+        log.error("no output acknowledged for %.0f s while a broker answers: recreating the "
+                  "producer and replaying from the last commit", stalled)
+        self._replace_producer()
+        self._replay("delivery")
 
     def _replace_producer(self) -> None:
         reset = getattr(self.io, "reset_producer", None)
@@ -692,6 +695,7 @@ class Scorer:
             log.debug("housekeeping failed", exc_info=True)
         with self._loop_lock:
             self._refresh_gauges(up)
+            self._check_delivery(up)
 
     def _refresh_gauges(self, up: bool) -> None:
         if up != self.health.broker_up:

@@ -278,5 +278,7 @@ class KafkaIO:
     def close(self, timeout_s: float = 5.0) -> None:
         try:
             self.producer.close(timeout=timeout_s)
+        except Exception as exc:  # noqa: BLE001 - undelivered output: drain() said so
+            log.warning("producer did not close cleanly: %s", exc or type(exc).__name__)
         finally:
             self.consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))

@@ -123,7 +123,8 @@ class RunningScorer:
             if not self.thread.is_alive():
                 raise AssertionError(f"scorer thread died while waiting for {what}")
             time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        raise AssertionError(f"timed out after {timeout_s}s waiting for {what} "
+                             f"(readiness: {self.health.ready()[1]})")
 
     def stop(self):
         self.scorer.request_stop()

@@ -169,6 +169,40 @@ def test_a_new_model_is_swapped_in_between_batches():
     assert reg.get_sample_value("anomaly_gan_model_info", {"version": "v2", "kind": "ganomaly"}) == 1
 
 
+def test_drain_returns_one_when_the_final_flush_fails():
+    class FlushFails(FakeIO):
+        def flush(self, timeout_s=None):
+            raise TimeoutError("broker gone")
+
+    io = FlushFails([events([(t, 1.0) for t in range(3)])])
+    scorer, _ = make(io)
+    scorer.step()
+    scorer.request_stop()
+    assert scorer.run() == 1
+    assert io.commits == []  # nothing committed: the successor replays it all
+
+
+def test_a_failed_commit_is_retried_later():
+    class CommitFailsOnce(FakeIO):
+        failures = 1
+
+        def commit(self, offsets):
+            if self.failures:
+                self.failures -= 1
+                raise RuntimeError("coordinator moved")
+            super().commit(offsets)
+
+    clock = Clock()
+    io = CommitFailsOnce([events([(t, 1.0) for t in range(3)])])
+    scorer, _ = make(io, clock=clock)
+    clock.now += 10.0
+    scorer.step()  # reads, then its periodic commit fails
+    assert io.commits == [] and io.failures == 0
+    clock.now += 10.0
+    scorer.step()  # nothing new read; the next periodic commit goes through
+    assert io.commits == [{IN: 1}]
+
+
 @pytest.mark.parametrize("n", [1, 3])
 def test_drain_commits_and_returns_zero(n):
     io = FakeIO([events([(t, 1.0) for t in range(n)])])

@@ -66,3 +66,34 @@ def test_readyz_needs_model_broker_and_partitions(server):
     health.broker_up = False
     assert get(url)[0] == 503
     assert get(f"http://127.0.0.1:{srv.port}/nope")[0] == 404
+
+
+class Stalled:
+    """A kafka_io.Delivery double: seconds that pending output went unacknowledged."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def stalled_for(self):
+        return self.seconds
+
+
+def test_readiness_and_broker_up_follow_delivery_not_only_the_connection(server):
+    from anomaly_gan.stream.metrics import StreamMetrics
+
+    srv, health, _ = server
+    delivery = Stalled()
+    health.model_loaded, health.broker_up, health.assigned = True, True, 1
+    health.watch_delivery(delivery, stall_limit_s=15.0)
+    reg = CollectorRegistry()
+    StreamMetrics(reg).watch_health(health)
+    url = f"http://127.0.0.1:{srv.port}/readyz"
+    delivery.seconds = 14.0
+    assert get(url)[0] == 200 and reg.get_sample_value("anomaly_gan_broker_up") == 1
+    delivery.seconds = 22.0  # connected, but nothing acknowledged for 22 s
+    status, body = get(url)
+    assert status == 503 and "no output acknowledged for 22s" in json.loads(body)["detail"]
+    assert reg.get_sample_value("anomaly_gan_broker_up") == 0
+    assert reg.get_sample_value("anomaly_gan_ready") == 0
+    assert reg.get_sample_value("anomaly_gan_delivery_stalled_seconds") == 22.0
+    assert reg.get_sample_value("anomaly_gan_assigned_partitions") == 1
