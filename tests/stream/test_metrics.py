@@ -1,19 +1,32 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from anomaly_gan.stream.events import INVALID_REASONS
 from anomaly_gan.stream.metrics import StreamMetrics
 
-CONTRACT_NAMES = [
-    "anomaly_gan_events_consumed", "anomaly_gan_events_invalid", "anomaly_gan_events_late",
-    "anomaly_gan_window_restarts", "anomaly_gan_entities_evicted", "anomaly_gan_windows_scored",
-    "anomaly_gan_anomalies", "anomaly_gan_alerts", "anomaly_gan_score", "anomaly_gan_threshold",
-    "anomaly_gan_baseline_drift", "anomaly_gan_event_lag_seconds",
-    "anomaly_gan_inference_seconds", "anomaly_gan_batch_size", "anomaly_gan_consumer_lag",
-    "anomaly_gan_entities", "anomaly_gan_model_info", "anomaly_gan_model_reloads",
-    "anomaly_gan_broker_up", "anomaly_gan_ready", "anomaly_gan_dlq",
-]
+CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "CONTRACTS.md"
+
+
+def contract_table():
+    """``{name: (type, label names)}`` from the metric table of docs/CONTRACTS.md, whose label
+    cells read ``a, b``, ``name: value, value``, or ``name (comment)``; ``(comment)`` alone
+    means no labels."""
+    rows = {}
+    for line in CONTRACTS.read_text().splitlines():
+        if not line.startswith("| anomaly_gan_"):
+            continue
+        name, kind, labels = (cell.strip() for cell in line.strip("|").split("|"))
+        labels = labels.split("(")[0].strip()
+        if ":" in labels:
+            names = {labels.split(":")[0].strip()}
+        else:
+            names = {n.strip() for n in labels.split(",") if n.strip()}
+        rows[name] = (kind.split()[0], names)
+    assert len(rows) > 10, f"no metric table in {CONTRACTS}"
+    return rows
 
 
 @pytest.fixture
@@ -21,11 +34,19 @@ def reg():
     return CollectorRegistry()
 
 
-def test_every_contract_metric_exists(reg):
+def test_the_documented_metrics_are_exactly_the_exported_ones(reg):
+    m = StreamMetrics(reg, entity_labels_top_n=3)
+    exported = {}
+    for metric in vars(m).values():
+        if isinstance(metric, (Counter, Gauge, Histogram)):
+            suffix = "_total" if metric._type == "counter" else ""
+            exported[metric._name + suffix] = (metric._type, set(metric._labelnames))
+    assert contract_table() == exported
+
+
+def test_entity_labels_are_opt_in(reg):
     StreamMetrics(reg)
-    names = {m.name for m in reg.collect()}
-    assert set(CONTRACT_NAMES) <= names
-    assert "anomaly_gan_entity_score" not in names  # per-entity labels are opt-in
+    assert "anomaly_gan_entity_score" not in {m.name for m in reg.collect()}
 
 
 def test_reason_label_sets_are_bounded_and_pre_created(reg):
