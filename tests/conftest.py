@@ -10,6 +10,21 @@ import pytest
 # One broker for the whole session: the stream and deploy tests share it.
 from tests.support.kafka import *
 
+# A test that uses one of these (directly or through another fixture) trains a model, starts
+# a service or runs an external tool: it is `slow` whatever its module says, so that
+# `pytest -m "not slow"` (make test-fast) runs on a fresh clone without helm or promtool.
+SLOW_FIXTURES = {
+    "kafka_bootstrap", "kafka_topics", "tiny_detector", "tiny_bundle", "stream_bundle",
+    "stream_detector", "helm", "promtool", "prometheus_bin", "amtool", "alertmanager_bin",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def tiny_detector():

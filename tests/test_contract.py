@@ -64,12 +64,3 @@ def test_window_scores_equal_series_scores(trained):
     # float32 convolutions round differently by batch composition (a few ulps); relative to
     # the score's magnitude that stays far below 1e-5.
     np.testing.assert_allclose(batched, series, rtol=1e-6, atol=1e-5)
-
-
-@pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_deterministic_under_a_seed(kind):
-    cfg = tiny_config(kind, epochs=2)
-    x = normal_series(600)
-    a = train_detector(cfg, x, FEATURES).score_series(x).score
-    b = train_detector(cfg, x, FEATURES).score_series(x).score
-    np.testing.assert_array_equal(a, b)

@@ -25,11 +25,3 @@ def test_shape_errors(tiny_detector):
     with pytest.raises(DataError, match=r"expected shape \(n, 16, 3\)"):
         tiny_detector.score_windows(np.zeros((2, 8, 3)))
     assert len(tiny_detector.score_windows(np.zeros((0, 16, 3)))) == 0
-
-
-def test_threshold_is_fixed_state(tiny_detector):
-    det = tiny_detector
-    before = det.threshold
-    det.score_series(np.random.default_rng(1).normal(size=(200, 3)) * 1000)
-    assert det.threshold == before
-    assert det.metadata["validation"]["false_positive_rate"] <= 0.02

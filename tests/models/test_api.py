@@ -49,6 +49,7 @@ def test_raw_output_shapes(kind: str, backbone: str, window: int) -> None:
     np.testing.assert_allclose(out["reconstruction"], np.asarray(gan(x)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("kind", KINDS)
 def test_save_load_safe_mode_gives_identical_outputs(kind: str, tmp_path: Path,
                                                      windows: np.ndarray) -> None:

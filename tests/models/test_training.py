@@ -47,6 +47,7 @@ def test_seed_sets_the_initial_weights() -> None:
     assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("kind", KINDS)
 def test_mixed_float16_uses_an_active_loss_scale_per_optimizer(kind: str,
                                                                windows: np.ndarray) -> None:
@@ -72,6 +73,7 @@ def test_mixed_float16_uses_an_active_loss_scale_per_optimizer(kind: str,
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
 
 
+@pytest.mark.slow  # trains a model
 def test_loss_scale_variable_drives_the_scaled_loss(windows: np.ndarray) -> None:
     """A scale so large that float16 gradients overflow must skip D's update and halve the
     scale: proof that the step multiplies by the live variable, not a traced constant."""
@@ -108,6 +110,7 @@ def test_mixed_bfloat16_runs_without_loss_scaling(windows: np.ndarray) -> None:
     assert out["reconstruction"].dtype == np.float32
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("kind", KINDS)
 def test_non_finite_losses_stop_training_and_are_reported(kind: str,
                                                           windows: np.ndarray) -> None:
