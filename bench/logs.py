@@ -198,8 +198,7 @@ def end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int) -> dict:
     from prometheus_client import CollectorRegistry
 
     from anomaly_gan.artifacts import load_bundle, save_bundle
-    from anomaly_gan.demo.broker import EmbeddedBroker
-    from anomaly_gan.demo.stream import FAST_GROUP
+    from anomaly_gan.demo.broker import FAST_GROUP, EmbeddedBroker
     from anomaly_gan.logs.offline import train_log_detector
     from anomaly_gan.stream.app import Scorer
     from anomaly_gan.stream.kafka_io import KafkaIO

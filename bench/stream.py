@@ -50,10 +50,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from anomaly_gan.demo.broker import EmbeddedBroker, create_topics
-
-FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300,
-              "max_poll_interval_ms": 5000}
+from anomaly_gan.demo.broker import FAST_GROUP, EmbeddedBroker, create_topics
 
 
 def synthetic_rows(n_entities: int, n_steps: int, n_features: int, seed: int = 0) -> np.ndarray:

@@ -26,9 +26,16 @@ from typing import Self
 
 from anomaly_gan.errors import AnomalyGanError
 
-__all__ = ["BrokerError", "EmbeddedBroker", "broker_binary", "create_topics", "free_port"]
+__all__ = ["FAST_GROUP", "BrokerError", "EmbeddedBroker", "broker_binary", "create_topics",
+           "free_port"]
 
 log = logging.getLogger(__name__)
+
+# Consumer-group timings for the embedded broker, which completes a JoinGroup only after the
+# group's timeouts (docs/streaming.md): with these a new group starts in about a second. The
+# demo, the tests and the benchmark use them; with Apache Kafka keep your usual values.
+FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300,
+              "max_poll_interval_ms": 3000}
 
 
 class BrokerError(AnomalyGanError):

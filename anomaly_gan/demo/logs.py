@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anomaly_gan.demo.stream import FAST_GROUP
+from anomaly_gan.demo.broker import FAST_GROUP
 
 __all__ = ["LOGS_DEMO_CONFIG", "LogsDemoOptions", "names_template", "run_logs_demo"]
 

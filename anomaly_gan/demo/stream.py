@@ -27,8 +27,6 @@ import numpy as np
 __all__ = ["DemoOptions", "alert_matches", "run_demo"]
 
 STEP_SECONDS = 10.0  # the synthetic plant's row spacing
-FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300,
-              "max_poll_interval_ms": 3000}
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ def run_demo(opts: DemoOptions) -> int:
 
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.data.synthetic import make_plant
-    from anomaly_gan.demo.broker import EmbeddedBroker
+    from anomaly_gan.demo.broker import FAST_GROUP, EmbeddedBroker
     from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.app import Scorer
     from anomaly_gan.stream.http import Health, HealthServer
