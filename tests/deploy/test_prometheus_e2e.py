@@ -10,8 +10,9 @@ Prometheus loads helm/anomaly-gan/files/rules.yaml with every `for:` shortened t
 expressions are the shipped ones, checked below). Then every dashboard query, every recording
 rule and every series an alert selects must return data through the HTTP API, every rule must
 evaluate without error, and the anomaly alert must be firing and reach a real Alertmanager
-running deploy/alertmanager/alertmanager.yml. Last, the scorer is stopped and
-AnomalyGanScorerDown must fire.
+running deploy/alertmanager/alertmanager.yml. The scorer is stopped and AnomalyGanScorerDown
+must fire; that test starts the scorer again and waits until it is healthy, so the tests
+do not depend on their order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ TINY_MODEL = {
                  "min_steps": 0, "max_attempts": 1},
 }
 STARTUP_S = 120.0
+# Alerts that must stay silent on a healthy scorer.
+HEALTH_ALERTS = ("AnomalyGanScorerDown", "AnomalyGanNotReady", "AnomalyGanNoEventsReceived",
+                 "AnomalyGanModelReloadFailing", "AnomalyGanConsumerLagHigh")
 DATA_WAIT_S = 60.0
 
 
@@ -96,6 +100,7 @@ class Stack:
     scorer_url: str
     alertmanager_url: str
     procs: list[Proc]
+    start_serve: Callable[[], Proc]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         url = f"{self.prom_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
@@ -179,8 +184,14 @@ def stack(kafka_bootstrap: str, prometheus_bin: str, alertmanager_bin: str,
         "alerts": {"consecutive": 2, "cooldown_seconds": 0.0},
         "http": {"host": "127.0.0.1", "port": port},
     }}))
-    procs.append(Proc("serve", [sys.executable, "-m", "anomaly_gan", "serve", "--config",
-                                str(serve_cfg)], work, env))
+
+    def start_serve() -> Proc:
+        proc = Proc("serve", [sys.executable, "-m", "anomaly_gan", "serve", "--config",
+                              str(serve_cfg)], work, env)
+        procs.insert(0, proc)
+        return proc
+
+    start_serve()
 
     # 3. Alertmanager with the compose stack's config, and Prometheus scraping the scorer
     # every second with the shipped rules, sending alerts there.
@@ -205,7 +216,7 @@ def stack(kafka_bootstrap: str, prometheus_bin: str, alertmanager_bin: str,
         "--log.level=warn"], work, env))
 
     s = Stack(f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{port}",
-              f"http://127.0.0.1:{am_port}", procs)
+              f"http://127.0.0.1:{am_port}", procs, start_serve)
     try:
         # 4. Wait for the scorer to be ready, then start the producer: a steady stream with
         # one malformed record after every 8 events (~11% invalid).
@@ -274,8 +285,7 @@ def test_anomaly_alert_reaches_alertmanager(stack: Stack) -> None:
 def test_invalid_event_alert_fires_and_health_alerts_stay_silent(stack: Stack) -> None:
     _firing(stack, "AnomalyGanInvalidEventRateHigh", timeout_s=120)
     active = {a["labels"]["alertname"] for a in stack.alerts()}
-    for healthy in ("AnomalyGanScorerDown", "AnomalyGanNotReady", "AnomalyGanNoEventsReceived",
-                    "AnomalyGanModelReloadFailing", "AnomalyGanConsumerLagHigh"):
+    for healthy in HEALTH_ALERTS:
         assert healthy not in active, f"{healthy} is active on a healthy scorer"
 
 
@@ -317,10 +327,19 @@ def test_alert_expression_selects_real_series(stack: Stack, alert: promql.Expr) 
 
 
 def test_scorer_down_fires_when_the_scorer_stops(stack: Stack) -> None:
-    """Runs last in this module: it stops the scorer."""
+    """Stops the scorer, then starts it again and waits until it is healthy: the tests
+    that run after this one find the stack as the fixture made it."""
     serve = next(p for p in stack.procs if p.name == "serve")
     stack.procs.remove(serve)
     serve.stop()
     assert serve.proc.returncode == 0, "SIGTERM should drain and exit 0\n" + serve.tail()
-    alert = _firing(stack, "AnomalyGanScorerDown", timeout_s=60)
-    assert alert["labels"]["instance"] == stack.scorer_url.removeprefix("http://")
+    try:
+        alert = _firing(stack, "AnomalyGanScorerDown", timeout_s=60)
+        assert alert["labels"]["instance"] == stack.scorer_url.removeprefix("http://")
+    finally:
+        stack.start_serve()
+        stack.wait_for_data('anomaly_gan_ready{job="anomaly-gan"} == 1', timeout_s=STARTUP_S)
+        deadline = time.monotonic() + 60
+        while {a["labels"]["alertname"] for a in stack.alerts()} & set(HEALTH_ALERTS):
+            assert time.monotonic() < deadline, f"health alerts still active: {stack.alerts()}"
+            time.sleep(1.0)

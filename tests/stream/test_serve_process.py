@@ -1,14 +1,19 @@
 """``anomaly-gan serve`` as a real process: SIGKILL mid-stream loses nothing, SIGTERM drains
-and commits and exits 0."""
+and commits and exits 0.
+
+Every wait is on a condition (a log line, a metric, a committed offset), never on elapsed
+time; the HTTP port is 0 and read back from the process's "starting" log line.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +23,6 @@ import pytest
 import yaml
 
 from anomaly_gan.config import config_to_dict
-from anomaly_gan.demo.broker import free_port
 from tests.support.kafka import consume_all, produce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -26,9 +30,24 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 ENTITIES = [f"pump-{i}" for i in range(1, 7)]
 
 
+def wait_until(predicate, what, proc=None, timeout_s=120.0):
+    """Poll ``predicate`` until true; fail (with the process log) if the process exits
+    first or after ``timeout_s``, a cap that only ends a hung test."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if proc is not None and proc.proc.poll() is not None:
+            raise AssertionError(f"serve exited ({proc.proc.returncode}) while waiting for "
+                                 f"{what}:\n{proc.log()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}" +
+                                 (f":\n{proc.log()}" if proc else ""))
+        time.sleep(0.1)
+
+
 class ServeProcess:
     def __init__(self, cfg, tmp_path, name):
-        self.port = cfg.serve.http.port
+        assert cfg.serve.http.port == 0, "let the process pick its port"
+        self._port = None
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config_to_dict(cfg)))
         self.log_path = tmp_path / f"{name}.log"
@@ -40,19 +59,25 @@ class ServeProcess:
     def log(self):
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout_s=90):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"serve not ready after {timeout_s}s:\n{self.log()}")
+    @property
+    def port(self):
+        """The HTTP port the process bound, from its "starting" log line."""
+        if self._port is None:
+            wait_until(lambda: re.search(r" starting .*http=127\.0\.0\.1:(\d+)", self.log()),
+                       "the starting log line", self)
+            self._port = int(re.search(r" starting .*http=127\.0\.0\.1:(\d+)",
+                                       self.log()).group(1))
+        return self._port
+
+    def ready(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_ready(self):
+        wait_until(self.ready, "/readyz 200", self)
 
     def kill(self):
         if self.proc.poll() is None:
@@ -115,54 +140,37 @@ def test_sigkill_mid_stream_then_restart_scores_every_window(serve_config, serve
                                                              stream_detector, plant,
                                                              kafka_bootstrap):
     det = stream_detector
-    cfg = serve_config(partitions=3, overrides={"http.port": free_port()})
+    cfg = serve_config(partitions=3)
     k = cfg.serve.kafka
-    rows = range(600, 900)
-    records = events(plant, rows)
+    first_half, second_half = events(plant, range(600, 750)), events(plant, range(750, 900))
     expected = {(name, float(plant.timestamps[t])) for name in ENTITIES
-                for t in rows[det.window - 1:]}
+                for t in range(600 + det.window - 1, 900)}
 
+    # Produce half, let the first process score it and commit, kill it, produce the rest.
     first = serve_process(cfg, "first")
     first.wait_ready()
-
-    def paced():  # ~300 events/s in small acked chunks: the kill lands mid-stream
-        from kafka import KafkaProducer
-
-        p = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=5)
-        for i in range(0, len(records), 30):
-            for key, value in records[i:i + 30]:
-                p.send(k.input_topic, key=key.encode(), value=json.dumps(value).encode())
-            p.flush()
-            time.sleep(0.1)
-        p.close()
-
-    producer = threading.Thread(target=paced)
-    producer.start()
-    deadline = time.monotonic() + 60
-    while windows_scored(first.port) < 200:
-        assert time.monotonic() < deadline, first.log()
-        time.sleep(0.05)
-    # ... and after a first commit, so that the restart resumes mid-log.
-    while not any(o for o in committed_offsets(kafka_bootstrap, k.group_id,
-                                               k.input_topic).values()):
-        assert time.monotonic() < deadline, first.log()
-        time.sleep(0.1)
+    produce(kafka_bootstrap, k.input_topic, first_half)
+    first_windows = len(ENTITIES) * (150 - det.window + 1)
+    wait_until(lambda: windows_scored(first.port) >= first_windows, "the first half scored",
+               first)
+    wait_until(lambda: any(committed_offsets(kafka_bootstrap, k.group_id,
+                                             k.input_topic).values()), "a commit", first)
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(timeout=10)
     at_kill = committed_offsets(kafka_bootstrap, k.group_id, k.input_topic)
-    scored_before = score_keys(kafka_bootstrap, k.scores_topic)
-    assert len(scored_before) < len(expected), "the kill came after the end of the stream"
+    produce(kafka_bootstrap, k.input_topic, second_half)
 
     second = serve_process(cfg, "second")
-    producer.join(timeout=60)
-    deadline = time.monotonic() + 90
-    while True:
+    keys: set = set()
+    scored: list = []
+
+    def all_scored():
+        nonlocal keys, scored
         scored = score_keys(kafka_bootstrap, k.scores_topic)
         keys = {(s["entity"], s["window_end_ts"]) for s in scored}
-        if expected <= keys:
-            break
-        assert time.monotonic() < deadline, f"missing {len(expected - keys)}:\n{second.log()}"
-        time.sleep(0.5)
+        return expected <= keys
+
+    wait_until(all_scored, "every window scored", second)
     assert keys == expected  # every window scored at least once, nothing else
 
     # Duplicates only in the replayed range: at or after the offset committed at the kill.
@@ -172,14 +180,13 @@ def test_sigkill_mid_stream_then_restart_scores_every_window(serve_config, serve
         assert offset >= (at_kill.get(partition) or 0)
     assert all(n <= 2 for n in counts.values())
     second.proc.send_signal(signal.SIGTERM)
-    assert second.proc.wait(timeout=30) == 0, second.log()
+    assert second.proc.wait(timeout=60) == 0, second.log()
 
 
 def test_sigterm_drains_commits_and_exits_zero(serve_config, serve_process, stream_detector, plant,
                                                kafka_bootstrap):
     det = stream_detector
-    cfg = serve_config(partitions=2, overrides={"http.port": free_port(),
-                                                "grace_seconds": 10.0})
+    cfg = serve_config(partitions=2, overrides={"grace_seconds": 10.0})
     k = cfg.serve.kafka
     records = events(plant, range(600, 640))
     proc = serve_process(cfg)
@@ -188,11 +195,12 @@ def test_sigterm_drains_commits_and_exits_zero(serve_config, serve_process, stre
     n_windows = len(ENTITIES) * (40 - det.window + 1)
     scored = score_keys(kafka_bootstrap, k.scores_topic, expect=n_windows, timeout_s=60)
     assert len(scored) == n_windows
-    t0 = time.monotonic()
     proc.proc.send_signal(signal.SIGTERM)
-    assert proc.proc.wait(timeout=30) == 0, proc.log()
-    assert time.monotonic() - t0 < cfg.serve.grace_seconds
-    assert "scorer stopped" in proc.log() and "clean=True" in proc.log()
+    assert proc.proc.wait(timeout=60) == 0, proc.log()
+    # The drain's own account: it scored, flushed and committed everything, in order.
+    log = proc.log()
+    assert log.index("stopping: scoring what was read") < log.index("scorer stopped")
+    assert "clean=True" in log
 
     # Committed: per partition, the oldest of the last W-1 events of any entity on it (what
     # a successor needs to rebuild every window), i.e. nothing unscored is skipped.
@@ -209,26 +217,26 @@ def test_sigterm_drains_commits_and_exits_zero(serve_config, serve_process, stre
 
 
 def test_starts_without_a_broker_reports_it_and_stops_cleanly(serve_config, serve_process):
-    cfg = serve_config(partitions=1, overrides={
-        "http.port": free_port(), "kafka.bootstrap_servers": f"127.0.0.1:{free_port()}",
-        "kafka.reconnect_backoff_max_ms": 500})
-    proc = serve_process(cfg)
-    base = f"http://127.0.0.1:{proc.port}"
-    deadline = time.monotonic() + 60
-    text = ""
-    while time.monotonic() < deadline:
-        try:
-            text = urllib.request.urlopen(base + "/metrics", timeout=2).read().decode()
-            if "anomaly_gan_broker_up 0.0" in text and "broker unreachable" in proc.log():
-                break
-        except (urllib.error.URLError, OSError):
-            pass
-        assert proc.proc.poll() is None, proc.log()
-        time.sleep(0.2)
-    assert "anomaly_gan_broker_up 0.0" in text, proc.log()
-    assert urllib.request.urlopen(base + "/healthz", timeout=2).status == 200
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(base + "/readyz", timeout=2)
-    assert err.value.code == 503
-    proc.proc.send_signal(signal.SIGTERM)
-    assert proc.proc.wait(timeout=20) == 0, proc.log()
+    # A port that is bound but never listens: every connection to it is refused.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as nowhere:
+        nowhere.bind(("127.0.0.1", 0))
+        cfg = serve_config(partitions=1, overrides={
+            "kafka.bootstrap_servers": f"127.0.0.1:{nowhere.getsockname()[1]}",
+            "kafka.reconnect_backoff_max_ms": 500})
+        proc = serve_process(cfg)
+        base = f"http://127.0.0.1:{proc.port}"
+
+        def reported():
+            try:
+                text = urllib.request.urlopen(base + "/metrics", timeout=2).read().decode()
+            except (urllib.error.URLError, OSError):
+                return False
+            return "anomaly_gan_broker_up 0.0" in text and "broker unreachable" in proc.log()
+
+        wait_until(reported, "broker_up 0 and the log line", proc)
+        assert urllib.request.urlopen(base + "/healthz", timeout=2).status == 200
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(base + "/readyz", timeout=2)
+        assert err.value.code == 503
+        proc.proc.send_signal(signal.SIGTERM)
+        assert proc.proc.wait(timeout=60) == 0, proc.log()
