@@ -203,6 +203,34 @@ def test_a_failed_commit_is_retried_later():
     assert io.commits == [{IN: 1}]
 
 
+def test_an_entity_on_two_partitions_is_counted_and_named_once(caplog):
+    other = TP("events", 1)
+    moving = [Record(i, None, json.dumps({"entity": "unkeyed", "ts": i, "values": [1.0, 0.0]})
+                     .encode()) for i in range(6)]
+
+    class TwoPartitions(FakeIO):  # the entity's records land on alternating partitions
+        def poll(self, timeout_ms, max_records=None):
+            if not self.batches:
+                return {}
+            rec = self.batches.pop(0)
+            return {(IN, other)[rec.offset % 2]: [rec]}
+
+        def assignment(self):
+            return {IN, other}
+
+    io = TwoPartitions(moving)
+    scorer, reg = make(io)
+    with caplog.at_level("WARNING", logger="anomaly_gan.stream"):
+        for _ in moving:
+            scorer.step()
+            scorer._sync_counters()
+    assert reg.get_sample_value("anomaly_gan_window_restarts_total",
+                                {"reason": "partition_change"}) == 5
+    assert reg.get_sample_value("anomaly_gan_windows_scored_total") == 0  # never a window
+    named = [r for r in caplog.records if "'unkeyed'" in r.getMessage()]
+    assert len(named) == 1 and "key the input records by entity" in named[0].getMessage()
+
+
 @pytest.mark.parametrize("n", [1, 3])
 def test_drain_commits_and_returns_zero(n):
     io = FakeIO([events([(t, 1.0) for t in range(n)])])

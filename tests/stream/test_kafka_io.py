@@ -70,3 +70,28 @@ def test_the_loggable_view_and_json_logs_never_contain_the_password():
     line = JsonFormatter().format(record)
     assert "hunter2" not in line
     assert json.loads(line)["kafka"]["sasl_username"] == "svc"
+
+
+def test_the_consumer_is_closed_when_the_producer_cannot_start(monkeypatch):
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    closed = []
+
+    class Consumer:
+        def __init__(self, **kwargs):
+            pass
+
+        def close(self, **kwargs):
+            closed.append(kwargs)
+
+    class Producer:
+        def __init__(self, **kwargs):
+            raise kafka.errors.KafkaConnectionError()
+
+    monkeypatch.setattr(kafka, "KafkaConsumer", Consumer)
+    monkeypatch.setattr(kafka, "KafkaProducer", Producer)
+    with pytest.raises(kafka.errors.KafkaConnectionError):
+        KafkaIO(KafkaConfig())
+    assert len(closed) == 1
