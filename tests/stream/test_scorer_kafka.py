@@ -3,6 +3,7 @@ consumer groups and hot reload."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import urllib.request
@@ -248,13 +249,18 @@ def test_revoke_commits_progress_before_the_partitions_move(serve_config, start_
                                                             kafka_bootstrap):
     det = stream_detector
     cfg = serve_config(partitions=4)
+    # The revoke callback waits for the loop at most half the session timeout; 10 s gives
+    # replica a 5 s, so a loaded machine cannot make it miss the revoke (the join is timed
+    # by the rebalance timeout, max_poll_interval_ms, so it is no slower).
+    patient = dataclasses.replace(cfg, serve=dataclasses.replace(
+        cfg.serve, kafka=dataclasses.replace(cfg.serve.kafka, session_timeout_ms=10_000)))
     k = cfg.serve.kafka
     names = [f"pump-{i}" for i in range(1, 9)]
     rows = range(600, 600 + det.window + 9)
     records = [(name, {"entity": name, "ts": float(plant.timestamps[t]),
                        "values": plant.values[i % 3, t].tolist()})
                for t in rows for i, name in enumerate(names)]
-    a = start_scorer(cfg, det)
+    a = start_scorer(patient, det)
     a.wait_for(lambda: len(a.io.assignment()) == 4, 60, "first replica owns all partitions")
     produce(kafka_bootstrap, k.input_topic, records)
     total = len(names) * 10
