@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import time
 import urllib.request
 
 import pytest
@@ -143,8 +144,10 @@ def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, sta
         "wrong_length": json.dumps({**ok, "values": [1.0] * (len(f) + 1)}).encode(),
         "non_finite": json.dumps({**ok, "values": [float("nan")] * len(f)}).encode(),
         "oversized": json.dumps({**ok, "pad": "x" * 3000}).encode(),
+        "future_timestamp": json.dumps({**ok, "ts": time.time() + 86400}).encode(),
     }
-    assert set(bad) == set(INVALID_REASONS)
+    # Every reason a record can earn ("unprocessable" is an unexpected error: a bug).
+    assert set(bad) == set(INVALID_REASONS) - {"unprocessable"}
     good = plant_events(plant, 600, 600 + det.window + 4, entities=["pump-1"])
     records = [(b"k-" + r.encode(), v) for r, v in bad.items()] + good
     run = start_scorer(cfg, det)
@@ -156,7 +159,11 @@ def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, sta
     for r in dlq:
         headers = dict(r.headers)
         reason = headers["reason"].decode()
-        assert r.value == bad[reason]  # the original bytes
+        if reason == "oversized":  # cut to max_event_bytes, and the header says so
+            assert r.value == bad[reason][:2048]
+            assert headers["truncated"] == f"value: first 2048 of {len(bad[reason])} bytes".encode()
+        else:
+            assert r.value == bad[reason]  # the original bytes
         assert r.key == b"k-" + reason.encode()
         assert headers["detail"] and headers["source"].startswith(k.input_topic.encode())
         assert run.value("anomaly_gan_events_invalid_total", {"reason": reason}) == 1
