@@ -52,7 +52,8 @@ TINY_MODEL = {
 STARTUP_S = 120.0
 # Alerts that must stay silent on a healthy scorer.
 HEALTH_ALERTS = ("AnomalyGanScorerDown", "AnomalyGanNotReady", "AnomalyGanNoEventsReceived",
-                 "AnomalyGanModelReloadFailing", "AnomalyGanConsumerLagHigh")
+                 "AnomalyGanModelReloadFailing", "AnomalyGanModelWatcherStuck",
+                 "AnomalyGanConsumerLagHigh")
 DATA_WAIT_S = 60.0
 
 
