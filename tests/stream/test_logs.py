@@ -12,6 +12,9 @@ def restore_loggers():
     names = ("anomaly_gan", "kafka", "py.warnings")
     saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level,
                  logging.getLogger(n).propagate) for n in names}
+    # An earlier in-process configure_logging (the demo test) left logging's warning capture
+    # "on" while pytest restored warnings.showwarning: reset it so this test installs it.
+    logging.captureWarnings(False)
     yield
     logging.captureWarnings(False)
     for n, (handlers, level, propagate) in saved.items():
