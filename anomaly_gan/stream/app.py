@@ -407,8 +407,9 @@ class Scorer:
 
     def _safe_offsets(self, next_offsets: dict[Any, int]) -> dict[Any, int]:
         """Offsets safe to commit: none past a record that a window, or an open log
-        bucket, still needs."""
-        safe = self.state.commit_offsets(next_offsets)
+        bucket, still needs. Entities in a run of anomalous windows hold it back far enough
+        that a replay re-scores the run and rebuilds the debounce state (same alert ids)."""
+        safe = self.state.commit_offsets(next_offsets, rescore=self.debouncer.run_length)
         if self.logs is not None:
             for tp, pin in self.logs.pins().items():
                 if tp in safe and pin < safe[tp]:
@@ -626,11 +627,6 @@ class Scorer:
         safe = self._safe_offsets({tp: o for tp, o in self._next.items()
                                    if tp in assigned and tp not in self._revoked})
         return {tp: o for tp, o in safe.items() if force or self._committed.get(tp) != o}
-
-    def _safe_offsets(self, next_offsets: dict[Any, int]) -> dict[Any, int]:
-        # Entities in a run of anomalous windows hold the offset back far enough that a
-        # replay re-scores the run and rebuilds the debounce state (same alerts, same ids).
-        return self.state.commit_offsets(next_offsets, rescore=self.debouncer.run_length)
 
     def _check_delivery(self, broker_reachable: bool) -> None:
         """Connected, yet nothing acknowledged for ``delivery_stall_seconds``: the producer
