@@ -205,15 +205,16 @@ def run_fit(gan: GANBase, train: np.ndarray, val: np.ndarray, *, epochs: int,
     monitor or when the monitored loss never was finite).
     """
     callbacks: list[keras.callbacks.Callback] = [StopOnNonFinite()]
+    start = 0
     if monitor is not None:
         # Not before the step floor is done: a loss flat for `patience` epochs early on is
         # the decoder still at its initial near-constant output, not convergence.
         per_epoch = steps_per_epoch(len(train), min(training.batch_size, len(train)),
                                     total_epochs, training.min_steps)
-        floor_epochs = math.ceil(training.min_steps / per_epoch) - offset
+        start = max(0, math.ceil(training.min_steps / per_epoch) - offset - 1)
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode="min", patience=training.patience,
-            restore_best_weights=True, verbose=0, start_from_epoch=max(0, floor_epochs - 1)))
+            restore_best_weights=True, verbose=0, start_from_epoch=start))
     # After EarlyStopping, so its best-weights snapshot is taken before a family callback
     # (e.g. GANomaly's discriminator reset) changes the weights.
     callbacks.extend(gan.fit_callbacks())
@@ -237,6 +238,7 @@ def run_fit(gan: GANBase, train: np.ndarray, val: np.ndarray, *, epochs: int,
     best: int | None = None
     if monitor is not None and monitor in history:
         values = np.asarray(history[monitor], dtype=np.float64)
+        values[:start] = np.nan  # early stopping restores the best epoch from `start` on
         if np.any(np.isfinite(values)):
             best = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan))) + 1
     return history, epochs_run, best
