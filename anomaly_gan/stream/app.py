@@ -369,12 +369,21 @@ class Scorer:
                     "unprocessable", f"{type(exc).__name__}: {exc}"[:300]))
                 continue
             if batch.n:
-                if batch.first_ready is None:
-                    batch.first_ready = self.mono()
-                elif batch.n >= max_batch:
-                    self._next[tp] = m.offset + 1
-                    self._submit()
-                    batch = self.batch
+                batch = self._fill(tp, m.offset, batch, max_batch)
+        self._consumed(tp, msgs)
+
+    def _fill(self, tp: Any, offset: int, batch: Any, max_batch: int) -> Any:
+        """After a record that added windows: start the latency clock, or submit a full batch
+        (reading resumes after ``offset``); returns the batch to keep filling."""
+        if batch.first_ready is None:
+            batch.first_ready = self.mono()
+        elif batch.n >= max_batch:
+            self._next[tp] = offset + 1
+            self._submit()
+            batch = self.batch
+        return batch
+
+    def _consumed(self, tp: Any, msgs: list[Any]) -> None:
         self.metrics.events_consumed.inc(len(msgs))
         if msgs:
             self._next[tp] = msgs[-1].offset + 1
@@ -395,15 +404,8 @@ class Scorer:
                     partition, offset = logs.origin(row)
                     push(row.entity, row.end_ts, x, partition, offset, batch)
             if batch.n:
-                if batch.first_ready is None:
-                    batch.first_ready = self.mono()
-                elif batch.n >= max_batch:
-                    self._next[tp] = m.offset + 1
-                    self._submit()
-                    batch = self.batch
-        self.metrics.events_consumed.inc(len(msgs))
-        if msgs:
-            self._next[tp] = msgs[-1].offset + 1
+                batch = self._fill(tp, m.offset, batch, max_batch)
+        self._consumed(tp, msgs)
 
     def _safe_offsets(self, next_offsets: dict[Any, int]) -> dict[Any, int]:
         """Offsets safe to commit: none past a record that a window, or an open log
