@@ -47,12 +47,16 @@ class Calibration:
     validation: dict[str, Any] = field(default_factory=dict)
     # Latent codes of a sample of normal training windows: the ``knn`` component's reference.
     reference_codes: np.ndarray | None = None
+    # Components counted by |z| in the combined score (scoring.two_sided); bundles written
+    # before two-sided scoring have none and score as they always did.
+    two_sided: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "component_stats": {k: v.to_dict() for k, v in self.component_stats.items()},
             "feature_stats": self.feature_stats.to_dict(),
             "weights": dict(self.weights),
+            "two_sided": list(self.two_sided),
             "threshold": self.threshold.to_dict(),
             "severity_quantiles": self.severity_quantiles.tolist(),
             "validation": self.validation,
@@ -81,6 +85,10 @@ class Calibration:
                 raise ValueError(f"weights.{name}: expected a finite number >= 0, got {w}")
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError("weights: expected at least one weight > 0")
+        for name in self.two_sided:
+            if name not in self.component_stats:
+                raise ValueError(f"two_sided.{name}: no such component in component_stats "
+                                 f"({', '.join(self.component_stats)})")
         if "knn" in self.component_stats:
             codes = self.reference_codes
             if (codes is None or codes.ndim != 2 or len(codes) == 0
@@ -103,6 +111,7 @@ class Calibration:
             validation=dict(raw.get("validation", {})),
             reference_codes=(None if raw.get("reference_codes") is None
                              else np.asarray(raw["reference_codes"], dtype=np.float32)),
+            two_sided=tuple(str(k) for k in raw.get("two_sided", ())),
         )
 
 
@@ -213,7 +222,7 @@ class Detector:
         comps, per_feature = self.raw_scores(raw_windows)
         cal = self.calibration
         standardised = standardise_components(comps, cal.component_stats)
-        score = combine(standardised, cal.weights)
+        score = combine(standardised, cal.weights, cal.two_sided)
         contributions = cal.feature_stats.standardise(per_feature)
         return WindowScores(
             score=score,

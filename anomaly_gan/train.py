@@ -32,6 +32,7 @@ from anomaly_gan.scoring import (
     fit_robust_stats,
     fit_threshold,
     standardise_components,
+    two_sided_components,
 )
 from anomaly_gan.scoring.drift import reference_histograms
 
@@ -187,7 +188,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     comps, per_feature = provisional.raw_scores(held_raw, reference_codes)
     stats = fit_component_stats(comps)
     weights = {k: v for k, v in cfg.scoring.weights.items() if k in comps}
-    normal_scores = combine(standardise_components(comps, stats), weights)
+    two_sided = two_sided_components(weights, cfg.scoring.two_sided)
+    normal_scores = combine(standardise_components(comps, stats), weights, two_sided)
     t = cfg.threshold
     threshold = fit_threshold(normal_scores, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
     calibration = Calibration(
@@ -204,6 +206,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             "final_losses": {k: v[-1] for k, v in fit.history.items() if v},
         },
         reference_codes=reference_codes,
+        two_sided=two_sided,
     )
     digest = data_hash(series)
     created = datetime.now(UTC)

@@ -17,6 +17,7 @@ from anomaly_gan.artifacts import (
     save_bundle,
 )
 from anomaly_gan.errors import BundleError, OutputError
+from anomaly_gan.scoring import combine
 
 
 def test_bundle_layout_and_metadata(tiny_bundle, tiny_detector):
@@ -124,6 +125,7 @@ def test_store_current_that_is_not_utf8(tmp_path):
      "threshold.value: expected a finite number, got nan"),
     ("severity_quantiles", [0.0] * 3, "severity_quantiles: expected 201 finite, non-decreasing"),
     ("weights", {"speed": 1.0}, "weights.speed: no such component"),
+    ("two_sided", ["speed"], "two_sided.speed: no such component"),
     ("window", 1, "window: expected an integer >= 2"),
 ])
 def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
@@ -135,6 +137,23 @@ def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
     _rewrite(tiny_bundle, "calibration.json", edit)
     with pytest.raises(BundleError, match=expected):
         inspect_bundle(tiny_bundle)
+
+
+def test_bundle_without_two_sided_scores_one_sided(tiny_bundle, tiny_detector):
+    """Bundles written before two-sided scoring have no such key: they score as before."""
+    assert tiny_detector.calibration.two_sided == ("reconstruction", "discriminator", "latent")
+
+    def edit(text):
+        raw = json.loads(text)
+        del raw["two_sided"]
+        return json.dumps(raw)
+
+    _rewrite(tiny_bundle, "calibration.json", edit)
+    old = load_bundle(tiny_bundle)
+    assert old.calibration.two_sided == ()
+    windows = np.random.default_rng(3).normal(size=(5, old.window, old.n_features))
+    res = old.score_windows(windows)
+    np.testing.assert_allclose(res.score, combine(res.components, old.calibration.weights))
 
 
 def test_window_that_disagrees_with_the_network(tiny_bundle):

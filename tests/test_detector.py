@@ -25,3 +25,19 @@ def test_shape_errors(tiny_detector):
     with pytest.raises(DataError, match=r"expected shape \(n, 16, 3\)"):
         tiny_detector.score_windows(np.zeros((2, 8, 3)))
     assert len(tiny_detector.score_windows(np.zeros((0, 16, 3)))) == 0
+
+
+def test_a_stuck_signal_is_flagged_though_it_reconstructs_well(tiny_detector):
+    """Every sensor stuck at its median: the model reproduces that far better than any normal
+    window, so one-sided errors rank it below normal; two-sided scoring flags it."""
+    from anomaly_gan.scoring import combine
+    from tests.support_models import normal_series
+
+    x = normal_series(400, seed=5)
+    x[200:260] = np.median(x, axis=0)
+    res = tiny_detector.score_series(x)
+    stuck = slice(200 + tiny_detector.window, 260)  # windows wholly inside the stuck stretch
+    assert res.is_anomaly[stuck].mean() >= 0.9
+    one_sided = combine(res.components, tiny_detector.calibration.weights)
+    assert (one_sided[stuck] > tiny_detector.threshold).mean() <= 0.1
+    assert res.is_anomaly[tiny_detector.window:190].mean() <= 0.05

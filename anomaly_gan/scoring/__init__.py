@@ -4,6 +4,7 @@ from anomaly_gan.scoring.components import (
     COMPONENTS,
     KNN_NEIGHBOURS,
     KNN_REFERENCE,
+    TWO_SIDED,
     RobustStats,
     combine,
     fit_component_stats,
@@ -11,6 +12,7 @@ from anomaly_gan.scoring.components import (
     knn_distance,
     raw_components,
     standardise_components,
+    two_sided_components,
 )
 from anomaly_gan.scoring.explain import SEVERITY_LEVELS, TopFeatures, severity, top_features
 from anomaly_gan.scoring.thresholds import (
@@ -25,6 +27,7 @@ __all__ = [
     "KNN_NEIGHBOURS",
     "KNN_REFERENCE",
     "SEVERITY_LEVELS",
+    "TWO_SIDED",
     "RobustStats",
     "Threshold",
     "TopFeatures",
@@ -39,4 +42,5 @@ __all__ = [
     "severity",
     "standardise_components",
     "top_features",
+    "two_sided_components",
 ]

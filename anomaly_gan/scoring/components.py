@@ -17,6 +17,12 @@ Raw components per window, from the model's raw outputs:
 Each is standardised on a log scale with robust statistics (median, MAD) of held-out normal
 windows, then combined as a weighted mean. The statistics are fitted once and saved.
 
+Two-sided: the model errors (:data:`TWO_SIDED`) enter the mean by their absolute z-score
+(``scoring.two_sided``, on by default). A window the model reproduces far *better* than any
+normal one (a busy signal gone flat, a stuck sensor, a silent service) is as far from normal
+as one it reproduces far worse; one-sided, such windows score below every normal window.
+``knn`` is a distance to normal codes, where small means typical, so it stays one-sided.
+
 Why log: the errors are positive and right-skewed, and their tails differ a lot between
 components (the discriminator distance's 99th percentile can sit 12 robust sigmas out
 where the reconstruction error's sits at 5). On a linear scale the heaviest-tailed
@@ -26,7 +32,7 @@ orders of magnitude it moved, so the weights mean what they say.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +44,7 @@ __all__ = [
     "COMPONENTS",
     "KNN_NEIGHBOURS",
     "KNN_REFERENCE",
+    "TWO_SIDED",
     "RobustStats",
     "combine",
     "fit_component_stats",
@@ -45,12 +52,15 @@ __all__ = [
     "knn_distance",
     "raw_components",
     "standardise_components",
+    "two_sided_components",
 ]
 
 COMPONENTS = SCORE_COMPONENTS
 KNN_NEIGHBOURS = 5
 KNN_REFERENCE = 1024
 """Training windows whose latent codes are kept as the ``knn`` reference (evenly spaced)."""
+TWO_SIDED: tuple[str, ...] = ("reconstruction", "discriminator", "latent")
+"""Model errors: far below normal is anomalous too (see the module docstring)."""
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -157,12 +167,17 @@ def raw_components(windows: Any, outputs: Mapping[str, Any], reference_codes: An
     return comps, per_feature
 
 
-def combine(standardised: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
-    """Weighted mean of the standardised components that exist and have weight > 0.
+def combine(standardised: dict[str, np.ndarray], weights: dict[str, float],
+            two_sided: Collection[str] = ()) -> np.ndarray:
+    """Weighted mean of the standardised components that exist and have weight > 0; those
+    named in ``two_sided`` count by their absolute value (far below normal is far too).
 
     >>> combine({"reconstruction": np.array([2.0]), "discriminator": np.array([4.0])},
     ...         {"reconstruction": 1.0, "discriminator": 1.0, "latent": 5.0})
     array([3.])
+    >>> combine({"reconstruction": np.array([-2.0]), "knn": np.array([-1.0])},
+    ...         {"reconstruction": 1.0, "knn": 1.0}, two_sided=("reconstruction",))
+    array([0.5])
     """
     # Fixed summation order: a bundle's weights come back from JSON in another key order,
     # and a different float summation order would change scores in the last bit.
@@ -172,5 +187,14 @@ def combine(standardised: dict[str, np.ndarray], weights: dict[str, float]) -> n
     total = sum(w for _, w in used)
     out = np.zeros_like(standardised[used[0][0]], dtype=np.float64)
     for k, w in used:
-        out += w * standardised[k]
+        out += w * (np.abs(standardised[k]) if k in two_sided else standardised[k])
     return out / total
+
+
+def two_sided_components(names: Collection[str], enabled: bool) -> tuple[str, ...]:
+    """The components of ``names`` that count in both directions when ``enabled``.
+
+    >>> two_sided_components(["knn", "latent", "reconstruction"], True)
+    ('reconstruction', 'latent')
+    """
+    return tuple(k for k in TWO_SIDED if k in names) if enabled else ()

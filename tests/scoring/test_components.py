@@ -7,6 +7,7 @@ from anomaly_gan.scoring import (
     raw_components,
     severity,
     top_features,
+    two_sided_components,
 )
 
 
@@ -37,6 +38,17 @@ def test_robust_standardisation_and_weights():
     c = combine({"reconstruction": np.array([1.0, 2.0]), "discriminator": np.array([3.0, 6.0])},
                 {"reconstruction": 1.0, "discriminator": 0.5, "latent": 1.0})
     np.testing.assert_allclose(c, [(1 + 1.5) / 1.5, (2 + 3) / 1.5])
+
+
+def test_two_sided_components_count_far_below_normal_as_far():
+    z = {"reconstruction": np.array([-4.0, 0.0, 4.0]), "knn": np.array([-4.0, 0.0, 4.0])}
+    w = {"reconstruction": 1.0, "knn": 1.0}
+    np.testing.assert_allclose(combine(z, w), [-4.0, 0.0, 4.0])
+    np.testing.assert_allclose(combine(z, w, two_sided=("reconstruction",)), [0.0, 0.0, 4.0])
+    # knn (a distance to normal codes: small = typical) never counts both ways
+    assert two_sided_components(["knn", "latent", "reconstruction", "discriminator"], True) == (
+        "reconstruction", "discriminator", "latent")
+    assert two_sided_components(["reconstruction"], False) == ()
 
 
 def test_explanations_and_severity():
