@@ -9,9 +9,9 @@ three failures seen most often into named issues that ``train.py`` can refuse (o
 - **discriminator collapse**: the discriminator's loss sits near 0 for the last epochs while the
   generator's adversarial loss grows: D wins outright and stops giving G a useful gradient.
 - **mode collapse**: G emits (nearly) the same window whatever the input. For reconstructions
-  it is measured against a trivial predictor, each feature's mean
-  (:func:`reconstruction_skill`, the share of the data's variance the reconstructions
-  explain): a generator that ignores its input can do no better than that. The comparison
+  it is measured against a trivial predictor, each feature's training mean
+  (:func:`reconstruction_skill`, the share of the held-out variance around it that the
+  reconstructions explain): a generator that ignores its input can do no better than that. The comparison
   sums over features, so each counts by how much it moves: one moving telemetry channel
   beside many mostly-constant flags counts for what it is ("outputs vary less than the
   data" was true of healthy models too, whose best guess for a rare flag is near its
@@ -113,28 +113,38 @@ def variance_ratio(generated: np.ndarray, reference: np.ndarray) -> float:
     return gen_var / ref_var
 
 
-def reconstruction_skill(reconstruction: np.ndarray, reference: np.ndarray
-                         ) -> tuple[float, np.ndarray]:
-    """How much better than "each feature's mean" the reconstructions of ``reference`` are.
+def reconstruction_skill(reconstruction: np.ndarray, reference: np.ndarray,
+                         baseline: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """How much better than a constant window, each feature at its ``baseline`` level, the
+    reconstructions of ``reference`` are.
 
-    Returns ``(skill, per_feature)``: ``per_feature[f] = 1 - SSE_f(model) / SSE_f(mean)``
-    (NaN where the feature is constant in ``reference``) and the overall skill
-    ``1 - sum_f SSE_f(model) / sum_f SSE_f(mean)``: the share of the data's variance the
-    reconstructions explain, each feature weighted by how much it moves. 1 is perfect, 0 is no
-    better than a constant window, negative is worse. Squared errors against the mean, so a
-    model trained with either reconstruction loss is judged fairly (an L1 criterion against
-    the median marked healthy L2-trained models negative on sparse 0/1 flags, whose L2 best
-    guess is their small mean). ``inf`` when every feature is constant (nothing to learn),
-    ``nan`` when the reconstructions are not finite.
+    ``baseline`` is what a generator that ignores its input converges to: each feature's
+    mean over the *training* windows. Left out, it is the mean of ``reference`` itself, an
+    oracle that knows the held-out level: held-out data that drifted from the training part
+    (a short series whose last fifth moves differently) would then fail a model for the
+    shift, not for ignoring its input.
+
+    Returns ``(skill, per_feature)``: ``per_feature[f] = 1 - SSE_f(model) / SSE_f(baseline)``
+    (NaN where the feature sits at its baseline throughout) and the overall skill
+    ``1 - sum_f SSE_f(model) / sum_f SSE_f(baseline)``, each feature weighted by how much it
+    moves. 1 is perfect, 0 is no better than a constant window, negative is worse. Squared
+    errors against a mean, so a model trained with either reconstruction loss is judged
+    fairly (an L1 criterion against the median marked healthy L2-trained models negative on
+    sparse 0/1 flags, whose L2 best guess is their small mean). ``inf`` when no feature moves
+    (nothing to learn), ``nan`` when the reconstructions are not finite.
 
     >>> ref = np.stack([np.full((4, 2), v) for v in (0.0, 1.0, 2.0, 3.0)])
     >>> float(reconstruction_skill(ref, ref)[0]), float(reconstruction_skill(ref * 0 + 1.5, ref)[0])
     (1.0, 0.0)
+    >>> shifted = ref + 10.0  # held-out data 10 above the training level, tracked to 0.5
+    >>> float(reconstruction_skill(shifted - 0.5, shifted, baseline=np.full(2, 1.5))[0]) > 0.9
+    True
     """
     rec = np.asarray(reconstruction, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
     flat_ref = ref.reshape(-1, ref.shape[-1])
-    trivial = np.square(flat_ref - flat_ref.mean(axis=0)).mean(axis=0)
+    level = flat_ref.mean(axis=0) if baseline is None else np.asarray(baseline, np.float64)
+    trivial = np.square(flat_ref - level).mean(axis=0)
     if rec.shape != ref.shape or not np.all(np.isfinite(rec)):
         return float("nan"), np.full(ref.shape[-1], np.nan)
     model = np.square(rec - ref).reshape(-1, ref.shape[-1]).mean(axis=0)
@@ -160,6 +170,7 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                   adv_loss_key: str | None = None,
                   samples: Mapping[str, np.ndarray] | None = None,
                   reference: np.ndarray | None = None,
+                  baseline: np.ndarray | None = None,
                   collapse_loss: float = COLLAPSE_LOSS,
                   collapse_epochs: int = COLLAPSE_EPOCHS,
                   min_variance_ratio: float = MIN_VARIANCE_RATIO,
@@ -170,7 +181,8 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
     adversarial loss in ``history`` (leave ``None`` for a WGAN critic, whose loss has no
     "collapsed at 0" meaning). ``samples`` maps a name (e.g. ``"reconstruction"``,
     ``"generated"``) to a batch of windows compared with ``reference`` (real windows) for mode
-    collapse.
+    collapse. ``baseline`` is each feature's training mean, the constant window that
+    reconstructions are judged against (:func:`reconstruction_skill`).
 
     The report has ``status`` ("healthy"/"unhealthy"), ``issues`` (one sentence each), the
     ``final_losses`` per history key, ``min_disc_loss``, ``variance_ratio`` per sample name and
@@ -201,7 +213,7 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
             ratio = variance_ratio(batch, reference)
             ratios[name] = _json_float(ratio)  # reported for every batch, judged if unpaired
             if name == "reconstruction":
-                skill, per_feature = reconstruction_skill(batch, reference)
+                skill, per_feature = reconstruction_skill(batch, reference, baseline)
                 finite = per_feature[np.isfinite(per_feature)]
                 skill_report = {
                     "overall": _json_float(skill) if not math.isinf(skill) else None,

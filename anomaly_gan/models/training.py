@@ -193,6 +193,11 @@ class ReportProgress(keras.callbacks.Callback):
         self.progress(f"{self.label} epoch {self.offset + epoch + 1}/{self.epochs}: {losses}")
 
 
+def _feature_means(windows: np.ndarray) -> np.ndarray:
+    """Each feature's mean over training windows (what a collapsed generator predicts)."""
+    return np.asarray(windows).reshape(-1, windows.shape[-1]).mean(axis=0, dtype=np.float64)
+
+
 def run_fit(gan: GANBase, train: np.ndarray, val: np.ndarray, *, epochs: int,
             training: TrainingConfig, monitor: str | None, progress: Progress | None,
             label: str, total_epochs: int, offset: int = 0
@@ -326,7 +331,8 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
     health = assess_health(history, disc_loss_key=gan.disc_loss_key,
                            adv_loss_key=gan.adv_loss_key,
                            samples=gan.health_samples(reference, training.seed),
-                           reference=reference)
+                           reference=reference,
+                           baseline=_feature_means(train))
     health.update(gan.health_figures())
     health.update({"kind": gan.kind, "precision": gan.policy, "epochs_run": epochs_run,
                    "best_epoch": best, "backend": keras.backend.backend(),

@@ -124,3 +124,23 @@ def test_reconstruction_skill_per_feature_and_edge_cases() -> None:
     skill, per_feature = reconstruction_skill(constant, constant)
     assert skill == float("inf") and np.isnan(per_feature).all()
     assert math.isnan(reconstruction_skill(np.full_like(real, np.nan), real)[0])
+
+
+def test_held_out_drift_is_not_mode_collapse() -> None:
+    """A short series whose held-out tail moved away from the training level: a model that
+    tracks its input is healthy against the training mean (what a collapsed generator
+    predicts), though the held-out data's own mean, an oracle, would beat it."""
+    train = _telemetry_beside_flags()
+    held = train.copy()
+    held[..., 0] = 0.3 * held[..., 0] - 1.5  # quieter and lower than in training
+    baseline = train.reshape(-1, train.shape[2]).mean(axis=0)
+    tracking = np.array(np.broadcast_to(baseline, held.shape))  # rare flags: their mean
+    tracking[..., 0] = held[..., 0] + 0.3  # follows the input, biased towards training levels
+    good = assess_health(_healthy_history(), samples={"reconstruction": tracking},
+                         reference=held, baseline=baseline)
+    assert good["status"] == "healthy", good["issues"]
+    assert reconstruction_skill(tracking, held)[0] < 0.1  # the oracle calls it collapsed
+    collapsed = np.broadcast_to(baseline, held.shape)
+    bad = assess_health(_healthy_history(), samples={"reconstruction": collapsed},
+                        reference=held, baseline=baseline)
+    assert bad["status"] == "unhealthy"
