@@ -167,10 +167,9 @@ class ScoringConfig:
     # an auxiliary signal. Families without a component ignore its weight.
     weights: dict[str, float] = _f(  # noqa: RUF009 - _f returns a dataclass field
         {"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0, "knn": 1.0})
-    # The model errors (reconstruction, discriminator, latent) count by their distance from
-    # normal in either direction: a window reproduced far *better* than normal windows (a busy
-    # signal gone flat, a stuck sensor, a silent service) is as unlike normal as one reproduced
-    # far worse. knn, a distance to normal codes, stays one-sided. false: high errors only.
+    # The model errors (reconstruction, discriminator, latent) also count when far *below*
+    # normal: below the model's own floor on its training windows (a busy signal gone flat,
+    # a stuck sensor, a silent service). knn stays one-sided. false: high errors only.
     two_sided: bool = True
     top_k: int = _f(3, **_range(1, 1000))
 

@@ -47,16 +47,16 @@ class Calibration:
     validation: dict[str, Any] = field(default_factory=dict)
     # Latent codes of a sample of normal training windows: the ``knn`` component's reference.
     reference_codes: np.ndarray | None = None
-    # Components counted by |z| in the combined score (scoring.two_sided); bundles written
-    # before two-sided scoring have none and score as they always did.
-    two_sided: tuple[str, ...] = ()
+    # Two-sided components and their floors (scoring.two_sided, see scoring/components.py);
+    # bundles written before two-sided scoring have none and score as they always did.
+    floors: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "component_stats": {k: v.to_dict() for k, v in self.component_stats.items()},
             "feature_stats": self.feature_stats.to_dict(),
             "weights": dict(self.weights),
-            "two_sided": list(self.two_sided),
+            "two_sided_floors": dict(self.floors),
             "threshold": self.threshold.to_dict(),
             "severity_quantiles": self.severity_quantiles.tolist(),
             "validation": self.validation,
@@ -85,10 +85,13 @@ class Calibration:
                 raise ValueError(f"weights.{name}: expected a finite number >= 0, got {w}")
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError("weights: expected at least one weight > 0")
-        for name in self.two_sided:
+        for name, floor in self.floors.items():
             if name not in self.component_stats:
-                raise ValueError(f"two_sided.{name}: no such component in component_stats "
-                                 f"({', '.join(self.component_stats)})")
+                raise ValueError(f"two_sided_floors.{name}: no such component in "
+                                 f"component_stats ({', '.join(self.component_stats)})")
+            if not math.isfinite(floor):
+                raise ValueError(f"two_sided_floors.{name}: expected a finite number, "
+                                 f"got {floor}")
         if "knn" in self.component_stats:
             codes = self.reference_codes
             if (codes is None or codes.ndim != 2 or len(codes) == 0
@@ -111,7 +114,7 @@ class Calibration:
             validation=dict(raw.get("validation", {})),
             reference_codes=(None if raw.get("reference_codes") is None
                              else np.asarray(raw["reference_codes"], dtype=np.float32)),
-            two_sided=tuple(str(k) for k in raw.get("two_sided", ())),
+            floors={str(k): float(v) for k, v in raw.get("two_sided_floors", {}).items()},
         )
 
 
@@ -222,7 +225,7 @@ class Detector:
         comps, per_feature = self.raw_scores(raw_windows)
         cal = self.calibration
         standardised = standardise_components(comps, cal.component_stats)
-        score = combine(standardised, cal.weights, cal.two_sided)
+        score = combine(standardised, cal.weights, cal.floors)
         contributions = cal.feature_stats.standardise(per_feature)
         return WindowScores(
             score=score,

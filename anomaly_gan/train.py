@@ -31,8 +31,8 @@ from anomaly_gan.scoring import (
     fit_component_stats,
     fit_robust_stats,
     fit_threshold,
+    low_floors,
     standardise_components,
-    two_sided_components,
 )
 from anomaly_gan.scoring.drift import reference_histograms
 
@@ -188,8 +188,12 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     comps, per_feature = provisional.raw_scores(held_raw, reference_codes)
     stats = fit_component_stats(comps)
     weights = {k: v for k, v in cfg.scoring.weights.items() if k in comps}
-    two_sided = two_sided_components(weights, cfg.scoring.two_sided)
-    normal_scores = combine(standardise_components(comps, stats), weights, two_sided)
+    floors: dict[str, float] = {}
+    if cfg.scoring.two_sided:  # floors from the same training windows as the knn reference
+        seen = train_w[sample].astype(np.float64) * scaler.scale + scaler.center
+        floors = low_floors(standardise_components(
+            provisional.raw_scores(seen, reference_codes)[0], stats), weights)
+    normal_scores = combine(standardise_components(comps, stats), weights, floors)
     t = cfg.threshold
     threshold = fit_threshold(normal_scores, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
     calibration = Calibration(
@@ -206,7 +210,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             "final_losses": {k: v[-1] for k, v in fit.history.items() if v},
         },
         reference_codes=reference_codes,
-        two_sided=two_sided,
+        floors=floors,
     )
     digest = data_hash(series)
     created = datetime.now(UTC)

@@ -111,11 +111,11 @@ def run_series(name: str, train: np.ndarray, test: np.ndarray, labels: np.ndarra
         row[method] = {k: m[k] for k in METRICS}
         if method == "gan":
             row[method].update(f1_at_threshold=m["f1"], precision=m["precision"], recall=m["recall"])
-    # Each standardised component alone, as it enters the score (|z| where two-sided):
-    # which signal carries the detection.
+    # Each standardised component alone, as it enters the score (two-sided ones with their
+    # floor): which signal carries the detection.
     row["components"] = {}
     for comp, values in res.components.items():
-        m = evaluate_scores(np.abs(values) if comp in cal.two_sided else values, labels)
+        m = evaluate_scores(combine({comp: values}, {comp: 1.0}, cal.floors), labels)
         row["components"][comp] = {k: m[k] for k in ("auc_roc", "auc_pr")}
     shown = "  ".join(f"{m} {row[m]['auc_pr']:.3f}" for m in scores)
     print(f"  {name:<34} AUC-PR {shown}  ({train_s:.0f}s train, {row['health']}, "
@@ -130,6 +130,16 @@ def starved(cfg):
         allow_unhealthy=True))
 
 
+def untrained(cfg):
+    """A run stopped after one pass (a dozen steps on a 700-row cut): close to the initial,
+    near-constant decoder output that the mode-collapse check exists to catch."""
+    return cfg.replace(training=dataclasses.replace(
+        cfg.training, epochs=1, min_steps=0, max_attempts=1, allow_unhealthy=True))
+
+
+ARMS = {"starved": starved, "untrained": untrained}
+
+
 def health_study(rows: list[dict], series: dict[str, tuple], cfg) -> list[dict]:
     """Healthy vs unhealthy models of the same series, scored the same way."""
     out = []
@@ -137,16 +147,15 @@ def health_study(rows: list[dict], series: dict[str, tuple], cfg) -> list[dict]:
         train, test, labels = series[r["series"]]
         study = {"series": r["series"], "default": {k: r[k] for k in ("health", "attempts")},
                  "default_auc": {k: r["gan"][k] for k in ("auc_roc", "auc_pr")}}
-        print(f"  {r['series']} starved:", file=sys.stderr, flush=True)
-        s = run_series(r["series"] + " [starved]", train, test, labels, starved(cfg), False)
-        study["starved"] = {"health": s["health"], "skill": s["reconstruction_skill"],
-                            "auc_roc": s["gan"]["auc_roc"], "auc_pr": s["gan"]["auc_pr"]}
+        arms = dict(ARMS)
         if r["attempts"] > 1:  # the failed first attempt of the default run, alone
-            first = cfg.replace(training=dataclasses.replace(cfg.training, max_attempts=1,
-                                                             allow_unhealthy=True))
-            f = run_series(r["series"] + " [attempt 1]", train, test, labels, first, False)
-            study["first_attempt"] = {"health": f["health"], "skill": f["reconstruction_skill"],
-                                      "auc_roc": f["gan"]["auc_roc"], "auc_pr": f["gan"]["auc_pr"]}
+            arms["first_attempt"] = lambda c: c.replace(training=dataclasses.replace(
+                c.training, max_attempts=1, allow_unhealthy=True))
+        for arm, make in arms.items():
+            print(f"  {r['series']} {arm}:", file=sys.stderr, flush=True)
+            a = run_series(f"{r['series']} [{arm}]", train, test, labels, make(cfg), False)
+            study[arm] = {"health": a["health"], "skill": a["reconstruction_skill"],
+                          "auc_roc": a["gan"]["auc_roc"], "auc_pr": a["gan"]["auc_pr"]}
         out.append(study)
     return out
 
@@ -223,7 +232,7 @@ def summary_md(groups: dict[str, list[dict]]) -> str:
 def components_md(groups: dict[str, list[dict]]) -> str:
     """Mean AUCs of each score component alone (analysis; the default mixes them)."""
     comps = sorted({c for rows in groups.values() for r in rows for c in r.get("components", {})})
-    lines = ["### Score components alone (mean AUC-ROC / AUC-PR; |z| for two-sided ones)", "",
+    lines = ["### Score components alone (mean AUC-ROC / AUC-PR; two-sided ones as they enter the score)", "",
              "| data | " + " | ".join(comps) + " |", "|" + "---|" * (1 + len(comps))]
     for name, rows in groups.items():
         cells = []
@@ -237,27 +246,38 @@ def components_md(groups: dict[str, list[dict]]) -> str:
 
 
 def study_md(study: list[dict]) -> str:
+    arms = [a for a in (*ARMS, "first_attempt") if any(a in s for s in study)]
     lines = ["### Health study: does \"unhealthy\" mean \"detects worse\"? (700-row cuts)", "",
-             ("| series | default: health (attempts) | AUC-ROC | AUC-PR | starved: health | skill | "
-             "AUC-ROC | AUC-PR | failed 1st attempt: skill, AUC-ROC, AUC-PR |"),
-             "|" + "---|" * 9]
+             ("Per arm: health, skill, AUC-ROC, AUC-PR. starved: the old budget (one pass per "
+             "epoch at 2e-4); untrained: one epoch; first_attempt: the default run's failed "
+             "first attempt, alone."), "",
+             "| series | default: health (attempts), AUC-ROC, AUC-PR | "
+             + " | ".join(arms) + " |", "|" + "---|" * (2 + len(arms))]
+
+    def cell(r: dict | None) -> str:
+        if r is None:
+            return "-"
+        skill = "-" if r["skill"] is None else f"{r['skill']:.2f}"
+        return f"{r['health']}, {skill}, {r['auc_roc']:.3f}, {r['auc_pr']:.3f}"
+
     for s in study:
-        st, first = s["starved"], s.get("first_attempt")
-        skill = "-" if st["skill"] is None else f"{st['skill']:.2f}"
-        shown = "-" if first is None else (f"{first['skill'] or float('nan'):.2f}, "
-                                           f"{first['auc_roc']:.3f}, {first['auc_pr']:.3f}")
-        lines.append(f"| {s['series']} | {s['default']['health']} ({s['default']['attempts']}) | "
-                     f"{s['default_auc']['auc_roc']:.3f} | {s['default_auc']['auc_pr']:.3f} | "
-                     f"{st['health']} | {skill} | {st['auc_roc']:.3f} | {st['auc_pr']:.3f} | "
-                     f"{shown} |")
-    bad = [s for s in study if s["starved"]["health"] != "healthy"]
-    if bad:
-        lines += ["", (f"Starved runs judged unhealthy: {len(bad)} of {len(study)}; their mean "
-                  f"AUC-ROC {np.mean([s['starved']['auc_roc'] for s in bad]):.3f} against "
-                  f"{np.mean([s['default_auc']['auc_roc'] for s in bad]):.3f} for the healthy "
-                  f"default runs of the same series (AUC-PR "
-                  f"{np.mean([s['starved']['auc_pr'] for s in bad]):.3f} vs "
-                  f"{np.mean([s['default_auc']['auc_pr'] for s in bad]):.3f}).")]
+        lines.append(f"| {s['series']} | {s['default']['health']} ({s['default']['attempts']}), "
+                     f"{s['default_auc']['auc_roc']:.3f}, {s['default_auc']['auc_pr']:.3f} | "
+                     + " | ".join(cell(s.get(a)) for a in arms) + " |")
+    lines.append("")
+    for arm in arms:
+        ran = [s for s in study if arm in s]
+        bad = [s for s in ran if s[arm]["health"] != "healthy"]
+        if not bad:
+            lines.append(f"- {arm}: none of {len(ran)} runs judged unhealthy.")
+            continue
+        lines.append(
+            f"- {arm}: {len(bad)} of {len(ran)} runs judged unhealthy; their mean AUC-ROC "
+            f"{np.mean([s[arm]['auc_roc'] for s in bad]):.3f} / AUC-PR "
+            f"{np.mean([s[arm]['auc_pr'] for s in bad]):.3f}, against "
+            f"{np.mean([s['default_auc']['auc_roc'] for s in bad]):.3f} / "
+            f"{np.mean([s['default_auc']['auc_pr'] for s in bad]):.3f} for the default runs "
+            f"of the same series.")
     return "\n".join(lines) + "\n"
 
 

@@ -46,3 +46,28 @@ def with_anomalies(rows: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
             x[s : s + 40, col] += rng.choice([-1, 1]) * 3 * sd[col]
             labels[s : s + 40] = 1
     return x, labels
+
+
+def plant_series(rows: int, seed: int = 0, start: int = 0) -> np.ndarray:
+    """The kinds of channels real telemetry mixes (rows ``start`` .. ``start + rows`` of one
+    plant): a busy periodic sensor, a rarely-set 0/1 command flag (mostly constant), a
+    setpoint that steps between two levels, and a slow wandering drift."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(start, start + rows)
+    busy = np.sin(2 * np.pi * t / 40) + 0.1 * rng.normal(size=rows)
+    flag = ((t % 97) < 3).astype(float)
+    steps = ((t // 150) % 2).astype(float) + 0.02 * rng.normal(size=rows)
+    drift = 0.5 * np.sin(2 * np.pi * t / 700) + 0.05 * rng.normal(size=rows)
+    return np.column_stack([busy, flag, steps, drift])
+
+
+def plant_with_incidents(rows: int = 600, seed: int = 1, start: int = 600
+                         ) -> tuple[np.ndarray, dict[str, slice]]:
+    """:func:`plant_series` with three incidents: a spike, the busy sensor stuck (flat), and
+    the drifting channel jumping away from its level."""
+    x = plant_series(rows, seed, start)
+    incidents = {"spike": slice(150, 153), "stuck": slice(300, 360), "jump": slice(450, 500)}
+    x[incidents["spike"], 0] += 6.0
+    x[incidents["stuck"], 0] = x[incidents["stuck"].start, 0]
+    x[incidents["jump"], 3] += 2.5
+    return x, incidents

@@ -125,7 +125,7 @@ def test_store_current_that_is_not_utf8(tmp_path):
      "threshold.value: expected a finite number, got nan"),
     ("severity_quantiles", [0.0] * 3, "severity_quantiles: expected 201 finite, non-decreasing"),
     ("weights", {"speed": 1.0}, "weights.speed: no such component"),
-    ("two_sided", ["speed"], "two_sided.speed: no such component"),
+    ("two_sided_floors", {"speed": -3.0}, "two_sided_floors.speed: no such component"),
     ("window", 1, "window: expected an integer >= 2"),
 ])
 def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
@@ -141,16 +141,16 @@ def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
 
 def test_bundle_without_two_sided_scores_one_sided(tiny_bundle, tiny_detector):
     """Bundles written before two-sided scoring have no such key: they score as before."""
-    assert tiny_detector.calibration.two_sided == ("reconstruction", "discriminator", "latent")
+    assert set(tiny_detector.calibration.floors) == {"reconstruction", "discriminator", "latent"}
 
     def edit(text):
         raw = json.loads(text)
-        del raw["two_sided"]
+        del raw["two_sided_floors"]
         return json.dumps(raw)
 
     _rewrite(tiny_bundle, "calibration.json", edit)
     old = load_bundle(tiny_bundle)
-    assert old.calibration.two_sided == ()
+    assert old.calibration.floors == {}
     windows = np.random.default_rng(3).normal(size=(5, old.window, old.n_features))
     res = old.score_windows(windows)
     np.testing.assert_allclose(res.score, combine(res.components, old.calibration.weights))

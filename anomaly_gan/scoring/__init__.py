@@ -2,6 +2,7 @@
 
 from anomaly_gan.scoring.components import (
     COMPONENTS,
+    FLOOR_QUANTILE,
     KNN_NEIGHBOURS,
     KNN_REFERENCE,
     TWO_SIDED,
@@ -10,9 +11,9 @@ from anomaly_gan.scoring.components import (
     fit_component_stats,
     fit_robust_stats,
     knn_distance,
+    low_floors,
     raw_components,
     standardise_components,
-    two_sided_components,
 )
 from anomaly_gan.scoring.explain import SEVERITY_LEVELS, TopFeatures, severity, top_features
 from anomaly_gan.scoring.thresholds import (
@@ -24,6 +25,7 @@ from anomaly_gan.scoring.thresholds import (
 
 __all__ = [
     "COMPONENTS",
+    "FLOOR_QUANTILE",
     "KNN_NEIGHBOURS",
     "KNN_REFERENCE",
     "SEVERITY_LEVELS",
@@ -38,9 +40,9 @@ __all__ = [
     "fit_robust_stats",
     "fit_threshold",
     "knn_distance",
+    "low_floors",
     "raw_components",
     "severity",
     "standardise_components",
     "top_features",
-    "two_sided_components",
 ]

@@ -17,11 +17,16 @@ Raw components per window, from the model's raw outputs:
 Each is standardised on a log scale with robust statistics (median, MAD) of held-out normal
 windows, then combined as a weighted mean. The statistics are fitted once and saved.
 
-Two-sided: the model errors (:data:`TWO_SIDED`) enter the mean by their absolute z-score
-(``scoring.two_sided``, on by default). A window the model reproduces far *better* than any
-normal one (a busy signal gone flat, a stuck sensor, a silent service) is as far from normal
-as one it reproduces far worse; one-sided, such windows score below every normal window.
-``knn`` is a distance to normal codes, where small means typical, so it stays one-sided.
+Two-sided: the model errors (:data:`TWO_SIDED`) also count when they fall far *below*
+normal (``scoring.two_sided``, on by default). A window the model reproduces better than
+nearly any window it was trained on (a busy signal gone flat, a stuck sensor, a silent
+service) is unlike normal data; one-sided, it scores below every normal window. The
+held-out median is no reference for that side: held-out windows come from the end of the
+series, which the model did not see, and normal data like the training part reconstructs
+several robust sigmas better than they do. So the low side is measured from a *floor*, the
+:data:`FLOOR_QUANTILE` of the component on the model's own training windows (saved with the
+calibration): ``max(z, floor - z)``. ``knn`` is a distance to normal codes, where small
+means typical, so it stays one-sided.
 
 Why log: the errors are positive and right-skewed, and their tails differ a lot between
 components (the discriminator distance's 99th percentile can sit 12 robust sigmas out
@@ -42,6 +47,7 @@ from anomaly_gan.config import SCORE_COMPONENTS
 
 __all__ = [
     "COMPONENTS",
+    "FLOOR_QUANTILE",
     "KNN_NEIGHBOURS",
     "KNN_REFERENCE",
     "TWO_SIDED",
@@ -50,9 +56,9 @@ __all__ = [
     "fit_component_stats",
     "fit_robust_stats",
     "knn_distance",
+    "low_floors",
     "raw_components",
     "standardise_components",
-    "two_sided_components",
 ]
 
 COMPONENTS = SCORE_COMPONENTS
@@ -61,6 +67,8 @@ KNN_REFERENCE = 1024
 """Training windows whose latent codes are kept as the ``knn`` reference (evenly spaced)."""
 TWO_SIDED: tuple[str, ...] = ("reconstruction", "discriminator", "latent")
 """Model errors: far below normal is anomalous too (see the module docstring)."""
+FLOOR_QUANTILE = 0.01
+"""A two-sided component's floor: this quantile of it on the model's own training windows."""
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -168,17 +176,21 @@ def raw_components(windows: Any, outputs: Mapping[str, Any], reference_codes: An
 
 
 def combine(standardised: dict[str, np.ndarray], weights: dict[str, float],
-            two_sided: Collection[str] = ()) -> np.ndarray:
-    """Weighted mean of the standardised components that exist and have weight > 0; those
-    named in ``two_sided`` count by their absolute value (far below normal is far too).
+            floors: Mapping[str, float] | None = None) -> np.ndarray:
+    """Weighted mean of the standardised components that exist and have weight > 0.
+
+    A component with a ``floors`` entry (two-sided, see the module docstring) counts as
+    ``max(z, floor - z)``: unchanged down to halfway to its floor, and rising again below
+    the floor, by how far below it the window lies.
 
     >>> combine({"reconstruction": np.array([2.0]), "discriminator": np.array([4.0])},
     ...         {"reconstruction": 1.0, "discriminator": 1.0, "latent": 5.0})
     array([3.])
-    >>> combine({"reconstruction": np.array([-2.0]), "knn": np.array([-1.0])},
-    ...         {"reconstruction": 1.0, "knn": 1.0}, two_sided=("reconstruction",))
-    array([0.5])
+    >>> combine({"reconstruction": np.array([1.0, -1.0, -4.0, -9.0])}, {"reconstruction": 1.0},
+    ...         floors={"reconstruction": -4.0})
+    array([ 1., -1.,  0.,  5.])
     """
+    floors = floors or {}
     # Fixed summation order: a bundle's weights come back from JSON in another key order,
     # and a different float summation order would change scores in the last bit.
     used = [(k, weights[k]) for k in COMPONENTS if weights.get(k, 0) > 0 and k in standardised]
@@ -187,14 +199,18 @@ def combine(standardised: dict[str, np.ndarray], weights: dict[str, float],
     total = sum(w for _, w in used)
     out = np.zeros_like(standardised[used[0][0]], dtype=np.float64)
     for k, w in used:
-        out += w * (np.abs(standardised[k]) if k in two_sided else standardised[k])
+        z = standardised[k]
+        out += w * (np.maximum(z, floors[k] - z) if k in floors else z)
     return out / total
 
 
-def two_sided_components(names: Collection[str], enabled: bool) -> tuple[str, ...]:
-    """The components of ``names`` that count in both directions when ``enabled``.
+def low_floors(training: dict[str, np.ndarray], names: Collection[str],
+               quantile: float = FLOOR_QUANTILE) -> dict[str, float]:
+    """Each two-sided component's floor: its ``quantile`` on the model's own (standardised)
+    *training* windows, for the components of :data:`TWO_SIDED` among ``names``.
 
-    >>> two_sided_components(["knn", "latent", "reconstruction"], True)
-    ('reconstruction', 'latent')
+    >>> low_floors({"latent": np.linspace(-5.0, 5.0, 1001), "knn": np.zeros(3)}, ["latent", "knn"])
+    {'latent': -4.9}
     """
-    return tuple(k for k in TWO_SIDED if k in names) if enabled else ()
+    return {k: float(np.quantile(training[k], quantile)) for k in TWO_SIDED
+            if k in names and k in training}

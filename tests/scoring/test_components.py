@@ -1,13 +1,14 @@
 import numpy as np
+import pytest
 
 from anomaly_gan.scoring import (
     RobustStats,
     combine,
     fit_robust_stats,
+    low_floors,
     raw_components,
     severity,
     top_features,
-    two_sided_components,
 )
 
 
@@ -40,15 +41,18 @@ def test_robust_standardisation_and_weights():
     np.testing.assert_allclose(c, [(1 + 1.5) / 1.5, (2 + 3) / 1.5])
 
 
-def test_two_sided_components_count_far_below_normal_as_far():
-    z = {"reconstruction": np.array([-4.0, 0.0, 4.0]), "knn": np.array([-4.0, 0.0, 4.0])}
+def test_two_sided_components_count_below_their_floor():
+    z = {"reconstruction": np.array([-9.0, -4.0, 0.0, 4.0]), "knn": np.array([-9.0, 0.0, 0.0, 4.0])}
     w = {"reconstruction": 1.0, "knn": 1.0}
-    np.testing.assert_allclose(combine(z, w), [-4.0, 0.0, 4.0])
-    np.testing.assert_allclose(combine(z, w, two_sided=("reconstruction",)), [0.0, 0.0, 4.0])
+    np.testing.assert_allclose(combine(z, w), [-9.0, -2.0, 0.0, 4.0])
+    # 5 below the floor counts like 5 above the median; halfway down counts as typical
+    np.testing.assert_allclose(combine(z, w, floors={"reconstruction": -4.0}),
+                               [(5.0 - 9.0) / 2, 0.0, 0.0, 4.0])
+    training = {k: np.linspace(-6.0, 6.0, 1201) for k in ("reconstruction", "latent", "knn")}
+    floors = low_floors(training, ["reconstruction", "latent", "knn", "discriminator"])
     # knn (a distance to normal codes: small = typical) never counts both ways
-    assert two_sided_components(["knn", "latent", "reconstruction", "discriminator"], True) == (
-        "reconstruction", "discriminator", "latent")
-    assert two_sided_components(["reconstruction"], False) == ()
+    assert set(floors) == {"reconstruction", "latent"}
+    assert floors["latent"] == pytest.approx(-6.0 + 0.01 * 12.0)
 
 
 def test_explanations_and_severity():

@@ -1,0 +1,48 @@
+"""The shipped defaults on the kinds of channels real telemetry mixes, in one short series:
+a busy periodic sensor, a rarely-set command flag, a stepping setpoint and a slow drift
+(:func:`tests.support_models.plant_series`). Not tuned to any data set: what a new user gets."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from anomaly_gan.config import load_config
+from anomaly_gan.train import train_detector
+from tests.support_models import plant_series, plant_with_incidents
+
+pytestmark = pytest.mark.slow
+
+NAMES = ["busy", "flag", "steps", "drift"]
+
+
+@pytest.fixture(scope="module")
+def plant_detector():
+    cfg = load_config(None)
+    cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
+    return train_detector(cfg, plant_series(600), NAMES)  # 600 rows: a short series
+
+
+def test_a_short_mixed_series_trains_healthy_at_the_first_attempt(plant_detector):
+    health = plant_detector.metadata["health"]
+    assert health["status"] == "healthy", health["issues"]
+    assert health["attempts"] == 1
+    assert health["reconstruction_skill"]["moving_features"] == len(NAMES)
+
+
+def test_normal_continuation_raises_few_alarms(plant_detector):
+    w = plant_detector.window
+    for start in (600, 1200):  # later stretches of the same plant, new noise
+        flagged = plant_detector.score_series(plant_series(600, seed=7, start=start)).is_anomaly
+        assert flagged[w - 1:].mean() <= 0.05, start
+
+
+def test_spikes_and_jumps_are_flagged_and_explained(plant_detector):
+    x, incidents = plant_with_incidents()
+    res = plant_detector.score_series(x)
+    w = plant_detector.window
+    for name, sensor in (("spike", "busy"), ("jump", "drift")):
+        rows = slice(incidents[name].start, incidents[name].stop + w - 1)
+        assert res.is_anomaly[rows].any(), name
+        worst = incidents[name].start + int(np.nanargmax(res.score[rows]))
+        assert res.top_features[worst][0] == sensor, (name, res.top_features[worst])
