@@ -26,24 +26,20 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config, ServeConfig
-from anomaly_gan.stream.alerts import Debouncer, build_alert, dumps, encode_score, sampled
+from anomaly_gan.stream.baseline import BaselineDrift
 from anomaly_gan.stream.drift import DriftMonitor
 from anomaly_gan.stream.events import EventParser, InvalidEvent
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.metrics import StreamMetrics
+from anomaly_gan.stream.publisher import Publisher
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
-__all__ = ["Backoff", "Scorer", "baseline_stats", "serve", "warm_up"]
+__all__ = ["Backoff", "Scorer", "serve", "warm_up"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
 _COMMIT_INTERVAL_S = 1.0  # most often offsets are committed while records keep coming
 _HOUSEKEEPING_S = 1.0  # consumer lag, broker connectivity, gauges
-_RECENT_SCORES = 1024  # window of recent scores behind anomaly_gan_baseline_drift
-# A dead-letter copy of a record is cut to this many bytes (and says so in a header), so
-# it always fits a producer request (kafka-python's max_request_size is 1 MiB).
-_DLQ_MAX_VALUE = 512 * 1024
-_DLQ_MAX_KEY = 1024
 _BACKOFF_MIN_S = 0.1
 
 
@@ -65,18 +61,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.nominal = 0.0
-
-
-def baseline_stats(det: Any) -> tuple[float, float]:
-    """Median and robust scale of the combined score on held-out normal data."""
-    q = getattr(getattr(det, "calibration", None), "severity_quantiles", None)
-    if q is None or len(q) < 5:
-        return 0.0, 1.0
-    q = np.asarray(q, dtype=np.float64)
-    n = len(q) - 1
-    median = float(q[n // 2])
-    iqr = float(q[(3 * n) // 4] - q[n // 4])
-    return median, (iqr / 1.349 if iqr > 0 else 1.0)
 
 
 def warm_up(det: Any, max_batch: int = 512) -> None:
@@ -109,8 +93,6 @@ class Scorer:
         self.clock = clock
         self.mono = monotonic
         k = cfg.kafka
-        self.topics = (k.alert_topic, k.scores_topic, k.dlq_topic)
-        self.debouncer = Debouncer(cfg.alerts.consecutive, cfg.alerts.cooldown_seconds)
         self._stop = threading.Event()
         self._rebalance_lock = threading.Lock()
         self._revoked: set[Any] = set()
@@ -118,7 +100,6 @@ class Scorer:
         self._loop_lock = threading.RLock()
         self._revoke_wait_s = min(5.0, cfg.kafka.session_timeout_ms / 2000.0)
         self.revoke_commits = 0
-        self._produce_error: Exception | None = None
         self._next: dict[Any, int] = {}  # partition -> next offset to read
         self._committed: dict[Any, int] = {}
         self._last_commit = self.mono()
@@ -134,10 +115,8 @@ class Scorer:
         self._must_rewind = False
         self._flush_timeout_s = min(k.delivery_stall_seconds, 30.0,
                                     k.max_poll_interval_ms / 2000.0)
-        self._recent = np.full(_RECENT_SCORES, np.nan)
-        self._recent_i = 0
+        self.baseline = BaselineDrift(metrics.baseline_drift)
         self.windows_scored = 0
-        self.alerts_sent = 0
         self.deadline: float | None = None  # end of the grace period, once stopping
         # Model calls run on one worker thread (TensorFlow releases the GIL), so the loop
         # parses and windows the next records while a batch is scored: one batch in flight.
@@ -162,6 +141,8 @@ class Scorer:
 
                 self.logs = LogFeed(det, self.cfg)
                 gap_seconds = self.logs.model.row_gap_seconds
+            self.publisher = Publisher(self.cfg, self.io, self.metrics, self.logs)
+            self.debouncer = self.publisher.debouncer
             self.parser = self.logs or EventParser(det.feature_names, w.max_event_bytes)
             self.state = WindowState(
                 det.window, len(det.feature_names), gap_seconds=gap_seconds,
@@ -175,7 +156,7 @@ class Scorer:
                                       capacity=self.cfg.batching.max_batch)
         elif self.logs is not None:
             self.logs.install(det)
-        self._baseline = baseline_stats(det)
+        self.baseline.set_model(det)
         if self.drift is not None:
             self.drift.set_model(det)
         if self.shadow is not None:
@@ -212,7 +193,7 @@ class Scorer:
         try:
             self._score_batch()
             self.io.flush(self._revoke_wait_s)
-            if self._produce_error is not None:
+            if self.publisher.error is not None:
                 return None  # the loop rewinds at its next commit
             mine = {tp: self._next[tp] for tp in partitions if tp in self._next}
             offsets: dict[Any, int] = self._safe_offsets(mine) if mine else {}
@@ -351,6 +332,7 @@ class Scorer:
             return
         parser = self.parser
         parse = parser.parse
+        dead_letter = self.publisher.dead_letter
         push = self.state.push
         batch = self.batch
         max_batch = self.cfg.batching.max_batch
@@ -359,13 +341,13 @@ class Scorer:
             try:
                 ev = parse(m.value)
                 if type(ev) is InvalidEvent:
-                    self._dead_letter(tp, m, ev)
+                    dead_letter(tp, m, ev)
                     continue
                 push(ev.entity, ev.ts, ev.values, tp, m.offset, batch)  # type: ignore[union-attr]
             except Exception as exc:  # one record must never stop the service
                 log.exception("record %s/%s/%s could not be handled; sent to the DLQ",
                               tp.topic, tp.partition, m.offset)
-                self._dead_letter(tp, m, InvalidEvent(
+                dead_letter(tp, m, InvalidEvent(
                     "unprocessable", f"{type(exc).__name__}: {exc}"[:300]))
                 continue
             if batch.n:
@@ -391,11 +373,12 @@ class Scorer:
     def _consume_logs(self, tp: Any, msgs: list[Any]) -> None:
         """Log records: each line is counted; the buckets it closes become window rows."""
         logs, push, batch = self.logs, self.state.push, self.batch
+        dead_letter = self.publisher.dead_letter
         max_batch = self.cfg.batching.max_batch
         for m in msgs:
             ev = logs.parse(m.value)
             if type(ev) is InvalidEvent:
-                self._dead_letter(tp, m, ev)
+                dead_letter(tp, m, ev)
                 continue
             rows = logs.add(ev, tp, m.offset)
             if rows:
@@ -417,37 +400,6 @@ class Scorer:
                 if tp in safe and pin < safe[tp]:
                     safe[tp] = pin
         return safe
-
-    def _dead_letter(self, tp: Any, m: Any, bad: InvalidEvent) -> None:
-        """The original record, with why, to the DLQ. Values and keys too large for a
-        producer request are cut, with a ``truncated`` header giving the original size."""
-        self.metrics.invalid(bad.reason)
-        value = m.value if m.value is not None else b""
-        key = m.key
-        headers = [("reason", bad.reason.encode()),
-                   ("detail", bad.detail.encode("utf-8", "replace")[:512]),
-                   ("source", f"{tp.topic}/{tp.partition}/{m.offset}".encode())]
-        cap = min(_DLQ_MAX_VALUE, self.cfg.windows.max_event_bytes)
-        if len(value) > cap:
-            headers.append(("truncated", f"value: first {cap} of {len(value)} bytes".encode()))
-            value = value[:cap]
-        if key is not None and len(key) > _DLQ_MAX_KEY:
-            headers.append(("truncated_key", f"key: first {_DLQ_MAX_KEY} of {len(key)} bytes"
-                            .encode()))
-            key = key[:_DLQ_MAX_KEY]
-        self._send(self.cfg.kafka.dlq_topic, value, key, headers)
-        self.metrics.dlq.labels(bad.reason).inc()
-
-    def _send(self, topic: str, value: bytes, key: bytes | None,
-              headers: list[tuple[str, bytes]] | None = None) -> None:
-        """Produce one record; a failure, now or later, blocks the next commit."""
-        try:
-            self.io.send(topic, value, key=key, headers=headers, on_error=self._on_produce_error)
-        except Exception as exc:  # noqa: BLE001 - e.g. no metadata within max_block_ms
-            self._on_produce_error(exc)
-
-    def _on_produce_error(self, exc: Exception) -> None:
-        self._produce_error = exc
 
     def _score_batch(self) -> None:
         """Score everything read so far and publish the results (waits for the model)."""
@@ -486,71 +438,18 @@ class Scorer:
             batch.clear()
 
     def _publish(self, batch: WindowBatch, det: Any, res: Any, dt: float) -> None:
-        n = len(batch)
-        end_ts = np.asarray(batch.end_ts)
-        self.metrics.observe_batch(res.score, self.clock() - end_ts, dt)
-        self.windows_scored += n
-        anomalous = res.is_anomaly
-        n_anom = int(np.count_nonzero(anomalous))
+        """Count a scored batch in the metrics and the drift gauges, then hand it to the
+        publisher for its alerts and score records."""
+        self.metrics.observe_batch(res.score, self.clock() - np.asarray(batch.end_ts), dt)
+        self.windows_scored += len(batch)
+        n_anom = int(np.count_nonzero(res.is_anomaly))
         if n_anom:
             self.metrics.anomalies.inc(n_anom)
-        self._track_drift(res.score)
+        self.baseline.observe(res.score)
         if self.drift is not None:
             self.drift.observe(batch.windows()[:, -1, :], res.score)
         self.metrics.update_entity_scores(batch.entities, res.score)
-
-        k = self.cfg.kafka
-        a = self.cfg.alerts
-        scores_topic = k.scores_topic
-        rate = a.scores_sample_rate
-        update = self.debouncer.update
-        entities, starts, ends = batch.entities, batch.start_ts, batch.end_ts
-        if not n_anom and not scores_topic and not self.debouncer.active:
-            return  # nothing anomalous, no run to reset, no score to write
-        flags = anomalous.tolist()
-        if scores_topic:  # Python numbers once per batch, not numpy scalars per window
-            scores = res.score.tolist()
-            comps = {c: v.tolist() for c, v in res.components.items()}
-            threshold = float(res.threshold)
-        for i in range(n):
-            entity = entities[i]
-            if update(entity, ends[i], flags[i]):
-                self._send_alert(det, res, i, entity, starts[i], ends[i])
-            if scores_topic and sampled(entity, ends[i], rate):
-                rec = encode_score(
-                    entity=entity, start_ts=starts[i], end_ts=ends[i], score=scores[i],
-                    threshold=threshold, is_anomaly=flags[i],
-                    components={c: v[i] for c, v in comps.items()},
-                    model_version=det.version,
-                    partition=batch.partitions[i].partition,  # type: ignore[attr-defined]
-                    offset=batch.offsets[i])
-                self._send(scores_topic, rec, entity.encode())
-
-    def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float,
-                    end: float) -> None:
-        rec = build_alert(
-            entity=entity, start_ts=start, end_ts=end, score=float(res.score[i]),
-            threshold=float(res.threshold), severity=float(res.severity[i]),
-            components={c: v[i] for c, v in res.components.items()},
-            top_features=res.top_features[i], model_version=det.version, model_kind=det.kind,
-            consecutive=self.debouncer.run_length(entity))
-        if self.logs is not None:
-            rec["templates"] = self.logs.explain(entity, end, self.det.config.scoring.top_k)
-        self._send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
-        self.metrics.alerts.labels(det.version).inc()
-        self.alerts_sent += 1
-        log.warning("alert", extra={"fields": {
-            "entity": entity, "window_end": rec["window_end"], "score": rec["score"],
-            "threshold": rec["threshold"], "top_features": rec["top_features"],
-            "alert_id": rec["alert_id"],
-            **({"templates": [t["template"] for t in rec["templates"]]}
-               if "templates" in rec else {})}})
-
-    def _track_drift(self, scores: np.ndarray) -> None:
-        m = min(len(scores), _RECENT_SCORES)
-        idx = (self._recent_i + np.arange(m)) % _RECENT_SCORES
-        self._recent[idx] = scores[-m:]
-        self._recent_i = (self._recent_i + m) % _RECENT_SCORES
+        self.publisher.publish(batch, det, res)
 
     def _sync_counters(self) -> None:
         st = self.state
@@ -618,8 +517,8 @@ class Scorer:
             # broker answers and still nothing is acknowledged.
             self._resume_at = self.mono() + self._backoff.next()
             return None
-        if self._produce_error is not None:
-            failed, self._produce_error = self._produce_error, None
+        failed = self.publisher.take_error()
+        if failed is not None:
             log.error("a record was not acknowledged; replaying from the last commit",
                       extra={"fields": {"error": str(failed) or type(failed).__name__}})
             self._replace_producer()
@@ -656,7 +555,7 @@ class Scorer:
     def _replay(self, reason: str) -> None:
         """Drop what was read since the last commit and read it again after a backoff."""
         self.metrics.replays.labels(reason).inc()
-        self._produce_error = None
+        self.publisher.take_error()
         self._must_rewind = True
         self._resume_at = self.mono() + self._backoff.next()
 
@@ -704,10 +603,7 @@ class Scorer:
         # Entities evicted while a batch of theirs was in flight may have re-entered the
         # debouncer; keep it to the entities that still have a window.
         self.debouncer.retain(self.state.__contains__)
-        recent = self._recent[np.isfinite(self._recent)]
-        if recent.size:
-            median, scale = self._baseline
-            self.metrics.baseline_drift.set((float(np.median(recent)) - median) / scale)
+        self.baseline.refresh()
         if self.drift is not None:
             self.drift.refresh()
 

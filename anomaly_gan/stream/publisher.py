@@ -1,0 +1,139 @@
+"""The producer side of the scorer: alerts, sampled score records and dead letters.
+
+:class:`Publisher` turns a scored batch into output records (alerts through the
+:class:`~anomaly_gan.stream.alerts.Debouncer`, score records for ``scores_topic`` at
+``alerts.scores_sample_rate``) and a bad input record into a dead letter. Every send is
+tracked: a failure, when the record is handed to the producer or later when the broker
+answers, is kept in :attr:`Publisher.error` until the loop takes it, so the loop never
+commits past output that was not acknowledged (it replays from the last commit instead).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from anomaly_gan.config import ServeConfig
+from anomaly_gan.stream.alerts import Debouncer, build_alert, dumps, encode_score, sampled
+from anomaly_gan.stream.events import InvalidEvent
+from anomaly_gan.stream.metrics import StreamMetrics
+from anomaly_gan.stream.state import WindowBatch
+
+__all__ = ["DLQ_MAX_KEY", "DLQ_MAX_VALUE", "Publisher"]
+
+log = logging.getLogger("anomaly_gan.stream")
+
+# A dead-letter copy of a record is cut to this many bytes (and says so in a header), so
+# it always fits a producer request (kafka-python's max_request_size is 1 MiB).
+DLQ_MAX_VALUE = 512 * 1024
+DLQ_MAX_KEY = 1024
+
+
+class Publisher:
+    """Output records of one scorer, sent through ``io.send`` (``KafkaIO`` or a double).
+
+    ``logs`` is the scorer's :class:`~anomaly_gan.logs.live.LogFeed` for a logs model (alerts
+    then name the templates behind them), else None.
+    """
+
+    def __init__(self, cfg: ServeConfig, io: Any, metrics: StreamMetrics,
+                 logs: Any = None) -> None:
+        self.cfg = cfg
+        self.io = io
+        self.metrics = metrics
+        self.logs = logs
+        self.debouncer = Debouncer(cfg.alerts.consecutive, cfg.alerts.cooldown_seconds)
+        self.error: Exception | None = None  # first unacknowledged send since taken
+        self.alerts_sent = 0
+
+    # ------------------------------------------------------------------ delivery
+
+    def send(self, topic: str, value: bytes, key: bytes | None,
+             headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Produce one record; a failure, now or later, is kept in :attr:`error`."""
+        try:
+            self.io.send(topic, value, key=key, headers=headers, on_error=self.on_produce_error)
+        except Exception as exc:  # noqa: BLE001 - e.g. no metadata within max_block_ms
+            self.on_produce_error(exc)
+
+    def on_produce_error(self, exc: Exception) -> None:
+        """The producer's callback for a record the broker did not acknowledge (any thread)."""
+        self.error = exc
+
+    def take_error(self) -> Exception | None:
+        """The failure since the last call, if any, and forget it."""
+        failed, self.error = self.error, None
+        return failed
+
+    # ------------------------------------------------------------------ records
+
+    def dead_letter(self, tp: Any, m: Any, bad: InvalidEvent) -> None:
+        """The original record ``m`` of partition ``tp``, with why, to the DLQ. Values and
+        keys too large for a producer request are cut, with a ``truncated`` header giving the
+        original size."""
+        self.metrics.invalid(bad.reason)
+        value = m.value if m.value is not None else b""
+        key = m.key
+        headers = [("reason", bad.reason.encode()),
+                   ("detail", bad.detail.encode("utf-8", "replace")[:512]),
+                   ("source", f"{tp.topic}/{tp.partition}/{m.offset}".encode())]
+        cap = min(DLQ_MAX_VALUE, self.cfg.windows.max_event_bytes)
+        if len(value) > cap:
+            headers.append(("truncated", f"value: first {cap} of {len(value)} bytes".encode()))
+            value = value[:cap]
+        if key is not None and len(key) > DLQ_MAX_KEY:
+            headers.append(("truncated_key", f"key: first {DLQ_MAX_KEY} of {len(key)} bytes"
+                            .encode()))
+            key = key[:DLQ_MAX_KEY]
+        self.send(self.cfg.kafka.dlq_topic, value, key, headers)
+        self.metrics.dlq.labels(bad.reason).inc()
+
+    def publish(self, batch: WindowBatch, det: Any, res: Any) -> None:
+        """Alerts (debounced) and sampled score records of a batch that ``det`` scored."""
+        anomalous = res.is_anomaly
+        scores_topic = self.cfg.kafka.scores_topic
+        if not np.any(anomalous) and not scores_topic and not self.debouncer.active:
+            return  # nothing anomalous, no run to reset, no score to write
+        rate = self.cfg.alerts.scores_sample_rate
+        update = self.debouncer.update
+        entities, starts, ends = batch.entities, batch.start_ts, batch.end_ts
+        flags = anomalous.tolist()
+        if scores_topic:  # Python numbers once per batch, not numpy scalars per window
+            scores = res.score.tolist()
+            comps = {c: v.tolist() for c, v in res.components.items()}
+            threshold = float(res.threshold)
+        for i in range(len(batch)):
+            entity = entities[i]
+            if update(entity, ends[i], flags[i]):
+                self._send_alert(det, res, i, entity, starts[i], ends[i])
+            if scores_topic and sampled(entity, ends[i], rate):
+                rec = encode_score(
+                    entity=entity, start_ts=starts[i], end_ts=ends[i], score=scores[i],
+                    threshold=threshold, is_anomaly=flags[i],
+                    components={c: v[i] for c, v in comps.items()},
+                    model_version=det.version,
+                    partition=batch.partitions[i].partition,  # type: ignore[attr-defined]
+                    offset=batch.offsets[i])
+                self.send(scores_topic, rec, entity.encode())
+
+    def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float,
+                    end: float) -> None:
+        rec = build_alert(
+            entity=entity, start_ts=start, end_ts=end, score=float(res.score[i]),
+            threshold=float(res.threshold), severity=float(res.severity[i]),
+            components={c: v[i] for c, v in res.components.items()},
+            top_features=res.top_features[i], model_version=det.version, model_kind=det.kind,
+            consecutive=self.debouncer.run_length(entity))
+        if self.logs is not None:
+            rec["templates"] = self.logs.explain(entity, end, det.config.scoring.top_k)
+        self.send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
+        self.metrics.alerts.labels(det.version).inc()
+        self.alerts_sent += 1
+        log.warning("alert", extra={"fields": {
+            "entity": entity, "window_end": rec["window_end"], "score": rec["score"],
+            "threshold": rec["threshold"], "top_features": rec["top_features"],
+            "alert_id": rec["alert_id"],
+            **({"templates": [t["template"] for t in rec["templates"]]}
+               if "templates" in rec else {})}})
