@@ -196,8 +196,11 @@ class Detector:
 
     def warm_up(self, max_batch: int = 512) -> None:
         """Trace (compile) the scoring function for batches of up to ``max_batch`` windows,
-        so that no call made while serving pays for it."""
+        then run a few small batches through :meth:`score_windows`, so that no call made
+        while serving pays for a first call (up to a second each)."""
         self._scorer().warm_up(max_batch)
+        for n in (1, 2, 3, 8):
+            self.score_windows(np.zeros((n, self.window, self.n_features)))
 
     def raw_scores(self, raw_windows: np.ndarray, reference_codes: np.ndarray | None = None
                    ) -> tuple[dict[str, np.ndarray], np.ndarray]:

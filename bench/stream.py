@@ -187,6 +187,9 @@ class ConstantModel:
         self.version = det.version + "-constant"
         self.metadata = getattr(det, "metadata", {})  # the drift reference
 
+    def warm_up(self, max_batch: int = 512) -> None:
+        pass  # nothing to compile
+
     def score_windows(self, raw: np.ndarray):
         from anomaly_gan.detector import WindowScores
         from anomaly_gan.scoring import TopFeatures
@@ -712,9 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="anomaly-gan-bench-"))
     model_path = args.model or bench_model(tmp)
     det = load_bundle(model_path)
-    from anomaly_gan.stream.app import warm_up
-
-    warm_up(det)
+    det.warm_up()
     names = [f"entity-{i:04d}" for i in range(args.entities)]
     values = synthetic_rows(args.entities, args.steps, len(det.feature_names))
     n_events = args.entities * args.steps

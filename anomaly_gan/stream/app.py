@@ -34,7 +34,7 @@ from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.publisher import Publisher
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
-__all__ = ["Backoff", "Scorer", "serve", "warm_up"]
+__all__ = ["Backoff", "Scorer", "serve"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
@@ -63,16 +63,6 @@ class Backoff:
         self.nominal = 0.0
 
 
-def warm_up(det: Any, max_batch: int = 512) -> None:
-    """Compile (or trace) the model for every batch size up to ``max_batch`` before the first
-    real event: the first call of a batch shape costs up to a second."""
-    compile_sizes = getattr(det, "warm_up", None)
-    if compile_sizes is not None:
-        compile_sizes(max_batch)
-    for n in (1, 2, 3, 8):
-        det.score_windows(np.zeros((n, det.window, len(det.feature_names))))
-
-
 class Scorer:
     """One replica's loop. Call :meth:`run` (blocks) and :meth:`request_stop` (any thread)."""
 
@@ -83,7 +73,7 @@ class Scorer:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.io = io
-        warm_up(detector, cfg.batching.max_batch)
+        detector.warm_up(cfg.batching.max_batch)
         self.metrics = metrics
         self.health = health or Health()
         self.delivery = getattr(io, "delivery", None)  # kafka_io.Delivery, absent on doubles
@@ -659,7 +649,7 @@ def _shadow(s: ServeConfig, registry: Any) -> Any:
     from anomaly_gan.stream.shadow import ShadowScorer
 
     det = load_bundle(s.shadow_model_path)
-    warm_up(det)
+    det.warm_up(s.batching.max_batch)
     log.info("shadow model loaded", extra={"fields": {"shadow_version": det.version}})
     return ShadowScorer(registry, det, SCORE_BUCKETS)
 
@@ -691,7 +681,8 @@ def serve(cfg: Config, registry: Any = None) -> int:
     http = HealthServer(registry, health, s.http.host, s.http.port).start()
     watcher = ModelWatcher(s.model_path, s.reload_interval_seconds, det, fingerprint,
                            on_result=lambda r: metrics.model_reloads.labels(r).inc(),
-                           on_checked=metrics.model_watch_last_check.set)
+                           on_checked=metrics.model_watch_last_check.set,
+                           max_batch=s.batching.max_batch)
     log.info("starting", extra={"fields": {"kafka": describe(s.kafka), "model_path": s.model_path,
                                            "http": f"{s.http.host}:{http.port}"}})
     stop = threading.Event()

@@ -3,8 +3,9 @@
 Every ``reload_interval_seconds`` the watcher resolves ``serve.model_path`` (a bundle dir, or
 a store whose ``current`` file names the version dir) and compares its fingerprint with the
 model in use. A changed bundle is loaded in the watcher's thread (checksums verified by
-``load_bundle``) and must keep the same feature names and window length; the loop then swaps
-it in *between* micro-batches (:meth:`ModelWatcher.take`). A bad bundle keeps the old model,
+``load_bundle``), must keep the same feature names and window length and is compiled for
+batches of up to ``max_batch`` windows (``Detector.warm_up``); the loop then swaps it in
+*between* micro-batches (:meth:`ModelWatcher.take`). A bad bundle keeps the old model,
 is counted once as ``result="failure"`` and retried only when it changes again.
 
 The watcher thread never dies: any error while checking (an unreadable ``current`` file,
@@ -44,7 +45,7 @@ class ModelWatcher:
                  loader: Callable[[str], Any] | None = None,
                  fingerprint: Callable[[str], str] | None = None,
                  on_checked: Callable[[float], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, max_batch: int = 512) -> None:
         if loader is None or fingerprint is None:
             from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
 
@@ -52,6 +53,7 @@ class ModelWatcher:
             fingerprint = fingerprint or bundle_fingerprint
         self.model_path = model_path
         self.interval_s = interval_s
+        self.max_batch = max_batch  # a new model is compiled for batches of up to this size
         self._loader = loader
         self._fingerprint = fingerprint
         self._on_result = on_result or (lambda _r: None)
@@ -116,9 +118,7 @@ class ModelWatcher:
             why = check_compatible(self._current, det)
             if why is not None:
                 raise AnomalyGanError(f"{self.model_path}: incompatible model: {why}")
-            from anomaly_gan.stream.app import warm_up
-
-            warm_up(det)
+            det.warm_up(self.max_batch)
         except Exception as exc:  # noqa: BLE001 - a broken bundle must never stop the scorer
             log.error("model reload failed, keeping the current model: %s", exc)
             self._on_result("failure")

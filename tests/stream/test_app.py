@@ -28,6 +28,9 @@ class FakeModel:
         self.version, self.kind = version, "ganomaly"
         self.calls = 0
 
+    def warm_up(self, max_batch=512):
+        pass
+
     def score_windows(self, raw):
         self.calls += 1
         s = raw[:, -1, 0].astype(float)

@@ -1,23 +1,20 @@
 from types import SimpleNamespace
 
-import numpy as np
-
 from anomaly_gan.errors import BundleError
 from anomaly_gan.stream.reload import ModelWatcher, check_compatible
 
 
 def fake(version, features=("a", "b"), window=4):
-    def score_windows(raw):
-        return SimpleNamespace(score=np.zeros(len(raw)))
-    return SimpleNamespace(version=version, feature_names=features, window=window,
-                           score_windows=score_windows)
+    det = SimpleNamespace(version=version, feature_names=features, window=window, warmed=[])
+    det.warm_up = det.warmed.append  # records the batch size it was compiled for
+    return det
 
 
 def make_watcher(store):
     results = []
     w = ModelWatcher("store", 60.0, store["v1"], "fp-v1", on_result=results.append,
                      loader=lambda _p: store[store["current"]],
-                     fingerprint=lambda _p: store["fp"])
+                     fingerprint=lambda _p: store["fp"], max_batch=64)
     return w, results
 
 
@@ -34,6 +31,7 @@ def test_new_compatible_version_is_handed_over_once():
     w.check_once()
     w.check_once()
     assert results == ["success"]
+    assert store["v2"].warmed == [64]  # compiled for the scorer's batches before the swap
     assert w.take().version == "v2" and w.take() is None
 
 
