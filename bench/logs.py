@@ -200,8 +200,7 @@ def end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int) -> dict:
     from anomaly_gan.artifacts import load_bundle, save_bundle
     from anomaly_gan.demo.broker import FAST_GROUP, EmbeddedBroker
     from anomaly_gan.logs.offline import train_log_detector
-    from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.kafka_io import KafkaIO
+    from anomaly_gan.stream.app import connect
     from anomaly_gan.stream.metrics import StreamMetrics
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-logs-"))
@@ -230,10 +229,7 @@ def end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int) -> dict:
             "alerts": {"consecutive": 3, "cooldown_seconds": 0.0}, "http": {"port": 0},
         }}).serve
         registry = CollectorRegistry()
-        holder: dict = {}
-        io = KafkaIO(serve.kafka, on_assigned=lambda p: holder["s"].on_assigned(p),
-                     on_revoked=lambda p: holder["s"].on_revoked(p))
-        scorer = holder["s"] = Scorer(serve, det, io, StreamMetrics(registry))
+        scorer = connect(serve, det, StreamMetrics(registry))
         thread = threading.Thread(target=scorer.run, daemon=True)
         thread.start()
 
@@ -255,7 +251,7 @@ def end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int) -> dict:
         elapsed = time.monotonic() - t0
         scorer.request_stop()
         thread.join(timeout=20)
-        io.close(timeout_s=2)
+        scorer.io.close(timeout_s=2)
     return {"lines": len(data), "seconds": round(elapsed, 2),
             "lines_per_second": round(len(data) / elapsed), "windows_scored": int(windows())}
 

@@ -127,19 +127,14 @@ class InProcessScorer:
     def __init__(self, cfg, det, drift: bool = True) -> None:
         from prometheus_client import CollectorRegistry
 
-        from anomaly_gan.stream.app import Scorer
-        from anomaly_gan.stream.kafka_io import KafkaIO
+        from anomaly_gan.stream.app import connect
+        from anomaly_gan.stream.drift import DriftMonitor
         from anomaly_gan.stream.metrics import StreamMetrics
 
         self.registry = CollectorRegistry()
-        holder = {}
-        self.io = KafkaIO(cfg.kafka, on_assigned=lambda p: holder["s"].on_assigned(p),
-                          on_revoked=lambda p: holder["s"].on_revoked(p))
-        from anomaly_gan.stream.drift import DriftMonitor
-
-        self.scorer = Scorer(cfg, det, self.io, StreamMetrics(self.registry),
-                             drift=DriftMonitor(self.registry, cfg.drift) if drift else None)
-        holder["s"] = self.scorer
+        self.scorer = connect(cfg, det, StreamMetrics(self.registry),
+                              drift=DriftMonitor(self.registry, cfg.drift) if drift else None)
+        self.io = self.scorer.io
         self.thread = threading.Thread(target=self.scorer.run, daemon=True)
         self.thread.start()
 
@@ -456,18 +451,13 @@ def loop_profile(bootstrap: str, topic: str, det, model_path: str, n_windows: in
 
     from prometheus_client import CollectorRegistry
 
-    from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.kafka_io import KafkaIO
+    from anomaly_gan.stream.app import connect
     from anomaly_gan.stream.metrics import StreamMetrics
 
     cfg = serve_config(bootstrap, topic, model_path, scores_topic, 1.0,
                        f"bench-profile-{scores_topic}").serve
     registry = CollectorRegistry()
-    holder: dict = {}
-    io = KafkaIO(cfg.kafka, on_assigned=lambda p: holder["s"].on_assigned(p),
-                 on_revoked=lambda p: holder["s"].on_revoked(p))
-    scorer = Scorer(cfg, det, io, StreamMetrics(registry))
-    holder["s"] = scorer
+    scorer = connect(cfg, det, StreamMetrics(registry))
 
     def stop_when_done() -> None:
         try:
@@ -481,7 +471,7 @@ def loop_profile(bootstrap: str, topic: str, det, model_path: str, n_windows: in
     prof.enable()
     scorer.run()
     prof.disable()
-    io.close(timeout_s=2)
+    scorer.io.close(timeout_s=2)
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     cum: dict[tuple[str, str], float] = {}
     for (path, _, name), (_, _, _, cumtime, _) in stats.items():

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import random
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -25,16 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.config import Config, ServeConfig
+from anomaly_gan.config import ServeConfig
 from anomaly_gan.stream.baseline import BaselineDrift
-from anomaly_gan.stream.drift import DriftMonitor
 from anomaly_gan.stream.events import EventParser, InvalidEvent
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.publisher import Publisher
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
-__all__ = ["Backoff", "Scorer", "serve"]
+__all__ = ["Backoff", "Scorer", "connect"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
@@ -613,110 +611,32 @@ class Scorer:
         return 0 if ok else 1
 
 
-# ---------------------------------------------------------------------- service wiring
+# ---------------------------------------------------------------------- factory
 
 
-def _connect(s: ServeConfig, holder: dict[str, Scorer], stop: threading.Event, health: Health,
-             metrics: StreamMetrics) -> Any:
-    """Create the Kafka clients, retrying with exponential backoff while no broker answers.
-    Returns None if asked to stop first."""
-    from kafka.errors import KafkaError
-
+def connect(cfg: ServeConfig, detector: Any, metrics: StreamMetrics,
+            health: Health | None = None, **scorer_kwargs: Any) -> Scorer:
+    """A :class:`Scorer` on new Kafka clients (:class:`~anomaly_gan.stream.kafka_io.KafkaIO`,
+    ``scorer.io``) whose rebalance callbacks go to that scorer. ``scorer_kwargs`` are the
+    scorer's keywords (``watcher``, ``shadow``, ``drift``, clocks). Close ``scorer.io`` after
+    :meth:`Scorer.run`. Raises kafka-python's ``KafkaError`` while no broker answers."""
     from anomaly_gan.stream.kafka_io import KafkaIO
 
-    backoff = Backoff(s.kafka.reconnect_backoff_max_ms / 1000.0)
-    while not stop.is_set():
-        health.beat()
-        try:
-            return KafkaIO(s.kafka,
-                           on_assigned=lambda p: holder["s"].on_assigned(p),
-                           on_revoked=lambda p: holder["s"].on_revoked(p))
-        except KafkaError as exc:
-            delay = backoff.next()
-            health.broker_up = False
-            log.warning("broker unreachable; retrying", extra={"fields": {
-                "error": str(exc), "retry_in_s": round(delay, 2)}})
-            stop.wait(delay)
-    return None
-
-
-def _shadow(s: ServeConfig, registry: Any) -> Any:
-    """The shadow scorer of ``serve.shadow_model_path``, or None."""
-    if not s.shadow_model_path:
-        return None
-    from anomaly_gan.artifacts import load_bundle
-    from anomaly_gan.stream.metrics import SCORE_BUCKETS
-    from anomaly_gan.stream.shadow import ShadowScorer
-
-    det = load_bundle(s.shadow_model_path)
-    det.warm_up(s.batching.max_batch)
-    log.info("shadow model loaded", extra={"fields": {"shadow_version": det.version}})
-    return ShadowScorer(registry, det, SCORE_BUCKETS)
-
-
-def serve(cfg: Config, registry: Any = None) -> int:
-    """``anomaly-gan serve``: load the model, start /metrics, consume until SIGTERM/SIGINT."""
-    from prometheus_client import CollectorRegistry, ProcessCollector
-
-    from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
-    from anomaly_gan.inference import configure_threads, cpu_limit
-    from anomaly_gan.stream.http import HealthServer
-    from anomaly_gan.stream.kafka_io import describe
-    from anomaly_gan.stream.logs import configure_logging
-    from anomaly_gan.stream.reload import ModelWatcher
-
-    s = cfg.serve
-    configure_logging(s.log_format, s.log_level)
-    intra, inter = configure_threads()  # before TensorFlow runs its first op
-    log.info("model threads", extra={"fields": {"cpu_limit": cpu_limit(), "intra_op": intra,
-                                                "inter_op": inter}})
-    det = load_bundle(s.model_path)
-    fingerprint = bundle_fingerprint(s.model_path)
-    if registry is None:
-        registry = CollectorRegistry()
-        ProcessCollector(registry=registry)
-    metrics = StreamMetrics(registry, s.http.entity_labels_top_n)
-    health = Health(liveness_timeout_s=max(60.0, 3 * s.kafka.max_poll_interval_ms / 1000.0))
-    metrics.watch_health(health)
-    http = HealthServer(registry, health, s.http.host, s.http.port).start()
-    watcher = ModelWatcher(s.model_path, s.reload_interval_seconds, det, fingerprint,
-                           on_result=lambda r: metrics.model_reloads.labels(r).inc(),
-                           on_checked=metrics.model_watch_last_check.set,
-                           max_batch=s.batching.max_batch)
-    log.info("starting", extra={"fields": {"kafka": describe(s.kafka), "model_path": s.model_path,
-                                           "http": f"{s.http.host}:{http.port}"}})
-    stop = threading.Event()
-    holder: dict[str, Scorer] = {}
-
-    def _stop(signum: int, _frame: Any) -> None:
-        # No logging here: a handler may interrupt a thread that holds the logging lock.
-        stop.set()
-        if "s" in holder:
-            holder["s"].request_stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     scorer: Scorer | None = None
-    io = None
-    rc = 0
+
+    # Rebalances happen inside the scorer's polls, so the scorer exists by then; until it
+    # does, nothing has been read and there is nothing to finish or commit.
+    def on_assigned(partitions: list[Any]) -> None:
+        if scorer is not None:
+            scorer.on_assigned(partitions)
+
+    def on_revoked(partitions: list[Any]) -> dict[Any, int] | None:
+        return scorer.on_revoked(partitions) if scorer is not None else None
+
+    io = KafkaIO(cfg.kafka, on_assigned=on_assigned, on_revoked=on_revoked)
     try:
-        io = _connect(s, holder, stop, health, metrics)
-        if io is None:  # stopped before the broker was ever reachable: nothing consumed
-            return 0
-        scorer = Scorer(s, det, io, metrics, health, watcher=watcher,
-                        shadow=_shadow(s, registry), drift=DriftMonitor(registry, s.drift))
-        holder["s"] = scorer
-        if stop.is_set():
-            scorer.request_stop()
-        watcher.start()
-        rc = scorer.run()
-    finally:
-        watcher.stop()
-        if io is not None:
-            left = (scorer.deadline - time.monotonic()) if scorer and scorer.deadline else 5.0
-            try:
-                io.close(timeout_s=min(5.0, max(left, 0.2)))
-            except Exception:
-                log.debug("close failed", exc_info=True)
-        http.stop()
-    return rc
+        scorer = Scorer(cfg, detector, io, metrics, health, **scorer_kwargs)
+    except BaseException:
+        io.close(timeout_s=0.5)
+        raise
+    return scorer

@@ -12,7 +12,7 @@ __all__ = ["cmd_demo", "cmd_serve", "register"]
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from anomaly_gan.config import load_config
-    from anomaly_gan.stream.app import serve
+    from anomaly_gan.stream.service import serve
 
     cfg = load_config(args.config)
     if args.model:

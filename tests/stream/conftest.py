@@ -84,9 +84,8 @@ class RunningScorer:
 
         from prometheus_client import CollectorRegistry
 
-        from anomaly_gan.stream.app import Scorer
+        from anomaly_gan.stream.app import connect
         from anomaly_gan.stream.http import Health, HealthServer
-        from anomaly_gan.stream.kafka_io import KafkaIO
         from anomaly_gan.stream.metrics import StreamMetrics
 
         s = cfg.serve
@@ -94,11 +93,8 @@ class RunningScorer:
         self.metrics = StreamMetrics(self.registry, s.http.entity_labels_top_n)
         self.health = Health()
         self.http = HealthServer(self.registry, self.health, "127.0.0.1", 0).start()
-        holder = {}
-        self.io = KafkaIO(s.kafka, on_assigned=lambda p: holder["s"].on_assigned(p),
-                          on_revoked=lambda p: holder["s"].on_revoked(p))
-        self.scorer = Scorer(s, detector, self.io, self.metrics, self.health, watcher=watcher)
-        holder["s"] = self.scorer
+        self.scorer = connect(s, detector, self.metrics, self.health, watcher=watcher)
+        self.io = self.scorer.io
         self.rc = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()

@@ -1,0 +1,123 @@
+"""``anomaly-gan serve``: the process around the scoring loop.
+
+Load the model, start /metrics, /healthz and /readyz, connect to Kafka (retrying with
+backoff while no broker answers), run :class:`~anomaly_gan.stream.app.Scorer` with the hot
+reload watcher, the shadow model and the drift gauges, and stop on SIGTERM/SIGINT: the
+scorer drains, flushes and commits within ``serve.grace_seconds``, then the clients close.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+from anomaly_gan.config import Config, ServeConfig
+from anomaly_gan.stream.app import Backoff, Scorer, connect
+from anomaly_gan.stream.http import Health
+from anomaly_gan.stream.metrics import StreamMetrics
+
+__all__ = ["serve"]
+
+log = logging.getLogger("anomaly_gan.stream")
+
+
+def _connect(s: ServeConfig, stop: threading.Event, det: Any, metrics: StreamMetrics,
+             health: Health, **scorer_kwargs: Any) -> Scorer | None:
+    """:func:`~anomaly_gan.stream.app.connect`, retried with exponential backoff while no
+    broker answers. None if asked to stop first."""
+    from kafka.errors import KafkaError
+
+    backoff = Backoff(s.kafka.reconnect_backoff_max_ms / 1000.0)
+    while not stop.is_set():
+        health.beat()
+        try:
+            return connect(s, det, metrics, health, **scorer_kwargs)
+        except KafkaError as exc:
+            delay = backoff.next()
+            health.broker_up = False
+            log.warning("broker unreachable; retrying", extra={"fields": {
+                "error": str(exc), "retry_in_s": round(delay, 2)}})
+            stop.wait(delay)
+    return None
+
+
+def _shadow(s: ServeConfig, registry: Any) -> Any:
+    """The shadow scorer of ``serve.shadow_model_path``, or None."""
+    if not s.shadow_model_path:
+        return None
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.stream.metrics import SCORE_BUCKETS
+    from anomaly_gan.stream.shadow import ShadowScorer
+
+    det = load_bundle(s.shadow_model_path)
+    det.warm_up(s.batching.max_batch)
+    log.info("shadow model loaded", extra={"fields": {"shadow_version": det.version}})
+    return ShadowScorer(registry, det, SCORE_BUCKETS)
+
+
+def serve(cfg: Config, registry: Any = None) -> int:
+    """``anomaly-gan serve``: load the model, start /metrics, consume until SIGTERM/SIGINT."""
+    from prometheus_client import CollectorRegistry, ProcessCollector
+
+    from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
+    from anomaly_gan.inference import configure_threads, cpu_limit
+    from anomaly_gan.stream.drift import DriftMonitor
+    from anomaly_gan.stream.http import HealthServer
+    from anomaly_gan.stream.kafka_io import describe
+    from anomaly_gan.stream.logs import configure_logging
+    from anomaly_gan.stream.reload import ModelWatcher
+
+    s = cfg.serve
+    configure_logging(s.log_format, s.log_level)
+    intra, inter = configure_threads()  # before TensorFlow runs its first op
+    log.info("model threads", extra={"fields": {"cpu_limit": cpu_limit(), "intra_op": intra,
+                                                "inter_op": inter}})
+    det = load_bundle(s.model_path)
+    fingerprint = bundle_fingerprint(s.model_path)
+    if registry is None:
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+    metrics = StreamMetrics(registry, s.http.entity_labels_top_n)
+    health = Health(liveness_timeout_s=max(60.0, 3 * s.kafka.max_poll_interval_ms / 1000.0))
+    metrics.watch_health(health)
+    http = HealthServer(registry, health, s.http.host, s.http.port).start()
+    watcher = ModelWatcher(s.model_path, s.reload_interval_seconds, det, fingerprint,
+                           on_result=lambda r: metrics.model_reloads.labels(r).inc(),
+                           on_checked=metrics.model_watch_last_check.set,
+                           max_batch=s.batching.max_batch)
+    log.info("starting", extra={"fields": {"kafka": describe(s.kafka), "model_path": s.model_path,
+                                           "http": f"{s.http.host}:{http.port}"}})
+    stop = threading.Event()
+    scorer: Scorer | None = None
+
+    def _stop(signum: int, _frame: Any) -> None:
+        # No logging here: a handler may interrupt a thread that holds the logging lock.
+        stop.set()
+        if scorer is not None:
+            scorer.request_stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    rc = 0
+    try:
+        scorer = _connect(s, stop, det, metrics, health, watcher=watcher,
+                          shadow=_shadow(s, registry), drift=DriftMonitor(registry, s.drift))
+        if scorer is None:  # stopped before the broker was ever reachable: nothing consumed
+            return 0
+        if stop.is_set():
+            scorer.request_stop()
+        watcher.start()
+        rc = scorer.run()
+    finally:
+        watcher.stop()
+        if scorer is not None:
+            left = (scorer.deadline - time.monotonic()) if scorer.deadline else 5.0
+            try:
+                scorer.io.close(timeout_s=min(5.0, max(left, 0.2)))
+            except Exception:
+                log.debug("close failed", exc_info=True)
+        http.stop()
+    return rc
