@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import re
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from anomaly_gan.demo.broker import FAST_GROUP
+from anomaly_gan.demo.common import say
 
 __all__ = ["LOGS_DEMO_CONFIG", "LogsDemoOptions", "names_template", "run_logs_demo"]
 
@@ -42,10 +42,6 @@ class LogsDemoOptions:
     epochs: int | None = None
 
 
-def _say(msg: str) -> None:
-    print(msg, flush=True)
-
-
 def _words(template: str) -> list[str]:
     """A template's fixed words, for comparison: placeholders (``<NUM>``, ``<*>``), holes
     (``{num}``) and any token with a digit (masked in one, literal in the other) dropped."""
@@ -65,19 +61,15 @@ def _matches(alert: dict[str, Any], incident: dict[str, Any], span: float) -> bo
 
 
 def run_logs_demo(opts: LogsDemoOptions) -> int:
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-    from prometheus_client import CollectorRegistry
+    from kafka import KafkaProducer
 
     from anomaly_gan.artifacts import load_bundle, save_bundle
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.demo.broker import EmbeddedBroker
+    from anomaly_gan.demo.common import DemoScorer, OutputReader
     from anomaly_gan.demo.service_logs import make_service_logs
     from anomaly_gan.logs.offline import train_log_detector
-    from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.http import Health, HealthServer
-    from anomaly_gan.stream.kafka_io import KafkaIO
     from anomaly_gan.stream.logs import configure_logging
-    from anomaly_gan.stream.metrics import StreamMetrics
 
     configure_logging("text", "ERROR")
     logs = make_service_logs(train_minutes=60, test_minutes=30, seed=opts.seed)
@@ -90,13 +82,13 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
     if opts.epochs is not None:
         raw_cfg["training"]["epochs"] = opts.epochs
     cfg = config_from_dict(raw_cfg, "logs demo config")
-    _say(f"synthetic service: {len(logs.lines)} log lines from 4 components; the first "
+    say(f"synthetic service: {len(logs.lines)} log lines from 4 components; the first "
          f"{logs.train_seconds / 60:.0f} minutes train, then 30 minutes with 3 incidents")
     t0 = time.monotonic()
-    det = train_log_detector(cfg, [str(train_file)], progress=lambda m: _say("  " + m))
+    det = train_log_detector(cfg, [str(train_file)], progress=lambda m: say("  " + m))
     path = save_bundle(det, out / "model", overwrite=True)
     det = load_bundle(path)
-    _say(f"model {det.version} -> {path} ({time.monotonic() - t0:.0f}s); threshold "
+    say(f"model {det.version} -> {path} ({time.monotonic() - t0:.0f}s); threshold "
          f"{det.threshold:.3f}, window {det.window} buckets of 10 s")
     test_lines = [r for r in logs.lines if r["ts"] >= split]
     span = det.window * 10.0
@@ -115,49 +107,22 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
             "alerts": {"consecutive": 2, "cooldown_seconds": 600.0},
             "http": {"port": opts.http_port},
         }}, "logs demo serve config").serve
-        registry = CollectorRegistry()
-        health = Health()
-        try:
-            http = HealthServer(registry, health, "127.0.0.1", opts.http_port).start()
-        except OSError:
-            http = HealthServer(registry, health, "127.0.0.1", 0).start()
-        holder: dict[str, Scorer] = {}
-        io = KafkaIO(serve.kafka, on_assigned=lambda p: holder["s"].on_assigned(p),
-                     on_revoked=lambda p: holder["s"].on_revoked(p))
-        scorer = Scorer(serve, det, io, StreamMetrics(registry), health)
-        holder["s"] = scorer
-        thread = threading.Thread(target=scorer.run, name="scorer", daemon=True)
-        thread.start()
-        _say(f"broker on {bootstrap}; metrics on http://127.0.0.1:{http.port}/metrics")
+        live = DemoScorer(serve, det, opts.http_port)
+        say(f"broker on {bootstrap}; metrics on http://127.0.0.1:{live.port}/metrics")
 
         alerts: list[dict[str, Any]] = []
-        done = threading.Event()
 
-        def watch() -> None:
-            c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                              fetch_max_wait_ms=20)
-            tp = TopicPartition(topics["alerts"], 0)
-            c.assign([tp])
-            c.seek_to_beginning(tp)
-            while not done.is_set():
-                for msgs in c.poll(timeout_ms=100).values():
-                    for m in msgs:
-                        rec = json.loads(m.value)
-                        alerts.append(rec)
-                        _say(f"ALERT {rec['entity']:<14} {rec['window_start'][11:19]}-"
-                             f"{rec['window_end'][11:19]} score {rec['score']:6.2f}")
-                        for t in rec.get("templates", [])[:2]:
-                            _say(f"      {t['template']!r} x{t['observed']}, expected "
-                                 f"{t['expected']:g}"
-                                 + (f"  e.g. {t['examples'][0]!r}" if t["examples"] else ""))
-            c.close(autocommit=False, timeout_ms=1000)
+        def on_alert(_topic: str, rec: dict[str, Any], _timestamp_s: float) -> None:
+            alerts.append(rec)
+            say(f"ALERT {rec['entity']:<14} {rec['window_start'][11:19]}-"
+                f"{rec['window_end'][11:19]} score {rec['score']:6.2f}")
+            for t in rec.get("templates", [])[:2]:
+                say(f"      {t['template']!r} x{t['observed']}, expected {t['expected']:g}"
+                    + (f"  e.g. {t['examples'][0]!r}" if t["examples"] else ""))
 
-        watcher = threading.Thread(target=watch, name="alert-printer", daemon=True)
-        watcher.start()
-        deadline = time.monotonic() + 60
-        while not io.assignment() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        _say(f"streaming {len(test_lines)} lines at "
+        reader = OutputReader(bootstrap, [topics["alerts"]], on_alert)
+        live.wait_assigned()
+        say(f"streaming {len(test_lines)} lines at "
              + (f"{opts.speed:g}x real time" if opts.speed > 0 else "full speed") + " ...")
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
         started = time.monotonic()
@@ -171,28 +136,24 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
         producer.flush()
         producer.close()
         deadline = time.monotonic() + 60
-        while ((registry.get_sample_value("anomaly_gan_log_lines_total") or 0) < len(test_lines)
+        while (live.value("anomaly_gan_log_lines_total") < len(test_lines)
                and time.monotonic() < deadline):
             time.sleep(0.05)
         time.sleep(1.0)  # the last alerts
-        done.set()
-        scorer.request_stop()
-        thread.join(timeout=20)
-        watcher.join(timeout=5)
-        io.close(timeout_s=2)
-        http.stop()
+        reader.stop()
+        live.stop()
 
-    _say("\nsummary")
+    say("\nsummary")
     ok = True
     for inc in logs.incidents:
         mine = [a for a in alerts if _matches(a, inc, span)]
         named = [a for a in mine if names_template(a, inc["template"])]
         ok &= bool(named)
-        _say(f"  {inc['kind']:<14} {inc['entity']:<14} {len(mine)} alert(s); "
+        say(f"  {inc['kind']:<14} {inc['entity']:<14} {len(mine)} alert(s); "
              + ("named " + repr(named[0]["templates"][0]["template"]) if named
                 else f"NOT named: {inc['template']!r}"))
     unrelated = [a for a in alerts if not any(_matches(a, i, span) for i in logs.incidents)]
-    _say(f"  {len(alerts)} alerts in all, {len(unrelated)} outside the incidents")
+    say(f"  {len(alerts)} alerts in all, {len(unrelated)} outside the incidents")
     if not ok:
         print("demo: an incident was not alerted with its template", file=sys.stderr)
     return 0 if ok else 1

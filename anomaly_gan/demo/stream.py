@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_gan.demo.common import say
+
 __all__ = ["DemoOptions", "alert_matches", "run_demo"]
 
 STEP_SECONDS = 10.0  # the synthetic plant's row spacing
@@ -39,10 +41,6 @@ class DemoOptions:
     out: str = "out/demo"
     keep_running: bool = False
     epochs: int | None = None
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def alert_matches(alert: dict[str, Any], incidents: list[dict[str, Any]],
@@ -68,13 +66,13 @@ def _train(opts: DemoOptions, plant: Any) -> Any:
         cfg = cfg.replace(training=dataclasses.replace(cfg.training, epochs=opts.epochs,
                                                        min_steps=0))
     t0 = time.monotonic()
-    _say(f"training {cfg.model.kind}/{cfg.model.backbone} on the normal period "
+    say(f"training {cfg.model.kind}/{cfg.model.backbone} on the normal period "
          f"({plant.train_steps} rows x {len(plant.entities)} pumps)...")
     det = train_detector(cfg, [plant.values[e, : plant.train_steps]
                                for e in range(len(plant.entities))],
-                         plant.feature_names, progress=lambda m: _say("  " + m))
+                         plant.feature_names, progress=lambda m: say("  " + m))
     path = save_bundle(det, Path(opts.out) / "model", overwrite=True)
-    _say(f"model {det.version} saved to {path} ({time.monotonic() - t0:.0f}s); "
+    say(f"model {det.version} saved to {path} ({time.monotonic() - t0:.0f}s); "
          f"threshold {det.threshold:.3f}, window {det.window}")
     return load_bundle(path), path
 
@@ -84,22 +82,18 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_demo(opts: DemoOptions) -> int:
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-    from prometheus_client import CollectorRegistry
+    from kafka import KafkaProducer
 
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.data.synthetic import make_plant
     from anomaly_gan.demo.broker import FAST_GROUP, EmbeddedBroker
+    from anomaly_gan.demo.common import DemoScorer, OutputReader
     from anomaly_gan.stream.alerts import iso_utc
-    from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.http import Health, HealthServer
-    from anomaly_gan.stream.kafka_io import KafkaIO
     from anomaly_gan.stream.logs import configure_logging
-    from anomaly_gan.stream.metrics import StreamMetrics
 
     configure_logging("text", "ERROR")  # the demo prints its own story
     plant = make_plant(n_entities=opts.entities, n_steps=opts.steps, seed=opts.seed)
-    _say(f"synthetic plant: {len(plant.entities)} pumps x {opts.steps} rows x "
+    say(f"synthetic plant: {len(plant.entities)} pumps x {opts.steps} rows x "
          f"{len(plant.feature_names)} sensors, {len(plant.incidents)} incidents after row "
          f"{plant.train_steps}")
     det, model_path = _train(opts, plant)
@@ -125,61 +119,34 @@ def run_demo(opts: DemoOptions) -> int:
             "alerts": {"consecutive": 3, "cooldown_seconds": 1800.0},
             "http": {"port": opts.http_port},
         }}, "demo serve config").serve
-        registry = CollectorRegistry()
-        metrics = StreamMetrics(registry)
-        health = Health()
-        try:
-            http = HealthServer(registry, health, "127.0.0.1", opts.http_port).start()
-        except OSError:
-            http = HealthServer(registry, health, "127.0.0.1", 0).start()
-        _say(f"broker on {bootstrap}; metrics on http://127.0.0.1:{http.port}/metrics")
-        holder: dict[str, Scorer] = {}
-        io = KafkaIO(cfg.kafka, on_assigned=lambda p: holder["s"].on_assigned(p),
-                     on_revoked=lambda p: holder["s"].on_revoked(p))
-        scorer = Scorer(cfg, det, io, metrics, health)
-        holder["s"] = scorer
-        scorer_thread = threading.Thread(target=scorer.run, name="scorer", daemon=True)
-        scorer_thread.start()
+        live = DemoScorer(cfg, det, opts.http_port)
+        say(f"broker on {bootstrap}; metrics on http://127.0.0.1:{live.port}/metrics")
 
         # Live alerts and score latencies, read back from the output topics.
         sent_at: dict[tuple[str, float], float] = {}
         latencies: list[float] = []
         alerts: list[dict[str, Any]] = []
         scored = [0]
-        done = threading.Event()
 
-        def watch() -> None:
-            c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                              fetch_max_wait_ms=20)
-            tps = [TopicPartition(topics["alerts"], 0), TopicPartition(topics["scores"], 0)]
-            c.assign(tps)
-            c.seek_to_beginning(*tps)
-            while not done.is_set():
-                for tp, msgs in c.poll(timeout_ms=100).items():
-                    for m in msgs:
-                        rec = json.loads(m.value)
-                        if tp.topic == topics["scores"]:
-                            t_sent = sent_at.get((rec["entity"], rec["window_end_ts"]))
-                            if t_sent is not None:
-                                latencies.append(m.timestamp / 1000.0 - t_sent)
-                            scored[0] += 1
-                        else:
-                            alerts.append(rec)
-                            inc = alert_matches(rec, plant.incidents, plant.timestamps)
-                            tag = (f"true positive: {inc['kind']} on {','.join(inc['features'])}"
-                                   if inc else "no injected incident")
-                            _say(f"ALERT {rec['entity']:<8} window {rec['window_start'][11:19]}"
-                                 f"-{rec['window_end'][11:19]} score {rec['score']:7.2f} > "
-                                 f"{rec['threshold']:.2f}  top: "
-                                 f"{', '.join(rec['top_features'][:3]):<28} [{tag}]")
-            c.close(autocommit=False, timeout_ms=1000)
+        def on_record(topic: str, rec: dict[str, Any], timestamp_s: float) -> None:
+            if topic == topics["scores"]:
+                t_sent = sent_at.get((rec["entity"], rec["window_end_ts"]))
+                if t_sent is not None:
+                    latencies.append(timestamp_s - t_sent)
+                scored[0] += 1
+                return
+            alerts.append(rec)
+            inc = alert_matches(rec, plant.incidents, plant.timestamps)
+            tag = (f"true positive: {inc['kind']} on {','.join(inc['features'])}"
+                   if inc else "no injected incident")
+            say(f"ALERT {rec['entity']:<8} window {rec['window_start'][11:19]}"
+                 f"-{rec['window_end'][11:19]} score {rec['score']:7.2f} > "
+                 f"{rec['threshold']:.2f}  top: "
+                 f"{', '.join(rec['top_features'][:3]):<28} [{tag}]")
 
-        watcher = threading.Thread(target=watch, name="alert-printer", daemon=True)
-        watcher.start()
-        deadline = time.monotonic() + 60
-        while not io.assignment() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        _say(f"streaming {n_events} events ({len(rows)} rows x {len(plant.entities)} pumps) at "
+        reader = OutputReader(bootstrap, [topics["alerts"], topics["scores"]], on_record)
+        live.wait_assigned()
+        say(f"streaming {n_events} events ({len(rows)} rows x {len(plant.entities)} pumps) at "
              + (f"{opts.speed:g}x real time" if opts.speed > 0 else "full speed") + " ...")
 
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
@@ -211,7 +178,7 @@ def run_demo(opts: DemoOptions) -> int:
         found = {(h["entity"], h["start"]) for h in hits if h is not None}
         precision = tp / len(alerts) if alerts else float("nan")
         recall = len(found) / len(plant.incidents) if plant.incidents else float("nan")
-        windows = registry.get_sample_value("anomaly_gan_windows_scored_total") or 0
+        windows = live.value("anomaly_gan_windows_scored_total")
         rows_out = [
             ("events streamed", f"{n_events}"),
             ("windows scored", f"{int(windows)} (expected {n_windows})"),
@@ -223,28 +190,24 @@ def run_demo(opts: DemoOptions) -> int:
             ("latency event->score", (f"p50 {1000 * _percentile(latencies, 50):.0f} ms, "
                                       f"p99 {1000 * _percentile(latencies, 99):.0f} ms")),
         ]
-        _say("\nsummary")
+        say("\nsummary")
         for name, value in rows_out:
-            _say(f"  {name:<22} {value}")
+            say(f"  {name:<22} {value}")
         missed = [i for i in plant.incidents if (i["entity"], i["start"]) not in found]
         for inc in missed:
-            _say(f"  missed: {inc['entity']} {inc['kind']} at "
+            say(f"  missed: {inc['entity']} {inc['kind']} at "
                  f"{iso_utc(float(plant.timestamps[inc['start']]))}")
 
         if opts.keep_running:
-            _say(f"\nkeeping the broker ({bootstrap}) and the scorer up; "
-                 f"metrics on http://127.0.0.1:{http.port}/metrics; Ctrl-C to stop")
+            say(f"\nkeeping the broker ({bootstrap}) and the scorer up; "
+                 f"metrics on http://127.0.0.1:{live.port}/metrics; Ctrl-C to stop")
             stop = threading.Event()
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             while not stop.wait(0.5):
                 pass
-        done.set()
-        scorer.request_stop()
-        scorer_thread.join(timeout=20)
-        watcher.join(timeout=5)
-        io.close(timeout_s=2)
-        http.stop()
+        reader.stop()
+        live.stop()
     ok = windows == n_windows
     if not ok:
         print(f"demo: only {int(windows)} of {n_windows} windows were scored", file=sys.stderr)

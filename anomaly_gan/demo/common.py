@@ -1,0 +1,107 @@
+"""What the two live demos share (``anomaly-gan demo`` and ``demo --logs``): the scorer on a
+thread with its HTTP endpoints, and a reader that hands over the output records as they
+arrive (to print alerts live)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from anomaly_gan.config import ServeConfig
+
+__all__ = ["DemoScorer", "OutputReader", "say"]
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+class DemoScorer:
+    """The scorer of ``anomaly-gan serve`` (:func:`anomaly_gan.stream.app.connect`) on a
+    thread, with its own registry and /metrics, /healthz, /readyz on 127.0.0.1:``http_port``
+    (any free port when that one is taken: :attr:`port`)."""
+
+    def __init__(self, cfg: ServeConfig, det: Any, http_port: int) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from anomaly_gan.stream.app import connect
+        from anomaly_gan.stream.http import Health, HealthServer
+        from anomaly_gan.stream.metrics import StreamMetrics
+
+        self.registry = CollectorRegistry()
+        health = Health()
+        try:
+            self.http = HealthServer(self.registry, health, "127.0.0.1", http_port).start()
+        except OSError:
+            self.http = HealthServer(self.registry, health, "127.0.0.1", 0).start()
+        try:
+            self.scorer = connect(cfg, det, StreamMetrics(self.registry), health)
+        except BaseException:
+            self.http.stop()
+            raise
+        self.thread = threading.Thread(target=self.scorer.run, name="scorer", daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.http.port)
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """A sample of the scorer's metrics (0 while it has none)."""
+        return self.registry.get_sample_value(name, labels or {}) or 0.0
+
+    def wait_assigned(self, timeout_s: float = 60.0) -> bool:
+        """Wait until the scorer owns partitions of the input topic (so the demo's first
+        events are read as they come); False if it does not within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not self.scorer.io.assignment():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def stop(self) -> None:
+        """Stop the loop (it drains and commits), close the clients and the endpoints."""
+        self.scorer.request_stop()
+        self.thread.join(timeout=20)
+        try:
+            self.scorer.io.close(timeout_s=2)
+        finally:
+            self.http.stop()
+
+
+class OutputReader:
+    """Reads partition 0 of each of ``topics`` from the beginning on a thread and calls
+    ``on_record(topic, record, timestamp_s)`` for every JSON record, until :meth:`stop`."""
+
+    def __init__(self, bootstrap: str, topics: Sequence[str],
+                 on_record: Callable[[str, dict[str, Any], float], None]) -> None:
+        self.bootstrap = bootstrap
+        self.topics = list(topics)
+        self.on_record = on_record
+        self._done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="alert-printer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        c = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                          fetch_max_wait_ms=20)
+        tps = [TopicPartition(t, 0) for t in self.topics]
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        try:
+            while not self._done.is_set():
+                for tp, msgs in c.poll(timeout_ms=100).items():
+                    for m in msgs:
+                        self.on_record(tp.topic, json.loads(m.value), m.timestamp / 1000.0)
+        finally:
+            c.close(autocommit=False, timeout_ms=1000)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.thread.join(timeout=5)
