@@ -200,8 +200,8 @@ def end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int) -> dict:
     from anomaly_gan.artifacts import load_bundle, save_bundle
     from anomaly_gan.demo.broker import FAST_GROUP, EmbeddedBroker
     from anomaly_gan.logs.offline import train_log_detector
-    from anomaly_gan.stream.app import connect
     from anomaly_gan.stream.metrics import StreamMetrics
+    from anomaly_gan.stream.service import connect
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     (tmp / "train.log").write_text("\n".join(ln for ln, y in zip(lines, labels) if not y))

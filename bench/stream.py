@@ -127,9 +127,9 @@ class InProcessScorer:
     def __init__(self, cfg, det, drift: bool = True) -> None:
         from prometheus_client import CollectorRegistry
 
-        from anomaly_gan.stream.app import connect
         from anomaly_gan.stream.drift import DriftMonitor
         from anomaly_gan.stream.metrics import StreamMetrics
+        from anomaly_gan.stream.service import connect
 
         self.registry = CollectorRegistry()
         self.scorer = connect(cfg, det, StreamMetrics(self.registry),
@@ -451,8 +451,8 @@ def loop_profile(bootstrap: str, topic: str, det, model_path: str, n_windows: in
 
     from prometheus_client import CollectorRegistry
 
-    from anomaly_gan.stream.app import connect
     from anomaly_gan.stream.metrics import StreamMetrics
+    from anomaly_gan.stream.service import connect
 
     cfg = serve_config(bootstrap, topic, model_path, scores_topic, 1.0,
                        f"bench-profile-{scores_topic}").serve

@@ -20,16 +20,16 @@ def say(msg: str) -> None:
 
 
 class DemoScorer:
-    """The scorer of ``anomaly-gan serve`` (:func:`anomaly_gan.stream.app.connect`) on a
+    """The scorer of ``anomaly-gan serve`` (:func:`anomaly_gan.stream.service.connect`) on a
     thread, with its own registry and /metrics, /healthz, /readyz on 127.0.0.1:``http_port``
     (any free port when that one is taken: :attr:`port`)."""
 
     def __init__(self, cfg: ServeConfig, det: Any, http_port: int) -> None:
         from prometheus_client import CollectorRegistry
 
-        from anomaly_gan.stream.app import connect
         from anomaly_gan.stream.http import Health, HealthServer
         from anomaly_gan.stream.metrics import StreamMetrics
+        from anomaly_gan.stream.service import connect
 
         self.registry = CollectorRegistry()
         health = Health()

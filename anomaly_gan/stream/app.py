@@ -15,7 +15,6 @@ drive :class:`Scorer` with the real broker or with doubles.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -28,37 +27,17 @@ from anomaly_gan.config import ServeConfig
 from anomaly_gan.stream.baseline import BaselineDrift
 from anomaly_gan.stream.events import EventParser, InvalidEvent
 from anomaly_gan.stream.http import Health
+from anomaly_gan.stream.kafka_io import Backoff
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.publisher import Publisher
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
-__all__ = ["Backoff", "Scorer", "connect"]
+__all__ = ["Scorer"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
 _COMMIT_INTERVAL_S = 1.0  # most often offsets are committed while records keep coming
 _HOUSEKEEPING_S = 1.0  # consumer lag, broker connectivity, gauges
-_BACKOFF_MIN_S = 0.1
-
-
-class Backoff:
-    """Exponential backoff with jitter, so replicas that failed together retry apart.
-
-    >>> b = Backoff(ceiling_s=1.0)
-    >>> [0.05 <= b.next() <= 0.1, 0.1 <= b.next() <= 0.2]
-    [True, True]
-    """
-
-    def __init__(self, ceiling_s: float) -> None:
-        self.ceiling_s = max(float(ceiling_s), _BACKOFF_MIN_S)
-        self.nominal = 0.0
-
-    def next(self) -> float:
-        self.nominal = min(max(self.nominal * 2.0, _BACKOFF_MIN_S), self.ceiling_s)
-        return self.nominal * random.uniform(0.5, 1.0)
-
-    def reset(self) -> None:
-        self.nominal = 0.0
 
 
 class Scorer:
@@ -74,8 +53,9 @@ class Scorer:
         detector.warm_up(cfg.batching.max_batch)
         self.metrics = metrics
         self.health = health or Health()
-        self.delivery = getattr(io, "delivery", None)  # kafka_io.Delivery, absent on doubles
-        self.health.watch_delivery(self.delivery, cfg.kafka.delivery_stall_seconds)
+        self.publisher = Publisher(cfg, io, metrics)  # alerts, scores, dead letters
+        self.debouncer = self.publisher.debouncer
+        self.health.watch_delivery(self.publisher.delivery, cfg.kafka.delivery_stall_seconds)
         metrics.watch_health(self.health)
         self.watcher = watcher
         self.clock = clock
@@ -92,8 +72,6 @@ class Scorer:
         self._committed: dict[Any, int] = {}
         self._last_commit = self.mono()
         self._last_housekeeping = 0.0
-        self._synced = (0, 0, 0, 0)  # state counters already exported
-        self._log_synced = (0, 0, 0, 0)  # log lines, unseen, late, templates dropped
         self._move_warned = False
         # Waits between replays (after a failed delivery or a loop error): never longer than
         # half the poll interval, so the group keeps this member.
@@ -129,8 +107,7 @@ class Scorer:
 
                 self.logs = LogFeed(det, self.cfg)
                 gap_seconds = self.logs.model.row_gap_seconds
-            self.publisher = Publisher(self.cfg, self.io, self.metrics, self.logs)
-            self.debouncer = self.publisher.debouncer
+            self.publisher.logs = self.logs  # alerts of a logs model name their templates
             self.parser = self.logs or EventParser(det.feature_names, w.max_event_bytes)
             self.state = WindowState(
                 det.window, len(det.feature_names), gap_seconds=gap_seconds,
@@ -440,34 +417,15 @@ class Scorer:
         self.publisher.publish(batch, det, res)
 
     def _sync_counters(self) -> None:
-        st = self.state
-        late, gaps, evicted, moves = self._synced
-        if st.late != late:
-            self.metrics.events_late.inc(st.late - late)
-        if st.gap_restarts != gaps:
-            self.metrics.window_restarts.labels("gap").inc(st.gap_restarts - gaps)
-        if st.evicted != evicted:
-            self.metrics.entities_evicted.inc(st.evicted - evicted)
-        if st.partition_moves != moves:
-            self.metrics.window_restarts.labels("partition_change").inc(st.partition_moves - moves)
-            if not self._move_warned:
-                self._move_warned = True
-                log.warning("entity %r arrived on a new partition, so its window restarted: "
-                            "key the input records by entity (counted as "
-                            "anomaly_gan_window_restarts_total{reason=\"partition_change\"}; "
-                            "logged once)", st.last_moved)
-        self._synced = (st.late, st.gap_restarts, st.evicted, st.partition_moves)
+        """Export what the window state (and the log feed) counted since the last call."""
+        if self.metrics.count_state(self.state) and not self._move_warned:
+            self._move_warned = True
+            log.warning("entity %r arrived on a new partition, so its window restarted: "
+                        "key the input records by entity (counted as "
+                        "anomaly_gan_window_restarts_total{reason=\"partition_change\"}; "
+                        "logged once)", self.state.last_moved)
         if self.logs is not None:
-            self._sync_log_counters()
-
-    def _sync_log_counters(self) -> None:
-        lf, m = self.logs, self.metrics
-        lines, unseen, late, dropped = self._log_synced
-        m.log_lines.inc(lf.lines - lines)
-        m.log_lines_unseen.inc(lf.unseen - unseen)
-        m.log_lines_late.inc(lf.late - late)
-        m.log_templates_dropped.inc(lf.dropped - dropped)
-        self._log_synced = (lf.lines, lf.unseen, lf.late, lf.dropped)
+            self.metrics.count_log_lines(self.logs)
 
     # ------------------------------------------------------------------ delivery
 
@@ -509,7 +467,7 @@ class Scorer:
         if failed is not None:
             log.error("a record was not acknowledged; replaying from the last commit",
                       extra={"fields": {"error": str(failed) or type(failed).__name__}})
-            self._replace_producer()
+            self.publisher.replace_producer()
             self._replay("delivery")
             return None
         assigned = self._next_assignment()
@@ -520,25 +478,13 @@ class Scorer:
     def _check_delivery(self, broker_reachable: bool) -> None:
         """Connected, yet nothing acknowledged for ``delivery_stall_seconds``: the producer
         itself is stuck (e.g. it never gets a producer id from a restarted broker)."""
-        if self.delivery is None or not broker_reachable:
-            return
-        stalled = self.delivery.stalled_for()
-        if stalled < self.cfg.kafka.delivery_stall_seconds:
+        stalled = self.publisher.stalled_for()
+        if not broker_reachable or stalled < self.cfg.kafka.delivery_stall_seconds:
             return
         log.error("no output acknowledged for %.0f s while a broker answers: recreating the "
                   "producer and replaying from the last commit", stalled)
-        self._replace_producer()
+        self.publisher.replace_producer()
         self._replay("delivery")
-
-    def _replace_producer(self) -> None:
-        reset = getattr(self.io, "reset_producer", None)
-        if reset is None:
-            return
-        try:
-            reset()
-            log.warning("producer recreated")
-        except Exception as exc:  # noqa: BLE001 - retried at the next failure
-            log.error("recreating the producer failed", extra={"fields": {"error": str(exc)}})
 
     def _replay(self, reason: str) -> None:
         """Drop what was read since the last commit and read it again after a backoff."""
@@ -609,34 +555,3 @@ class Scorer:
             "committed": {f"{tp.topic}/{tp.partition}": o for tp, o in self._committed.items()},
             "clean": ok}})
         return 0 if ok else 1
-
-
-# ---------------------------------------------------------------------- factory
-
-
-def connect(cfg: ServeConfig, detector: Any, metrics: StreamMetrics,
-            health: Health | None = None, **scorer_kwargs: Any) -> Scorer:
-    """A :class:`Scorer` on new Kafka clients (:class:`~anomaly_gan.stream.kafka_io.KafkaIO`,
-    ``scorer.io``) whose rebalance callbacks go to that scorer. ``scorer_kwargs`` are the
-    scorer's keywords (``watcher``, ``shadow``, ``drift``, clocks). Close ``scorer.io`` after
-    :meth:`Scorer.run`. Raises kafka-python's ``KafkaError`` while no broker answers."""
-    from anomaly_gan.stream.kafka_io import KafkaIO
-
-    scorer: Scorer | None = None
-
-    # Rebalances happen inside the scorer's polls, so the scorer exists by then; until it
-    # does, nothing has been read and there is nothing to finish or commit.
-    def on_assigned(partitions: list[Any]) -> None:
-        if scorer is not None:
-            scorer.on_assigned(partitions)
-
-    def on_revoked(partitions: list[Any]) -> dict[Any, int] | None:
-        return scorer.on_revoked(partitions) if scorer is not None else None
-
-    io = KafkaIO(cfg.kafka, on_assigned=on_assigned, on_revoked=on_revoked)
-    try:
-        scorer = Scorer(cfg, detector, io, metrics, health, **scorer_kwargs)
-    except BaseException:
-        io.close(timeout_s=0.5)
-        raise
-    return scorer

@@ -13,11 +13,13 @@ connection is up. Connected is not enough: :class:`Delivery` tracks whether prod
 records are acknowledged, and the app counts the broker as up (``anomaly_gan_broker_up``,
 readiness) only while output is not stalled. A producer that stays stuck after the broker
 came back (e.g. it never gets a producer id again) is replaced: :meth:`KafkaIO.reset_producer`.
+:class:`Backoff` spaces the service's connection attempts and the loop's replays.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,11 +29,12 @@ from typing import Any
 from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import ConfigError
 
-__all__ = ["Delivery", "KafkaIO", "client_kwargs", "describe", "resolve_password"]
+__all__ = ["Backoff", "Delivery", "KafkaIO", "client_kwargs", "describe", "resolve_password"]
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_TIMEOUT_MS = 5000
+_BACKOFF_MIN_S = 0.1
 
 
 def resolve_password(k: KafkaConfig) -> str | None:
@@ -86,6 +89,26 @@ def describe(k: KafkaConfig) -> dict[str, Any]:
         "sasl_mechanism": k.sasl_mechanism, "sasl_username": k.sasl_username,
         "sasl_password": "<set>" if (k.sasl_password or k.sasl_password_file) else None,
     }
+
+
+class Backoff:
+    """Exponential backoff with jitter, so replicas that failed together retry apart.
+
+    >>> b = Backoff(ceiling_s=1.0)
+    >>> [0.05 <= b.next() <= 0.1, 0.1 <= b.next() <= 0.2]
+    [True, True]
+    """
+
+    def __init__(self, ceiling_s: float) -> None:
+        self.ceiling_s = max(float(ceiling_s), _BACKOFF_MIN_S)
+        self.nominal = 0.0
+
+    def next(self) -> float:
+        self.nominal = min(max(self.nominal * 2.0, _BACKOFF_MIN_S), self.ceiling_s)
+        return self.nominal * random.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self.nominal = 0.0
 
 
 class Delivery:

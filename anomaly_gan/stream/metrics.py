@@ -149,6 +149,8 @@ class StreamMetrics:
         self._lag_labels: set[tuple[str, str]] = set()
         self._top: dict[str, float] = {}
         self._shown: set[str] = set()
+        self._state_seen = (0, 0, 0, 0)  # window state counts already exported
+        self._logs_seen = (0, 0, 0, 0)  # log lines, unseen, late, templates dropped
 
     # ------------------------------------------------------------------ helpers
 
@@ -180,6 +182,33 @@ class StreamMetrics:
         self.inference.observe(seconds)
         observe_many(self.score, scores)
         observe_many(self.event_lag, lags)
+
+    def count_state(self, state: Any) -> int:
+        """Add what ``state`` (a :class:`~anomaly_gan.stream.state.WindowState`) counted since
+        the last call: late events, window restarts, evicted entities. Returns how many
+        entities moved to another partition meanwhile."""
+        late, gaps, evicted, moves = self._state_seen
+        if state.late != late:
+            self.events_late.inc(state.late - late)
+        if state.gap_restarts != gaps:
+            self.window_restarts.labels("gap").inc(state.gap_restarts - gaps)
+        if state.evicted != evicted:
+            self.entities_evicted.inc(state.evicted - evicted)
+        if state.partition_moves != moves:
+            self.window_restarts.labels("partition_change").inc(state.partition_moves - moves)
+        self._state_seen = (state.late, state.gap_restarts, state.evicted,
+                            state.partition_moves)
+        return int(state.partition_moves - moves)
+
+    def count_log_lines(self, feed: Any) -> None:
+        """Add what ``feed`` (a :class:`~anomaly_gan.logs.live.LogFeed`) counted since the
+        last call: lines, lines of unseen templates, late lines, templates dropped."""
+        lines, unseen, late, dropped = self._logs_seen
+        self.log_lines.inc(feed.lines - lines)
+        self.log_lines_unseen.inc(feed.unseen - unseen)
+        self.log_lines_late.inc(feed.late - late)
+        self.log_templates_dropped.inc(feed.dropped - dropped)
+        self._logs_seen = (feed.lines, feed.unseen, feed.late, feed.dropped)
 
     def set_consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         """Replace the per-partition lag series with ``{(topic, partition): lag}``."""

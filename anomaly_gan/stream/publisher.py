@@ -45,6 +45,7 @@ class Publisher:
         self.metrics = metrics
         self.logs = logs
         self.debouncer = Debouncer(cfg.alerts.consecutive, cfg.alerts.cooldown_seconds)
+        self.delivery = getattr(io, "delivery", None)  # kafka_io.Delivery, absent on doubles
         self.error: Exception | None = None  # first unacknowledged send since taken
         self.alerts_sent = 0
 
@@ -66,6 +67,22 @@ class Publisher:
         """The failure since the last call, if any, and forget it."""
         failed, self.error = self.error, None
         return failed
+
+    def stalled_for(self) -> float:
+        """Seconds that output has been pending with no acknowledgement (0 if unknown)."""
+        return 0.0 if self.delivery is None else float(self.delivery.stalled_for())
+
+    def replace_producer(self) -> None:
+        """A new producer for a stuck one (``KafkaIO.reset_producer``; its pending records
+        are replayed by the loop). A failure is logged and retried at the next stall."""
+        reset = getattr(self.io, "reset_producer", None)
+        if reset is None:
+            return
+        try:
+            reset()
+            log.warning("producer recreated")
+        except Exception as exc:  # noqa: BLE001 - retried at the next failure
+            log.error("recreating the producer failed", extra={"fields": {"error": str(exc)}})
 
     # ------------------------------------------------------------------ records
 

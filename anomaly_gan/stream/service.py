@@ -1,4 +1,5 @@
-"""``anomaly-gan serve``: the process around the scoring loop.
+"""``anomaly-gan serve``: the process around the scoring loop, and :func:`connect`, the one
+way to put a :class:`~anomaly_gan.stream.app.Scorer` on Kafka (serve, demos, tests, bench).
 
 Load the model, start /metrics, /healthz and /readyz, connect to Kafka (retrying with
 backoff while no broker answers), run :class:`~anomaly_gan.stream.app.Scorer` with the hot
@@ -15,19 +16,48 @@ import time
 from typing import Any
 
 from anomaly_gan.config import Config, ServeConfig
-from anomaly_gan.stream.app import Backoff, Scorer, connect
+from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.http import Health
+from anomaly_gan.stream.kafka_io import Backoff
 from anomaly_gan.stream.metrics import StreamMetrics
 
-__all__ = ["serve"]
+__all__ = ["connect", "serve"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
 
+def connect(cfg: ServeConfig, detector: Any, metrics: StreamMetrics,
+            health: Health | None = None, **scorer_kwargs: Any) -> Scorer:
+    """A :class:`Scorer` on new Kafka clients (:class:`~anomaly_gan.stream.kafka_io.KafkaIO`,
+    ``scorer.io``) whose rebalance callbacks go to that scorer. ``scorer_kwargs`` are the
+    scorer's keywords (``watcher``, ``shadow``, ``drift``, clocks). Close ``scorer.io`` after
+    :meth:`Scorer.run`. Raises kafka-python's ``KafkaError`` while no broker answers."""
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    scorer: Scorer | None = None
+
+    # Rebalances happen inside the scorer's polls, so the scorer exists by then; until it
+    # does, nothing has been read and there is nothing to finish or commit.
+    def on_assigned(partitions: list[Any]) -> None:
+        if scorer is not None:
+            scorer.on_assigned(partitions)
+
+    def on_revoked(partitions: list[Any]) -> dict[Any, int] | None:
+        return scorer.on_revoked(partitions) if scorer is not None else None
+
+    io = KafkaIO(cfg.kafka, on_assigned=on_assigned, on_revoked=on_revoked)
+    try:
+        scorer = Scorer(cfg, detector, io, metrics, health, **scorer_kwargs)
+    except BaseException:
+        io.close(timeout_s=0.5)
+        raise
+    return scorer
+
+
 def _connect(s: ServeConfig, stop: threading.Event, det: Any, metrics: StreamMetrics,
              health: Health, **scorer_kwargs: Any) -> Scorer | None:
-    """:func:`~anomaly_gan.stream.app.connect`, retried with exponential backoff while no
-    broker answers. None if asked to stop first."""
+    """:func:`connect`, retried with exponential backoff while no broker answers. None if
+    asked to stop first."""
     from kafka.errors import KafkaError
 
     backoff = Backoff(s.kafka.reconnect_backoff_max_ms / 1000.0)

@@ -84,9 +84,9 @@ class RunningScorer:
 
         from prometheus_client import CollectorRegistry
 
-        from anomaly_gan.stream.app import connect
         from anomaly_gan.stream.http import Health, HealthServer
         from anomaly_gan.stream.metrics import StreamMetrics
+        from anomaly_gan.stream.service import connect
 
         s = cfg.serve
         self.registry = CollectorRegistry()
