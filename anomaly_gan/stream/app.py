@@ -8,6 +8,13 @@ rebalance replays enough to rebuild every window: nothing is skipped, some windo
 scored twice (same alert id). SIGTERM/SIGINT: stop polling, score what is buffered,
 flush, commit, leave the group, exit 0 within ``serve.grace_seconds``.
 
+The loop delegates the input side to :class:`~anomaly_gan.stream.intake.Intake` (records ->
+windows), the output side to :class:`~anomaly_gan.stream.publisher.Publisher` (alerts,
+scores, dead letters) and the ``anomaly_gan_baseline_drift`` gauge to
+:class:`~anomaly_gan.stream.baseline.BaselineDrift`; it keeps the micro-batches, the model
+thread, offsets, commits, replays and rebalances. :func:`anomaly_gan.stream.service.connect`
+puts it on Kafka, :func:`anomaly_gan.stream.service.serve` runs it as a process.
+
 Everything external (detector, Kafka adapter, metrics, health, clocks) is passed in; tests
 drive :class:`Scorer` with the real broker or with doubles.
 """
@@ -25,12 +32,12 @@ import numpy as np
 
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.stream.baseline import BaselineDrift
-from anomaly_gan.stream.events import EventParser, InvalidEvent
 from anomaly_gan.stream.http import Health
+from anomaly_gan.stream.intake import Intake
 from anomaly_gan.stream.kafka_io import Backoff
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.publisher import Publisher
-from anomaly_gan.stream.state import WindowBatch, WindowState
+from anomaly_gan.stream.state import WindowBatch
 
 __all__ = ["Scorer"]
 
@@ -90,37 +97,20 @@ class Scorer:
         self._inflight: tuple[WindowBatch, Future, Any] | None = None
         self.shadow = shadow  # stream/shadow.py: a second model scored for comparison
         self.drift = drift  # stream/drift.py: PSI of features and scores
+        self.intake = Intake(detector, cfg, self.publisher.dead_letter, self._forget_entity, clock)
+        self.state = self.intake.state
+        self.publisher.logs = self.intake.logs  # alerts of a logs model name their templates
+        self._max_batch = cfg.batching.max_batch
+        shape = (detector.window, len(detector.feature_names))
+        self.batch = WindowBatch(*shape, capacity=self._max_batch)
+        self._spare = WindowBatch(*shape, capacity=self._max_batch)
         self._install(detector)
 
     # ------------------------------------------------------------------ model
 
     def _install(self, det: Any) -> None:
         """Use ``det`` from the next batch on (first model, or a hot reload)."""
-        first = not hasattr(self, "det")
         self.det = det
-        if first:
-            w = self.cfg.windows
-            gap_seconds = w.gap_seconds
-            self.logs: Any = None
-            if "logs" in getattr(det, "extras", {}):  # a logs model: lines -> count rows
-                from anomaly_gan.logs.live import LogFeed
-
-                self.logs = LogFeed(det, self.cfg)
-                gap_seconds = self.logs.model.row_gap_seconds
-            self.publisher.logs = self.logs  # alerts of a logs model name their templates
-            self.parser = self.logs or EventParser(det.feature_names, w.max_event_bytes)
-            self.state = WindowState(
-                det.window, len(det.feature_names), gap_seconds=gap_seconds,
-                max_entities=w.max_entities,
-                reorder_tolerance_seconds=w.reorder_tolerance_seconds, hop=w.hop,
-                rescore_history=2 * self.cfg.alerts.consecutive,
-                on_drop=self._forget_entity)
-            self.batch = WindowBatch(det.window, len(det.feature_names),
-                                     capacity=self.cfg.batching.max_batch)
-            self._spare = WindowBatch(det.window, len(det.feature_names),
-                                      capacity=self.cfg.batching.max_batch)
-        elif self.logs is not None:
-            self.logs.install(det)
         self.baseline.set_model(det)
         if self.drift is not None:
             self.drift.set_model(det)
@@ -131,8 +121,6 @@ class Scorer:
 
     def _forget_entity(self, entity: str) -> None:
         self.debouncer.forget(entity)
-        if self.logs is not None:
-            self.logs.forget(entity)
         self.metrics.forget_entity(entity)
 
     # ------------------------------------------------------------------ rebalance
@@ -194,9 +182,7 @@ class Scorer:
             return
         if gone:
             self._score_batch()  # alerts of what we already read still go out
-            dropped = self.state.drop_partitions(gone)
-            if self.logs is not None:
-                self.logs.drop_partitions(set(gone))
+            dropped = self.intake.drop_partitions(gone)
             for tp in gone:
                 self._next.pop(tp, None)
                 self._committed.pop(tp, None)
@@ -283,6 +269,7 @@ class Scorer:
                 new = self.watcher.take()
                 if new is not None:
                     self._score_batch()  # everything read so far is scored by the old model
+                    self.intake.install(new)
                     self._install(new)
                     log.info("model swapped", extra={"fields": {"model_version": new.version}})
         now = self.mono()
@@ -292,79 +279,24 @@ class Scorer:
             self._housekeeping()
 
     def _consume(self, tp: Any, msgs: list[Any]) -> None:
-        if self.logs is not None:
-            self._consume_logs(tp, msgs)
-            return
-        parser = self.parser
-        parse = parser.parse
-        dead_letter = self.publisher.dead_letter
-        push = self.state.push
-        batch = self.batch
-        max_batch = self.cfg.batching.max_batch
-        parser.not_after = self.clock() + self.cfg.windows.max_future_skew_seconds
-        for m in msgs:
-            try:
-                ev = parse(m.value)
-                if type(ev) is InvalidEvent:
-                    dead_letter(tp, m, ev)
-                    continue
-                push(ev.entity, ev.ts, ev.values, tp, m.offset, batch)  # type: ignore[union-attr]
-            except Exception as exc:  # one record must never stop the service
-                log.exception("record %s/%s/%s could not be handled; sent to the DLQ",
-                              tp.topic, tp.partition, m.offset)
-                dead_letter(tp, m, InvalidEvent(
-                    "unprocessable", f"{type(exc).__name__}: {exc}"[:300]))
-                continue
-            if batch.n:
-                batch = self._fill(tp, m.offset, batch, max_batch)
-        self._consumed(tp, msgs)
+        self.intake.consume(tp, msgs, self.batch, self._fill)
+        self.metrics.events_consumed.inc(len(msgs))
+        if msgs:
+            self._next[tp] = msgs[-1].offset + 1
 
-    def _fill(self, tp: Any, offset: int, batch: Any, max_batch: int) -> Any:
+    def _fill(self, tp: Any, offset: int, batch: WindowBatch) -> WindowBatch:
         """After a record that added windows: start the latency clock, or submit a full batch
         (reading resumes after ``offset``); returns the batch to keep filling."""
         if batch.first_ready is None:
             batch.first_ready = self.mono()
-        elif batch.n >= max_batch:
+        elif batch.n >= self._max_batch:
             self._next[tp] = offset + 1
             self._submit()
             batch = self.batch
         return batch
 
-    def _consumed(self, tp: Any, msgs: list[Any]) -> None:
-        self.metrics.events_consumed.inc(len(msgs))
-        if msgs:
-            self._next[tp] = msgs[-1].offset + 1
-
-    def _consume_logs(self, tp: Any, msgs: list[Any]) -> None:
-        """Log records: each line is counted; the buckets it closes become window rows."""
-        logs, push, batch = self.logs, self.state.push, self.batch
-        dead_letter = self.publisher.dead_letter
-        max_batch = self.cfg.batching.max_batch
-        for m in msgs:
-            ev = logs.parse(m.value)
-            if type(ev) is InvalidEvent:
-                dead_letter(tp, m, ev)
-                continue
-            rows = logs.add(ev, tp, m.offset)
-            if rows:
-                values = logs.model.features(rows)
-                for row, x in zip(rows, values):
-                    partition, offset = logs.origin(row)
-                    push(row.entity, row.end_ts, x, partition, offset, batch)
-            if batch.n:
-                batch = self._fill(tp, m.offset, batch, max_batch)
-        self._consumed(tp, msgs)
-
     def _safe_offsets(self, next_offsets: dict[Any, int]) -> dict[Any, int]:
-        """Offsets safe to commit: none past a record that a window, or an open log
-        bucket, still needs. Entities in a run of anomalous windows hold it back far enough
-        that a replay re-scores the run and rebuilds the debounce state (same alert ids)."""
-        safe = self.state.commit_offsets(next_offsets, rescore=self.debouncer.run_length)
-        if self.logs is not None:
-            for tp, pin in self.logs.pins().items():
-                if tp in safe and pin < safe[tp]:
-                    safe[tp] = pin
-        return safe
+        return self.intake.safe_offsets(next_offsets, rescore=self.debouncer.run_length)
 
     def _score_batch(self) -> None:
         """Score everything read so far and publish the results (waits for the model)."""
@@ -424,8 +356,8 @@ class Scorer:
                         "key the input records by entity (counted as "
                         "anomaly_gan_window_restarts_total{reason=\"partition_change\"}; "
                         "logged once)", self.state.last_moved)
-        if self.logs is not None:
-            self.metrics.count_log_lines(self.logs)
+        if self.intake.logs is not None:
+            self.metrics.count_log_lines(self.intake.logs)
 
     # ------------------------------------------------------------------ delivery
 
@@ -498,9 +430,7 @@ class Scorer:
         consumer could not seek (retried after a backoff; nothing new is read meanwhile)."""
         self._inflight = None
         self.batch.clear()
-        self.state.clear()
-        if self.logs is not None:
-            self.logs.clear()
+        self.intake.clear()
         self.debouncer.clear()
         self._next.clear()
         try:

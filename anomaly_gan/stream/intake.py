@@ -1,0 +1,134 @@
+"""The input side of the scorer: records -> per-entity windows, ready to score.
+
+:class:`Intake` parses each input record (a JSON event, or a log line that is counted into
+the buckets of a logs model), pushes the values into the
+:class:`~anomaly_gan.stream.state.WindowState` and appends the windows that become ready to
+the loop's batch. A record that cannot be used goes to the dead-letter callback and never
+stops the loop. It also answers which offsets are safe to commit: none past a record that a
+window, or an open log bucket, still needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from anomaly_gan.config import ServeConfig
+from anomaly_gan.stream.events import EventParser, InvalidEvent
+from anomaly_gan.stream.state import WindowBatch, WindowState
+
+__all__ = ["Intake"]
+
+log = logging.getLogger("anomaly_gan.stream")
+
+# After a record that added windows to the batch: (partition, offset, batch) -> the batch to
+# keep filling (the loop may hand a full one to the model and return the next).
+Fill = Callable[[Any, int, WindowBatch], WindowBatch]
+
+
+class Intake:
+    """Windows of ``det``'s shape from the records of the assigned partitions.
+
+    ``dead_letter(tp, record, InvalidEvent)`` receives the records that cannot be used;
+    ``on_drop(entity)`` is told when an entity's window is dropped (evicted, or its
+    partition revoked), so that other per-entity state can follow.
+    """
+
+    def __init__(self, det: Any, cfg: ServeConfig,
+                 dead_letter: Callable[[Any, Any, InvalidEvent], None],
+                 on_drop: Callable[[str], None], clock: Callable[[], float]) -> None:
+        w = cfg.windows
+        gap_seconds = w.gap_seconds
+        self.logs: Any = None
+        if "logs" in getattr(det, "extras", {}):  # a logs model: lines -> count rows
+            from anomaly_gan.logs.live import LogFeed
+
+            self.logs = LogFeed(det, cfg)
+            gap_seconds = self.logs.model.row_gap_seconds
+        self.parser = self.logs or EventParser(det.feature_names, w.max_event_bytes)
+        self.state = WindowState(
+            det.window, len(det.feature_names), gap_seconds=gap_seconds,
+            max_entities=w.max_entities, reorder_tolerance_seconds=w.reorder_tolerance_seconds,
+            hop=w.hop, rescore_history=2 * cfg.alerts.consecutive, on_drop=self._dropped)
+        self.dead_letter = dead_letter
+        self.on_drop = on_drop
+        self.clock = clock
+        self.max_future_skew_s = w.max_future_skew_seconds
+
+    def install(self, det: Any) -> None:
+        """A hot-reloaded model of the same shape (a logs model brings its templates)."""
+        if self.logs is not None:
+            self.logs.install(det)
+
+    def consume(self, tp: Any, msgs: list[Any], batch: WindowBatch, fill: Fill) -> None:
+        """The records ``msgs`` of partition ``tp``, in offset order."""
+        if self.logs is not None:
+            self._consume_logs(tp, msgs, batch, fill)
+            return
+        parser, dead_letter = self.parser, self.dead_letter
+        parse, push = parser.parse, self.state.push
+        parser.not_after = self.clock() + self.max_future_skew_s
+        for m in msgs:
+            try:
+                ev = parse(m.value)
+                if type(ev) is InvalidEvent:
+                    dead_letter(tp, m, ev)
+                    continue
+                push(ev.entity, ev.ts, ev.values, tp, m.offset, batch)  # type: ignore[union-attr]
+            except Exception as exc:  # one record must never stop the service
+                log.exception("record %s/%s/%s could not be handled; sent to the DLQ",
+                              tp.topic, tp.partition, m.offset)
+                dead_letter(tp, m, InvalidEvent(
+                    "unprocessable", f"{type(exc).__name__}: {exc}"[:300]))
+                continue
+            if batch.n:
+                batch = fill(tp, m.offset, batch)
+
+    def _consume_logs(self, tp: Any, msgs: list[Any], batch: WindowBatch, fill: Fill) -> None:
+        """Log records: each line is counted; the buckets it closes become window rows."""
+        logs, push, dead_letter = self.logs, self.state.push, self.dead_letter
+        for m in msgs:
+            ev = logs.parse(m.value)
+            if type(ev) is InvalidEvent:
+                dead_letter(tp, m, ev)
+                continue
+            rows = logs.add(ev, tp, m.offset)
+            if rows:
+                values = logs.model.features(rows)
+                for row, x in zip(rows, values):
+                    partition, offset = logs.origin(row)
+                    push(row.entity, row.end_ts, x, partition, offset, batch)
+            if batch.n:
+                batch = fill(tp, m.offset, batch)
+
+    def safe_offsets(self, next_offsets: dict[Any, int],
+                     rescore: Callable[[str], int]) -> dict[Any, int]:
+        """Offsets safe to commit: none past a record that a window, or an open log bucket,
+        still needs. ``rescore(entity)`` windows of an entity (its run of anomalous windows)
+        are held back too, so that a replay re-scores the run and rebuilds the debounce state
+        (same alert ids)."""
+        safe = self.state.commit_offsets(next_offsets, rescore=rescore)
+        if self.logs is not None:
+            for tp, pin in self.logs.pins().items():
+                if tp in safe and pin < safe[tp]:
+                    safe[tp] = pin
+        return safe
+
+    def drop_partitions(self, partitions: list[Any]) -> int:
+        """Forget what was read from ``partitions``; returns the entities dropped."""
+        dropped = self.state.drop_partitions(partitions)
+        if self.logs is not None:
+            self.logs.drop_partitions(set(partitions))
+        return int(dropped)
+
+    def clear(self) -> None:
+        """Forget everything read (the loop rewinds to its last commit)."""
+        self.state.clear()
+        if self.logs is not None:
+            self.logs.clear()
+
+    def _dropped(self, entity: str) -> None:
+        if self.logs is not None:
+            self.logs.forget(entity)
+        self.on_drop(entity)
