@@ -4,7 +4,10 @@ alerts, scores, dead letters and Prometheus metrics.
 Pure core (no Kafka, no Prometheus, no clock): :mod:`.events` (parse/validate),
 :mod:`.state` (ring buffers, ordering, gaps, LRU), :mod:`.alerts` (debounce, records).
 Edges: :mod:`.kafka_io` (kafka-python), :mod:`.metrics` (prometheus_client), :mod:`.http`
-(/metrics, /healthz, /readyz), :mod:`.reload` (hot model reload), :mod:`.app` (the loop).
+(/metrics, /healthz, /readyz), :mod:`.reload` (hot model reload). The scorer: :mod:`.intake`
+(records -> windows), :mod:`.app` (the loop), :mod:`.publisher` (alerts, scores, dead
+letters), :mod:`.baseline` and :mod:`.drift` (drift gauges), :mod:`.service` (``connect``
+and the ``serve`` process).
 The demo and the embedded broker live in :mod:`anomaly_gan.demo`.
 """
 
