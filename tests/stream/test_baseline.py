@@ -1,0 +1,45 @@
+"""anomaly_gan_baseline_drift: recent scores against the calibration's median and spread."""
+
+from types import SimpleNamespace
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Gauge
+
+from anomaly_gan.stream.baseline import BaselineDrift, baseline_stats
+
+
+def model(quantiles):
+    return SimpleNamespace(calibration=SimpleNamespace(severity_quantiles=quantiles))
+
+
+def gauge():
+    reg = CollectorRegistry()
+    return Gauge("drift", "test", registry=reg), lambda: reg.get_sample_value("drift")
+
+
+def test_the_gauge_is_the_recent_median_in_robust_units_of_the_calibration():
+    g, value = gauge()
+    drift = BaselineDrift(g, size=4)
+    drift.set_model(model([0.0, 1.0, 2.0, 3.0, 4.0]))  # median 2, IQR 2
+    drift.refresh()
+    assert value() == 0.0  # nothing scored yet: left at its initial value
+    drift.observe(np.array([100.0] * 3))
+    drift.observe(np.array([100.0] * 2 + [5.0] * 4))  # only the newest 4 count (all: 100)
+    drift.refresh()
+    assert np.isclose(value(), (5.0 - 2.0) / (2.0 / 1.349))
+
+
+def test_a_reload_moves_the_baseline_and_keeps_the_recent_scores():
+    g, value = gauge()
+    drift = BaselineDrift(g, size=8)
+    drift.set_model(model([0.0, 1.0, 2.0, 3.0, 4.0]))
+    drift.observe(np.full(3, 2.0))
+    drift.set_model(model([1.0, 1.5, 2.0, 2.5, 3.0]))  # same median, narrower spread
+    drift.observe(np.full(3, 3.0))
+    drift.refresh()
+    assert np.isclose(value(), (2.5 - 2.0) / (1.0 / 1.349))
+
+
+def test_a_model_without_quantiles_measures_raw_scores():
+    assert baseline_stats(SimpleNamespace()) == (0.0, 1.0)
+    assert baseline_stats(model([3.0] * 5)) == (3.0, 1.0)  # no spread: unit scale

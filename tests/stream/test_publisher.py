@@ -1,0 +1,71 @@
+"""The producer side of the scorer: dead letters, sampled score records, send failures."""
+
+import json
+
+from prometheus_client import CollectorRegistry
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.stream.events import InvalidEvent
+from anomaly_gan.stream.metrics import StreamMetrics
+from anomaly_gan.stream.publisher import Publisher
+from anomaly_gan.stream.state import WindowBatch
+from tests.stream.test_app import IN, FakeIO, FakeModel, Record
+
+
+def publisher(io, **alerts):
+    cfg = config_from_dict({"serve": {"kafka": {"scores_topic": "scores"},
+                                      "alerts": {"consecutive": 1, **alerts}}}).serve
+    reg = CollectorRegistry()
+    return Publisher(cfg, io, StreamMetrics(reg)), reg
+
+
+def scored_batch(values):
+    batch = WindowBatch(3, 2, capacity=8)
+    for i, v in enumerate(values):  # entity e<i>, its window's values all v
+        batch.raw[batch.reserve()] = v
+        batch.entities.append(f"e{i}")
+        batch.start_ts.append(0.0)
+        batch.end_ts.append(10.0 * (i + 1))
+        batch.partitions.append(IN)
+        batch.offsets.append(i)
+    det = FakeModel()
+    return batch, det, det.score_windows(batch.windows())
+
+
+def test_a_send_that_raises_is_kept_until_taken():
+    class Refusing(FakeIO):
+        def send(self, *args, **kwargs):
+            raise RuntimeError("no metadata")
+
+    pub, _ = publisher(Refusing([]))
+    pub.dead_letter(IN, Record(7, b"k", b"{"), InvalidEvent("not_json", "bad"))
+    assert str(pub.take_error()) == "no metadata"
+    assert pub.take_error() is None
+
+
+def test_scores_follow_the_sample_rate_and_alerts_the_debouncer():
+    io = FakeIO([])
+    pub, reg = publisher(io, scores_sample_rate=0.0)
+    pub.publish(*scored_batch([1.0, 50.0]))
+    assert [t for t, *_ in io.sent] == [pub.cfg.kafka.alert_topic]  # e1 > 10; no scores
+    assert json.loads(io.sent[0][2])["entity"] == "e1"
+    assert reg.get_sample_value("anomaly_gan_alerts_total", {"model_version": "v1"}) == 1
+
+    io.sent.clear()
+    pub, _ = publisher(io, scores_sample_rate=1.0)
+    pub.publish(*scored_batch([1.0, 2.0]))
+    assert [t for t, *_ in io.sent] == ["scores", "scores"]
+
+
+def test_a_stuck_producer_is_replaced_through_the_io():
+    class Resettable(FakeIO):
+        resets = 0
+
+        def reset_producer(self):
+            self.resets += 1
+
+    io = Resettable([])
+    pub, _ = publisher(io)
+    assert pub.stalled_for() == 0.0  # no delivery tracking on this double
+    pub.replace_producer()
+    assert io.resets == 1
