@@ -243,7 +243,10 @@ class BatchingConfig:
     """Micro-batching of ready windows into one model call."""
 
     max_batch: int = _f(512, **_range(1))
-    max_latency_ms: int = _f(50, **_range(0))
+    # Ready windows are scored as soon as the model is idle; while it scores a batch the next
+    # one gathers. This adds a wait for more windows even when it is idle (larger batches
+    # cost less per window, each window waits longer).
+    max_latency_ms: int = _f(0, **_range(0))
 
 
 @dataclass(frozen=True)

@@ -248,7 +248,7 @@ class Scorer:
             timeout = self.cfg.kafka.poll_timeout_ms
             if self._inflight is not None:
                 timeout = min(timeout, 2)  # come back soon to publish its results
-            if self.batch.first_ready is not None:
+            elif self.batch.first_ready is not None:
                 left_ms = b.max_latency_ms - (self.mono() - self.batch.first_ready) * 1000.0
                 timeout = int(max(0.0, min(timeout, left_ms)))
         records = self.io.poll(timeout, self.cfg.kafka.max_poll_records)
@@ -259,11 +259,14 @@ class Scorer:
             for tp, msgs in records.items():
                 if tp not in revoked:
                     self._consume(tp, msgs)
-            if len(self.batch) and (
+            self._collect(wait=False)
+            # The model is idle: score what is ready now (after max_latency_ms, 0 by default).
+            # While it is busy, windows gather into the next batch, so batches grow with load
+            # and a window waits at most one model call at low rates.
+            if len(self.batch) and self._inflight is None and (
                     self.batch.first_ready is None
                     or (self.mono() - self.batch.first_ready) * 1000.0 >= b.max_latency_ms):
                 self._submit()
-            self._collect(wait=False)
             self._sync_counters()
             if self.watcher is not None:
                 new = self.watcher.take()
