@@ -28,7 +28,10 @@ from anomaly_gan.stream.events import InvalidEvent
 __all__ = ["LogFeed"]
 
 # Rows kept per entity for explanations beyond the window: alerts are published a batch
-# after their rows were pushed.
+# or two after their rows were pushed. An entity that gains half as many rows again before
+# the scorer has published everything it pushed makes :attr:`LogFeed.crowded` true, and the
+# scorer then scores and publishes at once, so an alert's rows are still here when it is
+# explained (at replay speed one entity can gain hundreds of rows while a batch is scored).
 _SLACK_ROWS = 64
 
 
@@ -46,6 +49,8 @@ class LogFeed:
         self.max_entities = serve.windows.max_entities
         self._recent: dict[str, deque[BucketRow]] = {}
         self._where: dict[str, tuple[Hashable, int]] = {}
+        self._pending: dict[str, int] = {}  # rows pushed since everything was last published
+        self.crowded = False
         self.lines = 0
         self.unseen = 0
         self.evicted = 0
@@ -92,7 +97,15 @@ class LogFeed:
             if recent is None:
                 recent = self._recent[row.entity] = deque(maxlen=self.window + _SLACK_ROWS)
             recent.append(row)
+            pending = self._pending[row.entity] = self._pending.get(row.entity, 0) + 1
+            if pending >= _SLACK_ROWS // 2:
+                self.crowded = True
         return rows
+
+    def published(self) -> None:
+        """Every row pushed so far has been scored and its alerts explained."""
+        self._pending.clear()
+        self.crowded = False
 
     def origin(self, row: BucketRow) -> tuple[Hashable, int]:
         """(partition, offset) a row is pushed with."""
@@ -118,6 +131,7 @@ class LogFeed:
         if where is not None and where[0] in self._buckets:
             self._buckets[where[0]].forget(entity)
         self._recent.pop(entity, None)
+        self._pending.pop(entity, None)
 
     def drop_partitions(self, partitions: set[Hashable]) -> None:
         """Forget the entities whose latest line came from one of ``partitions``."""
@@ -133,3 +147,4 @@ class LogFeed:
         self.drop_partitions(set(self._buckets))
         self._where.clear()
         self._recent.clear()
+        self.published()

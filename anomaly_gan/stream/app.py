@@ -287,9 +287,16 @@ class Scorer:
         if msgs:
             self._next[tp] = msgs[-1].offset + 1
 
-    def _fill(self, tp: Any, offset: int, batch: WindowBatch) -> WindowBatch:
+    def _fill(self, tp: Any, offset: int, batch: WindowBatch, flush: bool) -> WindowBatch:
         """After a record that added windows: start the latency clock, or submit a full batch
-        (reading resumes after ``offset``); returns the batch to keep filling."""
+        (reading resumes after ``offset``), or with ``flush`` score and publish everything
+        read so far; returns the batch to keep filling."""
+        if flush:
+            self._next[tp] = offset + 1
+            self._score_batch()
+            if self.intake.logs is not None:
+                self.intake.logs.published()
+            return self.batch
         if batch.first_ready is None:
             batch.first_ready = self.mono()
         elif batch.n >= self._max_batch:

@@ -24,7 +24,9 @@ log = logging.getLogger("anomaly_gan.stream")
 
 # After a record that added windows to the batch: (partition, offset, batch) -> the batch to
 # keep filling (the loop may hand a full one to the model and return the next).
-Fill = Callable[[Any, int, WindowBatch], WindowBatch]
+# fill(tp, offset, batch, flush): after a record that added windows; flush: score and
+# publish everything pushed so far before reading on. Returns the batch to keep filling.
+Fill = Callable[[Any, int, WindowBatch, bool], WindowBatch]
 
 
 class Intake:
@@ -83,7 +85,7 @@ class Intake:
                     "unprocessable", f"{type(exc).__name__}: {exc}"[:300]))
                 continue
             if batch.n:
-                batch = fill(tp, m.offset, batch)
+                batch = fill(tp, m.offset, batch, False)
 
     def _consume_logs(self, tp: Any, msgs: list[Any], batch: WindowBatch, fill: Fill) -> None:
         """Log records: each line is counted; the buckets it closes become window rows."""
@@ -100,7 +102,7 @@ class Intake:
                     partition, offset = logs.origin(row)
                     push(row.entity, row.end_ts, x, partition, offset, batch)
             if batch.n:
-                batch = fill(tp, m.offset, batch)
+                batch = fill(tp, m.offset, batch, logs.crowded)
 
     def safe_offsets(self, next_offsets: dict[Any, int],
                      rescore: Callable[[str], int]) -> dict[Any, int]:

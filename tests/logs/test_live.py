@@ -69,3 +69,24 @@ def test_entities_are_bounded_and_moves_or_revokes_forget_them(feed):
     assert feed.pins() == {"p0": 3}
     feed.clear()
     assert feed.pins() == {} and feed.add(line("a", 1.0), "p0", 9) == []
+
+
+def test_an_entity_gaining_rows_faster_than_they_are_published_asks_for_a_flush(feed):
+    """The rows behind an unpublished alert must still be there to explain it: an entity
+    that gains half the slack in rows before everything is published makes the feed
+    crowded, and the scorer then scores and publishes at once."""
+    from anomaly_gan.logs.live import _SLACK_ROWS
+
+    rows = []
+    ts = 1.0
+    while not feed.crowded:
+        ts += 10.0  # every line closes the entity's previous bucket: one row each
+        rows += feed.add(line("a", ts, "disk full on /dev/sda1"), "p0", len(rows))
+    assert len(rows) == _SLACK_ROWS // 2
+    # the oldest of those rows is still held: a window ending there can be explained
+    assert feed.explain("a", rows[0].end_ts, limit=1)[0]["observed"] == 1
+    feed.published()
+    assert not feed.crowded
+    feed.add(line("b", ts + 10.0), "p1", 1)
+    feed.forget("a")
+    assert not feed.crowded
