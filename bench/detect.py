@@ -131,7 +131,7 @@ def starved(cfg):
 
 
 def untrained(cfg):
-    """A run stopped after one pass (a dozen steps on a 700-row cut): close to the initial,
+    """A run stopped after one pass (nine steps on a 700-row cut): close to the initial,
     near-constant decoder output that the mode-collapse check exists to catch."""
     return cfg.replace(training=dataclasses.replace(
         cfg.training, epochs=1, min_steps=0, max_attempts=1, allow_unhealthy=True))

@@ -11,11 +11,11 @@ three failures seen most often into named issues that ``train.py`` can refuse (o
 - **mode collapse**: G emits (nearly) the same window whatever the input. For reconstructions
   it is measured against a trivial predictor, each feature's training mean
   (:func:`reconstruction_skill`, the share of the held-out variance around it that the
-  reconstructions explain): a generator that ignores its input can do no better than that. The comparison
-  sums over features, so each counts by how much it moves: one moving telemetry channel
-  beside many mostly-constant flags counts for what it is ("outputs vary less than the
-  data" was true of healthy models too, whose best guess for a rare flag is near its
-  constant value). Unpaired generated samples (f-AnoGAN's G(z)) keep the across-sample
+  reconstructions explain): a generator that ignores its input can do no better than
+  that. The comparison sums over features, so each counts by how much it moves: one moving
+  telemetry channel beside many mostly-constant flags counts for what it is ("outputs vary
+  less than the data" was true of healthy models too, whose best guess for a rare flag is
+  near its constant value). Unpaired generated samples (f-AnoGAN's G(z)) keep the across-sample
   variance ratio.
 
 Everything returned is JSON-able (non-finite figures become ``None``).
