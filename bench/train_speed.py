@@ -43,8 +43,10 @@ def main() -> int:
     for kind in MODEL_KINDS:
         for precision in (p for p in PRECISIONS if p != "auto"):
             model = dataclasses.replace(base.model, kind=kind)
+            # min_steps 0: the step floor would repeat the windows within an epoch, and
+            # windows/s counts each window once per epoch.
             training = dataclasses.replace(base.training, precision=precision, verbose=0,
-                                           patience=10_000)
+                                           patience=10_000, min_steps=0)
             gan = build_gan(model, training, w, args.features)
             fit_gan(gan, train[:512], val, dataclasses.replace(training, epochs=1))
             t0 = time.perf_counter()
