@@ -121,6 +121,8 @@ class Publisher:
             scores = res.score.tolist()
             comps = {c: v.tolist() for c, v in res.components.items()}
             threshold = float(res.threshold)
+        grouped: dict[str, list[bytes]] | None = (
+            {} if self.cfg.kafka.scores_format == "batch" else None)
         for i in range(len(batch)):
             entity = entities[i]
             if update(entity, ends[i], flags[i]):
@@ -133,7 +135,13 @@ class Publisher:
                     model_version=det.version,
                     partition=batch.partitions[i].partition,  # type: ignore[attr-defined]
                     offset=batch.offsets[i])
-                self.send(scores_topic, rec, entity.encode())
+                if grouped is None:
+                    self.send(scores_topic, rec, entity.encode())
+                else:
+                    grouped.setdefault(entity, []).append(rec)
+        if grouped and scores_topic:  # scores_format batch: one JSON array per entity
+            for entity, recs in grouped.items():
+                self.send(scores_topic, b"[" + b",".join(recs) + b"]", entity.encode())
 
     def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float,
                     end: float) -> None:

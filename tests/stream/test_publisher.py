@@ -12,8 +12,9 @@ from anomaly_gan.stream.state import WindowBatch
 from tests.stream.test_app import IN, FakeIO, FakeModel, Record
 
 
-def publisher(io, **alerts):
-    cfg = config_from_dict({"serve": {"kafka": {"scores_topic": "scores"},
+def publisher(io, scores_format="record", **alerts):
+    cfg = config_from_dict({"serve": {"kafka": {"scores_topic": "scores",
+                                                "scores_format": scores_format},
                                       "alerts": {"consecutive": 1, **alerts}}}).serve
     reg = CollectorRegistry()
     return Publisher(cfg, io, StreamMetrics(reg)), reg
@@ -55,6 +56,22 @@ def test_scores_follow_the_sample_rate_and_alerts_the_debouncer():
     pub, _ = publisher(io, scores_sample_rate=1.0)
     pub.publish(*scored_batch([1.0, 2.0]))
     assert [t for t, *_ in io.sent] == ["scores", "scores"]
+
+
+def test_batch_format_sends_one_array_per_entity_with_the_same_scores():
+    values = [1.0, 2.0, 3.0, 4.0]
+    one, grouped = FakeIO([]), FakeIO([])
+    publisher(one)[0].publish(*scored_batch(values))
+    batch, det, res = scored_batch(values)
+    batch.entities[:] = ["a", "b", "a", "a"]  # windows of two entities, interleaved
+    publisher(grouped, scores_format="batch")[0].publish(batch, det, res)
+    assert [(t, k) for t, k, *_ in grouped.sent] == [("scores", b"a"), ("scores", b"b")]
+    arrays = {k: json.loads(v) for _, k, v, *_ in grouped.sent}
+    singles = [json.loads(v) for _, _, v, *_ in one.sent]
+    for s, entity in zip(singles, ["a", "b", "a", "a"]):
+        s["entity"] = entity
+    assert arrays[b"a"] == [singles[0], singles[2], singles[3]]  # window order kept
+    assert arrays[b"b"] == [singles[1]]
 
 
 def test_a_stuck_producer_is_replaced_through_the_io():
