@@ -202,7 +202,7 @@ def end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int) -> dict:
     from prometheus_client import CollectorRegistry
 
     from anomaly_gan.artifacts import load_bundle, save_bundle
-    from anomaly_gan.demo.broker import FAST_GROUP, EmbeddedBroker
+    from anomaly_gan.demo.broker import EmbeddedBroker, local_kafka
     from anomaly_gan.logs.offline import train_log_detector
     from anomaly_gan.stream.metrics import StreamMetrics
     from anomaly_gan.stream.service import connect
@@ -227,9 +227,9 @@ def end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int) -> dict:
         producer.close()
         serve = config_from_dict({"serve": {
             "model_path": str(tmp / "model"),
-            "kafka": {"bootstrap_servers": broker.bootstrap_servers, "input_topic": "logs",
-                      "alert_topic": "alerts", "dlq_topic": "dlq", "group_id": "bench-logs",
-                      "poll_timeout_ms": 50, "fetch_max_wait_ms": 20, **FAST_GROUP},
+            "kafka": local_kafka(broker.bootstrap_servers,
+                                 {"events": "logs", "alerts": "alerts", "dlq": "dlq"},
+                                 "bench-logs"),
             "alerts": {"consecutive": 3, "cooldown_seconds": 0.0}, "http": {"port": 0},
         }}).serve
         registry = CollectorRegistry()

@@ -22,12 +22,12 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from anomaly_gan.errors import AnomalyGanError
 
 __all__ = ["FAST_GROUP", "BrokerError", "EmbeddedBroker", "broker_binary", "create_topics",
-           "free_port"]
+           "free_port", "local_kafka"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,18 @@ log = logging.getLogger(__name__)
 # demo, the tests and the benchmark use them; with Apache Kafka keep your usual values.
 FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300,
               "max_poll_interval_ms": 3000}
+
+
+def local_kafka(bootstrap: str, topics: Mapping[str, str], group_id: str,
+                **extra: Any) -> dict[str, Any]:
+    """The ``serve.kafka`` section for a broker on this machine: the ``events``, ``alerts``,
+    ``dlq`` (and, when named, ``scores``) topics of ``topics``, short polls and fetch waits,
+    :data:`FAST_GROUP` timings; ``extra`` keys are added or override."""
+    return {"bootstrap_servers": bootstrap, "input_topic": topics["events"],
+            "alert_topic": topics["alerts"], "dlq_topic": topics["dlq"],
+            **({"scores_topic": topics["scores"]} if "scores" in topics else {}),
+            "group_id": group_id, "poll_timeout_ms": 50, "fetch_max_wait_ms": 20,
+            **FAST_GROUP, **extra}
 
 
 class BrokerError(AnomalyGanError):

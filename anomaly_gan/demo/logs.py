@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anomaly_gan.demo.broker import FAST_GROUP
+from anomaly_gan.demo.broker import local_kafka
 from anomaly_gan.demo.common import say
 
 __all__ = ["LOGS_DEMO_CONFIG", "LogsDemoOptions", "names_template", "run_logs_demo"]
@@ -99,10 +99,7 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
         bootstrap = broker.bootstrap_servers
         serve = config_from_dict({"serve": {
             "model_path": str(path),
-            "kafka": {"bootstrap_servers": bootstrap, "input_topic": topics["events"],
-                      "alert_topic": topics["alerts"], "dlq_topic": topics["dlq"],
-                      "group_id": "anomaly-gan-logs-demo", "poll_timeout_ms": 50,
-                      "fetch_max_wait_ms": 20, **FAST_GROUP},
+            "kafka": local_kafka(bootstrap, topics, "anomaly-gan-logs-demo"),
             "batching": {"max_batch": 256, "max_latency_ms": 20},
             "alerts": {"consecutive": 2, "cooldown_seconds": 600.0},
             "http": {"port": opts.http_port},

@@ -86,7 +86,7 @@ def run_demo(opts: DemoOptions) -> int:
 
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.data.synthetic import make_plant
-    from anomaly_gan.demo.broker import FAST_GROUP, EmbeddedBroker
+    from anomaly_gan.demo.broker import EmbeddedBroker, local_kafka
     from anomaly_gan.demo.common import DemoScorer, OutputReader
     from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.logs import configure_logging
@@ -110,10 +110,7 @@ def run_demo(opts: DemoOptions) -> int:
         bootstrap = broker.bootstrap_servers
         cfg = config_from_dict({"serve": {
             "model_path": str(model_path),
-            "kafka": {"bootstrap_servers": bootstrap, "input_topic": topics["events"],
-                      "alert_topic": topics["alerts"], "scores_topic": topics["scores"],
-                      "dlq_topic": topics["dlq"], "group_id": "anomaly-gan-demo",
-                      "poll_timeout_ms": 50, "fetch_max_wait_ms": 20, **FAST_GROUP},
+            "kafka": local_kafka(bootstrap, topics, "anomaly-gan-demo"),
             "windows": {"gap_seconds": 600.0},
             "batching": {"max_batch": 512, "max_latency_ms": 20},
             "alerts": {"consecutive": 3, "cooldown_seconds": 1800.0},

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from tests.logs.conftest import syslog_line
-from tests.support.kafka import FAST_GROUP, consume_all, produce
+from tests.support.kafka import consume_all, local_kafka, produce
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
@@ -23,10 +23,7 @@ def log_serve_config(kafka_bootstrap, kafka_topics, log_bundle):
             "model_path": str(model_path or log_bundle),
             "grace_seconds": 10.0,
             "reload_interval_seconds": 0.2,
-            "kafka": {"bootstrap_servers": kafka_bootstrap, "input_topic": topics["events"],
-                      "alert_topic": topics["alerts"], "scores_topic": topics["scores"],
-                      "dlq_topic": topics["dlq"], "group_id": f"g-{topics['events']}",
-                      "poll_timeout_ms": 50, "fetch_max_wait_ms": 20, **FAST_GROUP},
+            "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}"),
             "windows": {"max_event_bytes": 512, **windows},
             "batching": {"max_batch": 256, "max_latency_ms": 20},
             "alerts": {"consecutive": 2, "cooldown_seconds": 600.0},

@@ -14,11 +14,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from anomaly_gan.demo.broker import free_port
+from anomaly_gan.demo.broker import free_port, local_kafka
 from tests.retrain.conftest import cli, produce_timestamped, write_csvs
 from tests.retrain.plant import ENTITIES, START_TS, STEP_S, events, incident, rows
 from tests.stream.test_serve_process import ServeProcess
-from tests.support.kafka import FAST_GROUP, consume_all
+from tests.support.kafka import consume_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -79,10 +79,7 @@ def test_retrain_lifecycle_switches_serve_and_rolls_back(tmp_path, config_file, 
     store = tmp_path / "store"
     serve = {
         "model_path": str(store), "reload_interval_seconds": 0.5, "grace_seconds": 5.0,
-        "kafka": {"bootstrap_servers": kafka_bootstrap, "input_topic": topics["events"],
-                  "alert_topic": topics["alerts"], "scores_topic": topics["scores"],
-                  "dlq_topic": topics["dlq"], "group_id": f"g-{topics['events']}",
-                  "poll_timeout_ms": 50, "fetch_max_wait_ms": 20, **FAST_GROUP},
+        "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}"),
         "windows": {"gap_seconds": 60.0},
         "alerts": {"consecutive": 3, "cooldown_seconds": 300.0},
         "http": {"port": port},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kafka import FAST_GROUP
+from tests.support.kafka import local_kafka
 
 TINY_CONFIG = {
     "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [16]},
@@ -56,10 +56,7 @@ def serve_config(kafka_bootstrap, kafka_topics, stream_bundle):
         serve = {
             "model_path": str(stream_bundle),
             "grace_seconds": 10.0,
-            "kafka": {"bootstrap_servers": kafka_bootstrap, "input_topic": topics["events"],
-                      "alert_topic": topics["alerts"], "scores_topic": topics["scores"],
-                      "dlq_topic": topics["dlq"], "group_id": f"g-{topics['events']}",
-                      "poll_timeout_ms": 50, "fetch_max_wait_ms": 20, **FAST_GROUP},
+            "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}"),
             "windows": {"gap_seconds": 3600.0},
             "batching": {"max_batch": 256, "max_latency_ms": 20},
             "alerts": {"consecutive": 2, "cooldown_seconds": 0.0},

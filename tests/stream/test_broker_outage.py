@@ -14,8 +14,8 @@ import threading
 import pytest
 
 from anomaly_gan.config import config_from_dict
-from anomaly_gan.demo.broker import EmbeddedBroker
-from tests.support.kafka import FAST_GROUP, consume_all, produce
+from anomaly_gan.demo.broker import EmbeddedBroker, local_kafka
+from tests.support.kafka import consume_all, produce
 
 pytestmark = [
     pytest.mark.kafka, pytest.mark.slow,
@@ -79,11 +79,10 @@ def test_two_outages_with_output_pending(start_scorer, stream_detector, stream_b
     with EmbeddedBroker(topics=TOPICS) as broker:
         cfg = config_from_dict({"serve": {
             "model_path": str(stream_bundle),
-            "kafka": {"bootstrap_servers": broker.bootstrap_servers, "input_topic": "ev",
-                      "alert_topic": "al", "scores_topic": "sc", "dlq_topic": "dlq",
-                      "group_id": "outage", "poll_timeout_ms": 50, "fetch_max_wait_ms": 20,
-                      "reconnect_backoff_max_ms": 300, "delivery_stall_seconds": 2.0,
-                      **FAST_GROUP},
+            "kafka": local_kafka(broker.bootstrap_servers,
+                                 {"events": "ev", "alerts": "al", "scores": "sc", "dlq": "dlq"},
+                                 "outage", reconnect_backoff_max_ms=300,
+                                 delivery_stall_seconds=2.0),
         }})
         run = start_scorer(cfg, det)
         run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 60, "ready")

@@ -23,11 +23,12 @@ __all__ = [
     "consume_all",
     "kafka_bootstrap",
     "kafka_topics",
+    "local_kafka",
     "produce",
     "unique_name",
 ]
 
-from anomaly_gan.demo.broker import FAST_GROUP  # re-exported for the tests
+from anomaly_gan.demo.broker import FAST_GROUP, local_kafka  # re-exported for the tests
 
 
 def unique_name(prefix: str = "t") -> str:
