@@ -32,6 +32,7 @@ from anomaly_gan.scoring import (
     fit_robust_stats,
     fit_threshold,
     low_floors,
+    raw_components,
     standardise_components,
 )
 from anomaly_gan.scoring.drift import reference_histograms
@@ -180,7 +181,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     # The knn component's reference: latent codes of evenly spaced training windows.
     sample = np.unique(np.linspace(0, len(train_w) - 1, min(KNN_REFERENCE, len(train_w)))
                        .round().astype(int))
-    reference_codes = raw_outputs(cfg.model.kind, nets, train_w[sample]).get("latent")
+    seen = train_w[sample]
+    seen_outputs = raw_outputs(cfg.model.kind, nets, seen)
+    reference_codes = seen_outputs.get("latent")
 
     # Calibrate on the held-out normal windows.
     provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
@@ -189,10 +192,10 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     stats = fit_component_stats(comps)
     weights = {k: v for k, v in cfg.scoring.weights.items() if k in comps}
     floors: dict[str, float] = {}
-    if cfg.scoring.two_sided:  # floors from the same training windows as the knn reference
-        seen = train_w[sample].astype(np.float64) * scaler.scale + scaler.center
-        floors = low_floors(standardise_components(
-            provisional.raw_scores(seen, reference_codes)[0], stats), weights)
+    if cfg.scoring.two_sided:  # floors: the knn reference windows' components, same pass
+        seen_comps = {k: np.asarray(v, dtype=np.float64)
+                      for k, v in raw_components(seen, seen_outputs)[0].items()}
+        floors = low_floors(standardise_components(seen_comps, stats), weights)
     normal_scores = combine(standardise_components(comps, stats), weights, floors)
     t = cfg.threshold
     threshold = fit_threshold(normal_scores, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
