@@ -55,7 +55,12 @@ __all__ = [
     "save_bundle",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Written by this version. 2: ``calibration.json`` may hold ``feature_errors`` (the
+worst-feature reconstruction component), which a reader of format 1 would ignore and so
+score with another definition than the threshold was fitted on: it refuses format 2."""
+READABLE_FORMATS = (1, 2)
+"""Format 1 bundles (no ``feature_errors``) load and score as they always did."""
 MANIFEST = "manifest.json"
 CURRENT = "current"
 
@@ -208,10 +213,10 @@ def _verify(bundle: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise BundleError(f"{where}: expected a JSON object, got {type(manifest).__name__}")
     fmt = manifest.get("format_version")
-    if fmt != FORMAT_VERSION:
+    if fmt not in READABLE_FORMATS or isinstance(fmt, bool):
         raise BundleError(
             f"{bundle}: bundle format {brief(fmt)} is not supported by this anomaly-gan "
-            f"(expected {FORMAT_VERSION}); retrain or upgrade"
+            f"(expected {' or '.join(map(str, READABLE_FORMATS))}); retrain or upgrade"
         )
     for key in ("kind", "version"):
         if not isinstance(manifest.get(key), str) or not manifest[key]:

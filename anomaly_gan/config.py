@@ -171,6 +171,9 @@ class ScoringConfig:
     # normal: below the model's own floor on its training windows (a busy signal gone flat,
     # a stuck sensor, a silent service). knn stays one-sided. false: high errors only.
     two_sided: bool = True
+    # The reconstruction component: the worst feature's standardised error (one faulty
+    # sensor among many is not averaged away; alerts name it) or the mean over features.
+    reconstruction: Literal["worst_feature", "mean"] = "worst_feature"
     top_k: int = _f(3, **_range(1, 1000))
 
 

@@ -20,6 +20,7 @@ from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.errors import DataError, name_list
 from anomaly_gan.scoring import (
     SEVERITY_LEVELS,
+    FeatureErrors,
     RobustStats,
     Threshold,
     TopFeatures,
@@ -50,6 +51,29 @@ class Calibration:
     # Two-sided components and their floors (scoring.two_sided, see scoring/components.py);
     # bundles written before two-sided scoring have none and score as they always did.
     floors: dict[str, float] = field(default_factory=dict)
+    # The worst-feature reconstruction component (scoring.reconstruction: worst_feature, see
+    # scoring/components.py); None: the mean over features, as bundles written before it.
+    feature_errors: FeatureErrors | None = None
+
+    @property
+    def score_floors(self) -> dict[str, float]:
+        """The floors :func:`combine` applies: the worst-feature component is two-sided per
+        feature already, so its mean-over-features floor does not apply to it."""
+        if self.feature_errors is None:
+            return self.floors
+        return {k: v for k, v in self.floors.items() if k != "reconstruction"}
+
+    def combine(self, comps: dict[str, np.ndarray], per_feature: np.ndarray
+                ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Raw components and per-feature errors -> (standardised components, per-feature
+        explanations, combined score). One definition for calibration and scoring."""
+        standardised = standardise_components(comps, self.component_stats)
+        if self.feature_errors is not None:
+            contributions = self.feature_errors.feature_z(per_feature)
+            standardised["reconstruction"] = self.feature_errors.component(contributions)
+        else:
+            contributions = self.feature_stats.standardise(per_feature)
+        return standardised, contributions, combine(standardised, self.weights, self.score_floors)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +81,8 @@ class Calibration:
             "feature_stats": self.feature_stats.to_dict(),
             "weights": dict(self.weights),
             "two_sided_floors": dict(self.floors),
+            **({} if self.feature_errors is None
+               else {"feature_errors": self.feature_errors.to_dict()}),
             "threshold": self.threshold.to_dict(),
             "severity_quantiles": self.severity_quantiles.tolist(),
             "validation": self.validation,
@@ -77,6 +103,17 @@ class Calibration:
         for name, st in self.component_stats.items():
             _check_stats(f"component_stats.{name}", st, ())
         _check_stats("feature_stats", self.feature_stats, (n_features,))
+        if self.feature_errors is not None:
+            fe = self.feature_errors
+            _check_stats("feature_errors.stats", fe.stats, (n_features,))
+            _check_stats("feature_errors.worst", fe.worst, ())
+            if fe.floors is not None and (fe.floors.shape != (n_features,)
+                                          or not np.isfinite(fe.floors).all()):
+                raise ValueError(f"feature_errors.floors: expected {n_features} finite "
+                                 f"number(s), got shape {fe.floors.shape}")
+            if "reconstruction" not in self.component_stats:
+                raise ValueError("feature_errors: the reconstruction component is missing "
+                                 "from component_stats")
         for name, w in self.weights.items():
             if name not in self.component_stats:
                 raise ValueError(f"weights.{name}: no such component in component_stats "
@@ -115,6 +152,8 @@ class Calibration:
             reference_codes=(None if raw.get("reference_codes") is None
                              else np.asarray(raw["reference_codes"], dtype=np.float32)),
             floors={str(k): float(v) for k, v in raw.get("two_sided_floors", {}).items()},
+            feature_errors=(None if raw.get("feature_errors") is None
+                            else FeatureErrors.from_dict(raw["feature_errors"])),
         )
 
 
@@ -227,9 +266,7 @@ class Detector:
             return self._empty()
         comps, per_feature = self.raw_scores(raw_windows)
         cal = self.calibration
-        standardised = standardise_components(comps, cal.component_stats)
-        score = combine(standardised, cal.weights, cal.floors)
-        contributions = cal.feature_stats.standardise(per_feature)
+        standardised, contributions, score = cal.combine(comps, per_feature)
         return WindowScores(
             score=score,
             threshold=self.threshold,

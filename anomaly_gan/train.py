@@ -27,8 +27,9 @@ from anomaly_gan.errors import DataError
 from anomaly_gan.scoring import (
     KNN_REFERENCE,
     SEVERITY_LEVELS,
-    combine,
+    Threshold,
     fit_component_stats,
+    fit_feature_errors,
     fit_robust_stats,
     fit_threshold,
     low_floors,
@@ -191,18 +192,30 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     comps, per_feature = provisional.raw_scores(held_raw, reference_codes)
     stats = fit_component_stats(comps)
     weights = {k: v for k, v in cfg.scoring.weights.items() if k in comps}
-    floors: dict[str, float] = {}
-    if cfg.scoring.two_sided:  # floors: the knn reference windows' components, same pass
-        seen_comps = {k: np.asarray(v, dtype=np.float64)
-                      for k, v in raw_components(seen, seen_outputs)[0].items()}
-        floors = low_floors(standardise_components(seen_comps, stats), weights)
-    normal_scores = combine(standardise_components(comps, stats), weights, floors)
-    t = cfg.threshold
-    threshold = fit_threshold(normal_scores, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
-    calibration = Calibration(
+    # Two-sided floors come from the knn reference windows' components, same network pass.
+    seen_raw, seen_per_feature = raw_components(seen, seen_outputs)
+    seen_comps = {k: np.asarray(v, dtype=np.float64) for k, v in seen_raw.items()}
+    floors = (low_floors(standardise_components(seen_comps, stats), weights)
+              if cfg.scoring.two_sided else {})
+    feature_errors = None
+    if cfg.scoring.reconstruction == "worst_feature":
+        feature_errors = fit_feature_errors(
+            per_feature, np.asarray(seen_per_feature, np.float64) if cfg.scoring.two_sided else None)
+    fitted = Calibration(
         component_stats=stats,
         feature_stats=fit_robust_stats(per_feature, axis=0),
         weights=weights,
+        threshold=Threshold(math.nan, "unfitted", {}),
+        severity_quantiles=np.zeros(len(SEVERITY_LEVELS)),
+        reference_codes=reference_codes,
+        floors=floors,
+        feature_errors=feature_errors,
+    )
+    normal_scores = fitted.combine(comps, per_feature)[2]
+    t = cfg.threshold
+    threshold = fit_threshold(normal_scores, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
+    calibration = dataclasses.replace(
+        fitted,
         threshold=threshold,
         severity_quantiles=np.quantile(normal_scores, SEVERITY_LEVELS),
         validation={
@@ -212,8 +225,6 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             "score_p99": float(np.quantile(normal_scores, 0.99)),
             "final_losses": {k: v[-1] for k, v in fit.history.items() if v},
         },
-        reference_codes=reference_codes,
-        floors=floors,
     )
     digest = data_hash(series)
     created = datetime.now(UTC)

@@ -46,7 +46,7 @@ def test_missing_file_and_wrong_format(tiny_bundle):
     (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="bundle format 99 is not supported"):
         load_bundle(tiny_bundle)
-    manifest["format_version"] = 1
+    manifest["format_version"] = 2
     (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
     (tiny_bundle / "config.yaml").unlink()
     with pytest.raises(BundleError, match="missing file config.yaml"):
@@ -126,6 +126,9 @@ def test_store_current_that_is_not_utf8(tmp_path):
     ("severity_quantiles", [0.0] * 3, "severity_quantiles: expected 201 finite, non-decreasing"),
     ("weights", {"speed": 1.0}, "weights.speed: no such component"),
     ("two_sided_floors", {"speed": -3.0}, "two_sided_floors.speed: no such component"),
+    ("feature_errors", {"stats": {"median": [0.0], "scale": [1.0]}, "floors": None,
+                        "worst": {"median": 0.0, "scale": 1.0}},
+     r"feature_errors.stats.median: expected 3 finite number\(s\), got shape \(1,\)"),
     ("window", 1, "window: expected an integer >= 2"),
 ])
 def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
@@ -140,17 +143,22 @@ def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
 
 
 def test_bundle_without_two_sided_scores_one_sided(tiny_bundle, tiny_detector):
-    """Bundles written before two-sided scoring have no such key: they score as before."""
+    """Bundles written before two-sided scoring have no such keys: they score as before
+    (one-sided, the reconstruction error averaged over features)."""
     assert set(tiny_detector.calibration.floors) == {"reconstruction", "discriminator", "latent"}
 
     def edit(text):
         raw = json.loads(text)
         del raw["two_sided_floors"]
+        del raw["feature_errors"]
         return json.dumps(raw)
 
     _rewrite(tiny_bundle, "calibration.json", edit)
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    manifest["format_version"] = 1  # what this anomaly-gan wrote before feature_errors
+    (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
     old = load_bundle(tiny_bundle)
-    assert old.calibration.floors == {}
+    assert old.calibration.floors == {} and old.calibration.feature_errors is None
     windows = np.random.default_rng(3).normal(size=(5, old.window, old.n_features))
     res = old.score_windows(windows)
     np.testing.assert_allclose(res.score, combine(res.components, old.calibration.weights))

@@ -28,6 +28,18 @@ several robust sigmas better than they do. So the low side is measured from a *f
 calibration): ``max(z, floor - z)``. ``knn`` is a distance to normal codes, where small
 means typical, so it stays one-sided.
 
+Worst feature (``scoring.reconstruction: worst_feature``, the default): the
+``reconstruction`` component is the *worst feature's* error rather than the mean over
+features. Each feature's error is standardised on its own log scale (held-out median and
+MAD), two-sided against that feature's floor on the training windows, and the largest of
+these per window is standardised once more on held-out windows (:class:`FeatureErrors`). A
+mean over ``F`` features divides one sensor's fault by ``F``: on a channel with one telemetry
+value and 24 command flags, a telemetry fault moved the mean by 1/25 of its size, under the
+flags' ordinary noise. The same per-feature z-scores are the explanations, so the sensor
+named in an alert is the one that raised the score (also when it went flat). ``mean``
+keeps the mean over features (bundles written before this have no :class:`FeatureErrors`
+and score that way).
+
 Why log: the errors are positive and right-skewed, and their tails differ a lot between
 components (the discriminator distance's 99th percentile can sit 12 robust sigmas out
 where the reconstruction error's sits at 5). On a linear scale the heaviest-tailed
@@ -51,9 +63,11 @@ __all__ = [
     "KNN_NEIGHBOURS",
     "KNN_REFERENCE",
     "TWO_SIDED",
+    "FeatureErrors",
     "RobustStats",
     "combine",
     "fit_component_stats",
+    "fit_feature_errors",
     "fit_robust_stats",
     "knn_distance",
     "low_floors",
@@ -127,6 +141,61 @@ def standardise_components(components: dict[str, np.ndarray],
     0.0
     """
     return {k: stats[k].standardise(_log(v)) for k, v in components.items()}
+
+
+@dataclass(frozen=True)
+class FeatureErrors:
+    """The worst-feature ``reconstruction`` component (see the module docstring).
+
+    ``stats``: per-feature median and scale of the log error on held-out windows;
+    ``floors``: per-feature floors of those z-scores on training windows (``None``: one-sided);
+    ``worst``: median and scale of the per-window maximum on held-out windows.
+    """
+
+    stats: RobustStats
+    floors: np.ndarray | None
+    worst: RobustStats
+
+    def feature_z(self, per_feature: np.ndarray) -> np.ndarray:
+        """``(n, F)`` per-feature z-scores, two-sided where there are floors (the explanations)."""
+        z = self.stats.standardise(_log(per_feature))
+        return z if self.floors is None else np.maximum(z, self.floors - z)
+
+    def component(self, feature_z: np.ndarray) -> np.ndarray:
+        """The standardised component from :meth:`feature_z`'s output: the worst feature."""
+        return self.worst.standardise(feature_z.max(axis=1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stats": self.stats.to_dict(),
+                "floors": None if self.floors is None else self.floors.tolist(),
+                "worst": self.worst.to_dict()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> FeatureErrors:
+        floors = raw.get("floors")
+        return cls(RobustStats.from_dict(raw["stats"]),
+                   None if floors is None else np.asarray(floors, dtype=np.float64),
+                   RobustStats.from_dict(raw["worst"]))
+
+
+def fit_feature_errors(held_out: np.ndarray, training: np.ndarray | None,
+                       quantile: float = FLOOR_QUANTILE) -> FeatureErrors:
+    """Fit :class:`FeatureErrors` from per-feature errors ``(n, F)`` of held-out windows and,
+    for two-sided scoring, of training windows (``None``: one-sided).
+
+    >>> rng = np.random.default_rng(0)
+    >>> held = np.exp(rng.normal(size=(500, 3)))
+    >>> fe = fit_feature_errors(held, np.exp(rng.normal(size=(500, 3))))
+    >>> fault = held[:2].copy(); fault[0, 1] *= 1e3; fault[1, 2] = 1e-9  # a jump, a flat line
+    >>> z = fe.feature_z(fault)
+    >>> z.argmax(axis=1).tolist(), bool((fe.component(z) > 3).all())
+    ([1, 2], True)
+    """
+    stats = fit_robust_stats(_log(held_out), axis=0)
+    floors = (None if training is None
+              else np.quantile(stats.standardise(_log(training)), quantile, axis=0))
+    fe = FeatureErrors(stats, floors, RobustStats(np.zeros(()), np.ones(())))
+    return FeatureErrors(stats, floors, fit_robust_stats(fe.feature_z(held_out).max(axis=1)))
 
 
 def knn_distance(codes: Any, reference: Any, k: int = KNN_NEIGHBOURS) -> Any:

@@ -1,9 +1,13 @@
+import json
+
 import numpy as np
 import pytest
 
 from anomaly_gan.scoring import (
+    FeatureErrors,
     RobustStats,
     combine,
+    fit_feature_errors,
     fit_robust_stats,
     low_floors,
     raw_components,
@@ -60,3 +64,45 @@ def test_explanations_and_severity():
     q = np.quantile(np.random.default_rng(0).normal(size=5000), np.linspace(0, 1, 201))
     sev = severity(np.array([0.0, 2.33, 50.0, np.nan]), q)
     assert 45 < sev[0] < 55 and 98 < sev[1] <= 100 and sev[2] == 100 and np.isnan(sev[3])
+
+
+def _errors(rng, n, scales):
+    """Per-feature reconstruction errors ``(n, F)``: log-normal around each feature's level
+    (about +-30% from window to window)."""
+    return np.exp(0.3 * rng.normal(size=(n, len(scales)))) * np.asarray(scales)
+
+
+def test_one_faulty_sensor_among_many_quiet_ones_is_not_averaged_away():
+    """One telemetry channel beside 24 command flags: a 5x error on the telemetry channel
+    moves the mean over features by a few percent, inside the flags' ordinary noise; the
+    worst-feature component puts it far out and names that feature."""
+    rng = np.random.default_rng(0)
+    scales = [0.05] + [0.2] * 24  # the flags' errors are larger and noisier
+    held, seen = _errors(rng, 2000, scales), _errors(rng, 2000, scales)
+    fe = fit_feature_errors(held, seen)
+    test = _errors(rng, 200, scales)
+    test[100:, 0] *= 5.0  # the telemetry channel goes wrong in the second half
+    mean_stats = fit_robust_stats(np.log(held.mean(axis=1)))
+    mean_z = mean_stats.standardise(np.log(test.mean(axis=1)))
+    assert np.median(mean_z[100:]) < 1.0  # averaged away
+    z = fe.feature_z(test)
+    worst = fe.component(z)
+    assert np.median(worst[100:]) > 3.0 and np.median(worst[:100]) < 1.0
+    assert (z[100:].argmax(axis=1) == 0).mean() > 0.95  # the explanation names it
+
+
+def test_worst_feature_is_two_sided_per_feature_and_round_trips():
+    rng = np.random.default_rng(1)
+    scales = [1.0, 1.0, 1.0]
+    held, seen = _errors(rng, 1000, scales), _errors(rng, 1000, scales)
+    test = _errors(rng, 10, scales)
+    test[:, 2] = 1e-6  # one sensor reproduced far better than ever in training: stuck
+    two = fit_feature_errors(held, seen)
+    one = fit_feature_errors(held, None)
+    assert one.floors is None and two.floors is not None and two.floors.shape == (3,)
+    assert (two.component(two.feature_z(test)) > 3.0).all()
+    assert (two.feature_z(test).argmax(axis=1) == 2).all()
+    assert (one.component(one.feature_z(test)) < 3.0).all()  # one-sided: looks fine
+    back = FeatureErrors.from_dict(json.loads(json.dumps(two.to_dict())))
+    np.testing.assert_array_equal(back.feature_z(test), two.feature_z(test))
+    assert FeatureErrors.from_dict(json.loads(json.dumps(one.to_dict()))).floors is None
