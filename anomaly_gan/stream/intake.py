@@ -22,8 +22,6 @@ __all__ = ["Intake"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
-# After a record that added windows to the batch: (partition, offset, batch) -> the batch to
-# keep filling (the loop may hand a full one to the model and return the next).
 # fill(tp, offset, batch, flush): after a record that added windows; flush: score and
 # publish everything pushed so far before reading on. Returns the batch to keep filling.
 Fill = Callable[[Any, int, WindowBatch, bool], WindowBatch]
