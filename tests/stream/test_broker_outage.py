@@ -39,17 +39,23 @@ def delivered(bootstrap):
 
 
 def send_until_scored(run, bootstrap, plant, name, window):
-    """Send chunks of ``name``'s consecutive rows until scores of it are delivered; the
-    rows sent. (A restarted embedded broker lost the input topic, so the consumer may still
-    stand at its old offset and skip the first chunk.)"""
-    sent: list[int] = []
+    """Send chunks of rows until scores of them are delivered; the (entity, window end) of
+    every window sent. Each chunk is a new entity ``name-k`` with the same rows, so however
+    long delivery takes to resume, the plant's rows never run out. (A restarted embedded
+    broker lost the input topic, so the consumer may still stand at its old offset and skip
+    the first chunks.)"""
+    sent: set[tuple[str, float]] = set()
+    rows = range(700, 700 + window + 4)
+    chunks = 0
 
     def resumed():
-        if any(e == name for e, _ in delivered(bootstrap)):
+        nonlocal chunks
+        if any(e.startswith(f"{name}-") for e, _ in delivered(bootstrap)):
             return True
-        rows = range(700 + len(sent), 700 + len(sent) + window + 4)
-        produce(bootstrap, "ev", events(plant, name, rows))
-        sent.extend(rows)
+        entity = f"{name}-{chunks}"
+        chunks += 1
+        produce(bootstrap, "ev", events(plant, entity, rows))
+        sent.update((entity, float(plant.timestamps[t])) for t in rows)
         return False
 
     run.wait_for(resumed, 120, "scores delivered after the outage")
@@ -106,11 +112,10 @@ def test_two_outages_with_output_pending(start_scorer, stream_detector, stream_b
             # Scoring and delivery resume. (The windows read before the outage may arrive
             # too: at least once.)
             name = f"after-{outage}"
-            sent_rows = send_until_scored(run, broker.bootstrap_servers, plant, name, w)
+            after = send_until_scored(run, broker.bootstrap_servers, plant, name, w)
             got = delivered(broker.bootstrap_servers)
             before = {(f"before-{outage}", float(plant.timestamps[t]))
                       for t in range(600 + w - 1, 600 + w + 4)}
-            after = {(name, float(plant.timestamps[t])) for t in sent_rows}
             assert got <= before | after and len(got & after) >= 5
             run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready")
             consumed = run.value("anomaly_gan_events_consumed_total")
