@@ -61,6 +61,16 @@ def plant_series(rows: int, seed: int = 0, start: int = 0) -> np.ndarray:
     return np.column_stack([busy, flag, steps, drift])
 
 
+def stuck_series(rows: int, seed: int = 0, flags: int = 12) -> np.ndarray:
+    """A channel with nothing to learn: a sensor stuck at one reading but for a one-row blip
+    now and then, beside command flags set at random about once in 100 rows (column 0 the
+    sensor, then the flags)."""
+    rng = np.random.default_rng(seed)
+    sensor = np.full(rows, 0.5)
+    sensor[rng.random(rows) < 0.005] = 0.7
+    return np.column_stack([sensor, (rng.random((rows, flags)) < 0.01).astype(float)])
+
+
 def plant_with_incidents(rows: int = 600, seed: int = 1, start: int = 600
                          ) -> tuple[np.ndarray, dict[str, slice]]:
     """:func:`plant_series` with three incidents: a spike, the busy sensor stuck (flat), and

@@ -18,6 +18,17 @@ three failures seen most often into named issues that ``train.py`` can refuse (o
   near its constant value). Unpaired generated samples (f-AnoGAN's G(z)) keep the across-sample
   variance ratio.
 
+  The check asks for structure that a model *can* learn. A series whose only movement is
+  unpredictable (a channel stuck at one value but for rare isolated blips, beside command
+  flags set at random) has none: the best any reconstruction can do there is the constant
+  window, so a low skill says nothing about a collapse, and three attempts used to end in
+  exit 3. :func:`linear_skill`, the skill of a rank-:data:`LINEAR_RANK` linear reconstruction
+  (PCA of the training windows) on the same held-out windows, measures what there is to
+  learn: below :data:`MIN_RECONSTRUCTION_SKILL` the skill is reported and not judged;
+  from there the model must reach the smaller of :data:`MIN_RECONSTRUCTION_SKILL` and
+  :data:`LINEAR_SHARE` of the linear skill (real telemetry channels have a linear skill of
+  0.6-0.85, where the minimum stays 0.1).
+
 Everything returned is JSON-able (non-finite figures become ``None``).
 
 >>> h = assess_health({"d_loss": [0.7, 0.6], "adv_loss": [0.1, 0.1]}, disc_loss_key="d_loss",
@@ -37,10 +48,13 @@ import numpy as np
 __all__ = [
     "COLLAPSE_EPOCHS",
     "COLLAPSE_LOSS",
+    "LINEAR_RANK",
+    "LINEAR_SHARE",
     "MIN_RECONSTRUCTION_SKILL",
     "MIN_VARIANCE_RATIO",
     "assess_health",
     "discriminator_collapse",
+    "linear_skill",
     "mode_collapse",
     "non_finite_losses",
     "reconstruction_skill",
@@ -55,6 +69,12 @@ MIN_VARIANCE_RATIO = 0.05
 """Generated/real across-sample variance below this is called mode collapse."""
 MIN_RECONSTRUCTION_SKILL = 0.1
 """Reconstructions must explain at least this share of the data's variance."""
+LINEAR_RANK = 16
+"""Rank of the linear reconstruction that measures how much structure there is to learn
+(the default latent size)."""
+LINEAR_SHARE = 0.5
+"""Where a linear reconstruction explains little, a model must explain this share of it."""
+_LINEAR_WINDOWS = 1024  # training windows (evenly spaced) the linear reconstruction is fitted on
 
 
 def _json_float(value: float | None) -> float | None:
@@ -156,6 +176,37 @@ def reconstruction_skill(reconstruction: np.ndarray, reference: np.ndarray,
     return float(1.0 - model[moving].sum() / trivial[moving].sum()), per_feature
 
 
+def linear_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray | None = None,
+                 rank: int = LINEAR_RANK) -> float:
+    """:func:`reconstruction_skill` of a rank-``rank`` linear reconstruction of ``reference``:
+    the principal components of the flattened ``train`` windows (at most 1,024 of them,
+    evenly spaced). It says how much of the held-out variance a model *can* explain with a
+    small code: near 1 for a smooth periodic signal, near 0 for isolated random events.
+
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.arange(16)[None, :, None] + rng.uniform(0, 9, (200, 1, 1))
+    >>> waves = np.concatenate([np.sin(0.5 * t), np.cos(0.5 * t)], axis=2)
+    >>> round(linear_skill(waves[:150], waves[150:], rank=4), 3)
+    1.0
+    >>> blips = (rng.random((200, 32, 8)) < 0.02).astype(float)
+    >>> linear_skill(blips[:150], blips[150:], rank=4) < 0.1
+    True
+    """
+    tr = np.asarray(train, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    if len(tr) > _LINEAR_WINDOWS:
+        tr = tr[np.linspace(0, len(tr) - 1, _LINEAR_WINDOWS).round().astype(int)]
+    flat = tr.reshape(len(tr), -1)
+    mean = flat.mean(axis=0)
+    if not (np.all(np.isfinite(flat)) and np.all(np.isfinite(ref))):
+        return float("nan")
+    _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    basis = vt[:max(1, int(rank))]
+    centred = ref.reshape(len(ref), -1) - mean
+    rec = (centred @ basis.T @ basis + mean).reshape(ref.shape)
+    return reconstruction_skill(rec, ref, baseline)[0]
+
+
 def mode_collapse(ratio: float, min_ratio: float = MIN_VARIANCE_RATIO) -> bool:
     """True when the variance ratio is below ``min_ratio`` (or not a number at all).
 
@@ -171,6 +222,7 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                   samples: Mapping[str, np.ndarray] | None = None,
                   reference: np.ndarray | None = None,
                   baseline: np.ndarray | None = None,
+                  train: np.ndarray | None = None,
                   collapse_loss: float = COLLAPSE_LOSS,
                   collapse_epochs: int = COLLAPSE_EPOCHS,
                   min_variance_ratio: float = MIN_VARIANCE_RATIO,
@@ -182,7 +234,9 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
     "collapsed at 0" meaning). ``samples`` maps a name (e.g. ``"reconstruction"``,
     ``"generated"``) to a batch of windows compared with ``reference`` (real windows) for mode
     collapse. ``baseline`` is each feature's training mean, the constant window that
-    reconstructions are judged against (:func:`reconstruction_skill`).
+    reconstructions are judged against (:func:`reconstruction_skill`). ``train`` (training
+    windows) sets the minimum skill from what a linear reconstruction can explain
+    (:func:`linear_skill`; left out, the minimum is ``min_skill``).
 
     The report has ``status`` ("healthy"/"unhealthy"), ``issues`` (one sentence each), the
     ``final_losses`` per history key, ``min_disc_loss``, ``variance_ratio`` per sample name and
@@ -215,17 +269,29 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
             if name == "reconstruction":
                 skill, per_feature = reconstruction_skill(batch, reference, baseline)
                 finite = per_feature[np.isfinite(per_feature)]
+                linear = (float("nan") if train is None
+                          else linear_skill(train, reference, baseline))
+                required = (min_skill if not math.isfinite(linear)
+                            else min(min_skill, LINEAR_SHARE * linear))
+                judged = not (math.isfinite(linear) and linear < min_skill)
                 skill_report = {
                     "overall": _json_float(skill) if not math.isinf(skill) else None,
                     "best_feature": _json_float(float(finite.max())) if finite.size else None,
                     "worst_feature": _json_float(float(finite.min())) if finite.size else None,
                     "moving_features": int(finite.size),
+                    f"linear_rank{LINEAR_RANK}": (_json_float(linear) if not math.isinf(linear)
+                                                  else None),
+                    "required": _json_float(required) if judged else None,
                 }
-                if math.isnan(skill) or skill < min_skill:
+                if judged and (math.isnan(skill) or skill < required):
                     shown = "non-finite" if math.isnan(skill) else f"{skill:.3g}"
+                    linear_note = ("" if not math.isfinite(linear) else
+                                   f"; a rank-{LINEAR_RANK} linear reconstruction explains "
+                                   f"{linear:.3g}")
                     issues.append(
                         f"mode collapse: {name} windows explain {shown} of the data's "
-                        f"variance (minimum {min_skill:g}): the generator ignores its input"
+                        f"variance (minimum {required:.3g}{linear_note}): the generator "
+                        f"ignores its input"
                     )
                 continue
             if mode_collapse(ratio, min_variance_ratio):
@@ -246,5 +312,6 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
         "epochs": max((len(v) for v in history.values()), default=0),
         "thresholds": {"collapse_loss": collapse_loss, "collapse_epochs": collapse_epochs,
                        "min_variance_ratio": min_variance_ratio,
-                       "min_reconstruction_skill": min_skill},
+                       "min_reconstruction_skill": min_skill,
+                       "linear_share": LINEAR_SHARE},
     }

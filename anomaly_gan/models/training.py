@@ -332,7 +332,7 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
                            adv_loss_key=gan.adv_loss_key,
                            samples=gan.health_samples(reference, training.seed),
                            reference=reference,
-                           baseline=_feature_means(train))
+                           baseline=_feature_means(train), train=train)
     health.update(gan.health_figures())
     health.update({"kind": gan.kind, "precision": gan.policy, "epochs_run": epochs_run,
                    "best_epoch": best, "backend": keras.backend.backend(),

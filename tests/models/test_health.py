@@ -10,6 +10,7 @@ import numpy as np
 from anomaly_gan.models.health import (
     assess_health,
     discriminator_collapse,
+    linear_skill,
     non_finite_losses,
     reconstruction_skill,
     variance_ratio,
@@ -144,3 +145,53 @@ def test_held_out_drift_is_not_mode_collapse() -> None:
     bad = assess_health(_healthy_history(), samples={"reconstruction": collapsed},
                         reference=held, baseline=baseline)
     assert bad["status"] == "unhealthy"
+
+
+def _sliding(x: np.ndarray, window: int = 16) -> np.ndarray:
+    return np.stack([x[i:i + window] for i in range(len(x) - window + 1)])
+
+
+def test_nothing_to_learn_is_not_called_collapse() -> None:
+    """A stuck sensor with rare blips beside randomly set flags: no reconstruction can beat
+    the constant window, so the constant window is not a collapse (it used to be refused);
+    on data with structure the same constant window still is."""
+    from tests.support_models import plant_series, stuck_series
+
+    x = stuck_series(1500)
+    train, held = _sliding(x[:1200]), _sliding(x[1200:])
+    baseline = x[:1200].mean(axis=0)
+    constant = np.broadcast_to(baseline, held.shape)
+    assert linear_skill(train, held, baseline) < 0.1
+    health = assess_health(_healthy_history(), samples={"reconstruction": constant},
+                           reference=held, baseline=baseline, train=train)
+    assert health["status"] == "healthy", health["issues"]
+    assert health["reconstruction_skill"]["required"] is None  # reported, not judged
+    assert abs(health["reconstruction_skill"]["overall"]) < 0.05
+
+    y = plant_series(1500)
+    train, held = _sliding(y[:1200]), _sliding(y[1200:])
+    baseline = y[:1200].mean(axis=0)
+    assert linear_skill(train, held, baseline) > 0.5
+    bad = assess_health(_healthy_history(),
+                        samples={"reconstruction": np.broadcast_to(baseline, held.shape)},
+                        reference=held, baseline=baseline, train=train)
+    assert bad["status"] == "unhealthy"
+    assert bad["reconstruction_skill"]["required"] == 0.1
+    assert "linear reconstruction explains" in bad["issues"][0]
+
+
+def test_little_structure_lowers_the_minimum_skill() -> None:
+    """Between 0.1 and 0.2 of linear skill the minimum is half of it, not 0.1."""
+    rng = np.random.default_rng(3)
+    t = np.arange(1500)
+    x = np.column_stack([np.sin(2 * np.pi * t / 50) + rng.normal(size=1500),
+                         rng.normal(size=(1500, 7))])  # a faint wave in noise
+    train, held = _sliding(x[:1200]), _sliding(x[1200:])
+    baseline = x[:1200].mean(axis=0)
+    linear = linear_skill(train, held, baseline)
+    assert 0.1 <= linear < 0.2
+    report = assess_health(_healthy_history(),
+                           samples={"reconstruction": np.broadcast_to(baseline, held.shape)},
+                           reference=held, baseline=baseline, train=train)
+    assert report["reconstruction_skill"]["required"] == 0.5 * linear
+    assert report["status"] == "unhealthy"
