@@ -38,7 +38,7 @@ from anomaly_gan.scoring import (
 )
 from anomaly_gan.scoring.drift import reference_histograms
 
-__all__ = ["attempt_settings", "data_hash", "split_series", "train_detector"]
+__all__ = ["attempt_settings", "constant_features", "data_hash", "split_series", "train_detector"]
 
 Progress = Callable[[str], None]
 
@@ -48,6 +48,20 @@ def data_hash(series: Sequence[np.ndarray]) -> str:
     for s in series:
         digest.update(np.ascontiguousarray(s, dtype=np.float64).tobytes())
     return digest.hexdigest()
+
+
+def constant_features(parts: Sequence[np.ndarray], names: Sequence[str]) -> list[str]:
+    """Names of the features that hold one value throughout the training rows ``parts``.
+
+    A short baseline can miss a command flag that fires once in a few hundred rows; the
+    model then knows it only as a constant, and its first change scores as anomalous.
+
+    >>> constant_features([np.array([[1.0, 0.0], [2.0, 0.0]]), np.array([[3.0, 0.0]])], ["a", "b"])
+    ['b']
+    """
+    rows = np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
+    flat = np.ptp(rows, axis=0) == 0 if len(rows) else np.zeros(len(names), bool)
+    return [n for n, f in zip(names, flat, strict=True) if f]
 
 
 def split_series(series: Sequence[np.ndarray], window: int, validation_fraction: float
@@ -138,6 +152,13 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     held_w = scaler.transform(held_raw)
     say(f"training {cfg.model.kind}/{cfg.model.backbone} on {len(train_w)} windows of "
         f"{w}x{len(feature_names)}, {len(held_w)} held-out windows")
+    constant = constant_features(train_parts, feature_names)
+    if constant:
+        shown = ", ".join(constant[:10]) + (f" and {len(constant) - 10} more"
+                                            if len(constant) > 10 else "")
+        say(f"note: {len(constant)} feature(s) never change in the training rows, so any "
+            f"change in them will score as anomalous: {shown} (a longer baseline shows how "
+            f"they normally move)")
 
     attempts: list[dict[str, Any]] = []
     best: tuple[bool, float, int] | None = None
@@ -233,7 +254,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         "created": created.isoformat(timespec="seconds"),
         "training_data": {"sha256": digest, "rows": int(sum(len(s) for s in series)),
                           "series": len(series), "train_windows": len(train_w),
-                          "held_out_windows": len(held_w)},
+                          "held_out_windows": len(held_w),
+                          "constant_features": constant},
         "duration_seconds": round(train_seconds, 3),
         "precision": fit.precision,
         "epochs_run": fit.epochs_run,
