@@ -50,17 +50,16 @@ def data_hash(series: Sequence[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def constant_features(parts: Sequence[np.ndarray], names: Sequence[str]) -> list[str]:
-    """Names of the features that hold one value throughout the training rows ``parts``.
+def constant_features(rows: np.ndarray, names: Sequence[str]) -> list[str]:
+    """Names of the features that hold one value throughout the training ``rows`` ``(T, F)``.
 
     A short baseline can miss a command flag that fires once in a few hundred rows; the
     model then knows it only as a constant, and its first change scores as anomalous.
 
-    >>> constant_features([np.array([[1.0, 0.0], [2.0, 0.0]]), np.array([[3.0, 0.0]])], ["a", "b"])
+    >>> constant_features(np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]]), ["a", "b"])
     ['b']
     """
-    rows = np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
-    flat = np.ptp(rows, axis=0) == 0 if len(rows) else np.zeros(len(names), bool)
+    flat = np.ptp(rows, axis=0) == 0
     return [n for n, f in zip(names, flat, strict=True) if f]
 
 
@@ -143,7 +142,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     started = time.monotonic()
     w = cfg.data.window
     train_parts, held_parts = split_series(series, w, cfg.data.validation_fraction)
-    scaler = fit_scaler(np.concatenate(train_parts), cfg.data.scaler)
+    train_rows = np.concatenate(train_parts)
+    scaler = fit_scaler(train_rows, cfg.data.scaler)
     train_w = _windows([scaler.transform(s) for s in train_parts], w, cfg.data.stride)
     if len(train_w) > cfg.data.max_train_windows:
         keep = np.linspace(0, len(train_w) - 1, cfg.data.max_train_windows).round().astype(int)
@@ -152,7 +152,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     held_w = scaler.transform(held_raw)
     say(f"training {cfg.model.kind}/{cfg.model.backbone} on {len(train_w)} windows of "
         f"{w}x{len(feature_names)}, {len(held_w)} held-out windows")
-    constant = constant_features(train_parts, feature_names)
+    constant = constant_features(train_rows, feature_names)
     if constant:
         shown = ", ".join(constant[:10]) + (f" and {len(constant) - 10} more"
                                             if len(constant) > 10 else "")

@@ -16,11 +16,15 @@ pytestmark = pytest.mark.slow
 NAMES = ["busy", "flag", "steps", "drift"]
 
 
+def _defaults():
+    """The shipped config, without per-epoch output."""
+    cfg = load_config(None)
+    return cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
+
+
 @pytest.fixture(scope="module")
 def plant_detector():
-    cfg = load_config(None)
-    cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
-    return train_detector(cfg, plant_series(600), NAMES)  # 600 rows: a short series
+    return train_detector(_defaults(), plant_series(600), NAMES)  # 600 rows: a short series
 
 
 def test_a_short_mixed_series_trains_healthy_at_the_first_attempt(plant_detector):
@@ -54,10 +58,8 @@ def test_a_channel_with_nothing_to_learn_is_kept_and_still_detects():
     end in exit 3); the kept model still flags the sensor leaving its reading."""
     from tests.support_models import stuck_series
 
-    cfg = load_config(None)
-    cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     names = ["sensor"] + [f"flag{i}" for i in range(12)]
-    det = train_detector(cfg, [stuck_series(600)], names)
+    det = train_detector(_defaults(), [stuck_series(600)], names)
     health = det.metadata["health"]
     assert health["status"] == "healthy", health["issues"]
     assert health["attempts"] == 1

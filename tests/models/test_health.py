@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.models.health import (
     assess_health,
     discriminator_collapse,
@@ -147,8 +148,8 @@ def test_held_out_drift_is_not_mode_collapse() -> None:
     assert bad["status"] == "unhealthy"
 
 
-def _sliding(x: np.ndarray, window: int = 16) -> np.ndarray:
-    return np.stack([x[i:i + window] for i in range(len(x) - window + 1)])
+def _sliding(x: np.ndarray) -> np.ndarray:
+    return sliding_windows(x, 16)
 
 
 def test_nothing_to_learn_is_not_called_collapse() -> None:
