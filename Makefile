@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Test files run in parallel (pytest-xdist, one file per worker at a time, so module- and
+# session-scoped fixtures are built once per worker): on 2 cores 8 min instead of 12, because
+# the service tests mostly wait on brokers and processes. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= auto
 
 .PHONY: helm-schema venv tools demo demo-logs offline-demo test test-fast lint bench bench-detect bench-stream bench-train bench-logs bench-retrain bench-gpu clean
 
@@ -31,7 +35,8 @@ offline-demo: venv
 
 # pytest exit code 5 means "no tests collected": that is a failure here, never a pass.
 test: venv tools
-	@set +e; PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@set +e; PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); \
+	rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 test-fast: venv
