@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.config import Config, TrainingConfig
+from anomaly_gan.config import Config, ThresholdConfig, TrainingConfig
 from anomaly_gan.data.scaling import fit_scaler
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.detector import Calibration, Detector
@@ -61,6 +61,18 @@ def constant_features(rows: np.ndarray, names: Sequence[str]) -> list[str]:
     """
     flat = np.ptp(rows, axis=0) == 0
     return [n for n, f in zip(names, flat, strict=True) if f]
+
+
+def threshold_windows_needed(threshold: ThresholdConfig) -> int:
+    """Held-out windows the threshold's quantile needs before it is more than their largest
+    score: ``1 / (1 - q)``, with ``q`` the quantile (``quantile``) or the level above which the
+    tail is fitted (``pot``).
+
+    >>> threshold_windows_needed(ThresholdConfig())
+    200
+    """
+    q = threshold.quantile if threshold.method == "quantile" else threshold.pot_initial_quantile
+    return math.ceil(1.0 / (1.0 - q) - 1e-9)
 
 
 def split_series(series: Sequence[np.ndarray], window: int, validation_fraction: float
@@ -159,6 +171,15 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         say(f"note: {len(constant)} feature(s) never change in the training rows, so any "
             f"change in them will score as anomalous: {shown} (a longer baseline shows how "
             f"they normally move)")
+    needed = threshold_windows_needed(cfg.threshold)
+    if len(held_w) < needed:
+        t = cfg.threshold
+        what = (f"a {t.quantile:g} quantile" if t.method == "quantile"
+                else f"a tail fit above the {t.pot_initial_quantile:g} quantile")
+        say(f"note: the threshold is set on {len(held_w)} held-out windows (the last "
+            f"{cfg.data.validation_fraction:g} of the rows) and {what} needs {needed} or more: "
+            f"it is close to their largest score, so normal data will alarm more often than "
+            f"it aims for (a longer baseline, or a larger data.validation_fraction, helps)")
 
     attempts: list[dict[str, Any]] = []
     best: tuple[bool, float, int] | None = None
@@ -255,7 +276,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         "training_data": {"sha256": digest, "rows": int(sum(len(s) for s in series)),
                           "series": len(series), "train_windows": len(train_w),
                           "held_out_windows": len(held_w),
-                          "constant_features": constant},
+                          "constant_features": constant,
+                          "threshold_windows_needed": needed},
         "duration_seconds": round(train_seconds, 3),
         "precision": fit.precision,
         "epochs_run": fit.epochs_run,

@@ -1,0 +1,39 @@
+"""train_detector's notes to the operator: what a short or incomplete baseline costs."""
+
+import pytest
+
+from anomaly_gan.config import ThresholdConfig
+from anomaly_gan.train import threshold_windows_needed, train_detector
+from tests.support_models import FEATURES, normal_series, tiny_config
+
+
+def test_windows_needed_follow_the_threshold_method():
+    assert threshold_windows_needed(ThresholdConfig(quantile=0.99)) == 100
+    assert threshold_windows_needed(ThresholdConfig(method="pot", pot_initial_quantile=0.98)) == 50
+
+
+def _train(rows: int, flat_feature: bool):
+    x = normal_series(rows)
+    if flat_feature:
+        x[:, 2] = 4.0  # a flag that never fires in this baseline
+    said: list[str] = []
+    det = train_detector(tiny_config(epochs=1, allow_unhealthy=True), x, FEATURES,
+                         progress=said.append)
+    return det.metadata["training_data"], [s for s in said if s.startswith("note:")]
+
+
+@pytest.mark.slow
+def test_a_short_baseline_is_named_on_stderr_and_in_the_metadata():
+    data, notes = _train(300, flat_feature=True)  # window 16: 60 held-out rows, 45 windows
+    assert data["held_out_windows"] == 45 and data["threshold_windows_needed"] == 200
+    assert data["constant_features"] == [FEATURES[2]]
+    assert len(notes) == 2
+    assert FEATURES[2] in notes[0] and "never change" in notes[0]
+    assert "45 held-out windows" in notes[1] and "a 0.995 quantile needs 200 or more" in notes[1]
+
+
+@pytest.mark.slow
+def test_a_long_enough_baseline_gets_no_notes():
+    data, notes = _train(1300, flat_feature=False)  # 260 held-out rows, 245 windows
+    assert data["held_out_windows"] == 245 and data["constant_features"] == []
+    assert notes == []
