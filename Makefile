@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # the service tests mostly wait on brokers and processes. PYTEST_WORKERS=0 runs serially.
 PYTEST_WORKERS ?= auto
 
-.PHONY: helm-schema venv tools demo demo-logs offline-demo test test-fast lint bench bench-detect bench-stream bench-train bench-logs bench-retrain bench-gpu clean
+.PHONY: helm-schema venv tools demo demo-logs offline-demo test test-fast lint bench bench-detect bench-kinds bench-stream bench-train bench-logs bench-retrain bench-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,10 +47,14 @@ lint: venv
 	$(BIN)/ruff check anomaly_gan tests bench
 	$(BIN)/mypy anomaly_gan
 
-bench: bench-detect bench-stream bench-train bench-logs bench-retrain
+bench: bench-detect bench-kinds bench-stream bench-train bench-logs bench-retrain
 
 bench-detect: venv
 	$(BIN)/python bench/detect.py
+
+# Generated series of the kinds users stream (no shared data needed): GAN vs PCA/IForest.
+bench-kinds: venv
+	$(BIN)/python bench/kinds.py
 
 bench-stream: venv
 	$(BIN)/python bench/stream.py
