@@ -24,10 +24,18 @@ three failures seen most often into named issues that ``train.py`` can refuse (o
   window, so a low skill says nothing about a collapse, and three attempts used to end in
   exit 3. :func:`linear_skill`, the skill of a rank-:data:`LINEAR_RANK` linear reconstruction
   (PCA of the training windows) on the same held-out windows, measures what there is to
-  learn: below :data:`MIN_RECONSTRUCTION_SKILL` the skill is reported and not judged;
-  from there the model must reach the smaller of :data:`MIN_RECONSTRUCTION_SKILL` and
-  :data:`LINEAR_SHARE` of the linear skill (real telemetry channels have a linear skill of
-  0.6-0.85, where the minimum stays 0.1).
+  learn, above what the same linear reconstruction explains by chance
+  (:func:`chance_skill`: each feature's values shuffled, so that nothing links one row to
+  the next or one feature to another). A rank-16 projection of 32-row windows of a single
+  noisy channel keeps about half of any window's variance whatever the data, so the linear
+  skill alone called a setpoint sitting still under white noise (a short baseline that
+  never saw the setpoint move) learnable, and the model that could not beat the constant
+  window there was refused three times. Where the linear skill's excess over chance,
+  ``(linear - chance) / (1 - chance)``, is below :data:`MIN_RECONSTRUCTION_SKILL` the skill
+  is reported and not judged; from there the model must reach the smaller of
+  :data:`MIN_RECONSTRUCTION_SKILL` and :data:`LINEAR_SHARE` of the linear skill (real
+  telemetry channels have a linear skill of 0.6-0.85 and a chance skill near 0, where the
+  minimum stays 0.1).
 
 Everything returned is JSON-able (non-finite figures become ``None``).
 
@@ -53,6 +61,7 @@ __all__ = [
     "MIN_RECONSTRUCTION_SKILL",
     "MIN_VARIANCE_RATIO",
     "assess_health",
+    "chance_skill",
     "discriminator_collapse",
     "linear_skill",
     "mode_collapse",
@@ -207,6 +216,30 @@ def linear_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray 
     return reconstruction_skill(rec, ref, baseline)[0]
 
 
+def chance_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray | None = None,
+                 rank: int = LINEAR_RANK, seed: int = 0) -> float:
+    """:func:`linear_skill` with each feature's values shuffled across all windows and rows
+    of ``train`` and of ``reference`` (seeded): what a rank-``rank`` linear reconstruction
+    explains when there is nothing to learn, only each feature's spread of values. About
+    ``rank / (rows x features)`` for noise of equal spread; more where a few features carry
+    most of the variance.
+
+    >>> rng = np.random.default_rng(1)
+    >>> noise = rng.normal(size=(400, 32, 1))  # one channel of white noise
+    >>> round(chance_skill(noise[:300], noise[300:]), 1), round(linear_skill(noise[:300], noise[300:]), 1)
+    (0.5, 0.5)
+    """
+    rng = np.random.default_rng(seed)
+
+    def shuffled(windows: np.ndarray) -> np.ndarray:
+        cells = np.array(windows, dtype=np.float64).reshape(-1, windows.shape[-1])
+        for f in range(cells.shape[1]):
+            cells[:, f] = cells[rng.permutation(len(cells)), f]
+        return cells.reshape(windows.shape)
+
+    return linear_skill(shuffled(np.asarray(train)), shuffled(np.asarray(reference)), baseline, rank)
+
+
 def mode_collapse(ratio: float, min_ratio: float = MIN_VARIANCE_RATIO) -> bool:
     """True when the variance ratio is below ``min_ratio`` (or not a number at all).
 
@@ -269,11 +302,16 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
             if name == "reconstruction":
                 skill, per_feature = reconstruction_skill(batch, reference, baseline)
                 finite = per_feature[np.isfinite(per_feature)]
-                linear = (float("nan") if train is None
-                          else linear_skill(train, reference, baseline))
+                linear = chance = float("nan")
+                if train is not None:
+                    linear = linear_skill(train, reference, baseline)
+                    chance = chance_skill(train, reference, baseline)
+                excess = ((linear - chance) / (1.0 - chance)
+                          if math.isfinite(linear) and math.isfinite(chance) and chance < 1.0
+                          else linear)
                 required = (min_skill if not math.isfinite(linear)
                             else min(min_skill, LINEAR_SHARE * linear))
-                judged = not (math.isfinite(linear) and linear < min_skill)
+                judged = not (math.isfinite(excess) and excess < min_skill)
                 skill_report = {
                     "overall": _json_float(skill) if not math.isinf(skill) else None,
                     "best_feature": _json_float(float(finite.max())) if finite.size else None,
@@ -281,6 +319,7 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                     "moving_features": int(finite.size),
                     f"linear_rank{LINEAR_RANK}": (_json_float(linear) if not math.isinf(linear)
                                                   else None),
+                    "linear_by_chance": _json_float(chance),
                     "required": _json_float(required) if judged else None,
                 }
                 if judged and (math.isnan(skill) or skill < required):

@@ -10,6 +10,7 @@ import numpy as np
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.models.health import (
     assess_health,
+    chance_skill,
     discriminator_collapse,
     linear_skill,
     non_finite_losses,
@@ -182,11 +183,11 @@ def test_nothing_to_learn_is_not_called_collapse() -> None:
 
 
 def test_little_structure_lowers_the_minimum_skill() -> None:
-    """Between 0.1 and 0.2 of linear skill the minimum is half of it, not 0.1."""
+    """Between 0.1 and 0.2 of linear skill the minimum is half of it, not 0.1: here a faint
+    wave shared by 20 noisy features, which a linear reconstruction finds above chance."""
     rng = np.random.default_rng(3)
     t = np.arange(1500)
-    x = np.column_stack([np.sin(2 * np.pi * t / 50) + rng.normal(size=1500),
-                         rng.normal(size=(1500, 7))])  # a faint wave in noise
+    x = 0.55 * np.sin(2 * np.pi * t / 50)[:, None] + rng.normal(size=(1500, 20))
     train, held = _sliding(x[:1200]), _sliding(x[1200:])
     baseline = x[:1200].mean(axis=0)
     linear = linear_skill(train, held, baseline)
@@ -196,3 +197,36 @@ def test_little_structure_lowers_the_minimum_skill() -> None:
                            reference=held, baseline=baseline, train=train)
     assert report["reconstruction_skill"]["required"] == 0.5 * linear
     assert report["status"] == "unhealthy"
+
+
+def test_what_a_linear_map_explains_by_chance_is_not_structure() -> None:
+    """A setpoint sitting still under white noise (a short baseline that never saw it move):
+    a rank-16 projection keeps a share of any noise (16 of the 48 dimensions of these
+    windows), so the linear skill alone called it learnable and a model that could not beat
+    the constant window was refused. Above chance there is nothing: reported, not judged.
+    A faint wave in one noisy channel of eight is likewise too little to judge."""
+    rng = np.random.default_rng(5)
+    x = np.array([50.0, 100.0, 25.0]) + rng.normal(0.0, [0.05, 0.1, 0.05], size=(600, 3))
+    train, held = _sliding(x[:480]), _sliding(x[480:])
+    baseline = x[:480].mean(axis=0)
+    linear, chance = linear_skill(train, held, baseline), chance_skill(train, held, baseline)
+    assert linear >= 0.1  # judged before
+    assert abs(linear - chance) < 0.05
+    noisy = held + rng.normal(0.0, 0.1, held.shape)  # reconstructions worse than the constant
+    report = assess_health(_healthy_history(), samples={"reconstruction": noisy},
+                           reference=held, baseline=baseline, train=train)
+    assert report["status"] == "healthy", report["issues"]
+    assert report["reconstruction_skill"]["required"] is None
+    assert report["reconstruction_skill"]["overall"] < 0
+    assert report["reconstruction_skill"]["linear_by_chance"] == chance
+
+    t = np.arange(1500)
+    y = np.column_stack([np.sin(2 * np.pi * t / 50) + rng.normal(size=1500),
+                         rng.normal(size=(1500, 7))])
+    train, held = _sliding(y[:1200]), _sliding(y[1200:])
+    baseline = y[:1200].mean(axis=0)
+    assert linear_skill(train, held, baseline) >= 0.1
+    faint = assess_health(_healthy_history(),
+                          samples={"reconstruction": np.broadcast_to(baseline, held.shape)},
+                          reference=held, baseline=baseline, train=train)
+    assert faint["reconstruction_skill"]["required"] is None
