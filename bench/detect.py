@@ -90,6 +90,17 @@ def baselines(train: np.ndarray, test: np.ndarray, window: int, scaler_kind: str
     return out
 
 
+def component_aucs(det, res, labels: np.ndarray) -> dict[str, dict[str, float]]:
+    """AUC-ROC and AUC-PR of each standardised component alone, as it enters the score
+    (two-sided ones with their floor): which signal carries the detection."""
+    out = {}
+    for comp, values in res.components.items():
+        m = evaluate_scores(combine({comp: values}, {comp: 1.0}, det.calibration.score_floors),
+                            labels)
+        out[comp] = {k: m[k] for k in ("auc_roc", "auc_pr")}
+    return out
+
+
 def run_series(name: str, train: np.ndarray, test: np.ndarray, labels: np.ndarray, cfg,
                with_baselines: bool = True) -> dict:
     t0 = time.monotonic()
@@ -107,7 +118,6 @@ def run_series(name: str, train: np.ndarray, test: np.ndarray, labels: np.ndarra
            "first_attempt_health": attempts[0]["status"] if attempts else health.get("status"),
            "reconstruction_skill": health.get("reconstruction_skill", {}).get("overall"),
            "windows_per_second": round((len(test) - det.window + 1) / score_s, 1)}
-    cal = det.calibration
     # The same model with the reconstruction error averaged over features
     # (scoring.reconstruction: mean): what the worst-feature component adds, without
     # training twice.
@@ -119,12 +129,7 @@ def run_series(name: str, train: np.ndarray, test: np.ndarray, labels: np.ndarra
         row[method] = {k: m[k] for k in METRICS}
         if method == "gan":
             row[method].update(f1_at_threshold=m["f1"], precision=m["precision"], recall=m["recall"])
-    # Each standardised component alone, as it enters the score (two-sided ones with their
-    # floor): which signal carries the detection.
-    row["components"] = {}
-    for comp, values in res.components.items():
-        m = evaluate_scores(combine({comp: values}, {comp: 1.0}, cal.score_floors), labels)
-        row["components"][comp] = {k: m[k] for k in ("auc_roc", "auc_pr")}
+    row["components"] = component_aucs(det, res, labels)
     shown = "  ".join(f"{m} {row[m]['auc_pr']:.3f}" for m in scores)
     print(f"  {name:<34} AUC-PR {shown}  ({train_s:.0f}s train, {row['health']}, "
           f"{row['attempts']} attempt(s))", file=sys.stderr, flush=True)

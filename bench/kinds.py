@@ -55,10 +55,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from anomaly_gan.config import load_config
+from anomaly_gan.data.synthetic import _ar1
 from anomaly_gan.evaluate import evaluate_scores
-from anomaly_gan.scoring import combine
 from anomaly_gan.train import train_detector
-from bench.detect import baselines
+from bench.detect import baselines, component_aucs
 
 METHODS = ("gan", "pca", "iforest", "random")
 TEST_ROWS = 3000
@@ -70,15 +70,6 @@ LAYOUTS = {
     "setpoint": ("spike", "shift", "noise", "decouple"),
     "drift": ("spike", "shift", "flatline", "noise", "decouple"),
 }
-
-
-def _ar1(rng: np.random.Generator, n: int, phi: float, sigma: float) -> np.ndarray:
-    out = np.empty(n)
-    acc = 0.0
-    for i, e in enumerate(rng.normal(0.0, sigma, n)):
-        acc = phi * acc + e
-        out[i] = acc
-    return out
 
 
 def _holds(rng: np.random.Generator, n: int, mean_len: float, levels: int) -> np.ndarray:
@@ -199,9 +190,7 @@ def run_series(name: str, train, test, labels, kinds, cfg) -> dict:
     for method, s in scores.items():
         m = evaluate_scores(s, labels)
         row[method] = {"auc_roc": m["auc_roc"], "auc_pr": m["auc_pr"]}
-    row["components"] = {  # each standardised component alone, as it enters the score
-        comp: evaluate_scores(combine({comp: v}, {comp: 1.0}, det.calibration.score_floors),
-                              labels)["auc_roc"] for comp, v in res.components.items()}
+    row["components"] = {comp: m["auc_roc"] for comp, m in component_aucs(det, res, labels).items()}
     for fault in sorted(set(kinds[labels == 1])):
         keep = normal | (kinds == fault)
         row["faults"][fault] = {

@@ -185,6 +185,13 @@ def reconstruction_skill(reconstruction: np.ndarray, reference: np.ndarray,
     return float(1.0 - model[moving].sum() / trivial[moving].sum()), per_feature
 
 
+def _linear_sample(train: np.ndarray) -> np.ndarray:
+    """The training windows a linear reconstruction is fitted on: at most 1,024, evenly spaced."""
+    if len(train) <= _LINEAR_WINDOWS:
+        return train
+    return train[np.linspace(0, len(train) - 1, _LINEAR_WINDOWS).round().astype(int)]
+
+
 def linear_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray | None = None,
                  rank: int = LINEAR_RANK) -> float:
     """:func:`reconstruction_skill` of a rank-``rank`` linear reconstruction of ``reference``:
@@ -201,10 +208,8 @@ def linear_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray 
     >>> linear_skill(blips[:150], blips[150:], rank=4) < 0.1
     True
     """
-    tr = np.asarray(train, dtype=np.float64)
+    tr = _linear_sample(np.asarray(train, dtype=np.float64))
     ref = np.asarray(reference, dtype=np.float64)
-    if len(tr) > _LINEAR_WINDOWS:
-        tr = tr[np.linspace(0, len(tr) - 1, _LINEAR_WINDOWS).round().astype(int)]
     flat = tr.reshape(len(tr), -1)
     mean = flat.mean(axis=0)
     if not (np.all(np.isfinite(flat)) and np.all(np.isfinite(ref))):
@@ -237,7 +242,9 @@ def chance_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray 
             cells[:, f] = cells[rng.permutation(len(cells)), f]
         return cells.reshape(windows.shape)
 
-    return linear_skill(shuffled(np.asarray(train)), shuffled(np.asarray(reference)), baseline, rank)
+    # Shuffle only the windows the linear reconstruction keeps (up to 20,000 are passed in).
+    return linear_skill(shuffled(_linear_sample(np.asarray(train))), shuffled(np.asarray(reference)),
+                        baseline, rank)
 
 
 def mode_collapse(ratio: float, min_ratio: float = MIN_VARIANCE_RATIO) -> bool:
