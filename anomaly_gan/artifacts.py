@@ -55,12 +55,15 @@ __all__ = [
     "save_bundle",
 ]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Written by this version. 2: ``calibration.json`` may hold ``feature_errors`` (the
 worst-feature reconstruction component), which a reader of format 1 would ignore and so
-score with another definition than the threshold was fitted on: it refuses format 2."""
-READABLE_FORMATS = (1, 2)
-"""Format 1 bundles (no ``feature_errors``) load and score as they always did."""
+score with another definition than the threshold was fitted on: it refuses format 2.
+3: ``calibration.json`` holds ``max_share`` (the largest component's share of the score),
+which a reader of format 2 would ignore in the same way."""
+READABLE_FORMATS = (1, 2, 3)
+"""Format 1 bundles (no ``feature_errors``) and format 2 bundles (no ``max_share``) load
+and score as they always did."""
 MANIFEST = "manifest.json"
 CURRENT = "current"
 

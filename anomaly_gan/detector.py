@@ -54,6 +54,9 @@ class Calibration:
     # The worst-feature reconstruction component (scoring.reconstruction: worst_feature, see
     # scoring/components.py); None: the mean over features, as bundles written before it.
     feature_errors: FeatureErrors | None = None
+    # Share of the score taken by the largest component (scoring.max_share, see
+    # scoring/components.py); bundles written before it have none: the weighted mean alone.
+    max_share: float = 0.0
 
     @property
     def score_floors(self) -> dict[str, float]:
@@ -73,7 +76,8 @@ class Calibration:
             standardised["reconstruction"] = self.feature_errors.component(contributions)
         else:
             contributions = self.feature_stats.standardise(per_feature)
-        return standardised, contributions, combine(standardised, self.weights, self.score_floors)
+        return standardised, contributions, combine(standardised, self.weights, self.score_floors,
+                                                     self.max_share)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +85,7 @@ class Calibration:
             "feature_stats": self.feature_stats.to_dict(),
             "weights": dict(self.weights),
             "two_sided_floors": dict(self.floors),
+            "max_share": self.max_share,
             **({} if self.feature_errors is None
                else {"feature_errors": self.feature_errors.to_dict()}),
             "threshold": self.threshold.to_dict(),
@@ -120,6 +125,8 @@ class Calibration:
                                  f"({', '.join(self.component_stats)})")
             if not (math.isfinite(w) and w >= 0):
                 raise ValueError(f"weights.{name}: expected a finite number >= 0, got {w}")
+        if not (math.isfinite(self.max_share) and 0.0 <= self.max_share <= 1.0):
+            raise ValueError(f"max_share: expected a number in [0, 1], got {self.max_share}")
         if not any(w > 0 for w in self.weights.values()):
             raise ValueError("weights: expected at least one weight > 0")
         for name, floor in self.floors.items():
@@ -154,6 +161,7 @@ class Calibration:
             floors={str(k): float(v) for k, v in raw.get("two_sided_floors", {}).items()},
             feature_errors=(None if raw.get("feature_errors") is None
                             else FeatureErrors.from_dict(raw["feature_errors"])),
+            max_share=float(raw.get("max_share", 0.0)),
         )
 
 

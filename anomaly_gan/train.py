@@ -252,6 +252,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         reference_codes=reference_codes,
         floors=floors,
         feature_errors=feature_errors,
+        max_share=cfg.scoring.max_share,
     )
     normal_scores = fitted.combine(comps, per_feature)[2]
     t = cfg.threshold

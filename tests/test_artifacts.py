@@ -126,6 +126,7 @@ def test_store_current_that_is_not_utf8(tmp_path):
     ("severity_quantiles", [0.0] * 3, "severity_quantiles: expected 201 finite, non-decreasing"),
     ("weights", {"speed": 1.0}, "weights.speed: no such component"),
     ("two_sided_floors", {"speed": -3.0}, "two_sided_floors.speed: no such component"),
+    ("max_share", 1.5, r"max_share: expected a number in \[0, 1\], got 1.5"),
     ("feature_errors", {"stats": {"median": [0.0], "scale": [1.0]}, "floors": None,
                         "worst": {"median": 0.0, "scale": 1.0}},
      r"feature_errors.stats.median: expected 3 finite number\(s\), got shape \(1,\)"),
@@ -151,6 +152,7 @@ def test_bundle_without_two_sided_scores_one_sided(tiny_bundle, tiny_detector):
         raw = json.loads(text)
         del raw["two_sided_floors"]
         del raw["feature_errors"]
+        del raw["max_share"]
         return json.dumps(raw)
 
     _rewrite(tiny_bundle, "calibration.json", edit)
@@ -159,9 +161,35 @@ def test_bundle_without_two_sided_scores_one_sided(tiny_bundle, tiny_detector):
     (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
     old = load_bundle(tiny_bundle)
     assert old.calibration.floors == {} and old.calibration.feature_errors is None
+    assert old.calibration.max_share == 0.0
     windows = np.random.default_rng(3).normal(size=(5, old.window, old.n_features))
     res = old.score_windows(windows)
     np.testing.assert_allclose(res.score, combine(res.components, old.calibration.weights))
+
+
+def test_format_2_bundle_scores_with_the_weighted_mean_alone(tiny_bundle, tiny_detector):
+    """Format 2 bundles have no max_share: they score as they did (the weighted mean), and
+    this version's bundles give the largest component its share."""
+    assert tiny_detector.calibration.max_share == 0.5
+    windows = np.random.default_rng(4).normal(size=(5, tiny_detector.window,
+                                                   tiny_detector.n_features))
+    cal = tiny_detector.calibration
+    new = tiny_detector.score_windows(windows)
+    mean = combine(new.components, cal.weights, cal.score_floors)
+    assert not np.allclose(new.score, mean)
+
+    def edit(text):
+        raw = json.loads(text)
+        del raw["max_share"]
+        return json.dumps(raw)
+
+    _rewrite(tiny_bundle, "calibration.json", edit)
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    manifest["format_version"] = 2  # what this anomaly-gan wrote before max_share
+    (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
+    old = load_bundle(tiny_bundle)
+    assert old.calibration.max_share == 0.0
+    np.testing.assert_allclose(old.score_windows(windows).score, mean)
 
 
 def test_window_that_disagrees_with_the_network(tiny_bundle):

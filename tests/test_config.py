@@ -41,6 +41,7 @@ def test_config_is_frozen():
         ("bogus: 1\n", "bogus: unknown key; allowed: model, data"),
         ("threshold:\n  quantile: 1.0\n", "threshold.quantile: expected a number >= 0.5 and < 1"),
         ("scoring:\n  weights: {speed: 1}\n", "scoring.weights.speed: expected a component"),
+        ("scoring:\n  max_share: 1.5\n", "scoring.max_share: expected a number >= 0 and <= 1"),
         ("model:\n  hidden: []\n", "model.hidden: expected a non-empty"),
         ("data:\n  window: 8\n  stride: 9\n", "data.stride: expected <= data.window (8), got 9"),
         ("training:\n  allow_unhealthy: 1\n", "training.allow_unhealthy: expected true or false"),

@@ -35,10 +35,16 @@ def test_a_short_mixed_series_trains_healthy_at_the_first_attempt(plant_detector
 
 
 def test_normal_continuation_raises_few_alarms(plant_detector):
+    """Later stretches of the same plant, new noise. The second drifts beyond every level of
+    the 600 training rows. Measured: 0.9% and 6.0% of their windows alarm (1.8% and 6.7%
+    with training seed 1); with the weighted mean alone (``scoring.max_share: 0``) 3.3% and
+    3.7% (0.9% and 1.2%). The largest-component share is the price: on the drifted stretch
+    the drift sensor's reconstruction error is the largest component and alone passes the
+    threshold (README, Scores: traded for detection, with the numbers)."""
     w = plant_detector.window
-    for start in (600, 1200):  # later stretches of the same plant, new noise
+    for start in (600, 1200):
         flagged = plant_detector.score_series(plant_series(600, seed=7, start=start)).is_anomaly
-        assert flagged[w - 1:].mean() <= 0.05, start
+        assert flagged[w - 1:].mean() <= 0.08, start
 
 
 def test_spikes_and_jumps_are_flagged_and_explained(plant_detector):

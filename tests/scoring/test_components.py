@@ -59,6 +59,31 @@ def test_two_sided_components_count_below_their_floor():
     assert floors["latent"] == pytest.approx(-6.0 + 0.01 * 12.0)
 
 
+def test_max_share_gives_a_fault_in_one_component_its_weight_back():
+    """A fault that shows in one component only: the weighted mean of four dilutes it to a
+    quarter, inside the others' ordinary spread; with max_share the largest component keeps
+    that share of the score. Floors apply before the maximum (a window far below its floor
+    is the largest), and max_share 0 is the weighted mean exactly."""
+    rng = np.random.default_rng(0)
+    names = ("reconstruction", "discriminator", "latent", "knn")
+    w = dict.fromkeys(names, 1.0)
+    normal = {k: rng.normal(size=2000) for k in names}
+    fault = {k: rng.normal(size=200) for k in names}
+    fault["reconstruction"] += 6.0  # only one component sees it
+    caught = {}
+    for share in (0.0, 0.5):
+        thr = np.quantile(combine(normal, w, max_share=share), 0.995)
+        caught[share] = (combine(fault, w, max_share=share) > thr).mean()
+    assert caught[0.0] < 0.8 and caught[0.5] > 0.98, caught
+    np.testing.assert_array_equal(combine(normal, w, max_share=0.0), combine(normal, w))
+    z = {"reconstruction": np.array([-9.0, 1.0]), "knn": np.array([0.0, 3.0])}
+    np.testing.assert_allclose(combine(z, {"reconstruction": 1.0, "knn": 1.0},
+                                       floors={"reconstruction": -4.0}, max_share=1.0), [5.0, 3.0])
+    # a component without weight takes no part in the maximum either
+    np.testing.assert_allclose(combine(z, {"reconstruction": 0.0, "knn": 1.0}, max_share=1.0),
+                               [0.0, 3.0])
+
+
 def test_explanations_and_severity():
     assert top_features(np.array([[1.0, 5.0, 3.0], [9.0, 0.0, 1.0]]), ["a", "b", "c"], 2) == [["b", "c"], ["a", "c"]]
     q = np.quantile(np.random.default_rng(0).normal(size=5000), np.linspace(0, 1, 201))
