@@ -33,7 +33,7 @@ length costs). Seeds fix everything, so a run is repeatable.
 
 Writes bench/results/kinds.{md,json}.
 
-    python bench/kinds.py [--config C] [--sizes 300,1500,5000] [--seeds 0] [--layouts ...]
+    python bench/kinds.py [--config C] [--sizes 300,1500,5000] [--seeds 0,1] [--layouts ...]
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", help="config for every series (default: the shipped defaults)")
     ap.add_argument("--sizes", default="300,1500,5000", help="training rows per series")
-    ap.add_argument("--seeds", default="0", help="comma-separated generator seeds")
+    ap.add_argument("--seeds", default="0,1", help="comma-separated generator seeds")
     ap.add_argument("--layouts", default=",".join(LAYOUTS))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
