@@ -174,10 +174,9 @@ class ScoringConfig:
     # The reconstruction component: the worst feature's standardised error (one faulty
     # sensor among many is not averaged away; alerts name it) or the mean over features.
     reconstruction: Literal["worst_feature", "mean"] = "worst_feature"
-    # Share of the score taken by the largest standardised component (each scaled by its
-    # weight over the largest weight) instead of the weighted mean: (1 - s) * weighted
-    # mean + s * largest. A fault that shows in one component only is not diluted by the
-    # others; 0: the weighted mean alone.
+    # Share of the score taken by the largest standardised component instead of the
+    # weighted mean: (1 - s) * weighted mean + s * largest. A fault that shows in one
+    # component only is not diluted by the others; 0: the weighted mean alone.
     max_share: float = _f(0.5, **_range(0.0, 1.0))
     top_k: int = _f(3, **_range(1, 1000))
 

@@ -16,7 +16,7 @@ Raw components per window, from the model's raw outputs:
 
 Each is standardised on a log scale with robust statistics (median, MAD) of held-out normal
 windows, then combined: a weighted mean, and with ``scoring.max_share`` (default 0.5) that
-share of the score given to the largest (weighted) component instead (see :func:`combine`). The
+share of the score given to the largest component instead (see :func:`combine`). The
 statistics are fitted once and saved.
 
 Two-sided: the model errors (:data:`TWO_SIDED`) also count when they fall far *below*
@@ -249,16 +249,13 @@ def raw_components(windows: Any, outputs: Mapping[str, Any], reference_codes: An
 def combine(standardised: dict[str, np.ndarray], weights: dict[str, float],
             floors: Mapping[str, float] | None = None, max_share: float = 0.0) -> np.ndarray:
     """Weighted mean of the standardised components that exist and have weight > 0, and
-    with ``max_share`` > 0 (``scoring.max_share``) the largest of them, each scaled by its
-    weight relative to the largest weight: the score is
-    ``(1 - max_share) * weighted mean + max_share * max_k(w_k / max_w * z_k)``.
+    with ``max_share`` > 0 (``scoring.max_share``) the largest of them: the score is
+    ``(1 - max_share) * weighted mean + max_share * largest component``.
 
     The largest term is for a fault that shows in one component only. Which one varies with
     the data: on the shared NASA channels the reconstruction error ranks the labelled rows
     best and the latent ones rank them *below* normal, on NAB's daily cycles it is the other
     way round; a weighted mean dilutes whichever one fired by the others' ordinary noise.
-    The weights count in the maximum too, so that a component weighted down (the
-    discriminator's 0.25) cannot decide a score alone by its own noise.
 
     A component with a ``floors`` entry (two-sided, see the module docstring) counts as
     ``max(z, floor - z)``: unchanged down to halfway to its floor, and rising again below
@@ -273,9 +270,6 @@ def combine(standardised: dict[str, np.ndarray], weights: dict[str, float],
     >>> combine({"reconstruction": np.array([2.0]), "discriminator": np.array([4.0])},
     ...         {"reconstruction": 1.0, "discriminator": 1.0}, max_share=0.5)
     array([3.5])
-    >>> combine({"reconstruction": np.array([2.0]), "discriminator": np.array([4.0])},
-    ...         {"reconstruction": 1.0, "discriminator": 0.25}, max_share=1.0)
-    array([2.])
     """
     floors = floors or {}
     # Fixed summation order: a bundle's weights come back from JSON in another key order,
@@ -284,14 +278,13 @@ def combine(standardised: dict[str, np.ndarray], weights: dict[str, float],
     if not used:
         raise ValueError(f"no weighted component among {sorted(standardised)}")
     total = sum(w for _, w in used)
-    top = max(w for _, w in used)
     out = np.zeros_like(standardised[used[0][0]], dtype=np.float64)
     largest = np.full_like(out, -np.inf)
     for k, w in used:
         z = standardised[k]
         z = np.maximum(z, floors[k] - z) if k in floors else z
         out += w * z
-        largest = np.maximum(largest, (w / top) * z)
+        largest = np.maximum(largest, z)
     out /= total
     if max_share > 0:
         out = (1.0 - max_share) * out + max_share * largest
