@@ -143,22 +143,28 @@ def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
         inspect_bundle(tiny_bundle)
 
 
+def _as_older_format(bundle, version, *missing):
+    """Make ``bundle`` what an older anomaly-gan wrote: its calibration without the keys
+    ``missing`` (re-signed) and the manifest's ``format_version`` set to ``version``."""
+    def edit(text):
+        raw = json.loads(text)
+        for key in missing:
+            del raw[key]
+        return json.dumps(raw)
+
+    _rewrite(bundle, "calibration.json", edit)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["format_version"] = version
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
 def test_bundle_without_two_sided_scores_one_sided(tiny_bundle, tiny_detector):
     """Bundles written before two-sided scoring have no such keys: they score as before
     (one-sided, the reconstruction error averaged over features)."""
     assert set(tiny_detector.calibration.floors) == {"reconstruction", "discriminator", "latent"}
 
-    def edit(text):
-        raw = json.loads(text)
-        del raw["two_sided_floors"]
-        del raw["feature_errors"]
-        del raw["max_share"]
-        return json.dumps(raw)
-
-    _rewrite(tiny_bundle, "calibration.json", edit)
-    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
-    manifest["format_version"] = 1  # what this anomaly-gan wrote before feature_errors
-    (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
+    # what this anomaly-gan wrote before feature_errors
+    _as_older_format(tiny_bundle, 1, "two_sided_floors", "feature_errors", "max_share")
     old = load_bundle(tiny_bundle)
     assert old.calibration.floors == {} and old.calibration.feature_errors is None
     assert old.calibration.max_share == 0.0
@@ -178,15 +184,7 @@ def test_format_2_bundle_scores_with_the_weighted_mean_alone(tiny_bundle, tiny_d
     mean = combine(new.components, cal.weights, cal.score_floors)
     assert not np.allclose(new.score, mean)
 
-    def edit(text):
-        raw = json.loads(text)
-        del raw["max_share"]
-        return json.dumps(raw)
-
-    _rewrite(tiny_bundle, "calibration.json", edit)
-    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
-    manifest["format_version"] = 2  # what this anomaly-gan wrote before max_share
-    (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
+    _as_older_format(tiny_bundle, 2, "max_share")  # what this anomaly-gan wrote before max_share
     old = load_bundle(tiny_bundle)
     assert old.calibration.max_share == 0.0
     np.testing.assert_allclose(old.score_windows(windows).score, mean)
