@@ -174,12 +174,17 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     needed = threshold_windows_needed(cfg.threshold)
     if len(held_w) < needed:
         t = cfg.threshold
-        what = (f"a {t.quantile:g} quantile" if t.method == "quantile"
-                else f"a tail fit above the {t.pot_initial_quantile:g} quantile")
+        if t.method == "quantile":
+            what = f"a {t.quantile:g} quantile"
+            how = ("it is extrapolated from an exponential tail fitted to their largest "
+                   "scores, an estimate resting on a few windows")
+        else:
+            what = f"a tail fit above the {t.pot_initial_quantile:g} quantile"
+            how = ("it is close to their largest score, so normal data will alarm more often "
+                   "than it aims for")
         say(f"note: the threshold is set on {len(held_w)} held-out windows (the last "
             f"{cfg.data.validation_fraction:g} of the rows) and {what} needs {needed} or more: "
-            f"it is close to their largest score, so normal data will alarm more often than "
-            f"it aims for (a longer baseline, or a larger data.validation_fraction, helps)")
+            f"{how} (a longer baseline, or a larger data.validation_fraction, helps)")
 
     attempts: list[dict[str, Any]] = []
     best: tuple[bool, float, int] | None = None

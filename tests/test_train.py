@@ -30,6 +30,7 @@ def test_a_short_baseline_is_named_on_stderr_and_in_the_metadata():
     assert len(notes) == 2
     assert FEATURES[2] in notes[0] and "never change" in notes[0]
     assert "45 held-out windows" in notes[1] and "a 0.995 quantile needs 200 or more" in notes[1]
+    assert "extrapolated" in notes[1]
 
 
 @pytest.mark.slow

@@ -3,7 +3,11 @@
 A threshold is fitted state saved with the model; it is never recomputed from the data
 being scored. Two methods:
 
-- ``quantile``: the q-quantile of the normal scores.
+- ``quantile``: the q-quantile of the normal scores. With fewer than ``1 / (1 - q)`` of
+  them (200 for 0.995) the sample quantile is about their largest score, which normal data
+  exceeds far more often than ``1 - q`` (on 29 scores, 3.6% of the time instead of 0.5%).
+  Then the quantile is extrapolated from an exponential tail fitted to the
+  :data:`TAIL_PEAKS` largest scores (see :func:`fit_quantile_threshold`).
 - ``pot``: peaks over threshold (Siffer et al., KDD 2017): fit a generalized Pareto
   distribution to the excesses over an initial high quantile ``t`` and solve for the score
   whose exceedance probability is ``risk``::
@@ -20,7 +24,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Threshold", "fit_pot_threshold", "fit_quantile_threshold", "fit_threshold"]
+__all__ = ["TAIL_PEAKS", "Threshold", "fit_pot_threshold", "fit_quantile_threshold", "fit_threshold"]
+
+TAIL_PEAKS = 10
+"""Largest normal scores (at most a third of them) that a short sample's tail is fitted to."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +55,37 @@ def _finite(scores: np.ndarray) -> np.ndarray:
 
 
 def fit_quantile_threshold(scores: np.ndarray, quantile: float) -> Threshold:
-    """The q-quantile of the normal scores.
+    """The q-quantile of the normal scores, extrapolated when they are too few for it.
+
+    With ``n * (1 - q) < 1`` the sample quantile cannot reach beyond the largest score, and
+    normal data exceeds the largest of ``n`` scores with probability about ``1 / (n + 1)``:
+    3.3% for 29 held-out windows where 0.5% was asked. Then the tail above ``u``, the
+    ``(m + 1)``-th largest score (``m`` = :data:`TAIL_PEAKS`, at most ``n // 3``), is taken
+    as exponential, ``P(S > u + x) = (m / n) * exp(-x / mean excess)``, and solved for
+    ``1 - q``: ``u + mean_excess * log(m / (n * (1 - q)))``, never below the sample
+    quantile. Exact for an exponential tail, conservative for a lighter one (normal), as
+    a tail fit must be when it rests on ten points. Below 6 scores there is no tail to
+    fit and the sample quantile stands.
 
     >>> fit_quantile_threshold(np.arange(101.0), 0.9).value
     90.0
+    >>> t = fit_quantile_threshold(np.arange(30.0), 0.995)  # u = 19, mean excess 5.5
+    >>> round(t.value, 2), t.details["empirical"]
+    (42.1, 28.855)
     """
     s = _finite(scores)
-    return Threshold(float(np.quantile(s, quantile)), "quantile", {"quantile": quantile, "n": int(s.size)})
+    n = s.size
+    empirical = float(np.quantile(s, quantile))
+    details: dict[str, Any] = {"quantile": quantile, "n": int(n)}
+    peaks = min(TAIL_PEAKS, n // 3)
+    if n * (1.0 - quantile) >= 1.0 or peaks < 2:
+        return Threshold(empirical, "quantile", details)
+    top = np.sort(s)[n - peaks - 1:]
+    u, mean_excess = float(top[0]), float(np.mean(top[1:] - top[0]))
+    value = max(u + mean_excess * math.log(peaks / (n * (1.0 - quantile))), empirical)
+    details.update(extrapolated=True, empirical=empirical, tail_peaks=int(peaks),
+                   tail_mean_excess=mean_excess)
+    return Threshold(float(value), "quantile", details)
 
 
 def _gpd_fit(excess: np.ndarray) -> tuple[float, float]:

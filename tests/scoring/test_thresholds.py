@@ -13,7 +13,28 @@ def test_quantile_threshold():
     s = np.random.default_rng(0).normal(size=100_000)
     t = fit_quantile_threshold(s, 0.99)
     assert t.value == pytest.approx(2.326, abs=0.03)
+    assert "extrapolated" not in t.details
     assert Threshold.from_dict(t.to_dict()) == t
+
+
+def test_a_short_sample_extrapolates_the_quantile_from_its_tail():
+    # 29 scores (the held-out windows of a 300-row baseline) cannot show a 0.995 quantile:
+    # the sample quantile is about their largest, which Exponential(1) data exceeds with
+    # probability exp(-value), about 1/30. Fitted from the tail, the threshold is exceeded
+    # about as rarely as asked (not exactly: ten points make a noisy tail).
+    rng = np.random.default_rng(3)
+    fitted = [fit_quantile_threshold(rng.exponential(1.0, 29), 0.995) for _ in range(500)]
+    assert all(t.details["extrapolated"] and t.details["tail_peaks"] == 9 for t in fitted)
+    assert all(t.value >= t.details["empirical"] for t in fitted)
+    sample_exceeded = np.mean([np.exp(-t.details["empirical"]) for t in fitted])
+    fitted_exceeded = np.mean([np.exp(-t.value) for t in fitted])
+    assert sample_exceeded > 0.025
+    assert 0.002 < fitted_exceeded < 0.015
+
+
+def test_too_few_scores_for_a_tail_keep_the_sample_quantile():
+    t = fit_quantile_threshold(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), 0.995)
+    assert "extrapolated" not in t.details and t.value == pytest.approx(4.98)
 
 
 def test_pot_recovers_exponential_tail_quantile():
