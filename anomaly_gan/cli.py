@@ -169,6 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "bundle": str(path), "version": det.version, "kind": det.kind,
         "features": len(names), "window": det.window, "threshold": det.threshold,
         "threshold_method": det.calibration.threshold.method,
+        "threshold_extrapolated": bool(det.calibration.threshold.details.get("extrapolated")),
         "train_seconds": det.metadata["duration_seconds"], "epochs": det.metadata["epochs_run"],
         "precision": det.metadata["precision"], "health": health.get("status"),
         "held_out_false_positive_rate": val["false_positive_rate"],
