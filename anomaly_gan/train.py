@@ -34,6 +34,7 @@ from anomaly_gan.scoring import (
     fit_threshold,
     low_floors,
     raw_components,
+    scores_needed,
     standardise_components,
 )
 from anomaly_gan.scoring.drift import reference_histograms
@@ -71,8 +72,8 @@ def threshold_windows_needed(threshold: ThresholdConfig) -> int:
     >>> threshold_windows_needed(ThresholdConfig())
     200
     """
-    q = threshold.quantile if threshold.method == "quantile" else threshold.pot_initial_quantile
-    return math.ceil(1.0 / (1.0 - q) - 1e-9)
+    return scores_needed(threshold.quantile if threshold.method == "quantile"
+                         else threshold.pot_initial_quantile)
 
 
 def split_series(series: Sequence[np.ndarray], window: int, validation_fraction: float

@@ -23,6 +23,7 @@ from anomaly_gan.scoring.thresholds import (
     fit_pot_threshold,
     fit_quantile_threshold,
     fit_threshold,
+    scores_needed,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "knn_distance",
     "low_floors",
     "raw_components",
+    "scores_needed",
     "severity",
     "standardise_components",
     "top_features",

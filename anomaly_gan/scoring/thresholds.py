@@ -5,7 +5,7 @@ being scored. Two methods:
 
 - ``quantile``: the q-quantile of the normal scores. With fewer than ``1 / (1 - q)`` of
   them (200 for 0.995) the sample quantile is about their largest score, which normal data
-  exceeds far more often than ``1 - q`` (on 29 scores, 3.6% of the time instead of 0.5%).
+  exceeds about ``1 / (n + 1)`` of the time (3.3% on 29 scores, where 0.5% was asked).
   Then the quantile is extrapolated from an exponential tail fitted to the
   :data:`TAIL_PEAKS` largest scores (see :func:`fit_quantile_threshold`).
 - ``pot``: peaks over threshold (Siffer et al., KDD 2017): fit a generalized Pareto
@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TAIL_PEAKS", "Threshold", "fit_pot_threshold", "fit_quantile_threshold", "fit_threshold"]
+__all__ = ["TAIL_PEAKS", "Threshold", "fit_pot_threshold", "fit_quantile_threshold", "fit_threshold",
+           "scores_needed"]
 
 TAIL_PEAKS = 10
 """Largest normal scores (at most a third of them) that a short sample's tail is fitted to."""
@@ -54,10 +55,20 @@ def _finite(scores: np.ndarray) -> np.ndarray:
     return scores
 
 
+def scores_needed(quantile: float) -> int:
+    """Normal scores a sample ``quantile`` needs before it is more than their largest:
+    ``1 / (1 - q)``; with fewer, :func:`fit_quantile_threshold` extrapolates.
+
+    >>> scores_needed(0.995), scores_needed(0.99)
+    (200, 100)
+    """
+    return math.ceil(1.0 / (1.0 - quantile) - 1e-9)
+
+
 def fit_quantile_threshold(scores: np.ndarray, quantile: float) -> Threshold:
     """The q-quantile of the normal scores, extrapolated when they are too few for it.
 
-    With ``n * (1 - q) < 1`` the sample quantile cannot reach beyond the largest score, and
+    With ``n`` < :func:`scores_needed` the sample quantile cannot reach beyond the largest score, and
     normal data exceeds the largest of ``n`` scores with probability about ``1 / (n + 1)``:
     3.3% for 29 held-out windows where 0.5% was asked. Then the tail above ``u``, the
     ``(m + 1)``-th largest score (``m`` = :data:`TAIL_PEAKS`, at most ``n // 3``), is taken
@@ -78,7 +89,7 @@ def fit_quantile_threshold(scores: np.ndarray, quantile: float) -> Threshold:
     empirical = float(np.quantile(s, quantile))
     details: dict[str, Any] = {"quantile": quantile, "n": int(n)}
     peaks = min(TAIL_PEAKS, n // 3)
-    if n * (1.0 - quantile) >= 1.0 or peaks < 2:
+    if n >= scores_needed(quantile) or peaks < 2:
         return Threshold(empirical, "quantile", details)
     top = np.sort(s)[n - peaks - 1:]
     u, mean_excess = float(top[0]), float(np.mean(top[1:] - top[0]))
