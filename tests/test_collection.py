@@ -1,0 +1,28 @@
+"""`make test-fast` collects the suite the way a developer runs it.
+
+`make test` runs under pytest-xdist, whose workers do not see the command line, so a module
+that reads ``sys.argv`` at import time (``--doctest-modules`` imports every file under
+tests/, scripts included) passes there and breaks ``pytest -m "not slow"``: a script
+helper once parsed pytest's ``-m`` as its own argument and stopped the collection.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_fast_selection_collects_without_errors():
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not slow",
+         "-p", "no:cacheprovider"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
+        stdin=subprocess.DEVNULL)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    assert "error" not in out.lower().split("collected")[-1], out[-4000:]
+    assert " tests collected" in out or " deselected" in out, out[-2000:]
