@@ -78,7 +78,7 @@ ModelKind = Literal["ganomaly", "fanogan"]
 """A GAN family: the name of its folder under ``anomaly_gan/models/``."""
 Backbone = Literal["dense", "conv1d"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
-ScoreComponent = Literal["reconstruction", "discriminator", "latent", "knn"]
+ScoreComponent = Literal["reconstruction", "discriminator", "latent", "knn", "quiet"]
 
 MODEL_KINDS: tuple[str, ...] = typing.get_args(ModelKind)
 BACKBONES: tuple[str, ...] = typing.get_args(Backbone)
@@ -164,9 +164,11 @@ class ScoringConfig:
 
     # Latent error first: it is GANomaly's own anomaly score (Akcay et al. 2018); the
     # reconstruction error (f-AnoGAN's main term) second; the discriminator distance as
-    # an auxiliary signal. Families without a component ignore its weight.
+    # an auxiliary signal; quiet: a feature moving far less than it ever did in training
+    # (no model: from the windows). Families without a component ignore its weight; 0
+    # leaves a component out.
     weights: dict[str, float] = _f(  # noqa: RUF009 - _f returns a dataclass field
-        {"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0, "knn": 1.0})
+        {"reconstruction": 0.5, "discriminator": 0.25, "latent": 1.0, "knn": 1.0, "quiet": 1.0})
     # The model errors (reconstruction, discriminator, latent) also count when far *below*
     # normal: below the model's own floor on its training windows (a busy signal gone flat,
     # a stuck sensor, a silent service). knn stays one-sided. false: high errors only.

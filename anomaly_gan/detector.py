@@ -21,6 +21,7 @@ from anomaly_gan.errors import DataError, name_list
 from anomaly_gan.scoring import (
     SEVERITY_LEVELS,
     FeatureErrors,
+    QuietFeatures,
     RobustStats,
     Threshold,
     TopFeatures,
@@ -57,6 +58,14 @@ class Calibration:
     # Share of the score taken by the largest component (scoring.max_share, see
     # scoring/components.py); bundles written before it have none: the weighted mean alone.
     max_share: float = 0.0
+    # The quiet component's per-feature movement band (see scoring/components.py); None:
+    # no quiet component (weight 0, or a bundle written before it).
+    quiet: QuietFeatures | None = None
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The components this calibration scores."""
+        return (*self.component_stats, *(("quiet",) if self.quiet is not None else ()))
 
     @property
     def score_floors(self) -> dict[str, float]:
@@ -66,16 +75,24 @@ class Calibration:
             return self.floors
         return {k: v for k, v in self.floors.items() if k != "reconstruction"}
 
-    def combine(self, comps: dict[str, np.ndarray], per_feature: np.ndarray
-                ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """Raw components and per-feature errors -> (standardised components, per-feature
-        explanations, combined score). One definition for calibration and scoring."""
+    def combine(self, comps: dict[str, np.ndarray], per_feature: np.ndarray,
+                activity: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Raw components, per-feature errors and per-feature movement (``window_activity``)
+        -> (standardised components, per-feature explanations, combined score). One
+        definition for calibration and scoring.
+
+        A feature's explanation is its reconstruction z-score, or its depth below its normal
+        movement where that is larger (a sensor gone flat is named)."""
         standardised = standardise_components(comps, self.component_stats)
         if self.feature_errors is not None:
             contributions = self.feature_errors.feature_z(per_feature)
             standardised["reconstruction"] = self.feature_errors.component(contributions)
         else:
             contributions = self.feature_stats.standardise(per_feature)
+        if self.quiet is not None:
+            depth = self.quiet.depth(activity)
+            standardised["quiet"] = self.quiet.component(depth)
+            contributions = np.maximum(contributions, depth)
         return standardised, contributions, combine(standardised, self.weights, self.score_floors,
                                                      self.max_share)
 
@@ -88,6 +105,7 @@ class Calibration:
             "max_share": self.max_share,
             **({} if self.feature_errors is None
                else {"feature_errors": self.feature_errors.to_dict()}),
+            **({} if self.quiet is None else {"quiet": self.quiet.to_dict()}),
             "threshold": self.threshold.to_dict(),
             "severity_quantiles": self.severity_quantiles.tolist(),
             "validation": self.validation,
@@ -119,10 +137,22 @@ class Calibration:
             if "reconstruction" not in self.component_stats:
                 raise ValueError("feature_errors: the reconstruction component is missing "
                                  "from component_stats")
+        if self.quiet is not None:
+            quiet = self.quiet
+            for part in ("low", "scale", "eps"):
+                arr = getattr(quiet, part)
+                if arr.shape != (n_features,) or not np.isfinite(arr).all():
+                    raise ValueError(f"quiet.{part}: expected {n_features} finite number(s), "
+                                     f"got shape {arr.shape}")
+            if np.any(quiet.scale <= 0) or np.any(quiet.eps <= 0):
+                raise ValueError("quiet.scale, quiet.eps: expected numbers > 0")
+            if not (math.isfinite(quiet.margin) and quiet.margin >= 0):
+                raise ValueError(f"quiet.margin: expected a finite number >= 0, "
+                                 f"got {quiet.margin}")
         for name, w in self.weights.items():
-            if name not in self.component_stats:
-                raise ValueError(f"weights.{name}: no such component in component_stats "
-                                 f"({', '.join(self.component_stats)})")
+            if name not in self.components:
+                raise ValueError(f"weights.{name}: no such component in this calibration "
+                                 f"({', '.join(self.components)})")
             if not (math.isfinite(w) and w >= 0):
                 raise ValueError(f"weights.{name}: expected a finite number >= 0, got {w}")
         if not (math.isfinite(self.max_share) and 0.0 <= self.max_share <= 1.0):
@@ -162,6 +192,7 @@ class Calibration:
             feature_errors=(None if raw.get("feature_errors") is None
                             else FeatureErrors.from_dict(raw["feature_errors"])),
             max_share=float(raw.get("max_share", 0.0)),
+            quiet=None if raw.get("quiet") is None else QuietFeatures.from_dict(raw["quiet"]),
         )
 
 
@@ -250,17 +281,18 @@ class Detector:
             self.score_windows(np.zeros((n, self.window, self.n_features)))
 
     def raw_scores(self, raw_windows: np.ndarray, reference_codes: np.ndarray | None = None
-                   ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Unstandardised components and per-feature errors (used for calibration): one
-        compiled call per batch (:class:`anomaly_gan.inference.CompiledScorer`).
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Unstandardised components, per-feature errors and per-feature movement (used for
+        calibration): one compiled call per batch
+        (:class:`anomaly_gan.inference.CompiledScorer`).
 
         ``reference_codes`` stands in for the calibration's (training measures the held-out
         windows before the calibration exists).
         """
         scorer = self._scorer() if reference_codes is None else self._make_scorer(reference_codes)
-        comps, per_feature = scorer(np.asarray(raw_windows, dtype=np.float64))
+        comps, per_feature, activity = scorer(np.asarray(raw_windows, dtype=np.float64))
         return ({k: v.astype(np.float64) for k, v in comps.items()},
-                per_feature.astype(np.float64))
+                per_feature.astype(np.float64), activity.astype(np.float64))
 
     def score_windows(self, raw_windows: np.ndarray) -> WindowScores:
         """Score ``(n, W, F)`` unscaled windows in one model call."""
@@ -272,9 +304,9 @@ class Detector:
         self._check_shape(raw_windows, "windows")
         if raw_windows.shape[0] == 0:
             return self._empty()
-        comps, per_feature = self.raw_scores(raw_windows)
+        comps, per_feature, activity = self.raw_scores(raw_windows)
         cal = self.calibration
-        standardised, contributions, score = cal.combine(comps, per_feature)
+        standardised, contributions, score = cal.combine(comps, per_feature, activity)
         return WindowScores(
             score=score,
             threshold=self.threshold,
@@ -286,7 +318,7 @@ class Detector:
         )
 
     def _empty(self) -> WindowScores:
-        comps = {k: np.empty(0) for k in self.calibration.component_stats}
+        comps = {k: np.empty(0) for k in self.calibration.components}
         return WindowScores(np.empty(0), self.threshold, np.empty(0, bool), np.empty(0), comps,
                             np.empty((0, self.n_features)),
                             TopFeatures(np.empty((0, 0), int), self.feature_names))

@@ -2,10 +2,11 @@
 
 :class:`CompiledScorer` fuses the three steps that used to run one after the other in numpy
 and Keras (scale, run the scorer network, reduce its outputs to components) into a single
-TensorFlow graph function that returns only what scoring needs: the components ``(n,)`` and
-the per-feature reconstruction error ``(n, F)``, not the ``(n, W, F)`` reconstruction. The
-component definitions are :func:`anomaly_gan.scoring.raw_components`'s, traced into the
-graph, so there is one definition for every path.
+TensorFlow graph function that returns only what scoring needs: the components ``(n,)``, the
+per-feature reconstruction error ``(n, F)`` and the per-feature movement ``(n, F)`` (for the
+``quiet`` component), not the ``(n, W, F)`` reconstruction. The definitions are
+:func:`anomaly_gan.scoring.raw_components`'s and :func:`anomaly_gan.scoring.window_activity`'s,
+traced into the graph, so there is one definition for every path.
 
 Scaling is computed in float64 exactly as :meth:`Scaler.transform` does, then cast to float32,
 so the network sees the same inputs as before; the reductions run in float32 (relative
@@ -72,7 +73,8 @@ def batch_sizes(limit: int = MAX_CALL) -> list[int]:
 
 
 class CompiledScorer:
-    """``raw (n, W, F) float64 windows -> (components {name: (n,)}, per_feature (n, F))``.
+    """``raw (n, W, F) float64 windows -> (components {name: (n,)}, per_feature (n, F),
+    activity (n, F))``.
 
     ``scorer`` is the inference network of :func:`anomaly_gan.models.inference_networks`
     (window batch -> dict of raw outputs); ``center``/``scale`` are the fitted scaler's.
@@ -85,16 +87,18 @@ class CompiledScorer:
                  jit_compile: bool = False, reference_codes: np.ndarray | None = None) -> None:
         import keras
 
-        from anomaly_gan.scoring import raw_components
+        from anomaly_gan.scoring import raw_components, window_activity
 
         _, self.window, self.n_features = scorer.input_shape
         center64 = np.asarray(center, dtype=np.float64)
         scale64 = np.asarray(scale, dtype=np.float64)
         ops = keras.ops
 
-        def fused(raw: Any) -> tuple[dict[str, Any], Any]:
+        def fused(raw: Any) -> tuple[dict[str, Any], Any, Any]:
             scaled = ops.cast((raw - center64) / scale64, "float32")
-            return raw_components(scaled, scorer(scaled, training=False), reference_codes)
+            comps, per_feature = raw_components(scaled, scorer(scaled, training=False),
+                                                reference_codes)
+            return comps, per_feature, window_activity(scaled)
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
@@ -109,25 +113,28 @@ class CompiledScorer:
         self.jit_compile = jit_compile and keras.backend.backend() == "tensorflow"
         self._to_numpy = ops.convert_to_numpy
 
-    def __call__(self, raw: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def __call__(self, raw: np.ndarray
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         raw = np.asarray(raw, dtype=np.float64)
         n = raw.shape[0]
         comps: dict[str, list[np.ndarray]] = {}
         per_feature: list[np.ndarray] = []
+        activity: list[np.ndarray] = []
         for start in range(0, n, MAX_CALL):
             chunk = raw[start:start + MAX_CALL]
             m = chunk.shape[0]
             size = padded_size(m) if self.jit_compile else m
             if size > m:
                 chunk = np.concatenate([chunk, np.zeros((size - m, *chunk.shape[1:]))])
-            c, pf = self._fn(chunk)
+            c, pf, act = self._fn(chunk)
             for k, v in c.items():
                 comps.setdefault(k, []).append(self._to_numpy(v)[:m])
             per_feature.append(self._to_numpy(pf)[:m])
+            activity.append(self._to_numpy(act)[:m])
         if not per_feature:
             raise ValueError("no windows to score")
         return ({k: np.concatenate(v) for k, v in comps.items()},
-                np.concatenate(per_feature))
+                np.concatenate(per_feature), np.concatenate(activity))
 
     def warm_up(self, max_batch: int = MAX_CALL) -> None:
         """Trace the function (under XLA: compile every batch size that calls of at most

@@ -30,6 +30,7 @@ from anomaly_gan.scoring import (
     Threshold,
     fit_component_stats,
     fit_feature_errors,
+    fit_quiet_features,
     fit_robust_stats,
     fit_threshold,
     low_floors,
@@ -237,9 +238,12 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     # Calibrate on the held-out normal windows.
     provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
                            calibration=None, config=cfg)  # type: ignore[arg-type]
-    comps, per_feature = provisional.raw_scores(held_raw, reference_codes)
+    comps, per_feature, activity = provisional.raw_scores(held_raw, reference_codes)
     stats = fit_component_stats(comps)
-    weights = {k: v for k, v in cfg.scoring.weights.items() if k in comps}
+    quiet = (fit_quiet_features(train_w) if cfg.scoring.weights.get("quiet", 0.0) > 0
+             else None)
+    weights = {k: v for k, v in cfg.scoring.weights.items()
+               if k in comps or (k == "quiet" and quiet is not None)}
     # Two-sided floors come from the knn reference windows' components, same network pass.
     seen_raw, seen_per_feature = raw_components(seen, seen_outputs)
     seen_comps = {k: np.asarray(v, dtype=np.float64) for k, v in seen_raw.items()}
@@ -259,8 +263,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         floors=floors,
         feature_errors=feature_errors,
         max_share=cfg.scoring.max_share,
+        quiet=quiet,
     )
-    normal_scores = fitted.combine(comps, per_feature)[2]
+    normal_scores = fitted.combine(comps, per_feature, activity)[2]
     t = cfg.threshold
     threshold = fit_threshold(normal_scores, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
     calibration = dataclasses.replace(

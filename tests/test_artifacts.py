@@ -130,6 +130,10 @@ def test_store_current_that_is_not_utf8(tmp_path):
     ("feature_errors", {"stats": {"median": [0.0], "scale": [1.0]}, "floors": None,
                         "worst": {"median": 0.0, "scale": 1.0}},
      r"feature_errors.stats.median: expected 3 finite number\(s\), got shape \(1,\)"),
+    ("quiet", {"low": [0.0] * 3, "scale": [1.0, 0.0, 1.0], "eps": [0.01] * 3, "margin": 3.0},
+     "quiet.scale, quiet.eps: expected numbers > 0"),
+    ("quiet", {"low": [0.0], "scale": [1.0], "eps": [0.01], "margin": 3.0},
+     r"quiet.low: expected 3 finite number\(s\), got shape \(1,\)"),
     ("window", 1, "window: expected an integer >= 2"),
 ])
 def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):

@@ -52,7 +52,8 @@ def test_train_score_evaluate_plot(trained_cli, tmp_path, capsys):
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 300
     assert list(rows[0]) == ["timestamp", "score", "threshold", "is_anomaly", "severity",
-                             "reconstruction", "discriminator", "latent", "knn", "top_features"]
+                             "reconstruction", "discriminator", "latent", "knn", "quiet",
+                             "top_features"]
     assert rows[0]["score"] == "" and rows[14]["score"] == "" and rows[15]["score"] != ""
     assert rows[15]["timestamp"] == "2026-01-01T00:00:15Z"
     assert len(rows[15]["top_features"].split(";")) == 3

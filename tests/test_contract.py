@@ -27,7 +27,7 @@ def test_output_shapes_and_components(trained):
     res = det.score_series(x)
     assert len(res) == 400 and res.contributions.shape == (400, 3)
     assert np.isnan(res.score[: det.window - 1]).all() and np.isfinite(res.score[det.window - 1 :]).all()
-    expected = {"reconstruction", "discriminator"} | (
+    expected = {"reconstruction", "discriminator", "quiet"} | (
         {"latent", "knn"} if det.kind == "ganomaly" else set())
     assert set(res.components) == expected
     assert all(len(t) == cfg.scoring.top_k for t in res.top_features[det.window - 1 :])

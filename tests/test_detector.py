@@ -41,10 +41,14 @@ def test_a_stuck_signal_is_flagged_though_it_reconstructs_well(tiny_detector):
     stuck = slice(200 + tiny_detector.window, 260)  # windows wholly inside the stuck stretch
     assert res.is_anomaly[stuck].mean() >= 0.9
     # The same model with one-sided errors averaged over features (no floors, no worst
-    # feature): the stuck stretch scores as normal or below.
-    cal = dataclasses.replace(tiny_detector.calibration, floors={}, feature_errors=None)
-    comps, per_feature = tiny_detector.raw_scores(sliding_windows(x, tiny_detector.window, 1))
-    one_sided = cal.combine(comps, per_feature)[2]
+    # feature, no quiet component): the stuck stretch scores as normal or below.
+    cal = dataclasses.replace(tiny_detector.calibration, floors={}, feature_errors=None,
+                              quiet=None,
+                              weights={k: v for k, v in tiny_detector.calibration.weights.items()
+                                       if k != "quiet"})
+    comps, per_feature, activity = tiny_detector.raw_scores(
+        sliding_windows(x, tiny_detector.window, 1))
+    one_sided = cal.combine(comps, per_feature, activity)[2]
     first = tiny_detector.window - 1  # row r's window is window r - first
     assert (one_sided[stuck.start - first:stuck.stop - first] > tiny_detector.threshold).mean() <= 0.1
     assert res.is_anomaly[tiny_detector.window:190].mean() <= 0.05

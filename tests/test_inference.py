@@ -10,7 +10,7 @@ from anomaly_gan.inference import (
     thread_settings,
 )
 from anomaly_gan.models import raw_outputs
-from anomaly_gan.scoring import raw_components
+from anomaly_gan.scoring import raw_components, window_activity
 
 
 def test_padding_wastes_at_most_31_windows_and_sizes_are_few():
@@ -25,8 +25,8 @@ def test_padding_wastes_at_most_31_windows_and_sizes_are_few():
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 def test_compiled_scorer_equals_network_plus_components(tiny_detector, jit_compile):
-    """The fused call gives the components and per-feature errors of the separate steps
-    (scaler, network, reduction), for a batch that XLA pads and one that is split."""
+    """The fused call gives the components, per-feature errors and movement of the separate
+    steps (scaler, network, reduction), for a batch that XLA pads and one that is split."""
     det = tiny_detector
     rng = np.random.default_rng(1)
     fused = CompiledScorer(det.nets["scorer"], det.scaler.center, det.scaler.scale,
@@ -35,9 +35,10 @@ def test_compiled_scorer_equals_network_plus_components(tiny_detector, jit_compi
         raw = rng.normal(size=(n, det.window, det.n_features)) * 5
         scaled = det.scaler.transform(raw)
         comps_ref, pf_ref = raw_components(scaled, raw_outputs(det.kind, det.nets, scaled))
-        comps, pf = fused(raw)
-        assert set(comps) == set(comps_ref) and pf.shape == (n, det.n_features)
+        comps, pf, act = fused(raw)
+        assert set(comps) == set(comps_ref) and pf.shape == act.shape == (n, det.n_features)
         np.testing.assert_allclose(pf, np.asarray(pf_ref), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(act, np.asarray(window_activity(scaled)), rtol=1e-5, atol=1e-7)
         for k, v in comps.items():
             np.testing.assert_allclose(v, np.asarray(comps_ref[k]), rtol=1e-5, atol=1e-7)
 

@@ -42,6 +42,17 @@ named in an alert is the one that raised the score (also when it went flat). ``m
 keeps the mean over features (bundles written before this have no :class:`FeatureErrors`
 and score that way).
 
+Quiet features (``quiet``, from the windows alone, no model): a feature that moves much
+*less* than it ever did in training (a sensor gone flat, commands that stopped, a busy
+service gone silent). Its movement in a window is the mean ``|x[t] - x[t-1]|`` over the
+window's rows (scaled units, :func:`window_activity`); on a log scale, its depth below the
+:data:`QUIET_QUANTILE` of the training windows, in MADs of those windows, less a margin of
+:data:`QUIET_MARGIN`, is that feature's depth, and the component is the deepest feature's
+(0 for any window that moves like a normal one; :class:`QuietFeatures`). The model errors
+cannot say this: a window that holds still is the easiest one to reconstruct, and its
+latent code may lie near the codes of normal quiet stretches; a feature that is often
+still in training (a command flag) has its quantile at "no movement" and never counts.
+
 Why log: the errors are positive and right-skewed, and their tails differ a lot between
 components (the discriminator distance's 99th percentile can sit 12 robust sigmas out
 where the reconstruction error's sits at 5). On a linear scale the heaviest-tailed
@@ -64,17 +75,22 @@ __all__ = [
     "FLOOR_QUANTILE",
     "KNN_NEIGHBOURS",
     "KNN_REFERENCE",
+    "QUIET_MARGIN",
+    "QUIET_QUANTILE",
     "TWO_SIDED",
     "FeatureErrors",
+    "QuietFeatures",
     "RobustStats",
     "combine",
     "fit_component_stats",
     "fit_feature_errors",
+    "fit_quiet_features",
     "fit_robust_stats",
     "knn_distance",
     "low_floors",
     "raw_components",
     "standardise_components",
+    "window_activity",
 ]
 
 COMPONENTS = SCORE_COMPONENTS
@@ -85,6 +101,12 @@ TWO_SIDED: tuple[str, ...] = ("reconstruction", "discriminator", "latent")
 """Model errors: far below normal is anomalous too (see the module docstring)."""
 FLOOR_QUANTILE = 0.01
 """A two-sided component's floor: this quantile of it on the model's own training windows."""
+QUIET_QUANTILE = 0.005
+"""The low end of a feature's normal movement: this quantile of it on training windows."""
+QUIET_MARGIN = 3.0
+"""MADs below :data:`QUIET_QUANTILE` that a feature's movement may fall before it counts."""
+_QUIET_MIN_MAD = 0.05  # log units: a feature that always moves alike still has a scale
+_QUIET_EPS = 0.01  # of the feature's mean deviation: movement below this is no movement
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -198,6 +220,75 @@ def fit_feature_errors(held_out: np.ndarray, training: np.ndarray | None,
               else np.quantile(stats.standardise(_log(training)), quantile, axis=0))
     fe = FeatureErrors(stats, floors, RobustStats(np.zeros(()), np.ones(())))
     return FeatureErrors(stats, floors, fit_robust_stats(fe.feature_z(held_out).max(axis=1)))
+
+
+def window_activity(windows: Any) -> Any:
+    """How much each feature moves in each window: the mean ``|x[t] - x[t-1]|`` over its
+    rows, ``(n, W, F) -> (n, F)``. ``keras.ops``, like :func:`raw_components`.
+
+    >>> np.asarray(window_activity(np.array([[[0.0, 1.0], [2.0, 1.0], [0.0, 1.0]]]))).tolist()
+    [[2.0, 0.0]]
+    """
+    from keras import ops
+
+    return ops.mean(ops.abs(windows[:, 1:] - windows[:, :-1]), axis=1)
+
+
+@dataclass(frozen=True)
+class QuietFeatures:
+    """The ``quiet`` component (see the module docstring), per feature: ``low``, the
+    :data:`QUIET_QUANTILE` of the log movement on training windows; ``scale``, its MAD there
+    (at least 0.05); ``eps``, added before the log (1% of the feature's mean deviation from
+    its median); ``margin`` in MADs."""
+
+    low: np.ndarray
+    scale: np.ndarray
+    eps: np.ndarray
+    margin: float = QUIET_MARGIN
+
+    def depth(self, activity: np.ndarray) -> np.ndarray:
+        """``(n, F)`` depth of each feature below its normal movement, 0 where it moves as
+        usual (also the explanations: a feature that went still is named by it)."""
+        below = (self.low - np.log(np.asarray(activity, np.float64) + self.eps)) / self.scale
+        return np.maximum(below - self.margin, 0.0)
+
+    @staticmethod
+    def component(depth: np.ndarray) -> np.ndarray:
+        """The component from :meth:`depth`'s output: the deepest feature."""
+        return depth.max(axis=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": self.low.tolist(), "scale": self.scale.tolist(), "eps": self.eps.tolist(),
+                "margin": self.margin}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> QuietFeatures:
+        low, scale, eps = (np.asarray(raw[k], dtype=np.float64) for k in ("low", "scale", "eps"))
+        return cls(low, scale, eps, float(raw["margin"]))
+
+
+def fit_quiet_features(training_windows: np.ndarray, quantile: float = QUIET_QUANTILE,
+                       margin: float = QUIET_MARGIN) -> QuietFeatures:
+    """Fit :class:`QuietFeatures` on scaled ``(n, W, F)`` normal training windows.
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(400, 32, 2)); x[:, :, 1] = (rng.random((400, 32)) < 0.02)
+    >>> q = fit_quiet_features(x)
+    >>> flat = np.zeros((1, 32, 2))  # both still: the moving feature counts, the flag not
+    >>> depth = q.depth(np.asarray(window_activity(flat)))
+    >>> bool(depth[0, 0] > 10), float(depth[0, 1])
+    (True, 0.0)
+    >>> float(q.component(q.depth(np.asarray(window_activity(x[:50])))).max())
+    0.0
+    """
+    x = np.asarray(training_windows, dtype=np.float64)
+    first = x[:, 0]  # one row per window: every row of the series at stride 1
+    spread = np.abs(first - np.median(first, axis=0)).mean(axis=0)
+    eps = _QUIET_EPS * np.where(spread > 1e-12, spread, 1.0)
+    log_activity = np.log(np.asarray(window_activity(x), np.float64) + eps)
+    mad = np.median(np.abs(log_activity - np.median(log_activity, axis=0)), axis=0)
+    return QuietFeatures(np.quantile(log_activity, quantile, axis=0),
+                         np.maximum(mad, _QUIET_MIN_MAD), eps, margin)
 
 
 def knn_distance(codes: Any, reference: Any, k: int = KNN_NEIGHBOURS) -> Any:

@@ -5,14 +5,17 @@ import pytest
 
 from anomaly_gan.scoring import (
     FeatureErrors,
+    QuietFeatures,
     RobustStats,
     combine,
     fit_feature_errors,
+    fit_quiet_features,
     fit_robust_stats,
     low_floors,
     raw_components,
     severity,
     top_features,
+    window_activity,
 )
 
 
@@ -131,3 +134,43 @@ def test_worst_feature_is_two_sided_per_feature_and_round_trips():
     back = FeatureErrors.from_dict(json.loads(json.dumps(two.to_dict())))
     np.testing.assert_array_equal(back.feature_z(test), two.feature_z(test))
     assert FeatureErrors.from_dict(json.loads(json.dumps(one.to_dict()))).floors is None
+
+
+def _plant(rng, n, rows=32):
+    """Windows of a noisy moving sensor, a slow one and a rarely-set 0/1 flag."""
+    t = np.arange(n)[:, None] + np.arange(rows)[None, :]
+    moving = np.sin(t / 5.0) + rng.normal(0, 0.1, (n, rows))
+    slow = np.sin(t / 200.0) + rng.normal(0, 0.01, (n, rows))
+    flag = (rng.random((n, rows)) < 0.02).astype(float)
+    return np.stack([moving, slow, flag], axis=-1)
+
+
+def test_a_feature_gone_still_is_deep_and_named_while_normal_windows_are_not():
+    rng = np.random.default_rng(3)
+    q = fit_quiet_features(_plant(rng, 2000))
+    normal = _plant(rng, 500)
+    depth = q.depth(np.asarray(window_activity(normal)))
+    assert (q.component(depth) == 0).mean() >= 0.99  # normal movement: 0 for nearly all
+    for col in (0, 1):  # the moving sensor, then the slow one, stuck at their last value
+        stuck = normal[:50].copy()
+        stuck[:, :, col] = stuck[:, :1, col]
+        d = q.depth(np.asarray(window_activity(stuck)))
+        assert (q.component(d) > 3).all() and (d.argmax(axis=1) == col).all()
+    # A flag that is often silent in training is never "quiet", however long it stays 0.
+    silent = normal[:50].copy()
+    silent[:, :, 2] = 0.0
+    assert (q.depth(np.asarray(window_activity(silent)))[:, 2] == 0).all()
+
+
+def test_quiet_features_do_not_depend_on_units_and_round_trip():
+    rng = np.random.default_rng(4)
+    train, test = _plant(rng, 1000), _plant(rng, 40)
+    test[:20, :, 0] = test[:20, :1, 0]
+    q = fit_quiet_features(train)
+    units = np.array([1000.0, 0.001, 1.0])
+    q2 = fit_quiet_features(train * units)
+    np.testing.assert_allclose(q2.depth(np.asarray(window_activity(test * units))),
+                               q.depth(np.asarray(window_activity(test))), atol=1e-6)
+    back = QuietFeatures.from_dict(json.loads(json.dumps(q.to_dict())))
+    act = np.asarray(window_activity(test))
+    np.testing.assert_array_equal(back.depth(act), q.depth(act))
