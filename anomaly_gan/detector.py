@@ -92,7 +92,9 @@ class Calibration:
         if self.quiet is not None:
             depth = self.quiet.depth(activity)
             standardised["quiet"] = self.quiet.component(depth)
-            contributions = np.maximum(contributions, depth)
+            # Only where a feature is below its band: elsewhere depth is 0, and the order
+            # of the reconstruction z-scores (negative ones too) is kept.
+            contributions = np.where(depth > 0, np.maximum(contributions, depth), contributions)
         return standardised, contributions, combine(standardised, self.weights, self.score_floors,
                                                      self.max_share)
 

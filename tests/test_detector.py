@@ -52,3 +52,19 @@ def test_a_stuck_signal_is_flagged_though_it_reconstructs_well(tiny_detector):
     first = tiny_detector.window - 1  # row r's window is window r - first
     assert (one_sided[stuck.start - first:stuck.stop - first] > tiny_detector.threshold).mean() <= 0.1
     assert res.is_anomaly[tiny_detector.window:190].mean() <= 0.05
+
+
+def test_one_sensor_stuck_at_its_last_value_is_flagged_and_named(tiny_detector):
+    """The quiet component: one of three sensors holds its last value for 80 rows while the
+    others move on; the windows wholly inside are flagged and that sensor is named first."""
+    from tests.support_models import normal_series
+
+    det = tiny_detector
+    x = normal_series(400, seed=6)
+    x[200:280, 2] = x[199, 2]
+    res = det.score_series(x)
+    inside = slice(200 + det.window, 280)
+    assert res.is_anomaly[inside].mean() >= 0.9
+    assert (res.components["quiet"][inside] > 0).all()
+    assert all(names[0] == det.feature_names[2] for names in res.top_features[inside])
+    assert (res.components["quiet"][det.window:190] == 0).mean() >= 0.95
