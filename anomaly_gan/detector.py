@@ -141,13 +141,8 @@ class Calibration:
                                  "from component_stats")
         if self.quiet is not None:
             quiet = self.quiet
-            for part in ("low", "scale", "eps"):
-                arr = getattr(quiet, part)
-                if arr.shape != (n_features,) or not np.isfinite(arr).all():
-                    raise ValueError(f"quiet.{part}: expected {n_features} finite number(s), "
-                                     f"got shape {arr.shape}")
-            if np.any(quiet.scale <= 0) or np.any(quiet.eps <= 0):
-                raise ValueError("quiet.scale, quiet.eps: expected numbers > 0")
+            _check_arrays("quiet", {"low": quiet.low, "scale": quiet.scale, "eps": quiet.eps},
+                          (n_features,), positive=("scale", "eps"))
             if not (math.isfinite(quiet.margin) and quiet.margin >= 0):
                 raise ValueError(f"quiet.margin: expected a finite number >= 0, "
                                  f"got {quiet.margin}")
@@ -198,13 +193,21 @@ class Calibration:
         )
 
 
-def _check_stats(name: str, st: RobustStats, shape: tuple[int, ...]) -> None:
-    for part, arr in (("median", st.median), ("scale", st.scale)):
+def _check_arrays(name: str, arrays: dict[str, np.ndarray], shape: tuple[int, ...],
+                  positive: tuple[str, ...] = ()) -> None:
+    """Raise ``ValueError`` naming the first of ``arrays`` that is not of ``shape`` and
+    finite, or, among ``positive``, not > 0."""
+    for part, arr in arrays.items():
         if arr.shape != shape or not np.isfinite(arr).all():
             raise ValueError(f"{name}.{part}: expected {shape[0] if shape else 1} finite "
                              f"number(s), got shape {arr.shape}")
-    if np.any(st.scale <= 0):
-        raise ValueError(f"{name}.scale: expected numbers > 0")
+    for part in positive:
+        if np.any(arrays[part] <= 0):
+            raise ValueError(f"{name}.{part}: expected numbers > 0")
+
+
+def _check_stats(name: str, st: RobustStats, shape: tuple[int, ...]) -> None:
+    _check_arrays(name, {"median": st.median, "scale": st.scale}, shape, positive=("scale",))
 
 
 @dataclass(frozen=True)

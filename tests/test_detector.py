@@ -43,9 +43,7 @@ def test_a_stuck_signal_is_flagged_though_it_reconstructs_well(tiny_detector):
     # The same model with one-sided errors averaged over features (no floors, no worst
     # feature, no quiet component): the stuck stretch scores as normal or below.
     cal = dataclasses.replace(tiny_detector.calibration, floors={}, feature_errors=None,
-                              quiet=None,
-                              weights={k: v for k, v in tiny_detector.calibration.weights.items()
-                                       if k != "quiet"})
+                              quiet=None)
     comps, per_feature, activity = tiny_detector.raw_scores(
         sliding_windows(x, tiny_detector.window, 1))
     one_sided = cal.combine(comps, per_feature, activity)[2]
