@@ -116,8 +116,10 @@ class RunningScorer:
             if not self.thread.is_alive():
                 raise AssertionError(f"scorer thread died while waiting for {what}")
             time.sleep(0.05)
+        counters = {name: self.value(f"anomaly_gan_{name}_total")
+                    for name in ("events_consumed", "windows_scored")}
         raise AssertionError(f"timed out after {timeout_s}s waiting for {what} "
-                             f"(readiness: {self.health.ready()[1]})")
+                             f"(readiness: {self.health.ready()[1]}; {counters})")
 
     def stop(self):
         self.scorer.request_stop()
