@@ -2,9 +2,10 @@
 
 - ``/healthz`` 200 while the scoring loop keeps turning (its last iteration is recent);
   a stuck loop answers 503, so a liveness probe restarts the pod.
-- ``/readyz`` 200 when a model is loaded, the broker is reachable, output is being
-  acknowledged (nothing pending for longer than ``serve.kafka.delivery_stall_seconds``)
-  and this replica has partitions assigned; 503 otherwise (with the reason in the body).
+- ``/readyz`` 200 when the loop keeps turning (as for ``/healthz``), a model is loaded,
+  the broker is reachable, output is being acknowledged (nothing pending for longer than
+  ``serve.kafka.delivery_stall_seconds``) and this replica has partitions assigned; 503
+  otherwise (with the reason in the body).
   Delivery is read at request time, so the answer is right even while the loop waits.
 """
 
@@ -65,6 +66,9 @@ class Health:
     def ready(self) -> tuple[bool, str]:
         if self.stopping:
             return False, "shutting down"
+        alive, why = self.alive()
+        if not alive:  # a loop stuck in a call reads and delivers nothing: not ready either
+            return False, why
         if not self.model_loaded:
             return False, "no model loaded"
         if not self.broker_up:

@@ -242,15 +242,18 @@ class KafkaIO:
         return set(self.consumer.assignment())
 
     def commit(self, offsets: Mapping[Any, int]) -> None:
-        """Synchronously commit ``{TopicPartition: next offset to read}``."""
+        """Synchronously commit ``{TopicPartition: next offset to read}``; raises (kafka-python's
+        ``KafkaTimeoutError``) after ``session_timeout_ms`` instead of waiting for ever."""
         from kafka.structs import OffsetAndMetadata
 
         if offsets:
             self.consumer.commit({tp: OffsetAndMetadata(int(o), "", -1)
-                                  for tp, o in offsets.items()})
+                                  for tp, o in offsets.items()},
+                                 timeout_ms=self.cfg.session_timeout_ms)
 
     def committed(self, tp: Any) -> int | None:
-        return self.consumer.committed(tp)
+        """The group's committed offset of ``tp``; bounded like :meth:`commit`."""
+        return self.consumer.committed(tp, timeout_ms=self.cfg.session_timeout_ms)
 
     def seek(self, tp: Any, offset: int | None) -> None:
         if offset is None:

@@ -119,7 +119,8 @@ class RunningScorer:
         counters = {name: self.value(f"anomaly_gan_{name}_total")
                     for name in ("events_consumed", "windows_scored")}
         raise AssertionError(f"timed out after {timeout_s}s waiting for {what} "
-                             f"(readiness: {self.health.ready()[1]}; {counters})")
+                             f"(readiness: {self.health.ready()[1]}; liveness: "
+                             f"{self.health.alive()[1]}; {counters})")
 
     def stop(self):
         self.scorer.request_stop()

@@ -97,3 +97,18 @@ def test_readiness_and_broker_up_follow_delivery_not_only_the_connection(server)
     assert reg.get_sample_value("anomaly_gan_ready") == 0
     assert reg.get_sample_value("anomaly_gan_delivery_stalled_seconds") == 22.0
     assert reg.get_sample_value("anomaly_gan_assigned_partitions") == 1
+
+
+def test_readyz_fails_while_the_loop_is_stuck(server):
+    """A loop stuck in one call reads and delivers nothing: not ready, though the last
+    gauges it set (broker up, partitions assigned) still say so."""
+    srv, health, clock = server
+    health.model_loaded, health.broker_up, health.assigned = True, True, 2
+    health.beat()
+    url = f"http://127.0.0.1:{srv.port}/readyz"
+    assert get(url)[0] == 200
+    clock.now += 11
+    status, body = get(url)
+    assert status == 503 and "stalled" in json.loads(body)["detail"]
+    health.beat()
+    assert get(url)[0] == 200

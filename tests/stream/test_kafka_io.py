@@ -95,3 +95,39 @@ def test_the_consumer_is_closed_when_the_producer_cannot_start(monkeypatch):
     with pytest.raises(kafka.errors.KafkaConnectionError):
         KafkaIO(KafkaConfig())
     assert len(closed) == 1
+
+
+def test_blocking_group_calls_are_bounded_by_the_session_timeout(monkeypatch):
+    """commit and committed wait on the group coordinator; without a timeout kafka-python
+    waits for ever on a coordinator whose requests never complete, and the loop with it."""
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    calls = []
+
+    class Consumer:
+        def __init__(self, **kwargs):
+            pass
+
+        def subscribe(self, topics, listener=None):
+            pass
+
+        def commit(self, offsets=None, timeout_ms=None):
+            calls.append(("commit", timeout_ms))
+
+        def committed(self, tp, metadata=False, timeout_ms=None):
+            calls.append(("committed", timeout_ms))
+            return 7
+
+    class Producer:
+        def __init__(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(kafka, "KafkaConsumer", Consumer)
+    monkeypatch.setattr(kafka, "KafkaProducer", Producer)
+    io = KafkaIO(KafkaConfig(session_timeout_ms=4000))
+    tp = kafka.TopicPartition("events", 0)
+    io.commit({tp: 5})
+    assert io.committed(tp) == 7
+    assert calls == [("commit", 4000), ("committed", 4000)]
