@@ -89,10 +89,19 @@ def severity(scores: np.ndarray, normal_quantiles: np.ndarray) -> np.ndarray:
 
     ``normal_quantiles`` are the scores at :data:`SEVERITY_LEVELS`, fixed at training, so a
     severity never changes after it is emitted. Above the largest normal score -> 100.
+    Quantiles that tie (held-out scores that are mostly one value, as on a channel that
+    sat still) count at the middle of their levels, so a score equal to every normal
+    score is 50, not 100.
 
     >>> severity(np.array([-1.0, 0.5, 9.0]), np.linspace(0, 1, 201))
     array([  0.,  50., 100.])
+    >>> severity(np.array([0.0, 1e-9]), np.zeros(201))
+    array([ 50., 100.])
     """
     levels = np.linspace(0.0, 100.0, len(normal_quantiles))
-    out = np.interp(scores, normal_quantiles, levels, left=0.0, right=100.0)
+    values, first, counts = np.unique(normal_quantiles, return_index=True, return_counts=True)
+    # np.interp needs strictly increasing points: one per distinct quantile, at the middle
+    # of the levels it holds
+    mid = (levels[first] + levels[first + counts - 1]) / 2.0
+    out = np.interp(scores, values, mid, left=0.0, right=100.0)
     return np.where(np.isfinite(scores), out, np.nan)

@@ -94,6 +94,16 @@ def test_explanations_and_severity():
     assert 45 < sev[0] < 55 and 98 < sev[1] <= 100 and sev[2] == 100 and np.isnan(sev[3])
 
 
+def test_severity_of_tied_normal_scores_is_their_middle():
+    """Held-out scores that are mostly one value (a channel that sat still): a score equal
+    to them is typical, not the most severe; one above them all is 100; between two tied
+    runs it rises from the middle of the first run's levels to the middle of the second's."""
+    q = np.concatenate([np.zeros(101), np.ones(100)])  # levels 0-50 at 0, 50.5-100 at 1
+    sev = severity(np.array([-1.0, 0.0, 0.5, 1.0, 1.5]), q)
+    np.testing.assert_allclose(sev, [0.0, 25.0, 50.125, 75.25, 100.0])
+    assert severity(np.array([0.0]), np.zeros(201))[0] == 50.0
+
+
 def _errors(rng, n, scales):
     """Per-feature reconstruction errors ``(n, F)``: log-normal around each feature's level
     (about +-30% from window to window)."""
