@@ -106,7 +106,7 @@ QUIET_QUANTILE = 0.005
 QUIET_MARGIN = 3.0
 """MADs below :data:`QUIET_QUANTILE` that a feature's movement may fall before it counts."""
 _QUIET_MIN_MAD = 0.05  # log units: a feature that always moves alike still has a scale
-_QUIET_EPS = 0.01  # of the feature's mean deviation: movement below this is no movement
+_QUIET_EPS = 0.01  # of the feature's mean movement: movement below this is no movement
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -238,8 +238,9 @@ def window_activity(windows: Any) -> Any:
 class QuietFeatures:
     """The ``quiet`` component (see the module docstring), per feature: ``low``, the
     :data:`QUIET_QUANTILE` of the log movement on training windows; ``scale``, its MAD there
-    (at least 0.05); ``eps``, added before the log (1% of the feature's mean deviation from
-    its median); ``margin`` in MADs."""
+    (at least 0.05); ``eps``, added before the log (1% of the feature's mean movement on
+    training windows, or of its mean deviation from its median where it never moves);
+    ``margin`` in MADs."""
 
     low: np.ndarray
     scale: np.ndarray
@@ -282,10 +283,15 @@ def fit_quiet_features(training_windows: np.ndarray, quantile: float = QUIET_QUA
     0.0
     """
     x = np.asarray(training_windows, dtype=np.float64)
+    activity = np.asarray(window_activity(x), np.float64)
+    # "No movement" sits 100x below the feature's usual movement. (1% of its spread, as
+    # before, put it 2x below a daily cycle's noisy plateaus: a sensor stuck flat there
+    # stayed inside the margin.)
+    step = activity.mean(axis=0)
     first = x[:, 0]  # one row per window: every row of the series at stride 1
     spread = np.abs(first - np.median(first, axis=0)).mean(axis=0)
-    eps = _QUIET_EPS * np.where(spread > 1e-12, spread, 1.0)
-    log_activity = np.log(np.asarray(window_activity(x), np.float64) + eps)
+    eps = _QUIET_EPS * np.where(step > 1e-12, step, np.where(spread > 1e-12, spread, 1.0))
+    log_activity = np.log(activity + eps)
     mad = np.median(np.abs(log_activity - np.median(log_activity, axis=0)), axis=0)
     return QuietFeatures(np.quantile(log_activity, quantile, axis=0),
                          np.maximum(mad, _QUIET_MIN_MAD), eps, margin)

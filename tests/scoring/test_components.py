@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from anomaly_gan.data import sliding_windows
 from anomaly_gan.scoring import (
     FeatureErrors,
     QuietFeatures,
@@ -170,6 +171,23 @@ def test_a_feature_gone_still_is_deep_and_named_while_normal_windows_are_not():
     silent = normal[:50].copy()
     silent[:, :, 2] = 0.0
     assert (q.depth(np.asarray(window_activity(silent)))[:, 2] == 0).all()
+
+
+def test_a_sensor_stuck_on_a_daily_cycle_is_deep():
+    """A daily cycle of plateaus and ramps (range +-50) with unit noise: the noise on the
+    plateaus is its quietest normal movement, about 2% of the cycle's spread. Stuck at one
+    reading, it is far below that. "No movement" is measured against the feature's usual
+    movement (1% of it), not its spread: with 1% of the spread the stuck window sat only 2x
+    below the plateaus' noise and its depth was 2.7, not the > 10 of a stuck noisy sensor."""
+    rng = np.random.default_rng(0)
+    t = np.arange(3000)
+    x = 50 * np.clip(2 * np.sin(2 * np.pi * t / 288), -1, 1) + rng.normal(0, 1, 3000)
+    q = fit_quiet_features(sliding_windows(x[:, None], 32))
+    stuck = np.full((1, 32, 1), 40.0)
+    assert q.depth(np.asarray(window_activity(stuck)))[0, 0] > 10
+    normal = sliding_windows((50 * np.clip(2 * np.sin(2 * np.pi * (t + 7) / 288), -1, 1)
+                              + rng.normal(0, 1, 3000))[:, None], 32)
+    assert (q.component(q.depth(np.asarray(window_activity(normal)))) == 0).mean() >= 0.99
 
 
 def test_quiet_features_do_not_depend_on_units_and_round_trip():
