@@ -239,8 +239,8 @@ class QuietFeatures:
     """The ``quiet`` component (see the module docstring), per feature: ``low``, the
     :data:`QUIET_QUANTILE` of the log movement on training windows; ``scale``, its MAD there
     (at least 0.05); ``eps``, added before the log (1% of the feature's mean movement on
-    training windows, or of its mean deviation from its median where it never moves);
-    ``margin`` in MADs."""
+    training windows; 0.01 where it never moves, whose ``low`` is then ``log(eps)`` and
+    depth always 0); ``margin`` in MADs."""
 
     low: np.ndarray
     scale: np.ndarray
@@ -287,10 +287,10 @@ def fit_quiet_features(training_windows: np.ndarray, quantile: float = QUIET_QUA
     # "No movement" sits 100x below the feature's usual movement. (1% of its spread, as
     # before, put it 2x below a daily cycle's noisy plateaus: a sensor stuck flat there
     # stayed inside the margin.)
+    # A feature that never moves has every log movement at log(eps), its quantile too, and
+    # no window can fall below that: any eps > 0 does there.
     step = activity.mean(axis=0)
-    first = x[:, 0]  # one row per window: every row of the series at stride 1
-    spread = np.abs(first - np.median(first, axis=0)).mean(axis=0)
-    eps = _QUIET_EPS * np.where(step > 1e-12, step, np.where(spread > 1e-12, spread, 1.0))
+    eps = _QUIET_EPS * np.where(step > 1e-12, step, 1.0)
     log_activity = np.log(activity + eps)
     mad = np.median(np.abs(log_activity - np.median(log_activity, axis=0)), axis=0)
     return QuietFeatures(np.quantile(log_activity, quantile, axis=0),
