@@ -181,12 +181,15 @@ def test_a_sensor_stuck_on_a_daily_cycle_is_deep():
     below the plateaus' noise and its depth was 2.7, not the > 10 of a stuck noisy sensor."""
     rng = np.random.default_rng(0)
     t = np.arange(3000)
-    x = 50 * np.clip(2 * np.sin(2 * np.pi * t / 288), -1, 1) + rng.normal(0, 1, 3000)
-    q = fit_quiet_features(sliding_windows(x[:, None], 32))
+
+    def cycle(shift):
+        x = 50 * np.clip(2 * np.sin(2 * np.pi * (t + shift) / 288), -1, 1)
+        return sliding_windows((x + rng.normal(0, 1, len(t)))[:, None], 32)
+
+    q = fit_quiet_features(cycle(0))
     stuck = np.full((1, 32, 1), 40.0)
     assert q.depth(np.asarray(window_activity(stuck)))[0, 0] > 10
-    normal = sliding_windows((50 * np.clip(2 * np.sin(2 * np.pi * (t + 7) / 288), -1, 1)
-                              + rng.normal(0, 1, 3000))[:, None], 32)
+    normal = cycle(7)
     assert (q.component(q.depth(np.asarray(window_activity(normal)))) == 0).mean() >= 0.99
 
 
