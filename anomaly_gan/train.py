@@ -235,27 +235,30 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     seen_outputs = raw_outputs(cfg.model.kind, nets, seen)
     reference_codes = seen_outputs.get("latent")
 
-    # Calibrate on the held-out normal windows.
+    # Calibrate on normal windows: the held-out ones, and for the model errors also the
+    # knn reference windows (same network pass), which span the whole training period
+    # where the held-out ones are its last part (see anomaly_gan.scoring.components).
     provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
                            calibration=None, config=cfg)  # type: ignore[arg-type]
     comps, per_feature, activity = provisional.raw_scores(held_raw, reference_codes)
-    stats = fit_component_stats(comps)
+    seen_raw, seen_per_feature = raw_components(seen, seen_outputs)
+    seen_comps = {k: np.asarray(v, dtype=np.float64) for k, v in seen_raw.items()}
+    seen_per_feature = np.asarray(seen_per_feature, np.float64)
+    stats = fit_component_stats(comps, seen_comps)
     quiet = (fit_quiet_features(train_w) if cfg.scoring.weights.get("quiet", 0.0) > 0
              else None)
     weights = {k: v for k, v in cfg.scoring.weights.items()
                if k in comps or (k == "quiet" and quiet is not None)}
-    # Two-sided floors come from the knn reference windows' components, same network pass.
-    seen_raw, seen_per_feature = raw_components(seen, seen_outputs)
-    seen_comps = {k: np.asarray(v, dtype=np.float64) for k, v in seen_raw.items()}
+    # Two-sided floors: the reference windows' own low quantile.
     floors = (low_floors(standardise_components(seen_comps, stats), weights)
               if cfg.scoring.two_sided else {})
     feature_errors = None
     if cfg.scoring.reconstruction == "worst_feature":
-        feature_errors = fit_feature_errors(
-            per_feature, np.asarray(seen_per_feature, np.float64) if cfg.scoring.two_sided else None)
+        feature_errors = fit_feature_errors(per_feature, seen_per_feature,
+                                            two_sided=cfg.scoring.two_sided)
     fitted = Calibration(
         component_stats=stats,
-        feature_stats=fit_robust_stats(per_feature, axis=0),
+        feature_stats=fit_robust_stats(np.concatenate([per_feature, seen_per_feature]), axis=0),
         weights=weights,
         threshold=Threshold(math.nan, "unfitted", {}),
         severity_quantiles=np.zeros(len(SEVERITY_LEVELS)),

@@ -14,10 +14,17 @@ Raw components per window, from the model's raw outputs:
   reconstructs well and scores low on them; its latent code still lies away from every
   normal one, which this component measures.
 
-Each is standardised on a log scale with robust statistics (median, MAD) of held-out normal
-windows, then combined: a weighted mean, and with ``scoring.max_share`` (default 0.5) that
-share of the score given to the largest component instead (see :func:`combine`). The
-statistics are fitted once and saved.
+Each is standardised on a log scale with robust statistics (median, MAD) of normal windows,
+then combined: a weighted mean, and with ``scoring.max_share`` (default 0.5) that share of
+the score given to the largest component instead (see :func:`combine`). The statistics are
+fitted once and saved. For the model errors (:data:`TWO_SIDED`) the normal windows are the
+held-out ones *and* the evenly spaced training windows of the ``knn`` reference: held-out
+windows are the last part of the series only, so on their own they see one stretch of
+what the series does (part of a daily cycle, one setpoint), and every other normal stretch
+then scores many sigmas out; the training windows span the whole period but the model has
+fitted them (lower errors), so neither alone is the spread of normal errors. ``knn`` keeps
+the held-out windows only: a reference window's distance to its own code is 0. The
+threshold is still set on held-out windows' combined scores, which the model never saw.
 
 Two-sided: the model errors (:data:`TWO_SIDED`) also count when they fall far *below*
 normal (``scoring.two_sided``, on by default). A window the model reproduces better than
@@ -151,9 +158,21 @@ def _log(values: np.ndarray) -> np.ndarray:
     return np.log(np.asarray(values, dtype=np.float64) + _LOG_FLOOR)
 
 
-def fit_component_stats(components: dict[str, np.ndarray]) -> dict[str, RobustStats]:
-    """Robust statistics of each raw component's log on held-out normal windows."""
-    return {k: fit_robust_stats(_log(v)) for k, v in components.items()}
+def fit_component_stats(held_out: dict[str, np.ndarray],
+                        training: Mapping[str, np.ndarray] | None = None
+                        ) -> dict[str, RobustStats]:
+    """Robust statistics of each raw component's log on held-out normal windows, pooled
+    with ``training`` windows' values where that has the component (see the module
+    docstring: the model errors, not ``knn``).
+
+    >>> held = {"latent": np.array([2.0, 2.0, 2.0]), "knn": np.array([1.0, 2.0, 4.0])}
+    >>> st = fit_component_stats(held, {"latent": np.array([1.0, 1.0, 1.0, 1.0])})
+    >>> round(float(np.exp(st["latent"].median)), 3), round(float(np.exp(st["knn"].median)), 3)
+    (1.0, 2.0)
+    """
+    training = training or {}
+    return {k: fit_robust_stats(_log(np.concatenate([v, training[k]]) if k in training else v))
+            for k, v in held_out.items()}
 
 
 def standardise_components(components: dict[str, np.ndarray],
@@ -171,9 +190,9 @@ def standardise_components(components: dict[str, np.ndarray],
 class FeatureErrors:
     """The worst-feature ``reconstruction`` component (see the module docstring).
 
-    ``stats``: per-feature median and scale of the log error on held-out windows;
+    ``stats``: per-feature median and scale of the log error on held-out and training windows;
     ``floors``: per-feature floors of those z-scores on training windows (``None``: one-sided);
-    ``worst``: median and scale of the per-window maximum on held-out windows.
+    ``worst``: median and scale of the per-window maximum on the same windows as ``stats``.
     """
 
     stats: RobustStats
@@ -202,10 +221,12 @@ class FeatureErrors:
                    RobustStats.from_dict(raw["worst"]))
 
 
-def fit_feature_errors(held_out: np.ndarray, training: np.ndarray | None,
-                       quantile: float = FLOOR_QUANTILE) -> FeatureErrors:
-    """Fit :class:`FeatureErrors` from per-feature errors ``(n, F)`` of held-out windows and,
-    for two-sided scoring, of training windows (``None``: one-sided).
+def fit_feature_errors(held_out: np.ndarray, training: np.ndarray | None, *,
+                       two_sided: bool = True, quantile: float = FLOOR_QUANTILE
+                       ) -> FeatureErrors:
+    """Fit :class:`FeatureErrors` from per-feature errors ``(n, F)`` of held-out windows and
+    of training windows: the statistics on both together, the floors (``two_sided``) on the
+    training windows alone. ``training=None``: held-out statistics, one-sided.
 
     >>> rng = np.random.default_rng(0)
     >>> held = np.exp(rng.normal(size=(500, 3)))
@@ -215,11 +236,12 @@ def fit_feature_errors(held_out: np.ndarray, training: np.ndarray | None,
     >>> z.argmax(axis=1).tolist(), bool((fe.component(z) > 3).all())
     ([1, 2], True)
     """
-    stats = fit_robust_stats(_log(held_out), axis=0)
-    floors = (None if training is None
+    normal = held_out if training is None else np.concatenate([held_out, training])
+    stats = fit_robust_stats(_log(normal), axis=0)
+    floors = (None if training is None or not two_sided
               else np.quantile(stats.standardise(_log(training)), quantile, axis=0))
     fe = FeatureErrors(stats, floors, RobustStats(np.zeros(()), np.ones(())))
-    return FeatureErrors(stats, floors, fit_robust_stats(fe.feature_z(held_out).max(axis=1)))
+    return FeatureErrors(stats, floors, fit_robust_stats(fe.feature_z(normal).max(axis=1)))
 
 
 def window_activity(windows: Any) -> Any:
