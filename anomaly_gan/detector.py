@@ -39,7 +39,8 @@ _CHUNK = 4096
 
 @dataclass(frozen=True)
 class Calibration:
-    """Everything fitted on held-out normal windows after training."""
+    """Everything fitted on normal windows after training (held-out ones; for the model
+    errors' statistics and floors also evenly spaced training windows)."""
 
     component_stats: dict[str, RobustStats]
     feature_stats: RobustStats  # per-feature reconstruction error, for explanations

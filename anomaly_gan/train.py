@@ -2,8 +2,9 @@
 
 Each input series is split in time: the first ``1 - data.validation_fraction`` rows train
 the GAN, the last rows are held out. The held-out windows drive early stopping and then
-calibrate the score: robust statistics of each component, the threshold and the severity
-quantiles. Nothing is ever recalibrated on the data being scored.
+calibrate the score: robust statistics of each component (for the model errors pooled with
+evenly spaced training windows), the threshold and the severity quantiles. Nothing is ever
+recalibrated on the data being scored.
 """
 
 from __future__ import annotations

@@ -39,9 +39,9 @@ means typical, so it stays one-sided.
 
 Worst feature (``scoring.reconstruction: worst_feature``, the default): the
 ``reconstruction`` component is the *worst feature's* error rather than the mean over
-features. Each feature's error is standardised on its own log scale (held-out median and
-MAD), two-sided against that feature's floor on the training windows, and the largest of
-these per window is standardised once more on held-out windows (:class:`FeatureErrors`). A
+features. Each feature's error is standardised on its own log scale (median and MAD of the
+normal windows above), two-sided against that feature's floor on the training windows, and
+the largest of these per window is standardised once more on them (:class:`FeatureErrors`). A
 mean over ``F`` features divides one sensor's fault by ``F``: on a channel with one telemetry
 value and 24 command flags, a telemetry fault moved the mean by 1/25 of its size, under the
 flags' ordinary noise. The same per-feature z-scores are the explanations, so the sensor
