@@ -36,15 +36,15 @@ def test_a_short_mixed_series_trains_healthy_at_the_first_attempt(plant_detector
 
 def test_normal_continuation_raises_few_alarms(plant_detector):
     """Later stretches of the same plant, new noise. The second drifts beyond every level of
-    the 600 training rows. Measured: 0.9% and 6.0% of their windows alarm (1.8% and 6.7%
-    with training seed 1); with the weighted mean alone (``scoring.max_share: 0``) 3.3% and
-    3.7% (0.9% and 1.2%). The largest-component share is the price: on the drifted stretch
-    the drift sensor's reconstruction error is the largest component and alone passes the
-    threshold (README, Scores: traded for detection, with the numbers)."""
+    the 600 training rows. Measured: 0.9% and 0.0% of their windows alarm (1.4% and 1.6%
+    with training seed 1). With the model errors' statistics from the held-out windows
+    alone (the code before 2026-12-03, rerun) it was 0.7% and 3.3% (1.1% and 5.8%): on the
+    drifted stretch the drift sensor's reconstruction error, measured against the spread
+    of the held-out tail only, passed the threshold on its own (README, Scores)."""
     w = plant_detector.window
     for start in (600, 1200):
         flagged = plant_detector.score_series(plant_series(600, seed=7, start=start)).is_anomaly
-        assert flagged[w - 1:].mean() <= 0.08, start
+        assert flagged[w - 1:].mean() <= 0.04, start
 
 
 def test_spikes_and_jumps_are_flagged_and_explained(plant_detector):
@@ -75,6 +75,9 @@ def test_a_channel_with_nothing_to_learn_is_kept_and_still_detects():
     res = det.score_series(x)
     assert res.is_anomaly[300:340].mean() > 0.5
     assert res.top_features[320][0] == "sensor"
-    # Not asserted: on this data ~14% of the other windows alarm too (windows holding one
-    # of the sensor's blips or a cluster of flags, rarer in the short held-out part that
-    # set the threshold); see the README's Models section.
+    # The other windows: 0.2% alarm (0.8% with training seed 1). With the model errors'
+    # statistics from the held-out windows alone, 17.1% (0.0% with seed 1): windows holding
+    # one of the sensor's blips or a cluster of flags, rarer in the short held-out part.
+    w = det.window
+    others = np.r_[res.is_anomaly[w - 1:300], res.is_anomaly[340 + w:]]
+    assert others.mean() <= 0.05
