@@ -161,18 +161,20 @@ def _log(values: np.ndarray) -> np.ndarray:
 def fit_component_stats(held_out: dict[str, np.ndarray],
                         training: Mapping[str, np.ndarray] | None = None
                         ) -> dict[str, RobustStats]:
-    """Robust statistics of each raw component's log on held-out normal windows, pooled
-    with ``training`` windows' values where that has the component (see the module
-    docstring: the model errors, not ``knn``).
+    """Robust statistics of each raw component's log on held-out normal windows; for the
+    model errors (:data:`TWO_SIDED`) pooled with ``training`` windows' values where it has
+    them. ``knn`` never is (see the module docstring), whatever ``training`` holds.
 
     >>> held = {"latent": np.array([2.0, 2.0, 2.0]), "knn": np.array([1.0, 2.0, 4.0])}
-    >>> st = fit_component_stats(held, {"latent": np.array([1.0, 1.0, 1.0, 1.0])})
+    >>> ones = np.ones(4)
+    >>> st = fit_component_stats(held, {"latent": ones, "knn": ones})
     >>> round(float(np.exp(st["latent"].median)), 3), round(float(np.exp(st["knn"].median)), 3)
     (1.0, 2.0)
     """
     training = training or {}
-    return {k: fit_robust_stats(_log(np.concatenate([v, training[k]]) if k in training else v))
-            for k, v in held_out.items()}
+    pooled = {k: np.concatenate([v, training[k]]) if k in TWO_SIDED and k in training else v
+              for k, v in held_out.items()}
+    return {k: fit_robust_stats(_log(v)) for k, v in pooled.items()}
 
 
 def standardise_components(components: dict[str, np.ndarray],

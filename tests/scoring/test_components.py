@@ -183,8 +183,8 @@ def test_statistics_see_every_normal_regime_of_the_training_period():
             assert (score(fault) > threshold).mean() > 0.9
         else:
             assert ranked_first < 0.5 and days_over > 0.5
-    # knn (a distance to the training windows' own codes) is not pooled: no training values.
-    knn = fit_component_stats({"knn": held["latent"]}, training)["knn"]
+    # knn (a distance to the training windows' own codes) is never pooled, even when given.
+    knn = fit_component_stats({"knn": held["latent"]}, {"knn": training["latent"]})["knn"]
     assert knn.median == pytest.approx(np.median(np.log(held["latent"])))
 
 
