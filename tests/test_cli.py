@@ -110,10 +110,11 @@ def test_real_process_validate_config_and_headerless_default_train(tmp_path):
     """`train` with no --config on a headerless numeric CSV (how other harnesses call it)."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("training:\n  epochs: -3\n")
-    # Short training through the documented env overrides; allow_unhealthy because two
-    # epochs prove the plumbing, not the model. training.verbose stays at its default (1):
-    # the CLI must keep Keras' bar off stdout by itself.
+    # Short training through the documented env overrides (two epochs, no step floor, one
+    # attempt); allow_unhealthy because they prove the plumbing, not the model.
+    # training.verbose stays at its default (1): the CLI must keep Keras' bar off stdout.
     env = {**os.environ, "ANOMALY_GAN__TRAINING__EPOCHS": "2",
+           "ANOMALY_GAN__TRAINING__MIN_STEPS": "0", "ANOMALY_GAN__TRAINING__MAX_ATTEMPTS": "1",
            "ANOMALY_GAN__TRAINING__ALLOW_UNHEALTHY": "true"}
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "validate-config", str(bad)],
                        capture_output=True, text=True, check=False)

@@ -321,11 +321,23 @@ def fit_quiet_features(training_windows: np.ndarray, quantile: float = QUIET_QUA
                          np.maximum(mad, _QUIET_MIN_MAD), eps, margin)
 
 
+def _widest_float() -> str:
+    """``float64`` where the Keras backend computes in it; JAX without ``jax_enable_x64``
+    has only float32, and asking it for float64 prints a warning on every call."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return "float64" if jax.config.jax_enable_x64 else "float32"
+    return "float64"
+
+
 def knn_distance(codes: Any, reference: Any, k: int = KNN_NEIGHBOURS) -> Any:
     """Mean Euclidean distance from each row of ``codes`` to its ``k`` nearest ``reference`` rows.
 
-    ``keras.ops`` in float64, like :func:`raw_components` (runs on numpy and inside the
-    compiled inference function).
+    ``keras.ops`` in float64 where the backend has it, like :func:`raw_components` (runs on
+    numpy and inside the compiled inference function).
 
     >>> ref = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
     >>> np.asarray(knn_distance(np.array([[0.0, 0.0], [4.0, 0.0]]), ref, k=2)).round(3)
@@ -333,8 +345,9 @@ def knn_distance(codes: Any, reference: Any, k: int = KNN_NEIGHBOURS) -> Any:
     """
     from keras import ops
 
-    codes = ops.cast(codes, "float64")
-    ref = ops.cast(ops.convert_to_tensor(np.asarray(reference, dtype=np.float64)), "float64")
+    wide = _widest_float()
+    codes = ops.cast(codes, wide)
+    ref = ops.cast(ops.convert_to_tensor(np.asarray(reference, dtype=np.float64)), wide)
     k = max(1, min(int(k), int(np.shape(reference)[0])))
     d2 = (ops.sum(ops.square(codes), axis=1)[:, None] + ops.sum(ops.square(ref), axis=1)[None, :]
           - 2.0 * ops.matmul(codes, ops.transpose(ref)))

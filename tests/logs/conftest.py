@@ -17,7 +17,7 @@ TINY_LOGS_CONFIG = {
     "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [32]},
     "data": {"window": 6, "stride": 1, "scaler": "minmax"},
     "training": {"epochs": 6, "batch_size": 64, "verbose": 0, "seed": 0,
-                 "learning_rate": 1e-3, "allow_unhealthy": True},
+                 "learning_rate": 1e-3, "min_steps": 0, "allow_unhealthy": True},
     "logs": {"format": "regex", "regex": SYSLOG_REGEX, "bucket_seconds": 10.0, "top_k": 12},
 }
 

@@ -18,7 +18,7 @@ TINY = {
     "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [32, 16]},
     "data": {"window": 16, "stride": 1},
     "training": {"epochs": 12, "batch_size": 64, "patience": 4, "seed": 0, "verbose": 0,
-                 "learning_rate": 1e-3},
+                 "learning_rate": 1e-3, "min_steps": 0},
 }
 
 
