@@ -329,7 +329,7 @@ def _widest_float() -> str:
     if keras.backend.backend() == "jax":
         import jax
 
-        return "float64" if jax.config.jax_enable_x64 else "float32"
+        return str(jax.dtypes.canonicalize_dtype(np.float64))
     return "float64"
 
 
