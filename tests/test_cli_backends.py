@@ -90,4 +90,5 @@ def test_a_bundle_scores_the_same_on_the_other_backend(files: Path, trained_on: 
                           str(files / "test.csv"), "--labels", str(files / "labels.csv"),
                           "--json")
     assert code == 0, err
+    assert "Warning" not in err, err
     assert 0.0 <= json.loads(out)["auc_pr"] <= 1.0
