@@ -84,6 +84,11 @@ BAD_INPUT = [
     (["train", "--data", "{tmp}/d.csv", "--out", "{tmp}/m"],
      "{tmp}/d.csv: line 3, column 'a': missing or non-finite value"),
     (["validate-config", "{tmp}/d.csv"], "{tmp}/d.csv: <top level>: expected a mapping"),
+    (["serve", "--config", "{tmp}/nope.yaml"], "{tmp}/nope.yaml: config file not found"),
+    (["retrain", "--store", "{tmp}/store", "--data", "{tmp}/d.csv", "{tmp}/nope.csv"],
+     "{tmp}/nope.csv: file not found"),
+    (["retrain", "--store", "{tmp}/store", "--data", "{tmp}/d.csv", "--labels", "{tmp}/photos"],
+     "{tmp}/photos: cannot read: not a regular file"),
 ]
 
 
@@ -102,6 +107,7 @@ def test_bad_input_is_one_line_before_tensorflow(tmp_path):
         assert err.startswith("anomaly-gan: error: ") and expected.format(tmp=tmp_path) in err
     assert (tmp_path / "photos" / "keep.jpg").exists() and (tmp_path / "link").is_symlink()
     assert (tmp_path / "fifo").is_fifo() and not (tmp_path / "m").exists()
+    assert not (tmp_path / "store").exists()
 
 
 def test_bad_model_is_one_line_from_the_real_command(tmp_path):

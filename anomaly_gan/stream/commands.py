@@ -12,6 +12,7 @@ __all__ = ["cmd_demo", "cmd_serve", "register"]
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from anomaly_gan.config import load_config
+    from anomaly_gan.runtime import import_tensorflow_quietly
     from anomaly_gan.stream.service import serve
 
     cfg = load_config(args.config)
@@ -19,6 +20,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import dataclasses
 
         cfg = cfg.replace(serve=dataclasses.replace(cfg.serve, model_path=args.model))
+    # After the config (a typo in its path or keys is one line at once, not after seconds of
+    # import) and before serve starts logging, so no banner lands among the log lines.
+    import_tensorflow_quietly()
     return serve(cfg)
 
 
