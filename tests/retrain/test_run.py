@@ -25,4 +25,3 @@ def test_unreadable_inputs_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"labels\.csv: file not found$"):
         check_request(RetrainRequest(store="s", start=0.0, end=1.0,
                                      labels=str(tmp_path / "labels.csv")))
-
