@@ -78,7 +78,8 @@ def warm_start(current: Any, kind: str) -> tuple[Callable[[Any], None], list[str
 
 
 def _check_readable(path: Path) -> None:
-    """The readers' own messages for a file that is missing or cannot be read."""
+    """Refuse an input path that is missing, not a regular file or not readable, in the
+    readers' form (``PATH: file not found``, ``PATH: cannot read: REASON``)."""
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if not path.is_file():
