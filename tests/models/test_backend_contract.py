@@ -1,8 +1,8 @@
 """The training contract on the running Keras backend, for every model family.
 
-Not collected on its own (no ``test_`` prefix): ``test_backends.py`` runs this file with
-pytest once per backend, under ``KERAS_BACKEND=tensorflow`` and ``KERAS_BACKEND=jax``, since a
-process can load only one Keras backend.
+Collected in the test process, on its backend (TensorFlow unless ``KERAS_BACKEND`` says
+otherwise); ``test_backends.py`` runs this file again in a child process for each other
+backend, since a process can load only one Keras backend.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from anomaly_gan.models import build_gan, fit_gan, inference_networks, raw_outpu
 from tests.models.helpers import sine_windows, tiny_model, tiny_training
 
 BACKEND = keras.backend.backend()
+
+pytestmark = pytest.mark.slow  # trains models
 
 
 def _weights(net: keras.Model) -> list[np.ndarray]:
@@ -53,10 +55,13 @@ def test_health_checks_report_non_finite_training(kind: str) -> None:
     windows = sine_windows(48, 9, 3)
     gan = build_gan(tiny_model(kind), training, 9, 3)
     huge = windows * np.float32(1e30)  # finite inputs whose squares overflow float32
-    fit = fit_gan(gan, huge[:32], huge[32:], training)
-    assert fit.epochs_run == 1
+    lines: list[str] = []
+    fit = fit_gan(gan, huge[:32], huge[32:], training, progress=lines.append)
+    assert fit.epochs_run == 1 and len(lines) == 1
     assert fit.health["status"] == "unhealthy"
     assert any("non-finite" in issue for issue in fit.issues)
+    if kind == "fanogan":
+        assert "izi_loss" not in fit.history  # no encoder trained on a broken GAN
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
