@@ -54,8 +54,6 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from anomaly_gan.config import load_config
     from anomaly_gan.retrain import RetrainRequest, retrain
     from anomaly_gan.retrain.run import check_request
-    from anomaly_gan.runtime import import_tensorflow_quietly
-    from anomaly_gan.store import ModelStore
 
     cfg = load_config(args.config)
     # Keras' progress bar writes to stdout, which holds the JSON report: progress goes to
@@ -71,8 +69,6 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     req = RetrainRequest(store=args.store, files=tuple(args.data or ()), start=start, end=end,
                          labels=args.labels, promote=not args.no_promote)
     check_request(req)
-    ModelStore.open(req.store, create=True)  # not a store: one line before TensorFlow loads
-    import_tensorflow_quietly()
 
     def progress(msg: str) -> None:
         if not args.quiet or msg.startswith("["):  # --quiet keeps the phase lines only

@@ -29,6 +29,7 @@ from anomaly_gan.retrain.source import (
     read_files,
     read_labels_file,
 )
+from anomaly_gan.runtime import import_tensorflow_quietly
 from anomaly_gan.store import ModelStore
 
 __all__ = ["EXIT_REJECTED", "RetrainRequest", "RetrainResult", "check_request", "retrain",
@@ -118,15 +119,17 @@ def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
 
 
 def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) -> RetrainResult:
-    from anomaly_gan.artifacts import load_bundle
-    from anomaly_gan.train import train_detector
+    """Run one retrain. Everything up to the training data (the request, the store, the
+    labels, the current version's files and the read itself) is checked before TensorFlow
+    loads, so a wrong topic or an empty range is reported in about a second."""
+    from anomaly_gan.artifacts import inspect_bundle
 
     say = progress or (lambda _m: None)
     check_request(req)
     store = ModelStore.open(req.store, create=True)
     labels = read_labels_file(req.labels) if req.labels else []
     current_name = store.current()
-    current = load_bundle(store.path_of(current_name)) if current_name else None
+    info = inspect_bundle(store.path_of(current_name)) if current_name else None
 
     # ---------------------------------------------------------------- read
     started = time.monotonic()
@@ -134,12 +137,12 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     rows: Rows
     if req.files:
         say(f"[read] {len(req.files)} file(s)")
-        rows, names = read_files(cfg, req.files, current.feature_names if current else None)
+        rows, names = read_files(cfg, req.files, info.feature_names if info else None)
     else:
-        if current is None:
+        if info is None:
             raise DataError(f"{req.store}: no current version: the first version must be "
                             f"trained from a file (--data), which also names the features")
-        names = current.feature_names
+        names = info.feature_names
         assert req.start is not None and req.end is not None
         say(f"[read] {cfg.serve.kafka.input_topic} from {_iso(req.start)} to {_iso(req.end)}")
         rows = read_event_range(cfg, names, req.start, req.end, say)
@@ -148,7 +151,12 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
                             f"{_iso(req.start)} and {_iso(req.end)}")
         alerted = read_alerts(cfg.serve.kafka, req.start, req.end,
                               cfg.retrain.alert_margin_seconds)
-    _compatible(cfg, names, current)
+    _compatible(cfg, names, info)
+    import_tensorflow_quietly()
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.train import train_detector
+
+    current = load_bundle(info) if info else None
     rate = rows.events_read / max(rows.seconds, 1e-9)
     say(f"[read] {rows.events_read} events in {rows.seconds:.1f}s ({rate:,.0f} events/s): "
         f"{rows.rows} rows in {len(rows.segments)} segments, "

@@ -13,7 +13,14 @@ import time
 import pytest
 
 from anomaly_gan.store import ModelStore
-from tests.retrain.conftest import ENV, cli, snapshot, write_csvs
+from tests.retrain.conftest import (
+    ENV,
+    TENSORFLOW_LOADED,
+    cli,
+    cli_before_tensorflow,
+    snapshot,
+    write_csvs,
+)
 from tests.retrain.plant import rows
 
 pytestmark = pytest.mark.slow
@@ -39,6 +46,12 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
     return ours[0]
 
 
+def early_error_line(*args: str) -> str:
+    done = cli_before_tensorflow(*args)
+    assert TENSORFLOW_LOADED not in done.stdout, done.stderr
+    return one_error_line(done)
+
+
 @pytest.mark.kafka
 def test_bad_input_is_one_line_exit_2_and_the_store_is_untouched(store, tmp_path, kafka_bootstrap,
                                                                  kafka_topics, config_file):
@@ -49,15 +62,16 @@ def test_bad_input_is_one_line_exit_2_and_the_store_is_untouched(store, tmp_path
     before = snapshot(store.root)
     base = ["retrain", "--config", cfg, "--store", str(store.root), "--quiet"]
 
-    line = one_error_line(cli(*base, "--from", "2026-11-08T00:00Z", "--to", "2026-11-01T00:00Z"))
+    # These read the store and the topic, and fail before TensorFlow loads.
+    line = early_error_line(*base, "--from", "2026-11-08T00:00Z", "--to", "2026-11-01T00:00Z")
     assert "--from 2026-11-08T00:00:00.000Z is not before --to 2026-11-01T00:00:00.000Z" in line
-    line = one_error_line(cli(*base, "--from", "2026-11-01T00:00Z", "--to", "2026-11-08T00:00Z"))
+    line = early_error_line(*base, "--from", "2026-11-01T00:00Z", "--to", "2026-11-08T00:00Z")
     assert f"topic {topics['events']!r}: no events between" in line
     missing = cfg.replace("config.yaml", "missing.yaml")
     with open(cfg) as src, open(missing, "w") as dst:
         dst.write(src.read().replace(topics["events"], "no-such-topic"))
-    line = one_error_line(cli("retrain", "--config", missing, "--store", str(store.root),
-                              "--last", "7d"))
+    line = early_error_line("retrain", "--config", missing, "--store", str(store.root),
+                            "--last", "7d")
     assert "topic 'no-such-topic': does not exist" in line
     assert snapshot(store.root) == before
 
