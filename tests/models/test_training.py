@@ -161,8 +161,9 @@ def test_collapsed_discriminator_is_reset_to_its_initial_weights() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ganomaly", "fanogan"])
 def test_short_series_get_the_step_floor_and_a_decaying_learning_rate(kind: str) -> None:
-    """40 windows in batches of 16 are 3 steps an epoch; min_steps lifts the run to 60."""
-    train = sine_windows(40, 8, 2, seed=1)
+    """44 windows in batches of 16 are 3 steps an epoch; min_steps lifts the run to exactly
+    60 (whole copies alone would fill 22 steps an epoch, 66 in all)."""
+    train = sine_windows(44, 8, 2, seed=1)
     training = tiny_training(epochs=3, min_steps=60, learning_rate=1e-3)
     gan = build_gan(tiny_model(kind), training, 8, 2)
     fit_gan(gan, train, train[:0], training)
