@@ -121,8 +121,8 @@ def repeat_windows(windows: np.ndarray, batch_size: int, steps: int) -> np.ndarr
     counts alike (each window appears ``k`` or ``k + 1`` times an epoch); ``fit(shuffle=True)``
     reshuffles them each epoch. An epoch is then the ``steps`` that :func:`steps_per_epoch`
     planned and the learning-rate schedule spans. (Until 2026-12-03 whole copies only: 3,969
-    windows in batches of 64, a pass of 63 steps under the floor's 67, trained 126 steps an
-    epoch, twice the plan, half of them past the end of the schedule.)
+    windows in batches of 64, a pass of 63 steps under the floor's 67, trained 125 steps an
+    epoch, nearly twice the plan, nearly half of them past the end of the schedule.)
 
     >>> repeat_windows(np.zeros((10, 2, 1)), batch_size=4, steps=6).shape
     (24, 2, 1)
