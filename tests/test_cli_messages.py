@@ -12,27 +12,7 @@ import pytest
 
 from anomaly_gan import __version__
 from anomaly_gan.cli import build_parser, main
-
-# Runs several command lines in one fresh interpreter (each costs ~1 s of imports on a busy
-# machine); reports each one's exit code and stderr, and whether TensorFlow got imported.
-PROBE = """
-import contextlib, io, json, sys
-from anomaly_gan.cli import main
-results = []
-for argv in json.loads(sys.argv[1]):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main(argv)
-    results.append([rc, err.getvalue()])
-print(json.dumps({"results": results, "tensorflow": "tensorflow" in sys.modules}))
-"""
-
-
-def run_cli(*argvs, env=None):
-    r = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argvs)], capture_output=True,
-                       text=True, env={**os.environ, **(env or {})}, check=False)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+from tests.support.cli import run_cli
 
 
 def test_version_and_epilog(capsys):

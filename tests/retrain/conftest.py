@@ -24,18 +24,6 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           text=True, env=ENV, timeout=timeout, check=False)
 
 
-TENSORFLOW_LOADED = "tensorflow was imported"
-
-
-def cli_before_tensorflow(*args: str) -> subprocess.CompletedProcess:
-    """:func:`cli` in a process that ends by printing :data:`TENSORFLOW_LOADED` on stdout
-    when the command imported TensorFlow: for failures that must come before it loads."""
-    code = ("import sys\nfrom anomaly_gan.cli import main\ncode = main(sys.argv[1:])\n"
-            f"if 'tensorflow' in sys.modules: print({TENSORFLOW_LOADED!r})\nsys.exit(code)")
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env=ENV, timeout=600, check=False)
-
-
 def snapshot(root: Path) -> dict[str, str]:
     """Every path under ``root`` with a hash of its content (directories: 'dir')."""
     out = {}

@@ -13,15 +13,9 @@ import time
 import pytest
 
 from anomaly_gan.store import ModelStore
-from tests.retrain.conftest import (
-    ENV,
-    TENSORFLOW_LOADED,
-    cli,
-    cli_before_tensorflow,
-    snapshot,
-    write_csvs,
-)
+from tests.retrain.conftest import ENV, cli, snapshot, write_csvs
 from tests.retrain.plant import rows
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +33,15 @@ def store(tmp_path, tiny_detector):
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    ours = [line for line in proc.stderr.splitlines() if line.startswith("anomaly-gan")]
-    assert len(ours) == 1, proc.stderr
+    return _error_line(proc.returncode, proc.stderr)
+
+
+def _error_line(returncode: int, stderr: str) -> str:
+    assert returncode == 2, stderr
+    assert "Traceback" not in stderr
+    ours = [line for line in stderr.splitlines() if line.startswith("anomaly-gan")]
+    assert len(ours) == 1, stderr
     return ours[0]
-
-
-def early_error_line(*args: str) -> str:
-    done = cli_before_tensorflow(*args)
-    assert TENSORFLOW_LOADED not in done.stdout, done.stderr
-    return one_error_line(done)
 
 
 @pytest.mark.kafka
@@ -62,17 +54,20 @@ def test_bad_input_is_one_line_exit_2_and_the_store_is_untouched(store, tmp_path
     before = snapshot(store.root)
     base = ["retrain", "--config", cfg, "--store", str(store.root), "--quiet"]
 
-    # These read the store and the topic, and fail before TensorFlow loads.
-    line = early_error_line(*base, "--from", "2026-11-08T00:00Z", "--to", "2026-11-01T00:00Z")
-    assert "--from 2026-11-08T00:00:00.000Z is not before --to 2026-11-01T00:00:00.000Z" in line
-    line = early_error_line(*base, "--from", "2026-11-01T00:00Z", "--to", "2026-11-08T00:00Z")
-    assert f"topic {topics['events']!r}: no events between" in line
     missing = cfg.replace("config.yaml", "missing.yaml")
     with open(cfg) as src, open(missing, "w") as dst:
         dst.write(src.read().replace(topics["events"], "no-such-topic"))
-    line = early_error_line("retrain", "--config", missing, "--store", str(store.root),
-                            "--last", "7d")
-    assert "topic 'no-such-topic': does not exist" in line
+    # These read the store and the topic, and fail before TensorFlow loads.
+    probe = run_cli([*base, "--from", "2026-11-08T00:00Z", "--to", "2026-11-01T00:00Z"],
+                    [*base, "--from", "2026-11-01T00:00Z", "--to", "2026-11-08T00:00Z"],
+                    ["retrain", "--config", missing, "--store", str(store.root), "--last", "7d"],
+                    env=ENV)
+    assert not probe["tensorflow"]
+    backwards, empty, no_topic = (_error_line(rc, err) for rc, err in probe["results"])
+    assert "--from 2026-11-08T00:00:00.000Z is not before --to 2026-11-01T00:00:00.000Z" in (
+        backwards)
+    assert f"topic {topics['events']!r}: no events between" in empty
+    assert "topic 'no-such-topic': does not exist" in no_topic
     assert snapshot(store.root) == before
 
     not_a_store = tmp_path / "junk"
