@@ -1,5 +1,5 @@
-"""The filesystem edge for outputs: atomic writes that honour the umask, and destination
-checks made before long work.
+"""The filesystem edge: inputs opened with one-line errors, and for outputs atomic writes
+that honour the umask and destination checks made before long work.
 
 ``tempfile.mkstemp``/``mkdtemp`` create 0600 files and 0700 directories whatever the umask;
 renamed into place as they are, a bundle trained under one UID could not be read by ``serve``
@@ -14,12 +14,44 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from anomaly_gan.errors import OutputError
+from anomaly_gan.errors import DataError, OutputError
 
-__all__ = ["atomic_write_text", "check_creatable", "check_output_file", "current_umask",
-           "umask_mode"]
+__all__ = ["atomic_write_text", "check_creatable", "check_input", "check_output_file",
+           "current_umask", "open_input", "umask_mode"]
+
+
+def check_input(path: str | os.PathLike[str]) -> Path:
+    """Refuse an input that cannot be opened, with the one-line :class:`DataError` every
+    reader raises (``PATH: file not found``, ``PATH: cannot read: REASON``), without opening
+    it: for checks made before long work, such as ``retrain`` before TensorFlow loads."""
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(f"{p}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{p}: cannot read: is a directory")
+    if not os.access(p, os.R_OK):
+        raise DataError(f"{p}: cannot read: Permission denied")
+    return p
+
+
+def open_input(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> IO[Any]:
+    """``open`` for an input file, raising the same one-line errors as :func:`check_input`.
+    A pipe is fine (``--data <(zcat x.csv.gz)``): every reader reads its input once."""
+    p = Path(path)
+    try:
+        return p.open(mode, **kwargs)  # type: ignore[no-any-return]
+    except FileNotFoundError:
+        raise DataError(f"{p}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{p}: cannot read: is a directory") from None
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read: {exc.strerror}") from None
 
 
 def current_umask() -> int:

@@ -68,7 +68,7 @@ BAD_INPUT = [
     (["retrain", "--store", "{tmp}/store", "--data", "{tmp}/d.csv", "{tmp}/nope.csv"],
      "{tmp}/nope.csv: file not found"),
     (["retrain", "--store", "{tmp}/store", "--data", "{tmp}/d.csv", "--labels", "{tmp}/photos"],
-     "{tmp}/photos: cannot read: not a regular file"),
+     "{tmp}/photos: cannot read: is a directory"),
 ]
 
 

@@ -1,10 +1,20 @@
 import os
 import stat
+import threading
 
 import pytest
 
-from anomaly_gan.errors import OutputError
-from anomaly_gan.files import atomic_write_text, check_output_file, current_umask
+from anomaly_gan.data import read_table
+from anomaly_gan.errors import DataError, OutputError
+from anomaly_gan.files import (
+    atomic_write_text,
+    check_input,
+    check_output_file,
+    current_umask,
+    open_input,
+)
+from anomaly_gan.logs.offline import read_log_file
+from anomaly_gan.retrain.source import read_labels_file
 
 
 def test_current_umask_reads_without_changing():
@@ -46,3 +56,53 @@ def test_output_must_be_a_regular_file(tmp_path):
         check_output_file("/dev/null")
     (tmp_path / "f").write_text("old")
     check_output_file(tmp_path / "f")  # an existing regular file may be replaced
+
+
+@pytest.mark.parametrize("check", [check_input, open_input])
+def test_inputs_fail_in_one_line_naming_the_path(tmp_path, check):
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'nope.csv'}: file not found$"):
+        check(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match=rf"^{tmp_path}: cannot read: is a directory$"):
+        check(tmp_path)
+    with pytest.raises(DataError, match=r"/x: cannot read: Not a directory$"):
+        (tmp_path / "f").write_text("1\n")
+        check(tmp_path / "f" / "x")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+@pytest.mark.parametrize("check", [check_input, open_input])
+def test_unreadable_input_is_named(tmp_path, check):
+    f = tmp_path / "secret.csv"
+    f.write_text("1\n")
+    f.chmod(0)
+    with pytest.raises(DataError, match=r"secret\.csv: cannot read: Permission denied$"):
+        check(f)
+
+
+def test_every_reader_uses_the_same_messages(tmp_path):
+    """Data files, log files and labels files: one form of error for a path (the retrain
+    check before TensorFlow loads uses :func:`check_input`, which says the same)."""
+    from anomaly_gan.config import LogsConfig
+
+    for read in (read_table, lambda p: read_log_file(p, LogsConfig()), read_labels_file):
+        with pytest.raises(DataError, match=rf"^{tmp_path / 'gone'}: file not found$"):
+            read(tmp_path / "gone")
+        with pytest.raises(DataError, match=rf"^{tmp_path}: cannot read: is a directory$"):
+            read(tmp_path)
+
+
+def test_a_pipe_is_read(tmp_path):
+    """``--data <(zcat train.csv.gz)``: the reader reads its input once, so a FIFO works."""
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "w") as fh:
+            fh.write("a,b\n1,2\n3,4\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    table = read_table(fifo)
+    writer.join()
+    assert list(table.feature_names) == ["a", "b"]
+    assert table.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]

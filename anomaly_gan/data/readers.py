@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_gan.errors import DataError, brief, clip, name_list
+from anomaly_gan.files import open_input
 
 __all__ = ["Table", "apply_nan_policy", "check_features", "read_labels", "read_table"]
 
@@ -106,13 +107,8 @@ def _is_header(cells: Sequence[str], path: Path) -> bool:
 def _csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     """Every record with the file line it starts on; blank lines are skipped (but counted),
     a row of empty cells (``,,,``) is kept: it is a row of missing values."""
-    try:
-        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
+    handle = open_input(path, newline="", encoding="utf-8-sig")
     rows: list[list[str]] = []
     lines: list[int] = []
     with handle:

@@ -17,6 +17,7 @@ import numpy as np
 from anomaly_gan.config import Config, LogsConfig
 from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError
+from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, parser_from_config
 from anomaly_gan.logs.model import LogModel, fit_log_model, set_means
@@ -34,12 +35,7 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     """Parse every non-empty line; the first bad one is a :class:`DataError` naming it."""
     parser = parser_from_config(cfg, max_line_bytes)
     p = Path(path)
-    try:
-        handle = p.open("rb")
-    except FileNotFoundError:
-        raise DataError(f"{p}: file not found") from None
-    except (IsADirectoryError, PermissionError) as exc:
-        raise DataError(f"{p}: cannot read: {exc.strerror}") from None
+    handle = open_input(p, "rb")
     events: list[LogEvent] = []
     with handle:
         for n, raw in enumerate(handle, start=1):

@@ -8,17 +8,16 @@ leaves the store as it was.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from anomaly_gan.config import Config
 from anomaly_gan.errors import DataError
+from anomaly_gan.files import check_input
 from anomaly_gan.retrain.gate import evaluate_gate
 from anomaly_gan.retrain.select import select_rows, split_holdout
 from anomaly_gan.retrain.source import (
@@ -78,24 +77,13 @@ def warm_start(current: Any, kind: str) -> tuple[Callable[[Any], None], list[str
     return init, copied
 
 
-def _check_readable(path: Path) -> None:
-    """Refuse an input path that is missing, not a regular file or not readable, in the
-    readers' form (``PATH: file not found``, ``PATH: cannot read: REASON``)."""
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():
-        raise DataError(f"{path}: cannot read: not a regular file")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"{path}: cannot read: Permission denied")
-
-
 def check_request(req: RetrainRequest) -> None:
     """Refuse a request that names no source, both sources, a file that cannot be read, or
     an empty/backwards range: before TensorFlow loads, so a typo costs no start-up time."""
     if bool(req.files) == (req.start is not None or req.end is not None):
         raise DataError("retrain: give either --data FILE(s) or a range --from/--to (or --last)")
     for name in (*req.files, *([req.labels] if req.labels else [])):
-        _check_readable(Path(name))
+        check_input(name)
     if req.files:
         return
     if req.start is None or req.end is None:

@@ -318,13 +318,11 @@ def read_labels_file(path: str) -> list[Alerted]:
     """Labelled incidents: a CSV with a header ``entity,start,end`` (RFC 3339 or epoch)."""
     import csv
 
+    from anomaly_gan.files import open_input
     from anomaly_gan.stream.events import parse_timestamp
 
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read labels: {exc.strerror}") from None
+    with open_input(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
     if not rows or [c.strip() for c in rows[0]] != ["entity", "start", "end"]:
         raise DataError(f"{path}: line 1: expected the header 'entity,start,end'")
     out = []

@@ -17,7 +17,7 @@ def test_unreadable_inputs_are_named(tmp_path: Path) -> None:
     check_request(RetrainRequest(store="s", files=(str(data),)))  # fine
     with pytest.raises(DataError, match=rf"^{tmp_path / 'b.csv'}: file not found$"):
         check_request(RetrainRequest(store="s", files=(str(data), str(tmp_path / "b.csv"))))
-    with pytest.raises(DataError, match=rf"^{tmp_path}: cannot read: not a regular file$"):
+    with pytest.raises(DataError, match=rf"^{tmp_path}: cannot read: is a directory$"):
         check_request(RetrainRequest(store="s", files=(str(tmp_path),)))
     with pytest.raises(DataError, match=r"labels\.csv: file not found$"):
         check_request(RetrainRequest(store="s", files=(str(data),),
