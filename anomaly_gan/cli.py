@@ -23,7 +23,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from anomaly_gan import __version__
@@ -59,6 +59,19 @@ documentation:
 
 def _eprint(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def _train_progress(quiet: bool) -> Callable[[str], None]:
+    """Where ``train``'s progress goes: stderr, or under ``--quiet`` only its warnings (a
+    ``note:`` on the data or the threshold, an unhealthy attempt being retried)."""
+    if not quiet:
+        return _eprint
+
+    def warnings_only(msg: str) -> None:
+        if msg.startswith(("note:", "attempt ")):
+            _eprint(msg)
+
+    return warnings_only
 
 
 def _quiet_tensorflow() -> None:
@@ -139,7 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         events = read_log_files(cfg, args.data)
         _tensorflow()
-        det = train_log_detector(cfg, args.data, progress=None if args.quiet else _eprint,
+        det = train_log_detector(cfg, args.data, progress=_train_progress(args.quiet),
                                  events_by_file=events)
         names = det.feature_names
     else:
@@ -156,7 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 f"{2 * cfg.data.window} needed (one training and one held-out "
                                 f"window of {cfg.data.window})")
         _tensorflow()
-        det = train_detector(cfg, series, names, progress=None if args.quiet else _eprint)
+        det = train_detector(cfg, series, names, progress=_train_progress(args.quiet))
     health = det.metadata.get("health", {})
     if health.get("status") != "healthy":
         _eprint(f"training ended unhealthy: {'; '.join(health.get('issues', [])) or health}")
@@ -368,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "a bundle)")
     p.add_argument("--allow-unhealthy", action="store_true",
                    help="write the bundle even if GAN training ended unhealthy")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr, only warnings (notes on "
+                   "the data or the threshold, retried attempts)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score a file: one output row per input row")

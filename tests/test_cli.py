@@ -165,3 +165,17 @@ def test_unhealthy_training_exits_3_without_bundle(tmp_path, capsys):
     assert [a["attempt"] for a in meta["attempts"]] == [1, 2]
     assert [a["learning_rate"] for a in meta["attempts"]] == [1e-5, 5e-6]
     assert all(a["status"] == "unhealthy" for a in meta["attempts"])
+
+
+def test_quiet_train_keeps_the_warnings(capsys):
+    """``train --quiet`` drops the epoch lines but not what the user must know: a note on
+    the data or the threshold, an unhealthy attempt being retried."""
+    from anomaly_gan.cli import _train_progress
+
+    for quiet, expected in ((True, ["note: n", "attempt 1/3 unhealthy: x"]),
+                            (False, ["training x", "epoch 1/30 loss", "note: n",
+                                     "attempt 1/3 unhealthy: x"])):
+        say = _train_progress(quiet)
+        for line in ("training x", "epoch 1/30 loss", "note: n", "attempt 1/3 unhealthy: x"):
+            say(line)
+        assert capsys.readouterr().err.splitlines() == expected

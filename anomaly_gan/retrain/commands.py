@@ -71,7 +71,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     check_request(req)
 
     def progress(msg: str) -> None:
-        if not args.quiet or msg.startswith("["):  # --quiet keeps the phase lines only
+        # --quiet keeps the phase lines and training's warnings (see cli._train_progress)
+        if not args.quiet or msg.startswith(("[", "note:", "attempt ")):
             _eprint(msg)
 
     result = retrain(cfg, req, progress=progress)
@@ -167,7 +168,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-promote", action="store_true",
                    help="keep the candidate even if it passes the gate, do not promote it")
     p.add_argument("--quiet", action="store_true",
-                   help="only the phase lines ([read], [filter], ...), no per-epoch lines")
+                   help="only the phase lines ([read], [filter], ...) and training's "
+                        "warnings, no per-epoch lines")
     p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser(
