@@ -1,7 +1,8 @@
 """Offline training: config + normal data -> fit -> calibrate -> :class:`Detector`.
 
 Each input series is split in time: the first ``1 - data.validation_fraction`` rows train
-the GAN, the last rows are held out. The held-out windows drive early stopping and then
+the GAN, the last rows are held out (on a short series at least enough rows for
+:data:`MIN_HELD_OUT_WINDOWS` windows, see :func:`held_out_rows`). The held-out windows drive early stopping and then
 calibrate the score: robust statistics of each component (for the model errors pooled with
 evenly spaced training windows), the threshold and the severity quantiles. Nothing is ever
 recalibrated on the data being scored.
@@ -41,7 +42,14 @@ from anomaly_gan.scoring import (
 )
 from anomaly_gan.scoring.drift import reference_histograms
 
-__all__ = ["attempt_settings", "constant_features", "data_hash", "split_series", "train_detector"]
+__all__ = ["MIN_HELD_OUT_WINDOWS", "attempt_settings", "constant_features", "data_hash",
+           "held_out_rows", "split_series", "train_detector"]
+
+#: Held-out windows short series keep at least, in all (while that leaves half of each
+#: series' rows to train on): the threshold's tail fit takes the 10 largest of at least 30
+#: held-out scores
+#: (:func:`anomaly_gan.scoring.thresholds.fit_quantile_threshold`).
+MIN_HELD_OUT_WINDOWS = 32
 
 Progress = Callable[[str], None]
 
@@ -78,12 +86,44 @@ def threshold_windows_needed(threshold: ThresholdConfig) -> int:
                          else threshold.pot_initial_quantile)
 
 
+def held_out_rows(lengths: Sequence[int], window: int, validation_fraction: float
+                  ) -> list[int]:
+    """Rows held out at the end of each series: its ``validation_fraction`` and at least
+    one window. Where that gives fewer than :data:`MIN_HELD_OUT_WINDOWS` windows in all,
+    each series holds out its share of them by length, as long as half its rows are left
+    to train on.
+
+    Every normal window the model has not fitted scores as the held-out ones do, not as
+    the training windows, which a short series repeats hundreds of times under the step
+    floor. The threshold is set on the held-out windows' scores, so it is only as good as
+    their number: a 150-row series held out 30 rows, one window, and that window's score
+    was the threshold; 40-97% of a stationary continuation's windows then alarmed.
+
+    >>> held_out_rows([5000], 32, 0.2), held_out_rows([300], 32, 0.2)
+    ([1000], [63])
+    >>> held_out_rows([150], 32, 0.2), held_out_rows([100], 32, 0.2), held_out_rows([64], 32, 0.2)
+    ([63], [50], [32])
+    >>> held_out_rows([200, 200], 32, 0.2)  # 2 x 9 windows -> 2 x 16
+    [47, 47]
+    >>> held_out_rows([20, 20, 20, 22], 4, 0.2)  # four short runs of log buckets
+    [10, 10, 10, 11]
+    """
+    base = [max(round(n * validation_fraction), window) for n in lengths]
+    if sum(b - window + 1 for b in base) >= MIN_HELD_OUT_WINDOWS:
+        return base
+    total = sum(lengths)
+    return [max(b, min(window - 1 + math.ceil(MIN_HELD_OUT_WINDOWS * n / total), n // 2))
+            for b, n in zip(base, lengths)]
+
+
 def split_series(series: Sequence[np.ndarray], window: int, validation_fraction: float
                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Time split of every series into (train, held-out); each part keeps >= one window."""
+    """Time split of every series into (train, held-out) by :func:`held_out_rows`; each
+    part keeps >= one window."""
     train, held = [], []
-    for i, s in enumerate(series):
-        n_val = max(round(len(s) * validation_fraction), window)
+    lengths = [len(s) for s in series]
+    for i, (s, n_val) in enumerate(zip(series, held_out_rows(lengths, window,
+                                                             validation_fraction))):
         if len(s) - n_val < window:
             raise DataError(
                 f"series {i}: {len(s)} rows is too short to train on: need at least "
@@ -186,7 +226,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             how = ("it is close to their largest score, so normal data will alarm more often "
                    "than it aims for")
         say(f"note: the threshold is set on {len(held_w)} held-out windows (the last "
-            f"{cfg.data.validation_fraction:g} of the rows) and {what} needs {needed} or more: "
+            f"{sum(len(h) for h in held_parts)} rows at the end of the series) and {what} needs "
+            f"{needed} or more: "
             f"{how} (a longer baseline, or a larger data.validation_fraction, helps)")
 
     attempts: list[dict[str, Any]] = []
