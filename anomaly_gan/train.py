@@ -25,7 +25,7 @@ from anomaly_gan.config import Config, ThresholdConfig, TrainingConfig
 from anomaly_gan.data.scaling import fit_scaler
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.detector import Calibration, Detector
-from anomaly_gan.errors import DataError
+from anomaly_gan.errors import DataError, name_list
 from anomaly_gan.scoring import (
     KNN_REFERENCE,
     SEVERITY_LEVELS,
@@ -42,8 +42,8 @@ from anomaly_gan.scoring import (
 )
 from anomaly_gan.scoring.drift import reference_histograms
 
-__all__ = ["MIN_HELD_OUT_WINDOWS", "attempt_settings", "constant_features", "data_hash",
-           "held_out_rows", "split_series", "train_detector"]
+__all__ = ["MIN_HELD_OUT_WINDOWS", "attempt_settings", "constant_features", "counter_features",
+           "data_hash", "held_out_rows", "split_series", "train_detector"]
 
 #: Held-out windows short series keep at least, in all (while that leaves half of each
 #: series' rows to train on): the threshold's tail fit takes the 10 largest of at least 30
@@ -72,6 +72,29 @@ def constant_features(rows: np.ndarray, names: Sequence[str]) -> list[str]:
     """
     flat = np.ptp(rows, axis=0) == 0
     return [n for n, f in zip(names, flat, strict=True) if f]
+
+
+def counter_features(series: Sequence[np.ndarray], names: Sequence[str],
+                     min_increases: int = 10) -> list[str]:
+    """Names of the features that never decrease within any training series and rise on at
+    least ``min_increases`` rows in all: running totals, such as a Prometheus counter
+    exported as is.
+
+    Every later value of such a feature lies beyond the training rows, so every later
+    window scores as anomalous however normal its rate is; its rate (the difference
+    between rows, or PromQL's ``rate()``) is what can be learned.
+
+    >>> up = np.arange(12.0)
+    >>> counter_features([np.column_stack([up, np.sin(up), up % 2])], ["total", "s", "flag"])
+    ['total']
+    """
+    out = []
+    for j, name in enumerate(names):
+        steps = [np.diff(s[:, j]) for s in series]
+        if all((d >= 0).all() for d in steps) and sum(int((d > 0).sum()) for d in steps) \
+                >= min_increases:
+            out.append(name)
+    return out
 
 
 def threshold_windows_needed(threshold: ThresholdConfig) -> int:
@@ -209,11 +232,15 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         f"{w}x{len(feature_names)}, {len(held_w)} held-out windows")
     constant = constant_features(train_rows, feature_names)
     if constant:
-        shown = ", ".join(constant[:10]) + (f" and {len(constant) - 10} more"
-                                            if len(constant) > 10 else "")
         say(f"note: {len(constant)} feature(s) never change in the training rows, so any "
-            f"change in them will score as anomalous: {shown} (a longer baseline shows how "
-            f"they normally move)")
+            f"change in them will score as anomalous: {name_list(constant)} (a longer baseline "
+            f"shows how they normally move)")
+    counters = counter_features(series, feature_names)
+    if counters:
+        say(f"note: {len(counters)} feature(s) only ever rise, like a running total, so "
+            f"every later value lies beyond the training rows and will score as anomalous: "
+            f"{name_list(counters)} (feed their rate instead: the difference between rows, or "
+            f"PromQL rate())")
     needed = threshold_windows_needed(cfg.threshold)
     if len(held_w) < needed:
         t = cfg.threshold
@@ -334,6 +361,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                           "series": len(series), "train_windows": len(train_w),
                           "held_out_windows": len(held_w),
                           "constant_features": constant,
+                          "counter_features": counters,
                           "threshold_windows_needed": needed},
         "duration_seconds": round(train_seconds, 3),
         "precision": fit.precision,

@@ -1,5 +1,6 @@
 """train_detector's notes to the operator: what a short or incomplete baseline costs."""
 
+import numpy as np
 import pytest
 
 from anomaly_gan.config import ThresholdConfig
@@ -12,10 +13,12 @@ def test_windows_needed_follow_the_threshold_method():
     assert threshold_windows_needed(ThresholdConfig(method="pot", pot_initial_quantile=0.98)) == 50
 
 
-def _train(rows: int, flat_feature: bool):
+def _train(rows: int, flat_feature: bool, counter: bool = False):
     x = normal_series(rows)
     if flat_feature:
         x[:, 2] = 4.0  # a flag that never fires in this baseline
+    if counter:
+        x[:, 1] = np.cumsum(np.round(np.abs(x[:, 1])))  # a running total, exported as is
     said: list[str] = []
     det = train_detector(tiny_config(epochs=1, allow_unhealthy=True), x, FEATURES,
                          progress=said.append)
@@ -38,3 +41,12 @@ def test_a_long_enough_baseline_gets_no_notes():
     data, notes = _train(1300, flat_feature=False)  # 260 held-out rows, 245 windows
     assert data["held_out_windows"] == 245 and data["constant_features"] == []
     assert notes == []
+
+
+@pytest.mark.slow
+def test_a_running_total_is_named_on_stderr_and_in_the_metadata():
+    data, notes = _train(400, flat_feature=False, counter=True)
+    assert data["counter_features"] == [FEATURES[1]] and data["constant_features"] == []
+    counter_notes = [n for n in notes if "only ever rise" in n]  # the other: the threshold
+    assert len(counter_notes) == 1 and len(notes) == 2
+    assert FEATURES[1] in counter_notes[0] and "rate" in counter_notes[0]
