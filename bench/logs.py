@@ -317,8 +317,8 @@ def main() -> int:
         "",
         "All variants (lines per bucket x buckets per window), AUC-PR:",
         "",
-        "| bucket lines | window | GAN | GAN mean over templates | PCA | IsolationForest | GAN health "
-        "| GAN at its threshold: normal buckets alarming / alert buckets caught |",
+        ("| bucket lines | window | GAN | GAN mean over templates | PCA | IsolationForest "
+         "| GAN health | GAN at its threshold: normal buckets alarming / alert buckets caught |"),
         "|---|---|---|---|---|---|---|---|",
         *[f"| {v['bucket_lines']} | {v['window']} | {v['gan']['auc_pr']:.3f} | "
           f"{v['gan_mean']['auc_pr']:.3f} | "
