@@ -381,8 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "a bundle)")
     p.add_argument("--allow-unhealthy", action="store_true",
                    help="write the bundle even if GAN training ended unhealthy")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr, only warnings (notes on "
-                   "the data or the threshold, retried attempts)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines on stderr, only warnings (notes on the data or the "
+                        "threshold, retried attempts)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score a file: one output row per input row")

@@ -1,9 +1,9 @@
 """Offline training: config + normal data -> fit -> calibrate -> :class:`Detector`.
 
 Each input series is split in time: the first ``1 - data.validation_fraction`` rows train
-the GAN, the last rows are held out (on a short series at least enough rows for
-:data:`MIN_HELD_OUT_WINDOWS` windows, see :func:`held_out_rows`). The held-out windows drive early stopping and then
-calibrate the score: robust statistics of each component (for the model errors pooled with
+the GAN, the last rows are held out (short series hold out at least
+:data:`MIN_HELD_OUT_WINDOWS` windows in all, see :func:`held_out_rows`). The held-out
+windows drive early stopping and then calibrate the score: robust statistics of each component (for the model errors pooled with
 evenly spaced training windows), the threshold and the severity quantiles. Nothing is ever
 recalibrated on the data being scored.
 """
@@ -47,8 +47,7 @@ __all__ = ["MIN_HELD_OUT_WINDOWS", "attempt_settings", "constant_features", "cou
 
 #: Held-out windows short series keep at least, in all (while that leaves half of each
 #: series' rows to train on): the threshold's tail fit takes the 10 largest of at least 30
-#: held-out scores
-#: (:func:`anomaly_gan.scoring.thresholds.fit_quantile_threshold`).
+#: held-out scores (:func:`anomaly_gan.scoring.thresholds.fit_quantile_threshold`).
 MIN_HELD_OUT_WINDOWS = 32
 
 Progress = Callable[[str], None]
@@ -120,7 +119,8 @@ def held_out_rows(lengths: Sequence[int], window: int, validation_fraction: floa
     the training windows, which a short series repeats hundreds of times under the step
     floor. The threshold is set on the held-out windows' scores, so it is only as good as
     their number: a 150-row series held out 30 rows, one window, and that window's score
-    was the threshold; 40-97% of a stationary continuation's windows then alarmed.
+    was the threshold; 9.6-97% of stationary continuations' windows then alarmed (five
+    series of six over 40%).
 
     >>> held_out_rows([5000], 32, 0.2), held_out_rows([300], 32, 0.2)
     ([1000], [63])
@@ -253,8 +253,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             how = ("it is close to their largest score, so normal data will alarm more often "
                    "than it aims for")
         say(f"note: the threshold is set on {len(held_w)} held-out windows (the last "
-            f"{sum(len(h) for h in held_parts)} rows at the end of the series) and {what} needs "
-            f"{needed} or more: "
+            f"{sum(len(h) for h in held_parts)} rows) and {what} needs {needed} or more: "
             f"{how} (a longer baseline, or a larger data.validation_fraction, helps)")
 
     attempts: list[dict[str, Any]] = []
