@@ -41,6 +41,12 @@ three failures seen most often into named issues that ``train.py`` can refuse (o
   feature, 0.085 overall) was called collapsed against a minimum of 0.097 and trained
   twice; half the excess is 0.059.
 
+  The same skill on a sample of *training* windows tells the two ways of failing apart: a
+  generator that ignores its input fails both, one that fits what it saw and does not
+  generalise passes the training windows. That case is reported as **overfitting** (a
+  200-sensor series of 17 unrelated cycles: 0.96 of the training windows' variance
+  explained, -0.05 of the held-out windows'), not as a collapse.
+
 Everything returned is JSON-able (non-finite figures become ``None``).
 
 >>> h = assess_health({"d_loss": [0.7, 0.6], "adv_loss": [0.1, 0.1]}, disc_loss_key="d_loss",
@@ -267,6 +273,7 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                   reference: np.ndarray | None = None,
                   baseline: np.ndarray | None = None,
                   train: np.ndarray | None = None,
+                  fitted: tuple[np.ndarray, np.ndarray] | None = None,
                   collapse_loss: float = COLLAPSE_LOSS,
                   collapse_epochs: int = COLLAPSE_EPOCHS,
                   min_variance_ratio: float = MIN_VARIANCE_RATIO,
@@ -280,7 +287,10 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
     collapse. ``baseline`` is each feature's training mean, the constant window that
     reconstructions are judged against (:func:`reconstruction_skill`). ``train`` (training
     windows) sets the minimum skill from what a linear reconstruction can explain
-    (:func:`linear_skill`; left out, the minimum is ``min_skill``).
+    (:func:`linear_skill`; left out, the minimum is ``min_skill``). ``fitted`` is a sample
+    of training windows and their reconstructions: where the held-out reconstructions fail
+    the minimum but those pass it, the model fits what it saw and does not generalise,
+    which the issue says instead of "ignores its input".
 
     The report has ``status`` ("healthy"/"unhealthy"), ``issues`` (one sentence each), the
     ``final_losses`` per history key, ``min_disc_loss``, ``variance_ratio`` per sample name and
@@ -335,6 +345,11 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                     "linear_by_chance": _json_float(chance),
                     "required": _json_float(required) if judged else None,
                 }
+                fit_skill = float("nan")
+                if fitted is not None:
+                    fit_skill = reconstruction_skill(fitted[1], fitted[0], baseline)[0]
+                    skill_report["training_windows"] = (_json_float(fit_skill)
+                                                        if not math.isinf(fit_skill) else None)
                 if judged and (math.isnan(skill) or skill < required):
                     shown = "non-finite" if math.isnan(skill) else f"{skill:.3g}"
                     linear_note = ("" if not math.isfinite(linear) else
@@ -342,10 +357,16 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                                    f"{linear:.3g}"
                                    + (f", {excess:.3g} of it above chance"
                                       if math.isfinite(chance) else ""))
+                    overfit = math.isfinite(fit_skill) and fit_skill >= required
+                    cause = ("the generator ignores its input" if not overfit else
+                             f"the same model explains {fit_skill:.3g} of the training "
+                             f"windows': it fits what it saw and does not generalise (the "
+                             f"held-out rows behave unlike the training rows, or the series "
+                             f"is too short for what it holds)")
                     issues.append(
-                        f"mode collapse: {name} windows explain {shown} of the data's "
-                        f"variance (minimum {required:.3g}{linear_note}): the generator "
-                        f"ignores its input"
+                        f"{'overfitting' if overfit else 'mode collapse'}: {name} windows "
+                        f"explain {shown} of the held-out data's variance (minimum "
+                        f"{required:.3g}{linear_note}): {cause}"
                     )
                 continue
             if mode_collapse(ratio, min_variance_ratio):

@@ -336,11 +336,15 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
             best = epochs_run + phase_best
         epochs_run += phase_run
     reference = val[:_HEALTH_BATCH] if len(val) >= 2 else train[:_HEALTH_BATCH]
+    seen = train[np.unique(np.linspace(0, len(train) - 1, min(_HEALTH_BATCH, len(train)))
+                           .round().astype(int))]
+    fitted = gan.health_samples(seen, training.seed).get("reconstruction")
     health = assess_health(history, disc_loss_key=gan.disc_loss_key,
                            adv_loss_key=gan.adv_loss_key,
                            samples=gan.health_samples(reference, training.seed),
                            reference=reference,
-                           baseline=_feature_means(train), train=train)
+                           baseline=_feature_means(train), train=train,
+                           fitted=None if fitted is None else (seen, fitted))
     health.update(gan.health_figures())
     health.update({"kind": gan.kind, "precision": gan.policy, "epochs_run": epochs_run,
                    "best_epoch": best, "backend": keras.backend.backend(),

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.models.health import (
@@ -117,6 +118,24 @@ def test_mostly_constant_features_do_not_fool_mode_collapse() -> None:
         assert any("ignores its input" in issue for issue in bad["issues"])
         assert bad["reconstruction_skill"]["overall"] < 1e-9
     assert abs(reconstruction_skill(mean, real)[0]) < 1e-9
+
+
+def test_a_model_that_fits_only_what_it_saw_is_told_apart_from_one_that_ignores_input() -> None:
+    """Both fail on the held-out windows; the training windows' skill says which failure it
+    is (a 200-sensor series of 17 unrelated cycles: training rec_loss 0.22 -> 0.03 while the
+    held-out one rose, and the issue said "ignores its input")."""
+    real = _telemetry_beside_flags()
+    mean = np.broadcast_to(real.reshape(-1, real.shape[2]).mean(axis=0), real.shape)
+    for fitted, cause in (((real, real), "overfitting: "), ((real, mean), "mode collapse: ")):
+        bad = assess_health(_healthy_history(), samples={"reconstruction": mean},
+                            reference=real, fitted=fitted)
+        assert bad["status"] == "unhealthy"
+        [issue] = [i for i in bad["issues"] if "held-out data's variance" in i]
+        assert issue.startswith(cause), issue
+        assert ("does not generalise" in issue) == (cause == "overfitting: ")
+        assert ("ignores its input" in issue) == (cause == "mode collapse: ")
+        assert bad["reconstruction_skill"]["training_windows"] == (
+            1.0 if cause == "overfitting: " else pytest.approx(0.0, abs=1e-9))
 
 
 def test_reconstruction_skill_per_feature_and_edge_cases() -> None:
