@@ -289,8 +289,9 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
     windows) sets the minimum skill from what a linear reconstruction can explain
     (:func:`linear_skill`; left out, the minimum is ``min_skill``). ``fitted`` is a sample
     of training windows and their reconstructions: where the held-out reconstructions fail
-    the minimum but those pass it, the model fits what it saw and does not generalise,
-    which the issue says instead of "ignores its input".
+    the minimum but those pass it (and beat the held-out skill by the minimum), the model
+    fits what it saw and does not generalise, which the issue says instead of "ignores its
+    input".
 
     The report has ``status`` ("healthy"/"unhealthy"), ``issues`` (one sentence each), the
     ``final_losses`` per history key, ``min_disc_loss``, ``variance_ratio`` per sample name and
@@ -357,7 +358,9 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                                    f"{linear:.3g}"
                                    + (f", {excess:.3g} of it above chance"
                                       if math.isfinite(chance) else ""))
-                    overfit = math.isfinite(fit_skill) and fit_skill >= required
+                    # it passes on what it saw, and by a clear margin over the held-out part
+                    overfit = (math.isfinite(fit_skill) and not math.isnan(skill)
+                               and fit_skill >= max(required, skill + required))
                     cause = ("the generator ignores its input" if not overfit else
                              f"the same model explains {fit_skill:.3g} of the training "
                              f"windows': it fits what it saw and does not generalise (the "
