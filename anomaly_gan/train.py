@@ -118,7 +118,7 @@ def held_out_rows(lengths: Sequence[int], window: int, validation_fraction: floa
     Every normal window the model has not fitted scores as the held-out ones do, not as
     the training windows, which a short series repeats hundreds of times under the step
     floor. The threshold is set on the held-out windows' scores, so it is only as good as
-    their number: a 150-row series held out 30 rows, one window, and that window's score
+    their number: a 150-row series held out 32 rows, one window, and that window's score
     was the threshold; 9.6-97% of stationary continuations' windows then alarmed (five
     series of six over 40%).
 

@@ -94,7 +94,7 @@ def _stationary(rows: int, seed: int) -> np.ndarray:
 
 
 def test_a_very_short_baseline_holds_out_enough_windows_for_its_threshold():
-    """150 rows used to hold out 30 rows: one window, whose score became the threshold.
+    """150 rows used to hold out 32 rows: one window, whose score became the threshold.
     The model fits its few training windows closely, every unseen window scores like the
     held-out one, and about half of them lie above it: 9.6-97% of stationary continuations'
     windows alarmed (six series, five over 40%; 65% here). Now 63 rows (32 windows) are
