@@ -64,11 +64,13 @@ def _eprint(msg: str) -> None:
 def _train_progress(quiet: bool) -> Callable[[str], None]:
     """Where ``train``'s progress goes: stderr, or under ``--quiet`` only its warnings (a
     ``note:`` on the data or the threshold, an unhealthy attempt being retried)."""
+    from anomaly_gan.train import WARNING_PREFIXES
+
     if not quiet:
         return _eprint
 
     def warnings_only(msg: str) -> None:
-        if msg.startswith(("note:", "attempt ")):
+        if msg.startswith(WARNING_PREFIXES):
             _eprint(msg)
 
     return warnings_only

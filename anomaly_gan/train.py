@@ -23,7 +23,7 @@ import numpy as np
 
 from anomaly_gan.config import Config, ThresholdConfig, TrainingConfig
 from anomaly_gan.data.scaling import fit_scaler
-from anomaly_gan.data.windows import sliding_windows
+from anomaly_gan.data.windows import evenly_spaced, sliding_windows
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import DataError, name_list
 from anomaly_gan.scoring import (
@@ -42,13 +42,18 @@ from anomaly_gan.scoring import (
 )
 from anomaly_gan.scoring.drift import reference_histograms
 
-__all__ = ["MIN_HELD_OUT_WINDOWS", "attempt_settings", "constant_features", "counter_features",
+__all__ = ["MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES", "attempt_settings", "constant_features", "counter_features",
            "data_hash", "held_out_rows", "split_series", "train_detector"]
 
 #: Held-out windows short series keep at least, in all (while that leaves half of each
 #: series' rows to train on): the threshold's tail fit takes the 10 largest of at least 30
 #: held-out scores (:func:`anomaly_gan.scoring.thresholds.fit_quantile_threshold`).
 MIN_HELD_OUT_WINDOWS = 32
+
+#: The progress lines of :func:`train_detector` that are warnings to the operator, kept by
+#: ``train --quiet`` and ``retrain --quiet``: notes on the data or the threshold, and an
+#: unhealthy attempt being retried.
+WARNING_PREFIXES = ("note:", "attempt ")
 
 Progress = Callable[[str], None]
 
@@ -87,13 +92,10 @@ def counter_features(series: Sequence[np.ndarray], names: Sequence[str],
     >>> counter_features([np.column_stack([up, np.sin(up), up % 2])], ["total", "s", "flag"])
     ['total']
     """
-    out = []
-    for j, name in enumerate(names):
-        steps = [np.diff(s[:, j]) for s in series]
-        if all((d >= 0).all() for d in steps) and sum(int((d > 0).sum()) for d in steps) \
-                >= min_increases:
-            out.append(name)
-    return out
+    steps = [np.diff(s, axis=0) for s in series]
+    never_down = np.logical_and.reduce([(d >= 0).all(axis=0) for d in steps])
+    rises = sum((d > 0).sum(axis=0) for d in steps)
+    return [n for n, c in zip(names, never_down & (rises >= min_increases), strict=True) if c]
 
 
 def threshold_windows_needed(threshold: ThresholdConfig) -> int:
@@ -223,9 +225,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     train_rows = np.concatenate(train_parts)
     scaler = fit_scaler(train_rows, cfg.data.scaler)
     train_w = _windows([scaler.transform(s) for s in train_parts], w, cfg.data.stride)
-    if len(train_w) > cfg.data.max_train_windows:
-        keep = np.linspace(0, len(train_w) - 1, cfg.data.max_train_windows).round().astype(int)
-        train_w = train_w[keep]
+    train_w = evenly_spaced(train_w, cfg.data.max_train_windows)
     held_raw = _windows(held_parts, w, 1)
     held_w = scaler.transform(held_raw)
     say(f"training {cfg.model.kind}/{cfg.model.backbone} on {len(train_w)} windows of "
@@ -297,9 +297,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     train_seconds = time.monotonic() - started
 
     # The knn component's reference: latent codes of evenly spaced training windows.
-    sample = np.unique(np.linspace(0, len(train_w) - 1, min(KNN_REFERENCE, len(train_w)))
-                       .round().astype(int))
-    seen = train_w[sample]
+    seen = evenly_spaced(train_w, KNN_REFERENCE)
     seen_outputs = raw_outputs(cfg.model.kind, nets, seen)
     reference_codes = seen_outputs.get("latent")
 

@@ -8,13 +8,14 @@ from anomaly_gan.data.readers import (
     read_table,
 )
 from anomaly_gan.data.scaling import Scaler, fit_scaler
-from anomaly_gan.data.windows import sliding_windows, window_end_index
+from anomaly_gan.data.windows import evenly_spaced, sliding_windows, window_end_index
 
 __all__ = [
     "Scaler",
     "Table",
     "apply_nan_policy",
     "check_features",
+    "evenly_spaced",
     "fit_scaler",
     "read_labels",
     "read_table",

@@ -6,7 +6,7 @@ import numpy as np
 
 from anomaly_gan.errors import DataError
 
-__all__ = ["sliding_windows", "window_end_index"]
+__all__ = ["evenly_spaced", "sliding_windows", "window_end_index"]
 
 
 def sliding_windows(values: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
@@ -35,3 +35,15 @@ def sliding_windows(values: np.ndarray, window: int, stride: int = 1) -> np.ndar
 def window_end_index(n_windows: int, window: int, stride: int = 1) -> np.ndarray:
     """Row index of the last row of each window (the point the window's score belongs to)."""
     return np.arange(n_windows) * stride + window - 1
+
+
+def evenly_spaced(windows: np.ndarray, limit: int) -> np.ndarray:
+    """At most ``limit`` of ``windows``, evenly spaced from the first to the last, in order
+    (all of them when there are no more): a sample that covers the whole period.
+
+    >>> evenly_spaced(np.arange(10), 4).tolist(), evenly_spaced(np.arange(3), 4).tolist()
+    ([0, 3, 6, 9], [0, 1, 2])
+    """
+    if len(windows) <= limit:
+        return windows
+    return windows[np.linspace(0, len(windows) - 1, limit).round().astype(int)]

@@ -63,6 +63,8 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_gan.data.windows import evenly_spaced
+
 __all__ = [
     "COLLAPSE_EPOCHS",
     "COLLAPSE_LOSS",
@@ -197,9 +199,7 @@ def reconstruction_skill(reconstruction: np.ndarray, reference: np.ndarray,
 
 def _linear_sample(train: np.ndarray) -> np.ndarray:
     """The training windows a linear reconstruction is fitted on: at most 1,024, evenly spaced."""
-    if len(train) <= _LINEAR_WINDOWS:
-        return train
-    return train[np.linspace(0, len(train) - 1, _LINEAR_WINDOWS).round().astype(int)]
+    return evenly_spaced(train, _LINEAR_WINDOWS)
 
 
 def linear_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray | None = None,

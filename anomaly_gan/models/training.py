@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from anomaly_gan.config import ModelConfig, TrainingConfig
+from anomaly_gan.data.windows import evenly_spaced
 from anomaly_gan.errors import DataError
 from anomaly_gan.models.base import GANBase, family
 from anomaly_gan.models.distribution import find_distribution
@@ -133,8 +134,7 @@ def repeat_windows(windows: np.ndarray, batch_size: int, steps: int) -> np.ndarr
     if steps <= math.ceil(len(windows) / batch):  # one pass already takes that many steps
         return windows
     copies, extra = divmod(steps * batch, len(windows))
-    spread = np.linspace(0, len(windows) - 1, extra).round().astype(int)
-    return np.concatenate([windows] * copies + [windows[spread]], axis=0)
+    return np.concatenate([windows] * copies + [evenly_spaced(windows, extra)], axis=0)
 
 
 def schedule_learning_rate(optimizer: keras.optimizers.Optimizer, training: TrainingConfig,
@@ -336,8 +336,7 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
             best = epochs_run + phase_best
         epochs_run += phase_run
     reference = val[:_HEALTH_BATCH] if len(val) >= 2 else train[:_HEALTH_BATCH]
-    seen = train[np.unique(np.linspace(0, len(train) - 1, min(_HEALTH_BATCH, len(train)))
-                           .round().astype(int))]
+    seen = evenly_spaced(train, _HEALTH_BATCH)
     fitted = gan.health_samples(seen, training.seed).get("reconstruction")
     health = assess_health(history, disc_loss_key=gan.disc_loss_key,
                            adv_loss_key=gan.adv_loss_key,

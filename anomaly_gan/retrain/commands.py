@@ -54,6 +54,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from anomaly_gan.config import load_config
     from anomaly_gan.retrain import RetrainRequest, retrain
     from anomaly_gan.retrain.run import check_request
+    from anomaly_gan.train import WARNING_PREFIXES
 
     cfg = load_config(args.config)
     # Keras' progress bar writes to stdout, which holds the JSON report: progress goes to
@@ -71,8 +72,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     check_request(req)
 
     def progress(msg: str) -> None:
-        # --quiet keeps the phase lines and training's warnings (see cli._train_progress)
-        if not args.quiet or msg.startswith(("[", "note:", "attempt ")):
+        # --quiet keeps the phase lines and training's warnings
+        if not args.quiet or msg.startswith(("[", *WARNING_PREFIXES)):
             _eprint(msg)
 
     result = retrain(cfg, req, progress=progress)
