@@ -202,12 +202,39 @@ def _linear_sample(train: np.ndarray) -> np.ndarray:
     return evenly_spaced(train, _LINEAR_WINDOWS)
 
 
+def _principal_axes(centred: np.ndarray, rank: int) -> np.ndarray | None:
+    """The top ``rank`` right singular vectors of ``centred``, or ``None`` where no SVD
+    converges.
+
+    LAPACK's default driver (divide and conquer, ``gesdd``) can fail to converge. Found on
+    a NASA channel at window 64: 1,024 windows of 64 x 25, 652 of the 1,600 columns
+    constant. The slower QR-iteration driver (``gesvd``) is the fallback. A health check
+    must not end a training run, so ``None`` means "skill not known".
+
+    >>> x = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.1], [0.0, -0.1]])
+    >>> np.abs(_principal_axes(x, 1)).round(3)
+    array([[1., 0.]])
+    """
+    try:
+        return np.linalg.svd(centred, full_matrices=False)[2][:rank]
+    except np.linalg.LinAlgError:
+        pass
+    from scipy.linalg import LinAlgError, svd
+
+    try:
+        return svd(centred, full_matrices=False, lapack_driver="gesvd")[2][:rank]
+    except (LinAlgError, ValueError):
+        return None
+
+
 def linear_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray | None = None,
                  rank: int = LINEAR_RANK) -> float:
     """:func:`reconstruction_skill` of a rank-``rank`` linear reconstruction of ``reference``:
     the principal components of the flattened ``train`` windows (at most 1,024 of them,
     evenly spaced). It says how much of the held-out variance a model *can* explain with a
     small code: near 1 for a smooth periodic signal, near 0 for isolated random events.
+    ``nan`` where the windows are not finite or no SVD converges (:func:`_principal_axes`);
+    the health check then judges against the plain minimum.
 
     >>> rng = np.random.default_rng(0)
     >>> t = np.arange(16)[None, :, None] + rng.uniform(0, 9, (200, 1, 1))
@@ -224,8 +251,9 @@ def linear_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray 
     mean = flat.mean(axis=0)
     if not (np.all(np.isfinite(flat)) and np.all(np.isfinite(ref))):
         return float("nan")
-    _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
-    basis = vt[:max(1, int(rank))]
+    basis = _principal_axes(flat - mean, max(1, int(rank)))
+    if basis is None:
+        return float("nan")
     centred = ref.reshape(len(ref), -1) - mean
     rec = (centred @ basis.T @ basis + mean).reshape(ref.shape)
     return reconstruction_skill(rec, ref, baseline)[0]

@@ -262,3 +262,37 @@ def test_what_a_linear_map_explains_by_chance_is_not_structure() -> None:
                           samples={"reconstruction": np.broadcast_to(baseline, held.shape)},
                           reference=held, baseline=baseline, train=train)
     assert faint["reconstruction_skill"]["required"] is None
+
+
+def _svd_fails(*args: object, **kwargs: object) -> None:
+    raise np.linalg.LinAlgError("SVD did not converge")
+
+
+def test_linear_skill_falls_back_to_the_qr_driver_where_the_default_svd_fails(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """LAPACK's divide-and-conquer SVD failed to converge on a NASA channel at window 64
+    (652 of 1,600 columns constant) and `train` ended with a traceback. The QR-iteration
+    driver gives the same axes; where that fails too the skill is unknown (nan), and the
+    health check judges against the plain minimum instead of raising."""
+    import scipy.linalg
+
+    t = np.arange(900)
+    y = np.column_stack([np.sin(2 * np.pi * t / 40), np.cos(2 * np.pi * t / 40),
+                         (t % 97 == 0).astype(float)]) + RNG.normal(0.0, 0.05, (900, 3))
+    train, held = _sliding(y[:700]), _sliding(y[700:])
+    baseline = y[:700].mean(axis=0)
+    expected = linear_skill(train, held, baseline)
+    monkeypatch.setattr(np.linalg, "svd", _svd_fails)
+    assert linear_skill(train, held, baseline) == pytest.approx(expected, abs=1e-9)
+
+    monkeypatch.setattr(scipy.linalg, "svd", _svd_fails)
+    assert math.isnan(linear_skill(train, held, baseline))
+    flat = np.broadcast_to(baseline, held.shape)  # ignores its input
+    report = assess_health(_healthy_history(), samples={"reconstruction": flat},
+                           reference=held, baseline=baseline, train=train)
+    assert report["reconstruction_skill"]["linear_rank16"] is None
+    assert report["reconstruction_skill"]["required"] == 0.1
+    assert report["status"] == "unhealthy"
+    good = assess_health(_healthy_history(), samples={"reconstruction": held},
+                         reference=held, baseline=baseline, train=train)
+    assert good["status"] == "healthy", good["issues"]
