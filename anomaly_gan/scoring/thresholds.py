@@ -105,7 +105,10 @@ def _gpd_fit(excess: np.ndarray) -> tuple[float, float]:
 
     if excess.size < 3 or np.allclose(excess, excess[0]):
         return 0.0, float(max(excess.mean(), 1e-12))
-    gamma, _, sigma = stats.genpareto.fit(excess, floc=0.0)
+    try:
+        gamma, _, sigma = stats.genpareto.fit(excess, floc=0.0)
+    except (RuntimeError, ValueError):  # scipy's FitError is a RuntimeError
+        return 0.0, float(excess.mean())
     # Keep the tail estimate sane on small samples: very heavy (gamma > 1) or very short
     # (gamma < -0.5) tails are not identifiable from a few dozen peaks.
     if not (math.isfinite(gamma) and math.isfinite(sigma)) or sigma <= 0:

@@ -60,3 +60,19 @@ def test_dispatch_and_nonfinite_ignored():
     assert fit_threshold(s, "quantile", quantile=0.5).value == pytest.approx(49.5)
     with pytest.raises(ValueError):
         fit_threshold(s, "magic")
+
+
+def test_pot_falls_back_to_an_exponential_tail_where_the_pareto_fit_fails(monkeypatch):
+    # scipy raises FitError (a RuntimeError) when the optimiser lands outside the support;
+    # the threshold must still be set, from the peaks' mean excess, not end training.
+    from scipy import stats
+
+    def fails(*args, **kwargs):
+        raise stats.FitError("Optimization converged to parameters outside the range")
+
+    monkeypatch.setattr(stats.genpareto, "fit", fails)
+    s = np.random.default_rng(1).exponential(1.0, 20_000)
+    t = fit_pot_threshold(s, initial_quantile=0.98, risk=1e-4)
+    assert t.details["gamma"] == 0.0
+    assert t.details["sigma"] == pytest.approx(1.0, rel=0.15)
+    assert t.value == pytest.approx(np.log(1e4), rel=0.15)
