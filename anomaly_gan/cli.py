@@ -124,7 +124,9 @@ def _read_for_model(data: str, info):
 
 
 def _fmt(x: float) -> str:
-    return "" if not math.isfinite(x) else f"{x:.9g}"
+    """A number as a score file writes it: empty where there is none (NaN), ``inf`` for a
+    window the network could not compute (see ``Detector.score_windows``)."""
+    return "" if math.isnan(x) else f"{x:.9g}"
 
 
 # --------------------------------------------------------------------------- commands
@@ -209,7 +211,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         w = csv.writer(fh)
         w.writerow([key, "score", "threshold", "is_anomaly", "severity", *comps, "top_features"])
         for i in range(len(res)):
-            scored = math.isfinite(res.score[i])
+            scored = not math.isnan(res.score[i])
             w.writerow([
                 table.timestamps[i] if table.timestamps is not None else i,
                 _fmt(res.score[i]),
@@ -251,7 +253,7 @@ def _score_logs(args: argparse.Namespace, info) -> int:
             res = run.scores
             for i, row in enumerate(run.rows):
                 cells: list = [""] * (3 + len(comps))  # before the first full window
-                if res is not None and math.isfinite(res.score[i]):
+                if res is not None and not math.isnan(res.score[i]):
                     cells = [_fmt(res.score[i]), 1 if res.is_anomaly[i] else 0,
                              _fmt(res.severity[i]), *[_fmt(res.components[c][i]) for c in comps]]
                 w.writerow([run.entity, f"{row.start_ts:.3f}", f"{row.end_ts:.3f}", row.lines,

@@ -313,6 +313,10 @@ class Detector:
         comps, per_feature, activity = self.raw_scores(raw_windows)
         cal = self.calibration
         standardised, contributions, score = cal.combine(comps, per_feature, activity)
+        unscorable = np.isnan(score) | np.isposinf(score)
+        if unscorable.any():
+            score, contributions = self._unscorable(raw_windows, unscorable, score,
+                                                    contributions)
         return WindowScores(
             score=score,
             threshold=self.threshold,
@@ -322,6 +326,23 @@ class Detector:
             contributions=contributions,
             top_features=top_features(contributions, self.feature_names, self.config.scoring.top_k),
         )
+
+    def _unscorable(self, raw_windows: np.ndarray, rows: np.ndarray, score: np.ndarray,
+                    contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score and explain the windows the network cannot compute.
+
+        A reading far enough out overflows float32 inside the model (about 1e19 times a
+        feature's spread is enough). The components then come out NaN or infinite, and a
+        NaN score would flag nothing: the most extreme window of a stream would be the one
+        never alerted on. Such a window is as far from normal as a score can say. Its score
+        is +inf, so it is flagged with severity 100. Its explanation ranks the features by
+        how far out, in spreads of the training rows, their most extreme value lies.
+        """
+        score = np.where(rows, np.inf, score)
+        far = np.abs((raw_windows[rows] - self.scaler.center) / self.scaler.scale).max(axis=1)
+        contributions = np.array(contributions, dtype=np.float64)
+        contributions[rows] = far
+        return score, contributions
 
     def _empty(self) -> WindowScores:
         comps = {k: np.empty(0) for k in self.calibration.components}

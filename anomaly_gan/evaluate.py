@@ -46,7 +46,8 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
                     ) -> dict[str, Any]:
     """AUC-ROC, AUC-PR (average precision), best F1 over all thresholds and, given the
     calibrated ``threshold``, F1/precision/recall at it. Rows without a score (before the
-    first complete window) count as predicted normal, so every labelled row is scored.
+    first complete window) count as predicted normal, so every labelled row is scored; a
+    score of +inf (a window the network could not compute) ranks above every other.
     """
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
@@ -56,11 +57,14 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
         raise ValueError(f"{scores.shape[0]} scores but {labels.shape[0]} labels")
     finite = np.isfinite(scores)
     floor = scores[finite].min() if finite.any() else 0.0
-    filled = np.where(finite, scores, floor - 1.0)
+    ceiling = scores[finite].max() if finite.any() else 0.0
+    # +inf is a window the network could not compute (flagged, see Detector.score_windows):
+    # it ranks above every finite score; NaN is a row without a window: below them all.
+    filled = np.where(finite, scores, np.where(np.isposinf(scores), ceiling + 1.0, floor - 1.0))
     out: dict[str, Any] = {
         "rows": int(labels.size),
         "anomalous_rows": int(labels.sum()),
-        "unscored_rows": int((~finite).sum()),
+        "unscored_rows": int((~finite & ~np.isposinf(scores)).sum()),
     }
     if 0 < labels.sum() < labels.size:
         out["auc_roc"] = float(roc_auc_score(labels, filled))
@@ -71,7 +75,7 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     else:
         out["auc_roc"] = out["auc_pr"] = out["best_f1"] = None
     if threshold is not None:
-        pred = filled > threshold
+        pred = (filled > threshold) | np.isposinf(scores)
         p, r, f = _prf(pred, labels)
         out.update(threshold=float(threshold), precision=p, recall=r, f1=f,
                    flagged_rows=int(pred.sum()))

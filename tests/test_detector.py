@@ -71,3 +71,34 @@ def test_one_sensor_stuck_at_its_last_value_is_flagged_and_named(tiny_detector):
     assert (res.components["quiet"][inside] > 0).all()
     assert all(names[0] == det.feature_names[2] for names in res.top_features[inside])
     assert (res.components["quiet"][det.window:190] == 0).mean() >= 0.95
+
+
+@pytest.mark.parametrize("reading", [1e20, 1e39])
+def test_a_reading_past_float32_is_flagged_and_named_not_dropped(tiny_detector, reading):
+    """A reading far enough out overflows float32 inside the network: 1e39 is past float32
+    itself, and 1e20 overflows some networks (its square does; the default conv1d gave
+    infinite components on it, this tiny one does not). The components then come out NaN or
+    infinite, and a NaN score flagged nothing, so the most extreme windows of the series
+    were the ones never alerted on. Now they are flagged with severity 100 and the sensor
+    that holds the reading named first, scoring +inf where the network could not compute."""
+    from anomaly_gan.evaluate import evaluate_scores
+    from tests.support_models import normal_series
+
+    det = tiny_detector
+    x = normal_series(300, seed=8)
+    x[150, 1] = reading
+    res = det.score_series(x)
+    hit = slice(150, 150 + det.window)  # the windows that hold row 150
+    if reading > float(np.finfo(np.float32).max):
+        assert np.isposinf(res.score[hit]).all()
+    assert (res.score[hit] > det.threshold).all()
+    assert res.is_anomaly[hit].all() and (res.severity[hit] == 100).all()
+    assert all(names[0] == det.feature_names[1] for names in res.top_features[hit])
+    rest = np.r_[det.window - 1:150, 150 + det.window:300]
+    assert np.isfinite(res.score[rest]).all()
+    assert np.isnan(res.score[:det.window - 1]).all()  # before the first window: no score
+    labels = np.zeros(300, int)
+    labels[hit] = 1
+    metrics = evaluate_scores(res.score, labels, det.threshold)
+    assert metrics["auc_roc"] == 1.0 and metrics["recall"] == 1.0
+    assert metrics["unscored_rows"] == det.window - 1

@@ -97,6 +97,8 @@ def severity(scores: np.ndarray, normal_quantiles: np.ndarray) -> np.ndarray:
     array([  0.,  50., 100.])
     >>> severity(np.array([0.0, 1e-9]), np.zeros(201))
     array([ 50., 100.])
+    >>> severity(np.array([np.inf, np.nan]), np.linspace(0, 1, 201))  # a window past float32
+    array([100.,  nan])
     """
     levels = np.linspace(0.0, 100.0, len(normal_quantiles))
     values, first, counts = np.unique(normal_quantiles, return_index=True, return_counts=True)
@@ -104,4 +106,4 @@ def severity(scores: np.ndarray, normal_quantiles: np.ndarray) -> np.ndarray:
     # of the levels it holds
     mid = (levels[first] + levels[first + counts - 1]) / 2.0
     out = np.interp(scores, values, mid, left=0.0, right=100.0)
-    return np.where(np.isfinite(scores), out, np.nan)
+    return np.where(np.isnan(scores), np.nan, out)
