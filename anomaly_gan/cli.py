@@ -173,7 +173,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 f"{2 * cfg.data.window} needed (one training and one held-out "
                                 f"window of {cfg.data.window})")
         _tensorflow()
-        det = train_detector(cfg, series, names, progress=_train_progress(args.quiet))
+        det = train_detector(cfg, series, names, progress=_train_progress(args.quiet),
+                             locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"
+                                                         f", column {tables[i].column(col)}"))
     health = det.metadata.get("health", {})
     if health.get("status") != "healthy":
         _eprint(f"training ended unhealthy: {'; '.join(health.get('issues', [])) or health}")

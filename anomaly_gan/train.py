@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config, ThresholdConfig, TrainingConfig
-from anomaly_gan.data.scaling import fit_scaler
+from anomaly_gan.data.scaling import Scaler, fit_scaler
 from anomaly_gan.data.windows import evenly_spaced, sliding_windows
 from anomaly_gan.detector import Calibration, Detector
-from anomaly_gan.errors import DataError, name_list
+from anomaly_gan.errors import DataError, brief, name_list
 from anomaly_gan.scoring import (
     KNN_REFERENCE,
     SEVERITY_LEVELS,
@@ -42,7 +42,8 @@ from anomaly_gan.scoring import (
 )
 from anomaly_gan.scoring.drift import reference_histograms
 
-__all__ = ["MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES", "attempt_settings", "constant_features", "counter_features",
+__all__ = ["MAX_SCALED", "MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES", "attempt_settings",
+           "check_scaled_range", "constant_features", "counter_features",
            "data_hash", "held_out_rows", "split_series", "train_detector"]
 
 #: Held-out windows short series keep at least, in all (while that leaves half of each
@@ -55,7 +56,42 @@ MIN_HELD_OUT_WINDOWS = 32
 #: unhealthy attempt being retried.
 WARNING_PREFIXES = ("note:", "attempt ")
 
+#: The largest scaled value (in units of the scaler's spread, from its centre) that
+#: training accepts: the losses square the scaled windows in float32, whose largest number
+#: is 3.4e38, and the generator's weights multiply it further.
+MAX_SCALED = 1e18
+
 Progress = Callable[[str], None]
+Locate = Callable[[int, int, int], str]
+
+
+def check_scaled_range(series: Sequence[np.ndarray], scaler: Scaler,
+                       feature_names: Sequence[str], locate: Locate | None = None) -> None:
+    """Raise :class:`DataError` for the first value more than :data:`MAX_SCALED` spreads
+    from its feature's centre. Such a value (a sentinel like 1e39, a unit error) overflows
+    float32 in training. ``locate(series, row, column)`` names the cell (default: series,
+    row and feature).
+
+    >>> from anomaly_gan.data.scaling import fit_scaler
+    >>> x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> check_scaled_range([x], fit_scaler(x), ["temp"])
+    >>> check_scaled_range([np.array([[1.0], [1e39]])], fit_scaler(x), ["temp"])
+    Traceback (most recent call last):
+    anomaly_gan.errors.DataError: series 0, row 2, feature 'temp': 1e+39 lies 6.67e+38 times the feature's spread (1.5, data.scaler robust) from its centre (1.5); training computes in float32 and overflows beyond 1e+18 (a sentinel value, a unit error, or a row to drop?)
+    """
+    for i, s in enumerate(series):
+        far = np.abs((s - scaler.center) / scaler.scale) > MAX_SCALED
+        if not far.any():
+            continue
+        row, col = (int(v) for v in np.argwhere(far)[0])
+        at = (locate(i, row, col) if locate is not None
+              else f"series {i}, row {row + 1}, feature {brief(feature_names[col])}")
+        ratio = abs((s[row, col] - scaler.center[col]) / scaler.scale[col])
+        raise DataError(
+            f"{at}: {s[row, col]:g} lies {ratio:.3g} times the feature's spread "
+            f"({scaler.scale[col]:.3g}, data.scaler {scaler.method}) from its centre "
+            f"({scaler.center[col]:.3g}); training computes in float32 and overflows beyond "
+            f"{MAX_SCALED:g} (a sentinel value, a unit error, or a row to drop?)")
 
 
 def data_hash(series: Sequence[np.ndarray]) -> str:
@@ -199,13 +235,15 @@ def _library_versions() -> dict[str, str]:
 
 def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                    feature_names: Sequence[str], progress: Progress | None = None,
-                   init: Callable[[Any], None] | None = None) -> Detector:
+                   init: Callable[[Any], None] | None = None,
+                   locate: Locate | None = None) -> Detector:
     """Train a GAN on normal data and calibrate it.
 
     ``values`` is one ``(T, F)`` array or a list of them (one per entity; windows never
     span two arrays). Values must be finite: readers apply ``data.nan_policy`` first.
     ``progress`` gets a line before and after training and one per epoch.
-    ``init`` is called with the built GAN before training (warm start).
+    ``init`` is called with the built GAN before training (warm start). ``locate(series,
+    row, column)`` names a cell in errors (the CLI: file, line and column).
     """
     from anomaly_gan.models import build_gan, fit_gan, inference_networks, raw_outputs
 
@@ -224,6 +262,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     train_parts, held_parts = split_series(series, w, cfg.data.validation_fraction)
     train_rows = np.concatenate(train_parts)
     scaler = fit_scaler(train_rows, cfg.data.scaler)
+    check_scaled_range(series, scaler, feature_names, locate)
     train_w = _windows([scaler.transform(s) for s in train_parts], w, cfg.data.stride)
     train_w = evenly_spaced(train_w, cfg.data.max_train_windows)
     held_raw = _windows(held_parts, w, 1)

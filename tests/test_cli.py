@@ -106,6 +106,20 @@ def test_train_refuses_existing_bundle_and_short_data(trained_cli, tmp_path, cap
     assert not (tmp_path / "m").exists()
 
 
+def test_a_reading_past_float32_in_training_data_is_named_exit_2(tmp_path, capsys):
+    """A sentinel such as -9.99e36 in the training file used to end `train` with "windows
+    contain NaN or infinite values" (no file, line or column) and a numpy warning."""
+    x = normal_series(300)
+    x[200, 1] = -9.99e36
+    data = write_csv(tmp_path / "sentinel.csv", x)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{data}: line 202, column 'rpm': -9.99e+36 lies" in err
+    assert "overflows beyond 1e+18" in err
+    assert not (tmp_path / "m").exists()
+
+
 def test_real_process_validate_config_and_headerless_default_train(tmp_path):
     """`train` with no --config on a headerless numeric CSV (how other harnesses call it)."""
     bad = tmp_path / "bad.yaml"
