@@ -331,12 +331,13 @@ class Detector:
                     contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Score and explain the windows the network cannot compute.
 
-        A reading far enough out overflows float32 inside the model (about 1e19 times a
-        feature's spread is enough). The components then come out NaN or infinite, and a
-        NaN score would flag nothing: the most extreme window of a stream would be the one
-        never alerted on. Such a window is as far from normal as a score can say. Its score
-        is +inf, so it is flagged with severity 100. Its explanation ranks the features by
-        how far out, in spreads of the training rows, their most extreme value lies.
+        A reading far enough out overflows float32 inside the model (a 1e39 sentinel always
+        does; on the default network 1e20 on a sensor of unit spread did). The components
+        then come out NaN or infinite, and a NaN score would flag nothing: the most extreme
+        window of a stream would be the one never alerted on (and ``retrain`` would keep
+        it in the new baseline). Such a window is as far from normal as a score can say. Its
+        score is +inf, so it is flagged with severity 100. Its explanation ranks the features
+        by how far out, in spreads of the training rows, their most extreme value lies.
         """
         score = np.where(rows, np.inf, score)
         far = np.abs((raw_windows[rows] - self.scaler.center) / self.scaler.scale).max(axis=1)
