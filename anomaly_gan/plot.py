@@ -13,7 +13,30 @@ from anomaly_gan.detector import SeriesScores
 from anomaly_gan.errors import OutputError, clip
 from anomaly_gan.evaluate import segments
 
-__all__ = ["plot_scores"]
+__all__ = ["plot_scores", "score_axis"]
+
+
+def score_axis(score: np.ndarray, threshold: float
+               ) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """The scores as drawn, and the score axis' limits (``None``: no finite score).
+
+    The axis spans the finite scores up to 1.5 times their 99.9th percentile or the
+    threshold, whichever is higher. A score of +inf (a window the network could not
+    compute, see ``Detector.score_windows``) is drawn at the top edge, not left out as a
+    gap.
+
+    >>> drawn, limits = score_axis(np.array([np.nan, 1.0, np.inf, 2.0]), threshold=3.0)
+    >>> drawn.tolist(), limits
+    ([nan, 1.0, 4.5, 2.0], (-0.5, 4.5))
+    """
+    score = np.asarray(score, dtype=np.float64)
+    finite = score[np.isfinite(score)]
+    if finite.size:
+        hi = float(max(np.quantile(finite, 0.999), threshold) * 1.5)
+        limits: tuple[float, float] | None = (float(min(finite.min(), 0) - 0.5), hi)
+    else:
+        hi, limits = float(max(threshold, 1.0) * 1.5), None
+    return np.where(np.isposinf(score), hi, score), limits
 
 
 def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: SeriesScores,
@@ -37,18 +60,21 @@ def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: Series
         ax1.plot(x, (col - col.min()) / span, lw=0.8, label=name)
     ax1.set_ylabel("feature (min-max)")
     ax1.legend(loc="upper left", fontsize=8, ncol=len(shown), title="top features")
-    ax2.plot(x, scores.score, lw=0.8, color="black", label="score")
+    drawn, limits = score_axis(scores.score, scores.threshold)
+    ax2.plot(x, drawn, lw=0.8, color="black", label="score")
     ax2.axhline(scores.threshold, color="red", ls="--", lw=1, label=f"threshold {scores.threshold:.2f}")
     flagged = np.flatnonzero(scores.is_anomaly)
-    ax2.scatter(flagged, scores.score[flagged], s=6, color="red", label="flagged", zorder=3)
+    ax2.scatter(flagged, drawn[flagged], s=6, color="red", label="flagged", zorder=3)
+    beyond = np.flatnonzero(np.isposinf(scores.score))
+    if beyond.size:
+        ax2.scatter(beyond, drawn[beyond], s=24, marker="^", color="purple", zorder=4,
+                    clip_on=False, label="score inf (reading past float32)")
     if labels is not None:
         for i, (a, b) in enumerate(segments(labels)):
             for ax in (ax1, ax2):
                 ax.axvspan(a, b, color="orange", alpha=0.25, label="labelled anomaly" if i == 0 and ax is ax2 else None)
-    finite = scores.score[np.isfinite(scores.score)]
-    if finite.size:
-        hi = max(np.quantile(finite, 0.999), scores.threshold) * 1.5
-        ax2.set_ylim(min(finite.min(), 0) - 0.5, hi)
+    if limits is not None:
+        ax2.set_ylim(*limits)
     ax2.set_ylabel("anomaly score")
     ax2.set_xlabel("row")
     ax2.legend(loc="upper left", fontsize=8, ncol=4)
