@@ -12,7 +12,17 @@ from typing import Any
 
 from anomaly_gan.config import ServeConfig
 
-__all__ = ["DemoScorer", "OutputReader", "say"]
+__all__ = ["DemoScorer", "OutputReader", "say", "score_text"]
+
+
+def score_text(score: float | None, width: int) -> str:
+    """An alert's score for a console line: ``null`` in the record (a window the network
+    could not compute, see ``Detector.score_windows``) reads ``inf``.
+
+    >>> score_text(2.468, 7), score_text(None, 7)
+    ('   2.47', '    inf')
+    """
+    return f"{'inf':>{width}}" if score is None else f"{score:{width}.2f}"
 
 
 def say(msg: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_gan.demo.broker import local_kafka
-from anomaly_gan.demo.common import say
+from anomaly_gan.demo.common import say, score_text
 
 __all__ = ["LOGS_DEMO_CONFIG", "LogsDemoOptions", "names_template", "run_logs_demo"]
 
@@ -112,7 +112,7 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
         def on_alert(_topic: str, rec: dict[str, Any], _timestamp_s: float) -> None:
             alerts.append(rec)
             say(f"ALERT {rec['entity']:<14} {rec['window_start'][11:19]}-"
-                f"{rec['window_end'][11:19]} score {rec['score']:6.2f}")
+                f"{rec['window_end'][11:19]} score {score_text(rec['score'], 6)}")
             for t in rec.get("templates", [])[:2]:
                 say(f"      {t['template']!r} x{t['observed']}, expected {t['expected']:g}"
                     + (f"  e.g. {t['examples'][0]!r}" if t["examples"] else ""))

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.demo.common import say
+from anomaly_gan.demo.common import say, score_text
 
 __all__ = ["DemoOptions", "alert_matches", "run_demo"]
 
@@ -137,7 +137,7 @@ def run_demo(opts: DemoOptions) -> int:
             tag = (f"true positive: {inc['kind']} on {','.join(inc['features'])}"
                    if inc else "no injected incident")
             say(f"ALERT {rec['entity']:<8} window {rec['window_start'][11:19]}"
-                 f"-{rec['window_end'][11:19]} score {rec['score']:7.2f} > "
+                 f"-{rec['window_end'][11:19]} score {score_text(rec['score'], 7)} > "
                  f"{rec['threshold']:.2f}  top: "
                  f"{', '.join(rec['top_features'][:3]):<28} [{tag}]")
 
