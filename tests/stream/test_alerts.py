@@ -77,3 +77,20 @@ def test_retain_drops_entities_no_longer_held():
     d.retain(lambda e: e == "a")
     assert d.run_length("a") == 1 and d.run_length("b") == 0
     assert d.update("b", 1, True) is True  # b's cooldown was forgotten with it
+
+
+def test_an_unscorable_window_alerts_with_a_null_score_and_full_severity():
+    """A window the network could not compute scores +inf (Detector.score_windows); JSON
+    has no infinity, so the alert carries score null beside severity 100."""
+    rec = build_alert(entity="pump-1", start_ts=0.0, end_ts=70.0, score=float("inf"),
+                      threshold=2.0, severity=100.0,
+                      components={"reconstruction": float("inf"), "latent": float("nan")},
+                      top_features=["rpm"], model_version="v1", model_kind="ganomaly",
+                      consecutive=3)
+    back = json.loads(dumps(rec))  # strict JSON: dumps refuses NaN and Infinity
+    assert back["score"] is None and back["severity"] == 100.0 and back["threshold"] == 2.0
+    assert back["components"] == {"reconstruction": None, "latent": None}
+    raw = encode_score(entity="pump-1", start_ts=0.0, end_ts=70.0, score=float("inf"),
+                       threshold=2.0, is_anomaly=True, components={}, model_version="v1",
+                       partition=0, offset=1)
+    assert json.loads(raw)["score"] is None and json.loads(raw)["is_anomaly"] is True
