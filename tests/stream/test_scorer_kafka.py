@@ -172,6 +172,42 @@ def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, sta
     assert run.stop() == 0
 
 
+def test_a_reading_past_float32_alerts_instead_of_vanishing(serve_config, start_scorer,
+                                                            stream_detector, plant,
+                                                            kafka_bootstrap):
+    """One sentinel reading (1e39, past float32) used to score NaN in `serve`: the windows
+    holding it were the only ones that could never alert. Now they alert as offline
+    scoring flags them, with score null (JSON has no infinity), severity 100 and that
+    sensor named first, and the loop scores every window after it."""
+    det = stream_detector
+    cfg = serve_config(partitions=1, overrides={"alerts.consecutive": 1,
+                                                "alerts.cooldown_seconds": 0.0})
+    k = cfg.serve.kafka
+    n, at = det.window + 6, det.window + 1  # rows streamed; the sentinel's row among them
+    records = plant_events(plant, 600, 600 + n, entities=["pump-1"])
+    records[at][1]["values"][1] = 1e39
+    values = plant.values[plant.entities.index("pump-1"), 600:600 + n].copy()
+    values[at, 1] = 1e39
+    offline = det.score_series(values)
+    want = {float(plant.timestamps[600 + i]) for i in range(det.window - 1, n)
+            if offline.is_anomaly[i]}
+    sentinel = {float(plant.timestamps[600 + i]) for i in range(at, n)}
+    assert sentinel <= want  # every window holding the reading is flagged offline
+
+    run = start_scorer(cfg, det)
+    produce(kafka_bootstrap, k.input_topic, records)
+    run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == n - det.window + 1,
+                 30, "every window scored")
+    alerts = [json.loads(r.value) for r in consume_all(kafka_bootstrap, k.alert_topic,
+                                                       expect=len(want))]
+    assert {a["window_end_ts"] for a in alerts} == want
+    for a in alerts:
+        if a["window_end_ts"] in sentinel:
+            assert a["score"] is None and a["severity"] == 100.0
+            assert a["top_features"][0] == det.feature_names[1]
+    assert run.stop() == 0
+
+
 def test_two_scorers_in_one_group_split_the_partitions(serve_config, start_scorer,
                                                        stream_detector, plant, kafka_bootstrap):
     det = stream_detector
