@@ -81,6 +81,9 @@ class StreamMetrics:
                                         "(least recently seen) to respect max_entities",
                                         registry=r)
         self.windows_scored = Counter("anomaly_gan_windows_scored", "Windows scored", registry=r)
+        self.windows_unscorable = Counter(
+            "anomaly_gan_windows_unscorable", "Windows the network could not compute (a "
+            "reading past float32 inside the model): scored +inf and flagged", registry=r)
         self.anomalies = Counter("anomaly_gan_anomalies", "Windows scored above the threshold",
                                  registry=r)
         self.alerts = Counter("anomaly_gan_alerts", "Alerts emitted (after debounce)",
@@ -175,9 +178,14 @@ class StreamMetrics:
         self.alerts.labels(version)
 
     def observe_batch(self, scores: np.ndarray, lags: np.ndarray, seconds: float) -> None:
-        """One model call: its size and duration, every score and event lag."""
+        """One model call: its size and duration, every score and event lag. A +inf score
+        (a window the network could not compute) is counted apart: the score histogram
+        holds finite scores only."""
         n = int(scores.shape[0])
         self.windows_scored.inc(n)
+        unscorable = int(np.count_nonzero(np.isposinf(scores)))
+        if unscorable:
+            self.windows_unscorable.inc(unscorable)
         self.batch_size.observe(n)
         self.inference.observe(seconds)
         observe_many(self.score, scores)

@@ -76,6 +76,16 @@ def test_batch_observation(reg):
     assert reg.get_sample_value("anomaly_gan_inference_seconds_count") == 1
 
 
+def test_unscorable_windows_are_counted_apart_from_the_score_histogram(reg):
+    m = StreamMetrics(reg)
+    m.observe_batch(np.array([0.5, np.inf, 12.0, np.inf]), np.zeros(4), 0.004)
+    assert reg.get_sample_value("anomaly_gan_windows_scored_total") == 4
+    assert reg.get_sample_value("anomaly_gan_windows_unscorable_total") == 2
+    assert reg.get_sample_value("anomaly_gan_score_count") == 2
+    m.observe_batch(np.array([1.0]), np.zeros(1), 0.001)
+    assert reg.get_sample_value("anomaly_gan_windows_unscorable_total") == 2
+
+
 def test_model_info_keeps_only_the_loaded_version(reg):
     m = StreamMetrics(reg)
     m.set_model("v1", "ganomaly", 2.0)
