@@ -102,3 +102,29 @@ def test_a_reading_past_float32_is_flagged_and_named_not_dropped(tiny_detector, 
     metrics = evaluate_scores(res.score, labels, det.threshold)
     assert metrics["auc_roc"] == 1.0 and metrics["recall"] == 1.0
     assert metrics["unscored_rows"] == det.window - 1
+
+
+def test_a_window_whose_components_come_out_nan_is_flagged_not_dropped(tiny_detector,
+                                                                       monkeypatch):
+    """The default conv1d network gave NaN components for a 1e39 reading (where this small
+    one gives +inf), and a NaN score flagged nothing. Forced here: the first window's
+    components come out NaN; it must score +inf, be flagged and name the far sensor."""
+    from tests.support_models import normal_series
+
+    det = tiny_detector
+    windows = sliding_windows(normal_series(60, seed=9), det.window).copy()
+    windows[0, -1, 2] = 1e39
+    real = det.raw_scores
+
+    def nan_in_first(raw, reference_codes=None):
+        comps, per_feature, activity = real(raw, reference_codes)
+        comps = {k: np.where(np.arange(len(v)) == 0, np.nan, v) for k, v in comps.items()}
+        per_feature = per_feature.copy()
+        per_feature[0] = np.nan
+        return comps, per_feature, activity
+
+    monkeypatch.setattr(det, "raw_scores", nan_in_first)
+    res = det.score_windows(windows)
+    assert np.isposinf(res.score[0]) and res.is_anomaly[0] and res.severity[0] == 100
+    assert res.top_features[0][0] == det.feature_names[2]
+    assert np.isfinite(res.score[1:]).all()
