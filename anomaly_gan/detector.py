@@ -340,7 +340,7 @@ class Detector:
         by how far out, in spreads of the training rows, their most extreme value lies.
         """
         score = np.where(rows, np.inf, score)
-        far = np.abs((raw_windows[rows] - self.scaler.center) / self.scaler.scale).max(axis=1)
+        far = self.scaler.spreads(raw_windows[rows]).max(axis=1)
         contributions = np.array(contributions, dtype=np.float64)
         contributions[rows] = far
         return score, contributions

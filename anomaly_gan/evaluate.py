@@ -56,15 +56,16 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     if scores.shape != labels.shape:
         raise ValueError(f"{scores.shape[0]} scores but {labels.shape[0]} labels")
     finite = np.isfinite(scores)
-    floor = scores[finite].min() if finite.any() else 0.0
-    ceiling = scores[finite].max() if finite.any() else 0.0
     # +inf is a window the network could not compute (flagged, see Detector.score_windows):
     # it ranks above every finite score; NaN is a row without a window: below them all.
-    filled = np.where(finite, scores, np.where(np.isposinf(scores), ceiling + 1.0, floor - 1.0))
+    beyond = np.isposinf(scores)
+    floor = scores[finite].min() if finite.any() else 0.0
+    ceiling = scores[finite].max() if finite.any() else 0.0
+    filled = np.where(finite, scores, np.where(beyond, ceiling + 1.0, floor - 1.0))
     out: dict[str, Any] = {
         "rows": int(labels.size),
         "anomalous_rows": int(labels.sum()),
-        "unscored_rows": int((~finite & ~np.isposinf(scores)).sum()),
+        "unscored_rows": int((~finite & ~beyond).sum()),
     }
     if 0 < labels.sum() < labels.size:
         out["auc_roc"] = float(roc_auc_score(labels, filled))
@@ -75,7 +76,7 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     else:
         out["auc_roc"] = out["auc_pr"] = out["best_f1"] = None
     if threshold is not None:
-        pred = (filled > threshold) | np.isposinf(scores)
+        pred = (filled > threshold) | beyond
         p, r, f = _prf(pred, labels)
         out.update(threshold=float(threshold), precision=p, recall=r, f1=f,
                    flagged_rows=int(pred.sum()))

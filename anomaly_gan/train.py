@@ -80,15 +80,15 @@ def check_scaled_range(series: Sequence[np.ndarray], scaler: Scaler,
     anomaly_gan.errors.DataError: series 0, row 2, feature 'temp': 1e+39 lies 6.67e+38 times the feature's spread (1.5, data.scaler robust) from its centre (1.5); training computes in float32 and overflows beyond 1e+18 (a sentinel value, a unit error, or a row to drop?)
     """
     for i, s in enumerate(series):
-        far = np.abs((s - scaler.center) / scaler.scale) > MAX_SCALED
+        spreads = scaler.spreads(s)
+        far = spreads > MAX_SCALED
         if not far.any():
             continue
         row, col = (int(v) for v in np.argwhere(far)[0])
         at = (locate(i, row, col) if locate is not None
               else f"series {i}, row {row + 1}, feature {brief(feature_names[col])}")
-        ratio = abs((s[row, col] - scaler.center[col]) / scaler.scale[col])
         raise DataError(
-            f"{at}: {s[row, col]:g} lies {ratio:.3g} times the feature's spread "
+            f"{at}: {s[row, col]:g} lies {spreads[row, col]:.3g} times the feature's spread "
             f"({scaler.scale[col]:.3g}, data.scaler {scaler.method}) from its centre "
             f"({scaler.center[col]:.3g}); training computes in float32 and overflows beyond "
             f"{MAX_SCALED:g} (a sentinel value, a unit error, or a row to drop?)")

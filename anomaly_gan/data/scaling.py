@@ -27,6 +27,17 @@ class Scaler:
         """Scale ``(..., F)`` values to float32."""
         return ((values - self.center) / self.scale).astype(np.float32)
 
+    def spreads(self, values: np.ndarray) -> np.ndarray:
+        """How far each of ``(..., F)`` values lies from its feature's centre, in units of
+        its scale, in float64: what :meth:`transform` gives in size before its float32
+        cast, which overflows past 3.4e38.
+
+        >>> s = Scaler("robust", np.array([1.0]), np.array([2.0]))
+        >>> s.spreads(np.array([[-3.0], [1e300]])).tolist()
+        [[2.0], [5e+299]]
+        """
+        return np.abs((np.asarray(values, dtype=np.float64) - self.center) / self.scale)
+
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist()}
 
