@@ -235,6 +235,11 @@ class KafkaConfig:
     # Output pending and none of it acknowledged for this long: not ready, broker_up 0, and
     # once a broker answers again the producer is recreated and the input replayed.
     delivery_stall_seconds: float = _f(15.0, **_range(0.1, 3600.0))
+    # Input waiting on an assigned partition (its end offset differs from the consumer's
+    # position, or the offsets cannot be read while a broker answers) and nothing read for
+    # this long: not ready, and the consumer is recreated and the input replayed from the
+    # last commit (a consumer that stays stuck after a broker restart).
+    input_stall_seconds: float = _f(60.0, **_range(0.1, 3600.0))
 
 
 @dataclass(frozen=True)

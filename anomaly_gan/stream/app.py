@@ -45,6 +45,8 @@ log = logging.getLogger("anomaly_gan.stream")
 
 _COMMIT_INTERVAL_S = 1.0  # most often offsets are committed while records keep coming
 _HOUSEKEEPING_S = 1.0  # consumer lag, broker connectivity, gauges
+_INPUT_PROBE_IDLE_S = 1.0  # nothing read this long: ask whether input is waiting
+_INPUT_PROBE_TIMEOUT_MS = 1000  # at most this long per question (the loop waits meanwhile)
 
 
 class Scorer:
@@ -63,6 +65,7 @@ class Scorer:
         self.publisher = Publisher(cfg, io, metrics)  # alerts, scores, dead letters
         self.debouncer = self.publisher.debouncer
         self.health.watch_delivery(self.publisher.delivery, cfg.kafka.delivery_stall_seconds)
+        self.health.watch_input(self.input_stalled_for, cfg.kafka.input_stall_seconds)
         metrics.watch_health(self.health)
         self.watcher = watcher
         self.clock = clock
@@ -79,6 +82,8 @@ class Scorer:
         self._committed: dict[Any, int] = {}
         self._last_commit = self.mono()
         self._last_housekeeping = 0.0
+        self._last_read = self.mono()  # records last came from a poll (or a fresh start)
+        self._waiting_since: float | None = None  # input waiting unread since (see _check_input)
         self._move_warned = False
         # Waits between replays (after a failed delivery or a loop error): never longer than
         # half the poll interval, so the group keeps this member.
@@ -190,6 +195,7 @@ class Scorer:
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in gone),
                 "entities_dropped": dropped}})
         if assigned:
+            self._last_read, self._waiting_since = self.mono(), None  # give them time to fetch
             log.info("partitions assigned", extra={"fields": {
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)}})
 
@@ -252,6 +258,8 @@ class Scorer:
                 left_ms = b.max_latency_ms - (self.mono() - self.batch.first_ready) * 1000.0
                 timeout = int(max(0.0, min(timeout, left_ms)))
         records = self.io.poll(timeout, self.cfg.kafka.max_poll_records)
+        if records:
+            self._last_read, self._waiting_since = self.mono(), None
         with self._loop_lock:
             if self._revoked or self._assigned_log:
                 self._apply_rebalance()
@@ -428,6 +436,45 @@ class Scorer:
         self.publisher.replace_producer()
         self._replay("delivery")
 
+    def input_stalled_for(self) -> float:
+        """Seconds that input has waited on an assigned partition with nothing read (0 while
+        none is known to wait): ``anomaly_gan_input_stalled_seconds``, and past
+        ``input_stall_seconds`` a reason for /readyz to fail."""
+        since = self._waiting_since
+        return 0.0 if since is None else max(self.mono() - since, 0.0)
+
+    def _check_input(self, broker_reachable: bool) -> None:
+        """A broker answers, partitions are assigned, records wait on them (or their
+        offsets cannot be read), yet no poll has returned any for ``input_stall_seconds``:
+        the consumer itself is stuck (kafka-python after a broker restart that recreated the
+        topic), so it is replaced and the input replayed from the last commit. Asked only
+        once nothing has been read for a second; outside the loop lock, since it waits."""
+        now = self.mono()
+        if (not broker_reachable or self._resume_at or self._must_rewind
+                or now - self._last_read < _INPUT_PROBE_IDLE_S):
+            self._waiting_since = None
+            return
+        timeout_ms = int(min(_INPUT_PROBE_TIMEOUT_MS, self.cfg.kafka.input_stall_seconds * 250))
+        if not self.io.waiting(max(timeout_ms, 1)):
+            self._waiting_since = None
+            return
+        if self._waiting_since is None:
+            self._waiting_since = now
+            return
+        stalled = self.mono() - self._waiting_since
+        if stalled < self.cfg.kafka.input_stall_seconds:
+            return
+        log.error("input waiting and nothing read for %.0f s while a broker answers: "
+                  "recreating the consumer and replaying from the last commit", stalled)
+        with self._loop_lock:
+            self._replay("input")
+        self._last_read, self._waiting_since = self.mono(), None
+        try:
+            self.io.reset_consumer()
+        except Exception as exc:  # noqa: BLE001 - the next poll creates it (see KafkaIO.poll)
+            log.warning("cannot create a new consumer yet; will retry",
+                        extra={"fields": {"error": str(exc) or type(exc).__name__}})
+
     def _replay(self, reason: str) -> None:
         """Drop what was read since the last commit and read it again after a backoff."""
         self.metrics.replays.labels(reason).inc()
@@ -467,6 +514,7 @@ class Scorer:
         with self._loop_lock:
             self._refresh_gauges(up)
             self._check_delivery(up)
+        self._check_input(up)
 
     def _refresh_gauges(self, up: bool) -> None:
         if up != self.health.broker_up:

@@ -4,8 +4,9 @@
   a stuck loop answers 503, so a liveness probe restarts the pod.
 - ``/readyz`` 200 when the loop keeps turning (as for ``/healthz``), a model is loaded,
   the broker is reachable, output is being acknowledged (nothing pending for longer than
-  ``serve.kafka.delivery_stall_seconds``) and this replica has partitions assigned; 503
-  otherwise (with the reason in the body).
+  ``serve.kafka.delivery_stall_seconds``), input is being read (not waiting unread for
+  longer than ``serve.kafka.input_stall_seconds``) and this replica has partitions
+  assigned; 503 otherwise (with the reason in the body).
   Delivery is read at request time, so the answer is right even while the loop waits.
 """
 
@@ -39,10 +40,20 @@ class Health:
         self.stopping = False
         self.delivery: Any = None  # has stalled_for() -> seconds (kafka_io.Delivery)
         self.stall_limit_s = math.inf
+        self.input: Callable[[], float] | None = None  # seconds input has waited unread
+        self.input_limit_s = math.inf
 
     def watch_delivery(self, delivery: Any, stall_limit_s: float) -> None:
         self.delivery = delivery
         self.stall_limit_s = float(stall_limit_s)
+
+    def watch_input(self, stalled_for: Callable[[], float], limit_s: float) -> None:
+        self.input = stalled_for
+        self.input_limit_s = float(limit_s)
+
+    def input_stalled_s(self) -> float:
+        """Seconds that input has waited on an assigned partition with nothing read (0: none)."""
+        return float(self.input()) if self.input is not None else 0.0
 
     def delivery_stalled_s(self) -> float:
         """Seconds that pending output has gone without an acknowledgement (0: none pending)."""
@@ -76,6 +87,9 @@ class Health:
         stalled = self.delivery_stalled_s()
         if stalled > self.stall_limit_s:
             return False, f"no output acknowledged for {stalled:.0f}s"
+        waited = self.input_stalled_s()
+        if waited > self.input_limit_s:
+            return False, f"input waiting, nothing read for {waited:.0f}s"
         if self.assigned == 0:
             return False, "no partitions assigned"
         return True, f"{self.assigned} partition(s) assigned"

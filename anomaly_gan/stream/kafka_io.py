@@ -13,6 +13,10 @@ connection is up. Connected is not enough: :class:`Delivery` tracks whether prod
 records are acknowledged, and the app counts the broker as up (``anomaly_gan_broker_up``,
 readiness) only while output is not stalled. A producer that stays stuck after the broker
 came back (e.g. it never gets a producer id again) is replaced: :meth:`KafkaIO.reset_producer`.
+The input side has the same failure: a consumer that stays connected and assigned but never
+fetches again (kafka-python 3.0 after a broker restart that recreated the topic: every
+metadata refresh fails "Cancelled"). :meth:`KafkaIO.waiting` tells the scorer that input is
+waiting while nothing arrives, and :meth:`KafkaIO.reset_consumer` replaces the consumer.
 :class:`Backoff` spaces the service's connection attempts and the loop's replays.
 """
 
@@ -165,14 +169,28 @@ class KafkaIO:
     def __init__(self, k: KafkaConfig, on_assigned: Callable[[list[Any]], None] | None = None,
                  on_revoked: Callable[[list[Any]], Mapping[Any, int] | None] | None = None
                  ) -> None:
-        from kafka import KafkaConsumer, KafkaProducer
-        from kafka.consumer.subscription_state import ConsumerRebalanceListener
+        from kafka import KafkaProducer
 
         self.cfg = k
         self._producer_class = KafkaProducer
-        common = client_kwargs(k)
-        self.consumer = KafkaConsumer(
-            **common,
+        self._on_assigned, self._on_revoked = on_assigned, on_revoked
+        self.consumer = self._make_consumer()
+        self.delivery = Delivery()
+        try:
+            self.producer = self._make_producer()
+        except BaseException:
+            self.consumer.close(autocommit=False, timeout_ms=0)  # no leaked connections
+            raise
+
+    def _make_consumer(self) -> Any:
+        """A new consumer of the input topic in the group, with the rebalance callbacks.
+        Callbacks of a consumer that has since been replaced are ignored."""
+        from kafka import KafkaConsumer
+        from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+        k = self.cfg
+        consumer = KafkaConsumer(
+            **client_kwargs(k),
             group_id=k.group_id,
             enable_auto_commit=False,
             auto_offset_reset=k.auto_offset_reset,
@@ -182,34 +200,43 @@ class KafkaIO:
             max_poll_interval_ms=k.max_poll_interval_ms,
             fetch_max_wait_ms=k.fetch_max_wait_ms,
         )
-        self.delivery = Delivery()
-        try:
-            self.producer = self._make_producer()
-        except BaseException:
-            self.consumer.close(autocommit=False, timeout_ms=0)  # no leaked connections
-            raise
-        outer = self
+        outer, on_assigned, on_revoked = self, self._on_assigned, self._on_revoked
 
         class Listener(ConsumerRebalanceListener):
             def on_partitions_revoked(self, revoked: Any) -> None:
                 # Runs on kafka-python's IO thread: a blocking commit is not allowed here,
                 # but an asynchronous one is, and it goes out before the group re-joins.
-                if on_revoked is None:
+                if on_revoked is None or outer.consumer is not consumer:
                     return
                 offsets = on_revoked(list(revoked))
                 if offsets:
                     from kafka.structs import OffsetAndMetadata
 
-                    outer.consumer.commit_async(
+                    consumer.commit_async(
                         {tp: OffsetAndMetadata(int(o), "", -1) for tp, o in offsets.items()})
 
             def on_partitions_assigned(self, assigned: Any) -> None:
-                if on_assigned is not None:
+                if on_assigned is not None and outer.consumer is consumer:
                     on_assigned(list(assigned))
 
-        self._listener = Listener()
-        self.consumer.subscribe([k.input_topic], listener=self._listener)
-        self._outer = outer
+        try:
+            consumer.subscribe([k.input_topic], listener=Listener())
+        except BaseException:
+            consumer.close(autocommit=False, timeout_ms=0)
+            raise
+        return consumer
+
+    def reset_consumer(self, timeout_s: float = 1.0) -> None:
+        """Replace the consumer (it stopped fetching): the old one leaves the group without
+        calling back or committing, and the new one joins and resumes from the group's
+        committed offsets."""
+        old, self.consumer = self.consumer, None
+        if old is not None:
+            try:
+                old.close(autocommit=False, timeout_ms=int(timeout_s * 1000))
+            except Exception:  # a stuck consumer may fail to close cleanly
+                log.debug("closing the old consumer failed", exc_info=True)
+        self.consumer = self._make_consumer()  # if this raises, the next poll tries again
 
     def _make_producer(self) -> Any:
         return self._producer_class(
@@ -236,10 +263,12 @@ class KafkaIO:
     # ------------------------------------------------------------------ consume
 
     def poll(self, timeout_ms: int, max_records: int | None = None) -> dict[Any, list[Any]]:
+        if self.consumer is None:  # a reset could not create its consumer: try again
+            self.consumer = self._make_consumer()
         return self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
 
     def assignment(self) -> set[Any]:
-        return set(self.consumer.assignment())
+        return set(self.consumer.assignment()) if self.consumer is not None else set()
 
     def commit(self, offsets: Mapping[Any, int]) -> None:
         """Synchronously commit ``{TopicPartition: next offset to read}``; raises (kafka-python's
@@ -277,8 +306,30 @@ class KafkaIO:
             out[(tp.topic, tp.partition)] = max(int(hw) - int(pos), 0)
         return out
 
+    def waiting(self, timeout_ms: int) -> bool:
+        """True when some assigned partition's end offset differs from the consumer's
+        position: records wait there, or the position lies past the end (a recreated
+        topic). Asks the broker (bounded by ``timeout_ms``); an answer that does not come
+        counts as waiting, since a consumer that cannot read offsets cannot fetch either.
+        (The position moves past transaction markers, so they never count.)"""
+        tps = list(self.assignment())
+        if not tps:
+            return False
+        try:
+            ends = self.consumer.end_offsets(tps, timeout_ms=timeout_ms)
+            for tp in tps:
+                pos = self.consumer.position(tp, timeout_ms=timeout_ms)
+                if pos is None or ends.get(tp) is None or int(ends[tp]) != int(pos):
+                    return True
+        except Exception as exc:  # noqa: BLE001 - no answer: see above
+            log.debug("input offsets unavailable: %s", exc or type(exc).__name__)
+            return True
+        return False
+
     def connected(self) -> bool:
         """True when the consumer holds at least one live broker connection."""
+        if self.consumer is None:
+            return False
         try:
             conns = self.consumer._manager._conns  # kafka-python >= 3
             return any(getattr(c, "connected", False) for c in list(conns.values()))
@@ -307,4 +358,5 @@ class KafkaIO:
         except Exception as exc:  # noqa: BLE001 - undelivered output: drain() said so
             log.warning("producer did not close cleanly: %s", exc or type(exc).__name__)
         finally:
-            self.consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))
+            if self.consumer is not None:
+                self.consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))

@@ -29,7 +29,7 @@ __all__ = ["RELOAD_RESULTS", "REPLAY_REASONS", "RESTART_REASONS", "SCORE_BUCKETS
 
 RELOAD_RESULTS = ("success", "failure")
 RESTART_REASONS = ("gap", "partition_change")
-REPLAY_REASONS = ("delivery", "error")
+REPLAY_REASONS = ("delivery", "error", "input")
 
 SCORE_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
                  100.0)
@@ -116,6 +116,9 @@ class StreamMetrics:
         self.delivery_stalled = Gauge("anomaly_gan_delivery_stalled_seconds", "Seconds that "
                                       "pending output has gone without an acknowledgement "
                                       "(0 when none is pending)", registry=r)
+        self.input_stalled = Gauge("anomaly_gan_input_stalled_seconds", "Seconds that input "
+                                   "has waited on an assigned partition with nothing read "
+                                   "(0 when none is waiting)", registry=r)
         self.replays = Counter("anomaly_gan_replays", "Replays from the last commit, by cause",
                                ["reason"], registry=r)
         self.model_watch_last_check = Gauge(
@@ -165,6 +168,7 @@ class StreamMetrics:
         self.broker_up.set_function(lambda: 1.0 if health.broker_ok() else 0.0)
         self.assigned_partitions.set_function(lambda: float(health.assigned))
         self.delivery_stalled.set_function(health.delivery_stalled_s)
+        self.input_stalled.set_function(health.input_stalled_s)
 
     def invalid(self, reason: str) -> None:
         self.events_invalid.labels(reason).inc()

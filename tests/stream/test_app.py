@@ -4,6 +4,7 @@ model swaps between batches."""
 from __future__ import annotations
 
 import json
+import logging
 from collections import namedtuple
 from types import SimpleNamespace
 
@@ -74,6 +75,16 @@ class FakeIO:
 
     def lag(self, next_offsets):
         return {}
+
+    input_waiting = False  # what waiting() answers: records wait on the assigned partition
+    probes = resets = 0
+
+    def waiting(self, timeout_ms):
+        self.probes += 1
+        return self.input_waiting
+
+    def reset_consumer(self):
+        self.resets += 1
 
 
 def events(rows, start=0, entity="e"):
@@ -204,6 +215,55 @@ def test_a_failed_commit_is_retried_later():
     clock.now += 10.0
     scorer.step()  # nothing new read; the next periodic commit goes through
     assert io.commits == [{IN: 1}]
+
+
+def test_input_that_waits_unread_fails_readiness_then_replaces_the_consumer(caplog):
+    """A consumer that is connected and assigned, with records waiting, but whose polls
+    return nothing (kafka-python after a broker restart): not ready once it has lasted
+    input_stall_seconds (60 by default), then a new consumer and a replay from the commit."""
+    clock = Clock()
+    io = FakeIO([events([(t, 1.0) for t in range(3)])])
+    scorer, reg = make(io, clock=clock)
+    scorer.step()  # reads 3 records
+    assert scorer._commit(force=True)
+    io.input_waiting = True
+    scorer.step()  # nothing read for under a second: no question asked
+    assert io.probes == 0
+    clock.now += 2.0
+    scorer.step()  # first sign of waiting input: the stall clock starts
+    assert io.probes == 1 and scorer.input_stalled_for() == 0.0
+    clock.now += 30.0
+    scorer.step()
+    assert scorer.input_stalled_for() == 30.0 and scorer.health.ready()[0] is True
+    assert reg.get_sample_value("anomaly_gan_input_stalled_seconds") == 30.0
+    clock.now += 31.0
+    ready, why = scorer.health.ready()
+    assert ready is False and why == "input waiting, nothing read for 61s"
+    assert reg.get_sample_value("anomaly_gan_ready") == 0
+    with caplog.at_level(logging.ERROR, logger="anomaly_gan.stream"):
+        scorer.step()
+    assert io.resets == 1 and "recreating the consumer" in caplog.text
+    assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "input"}) == 1
+    assert scorer.input_stalled_for() == 0.0 and scorer.health.ready()[0] is True
+    clock.now += 60.0
+    scorer.step()  # the replay rewinds to the last commit
+    assert io.seeks == [(IN, 1)]
+
+
+def test_an_idle_or_reading_consumer_is_never_replaced():
+    clock = Clock()
+    io = FakeIO([])
+    scorer, _ = make(io, clock=clock)
+    for _ in range(5):  # idle: nothing waits
+        clock.now += 100.0
+        scorer.step()
+    assert io.probes == 5 and io.resets == 0 and scorer.input_stalled_for() == 0.0
+    io.input_waiting = True
+    for t in range(5):  # records keep coming: a read clears the stall clock
+        io.batches.append(events([(t, 1.0)], t))
+        clock.now += 100.0
+        scorer.step()
+    assert io.resets == 0 and scorer.input_stalled_for() == 0.0
 
 
 def test_an_entity_on_two_partitions_is_counted_and_named_once(caplog):

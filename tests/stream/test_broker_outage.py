@@ -88,7 +88,7 @@ def test_two_outages_with_output_pending(start_scorer, stream_detector, stream_b
             "kafka": local_kafka(broker.bootstrap_servers,
                                  {"events": "ev", "alerts": "al", "scores": "sc", "dlq": "dlq"},
                                  "outage", reconnect_backoff_max_ms=300,
-                                 delivery_stall_seconds=2.0),
+                                 delivery_stall_seconds=2.0, input_stall_seconds=5.0),
         }})
         run = start_scorer(cfg, det)
         run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 60, "ready")

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import logging
+from typing import ClassVar
 
 import pytest
 
@@ -83,6 +84,9 @@ def test_the_consumer_is_closed_when_the_producer_cannot_start(monkeypatch):
         def __init__(self, **kwargs):
             pass
 
+        def subscribe(self, topics, listener=None):
+            pass
+
         def close(self, **kwargs):
             closed.append(kwargs)
 
@@ -131,3 +135,99 @@ def test_blocking_group_calls_are_bounded_by_the_session_timeout(monkeypatch):
     io.commit({tp: 5})
     assert io.committed(tp) == 7
     assert calls == [("commit", 4000), ("committed", 4000)]
+
+
+class FakeConsumer:
+    """Records subscriptions and closes; answers end offsets and positions from dicts."""
+
+    made: ClassVar[list] = []
+
+    def __init__(self, **kwargs):
+        self.listener, self.closed, self.assigned = None, None, set()
+        self.ends: dict = {}
+        self.positions: dict = {}
+        FakeConsumer.made.append(self)
+
+    def subscribe(self, topics, listener=None):
+        self.listener = listener
+
+    def assignment(self):
+        return set(self.assigned)
+
+    def end_offsets(self, tps, timeout_ms=None):
+        if isinstance(self.ends, Exception):
+            raise self.ends
+        return {tp: self.ends[tp] for tp in tps}
+
+    def position(self, tp, timeout_ms=None):
+        return self.positions.get(tp)
+
+    def close(self, autocommit=True, timeout_ms=None):
+        self.closed = autocommit
+
+
+@pytest.fixture
+def fake_clients(monkeypatch):
+    import kafka
+
+    class Producer:
+        def __init__(self, **kwargs):
+            pass
+
+    FakeConsumer.made = []
+    monkeypatch.setattr(kafka, "KafkaConsumer", FakeConsumer)
+    monkeypatch.setattr(kafka, "KafkaProducer", Producer)
+    return FakeConsumer.made
+
+
+@pytest.mark.parametrize("end, position, waiting", [
+    (10, 10, False),  # read to the end (an idle topic)
+    (12, 10, True),  # records wait
+    (3, 10, True),  # the position lies past the end: the topic was recreated
+    (10, None, True),  # no position yet
+])
+def test_waiting_compares_end_offsets_with_positions(fake_clients, end, position, waiting):
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    io = KafkaIO(KafkaConfig())
+    tp = kafka.TopicPartition("events", 0)
+    assert io.waiting(100) is False  # nothing assigned
+    c = fake_clients[0]
+    c.assigned, c.ends, c.positions = {tp}, {tp: end}, {tp: position}
+    assert io.waiting(100) is waiting
+
+
+def test_waiting_counts_offsets_that_cannot_be_read(fake_clients):
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    io = KafkaIO(KafkaConfig())
+    tp = kafka.TopicPartition("events", 0)
+    c = fake_clients[0]
+    c.assigned, c.ends = {tp}, kafka.errors.KafkaTimeoutError("no leader")
+    assert io.waiting(100) is True
+
+
+def test_reset_consumer_replaces_it_and_silences_the_old_callbacks(fake_clients):
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    assigned, revoked = [], []
+    io = KafkaIO(KafkaConfig(), on_assigned=assigned.append,
+                 on_revoked=lambda tps: revoked.append(tps))
+    old = io.consumer
+    tp = kafka.TopicPartition("events", 0)
+    old.listener.on_partitions_assigned([tp])
+    assert assigned == [[tp]]
+    io.reset_consumer()
+    assert io.consumer is not old and io.consumer is fake_clients[1]
+    assert old.closed is False  # closed without committing
+    old.listener.on_partitions_assigned([tp])  # late callbacks of the old one: ignored
+    old.listener.on_partitions_revoked([tp])
+    assert assigned == [[tp]] and revoked == []
+    io.consumer.listener.on_partitions_assigned([tp])
+    assert assigned == [[tp], [tp]]

@@ -208,6 +208,54 @@ def test_a_reading_past_float32_alerts_instead_of_vanishing(serve_config, start_
     assert run.stop() == 0
 
 
+def test_a_consumer_that_stops_fetching_is_replaced(serve_config, start_scorer,
+                                                   stream_detector, plant, kafka_bootstrap):
+    """A consumer that stays connected and assigned but fetches nothing while records wait
+    (kafka-python 3.0 after a broker restart that recreated the topic: every metadata
+    refresh failed "Cancelled", and the scorer stayed ready while it read nothing) is
+    replaced after ``input_stall_seconds``, and what waited is scored and delivered. The
+    stuck fetcher is made here by pausing the first consumer's partition before each of
+    its polls."""
+    import threading
+
+    det = stream_detector
+    cfg = serve_config(partitions=1, overrides={"kafka.input_stall_seconds": 2.0})
+    k = cfg.serve.kafka
+    run = start_scorer(cfg, det)
+    produce(kafka_bootstrap, k.input_topic,
+            plant_events(plant, 600, 600 + det.window, entities=["pump-1"]))
+    run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == 1, 60,
+                 "the first window scored")
+    stuck, paused = run.io.consumer, threading.Event()
+    real_poll = stuck.poll
+
+    def paused_poll(*args, **kwargs):  # on the loop thread, like every consumer call
+        stuck.pause(*stuck.assignment())
+        paused.set()
+        return real_poll(*args, **kwargs)
+
+    stuck.poll = paused_poll
+    run.wait_for(paused.is_set, 30, "a poll of the paused consumer")
+    produce(kafka_bootstrap, k.input_topic,
+            plant_events(plant, 600 + det.window, 600 + det.window + 6, entities=["pump-1"]))
+    run.wait_for(lambda: run.value("anomaly_gan_replays_total", {"reason": "input"}) == 1, 60,
+                 "the consumer replaced")
+    assert run.io.consumer is not stuck
+    want = {float(plant.timestamps[t]) for t in range(600 + det.window - 1, 600 + det.window + 6)}
+    got: set[float] = set()
+
+    def delivered():
+        got.update(json.loads(r.value)["window_end_ts"]
+                   for r in consume_all(kafka_bootstrap, k.scores_topic, idle_s=0.5))
+        return want <= got
+
+    run.wait_for(delivered, 60, "the windows that waited scored and delivered")
+    assert got == want  # the replay re-scores from the last commit: nothing else
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready again")
+    assert run.value("anomaly_gan_replays_total", {"reason": "input"}) == 1
+    assert run.stop() == 0
+
+
 def test_two_scorers_in_one_group_split_the_partitions(serve_config, start_scorer,
                                                        stream_detector, plant, kafka_bootstrap):
     det = stream_detector
