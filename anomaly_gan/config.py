@@ -250,6 +250,9 @@ class StreamWindowConfig:
     gap_seconds: float = _f(300.0, **_range(0.0, lo_open=True))
     reorder_tolerance_seconds: float = _f(0.0, **_range(0.0))
     max_event_bytes: int = _f(65_536, **_range(16))
+    # Longest entity id (UTF-8 bytes) accepted; a longer one is "oversized". Every held
+    # entity keeps its id in memory, so this bounds the entity table with max_entities.
+    max_entity_bytes: int = _f(512, **_range(1, 65_536))
     # Score every hop-th window of an entity (1: every window). Cost and latency trade-off.
     hop: int = _f(1, **_range(1))
     # Event time may run ahead of this host's clock by at most this much (DLQ beyond).

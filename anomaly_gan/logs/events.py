@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from anomaly_gan.config import LogsConfig
-from anomaly_gan.stream.events import LOG_REASONS, InvalidEvent, parse_timestamp
+from anomaly_gan.stream.events import (
+    LOG_REASONS,
+    MAX_ENTITY_BYTES,
+    InvalidEvent,
+    check_entity,
+    parse_timestamp,
+)
 
 __all__ = ["LOG_INVALID_REASONS", "LogEvent", "LogParser", "parser_from_config"]
 
@@ -56,7 +62,8 @@ class LogParser:
 
     def __init__(self, *, format: str = "json", regex: str | None = None,
                  timestamp_format: str | None = None, entity: str | None = None,
-                 max_bytes: int = 65_536, need_ts: bool = True) -> None:
+                 max_bytes: int = 65_536, need_ts: bool = True,
+                 max_entity_bytes: int = MAX_ENTITY_BYTES) -> None:
         self.format = format
         self.pattern = re.compile(regex) if regex is not None else None
         if format == "regex" and self.pattern is None:
@@ -64,6 +71,7 @@ class LogParser:
         self.timestamp_format = timestamp_format
         self.entity = entity
         self.max_bytes = int(max_bytes)
+        self.max_entity_bytes = int(max_entity_bytes)
         self.need_ts = need_ts
 
     def _ts(self, raw: object) -> float | None:
@@ -111,6 +119,9 @@ class LogParser:
         entity = obj.get("entity", self.entity)
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", "'entity' must be a non-empty string")
+        bad = check_entity(entity, self.max_entity_bytes)
+        if bad is not None:
+            return bad
         level = obj.get("level", "")
         if type(level) is not str:
             return InvalidEvent("missing_field", "'level' must be a string")
@@ -125,6 +136,9 @@ class LogParser:
         entity = groups.get("entity") or self.entity
         if not entity:
             return InvalidEvent("missing_field", "no entity in the line and no logs.entity")
+        bad = check_entity(entity, self.max_entity_bytes)
+        if bad is not None:
+            return bad
         return self._event(entity, groups.get("ts"), groups.get("level") or "",
                            groups["message"] or "")
 
@@ -143,8 +157,9 @@ class LogParser:
         return LogEvent(entity, ts, level.upper(), message)
 
 
-def parser_from_config(logs: LogsConfig, max_bytes: int) -> LogParser:
+def parser_from_config(logs: LogsConfig, max_bytes: int,
+                       max_entity_bytes: int = MAX_ENTITY_BYTES) -> LogParser:
     """A parser for a ``logs:`` config section."""
     return LogParser(format=logs.format, regex=logs.regex, timestamp_format=logs.timestamp_format,
                      entity=logs.entity, max_bytes=max_bytes,
-                     need_ts=logs.bucket_seconds is not None)
+                     need_ts=logs.bucket_seconds is not None, max_entity_bytes=max_entity_bytes)

@@ -42,7 +42,8 @@ class LogFeed:
         assert det.config.logs is not None
         self.model = load_log_model(det)
         self.window = det.window
-        self.parser = parser_from_config(det.config.logs, serve.windows.max_event_bytes)
+        self.parser = parser_from_config(det.config.logs, serve.windows.max_event_bytes,
+                                         serve.windows.max_entity_bytes)
         self.lateness = serve.windows.reorder_tolerance_seconds
         self._buckets: dict[Hashable, CountBuckets] = {}  # per input partition
         self._late_gone = 0  # late lines of partitions no longer held

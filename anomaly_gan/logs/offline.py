@@ -21,7 +21,7 @@ from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, parser_from_config
 from anomaly_gan.logs.model import LogModel, fit_log_model, set_means
-from anomaly_gan.stream.events import InvalidEvent
+from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
 
 __all__ = ["LogScores", "bucket_labels_and_scores", "count_rows", "describe_templates",
            "load_log_model", "read_for_log_model", "read_log_file", "read_log_files",
@@ -30,10 +30,10 @@ __all__ = ["LogScores", "bucket_labels_and_scores", "count_rows", "describe_temp
 Progress = Callable[[str], None]
 
 
-def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_536
-                  ) -> list[LogEvent]:
+def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_536,
+                  max_entity_bytes: int = MAX_ENTITY_BYTES) -> list[LogEvent]:
     """Parse every non-empty line; the first bad one is a :class:`DataError` naming it."""
-    parser = parser_from_config(cfg, max_line_bytes)
+    parser = parser_from_config(cfg, max_line_bytes, max_entity_bytes)
     p = Path(path)
     handle = open_input(p, "rb")
     events: list[LogEvent] = []
@@ -91,9 +91,10 @@ def _runs(model: LogModel, paths: Sequence[str], events_by_file: Sequence[Sequen
 
 def read_log_files(cfg: Config, paths: Sequence[str]) -> list[list[LogEvent]]:
     """Parse the log files of a logs config (lines over ``serve.windows.max_event_bytes``
-    are refused, as the service would)."""
+    and entities over ``max_entity_bytes`` are refused, as the service would)."""
     assert cfg.logs is not None
-    return [read_log_file(p, cfg.logs, cfg.serve.windows.max_event_bytes) for p in paths]
+    w = cfg.serve.windows
+    return [read_log_file(p, cfg.logs, w.max_event_bytes, w.max_entity_bytes) for p in paths]
 
 
 def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | None = None,
@@ -151,7 +152,8 @@ def read_for_log_model(config: Config, path: str, labels_path: str | None = None
     from anomaly_gan.data import read_labels
 
     assert config.logs is not None
-    events = read_log_file(path, config.logs, config.serve.windows.max_event_bytes)
+    w = config.serve.windows
+    events = read_log_file(path, config.logs, w.max_event_bytes, w.max_entity_bytes)
     if labels_path is None:
         return events, None
     return events, read_labels(labels_path, rows=len(events)).astype(int).tolist()

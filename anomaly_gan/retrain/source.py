@@ -91,7 +91,8 @@ class SegmentBuilder:
         from anomaly_gan.stream.state import WindowBatch, WindowState
 
         n = len(feature_names)
-        self.parser = EventParser(tuple(feature_names), windows.max_event_bytes)
+        self.parser = EventParser(tuple(feature_names), windows.max_event_bytes,
+                                  windows.max_entity_bytes)
         self.state = WindowState(2, n, gap_seconds=windows.gap_seconds,
                                  max_entities=windows.max_entities,
                                  reorder_tolerance_seconds=windows.reorder_tolerance_seconds)

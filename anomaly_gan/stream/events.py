@@ -29,7 +29,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["INVALID_REASONS", "LOG_REASONS", "Event", "EventParser", "InvalidEvent", "parse_timestamp"]
+__all__ = ["INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event", "EventParser", "InvalidEvent",
+           "check_entity", "parse_timestamp"]
 
 INVALID_REASONS = (
     "bad_json",
@@ -47,6 +48,7 @@ INVALID_REASONS = (
 # The further reasons of log lines (anomaly_gan.logs.events), for a logs model.
 LOG_REASONS = ("not_utf8", "no_match")
 
+MAX_ENTITY_BYTES = 512  # serve.windows.max_entity_bytes' default
 _MS_THRESHOLD = 1e11
 _MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time datetime can format
 # UTF-8 only (RFC 8259): decoding directly skips json.loads' encoding sniffing per event.
@@ -110,13 +112,35 @@ def _short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_entity(entity: str, max_bytes: int) -> InvalidEvent | None:
+    """Why the string ``entity`` cannot name an entity, or None: it must be valid Unicode
+    and at most ``max_bytes`` UTF-8 bytes long (each held entity keeps its id in memory).
+
+    >>> check_entity("pump-7", 8) is None
+    True
+    >>> check_entity("pump-" + "x" * 20, 8).detail
+    "'entity' is 25 bytes > max_entity_bytes 8"
+    """
+    if len(entity) > max_bytes // 4 or not entity.isascii():
+        try:
+            size = len(entity.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate escape such as "\\ud800"
+            return InvalidEvent("missing_field", "'entity' is not a valid Unicode string")
+        if size > max_bytes:
+            return InvalidEvent("oversized", f"'entity' is {size} bytes > max_entity_bytes "
+                                             f"{max_bytes}")
+    return None
+
+
 class EventParser:
     """Validates events against the model's feature names (order matters for lists)."""
 
-    def __init__(self, feature_names: tuple[str, ...] | list[str], max_event_bytes: int) -> None:
+    def __init__(self, feature_names: tuple[str, ...] | list[str], max_event_bytes: int,
+                 max_entity_bytes: int = MAX_ENTITY_BYTES) -> None:
         self.feature_names = tuple(feature_names)
         self.n_features = len(self.feature_names)
         self.max_event_bytes = int(max_event_bytes)
+        self.max_entity_bytes = int(max_entity_bytes)
         self._index = {name: i for i, name in enumerate(self.feature_names)}
         # Latest acceptable event time (epoch s); the service moves it with the wall clock.
         self.not_after = math.inf
@@ -138,11 +162,9 @@ class EventParser:
         entity = obj.get("entity")
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", "'entity' must be a non-empty string")
-        if not entity.isascii():
-            try:
-                entity.encode("utf-8")
-            except UnicodeEncodeError:  # a lone surrogate escape such as "\\ud800"
-                return InvalidEvent("missing_field", "'entity' is not a valid Unicode string")
+        bad = check_entity(entity, self.max_entity_bytes)
+        if bad is not None:
+            return bad
         if "ts" not in obj:
             return InvalidEvent("missing_field", "'ts' is missing")
         raw_values = obj.get("values")

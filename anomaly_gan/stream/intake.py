@@ -46,7 +46,8 @@ class Intake:
 
             self.logs = LogFeed(det, cfg)
             gap_seconds = self.logs.model.row_gap_seconds
-        self.parser = self.logs or EventParser(det.feature_names, w.max_event_bytes)
+        self.parser = self.logs or EventParser(det.feature_names, w.max_event_bytes,
+                                                w.max_entity_bytes)
         self.state = WindowState(
             det.window, len(det.feature_names), gap_seconds=gap_seconds,
             max_entities=w.max_entities, reorder_tolerance_seconds=w.reorder_tolerance_seconds,

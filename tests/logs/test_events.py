@@ -48,3 +48,13 @@ def test_lines_without_time_are_fine_when_counting_per_n_lines():
     assert p.parse("anything").ts is None
     assert LogParser(format="regex", regex=r"^(?P<message>.*)$", entity="bgl").parse(
         "anything").reason == "missing_field"
+
+
+def test_entity_ids_over_the_limit_are_oversized_in_both_formats():
+    long = "svc-" + "x" * 40
+    p = LogParser(format="json", max_entity_bytes=16)
+    got = p.parse(json.dumps({"entity": long, "ts": 1, "message": "m"}).encode())
+    assert got.reason == "oversized" and "max_entity_bytes 16" in got.detail
+    p = LogParser(format="regex", regex=SYSLOG_REGEX, max_entity_bytes=16)
+    assert p.parse(f"2026-01-01T00:00:10Z {long} WARN slow".encode()).reason == "oversized"
+    assert p.parse(b"2026-01-01T00:00:10Z short-svc WARN slow").entity == "short-svc"

@@ -77,3 +77,34 @@ def test_every_invalid_kind_has_its_reason(parser, raw, reason):
     assert bad.reason == reason
     assert bad.reason in INVALID_REASONS
     assert bad.detail
+
+
+@pytest.mark.parametrize("entity, reason", [
+    ("p" * 16, None),  # at the limit
+    ("p" * 17, "oversized"),
+    ("é" * 8, None),  # 16 UTF-8 bytes
+    ("é" * 8 + "p", "oversized"),  # 9 characters, 17 bytes
+    ("\ud800", "missing_field"),  # a lone surrogate: not valid Unicode
+])
+def test_entity_ids_are_bounded_in_utf8_bytes(entity, reason):
+    """Every held entity keeps its id in memory; unbounded ids (up to max_event_bytes) cost
+    63.7 KiB per entity at 60 KB instead of ~5 KiB, so they are refused past the limit."""
+    p = EventParser(("a",), max_event_bytes=4096, max_entity_bytes=16)
+    got = p.parse(json.dumps({"entity": entity, "ts": 1, "values": [1.0]}).encode())
+    assert getattr(got, "reason", None) == reason
+    if reason == "oversized":
+        assert "max_entity_bytes 16" in got.detail
+
+
+def test_the_entity_limit_comes_from_the_config():
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.stream.intake import Intake
+
+    class Det:
+        feature_names, window, extras = ("a",), 2, {}
+
+    cfg = config_from_dict({"serve": {"windows": {"max_entity_bytes": 20}}}).serve
+    intake = Intake(Det(), cfg, dead_letter=lambda *a: None, on_drop=lambda e: None,
+                    clock=lambda: 0.0)
+    assert intake.parser.max_entity_bytes == 20
+    assert EventParser(("a",), 4096).max_entity_bytes == 512  # the shipped default
