@@ -76,7 +76,9 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     else:
         out["auc_roc"] = out["auc_pr"] = out["best_f1"] = None
     if threshold is not None:
-        pred = (filled > threshold) | beyond
+        # compare the real scores: ``filled`` puts unscored rows at floor - 1, which is
+        # still above a threshold that every score exceeds
+        pred = (finite & (scores > threshold)) | beyond
         p, r, f = _prf(pred, labels)
         out.update(threshold=float(threshold), precision=p, recall=r, f1=f,
                    flagged_rows=int(pred.sum()))

@@ -23,6 +23,14 @@ def test_unscored_rows_count_as_normal():
     assert m["unscored_rows"] == 2 and m["recall"] == 0.5 and m["precision"] == 1.0
 
 
+def test_unscored_rows_stay_normal_when_every_score_is_over_the_threshold():
+    # the ranking puts unscored rows at (lowest score - 1), which is still over a threshold
+    # every score exceeds: the prediction must use the scores, not that filler
+    scores = np.array([np.nan, np.nan, np.nan, 2.0, 3.0, np.inf])
+    m = evaluate_scores(scores, np.array([0, 0, 1, 1, 1, 1]), threshold=0.5)
+    assert m["flagged_rows"] == 3 and m["precision"] == 1.0 and m["recall"] == 0.75
+
+
 def test_point_adjust():
     pred = np.array([0, 0, 1, 0, 0, 0], bool)
     lab = np.array([0, 1, 1, 1, 0, 1])
