@@ -32,13 +32,13 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from anomaly_gan.errors import BundleError, StoreError
+from anomaly_gan.errors import AnomalyGanError, BundleError, StoreError, brief, clip
 
 __all__ = [
     "LOCK_TIMEOUT_S",
@@ -57,6 +57,25 @@ LOCK_TIMEOUT_S = 60.0
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
+def _is_strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# The parts of a version's metadata.json that the store and `models` read, and what each must
+# be when present (null counts as absent); health is left to health_of, which takes any shape.
+# info() checks them once, so a hand-edited or damaged file is one error naming it, and a gate
+# that is not an object cannot pass for "no gate" and let a rejected version be promoted.
+# Parents come before their children.
+_METADATA_SHAPE: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("lineage", lambda v: isinstance(v, dict), "an object"),
+    ("lineage.parent", lambda v: isinstance(v, str), "a version name (a string)"),
+    ("lineage.source", lambda v: isinstance(v, dict), "an object"),
+    ("lineage.source.files", _is_strings, "a list of file names"),
+    ("gate", lambda v: isinstance(v, dict), "an object"),
+    ("gate.reasons", _is_strings, "a list of strings"),
+)
+
+
 def health_of(metadata: dict[str, Any]) -> dict[str, Any]:
     """The training-health part of a bundle's metadata, normalised for the gate and ``list``.
 
@@ -67,7 +86,8 @@ def health_of(metadata: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         return {"status": "unknown", "issues": ["no training health recorded"], "attempts": 1}
     status = raw.get("status")
-    issues = [str(i) for i in raw.get("issues", []) or []]
+    issues = raw.get("issues") or []
+    issues = [str(i) for i in (issues if isinstance(issues, list) else [issues])]
     attempts = raw.get("attempts", metadata.get("attempts", 1))
     if isinstance(attempts, list):  # a list of per-attempt reports
         attempts = len(attempts)
@@ -91,7 +111,7 @@ class VersionInfo:
 
     @property
     def data_range(self) -> str:
-        src = self.metadata.get("lineage", {}).get("source", {})
+        src = (self.metadata.get("lineage") or {}).get("source") or {}
         if src.get("from") and src.get("to"):
             return f"{src['from']} .. {src['to']}"
         if src.get("files"):
@@ -104,11 +124,60 @@ class VersionInfo:
 
     @property
     def parent(self) -> str | None:
-        return self.metadata.get("lineage", {}).get("parent")
+        return (self.metadata.get("lineage") or {}).get("parent")
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _read_json(path: Path, what: str, error: type[AnomalyGanError]) -> Any:
+    """The JSON value in ``path``; an unreadable file is one ``error`` naming it."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: expected {what} as UTF-8 JSON, got undecodable bytes at byte "
+                    f"{exc.start}") from None
+    except ValueError as exc:
+        raise error(f"{path}: {what} is not valid JSON: {clip(str(exc), 120)}") from None
+    except RecursionError:
+        raise error(f"{path}: {what} is nested too deeply to be read as JSON") from None
+
+
+def _checked_history(path: Path, data: Any) -> dict[str, Any]:
+    """``data`` read from history.json, once its shape is known to be what promote,
+    rollback and prune change: ``{"stack": [version, ...], "log": [{...}, ...]}``."""
+    if not isinstance(data, dict) or not isinstance(data.get("stack"), list):
+        raise StoreError(f"{path}: expected a JSON object with a 'stack' list of version "
+                         f"names, got {brief(data)}")
+    for i, name in enumerate(data["stack"]):
+        # A name, not a path: rollback makes it current.
+        if not isinstance(name, str) or not _VERSION_RE.match(name):
+            raise StoreError(f"{path}: stack[{i}]: expected a version name, got {brief(name)}")
+    if data.get("log") is None:
+        data["log"] = []
+    if not isinstance(data["log"], list):
+        raise StoreError(f"{path}: log: expected a list of promotion records, got "
+                         f"{brief(data['log'])}")
+    for i, entry in enumerate(data["log"]):
+        if not isinstance(entry, dict):
+            raise StoreError(f"{path}: log[{i}]: expected an object, got {brief(entry)}")
+    return data
+
+
+def _metadata_problem(meta: Any) -> str | None:
+    """What is wrong with a version's parsed metadata.json (see _METADATA_SHAPE), or None."""
+    if not isinstance(meta, dict):
+        return f"expected a JSON object, got {brief(meta)}"
+    for dotted, fits, expected in _METADATA_SHAPE:
+        value: Any = meta
+        for key in dotted.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not fits(value):
+            return f"{dotted}: expected {expected}, got {brief(value)}"
+    return None
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -171,23 +240,25 @@ class ModelStore:
     # ------------------------------------------------------------------ reading
 
     def current(self) -> str | None:
+        """The version ``current`` names; None when nothing has been promoted yet."""
         f = self.root / CURRENT
         if not f.is_file():
             return None
-        name = f.read_text(encoding="utf-8").strip()
+        try:
+            name = f.read_bytes().decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise StoreError(f"{f}: expected the name of a version directory as UTF-8 text, "
+                             f"got undecodable bytes") from None
+        except OSError as exc:
+            raise StoreError(f"{f}: cannot read: {exc.strerror or exc}") from None
+        if name and not _VERSION_RE.match(name):
+            raise StoreError(f"{f}: expected the name of a version directory, got {brief(name)}")
         return name or None
 
     def _history(self) -> dict[str, Any]:
         f = self.root / HISTORY
         if f.is_file():
-            try:
-                data = json.loads(f.read_text(encoding="utf-8"))
-                if isinstance(data, dict) and isinstance(data.get("stack"), list):
-                    data.setdefault("log", [])
-                    return data
-            except ValueError as exc:
-                raise StoreError(f"{f}: unreadable promotion history: {exc}") from None
-            raise StoreError(f"{f}: expected an object with a 'stack' list")
+            return _checked_history(f, _read_json(f, "promotion history", StoreError))
         cur = self.current()  # a store written before history.json existed
         return {"stack": [cur] if cur else [], "log": []}
 
@@ -212,11 +283,11 @@ class ModelStore:
         return sorted(out, key=lambda v: (v.created, v.name))
 
     def info(self, version: str) -> VersionInfo:
-        path = self.path_of(version)
-        try:
-            meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise BundleError(f"{path}: unreadable metadata.json: {exc}") from None
+        path = self.path_of(version) / "metadata.json"
+        meta = _read_json(path, "metadata", BundleError)
+        problem = _metadata_problem(meta)
+        if problem:
+            raise BundleError(f"{path}: {problem}")
         return VersionInfo(version, str(meta.get("created", "")), meta)
 
     def path_of(self, version: str) -> Path:
@@ -314,7 +385,7 @@ class ModelStore:
         path = self.path_of(version)
         meta = self.info(version).metadata
         if gate_of(meta) == "rejected":
-            why = "; ".join(meta.get("gate", {}).get("reasons", [])) or "see its gate report"
+            why = "; ".join(meta["gate"].get("reasons") or []) or "see its gate report"
             raise StoreError(f"{version}: rejected by the validation gate ({why}); not promoted")
         if verify:
             from anomaly_gan.artifacts import load_bundle

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from anomaly_gan.errors import StoreError
+from anomaly_gan.errors import BundleError, StoreError
 from anomaly_gan.store import ModelStore, gate_of, health_of
 
 
@@ -119,7 +119,83 @@ def test_dead_writers_leftovers_are_cleaned_and_never_listed(store):
      "unhealthy", 3),
     ({"health": {"status": "healthy", "attempts": [{}, {}]}}, "healthy", 2),
     ({}, "unknown", 1),
+    ({"health": {"status": "unhealthy", "issues": 7}}, "unhealthy", 1),  # hand-edited
 ])
 def test_health_of_reads_old_and_new_metadata(meta, status, attempts):
     h = health_of(meta)
     assert h["status"] == status and h["attempts"] == attempts
+    assert all(isinstance(i, str) for i in h["issues"])
+
+
+def _rollback(s: ModelStore) -> None:
+    s.rollback()
+
+
+def _promote(s: ModelStore) -> None:
+    s.promote("v3", verify=False)
+
+
+def _list(s: ModelStore) -> None:  # what `models list` reads
+    s.versions()
+    s.current()
+    s.predecessor()
+
+
+# (file, its damaged content, what reads it, the error, the message after "<store>/<file>: ")
+DAMAGED = [
+    ("current", b"\xff\xfe\n", _list, StoreError,
+     "expected the name of a version directory as UTF-8 text, got undecodable bytes"),
+    ("current", b"../v1\n", _rollback, StoreError,
+     "expected the name of a version directory, got '../v1'"),
+    ("history.json", b'{"stack": ["v1", 5], "log": []}', _rollback, StoreError,
+     "stack[1]: expected a version name, got 5"),
+    ("history.json", b'{"stack": ["../../etc", "v2"], "log": []}', _rollback, StoreError,
+     "stack[0]: expected a version name, got '../../etc'"),
+    ("history.json", b'{"stack": ["v1", "v2"], "log": {}}', _promote, StoreError,
+     "log: expected a list of promotion records, got {}"),
+    ("history.json", b'{"stack": ["v1", "v2"], "log": ["promoted"]}', _list, StoreError,
+     "log[0]: expected an object, got 'promoted'"),
+    ("history.json", b"[1, 2]", _promote, StoreError,
+     "expected a JSON object with a 'stack' list of version names, got [1, 2]"),
+    ("history.json", b'{"stack": ["\xff"]}', _list, StoreError,
+     "expected promotion history as UTF-8 JSON, got undecodable bytes at byte 12"),
+    ("history.json", b'{"stack": [', _rollback, StoreError,
+     "promotion history is not valid JSON: Expecting value: line 1 column 12"),
+    ("history.json", b"[" * 100_000, _list, StoreError,
+     "promotion history is nested too deeply to be read as JSON"),
+    ("v1/metadata.json", b"[1]", _list, BundleError, "expected a JSON object, got [1]"),
+    ("v1/metadata.json", b'{"lineage": "retrain"}', _list, BundleError,
+     "lineage: expected an object, got 'retrain'"),
+    ("v1/metadata.json", b'{"lineage": {"parent": 5}}', _list, BundleError,
+     "lineage.parent: expected a version name (a string), got 5"),
+    ("v1/metadata.json", b'{"lineage": {"source": {"files": [1]}}}', _list, BundleError,
+     "lineage.source.files: expected a list of file names, got [1]"),
+    # Not an object, the gate would read as "trained without the gate" and be promoted.
+    ("v3/metadata.json", b'{"gate": ["rejected"]}', _promote, BundleError,
+     "gate: expected an object, got ['rejected']"),
+    ("v3/metadata.json", b'{"gate": {"passed": false, "reasons": "too many alerts"}}',
+     _promote, BundleError, "gate.reasons: expected a list of strings, got 'too many alerts'"),
+]
+
+
+@pytest.mark.parametrize("name, content, read, error, message", DAMAGED)
+def test_a_damaged_file_is_one_error_naming_it(store, name, content, read, error, message):
+    """A hand-edited or damaged current, history.json or metadata.json is reported with its
+    path and what was expected, and a promote or rollback that meets one changes nothing.
+    Until 2026-12-04 most of these were a TypeError or AttributeError with a traceback."""
+    store.promote("v1", verify=False)
+    store.promote("v2", verify=False)
+    (store.root / name).write_bytes(content)
+    before = {f: (store.root / f).read_bytes() for f in ("current", "history.json")}
+    with pytest.raises(error) as info:
+        read(store)
+    assert str(info.value).startswith(f"{store.root / name}: {message}")
+    assert "\n" not in str(info.value)
+    assert {f: (store.root / f).read_bytes() for f in before} == before
+
+
+def test_null_lineage_and_gate_read_as_absent(store):
+    (store.root / "v1" / "metadata.json").write_text(json.dumps(
+        {"created": "2026-11-01T00:00:00+00:00", "lineage": None, "gate": None}))
+    v1 = store.versions()[0]
+    assert (v1.name, v1.data_range, v1.parent, v1.gate) == ("v1", "-", None, "-")

@@ -104,8 +104,10 @@ def _models_list(store, args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from anomaly_gan.store import ModelStore, health_of
 
-    store = ModelStore.open(args.store)
     action = args.action
+    if not args.store:
+        raise DataError(f"models {action}: --store DIR is required")
+    store = ModelStore.open(args.store)
     if action == "list":
         return _models_list(store, args)
     if action == "show":
@@ -124,7 +126,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     if action == "promote":
         if not args.version:
             raise DataError("models promote: name the version to promote")
-        store.path_of(args.version)  # an unknown version fails before TensorFlow loads
+        # An unknown version or a damaged metadata.json, current or history.json fails
+        # before TensorFlow loads.
+        store.info(args.version)
+        store.current()
+        store.predecessor()
         from anomaly_gan.runtime import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # promote verifies the bundle by loading it
@@ -176,15 +182,37 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "models", help="the model store: list, show, promote, rollback, prune",
         description="List and manage the versions of a model store. Exit codes: 0 ok; 2 bad "
-                    "input (not a store, unknown version, a gate-rejected version to promote, "
-                    "the store locked for too long): one line.")
-    p.add_argument("action", choices=("list", "show", "promote", "rollback", "prune"),
-                   help="list: versions with created, data range, gate, health, parent; show: "
-                        "one version's lineage, health and gate report; promote VERSION; "
-                        "rollback: back to the previously promoted version; prune --keep K")
-    p.add_argument("version", nargs="?", help="version for show/promote (show: default current)")
-    p.add_argument("--store", required=True, help="model store directory")
-    p.add_argument("--keep", type=int, help="prune: how many newest versions to keep "
-                                            "(current and its predecessor are always kept)")
-    p.add_argument("--json", action="store_true", help="list: machine-readable output")
+                    "input (not a store, a damaged current/history.json/metadata.json, unknown "
+                    "version, a gate-rejected version to promote, the store locked for too "
+                    "long): one line.")
+    # Each action is its own parser, so its positional and options may come in any order
+    # (`promote --store S VERSION` as well as `promote VERSION --store S`): with one parser and
+    # an optional VERSION positional, argparse binds VERSION before the first option and
+    # refuses a later one. --store is accepted before the action too.
+    p.add_argument("--store", metavar="DIR", help="model store directory (required; may also "
+                                                  "come after the action)")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION",
+                               help="list, show, promote, rollback or prune; "
+                                    "`anomaly-gan models ACTION --help` for its options")
+
+    def add_action(name: str, summary: str) -> argparse.ArgumentParser:
+        a = actions.add_parser(name, help=summary,
+                               description=summary[:1].upper() + summary[1:] + ".")
+        # SUPPRESS: left out here, it does not reset a --store given before the action.
+        a.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS,
+                       help="model store directory (required)")
+        return a
+
+    a = add_action("list", "versions with created, data range, gate, health and parent; "
+                           "* marks current, ^ the rollback target")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a = add_action("show", "one version's lineage, health and gate report as JSON")
+    a.add_argument("version", metavar="VERSION", nargs="?", help="default: the current version")
+    a = add_action("promote", "verify VERSION's bundle and make it current (a gate-rejected "
+                              "version is refused)")
+    a.add_argument("version", metavar="VERSION", nargs="?", help="the version to promote")
+    add_action("rollback", "go back to the previously promoted version")
+    a = add_action("prune", "delete all but the --keep K newest versions (current and its "
+                            "predecessor are always kept)")
+    a.add_argument("--keep", type=int, metavar="K", help="how many newest versions to keep")
     p.set_defaults(func=cmd_models)

@@ -1,0 +1,105 @@
+"""`anomaly-gan models` on stores built by hand (no model is trained): a damaged store file is
+one line and exit 2 before TensorFlow loads, and options may come before or after VERSION."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from anomaly_gan.cli import build_parser, main
+from anomaly_gan.store import ModelStore
+from tests.retrain.conftest import snapshot
+from tests.support.cli import run_cli
+from tests.test_store import fake_version
+
+
+@pytest.fixture
+def store(tmp_path) -> Path:
+    """v1 and v2 (bundles as far as the store can tell), v2 promoted after v1."""
+    s = ModelStore.open(tmp_path / "store", create=True)
+    for i in (1, 2):
+        fake_version(s.root, f"v{i}", f"2026-11-0{i}T00:00:00+00:00")
+        s.promote(f"v{i}", verify=False)
+    return s.root
+
+
+# (command after `models`, file, its damaged content, the error after "<store>/<file>: ")
+DAMAGED = [
+    (["list"], "current", b"\xff\xfe\n",
+     "expected the name of a version directory as UTF-8 text, got undecodable bytes"),
+    (["rollback"], "history.json", b'{"stack": ["v1", 5], "log": []}',
+     "stack[1]: expected a version name, got 5"),
+    (["promote", "v1"], "history.json", b'{"stack": ["v1", "v2"], "log": {}}',
+     "log: expected a list of promotion records, got {}"),
+    (["list"], "history.json", b"[1, 2]",
+     "expected a JSON object with a 'stack' list of version names, got [1, 2]"),
+    (["show", "v1"], "v1/metadata.json", b"[1]", "expected a JSON object, got [1]"),
+    (["list", "--json"], "v1/metadata.json", b'{"lineage": "retrain"}',
+     "lineage: expected an object, got 'retrain'"),
+]
+
+
+def test_a_damaged_store_is_one_line_exit_2_before_tensorflow(store, tmp_path):
+    """Until 2026-12-04 each of these ended in a traceback (UnicodeDecodeError, TypeError,
+    AttributeError), `models promote` only after loading TensorFlow and the bundle."""
+    argvs, expected = [], []
+    for i, (command, name, content, message) in enumerate(DAMAGED):
+        damaged = tmp_path / f"damaged-{i}"
+        shutil.copytree(store, damaged)
+        (damaged / name).write_bytes(content)
+        argvs.append(["models", *command, "--store", str(damaged)])
+        expected.append((f"anomaly-gan: error: {damaged / name}: {message}\n", snapshot(damaged)))
+    out = run_cli(*argvs)
+    assert not out["tensorflow"]
+    for argv, (rc, err), (line, before) in zip(argvs, out["results"], expected):
+        assert (rc, err) == (2, line), argv
+        assert snapshot(Path(argv[-1])) == before, argv
+
+
+def _variants(action: list[str], store: str) -> list[list[str]]:
+    """``models ACTION [VERSION/options] --store S`` with --store first, last and before it."""
+    head, rest = action[0], action[1:]
+    return [["models", head, "--store", store, *rest],
+            ["models", head, *rest, "--store", store],
+            ["models", "--store", store, head, *rest]]
+
+
+@pytest.mark.parametrize("action, parsed", [
+    (["list", "--json"], {"json": True}),
+    (["show", "v1"], {"version": "v1"}),
+    (["show"], {"version": None}),
+    (["promote", "v1"], {"version": "v1"}),
+    (["rollback"], {}),
+    (["prune", "--keep", "2"], {"keep": 2}),
+])
+def test_store_option_comes_before_or_after_the_version(action, parsed):
+    """README and docs write `models promote --store models/ VERSION`; until 2026-12-04 that
+    form was refused ("unrecognized arguments: VERSION") and only VERSION first worked."""
+    for argv in _variants(action, "st"):
+        args = build_parser().parse_args(argv)
+        got = {"action": args.action, "store": args.store, **{k: getattr(args, k) for k in parsed}}
+        assert got == {"action": action[0], "store": "st", **parsed}, argv
+
+
+def test_show_and_rollback_in_every_order(store, capsys):
+    shown = []
+    for argv in _variants(["show", "v1"], str(store)):
+        assert main(argv) == 0
+        shown.append(json.loads(capsys.readouterr().out))
+    assert shown[0]["version"] == "v1" and shown[0] == shown[1] == shown[2]
+    for argv in _variants(["rollback"], str(store)):
+        ModelStore.open(store).promote("v2", verify=False)
+        assert main(argv) == 0, argv
+        assert (store / "current").read_text() == "v1\n"
+        assert capsys.readouterr().err.startswith("rolled back from v2 to v1")
+
+
+def test_missing_store_or_unknown_option_is_refused(capsys):
+    assert main(["models", "list"]) == 2
+    assert capsys.readouterr().err == "anomaly-gan: error: models list: --store DIR is required\n"
+    with pytest.raises(SystemExit) as info:
+        main(["models", "list", "--keep", "2", "--store", "st"])  # --keep is prune's
+    assert info.value.code == 2 and "unrecognized arguments: --keep 2" in capsys.readouterr().err
