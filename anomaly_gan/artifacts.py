@@ -207,14 +207,23 @@ def bundle_fingerprint(path: str | os.PathLike[str]) -> str:
     return f"{resolved.resolve()}:{_sha256(resolved / MANIFEST)}"
 
 
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path}: unreadable {what}: {clip(str(exc), 120)}") from None
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    raw = _read_json(path, what)
+    if not isinstance(raw, dict):
+        raise BundleError(f"{path}: expected a JSON object, got {type(raw).__name__}")
+    return raw
+
+
 def _verify(bundle: Path) -> dict[str, Any]:
     where = bundle / MANIFEST
-    try:
-        manifest = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{where}: unreadable manifest: {clip(str(exc), 120)}") from None
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{where}: expected a JSON object, got {type(manifest).__name__}")
+    manifest = _read_json_object(where, "manifest")
     fmt = manifest.get("format_version")
     if fmt not in READABLE_FORMATS or isinstance(fmt, bool):
         raise BundleError(
@@ -269,32 +278,32 @@ def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
     """Resolve, verify and parse a bundle (or a store's ``current`` version) without Keras."""
     bundle = resolve_bundle_path(path)
     manifest = _verify(bundle)
+    config_path = bundle / "config.yaml"
     try:
-        cal_raw = json.loads((bundle / "calibration.json").read_text(encoding="utf-8"))
-        meta = json.loads((bundle / "metadata.json").read_text(encoding="utf-8"))
-        cfg = config_from_dict(
-            yaml.safe_load((bundle / "config.yaml").read_text(encoding="utf-8")),
-            source=str(bundle / "config.yaml"),
-        )
-        if not isinstance(cal_raw, dict) or not isinstance(meta, dict):
-            raise TypeError("calibration.json and metadata.json must hold JSON objects")
-        calibration = Calibration.from_dict(cal_raw)
-        scaler = Scaler.from_dict(cal_raw["scaler"])
-        feature_names = tuple(str(n) for n in cal_raw["feature_names"])
-        window = cal_raw["window"]
-        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
-            raise ValueError(f"calibration.json window: expected an integer >= 2, "
-                             f"got {brief(window)}")
-        calibration.check(len(feature_names))
-        extras = {rel[len("extras/"):-len(".json")]:
-                  json.loads((bundle / rel).read_text(encoding="utf-8"))
-                  for rel in manifest["files"] if rel.startswith("extras/") and rel.endswith(".json")}
+        cfg = config_from_dict(yaml.safe_load(config_path.read_text(encoding="utf-8")),
+                               source=str(config_path))
     except AnomalyGanError as exc:
         raise BundleError(f"{bundle}: incompatible bundle: {exc}") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
-        raise BundleError(f"{bundle}: malformed bundle: {clip(str(exc), 200)}") from None
-    if len(scaler.center) != len(feature_names):
-        raise BundleError(f"{bundle}: scaler has {len(scaler.center)} features, expected {len(feature_names)}")
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise BundleError(f"{config_path}: unreadable config: {clip(str(exc), 200)}") from None
+    meta = _read_json_object(bundle / "metadata.json", "metadata")
+    extras = {rel[len("extras/"):-len(".json")]: _read_json(bundle / rel, "extras")
+              for rel in manifest["files"] if rel.startswith("extras/") and rel.endswith(".json")}
+    cal_path = bundle / "calibration.json"
+    cal_raw = _read_json_object(cal_path, "calibration")
+    try:
+        calibration = Calibration.from_dict(cal_raw)
+        scaler = Scaler.from_dict(cal_raw.get("scaler"))
+        feature_names = _feature_names(cal_raw.get("feature_names"))
+        window = cal_raw.get("window")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+            raise ValueError(f"window: expected an integer >= 2, got {brief(window)}")
+        if len(scaler.center) != len(feature_names):
+            raise ValueError(f"scaler: has {len(scaler.center)} features, expected "
+                             f"{len(feature_names)} (one per feature_names)")
+        calibration.check(len(feature_names), cfg.model.latent_dim)
+    except (ValueError, BundleError) as exc:
+        raise BundleError(f"{cal_path}: {exc}") from None
     if manifest["kind"] != cfg.model.kind:
         raise BundleError(f"{bundle}: manifest kind {brief(manifest['kind'])} differs from "
                           f"config.yaml model.kind {cfg.model.kind!r}")
@@ -304,6 +313,14 @@ def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
         raise BundleError(f"{bundle}: no networks (nets/*.keras) in the manifest")
     return BundleInfo(bundle, manifest["kind"], manifest["version"], feature_names, window,
                       scaler, calibration, cfg, meta, nets, extras)
+
+
+def _feature_names(raw: Any) -> tuple[str, ...]:
+    if (not isinstance(raw, list) or not raw or not all(isinstance(n, str) for n in raw)
+            or len(set(raw)) != len(raw)):
+        raise ValueError(f"feature_names: expected a non-empty list of distinct strings, "
+                         f"got {brief(raw)}")
+    return tuple(raw)
 
 
 def load_bundle(path: str | os.PathLike[str] | BundleInfo) -> Detector:

@@ -243,7 +243,8 @@ def _score_logs(args: argparse.Namespace, info) -> int:
 
     events, _ = read_for_log_model(info.config, args.data)
     det = _load_model(info)
-    results = score_log_events(det, load_log_model(det), events)
+    results = score_log_events(det, load_log_model(det), events, progress=_eprint,
+                               source=args.data)
     n_lines = len(events)
     comps = list(det.calibration.component_stats)
 
@@ -303,7 +304,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         events, marks = read_for_log_model(info.config, args.data, args.labels)
         det = _load_model(info)
         labels, scores = bucket_labels_and_scores(
-            score_log_events(det, load_log_model(det), events, marks=marks))
+            score_log_events(det, load_log_model(det), events, marks=marks, progress=_eprint,
+                             source=args.data))
         metrics = evaluate_scores(scores, labels, det.threshold)
         metrics["model_version"] = det.version
         if args.json:

@@ -133,6 +133,12 @@ class DataConfig:
     max_train_windows: int = _f(20_000, **_range(100))
 
 
+# Retry n of an unhealthy run trains with seed + n (train.attempt_settings), and NumPy and
+# TensorFlow take seeds below 2**32: the largest seed leaves room for every retry.
+_MAX_ATTEMPTS = 20
+_MAX_SEED = 2**32 - _MAX_ATTEMPTS
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Optimisation, early stopping, precision and health checks."""
@@ -147,10 +153,10 @@ class TrainingConfig:
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     # Unhealthy runs are retried (new seed, half the learning rate, fresh networks) up to
     # this many attempts in all before train gives up.
-    max_attempts: int = _f(3, **_range(1, 20))
+    max_attempts: int = _f(3, **_range(1, _MAX_ATTEMPTS))
     beta_1: float = _f(0.5, **_range(0.0, 1.0, hi_open=True))
     patience: int = _f(5, **_range(1, 100_000))
-    seed: int = _f(0, **_range(0))
+    seed: int = _f(0, **_range(0, _MAX_SEED))
     precision: Precision = "auto"
     # Spread training over every device found (data parallel); off: the first device only.
     distribute: bool = True
@@ -419,10 +425,15 @@ def _bounds_text(meta: Mapping[str, Any]) -> str:
     lo, hi = meta.get("lo"), meta.get("hi")
     parts = []
     if lo is not None:
-        parts.append(f"{'>' if meta.get('lo_open') else '>='} {lo:g}")
+        parts.append(f"{'>' if meta.get('lo_open') else '>='} {_bound(lo)}")
     if hi is not None:
-        parts.append(f"{'<' if meta.get('hi_open') else '<='} {hi:g}")
+        parts.append(f"{'<' if meta.get('hi_open') else '<='} {_bound(hi)}")
     return " and ".join(parts)
+
+
+def _bound(x: float) -> str:
+    """An integer bound in full (``:g`` would show the largest seed as 4.29497e+09)."""
+    return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 def _check_bounds(value: float, meta: Mapping[str, Any]) -> bool:

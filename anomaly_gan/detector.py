@@ -9,15 +9,16 @@ numbers for the same events.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from anomaly_gan.config import Config
 from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.data.windows import sliding_windows
-from anomaly_gan.errors import DataError, name_list
+from anomaly_gan.errors import DataError, brief, name_list
 from anomaly_gan.scoring import (
     SEVERITY_LEVELS,
     FeatureErrors,
@@ -35,6 +36,8 @@ __all__ = ["Calibration", "Detector", "SeriesScores", "WindowScores"]
 
 # Windows per model call when scoring a whole file: bounds memory, keeps batches large.
 _CHUNK = 4096
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,12 @@ class Calibration:
                else {"reference_codes": self.reference_codes.tolist()}),
         }
 
-    def check(self, n_features: int) -> None:
+    def check(self, n_features: int, latent_dim: int | None = None) -> None:
         """Raise ``ValueError`` naming the first field that cannot score anything sensible.
 
         A NaN threshold flags nothing and a zero scale divides by zero, silently, at scoring
-        time; loading a bundle calls this so it fails at once instead.
+        time; latent codes of another width than the model's (``latent_dim``) fail inside
+        the knn distance. Loading a bundle calls this so it fails at once instead.
         """
         if not math.isfinite(self.threshold.value):
             raise ValueError(f"threshold.value: expected a finite number, got {self.threshold.value}")
@@ -164,34 +168,88 @@ class Calibration:
             if not math.isfinite(floor):
                 raise ValueError(f"two_sided_floors.{name}: expected a finite number, "
                                  f"got {floor}")
-        if "knn" in self.component_stats:
-            codes = self.reference_codes
+        codes = self.reference_codes
+        if "knn" in self.component_stats or codes is not None:
+            width = "" if latent_dim is None else f" of {latent_dim} values each (model.latent_dim)"
             if (codes is None or codes.ndim != 2 or len(codes) == 0
+                    or (latent_dim is not None and codes.shape[1] != latent_dim)
                     or not np.isfinite(codes).all()):
-                raise ValueError("reference_codes: expected a non-empty table of finite latent "
-                                 "codes (the knn component measures distances to them)")
+                got = "none" if codes is None else f"shape {codes.shape}"
+                raise ValueError(f"reference_codes: expected a non-empty table of finite latent "
+                                 f"codes{width}, got {got}; the knn component measures "
+                                 f"distances to them")
         q = self.severity_quantiles
         if q.shape != SEVERITY_LEVELS.shape or not np.isfinite(q).all() or np.any(np.diff(q) < 0):
             raise ValueError(f"severity_quantiles: expected {len(SEVERITY_LEVELS)} finite, "
                              f"non-decreasing numbers")
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Calibration:
+    def from_dict(cls, raw: Mapping[str, Any]) -> Calibration:
+        """Read back :meth:`to_dict`'s form. A key that is missing or holds the wrong kind of
+        value is a ``ValueError`` naming it and what was expected (:meth:`check` then
+        checks the values).
+
+        >>> Calibration.from_dict({"component_stats": {}, "feature_stats": None})
+        Traceback (most recent call last):
+        ValueError: feature_stats: expected an object with number lists 'median' and 'scale', got None
+        """
+        per_component = "an object of a number per component"
         return cls(
-            component_stats={k: RobustStats.from_dict(v) for k, v in raw["component_stats"].items()},
-            feature_stats=RobustStats.from_dict(raw["feature_stats"]),
-            weights={k: float(v) for k, v in raw["weights"].items()},
-            threshold=Threshold.from_dict(raw["threshold"]),
-            severity_quantiles=np.asarray(raw["severity_quantiles"], dtype=np.float64),
-            validation=dict(raw.get("validation", {})),
-            reference_codes=(None if raw.get("reference_codes") is None
-                             else np.asarray(raw["reference_codes"], dtype=np.float32)),
-            floors={str(k): float(v) for k, v in raw.get("two_sided_floors", {}).items()},
-            feature_errors=(None if raw.get("feature_errors") is None
-                            else FeatureErrors.from_dict(raw["feature_errors"])),
-            max_share=float(raw.get("max_share", 0.0)),
-            quiet=None if raw.get("quiet") is None else QuietFeatures.from_dict(raw["quiet"]),
+            component_stats=_read(
+                raw, "component_stats", "an object of numbers 'median' and 'scale' per component",
+                lambda v: {str(k): RobustStats.from_dict(st) for k, st in v.items()}),
+            feature_stats=_read(raw, "feature_stats",
+                                "an object with number lists 'median' and 'scale'",
+                                RobustStats.from_dict),
+            weights=_read(raw, "weights", per_component, _numbers_by_name),
+            threshold=_read(raw, "threshold", "an object with a number 'value' and a 'method'",
+                            Threshold.from_dict),
+            severity_quantiles=_read(raw, "severity_quantiles", "a list of numbers", _floats),
+            validation=_read(raw, "validation", "an object", dict, default={}),
+            reference_codes=_read(raw, "reference_codes",
+                                  "a table of latent codes (equal-length lists of numbers)",
+                                  lambda v: np.asarray(v, dtype=np.float32), default=None),
+            floors=_read(raw, "two_sided_floors", per_component, _numbers_by_name, default={}),
+            feature_errors=_read(raw, "feature_errors", "an object with 'stats' and 'worst' (each "
+                                 "with 'median' and 'scale') and 'floors'",
+                                 FeatureErrors.from_dict, default=None),
+            max_share=_read(raw, "max_share", "a number", _float, default=0.0),
+            quiet=_read(raw, "quiet", "an object with number lists 'low', 'scale' and 'eps' and "
+                        "a number 'margin'", QuietFeatures.from_dict, default=None),
         )
+
+
+_REQUIRED: Any = object()
+
+
+def _read(raw: Mapping[str, Any], key: str, expected: str, parse: Callable[[Any], T],
+          default: T = _REQUIRED) -> T:
+    """``parse(raw[key])``; a ``ValueError`` naming ``key`` if it is missing (and required)
+    or ``parse`` refuses its value. With a ``default``, null is the same as missing."""
+    value = raw.get(key)
+    if value is None and default is not _REQUIRED:
+        return default
+    if key not in raw:
+        raise ValueError(f"{key}: missing; expected {expected}")
+    try:
+        return parse(value)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        raise ValueError(f"{key}: expected {expected}, got {brief(value)}") from None
+
+
+def _float(value: Any) -> float:
+    """A JSON number (not a string or a boolean, which ``float`` would take)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
+def _floats(value: Any) -> np.ndarray:
+    return np.asarray([_float(v) for v in value], dtype=np.float64)
+
+
+def _numbers_by_name(value: Mapping[str, Any]) -> dict[str, float]:
+    return {str(k): _float(v) for k, v in value.items()}
 
 
 def _check_arrays(name: str, arrays: dict[str, np.ndarray], shape: tuple[int, ...],

@@ -16,8 +16,13 @@ from anomaly_gan.artifacts import (
     resolve_bundle_path,
     save_bundle,
 )
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.data.scaling import Scaler
+from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import BundleError, OutputError
-from anomaly_gan.scoring import combine
+from anomaly_gan.scoring import SEVERITY_LEVELS, RobustStats, Threshold, combine
+from tests.support.cli import run_cli
+from tests.support_models import FEATURES
 
 
 def test_bundle_layout_and_metadata(tiny_bundle, tiny_detector):
@@ -147,6 +152,109 @@ def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
     _rewrite(tiny_bundle, "calibration.json", edit)
     with pytest.raises(BundleError, match=expected):
         inspect_bundle(tiny_bundle)
+
+
+class _Unloadable:
+    """Stands in for a network: inspect_bundle never loads one."""
+
+    def save(self, path):
+        path.write_bytes(b"not a keras archive")
+
+
+@pytest.fixture
+def untrained_bundle(tmp_path):
+    """A bundle that :func:`inspect_bundle` accepts, written without training (fast): a
+    GANomaly calibration with a knn component over latent codes of 4 values."""
+    cfg = config_from_dict({"model": {"latent_dim": 4, "hidden": [8]}, "data": {"window": 16}})
+    one = RobustStats(np.array(0.0), np.array(1.0))
+    calibration = Calibration(
+        component_stats={"reconstruction": one, "latent": one, "knn": one},
+        feature_stats=RobustStats(np.zeros(3), np.ones(3)),
+        weights={"latent": 1.0, "knn": 1.0},
+        threshold=Threshold(3.0, "quantile", {}),
+        severity_quantiles=np.linspace(0.0, 5.0, len(SEVERITY_LEVELS)),
+        reference_codes=np.zeros((5, 4), np.float32),
+    )
+    det = Detector("ganomaly", "v1", FEATURES, 16, Scaler("robust", np.zeros(3), np.ones(3)),
+                   {"scorer": _Unloadable()}, calibration, cfg)
+    bundle = save_bundle(det, tmp_path / "bundle")
+    inspect_bundle(bundle)  # well-formed as written
+    return bundle
+
+
+_MISSING = object()
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("feature_stats", None,
+     "feature_stats: expected an object with number lists 'median' and 'scale', got None"),
+    ("component_stats", _MISSING,
+     ("component_stats: missing; expected an object of numbers 'median' and 'scale' per "
+      "component")),
+    ("threshold", "abc",
+     "threshold: expected an object with a number 'value' and a 'method', got 'abc'"),
+    ("severity_quantiles", "x", "severity_quantiles: expected a list of numbers, got 'x'"),
+    ("weights", [1], "weights: expected an object of a number per component, got [1]"),
+    ("max_share", "0.5", "max_share: expected a number, got '0.5'"),
+    ("quiet", "x",
+     ("quiet: expected an object with number lists 'low', 'scale' and 'eps' and a number "
+      "'margin', got 'x'")),
+    ("reference_codes", [[1.0, 2.0]],
+     ("reference_codes: expected a non-empty table of finite latent codes of 4 values each "
+      "(model.latent_dim), got shape (1, 2)")),
+    ("reference_codes", [[1.0, 2.0], [3.0]],
+     ("reference_codes: expected a table of latent codes (equal-length lists of numbers), "
+      "got [[1.0, 2.0], [3.0]]")),
+    ("feature_names", ["temp", "temp", "flow"],
+     "feature_names: expected a non-empty list of distinct strings, got ['temp', 'temp', 'flow']"),
+    ("feature_names", [0, 1, 2],
+     "feature_names: expected a non-empty list of distinct strings, got [0, 1, 2]"),
+    ("scaler", {"method": "robust"}, "scaler.center: missing; expected a list of numbers"),
+    ("scaler", None, "scaler: expected an object with 'method', 'center' and 'scale', got None"),
+    ("window", "16", "window: expected an integer >= 2, got '16'"),
+])
+def test_malformed_calibration_names_the_file_and_the_key(untrained_bundle, field, value,
+                                                          expected):
+    def edit(text):
+        raw = json.loads(text)
+        if value is _MISSING:
+            del raw[field]
+        else:
+            raw[field] = value
+        return json.dumps(raw)
+
+    _rewrite(untrained_bundle, "calibration.json", edit)
+    with pytest.raises(BundleError) as info:
+        inspect_bundle(untrained_bundle)
+    assert str(info.value).startswith(f"{untrained_bundle / 'calibration.json'}: {expected}")
+    assert "\n" not in str(info.value)
+
+
+def test_calibration_that_is_not_an_object(untrained_bundle):
+    _rewrite(untrained_bundle, "calibration.json", lambda _: "[1]")
+    with pytest.raises(BundleError, match=r"calibration.json: expected a JSON object, got list"):
+        inspect_bundle(untrained_bundle)
+
+
+def test_latent_codes_of_the_wrong_width_fail_the_command_in_one_line(untrained_bundle,
+                                                                       tmp_path):
+    """They used to pass loading and end ``score`` in a TensorFlow traceback."""
+    def edit(text):
+        raw = json.loads(text)
+        raw["reference_codes"] = [[1.0, 2.0]]
+        return json.dumps(raw)
+
+    _rewrite(untrained_bundle, "calibration.json", edit)
+    data = tmp_path / "d.csv"
+    data.write_text("temp,rpm,flow\n" + "1,2,3\n" * 20)
+    out = run_cli(["score", "--model", str(untrained_bundle), "--data", str(data),
+                   "--out", str(tmp_path / "s.csv")])
+    [(rc, err)] = out["results"]
+    assert rc == 2 and not out["tensorflow"]
+    assert err == (f"anomaly-gan: error: {untrained_bundle / 'calibration.json'}: reference_codes: "
+                   f"expected a non-empty table of finite latent codes of 4 values each "
+                   f"(model.latent_dim), got shape (1, 2); the knn component measures distances "
+                   f"to them\n")
 
 
 def _as_older_format(bundle, version, *missing):

@@ -47,6 +47,10 @@ def test_config_is_frozen():
         ("training:\n  allow_unhealthy: 1\n", "training.allow_unhealthy: expected true or false"),
         ("serve:\n  kafka:\n    security_protocol: SASL_SSL\n", "serve.kafka.sasl_mechanism"),
         ("- a\n- b\n", "<top level>: expected a mapping"),
+        ("training:\n  seed: 4294967296\n",
+         "training.seed: expected an integer >= 0 and <= 4294967276, got 4294967296"),
+        ("training:\n  min_steps: -1\n",
+         "training.min_steps: expected an integer >= 0 and <= 10000000, got -1"),
     ],
 )
 def test_bad_values_name_file_key_and_allowed(tmp_path, text, expected):
@@ -57,6 +61,20 @@ def test_bad_values_name_file_key_and_allowed(tmp_path, text, expected):
     assert msg.startswith(str(p))
     assert expected in msg
     assert "\n" not in msg
+
+
+def test_largest_seed_leaves_room_for_every_retry():
+    import numpy as np
+
+    from anomaly_gan.train import attempt_settings
+
+    top = config_from_dict({"training": {"seed": 4294967276, "max_attempts": 20}}).training
+    last = attempt_settings(top, top.max_attempts - 1)
+    np.random.RandomState(last.seed)  # what keras.utils.set_random_seed does first
+    assert last.seed == 2**32 - 1
+    with pytest.raises(ConfigError, match="training.seed: expected an integer >= 0 and "
+                                          "<= 4294967276, got 4294967277"):
+        config_from_dict({"training": {"seed": 4294967277}}, "x.yaml")
 
 
 def test_invalid_yaml_and_missing_file(tmp_path):

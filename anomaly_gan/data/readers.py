@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,11 +108,14 @@ def _csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     """Every record with the file line it starts on; blank lines are skipped (but counted),
     a row of empty cells (``,,,``) is kept: it is a row of missing values."""
     # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
-    handle = open_input(path, newline="", encoding="utf-8-sig")
+    # surrogateescape: bytes that are not UTF-8 reach _utf8_lines, which names their line;
+    # a decoding error would come from the decoder reading ahead in blocks, at whatever
+    # line the CSV reader had got to (line 1 for the first 8 KB).
+    handle = open_input(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
     rows: list[list[str]] = []
     lines: list[int] = []
     with handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(_utf8_lines(handle, path))
         start = 1
         try:
             for row in reader:
@@ -120,10 +123,23 @@ def _csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
                     rows.append(row)
                     lines.append(start)
                 start = reader.line_num + 1
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
             raise DataError(f"{path}: line {start}: not a readable CSV file: {clip(str(exc))}"
                             ) from None
     return rows, lines
+
+
+def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
+    """The lines of a file opened with ``errors="surrogateescape"``, checked: the first that
+    held bytes that are not UTF-8 is a :class:`DataError` naming it."""
+    for n, line in enumerate(lines, start=1):
+        if not line.isascii():
+            try:
+                line.encode("utf-8", "surrogateescape").decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}: line {n}: not a readable CSV file: {clip(str(exc))}"
+                                ) from None
+        yield line
 
 
 def _read_csv(path: Path, timestamp_column: str | None) -> Table:

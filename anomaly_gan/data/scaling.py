@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from anomaly_gan.errors import BundleError
+from anomaly_gan.errors import BundleError, brief
 
 __all__ = ["Scaler", "fit_scaler"]
 
@@ -42,18 +42,30 @@ class Scaler:
         return {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Scaler:
-        try:
-            center = np.asarray(raw["center"], dtype=np.float64)
-            scale = np.asarray(raw["scale"], dtype=np.float64)
-            method = raw["method"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"calibration.json: malformed scaler ({exc})") from None
+    def from_dict(cls, raw: Any) -> Scaler:
+        """Read back :meth:`to_dict`'s form; a :class:`BundleError` names the key that is
+        missing or wrong, as ``calibration.json`` holds it (``scaler.center: ...``)."""
+        if not isinstance(raw, dict):
+            raise BundleError(f"scaler: expected an object with 'method', 'center' and "
+                              f"'scale', got {brief(raw)}")
+        if raw.get("method") not in ("robust", "minmax"):
+            raise BundleError(f"scaler.method: expected 'robust' or 'minmax', "
+                              f"got {brief(raw.get('method'))}")
+        arrays = {}
+        for key in ("center", "scale"):
+            try:
+                arrays[key] = np.asarray(raw[key], dtype=np.float64)
+            except KeyError:
+                raise BundleError(f"scaler.{key}: missing; expected a list of numbers") from None
+            except (TypeError, ValueError):
+                raise BundleError(f"scaler.{key}: expected a list of numbers, "
+                                  f"got {brief(raw[key])}") from None
+        center, scale = arrays["center"], arrays["scale"]
         if (center.shape != scale.shape or center.ndim != 1 or not np.isfinite(center).all()
                 or not np.isfinite(scale).all() or np.any(scale <= 0)):
-            raise BundleError("calibration.json: scaler center/scale must be equal-length, "
-                              "finite, and scale > 0")
-        return cls(method=method, center=center, scale=scale)
+            raise BundleError("scaler: center and scale must be equal-length lists of finite "
+                              "numbers, and scale > 0")
+        return cls(method=raw["method"], center=center, scale=scale)
 
 
 def fit_scaler(values: np.ndarray, method: Literal["robust", "minmax"] = "robust") -> Scaler:

@@ -2,12 +2,13 @@
 front end and the GAN, score files bucket by bucket.
 
 A log file is one stream: buckets never span two files. Lines of one file are read in file
-order; in time buckets a line older than its entity's closed bucket is counted as late and
-dropped, as in the service.
+order; in time buckets a line whose bucket an earlier line already closed is late and
+dropped, as in the service, and a ``note:`` on the progress channel counts them.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     events: list[LogEvent] = []
     with handle:
         for n, raw in enumerate(handle, start=1):
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]  # a byte-order mark (Windows tools write one)
             if not raw.strip():
                 continue
             ev = parser.parse(raw.rstrip(b"\r\n"))
@@ -51,9 +54,11 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
 
 
 def count_rows(model: LogModel, events: Sequence[LogEvent],
-               marks: Sequence[int] | None = None) -> dict[str, list[BucketRow]]:
-    """Classify and count one stream of events into closed buckets, per entity; a bucket
-    holding an event whose ``marks`` entry is non-zero is ``marked``."""
+               marks: Sequence[int] | None = None, progress: Progress | None = None,
+               source: str | None = None) -> dict[str, list[BucketRow]]:
+    """Classify and count one stream of events (of the file ``source``) into closed buckets,
+    per entity; a bucket holding an event whose ``marks`` entry is non-zero is ``marked``.
+    Late lines are dropped; ``progress`` gets one ``note:`` with their count."""
     buckets = model.buckets()
     rows: dict[str, list[BucketRow]] = {}
 
@@ -66,6 +71,10 @@ def count_rows(model: LogModel, events: Sequence[LogEvent],
         keep(buckets.add(ev.entity, ev.ts, col, key, ev.message, model.is_error(ev.level),
                          mark=bool(marks[i]) if marks is not None else False))
     keep(buckets.flush())
+    if buckets.late and progress is not None:
+        progress(f"note: {buckets.late} lines{f' of {source}' if source else ''} dropped (out "
+                 f"of time order: their time bucket had already closed when they came; sort "
+                 f"the lines by time)")
     return rows
 
 
@@ -80,11 +89,11 @@ def series_of(rows: Sequence[BucketRow], max_hole_seconds: float) -> list[list[B
     return runs
 
 
-def _runs(model: LogModel, paths: Sequence[str], events_by_file: Sequence[Sequence[LogEvent]]
-          ) -> list[list[BucketRow]]:
+def _runs(model: LogModel, paths: Sequence[str], events_by_file: Sequence[Sequence[LogEvent]],
+          progress: Progress) -> list[list[BucketRow]]:
     runs: list[list[BucketRow]] = []
-    for events in events_by_file:
-        for entity_rows in count_rows(model, events).values():
+    for path, events in zip(paths, events_by_file, strict=True):
+        for entity_rows in count_rows(model, events, progress=progress, source=path).values():
             runs.extend(series_of(entity_rows, model.max_hole_seconds))
     return runs
 
@@ -115,7 +124,7 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         + (" + lines/s" if cfg.logs.lines_per_second else "")
         + (" + error share" if cfg.logs.error_share else "")
         + (" + volume drop" if model.volume_drop else ""))
-    runs = _runs(model, paths, events_by_file)
+    runs = _runs(model, paths, events_by_file, say)
     w = cfg.data.window
     usable = [r for r in runs if len(r) >= 2 * w]
     if not usable:
@@ -177,12 +186,14 @@ class LogScores:
 
 def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
                      explain_anomalies_only: bool = True,
-                     marks: Sequence[int] | None = None) -> list[LogScores]:
-    """Score a stream of events; runs shorter than one window are left unscored (NaN)."""
+                     marks: Sequence[int] | None = None, progress: Progress | None = None,
+                     source: str | None = None) -> list[LogScores]:
+    """Score a stream of events (of the file ``source``); runs shorter than one window are
+    left unscored (NaN). Late lines are dropped, with a ``note:`` to ``progress``."""
     window = det.window
     top_k = det.config.scoring.top_k
     out: list[LogScores] = []
-    for entity, entity_rows in count_rows(model, events, marks).items():
+    for entity, entity_rows in count_rows(model, events, marks, progress, source).items():
         for run in series_of(entity_rows, model.max_hole_seconds):
             if len(run) < window:
                 out.append(LogScores(entity, run, None, [[] for _ in run]))

@@ -118,6 +118,22 @@ def test_byte_order_mark_is_not_part_of_the_data(tmp_path):
     assert not t.has_header and t.rows == 2
 
 
+def test_bytes_that_are_not_utf8_are_named_by_their_line(tmp_path):
+    """The decoder reads ahead in blocks: its error came at the line the CSV reader had got
+    to (line 1 for a small file), not at the bad bytes."""
+    p = tmp_path / "latin1.csv"
+    rows = [f"{i},{i + 1}\n" for i in range(3000)]
+    rows[1499] = '"caf\xe9\n au lait",1\n'  # the bad byte on the first line of a quoted cell
+    p.write_bytes(("a,b\n" + "".join(rows)).encode("latin-1"))
+    with pytest.raises(DataError) as info:
+        read_table(p)
+    assert str(info.value) == (f"{p}: line 1501: not a readable CSV file: 'utf-8' codec can't "
+                               f"decode byte 0xe9 in position 4: invalid continuation byte")
+    p.write_bytes("\ufeffa,b\n1,2\n".encode() + b"3,\xff\n")
+    with pytest.raises(DataError, match=r"latin1.csv: line 3: .* byte 0xff in position 2"):
+        read_table(p)
+
+
 @pytest.mark.parametrize("text, expected", [
     ("1,x\n2,3\n", r"line 1: mixes names and numbers \(column 2 is 'x', column 1 is '1'\)"),
     ("a,\n1,2\n", r"line 1, column 2: empty column name"),

@@ -2,12 +2,18 @@
 
 import csv
 import json
+import re
 import shutil
 
 import pytest
 import yaml
 
 from anomaly_gan.cli import main
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.errors import DataError
+from anomaly_gan.logs.events import LogEvent
+from anomaly_gan.logs.model import fit_log_model
+from anomaly_gan.logs.offline import count_rows, read_log_file
 from tests.logs.conftest import TINY_LOGS_CONFIG
 
 
@@ -77,3 +83,50 @@ def test_a_bad_line_is_one_error_naming_file_and_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert f"{data}: line 2: no_match: line does not match logs.regex" in err
+
+
+def _json_logs_cfg():
+    return config_from_dict({"logs": {"format": "json", "bucket_seconds": 10.0,
+                                      "top_k": 2}}).logs
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    """Windows tools start a UTF-8 file with one; it used to make line 1 bad_json."""
+    p = tmp_path / "app.jsonl"
+    line = '{"entity": "web", "ts": 1767225600, "message": "GET /index 200"}\n'
+    p.write_bytes(b"\xef\xbb\xbf" + line.encode() * 2)
+    events = read_log_file(p, _json_logs_cfg())
+    assert [e.message for e in events] == ["GET /index 200"] * 2
+    p.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\xef\xbb\xbf" + line.encode())
+    with pytest.raises(DataError, match=r"app.jsonl: line 2: bad_json"):  # only the first
+        read_log_file(p, _json_logs_cfg())
+
+
+def test_late_lines_are_dropped_with_a_note():
+    cfg = _json_logs_cfg()
+    model, _ = fit_log_model(cfg, ["GET /index 200", "cache refresh took 40 ms"])
+    # 10 s buckets: the line at 5 s comes after the one at 25 s closed the buckets before it
+    stamps = [0.0, 12.0, 25.0, 5.0, 26.0, 13.0, 31.0]
+    events = [LogEvent("web", 1767225600 + t, "INFO", "GET /index 200") for t in stamps]
+    notes: list[str] = []
+    rows = count_rows(model, events, progress=notes.append, source="app.jsonl")
+    assert sum(r.lines for r in rows["web"]) == 5
+    assert notes == [("note: 2 lines of app.jsonl dropped (out of time order: their time "
+                      "bucket had already closed when they came; sort the lines by time)")]
+    notes.clear()
+    count_rows(model, sorted(events, key=lambda e: e.ts), progress=notes.append)
+    assert notes == []
+
+
+@pytest.mark.slow
+def test_score_notes_the_lines_it_drops(cli_bundle, log_files, tmp_path, capsys):
+    lines = log_files["test"].read_text().splitlines(keepends=True)
+    shuffled = tmp_path / "shuffled.log"
+    shuffled.write_text("".join(lines[::2] + lines[1::2]))  # the odd lines come late
+    assert main(["score", "--model", str(cli_bundle), "--data", str(shuffled),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    note, summary = capsys.readouterr().err.splitlines()
+    dropped = re.fullmatch(rf"note: (\d+) lines of {re.escape(str(shuffled))} dropped \(out of "
+                           rf"time order: .*; sort the lines by time\)", note)
+    assert dropped and 0 < int(dropped[1]) <= len(lines) // 2
+    assert summary.startswith(f"scored {len(lines)} lines")
