@@ -129,6 +129,28 @@ def _fmt(x: float) -> str:
     return "" if math.isnan(x) else f"{x:.9g}"
 
 
+def _check_output(path: str, what: str, args: argparse.Namespace, figure: bool = False) -> None:
+    """Refuse an output path before the model is loaded and the data scored: anything but
+    a regular-file path in a writable place, a figure in a format matplotlib cannot write,
+    one of the command's inputs, or a path inside the model (the --model directory, or the
+    store version it names): a scores file there would corrupt the bundle."""
+    from anomaly_gan.artifacts import resolve_bundle_path
+    from anomaly_gan.files import check_output_apart, check_output_file
+
+    check_output_file(path, what)
+    if figure:
+        from anomaly_gan.plot import figure_format
+
+        figure_format(path)
+    try:
+        bundle = resolve_bundle_path(args.model)
+    except AnomalyGanError:  # reported by the bundle check that follows
+        bundle = None
+    check_output_apart(path, what,
+                       inputs=[("--data", args.data), ("--labels", getattr(args, "labels", None))],
+                       directories=[("--model", args.model), ("--model", bundle)])
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -197,9 +219,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from anomaly_gan.files import atomic_write_text, check_output_file
+    from anomaly_gan.files import atomic_write_text
 
-    check_output_file(args.out, "scores CSV")
+    _check_output(args.out, "scores CSV", args)
     info = _inspect_model(args.model)
     if "logs" in info.extras:
         return _score_logs(args, info)
@@ -286,10 +308,9 @@ def _print_metrics(m: dict) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from anomaly_gan.data import read_labels
     from anomaly_gan.evaluate import evaluate_scores
-    from anomaly_gan.files import check_output_file
 
     if args.plot:
-        check_output_file(args.plot, "figure")
+        _check_output(args.plot, "figure", args, figure=True)
     info = _inspect_model(args.model)
     if "logs" in info.extras:  # labels: one per line; a bucket with a labelled line is anomalous
         from anomaly_gan.logs.offline import (
@@ -332,10 +353,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from anomaly_gan.data import read_labels
-    from anomaly_gan.files import check_output_file
     from anomaly_gan.plot import plot_scores
 
-    check_output_file(args.out, "figure")
+    _check_output(args.out, "figure", args, figure=True)
     info = _inspect_model(args.model)
     if "logs" in info.extras:
         raise DataError(f"plot: {args.model} is a logs model; plot takes numeric rows "
@@ -399,7 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score, with the model's feature columns (by name "
                         "with a header, by count without)")
-    p.add_argument("--out", required=True, help="scores CSV to write (replaced atomically)")
+    p.add_argument("--out", required=True,
+                   help="scores CSV to write (replaced atomically; never the --data file nor "
+                        "a path inside --model)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("evaluate", help="point-wise AUC-ROC, AUC-PR, F1 against labels")
@@ -407,14 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="CSV/Parquet file to score")
     p.add_argument("--labels", required=True, help="one 0/1 per data row")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--plot", help="also write the figure to this PNG")
+    p.add_argument("--plot", help="also write the figure to this file; its extension picks "
+                   "the format (.png, .pdf, .svg, ...)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("plot", help="figure: top features, score vs threshold, labels")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True, help="CSV/Parquet file to score and draw")
     p.add_argument("--labels", help="optional 0/1 per data row, drawn as shaded spans")
-    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--out", required=True, help="figure to write (replaced atomically); its "
+                   "extension picks the format (.png, .pdf, .svg, ...)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)")

@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from anomaly_gan.errors import DataError, OutputError
 
-__all__ = ["atomic_write_text", "check_creatable", "check_input", "check_output_file",
-           "current_umask", "open_input", "umask_mode"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "check_creatable", "check_input",
+           "check_output_apart", "check_output_file", "current_umask", "open_input",
+           "umask_mode"]
 
 
 def check_input(path: str | os.PathLike[str]) -> Path:
@@ -116,9 +117,55 @@ def check_output_file(path: str | os.PathLike[str], what: str = "output file") -
     check_creatable(path, what)
 
 
+def check_output_apart(path: str | os.PathLike[str], what: str,
+                       inputs: Sequence[tuple[str, str | os.PathLike[str] | None]] = (),
+                       directories: Sequence[tuple[str, str | os.PathLike[str] | None]] = (),
+                       ) -> None:
+    """Refuse an output path that would overwrite what the command reads: one of ``inputs``
+    (the same file however it is named: relative, through a symlink, a hard link), or a
+    path inside one of ``directories`` (a model bundle or store, which must not change).
+    Each is ``(option, path)``, the option naming it in the error; a ``None`` path is
+    skipped, and so is a directory that does not exist. Creates nothing.
+
+    >>> check_output_apart("s.csv", "scores", [("--data", "./s.csv")])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    anomaly_gan.errors.OutputError: s.csv: is the same file as the --data input ./s.csv; ...
+    """
+    real = os.path.realpath(path)
+    for option, source in inputs:
+        if source is not None and (real == os.path.realpath(source) or _same_file(path, source)):
+            raise OutputError(f"{path}: is the same file as the {option} input {source}; "
+                              f"write the {what} to another path")
+    for option, directory in directories:
+        if directory is None or not os.path.isdir(directory):
+            continue
+        if Path(real).is_relative_to(os.path.realpath(directory)):
+            raise OutputError(f"{path}: is inside the {option} directory {directory}, which "
+                              f"must not change; write the {what} outside it")
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)  # a hard link has another name but the same inode
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
 def atomic_write_text(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) -> None:
     """Write a text file through ``write(fh)`` into a temporary sibling, then rename it over
-    ``path``: a reader never sees half a file, and a failed run leaves nothing."""
+    ``path``: a reader never sees half a file, and a failed run leaves nothing (an existing
+    file at ``path`` stays as it was)."""
+    _atomic_write(path, write, binary=False)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]
+                       ) -> None:
+    """:func:`atomic_write_text` for a binary file, such as a figure."""
+    _atomic_write(path, write, binary=True)
+
+
+def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
+                  binary: bool) -> None:
     out = Path(path)
     check_output_file(out)
     try:
@@ -128,7 +175,8 @@ def atomic_write_text(path: str | os.PathLike[str], write: Callable[[IO[str]], N
         raise OutputError(f"{out}: cannot write: {exc.strerror}") from None
     try:
         os.fchmod(fd, umask_mode(directory=False))
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+        with (os.fdopen(fd, "wb") if binary else
+              os.fdopen(fd, "w", newline="", encoding="utf-8")) as fh:
             write(fh)
         os.replace(tmp, out)
     except OSError as exc:  # e.g. the disk filled up: one line, and no partial file

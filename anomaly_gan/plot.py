@@ -6,14 +6,39 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from anomaly_gan.detector import SeriesScores
 from anomaly_gan.errors import OutputError, clip
 from anomaly_gan.evaluate import segments
+from anomaly_gan.files import atomic_write_bytes
 
-__all__ = ["plot_scores", "score_axis"]
+__all__ = ["figure_format", "plot_scores", "score_axis"]
+
+
+def figure_format(path: str | os.PathLike[str]) -> str:
+    """The format a figure at ``path`` is written in, from its extension (any case), or an
+    :class:`OutputError` listing the formats matplotlib can write. Checked before scoring,
+    so that a typo costs a second, not a scoring run.
+
+    >>> figure_format("fig.PNG")
+    'png'
+    >>> figure_format("fig")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    anomaly_gan.errors.OutputError: fig: no file extension to choose the figure format; ...
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    ext = Path(path).suffix[1:].lower()
+    if ext in formats:
+        return ext
+    problem = (f"figure format {ext!r} is not supported" if ext else
+               "no file extension to choose the figure format")
+    raise OutputError(f"{path}: {problem}; end the name with .png, .pdf or .svg "
+                      f"(supported: {', '.join(formats)})")
 
 
 def score_axis(score: np.ndarray, threshold: float
@@ -42,6 +67,9 @@ def score_axis(score: np.ndarray, threshold: float
 def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: SeriesScores,
                 out: str | os.PathLike[str], labels: np.ndarray | None = None,
                 title: str = "", max_features: int = 4) -> None:
+    """Draw the figure and write it to ``out`` atomically (a failure leaves any earlier
+    figure there as it was), in the format its extension names (see :func:`figure_format`)."""
+    fmt = figure_format(out)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,8 +109,9 @@ def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: Series
     fig.suptitle(title or "anomaly-gan")
     fig.tight_layout()
     try:
-        fig.savefig(out, dpi=110)
-    except (OSError, ValueError) as exc:  # e.g. an unwritable path or an unknown extension
+        # The temporary file's name has no meaningful extension: the format is explicit.
+        atomic_write_bytes(out, lambda fh: fig.savefig(fh, format=fmt, dpi=110))
+    except (ValueError, RuntimeError) as exc:  # e.g. pgf without a TeX installation
         raise OutputError(f"{out}: cannot write the figure: {clip(str(exc))}") from None
     finally:
         plt.close(fig)

@@ -97,6 +97,31 @@ def test_score_out_never_replaces_a_symlink_or_fifo(trained_cli, tmp_path, capsy
     assert (tmp_path / "pipe").is_fifo()
 
 
+def test_outputs_never_overwrite_the_data_or_the_bundle(trained_cli, tmp_path, monkeypatch,
+                                                       capsys):
+    """`score --out` equal to --data, or inside the bundle, ran to the end and replaced the
+    data or broke the bundle's checksums; `plot --out p4` wrote p4.png and said p4."""
+    monkeypatch.chdir(tmp_path)
+    model = trained_cli / "model"
+    data = write_csv(tmp_path / "test.csv", normal_series(40), timestamps=True)
+    files = {p: p.read_bytes() for p in [data, *model.rglob("*")] if p.is_file()}
+    for command, out, expected in [
+        ("score", "./test.csv", "./test.csv: is the same file as the --data input test.csv"),
+        ("score", f"{model}/calibration.json", f"is inside the --model directory {model},"),
+        ("plot", f"{model}/fig.png", f"is inside the --model directory {model},"),
+        ("plot", "p4", "p4: no file extension to choose the figure format"),
+    ]:
+        rc = main([command, "--model", str(model), "--data", "test.csv", "--out", out])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("anomaly-gan: error: ") and expected in err, err
+        assert err.count("\n") == 1, err
+    assert {p: p.read_bytes() for p in [data, *model.rglob("*")] if p.is_file()} == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.csv"]
+    assert main(["plot", "--model", str(model), "--data", "test.csv", "--out", "p4.PNG"]) == 0
+    assert capsys.readouterr().err.strip().endswith("wrote p4.PNG")
+    assert (tmp_path / "p4.PNG").read_bytes()[:4] == b"\x89PNG"  # the printed path, as given
+
+
 def test_train_refuses_existing_bundle_and_short_data(trained_cli, tmp_path, capsys):
     short = write_csv(tmp_path / "short.csv", normal_series(20))
     assert main(["train", "--data", str(short), "--out", str(trained_cli / "model")]) == 2

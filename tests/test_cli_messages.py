@@ -90,6 +90,64 @@ def test_bad_input_is_one_line_before_tensorflow(tmp_path):
     assert not (tmp_path / "store").exists()
 
 
+OUTPUT_CLASHES = [
+    # Overwriting the input it reads, however it is named.
+    (["score", "--model", "{tmp}/store", "--data", "{tmp}/d.csv", "--out", "{tmp}/sub/../d.csv"],
+     ("{tmp}/sub/../d.csv: is the same file as the --data input {tmp}/d.csv; write the scores "
+      "CSV to another path")),
+    (["score", "--model", "{tmp}/store", "--data", "{tmp}/link.csv", "--out", "{tmp}/d.csv"],
+     "{tmp}/d.csv: is the same file as the --data input {tmp}/link.csv"),
+    (["score", "--model", "{tmp}/store", "--data", "{tmp}/d.csv", "--out", "{tmp}/hard.csv"],
+     "{tmp}/hard.csv: is the same file as the --data input {tmp}/d.csv"),
+    (["plot", "--model", "{tmp}/store", "--data", "{tmp}/d.csv", "--labels", "{tmp}/l.png",
+      "--out", "{tmp}/l.png"], "{tmp}/l.png: is the same file as the --labels input {tmp}/l.png"),
+    # Writing into the model: the bundle's checksums would no longer match.
+    (["score", "--model", "{tmp}/store", "--data", "{tmp}/d.csv", "--out", "{tmp}/store/current"],
+     ("{tmp}/store/current: is inside the --model directory {tmp}/store, which must not "
+      "change; write the scores CSV outside it")),
+    (["score", "--model", "{tmp}/store/v1", "--data", "{tmp}/d.csv",
+      "--out", "{tmp}/store/v1/calibration.json"],
+     "{tmp}/store/v1/calibration.json: is inside the --model directory {tmp}/store/v1"),
+    (["evaluate", "--model", "{tmp}/linked", "--data", "{tmp}/d.csv", "--labels", "{tmp}/l.png",
+      "--plot", "{tmp}/elsewhere/fig.png"],
+     "{tmp}/elsewhere/fig.png: is inside the --model directory {tmp}/linked/v2"),
+    # A figure's extension picks its format: none, or one matplotlib cannot write, is refused.
+    (["plot", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "{tmp}/p4"],
+     ("{tmp}/p4: no file extension to choose the figure format; end the name with .png, .pdf "
+      "or .svg (supported: ")),
+    (["evaluate", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--labels", "{tmp}/l.png",
+      "--plot", "{tmp}/f.txt"], "{tmp}/f.txt: figure format 'txt' is not supported"),
+]
+
+
+def test_outputs_never_replace_inputs_or_the_model(tmp_path):
+    """Checked before the bundle is read and the data scored, with one line and exit 2: an
+    output that is an input, lies inside the model, or is a figure without a known format.
+    Until 2026-12-04 `score --out` replaced its own --data file or a bundle's files, and
+    `plot --out p4` wrote p4.png and reported p4, each after the whole scoring run."""
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "d.csv")
+    os.link(tmp_path / "d.csv", tmp_path / "hard.csv")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "l.png").write_text("0\n")
+    # Stores as far as resolving `current` goes; "linked" names a version kept elsewhere.
+    for version in (tmp_path / "store" / "v1", tmp_path / "elsewhere"):
+        version.mkdir(parents=True)
+        (version / "manifest.json").write_text("{}")
+    (tmp_path / "store" / "current").write_text("v1\n")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "v2").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "linked" / "current").write_text("v2\n")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    out = run_cli(*[[a.format(tmp=tmp_path) for a in args] for args, _ in OUTPUT_CLASHES])
+    assert not out["tensorflow"]
+    for (args, expected), (rc, err) in zip(OUTPUT_CLASHES, out["results"]):
+        assert rc == 2 and err.count("\n") == 1, (args, err)
+        assert err.startswith(f"anomaly-gan: error: {expected.format(tmp=tmp_path)}"), (args, err)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "p4").exists() and not (tmp_path / "p4.png").exists()
+
+
 def test_bad_model_is_one_line_from_the_real_command(tmp_path):
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "score", "--model",
                         str(tmp_path / "nope"), "--data", "d.csv", "--out", str(tmp_path / "s")],

@@ -7,8 +7,10 @@ import pytest
 from anomaly_gan.data import read_table
 from anomaly_gan.errors import DataError, OutputError
 from anomaly_gan.files import (
+    atomic_write_bytes,
     atomic_write_text,
     check_input,
+    check_output_apart,
     check_output_file,
     current_umask,
     open_input,
@@ -46,6 +48,47 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(OutputError, match="a.csv: cannot write: No space left on device"):
         atomic_write_text(tmp_path / "a.csv", boom)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_binary_write_keeps_the_old_file(tmp_path):
+    (tmp_path / "fig.png").write_bytes(b"old figure")
+
+    def boom(fh):
+        fh.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OutputError, match="fig.png: cannot write: No space left on device"):
+        atomic_write_bytes(tmp_path / "fig.png", boom)
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
+    assert (tmp_path / "fig.png").read_bytes() == b"old figure"
+
+
+def test_an_output_is_never_an_input_however_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("a\n1\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "d.csv")
+    os.link(tmp_path / "d.csv", tmp_path / "hard.csv")
+    (tmp_path / "sub").mkdir()
+    for out, data in [("./d.csv", "d.csv"), ("sub/../d.csv", str(tmp_path / "d.csv")),
+                      ("d.csv", "link.csv"), ("hard.csv", "d.csv")]:
+        with pytest.raises(OutputError, match=rf"^{out}: is the same file as the --data input "
+                                              rf"{data}; write the scores CSV to another path$"):
+            check_output_apart(out, "scores CSV", [("--labels", None), ("--data", data)])
+    check_output_apart("s.csv", "scores CSV", [("--data", "d.csv")])
+
+
+def test_an_output_is_never_inside_the_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle" / "nets").mkdir(parents=True)
+    (tmp_path / "alias").symlink_to(tmp_path / "bundle")
+    for out, model in [("bundle/calibration.json", "bundle"), ("bundle/nets/new.csv", "alias"),
+                       ("alias/x.csv", str(tmp_path / "bundle"))]:
+        with pytest.raises(OutputError, match=rf"^{out}: is inside the --model directory {model}"
+                                              rf", which must not change; write the figure "
+                                              rf"outside it$"):
+            check_output_apart(out, "figure", directories=[("--model", model)])
+    check_output_apart("bundle.png", "figure", directories=[("--model", "bundle")])
+    check_output_apart("nope/x.csv", "figure", directories=[("--model", "nope")])
 
 
 def test_output_must_be_a_regular_file(tmp_path):

@@ -1,0 +1,69 @@
+"""The figure file: written where the user said, in the format its extension names, atomically."""
+
+import numpy as np
+import pytest
+
+from anomaly_gan.detector import WindowScores
+from anomaly_gan.errors import OutputError
+from anomaly_gan.plot import figure_format, plot_scores
+from anomaly_gan.scoring.explain import TopFeatures
+
+NAMES = ("temp", "rpm", "flow")
+
+
+def _scores(rows: int = 60) -> WindowScores:
+    score = np.concatenate([np.full(15, np.nan), np.linspace(0.0, 3.0, rows - 15)])
+    indices = np.tile([0, 1, 2], (rows, 1))
+    indices[:15] = -1
+    return WindowScores(score=score, threshold=2.0, is_anomaly=np.nan_to_num(score) > 2.0,
+                        severity=np.zeros(rows), components={}, contributions=np.zeros((rows, 3)),
+                        top_features=TopFeatures(indices, NAMES))
+
+
+def _plot(out) -> None:
+    values = np.random.default_rng(0).normal(size=(60, 3))
+    plot_scores(values, NAMES, _scores(), out, title="test")
+
+
+@pytest.mark.parametrize("name, magic", [("f.png", b"\x89PNG"), ("f.PDF", b"%PDF"),
+                                         ("f.svg", b"<?xml")])
+def test_the_extension_picks_the_format_and_the_exact_path_is_written(tmp_path, name, magic):
+    _plot(tmp_path / name)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert (tmp_path / name).read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("p4", "no file extension to choose the figure format"),
+    ("f.txt", "figure format 'txt' is not supported"),
+])
+def test_a_figure_needs_a_supported_extension(tmp_path, name, problem):
+    """A name without an extension used to be written as NAME.png while the CLI said NAME."""
+    with pytest.raises(OutputError, match=rf"^{tmp_path / name}: {problem}; end the name with "
+                                          rf"\.png, \.pdf or \.svg \(supported: .*png.*\)$"):
+        figure_format(tmp_path / name)
+    with pytest.raises(OutputError, match=problem):
+        _plot(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_keeps_the_old_figure(tmp_path, monkeypatch):
+    """The figure was written in place: a full disk left half a PNG instead of the old one."""
+    from matplotlib.figure import Figure
+
+    out = tmp_path / "fig.png"
+    out.write_bytes(b"the old figure")
+
+    def half_then_full(self, fname, **kwargs):
+        if hasattr(fname, "write"):
+            fname.write(b"\x89PNG half")
+        else:  # a path: written in place
+            with open(fname, "wb") as fh:
+                fh.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", half_then_full)
+    with pytest.raises(OutputError, match=r"fig\.png: cannot write.*No space left on device"):
+        _plot(out)
+    assert out.read_bytes() == b"the old figure"
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]  # no temporary file left
