@@ -18,7 +18,7 @@ import numpy as np
 from anomaly_gan.errors import DataError, brief, clip, name_list
 from anomaly_gan.files import open_input
 
-__all__ = ["Table", "apply_nan_policy", "check_features", "read_labels", "read_table"]
+__all__ = ["Table", "apply_nan_policy", "check_features", "csv_rows", "read_labels", "read_table"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 
@@ -104,7 +104,7 @@ def _is_header(cells: Sequence[str], path: Path) -> bool:
     raise DataError(f"{path}: line 1, column {j + 1}: empty column name in the header")
 
 
-def _csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
+def csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
     """Every record with the file line it starts on; blank lines are skipped (but counted),
     a row of empty cells (``,,,``) is kept: it is a row of missing values."""
     # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
@@ -143,7 +143,7 @@ def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
 
 
 def _read_csv(path: Path, timestamp_column: str | None) -> Table:
-    rows, lines = _csv_rows(path)
+    rows, lines = csv_rows(path)
     if not rows:
         raise DataError(f"{path}: file is empty (expected a CSV of numeric rows)")
     first = [c.strip() for c in rows[0]]

@@ -316,20 +316,19 @@ def _file_times(stamps: Any, n: int, path: str) -> np.ndarray:
 
 
 def read_labels_file(path: str) -> list[Alerted]:
-    """Labelled incidents: a CSV with a header ``entity,start,end`` (RFC 3339 or epoch)."""
-    import csv
+    """Labelled incidents: a CSV with a header ``entity,start,end`` (RFC 3339 or epoch).
+    Read as data files are (a byte-order mark ignored, bad bytes or quoting named by line)."""
+    from pathlib import Path
 
-    from anomaly_gan.files import open_input
+    from anomaly_gan.data.readers import csv_rows
     from anomaly_gan.stream.events import parse_timestamp
 
-    with open_input(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    rows, lines = csv_rows(Path(path))
     if not rows or [c.strip() for c in rows[0]] != ["entity", "start", "end"]:
-        raise DataError(f"{path}: line 1: expected the header 'entity,start,end'")
+        raise DataError(f"{path}: line {lines[0] if lines else 1}: expected the header "
+                        f"'entity,start,end'")
     out = []
-    for i, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
+    for row, i in zip(rows[1:], lines[1:], strict=True):
         if len(row) != 3:
             raise DataError(f"{path}: line {i}: expected 3 fields (entity,start,end), got {len(row)}")
         start, end = (parse_timestamp(_number_or_text(c)) for c in row[1:])

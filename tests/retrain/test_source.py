@@ -65,3 +65,28 @@ def test_segments_give_exactly_the_windows_serve_scores():
     assert builder.events == len(recs)
     y = next(s for s in segments if s.entity == "y")
     np.testing.assert_array_equal(y.values[:3], [[0.0, 0.0], [2.0, 1.0], [4.0, 2.0]])
+
+
+def test_labels_file_reads_like_a_data_file(tmp_path):
+    import codecs
+
+    import pytest
+
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.retrain.source import read_labels_file
+
+    ok = tmp_path / "labels.csv"
+    # Excel's byte-order mark, a blank line, epoch and RFC 3339 times
+    ok.write_bytes(codecs.BOM_UTF8 + b"entity,start,end\n\npump-1,100,160\n"
+                   b"pump-2,2026-01-01T00:00:00Z,2026-01-01T00:01:00Z\n")
+    got = read_labels_file(str(ok))
+    assert [(a.entity, a.start_ts, a.end_ts) for a in got][0] == ("pump-1", 100.0, 160.0)
+    assert len(got) == 2
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes(b"entity,start,end\npump-1,100,160\n\npump-\xe9,1,2\n")
+    with pytest.raises(DataError, match=r"latin1\.csv: line 4: .*can't decode byte 0xe9"):
+        read_labels_file(str(bad))
+    short = tmp_path / "short.csv"
+    short.write_text("entity,start,end\n\npump-1,100\n")
+    with pytest.raises(DataError, match=r"line 3: expected 3 fields"):
+        read_labels_file(str(short))
