@@ -11,8 +11,10 @@ Environment overrides: ``ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<value>``, e.
 ``ANOMALY_GAN__TRAINING__EPOCHS=5`` or ``ANOMALY_GAN__SERVE__KAFKA__BOOTSTRAP_SERVERS=k:9092``.
 A string key (names, topics, paths, secrets such as ``serve.kafka.sasl_password``) takes the
 value verbatim: ``hunter2 #1``, ``null`` and ``yes`` stay those strings; an empty value means
-null. Other keys parse it as YAML (``5`` is an int, ``[a, b]`` a list). Either way it is
-validated like the file, and an error never shows the value of a secret.
+null. Other keys parse it as YAML (``5`` is an int, ``[a, b]`` a list). One entry of a map
+(``ANOMALY_GAN__SCORING__WEIGHTS__KNN=0``) changes that entry and keeps the others, the
+default ones when the file sets no map. Either way it is validated like the file, and an
+error never shows the value of a secret.
 
 Limits that keep a hostile or broken file cheap to reject: a file is at most
 :data:`MAX_CONFIG_BYTES`, duplicate keys are an error, numbers must be finite, lists have a
@@ -629,6 +631,24 @@ def _field_type(parts: list[str]) -> Any:
     return tp
 
 
+def _field_default(parts: list[str]) -> Any:
+    """The default of a key path such as ``scoring.weights`` (None if it has none)."""
+    cls: Any = Config
+    default: Any = None
+    for part in parts:
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            return None
+        f = {f.name: f for f in dataclasses.fields(cls)}.get(part)
+        if f is None:
+            return None
+        if f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None if f.default is dataclasses.MISSING else f.default
+        cls = typing.get_type_hints(cls).get(part)
+    return default
+
+
 def _is_string_type(tp: Any) -> bool:
     """``str``, a Literal of strings, or either of them optional."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
@@ -677,10 +697,13 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tupl
             raise ConfigError(f"environment {key}: value of {len(text)} characters is longer "
                               f"than the {MAX_CONFIG_BYTES} allowed")
         node = raw
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1], start=1):
             child = node.get(part)
             if not isinstance(child, dict):
-                child = {}
+                # A map the file leaves out starts from its default: one weight set from
+                # the environment keeps the others (sections fill their own defaults).
+                default = _field_default(parts[:depth])
+                child = dict(default) if isinstance(default, dict) else {}
                 node[part] = child
             node = child
         if text == "":

@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from anomaly_gan.config import Config, config_from_dict, config_to_dict, load_config
+from anomaly_gan.config import (
+    Config,
+    ScoringConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
 from anomaly_gan.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -95,6 +101,19 @@ def test_env_overrides_are_parsed_and_validated(tmp_path):
     assert cfg.model.hidden == (8, 16)
     with pytest.raises(ConfigError, match=r"ANOMALY_GAN__TRAINING__EPOCHS.*training.epochs"):
         load_config(p, env={"ANOMALY_GAN__TRAINING__EPOCHS": "-1"})
+
+
+def test_one_weight_from_the_environment_keeps_the_others(tmp_path):
+    default = ScoringConfig().weights
+    env = {"ANOMALY_GAN__SCORING__WEIGHTS__KNN": "0"}
+    cfg = load_config(write(tmp_path, "training:\n  epochs: 3\n"), env=env)
+    assert cfg.scoring.weights == {**default, "knn": 0.0}
+    # a map the file sets is the one changed
+    cfg = load_config(write(tmp_path, "scoring:\n  weights: {latent: 1, knn: 2}\n"), env=env)
+    assert cfg.scoring.weights == {"latent": 1.0, "knn": 0.0}
+    # the whole map from the environment replaces it
+    cfg = load_config(None, env={"ANOMALY_GAN__SCORING__WEIGHTS": "{latent: 2}"})
+    assert cfg.scoring.weights == {"latent": 2.0}
 
 
 def test_round_trip_through_plain_dict():
