@@ -301,6 +301,21 @@ def test_kafka_credentials_come_from_secrets_never_the_configmap(render) -> None
         assert "password:" not in yaml.safe_dump(d.get("data", {}))
 
 
+@pytest.mark.parametrize("username", ["12345", "svc-anomaly-gan", "yes"])
+def test_sasl_username_from_the_secret_reaches_the_service_as_stored(render, tmp_path,
+                                                                    username: str) -> None:
+    """The Secret holds the username as it is (no YAML quoting), as docs/deployment.md says."""
+    from anomaly_gan.config import load_config
+
+    docs = render(ALL_FEATURES)
+    path = tmp_path / "config.yaml"
+    path.write_text(find(docs, "ConfigMap", "anomaly-gan")["data"]["config.yaml"])
+    env_names = [e["name"] for e in scorer(docs)["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    assert env_names == ["ANOMALY_GAN__SERVE__KAFKA__SASL_USERNAME"]
+    cfg = load_config(path, env={env_names[0]: username})
+    assert cfg.serve.kafka.sasl_username == username
+
+
 def test_keda_scales_on_the_scorers_consumer_group(render) -> None:
     docs = render(ALL_FEATURES)
     trigger = find(docs, "ScaledObject")["spec"]["triggers"][0]
@@ -352,6 +367,12 @@ def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -
         (("retrain.schedule=weekly",), "/retrain/schedule"),
         (("serviceMonitor.interval=15",), "/serviceMonitor/interval"),
         (("unknownTopLevel=1",), "additional properties 'unknownTopLevel' not allowed"),
+        # The API server would refuse these only at install time.
+        (("podDisruptionBudget.maxUnavailable=abc",), "/podDisruptionBudget/maxUnavailable"),
+        (("podDisruptionBudget.minAvailable=-1",), "/podDisruptionBudget/minAvailable"),
+        (("fullnameOverride=ml.scorer",), "/fullnameOverride"),  # the Service name: no dots
+        (("securityContext.runAsUser=0",), "/securityContext/runAsUser"),
+        (("podSecurityContext.runAsUser=0",), "/podSecurityContext/runAsUser"),
     ],
 )
 def test_schema_rejects_bad_values_with_the_key_named(render_error, sets, message) -> None:
@@ -363,6 +384,65 @@ def test_schema_rejects_bad_values_with_the_key_named(render_error, sets, messag
 def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None:
     err = render_error(sets=("autoscaling.enabled=true", "keda.enabled=true"))
     assert "enable only one" in err
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (("autoscaling.enabled=true", "autoscaling.minReplicas=4", "autoscaling.maxReplicas=2"),
+         "autoscaling.minReplicas (4) is greater than autoscaling.maxReplicas (2)"),
+        (("keda.enabled=true", "keda.minReplicaCount=4", "keda.maxReplicaCount=2"),
+         "keda.minReplicaCount (4) is greater than keda.maxReplicaCount (2)"),
+        # The default scrapeTimeout (10s) with a faster scrape.
+        (("serviceMonitor.enabled=true", "serviceMonitor.interval=5s"),
+         "serviceMonitor.scrapeTimeout (10s) is longer than serviceMonitor.interval (5s)"),
+        # The scorer would ignore the CA in plaintext while KEDA's trigger switched TLS on.
+        (("kafka.tls.caSecret=kafka-ca",), "kafka.securityProtocol is PLAINTEXT"),
+        (("networkPolicy.enabled=true", "kafka.bootstrapServers=kafka:9094"),
+         "does not include port 9094 of kafka.bootstrapServers"),
+    ],
+)
+def test_contradictory_values_fail_with_the_keys_named(render_error, sets, message) -> None:
+    err = render_error(sets=sets)
+    assert message in err, err
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ("podDisruptionBudget.minAvailable=50%",),
+        ("podDisruptionBudget.maxUnavailable=0",),
+        ("serviceMonitor.enabled=true", "serviceMonitor.interval=5s",
+         "serviceMonitor.scrapeTimeout=4s500ms"),
+        ("serviceMonitor.enabled=true", "serviceMonitor.interval=1m", "serviceMonitor.scrapeTimeout=1m"),
+        ("autoscaling.enabled=true", "autoscaling.minReplicas=3", "autoscaling.maxReplicas=3"),
+        ("keda.enabled=true", "keda.minReplicaCount=0"),
+        ("kafka.securityProtocol=SSL", "kafka.tls.caSecret=kafka-ca"),
+        ("networkPolicy.enabled=true", r"kafka.bootstrapServers=k-0:9092\,k-1:9093"),
+        ("networkPolicy.enabled=true", "json:networkPolicy.kafkaEgress.ports=[]",
+         "kafka.bootstrapServers=kafka:29092"),  # no ports listed: any port
+        ("fullnameOverride=scorer", "securityContext.runAsUser=2000"),
+    ],
+)
+def test_sensible_values_render(render, sets) -> None:
+    assert find(render(sets=sets), "Deployment")
+
+
+# Longest names the API server accepts; a CronJob leaves 11 characters for its Jobs' suffix.
+NAME_LIMITS = {"CronJob": 52, "Service": 63, "Deployment": 63}
+
+
+def test_long_release_names_fit_every_kubernetes_name_limit(render) -> None:
+    release = "telemetry-scorer-for-the-north-plant-production-env1"  # helm allows 53
+    docs = render(ALL_FEATURES, release=release)
+    assert {"CronJob", "Service", "Deployment"} <= set(kinds(docs))
+    for d in docs:
+        name = d["metadata"]["name"]
+        assert len(name) <= NAME_LIMITS.get(d["kind"], 253), f"{d['kind']}/{name}"
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), f"{d['kind']}/{name}"
+        for value in d["metadata"].get("labels", {}).values():
+            assert len(value) <= 63, f"{d['kind']}/{name}: label {value}"
+    assert find(docs, "CronJob")["metadata"]["name"].endswith("-retrain")
 
 
 def test_schema_config_section_matches_config_py() -> None:

@@ -16,6 +16,11 @@
 {{- end }}
 {{- end }}
 
+{{/* CronJob names may be 52 characters at most: the controller appends 11 for each Job. */}}
+{{- define "anomaly-gan.retrainName" -}}
+{{- printf "%s-retrain" (include "anomaly-gan.fullname" . | trunc 44 | trimSuffix "-") }}
+{{- end }}
+
 {{- define "anomaly-gan.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -62,7 +67,8 @@ app.kubernetes.io/part-of: anomaly-gan
 {{- if and .Values.autoscaling.enabled .Values.keda.enabled }}
 {{- fail "values: autoscaling.enabled and keda.enabled are both true; KEDA creates its own HorizontalPodAutoscaler, so enable only one" }}
 {{- end }}
-{{- $proto := .Values.kafka.securityProtocol }}
+{{- $k := .Values.kafka }}
+{{- $proto := $k.securityProtocol }}
 {{- if hasPrefix "SASL" $proto }}
 {{- if not .Values.kafka.sasl.mechanism }}
 {{- fail (printf "values: kafka.sasl.mechanism is required when kafka.securityProtocol is %s (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)" $proto) }}
@@ -71,10 +77,47 @@ app.kubernetes.io/part-of: anomaly-gan
 {{- fail (printf "values: kafka.sasl.existingSecret must name a Secret with the SASL username and password when kafka.securityProtocol is %s" $proto) }}
 {{- end }}
 {{- end }}
+{{- if and (or $k.tls.caSecret $k.tls.clientCertSecret) (not (hasSuffix "SSL" $proto)) }}
+{{- fail (printf "values: kafka.tls.caSecret/clientCertSecret are set but kafka.securityProtocol is %s, which does not use TLS; use SSL or SASL_SSL, or leave them empty" $proto) }}
+{{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if and $pdb.enabled (kindIs "invalid" $pdb.maxUnavailable) (kindIs "invalid" $pdb.minAvailable) }}
 {{- fail "values: podDisruptionBudget.enabled needs maxUnavailable or minAvailable" }}
 {{- end }}
+{{- $hpa := .Values.autoscaling }}
+{{- if and $hpa.enabled (gt (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}
+{{- fail (printf "values: autoscaling.minReplicas (%d) is greater than autoscaling.maxReplicas (%d)" (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}
+{{- end }}
+{{- $keda := .Values.keda }}
+{{- if and $keda.enabled (gt (int $keda.minReplicaCount) (int $keda.maxReplicaCount)) }}
+{{- fail (printf "values: keda.minReplicaCount (%d) is greater than keda.maxReplicaCount (%d)" (int $keda.minReplicaCount) (int $keda.maxReplicaCount)) }}
+{{- end }}
+{{- $sm := .Values.serviceMonitor }}
+{{- if and $sm.enabled (gt (include "anomaly-gan.durationMs" $sm.scrapeTimeout | int64) (include "anomaly-gan.durationMs" $sm.interval | int64)) }}
+{{- fail (printf "values: serviceMonitor.scrapeTimeout (%s) is longer than serviceMonitor.interval (%s); Prometheus rejects a scrape timeout longer than the interval" $sm.scrapeTimeout $sm.interval) }}
+{{- end }}
+{{- $np := .Values.networkPolicy }}
+{{- if and $np.enabled $np.kafkaEgress.ports }}
+{{- $allowed := list }}
+{{- range $np.kafkaEgress.ports }}{{ $allowed = append $allowed (int .) }}{{ end }}
+{{- range splitList "," $k.bootstrapServers }}
+{{- $port := regexFind ":[0-9]+$" (trim .) | trimPrefix ":" | default "9092" | int }}
+{{- if not (has $port $allowed) }}
+{{- fail (printf "values: networkPolicy.kafkaEgress.ports %v does not include port %d of kafka.bootstrapServers (%s): the NetworkPolicy would block the brokers" $allowed $port .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A Prometheus duration ("1m30s", "500ms") in milliseconds; the schema checks the format. */}}
+{{- define "anomaly-gan.durationMs" -}}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 }}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+(ms|s|m|h)" . -1 }}
+{{- $n := regexFind "^[0-9]+" . }}
+{{- $total = add $total (mul (int64 $n) (get $units (trimPrefix $n .))) }}
+{{- end }}
+{{- $total }}
 {{- end }}
 
 {{/* serve.grace_seconds as given in config (the service's default is 20). */}}
