@@ -7,10 +7,15 @@ the validation gate rejected it (kept in the store with the reasons, not promote
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from anomaly_gan.errors import DataError
 
@@ -43,9 +48,21 @@ def parse_time(text: str, flag: str) -> float:
 
 def parse_duration(text: str) -> float:
     m = _DURATION.match(text.strip())
-    if not m:
-        raise DataError(f"--last: expected a duration such as 90m, 24h or 7d, got {text!r}")
+    if not m or float(m.group(1)) <= 0:
+        raise DataError(f"--last: expected a positive duration such as 90m, 24h or 7d, got "
+                        f"{text!r}")
     return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def last_range(text: str, end: float) -> float:
+    """The start of ``--last TEXT`` ending at ``end`` (epoch seconds, never before 1970)."""
+    start = end - parse_duration(text)
+    if not start >= 0:  # also a duration too large to be a number
+        from anomaly_gan.stream.alerts import iso_utc
+
+        raise DataError(f"--last: {text!r} before {iso_utc(end)} reaches back before "
+                        f"1970-01-01T00:00Z; expected a shorter duration")
+    return start
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -66,7 +83,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         if start is not None:
             raise DataError("retrain: give --last or --from, not both")
         end = end if end is not None else time.time()
-        start = end - parse_duration(args.last)
+        start = last_range(args.last, end)
     req = RetrainRequest(store=args.store, files=tuple(args.data or ()), start=start, end=end,
                          labels=args.labels, promote=not args.no_promote)
     check_request(req)
@@ -76,9 +93,29 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         if not args.quiet or msg.startswith(("[", *WARNING_PREFIXES)):
             _eprint(msg)
 
-    result = retrain(cfg, req, progress=progress)
+    with _sigterm_interrupts():
+        result = retrain(cfg, req, progress=progress)
     print(json.dumps(result.report, indent=2, default=str))
     return result.exit_code
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a Job deleted, a node drained) stops a retrain as Ctrl-C does: what it was
+    writing into the store is removed and it exits 130 with one line. Python's default would
+    end the process at once, leaving a half-written hidden version directory behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _models_list(store, args: argparse.Namespace) -> int:
@@ -162,7 +199,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "store and promote it if it passed. Exit codes: 0 promoted (or kept with "
                     "--no-promote); 2 bad input (one line; the store is untouched); 4 trained "
                     "but rejected by the gate (kept with the reasons, not promoted); "
-                    "130 interrupted (the store is untouched).")
+                    "130 interrupted by Ctrl-C or SIGTERM (the store is untouched).")
     p.add_argument("--config", help="YAML config (the same file serve uses)")
     p.add_argument("--store", required=True, help="model store directory (created if missing)")
     p.add_argument("--data", nargs="+", help="CSV/Parquet file(s) instead of the events topic")

@@ -8,15 +8,17 @@ leaves the store as it was.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from anomaly_gan.config import Config
-from anomaly_gan.errors import DataError
+from anomaly_gan.errors import DataError, StoreError
 from anomaly_gan.files import check_input
 from anomaly_gan.retrain.gate import evaluate_gate
 from anomaly_gan.retrain.select import select_rows, split_holdout
@@ -95,6 +97,35 @@ def check_request(req: RetrainRequest) -> None:
                         f"{iso_utc(req.end)}")
 
 
+def _check_writable(root: Path) -> None:
+    """The store must take a new version (``add`` creates it and its parents if missing)."""
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StoreError(f"{root}: cannot create the model store: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StoreError(f"{root}: cannot write a new version: no write permission on "
+                         f"{existing}")
+
+
+def _check_enough_rows(rows: Rows, window: int, where: str) -> None:
+    """Refuse, before TensorFlow loads, data that cannot hold one piece to train on: no
+    segment of ``2 * window`` rows (exclusions only make pieces shorter)."""
+    longest = max((len(s) for s in rows.segments), default=0)
+    if longest >= 2 * window:
+        return
+    invalid = sum(rows.invalid.values())
+    if not rows.segments and invalid:
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(rows.invalid.items()))
+        raise DataError(f"{where}: all {invalid} events are invalid ({why}); nothing to train on")
+    dropped = "".join(f", {n} {what} events left out" for n, what in
+                      ((invalid, "invalid"), (rows.late, "late")) if n)
+    raise DataError(f"{where}: {rows.rows} rows in {len(rows.segments)} segment(s), the longest "
+                    f"{longest} rows{dropped}; expected a segment of at least {2 * window} rows "
+                    f"(2 windows of data.window {window})")
+
+
 def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
     if current is None:
         return
@@ -115,17 +146,22 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     say = progress or (lambda _m: None)
     check_request(req)
     store = ModelStore.open(req.store, create=True)
+    _check_writable(store.root)
     labels = read_labels_file(req.labels) if req.labels else []
     current_name = store.current()
+    if req.promote:
+        store.predecessor()  # a damaged history.json fails now, not after training
     info = inspect_bundle(store.path_of(current_name)) if current_name else None
 
     # ---------------------------------------------------------------- read
     started = time.monotonic()
     alerted: list[Alerted] = []
+    outside = 0  # labelled incidents outside the topic range
     rows: Rows
     if req.files:
         say(f"[read] {len(req.files)} file(s)")
         rows, names = read_files(cfg, req.files, info.feature_names if info else None)
+        where = ", ".join(req.files)
     else:
         if info is None:
             raise DataError(f"{req.store}: no current version: the first version must be "
@@ -134,12 +170,22 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
         assert req.start is not None and req.end is not None
         say(f"[read] {cfg.serve.kafka.input_topic} from {_iso(req.start)} to {_iso(req.end)}")
         rows = read_event_range(cfg, names, req.start, req.end, say)
+        topic, span = cfg.serve.kafka.input_topic, f"{_iso(req.start)} and {_iso(req.end)}"
         if rows.events_read == 0:
-            raise DataError(f"topic {cfg.serve.kafka.input_topic!r}: no events between "
-                            f"{_iso(req.start)} and {_iso(req.end)}")
+            raise DataError(f"topic {topic!r}: no events between {span}")
+        where = f"topic {topic!r} between {span}"
         alerted = read_alerts(cfg.serve.kafka, req.start, req.end,
                               cfg.retrain.alert_margin_seconds)
+        # A labels file outlives the ranges it is used with (the CronJob's --last): an
+        # incident outside this range has nothing to be checked on and does not count.
+        inside = [a for a in labels if a.end_ts >= req.start and a.start_ts <= req.end]
+        outside = len(labels) - len(inside)
+        if outside:
+            say(f"[read] {outside} of {len(labels)} labelled incident(s) lie outside the "
+                f"range: not checked")
+        labels = inside
     _compatible(cfg, names, info)
+    _check_enough_rows(rows, cfg.data.window, where)
     import_tensorflow_quietly()
     from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.train import train_detector
@@ -173,8 +219,12 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
         f"{ex_r['over_threshold']} over threshold, {ex_r['too_short']} in pieces too short); "
         f"{selection['train_rows']} rows train, {selection['holdout_rows']} held out")
     if not train:
+        hint = ("; if the baseline shifted, set retrain.exclude_over_threshold: false"
+                if ex_r["over_threshold"] else "")
         raise DataError(f"retrain: after exclusions no piece of at least {2 * w} rows is left "
-                        f"to train on ({selection['rows_kept']} of {selection['rows']} rows kept)")
+                        f"to train on ({selection['rows_kept']} of {selection['rows']} rows kept; "
+                        f"{ex_r['alerted']} alerted, {ex_r['over_threshold']} over the current "
+                        f"version's threshold, {ex_r['too_short']} in pieces too short){hint}")
 
     # ---------------------------------------------------------------- train
     mode = cfg.retrain.mode
@@ -189,6 +239,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
         + (f" and {len(labels)} labelled incident(s)" if labels else ""))
     report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=labels,
                            alerted=alerted)
+    if not req.files:
+        report["labelled_incidents_outside_range"] = outside
     say(f"[gate] {'passed' if report['passed'] else 'REJECTED'}: false-alarm rate "
         f"{_fmt(report['false_alarm_rate'])} (budget {g.max_false_alarm_rate:g})"
         + "".join(f"; {r}" for r in report["reasons"]))
@@ -209,9 +261,11 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     version = store.add(det)
     promoted = False
     if report["passed"] and req.promote:
-        store.promote(version, reason="retrain", verify=False)  # just written and verified
+        # The version it replaces is read under the store's lock: another promote may have
+        # come between this retrain's start and now.
+        previous = store.promote(version, reason="retrain", verify=False)  # just verified
         promoted = True
-        say(f"[promote] {version} is current (was {current_name or 'none'})")
+        say(f"[promote] {version} is current (was {previous or 'none'})")
     elif report["passed"]:
         say(f"[promote] {version} passed the gate; not promoted (--no-promote)")
     else:

@@ -19,9 +19,10 @@ selected by their window times.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config, KafkaConfig, StreamWindowConfig
-from anomaly_gan.errors import DataError
+from anomaly_gan.errors import DataError, clip
 
 __all__ = [
     "Alerted",
@@ -148,6 +149,20 @@ class SegmentBuilder:
 # ---------------------------------------------------------------------- Kafka
 
 
+@contextlib.contextmanager
+def _broker(k: KafkaConfig, topic: str) -> Iterator[None]:
+    """A client error while reading ``topic`` (no broker reachable within the bootstrap
+    timeout, a request timing out) as one :class:`DataError` naming the broker and topic."""
+    from kafka.errors import KafkaError
+
+    try:
+        yield
+    except KafkaError as exc:
+        raise DataError(f"serve.kafka.bootstrap_servers {k.bootstrap_servers}: cannot read "
+                        f"topic {topic!r}: {clip(str(exc), 160)}; expected a reachable Kafka "
+                        f"broker") from None
+
+
 def _consumer(k: KafkaConfig) -> Any:
     from kafka import KafkaConsumer
 
@@ -236,12 +251,14 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
             last_report[0] = now
             say(f"[read] {n} events ({n / max(now - t0, 1e-9):,.0f}/s)")
 
-    consumer = _consumer(k)
-    try:
-        tps = _partitions(consumer, k.input_topic)
-        _read_range(consumer, tps, int(start * 1000), int(end * 1000), on_record, on_progress)
-    finally:
-        consumer.close(autocommit=False)
+    with _broker(k, k.input_topic):
+        consumer = _consumer(k)
+        try:
+            tps = _partitions(consumer, k.input_topic)
+            _read_range(consumer, tps, int(start * 1000), int(end * 1000), on_record,
+                        on_progress)
+        finally:
+            consumer.close(autocommit=False)
     segments = builder.finish()
     seconds = time.monotonic() - t0
     return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": _iso(start),
@@ -265,12 +282,13 @@ def read_alerts(k: KafkaConfig, start: float, end: float, margin: float) -> list
         if a.end_ts >= lo and a.start_ts <= hi:
             out.append(a)
 
-    consumer = _consumer(k)
-    try:
-        tps = _partitions(consumer, k.alert_topic)
-        _read_range(consumer, tps, int(lo * 1000), None, on_record)
-    finally:
-        consumer.close(autocommit=False)
+    with _broker(k, k.alert_topic):
+        consumer = _consumer(k)
+        try:
+            tps = _partitions(consumer, k.alert_topic)
+            _read_range(consumer, tps, max(int(lo * 1000), 0), None, on_record)
+        finally:
+            consumer.close(autocommit=False)
     return out
 
 
@@ -311,6 +329,10 @@ def _file_times(stamps: Any, n: int, path: str) -> np.ndarray:
         t = parse_timestamp(_number_or_text(str(raw)))
         if t is None:
             raise DataError(f"{path}: row {i + 1}: timestamp {raw!r} is not RFC 3339 or epoch")
+        if i and t < out[i - 1]:
+            # The holdout split and the labelled incidents read the rows as a time series.
+            raise DataError(f"{path}: row {i + 1}: timestamp {raw!r} is before the previous "
+                            f"row's; expected rows in time order")
         out[i] = t
     return out
 
@@ -331,6 +353,9 @@ def read_labels_file(path: str) -> list[Alerted]:
     for row, i in zip(rows[1:], lines[1:], strict=True):
         if len(row) != 3:
             raise DataError(f"{path}: line {i}: expected 3 fields (entity,start,end), got {len(row)}")
+        if not row[0].strip():
+            raise DataError(f"{path}: line {i}: expected an entity name in the first field, "
+                            f"got an empty one")
         start, end = (parse_timestamp(_number_or_text(c)) for c in row[1:])
         if start is None or end is None or end < start:
             raise DataError(f"{path}: line {i}: expected start <= end as RFC 3339 or epoch "

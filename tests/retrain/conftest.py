@@ -69,3 +69,22 @@ def config_file(tmp_path):
         return str(path)
 
     return make
+
+
+def add_version(store: Any, detector: Any) -> str:
+    """Add a copy of ``detector`` to ``store`` (not promoted); its version name."""
+    import copy
+
+    det = copy.copy(detector)
+    det.metadata = dict(detector.metadata)
+    return str(store.add(det))
+
+
+@pytest.fixture
+def store(tmp_path, tiny_detector):
+    """A store whose current version is the session's tiny detector (temp, rpm, flow; W 16)."""
+    from anomaly_gan.store import ModelStore
+
+    s = ModelStore.open(tmp_path / "store", create=True)
+    s.promote(add_version(s, tiny_detector), verify=False)
+    return s

@@ -20,18 +20,6 @@ from tests.support.cli import run_cli
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def store(tmp_path, tiny_detector):
-    """A store whose current version is the session's tiny detector (temp, rpm, flow; W 16)."""
-    import copy
-
-    s = ModelStore.open(tmp_path / "store", create=True)
-    det = copy.copy(tiny_detector)
-    det.metadata = dict(tiny_detector.metadata)
-    s.promote(s.add(det), verify=False)
-    return s
-
-
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
     return _error_line(proc.returncode, proc.stderr)
 
@@ -135,6 +123,33 @@ def test_a_killed_retrain_leaves_the_store_as_it_was(store, tmp_path, config_fil
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
+    assert snapshot(store.root) == before
+
+
+def test_sigterm_stops_a_retrain_like_ctrl_c(store, tmp_path, config_file):
+    """SIGTERM (a Job deleted, a node drained) ended the process at once with no word: exit
+    -15, and a hidden half-written bundle left in the store when it came during the save."""
+    data = write_csvs(tmp_path, [rows(3000, seed=1)])
+    cfg = config_file(training={"epochs": 500, "patience": 500, "batch_size": 16})
+    before = snapshot(store.root)
+    proc = subprocess.Popen([sys.executable, "-m", "anomaly_gan", "retrain", "--config", cfg,
+                             "--store", str(store.root), "--data", *data],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # wait until it is training
+            if line.startswith("[train]"):
+                break
+        else:
+            pytest.fail("retrain ended before training")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "anomaly-gan: interrupted" and "Traceback" not in err
+    assert out == ""
     assert snapshot(store.root) == before
 
 

@@ -1,14 +1,19 @@
-"""Request checks of anomaly_gan.retrain.run, before any data is read or TensorFlow loads
-(the command line's side: tests/test_cli_messages.py)."""
+"""anomaly_gan.retrain.run: the request and the store checked before any data is read or
+TensorFlow loads (the command line's side: tests/test_cli_messages.py), and a whole retrain
+in process with the topic read replaced."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 
 from anomaly_gan.errors import DataError
 from anomaly_gan.retrain.run import RetrainRequest, check_request
+from tests.retrain.plant import TINY
+
+TINY_TRAINING = TINY["training"]
 
 
 def test_unreadable_inputs_are_named(tmp_path: Path) -> None:
@@ -25,3 +30,142 @@ def test_unreadable_inputs_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"labels\.csv: file not found$"):
         check_request(RetrainRequest(store="s", start=0.0, end=1.0,
                                      labels=str(tmp_path / "labels.csv")))
+
+
+# ---------------------------------------------------------------- before the read and training
+# A retrain can run for hours; what would make it fail at the end is found at the start, and a
+# failed retrain leaves the store as it was.
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training fails the test: the retrain should have stopped before it."""
+
+    def trained(*_a, **_k):
+        raise AssertionError("retrain trained a candidate before finding the problem")
+
+    monkeypatch.setattr("anomaly_gan.train.train_detector", trained)
+
+
+def _tiny_config(config_file, **sections):
+    from anomaly_gan.config import load_config
+
+    return load_config(config_file(**sections))
+
+
+def test_a_damaged_history_fails_before_training_and_adds_no_version(store, tmp_path,
+                                                                      config_file, no_training):
+    """It was found when promoting, after training, and the candidate stayed in the store
+    while the command exited 2."""
+    from anomaly_gan.errors import StoreError
+    from anomaly_gan.retrain.run import retrain
+    from tests.retrain.conftest import snapshot, write_csvs
+    from tests.retrain.plant import rows
+
+    data = write_csvs(tmp_path, [rows(400, seed=1)])
+    (store.root / "history.json").write_text("{")
+    before = snapshot(store.root)
+    with pytest.raises(StoreError, match=r"history\.json: promotion history is not valid JSON"):
+        retrain(_tiny_config(config_file), RetrainRequest(store=str(store.root),
+                                                          files=tuple(data)))
+    assert snapshot(store.root) == before
+
+
+def test_an_unwritable_store_fails_before_training(store, tmp_path, config_file, no_training,
+                                                   monkeypatch):
+    """It was found when saving the candidate, after training."""
+    import os
+
+    from anomaly_gan.errors import StoreError
+    from anomaly_gan.retrain.run import retrain
+    from tests.retrain.conftest import snapshot, write_csvs
+    from tests.retrain.plant import rows
+
+    data = write_csvs(tmp_path, [rows(400, seed=1)])
+    real_access = os.access
+    # root may write anywhere: deny the store's directory the way a read-only mount would
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        Path(path) != store.root or not mode & os.W_OK) and real_access(path, mode, **kw))
+    before = snapshot(store.root)
+    with pytest.raises(StoreError, match=rf"^{store.root}: cannot write a new version: no write "
+                                         rf"permission on {store.root}$"):
+        retrain(_tiny_config(config_file), RetrainRequest(store=str(store.root),
+                                                          files=tuple(data)))
+    assert snapshot(store.root) == before
+
+
+def test_too_little_data_is_one_line_before_tensorflow(tmp_path):
+    """It was found after TensorFlow loaded and the current version scored the rows, as 'after
+    exclusions no piece ... is left' when nothing had been excluded."""
+    from tests.retrain.conftest import ENV, write_csvs
+    from tests.retrain.plant import TINY, rows
+    from tests.support.cli import run_cli
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    data = write_csvs(tmp_path, [rows(20, seed=1)], prefix="short")
+    store = tmp_path / "store"
+    probe = run_cli(["retrain", "--config", str(cfg), "--store", str(store), "--data", *data],
+                    env=ENV)
+    assert not probe["tensorflow"]
+    [(rc, err)] = probe["results"]
+    assert rc == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        f"anomaly-gan: error: {data[0]}: 20 rows in 1 segment(s), the longest 20 rows; expected "
+        f"a segment of at least 32 rows (2 windows of data.window 16)")
+    assert not store.exists()
+
+
+def test_events_that_are_all_invalid_are_named_by_reason():
+    from anomaly_gan.retrain.run import _check_enough_rows
+    from anomaly_gan.retrain.source import Rows
+
+    rows = Rows([], {}, events_read=5, invalid={"bad_json": 3, "non_finite": 2})
+    with pytest.raises(DataError, match=r"^topic 't': all 5 events are invalid \(3 bad_json, "
+                                        r"2 non_finite\); nothing to train on$"):
+        _check_enough_rows(rows, 16, "topic 't'")
+
+
+# ---------------------------------------------------------------- a whole retrain, in process
+
+
+def test_labels_outside_the_range_are_not_checked_and_promote_names_what_it_replaced(
+        store, tiny_detector, tmp_path, config_file, monkeypatch):
+    """A labels file outlives the ranges it is used with (the CronJob's --last 7d): an incident
+    from before the range made every retrain fail the gate with 'no events in the range to
+    check it on'. And a version promoted by someone else during the retrain is the one the
+    '[promote]' line says it replaced (it named the version current at the start)."""
+    import numpy as np
+
+    from anomaly_gan.retrain import run
+    from anomaly_gan.retrain.source import Rows, Segment
+    from tests.retrain.conftest import add_version
+    from tests.retrain.plant import ENTITIES, START_TS, STEP_S, rows
+
+    n = 600
+    ts = START_TS + STEP_S * np.arange(n)
+    segments = [Segment(e, ts, rows(n, seed=30 + i)) for i, e in enumerate(ENTITIES)]
+    monkeypatch.setattr(run, "read_event_range", lambda *_a, **_k: Rows(
+        segments, {"kind": "kafka"}, events_read=n * len(ENTITIES), seconds=0.1))
+    monkeypatch.setattr(run, "read_alerts", lambda *_a, **_k: [])
+    labels = tmp_path / "labels.csv"
+    labels.write_text("entity,start,end\npump-1,2026-10-01T00:00Z,2026-10-01T01:00Z\n")
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False},
+                       training={**TINY_TRAINING, "epochs": 3})
+    meanwhile = add_version(store, tiny_detector)
+    said: list[str] = []
+
+    def progress(msg: str) -> None:
+        said.append(msg)
+        if msg.startswith("[train]"):
+            store.promote(meanwhile, verify=False)  # e.g. `models promote` by an operator
+
+    result = run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
+                                             end=float(ts[-1]) + STEP_S, labels=str(labels)),
+                         progress=progress)
+    gate = result.report["gate"]
+    assert gate["labelled_incidents"] == [] and gate["labelled_incidents_outside_range"] == 1
+    assert not any("labelled incident" in r for r in gate["reasons"]), gate["reasons"]
+    assert "[read] 1 of 1 labelled incident(s) lie outside the range: not checked" in said
+    assert result.promoted, gate["reasons"]
+    assert said[-1] == f"[promote] {result.version} is current (was {meanwhile})"

@@ -89,3 +89,56 @@ def test_labels_file_reads_like_a_data_file(tmp_path):
     short.write_text("entity,start,end\n\npump-1,100\n")
     with pytest.raises(DataError, match=r"line 3: expected 3 fields"):
         read_labels_file(str(short))
+
+
+def test_a_label_without_an_entity_is_refused(tmp_path):
+    """An empty entity matches no events: the gate would reject every candidate after training."""
+    import pytest
+
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.retrain.source import read_labels_file
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("entity,start,end\npump-1,100,160\n ,200,260\n")
+    with pytest.raises(DataError, match=r"labels\.csv: line 3: expected an entity name in the "
+                                        r"first field, got an empty one$"):
+        read_labels_file(str(labels))
+
+
+def test_file_rows_out_of_time_order_are_refused(tmp_path):
+    """The holdout split and the labelled incidents read a file's rows as a time series."""
+    import pytest
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.retrain.source import read_files
+
+    cfg = config_from_dict({"data": {"timestamp_column": "ts"}}, "test")
+    data = tmp_path / "pump.csv"
+    stamps = [100, 110, 120, 115, 130]
+    data.write_text("ts,a,b\n" + "".join(f"{t},{i},{-i}\n" for i, t in enumerate(stamps)))
+    with pytest.raises(DataError, match=r"pump\.csv: row 4: timestamp '115' is before the "
+                                        r"previous row's; expected rows in time order$"):
+        read_files(cfg, [str(data)], FEATURES)
+    data.write_text("ts,a,b\n" + "".join(f"{t},{i},{-i}\n" for i, t in enumerate(sorted(stamps))))
+    rows, _ = read_files(cfg, [str(data)], FEATURES)
+    assert rows.segments[0].ts.tolist() == sorted(stamps)
+
+
+def test_an_unreachable_broker_is_one_error_in_bounded_time(monkeypatch):
+    """It was kafka-python's KafkaTimeoutError with a traceback (exit 1)."""
+    import pytest
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.demo.broker import free_port
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.retrain.source import read_event_range
+
+    monkeypatch.setattr("anomaly_gan.stream.kafka_io.BOOTSTRAP_TIMEOUT_MS", 300)
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    cfg = config_from_dict({"serve": {"kafka": {"bootstrap_servers": address,
+                                                "input_topic": "events"}}}, "test")
+    with pytest.raises(DataError, match=rf"^serve\.kafka\.bootstrap_servers {address}: cannot "
+                                        rf"read topic 'events': .*Unable to bootstrap.*; expected "
+                                        rf"a reachable Kafka broker$"):
+        read_event_range(cfg, FEATURES, 1_794_000_000.0, 1_794_000_060.0)
