@@ -334,13 +334,15 @@ class ModelStore:
         return path
 
     def clean_incoming(self) -> int:
-        """Remove ``.incoming-*`` left by processes that died; returns how many."""
+        """Remove ``.incoming-*`` left by processes that died, and ``..incoming-*`` (the
+        temporary directory :func:`~anomaly_gan.artifacts.save_bundle` fills before renaming
+        it to the ``.incoming-`` name); returns how many."""
         n = 0
         if not self.root.is_dir():
             return 0
-        for p in self.root.glob(f"{INCOMING}*"):
+        for p in [*self.root.glob(f"{INCOMING}*"), *self.root.glob(f".{INCOMING}*")]:
             try:
-                pid = int(p.name[len(INCOMING):].split("-")[0])
+                pid = int(p.name.lstrip(".")[len(INCOMING) - 1:].split("-")[0])
             except ValueError:
                 pid = -1
             if pid != os.getpid() and not _pid_alive(pid):

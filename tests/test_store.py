@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -111,6 +112,14 @@ def test_dead_writers_leftovers_are_cleaned_and_never_listed(store):
     (leftover / "manifest.json").write_text("{}")
     assert "incoming" not in " ".join(v.name for v in store.versions())
     assert store.clean_incoming() == 1 and not leftover.exists()
+    # killed inside save_bundle: its temporary sibling of the .incoming- directory; a live
+    # writer's (this process) stays
+    half = store.root / "..incoming-999999999-2.k3j_x"
+    live = store.root / f"..incoming-{os.getpid()}-3.a8b_c"
+    for d in (half, live):
+        d.mkdir()
+    assert "incoming" not in " ".join(v.name for v in store.versions())
+    assert store.clean_incoming() == 1 and not half.exists() and live.exists()
 
 
 @pytest.mark.parametrize("meta, status, attempts", [
