@@ -379,10 +379,14 @@ class ModelStore:
         _atomic_write(self.root / CURRENT, version + "\n")
         _atomic_write(self.root / HISTORY, json.dumps(history, indent=2) + "\n")
 
-    def promote(self, version: str, *, reason: str = "promote", verify: bool = True) -> str:
+    def promote(self, version: str, *, reason: str = "promote", verify: bool = True,
+                expect_current: str | None | bool = True) -> str:
         """Make ``version`` current (after verifying its bundle); returns the previous one.
 
-        Refuses a version the gate rejected: it is kept for inspection, never served.
+        Refuses a version the gate rejected: it is kept for inspection, never served. With
+        ``expect_current`` (a version name, or None for an empty store), refuses unless
+        ``current`` still names it under the lock: a retrain started from one version does not
+        override a rollback or a promote made while it trained (``True``: any current).
         """
         path = self.path_of(version)
         meta = self.info(version).metadata
@@ -395,6 +399,12 @@ class ModelStore:
             load_bundle(path)  # checksums, format, loadable networks
         with self.lock():
             previous = self.current()
+            if expect_current is not True and previous != expect_current:
+                raise StoreError(
+                    f"{version}: not promoted: current changed from {expect_current or 'none'} "
+                    f"to {previous or 'none'} while it was made (a rollback or another "
+                    f"promote); it is kept: `anomaly-gan models promote --store {self.root} "
+                    f"{version}` promotes it")
             history = self._history()
             if previous is not None and (not history["stack"] or history["stack"][-1] != previous):
                 history["stack"].append(previous)

@@ -261,9 +261,11 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     version = store.add(det)
     promoted = False
     if report["passed"] and req.promote:
-        # The version it replaces is read under the store's lock: another promote may have
-        # come between this retrain's start and now.
-        previous = store.promote(version, reason="retrain", verify=False)  # just verified
+        # Only over the version it started from (checked under the store's lock): an
+        # operator's rollback or another promote while it trained wins, and the candidate
+        # stays in the store for a manual promote.
+        previous = store.promote(version, reason="retrain", verify=False,  # just verified
+                                 expect_current=current_name)
         promoted = True
         say(f"[promote] {version} is current (was {previous or 'none'})")
     elif report["passed"]:

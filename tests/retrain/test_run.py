@@ -129,14 +129,15 @@ def test_events_that_are_all_invalid_are_named_by_reason():
 # ---------------------------------------------------------------- a whole retrain, in process
 
 
-def test_labels_outside_the_range_are_not_checked_and_promote_names_what_it_replaced(
+def test_labels_outside_the_range_are_not_checked_and_a_rollback_meanwhile_wins(
         store, tiny_detector, tmp_path, config_file, monkeypatch):
     """A labels file outlives the ranges it is used with (the CronJob's --last 7d): an incident
     from before the range made every retrain fail the gate with 'no events in the range to
-    check it on'. And a version promoted by someone else during the retrain is the one the
-    '[promote]' line says it replaced (it named the version current at the start)."""
+    check it on'. And a retrain promotes only over the version it started from: a rollback
+    or promote by an operator while it trained wins (the candidate is kept, not promoted)."""
     import numpy as np
 
+    from anomaly_gan.errors import StoreError
     from anomaly_gan.retrain import run
     from anomaly_gan.retrain.source import Rows, Segment
     from tests.retrain.conftest import add_version
@@ -152,20 +153,27 @@ def test_labels_outside_the_range_are_not_checked_and_promote_names_what_it_repl
     labels.write_text("entity,start,end\npump-1,2026-10-01T00:00Z,2026-10-01T01:00Z\n")
     cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False},
                        training={**TINY_TRAINING, "epochs": 3})
-    meanwhile = add_version(store, tiny_detector)
+    request = RetrainRequest(store=str(store.root), start=float(ts[0]),
+                             end=float(ts[-1]) + STEP_S, labels=str(labels))
+    started_from = store.current()
     said: list[str] = []
-
-    def progress(msg: str) -> None:
-        said.append(msg)
-        if msg.startswith("[train]"):
-            store.promote(meanwhile, verify=False)  # e.g. `models promote` by an operator
-
-    result = run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
-                                             end=float(ts[-1]) + STEP_S, labels=str(labels)),
-                         progress=progress)
+    result = run.retrain(cfg, request, progress=said.append)
     gate = result.report["gate"]
     assert gate["labelled_incidents"] == [] and gate["labelled_incidents_outside_range"] == 1
     assert not any("labelled incident" in r for r in gate["reasons"]), gate["reasons"]
     assert "[read] 1 of 1 labelled incident(s) lie outside the range: not checked" in said
     assert result.promoted, gate["reasons"]
-    assert said[-1] == f"[promote] {result.version} is current (was {meanwhile})"
+    assert said[-1] == f"[promote] {result.version} is current (was {started_from})"
+
+    meanwhile = add_version(store, tiny_detector)
+    before = {v.name for v in store.versions()}
+
+    def progress(msg: str) -> None:
+        if msg.startswith("[train]"):
+            store.promote(meanwhile, verify=False)  # e.g. `models promote` by an operator
+
+    with pytest.raises(StoreError, match=f"current changed from {result.version} to "
+                                         f"{meanwhile} while it was made"):
+        run.retrain(cfg, request, progress=progress)
+    assert store.current() == meanwhile
+    assert len({v.name for v in store.versions()} - before) == 1  # kept for a manual promote
