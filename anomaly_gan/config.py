@@ -617,36 +617,37 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where} not valid YAML: {problem if len(problem) <= 200 else problem[:197] + '...'}"
 
 
-def _field_type(parts: list[str]) -> Any:
-    """The declared type of a key path such as ``serve.kafka.sasl_password`` (None if unknown)."""
+def _field_at(parts: list[str]) -> tuple[dataclasses.Field, Any] | None:
+    """The dataclass field of a key path such as ``scoring.weights`` and its declared type
+    (None if the path names no field)."""
     cls: Any = Config
-    tp: Any = None
-    for part in parts:
-        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-            return None
-        tp = typing.get_type_hints(cls).get(part)
-        if tp is None:
-            return None
-        cls = tp
-    return tp
-
-
-def _field_default(parts: list[str]) -> Any:
-    """The default of a key path such as ``scoring.weights`` (None if it has none)."""
-    cls: Any = Config
-    default: Any = None
+    found = None
     for part in parts:
         if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
             return None
         f = {f.name: f for f in dataclasses.fields(cls)}.get(part)
-        if f is None:
+        tp = typing.get_type_hints(cls).get(part)
+        if f is None or tp is None:
             return None
-        if f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = None if f.default is dataclasses.MISSING else f.default
-        cls = typing.get_type_hints(cls).get(part)
-    return default
+        found, cls = (f, tp), tp
+    return found
+
+
+def _field_type(parts: list[str]) -> Any:
+    """The declared type of a key path such as ``serve.kafka.sasl_password`` (None if unknown)."""
+    found = _field_at(parts)
+    return None if found is None else found[1]
+
+
+def _field_default(parts: list[str]) -> Any:
+    """The default of a key path such as ``scoring.weights`` (None if it has none)."""
+    found = _field_at(parts)
+    if found is None:
+        return None
+    f = found[0]
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
 
 
 def _is_string_type(tp: Any) -> bool:
