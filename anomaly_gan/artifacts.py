@@ -42,6 +42,7 @@ from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, brief, clip
 from anomaly_gan.files import check_creatable, umask_mode
+from anomaly_gan.store import read_pointer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -169,13 +170,7 @@ def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
         return p
     current = p / CURRENT
     if current.is_file():
-        try:
-            name = current.read_bytes()[:4096].decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise BundleError(f"{current}: expected the name of a version directory as "
-                              f"UTF-8 text, got undecodable bytes") from None
-        except OSError as exc:
-            raise BundleError(f"{current}: cannot read: {exc.strerror}") from None
+        name = read_pointer(current, BundleError)
         if not name or "/" in name or "\0" in name or name in (".", ".."):
             raise BundleError(f"{current}: expected the name of a version directory, "
                               f"got {brief(name)}")

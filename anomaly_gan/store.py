@@ -46,6 +46,7 @@ __all__ = [
     "VersionInfo",
     "gate_of",
     "health_of",
+    "read_pointer",
 ]
 
 CURRENT = "current"
@@ -55,6 +56,19 @@ MANIFEST = "manifest.json"
 INCOMING = ".incoming-"
 LOCK_TIMEOUT_S = 60.0
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+def read_pointer(path: Path, error: type[AnomalyGanError]) -> str:
+    """The version name a store's ``current`` file holds, stripped (its first 4 KiB: any
+    longer is no directory name); unreadable or not UTF-8 is one ``error`` naming it. The
+    caller judges the name."""
+    try:
+        return path.read_bytes()[:4096].decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise error(f"{path}: expected the name of a version directory as UTF-8 text, "
+                    f"got undecodable bytes") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _is_strings(value: Any) -> bool:
@@ -244,13 +258,7 @@ class ModelStore:
         f = self.root / CURRENT
         if not f.is_file():
             return None
-        try:
-            name = f.read_bytes().decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise StoreError(f"{f}: expected the name of a version directory as UTF-8 text, "
-                             f"got undecodable bytes") from None
-        except OSError as exc:
-            raise StoreError(f"{f}: cannot read: {exc.strerror or exc}") from None
+        name = read_pointer(f, StoreError)
         if name and not _VERSION_RE.match(name):
             raise StoreError(f"{f}: expected the name of a version directory, got {brief(name)}")
         return name or None
