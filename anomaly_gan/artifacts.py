@@ -205,7 +205,7 @@ def bundle_fingerprint(path: str | os.PathLike[str]) -> str:
 def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise BundleError(f"{path}: unreadable {what}: {clip(str(exc), 120)}") from None
 
 

@@ -107,6 +107,7 @@ def _rewrite(bundle, rel, edit):
     ('{"format_version": 1, "version": "v", "kind": "ganomaly", "files": {"../x": "b"}}',
      "files: '../x' is not a file inside the bundle"),
     ("{not json", "unreadable manifest"),
+    ("[" * 100_000, "unreadable manifest: maximum recursion depth exceeded"),
 ])
 def test_manifest_of_the_wrong_shape(tmp_path, manifest, expected):
     (tmp_path / "manifest.json").write_text(manifest)
