@@ -23,28 +23,57 @@ CRD_KINDS = {"PrometheusRule", "ServiceMonitor", "ScaledObject", "TriggerAuthent
 DOCS = ROOT / "docs" / "deployment.md"
 
 
-def render_to(helm: str, values: Path | None, out: Path) -> list[dict[str, Any]]:
+# Combinations no ci/ file can hold (the HPA and KEDA exclude each other): the kind they are
+# about, and --set-json pairs.
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+SETS = {
+    "hpa-on-extra-metrics-only": ("HorizontalPodAutoscaler", (
+        "autoscaling.enabled=true", "autoscaling.targetCPUUtilizationPercentage=null",
+        "autoscaling.extraMetrics=" + json.dumps([{"type": "Pods", "pods": {
+            "metric": {"name": "lag"}, "target": {"type": "AverageValue", "averageValue": "1k"}}}]),
+    )),
+    "pinned-images-time-zone-pull-secrets": ("CronJob", (
+        f'image.digest="{DIGEST}"', f'tests.image.digest="{DIGEST}"', "retrain.enabled=true",
+        'retrain.timeZone="Etc/UTC"', 'imagePullSecrets=[{"name": "regcred"}]')),
+}
+
+
+def render_to(helm: str, values: Path | None, out: Path,
+              sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     import yaml
 
     cmd = [helm, "template", "prod", str(CHART), "--namespace", "plant"]
     if values is not None:
         cmd += ["-f", str(values)]
+    for s in sets:
+        cmd += ["--set-json", s]
     text = run(cmd).stdout
     out.write_text(text)
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-@pytest.mark.parametrize("values", VALUES, ids=IDS)
-def test_rendered_chart_passes_kubernetes_validate_strict(helm, values, tmp_path) -> None:
+def assert_kubernetes_validate_strict(manifest: Path, docs: list[dict[str, Any]]) -> None:
     tool = find_tool("kubernetes-validate")
-    manifest = tmp_path / "chart.yaml"
-    docs = render_to(helm, values, manifest)
     proc = run([tool, "--strict", str(manifest)], check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     validated = {m.lower() for m in re.findall(r"passed for resource (\S+)/", output)}
     expected = {d["kind"].lower() for d in docs if d["kind"] not in CRD_KINDS}
     assert validated == expected, output
+
+
+@pytest.mark.parametrize("values", VALUES, ids=IDS)
+def test_rendered_chart_passes_kubernetes_validate_strict(helm, values, tmp_path) -> None:
+    manifest = tmp_path / "chart.yaml"
+    assert_kubernetes_validate_strict(manifest, render_to(helm, values, manifest))
+
+
+@pytest.mark.parametrize(("kind", "sets"), SETS.values(), ids=SETS.keys())
+def test_optional_settings_pass_kubernetes_validate_strict(helm, kind, sets, tmp_path) -> None:
+    manifest = tmp_path / "chart.yaml"
+    docs = render_to(helm, None, manifest, sets)
+    assert kind in {d["kind"] for d in docs}
+    assert_kubernetes_validate_strict(manifest, docs)
 
 
 def accepted_findings() -> dict[str, set[str]]:

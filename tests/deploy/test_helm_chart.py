@@ -147,6 +147,64 @@ def test_retrain_job_reaches_kafka_with_the_scorers_secrets(render) -> None:
                                                     "/data/labels/incidents.csv", "--quiet"]
 
 
+# A digest pins what runs even when a tag is moved; image.digest and tests.image.digest.
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+TEST_DIGEST = "sha256:" + "fedcba9876543210" * 4
+
+
+def container_images(docs: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The images of every (init) container, by the owning object's kind/name."""
+    return {name: [c["image"] for c in spec.get("initContainers", []) + spec["containers"]]
+            for name, spec in pod_specs(docs).items()}
+
+
+def test_project_image_is_referenced_by_tag_without_a_digest(render) -> None:
+    images = container_images(render(sets=("retrain.enabled=true",)))
+    assert images == {"Deployment/prod-anomaly-gan": ["anomaly-gan:0.1.0"],
+                      "CronJob/prod-anomaly-gan-retrain": ["anomaly-gan:0.1.0"],
+                      "Pod/prod-anomaly-gan-test-readyz": ["busybox:1.36"]}
+
+
+def test_image_digest_pins_every_container_of_the_chart(render) -> None:
+    repo = "registry.example.com/ops/anomaly-gan"
+    sets = ("retrain.enabled=true", f"image.repository={repo}", "image.tag=0.2.0",
+            f"image.digest={DIGEST}")
+    images = container_images(render(sets=sets))
+    # The helm test pod runs tests.image, not the project image: its own digest pins it.
+    assert images.pop("Pod/prod-anomaly-gan-test-readyz") == ["busybox:1.36"]
+    assert images == {"Deployment/prod-anomaly-gan": [f"{repo}@{DIGEST}"],
+                      "CronJob/prod-anomaly-gan-retrain": [f"{repo}@{DIGEST}"]}
+    pinned = container_images(render(sets=(*sets, f"tests.image.digest={TEST_DIGEST}")))
+    assert pinned["Pod/prod-anomaly-gan-test-readyz"] == [f"busybox@{TEST_DIGEST}"]
+
+
+def test_retrain_time_zone_is_rendered_only_when_set(render) -> None:
+    assert "timeZone" not in find(render(sets=("retrain.enabled=true",)), "CronJob")["spec"]
+    zone = "America/Argentina/Buenos_Aires"
+    cronjob = find(render(sets=("retrain.enabled=true", f"retrain.timeZone={zone}")), "CronJob")
+    assert cronjob["spec"]["timeZone"] == zone
+    assert cronjob["spec"]["schedule"] == "0 3 * * 0"
+
+
+def test_every_pod_pulls_with_the_image_pull_secrets(render) -> None:
+    """The helm test pod too: `helm test` against a private registry needs the same secret."""
+    assert not any("imagePullSecrets" in s for s in pod_specs(render(ALL_FEATURES)).values())
+    specs = pod_specs(render(ALL_FEATURES, sets=("imagePullSecrets[0].name=regcred",)))
+    assert len(specs) == 3  # scorer, retrain job, helm test
+    for name, spec in specs.items():
+        assert spec["imagePullSecrets"] == [{"name": "regcred"}], name
+
+
+def test_hpa_without_cpu_target_scales_on_the_extra_metrics_only(render) -> None:
+    lag = {"type": "External", "external": {
+        "metric": {"name": "kafka_consumergroup_lag"},
+        "target": {"type": "AverageValue", "averageValue": "1000"}}}
+    docs = render(sets=("autoscaling.enabled=true",
+                        "autoscaling.targetCPUUtilizationPercentage=null",
+                        f"json:autoscaling.extraMetrics=[{json.dumps(lag)}]"))
+    assert find(docs, "HorizontalPodAutoscaler")["spec"]["metrics"] == [lag]
+
+
 def test_all_features_render_every_optional_object(render) -> None:
     docs = render(ALL_FEATURES)
     want = BASE_KINDS - {"PersistentVolumeClaim"} | {
@@ -373,6 +431,13 @@ def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -
         (("fullnameOverride=ml.scorer",), "/fullnameOverride"),  # the Service name: no dots
         (("securityContext.runAsUser=0",), "/securityContext/runAsUser"),
         (("podSecurityContext.runAsUser=0",), "/podSecurityContext/runAsUser"),
+        (("image.digest=sha256:0123abcd",), "/image/digest"),  # too short
+        (("image.digest=" + DIGEST.upper(),), "/image/digest"),
+        (("image.digest=" + DIGEST.removeprefix("sha256:"),), "/image/digest"),
+        (("tests.image.digest=md5:0123456789abcdef0123456789abcdef",), "/tests/image/digest"),
+        (("retrain.timeZone=Mars Standard Time",), "/retrain/timeZone"),
+        (("retrain.timeZone=../../etc/passwd",), "/retrain/timeZone"),
+        (("json:retrain.timeZone=1",), "/retrain/timeZone"),
     ],
 )
 def test_schema_rejects_bad_values_with_the_key_named(render_error, sets, message) -> None:
@@ -400,6 +465,9 @@ def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None
         (("kafka.tls.caSecret=kafka-ca",), "kafka.securityProtocol is PLAINTEXT"),
         (("networkPolicy.enabled=true", "kafka.bootstrapServers=kafka:9094"),
          "does not include port 9094 of kafka.bootstrapServers"),
+        # With no metrics Kubernetes would quietly scale on 80% CPU instead.
+        (("autoscaling.enabled=true", "autoscaling.targetCPUUtilizationPercentage=null"),
+         "set autoscaling.targetCPUUtilizationPercentage or autoscaling.extraMetrics"),
     ],
 )
 def test_contradictory_values_fail_with_the_keys_named(render_error, sets, message) -> None:
@@ -422,6 +490,11 @@ def test_contradictory_values_fail_with_the_keys_named(render_error, sets, messa
         ("networkPolicy.enabled=true", "json:networkPolicy.kafkaEgress.ports=[]",
          "kafka.bootstrapServers=kafka:29092"),  # no ports listed: any port
         ("fullnameOverride=scorer", "securityContext.runAsUser=2000"),
+        ("retrain.enabled=true", "retrain.timeZone=Etc/GMT+5"),
+        ("retrain.enabled=true", "retrain.timeZone=America/Port-au-Prince"),
+        ("retrain.enabled=true", "retrain.timeZone=UTC"),
+        ("retrain.enabled=true", "retrain.timeZone="),
+        (f"image.digest={DIGEST}", f"tests.image.digest={TEST_DIGEST}"),
     ],
 )
 def test_sensible_values_render(render, sets) -> None:

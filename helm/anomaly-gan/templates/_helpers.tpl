@@ -46,8 +46,24 @@ app.kubernetes.io/part-of: anomaly-gan
 {{- end }}
 {{- end }}
 
+{{/*
+An image reference from (dict "image" <repository/tag/digest values> "defaultTag" <tag>):
+repository@digest when a digest is set, else repository:tag (repository alone without a tag).
+*/}}
+{{- define "anomaly-gan.imageRef" -}}
+{{- $tag := default .defaultTag .image.tag }}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else if $tag }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- else }}
+{{- .image.repository }}
+{{- end }}
+{{- end }}
+
+{{/* The project image, run by the scorer and the retraining Job. */}}
 {{- define "anomaly-gan.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- include "anomaly-gan.imageRef" (dict "image" .Values.image "defaultTag" .Chart.AppVersion) }}
 {{- end }}
 
 {{- define "anomaly-gan.modelClaimName" -}}
@@ -85,6 +101,9 @@ app.kubernetes.io/part-of: anomaly-gan
 {{- fail "values: podDisruptionBudget.enabled needs maxUnavailable or minAvailable" }}
 {{- end }}
 {{- $hpa := .Values.autoscaling }}
+{{- if and $hpa.enabled (not $hpa.targetCPUUtilizationPercentage) (empty $hpa.extraMetrics) }}
+{{- fail "values: autoscaling.enabled needs at least one metric: set autoscaling.targetCPUUtilizationPercentage or autoscaling.extraMetrics (with none, Kubernetes scales on 80% CPU)" }}
+{{- end }}
 {{- if and $hpa.enabled (gt (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}
 {{- fail (printf "values: autoscaling.minReplicas (%d) is greater than autoscaling.maxReplicas (%d)" (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}
 {{- end }}
