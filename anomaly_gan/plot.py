@@ -4,6 +4,7 @@ threshold, flagged points and labelled segments."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +34,15 @@ def figure_format(path: str | os.PathLike[str]) -> str:
 
     formats = sorted(FigureCanvasBase.get_supported_filetypes())
     ext = Path(path).suffix[1:].lower()
+    if ext == "pgf":
+        # matplotlib runs a TeX engine to measure the text of a pgf figure: without one it
+        # failed only after scoring.
+        import matplotlib
+
+        tex = str(matplotlib.rcParams["pgf.texsystem"])
+        if shutil.which(tex) is None:
+            raise OutputError(f"{path}: the pgf format needs {tex} (matplotlib's "
+                              f"pgf.texsystem), which is not on PATH; use .pdf or .svg")
     if ext in formats:
         return ext
     problem = (f"figure format {ext!r} is not supported" if ext else

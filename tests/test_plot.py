@@ -67,3 +67,22 @@ def test_a_failed_write_keeps_the_old_figure(tmp_path, monkeypatch):
         _plot(out)
     assert out.read_bytes() == b"the old figure"
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]  # no temporary file left
+
+
+def test_pgf_without_its_tex_engine_is_refused_before_scoring(tmp_path, monkeypatch):
+    """matplotlib needs a TeX engine to write pgf: the missing engine used to surface only
+    after scoring, as "cannot write the figure"."""
+    import matplotlib
+
+    monkeypatch.setitem(matplotlib.rcParams, "pgf.texsystem", "xelatex")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(OutputError, match=rf"^{tmp_path / 'f.pgf'}: the pgf format needs "
+                                          r"xelatex \(matplotlib's pgf.texsystem\), which is "
+                                          r"not on PATH; use \.pdf or \.svg$"):
+        figure_format(tmp_path / "f.pgf")
+    engine = tmp_path / "bin" / "xelatex"
+    engine.parent.mkdir()
+    engine.write_text("#!/bin/sh\n")
+    engine.chmod(0o755)
+    monkeypatch.setenv("PATH", str(engine.parent))
+    assert figure_format(tmp_path / "f.pgf") == "pgf"
