@@ -4,17 +4,20 @@ Everything is trained by ``anomaly_gan.train.train_detector`` (build_gan, fit_ga
 with ``training.precision`` set per run; this file holds no model code. It is meant for a lent
 GPU machine, which has JAX and no TensorFlow, so ``KERAS_BACKEND`` defaults to ``jax`` here.
 
-Per precision (float32, mixed_bfloat16, mixed_float16):
+Per precision (float32, mixed_bfloat16, mixed_float16), busy size first:
 
-1. **Real series**: each NASA channel of ``--series`` (``../shared/datasets/nasa``) is trained
-   with the shipped default config for exactly ``--epochs`` epochs (early stopping off), then
-   scored on its labelled test part. Reported: train windows/s (training windows over the
-   median epoch time, first epoch excluded as it includes compilation), time to train the
-   series (``train_detector`` end to end, compilation included), AUC-PR, and the speed-up and
-   AUC-PR change against float32.
-2. **Busy size**: window 128, hidden (128, 256), latent 32, batch 1024, trained on the
+1. **Busy size**: window 128, hidden (128, 256), latent 32, batch 1024, trained on the
    training parts of all SMAP channels (one entity each) for ``--busy-epochs`` epochs: train
    windows/s and speed-up, the size where a GPU has enough work per step for 16-bit math to pay.
+2. **Real series**: each NASA channel of ``--series`` (``../shared/datasets/nasa``) is trained
+   with the shipped default config for exactly ``--epochs`` epochs (early stopping off), then
+   scored on its labelled test part. Reported: train windows/s (the windows an epoch feeds the
+   optimizer, the step floor's repeats included, over the median epoch time, first epoch
+   excluded as it includes compilation), time to train the series (``train_detector`` end to
+   end, compilation included), AUC-PR, and the speed-up and AUC-PR change against float32.
+
+The report is rewritten after every row, so a run cut short (a device lease ending) keeps
+what it measured; ``--parts`` picks what runs.
 
 Run on a GPU machine (it needs the project's dependencies except TensorFlow: numpy, pyyaml,
 scikit-learn, scipy; carry wheels for any it lacks):
@@ -40,6 +43,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,10 +56,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np
 
 from anomaly_gan.config import PRECISIONS as ALL_PRECISIONS
-from anomaly_gan.config import Config, load_config
+from anomaly_gan.config import Config, TrainingConfig, load_config
 from anomaly_gan.data import read_labels, read_table
 from anomaly_gan.detector import Detector
 from anomaly_gan.evaluate import evaluate_scores
+from anomaly_gan.models.training import steps_per_epoch
 from anomaly_gan.train import train_detector
 
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if p != "auto")
@@ -114,6 +119,13 @@ def with_training(cfg: Config, precision: str, epochs: int, **training: object) 
         allow_unhealthy=True, **training))
 
 
+def windows_per_epoch(train_windows: int, training: TrainingConfig) -> int:
+    """Windows one epoch feeds the optimizer: one pass, or the step floor's repeats of it."""
+    batch = min(training.batch_size, train_windows)
+    steps = steps_per_epoch(train_windows, batch, training.epochs, training.min_steps)
+    return max(train_windows, steps * batch)
+
+
 def train_timed(cfg: Config, series: list[np.ndarray], n_features: int) -> tuple[Detector, dict]:
     clock = EpochClock()
     t0 = time.perf_counter()
@@ -122,12 +134,14 @@ def train_timed(cfg: Config, series: list[np.ndarray], n_features: int) -> tuple
     total = time.perf_counter() - t0
     meta = detector.metadata
     windows = meta["training_data"]["train_windows"]
+    per_epoch = windows_per_epoch(windows, cfg.training)
     health = meta["health"]
     row = {
         "precision": cfg.training.precision,
         "epochs_run": meta["epochs_run"],
         "train_windows": windows,
-        "train_windows_per_s": round(windows / clock.steady_epoch_seconds(), 1),
+        "windows_per_epoch": per_epoch,
+        "train_windows_per_s": round(per_epoch / clock.steady_epoch_seconds(), 1),
         "train_seconds": round(total, 2),
         "losses_finite": not any("non-finite" in issue for issue in health["issues"]),
         "health": health["status"],
@@ -136,8 +150,7 @@ def train_timed(cfg: Config, series: list[np.ndarray], n_features: int) -> tuple
 
 
 def real_series(root: Path, names: list[str], epochs: int, precisions: list[str],
-                base: Config) -> list[dict]:
-    rows = []
+                base: Config, rows: list[dict], saved: Callable[[], object]) -> None:
     for name in names:
         matches = sorted((root / "nasa").glob(f"*/{name}"))
         if not matches:
@@ -154,24 +167,23 @@ def real_series(root: Path, names: list[str], epochs: int, precisions: list[str]
             row.update(series=name, auc_pr=round(float(metrics["auc_pr"]), 4))
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
-    return rows
+            saved()
 
 
 def busy_size(root: Path, epochs: int, precisions: list[str], base: Config,
-              max_windows: int) -> list[dict]:
+              max_windows: int, rows: list[dict], saved: Callable[[], object]) -> None:
     series = [read_table(ch / "train.csv").values
               for ch in sorted((root / "nasa" / "smap").iterdir())]
     cfg = base.replace(
         model=dataclasses.replace(base.model, hidden=(128, 256), latent_dim=32),
         data=dataclasses.replace(base.data, window=128, max_train_windows=max_windows))
-    rows = []
     for precision in precisions:
         run = with_training(cfg, precision, epochs, batch_size=1024)
         _, row = train_timed(run, series, series[0].shape[1])
         row.update(series=f"all SMAP ({len(series)} channels)")
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    return rows
+        saved()
 
 
 def add_relative(rows: list[dict]) -> None:
@@ -208,7 +220,8 @@ def markdown(env: dict, args: argparse.Namespace, real: list[dict], busy: list[d
               f"Keras {env['keras']} on {env['backend']}; {env['utc']}.")
     how = (f"Generated by `bench/gpu_precision.py` ({' '.join(sys.argv[1:]) or 'defaults'}): "
            "`train_detector` with the shipped default config, `training.precision` per run, "
-           f"{args.epochs} epochs each (early stopping off). Train windows/s = training windows "
+           f"{args.epochs} epochs each (early stopping off). Train windows/s = the windows an epoch "
+           "feeds the optimizer (one pass, or the `training.min_steps` floor's repeats of it) "
            "over the median epoch time after the first epoch; time to train = the whole "
            "`train_detector` call, compilation included.")
     md = ["# Mixed-precision training through anomaly_gan's own code", "", device, "", how, ""]
@@ -225,9 +238,11 @@ def markdown(env: dict, args: argparse.Namespace, real: list[dict], busy: list[d
            f"{'yes' if r['losses_finite'] else 'NO'} | {r['health']} |" for r in real]
     if busy:
         md += ["", "## Busy size: window 128, hidden (128, 256), latent 32, batch 1024", "",
-               ("| data | precision | train windows | train win/s | speed-up | "
-                "time to train (s) | losses finite |"), "|---|---|---:|---:|---:|---:|---|"]
+               ("| data | precision | train windows | windows an epoch | train win/s | "
+                "speed-up | time to train (s) | losses finite |"),
+               "|---|---|---:|---:|---:|---:|---:|---|"]
         md += [f"| {r['series']} | {r['precision']} | {r['train_windows']} | "
+               f"{r['windows_per_epoch']} | "
                f"{r['train_windows_per_s']:,.0f} | {r.get('speedup_vs_float32', 1.0):.2f}x | "
                f"{r['train_seconds']:.1f} | {'yes' if r['losses_finite'] else 'NO'} |"
                for r in busy]
@@ -243,13 +258,18 @@ def main() -> int:
     ap.add_argument("--busy-epochs", type=int, default=5)
     ap.add_argument("--busy-max-windows", type=int, default=65_536)
     ap.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
+    ap.add_argument("--min-steps", type=int, default=None,
+                    help="training.min_steps (default: the shipped config's)")
+    ap.add_argument("--parts", nargs="+", default=["busy", "real"], choices=("busy", "real"),
+                    help="what to run, busy size first (a run cut short keeps its rows)")
     ap.add_argument("--smoke", action="store_true",
-                    help="one series, 2 epochs, a small busy run: checks the script on CPU")
+                    help="one series, 2 epochs, a 20-step floor, a small busy run: checks the script on CPU")
     ap.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--out-stem", default=None)
     args = ap.parse_args()
     if args.smoke:
         args.series, args.epochs, args.busy_epochs, args.busy_max_windows = "A-1", 2, 2, 2048
+        args.min_steps = 20
     root = Path(args.datasets)
     if not (root / "nasa").is_dir():
         print(f"bench/gpu_precision.py: {root}/nasa not found (pass --datasets)", file=sys.stderr)
@@ -257,20 +277,39 @@ def main() -> int:
     env = environment()
     print(json.dumps(env), file=sys.stderr, flush=True)
     base = load_config(None)
-    real = real_series(root, args.series.split(","), args.epochs, args.precisions, base)
-    busy = busy_size(root, args.busy_epochs, args.precisions, base, args.busy_max_windows)
-    add_relative(real)
-    add_relative(busy)
+    if args.min_steps is not None:
+        base = base.replace(training=dataclasses.replace(base.training, min_steps=args.min_steps))
     stem = args.out_stem or ("gpu_precision" if env["platform"] == "gpu" else "gpu_precision_cpu")
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(env, args, real, busy, args.precisions)
-    (out / f"{stem}.md").write_text(text)
-    (out / f"{stem}.json").write_text(json.dumps(
-        {"environment": env, "args": vars(args), "real_series": real, "busy_size": busy},
-        indent=2))
-    print(text)
+    real: list[dict] = []
+    busy: list[dict] = []
+
+    def saved() -> str:
+        """Rewrites the report with every row so far: a run cut short keeps what it measured."""
+        add_relative(real)
+        add_relative(busy)
+        text = markdown(env, args, real, busy, args.precisions)
+        write_atomic(out / f"{stem}.md", text)
+        write_atomic(out / f"{stem}.json", json.dumps(
+            {"environment": env, "args": vars(args), "real_series": real, "busy_size": busy},
+            indent=2))
+        return text
+
+    if "busy" in args.parts:
+        busy_size(root, args.busy_epochs, args.precisions, base, args.busy_max_windows, busy,
+                  saved)
+    if "real" in args.parts:
+        real_series(root, args.series.split(","), args.epochs, args.precisions, base, real,
+                    saved)
+    print(saved())
     return 0
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
