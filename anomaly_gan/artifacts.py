@@ -41,8 +41,8 @@ from anomaly_gan.config import Config, config_from_dict, config_to_dict, without
 from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, brief, clip
-from anomaly_gan.files import check_creatable, umask_mode
-from anomaly_gan.store import read_pointer
+from anomaly_gan.files import check_creatable, read_json, umask_mode
+from anomaly_gan.store import CURRENT, MANIFEST, read_pointer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -54,6 +54,7 @@ __all__ = [
     "promote",
     "resolve_bundle_path",
     "save_bundle",
+    "set_bundle_version",
 ]
 
 FORMAT_VERSION = 3
@@ -65,8 +66,6 @@ which a reader of format 2 would ignore in the same way."""
 READABLE_FORMATS = (1, 2, 3)
 """Format 1 bundles (no ``feature_errors``) and format 2 bundles (no ``max_share``) load
 and score as they always did."""
-MANIFEST = "manifest.json"
-CURRENT = "current"
 
 
 def _sha256(path: Path) -> str:
@@ -139,6 +138,22 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
     return out
 
 
+def set_bundle_version(bundle: str | os.PathLike[str], version: str) -> None:
+    """Rename the version a saved bundle carries (``metadata.json`` and the manifest, its
+    checksum renewed): for a store whose chosen name was taken while the bundle was written,
+    before the bundle is renamed into place. Never for a bundle that is served."""
+    path = Path(bundle)
+    manifest = _read_json_object(path / MANIFEST, "manifest")
+    meta = _read_json_object(path / "metadata.json", "metadata")
+    manifest["version"] = meta["version"] = version
+    try:
+        _write_json(path / "metadata.json", meta)
+        manifest["files"]["metadata.json"] = _sha256(path / "metadata.json")
+        _write_json(path / MANIFEST, manifest)  # last: it signs the metadata just written
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the bundle: {exc.strerror or exc}") from None
+
+
 def check_destination(out_dir: str | os.PathLike[str], overwrite: bool = False) -> None:
     """Check that a bundle can be written to ``out_dir``; callers check before long work.
 
@@ -202,15 +217,8 @@ def bundle_fingerprint(path: str | os.PathLike[str]) -> str:
     return f"{resolved.resolve()}:{_sha256(resolved / MANIFEST)}"
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
-        raise BundleError(f"{path}: unreadable {what}: {clip(str(exc), 120)}") from None
-
-
 def _read_json_object(path: Path, what: str) -> dict[str, Any]:
-    raw = _read_json(path, what)
+    raw = read_json(path, what, BundleError)
     if not isinstance(raw, dict):
         raise BundleError(f"{path}: expected a JSON object, got {type(raw).__name__}")
     return raw
@@ -282,7 +290,7 @@ def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise BundleError(f"{config_path}: unreadable config: {clip(str(exc), 200)}") from None
     meta = _read_json_object(bundle / "metadata.json", "metadata")
-    extras = {rel[len("extras/"):-len(".json")]: _read_json(bundle / rel, "extras")
+    extras = {rel[len("extras/"):-len(".json")]: read_json(bundle / rel, "extras", BundleError)
               for rel in manifest["files"] if rel.startswith("extras/") and rel.endswith(".json")}
     cal_path = bundle / "calibration.json"
     cal_raw = _read_json_object(cal_path, "calibration")

@@ -9,6 +9,7 @@ under another on a shared volume. Everything written here gets the mode a plain
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
@@ -16,11 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from anomaly_gan.errors import DataError, OutputError
+from anomaly_gan.errors import AnomalyGanError, DataError, OutputError, clip
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "check_creatable", "check_input",
            "check_output_apart", "check_output_file", "current_umask", "open_input",
-           "umask_mode"]
+           "read_json", "umask_mode"]
 
 
 def check_input(path: str | os.PathLike[str]) -> Path:
@@ -55,6 +56,28 @@ def open_input(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> 
         raise DataError(f"{p}: cannot read: {exc.strerror}") from None
 
 
+def read_json(path: Path, what: str, error: type[AnomalyGanError]) -> Any:
+    """The JSON value in ``path`` (a bundle's manifest, a store's history); a file that cannot
+    be read, is not UTF-8 or is not JSON is one ``error`` naming it and ``what`` it holds.
+    The caller judges the value's shape.
+
+    >>> read_json(Path("/no/history.json"), "promotion history", DataError)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    anomaly_gan.errors.DataError: /no/history.json: cannot read promotion history: No such ...
+    """
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: expected {what} as UTF-8 JSON, got undecodable bytes at byte "
+                    f"{exc.start}") from None
+    except ValueError as exc:
+        raise error(f"{path}: {what} is not valid JSON: {clip(str(exc), 120)}") from None
+    except RecursionError:
+        raise error(f"{path}: {what} is nested too deeply to be read as JSON") from None
+
+
 def current_umask() -> int:
     """The process umask, read without changing it where the OS allows (Linux)."""
     try:
@@ -74,20 +97,23 @@ def umask_mode(directory: bool) -> int:
     return (0o777 if directory else 0o666) & ~current_umask()
 
 
-def check_creatable(path: str | os.PathLike[str], what: str) -> None:
-    """Raise :class:`OutputError` unless ``path`` could be created: its nearest existing
-    ancestor is a directory this process may write into. Creates nothing."""
+def check_creatable(path: str | os.PathLike[str], what: str,
+                    error: type[AnomalyGanError] = OutputError, *, inside: bool = False) -> None:
+    """Raise ``error`` unless ``path`` could be created: its nearest existing ancestor is a
+    directory this process may write into. With ``inside``, ``what`` is created inside
+    ``path`` (a model store takes new versions), so an existing ``path`` must itself be that
+    directory; its missing parents are made along with it. Creates nothing."""
     p = Path(os.path.abspath(path))
-    ancestor = p.parent
+    ancestor = p if inside else p.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         if ancestor.is_symlink():  # a dangling link on the way
-            raise OutputError(f"{path}: cannot create {what}: {ancestor} is a broken link")
+            raise error(f"{path}: cannot create {what}: {ancestor} is a broken link")
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise OutputError(f"{path}: cannot create {what}: {ancestor} is not a directory")
+        raise error(f"{path}: cannot create {what}: {ancestor} is not a directory")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         reason = "read-only file system" if _read_only_fs(ancestor) else "permission denied"
-        raise OutputError(f"{path}: cannot create {what} in {ancestor}: {reason}")
+        raise error(f"{path}: cannot create {what} in {ancestor}: {reason}")
 
 
 def _read_only_fs(path: Path) -> bool:

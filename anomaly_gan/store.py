@@ -38,10 +38,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from anomaly_gan.errors import AnomalyGanError, BundleError, StoreError, brief, clip
+from anomaly_gan.errors import AnomalyGanError, BundleError, StoreError, brief
+from anomaly_gan.files import read_json
 
 __all__ = [
+    "CURRENT",
     "LOCK_TIMEOUT_S",
+    "MANIFEST",
     "ModelStore",
     "VersionInfo",
     "gate_of",
@@ -49,10 +52,12 @@ __all__ = [
     "read_pointer",
 ]
 
+# The two names by which a directory is known, here for the store and for artifacts.py (which
+# imports this module, not the other way round): a store has CURRENT, a bundle has MANIFEST.
 CURRENT = "current"
+MANIFEST = "manifest.json"
 HISTORY = "history.json"
 LOCK = ".lock"
-MANIFEST = "manifest.json"
 INCOMING = ".incoming-"
 LOCK_TIMEOUT_S = 60.0
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -143,21 +148,6 @@ class VersionInfo:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _read_json(path: Path, what: str, error: type[AnomalyGanError]) -> Any:
-    """The JSON value in ``path``; an unreadable file is one ``error`` naming it."""
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise error(f"{path}: expected {what} as UTF-8 JSON, got undecodable bytes at byte "
-                    f"{exc.start}") from None
-    except ValueError as exc:
-        raise error(f"{path}: {what} is not valid JSON: {clip(str(exc), 120)}") from None
-    except RecursionError:
-        raise error(f"{path}: {what} is nested too deeply to be read as JSON") from None
 
 
 def _checked_history(path: Path, data: Any) -> dict[str, Any]:
@@ -266,7 +256,7 @@ class ModelStore:
     def _history(self) -> dict[str, Any]:
         f = self.root / HISTORY
         if f.is_file():
-            return _checked_history(f, _read_json(f, "promotion history", StoreError))
+            return _checked_history(f, read_json(f, "promotion history", StoreError))
         cur = self.current()  # a store written before history.json existed
         return {"stack": [cur] if cur else [], "log": []}
 
@@ -292,7 +282,7 @@ class ModelStore:
 
     def info(self, version: str) -> VersionInfo:
         path = self.path_of(version) / "metadata.json"
-        meta = _read_json(path, "metadata", BundleError)
+        meta = read_json(path, "metadata", BundleError)
         problem = _metadata_problem(meta)
         if problem:
             raise BundleError(f"{path}: {problem}")
@@ -362,19 +352,23 @@ class ModelStore:
         """Write ``detector`` as a new immutable version (never promoted here); its name.
 
         The version name (also written into the bundle) is the detector's version, made
-        unique within the store.
+        unique within the store. The bundle is saved outside the lock (that takes a while);
+        if another writer took the name meanwhile, the next free one is written into the
+        bundle under the lock, so concurrent adds of one name all succeed.
         """
-        from anomaly_gan.artifacts import save_bundle
+        from anomaly_gan.artifacts import save_bundle, set_bundle_version
 
         self.root.mkdir(parents=True, exist_ok=True)
-        detector.version = self.unique_name(detector.version)
+        base = detector.version
+        detector.version = self.unique_name(base)
         tmp = self.incoming_dir()
         try:
             save_bundle(detector, tmp)
             with self.lock():
                 if (self.root / detector.version).exists():
-                    raise StoreError(f"{self.root}: version {detector.version} appeared while "
-                                     f"writing it; retry")
+                    detector.version = self.unique_name(base)
+                    set_bundle_version(tmp, detector.version)
+                # rename() would also replace an empty directory: only a free name is taken.
                 os.rename(tmp, self.root / detector.version)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

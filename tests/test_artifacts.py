@@ -15,6 +15,7 @@ from anomaly_gan.artifacts import (
     promote,
     resolve_bundle_path,
     save_bundle,
+    set_bundle_version,
 )
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.data.scaling import Scaler
@@ -106,11 +107,18 @@ def _rewrite(bundle, rel, edit):
      "manifest.json: kind: expected a non-empty string, got None"),
     ('{"format_version": 1, "version": "v", "kind": "ganomaly", "files": {"../x": "b"}}',
      "files: '../x' is not a file inside the bundle"),
-    ("{not json", "unreadable manifest"),
-    ("[" * 100_000, "unreadable manifest: maximum recursion depth exceeded"),
+    ("{not json", "manifest.json: manifest is not valid JSON: Expecting property name"),
+    ("[" * 100_000, "manifest.json: manifest is nested too deeply to be read as JSON"),
+    ('{"files": "\udcff"}'.encode("utf-8", "surrogateescape"),
+     "manifest.json: expected manifest as UTF-8 JSON, got undecodable bytes at byte 11"),
 ])
 def test_manifest_of_the_wrong_shape(tmp_path, manifest, expected):
-    (tmp_path / "manifest.json").write_text(manifest)
+    """Read as the store reads its files (anomaly_gan.files.read_json): until 2026-12 a
+    manifest that was not JSON read 'unreadable manifest' with Python's words for why."""
+    if isinstance(manifest, bytes):
+        (tmp_path / "manifest.json").write_bytes(manifest)
+    else:
+        (tmp_path / "manifest.json").write_text(manifest)
     with pytest.raises(BundleError, match=expected) as info:
         inspect_bundle(tmp_path)
     assert "\n" not in str(info.value)
@@ -162,10 +170,10 @@ class _Unloadable:
         path.write_bytes(b"not a keras archive")
 
 
-@pytest.fixture
-def untrained_bundle(tmp_path):
-    """A bundle that :func:`inspect_bundle` accepts, written without training (fast): a
-    GANomaly calibration with a knn component over latent codes of 4 values."""
+def untrained_detector(version: str = "v1") -> Detector:
+    """A detector whose bundle :func:`inspect_bundle` accepts, made without training (fast):
+    a GANomaly calibration with a knn component over latent codes of 4 values; its network
+    cannot be loaded."""
     cfg = config_from_dict({"model": {"latent_dim": 4, "hidden": [8]}, "data": {"window": 16}})
     one = RobustStats(np.array(0.0), np.array(1.0))
     calibration = Calibration(
@@ -176,9 +184,13 @@ def untrained_bundle(tmp_path):
         severity_quantiles=np.linspace(0.0, 5.0, len(SEVERITY_LEVELS)),
         reference_codes=np.zeros((5, 4), np.float32),
     )
-    det = Detector("ganomaly", "v1", FEATURES, 16, Scaler("robust", np.zeros(3), np.ones(3)),
-                   {"scorer": _Unloadable()}, calibration, cfg)
-    bundle = save_bundle(det, tmp_path / "bundle")
+    return Detector("ganomaly", version, FEATURES, 16, Scaler("robust", np.zeros(3), np.ones(3)),
+                    {"scorer": _Unloadable()}, calibration, cfg)
+
+
+@pytest.fixture
+def untrained_bundle(tmp_path):
+    bundle = save_bundle(untrained_detector(), tmp_path / "bundle")
     inspect_bundle(bundle)  # well-formed as written
     return bundle
 
@@ -229,6 +241,13 @@ def test_malformed_calibration_names_the_file_and_the_key(untrained_bundle, fiel
         inspect_bundle(untrained_bundle)
     assert str(info.value).startswith(f"{untrained_bundle / 'calibration.json'}: {expected}")
     assert "\n" not in str(info.value)
+
+
+def test_set_bundle_version_renames_it_and_keeps_it_valid(untrained_bundle):
+    """What the store does when another writer took the name it chose (test_store.py)."""
+    set_bundle_version(untrained_bundle, "v1-2")
+    info = inspect_bundle(untrained_bundle)  # checksums still match
+    assert info.version == "v1-2" and info.metadata["version"] == "v1-2"
 
 
 def test_calibration_that_is_not_an_object(untrained_bundle):

@@ -5,10 +5,11 @@ import threading
 import pytest
 
 from anomaly_gan.data import read_table
-from anomaly_gan.errors import DataError, OutputError
+from anomaly_gan.errors import DataError, OutputError, StoreError
 from anomaly_gan.files import (
     atomic_write_bytes,
     atomic_write_text,
+    check_creatable,
     check_input,
     check_output_apart,
     check_output_file,
@@ -99,6 +100,22 @@ def test_output_must_be_a_regular_file(tmp_path):
         check_output_file("/dev/null")
     (tmp_path / "f").write_text("old")
     check_output_file(tmp_path / "f")  # an existing regular file may be replaced
+
+
+def test_a_directory_to_create_entries_in_is_checked_itself(tmp_path, monkeypatch):
+    """``inside`` (a store taking new versions): the directory, once it exists, must be
+    writable, not its parent; the caller's error class carries the message."""
+    store = tmp_path / "store"
+    real_access = os.access
+    # root may write anywhere: deny the store the way a read-only mount would
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        str(path) != str(store) or not mode & os.W_OK) and real_access(path, mode, **kw))
+    check_creatable(store, "a new version", StoreError, inside=True)  # made with its parent
+    store.mkdir()
+    check_creatable(store, "a new version", StoreError)  # its parent may take a sibling
+    with pytest.raises(StoreError, match=rf"^{store}: cannot create a new version in {store}: "
+                                         rf"permission denied$"):
+        check_creatable(store, "a new version", StoreError, inside=True)
 
 
 @pytest.mark.parametrize("check", [check_input, open_input])

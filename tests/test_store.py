@@ -106,6 +106,33 @@ def test_lock_serialises_promoters(store):
         pass
 
 
+def test_two_writers_of_one_name_both_add_a_version(tmp_path, monkeypatch):
+    """The name is chosen before the bundle is saved (outside the lock, it takes a while).
+    Another writer that took the same name meanwhile made the slower one fail with 'appeared
+    while writing it; retry' after its whole retrain; now it takes the next free name, and
+    its bundle carries that name."""
+    from anomaly_gan import artifacts
+    from anomaly_gan.artifacts import inspect_bundle
+    from tests.test_artifacts import untrained_detector
+
+    store = ModelStore.open(tmp_path / "store", create=True)
+    real_save = artifacts.save_bundle
+
+    def save_racing(detector, out_dir, overwrite=False):
+        real_save(detector, out_dir, overwrite)
+        monkeypatch.setattr(artifacts, "save_bundle", real_save)
+        # the other writer adds its version while this one is saving
+        assert store.add(untrained_detector("v7")) == "v7"
+
+    monkeypatch.setattr(artifacts, "save_bundle", save_racing)
+    assert store.add(untrained_detector("v7")) == "v7-2"
+    assert sorted(v.name for v in store.versions()) == ["v7", "v7-2"]
+    for name in ("v7", "v7-2"):
+        info = inspect_bundle(store.root / name)  # checksums match the renamed metadata
+        assert (info.version, info.metadata["version"]) == (name, name)
+    assert not [p.name for p in store.root.iterdir() if "incoming" in p.name]
+
+
 def test_dead_writers_leftovers_are_cleaned_and_never_listed(store):
     leftover = store.root / ".incoming-999999999-1"
     leftover.mkdir()

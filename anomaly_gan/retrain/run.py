@@ -8,18 +8,16 @@ leaves the store as it was.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from anomaly_gan.config import Config
-from anomaly_gan.errors import DataError, StoreError
-from anomaly_gan.files import check_input
+from anomaly_gan.errors import DataError, StoreError, brief, name_list
+from anomaly_gan.files import check_creatable, check_input
 from anomaly_gan.retrain.gate import evaluate_gate
 from anomaly_gan.retrain.select import select_rows, split_holdout
 from anomaly_gan.retrain.source import (
@@ -97,18 +95,6 @@ def check_request(req: RetrainRequest) -> None:
                         f"{iso_utc(req.end)}")
 
 
-def _check_writable(root: Path) -> None:
-    """The store must take a new version (``add`` creates it and its parents if missing)."""
-    existing = root
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise StoreError(f"{root}: cannot create the model store: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise StoreError(f"{root}: cannot write a new version: no write permission on "
-                         f"{existing}")
-
-
 def _check_enough_rows(rows: Rows, window: int, where: str) -> None:
     """Refuse, before TensorFlow loads, data that cannot hold one piece to train on: no
     segment of ``2 * window`` rows (exclusions only make pieces shorter)."""
@@ -124,6 +110,26 @@ def _check_enough_rows(rows: Rows, window: int, where: str) -> None:
     raise DataError(f"{where}: {rows.rows} rows in {len(rows.segments)} segment(s), the longest "
                     f"{longest} rows{dropped}; expected a segment of at least {2 * window} rows "
                     f"(2 windows of data.window {window})")
+
+
+def _check_label_entities(path: str, labels: Sequence[Alerted], rows: Rows, where: str
+                           ) -> None:
+    """Refuse, before training, a labelled incident whose entity has no rows in the data: the
+    gate could only reject the candidate for it ("no events in the range to check it on"),
+    and the name is almost always a typo. With a topic range, an entity seen only in invalid
+    events, or in one event, has no rows either."""
+    entities = {s.entity for s in rows.segments}
+    unknown = [a for a in labels if a.entity not in entities]
+    if not unknown:
+        return
+    first = unknown[0]
+    hint = " (with --data, a file's entity is its name without the extension)" if (
+        rows.source.get("kind") == "files") else ""
+    more = (f"; {len(unknown) - 1} more label(s) name an entity with no rows"
+            if len(unknown) > 1 else "")
+    raise DataError(f"{path}: line {first.line}: entity {brief(first.entity)} has no rows in "
+                    f"{where}; expected one of its entities: {name_list(sorted(entities), 5)}"
+                    f"{hint}{more}")
 
 
 def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
@@ -146,7 +152,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     say = progress or (lambda _m: None)
     check_request(req)
     store = ModelStore.open(req.store, create=True)
-    _check_writable(store.root)
+    # `add` creates the store and its parents if missing
+    check_creatable(store.root, "a new version", StoreError, inside=True)
     labels = read_labels_file(req.labels) if req.labels else []
     current_name = store.current()
     if req.promote:
@@ -186,6 +193,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
         labels = inside
     _compatible(cfg, names, info)
     _check_enough_rows(rows, cfg.data.window, where)
+    if req.labels:
+        _check_label_entities(req.labels, labels, rows, where)
     import_tensorflow_quietly()
     from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.train import train_detector

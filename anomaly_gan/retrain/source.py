@@ -66,6 +66,7 @@ class Alerted:
     entity: str
     start_ts: float
     end_ts: float
+    line: int = field(default=0, compare=False)  # a labelled incident's line in its file
 
 
 @dataclass
@@ -360,7 +361,7 @@ def read_labels_file(path: str) -> list[Alerted]:
         if start is None or end is None or end < start:
             raise DataError(f"{path}: line {i}: expected start <= end as RFC 3339 or epoch "
                             f"seconds, got {row[1]!r}, {row[2]!r}")
-        out.append(Alerted(row[0].strip(), start, end))
+        out.append(Alerted(row[0].strip(), start, end, line=i))
     return out
 
 
