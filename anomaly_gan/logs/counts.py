@@ -21,6 +21,10 @@ Buckets (docs/logs.md):
   two rows is a series break (no window spans it).
 - **Lines** (``bucket_lines``): every ``N`` lines of an entity make a bucket; no zeros. The
   row's time is its last line's time (or the bucket's sequence number without times).
+- **Detail** (templates and example lines, for explanations): a bucket keeps at most
+  ``max_detail_keys`` templates; lines of further *new* templates (every line its own
+  template, e.g. an unmasked id) share one :data:`NEW_OVERFLOW` entry, so a bucket's memory
+  does not grow with its line count. Counts are not affected.
 
 >>> b = CountBuckets(n_features=3, bucket_seconds=10, gap_seconds=60)
 >>> rows = b.add("web", 1.0, 0, ("known", 1), "GET /", False)
@@ -37,9 +41,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BucketRow", "CountBuckets"]
+__all__ = ["NEW_OVERFLOW", "BucketRow", "CountBuckets"]
 
 Key = tuple[str, int]  # ("known", template id) or ("new", live template id)
+NEW_OVERFLOW: Key = ("new", 0)  # new templates beyond max_detail_keys (drain3 ids start at 1)
 
 
 @dataclass
@@ -79,7 +84,8 @@ class CountBuckets:
     def __init__(self, n_features: int, *, bucket_seconds: float | None = None,
                  bucket_lines: int | None = None, gap_seconds: float = 1800.0,
                  lines_per_second: bool = False, error_share: bool = False,
-                 example_lines: int = 3, lateness_seconds: float = 0.0) -> None:
+                 example_lines: int = 3, lateness_seconds: float = 0.0,
+                 max_detail_keys: int = 256) -> None:
         if (bucket_seconds is None) == (bucket_lines is None):
             raise ValueError("exactly one of bucket_seconds and bucket_lines")
         self.bucket_seconds = bucket_seconds
@@ -90,6 +96,7 @@ class CountBuckets:
         self.n_counts = n_features - int(lines_per_second) - int(error_share)
         self.n_features = n_features
         self.example_lines = int(example_lines)
+        self.max_detail_keys = int(max_detail_keys)
         self.lateness = float(lateness_seconds)
         self._open: dict[str, _Open] = {}
         self._watermark_bucket: int | None = None
@@ -194,6 +201,9 @@ class CountBuckets:
         if ob.first_offset is None:
             ob.first_offset = offset
         d = ob.detail.get(key)
+        if d is None and key[0] == "new" and len(ob.detail) >= self.max_detail_keys:
+            key = NEW_OVERFLOW
+            d = ob.detail.get(key)
         if d is None:
             ob.detail[key] = [1, [line] if self.example_lines else []]
         else:

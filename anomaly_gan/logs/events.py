@@ -16,7 +16,10 @@ Two formats (``logs.format``):
       2026-01-01T00:00:10Z checkout-svc ERROR payment gateway timeout after 5003 ms
 
 Rejections carry a reason (``not_utf8``, ``oversized``, ``bad_json``, ``not_object``,
-``missing_field``, ``bad_timestamp``, ``no_match``): the dead-letter ``reason`` header.
+``missing_field``, ``bad_timestamp``, ``future_timestamp``, ``no_match``): the dead-letter
+``reason`` header. A line stamped more than the allowed clock skew ahead of the wall clock
+(:attr:`LogParser.not_after`, set by the service) is a ``future_timestamp``: it would close
+every open bucket of its partition and make every later, correct line late.
 
 >>> p = LogParser(format="regex", regex=r"^(?P<ts>\\d+) (?P<entity>\\S+) (?P<message>.*)$")
 >>> p.parse(b"1767225600 web-1 GET /index 200 in 3 ms").message
@@ -28,6 +31,7 @@ Rejections carry a reason (``not_utf8``, ``oversized``, ``bad_json``, ``not_obje
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,10 +47,13 @@ from anomaly_gan.stream.events import (
 
 __all__ = ["LOG_INVALID_REASONS", "LogEvent", "LogParser", "parser_from_config"]
 
-LOG_INVALID_REASONS = ("bad_json", "not_object", "missing_field", "bad_timestamp", "oversized",
-                       *LOG_REASONS)
+LOG_INVALID_REASONS = ("bad_json", "not_object", "missing_field", "bad_timestamp",
+                       "future_timestamp", "oversized", *LOG_REASONS)
 
 _decode = json.JSONDecoder().decode
+# A lone surrogate ("\\ud800" in JSON, e.g. a UTF-16 string cut in half) is no Unicode text:
+# it could not be written to a CSV file or a UTF-8 stream.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(slots=True)
@@ -73,6 +80,7 @@ class LogParser:
         self.max_bytes = int(max_bytes)
         self.max_entity_bytes = int(max_entity_bytes)
         self.need_ts = need_ts
+        self.not_after = math.inf  # the service sets it: now + serve.windows.max_future_skew
 
     def _ts(self, raw: object) -> float | None:
         if self.timestamp_format is not None and isinstance(raw, str):
@@ -81,7 +89,8 @@ class LogParser:
             except ValueError:
                 return None
             return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
-        if isinstance(raw, str) and raw.replace(".", "", 1).isdigit():
+        # isdigit() also holds for "²" or "١", which float() refuses or reads as digits.
+        if isinstance(raw, str) and raw.isascii() and raw.replace(".", "", 1).isdigit():
             raw = float(raw)
         return parse_timestamp(raw)
 
@@ -116,6 +125,8 @@ class LogParser:
         message = obj.get("message")
         if type(message) is not str:
             return InvalidEvent("missing_field", "'message' must be a string")
+        if not message.isascii():
+            message = _SURROGATE.sub("\ufffd", message)
         entity = obj.get("entity", self.entity)
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", "'entity' must be a non-empty string")
@@ -154,6 +165,9 @@ class LogParser:
                                 + (f"in format {self.timestamp_format!r}"
                                    if self.timestamp_format else
                                    "RFC 3339, epoch seconds or epoch ms"))
+        if ts > self.not_after:
+            return InvalidEvent("future_timestamp", f"'ts' {raw_ts!r:.80} is more than the "
+                                "allowed clock skew ahead of the wall clock")
         return LogEvent(entity, ts, level.upper(), message)
 
 

@@ -1,5 +1,6 @@
 """The log side of the streaming scorer: records -> parsed lines -> count rows for the
-window state, plus what alerts need to name templates (pure: no Kafka, no clock).
+window state, plus what alerts need to name templates (no Kafka; the clock, passed in, only
+refuses lines stamped too far ahead of it).
 
 The scorer pushes each closed bucket as one row of its entity, stamped with the bucket's end
 time; a bucket's rows carry the (partition, offset) of their first line so that committed
@@ -14,8 +15,10 @@ keep an entity on one partition.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from anomaly_gan.config import ServeConfig
@@ -26,6 +29,8 @@ from anomaly_gan.logs.offline import load_log_model
 from anomaly_gan.stream.events import InvalidEvent
 
 __all__ = ["LogFeed"]
+
+log = logging.getLogger("anomaly_gan.stream")
 
 # Rows kept per entity for explanations beyond the window: alerts are published a batch
 # or two after their rows were pushed. An entity that gains half as many rows again before
@@ -38,13 +43,16 @@ _SLACK_ROWS = 64
 class LogFeed:
     """Turns log records into count rows; explains alerts in template terms."""
 
-    def __init__(self, det: Detector, serve: ServeConfig) -> None:
+    def __init__(self, det: Detector, serve: ServeConfig,
+                 clock: Callable[[], float] = time.time) -> None:
         assert det.config.logs is not None
         self.model = load_log_model(det)
         self.window = det.window
         self.parser = parser_from_config(det.config.logs, serve.windows.max_event_bytes,
                                          serve.windows.max_entity_bytes)
         self.lateness = serve.windows.reorder_tolerance_seconds
+        self.clock = clock
+        self.max_future_skew = serve.windows.max_future_skew_seconds
         self._buckets: dict[Hashable, CountBuckets] = {}  # per input partition
         self._late_gone = 0  # late lines of partitions no longer held
         self.max_entities = serve.windows.max_entities
@@ -73,7 +81,14 @@ class LogFeed:
         return self._late_gone + sum(b.late for b in self._buckets.values())
 
     def parse(self, raw: bytes | None) -> LogEvent | InvalidEvent:
-        return self.parser.parse(raw)
+        """One record's line, or why it goes to the dead-letter topic (never an exception:
+        one record must not stop the service)."""
+        self.parser.not_after = self.clock() + self.max_future_skew
+        try:
+            return self.parser.parse(raw)
+        except Exception as exc:  # a bug in parsing: report it, but read on
+            log.exception("a log record could not be parsed; sent to the DLQ")
+            return InvalidEvent("unprocessable", f"{type(exc).__name__}: {exc}"[:300])
 
     def add(self, ev: LogEvent, partition: Hashable, offset: int) -> list[BucketRow]:
         """Count one line; returns the rows (of any entity) whose bucket it closed."""

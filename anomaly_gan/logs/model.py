@@ -25,7 +25,7 @@ import numpy as np
 
 from anomaly_gan.config import LogsConfig
 from anomaly_gan.errors import BundleError
-from anomaly_gan.logs.counts import BucketRow, CountBuckets, Key
+from anomaly_gan.logs.counts import NEW_OVERFLOW, BucketRow, CountBuckets, Key
 from anomaly_gan.logs.templates import TemplateMiner
 
 __all__ = ["OTHER", "UNSEEN", "LogModel"]
@@ -119,6 +119,8 @@ class LogModel:
         kind, tid = key
         if kind == "known":
             return self.miner.template(tid)
+        if key == NEW_OVERFLOW:
+            return "(more new templates than a bucket keeps)"
         return self.miner.new_template(tid) or "(new template, dropped by the cap)"
 
     def explain(self, rows: Sequence[BucketRow], limit: int) -> list[dict[str, Any]]:

@@ -2,14 +2,15 @@
 front end and the GAN, score files bucket by bucket.
 
 A log file is one stream: buckets never span two files. Lines of one file are read in file
-order; in time buckets a line whose bucket an earlier line already closed is late and
-dropped, as in the service, and a ``note:`` on the progress channel counts them.
+order (LF, CRLF and a lone CR each end a line, as in Python's text files); in time buckets
+a line whose bucket an earlier line already closed is late and dropped, as in the service,
+and a ``note:`` on the progress channel counts them.
 """
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,18 @@ __all__ = ["LogScores", "bucket_labels_and_scores", "count_rows", "describe_temp
 Progress = Callable[[str], None]
 
 
+def _lines(handle: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes without the line end) of each line of a binary file."""
+    n = 0
+    for chunk in handle:
+        body = chunk.rstrip(b"\n")
+        if body.endswith(b"\r"):
+            body = body[:-1]
+        for line in body.split(b"\r") if b"\r" in body else (body,):
+            n += 1
+            yield n, line
+
+
 def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_536,
                   max_entity_bytes: int = MAX_ENTITY_BYTES) -> list[LogEvent]:
     """Parse every non-empty line; the first bad one is a :class:`DataError` naming it."""
@@ -39,12 +52,12 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     handle = open_input(p, "rb")
     events: list[LogEvent] = []
     with handle:
-        for n, raw in enumerate(handle, start=1):
+        for n, raw in _lines(handle):
             if n == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]  # a byte-order mark (Windows tools write one)
             if not raw.strip():
                 continue
-            ev = parser.parse(raw.rstrip(b"\r\n"))
+            ev = parser.parse(raw)
             if isinstance(ev, InvalidEvent):
                 raise DataError(f"{p}: line {n}: {ev.reason}: {ev.detail}")
             events.append(ev)

@@ -96,3 +96,19 @@ def test_exactly_one_bucket_mode():
         CountBuckets(1, bucket_seconds=10, bucket_lines=5)
     assert np.all(CountBuckets(1, bucket_lines=1).add("a", None, 0, K1, "x", False)[0].values
                   == [1.0])
+
+
+def test_a_bucket_keeps_a_bounded_number_of_new_templates_and_counts_every_line():
+    """Every line its own live template (an unmasked id): a bucket's detail used to keep an
+    entry and an example per line, so serve's memory grew with the line rate."""
+    from anomaly_gan.logs.counts import NEW_OVERFLOW
+
+    b = CountBuckets(3, bucket_seconds=60, max_detail_keys=4)
+    b.add("a", 1.0, 0, K1, "known line", False)
+    for i in range(1000):
+        b.add("a", 2.0, 2, ("new", i + 1), f"id-{i}", False)
+    (row,) = b.flush()
+    assert row.lines == 1001 and row.values.tolist() == [1.0, 0.0, 1000.0]
+    assert len(row.detail) == 5
+    assert row.detail[NEW_OVERFLOW] == [997, ["id-3", "id-4", "id-5"]]
+    assert row.detail[("new", 3)] == [1, ["id-2"]]

@@ -58,3 +58,31 @@ def test_entity_ids_over_the_limit_are_oversized_in_both_formats():
     p = LogParser(format="regex", regex=SYSLOG_REGEX, max_entity_bytes=16)
     assert p.parse(f"2026-01-01T00:00:10Z {long} WARN slow".encode()).reason == "oversized"
     assert p.parse(b"2026-01-01T00:00:10Z short-svc WARN slow").entity == "short-svc"
+
+
+def test_timestamps_with_unicode_digits_are_bad_timestamps_not_errors():
+    """str.isdigit() holds for "²³": float() then raised, a traceback offline and a record
+    that stopped the service."""
+    regex = LogParser(format="regex", regex=SYSLOG_REGEX)
+    for ts in ("²³", "١٧٦٧٢٢٥٦٠٠", "1.²"):
+        assert regex.parse(f"{ts} web INFO hello".encode()).reason == "bad_timestamp"
+    p = LogParser(format="json")
+    assert p.parse(json.dumps({"entity": "web", "ts": "²", "message": "m"}).encode()).reason \
+        == "bad_timestamp"
+    assert p.parse(b'{"entity": "web", "ts": "1767225600.5", "message": "m"}').ts \
+        == 1767225600.5
+
+
+def test_a_line_stamped_past_the_allowed_skew_is_a_future_timestamp():
+    p = LogParser(format="regex", regex=SYSLOG_REGEX)
+    p.not_after = 1767225600.0 + 300.0
+    assert p.parse(b"2026-01-01T00:05:00Z web INFO in time").message == "in time"
+    got = p.parse(b"2099-01-01T00:00:00Z web INFO ahead")
+    assert got.reason == "future_timestamp" and "2099-01-01T00:00:00Z" in got.detail
+
+
+def test_a_lone_surrogate_in_a_json_message_becomes_a_replacement_character():
+    """A UTF-16 string cut in half: the message could not be written to a CSV or UTF-8 file."""
+    ev = LogParser(format="json").parse(b'{"entity": "web", "ts": 1, "message": "a \\ud800 b"}')
+    assert ev.message == "a \ufffd b"
+    ev.message.encode("utf-8")

@@ -90,3 +90,46 @@ def test_an_entity_gaining_rows_faster_than_they_are_published_asks_for_a_flush(
     feed.add(line("b", ts + 10.0), "p1", 1)
     feed.forget("a")
     assert not feed.crowded
+
+
+def make_feed(clock):
+    cfg = config_from_dict({"logs": {"format": "regex", "bucket_seconds": 10.0, "top_k": 2,
+                                     "regex": r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"},
+                            "serve": {"windows": {"max_future_skew_seconds": 300.0}}})
+    model, _ = fit_log_model(cfg.logs, LINES)
+    det = SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
+                          feature_names=model.feature_names, version="v1")
+    return LogFeed(det, cfg.serve, clock=clock)
+
+
+def test_a_line_stamped_years_ahead_goes_to_the_dlq_and_later_lines_still_count():
+    """It used to close every bucket of its partition and make every later line late."""
+    now = 1767225600.0
+    feed = make_feed(lambda: now)
+    records = [b"1767225590 web GET /a/1 200", b"2082758400 web GET /a/2 200",
+               b"1767225595 web GET /a/3 200", b"1767225601 web GET /a/4 200"]
+    parsed = [feed.parse(r) for r in records]
+    assert parsed[1].reason == "future_timestamp"
+    rows = [row for i, ev in enumerate(parsed) if i != 1 for row in feed.add(ev, "p0", i)]
+    assert [(r.entity, r.lines) for r in rows] == [("web", 2)] and feed.late == 0
+
+
+def test_a_record_the_parser_fails_on_is_unprocessable_not_an_exception(monkeypatch):
+    feed = make_feed(lambda: 1767225600.0)
+
+    def broken(raw):
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(feed.parser, "parse", broken)
+    got = feed.parse(b"1767225590 web GET /a/1 200")
+    assert got.reason == "unprocessable" and "parser bug" in got.detail
+
+
+def test_a_flood_of_distinct_unseen_lines_is_explained_by_one_overflow_entry(feed):
+    for i in range(300):  # single tokens that share nothing: each is its own template
+        feed.add(line("a", 1.0, f"tok{chr(97 + i % 26)}{i}x" * 2), "p0", i)
+    rows = feed.add(line("a", 12.0), "p0", 300)
+    assert rows[0].lines == 300 and len(rows[0].detail) == 257
+    top = feed.explain("a", rows[0].end_ts, limit=1)[0]
+    assert top["template"] == "(more new templates than a bucket keeps)"
+    assert top["observed"] == 300 - 256 and top["feature"] == "unseen"

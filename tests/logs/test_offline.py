@@ -130,3 +130,15 @@ def test_score_notes_the_lines_it_drops(cli_bundle, log_files, tmp_path, capsys)
                            rf"time order: .*; sort the lines by time\)", note)
     assert dropped and 0 < int(dropped[1]) <= len(lines) // 2
     assert summary.startswith(f"scored {len(lines)} lines")
+
+
+def test_crlf_and_lone_cr_end_lines_and_line_numbers_count_them(tmp_path):
+    """A file with lone CR line ends used to be read as one line holding the whole file."""
+    p = tmp_path / "app.jsonl"
+    line = b'{"entity": "web", "ts": 1767225600, "message": "GET /index 200"}'
+    for end in (b"\r", b"\r\n", b"\n"):
+        p.write_bytes(end.join([line] * 3) + end)
+        assert [e.message for e in read_log_file(p, _json_logs_cfg())] == ["GET /index 200"] * 3
+    p.write_bytes(line + b"\r" + line + b"\r\n\r" + b"oops\r")
+    with pytest.raises(DataError, match=r"app.jsonl: line 4: bad_json"):
+        read_log_file(p, _json_logs_cfg())

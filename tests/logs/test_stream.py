@@ -72,6 +72,10 @@ def test_bad_lines_go_to_the_dead_letter_topic_and_the_loop_survives(
         "oversized": ("2026-01-01T00:00:00Z web INFO " + "x" * 600).encode(),
         "missing_field": b"2026-01-01T00:00:00Z INFO a line without its entity",
         "no_match": b"this is not a syslog line",
+        # float("²³") raised: the record stopped the service
+        "bad_timestamp": "²³ web INFO superscript digits".encode(),
+        # it closed every bucket of its partition and made every later line late
+        "future_timestamp": b"2099-01-01T00:00:00Z web INFO stamped decades ahead",
     }
     good = lines_between(service_logs, 0, 120)
     run = start_scorer(cfg, log_detector)
