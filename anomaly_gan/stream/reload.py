@@ -8,10 +8,19 @@ batches of up to ``max_batch`` windows (``Detector.warm_up``); the loop then swa
 *between* micro-batches (:meth:`ModelWatcher.take`). A bad bundle keeps the old model,
 is counted once as ``result="failure"`` and retried only when it changes again.
 
+The path is resolved once per check and the version directory it names is what is
+fingerprinted and loaded, so ``current`` moving meanwhile (a promote and a rollback during one
+load) cannot leave a model in use that ``current`` no longer names. A bundle that changed
+while it was loaded (a directory replaced in place) is dropped, uncounted, and loaded again
+at the next check: its files may come from both versions.
+
 The watcher thread never dies: any error while checking (an unreadable ``current`` file,
 a bug) is counted as a failure and the next check comes on time. ``on_checked`` receives
-the Unix time of every check that completed without an error, exported as
-``anomaly_gan_model_watch_last_check_timestamp_seconds``, so an alert can see a stuck watcher.
+the Unix time of every check that completed without an error and found the path naming a
+model in use (or just loaded), exported as
+``anomaly_gan_model_watch_last_check_timestamp_seconds``: while the path names a bundle that
+was refused or cannot be read, it stays put, so an alert sees a watcher that is stuck or
+keeps failing.
 """
 
 from __future__ import annotations
@@ -27,6 +36,13 @@ from anomaly_gan.errors import AnomalyGanError
 __all__ = ["ModelWatcher", "check_compatible"]
 
 log = logging.getLogger(__name__)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a log: an OS error names its file (``[Errno 13] ...`` says less)."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: cannot read: {exc.strerror or exc}"
+    return str(exc) or type(exc).__name__
 
 
 def check_compatible(old: Any, new: Any) -> str | None:
@@ -45,22 +61,28 @@ class ModelWatcher:
                  loader: Callable[[str], Any] | None = None,
                  fingerprint: Callable[[str], str] | None = None,
                  on_checked: Callable[[float], None] | None = None,
-                 clock: Callable[[], float] = time.time, max_batch: int = 512) -> None:
-        if loader is None or fingerprint is None:
-            from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
+                 clock: Callable[[], float] = time.time, max_batch: int = 512,
+                 resolve: Callable[[str], Any] | None = None) -> None:
+        if loader is None or fingerprint is None or resolve is None:
+            from anomaly_gan.artifacts import bundle_fingerprint, load_bundle, resolve_bundle_path
 
             loader = loader or load_bundle
             fingerprint = fingerprint or bundle_fingerprint
+            resolve = resolve or resolve_bundle_path
         self.model_path = model_path
         self.interval_s = interval_s
         self.max_batch = max_batch  # a new model is compiled for batches of up to this size
         self._loader = loader
         self._fingerprint = fingerprint
+        # model path -> the bundle directory it names now
+        self._resolve: Callable[[str], Any] = resolve
         self._on_result = on_result or (lambda _r: None)
         self._on_checked = on_checked or (lambda _t: None)
         self._clock = clock
         self._current = current
         self._seen = current_fingerprint  # last fingerprint acted on (good or bad)
+        self._refused = False  # _seen is a bundle that was refused or an error
+        self._active = current_fingerprint  # the model in use, or handed over to take()
         self._pending: Any = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -93,38 +115,59 @@ class ModelWatcher:
             if self._check():
                 self._on_checked(self._clock())
         except Exception as exc:  # the watcher must outlive any one check
-            log.exception("model reload check failed, keeping the current model")
             key = f"error:{type(exc).__name__}:{exc}"
-            if key != self._seen:
-                self._seen = key
+            if key != self._seen:  # logged and counted once, not at every check
+                log.exception("model reload check failed, keeping the current model")
+                self._seen, self._refused = key, True
                 self._on_result("failure")
 
     def _check(self) -> bool:
-        """True when the path was checked without an error."""
+        """True when the path was checked without an error and names a usable model."""
         try:
-            fp = self._fingerprint(self.model_path)
-        except AnomalyGanError as exc:
-            key = f"error:{exc}"
-            if key != self._seen:
-                self._seen = key
-                log.error("model reload failed, keeping the current model: %s", exc)
-                self._on_result("failure")
+            bundle = self._resolve(self.model_path)
+            fp = self._fingerprint(bundle)
+        except (AnomalyGanError, OSError) as exc:
+            self._refuse(f"error:{exc}", exc)
             return False
         if fp == self._seen:
+            return not self._refused
+        if fp == self._active:  # back to the model in use (a bad promote rolled back)
+            self._seen, self._refused = fp, False
             return True
-        self._seen = fp
         try:
-            det = self._loader(self.model_path)
+            det = self._loader(bundle)
             why = check_compatible(self._current, det)
             if why is not None:
-                raise AnomalyGanError(f"{self.model_path}: incompatible model: {why}")
+                raise AnomalyGanError(f"{bundle}: incompatible model: {why}")
             det.warm_up(self.max_batch)
+            error: Exception | None = None
         except Exception as exc:  # noqa: BLE001 - a broken bundle must never stop the scorer
-            log.error("model reload failed, keeping the current model: %s", exc)
-            self._on_result("failure")
+            error = exc
+        if self._changed(bundle, fp):
+            log.warning("model bundle %s changed while it was loaded; loading it again at the "
+                        "next check", bundle)
+            return True
+        if error is not None:
+            self._refuse(fp, error)
             return False
         with self._lock:
             self._pending = det
+        self._seen = self._active = fp
+        self._refused = False
         log.info("model %s loaded, swapping in between batches", det.version)
         self._on_result("success")
         return True
+
+    def _changed(self, bundle: Any, fp: str) -> bool:
+        """Whether ``bundle`` is no longer what was fingerprinted as ``fp``."""
+        try:
+            return bool(self._fingerprint(bundle) != fp)
+        except (AnomalyGanError, OSError):
+            return True
+
+    def _refuse(self, key: str, exc: BaseException) -> None:
+        """Keep the model in use; log and count ``exc`` once per distinct problem."""
+        if key != self._seen:
+            log.error("model reload failed, keeping the current model: %s", _reason(exc))
+            self._on_result("failure")
+        self._seen, self._refused = key, True

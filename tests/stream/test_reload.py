@@ -1,5 +1,7 @@
 from types import SimpleNamespace
 
+import pytest
+
 from anomaly_gan.errors import BundleError
 from anomaly_gan.stream.reload import ModelWatcher, check_compatible
 
@@ -14,7 +16,7 @@ def make_watcher(store):
     results = []
     w = ModelWatcher("store", 60.0, store["v1"], "fp-v1", on_result=results.append,
                      loader=lambda _p: store[store["current"]],
-                     fingerprint=lambda _p: store["fp"], max_batch=64)
+                     fingerprint=lambda _p: store["fp"], resolve=lambda p: p, max_batch=64)
     return w, results
 
 
@@ -72,7 +74,7 @@ def test_any_error_in_a_check_is_a_failure_and_the_watcher_goes_on():
     w = ModelWatcher("store", 60.0, store["v1"], "fp-v1", on_result=results.append,
                      loader=lambda _p: store[store["current"]],
                      fingerprint=lambda _p: store["fp"], on_checked=checked.append,
-                     clock=lambda: 1234.0)
+                     clock=lambda: 1234.0, resolve=lambda p: p)
     w.check_once()
     assert checked == [1234.0]
 
@@ -90,3 +92,235 @@ def test_any_error_in_a_check_is_a_failure_and_the_watcher_goes_on():
     w.check_once()
     assert results == ["failure", "success"] and w.take().version == "v2"
     assert checked == [1234.0, 1234.0]
+
+
+# ---------------------------------------------------------------- a store that moves
+
+
+def test_a_refused_bundle_that_stays_current_is_not_a_good_check():
+    store = {"v1": fake("v1"), "v2": fake("v2", window=8), "current": "v2", "fp": "fp-v2"}
+    results, checked = [], []
+    w = ModelWatcher("store", 60.0, store["v1"], "fp-v1", on_result=results.append,
+                     loader=lambda _p: store[store["current"]], fingerprint=lambda _p: store["fp"],
+                     on_checked=checked.append, clock=lambda: float(len(checked)),
+                     resolve=lambda p: p)
+    w.check_once()
+    w.check_once()
+    # Still serving v1 while `current` names v2: the check time stays put, so the
+    # watcher-stuck alert sees it for as long as it lasts (the failure is counted once).
+    assert results == ["failure"] and checked == []
+
+    # `current` back on the model in use: nothing to load, nothing counted, checks resume.
+    store.update(current="v1", fp="fp-v1")
+    w.check_once()
+    assert results == ["failure"] and checked == [0.0] and w.take() is None
+
+
+def test_current_moving_during_a_load_cannot_leave_a_model_it_no_longer_names():
+    store = {"v1": fake("v1"), "v2": fake("v2"), "v3": fake("v3"), "current": "v2"}
+
+    def resolve(path):  # reads `current` on every call, as the real one does
+        return store["current"] if path == "store" else path
+
+    def load(path):  # a promote of v3, then a rollback to v2, while the bundle loads
+        store["current"] = "v3"
+        det = store[resolve(path)]
+        store["current"] = "v2"
+        return det
+
+    results = []
+    w = ModelWatcher("store", 60.0, store["v1"], "fp-v1", on_result=results.append,
+                     loader=load, fingerprint=lambda p: f"fp-{resolve(p)}", resolve=resolve)
+    w.check_once()
+    assert w.take().version == "v2"  # what was fingerprinted is what was loaded
+    w.check_once()
+    assert results == ["success"] and w.take() is None
+
+
+def test_a_bundle_replaced_while_it_loads_is_dropped_uncounted_and_loaded_again():
+    dirs = {"served": "b1"}
+    models = {"b0": fake("b0"), "b1": fake("b1"), "b2": fake("b2")}
+
+    def load(path):
+        det = models[dirs[path]]
+        dirs[path] = "b2"  # `train --force` onto the served directory, mid-load
+        return det
+
+    results = []
+    w = ModelWatcher("served", 60.0, models["b0"], "fp-b0", on_result=results.append,
+                     loader=load, fingerprint=lambda p: f"fp-{dirs[p]}", resolve=lambda p: p)
+    w.check_once()
+    assert w.take() is None and results == []  # its files may come from both versions
+    w.check_once()
+    assert w.take().version == "b2" and results == ["success"]
+
+
+def test_an_unreadable_file_is_one_log_line_naming_it_once(caplog):
+    results = []
+
+    def denied(_p):
+        raise PermissionError(13, "Permission denied", "/models/v2/manifest.json")
+
+    w = ModelWatcher("store", 60.0, fake("v1"), "fp-v1", on_result=results.append,
+                     loader=lambda _p: None, fingerprint=denied, resolve=lambda p: p)
+    with caplog.at_level("ERROR", logger="anomaly_gan.stream.reload"):
+        w.check_once()
+        w.check_once()
+    assert results == ["failure"]
+    line = ("model reload failed, keeping the current model: /models/v2/manifest.json: "
+            "cannot read: Permission denied")
+    assert [(r.getMessage(), r.exc_info) for r in caplog.records] == [(line, None)]
+
+
+# ---------------------------------------------------------------- real bundles (slow)
+
+
+def _resign(bundle, rel):
+    """Record ``rel``'s new checksum in the manifest: damage the checksums cannot see."""
+    import hashlib
+    import json
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"][rel] = hashlib.sha256((bundle / rel).read_bytes()).hexdigest()
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _real_store(tmp_path, stream_bundle, *versions):
+    import shutil
+
+    from anomaly_gan.artifacts import set_bundle_version
+
+    store = tmp_path / "store"
+    store.mkdir()
+    shutil.copytree(stream_bundle, store / "v1")
+    for v in versions:
+        shutil.copytree(stream_bundle, store / v)
+        set_bundle_version(store / v, v)
+    (store / "current").write_text("v1\n")
+    return store
+
+
+def _damage(store, case, monkeypatch):
+    """Make version ``bad`` of ``store`` broken in the way ``case`` says; returns what the
+    log line must say."""
+    import json
+
+    from anomaly_gan import artifacts
+
+    bad = store / "bad"
+    net = next((bad / "nets").glob("*.keras"))
+    rel = net.relative_to(bad).as_posix()
+    if case == "missing":
+        (store / "current").write_text("v9\n")
+        return "names 'v9', which is not a model bundle"
+    if case == "checksum":
+        data = bytearray(net.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        net.write_bytes(bytes(data))
+        return f"{bad}: checksum mismatch for {rel}"
+    if case == "truncated":
+        net.write_bytes(net.read_bytes()[:500])
+        _resign(bad, rel)
+        return f"{bad}: cannot load network {rel}"
+    if case == "no_calibration":
+        (bad / "calibration.json").unlink()
+        return f"{bad}: missing file calibration.json"
+    if case == "features":
+        cal = json.loads((bad / "calibration.json").read_text())
+        cal["feature_names"][0] = "renamed"
+        (bad / "calibration.json").write_text(json.dumps(cal))
+        _resign(bad, "calibration.json")
+        return "incompatible model: feature names"
+    if case == "window":
+        cal = json.loads((bad / "calibration.json").read_text())
+        cal["window"] += 1
+        (bad / "calibration.json").write_text(json.dumps(cal))
+        _resign(bad, "calibration.json")
+        return f"{bad}: network"
+    assert case == "permission"  # chmod does not stop root: deny the read itself
+    sha256 = artifacts._sha256
+
+    def denied(path):
+        if bad in path.parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        return sha256(path)
+
+    monkeypatch.setattr(artifacts, "_sha256", denied)
+    return f"{bad / 'manifest.json'}: cannot read: Permission denied"
+
+
+@pytest.mark.parametrize("case", ["missing", "checksum", "truncated", "no_calibration",
+                                  "features", "window", "permission"])
+def test_a_broken_bundle_keeps_the_model_with_one_line_and_one_failure(
+        case, tmp_path, stream_bundle, stream_detector, monkeypatch, caplog):
+    from anomaly_gan.artifacts import bundle_fingerprint
+
+    store = _real_store(tmp_path, stream_bundle, "bad")
+    results, checked = [], []
+    w = ModelWatcher(str(store), 60.0, stream_detector, bundle_fingerprint(store),
+                     on_result=results.append, on_checked=checked.append, clock=lambda: 1.0)
+    (store / "current").write_text("bad\n")
+    expected = _damage(store, case, monkeypatch)
+    with caplog.at_level("INFO", logger="anomaly_gan.stream.reload"):
+        w.check_once()
+        w.check_once()
+    assert w.take() is None and results == ["failure"]
+    assert checked == []  # the watcher-stuck alert sees a current it will not serve
+    [line] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert line.exc_info is None and "\n" not in line.getMessage()
+    assert expected in line.getMessage(), line.getMessage()
+
+
+def test_real_store_moving_during_a_load(tmp_path, stream_bundle, stream_detector):
+    from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
+
+    store = _real_store(tmp_path, stream_bundle, "v2", "v3")
+    current = store / "current"
+
+    def load(path):  # a promote of v3 and a rollback to v2 during the load
+        current.write_text("v3\n")
+        det = load_bundle(path)
+        current.write_text("v2\n")
+        return det
+
+    results = []
+    w = ModelWatcher(str(store), 60.0, stream_detector, bundle_fingerprint(store),
+                     on_result=results.append, loader=load)
+    current.write_text("v2\n")
+    w.check_once()
+    assert w.take().version == "v2"
+    w.check_once()
+    assert w.take() is None and results == ["success"]
+
+
+def test_real_bundle_replaced_while_it_loads(tmp_path, stream_bundle, stream_detector,
+                                            monkeypatch):
+    import shutil
+
+    from anomaly_gan import artifacts
+    from anomaly_gan.artifacts import bundle_fingerprint
+
+    served = tmp_path / "served"
+    shutil.copytree(stream_bundle, served)
+    results = []
+    w = ModelWatcher(str(served), 60.0, stream_detector, bundle_fingerprint(served),
+                     on_result=results.append)
+    for v in ("b1", "b2"):
+        shutil.copytree(stream_bundle, tmp_path / v)
+        artifacts.set_bundle_version(tmp_path / v, v)
+    shutil.rmtree(served)
+    shutil.copytree(tmp_path / "b1", served)
+    inspect = artifacts.inspect_bundle
+
+    def replaced_after_verifying(path):  # b1's manifest and calibration, then b2's networks
+        info = inspect(path)
+        if info.version == "b1":
+            shutil.rmtree(served)
+            shutil.copytree(tmp_path / "b2", served)
+        return info
+
+    monkeypatch.setattr(artifacts, "inspect_bundle", replaced_after_verifying)
+    w.check_once()
+    assert w.take() is None and results == []
+    w.check_once()
+    assert w.take().version == "b2" and results == ["success"]
