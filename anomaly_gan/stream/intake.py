@@ -44,7 +44,7 @@ class Intake:
         if "logs" in getattr(det, "extras", {}):  # a logs model: lines -> count rows
             from anomaly_gan.logs.live import LogFeed
 
-            self.logs = LogFeed(det, cfg)
+            self.logs = LogFeed(det, cfg, clock=clock)
             gap_seconds = self.logs.model.row_gap_seconds
         self.parser = self.logs or EventParser(det.feature_names, w.max_event_bytes,
                                                 w.max_entity_bytes)
@@ -90,16 +90,23 @@ class Intake:
         """Log records: each line is counted; the buckets it closes become window rows."""
         logs, push, dead_letter = self.logs, self.state.push, self.dead_letter
         for m in msgs:
-            ev = logs.parse(m.value)
-            if type(ev) is InvalidEvent:
-                dead_letter(tp, m, ev)
+            try:
+                ev = logs.parse(m.value)
+                if type(ev) is InvalidEvent:
+                    dead_letter(tp, m, ev)
+                    continue
+                rows = logs.add(ev, tp, m.offset)
+                if rows:
+                    values = logs.model.features(rows)
+                    for row, x in zip(rows, values, strict=True):
+                        partition, offset = logs.origin(row)
+                        push(row.entity, row.end_ts, x, partition, offset, batch)
+            except Exception as exc:  # one record must never stop the service
+                log.exception("log record %s/%s/%s could not be handled; sent to the DLQ",
+                              tp.topic, tp.partition, m.offset)
+                dead_letter(tp, m, InvalidEvent(
+                    "unprocessable", f"{type(exc).__name__}: {exc}"[:300]))
                 continue
-            rows = logs.add(ev, tp, m.offset)
-            if rows:
-                values = logs.model.features(rows)
-                for row, x in zip(rows, values):
-                    partition, offset = logs.origin(row)
-                    push(row.entity, row.end_ts, x, partition, offset, batch)
             if batch.n:
                 batch = fill(tp, m.offset, batch, logs.crowded)
 

@@ -99,7 +99,9 @@ def make_feed(clock):
     model, _ = fit_log_model(cfg.logs, LINES)
     det = SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
                           feature_names=model.feature_names, version="v1")
-    return LogFeed(det, cfg.serve, clock=clock)
+    feed = LogFeed(det, cfg.serve, clock=clock)
+    feed.det = det  # for tests that build the scorer's intake from the same model
+    return feed
 
 
 def test_a_line_stamped_years_ahead_goes_to_the_dlq_and_later_lines_still_count():
@@ -133,3 +135,38 @@ def test_a_flood_of_distinct_unseen_lines_is_explained_by_one_overflow_entry(fee
     top = feed.explain("a", rows[0].end_ts, limit=1)[0]
     assert top["template"] == "(more new templates than a bucket keeps)"
     assert top["observed"] == 300 - 256 and top["feature"] == "unseen"
+
+
+
+def test_the_intake_sends_a_log_record_it_fails_on_to_the_dlq_and_reads_on(monkeypatch):
+    """Counting a line (after parsing) had no guard in the scorer's intake: an exception
+    there went up to the loop, which replays from its last commit, so the same record failed
+    again and nothing after it was ever scored."""
+    from kafka import TopicPartition
+
+    from anomaly_gan.stream.intake import Intake
+    from anomaly_gan.stream.state import WindowBatch
+
+    now = 1767225600.0
+    det = make_feed(lambda: now).det
+    dead: list[tuple[int, str]] = []
+    intake = Intake(det, det.config.serve,
+                    dead_letter=lambda tp, m, ev: dead.append((m.offset, ev.reason)),
+                    on_drop=lambda e: None, clock=lambda: now)
+    assert intake.logs.clock() == now  # the scorer's clock judges future timestamps
+    real_add = intake.logs.add
+
+    def add(ev, partition, offset):
+        if offset == 1:
+            raise RuntimeError("counting bug")
+        return real_add(ev, partition, offset)
+
+    monkeypatch.setattr(intake.logs, "add", add)
+    records = [SimpleNamespace(offset=i, value=f"{now - 35 + 10 * i:.0f} web GET /a/{i} 200"
+                               .encode()) for i in range(4)]
+    records.append(SimpleNamespace(offset=4, value=b"2082758400 web GET /a/9 200"))
+    tp = TopicPartition("logs", 0)
+    intake.consume(tp, records, WindowBatch(2, len(det.feature_names)),
+                   lambda tp, offset, batch, flush: batch)
+    assert dead == [(1, "unprocessable"), (4, "future_timestamp")]
+    assert intake.logs.pins() == {tp: 3}  # the lines after the failure were counted
