@@ -222,8 +222,9 @@ def markdown(env: dict, args: argparse.Namespace, real: list[dict], busy: list[d
            "`train_detector` with the shipped default config"
            + (f" but `training.min_steps: {args.min_steps}`" if args.min_steps is not None else "")
            + f", `training.precision` per run, {args.epochs} epochs each (early stopping off). "
-           "Train windows/s = the windows an epoch feeds the optimizer (one pass, or the `training.min_steps` floor's repeats of it) "
-           "over the median epoch time after the first epoch; time to train = the whole "
+           "Train windows/s = the windows an epoch feeds the optimizer (one pass, or the "
+           "`training.min_steps` floor's repeats of it) over the median epoch time after the "
+           "first epoch; time to train = the whole "
            "`train_detector` call, compilation included.")
     md = ["# Mixed-precision training through anomaly_gan's own code", "", device, "", how, ""]
     if env["platform"] != "gpu":
