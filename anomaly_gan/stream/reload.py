@@ -92,10 +92,14 @@ class ModelWatcher:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        """No more checks; waits up to ``timeout_s`` for a load in progress to end (a
+        process that exits while TensorFlow builds a model in this thread can abort with
+        SIGABRT). True when the thread has ended (or never started)."""
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=timeout_s)
+        return not self._thread.is_alive()
 
     def take(self) -> Any:
         """A verified new detector to swap in now, or None."""

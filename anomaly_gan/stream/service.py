@@ -142,12 +142,18 @@ def serve(cfg: Config, registry: Any = None) -> int:
         watcher.start()
         rc = scorer.run()
     finally:
-        watcher.stop()
+        # The loop has ended, so no model is swapped in any more: close the output first
+        # (the producer's flush), then give a load still running the rest of the grace.
+        left = 5.0
         if scorer is not None:
             left = (scorer.deadline - time.monotonic()) if scorer.deadline else 5.0
             try:
                 scorer.io.close(timeout_s=min(5.0, max(left, 0.2)))
             except Exception:
                 log.debug("close failed", exc_info=True)
+            if scorer.deadline:
+                left = scorer.deadline - time.monotonic()
+        if not watcher.stop(timeout_s=max(left, 5.0)):
+            log.warning("a model reload was still loading at exit")
         http.stop()
     return rc

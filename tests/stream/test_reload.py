@@ -324,3 +324,26 @@ def test_real_bundle_replaced_while_it_loads(tmp_path, stream_bundle, stream_det
     assert w.take() is None and results == []
     w.check_once()
     assert w.take().version == "b2" and results == ["success"]
+
+
+def test_stop_waits_for_a_load_in_progress():
+    """The scorer used to give a running load 5 s at exit, whatever the grace left; a
+    process that exits while TensorFlow builds a model in that thread can abort (SIGABRT,
+    exit 134). stop() now says whether the thread ended within its timeout."""
+    import threading
+
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load(_path):
+        loading.set()
+        release.wait(10)
+        return fake("v2")
+
+    w = ModelWatcher("store", 0.01, fake("v1"), "fp-v1", loader=slow_load,
+                     fingerprint=lambda _p: "fp-v2", resolve=lambda p: p, max_batch=8).start()
+    assert loading.wait(10)
+    assert w.stop(timeout_s=0.05) is False  # still loading
+    release.set()
+    assert w.stop(timeout_s=10) is True
+    assert ModelWatcher("store", 60.0, fake("v1"), "fp-v1", loader=slow_load,
+                        fingerprint=lambda _p: "fp-v1", resolve=lambda p: p).stop() is True
