@@ -30,10 +30,14 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from io import BufferedReader
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -42,7 +46,7 @@ from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, brief, clip
 from anomaly_gan.files import check_creatable, read_json, umask_mode
-from anomaly_gan.store import CURRENT, MANIFEST, read_pointer
+from anomaly_gan.store import CURRENT, MANIFEST, is_file, mode_of, read_pointer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -68,9 +72,16 @@ READABLE_FORMATS = (1, 2, 3)
 and score as they always did."""
 
 
+T = TypeVar("T")
+
+
+def _digest(fh: BufferedReader) -> str:
+    return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def _sha256(path: Path) -> str:
     with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        return _digest(fh)
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -181,20 +192,16 @@ def check_destination(out_dir: str | os.PathLike[str], overwrite: bool = False) 
 def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
     """A bundle directory as given, or the version a store's ``current`` file names."""
     p = Path(path)
-    if (p / MANIFEST).is_file():
+    if is_file(p / MANIFEST, BundleError):
         return p
     current = p / CURRENT
-    if current.is_file():
+    if is_file(current, BundleError):
         name = read_pointer(current, BundleError)
         if not name or "/" in name or "\0" in name or name in (".", ".."):
             raise BundleError(f"{current}: expected the name of a version directory, "
                               f"got {brief(name)}")
         target = p / name
-        try:
-            found = (target / MANIFEST).is_file()
-        except OSError:  # e.g. a name longer than the file system allows
-            found = False
-        if not found:
+        if not is_file(target / MANIFEST, BundleError):  # unreadable: "cannot read"
             raise BundleError(f"{current}: names {brief(name)}, which is not a model bundle "
                               f"in {p}")
         return target
@@ -224,6 +231,23 @@ def _read_json_object(path: Path, what: str) -> dict[str, Any]:
     return raw
 
 
+def _read_listed(bundle: Path, rel: str, read: Callable[[BufferedReader], T]) -> T:
+    """``read`` applied to the open file ``rel`` of the manifest; a file that is missing, not
+    a regular file or unreadable is one :class:`BundleError` naming it."""
+    f = bundle / rel
+    mode = mode_of(f, BundleError)
+    if mode is None:
+        raise BundleError(f"{bundle}: missing file {rel} listed in the manifest")
+    if not stat.S_ISREG(mode):
+        what = "a directory" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+        raise BundleError(f"{bundle}: {rel} listed in the manifest is {what}, not a regular file")
+    try:
+        with f.open("rb") as fh:
+            return read(fh)
+    except OSError as exc:
+        raise BundleError(f"{f}: cannot read: {exc.strerror or exc}") from None
+
+
 def _verify(bundle: Path) -> dict[str, Any]:
     where = bundle / MANIFEST
     manifest = _read_json_object(where, "manifest")
@@ -244,10 +268,7 @@ def _verify(bundle: Path) -> dict[str, Any]:
         parts = PurePosixPath(rel).parts
         if not parts or rel.startswith("/") or ".." in parts or not isinstance(expected, str):
             raise BundleError(f"{where}: files: {brief(rel)} is not a file inside the bundle")
-        f = bundle / rel
-        if not f.is_file():
-            raise BundleError(f"{bundle}: missing file {rel} listed in the manifest")
-        if _sha256(f) != expected:
+        if _read_listed(bundle, rel, _digest) != expected:
             raise BundleError(f"{bundle}: checksum mismatch for {rel} (file changed or corrupted)")
     for required in ("calibration.json", "metadata.json", "config.yaml"):
         if required not in files:
@@ -340,6 +361,12 @@ def load_bundle(path: str | os.PathLike[str] | BundleInfo) -> Detector:
     nets = {}
     for rel in info.net_files:
         name = rel[len("nets/"):-len(".keras")]
+        # Checked again here: it may have changed since inspect_bundle (the CLI imports
+        # TensorFlow in between, retrain trains), and Keras calls a file that is not a
+        # complete zip archive "File not found".
+        if not _read_listed(bundle, rel, zipfile.is_zipfile):
+            raise BundleError(f"{bundle}: {rel} is damaged: not a complete .keras (zip) "
+                              f"archive; truncated or corrupted, restore or retrain the bundle")
         try:
             nets[name] = keras.saving.load_model(bundle / rel, compile=False, safe_mode=True)
         except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad archive

@@ -26,11 +26,13 @@ renamed. A process killed at any point leaves either the old or the new state.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +51,8 @@ __all__ = [
     "VersionInfo",
     "gate_of",
     "health_of",
+    "is_file",
+    "mode_of",
     "read_pointer",
 ]
 
@@ -74,6 +78,28 @@ def read_pointer(path: Path, error: type[AnomalyGanError]) -> str:
                     f"got undecodable bytes") from None
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def mode_of(path: Path, error: type[AnomalyGanError]) -> int | None:
+    """``path``'s ``st_mode``; None when nothing is there (or the name is too long to be);
+    one ``error`` when it cannot be told. ``Path.is_file`` says False for a symbolic-link loop
+    and raises PermissionError under a directory that cannot be searched, so an unreadable
+    version read as "not a model bundle" or ended in a traceback."""
+    try:
+        return path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    except PermissionError as exc:  # stat needs no right on the file: a directory refused it
+        raise error(f"{path.parent}: cannot read: {exc.strerror}") from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return None
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def is_file(path: Path, error: type[AnomalyGanError]) -> bool:
+    """Whether ``path`` is a regular file; see :func:`mode_of` for what raises ``error``."""
+    return stat.S_ISREG(mode_of(path, error) or 0)
 
 
 def _is_strings(value: Any) -> bool:
@@ -144,6 +170,13 @@ class VersionInfo:
     @property
     def parent(self) -> str | None:
         return (self.metadata.get("lineage") or {}).get("parent")
+
+
+def _entries(root: Path) -> list[Path]:
+    try:
+        return list(root.iterdir())
+    except OSError as exc:
+        raise StoreError(f"{root}: cannot read: {exc.strerror or exc}") from None
 
 
 def _now() -> str:
@@ -219,21 +252,22 @@ class ModelStore:
         refused with a :class:`StoreError` naming the path.
         """
         root = Path(path)
-        if root.is_file():
+        mode = mode_of(root, StoreError) or 0
+        if stat.S_ISREG(mode):
             raise StoreError(f"{root}: is a file, not a model store (a directory with a "
                              f"'{CURRENT}' file)")
-        if (root / MANIFEST).is_file():
+        if stat.S_ISDIR(mode) and is_file(root / MANIFEST, StoreError):
             raise StoreError(f"{root}: is a model bundle, not a store; pass the directory "
                              f"that holds the versions")
-        if root.is_dir():
-            entries = [p for p in root.iterdir() if not p.name.startswith(".")]
-            is_store = (root / CURRENT).is_file() or (root / HISTORY).is_file()
+        if stat.S_ISDIR(mode):
+            entries = [p for p in _entries(root) if not p.name.startswith(".")]
+            is_store = is_file(root / CURRENT, StoreError) or is_file(root / HISTORY, StoreError)
             if is_store or (create and not entries):
                 return cls(root)
             if not entries:
                 raise StoreError(f"{root}: empty directory, not a model store yet (no "
                                  f"'{CURRENT}' file; `anomaly-gan retrain` creates one)")
-            if all((p / MANIFEST).is_file() for p in entries):
+            if all(is_file(p / MANIFEST, StoreError) for p in entries):
                 return cls(root)  # versions but nothing promoted yet
             raise StoreError(f"{root}: not a model store: no '{CURRENT}' or '{HISTORY}' file "
                              f"and it holds other files ({', '.join(sorted(p.name for p in entries)[:3])})")
@@ -246,7 +280,7 @@ class ModelStore:
     def current(self) -> str | None:
         """The version ``current`` names; None when nothing has been promoted yet."""
         f = self.root / CURRENT
-        if not f.is_file():
+        if not is_file(f, StoreError):
             return None
         name = read_pointer(f, StoreError)
         if name and not _VERSION_RE.match(name):
@@ -255,7 +289,7 @@ class ModelStore:
 
     def _history(self) -> dict[str, Any]:
         f = self.root / HISTORY
-        if f.is_file():
+        if is_file(f, StoreError):
             return _checked_history(f, read_json(f, "promotion history", StoreError))
         cur = self.current()  # a store written before history.json existed
         return {"stack": [cur] if cur else [], "log": []}
@@ -274,8 +308,8 @@ class ModelStore:
         if not self.root.is_dir():
             return []
         out = []
-        for p in self.root.iterdir():
-            if p.name.startswith(".") or not (p / MANIFEST).is_file():
+        for p in _entries(self.root):
+            if p.name.startswith(".") or not is_file(p / MANIFEST, StoreError):
                 continue
             out.append(self.info(p.name))
         return sorted(out, key=lambda v: (v.created, v.name))
@@ -292,7 +326,7 @@ class ModelStore:
         if not _VERSION_RE.match(version):
             raise StoreError(f"{version!r}: not a version name")
         path = self.root / version
-        if not (path / MANIFEST).is_file():
+        if not is_file(path / MANIFEST, StoreError):
             known = ", ".join(v.name for v in self.versions()[-5:]) or "none"
             raise StoreError(f"{self.root}: no version {version!r} (latest: {known})")
         return path
@@ -427,7 +461,7 @@ class ModelStore:
                 stack.append(cur)
             while len(stack) >= 2:
                 target = stack[-2]
-                if (self.root / target / MANIFEST).is_file():
+                if is_file(self.root / target / MANIFEST, StoreError):
                     break
                 del stack[-2]  # pruned by hand: skip it
             else:

@@ -24,6 +24,7 @@ from anomaly_gan.errors import BundleError, OutputError
 from anomaly_gan.scoring import SEVERITY_LEVELS, RobustStats, Threshold, combine
 from tests.support.cli import run_cli
 from tests.support_models import FEATURES
+from tests.test_store import deny_search
 
 
 def test_bundle_layout_and_metadata(tiny_bundle, tiny_detector):
@@ -96,8 +97,12 @@ def _rewrite(bundle, rel, edit):
     """Change one file and re-sign it in the manifest, as a careless tool would."""
     path = bundle / rel
     path.write_text(edit(path.read_text()))
+    _resign(bundle, rel)
+
+
+def _resign(bundle, rel):
     manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["files"][rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest["files"][rel] = hashlib.sha256((bundle / rel).read_bytes()).hexdigest()
     (bundle / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -241,6 +246,110 @@ def test_malformed_calibration_names_the_file_and_the_key(untrained_bundle, fiel
         inspect_bundle(untrained_bundle)
     assert str(info.value).startswith(f"{untrained_bundle / 'calibration.json'}: {expected}")
     assert "\n" not in str(info.value)
+
+
+def _replace(path, make):
+    path.unlink()
+    make(path)
+
+
+NET = "nets/scorer.keras"
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda f: _replace(f, lambda p: p.mkdir()),
+     "{b}: nets/scorer.keras listed in the manifest is a directory, not a regular file"),
+    (lambda f: _replace(f, lambda p: p.symlink_to(p)),
+     "{b}/nets/scorer.keras: cannot read: Too many levels of symbolic links"),
+    (lambda f: f.unlink(), "{b}: missing file nets/scorer.keras listed in the manifest"),
+    (lambda f: f.write_bytes(b""),
+     "{b}: checksum mismatch for nets/scorer.keras (file changed or corrupted)"),
+    (lambda f: _replace(f.parent.parent / "manifest.json", lambda p: p.symlink_to(p)),
+     "{b}/manifest.json: cannot read: Too many levels of symbolic links"),
+], ids=["directory", "symlink-loop", "missing", "zero-bytes", "manifest-symlink-loop"])
+def test_a_damaged_file_of_the_bundle_is_one_line_naming_it(untrained_bundle, damage, expected):
+    """A directory or a link loop in place of a listed file read 'missing file', and a
+    manifest that is a link loop 'not a model bundle'."""
+    damage(untrained_bundle / NET)
+    with pytest.raises(BundleError) as info:
+        inspect_bundle(untrained_bundle)
+    assert str(info.value) == expected.format(b=untrained_bundle)
+
+
+def test_an_unreadable_file_or_version_is_cannot_read(untrained_bundle, monkeypatch):
+    """They ended in a PermissionError traceback, or, for the version a store's current
+    names, read 'which is not a model bundle'."""
+    real_open = type(untrained_bundle).open
+
+    def refuse(self, *args, **kwargs):
+        if self.name == "scorer.keras":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(type(untrained_bundle), "open", refuse)
+        with pytest.raises(BundleError) as info:
+            inspect_bundle(untrained_bundle)
+    assert str(info.value) == f"{untrained_bundle / NET}: cannot read: Permission denied"
+
+    store = untrained_bundle.parent
+    version = untrained_bundle.rename(store / "v1")
+    (store / "current").write_text("v1\n")
+    deny_search(monkeypatch, version)
+    for path in (store, version):
+        with pytest.raises(BundleError) as info:
+            inspect_bundle(path)
+        assert str(info.value) == f"{version}: cannot read: Permission denied"
+
+
+def test_extra_files_and_an_unusual_path_are_fine(tmp_path):
+    bundle = save_bundle(untrained_detector(), tmp_path / "mödel dir 模型" / "v 1")
+    (bundle / "notes.txt").write_text("unlisted, ignored")
+    (bundle / "nets" / "old.keras.bak").write_bytes(b"x")
+    assert inspect_bundle(bundle).net_files == (NET,)
+
+
+def loadable_detector() -> Detector:
+    """:func:`untrained_detector` with a network Keras can load: untrained, made in a moment."""
+    import keras
+
+    net = keras.Sequential([keras.Input((16, 3)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    return dataclasses.replace(untrained_detector(), nets={"scorer": net})
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5], ids=["zero-bytes", "half"])
+@pytest.mark.parametrize("when", ["re-signed", "after-inspect"])
+def test_a_truncated_network_is_named_as_damaged(tmp_path, keep, when):
+    """Keras calls a .keras file that is not a complete zip archive "File not found". The
+    checksum catches it unless the manifest was re-signed, or the file changed between
+    inspect_bundle and load_bundle (the CLI imports TensorFlow in between, retrain trains)."""
+    bundle = save_bundle(loadable_detector(), tmp_path / "b")
+    info = inspect_bundle(bundle)
+    net = bundle / NET
+    net.write_bytes(net.read_bytes()[:int(net.stat().st_size * keep)])
+    if when == "re-signed":
+        _resign(bundle, NET)
+    with pytest.raises(BundleError) as err:
+        load_bundle(bundle if when == "re-signed" else info)
+    assert str(err.value) == (f"{bundle}: nets/scorer.keras is damaged: not a complete .keras "
+                              f"(zip) archive; truncated or corrupted, restore or retrain the "
+                              f"bundle")
+
+
+def test_a_damaged_network_fails_score_and_evaluate_in_one_line(untrained_bundle, tmp_path):
+    """The network of an untrained bundle is a few bytes that are no zip archive."""
+    data = tmp_path / "d.csv"
+    data.write_text("temp,rpm,flow\n" + "1,2,3\n" * 20)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("0\n" * 20)
+    out = run_cli(["score", "--model", str(untrained_bundle), "--data", str(data),
+                   "--out", str(tmp_path / "s.csv")],
+                  ["evaluate", "--model", str(untrained_bundle), "--data", str(data),
+                   "--labels", str(labels)])
+    expected = (f"anomaly-gan: error: {untrained_bundle}: nets/scorer.keras is damaged: not a "
+                f"complete .keras (zip) archive; truncated or corrupted, restore or retrain "
+                f"the bundle\n")
+    assert out["results"] == [[2, expected], [2, expected]]
 
 
 def test_set_bundle_version_renames_it_and_keeps_it_valid(untrained_bundle):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from anomaly_gan.cli import main
 from anomaly_gan.errors import BundleError, StoreError
 from anomaly_gan.store import ModelStore, gate_of, health_of
 
@@ -23,6 +25,19 @@ def fake_version(store: Path, name: str, created: str, gate: bool | None = None)
         meta["gate"] = {"passed": gate, "reasons": [] if gate else ["false-alarm rate too high"]}
     (d / "metadata.json").write_text(json.dumps(meta))
     return name
+
+
+def deny_search(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
+    """Make ``directory`` refuse to be searched, as mode 000 does to another user (the tests
+    run as root, whom no mode stops): ``stat`` of anything inside it is EACCES."""
+    real_stat = Path.stat
+
+    def stat(self, *args, **kwargs):
+        if directory in self.parents:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
 
 
 @pytest.fixture
@@ -235,3 +250,16 @@ def test_null_lineage_and_gate_read_as_absent(store):
         {"created": "2026-11-01T00:00:00+00:00", "lineage": None, "gate": None}))
     v1 = store.versions()[0]
     assert (v1.name, v1.data_range, v1.parent, v1.gate) == ("v1", "-", None, "-")
+
+
+def test_an_unreadable_version_is_one_line_saying_so(store, monkeypatch, capsys):
+    """Until 2026-12 `models list` and `models show` ended in a PermissionError traceback."""
+    store.promote("v1", verify=False)
+    deny_search(monkeypatch, store.root / "v1")
+    expected = f"{store.root / 'v1'}: cannot read: Permission denied"
+    for read in (_list, lambda s: s.info("v1"), lambda s: s.path_of("v1")):
+        with pytest.raises(StoreError) as info:
+            read(store)
+        assert str(info.value) == expected
+    assert main(["models", "show", "--store", str(store.root)]) == 2
+    assert capsys.readouterr().err == f"anomaly-gan: error: {expected}\n"

@@ -221,7 +221,7 @@ def _damage(store, case, monkeypatch):
     if case == "truncated":
         net.write_bytes(net.read_bytes()[:500])
         _resign(bad, rel)
-        return f"{bad}: cannot load network {rel}"
+        return f"{bad}: {rel} is damaged: not a complete .keras (zip) archive"
     if case == "no_calibration":
         (bad / "calibration.json").unlink()
         return f"{bad}: missing file calibration.json"
