@@ -1,4 +1,5 @@
-"""Process set-up for the command line: importing TensorFlow without its native banner.
+"""Process set-up for the command line: importing TensorFlow without its native banner, and
+Ctrl-C and SIGTERM for the commands that must clean up after themselves.
 
 ``import tensorflow`` prints lines such as ``WARNING: All log messages before
 absl::InitializeLog() is called are written to STDERR``, ``oneDNN custom operations are on``
@@ -10,12 +11,17 @@ one of those known notices, so nothing else is lost.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
+from typing import Any
 
-__all__ = ["import_tensorflow_quietly", "is_tensorflow_notice"]
+__all__ = ["Interrupts", "import_tensorflow_quietly", "is_tensorflow_notice"]
 
 _NOTICES = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called"
@@ -68,3 +74,60 @@ def import_tensorflow_quietly() -> None:
                 if line.strip() and not is_tensorflow_notice(line):
                     print(line, file=sys.stderr)
             sys.stderr.flush()
+
+
+class Interrupts:
+    """Ctrl-C and SIGTERM (a Job deleted, a node drained, ``kill``) for a command that must
+    clean up after itself (``retrain``'s half-written version, the demo's broker process).
+    A signal raises :class:`KeyboardInterrupt` in the main thread, so the ``with`` blocks
+    unwind and the CLI exits 130 with one line; Python's default SIGTERM ends the process at
+    once and leaves those behind.
+
+    Inside :meth:`deferred`, a first signal is only remembered: raised inside kafka-python's
+    own code, the exception was swallowed by its event loop and left the demo hung. The
+    block's loops call :meth:`check` or :meth:`sleep` instead, and a second signal raises at
+    once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._deferred = False
+        self._event = threading.Event()
+
+    def check(self) -> None:
+        """Raise :class:`KeyboardInterrupt` if a signal came."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, cut short by a signal (which is then raised)."""
+        self._event.wait(max(seconds, 0.0))
+        self.check()
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        first = not self.requested
+        self.requested = True
+        self._event.set()
+        if not (self._deferred and first):
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A first signal inside the block only sets :attr:`requested` (see the class)."""
+        self._deferred = True
+        try:
+            yield
+        finally:
+            self._deferred = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Interrupts]:
+        """The handlers while the block runs (only the main thread can set them)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

@@ -1,18 +1,52 @@
-"""What the two live demos share (``anomaly-gan demo`` and ``demo --logs``): the scorer on a
-thread with its HTTP endpoints, and a reader that hands over the output records as they
-arrive (to print alerts live)."""
+"""What the two live demos share (``anomaly-gan demo`` and ``demo --logs``): their option
+checks, how Ctrl-C and SIGTERM stop them, the scorer on a thread with its HTTP endpoints, and a reader that
+hands over the output records as they arrive (to print alerts live)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from anomaly_gan.config import ServeConfig
+from anomaly_gan.errors import ConfigError, brief
 
-__all__ = ["DemoScorer", "OutputReader", "say", "score_text"]
+__all__ = ["DemoScorer", "OutputReader", "check_options", "quiet_clients_on_interrupt",
+           "say", "score_text"]
+
+
+def check_options(speed: float, http_port: int, epochs: int | None) -> None:
+    """The options both demos take, checked before any work: one line naming the flag.
+
+    >>> check_options(float("nan"), 9108, None)
+    Traceback (most recent call last):
+    ...
+    anomaly_gan.errors.ConfigError: demo: --speed must be a finite number >= 0 (0 = as fast as possible), got nan
+    """
+    if not (math.isfinite(speed) and speed >= 0):
+        raise ConfigError("demo: --speed must be a finite number >= 0 (0 = as fast as "
+                          f"possible), got {speed:g}")
+    if not 0 <= http_port <= 65535:
+        raise ConfigError(f"demo: --http-port must be 0..65535 (0 = any free port), "
+                          f"got {brief(http_port)}")
+    if epochs is not None and epochs < 1:
+        raise ConfigError(f"demo: --epochs must be at least 1, got {brief(epochs)}")
+
+
+@contextlib.contextmanager
+def quiet_clients_on_interrupt() -> Iterator[None]:
+    """Once interrupted, the Kafka clients that close while the broker goes away log
+    connection errors with tracebacks; the user asked to stop, so they are silenced."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL + 1)
+        raise
 
 
 def score_text(score: float | None, width: int) -> str:
@@ -63,11 +97,14 @@ class DemoScorer:
         """A sample of the scorer's metrics (0 while it has none)."""
         return self.registry.get_sample_value(name, labels or {}) or 0.0
 
-    def wait_assigned(self, timeout_s: float = 60.0) -> bool:
+    def wait_assigned(self, check: Callable[[], None] = lambda: None,
+                      timeout_s: float = 60.0) -> bool:
         """Wait until the scorer owns partitions of the input topic (so the demo's first
-        events are read as they come); False if it does not within ``timeout_s``."""
+        events are read as they come); False if it does not within ``timeout_s``. ``check``
+        runs on every poll (an interrupt the demo must act on)."""
         deadline = time.monotonic() + timeout_s
         while not self.scorer.io.assignment():
+            check()
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -20,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_gan.demo.broker import local_kafka
-from anomaly_gan.demo.common import say, score_text
+from anomaly_gan.demo.common import (
+    check_options,
+    quiet_clients_on_interrupt,
+    say,
+    score_text,
+)
+from anomaly_gan.errors import OutputError
+from anomaly_gan.runtime import Interrupts
 
 __all__ = ["LOGS_DEMO_CONFIG", "LogsDemoOptions", "names_template", "run_logs_demo"]
 
@@ -40,6 +48,9 @@ class LogsDemoOptions:
     http_port: int = 9108
     out: str = "out/demo-logs"
     epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        check_options(self.speed, self.http_port, self.epochs)
 
 
 def _words(template: str) -> list[str]:
@@ -61,9 +72,15 @@ def _matches(alert: dict[str, Any], incident: dict[str, Any], span: float) -> bo
 
 
 def run_logs_demo(opts: LogsDemoOptions) -> int:
+    stop = Interrupts()
+    with stop.installed():
+        return _run_logs_demo(opts, stop)
+
+
+def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
     from kafka import KafkaProducer
 
-    from anomaly_gan.artifacts import load_bundle, save_bundle
+    from anomaly_gan.artifacts import check_destination, load_bundle, save_bundle
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.demo.broker import EmbeddedBroker
     from anomaly_gan.demo.common import DemoScorer, OutputReader
@@ -71,13 +88,18 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
     from anomaly_gan.logs.offline import train_log_detector
     from anomaly_gan.stream.logs import configure_logging
 
+    out = Path(opts.out)
+    check_destination(out / "model", overwrite=True)
     configure_logging("text", "ERROR")
     logs = make_service_logs(train_minutes=60, test_minutes=30, seed=opts.seed)
     split = logs.start_ts + logs.train_seconds
-    out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
     train_file = out / "train.jsonl"
-    train_file.write_text("".join(line + "\n" for line in logs.jsonl(end_ts=split)))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        train_file.write_text("".join(line + "\n" for line in logs.jsonl(end_ts=split)))
+    except OSError as exc:
+        raise OutputError(f"{train_file}: cannot write the training logs: "
+                          f"{exc.strerror or exc}") from None
     raw_cfg = json.loads(json.dumps(LOGS_DEMO_CONFIG))
     if opts.epochs is not None:
         raw_cfg["training"]["epochs"] = opts.epochs
@@ -94,8 +116,10 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
     span = det.window * 10.0
 
     topics = {"events": "demo.logs", "alerts": "demo.log-alerts", "dlq": "demo.log-dlq"}
-    with EmbeddedBroker(topics={topics["events"]: 2, topics["alerts"]: 1,
-                                topics["dlq"]: 1}) as broker:
+    # Closed in reverse order, also on Ctrl-C: the clients before the broker they talk to.
+    with contextlib.ExitStack() as stack, quiet_clients_on_interrupt(), stop.deferred():
+        broker = stack.enter_context(EmbeddedBroker(topics={
+            topics["events"]: 2, topics["alerts"]: 1, topics["dlq"]: 1}))
         bootstrap = broker.bootstrap_servers
         serve = config_from_dict({"serve": {
             "model_path": str(path),
@@ -105,6 +129,7 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
             "http": {"port": opts.http_port},
         }}, "logs demo serve config").serve
         live = DemoScorer(serve, det, opts.http_port)
+        stack.callback(live.stop)
         say(f"broker on {bootstrap}; metrics on http://127.0.0.1:{live.port}/metrics")
 
         alerts: list[dict[str, Any]] = []
@@ -118,16 +143,19 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
                     + (f"  e.g. {t['examples'][0]!r}" if t["examples"] else ""))
 
         reader = OutputReader(bootstrap, [topics["alerts"]], on_alert)
-        live.wait_assigned()
+        stack.callback(reader.stop)
+        live.wait_assigned(stop.check)
         say(f"streaming {len(test_lines)} lines at "
              + (f"{opts.speed:g}x real time" if opts.speed > 0 else "full speed") + " ...")
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        stack.callback(producer.close, timeout=2)
         started = time.monotonic()
         for rec in test_lines:
+            stop.check()
             if opts.speed > 0:
                 wait = started + (rec["ts"] - split) / opts.speed - time.monotonic()
                 if wait > 0:
-                    time.sleep(wait)
+                    stop.sleep(wait)
             producer.send(topics["events"], key=rec["entity"].encode(),
                           value=json.dumps(rec).encode())
         producer.flush()
@@ -135,10 +163,8 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
         deadline = time.monotonic() + 60
         while (live.value("anomaly_gan_log_lines_total") < len(test_lines)
                and time.monotonic() < deadline):
-            time.sleep(0.05)
-        time.sleep(1.0)  # the last alerts
-        reader.stop()
-        live.stop()
+            stop.sleep(0.05)
+        stop.sleep(1.0)  # the last alerts
 
     say("\nsummary")
     ok = True

@@ -12,11 +12,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,21 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.demo.common import say, score_text
+from anomaly_gan.demo.common import (
+    check_options,
+    quiet_clients_on_interrupt,
+    say,
+    score_text,
+)
+from anomaly_gan.errors import ConfigError, brief
+from anomaly_gan.runtime import Interrupts
 
 __all__ = ["DemoOptions", "alert_matches", "run_demo"]
 
 STEP_SECONDS = 10.0  # the synthetic plant's row spacing
+# --entities x --steps: 1000 pumps of 3000 rows are ~200 MB of sensor values; the plant is
+# generated in memory, so far more would exhaust it (100,000 pumps: 18 GB) before training.
+MAX_ROWS = 3_000_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,16 @@ class DemoOptions:
     out: str = "out/demo"
     keep_running: bool = False
     epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        check_options(self.speed, self.http_port, self.epochs)
+        if self.entities < 1 or self.steps < 1:
+            raise ConfigError(f"demo: --entities and --steps must be at least 1, got "
+                              f"{brief(self.entities)} and {brief(self.steps)}")
+        if self.entities * self.steps > MAX_ROWS:
+            raise ConfigError(f"demo: --entities x --steps must be at most {MAX_ROWS:,} rows "
+                              f"(e.g. 1000 pumps of 3000), got {brief(self.entities)} x "
+                              f"{brief(self.steps)}")
 
 
 def alert_matches(alert: dict[str, Any], incidents: list[dict[str, Any]],
@@ -82,8 +101,15 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_demo(opts: DemoOptions) -> int:
+    stop = Interrupts()
+    with stop.installed():
+        return _run_demo(opts, stop)
+
+
+def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
     from kafka import KafkaProducer
 
+    from anomaly_gan.artifacts import check_destination
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.data.synthetic import make_plant
     from anomaly_gan.demo.broker import EmbeddedBroker, local_kafka
@@ -91,6 +117,7 @@ def run_demo(opts: DemoOptions) -> int:
     from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.logs import configure_logging
 
+    check_destination(Path(opts.out) / "model", overwrite=True)  # before a minute of training
     configure_logging("text", "ERROR")  # the demo prints its own story
     plant = make_plant(n_entities=opts.entities, n_steps=opts.steps, seed=opts.seed)
     say(f"synthetic plant: {len(plant.entities)} pumps x {opts.steps} rows x "
@@ -105,8 +132,11 @@ def run_demo(opts: DemoOptions) -> int:
 
     topics = {"events": "demo.events", "alerts": "demo.alerts", "scores": "demo.scores",
               "dlq": "demo.dlq"}
-    with EmbeddedBroker(topics={topics["events"]: 3, topics["alerts"]: 1,
-                                topics["scores"]: 1, topics["dlq"]: 1}) as broker:
+    # Closed in reverse order, also on Ctrl-C: the clients before the broker they talk to
+    # (the other way round they log a screenful of connection errors on the way out).
+    with contextlib.ExitStack() as stack, quiet_clients_on_interrupt(), stop.deferred():
+        broker = stack.enter_context(EmbeddedBroker(topics={
+            topics["events"]: 3, topics["alerts"]: 1, topics["scores"]: 1, topics["dlq"]: 1}))
         bootstrap = broker.bootstrap_servers
         cfg = config_from_dict({"serve": {
             "model_path": str(model_path),
@@ -117,6 +147,7 @@ def run_demo(opts: DemoOptions) -> int:
             "http": {"port": opts.http_port},
         }}, "demo serve config").serve
         live = DemoScorer(cfg, det, opts.http_port)
+        stack.callback(live.stop)
         say(f"broker on {bootstrap}; metrics on http://127.0.0.1:{live.port}/metrics")
 
         # Live alerts and score latencies, read back from the output topics.
@@ -142,18 +173,21 @@ def run_demo(opts: DemoOptions) -> int:
                  f"{', '.join(rec['top_features'][:3]):<28} [{tag}]")
 
         reader = OutputReader(bootstrap, [topics["alerts"], topics["scores"]], on_record)
-        live.wait_assigned()
+        stack.callback(reader.stop)
+        live.wait_assigned(stop.check)
         say(f"streaming {n_events} events ({len(rows)} rows x {len(plant.entities)} pumps) at "
              + (f"{opts.speed:g}x real time" if opts.speed > 0 else "full speed") + " ...")
 
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+        stack.callback(producer.close, timeout=2)
         interval = STEP_SECONDS / opts.speed if opts.speed > 0 else 0.0
         t_start = time.monotonic()
         for i, t in enumerate(rows):
+            stop.check()
             if interval:
                 wait = t_start + i * interval - time.monotonic()
                 if wait > 0:
-                    time.sleep(wait)
+                    stop.sleep(wait)
             ts = float(plant.timestamps[t])
             now = time.time()
             for e, name in enumerate(plant.entities):
@@ -165,9 +199,9 @@ def run_demo(opts: DemoOptions) -> int:
         producer.close()
         deadline = time.monotonic() + 120
         while scored[0] < n_windows and time.monotonic() < deadline:
-            time.sleep(0.05)
+            stop.sleep(0.05)
         elapsed = time.monotonic() - t_start
-        time.sleep(0.5)  # last alerts
+        stop.sleep(0.5)  # last alerts
 
         # Summary.
         hits = [alert_matches(a, plant.incidents, plant.timestamps) for a in alerts]
@@ -198,13 +232,9 @@ def run_demo(opts: DemoOptions) -> int:
         if opts.keep_running:
             say(f"\nkeeping the broker ({bootstrap}) and the scorer up; "
                  f"metrics on http://127.0.0.1:{live.port}/metrics; Ctrl-C to stop")
-            stop = threading.Event()
-            signal.signal(signal.SIGINT, lambda *_: stop.set())
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            while not stop.wait(0.5):
-                pass
-        reader.stop()
-        live.stop()
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C or SIGTERM: done
+                while True:
+                    stop.sleep(1.0)
     ok = windows == n_windows
     if not ok:
         print(f"demo: only {int(windows)} of {n_windows} windows were scored", file=sys.stderr)

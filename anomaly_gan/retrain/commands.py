@@ -7,17 +7,13 @@ the validation gate rejected it (kept in the store with the reasons, not promote
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from typing import Any
 
 from anomaly_gan.errors import DataError
+from anomaly_gan.runtime import Interrupts
 
 __all__ = ["cmd_models", "cmd_retrain", "register"]
 
@@ -93,29 +89,10 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         if not args.quiet or msg.startswith(("[", *WARNING_PREFIXES)):
             _eprint(msg)
 
-    with _sigterm_interrupts():
+    with Interrupts().installed():
         result = retrain(cfg, req, progress=progress)
     print(json.dumps(result.report, indent=2, default=str))
     return result.exit_code
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a Job deleted, a node drained) stops a retrain as Ctrl-C does: what it was
-    writing into the store is removed and it exits 130 with one line. Python's default would
-    end the process at once, leaving a half-written hidden version directory behind."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _models_list(store, args: argparse.Namespace) -> int:

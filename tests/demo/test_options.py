@@ -1,0 +1,64 @@
+"""What the demos refuse before any work: bad options and an output path they cannot write
+(one line, exit 2, not a traceback or a minute of training first)."""
+
+import pytest
+
+from anomaly_gan import cli
+from anomaly_gan.demo import logs as logs_demo
+from anomaly_gan.demo import stream as stream_demo
+from anomaly_gan.demo.logs import LogsDemoOptions
+from anomaly_gan.demo.stream import DemoOptions
+from anomaly_gan.errors import ConfigError, OutputError
+
+
+@pytest.mark.parametrize(("options", "flag"), [
+    ({"speed": -1.0}, "--speed"),
+    ({"speed": float("nan")}, "--speed"),
+    ({"speed": float("inf")}, "--speed"),
+    ({"entities": 0}, "--entities and --steps"),
+    ({"steps": -5}, "--entities and --steps"),
+    ({"entities": 100_000}, "--entities x --steps"),  # 18 GB of plant before training
+    ({"http_port": 70_000}, "--http-port"),
+    ({"epochs": 0}, "--epochs"),
+])
+def test_bad_sensor_demo_options_name_the_flag(options, flag):
+    with pytest.raises(ConfigError, match=f"demo: {flag} must"):
+        DemoOptions(**options)
+
+
+@pytest.mark.parametrize("options", [{"speed": float("nan")}, {"speed": -60.0},
+                                     {"http_port": -1}, {"epochs": -2}])
+def test_bad_logs_demo_options_are_refused(options):
+    with pytest.raises(ConfigError, match="demo: --"):
+        LogsDemoOptions(**options)
+
+
+def test_the_defaults_and_full_speed_are_accepted():
+    DemoOptions()
+    DemoOptions(speed=0, entities=1000, http_port=0, epochs=1)
+    LogsDemoOptions(speed=0)
+
+
+def test_cli_says_one_line_and_exits_2(capsys):
+    assert cli.main(["demo", "--speed", "nan"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [("anomaly-gan: error: demo: --speed must be a finite number >= 0 "
+                    "(0 = as fast as possible), got nan")]
+
+
+def _never(*_args, **_kwargs):
+    raise AssertionError("trained although the output path cannot be written")
+
+
+def test_sensor_demo_checks_its_output_path_before_training(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(stream_demo, "_train", _never)
+    with pytest.raises(OutputError, match="a-file"):
+        stream_demo.run_demo(DemoOptions(out=str(tmp_path / "a-file" / "demo")))
+
+
+def test_logs_demo_checks_its_output_path_before_writing_or_training(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr("anomaly_gan.logs.offline.train_log_detector", _never)
+    with pytest.raises(OutputError, match="a-file"):
+        logs_demo.run_logs_demo(LogsDemoOptions(out=str(tmp_path / "a-file" / "demo-logs")))
