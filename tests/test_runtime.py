@@ -27,3 +27,33 @@ def test_banner_lines_are_dropped(line):
 ])
 def test_everything_else_is_passed_on(line):
     assert not is_tensorflow_notice(line)
+
+
+def test_interrupts_raise_at_once_outside_deferred_and_at_a_check_inside():
+    """Raised inside kafka-python's event loop, a KeyboardInterrupt was swallowed and the demo
+    streamed on: inside ``deferred`` the first signal is only recorded and the caller's loop
+    raises it; a second signal raises at once."""
+    import os
+    import signal
+    import time
+
+    import pytest
+
+    from anomaly_gan.runtime import Interrupts
+
+    stop = Interrupts()
+    with stop.installed(), pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    assert signal.getsignal(signal.SIGTERM) != stop._handle  # restored
+
+    stop = Interrupts()
+    with stop.installed(), stop.deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler runs between bytecodes: nothing raised
+        assert stop.requested and stop._event.is_set()  # so sleep() returns at once
+        with pytest.raises(KeyboardInterrupt):
+            stop.sleep(30)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)  # a second signal: at once
+            time.sleep(5)
