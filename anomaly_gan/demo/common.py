@@ -1,6 +1,6 @@
 """What the two live demos share (``anomaly-gan demo`` and ``demo --logs``): their option
-checks, how Ctrl-C and SIGTERM stop them, the scorer on a thread with its HTTP endpoints, and a reader that
-hands over the output records as they arrive (to print alerts live)."""
+checks, quiet clients once interrupted, the scorer on a thread with its HTTP endpoints, and
+a reader that hands over the output records as they arrive (to print alerts live)."""
 
 from __future__ import annotations
 
