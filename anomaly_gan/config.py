@@ -660,6 +660,10 @@ def _is_string_type(tp: Any) -> bool:
     return tp is str
 
 
+# strptime directives that set the year ('%c' and '%x' are the locale's date with its year).
+_YEAR_DIRECTIVES = ("%Y", "%y", "%G", "%c", "%x")
+
+
 def _check_logs(logs: LogsConfig, source: str) -> None:
     import re
 
@@ -686,6 +690,11 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
         if "ts" not in groups and logs.bucket_seconds is not None:
             raise ConfigError(f"{source}: logs.regex: time buckets (logs.bucket_seconds) need "
                               f"a (?P<ts>...) group; or count per N lines (logs.bucket_lines)")
+    fmt = logs.timestamp_format
+    if fmt is not None and not any(d in fmt.replace("%%", "") for d in _YEAR_DIRECTIVES):
+        years = ", ".join(_YEAR_DIRECTIVES)
+        raise ConfigError(f"{source}: logs.timestamp_format: expected a year ({years}); "
+                          f"without one every line reads as 1900, got {fmt!r}")
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tuple[dict, str]:
