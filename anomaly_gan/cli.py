@@ -478,8 +478,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            _tensorflow()  # before it starts logging, so no banner lands among the log lines
         return int(args.func(args) or 0)
     except AnomalyGanError as exc:
         return _last_words(f"anomaly-gan: error: {exc}", EXIT_BAD_INPUT)

@@ -27,7 +27,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The options are checked first (a typo costs no TensorFlow import); TensorFlow is
+    imported before the demo starts logging, so no banner lands among its lines."""
     from anomaly_gan.demo.stream import DemoOptions, run_demo
+    from anomaly_gan.runtime import import_tensorflow_quietly
 
     if args.logs:
         from anomaly_gan.demo.logs import LogsDemoOptions, run_logs_demo
@@ -35,11 +38,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         if args.keep_running:
             raise ConfigError("demo --logs: --keep-running is for the sensor demo only")
-        return run_logs_demo(LogsDemoOptions(
+        logs_opts = LogsDemoOptions(
             speed=60.0 if args.speed is None else args.speed, seed=args.seed,
-            http_port=args.http_port, out=args.out or "out/demo-logs", epochs=args.epochs))
+            http_port=args.http_port, out=args.out or "out/demo-logs", epochs=args.epochs)
+        import_tensorflow_quietly()
+        return run_logs_demo(logs_opts)
 
-    return run_demo(DemoOptions(
+    opts = DemoOptions(
         entities=args.entities,
         steps=args.steps,
         speed=1000.0 if args.speed is None else args.speed,
@@ -48,7 +53,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out=args.out or "out/demo",
         keep_running=args.keep_running,
         epochs=args.epochs,
-    ))
+    )
+    import_tensorflow_quietly()
+    return run_demo(opts)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -3,7 +3,6 @@
 
 import pytest
 
-from anomaly_gan import cli
 from anomaly_gan.demo import logs as logs_demo
 from anomaly_gan.demo import stream as stream_demo
 from anomaly_gan.demo.logs import LogsDemoOptions
@@ -39,11 +38,18 @@ def test_the_defaults_and_full_speed_are_accepted():
     LogsDemoOptions(speed=0)
 
 
-def test_cli_says_one_line_and_exits_2(capsys):
-    assert cli.main(["demo", "--speed", "nan"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == [("anomaly-gan: error: demo: --speed must be a finite number >= 0 "
-                    "(0 = as fast as possible), got nan")]
+def test_cli_says_one_line_and_exits_2_before_tensorflow_loads():
+    """The CLI imported TensorFlow before it built the demo's options: a typo took 5.5 s."""
+    from tests.support.cli import run_cli
+
+    probe = run_cli(["demo", "--speed", "nan"], ["demo", "--logs", "--http-port", "70000"])
+    assert not probe["tensorflow"]
+    [(rc, err), (rc_logs, err_logs)] = probe["results"]
+    assert rc == rc_logs == 2
+    assert err.splitlines() == [("anomaly-gan: error: demo: --speed must be a finite number "
+                                 ">= 0 (0 = as fast as possible), got nan")]
+    assert err_logs.splitlines() == [("anomaly-gan: error: demo: --http-port must be 0..65535 "
+                                      "(0 = any free port), got 70000")]
 
 
 def _never(*_args, **_kwargs):
