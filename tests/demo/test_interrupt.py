@@ -36,9 +36,10 @@ def _listening(port: str) -> bool:
         return s.connect_ex(("127.0.0.1", int(port))) == 0
 
 
+# Both signals reach the same handler (runtime.Interrupts); each demo is run once (15 s).
 @pytest.mark.parametrize(("argv", "signum"), [
-    (SENSOR, signal.SIGINT), (SENSOR, signal.SIGTERM), (LOGS, signal.SIGTERM),
-], ids=["demo-ctrl-c", "demo-sigterm", "logs-sigterm"])
+    (SENSOR, signal.SIGTERM), (LOGS, signal.SIGINT),
+], ids=["demo-sigterm", "logs-ctrl-c"])
 def test_a_signal_mid_stream_stops_the_demo_cleanly(tmp_path, argv, signum):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
