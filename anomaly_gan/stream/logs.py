@@ -52,9 +52,12 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     logging.captureWarnings(True)
+    # kafka-python is chatty at INFO (every connection, every rebalance step), so it logs from
+    # WARNING up, or from the level asked for when that is higher: under ERROR (the demo's)
+    # its "task ran for 0.42 s, blocking the event loop" warnings on a busy machine are noise.
+    kafka_level = max(logging.WARNING, logging.getLevelNamesMapping().get(level.upper(), 0))
     for name, lvl in (("anomaly_gan", level), ("py.warnings", logging.WARNING),
-                      # kafka-python is chatty at INFO (every connection, every rebalance step).
-                      ("kafka", logging.WARNING)):
+                      ("kafka", kafka_level)):
         logger = logging.getLogger(name)
         for h in list(logger.handlers):
             logger.removeHandler(h)

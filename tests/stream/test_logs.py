@@ -37,3 +37,16 @@ def test_json_logs_cover_kafka_and_warnings(restore_loggers, capsys):
     assert [(x["logger"], x["level"]) for x in lines] == [
         ("anomaly_gan.stream", "INFO"), ("kafka.conn", "ERROR"), ("py.warnings", "WARNING")]
     assert lines[0]["port"] == 1
+
+
+@pytest.mark.parametrize(("level", "kafka_shown"), [("INFO", ["WARNING", "ERROR"]),
+                                                    ("ERROR", ["ERROR"])])
+def test_kafka_logs_from_warning_or_the_level_asked_for_when_higher(restore_loggers, capsys,
+                                                                     level, kafka_shown):
+    """Under ERROR (the demo's level) kafka-python's warnings ('task ran for 0.42 s, blocking
+    the event loop' on a busy machine) used to come through among the demo's own lines."""
+    configure_logging("json", level)
+    for lvl in (logging.INFO, logging.WARNING, logging.ERROR):
+        logging.getLogger("kafka.net.selector").log(lvl, "kafka says")
+    shown = [json.loads(line)["level"] for line in capsys.readouterr().err.splitlines()]
+    assert shown == kafka_shown
