@@ -45,8 +45,8 @@ from anomaly_gan.config import Config, config_from_dict, config_to_dict, without
 from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, brief, clip
-from anomaly_gan.files import check_creatable, read_json, umask_mode
-from anomaly_gan.store import CURRENT, MANIFEST, is_file, mode_of, read_pointer
+from anomaly_gan.files import check_creatable, is_file, mode_of, read_json, umask_mode
+from anomaly_gan.store import CURRENT, MANIFEST, read_pointer
 
 __all__ = [
     "FORMAT_VERSION",

@@ -9,6 +9,7 @@ under another on a shared volume. Everything written here gets the mode a plain
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -20,8 +21,8 @@ from typing import IO, Any
 from anomaly_gan.errors import AnomalyGanError, DataError, OutputError, clip
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "check_creatable", "check_input",
-           "check_output_apart", "check_output_file", "current_umask", "open_input",
-           "read_json", "umask_mode"]
+           "check_output_apart", "check_output_file", "current_umask", "is_file", "mode_of",
+           "open_input", "read_json", "umask_mode"]
 
 
 def check_input(path: str | os.PathLike[str]) -> Path:
@@ -76,6 +77,28 @@ def read_json(path: Path, what: str, error: type[AnomalyGanError]) -> Any:
         raise error(f"{path}: {what} is not valid JSON: {clip(str(exc), 120)}") from None
     except RecursionError:
         raise error(f"{path}: {what} is nested too deeply to be read as JSON") from None
+
+
+def mode_of(path: Path, error: type[AnomalyGanError]) -> int | None:
+    """``path``'s ``st_mode``; None when nothing is there (or the name is too long to be);
+    one ``error`` when it cannot be told. ``Path.is_file`` says False for a symbolic-link loop
+    and raises PermissionError under a directory that cannot be searched, so an unreadable
+    version read as "not a model bundle" or ended in a traceback."""
+    try:
+        return path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    except PermissionError as exc:  # stat needs no right on the file: a directory refused it
+        raise error(f"{path.parent}: cannot read: {exc.strerror}") from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return None
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def is_file(path: Path, error: type[AnomalyGanError]) -> bool:
+    """Whether ``path`` is a regular file; see :func:`mode_of` for what raises ``error``."""
+    return stat.S_ISREG(mode_of(path, error) or 0)
 
 
 def current_umask() -> int:

@@ -26,7 +26,6 @@ renamed. A process killed at any point leaves either the old or the new state.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_gan.errors import AnomalyGanError, BundleError, StoreError, brief
-from anomaly_gan.files import read_json
+from anomaly_gan.files import is_file, mode_of, read_json
 
 __all__ = [
     "CURRENT",
@@ -51,8 +50,6 @@ __all__ = [
     "VersionInfo",
     "gate_of",
     "health_of",
-    "is_file",
-    "mode_of",
     "read_pointer",
 ]
 
@@ -78,28 +75,6 @@ def read_pointer(path: Path, error: type[AnomalyGanError]) -> str:
                     f"got undecodable bytes") from None
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
-
-
-def mode_of(path: Path, error: type[AnomalyGanError]) -> int | None:
-    """``path``'s ``st_mode``; None when nothing is there (or the name is too long to be);
-    one ``error`` when it cannot be told. ``Path.is_file`` says False for a symbolic-link loop
-    and raises PermissionError under a directory that cannot be searched, so an unreadable
-    version read as "not a model bundle" or ended in a traceback."""
-    try:
-        return path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError, ValueError):
-        return None
-    except PermissionError as exc:  # stat needs no right on the file: a directory refused it
-        raise error(f"{path.parent}: cannot read: {exc.strerror}") from None
-    except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:
-            return None
-        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
-
-
-def is_file(path: Path, error: type[AnomalyGanError]) -> bool:
-    """Whether ``path`` is a regular file; see :func:`mode_of` for what raises ``error``."""
-    return stat.S_ISREG(mode_of(path, error) or 0)
 
 
 def _is_strings(value: Any) -> bool:
@@ -256,10 +231,10 @@ class ModelStore:
         if stat.S_ISREG(mode):
             raise StoreError(f"{root}: is a file, not a model store (a directory with a "
                              f"'{CURRENT}' file)")
-        if stat.S_ISDIR(mode) and is_file(root / MANIFEST, StoreError):
-            raise StoreError(f"{root}: is a model bundle, not a store; pass the directory "
-                             f"that holds the versions")
         if stat.S_ISDIR(mode):
+            if is_file(root / MANIFEST, StoreError):
+                raise StoreError(f"{root}: is a model bundle, not a store; pass the directory "
+                                 f"that holds the versions")
             entries = [p for p in _entries(root) if not p.name.startswith(".")]
             is_store = is_file(root / CURRENT, StoreError) or is_file(root / HISTORY, StoreError)
             if is_store or (create and not entries):
