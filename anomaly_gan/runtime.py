@@ -89,9 +89,13 @@ class Interrupts:
     once."""
 
     def __init__(self) -> None:
-        self.requested = False
         self._deferred = False
-        self._event = threading.Event()
+        self._event = threading.Event()  # set by the first signal
+
+    @property
+    def requested(self) -> bool:
+        """Whether a signal came."""
+        return self._event.is_set()
 
     def check(self) -> None:
         """Raise :class:`KeyboardInterrupt` if a signal came."""
@@ -105,7 +109,6 @@ class Interrupts:
 
     def _handle(self, _signum: int, _frame: Any) -> None:
         first = not self.requested
-        self.requested = True
         self._event.set()
         if not (self._deferred and first):
             raise KeyboardInterrupt

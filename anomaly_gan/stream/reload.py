@@ -80,9 +80,10 @@ class ModelWatcher:
         self._on_checked = on_checked or (lambda _t: None)
         self._clock = clock
         self._current = current
-        self._seen = current_fingerprint  # last fingerprint acted on (good or bad)
-        self._refused = False  # _seen is a bundle that was refused or an error
-        self._active = current_fingerprint  # the model in use, or handed over to take()
+        # Last fingerprint acted on, and the model in use (or handed over to take()): they
+        # differ while the path names a bundle that was refused, or a check failed.
+        self._seen = current_fingerprint
+        self._active = current_fingerprint
         self._pending: Any = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -122,7 +123,7 @@ class ModelWatcher:
             key = f"error:{type(exc).__name__}:{exc}"
             if key != self._seen:  # logged and counted once, not at every check
                 log.exception("model reload check failed, keeping the current model")
-                self._seen, self._refused = key, True
+                self._seen = key
                 self._on_result("failure")
 
     def _check(self) -> bool:
@@ -133,11 +134,11 @@ class ModelWatcher:
         except (AnomalyGanError, OSError) as exc:
             self._refuse(f"error:{exc}", exc)
             return False
-        if fp == self._seen:
-            return not self._refused
-        if fp == self._active:  # back to the model in use (a bad promote rolled back)
-            self._seen, self._refused = fp, False
+        if fp == self._active:  # the model in use (again, once a bad promote is rolled back)
+            self._seen = fp
             return True
+        if fp == self._seen:  # refused before: retried only when it changes again
+            return False
         try:
             det = self._loader(bundle)
             why = check_compatible(self._current, det)
@@ -157,7 +158,6 @@ class ModelWatcher:
         with self._lock:
             self._pending = det
         self._seen = self._active = fp
-        self._refused = False
         log.info("model %s loaded, swapping in between batches", det.version)
         self._on_result("success")
         return True
@@ -174,4 +174,4 @@ class ModelWatcher:
         if key != self._seen:
             log.error("model reload failed, keeping the current model: %s", _reason(exc))
             self._on_result("failure")
-        self._seen, self._refused = key, True
+        self._seen = key
