@@ -77,11 +77,8 @@ class Intake:
                     dead_letter(tp, m, ev)
                     continue
                 push(ev.entity, ev.ts, ev.values, tp, m.offset, batch)  # type: ignore[union-attr]
-            except Exception as exc:  # one record must never stop the service
-                log.exception("record %s/%s/%s could not be handled; sent to the DLQ",
-                              tp.topic, tp.partition, m.offset)
-                dead_letter(tp, m, InvalidEvent(
-                    "unprocessable", f"{type(exc).__name__}: {exc}"[:300]))
+            except Exception as exc:  # noqa: BLE001 - one record must never stop the service
+                self._unprocessable(tp, m, exc, "record")
                 continue
             if batch.n:
                 batch = fill(tp, m.offset, batch, False)
@@ -101,14 +98,18 @@ class Intake:
                     for row, x in zip(rows, values, strict=True):
                         partition, offset = logs.origin(row)
                         push(row.entity, row.end_ts, x, partition, offset, batch)
-            except Exception as exc:  # one record must never stop the service
-                log.exception("log record %s/%s/%s could not be handled; sent to the DLQ",
-                              tp.topic, tp.partition, m.offset)
-                dead_letter(tp, m, InvalidEvent(
-                    "unprocessable", f"{type(exc).__name__}: {exc}"[:300]))
+            except Exception as exc:  # noqa: BLE001 - one record must never stop the service
+                self._unprocessable(tp, m, exc, "log record")
                 continue
             if batch.n:
                 batch = fill(tp, m.offset, batch, logs.crowded)
+
+    def _unprocessable(self, tp: Any, m: Any, exc: Exception, what: str) -> None:
+        """A record whose handling raised (a bug): logged with its traceback, to the DLQ."""
+        log.exception("%s %s/%s/%s could not be handled; sent to the DLQ", what, tp.topic,
+                      tp.partition, m.offset)
+        self.dead_letter(tp, m, InvalidEvent("unprocessable",
+                                             f"{type(exc).__name__}: {exc}"[:300]))
 
     def safe_offsets(self, next_offsets: dict[Any, int],
                      rescore: Callable[[str], int]) -> dict[Any, int]:
