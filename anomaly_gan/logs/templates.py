@@ -8,6 +8,12 @@ Loading re-inserts the clusters into a fresh prefix tree, and matching uses drai
 ``fallback`` search (tree first, then every template of the same length), so a restored
 miner gives every line the same template as the miner that was saved.
 
+Matching a line against the known templates goes through :class:`ExactMatcher`, which gives
+drain3's ``match(..., "fallback")`` answer from hash lookups. drain3 compares the line with
+every template in its tree leaf and then, when none matches, with every template of the same
+length, so a log in which most lines are their own template (an unmasked id, free text)
+cost O(templates) per line: 8,000 unique lines took 11 s to classify, 4,000 took 1.3 s.
+
 >>> m = TemplateMiner(masking=("number",))
 >>> a = m.learn("connected to db in 12 ms")
 >>> m.learn("connected to db in 7 ms") == a
@@ -21,7 +27,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from drain3.drain import Drain, LogCluster
@@ -29,7 +35,7 @@ from drain3.masking import LogMasker, MaskingInstruction
 
 from anomaly_gan.errors import BundleError
 
-__all__ = ["MASKS", "TemplateMiner"]
+__all__ = ["MASKS", "ExactMatcher", "TemplateMiner"]
 
 # Masking rules by name (``logs.masking``), applied in the configured order. Each replaces a
 # variable part of a line with a placeholder before mining, e.g. "10.0.0.7:8080" -> "<IP>".
@@ -45,6 +51,79 @@ MASKS: dict[str, tuple[str, str]] = {
 }
 _PARAM = "<*>"
 _STATE_VERSION = 1
+
+
+class ExactMatcher:
+    """``drain.match(line, full_search_strategy="fallback")`` of a Drain that no longer
+    changes, by lookup instead of a scan.
+
+    drain3 accepts a template for a line when every token that is not ``<*>`` equals the
+    line's token there; among those it keeps the one with the most ``<*>``, the first in its
+    list on a tie. It looks first in the line's tree leaf, then in every template of the
+    line's length. Here each such list is grouped by where its templates have ``<*>``, and
+    each group is a dict from the other tokens to the first template having them: a line
+    costs one lookup per group (a handful), not one comparison per template. Lists are
+    indexed when first needed; the matcher must be rebuilt after the Drain changes.
+    """
+
+    def __init__(self, drain: Drain) -> None:
+        self.drain = drain
+        self._lists: dict[object, list[tuple[tuple[int, ...], dict]]] = {}
+
+    def match(self, content: str) -> LogCluster | None:
+        d = self.drain
+        tokens = d.get_content_as_tokens(content)
+        if not tokens:
+            return d.match(content, full_search_strategy="fallback")
+        by_length = d.root_node.key_to_child_node.get(str(len(tokens)))
+        if by_length is None:
+            return None
+        node = by_length
+        depth = 1
+        for token in tokens:  # drain3's tree_search walk down to the line's leaf
+            if depth >= d.max_node_depth or depth == len(tokens):
+                break
+            child = node.key_to_child_node.get(token)
+            if child is None:
+                child = node.key_to_child_node.get(d.param_str)
+            if child is None:
+                node = None
+                break
+            node = child
+            depth += 1
+        leaf = node
+        found = None if leaf is None else self._best(("leaf", id(leaf)),
+                                                     lambda: leaf.cluster_ids, tokens)
+        if found is None:
+            found = self._best(("length", len(tokens)),
+                               lambda: d.get_clusters_ids_for_seq_len(len(tokens)), tokens)
+        return found
+
+    def _best(self, key: object, ids: Callable[[], Sequence[int]],
+              tokens: list[str]) -> LogCluster | None:
+        groups = self._lists.get(key)
+        if groups is None:
+            groups = self._lists[key] = self._index(ids())
+        best: tuple[int, int, LogCluster] | None = None
+        for fixed, table in groups:
+            hit = table.get(tuple(tokens[i] for i in fixed))
+            if hit is not None:
+                params = len(tokens) - len(fixed)
+                if best is None or (params, -hit[0]) > (best[0], -best[1]):
+                    best = (params, hit[0], hit[1])
+        return None if best is None else best[2]
+
+    def _index(self, cluster_ids: Sequence[int]) -> list[tuple[tuple[int, ...], dict]]:
+        param = self.drain.param_str
+        groups: dict[tuple[int, ...], dict] = {}
+        for order, cid in enumerate(cluster_ids):
+            cluster = self.drain.id_to_cluster.get(cid)
+            if cluster is None:
+                continue
+            t = cluster.log_template_tokens
+            fixed = tuple(i for i, tok in enumerate(t) if tok != param)
+            groups.setdefault(fixed, {}).setdefault(tuple(t[i] for i in fixed), (order, cluster))
+        return list(groups.items())
 
 
 class TemplateMiner:
@@ -68,6 +147,7 @@ class TemplateMiner:
         self.max_new_clusters = int(max_new_clusters)
         self.masker = LogMasker([MaskingInstruction(*MASKS[n]) for n in self.masking], "<", ">")
         self.known = self._drain()
+        self._matcher: ExactMatcher | None = None  # of ``known``; None after it changed
         self.new = self._drain(self.max_new_clusters)
         self.dropped = 0  # new templates dropped by the cap
 
@@ -85,6 +165,7 @@ class TemplateMiner:
     def learn(self, message: str) -> int:
         """Mine one training line; returns its template id."""
         cluster, _ = self.known.add_log_message(self.mask(message))
+        self._matcher = None
         return int(cluster.cluster_id)
 
     def learn_all(self, messages: Iterable[str]) -> list[int]:
@@ -95,7 +176,9 @@ class TemplateMiner:
         return self.match_masked(self.mask(message))
 
     def match_masked(self, masked: str) -> int | None:
-        cluster = self.known.match(masked, full_search_strategy="fallback")
+        if self._matcher is None:
+            self._matcher = ExactMatcher(self.known)
+        cluster = self._matcher.match(masked)
         return None if cluster is None else int(cluster.cluster_id)
 
     def learn_unseen(self, masked: str) -> int:
@@ -162,6 +245,7 @@ class TemplateMiner:
                 drain.id_to_cluster[int(cid)] = cluster
                 drain.add_seq_to_prefix_tree(drain.root_node, cluster)
             drain.clusters_counter = int(raw["clusters_counter"])
+            miner._matcher = None
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"malformed template miner state: {exc!r}") from None
         return miner

@@ -76,3 +76,55 @@ def test_unseen_lines_are_grouped_into_new_templates_and_the_cap_counts_drops():
     assert m.new_template(new_ids[3]) == "segfault at <HEX> in libc"
     assert len(m.new.id_to_cluster) == 2 and m.dropped == 1
     assert m.match("kernel panic on cpu 3") is None  # live templates never become known
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_matcher_gives_drain3s_own_fallback_match(seed):
+    """ExactMatcher replaces drain3's scan; it must pick the very template drain3 picks
+    (the most <*>, the first on a tie, leaf first, then every template of the length)."""
+    import random
+
+    from anomaly_gan.logs.templates import ExactMatcher
+
+    rng = random.Random(seed)
+    words = ["a", "b", "c", "d", "x1", "y2", "<*>", "open", "close"]
+
+    def line() -> str:
+        return " ".join(rng.choice(words) for _ in range(rng.randint(0, 5)))
+
+    m = TemplateMiner(masking=[], similarity_threshold=rng.choice([0.3, 0.5, 0.7]),
+                      tree_depth=rng.choice([3, 4, 5]), max_children=rng.choice([2, 3, 100]))
+    m.learn_all(line() for _ in range(300))
+    matcher = ExactMatcher(m.known)
+    queries = [line() for _ in range(2000)]
+    got = [matcher.match(q) for q in queries]
+    want = [m.known.match(q, full_search_strategy="fallback") for q in queries]
+    assert [c and c.cluster_id for c in got] == [c and c.cluster_id for c in want]
+    assert sum(c is None for c in want) > 0 and sum(c is not None for c in want) > 100
+
+
+def test_a_flood_of_unique_lines_is_classified_by_lookup_not_by_scan(monkeypatch):
+    """Every line its own template: matching must not compare a line with every template."""
+    import random
+    import string
+
+    from drain3.drain import Drain
+
+    rng = random.Random(0)
+    lines = [" ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(6))
+                      for _ in range(4)) for _ in range(3000)]
+    m = TemplateMiner(masking=[])
+    ids = m.learn_all(lines)
+    assert len(set(ids)) == len(lines)
+    compared = 0
+    real = Drain.get_seq_distance
+
+    def counting(self, *args, **kwargs):
+        nonlocal compared
+        compared += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Drain, "get_seq_distance", counting)
+    assert [m.match(x) for x in lines] == ids
+    assert m.match("never seen before at all") is None
+    assert compared == 0
