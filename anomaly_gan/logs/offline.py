@@ -2,14 +2,19 @@
 front end and the GAN, score files bucket by bucket.
 
 A log file is one stream: buckets never span two files. Lines of one file are read in file
-order (LF, CRLF and a lone CR each end a line, as in Python's text files); in time buckets
-a line whose bucket an earlier line already closed is late and dropped, as in the service,
-and a ``note:`` on the progress channel counts them.
+order (LF, CRLF and a lone CR each end a line, as in Python's text files). In time buckets,
+lines out of time order are dropped, as late lines are in the service, and a ``note:`` on
+the progress channel counts them and names the first. Offline the whole file is known, so
+the lines dropped are the fewest that leave the rest in bucket order: one line stamped years
+ahead is dropped alone, where closing buckets up to it (as a stream must) would drop every
+line after it and write a silence of empty buckets into the training rows.
 """
 
 from __future__ import annotations
 
+import bisect
 import codecs
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +28,12 @@ from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, parser_from_config
 from anomaly_gan.logs.model import LogModel, fit_log_model, set_means
+from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
 
 __all__ = ["LogScores", "bucket_labels_and_scores", "count_rows", "describe_templates",
-           "load_log_model", "read_for_log_model", "read_log_file", "read_log_files",
-           "score_log_events", "series_of", "train_log_detector"]
+           "in_bucket_order", "load_log_model", "read_for_log_model", "read_log_file",
+           "read_log_files", "score_log_events", "series_of", "train_log_detector"]
 
 Progress = Callable[[str], None]
 
@@ -79,16 +85,66 @@ def count_rows(model: LogModel, events: Sequence[LogEvent],
         for r in closed:
             rows.setdefault(r.entity, []).append(r)
 
+    s = model.cfg.bucket_seconds
+    kept = (in_bucket_order([math.floor(ev.ts / s) for ev in events])  # type: ignore[operator]
+            if s is not None else None)
     for i, ev in enumerate(events):
+        if kept is not None and not kept[i]:
+            continue
         col, key = model.classify(ev.message)
         keep(buckets.add(ev.entity, ev.ts, col, key, ev.message, model.is_error(ev.level),
                          mark=bool(marks[i]) if marks is not None else False))
     keep(buckets.flush())
-    if buckets.late and progress is not None:
-        progress(f"note: {buckets.late} lines{f' of {source}' if source else ''} dropped (out "
-                 f"of time order: their time bucket had already closed when they came; sort "
-                 f"the lines by time)")
+    dropped = [i for i, k in enumerate(kept or ()) if not k]
+    n = len(dropped) + buckets.late  # kept lines are in bucket order: never late
+    if dropped and progress is not None:
+        first = events[dropped[0]]
+        progress(f"note: {n} line{'s' if n > 1 else ''}"
+                 f"{f' of {source}' if source else ''} dropped (out of time order; the fewest "
+                 f"whose removal leaves the rest in order; the first is entity "
+                 f"{first.entity!r} at {_iso(first.ts)}: {_clip(first.message)!r}; sort the "
+                 f"lines by time)")
     return rows
+
+
+def in_bucket_order(buckets: Sequence[int]) -> list[bool]:
+    """Which lines to keep so that the kept bucket numbers never decrease, dropping as few
+    as possible (a longest non-decreasing subsequence, O(n log n); all kept when in order).
+
+    >>> in_bucket_order([0, 1, 900, 2, 3, 3])   # one line stamped far ahead
+    [True, True, False, True, True, True]
+    """
+    n = len(buckets)
+    if all(buckets[i] <= buckets[i + 1] for i in range(n - 1)):
+        return [True] * n
+    tails: list[int] = []  # tails[k]: smallest last bucket of a kept run of length k + 1
+    ends: list[int] = []  # ends[k]: the line holding it
+    before = [-1] * n  # the previous line of the best run ending at each line
+    for i, b in enumerate(buckets):
+        k = bisect.bisect_right(tails, b)
+        before[i] = ends[k - 1] if k else -1
+        if k == len(tails):
+            tails.append(b)
+            ends.append(i)
+        else:
+            tails[k], ends[k] = b, i
+    keep = [False] * n
+    i = ends[-1]
+    while i >= 0:
+        keep[i] = True
+        i = before[i]
+    return keep
+
+
+def _iso(ts: float | None) -> str:
+    try:
+        return iso_utc(ts)  # type: ignore[arg-type]
+    except (OverflowError, OSError, ValueError, TypeError):
+        return f"{ts} s"
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def series_of(rows: Sequence[BucketRow], max_hole_seconds: float) -> list[list[BucketRow]]:

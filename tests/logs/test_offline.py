@@ -13,7 +13,7 @@ from anomaly_gan.config import config_from_dict
 from anomaly_gan.errors import DataError
 from anomaly_gan.logs.events import LogEvent
 from anomaly_gan.logs.model import fit_log_model
-from anomaly_gan.logs.offline import count_rows, read_log_file
+from anomaly_gan.logs.offline import count_rows, in_bucket_order, read_log_file
 from tests.logs.conftest import TINY_LOGS_CONFIG
 
 
@@ -111,11 +111,44 @@ def test_late_lines_are_dropped_with_a_note():
     notes: list[str] = []
     rows = count_rows(model, events, progress=notes.append, source="app.jsonl")
     assert sum(r.lines for r in rows["web"]) == 5
-    assert notes == [("note: 2 lines of app.jsonl dropped (out of time order: their time "
-                      "bucket had already closed when they came; sort the lines by time)")]
+    assert notes == [("note: 2 lines of app.jsonl dropped (out of time order; the fewest whose "
+                      "removal leaves the rest in order; the first is entity 'web' at "
+                      "2026-01-01T00:00:05.000Z: 'GET /index 200'; sort the lines by time)")]
     notes.clear()
     count_rows(model, sorted(events, key=lambda e: e.ts), progress=notes.append)
     assert notes == []
+
+
+def test_one_line_stamped_years_ahead_is_dropped_alone_not_the_file_after_it():
+    """A stream must close every bucket up to a line stamped years ahead; offline the whole
+    file is known, so that line alone is dropped. It used to drop every later line and
+    write a silence of empty buckets (up to logs.gap_seconds) into the training rows."""
+    cfg = _json_logs_cfg()
+    model, _ = fit_log_model(cfg, ["GET /index 200", "cache refresh took 40 ms"])
+    stamps = [float(t) for t in range(0, 1200, 2)]
+    stamps[100] += 5 * 365 * 86400
+    events = [LogEvent(e, 1767225600 + t, "INFO", f"GET /index 200 from {e}")
+              for t, e in zip(stamps, ["web", "api"] * 300, strict=True)]
+    notes: list[str] = []
+    rows = count_rows(model, events, progress=notes.append, source="app.jsonl")
+    assert sum(r.lines for rs in rows.values() for r in rs) == len(events) - 1
+    assert all(r.lines > 0 for rs in rows.values() for r in rs)  # no silence written
+    assert [len(rs) for rs in rows.values()] == [120, 120]  # 10 s buckets
+    assert notes == [("note: 1 line of app.jsonl dropped (out of time order; the fewest whose "
+                      "removal leaves the rest in order; the first is entity 'web' at "
+                      "2030-12-31T00:03:20.000Z: 'GET /index 200 from web'; sort the lines by "
+                      "time)")]
+
+
+def test_in_bucket_order_drops_the_fewest_lines():
+    assert in_bucket_order([]) == []
+    assert in_bucket_order([3, 3, 4]) == [True, True, True]
+    assert in_bucket_order([5, 0, 1, 2]) == [False, True, True, True]
+    assert in_bucket_order([0, 1, 2, 0, 2, 1, 3]).count(False) == 2
+    kept = in_bucket_order([4, 1, 5, 2, 6, 3, 7, 0])
+    assert kept.count(True) == 4  # 1 2 3 7 or 4 5 6 7
+    assert [b for b, k in zip([4, 1, 5, 2, 6, 3, 7, 0], kept) if k] == sorted(
+        b for b, k in zip([4, 1, 5, 2, 6, 3, 7, 0], kept) if k)
 
 
 @pytest.mark.slow
@@ -127,7 +160,7 @@ def test_score_notes_the_lines_it_drops(cli_bundle, log_files, tmp_path, capsys)
                  "--out", str(tmp_path / "s.csv")]) == 0
     note, summary = capsys.readouterr().err.splitlines()
     dropped = re.fullmatch(rf"note: (\d+) lines of {re.escape(str(shuffled))} dropped \(out of "
-                           rf"time order: .*; sort the lines by time\)", note)
+                           rf"time order; .*; sort the lines by time\)", note)
     assert dropped and 0 < int(dropped[1]) <= len(lines) // 2
     assert summary.startswith(f"scored {len(lines)} lines")
 
