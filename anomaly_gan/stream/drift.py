@@ -11,7 +11,9 @@ exports the population stability index:
   so the label set is bounded by the configuration, never by the data;
 - ``anomaly_gan_score_drift_psi``: the combined score.
 
-Values are exported once the period holds at least ``MIN_SAMPLES`` events. The event counted
+Values are exported once the period holds at least ``MIN_SAMPLES`` events; until then, and
+under a model without a reference, the score gauge reads NaN (a reload starts a new period, so
+no value of the previous model lingers to keep a drift alert firing). The event counted
 for a window is its newest row: every accepted event completes exactly one window after
 warm-up, so each event is counted once.
 
@@ -25,6 +27,7 @@ second, not once per micro-batch (``bench/stream.py --drift-only``).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +58,7 @@ class DriftMonitor:
         self.score_psi = Gauge("anomaly_gan_score_drift_psi", "Population stability index of "
                                "the score over the drift period vs held-out normal scores",
                                registry=registry)
+        self.score_psi.set(math.nan)  # no value until the period holds MIN_SAMPLES events
         self._sub = cfg.period_seconds / _SUB_PERIODS
         self._enabled = False
         self._shown: set[str] = set()
@@ -63,6 +67,7 @@ class DriftMonitor:
         """Use ``det``'s reference (a new model starts a new period)."""
         ref = (getattr(det, "metadata", None) or {}).get("reference")
         self._clear_labels()
+        self.score_psi.set(math.nan)
         if not ref or not ref.get("features"):
             self._enabled = False
             log.warning("model %s has no drift reference: drift gauges are off",

@@ -124,6 +124,9 @@ class StreamMetrics:
         self.model_watch_last_check = Gauge(
             "anomaly_gan_model_watch_last_check_timestamp_seconds", "When the hot-reload "
             "watcher last checked the model path without an error (Unix time)", registry=r)
+        self.model_watch_interval = Gauge(
+            "anomaly_gan_model_watch_interval_seconds", "Seconds between two checks of the "
+            "hot-reload watcher (serve.reload_interval_seconds)", registry=r)
         self.dlq = Counter("anomaly_gan_dlq", "Records sent to the dead-letter topic",
                            ["reason"], registry=r)
         # Logs models only (they stay 0 otherwise).

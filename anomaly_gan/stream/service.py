@@ -111,6 +111,10 @@ def serve(cfg: Config, registry: Any = None) -> int:
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
     metrics = StreamMetrics(registry, s.http.entity_labels_top_n)
+    # Loading the bundle the path names was the first check; the alert on a stuck watcher
+    # compares the last check's age with the interval.
+    metrics.model_watch_last_check.set(time.time())
+    metrics.model_watch_interval.set(s.reload_interval_seconds)
     health = Health(liveness_timeout_s=max(60.0, 3 * s.kafka.max_poll_interval_ms / 1000.0))
     metrics.watch_health(health)
     http = HealthServer(registry, health, s.http.host, s.http.port).start()
@@ -133,13 +137,15 @@ def serve(cfg: Config, registry: Any = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     rc = 0
     try:
+        # The watcher runs while the broker is still awaited: a model promoted meanwhile is
+        # loaded and waits in the watcher (ModelWatcher.take) for the scorer's first batch.
+        watcher.start()
         scorer = _connect(s, stop, det, metrics, health, watcher=watcher,
                           shadow=_shadow(s, registry), drift=DriftMonitor(registry, s.drift))
         if scorer is None:  # stopped before the broker was ever reachable: nothing consumed
             return 0
         if stop.is_set():
             scorer.request_stop()
-        watcher.start()
         rc = scorer.run()
     finally:
         # The loop has ended, so no model is swapped in any more: close the output first

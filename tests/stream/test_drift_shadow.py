@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -75,7 +76,27 @@ def test_a_model_without_reference_exports_no_drift():
     mon.set_model(SimpleNamespace(version="old", feature_names=("a",), metadata={}))
     mon.observe(np.zeros((500, 1)), np.zeros(500))
     mon.refresh()
-    assert reg.get_sample_value("anomaly_gan_score_drift_psi") == 0.0  # never set
+    assert math.isnan(reg.get_sample_value("anomaly_gan_score_drift_psi"))
+    assert reg.get_sample_value("anomaly_gan_feature_drift_psi", {"feature": "a"}) is None
+
+
+def test_a_reload_starts_a_new_period_without_the_old_models_drift():
+    """The score PSI of the previous model used to stay exported after a reload (for good
+    when the new bundle has no reference), keeping the retrain alert firing after the retrain."""
+    rng = np.random.default_rng(2)
+    reg = CollectorRegistry()
+    mon = DriftMonitor(reg, DriftConfig(), Clock())
+    assert math.isnan(reg.get_sample_value("anomaly_gan_score_drift_psi"))  # nothing yet
+    mon.set_model(model(["a"], rng))
+    mon.observe(rng.normal(size=(500, 1)), rng.normal(size=500) + 3.0)
+    mon.refresh()
+    assert reg.get_sample_value("anomaly_gan_score_drift_psi") > 1.0
+    mon.set_model(model(["a"], rng, version="v2"))
+    mon.refresh()
+    assert math.isnan(reg.get_sample_value("anomaly_gan_score_drift_psi"))
+    mon.set_model(SimpleNamespace(version="v3", feature_names=("a",), metadata={}))
+    mon.refresh()
+    assert math.isnan(reg.get_sample_value("anomaly_gan_score_drift_psi"))
 
 
 class FixedModel:

@@ -222,18 +222,28 @@ def test_starts_without_a_broker_reports_it_and_stops_cleanly(serve_config, serv
         nowhere.bind(("127.0.0.1", 0))
         cfg = serve_config(partitions=1, overrides={
             "kafka.bootstrap_servers": f"127.0.0.1:{nowhere.getsockname()[1]}",
-            "kafka.reconnect_backoff_max_ms": 500})
+            "kafka.reconnect_backoff_max_ms": 500, "reload_interval_seconds": 0.25})
         proc = serve_process(cfg)
         base = f"http://127.0.0.1:{proc.port}"
+        checks: list[float] = []
 
         def reported():
             try:
                 text = urllib.request.urlopen(base + "/metrics", timeout=2).read().decode()
             except (urllib.error.URLError, OSError):
                 return False
-            return "anomaly_gan_broker_up 0.0" in text and "broker unreachable" in proc.log()
+            found = re.search(r"^anomaly_gan_model_watch_last_check_timestamp_seconds (\S+)$",
+                              text, re.MULTILINE)
+            if found:
+                checks.append(float(found[1]))
+            return ("anomaly_gan_broker_up 0.0" in text and "broker unreachable" in proc.log()
+                    and "anomaly_gan_model_watch_interval_seconds 0.25" in text
+                    and len(set(checks)) >= 2)
 
-        wait_until(reported, "broker_up 0 and the log line", proc)
+        # The model watcher checks while the broker is awaited (it used to start only once
+        # the broker answered: a long outage at start looked like a stuck watcher).
+        wait_until(reported, "broker_up 0, the log line and two watcher checks", proc)
+        assert checks[0] > 1e9  # set at start (it read 0 until the first check)
         assert urllib.request.urlopen(base + "/healthz", timeout=2).status == 200
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(base + "/readyz", timeout=2)
