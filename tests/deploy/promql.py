@@ -22,6 +22,7 @@ GRAFANA_VARIABLES = {
     "${datasource}": "",
     "$namespace": ".*",
     "$job": ".*",
+    "$service": ".*",
 }
 
 _KEYWORDS = {
