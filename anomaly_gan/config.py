@@ -5,7 +5,7 @@ validated once, at the edge, into a :class:`Config`; everything inward takes pla
 
 Errors name the file, the key path and what is allowed, in one line::
 
-    configs/bad.yaml: training.epochs: expected an integer >= 1, got 0
+    configs/bad.yaml: training.epochs: expected an integer >= 1 and <= 100000, got 0
 
 Environment overrides: ``ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<value>``, e.g.
 ``ANOMALY_GAN__TRAINING__EPOCHS=5`` or ``ANOMALY_GAN__SERVE__KAFKA__BOOTSTRAP_SERVERS=k:9092``.

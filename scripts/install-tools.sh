@@ -3,7 +3,7 @@
 # and Debian's prometheus, promtool and alertmanager. Idempotent: a second run does nothing
 # when the right versions are already there.
 #
-#   scripts/install-tools.sh            # both
+#   scripts/install-tools.sh            # all three
 #   scripts/install-tools.sh helm       # only helm
 #   scripts/install-tools.sh prometheus # only prometheus/promtool/alertmanager
 #   scripts/install-tools.sh checkov    # only checkov (chart security scan)

@@ -47,6 +47,9 @@ def test_serve_and_demo_document_their_exit_codes(command):
 BAD_INPUT = [
     (["score", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "{tmp}/s.csv"],
      "{tmp}/nope: model path does not exist"),
+    # serve checks its bundle before the import too (it used to import TensorFlow first)
+    (["serve", "--model", "{tmp}/nope"], "{tmp}/nope: model path does not exist"),
+    (["serve", "--model", "{tmp}"], "not a model bundle (no manifest.json)"),
     (["evaluate", "--model", "{tmp}", "--data", "{tmp}/d.csv", "--labels", "{tmp}/l.csv"],
      "not a model bundle (no manifest.json)"),
     (["plot", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "{tmp}/fifo"],

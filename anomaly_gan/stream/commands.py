@@ -11,8 +11,10 @@ __all__ = ["cmd_demo", "cmd_serve", "register"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from anomaly_gan.artifacts import inspect_bundle
     from anomaly_gan.config import load_config
     from anomaly_gan.runtime import import_tensorflow_quietly
+    from anomaly_gan.stream.logs import configure_logging
     from anomaly_gan.stream.service import serve
 
     cfg = load_config(args.config)
@@ -20,8 +22,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import dataclasses
 
         cfg = cfg.replace(serve=dataclasses.replace(cfg.serve, model_path=args.model))
-    # After the config (a typo in its path or keys is one line at once, not after seconds of
-    # import) and before serve starts logging, so no banner lands among the log lines.
+    # The log format first, so that under log_format json even a bad bundle's line is JSON.
+    configure_logging(cfg.serve.log_format, cfg.serve.log_level)
+    inspect_bundle(cfg.serve.model_path)  # path, store, manifest, checksums: no TensorFlow
+    # After the config and the bundle: a typo in a path or key is one line at once, not after
+    # seconds of import (TensorFlow's start-up notices are captured, not logged).
     import_tensorflow_quietly()
     return serve(cfg)
 

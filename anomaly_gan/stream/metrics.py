@@ -2,8 +2,10 @@
 
 The registry is passed in, so tests build a fresh ``CollectorRegistry`` and read values with
 ``registry.get_sample_value``. Label values are bounded: reasons and results are fixed
-sets, partitions are those assigned to this replica, model labels are the loaded version
-only (the previous one is removed on reload). Per-entity labels exist only on
+sets, partitions are those assigned to this replica; ``anomaly_gan_model_info`` carries the
+loaded version only (the previous one is removed on reload), while
+``anomaly_gan_alerts_total{model_version}`` keeps a series for each version this process
+has served (a counter's past must stay readable). Per-entity labels exist only on
 ``anomaly_gan_entity_score`` and only for the top ``entity_labels_top_n`` entities.
 
 >>> from prometheus_client import CollectorRegistry
