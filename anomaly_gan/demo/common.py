@@ -1,6 +1,8 @@
 """What the two live demos share (``anomaly-gan demo`` and ``demo --logs``): their option
-checks, quiet clients once interrupted, the scorer on a thread with its HTTP endpoints, and
-a reader that hands over the output records as they arrive (to print alerts live)."""
+checks, quiet clients once interrupted, the scorer on a thread with its HTTP endpoints, a
+reader that hands over the output records as they arrive (to print alerts live), and
+:func:`live_pipeline`, which starts all of it around an embedded broker and closes it in
+the right order."""
 
 from __future__ import annotations
 
@@ -10,14 +12,15 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.errors import ConfigError, brief
 
-__all__ = ["DemoScorer", "OutputReader", "check_options", "quiet_clients_on_interrupt",
-           "say", "score_text"]
+__all__ = ["DemoScorer", "LivePipeline", "OutputReader", "check_options", "live_pipeline",
+           "quiet_clients_on_interrupt", "say", "score_text"]
 
 
 def check_options(speed: float, http_port: int, epochs: int | None) -> None:
@@ -152,3 +155,53 @@ class OutputReader:
     def stop(self) -> None:
         self._done.set()
         self.thread.join(timeout=5)
+
+
+@dataclass
+class LivePipeline:
+    """What :func:`live_pipeline` started: the broker's address, the scorer and a producer
+    for the events topic."""
+
+    bootstrap: str
+    scorer: DemoScorer
+    producer: Any  # kafka.KafkaProducer
+
+
+@contextlib.contextmanager
+def live_pipeline(stop: Any, det: Any, *, model_path: str, topics: Mapping[str, str],
+                  partitions: Mapping[str, int], group_id: str, serve: Mapping[str, Any],
+                  http_port: int, read: Sequence[str],
+                  on_record: Callable[[str, dict[str, Any], float], None],
+                  linger_ms: int) -> Iterator[LivePipeline]:
+    """An embedded broker with ``topics`` (role -> name, ``partitions`` per role), the
+    scorer of ``det`` on it (``serve`` adds to the demo's serve section), a reader handing
+    the records of the ``read`` roles to ``on_record``, and a producer; yields once the
+    scorer holds its partitions.
+
+    Everything closes in reverse order, also on Ctrl-C (``stop``, a
+    :class:`anomaly_gan.runtime.Interrupts`, defers a signal to the demo's own loops): the
+    clients before the broker they talk to, which the other way round log a screenful of
+    connection errors on the way out.
+    """
+    from kafka import KafkaProducer
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.demo.broker import EmbeddedBroker, local_kafka
+
+    with contextlib.ExitStack() as stack, quiet_clients_on_interrupt(), stop.deferred():
+        broker = stack.enter_context(EmbeddedBroker(
+            topics={topics[role]: n for role, n in partitions.items()}))
+        bootstrap = broker.bootstrap_servers
+        cfg = config_from_dict({"serve": {
+            **serve, "model_path": model_path, "http": {"port": http_port},
+            "kafka": local_kafka(bootstrap, topics, group_id),
+        }}, f"{group_id} serve config").serve
+        scorer = DemoScorer(cfg, det, http_port)
+        stack.callback(scorer.stop)
+        say(f"broker on {bootstrap}; metrics on http://127.0.0.1:{scorer.port}/metrics")
+        reader = OutputReader(bootstrap, [topics[role] for role in read], on_record)
+        stack.callback(reader.stop)
+        scorer.wait_assigned(stop.check)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms)
+        stack.callback(producer.close, timeout=2)
+        yield LivePipeline(bootstrap, scorer, producer)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import sys
@@ -20,13 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anomaly_gan.demo.broker import local_kafka
-from anomaly_gan.demo.common import (
-    check_options,
-    quiet_clients_on_interrupt,
-    say,
-    score_text,
-)
+from anomaly_gan.demo.common import check_options, live_pipeline, say, score_text
 from anomaly_gan.errors import OutputError
 from anomaly_gan.runtime import Interrupts
 
@@ -78,12 +71,8 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
 
 
 def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
-    from kafka import KafkaProducer
-
     from anomaly_gan.artifacts import check_destination, load_bundle, save_bundle
     from anomaly_gan.config import config_from_dict
-    from anomaly_gan.demo.broker import EmbeddedBroker
-    from anomaly_gan.demo.common import DemoScorer, OutputReader
     from anomaly_gan.demo.service_logs import make_service_logs
     from anomaly_gan.logs.offline import train_log_detector
     from anomaly_gan.stream.logs import configure_logging
@@ -116,39 +105,26 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
     span = det.window * 10.0
 
     topics = {"events": "demo.logs", "alerts": "demo.log-alerts", "dlq": "demo.log-dlq"}
-    # Closed in reverse order, also on Ctrl-C: the clients before the broker they talk to.
-    with contextlib.ExitStack() as stack, quiet_clients_on_interrupt(), stop.deferred():
-        broker = stack.enter_context(EmbeddedBroker(topics={
-            topics["events"]: 2, topics["alerts"]: 1, topics["dlq"]: 1}))
-        bootstrap = broker.bootstrap_servers
-        serve = config_from_dict({"serve": {
-            "model_path": str(path),
-            "kafka": local_kafka(bootstrap, topics, "anomaly-gan-logs-demo"),
-            "batching": {"max_batch": 256, "max_latency_ms": 20},
-            "alerts": {"consecutive": 2, "cooldown_seconds": 600.0},
-            "http": {"port": opts.http_port},
-        }}, "logs demo serve config").serve
-        live = DemoScorer(serve, det, opts.http_port)
-        stack.callback(live.stop)
-        say(f"broker on {bootstrap}; metrics on http://127.0.0.1:{live.port}/metrics")
+    alerts: list[dict[str, Any]] = []
 
-        alerts: list[dict[str, Any]] = []
+    def on_alert(_topic: str, rec: dict[str, Any], _timestamp_s: float) -> None:
+        alerts.append(rec)
+        say(f"ALERT {rec['entity']:<14} {rec['window_start'][11:19]}-"
+            f"{rec['window_end'][11:19]} score {score_text(rec['score'], 6)}")
+        for t in rec.get("templates", [])[:2]:
+            say(f"      {t['template']!r} x{t['observed']}, expected {t['expected']:g}"
+                + (f"  e.g. {t['examples'][0]!r}" if t["examples"] else ""))
 
-        def on_alert(_topic: str, rec: dict[str, Any], _timestamp_s: float) -> None:
-            alerts.append(rec)
-            say(f"ALERT {rec['entity']:<14} {rec['window_start'][11:19]}-"
-                f"{rec['window_end'][11:19]} score {score_text(rec['score'], 6)}")
-            for t in rec.get("templates", [])[:2]:
-                say(f"      {t['template']!r} x{t['observed']}, expected {t['expected']:g}"
-                    + (f"  e.g. {t['examples'][0]!r}" if t["examples"] else ""))
-
-        reader = OutputReader(bootstrap, [topics["alerts"]], on_alert)
-        stack.callback(reader.stop)
-        live.wait_assigned(stop.check)
+    with live_pipeline(
+            stop, det, model_path=str(path), topics=topics,
+            partitions={"events": 2, "alerts": 1, "dlq": 1}, group_id="anomaly-gan-logs-demo",
+            serve={"batching": {"max_batch": 256, "max_latency_ms": 20},
+                   "alerts": {"consecutive": 2, "cooldown_seconds": 600.0}},
+            http_port=opts.http_port, read=["alerts"], on_record=on_alert,
+            linger_ms=5) as pipe:
+        live, producer = pipe.scorer, pipe.producer
         say(f"streaming {len(test_lines)} lines at "
-             + (f"{opts.speed:g}x real time" if opts.speed > 0 else "full speed") + " ...")
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-        stack.callback(producer.close, timeout=2)
+            + (f"{opts.speed:g}x real time" if opts.speed > 0 else "full speed") + " ...")
         started = time.monotonic()
         for rec in test_lines:
             stop.check()

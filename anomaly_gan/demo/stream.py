@@ -23,12 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.demo.common import (
-    check_options,
-    quiet_clients_on_interrupt,
-    say,
-    score_text,
-)
+from anomaly_gan.demo.common import check_options, live_pipeline, say, score_text
 from anomaly_gan.errors import ConfigError, brief
 from anomaly_gan.runtime import Interrupts
 
@@ -107,13 +102,8 @@ def run_demo(opts: DemoOptions) -> int:
 
 
 def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
-    from kafka import KafkaProducer
-
     from anomaly_gan.artifacts import check_destination
-    from anomaly_gan.config import config_from_dict
     from anomaly_gan.data.synthetic import make_plant
-    from anomaly_gan.demo.broker import EmbeddedBroker, local_kafka
-    from anomaly_gan.demo.common import DemoScorer, OutputReader
     from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.logs import configure_logging
 
@@ -132,54 +122,40 @@ def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
 
     topics = {"events": "demo.events", "alerts": "demo.alerts", "scores": "demo.scores",
               "dlq": "demo.dlq"}
-    # Closed in reverse order, also on Ctrl-C: the clients before the broker they talk to
-    # (the other way round they log a screenful of connection errors on the way out).
-    with contextlib.ExitStack() as stack, quiet_clients_on_interrupt(), stop.deferred():
-        broker = stack.enter_context(EmbeddedBroker(topics={
-            topics["events"]: 3, topics["alerts"]: 1, topics["scores"]: 1, topics["dlq"]: 1}))
-        bootstrap = broker.bootstrap_servers
-        cfg = config_from_dict({"serve": {
-            "model_path": str(model_path),
-            "kafka": local_kafka(bootstrap, topics, "anomaly-gan-demo"),
-            "windows": {"gap_seconds": 600.0},
-            "batching": {"max_batch": 512, "max_latency_ms": 20},
-            "alerts": {"consecutive": 3, "cooldown_seconds": 1800.0},
-            "http": {"port": opts.http_port},
-        }}, "demo serve config").serve
-        live = DemoScorer(cfg, det, opts.http_port)
-        stack.callback(live.stop)
-        say(f"broker on {bootstrap}; metrics on http://127.0.0.1:{live.port}/metrics")
+    # Live alerts and score latencies, read back from the output topics.
+    sent_at: dict[tuple[str, float], float] = {}
+    latencies: list[float] = []
+    alerts: list[dict[str, Any]] = []
+    scored = [0]
 
-        # Live alerts and score latencies, read back from the output topics.
-        sent_at: dict[tuple[str, float], float] = {}
-        latencies: list[float] = []
-        alerts: list[dict[str, Any]] = []
-        scored = [0]
+    def on_record(topic: str, rec: dict[str, Any], timestamp_s: float) -> None:
+        if topic == topics["scores"]:
+            t_sent = sent_at.get((rec["entity"], rec["window_end_ts"]))
+            if t_sent is not None:
+                latencies.append(timestamp_s - t_sent)
+            scored[0] += 1
+            return
+        alerts.append(rec)
+        inc = alert_matches(rec, plant.incidents, plant.timestamps)
+        tag = (f"true positive: {inc['kind']} on {','.join(inc['features'])}"
+               if inc else "no injected incident")
+        say(f"ALERT {rec['entity']:<8} window {rec['window_start'][11:19]}"
+            f"-{rec['window_end'][11:19]} score {score_text(rec['score'], 7)} > "
+            f"{rec['threshold']:.2f}  top: "
+            f"{', '.join(rec['top_features'][:3]):<28} [{tag}]")
 
-        def on_record(topic: str, rec: dict[str, Any], timestamp_s: float) -> None:
-            if topic == topics["scores"]:
-                t_sent = sent_at.get((rec["entity"], rec["window_end_ts"]))
-                if t_sent is not None:
-                    latencies.append(timestamp_s - t_sent)
-                scored[0] += 1
-                return
-            alerts.append(rec)
-            inc = alert_matches(rec, plant.incidents, plant.timestamps)
-            tag = (f"true positive: {inc['kind']} on {','.join(inc['features'])}"
-                   if inc else "no injected incident")
-            say(f"ALERT {rec['entity']:<8} window {rec['window_start'][11:19]}"
-                 f"-{rec['window_end'][11:19]} score {score_text(rec['score'], 7)} > "
-                 f"{rec['threshold']:.2f}  top: "
-                 f"{', '.join(rec['top_features'][:3]):<28} [{tag}]")
-
-        reader = OutputReader(bootstrap, [topics["alerts"], topics["scores"]], on_record)
-        stack.callback(reader.stop)
-        live.wait_assigned(stop.check)
+    with live_pipeline(
+            stop, det, model_path=str(model_path), topics=topics,
+            partitions={"events": 3, "alerts": 1, "scores": 1, "dlq": 1},
+            group_id="anomaly-gan-demo",
+            serve={"windows": {"gap_seconds": 600.0},
+                   "batching": {"max_batch": 512, "max_latency_ms": 20},
+                   "alerts": {"consecutive": 3, "cooldown_seconds": 1800.0}},
+            http_port=opts.http_port, read=["alerts", "scores"], on_record=on_record,
+            linger_ms=2) as pipe:
+        live, producer, bootstrap = pipe.scorer, pipe.producer, pipe.bootstrap
         say(f"streaming {n_events} events ({len(rows)} rows x {len(plant.entities)} pumps) at "
-             + (f"{opts.speed:g}x real time" if opts.speed > 0 else "full speed") + " ...")
-
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-        stack.callback(producer.close, timeout=2)
+            + (f"{opts.speed:g}x real time" if opts.speed > 0 else "full speed") + " ...")
         interval = STEP_SECONDS / opts.speed if opts.speed > 0 else 0.0
         t_start = time.monotonic()
         for i, t in enumerate(rows):
