@@ -19,6 +19,7 @@ from anomaly_gan.config import Config
 from anomaly_gan.errors import DataError, StoreError, brief, name_list
 from anomaly_gan.files import check_creatable, check_input
 from anomaly_gan.retrain.gate import evaluate_gate
+from anomaly_gan.retrain.logs import check_kind, read_log_files_rows, read_log_range_rows
 from anomaly_gan.retrain.select import select_rows, split_holdout
 from anomaly_gan.retrain.source import (
     Alerted,
@@ -159,15 +160,20 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     if req.promote:
         store.predecessor()  # a damaged history.json fails now, not after training
     info = inspect_bundle(store.path_of(current_name)) if current_name else None
+    check_kind(cfg, info, req.store)
 
     # ---------------------------------------------------------------- read
     started = time.monotonic()
     alerted: list[Alerted] = []
     outside = 0  # labelled incidents outside the topic range
     rows: Rows
+    log_model = None  # a logs retrain's templates and columns (retrain/logs.py)
     if req.files:
         say(f"[read] {len(req.files)} file(s)")
-        rows, names = read_files(cfg, req.files, info.feature_names if info else None)
+        if cfg.logs is not None:
+            rows, names, log_model = read_log_files_rows(cfg, req.files, info, say)
+        else:
+            rows, names = read_files(cfg, req.files, info.feature_names if info else None)
         where = ", ".join(req.files)
     else:
         if info is None:
@@ -176,7 +182,10 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
         names = info.feature_names
         assert req.start is not None and req.end is not None
         say(f"[read] {cfg.serve.kafka.input_topic} from {_iso(req.start)} to {_iso(req.end)}")
-        rows = read_event_range(cfg, names, req.start, req.end, say)
+        if cfg.logs is not None:
+            rows, log_model = read_log_range_rows(cfg, info, req.start, req.end, say)
+        else:
+            rows = read_event_range(cfg, names, req.start, req.end, say)
         topic, span = cfg.serve.kafka.input_topic, f"{_iso(req.start)} and {_iso(req.end)}"
         if rows.events_read == 0:
             raise DataError(f"topic {topic!r}: no events between {span}")
@@ -242,6 +251,11 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     say(f"[train] {mode} on {selection['train_rows']} rows"
         + (f" from {current.version}" if init is not None and current else ""))
     det = train_detector(cfg, [p.values for p in train], names, progress=say, init=init)
+    if log_model is not None:
+        det.extras["logs"] = log_model.to_dict()
+        det.metadata["logs"] = {"lines": rows.events_read,
+                                "templates": len(log_model.miner.templates),
+                                "buckets": selection["train_rows"]}
 
     # ---------------------------------------------------------------- gate
     say(f"[gate] scoring the candidate on {selection['holdout_rows']} held-out rows"

@@ -1,0 +1,150 @@
+"""Where a logs retrain's rows come from: log lines of files, or of a time range of the input
+topic, counted into the bucket rows ``serve`` scores.
+
+A logs bundle's features are its template columns (``t<id>`` of the top-K training
+templates, then ``other``, ``unseen``, ...), and ``serve`` hot-reloads only a model with the
+same features. So a retrain keeps the current version's templates and columns: it counts the
+new lines with them (lines of templates born since count in ``unseen``, and the candidate
+learns how often that happens now) and refits only the per-entity means (``volume_drop``,
+the expected counts of explanations) and the GAN. The first version of a store is mined from
+the lines read, as ``anomaly-gan train`` does. To give new templates columns of their own,
+train a new version with ``anomaly-gan train`` and restart ``serve`` with it.
+
+A row's time is its bucket's end, as in a logs alert's window times, so the current
+version's alerts and labelled incidents exclude the same rows they cover live. Lines of a
+topic range are counted in time order (records are read partition by partition); a line
+whose bucket has closed is dropped and counted as late, as offline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from anomaly_gan.config import Config
+from anomaly_gan.errors import BundleError, DataError
+from anomaly_gan.retrain.source import Rows, Segment
+
+__all__ = ["check_kind", "read_log_files_rows", "read_log_range_rows"]
+
+Progress = Callable[[str], None]
+
+
+def check_kind(cfg: Config, info: Any, store: str) -> None:
+    """A logs config retrains a logs store and a metrics config a metrics store."""
+    if info is None:
+        return
+    logs_bundle = "logs" in info.extras
+    if logs_bundle and cfg.logs is None:
+        raise DataError(f"{store}: the current version {info.version} is a logs model; "
+                        f"retrain it with its logs config (a logs: section)")
+    if cfg.logs is not None and not logs_bundle:
+        raise DataError(f"{store}: the current version {info.version} is a metrics model; "
+                        f"the config's logs: section is for a logs model's store")
+
+
+def _current_model(cfg: Config, info: Any) -> Any:
+    from anomaly_gan.logs.model import LogModel
+
+    assert cfg.logs is not None
+    try:
+        model = LogModel.from_dict(cfg.logs, info.extras["logs"])
+    except BundleError as exc:
+        raise DataError(f"retrain: the config's logs: section does not give the current "
+                        f"version {info.version}'s columns ({exc}); retrain with the config "
+                        f"it was trained with") from None
+    model.miner.reset_new()
+    return model
+
+
+def _segments(cfg: Config, info: Any, sources: Sequence[tuple[str, list[Any]]],
+              say: Progress) -> tuple[list[Segment], Any, int]:
+    """Bucket rows of every source's events, as segments; the log model; lines dropped."""
+    from anomaly_gan.logs.model import fit_log_model, set_means
+    from anomaly_gan.logs.offline import count_rows, series_of
+
+    assert cfg.logs is not None
+    if info is not None:
+        model = _current_model(cfg, info)
+        say(f"[read] counting with the current version's {len(model.template_ids)} template "
+            f"columns ({len(model.miner.templates)} templates)")
+    else:
+        model, _ = fit_log_model(cfg.logs, [ev.message for _, evs in sources for ev in evs])
+        model.miner.reset_new()
+        say(f"[read] first version: {len(model.miner.templates)} templates mined, columns: "
+            f"top {len(model.template_ids)}")
+    runs = []
+    for source, events in sources:
+        for rows in count_rows(model, events, progress=lambda m: say(f"[read] {m}"),
+                               source=source).values():
+            runs.extend(series_of(rows, model.max_hole_seconds))
+    # Every line kept is counted in a bucket: the rest were out of time order.
+    late = sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
+    set_means(model, [r for run in runs for r in run])  # the new baseline's
+    segments = [Segment(run[0].entity, np.array([r.end_ts for r in run], dtype=np.float64),
+                        model.features(run)) for run in runs]
+    segments.sort(key=lambda s: (s.entity, float(s.ts[0])))
+    return segments, model, late
+
+
+def read_log_files_rows(cfg: Config, paths: Sequence[str], info: Any, say: Progress
+                        ) -> tuple[Rows, tuple[str, ...], Any]:
+    """Rows of log files (each file one stream, as ``train``), their feature names and the
+    log model that counted them."""
+    from anomaly_gan.logs.offline import read_log_files
+
+    t0 = time.monotonic()
+    events = read_log_files(cfg, paths)
+    segments, model, late = _segments(cfg, info, list(zip(paths, events, strict=True)), say)
+    rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
+                events_read=sum(len(e) for e in events), late=late,
+                seconds=time.monotonic() - t0)
+    return rows, model.feature_names, model
+
+
+def read_log_range_rows(cfg: Config, info: Any, start: float, end: float,
+                        say: Progress) -> tuple[Rows, Any]:
+    """Rows of the log lines of ``serve.kafka.input_topic`` stamped (Kafka record time) in
+    [start, end), parsed as ``serve`` parses them (invalid lines counted by reason)."""
+    from anomaly_gan.logs.events import parser_from_config
+    from anomaly_gan.retrain.source import _broker, _consumer, _iso, _partitions, _read_range
+    from anomaly_gan.stream.events import InvalidEvent
+
+    assert cfg.logs is not None
+    k, w = cfg.serve.kafka, cfg.serve.windows
+    parser = parser_from_config(cfg.logs, w.max_event_bytes, w.max_entity_bytes)
+    limit = cfg.retrain.max_events
+    events: list[Any] = []
+    invalid: dict[str, int] = {}
+    t0 = time.monotonic()
+    read = [0]
+
+    def on_record(_tp: Any, m: Any) -> None:
+        read[0] += 1
+        if read[0] > limit:
+            raise DataError(f"topic {k.input_topic!r}: more than retrain.max_events={limit} "
+                            f"lines in the range; choose a shorter range")
+        ev = parser.parse(m.value)
+        if isinstance(ev, InvalidEvent):
+            invalid[ev.reason] = invalid.get(ev.reason, 0) + 1
+        else:
+            events.append(ev)
+
+    with _broker(k, k.input_topic):
+        consumer = _consumer(k)
+        try:
+            _read_range(consumer, _partitions(consumer, k.input_topic), int(start * 1000),
+                        int(end * 1000), on_record)
+        finally:
+            consumer.close(autocommit=False)
+    if cfg.logs.bucket_seconds is not None:
+        events.sort(key=lambda ev: ev.ts)  # partitions were read one after another
+    segments, model, late = _segments(cfg, info, [(f"topic {k.input_topic!r}", events)], say)
+    rows = Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": _iso(start),
+                           "to": _iso(end)},
+                events_read=read[0], invalid=invalid, late=late,
+                seconds=time.monotonic() - t0)
+    return rows, model

@@ -1,0 +1,135 @@
+"""Retraining a logs model: from log files and from a range of a log topic, keeping the
+current version's template columns so that ``serve`` can hot-reload the candidate."""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+
+import pytest
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.errors import DataError
+from anomaly_gan.retrain.logs import check_kind
+from tests.logs.conftest import (  # noqa: F401 (log_files, service_logs: fixtures)
+    TINY_LOGS_CONFIG,
+    log_files,
+    service_logs,
+    syslog_line,
+)
+from tests.retrain.conftest import produce_timestamped
+
+# The tiny model's gate on a 30-minute synthetic log is not what these tests are about.
+GATE = {"gate": {"max_false_alarm_rate": 1.0}, "exclude_over_threshold": False}
+
+
+def _config(**extra):
+    raw = copy.deepcopy(TINY_LOGS_CONFIG)
+    raw["retrain"] = GATE
+    raw["training"].update(min_steps=400)  # the gate refuses an unhealthy candidate
+    for section, values in extra.items():
+        raw.setdefault(section, {}).update(values)
+    return config_from_dict(raw, "logs retrain config")
+
+
+def test_a_logs_config_retrains_only_a_logs_store():
+    logs_cfg, metrics_cfg = _config(), config_from_dict({}, "defaults")
+    logs_info = SimpleNamespace(version="v-logs", extras={"logs": {}})
+    metrics_info = SimpleNamespace(version="v-metrics", extras={})
+    check_kind(logs_cfg, logs_info, "store")
+    check_kind(metrics_cfg, metrics_info, "store")
+    check_kind(logs_cfg, None, "store")  # the first version
+    with pytest.raises(DataError, match="v-metrics is a metrics model; the config's logs: "):
+        check_kind(logs_cfg, metrics_info, "store")
+    with pytest.raises(DataError, match="v-logs is a logs model; retrain it with its logs"):
+        check_kind(metrics_cfg, logs_info, "store")
+
+
+def _shifted(service_logs, hours: float, extra_every: int = 0) -> list[str]:
+    """The training part of the synthetic service log, ``hours`` later; every
+    ``extra_every``-th line followed by a line of a template born since."""
+    split = service_logs.start_ts + service_logs.train_seconds
+    out = []
+    for i, r in enumerate(r for r in service_logs.lines if r["ts"] < split):
+        rec = {**r, "ts": r["ts"] + 3600 * hours}
+        out.append(syslog_line(rec))
+        if extra_every and i % extra_every == 0:
+            out.append(syslog_line({**rec, "message": "feature flags refreshed from the "
+                                                      "config service"}))
+    return out
+
+
+@pytest.mark.slow
+def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
+        tmp_path, log_files, service_logs):
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.retrain.run import RetrainRequest, retrain
+    from anomaly_gan.store import ModelStore
+    from anomaly_gan.stream.reload import check_compatible
+
+    cfg = _config()
+    store = tmp_path / "store"
+    lines: list[str] = []
+    first = retrain(cfg, RetrainRequest(str(store), files=(str(log_files["train"]),)),
+                    lines.append)
+    assert first.exit_code == 0 and first.promoted
+    assert any(m.startswith("[read] first version: ") for m in lines)
+    v1 = load_bundle(store / first.version)
+    assert "logs" in v1.extras and v1.metadata["logs"]["templates"] > 3
+
+    newer = tmp_path / "newer.log"
+    newer.write_text("".join(f"{line}\n" for line in _shifted(service_logs, 2, extra_every=5)))
+    lines.clear()
+    second = retrain(cfg, RetrainRequest(str(store), files=(str(newer),)), lines.append)
+    assert second.exit_code == 0 and second.promoted, lines
+    assert any("[read] counting with the current version's" in m for m in lines)
+    assert ModelStore.open(store).current() == second.version
+    v2 = load_bundle(store / second.version)
+    assert check_compatible(v1, v2) is None  # serve swaps it in
+    assert v2.extras["logs"]["template_ids"] == v1.extras["logs"]["template_ids"]
+    assert v2.extras["logs"]["miner"] == v1.extras["logs"]["miner"]  # no template added
+    # The new baseline's means: a fifth more lines per bucket (the new template's).
+    before, after = (v.extras["logs"]["entity_lines"]["*"] for v in (v1, v2))
+    assert after == pytest.approx(before * 1.2, rel=0.05)
+    assert v2.metadata["lineage"]["source"]["kind"] == "files"
+
+    # A logs config whose columns differ from the current version's is refused before
+    # training, naming the mismatch.
+    with pytest.raises(DataError, match="does not give the current version .* columns"):
+        retrain(_config(logs={"error_share": False}),
+                RetrainRequest(str(store), files=(str(newer),)))
+
+
+@pytest.mark.slow
+def test_retrain_from_a_range_of_the_log_topic(tmp_path, log_files, service_logs,
+                                               kafka_bootstrap, kafka_topics):
+    """JSON log records stamped with their event time; the range is read, parsed as serve
+    parses it (bad records counted, not trained on) and counted with the current columns."""
+    import json
+
+    from anomaly_gan.retrain.run import RetrainRequest, retrain
+
+    topics = kafka_topics(events=2, alerts=1)
+    cfg = _config(logs={"format": "json", "regex": None},
+                  serve={"kafka": {"bootstrap_servers": kafka_bootstrap,
+                                   "input_topic": topics["events"],
+                                   "alert_topic": topics["alerts"]}})
+    store = tmp_path / "store"
+    train = tmp_path / "train.jsonl"
+    split = service_logs.start_ts + service_logs.train_seconds
+    train.write_text("".join(json.dumps(r) + "\n" for r in service_logs.lines
+                             if r["ts"] < split))
+    first = retrain(cfg, RetrainRequest(str(store), files=(str(train),)))
+    assert first.promoted
+
+    later = [{**r, "ts": r["ts"] + 7200} for r in service_logs.lines if r["ts"] < split]
+    records = [(r["entity"], r, r["ts"]) for r in later]
+    records.insert(100, ("web", {"entity": "web", "message": "no time"}, later[100]["ts"]))
+    produce_timestamped(kafka_bootstrap, topics["events"], records)
+    lines: list[str] = []
+    second = retrain(cfg, RetrainRequest(str(store), start=later[0]["ts"],
+                                         end=later[-1]["ts"] + 1), lines.append)
+    assert second.exit_code == 0 and second.promoted, lines
+    source = second.report["lineage"]["source"]
+    assert source["kind"] == "kafka" and source["events"] == len(records)
+    assert source["invalid"] == {"missing_field": 1}
