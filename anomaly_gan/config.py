@@ -660,8 +660,17 @@ def _is_string_type(tp: Any) -> bool:
     return tp is str
 
 
-# strptime directives that set the year ('%c' and '%x' are the locale's date with its year).
+# strptime directives that set the year ('%c' and '%x' are the locale's date with its year),
+# and those that set a date within a year (a format with these but no year is syslog's
+# "Dec  4 16:53:23": the year is inferred, see anomaly_gan.logs.events).
 _YEAR_DIRECTIVES = ("%Y", "%y", "%G", "%c", "%x")
+_DATE_DIRECTIVES = ("%m", "%b", "%B", "%h", "%j")
+
+
+def timestamp_format_has(fmt: str, directives: tuple[str, ...] = _YEAR_DIRECTIVES) -> bool:
+    """Whether a strptime format uses one of ``directives`` (``%%`` is a literal %)."""
+    plain = fmt.replace("%%", "")
+    return any(d in plain for d in directives)
 
 
 def _check_logs(logs: LogsConfig, source: str) -> None:
@@ -691,10 +700,13 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
             raise ConfigError(f"{source}: logs.regex: time buckets (logs.bucket_seconds) need "
                               f"a (?P<ts>...) group; or count per N lines (logs.bucket_lines)")
     fmt = logs.timestamp_format
-    if fmt is not None and not any(d in fmt.replace("%%", "") for d in _YEAR_DIRECTIVES):
-        years = ", ".join(_YEAR_DIRECTIVES)
-        raise ConfigError(f"{source}: logs.timestamp_format: expected a year ({years}); "
-                          f"without one every line reads as 1900, got {fmt!r}")
+    if fmt is not None and not (timestamp_format_has(fmt)
+                                or timestamp_format_has(fmt, _DATE_DIRECTIVES)):
+        raise ConfigError(f"{source}: logs.timestamp_format: expected a date: a year "
+                          f"({', '.join(_YEAR_DIRECTIVES)}) or a month or day of the year "
+                          f"({', '.join(_DATE_DIRECTIVES)}; the year is then inferred, as for "
+                          f"syslog's 'Dec  4 16:53:23'); without one every line reads as "
+                          f"1 January 1900, got {fmt!r}")
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tuple[dict, str]:

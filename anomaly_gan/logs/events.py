@@ -10,7 +10,10 @@ Two formats (``logs.format``):
   ``entity`` may be left out when ``logs.entity`` names a default; ``level`` is optional.
 - ``regex``: raw text matched with ``logs.regex``; named groups ``message`` (required),
   ``ts``, ``entity`` and ``level``. ``ts`` is read with ``logs.timestamp_format``
-  (``strptime``) or else as RFC 3339 / epoch seconds / epoch ms. A syslog-like example::
+  (``strptime``) or else as RFC 3339 / epoch seconds / epoch ms. A format with a date but
+  no year (classic syslog, ``%b %d %H:%M:%S``) takes the latest year that does not put the
+  line more than a day ahead of the clock, as syslog daemons do: December lines read in
+  January belong to the year before. A syslog-like example::
 
       regex: '^(?P<ts>\\S+) (?P<entity>[\\w.-]+) (?P<level>[A-Z]+) (?P<message>.*)$'
       2026-01-01T00:00:10Z checkout-svc ERROR payment gateway timeout after 5003 ms
@@ -33,10 +36,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from anomaly_gan.config import LogsConfig
+from anomaly_gan.config import LogsConfig, timestamp_format_has
 from anomaly_gan.stream.events import (
     LOG_REASONS,
     MAX_ENTITY_BYTES,
@@ -81,9 +86,14 @@ class LogParser:
         self.max_entity_bytes = int(max_entity_bytes)
         self.need_ts = need_ts
         self.not_after = math.inf  # the service sets it: now + serve.windows.max_future_skew
+        self.clock: Callable[[], float] = time.time  # for a year-less timestamp_format
+        self.infer_year = (timestamp_format is not None
+                           and not timestamp_format_has(timestamp_format))
 
     def _ts(self, raw: object) -> float | None:
         if self.timestamp_format is not None and isinstance(raw, str):
+            if self.infer_year:
+                return self._in_latest_year(raw)
             try:
                 dt = datetime.strptime(raw, self.timestamp_format)
             except ValueError:
@@ -93,6 +103,22 @@ class LogParser:
         if isinstance(raw, str) and raw.isascii() and raw.replace(".", "", 1).isdigit():
             raw = float(raw)
         return parse_timestamp(raw)
+
+    def _in_latest_year(self, raw: str) -> float | None:
+        """A year-less stamp in the latest year that puts it at most a day ahead of the
+        clock (a 29 February goes back to a leap year)."""
+        assert self.timestamp_format is not None
+        now = self.clock()
+        year = datetime.fromtimestamp(now, UTC).year
+        for y in range(year + 1, year - 8, -1):
+            try:
+                dt = datetime.strptime(f"{y} {raw}", f"%Y {self.timestamp_format}")
+            except ValueError:
+                continue
+            t = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+            if t <= now + 86_400.0:
+                return t
+        return None
 
     def parse(self, raw: bytes | str | None) -> LogEvent | InvalidEvent:
         if raw is None:

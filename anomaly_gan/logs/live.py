@@ -52,6 +52,7 @@ class LogFeed:
                                          serve.windows.max_entity_bytes)
         self.lateness = serve.windows.reorder_tolerance_seconds
         self.clock = clock
+        self.parser.clock = clock  # a year-less timestamp takes the year from the same clock
         self.max_future_skew = serve.windows.max_future_skew_seconds
         self._buckets: dict[Hashable, CountBuckets] = {}  # per input partition
         self._late_gone = 0  # late lines of partitions no longer held

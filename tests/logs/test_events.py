@@ -86,3 +86,32 @@ def test_a_lone_surrogate_in_a_json_message_becomes_a_replacement_character():
     ev = LogParser(format="json").parse(b'{"entity": "web", "ts": 1, "message": "a \\ud800 b"}')
     assert ev.message == "a \ufffd b"
     ev.message.encode("utf-8")
+
+
+def test_syslog_stamps_without_a_year_take_the_latest_year_not_ahead_of_the_clock():
+    """RFC 3164 syslog ("Dec  4 16:53:23 host sshd[812]: ...") has no year: it is the one
+    that puts the line at most a day ahead of the clock, so December read in January is the
+    year before (strptime alone said 1900)."""
+    from datetime import UTC, datetime
+
+    p = LogParser(format="regex", regex=r"^(?P<ts>\w{3} [ \d]\d [\d:]{8}) (?P<entity>\S+) "
+                                        r"(?P<message>.*)$", timestamp_format="%b %d %H:%M:%S")
+    assert p.infer_year
+
+    def stamp(line: str, now: str) -> str:
+        p.clock = lambda: datetime.fromisoformat(now).timestamp()
+        ev = p.parse(line)
+        return datetime.fromtimestamp(ev.ts, UTC).isoformat()
+
+    line = "Dec  4 16:53:23 bastion sshd[812]: Accepted publickey for ops"
+    assert stamp(line, "2026-12-04T16:53:30+00:00") == "2026-12-04T16:53:23+00:00"
+    assert stamp(line, "2027-01-02T08:00:00+00:00") == "2026-12-04T16:53:23+00:00"
+    assert stamp(line, "2026-12-03T20:00:00+00:00") == "2026-12-04T16:53:23+00:00"  # skew
+    assert stamp(line, "2026-12-01T00:00:00+00:00") == "2025-12-04T16:53:23+00:00"
+    leap = "Feb 29 00:00:01 bastion cron[1]: job ran"
+    assert stamp(leap, "2027-03-01T00:00:00+00:00") == "2024-02-29T00:00:01+00:00"
+    assert p.parse("Feb 30 00:00:01 bastion cron[1]: job ran").reason == "bad_timestamp"
+    with_year = LogParser(format="regex", regex=r"^(?P<ts>\S+ \S+) (?P<entity>\S+) "
+                                                r"(?P<message>.*)$",
+                          timestamp_format="%Y-%m-%d %H:%M:%S")
+    assert not with_year.infer_year

@@ -18,9 +18,9 @@ def test_no_logs_section_means_numeric_events():
     ({"format": "regex", "regex": "(?P<entity>x) (?P<message>.*)"}, "need a (?P<ts>...) group"),
     ({"masking": ["ips"]}, "logs.masking[0]: expected one of 'uuid', 'ip'"),
     ({"top_k": 0}, "logs.top_k: expected an integer >= 1"),
-    # without a year strptime says 1900: every line a century late
-    ({"timestamp_format": "%b %d %H:%M:%S"}, "logs.timestamp_format: expected a year (%Y"),
-    ({"timestamp_format": "%%Y-%m-%d"}, "every line reads as 1900, got '%%Y-%m-%d'"),
+    # without a date strptime says 1 January 1900: every line a century late
+    ({"timestamp_format": "%H:%M:%S"}, "logs.timestamp_format: expected a date: a year (%Y"),
+    ({"timestamp_format": "%%Y-%%m-%d"}, "reads as 1 January 1900, got '%%Y-%%m-%d'"),
 ])
 def test_bad_logs_sections_are_one_line_naming_the_key(logs, message):
     with pytest.raises(ConfigError) as err:
@@ -35,6 +35,7 @@ def test_per_n_lines_needs_no_timestamp_group():
     assert cfg.logs.bucket_lines == 50
 
 
-@pytest.mark.parametrize("fmt", ["%Y-%m-%d %H:%M:%S", "%d/%b/%y:%H:%M:%S %z", "%c"])
-def test_timestamp_formats_with_a_year_are_accepted(fmt):
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d %H:%M:%S", "%d/%b/%y:%H:%M:%S %z", "%c",
+                                 "%b %d %H:%M:%S", "%j %H:%M"])  # the last two: syslog's
+def test_timestamp_formats_with_a_date_are_accepted(fmt):
     assert config_from_dict({"logs": {"timestamp_format": fmt}}).logs.timestamp_format == fmt
