@@ -189,11 +189,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
                                 f"{tables[0].path}: {name_list(names)}")
         series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
+        w = cfg.data.window
         for t, s in zip(tables, series):
-            if len(s) < 2 * cfg.data.window:
-                raise DataError(f"{t.path}: {len(s)} rows is fewer than the "
-                                f"{2 * cfg.data.window} needed (one training and one held-out "
-                                f"window of {cfg.data.window})")
+            if len(s) < 2 * w:
+                raise DataError(f"{t.path}: {len(s)} rows is fewer than the {2 * w} needed (a "
+                                f"training and a held-out window of data.window {w})")
+        if len(series) == 1 and len(series[0]) < 2 * w + 2:
+            raise DataError(f"{tables[0].path}: {len(series[0])} rows is fewer than the "
+                            f"{2 * w + 2} needed (windows of data.window {w} to train on, and "
+                            f"two held out to judge the model and set its threshold); or a "
+                            f"smaller data.window")
         _tensorflow()
         det = train_detector(cfg, series, names, progress=_train_progress(args.quiet),
                              locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"

@@ -39,6 +39,7 @@ from anomaly_gan.scoring import (
     raw_components,
     scores_needed,
     standardise_components,
+    tail_fit_possible,
 )
 from anomaly_gan.scoring.drift import reference_histograms
 
@@ -180,7 +181,13 @@ def held_out_rows(lengths: Sequence[int], window: int, validation_fraction: floa
 def split_series(series: Sequence[np.ndarray], window: int, validation_fraction: float
                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Time split of every series into (train, held-out) by :func:`held_out_rows`; each
-    part keeps >= one window."""
+    part keeps >= one window, and the held-out parts >= two windows in all.
+
+    With one held-out window the model could only be judged on a window it trained on (a
+    64-row series at window 32 is one window of each: it fitted its one training window
+    exactly, was called healthy, and 26% of a normal continuation alarmed), and the
+    threshold would be that one window's score.
+    """
     train, held = [], []
     lengths = [len(s) for s in series]
     for i, (s, n_val) in enumerate(zip(series, held_out_rows(lengths, window,
@@ -188,10 +195,16 @@ def split_series(series: Sequence[np.ndarray], window: int, validation_fraction:
         if len(s) - n_val < window:
             raise DataError(
                 f"series {i}: {len(s)} rows is too short to train on: need at least "
-                f"{2 * window} rows (one window of {window} for training and one held out)"
+                f"{2 * window + 2} rows (windows of data.window {window} to train on and two "
+                f"held out), or a smaller data.window"
             )
         train.append(s[: len(s) - n_val])
         held.append(s[len(s) - n_val:])
+    if sum(len(h) - window + 1 for h in held) < 2:
+        raise DataError(
+            f"{sum(lengths)} rows in {len(series)} series is too short to train on: it leaves "
+            f"one held-out window of data.window {window} to judge the model and set its "
+            f"threshold; need at least {2 * window + 2} rows, or a smaller data.window")
     return train, held
 
 
@@ -286,7 +299,10 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         if t.method == "quantile":
             what = f"a {t.quantile:g} quantile"
             how = ("it is extrapolated from an exponential tail fitted to their largest "
-                   "scores, an estimate resting on a few windows")
+                   "scores, an estimate resting on a few windows"
+                   if tail_fit_possible(len(held_w)) else
+                   "too few to fit a tail to, it is close to their largest score, so normal "
+                   "data will alarm more often than it aims for")
         else:
             what = f"a tail fit above the {t.pot_initial_quantile:g} quantile"
             how = ("it is close to their largest score, so normal data will alarm more often "

@@ -129,6 +129,11 @@ def test_train_refuses_existing_bundle_and_short_data(trained_cli, tmp_path, cap
     assert main(["train", "--data", str(short), "--out", str(tmp_path / "m")]) == 2
     assert "fewer than the 64 needed" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+    # 64 rows would be one training and one held-out window: the model could only be judged
+    # on the window it fitted (it was called healthy, and 26% of normal rows then alarmed).
+    short = write_csv(tmp_path / "short.csv", normal_series(64))
+    assert main(["train", "--data", str(short), "--out", str(tmp_path / "m")]) == 2
+    assert "64 rows is fewer than the 66 needed" in capsys.readouterr().err
 
 
 def test_a_reading_past_float32_in_training_data_is_named_exit_2(tmp_path, capsys):

@@ -50,3 +50,20 @@ def test_a_running_total_is_named_on_stderr_and_in_the_metadata():
     counter_notes = [n for n in notes if "only ever rise" in n]  # the other: the threshold
     assert len(counter_notes) == 1 and len(notes) == 2
     assert FEATURES[1] in counter_notes[0] and "rate" in counter_notes[0]
+
+
+def test_the_split_leaves_two_held_out_windows_or_refuses():
+    """One held-out window could only be judged on the training window (the health check
+    fell back to it) and would be the whole threshold: refused, naming the minimum."""
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.train import split_series
+
+    train, held = split_series([np.zeros((66, 2))], 32, 0.2)
+    assert [len(t) for t in train] == [33] and [len(h) for h in held] == [33]  # 2 windows
+    for rows in (64, 65):
+        with pytest.raises(DataError, match=f"{rows} rows in 1 series is too short .* need "
+                                            r"at least 66 rows"):
+            split_series([np.zeros((rows, 2))], 32, 0.2)
+    # Several short series hold out a window each: enough together.
+    train, held = split_series([np.zeros((64, 2))] * 2, 32, 0.2)
+    assert sum(len(h) - 31 for h in held) == 2

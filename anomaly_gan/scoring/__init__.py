@@ -29,6 +29,7 @@ from anomaly_gan.scoring.thresholds import (
     fit_quantile_threshold,
     fit_threshold,
     scores_needed,
+    tail_fit_possible,
 )
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "scores_needed",
     "severity",
     "standardise_components",
+    "tail_fit_possible",
     "top_features",
     "window_activity",
 ]

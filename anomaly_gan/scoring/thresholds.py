@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["TAIL_PEAKS", "Threshold", "fit_pot_threshold", "fit_quantile_threshold", "fit_threshold",
-           "scores_needed"]
+           "scores_needed", "tail_fit_possible"]
 
 TAIL_PEAKS = 10
 """Largest normal scores (at most a third of them) that a short sample's tail is fitted to."""
@@ -65,6 +65,15 @@ def scores_needed(quantile: float) -> int:
     return math.ceil(1.0 / (1.0 - quantile) - 1e-9)
 
 
+def tail_fit_possible(n: int) -> bool:
+    """Whether :func:`fit_quantile_threshold` can fit a tail to ``n`` scores (6 or more).
+
+    >>> tail_fit_possible(5), tail_fit_possible(6)
+    (False, True)
+    """
+    return min(TAIL_PEAKS, n // 3) >= 2
+
+
 def fit_quantile_threshold(scores: np.ndarray, quantile: float) -> Threshold:
     """The q-quantile of the normal scores, extrapolated when they are too few for it.
 
@@ -89,7 +98,7 @@ def fit_quantile_threshold(scores: np.ndarray, quantile: float) -> Threshold:
     empirical = float(np.quantile(s, quantile))
     details: dict[str, Any] = {"quantile": quantile, "n": int(n)}
     peaks = min(TAIL_PEAKS, n // 3)
-    if n >= scores_needed(quantile) or peaks < 2:
+    if n >= scores_needed(quantile) or not tail_fit_possible(n):
         return Threshold(empirical, "quantile", details)
     top = np.sort(s)[n - peaks - 1:]
     u, mean_excess = float(top[0]), float(np.mean(top[1:] - top[0]))

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
+# The log tests' synthetic service log, for tests/retrain/test_logs_retrain.py.
+from tests.logs.conftest import log_files, service_logs  # noqa: F401
 from tests.retrain.plant import FEATURES, TINY
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}

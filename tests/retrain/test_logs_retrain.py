@@ -11,12 +11,7 @@ import pytest
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.errors import DataError
 from anomaly_gan.retrain.logs import check_kind
-from tests.logs.conftest import (  # noqa: F401 (log_files, service_logs: fixtures)
-    TINY_LOGS_CONFIG,
-    log_files,
-    service_logs,
-    syslog_line,
-)
+from tests.logs.conftest import TINY_LOGS_CONFIG, syslog_line
 from tests.retrain.conftest import produce_timestamped
 
 # The tiny model's gate on a 30-minute synthetic log is not what these tests are about.
