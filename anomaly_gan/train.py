@@ -117,22 +117,33 @@ def constant_features(rows: np.ndarray, names: Sequence[str]) -> list[str]:
 
 def counter_features(series: Sequence[np.ndarray], names: Sequence[str],
                      min_increases: int = 10) -> list[str]:
-    """Names of the features that never decrease within any training series and rise on at
-    least ``min_increases`` rows in all: running totals, such as a Prometheus counter
-    exported as is.
+    """Names of the features that rise on at least ``min_increases`` rows in all and never
+    decrease within any training series except by a *reset*: a fall to a tenth of the value
+    or less, at most one per 20 rises (a Prometheus counter starts again from 0 when its
+    process restarts). Running totals, such as a Prometheus counter exported as is.
 
     Every later value of such a feature lies beyond the training rows, so every later
     window scores as anomalous however normal its rate is; its rate (the difference
     between rows, or PromQL's ``rate()``) is what can be learned.
 
-    >>> up = np.arange(12.0)
-    >>> counter_features([np.column_stack([up, np.sin(up), up % 2])], ["total", "s", "flag"])
-    ['total']
+    >>> up = np.arange(1.0, 41.0)
+    >>> restarted = np.concatenate([up[:25], up[:15]])  # reset to 1 after 25 rows
+    >>> counter_features([np.column_stack([up, restarted, np.sin(up), up % 2])],
+    ...                  ["total", "restarted", "s", "flag"])
+    ['total', 'restarted']
     """
-    steps = [np.diff(s, axis=0) for s in series]
-    never_down = np.logical_and.reduce([(d >= 0).all(axis=0) for d in steps])
-    rises = sum((d > 0).sum(axis=0) for d in steps)
-    return [n for n, c in zip(names, never_down & (rises >= min_increases), strict=True) if c]
+    never_down = np.ones(len(names), dtype=bool)
+    rises = np.zeros(len(names), dtype=np.int64)
+    resets = np.zeros(len(names), dtype=np.int64)
+    for s in series:
+        before, after = s[:-1], s[1:]
+        down = after < before
+        reset = down & (before > 0) & (after <= 0.1 * before)
+        never_down &= ~(down & ~reset).any(axis=0)
+        rises += (after > before).sum(axis=0)
+        resets += reset.sum(axis=0)
+    keep = never_down & (rises >= min_increases) & (resets * 20 <= rises)
+    return [n for n, c in zip(names, keep, strict=True) if c]
 
 
 def threshold_windows_needed(threshold: ThresholdConfig) -> int:
@@ -289,7 +300,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             f"shows how they normally move)")
     counters = counter_features(series, feature_names)
     if counters:
-        say(f"note: {len(counters)} feature(s) only ever rise, like a running total, so "
+        say(f"note: {len(counters)} feature(s) only ever rise (or fall back to about 0, as "
+            f"a counter does when its process restarts), like a running total, so "
             f"every later value lies beyond the training rows and will score as anomalous: "
             f"{name_list(counters)} (feed their rate instead: the difference between rows, or "
             f"PromQL rate())")
