@@ -110,14 +110,16 @@ def _load_model(info):
     return load_bundle(info)
 
 
-def _read_for_model(data: str, info):
-    """Read ``data`` and match it to the model's features (``info``: a bundle or detector)."""
+def _read_for_model(data: str, info, nan_policy: str | None = None):
+    """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
+    missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own."""
     from anomaly_gan.data import apply_nan_policy, check_features, read_table
 
     cfg = info.config
     table = read_table(data, cfg.data.timestamp_column)
     table = table.with_columns(info.feature_names, check_features(table, info.feature_names))
-    values = apply_nan_policy(table, cfg.data.nan_policy)
+    values = apply_nan_policy(table, nan_policy or cfg.data.nan_policy,
+                              hint="pass --nan-policy ffill or zero to fill them")
     if len(values) < info.window:
         raise DataError(f"{data}: need at least one window of {info.window} rows, got {len(values)} rows")
     return table, values
@@ -230,7 +232,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     info = _inspect_model(args.model)
     if "logs" in info.extras:
         return _score_logs(args, info)
-    table, values = _read_for_model(args.data, info)
+    table, values = _read_for_model(args.data, info, args.nan_policy)
     det = _load_model(info)
     res = det.score_series(values)
     comps = list(res.components)
@@ -339,7 +341,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             _print_metrics(metrics)
         return 0
-    _, values = _read_for_model(args.data, info)
+    _, values = _read_for_model(args.data, info, args.nan_policy)
     labels = read_labels(args.labels, rows=len(values))
     det = _load_model(info)
     res = det.score_series(values)
@@ -365,7 +367,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if "logs" in info.extras:
         raise DataError(f"plot: {args.model} is a logs model; plot takes numeric rows "
                         f"(see score's per-bucket CSV for logs)")
-    _, values = _read_for_model(args.data, info)
+    _, values = _read_for_model(args.data, info, args.nan_policy)
     labels = read_labels(args.labels, rows=len(values)) if args.labels else None
     det = _load_model(info)
     res = det.score_series(values)
@@ -427,6 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="scores CSV to write (replaced atomically; never the --data file nor "
                         "a path inside --model)")
+    p.add_argument("--nan-policy", choices=["reject", "ffill", "zero"],
+                   help="missing or non-finite cells of --data: reject (one line naming the "
+                        "first), ffill (the last value before) or zero; default: the model's "
+                        "data.nan_policy")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("evaluate", help="point-wise AUC-ROC, AUC-PR, F1 against labels")
@@ -436,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", help="also write the figure to this file; its extension picks "
                    "the format (.png, .pdf, .svg, ...)")
+    p.add_argument("--nan-policy", choices=["reject", "ffill", "zero"],
+                   help="missing or non-finite cells of --data: reject (one line naming the "
+                        "first), ffill (the last value before) or zero; default: the model's "
+                        "data.nan_policy")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("plot", help="figure: top features, score vs threshold, labels")
@@ -444,6 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="optional 0/1 per data row, drawn as shaded spans")
     p.add_argument("--out", required=True, help="figure to write (replaced atomically); its "
                    "extension picks the format (.png, .pdf, .svg, ...)")
+    p.add_argument("--nan-policy", choices=["reject", "ffill", "zero"],
+                   help="missing or non-finite cells of --data: reject (one line naming the "
+                        "first), ffill (the last value before) or zero; default: the model's "
+                        "data.nan_policy")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)")

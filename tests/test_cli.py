@@ -223,3 +223,20 @@ def test_quiet_train_keeps_the_warnings(capsys):
         for line in ("training x", "epoch 1/30 loss", "note: n", "attempt 1/3 unhealthy: x"):
             say(line)
         assert capsys.readouterr().err.splitlines() == expected
+
+
+def test_score_fills_gaps_with_nan_policy_given_on_the_command_line(trained_cli, tmp_path,
+                                                                   capsys):
+    """The line for a gap used to advise data.nan_policy, which score cannot change (the
+    model's config applies): --nan-policy is the remedy, and the line says so."""
+    x, _ = with_anomalies(100)
+    x[40, 1] = np.nan
+    data = write_csv(tmp_path / "gap.csv", x, timestamps=True)
+    out = tmp_path / "s.csv"
+    base = ["score", "--model", str(trained_cli / "model"), "--data", str(data), "--out", str(out)]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "missing or non-finite value" in err and "pass --nan-policy ffill or zero" in err
+    assert main([*base, "--nan-policy", "ffill"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 100 and all(r["score"] != "" for r in rows[15:])

@@ -237,9 +237,11 @@ def read_table(path: str | Path, timestamp_column: str | None = None) -> Table:
     return _read_csv(p, timestamp_column)
 
 
-def apply_nan_policy(table: Table, policy: str) -> np.ndarray:
-    """Return the values with NaN/inf handled: ``reject`` (error with location),
-    ``ffill`` (last finite value; leading gaps take the first finite value) or ``zero``."""
+def apply_nan_policy(table: Table, policy: str,
+                     hint: str = "set data.nan_policy to ffill or zero to fill them") -> np.ndarray:
+    """Return the values with NaN/inf handled: ``reject`` (error with location, ending
+    with ``hint``: how to fill them instead), ``ffill`` (last finite value; leading gaps
+    take the first finite value) or ``zero``."""
     values = table.values
     bad = ~np.isfinite(values)
     if not bad.any():
@@ -249,7 +251,7 @@ def apply_nan_policy(table: Table, policy: str) -> np.ndarray:
         raise DataError(
             f"{table.path}: {table.where(r)}, column {table.column(c)}: missing or non-finite value "
             f"({float(values[r, c])!r}); {int(bad.sum())} such cells in all "
-            f"(set data.nan_policy to ffill or zero to fill them)"
+            f"({hint})"
         )
     out = values.copy()
     if policy == "zero":
