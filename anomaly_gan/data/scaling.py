@@ -12,7 +12,11 @@ from anomaly_gan.errors import BundleError, brief
 __all__ = ["Scaler", "fit_scaler"]
 
 # Constant (or near-constant) features get unit scale so they neither blow up nor vanish.
-_MIN_SCALE = 1e-6
+# "Near" is relative to the feature's magnitude, so units do not matter: values around 1e-9
+# that vary by 1e-10 are a signal (an absolute floor of 1e-6 called them constant and the
+# model never saw them move), while 1e6 +- 1e-7 is rounding noise on a constant.
+_MIN_RELATIVE_SCALE = 1e-12
+_MIN_SCALE = 1e-300
 
 
 @dataclass(frozen=True)
@@ -77,19 +81,25 @@ def fit_scaler(values: np.ndarray, method: Literal["robust", "minmax"] = "robust
     >>> s = fit_scaler(np.array([[0.0], [1.0], [2.0], [3.0], [4.0]]))
     >>> float(s.transform(np.array([[2.0]]))[0, 0])
     0.0
+    >>> fit_scaler(np.array([[1e-9], [2e-9], [3e-9], [4e-9], [5e-9]])).scale  # units do not matter
+    array([2.e-09])
+    >>> fit_scaler(np.array([[7.0, 1e6], [7.0, 1e6 + 1e-7]])).scale  # constant; rounding noise
+    array([1., 1.])
     """
     values = np.asarray(values, dtype=np.float64)
+    floor = np.maximum(_MIN_RELATIVE_SCALE * np.abs(values).max(axis=0, initial=0.0),
+                       _MIN_SCALE)
     if method == "robust":
         q25, center, q75 = np.percentile(values, [25, 50, 75], axis=0)
         scale = q75 - q25
         # Binary flags and mostly-constant features have IQR 0: fall back to the full
         # range, so a rare 0/1 flag stays a 0/1-sized signal instead of being blown up.
         spread = values.max(axis=0) - values.min(axis=0)
-        scale = np.where(scale > _MIN_SCALE, scale, spread)
+        scale = np.where(scale > floor, scale, spread)
     elif method == "minmax":
         center = values.min(axis=0)
         scale = values.max(axis=0) - center
     else:
         raise ValueError(f"unknown scaler {method!r}")
-    scale = np.where(scale > _MIN_SCALE, scale, 1.0)
+    scale = np.where(scale > floor, scale, 1.0)
     return Scaler(method=method, center=center, scale=scale)
