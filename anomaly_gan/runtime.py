@@ -12,6 +12,7 @@ one of those known notices, so nothing else is lost.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -48,6 +49,14 @@ def _import_tensorflow() -> None:
     except ModuleNotFoundError:
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             raise
+    logging.getLogger("tensorflow").addFilter(_not_retracing)
+
+
+def _not_retracing(record: logging.LogRecord) -> bool:
+    """Drops TensorFlow's "N out of the last N calls ... triggered tf.function retracing":
+    each retried attempt builds fresh networks, and so new predict functions, which is
+    meant; the hint printed 8 lines of advice on tf.function among a command's own lines."""
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 def import_tensorflow_quietly() -> None:

@@ -57,3 +57,18 @@ def test_interrupts_raise_at_once_outside_deferred_and_at_a_check_inside():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)  # a second signal: at once
             time.sleep(5)
+
+
+def test_tensorflows_retracing_hint_is_dropped_and_nothing_else():
+    """A retried training attempt builds fresh networks: TensorFlow's retracing hint (eight
+    lines of tf.function advice) used to show among train's own lines."""
+    import logging
+
+    from anomaly_gan.runtime import _not_retracing
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("tensorflow", logging.WARNING, "f.py", 1, msg, None, None)
+
+    assert not _not_retracing(record("6 out of the last 6 calls to <function f at 0x1> "
+                                     "triggered tf.function retracing. Tracing is expensive"))
+    assert _not_retracing(record("Layer x has no weights"))
