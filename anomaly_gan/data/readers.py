@@ -70,6 +70,22 @@ def _is_number(text: str) -> bool:
     return _number(text) is not None
 
 
+def _hint(name: str, cell: str) -> str:
+    """Why a cell may not be a number, when it looks like a known cause.
+
+    >>> _hint("cpu;mem", "0.5;12")
+    " (the file looks ';'-separated; only comma-separated files are read)"
+    >>> _hint("@timestamp", "2026-01-01T00:00:00Z")
+    " (a time column? name it with data.timestamp_column: '@timestamp')"
+    """
+    for sep, what in ((";", "';'"), ("\t", "tab")):
+        if sep in cell or sep in name:
+            return f" (the file looks {what}-separated; only comma-separated files are read)"
+    if any(word in name.lower() for word in ("time", "date")) or name.startswith("@"):
+        return f" (a time column? name it with data.timestamp_column: {name!r})"
+    return ""
+
+
 def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int | None:
     if wanted is not None:
         if wanted not in header:
@@ -183,6 +199,7 @@ def _read_csv(path: Path, timestamp_column: str | None) -> Table:
                 col = brief(names[j]) if has_header else str(c + 1)
                 raise DataError(
                     f"{path}: line {line}, column {col}: not a number: {brief(cell)}"
+                    f"{_hint(names[j] if has_header else '', cell)}"
                 )
         if ts_col is not None:
             stamps.append(row[ts_col].strip())
