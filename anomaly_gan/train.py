@@ -44,8 +44,8 @@ from anomaly_gan.scoring import (
 from anomaly_gan.scoring.drift import reference_histograms
 
 __all__ = ["MAX_SCALED", "MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES", "attempt_settings",
-           "check_scaled_range", "constant_features", "counter_features",
-           "data_hash", "held_out_rows", "split_series", "train_detector"]
+           "check_scaled_range", "constant_features", "counter_features", "data_hash",
+           "drifting_features", "held_out_rows", "split_series", "train_detector"]
 
 #: Held-out windows short series keep at least, in all (while that leaves half of each
 #: series' rows to train on): the threshold's tail fit takes the 10 largest of at least 30
@@ -113,6 +113,26 @@ def constant_features(rows: np.ndarray, names: Sequence[str]) -> list[str]:
     """
     flat = np.ptp(rows, axis=0) == 0
     return [n for n, f in zip(names, flat, strict=True) if f]
+
+
+def drifting_features(train_rows: np.ndarray, held_rows: np.ndarray, names: Sequence[str],
+                      share: float = 0.25) -> list[str]:
+    """Names of the features whose held-out rows (the end of the baseline) lie outside
+    their training range, widened by a tenth of it on each side, for more than ``share``
+    of the rows: a value that drifts or wanders (a random walk) keeps leaving the range the
+    model learned, and every window out there scores as anomalous. Constant features are
+    left out (they have their own note).
+
+    >>> t = np.arange(100.0)
+    >>> train = np.column_stack([t, np.sin(t)])[:80]
+    >>> held = np.column_stack([t, np.sin(t)])[80:]
+    >>> drifting_features(train, held, ["drift", "cycle"])
+    ['drift']
+    """
+    lo, hi = train_rows.min(axis=0), train_rows.max(axis=0)
+    margin = 0.1 * (hi - lo)
+    outside = ((held_rows < lo - margin) | (held_rows > hi + margin)).mean(axis=0)
+    return [n for n, o, r in zip(names, outside, hi - lo, strict=True) if r > 0 and o > share]
 
 
 def counter_features(series: Sequence[np.ndarray], names: Sequence[str],
@@ -305,6 +325,14 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             f"every later value lies beyond the training rows and will score as anomalous: "
             f"{name_list(counters)} (feed their rate instead: the difference between rows, or "
             f"PromQL rate())")
+    drifting = [n for n in drifting_features(train_rows, np.concatenate(held_parts),
+                                             feature_names) if n not in counters]
+    if drifting:
+        say(f"note: {len(drifting)} feature(s) leave their training range in the held-out "
+            f"rows (the end of the baseline) more than a quarter of the time, as a drifting "
+            f"or wandering value does, so later windows out there will score as anomalous: "
+            f"{name_list(drifting)} (a baseline that covers their range, or their "
+            f"differences between rows)")
     needed = threshold_windows_needed(cfg.threshold)
     if len(held_w) < needed:
         t = cfg.threshold
@@ -426,6 +454,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                           "held_out_windows": len(held_w),
                           "constant_features": constant,
                           "counter_features": counters,
+                          "drifting_features": drifting,
                           "threshold_windows_needed": needed},
         "duration_seconds": round(train_seconds, 3),
         "precision": fit.precision,

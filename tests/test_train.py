@@ -13,12 +13,14 @@ def test_windows_needed_follow_the_threshold_method():
     assert threshold_windows_needed(ThresholdConfig(method="pot", pot_initial_quantile=0.98)) == 50
 
 
-def _train(rows: int, flat_feature: bool, counter: bool = False):
+def _train(rows: int, flat_feature: bool, counter: bool = False, drift: bool = False):
     x = normal_series(rows)
     if flat_feature:
         x[:, 2] = 4.0  # a flag that never fires in this baseline
     if counter:
         x[:, 1] = np.cumsum(np.round(np.abs(x[:, 1])))  # a running total, exported as is
+    if drift:
+        x[:, 0] += np.linspace(0.0, 20.0 * x[:, 0].std(), rows)  # a value walking away
     said: list[str] = []
     det = train_detector(tiny_config(epochs=1, allow_unhealthy=True), x, FEATURES,
                          progress=said.append)
@@ -40,7 +42,7 @@ def test_a_short_baseline_is_named_on_stderr_and_in_the_metadata():
 def test_a_long_enough_baseline_gets_no_notes():
     data, notes = _train(1300, flat_feature=False)  # 260 held-out rows, 245 windows
     assert data["held_out_windows"] == 245 and data["constant_features"] == []
-    assert notes == []
+    assert data["drifting_features"] == [] and notes == []
 
 
 @pytest.mark.slow
@@ -50,6 +52,16 @@ def test_a_running_total_is_named_on_stderr_and_in_the_metadata():
     counter_notes = [n for n in notes if "only ever rise" in n]  # the other: the threshold
     assert len(counter_notes) == 1 and len(notes) == 2
     assert FEATURES[1] in counter_notes[0] and "rate" in counter_notes[0]
+
+
+@pytest.mark.slow
+def test_a_drifting_value_is_named_on_stderr_and_in_the_metadata():
+    """A value that drifts leaves its training range in the held-out rows: every later
+    window scores as anomalous, and train said nothing (65% of a continuation alarmed)."""
+    data, notes = _train(1300, flat_feature=False, drift=True)
+    assert data["drifting_features"] == [FEATURES[0]] and data["counter_features"] == []
+    assert len(notes) == 1 and "leave their training range" in notes[0]
+    assert FEATURES[0] in notes[0]
 
 
 def test_the_split_leaves_two_held_out_windows_or_refuses():
