@@ -1,7 +1,12 @@
 """Offline readers (the I/O edge): CSV with or without a header, Parquet, label files.
 
 Every problem is a :class:`DataError` with one line naming the file, the line and the
-column, e.g. ``data.csv: line 7, column 'rpm': not a number: 'n/a'``.
+column, e.g. ``data.csv: line 7, column 'rpm': not a number: '12 rpm'``.
+
+A cell that is empty or one of the usual spellings of a missing value (:data:`MISSING_CELLS`:
+``NA``, ``N/A``, ``null``, ``None``, ``#N/A``, any case; R, SQL and spreadsheet exports
+write them) is missing, like ``nan``: ``data.nan_policy`` (or ``--nan-policy``) rejects or
+fills it.
 """
 
 from __future__ import annotations
@@ -66,6 +71,14 @@ def _number(text: str) -> float | None:
         return None
 
 
+#: Cell texts read as a missing value (compared lower-cased), besides an empty cell.
+MISSING_CELLS = frozenset({"na", "n/a", "null", "none", "#n/a"})
+
+
+def _is_missing(text: str) -> bool:
+    return not text or text.lower() in MISSING_CELLS
+
+
 def _is_number(text: str) -> bool:
     return _number(text) is not None
 
@@ -102,22 +115,24 @@ def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int
 def _is_header(cells: Sequence[str], path: Path) -> bool:
     """A first row of names is a header, one of numbers (or empty cells) is data; a row
     mixing both is refused rather than guessed."""
-    filled = [c for c in cells if c]
+    filled = [c for c in cells if not _is_missing(c)]
     numeric = [_is_number(c) for c in filled]
     if all(numeric):
         return False
     if not any(numeric) and len(filled) == len(cells):
         return True
     if any(numeric):
-        j = next(i for i, c in enumerate(cells) if c and not _is_number(c))
-        k = next(i for i, c in enumerate(cells) if c and _is_number(c))
+        j = next(i for i, c in enumerate(cells) if not _is_missing(c) and not _is_number(c))
+        k = next(i for i, c in enumerate(cells) if not _is_missing(c) and _is_number(c))
         raise DataError(
             f"{path}: line 1: mixes names and numbers (column {j + 1} is {brief(cells[j])}, "
             f"column {k + 1} is {brief(cells[k])}); expected a header of column names or a "
             f"row of numbers"
         )
-    j = cells.index("")
-    raise DataError(f"{path}: line 1, column {j + 1}: empty column name in the header")
+    j = next(i for i, c in enumerate(cells) if _is_missing(c))
+    raise DataError(f"{path}: line 1, column {j + 1}: "
+                    + ("empty column name in the header" if not cells[j] else
+                       f"column name {brief(cells[j])} reads as a missing value; rename it"))
 
 
 def csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
@@ -192,7 +207,7 @@ def _read_csv(path: Path, timestamp_column: str | None) -> Table:
             raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}")
         for j, c in enumerate(feature_cols):
             cell = row[c].strip()
-            number = _number(cell) if cell else math.nan
+            number = math.nan if _is_missing(cell) else _number(cell)
             if number is not None:
                 values[r, j] = number
             else:

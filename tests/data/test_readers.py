@@ -168,3 +168,21 @@ def test_error_lines_stay_short(tmp_path):
     with pytest.raises(DataError) as info:
         read_table(write(tmp_path, "a\n" + "y" * 100_000 + "\n", "long.csv"))
     assert len(str(info.value)) < 300
+
+
+def test_usual_spellings_of_a_missing_value_are_missing_not_errors(tmp_path):
+    """R writes NA, SQL exports NULL, spreadsheets #N/A: they were "not a number" and no
+    nan_policy could fill them."""
+    t = read_table(write(tmp_path, "a,b\n1,NA\n2,null\nN/A,#N/A\nNone,4\n5,6\n"))
+    assert np.isnan(t.values).sum() == 5
+    np.testing.assert_array_equal(apply_nan_policy(t, "ffill"),
+                                  [[1, 4], [2, 4], [2, 4], [2, 4], [5, 6]])
+    with pytest.raises(DataError, match=r"line 2, column 'b': missing or non-finite value"):
+        apply_nan_policy(t, "reject")
+    headerless = read_table(write(tmp_path, "NA,1\n2,3\n", "h.csv"))  # data, not a header
+    assert headerless.feature_names == ("f0", "f1") and np.isnan(headerless.values[0, 0])
+    with pytest.raises(DataError, match=r"line 1, column 2: column name 'NA' reads as a "
+                                        r"missing value"):
+        read_table(write(tmp_path, "a,NA\n1,2\n", "n.csv"))
+    with pytest.raises(DataError, match=r"column 'a': not a number: '12 rpm'"):
+        read_table(write(tmp_path, "a\n12 rpm\n", "u.csv"))
