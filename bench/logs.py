@@ -20,9 +20,16 @@ Metrics are point-wise over test buckets: AUC-ROC, AUC-PR, best F1. Also:
   (training) and parse + matching (scoring);
 - lines per second end to end through the real broker (embedded Tansu): the lines,
   replayed ``--repeat`` times, consumed, parsed, matched, counted, windowed and scored by
-  the same Scorer as ``anomaly-gan serve``.
+  the same Scorer as ``anomaly-gan serve``;
+- a *flood*: 8,000 lines that are each their own template (what an unmasked id does), per
+  second on one core: mining them (training), classifying them against the mined templates
+  (offline counting: the package's lookup, and drain3's own ``match(..., "fallback")`` scan
+  in the same run, the answer it must equal), and classifying them as unseen against the
+  BGL model (``serve``: each is grouped into a live template, at most
+  ``logs.max_clusters``).
 
 Writes bench/results/logs.{md,json}.   python bench/logs.py [--datasets DIR] [--repeat N]
+``--flood-only`` measures the flood alone (no datasets needed) into logs_flood.md.
 """
 
 from __future__ import annotations
@@ -119,6 +126,51 @@ def parse_rates(lines: list[str], cfg, repeat: int) -> dict[str, float]:
     out["parse_and_match"] = len(data) / (time.process_time() - t0)
     assert all(hasattr(e, "message") for e in events)
     return {k: round(v) for k, v in out.items()}
+
+
+def flood_rates(cfg, bgl_messages: list[str] | None, n: int = 8000, seed: int = 0) -> dict:
+    """Lines per second (process time, one core) on ``n`` lines that are each their own
+    template: four random lowercase words, no digits (nothing for masking to take)."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    lines = [" ".join("".join(rng.choice(letters, 6)) for _ in range(4)) for _ in range(n)]
+    miner = TemplateMiner(cfg.masking, cfg.similarity_threshold, cfg.tree_depth,
+                          cfg.max_children)
+    t0 = time.process_time()
+    ids = [miner.learn(x) for x in lines]
+    out = {"lines": n, "templates": len(set(ids)), "mine": n / (time.process_time() - t0)}
+    masked = [miner.mask(x) for x in lines]
+    t0 = time.process_time()
+    ours = [miner.match_masked(x) for x in masked]
+    out["match"] = n / (time.process_time() - t0)
+    t0 = time.process_time()
+    theirs = [miner.known.match(x, full_search_strategy="fallback") for x in masked]
+    out["drain3_match"] = n / (time.process_time() - t0)
+    assert ours == [c.cluster_id for c in theirs], "ExactMatcher differs from drain3"
+    if bgl_messages is not None:
+        model, _ = fit_log_model(cfg, bgl_messages)
+        model.miner.reset_new()
+        t0 = time.process_time()
+        for x in lines:
+            model.classify(x)
+        out["unseen_live"] = n / (time.process_time() - t0)
+        out["live_templates_dropped"] = model.miner.dropped
+    return {k: round(v) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def flood_rows(f: dict) -> list[str]:
+    rows = [
+        (f"| flood of {f['lines']:,} unique lines: mine (training), lines/s on one core | "
+         f"{f['mine']:,} |"),
+        (f"| flood: classify against its {f['templates']:,} templates (offline counting), "
+         f"lines/s: lookup / drain3's fallback scan, same answer | {f['match']:,} / "
+         f"{f['drain3_match']:,} |"),
+    ]
+    if "unseen_live" in f:
+        rows.append(f"| flood: classify as unseen against the BGL model (serve; live "
+                    f"templates capped, {f['live_templates_dropped']:,} dropped), lines/s | "
+                    f"{f['unseen_live']:,} |")
+    return rows
 
 
 def window_baselines(train_runs, test_x, window, scaler_kind, seed):
@@ -273,13 +325,30 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=20, help="replays of the 2,000 lines for "
                     "the speed measurements (default 20)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--flood-only", action="store_true",
+                    help="only the flood of unique lines (no datasets needed)")
     args = ap.parse_args()
+    cfg = config_from_dict(CONFIG, "bench/logs.py config")
+    if args.flood_only:  # the live row needs the BGL model, when the datasets are there
+        bgl = Path(args.datasets) / "logs" / "bgl"
+        messages = None
+        if (bgl / "BGL_2k.log").is_file():
+            parser = parser_from_config(cfg.logs, 65_536)
+            messages = [parser.parse(ln).message  # type: ignore[union-attr]
+                        for ln in read_bgl(bgl)[0]]
+        flood = flood_rates(cfg.logs, messages)
+        title = (f"Flood of unique log lines; {os.cpu_count()} CPU cores; "
+                 f"{datetime.now(UTC):%Y-%m-%d}.")
+        md = "\n".join([title, "", "| measure | value |", "|---|---|", *flood_rows(flood), ""])
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "logs_flood.md").write_text(md)
+        print(md)
+        return 0
     root = Path(args.datasets) / "logs" / "bgl"
     if not (root / "BGL_2k.log").is_file():
         print(f"bench/logs.py: {root}/BGL_2k.log not found (pass --datasets)", file=sys.stderr)
         return 2
     logging.getLogger("anomaly_gan").setLevel(logging.ERROR)  # no per-alert log lines
-    cfg = config_from_dict(CONFIG, "bench/logs.py config")
     lines, labels = read_bgl(root)
     parser = parser_from_config(cfg.logs, 65_536)
     messages = [parser.parse(ln).message for ln in lines]  # type: ignore[union-attr]
@@ -288,6 +357,8 @@ def main() -> int:
           file=sys.stderr, flush=True)
     rates = parse_rates(lines, cfg.logs, args.repeat)
     print(f"lines/s {rates}", file=sys.stderr, flush=True)
+    flood = flood_rates(cfg.logs, messages)
+    print(f"flood {flood}", file=sys.stderr, flush=True)
     variants = [detection(lines, labels, cfg.replace(
         logs=dataclasses.replace(cfg.logs, bucket_lines=n),
         data=dataclasses.replace(cfg.data, window=w))) for n, w in VARIANTS]
@@ -297,7 +368,8 @@ def main() -> int:
     result = {"date": f"{datetime.now(UTC):%Y-%m-%d}", "config": CONFIG,
               "grouping_accuracy": round(acc, 4), "mined_groups": n_mined,
               "true_groups": n_true, "lines_per_second_one_core": rates, "detection": det,
-              "variants": variants, "end_to_end": e2e, "cpu_cores": os.cpu_count()}
+              "variants": variants, "end_to_end": e2e, "flood": flood,
+              "cpu_cores": os.cpu_count()}
     d = det
     md = "\n".join([
         f"BGL_2k (Loghub), labels stripped; {os.cpu_count()} CPU cores; {result['date']}.",
@@ -335,6 +407,7 @@ def main() -> int:
         f"| parse + match (scoring), lines/s on one core | {rates['parse_and_match']:,} |",
         (f"| end to end through the broker (consume, parse, match, count, score), lines/s | "
         f"{e2e['lines_per_second']:,} ({e2e['lines']:,} lines) |"),
+        *flood_rows(flood),
         "",
     ])
     out = Path(args.out)
