@@ -135,22 +135,30 @@ def drifting_features(train_rows: np.ndarray, held_rows: np.ndarray, names: Sequ
     return [n for n, o, r in zip(names, outside, hi - lo, strict=True) if r > 0 and o > share]
 
 
+#: Resets a counter may show in one training series (process restarts).
+MAX_COUNTER_RESETS = 3
+
+
 def counter_features(series: Sequence[np.ndarray], names: Sequence[str],
                      min_increases: int = 10) -> list[str]:
     """Names of the features that rise on at least ``min_increases`` rows in all and never
     decrease within any training series except by a *reset*: a fall to a tenth of the value
-    or less, at most one per 20 rises (a Prometheus counter starts again from 0 when its
-    process restarts). Running totals, such as a Prometheus counter exported as is.
+    or less, rare (at most :data:`MAX_COUNTER_RESETS` per series and one per 100 rises: a
+    Prometheus counter starts again from 0 when its process restarts, where a sawtooth
+    gauge falls every cycle). Running totals, such as a Prometheus counter exported as is.
 
     Every later value of such a feature lies beyond the training rows, so every later
     window scores as anomalous however normal its rate is; its rate (the difference
     between rows, or PromQL's ``rate()``) is what can be learned.
 
-    >>> up = np.arange(1.0, 41.0)
-    >>> restarted = np.concatenate([up[:25], up[:15]])  # reset to 1 after 25 rows
+    >>> up = np.arange(1.0, 201.0)
+    >>> restarted = np.concatenate([up[:120], up[:80]])  # reset to 1 after 120 rows
     >>> counter_features([np.column_stack([up, restarted, np.sin(up), up % 2])],
     ...                  ["total", "restarted", "s", "flag"])
     ['total', 'restarted']
+    >>> t = np.arange(1000.0)
+    >>> counter_features([np.column_stack([t % 25 + 1, t + 1])], ["sawtooth", "total"])
+    ['total']
     """
     never_down = np.ones(len(names), dtype=bool)
     rises = np.zeros(len(names), dtype=np.int64)
@@ -159,10 +167,10 @@ def counter_features(series: Sequence[np.ndarray], names: Sequence[str],
         before, after = s[:-1], s[1:]
         down = after < before
         reset = down & (before > 0) & (after <= 0.1 * before)
-        never_down &= ~(down & ~reset).any(axis=0)
+        never_down &= ~(down & ~reset).any(axis=0) & (reset.sum(axis=0) <= MAX_COUNTER_RESETS)
         rises += (after > before).sum(axis=0)
         resets += reset.sum(axis=0)
-    keep = never_down & (rises >= min_increases) & (resets * 20 <= rises)
+    keep = never_down & (rises >= min_increases) & (resets * 100 <= rises)
     return [n for n, c in zip(names, keep, strict=True) if c]
 
 

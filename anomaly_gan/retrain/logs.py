@@ -46,10 +46,22 @@ def check_kind(cfg: Config, info: Any, store: str) -> None:
                         f"the config's logs: section is for a logs model's store")
 
 
+#: What shapes a bucket row besides the columns: the live scorer keeps its open buckets
+#: across a hot reload, so a candidate must count rows as the current version does.
+ROW_KEYS = ("bucket_seconds", "bucket_lines", "gap_seconds", "error_levels")
+
+
 def _current_model(cfg: Config, info: Any) -> Any:
     from anomaly_gan.logs.model import LogModel
 
     assert cfg.logs is not None
+    before = info.config.logs
+    for key in ROW_KEYS:
+        old, new = getattr(before, key), getattr(cfg.logs, key)
+        if old != new:
+            raise DataError(f"retrain: logs.{key} {new!r} differs from the current version "
+                            f"{info.version}'s {old!r}; serve could not hot-reload a model "
+                            f"that counts other rows (train a new version and restart serve)")
     try:
         model = LogModel.from_dict(cfg.logs, info.extras["logs"])
     except BundleError as exc:

@@ -93,6 +93,11 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
     with pytest.raises(DataError, match="does not give the current version .* columns"):
         retrain(_config(logs={"error_share": False}),
                 RetrainRequest(str(store), files=(str(newer),)))
+    # Nor one that counts other rows: serve keeps its open buckets across a hot reload.
+    with pytest.raises(DataError, match=r"logs.bucket_seconds 20.0 differs from the current "
+                                        r"version .*'s 10.0"):
+        retrain(_config(logs={"bucket_seconds": 20.0}),
+                RetrainRequest(str(store), files=(str(newer),)))
 
 
 @pytest.mark.slow
