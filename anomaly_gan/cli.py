@@ -167,7 +167,7 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from anomaly_gan.artifacts import check_destination, save_bundle
     from anomaly_gan.data import apply_nan_policy, read_table
-    from anomaly_gan.train import train_detector
+    from anomaly_gan.train import too_short, train_detector
 
     cfg = _load_cfg(args.config)
     out = Path(args.out)
@@ -191,16 +191,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
                                 f"{tables[0].path}: {name_list(names)}")
         series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
-        w = cfg.data.window
-        for t, s in zip(tables, series):
-            if len(s) < 2 * w:
-                raise DataError(f"{t.path}: {len(s)} rows is fewer than the {2 * w} needed (a "
-                                f"training and a held-out window of data.window {w})")
-        if len(series) == 1 and len(series[0]) < 2 * w + 2:
-            raise DataError(f"{tables[0].path}: {len(series[0])} rows is fewer than the "
-                            f"{2 * w + 2} needed (windows of data.window {w} to train on, and "
-                            f"two held out to judge the model and set its threshold); or a "
-                            f"smaller data.window")
+        problem = too_short([len(s) for s in series], cfg.data.window,
+                            cfg.data.validation_fraction)
+        if problem is not None:  # before the import: one line at once
+            i, why = problem
+            where = tables[i].path if i is not None else ", ".join(str(t.path) for t in tables)
+            raise DataError(f"{where}: {why}")
         _tensorflow()
         det = train_detector(cfg, series, names, progress=_train_progress(args.quiet),
                              locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"

@@ -45,7 +45,8 @@ from anomaly_gan.scoring.drift import reference_histograms
 
 __all__ = ["MAX_SCALED", "MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES", "attempt_settings",
            "check_scaled_range", "constant_features", "counter_features", "data_hash",
-           "drifting_features", "held_out_rows", "split_series", "train_detector"]
+           "drifting_features", "held_out_rows", "split_series", "too_short",
+           "train_detector"]
 
 #: Held-out windows short series keep at least, in all (while that leaves half of each
 #: series' rows to train on): the threshold's tail fit takes the 10 largest of at least 30
@@ -217,33 +218,51 @@ def held_out_rows(lengths: Sequence[int], window: int, validation_fraction: floa
             for b, n in zip(base, lengths)]
 
 
-def split_series(series: Sequence[np.ndarray], window: int, validation_fraction: float
-                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Time split of every series into (train, held-out) by :func:`held_out_rows`; each
-    part keeps >= one window, and the held-out parts >= two windows in all.
+def too_short(lengths: Sequence[int], window: int, validation_fraction: float
+              ) -> tuple[int | None, str] | None:
+    """Why series of these ``lengths`` cannot be split for training, or None: the series at
+    fault (None: all of them together) and the reason. Each series needs a window to train
+    on and one held out (:func:`held_out_rows`), and all of them two held-out windows.
 
     With one held-out window the model could only be judged on a window it trained on (a
     64-row series at window 32 is one window of each: it fitted its one training window
     exactly, was called healthy, and 26% of a normal continuation alarmed), and the
     threshold would be that one window's score.
+
+    >>> too_short([64], 32, 0.2)[1]
+    '64 rows is fewer than the 66 needed (windows of data.window 32 to train on, and two held out to judge the model and set its threshold); or a smaller data.window'
+    >>> too_short([64, 64], 32, 0.2) is None  # a held-out window each
+    True
     """
-    train, held = [], []
+    for i, (n, n_val) in enumerate(zip(lengths, held_out_rows(lengths, window,
+                                                              validation_fraction))):
+        if n - n_val < window:
+            return i, (f"{n} rows is fewer than the {2 * window} needed (a training and a "
+                       f"held-out window of data.window {window})")
+    held = held_out_rows(lengths, window, validation_fraction)
+    if sum(h - window + 1 for h in held) < 2:
+        rows = (f"{lengths[0]} rows" if len(lengths) == 1
+                else f"{sum(lengths)} rows in {len(lengths)} series")
+        return None, (f"{rows} is fewer than the {2 * window + 2} needed (windows of "
+                      f"data.window {window} to train on, and two held out to judge the model "
+                      f"and set its threshold); or a smaller data.window")
+    return None
+
+
+def split_series(series: Sequence[np.ndarray], window: int, validation_fraction: float
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Time split of every series into (train, held-out) by :func:`held_out_rows`; each
+    part keeps >= one window, and the held-out parts >= two windows in all
+    (:func:`too_short` says why not)."""
     lengths = [len(s) for s in series]
-    for i, (s, n_val) in enumerate(zip(series, held_out_rows(lengths, window,
-                                                             validation_fraction))):
-        if len(s) - n_val < window:
-            raise DataError(
-                f"series {i}: {len(s)} rows is too short to train on: need at least "
-                f"{2 * window + 2} rows (windows of data.window {window} to train on and two "
-                f"held out), or a smaller data.window"
-            )
+    problem = too_short(lengths, window, validation_fraction)
+    if problem is not None:
+        i, why = problem
+        raise DataError(f"series {i}: {why}" if i is not None else why)
+    train, held = [], []
+    for s, n_val in zip(series, held_out_rows(lengths, window, validation_fraction)):
         train.append(s[: len(s) - n_val])
         held.append(s[len(s) - n_val:])
-    if sum(len(h) - window + 1 for h in held) < 2:
-        raise DataError(
-            f"{sum(lengths)} rows in {len(series)} series is too short to train on: it leaves "
-            f"one held-out window of data.window {window} to judge the model and set its "
-            f"threshold; need at least {2 * window + 2} rows, or a smaller data.window")
     return train, held
 
 

@@ -73,9 +73,11 @@ def test_the_split_leaves_two_held_out_windows_or_refuses():
     train, held = split_series([np.zeros((66, 2))], 32, 0.2)
     assert [len(t) for t in train] == [33] and [len(h) for h in held] == [33]  # 2 windows
     for rows in (64, 65):
-        with pytest.raises(DataError, match=f"{rows} rows in 1 series is too short .* need "
-                                            r"at least 66 rows"):
+        with pytest.raises(DataError, match=f"^{rows} rows is fewer than the 66 needed .*two "
+                                            r"held out"):
             split_series([np.zeros((rows, 2))], 32, 0.2)
+    with pytest.raises(DataError, match=r"^series 1: 40 rows is fewer than the 64 needed"):
+        split_series([np.zeros((100, 2)), np.zeros((40, 2))], 32, 0.2)
     # Several short series hold out a window each: enough together.
     train, held = split_series([np.zeros((64, 2))] * 2, 32, 0.2)
     assert sum(len(h) - 31 for h in held) == 2

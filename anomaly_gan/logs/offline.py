@@ -194,6 +194,8 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         + (" + error share" if cfg.logs.error_share else "")
         + (" + volume drop" if model.volume_drop else ""))
     runs = _runs(model, paths, events_by_file, say)
+    from anomaly_gan.train import too_short
+
     w = cfg.data.window
     usable = [r for r in runs if len(r) >= 2 * w]
     if not usable:
@@ -201,6 +203,9 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         raise DataError(f"{', '.join(map(str, paths))}: the longest run of buckets of one entity "
                         f"is {longest}; training needs at least {2 * w} (2 x data.window) "
                         f"consecutive buckets: use more lines or smaller buckets")
+    problem = too_short([len(r) for r in usable], w, cfg.data.validation_fraction)
+    if problem is not None:
+        raise DataError(f"{', '.join(map(str, paths))}: runs of buckets: {problem[1]}")
     set_means(model, [r for run in usable for r in run])
     series = [model.features(run) for run in usable]
     say(f"{sum(len(r) for r in usable)} buckets in {len(usable)} runs of >= {2 * w} "

@@ -96,11 +96,19 @@ def check_request(req: RetrainRequest) -> None:
                         f"{iso_utc(req.end)}")
 
 
-def _check_enough_rows(rows: Rows, window: int, where: str) -> None:
+def _check_enough_rows(rows: Rows, window: int, validation_fraction: float, where: str
+                       ) -> None:
     """Refuse, before TensorFlow loads, data that cannot hold one piece to train on: no
-    segment of ``2 * window`` rows (exclusions only make pieces shorter)."""
+    segment of ``2 * window`` rows, or too few rows in them for two held-out windows
+    (exclusions only make pieces shorter)."""
+    from anomaly_gan.train import too_short
+
     longest = max((len(s) for s in rows.segments), default=0)
     if longest >= 2 * window:
+        problem = too_short([len(s) for s in rows.segments if len(s) >= 2 * window], window,
+                            validation_fraction)
+        if problem is not None:
+            raise DataError(f"{where}: {problem[1]}")
         return
     invalid = sum(rows.invalid.values())
     if not rows.segments and invalid:
@@ -201,7 +209,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
                 f"range: not checked")
         labels = inside
     _compatible(cfg, names, info)
-    _check_enough_rows(rows, cfg.data.window, where)
+    _check_enough_rows(rows, cfg.data.window, cfg.data.validation_fraction, where)
     if req.labels:
         _check_label_entities(req.labels, labels, rows, where)
     import_tensorflow_quietly()
