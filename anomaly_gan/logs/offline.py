@@ -32,8 +32,9 @@ from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
 
 __all__ = ["LogScores", "bucket_labels_and_scores", "count_rows", "describe_templates",
-           "in_bucket_order", "load_log_model", "read_for_log_model", "read_log_file",
-           "read_log_files", "score_log_events", "series_of", "train_log_detector"]
+           "in_bucket_order", "load_log_model", "log_runs", "read_for_log_model",
+           "read_log_file", "read_log_files", "score_log_events", "series_of",
+           "train_log_detector", "trainable_runs"]
 
 Progress = Callable[[str], None]
 
@@ -158,13 +159,21 @@ def series_of(rows: Sequence[BucketRow], max_hole_seconds: float) -> list[list[B
     return runs
 
 
-def _runs(model: LogModel, paths: Sequence[str], events_by_file: Sequence[Sequence[LogEvent]],
-          progress: Progress) -> list[list[BucketRow]]:
+def log_runs(model: LogModel, sources: Iterable[tuple[str, Sequence[LogEvent]]],
+             progress: Progress) -> list[list[BucketRow]]:
+    """Every entity's runs of bucket rows (no window spans a gap) of each ``(source name,
+    events)`` stream, counted with ``model``."""
     runs: list[list[BucketRow]] = []
-    for path, events in zip(paths, events_by_file, strict=True):
-        for entity_rows in count_rows(model, events, progress=progress, source=path).values():
+    for source, events in sources:
+        for entity_rows in count_rows(model, events, progress=progress, source=source).values():
             runs.extend(series_of(entity_rows, model.max_hole_seconds))
     return runs
+
+
+def trainable_runs(runs: Sequence[list[BucketRow]], window: int) -> list[list[BucketRow]]:
+    """The runs long enough to train on (a window to train on and one held out); their rows
+    also give the per-entity means (:func:`~anomaly_gan.logs.model.set_means`)."""
+    return [r for r in runs if len(r) >= 2 * window]
 
 
 def read_log_files(cfg: Config, paths: Sequence[str]) -> list[list[LogEvent]]:
@@ -179,7 +188,7 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
                        events_by_file: Sequence[Sequence[LogEvent]] | None = None) -> Detector:
     """Log files (or their events, already read) -> templates -> count rows -> the same
     GAN training as metrics."""
-    from anomaly_gan.train import train_detector
+    from anomaly_gan.train import too_short, train_detector
 
     assert cfg.logs is not None
     say = progress or (lambda _m: None)
@@ -193,11 +202,9 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         + (" + lines/s" if cfg.logs.lines_per_second else "")
         + (" + error share" if cfg.logs.error_share else "")
         + (" + volume drop" if model.volume_drop else ""))
-    runs = _runs(model, paths, events_by_file, say)
-    from anomaly_gan.train import too_short
-
+    runs = log_runs(model, zip(paths, events_by_file, strict=True), say)
     w = cfg.data.window
-    usable = [r for r in runs if len(r) >= 2 * w]
+    usable = trainable_runs(runs, w)
     if not usable:
         longest = max((len(r) for r in runs), default=0)
         raise DataError(f"{', '.join(map(str, paths))}: the longest run of buckets of one entity "

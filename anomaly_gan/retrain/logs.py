@@ -11,16 +11,18 @@ the lines read, as ``anomaly-gan train`` does. To give new templates columns of 
 train a new version with ``anomaly-gan train`` and restart ``serve`` with it.
 
 A row's time is its bucket's end, as in a logs alert's window times, so the current
-version's alerts and labelled incidents exclude the same rows they cover live. Lines of a
-topic range are counted in time order (records are read partition by partition); a line
-whose bucket has closed is dropped and counted as late, as offline.
+version's alerts and labelled incidents exclude the same rows they cover live. The lines of
+a topic range are sorted by time before they are counted (records are read partition by
+partition), so none is late, where ``serve`` drops a line that comes more than
+``serve.windows.reorder_tolerance_seconds`` behind its partition's newest; in files, lines
+out of time order are dropped as offline (the fewest, counted as late).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,12 +30,17 @@ from anomaly_gan.config import Config
 from anomaly_gan.errors import BundleError, DataError
 from anomaly_gan.retrain.source import Rows, Segment
 
+if TYPE_CHECKING:
+    from anomaly_gan.artifacts import BundleInfo
+    from anomaly_gan.logs.events import LogEvent
+    from anomaly_gan.logs.model import LogModel
+
 __all__ = ["check_kind", "read_log_files_rows", "read_log_range_rows"]
 
 Progress = Callable[[str], None]
 
 
-def check_kind(cfg: Config, info: Any, store: str) -> None:
+def check_kind(cfg: Config, info: BundleInfo | None, store: str) -> None:
     """A logs config retrains a logs store and a metrics config a metrics store."""
     if info is None:
         return
@@ -51,11 +58,12 @@ def check_kind(cfg: Config, info: Any, store: str) -> None:
 ROW_KEYS = ("bucket_seconds", "bucket_lines", "gap_seconds", "error_levels")
 
 
-def _current_model(cfg: Config, info: Any) -> Any:
+def _current_model(cfg: Config, info: BundleInfo) -> LogModel:
     from anomaly_gan.logs.model import LogModel
 
     assert cfg.logs is not None
     before = info.config.logs
+    assert before is not None  # check_kind: a logs bundle
     for key in ROW_KEYS:
         old, new = getattr(before, key), getattr(cfg.logs, key)
         if old != new:
@@ -72,11 +80,12 @@ def _current_model(cfg: Config, info: Any) -> Any:
     return model
 
 
-def _segments(cfg: Config, info: Any, sources: Sequence[tuple[str, list[Any]]],
-              say: Progress) -> tuple[list[Segment], Any, int]:
+def _segments(cfg: Config, info: BundleInfo | None,
+              sources: Sequence[tuple[str, Sequence[LogEvent]]],
+              say: Progress) -> tuple[list[Segment], LogModel, int]:
     """Bucket rows of every source's events, as segments; the log model; lines dropped."""
     from anomaly_gan.logs.model import fit_log_model, set_means
-    from anomaly_gan.logs.offline import count_rows, series_of
+    from anomaly_gan.logs.offline import log_runs, trainable_runs
 
     assert cfg.logs is not None
     if info is not None:
@@ -88,22 +97,19 @@ def _segments(cfg: Config, info: Any, sources: Sequence[tuple[str, list[Any]]],
         model.miner.reset_new()
         say(f"[read] first version: {len(model.miner.templates)} templates mined, columns: "
             f"top {len(model.template_ids)}")
-    runs = []
-    for source, events in sources:
-        for rows in count_rows(model, events, progress=lambda m: say(f"[read] {m}"),
-                               source=source).values():
-            runs.extend(series_of(rows, model.max_hole_seconds))
+    runs = log_runs(model, sources, lambda m: say(f"[read] {m}"))
     # Every line kept is counted in a bucket: the rest were out of time order.
     late = sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
-    set_means(model, [r for run in runs for r in run])  # the new baseline's
+    # The new baseline's means, over the runs train would use (train_log_detector).
+    set_means(model, [r for run in trainable_runs(runs, cfg.data.window) for r in run])
     segments = [Segment(run[0].entity, np.array([r.end_ts for r in run], dtype=np.float64),
                         model.features(run)) for run in runs]
     segments.sort(key=lambda s: (s.entity, float(s.ts[0])))
     return segments, model, late
 
 
-def read_log_files_rows(cfg: Config, paths: Sequence[str], info: Any, say: Progress
-                        ) -> tuple[Rows, tuple[str, ...], Any]:
+def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | None,
+                        say: Progress) -> tuple[Rows, tuple[str, ...], LogModel]:
     """Rows of log files (each file one stream, as ``train``), their feature names and the
     log model that counted them."""
     from anomaly_gan.logs.offline import read_log_files
@@ -117,19 +123,20 @@ def read_log_files_rows(cfg: Config, paths: Sequence[str], info: Any, say: Progr
     return rows, model.feature_names, model
 
 
-def read_log_range_rows(cfg: Config, info: Any, start: float, end: float,
-                        say: Progress) -> tuple[Rows, Any]:
+def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end: float,
+                        say: Progress) -> tuple[Rows, LogModel]:
     """Rows of the log lines of ``serve.kafka.input_topic`` stamped (Kafka record time) in
     [start, end), parsed as ``serve`` parses them (invalid lines counted by reason)."""
     from anomaly_gan.logs.events import parser_from_config
-    from anomaly_gan.retrain.source import _broker, _consumer, _iso, _partitions, _read_range
+    from anomaly_gan.retrain.source import read_topic_range
+    from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.events import InvalidEvent
 
     assert cfg.logs is not None
     k, w = cfg.serve.kafka, cfg.serve.windows
     parser = parser_from_config(cfg.logs, w.max_event_bytes, w.max_entity_bytes)
     limit = cfg.retrain.max_events
-    events: list[Any] = []
+    events: list[LogEvent] = []
     invalid: dict[str, int] = {}
     t0 = time.monotonic()
     read = [0]
@@ -145,18 +152,12 @@ def read_log_range_rows(cfg: Config, info: Any, start: float, end: float,
         else:
             events.append(ev)
 
-    with _broker(k, k.input_topic):
-        consumer = _consumer(k)
-        try:
-            _read_range(consumer, _partitions(consumer, k.input_topic), int(start * 1000),
-                        int(end * 1000), on_record)
-        finally:
-            consumer.close(autocommit=False)
+    read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record)
     if cfg.logs.bucket_seconds is not None:
-        events.sort(key=lambda ev: ev.ts)  # partitions were read one after another
+        events.sort(key=lambda ev: ev.ts or 0.0)  # partitions were read one after another
     segments, model, late = _segments(cfg, info, [(f"topic {k.input_topic!r}", events)], say)
-    rows = Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": _iso(start),
-                           "to": _iso(end)},
+    rows = Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
+                           "to": iso_utc(end)},
                 events_read=read[0], invalid=invalid, late=late,
                 seconds=time.monotonic() - t0)
     return rows, model

@@ -41,6 +41,7 @@ __all__ = [
     "read_event_range",
     "read_files",
     "read_labels_file",
+    "read_topic_range",
 ]
 
 Progress = Callable[[str], None]
@@ -230,6 +231,21 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
     return n
 
 
+def read_topic_range(k: KafkaConfig, topic: str, start_ms: int, end_ms: int | None,
+                     on_record: Callable[[Any, Any], None],
+                     on_progress: Callable[[int], None] | None = None) -> int:
+    """Hand every record of ``topic`` stamped in [start_ms, end_ms) (``None``: up to the
+    end) to ``on_record(partition, record)``; the records read. A client error is one
+    :class:`DataError` naming the broker and the topic."""
+    with _broker(k, topic):
+        consumer = _consumer(k)
+        try:
+            return _read_range(consumer, _partitions(consumer, topic), start_ms, end_ms,
+                               on_record, on_progress)
+        finally:
+            consumer.close(autocommit=False)
+
+
 def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, end: float,
                      progress: Progress | None = None) -> Rows:
     """Rebuild the rows of ``serve.kafka.input_topic`` between two epoch times."""
@@ -252,14 +268,8 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
             last_report[0] = now
             say(f"[read] {n} events ({n / max(now - t0, 1e-9):,.0f}/s)")
 
-    with _broker(k, k.input_topic):
-        consumer = _consumer(k)
-        try:
-            tps = _partitions(consumer, k.input_topic)
-            _read_range(consumer, tps, int(start * 1000), int(end * 1000), on_record,
-                        on_progress)
-        finally:
-            consumer.close(autocommit=False)
+    read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record,
+                     on_progress)
     segments = builder.finish()
     seconds = time.monotonic() - t0
     return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": _iso(start),
@@ -283,13 +293,7 @@ def read_alerts(k: KafkaConfig, start: float, end: float, margin: float) -> list
         if a.end_ts >= lo and a.start_ts <= hi:
             out.append(a)
 
-    with _broker(k, k.alert_topic):
-        consumer = _consumer(k)
-        try:
-            tps = _partitions(consumer, k.alert_topic)
-            _read_range(consumer, tps, max(int(lo * 1000), 0), None, on_record)
-        finally:
-            consumer.close(autocommit=False)
+    read_topic_range(k, k.alert_topic, max(int(lo * 1000), 0), None, on_record)
     return out
 
 
