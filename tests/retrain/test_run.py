@@ -199,7 +199,22 @@ def test_events_that_are_all_invalid_are_named_by_reason():
     rows = Rows([], {}, events_read=5, invalid={"bad_json": 3, "non_finite": 2})
     with pytest.raises(DataError, match=r"^topic 't': all 5 events are invalid \(3 bad_json, "
                                         r"2 non_finite\); nothing to train on$"):
-        _check_enough_rows(rows, 16, "topic 't'")
+        _check_enough_rows(rows, 16, 0.2, "topic 't'")
+
+
+def test_a_single_piece_too_short_for_two_held_out_windows_fails_before_training():
+    """A 33-row segment at window 16 holds a training window and one held out: it used to
+    pass this check and fail after TensorFlow had loaded."""
+    import numpy as np
+
+    from anomaly_gan.retrain.run import _check_enough_rows
+    from anomaly_gan.retrain.source import Rows, Segment
+
+    seg = Segment("pump-1", np.arange(33.0), np.zeros((33, 2)))
+    with pytest.raises(DataError, match=r"^topic 't': 33 rows is fewer than the 34 needed"):
+        _check_enough_rows(Rows([seg], {}, events_read=33), 16, 0.2, "topic 't'")
+    _check_enough_rows(Rows([Segment("pump-1", np.arange(34.0), np.zeros((34, 2)))], {},
+                            events_read=34), 16, 0.2, "topic 't'")
 
 
 # ---------------------------------------------------------------- a whole retrain, in process
