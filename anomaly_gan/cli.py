@@ -382,6 +382,13 @@ def cmd_offline_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _add_nan_policy(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nan-policy", choices=["reject", "ffill", "zero"],
+                   help="missing or non-finite cells of a CSV/Parquet --data: reject (one "
+                        "line naming the first), ffill (the last value before) or zero; "
+                        "default: the model's data.nan_policy (log files have no cells)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anomaly-gan",
@@ -425,10 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="scores CSV to write (replaced atomically; never the --data file nor "
                         "a path inside --model)")
-    p.add_argument("--nan-policy", choices=["reject", "ffill", "zero"],
-                   help="missing or non-finite cells of --data: reject (one line naming the "
-                        "first), ffill (the last value before) or zero; default: the model's "
-                        "data.nan_policy")
+    _add_nan_policy(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("evaluate", help="point-wise AUC-ROC, AUC-PR, F1 against labels")
@@ -438,10 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", help="also write the figure to this file; its extension picks "
                    "the format (.png, .pdf, .svg, ...)")
-    p.add_argument("--nan-policy", choices=["reject", "ffill", "zero"],
-                   help="missing or non-finite cells of --data: reject (one line naming the "
-                        "first), ffill (the last value before) or zero; default: the model's "
-                        "data.nan_policy")
+    _add_nan_policy(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("plot", help="figure: top features, score vs threshold, labels")
@@ -450,10 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="optional 0/1 per data row, drawn as shaded spans")
     p.add_argument("--out", required=True, help="figure to write (replaced atomically); its "
                    "extension picks the format (.png, .pdf, .svg, ...)")
-    p.add_argument("--nan-policy", choices=["reject", "ffill", "zero"],
-                   help="missing or non-finite cells of --data: reject (one line naming the "
-                        "first), ffill (the last value before) or zero; default: the model's "
-                        "data.nan_policy")
+    _add_nan_policy(p)
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)")

@@ -60,8 +60,10 @@ def _not_retracing(record: logging.LogRecord) -> bool:
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its start-up banner kept off stderr (no-op once imported)."""
+    """Import TensorFlow with its start-up banner kept off stderr (once imported, only the
+    retracing filter is made sure of)."""
     if "tensorflow" in sys.modules:
+        logging.getLogger("tensorflow").addFilter(_not_retracing)  # a no-op when it is there
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()

@@ -72,3 +72,7 @@ def test_tensorflows_retracing_hint_is_dropped_and_nothing_else():
     assert not _not_retracing(record("6 out of the last 6 calls to <function f at 0x1> "
                                      "triggered tf.function retracing. Tracing is expensive"))
     assert _not_retracing(record("Layer x has no weights"))
+    from anomaly_gan.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # installs it on TensorFlow's logger (once imported)
+    assert _not_retracing in logging.getLogger("tensorflow").filters

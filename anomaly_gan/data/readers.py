@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,13 +91,20 @@ def _hint(name: str, cell: str) -> str:
     " (the file looks ';'-separated; only comma-separated files are read)"
     >>> _hint("@timestamp", "2026-01-01T00:00:00Z")
     " (a time column? name it with data.timestamp_column: '@timestamp')"
+    >>> _hint("response_time_ms", "slow"), _hint("note", "a; b")
+    ('', '')
     """
     for sep, what in ((";", "';'"), ("\t", "tab")):
-        if sep in cell or sep in name:
+        parts = cell.split(sep)
+        if sep in name or (len(parts) > 1 and all(_is_number(p.strip()) for p in parts)):
             return f" (the file looks {what}-separated; only comma-separated files are read)"
-    if any(word in name.lower() for word in ("time", "date")) or name.startswith("@"):
+    if name and _DATE_OR_TIME.search(cell):
         return f" (a time column? name it with data.timestamp_column: {name!r})"
     return ""
+
+
+# A date (2026-01-01, 01/02/2026) or a time of day (16:53, 16:53:23) in a cell.
+_DATE_OR_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}")
 
 
 def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int | None:

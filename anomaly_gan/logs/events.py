@@ -109,14 +109,19 @@ class LogParser:
         clock (a 29 February goes back to a leap year)."""
         assert self.timestamp_format is not None
         now = self.clock()
+        limit = now + 86_400.0
         year = datetime.fromtimestamp(now, UTC).year
-        for y in range(year + 1, year - 8, -1):
+        # Next year's dates are candidates only on the last days of this one (a zone
+        # offset in the format moves a stamp by at most 14 h): one parse for most lines.
+        first = year + 1 if limit + 14 * 3600 >= datetime(year + 1, 1, 1, tzinfo=UTC).timestamp() \
+            else year
+        for y in range(first, year - 8, -1):
             try:
                 dt = datetime.strptime(f"{y} {raw}", f"%Y {self.timestamp_format}")
             except ValueError:
                 continue
             t = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
-            if t <= now + 86_400.0:
+            if t <= limit:
                 return t
         return None
 

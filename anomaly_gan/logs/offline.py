@@ -96,10 +96,9 @@ def count_rows(model: LogModel, events: Sequence[LogEvent],
         keep(buckets.add(ev.entity, ev.ts, col, key, ev.message, model.is_error(ev.level),
                          mark=bool(marks[i]) if marks is not None else False))
     keep(buckets.flush())
-    dropped = [i for i, k in enumerate(kept or ()) if not k]
-    n = len(dropped) + buckets.late  # kept lines are in bucket order: never late
+    dropped = [i for i, k in enumerate(kept or ()) if not k]  # kept lines are never late
     if dropped and progress is not None:
-        first = events[dropped[0]]
+        first, n = events[dropped[0]], len(dropped)
         progress(f"note: {n} line{'s' if n > 1 else ''}"
                  f"{f' of {source}' if source else ''} dropped (out of time order; the fewest "
                  f"whose removal leaves the rest in order; the first is entity "

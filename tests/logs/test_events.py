@@ -108,6 +108,9 @@ def test_syslog_stamps_without_a_year_take_the_latest_year_not_ahead_of_the_cloc
     assert stamp(line, "2027-01-02T08:00:00+00:00") == "2026-12-04T16:53:23+00:00"
     assert stamp(line, "2026-12-03T20:00:00+00:00") == "2026-12-04T16:53:23+00:00"  # skew
     assert stamp(line, "2026-12-01T00:00:00+00:00") == "2025-12-04T16:53:23+00:00"
+    new_year = "Jan  1 00:00:05 bastion cron[1]: happy new year"  # a clock a little behind
+    assert stamp(new_year, "2026-12-31T23:59:59+00:00") == "2027-01-01T00:00:05+00:00"
+    assert stamp(new_year, "2027-01-01T00:01:00+00:00") == "2027-01-01T00:00:05+00:00"
     leap = "Feb 29 00:00:01 bastion cron[1]: job ran"
     assert stamp(leap, "2027-03-01T00:00:00+00:00") == "2024-02-29T00:00:01+00:00"
     assert p.parse("Feb 30 00:00:01 bastion cron[1]: job ran").reason == "bad_timestamp"
