@@ -24,11 +24,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg = cfg.replace(serve=dataclasses.replace(cfg.serve, model_path=args.model))
     # The log format first, so that under log_format json even a bad bundle's line is JSON.
     configure_logging(cfg.serve.log_format, cfg.serve.log_level)
-    inspect_bundle(cfg.serve.model_path)  # path, store, manifest, checksums: no TensorFlow
+    bundle = inspect_bundle(cfg.serve.model_path)  # path, store, manifest, checksums
     # After the config and the bundle: a typo in a path or key is one line at once, not after
     # seconds of import (TensorFlow's start-up notices are captured, not logged).
     import_tensorflow_quietly()
-    return serve(cfg)
+    return serve(cfg, bundle=bundle)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

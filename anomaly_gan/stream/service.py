@@ -88,8 +88,10 @@ def _shadow(s: ServeConfig, registry: Any) -> Any:
     return ShadowScorer(registry, det, SCORE_BUCKETS)
 
 
-def serve(cfg: Config, registry: Any = None) -> int:
-    """``anomaly-gan serve``: load the model, start /metrics, consume until SIGTERM/SIGINT."""
+def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
+    """``anomaly-gan serve``: load the model, start /metrics, consume until SIGTERM/SIGINT.
+    ``bundle``: the model path already inspected (a :class:`~anomaly_gan.artifacts.BundleInfo`,
+    verified before TensorFlow was imported), so it is not read and checked twice."""
     from prometheus_client import CollectorRegistry, ProcessCollector
 
     from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
@@ -105,8 +107,10 @@ def serve(cfg: Config, registry: Any = None) -> int:
     intra, inter = configure_threads()  # before TensorFlow runs its first op
     log.info("model threads", extra={"fields": {"cpu_limit": cpu_limit(), "intra_op": intra,
                                                 "inter_op": inter}})
-    det = load_bundle(s.model_path)
-    fingerprint = bundle_fingerprint(s.model_path)
+    det = load_bundle(bundle if bundle is not None else s.model_path)
+    # The version loaded, not whatever the path names by now: a promote meanwhile is then
+    # a change the watcher sees.
+    fingerprint = bundle_fingerprint(bundle.path if bundle is not None else s.model_path)
     if registry is None:
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
