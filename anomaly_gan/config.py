@@ -705,8 +705,8 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
         raise ConfigError(f"{source}: logs.timestamp_format: expected a date: a year "
                           f"({', '.join(_YEAR_DIRECTIVES)}) or a month or day of the year "
                           f"({', '.join(_DATE_DIRECTIVES)}; the year is then inferred, as for "
-                          f"syslog's 'Dec  4 16:53:23'); without one every line reads as "
-                          f"1 January 1900, got {fmt!r}")
+                          f"syslog's 'Dec  4 16:53:23'); without one every line reads as a day "
+                          f"of January 1900, got {fmt!r}")
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tuple[dict, str]:

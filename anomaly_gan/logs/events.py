@@ -120,6 +120,8 @@ class LogParser:
                 dt = datetime.strptime(f"{y} {raw}", f"%Y {self.timestamp_format}")
             except ValueError:
                 continue
+            if dt.year != y:  # %j 366 in a year of 365 days rolls over into the next
+                continue
             t = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
             if t <= limit:
                 return t

@@ -2,19 +2,21 @@
 front end and the GAN, score files bucket by bucket.
 
 A log file is one stream: buckets never span two files. Lines of one file are read in file
-order (LF, CRLF and a lone CR each end a line, as in Python's text files). In time buckets,
-lines out of time order are dropped, as late lines are in the service, and a ``note:`` on
-the progress channel counts them and names the first. Offline the whole file is known, so
-the lines dropped are the fewest that leave the rest in bucket order: one line stamped years
-ahead is dropped alone, where closing buckets up to it (as a stream must) would drop every
-line after it and write a silence of empty buckets into the training rows.
+order (LF, CRLF and a lone CR each end a line, as in Python's text files). In time buckets
+the whole file is known, so its lines are counted in time order (:func:`time_order`), where
+the service must drop a line that comes late; a line stamped ahead of the wall clock by more
+than the service takes, and a stray first or last line (a clock set wrong, years off), are
+left out. A ``note:`` on the progress channel says when any of this happened, and names the
+first line left out. Before 2026-12-04 a line stamped years ahead closed every bucket up to
+it: every later line was dropped and a silence of empty buckets went into the training rows.
 """
 
 from __future__ import annotations
 
-import bisect
 import codecs
 import math
+import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +34,9 @@ from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
 
 __all__ = ["LogScores", "bucket_labels_and_scores", "count_rows", "describe_templates",
-           "in_bucket_order", "load_log_model", "log_runs", "read_for_log_model",
+           "latest_allowed", "load_log_model", "log_runs", "read_for_log_model",
            "read_log_file", "read_log_files", "score_log_events", "series_of",
-           "train_log_detector", "trainable_runs"]
+           "time_order", "train_log_detector", "trainable_runs"]
 
 Progress = Callable[[str], None]
 
@@ -57,6 +59,12 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     parser = parser_from_config(cfg, max_line_bytes, max_entity_bytes)
     p = Path(path)
     handle = open_input(p, "rb")
+    if parser.infer_year:  # a year-less stamp: the latest year not after the file was written
+        try:
+            written = os.fstat(handle.fileno()).st_mtime
+        except (OSError, AttributeError, ValueError):
+            written = time.time()
+        parser.clock = lambda: written
     events: list[LogEvent] = []
     with handle:
         for n, raw in _lines(handle):
@@ -75,10 +83,14 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
 
 def count_rows(model: LogModel, events: Sequence[LogEvent],
                marks: Sequence[int] | None = None, progress: Progress | None = None,
-               source: str | None = None) -> dict[str, list[BucketRow]]:
+               source: str | None = None, not_after: float = math.inf
+               ) -> dict[str, list[BucketRow]]:
     """Classify and count one stream of events (of the file ``source``) into closed buckets,
     per entity; a bucket holding an event whose ``marks`` entry is non-zero is ``marked``.
-    Late lines are dropped; ``progress`` gets one ``note:`` with their count."""
+
+    In time buckets the lines are counted in time order (:func:`time_order`): lines stamped
+    after ``not_after`` and a stray first or last line are left out. ``progress`` gets a
+    ``note:`` for each of these that happened."""
     buckets = model.buckets()
     rows: dict[str, list[BucketRow]] = {}
 
@@ -86,54 +98,76 @@ def count_rows(model: LogModel, events: Sequence[LogEvent],
         for r in closed:
             rows.setdefault(r.entity, []).append(r)
 
-    s = model.cfg.bucket_seconds
-    kept = (in_bucket_order([math.floor(ev.ts / s) for ev in events])  # type: ignore[operator]
-            if s is not None else None)
-    for i, ev in enumerate(events):
-        if kept is not None and not kept[i]:
-            continue
+    order: Sequence[int] = range(len(events))
+    if model.cfg.bucket_seconds is not None:
+        times = [float(ev.ts) for ev in events]  # type: ignore[arg-type]
+        order, future, stray, moved = time_order(times, model.cfg.gap_seconds, not_after)
+        _notes(progress, source, events, moved, future, stray)
+    for i in order:
+        ev = events[i]
         col, key = model.classify(ev.message)
         keep(buckets.add(ev.entity, ev.ts, col, key, ev.message, model.is_error(ev.level),
                          mark=bool(marks[i]) if marks is not None else False))
     keep(buckets.flush())
-    dropped = [i for i, k in enumerate(kept or ()) if not k]  # kept lines are never late
-    if dropped and progress is not None:
-        first, n = events[dropped[0]], len(dropped)
-        progress(f"note: {n} line{'s' if n > 1 else ''}"
-                 f"{f' of {source}' if source else ''} dropped (out of time order; the fewest "
-                 f"whose removal leaves the rest in order; the first is entity "
-                 f"{first.entity!r} at {_iso(first.ts)}: {_clip(first.message)!r}; sort the "
-                 f"lines by time)")
     return rows
 
 
-def in_bucket_order(buckets: Sequence[int]) -> list[bool]:
-    """Which lines to keep so that the kept bucket numbers never decrease, dropping as few
-    as possible (a longest non-decreasing subsequence, O(n log n); all kept when in order).
+def latest_allowed(cfg: Config) -> float:
+    """The latest line time ``serve`` would take now (``future_timestamp`` beyond it)."""
+    return time.time() + cfg.serve.windows.max_future_skew_seconds
 
-    >>> in_bucket_order([0, 1, 900, 2, 3, 3])   # one line stamped far ahead
-    [True, True, False, True, True, True]
+
+def time_order(times: Sequence[float], gap_seconds: float, not_after: float = math.inf
+               ) -> tuple[list[int], list[int], list[int], int]:
+    """The order to count a file's lines in, and what is left out of it: offline the whole
+    file is known, so its lines are counted by time (stable), where ``serve`` must drop a
+    line that comes late. Left out: lines stamped after ``not_after`` (ahead of the wall
+    clock by more than ``serve`` allows), and a *stray* first or last line, more than
+    ``gap_seconds`` away from lines that follow each other closely (a clock set wrong: one
+    line stamped years off would otherwise write up to ``gap_seconds`` of empty buckets for
+    every entity). Returns (order, future, stray, lines that came after a later one).
+
+    >>> time_order([0.0, 5.0, 3.0, 9.0], 60.0)
+    ([0, 2, 1, 3], [], [], 1)
+    >>> time_order([0.0, 5.0, 9.0, 4e8], 60.0)  # the last line stamped years ahead
+    ([0, 1, 2], [], [3], 0)
+    >>> time_order([0.0, 5.0, 9.0, 4e9], 60.0, not_after=2e9)
+    ([0, 1, 2], [3], [], 0)
     """
-    n = len(buckets)
-    if all(buckets[i] <= buckets[i + 1] for i in range(n - 1)):
-        return [True] * n
-    tails: list[int] = []  # tails[k]: smallest last bucket of a kept run of length k + 1
-    ends: list[int] = []  # ends[k]: the line holding it
-    before = [-1] * n  # the previous line of the best run ending at each line
-    for i, b in enumerate(buckets):
-        k = bisect.bisect_right(tails, b)
-        before[i] = ends[k - 1] if k else -1
-        if k == len(tails):
-            tails.append(b)
-            ends.append(i)
-        else:
-            tails[k], ends[k] = b, i
-    keep = [False] * n
-    i = ends[-1]
-    while i >= 0:
-        keep[i] = True
-        i = before[i]
-    return keep
+    future = [i for i, t in enumerate(times) if not t <= not_after]
+    order = sorted((i for i, t in enumerate(times) if t <= not_after), key=times.__getitem__)
+    newest, moved = -math.inf, 0
+    for i, t in enumerate(times):
+        if t <= not_after:
+            moved += t < newest
+            newest = max(newest, t)
+    stray = []
+    while (len(order) >= 3 and times[order[1]] - times[order[0]] > gap_seconds
+           and times[order[2]] - times[order[1]] <= gap_seconds):
+        stray.append(order.pop(0))
+    while (len(order) >= 3 and times[order[-1]] - times[order[-2]] > gap_seconds
+           and times[order[-2]] - times[order[-3]] <= gap_seconds):
+        stray.append(order.pop())
+    return order, future, sorted(stray), moved
+
+
+def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEvent],
+           moved: int, future: Sequence[int], stray: Sequence[int]) -> None:
+    if progress is None:
+        return
+    of = f" of {source}" if source else ""
+    if moved:
+        progress(f"note: {moved} line{'s' if moved > 1 else ''}{of} came after a later-stamped "
+                 f"line: counted in time order (serve drops a line more than "
+                 f"serve.windows.reorder_tolerance_seconds behind its partition's newest)")
+    for which, why in ((future, ("stamped more than serve.windows.max_future_skew_seconds "
+                                "ahead of the wall clock, as serve drops them")),
+                       (stray, ("alone more than logs.gap_seconds before or after the other "
+                               "lines: a clock set wrong?"))):
+        if which:
+            first, n = events[which[0]], len(which)
+            progress(f"note: {n} line{'s' if n > 1 else ''}{of} dropped, {why}; the first is "
+                     f"entity {first.entity!r} at {_iso(first.ts)}: {_clip(first.message)!r}")
 
 
 def _iso(ts: float | None) -> str:
@@ -159,12 +193,13 @@ def series_of(rows: Sequence[BucketRow], max_hole_seconds: float) -> list[list[B
 
 
 def log_runs(model: LogModel, sources: Iterable[tuple[str, Sequence[LogEvent]]],
-             progress: Progress) -> list[list[BucketRow]]:
+             progress: Progress, not_after: float = math.inf) -> list[list[BucketRow]]:
     """Every entity's runs of bucket rows (no window spans a gap) of each ``(source name,
-    events)`` stream, counted with ``model``."""
+    events)`` stream, counted with ``model`` (:func:`count_rows`)."""
     runs: list[list[BucketRow]] = []
     for source, events in sources:
-        for entity_rows in count_rows(model, events, progress=progress, source=source).values():
+        for entity_rows in count_rows(model, events, progress=progress, source=source,
+                                      not_after=not_after).values():
             runs.extend(series_of(entity_rows, model.max_hole_seconds))
     return runs
 
@@ -194,6 +229,11 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     if events_by_file is None:
         events_by_file = read_log_files(cfg, paths)
     messages = [ev.message for events in events_by_file for ev in events]
+    entities = len({ev.entity for events in events_by_file for ev in events})
+    if entities > 50 and entities * 4 > len(messages):
+        say(f"note: {entities} entities in {len(messages)} lines: each has a handful of lines, "
+            f"so its buckets are nearly all empty (is the entity the service, not a request "
+            f"or user id? logs.regex's entity group, or the JSON entity field)")
     model, _ = fit_log_model(cfg.logs, messages)
     model.miner.reset_new()
     say(f"{len(messages)} lines -> {len(model.miner.templates)} templates; columns: top "
@@ -201,7 +241,8 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         + (" + lines/s" if cfg.logs.lines_per_second else "")
         + (" + error share" if cfg.logs.error_share else "")
         + (" + volume drop" if model.volume_drop else ""))
-    runs = log_runs(model, zip(paths, events_by_file, strict=True), say)
+    runs = log_runs(model, zip(paths, events_by_file, strict=True), say,
+                    not_after=latest_allowed(cfg))
     w = cfg.data.window
     usable = trainable_runs(runs, w)
     if not usable:
@@ -273,7 +314,8 @@ def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
     window = det.window
     top_k = det.config.scoring.top_k
     out: list[LogScores] = []
-    for entity, entity_rows in count_rows(model, events, marks, progress, source).items():
+    for entity, entity_rows in count_rows(model, events, marks, progress, source,
+                                          not_after=latest_allowed(det.config)).items():
         for run in series_of(entity_rows, model.max_hole_seconds):
             if len(run) < window:
                 out.append(LogScores(entity, run, None, [[] for _ in run]))

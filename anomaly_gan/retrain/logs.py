@@ -11,15 +11,17 @@ the lines read, as ``anomaly-gan train`` does. To give new templates columns of 
 train a new version with ``anomaly-gan train`` and restart ``serve`` with it.
 
 A row's time is its bucket's end, as in a logs alert's window times, so the current
-version's alerts and labelled incidents exclude the same rows they cover live. The lines of
-a topic range are sorted by time before they are counted (records are read partition by
-partition), so none is late, where ``serve`` drops a line that comes more than
-``serve.windows.reorder_tolerance_seconds`` behind its partition's newest; in files, lines
-out of time order are dropped as offline (the fewest, counted as late).
+version's alerts and labelled incidents exclude the same rows they cover live. Lines are
+counted in time order, as offline (:func:`anomaly_gan.logs.offline.time_order`: records of a
+topic are read partition by partition), where ``serve`` drops a line more than
+``serve.windows.reorder_tolerance_seconds`` behind its partition's newest; a topic's lines
+stamped ahead of the wall clock are invalid (``future_timestamp``), as in ``serve``, and
+lines left out of the count (a stray clock) are reported as ``late``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -53,9 +55,12 @@ def check_kind(cfg: Config, info: BundleInfo | None, store: str) -> None:
                         f"the config's logs: section is for a logs model's store")
 
 
-#: What shapes a bucket row besides the columns: the live scorer keeps its open buckets
-#: across a hot reload, so a candidate must count rows as the current version does.
-ROW_KEYS = ("bucket_seconds", "bucket_lines", "gap_seconds", "error_levels")
+#: The logs keys a retrain may change: ``serve`` keeps the parser, the open buckets and the
+#: live templates of the version it started with across a hot reload, and the templates and
+#: columns come from the current version, so any other key must stay as it was (a changed
+#: regex or bucket width would apply only after a restart, and the candidate's config would
+#: misdescribe it).
+MAY_CHANGE = frozenset({"example_lines"})
 
 
 def _current_model(cfg: Config, info: BundleInfo) -> LogModel:
@@ -64,12 +69,13 @@ def _current_model(cfg: Config, info: BundleInfo) -> LogModel:
     assert cfg.logs is not None
     before = info.config.logs
     assert before is not None  # check_kind: a logs bundle
-    for key in ROW_KEYS:
-        old, new = getattr(before, key), getattr(cfg.logs, key)
-        if old != new:
-            raise DataError(f"retrain: logs.{key} {new!r} differs from the current version "
-                            f"{info.version}'s {old!r}; serve could not hot-reload a model "
-                            f"that counts other rows (train a new version and restart serve)")
+    for f in dataclasses.fields(before):
+        old, new = getattr(before, f.name), getattr(cfg.logs, f.name)
+        if f.name not in MAY_CHANGE and old != new:
+            raise DataError(f"retrain: logs.{f.name} {new!r} differs from the current version "
+                            f"{info.version}'s {old!r}; a retrain keeps the current version's "
+                            f"parsing, buckets and templates (serve hot-reloads it with them): "
+                            f"train a new version and restart serve to change it")
     try:
         model = LogModel.from_dict(cfg.logs, info.extras["logs"])
     except BundleError as exc:
@@ -85,7 +91,7 @@ def _segments(cfg: Config, info: BundleInfo | None,
               say: Progress) -> tuple[list[Segment], LogModel, int]:
     """Bucket rows of every source's events, as segments; the log model; lines dropped."""
     from anomaly_gan.logs.model import fit_log_model, set_means
-    from anomaly_gan.logs.offline import log_runs, trainable_runs
+    from anomaly_gan.logs.offline import latest_allowed, log_runs, trainable_runs
 
     assert cfg.logs is not None
     if info is not None:
@@ -97,8 +103,8 @@ def _segments(cfg: Config, info: BundleInfo | None,
         model.miner.reset_new()
         say(f"[read] first version: {len(model.miner.templates)} templates mined, columns: "
             f"top {len(model.template_ids)}")
-    runs = log_runs(model, sources, lambda m: say(f"[read] {m}"))
-    # Every line kept is counted in a bucket: the rest were out of time order.
+    runs = log_runs(model, sources, lambda m: say(f"[read] {m}"), latest_allowed(cfg))
+    # Every line kept is counted in a bucket: the rest were left out (time_order).
     late = sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
     # The new baseline's means, over the runs train would use (train_log_detector).
     set_means(model, [r for run in trainable_runs(runs, cfg.data.window) for r in run])
@@ -135,13 +141,18 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     assert cfg.logs is not None
     k, w = cfg.serve.kafka, cfg.serve.windows
     parser = parser_from_config(cfg.logs, w.max_event_bytes, w.max_entity_bytes)
+    parser.not_after = time.time() + w.max_future_skew_seconds  # as serve: future_timestamp
     limit = cfg.retrain.max_events
     events: list[LogEvent] = []
     invalid: dict[str, int] = {}
     t0 = time.monotonic()
     read = [0]
 
+    stamp = [time.time()]
+    parser.clock = lambda: stamp[0]  # a year-less line: the latest year not after its record
+
     def on_record(_tp: Any, m: Any) -> None:
+        stamp[0] = m.timestamp / 1000.0
         read[0] += 1
         if read[0] > limit:
             raise DataError(f"topic {k.input_topic!r}: more than retrain.max_events={limit} "

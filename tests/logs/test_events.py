@@ -118,3 +118,14 @@ def test_syslog_stamps_without_a_year_take_the_latest_year_not_ahead_of_the_cloc
                                                 r"(?P<message>.*)$",
                           timestamp_format="%Y-%m-%d %H:%M:%S")
     assert not with_year.infer_year
+
+
+def test_day_366_of_a_year_of_365_is_no_date():
+    """strptime rolls %j 366 into 1 January of the next year: the same time as day 001."""
+    p = LogParser(format="regex", regex=r"^(?P<ts>\d+ [\d:]+) (?P<entity>\S+) (?P<message>.*)$",
+                  timestamp_format="%j %H:%M:%S")
+    p.clock = lambda: 1_798_000_000.0  # 2026-12-23: 2026 and 2025 have 365 days, 2024 366
+    from datetime import UTC, datetime
+
+    ev = p.parse("366 12:00:00 host job ran")
+    assert datetime.fromtimestamp(ev.ts, UTC).date().isoformat() == "2024-12-31"

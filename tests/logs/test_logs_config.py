@@ -18,9 +18,9 @@ def test_no_logs_section_means_numeric_events():
     ({"format": "regex", "regex": "(?P<entity>x) (?P<message>.*)"}, "need a (?P<ts>...) group"),
     ({"masking": ["ips"]}, "logs.masking[0]: expected one of 'uuid', 'ip'"),
     ({"top_k": 0}, "logs.top_k: expected an integer >= 1"),
-    # without a date strptime says 1 January 1900: every line a century late
+    # without a date strptime says January 1900: every line a century late
     ({"timestamp_format": "%H:%M:%S"}, "logs.timestamp_format: expected a date: a year (%Y"),
-    ({"timestamp_format": "%%Y-%%m-%d"}, "reads as 1 January 1900, got '%%Y-%%m-%d'"),
+    ({"timestamp_format": "%%Y-%%m-%d"}, "reads as a day of January 1900, got '%%Y-%%m-%d'"),
 ])
 def test_bad_logs_sections_are_one_line_naming_the_key(logs, message):
     with pytest.raises(ConfigError) as err:

@@ -13,7 +13,7 @@ from anomaly_gan.config import config_from_dict
 from anomaly_gan.errors import DataError
 from anomaly_gan.logs.events import LogEvent
 from anomaly_gan.logs.model import fit_log_model
-from anomaly_gan.logs.offline import count_rows, in_bucket_order, read_log_file
+from anomaly_gan.logs.offline import count_rows, read_log_file, time_order
 from tests.logs.conftest import TINY_LOGS_CONFIG
 
 
@@ -102,67 +102,78 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
         read_log_file(p, _json_logs_cfg())
 
 
-def test_late_lines_are_dropped_with_a_note():
+def test_lines_out_of_order_are_counted_in_time_order_with_a_note():
+    """Offline the whole file is known: a line that comes after a later-stamped one is
+    counted where its time puts it (serve, which cannot wait, drops it). A file made by
+    concatenating per-entity files, or an entity whose clock runs behind, lost those lines."""
     cfg = _json_logs_cfg()
     model, _ = fit_log_model(cfg, ["GET /index 200", "cache refresh took 40 ms"])
-    # 10 s buckets: the line at 5 s comes after the one at 25 s closed the buckets before it
     stamps = [0.0, 12.0, 25.0, 5.0, 26.0, 13.0, 31.0]
     events = [LogEvent("web", 1767225600 + t, "INFO", "GET /index 200") for t in stamps]
     notes: list[str] = []
     rows = count_rows(model, events, progress=notes.append, source="app.jsonl")
-    assert sum(r.lines for r in rows["web"]) == 5
-    assert notes == [("note: 2 lines of app.jsonl dropped (out of time order; the fewest whose "
-                      "removal leaves the rest in order; the first is entity 'web' at "
-                      "2026-01-01T00:00:05.000Z: 'GET /index 200'; sort the lines by time)")]
+    assert [r.lines for r in rows["web"]] == [2, 2, 2, 1]  # 0-10, 10-20, 20-30, 30-40
+    assert notes == [("note: 2 lines of app.jsonl came after a later-stamped line: counted "
+                      "in time order (serve drops a line more than "
+                      "serve.windows.reorder_tolerance_seconds behind its partition's newest)")]
     notes.clear()
-    count_rows(model, sorted(events, key=lambda e: e.ts), progress=notes.append)
-    assert notes == []
+    in_order = count_rows(model, sorted(events, key=lambda e: e.ts), progress=notes.append)
+    assert notes == [] and [r.values.tolist() for r in in_order["web"]] == [
+        r.values.tolist() for r in rows["web"]]
 
 
-def test_one_line_stamped_years_ahead_is_dropped_alone_not_the_file_after_it():
-    """A stream must close every bucket up to a line stamped years ahead; offline the whole
-    file is known, so that line alone is dropped. It used to drop every later line and
-    write a silence of empty buckets (up to logs.gap_seconds) into the training rows."""
+@pytest.mark.parametrize("where", [100, 0, 599])
+def test_one_line_stamped_years_off_is_dropped_alone_not_the_file_after_it(where):
+    """One line years off (in the middle, first or last) used to close every bucket up to
+    it: every later line dropped, or a silence of empty buckets (up to logs.gap_seconds,
+    for every entity) written into the training rows."""
     cfg = _json_logs_cfg()
     model, _ = fit_log_model(cfg, ["GET /index 200", "cache refresh took 40 ms"])
     stamps = [float(t) for t in range(0, 1200, 2)]
-    stamps[100] += 5 * 365 * 86400
+    stamps[where] += (-5 if where == 0 else 5) * 365 * 86400
     events = [LogEvent(e, 1767225600 + t, "INFO", f"GET /index 200 from {e}")
               for t, e in zip(stamps, ["web", "api"] * 300, strict=True)]
     notes: list[str] = []
     rows = count_rows(model, events, progress=notes.append, source="app.jsonl")
     assert sum(r.lines for rs in rows.values() for r in rs) == len(events) - 1
     assert all(r.lines > 0 for rs in rows.values() for r in rs)  # no silence written
-    assert [len(rs) for rs in rows.values()] == [120, 120]  # 10 s buckets
-    assert notes == [("note: 1 line of app.jsonl dropped (out of time order; the fewest whose "
-                      "removal leaves the rest in order; the first is entity 'web' at "
-                      "2030-12-31T00:03:20.000Z: 'GET /index 200 from web'; sort the lines by "
-                      "time)")]
+    assert sorted(len(rs) for rs in rows.values()) == [120, 120]  # 10 s buckets
+    assert notes[-1].startswith("note: 1 line of app.jsonl dropped, alone more than "
+                                "logs.gap_seconds before or after the other lines")
+    # Stamped past what serve takes from the wall clock: dropped as serve drops it.
+    notes.clear()
+    count_rows(model, events, progress=notes.append, source="app.jsonl",
+               not_after=1767225600 + 1e6)
+    if where:
+        assert any(n.startswith("note: 1 line of app.jsonl dropped, stamped more than "
+                                "serve.windows.max_future_skew_seconds") for n in notes)
 
 
-def test_in_bucket_order_drops_the_fewest_lines():
-    assert in_bucket_order([]) == []
-    assert in_bucket_order([3, 3, 4]) == [True, True, True]
-    assert in_bucket_order([5, 0, 1, 2]) == [False, True, True, True]
-    assert in_bucket_order([0, 1, 2, 0, 2, 1, 3]).count(False) == 2
-    kept = in_bucket_order([4, 1, 5, 2, 6, 3, 7, 0])
-    assert kept.count(True) == 4  # 1 2 3 7 or 4 5 6 7
-    assert [b for b, k in zip([4, 1, 5, 2, 6, 3, 7, 0], kept) if k] == sorted(
-        b for b, k in zip([4, 1, 5, 2, 6, 3, 7, 0], kept) if k)
+def test_time_order_keeps_sparse_logs_whole():
+    """Lines far apart everywhere (a daily job) are not strays: only a line far from lines
+    that follow each other closely is."""
+    day = 86400.0
+    assert time_order([0.0, day, 2 * day, 3 * day], 1800.0) == ([0, 1, 2, 3], [], [], 0)
+    assert time_order([0.0, 10.0], 1800.0)[0] == [0, 1]
 
 
 @pytest.mark.slow
-def test_score_notes_the_lines_it_drops(cli_bundle, log_files, tmp_path, capsys):
+def test_score_counts_a_shuffled_file_in_time_order(cli_bundle, log_files, tmp_path, capsys):
     lines = log_files["test"].read_text().splitlines(keepends=True)
     shuffled = tmp_path / "shuffled.log"
     shuffled.write_text("".join(lines[::2] + lines[1::2]))  # the odd lines come late
     assert main(["score", "--model", str(cli_bundle), "--data", str(shuffled),
                  "--out", str(tmp_path / "s.csv")]) == 0
     note, summary = capsys.readouterr().err.splitlines()
-    dropped = re.fullmatch(rf"note: (\d+) lines of {re.escape(str(shuffled))} dropped \(out of "
-                           rf"time order; .*; sort the lines by time\)", note)
-    assert dropped and 0 < int(dropped[1]) <= len(lines) // 2
+    moved = re.fullmatch(rf"note: (\d+) lines of {re.escape(str(shuffled))} came after a "
+                         rf"later-stamped line: counted in time order \(.*\)", note)
+    assert moved and 0 < int(moved[1]) <= len(lines) // 2
     assert summary.startswith(f"scored {len(lines)} lines")
+    in_order = tmp_path / "in_order.log"
+    in_order.write_text("".join(lines))
+    assert main(["score", "--model", str(cli_bundle), "--data", str(in_order),
+                 "--out", str(tmp_path / "o.csv")]) == 0
+    assert (tmp_path / "s.csv").read_text() == (tmp_path / "o.csv").read_text()
 
 
 def test_crlf_and_lone_cr_end_lines_and_line_numbers_count_them(tmp_path):
@@ -175,3 +186,23 @@ def test_crlf_and_lone_cr_end_lines_and_line_numbers_count_them(tmp_path):
     p.write_bytes(line + b"\r" + line + b"\r\n\r" + b"oops\r")
     with pytest.raises(DataError, match=r"app.jsonl: line 4: bad_json"):
         read_log_file(p, _json_logs_cfg())
+
+
+def test_a_year_less_file_takes_its_years_from_when_it_was_written(tmp_path):
+    """An archived syslog file from a year ago, read today: its lines used to take their
+    year from today's date, one by one, so a file spanning today's date a year earlier
+    split in two years, and half its lines were dropped as out of order."""
+    import os
+    from datetime import UTC, datetime
+
+    logs = config_from_dict({"logs": {
+        "format": "regex", "timestamp_format": "%b %d %H:%M:%S",
+        "regex": r"^(?P<ts>\w{3} [ \d]\d [\d:]{8}) (?P<entity>\S+) (?P<message>.*)$",
+    }}).logs
+    p = tmp_path / "syslog.1"
+    p.write_text("".join(f"Mar 10 {h:02d}:{m:02d}:00 bastion sshd: session opened\n"
+                         for h in range(24) for m in range(0, 60, 10)))
+    written = datetime(2025, 3, 10, 23, 59, tzinfo=UTC).timestamp()
+    os.utime(p, (written, written))
+    years = {datetime.fromtimestamp(ev.ts, UTC).year for ev in read_log_file(p, logs)}
+    assert years == {2025}  # by today's date alone: this year
