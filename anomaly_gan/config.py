@@ -415,7 +415,11 @@ def _describe(tp: Any) -> str:
         parts = [a for a in typing.get_args(tp) if a is not type(None)]
         return " or ".join(_describe(a) for a in parts) + " or null"
     if origin is tuple:
-        return f"a list of {_describe(typing.get_args(tp)[0])}s"
+        elem = typing.get_args(tp)[0]
+        if typing.get_origin(elem) is Literal:
+            return f"a list of names, each {_describe(elem)}"
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
+        return f"a list of {plural.get(elem, _describe(elem))}"
     if origin is dict:
         return "a mapping"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
@@ -474,7 +478,7 @@ class _Validator:
         if origin is tuple:
             elem = typing.get_args(tp)[0]
             if not isinstance(raw, (list, tuple)) or not raw:
-                self.fail(path, f"a non-empty {_describe(tp)}", raw)
+                self.fail(path, f"a non-empty {_describe(tp).removeprefix('a ')}", raw)
             most = meta.get("max_items")
             if most is not None and len(raw) > most:
                 self.fail(path, f"at most {most} items", f"{len(raw)} items")
