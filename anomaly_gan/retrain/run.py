@@ -130,6 +130,7 @@ def _check_label_entities(path: str, labels: Sequence[Alerted], rows: Rows, wher
     entities = {s.entity for s in rows.segments}
     unknown = [a for a in labels if a.entity not in entities]
     if not unknown:
+        _check_label_times(path, labels, rows, where)
         return
     first = unknown[0]
     hint = " (with --data, a file's entity is its name without the extension)" if (
@@ -139,6 +140,25 @@ def _check_label_entities(path: str, labels: Sequence[Alerted], rows: Rows, wher
     raise DataError(f"{path}: line {first.line}: entity {brief(first.entity)} has no rows in "
                     f"{where}; expected one of its entities: {name_list(sorted(entities), 5)}"
                     f"{hint}{more}")
+
+
+def _check_label_times(path: str, labels: Sequence[Alerted], rows: Rows, where: str) -> None:
+    """With files (given with their labels), refuse an incident that lies outside its
+    entity's rows: the gate could only reject the candidate for it, after training. (A topic
+    range leaves such incidents unchecked: the CronJob's labels file outlives its ranges.)"""
+    if rows.source.get("kind") != "files":
+        return
+    span: dict[str, tuple[float, float]] = {}
+    for s in rows.segments:
+        lo, hi = span.get(s.entity, (np.inf, -np.inf))
+        span[s.entity] = (min(lo, float(s.ts[0])), max(hi, float(s.ts[-1])))
+    for a in labels:
+        lo, hi = span[a.entity]
+        if a.end_ts < lo or a.start_ts > hi:
+            raise DataError(f"{path}: line {a.line}: the incident of {brief(a.entity)} from "
+                            f"{_iso(a.start_ts)} to {_iso(a.end_ts)} lies outside its rows in "
+                            f"{where} ({_iso(lo)} to {_iso(hi)}); expected an incident within "
+                            f"the data")
 
 
 def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:

@@ -156,6 +156,17 @@ def test_a_label_naming_no_entity_of_the_data_is_one_line_before_tensorflow(tmp_
         f"entity is its name without the extension); 1 more label(s) name an entity with no "
         f"rows")
     assert not store.exists()
+    # An incident outside its entity's rows (files without timestamps: rows 0-99) could only
+    # be found by the gate, after training.
+    labels.write_text("entity,start,end\nnormal-1,10,20\nnormal-2,500,600\n")
+    probe = run_cli(["retrain", "--config", str(cfg), "--store", str(store), "--data", *data,
+                     "--labels", str(labels)], env=ENV)
+    assert not probe["tensorflow"]
+    [(rc, err)] = probe["results"]
+    assert rc == 2 and err.splitlines()[-1].startswith(
+        f"anomaly-gan: error: {labels}: line 3: the incident of 'normal-2' from "
+        f"1970-01-01T00:08:20.000Z to 1970-01-01T00:10:00.000Z lies outside its rows in ")
+    assert not store.exists()
 
 
 def test_a_label_in_the_range_naming_no_entity_is_refused_and_one_outside_is_skipped(
