@@ -12,9 +12,11 @@ from anomaly_gan.errors import BundleError, brief
 __all__ = ["Scaler", "fit_scaler"]
 
 # Constant (or near-constant) features get unit scale so they neither blow up nor vanish.
-# "Near" is relative to the feature's magnitude, so units do not matter: values around 1e-9
-# that vary by 1e-10 are a signal (an absolute floor of 1e-6 called them constant and the
-# model never saw them move), while 1e6 +- 1e-7 is rounding noise on a constant.
+# "Near" is relative to the feature's typical magnitude (the median of |x|, so one sentinel
+# such as -9.99e36 does not make every real movement "near constant"), so units do not
+# matter: values around 1e-9 that vary by 1e-10 are a signal (an absolute floor of 1e-6
+# called them constant and the model never saw them move), while 1e6 +- 1e-7 is rounding
+# noise on a constant.
 _MIN_RELATIVE_SCALE = 1e-12
 _MIN_SCALE = 1e-300
 
@@ -85,10 +87,12 @@ def fit_scaler(values: np.ndarray, method: Literal["robust", "minmax"] = "robust
     array([2.e-09])
     >>> fit_scaler(np.array([[7.0, 1e6], [7.0, 1e6 + 1e-7]])).scale  # constant; rounding noise
     array([1., 1.])
+    >>> fit_scaler(np.array([[0.0], [1.0], [2.0], [3.0], [-9.99e36]])).scale  # a sentinel
+    array([2.])
     """
     values = np.asarray(values, dtype=np.float64)
-    floor = np.maximum(_MIN_RELATIVE_SCALE * np.abs(values).max(axis=0, initial=0.0),
-                       _MIN_SCALE)
+    magnitude = np.median(np.abs(values), axis=0) if len(values) else np.zeros(values.shape[1:])
+    floor = np.maximum(_MIN_RELATIVE_SCALE * magnitude, _MIN_SCALE)
     if method == "robust":
         q25, center, q75 = np.percentile(values, [25, 50, 75], axis=0)
         scale = q75 - q25
