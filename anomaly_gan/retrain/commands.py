@@ -99,15 +99,17 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 def _models_list(store, args: argparse.Namespace) -> int:
     cur, prev = store.current(), store.predecessor()
-    rows = [("", "VERSION", "CREATED", "DATA RANGE", "GATE", "HEALTH", "PARENT")]
+    rows = [("", "VERSION", "INPUT", "CREATED", "DATA RANGE", "GATE", "HEALTH", "PARENT")]
     from anomaly_gan.store import health_of
 
     for v in store.versions():
         mark = "*" if v.name == cur else ("^" if v.name == prev else "")
-        rows.append((mark, v.name, v.created, v.data_range, v.gate,
+        # A logs bundle says so in its metadata (its lines, templates and buckets).
+        kind = "logs" if "logs" in v.metadata else "metrics"
+        rows.append((mark, v.name, kind, v.created, v.data_range, v.gate,
                      health_of(v.metadata)["status"], v.parent or "-"))
     if args.json:
-        print(json.dumps([dict(zip(("mark", "version", "created", "data_range", "gate",
+        print(json.dumps([dict(zip(("mark", "version", "input", "created", "data_range", "gate",
                                     "health", "parent"), r)) for r in rows[1:]], indent=2))
         return 0
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -56,7 +56,7 @@ def _shifted(service_logs, hours: float, extra_every: int = 0) -> list[str]:
 
 @pytest.mark.slow
 def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
-        tmp_path, log_files, service_logs):
+        tmp_path, log_files, service_logs, capsys):
     from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.retrain.run import RetrainRequest, retrain
     from anomaly_gan.store import ModelStore
@@ -87,6 +87,13 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
     before, after = (v.extras["logs"]["entity_lines"]["*"] for v in (v1, v2))
     assert after == pytest.approx(before * 1.2, rel=0.05)
     assert v2.metadata["lineage"]["source"]["kind"] == "files"
+    import json
+
+    from anomaly_gan.cli import main
+
+    capsys.readouterr()
+    assert main(["models", "list", "--store", str(store), "--json"]) == 0
+    assert [r["input"] for r in json.loads(capsys.readouterr().out)] == ["logs", "logs"]
 
     # A logs config that parses, buckets or mines otherwise than the current version is
     # refused before training, naming the key: serve keeps its parser and open buckets
