@@ -116,7 +116,7 @@ def _read_for_model(data: str, info, nan_policy: str | None = None):
     from anomaly_gan.data import apply_nan_policy, check_features, read_table
 
     cfg = info.config
-    table = read_table(data, cfg.data.timestamp_column)
+    table = read_table(data, cfg.data.timestamp_column, cfg.data.header)
     table = table.with_columns(info.feature_names, check_features(table, info.feature_names))
     values = apply_nan_policy(table, nan_policy or cfg.data.nan_policy,
                               hint="pass --nan-policy ffill or zero to fill them")
@@ -184,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  events_by_file=events)
         names = det.feature_names
     else:
-        tables = [read_table(p, cfg.data.timestamp_column) for p in args.data]
+        tables = [read_table(p, cfg.data.timestamp_column, cfg.data.header) for p in args.data]
         names = tables[0].feature_names
         for t in tables[1:]:
             if t.feature_names != names:

@@ -131,6 +131,9 @@ class DataConfig:
     scaler: Literal["robust", "minmax"] = "robust"
     nan_policy: Literal["reject", "ffill", "zero"] = "reject"
     timestamp_column: str | None = None
+    # CSV header: auto (a first row of names is one, of numbers data), names (the first row
+    # always names the columns: '200,404,500' status codes), none (the first row is data).
+    header: Literal["auto", "names", "none"] = "auto"
     validation_fraction: float = _f(0.2, **_range(0.05, 0.5))
     max_train_windows: int = _f(20_000, **_range(100))
 

@@ -135,7 +135,7 @@ def _is_header(cells: Sequence[str], path: Path) -> bool:
         raise DataError(
             f"{path}: line 1: mixes names and numbers (column {j + 1} is {brief(cells[j])}, "
             f"column {k + 1} is {brief(cells[k])}); expected a header of column names or a "
-            f"row of numbers"
+            f"row of numbers (data.header: names reads it as names)"
         )
     j = next(i for i, c in enumerate(cells) if _is_missing(c))
     raise DataError(f"{path}: line 1, column {j + 1}: "
@@ -181,12 +181,20 @@ def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
         yield line
 
 
-def _read_csv(path: Path, timestamp_column: str | None) -> Table:
+def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto") -> Table:
     rows, lines = csv_rows(path)
     if not rows:
         raise DataError(f"{path}: file is empty (expected a CSV of numeric rows)")
     first = [c.strip() for c in rows[0]]
-    has_header = _is_header(first, path)
+    if header_rule == "names":
+        has_header = True
+        if not all(first):
+            raise DataError(f"{path}: line {lines[0]}, column {first.index('') + 1}: empty "
+                            f"column name in the header (data.header: names)")
+    elif header_rule == "none":
+        has_header = False
+    else:
+        has_header = _is_header(first, path)
     if has_header:
         header, body, body_lines = first, rows[1:], lines[1:]
         ts_col = _pick_timestamp(header, timestamp_column, str(path))
@@ -269,12 +277,14 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
     return Table(str(path), names, np.column_stack(columns), stamps, True)
 
 
-def read_table(path: str | Path, timestamp_column: str | None = None) -> Table:
-    """Read a CSV (header or headerless numeric) or, with pyarrow, a Parquet file."""
+def read_table(path: str | Path, timestamp_column: str | None = None,
+               header: str = "auto") -> Table:
+    """Read a CSV (header or headerless numeric; ``header``: ``auto``, ``names`` or
+    ``none``, see ``data.header``) or, with pyarrow, a Parquet file."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(p, timestamp_column)
-    return _read_csv(p, timestamp_column)
+    return _read_csv(p, timestamp_column, header)
 
 
 def apply_nan_policy(table: Table, policy: str,

@@ -310,7 +310,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     segments = []
     names: tuple[str, ...] | None = tuple(feature_names) if feature_names else None
     for p in paths:
-        table = read_table(p, cfg.data.timestamp_column)
+        table = read_table(p, cfg.data.timestamp_column, cfg.data.header)
         if names is None:
             names = tuple(table.feature_names)
         values = check_features(table, names)

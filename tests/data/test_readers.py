@@ -186,3 +186,18 @@ def test_usual_spellings_of_a_missing_value_are_missing_not_errors(tmp_path):
         read_table(write(tmp_path, "a,NA\n1,2\n", "n.csv"))
     with pytest.raises(DataError, match=r"column 'a': not a number: '12 rpm'"):
         read_table(write(tmp_path, "a\n12 rpm\n", "u.csv"))
+
+
+def test_data_header_names_reads_numeric_column_names(tmp_path):
+    """Status-code columns (200, 404, 500) were refused as a first row mixing names and
+    numbers, or, without the time column, silently read as the first data row."""
+    mixed = write(tmp_path, "time,200,404,500\n2026-01-01T00:00:00Z,90,3,1\n")
+    with pytest.raises(DataError, match=r"mixes names and numbers .*data.header: names"):
+        read_table(mixed)
+    t = read_table(mixed, header="names")
+    assert t.feature_names == ("200", "404", "500") and t.timestamps is not None
+    bare = write(tmp_path, "200,404\n90,3\n91,2\n", "bare.csv")
+    assert read_table(bare).rows == 3  # auto: a row of numbers is data
+    assert read_table(bare, header="names").feature_names == ("200", "404")
+    with pytest.raises(DataError, match=r"line 1, column 1: not a number: 'a'"):
+        read_table(write(tmp_path, "a,b\n1,2\n", "none.csv"), header="none")  # 'a' is data
