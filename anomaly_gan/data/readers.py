@@ -303,6 +303,10 @@ def apply_nan_policy(table: Table, policy: str,
             f"({float(values[r, c])!r}); {int(bad.sum())} such cells in all "
             f"({hint})"
         )
+    empty = np.flatnonzero(bad.all(axis=0))
+    if len(empty):  # nothing to fill from: not a gap but a column with no data at all
+        raise DataError(f"{table.path}: column {table.column(int(empty[0]))}: no finite value "
+                        f"in any row; expected the column to hold data")
     out = values.copy()
     if policy == "zero":
         out[bad] = 0.0
@@ -311,10 +315,6 @@ def apply_nan_policy(table: Table, policy: str,
         for j in np.flatnonzero(bad.any(axis=0)):
             series = out[:, j]
             ok = np.isfinite(series)
-            if not ok.any():
-                raise DataError(
-                    f"{table.path}: column {table.column(int(j))}: no finite value to fill from"
-                )
             idx = np.where(ok, np.arange(len(series)), 0)
             np.maximum.accumulate(idx, out=idx)
             first = int(np.argmax(ok))

@@ -201,3 +201,11 @@ def test_data_header_names_reads_numeric_column_names(tmp_path):
     assert read_table(bare, header="names").feature_names == ("200", "404")
     with pytest.raises(DataError, match=r"line 1, column 1: not a number: 'a'"):
         read_table(write(tmp_path, "a,b\n1,2\n", "none.csv"), header="none")  # 'a' is data
+
+
+def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path):
+    """ffill refused it while zero filled it with 0 and every window then alarmed."""
+    t = read_table(write(tmp_path, "a,b\n1,\n2,NA\n3,\n"))
+    for policy in ("ffill", "zero"):
+        with pytest.raises(DataError, match=r"column 'b': no finite value in any row"):
+            apply_nan_policy(t, policy)
