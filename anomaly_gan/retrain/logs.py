@@ -125,7 +125,8 @@ def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | No
     segments, model, late = _segments(cfg, info, list(zip(paths, events, strict=True)), say)
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
                 events_read=sum(len(e) for e in events), late=late,
-                seconds=time.monotonic() - t0)
+                seconds=time.monotonic() - t0,
+                timed=all(ev.ts is not None for evs in events for ev in evs))
     return rows, model.feature_names, model
 
 
@@ -168,7 +169,7 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
         events.sort(key=lambda ev: ev.ts or 0.0)  # partitions were read one after another
     segments, model, late = _segments(cfg, info, [(f"topic {k.input_topic!r}", events)], say)
     rows = Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
-                           "to": iso_utc(end)},
+                           "to": iso_utc(end)}, timed=all(ev.ts is not None for ev in events),
                 events_read=read[0], invalid=invalid, late=late,
                 seconds=time.monotonic() - t0)
     return rows, model

@@ -252,7 +252,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     sel = select_rows(rows.segments, alerted, margin=cfg.retrain.alert_margin_seconds,
                       window=w, over=over)
     g = cfg.retrain.gate
-    train, holdout, cutoff = split_holdout(sel.pieces, g.holdout_fraction, w)
+    train, holdout, cutoff = split_holdout(sel.pieces, g.holdout_fraction, w, rows.timed)
     selection = sel.report()
     selection["holdout_from"] = _iso(cutoff) if np.isfinite(cutoff) else None
     selection["train_rows"] = sum(len(p) for p in train)

@@ -120,19 +120,32 @@ def select_rows(segments: Sequence[Segment], alerted: Sequence[Alerted], *, marg
     return sel
 
 
-def split_holdout(pieces: Sequence[Segment], fraction: float, window: int
-                  ) -> tuple[list[Segment], list[Segment], float]:
+def split_holdout(pieces: Sequence[Segment], fraction: float, window: int,
+                  timed: bool = True) -> tuple[list[Segment], list[Segment], float]:
     """``(train, holdout, cutoff)``: rows at or after ``cutoff`` (the newest ``fraction`` of
     the kept time span) are held out. Train pieces keep >= 2 windows of rows, held-out
-    pieces >= 1 window; shorter remainders are dropped."""
+    pieces >= 1 window; shorter remainders are dropped.
+
+    Without clock times (``timed`` False: a row's time is its index in its file or
+    entity) one cutoff would compare unrelated counters, and a short file would hold out
+    nothing: each piece then holds out its own newest ``fraction`` (cutoff NaN).
+
+    >>> from anomaly_gan.retrain.source import Segment
+    >>> pieces = [Segment(e, np.arange(float(n)), np.zeros((n, 1))) for e, n in (("a", 1000), ("b", 200))]
+    >>> [len(p) for p in split_holdout(pieces, 0.2, 16)[1]]  # b's rows 0-199 are all "old"
+    [200]
+    >>> [len(p) for p in split_holdout(pieces, 0.2, 16, timed=False)[1]]
+    [200, 40]
+    """
     if not pieces:
         return [], [], float("nan")
     t0 = min(float(p.ts[0]) for p in pieces)
     t1 = max(float(p.ts[-1]) for p in pieces)
-    cutoff = t1 - fraction * (t1 - t0)
+    cutoff = t1 - fraction * (t1 - t0) if timed else float("nan")
     train, held = [], []
     for p in pieces:
-        k = int(np.searchsorted(p.ts, cutoff, side="left"))
+        k = (int(np.searchsorted(p.ts, cutoff, side="left")) if timed
+             else len(p) - round(fraction * len(p)))
         if k >= 2 * window:
             train.append(Segment(p.entity, p.ts[:k], p.values[:k]))
         if len(p) - k >= window:

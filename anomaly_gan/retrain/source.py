@@ -80,6 +80,9 @@ class Rows:
     invalid: dict[str, int] = field(default_factory=dict)
     late: int = 0
     seconds: float = 0.0
+    # False when a row's time is its index in its file or entity (a CSV without timestamps,
+    # log lines without times): such times are not comparable across segments.
+    timed: bool = True
 
     @property
     def rows(self) -> int:
@@ -308,9 +311,11 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
 
     t0 = time.monotonic()
     segments = []
+    table_has_times = []
     names: tuple[str, ...] | None = tuple(feature_names) if feature_names else None
     for p in paths:
         table = read_table(p, cfg.data.timestamp_column, cfg.data.header)
+        table_has_times.append(table.timestamps is not None)
         if names is None:
             names = tuple(table.feature_names)
         values = check_features(table, names)
@@ -320,6 +325,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
         segments.append(Segment(Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
     assert names is not None
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
+                timed=all(table_has_times),
                 events_read=sum(len(s) for s in segments), seconds=time.monotonic() - t0)
     return rows, names
 
