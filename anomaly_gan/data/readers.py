@@ -91,7 +91,7 @@ def _hint(name: str, cell: str) -> str:
     " (the file looks ';'-separated; only comma-separated files are read)"
     >>> _hint("@timestamp", "2026-01-01T00:00:00Z")
     " (a time column? name it with data.timestamp_column: '@timestamp')"
-    >>> _hint("response_time_ms", "slow"), _hint("note", "a; b")
+    >>> _hint("response_time_ms", "12 ms"), _hint("note", "a; b")
     ('', '')
     """
     for sep, what in ((";", "';'"), ("\t", "tab")):
@@ -100,9 +100,17 @@ def _hint(name: str, cell: str) -> str:
             return f" (the file looks {what}-separated; only comma-separated files are read)"
     if name and _DATE_OR_TIME.search(cell):
         return f" (a time column? name it with data.timestamp_column: {name!r})"
+    key = name.lower()
+    if _WORD.fullmatch(cell) and (key in _ENTITY_NAMES or key.endswith(("_id", "_name"))):
+        return (f" (an entity column? offline, each file is one entity: split the file by "
+                f"{name!r} and leave the column out)")
     return ""
 
 
+# A name-like cell (web-0, pump_3, eu-west-1a) in a column named like an entity.
+_WORD = re.compile(r"[A-Za-z][\w.-]*")
+_ENTITY_NAMES = frozenset({"host", "hostname", "node", "pod", "instance", "entity", "service",
+                           "device", "server", "machine", "container", "name", "id"})
 # A date (2026-01-01, 01/02/2026) or a time of day (16:53, 16:53:23) in a cell.
 _DATE_OR_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}")
 
@@ -138,8 +146,9 @@ def _is_header(cells: Sequence[str], path: Path) -> bool:
             f"row of numbers (data.header: names reads it as names)"
         )
     j = next(i for i, c in enumerate(cells) if _is_missing(c))
+    trailing = " (a comma at the end of every line? remove it)" if j == len(cells) - 1 else ""
     raise DataError(f"{path}: line 1, column {j + 1}: "
-                    + ("empty column name in the header" if not cells[j] else
+                    + (f"empty column name in the header{trailing}" if not cells[j] else
                        f"column name {brief(cells[j])} reads as a missing value; rename it"))
 
 
@@ -220,7 +229,8 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
     stamps: list[str] = []
     for r, (row, line) in enumerate(zip(body, body_lines)):
         if len(row) != width:
-            raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}")
+            raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}"
+                            f"{_hint(header[0] if len(header) == 1 else '', '')}")
         for j, c in enumerate(feature_cols):
             cell = row[c].strip()
             number = math.nan if _is_missing(cell) else _number(cell)

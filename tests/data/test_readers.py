@@ -209,3 +209,14 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
     for policy in ("ffill", "zero"):
         with pytest.raises(DataError, match=r"column 'b': no finite value in any row"):
             apply_nan_policy(t, policy)
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("cpu;mem\n1,5;2,3\n", "expected 1 columns, got 3 (the file looks ';'-separated"),
+    ("a,b,\n1,2,\n", "empty column name in the header (a comma at the end of every line?"),
+    ("host,cpu\nweb-0,1\n", "not a number: 'web-0' (an entity column? offline, each file is one"),
+    ("latency\nslow\n", "not a number: 'slow'\\Z"),  # no guess without a reason
+])
+def test_errors_say_what_the_file_likely_is(tmp_path, text, hint):
+    with pytest.raises(DataError, match=hint.replace("(", r"\(").replace("?", r"\?")):
+        read_table(write(tmp_path, text))
