@@ -243,7 +243,11 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
                     f"{_hint(names[j] if has_header else '', cell)}"
                 )
         if ts_col is not None:
-            stamps.append(row[ts_col].strip())
+            stamp = row[ts_col].strip()
+            if _is_missing(stamp):  # score writes it back: an empty one names no row
+                raise DataError(f"{path}: line {line}, column {brief(header[ts_col])}: "
+                                f"expected a timestamp, got {brief(stamp)}")
+            stamps.append(stamp)
     return Table(
         path=str(path),
         feature_names=names,

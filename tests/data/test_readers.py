@@ -220,3 +220,10 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
 def test_errors_say_what_the_file_likely_is(tmp_path, text, hint):
     with pytest.raises(DataError, match=hint.replace("(", r"\(").replace("?", r"\?")):
         read_table(write(tmp_path, text))
+
+
+def test_an_empty_timestamp_is_refused_naming_its_line(tmp_path):
+    """score wrote it back empty: the row it belonged to could not be told."""
+    with pytest.raises(DataError, match=r"line 3, column 'timestamp': expected a timestamp, "
+                                        r"got ''"):
+        read_table(write(tmp_path, "timestamp,a\n2026-01-01T00:00:00Z,1\n,2\n"))
