@@ -49,7 +49,6 @@ def _import_tensorflow() -> None:
     except ModuleNotFoundError:
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             raise
-    logging.getLogger("tensorflow").addFilter(_not_retracing)
 
 
 def _not_retracing(record: logging.LogRecord) -> bool:
@@ -60,10 +59,11 @@ def _not_retracing(record: logging.LogRecord) -> bool:
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its start-up banner kept off stderr (once imported, only the
-    retracing filter is made sure of)."""
+    """Import TensorFlow with its start-up banner kept off stderr (no-op once imported), and
+    its retracing hint off its logger (TensorFlow's logger is Python's "tensorflow" one, so
+    the filter holds whoever imported it first; adding it again is a no-op)."""
+    logging.getLogger("tensorflow").addFilter(_not_retracing)
     if "tensorflow" in sys.modules:
-        logging.getLogger("tensorflow").addFilter(_not_retracing)  # a no-op when it is there
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()

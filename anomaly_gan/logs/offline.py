@@ -134,13 +134,13 @@ def time_order(times: Sequence[float], gap_seconds: float, not_after: float = ma
     >>> time_order([0.0, 5.0, 9.0, 4e9], 60.0, not_after=2e9)
     ([0, 1, 2], [3], [], 0)
     """
-    future = [i for i, t in enumerate(times) if not t <= not_after]
-    order = sorted((i for i, t in enumerate(times) if t <= not_after), key=times.__getitem__)
+    kept = [i for i, t in enumerate(times) if t <= not_after]
+    future = [i for i, t in enumerate(times) if not t <= not_after]  # NaN: left out too
     newest, moved = -math.inf, 0
-    for i, t in enumerate(times):
-        if t <= not_after:
-            moved += t < newest
-            newest = max(newest, t)
+    for i in kept:
+        moved += times[i] < newest
+        newest = max(newest, times[i])
+    order = sorted(kept, key=times.__getitem__)
     stray = []
     while (len(order) >= 3 and times[order[1]] - times[order[0]] > gap_seconds
            and times[order[2]] - times[order[1]] <= gap_seconds):

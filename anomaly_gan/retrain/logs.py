@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from anomaly_gan.config import Config
-from anomaly_gan.errors import BundleError, DataError
+from anomaly_gan.errors import DataError
 from anomaly_gan.retrain.source import Rows, Segment
 
 if TYPE_CHECKING:
@@ -76,12 +76,9 @@ def _current_model(cfg: Config, info: BundleInfo) -> LogModel:
                             f"{info.version}'s {old!r}; a retrain keeps the current version's "
                             f"parsing, buckets and templates (serve hot-reloads it with them): "
                             f"train a new version and restart serve to change it")
-    try:
-        model = LogModel.from_dict(cfg.logs, info.extras["logs"])
-    except BundleError as exc:
-        raise DataError(f"retrain: the config's logs: section does not give the current "
-                        f"version {info.version}'s columns ({exc}); retrain with the config "
-                        f"it was trained with") from None
+    # The config is the bundle's, key for key: what is left to fail here is a damaged bundle,
+    # a BundleError that says so.
+    model = LogModel.from_dict(cfg.logs, info.extras["logs"])
     model.miner.reset_new()
     return model
 
@@ -135,6 +132,7 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     """Rows of the log lines of ``serve.kafka.input_topic`` stamped (Kafka record time) in
     [start, end), parsed as ``serve`` parses them (invalid lines counted by reason)."""
     from anomaly_gan.logs.events import parser_from_config
+    from anomaly_gan.logs.offline import latest_allowed
     from anomaly_gan.retrain.source import read_topic_range
     from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.events import InvalidEvent
@@ -142,7 +140,7 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     assert cfg.logs is not None
     k, w = cfg.serve.kafka, cfg.serve.windows
     parser = parser_from_config(cfg.logs, w.max_event_bytes, w.max_entity_bytes)
-    parser.not_after = time.time() + w.max_future_skew_seconds  # as serve: future_timestamp
+    parser.not_after = latest_allowed(cfg)  # as serve: future_timestamp
     limit = cfg.retrain.max_events
     events: list[LogEvent] = []
     invalid: dict[str, int] = {}

@@ -130,7 +130,6 @@ def _check_label_entities(path: str, labels: Sequence[Alerted], rows: Rows, wher
     entities = {s.entity for s in rows.segments}
     unknown = [a for a in labels if a.entity not in entities]
     if not unknown:
-        _check_label_times(path, labels, rows, where)
         return
     first = unknown[0]
     hint = " (with --data, a file's entity is its name without the extension)" if (
@@ -232,6 +231,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     _check_enough_rows(rows, cfg.data.window, cfg.data.validation_fraction, where)
     if req.labels:
         _check_label_entities(req.labels, labels, rows, where)
+        _check_label_times(req.labels, labels, rows, where)
     import_tensorflow_quietly()
     from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.train import train_detector
