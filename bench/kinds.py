@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 from anomaly_gan.config import load_config
 from anomaly_gan.data.synthetic import _ar1
 from anomaly_gan.evaluate import evaluate_scores
+from anomaly_gan.runtime import import_tensorflow_quietly
 from anomaly_gan.train import train_detector
 from bench.detect import baselines, component_aucs
 
@@ -253,6 +254,7 @@ def main() -> int:
     ap.add_argument("--layouts", default=",".join(LAYOUTS))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
+    import_tensorflow_quietly()  # no banner, no retracing hints between the rows
     cfg = load_config(args.config)
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     sizes = [int(s) for s in args.sizes.split(",")]
