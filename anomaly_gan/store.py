@@ -50,6 +50,7 @@ __all__ = [
     "VersionInfo",
     "gate_of",
     "health_of",
+    "input_of",
     "read_pointer",
 ]
 
@@ -123,6 +124,12 @@ def gate_of(metadata: dict[str, Any]) -> str:
     return "passed" if gate.get("passed") else "rejected"
 
 
+def input_of(metadata: dict[str, Any]) -> str:
+    """``logs`` or ``metrics``: a logs bundle says so in its metadata (its lines, templates
+    and buckets)."""
+    return "logs" if "logs" in metadata else "metrics"
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     name: str
@@ -141,6 +148,10 @@ class VersionInfo:
     @property
     def gate(self) -> str:
         return gate_of(self.metadata)
+
+    @property
+    def input(self) -> str:
+        return input_of(self.metadata)
 
     @property
     def parent(self) -> str | None:
@@ -394,7 +405,10 @@ class ModelStore:
                 expect_current: str | None | bool = True) -> str:
         """Make ``version`` current (after verifying its bundle); returns the previous one.
 
-        Refuses a version the gate rejected: it is kept for inspection, never served. With
+        Refuses a version the gate rejected: it is kept for inspection, never served, and
+        one of another input kind than the current version (a logs model over a metrics one,
+        or the reverse): ``serve`` reads one kind with one config, and ``retrain`` keeps a
+        store to the kind of its current version. With
         ``expect_current`` (a version name, or None for an empty store), refuses unless
         ``current`` still names it under the lock: a retrain started from one version does not
         override a rollback or a promote made while it trained (``True``: any current).
@@ -410,6 +424,17 @@ class ModelStore:
             load_bundle(path)  # checksums, format, loadable networks
         with self.lock():
             previous = self.current()
+            if previous is not None and previous != version:
+                kind = input_of(meta)
+                try:
+                    before = input_of(self.info(previous).metadata)
+                except (BundleError, StoreError):  # gone or damaged: promoting is the way out
+                    before = kind
+                if kind != before:
+                    raise StoreError(
+                        f"{version}: a {kind} model; the current version {previous} is a "
+                        f"{before} model, and one store serves one kind of input; not promoted "
+                        f"(keep {kind} models in a store of their own)")
             if expect_current is not True and previous != expect_current:
                 raise StoreError(
                     f"{version}: not promoted: current changed from {expect_current or 'none'} "

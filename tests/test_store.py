@@ -263,3 +263,22 @@ def test_an_unreadable_version_is_one_line_saying_so(store, monkeypatch, capsys)
         assert str(info.value) == expected
     assert main(["models", "show", "--store", str(store.root)]) == 2
     assert capsys.readouterr().err == f"anomaly-gan: error: {expected}\n"
+
+
+def test_a_version_of_another_input_kind_is_not_promoted(store):
+    """serve reads one kind of input with one config: a logs model never replaces a metrics
+    one in a store (or the reverse), also not by hand; a damaged current does not block."""
+    logs = fake_version(store.root, "logs-v1", "2026-11-09T00:00:00+00:00")
+    meta_path = store.root / logs / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "logs": {"lines": 10}}))
+    store.promote("v1", verify=False)
+    with pytest.raises(StoreError, match="logs-v1: a logs model; the current version v1 is "
+                                         "a metrics model"):
+        store.promote("logs-v1", verify=False)
+    assert store.current() == "v1"
+    assert [store.info(v).input for v in ("v1", "logs-v1")] == ["metrics", "logs"]
+    (store.root / "v1" / "metadata.json").write_text("not json")
+    store.promote("logs-v1", verify=False)
+    with pytest.raises(StoreError, match="v2: a metrics model; the current version logs-v1"):
+        store.promote("v2", verify=False)

@@ -104,9 +104,7 @@ def _models_list(store, args: argparse.Namespace) -> int:
 
     for v in store.versions():
         mark = "*" if v.name == cur else ("^" if v.name == prev else "")
-        # A logs bundle says so in its metadata (its lines, templates and buckets).
-        kind = "logs" if "logs" in v.metadata else "metrics"
-        rows.append((mark, v.name, kind, v.created, v.data_range, v.gate,
+        rows.append((mark, v.name, v.input, v.created, v.data_range, v.gate,
                      health_of(v.metadata)["status"], v.parent or "-"))
     if args.json:
         print(json.dumps([dict(zip(("mark", "version", "input", "created", "data_range", "gate",
