@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
 __all__ = ["LogScores", "bucket_labels_and_scores", "count_rows", "describe_templates",
            "latest_allowed", "load_log_model", "log_runs", "read_for_log_model",
            "read_log_file", "read_log_files", "score_log_events", "series_of",
-           "time_order", "train_log_detector", "trainable_runs"]
+           "time_order", "train_log_detector", "trainable_runs", "years_in_file_order"]
 
 Progress = Callable[[str], None]
 
@@ -78,7 +79,60 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
             events.append(ev)
     if not events:
         raise DataError(f"{p}: no log lines")
+    if parser.infer_year and "%j" not in (cfg.timestamp_format or ""):
+        years_in_file_order(events, written)
     return events
+
+
+_DAY = 86_400.0
+_LEAP_YEAR = 2000  # a calendar in which every year-less date exists (29 February too)
+
+
+def years_in_file_order(events: Sequence[LogEvent], written: float) -> None:
+    """Give the year-less stamps of one file's lines (each read in the latest year not more
+    than a day after ``written``) years that follow the file's order, in place.
+
+    A new year starts where a line goes back more than a day from the lines before it (the
+    median of the last five, so one line stamped months off does not start one); then the
+    whole file takes the latest years that put no line more than a day after ``written``.
+    Line by line against ``written`` alone, a file of 14 June to 27 July written on 13 June
+    of a later year had its first 3 lines in one year and the rest in the year before (364
+    days instead of 43, mostly empty buckets), and a file from 30 October to 27 July had its
+    July lines counted before its October ones.
+
+    >>> from datetime import datetime
+    >>> def at(text): return datetime.fromisoformat(text + "+00:00").timestamp()
+    >>> dates = ("2024-12-30", "2024-12-31", "2024-03-01", "2024-01-02", "2024-07-01")
+    >>> evs = [LogEvent("h", at(d), "", "x") for d in dates]  # 1 March: a stray clock
+    >>> years_in_file_order(evs, at("2024-07-02"))
+    >>> [datetime.fromtimestamp(e.ts, UTC).date().isoformat() for e in evs]
+    ['2023-12-30', '2023-12-31', '2024-03-01', '2024-01-02', '2024-07-01']
+    """
+    if not events:
+        return
+    stamps = [datetime.fromtimestamp(float(ev.ts), UTC) for ev in events]  # type: ignore[arg-type]
+    offsets: list[int] = []  # years after the first line's
+    recent: list[float] = []  # the last five lines' times on a calendar of 366-day years
+    k = 0
+    for dt in stamps:
+        t = (dt.replace(year=_LEAP_YEAR).timestamp() - datetime(_LEAP_YEAR, 1, 1, tzinfo=UTC)
+             .timestamp() + k * 366 * _DAY)
+        if recent and t < sorted(recent)[len(recent) // 2] - _DAY:
+            k += 1
+            t += 366 * _DAY
+        offsets.append(k)
+        recent = [*recent[-4:], t]
+    limit = written + _DAY
+    top = datetime.fromtimestamp(limit, UTC).year
+    for first in range(top, top - 10, -1):
+        try:
+            times = [dt.replace(year=first + o).timestamp() for dt, o in zip(stamps, offsets)]
+        except ValueError:  # 29 February in a year of 365 days
+            continue
+        if max(times) <= limit:
+            for ev, t in zip(events, times):
+                ev.ts = t
+            return
 
 
 def count_rows(model: LogModel, events: Sequence[LogEvent],

@@ -206,3 +206,28 @@ def test_a_year_less_file_takes_its_years_from_when_it_was_written(tmp_path):
     os.utime(p, (written, written))
     years = {datetime.fromtimestamp(ev.ts, UTC).year for ev in read_log_file(p, logs)}
     assert years == {2025}  # by today's date alone: this year
+
+
+@pytest.mark.parametrize(("written_on", "last_year"), [("2025-06-13", 2024), ("2025-08-01", 2025)])
+def test_a_year_less_file_keeps_its_lines_in_file_order_across_years(tmp_path, written_on,
+                                                                       last_year):
+    """Years follow the file: 30 October to 27 July is one new year, not July before
+    October; 14 June to 27 July copied on 13 June of a later year is one year, not its first
+    lines in one and the rest in the year before (Loghub's Proxifier and Linux samples)."""
+    import os
+    from datetime import UTC, datetime
+
+    logs = config_from_dict({"logs": {
+        "format": "regex", "timestamp_format": "%b %d %H:%M:%S",
+        "regex": r"^(?P<ts>\w{3} [ \d]\d [\d:]{8}) (?P<entity>\S+) (?P<message>.*)$",
+    }}).logs
+    p = tmp_path / "syslog"
+    stamps = ["Jun 14 15:16:01", "Jul 02 08:00:00", "Oct 30 16:49:06", "Dec 31 23:59:59",
+              "Jan 01 00:00:01", "Mar 01 12:00:00", "Jul 27 14:41:59", "Jul 27 14:41:54"]
+    p.write_text("".join(f"{s} combo sshd: session opened\n" for s in stamps))
+    written = datetime.fromisoformat(written_on + "T00:00:00+00:00").timestamp()
+    os.utime(p, (written, written))
+    got = [datetime.fromtimestamp(ev.ts, UTC).strftime("%Y %b %d") for ev in read_log_file(p, logs)]
+    y0, y1 = last_year - 1, last_year
+    assert got == [f"{y0} Jun 14", f"{y0} Jul 02", f"{y0} Oct 30", f"{y0} Dec 31",
+                   f"{y1} Jan 01", f"{y1} Mar 01", f"{y1} Jul 27", f"{y1} Jul 27"]
