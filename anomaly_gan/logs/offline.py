@@ -30,7 +30,7 @@ from anomaly_gan.errors import BundleError, DataError
 from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, parser_from_config
-from anomaly_gan.logs.model import LogModel, fit_log_model, set_means
+from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model, set_means
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
 
@@ -272,6 +272,12 @@ def read_log_files(cfg: Config, paths: Sequence[str]) -> list[list[LogEvent]]:
     return [read_log_file(p, cfg.logs, w.max_event_bytes, w.max_entity_bytes) for p in paths]
 
 
+#: Columns that may hold still in any training lines: ``unseen`` (every training line is
+#: mined, so it is 0), ``other`` (0 when every template is in the top K) and the error share
+#: (0 without error lines); a change in them is meant to score.
+BY_DESIGN = frozenset({UNSEEN, OTHER, SHARE})
+
+
 def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | None = None,
                        events_by_file: Sequence[Sequence[LogEvent]] | None = None) -> Detector:
     """Log files (or their events, already read) -> templates -> count rows -> the same
@@ -303,15 +309,27 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         longest = max((len(r) for r in runs), default=0)
         raise DataError(f"{', '.join(map(str, paths))}: the longest run of buckets of one entity "
                         f"is {longest}; training needs at least {2 * w} (2 x data.window) "
-                        f"consecutive buckets: use more lines or smaller buckets")
+                        f"consecutive buckets: use more lines, smaller logs.bucket_seconds "
+                        f"(with a larger logs.gap_seconds for sparse lines), logs.bucket_lines "
+                        f"(a bucket every N lines) or a smaller data.window")
     problem = too_short([len(r) for r in usable], w, cfg.data.validation_fraction)
     if problem is not None:
         raise DataError(f"{', '.join(map(str, paths))}: runs of buckets: {problem[1]}")
     set_means(model, [r for run in usable for r in run])
+    usable.sort(key=lambda run: run[-1].end_ts)  # the newest runs are held out whole
     series = [model.features(run) for run in usable]
+    used = sum(r.lines for run in usable for r in run)
     say(f"{sum(len(r) for r in usable)} buckets in {len(usable)} runs of >= {2 * w} "
-        f"({len(runs) - len(usable)} shorter runs left out)")
-    det = train_detector(cfg, series, model.feature_names, progress=say)
+        f"({len(runs) - len(usable)} shorter runs left out), holding {used} of "
+        f"{len(messages)} lines")
+    if used < len(messages) / 2:
+        say(f"note: only {used} of {len(messages)} lines ({used / len(messages):.0%}) are in "
+            f"runs of {2 * w} or more buckets; the others are in shorter runs (an entity "
+            f"silent for logs.gap_seconds starts a new run), which are left out: for sparse "
+            f"lines use larger logs.bucket_seconds and logs.gap_seconds, or logs.bucket_lines")
+    det = train_detector(cfg, series, model.feature_names, progress=say,
+                         runs=model.cfg.bucket_seconds is not None,
+                         constant_by_design=BY_DESIGN)
     det.extras["logs"] = model.to_dict()
     det.metadata["logs"] = {"lines": len(messages), "templates": len(model.miner.templates),
                             "buckets": int(sum(len(r) for r in usable))}

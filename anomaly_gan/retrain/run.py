@@ -278,7 +278,13 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
                     else (None, []))
     say(f"[train] {mode} on {selection['train_rows']} rows"
         + (f" from {current.version}" if init is not None and current else ""))
-    det = train_detector(cfg, [p.values for p in train], names, progress=say, init=init)
+    from anomaly_gan.logs.offline import BY_DESIGN
+
+    runs = log_model is not None and log_model.cfg.bucket_seconds is not None
+    if runs:  # runs of log buckets: the newest are held out whole (train.split_series)
+        train = sorted(train, key=lambda p: float(p.ts[-1]))
+    det = train_detector(cfg, [p.values for p in train], names, progress=say, init=init,
+                         runs=runs, constant_by_design=BY_DESIGN if log_model else ())
     if log_model is not None:
         det.extras["logs"] = log_model.to_dict()
         det.metadata["logs"] = {"lines": rows.events_read,

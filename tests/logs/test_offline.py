@@ -231,3 +231,36 @@ def test_a_year_less_file_keeps_its_lines_in_file_order_across_years(tmp_path, w
     y0, y1 = last_year - 1, last_year
     assert got == [f"{y0} Jun 14", f"{y0} Jul 02", f"{y0} Oct 30", f"{y0} Dec 31",
                    f"{y1} Jan 01", f"{y1} Mar 01", f"{y1} Jul 27", f"{y1} Jul 27"]
+
+
+@pytest.mark.slow
+def test_training_says_when_most_lines_are_in_runs_too_short_to_train_on(tmp_path):
+    """Loghub's Linux sample trained on 14 of its 2,000 lines (60 s buckets over 43 days)
+    and said only how many short runs were left out; the note on constant features named
+    `unseen`, which no training line can move."""
+    from anomaly_gan.logs.offline import train_log_detector
+
+    cfg = config_from_dict({**TINY_LOGS_CONFIG, "logs": {
+        **TINY_LOGS_CONFIG["logs"], "gap_seconds": 60.0}}, "sparse logs")
+    t0 = 1_767_225_600  # 2026-01-01
+    dense = [t0 + 10 * b + i for b in range(40) for i in range(3)]
+    sparse = [t0 + 10_000 + 600 * k for k in range(200)]  # each alone: a run of one bucket
+    words = ["cache hit", "request served in 12 ms", "user login ok"]
+    lines = [f"{iso_z(t)} api INFO {words[n % 3]}" for n, t in enumerate(dense + sparse)]
+    p = tmp_path / "app.log"
+    p.write_text("\n".join(lines) + "\n")
+    said: list[str] = []
+    train_log_detector(cfg, [str(p)], progress=said.append)
+    # 40 buckets of lines and the 5 empty ones before the gap rule (60 s) ends the run
+    assert any(m.startswith("45 buckets in 1 runs of >= 12") and m.endswith("holding 120 of "
+                                                                             "320 lines")
+               for m in said), said
+    assert any(m.startswith("note: only 120 of 320 lines (38%) are in runs of 12 or more")
+               for m in said), said
+    assert not any("unseen" in m for m in said if "never change" in m), said
+
+
+def iso_z(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
