@@ -34,6 +34,7 @@ length costs). Seeds fix everything, so a run is repeatable.
 Writes bench/results/kinds.{md,json}.
 
     python bench/kinds.py [--config C] [--sizes 300,1500,5000] [--seeds 0,1] [--layouts ...]
+                          [--save-models DIR]
 """
 
 from __future__ import annotations
@@ -169,10 +170,14 @@ def labelled_series(layout: str, train_rows: int, seed: int):
     return train, test, labels, kinds
 
 
-def run_series(name: str, train, test, labels, kinds, cfg) -> dict:
+def run_series(name: str, train, test, labels, kinds, cfg, save_to: Path | None = None) -> dict:
     t0 = time.monotonic()
     det = train_detector(cfg, train, [f"f{i}" for i in range(train.shape[1])])
     train_s = time.monotonic() - t0
+    if save_to is not None:  # for rescoring studies: the same models, scored another way
+        from anomaly_gan.artifacts import save_bundle
+
+        save_bundle(det, save_to / name.replace(" ", "_"), overwrite=True)
     res = det.score_series(test)
     scores = {"gan": res.score,
               **baselines(train, test, det.window, cfg.data.scaler, cfg.training.seed)}
@@ -253,6 +258,8 @@ def main() -> int:
     ap.add_argument("--seeds", default="0,1", help="comma-separated generator seeds")
     ap.add_argument("--layouts", default=",".join(LAYOUTS))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--save-models", metavar="DIR",
+                    help="also save every series' model bundle under DIR")
     args = ap.parse_args()
     import_tensorflow_quietly()  # no banner, no retracing hints between the rows
     cfg = load_config(args.config)
@@ -270,7 +277,8 @@ def main() -> int:
         for seed in (int(s) for s in args.seeds.split(",")):
             for layout in layouts:
                 train, test, labels, kinds = labelled_series(layout, size, seed)
-                rows.append(run_series(f"{layout} {size} s{seed}", train, test, labels, kinds, cfg))
+                rows.append(run_series(f"{layout} {size} s{seed}", train, test, labels, kinds,
+                                       cfg, Path(args.save_models) if args.save_models else None))
     wall = time.monotonic() - t0
     header = (f"Config: {args.config or 'shipped default'} ({cfg.model.kind}/{cfg.model.backbone}, "
               f"window {cfg.data.window}); generated series, {TEST_ROWS} test rows each; "
