@@ -288,11 +288,20 @@ def _score_logs(args: argparse.Namespace, info) -> int:
                             cells[0], _fmt(det.threshold), *cells[1:],
                             describe_templates(run.explanations[i])])
 
-    atomic_write_text(args.out, write)
     buckets = sum(len(r.rows) for r in results)
+    counted = sum(row.lines for r in results for row in r.rows)
+    if not buckets:
+        raise DataError(f"{args.data}: none of its {n_lines} lines was counted into a bucket "
+                        f"(see the notes above); nothing to score")
+    atomic_write_text(args.out, write)
+    scored = sum(math.isfinite(v) for r in results if r.scores is not None for v in r.scores.score)
     flagged = sum(int(r.scores.is_anomaly.sum()) for r in results if r.scores is not None)
-    _eprint(f"scored {n_lines} lines ({buckets} buckets) with {det.version}: {flagged} "
-            f"buckets above threshold {det.threshold:.3f} -> {args.out}")
+    unscored = (f", {buckets - scored} before a full window of {det.window}"
+                if scored < buckets else "")
+    dropped = f", {n_lines - counted} dropped" if counted < n_lines else ""
+    _eprint(f"scored {scored} of {buckets} buckets{unscored} ({counted} of {n_lines} "
+            f"lines{dropped}) with {det.version}: {flagged} buckets above threshold "
+            f"{det.threshold:.3f} -> {args.out}")
     return 0
 
 
@@ -428,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score, with the model's feature columns (by name "
-                        "with a header, by count without)")
+                        "with a header, by count without); a log file for a logs model")
     p.add_argument("--out", required=True,
                    help="scores CSV to write (replaced atomically; never the --data file nor "
                         "a path inside --model)")
@@ -437,8 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="point-wise AUC-ROC, AUC-PR, F1 against labels")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
-    p.add_argument("--data", required=True, help="CSV/Parquet file to score")
-    p.add_argument("--labels", required=True, help="one 0/1 per data row")
+    p.add_argument("--data", required=True,
+                   help="CSV/Parquet file to score; a log file for a logs model")
+    p.add_argument("--labels", required=True,
+                   help="one 0/1 per data row (per non-empty line of a log file)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", help="also write the figure to this file; its extension picks "
                    "the format (.png, .pdf, .svg, ...)")

@@ -296,7 +296,9 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
             f"or user id? logs.regex's entity group, or the JSON entity field)")
     model, _ = fit_log_model(cfg.logs, messages)
     model.miner.reset_new()
-    say(f"{len(messages)} lines -> {len(model.miner.templates)} templates; columns: top "
+    stamps = [ev.ts for events in events_by_file for ev in events if ev.ts is not None]
+    span = f" ({_iso(min(stamps))} to {_iso(max(stamps))})" if stamps else ""
+    say(f"{len(messages)} lines{span} -> {len(model.miner.templates)} templates; columns: top "
         f"{len(model.template_ids)} + other + unseen"
         + (" + lines/s" if cfg.logs.lines_per_second else "")
         + (" + error share" if cfg.logs.error_share else "")

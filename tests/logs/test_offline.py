@@ -168,12 +168,35 @@ def test_score_counts_a_shuffled_file_in_time_order(cli_bundle, log_files, tmp_p
     moved = re.fullmatch(rf"note: (\d+) lines of {re.escape(str(shuffled))} came after a "
                          rf"later-stamped line: counted in time order \(.*\)", note)
     assert moved and 0 < int(moved[1]) <= len(lines) // 2
-    assert summary.startswith(f"scored {len(lines)} lines")
+    assert summary.startswith("scored ") and f"({len(lines)} of {len(lines)} lines)" in summary
     in_order = tmp_path / "in_order.log"
     in_order.write_text("".join(lines))
     assert main(["score", "--model", str(cli_bundle), "--data", str(in_order),
                  "--out", str(tmp_path / "o.csv")]) == 0
     assert (tmp_path / "s.csv").read_text() == (tmp_path / "o.csv").read_text()
+
+
+@pytest.mark.slow
+def test_score_says_what_it_dropped_and_refuses_a_file_with_nothing_to_score(
+        cli_bundle, log_files, tmp_path, capsys):
+    """A file whose every line was dropped (stamped ahead of the clock, e.g. local time
+    read as UTC east of Greenwich) said "scored 120 lines (0 buckets)" and exited 0."""
+    lines = log_files["test"].read_text().splitlines(keepends=True)
+    ahead = tmp_path / "ahead.log"
+    ahead.write_text("".join("2099" + line[4:] for line in lines[:50]))
+    out = tmp_path / "s.csv"
+    assert main(["score", "--model", str(cli_bundle), "--data", str(ahead), "--out",
+                 str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{ahead}: none of its 50 lines was counted into a bucket" in err
+    assert "50 lines" in err.splitlines()[0] and "ahead of the wall clock" in err
+    assert not out.exists()
+    both = tmp_path / "both.log"
+    both.write_text("".join(lines) + "".join("2099" + line[4:] for line in lines[:50]))
+    assert main(["score", "--model", str(cli_bundle), "--data", str(both), "--out",
+                 str(out)]) == 0
+    summary = capsys.readouterr().err.splitlines()[-1]
+    assert f"({len(lines)} of {len(lines) + 50} lines, 50 dropped)" in summary, summary
 
 
 def test_crlf_and_lone_cr_end_lines_and_line_numbers_count_them(tmp_path):
@@ -251,6 +274,8 @@ def test_training_says_when_most_lines_are_in_runs_too_short_to_train_on(tmp_pat
     p.write_text("\n".join(lines) + "\n")
     said: list[str] = []
     train_log_detector(cfg, [str(p)], progress=said.append)
+    assert said[0].startswith("320 lines (2026-01-01T00:00:00.000Z to "
+                              "2026-01-02T11:56:40.000Z) -> 3 templates"), said[0]
     # 40 buckets of lines and the 5 empty ones before the gap rule (60 s) ends the run
     assert any(m.startswith("45 buckets in 1 runs of >= 12") and m.endswith("holding 120 of "
                                                                              "320 lines")
