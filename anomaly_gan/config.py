@@ -30,6 +30,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +69,7 @@ __all__ = [
     "config_to_dict",
     "load_config",
     "without_secrets",
+    "zone_of",
 ]
 
 ENV_PREFIX = "ANOMALY_GAN__"
@@ -372,6 +374,8 @@ class LogsConfig:
     # regex: named groups 'message' (required), 'ts', 'entity', 'level'.
     regex: str | None = None
     timestamp_format: str | None = None  # strptime format of 'ts'; null: RFC 3339 or epoch
+    # The zone of timestamp_format stamps without an offset: "UTC", "+08:00", "Europe/Berlin"
+    timezone: str = "UTC"
     entity: str | None = None  # the entity of lines that carry none
     masking: tuple[MaskName, ...] = MASK_NAMES
     similarity_threshold: float = _f(0.4, **_range(0.0, 1.0))
@@ -680,6 +684,37 @@ def timestamp_format_has(fmt: str, directives: tuple[str, ...] = _YEAR_DIRECTIVE
     return any(d in plain for d in directives)
 
 
+def zone_of(name: str) -> tzinfo:
+    """The time zone ``logs.timezone`` names: ``UTC``, a fixed offset (``+08:00``,
+    ``-0530``) or an IANA name (``Europe/Berlin``: daylight saving time follows the date);
+    ValueError saying what was expected.
+
+    >>> zone_of("+08:00").utcoffset(None), zone_of("UTC") is UTC
+    (datetime.timedelta(seconds=28800), True)
+    """
+    import re
+    from datetime import datetime, timedelta
+
+    if name.upper() in ("UTC", "Z"):
+        return UTC
+    m = re.fullmatch(r"([+-])(\d\d):?(\d\d)", name)
+    if m:
+        offset = timedelta(hours=int(m[2]), minutes=int(m[3]))
+        if offset >= timedelta(hours=24) or int(m[3]) >= 60:
+            raise ValueError(f"expected an offset under 24 hours, got {name!r}")
+        return timezone(-offset if m[1] == "-" else offset)
+    try:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        zone = ZoneInfo(name)
+        datetime(2000, 1, 1, tzinfo=zone).utcoffset()
+        return zone
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"expected UTC, an offset such as +08:00 or a time zone name such as "
+                         f"Europe/Berlin (from this host's time zone database), got "
+                         f"{name!r}") from None
+
+
 def _check_logs(logs: LogsConfig, source: str) -> None:
     import re
 
@@ -706,6 +741,10 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
         if "ts" not in groups and logs.bucket_seconds is not None:
             raise ConfigError(f"{source}: logs.regex: time buckets (logs.bucket_seconds) need "
                               f"a (?P<ts>...) group; or count per N lines (logs.bucket_lines)")
+    try:
+        zone_of(logs.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: logs.timezone: {exc}") from None
     fmt = logs.timestamp_format
     if fmt is not None and not (timestamp_format_has(fmt)
                                 or timestamp_format_has(fmt, _DATE_DIRECTIVES)):

@@ -39,9 +39,9 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
-from anomaly_gan.config import LogsConfig, timestamp_format_has
+from anomaly_gan.config import LogsConfig, timestamp_format_has, zone_of
 from anomaly_gan.stream.events import (
     LOG_REASONS,
     MAX_ENTITY_BYTES,
@@ -75,12 +75,13 @@ class LogParser:
     def __init__(self, *, format: str = "json", regex: str | None = None,
                  timestamp_format: str | None = None, entity: str | None = None,
                  max_bytes: int = 65_536, need_ts: bool = True,
-                 max_entity_bytes: int = MAX_ENTITY_BYTES) -> None:
+                 max_entity_bytes: int = MAX_ENTITY_BYTES, tz: tzinfo = UTC) -> None:
         self.format = format
         self.pattern = re.compile(regex) if regex is not None else None
         if format == "regex" and self.pattern is None:
             raise ValueError("the regex format needs a regex")
         self.timestamp_format = timestamp_format
+        self.tz = tz  # of timestamp_format stamps without an offset (logs.timezone)
         self.entity = entity
         self.max_bytes = int(max_bytes)
         self.max_entity_bytes = int(max_entity_bytes)
@@ -98,7 +99,7 @@ class LogParser:
                 dt = datetime.strptime(raw, self.timestamp_format)
             except ValueError:
                 return None
-            return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+            return (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
         # isdigit() also holds for "²" or "١", which float() refuses or reads as digits.
         if isinstance(raw, str) and raw.isascii() and raw.replace(".", "", 1).isdigit():
             raw = float(raw)
@@ -122,7 +123,7 @@ class LogParser:
                 continue
             if dt.year != y:  # %j 366 in a year of 365 days rolls over into the next
                 continue
-            t = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+            t = (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
             if t <= limit:
                 return t
         return None
@@ -209,4 +210,5 @@ def parser_from_config(logs: LogsConfig, max_bytes: int,
     """A parser for a ``logs:`` config section."""
     return LogParser(format=logs.format, regex=logs.regex, timestamp_format=logs.timestamp_format,
                      entity=logs.entity, max_bytes=max_bytes,
-                     need_ts=logs.bucket_seconds is not None, max_entity_bytes=max_entity_bytes)
+                     need_ts=logs.bucket_seconds is not None, max_entity_bytes=max_entity_bytes,
+                     tz=zone_of(logs.timezone))

@@ -43,6 +43,25 @@ def test_regex_with_a_timestamp_format_and_a_default_entity():
     assert p.parse("2026/01/01 00:00:10 started").reason == "bad_timestamp"
 
 
+def test_stamps_without_an_offset_are_read_in_logs_timezone():
+    """Syslog and most application logs write local time: read as UTC, a host at UTC+8
+    had its last 8 hours of lines dropped as stamped in the future."""
+    from anomaly_gan.config import zone_of
+
+    def parser(zone):
+        return LogParser(format="regex", regex=r"^(?P<ts>\S+ \S+) (?P<message>.*)$",
+                         timestamp_format="%Y-%m-%d %H:%M:%S", entity="app", tz=zone_of(zone))
+    assert parser("+08:00").parse("2026-01-01 08:00:10 started").ts == 1767225610.0
+    # Daylight saving time follows the date in a named zone: +01:00 in January, +02:00 in July.
+    berlin = parser("Europe/Berlin")
+    assert berlin.parse("2026-01-01 01:00:10 started").ts == 1767225610.0
+    assert berlin.parse("2026-07-01 02:00:00 started").ts == 1782864000.0
+    # A stamp with its own offset keeps it.
+    fixed = LogParser(format="regex", regex=r"^(?P<ts>\S+) (?P<message>.*)$",
+                      timestamp_format="%Y-%m-%dT%H:%M:%S%z", entity="app", tz=zone_of("+08:00"))
+    assert fixed.parse("2026-01-01T00:00:10+0000 started").ts == 1767225610.0
+
+
 def test_lines_without_time_are_fine_when_counting_per_n_lines():
     p = LogParser(format="regex", regex=r"^(?P<message>.*)$", entity="bgl", need_ts=False)
     assert p.parse("anything").ts is None

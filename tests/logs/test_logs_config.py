@@ -21,6 +21,8 @@ def test_no_logs_section_means_numeric_events():
     # without a date strptime says January 1900: every line a century late
     ({"timestamp_format": "%H:%M:%S"}, "logs.timestamp_format: expected a date: a year (%Y"),
     ({"timestamp_format": "%%Y-%%m-%d"}, "reads as a day of January 1900, got '%%Y-%%m-%d'"),
+    ({"timezone": "CEST"}, "logs.timezone: expected UTC, an offset such as +08:00"),
+    ({"timezone": "+25:00"}, "logs.timezone: expected an offset under 24 hours, got '+25:00'"),
 ])
 def test_bad_logs_sections_are_one_line_naming_the_key(logs, message):
     with pytest.raises(ConfigError) as err:
@@ -39,3 +41,8 @@ def test_per_n_lines_needs_no_timestamp_group():
                                  "%b %d %H:%M:%S", "%j %H:%M"])  # the last two: syslog's
 def test_timestamp_formats_with_a_date_are_accepted(fmt):
     assert config_from_dict({"logs": {"timestamp_format": fmt}}).logs.timestamp_format == fmt
+
+
+@pytest.mark.parametrize("zone", ["UTC", "+08:00", "-0530", "Asia/Shanghai", "Europe/Berlin"])
+def test_time_zones_are_offsets_or_names(zone):
+    assert config_from_dict({"logs": {"timezone": zone}}).logs.timezone == zone
