@@ -112,7 +112,10 @@ QUIET_QUANTILE = 0.005
 """The low end of a feature's normal movement: this quantile of it on training windows."""
 QUIET_MARGIN = 3.0
 """MADs below :data:`QUIET_QUANTILE` that a feature's movement may fall before it counts."""
-_QUIET_MIN_MAD = 0.05  # log units: a feature that always moves alike still has a scale
+# Log units: a feature that moves alike in every training window still has a scale, and
+# "far less" stays a factor: with the margin, a feature counts from about 2x below its
+# quietest normal windows (at 0.05 it counted from 16% below, 20 points at 3x).
+_QUIET_MIN_MAD = 0.25
 _QUIET_EPS = 0.01  # of the feature's mean movement: movement below this is no movement
 _MAD_TO_SIGMA = 1.4826
 
@@ -262,7 +265,7 @@ def window_activity(windows: Any) -> Any:
 class QuietFeatures:
     """The ``quiet`` component (see the module docstring), per feature: ``low``, the
     :data:`QUIET_QUANTILE` of the log movement on training windows; ``scale``, its MAD there
-    (at least 0.05); ``eps``, added before the log (1% of the feature's mean movement on
+    (at least 0.25); ``eps``, added before the log (1% of the feature's mean movement on
     training windows; 0.01 where it never moves, whose ``low`` is then ``log(eps)`` and
     depth always 0); ``margin`` in MADs."""
 

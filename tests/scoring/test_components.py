@@ -234,6 +234,25 @@ def test_a_sensor_stuck_on_a_daily_cycle_is_deep():
     assert (q.component(q.depth(np.asarray(window_activity(normal)))) == 0).mean() >= 0.99
 
 
+def test_a_feature_moving_a_few_times_slower_than_in_training_is_not_quiet():
+    """A telemetry value that moves alike in every training window (a steady ramp) has a
+    tiny spread of log movement. At a 0.05 floor on that scale, moving 2-3 times slower
+    than in any training window scored 10-20 points: on outside NASA channels (F-3, T-13,
+    C-2) the component fired on 49-100% of the normal test windows. A stuck sensor is still
+    deep."""
+    rng = np.random.default_rng(5)
+
+    def ramp(slope, rows=3000):
+        x = slope * np.arange(rows) + rng.normal(0, 0.05 * slope, rows)
+        return sliding_windows(x[:, None], 32)
+
+    q = fit_quiet_features(ramp(0.01))
+    slower = q.component(q.depth(np.asarray(window_activity(ramp(0.005)))))
+    assert (slower == 0).mean() >= 0.99
+    stuck = np.full((1, 32, 1), 3.0)
+    assert q.component(q.depth(np.asarray(window_activity(stuck))))[0] > 10
+
+
 def test_quiet_features_do_not_depend_on_units_and_round_trip():
     rng = np.random.default_rng(4)
     train, test = _plant(rng, 1000), _plant(rng, 40)
