@@ -249,11 +249,12 @@ def too_short(lengths: Sequence[int], window: int, validation_fraction: float
     return None
 
 
-def newest_whole_series(lengths: Sequence[int], window: int, validation_fraction: float
-                        ) -> int | None:
+def newest_whole_series(lengths: Sequence[int], window: int, validation_fraction: float,
+                        entities: Sequence[str] | None = None) -> int | None:
     """How many of the newest series (the last ones) to hold out whole, or None where that
     does not give a fair share: they must hold ``validation_fraction`` of the rows, at most
-    twice that, and :data:`MIN_HELD_OUT_WINDOWS` windows, and leave as many to train on.
+    twice that, and :data:`MIN_HELD_OUT_WINDOWS` windows, and leave as many to train on;
+    with ``entities`` (each series'), every entity held out must also be trained on.
 
     For runs of log buckets, each cut off by a silence (``logs.gap_seconds``): every run
     ends in up to ``gap_seconds`` of empty buckets, so the end of every run held out 93-97%
@@ -262,6 +263,8 @@ def newest_whole_series(lengths: Sequence[int], window: int, validation_fraction
 
     >>> newest_whole_series([100] * 10, 4, 0.2), newest_whole_series([500, 100], 4, 0.2)
     (2, None)
+    >>> print(newest_whole_series([100] * 10, 4, 0.2, entities=[*"abababaacc"]))  # c untrained
+    None
     """
     total, held, n = sum(lengths), 0, 0
     while n < len(lengths) and held < validation_fraction * total:
@@ -273,24 +276,27 @@ def newest_whole_series(lengths: Sequence[int], window: int, validation_fraction
 
     if (n == len(lengths) or held > 2 * validation_fraction * total
             or windows(lengths[-n:]) < MIN_HELD_OUT_WINDOWS
-            or windows(lengths[:-n]) < MIN_HELD_OUT_WINDOWS):
+            or windows(lengths[:-n]) < MIN_HELD_OUT_WINDOWS
+            or (entities is not None and not set(entities[-n:]) <= set(entities[:-n]))):
         return None
     return n
 
 
 def split_series(series: Sequence[np.ndarray], window: int, validation_fraction: float,
-                 whole: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                 run_entities: Sequence[str] | None = None
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Time split of every series into (train, held-out) by :func:`held_out_rows`; each
     part keeps >= one window, and the held-out parts >= two windows in all
-    (:func:`too_short` says why not). ``whole``: the series are runs in time order, and
-    the newest ones are held out whole where they make a fair share
-    (:func:`newest_whole_series`)."""
+    (:func:`too_short` says why not). ``run_entities``: the series are runs of these
+    entities in time order, and the newest runs are held out whole where they make a fair
+    share (:func:`newest_whole_series`)."""
     lengths = [len(s) for s in series]
     problem = too_short(lengths, window, validation_fraction)
     if problem is not None:
         i, why = problem
         raise DataError(f"series {i}: {why}" if i is not None else why)
-    n = newest_whole_series(lengths, window, validation_fraction) if whole else None
+    n = (newest_whole_series(lengths, window, validation_fraction, run_entities)
+         if run_entities is not None else None)
     if n is not None:
         return list(series[:-n]), list(series[-n:])
     train, held = [], []
@@ -341,14 +347,14 @@ def _library_versions() -> dict[str, str]:
 def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                    feature_names: Sequence[str], progress: Progress | None = None,
                    init: Callable[[Any], None] | None = None,
-                   locate: Locate | None = None, runs: bool = False,
+                   locate: Locate | None = None, run_entities: Sequence[str] | None = None,
                    constant_by_design: Collection[str] = ()) -> Detector:
     """Train a GAN on normal data and calibrate it.
 
     ``values`` is one ``(T, F)`` array or a list of them (one per entity; windows never
     span two arrays). Values must be finite: readers apply ``data.nan_policy`` first.
-    ``runs``: the arrays are runs of log buckets in time order, and the newest runs are
-    held out whole (:func:`split_series`). ``constant_by_design``: features that hold still
+    ``run_entities``: the arrays are runs of log buckets of these entities in time order,
+    and the newest runs are held out whole (:func:`split_series`). ``constant_by_design``: features that hold still
     in any training data (a log model's ``unseen`` column), left out of the note on constant
     features (``metadata.json`` still lists them).
     ``progress`` gets a line before and after training and one per epoch.
@@ -369,7 +375,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             raise DataError(f"series {i}: contains NaN or inf (apply data.nan_policy first)")
     started = time.monotonic()
     w = cfg.data.window
-    train_parts, held_parts = split_series(series, w, cfg.data.validation_fraction, whole=runs)
+    train_parts, held_parts = split_series(series, w, cfg.data.validation_fraction,
+                                           run_entities)
     train_rows = np.concatenate(train_parts)
     scaler = fit_scaler(train_rows, cfg.data.scaler)
     check_scaled_range(series, scaler, feature_names, locate)

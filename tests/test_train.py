@@ -90,9 +90,13 @@ def test_runs_of_log_buckets_hold_out_the_newest_runs_whole():
     from anomaly_gan.train import split_series
 
     runs = [np.full((80, 1), float(i)) for i in range(10)]  # run i holds the value i
-    train, held = split_series(runs, 16, 0.2, whole=True)
+    train, held = split_series(runs, 16, 0.2, run_entities=["a", "b"] * 5)
     assert [r[0, 0] for r in train] == list(range(8)) and [r[0, 0] for r in held] == [8, 9]
     assert all(len(r) == 80 for r in train + held)
     # One long run and a short newest one: no fair share of whole runs, so each run's tail.
-    train, held = split_series([np.zeros((500, 1)), np.ones((80, 1))], 16, 0.2, whole=True)
+    train, held = split_series([np.zeros((500, 1)), np.ones((80, 1))], 16, 0.2,
+                               run_entities=["a", "a"])
     assert [len(r) for r in held] == [100, 16] and [len(r) for r in train] == [400, 64]
+    # An entity never trained on is not held out whole (one run per entity, as in the demo).
+    train, held = split_series(runs[:5], 16, 0.2, run_entities=list("abcde"))
+    assert [len(r) for r in held] == [22] * 5  # the end of each run

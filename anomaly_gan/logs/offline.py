@@ -330,7 +330,8 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
             f"silent for logs.gap_seconds starts a new run), which are left out: for sparse "
             f"lines use larger logs.bucket_seconds and logs.gap_seconds, or logs.bucket_lines")
     det = train_detector(cfg, series, model.feature_names, progress=say,
-                         runs=model.cfg.bucket_seconds is not None,
+                         run_entities=([run[0].entity for run in usable]
+                                       if model.cfg.bucket_seconds is not None else None),
                          constant_by_design=BY_DESIGN)
     det.extras["logs"] = model.to_dict()
     det.metadata["logs"] = {"lines": len(messages), "templates": len(model.miner.templates),

@@ -284,7 +284,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     if runs:  # runs of log buckets: the newest are held out whole (train.split_series)
         train = sorted(train, key=lambda p: float(p.ts[-1]))
     det = train_detector(cfg, [p.values for p in train], names, progress=say, init=init,
-                         runs=runs, constant_by_design=BY_DESIGN if log_model else ())
+                         run_entities=[p.entity for p in train] if runs else None,
+                         constant_by_design=BY_DESIGN if log_model else ())
     if log_model is not None:
         det.extras["logs"] = log_model.to_dict()
         det.metadata["logs"] = {"lines": rows.events_read,
