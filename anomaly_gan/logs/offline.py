@@ -92,9 +92,10 @@ def years_in_file_order(events: Sequence[LogEvent], written: float) -> None:
     """Give the year-less stamps of one file's lines (each read in the latest year not more
     than a day after ``written``) years that follow the file's order, in place.
 
-    A new year starts where a line goes back more than a day from the lines before it (the
-    median of the last five, so one line stamped months off does not start one); then the
-    whole file takes the latest years that put no line more than a day after ``written``.
+    A new year starts where the lines go back more than a day: a line and the median of the
+    five after it, against the median of the five before it (so one line stamped months
+    off, ahead or behind, does not start one); then the whole file takes the latest years
+    that put no line more than a day after ``written``.
     Line by line against ``written`` alone, a file of 14 June to 27 July written on 13 June
     of a later year had its first 3 lines in one year and the rest in the year before (364
     days instead of 43, mostly empty buckets), and a file from 30 October to 27 July had its
@@ -102,24 +103,33 @@ def years_in_file_order(events: Sequence[LogEvent], written: float) -> None:
 
     >>> from datetime import datetime
     >>> def at(text): return datetime.fromisoformat(text + "+00:00").timestamp()
-    >>> dates = ("2024-12-30", "2024-12-31", "2024-03-01", "2024-01-02", "2024-07-01")
-    >>> evs = [LogEvent("h", at(d), "", "x") for d in dates]  # 1 March: a stray clock
+    >>> dates = ["2024-12-30"] * 3 + ["2024-03-01"] + ["2024-12-31"] * 3 + ["2024-01-02"] * 3
+    >>> evs = [LogEvent("h", at(d), "", "x") for d in dates]  # 1 March: one clock months off
     >>> years_in_file_order(evs, at("2024-07-02"))
-    >>> [datetime.fromtimestamp(e.ts, UTC).date().isoformat() for e in evs]
-    ['2023-12-30', '2023-12-31', '2024-03-01', '2024-01-02', '2024-07-01']
+    >>> sorted({datetime.fromtimestamp(e.ts, UTC).date().isoformat() for e in evs})
+    ['2023-03-01', '2023-12-30', '2023-12-31', '2024-01-02']
     """
     if not events:
         return
     stamps = [datetime.fromtimestamp(float(ev.ts), UTC) for ev in events]  # type: ignore[arg-type]
+    start = datetime(_LEAP_YEAR, 1, 1, tzinfo=UTC).timestamp()
+    # Each line's place in its year, on a calendar of 366-day years.
+    place = [dt.replace(year=_LEAP_YEAR).timestamp() - start for dt in stamps]
+
+    def median(values: Sequence[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
     offsets: list[int] = []  # years after the first line's
-    recent: list[float] = []  # the last five lines' times on a calendar of 366-day years
+    recent: list[float] = []  # the last five lines' times
     k = 0
-    for dt in stamps:
-        t = (dt.replace(year=_LEAP_YEAR).timestamp() - datetime(_LEAP_YEAR, 1, 1, tzinfo=UTC)
-             .timestamp() + k * 366 * _DAY)
-        if recent and t < sorted(recent)[len(recent) // 2] - _DAY:
-            k += 1
-            t += 366 * _DAY
+    for i, u in enumerate(place):
+        t = u + k * 366 * _DAY
+        if recent and i + 1 < len(place):
+            before = median(recent) - _DAY
+            after = median(place[i + 1:i + 6]) + k * 366 * _DAY
+            if t < before and after < before:
+                k += 1
+                t += 366 * _DAY
         offsets.append(k)
         recent = [*recent[-4:], t]
     limit = written + _DAY

@@ -289,3 +289,21 @@ def iso_z(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def test_one_line_stamped_months_behind_does_not_start_a_new_year(tmp_path):
+    import os
+    from datetime import UTC, datetime
+
+    logs = config_from_dict({"logs": {
+        "format": "regex", "timestamp_format": "%b %d %H:%M:%S",
+        "regex": r"^(?P<ts>\w{3} [ \d]\d [\d:]{8}) (?P<entity>\S+) (?P<message>.*)$",
+    }}).logs
+    p = tmp_path / "syslog"
+    days = [f"Jun {d:02d} 12:00:00" for d in range(1, 11)]
+    days.insert(5, "Feb 01 12:00:00")  # a clock set wrong, once
+    p.write_text("".join(f"{s} combo sshd: session opened\n" for s in days))
+    written = datetime(2025, 6, 11, tzinfo=UTC).timestamp()
+    os.utime(p, (written, written))
+    years = {datetime.fromtimestamp(ev.ts, UTC).year for ev in read_log_file(p, logs)}
+    assert years == {2025}
