@@ -354,9 +354,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     ``values`` is one ``(T, F)`` array or a list of them (one per entity; windows never
     span two arrays). Values must be finite: readers apply ``data.nan_policy`` first.
     ``run_entities``: the arrays are runs of log buckets of these entities in time order,
-    and the newest runs are held out whole (:func:`split_series`). ``constant_by_design``: features that hold still
-    in any training data (a log model's ``unseen`` column), left out of the note on constant
-    features (``metadata.json`` still lists them).
+    and the newest runs are held out whole (:func:`split_series`). ``constant_by_design``:
+    features that hold still in any training data (a log model's ``unseen`` column), left
+    out of the note on constant features (``metadata.json`` still lists them).
     ``progress`` gets a line before and after training and one per epoch.
     ``init`` is called with the built GAN before training (warm start). ``locate(series,
     row, column)`` names a cell in errors (the CLI: file, line and column).
