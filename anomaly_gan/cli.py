@@ -178,7 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.logs is not None:  # a logs config: the files are log lines
         from anomaly_gan.logs.offline import read_log_files, train_log_detector
 
-        events = read_log_files(cfg, args.data)
+        events = read_log_files(cfg, args.data, _train_progress(args.quiet))
         _tensorflow()
         det = train_log_detector(cfg, args.data, progress=_train_progress(args.quiet),
                                  events_by_file=events)
@@ -266,7 +266,7 @@ def _score_logs(args: argparse.Namespace, info) -> int:
         score_log_events,
     )
 
-    events, _ = read_for_log_model(info.config, args.data)
+    events, _ = read_for_log_model(info.config, args.data, progress=_eprint)
     det = _load_model(info)
     results = score_log_events(det, load_log_model(det), events, progress=_eprint,
                                source=args.data)
@@ -334,7 +334,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         if args.plot:
             raise DataError("evaluate --plot: not available for a logs model")
-        events, marks = read_for_log_model(info.config, args.data, args.labels)
+        events, marks = read_for_log_model(info.config, args.data, args.labels, _eprint)
         det = _load_model(info)
         labels, scores = bucket_labels_and_scores(
             score_log_events(det, load_log_model(det), events, marks=marks, progress=_eprint,

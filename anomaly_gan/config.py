@@ -376,6 +376,9 @@ class LogsConfig:
     timestamp_format: str | None = None  # strptime format of 'ts'; null: RFC 3339 or epoch
     # The zone of timestamp_format stamps without an offset: "UTC", "+08:00", "Europe/Berlin"
     timezone: str = "UTC"
+    # Offline files: a line that does not parse stops the command (error) or is counted and
+    # left out (skip: stack traces, banners), as serve sends it to the dead-letter topic.
+    bad_lines: Literal["error", "skip"] = "error"
     entity: str | None = None  # the entity of lines that carry none
     masking: tuple[MaskName, ...] = MASK_NAMES
     similarity_threshold: float = _f(0.4, **_range(0.0, 1.0))

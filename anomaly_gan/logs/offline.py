@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
 
-__all__ = ["LogScores", "bucket_labels_and_scores", "count_rows", "describe_templates",
+__all__ = ["LineTally", "LogScores", "bucket_labels_and_scores", "count_rows", "describe_templates",
            "latest_allowed", "load_log_model", "log_runs", "read_for_log_model",
            "read_log_file", "read_log_files", "score_log_events", "series_of",
            "time_order", "train_log_detector", "trainable_runs", "years_in_file_order"]
@@ -54,9 +54,21 @@ def _lines(handle: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
             yield n, line
 
 
+@dataclass
+class LineTally:
+    """Which non-empty lines of a file were read (positions among them) and how many."""
+
+    kept: list[int] = field(default_factory=list)
+    lines: int = 0
+
+
 def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_536,
-                  max_entity_bytes: int = MAX_ENTITY_BYTES) -> list[LogEvent]:
-    """Parse every non-empty line; the first bad one is a :class:`DataError` naming it."""
+                  max_entity_bytes: int = MAX_ENTITY_BYTES, progress: Progress | None = None,
+                  tally: LineTally | None = None) -> list[LogEvent]:
+    """Parse every non-empty line; the first bad one is a :class:`DataError` naming it, or
+    with ``logs.bad_lines: skip`` is left out, counted by reason in a ``note:`` to
+    ``progress``. ``tally`` gets which of the non-empty lines were read (labels are one
+    per non-empty line)."""
     parser = parser_from_config(cfg, max_line_bytes, max_entity_bytes)
     p = Path(path)
     handle = open_input(p, "rb")
@@ -67,18 +79,38 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
             written = time.time()
         parser.clock = lambda: written
     events: list[LogEvent] = []
+    skipped: dict[str, int] = {}
+    first_skipped = ""
+    position = -1
     with handle:
         for n, raw in _lines(handle):
             if n == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]  # a byte-order mark (Windows tools write one)
             if not raw.strip():
                 continue
+            position += 1
             ev = parser.parse(raw)
             if isinstance(ev, InvalidEvent):
-                raise DataError(f"{p}: line {n}: {ev.reason}: {ev.detail}")
+                if cfg.bad_lines == "error":
+                    raise DataError(f"{p}: line {n}: {ev.reason}: {ev.detail}"
+                                    + ("" if n == 1 else "; logs.bad_lines: skip leaves such "
+                                       "lines out (stack traces, banners)"))
+                skipped[ev.reason] = skipped.get(ev.reason, 0) + 1
+                first_skipped = first_skipped or f"line {n}: {ev.reason}: {ev.detail}"
+                continue
             events.append(ev)
+            if tally is not None:
+                tally.kept.append(position)
+    if tally is not None:
+        tally.lines = position + 1
+    if skipped and progress is not None:
+        total = sum(skipped.values())
+        progress(f"note: {total} of {position + 1} lines of {p} left out (logs.bad_lines: "
+                 f"skip): {', '.join(f'{r} {c}' for r, c in sorted(skipped.items()))}; the "
+                 f"first is {_clip(first_skipped, 120)}")
     if not events:
-        raise DataError(f"{p}: no log lines")
+        raise DataError(f"{p}: no log lines" + (f" that parse ({first_skipped})" if skipped
+                                                 else ""))
     if parser.infer_year and "%j" not in (cfg.timestamp_format or ""):
         years_in_file_order(events, written)
     return events
@@ -274,12 +306,14 @@ def trainable_runs(runs: Sequence[list[BucketRow]], window: int) -> list[list[Bu
     return [r for r in runs if len(r) >= 2 * window]
 
 
-def read_log_files(cfg: Config, paths: Sequence[str]) -> list[list[LogEvent]]:
+def read_log_files(cfg: Config, paths: Sequence[str], progress: Progress | None = None
+                   ) -> list[list[LogEvent]]:
     """Parse the log files of a logs config (lines over ``serve.windows.max_event_bytes``
     and entities over ``max_entity_bytes`` are refused, as the service would)."""
     assert cfg.logs is not None
     w = cfg.serve.windows
-    return [read_log_file(p, cfg.logs, w.max_event_bytes, w.max_entity_bytes) for p in paths]
+    return [read_log_file(p, cfg.logs, w.max_event_bytes, w.max_entity_bytes, progress)
+            for p in paths]
 
 
 #: Columns that may hold still in any training lines: ``unseen`` (every training line is
@@ -360,7 +394,8 @@ def load_log_model(det: Detector) -> LogModel:
     return model
 
 
-def read_for_log_model(config: Config, path: str, labels_path: str | None = None
+def read_for_log_model(config: Config, path: str, labels_path: str | None = None,
+                       progress: Progress | None = None,
                        ) -> tuple[list[LogEvent], list[int] | None]:
     """A log file's events for a logs bundle's ``config`` and, with ``labels_path`` (one 0/1
     per non-empty line), its labels: no TensorFlow needed, so bad input fails fast."""
@@ -368,10 +403,14 @@ def read_for_log_model(config: Config, path: str, labels_path: str | None = None
 
     assert config.logs is not None
     w = config.serve.windows
-    events = read_log_file(path, config.logs, w.max_event_bytes, w.max_entity_bytes)
+    tally = LineTally()
+    events = read_log_file(path, config.logs, w.max_event_bytes, w.max_entity_bytes, progress,
+                           tally)
     if labels_path is None:
         return events, None
-    return events, read_labels(labels_path, rows=len(events)).astype(int).tolist()
+    # One label per non-empty line, read or left out (logs.bad_lines: skip).
+    labels = read_labels(labels_path, rows=tally.lines).astype(int)
+    return events, labels[tally.kept].tolist()
 
 
 def describe_templates(entries: Sequence[dict]) -> str:

@@ -60,7 +60,7 @@ def check_kind(cfg: Config, info: BundleInfo | None, store: str) -> None:
 #: columns come from the current version, so any other key must stay as it was (a changed
 #: regex or bucket width would apply only after a restart, and the candidate's config would
 #: misdescribe it).
-MAY_CHANGE = frozenset({"example_lines"})
+MAY_CHANGE = frozenset({"example_lines", "bad_lines"})  # bad_lines: offline files only
 
 
 def _current_model(cfg: Config, info: BundleInfo) -> LogModel:
@@ -118,7 +118,7 @@ def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | No
     from anomaly_gan.logs.offline import read_log_files
 
     t0 = time.monotonic()
-    events = read_log_files(cfg, paths)
+    events = read_log_files(cfg, paths, say)
     segments, model, late = _segments(cfg, info, list(zip(paths, events, strict=True)), say)
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
                 events_read=sum(len(e) for e in events), late=late,

@@ -83,6 +83,31 @@ def test_a_bad_line_is_one_error_naming_file_and_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert f"{data}: line 2: no_match: line does not match logs.regex" in err
+    assert err.endswith("; logs.bad_lines: skip leaves such lines out (stack traces, banners)")
+
+
+def test_bad_lines_skip_leaves_lines_out_with_a_note_and_keeps_labels_aligned(tmp_path):
+    """A Java stack trace in an application log stopped train, score and evaluate at its
+    first line; serve sends such lines to the dead-letter topic and goes on."""
+    from anomaly_gan.logs.offline import read_for_log_model
+
+    cfg = config_from_dict({**TINY_LOGS_CONFIG, "logs": {**TINY_LOGS_CONFIG["logs"],
+                                                         "bad_lines": "skip"}}, "x.yaml")
+    data = tmp_path / "app.log"
+    data.write_text("2026-01-01T00:00:00Z web ERROR NullPointerException in Cart.add\n"
+                    "\tat shop.Cart.add(Cart.java:42)\n"
+                    "\tat shop.Api.post(Api.java:7)\n"
+                    "\n"
+                    "2026-01-01T00:00:01Z web INFO GET /cart 200\n")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("1\n1\n1\n0\n")  # one per non-empty line
+    said: list[str] = []
+    events, marks = read_for_log_model(cfg, str(data), str(labels), progress=said.append)
+    assert [e.message for e in events] == ["NullPointerException in Cart.add", "GET /cart 200"]
+    assert marks == [1, 0]
+    assert said == [f"note: 2 of 4 lines of {data} left out (logs.bad_lines: skip): no_match "
+                    f"2; the first is line 2: no_match: line does not match logs.regex: "
+                    f"'\\tat shop.Cart.add(Cart.java:42)'"]
 
 
 def _json_logs_cfg():
