@@ -336,9 +336,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise DataError("evaluate --plot: not available for a logs model")
         events, marks = read_for_log_model(info.config, args.data, args.labels, _eprint)
         det = _load_model(info)
-        labels, scores = bucket_labels_and_scores(
-            score_log_events(det, load_log_model(det), events, marks=marks, progress=_eprint,
-                             source=args.data))
+        results = score_log_events(det, load_log_model(det), events, marks=marks,
+                                   progress=_eprint, source=args.data)
+        if not any(r.rows for r in results):
+            raise DataError(f"{args.data}: none of its {len(events)} lines was counted into a "
+                            f"bucket (see the notes above); nothing to evaluate")
+        labels, scores = bucket_labels_and_scores(results)
         metrics = evaluate_scores(scores, labels, det.threshold)
         metrics["model_version"] = det.version
         if args.json:

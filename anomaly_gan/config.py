@@ -374,7 +374,8 @@ class LogsConfig:
     # regex: named groups 'message' (required), 'ts', 'entity', 'level'.
     regex: str | None = None
     timestamp_format: str | None = None  # strptime format of 'ts'; null: RFC 3339 or epoch
-    # The zone of timestamp_format stamps without an offset: "UTC", "+08:00", "Europe/Berlin"
+    # The zone of timestamp_format stamps without an offset: "UTC", "+08:00" (quoted in
+    # YAML), "Europe/Berlin"
     timezone: str = "UTC"
     # Offline files: a line that does not parse stops the command (error) or is counted and
     # left out (skip: stack traces, banners), as serve sends it to the dead-letter topic.
@@ -530,6 +531,9 @@ class _Validator:
             if not isinstance(raw, str) or not raw:
                 if meta.get("secret"):
                     self.fail(path, "a non-empty string (quote it in YAML)", raw, secret=True)
+                if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                    # YAML 1.1 reads an unquoted +10:00 as the number 600
+                    self.fail(path, "a non-empty string (quote it in YAML: '+10:00')", raw)
                 self.fail(path, "a non-empty string", raw)
             return raw
         raise TypeError(f"unsupported config type {tp!r} at {path}")  # pragma: no cover
@@ -745,9 +749,13 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
             raise ConfigError(f"{source}: logs.regex: time buckets (logs.bucket_seconds) need "
                               f"a (?P<ts>...) group; or count per N lines (logs.bucket_lines)")
     try:
-        zone_of(logs.timezone)
+        zone = zone_of(logs.timezone)
     except ValueError as exc:
         raise ConfigError(f"{source}: logs.timezone: {exc}") from None
+    if zone is not UTC and "%Z" in (logs.timestamp_format or ""):
+        raise ConfigError(f"{source}: logs.timezone: expected UTC with a %Z timestamp_format "
+                          f"(strptime reads the zone name but gives no offset: every stamp "
+                          f"would be read in {logs.timezone}), got {logs.timezone!r}")
     fmt = logs.timestamp_format
     if fmt is not None and not (timestamp_format_has(fmt)
                                 or timestamp_format_has(fmt, _DATE_DIRECTIVES)):

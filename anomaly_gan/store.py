@@ -467,6 +467,15 @@ class ModelStore:
             else:
                 raise StoreError(f"{self.root}: nothing to roll back to (no earlier promoted "
                                  f"version)")
+            if cur is not None:
+                try:
+                    kinds = {input_of(self.info(v).metadata) for v in (cur, target)}
+                except (BundleError, StoreError):
+                    kinds = set()  # a damaged current: rolling back is the way out
+                if len(kinds) == 2:
+                    raise StoreError(f"{self.root}: not rolled back: {target} is a "
+                                     f"{input_of(self.info(target).metadata)} model and the "
+                                     f"current {cur} is not (one store serves one kind of input)")
             stack.pop()
             history["log"].append({"at": _now(), "action": "rollback", "version": target,
                                    "previous": cur})

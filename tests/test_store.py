@@ -282,3 +282,21 @@ def test_a_version_of_another_input_kind_is_not_promoted(store):
     store.promote("logs-v1", verify=False)
     with pytest.raises(StoreError, match="v2: a metrics model; the current version logs-v1"):
         store.promote("v2", verify=False)
+
+
+def test_rollback_does_not_cross_input_kinds(store):
+    """With a pruned current, promote lets another kind through (the way out of a damaged
+    store); rolling back from it must not bring the other kind back."""
+    import shutil
+
+    logs = fake_version(store.root, "logs-v1", "2026-11-09T00:00:00+00:00")
+    meta_path = store.root / logs / "metadata.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "logs": {}}))
+    store.promote("v1", verify=False)
+    store.promote("v2", verify=False)
+    shutil.rmtree(store.root / "v2")
+    store.promote("logs-v1", verify=False)
+    with pytest.raises(StoreError, match="not rolled back: v1 is a metrics model and the "
+                                         "current logs-v1 is not"):
+        store.rollback()
+    assert store.current() == "logs-v1"

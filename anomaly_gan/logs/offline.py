@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +56,12 @@ def _lines(handle: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 
 @dataclass
 class LineTally:
-    """Which non-empty lines of a file were read (positions among them) and how many."""
+    """Which non-empty lines of a file were read (positions among them), how many there
+    are, and the lines left out by reason (``logs.bad_lines: skip``)."""
 
     kept: list[int] = field(default_factory=list)
     lines: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_536,
@@ -93,8 +95,8 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
             if isinstance(ev, InvalidEvent):
                 if cfg.bad_lines == "error":
                     raise DataError(f"{p}: line {n}: {ev.reason}: {ev.detail}"
-                                    + ("" if n == 1 else "; logs.bad_lines: skip leaves such "
-                                       "lines out (stack traces, banners)"))
+                                    + ("" if n == 1 else "; a model trained with logs.bad_lines: "
+                                       "skip leaves such lines out (stack traces, banners)"))
                 skipped[ev.reason] = skipped.get(ev.reason, 0) + 1
                 first_skipped = first_skipped or f"line {n}: {ev.reason}: {ev.detail}"
                 continue
@@ -103,6 +105,7 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
                 tally.kept.append(position)
     if tally is not None:
         tally.lines = position + 1
+        tally.skipped = dict(skipped)
     if skipped and progress is not None:
         total = sum(skipped.values())
         progress(f"note: {total} of {position + 1} lines of {p} left out (logs.bad_lines: "
@@ -112,28 +115,32 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
         raise DataError(f"{p}: no log lines" + (f" that parse ({first_skipped})" if skipped
                                                  else ""))
     if parser.infer_year and "%j" not in (cfg.timestamp_format or ""):
-        years_in_file_order(events, written)
+        years_in_file_order(events, written, parser.tz)
     return events
 
 
 _DAY = 86_400.0
 _LEAP_YEAR = 2000  # a calendar in which every year-less date exists (29 February too)
+#: How far a file's lines must go back for a new year to start: a year rolls over from
+#: December to January (about 11 months back); a host's backlog or a stray clock is less.
+NEW_YEAR_JUMP_S = 30 * _DAY
 
 
-def years_in_file_order(events: Sequence[LogEvent], written: float) -> None:
+def years_in_file_order(events: Sequence[LogEvent], written: float, tz: tzinfo = UTC) -> None:
     """Give the year-less stamps of one file's lines (each read in the latest year not more
-    than a day after ``written``) years that follow the file's order, in place.
+    than a day after ``written``) years that follow the file's order, in place. Years are
+    changed on the wall clock in ``tz`` (``logs.timezone``); lines without a time are left
+    as they are.
 
-    A new year starts where the lines go back more than a day: a line and the median of the
-    five after it, against the median of the five before it (so one line stamped months
-    off, ahead or behind, does not start one); then the whole file takes the latest years
-    that put no line more than a day after ``written``.
+    A new year starts where the lines go back more than 30 days (:data:`NEW_YEAR_JUMP_S`): a
+    line and the median of the five after it, against the median of the five before it, so
+    one line stamped months off, ahead or behind, does not start one; then the whole file
+    takes the latest years that put no line more than a day after ``written``.
     Line by line against ``written`` alone, a file of 14 June to 27 July written on 13 June
     of a later year had its first 3 lines in one year and the rest in the year before (364
     days instead of 43, mostly empty buckets), and a file from 30 October to 27 July had its
     July lines counted before its October ones.
 
-    >>> from datetime import datetime
     >>> def at(text): return datetime.fromisoformat(text + "+00:00").timestamp()
     >>> dates = ["2024-12-30"] * 3 + ["2024-03-01"] + ["2024-12-31"] * 3 + ["2024-01-02"] * 3
     >>> evs = [LogEvent("h", at(d), "", "x") for d in dates]  # 1 March: one clock months off
@@ -141,12 +148,13 @@ def years_in_file_order(events: Sequence[LogEvent], written: float) -> None:
     >>> sorted({datetime.fromtimestamp(e.ts, UTC).date().isoformat() for e in evs})
     ['2023-03-01', '2023-12-30', '2023-12-31', '2024-01-02']
     """
-    if not events:
+    timed = [ev for ev in events if ev.ts is not None]
+    if not timed:
         return
-    stamps = [datetime.fromtimestamp(float(ev.ts), UTC) for ev in events]  # type: ignore[arg-type]
-    start = datetime(_LEAP_YEAR, 1, 1, tzinfo=UTC).timestamp()
-    # Each line's place in its year, on a calendar of 366-day years.
-    place = [dt.replace(year=_LEAP_YEAR).timestamp() - start for dt in stamps]
+    stamps = [datetime.fromtimestamp(float(ev.ts), tz) for ev in timed]  # type: ignore[arg-type]
+    start = datetime(_LEAP_YEAR, 1, 1)
+    # Each line's place in its year (wall clock), on a calendar of 366-day years.
+    place = [(dt.replace(tzinfo=None, year=_LEAP_YEAR) - start).total_seconds() for dt in stamps]
 
     def median(values: Sequence[float]) -> float:
         return sorted(values)[len(values) // 2]
@@ -156,23 +164,23 @@ def years_in_file_order(events: Sequence[LogEvent], written: float) -> None:
     k = 0
     for i, u in enumerate(place):
         t = u + k * 366 * _DAY
-        if recent and i + 1 < len(place):
-            before = median(recent) - _DAY
-            after = median(place[i + 1:i + 6]) + k * 366 * _DAY
+        if recent:
+            before = median(recent) - NEW_YEAR_JUMP_S
+            after = (median(place[i + 1:i + 6]) + k * 366 * _DAY) if i + 1 < len(place) else t
             if t < before and after < before:
                 k += 1
                 t += 366 * _DAY
         offsets.append(k)
         recent = [*recent[-4:], t]
     limit = written + _DAY
-    top = datetime.fromtimestamp(limit, UTC).year
+    top = datetime.fromtimestamp(limit, tz).year
     for first in range(top, top - 10, -1):
         try:
             times = [dt.replace(year=first + o).timestamp() for dt, o in zip(stamps, offsets)]
         except ValueError:  # 29 February in a year of 365 days
             continue
         if max(times) <= limit:
-            for ev, t in zip(events, times):
+            for ev, t in zip(timed, times):
                 ev.ts = t
             return
 
@@ -306,14 +314,22 @@ def trainable_runs(runs: Sequence[list[BucketRow]], window: int) -> list[list[Bu
     return [r for r in runs if len(r) >= 2 * window]
 
 
-def read_log_files(cfg: Config, paths: Sequence[str], progress: Progress | None = None
-                   ) -> list[list[LogEvent]]:
+def read_log_files(cfg: Config, paths: Sequence[str], progress: Progress | None = None,
+                   skipped: dict[str, int] | None = None) -> list[list[LogEvent]]:
     """Parse the log files of a logs config (lines over ``serve.windows.max_event_bytes``
-    and entities over ``max_entity_bytes`` are refused, as the service would)."""
+    and entities over ``max_entity_bytes`` are refused, as the service would); ``skipped``
+    adds up the lines left out by reason (``logs.bad_lines: skip``)."""
     assert cfg.logs is not None
     w = cfg.serve.windows
-    return [read_log_file(p, cfg.logs, w.max_event_bytes, w.max_entity_bytes, progress)
-            for p in paths]
+    out = []
+    for p in paths:
+        tally = LineTally()
+        out.append(read_log_file(p, cfg.logs, w.max_event_bytes, w.max_entity_bytes, progress,
+                                 tally))
+        if skipped is not None:
+            for reason, n in tally.skipped.items():
+                skipped[reason] = skipped.get(reason, 0) + n
+    return out
 
 
 #: Columns that may hold still in any training lines: ``unseen`` (every training line is

@@ -118,10 +118,11 @@ def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | No
     from anomaly_gan.logs.offline import read_log_files
 
     t0 = time.monotonic()
-    events = read_log_files(cfg, paths, say)
+    invalid: dict[str, int] = {}  # lines left out (logs.bad_lines: skip), as a topic's
+    events = read_log_files(cfg, paths, say, invalid)
     segments, model, late = _segments(cfg, info, list(zip(paths, events, strict=True)), say)
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
-                events_read=sum(len(e) for e in events), late=late,
+                events_read=sum(len(e) for e in events), invalid=invalid, late=late,
                 seconds=time.monotonic() - t0,
                 timed=all(ev.ts is not None for evs in events for ev in evs))
     return rows, model.feature_names, model

@@ -23,6 +23,9 @@ def test_no_logs_section_means_numeric_events():
     ({"timestamp_format": "%%Y-%%m-%d"}, "reads as a day of January 1900, got '%%Y-%%m-%d'"),
     ({"timezone": "CEST"}, "logs.timezone: expected UTC, an offset such as +08:00"),
     ({"timezone": "+25:00"}, "logs.timezone: expected an offset under 24 hours, got '+25:00'"),
+    ({"timezone": 600}, "logs.timezone: expected a non-empty string (quote it in YAML: '+10:00')"),
+    ({"timezone": "Europe/Berlin", "timestamp_format": "%Y-%m-%d %H:%M:%S %Z"},
+     "logs.timezone: expected UTC with a %Z timestamp_format"),
 ])
 def test_bad_logs_sections_are_one_line_naming_the_key(logs, message):
     with pytest.raises(ConfigError) as err:

@@ -83,7 +83,8 @@ def test_a_bad_line_is_one_error_naming_file_and_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert f"{data}: line 2: no_match: line does not match logs.regex" in err
-    assert err.endswith("; logs.bad_lines: skip leaves such lines out (stack traces, banners)")
+    assert err.endswith("; a model trained with logs.bad_lines: skip leaves such lines out "
+                        "(stack traces, banners)")
 
 
 def test_bad_lines_skip_leaves_lines_out_with_a_note_and_keeps_labels_aligned(tmp_path):
@@ -217,6 +218,11 @@ def test_score_says_what_it_dropped_and_refuses_a_file_with_nothing_to_score(
     assert f"{ahead}: none of its 50 lines was counted into a bucket" in err
     assert "50 lines" in err.splitlines()[0] and "ahead of the wall clock" in err
     assert not out.exists()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("0\n" * 50)
+    assert main(["evaluate", "--model", str(cli_bundle), "--data", str(ahead), "--labels",
+                 str(labels)]) == 2  # was a traceback (no bucket to concatenate)
+    assert "none of its 50 lines was counted into a bucket" in capsys.readouterr().err
     both = tmp_path / "both.log"
     both.write_text("".join(lines) + "".join("2099" + line[4:] for line in lines[:50]))
     assert main(["score", "--model", str(cli_bundle), "--data", str(both), "--out",
@@ -333,3 +339,67 @@ def test_one_line_stamped_months_behind_does_not_start_a_new_year(tmp_path):
     os.utime(p, (written, written))
     years = {datetime.fromtimestamp(ev.ts, UTC).year for ev in read_log_file(p, logs)}
     assert years == {2025}
+
+
+def test_year_less_stamps_keep_their_wall_clock_in_logs_timezone(tmp_path):
+    """Years were changed on UTC times: at +08:00 a 1 March 05:00 line is 29 February UTC,
+    which moved the whole file back three years; in Europe/Berlin lines moved by an hour."""
+    import os
+    from datetime import datetime
+
+    from anomaly_gan.config import zone_of
+
+    def read(zone, stamps, written):
+        logs = config_from_dict({"logs": {
+            "format": "regex", "timestamp_format": "%b %d %H:%M:%S", "timezone": zone,
+            "regex": r"^(?P<ts>\w{3} [ \d]\d [\d:]{8}) (?P<entity>\S+) (?P<message>.*)$",
+        }}).logs
+        p = tmp_path / "syslog"
+        p.write_text("".join(f"{s} host x\n" for s in stamps))
+        w = datetime.fromisoformat(written).timestamp()
+        os.utime(p, (w, w))
+        return [datetime.fromtimestamp(e.ts, zone_of(zone)).strftime("%Y-%m-%d %H:%M")
+                for e in read_log_file(p, logs)]
+
+    assert read("+08:00", ["Mar 01 05:00:00", "Dec 31 00:00:00", "Jan 02 00:00:00",
+                           "Mar 03 00:00:00"], "2024-03-05T00:00:00+00:00") == [
+        "2023-03-01 05:00", "2023-12-31 00:00", "2024-01-02 00:00", "2024-03-03 00:00"]
+    berlin = read("Europe/Berlin", [f"Mar {d} 12:00:00" for d in range(25, 32)],
+                  "2024-03-30T00:00:00+00:00")  # 31 March is after the file was written
+    assert berlin == [f"2023-03-{d} 12:00" for d in range(25, 32)]
+
+
+def test_a_new_year_on_the_last_line_and_a_backlog_of_days(tmp_path):
+    """The last line could not start a new year, and lines a day behind did (one host's
+    backlog flushed by a relay put the lines before it a year earlier)."""
+    import os
+    from datetime import UTC, datetime
+
+    logs = config_from_dict({"logs": {
+        "format": "regex", "timestamp_format": "%b %d %H:%M:%S",
+        "regex": r"^(?P<ts>\w{3} [ \d]\d [\d:]{8}) (?P<entity>\S+) (?P<message>.*)$",
+    }}).logs
+
+    def years(stamps, written):
+        p = tmp_path / "syslog"
+        p.write_text("".join(f"{s} host x\n" for s in stamps))
+        w = datetime.fromisoformat(written).timestamp()
+        os.utime(p, (w, w))
+        return [datetime.fromtimestamp(e.ts, UTC).year for e in read_log_file(p, logs)]
+
+    assert years(["Dec 31 23:00:00"] * 6 + ["Jan 01 00:10:00"],
+                 "2025-01-01T01:00:00+00:00") == [2024] * 6 + [2025]
+    backlog = [f"Jun 0{d} 12:00:00" for d in (1, 2, 3)] + ["May 28 12:00:00"] * 6 + [
+        "Jun 04 12:00:00"]
+    assert years(backlog, "2024-06-05T00:00:00+00:00") == [2024] * 10
+
+
+def test_lines_without_a_time_are_fine_with_a_year_less_format(tmp_path):
+    """Counting per N lines needs no time: a year-less timestamp_format with some lines
+    that carry none crashed in the year inference (float(None))."""
+    logs = config_from_dict({"logs": {"format": "json", "timestamp_format": "%b %d %H:%M:%S",
+                                      "bucket_seconds": None, "bucket_lines": 5,
+                                      "entity": "app"}}).logs
+    p = tmp_path / "app.jsonl"
+    p.write_text('{"ts": "Jun 01 12:00:00", "message": "a"}\n{"message": "b"}\n')
+    assert [e.ts is None for e in read_log_file(p, logs)] == [False, True]

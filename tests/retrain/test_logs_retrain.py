@@ -4,6 +4,7 @@ current version's template columns so that ``serve`` can hot-reload the candidat
 from __future__ import annotations
 
 import copy
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -73,9 +74,12 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
     assert "logs" in v1.extras and v1.metadata["logs"]["templates"] > 3
 
     newer = tmp_path / "newer.log"
-    newer.write_text("".join(f"{line}\n" for line in _shifted(service_logs, 2, extra_every=5)))
+    shifted = [f"{line}\n" for line in _shifted(service_logs, 2, extra_every=5)]
+    trace = "\tat shop.Cart.add(Cart.java:42)\n"  # a stack trace: left out, counted
+    newer.write_text("".join(shifted[:100] + [trace] * 3 + shifted[100:]))
     lines.clear()
-    second = retrain(cfg, RetrainRequest(str(store), files=(str(newer),)), lines.append)
+    skip = cfg.replace(logs=dataclasses.replace(cfg.logs, bad_lines="skip"))
+    second = retrain(skip, RetrainRequest(str(store), files=(str(newer),)), lines.append)
     assert second.exit_code == 0 and second.promoted, lines
     assert any("[read] counting with the current version's" in m for m in lines)
     assert ModelStore.open(store).current() == second.version
@@ -87,6 +91,7 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
     before, after = (v.extras["logs"]["entity_lines"]["*"] for v in (v1, v2))
     assert after == pytest.approx(before * 1.2, rel=0.05)
     assert v2.metadata["lineage"]["source"]["kind"] == "files"
+    assert v2.metadata["lineage"]["source"]["invalid"] == {"no_match": 3}
     import json
 
     from anomaly_gan.cli import main
@@ -103,7 +108,8 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
                         ({"regex": TINY_LOGS_CONFIG["logs"]["regex"].rstrip("$")}, "regex")):
         with pytest.raises(DataError, match=rf"^retrain: logs.{key} .* differs from the "
                                             rf"current version "):
-            retrain(_config(logs=change), RetrainRequest(str(store), files=(str(newer),)))
+            retrain(_config(logs={**change, "bad_lines": "skip"}),
+                    RetrainRequest(str(store), files=(str(newer),)))
 
 
 @pytest.mark.slow
