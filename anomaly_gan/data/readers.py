@@ -369,7 +369,7 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
     return table.values[:, order]
 
 
-def read_labels(path: str | Path, rows: int | None = None) -> np.ndarray:
+def read_labels(path: str | Path, rows: int | None = None, per: str = "data row") -> np.ndarray:
     """Read 0/1 labels, one per data row (headerless, or with a one-line header).
 
     With a multi-column file, the column named ``label`` (or ``is_anomaly``) is used.
@@ -395,5 +395,5 @@ def read_labels(path: str | Path, rows: int | None = None) -> np.ndarray:
             f"{path}: {table.where(r)}: expected a label 0 or 1, got {float(labels[r]):g}"
         )
     if rows is not None and len(labels) != rows:
-        raise DataError(f"{path}: expected {rows} labels (one per data row), got {len(labels)}")
+        raise DataError(f"{path}: expected {rows} labels (one per {per}), got {len(labels)}")
     return labels.astype(np.int8)

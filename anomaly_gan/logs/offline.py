@@ -425,8 +425,14 @@ def read_for_log_model(config: Config, path: str, labels_path: str | None = None
     if labels_path is None:
         return events, None
     # One label per non-empty line, read or left out (logs.bad_lines: skip).
-    labels = read_labels(labels_path, rows=tally.lines).astype(int)
-    return events, labels[tally.kept].tolist()
+    labels = read_labels(labels_path, rows=tally.lines,
+                         per=f"non-empty line of {path}").astype(int)
+    marks = labels[tally.kept]
+    lost = int(labels.sum() - marks.sum())
+    if lost and progress is not None:
+        progress(f"note: {lost} of the {int(labels.sum())} lines labelled 1 in {labels_path} "
+                 f"were left out with their lines (logs.bad_lines: skip)")
+    return events, marks.tolist()
 
 
 def describe_templates(entries: Sequence[dict]) -> str:

@@ -109,7 +109,12 @@ def test_bad_lines_skip_leaves_lines_out_with_a_note_and_keeps_labels_aligned(tm
     note = (f"note: 2 of 4 lines of {data} left out (logs.bad_lines: skip): no_match 2; the "
             f"first is line 2: no_match: line does not match logs.regex: "
             f"'\\tat shop.Cart.add(Cart.java:42)'")
-    assert said == [note]
+    lost = (f"note: 2 of the 3 lines labelled 1 in {labels} were left out with their lines "
+            f"(logs.bad_lines: skip)")
+    assert said == [note, lost]
+    labels.write_text("1\n0\n")
+    with pytest.raises(DataError, match=r"expected 4 labels \(one per non-empty line of "):
+        read_for_log_model(cfg, str(data), str(labels))
 
 
 def _json_logs_cfg():
