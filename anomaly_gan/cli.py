@@ -260,13 +260,15 @@ def _score_logs(args: argparse.Namespace, info) -> int:
     """``score`` with a logs bundle: one output row per entity bucket."""
     from anomaly_gan.files import atomic_write_text
     from anomaly_gan.logs.offline import (
+        LineTally,
         describe_templates,
         load_log_model,
         read_for_log_model,
         score_log_events,
     )
 
-    events, _ = read_for_log_model(info.config, args.data, progress=_eprint)
+    tally = LineTally()
+    events, _ = read_for_log_model(info.config, args.data, progress=_eprint, tally=tally)
     det = _load_model(info)
     results = score_log_events(det, load_log_model(det), events, progress=_eprint,
                                source=args.data)
@@ -299,8 +301,10 @@ def _score_logs(args: argparse.Namespace, info) -> int:
     unscored = (f", {buckets - scored} before a full window of {det.window}"
                 if scored < buckets else "")
     dropped = f", {n_lines - counted} dropped" if counted < n_lines else ""
+    skipped = sum(tally.skipped.values())
+    left_out = f", {skipped} more left out as logs.bad_lines" if skipped else ""
     _eprint(f"scored {scored} of {buckets} buckets{unscored} ({counted} of {n_lines} "
-            f"lines{dropped}) with {det.version}: {flagged} buckets above threshold "
+            f"lines{dropped}{left_out}) with {det.version}: {flagged} buckets above threshold "
             f"{det.threshold:.3f} -> {args.out}")
     return 0
 

@@ -411,15 +411,16 @@ def load_log_model(det: Detector) -> LogModel:
 
 
 def read_for_log_model(config: Config, path: str, labels_path: str | None = None,
-                       progress: Progress | None = None,
+                       progress: Progress | None = None, tally: LineTally | None = None,
                        ) -> tuple[list[LogEvent], list[int] | None]:
     """A log file's events for a logs bundle's ``config`` and, with ``labels_path`` (one 0/1
-    per non-empty line), its labels: no TensorFlow needed, so bad input fails fast."""
+    per non-empty line), its labels: no TensorFlow needed, so bad input fails fast.
+    ``tally`` gets which lines were read (:class:`LineTally`)."""
     from anomaly_gan.data import read_labels
 
     assert config.logs is not None
     w = config.serve.windows
-    tally = LineTally()
+    tally = tally if tally is not None else LineTally()
     events = read_log_file(path, config.logs, w.max_event_bytes, w.max_entity_bytes, progress,
                            tally)
     if labels_path is None:

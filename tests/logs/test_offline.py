@@ -408,3 +408,23 @@ def test_lines_without_a_time_are_fine_with_a_year_less_format(tmp_path):
     p = tmp_path / "app.jsonl"
     p.write_text('{"ts": "Jun 01 12:00:00", "message": "a"}\n{"message": "b"}\n')
     assert [e.ts is None for e in read_log_file(p, logs)] == [False, True]
+
+
+@pytest.mark.slow
+def test_score_with_bad_lines_skip_counts_the_lines_left_out(log_files, tmp_path, capsys):
+    cfg = tmp_path / "logs.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY_LOGS_CONFIG, "logs": {**TINY_LOGS_CONFIG["logs"],
+                                                                "bad_lines": "skip"}}))
+    model = tmp_path / "m"
+    assert main(["train", "--config", str(cfg), "--data", str(log_files["train"]), "--out",
+                 str(model), "--quiet"]) == 0
+    lines = log_files["test"].read_text().splitlines(keepends=True)
+    traced = tmp_path / "traced.log"
+    traced.write_text("".join(lines[:10] + ["\tat shop.Cart.add(Cart.java:42)\n"] * 2
+                              + lines[10:]))
+    capsys.readouterr()
+    assert main(["score", "--model", str(model), "--data", str(traced), "--out",
+                 str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"note: 2 of {len(lines) + 2} lines of {traced} left out")
+    assert f"({len(lines)} of {len(lines)} lines, 2 more left out as logs.bad_lines)" in err[-1]
