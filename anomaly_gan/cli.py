@@ -292,9 +292,6 @@ def _score_logs(args: argparse.Namespace, info) -> int:
 
     buckets = sum(len(r.rows) for r in results)
     counted = sum(row.lines for r in results for row in r.rows)
-    if not buckets:
-        raise DataError(f"{args.data}: none of its {n_lines} lines was counted into a bucket "
-                        f"(see the notes above); nothing to score")
     atomic_write_text(args.out, write)
     scored = sum(math.isfinite(v) for r in results if r.scores is not None for v in r.scores.score)
     flagged = sum(int(r.scores.is_anomaly.sum()) for r in results if r.scores is not None)
@@ -340,12 +337,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise DataError("evaluate --plot: not available for a logs model")
         events, marks = read_for_log_model(info.config, args.data, args.labels, _eprint)
         det = _load_model(info)
-        results = score_log_events(det, load_log_model(det), events, marks=marks,
-                                   progress=_eprint, source=args.data)
-        if not any(r.rows for r in results):
-            raise DataError(f"{args.data}: none of its {len(events)} lines was counted into a "
-                            f"bucket (see the notes above); nothing to evaluate")
-        labels, scores = bucket_labels_and_scores(results)
+        labels, scores = bucket_labels_and_scores(
+            score_log_events(det, load_log_model(det), events, marks=marks, progress=_eprint,
+                             source=args.data))
         metrics = evaluate_scores(scores, labels, det.threshold)
         metrics["model_version"] = det.version
         if args.json:

@@ -469,13 +469,13 @@ class ModelStore:
                                  f"version)")
             if cur is not None:
                 try:
-                    kinds = {input_of(self.info(v).metadata) for v in (cur, target)}
+                    now, back = (input_of(self.info(v).metadata) for v in (cur, target))
                 except (BundleError, StoreError):
-                    kinds = set()  # a damaged current: rolling back is the way out
-                if len(kinds) == 2:
-                    raise StoreError(f"{self.root}: not rolled back: {target} is a "
-                                     f"{input_of(self.info(target).metadata)} model and the "
-                                     f"current {cur} is not (one store serves one kind of input)")
+                    now = back = ""  # a damaged current: rolling back is the way out
+                if now != back:
+                    raise StoreError(f"{self.root}: not rolled back: {target} is a {back} "
+                                     f"model and the current {cur} is not (one store serves "
+                                     f"one kind of input)")
             stack.pop()
             history["log"].append({"at": _now(), "action": "rollback", "version": target,
                                    "previous": cur})

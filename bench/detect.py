@@ -103,15 +103,21 @@ def component_aucs(det, res, labels: np.ndarray) -> dict[str, dict[str, float]]:
     return out
 
 
+def save_model(det, save_to: Path, name: str) -> None:
+    """Keep a run's bundle for rescoring studies (the same model, scored another way), as
+    ``save_to/<name with spaces and slashes as _>``."""
+    from anomaly_gan.artifacts import save_bundle
+
+    save_bundle(det, save_to / name.replace(" ", "_").replace("/", "_"), overwrite=True)
+
+
 def run_series(name: str, train: np.ndarray, test: np.ndarray, labels: np.ndarray, cfg,
                with_baselines: bool = True, save_to: Path | None = None) -> dict:
     t0 = time.monotonic()
     det = train_detector(cfg, train, [f"f{i}" for i in range(train.shape[1])])
     train_s = time.monotonic() - t0
-    if save_to is not None:  # for rescoring studies: the same models, scored another way
-        from anomaly_gan.artifacts import save_bundle
-
-        save_bundle(det, save_to / name.replace(" ", "_").replace("/", "_"), overwrite=True)
+    if save_to is not None:
+        save_model(det, save_to, name)
     health = det.metadata["health"]
     attempts = det.metadata.get("attempts", [])
     t0 = time.monotonic()

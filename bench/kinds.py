@@ -60,7 +60,7 @@ from anomaly_gan.data.synthetic import _ar1
 from anomaly_gan.evaluate import evaluate_scores
 from anomaly_gan.runtime import import_tensorflow_quietly
 from anomaly_gan.train import train_detector
-from bench.detect import baselines, component_aucs
+from bench.detect import baselines, component_aucs, save_model
 
 METHODS = ("gan", "pca", "iforest", "random")
 TEST_ROWS = 3000
@@ -174,10 +174,8 @@ def run_series(name: str, train, test, labels, kinds, cfg, save_to: Path | None 
     t0 = time.monotonic()
     det = train_detector(cfg, train, [f"f{i}" for i in range(train.shape[1])])
     train_s = time.monotonic() - t0
-    if save_to is not None:  # for rescoring studies: the same models, scored another way
-        from anomaly_gan.artifacts import save_bundle
-
-        save_bundle(det, save_to / name.replace(" ", "_"), overwrite=True)
+    if save_to is not None:
+        save_model(det, save_to, name)
     res = det.score_series(test)
     scores = {"gan": res.score,
               **baselines(train, test, det.window, cfg.data.scaler, cfg.training.seed)}

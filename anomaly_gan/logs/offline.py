@@ -457,12 +457,17 @@ def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
                      marks: Sequence[int] | None = None, progress: Progress | None = None,
                      source: str | None = None) -> list[LogScores]:
     """Score a stream of events (of the file ``source``); runs shorter than one window are
-    left unscored (NaN). Late lines are dropped, with a ``note:`` to ``progress``."""
+    left unscored (NaN). Late lines are dropped, with a ``note:`` to ``progress``; when no
+    line is left in a bucket, :class:`DataError` (nothing to score)."""
     window = det.window
     top_k = det.config.scoring.top_k
+    rows = count_rows(model, events, marks, progress, source,
+                      not_after=latest_allowed(det.config))
+    if not any(rows.values()):
+        raise DataError(f"{source or 'log lines'}: none of its {len(events)} lines was counted "
+                        f"into a bucket (see the notes above); nothing to score")
     out: list[LogScores] = []
-    for entity, entity_rows in count_rows(model, events, marks, progress, source,
-                                          not_after=latest_allowed(det.config)).items():
+    for entity, entity_rows in rows.items():
         for run in series_of(entity_rows, model.max_hole_seconds):
             if len(run) < window:
                 out.append(LogScores(entity, run, None, [[] for _ in run]))
