@@ -1,9 +1,10 @@
 """Lay out public labelled data that is not in this repository the way bench/detect.py reads
 ../shared/datasets, to measure the defaults beyond the shared files.
 
-- NASA SMAP/MSL: the 82 channels of Telemanom's release (Hundman et al., KDD 2018) as
-  ``train/<chan>.npy``, ``test/<chan>.npy`` and ``labeled_anomalies.csv``, e.g. the
-  ``data/SMAP_MSL`` folder of github.com/imperial-qore/TranAD. Written as
+- NASA SMAP/MSL: the 81 channels of Telemanom's release (Hundman et al., KDD 2018; its
+  82 rows list P-2 twice) as ``train/<chan>.npy``, ``test/<chan>.npy`` and
+  ``labeled_anomalies.csv``, e.g. the ``data/SMAP_MSL`` folder of
+  github.com/imperial-qore/TranAD. Written as
   ``nasa/<smap|msl>/<chan>/{train,test,test_label}.csv``; the labels' ``[start, end]`` are
   inclusive. Channels already in ``--shared`` are checked against it and left out.
 - NAB: a copy of github.com/numenta/NAB's ``data/`` and ``labels/`` folders, linked as
@@ -32,11 +33,19 @@ def write_nasa(src: Path, out: Path, shared: Path) -> int:
     written = 0
     with (src / "labeled_anomalies.csv").open() as fh:
         rows = list(csv.DictReader(fh))
+    # The release lists SMAP P-2 twice, with different sequences ([5350, 6575] and
+    # [5300, 6420]): a channel's rows are merged, its labels the union of their sequences.
+    sequences: dict[tuple[str, str], list] = {}
     for r in rows:
-        chan, craft = r["chan_id"], r["spacecraft"].lower()
+        key = (r["chan_id"], r["spacecraft"].lower())
+        if key in sequences:
+            print(f"{key[0]}: listed more than once; its labels are the union of the listings",
+                  file=sys.stderr)
+        sequences.setdefault(key, []).extend(ast.literal_eval(r["anomaly_sequences"]))
+    for (chan, craft), spans in sequences.items():
         train, test = (np.load(src / part / f"{chan}.npy") for part in ("train", "test"))
         labels = np.zeros(len(test), np.int8)
-        for start, end in ast.literal_eval(r["anomaly_sequences"]):
+        for start, end in spans:
             labels[start:end + 1] = 1
         known = shared / "nasa" / craft / chan
         if known.is_dir():  # a shared channel: the same data, or this layout is wrong
