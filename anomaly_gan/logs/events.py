@@ -18,6 +18,14 @@ Two formats (``logs.format``):
       regex: '^(?P<ts>\\S+) (?P<entity>[\\w.-]+) (?P<level>[A-Z]+) (?P<message>.*)$'
       2026-01-01T00:00:10Z checkout-svc ERROR payment gateway timeout after 5003 ms
 
+A record whose text spans several lines (a stack trace that a log shipper's multiline
+setting joined to its event, or a JSON ``message`` with line breaks) is one event: its
+first line is matched by ``logs.regex`` (``message`` alone, for JSON) and becomes the
+template; the lines after it are the event's :attr:`LogEvent.continuation`, shown with it
+in alerts' example lines (:attr:`LogEvent.example`). Matched whole, the regex's ``.*``
+stopped at the first line break and the record went to the dead-letter topic as
+``no_match``: the error events that carry a trace were the ones not counted.
+
 Rejections carry a reason (``not_utf8``, ``oversized``, ``bad_json``, ``not_object``,
 ``missing_field``, ``bad_timestamp``, ``future_timestamp``, ``no_match``): the dead-letter
 ``reason`` header. A line stamped more than the allowed clock skew ahead of the wall clock
@@ -29,6 +37,9 @@ every open bucket of its partition and make every later, correct line late.
 'GET /index 200 in 3 ms'
 >>> p.parse(b"no timestamp here").reason
 'no_match'
+>>> ev = p.parse(b"1767225600 web-1 request failed\\n\\tat Handler.run(Handler.java:42)")
+>>> ev.message, ev.continuation
+('request failed', '\\tat Handler.run(Handler.java:42)')
 """
 
 from __future__ import annotations
@@ -50,10 +61,13 @@ from anomaly_gan.stream.events import (
     parse_timestamp,
 )
 
-__all__ = ["LOG_INVALID_REASONS", "LogEvent", "LogParser", "parser_from_config"]
+__all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "parser_from_config"]
 
 LOG_INVALID_REASONS = ("bad_json", "not_object", "missing_field", "bad_timestamp",
                        "future_timestamp", "oversized", *LOG_REASONS)
+
+EXAMPLE_CHARS = 2000
+"""Characters of an event's text kept as an example line for explanations."""
 
 _decode = json.JSONDecoder().decode
 # A lone surrogate ("\\ud800" in JSON, e.g. a UTF-16 string cut in half) is no Unicode text:
@@ -66,7 +80,23 @@ class LogEvent:
     entity: str
     ts: float | None  # epoch seconds; None when the format carries no time (per-N-lines only)
     level: str
-    message: str
+    message: str  # the first line of the event's message: what its template is mined from
+    continuation: str = ""  # the lines after the first (a stack trace), or ""
+
+    @property
+    def example(self) -> str:
+        """The event's text for explanations: the message and its continuation, at most
+        :data:`EXAMPLE_CHARS` characters (a 64 KiB trace in each of an alert's example
+        lines would make the alert too large to publish).
+
+        >>> ev = LogEvent("a", None, "", "x" * 5000)
+        >>> len(ev.example), ev.example[-25:]
+        (2025, ' [cut at 2000 characters]')
+        """
+        text = f"{self.message}\n{self.continuation}" if self.continuation else self.message
+        if len(text) <= EXAMPLE_CHARS:
+            return text
+        return f"{text[:EXAMPLE_CHARS]} [cut at {EXAMPLE_CHARS} characters]"
 
 
 class LogParser:
@@ -161,6 +191,7 @@ class LogParser:
             return InvalidEvent("missing_field", "'message' must be a string")
         if not message.isascii():
             message = _SURROGATE.sub("\ufffd", message)
+        message, _, continuation = message.partition("\n")
         entity = obj.get("entity", self.entity)
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", "'entity' must be a non-empty string")
@@ -170,11 +201,12 @@ class LogParser:
         level = obj.get("level", "")
         if type(level) is not str:
             return InvalidEvent("missing_field", "'level' must be a string")
-        return self._event(entity, obj.get("ts"), level, message)
+        return self._event(entity, obj.get("ts"), level, message.rstrip("\r"), continuation)
 
     def _parse_regex(self, text: str) -> LogEvent | InvalidEvent:
         assert self.pattern is not None
-        m = self.pattern.match(text)
+        text, _, continuation = text.partition("\n")
+        m = self.pattern.match(text.rstrip("\r"))
         if m is None:
             return InvalidEvent("no_match", f"line does not match logs.regex: {text[:120]!r}")
         groups = m.groupdict()
@@ -185,14 +217,14 @@ class LogParser:
         if bad is not None:
             return bad
         return self._event(entity, groups.get("ts"), groups.get("level") or "",
-                           groups["message"] or "")
+                           groups["message"] or "", continuation)
 
-    def _event(self, entity: str, raw_ts: object, level: str, message: str
-               ) -> LogEvent | InvalidEvent:
+    def _event(self, entity: str, raw_ts: object, level: str, message: str,
+               continuation: str = "") -> LogEvent | InvalidEvent:
         if raw_ts is None:
             if self.need_ts:
                 return InvalidEvent("missing_field", "'ts' is missing")
-            return LogEvent(entity, None, level.upper(), message)
+            return LogEvent(entity, None, level.upper(), message, continuation)
         ts = self._ts(raw_ts)
         if ts is None:
             return InvalidEvent("bad_timestamp", f"'ts' {raw_ts!r:.80} is not "
@@ -202,7 +234,7 @@ class LogParser:
         if ts > self.not_after:
             return InvalidEvent("future_timestamp", f"'ts' {raw_ts!r:.80} is more than the "
                                 "allowed clock skew ahead of the wall clock")
-        return LogEvent(entity, ts, level.upper(), message)
+        return LogEvent(entity, ts, level.upper(), message, continuation)
 
 
 def parser_from_config(logs: LogsConfig, max_bytes: int,

@@ -107,7 +107,7 @@ class LogFeed:
         buckets = self._buckets.get(partition)
         if buckets is None:
             buckets = self._buckets[partition] = self.model.buckets(self.lateness)
-        rows = buckets.add(ev.entity, ev.ts, col, key, ev.message,
+        rows = buckets.add(ev.entity, ev.ts, col, key, ev.example,
                                 self.model.is_error(ev.level), offset=(partition, offset))
         for row in rows:
             recent = self._recent.get(row.entity)

@@ -210,7 +210,7 @@ def count_rows(model: LogModel, events: Sequence[LogEvent],
     for i in order:
         ev = events[i]
         col, key = model.classify(ev.message)
-        keep(buckets.add(ev.entity, ev.ts, col, key, ev.message, model.is_error(ev.level),
+        keep(buckets.add(ev.entity, ev.ts, col, key, ev.example, model.is_error(ev.level),
                          mark=bool(marks[i]) if marks is not None else False))
     keep(buckets.flush())
     return rows

@@ -58,6 +58,18 @@ def test_unseen_lines_are_counted_and_explained_by_their_own_template(feed):
     assert top["examples"] == ["kernel panic on cpu 3", "kernel panic on cpu 5"]
 
 
+def test_a_multi_line_event_counts_under_its_first_line_and_shows_its_trace(feed):
+    trace = "java.io.IOException: disk full\n\tat Store.write(Store.java:7)"
+    for i in range(2):
+        feed.add(LogEvent("a", 1.0 + i, "ERROR", f"disk full on /dev/sda{i}", trace),
+                 "p0", i)
+    rows = feed.add(line("a", 12.0), "p0", 2)
+    assert feed.unseen == 0 and rows[-1].lines == 2  # the known template, not unseen
+    top = feed.explain("a", rows[-1].end_ts, limit=1)[0]
+    assert top["template"] == "disk full on <PATH>"
+    assert top["examples"][0] == f"disk full on /dev/sda0\n{trace}"
+
+
 def test_entities_are_bounded_and_moves_or_revokes_forget_them(feed):
     feed.add(line("a", 1.0), "p0", 1)
     feed.add(line("b", 1.0), "p0", 2)

@@ -43,7 +43,13 @@ def lines_between(service_logs, start_s, stop_s):
 def test_error_burst_alert_names_the_template_with_counts_and_examples(
         log_serve_config, log_detector, start_scorer, kafka_bootstrap, service_logs):
     cfg = log_serve_config()
-    records = lines_between(service_logs, 0, 600)  # the burst is 300-420 s in
+    # The burst's errors come with their stack traces, joined into one record each as a
+    # log shipper's multiline setting sends them: counted under their first line's
+    # template, not dead-lettered as no_match.
+    trace = "\n\tat Gateway.call(Gateway.java:88)\n\tat Checkout.pay(Checkout.java:12)"
+    records = [(k, v + trace if "payment gateway timeout" in v else v)
+               for k, v in lines_between(service_logs, 0, 600)]  # the burst is 300-420 s in
+    assert sum("\n" in v for _, v in records) > 10
     run = start_scorer(cfg, log_detector)
     produce(kafka_bootstrap, cfg.serve.kafka.input_topic, records)
     run.wait_for(lambda: run.value("anomaly_gan_log_lines_total") == len(records), 60,
@@ -57,7 +63,8 @@ def test_error_burst_alert_names_the_template_with_counts_and_examples(
     assert top["template"] == "payment gateway timeout after <NUM> ms"
     assert top["observed"] > 10 * max(top["expected"], 1)
     assert 1 <= len(top["examples"]) <= 3
-    assert all("payment gateway timeout after" in line for line in top["examples"])
+    assert all(line.startswith("payment gateway timeout after") and line.endswith(trace)
+               for line in top["examples"])
     t0 = service_logs.start_ts + service_logs.train_seconds
     assert burst[0]["window_end_ts"] > t0 + 300
     assert run.value("anomaly_gan_dlq_total", {"reason": "no_match"}) == 0
