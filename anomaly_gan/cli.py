@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from anomaly_gan import __version__
-from anomaly_gan.errors import AnomalyGanError, DataError, name_list
+from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError, name_list
 
 __all__ = ["build_parser", "main"]
 
@@ -504,6 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except TrainingHealthError as exc:
+        return _last_words(f"anomaly-gan: training ended unhealthy: {exc}", EXIT_UNHEALTHY)
     except AnomalyGanError as exc:
         return _last_words(f"anomaly-gan: error: {exc}", EXIT_BAD_INPUT)
     except KeyboardInterrupt:

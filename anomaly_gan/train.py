@@ -25,7 +25,7 @@ from anomaly_gan.config import Config, ThresholdConfig, TrainingConfig
 from anomaly_gan.data.scaling import Scaler, fit_scaler
 from anomaly_gan.data.windows import evenly_spaced, sliding_windows
 from anomaly_gan.detector import Calibration, Detector
-from anomaly_gan.errors import DataError, brief, name_list
+from anomaly_gan.errors import DataError, TrainingHealthError, brief, name_list
 from anomaly_gan.scoring import (
     KNN_REFERENCE,
     SEVERITY_LEVELS,
@@ -63,6 +63,12 @@ WARNING_PREFIXES = ("note:", "attempt ")
 #: is 3.4e38, and the generator's weights multiply it further.
 MAX_SCALED = 1e18
 
+#: Training sees scaled values at most this many spreads from their feature's centre.
+#: One glitch of 1e12 on a sensor of unit spread made the losses non-finite on the default
+#: network at every attempt (1e9 trained). Clipped, the window that holds it is one odd
+#: window among the rest; scoring does not clip, so that reading still scores far out.
+TRAINING_CLIP = 1e4
+
 Progress = Callable[[str], None]
 Locate = Callable[[int, int, int], str]
 
@@ -94,6 +100,37 @@ def check_scaled_range(series: Sequence[np.ndarray], scaler: Scaler,
             f"({scaler.scale[col]:.3g}, data.scaler {scaler.method}) from its centre "
             f"({scaler.center[col]:.3g}); training computes in float32 and overflows beyond "
             f"{MAX_SCALED:g} (a sentinel value, a unit error, or a row to drop?)")
+
+
+def _training_view(scaler: Scaler, values: np.ndarray) -> np.ndarray:
+    """Scaled float32 values as training sees them: clipped to :data:`TRAINING_CLIP`."""
+    return np.clip(scaler.transform(values), -TRAINING_CLIP, TRAINING_CLIP)
+
+
+def _clipped_note(series: Sequence[np.ndarray], scaler: Scaler, feature_names: Sequence[str],
+                  locate: Locate | None = None) -> str | None:
+    """A ``note:`` on the values training clips (:data:`TRAINING_CLIP`), naming the first.
+
+    >>> from anomaly_gan.data.scaling import fit_scaler
+    >>> x = np.array([[0.0], [1.0], [2.0], [3.0], [1e12]])
+    >>> print(_clipped_note([x], fit_scaler(x), ["temp"])[:98])
+    note: 1 value(s) lie more than 10000 times their feature's spread from its centre, first series 0,
+    """
+    count, first = 0, None
+    for i, s in enumerate(series):
+        far = scaler.spreads(s) > TRAINING_CLIP
+        count += int(far.sum())
+        if first is None and far.any():
+            row, col = (int(v) for v in np.argwhere(far)[0])
+            first = (locate(i, row, col) if locate is not None
+                     else f"series {i}, row {row + 1}, feature {brief(feature_names[col])}")
+            value = s[row, col]
+    if first is None:
+        return None
+    return (f"note: {count} value(s) lie more than {TRAINING_CLIP:g} times their feature's "
+            f"spread from its centre, first {first} ({value:g}); training sees them at "
+            f"{TRAINING_CLIP:g} spreads (scoring does not: such a reading still scores far "
+            f"out). A glitch or a unit error in the baseline?")
 
 
 def data_hash(series: Sequence[np.ndarray]) -> str:
@@ -231,21 +268,25 @@ def too_short(lengths: Sequence[int], window: int, validation_fraction: float
 
     >>> too_short([64], 32, 0.2)[1]
     '64 rows is fewer than the 66 needed (windows of data.window 32 to train on, and two held out to judge the model and set its threshold); or a smaller data.window'
+    >>> too_short([20], 32, 0.2)[1][:35]  # one series: the same minimum, however short
+    '20 rows is fewer than the 66 needed'
     >>> too_short([64, 64], 32, 0.2) is None  # a held-out window each
     True
     """
-    for i, (n, n_val) in enumerate(zip(lengths, held_out_rows(lengths, window,
-                                                              validation_fraction))):
+    whole = (f"{lengths[0]} rows" if len(lengths) == 1
+             else f"{sum(lengths)} rows in {len(lengths)} series")
+    whole = (f"{whole} is fewer than the {2 * window + 2} needed (windows of data.window "
+             f"{window} to train on, and two held out to judge the model and set its "
+             f"threshold); or a smaller data.window")
+    held = held_out_rows(lengths, window, validation_fraction)
+    for i, (n, n_val) in enumerate(zip(lengths, held, strict=True)):
         if n - n_val < window:
+            if len(lengths) == 1:  # one series: the minimum is the one said for all of them
+                return 0, whole
             return i, (f"{n} rows is fewer than the {2 * window} needed (a training and a "
                        f"held-out window of data.window {window})")
-    held = held_out_rows(lengths, window, validation_fraction)
     if sum(h - window + 1 for h in held) < 2:
-        rows = (f"{lengths[0]} rows" if len(lengths) == 1
-                else f"{sum(lengths)} rows in {len(lengths)} series")
-        return None, (f"{rows} is fewer than the {2 * window + 2} needed (windows of "
-                      f"data.window {window} to train on, and two held out to judge the model "
-                      f"and set its threshold); or a smaller data.window")
+        return None, whole
     return None
 
 
@@ -380,10 +421,13 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     train_rows = np.concatenate(train_parts)
     scaler = fit_scaler(train_rows, cfg.data.scaler)
     check_scaled_range(series, scaler, feature_names, locate)
-    train_w = _windows([scaler.transform(s) for s in train_parts], w, cfg.data.stride)
+    clipped = _clipped_note(series, scaler, feature_names, locate)
+    if clipped:
+        say(clipped)
+    train_w = _windows([_training_view(scaler, s) for s in train_parts], w, cfg.data.stride)
     train_w = evenly_spaced(train_w, cfg.data.max_train_windows)
     held_raw = _windows(held_parts, w, 1)
-    held_w = scaler.transform(held_raw)
+    held_w = _training_view(scaler, held_raw)
     say(f"training {cfg.model.kind}/{cfg.model.backbone} on {len(train_w)} windows of "
         f"{w}x{len(feature_names)}, {len(held_w)} held-out windows")
     constant = constant_features(train_rows, feature_names)
@@ -504,6 +548,13 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         quiet=quiet,
     )
     normal_scores = fitted.combine(comps, per_feature, activity)[2]
+    if not np.isfinite(normal_scores).any():  # weights gone non-finite: nothing to calibrate
+        issues = "; ".join(fit.health.get("issues", [])) or "non-finite network outputs"
+        raise TrainingHealthError(
+            f"{issues}; the networks give no finite score on any of the {len(normal_scores)} "
+            f"held-out windows, so there is nothing to calibrate and no bundle, even with "
+            f"allow_unhealthy (a lower training.learning_rate than "
+            f"{cfg.training.learning_rate:g}?)")
     t = cfg.threshold
     threshold = fit_threshold(normal_scores, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
     calibration = dataclasses.replace(

@@ -345,7 +345,9 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
 
     ratios: dict[str, float | None] = {}
     skill_report: dict[str, Any] = {}
-    if samples is not None and reference is not None:
+    # After non-finite losses the samples are NaN too, and their checks would only say so
+    # again ("explain non-finite of the held-out data's variance").
+    if samples is not None and reference is not None and not bad:
         for name, batch in samples.items():
             ratio = variance_ratio(batch, reference)
             ratios[name] = _json_float(ratio)  # reported for every batch, judged if unpaired
