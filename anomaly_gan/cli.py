@@ -28,6 +28,7 @@ from pathlib import Path
 
 from anomaly_gan import __version__
 from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError, name_list
+from anomaly_gan.runtime import Interrupts
 
 __all__ = ["build_parser", "main"]
 
@@ -61,19 +62,20 @@ def _eprint(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _train_progress(quiet: bool) -> Callable[[str], None]:
+def _train_progress(quiet: bool, stop: Interrupts | None = None) -> Callable[[str], None]:
     """Where ``train``'s progress goes: stderr, or under ``--quiet`` only its warnings (a
-    ``note:`` on the data or the threshold, an unhealthy attempt being retried)."""
+    ``note:`` on the data or the threshold, an unhealthy attempt being retried). With
+    ``stop``, every progress line (one per epoch at least) first raises a signal that came
+    and was lost (see :func:`cmd_train`)."""
     from anomaly_gan.train import WARNING_PREFIXES
 
-    if not quiet:
-        return _eprint
-
-    def warnings_only(msg: str) -> None:
-        if msg.startswith(WARNING_PREFIXES):
+    def say(msg: str) -> None:
+        if stop is not None:
+            stop.check()
+        if not quiet or msg.startswith(WARNING_PREFIXES):
             _eprint(msg)
 
-    return warnings_only
+    return say
 
 
 def _quiet_tensorflow() -> None:
@@ -165,6 +167,16 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``train`` under :class:`Interrupts`: Ctrl-C or SIGTERM that lands while Python runs a
+    garbage-collector callback (JAX registers one, and TensorFlow's start-up runs it) raised
+    its KeyboardInterrupt inside the callback, where Python prints and drops it; training
+    then ran to the end and wrote the bundle. The signal is now also remembered, and raised
+    at the next progress line or before the bundle is written."""
+    with Interrupts().installed() as stop:
+        return _train(args, stop)
+
+
+def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.artifacts import check_destination, save_bundle
     from anomaly_gan.data import apply_nan_policy, read_table
     from anomaly_gan.train import too_short, train_detector
@@ -178,9 +190,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.logs is not None:  # a logs config: the files are log lines
         from anomaly_gan.logs.offline import read_log_files, train_log_detector
 
-        events = read_log_files(cfg, args.data, _train_progress(args.quiet))
+        events = read_log_files(cfg, args.data, _train_progress(args.quiet, stop))
         _tensorflow()
-        det = train_log_detector(cfg, args.data, progress=_train_progress(args.quiet),
+        det = train_log_detector(cfg, args.data, progress=_train_progress(args.quiet, stop),
                                  events_by_file=events)
         names = det.feature_names
     else:
@@ -198,7 +210,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             where = tables[i].path if i is not None else ", ".join(str(t.path) for t in tables)
             raise DataError(f"{where}: {why}")
         _tensorflow()
-        det = train_detector(cfg, series, names, progress=_train_progress(args.quiet),
+        det = train_detector(cfg, series, names, progress=_train_progress(args.quiet, stop),
                              locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"
                                                          f", column {tables[i].column(col)}"))
     health = det.metadata.get("health", {})
@@ -207,6 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not (args.allow_unhealthy or cfg.training.allow_unhealthy):
             _eprint("bundle NOT written (pass --allow-unhealthy to keep it anyway)")
             return EXIT_UNHEALTHY
+    stop.check()
     path = save_bundle(det, out, overwrite=args.force)
     val = det.metadata["validation"]
     print(json.dumps({

@@ -255,6 +255,30 @@ def test_training_whose_weights_diverge_exits_3_in_one_line(tmp_path, capsys):
         assert not (tmp_path / "m").exists()
 
 
+def test_a_signal_whose_exception_was_dropped_still_stops_train(tmp_path, monkeypatch,
+                                                                capsys):
+    """Ctrl-C landing in a garbage-collector callback (JAX registers one) had its
+    KeyboardInterrupt printed and dropped by Python; `train` then ran on, wrote the bundle
+    and exited 0. Here the signal has come and its exception was dropped: train must still
+    stop at its next progress line, exit 130 and leave nothing."""
+    from anomaly_gan import cli
+    from anomaly_gan.runtime import Interrupts
+
+    class Dropped(Interrupts):
+        def installed(self):
+            self._event.set()  # what the handler does before its exception is dropped
+            return super().installed()
+
+    monkeypatch.setattr(cli, "Interrupts", Dropped)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(FAST)
+    data = write_csv(tmp_path / "train.csv", normal_series(300))
+    assert main(["train", "--quiet", "--config", str(cfg), "--data", str(data),
+                 "--out", str(tmp_path / "m")]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "anomaly-gan: interrupted"
+    assert not (tmp_path / "m").exists()
+
+
 def test_quiet_train_keeps_the_warnings(capsys):
     """``train --quiet`` drops the epoch lines but not what the user must know: a note on
     the data or the threshold, an unhealthy attempt being retried."""
