@@ -483,9 +483,18 @@ class ModelStore:
         return cur or "", target
 
     def prune(self, keep: int) -> list[str]:
-        """Delete all but the ``keep`` newest versions, never current or its predecessor."""
+        """Delete all but the ``keep`` newest versions, never current or its predecessor.
+
+        A store where nothing was promoted (a folder of bundles from ``train --out``) is
+        refused: nothing there is protected, and ``--keep 0`` deleted every bundle in it.
+        """
         if keep < 0:
             raise StoreError(f"prune: --keep must be >= 0, got {keep}")
+        if self.current() is None:
+            raise StoreError(
+                f"prune: {self.root} has no current version (no {CURRENT!r} file), so no "
+                f"version is protected from deletion; promote the one to keep first "
+                f"(anomaly-gan models promote --store {self.root} VERSION)")
         with self.lock():
             protected = {self.current(), self.predecessor()}
             versions = self.versions()

@@ -99,6 +99,15 @@ def test_prune_keeps_current_and_its_predecessor(store):
     assert store.rollback() == ("v2", "v1")
 
 
+def test_prune_refuses_a_store_where_nothing_was_promoted(store):
+    """A folder of bundles (train --out models/v1, models/v2, ...) is a store with no
+    current version: `prune --keep 0` deleted every bundle in it."""
+    before = sorted(p.name for p in store.root.iterdir())
+    with pytest.raises(StoreError, match="has no current version .*promote the one to keep"):
+        store.prune(keep=0)
+    assert sorted(p.name for p in store.root.iterdir()) == before  # not even a lock file
+
+
 def test_unknown_version_is_named(store):
     with pytest.raises(StoreError, match="no version 'v9'"):
         store.promote("v9", verify=False)
