@@ -115,10 +115,18 @@ def _load_model(info):
 def _read_for_model(data: str, info, nan_policy: str | None = None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own."""
-    from anomaly_gan.data import apply_nan_policy, check_features, read_table
+    from anomaly_gan.data import (
+        apply_nan_policy,
+        check_features,
+        read_table,
+        table_times,
+        time_notes,
+    )
 
     cfg = info.config
     table = read_table(data, cfg.data.timestamp_column, cfg.data.header)
+    for line in time_notes(table, table_times(table), training=False):
+        _eprint(line)
     table = table.with_columns(info.feature_names, check_features(table, info.feature_names))
     values = apply_nan_policy(table, nan_policy or cfg.data.nan_policy,
                               hint="pass --nan-policy ffill or zero to fill them")
@@ -178,7 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.artifacts import check_destination, save_bundle
-    from anomaly_gan.data import apply_nan_policy, read_table
+    from anomaly_gan.data import apply_nan_policy, read_table, table_times, time_notes
     from anomaly_gan.train import too_short, train_detector
 
     cfg = _load_cfg(args.config)
@@ -202,6 +210,10 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
             if t.feature_names != names:
                 raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
                                 f"{tables[0].path}: {name_list(names)}")
+        say = _train_progress(args.quiet, stop)
+        for t in tables:
+            for line in time_notes(t, table_times(t)):
+                say(line)
         series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
         problem = too_short([len(s) for s in series], cfg.data.window,
                             cfg.data.validation_fraction)
@@ -210,7 +222,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
             where = tables[i].path if i is not None else ", ".join(str(t.path) for t in tables)
             raise DataError(f"{where}: {why}")
         _tensorflow()
-        det = train_detector(cfg, series, names, progress=_train_progress(args.quiet, stop),
+        det = train_detector(cfg, series, names, progress=say,
                              locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"
                                                          f", column {tables[i].column(col)}"))
     health = det.metadata.get("health", {})

@@ -279,6 +279,31 @@ def test_a_signal_whose_exception_was_dropped_still_stops_train(tmp_path, monkey
     assert not (tmp_path / "m").exists()
 
 
+def test_time_order_is_checked_by_train_and_score(trained_cli, tmp_path, capsys):
+    """Two swapped rows used to train and score without a word (16 windows flagged where
+    one fault was); a repeated stamp or a gap is a note, a stamp going back is refused."""
+    x = normal_series(300)
+    data = write_csv(tmp_path / "swapped.csv", x, timestamps=True)
+    lines = data.read_text().splitlines(keepends=True)
+    lines[101], lines[102] = lines[102], lines[101]
+    data.write_text("".join(lines))
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{data}: line 103: timestamp" in err
+    assert "expected rows in time order" in err and not (tmp_path / "m").exists()
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", str(tmp_path / "s.csv")]) == 2
+    assert "line 103" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+    lines[101], lines[102] = lines[102], lines[101]
+    lines[102] = lines[101].split(",")[0] + "," + lines[102].split(",", 1)[1]  # same stamp
+    data.write_text("".join(lines))
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "note: " in err and "1 row(s) repeat the timestamp of the row before (first " \
+           "line 103" in err
+
+
 def test_quiet_train_keeps_the_warnings(capsys):
     """``train --quiet`` drops the epoch lines but not what the user must know: a note on
     the data or the threshold, an unhealthy attempt being retried."""

@@ -6,6 +6,8 @@ from anomaly_gan.data.readers import (
     check_features,
     read_labels,
     read_table,
+    table_times,
+    time_notes,
 )
 from anomaly_gan.data.scaling import Scaler, fit_scaler
 from anomaly_gan.data.windows import evenly_spaced, sliding_windows, window_end_index
@@ -20,5 +22,7 @@ __all__ = [
     "read_labels",
     "read_table",
     "sliding_windows",
+    "table_times",
+    "time_notes",
     "window_end_index",
 ]

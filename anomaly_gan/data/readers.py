@@ -24,7 +24,8 @@ import numpy as np
 from anomaly_gan.errors import DataError, brief, clip, name_list
 from anomaly_gan.files import open_input
 
-__all__ = ["Table", "apply_nan_policy", "check_features", "csv_rows", "read_labels", "read_table"]
+__all__ = ["Table", "apply_nan_policy", "check_features", "csv_rows", "read_labels", "read_table",
+           "table_times", "time_notes"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 
@@ -299,6 +300,83 @@ def read_table(path: str | Path, timestamp_column: str | None = None,
     if p.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(p, timestamp_column)
     return _read_csv(p, timestamp_column, header)
+
+
+def table_times(table: Table) -> np.ndarray | None:
+    """Epoch seconds of each row from the timestamp column, read as ``serve`` reads an
+    event's ``ts`` (RFC 3339 with or without an offset, epoch seconds or epoch ms); None
+    when the table has no timestamp column.
+
+    Windows follow the file's order, so rows out of time order were windows of readings
+    that never followed each other, scored without a word. A :class:`DataError` names the
+    line of the first stamp that is no time or goes back (``retrain --data`` refused such
+    files already; ``train`` and ``score`` took them).
+
+    >>> t = Table("f.csv", ("a",), np.zeros((3, 1)), ("2026-01-01T00:00:00Z", "1767225660",
+    ...           "1767225720000"), lines=(2, 3, 4))
+    >>> table_times(t).tolist()  # the same minute steps, in seconds and in milliseconds
+    [1767225600.0, 1767225660.0, 1767225720.0]
+    >>> table_times(dataclasses.replace(t, timestamps=("2026-01-02", "2026-01-01", "x")))
+    Traceback (most recent call last):
+    anomaly_gan.errors.DataError: f.csv: line 3: timestamp '2026-01-01' is before line 2's ('2026-01-02'): expected rows in time order (windows follow the file's order; sort it by time)
+    """
+    if table.timestamps is None:
+        return None
+    from anomaly_gan.stream.events import parse_timestamp
+
+    out = np.empty(len(table.timestamps), dtype=np.float64)
+    for i, raw in enumerate(table.timestamps):
+        text = str(raw).strip()
+        try:
+            value: object = float(text)
+        except ValueError:
+            value = text
+        t = parse_timestamp(value)
+        if t is None:
+            raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
+                            f"not RFC 3339 (2026-01-01T00:00:00Z), epoch seconds or epoch ms")
+        if i and t < out[i - 1]:
+            raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
+                            f"before {table.where(i - 1)}'s ({clip(str(table.timestamps[i - 1]), 40)!r}): "
+                            f"expected rows in time order (windows follow the file's order; "
+                            f"sort it by time)")
+        out[i] = t
+    return out
+
+
+def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
+               training: bool = True) -> list[str]:
+    """``note:`` lines on rows that windows read as consecutive readings although their
+    times say otherwise: repeated timestamps, and gaps over ``gap_factor`` times the median
+    step (a window spans them as if nothing was missed).
+
+    >>> t = Table("f.csv", ("a",), np.zeros((6, 1)), ("0", "60", "60", "120", "7200", "7260"))
+    >>> for line in time_notes(t, table_times(t)):
+    ...     print(line)
+    note: f.csv: 1 row(s) repeat the timestamp of the row before (first row 3, '60'): windows read them as consecutive readings
+    note: f.csv: 1 gap(s) of more than 10x the median step of 60 s (the longest 7080 s, before row 5): windows span them as if no reading was missed (split the file at a gap: windows never span two --data files)
+    """
+    if times is None or len(times) < 2:
+        return []
+    notes = []
+    step = np.diff(times)
+    same = np.flatnonzero(step == 0)
+    assert table.timestamps is not None
+    if same.size:
+        i = int(same[0]) + 1
+        notes.append(f"note: {table.path}: {same.size} row(s) repeat the timestamp of the row "
+                     f"before (first {table.where(i)}, {clip(str(table.timestamps[i]), 40)!r}): "
+                     f"windows read them as consecutive readings")
+    median = float(np.median(step[step > 0])) if (step > 0).any() else 0.0
+    gaps = np.flatnonzero(step > gap_factor * median) if median > 0 else np.empty(0, int)
+    if gaps.size:
+        longest = int(gaps[np.argmax(step[gaps])])
+        notes.append(f"note: {table.path}: {gaps.size} gap(s) of more than {gap_factor:g}x the "
+                     f"median step of {median:g} s (the longest {step[longest]:g} s, before "
+                     f"{table.where(longest + 1)}): windows span them as if no reading was "
+                     f"missed" + (" (split the file at a gap: windows never span two --data "
+                                  "files)" if training else ""))
+    return notes
 
 
 def apply_nan_policy(table: Table, policy: str,

@@ -307,7 +307,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
                ) -> tuple[Rows, tuple[str, ...]]:
     """One segment per file (entity = the file's stem). Timestamps come from the file's
     timestamp column when it has one, else the row index stands in for time."""
-    from anomaly_gan.data import apply_nan_policy, check_features, read_table
+    from anomaly_gan.data import apply_nan_policy, check_features, read_table, table_times
 
     t0 = time.monotonic()
     segments = []
@@ -316,36 +316,19 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     for p in paths:
         table = read_table(p, cfg.data.timestamp_column, cfg.data.header)
         table_has_times.append(table.timestamps is not None)
+        # The holdout split and the labelled incidents read the rows as a time series.
+        times = table_times(table)
         if names is None:
             names = tuple(table.feature_names)
-        values = check_features(table, names)
-        table = type(table)(table.path, names, values, table.timestamps, table.has_header)
+        table = table.with_columns(names, check_features(table, names))
         values = apply_nan_policy(table, cfg.data.nan_policy)
-        ts = _file_times(table.timestamps, len(values), p)
+        ts = times if times is not None else np.arange(len(values), dtype=np.float64)
         segments.append(Segment(Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
     assert names is not None
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
                 timed=all(table_has_times),
                 events_read=sum(len(s) for s in segments), seconds=time.monotonic() - t0)
     return rows, names
-
-
-def _file_times(stamps: Any, n: int, path: str) -> np.ndarray:
-    if stamps is None:
-        return np.arange(n, dtype=np.float64)
-    from anomaly_gan.stream.events import parse_timestamp
-
-    out = np.empty(n, dtype=np.float64)
-    for i, raw in enumerate(stamps):
-        t = parse_timestamp(_number_or_text(str(raw)))
-        if t is None:
-            raise DataError(f"{path}: row {i + 1}: timestamp {raw!r} is not RFC 3339 or epoch")
-        if i and t < out[i - 1]:
-            # The holdout split and the labelled incidents read the rows as a time series.
-            raise DataError(f"{path}: row {i + 1}: timestamp {raw!r} is before the previous "
-                            f"row's; expected rows in time order")
-        out[i] = t
-    return out
 
 
 def read_labels_file(path: str) -> list[Alerted]:

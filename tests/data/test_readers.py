@@ -227,3 +227,38 @@ def test_an_empty_timestamp_is_refused_naming_its_line(tmp_path):
     with pytest.raises(DataError, match=r"line 3, column 'timestamp': expected a timestamp, "
                                         r"got ''"):
         read_table(write(tmp_path, "timestamp,a\n2026-01-01T00:00:00Z,1\n,2\n"))
+
+
+def test_times_are_read_as_serve_reads_them_and_must_go_forward(tmp_path):
+    """Windows follow the file's order: rows out of time order made windows of readings
+    that never followed each other, and train and score took them without a word."""
+    from anomaly_gan.data.readers import table_times
+
+    t = read_table(write(tmp_path, "timestamp,a\n2026-01-01T05:00:00+05:00,1\n"
+                                   "2026-01-01T00:00:30Z,2\n1767225660000,3\n"))
+    # one instant in three spellings: an offset, UTC, epoch milliseconds
+    assert table_times(t).tolist() == [1767225600.0, 1767225630.0, 1767225660.0]
+    swapped = read_table(write(tmp_path, "timestamp,a\n2026-01-01T00:00:00Z,1\n\n"
+                                         "2026-01-01T00:02:00Z,2\n2026-01-01T00:01:00Z,3\n"))
+    with pytest.raises(DataError, match=r"d.csv: line 5: timestamp '2026-01-01T00:01:00Z' is "
+                                        r"before line 4's .* expected rows in time order"):
+        table_times(swapped)
+    with pytest.raises(DataError, match=r"line 3: timestamp 'yesterday' is not RFC 3339"):
+        table_times(read_table(write(tmp_path, "timestamp,a\n2026-01-01T00:00:00Z,1\n"
+                                               "yesterday,2\n")))
+    assert table_times(read_table(write(tmp_path, "a\n1\n2\n"))) is None
+
+
+def test_repeated_times_and_long_gaps_get_a_note_each(tmp_path):
+    from anomaly_gan.data.readers import table_times, time_notes
+
+    rows = [0, 60, 120, 120, 180, 240, 3840, 3900]
+    t = read_table(write(tmp_path, "timestamp,a\n" + "".join(f"{s},{i}\n" for i, s in enumerate(rows))))
+    notes = time_notes(t, table_times(t))
+    assert len(notes) == 2
+    assert "1 row(s) repeat the timestamp of the row before (first line 5, '120')" in notes[0]
+    assert "1 gap(s) of more than 10x the median step of 60 s (the longest 3600 s, before " \
+           "line 8)" in notes[1] and "two --data files" in notes[1]
+    assert "--data" not in time_notes(t, table_times(t), training=False)[1]
+    steady = read_table(write(tmp_path, "timestamp,a\n" + "".join(f"{60 * i},{i}\n" for i in range(9))))
+    assert time_notes(steady, table_times(steady)) == []

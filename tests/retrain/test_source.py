@@ -117,8 +117,8 @@ def test_file_rows_out_of_time_order_are_refused(tmp_path):
     data = tmp_path / "pump.csv"
     stamps = [100, 110, 120, 115, 130]
     data.write_text("ts,a,b\n" + "".join(f"{t},{i},{-i}\n" for i, t in enumerate(stamps)))
-    with pytest.raises(DataError, match=r"pump\.csv: row 4: timestamp '115' is before the "
-                                        r"previous row's; expected rows in time order$"):
+    with pytest.raises(DataError, match=r"pump\.csv: line 5: timestamp '115' is before "
+                                        r"line 4's \('120'\): expected rows in time order"):
         read_files(cfg, [str(data)], FEATURES)
     data.write_text("ts,a,b\n" + "".join(f"{t},{i},{-i}\n" for i, t in enumerate(sorted(stamps))))
     rows, _ = read_files(cfg, [str(data)], FEATURES)
