@@ -172,6 +172,8 @@ def check_destination(out_dir: str | os.PathLike[str], overwrite: bool = False) 
     not a bundle (``--force`` never deletes a directory of other files); a file or a symbolic
     link; a path whose nearest existing parent is not a writable directory.
     """
+    if not str(out_dir).strip():  # Path("") is ".", which "already exists"
+        raise OutputError(f"--out: expected a bundle directory path, got {str(out_dir)!r}")
     out = Path(out_dir)
     if out.is_symlink():
         raise OutputError(f"{out}: is a symbolic link; expected a bundle directory path")

@@ -25,6 +25,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from anomaly_gan import __version__
 from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError, name_list
@@ -149,6 +150,8 @@ def _check_output(path: str, what: str, args: argparse.Namespace, figure: bool =
     from anomaly_gan.artifacts import resolve_bundle_path
     from anomaly_gan.files import check_output_apart, check_output_file
 
+    if path == STDOUT and not figure:
+        return
     check_output_file(path, what)
     if figure:
         from anomaly_gan.plot import figure_format
@@ -161,6 +164,23 @@ def _check_output(path: str, what: str, args: argparse.Namespace, figure: bool =
     check_output_apart(path, what,
                        inputs=[("--data", args.data), ("--labels", getattr(args, "labels", None))],
                        directories=[("--model", args.model), ("--model", bundle)])
+
+
+STDOUT = "-"
+"""``score --out -``: the scores CSV goes to standard output (it made a file named ``-``)."""
+
+
+def _write_scores(path: str, write: Callable[[Any], None]) -> str:
+    """Write the scores CSV to ``path``, replaced atomically, or to stdout for ``-``;
+    returns where it went, for the summary line."""
+    from anomaly_gan.files import atomic_write_text
+
+    if path == STDOUT:
+        write(sys.stdout)
+        sys.stdout.flush()
+        return "stdout"
+    atomic_write_text(path, write)
+    return path
 
 
 # --------------------------------------------------------------------------- commands
@@ -191,7 +211,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
 
     cfg = _load_cfg(args.config)
     out = Path(args.out)
-    check_destination(out, args.force)  # before minutes of training, not after
+    check_destination(args.out, args.force)  # before minutes of training, not after
     # Keras' progress bar writes to stdout, which holds the result JSON: the CLI reports one
     # line per epoch on stderr through the library's progress channel instead.
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
@@ -247,8 +267,6 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from anomaly_gan.files import atomic_write_text
-
     _check_output(args.out, "scores CSV", args)
     info = _inspect_model(args.model)
     if "logs" in info.extras:
@@ -274,16 +292,15 @@ def cmd_score(args: argparse.Namespace) -> int:
                 ";".join(res.top_features[i]),
             ])
 
-    atomic_write_text(args.out, write)
+    where = _write_scores(args.out, write)
     flagged = int(res.is_anomaly.sum())
     _eprint(f"scored {len(res)} rows ({len(res) - det.window + 1} windows) with {det.version}: "
-            f"{flagged} above threshold {det.threshold:.3f} -> {args.out}")
+            f"{flagged} above threshold {det.threshold:.3f} -> {where}")
     return 0
 
 
 def _score_logs(args: argparse.Namespace, info) -> int:
     """``score`` with a logs bundle: one output row per entity bucket."""
-    from anomaly_gan.files import atomic_write_text
     from anomaly_gan.logs.offline import (
         LineTally,
         describe_templates,
@@ -317,7 +334,7 @@ def _score_logs(args: argparse.Namespace, info) -> int:
 
     buckets = sum(len(r.rows) for r in results)
     counted = sum(row.lines for r in results for row in r.rows)
-    atomic_write_text(args.out, write)
+    where = _write_scores(args.out, write)
     scored = sum(math.isfinite(v) for r in results if r.scores is not None for v in r.scores.score)
     flagged = sum(int(r.scores.is_anomaly.sum()) for r in results if r.scores is not None)
     unscored = (f", {buckets - scored} before a full window of {det.window}"
@@ -327,7 +344,7 @@ def _score_logs(args: argparse.Namespace, info) -> int:
     left_out = f", {skipped} more left out as logs.bad_lines" if skipped else ""
     _eprint(f"scored {scored} of {buckets} buckets{unscored} ({counted} of {n_lines} "
             f"lines{dropped}{left_out}) with {det.version}: {flagged} buckets above threshold "
-            f"{det.threshold:.3f} -> {args.out}")
+            f"{det.threshold:.3f} -> {where}")
     return 0
 
 
@@ -466,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "with a header, by count without); a log file for a logs model")
     p.add_argument("--out", required=True,
                    help="scores CSV to write (replaced atomically; never the --data file nor "
-                        "a path inside --model)")
+                        "a path inside --model); - for standard output")
     _add_nan_policy(p)
     p.set_defaults(func=cmd_score)
 

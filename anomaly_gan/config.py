@@ -532,8 +532,10 @@ class _Validator:
                 if meta.get("secret"):
                     self.fail(path, "a non-empty string (quote it in YAML)", raw, secret=True)
                 if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-                    # YAML 1.1 reads an unquoted +10:00 as the number 600
-                    self.fail(path, "a non-empty string (quote it in YAML: '+10:00')", raw)
+                    # YAML 1.1 reads an unquoted +10:00 as the number 600: show the example
+                    # where it is the likely cause, a quoted copy of the value elsewhere
+                    example = "'+10:00'" if path.endswith("timezone") else f"'{raw}'"
+                    self.fail(path, f"a non-empty string (quote it in YAML: {example})", raw)
                 self.fail(path, "a non-empty string", raw)
             return raw
         raise TypeError(f"unsupported config type {tp!r} at {path}")  # pragma: no cover

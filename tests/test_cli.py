@@ -304,6 +304,21 @@ def test_time_order_is_checked_by_train_and_score(trained_cli, tmp_path, capsys)
            "line 103" in err
 
 
+def test_score_to_standard_output_and_an_empty_out(trained_cli, tmp_path, capsys,
+                                                   monkeypatch):
+    """`score --out -` wrote a file named '-'; `train --out ''` said '.: already exists'."""
+    monkeypatch.chdir(tmp_path)
+    data = write_csv(tmp_path / "test.csv", normal_series(100), timestamps=True)
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", "-"]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.DictReader(out.splitlines()))
+    assert len(rows) == 100 and rows[-1]["score"] != ""
+    assert err.strip().endswith("-> stdout") and not (tmp_path / "-").exists()
+    assert main(["train", "--data", str(data), "--out", ""]) == 2
+    assert "--out: expected a bundle directory path, got ''" in capsys.readouterr().err
+
+
 def test_quiet_train_keeps_the_warnings(capsys):
     """``train --quiet`` drops the epoch lines but not what the user must know: a note on
     the data or the threshold, an unhealthy attempt being retried."""

@@ -57,6 +57,9 @@ def test_config_is_frozen():
          "training.seed: expected an integer >= 0 and <= 4294967276, got 4294967296"),
         ("training:\n  min_steps: -1\n",
          "training.min_steps: expected an integer >= 0 and <= 10000000, got -1"),
+        # the quoting example is the value itself where it is no time zone
+        ("data:\n  timestamp_column: 5\n",
+         "data.timestamp_column: expected a non-empty string (quote it in YAML: '5'), got 5"),
     ],
 )
 def test_bad_values_name_file_key_and_allowed(tmp_path, text, expected):

@@ -91,7 +91,7 @@ def _hint(name: str, cell: str) -> str:
     >>> _hint("cpu;mem", "0.5;12")
     " (the file looks ';'-separated; only comma-separated files are read)"
     >>> _hint("@timestamp", "2026-01-01T00:00:00Z")
-    " (a time column? name it with data.timestamp_column: '@timestamp')"
+    " (a time column? call it 'timestamp', or train with data.timestamp_column: '@timestamp')"
     >>> _hint("response_time_ms", "12 ms"), _hint("note", "a; b")
     ('', '')
     """
@@ -100,7 +100,10 @@ def _hint(name: str, cell: str) -> str:
         if sep in name or (len(parts) > 1 and all(_is_number(p.strip()) for p in parts)):
             return f" (the file looks {what}-separated; only comma-separated files are read)"
     if name and _DATE_OR_TIME.search(cell):
-        return f" (a time column? name it with data.timestamp_column: {name!r})"
+        # score reads the model's data.timestamp_column and takes no --config: a new name
+        # for the column is what works for every command
+        return (f" (a time column? call it 'timestamp', or train with data.timestamp_column: "
+                f"{name!r})")
     key = name.lower()
     if _WORD.fullmatch(cell) and (key in _ENTITY_NAMES or key.endswith(("_id", "_name"))):
         return (f" (an entity column? offline, each file is one entity: split the file by "
@@ -266,6 +269,15 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
         raise DataError(
             f"{path}: reading Parquet needs pyarrow (pip install 'anomaly-gan[parquet]')"
         ) from None
+    try:
+        names_in_file = pq.read_schema(path).names
+    except Exception:  # noqa: BLE001 - not a file pyarrow reads alone: read_table says why
+        names_in_file = []
+    seen: set[str] = set()
+    for name in names_in_file:
+        if name in seen:  # pyarrow's own error was six lines about a FieldRef
+            raise DataError(f"{path}: duplicate column name {brief(name)}")
+        seen.add(name)
     try:
         frame = pq.read_table(path)
     except FileNotFoundError:
@@ -473,5 +485,13 @@ def read_labels(path: str | Path, rows: int | None = None, per: str = "data row"
             f"{path}: {table.where(r)}: expected a label 0 or 1, got {float(labels[r]):g}"
         )
     if rows is not None and len(labels) != rows:
-        raise DataError(f"{path}: expected {rows} labels (one per {per}), got {len(labels)}")
+        blank = ""
+        if table.lines is not None and len(labels) < rows:
+            # blank lines are skipped (and counted); inside the labels, one is likely a
+            # label left out
+            gaps = np.flatnonzero(np.diff(np.asarray(table.lines)) > 1)
+            if gaps.size:
+                blank = f" (line {table.lines[int(gaps[0])] + 1} is blank: a label left out?)"
+        raise DataError(f"{path}: expected {rows} labels (one per {per}), got "
+                        f"{len(labels)}{blank}")
     return labels.astype(np.int8)

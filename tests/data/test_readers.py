@@ -262,3 +262,22 @@ def test_repeated_times_and_long_gaps_get_a_note_each(tmp_path):
     assert "--data" not in time_notes(t, table_times(t), training=False)[1]
     steady = read_table(write(tmp_path, "timestamp,a\n" + "".join(f"{60 * i},{i}\n" for i in range(9))))
     assert time_notes(steady, table_times(steady)) == []
+
+
+def test_a_parquet_file_with_a_duplicate_column_name_is_one_line(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "dup.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array([1.0, 2.0]), pa.array([3.0, 4.0])],
+                                        names=["a", "a"]), p)
+    with pytest.raises(DataError, match=r"dup\.parquet: duplicate column name 'a'$"):
+        read_table(p)
+
+
+def test_a_blank_line_among_labels_is_named_when_one_is_missing(tmp_path):
+    with pytest.raises(DataError, match=r"expected 4 labels \(one per data row\), got 3 "
+                                        r"\(line 3 is blank: a label left out\?\)$"):
+        read_labels(write(tmp_path, "0\n1\n\n0\n"), rows=4)
+    with pytest.raises(DataError, match=r"expected 5 labels \(one per data row\), got 4$"):
+        read_labels(write(tmp_path, "0\n1\n1\n0\n"), rows=5)
