@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from anomaly_gan.config import Config
-from anomaly_gan.data.scaling import Scaler
+from anomaly_gan.data.scaling import EXTREME_SPREADS, Scaler
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.errors import DataError, brief, name_list
 from anomaly_gan.scoring import (
@@ -375,6 +375,9 @@ class Detector:
         if unscorable.any():
             score, contributions = self._unscorable(raw_windows, unscorable, score,
                                                     contributions)
+        flagged = score > self.threshold
+        if flagged.any():
+            contributions = self._extremes_first(raw_windows, flagged, contributions)
         return WindowScores(
             score=score,
             threshold=self.threshold,
@@ -384,6 +387,24 @@ class Detector:
             contributions=contributions,
             top_features=top_features(contributions, self.feature_names, self.config.scoring.top_k),
         )
+
+    def _extremes_first(self, raw_windows: np.ndarray, flagged: np.ndarray,
+                        contributions: np.ndarray) -> np.ndarray:
+        """In the ``flagged`` windows (the ones explained in alerts), a feature with a
+        reading beyond :data:`EXTREME_SPREADS` ranks by how far out it lies: the network's
+        output is far off for every feature then, and a 1e12 glitch on one sensor was
+        explained by another. (From each feature's largest and smallest reading, and for
+        flagged windows only: normal traffic pays nothing.)"""
+        raw, sc = raw_windows[flagged], self.scaler
+        far = np.maximum(np.abs(raw.max(axis=1) - sc.center),
+                         np.abs(raw.min(axis=1) - sc.center)) / sc.scale
+        extreme = far > EXTREME_SPREADS
+        if not extreme.any():
+            return contributions
+        contributions = np.array(contributions, dtype=np.float64)
+        contributions[flagged] = np.where(extreme, np.maximum(contributions[flagged], far),
+                                          contributions[flagged])
+        return contributions
 
     def _unscorable(self, raw_windows: np.ndarray, rows: np.ndarray, score: np.ndarray,
                     contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

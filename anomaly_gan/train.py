@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config, ThresholdConfig, TrainingConfig
-from anomaly_gan.data.scaling import Scaler, fit_scaler
+from anomaly_gan.data.scaling import EXTREME_SPREADS, Scaler, fit_scaler
 from anomaly_gan.data.windows import evenly_spaced, sliding_windows
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import DataError, TrainingHealthError, brief, name_list
@@ -67,7 +67,7 @@ MAX_SCALED = 1e18
 #: One glitch of 1e12 on a sensor of unit spread made the losses non-finite on the default
 #: network at every attempt (1e9 trained). Clipped, the window that holds it is one odd
 #: window among the rest; scoring does not clip, so that reading still scores far out.
-TRAINING_CLIP = 1e4
+TRAINING_CLIP = EXTREME_SPREADS
 
 Progress = Callable[[str], None]
 Locate = Callable[[int, int, int], str]

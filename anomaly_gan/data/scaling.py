@@ -9,7 +9,14 @@ import numpy as np
 
 from anomaly_gan.errors import BundleError, brief
 
-__all__ = ["Scaler", "fit_scaler"]
+__all__ = ["EXTREME_SPREADS", "Scaler", "fit_scaler"]
+
+#: A reading more than this many spreads from its feature's centre is no normal value in
+#: any reading of the training rows. Training sees such values clipped to it (one 1e12
+#: glitch made every attempt's losses non-finite); scoring does not clip, and names such a
+#: feature first in the window's explanation (the network's output for every feature is
+#: far off then, and the glitch's feature did not always rank first).
+EXTREME_SPREADS = 1e4
 
 # Constant (or near-constant) features get unit scale so they neither blow up nor vanish.
 # "Near" is relative to the feature's typical magnitude (the median of |x|, so one sentinel
