@@ -396,14 +396,16 @@ class Detector:
         explained by another. (From each feature's largest and smallest reading, and for
         flagged windows only: normal traffic pays nothing.)"""
         raw, sc = raw_windows[flagged], self.scaler
-        far = np.maximum(np.abs(raw.max(axis=1) - sc.center),
-                         np.abs(raw.min(axis=1) - sc.center)) / sc.scale
+        far = np.maximum(np.abs(np.nanmax(raw, axis=1) - sc.center),
+                         np.abs(np.nanmin(raw, axis=1) - sc.center)) / sc.scale
         extreme = far > EXTREME_SPREADS
         if not extreme.any():
             return contributions
         contributions = np.array(contributions, dtype=np.float64)
-        contributions[flagged] = np.where(extreme, np.maximum(contributions[flagged], far),
-                                          contributions[flagged])
+        mine = contributions[flagged]
+        # above every other feature's value in the window, whatever its scale
+        top = np.nanmax(np.where(np.isfinite(mine), np.abs(mine), 0.0), axis=1, keepdims=True)
+        contributions[flagged] = np.where(extreme, top + far, mine)
         return contributions
 
     def _unscorable(self, raw_windows: np.ndarray, rows: np.ndarray, score: np.ndarray,

@@ -129,8 +129,10 @@ def _clipped_note(series: Sequence[np.ndarray], scaler: Scaler, feature_names: S
         return None
     return (f"note: {count} value(s) lie more than {TRAINING_CLIP:g} times their feature's "
             f"spread from its centre, first {first} ({value:g}); training sees them at "
-            f"{TRAINING_CLIP:g} spreads (scoring does not: such a reading still scores far "
-            f"out). A glitch or a unit error in the baseline?")
+            f"{TRAINING_CLIP:g} spreads, and leaves the windows that hold them out of the "
+            f"threshold's and the nearest-code reference's normal windows (scoring does not "
+            f"clip: such a reading still scores far out). A glitch or a unit error in the "
+            f"baseline?")
 
 
 def data_hash(series: Sequence[np.ndarray]) -> str:
@@ -428,6 +430,13 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     train_w = evenly_spaced(train_w, cfg.data.max_train_windows)
     held_raw = _windows(held_parts, w, 1)
     held_w = _training_view(scaler, held_raw)
+    # A window holding a reading clipped at TRAINING_CLIP is no normal window: it is left
+    # out of the held-out windows, which judge the model and set the threshold (one 1e12
+    # glitch in the held-out rows put the threshold at 170 where it was 1.7, and the model
+    # flagged nothing), as long as two of them remain; and out of the knn reference below.
+    normal_held = np.abs(held_w).max(axis=(1, 2)) < TRAINING_CLIP
+    if normal_held.sum() >= 2 and not normal_held.all():
+        held_raw, held_w = held_raw[normal_held], held_w[normal_held]
     say(f"training {cfg.model.kind}/{cfg.model.backbone} on {len(train_w)} windows of "
         f"{w}x{len(feature_names)}, {len(held_w)} held-out windows")
     constant = constant_features(train_rows, feature_names)
@@ -510,7 +519,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     train_seconds = time.monotonic() - started
 
     # The knn component's reference: latent codes of evenly spaced training windows.
-    seen = evenly_spaced(train_w, KNN_REFERENCE)
+    normal_train = np.abs(train_w).max(axis=(1, 2)) < TRAINING_CLIP
+    seen = evenly_spaced(train_w[normal_train] if normal_train.any() else train_w, KNN_REFERENCE)
     seen_outputs = raw_outputs(cfg.model.kind, nets, seen)
     reference_codes = seen_outputs.get("latent")
 

@@ -221,22 +221,32 @@ def test_one_glitch_in_the_baseline_trains_and_is_named(tmp_path, capsys):
     traceback. Training now sees it clipped (a note names it); scoring still flags it."""
     cfg = tmp_path / "c.yaml"
     cfg.write_text(FAST)
-    x = normal_series(600)
-    x[300, 1] = 1e12
-    data = write_csv(tmp_path / "glitch.csv", x)
-    out = tmp_path / "m"
-    assert main(["train", "--quiet", "--config", str(cfg), "--data", str(data),
-                 "--out", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert f"note: 1 value(s) lie more than 10000 times their feature's spread from its " \
-           f"centre, first {data}: line 302, column 'rpm' (1e+12)" in err
-    assert "unhealthy" not in err
-    assert main(["score", "--model", str(out), "--data", str(data),
-                 "--out", str(tmp_path / "s.csv")]) == 0
-    rows = list(csv.DictReader((tmp_path / "s.csv").open()))
-    # flagged, and the glitch's sensor named first (another was, before)
-    assert all(r["is_anomaly"] == "1" and r["top_features"].split(";")[0] == "rpm"
-               for r in rows[300:332])
+    clean = tmp_path / "clean"
+    assert main(["train", "--quiet", "--config", str(cfg), "--out", str(clean), "--data",
+                 str(write_csv(tmp_path / "clean.csv", normal_series(600)))]) == 0
+    capsys.readouterr()
+    # in the training part (row 300), and in the held-out part (row 560), which sets the
+    # threshold: there it put the threshold at 170 (1.7 without it), and nothing alarmed
+    for at in (300, 560):
+        x = normal_series(600)
+        x[at, 1] = 1e12
+        data = write_csv(tmp_path / f"glitch{at}.csv", x)
+        out = tmp_path / f"m{at}"
+        assert main(["train", "--quiet", "--config", str(cfg), "--data", str(data),
+                     "--out", str(out)]) == 0
+        err = capsys.readouterr().err
+        assert f"note: 1 value(s) lie more than 10000 times their feature's spread from " \
+               f"its centre, first {data}: line {at + 2}, column 'rpm' (1e+12)" in err
+        assert "unhealthy" not in err
+        thresholds = [json.loads((m / "calibration.json").read_text())["threshold"]["value"]
+                      for m in (clean, out)]
+        assert thresholds[1] < 3 * thresholds[0], thresholds
+        assert main(["score", "--model", str(out), "--data", str(data),
+                     "--out", str(tmp_path / "s.csv")]) == 0
+        rows = list(csv.DictReader((tmp_path / "s.csv").open()))
+        # flagged, and the glitch's sensor named first (another was, before)
+        assert all(r["is_anomaly"] == "1" and r["top_features"].split(";")[0] == "rpm"
+                   for r in rows[at:at + 32])
 
 
 def test_training_whose_weights_diverge_exits_3_in_one_line(tmp_path, capsys):

@@ -86,12 +86,18 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                          labels=args.labels, promote=not args.no_promote)
     check_request(req)
 
+    stop = Interrupts()
+
     def progress(msg: str) -> None:
+        # A signal whose KeyboardInterrupt Python dropped (raised in a garbage-collector
+        # callback, as JAX registers one) is raised here, at the next line: before the
+        # gate's line, so before the version is written and promoted (see cli.cmd_train).
+        stop.check()
         # --quiet keeps the phase lines and training's warnings
         if not args.quiet or msg.startswith(("[", *WARNING_PREFIXES)):
             _eprint(msg)
 
-    with Interrupts().installed():
+    with stop.installed():
         result = retrain(cfg, req, progress=progress)
     print(json.dumps(result.report, indent=2, default=str))
     return result.exit_code

@@ -124,7 +124,7 @@ def test_retrain_job_is_cleaned_up_and_never_retries_a_rejection(render) -> None
     rule = job["podFailurePolicy"]["rules"][0]
     assert rule["action"] == "FailJob"
     assert rule["onExitCodes"] == {"containerName": "retrain", "operator": "In",
-                                   "values": [2, 4]}
+                                   "values": [2, 3, 4]}
     assert job["template"]["spec"]["restartPolicy"] == "Never"
 
 
