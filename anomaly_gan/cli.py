@@ -176,8 +176,14 @@ def _write_scores(path: str, write: Callable[[Any], None]) -> str:
     from anomaly_gan.files import atomic_write_text
 
     if path == STDOUT:
-        write(sys.stdout)
-        sys.stdout.flush()
+        try:
+            write(sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            # stdout goes nowhere from here, so that Python's flush at exit stays quiet
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return "stdout (closed by its reader)"
         return "stdout"
     atomic_write_text(path, write)
     return path
@@ -205,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, stop: Interrupts) -> int:
-    from anomaly_gan.artifacts import check_destination, save_bundle
+    from anomaly_gan.artifacts import check_destination
     from anomaly_gan.data import apply_nan_policy, read_table, table_times, time_notes
     from anomaly_gan.train import too_short, train_detector
 
@@ -252,6 +258,16 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
             _eprint("bundle NOT written (pass --allow-unhealthy to keep it anyway)")
             return EXIT_UNHEALTHY
     stop.check()
+    # From here the command finishes: a signal while the bundle is written (renamed into
+    # place at the end) or reported would leave a complete bundle with exit 130. A second
+    # signal still raises at once.
+    with stop.deferred():
+        return _save_and_report(det, out, args, names, health)
+
+
+def _save_and_report(det, out: Path, args: argparse.Namespace, names, health: dict) -> int:
+    from anomaly_gan.artifacts import save_bundle
+
     path = save_bundle(det, out, overwrite=args.force)
     val = det.metadata["validation"]
     print(json.dumps({

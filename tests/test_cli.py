@@ -329,6 +329,16 @@ def test_score_to_standard_output_and_an_empty_out(trained_cli, tmp_path, capsys
     assert err.strip().endswith("-> stdout") and not (tmp_path / "-").exists()
     assert main(["train", "--data", str(data), "--out", ""]) == 2
     assert "--out: expected a bundle directory path, got ''" in capsys.readouterr().err
+    # a reader that stops early (| head) ended score with a BrokenPipeError traceback
+    big = write_csv(tmp_path / "big.csv", normal_series(20_000), timestamps=False)
+    score = subprocess.Popen([sys.executable, "-m", "anomaly_gan", "score", "--model",
+                              str(trained_cli / "model"), "--data", str(big), "--out", "-"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert score.stdout.readline().startswith(b"index,score")
+    score.stdout.close()
+    err = score.stderr.read().decode()
+    assert score.wait(timeout=300) == 0, err
+    assert "Traceback" not in err and err.strip().endswith("-> stdout (closed by its reader)")
 
 
 def test_quiet_train_keeps_the_warnings(capsys):

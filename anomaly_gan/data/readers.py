@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -264,6 +265,7 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
 
 def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(
@@ -300,7 +302,12 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
             ) from None
     stamps = None
     if ts_col is not None:
-        stamps = tuple(str(v) for v in frame.column(header[ts_col]).to_pylist())
+        col = frame.column(header[ts_col])
+        if pa.types.is_timestamp(col.type) and col.type.unit == "ns":
+            # Python's datetime holds microseconds: to_pylist() raised on a stamp with
+            # nanoseconds (without pandas installed)
+            col = col.cast(pa.timestamp("us", tz=col.type.tz), safe=False)
+        stamps = tuple(str(v) for v in col.to_pylist())
     return Table(str(path), names, np.column_stack(columns), stamps, True)
 
 
@@ -328,9 +335,9 @@ def table_times(table: Table) -> np.ndarray | None:
     ...           "1767225720000"), lines=(2, 3, 4))
     >>> table_times(t).tolist()  # the same minute steps, in seconds and in milliseconds
     [1767225600.0, 1767225660.0, 1767225720.0]
-    >>> table_times(dataclasses.replace(t, timestamps=("2026-01-02", "2026-01-01", "x")))
+    >>> table_times(dataclasses.replace(t, timestamps=("200", "100", "x")))
     Traceback (most recent call last):
-    anomaly_gan.errors.DataError: f.csv: line 3: timestamp '2026-01-01' is before line 2's ('2026-01-02'): expected rows in time order (windows follow the file's order; sort it by time)
+    anomaly_gan.errors.DataError: f.csv: line 3: timestamp '100' is before line 2's ('200'): expected rows in time order (windows follow the file's order; sort it by time)
     """
     if table.timestamps is None:
         return None
@@ -351,9 +358,22 @@ def table_times(table: Table) -> np.ndarray | None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
                             f"before {table.where(i - 1)}'s ({clip(str(table.timestamps[i - 1]), 40)!r}): "
                             f"expected rows in time order (windows follow the file's order; "
-                            f"sort it by time)")
+                            f"sort it by time){_local_time_hint(value)}")
         out[i] = t
     return out
+
+
+def _local_time_hint(value: object) -> str:
+    """For a stamp without an offset, which is read as UTC: local times repeat an hour when
+    clocks go back, and sorting would interleave the two passes."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        naive = datetime.fromisoformat(value).tzinfo is None
+    except ValueError:
+        return ""
+    return ("; a stamp without an offset is read as UTC: local times that repeat an hour "
+            "when clocks go back need their offset, e.g. +01:00") if naive else ""
 
 
 def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,

@@ -70,6 +70,27 @@ EXAMPLE_CHARS = 2000
 """Characters of an event's text kept as an example line for explanations."""
 
 _decode = json.JSONDecoder().decode
+_BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in a log file, offline
+
+
+def _first_line(text: str) -> tuple[str, str]:
+    """``(first line, the lines after it)`` of a record's text, leading line breaks and the
+    continuation's trailing ones left out; a line ends as in a log file (``\\n``,
+    ``\\r\\n`` or a lone ``\\r``), so a record and the same lines read from a file split
+    alike.
+
+    >>> _first_line("\\nboom\\r\\n\\tat A.run\\rmore\\n")
+    ('boom', '\\tat A.run\\rmore')
+    >>> _first_line("one line")
+    ('one line', '')
+    """
+    text = text.lstrip("\r\n")
+    m = _BREAK.search(text)
+    if m is None:
+        return text, ""
+    return text[:m.start()], text[m.end():].rstrip("\r\n")
+
+
 # A lone surrogate ("\\ud800" in JSON, e.g. a UTF-16 string cut in half) is no Unicode text:
 # it could not be written to a CSV file or a UTF-8 stream.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -191,7 +212,7 @@ class LogParser:
             return InvalidEvent("missing_field", "'message' must be a string")
         if not message.isascii():
             message = _SURROGATE.sub("\ufffd", message)
-        message, _, continuation = message.partition("\n")
+        message, continuation = _first_line(message)
         entity = obj.get("entity", self.entity)
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", "'entity' must be a non-empty string")
@@ -201,12 +222,12 @@ class LogParser:
         level = obj.get("level", "")
         if type(level) is not str:
             return InvalidEvent("missing_field", "'level' must be a string")
-        return self._event(entity, obj.get("ts"), level, message.rstrip("\r"), continuation)
+        return self._event(entity, obj.get("ts"), level, message, continuation)
 
     def _parse_regex(self, text: str) -> LogEvent | InvalidEvent:
         assert self.pattern is not None
-        text, _, continuation = text.partition("\n")
-        m = self.pattern.match(text.rstrip("\r"))
+        text, continuation = _first_line(text)
+        m = self.pattern.match(text)
         if m is None:
             return InvalidEvent("no_match", f"line does not match logs.regex: {text[:120]!r}")
         groups = m.groupdict()

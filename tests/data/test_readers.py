@@ -281,3 +281,21 @@ def test_a_blank_line_among_labels_is_named_when_one_is_missing(tmp_path):
         read_labels(write(tmp_path, "0\n1\n\n0\n"), rows=4)
     with pytest.raises(DataError, match=r"expected 5 labels \(one per data row\), got 4$"):
         read_labels(write(tmp_path, "0\n1\n1\n0\n"), rows=5)
+
+
+def test_parquet_nanosecond_stamps_and_a_naive_local_hour_going_back(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from anomaly_gan.data.readers import table_times
+
+    p = tmp_path / "ns.parquet"
+    ns = pa.array([1767225600_000000001, 1767225660_000000999], pa.timestamp("ns", tz="UTC"))
+    pq.write_table(pa.table({"timestamp": ns, "x": [1.0, 2.0]}), p)
+    assert table_times(read_table(p)).tolist() == [1767225600.0, 1767225660.0]
+    # 02:30 local, then 02:10 local in the hour repeated when clocks went back
+    back = read_table(write(tmp_path, "timestamp,a\n2026-10-25T02:30:00,1\n"
+                                      "2026-10-25T02:10:00,2\n"))
+    with pytest.raises(DataError, match=r"sort it by time\); a stamp without an offset is "
+                                        r"read as UTC: local times"):
+        table_times(back)

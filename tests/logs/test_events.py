@@ -53,6 +53,14 @@ def test_a_multi_line_record_is_one_event_templated_by_its_first_line():
         {"entity": "a", "ts": 1, "message": "payment failed\r\n\tat Pay.run(Pay.java:42)"}
     ).encode())
     assert (j.message, j.continuation) == ("payment failed", "\tat Pay.run(Pay.java:42)")
+    # both formats split alike, and as a log file's lines split (a lone \r ends a line too)
+    for text, want in (("\nboom", ("boom", "")), ("a\nb\r\n", ("a", "b")),
+                       ("x\rmore", ("x", "more"))):
+        ev = LogParser(format="json").parse(json.dumps(
+            {"entity": "a", "ts": 1, "message": text}).encode())
+        assert (ev.message, ev.continuation) == want
+        ev = p.parse(f"2026-01-01T00:00:10Z a ERROR {text.lstrip()}".encode())
+        assert (ev.message, ev.continuation) == want
     single = LogParser(format="json").parse(b'{"entity": "a", "ts": 1, "message": "m"}')
     assert single.continuation == "" and single.example == "m"
 
