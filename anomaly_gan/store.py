@@ -269,9 +269,11 @@ class ModelStore:
         if not is_file(f, StoreError):
             return None
         name = read_pointer(f, StoreError)
-        if name and not _VERSION_RE.match(name):
+        if not name or not _VERSION_RE.match(name):
+            # empty too: score and serve refuse it, and retrain took it for "nothing
+            # promoted" and trained a parentless version that it then promoted
             raise StoreError(f"{f}: expected the name of a version directory, got {brief(name)}")
-        return name or None
+        return name
 
     def _history(self) -> dict[str, Any]:
         f = self.root / HISTORY
@@ -322,7 +324,12 @@ class ModelStore:
     @contextlib.contextmanager
     def lock(self, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
         """Exclusive advisory lock on the store; waits up to ``timeout_s``."""
-        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a store this user cannot write (a lock file of another UID)
+            raise StoreError(f"{self.root / LOCK}: cannot take the store's lock: "
+                             f"{exc.strerror or exc}; run as a user that may write the "
+                             f"store") from None
         try:
             deadline = time.monotonic() + timeout_s
             while True:
@@ -451,8 +458,10 @@ class ModelStore:
             self._write_pointer(version, history)
         return previous or ""
 
-    def rollback(self) -> tuple[str, str]:
-        """Go back to the previously promoted version; returns ``(from, to)``."""
+    def rollback(self, *, verify: bool = True) -> tuple[str, str]:
+        """Go back to the previously promoted version; returns ``(from, to)``. With
+        ``verify``, refuses a target whose bundle fails its checksums or format (it made a
+        damaged version current, and a restarting scorer then exited 2)."""
         with self.lock():
             history = self._history()
             stack = history["stack"]
@@ -467,6 +476,14 @@ class ModelStore:
             else:
                 raise StoreError(f"{self.root}: nothing to roll back to (no earlier promoted "
                                  f"version)")
+            if verify:
+                from anomaly_gan.artifacts import inspect_bundle
+
+                try:  # checksums and format, as every reader checks them (no TensorFlow)
+                    inspect_bundle(self.root / target)
+                except (BundleError, StoreError) as exc:
+                    raise StoreError(f"{self.root}: not rolled back: {target} is damaged "
+                                     f"({exc}); current stays {cur or 'none'}") from None
             if cur is not None:
                 try:
                     now, back = (input_of(self.info(v).metadata) for v in (cur, target))
@@ -498,7 +515,10 @@ class ModelStore:
         with self.lock():
             protected = {self.current(), self.predecessor()}
             versions = self.versions()
-            newest = {v.name for v in versions[len(versions) - keep:]} if keep else set()
+            # (max: a keep over the number of versions sliced from a negative start and
+            # kept only the last few; --keep 5 of 4 versions deleted one)
+            newest = ({v.name for v in versions[max(0, len(versions) - keep):]} if keep
+                      else set())
             doomed = [v.name for v in versions if v.name not in protected | newest]
             for name in doomed:
                 # Rename first so a half-deleted directory is never seen as a version.

@@ -72,10 +72,10 @@ def test_promote_rollback_walks_back_the_promotions(store):
     for v in ("v1", "v2", "v3"):
         store.promote(v, verify=False)
     assert store.current() == "v3" and store.predecessor() == "v2"
-    assert store.rollback() == ("v3", "v2")
-    assert store.rollback() == ("v2", "v1")
+    assert store.rollback(verify=False) == ("v3", "v2")
+    assert store.rollback(verify=False) == ("v2", "v1")
     with pytest.raises(StoreError, match="nothing to roll back"):
-        store.rollback()
+        store.rollback(verify=False)
     assert store.current() == "v1"
     assert [e["action"] for e in store.history()] == ["promote"] * 3 + ["rollback"] * 2
     assert (store.root / "current").read_text() == "v1\n"
@@ -96,7 +96,7 @@ def test_prune_keeps_current_and_its_predecessor(store):
     gone = store.prune(keep=1)
     assert sorted(gone) == ["v3", "v4"]
     assert [v.name for v in store.versions()] == ["v1", "v2", "v5"]
-    assert store.rollback() == ("v2", "v1")
+    assert store.rollback(verify=False) == ("v2", "v1")
 
 
 def test_prune_refuses_a_store_where_nothing_was_promoted(store):
@@ -106,6 +106,41 @@ def test_prune_refuses_a_store_where_nothing_was_promoted(store):
     with pytest.raises(StoreError, match="has no current version .*promote the one to keep"):
         store.prune(keep=0)
     assert sorted(p.name for p in store.root.iterdir()) == before  # not even a lock file
+
+
+def test_rollback_refuses_a_damaged_target_and_prune_keeps_up_to_keep(store):
+    """rollback made a version with a deleted network file current (a restarting scorer
+    then exited 2); prune --keep 5 of 4 versions deleted one (a negative slice start)."""
+    store.promote("v1", verify=False)
+    store.promote("v2", verify=False)
+    with pytest.raises(StoreError, match=r"not rolled back: v1 is damaged .*current stays v2"):
+        store.rollback()  # fake_version's v1 is no bundle: it fails the check
+    assert store.current() == "v2"
+    before = [v.name for v in store.versions()]
+    assert store.prune(keep=len(before) + 1) == [] and store.prune(keep=2 * len(before) - 1) == []
+    assert [v.name for v in store.versions()] == before
+
+
+def test_an_empty_current_file_is_an_error_and_a_lock_it_cannot_take_is_one_line(
+        store, monkeypatch):
+    """An empty `current` was 'nothing promoted' to the store (retrain then trained and
+    promoted a parentless version) and an error to score and serve; a .lock of another
+    UID was a PermissionError traceback from models promote/rollback/prune."""
+    (store.root / "current").write_text("")
+    with pytest.raises(StoreError, match=r"current: expected the name of a version"):
+        store.current()
+    (store.root / "current").unlink()
+    real_open = os.open
+
+    def denied(path, *args, **kwargs):
+        if str(path).endswith(".lock"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    with pytest.raises(StoreError, match=r"\.lock: cannot take the store's lock: Permission "
+                                        r"denied; run as a user that may write the store"):
+        store.promote("v1", verify=False)
 
 
 def test_unknown_version_is_named(store):
@@ -188,7 +223,7 @@ def test_health_of_reads_old_and_new_metadata(meta, status, attempts):
 
 
 def _rollback(s: ModelStore) -> None:
-    s.rollback()
+    s.rollback(verify=False)
 
 
 def _promote(s: ModelStore) -> None:
@@ -307,5 +342,5 @@ def test_rollback_does_not_cross_input_kinds(store):
     store.promote("logs-v1", verify=False)
     with pytest.raises(StoreError, match="not rolled back: v1 is a metrics model and the "
                                          "current logs-v1 is not"):
-        store.rollback()
+        store.rollback(verify=False)
     assert store.current() == "logs-v1"
