@@ -170,6 +170,13 @@ STDOUT = "-"
 """``score --out -``: the scores CSV goes to standard output (it made a file named ``-``)."""
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null after its reader went away, so that Python's flush at exit
+    does not print a BrokenPipeError traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def _write_scores(path: str, write: Callable[[Any], None]) -> str:
     """Write the scores CSV to ``path``, replaced atomically, or to stdout for ``-``;
     returns where it went, for the summary line."""
@@ -180,9 +187,7 @@ def _write_scores(path: str, write: Callable[[Any], None]) -> str:
             write(sys.stdout)
             sys.stdout.flush()
         except BrokenPipeError:  # `| head`: the reader has what it wanted
-            # stdout goes nowhere from here, so that Python's flush at exit stays quiet
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            _quiet_stdout()
             return "stdout (closed by its reader)"
         return "stdout"
     atomic_write_text(path, write)
@@ -561,13 +566,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, where a reader gone away is caught below, not at exit
+        return code
     except TrainingHealthError as exc:
         return _last_words(f"anomaly-gan: training ended unhealthy: {exc}", EXIT_UNHEALTHY)
     except AnomalyGanError as exc:
         return _last_words(f"anomaly-gan: error: {exc}", EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         return _last_words("anomaly-gan: interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:  # stdout's reader stopped early (`models list | head -1`)
+        _quiet_stdout()
+        return 0
     except Exception:  # a bug: re-raised with its traceback, unless logs are JSON
         if not _json_logging():
             raise

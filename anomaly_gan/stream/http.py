@@ -23,6 +23,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from anomaly_gan.errors import ConfigError
+
 __all__ = ["Health", "HealthServer"]
 
 
@@ -129,7 +131,12 @@ class HealthServer:
             def log_message(self, *args: object) -> None:  # keep probes out of the logs
                 pass
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:  # in use, or an address this host does not have
+            raise ConfigError(f"serve.http: cannot listen on {host}:{port}: "
+                              f"{exc.strerror or exc} (another process on the port, or an "
+                              f"address this host does not have?)") from None
         self._server.daemon_threads = True
         self.host = host
         self.port = int(self._server.server_address[1])

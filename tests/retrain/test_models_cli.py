@@ -108,3 +108,16 @@ def test_missing_store_or_unknown_option_is_refused(capsys):
     with pytest.raises(SystemExit) as info:
         main(["models", "list", "--keep", "2", "--store", "st"])  # --keep is prune's
     assert info.value.code == 2 and "unrecognized arguments: --keep 2" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(store):
+    """`models list | head -1` ended in a BrokenPipeError traceback and exit 1."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "anomaly_gan", "models", "list", "--store",
+                          str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader is gone before anything is written
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err

@@ -112,3 +112,18 @@ def test_readyz_fails_while_the_loop_is_stuck(server):
     assert status == 503 and "stalled" in json.loads(body)["detail"]
     health.beat()
     assert get(url)[0] == 200
+
+
+def test_a_port_in_use_is_one_config_line_not_a_traceback():
+    """serve with serve.http.port held by another process ended in an OSError traceback."""
+    import socket
+
+    from anomaly_gan.errors import ConfigError
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"serve.http: cannot listen on 127.0.0.1:{port}: "
+                                              r"Address already in use"):
+            HealthServer(CollectorRegistry(), Health(), "127.0.0.1", port)
