@@ -250,7 +250,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
         over = [current.score_series(s.values).is_anomaly[w - 1:] if len(s) >= w else None
                 for s in rows.segments]
     sel = select_rows(rows.segments, alerted, margin=cfg.retrain.alert_margin_seconds,
-                      window=w, over=over)
+                      window=w, over=over, labelled=labels)
     g = cfg.retrain.gate
     train, holdout, cutoff = split_holdout(sel.pieces, g.holdout_fraction, w, rows.timed)
     selection = sel.report()
@@ -259,9 +259,10 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     selection["holdout_rows"] = sum(len(p) for p in holdout)
     ex_r, ex_w = selection["rows_excluded"], selection["windows_excluded"]
     say(f"[filter] excluded {sum(ex_w.values())} of {selection['windows']} windows "
-        f"({ex_w['alerted']} alerted by the current model, {ex_w['over_threshold']} over its "
-        f"threshold) and {sum(ex_r.values())} of {selection['rows']} rows "
-        f"({ex_r['alerted']} alerted +-{cfg.retrain.alert_margin_seconds:g}s, "
+        f"({ex_w['alerted']} alerted by the current model, {ex_w['labelled']} labelled, "
+        f"{ex_w['over_threshold']} over its threshold) and {sum(ex_r.values())} of "
+        f"{selection['rows']} rows ({ex_r['alerted']} alerted "
+        f"+-{cfg.retrain.alert_margin_seconds:g}s, {ex_r['labelled']} labelled, "
         f"{ex_r['over_threshold']} over threshold, {ex_r['too_short']} in pieces too short); "
         f"{selection['train_rows']} rows train, {selection['holdout_rows']} held out")
     if not train:

@@ -3,6 +3,9 @@
 Left out, in this order (a row is counted under the first reason that applies):
 
 - ``alerted``: rows within ``margin`` seconds of a window the current model alerted on;
+- ``labelled``: rows inside an incident of ``--labels`` (known faults: the gate checks that
+  the candidate flags them, so it must not learn them as normal; until 2026-12-04 they were
+  trained on wherever no current model had alerted on them);
 - ``over_threshold``: the row on which a window the current model scores over its threshold
   ends (a spike at row t flags the windows ending at t .. t+W-1: rows t .. t+W-1 go);
 - ``too_short``: what remains of a segment in pieces too short to train on (< 2 windows).
@@ -29,7 +32,7 @@ from anomaly_gan.retrain.source import Alerted, Segment
 
 __all__ = ["Selection", "exclusion_mask", "runs", "select_rows", "split_holdout"]
 
-REASONS = ("alerted", "over_threshold", "too_short")
+REASONS = ("alerted", "labelled", "over_threshold", "too_short")
 
 
 @dataclass
@@ -40,8 +43,8 @@ class Selection:
     rows_total: int = 0
     rows_excluded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
     windows_total: int = 0
-    windows_excluded: dict[str, int] = field(default_factory=lambda: {"alerted": 0,
-                                                                       "over_threshold": 0})
+    windows_excluded: dict[str, int] = field(default_factory=lambda: {
+        "alerted": 0, "labelled": 0, "over_threshold": 0})
     alerts: int = 0
 
     def report(self) -> dict[str, Any]:
@@ -57,8 +60,10 @@ def _window_ends(n: int, window: int) -> np.ndarray:
 
 
 def exclusion_mask(seg: Segment, alerted: Sequence[Alerted], margin: float, window: int,
-                   over: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(keep, reason)`` per row; ``reason`` is 0 kept, 1 alerted, 2 over threshold.
+                   over: np.ndarray | None, labelled: Sequence[Alerted] = ()
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(keep, reason)`` per row; ``reason`` is 0 kept, 1 alerted, 2 over threshold,
+    3 labelled.
 
     ``over`` flags, per window (ending at rows ``window-1 .. n-1``), a score over the
     current threshold; ``None`` skips that rule.
@@ -68,6 +73,9 @@ def exclusion_mask(seg: Segment, alerted: Sequence[Alerted], margin: float, wind
     for a in alerted:
         hit = (seg.ts >= a.start_ts - margin) & (seg.ts <= a.end_ts + margin)
         reason[hit & (reason == 0)] = 1
+    for a in labelled:
+        hit = (seg.ts >= a.start_ts) & (seg.ts <= a.end_ts)
+        reason[hit & (reason == 0)] = 3
     if over is not None and n >= window:
         # A window is flagged from the row on which it ends: the run of flagged windows
         # starts at the row that brought the anomaly in and lasts while it stays in view.
@@ -90,11 +98,15 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def select_rows(segments: Sequence[Segment], alerted: Sequence[Alerted], *, margin: float,
-                window: int, over: Sequence[np.ndarray | None]) -> Selection:
+                window: int, over: Sequence[np.ndarray | None],
+                labelled: Sequence[Alerted] = ()) -> Selection:
     """Apply the rules to every segment; ``over[i]`` belongs to ``segments[i]``."""
     by_entity: dict[str, list[Alerted]] = {}
     for a in alerted:
         by_entity.setdefault(a.entity, []).append(a)
+    labels_of: dict[str, list[Alerted]] = {}
+    for a in labelled:
+        labels_of.setdefault(a.entity, []).append(a)
     sel = Selection(pieces=[], alerts=len(alerted))
     min_rows = 2 * window
     for seg, flags in zip(segments, over):
@@ -102,15 +114,18 @@ def select_rows(segments: Sequence[Segment], alerted: Sequence[Alerted], *, marg
         sel.rows_total += n
         ends = _window_ends(n, window)
         sel.windows_total += len(ends)
-        keep, reason = exclusion_mask(seg, by_entity.get(seg.entity, ()), margin, window, flags)
+        keep, reason = exclusion_mask(seg, by_entity.get(seg.entity, ()), margin, window, flags,
+                                      labels_of.get(seg.entity, ()))
         if len(ends):
             end_reason = reason[ends]
             in_alert = end_reason == 1
             sel.windows_excluded["alerted"] += int(in_alert.sum())
+            sel.windows_excluded["labelled"] += int((end_reason == 3).sum())
             if flags is not None:
                 sel.windows_excluded["over_threshold"] += int(
-                    (np.asarray(flags, dtype=bool) & ~in_alert).sum())
+                    (np.asarray(flags, dtype=bool) & (end_reason != 1) & (end_reason != 3)).sum())
         sel.rows_excluded["alerted"] += int((reason == 1).sum())
+        sel.rows_excluded["labelled"] += int((reason == 3).sum())
         sel.rows_excluded["over_threshold"] += int((reason == 2).sum())
         for lo, hi in runs(keep):
             if hi - lo < min_rows:

@@ -69,16 +69,18 @@ def test_bad_input_is_one_line_exit_2_and_the_store_is_untouched(store, tmp_path
 
 
 def test_gate_rejects_a_candidate_trained_on_incidents(store, tmp_path, config_file):
-    """With the threshold rule off and no alerts to read, half the file is incidents: the
-    candidate learns them as normal, so it no longer flags the labelled ones."""
+    """With the threshold rule off and no alerts to read, half the file is incidents and
+    only the newest two are labelled (labelled rows never enter the baseline): the
+    candidate learns the others as normal, so it no longer flags the labelled ones."""
     x = rows(1600, seed=7)
     blocks = [(s, s + 120) for s in range(100, 1500, 240)]
     for a, b in blocks:
         x[a:b, 1] += 2500.0
     data = write_csvs(tmp_path, [x], prefix="incidents")
     labels = tmp_path / "labels.csv"
+    labelled = blocks[-2:]
     labels.write_text("entity,start,end\n" + "".join(
-        f"incidents-1,{a},{b - 1}\n" for a, b in blocks))
+        f"incidents-1,{a},{b - 1}\n" for a, b in labelled))
     cfg = config_file(retrain={"exclude_over_threshold": False})
     before_current = store.current()
     out = cli("retrain", "--config", cfg, "--store", str(store.root), "--data", *data,
@@ -88,7 +90,8 @@ def test_gate_rejects_a_candidate_trained_on_incidents(store, tmp_path, config_f
     gate = report["gate"]
     assert not gate["passed"] and not report["promoted"]
     assert any("labelled incident incidents-1" in r for r in gate["reasons"]), gate["reasons"]
-    assert len(gate["labelled_incidents"]) == len(blocks)
+    assert len(gate["labelled_incidents"]) == len(labelled)
+    assert report["lineage"]["selection"]["rows_excluded"]["labelled"] == 120 * len(labelled)
     # Kept with its reasons, never current, and refused by `models promote`.
     assert store.current() == before_current
     version = report["version"]

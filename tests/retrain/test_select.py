@@ -30,9 +30,10 @@ def test_selection_counts_windows_and_rows_by_reason():
                       window=W, over=[over_a, None])
     rep = sel.report()
     assert rep["rows"] == 80 and rep["windows"] == 74
-    assert rep["windows_excluded"] == {"alerted": 4, "over_threshold": 1}
+    assert rep["windows_excluded"] == {"alerted": 4, "labelled": 0, "over_threshold": 1}
     # a keeps rows 0-4 (too short: < 2 windows) and 9-32, 34-39 (too short): b is untouched.
-    assert rep["rows_excluded"] == {"alerted": 4, "over_threshold": 1, "too_short": 5 + 6}
+    assert rep["rows_excluded"] == {"alerted": 4, "labelled": 0, "over_threshold": 1,
+                                    "too_short": 5 + 6}
     assert [(p.entity, len(p)) for p in sel.pieces] == [("a", 24), ("b", 40)]
 
 
@@ -40,3 +41,19 @@ def test_holdout_is_the_newest_share_of_the_range():
     train, held, cutoff = split_holdout([seg(100), seg(50, "b", t0=60.0)], 0.2, W)
     assert cutoff == 109.0 - 0.2 * 109.0
     assert [len(p) for p in train] == [88, 28] and [len(p) for p in held] == [12, 22]
+
+
+def test_labelled_incidents_are_left_out_of_the_baseline():
+    """Rows inside an incident of --labels were trained on wherever the current model had
+    not alerted on them (always, with no current model): the candidate learned the fault
+    as normal, and the gate's check that it flags the incident could not be fair."""
+    over = np.zeros(40 - W + 1, dtype=bool)
+    over[[25, 26]] = True  # windows ending at rows 28 and 29: inside the incident
+    sel = select_rows([seg(40), seg(40, "b")], [], margin=0.0, window=W, over=[over, None],
+                      labelled=[Alerted("a", 25.0, 29.0)])
+    rep = sel.report()
+    assert rep["rows_excluded"]["labelled"] == 5 and rep["rows_excluded"]["over_threshold"] == 0
+    # windows ending on rows 25-29 (those ending on 28 and 29 were also over threshold)
+    assert rep["windows_excluded"] == {"alerted": 0, "labelled": 5, "over_threshold": 0}
+    assert [(p.entity, float(p.ts[0]), float(p.ts[-1])) for p in sel.pieces] == [
+        ("a", 0.0, 24.0), ("a", 30.0, 39.0), ("b", 0.0, 39.0)]
