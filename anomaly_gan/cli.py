@@ -71,7 +71,7 @@ def _train_progress(quiet: bool, stop: Interrupts | None = None) -> Callable[[st
     from anomaly_gan.train import WARNING_PREFIXES
 
     def say(msg: str) -> None:
-        if stop is not None:
+        if stop is not None and not stop.deferring:
             stop.check()
         if not quiet or msg.startswith(WARNING_PREFIXES):
             _eprint(msg)

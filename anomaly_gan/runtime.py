@@ -108,6 +108,11 @@ class Interrupts:
         """Whether a signal came."""
         return self._event.is_set()
 
+    @property
+    def deferring(self) -> bool:
+        """Whether a :meth:`deferred` block is running (a first signal waits for its end)."""
+        return self._deferred
+
     def check(self) -> None:
         """Raise :class:`KeyboardInterrupt` if a signal came."""
         if self.requested:

@@ -91,14 +91,16 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         # A signal whose KeyboardInterrupt Python dropped (raised in a garbage-collector
         # callback, as JAX registers one) is raised here, at the next line: before the
-        # gate's line, so before the version is written and promoted (see cli.cmd_train).
-        stop.check()
+        # gate's line, so before the version is written and promoted (see cli.cmd_train);
+        # once those have begun, the signal waits for them to end (retrain's finishing).
+        if not stop.deferring:
+            stop.check()
         # --quiet keeps the phase lines and training's warnings
         if not args.quiet or msg.startswith(("[", *WARNING_PREFIXES)):
             _eprint(msg)
 
     with stop.installed():
-        result = retrain(cfg, req, progress=progress)
+        result = retrain(cfg, req, progress=progress, finishing=stop.deferred)
     print(json.dumps(result.report, indent=2, default=str))
     return result.exit_code
 

@@ -8,6 +8,7 @@ leaves the store as it was.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -171,10 +172,16 @@ def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
                         f"version's {current.window}; serve could not hot-reload it")
 
 
-def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) -> RetrainResult:
+def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
+            finishing: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+            ) -> RetrainResult:
     """Run one retrain. Everything up to the training data (the request, the store, the
     labels, the current version's files and the read itself) is checked before TensorFlow
-    loads, so a wrong topic or an empty range is reported in about a second."""
+    loads, so a wrong topic or an empty range is reported in about a second.
+
+    ``finishing``: the context the version is saved and promoted in (the CLI defers a
+    signal there: one between the save and the promote gave exit 130 with a version
+    kept, or with ``current`` moved)."""
     from anomaly_gan.artifacts import inspect_bundle
 
     say = progress or (lambda _m: None)
@@ -317,6 +324,12 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None) 
     det.metadata["gate"] = report
 
     # ---------------------------------------------------------------- save, promote
+    with finishing():
+        return _save_and_promote(store, det, report, req, current_name, say)
+
+
+def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: RetrainRequest,
+                      current_name: str | None, say: Progress) -> RetrainResult:
     version = store.add(det)
     promoted = False
     if report["passed"] and req.promote:

@@ -279,3 +279,39 @@ def test_labels_outside_the_range_are_not_checked_and_a_rollback_meanwhile_wins(
         run.retrain(cfg, request, progress=progress)
     assert store.current() == meanwhile
     assert len({v.name for v in store.versions()} - before) == 1  # kept for a manual promote
+
+
+def test_a_signal_while_the_version_is_saved_and_promoted_waits_for_both(
+        store, tmp_path, config_file, monkeypatch):
+    """A signal between `store.add` and the promote gave exit 130 with the version kept (or
+    with `current` moved): the CLI runs that part in Interrupts.deferred, so a first signal
+    lets both finish, and the retrain reports what it did."""
+    import numpy as np
+
+    from anomaly_gan.retrain import run
+    from anomaly_gan.retrain.source import Rows, Segment
+    from anomaly_gan.runtime import Interrupts
+    from anomaly_gan.store import ModelStore
+    from tests.retrain.plant import ENTITIES, START_TS, STEP_S, rows
+
+    n = 600
+    ts = START_TS + STEP_S * np.arange(n)
+    segments = [Segment(e, ts, rows(n, seed=40 + i)) for i, e in enumerate(ENTITIES)]
+    monkeypatch.setattr(run, "read_event_range", lambda *_a, **_k: Rows(
+        segments, {"kind": "kafka"}, events_read=n * len(ENTITIES), seconds=0.1))
+    monkeypatch.setattr(run, "read_alerts", lambda *_a, **_k: [])
+    stop = Interrupts()
+    real_add = ModelStore.add
+
+    def add_then_signal(self, det):
+        name = real_add(self, det)
+        stop._handle(2, None)  # SIGINT right after the save, before the promote
+        return name
+
+    monkeypatch.setattr(ModelStore, "add", add_then_signal)
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False},
+                       training={**TINY_TRAINING, "epochs": 3})
+    request = RetrainRequest(store=str(store.root), start=float(ts[0]),
+                             end=float(ts[-1]) + STEP_S)
+    result = run.retrain(cfg, request, finishing=stop.deferred)
+    assert stop.requested and result.promoted and store.current() == result.version
