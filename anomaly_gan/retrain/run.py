@@ -142,10 +142,14 @@ def _check_label_entities(path: str, labels: Sequence[Alerted], rows: Rows, wher
                     f"{hint}{more}")
 
 
-def _check_label_times(path: str, labels: Sequence[Alerted], rows: Rows, where: str) -> None:
+def _check_label_times(path: str, labels: Sequence[Alerted], rows: Rows, where: str,
+                       window: int) -> None:
     """With files (given with their labels), refuse an incident that lies outside its
-    entity's rows: the gate could only reject the candidate for it, after training. (A topic
-    range leaves such incidents unchecked: the CronJob's labels file outlives its ranges.)"""
+    entity's rows, or in which no window of ``window`` rows ends (one shorter than a row
+    step, or in a file's first ``window - 1`` rows): the gate could only reject the
+    candidate for it, after training, saying "no events in the range to check it on". (A
+    topic range leaves such incidents unchecked: the CronJob's labels file outlives its
+    ranges.)"""
     if rows.source.get("kind") != "files":
         return
     span: dict[str, tuple[float, float]] = {}
@@ -159,6 +163,14 @@ def _check_label_times(path: str, labels: Sequence[Alerted], rows: Rows, where: 
                             f"{_iso(a.start_ts)} to {_iso(a.end_ts)} lies outside its rows in "
                             f"{where} ({_iso(lo)} to {_iso(hi)}); expected an incident within "
                             f"the data")
+        ends = sum(int(((s.ts[window - 1:] >= a.start_ts) & (s.ts[window - 1:] <= a.end_ts)).sum())
+                   for s in rows.segments if s.entity == a.entity)
+        if not ends:
+            raise DataError(f"{path}: line {a.line}: no window of data.window {window} rows "
+                            f"ends inside the incident of {brief(a.entity)} from "
+                            f"{_iso(a.start_ts)} to {_iso(a.end_ts)} (windows end on a file's "
+                            f"row {window} onwards), so the gate could not check it; expected "
+                            f"an incident that holds a window's last row")
 
 
 def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
@@ -238,7 +250,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     _check_enough_rows(rows, cfg.data.window, cfg.data.validation_fraction, where)
     if req.labels:
         _check_label_entities(req.labels, labels, rows, where)
-        _check_label_times(req.labels, labels, rows, where)
+        _check_label_times(req.labels, labels, rows, where, cfg.data.window)
     import_tensorflow_quietly()
     from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.train import train_detector

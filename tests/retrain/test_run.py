@@ -167,6 +167,17 @@ def test_a_label_naming_no_entity_of_the_data_is_one_line_before_tensorflow(tmp_
         f"anomaly-gan: error: {labels}: line 3: the incident of 'normal-2' from "
         f"1970-01-01T00:08:20.000Z to 1970-01-01T00:10:00.000Z lies outside its rows in ")
     assert not store.exists()
+    # One in a file's first window - 1 rows holds no window's end: the gate said "no events
+    # in the range to check it on", after training.
+    window = TINY["data"]["window"]
+    labels.write_text(f"entity,start,end\nnormal-1,1,{window - 2}\n")
+    probe = run_cli(["retrain", "--config", str(cfg), "--store", str(store), "--data", *data,
+                     "--labels", str(labels)], env=ENV)
+    assert not probe["tensorflow"]
+    [(rc, err)] = probe["results"]
+    assert rc == 2 and f"line 2: no window of data.window {window} rows ends inside the " \
+                       f"incident of 'normal-1'" in err.splitlines()[-1]
+    assert not store.exists()
 
 
 def test_a_label_in_the_range_naming_no_entity_is_refused_and_one_outside_is_skipped(
