@@ -120,6 +120,9 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
     metrics.model_watch_last_check.set(time.time())
     metrics.model_watch_interval.set(s.reload_interval_seconds)
     health = Health(liveness_timeout_s=max(60.0, 3 * s.kafka.max_poll_interval_ms / 1000.0))
+    # The bundle is loaded: while the first connection to the broker waits, /readyz says
+    # "broker unreachable", not "no model loaded" (helper-29's probe).
+    health.model_loaded = True
     metrics.watch_health(health)
     http = HealthServer(registry, health, s.http.host, s.http.port).start()
     watcher = ModelWatcher(s.model_path, s.reload_interval_seconds, det, fingerprint,

@@ -248,5 +248,7 @@ def test_starts_without_a_broker_reports_it_and_stops_cleanly(serve_config, serv
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(base + "/readyz", timeout=2)
         assert err.value.code == 503
+        # the model is loaded: what is missing is the broker (it said "no model loaded")
+        assert b"broker unreachable" in err.value.read()
         proc.proc.send_signal(signal.SIGTERM)
         assert proc.proc.wait(timeout=60) == 0, proc.log()
