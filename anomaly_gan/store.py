@@ -100,7 +100,8 @@ _METADATA_SHAPE: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
 def health_of(metadata: dict[str, Any]) -> dict[str, Any]:
     """The training-health part of a bundle's metadata, normalised for the gate and ``list``.
 
-    Returns ``{"status": "healthy"|"unhealthy"|"unknown", "issues": [...], "attempts": n}``;
+    Returns ``{"status": "healthy"|"unhealthy"|"damaged"|"unknown", "issues": [...],
+    "attempts": n}`` (``damaged``: :meth:`ModelStore.versions` could not read the metadata);
     ``attempts`` is how many training runs it took (1 when the metadata does not say).
     """
     raw = metadata.get("health")
@@ -112,7 +113,7 @@ def health_of(metadata: dict[str, Any]) -> dict[str, Any]:
     attempts = raw.get("attempts", metadata.get("attempts", 1))
     if isinstance(attempts, list):  # a list of per-attempt reports
         attempts = len(attempts)
-    return {"status": status if status in ("healthy", "unhealthy") else "unknown",
+    return {"status": status if status in ("healthy", "unhealthy", "damaged") else "unknown",
             "issues": issues, "attempts": int(attempts) if isinstance(attempts, int) else 1}
 
 
@@ -292,14 +293,21 @@ class ModelStore:
         return stack[-2] if len(stack) >= 2 else None
 
     def versions(self) -> list[VersionInfo]:
-        """Every complete version, oldest first."""
+        """Every complete version, oldest first. A version whose metadata cannot be read is
+        listed as damaged (health ``damaged``, the reason its issue), oldest of all: one such
+        version stopped `models list` and `models prune`, the commands that show and remove
+        it. Reading it by name (:meth:`info`: show, promote, rollback) still names the file."""
         if not self.root.is_dir():
             return []
         out = []
         for p in _entries(self.root):
             if p.name.startswith(".") or not is_file(p / MANIFEST, StoreError):
                 continue
-            out.append(self.info(p.name))
+            try:
+                out.append(self.info(p.name))
+            except BundleError as exc:
+                out.append(VersionInfo(p.name, "", {"health": {"status": "damaged",
+                                                               "issues": [str(exc)]}}))
         return sorted(out, key=lambda v: (v.created, v.name))
 
     def info(self, version: str) -> VersionInfo:

@@ -143,6 +143,17 @@ def test_an_empty_current_file_is_an_error_and_a_lock_it_cannot_take_is_one_line
         store.promote("v1", verify=False)
 
 
+def test_a_version_with_damaged_metadata_is_listed_and_can_be_pruned(store):
+    """One damaged old version made `models list` and `models prune` fail for the whole
+    store: the commands that would show it and remove it."""
+    store.promote("v4", verify=False)
+    (store.root / "v2" / "metadata.json").write_text('{"gate": 5')
+    first = store.versions()[0]
+    assert first.name == "v2" and first.metadata["health"]["status"] == "damaged"
+    assert "v2/metadata.json" in first.metadata["health"]["issues"][0]
+    assert "v2" in store.prune(keep=1)
+
+
 def test_unknown_version_is_named(store):
     with pytest.raises(StoreError, match="no version 'v9'"):
         store.promote("v9", verify=False)
@@ -230,6 +241,10 @@ def _promote(s: ModelStore) -> None:
     s.promote("v3", verify=False)
 
 
+def _show(s: ModelStore) -> None:  # a version read by name (models show, promote)
+    s.info("v1")
+
+
 def _list(s: ModelStore) -> None:  # what `models list` reads
     s.versions()
     s.current()
@@ -258,12 +273,12 @@ DAMAGED = [
      "promotion history is not valid JSON: Expecting value: line 1 column 12"),
     ("history.json", b"[" * 100_000, _list, StoreError,
      "promotion history is nested too deeply to be read as JSON"),
-    ("v1/metadata.json", b"[1]", _list, BundleError, "expected a JSON object, got [1]"),
-    ("v1/metadata.json", b'{"lineage": "retrain"}', _list, BundleError,
+    ("v1/metadata.json", b"[1]", _show, BundleError, "expected a JSON object, got [1]"),
+    ("v1/metadata.json", b'{"lineage": "retrain"}', _show, BundleError,
      "lineage: expected an object, got 'retrain'"),
-    ("v1/metadata.json", b'{"lineage": {"parent": 5}}', _list, BundleError,
+    ("v1/metadata.json", b'{"lineage": {"parent": 5}}', _show, BundleError,
      "lineage.parent: expected a version name (a string), got 5"),
-    ("v1/metadata.json", b'{"lineage": {"source": {"files": [1]}}}', _list, BundleError,
+    ("v1/metadata.json", b'{"lineage": {"source": {"files": [1]}}}', _show, BundleError,
      "lineage.source.files: expected a list of file names, got [1]"),
     # Not an object, the gate would read as "trained without the gate" and be promoted.
     ("v3/metadata.json", b'{"gate": ["rejected"]}', _promote, BundleError,

@@ -37,7 +37,7 @@ DAMAGED = [
     (["list"], "history.json", b"[1, 2]",
      "expected a JSON object with a 'stack' list of version names, got [1, 2]"),
     (["show", "v1"], "v1/metadata.json", b"[1]", "expected a JSON object, got [1]"),
-    (["list", "--json"], "v1/metadata.json", b'{"lineage": "retrain"}',
+    (["promote", "v1"], "v1/metadata.json", b'{"lineage": "retrain"}',
      "lineage: expected an object, got 'retrain'"),
 ]
 
