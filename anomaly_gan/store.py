@@ -205,12 +205,19 @@ def _metadata_problem(meta: Any) -> str | None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all, through ``.NAME.PID.tmp`` (removed when the write
+    fails or is interrupted; one left by a killed process goes with
+    :meth:`ModelStore.clean_incoming`)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a signal too: no temporary file left in the store
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _pid_alive(pid: int) -> bool:
@@ -367,12 +374,20 @@ class ModelStore:
         return path
 
     def clean_incoming(self) -> int:
-        """Remove ``.incoming-*`` left by processes that died, and ``..incoming-*`` (the
+        """Remove ``.incoming-*`` left by processes that died, ``..incoming-*`` (the
         temporary directory :func:`~anomaly_gan.artifacts.save_bundle` fills before renaming
-        it to the ``.incoming-`` name); returns how many."""
+        it to the ``.incoming-`` name) and the ``.current.PID.tmp`` / ``.history.json.PID.tmp``
+        files of :func:`_atomic_write`; returns how many."""
         n = 0
         if not self.root.is_dir():
             return 0
+        for name in (CURRENT, HISTORY):
+            for p in self.root.glob(f".{name}.*.tmp"):
+                pid_text = p.name[len(name) + 2:-len(".tmp")]
+                if pid_text.isdigit() and int(pid_text) != os.getpid() and not _pid_alive(
+                        int(pid_text)):
+                    p.unlink(missing_ok=True)
+                    n += 1
         for p in [*self.root.glob(f"{INCOMING}*"), *self.root.glob(f".{INCOMING}*")]:
             try:
                 pid = int(p.name.lstrip(".")[len(INCOMING) - 1:].split("-")[0])

@@ -154,6 +154,23 @@ def test_a_version_with_damaged_metadata_is_listed_and_can_be_pruned(store):
     assert "v2" in store.prune(keep=1)
 
 
+def test_pointer_temporaries_are_never_left_behind(store, monkeypatch):
+    """A kill inside the write of `current` left `.current.PID.tmp` in the store."""
+    store.promote("v1", verify=False)
+    (store.root / ".current.999999999.tmp").write_text("v9\n")  # a dead process's
+    (store.root / ".history.json.999999999.tmp").write_text("{}")
+    assert store.clean_incoming() == 2
+    assert not list(store.root.glob(".*.tmp"))
+
+    def interrupted(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)  # a signal before the rename
+    with pytest.raises(KeyboardInterrupt):
+        store.promote("v2", verify=False)
+    assert not list(store.root.glob(".*.tmp")) and store.current() == "v1"
+
+
 def test_unknown_version_is_named(store):
     with pytest.raises(StoreError, match="no version 'v9'"):
         store.promote("v9", verify=False)
