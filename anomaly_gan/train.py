@@ -63,12 +63,6 @@ WARNING_PREFIXES = ("note:", "attempt ")
 #: is 3.4e38, and the generator's weights multiply it further.
 MAX_SCALED = 1e18
 
-#: Training sees scaled values at most this many spreads from their feature's centre.
-#: One glitch of 1e12 on a sensor of unit spread made the losses non-finite on the default
-#: network at every attempt (1e9 trained). Clipped, the window that holds it is one odd
-#: window among the rest; scoring does not clip, so that reading still scores far out.
-TRAINING_CLIP = EXTREME_SPREADS
-
 Progress = Callable[[str], None]
 Locate = Callable[[int, int, int], str]
 
@@ -103,13 +97,20 @@ def check_scaled_range(series: Sequence[np.ndarray], scaler: Scaler,
 
 
 def _training_view(scaler: Scaler, values: np.ndarray) -> np.ndarray:
-    """Scaled float32 values as training sees them: clipped to :data:`TRAINING_CLIP`."""
-    return np.clip(scaler.transform(values), -TRAINING_CLIP, TRAINING_CLIP)
+    """Scaled float32 values as training sees them: clipped to :data:`EXTREME_SPREADS` (one
+    glitch of 1e12 on a sensor of unit spread made the losses non-finite on the default
+    network at every attempt; 1e9 trained). Scoring does not clip."""
+    return np.clip(scaler.transform(values), -EXTREME_SPREADS, EXTREME_SPREADS)
+
+
+def _unclipped(windows: np.ndarray) -> np.ndarray:
+    """Which of :func:`_training_view`'s ``(n, W, F)`` windows hold no clipped value."""
+    return np.abs(windows).max(axis=(1, 2)) < EXTREME_SPREADS
 
 
 def _clipped_note(series: Sequence[np.ndarray], scaler: Scaler, feature_names: Sequence[str],
                   locate: Locate | None = None) -> str | None:
-    """A ``note:`` on the values training clips (:data:`TRAINING_CLIP`), naming the first.
+    """A ``note:`` on the values training clips (:data:`EXTREME_SPREADS`), naming the first.
 
     >>> from anomaly_gan.data.scaling import fit_scaler
     >>> x = np.array([[0.0], [1.0], [2.0], [3.0], [1e12]])
@@ -118,7 +119,7 @@ def _clipped_note(series: Sequence[np.ndarray], scaler: Scaler, feature_names: S
     """
     count, first = 0, None
     for i, s in enumerate(series):
-        far = scaler.spreads(s) > TRAINING_CLIP
+        far = scaler.spreads(s) > EXTREME_SPREADS
         count += int(far.sum())
         if first is None and far.any():
             row, col = (int(v) for v in np.argwhere(far)[0])
@@ -127,9 +128,9 @@ def _clipped_note(series: Sequence[np.ndarray], scaler: Scaler, feature_names: S
             value = s[row, col]
     if first is None:
         return None
-    return (f"note: {count} value(s) lie more than {TRAINING_CLIP:g} times their feature's "
+    return (f"note: {count} value(s) lie more than {EXTREME_SPREADS:g} times their feature's "
             f"spread from its centre, first {first} ({value:g}); training sees them at "
-            f"{TRAINING_CLIP:g} spreads, and leaves the windows that hold them out of the "
+            f"{EXTREME_SPREADS:g} spreads, and leaves the windows that hold them out of the "
             f"threshold's and the nearest-code reference's normal windows (scoring does not "
             f"clip: such a reading still scores far out). A glitch or a unit error in the "
             f"baseline?")
@@ -430,11 +431,11 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     train_w = evenly_spaced(train_w, cfg.data.max_train_windows)
     held_raw = _windows(held_parts, w, 1)
     held_w = _training_view(scaler, held_raw)
-    # A window holding a reading clipped at TRAINING_CLIP is no normal window: it is left
+    # A window holding a reading clipped at EXTREME_SPREADS is no normal window: it is left
     # out of the held-out windows, which judge the model and set the threshold (one 1e12
     # glitch in the held-out rows put the threshold at 170 where it was 1.7, and the model
     # flagged nothing), as long as two of them remain; and out of the knn reference below.
-    normal_held = np.abs(held_w).max(axis=(1, 2)) < TRAINING_CLIP
+    normal_held = _unclipped(held_w)
     if normal_held.sum() >= 2 and not normal_held.all():
         held_raw, held_w = held_raw[normal_held], held_w[normal_held]
     say(f"training {cfg.model.kind}/{cfg.model.backbone} on {len(train_w)} windows of "
@@ -519,7 +520,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     train_seconds = time.monotonic() - started
 
     # The knn component's reference: latent codes of evenly spaced training windows.
-    normal_train = np.abs(train_w).max(axis=(1, 2)) < TRAINING_CLIP
+    normal_train = _unclipped(train_w)
     seen = evenly_spaced(train_w[normal_train] if normal_train.any() else train_w, KNN_REFERENCE)
     seen_outputs = raw_outputs(cfg.model.kind, nets, seen)
     reference_codes = seen_outputs.get("latent")

@@ -341,16 +341,12 @@ def table_times(table: Table) -> np.ndarray | None:
     """
     if table.timestamps is None:
         return None
-    from anomaly_gan.stream.events import parse_timestamp
+    from anomaly_gan.stream.events import parse_timestamp_text
 
     out = np.empty(len(table.timestamps), dtype=np.float64)
     for i, raw in enumerate(table.timestamps):
         text = str(raw).strip()
-        try:
-            value: object = float(text)
-        except ValueError:
-            value = text
-        t = parse_timestamp(value)
+        t = parse_timestamp_text(text)
         if t is None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
                             f"not RFC 3339 (2026-01-01T00:00:00Z), epoch seconds or epoch ms")
@@ -358,18 +354,18 @@ def table_times(table: Table) -> np.ndarray | None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
                             f"before {table.where(i - 1)}'s ({clip(str(table.timestamps[i - 1]), 40)!r}): "
                             f"expected rows in time order (windows follow the file's order; "
-                            f"sort it by time){_local_time_hint(value)}")
+                            f"sort it by time){_local_time_hint(text)}")
         out[i] = t
     return out
 
 
-def _local_time_hint(value: object) -> str:
+def _local_time_hint(text: str) -> str:
     """For a stamp without an offset, which is read as UTC: local times repeat an hour when
-    clocks go back, and sorting would interleave the two passes."""
-    if not isinstance(value, str):
+    clocks go back, and sorting would interleave the two passes. (Not for an epoch number.)"""
+    if _is_number(text):
         return ""
     try:
-        naive = datetime.fromisoformat(value).tzinfo is None
+        naive = datetime.fromisoformat(text).tzinfo is None
     except ValueError:
         return ""
     return ("; a stamp without an offset is read as UTC: local times that repeat an hour "

@@ -29,15 +29,11 @@ def _eprint(msg: str) -> None:
 
 def parse_time(text: str, flag: str) -> float:
     """RFC 3339 (``2026-11-01T00:00Z``), epoch seconds or ``now``."""
-    from anomaly_gan.stream.events import parse_timestamp
+    from anomaly_gan.stream.events import parse_timestamp_text
 
     if text == "now":
         return time.time()
-    try:
-        raw: object = float(text)
-    except ValueError:
-        raw = text
-    ts = parse_timestamp(raw)
+    ts = parse_timestamp_text(text)
     if ts is None:
         raise DataError(f"{flag}: expected an RFC 3339 time (e.g. 2026-11-01T00:00Z), epoch "
                         f"seconds or 'now', got {text!r}")

@@ -337,7 +337,7 @@ def read_labels_file(path: str) -> list[Alerted]:
     from pathlib import Path
 
     from anomaly_gan.data.readers import csv_rows
-    from anomaly_gan.stream.events import parse_timestamp
+    from anomaly_gan.stream.events import parse_timestamp_text
 
     rows, lines = csv_rows(Path(path))
     if not rows or [c.strip() for c in rows[0]] != ["entity", "start", "end"]:
@@ -350,20 +350,12 @@ def read_labels_file(path: str) -> list[Alerted]:
         if not row[0].strip():
             raise DataError(f"{path}: line {i}: expected an entity name in the first field, "
                             f"got an empty one")
-        start, end = (parse_timestamp(_number_or_text(c)) for c in row[1:])
+        start, end = (parse_timestamp_text(c) for c in row[1:])
         if start is None or end is None or end < start:
             raise DataError(f"{path}: line {i}: expected start <= end as RFC 3339 or epoch "
                             f"seconds, got {row[1]!r}, {row[2]!r}")
         out.append(Alerted(row[0].strip(), start, end, line=i))
     return out
-
-
-def _number_or_text(text: str) -> object:
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def _iso(ts: float) -> str:

@@ -101,6 +101,21 @@ def parse_timestamp(raw: object) -> float | None:
     return None
 
 
+def parse_timestamp_text(text: str) -> float | None:
+    """:func:`parse_timestamp` of a time written as text (a CSV cell, a command-line value,
+    a labels field): a number is epoch seconds or epoch ms, anything else RFC 3339.
+
+    >>> parse_timestamp_text(" 1767225600000 "), parse_timestamp_text("2026-01-01T00:00Z")
+    (1767225600.0, 1767225600.0)
+    """
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return parse_timestamp(text)
+    return parse_timestamp(number)
+
+
 def _short(value: object, limit: int = 80) -> str:
     """``repr`` of a field for an error message, cut to ``limit`` characters (an int's repr
     is never built when it has more digits than Python allows to convert)."""
