@@ -32,6 +32,23 @@ def test_unreadable_inputs_are_named(tmp_path: Path) -> None:
                                      labels=str(tmp_path / "labels.csv")))
 
 
+def _fake_topic(monkeypatch, n: int, seed: int):
+    """Replace the topic read: every plant entity with ``n`` rows (``rows(n, seed + i)``)
+    and no alerts; returns the rows' times."""
+    import numpy as np
+
+    from anomaly_gan.retrain import run
+    from anomaly_gan.retrain.source import Rows, Segment
+    from tests.retrain.plant import ENTITIES, START_TS, STEP_S, rows
+
+    ts = START_TS + STEP_S * np.arange(n)
+    segments = [Segment(e, ts, rows(n, seed=seed + i)) for i, e in enumerate(ENTITIES)]
+    monkeypatch.setattr(run, "read_event_range", lambda *_a, **_k: Rows(
+        segments, {"kind": "kafka"}, events_read=n * len(ENTITIES), seconds=0.1))
+    monkeypatch.setattr(run, "read_alerts", lambda *_a, **_k: [])
+    return ts
+
+
 # ---------------------------------------------------------------- before the read and training
 # A retrain can run for hours; what would make it fail at the end is found at the start, and a
 # failed retrain leaves the store as it was.
@@ -184,23 +201,16 @@ def test_a_label_in_the_range_naming_no_entity_is_refused_and_one_outside_is_ski
         tmp_path, config_file, monkeypatch, no_training):
     """Incidents outside a topic range are skipped and counted whatever their entity (the
     labels file outlives the entities); one inside names an entity the range must have."""
-    import numpy as np
 
     from anomaly_gan.retrain import run
-    from anomaly_gan.retrain.source import Rows, Segment
     from anomaly_gan.store import ModelStore
     from tests.retrain.conftest import add_version, snapshot
-    from tests.retrain.plant import ENTITIES, START_TS, STEP_S, rows
+    from tests.retrain.plant import STEP_S
     from tests.test_artifacts import untrained_detector
 
     store = ModelStore.open(tmp_path / "store", create=True)
     store.promote(add_version(store, untrained_detector()), verify=False)  # names the features
-    n = 100
-    ts = START_TS + STEP_S * np.arange(n)
-    segments = [Segment(e, ts, rows(n, seed=i)) for i, e in enumerate(ENTITIES)]
-    monkeypatch.setattr(run, "read_event_range", lambda *_a, **_k: Rows(
-        segments, {"kind": "kafka"}, events_read=n * len(ENTITIES), seconds=0.1))
-    monkeypatch.setattr(run, "read_alerts", lambda *_a, **_k: [])
+    ts = _fake_topic(monkeypatch, 100, seed=0)
     labels = tmp_path / "labels.csv"
     labels.write_text(f"entity,start,end\nretired-pump,0,100\npump-1,{ts[10]},{ts[20]}\n"
                       f"pmup-2,{ts[30]},{ts[40]}\n")
@@ -248,20 +258,13 @@ def test_labels_outside_the_range_are_not_checked_and_a_rollback_meanwhile_wins(
     from before the range made every retrain fail the gate with 'no events in the range to
     check it on'. And a retrain promotes only over the version it started from: a rollback
     or promote by an operator while it trained wins (the candidate is kept, not promoted)."""
-    import numpy as np
 
     from anomaly_gan.errors import StoreError
     from anomaly_gan.retrain import run
-    from anomaly_gan.retrain.source import Rows, Segment
     from tests.retrain.conftest import add_version
-    from tests.retrain.plant import ENTITIES, START_TS, STEP_S, rows
+    from tests.retrain.plant import STEP_S
 
-    n = 600
-    ts = START_TS + STEP_S * np.arange(n)
-    segments = [Segment(e, ts, rows(n, seed=30 + i)) for i, e in enumerate(ENTITIES)]
-    monkeypatch.setattr(run, "read_event_range", lambda *_a, **_k: Rows(
-        segments, {"kind": "kafka"}, events_read=n * len(ENTITIES), seconds=0.1))
-    monkeypatch.setattr(run, "read_alerts", lambda *_a, **_k: [])
+    ts = _fake_topic(monkeypatch, 600, seed=30)
     labels = tmp_path / "labels.csv"
     labels.write_text("entity,start,end\npump-1,2026-10-01T00:00Z,2026-10-01T01:00Z\n")
     cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False},
@@ -297,20 +300,13 @@ def test_a_signal_while_the_version_is_saved_and_promoted_waits_for_both(
     """A signal between `store.add` and the promote gave exit 130 with the version kept (or
     with `current` moved): the CLI runs that part in Interrupts.deferred, so a first signal
     lets both finish, and the retrain reports what it did."""
-    import numpy as np
 
     from anomaly_gan.retrain import run
-    from anomaly_gan.retrain.source import Rows, Segment
     from anomaly_gan.runtime import Interrupts
     from anomaly_gan.store import ModelStore
-    from tests.retrain.plant import ENTITIES, START_TS, STEP_S, rows
+    from tests.retrain.plant import STEP_S
 
-    n = 600
-    ts = START_TS + STEP_S * np.arange(n)
-    segments = [Segment(e, ts, rows(n, seed=40 + i)) for i, e in enumerate(ENTITIES)]
-    monkeypatch.setattr(run, "read_event_range", lambda *_a, **_k: Rows(
-        segments, {"kind": "kafka"}, events_read=n * len(ENTITIES), seconds=0.1))
-    monkeypatch.setattr(run, "read_alerts", lambda *_a, **_k: [])
+    ts = _fake_topic(monkeypatch, 600, seed=40)
     stop = Interrupts()
     real_add = ModelStore.add
 
