@@ -393,11 +393,8 @@ class Detector:
         """In the ``flagged`` windows (the ones explained in alerts), a feature with a
         reading beyond :data:`EXTREME_SPREADS` ranks by how far out it lies: the network's
         output is far off for every feature then, and a 1e12 glitch on one sensor was
-        explained by another. (From each feature's largest and smallest reading, and for
-        flagged windows only: normal traffic pays nothing.)"""
-        raw, sc = raw_windows[flagged], self.scaler
-        far = np.maximum(np.abs(np.nanmax(raw, axis=1) - sc.center),
-                         np.abs(np.nanmin(raw, axis=1) - sc.center)) / sc.scale
+        explained by another. (For flagged windows only: normal traffic pays nothing.)"""
+        far = self._farthest(raw_windows[flagged])
         extreme = far > EXTREME_SPREADS
         if not extreme.any():
             return contributions
@@ -407,6 +404,14 @@ class Detector:
         top = np.nanmax(np.where(np.isfinite(mine), np.abs(mine), 0.0), axis=1, keepdims=True)
         contributions[flagged] = np.where(extreme, top + far, mine)
         return contributions
+
+    def _farthest(self, raw_windows: np.ndarray) -> np.ndarray:
+        """``(n, F)``: how far out, in spreads of the training rows, each feature's most
+        extreme reading in each window lies (from its largest and smallest reading: no
+        ``(n, W, F)`` temporary)."""
+        sc = self.scaler
+        return np.maximum(np.abs(np.nanmax(raw_windows, axis=1) - sc.center),
+                          np.abs(np.nanmin(raw_windows, axis=1) - sc.center)) / sc.scale
 
     def _unscorable(self, raw_windows: np.ndarray, rows: np.ndarray, score: np.ndarray,
                     contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -421,7 +426,7 @@ class Detector:
         by how far out, in spreads of the training rows, their most extreme value lies.
         """
         score = np.where(rows, np.inf, score)
-        far = self.scaler.spreads(raw_windows[rows]).max(axis=1)
+        far = self._farthest(raw_windows[rows])
         contributions = np.array(contributions, dtype=np.float64)
         contributions[rows] = far
         return score, contributions
