@@ -68,32 +68,51 @@ Locate = Callable[[int, int, int], str]
 
 
 def check_scaled_range(series: Sequence[np.ndarray], scaler: Scaler,
-                       feature_names: Sequence[str], locate: Locate | None = None) -> None:
+                       feature_names: Sequence[str], locate: Locate | None = None) -> str | None:
     """Raise :class:`DataError` for the first value more than :data:`MAX_SCALED` spreads
     from its feature's centre. Such a value (a sentinel like 1e39, a unit error) overflows
     float32 in training. ``locate(series, row, column)`` names the cell (default: series,
-    row and feature).
+    row and feature). Returns a ``note:`` on the values training clips
+    (:data:`EXTREME_SPREADS`, see :func:`_training_view`), naming the first, or None.
 
     >>> from anomaly_gan.data.scaling import fit_scaler
     >>> x = np.array([[0.0], [1.0], [2.0], [3.0]])
     >>> check_scaled_range([x], fit_scaler(x), ["temp"])
+    >>> print(check_scaled_range([np.vstack([x, [[1e12]]])], fit_scaler(x), ["temp"])[:98])
+    note: 1 value(s) lie more than 10000 times their feature's spread from its centre, first series 0,
     >>> check_scaled_range([np.array([[1.0], [1e39]])], fit_scaler(x), ["temp"])
     Traceback (most recent call last):
     anomaly_gan.errors.DataError: series 0, row 2, feature 'temp': 1e+39 lies 6.67e+38 times the feature's spread (1.5, data.scaler robust) from its centre (1.5); training computes in float32 and overflows beyond 1e+18 (a sentinel value, a unit error, or a row to drop?)
     """
+    def cell(i: int, row: int, col: int) -> str:
+        return (locate(i, row, col) if locate is not None
+                else f"series {i}, row {row + 1}, feature {brief(feature_names[col])}")
+
+    clipped, first = 0, ""
     for i, s in enumerate(series):
         spreads = scaler.spreads(s)
         far = spreads > MAX_SCALED
-        if not far.any():
-            continue
-        row, col = (int(v) for v in np.argwhere(far)[0])
-        at = (locate(i, row, col) if locate is not None
-              else f"series {i}, row {row + 1}, feature {brief(feature_names[col])}")
-        raise DataError(
-            f"{at}: {s[row, col]:g} lies {spreads[row, col]:.3g} times the feature's spread "
-            f"({scaler.scale[col]:.3g}, data.scaler {scaler.method}) from its centre "
-            f"({scaler.center[col]:.3g}); training computes in float32 and overflows beyond "
-            f"{MAX_SCALED:g} (a sentinel value, a unit error, or a row to drop?)")
+        if far.any():
+            row, col = (int(v) for v in np.argwhere(far)[0])
+            raise DataError(
+                f"{cell(i, row, col)}: {s[row, col]:g} lies {spreads[row, col]:.3g} times the "
+                f"feature's spread ({scaler.scale[col]:.3g}, data.scaler {scaler.method}) from "
+                f"its centre ({scaler.center[col]:.3g}); training computes in float32 and "
+                f"overflows beyond {MAX_SCALED:g} (a sentinel value, a unit error, or a row to "
+                f"drop?)")
+        extreme = spreads > EXTREME_SPREADS
+        clipped += int(extreme.sum())
+        if not first and extreme.any():
+            row, col = (int(v) for v in np.argwhere(extreme)[0])
+            first = f"{cell(i, row, col)} ({s[row, col]:g})"
+    if not clipped:
+        return None
+    return (f"note: {clipped} value(s) lie more than {EXTREME_SPREADS:g} times their "
+            f"feature's spread from its centre, first {first}; training sees them at "
+            f"{EXTREME_SPREADS:g} spreads, and leaves the windows that hold them out of the "
+            f"threshold's and the nearest-code reference's normal windows (scoring does not "
+            f"clip: such a reading still scores far out). A glitch or a unit error in the "
+            f"baseline?")
 
 
 def _training_view(scaler: Scaler, values: np.ndarray) -> np.ndarray:
@@ -106,34 +125,6 @@ def _training_view(scaler: Scaler, values: np.ndarray) -> np.ndarray:
 def _unclipped(windows: np.ndarray) -> np.ndarray:
     """Which of :func:`_training_view`'s ``(n, W, F)`` windows hold no clipped value."""
     return np.abs(windows).max(axis=(1, 2)) < EXTREME_SPREADS
-
-
-def _clipped_note(series: Sequence[np.ndarray], scaler: Scaler, feature_names: Sequence[str],
-                  locate: Locate | None = None) -> str | None:
-    """A ``note:`` on the values training clips (:data:`EXTREME_SPREADS`), naming the first.
-
-    >>> from anomaly_gan.data.scaling import fit_scaler
-    >>> x = np.array([[0.0], [1.0], [2.0], [3.0], [1e12]])
-    >>> print(_clipped_note([x], fit_scaler(x), ["temp"])[:98])
-    note: 1 value(s) lie more than 10000 times their feature's spread from its centre, first series 0,
-    """
-    count, first = 0, None
-    for i, s in enumerate(series):
-        far = scaler.spreads(s) > EXTREME_SPREADS
-        count += int(far.sum())
-        if first is None and far.any():
-            row, col = (int(v) for v in np.argwhere(far)[0])
-            first = (locate(i, row, col) if locate is not None
-                     else f"series {i}, row {row + 1}, feature {brief(feature_names[col])}")
-            value = s[row, col]
-    if first is None:
-        return None
-    return (f"note: {count} value(s) lie more than {EXTREME_SPREADS:g} times their feature's "
-            f"spread from its centre, first {first} ({value:g}); training sees them at "
-            f"{EXTREME_SPREADS:g} spreads, and leaves the windows that hold them out of the "
-            f"threshold's and the nearest-code reference's normal windows (scoring does not "
-            f"clip: such a reading still scores far out). A glitch or a unit error in the "
-            f"baseline?")
 
 
 def data_hash(series: Sequence[np.ndarray]) -> str:
@@ -423,8 +414,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                                            run_entities)
     train_rows = np.concatenate(train_parts)
     scaler = fit_scaler(train_rows, cfg.data.scaler)
-    check_scaled_range(series, scaler, feature_names, locate)
-    clipped = _clipped_note(series, scaler, feature_names, locate)
+    clipped = check_scaled_range(series, scaler, feature_names, locate)
     if clipped:
         say(clipped)
     train_w = _windows([_training_view(scaler, s) for s in train_parts], w, cfg.data.stride)
