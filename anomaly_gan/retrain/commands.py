@@ -16,6 +16,7 @@ import time
 
 from anomaly_gan.errors import DataError
 from anomaly_gan.runtime import Interrupts
+from anomaly_gan.stream.alerts import iso_utc
 
 __all__ = ["cmd_models", "cmd_retrain", "register"]
 
@@ -52,8 +53,6 @@ def last_range(text: str, end: float) -> float:
     """The start of ``--last TEXT`` ending at ``end`` (epoch seconds, never before 1970)."""
     start = end - parse_duration(text)
     if not start >= 0:  # also a duration too large to be a number
-        from anomaly_gan.stream.alerts import iso_utc
-
         raise DataError(f"--last: {text!r} before {iso_utc(end)} reaches back before "
                         f"1970-01-01T00:00Z; expected a shorter duration")
     return start

@@ -24,6 +24,7 @@ import numpy as np
 from anomaly_gan.config import GateConfig
 from anomaly_gan.retrain.source import Alerted, Segment
 from anomaly_gan.store import health_of
+from anomaly_gan.stream.alerts import iso_utc
 
 __all__ = ["evaluate_gate", "window_flags"]
 
@@ -49,8 +50,6 @@ def _false_alarms(detector: Any, holdout: Sequence[Segment]) -> tuple[int, int]:
 def _periods(detector: Any, segments: Sequence[Segment], periods: Sequence[Alerted]
              ) -> list[dict[str, Any]]:
     """Windows ending inside each period, and how many the detector flags."""
-    from anomaly_gan.stream.alerts import iso_utc
-
     by_entity: dict[str, list[Segment]] = {}
     for s in segments:
         by_entity.setdefault(s.entity, []).append(s)

@@ -31,6 +31,7 @@ import numpy as np
 from anomaly_gan.config import Config
 from anomaly_gan.errors import DataError
 from anomaly_gan.retrain.source import Rows, Segment
+from anomaly_gan.stream.alerts import iso_utc
 
 if TYPE_CHECKING:
     from anomaly_gan.artifacts import BundleInfo
@@ -135,7 +136,6 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     from anomaly_gan.logs.events import parser_from_config
     from anomaly_gan.logs.offline import latest_allowed
     from anomaly_gan.retrain.source import read_topic_range
-    from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.events import InvalidEvent
 
     assert cfg.logs is not None

@@ -32,6 +32,7 @@ from anomaly_gan.retrain.source import (
 )
 from anomaly_gan.runtime import import_tensorflow_quietly
 from anomaly_gan.store import ModelStore
+from anomaly_gan.stream.alerts import iso_utc
 
 __all__ = ["EXIT_REJECTED", "RetrainRequest", "RetrainResult", "check_request", "retrain",
            "warm_start"]
@@ -91,8 +92,6 @@ def check_request(req: RetrainRequest) -> None:
     if req.start is None or req.end is None:
         raise DataError("retrain: a range needs both --from and --to")
     if req.start >= req.end:
-        from anomaly_gan.stream.alerts import iso_utc
-
         raise DataError(f"retrain: --from {iso_utc(req.start)} is not before --to "
                         f"{iso_utc(req.end)}")
 
@@ -160,15 +159,15 @@ def _check_label_times(path: str, labels: Sequence[Alerted], rows: Rows, where: 
         lo, hi = span[a.entity]
         if a.end_ts < lo or a.start_ts > hi:
             raise DataError(f"{path}: line {a.line}: the incident of {brief(a.entity)} from "
-                            f"{_iso(a.start_ts)} to {_iso(a.end_ts)} lies outside its rows in "
-                            f"{where} ({_iso(lo)} to {_iso(hi)}); expected an incident within "
+                            f"{iso_utc(a.start_ts)} to {iso_utc(a.end_ts)} lies outside its rows in "
+                            f"{where} ({iso_utc(lo)} to {iso_utc(hi)}); expected an incident within "
                             f"the data")
         ends = sum(int(((s.ts[window - 1:] >= a.start_ts) & (s.ts[window - 1:] <= a.end_ts)).sum())
                    for s in rows.segments if s.entity == a.entity)
         if not ends:
             raise DataError(f"{path}: line {a.line}: no window of data.window {window} rows "
                             f"ends inside the incident of {brief(a.entity)} from "
-                            f"{_iso(a.start_ts)} to {_iso(a.end_ts)} (windows end on a file's "
+                            f"{iso_utc(a.start_ts)} to {iso_utc(a.end_ts)} (windows end on a file's "
                             f"row {window} onwards), so the gate could not check it; expected "
                             f"an incident that holds a window's last row")
 
@@ -227,12 +226,12 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
                             f"trained from a file (--data), which also names the features")
         names = info.feature_names
         assert req.start is not None and req.end is not None
-        say(f"[read] {cfg.serve.kafka.input_topic} from {_iso(req.start)} to {_iso(req.end)}")
+        say(f"[read] {cfg.serve.kafka.input_topic} from {iso_utc(req.start)} to {iso_utc(req.end)}")
         if cfg.logs is not None:
             rows, log_model = read_log_range_rows(cfg, info, req.start, req.end, say)
         else:
             rows = read_event_range(cfg, names, req.start, req.end, say)
-        topic, span = cfg.serve.kafka.input_topic, f"{_iso(req.start)} and {_iso(req.end)}"
+        topic, span = cfg.serve.kafka.input_topic, f"{iso_utc(req.start)} and {iso_utc(req.end)}"
         if rows.events_read == 0:
             raise DataError(f"topic {topic!r}: no events between {span}")
         where = f"topic {topic!r} between {span}"
@@ -271,9 +270,10 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     sel = select_rows(rows.segments, alerted, margin=cfg.retrain.alert_margin_seconds,
                       window=w, over=over, labelled=labels)
     g = cfg.retrain.gate
-    train, holdout, cutoff = split_holdout(sel.pieces, g.holdout_fraction, w, rows.timed)
+    train, holdout, cutoff = split_holdout(sel.pieces, g.holdout_fraction, w, rows.timed,
+                                           covered=[(s.ts[0], s.ts[-1]) for s in rows.segments])
     selection = sel.report()
-    selection["holdout_from"] = _iso(cutoff) if np.isfinite(cutoff) else None
+    selection["holdout_from"] = iso_utc(cutoff) if np.isfinite(cutoff) else None
     selection["train_rows"] = sum(len(p) for p in train)
     selection["holdout_rows"] = sum(len(p) for p in holdout)
     ex_r, ex_w = selection["rows_excluded"], selection["windows_excluded"]
@@ -359,12 +359,6 @@ def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: 
     return RetrainResult(0 if report["passed"] else EXIT_REJECTED, version, promoted,
                          {"version": version, "promoted": promoted, "lineage": det.metadata["lineage"],
                           "gate": report})
-
-
-def _iso(ts: float) -> str:
-    from anomaly_gan.stream.alerts import iso_utc
-
-    return iso_utc(ts)
 
 
 def _fmt(x: float | None) -> str:

@@ -10,8 +10,9 @@ Left out, in this order (a row is counted under the first reason that applies):
   ends (a spike at row t flags the windows ending at t .. t+W-1: rows t .. t+W-1 go);
 - ``too_short``: what remains of a segment in pieces too short to train on (< 2 windows).
 
-The kept rows are then split in time: the newest ``holdout_fraction`` of the range is held
-out for the gate, the rest trains the candidate.
+The kept rows are then split in time: the newest ``holdout_fraction`` of the time the data
+covers (gaps with no data do not count) is held out for the gate, the rest trains the
+candidate.
 
 >>> import numpy as np
 >>> s = Segment("a", np.arange(10.0), np.zeros((10, 1)))
@@ -30,7 +31,8 @@ import numpy as np
 
 from anomaly_gan.retrain.source import Alerted, Segment
 
-__all__ = ["Selection", "exclusion_mask", "runs", "select_rows", "split_holdout"]
+__all__ = ["Selection", "exclusion_mask", "newest_share_start", "runs", "select_rows",
+           "split_holdout"]
 
 REASONS = ("alerted", "labelled", "over_threshold", "too_short")
 
@@ -135,11 +137,43 @@ def select_rows(segments: Sequence[Segment], alerted: Sequence[Alerted], *, marg
     return sel
 
 
+def newest_share_start(spans: Sequence[tuple[float, float]], fraction: float) -> float:
+    """The time from which the newest ``fraction`` of the time covered by ``spans`` (``(first,
+    last)`` times of the segments read) begins. Gaps with no data do not count: two days
+    of data ten days apart hold out the newest 20% of the two days, not the newest 20% of
+    twelve, which is the whole of the second day (half the rows).
+
+    >>> newest_share_start([(0.0, 100.0)], 0.2)
+    80.0
+    >>> newest_share_start([(0.0, 100.0), (1000.0, 1100.0), (50.0, 60.0)], 0.2)
+    1060.0
+    """
+    merged: list[list[float]] = []
+    for a, b in sorted((float(a), float(b)) for a, b in spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    if not merged:
+        return float("nan")
+    want = fraction * sum(b - a for a, b in merged)
+    for a, b in reversed(merged):
+        if b - a >= want:
+            return b - want
+        want -= b - a
+    return merged[0][0]
+
+
 def split_holdout(pieces: Sequence[Segment], fraction: float, window: int,
-                  timed: bool = True) -> tuple[list[Segment], list[Segment], float]:
-    """``(train, holdout, cutoff)``: rows at or after ``cutoff`` (the newest ``fraction`` of
-    the kept time span) are held out. Train pieces keep >= 2 windows of rows, held-out
-    pieces >= 1 window; shorter remainders are dropped.
+                  timed: bool = True,
+                  covered: Sequence[tuple[float, float]] | None = None,
+                  ) -> tuple[list[Segment], list[Segment], float]:
+    """``(train, holdout, cutoff)``: rows at or after ``cutoff`` (where the newest
+    ``fraction`` of the time covered begins, :func:`newest_share_start`) are held out.
+    ``covered``: the ``(first, last)`` times of the segments read, before any rows were
+    excluded (so that an incident cut out of the newest rows does not push the held-out
+    part further back); by default the pieces' own. Train pieces keep >= 2 windows of
+    rows, held-out pieces >= 1 window; shorter remainders are dropped.
 
     Without clock times (``timed`` False: a row's time is its index in its file or
     entity) one cutoff would compare unrelated counters, and a short file would hold out
@@ -154,9 +188,8 @@ def split_holdout(pieces: Sequence[Segment], fraction: float, window: int,
     """
     if not pieces:
         return [], [], float("nan")
-    t0 = min(float(p.ts[0]) for p in pieces)
-    t1 = max(float(p.ts[-1]) for p in pieces)
-    cutoff = t1 - fraction * (t1 - t0) if timed else float("nan")
+    spans = covered if covered is not None else [(p.ts[0], p.ts[-1]) for p in pieces]
+    cutoff = newest_share_start(spans, fraction) if timed else float("nan")
     train, held = [], []
     for p in pieces:
         k = (int(np.searchsorted(p.ts, cutoff, side="left")) if timed

@@ -31,6 +31,7 @@ import numpy as np
 
 from anomaly_gan.config import Config, KafkaConfig, StreamWindowConfig
 from anomaly_gan.errors import DataError, clip
+from anomaly_gan.stream.alerts import iso_utc
 
 __all__ = [
     "Alerted",
@@ -275,8 +276,8 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
                      on_progress)
     segments = builder.finish()
     seconds = time.monotonic() - t0
-    return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": _iso(start),
-                           "to": _iso(end)},
+    return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
+                           "to": iso_utc(end)},
                 events_read=builder.events, invalid=dict(builder.invalid), late=builder.late,
                 seconds=seconds)
 
@@ -356,12 +357,6 @@ def read_labels_file(path: str) -> list[Alerted]:
                             f"seconds, got {row[1]!r}, {row[2]!r}")
         out.append(Alerted(row[0].strip(), start, end, line=i))
     return out
-
-
-def _iso(ts: float) -> str:
-    from anomaly_gan.stream.alerts import iso_utc
-
-    return iso_utc(ts)
 
 
 def feed(builder: SegmentBuilder, records: Iterable[tuple[Any, int, bytes]]) -> list[Segment]:

@@ -43,6 +43,29 @@ def test_holdout_is_the_newest_share_of_the_range():
     assert [len(p) for p in train] == [88, 28] and [len(p) for p in held] == [12, 22]
 
 
+
+def test_holdout_counts_the_time_covered_not_the_gaps_between_files():
+    """Two files of one entity ten days apart: the newest 20% of the twelve-day span was
+    the whole second file, half the rows. Now it is the newest 20% of the two days."""
+    day = 86_400.0
+    first, second = (Segment("a", t0 + np.linspace(0.0, day, 1000), np.zeros((1000, 1)))
+                     for t0 in (0.0, 11 * day))
+    train, held, cutoff = split_holdout([first, second], 0.2, W,
+                                        covered=[(first.ts[0], first.ts[-1]),
+                                                 (second.ts[0], second.ts[-1])])
+    assert cutoff == 12 * day - 0.4 * day  # 20% of the 2,000 rows, all from the second file
+    assert [len(p) for p in held] == [400] and [len(p) for p in train] == [1000, 600]
+
+
+def test_rows_left_out_of_the_newest_part_do_not_push_the_holdout_back():
+    """The share is of the time the rows read cover: an incident cut out of the newest
+    rows leaves the cutoff where it was (a share of the kept rows held out more of a new
+    normal, and the retrained model learned less of it)."""
+    sel = select_rows([seg(100)], [Alerted("a", 85.0, 89.0)], margin=0.0, window=W, over=[None])
+    train, held, cutoff = split_holdout(sel.pieces, 0.2, W, covered=[(0.0, 99.0)])
+    assert cutoff == 99.0 - 0.2 * 99.0 and [len(p) for p in train] == [80]
+    assert [(float(p.ts[0]), float(p.ts[-1])) for p in held] == [(80.0, 84.0), (90.0, 99.0)]
+
 def test_labelled_incidents_are_left_out_of_the_baseline():
     """Rows inside an incident of --labels were trained on wherever the current model had
     not alerted on them (always, with no current model): the candidate learned the fault
