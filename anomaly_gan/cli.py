@@ -513,7 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score; a log file for a logs model")
     p.add_argument("--labels", required=True,
-                   help="one 0/1 per data row (per non-empty line of a log file)")
+                   help="one 0/1 or true/false per data row (per non-empty line of a log "
+                        "file)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", help="also write the figure to this file; its extension picks "
                    "the format (.png, .pdf, .svg, ...)")
@@ -523,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="figure: top features, score vs threshold, labels")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True, help="CSV/Parquet file to score and draw")
-    p.add_argument("--labels", help="optional 0/1 per data row, drawn as shaded spans")
+    p.add_argument("--labels", help="optional 0/1 or true/false per data row, drawn as shaded "
+                   "spans")
     p.add_argument("--out", required=True, help="figure to write (replaced atomically); its "
                    "extension picks the format (.png, .pdf, .svg, ...)")
     _add_nan_policy(p)

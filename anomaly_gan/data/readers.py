@@ -15,7 +15,7 @@ import csv
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,6 +78,15 @@ def _number(text: str) -> float | None:
 MISSING_CELLS = frozenset({"na", "n/a", "null", "none", "#n/a"})
 
 
+#: Label cells read as 1/0 (compared lower-cased): pandas and SQL exports write booleans so.
+BOOLEAN_CELLS = {"true": 1.0, "false": 0.0}
+
+
+def _label_number(text: str) -> float | None:
+    """A labels file's cell: a CSV number, or ``true``/``false`` (any case) as 1/0."""
+    return BOOLEAN_CELLS.get(text.lower(), _number(text))
+
+
 def _is_missing(text: str) -> bool:
     return not text or text.lower() in MISSING_CELLS
 
@@ -133,18 +142,19 @@ def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int
     return None
 
 
-def _is_header(cells: Sequence[str], path: Path) -> bool:
+def _is_header(cells: Sequence[str], path: Path,
+               number: Callable[[str], float | None] = _number) -> bool:
     """A first row of names is a header, one of numbers (or empty cells) is data; a row
-    mixing both is refused rather than guessed."""
+    mixing both is refused rather than guessed. ``number`` reads a cell (None: a name)."""
     filled = [c for c in cells if not _is_missing(c)]
-    numeric = [_is_number(c) for c in filled]
+    numeric = [number(c) is not None for c in filled]
     if all(numeric):
         return False
     if not any(numeric) and len(filled) == len(cells):
         return True
     if any(numeric):
-        j = next(i for i, c in enumerate(cells) if not _is_missing(c) and not _is_number(c))
-        k = next(i for i, c in enumerate(cells) if not _is_missing(c) and _is_number(c))
+        j = next(i for i, c in enumerate(cells) if not _is_missing(c) and number(c) is None)
+        k = next(i for i, c in enumerate(cells) if not _is_missing(c) and number(c) is not None)
         raise DataError(
             f"{path}: line 1: mixes names and numbers (column {j + 1} is {brief(cells[j])}, "
             f"column {k + 1} is {brief(cells[k])}); expected a header of column names or a "
@@ -195,7 +205,8 @@ def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
         yield line
 
 
-def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto") -> Table:
+def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto",
+              number: Callable[[str], float | None] = _number) -> Table:
     rows, lines = csv_rows(path)
     if not rows:
         raise DataError(f"{path}: file is empty (expected a CSV of numeric rows)")
@@ -208,7 +219,7 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
     elif header_rule == "none":
         has_header = False
     else:
-        has_header = _is_header(first, path)
+        has_header = _is_header(first, path, number)
     if has_header:
         header, body, body_lines = first, rows[1:], lines[1:]
         ts_col = _pick_timestamp(header, timestamp_column, str(path))
@@ -238,9 +249,9 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
                             f"{_hint(header[0] if len(header) == 1 else '', '')}")
         for j, c in enumerate(feature_cols):
             cell = row[c].strip()
-            number = math.nan if _is_missing(cell) else _number(cell)
-            if number is not None:
-                values[r, j] = number
+            value = math.nan if _is_missing(cell) else number(cell)
+            if value is not None:
+                values[r, j] = value
             else:
                 col = brief(names[j]) if has_header else str(c + 1)
                 raise DataError(
@@ -312,13 +323,15 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
 
 
 def read_table(path: str | Path, timestamp_column: str | None = None,
-               header: str = "auto") -> Table:
+               header: str = "auto", booleans: bool = False) -> Table:
     """Read a CSV (header or headerless numeric; ``header``: ``auto``, ``names`` or
-    ``none``, see ``data.header``) or, with pyarrow, a Parquet file."""
+    ``none``, see ``data.header``) or, with pyarrow, a Parquet file. With ``booleans``,
+    CSV cells ``true``/``false`` (any case, :data:`BOOLEAN_CELLS`) are 1/0, as in a labels
+    file, and a first row of them is data."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(p, timestamp_column)
-    return _read_csv(p, timestamp_column, header)
+    return _read_csv(p, timestamp_column, header, _label_number if booleans else _number)
 
 
 def table_times(table: Table) -> np.ndarray | None:
@@ -476,11 +489,12 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
 
 
 def read_labels(path: str | Path, rows: int | None = None, per: str = "data row") -> np.ndarray:
-    """Read 0/1 labels, one per data row (headerless, or with a one-line header).
+    """Read 0/1 labels, one per data row (headerless, or with a one-line header);
+    ``true``/``false`` (any case) are 1/0.
 
     With a multi-column file, the column named ``label`` (or ``is_anomaly``) is used.
     """
-    table = read_table(path)
+    table = read_table(path, booleans=True)
     values = table.values
     if values.shape[1] > 1:
         names = [n.lower() for n in table.feature_names]

@@ -74,6 +74,19 @@ def test_labels(tmp_path):
         read_labels(write(tmp_path, "0\n1\n", "m.csv"), rows=5)
 
 
+def test_labels_written_true_false_are_1_0_and_the_first_is_no_header(tmp_path):
+    """pandas writes booleans True/False: the first was taken for a header, so one label
+    was lost (``false`` then ``1``, ``0``) or the second line was 'not a number'."""
+    for text in ("true\nfalse\ntrue\n", "True\nFALSE\nTrue\n", "false\n1\n0\n"):
+        labels = read_labels(write(tmp_path, text), rows=3)
+        np.testing.assert_array_equal(labels, [int(c[0] in "tT1") for c in text.split()])
+    np.testing.assert_array_equal(read_labels(write(tmp_path, "label\ntrue\n0\n"), rows=2), [1, 0])
+    np.testing.assert_array_equal(read_labels(write(tmp_path, "ts,label\n1,false\n2,True\n")),
+                                  [0, 1])
+    with pytest.raises(DataError, match="line 2, column 'a': not a number: 'true'"):
+        read_table(write(tmp_path, "a\ntrue\n"))  # data files: no change
+
+
 def test_parquet_round_trip(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
