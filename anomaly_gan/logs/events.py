@@ -63,7 +63,7 @@ from anomaly_gan.stream.events import (
 
 __all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "parser_from_config"]
 
-LOG_INVALID_REASONS = ("bad_json", "not_object", "missing_field", "bad_timestamp",
+LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "bad_timestamp",
                        "future_timestamp", "oversized", *LOG_REASONS)
 
 EXAMPLE_CHARS = 2000

@@ -33,6 +33,7 @@ __all__ = ["INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event", "Event
            "check_entity", "parse_timestamp"]
 
 INVALID_REASONS = (
+    "not_utf8",
     "bad_json",
     "not_object",
     "missing_field",
@@ -45,8 +46,8 @@ INVALID_REASONS = (
     "future_timestamp",
     "unprocessable",  # handling the record raised an unexpected error (a bug: report it)
 )
-# The further reasons of log lines (anomaly_gan.logs.events), for a logs model.
-LOG_REASONS = ("not_utf8", "no_match")
+# The further reason of log lines (anomaly_gan.logs.events), for a logs model.
+LOG_REASONS = ("no_match",)
 
 MAX_ENTITY_BYTES = 512  # serve.windows.max_entity_bytes' default
 _MS_THRESHOLD = 1e11
@@ -168,7 +169,9 @@ class EventParser:
                                              f"{self.max_event_bytes}")
         try:
             obj = _decode(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:  # a UTF-16 byte-order mark too: JSON is UTF-8
+            return InvalidEvent("not_utf8", f"not UTF-8: {exc}")
+        except ValueError as exc:
             return InvalidEvent("bad_json", f"not valid JSON: {exc}")
         except RecursionError:
             return InvalidEvent("bad_json", "JSON nested too deeply")

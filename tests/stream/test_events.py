@@ -45,7 +45,9 @@ def test_timestamp_forms(ts, expected):
 
 @pytest.mark.parametrize("raw, reason", [
     (b"{not json", "bad_json"),
-    (b"\xff\xfe", "bad_json"),
+    (b"\xff\xfe", "not_utf8"),
+    ("{}".encode("utf-16"), "not_utf8"),  # UTF-16: a byte-order mark, 2 bytes a character
+    (b'{"entity": "p\xe9", "ts": 1, "values": [1, 2]}', "not_utf8"),  # Latin-1
     (None, "bad_json"),
     (b"[1, 2]", "not_object"),
     (b'"text"', "not_object"),

@@ -135,6 +135,7 @@ def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, sta
     f = list(det.feature_names)
     ok = {"entity": "p", "ts": 1, "values": [1.0] * len(f)}
     bad = {
+        "not_utf8": json.dumps(ok).encode("utf-16"),  # starts with the BOM b"\xff\xfe"
         "bad_json": b"{nope",
         "not_object": b"[1, 2, 3]",
         "missing_field": json.dumps({"entity": "p", "values": ok["values"]}).encode(),
