@@ -36,7 +36,7 @@ Buckets (docs/logs.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -155,10 +155,12 @@ class CountBuckets:
 
     # ------------------------------------------------------------------ lines
 
-    def add(self, entity: str, ts: float | None, feature: int, key: Key, line: str,
-            is_error: bool, offset: tuple[Hashable, int] | None = None,
-            mark: bool = False) -> list[BucketRow]:
-        """Count one classified line (``feature``: its column; ``key``: its template)."""
+    def add(self, entity: str, ts: float | None, feature: int, key: Key,
+            line: str | Callable[[], str], is_error: bool,
+            offset: tuple[Hashable, int] | None = None, mark: bool = False) -> list[BucketRow]:
+        """Count one classified line (``feature``: its column; ``key``: its template).
+        ``line`` is its example text, or a function that makes it: called only when the
+        bucket keeps the example (``example_lines`` a template, none of a late line)."""
         out: list[BucketRow] = []
         if self.bucket_seconds is not None:
             assert ts is not None
@@ -187,8 +189,9 @@ class CountBuckets:
             self._open[entity] = _Open(self.n_counts, ob.index + 1)
         return out
 
-    def _count(self, ob: _Open, ts: float | None, feature: int, key: Key, line: str,
-               is_error: bool, offset: tuple[Hashable, int] | None) -> None:
+    def _count(self, ob: _Open, ts: float | None, feature: int, key: Key,
+               line: str | Callable[[], str], is_error: bool,
+               offset: tuple[Hashable, int] | None) -> None:
         ob.counts[feature] += 1.0
         ob.lines += 1
         if is_error:
@@ -205,11 +208,10 @@ class CountBuckets:
             key = NEW_OVERFLOW
             d = ob.detail.get(key)
         if d is None:
-            ob.detail[key] = [1, [line] if self.example_lines else []]
-        else:
-            d[0] += 1
-            if len(d[1]) < self.example_lines:
-                d[1].append(line)
+            d = ob.detail[key] = [0, []]
+        d[0] += 1
+        if len(d[1]) < self.example_lines:
+            d[1].append(line if isinstance(line, str) else line())
 
     def advance(self, ts: float) -> list[BucketRow]:
         """Move the watermark to ``ts`` (time mode): every bucket that ended more than

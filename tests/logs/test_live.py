@@ -70,6 +70,31 @@ def test_a_multi_line_event_counts_under_its_first_line_and_shows_its_trace(feed
     assert top["examples"][0] == f"disk full on /dev/sda0\n{trace}"
 
 
+def test_an_example_line_is_made_only_for_the_lines_a_bucket_keeps(feed, monkeypatch):
+    """Every line's example (message and trace, cut at 2,000 characters) was made, though a
+    bucket keeps logs.example_lines (3) of a template and none of a late line."""
+    made = []
+    example = LogEvent.example
+
+    def counted(ev):
+        made.append(ev.message)
+        return example.fget(ev)
+
+    monkeypatch.setattr(LogEvent, "example", property(counted))
+    trace = "java.io.IOException: disk full\n" + "\tat Store.write(Store.java:7)\n" * 200
+    for i in range(50):
+        feed.add(LogEvent("a", 1.0 + i / 10, "ERROR", f"disk full on /dev/sda{i}", trace),
+                 "p0", i)
+    rows = feed.add(line("a", 12.0), "p0", 50)
+    feed.add(line("a", 1.0), "p0", 51)  # late: its bucket has closed
+    assert made == [f"disk full on /dev/sda{i}" for i in range(3)] + ["GET /a/9 200"]
+    assert feed.late == 1
+    top = feed.explain("a", rows[-1].end_ts, limit=1)[0]
+    assert top["observed"] == 50
+    kept = [LogEvent("a", 1.0, "ERROR", f"disk full on /dev/sda{i}", trace) for i in range(3)]
+    assert top["examples"] == [example.fget(ev) for ev in kept]
+
+
 def test_entities_are_bounded_and_moves_or_revokes_forget_them(feed):
     feed.add(line("a", 1.0), "p0", 1)
     feed.add(line("b", 1.0), "p0", 2)
