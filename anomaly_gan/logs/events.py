@@ -22,7 +22,7 @@ A record whose text spans several lines (a stack trace that a log shipper's mult
 setting joined to its event, or a JSON ``message`` with line breaks) is one event: its
 first line is matched by ``logs.regex`` (``message`` alone, for JSON) and becomes the
 template; the lines after it are the event's :attr:`LogEvent.continuation`, shown with it
-in alerts' example lines (:attr:`LogEvent.example`). Matched whole, the regex's ``.*``
+in alerts' example lines (:meth:`LogEvent.example`). Matched whole, the regex's ``.*``
 stopped at the first line break and the record went to the dead-letter topic as
 ``no_match``: the error events that carry a trace were the ones not counted.
 
@@ -104,14 +104,13 @@ class LogEvent:
     message: str  # the first line of the event's message: what its template is mined from
     continuation: str = ""  # the lines after the first (a stack trace), or ""
 
-    @property
     def example(self) -> str:
         """The event's text for explanations: the message and its continuation, at most
         :data:`EXAMPLE_CHARS` characters (a 64 KiB trace in each of an alert's example
         lines would make the alert too large to publish).
 
         >>> ev = LogEvent("a", None, "", "x" * 5000)
-        >>> len(ev.example), ev.example[-25:]
+        >>> len(ev.example()), ev.example()[-25:]
         (2025, ' [cut at 2000 characters]')
         """
         text = f"{self.message}\n{self.continuation}" if self.continuation else self.message

@@ -108,7 +108,7 @@ class LogFeed:
         if buckets is None:
             buckets = self._buckets[partition] = self.model.buckets(self.lateness)
         # the example (message and trace, up to 2,000 characters) only if the bucket keeps it
-        rows = buckets.add(ev.entity, ev.ts, col, key, lambda: ev.example,
+        rows = buckets.add(ev.entity, ev.ts, col, key, ev.example,
                            self.model.is_error(ev.level), offset=(partition, offset))
         for row in rows:
             recent = self._recent.get(row.entity)

@@ -44,7 +44,7 @@ def test_a_multi_line_record_is_one_event_templated_by_its_first_line():
                  b"java.lang.NullPointerException: card\n\tat Pay.run(Pay.java:42)\n")
     assert ev == LogEvent("checkout-svc", 1767225610.0, "ERROR", "payment failed",
                           "java.lang.NullPointerException: card\n\tat Pay.run(Pay.java:42)")
-    assert ev.example == ("payment failed\njava.lang.NullPointerException: card\n"
+    assert ev.example() == ("payment failed\njava.lang.NullPointerException: card\n"
                           "\tat Pay.run(Pay.java:42)")
     # The first line still has to match: a record that starts with a trace line does not.
     assert p.parse(b"\tat Pay.run(Pay.java:42)\n2026-01-01T00:00:10Z a ERROR x").reason \
@@ -62,15 +62,15 @@ def test_a_multi_line_record_is_one_event_templated_by_its_first_line():
         ev = p.parse(f"2026-01-01T00:00:10Z a ERROR {text.lstrip()}".encode())
         assert (ev.message, ev.continuation) == want
     single = LogParser(format="json").parse(b'{"entity": "a", "ts": 1, "message": "m"}')
-    assert single.continuation == "" and single.example == "m"
+    assert single.continuation == "" and single.example() == "m"
 
 
 def test_an_example_is_cut_to_a_bounded_length():
     from anomaly_gan.logs.events import EXAMPLE_CHARS
 
     ev = LogEvent("a", 1.0, "ERROR", "boom", "\tat x\n" * 10_000)
-    assert len(ev.example) < EXAMPLE_CHARS + 40
-    assert ev.example.startswith("boom\n\tat x") and ev.example.endswith("characters]")
+    assert len(ev.example()) < EXAMPLE_CHARS + 40
+    assert ev.example().startswith("boom\n\tat x") and ev.example().endswith("characters]")
 
 
 def test_regex_with_a_timestamp_format_and_a_default_entity():

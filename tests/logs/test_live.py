@@ -78,9 +78,9 @@ def test_an_example_line_is_made_only_for_the_lines_a_bucket_keeps(feed, monkeyp
 
     def counted(ev):
         made.append(ev.message)
-        return example.fget(ev)
+        return example(ev)
 
-    monkeypatch.setattr(LogEvent, "example", property(counted))
+    monkeypatch.setattr(LogEvent, "example", counted)
     trace = "java.io.IOException: disk full\n" + "\tat Store.write(Store.java:7)\n" * 200
     for i in range(50):
         feed.add(LogEvent("a", 1.0 + i / 10, "ERROR", f"disk full on /dev/sda{i}", trace),
@@ -92,7 +92,7 @@ def test_an_example_line_is_made_only_for_the_lines_a_bucket_keeps(feed, monkeyp
     top = feed.explain("a", rows[-1].end_ts, limit=1)[0]
     assert top["observed"] == 50
     kept = [LogEvent("a", 1.0, "ERROR", f"disk full on /dev/sda{i}", trace) for i in range(3)]
-    assert top["examples"] == [example.fget(ev) for ev in kept]
+    assert top["examples"] == [example(ev) for ev in kept]
 
 
 def test_entities_are_bounded_and_moves_or_revokes_forget_them(feed):
