@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config, ThresholdConfig, TrainingConfig
-from anomaly_gan.data.scaling import EXTREME_SPREADS, Scaler, fit_scaler
+from anomaly_gan.data.scaling import EXTREME_SPREADS, Scaler, fit_scaler, near_constant
 from anomaly_gan.data.windows import evenly_spaced, sliding_windows
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import DataError, TrainingHealthError, brief, name_list
@@ -135,16 +135,16 @@ def data_hash(series: Sequence[np.ndarray]) -> str:
 
 
 def constant_features(rows: np.ndarray, names: Sequence[str]) -> list[str]:
-    """Names of the features that hold one value throughout the training ``rows`` ``(T, F)``.
+    """Names of the features that hold one value throughout the training ``rows`` ``(T, F)``
+    (up to rounding noise: :func:`~anomaly_gan.data.scaling.near_constant`).
 
     A short baseline can miss a command flag that fires once in a few hundred rows; the
     model then knows it only as a constant, and its first change scores as anomalous.
 
-    >>> constant_features(np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]]), ["a", "b"])
-    ['b']
+    >>> constant_features(np.array([[1.0, 0.0, 1e6], [2.0, 0.0, 1e6 + 1e-7]]), ["a", "b", "c"])
+    ['b', 'c']
     """
-    flat = np.ptp(rows, axis=0) == 0
-    return [n for n, f in zip(names, flat, strict=True) if f]
+    return [n for n, f in zip(names, near_constant(rows), strict=True) if f]
 
 
 def drifting_features(train_rows: np.ndarray, held_rows: np.ndarray, names: Sequence[str],
@@ -164,7 +164,8 @@ def drifting_features(train_rows: np.ndarray, held_rows: np.ndarray, names: Sequ
     lo, hi = train_rows.min(axis=0), train_rows.max(axis=0)
     margin = 0.1 * (hi - lo)
     outside = ((held_rows < lo - margin) | (held_rows > hi + margin)).mean(axis=0)
-    return [n for n, o, r in zip(names, outside, hi - lo, strict=True) if r > 0 and o > share]
+    flat = near_constant(train_rows)
+    return [n for n, o, c in zip(names, outside, flat, strict=True) if not c and o > share]
 
 
 #: Resets a counter may show in one training series (process restarts).

@@ -9,7 +9,7 @@ import numpy as np
 
 from anomaly_gan.errors import BundleError, brief
 
-__all__ = ["EXTREME_SPREADS", "Scaler", "fit_scaler"]
+__all__ = ["EXTREME_SPREADS", "Scaler", "fit_scaler", "near_constant"]
 
 #: A reading more than this many spreads from its feature's centre is no normal value in
 #: any reading of the training rows. Training sees such values clipped to it (one 1e12
@@ -26,6 +26,23 @@ EXTREME_SPREADS = 1e4
 # noise on a constant.
 _MIN_RELATIVE_SCALE = 1e-12
 _MIN_SCALE = 1e-300
+
+
+def _spread_floor(values: np.ndarray) -> np.ndarray:
+    """Per feature of ``(T, F)`` rows: spreads at or under this are no movement (see above)."""
+    magnitude = np.median(np.abs(values), axis=0) if len(values) else np.zeros(values.shape[1:])
+    return np.maximum(_MIN_RELATIVE_SCALE * magnitude, _MIN_SCALE)
+
+
+def near_constant(values: np.ndarray) -> np.ndarray:
+    """Per feature of ``(T, F)`` rows: holds one value, up to rounding noise on it. The
+    scaler gives such a feature unit scale, so the model learns it as constant.
+
+    >>> near_constant(np.array([[1.0, 0.0, 1e6, 1e-9], [2.0, 0.0, 1e6 + 1e-7, 2e-9]])).tolist()
+    [False, True, True, False]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    return (np.ptp(values, axis=0) <= _spread_floor(values))
 
 
 @dataclass(frozen=True)
@@ -98,8 +115,7 @@ def fit_scaler(values: np.ndarray, method: Literal["robust", "minmax"] = "robust
     array([2.])
     """
     values = np.asarray(values, dtype=np.float64)
-    magnitude = np.median(np.abs(values), axis=0) if len(values) else np.zeros(values.shape[1:])
-    floor = np.maximum(_MIN_RELATIVE_SCALE * magnitude, _MIN_SCALE)
+    floor = _spread_floor(values)
     if method == "robust":
         q25, center, q75 = np.percentile(values, [25, 50, 75], axis=0)
         scale = q75 - q25
