@@ -71,8 +71,8 @@ def _train_progress(quiet: bool, stop: Interrupts | None = None) -> Callable[[st
     from anomaly_gan.train import WARNING_PREFIXES
 
     def say(msg: str) -> None:
-        if stop is not None and not stop.deferring:
-            stop.check()
+        if stop is not None:
+            stop.check_outside_deferred()
         if not quiet or msg.startswith(WARNING_PREFIXES):
             _eprint(msg)
 

@@ -108,15 +108,18 @@ class Interrupts:
         """Whether a signal came."""
         return self._event.is_set()
 
-    @property
-    def deferring(self) -> bool:
-        """Whether a :meth:`deferred` block is running (a first signal waits for its end)."""
-        return self._deferred
-
     def check(self) -> None:
         """Raise :class:`KeyboardInterrupt` if a signal came."""
         if self.requested:
             raise KeyboardInterrupt
+
+    def check_outside_deferred(self) -> None:
+        """:meth:`check`, except inside a :meth:`deferred` block, whose signal waits for
+        its end. For progress lines: a signal whose ``KeyboardInterrupt`` Python dropped
+        (raised in a garbage-collector callback, as JAX registers one) is raised at the
+        next line instead of being lost."""
+        if not self._deferred:
+            self.check()
 
     def sleep(self, seconds: float) -> None:
         """Sleep, cut short by a signal (which is then raised)."""

@@ -59,6 +59,22 @@ def test_interrupts_raise_at_once_outside_deferred_and_at_a_check_inside():
             time.sleep(5)
 
 
+
+def test_a_lost_signal_is_raised_by_progress_checks_except_while_deferred():
+    """A signal whose KeyboardInterrupt Python dropped (in a garbage-collector callback)
+    must end train/retrain at the next progress line, but not inside the final save or
+    promotion, which then run to their end."""
+    import pytest
+
+    from anomaly_gan.runtime import Interrupts
+
+    stop = Interrupts()
+    stop._event.set()  # what the handler does before its exception is dropped
+    with stop.deferred():
+        stop.check_outside_deferred()  # waits for the block's end
+    with pytest.raises(KeyboardInterrupt):
+        stop.check_outside_deferred()
+
 def test_tensorflows_retracing_hint_is_dropped_and_nothing_else():
     """A retried training attempt builds fresh networks: TensorFlow's retracing hint (eight
     lines of tf.function advice) used to show among train's own lines."""

@@ -84,12 +84,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     stop = Interrupts()
 
     def progress(msg: str) -> None:
-        # A signal whose KeyboardInterrupt Python dropped (raised in a garbage-collector
-        # callback, as JAX registers one) is raised here, at the next line: before the
-        # gate's line, so before the version is written and promoted (see cli.cmd_train);
-        # once those have begun, the signal waits for them to end (retrain's finishing).
-        if not stop.deferring:
-            stop.check()
+        # A lost signal is raised here, before the gate's line, so before the version is
+        # written and promoted; once those have begun it waits for them to end.
+        stop.check_outside_deferred()
         # --quiet keeps the phase lines and training's warnings
         if not args.quiet or msg.startswith(("[", *WARNING_PREFIXES)):
             _eprint(msg)
