@@ -1,9 +1,15 @@
+import dataclasses
+import re
+import typing
 from pathlib import Path
 
 import pytest
+import yaml
 
 from anomaly_gan.config import (
+    SCORE_COMPONENTS,
     Config,
+    LogsConfig,
     ScoringConfig,
     config_from_dict,
     config_to_dict,
@@ -29,6 +35,82 @@ def test_documented_default_file_equals_builtin_defaults():
 def test_family_configs_validate(name):
     cfg = load_config(CONFIGS / name, env={})
     assert cfg.model.kind == name.split(".")[0]
+
+
+SHIPPED = sorted(CONFIGS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_config_validates(path):
+    load_config(path, env={})
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_weight_maps_name_every_component(path):
+    """A weights map in a file replaces the default map whole, so a component a shipped file
+    leaves out is silently off: ganomaly.yaml lost knn and quiet that way when they came."""
+    weights = (yaml.safe_load(path.read_text()).get("scoring") or {}).get("weights")
+    if weights is not None:
+        assert sorted(weights) == sorted(SCORE_COMPONENTS)
+
+
+_LOGS_MARK = "Its keys and defaults:"
+
+
+def _documented_lines() -> dict[str, str]:
+    """``{key path: its line}`` of configs/default.yaml, the logs: keys (comments there,
+    since the section's default is null) included."""
+    text = (CONFIGS / "default.yaml").read_text()
+    main, logs = text.split(_LOGS_MARK)
+    lines: dict[str, str] = {}
+    stack: list[str] = []
+    for line in main.splitlines():
+        m = re.match(r"( *)([a-z_0-9]+):", line)
+        if m:
+            stack[len(m[1]) // 2:] = [m[2]]
+            lines[".".join(stack)] = line
+    for line in logs.splitlines():
+        m = re.match(r"#   ([a-z_]+):", line)
+        if m:
+            lines[f"logs.{m[1]}"] = line
+    return lines
+
+
+def _fields(cls: type, prefix: str = ""):
+    """``(key path, declared type)`` of every leaf key under ``cls``."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        section = tp if dataclasses.is_dataclass(tp) else (
+            inner[0] if len(inner) == 1 and dataclasses.is_dataclass(inner[0]) else None)
+        if section is not None:
+            yield from _fields(section, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", tp
+
+
+def test_default_yaml_documents_every_key_and_its_allowed_values():
+    """Every key is on a line of default.yaml (loading it equals Config() even when one is
+    missing), and a key with a fixed set of values names each of them there."""
+    lines = _documented_lines()
+    for path, tp in _fields(Config):
+        assert path in lines, f"configs/default.yaml does not document {path}"
+        literals = [a for a in (tp, *typing.get_args(tp)) if typing.get_origin(a) is typing.Literal]
+        for allowed in (v for lit in literals for v in typing.get_args(lit)):
+            assert re.search(rf"(?<![\w-]){re.escape(allowed)}(?![\w-])", lines[path]), (
+                f"configs/default.yaml: {path}: allowed value {allowed!r} not named in "
+                f"{lines[path].strip()!r}")
+
+
+def test_documented_logs_defaults_equal_logs_config():
+    """default.yaml's logs: section is null and its keys are comments: they must still be
+    LogsConfig's keys and defaults."""
+    text = (CONFIGS / "default.yaml").read_text().split(_LOGS_MARK)[1]
+    documented = yaml.safe_load("\n".join(line[1:] for line in text.splitlines()
+                                          if line.startswith("#   ")))
+    assert list(documented) == [f.name for f in dataclasses.fields(LogsConfig)]
+    assert config_from_dict({"logs": documented}).logs == LogsConfig()
 
 
 def test_config_is_frozen():
