@@ -3,8 +3,9 @@
 Exit codes: 0 ok; 1 ``serve``: the final flush/commit failed, ``demo``: not every window was
 scored, or an unexpected error (a bug, with its traceback); 2 bad input (config, data, model
 bundle, output path: one line on stderr, no traceback); 3 training ended unhealthy (bundle not
-written unless --allow-unhealthy); 4 ``retrain``: the candidate was rejected by the validation
-gate (kept in the store, not promoted); 130 interrupted.
+written unless --allow-unhealthy; never when the networks ended non-finite, which ``retrain``
+exits 3 for too); 4 ``retrain``: the candidate was rejected by the validation gate (kept in the
+store, not promoted); 130 interrupted.
 
 Streams: results (the ``train`` summary JSON, ``evaluate`` metrics) go to stdout, progress and
 errors to stderr, so ``anomaly-gan train ... > result.json`` is valid JSON. Inputs (config,
@@ -44,9 +45,10 @@ exit codes:
   1    serve: the final flush/commit failed; demo: not every window was scored;
        any command: an unexpected error (a bug; reported with its traceback)
   2    bad input: config, data, model bundle or output path (one line on stderr)
-  3    train: GAN training ended unhealthy (no bundle unless --allow-unhealthy)
+  3    train: GAN training ended unhealthy (no bundle unless --allow-unhealthy);
+       train, retrain: the networks ended non-finite (nothing written, store untouched)
   4    retrain: trained, but the validation gate rejected the candidate (kept, not promoted)
-  130  interrupted (Ctrl-C)
+  130  interrupted (Ctrl-C; for train, demo and retrain SIGTERM too)
 
 environment:
   Any config key can be overridden: ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<value>,
@@ -532,7 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)")
-    p.add_argument("--out", default="out/offline-demo", help="where the demo bundle is written")
+    p.add_argument("--out", default="out/offline-demo",
+                   help="where the demo bundle is written (default out/offline-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic plant (default 0)")
     p.set_defaults(func=cmd_offline_demo)
 

@@ -3,10 +3,13 @@
 These run without TensorFlow: a bad path or output must fail before it is imported.
 """
 
+import argparse
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -38,10 +41,43 @@ def test_every_option_has_help():
                 assert action.help, f"{name} {action.option_strings or action.dest}: no help"
 
 
-@pytest.mark.parametrize("command", ["serve", "demo"])
-def test_serve_and_demo_document_their_exit_codes(command):
-    text = _subparsers()[command].format_help()
-    assert "Exit codes: 0" in text and " 1 " in text and " 2 " in text
+@pytest.mark.parametrize("command, codes", [
+    ("serve", (0, 1, 2)), ("demo", (0, 1, 2, 130)), ("retrain", (0, 2, 3, 4, 130)),
+    ("models", (0, 2)),
+])
+def test_commands_document_their_exit_codes(command, codes):
+    text = " ".join(_subparsers()[command].format_help().split())
+    for code in codes:
+        assert re.search(rf"(Exit codes: |; ){code} ", text), f"{command} --help: no exit {code}"
+
+
+def _parsers(parser: argparse.ArgumentParser):
+    """``parser`` and every subcommand parser below it (``models list``, ...)."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_readme_command_line_names_every_command_and_option():
+    """README's "Command line" block is the synopsis users read: each subcommand and each of
+    its options is there, and it names no option that does not exist."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    known = set()
+    for name, sub in _subparsers().items():
+        assert re.search(rf"anomaly-gan +{name} ", block), f"README: no `anomaly-gan {name}`"
+        for parser in _parsers(sub):
+            for action in parser._actions:
+                for option in action.option_strings:
+                    known.add(option)
+                    if option not in ("-h", "--help"):
+                        assert re.search(rf"(?<![\w-]){option}(?![\w-])", block), (
+                            f"README's Command line block lacks `{name} {option}`")
+    named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", block))
+    assert named - known - {"--version"} == set(), "README names options that do not exist"
 
 
 BAD_INPUT = [

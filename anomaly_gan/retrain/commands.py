@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok; 2 bad input (one line, store untouched), or a retrain whose candidate passed
 but whose starting version is no longer ``current`` (an operator moved it meanwhile: the
-candidate is kept in the store, not promoted); 4 retrain trained a candidate but the
+candidate is kept in the store, not promoted); 3 training ended with non-finite networks
+(nothing to calibrate or keep: store untouched); 4 retrain trained a candidate but the
 validation gate rejected it (kept in the store with the reasons, not promoted).
 """
 
@@ -178,7 +179,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "store and promote it if it passed. Exit codes: 0 promoted (or kept with "
                     "--no-promote); 2 bad input (one line; the store is untouched), or "
                     "`current` moved while it trained (kept, not promoted: the line names the "
-                    "`models promote` to run); 4 trained "
+                    "`models promote` to run); 3 training ended with non-finite networks "
+                    "(no candidate; the store is untouched); 4 trained "
                     "but rejected by the gate (kept with the reasons, not promoted); "
                     "130 interrupted by Ctrl-C or SIGTERM (the store is untouched).")
     p.add_argument("--config", help="YAML config (the same file serve uses)")

@@ -93,7 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="seed of the synthetic plant (default 0)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: demo's)")
     p.add_argument("--http-port", type=int, default=9108,
-                   help="port for /metrics, /healthz, /readyz on 127.0.0.1 (0 = any free port)")
+                   help="port for /metrics, /healthz, /readyz on 127.0.0.1 (default 9108; 0 = "
+                        "any free port)")
     p.add_argument("--out", default=None, help="where the demo model bundle is written "
                    "(default out/demo, out/demo-logs with --logs)")
     p.add_argument("--logs", action="store_true",
