@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
+from anomaly_gan.config import DriftConfig
+from anomaly_gan.stream.drift import DriftMonitor
+from anomaly_gan.stream.metrics import SCORE_BUCKETS, StreamMetrics
+from anomaly_gan.stream.shadow import ShadowScorer
 from tests.deploy import promql
 from tests.deploy.conftest import DEPLOY, RULES, contract_metrics, run
 
@@ -64,6 +70,51 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
         assert names <= known, f"{e.source}: unknown metric(s) {names - known} in {e.expr!r}"
 
 
+# Labels Prometheus or the Prometheus Operator put on every scraped series.
+TARGET_LABELS = {"namespace", "job", "service", "instance", "pod", "container", "endpoint"}
+
+
+def _exported_labels() -> dict[str, dict[str, set[str] | None]]:
+    """``{series name: {label: its values, or None when open-ended}}`` of a fresh scorer
+    registry. Counters pre-create their fixed label sets (reasons, results, outcomes), so
+    their values are known; other labels (versions, topics, features) are open-ended."""
+    reg = CollectorRegistry()
+    StreamMetrics(reg, entity_labels_top_n=1)
+    DriftMonitor(reg, DriftConfig())
+    ShadowScorer(reg, SimpleNamespace(version="v", kind="k", threshold=1.0), SCORE_BUCKETS)
+    out: dict[str, dict[str, set[str] | None]] = {}
+    for collector, names in reg._collector_to_names.items():
+        fixed = collector._type == "counter"
+        labels: dict[str, set[str] | None] = {
+            n: ({s.labels[n] for m in collector.collect() for s in m.samples if n in s.labels}
+                or None) if fixed else None
+            for n in collector._labelnames}
+        for name in names:
+            out[name] = {**labels, **({"le": None} if name.endswith("_bucket") else {})}
+    return out
+
+
+def test_rules_and_dashboard_match_only_exported_labels_and_values() -> None:
+    """A matcher on a label the metric lacks, or on a value it never takes (say
+    reason="inputs"), selects nothing, so its alert never fires; promtool's unit tests write
+    their own series and cannot tell."""
+    exported = _exported_labels()
+    for e in promql.rule_expressions() + promql.dashboard_expressions():
+        for selector in promql.selectors(e.expr):
+            name, _, matchers = selector.partition("{")
+            if name not in exported:  # recording rules, up, ALERTS
+                continue
+            for label, op, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', matchers):
+                if label in TARGET_LABELS:
+                    continue
+                assert label in exported[name], f"{e.source}: {name} has no label {label!r}"
+                values = exported[name][label]
+                if values is not None and op in ("=", "=~"):
+                    wanted = value.split("|") if op == "=~" else [value]
+                    assert set(wanted) <= values, (
+                        f"{e.source}: {name}{{{label}}} never takes {set(wanted) - values}")
+
+
 def test_no_expression_keeps_or_groups_by_entity() -> None:
     for e in promql.rule_expressions() + promql.dashboard_expressions():
         assert not re.search(r"\bentity\b", e.expr), f"{e.source} uses the entity label"
@@ -83,6 +134,22 @@ def test_every_alert_has_severity_summary_and_description() -> None:
             if "alert" in r:
                 assert r["labels"]["severity"] in {"critical", "warning", "info"}, r["alert"]
                 assert r["annotations"]["summary"] and r["annotations"]["description"], r["alert"]
+
+
+def test_deployment_guide_lists_every_alert_with_its_duration_and_labels() -> None:
+    """docs/deployment.md's table (alert | fires when | for | severity / category) is what
+    operators route on: it must follow rules.yaml."""
+    guide = (DEPLOY.parent / "docs" / "deployment.md").read_text()
+    row = re.compile(r"^\| (AnomalyGan\w+)[^|]*\|[^|]*\| ([^|]+?) \| (\w+) / (\w+) \|$",
+                     re.MULTILINE)
+    documented = {m[1]: (m[2], m[3], m[4]) for m in row.finditer(guide)}
+    shipped = {}
+    for group in promql.rules()["groups"]:
+        for r in group["rules"]:
+            if "alert" in r:
+                duration = re.sub(r"^0[smh]?$", "0", str(r.get("for", "0")))
+                shipped[r["alert"]] = (duration, r["labels"]["severity"], r["labels"]["category"])
+    assert documented == shipped
 
 
 def test_dashboard_has_the_required_panels() -> None:
