@@ -136,7 +136,8 @@ class LogParser:
         self.max_bytes = int(max_bytes)
         self.max_entity_bytes = int(max_entity_bytes)
         self.need_ts = need_ts
-        self.not_after = math.inf  # the service sets it: now + serve.windows.max_future_skew
+        # The service sets it: now + serve.windows.max_future_skew_seconds.
+        self.not_after = math.inf
         self.clock: Callable[[], float] = time.time  # for a year-less timestamp_format
         self.infer_year = (timestamp_format is not None
                            and not timestamp_format_has(timestamp_format))
