@@ -535,7 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)")
     p.add_argument("--out", default="out/offline-demo",
-                   help="where the demo bundle is written (default out/offline-demo)")
+                   help="output directory: the bundle is written to OUT/model (default "
+                        "out/offline-demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic plant (default 0)")
     p.set_defaults(func=cmd_offline_demo)
 

@@ -95,8 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--http-port", type=int, default=9108,
                    help="port for /metrics, /healthz, /readyz on 127.0.0.1 (default 9108; 0 = "
                         "any free port)")
-    p.add_argument("--out", default=None, help="where the demo model bundle is written "
-                   "(default out/demo, out/demo-logs with --logs)")
+    p.add_argument("--out", default=None, help="output directory: the model bundle is "
+                   "written to OUT/model (default out/demo, out/demo-logs with --logs)")
     p.add_argument("--logs", action="store_true",
                    help="the log scenario: a synthetic service's logs with an error burst, a "
                         "new exception and a silent component (--entities/--steps do not apply)")
