@@ -458,7 +458,9 @@ def cmd_offline_demo(args: argparse.Namespace) -> int:
 
 
 def _add_nan_policy(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--nan-policy", choices=["reject", "ffill", "zero"],
+    from anomaly_gan.config import NAN_POLICIES
+
+    p.add_argument("--nan-policy", choices=NAN_POLICIES,
                    help="missing or non-finite cells of a CSV/Parquet --data: reject (one "
                         "line naming the first), ffill (the last value before) or zero; "
                         "default: the model's data.nan_policy (log files have no cells)")

@@ -43,6 +43,7 @@ __all__ = [
     "ENV_PREFIX",
     "MAX_CONFIG_BYTES",
     "MODEL_KINDS",
+    "NAN_POLICIES",
     "PRECISIONS",
     "SCORE_COMPONENTS",
     "AlertConfig",
@@ -57,6 +58,7 @@ __all__ = [
     "LogsConfig",
     "ModelConfig",
     "ModelKind",
+    "NanPolicy",
     "Precision",
     "RetrainConfig",
     "ScoreComponent",
@@ -83,11 +85,13 @@ ModelKind = Literal["ganomaly", "fanogan"]
 Backbone = Literal["dense", "conv1d"]
 Precision = Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"]
 ScoreComponent = Literal["reconstruction", "discriminator", "latent", "knn", "quiet"]
+NanPolicy = Literal["reject", "ffill", "zero"]
 
 MODEL_KINDS: tuple[str, ...] = typing.get_args(ModelKind)
 BACKBONES: tuple[str, ...] = typing.get_args(Backbone)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 SCORE_COMPONENTS: tuple[str, ...] = typing.get_args(ScoreComponent)
+NAN_POLICIES: tuple[str, ...] = typing.get_args(NanPolicy)
 
 
 def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
@@ -131,7 +135,7 @@ class DataConfig:
     window: int = _f(32, **_range(2, 100_000))
     stride: int = _f(1, **_range(1, 100_000))
     scaler: Literal["robust", "minmax"] = "robust"
-    nan_policy: Literal["reject", "ffill", "zero"] = "reject"
+    nan_policy: NanPolicy = "reject"
     timestamp_column: str | None = None
     # CSV header: auto (a first row of names is one, of numbers data), names (the first row
     # always names the columns: '200,404,500' status codes), none (the first row is data).
