@@ -61,7 +61,8 @@ from anomaly_gan.stream.events import (
     parse_timestamp,
 )
 
-__all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "parser_from_config"]
+__all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "Multiline",
+           "parser_from_config"]
 
 LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "bad_timestamp",
                        "future_timestamp", "oversized", *LOG_REASONS)
@@ -89,6 +90,69 @@ def _first_line(text: str) -> tuple[str, str]:
     if m is None:
         return text, ""
     return text[:m.start()], text[m.end():].rstrip("\r\n")
+
+
+# The lines a log shipper's multiline setting joins to the line before them (Filebeat's
+# documented Java pattern, Fluent Bit's java and python parsers): an indented line (a frame,
+# "\t... 5 more", a traceback's source line), a trace's own headers, a frame that lost its
+# indentation, and an exception line ("java.io.IOException: x", "ValueError: x").
+_TRACE_LINE = re.compile(
+    r"[ \t]|(?:Caused by|Suppressed): |Traceback \(most recent call last\):"
+    r"|During handling of the above exception|The above exception was the direct cause"
+    r'|Exception in thread "|\.\.\. \d+ (?:more|common frames omitted)|at [^\s(]+ ?\('
+    r"|(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*\w(?:Exception|Error|Throwable)(?::|$)")
+# The line that ends a Python traceback: the exception's (dotted) name, alone or with ": message"
+# (KeyboardInterrupt, psycopg2.errors.UniqueViolation: duplicate key).
+_PYTHON_EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(?::|$)")
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+class Multiline:
+    """Which lines of a log file continue the event before them, as a log shipper's multiline
+    setting joins them into one record: a line that starts with a space or a tab, starts a
+    trace's part (``Caused by:``, ``Suppressed:``, ``Traceback (most recent call last):``,
+    Python's ``During handling of the above exception...`` and ``The above exception was
+    the direct cause...``, ``Exception in thread "``, ``... N more``, a frame ``at X(``
+    without its indentation), names an exception (``java.io.IOException: x``,
+    ``ValueError: x``: a name ending in Exception, Error or Throwable), or ends a Python
+    traceback (after its header or an indented line, the exception's name alone or with
+    ``: message``). Only a line that does not parse as an event is asked, and only after an
+    event: a reader calls :meth:`event` at each event's first line.
+
+    Anything else (a banner, a line cut short, an event with a garbled time) is no
+    continuation line: joined, it would be hidden in the example text of the event before.
+
+    >>> m = Multiline()
+    >>> m.event()
+    >>> [m.continues(t) for t in ("Traceback (most recent call last):",
+    ...                           '  File "app.py", line 3, in main', "KeyboardInterrupt",
+    ...                           "=== service restarted ===")]
+    [True, True, True, False]
+    >>> m.continues("java.lang.IllegalStateException: no session"), m.continues("\\tat A.run")
+    (True, True)
+    >>> m.continues("2026-01-01T00:00:0"), m.continues("KeyboardInterrupt")  # no traceback open
+    (False, False)
+    """
+
+    __slots__ = ("_traceback",)
+
+    def __init__(self) -> None:
+        self._traceback = False  # after a Python traceback's header or one of its frames
+
+    def event(self) -> None:
+        """A new event starts: no traceback is open."""
+        self._traceback = False
+
+    def continues(self, line: str) -> bool:
+        """Whether ``line`` (that does not parse as an event) continues the event before it."""
+        if _TRACE_LINE.match(line):
+            self._traceback = (line.startswith(_TRACEBACK)
+                               or (self._traceback and line[0] in " \t"))
+            return True
+        if self._traceback and _PYTHON_EXCEPTION.match(line):
+            self._traceback = False
+            return True
+        return False
 
 
 # A lone surrogate ("\\ud800" in JSON, e.g. a UTF-16 string cut in half) is no Unicode text:

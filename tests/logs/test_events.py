@@ -1,6 +1,8 @@
 import json
 
-from anomaly_gan.logs.events import LogEvent, LogParser
+import pytest
+
+from anomaly_gan.logs.events import LogEvent, LogParser, Multiline
 from tests.logs.conftest import SYSLOG_REGEX
 
 
@@ -63,6 +65,55 @@ def test_a_multi_line_record_is_one_event_templated_by_its_first_line():
         assert (ev.message, ev.continuation) == want
     single = LogParser(format="json").parse(b'{"entity": "a", "ts": 1, "message": "m"}')
     assert single.continuation == "" and single.example() == "m"
+
+
+JAVA_TRACE = ["java.lang.IllegalStateException: no session for cart 42",
+              "\tat shop.Cart.add(Cart.java:42)",
+              "\tat shop.Api.post(Api.java:7)",
+              "Caused by: java.io.IOException: connection reset",
+              "\t... 12 more",
+              'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space',
+              "at shop.Main.run(Main.java:3)"]  # a frame whose indentation a shipper trimmed
+PYTHON_TRACE = ["Traceback (most recent call last):",
+                '  File "/app/pay.py", line 12, in charge',
+                "    raise ValueError(card)",
+                "ValueError: card 4242 declined",
+                "During handling of the above exception, another exception occurred:",
+                "Traceback (most recent call last):",
+                '  File "/app/api.py", line 3, in post',
+                "psycopg2.errors.UniqueViolation: duplicate key"]
+
+
+@pytest.mark.parametrize("trace", [JAVA_TRACE, PYTHON_TRACE])
+def test_every_line_of_a_java_or_python_trace_continues_the_event(trace):
+    m = Multiline()
+    m.event()
+    assert [line for line in trace if not m.continues(line)] == []
+
+
+@pytest.mark.parametrize("line", [
+    "2026-01-01T00:00:0",  # an event cut short
+    "2026-01-01 00:00:05 web INFO a time in another format",
+    "=== checkout-svc 4.2.1 starting ===",  # a banner
+    "Error: disk full",  # not an exception's name
+    "at least one retry failed",  # not a frame
+])
+def test_a_line_that_is_no_part_of_a_trace_does_not_continue_an_event(line):
+    """Joined, a line cut short or a banner would be hidden in the example text of the
+    event before it, where logs.bad_lines should stop at it or count it."""
+    m = Multiline()
+    m.event()
+    assert not m.continues(line)
+
+
+def test_an_exception_line_without_an_error_name_ends_a_python_traceback_only():
+    m = Multiline()
+    m.event()
+    assert not m.continues("KeyboardInterrupt")  # no traceback open
+    assert m.continues("Traceback (most recent call last):")
+    assert m.continues('  File "/app/main.py", line 9, in <module>')
+    assert m.continues("KeyboardInterrupt")
+    assert not m.continues("KeyboardInterrupt")  # the traceback ended with it
 
 
 def test_an_example_is_cut_to_a_bounded_length():
