@@ -364,10 +364,12 @@ def _score_logs(args: argparse.Namespace, info) -> int:
                 if scored < buckets else "")
     dropped = f", {n_lines - counted} dropped" if counted < n_lines else ""
     skipped = sum(tally.skipped.values())
+    joined = (f", with {tally.joined} continuation line{'s' if tally.joined > 1 else ''} "
+              f"joined to them" if tally.joined else "")
     left_out = f", {skipped} more left out as logs.bad_lines" if skipped else ""
     _eprint(f"scored {scored} of {buckets} buckets{unscored} ({counted} of {n_lines} "
-            f"lines{dropped}{left_out}) with {det.version}: {flagged} buckets above threshold "
-            f"{det.threshold:.3f} -> {where}")
+            f"lines{dropped}{joined}{left_out}) with {det.version}: {flagged} buckets above "
+            f"threshold {det.threshold:.3f} -> {where}")
     return 0
 
 

@@ -29,7 +29,7 @@ from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError
 from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
-from anomaly_gan.logs.events import LogEvent, parser_from_config
+from anomaly_gan.logs.events import LogEvent, LogParser, Multiline, parser_from_config
 from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model, set_means
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
@@ -43,34 +43,120 @@ Progress = Callable[[str], None]
 
 
 def _lines(handle: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes without the line end) of each line of a binary file."""
+    """(line number, bytes without the line end) of each line of a binary file; a UTF-8
+    byte-order mark at its start (Windows tools write one) is no part of the first line."""
     n = 0
     for chunk in handle:
         body = chunk.rstrip(b"\n")
         if body.endswith(b"\r"):
             body = body[:-1]
+        if n == 0 and body.startswith(codecs.BOM_UTF8):
+            body = body[len(codecs.BOM_UTF8):]
         for line in body.split(b"\r") if b"\r" in body else (body,):
             n += 1
             yield n, line
 
 
+# An event's lines (its first line and continuation lines) or one line that is not an
+# event, as a log shipper's multiline setting would send them to serve: the line numbers of
+# its first and last lines, its lines' places among the file's non-empty lines (start, stop),
+# the event, and whether a line that is not one is shaped like a continuation line with no
+# event before it. A plain tuple: one is made for every line of a file.
+_Record = tuple[int, int, int, int, LogEvent | InvalidEvent, bool]
+
+
+def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool
+             ) -> Iterator[_Record]:
+    """A file's non-empty lines grouped into records: with ``join``, a line that does not
+    parse and continues the event before it (:class:`~anomaly_gan.logs.events.Multiline`)
+    joins that event's record, and the record's lines, joined with ``\\n`` (empty lines
+    between them kept), are parsed as ``serve`` parses a record: its first line is the
+    event, the rest its continuation, and over ``max_event_bytes`` it is ``oversized``."""
+    multiline = Multiline()
+    event: LogEvent | None = None  # the open event ...
+    event_raw = b""  # ... its first line
+    held: list[bytes] = []  # ... all its lines, once it has a continuation line
+    blank: list[bytes] = []  # empty lines after them: kept if a continuation line follows
+    size = first = last = start = position = -1
+
+    def close() -> _Record:
+        assert event is not None
+        done: LogEvent | InvalidEvent = event
+        if held:
+            done = (InvalidEvent("oversized", f"an event and its {position - start} "
+                                 f"continuation lines, {size} bytes > max_event_bytes "
+                                 f"{parser.max_bytes}") if size > parser.max_bytes
+                    else parser.parse(b"\n".join(held)))
+            held.clear()
+            multiline.event()
+        return first, last, start, position + 1, done, False
+
+    for n, raw in lines:
+        if not raw.strip():
+            if event is not None and join:
+                blank.append(raw)
+            continue
+        ev = parser.parse(raw)
+        if isinstance(ev, LogEvent):
+            if event is not None:
+                yield close()
+            position += 1
+            event, event_raw, first, last, start = ev, raw, n, n, position
+            blank.clear()
+            continue
+        text = None
+        if join:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            if event is not None and text is not None and multiline.continues(text):
+                position += 1
+                if not held:
+                    held.append(event_raw)
+                    size = len(event_raw)
+                size += sum(len(b) + 1 for b in blank) + len(raw) + 1
+                if size <= parser.max_bytes:  # beyond it the record is dropped: stop keeping
+                    held.extend(blank)
+                    held.append(raw)
+                blank.clear()
+                last = n
+                continue
+        if event is not None:
+            yield close()
+            event = None
+        position += 1
+        blank.clear()
+        yield n, n, position, position + 1, ev, text is not None and Multiline().continues(text)
+    if event is not None:
+        yield close()
+
+
 @dataclass
 class LineTally:
-    """Which non-empty lines of a file were read (positions among them), how many there
-    are, and the lines left out by reason (``logs.bad_lines: skip``)."""
+    """Which non-empty lines of a file were read (positions among them: events' first lines
+    and the continuation lines joined to them), where each event's lines start among those,
+    how many non-empty lines there are, how many were joined as continuation lines, and the
+    lines left out by reason (``logs.bad_lines: skip``)."""
 
     kept: list[int] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # one per event: its first line in kept
     lines: int = 0
+    joined: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
 
 
 def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_536,
                   max_entity_bytes: int = MAX_ENTITY_BYTES, progress: Progress | None = None,
                   tally: LineTally | None = None) -> list[LogEvent]:
-    """Parse every non-empty line; the first bad one is a :class:`DataError` naming it, or
-    with ``logs.bad_lines: skip`` is left out, counted by reason in a ``note:`` to
-    ``progress``. ``tally`` gets which of the non-empty lines were read (labels are one
-    per non-empty line)."""
+    """Parse every non-empty line; with ``logs.format: regex`` a line that does not parse
+    but continues the event before it (a stack trace's, :class:`~anomaly_gan.logs.events.
+    Multiline`) is joined to that event as its continuation, so that the event equals the
+    one ``serve`` reads from the same lines sent as one record by a log shipper's multiline
+    setting; a ``note:`` to ``progress`` says how many were. The first bad line is a
+    :class:`DataError` naming it, or with ``logs.bad_lines: skip`` is left out, counted by
+    reason in a ``note:``. ``tally`` gets which of the non-empty lines were read (labels
+    are one per non-empty line)."""
     parser = parser_from_config(cfg, max_line_bytes, max_entity_bytes)
     p = Path(path)
     handle = open_input(p, "rb")
@@ -80,35 +166,41 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
         except (OSError, AttributeError, ValueError):
             written = time.time()
         parser.clock = lambda: written
+    tally = tally if tally is not None else LineTally()
     events: list[LogEvent] = []
     skipped: dict[str, int] = {}
     first_skipped = ""
-    position = -1
+    lines = traced = joined = 0
+    # A JSON line carries its trace in its message: a raw trace line in a JSON file is no
+    # part of one (serve would get the record as bad_json too).
+    joins = cfg.format == "regex"
     with handle:
-        for n, raw in _lines(handle):
-            if n == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8):]  # a byte-order mark (Windows tools write one)
-            if not raw.strip():
-                continue
-            position += 1
-            ev = parser.parse(raw)
+        for first, last, start, lines, ev, orphan in _records(_lines(handle), parser, joins):
             if isinstance(ev, InvalidEvent):
+                where = f"line {first}" if first == last else f"lines {first}-{last}"
                 if cfg.bad_lines == "error":
-                    raise DataError(f"{p}: line {n}: {ev.reason}: {ev.detail}"
-                                    + ("" if n == 1 else "; a model trained with logs.bad_lines: "
-                                       "skip leaves such lines out (stack traces, banners)"))
-                skipped[ev.reason] = skipped.get(ev.reason, 0) + 1
-                first_skipped = first_skipped or f"line {n}: {ev.reason}: {ev.detail}"
+                    raise DataError(f"{p}: {where}: {ev.reason}: {ev.detail}"
+                                    + _hint(first, last, orphan, joins))
+                skipped[ev.reason] = skipped.get(ev.reason, 0) + lines - start
+                first_skipped = first_skipped or f"{where}: {ev.reason}: {ev.detail}"
                 continue
             events.append(ev)
-            if tally is not None:
-                tally.kept.append(position)
-    if tally is not None:
-        tally.lines = position + 1
-        tally.skipped = dict(skipped)
+            tally.starts.append(len(tally.kept))
+            if lines - start == 1:
+                tally.kept.append(start)
+            else:
+                tally.kept.extend(range(start, lines))
+                joined += lines - start - 1
+                traced += 1
+    tally.lines, tally.joined, tally.skipped = lines, joined, dict(skipped)
+    if joined and progress is not None:
+        progress(f"note: {joined} of {lines} lines of {p} joined to the event before them "
+                 f"as continuation lines (stack traces of {traced} event"
+                 f"{'s' if traced > 1 else ''}), as a log shipper's multiline setting sends "
+                 f"them to serve")
     if skipped and progress is not None:
         total = sum(skipped.values())
-        progress(f"note: {total} of {position + 1} lines of {p} left out (logs.bad_lines: "
+        progress(f"note: {total} of {lines} lines of {p} left out (logs.bad_lines: "
                  f"skip): {', '.join(f'{r} {c}' for r, c in sorted(skipped.items()))}; the "
                  f"first is {_clip(first_skipped, 120)}")
     if not events:
@@ -117,6 +209,18 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     if parser.infer_year and "%j" not in (cfg.timestamp_format or ""):
         years_in_file_order(events, written, parser.tz)
     return events
+
+
+def _hint(first: int, last: int, orphan: bool, joins: bool) -> str:
+    """What the one-line error of a bad line (or lines ``first``-``last``) adds: why it was
+    not joined as a trace's line, or what ``logs.bad_lines: skip`` would do with it."""
+    if orphan:
+        return "; a continuation line (stack trace) with no event before it to join"
+    if first == 1 or first != last:
+        return ""
+    return ("; a model trained with logs.bad_lines: skip leaves such lines out "
+            + ("(banners, lines cut short; a stack trace's lines join the event before them)"
+               if joins else "(stack traces, banners)"))
 
 
 _DAY = 86_400.0
@@ -414,7 +518,8 @@ def read_for_log_model(config: Config, path: str, labels_path: str | None = None
                        progress: Progress | None = None, tally: LineTally | None = None,
                        ) -> tuple[list[LogEvent], list[int] | None]:
     """A log file's events for a logs bundle's ``config`` and, with ``labels_path`` (one 0/1
-    per non-empty line), its labels: no TensorFlow needed, so bad input fails fast.
+    per non-empty line), its labels, one per event (1 when any of its lines is labelled 1):
+    no TensorFlow needed, so bad input fails fast.
     ``tally`` gets which lines were read (:class:`LineTally`)."""
     from anomaly_gan.data import read_labels
 
@@ -425,11 +530,13 @@ def read_for_log_model(config: Config, path: str, labels_path: str | None = None
                            tally)
     if labels_path is None:
         return events, None
-    # One label per non-empty line, read or left out (logs.bad_lines: skip).
+    # One label per non-empty line, read, joined to an event or left out (logs.bad_lines:
+    # skip); an event is labelled when one of its lines is (its trace's lines too).
     labels = read_labels(labels_path, rows=tally.lines,
                          per=f"non-empty line of {path}").astype(int)
-    marks = labels[tally.kept]
-    lost = int(labels.sum() - marks.sum())
+    read = labels[tally.kept]
+    marks = np.maximum.reduceat(read, tally.starts) if tally.starts else read
+    lost = int(labels.sum() - read.sum())
     if lost and progress is not None:
         progress(f"note: {lost} of the {int(labels.sum())} lines labelled 1 in {labels_path} "
                  f"were left out with their lines (logs.bad_lines: skip)")

@@ -11,9 +11,9 @@ import yaml
 from anomaly_gan.cli import main
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.errors import DataError
-from anomaly_gan.logs.events import LogEvent
+from anomaly_gan.logs.events import LogEvent, parser_from_config
 from anomaly_gan.logs.model import fit_log_model
-from anomaly_gan.logs.offline import count_rows, read_log_file, time_order
+from anomaly_gan.logs.offline import count_rows, read_for_log_model, read_log_file, time_order
 from tests.logs.conftest import TINY_LOGS_CONFIG
 
 
@@ -84,37 +84,103 @@ def test_a_bad_line_is_one_error_naming_file_and_line(tmp_path, capsys):
     assert err.count("\n") == 0
     assert f"{data}: line 2: no_match: line does not match logs.regex" in err
     assert err.endswith("; a model trained with logs.bad_lines: skip leaves such lines out "
-                        "(stack traces, banners)")
+                        "(banners, lines cut short; a stack trace's lines join the event "
+                        "before them)")
 
 
-def test_bad_lines_skip_leaves_lines_out_with_a_note_and_keeps_labels_aligned(tmp_path):
-    """A Java stack trace in an application log stopped train, score and evaluate at its
-    first line; serve sends such lines to the dead-letter topic and goes on."""
-    from anomaly_gan.logs.offline import read_for_log_model
+def _regex_logs_cfg(**logs):
+    return config_from_dict({**TINY_LOGS_CONFIG, "logs": {**TINY_LOGS_CONFIG["logs"], **logs}},
+                            "x.yaml")
 
-    cfg = config_from_dict({**TINY_LOGS_CONFIG, "logs": {**TINY_LOGS_CONFIG["logs"],
-                                                         "bad_lines": "skip"}}, "x.yaml")
+
+ERROR_LINE = "2026-01-01T00:00:00Z web ERROR payment failed for cart 42"
+JAVA = ["java.lang.IllegalStateException: no session", "\tat shop.Cart.add(Cart.java:42)",
+        "\tat shop.Api.post(Api.java:7)", "Caused by: java.io.IOException: reset",
+        "\t... 12 more"]
+PYTHON = ["Traceback (most recent call last):", '  File "/app/pay.py", line 12, in charge',
+          "    raise ValueError(card)", "ValueError: card declined", "",
+          "During handling of the above exception, another exception occurred:", "",
+          "Traceback (most recent call last):", '  File "/app/api.py", line 3, in post',
+          "KeyError: 'cart'"]
+
+
+def test_a_stack_trace_joins_the_event_before_it_and_shows_in_its_examples(tmp_path):
+    """A Java trace's or a Python traceback's lines were bad lines: they stopped train,
+    score and evaluate (logs.bad_lines: error) or were left out and counted (skip), where
+    serve gets them in one record with their event from a log shipper's multiline setting
+    and shows them in the event's example lines."""
     data = tmp_path / "app.log"
-    data.write_text("2026-01-01T00:00:00Z web ERROR NullPointerException in Cart.add\n"
-                    "\tat shop.Cart.add(Cart.java:42)\n"
-                    "\tat shop.Api.post(Api.java:7)\n"
-                    "\n"
-                    "2026-01-01T00:00:01Z web INFO GET /cart 200\n")
-    labels = tmp_path / "labels.csv"
-    labels.write_text("1\n1\n1\n0\n")  # one per non-empty line
-    said: list[str] = []
-    events, marks = read_for_log_model(cfg, str(data), str(labels), progress=said.append)
-    assert [e.message for e in events] == ["NullPointerException in Cart.add", "GET /cart 200"]
-    assert marks == [1, 0]
-    note = (f"note: 2 of 4 lines of {data} left out (logs.bad_lines: skip): no_match 2; the "
-            f"first is line 2: no_match: line does not match logs.regex: "
-            f"'\\tat shop.Cart.add(Cart.java:42)'")
-    lost = (f"note: 2 of the 3 lines labelled 1 in {labels} were left out with their lines "
-            f"(logs.bad_lines: skip)")
-    assert said == [note, lost]
-    labels.write_text("1\n0\n")
-    with pytest.raises(DataError, match=r"expected 4 labels \(one per non-empty line of "):
-        read_for_log_model(cfg, str(data), str(labels))
+    data.write_text("\n".join([ERROR_LINE, *JAVA, "2026-01-01T00:00:01Z web INFO GET /cart 200",
+                               "2026-01-01T00:00:02Z api ERROR charge failed", *PYTHON,
+                               "", "2026-01-01T00:00:03Z web INFO GET /cart 200"]) + "\n")
+    labels = tmp_path / "labels.csv"  # one per non-empty line: the Python trace's last is 1
+    labels.write_text("0\n" * 7 + "0\n" * 8 + "1\n" + "0\n")
+    notes: list[str] = []
+    events, marks = read_for_log_model(_regex_logs_cfg(), str(data), str(labels), notes.append)
+    assert [(e.entity, e.message) for e in events] == [
+        ("web", "payment failed for cart 42"), ("web", "GET /cart 200"),
+        ("api", "charge failed"), ("web", "GET /cart 200")]
+    assert [e.continuation for e in events] == ["\n".join(JAVA), "", "\n".join(PYTHON), ""]
+    assert marks == [0, 0, 1, 0]  # the event holds the labelled line
+    assert notes == [(f"note: 13 of 17 lines of {data} joined to the event before them as "
+                      f"continuation lines (stack traces of 2 events), as a log shipper's "
+                      f"multiline setting sends them to serve")]
+    model, _ = fit_log_model(_regex_logs_cfg().logs, [e.message for e in events])
+    rows = count_rows(model, events)
+    examples = [x for rs in rows.values() for r in rs for _, xs in r.detail.values() for x in xs]
+    assert f"payment failed for cart 42\n{JAVA[0]}\n{JAVA[1]}" in " | ".join(examples)
+    assert any(x.startswith("charge failed\nTraceback") and x.endswith("KeyError: 'cart'")
+               for x in examples)
+
+
+@pytest.mark.parametrize("trace", [JAVA, PYTHON, JAVA[1:2]])
+def test_an_event_read_from_a_file_equals_the_one_serve_reads_from_one_record(tmp_path, trace):
+    cfg = _regex_logs_cfg()
+    record = "\n".join([ERROR_LINE, *trace])
+    live = parser_from_config(cfg.logs, cfg.serve.windows.max_event_bytes).parse(record.encode())
+    data = tmp_path / "app.log"
+    data.write_text(f"{record}\n\n{ERROR_LINE}\n")
+    events = read_log_file(data, cfg.logs)
+    assert events[0] == live and events[0].example() == live.example()
+    assert live.continuation == "\n".join(trace)
+    # Too large for serve as one record (serve.windows.max_event_bytes): dropped with all
+    # its lines, as serve drops the record, not cut.
+    notes: list[str] = []
+    small = _regex_logs_cfg(bad_lines="skip").logs
+    assert read_log_file(data, small, len(record) - 1, progress=notes.append) == events[1:]
+    lines = 1 + sum(bool(t) for t in trace)  # non-empty ones
+    assert notes[-1] == (f"note: {lines} of {lines + 1} lines of {data} left out "
+                         f"(logs.bad_lines: skip): oversized {lines}; the first is lines "
+                         f"1-{1 + len(trace)}: oversized: an event and its {lines - 1} "
+                         f"continuation lines, {len(record)} bytes > max_event_bytes "
+                         f"{len(record) - 1}")
+
+
+def test_a_malformed_line_is_no_continuation_and_follows_bad_lines(tmp_path):
+    """Joining every line that does not parse would hide a line cut short, or a banner, in
+    the example text of the event before it."""
+    data = tmp_path / "app.log"
+    data.write_text(f"{ERROR_LINE}\n{JAVA[1]}\n2026-01-01T00:00:0\n{JAVA[2]}\n"
+                    f"=== restarted ===\n2026-01-01T00:00:05Z web INFO GET /cart 200\n")
+    with pytest.raises(DataError) as err:
+        read_log_file(data, _regex_logs_cfg().logs)
+    assert str(err.value) == (
+        f"{data}: line 3: no_match: line does not match logs.regex: '2026-01-01T00:00:0'; a "
+        f"model trained with logs.bad_lines: skip leaves such lines out (banners, lines cut "
+        f"short; a stack trace's lines join the event before them)")
+    notes: list[str] = []
+    events = read_log_file(data, _regex_logs_cfg(bad_lines="skip").logs, progress=notes.append)
+    # the trace line after the cut one is not joined to the event before that
+    assert [(e.message, e.continuation) for e in events] == [
+        ("payment failed for cart 42", JAVA[1]), ("GET /cart 200", "")]
+    assert notes[-1] == (f"note: 3 of 6 lines of {data} left out (logs.bad_lines: skip): "
+                         f"no_match 3; the first is line 3: no_match: line does not match "
+                         f"logs.regex: '2026-01-01T00:00:0'")
+    # A trace line with no event before it (the file starts in the middle of a trace).
+    data.write_text(f"{JAVA[1]}\n{ERROR_LINE}\n")
+    with pytest.raises(DataError, match=r": line 1: no_match: .*; a continuation line \(stack "
+                                        r"trace\) with no event before it to join$"):
+        read_log_file(data, _regex_logs_cfg().logs)
 
 
 def _json_logs_cfg():
@@ -132,6 +198,20 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
     p.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\xef\xbb\xbf" + line.encode())
     with pytest.raises(DataError, match=r"app.jsonl: line 2: bad_json"):  # only the first
         read_log_file(p, _json_logs_cfg())
+
+
+def test_a_json_file_joins_no_line(tmp_path):
+    """A JSON line carries its trace in its message; a raw trace line in a JSON file is a
+    bad line (serve would dead-letter such a record as bad_json too)."""
+    p = tmp_path / "app.jsonl"
+    line = '{"entity": "web", "ts": 1767225600, "message": "boom\\n\\tat A.run(A.java:1)"}'
+    p.write_text(f"{line}\n{JAVA[1]}\n")
+    with pytest.raises(DataError, match=r"app.jsonl: line 2: bad_json: .*\(stack traces, "
+                                        r"banners\)$"):
+        read_log_file(p, _json_logs_cfg())
+    p.write_text(f"{line}\n")
+    assert [(e.message, e.continuation) for e in read_log_file(p, _json_logs_cfg())] == [
+        ("boom", "\tat A.run(A.java:1)")]
 
 
 def test_lines_out_of_order_are_counted_in_time_order_with_a_note():
@@ -411,7 +491,7 @@ def test_lines_without_a_time_are_fine_with_a_year_less_format(tmp_path):
 
 
 @pytest.mark.slow
-def test_score_with_bad_lines_skip_counts_the_lines_left_out(log_files, tmp_path, capsys):
+def test_score_counts_the_lines_joined_and_the_lines_left_out(log_files, tmp_path, capsys):
     cfg = tmp_path / "logs.yaml"
     cfg.write_text(yaml.safe_dump({**TINY_LOGS_CONFIG, "logs": {**TINY_LOGS_CONFIG["logs"],
                                                                 "bad_lines": "skip"}}))
@@ -421,10 +501,14 @@ def test_score_with_bad_lines_skip_counts_the_lines_left_out(log_files, tmp_path
     lines = log_files["test"].read_text().splitlines(keepends=True)
     traced = tmp_path / "traced.log"
     traced.write_text("".join(lines[:10] + ["\tat shop.Cart.add(Cart.java:42)\n"] * 2
-                              + lines[10:]))
+                              + lines[10:20] + ["=== restarted ===\n"] * 2 + lines[20:]))
     capsys.readouterr()
     assert main(["score", "--model", str(model), "--data", str(traced), "--out",
                  str(tmp_path / "s.csv")]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith(f"note: 2 of {len(lines) + 2} lines of {traced} left out")
-    assert f"({len(lines)} of {len(lines)} lines, 2 more left out as logs.bad_lines)" in err[-1]
+    assert err[0].startswith(f"note: 2 of {len(lines) + 4} lines of {traced} joined to the "
+                             f"event before them as continuation lines (stack traces of 1 "
+                             f"event)")
+    assert err[1].startswith(f"note: 2 of {len(lines) + 4} lines of {traced} left out")
+    assert (f"({len(lines)} of {len(lines)} lines, with 2 continuation lines joined to them, "
+            f"2 more left out as logs.bad_lines)") in err[-1]

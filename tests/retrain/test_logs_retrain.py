@@ -75,8 +75,9 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
 
     newer = tmp_path / "newer.log"
     shifted = [f"{line}\n" for line in _shifted(service_logs, 2, extra_every=5)]
-    trace = "\tat shop.Cart.add(Cart.java:42)\n"  # a stack trace: left out, counted
-    newer.write_text("".join(shifted[:100] + [trace] * 3 + shifted[100:]))
+    trace = "\tat shop.Cart.add(Cart.java:42)\n"  # a stack trace: joined to its event
+    banner = "=== checkout-svc restarted ===\n"  # no event: left out, counted
+    newer.write_text("".join(shifted[:100] + [trace] * 3 + [banner] * 3 + shifted[100:]))
     lines.clear()
     skip = cfg.replace(logs=dataclasses.replace(cfg.logs, bad_lines="skip"))
     second = retrain(skip, RetrainRequest(str(store), files=(str(newer),)), lines.append)
