@@ -382,7 +382,8 @@ class LogsConfig:
     # YAML), "Europe/Berlin"
     timezone: str = "UTC"
     # Offline files: a line that does not parse stops the command (error) or is counted and
-    # left out (skip: stack traces, banners), as serve sends it to the dead-letter topic.
+    # left out (skip: banners, lines cut short), as serve sends it to the dead-letter topic;
+    # a stack trace's lines join the event before them (docs/logs.md, multi-line events).
     bad_lines: Literal["error", "skip"] = "error"
     entity: str | None = None  # the entity of lines that carry none
     masking: tuple[MaskName, ...] = MASK_NAMES
