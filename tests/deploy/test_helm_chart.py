@@ -297,6 +297,16 @@ def test_model_volume_is_the_store_passed_to_serve(render) -> None:
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
+def test_rollout_stops_an_old_pod_before_starting_its_successor(render) -> None:
+    """A surge pod is one consumer more than the partitions when replicaCount equals them: the
+    member the group leaves without a partition answers /readyz 503, and when that is the new
+    pod the rollout never completes (nor can a surge pod attach a ReadWriteOnce store on
+    another node)."""
+    strategy = find(render(), "Deployment")["spec"]["strategy"]
+    assert strategy == {"type": "RollingUpdate",
+                        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
 def test_config_change_rolls_the_pods(render) -> None:
     def checksum(docs):
         return find(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
