@@ -61,6 +61,7 @@ MANIFEST = "manifest.json"
 HISTORY = "history.json"
 LOCK = ".lock"
 INCOMING = ".incoming-"
+LOST_FOUND = "lost+found"
 LOCK_TIMEOUT_S = 60.0
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
@@ -160,8 +161,11 @@ class VersionInfo:
 
 
 def _entries(root: Path) -> list[Path]:
+    """What in ``root`` may be a version: hidden names (the lock, versions being written) and
+    the file system's ``lost+found`` (root-owned, at the top of every fresh ext4 volume, such
+    as a Kubernetes PersistentVolume mounted as the store) left out."""
     try:
-        return list(root.iterdir())
+        return [p for p in root.iterdir() if not p.name.startswith(".") and p.name != LOST_FOUND]
     except OSError as exc:
         raise StoreError(f"{root}: cannot read: {exc.strerror or exc}") from None
 
@@ -254,7 +258,7 @@ class ModelStore:
             if is_file(root / MANIFEST, StoreError):
                 raise StoreError(f"{root}: is a model bundle, not a store; pass the directory "
                                  f"that holds the versions")
-            entries = [p for p in _entries(root) if not p.name.startswith(".")]
+            entries = _entries(root)
             is_store = is_file(root / CURRENT, StoreError) or is_file(root / HISTORY, StoreError)
             if is_store or (create and not entries):
                 return cls(root)
@@ -308,7 +312,7 @@ class ModelStore:
             return []
         out = []
         for p in _entries(self.root):
-            if p.name.startswith(".") or not is_file(p / MANIFEST, StoreError):
+            if not is_file(p / MANIFEST, StoreError):
                 continue
             try:
                 out.append(self.info(p.name))

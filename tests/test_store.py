@@ -68,6 +68,20 @@ def test_open_refuses_what_is_not_a_store(tmp_path):
     assert not (tmp_path / "new").exists()  # made by the first add(), not by opening
 
 
+def test_a_volume_with_lost_and_found_is_a_store(tmp_path, monkeypatch):
+    """A fresh ext4 PersistentVolume mounted as the store holds a root-owned lost+found: the
+    first retrain (open with create), `train --out` + `models promote` and `models list` see
+    an empty store, not "holds other files (lost+found)"."""
+    root = tmp_path / "volume"
+    (root / "lost+found").mkdir(parents=True)
+    deny_search(monkeypatch, root / "lost+found")  # mode 0700, owned by root
+    assert ModelStore.open(root, create=True).versions() == []
+    fake_version(root, "v1", "2026-11-01T00:00:00+00:00")
+    s = ModelStore.open(root)  # versions, nothing promoted yet
+    s.promote("v1", verify=False)
+    assert [v.name for v in s.versions()] == ["v1"] and s.current() == "v1"
+
+
 def test_promote_rollback_walks_back_the_promotions(store):
     for v in ("v1", "v2", "v3"):
         store.promote(v, verify=False)
