@@ -125,6 +125,9 @@ def test_retrain_job_is_cleaned_up_and_never_retries_a_rejection(render) -> None
     assert rule["action"] == "FailJob"
     assert rule["onExitCodes"] == {"containerName": "retrain", "operator": "In",
                                    "values": [2, 3, 4]}
+    # A node drain or a preemption is no reason to use up backoffLimit (1 by default).
+    assert job["podFailurePolicy"]["rules"][1] == {
+        "action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
     assert job["template"]["spec"]["restartPolicy"] == "Never"
 
 
