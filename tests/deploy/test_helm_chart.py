@@ -478,6 +478,11 @@ def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None
         (("kafka.tls.caSecret=kafka-ca",), "kafka.securityProtocol is PLAINTEXT"),
         (("networkPolicy.enabled=true", "kafka.bootstrapServers=kafka:9094"),
          "does not include port 9094 of kafka.bootstrapServers"),
+        # The Job could never write the store the chart creates for it.
+        (("retrain.enabled=true", "model.persistence.accessModes[0]=ReadOnlyMany"),
+         "model.persistence.accessModes [ReadOnlyMany] lets no pod write it"),
+        (("retrain.enabled=true", "model.persistence.accessModes[0]=ReadWriteOncePod"),
+         "use ReadWriteMany (or ReadWriteOnce with the Job on the scorers' node"),
         # With no metrics Kubernetes would quietly scale on 80% CPU instead.
         (("autoscaling.enabled=true", "autoscaling.targetCPUUtilizationPercentage=null"),
          "set autoscaling.targetCPUUtilizationPercentage or autoscaling.extraMetrics"),
@@ -506,6 +511,8 @@ def test_contradictory_values_fail_with_the_keys_named(render_error, sets, messa
         ("retrain.enabled=true", "retrain.timeZone=Etc/GMT+5"),
         ("retrain.enabled=true", "retrain.timeZone=America/Port-au-Prince"),
         ("retrain.enabled=true", "retrain.timeZone=UTC"),
+        ("retrain.enabled=true", "model.persistence.accessModes[0]=ReadOnlyMany",
+         "model.persistence.existingClaim=written-elsewhere"),  # the chart cannot tell
         ("retrain.enabled=true", "retrain.timeZone="),
         (f"image.digest={DIGEST}", f"tests.image.digest={TEST_DIGEST}"),
     ],
