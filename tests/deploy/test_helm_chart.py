@@ -131,6 +131,20 @@ def test_retrain_job_is_cleaned_up_and_never_retries_a_rejection(render) -> None
     assert job["template"]["spec"]["restartPolicy"] == "Never"
 
 
+def test_pod_annotations_and_labels_reach_the_retrain_job_too(render) -> None:
+    """A mesh's sidecar left running in the Job's pod would keep the Job from completing: its
+    opt-out annotation must reach that pod as well as the scorer's."""
+    opt_out = {"sidecar.istio.io/inject": "false"}
+    docs = render(sets=("retrain.enabled=true", f"json:podAnnotations={json.dumps(opt_out)}",
+                        "podLabels.team=ops"))
+    scorer_pod = find(docs, "Deployment")["spec"]["template"]["metadata"]
+    job_pod = find(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]
+    for name, meta in (("scorer", scorer_pod), ("retrain", job_pod)):
+        assert opt_out.items() <= meta["annotations"].items(), name
+        assert meta["labels"]["team"] == "ops", name
+    assert job_pod["labels"]["app.kubernetes.io/component"] == "retrain"
+
+
 def test_retrain_from_a_file_with_labels_and_without_promotion(render) -> None:
     c = retrain_container(render(sets=("retrain.enabled=true", "retrain.dataPath=/data/n.csv",
                                        "retrain.labelsPath=/data/l.csv", "retrain.promote=false",
