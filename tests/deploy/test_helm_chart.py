@@ -447,6 +447,9 @@ def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -
         (("replicaCount=-1",), "/replicaCount"),
         (("image.pullPolicy=Sometimes",), "/image/pullPolicy"),
         (("retrain.lookback=a week",), "/retrain/lookback"),
+        # `retrain --last` refuses these: every scheduled Job would exit 2.
+        (("retrain.lookback=0d",), "/retrain/lookback"),
+        (("retrain.lookback=.5d",), "/retrain/lookback"),
         (("retrain.dataPath=data.csv",), "/retrain/dataPath"),
         (("config.retrain.gate.max_false_alarm_rate=2",), "/config/retrain/gate/max_false_alarm_rate"),
         (("retrain.schedule=weekly",), "/retrain/schedule"),
@@ -525,6 +528,7 @@ def test_contradictory_values_fail_with_the_keys_named(render_error, sets, messa
         ("retrain.enabled=true", "retrain.timeZone=Etc/GMT+5"),
         ("retrain.enabled=true", "retrain.timeZone=America/Port-au-Prince"),
         ("retrain.enabled=true", "retrain.timeZone=UTC"),
+        ("retrain.enabled=true", "retrain.lookback=0.5d"),
         ("retrain.enabled=true", "model.persistence.accessModes[0]=ReadOnlyMany",
          "model.persistence.existingClaim=written-elsewhere"),  # the chart cannot tell
         ("retrain.enabled=true", "retrain.timeZone="),
