@@ -120,7 +120,7 @@ def test_retrain_cronjob_appears_only_when_enabled(render) -> None:
 
 def test_retrain_job_is_cleaned_up_and_never_retries_a_rejection(render) -> None:
     job = find(render(sets=("retrain.enabled=true",)), "CronJob")["spec"]["jobTemplate"]["spec"]
-    assert job["ttlSecondsAfterFinished"] == 86400
+    assert job["ttlSecondsAfterFinished"] == 7 * 86400  # a weekend's failure kept till Monday
     rule = job["podFailurePolicy"]["rules"][0]
     assert rule["action"] == "FailJob"
     assert rule["onExitCodes"] == {"containerName": "retrain", "operator": "In",
