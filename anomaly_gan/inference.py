@@ -23,7 +23,8 @@ Windows are scored independently of each other, so neither batching nor padding 
 window's result beyond the ULP-level differences batch composition already causes.
 
 :func:`configure_threads` sizes TensorFlow's thread pools from the container's CPU limit
-(cgroups), since TensorFlow otherwise sizes them from the host's cores.
+(cgroups) or, without one, the CPUs it requested (:data:`CPUS_ENV`), since TensorFlow
+otherwise sizes them from the host's cores.
 
 >>> padded_size(1), padded_size(5), padded_size(33), padded_size(100), padded_size(512)
 (1, 8, 64, 128, 512)
@@ -40,6 +41,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CPUS_ENV",
     "GIL_SWITCH_INTERVAL_S",
     "MAX_CALL",
     "CompiledScorer",
@@ -146,12 +148,26 @@ class CompiledScorer:
 # ---------------------------------------------------------------------- threads
 
 
+CPUS_ENV = "ANOMALY_GAN_CPUS"
+"""CPUs the scorer is entitled to, where no cgroup quota says it: the Helm chart sets it to
+the pod's ``resources.requests.cpu`` in whole CPUs (rounded up). With no CPU limit (the
+chart's default) the quota is unset, and the affinity mask is the node's every core: 63
+intra-op threads on a 64-core node for a pod that requested 500m."""
+
+
 def cpu_limit(cgroup_root: str = "/sys/fs/cgroup") -> float:
-    """CPUs this process may use: the cgroup quota (v2 ``cpu.max`` or v1
-    ``cpu.cfs_quota_us``/``cpu.cfs_period_us``) if one is set, else the CPUs in its affinity
-    mask. A Kubernetes ``limits.cpu: 1500m`` gives 1.5."""
+    """CPUs this process may use: the smallest of the cgroup quota (v2 ``cpu.max`` or v1
+    ``cpu.cfs_quota_us``/``cpu.cfs_period_us``) if one is set, :data:`CPUS_ENV` if set to a
+    positive number, and the CPUs in its affinity mask. A Kubernetes ``limits.cpu: 1500m``
+    gives 1.5."""
     cpus = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                  else os.cpu_count() or 1)
+    try:
+        entitled = float(os.environ.get(CPUS_ENV, "") or "nan")
+    except ValueError:  # not a number: as if unset (the variable is a hint, not a setting)
+        entitled = math.nan
+    if entitled > 0:
+        cpus = min(cpus, entitled)
     root = Path(cgroup_root)
     quota: float | None = None
     try:

@@ -43,6 +43,25 @@ def test_compiled_scorer_equals_network_plus_components(tiny_detector, jit_compi
             np.testing.assert_allclose(v, np.asarray(comps_ref[k]), rtol=1e-5, atol=1e-7)
 
 
+def test_cpu_limit_takes_the_requested_cpus_where_no_quota_is_set(tmp_path, monkeypatch):
+    """With no CPU limit (the chart's default) the affinity mask is the node's every core:
+    63 model threads on a 64-core node for a pod that requested 500m. The chart passes the
+    request, in whole CPUs, as ANOMALY_GAN_CPUS."""
+    from anomaly_gan.inference import CPUS_ENV
+
+    none = str(tmp_path / "none")
+    monkeypatch.setenv(CPUS_ENV, "1")
+    assert cpu_limit(none) == 1.0
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("50000 100000\n")  # a quota below the request wins
+    assert cpu_limit(str(v2)) == 0.5
+    for ignored in ("0", "", "lots"):  # no request (0), unset, garbage: the affinity mask
+        monkeypatch.setenv(CPUS_ENV, ignored)
+        monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(64)))
+        assert cpu_limit(none) == 64.0
+
+
 def test_cpu_limit_reads_cgroup_v2_and_v1_quotas(tmp_path):
     v2 = tmp_path / "v2"
     v2.mkdir()

@@ -288,6 +288,16 @@ def test_scorer_has_resources_and_a_writable_tmp(render) -> None:
     assert env["HOME"].startswith("/tmp") and env["MPLCONFIGDIR"].startswith("/tmp")
 
 
+def test_scorer_threads_are_sized_from_its_cpu_request(render) -> None:
+    """With no CPU limit TensorFlow sized its pools from the node's cores (63 threads on a
+    64-core node for a 500m request): the request reaches anomaly_gan.inference.cpu_limit."""
+    from anomaly_gan.inference import CPUS_ENV
+
+    env = {e["name"]: e for e in scorer(render())["env"]}
+    ref = env[CPUS_ENV]["valueFrom"]["resourceFieldRef"]
+    assert ref["resource"] == "requests.cpu" and ref["divisor"] == "1"
+
+
 @pytest.mark.parametrize("grace", [20, 45.5, 300])
 def test_termination_grace_exceeds_the_drain_budget(render, grace: float) -> None:
     docs = render(sets=(f"json:config.serve.grace_seconds={grace}",))
