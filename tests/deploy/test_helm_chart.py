@@ -510,6 +510,10 @@ def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None
          "model.persistence.accessModes [ReadOnlyMany] lets no pod write it"),
         (("retrain.enabled=true", "model.persistence.accessModes[0]=ReadWriteOncePod"),
          "use ReadWriteMany (or ReadWriteOnce with the Job on the scorers' node"),
+        # The shipped rules select job="anomaly-gan": the scorer-down alert would never fire.
+        (("serviceMonitor.enabled=true", "prometheusRule.enabled=true",
+          "serviceMonitor.jobName=scorers"),
+         'serviceMonitor.jobName is "scorers", but the shipped rules'),
         # With no metrics Kubernetes would quietly scale on 80% CPU instead.
         (("autoscaling.enabled=true", "autoscaling.targetCPUUtilizationPercentage=null"),
          "set autoscaling.targetCPUUtilizationPercentage or autoscaling.extraMetrics"),

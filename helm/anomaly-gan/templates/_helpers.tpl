@@ -115,6 +115,9 @@ repository@digest when a digest is set, else repository:tag (repository alone wi
 {{- if and $sm.enabled (gt (include "anomaly-gan.durationMs" $sm.scrapeTimeout | int64) (include "anomaly-gan.durationMs" $sm.interval | int64)) }}
 {{- fail (printf "values: serviceMonitor.scrapeTimeout (%s) is longer than serviceMonitor.interval (%s); Prometheus rejects a scrape timeout longer than the interval" $sm.scrapeTimeout $sm.interval) }}
 {{- end }}
+{{- if and $sm.enabled .Values.prometheusRule.enabled (ne $sm.jobName "anomaly-gan") }}
+{{- fail (printf "values: serviceMonitor.jobName is %q, but the shipped rules (prometheusRule.enabled) select job=\"anomaly-gan\": AnomalyGanScorerDown and the recording rules would see no scorer; keep anomaly-gan or disable prometheusRule and ship your own rules" $sm.jobName) }}
+{{- end }}
 {{- $store := .Values.model.persistence }}
 {{- if and .Values.retrain.enabled (not $store.existingClaim) (not (or (has "ReadWriteMany" $store.accessModes) (has "ReadWriteOnce" $store.accessModes))) }}
 {{- fail (printf "values: retrain.enabled writes the model store while the scorers read it, but model.persistence.accessModes %v lets no pod write it next to them; use ReadWriteMany (or ReadWriteOnce with the Job on the scorers' node, docs/deployment.md \"Retraining CronJob\")" $store.accessModes) }}
