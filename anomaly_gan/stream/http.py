@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -97,6 +99,26 @@ class Health:
         return True, f"{self.assigned} partition(s) assigned"
 
 
+def _server_class(host: str) -> type[ThreadingHTTPServer]:
+    """The HTTP server for ``host``: IPv4, or IPv6 for an address with a colon (``::``,
+    ``::1``, ``[::]``), which a pod on an IPv6-only cluster needs for its probes; ``::``
+    takes IPv4 connections too where the system allows (a dual-stack socket)."""
+    if ":" not in host:
+        return ThreadingHTTPServer
+    any_address = host.strip("[]") == "::"
+
+    class IPv6Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+        def server_bind(self) -> None:
+            if any_address:
+                with contextlib.suppress(OSError, AttributeError):  # no dual stack: IPv6 only
+                    self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+
+    return IPv6Server
+
+
 class HealthServer:
     """A small threaded HTTP server; ``port=0`` picks a free port (see :attr:`port`)."""
 
@@ -132,7 +154,7 @@ class HealthServer:
                 pass
 
         try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
+            self._server = _server_class(host)((host.strip("[]"), port), Handler)
         except OSError as exc:  # in use, or an address this host does not have
             raise ConfigError(f"serve.http: cannot listen on {host}:{port}: "
                               f"{exc.strerror or exc} (another process on the port, or an "

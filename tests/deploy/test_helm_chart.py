@@ -298,6 +298,13 @@ def test_scorer_threads_are_sized_from_its_cpu_request(render) -> None:
     assert ref["resource"] == "requests.cpu" and ref["divisor"] == "1"
 
 
+
+@pytest.mark.parametrize("address", [None, "::"])
+def test_the_scorer_listens_on_the_service_listen_address(render, address) -> None:
+    """IPv6-only clusters probe the pod's IPv6 address, which 0.0.0.0 does not take."""
+    docs = render(sets=() if address is None else (f"service.listenAddress={address}",))
+    assert service_config(docs)["serve"]["http"]["host"] == (address or "0.0.0.0")
+
 @pytest.mark.parametrize("grace", [20, 45.5, 300])
 def test_termination_grace_exceeds_the_drain_budget(render, grace: float) -> None:
     docs = render(sets=(f"json:config.serve.grace_seconds={grace}",))

@@ -127,3 +127,28 @@ def test_a_port_in_use_is_one_config_line_not_a_traceback():
         with pytest.raises(ConfigError, match=rf"serve.http: cannot listen on 127.0.0.1:{port}: "
                                               r"Address already in use"):
             HealthServer(CollectorRegistry(), Health(), "127.0.0.1", port)
+
+
+def _ipv6_available() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_available(), reason="this host has no IPv6 loopback")
+def test_an_ipv6_address_listens_on_ipv6_and_the_any_address_takes_ipv4_too():
+    """The server was IPv4 only: on an IPv6-only cluster a pod's probes (to its IPv6
+    address) could not connect. '::' is a dual-stack socket where the system allows it."""
+    for host, urls in (("::1", ["http://[::1]:{port}/healthz"]),
+                       ("::", ["http://[::1]:{port}/healthz", "http://127.0.0.1:{port}/healthz"])):
+        srv = HealthServer(CollectorRegistry(), Health(), host, 0).start()
+        try:
+            for url in urls:
+                assert get(url.format(port=srv.port))[0] == 200, (host, url)
+        finally:
+            srv.stop()

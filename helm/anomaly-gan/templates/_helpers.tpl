@@ -188,7 +188,7 @@ so mantissas without a dot get one.
 {{- end }}
 {{- $owned := dict "serve" (dict
       "model_path" .Values.model.mountPath
-      "http" (dict "host" "0.0.0.0" "port" (int .Values.service.port))
+      "http" (dict "host" (.Values.service.listenAddress | default "0.0.0.0") "port" (int .Values.service.port))
       "kafka" $kafka) }}
 {{- $merged := mergeOverwrite $cfg $owned }}
 {{- regexReplaceAll "(?m)^(\\s*(?:- |[A-Za-z_]+: )-?[0-9]+)(e[-+][0-9]+)$" (toYaml $merged) "${1}.0${2}" }}
