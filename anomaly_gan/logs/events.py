@@ -97,14 +97,16 @@ def _first_line(text: str) -> tuple[str, str]:
 # "\t... 5 more", a traceback's source line), a trace's own headers, a frame that lost its
 # indentation, and an exception line ("java.io.IOException: x", "ValueError: x").
 _TRACE_LINE = re.compile(
-    r"[ \t]|(?:Caused by|Suppressed): |Traceback \(most recent call last\):"
+    r"[ \t]|(?:Caused by|Suppressed): |(?:Traceback|Stack) \(most recent call last\):"
     r"|During handling of the above exception|The above exception was the direct cause"
-    r'|Exception in thread "|\.\.\. \d+ (?:more|common frames omitted)|at [^\s(]+ ?\('
-    r"|(?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*\w(?:Exception|Error|Throwable)(?::|$)")
+    r"|Exception in thread |\.\.\. \d+ (?:more|common frames omitted)|at [^\s(]+ ?\("
+    # an exception's (dotted) name, the base classes too (java.lang.Exception, Node's Error),
+    # with Node's [CODE] (Error [ERR_MODULE_NOT_FOUND]: x)
+    r"|(?:[A-Za-z_$][\w$]*\.)*[\w$]*(?:Exception|Error|Throwable)(?: \[[\w-]+\])?(?::|$)")
 # The line that ends a Python traceback: the exception's (dotted) name, alone or with ": message"
 # (KeyboardInterrupt, psycopg2.errors.UniqueViolation: duplicate key).
 _PYTHON_EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(?::|$)")
-_TRACEBACK = "Traceback (most recent call last):"
+_TRACEBACK = ("Traceback (most recent call last):", "Stack (most recent call last):")
 
 
 class Multiline:
@@ -112,9 +114,10 @@ class Multiline:
     setting joins them into one record: a line that starts with a space or a tab, starts a
     trace's part (``Caused by:``, ``Suppressed:``, ``Traceback (most recent call last):``,
     Python's ``During handling of the above exception...`` and ``The above exception was
-    the direct cause...``, ``Exception in thread "``, ``... N more``, a frame ``at X(``
-    without its indentation), names an exception (``java.io.IOException: x``,
-    ``ValueError: x``: a name ending in Exception, Error or Throwable), or ends a Python
+    the direct cause...``, ``Exception in thread``, ``... N more``, a frame ``at X(``
+    without its indentation, Python logging's ``Stack (most recent call last):``), names an
+    exception (``java.io.IOException: x``, ``ValueError: x``, ``java.lang.Exception: x``,
+    Node's ``Error [ERR_X]: x``: a name ending in Exception, Error or Throwable), or ends a Python
     traceback (after its header or an indented line, the exception's name alone or with
     ``: message``). Only a line that does not parse as an event is asked, and only after an
     event: a reader calls :meth:`event` at each event's first line.
@@ -132,6 +135,9 @@ class Multiline:
     (True, True)
     >>> m.continues("2026-01-01T00:00:0"), m.continues("KeyboardInterrupt")  # no traceback open
     (False, False)
+    >>> [m.continues(t) for t in ("java.lang.Exception: boom", "Error: ENOENT: no such file",
+    ...                           "Error [ERR_MODULE_NOT_FOUND]: x", "Exception in thread w:")]
+    [True, True, True, True]
     """
 
     __slots__ = ("_traceback",)

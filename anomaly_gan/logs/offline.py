@@ -60,9 +60,11 @@ def _lines(handle: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 # An event's lines (its first line and continuation lines) or one line that is not an
 # event, as a log shipper's multiline setting would send them to serve: the line numbers of
 # its first and last lines, its lines' places among the file's non-empty lines (start, stop),
-# the event, and whether a line that is not one is shaped like a continuation line with no
-# event before it. A plain tuple: one is made for every line of a file.
-_Record = tuple[int, int, int, int, LogEvent | InvalidEvent, bool]
+# the event, and for a line that is not one why it was not joined ("orphan": shaped like a
+# continuation line with no event before it; "padded": an event once its leading spaces are
+# removed, which logs.regex does not allow; "" otherwise). A plain tuple: one is made for
+# every line of a file.
+_Record = tuple[int, int, int, int, LogEvent | InvalidEvent, str]
 
 
 def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool
@@ -83,13 +85,14 @@ def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool
         assert event is not None
         done: LogEvent | InvalidEvent = event
         if held:
-            done = (InvalidEvent("oversized", f"an event and its {position - start} "
-                                 f"continuation lines, {size} bytes > max_event_bytes "
-                                 f"{parser.max_bytes}") if size > parser.max_bytes
-                    else parser.parse(b"\n".join(held)))
+            k = position - start
+            done = (InvalidEvent("oversized", f"an event and its {k} continuation "
+                                 f"line{'s' if k > 1 else ''}, {size} bytes > "
+                                 f"serve.windows.max_event_bytes {parser.max_bytes}")
+                    if size > parser.max_bytes else parser.parse(b"\n".join(held)))
             held.clear()
             multiline.event()
-        return first, last, start, position + 1, done, False
+        return first, last, start, position + 1, done, ""
 
     for n, raw in lines:
         if not raw.strip():
@@ -104,13 +107,19 @@ def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool
             event, event_raw, first, last, start = ev, raw, n, n, position
             blank.clear()
             continue
-        text = None
+        text, padded = None, False
         if join:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 pass
-            if event is not None and text is not None and multiline.continues(text):
+            # An indented line that is an event once its indent goes is one the regex
+            # missed (log4j's %5p pads INFO to " INFO"): joined, every such line would
+            # vanish into the event before it and the file would train on the rest.
+            padded = (text is not None and text[:1] in (" ", "\t")
+                      and isinstance(parser.parse(raw.lstrip()), LogEvent))
+            if event is not None and not padded and text is not None \
+                    and multiline.continues(text):
                 position += 1
                 if not held:
                     held.append(event_raw)
@@ -127,7 +136,9 @@ def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool
             event = None
         position += 1
         blank.clear()
-        yield n, n, position, position + 1, ev, text is not None and Multiline().continues(text)
+        why = ("padded" if padded
+               else "orphan" if text is not None and Multiline().continues(text) else "")
+        yield n, n, position, position + 1, ev, why
     if event is not None:
         yield close()
 
@@ -175,12 +186,12 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     # part of one (serve would get the record as bad_json too).
     joins = cfg.format == "regex"
     with handle:
-        for first, last, start, lines, ev, orphan in _records(_lines(handle), parser, joins):
+        for first, last, start, lines, ev, why in _records(_lines(handle), parser, joins):
             if isinstance(ev, InvalidEvent):
                 where = f"line {first}" if first == last else f"lines {first}-{last}"
                 if cfg.bad_lines == "error":
                     raise DataError(f"{p}: {where}: {ev.reason}: {ev.detail}"
-                                    + _hint(first, last, orphan, joins))
+                                    + _hint(first, last, why, joins))
                 skipped[ev.reason] = skipped.get(ev.reason, 0) + lines - start
                 first_skipped = first_skipped or f"{where}: {ev.reason}: {ev.detail}"
                 continue
@@ -211,11 +222,15 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     return events
 
 
-def _hint(first: int, last: int, orphan: bool, joins: bool) -> str:
+def _hint(first: int, last: int, why: str, joins: bool) -> str:
     """What the one-line error of a bad line (or lines ``first``-``last``) adds: why it was
     not joined as a trace's line, or what ``logs.bad_lines: skip`` would do with it."""
-    if orphan:
-        return "; a continuation line (stack trace) with no event before it to join"
+    if why == "padded":
+        return ("; it is an event once its leading spaces are removed, which logs.regex does "
+                "not allow: a padded field such as log4j's %5p level (allow them, e.g. '^ *')")
+    if why == "orphan":
+        return ("; a continuation line (stack trace) with no event before it to join (a file "
+                "that starts inside a trace: logs.bad_lines: skip leaves such lines out)")
     if first == 1 or first != last:
         return ""
     return ("; a model trained with logs.bad_lines: skip leaves such lines out "

@@ -92,10 +92,27 @@ def test_every_line_of_a_java_or_python_trace_continues_the_event(trace):
 
 
 @pytest.mark.parametrize("line", [
+    "java.lang.Exception: boom",  # log.error("x", new Exception(...))
+    "java.lang.Throwable: who called",
+    "Error: ENOENT: no such file or directory",  # Node's base Error
+    "Error [ERR_MODULE_NOT_FOUND]: Cannot find module 'x'",
+    "Exception in thread Thread-1 (worker):",  # Python's threading, no quotes
+    "Stack (most recent call last):",  # Python logging's stack_info=True
+])
+def test_a_trace_that_starts_with_a_base_exception_continues_the_event(line):
+    """The exception line of the base classes (java.lang.Exception, Node's Error) was no
+    continuation: train stopped on an ordinary log with bad_lines: error, and with skip the
+    trace's frames were dropped after it."""
+    m = Multiline()
+    m.event()
+    assert m.continues(line)
+
+
+@pytest.mark.parametrize("line", [
     "2026-01-01T00:00:0",  # an event cut short
     "2026-01-01 00:00:05 web INFO a time in another format",
     "=== checkout-svc 4.2.1 starting ===",  # a banner
-    "Error: disk full",  # not an exception's name
+    "Warning: disk nearly full",  # not an exception's name
     "at least one retry failed",  # not a frame
 ])
 def test_a_line_that_is_no_part_of_a_trace_does_not_continue_an_event(line):

@@ -13,7 +13,13 @@ from anomaly_gan.config import config_from_dict
 from anomaly_gan.errors import DataError
 from anomaly_gan.logs.events import LogEvent, parser_from_config
 from anomaly_gan.logs.model import fit_log_model
-from anomaly_gan.logs.offline import count_rows, read_for_log_model, read_log_file, time_order
+from anomaly_gan.logs.offline import (
+    LineTally,
+    count_rows,
+    read_for_log_model,
+    read_log_file,
+    time_order,
+)
 from tests.logs.conftest import TINY_LOGS_CONFIG
 
 
@@ -152,7 +158,8 @@ def test_an_event_read_from_a_file_equals_the_one_serve_reads_from_one_record(tm
     assert notes[-1] == (f"note: {lines} of {lines + 1} lines of {data} left out "
                          f"(logs.bad_lines: skip): oversized {lines}; the first is lines "
                          f"1-{1 + len(trace)}: oversized: an event and its {lines - 1} "
-                         f"continuation lines, {len(record)} bytes > max_event_bytes "
+                         f"continuation line{'s' if lines > 2 else ''}, {len(record)} bytes > "
+                         f"serve.windows.max_event_bytes "
                          f"{len(record) - 1}")
 
 
@@ -179,8 +186,34 @@ def test_a_malformed_line_is_no_continuation_and_follows_bad_lines(tmp_path):
     # A trace line with no event before it (the file starts in the middle of a trace).
     data.write_text(f"{JAVA[1]}\n{ERROR_LINE}\n")
     with pytest.raises(DataError, match=r": line 1: no_match: .*; a continuation line \(stack "
-                                        r"trace\) with no event before it to join$"):
+                                        r"trace\) with no event before it to join \(a file that "
+                                        r"starts inside a trace: logs.bad_lines: skip leaves "
+                                        r"such lines out\)$"):
         read_log_file(data, _regex_logs_cfg().logs)
+
+
+def test_an_event_the_regex_misses_by_its_padding_is_no_continuation(tmp_path):
+    """log4j's %5p pads INFO to ' INFO': with a regex that allows no leading space, every
+    INFO line started with a space, was joined to the ERROR line before it as its 'stack
+    trace', and train ran on the ERROR lines alone (82 of 2,888 lines) with no error."""
+    logs = {"format": "regex", "bucket_seconds": 10.0, "top_k": 2,
+            "regex": r"^(?P<level>[A-Z]+) (?P<ts>\S+) \[(?P<entity>[\w.-]+)\] (?P<message>.*)$"}
+    cfg = config_from_dict({"logs": logs})
+    data = tmp_path / "app.log"
+    data.write_text("ERROR 2026-11-30T10:00:52Z [pay] request failed id=857\n"
+                    " INFO 2026-11-30T10:00:53Z [cart] GET /api/cart/508 200 in 58 ms\n"
+                    "\tat com.shop.Cart.get(Cart.java:12)\n"
+                    "ERROR 2026-11-30T10:00:54Z [pay] request failed id=858\n")
+    with pytest.raises(DataError, match=r": line 2: no_match: .*; it is an event once its "
+                                        r"leading spaces are removed, which logs.regex does "
+                                        r"not allow"):
+        read_log_file(data, cfg.logs)
+    skip = config_from_dict({"logs": {**logs, "bad_lines": "skip"}}).logs
+    tally = LineTally()
+    events = read_log_file(data, skip, tally=tally)
+    assert [(e.message, e.continuation) for e in events] == [
+        ("request failed id=857", ""), ("request failed id=858", "")]
+    assert tally.skipped == {"no_match": 2} and tally.joined == 0  # the frame after it too
 
 
 def _json_logs_cfg():
