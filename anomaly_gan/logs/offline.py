@@ -477,6 +477,10 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     model.miner.reset_new()
     stamps = [ev.ts for events in events_by_file for ev in events if ev.ts is not None]
     span = f" ({_iso(min(stamps))} to {_iso(max(stamps))})" if stamps else ""
+    # A line here is an event: its stack trace's lines were joined to it (read_log_file).
+    traced = sum(1 for events in events_by_file for ev in events if ev.continuation)
+    if traced:
+        span += f", {traced} with a stack trace joined to them"
     say(f"{len(messages)} lines{span} -> {len(model.miner.templates)} templates; columns: top "
         f"{len(model.template_ids)} + other + unseen"
         + (" + lines/s" if cfg.logs.lines_per_second else "")
