@@ -228,13 +228,13 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     # Keras' progress bar writes to stdout, which holds the result JSON: the CLI reports one
     # line per epoch on stderr through the library's progress channel instead.
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
+    say = _train_progress(args.quiet, stop)
     if cfg.logs is not None:  # a logs config: the files are log lines
         from anomaly_gan.logs.offline import read_log_files, train_log_detector
 
-        events = read_log_files(cfg, args.data, _train_progress(args.quiet, stop))
+        events = read_log_files(cfg, args.data, say)
         _tensorflow()
-        det = train_log_detector(cfg, args.data, progress=_train_progress(args.quiet, stop),
-                                 events_by_file=events)
+        det = train_log_detector(cfg, args.data, progress=say, events_by_file=events)
         names = det.feature_names
     else:
         tables = [read_table(p, cfg.data.timestamp_column, cfg.data.header) for p in args.data]
@@ -243,7 +243,6 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
             if t.feature_names != names:
                 raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
                                 f"{tables[0].path}: {name_list(names)}")
-        say = _train_progress(args.quiet, stop)
         for t in tables:
             for line in time_notes(t, table_times(t)):
                 say(line)

@@ -364,8 +364,9 @@ def table_times(table: Table) -> np.ndarray | None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
                             f"not RFC 3339 (2026-01-01T00:00:00Z), epoch seconds or epoch ms")
         if i and t < out[i - 1]:
+            before = clip(str(table.timestamps[i - 1]), 40)
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
-                            f"before {table.where(i - 1)}'s ({clip(str(table.timestamps[i - 1]), 40)!r}): "
+                            f"before {table.where(i - 1)}'s ({before!r}): "
                             f"expected rows in time order (windows follow the file's order; "
                             f"sort it by time){_local_time_hint(text)}")
         out[i] = t

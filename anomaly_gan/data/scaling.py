@@ -42,7 +42,7 @@ def near_constant(values: np.ndarray) -> np.ndarray:
     [False, True, True, False]
     """
     values = np.asarray(values, dtype=np.float64)
-    return (np.ptp(values, axis=0) <= _spread_floor(values))
+    return np.ptp(values, axis=0) <= _spread_floor(values)
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ _TRACE_LINE = re.compile(
 # The line that ends a Python traceback: the exception's (dotted) name, alone or with ": message"
 # (KeyboardInterrupt, psycopg2.errors.UniqueViolation: duplicate key).
 _PYTHON_EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(?::|$)")
-_TRACEBACK = ("Traceback (most recent call last):", "Stack (most recent call last):")
+_TRACEBACK_HEADERS = ("Traceback (most recent call last):", "Stack (most recent call last):")
 
 
 class Multiline:
@@ -152,7 +152,7 @@ class Multiline:
     def continues(self, line: str) -> bool:
         """Whether ``line`` (that does not parse as an event) continues the event before it."""
         if _TRACE_LINE.match(line):
-            self._traceback = (line.startswith(_TRACEBACK)
+            self._traceback = (line.startswith(_TRACEBACK_HEADERS)
                                or (self._traceback and line[0] in " \t"))
             return True
         if self._traceback and _PYTHON_EXCEPTION.match(line):

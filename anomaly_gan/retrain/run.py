@@ -159,17 +159,17 @@ def _check_label_times(path: str, labels: Sequence[Alerted], rows: Rows, where: 
         lo, hi = span[a.entity]
         if a.end_ts < lo or a.start_ts > hi:
             raise DataError(f"{path}: line {a.line}: the incident of {brief(a.entity)} from "
-                            f"{iso_utc(a.start_ts)} to {iso_utc(a.end_ts)} lies outside its rows in "
-                            f"{where} ({iso_utc(lo)} to {iso_utc(hi)}); expected an incident within "
-                            f"the data")
+                            f"{iso_utc(a.start_ts)} to {iso_utc(a.end_ts)} lies outside its "
+                            f"rows in {where} ({iso_utc(lo)} to {iso_utc(hi)}); expected an "
+                            f"incident within the data")
         ends = sum(int(((s.ts[window - 1:] >= a.start_ts) & (s.ts[window - 1:] <= a.end_ts)).sum())
                    for s in rows.segments if s.entity == a.entity)
         if not ends:
             raise DataError(f"{path}: line {a.line}: no window of data.window {window} rows "
                             f"ends inside the incident of {brief(a.entity)} from "
-                            f"{iso_utc(a.start_ts)} to {iso_utc(a.end_ts)} (windows end on a file's "
-                            f"row {window} onwards), so the gate could not check it; expected "
-                            f"an incident that holds a window's last row")
+                            f"{iso_utc(a.start_ts)} to {iso_utc(a.end_ts)} (windows end on a "
+                            f"file's row {window} onwards), so the gate could not check it; "
+                            f"expected an incident that holds a window's last row")
 
 
 def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
@@ -184,8 +184,8 @@ def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
 
 
 def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
-            finishing: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
-            ) -> RetrainResult:
+            finishing: Callable[[], contextlib.AbstractContextManager[Any]]
+            = contextlib.nullcontext) -> RetrainResult:
     """Run one retrain. Everything up to the training data (the request, the store, the
     labels, the current version's files and the read itself) is checked before TensorFlow
     loads, so a wrong topic or an empty range is reported in about a second.
