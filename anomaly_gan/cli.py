@@ -30,7 +30,7 @@ from typing import Any
 
 from anomaly_gan import __version__
 from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError, name_list
-from anomaly_gan.runtime import Interrupts
+from anomaly_gan.runtime import Interrupts, forget_unhandled_interrupt
 
 __all__ = ["build_parser", "main"]
 
@@ -583,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AnomalyGanError as exc:
         return _last_words(f"anomaly-gan: error: {exc}", EXIT_BAD_INPUT)
     except KeyboardInterrupt:
+        forget_unhandled_interrupt()
         return _last_words("anomaly-gan: interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:  # stdout's reader stopped early (`models list | head -1`)
         _quiet_stdout()

@@ -22,7 +22,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Interrupts", "import_tensorflow_quietly", "is_tensorflow_notice"]
+__all__ = ["Interrupts", "forget_unhandled_interrupt", "import_tensorflow_quietly",
+           "is_tensorflow_notice"]
 
 _NOTICES = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called"
@@ -85,6 +86,27 @@ def import_tensorflow_quietly() -> None:
                 if line.strip() and not is_tensorflow_notice(line):
                     print(line, file=sys.stderr)
             sys.stderr.flush()
+
+
+_PY_EVAL_INPUT = 258  # Python.h's Py_eval_input
+
+
+def forget_unhandled_interrupt() -> None:
+    """Let a caught :class:`KeyboardInterrupt` end the process with its exit code.
+
+    CPython marks a ``KeyboardInterrupt`` that leaves code run by ``PyRun_String`` (which
+    pybind11's ``py::eval`` uses, so optree under Keras and TensorFlow) as unhandled, even when
+    Python code above catches it; at exit it then kills the process with SIGINT instead of
+    returning the code ``sys.exit`` was given. A signal that landed in such a call during
+    ``retrain`` gave status -2, not 130, to a parent that reads it. Every ``PyRun_String``
+    clears that mark before it runs, so running one that cannot fail clears it."""
+    import ctypes
+
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    run = ctypes.pythonapi.PyRun_String
+    run.restype = ctypes.py_object
+    run.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
+    run(b"None", _PY_EVAL_INPUT, namespace, namespace)
 
 
 class Interrupts:

@@ -92,3 +92,45 @@ def test_tensorflows_retracing_hint_is_dropped_and_nothing_else():
 
     import_tensorflow_quietly()  # installs it on TensorFlow's logger (once imported)
     assert _not_retracing in logging.getLogger("tensorflow").filters
+
+
+# A command whose SIGTERM lands in code that a C extension runs with PyRun_String, as
+# optree (under Keras) and TensorFlow do through pybind11's py::eval.
+_SIGNAL_IN_PYRUN = """
+import argparse, ctypes, sys
+import anomaly_gan.stream.logs  # loaded by retrain; a first import would hide the defect
+from anomaly_gan import cli
+from anomaly_gan.runtime import Interrupts
+
+def command(_args):
+    run = ctypes.pythonapi.PyRun_String
+    run.restype = ctypes.py_object
+    run.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
+    code = b"import os, signal, time\\nos.kill(os.getpid(), signal.SIGTERM)\\ntime.sleep(30)\\n"
+    with Interrupts().installed():
+        run(code, 257, {}, {})
+
+parser = argparse.ArgumentParser()
+parser.set_defaults(func=command)
+cli.build_parser = lambda: parser
+sys.exit(cli.main([]))
+"""
+
+
+def test_an_interrupt_caught_after_a_c_extensions_eval_still_exits_130(tmp_path):
+    """CI saw ``python -m anomaly_gan retrain`` exit -2 (killed by SIGINT) after printing
+    'interrupted': CPython marks a KeyboardInterrupt that leaves PyRun_String as unhandled,
+    though the CLI caught it, and at the exit of a ``-m`` module killed the process with
+    SIGINT instead of returning 130."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "signal_in_pyrun.py").write_text(_SIGNAL_IN_PYRUN)
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), repo])}
+    proc = subprocess.run([sys.executable, "-m", "signal_in_pyrun"], capture_output=True,
+                          text=True, timeout=60, check=False, env=env)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "anomaly-gan: interrupted\n"
