@@ -77,11 +77,11 @@ _BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in a log file, offline
 def _first_line(text: str) -> tuple[str, str]:
     """``(first line, the lines after it)`` of a record's text, leading line breaks and the
     continuation's trailing ones left out; a line ends as in a log file (``\\n``,
-    ``\\r\\n`` or a lone ``\\r``), so a record and the same lines read from a file split
-    alike.
+    ``\\r\\n`` or a lone ``\\r``), and the continuation's lines are joined with ``\\n``
+    as a file's are, so a record and the same lines read from a file give the same event.
 
-    >>> _first_line("\\nboom\\r\\n\\tat A.run\\rmore\\n")
-    ('boom', '\\tat A.run\\rmore')
+    >>> _first_line("\\nboom\\r\\n\\tat A.run\\r\\n\\tat B.main\\rmore\\n")
+    ('boom', '\\tat A.run\\n\\tat B.main\\nmore')
     >>> _first_line("one line")
     ('one line', '')
     """
@@ -89,7 +89,8 @@ def _first_line(text: str) -> tuple[str, str]:
     m = _BREAK.search(text)
     if m is None:
         return text, ""
-    return text[:m.start()], text[m.end():].rstrip("\r\n")
+    rest = text[m.end():].rstrip("\r\n")
+    return text[:m.start()], _BREAK.sub("\n", rest) if "\r" in rest else rest
 
 
 # The lines a log shipper's multiline setting joins to the line before them (Filebeat's

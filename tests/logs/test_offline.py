@@ -163,6 +163,21 @@ def test_an_event_read_from_a_file_equals_the_one_serve_reads_from_one_record(tm
                          f"{len(record) - 1}")
 
 
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_a_record_with_windows_line_breaks_equals_the_event_read_from_its_file(tmp_path,
+                                                                               newline):
+    """A record sent with ``\\r\\n`` between its lines kept them in its continuation, while
+    the file holding the same lines gave ``\\n``: one trace, two example texts."""
+    cfg = _regex_logs_cfg()
+    record = newline.join([ERROR_LINE, *JAVA])
+    live = parser_from_config(cfg.logs, cfg.serve.windows.max_event_bytes).parse(record.encode())
+    data = tmp_path / "app.log"
+    data.write_bytes(f"{record}{newline}{ERROR_LINE}{newline}".encode())
+    events = read_log_file(data, cfg.logs)
+    assert live.continuation == "\n".join(JAVA)
+    assert events[0] == live and events[0].example() == live.example()
+
+
 def test_a_malformed_line_is_no_continuation_and_follows_bad_lines(tmp_path):
     """Joining every line that does not parse would hide a line cut short, or a banner, in
     the example text of the event before it."""
