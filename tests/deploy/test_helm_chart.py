@@ -594,6 +594,24 @@ def test_prometheus_rule_is_the_shipped_rules_file(render) -> None:
     assert pr["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
 
 
+def test_runbook_base_url_links_each_alert_to_its_runbook_section(render, render_error) -> None:
+    base = "https://git.example.com/ops/anomaly-gan/blob/main/docs/runbook.md"
+    docs = render(sets=("prometheusRule.enabled=true", f"prometheusRule.runbookBaseUrl={base}"))
+    shipped = yaml.safe_load(RULES.read_text())["groups"]
+    linked = find(docs, "PrometheusRule")["spec"]["groups"]
+    alerts = 0
+    for group, ours in zip(shipped, linked, strict=True):
+        for rule, out in zip(group["rules"], ours["rules"], strict=True):
+            if "alert" in rule:
+                alerts += 1
+                url = out["annotations"].pop("runbook_url")
+                assert url == f"{base}#{rule['alert'].lower()}"
+            assert out == rule  # nothing else changed
+    assert alerts >= 10
+    assert "runbookBaseUrl" in render_error(sets=("prometheusRule.enabled=true",
+                                                  "prometheusRule.runbookBaseUrl=runbook.md"))
+
+
 def test_dashboard_configmap_is_the_shipped_dashboard(render) -> None:
     docs = render(sets=("grafanaDashboard.enabled=true", "grafanaDashboard.folder=Ops"))
     cm = find(docs, "ConfigMap", "-dashboard")

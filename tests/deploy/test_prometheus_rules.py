@@ -152,6 +152,16 @@ def test_deployment_guide_lists_every_alert_with_its_duration_and_labels() -> No
     assert documented == shipped
 
 
+def test_the_runbook_has_one_section_per_alert() -> None:
+    """docs/runbook.md is where each alert's runbook_url points (its anchor, the heading in
+    lower case): a section per shipped alert, and none for an alert that is gone."""
+    runbook = (DEPLOY.parent / "docs" / "runbook.md").read_text()
+    sections = re.findall(r"^### (\S+)$", runbook, re.MULTILINE)
+    alerts = [r["alert"] for group in promql.rules()["groups"] for r in group["rules"]
+              if "alert" in r]
+    assert sorted(sections) == sorted(alerts)
+
+
 def test_dashboard_has_the_required_panels() -> None:
     dash = promql.dashboard()
     titles = {p["title"] for p in promql.panels(dash)}
