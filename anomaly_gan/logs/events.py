@@ -108,6 +108,27 @@ _TRACE_LINE = re.compile(
 # (KeyboardInterrupt, psycopg2.errors.UniqueViolation: duplicate key).
 _PYTHON_EXCEPTION = re.compile(r"[A-Za-z_][\w.]*(?::|$)")
 _TRACEBACK_HEADERS = ("Traceback (most recent call last):", "Stack (most recent call last):")
+# The lines Go's runtime writes that start a crash's or a goroutine's trace (printpanics,
+# fatalthrow, sighandler, goroutineheader): "panic: x" (a panic's "[recovered]" mark is on
+# its line, a nested panic is indented), "fatal error: x", "[signal SIGSEGV: ... code=0x1
+# addr=0x0 pc=0x4a2b3c]", the fatal error's "runtime stack:" and a goroutine's header,
+# "goroutine 7 [chan receive, 3 minutes]:" (with "gp=0x... m=4 mp=0x..." before the bracket
+# in a fatal error). A header may come right after the event line: net/http's "http: panic
+# serving ..." and a logged debug.Stack() put it there. Fluent Bit's built-in go multiline
+# parser starts on the same lines.
+_GO_TRACE = re.compile(r"(?:panic|fatal error): |\[signal [^\]]* code=\S+ addr=\S+ pc=\w+\]$"
+                       r"|(?P<header>runtime stack:$"
+                       r"|goroutine \d+ (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[[^\]]+\]:$)")
+# The unindented lines inside a goroutine's trace, only after its header or one of its lines:
+# a call "main.(*Server).handle(0x0, {0xc000012345, 0x5})", "main.main()", "panic({0x4a?})"
+# (a function, package path first, then its arguments as Go prints them: hex words, {}, ?,
+# ...), "created by main.start in goroutine 1", "...12 frames elided..." (and the
+# "...additional frames elided..." of Go before 1.21), and the "exit status 2" that `go run`
+# writes after the trace of a program that crashed.
+_GO_FRAME = re.compile(r"(?:[^\s()]|\(\*?[^\s()]+\))+\([\w{}?,. ]*\)$"
+                       r"|created by [^\s.]+\.\S+(?: in goroutine \d+)?$"
+                       r"|\.\.\.(?:\d+|additional) frames elided\.\.\.$"
+                       r"|(?P<exit>exit status \d+$)")
 
 
 class Multiline:
@@ -118,13 +139,19 @@ class Multiline:
     the direct cause...``, ``Exception in thread``, ``... N more``, a frame ``at X(``
     without its indentation, Python logging's ``Stack (most recent call last):``), names an
     exception (``java.io.IOException: x``, ``ValueError: x``, ``java.lang.Exception: x``,
-    Node's ``Error [ERR_X]: x``: a name ending in Exception, Error or Throwable), or ends a Python
+    Node's ``Error [ERR_X]: x``: a name ending in Exception, Error or Throwable), ends a Python
     traceback (after its header or an indented line, the exception's name alone or with
-    ``: message``). Only a line that does not parse as an event is asked, and only after an
-    event: a reader calls :meth:`event` at each event's first line.
+    ``: message``), starts a Go trace (``panic: x``, ``fatal error: x``, ``[signal SIGSEGV:
+    ... code=0x1 addr=0x0 pc=0x4a2b3c]``, ``runtime stack:``, a goroutine's header
+    ``goroutine 7 [chan receive, 3 minutes]:``), or is a line of a goroutine's trace (after
+    its header or one of its lines: a call ``main.(*Server).handle(0x0, {0xc0000, 0x5})``,
+    ``created by main.start in goroutine 1``, ``...12 frames elided...``, and ``exit status
+    2``, which ends it). Only a line that does not parse as an event is asked, and only after
+    an event: a reader calls :meth:`event` at each event's first line.
 
-    Anything else (a banner, a line cut short, an event with a garbled time) is no
-    continuation line: joined, it would be hidden in the example text of the event before.
+    Anything else (a banner, a line cut short, an event with a garbled time, a Go call line
+    outside a goroutine's trace) is no continuation line: joined, it would be hidden in the
+    example text of the event before.
 
     >>> m = Multiline()
     >>> m.event()
@@ -139,25 +166,41 @@ class Multiline:
     >>> [m.continues(t) for t in ("java.lang.Exception: boom", "Error: ENOENT: no such file",
     ...                           "Error [ERR_MODULE_NOT_FOUND]: x", "Exception in thread w:")]
     [True, True, True, True]
+    >>> m.event()
+    >>> m.continues("main.main()")  # no goroutine's trace open
+    False
+    >>> [m.continues(t) for t in ("goroutine 1 [running]:", "main.main()",
+    ...                           "\t/app/main.go:17 +0x65", "exit status 2", "main.main()")]
+    [True, True, True, True, False]
     """
 
-    __slots__ = ("_traceback",)
+    __slots__ = ("_goroutine", "_traceback")
 
     def __init__(self) -> None:
         self._traceback = False  # after a Python traceback's header or one of its frames
+        self._goroutine = False  # after a Go goroutine trace's header or one of its lines
 
     def event(self) -> None:
         """A new event starts: no traceback is open."""
-        self._traceback = False
+        self._traceback = self._goroutine = False
 
     def continues(self, line: str) -> bool:
         """Whether ``line`` (that does not parse as an event) continues the event before it."""
         if _TRACE_LINE.match(line):
+            indented = line[0] in " \t"
             self._traceback = (line.startswith(_TRACEBACK_HEADERS)
-                               or (self._traceback and line[0] in " \t"))
+                               or (self._traceback and indented))
+            self._goroutine = self._goroutine and indented
             return True
         if self._traceback and _PYTHON_EXCEPTION.match(line):
             self._traceback = False
+            return True
+        go = _GO_TRACE.match(line)
+        if go is not None:
+            self._traceback, self._goroutine = False, go["header"] is not None
+            return True
+        if self._goroutine and (go := _GO_FRAME.match(line)) is not None:
+            self._goroutine = go["exit"] is None  # the trace ended with the program
             return True
         return False
 

@@ -82,10 +82,37 @@ PYTHON_TRACE = ["Traceback (most recent call last):",
                 "Traceback (most recent call last):",
                 '  File "/app/api.py", line 3, in post',
                 "psycopg2.errors.UniqueViolation: duplicate key"]
+GO_TRACE = ["panic: runtime error: index out of range [5] with length 3 [recovered]",
+            "\tpanic: close of closed channel",
+            "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a2b3c]",
+            "goroutine 1 [running]:",
+            "main.(*Server).handle(0x0, {0xc000012345, 0x5})",
+            "\t/app/server.go:42 +0x1c",
+            "panic({0x4a2b3c?, 0x5c1d20?})",
+            "\t/usr/local/go/src/runtime/panic.go:770 +0x132",
+            "main.Map[...](...)",
+            "\t/app/map.go:3",
+            "...12 frames elided...",
+            "main.main()",
+            "\t/app/main.go:17 +0x65",
+            "goroutine 7 [chan receive, 3 minutes]:",
+            "net/http.(*conn).serve(0xc0001a2000, {0x7a1b20, 0xc00012c000})",
+            "\t/usr/local/go/src/net/http/server.go:2039 +0x3f1",
+            "...additional frames elided...",
+            "created by net/http.(*Server).Serve in goroutine 1",
+            "\t/usr/local/go/src/net/http/server.go:3285 +0x4b4",
+            "fatal error: all goroutines are asleep - deadlock!",
+            "runtime stack:",
+            "runtime.throw({0x1010f2717?, 0x200000001?})",
+            "\t/usr/local/go/src/runtime/panic.go:1023 +0x40 fp=0x17070ed50 sp=0x17070ed20",
+            "goroutine 21 gp=0x14000003880 m=4 mp=0x14000063b08 [running]:",
+            "created by main.start",
+            "\t/app/main.go:9 +0x2a",
+            "exit status 2"]
 
 
-@pytest.mark.parametrize("trace", [JAVA_TRACE, PYTHON_TRACE])
-def test_every_line_of_a_java_or_python_trace_continues_the_event(trace):
+@pytest.mark.parametrize("trace", [JAVA_TRACE, PYTHON_TRACE, GO_TRACE])
+def test_every_line_of_a_java_python_or_go_trace_continues_the_event(trace):
     m = Multiline()
     m.event()
     assert [line for line in trace if not m.continues(line)] == []
@@ -121,6 +148,51 @@ def test_a_line_that_is_no_part_of_a_trace_does_not_continue_an_event(line):
     m = Multiline()
     m.event()
     assert not m.continues(line)
+
+
+@pytest.mark.parametrize("line", [
+    "goroutine 1 [running]:",  # Go's log.Printf("...%s", debug.Stack()), net/http's panic
+    "panic: assignment to entry in nil map",  # a crash after the service's last event
+    "fatal error: concurrent map writes",
+    "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a2b3c]",
+])
+def test_the_lines_that_start_a_go_trace_continue_the_event(line):
+    """Only a Go trace's indented file lines were joined: its panic, header and function
+    lines were bad lines, so with bad_lines: error one Go crash or logged stack stopped train
+    (with skip its lines were left out, where serve gets them in the event's record)."""
+    m = Multiline()
+    m.event()
+    assert m.continues(line)
+
+
+@pytest.mark.parametrize("line", [
+    "main.main()",  # shaped like a Go call, but no goroutine's trace is open
+    "net/http.(*conn).serve(0xc0001a2000)",
+    "created by the platform team",
+    "exit status 2",
+    "goroutine leak detected in worker pool",
+    "panic attack averted",  # no "panic: "
+    "[signal handler installed]",
+])
+def test_a_go_trace_line_outside_a_trace_is_no_continuation(line):
+    """A Go function call, "created by" and "exit status" lines join only inside a
+    goroutine's trace: after an event alone they could be anything."""
+    m = Multiline()
+    m.event()
+    assert not m.continues(line)
+
+
+def test_a_go_trace_ends_with_exit_status_and_at_a_new_event():
+    m = Multiline()
+    m.event()
+    assert m.continues("goroutine 1 [running]:") and m.continues("main.main()")
+    assert m.continues("exit status 2") and not m.continues("main.main()")
+    assert m.continues("goroutine 1 [running]:")
+    m.event()
+    assert not m.continues("main.main()")
+    # a Java or Python line in between closes the goroutine's trace too
+    assert m.continues("goroutine 1 [running]:") and m.continues("Caused by: x")
+    assert not m.continues("main.main()")
 
 
 def test_an_exception_line_without_an_error_name_ends_a_python_traceback_only():

@@ -108,6 +108,21 @@ PYTHON = ["Traceback (most recent call last):", '  File "/app/pay.py", line 12, 
           "During handling of the above exception, another exception occurred:", "",
           "Traceback (most recent call last):", '  File "/app/api.py", line 3, in post',
           "KeyError: 'cart'"]
+# A Go service that crashes, run with go run (its last line), and one that logs a recovered
+# panic with debug.Stack() (log.Printf("...%v\n%s", r, debug.Stack())).
+GO_PANIC = ["panic: runtime error: invalid memory address or nil pointer dereference",
+            "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a2b3c]", "",
+            "goroutine 1 [running]:", "main.(*Server).handle(0x0, {0xc000012345, 0x5})",
+            "\t/app/server.go:42 +0x1c", "main.main()", "\t/app/main.go:17 +0x65",
+            "exit status 2"]
+GO_STACK = ["goroutine 7 [running]:", "runtime/debug.Stack()",
+            "\t/usr/local/go/src/runtime/debug/stack.go:26 +0x5e",
+            "main.recoverer.func1()", "\t/app/middleware.go:14 +0x45",
+            "panic({0x6c1e20?, 0x9a5c50?})", "\t/usr/local/go/src/runtime/panic.go:785 +0x132",
+            "net/http.(*conn).serve(0xc0001a2000, {0x7a1b20, 0xc00012c000})",
+            "\t/usr/local/go/src/net/http/server.go:2039 +0x3f1",
+            "created by net/http.(*Server).Serve in goroutine 1",
+            "\t/usr/local/go/src/net/http/server.go:3285 +0x4b4"]
 
 
 def test_a_stack_trace_joins_the_event_before_it_and_shows_in_its_examples(tmp_path):
@@ -139,7 +154,7 @@ def test_a_stack_trace_joins_the_event_before_it_and_shows_in_its_examples(tmp_p
                for x in examples)
 
 
-@pytest.mark.parametrize("trace", [JAVA, PYTHON, JAVA[1:2]])
+@pytest.mark.parametrize("trace", [JAVA, PYTHON, JAVA[1:2], GO_PANIC, GO_STACK])
 def test_an_event_read_from_a_file_equals_the_one_serve_reads_from_one_record(tmp_path, trace):
     cfg = _regex_logs_cfg()
     record = "\n".join([ERROR_LINE, *trace])
@@ -161,6 +176,38 @@ def test_an_event_read_from_a_file_equals_the_one_serve_reads_from_one_record(tm
                          f"continuation line{'s' if lines > 2 else ''}, {len(record)} bytes > "
                          f"serve.windows.max_event_bytes "
                          f"{len(record) - 1}")
+
+
+@pytest.mark.parametrize("trace", [GO_PANIC, GO_STACK])
+def test_a_go_trace_in_a_file_is_the_event_serve_reads_from_a_json_record(tmp_path, trace):
+    """A Go trace's panic, goroutine header and call lines were bad lines in a file: with
+    bad_lines: error (the default) one Go crash or logged stack stopped train, where serve
+    gets them in the message of the event's record."""
+    data = tmp_path / "app.log"
+    data.write_text("\n".join([ERROR_LINE, *trace, "2026-01-01T00:00:05Z web INFO ok"]) + "\n")
+    events = read_log_file(data, _regex_logs_cfg().logs)
+    record = json.dumps({"entity": "web", "ts": "2026-01-01T00:00:00Z", "level": "ERROR",
+                         "message": "\n".join(["payment failed for cart 42", *trace])})
+    live = parser_from_config(_json_logs_cfg(), 65_536).parse(record.encode())
+    assert events[0] == live and live.continuation == "\n".join(trace)
+    assert [e.message for e in events] == ["payment failed for cart 42", "ok"]
+
+
+def test_a_go_call_line_outside_a_goroutine_trace_follows_bad_lines(tmp_path):
+    """A call line joins only inside a goroutine's trace, and a banner never does: after the
+    trace's last line (go run's exit status) both are bad lines."""
+    data = tmp_path / "app.log"
+    data.write_text("\n".join([ERROR_LINE, *GO_PANIC, "main.main()", "=== restarted ===",
+                               "2026-01-01T00:00:05Z web INFO GET /cart 200"]) + "\n")
+    at = 2 + len(GO_PANIC)
+    with pytest.raises(DataError, match=rf"app.log: line {at}: no_match: line does not match "
+                                        rf"logs.regex: 'main.main\(\)'"):
+        read_log_file(data, _regex_logs_cfg().logs)
+    tally = LineTally()
+    events = read_log_file(data, _regex_logs_cfg(bad_lines="skip").logs, tally=tally)
+    assert [(e.message, e.continuation) for e in events] == [
+        ("payment failed for cart 42", "\n".join(GO_PANIC)), ("GET /cart 200", "")]
+    assert tally.skipped == {"no_match": 2}
 
 
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])
