@@ -222,12 +222,13 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
         has_header = _is_header(first, path, number)
     if has_header:
         header, body, body_lines = first, rows[1:], lines[1:]
+        # Every name, the time column's too: a second 'timestamp' was read as a feature
+        if len(set(header)) != len(header):
+            dup = next(n for n in header if header.count(n) > 1)
+            raise DataError(f"{path}: line {lines[0]}: duplicate column name {brief(dup)}")
         ts_col = _pick_timestamp(header, timestamp_column, str(path))
         feature_cols = [i for i in range(len(header)) if i != ts_col]
         names = tuple(header[i] for i in feature_cols)
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise DataError(f"{path}: line {lines[0]}: duplicate column name {brief(dup)}")
     else:
         if timestamp_column is not None:
             raise DataError(

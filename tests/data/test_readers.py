@@ -34,6 +34,8 @@ def test_headerless_numeric_file_like_nasa(tmp_path):
         ("1,2\n3,oops\n", "line 2, column 2: not a number: 'oops'"),
         ("a,b\n1,2\n3\n", "line 3: expected 2 columns, got 1"),
         ("a,a\n1,2\n", "duplicate column name 'a'"),
+        # the time column's name too: the second 'timestamp' was read as a feature
+        ("timestamp,a,timestamp\n1,2,3\n", "line 1: duplicate column name 'timestamp'"),
     ],
 )
 def test_bad_input_names_line_and_column(tmp_path, text, expected):
