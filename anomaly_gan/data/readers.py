@@ -161,10 +161,27 @@ def _is_header(cells: Sequence[str], path: Path,
             f"row of numbers (data.header: names reads it as names)"
         )
     j = next(i for i, c in enumerate(cells) if _is_missing(c))
-    trailing = " (a comma at the end of every line? remove it)" if j == len(cells) - 1 else ""
     raise DataError(f"{path}: line 1, column {j + 1}: "
-                    + (f"empty column name in the header{trailing}" if not cells[j] else
+                    + (f"empty column name in the header{_empty_name_hint(j, len(cells))}"
+                       if not cells[j] else
                        f"column name {brief(cells[j])} reads as a missing value; rename it"))
+
+
+def _empty_name_hint(column: int, width: int) -> str:
+    """Why a header cell may be empty: the writer's row index, or a comma ending each line.
+
+    >>> _empty_name_hint(0, 3)[:65]
+    " (a row index without a name, as pandas' DataFrame.to_csv writes?"
+    >>> _empty_name_hint(2, 3), _empty_name_hint(1, 3)
+    (' (a comma at the end of every line? remove it)', '')
+    """
+    if column == 0 and width > 1:
+        # df.to_csv() writes the index first, named '' unless the index has a name
+        return (" (a row index without a name, as pandas' DataFrame.to_csv writes? write the "
+                "file with index=False, or name the column 'timestamp' if it holds times)")
+    if column == width - 1:
+        return " (a comma at the end of every line? remove it)"
+    return ""
 
 
 def csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
@@ -214,8 +231,9 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
     if header_rule == "names":
         has_header = True
         if not all(first):
-            raise DataError(f"{path}: line {lines[0]}, column {first.index('') + 1}: empty "
-                            f"column name in the header (data.header: names)")
+            j = first.index("")
+            raise DataError(f"{path}: line {lines[0]}, column {j + 1}: empty column name in "
+                            f"the header (data.header: names){_empty_name_hint(j, len(first))}")
     elif header_rule == "none":
         has_header = False
     else:

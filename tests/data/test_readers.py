@@ -229,6 +229,10 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
 @pytest.mark.parametrize("text, hint", [
     ("cpu;mem\n1,5;2,3\n", "expected 1 columns, got 3 (the file looks ';'-separated"),
     ("a,b,\n1,2,\n", "empty column name in the header (a comma at the end of every line?"),
+    # pandas' df.to_csv() writes its unnamed row index first: ',cpu,mem' then '0,0.5,12'
+    (",cpu,mem\n0,0.5,12\n", ("line 1, column 1: empty column name in the header (a row "
+                              "index without a name, as pandas' DataFrame.to_csv writes? "
+                              "write the file with index=False")),
     ("host,cpu\nweb-0,1\n", "not a number: 'web-0' (an entity column? offline, each file is one"),
     ("latency\nslow\n", "not a number: 'slow'\\Z"),  # no guess without a reason
 ])
