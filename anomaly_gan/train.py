@@ -45,8 +45,8 @@ from anomaly_gan.scoring.drift import reference_histograms
 
 __all__ = ["MAX_SCALED", "MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES", "attempt_settings",
            "check_scaled_range", "constant_features", "counter_features", "data_hash",
-           "drifting_features", "held_out_rows", "split_series", "too_short",
-           "train_detector"]
+           "drifting_features", "held_out_rows", "split_series", "time_features",
+           "too_short", "train_detector"]
 
 #: Held-out windows short series keep at least, in all (while that leaves half of each
 #: series' rows to train on): the threshold's tail fit takes the 10 largest of at least 30
@@ -205,6 +205,53 @@ def counter_features(series: Sequence[np.ndarray], names: Sequence[str],
         resets += reset.sum(axis=0)
     keep = never_down & (rises >= min_increases) & (resets * 100 <= rises)
     return [n for n, c in zip(names, keep, strict=True) if c]
+
+
+#: Epoch seconds a column of the rows' own times holds: 2001-09-09 (1e9) to 2100-01-01.
+EPOCH_SECONDS = (1e9, 4102444800.0)
+
+
+def time_features(series: Sequence[np.ndarray], names: Sequence[str],
+                  min_increases: int = 10) -> list[str]:
+    """Names of the features that look like the rows' own times: within every series they
+    never decrease, and all their values are epoch seconds or epoch milliseconds between
+    :data:`EPOCH_SECONDS`; they rise on ``min_increases`` rows or more in all.
+
+    A time column whose name is not one the readers take for it (``epoch_ms``,
+    ``unix_time``) is read as a feature. As a running total does, it then lies beyond the
+    training rows in every later row, and every later window scores as anomalous; the
+    remedy is to name it as a time column, not to feed its rate.
+
+    >>> t = 1767225600.0 + 60.0 * np.arange(20)
+    >>> time_features([np.column_stack([t, 1000 * t, np.arange(20.0), np.sin(t)])],
+    ...               ["unix_time", "epoch_ms", "total", "s"])
+    ['unix_time', 'epoch_ms']
+    """
+    lo, hi = EPOCH_SECONDS
+    rises = np.zeros(len(names), dtype=np.int64)
+    keep = np.ones(len(names), dtype=bool)
+    for s in series:
+        step = np.diff(s, axis=0)
+        keep &= (step >= 0).all(axis=0)
+        rises += (step > 0).sum(axis=0)
+    within = np.zeros(len(names), dtype=bool)
+    for unit in (1.0, 1e3):  # seconds, milliseconds
+        within |= np.all([((s >= lo * unit) & (s <= hi * unit)).all(axis=0) for s in series],
+                         axis=0)
+    keep &= within & (rises >= min_increases)
+    return [n for n, k in zip(names, keep, strict=True) if k]
+
+
+def _epoch_span(series: Sequence[np.ndarray], column: int) -> str:
+    """The first and last time a :func:`time_features` column holds, as UTC text."""
+    first = min(float(s[0, column]) for s in series)
+    last = max(float(s[-1, column]) for s in series)
+    unit = 1e3 if first > EPOCH_SECONDS[1] else 1.0
+
+    def utc(t: float) -> str:
+        return datetime.fromtimestamp(t / unit, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return f"{utc(first)} to {utc(last)}"
 
 
 def threshold_windows_needed(threshold: ThresholdConfig) -> int:
@@ -437,7 +484,15 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         say(f"note: {len(told)} feature(s) never change in the training rows, so any "
             f"change in them will score as anomalous: {name_list(told)} (a longer baseline "
             f"shows how they normally move)")
-    counters = counter_features(series, feature_names)
+    times = time_features(series, feature_names)
+    if times:
+        first = times[0]
+        say(f"note: {len(times)} feature(s) hold rising epoch times, as a time column does "
+            f"({brief(first)}: {_epoch_span(series, feature_names.index(first))}), so they "
+            f"are learned as sensors and every later row will score as anomalous: "
+            f"{name_list(times)} (a column of each row's time: name it 'timestamp', or train "
+            f"with data.timestamp_column: {first!r}; a counter: feed its rate)")
+    counters = [n for n in counter_features(series, feature_names) if n not in times]
     if counters:
         say(f"note: {len(counters)} feature(s) only ever rise (or fall back to about 0, as "
             f"a counter does when its process restarts), like a running total, so "
@@ -445,7 +500,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             f"{name_list(counters)} (feed their rate instead: the difference between rows, or "
             f"PromQL rate())")
     drifting = [n for n in drifting_features(train_rows, np.concatenate(held_parts),
-                                             feature_names) if n not in counters]
+                                             feature_names)
+                if n not in counters and n not in times]
     if drifting:
         say(f"note: {len(drifting)} feature(s) leave their training range in the held-out "
             f"rows (the end of the baseline) more than a quarter of the time, as a drifting "
@@ -581,6 +637,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                           "held_out_windows": len(held_w),
                           "constant_features": constant,
                           "counter_features": counters,
+                          "time_features": times,
                           "drifting_features": drifting,
                           "threshold_windows_needed": needed},
         "duration_seconds": round(train_seconds, 3),

@@ -13,8 +13,11 @@ def test_windows_needed_follow_the_threshold_method():
     assert threshold_windows_needed(ThresholdConfig(method="pot", pot_initial_quantile=0.98)) == 50
 
 
-def _train(rows: int, flat_feature: bool, counter: bool = False, drift: bool = False):
+def _train(rows: int, flat_feature: bool, counter: bool = False, drift: bool = False,
+           epoch_ms: bool = False):
     x = normal_series(rows)
+    if epoch_ms:
+        x[:, 0] = 1767225600000.0 + 60_000.0 * np.arange(rows)  # a time column named 'temp'
     if flat_feature:
         x[:, 2] = 4.0  # a flag that never fires in this baseline
     if counter:
@@ -52,6 +55,23 @@ def test_a_running_total_is_named_on_stderr_and_in_the_metadata():
     counter_notes = [n for n in notes if "only ever rise" in n]  # the other: the threshold
     assert len(counter_notes) == 1 and len(notes) == 2
     assert FEATURES[1] in counter_notes[0] and "rate" in counter_notes[0]
+
+
+@pytest.mark.slow
+def test_a_time_column_read_as_a_feature_is_named_as_one():
+    """A column of epoch milliseconds under a name the readers do not take for a time
+    column (epoch_ms) was trained on as a sensor; the only note called it a running total
+    and said to feed its rate. Every later row then lies beyond it: 544 of the 569 windows
+    of a normal continuation alarmed (1,000 rows of two sensors beside epoch_ms)."""
+    data, notes = _train(400, flat_feature=False, epoch_ms=True)
+    assert data["time_features"] == [FEATURES[0]]
+    assert data["counter_features"] == [] and data["drifting_features"] == []
+    assert not [n for n in notes if "only ever rise" in n]
+    time_notes = [n for n in notes if "epoch times" in n]
+    assert len(time_notes) == 1
+    assert ("('temp': 2026-01-01T00:00:00Z to 2026-01-01T06:39:00Z)" in time_notes[0]
+            and "name it 'timestamp', or train with data.timestamp_column: 'temp'"
+            in time_notes[0])
 
 
 @pytest.mark.slow
