@@ -214,10 +214,17 @@ def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
     held bytes that are not UTF-8 is a :class:`DataError` naming it."""
     for n, line in enumerate(lines, start=1):
         if not line.isascii():
+            raw = line.encode("utf-8", "surrogateescape")
             try:
-                line.encode("utf-8", "surrogateescape").decode("utf-8")
+                raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(f"{path}: line {n}: not a readable CSV file: {clip(str(exc))}"
+                # Windows tools write UTF-16 (PowerShell 5's Out-File) or a code page such
+                # as cp1252 (Excel's plain "CSV" with a degree sign); the codec's words alone
+                # did not say what was expected
+                what = ("the file is UTF-16 (it starts with a UTF-16 byte-order mark)"
+                        if n == 1 and raw[:2] in (b"\xff\xfe", b"\xfe\xff") else clip(str(exc)))
+                raise DataError(f"{path}: line {n}: not a readable CSV file: {what}; expected "
+                                f"UTF-8 text (save it as UTF-8, e.g. Excel's 'CSV UTF-8')"
                                 ) from None
         yield line
 

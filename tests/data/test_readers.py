@@ -133,6 +133,17 @@ def test_byte_order_mark_is_not_part_of_the_data(tmp_path):
     assert not t.has_header and t.rows == 2
 
 
+def test_a_utf16_file_is_named_as_one(tmp_path):
+    """PowerShell 5's Out-File writes UTF-16 with a byte-order mark: the line said the
+    codec could not decode byte 0xff, and nothing of the encoding or what was expected."""
+    p = tmp_path / "utf16.csv"
+    p.write_text("a,b\n1,2\n", encoding="utf-16")
+    with pytest.raises(DataError, match=r"^\S+utf16.csv: line 1: not a readable CSV file: the "
+                                        r"file is UTF-16 \(it starts with a UTF-16 byte-order "
+                                        r"mark\); expected UTF-8 text"):
+        read_table(p)
+
+
 def test_bytes_that_are_not_utf8_are_named_by_their_line(tmp_path):
     """The decoder reads ahead in blocks: its error came at the line the CSV reader had got
     to (line 1 for a small file), not at the bad bytes."""
@@ -143,7 +154,9 @@ def test_bytes_that_are_not_utf8_are_named_by_their_line(tmp_path):
     with pytest.raises(DataError) as info:
         read_table(p)
     assert str(info.value) == (f"{p}: line 1501: not a readable CSV file: 'utf-8' codec can't "
-                               f"decode byte 0xe9 in position 4: invalid continuation byte")
+                               f"decode byte 0xe9 in position 4: invalid continuation byte; "
+                               f"expected UTF-8 text (save it as UTF-8, e.g. Excel's 'CSV "
+                               f"UTF-8')")
     p.write_bytes("\ufeffa,b\n1,2\n".encode() + b"3,\xff\n")
     with pytest.raises(DataError, match=r"latin1.csv: line 3: .* byte 0xff in position 2"):
         read_table(p)
