@@ -104,7 +104,12 @@ def _hint(name: str, cell: str) -> str:
     " (a time column? call it 'timestamp', or train with data.timestamp_column: '@timestamp')"
     >>> _hint("response_time_ms", "12 ms"), _hint("note", "a; b")
     ('', '')
+    >>> _hint("b", "3\\n50,1\\n51,2")
+    ' (a quote opened in this cell is never closed: the cell runs on over 3 lines)'
     """
+    if "\n" in cell:  # `49,"3` swallowed the rest of the file into one cell
+        return (f" (a quote opened in this cell is never closed: the cell runs on over "
+                f"{cell.count(chr(10)) + 1} lines)")
     for sep, what in ((";", "';'"), ("\t", "tab")):
         parts = cell.split(sep)
         if sep in name or (len(parts) > 1 and all(_is_number(p.strip()) for p in parts)):
