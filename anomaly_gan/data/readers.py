@@ -104,9 +104,13 @@ def _hint(name: str, cell: str) -> str:
     " (a time column? call it 'timestamp', or train with data.timestamp_column: '@timestamp')"
     >>> _hint("response_time_ms", "12 ms"), _hint("note", "a; b")
     ('', '')
+    >>> _hint("is_leader", "False")
+    ' (a true/false column? write it as 1/0: features are numbers, as serve reads them)'
     >>> _hint("b", "3\\n50,1\\n51,2")
     ' (a quote opened in this cell is never closed: the cell runs on over 3 lines)'
     """
+    if cell.lower() in BOOLEAN_CELLS:  # pandas writes a bool column as True/False
+        return " (a true/false column? write it as 1/0: features are numbers, as serve reads them)"
     if "\n" in cell:  # `49,"3` swallowed the rest of the file into one cell
         return (f" (a quote opened in this cell is never closed: the cell runs on over "
                 f"{cell.count(chr(10)) + 1} lines)")

@@ -248,6 +248,9 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
                               "write the file with index=False")),
     ("host,cpu\nweb-0,1\n", "not a number: 'web-0' (an entity column? offline, each file is one"),
     ("latency\nslow\n", "not a number: 'slow'\\Z"),  # no guess without a reason
+    # pandas writes a bool column as True/False; serve takes numbers only
+    ("cpu,is_leader\n0.5,1\n0.6,False\n", ("line 3, column 'is_leader': not a number: "
+                                           "'False' (a true/false column? write it as 1/0")),
     # an unclosed quote ran on to the end of the file: one 'number' of three lines
     ("a,b\n1,2\n3,\"4\n5,6\n7,8\n", ("line 3, column 'b': not a number: "
                                     "'4\\\\n5,6\\\\n7,8' (a quote opened in this cell is "
