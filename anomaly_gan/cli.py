@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_gan import __version__
-from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError, name_list
+from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError
 from anomaly_gan.runtime import Interrupts, forget_unhandled_interrupt
 
 __all__ = ["build_parser", "main"]
@@ -219,7 +219,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.artifacts import check_destination
-    from anomaly_gan.data import apply_nan_policy, read_table, table_times, time_notes
+    from anomaly_gan.data import (
+        align_tables,
+        apply_nan_policy,
+        read_table,
+        table_times,
+        time_notes,
+    )
     from anomaly_gan.train import too_short, train_detector
 
     cfg = _load_cfg(args.config)
@@ -237,12 +243,9 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         det = train_log_detector(cfg, args.data, progress=say, events_by_file=events)
         names = det.feature_names
     else:
-        tables = [read_table(p, cfg.data.timestamp_column, cfg.data.header) for p in args.data]
+        tables = align_tables([read_table(p, cfg.data.timestamp_column, cfg.data.header)
+                               for p in args.data])
         names = tables[0].feature_names
-        for t in tables[1:]:
-            if t.feature_names != names:
-                raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
-                                f"{tables[0].path}: {name_list(names)}")
         for t in tables:
             for line in time_notes(t, table_times(t)):
                 say(line)

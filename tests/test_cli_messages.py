@@ -216,3 +216,32 @@ def test_serve_last_words_are_json_under_json_logs(tmp_path):
     lines = [json.loads(line) for line in r.stderr.splitlines()]  # no banner, no plain text
     assert lines[-1]["level"] == "ERROR" and lines[-1]["exit_code"] == 2
     assert "model path does not exist" in lines[-1]["msg"]
+
+
+def test_train_matches_several_files_columns_by_name(tmp_path, monkeypatch):
+    """A second --data file with the same columns in another order was refused ('columns
+    ... differ from ...'), where score and retrain --data match columns by name."""
+    from anomaly_gan import cli, train
+
+    (tmp_path / "a.csv").write_text("cpu,mem\n" + "1,10\n" * 70)
+    (tmp_path / "b.csv").write_text("mem,cpu\n" + "20,2\n" * 70)
+    (tmp_path / "c.csv").write_text("cpu,disk\n" + "3,30\n" * 70)
+    seen = {}
+
+    def fake_train(cfg, series, names, **_kwargs):
+        seen["names"], seen["series"] = names, series
+        raise KeyboardInterrupt  # stop before anything is fitted or written
+
+    monkeypatch.setattr(cli, "_tensorflow", lambda: None)
+    monkeypatch.setattr(train, "train_detector", fake_train)
+    code = main(["train", "--data", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
+                 "--out", str(tmp_path / "m")])
+    assert code == 130 and seen["names"] == ("cpu", "mem")
+    assert [s[0].tolist() for s in seen["series"]] == [[1.0, 10.0], [2.0, 20.0]]
+    assert not (tmp_path / "m").exists()
+    probe = run_cli(["train", "--data", str(tmp_path / "a.csv"), str(tmp_path / "c.csv"),
+                     "--out", str(tmp_path / "m")])
+    [[rc, err]] = probe["results"]
+    assert rc == 2 and not probe["tensorflow"]
+    assert err.strip().endswith(f"c.csv: columns cpu, disk differ from {tmp_path / 'a.csv'}: "
+                                f"cpu, mem")

@@ -2,6 +2,7 @@
 
 from anomaly_gan.data.readers import (
     Table,
+    align_tables,
     apply_nan_policy,
     check_features,
     read_labels,
@@ -15,6 +16,7 @@ from anomaly_gan.data.windows import evenly_spaced, sliding_windows, window_end_
 __all__ = [
     "Scaler",
     "Table",
+    "align_tables",
     "apply_nan_policy",
     "check_features",
     "evenly_spaced",

@@ -25,7 +25,7 @@ import numpy as np
 from anomaly_gan.errors import DataError, brief, clip, name_list
 from anomaly_gan.files import open_input
 
-__all__ = ["Table", "apply_nan_policy", "check_features", "csv_rows", "read_labels", "read_table",
+__all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows", "read_labels", "read_table",
            "table_times", "time_notes"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
@@ -522,6 +522,32 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
         )
     order = [table.feature_names.index(n) for n in expected]
     return table.values[:, order]
+
+
+def align_tables(tables: Sequence[Table]) -> list[Table]:
+    """Several training files as one model's series: each with the first file's columns,
+    in its order. Files with a header are matched by name, in any order (as ``score`` and
+    ``retrain --data`` match them); other differences are a :class:`DataError`.
+
+    >>> a = Table("a.csv", ("cpu", "mem"), np.array([[1.0, 2.0]]))
+    >>> b = Table("b.csv", ("mem", "cpu"), np.array([[20.0, 10.0]]))
+    >>> align_tables([a, b])[1].values.tolist()
+    [[10.0, 20.0]]
+    >>> align_tables([a, Table("c.csv", ("cpu", "disk"), np.zeros((1, 2)))])
+    Traceback (most recent call last):
+    anomaly_gan.errors.DataError: c.csv: columns cpu, disk differ from a.csv: cpu, mem
+    """
+    first = tables[0]
+    names = first.feature_names
+    out = [first]
+    for t in tables[1:]:
+        same = (t.feature_names == names if not (t.has_header and first.has_header)
+                else sorted(t.feature_names) == sorted(names))
+        if not same:
+            raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
+                            f"{first.path}: {name_list(names)}")
+        out.append(t.with_columns(names, check_features(t, names)))
+    return out
 
 
 def read_labels(path: str | Path, rows: int | None = None, per: str = "data row") -> np.ndarray:
