@@ -522,9 +522,13 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             what = f"a tail fit above the {t.pot_initial_quantile:g} quantile"
             how = ("it is close to their largest score, so normal data will alarm more often "
                    "than it aims for")
-        say(f"note: the threshold is set on {len(held_w)} held-out windows (the last "
-            f"{sum(len(h) for h in held_parts)} rows) and {what} needs {needed} or more: "
-            f"{how} (a longer baseline, or a larger data.validation_fraction, helps)")
+        rows = sum(len(h) for h in held_parts)
+        # several series: 'the last 120 rows' read as one stretch; they were 60 of each
+        where = (f"the last {rows} rows" if len(held_parts) == 1
+                 else f"{rows} rows from {len(held_parts)} series")
+        say(f"note: the threshold is set on {len(held_w)} held-out windows ({where}) and "
+            f"{what} needs {needed} or more: {how} (a longer baseline, or a larger "
+            f"data.validation_fraction, helps)")
 
     attempts: list[dict[str, Any]] = []
     best: tuple[bool, float, int] | None = None

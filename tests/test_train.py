@@ -42,6 +42,18 @@ def test_a_short_baseline_is_named_on_stderr_and_in_the_metadata():
 
 
 @pytest.mark.slow
+def test_the_threshold_note_counts_the_held_out_rows_of_every_series():
+    """Two 300-row series hold out 60 rows each: the note said 'the last 120 rows', as if
+    one stretch of one series."""
+    said: list[str] = []
+    train_detector(tiny_config(epochs=1, allow_unhealthy=True),
+                   [normal_series(300), normal_series(300, seed=1)], FEATURES,
+                   progress=said.append)
+    [note] = [s for s in said if s.startswith("note: the threshold")]
+    assert "90 held-out windows (120 rows from 2 series)" in note
+
+
+@pytest.mark.slow
 def test_a_long_enough_baseline_gets_no_notes():
     data, notes = _train(1300, flat_feature=False)  # 260 held-out rows, 245 windows
     assert data["held_out_windows"] == 245 and data["constant_features"] == []
