@@ -164,6 +164,13 @@ def _is_header(cells: Sequence[str], path: Path,
     if any(numeric):
         j = next(i for i, c in enumerate(cells) if not _is_missing(c) and number(c) is None)
         k = next(i for i, c in enumerate(cells) if not _is_missing(c) and number(c) is not None)
+        if all(_DATE_OR_TIME.search(c) for c, n in zip(filled, numeric) if not n):
+            # a headerless export of time,value rows: data.header: names, which the line
+            # below offers, would have made the first reading the column names
+            raise DataError(
+                f"{path}: line 1: column {j + 1} holds a time ({brief(cells[j])}) beside "
+                f"numbers: a file without a header line? Add one, naming the time column "
+                f"'timestamp' (a file without a header holds numbers only)")
         raise DataError(
             f"{path}: line 1: mixes names and numbers (column {j + 1} is {brief(cells[j])}, "
             f"column {k + 1} is {brief(cells[k])}); expected a header of column names or a "

@@ -165,6 +165,11 @@ def test_bytes_that_are_not_utf8_are_named_by_their_line(tmp_path):
 @pytest.mark.parametrize("text, expected", [
     ("1,x\n2,3\n", r"line 1: mixes names and numbers \(column 2 is 'x', column 1 is '1'\)"),
     ("a,\n1,2\n", r"line 1, column 2: empty column name"),
+    # a headerless time,value export: 'data.header: names' was offered, which would have
+    # made the first reading the column names
+    ("2026-01-01T00:00:00Z,1.5\n2026-01-01T00:01:00Z,1.6\n",
+     (r"line 1: column 1 holds a time \('2026-01-01T00:00:00Z'\) beside numbers: a file "
+      r"without a header line\? Add one, naming the time column 'timestamp'")),
 ])
 def test_first_row_is_clearly_a_header_or_data(tmp_path, text, expected):
     with pytest.raises(DataError, match=expected):
