@@ -486,12 +486,14 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             f"shows how they normally move)")
     times = time_features(series, feature_names)
     if times:
+        # a headerless file's f0 has no name to give data.timestamp_column: a header first
         first = times[0]
         say(f"note: {len(times)} feature(s) hold rising epoch times, as a time column does "
             f"({brief(first)}: {_epoch_span(series, feature_names.index(first))}), so they "
             f"are learned as sensors and every later row will score as anomalous: "
-            f"{name_list(times)} (a column of each row's time: name it 'timestamp', or train "
-            f"with data.timestamp_column: {first!r}; a counter: feed its rate)")
+            f"{name_list(times)} (a column of each row's time: name it 'timestamp' in the "
+            f"header line, or train with data.timestamp_column naming it; a counter: feed "
+            f"its rate)")
     counters = [n for n in counter_features(series, feature_names) if n not in times]
     if counters:
         say(f"note: {len(counters)} feature(s) only ever rise (or fall back to about 0, as "
