@@ -296,10 +296,16 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
                 values[r, j] = value
             else:
                 col = brief(names[j]) if has_header else str(c + 1)
+                if ts_col is not None and _DATE_OR_TIME.search(cell):
+                    # date,time,cpu: renaming 'time' (the other hint) left 'date' the time
+                    # column, which is picked first
+                    hint = (f" (the time split over two columns, {brief(header[ts_col])} and "
+                            f"{col}? join them into one column 'timestamp', e.g. "
+                            f"2026-01-01T00:00:00Z)")
+                else:
+                    hint = _hint(names[j] if has_header else "", cell)
                 raise DataError(
-                    f"{path}: line {line}, column {col}: not a number: {brief(cell)}"
-                    f"{_hint(names[j] if has_header else '', cell)}"
-                )
+                    f"{path}: line {line}, column {col}: not a number: {brief(cell)}{hint}")
         if ts_col is not None:
             stamp = row[ts_col].strip()
             if _is_missing(stamp):  # score writes it back: an empty one names no row

@@ -253,6 +253,11 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
                               "write the file with index=False")),
     ("host,cpu\nweb-0,1\n", "not a number: 'web-0' (an entity column? offline, each file is one"),
     ("latency\nslow\n", "not a number: 'slow'\\Z"),  # no guess without a reason
+    # date and time in two columns: the hint said to call 'time' 'timestamp', after
+    # which 'date' was still picked as the time column
+    ("date,time,cpu\n2026-01-01,00:00:00,1\n", ("line 2, column 'time': not a number: "
+                                                "'00:00:00' (the time split over two "
+                                                "columns, 'date' and 'time'? join them")),
     # pandas writes a bool column as True/False; serve takes numbers only
     ("cpu,is_leader\n0.5,1\n0.6,False\n", ("line 3, column 'is_leader': not a number: "
                                            "'False' (a true/false column? write it as 1/0")),
