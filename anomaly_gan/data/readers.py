@@ -104,11 +104,15 @@ def _hint(name: str, cell: str) -> str:
     " (a time column? call it 'timestamp', or train with data.timestamp_column: '@timestamp')"
     >>> _hint("response_time_ms", "12 ms"), _hint("note", "a; b")
     ('', '')
+    >>> _hint("temp", "-1,5")
+    ' (a decimal comma or a thousands separator? write plain numbers: 1.5, 1234)'
     >>> _hint("is_leader", "False")
     ' (a true/false column? write it as 1/0: features are numbers, as serve reads them)'
     >>> _hint("b", "3\\n50,1\\n51,2")
     ' (a quote opened in this cell is never closed: the cell runs on over 3 lines)'
     """
+    if _DECIMAL_COMMA.fullmatch(cell):  # quoted "1,5" or "1,234", as spreadsheets write
+        return " (a decimal comma or a thousands separator? write plain numbers: 1.5, 1234)"
     if cell.lower() in BOOLEAN_CELLS:  # pandas writes a bool column as True/False
         return " (a true/false column? write it as 1/0: features are numbers, as serve reads them)"
     if "\n" in cell:  # `49,"3` swallowed the rest of the file into one cell
@@ -130,6 +134,9 @@ def _hint(name: str, cell: str) -> str:
     return ""
 
 
+# A number with a decimal comma or a thousands separator, quoted in a comma-separated
+# file: "-1,5", "1,234".
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 # A name-like cell (web-0, pump_3, eu-west-1a) in a column named like an entity.
 _WORD = re.compile(r"[A-Za-z][\w.-]*")
 _ENTITY_NAMES = frozenset({"host", "hostname", "node", "pod", "instance", "entity", "service",

@@ -258,6 +258,8 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
     ("date,time,cpu\n2026-01-01,00:00:00,1\n", ("line 2, column 'time': not a number: "
                                                 "'00:00:00' (the time split over two "
                                                 "columns, 'date' and 'time'? join them")),
+    # a spreadsheet in a decimal-comma locale quotes the cell in a comma-separated file
+    ('temp,rpm\n"-1,5",3\n', "line 2, column 'temp': not a number: '-1,5' (a decimal comma or"),
     # pandas writes a bool column as True/False; serve takes numbers only
     ("cpu,is_leader\n0.5,1\n0.6,False\n", ("line 3, column 'is_leader': not a number: "
                                            "'False' (a true/false column? write it as 1/0")),
