@@ -486,8 +486,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             f"shows how they normally move)")
     times = time_features(series, feature_names)
     if times:
-        # a headerless file's f0 has no name to give data.timestamp_column: a header first
         first = times[0]
+        # the remedy names no column for data.timestamp_column: a headerless file's f0
+        # cannot be named there until the file has a header line
         say(f"note: {len(times)} feature(s) hold rising epoch times, as a time column does "
             f"({brief(first)}: {_epoch_span(series, feature_names.index(first))}), so they "
             f"are learned as sensors and every later row will score as anomalous: "

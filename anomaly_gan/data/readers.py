@@ -25,8 +25,8 @@ import numpy as np
 from anomaly_gan.errors import DataError, brief, clip, name_list
 from anomaly_gan.files import open_input
 
-__all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows", "read_labels", "read_table",
-           "table_times", "time_notes"]
+__all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows",
+           "read_labels", "read_table", "table_times", "time_notes"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 
