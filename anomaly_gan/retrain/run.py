@@ -264,7 +264,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     w = cfg.data.window
     over: list[np.ndarray | None] = [None] * len(rows.segments)
     if current is not None and cfg.retrain.exclude_over_threshold:
-        say(f"[filter] scoring {rows.rows} rows with the current version {current.version}")
+        say(f"[filter] scoring {rows.rows} rows with the current version {current_name}")
         over = [current.score_series(s.values).is_anomaly[w - 1:] if len(s) >= w else None
                 for s in rows.segments]
     sel = select_rows(rows.segments, alerted, margin=cfg.retrain.alert_margin_seconds,
@@ -297,7 +297,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     init, copied = (warm_start(current, cfg.model.kind) if mode == "warm_start" and current
                     else (None, []))
     say(f"[train] {mode} on {selection['train_rows']} rows"
-        + (f" from {current.version}" if init is not None and current else ""))
+        + (f" from {current_name}" if init is not None and current else ""))
     from anomaly_gan.logs.offline import BY_DESIGN
 
     runs = log_model is not None and log_model.cfg.bucket_seconds is not None
@@ -326,7 +326,10 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     source.update({"events": rows.events_read, "invalid": rows.invalid, "late": rows.late,
                    "read_seconds": round(rows.seconds, 3), "events_per_second": round(rate, 1)})
     det.metadata["lineage"] = {
-        "parent": current.version if current else None,
+        # The store's name for it (what `models list` shows and `promote` takes), which
+        # differs from the version written inside the bundle when the directory was named
+        # by hand (`train --out store/v1`).
+        "parent": current_name if current else None,
         "mode": mode if copied or mode == "scratch" else "scratch (nothing to warm-start from)",
         "warm_started": copied,
         "source": source,

@@ -322,3 +322,28 @@ def test_a_signal_while_the_version_is_saved_and_promoted_waits_for_both(
                              end=float(ts[-1]) + STEP_S)
     result = run.retrain(cfg, request, finishing=stop.deferred)
     assert stop.requested and result.promoted and store.current() == result.version
+
+
+def test_the_parent_is_the_store_name_of_a_version_trained_into_a_named_directory(
+        tiny_detector, tmp_path, config_file, monkeypatch):
+    """docs/deployment.md fills a store with `train --out store/<version>` and `models promote`:
+    the directory's name (v1) is not the version written inside the bundle. The lineage
+    recorded the bundle's, so `models list` showed a PARENT that no version of the store has."""
+    from anomaly_gan.artifacts import save_bundle
+    from anomaly_gan.retrain import run
+    from anomaly_gan.store import ModelStore
+    from tests.retrain.plant import STEP_S
+
+    save_bundle(tiny_detector, tmp_path / "store" / "v1")
+    store = ModelStore.open(tmp_path / "store")
+    store.promote("v1", verify=False)
+    assert tiny_detector.version != "v1"
+    ts = _fake_topic(monkeypatch, 600, seed=50)
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False},
+                       training={**TINY_TRAINING, "epochs": 3})
+    said: list[str] = []
+    result = run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
+                                             end=float(ts[-1]) + STEP_S), progress=said.append)
+    assert result.report["lineage"]["parent"] == "v1"
+    assert store.info(result.version).parent == "v1"
+    assert said[-1] == f"[promote] {result.version} is current (was v1)"
