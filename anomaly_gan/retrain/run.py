@@ -292,6 +292,22 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
                         f"{ex_r['alerted']} alerted, {ex_r['over_threshold']} over the current "
                         f"version's threshold, {ex_r['too_short']} in pieces too short){hint}")
 
+    if not holdout:
+        # The gate could only reject the candidate ("no held-out windows"), after a whole
+        # training run on the older rows alone. Typical after a lasting change: the current
+        # version alerts on the new normal, so it is all excluded.
+        newest = (f"the newest {g.holdout_fraction:g} of the time read (from "
+                  f"{selection['holdout_from']})" if selection["holdout_from"] else
+                  f"the newest {g.holdout_fraction:g} of each piece")
+        raise DataError(
+            f"retrain: {newest} holds no window left after exclusions (in the whole range: "
+            f"{ex_r['alerted']} rows alerted by the current version +-{cfg.retrain.alert_margin_seconds:g}s, "
+            f"{ex_r['over_threshold']} over its threshold, {ex_r['labelled']} labelled), so "
+            f"the gate has nothing to measure false alarms on and would reject any candidate; "
+            f"if the baseline changed for good (the current version alerts on the new normal), "
+            f"retrain on files of the new normal (--data) with "
+            f"retrain.exclude_over_threshold: false")
+
     # ---------------------------------------------------------------- train
     mode = cfg.retrain.mode
     init, copied = (warm_start(current, cfg.model.kind) if mode == "warm_start" and current

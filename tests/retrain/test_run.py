@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -347,3 +348,29 @@ def test_the_parent_is_the_store_name_of_a_version_trained_into_a_named_director
     assert result.report["lineage"]["parent"] == "v1"
     assert store.info(result.version).parent == "v1"
     assert said[-1] == f"[promote] {result.version} is current (was v1)"
+
+
+def test_a_range_whose_newest_part_was_alerted_on_is_refused_before_training(
+        store, tmp_path, config_file, monkeypatch, no_training):
+    """After a lasting change the current version alerts on the new normal; every alert and
+    its margin were excluded, nothing was held out, and the gate rejected the candidate
+    ("no held-out windows", exit 4) after training it on the old rows alone. The README's
+    advice (exclude_over_threshold: false) does not help there: the alerts exclude it."""
+    from anomaly_gan.retrain import run
+    from anomaly_gan.retrain.source import Alerted
+    from tests.retrain.conftest import snapshot
+    from tests.retrain.plant import ENTITIES, STEP_S
+
+    ts = _fake_topic(monkeypatch, 600, seed=60)
+    # The last third of every entity alerted on (one alert per cooldown of 300 s).
+    alerts = [Alerted(e, t - 150.0, t) for e in ENTITIES
+              for t in np.arange(ts[400], ts[-1] + STEP_S, 300.0)]
+    monkeypatch.setattr(run, "read_alerts", lambda *_a, **_k: alerts)
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False})
+    before = snapshot(store.root)
+    with pytest.raises(DataError, match=r"^retrain: the newest 0\.2 of the time read \(from "
+                                        r".*\) holds no window left after exclusions .*"
+                                        r"--data\) with retrain\.exclude_over_threshold: false$"):
+        run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
+                                        end=float(ts[-1]) + STEP_S))
+    assert snapshot(store.root) == before
