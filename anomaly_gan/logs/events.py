@@ -44,7 +44,6 @@ every open bucket of its partition and make every later, correct line late.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -58,6 +57,7 @@ from anomaly_gan.stream.events import (
     MAX_ENTITY_BYTES,
     InvalidEvent,
     check_entity,
+    decode_object,
     parse_timestamp,
 )
 
@@ -70,7 +70,6 @@ LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "b
 EXAMPLE_CHARS = 2000
 """Characters of an event's text kept as an example line for explanations."""
 
-_decode = json.JSONDecoder().decode
 _BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in a log file, offline
 
 
@@ -315,12 +314,9 @@ class LogParser:
         return self._parse_regex(text)
 
     def _parse_json(self, text: str) -> LogEvent | InvalidEvent:
-        try:
-            obj = _decode(text)
-        except ValueError as exc:
-            return InvalidEvent("bad_json", f"not valid JSON: {exc}")
-        if type(obj) is not dict:
-            return InvalidEvent("not_object", f"expected a JSON object, got {type(obj).__name__}")
+        obj = decode_object(text)
+        if isinstance(obj, InvalidEvent):
+            return obj
         message = obj.get("message")
         if type(message) is not str:
             return InvalidEvent("missing_field", "'message' must be a string")

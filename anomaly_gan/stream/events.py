@@ -28,9 +28,10 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 __all__ = ["INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event", "EventParser", "InvalidEvent",
-           "check_entity", "parse_timestamp"]
+           "check_entity", "decode_object", "parse_timestamp"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -128,6 +129,31 @@ def _short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def decode_object(text: str) -> dict[str, Any] | InvalidEvent:
+    """The JSON object of a record's text, or why it is none (``bad_json``, ``not_object``).
+
+    A record nested too deeply for the decoder (``[[[...]]]`` a few thousand levels down,
+    well under ``max_event_bytes``) is ``bad_json``: Python's decoder raises RecursionError,
+    no ValueError, for it.
+
+    >>> decode_object('{"entity": "a"}')
+    {'entity': 'a'}
+    >>> decode_object("[" * 100_000 + "]" * 100_000).detail
+    'JSON nested too deeply'
+    >>> decode_object("[1]").reason
+    'not_object'
+    """
+    try:
+        obj = _decode(text)
+    except ValueError as exc:
+        return InvalidEvent("bad_json", f"not valid JSON: {exc}")
+    except RecursionError:
+        return InvalidEvent("bad_json", "JSON nested too deeply")
+    if type(obj) is not dict:
+        return InvalidEvent("not_object", f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
 def check_entity(entity: str, max_bytes: int) -> InvalidEvent | None:
     """Why the string ``entity`` cannot name an entity, or None: it must be valid Unicode
     and at most ``max_bytes`` UTF-8 bytes long (each held entity keeps its id in memory).
@@ -168,15 +194,12 @@ class EventParser:
             return InvalidEvent("oversized", f"{len(raw)} bytes > max_event_bytes "
                                              f"{self.max_event_bytes}")
         try:
-            obj = _decode(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:  # a UTF-16 byte-order mark too: JSON is UTF-8
             return InvalidEvent("not_utf8", f"not UTF-8: {exc}")
-        except ValueError as exc:
-            return InvalidEvent("bad_json", f"not valid JSON: {exc}")
-        except RecursionError:
-            return InvalidEvent("bad_json", "JSON nested too deeply")
-        if type(obj) is not dict:
-            return InvalidEvent("not_object", f"expected a JSON object, got {type(obj).__name__}")
+        obj = decode_object(text)
+        if isinstance(obj, InvalidEvent):
+            return obj
         entity = obj.get("entity")
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", "'entity' must be a non-empty string")

@@ -29,6 +29,17 @@ def test_json_rejections_carry_a_reason():
         == "svc"
 
 
+def test_a_json_record_nested_too_deeply_is_bad_json_not_an_error():
+    """40 KB of nested arrays, under max_event_bytes: json raised RecursionError, which
+    stopped `score` and `train` with a traceback and reached `serve` as `unprocessable`,
+    logged as a bug."""
+    p = LogParser(format="json")
+    deep = b'{"entity": "a", "ts": 1, "message": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+    assert len(deep) < p.max_bytes
+    bad = p.parse(deep)
+    assert (bad.reason, bad.detail) == ("bad_json", "JSON nested too deeply")
+
+
 def test_regex_lines():
     p = LogParser(format="regex", regex=SYSLOG_REGEX)
     ev = p.parse(b"2026-01-01T00:00:10.500Z checkout-svc WARN slow query 1200 ms\n")
