@@ -44,6 +44,7 @@ every open bucket of its partition and make every later, correct line late.
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import time
@@ -291,6 +292,19 @@ class LogParser:
             if t <= limit:
                 return t
         return None
+
+    def parse_record(self, raw: bytes | None) -> LogEvent | InvalidEvent:
+        """One Kafka record (``serve``, a retrain's topic range): a UTF-8 byte-order mark
+        at its start is ignored, as at the start of a log file. A shipper tailing a file
+        written with one (Windows tools write one) sends it with the file's first line.
+
+        >>> bom = b"\\xef\\xbb\\xbf"
+        >>> LogParser().parse_record(bom + b'{"entity": "a", "ts": 1, "message": "up"}').message
+        'up'
+        """
+        if raw is not None and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8):]
+        return self.parse(raw)
 
     def parse(self, raw: bytes | str | None) -> LogEvent | InvalidEvent:
         if raw is None:

@@ -86,7 +86,7 @@ class LogFeed:
         one record must not stop the service)."""
         self.parser.not_after = self.clock() + self.max_future_skew
         try:
-            return self.parser.parse(raw)
+            return self.parser.parse_record(raw)
         except Exception as exc:  # a bug in parsing: report it, but read on
             log.exception("a log record could not be parsed; sent to the DLQ")
             return InvalidEvent("unprocessable", f"{type(exc).__name__}: {exc}"[:300])

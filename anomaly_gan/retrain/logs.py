@@ -157,7 +157,7 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
         if read[0] > limit:
             raise DataError(f"topic {k.input_topic!r}: more than retrain.max_events={limit} "
                             f"lines in the range; choose a shorter range")
-        ev = parser.parse(m.value)
+        ev = parser.parse_record(m.value)
         if isinstance(ev, InvalidEvent):
             invalid[ev.reason] = invalid.get(ev.reason, 0) + 1
         else:

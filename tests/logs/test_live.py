@@ -153,6 +153,16 @@ def test_a_line_stamped_years_ahead_goes_to_the_dlq_and_later_lines_still_count(
     assert [(r.entity, r.lines) for r in rows] == [("web", 2)] and feed.late == 0
 
 
+def test_a_record_that_starts_with_a_byte_order_mark_counts_as_the_file_line_does():
+    """A shipper tailing a file written with a BOM sends it with the file's first line;
+    offline the BOM is ignored, live the record went to the DLQ as bad_timestamp (its ts
+    began with U+FEFF; with logs.format json, bad_json)."""
+    feed = make_feed(lambda: 1767225600.0)
+    line = b"1767225590 web GET /a/1 200"
+    assert feed.parse(b"\xef\xbb\xbf" + line) == feed.parse(line) \
+        == LogEvent("web", 1767225590.0, "", "GET /a/1 200")
+
+
 def test_a_record_the_parser_fails_on_is_unprocessable_not_an_exception(monkeypatch):
     feed = make_feed(lambda: 1767225600.0)
 
