@@ -337,14 +337,19 @@ class LogParser:
         if not message.isascii():
             message = _SURROGATE.sub("\ufffd", message)
         message, continuation = _first_line(message)
-        entity = obj.get("entity", self.entity)
+        # null is how many serializers write a field they have no value for: left out
+        entity = obj.get("entity")
+        if entity is None:
+            entity = self.entity
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", "'entity' must be a non-empty string")
         bad = check_entity(entity, self.max_entity_bytes)
         if bad is not None:
             return bad
-        level = obj.get("level", "")
-        if type(level) is not str:
+        level = obj.get("level")
+        if level is None:
+            level = ""
+        elif type(level) is not str:
             return InvalidEvent("missing_field", "'level' must be a string")
         return self._event(entity, obj.get("ts"), level, message, continuation)
 

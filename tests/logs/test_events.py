@@ -14,6 +14,18 @@ def test_json_lines():
     assert p.parse(b'{"entity": "a", "ts": 5, "message": "m"}').level == ""
 
 
+def test_a_null_level_or_entity_is_a_field_left_out():
+    """Serializers write null for a field they have no value for (a Go *string, Python's
+    None, a shipper's unmapped field); such lines went to the DLQ as missing_field, and
+    with bad_lines: error a file of them stopped train."""
+    p = LogParser(format="json", entity="svc")
+    ev = p.parse(b'{"entity": null, "ts": 5, "level": null, "message": "m"}')
+    assert ev == LogEvent("svc", 5.0, "", "m")
+    assert LogParser(format="json").parse(b'{"entity": null, "ts": 5, "message": "m"}').reason \
+        == "missing_field"
+    assert p.parse(b'{"ts": 5, "level": 40, "message": "m"}').reason == "missing_field"
+
+
 def test_json_rejections_carry_a_reason():
     p = LogParser(format="json", max_bytes=60)
     assert p.parse(b"\xff\xfe not utf-8").reason == "not_utf8"
