@@ -301,8 +301,10 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
                   f"the newest {g.holdout_fraction:g} of each piece")
         raise DataError(
             f"retrain: {newest} holds no window left after exclusions (in the whole range: "
-            f"{ex_r['alerted']} rows alerted by the current version +-{cfg.retrain.alert_margin_seconds:g}s, "
-            f"{ex_r['over_threshold']} over its threshold, {ex_r['labelled']} labelled), so "
+            f"{ex_r['alerted']} rows alerted by the current version "
+            f"+-{cfg.retrain.alert_margin_seconds:g}s, {ex_r['over_threshold']} over its "
+            f"threshold, {ex_r['labelled']} labelled, {ex_r['too_short']} in pieces too short "
+            f"between them), so "
             f"the gate has nothing to measure false alarms on and would reject any candidate; "
             f"if the baseline changed for good (the current version alerts on the new normal), "
             f"retrain on files of the new normal (--data) with "
