@@ -2,16 +2,23 @@
 
 Fields passed as ``extra={"fields": {...}}`` become JSON keys (or ``k=v`` pairs in text).
 Callers never pass secrets; Kafka settings are logged through ``kafka_io.describe``.
+
+Fields carry what records hold (an entity, a log template), so in text a value is written
+bare only when it holds no space, quote, ``=`` or control character, else as a JSON string;
+other values (numbers, lists, the Kafka settings) as compact JSON; and a control character in
+the message is escaped. An entity ``"pump-7\\n2026-01-01 ERROR ..."`` then cannot split a
+line or forge one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "text_value"]
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,15 +38,38 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+# What a text field's value may hold to be written bare, and what a message may not hold.
+_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f-\x9f]+')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def text_value(value: object) -> str:
+    """A field's value as text logs write it (see the module docstring).
+
+    >>> [text_value(v) for v in ("pump-7", "a b", "x\\ny=1", 3.5, ["a", "b"], None)]
+    ['pump-7', '"a b"', '"x\\\\ny=1"', '3.5', '["a","b"]', 'null']
+    """
+    if isinstance(value, str):
+        return value if _BARE.fullmatch(value) else json.dumps(value)
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _CONTROL.sub(_escape, super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        text = super().format(record)  # a traceback after the message keeps its lines
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict) and fields:
-            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+            text += " " + " ".join(f"{k}={text_value(v)}" for k, v in fields.items())
         return text
 
 

@@ -50,3 +50,20 @@ def test_kafka_logs_from_warning_or_the_level_asked_for_when_higher(restore_logg
         logging.getLogger("kafka.net.selector").log(lvl, "kafka says")
     shown = [json.loads(line)["level"] for line in capsys.readouterr().err.splitlines()]
     assert shown == kafka_shown
+
+
+def test_text_logs_keep_a_record_on_one_line_whatever_its_entity_holds(restore_loggers, capsys):
+    """An entity (or a log template) comes from the records: in text logs one holding a line
+    break split the alert line, and could forge a line of its own."""
+    configure_logging("text", "INFO")
+    forged = "pump-7\n2026-01-01 00:00:00,000 ERROR anomaly_gan.stream: forged score=0"
+    log = logging.getLogger("anomaly_gan.stream.publisher")
+    log.warning("alert", extra={"fields": {"entity": forged, "score": 6.5,
+                                           "top_features": ["temp", "rpm"]}})
+    log.warning("entity %s restarted\r", "a\x1b[31mb")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith(' alert entity="pump-7\\n2026-01-01 00:00:00,000 ERROR '
+                             'anomaly_gan.stream: forged score=0" score=6.5 '
+                             'top_features=["temp","rpm"]')
+    assert lines[1].endswith("entity a\\x1b[31mb restarted\\r")
