@@ -304,10 +304,9 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
             f"{ex_r['alerted']} rows alerted by the current version "
             f"+-{cfg.retrain.alert_margin_seconds:g}s, {ex_r['over_threshold']} over its "
             f"threshold, {ex_r['labelled']} labelled, {ex_r['too_short']} in pieces too short "
-            f"between them), so "
-            f"the gate has nothing to measure false alarms on and would reject any candidate; "
-            f"if the baseline changed for good (the current version alerts on the new normal), "
-            f"retrain on files of the new normal (--data) with "
+            f"between them), so the gate has nothing to measure false alarms on and would "
+            f"reject any candidate; if the baseline changed for good (the current version "
+            f"alerts on the new normal), retrain on files of the new normal (--data) with "
             f"retrain.exclude_over_threshold: false")
 
     # ---------------------------------------------------------------- train
