@@ -32,12 +32,17 @@ from anomaly_gan.scoring import (
     top_features,
 )
 
-__all__ = ["Calibration", "Detector", "SeriesScores", "WindowScores"]
+__all__ = ["OUT_OF_RANGE_SPREADS", "Calibration", "Detector", "SeriesScores", "WindowScores"]
 
 # Windows per model call when scoring a whole file: bounds memory, keeps batches large.
 _CHUNK = 4096
 
 T = TypeVar("T")
+
+#: A reading this many spreads (the scaler's unit) beyond its feature's training range
+#: names that feature first in a flagged window's explanation (see
+#: :meth:`Detector._extremes_first`); within it, the reconstruction errors rank them.
+OUT_OF_RANGE_SPREADS = 1.0
 
 
 @dataclass(frozen=True)
@@ -391,18 +396,26 @@ class Detector:
     def _extremes_first(self, raw_windows: np.ndarray, flagged: np.ndarray,
                         contributions: np.ndarray) -> np.ndarray:
         """In the ``flagged`` windows (the ones explained in alerts), a feature with a
-        reading beyond :data:`EXTREME_SPREADS` ranks by how far out it lies: the network's
-        output is far off for every feature then, and a 1e12 glitch on one sensor was
-        explained by another. (For flagged windows only: normal traffic pays nothing.)"""
-        far = self._farthest(raw_windows[flagged])
-        extreme = far > EXTREME_SPREADS
-        if not extreme.any():
+        reading more than :data:`OUT_OF_RANGE_SPREADS` beyond its training range, or
+        beyond :data:`EXTREME_SPREADS` from its centre, ranks first, by how far out it
+        lies. The network's output is off for every feature then: a 1e12 glitch on one
+        sensor was explained by another, and so was a queue at 30 that never passed 10 in
+        training (the untouched sensor beside it was named first in 20 of 51 windows).
+        (For flagged windows only: normal traffic pays nothing.)"""
+        windows = raw_windows[flagged]
+        far = self._farthest(windows)
+        rank = np.where(far > EXTREME_SPREADS, far, 0.0)
+        beyond = self.scaler.beyond_range(windows)
+        if beyond is not None:
+            rank = np.maximum(rank, np.where(beyond > OUT_OF_RANGE_SPREADS, beyond, 0.0))
+        out = rank > 0
+        if not out.any():
             return contributions
         contributions = np.array(contributions, dtype=np.float64)
         mine = contributions[flagged]
         # above every other feature's value in the window, whatever its scale
         top = np.nanmax(np.where(np.isfinite(mine), np.abs(mine), 0.0), axis=1, keepdims=True)
-        contributions[flagged] = np.where(extreme, top + far, mine)
+        contributions[flagged] = np.where(out, top + rank, mine)
         return contributions
 
     def _farthest(self, raw_windows: np.ndarray) -> np.ndarray:

@@ -47,11 +47,15 @@ def near_constant(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Scaler:
-    """``(x - center) / scale`` per feature."""
+    """``(x - center) / scale`` per feature; ``low`` and ``high``: each feature's smallest
+    and largest training reading (None in bundles written before 2026-12-05), for
+    explanations (:meth:`beyond_range`)."""
 
     method: Literal["robust", "minmax"]
     center: np.ndarray
     scale: np.ndarray
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Scale ``(..., F)`` values to float32."""
@@ -68,8 +72,27 @@ class Scaler:
         """
         return np.abs((np.asarray(values, dtype=np.float64) - self.center) / self.scale)
 
+    def beyond_range(self, windows: np.ndarray) -> np.ndarray | None:
+        """``(n, F)``: how far each feature's readings in each of ``(n, W, F)`` windows go
+        beyond its training range, in units of its scale (0 within it); None without the
+        range (an older bundle).
+
+        >>> s = Scaler("robust", np.zeros(2), np.array([1.0, 2.0]), np.zeros(2), np.ones(2))
+        >>> s.beyond_range(np.array([[[0.5, 5.0], [-3.0, 1.0]]])).tolist()
+        [[3.0, 2.0]]
+        """
+        if self.low is None or self.high is None:
+            return None
+        with np.errstate(invalid="ignore"):
+            above = np.nanmax(windows, axis=1) - self.high
+            below = self.low - np.nanmin(windows, axis=1)
+        return np.maximum(np.maximum(above, below), 0.0) / self.scale
+
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist()}
+        out = {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist()}
+        if self.low is not None and self.high is not None:
+            out.update(low=self.low.tolist(), high=self.high.tolist())
+        return out
 
     @classmethod
     def from_dict(cls, raw: Any) -> Scaler:
@@ -82,7 +105,8 @@ class Scaler:
             raise BundleError(f"scaler.method: expected 'robust' or 'minmax', "
                               f"got {brief(raw.get('method'))}")
         arrays = {}
-        for key in ("center", "scale"):
+        ranged = "low" in raw or "high" in raw  # both, in bundles from 2026-12-05 on
+        for key in ("center", "scale", *(("low", "high") if ranged else ())):
             try:
                 arrays[key] = np.asarray(raw[key], dtype=np.float64)
             except KeyError:
@@ -95,7 +119,14 @@ class Scaler:
                 or not np.isfinite(scale).all() or np.any(scale <= 0)):
             raise BundleError("scaler: center and scale must be equal-length lists of finite "
                               "numbers, and scale > 0")
-        return cls(method=raw["method"], center=center, scale=scale)
+        low, high = arrays.get("low"), arrays.get("high")
+        if low is not None and high is not None and (
+                low.shape != center.shape or high.shape != center.shape
+                or not np.isfinite(low).all() or not np.isfinite(high).all()
+                or np.any(low > high)):
+            raise BundleError("scaler: low and high must be lists of finite numbers as long as "
+                              "center, and low <= high")
+        return cls(method=raw["method"], center=center, scale=scale, low=low, high=high)
 
 
 def fit_scaler(values: np.ndarray, method: Literal["robust", "minmax"] = "robust") -> Scaler:
@@ -129,4 +160,5 @@ def fit_scaler(values: np.ndarray, method: Literal["robust", "minmax"] = "robust
     else:
         raise ValueError(f"unknown scaler {method!r}")
     scale = np.where(scale > floor, scale, 1.0)
-    return Scaler(method=method, center=center, scale=scale)
+    return Scaler(method=method, center=center, scale=scale, low=values.min(axis=0),
+                  high=values.max(axis=0))
