@@ -59,14 +59,25 @@ class RetrainResult:
     report: dict[str, Any]
 
 
-def warm_start(current: Any, kind: str) -> tuple[Callable[[Any], None], list[str]]:
-    """An ``init`` hook that copies the current version's networks into a new GAN."""
+def warm_start(current: Any, kind: str, progress: Progress | None = None
+               ) -> tuple[Callable[[Any], None] | None, list[str]]:
+    """An ``init`` hook that copies the current version's networks into a new GAN, and the
+    names of the networks it copied (filled when it runs; a retry's run replaces them).
+
+    ``(None, [])`` when the current version is of another family than ``kind``: it has no
+    networks the new GAN could start from, so that retrain trains from scratch. A network
+    whose shapes changed (``model.hidden``, ``latent_dim`` or ``backbone``) starts from
+    scratch too, is left out of the names and is named once to ``progress``.
+    """
+    if current.kind != kind:
+        return None, []
     copied: list[str] = []
+    told: list[bool] = []
 
     def init(gan: Any) -> None:
-        if current.kind != kind:
-            return
+        copied.clear()  # every attempt builds fresh networks and copies again
         scorer = current.nets["scorer"]
+        reshaped: list[str] = []
         for name, net in gan.networks.items():
             try:
                 src = scorer.get_layer(name)
@@ -76,6 +87,16 @@ def warm_start(current: Any, kind: str) -> tuple[Callable[[Any], None], list[str
             if [w.shape for w in weights] == [w.shape for w in net.get_weights()]:
                 net.set_weights(weights)
                 copied.append(name)
+            else:
+                reshaped.append(name)
+        if reshaped and progress is not None and not told:
+            told.append(True)
+            progress(f"note: retrain.mode warm_start: {', '.join(reshaped)} of the current "
+                     f"version differ in shape from this config's (model.hidden, latent_dim "
+                     f"or backbone changed), so "
+                     f"{'they start' if len(reshaped) > 1 else 'it starts'} from scratch"
+                     + (f"; {', '.join(copied)} {'start' if len(copied) > 1 else 'starts'} "
+                        f"from the current version" if copied else ""))
 
     return init, copied
 
@@ -311,10 +332,14 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
 
     # ---------------------------------------------------------------- train
     mode = cfg.retrain.mode
-    init, copied = (warm_start(current, cfg.model.kind) if mode == "warm_start" and current
-                    else (None, []))
-    say(f"[train] {mode} on {selection['train_rows']} rows"
-        + (f" from {current_name}" if init is not None and current else ""))
+    init, copied = (warm_start(current, cfg.model.kind, say)
+                    if mode == "warm_start" and current else (None, []))
+    if mode == "warm_start" and current is not None and init is None:
+        say(f"note: retrain.mode warm_start: the current version {current_name} is a "
+            f"{current.kind} model and this config trains {cfg.model.kind}, so it has no "
+            f"networks to start from: training from scratch")
+    say(f"[train] {mode if init is not None or mode == 'scratch' else 'scratch'} on "
+        f"{selection['train_rows']} rows" + (f" from {current_name}" if init is not None else ""))
     from anomaly_gan.logs.offline import BY_DESIGN
 
     runs = log_model is not None and log_model.cfg.bucket_seconds is not None
