@@ -182,3 +182,41 @@ def test_short_series_get_the_step_floor_and_a_decaying_learning_rate(kind: str)
     fit_gan(gan, train, train[:0], constant)
     assert int(gan.optimizers()["generator"].iterations.numpy()) == (9 if kind == "ganomaly" else 6)
     assert float(gan.optimizers()["generator"].learning_rate.numpy()) == pytest.approx(1e-3)
+
+
+def test_fanogan_gradient_penalty_is_finite_at_a_grown_float16_loss_scale() -> None:
+    """The penalty's input gradient was scaled by the critic's live loss scale; from 2**19 on
+    it overflowed float16, and gp (so c_loss) came out inf, then NaN."""
+    from anomaly_gan.models.fanogan.losses import gradient_penalty
+
+    model = tiny_model("fanogan", hidden=(16, 32), latent_dim=8)
+    gan = build_gan(model, tiny_training(precision="mixed_float16"), 16, 3)
+    rng = np.random.default_rng(0)
+    real, fake = (rng.standard_normal((64, 16, 3)).astype("float32") for _ in range(2))
+    alpha = np.full((64, 1, 1), 0.5, "float32")
+
+    def gp(scale: float) -> float:
+        return float(keras.ops.convert_to_numpy(
+            gradient_penalty(gan._score, real, fake, alpha, scale=scale)))
+
+    unscaled = gp(1.0)
+    for exponent in (15, 19, 24):
+        assert np.isclose(gp(2.0**exponent), unscaled, rtol=1e-3), exponent
+
+
+@pytest.mark.slow  # trains a model
+def test_fanogan_keeps_training_as_its_float16_loss_scale_grows() -> None:
+    """A LossScaleOptimizer doubles its scale after every ``dynamic_growth_steps`` (2,000)
+    finite steps. Grown to 2**19 (here: growing every 10 steps), the critic's penalty
+    overflowed float16 and the attempt was stopped as non-finite in its first epoch."""
+    model = tiny_model("fanogan", hidden=(16, 32), latent_dim=8, n_critic=5)
+    training = tiny_training(precision="mixed_float16", epochs=3, batch_size=64)
+    gan = build_gan(model, training, 16, 3)
+    for optimizer in gan.optimizers().values():
+        optimizer.dynamic_growth_steps = 10
+    windows = sine_windows(512, 16, 3)
+    fit = fit_gan(gan, windows[:448], windows[448:], training)
+    # Too short to learn much (health may judge a collapse); it is not stopped as non-finite.
+    assert not any("non-finite" in issue for issue in fit.health["issues"]), fit.health
+    assert fit.epochs_run == 3
+    assert all(np.isfinite(v).all() for v in fit.history.values()), fit.history

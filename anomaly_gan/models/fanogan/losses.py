@@ -20,6 +20,7 @@ from keras import ops
 from anomaly_gan.models.steps import input_gradient
 
 __all__ = [
+    "GP_MAX_SCALE",
     "critic_loss",
     "generator_loss",
     "gradient_penalty",
@@ -29,6 +30,14 @@ __all__ = [
 
 Tensor: TypeAlias = Any
 """A backend tensor (TensorFlow or JAX)."""
+
+
+GP_MAX_SCALE = 2.0 ** 15
+"""The most the penalty's input gradient is scaled by: the loss scale a
+``LossScaleOptimizer`` starts at. Its dynamic scale doubles after every 2,000 finite steps;
+from 2**19 on, the default critic's scaled input gradient overflowed float16 (65,504), so
+``gp`` and ``c_loss`` came out inf and training was stopped as non-finite, where an overflow
+of the weight gradients only skips the step and halves the scale."""
 
 
 def _f32(x: Tensor) -> Tensor:
@@ -52,12 +61,14 @@ def gradient_penalty(critic_score: Callable[[Tensor], Tensor], real: Tensor,
 
     Inputs are cast to float32 so the interpolates and the norm are float32; the critic may
     still compute in float16, so its score is multiplied by ``scale`` (the critic optimizer's
-    current loss scale, 1 outside mixed float16) before differentiating and the gradient
-    divided by it afterwards: the same underflow protection the outer loss gets.
+    current loss scale, 1 outside mixed float16), at most :data:`GP_MAX_SCALE`, before
+    differentiating and the gradient divided by it afterwards: the underflow protection the
+    outer loss gets, without the overflow a long run's grown scale brings.
     """
     real = _f32(real)
     fake = _f32(fake)
     interpolates = real + _f32(alpha) * (fake - real)
+    scale = ops.minimum(_f32(scale), GP_MAX_SCALE)
     grads = _f32(input_gradient(lambda t: _f32(critic_score(t)) * scale, interpolates)) / scale
     norms = ops.sqrt(ops.sum(ops.square(grads), axis=list(range(1, len(grads.shape)))) + 1e-12)
     return ops.mean(ops.square(norms - 1.0))
