@@ -62,8 +62,8 @@ def cpu_precision_note(name: str, platform: str) -> str | None:
     if platform != "cpu" or name != "mixed_float16":
         return None
     return ("note: training.precision mixed_float16 on a CPU (no GPU or TPU found): float16 "
-            "has no fast path there, so training runs several times slower than under "
-            "float32 (7x for a short run on 2 cores); precision auto picks float32 on a CPU, "
+            "has no fast path there, so training runs 2x (a long run) to 7x (a short one) "
+            "slower than under float32 on 2 cores; precision auto picks float32 on a CPU, "
             "and the bundle's networks are float32 either way")
 
 
