@@ -200,7 +200,7 @@ def test_sigterm_drains_commits_and_exits_zero(serve_config, serve_process, stre
     # The drain's own account: it scored, flushed and committed everything, in order.
     log = proc.log()
     assert log.index("stopping: scoring what was read") < log.index("scorer stopped")
-    assert "clean=True" in log
+    assert "clean=true" in log
 
     # Committed: per partition, the oldest of the last W-1 events of any entity on it (what
     # a successor needs to rebuild every window), i.e. nothing unscored is skipped.
