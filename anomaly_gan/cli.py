@@ -242,12 +242,15 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         _tensorflow()
         det = train_log_detector(cfg, args.data, progress=say, events_by_file=events)
         names = det.feature_names
+        _record_sources(det.metadata, args.data,
+                        [_span([e.ts for e in evs]) for evs in events])
     else:
         tables = align_tables([read_table(p, cfg.data.timestamp_column, cfg.data.header)
                                for p in args.data])
         names = tables[0].feature_names
-        for t in tables:
-            for line in time_notes(t, table_times(t)):
+        times = [table_times(t) for t in tables]
+        for t, ts in zip(tables, times, strict=True):
+            for line in time_notes(t, ts):
                 say(line)
         series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
         problem = too_short([len(s) for s in series], cfg.data.window,
@@ -260,6 +263,8 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         det = train_detector(cfg, series, names, progress=say,
                              locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"
                                                          f", column {tables[i].column(col)}"))
+        _record_sources(det.metadata, args.data,
+                        [None if ts is None else _span(ts.tolist()) for ts in times])
     health = det.metadata.get("health", {})
     if health.get("status") != "healthy":
         _eprint(f"training ended unhealthy: {'; '.join(health.get('issues', [])) or health}")
@@ -272,6 +277,34 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     # signal still raises at once.
     with stop.deferred():
         return _save_and_report(det, out, args, names, health)
+
+
+def _span(times: Sequence[float | None]) -> tuple[float, float] | None:
+    """First and last of a file's row times; None when a row has none (or there are none)."""
+    if not times or any(t is None for t in times):
+        return None
+    known = [float(t) for t in times if t is not None]
+    return min(known), max(known)
+
+
+def _record_sources(metadata: dict[str, Any], paths: Sequence[str],
+                    spans: Sequence[tuple[float, float] | None]) -> None:
+    """The files a bundle was trained on, and the time they cover when every file's rows
+    carry times, in its ``training_data`` (``models list`` shows them as DATA RANGE, as it
+    shows a retrained version's).
+
+    >>> meta: dict[str, Any] = {}
+    >>> _record_sources(meta, ["a.csv", "b.csv"], [(0.0, 60.0), (120.0, 180.0)])
+    >>> meta["training_data"]
+    {'files': ['a.csv', 'b.csv'], 'from': '1970-01-01T00:00:00.000Z', 'to': '1970-01-01T00:03:00.000Z'}
+    """
+    from anomaly_gan.stream.alerts import iso_utc
+
+    data = metadata.setdefault("training_data", {})
+    data["files"] = [str(p) for p in paths]
+    if spans and all(s is not None for s in spans):
+        data["from"] = iso_utc(min(s[0] for s in spans if s is not None))
+        data["to"] = iso_utc(max(s[1] for s in spans if s is not None))
 
 
 def _save_and_report(det, out: Path, args: argparse.Namespace, names, health: dict) -> int:

@@ -140,11 +140,14 @@ class VersionInfo:
 
     @property
     def data_range(self) -> str:
-        src = (self.metadata.get("lineage") or {}).get("source") or {}
-        if src.get("from") and src.get("to"):
-            return f"{src['from']} .. {src['to']}"
-        if src.get("files"):
-            return ",".join(Path(f).name for f in src["files"])
+        """What the version was trained on: a retrain's source, else the files and time
+        that ``train`` recorded (bundles trained before 2026-12-05 recorded none: ``-``)."""
+        for src in ((self.metadata.get("lineage") or {}).get("source") or {},
+                    self.metadata.get("training_data") or {}):
+            if src.get("from") and src.get("to"):
+                return f"{src['from']} .. {src['to']}"
+            if src.get("files"):
+                return ",".join(Path(f).name for f in src["files"])
         return "-"
 
     @property

@@ -37,6 +37,22 @@ def trained_cli(tmp_path_factory):
     return d
 
 
+def test_train_records_its_files_and_their_time_for_models_list(trained_cli, tmp_path, capsys):
+    """`models list` showed DATA RANGE '-' for every version `train` wrote: the bundle kept
+    the data's hash and row count, not which files or which time it was trained on."""
+    import shutil
+
+    meta = json.loads((trained_cli / "model" / "metadata.json").read_text())
+    assert meta["training_data"]["files"] == [str(trained_cli / "train.csv")]
+    assert (meta["training_data"]["from"], meta["training_data"]["to"]) == (
+        "2026-01-01T00:00:00.000Z", "2026-01-01T00:13:19.000Z")  # 800 rows a second apart
+    shutil.copytree(trained_cli / "model", tmp_path / "store" / "v1")
+    assert main(["models", "promote", "--store", str(tmp_path / "store"), "v1"]) == 0
+    capsys.readouterr()
+    assert main(["models", "list", "--store", str(tmp_path / "store")]) == 0
+    assert "2026-01-01T00:00:00.000Z .. 2026-01-01T00:13:19.000Z" in capsys.readouterr().out
+
+
 def test_train_score_evaluate_plot(trained_cli, tmp_path, capsys):
     d = trained_cli
     x, labels = with_anomalies(300)
