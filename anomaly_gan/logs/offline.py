@@ -148,13 +148,15 @@ class LineTally:
     """Which non-empty lines of a file were read (positions among them: events' first lines
     and the continuation lines joined to them), where each event's lines start among those,
     how many non-empty lines there are, how many were joined as continuation lines, and the
-    lines left out by reason (``logs.bad_lines: skip``)."""
+    lines left out by reason (``logs.bad_lines: skip``), and the records they make (an
+    event's lines with its joined trace are one record, as a shipper sends them to ``serve``)."""
 
     kept: list[int] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)  # one per event: its first line in kept
     lines: int = 0
     joined: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    records_skipped: dict[str, int] = field(default_factory=dict)
 
 
 def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_536,
@@ -193,6 +195,7 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
                     raise DataError(f"{p}: {where}: {ev.reason}: {ev.detail}"
                                     + _hint(first, last, why, joins))
                 skipped[ev.reason] = skipped.get(ev.reason, 0) + lines - start
+                tally.records_skipped[ev.reason] = tally.records_skipped.get(ev.reason, 0) + 1
                 first_skipped = first_skipped or f"{where}: {ev.reason}: {ev.detail}"
                 continue
             events.append(ev)
@@ -437,7 +440,9 @@ def read_log_files(cfg: Config, paths: Sequence[str], progress: Progress | None 
                    skipped: dict[str, int] | None = None) -> list[list[LogEvent]]:
     """Parse the log files of a logs config (lines over ``serve.windows.max_event_bytes``
     and entities over ``max_entity_bytes`` are refused, as the service would); ``skipped``
-    adds up the lines left out by reason (``logs.bad_lines: skip``)."""
+    adds up the records left out by reason (``logs.bad_lines: skip``): an event with its
+    joined stack trace counts once, as the one record ``serve`` would get, so a retrain on
+    files counts invalid events as one on the topic does."""
     assert cfg.logs is not None
     w = cfg.serve.windows
     out = []
@@ -446,7 +451,7 @@ def read_log_files(cfg: Config, paths: Sequence[str], progress: Progress | None 
         out.append(read_log_file(p, cfg.logs, w.max_event_bytes, w.max_entity_bytes, progress,
                                  tally))
         if skipped is not None:
-            for reason, n in tally.skipped.items():
+            for reason, n in tally.records_skipped.items():
                 skipped[reason] = skipped.get(reason, 0) + n
     return out
 

@@ -119,7 +119,7 @@ def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | No
     from anomaly_gan.logs.offline import read_log_files
 
     t0 = time.monotonic()
-    invalid: dict[str, int] = {}  # lines left out (logs.bad_lines: skip), as a topic's
+    invalid: dict[str, int] = {}  # records left out (logs.bad_lines: skip), as a topic's
     events = read_log_files(cfg, paths, say, invalid)
     segments, model, late = _segments(cfg, info, list(zip(paths, events, strict=True)), say)
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},

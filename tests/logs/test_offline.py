@@ -225,6 +225,24 @@ def test_a_record_with_windows_line_breaks_equals_the_event_read_from_its_file(t
     assert events[0] == live and events[0].example() == live.example()
 
 
+def test_a_retrain_on_files_counts_a_skipped_event_once_with_its_trace(tmp_path):
+    """retrain --data counted the lines it left out, a topic retrain the records: an
+    oversized event with a 5-line trace was 6 invalid from a file and 1 from the topic."""
+    import dataclasses
+
+    from anomaly_gan.logs.offline import read_log_files
+
+    record = "\n".join([ERROR_LINE, *JAVA])
+    data = tmp_path / "app.log"
+    data.write_text(f"{record}\n{ERROR_LINE}\n")
+    cfg = _regex_logs_cfg(bad_lines="skip")
+    windows = dataclasses.replace(cfg.serve.windows, max_event_bytes=len(record) - 1)
+    cfg = dataclasses.replace(cfg, serve=dataclasses.replace(cfg.serve, windows=windows))
+    invalid: dict[str, int] = {}
+    (events,) = read_log_files(cfg, [str(data)], skipped=invalid)
+    assert invalid == {"oversized": 1} and len(events) == 1
+
+
 def test_a_malformed_line_is_no_continuation_and_follows_bad_lines(tmp_path):
     """Joining every line that does not parse would hide a line cut short, or a banner, in
     the example text of the event before it."""
