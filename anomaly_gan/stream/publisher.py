@@ -48,6 +48,7 @@ class Publisher:
         self.delivery = getattr(io, "delivery", None)  # kafka_io.Delivery, absent on doubles
         self.error: Exception | None = None  # first unacknowledged send since taken
         self.alerts_sent = 0
+        self._logged_reasons: set[str] = set()  # dead-letter reasons logged once already
 
     # ------------------------------------------------------------------ delivery
 
@@ -93,9 +94,18 @@ class Publisher:
         self.metrics.invalid(bad.reason)
         value = m.value if m.value is not None else b""
         key = m.key
-        headers = [("reason", bad.reason.encode()),
-                   ("detail", bad.detail.encode("utf-8", "replace")[:512]),
-                   ("source", f"{tp.topic}/{tp.partition}/{m.offset}".encode())]
+        detail = bad.detail.encode("utf-8", "replace")[:512]
+        source = f"{tp.topic}/{tp.partition}/{m.offset}"
+        if bad.reason not in self._logged_reasons:
+            # Once per reason: a producer sending the wrong feature names puts every event
+            # here, and until now only a counter said so (helper probe of 2026-12-05).
+            self._logged_reasons.add(bad.reason)
+            log.warning("invalid event sent to the DLQ; later ones with this reason are only "
+                        "counted (anomaly_gan_dlq_total)", extra={"fields": {
+                            "reason": bad.reason, "detail": detail.decode("utf-8", "replace"),
+                            "source": source, "dlq_topic": self.cfg.kafka.dlq_topic}})
+        headers = [("reason", bad.reason.encode()), ("detail", detail),
+                   ("source", source.encode())]
         cap = min(DLQ_MAX_VALUE, self.cfg.windows.max_event_bytes)
         if len(value) > cap:
             headers.append(("truncated", f"value: first {cap} of {len(value)} bytes".encode()))

@@ -86,3 +86,17 @@ def test_a_stuck_producer_is_replaced_through_the_io():
     assert pub.stalled_for() == 0.0  # no delivery tracking on this double
     pub.replace_producer()
     assert io.resets == 1
+
+
+def test_the_first_dead_letter_of_each_reason_is_logged_with_its_detail(caplog):
+    pub, reg = publisher(FakeIO([]))
+    wrong_names = InvalidEvent("unknown_feature", "unknown feature(s) ['x']; expected ['a', 'b']")
+    with caplog.at_level("WARNING", logger="anomaly_gan.stream"):
+        for offset in range(3):
+            pub.dead_letter(IN, Record(offset, b"k", b"{}"), wrong_names)
+        pub.dead_letter(IN, Record(3, b"k", b"{"), InvalidEvent("bad_json", "not JSON"))
+    logged = [r for r in caplog.records if "sent to the DLQ" in r.getMessage()]
+    assert [r.fields["reason"] for r in logged] == ["unknown_feature", "bad_json"]
+    assert logged[0].fields["detail"] == wrong_names.detail
+    assert logged[0].fields["source"] == f"{IN.topic}/{IN.partition}/0"
+    assert reg.get_sample_value("anomaly_gan_dlq_total", {"reason": "unknown_feature"}) == 3
