@@ -245,3 +245,33 @@ def test_train_matches_several_files_columns_by_name(tmp_path, monkeypatch):
     assert rc == 2 and not probe["tensorflow"]
     assert err.strip().endswith(f"c.csv: columns cpu, disk differ from {tmp_path / 'a.csv'}: "
                                 f"cpu, mem")
+
+
+SERVE_SIGNALLED_AT_START = """
+import os, signal, sys
+from anomaly_gan import artifacts, runtime
+from anomaly_gan.cli import main
+
+imported = []
+
+def import_tensorflow_quietly():  # the signal lands while TensorFlow is imported
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    imported.append(True)
+
+artifacts.inspect_bundle = lambda path: None
+runtime.import_tensorflow_quietly = import_tensorflow_quietly
+rc = main(["serve", "--model", "m"])
+print(rc, imported == [True])
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_serve_stopped_while_starting_exits_130_in_one_line(signame):
+    """Before serve's own handlers (drain, commit, exit 0) are installed, SIGTERM ended the
+    process silently with 143, and a signal inside TensorFlow's import could crash the
+    interpreter (139). Now the import ends, then the start-up stops: exit 130, one line."""
+    r = subprocess.run([sys.executable, "-c", SERVE_SIGNALLED_AT_START, signame],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stdout.split() == ["130", "True"]
+    assert r.stderr.strip().splitlines() == ["anomaly-gan: interrupted"]

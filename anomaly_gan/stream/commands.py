@@ -7,10 +7,21 @@ from __future__ import annotations
 
 import argparse
 
+from anomaly_gan.runtime import Interrupts
+
 __all__ = ["cmd_demo", "cmd_serve", "register"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Until serve() installs its own handlers (drain, commit, exit 0), a SIGTERM or Ctrl-C
+    # interrupts the start-up: exit 130 with one line, as README says. Python's default
+    # SIGTERM ended the process silently with 143 during the seconds of config, bundle and
+    # TensorFlow loading (helper probe of 2026-12-05).
+    with Interrupts().installed() as stop:
+        return _serve(args, stop)
+
+
+def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.artifacts import inspect_bundle
     from anomaly_gan.config import load_config
     from anomaly_gan.runtime import import_tensorflow_quietly
@@ -26,8 +37,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(cfg.serve.log_format, cfg.serve.log_level)
     bundle = inspect_bundle(cfg.serve.model_path)  # path, store, manifest, checksums
     # After the config and the bundle: a typo in a path or key is one line at once, not after
-    # seconds of import (TensorFlow's start-up notices are captured, not logged).
-    import_tensorflow_quietly()
+    # seconds of import (TensorFlow's start-up notices are captured, not logged). A signal
+    # that interrupted the import crashed the interpreter (exit 139): it waits for its end.
+    with stop.deferred():
+        import_tensorflow_quietly()
+    stop.check()
     return serve(cfg, bundle=bundle)
 
 
