@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -577,6 +578,10 @@ class _Validator:
         return cls(**kwargs)
 
 
+# Kafka's own rule for a topic name (kafka-python checks it on subscribe).
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
 def _cross_checks(cfg: Config, source: str) -> None:
     if cfg.data.stride > cfg.data.window:
         raise ConfigError(
@@ -592,6 +597,22 @@ def _cross_checks(cfg: Config, source: str) -> None:
     if cfg.logs is not None:
         _check_logs(cfg.logs, source)
     k = cfg.serve.kafka
+    # kafka-python refuses both when serve creates its clients; checked here they are one
+    # line from validate-config, not "broker unreachable; retrying" forever (heartbeat) or a
+    # traceback (topic name), as serve gave until 2026-12-05.
+    if k.heartbeat_interval_ms >= k.session_timeout_ms:
+        raise ConfigError(
+            f"{source}: serve.kafka.heartbeat_interval_ms: expected < "
+            f"serve.kafka.session_timeout_ms ({k.session_timeout_ms}), "
+            f"got {k.heartbeat_interval_ms}"
+        )
+    for name in ("input_topic", "alert_topic", "scores_topic", "dlq_topic"):
+        topic = getattr(k, name)
+        if topic is not None and (not _TOPIC_NAME.fullmatch(topic) or topic in (".", "..")):
+            raise ConfigError(
+                f"{source}: serve.kafka.{name}: expected a Kafka topic name (1-249 of ASCII "
+                f"letters, digits, '.', '_', '-'; not '.' or '..'), got {topic!r}"
+            )
     if k.security_protocol.startswith("SASL") and k.sasl_mechanism is None:
         raise ConfigError(
             f"{source}: serve.kafka.sasl_mechanism: expected one of 'PLAIN', 'SCRAM-SHA-256', "

@@ -134,6 +134,15 @@ def test_config_is_frozen():
         ("data:\n  window: 8\n  stride: 9\n", "data.stride: expected <= data.window (8), got 9"),
         ("training:\n  allow_unhealthy: 1\n", "training.allow_unhealthy: expected true or false"),
         ("serve:\n  kafka:\n    security_protocol: SASL_SSL\n", "serve.kafka.sasl_mechanism"),
+        # kafka-python refused these only when serve made its clients: "broker unreachable;
+        # retrying" forever, and a traceback
+        ("serve:\n  kafka:\n    session_timeout_ms: 2000\n    heartbeat_interval_ms: 2000\n",
+         ("serve.kafka.heartbeat_interval_ms: expected < serve.kafka.session_timeout_ms "
+          "(2000), got 2000")),
+        ("serve:\n  kafka:\n    input_topic: plant events\n",
+         "serve.kafka.input_topic: expected a Kafka topic name"),
+        ("serve:\n  kafka:\n    dlq_topic: '..'\n", "serve.kafka.dlq_topic: expected a Kafka"),
+        (f"serve:\n  kafka:\n    scores_topic: {'s' * 250}\n", "serve.kafka.scores_topic"),
         ("- a\n- b\n", "<top level>: expected a mapping"),
         ("training:\n  seed: 4294967296\n",
          "training.seed: expected an integer >= 0 and <= 4294967276, got 4294967296"),
