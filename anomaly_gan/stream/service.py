@@ -58,13 +58,18 @@ def _connect(s: ServeConfig, stop: threading.Event, det: Any, metrics: StreamMet
              health: Health, **scorer_kwargs: Any) -> Scorer | None:
     """:func:`connect`, retried with exponential backoff while no broker answers. None if
     asked to stop first."""
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaConfigurationError, KafkaError
+
+    from anomaly_gan.errors import ConfigError
 
     backoff = Backoff(s.kafka.reconnect_backoff_max_ms / 1000.0)
     while not stop.is_set():
         health.beat()
         try:
             return connect(s, det, metrics, health, **scorer_kwargs)
+        except KafkaConfigurationError as exc:  # no broker makes it right: exit 2, one line
+            raise ConfigError(f"serve.kafka: the Kafka client refused the settings: {exc}") \
+                from None
         except KafkaError as exc:
             delay = backoff.next()
             health.broker_up = False

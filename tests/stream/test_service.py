@@ -1,0 +1,49 @@
+"""``serve``'s connection to the broker: what is retried and what is not."""
+
+import threading
+
+import pytest
+from kafka.errors import KafkaConfigurationError, KafkaTimeoutError
+from prometheus_client import CollectorRegistry
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.errors import ConfigError
+from anomaly_gan.stream import service
+from anomaly_gan.stream.http import Health
+from anomaly_gan.stream.metrics import StreamMetrics
+
+
+def connect_failing_with(monkeypatch, errors):
+    """``service._connect`` where each attempt raises the next of ``errors``; the attempt
+    after the last stops the service."""
+    cfg = config_from_dict({"serve": {"kafka": {"reconnect_backoff_max_ms": 10}}}).serve
+    stop = threading.Event()
+    attempts = []
+
+    def connect(*_args, **_kwargs):
+        attempts.append(True)
+        if len(attempts) > len(errors):
+            stop.set()
+            raise KafkaTimeoutError("Unable to bootstrap")
+        raise errors[len(attempts) - 1]
+
+    monkeypatch.setattr(service, "connect", connect)
+    health = Health(liveness_timeout_s=60.0)
+    return (lambda: service._connect(cfg, stop, None, StreamMetrics(CollectorRegistry()),
+                                     health)), attempts
+
+
+def test_no_broker_is_retried(monkeypatch):
+    run, attempts = connect_failing_with(monkeypatch, [KafkaTimeoutError("Unable to bootstrap")] * 2)
+    assert run() is None and len(attempts) == 3
+
+
+def test_settings_the_client_refuses_are_a_config_error_not_retried(monkeypatch):
+    """A setting kafka-python refuses (fetch_max_wait_ms past its request timeout, say) was
+    logged as "broker unreachable; retrying" forever, /readyz 503; now exit 2, one line."""
+    refused = KafkaConfigurationError("request_timeout_ms (30000) must be larger than "
+                                      "fetch_max_wait_ms (400000).")
+    run, attempts = connect_failing_with(monkeypatch, [refused])
+    with pytest.raises(ConfigError, match=r"^serve\.kafka: .*fetch_max_wait_ms \(400000\)"):
+        run()
+    assert len(attempts) == 1
