@@ -209,7 +209,21 @@ def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
         return target
     if not p.exists():
         raise BundleError(f"{p}: model path does not exist")
+    versions = _unpromoted_versions(p)
+    if versions:  # a store nothing was promoted in (retrain --no-promote, a copied store)
+        shown = ", ".join(versions[:3]) + (", ..." if len(versions) > 3 else "")
+        raise BundleError(f"{p}: a store with no '{CURRENT}' file (versions: {shown}); "
+                          f"promote one: anomaly-gan models promote --store {p} VERSION")
     raise BundleError(f"{p}: not a model bundle (no {MANIFEST}) nor a store (no '{CURRENT}' file)")
+
+
+def _unpromoted_versions(p: Path) -> list[str]:
+    """Names of the bundle directories directly in ``p`` (none if it cannot be listed)."""
+    try:
+        names = sorted(e.name for e in os.scandir(p) if e.is_dir())
+    except OSError:
+        return []
+    return [n for n in names if (p / n / MANIFEST).is_file()]
 
 
 def promote(store: str | os.PathLike[str], version_dir: str) -> None:

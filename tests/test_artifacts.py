@@ -67,6 +67,22 @@ def test_not_a_bundle(tmp_path):
         load_bundle(tmp_path)
 
 
+def test_a_store_with_no_current_names_its_versions_and_the_promote_command(tmp_path):
+    """serve --model at a store nothing was promoted in said only 'not a model bundle nor a
+    store'; it is a store, and the fix is one command."""
+    for version in ("v2", "v1"):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "manifest.json").write_text("{}")
+    (tmp_path / "tmp").mkdir()  # not a bundle: not listed
+    with pytest.raises(BundleError) as info:
+        resolve_bundle_path(tmp_path)
+    assert str(info.value) == (f"{tmp_path}: a store with no 'current' file (versions: v1, v2); "
+                               f"promote one: anomaly-gan models promote --store {tmp_path} "
+                               f"VERSION")
+    with pytest.raises(BundleError, match="nor a store"):
+        resolve_bundle_path(tmp_path / "tmp")
+
+
 def test_existing_directory_needs_overwrite(tiny_detector, tiny_bundle):
     with pytest.raises(OutputError, match="already exists"):
         save_bundle(tiny_detector, tiny_bundle)
@@ -78,7 +94,7 @@ def test_store_current_and_promote(tiny_detector, tmp_path):
     store = tmp_path / "store"
     save_bundle(tiny_detector, store / "v1")
     save_bundle(tiny_detector, store / "v2")
-    with pytest.raises(BundleError, match="nor a store"):
+    with pytest.raises(BundleError, match="a store with no 'current' file"):
         resolve_bundle_path(store)
     promote(store, "v1")
     assert resolve_bundle_path(store) == store / "v1"
