@@ -333,7 +333,10 @@ class LogParser:
             return obj
         message = obj.get("message")
         if type(message) is not str:
-            return InvalidEvent("missing_field", "'message' must be a string")
+            hint = (" (a numeric event? it has 'values' and no 'message'; this is a logs "
+                    "model, which reads log lines: docs/logs.md)"
+                    if message is None and "values" in obj else "")
+            return InvalidEvent("missing_field", "'message' must be a string" + hint)
         if not message.isascii():
             message = _SURROGATE.sub("\ufffd", message)
         message, continuation = _first_line(message)

@@ -174,6 +174,15 @@ def check_entity(entity: str, max_bytes: int) -> InvalidEvent | None:
     return None
 
 
+def _log_line_hint(obj: dict[str, Any]) -> str:
+    """Why a record is refused when it is a log line sent to a numeric model: the detail of
+    every dead letter then says so, not only which field is missing."""
+    if "message" in obj and "values" not in obj:
+        return (" (a log line? it has 'message' and no 'values'; this model reads numeric "
+                "events, a logs model reads log lines: docs/logs.md)")
+    return ""
+
+
 class EventParser:
     """Validates events against the model's feature names (order matters for lists)."""
 
@@ -202,7 +211,8 @@ class EventParser:
             return obj
         entity = obj.get("entity")
         if type(entity) is not str or not entity:
-            return InvalidEvent("missing_field", "'entity' must be a non-empty string")
+            return InvalidEvent("missing_field", "'entity' must be a non-empty string"
+                                + _log_line_hint(obj))
         bad = check_entity(entity, self.max_entity_bytes)
         if bad is not None:
             return bad
@@ -210,7 +220,7 @@ class EventParser:
             return InvalidEvent("missing_field", "'ts' is missing")
         raw_values = obj.get("values")
         if raw_values is None:
-            return InvalidEvent("missing_field", "'values' is missing")
+            return InvalidEvent("missing_field", "'values' is missing" + _log_line_hint(obj))
         ts = parse_timestamp(obj["ts"])
         if ts is None:
             return InvalidEvent("bad_timestamp", f"'ts' {_short(obj['ts'])} is not RFC 3339, "

@@ -348,3 +348,11 @@ def test_day_366_of_a_year_of_365_is_no_date():
 
     ev = p.parse("366 12:00:00 host job ran")
     assert datetime.fromtimestamp(ev.ts, UTC).date().isoformat() == "2024-12-31"
+
+
+def test_a_numeric_event_sent_to_a_logs_model_says_so():
+    """Every dead letter said only "'message' must be a string"."""
+    p = LogParser(format="json", entity="svc")
+    bad = p.parse(json.dumps({"entity": "e", "ts": 5, "values": {"a": 1.0}}).encode())
+    assert bad.reason == "missing_field" and "a numeric event?" in bad.detail
+    assert "numeric" not in p.parse(b'{"ts": 5, "message": 7}').detail

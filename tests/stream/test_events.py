@@ -110,3 +110,14 @@ def test_the_entity_limit_comes_from_the_config():
                     clock=lambda: 0.0)
     assert intake.parser.max_entity_bytes == 20
     assert EventParser(("a",), 4096).max_entity_bytes == 512  # the shipped default
+
+
+@pytest.mark.parametrize("record", [
+    {"ts": 5, "message": "GET /x 200", "level": "INFO"},  # no entity either
+    {"entity": "web-1", "ts": 5, "message": "GET /x 200"},
+])
+def test_a_log_line_sent_to_a_numeric_model_says_so(parser, record):
+    """Every dead letter said only "'entity' must be..." or "'values' is missing"."""
+    bad = parser.parse(json.dumps(record).encode())
+    assert bad.reason == "missing_field" and "a log line?" in bad.detail
+    assert "a log line?" not in parser.parse(b'{"entity": "e", "ts": 5}').detail
