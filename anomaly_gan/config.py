@@ -24,6 +24,7 @@ maximum length, and an error shows at most about 80 characters of a value.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import re
@@ -567,8 +568,11 @@ class _Validator:
         for key in raw:
             if key not in fields:
                 where = f"{path}.{_key_text(key)}" if path else _key_text(key)
+                # A typo is named first: serve.kafka alone allows 29 keys.
+                close = difflib.get_close_matches(str(key), fields, n=1, cutoff=0.8)
+                guess = f" (did you mean '{close[0]}'?)" if close else ""
                 raise ConfigError(
-                    f"{self.source}: {where}: unknown key; allowed: {', '.join(fields)}"
+                    f"{self.source}: {where}: unknown key{guess}; allowed: {', '.join(fields)}"
                 )
         kwargs = {}
         for name, f in fields.items():
