@@ -320,6 +320,12 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
         newest = (f"the newest {g.holdout_fraction:g} of the time read (from "
                   f"{selection['holdout_from']})" if selection["holdout_from"] else
                   f"the newest {g.holdout_fraction:g} of each piece")
+        if not any(ex_r.values()):  # nothing excluded: the held-out share is too short
+            raise DataError(
+                f"retrain: {newest} holds fewer rows than one window (data.window {w}) in "
+                f"every piece, so the gate has nothing to measure false alarms on and would "
+                f"reject any candidate; read a longer range or raise "
+                f"retrain.gate.holdout_fraction")
         raise DataError(
             f"retrain: {newest} holds no window left after exclusions (in the whole range: "
             f"{ex_r['alerted']} rows alerted by the current version "

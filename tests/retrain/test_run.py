@@ -374,3 +374,21 @@ def test_a_range_whose_newest_part_was_alerted_on_is_refused_before_training(
         run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
                                         end=float(ts[-1]) + STEP_S))
     assert snapshot(store.root) == before
+
+
+def test_a_held_out_part_shorter_than_a_window_is_refused_without_blaming_exclusions(
+        store, config_file, monkeypatch, no_training):
+    """Nothing excluded, but retrain.gate.holdout_fraction of the range holds fewer rows than
+    data.window: the refusal blamed exclusions (all 0) and advised turning them off."""
+    from anomaly_gan.retrain import run
+    from tests.retrain.plant import STEP_S
+
+    ts = _fake_topic(monkeypatch, 200, seed=70)  # 5% of 200 rows: 10, under a window of 16
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False,
+                                             "gate": {"holdout_fraction": 0.05}})
+    with pytest.raises(DataError) as err:
+        run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
+                                        end=float(ts[-1]) + STEP_S))
+    message = str(err.value)
+    assert "after exclusions" not in message and "exclude_over_threshold" not in message
+    assert "data.window 16" in message and "retrain.gate.holdout_fraction" in message
