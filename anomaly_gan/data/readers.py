@@ -104,6 +104,8 @@ def _hint(name: str, cell: str) -> str:
     " (a time column? call it 'timestamp', or train with data.timestamp_column: '@timestamp')"
     >>> _hint("response_time_ms", "12 ms"), _hint("note", "a; b")
     ('', '')
+    >>> _hint("temp", "-1,5") == _hint("bytes", "1,234,567") == _hint("temp", "1.234,5")
+    True
     >>> _hint("temp", "-1,5")
     ' (a decimal comma or a thousands separator? write plain numbers: 1.5, 1234)'
     >>> _hint("is_leader", "False")
@@ -134,9 +136,9 @@ def _hint(name: str, cell: str) -> str:
     return ""
 
 
-# A number with a decimal comma or a thousands separator, quoted in a comma-separated
-# file: "-1,5", "1,234".
-_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+# A number with a decimal comma or thousands separators, quoted in a comma-separated
+# file: "-1,5", "1,234", "1,234,567", "1.234,5" (a thousands dot beside a decimal comma).
+_DECIMAL_COMMA = re.compile(r"[-+]?(?:\d+,\d+|\d{1,3}(?:[.,]\d{3})+(?:[.,]\d+)?)")
 # A name-like cell (web-0, pump_3, eu-west-1a) in a column named like an entity.
 _WORD = re.compile(r"[A-Za-z][\w.-]*")
 _ENTITY_NAMES = frozenset({"host", "hostname", "node", "pod", "instance", "entity", "service",

@@ -260,6 +260,9 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
                                                 "columns, 'date' and 'time'? join them")),
     # a spreadsheet in a decimal-comma locale quotes the cell in a comma-separated file
     ('temp,rpm\n"-1,5",3\n', "line 2, column 'temp': not a number: '-1,5' (a decimal comma or"),
+    # a million with separators, and a German spreadsheet's thousands dot and decimal comma
+    ('bytes,rpm\n"1,234,567",3\n', "column 'bytes': not a number: '1,234,567' (a decimal comma"),
+    ('temp,rpm\n"1.234,5",3\n', "column 'temp': not a number: '1.234,5' (a decimal comma or"),
     # pandas writes a bool column as True/False; serve takes numbers only
     ("cpu,is_leader\n0.5,1\n0.6,False\n", ("line 3, column 'is_leader': not a number: "
                                            "'False' (a true/false column? write it as 1/0")),
