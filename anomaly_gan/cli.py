@@ -17,6 +17,7 @@ second with one line, and TensorFlow's start-up banner is kept off the screen
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
@@ -620,7 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AnomalyGanError as exc:
         return _last_words(f"anomaly-gan: error: {exc}", EXIT_BAD_INPUT)
     except KeyboardInterrupt:
-        forget_unhandled_interrupt()
+        with contextlib.suppress(Exception):  # ctypes' pythonapi is CPython's
+            forget_unhandled_interrupt()
         return _last_words("anomaly-gan: interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:  # stdout's reader stopped early (`models list | head -1`)
         _quiet_stdout()

@@ -39,8 +39,9 @@ class JsonFormatter(logging.Formatter):
 
 
 # What a text field's value may hold to be written bare, and what a message may not hold.
-_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f-\x9f]+')
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# U+2028 and U+2029 end a line for Python's splitlines() and some viewers.
+_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f-\x9f\u2028\u2029]+')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -60,10 +60,10 @@ def test_text_logs_keep_a_record_on_one_line_whatever_its_entity_holds(restore_l
     log = logging.getLogger("anomaly_gan.stream.publisher")
     log.warning("alert", extra={"fields": {"entity": forged, "score": 6.5,
                                            "top_features": ["temp", "rpm"]}})
-    log.warning("entity %s restarted\r", "a\x1b[31mb")
-    lines = capsys.readouterr().err.splitlines()
+    log.warning("entity %s restarted\r", "a\x1b[31mb\u2028")
+    lines = capsys.readouterr().err.splitlines()  # splits at U+2028 too
     assert len(lines) == 2
     assert lines[0].endswith(' alert entity="pump-7\\n2026-01-01 00:00:00,000 ERROR '
                              'anomaly_gan.stream: forged score=0" score=6.5 '
                              'top_features=["temp","rpm"]')
-    assert lines[1].endswith("entity a\\x1b[31mb restarted\\r")
+    assert lines[1].endswith("entity a\\x1b[31mb\\u2028 restarted\\r")
