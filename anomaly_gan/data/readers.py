@@ -145,6 +145,9 @@ _ENTITY_NAMES = frozenset({"host", "hostname", "node", "pod", "instance", "entit
                            "device", "server", "machine", "container", "name", "id"})
 # A date (2026-01-01, 01/02/2026) or a time of day (16:53, 16:53:23) in a cell.
 _DATE_OR_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}")
+# A time of day alone (00:00, 13:45:07.250), and one inside a stamp.
+_TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?: ?[AaPp][Mm])?")
+_TIME_OF_DAY_IN = re.compile(r"\d{1,2}:\d{2}")
 
 
 def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int | None:
@@ -305,12 +308,18 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
                 values[r, j] = value
             else:
                 col = brief(names[j]) if has_header else str(c + 1)
-                if ts_col is not None and _DATE_OR_TIME.search(cell):
+                if (ts_col is not None and _TIME_OF_DAY.fullmatch(cell.strip())
+                        and not _TIME_OF_DAY_IN.search(row[ts_col])):
                     # date,time,cpu: renaming 'time' (the other hint) left 'date' the time
-                    # column, which is picked first
+                    # column, which is picked first. Only a bare time of day beside a time
+                    # column without one: a note 'restarted 12:30' is no half of a stamp
                     hint = (f" (the time split over two columns, {brief(header[ts_col])} and "
                             f"{col}? join them into one column 'timestamp', e.g. "
                             f"2026-01-01T00:00:00Z)")
+                elif ts_col is not None and _DATE_OR_TIME.search(cell):
+                    # the other hint would offer to make it the time column, which is taken
+                    hint = (f" (a second time column? the rows' time is read from "
+                            f"{brief(header[ts_col])}; features are numbers: leave {col} out)")
                 else:
                     hint = _hint(names[j] if has_header else "", cell)
                 raise DataError(

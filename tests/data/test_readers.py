@@ -258,6 +258,12 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
     ("date,time,cpu\n2026-01-01,00:00:00,1\n", ("line 2, column 'time': not a number: "
                                                 "'00:00:00' (the time split over two "
                                                 "columns, 'date' and 'time'? join them")),
+    # ... but a time beside a full stamp is no half of one, and the time column is taken
+    ("timestamp,note\n2026-01-01T00:00:00Z,restarted 12:30\n",
+     ("column 'note': not a number: 'restarted 12:30' (a second time column? the rows' time "
+      "is read from 'timestamp'; features are numbers: leave 'note' out")),
+    ("timestamp,updated\n2026-01-01T00:00:00Z,2026-01-01T00:00:05Z\n",
+     "column 'updated': not a number: '2026-01-01T00:00:05Z' (a second time column?"),
     # a spreadsheet in a decimal-comma locale quotes the cell in a comma-separated file
     ('temp,rpm\n"-1,5",3\n', "line 2, column 'temp': not a number: '-1,5' (a decimal comma or"),
     # a million with separators, and a German spreadsheet's thousands dot and decimal comma
