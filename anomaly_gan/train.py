@@ -445,7 +445,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     row, column)`` names a cell in errors (the CLI: file, line and column).
     """
     from anomaly_gan.models import build_gan, fit_gan, inference_networks, raw_outputs
-    from anomaly_gan.models.precision import cpu_precision_note, detect_accelerator
+    from anomaly_gan.models.precision import cpu_precision_note
 
     say = progress or (lambda _msg: None)
     series = [np.asarray(values, dtype=np.float64)] if isinstance(values, np.ndarray) else [
@@ -479,7 +479,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         held_raw, held_w = held_raw[normal_held], held_w[normal_held]
     say(f"training {cfg.model.kind}/{cfg.model.backbone} on {len(train_w)} windows of "
         f"{w}x{len(feature_names)}, {len(held_w)} held-out windows")
-    slow_precision = cpu_precision_note(cfg.training.precision, detect_accelerator()[0])
+    slow_precision = cpu_precision_note(cfg.training.precision)
     if slow_precision:
         say(slow_precision)
     constant = constant_features(train_rows, feature_names)

@@ -46,9 +46,10 @@ def best_precision(platform: str, compute_capability: tuple[int, int] | None = N
     return "float32"
 
 
-def cpu_precision_note(name: str, platform: str) -> str | None:
-    """A ``note:`` line for ``mixed_float16`` asked for by name on a ``"cpu"`` platform,
-    else ``None``. The policy is honoured (its numerics, loss scaling included, can be checked
+def cpu_precision_note(name: str, platform: str | None = None) -> str | None:
+    """A ``note:`` line for ``mixed_float16`` asked for by name on a ``"cpu"`` platform
+    (:func:`detect_accelerator`'s when not given, asked only for that policy), else
+    ``None``. The policy is honoured (its numerics, loss scaling included, can be checked
     without a GPU), but CPUs compute float16 without a fast path: on 2 cores a short GANomaly
     run took 3.2 s under float32, 3.4 s under mixed_bfloat16 and 21.7 s under mixed_float16
     (an f-AnoGAN run 11 s and 170 s on a busy machine). bfloat16 costs little there, so it
@@ -59,7 +60,7 @@ def cpu_precision_note(name: str, platform: str) -> str | None:
     >>> cpu_precision_note("mixed_float16", "cpu")[:55]
     'note: training.precision mixed_float16 on a CPU (no GPU'
     """
-    if platform != "cpu" or name != "mixed_float16":
+    if name != "mixed_float16" or (platform or detect_accelerator()[0]) != "cpu":
         return None
     return ("note: training.precision mixed_float16 on a CPU (no GPU or TPU found): float16 "
             "has no fast path there, so training runs 2x (a long run) to 7x (a short one) "
