@@ -120,19 +120,13 @@ def _load_model(info):
 def _read_for_model(data: str, info, nan_policy: str | None = None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own."""
-    from anomaly_gan.data import (
-        apply_nan_policy,
-        check_features,
-        read_table,
-        table_times,
-        time_notes,
-    )
+    from anomaly_gan.data import apply_nan_policy, read_table, table_times, time_notes
 
     cfg = info.config
     table = read_table(data, cfg.data.timestamp_column, cfg.data.header)
     for line in time_notes(table, table_times(table), training=False):
         _eprint(line)
-    table = table.with_columns(info.feature_names, check_features(table, info.feature_names))
+    table = table.with_features(info.feature_names)
     values = apply_nan_policy(table, nan_policy or cfg.data.nan_policy,
                               hint="pass --nan-policy ffill or zero to fill them")
     if len(values) < info.window:

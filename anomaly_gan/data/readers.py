@@ -60,6 +60,11 @@ class Table:
         """The same rows with columns selected or reordered (e.g. into a model's order)."""
         return dataclasses.replace(self, feature_names=tuple(feature_names), values=values)
 
+    def with_features(self, expected: Sequence[str]) -> Table:
+        """The same rows with a model's features, in its order (:func:`check_features`
+        says what does not match)."""
+        return self.with_columns(expected, check_features(self, expected))
+
 
 def _number(text: str) -> float | None:
     """A CSV number (digits, sign, fraction, exponent, nan, inf), else None.
@@ -577,7 +582,7 @@ def align_tables(tables: Sequence[Table]) -> list[Table]:
         if not same:
             raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
                             f"{first.path}: {name_list(names)}")
-        out.append(t.with_columns(names, check_features(t, names)))
+        out.append(t.with_features(names))
     return out
 
 

@@ -308,7 +308,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
                ) -> tuple[Rows, tuple[str, ...]]:
     """One segment per file (entity = the file's stem). Timestamps come from the file's
     timestamp column when it has one, else the row index stands in for time."""
-    from anomaly_gan.data import apply_nan_policy, check_features, read_table, table_times
+    from anomaly_gan.data import apply_nan_policy, read_table, table_times
 
     t0 = time.monotonic()
     segments = []
@@ -321,7 +321,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
         times = table_times(table)
         if names is None:
             names = tuple(table.feature_names)
-        table = table.with_columns(names, check_features(table, names))
+        table = table.with_features(names)
         values = apply_nan_policy(table, cfg.data.nan_policy)
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)
         segments.append(Segment(Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
