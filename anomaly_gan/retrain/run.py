@@ -72,9 +72,10 @@ def warm_start(current: Any, kind: str, progress: Progress | None = None
     if current.kind != kind:
         return None, []
     copied: list[str] = []
-    told: list[bool] = []
+    told = False
 
     def init(gan: Any) -> None:
+        nonlocal told
         copied.clear()  # every attempt builds fresh networks and copies again
         scorer = current.nets["scorer"]
         reshaped: list[str] = []
@@ -90,7 +91,7 @@ def warm_start(current: Any, kind: str, progress: Progress | None = None
             else:
                 reshaped.append(name)
         if reshaped and progress is not None and not told:
-            told.append(True)
+            told = True
             progress(f"note: retrain.mode warm_start: {', '.join(reshaped)} of the current "
                      f"version differ in shape from this config's (model.hidden, latent_dim "
                      f"or backbone changed), so "
@@ -344,7 +345,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
         say(f"note: retrain.mode warm_start: the current version {current_name} is a "
             f"{current.kind} model and this config trains {cfg.model.kind}, so it has no "
             f"networks to start from: training from scratch")
-    say(f"[train] {mode if init is not None or mode == 'scratch' else 'scratch'} on "
+    say(f"[train] {'warm_start' if init is not None else 'scratch'} on "
         f"{selection['train_rows']} rows" + (f" from {current_name}" if init is not None else ""))
     from anomaly_gan.logs.offline import BY_DESIGN
 
