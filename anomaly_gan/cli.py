@@ -348,9 +348,45 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     where = _write_scores(args.out, write)
     flagged = int(res.is_anomaly.sum())
-    _eprint(f"scored {len(res)} rows ({len(res) - det.window + 1} windows) with {det.version}: "
+    windows = len(res) - det.window + 1
+    _eprint(f"scored {len(res)} rows ({windows} windows) with {det.version}: "
             f"{flagged} above threshold {det.threshold:.3f} -> {where}")
+    note = _alarm_storm_note(det, values, flagged, windows)
+    if note:
+        _eprint(note)
     return 0
+
+
+#: ``score`` explains the share of windows over the threshold when it is at least this
+#: large and :data:`ALARM_STORM_RATIO` times the held-out normal windows' share.
+ALARM_STORM_SHARE = 0.05
+ALARM_STORM_RATIO = 10.0
+
+
+def _alarm_storm_note(det, values: Any, flagged: int, windows: int) -> str | None:
+    """A ``note:`` when far more windows alarm than held-out normal ones did at training,
+    naming the features whose values moved from the training baseline (PSI against the
+    bundle's drift reference): most often the data moved, not a fault in every window, and
+    the remedy is a newer baseline, not a higher threshold."""
+    from anomaly_gan.scoring.drift import MOVED_PSI, moved_features
+
+    expected = float((det.metadata.get("validation") or {}).get("false_positive_rate") or 0.0)
+    share = flagged / windows if windows > 0 else 0.0
+    if share < max(ALARM_STORM_SHARE, ALARM_STORM_RATIO * expected):
+        return None
+    moved = moved_features(values, det.metadata.get("reference"), det.feature_names)
+    if moved:
+        shown = ", ".join(f"{name} {value:.2f}" for name, value in moved[:3])
+        more = f" and {len(moved) - 3} more" if len(moved) > 3 else ""
+        why = (f"the values moved from the training baseline (PSI against it: {shown}{more}); "
+               "if this is the new normal, train or retrain on a recent baseline")
+    elif det.metadata.get("reference"):
+        why = (f"no feature's values moved from the training baseline (PSI under {MOVED_PSI} "
+               "each): the change is in how the features move together or over time")
+    else:
+        why = "the bundle has no drift reference to say which features moved"
+    return (f"note: {flagged} of {windows} windows ({share:.1%}) are over the threshold, "
+            f"against {expected:.1%} of the held-out normal windows at training: {why}")
 
 
 def _score_logs(args: argparse.Namespace, info) -> int:

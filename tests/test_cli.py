@@ -410,3 +410,24 @@ def test_score_fills_gaps_with_nan_policy_given_on_the_command_line(trained_cli,
     assert main([*base, "--nan-policy", "ffill"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 100 and all(r["score"] != "" for r in rows[15:])
+
+
+def test_score_explains_an_alarm_storm_by_the_features_that_moved(trained_cli, tmp_path, capsys):
+    """A file whose level left the training range alarms on nearly every window; `score`
+    says which feature moved (PSI against the bundle's reference) and that a newer baseline
+    is the remedy. A normal continuation gets no such note."""
+    model = str(trained_cli / "model")
+    normal = write_csv(tmp_path / "normal.csv", normal_series(400, seed=7), timestamps=True)
+    assert main(["score", "--model", model, "--data", str(normal), "--out",
+                 str(tmp_path / "n.csv")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    x = normal_series(400, seed=7)
+    x[:, 1] += 10 * x[:, 1].std() + 5  # rpm leaves its range
+    moved = write_csv(tmp_path / "moved.csv", x, timestamps=True)
+    assert main(["score", "--model", model, "--data", str(moved), "--out",
+                 str(tmp_path / "m.csv")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[1].startswith("note: ")
+    assert "windows (100.0%) are over the threshold" in err[1]
+    assert "(PSI against it: rpm " in err[1] and "temp" not in err[1]
+    assert "retrain on a recent baseline" in err[1]

@@ -18,13 +18,13 @@ finite value. Rule of thumb: < 0.1 no shift, 0.1-0.25 moderate, > 0.25 significa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PSI_FLOOR", "REFERENCE_BINS", "bin_index", "psi", "reference_histogram",
-           "reference_histograms"]
+__all__ = ["MOVED_PSI", "PSI_FLOOR", "REFERENCE_BINS", "bin_index", "moved_features", "psi",
+           "reference_histogram", "reference_histograms"]
 
 REFERENCE_BINS = 10
 PSI_FLOOR = 1e-4
@@ -68,3 +68,34 @@ def psi(reference: Sequence[float] | np.ndarray, counts: Sequence[float] | np.nd
     a = np.maximum(c / total, floor)
     r = np.maximum(r, floor)
     return float(np.sum((a - r) * np.log(a / r)))
+
+
+#: PSI above which a feature counts as moved (the rule of thumb's "significant").
+MOVED_PSI = 0.25
+
+
+def moved_features(rows: np.ndarray, reference: Mapping[str, Any] | None,
+                   names: Sequence[str], min_psi: float = MOVED_PSI) -> list[tuple[str, float]]:
+    """``(name, PSI)`` of the features whose values in ``rows`` moved from a bundle's
+    reference (``metadata.json`` -> ``reference``, see :func:`reference_histograms`) by
+    more than ``min_psi``, the most moved first; none without a reference.
+
+    >>> ref = reference_histograms(np.column_stack([np.arange(100.0)] * 2), ["a", "b"],
+    ...                            np.zeros(1))
+    >>> rows = np.column_stack([np.arange(100.0), np.arange(100.0) + 60])
+    >>> [(n, round(v, 2)) for n, v in moved_features(rows, ref, ["a", "b"])]
+    [('b', 5.31)]
+    """
+    hists = (reference or {}).get("features") or {}
+    rows = np.asarray(rows, dtype=np.float64)
+    moved = []
+    for i, name in enumerate(names):
+        h = hists.get(name)
+        if h is None:
+            continue
+        v = rows[:, i][np.isfinite(rows[:, i])]
+        edges = np.asarray(h["edges"], dtype=np.float64)
+        value = psi(h["fractions"], np.bincount(bin_index(v, edges), minlength=len(edges) + 1))
+        if value > min_psi:
+            moved.append((name, value))
+    return sorted(moved, key=lambda m: -m[1])

@@ -45,3 +45,18 @@ def test_constant_reference_has_one_edge_and_outliers_land_in_outer_bins():
     h = reference_histogram(np.full(100, 3.0))
     assert h["edges"] == [3.0] and h["fractions"] == [1.0, 0.0]
     assert bin_index(np.array([-1e9, 3.0, 1e9]), np.array(h["edges"])).tolist() == [0, 0, 1]
+
+
+def test_moved_features_names_only_the_shifted_ones_most_moved_first():
+    from anomaly_gan.scoring.drift import moved_features, reference_histograms
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(2000, 3))
+    ref = reference_histograms(base, ["a", "b", "c"], np.zeros(1))
+    live = rng.normal(size=(500, 3)) + np.array([0.0, 3.0, 1.0])
+    moved = moved_features(live, ref, ["a", "b", "c"])
+    assert [n for n, _ in moved] == ["b", "c"]
+    assert moved[0][1] > moved[1][1] > 0.25
+    assert moved_features(live, None, ["a", "b", "c"]) == []  # a bundle without a reference
+    live[:10, 1] = np.nan  # gaps are not counted as a bin
+    assert [n for n, _ in moved_features(live, ref, ["a", "b", "c"])] == ["b", "c"]
