@@ -398,7 +398,14 @@ class LogsConfig:
     bucket_lines: int | None = _f(None, **_range(1))
     lines_per_second: bool = True
     error_share: bool = True
-    error_levels: tuple[str, ...] = ("ERROR", "FATAL", "CRITICAL", "SEVERE", "ALERT", "EMERG")
+    # Compared with a line's level case-insensitively, whole (docs/logs.md). Syslog's names
+    # (rsyslog, journald: err, crit, alert, emerg; panic, an old emerg), logrus' 4-letter
+    # ones (ERRO, FATA, PANI: Docker's daemon log), zap's DPANIC, .NET's console fail/crit,
+    # EMERGENCY (PSR-3, Cloud Logging) and java.util.logging's SEVERE. A bundle keeps the
+    # list it was trained with (its config.yaml).
+    error_levels: tuple[str, ...] = ("ERROR", "ERR", "ERRO", "FAIL", "CRITICAL", "CRIT",
+                                     "SEVERE", "FATAL", "FATA", "PANIC", "PANI", "DPANIC",
+                                     "ALERT", "EMERG", "EMERGENCY")
     volume_drop: bool = True  # time buckets only: how unlikely a low line count is
     gap_seconds: float = _f(1800.0, **_range(0.0, lo_open=True))  # time buckets only
     example_lines: int = _f(3, **_range(0, 100))

@@ -2,9 +2,11 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
-from anomaly_gan.config import config_from_dict
+from anomaly_gan.config import Config, LogsConfig, config_from_dict, config_to_dict
 from anomaly_gan.logs.counts import BucketRow
+from anomaly_gan.logs.events import LogParser
 from anomaly_gan.logs.model import LogModel, fit_log_model, set_means
 
 LINES = (["GET /api/cart/17 200 in 3 ms", "GET /api/cart/99 200 in 5 ms"] * 20
@@ -74,3 +76,28 @@ def test_json_round_trip():
     assert again.feature_names == model.feature_names
     assert again.template_means == model.template_means
     assert again.classify("GET /x/y 404 in 1 ms") == model.classify("GET /x/y 404 in 1 ms")
+
+
+def test_error_levels_count_syslog_and_logrus_names_case_insensitively():
+    model, _ = model_and_rows()
+    parse = LogParser(format="regex", regex=r"^(?P<level>\S+) (?P<message>.*)$", need_ts=False,
+                      entity="web").parse
+    # rsyslog's %syslogseverity-text%, logrus' 4-letter levels (Docker), zap, .NET, PSR-3
+    for level in ("err", "crit", "alert", "emerg", "panic", "ERRO", "FATA", "PANI", "DPANIC",
+                  "fail", "Emergency", "ERROR", "severe"):
+        assert model.is_error(parse(f"{level} disk full").level), level
+    for level in ("E", "F", "WARN", "warning", "notice", "INFO", "ERRORS", "-"):
+        assert not model.is_error(parse(f"{level} disk full").level), level
+
+
+def test_a_bundle_trained_with_the_old_default_levels_keeps_them():
+    """A bundle's config.yaml holds its logs section key for key: the levels it was trained
+    with, whatever today's default is (an ``err`` line stays out of its error share)."""
+    old = ("ERROR", "FATAL", "CRITICAL", "SEVERE", "ALERT", "EMERG")
+    written = yaml.safe_dump(config_to_dict(Config(logs=LogsConfig(error_levels=old))))
+    cfg = config_from_dict(yaml.safe_load(written), source="config.yaml").logs
+    model, _ = model_and_rows()
+    again = LogModel.from_dict(cfg, model.to_dict())
+    assert cfg.error_levels == old
+    assert again.is_error("ERROR") and not again.is_error("ERR")
+    assert model.is_error("ERR")  # today's default
