@@ -27,8 +27,8 @@ stopped at the first line break and the record went to the dead-letter topic as
 ``no_match``: the error events that carry a trace were the ones not counted.
 
 Rejections carry a reason (``not_utf8``, ``oversized``, ``bad_json``, ``not_object``,
-``missing_field``, ``bad_timestamp``, ``future_timestamp``, ``no_match``): the dead-letter
-``reason`` header. A line stamped more than the allowed clock skew ahead of the wall clock
+``missing_field``, ``bad_timestamp``, ``future_timestamp``, ``bad_entity``, ``no_match``):
+the dead-letter ``reason`` header. A line stamped more than the allowed clock skew ahead of the wall clock
 (:attr:`LogParser.not_after`, set by the service) is a ``future_timestamp``: it would close
 every open bucket of its partition and make every later, correct line late.
 
@@ -66,7 +66,7 @@ __all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "Mul
            "parser_from_config"]
 
 LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "bad_timestamp",
-                       "future_timestamp", "oversized", *LOG_REASONS)
+                       "future_timestamp", "oversized", "bad_entity", *LOG_REASONS)
 
 EXAMPLE_CHARS = 2000
 """Characters of an event's text kept as an example line for explanations."""

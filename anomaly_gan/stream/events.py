@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event", "EventParser", "InvalidEvent",
-           "check_entity", "decode_object", "parse_timestamp"]
+__all__ = ["CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event",
+           "EventParser", "InvalidEvent", "check_entity", "decode_object", "parse_timestamp"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -45,12 +46,18 @@ INVALID_REASONS = (
     "non_finite",
     "oversized",
     "future_timestamp",
+    "bad_entity",  # an entity id with a control character, or not valid Unicode
     "unprocessable",  # handling the record raised an unexpected error (a bug: report it)
 )
 # The further reason of log lines (anomaly_gan.logs.events), for a logs model.
 LOG_REASONS = ("no_match",)
 
 MAX_ENTITY_BYTES = 512  # serve.windows.max_entity_bytes' default
+# What no entity id may hold and text logs escape (a regex character class): C0 and C1
+# controls, DEL, and U+2028/U+2029, which end a line for Python's splitlines() and some
+# viewers. An id holding one could split or forge a line wherever it is written.
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 _MS_THRESHOLD = 1e11
 _MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time datetime can format
 # UTF-8 only (RFC 8259): decoding directly skips json.loads' encoding sniffing per event.
@@ -156,21 +163,31 @@ def decode_object(text: str) -> dict[str, Any] | InvalidEvent:
 
 def check_entity(entity: str, max_bytes: int) -> InvalidEvent | None:
     """Why the string ``entity`` cannot name an entity, or None: it must be valid Unicode
-    and at most ``max_bytes`` UTF-8 bytes long (each held entity keeps its id in memory).
+    without :data:`CONTROL_CHARACTERS` (``bad_entity``) and at most ``max_bytes`` UTF-8
+    bytes long (``oversized``: each held entity keeps its id in memory).
 
     >>> check_entity("pump-7", 8) is None
     True
     >>> check_entity("pump-" + "x" * 20, 8).detail
     "'entity' is 25 bytes > max_entity_bytes 8"
+    >>> print(check_entity("pump-7\\n2026-01-01 ERROR", 64).detail)
+    'entity' 'pump-7\\n2026-01-01 ERROR' holds U+000A: expected no control characters (U+0000-001F, U+007F-009F, U+2028, U+2029)
     """
     if len(entity) > max_bytes // 4 or not entity.isascii():
         try:
             size = len(entity.encode("utf-8"))
         except UnicodeEncodeError:  # a lone surrogate escape such as "\\ud800"
-            return InvalidEvent("missing_field", "'entity' is not a valid Unicode string")
+            return InvalidEvent("bad_entity", "'entity' is not a valid Unicode string")
         if size > max_bytes:
             return InvalidEvent("oversized", f"'entity' is {size} bytes > max_entity_bytes "
                                              f"{max_bytes}")
+    # isprintable() is False for every control character, and for a few more (a no-break
+    # space, a joiner in an emoji), which the search lets through: the search runs rarely.
+    if not entity.isprintable() and (m := _CONTROL.search(entity)) is not None:
+        return InvalidEvent("bad_entity", f"'entity' {_short(entity)} holds "
+                                          f"U+{ord(m.group()):04X}: expected no control "
+                                          "characters (U+0000-001F, U+007F-009F, U+2028, "
+                                          "U+2029)")
     return None
 
 

@@ -18,6 +18,8 @@ import re
 import sys
 import time
 
+from anomaly_gan.stream.events import CONTROL_CHARACTERS
+
 __all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "text_value"]
 
 
@@ -38,10 +40,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-# What a text field's value may hold to be written bare, and what a message may not hold.
-# U+2028 and U+2029 end a line for Python's splitlines() and some viewers.
-_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f-\x9f\u2028\u2029]+')
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# What a text field's value may hold to be written bare, and what a message may not hold
+# (the characters no entity id may hold either).
+_BARE = re.compile(f'[^\\s"={CONTROL_CHARACTERS}]+')
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def _escape(match: re.Match[str]) -> str:

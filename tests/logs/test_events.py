@@ -279,6 +279,21 @@ def test_entity_ids_over_the_limit_are_oversized_in_both_formats():
     assert p.parse(b"2026-01-01T00:00:10Z short-svc WARN slow").entity == "short-svc"
 
 
+def test_entity_ids_with_control_characters_are_bad_entities_in_both_formats():
+    """A coloured log's escape codes or an id with a line break would reach alerts, text
+    logs and CSV files as they stand."""
+    p = LogParser(format="json")
+    for entity in ("web\n2026-01-01 ERROR forged", "web\u2028", "\ud800"):
+        got = p.parse(json.dumps({"entity": entity, "ts": 1, "message": "m"}).encode())
+        assert got.reason == "bad_entity", entity
+    coloured = LogParser(format="regex", regex=r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$")
+    got = coloured.parse(b"2026-01-01T00:00:10Z \x1b[36mweb\x1b[0m GET /")
+    assert got.reason == "bad_entity" and "U+001B" in got.detail
+    default = LogParser(format="regex", regex=r"^(?P<ts>\S+) (?P<message>.*)$", entity="web\t1")
+    assert default.parse(b"2026-01-01T00:00:10Z GET /").reason == "bad_entity"
+    assert coloured.parse(b"2026-01-01T00:00:10Z web GET /").entity == "web"
+
+
 def test_timestamps_with_unicode_digits_are_bad_timestamps_not_errors():
     """str.isdigit() holds for "²³": float() then raised, a traceback offline and a record
     that stopped the service."""

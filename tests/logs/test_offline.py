@@ -313,6 +313,25 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
         read_log_file(p, _json_logs_cfg())
 
 
+def test_an_entity_with_a_control_character_is_a_bad_line(tmp_path):
+    """One line naming file, line and the escaped id (the file's own line breaks cannot be
+    in it), or with logs.bad_lines: skip counted by reason, as serve dead-letters it."""
+    p = tmp_path / "app.jsonl"
+    line = '{"entity": "web", "ts": 1767225600, "message": "GET /index 200"}\n'
+    p.write_text(line + line.replace('"web"', '"web\\u001b[31m"') + line)
+    with pytest.raises(DataError) as err:
+        read_log_file(p, _json_logs_cfg())
+    assert str(err.value).startswith(f"{p}: line 2: bad_entity: 'entity' 'web\\x1b[31m' holds "
+                                     "U+001B: expected no control characters")
+    assert "\x1b" not in str(err.value) and "\n" not in str(err.value)
+    skip = config_from_dict({"logs": {"format": "json", "bucket_seconds": 10.0,
+                                      "bad_lines": "skip"}}).logs
+    notes: list[str] = []
+    assert [e.entity for e in read_log_file(p, skip, progress=notes.append)] == ["web"] * 2
+    assert notes[-1].startswith(f"note: 1 of 3 lines of {p} left out (logs.bad_lines: skip): "
+                                "bad_entity 1; the first is line 2: bad_entity: ")
+
+
 def test_a_json_file_joins_no_line(tmp_path):
     """A JSON line carries its trace in its message; a raw trace line in a JSON file is a
     bad line (serve would dead-letter such a record as bad_json too)."""

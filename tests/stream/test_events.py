@@ -86,7 +86,7 @@ def test_every_invalid_kind_has_its_reason(parser, raw, reason):
     ("p" * 17, "oversized"),
     ("é" * 8, None),  # 16 UTF-8 bytes
     ("é" * 8 + "p", "oversized"),  # 9 characters, 17 bytes
-    ("\ud800", "missing_field"),  # a lone surrogate: not valid Unicode
+    ("\ud800", "bad_entity"),  # a lone surrogate: not valid Unicode
 ])
 def test_entity_ids_are_bounded_in_utf8_bytes(entity, reason):
     """Every held entity keeps its id in memory; unbounded ids (up to max_event_bytes) cost
@@ -96,6 +96,30 @@ def test_entity_ids_are_bounded_in_utf8_bytes(entity, reason):
     assert getattr(got, "reason", None) == reason
     if reason == "oversized":
         assert "max_entity_bytes 16" in got.detail
+
+
+@pytest.mark.parametrize("entity, reason", [
+    ("pump-7\n2026-01-01 ERROR", "bad_entity"),  # a line break: a forged text log line
+    ("pump-7\r", "bad_entity"),
+    ("\tpump", "bad_entity"),
+    ("\x1b[31mpump\x1b[0m", "bad_entity"),  # a terminal colour
+    ("p\x00", "bad_entity"),
+    ("p\x7f", "bad_entity"),
+    ("p\x85", "bad_entity"),  # NEL, a C1 control
+    ("p\u2028", "bad_entity"),  # ends a line for splitlines()
+    ("p\u2029", "bad_entity"),
+    ("pump 7", None),  # a space is no control character
+    ("p\u00a0é", None),  # nor a no-break space (not printable for str.isprintable)
+    ("\U0001F469\u200d\U0001F4BB", None),  # an emoji with a zero-width joiner
+])
+def test_entity_ids_with_control_characters_are_bad_entities(entity, reason):
+    """An id is written into alerts, text logs, the entity_score label and CSV files: a line
+    break or an escape in it could split or forge a line there."""
+    got = EventParser(("a",), max_event_bytes=4096).parse(
+        json.dumps({"entity": entity, "ts": 1, "values": [1.0]}).encode())
+    assert getattr(got, "reason", None) == reason
+    if reason is not None:
+        assert "expected no control characters" in got.detail and "\n" not in got.detail
 
 
 def test_the_entity_limit_comes_from_the_config():

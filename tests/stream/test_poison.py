@@ -34,7 +34,7 @@ def test_the_records_that_crashed_the_service_are_rejected_with_a_reason():
     assert p.parse(event(ts=NOW + 3600)).reason == "future_timestamp"
     assert p.parse(event(ts=NOW + 60)).ts == NOW + 60  # within the allowed skew
     assert p.parse(event(ts="9999-12-31T23:59:59-01:00")).reason == "bad_timestamp"
-    assert p.parse(event(entity="\ud800")).reason == "missing_field"
+    assert p.parse(event(entity="\ud800")).reason == "bad_entity"
     assert p.parse(event(values=[[[[1]]], 2])).reason == "non_finite"
     assert p.parse(event(values=[10**400, 2])).reason == "non_finite"
 
@@ -45,6 +45,22 @@ def scorer(max_event_bytes=4096):
                   windows={"max_event_bytes": max_event_bytes})
     s.clock = lambda: NOW
     return s, io, reg
+
+
+def test_an_entity_with_a_control_character_is_a_dead_letter_of_its_own_reason():
+    """The id would reach alerts, text logs and the entity_score label as it stands: a
+    record naming ``pump-7\\n...`` is refused before any state is kept for it."""
+    s, io, reg = scorer()
+    forged = event(entity="pump-7\n2026-01-01 ERROR forged")
+    io.batches.append([Record(0, b"k", forged), Record(1, b"k", event(entity="pump-7", ts=11))])
+    s.step()
+    [(topic, _, value, headers)] = io.sent
+    h = dict(headers)
+    assert topic == "anomaly-gan.dlq" and value == forged and h["reason"] == b"bad_entity"
+    assert b"U+000A" in h["detail"] and b"\n" not in h["detail"]
+    assert reg.get_sample_value("anomaly_gan_events_invalid_total", {"reason": "bad_entity"}) == 1
+    assert reg.get_sample_value("anomaly_gan_dlq_total", {"reason": "bad_entity"}) == 1
+    assert len(s.intake.state) == 1 and "pump-7" in s.intake.state
 
 
 def test_an_oversized_record_reaches_the_dlq_truncated_and_says_so():
@@ -77,7 +93,8 @@ _values = st.one_of(
     st.fixed_dictionaries({"a": _numbers, "b": _numbers}),
     _json)
 _event = st.fixed_dictionaries(
-    {}, optional={"entity": st.one_of(st.sampled_from(["e", "f", "", "\ud800x"]), _json),
+    {}, optional={"entity": st.one_of(st.sampled_from(["e", "f", "", "\ud800x", "e\n", "\x1b[1me",
+                                                       "e\u2028f"]), _json),
                   "ts": _ts, "values": _values, "pad": st.text(max_size=50)})
 
 

@@ -146,6 +146,7 @@ def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, sta
         "non_finite": json.dumps({**ok, "values": [float("nan")] * len(f)}).encode(),
         "oversized": json.dumps({**ok, "pad": "x" * 3000}).encode(),
         "future_timestamp": json.dumps({**ok, "ts": time.time() + 86400}).encode(),
+        "bad_entity": json.dumps({**ok, "entity": "p\n2026-01-01 ERROR forged"}).encode(),
     }
     # Every reason a record can earn ("unprocessable" is an unexpected error: a bug).
     assert set(bad) == set(INVALID_REASONS) - {"unprocessable"}
