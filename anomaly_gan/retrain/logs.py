@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from anomaly_gan.logs.events import LogEvent
     from anomaly_gan.logs.model import LogModel
 
-__all__ = ["check_kind", "read_log_files_rows", "read_log_range_rows"]
+__all__ = ["FORMER_DEFAULTS", "check_kind", "keep_former_defaults", "read_log_files_rows",
+           "read_log_range_rows"]
 
 Progress = Callable[[str], None]
 
@@ -54,6 +55,33 @@ def check_kind(cfg: Config, info: BundleInfo | None, store: str) -> None:
     if cfg.logs is not None and not logs_bundle:
         raise DataError(f"{store}: the current version {info.version} is a metrics model; "
                         f"the config's logs: section is for a logs model's store")
+
+
+#: Former defaults of logs keys whose default changed: ``error_levels`` counted six names
+#: until 2026-12-05 (syslog's err/crit, logrus' ERRO, ... came then).
+FORMER_DEFAULTS: dict[str, tuple[Any, ...]] = {
+    "error_levels": (("ERROR", "FATAL", "CRITICAL", "SEVERE", "ALERT", "EMERG"),),
+}
+
+
+def keep_former_defaults(cfg: Config, info: BundleInfo | None, say: Progress) -> Config:
+    """``cfg`` with the current logs version's value of each key in
+    :data:`FORMER_DEFAULTS` where the version has a former default and ``cfg`` today's
+    (a config that leaves the key out). A retrain may not change these keys (see
+    :func:`_current_model`), so without this an upgrade would refuse every retrain of a
+    store trained before the default changed, from the config ``serve`` runs with."""
+    if cfg.logs is None or info is None or info.config.logs is None:
+        return cfg
+    today = type(cfg.logs)()
+    kept = {}
+    for key, former in FORMER_DEFAULTS.items():
+        old, new = getattr(info.config.logs, key), getattr(cfg.logs, key)
+        if new == getattr(today, key) and old != new and old in former:
+            kept[key] = old
+            say(f"note: logs.{key}: the current version {info.version} has the former default "
+                f"{list(old)}; this retrain keeps it (a retrain keeps the parsing of the "
+                f"version serve runs; train a new version to take today's default)")
+    return dataclasses.replace(cfg, logs=dataclasses.replace(cfg.logs, **kept)) if kept else cfg
 
 
 #: The logs keys a retrain may change: ``serve`` keeps the parser, the open buckets and the

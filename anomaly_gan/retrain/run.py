@@ -20,7 +20,12 @@ from anomaly_gan.config import Config
 from anomaly_gan.errors import DataError, StoreError, brief, name_list
 from anomaly_gan.files import check_creatable, check_input
 from anomaly_gan.retrain.gate import evaluate_gate
-from anomaly_gan.retrain.logs import check_kind, read_log_files_rows, read_log_range_rows
+from anomaly_gan.retrain.logs import (
+    check_kind,
+    keep_former_defaults,
+    read_log_files_rows,
+    read_log_range_rows,
+)
 from anomaly_gan.retrain.select import select_rows, split_holdout
 from anomaly_gan.retrain.source import (
     Alerted,
@@ -228,6 +233,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
         store.predecessor()  # a damaged history.json fails now, not after training
     info = inspect_bundle(store.path_of(current_name)) if current_name else None
     check_kind(cfg, info, req.store)
+    cfg = keep_former_defaults(cfg, info, say)
 
     # ---------------------------------------------------------------- read
     started = time.monotonic()

@@ -11,7 +11,7 @@ import pytest
 
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.errors import DataError
-from anomaly_gan.retrain.logs import check_kind
+from anomaly_gan.retrain.logs import FORMER_DEFAULTS, check_kind, keep_former_defaults
 from tests.logs.conftest import TINY_LOGS_CONFIG, syslog_line
 from tests.retrain.conftest import produce_timestamped
 
@@ -39,6 +39,37 @@ def test_a_logs_config_retrains_only_a_logs_store():
         check_kind(logs_cfg, metrics_info, "store")
     with pytest.raises(DataError, match="v-logs is a logs model; retrain it with its logs"):
         check_kind(metrics_cfg, logs_info, "store")
+
+
+def test_a_store_trained_under_a_former_default_keeps_it_when_the_config_leaves_it_out():
+    """logs.error_levels' default grew on 2026-12-05, and a retrain may not change it: the
+    config serve runs with (no error_levels) would have refused every retrain of a store
+    trained before. The version's former default is kept, with a note; anything else is
+    left to the refusal that names the key."""
+    cfg = _config()  # no error_levels: today's default
+    former = FORMER_DEFAULTS["error_levels"][0]
+
+    def info(levels):
+        logs = dataclasses.replace(cfg.logs, error_levels=levels)
+        return SimpleNamespace(version="v1", extras={"logs": {}},
+                               config=cfg.replace(logs=logs))
+
+    notes: list[str] = []
+    kept = keep_former_defaults(cfg, info(former), notes.append)
+    assert kept.logs.error_levels == former and "ERR" not in kept.logs.error_levels
+    assert kept.logs.regex == cfg.logs.regex  # nothing else moves
+    assert len(notes) == 1 and notes[0].startswith("note: logs.error_levels: the current "
+                                                   "version v1 has the former default")
+    notes.clear()
+    # A list of the user's own, an explicit choice in the config, no store yet, a metrics
+    # store: as they were (a differing list is then refused by _current_model).
+    assert keep_former_defaults(cfg, info(("ERROR", "OOPS")), notes.append) is cfg
+    mine = cfg.replace(logs=dataclasses.replace(cfg.logs, error_levels=("ERROR",)))
+    assert keep_former_defaults(mine, info(former), notes.append) is mine
+    assert keep_former_defaults(cfg, None, notes.append) is cfg
+    metrics = config_from_dict({}, "defaults")
+    assert keep_former_defaults(metrics, info(former), notes.append) is metrics
+    assert notes == []
 
 
 def _shifted(service_logs, hours: float, extra_every: int = 0) -> list[str]:
