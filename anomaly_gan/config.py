@@ -372,6 +372,18 @@ MASK_NAMES: tuple[MaskName, ...] = ("uuid", "ip", "hex", "path", "number")
 
 
 @dataclass(frozen=True)
+class JsonFieldsConfig:
+    """``logs.format: json``: the record's field of each part of an event. A name is a key
+    of the record's object (ECS's flat ``log.level`` too) or, where the object has no such
+    key, a dotted path into nested objects (``kubernetes.pod_name``)."""
+
+    message: str = "message"
+    ts: str = "ts"
+    level: str = "level"
+    entity: str = "entity"
+
+
+@dataclass(frozen=True)
 class LogsConfig:
     """Log input (docs/logs.md): how lines are parsed, mined into drain3 templates and
     counted into per-entity buckets. A config with a ``logs:`` section trains on log files."""
@@ -388,6 +400,8 @@ class LogsConfig:
     # a stack trace's lines join the event before them (docs/logs.md, multi-line events).
     bad_lines: Literal["error", "skip"] = "error"
     entity: str | None = None  # the entity of lines that carry none
+    # format json: which field holds the message, time, level and entity (pino: msg, time)
+    json_fields: JsonFieldsConfig = field(default_factory=JsonFieldsConfig)
     masking: tuple[MaskName, ...] = MASK_NAMES
     similarity_threshold: float = _f(0.4, **_range(0.0, 1.0))
     tree_depth: int = _f(4, **_range(3, 100))

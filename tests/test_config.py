@@ -69,10 +69,12 @@ def _documented_lines() -> dict[str, str]:
         if m:
             stack[len(m[1]) // 2:] = [m[2]]
             lines[".".join(stack)] = line
+    stack = []
     for line in logs.splitlines():
-        m = re.match(r"#   ([a-z_]+):", line)
+        m = re.match(r"#(   (?:  )*)([a-z_]+):", line)
         if m:
-            lines[f"logs.{m[1]}"] = line
+            stack[(len(m[1]) - 3) // 2:] = [m[2]]
+            lines[".".join(["logs", *stack])] = line
     return lines
 
 

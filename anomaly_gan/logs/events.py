@@ -51,8 +51,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
-from anomaly_gan.config import LogsConfig, timestamp_format_has, zone_of
+from anomaly_gan.config import JsonFieldsConfig, LogsConfig, timestamp_format_has, zone_of
 from anomaly_gan.stream.events import (
     LOG_REASONS,
     MAX_ENTITY_BYTES,
@@ -63,7 +64,7 @@ from anomaly_gan.stream.events import (
 )
 
 __all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "Multiline",
-           "parser_from_config"]
+           "json_field", "level_name", "parser_from_config"]
 
 LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "bad_timestamp",
                        "future_timestamp", "oversized", "bad_entity", *LOG_REASONS)
@@ -233,14 +234,75 @@ class LogEvent:
         return f"{text[:EXAMPLE_CHARS]} [cut at {EXAMPLE_CHARS} characters]"
 
 
+def json_field(obj: dict[str, Any], name: str) -> Any:
+    """``obj[name]``, or where ``obj`` has no such key and ``name`` has dots, the value at
+    that path through nested objects; None where there is none.
+
+    >>> rec = {"log.level": "info", "kubernetes": {"pod_name": "web-1"}}
+    >>> json_field(rec, "log.level"), json_field(rec, "kubernetes.pod_name")
+    ('info', 'web-1')
+    >>> json_field(rec, "kubernetes.node") is None, json_field(rec, "kubernetes") is not None
+    (True, True)
+    """
+    if name in obj:
+        return obj[name]
+    if "." not in name:
+        return None
+    value: Any = obj
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+# A numeric level: syslog's severities 0-7 (GELF's level, journald's PRIORITY) and pino's
+# and bunyan's 10-60.
+_SYSLOG_SEVERITIES = ("EMERG", "ALERT", "CRIT", "ERR", "WARNING", "NOTICE", "INFO", "DEBUG")
+_PINO_LEVELS = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
+
+
+def level_name(value: object) -> str | None:
+    """A record's level as text: a string as it is ("" for none); a number, or a string of
+    digits, as the level it stands for: 0-7 syslog's severities, 10-60 (tens) pino's and
+    bunyan's levels, any other number as written. None for anything else.
+
+    >>> [level_name(v) for v in ("warn", None, 3, "3", 50, 35, 2.0, True)]
+    ['warn', '', 'ERR', 'ERR', 'ERROR', '35', 'CRIT', None]
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit() and len(value) <= 3):
+            return value
+        value = int(value)
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is int:
+        if 0 <= value < len(_SYSLOG_SEVERITIES):
+            return _SYSLOG_SEVERITIES[value]
+        return _PINO_LEVELS.get(value, str(value))
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
+    return None
+
+
+def _keys(obj: dict[str, Any]) -> str:
+    """The first keys of a record's object, for a message naming what it has."""
+    keys = [repr(k) for k in list(obj)[:8]]
+    return ", ".join(keys) + (", ..." if len(obj) > 8 else "") if keys else "none"
+
+
 class LogParser:
     """Parses one line (bytes or str) in the configured format."""
 
     def __init__(self, *, format: str = "json", regex: str | None = None,
                  timestamp_format: str | None = None, entity: str | None = None,
                  max_bytes: int = 65_536, need_ts: bool = True,
-                 max_entity_bytes: int = MAX_ENTITY_BYTES, tz: tzinfo = UTC) -> None:
+                 max_entity_bytes: int = MAX_ENTITY_BYTES, tz: tzinfo = UTC,
+                 json_fields: JsonFieldsConfig | None = None) -> None:
         self.format = format
+        self.fields = json_fields or JsonFieldsConfig()
         self.pattern = re.compile(regex) if regex is not None else None
         if format == "regex" and self.pattern is None:
             raise ValueError("the regex format needs a regex")
@@ -331,30 +393,34 @@ class LogParser:
         obj = decode_object(text)
         if isinstance(obj, InvalidEvent):
             return obj
-        message = obj.get("message")
+        names = self.fields
+        message = json_field(obj, names.message)
         if type(message) is not str:
             hint = (" (a numeric event? it has 'values' and no 'message'; this is a logs "
                     "model, which reads log lines: docs/logs.md)"
-                    if message is None and "values" in obj else "")
-            return InvalidEvent("missing_field", "'message' must be a string" + hint)
+                    if message is None and "values" in obj else
+                    f" (logs.json_fields.message names the field; the record's fields: "
+                    f"{_keys(obj)})" if message is None else "")
+            return InvalidEvent("missing_field", f"{names.message!r} must be a string" + hint)
         if not message.isascii():
             message = _SURROGATE.sub("\ufffd", message)
         message, continuation = _first_line(message)
         # null is how many serializers write a field they have no value for: left out
-        entity = obj.get("entity")
+        entity = json_field(obj, names.entity)
         if entity is None:
             entity = self.entity
+        elif type(entity) is int:  # a process or node number
+            entity = str(entity)
         if type(entity) is not str or not entity:
-            return InvalidEvent("missing_field", "'entity' must be a non-empty string")
+            return InvalidEvent("missing_field", f"{names.entity!r} must be a non-empty string")
         bad = check_entity(entity, self.max_entity_bytes)
         if bad is not None:
             return bad
-        level = obj.get("level")
+        level = level_name(json_field(obj, names.level))
         if level is None:
-            level = ""
-        elif type(level) is not str:
-            return InvalidEvent("missing_field", "'level' must be a string")
-        return self._event(entity, obj.get("ts"), level, message, continuation)
+            return InvalidEvent("missing_field", f"{names.level!r} must be a string or a number")
+        return self._event(entity, json_field(obj, names.ts), level, message, continuation,
+                           names.ts)
 
     def _parse_regex(self, text: str) -> LogEvent | InvalidEvent:
         assert self.pattern is not None
@@ -373,20 +439,20 @@ class LogParser:
                            groups["message"] or "", continuation)
 
     def _event(self, entity: str, raw_ts: object, level: str, message: str,
-               continuation: str = "") -> LogEvent | InvalidEvent:
+               continuation: str = "", ts_name: str = "ts") -> LogEvent | InvalidEvent:
         if raw_ts is None:
             if self.need_ts:
-                return InvalidEvent("missing_field", "'ts' is missing")
+                return InvalidEvent("missing_field", f"{ts_name!r} is missing")
             return LogEvent(entity, None, level.upper(), message, continuation)
         ts = self._ts(raw_ts)
         if ts is None:
-            return InvalidEvent("bad_timestamp", f"'ts' {raw_ts!r:.80} is not "
+            return InvalidEvent("bad_timestamp", f"{ts_name!r} {raw_ts!r:.80} is not "
                                 + (f"in format {self.timestamp_format!r}"
                                    if self.timestamp_format else
                                    "RFC 3339, epoch seconds or epoch ms"))
         if ts > self.not_after:
-            return InvalidEvent("future_timestamp", f"'ts' {raw_ts!r:.80} is more than the "
-                                "allowed clock skew ahead of the wall clock")
+            return InvalidEvent("future_timestamp", f"{ts_name!r} {raw_ts!r:.80} is more than "
+                                "the allowed clock skew ahead of the wall clock")
         return LogEvent(entity, ts, level.upper(), message, continuation)
 
 
@@ -396,4 +462,4 @@ def parser_from_config(logs: LogsConfig, max_bytes: int,
     return LogParser(format=logs.format, regex=logs.regex, timestamp_format=logs.timestamp_format,
                      entity=logs.entity, max_bytes=max_bytes,
                      need_ts=logs.bucket_seconds is not None, max_entity_bytes=max_entity_bytes,
-                     tz=zone_of(logs.timezone))
+                     tz=zone_of(logs.timezone), json_fields=logs.json_fields)

@@ -23,7 +23,46 @@ def test_a_null_level_or_entity_is_a_field_left_out():
     assert ev == LogEvent("svc", 5.0, "", "m")
     assert LogParser(format="json").parse(b'{"entity": null, "ts": 5, "message": "m"}').reason \
         == "missing_field"
-    assert p.parse(b'{"ts": 5, "level": 40, "message": "m"}').reason == "missing_field"
+    assert p.parse(b'{"ts": 5, "level": true, "message": "m"}').reason == "missing_field"
+    assert p.parse(b'{"ts": 5, "level": [], "message": "m"}').reason == "missing_field"
+
+
+def test_json_fields_read_pino_ecs_docker_and_journald_records():
+    """Structured loggers name their fields otherwise (pino and bunyan: msg, time, a numeric
+    level; ECS: @timestamp, a flat log.level; Docker's json-file: log, time; journald:
+    MESSAGE, PRIORITY as a digit string). With the fixed names every such record was a
+    missing_field: none of a Node service's lines could be read. logs.json_fields names
+    them, with dotted paths into nested objects."""
+    from anomaly_gan.config import JsonFieldsConfig
+
+    def parser(**names):
+        return LogParser(format="json", entity="svc", json_fields=JsonFieldsConfig(**names))
+
+    pino = parser(message="msg", ts="time", entity="hostname")
+    ev = pino.parse(b'{"level":50,"time":1767225600123,"pid":7,"hostname":"web-1",'
+                    b'"msg":"payment failed"}')
+    assert ev == LogEvent("web-1", 1767225600.123, "ERROR", "payment failed")
+    assert pino.parse(b'{"level":30,"time":1767225600000,"msg":"up","hostname":7}').entity == "7"
+    ecs = parser(ts="@timestamp", level="log.level", entity="service.name")
+    ev = ecs.parse(b'{"@timestamp":"2026-01-01T00:00:00.5Z","log.level":"warn",'
+                   b'"message":"slow query","service":{"name":"orders"}}')
+    assert ev == LogEvent("orders", 1767225600.5, "WARN", "slow query")
+    k8s = parser(message="log", ts="time", entity="kubernetes.pod_name")
+    ev = k8s.parse(b'{"log":"boom\\n","stream":"stderr","time":"2026-01-01T00:00:01Z",'
+                   b'"kubernetes":{"pod_name":"api-7f9c"}}')
+    assert (ev.entity, ev.message, ev.level) == ("api-7f9c", "boom", "")
+    journald = parser(message="MESSAGE", level="PRIORITY", ts="ts")
+    assert journald.parse(b'{"MESSAGE":"disk full","PRIORITY":"3","ts":5}').level == "ERR"
+    # A missing field is named as configured, with the fields the record has.
+    bad = pino.parse(b'{"level":30,"time":5,"message":"m"}')
+    assert bad.reason == "missing_field"
+    assert bad.detail.startswith("'msg' must be a string (logs.json_fields.message names the "
+                                 "field; the record's fields: 'level', 'time', 'message')")
+    assert pino.parse(b'{"level":30,"msg":"m"}').detail == "'time' is missing"
+    assert pino.parse(b'{"time":"noon","msg":"m"}').detail.startswith("'time' 'noon' is not ")
+    # The default names are as before.
+    assert LogParser(format="json").parse(b'{"entity":"a","ts":5,"message":"m"}') \
+        == LogEvent("a", 5.0, "", "m")
 
 
 def test_json_rejections_carry_a_reason():

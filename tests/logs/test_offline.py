@@ -644,3 +644,22 @@ def test_score_counts_the_lines_joined_and_the_lines_left_out(log_files, tmp_pat
     assert err[1].startswith(f"note: 2 of {len(lines) + 4} lines of {traced} left out")
     assert (f"({len(lines)} of {len(lines)} lines, with 2 continuation lines joined to them, "
             f"2 more left out as logs.bad_lines)") in err[-1]
+
+
+def test_a_pino_log_reads_as_the_same_events_as_its_syslog_lines(tmp_path, service_logs,
+                                                                  log_files):
+    """The service log written the way pino writes it (msg, time in epoch ms, a numeric
+    level, hostname) reads, with logs.json_fields, as the events of its syslog-like lines:
+    the same rows to train on and score."""
+    numbers = {"INFO": 30, "WARN": 40, "ERROR": 50}
+    lines = [r for r in service_logs.lines if r["ts"] < service_logs.start_ts
+             + service_logs.train_seconds]
+    assert {r["level"] for r in lines} <= set(numbers)
+    pino = tmp_path / "pino.log"
+    pino.write_text("".join(json.dumps({"level": numbers[r["level"]], "time": round(r["ts"] * 1000),
+                                        "pid": 7, "hostname": r["entity"], "msg": r["message"]})
+                            + "\n" for r in lines))
+    cfg = config_from_dict({"logs": {"format": "json", "bucket_seconds": 10.0, "json_fields": {
+        "message": "msg", "ts": "time", "entity": "hostname"}}}).logs
+    syslog = config_from_dict(TINY_LOGS_CONFIG).logs
+    assert read_log_file(pino, cfg) == read_log_file(log_files["train"], syslog)
