@@ -621,6 +621,12 @@ def _cross_checks(cfg: Config, source: str) -> None:
         )
     if cfg.logs is not None:
         _check_logs(cfg.logs, source)
+        if cfg.logs.entity is not None:
+            from anomaly_gan.stream.events import check_entity
+
+            bad = check_entity(cfg.logs.entity, cfg.serve.windows.max_entity_bytes)
+            if bad is not None:  # every line would be refused for it, at the first line
+                raise ConfigError(f"{source}: logs.entity: {bad.detail}")
     k = cfg.serve.kafka
     # kafka-python refuses both when serve creates its clients; checked here they are one
     # line from validate-config, not "broker unreachable; retrying" forever (heartbeat) or a

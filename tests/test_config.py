@@ -320,3 +320,14 @@ def test_duplicate_keys_and_infinite_durations(tmp_path):
         load_config(None, env={"ANOMALY_GAN__SERVE__RELOAD_INTERVAL_SECONDS": "1e300"})
     with pytest.raises(ConfigError, match="serve.alerts.cooldown_seconds: expected a finite number"):
         load_config(None, env={"ANOMALY_GAN__SERVE__ALERTS__COOLDOWN_SECONDS": ".inf"})
+
+
+@pytest.mark.parametrize("entity, expected", [
+    ("web\x1b[31m", r"logs.entity: 'entity' 'web\\x1b\[31m' holds U\+001B: expected no control"),
+    ("x" * 600, r"logs.entity: 'entity' is 600 bytes > max_entity_bytes 512"),
+])
+def test_a_default_entity_that_no_line_could_carry_is_a_config_error(entity, expected):
+    """logs.entity names the entity of lines without one; one with a control character or
+    over the entity cap was accepted, and every such line was then refused at the first."""
+    with pytest.raises(ConfigError, match=expected):
+        config_from_dict({"logs": {"format": "json", "entity": entity}})
