@@ -34,10 +34,11 @@ from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
 
-__all__ = ["LineTally", "LogScores", "bucket_labels_and_scores", "count_rows", "describe_templates",
-           "latest_allowed", "load_log_model", "log_runs", "read_for_log_model",
-           "read_log_file", "read_log_files", "score_log_events", "series_of",
-           "time_order", "train_log_detector", "trainable_runs", "years_in_file_order"]
+__all__ = ["LineTally", "LogScores", "bucket_labels_and_scores", "count_rows",
+           "describe_templates", "latest_allowed", "load_log_model",
+           "log_runs", "read_for_log_model", "read_log_file", "read_log_files",
+           "score_log_events", "series_of", "time_order", "train_log_detector",
+           "trainable_runs", "years_in_file_order"]
 
 Progress = Callable[[str], None]
 
@@ -383,9 +384,13 @@ def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEv
         return
     of = f" of {source}" if source else ""
     if moved:
+        at, lag, worst = _first_late(events, future)
+        ev = events[at]
         progress(f"note: {moved} line{'s' if moved > 1 else ''}{of} came after a later-stamped "
-                 f"line: counted in time order (serve drops a line more than "
-                 f"serve.windows.reorder_tolerance_seconds behind its partition's newest)")
+                 f"line, up to {worst:.6g} s behind it; the first is entity {ev.entity!r} at "
+                 f"{_iso(ev.ts)}, {lag:.6g} s behind: {_clip(ev.message)!r}: counted in time "
+                 f"order (serve drops a line more than serve.windows.reorder_tolerance_seconds "
+                 f"behind its partition's newest)")
     for which, why in ((future, ("stamped more than serve.windows.max_future_skew_seconds "
                                 "ahead of the wall clock, as serve drops them")),
                        (stray, ("alone more than logs.gap_seconds before or after the other "
@@ -394,6 +399,25 @@ def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEv
             first, n = events[which[0]], len(which)
             progress(f"note: {n} line{'s' if n > 1 else ''}{of} dropped, {why}; the first is "
                      f"entity {first.entity!r} at {_iso(first.ts)}: {_clip(first.message)!r}")
+
+
+def _first_late(events: Sequence[LogEvent], left_out: Sequence[int]) -> tuple[int, float, float]:
+    """The first of ``events`` stamped before a line above it, how far before the newest
+    line above it, and the most any line was (``left_out`` not counted): lags under a
+    second can be stamps misread (unpadded milliseconds read with ``%f``), where a late
+    line's is minutes or hours."""
+    skip = set(left_out)
+    newest, first, lag, worst = -math.inf, -1, 0.0, 0.0
+    for i, ev in enumerate(events):
+        t = float(ev.ts)  # type: ignore[arg-type]
+        if i in skip:
+            continue
+        if t < newest:
+            if first < 0:
+                first, lag = i, newest - t
+            worst = max(worst, newest - t)
+        newest = max(newest, t)
+    return first, lag, worst
 
 
 def _iso(ts: float | None) -> str:
