@@ -35,7 +35,7 @@ from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
 
 __all__ = ["LineTally", "LogScores", "bucket_labels_and_scores", "count_rows",
-           "describe_templates", "latest_allowed", "load_log_model",
+           "describe_templates", "error_levels_note", "latest_allowed", "load_log_model",
            "log_runs", "read_for_log_model", "read_log_file", "read_log_files",
            "score_log_events", "series_of", "time_order", "train_log_detector",
            "trainable_runs", "years_in_file_order"]
@@ -515,6 +515,10 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         + (" + lines/s" if cfg.logs.lines_per_second else "")
         + (" + error share" if cfg.logs.error_share else "")
         + (" + volume drop" if model.volume_drop else ""))
+    if cfg.logs.error_share:
+        note = error_levels_note(model, [ev.level for events in events_by_file for ev in events])
+        if note is not None:
+            say(note)
     runs = log_runs(model, zip(paths, events_by_file, strict=True), say,
                     not_after=latest_allowed(cfg))
     w = cfg.data.window
@@ -549,6 +553,45 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     det.metadata["logs"] = {"lines": len(messages), "templates": len(model.miner.templates),
                             "buckets": int(sum(len(r) for r in usable))}
     return det
+
+
+# Error levels as writers spell them where logs.error_levels' default misses them: Android's
+# logcat and glog (E, F), rsyslog's severity text (err, crit), logrus (ERRO, FATA, PANI), zap
+# (DPANIC), .NET's console (fail, crit), Serilog (ERR, FTL).
+_ERROR_SPELLINGS = frozenset({"E", "F", "ERR", "CRIT", "ERRO", "FATA", "PANI", "PANIC",
+                              "DPANIC", "FAIL", "FTL"})
+
+
+def error_levels_note(model: LogModel, levels: Sequence[str]) -> str | None:
+    """A note when no training line's level is in ``logs.error_levels`` but the levels read
+    are error levels spelled another way, or all single letters (logcat's V D I W E F): the
+    error share would be 0 in every bucket, and stay 0 when the errors come.
+
+    >>> from anomaly_gan.config import LogsConfig
+    >>> m, _ = fit_log_model(LogsConfig(), ["a"])
+    >>> print(error_levels_note(m, ["I", "D", "I", "E"]))  # doctest: +NORMALIZE_WHITESPACE
+    note: no line's level is in logs.error_levels (ERROR, FATAL, CRITICAL, SEVERE, ALERT,
+    EMERG), so the error share is 0 in every bucket and stays 0 when errors come; the levels
+    read: I x2, D x1, E x1 (logcat and glog write E and F, rsyslog err and crit, logrus ERRO
+    and FATA, Serilog ERR and FTL): list the error levels in logs.error_levels
+    >>> error_levels_note(m, ["INFO", "WARN"]) is None  # no errors in the training lines
+    True
+    """
+    counts: dict[str, int] = {}
+    for level in levels:
+        if level:
+            counts[level] = counts.get(level, 0) + 1
+    if not counts or any(model.is_error(level) for level in counts):
+        return None
+    if not (_ERROR_SPELLINGS & counts.keys() or all(len(level) == 1 for level in counts)):
+        return None
+    read = sorted(counts.items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{level} x{n}" for level, n in read[:8])
+    return (f"note: no line's level is in logs.error_levels ({', '.join(model.cfg.error_levels)}"
+            f"), so the error share is 0 in every bucket and stays 0 when errors come; the "
+            f"levels read: {shown}{', ...' if len(read) > 8 else ''} (logcat and glog write E "
+            f"and F, rsyslog err and crit, logrus ERRO and FATA, Serilog ERR and FTL): list the "
+            f"error levels in logs.error_levels")
 
 
 def load_log_model(det: Detector) -> LogModel:

@@ -16,6 +16,7 @@ from anomaly_gan.logs.model import fit_log_model
 from anomaly_gan.logs.offline import (
     LineTally,
     count_rows,
+    error_levels_note,
     read_for_log_model,
     read_log_file,
     time_order,
@@ -369,6 +370,27 @@ def test_lines_out_of_order_are_counted_in_time_order_with_a_note():
     in_order = count_rows(model, sorted(events, key=lambda e: e.ts), progress=notes.append)
     assert notes == [] and [r.values.tolist() for r in in_order["web"]] == [
         r.values.tolist() for r in rows["web"]]
+
+
+def test_error_levels_spelled_another_way_get_a_note_naming_them():
+    """Loghub's Android sample (logcat: V D I W E F) trained with the default
+    logs.error_levels: the error share was 0 in every bucket, and stayed 0 for E lines,
+    with nothing said."""
+    model, _ = fit_log_model(_json_logs_cfg(), ["GET /index 200"])
+    note = error_levels_note(model, ["I"] * 460 + ["D"] * 325 + ["E"] * 2)
+    assert note is not None and "the levels read: I x460, D x325, E x2" in note, note
+    assert note.startswith("note: no line's level is in logs.error_levels (ERROR, FATAL, ")
+    assert note.endswith("list the error levels in logs.error_levels")
+    assert "ERRO x1" in error_levels_note(model, ["INFO", "ERRO"])  # logrus
+    assert error_levels_note(model, ["V", "D", "I"]) is not None  # logcat with no E yet
+    # Levels the list has, or no error spelling at all: nothing to say
+    assert error_levels_note(model, ["INFO", "ERROR", "E"]) is None
+    assert error_levels_note(model, ["INFO", "WARN", "DEBUG"]) is None
+    assert error_levels_note(model, ["", ""]) is None  # a format with no level
+    cfg = config_from_dict({**TINY_LOGS_CONFIG, "logs": {
+        **TINY_LOGS_CONFIG["logs"], "error_levels": ["E", "F"]}}, "x.yaml").logs
+    listed, _ = fit_log_model(cfg, ["GET /index 200"])
+    assert error_levels_note(listed, ["I", "E"]) is None
 
 
 @pytest.mark.parametrize("where", [100, 0, 599])
