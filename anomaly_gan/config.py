@@ -691,7 +691,12 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" line {mark.line + 1}" if mark is not None else ""
     problem = str(getattr(exc, "problem", None) or exc)
-    return f"{where} not valid YAML: {problem if len(problem) <= 200 else problem[:197] + '...'}"
+    # A regex written as YAML's double-quoted string: "\d" is no YAML escape
+    hint = ("; a backslash starts an escape in a double-quoted YAML string: put a regex in "
+            "single quotes ('^(?P<ts>\\d+) ...'), as configs/logs.yaml does"
+            if problem.startswith("found unknown escape character") else "")
+    problem = problem if len(problem) <= 200 else problem[:197] + "..."
+    return f"{where} not valid YAML: {problem}{hint}"
 
 
 def _field_at(parts: list[str]) -> tuple[dataclasses.Field, Any] | None:

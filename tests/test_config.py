@@ -308,6 +308,21 @@ def test_size_caps(tmp_path):
     assert "learning_rate: expected a finite number" in str(info.value)
 
 
+def test_a_regex_in_double_quotes_is_told_to_use_single_quotes(tmp_path):
+    """A Loghub regex (HealthApp's, tried) written in double quotes got only 'found
+    unknown escape character': YAML reads a backslash in double quotes as an escape."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, 'logs:\n  format: regex\n  regex: "^(?P<ts>\\d+) '
+                                    '(?P<message>.*)$"\n'), env={})
+    assert str(info.value).endswith(
+        "line 3 not valid YAML: found unknown escape character; a backslash starts an escape "
+        "in a double-quoted YAML string: put a regex in single quotes ('^(?P<ts>\\d+) ...'), "
+        "as configs/logs.yaml does"), str(info.value)
+    cfg = load_config(write(tmp_path, "logs:\n  format: regex\n  regex: '^(?P<ts>\\d+) "
+                                      "(?P<message>.*)$'\n  entity: a\n"), env={})
+    assert cfg.logs.regex == r"^(?P<ts>\d+) (?P<message>.*)$"
+
+
 def test_duplicate_keys_and_infinite_durations(tmp_path):
     with pytest.raises(ConfigError, match=r"line 3 not valid YAML: duplicate key 'epochs' \(first on line 2\)"):
         load_config(write(tmp_path, "training:\n  epochs: 3\n  epochs: 4\n"), env={})
