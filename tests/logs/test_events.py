@@ -282,6 +282,16 @@ def test_regex_with_a_timestamp_format_and_a_default_entity():
     assert p.parse("2026/01/01 00:00:10 started").reason == "bad_timestamp"
 
 
+def test_a_stamp_in_another_format_names_logs_timestamp_format():
+    """Loghub's Spark writes '17/06/09 20:10:40': a regex config without a timestamp_format
+    stopped at line 1 saying only that it is not RFC 3339, not where another format goes."""
+    p = LogParser(format="regex", regex=r"^(?P<ts>\S+ \S+) (?P<message>.*)$", entity="app")
+    bad = p.parse("17/06/09 20:10:40 INFO executor started")
+    assert bad.reason == "bad_timestamp"
+    assert bad.detail == ("'ts' '17/06/09 20:10:40' is not RFC 3339, epoch seconds or epoch ms "
+                          "(another format: logs.timestamp_format)")
+
+
 def test_stamps_without_an_offset_are_read_in_logs_timezone():
     """Syslog and most application logs write local time: read as UTC, a host at UTC+8
     had its last 8 hours of lines dropped as stamped in the future."""
