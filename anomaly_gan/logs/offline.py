@@ -183,7 +183,7 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     tally = tally if tally is not None else LineTally()
     events: list[LogEvent] = []
     skipped: dict[str, int] = {}
-    first_skipped = ""
+    first_skipped = first_reason = ""
     lines = traced = joined = 0
     # A JSON line carries its trace in its message: a raw trace line in a JSON file is no
     # part of one (serve would get the record as bad_json too).
@@ -194,10 +194,13 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
                 where = f"line {first}" if first == last else f"lines {first}-{last}"
                 if cfg.bad_lines == "error":
                     raise DataError(f"{p}: {where}: {ev.reason}: {ev.detail}"
-                                    + _hint(first, last, why, joins))
+                                    + _hint(first, last, why, joins)
+                                    + ("" if events else _format_hint(cfg, ev.reason)))
                 skipped[ev.reason] = skipped.get(ev.reason, 0) + lines - start
                 tally.records_skipped[ev.reason] = tally.records_skipped.get(ev.reason, 0) + 1
-                first_skipped = first_skipped or f"{where}: {ev.reason}: {ev.detail}"
+                if not first_skipped:
+                    first_skipped = f"{where}: {ev.reason}: {ev.detail}"
+                    first_reason = ev.reason
                 continue
             events.append(ev)
             tally.starts.append(len(tally.kept))
@@ -219,11 +222,23 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
                  f"skip): {', '.join(f'{r} {c}' for r, c in sorted(skipped.items()))}; the "
                  f"first is {_clip(first_skipped, 120)}")
     if not events:
-        raise DataError(f"{p}: no log lines" + (f" that parse ({first_skipped})" if skipped
-                                                 else ""))
+        raise DataError(f"{p}: no log lines" + (f" that parse ({first_skipped})"
+                                                 + _format_hint(cfg, first_reason)
+                                                 if skipped else ""))
     if parser.infer_year and "%j" not in (cfg.timestamp_format or ""):
         years_in_file_order(events, written, parser.tz)
     return events
+
+
+def _format_hint(cfg: LogsConfig, reason: str) -> str:
+    """What the error adds when a file's first line is no JSON object read with the json
+    format (the default): a text log whose config left out ``format: regex`` got only the
+    JSON decoder's "Expecting value: line 1 column 1 (char 0)"."""
+    if cfg.format != "json" or reason not in ("bad_json", "not_object"):
+        return ""
+    return ("; logs.format is 'json' (the default): one JSON object per line; a text log "
+            "wants logs.format: regex" + (", which logs.regex is read with" if cfg.regex
+                                          else " and a logs.regex"))
 
 
 def _hint(first: int, last: int, why: str, joins: bool) -> str:

@@ -347,6 +347,32 @@ def test_a_json_file_joins_no_line(tmp_path):
         ("boom", "\tat A.run(A.java:1)")]
 
 
+def test_a_text_log_read_as_json_says_to_set_logs_format_regex(tmp_path):
+    """A config with a logs.regex but no format: regex (json is the default) stopped at
+    line 1 of Loghub's BGL with only the JSON decoder's 'Expecting value: line 1 column 1
+    (char 0)'; with bad_lines: skip, at 'no log lines that parse'."""
+    p = tmp_path / "app.log"
+    p.write_text("- 1117838570 2005.06.03 R02-M1-N0 RAS KERNEL INFO instruction cache parity\n"
+                 '{"entity": "web", "ts": 1767225600, "message": "up"}\n')
+    with_regex = config_from_dict({"logs": {"regex": r"^- (?P<ts>\d+) (?P<message>.*)$",
+                                            "entity": "bgl"}}, "x.yaml").logs
+    with pytest.raises(DataError) as info:
+        read_log_file(p, with_regex)
+    assert str(info.value).endswith(
+        "line 1: bad_json: not valid JSON: Expecting value: line 1 column 1 (char 0); "
+        "logs.format is 'json' (the default): one JSON object per line; a text log wants "
+        "logs.format: regex, which logs.regex is read with"), str(info.value)
+    p.write_text("1117838570 R02-M1-N0 RAS KERNEL INFO instruction cache parity error\n")
+    skip = config_from_dict({"logs": {"bad_lines": "skip"}}, "x.yaml").logs
+    with pytest.raises(DataError, match=r"no log lines that parse \(line 1: bad_json: .*\); "
+                                        r"logs.format is 'json' .* and a logs.regex$"):
+        read_log_file(p, skip)
+    # A bad line after the first event is a bad line: nothing about the format
+    p.write_text('{"entity": "web", "ts": 1767225600, "message": "up"}\nnot json\n')
+    with pytest.raises(DataError, match=r"line 2: bad_json: .*\(stack traces, banners\)$"):
+        read_log_file(p, _json_logs_cfg())
+
+
 def test_lines_out_of_order_are_counted_in_time_order_with_a_note():
     """Offline the whole file is known: a line that comes after a later-stamped one is
     counted where its time puts it (serve, which cannot wait, drops it). A file made by
