@@ -402,8 +402,8 @@ def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEv
         at, lag, worst = _first_late(events, future)
         ev = events[at]
         progress(f"note: {moved} line{'s' if moved > 1 else ''}{of} came after a later-stamped "
-                 f"line, up to {worst:.6g} s behind it; the first is entity {ev.entity!r} at "
-                 f"{_iso(ev.ts)}, {lag:.6g} s behind: {_clip(ev.message)!r}: counted in time "
+                 f"line, up to {_duration(worst)} behind it; the first is entity {ev.entity!r} "
+                 f"at {_iso(ev.ts)}, {_duration(lag)} behind: {_clip(ev.message)!r}: counted in time "
                  f"order (serve drops a line more than serve.windows.reorder_tolerance_seconds "
                  f"behind its partition's newest)")
     for which, why in ((future, ("stamped more than serve.windows.max_future_skew_seconds "
@@ -433,6 +433,19 @@ def _first_late(events: Sequence[LogEvent], left_out: Sequence[int]) -> tuple[in
             worst = max(worst, newest - t)
         newest = max(newest, t)
     return first, lag, worst
+
+
+def _duration(seconds: float) -> str:
+    """A lag in the unit that reads best (Loghub's HPC sample: lines 988 days out of order).
+
+    >>> [_duration(t) for t in (0.85, 771.0, 3 * 3600.0, 8.53888e7)]
+    ['0.85 s', '12.8 min', '3 h', '988 days']
+    """
+    for unit, size in (("days", 86_400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= 2 * size:
+            n = seconds / size
+            return f"{n:.0f} {unit}" if n >= 100 else f"{n:.3g} {unit}"
+    return f"{seconds:.3g} s"
 
 
 def _iso(ts: float | None) -> str:
