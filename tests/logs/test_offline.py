@@ -463,7 +463,8 @@ def test_score_counts_a_shuffled_file_in_time_order(cli_bundle, log_files, tmp_p
                  "--out", str(tmp_path / "s.csv")]) == 0
     note, summary = capsys.readouterr().err.splitlines()
     moved = re.fullmatch(rf"note: (\d+) lines of {re.escape(str(shuffled))} came after a "
-                         rf"later-stamped line: counted in time order \(.*\)", note)
+                         rf"later-stamped line, up to .+ behind it; the first is entity .+: "
+                         rf"counted in time order \(.*\)", note)
     assert moved and 0 < int(moved[1]) <= len(lines) // 2
     assert summary.startswith("scored ") and f"({len(lines)} of {len(lines)} lines)" in summary
     in_order = tmp_path / "in_order.log"
