@@ -583,9 +583,10 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     return det
 
 
-# Error levels as writers spell them where logs.error_levels' default misses them: Android's
-# logcat and glog (E, F), rsyslog's severity text (err, crit), logrus (ERRO, FATA, PANI), zap
-# (DPANIC), .NET's console (fail, crit), Serilog (ERR, FTL).
+# Error levels as writers spell them, where a list of one's own (or the default before
+# 2026-12-05) may miss them: Android's logcat and glog (E, F; never in the default),
+# rsyslog's severity text (err, crit), logrus (ERRO, FATA, PANI), zap (DPANIC), .NET's
+# console (fail, crit), Serilog (ERR, FTL).
 _ERROR_SPELLINGS = frozenset({"E", "F", "ERR", "CRIT", "ERRO", "FATA", "PANI", "PANIC",
                               "DPANIC", "FAIL", "FTL"})
 
@@ -598,10 +599,10 @@ def error_levels_note(model: LogModel, levels: Sequence[str]) -> str | None:
     >>> from anomaly_gan.config import LogsConfig
     >>> m, _ = fit_log_model(LogsConfig(), ["a"])
     >>> print(error_levels_note(m, ["I", "D", "I", "E"]))  # doctest: +NORMALIZE_WHITESPACE
-    note: no line's level is in logs.error_levels (ERROR, FATAL, CRITICAL, SEVERE, ALERT,
-    EMERG), so the error share is 0 in every bucket and stays 0 when errors come; the levels
-    read: I x2, D x1, E x1 (logcat and glog write E and F, rsyslog err and crit, logrus ERRO
-    and FATA, Serilog ERR and FTL): list the error levels in logs.error_levels
+    note: no line's level is in logs.error_levels (ERROR, ERR, ERRO, FAIL, CRITICAL, CRIT,
+    ... (16 in all)), so the error share is 0 in every bucket and stays 0 when errors come;
+    the levels read: I x2, D x1, E x1 (logcat and glog write E and F, rsyslog err and crit,
+    logrus ERRO and FATA, Serilog ERR and FTL): list the error levels in logs.error_levels
     >>> error_levels_note(m, ["INFO", "WARN"]) is None  # no errors in the training lines
     True
     """
@@ -615,7 +616,9 @@ def error_levels_note(model: LogModel, levels: Sequence[str]) -> str | None:
         return None
     read = sorted(counts.items(), key=lambda kv: -kv[1])
     shown = ", ".join(f"{level} x{n}" for level, n in read[:8])
-    return (f"note: no line's level is in logs.error_levels ({', '.join(model.cfg.error_levels)}"
+    listed = model.cfg.error_levels
+    named = ", ".join(listed[:6]) + (f", ... ({len(listed)} in all)" if len(listed) > 6 else "")
+    return (f"note: no line's level is in logs.error_levels ({named}"
             f"), so the error share is 0 in every bucket and stays 0 when errors come; the "
             f"levels read: {shown}{', ...' if len(read) > 8 else ''} (logcat and glog write E "
             f"and F, rsyslog err and crit, logrus ERRO and FATA, Serilog ERR and FTL): list the "

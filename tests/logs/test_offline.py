@@ -405,9 +405,14 @@ def test_error_levels_spelled_another_way_get_a_note_naming_them():
     model, _ = fit_log_model(_json_logs_cfg(), ["GET /index 200"])
     note = error_levels_note(model, ["I"] * 460 + ["D"] * 325 + ["E"] * 2)
     assert note is not None and "the levels read: I x460, D x325, E x2" in note, note
-    assert note.startswith("note: no line's level is in logs.error_levels (ERROR, FATAL, ")
+    assert note.startswith("note: no line's level is in logs.error_levels (ERROR, ERR, ERRO, "
+                           "FAIL, CRITICAL, CRIT, ... (16 in all)), ")
     assert note.endswith("list the error levels in logs.error_levels")
-    assert "ERRO x1" in error_levels_note(model, ["INFO", "ERRO"])  # logrus
+    assert error_levels_note(model, ["INFO", "ERRO"]) is None  # logrus: in the default
+    six = config_from_dict({"logs": {"format": "json", "error_levels": [  # until 2026-12-05
+        "ERROR", "FATAL", "CRITICAL", "SEVERE", "ALERT", "EMERG"]}}).logs
+    former, _ = fit_log_model(six, ["GET /index 200"])
+    assert "ERRO x1" in error_levels_note(former, ["INFO", "ERRO"])
     assert error_levels_note(model, ["V", "D", "I"]) is not None  # logcat with no E yet
     # Levels the list has, or no error spelling at all: nothing to say
     assert error_levels_note(model, ["INFO", "ERROR", "E"]) is None
