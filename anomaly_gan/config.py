@@ -164,7 +164,8 @@ class TrainingConfig:
     batch_size: int = _f(64, **_range(1, 1 << 20))
     learning_rate: float = _f(1e-3, **_range(0.0, 1.0, lo_open=True))
     lr_schedule: Literal["cosine", "constant"] = "cosine"
-    # Unhealthy runs are retried (new seed, half the learning rate, fresh networks) up to
+    # Unhealthy runs are retried (new seed, half the learning rate or, after an attempt that
+    # overfitted, a quarter of the steps; fresh networks) up to
     # this many attempts in all before train gives up.
     max_attempts: int = _f(3, **_range(1, _MAX_ATTEMPTS))
     beta_1: float = _f(0.5, **_range(0.0, 1.0, hi_open=True))

@@ -393,21 +393,39 @@ def _windows(series: Sequence[np.ndarray], window: int, stride: int) -> np.ndarr
     return np.concatenate([sliding_windows(s, window, stride) for s in series], axis=0)
 
 
-def attempt_settings(training: TrainingConfig, attempt: int) -> TrainingConfig:
-    """The settings of retry ``attempt`` (0 = the configured run).
+#: A retry after an attempt that overfitted trains on this fraction of the steps before it
+#: (the step floor, and the epochs by its square root).
+OVERFIT_STEP_FRACTION = 0.25
+
+
+def attempt_settings(training: TrainingConfig, attempt: int, overfitted: int = 0
+                     ) -> TrainingConfig:
+    """The settings of retry ``attempt`` (0 = the configured run), after ``overfitted`` of
+    the attempts before it ended overfitting (see :mod:`anomaly_gan.models.health`).
 
     Each retry starts from fresh networks (so a collapsed discriminator is reset too) with the
-    next seed and half the previous learning rate: the failures seen in practice are a bad
-    draw of initial weights or steps too large for the data.
+    next seed. After an attempt that failed otherwise it takes half the previous learning
+    rate: the failures seen in practice are a bad draw of initial weights or steps too large
+    for the data. After one that overfitted (it reconstructs its training windows and not
+    the held-out ones) it keeps the learning rate and trains a quarter of the steps: the
+    step floor repeats a short series' few windows hundreds of times (Loghub's OpenSSH sample,
+    106 windows: unhealthy at 2,000 and 500 steps, healthy at 200).
 
     >>> t = attempt_settings(TrainingConfig(seed=7, learning_rate=1e-3), 2)
-    >>> t.seed, t.learning_rate
-    (9, 0.00025)
+    >>> t.seed, t.learning_rate, t.min_steps
+    (9, 0.00025, 2000)
+    >>> t = attempt_settings(TrainingConfig(seed=7, learning_rate=1e-3), 2, overfitted=2)
+    >>> t.seed, t.learning_rate, t.min_steps, t.epochs
+    (9, 0.001, 125, 8)
     """
     if attempt == 0:
         return training
-    return dataclasses.replace(training, seed=training.seed + attempt,
-                               learning_rate=training.learning_rate / 2**attempt)
+    fraction = OVERFIT_STEP_FRACTION ** overfitted
+    return dataclasses.replace(
+        training, seed=training.seed + attempt,
+        learning_rate=training.learning_rate / 2 ** (attempt - overfitted),
+        min_steps=int(training.min_steps * fraction),
+        epochs=max(1, round(training.epochs * math.sqrt(fraction))))
 
 
 def _monitored_best(history: dict[str, list[float]], monitor: str) -> float:
@@ -540,8 +558,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     attempts: list[dict[str, Any]] = []
     best: tuple[bool, float, int] | None = None
     fit = nets = None
+    overfitted = 0  # attempts that ended overfitting: each retry after one trains less
     for attempt in range(cfg.training.max_attempts):
-        training = attempt_settings(cfg.training, attempt)
+        training = attempt_settings(cfg.training, attempt, overfitted)
         attempt_started = time.monotonic()
         gan = build_gan(cfg.model, training, w, len(feature_names))
         if init is not None:
@@ -553,7 +572,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         loss = _monitored_best(result.history, gan.monitor)
         attempts.append({
             "attempt": attempt + 1, "seed": training.seed,
-            "learning_rate": training.learning_rate, "status": result.health.get("status"),
+            "learning_rate": training.learning_rate, "min_steps": training.min_steps,
+            "max_epochs": training.epochs, "status": result.health.get("status"),
             "issues": list(result.health.get("issues", [])), "epochs_run": result.epochs_run,
             "best_validation_loss": loss if math.isfinite(loss) else None,
             "reconstruction_skill": result.health.get("reconstruction_skill", {}).get("overall"),
@@ -565,11 +585,15 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             best, fit, nets = key, result, inference_networks(gan)
         if healthy:
             break
+        overfit = any(i.startswith("overfitting") for i in result.health.get("issues", []))
+        overfitted += overfit
         if attempt + 1 < cfg.training.max_attempts:
-            nxt = attempt_settings(cfg.training, attempt + 1)
+            nxt = attempt_settings(cfg.training, attempt + 1, overfitted)
+            fewer = (f", a step floor of {nxt.min_steps} and at most {nxt.epochs} epochs "
+                     f"(it overfitted: fewer steps)" if overfit else "")
             say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
                 f"{'; '.join(result.health.get('issues', []))}; retrying with seed {nxt.seed}, "
-                f"learning rate {nxt.learning_rate:g}, fresh networks")
+                f"learning rate {nxt.learning_rate:g}{fewer}, fresh networks")
         else:
             say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
                 f"{'; '.join(result.health.get('issues', []))}; no attempts left")

@@ -155,3 +155,39 @@ def test_mixed_float16_on_a_cpu_is_trained_with_a_note_and_scores_in_float32():
     train_detector(tiny_config(epochs=1, precision="mixed_bfloat16", allow_unhealthy=True),
                    x, FEATURES, progress=said.append)
     assert not [s for s in said if s.startswith("note: training.precision")]
+
+
+@pytest.mark.slow
+def test_a_retry_after_overfitting_trains_fewer_steps_at_the_same_learning_rate(monkeypatch):
+    """Halving the learning rate does not stop a model from memorising a short series that
+    the step floor repeats hundreds of times (Loghub's OpenSSH sample: exit 3 after three
+    such attempts); a retry after an attempt that overfitted trains a quarter of the steps.
+    The health check's verdicts are scripted here; the training runs are real."""
+    from anomaly_gan import models
+
+    real_fit = models.fit_gan
+    verdicts = iter(["overfitting: reconstruction windows explain -0.07 ...",
+                     "mode collapse: reconstruction windows vary ...", None])
+    seen = []
+
+    def fit(gan, train, val, training, progress=None):
+        seen.append(training)
+        result = real_fit(gan, train, val, training, progress=progress)
+        issue = next(verdicts)
+        result.health.update(status="unhealthy" if issue else "healthy",
+                             issues=[issue] if issue else [])
+        return result
+
+    monkeypatch.setattr(models, "fit_gan", fit)
+    said: list[str] = []
+    det = train_detector(tiny_config(epochs=2, min_steps=40, max_attempts=3), normal_series(300),
+                         FEATURES, progress=said.append)
+    assert [(t.seed, t.learning_rate, t.min_steps, t.epochs) for t in seen] == [
+        (0, 1e-3, 40, 2), (1, 1e-3, 10, 1), (2, 5e-4, 10, 1)]
+    retries = [s for s in said if s.startswith("attempt ")]
+    assert "retrying with seed 1, learning rate 0.001, a step floor of 10 and at most 1 " \
+           "epochs (it overfitted: fewer steps), fresh networks" in retries[0]
+    assert "retrying with seed 2, learning rate 0.0005, fresh networks" in retries[1]
+    assert [(a["min_steps"], a["max_epochs"]) for a in det.metadata["attempts"]] == [
+        (40, 2), (10, 1), (10, 1)]
+    assert det.metadata["health"]["status"] == "healthy"
