@@ -363,11 +363,13 @@ ALARM_STORM_SHARE = 0.05
 ALARM_STORM_RATIO = 10.0
 
 
-def _alarm_storm_note(det, values: Any, flagged: int, windows: int) -> str | None:
-    """A ``note:`` when far more windows alarm than held-out normal ones did at training,
-    naming the features whose values moved from the training baseline (PSI against the
-    bundle's drift reference): most often the data moved, not a fault in every window, and
-    the remedy is a newer baseline, not a higher threshold."""
+def _alarm_storm_note(det, values: Any, flagged: int, windows: int, what: str = "windows",
+                      name: Callable[[str], str] = str) -> str | None:
+    """A ``note:`` when far more ``what`` (windows, or a logs model's buckets) alarm than
+    held-out normal windows did at training, naming the features whose values moved from the
+    training baseline (PSI against the bundle's drift reference; ``name`` shows a feature,
+    e.g. a template column as its text): most often the data moved, not a fault in every
+    window, and the remedy is a newer baseline, not a higher threshold."""
     from anomaly_gan.scoring.drift import MOVED_PSI, moved_features
 
     expected = float((det.metadata.get("validation") or {}).get("false_positive_rate") or 0.0)
@@ -376,7 +378,7 @@ def _alarm_storm_note(det, values: Any, flagged: int, windows: int) -> str | Non
         return None
     moved = moved_features(values, det.metadata.get("reference"), det.feature_names)
     if moved:
-        shown = ", ".join(f"{name} {value:.2f}" for name, value in moved[:3])
+        shown = ", ".join(f"{name(feature)} {value:.2f}" for feature, value in moved[:3])
         more = f" and {len(moved) - 3} more" if len(moved) > 3 else ""
         why = (f"the values moved from the training baseline (PSI against it: {shown}{more}); "
                "if this is the new normal, train or retrain on a recent baseline")
@@ -385,7 +387,7 @@ def _alarm_storm_note(det, values: Any, flagged: int, windows: int) -> str | Non
                "each): the change is in how the features move together or over time")
     else:
         why = "the bundle has no drift reference to say which features moved"
-    return (f"note: {flagged} of {windows} windows ({share:.1%}) are over the threshold, "
+    return (f"note: {flagged} of {windows} {what} ({share:.1%}) are over the threshold, "
             f"against {expected:.1%} of the held-out normal windows at training: {why}")
 
 
@@ -402,8 +404,8 @@ def _score_logs(args: argparse.Namespace, info) -> int:
     tally = LineTally()
     events, _ = read_for_log_model(info.config, args.data, progress=_eprint, tally=tally)
     det = _load_model(info)
-    results = score_log_events(det, load_log_model(det), events, progress=_eprint,
-                               source=args.data)
+    model = load_log_model(det)
+    results = score_log_events(det, model, events, progress=_eprint, source=args.data)
     n_lines = len(events)
     comps = list(det.calibration.component_stats)
 
@@ -437,6 +439,12 @@ def _score_logs(args: argparse.Namespace, info) -> int:
     _eprint(f"scored {scored} of {buckets} buckets{unscored} ({counted} of {n_lines} "
             f"lines{dropped}{joined}{left_out}) with {det.version}: {flagged} buckets above "
             f"threshold {det.threshold:.3f} -> {where}")
+    rows = [row for r in results if r.scores is not None for row in r.rows]
+    if rows:
+        note = _alarm_storm_note(det, model.features(rows), flagged, scored, "buckets",
+                                 model.column_text)
+        if note:
+            _eprint(note)
     return 0
 
 

@@ -115,6 +115,13 @@ class LogModel:
 
     # ------------------------------------------------------------------ explanations
 
+    def column_text(self, feature: str) -> str:
+        """A feature as an operator reads it: a template column as its template's text
+        (quoted), any other column by its name."""
+        if feature.startswith("t") and feature[1:].isdigit():
+            return repr(self.miner.template(int(feature[1:])))
+        return feature
+
     def template_text(self, key: Key) -> str:
         kind, tid = key
         if kind == "known":

@@ -21,7 +21,7 @@ from anomaly_gan.logs.offline import (
     read_log_file,
     time_order,
 )
-from tests.logs.conftest import TINY_LOGS_CONFIG
+from tests.logs.conftest import TINY_LOGS_CONFIG, syslog_line
 
 
 @pytest.fixture(scope="module")
@@ -722,3 +722,22 @@ def test_a_pino_log_reads_as_the_same_events_as_its_syslog_lines(tmp_path, servi
         "message": "msg", "ts": "time", "entity": "hostname"}}}).logs
     syslog = config_from_dict(TINY_LOGS_CONFIG).logs
     assert read_log_file(pino, cfg) == read_log_file(log_files["train"], syslog)
+
+
+@pytest.mark.slow
+def test_score_explains_a_log_alarm_storm_by_the_columns_that_moved(cli_bundle, service_logs,
+                                                                    tmp_path, capsys):
+    """Every line five times over: every bucket alarms, and `score` says which columns
+    moved, a template column by its text (Loghub's HDFS sample: 355 of 704 buckets)."""
+    split = service_logs.start_ts + service_logs.train_seconds
+    lines = [syslog_line({**r, "ts": r["ts"] + 7200}) for r in service_logs.lines
+             if r["ts"] < split]
+    flood = tmp_path / "flood.log"
+    flood.write_text("".join(f"{line}\n" * 5 for line in lines))
+    capsys.readouterr()
+    assert main(["score", "--model", str(cli_bundle), "--data", str(flood), "--out",
+                 str(tmp_path / "s.csv")]) == 0
+    note = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.match(r"note: \d+ of \d+ buckets \(\d+\.\d%\) are over the threshold, against ",
+                    note), note
+    assert "(PSI against it: " in note and "lines_per_second" in note
