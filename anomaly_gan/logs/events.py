@@ -267,8 +267,8 @@ def level_name(value: object) -> str | None:
     digits, as the level it stands for: 0-7 syslog's severities, 10-60 (tens) pino's and
     bunyan's levels, any other number as written. None for anything else.
 
-    >>> [level_name(v) for v in ("warn", None, 3, "3", 50, 35, 2.0, True)]
-    ['warn', '', 'ERR', 'ERR', 'ERROR', '35', 'CRIT', None]
+    >>> [level_name(v) for v in ("warn", None, 3, "3", 50, 35, 2.0, 1e308, True)]
+    ['warn', '', 'ERR', 'ERR', 'ERROR', '35', 'CRIT', '1e+308', None]
     """
     if value is None:
         return ""
@@ -276,7 +276,8 @@ def level_name(value: object) -> str | None:
         if not (value.isascii() and value.isdigit() and len(value) <= 3):
             return value
         value = int(value)
-    if type(value) is float and value.is_integer():
+    # only a float that an int holds exactly: 1e308 as an int is 309 digits, not as written
+    if type(value) is float and value.is_integer() and abs(value) <= 2.0**53:
         value = int(value)
     if type(value) is int:
         if 0 <= value < len(_SYSLOG_SEVERITIES):
@@ -418,7 +419,8 @@ class LogParser:
             return bad
         level = level_name(json_field(obj, names.level))
         if level is None:
-            return InvalidEvent("missing_field", f"{names.level!r} must be a string or a number")
+            return InvalidEvent("missing_field",
+                                f"{names.level!r} must be a string or a finite number")
         return self._event(entity, json_field(obj, names.ts), level, message, continuation,
                            names.ts)
 

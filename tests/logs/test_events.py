@@ -27,6 +27,18 @@ def test_a_null_level_or_entity_is_a_field_left_out():
     assert p.parse(b'{"ts": 5, "level": [], "message": "m"}').reason == "missing_field"
 
 
+def test_a_numeric_level_out_of_every_range_reads_as_written_and_briefly():
+    """A float level that is a whole number was turned into an int to look it up: 1e308
+    became a 309-digit level (not "as written", and as long in the error-levels note). A
+    NaN or infinite level is refused as no finite number, not as no number."""
+    p = LogParser(format="json", entity="svc")
+    assert p.parse(b'{"ts": 5, "level": 1e308, "message": "m"}').level == "1E+308"
+    assert p.parse(b'{"ts": 5, "level": 60.0, "message": "m"}').level == "FATAL"
+    for raw in (b"NaN", b"Infinity", b"1e400"):
+        bad = p.parse(b'{"ts": 5, "level": %s, "message": "m"}' % raw)
+        assert bad.detail == "'level' must be a string or a finite number", raw
+
+
 def test_json_fields_read_pino_ecs_docker_and_journald_records():
     """Structured loggers name their fields otherwise (pino and bunyan: msg, time, a numeric
     level; ECS: @timestamp, a flat log.level; Docker's json-file: log, time; journald:
