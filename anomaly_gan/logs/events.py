@@ -289,8 +289,13 @@ def level_name(value: object) -> str | None:
 
 
 def _keys(obj: dict[str, Any]) -> str:
-    """The first keys of a record's object, for a message naming what it has."""
-    keys = [repr(k) for k in list(obj)[:8]]
+    """The first keys of a record's object, for a message naming what it has (each cut to
+    40 characters: a key may be as long as the record).
+
+    >>> _keys({"msg": 1, "x" * 100: 2})
+    "'msg', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..."
+    """
+    keys = [r if len(r := repr(k)) <= 40 else r[:37] + "..." for k in list(obj)[:8]]
     return ", ".join(keys) + (", ..." if len(obj) > 8 else "") if keys else "none"
 
 

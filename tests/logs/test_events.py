@@ -432,3 +432,12 @@ def test_a_numeric_event_sent_to_a_logs_model_says_so():
     bad = p.parse(json.dumps({"entity": "e", "ts": 5, "values": {"a": 1.0}}).encode())
     assert bad.reason == "missing_field" and "a numeric event?" in bad.detail
     assert "numeric" not in p.parse(b'{"ts": 5, "message": 7}').detail
+
+
+def test_a_missing_message_names_the_record_keys_cut_short():
+    """The missing-message detail lists the record's keys; one key as long as the record
+    made it a 60 KB error line (offline) for a line that only lacked its message."""
+    p = LogParser(format="json", entity="svc")
+    bad = p.parse(json.dumps({"k" * 60_000: 1, "ts": 5}).encode())
+    assert bad.reason == "missing_field" and len(bad.detail) < 200
+    assert bad.detail.endswith("the record's fields: 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk..., 'ts')")
