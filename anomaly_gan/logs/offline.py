@@ -378,10 +378,7 @@ def time_order(times: Sequence[float], gap_seconds: float, not_after: float = ma
     """
     kept = [i for i, t in enumerate(times) if t <= not_after]
     future = [i for i, t in enumerate(times) if not t <= not_after]  # NaN: left out too
-    newest, moved = -math.inf, 0
-    for i in kept:
-        moved += times[i] < newest
-        newest = max(newest, times[i])
+    moved = _late_lines(times, future)[0]
     order = sorted(kept, key=times.__getitem__)
     stray = []
     while (len(order) >= 3 and times[order[1]] - times[order[0]] > gap_seconds
@@ -399,7 +396,8 @@ def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEv
         return
     of = f" of {source}" if source else ""
     if moved:
-        at, lag, worst = _first_late(events, future)
+        _, at, lag, worst = _late_lines([float(ev.ts) for ev in events],  # type: ignore[arg-type]
+                                        future)
         ev = events[at]
         progress(f"note: {moved} line{'s' if moved > 1 else ''}{of} came after a later-stamped "
                  f"line, up to {_duration(worst)} behind it; the first is entity {ev.entity!r} "
@@ -416,23 +414,28 @@ def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEv
                      f"entity {first.entity!r} at {_iso(first.ts)}: {_clip(first.message)!r}")
 
 
-def _first_late(events: Sequence[LogEvent], left_out: Sequence[int]) -> tuple[int, float, float]:
-    """The first of ``events`` stamped before a line above it, how far before the newest
-    line above it, and the most any line was (``left_out`` not counted): lags under a
-    second can be stamps misread (unpadded milliseconds read with ``%f``), where a late
-    line's is minutes or hours."""
+def _late_lines(times: Sequence[float], left_out: Sequence[int]
+                ) -> tuple[int, int, float, float]:
+    """How many of ``times`` are before a time above them, the first of them, how far
+    before the newest time above it, and the most any was (``left_out`` not counted): lags
+    under a second can be stamps misread (unpadded milliseconds read with ``%f``), where a
+    late line's is minutes or hours.
+
+    >>> _late_lines([0.0, 5.0, 3.0, 9.0, 1.0], [])
+    (2, 2, 2.0, 8.0)
+    """
     skip = set(left_out)
-    newest, first, lag, worst = -math.inf, -1, 0.0, 0.0
-    for i, ev in enumerate(events):
-        t = float(ev.ts)  # type: ignore[arg-type]
+    newest, count, first, lag, worst = -math.inf, 0, -1, 0.0, 0.0
+    for i, t in enumerate(times):
         if i in skip:
             continue
         if t < newest:
             if first < 0:
                 first, lag = i, newest - t
+            count += 1
             worst = max(worst, newest - t)
         newest = max(newest, t)
-    return first, lag, worst
+    return count, first, lag, worst
 
 
 def _duration(seconds: float) -> str:
