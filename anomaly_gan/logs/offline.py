@@ -618,7 +618,9 @@ def error_levels_note(model: LogModel, levels: Sequence[str]) -> str | None:
     if not (_ERROR_SPELLINGS & counts.keys() or all(len(level) == 1 for level in counts)):
         return None
     read = sorted(counts.items(), key=lambda kv: -kv[1])
-    shown = ", ".join(f"{level} x{n}" for level, n in read[:8])
+    # a level is the record's text: it may hold a line break or be as long as the line
+    shown = ", ".join(f"{_clip(level, 20) if level.isprintable() else ascii(_clip(level, 20))}"
+                      f" x{n}" for level, n in read[:8])
     listed = model.cfg.error_levels
     named = ", ".join(listed[:6]) + (f", ... ({len(listed)} in all)" if len(listed) > 6 else "")
     return (f"note: no line's level is in logs.error_levels ({named}"

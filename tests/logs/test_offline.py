@@ -422,6 +422,10 @@ def test_error_levels_spelled_another_way_get_a_note_naming_them():
         **TINY_LOGS_CONFIG["logs"], "error_levels": ["E", "F"]}}, "x.yaml").logs
     listed, _ = fit_log_model(cfg, ["GET /index 200"])
     assert error_levels_note(listed, ["I", "E"]) is None
+    # A JSON record's level is its text: the note stays one short line
+    note = error_levels_note(model, ["E", "WRN\nforged line", "W" * 5000])
+    assert note is not None and "\n" not in note and len(note) < 600, note
+    assert "E x1, 'WRN\\nforged line' x1, WWWWWWWWWWWWWWWWW... x1" in note
 
 
 @pytest.mark.parametrize("where", [100, 0, 599])
