@@ -456,8 +456,10 @@ class LogParser:
             return InvalidEvent("bad_timestamp", f"{ts_name!r} {raw_ts!r:.80} is not "
                                 + (f"in format {self.timestamp_format!r}"
                                    if self.timestamp_format else
-                                   "RFC 3339, epoch seconds or epoch ms (another format: "
-                                   "logs.timestamp_format)"))
+                                   "RFC 3339, epoch seconds or epoch ms"
+                                   # strptime reads text: no remedy for a number out of range
+                                   + (" (another format: logs.timestamp_format)"
+                                      if isinstance(raw_ts, str) else "")))
         if ts > self.not_after:
             return InvalidEvent("future_timestamp", f"{ts_name!r} {raw_ts!r:.80} is more than "
                                 "the allowed clock skew ahead of the wall clock")

@@ -302,6 +302,9 @@ def test_a_stamp_in_another_format_names_logs_timestamp_format():
     assert bad.reason == "bad_timestamp"
     assert bad.detail == ("'ts' '17/06/09 20:10:40' is not RFC 3339, epoch seconds or epoch ms "
                           "(another format: logs.timestamp_format)")
+    # a JSON number out of range: a strptime format cannot read it, so none is suggested
+    bad = LogParser(format="json", entity="app").parse(b'{"ts": 1e20, "message": "m"}')
+    assert bad.detail == "'ts' 1e+20 is not RFC 3339, epoch seconds or epoch ms"
 
 
 def test_stamps_without_an_offset_are_read_in_logs_timezone():
