@@ -413,13 +413,14 @@ class LogParser:
         message, continuation = _first_line(message)
         # null is how many serializers write a field they have no value for: left out
         entity = json_field(obj, names.entity)
+        field = names.entity
         if entity is None:
-            entity = self.entity
+            entity, field = self.entity, "logs.entity"
         elif type(entity) is int:  # a process or node number
             entity = str(entity)
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", f"{names.entity!r} must be a non-empty string")
-        bad = check_entity(entity, self.max_entity_bytes)
+        bad = check_entity(entity, self.max_entity_bytes, field)
         if bad is not None:
             return bad
         level = level_name(json_field(obj, names.level))

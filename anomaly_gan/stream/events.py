@@ -161,10 +161,11 @@ def decode_object(text: str) -> dict[str, Any] | InvalidEvent:
     return obj
 
 
-def check_entity(entity: str, max_bytes: int) -> InvalidEvent | None:
+def check_entity(entity: str, max_bytes: int, field: str = "entity") -> InvalidEvent | None:
     """Why the string ``entity`` cannot name an entity, or None: it must be valid Unicode
     without :data:`CONTROL_CHARACTERS` (``bad_entity``) and at most ``max_bytes`` UTF-8
-    bytes long (``oversized``: each held entity keeps its id in memory).
+    bytes long (``oversized``: each held entity keeps its id in memory). ``field``: the
+    record's field it came from, as the detail names it.
 
     >>> check_entity("pump-7", 8) is None
     True
@@ -177,14 +178,14 @@ def check_entity(entity: str, max_bytes: int) -> InvalidEvent | None:
         try:
             size = len(entity.encode("utf-8"))
         except UnicodeEncodeError:  # a lone surrogate escape such as "\\ud800"
-            return InvalidEvent("bad_entity", "'entity' is not a valid Unicode string")
+            return InvalidEvent("bad_entity", f"{field!r} is not a valid Unicode string")
         if size > max_bytes:
-            return InvalidEvent("oversized", f"'entity' is {size} bytes > max_entity_bytes "
+            return InvalidEvent("oversized", f"{field!r} is {size} bytes > max_entity_bytes "
                                              f"{max_bytes}")
     # isprintable() is False for every control character, and for a few more (a no-break
     # space, a joiner in an emoji), which the search lets through: the search runs rarely.
     if not entity.isprintable() and (m := _CONTROL.search(entity)) is not None:
-        return InvalidEvent("bad_entity", f"'entity' {_short(entity)} holds "
+        return InvalidEvent("bad_entity", f"{field!r} {_short(entity)} holds "
                                           f"U+{ord(m.group()):04X}: expected no control "
                                           "characters (U+0000-001F, U+007F-009F, U+2028, "
                                           "U+2029)")

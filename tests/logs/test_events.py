@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from anomaly_gan.config import JsonFieldsConfig
 from anomaly_gan.logs.events import LogEvent, LogParser, Multiline
 from tests.logs.conftest import SYSLOG_REGEX
 
@@ -356,6 +357,12 @@ def test_entity_ids_with_control_characters_are_bad_entities_in_both_formats():
     default = LogParser(format="regex", regex=r"^(?P<ts>\S+) (?P<message>.*)$", entity="web\t1")
     assert default.parse(b"2026-01-01T00:00:10Z GET /").reason == "bad_entity"
     assert coloured.parse(b"2026-01-01T00:00:10Z web GET /").entity == "web"
+    # The detail names the record's field the id came from (logs.json_fields.entity)
+    pino = LogParser(format="json", json_fields=JsonFieldsConfig(entity="hostname"))
+    got = pino.parse(b'{"hostname": "web\\u001b[0m", "ts": 1, "message": "m"}')
+    assert got.reason == "bad_entity" and got.detail.startswith("'hostname' 'web\\x1b[0m' holds")
+    got = pino.parse(json.dumps({"hostname": "w" * 600, "ts": 1, "message": "m"}).encode())
+    assert got.detail == "'hostname' is 600 bytes > max_entity_bytes 512"
 
 
 def test_timestamps_with_unicode_digits_are_bad_timestamps_not_errors():
