@@ -407,7 +407,8 @@ def attempt_settings(training: TrainingConfig, attempt: int, overfitted: int = 0
     next seed. After an attempt that failed otherwise it takes half the previous learning
     rate: the failures seen in practice are a bad draw of initial weights or steps too large
     for the data. After one that overfitted (it reconstructs its training windows and not
-    the held-out ones) it keeps the learning rate and trains a quarter of the steps: the
+    the held-out ones) it keeps the learning rate and trains a quarter of the steps where
+    the step floor sets them (half where the windows outnumber it: the epochs halve): the
     step floor repeats a short series' few windows hundreds of times (Loghub's OpenSSH sample,
     106 windows: unhealthy at 2,000 and 500 steps, healthy at 200).
 
