@@ -63,8 +63,8 @@ def cpu_precision_note(name: str, platform: str | None = None) -> str | None:
     if name != "mixed_float16" or (platform or detect_accelerator()[0]) != "cpu":
         return None
     return ("note: training.precision mixed_float16 on a CPU (no GPU or TPU found): float16 "
-            "has no fast path there, so training runs 2x (a long run) to 7x (a short one) "
-            "slower than under float32 on 2 cores; precision auto picks float32 on a CPU, "
+            "has no fast path there, so training runs 2x to 8x slower than under float32 "
+            "on 2 cores (make bench-train, by the CPU); precision auto picks float32 on a CPU, "
             "and the bundle's networks are float32 either way")
 
 
