@@ -594,7 +594,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                      f"(it overfitted: fewer steps)" if overfit else "")
             say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
                 f"{'; '.join(result.health.get('issues', []))}; retrying with seed {nxt.seed}, "
-                f"learning rate {nxt.learning_rate:g}{fewer}, fresh networks")
+                f"learning rate {nxt.learning_rate:g}{fewer}, "
+                f"{'fresh networks' if init is None else 'networks warm-started again'}")
         else:
             say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
                 f"{'; '.join(result.health.get('issues', []))}; no attempts left")

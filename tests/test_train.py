@@ -158,7 +158,9 @@ def test_mixed_float16_on_a_cpu_is_trained_with_a_note_and_scores_in_float32():
 
 
 @pytest.mark.slow
-def test_a_retry_after_overfitting_trains_fewer_steps_at_the_same_learning_rate(monkeypatch):
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_retry_after_overfitting_trains_fewer_steps_at_the_same_learning_rate(monkeypatch,
+                                                                               warm):
     """Halving the learning rate does not stop a model from memorising a short series that
     the step floor repeats hundreds of times (Loghub's OpenSSH sample: exit 3 after three
     such attempts); a retry after an attempt that overfitted trains a quarter of the steps.
@@ -180,14 +182,19 @@ def test_a_retry_after_overfitting_trains_fewer_steps_at_the_same_learning_rate(
 
     monkeypatch.setattr(models, "fit_gan", fit)
     said: list[str] = []
+    warmed = []
     det = train_detector(tiny_config(epochs=2, min_steps=40, max_attempts=3), normal_series(300),
-                         FEATURES, progress=said.append)
+                         FEATURES, progress=said.append, init=warmed.append if warm else None)
     assert [(t.seed, t.learning_rate, t.min_steps, t.epochs) for t in seen] == [
         (0, 1e-3, 40, 2), (1, 1e-3, 10, 1), (2, 5e-4, 10, 1)]
     retries = [s for s in said if s.startswith("attempt ")]
+    # A retrain's warm start copies the current version's weights into every attempt's
+    # networks: they are not fresh (the line said so before).
+    nets = "networks warm-started again" if warm else "fresh networks"
+    assert len(warmed) == (3 if warm else 0)
     assert "retrying with seed 1, learning rate 0.001, a step floor of 10 and at most 1 " \
-           "epochs (it overfitted: fewer steps), fresh networks" in retries[0]
-    assert "retrying with seed 2, learning rate 0.0005, fresh networks" in retries[1]
+           f"epochs (it overfitted: fewer steps), {nets}" in retries[0]
+    assert f"retrying with seed 2, learning rate 0.0005, {nets}" in retries[1]
     assert [(a["min_steps"], a["max_epochs"]) for a in det.metadata["attempts"]] == [
         (40, 2), (10, 1), (10, 1)]
     assert det.metadata["health"]["status"] == "healthy"
