@@ -58,6 +58,7 @@ MAX_ENTITY_BYTES = 512  # serve.windows.max_entity_bytes' default
 # viewers. An id holding one could split or forge a line wherever it is written.
 CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+_UTF8_BOM = b"\xef\xbb\xbf"
 _MS_THRESHOLD = 1e11
 _MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time datetime can format
 # UTF-8 only (RFC 8259): decoding directly skips json.loads' encoding sniffing per event.
@@ -220,6 +221,8 @@ class EventParser:
         if len(raw) > self.max_event_bytes:
             return InvalidEvent("oversized", f"{len(raw)} bytes > max_event_bytes "
                                              f"{self.max_event_bytes}")
+        if raw[:3] == _UTF8_BOM:  # a Windows tool's UTF-8 byte-order mark, as for log lines
+            raw = raw[3:]
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:  # a UTF-16 byte-order mark too: JSON is UTF-8

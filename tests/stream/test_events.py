@@ -145,3 +145,12 @@ def test_a_log_line_sent_to_a_numeric_model_says_so(parser, record):
     bad = parser.parse(json.dumps(record).encode())
     assert bad.reason == "missing_field" and "a log line?" in bad.detail
     assert "a log line?" not in parser.parse(b'{"entity": "e", "ts": 5}').detail
+
+
+def test_a_utf8_byte_order_mark_before_the_object_is_ignored(parser):
+    """A Windows tool writes one at the start of a file, and a shipper tailing it sends it
+    with the first record: log records ignored it, numeric events were bad_json."""
+    record = enc({"entity": "pump-7", "ts": 10, "values": [1, 2]})
+    assert parser.parse(b"\xef\xbb\xbf" + record) == parser.parse(record)
+    assert parser.parse(b"\xef\xbb\xbf").reason == "bad_json"  # nothing after it
+    assert parser.parse(b"\xef\xbb\xbf\xef\xbb\xbf" + record).reason == "bad_json"  # one only
