@@ -407,7 +407,8 @@ def read_table(path: str | Path, timestamp_column: str | None = None,
 
 def table_times(table: Table) -> np.ndarray | None:
     """Epoch seconds of each row from the timestamp column, read as ``serve`` reads an
-    event's ``ts`` (RFC 3339 with or without an offset, epoch seconds or epoch ms); None
+    event's ``ts`` (RFC 3339 with or without an offset, or epoch seconds, ms, us or ns by
+    the number's size); None
     when the table has no timestamp column.
 
     Windows follow the file's order, so rows out of time order were windows of readings
@@ -433,7 +434,7 @@ def table_times(table: Table) -> np.ndarray | None:
         t = parse_timestamp_text(text)
         if t is None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
-                            f"not RFC 3339 (2026-01-01T00:00:00Z), epoch seconds or epoch ms")
+                            f"not RFC 3339 (2026-01-01T00:00:00Z) or epoch s, ms, us or ns")
         if i and t < out[i - 1]:
             before = clip(str(table.timestamps[i - 1]), 40)
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "

@@ -10,7 +10,7 @@ Two formats (``logs.format``):
   ``entity`` may be left out when ``logs.entity`` names a default; ``level`` is optional.
 - ``regex``: raw text matched with ``logs.regex``; named groups ``message`` (required),
   ``ts``, ``entity`` and ``level``. ``ts`` is read with ``logs.timestamp_format``
-  (``strptime``) or else as RFC 3339 / epoch seconds / epoch ms. A format with a date but
+  (``strptime``) or else as RFC 3339 / epoch seconds / ms / us / ns. A format with a date but
   no year (classic syslog, ``%b %d %H:%M:%S``) takes the latest year that does not put the
   line more than a day ahead of the clock, as syslog daemons do: December lines read in
   January belong to the year before. A syslog-like example::
@@ -457,7 +457,7 @@ class LogParser:
             return InvalidEvent("bad_timestamp", f"{ts_name!r} {raw_ts!r:.80} is not "
                                 + (f"in format {self.timestamp_format!r}"
                                    if self.timestamp_format else
-                                   "RFC 3339, epoch seconds or epoch ms"
+                                   "RFC 3339 or epoch s, ms, us or ns"
                                    # strptime reads text: no remedy for a number out of range
                                    + (" (another format: logs.timestamp_format)"
                                       if isinstance(raw_ts, str) else "")))

@@ -6,7 +6,8 @@ An event is one JSON object per Kafka record::
     {"entity": "pump-7", "ts": 1767225610, "values": [71.2, 1500]}   # model feature order
 
 ``ts`` is an RFC 3339 string (a missing offset means UTC), epoch seconds, or epoch
-milliseconds (any number above 1e11, i.e. after the year 5138 in seconds, is read as ms).
+milliseconds (any number above 1e11, i.e. after the year 5138 in seconds, is read as ms;
+above 1e14 as microseconds, above 1e17 as nanoseconds).
 A time after the year 9999 is a ``bad_timestamp``; one more than the allowed clock skew
 ahead of the wall clock (:attr:`EventParser.not_after`, set by the service) is a
 ``future_timestamp``: such an event would make every later, correct event of its entity
@@ -60,6 +61,9 @@ CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _MS_THRESHOLD = 1e11
+# An epoch number over each threshold counts in that many parts of a second: 1e11 s is the
+# year 5138, 1e14 ms the year 5138 too, and so on.
+_EPOCH_UNITS = ((1e17, 10**9), (1e14, 10**6), (_MS_THRESHOLD, 1000))
 _MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time datetime can format
 # UTF-8 only (RFC 8259): decoding directly skips json.loads' encoding sniffing per event.
 _decode = json.JSONDecoder().decode
@@ -80,7 +84,14 @@ class InvalidEvent:
 
 
 def parse_timestamp(raw: object) -> float | None:
-    """Epoch seconds from an RFC 3339 string, epoch seconds or epoch ms; None if invalid."""
+    """Epoch seconds from an RFC 3339 string or an epoch number: seconds, or by its size
+    milliseconds (over 1e11), microseconds (over 1e14: journald's ``__REALTIME_TIMESTAMP``)
+    or nanoseconds (over 1e17: OpenTelemetry's ``timeUnixNano``); None if invalid.
+
+    >>> [parse_timestamp(v) for v in (1767225600, 1767225600500, 1767225600500000,
+    ...                               1767225600500000000)]
+    [1767225600.0, 1767225600.5, 1767225600.5, 1767225600.5]
+    """
     if isinstance(raw, bool):
         return None
     if isinstance(raw, (int, float)):
@@ -90,8 +101,11 @@ def parse_timestamp(raw: object) -> float | None:
             return None
         if not _isfinite(ts) or ts < 0:
             return None
-        if ts > _MS_THRESHOLD:
-            ts /= 1000.0
+        for threshold, per_second in _EPOCH_UNITS:
+            if ts > threshold:
+                # an int divided exactly: 19 digits of ns are more than a float holds
+                ts = raw / per_second if type(raw) is int else ts / per_second
+                break
         return ts if ts <= _MAX_TS else None
     if isinstance(raw, str):
         text = raw.strip()
@@ -113,7 +127,8 @@ def parse_timestamp(raw: object) -> float | None:
 
 def parse_timestamp_text(text: str) -> float | None:
     """:func:`parse_timestamp` of a time written as text (a CSV cell, a command-line value,
-    a labels field): a number is epoch seconds or epoch ms, anything else RFC 3339.
+    a labels field): a number is epoch seconds (or ms, us, ns by its size), anything else
+    RFC 3339.
 
     >>> parse_timestamp_text(" 1767225600000 "), parse_timestamp_text("2026-01-01T00:00Z")
     (1767225600.0, 1767225600.0)
@@ -245,7 +260,7 @@ class EventParser:
         ts = parse_timestamp(obj["ts"])
         if ts is None:
             return InvalidEvent("bad_timestamp", f"'ts' {_short(obj['ts'])} is not RFC 3339, "
-                                                 "epoch seconds or epoch ms up to year 9999")
+                                                 "epoch s, ms, us or ns up to year 9999")
         if ts > self.not_after:
             return InvalidEvent("future_timestamp", f"'ts' {_short(obj['ts'])} is more than the "
                                                     "allowed clock skew ahead of the wall clock")

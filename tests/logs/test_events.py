@@ -64,8 +64,11 @@ def test_json_fields_read_pino_ecs_docker_and_journald_records():
     ev = k8s.parse(b'{"log":"boom\\n","stream":"stderr","time":"2026-01-01T00:00:01Z",'
                    b'"kubernetes":{"pod_name":"api-7f9c"}}')
     assert (ev.entity, ev.message, ev.level) == ("api-7f9c", "boom", "")
-    journald = parser(message="MESSAGE", level="PRIORITY", ts="ts")
-    assert journald.parse(b'{"MESSAGE":"disk full","PRIORITY":"3","ts":5}').level == "ERR"
+    journald = parser(message="MESSAGE", level="PRIORITY", ts="__REALTIME_TIMESTAMP",
+                      entity="_HOSTNAME")
+    ev = journald.parse(b'{"MESSAGE":"disk full","PRIORITY":"3","_HOSTNAME":"db-2",'
+                        b'"__REALTIME_TIMESTAMP":"1767225600500000"}')  # epoch microseconds
+    assert ev == LogEvent("db-2", 1767225600.5, "ERR", "disk full")
     # A missing field is named as configured, with the fields the record has.
     bad = pino.parse(b'{"level":30,"time":5,"message":"m"}')
     assert bad.reason == "missing_field"
@@ -301,11 +304,11 @@ def test_a_stamp_in_another_format_names_logs_timestamp_format():
     p = LogParser(format="regex", regex=r"^(?P<ts>\S+ \S+) (?P<message>.*)$", entity="app")
     bad = p.parse("17/06/09 20:10:40 INFO executor started")
     assert bad.reason == "bad_timestamp"
-    assert bad.detail == ("'ts' '17/06/09 20:10:40' is not RFC 3339, epoch seconds or epoch ms "
+    assert bad.detail == ("'ts' '17/06/09 20:10:40' is not RFC 3339 or epoch s, ms, us or ns "
                           "(another format: logs.timestamp_format)")
     # a JSON number out of range: a strptime format cannot read it, so none is suggested
-    bad = LogParser(format="json", entity="app").parse(b'{"ts": 1e20, "message": "m"}')
-    assert bad.detail == "'ts' 1e+20 is not RFC 3339, epoch seconds or epoch ms"
+    bad = LogParser(format="json", entity="app").parse(b'{"ts": 1e30, "message": "m"}')
+    assert bad.detail == "'ts' 1e+30 is not RFC 3339 or epoch s, ms, us or ns"
 
 
 def test_stamps_without_an_offset_are_read_in_logs_timezone():

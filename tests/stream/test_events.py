@@ -35,12 +35,28 @@ def test_values_as_list_keep_their_order(parser):
 @pytest.mark.parametrize("ts, expected", [
     (1767225600, 1767225600.0),
     (1767225600123, 1767225600.123),
+    (1767225600123456, 1767225600.123456),  # microseconds: journald
+    (1767225600123456789, 1767225600.123456789),
     ("2026-01-01T00:00:00Z", 1767225600.0),
     ("2026-01-01T01:00:00+01:00", 1767225600.0),
     ("2026-01-01T00:00:00.5", 1767225600.5),  # no offset: UTC
 ])
 def test_timestamp_forms(ts, expected):
-    assert parse_timestamp(ts) == pytest.approx(expected)
+    assert parse_timestamp(ts) == pytest.approx(expected, abs=1e-6)
+
+
+def test_epoch_numbers_count_in_the_unit_their_size_gives():
+    """journald stamps in microseconds, OpenTelemetry in nanoseconds (digits in JSON): both
+    were bad_timestamp. Each unit starts where the one before would pass the year 5138."""
+    from anomaly_gan.stream.events import parse_timestamp_text
+
+    assert parse_timestamp_text("1767225600123456789") == pytest.approx(1767225600.123457,
+                                                                       abs=1e-6)
+    assert parse_timestamp(99_999_999_999) == 99_999_999_999.0  # seconds: the year 5138
+    assert parse_timestamp(100_000_000_001) == pytest.approx(100_000_000.001)  # ms
+    assert parse_timestamp(10**14 + 1) == pytest.approx(10**8, abs=1e-3)  # us
+    assert parse_timestamp(2 * 10**17) == pytest.approx(2 * 10**8, abs=1e-3)  # ns
+    assert parse_timestamp(1e30) is None and parse_timestamp(10**40) is None  # past 9999
 
 
 @pytest.mark.parametrize("raw, reason", [
