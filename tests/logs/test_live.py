@@ -217,3 +217,18 @@ def test_the_intake_sends_a_log_record_it_fails_on_to_the_dlq_and_reads_on(monke
                    lambda tp, offset, batch, flush: batch)
     assert dead == [(1, "unprocessable"), (4, "future_timestamp")]
     assert intake.logs.pins() == {tp: 3}  # the lines after the failure were counted
+
+
+def test_the_scorer_reads_records_with_the_bundles_json_fields():
+    """serve parses with the bundle's logs section, json_fields included: a pino record
+    (msg, time in ms, a numeric level, hostname) is the event offline reading gives."""
+    cfg = config_from_dict({"logs": {"bucket_seconds": 10.0, "top_k": 2, "json_fields": {
+        "message": "msg", "ts": "time", "entity": "hostname"}}})
+    model, _ = fit_log_model(cfg.logs, LINES)
+    det = SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
+                          feature_names=model.feature_names, version="v1")
+    feed = LogFeed(det, cfg.serve, clock=lambda: 1767225600.0)
+    record = b'{"level":50,"time":1767225590500,"pid":7,"hostname":"web-1","msg":"disk full"}'
+    assert feed.parse(record) == LogEvent("web-1", 1767225590.5, "ERROR", "disk full")
+    assert feed.parse(b'{"level":30,"time":1767225590500,"message":"m"}').reason \
+        == "missing_field"
