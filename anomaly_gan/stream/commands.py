@@ -113,7 +113,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "written to OUT/model (default out/demo, out/demo-logs with --logs)")
     p.add_argument("--logs", action="store_true",
                    help="the log scenario: a synthetic service's logs with an error burst, a "
-                        "new exception and a silent component (--entities/--steps do not apply)")
+                        "new exception and a silent component (--entities/--steps do not apply; "
+                        "nor does --keep-running, which it refuses)")
     p.add_argument("--keep-running", action="store_true",
-                   help="after the summary keep the broker, scorer and /metrics up until Ctrl-C")
+                   help="after the summary keep the broker, scorer and /metrics up until "
+                        "Ctrl-C (the sensor demo only)")
     p.set_defaults(func=cmd_demo)
