@@ -44,7 +44,6 @@ every open bucket of its partition and make every later, correct line late.
 
 from __future__ import annotations
 
-import codecs
 import math
 import re
 import time
@@ -61,6 +60,7 @@ from anomaly_gan.stream.events import (
     check_entity,
     decode_object,
     parse_timestamp,
+    without_bom,
 )
 
 __all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "Multiline",
@@ -370,9 +370,7 @@ class LogParser:
         >>> LogParser().parse_record(bom + b'{"entity": "a", "ts": 1, "message": "up"}').message
         'up'
         """
-        if raw is not None and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8):]
-        return self.parse(raw)
+        return self.parse(None if raw is None else without_bom(raw))
 
     def parse(self, raw: bytes | str | None) -> LogEvent | InvalidEvent:
         if raw is None:

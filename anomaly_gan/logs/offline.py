@@ -13,7 +13,6 @@ it: every later line was dropped and a silence of empty buckets went into the tr
 
 from __future__ import annotations
 
-import codecs
 import math
 import os
 import time
@@ -32,7 +31,7 @@ from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, LogParser, Multiline, parser_from_config
 from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model, set_means
 from anomaly_gan.stream.alerts import iso_utc
-from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent
+from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
 __all__ = ["LineTally", "LogScores", "bucket_labels_and_scores", "count_rows",
            "describe_templates", "error_levels_note", "latest_allowed", "load_log_model",
@@ -51,8 +50,8 @@ def _lines(handle: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         body = chunk.rstrip(b"\n")
         if body.endswith(b"\r"):
             body = body[:-1]
-        if n == 0 and body.startswith(codecs.BOM_UTF8):
-            body = body[len(codecs.BOM_UTF8):]
+        if n == 0:
+            body = without_bom(body)
         for line in body.split(b"\r") if b"\r" in body else (body,):
             n += 1
             yield n, line

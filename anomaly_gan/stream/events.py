@@ -25,6 +25,7 @@ Every rejection carries one of :data:`INVALID_REASONS`, the same values as the
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -33,7 +34,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event",
-           "EventParser", "InvalidEvent", "check_entity", "decode_object", "parse_timestamp"]
+           "EventParser", "InvalidEvent", "check_entity", "decode_object", "parse_timestamp",
+           "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -59,7 +61,6 @@ MAX_ENTITY_BYTES = 512  # serve.windows.max_entity_bytes' default
 # viewers. An id holding one could split or forge a line wherever it is written.
 CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
-_UTF8_BOM = b"\xef\xbb\xbf"
 _MS_THRESHOLD = 1e11
 # An epoch number over each threshold counts in that many parts of a second: 1e11 s is the
 # year 5138, 1e14 ms the year 5138 too, and so on.
@@ -152,6 +153,16 @@ def _short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def without_bom(raw: bytes) -> bytes:
+    """``raw`` without a UTF-8 byte-order mark at its start: Windows tools write one at the
+    start of a file, and a shipper tailing the file sends it with the first record.
+
+    >>> without_bom(b"\\xef\\xbb\\xbf{}"), without_bom(b"{}")
+    (b'{}', b'{}')
+    """
+    return raw.removeprefix(codecs.BOM_UTF8)
+
+
 def decode_object(text: str) -> dict[str, Any] | InvalidEvent:
     """The JSON object of a record's text, or why it is none (``bad_json``, ``not_object``).
 
@@ -236,10 +247,8 @@ class EventParser:
         if len(raw) > self.max_event_bytes:
             return InvalidEvent("oversized", f"{len(raw)} bytes > max_event_bytes "
                                              f"{self.max_event_bytes}")
-        if raw[:3] == _UTF8_BOM:  # a Windows tool's UTF-8 byte-order mark, as for log lines
-            raw = raw[3:]
         try:
-            text = raw.decode("utf-8")
+            text = without_bom(raw).decode("utf-8")
         except UnicodeDecodeError as exc:  # a UTF-16 byte-order mark too: JSON is UTF-8
             return InvalidEvent("not_utf8", f"not UTF-8: {exc}")
         obj = decode_object(text)
