@@ -415,9 +415,9 @@ class LogsConfig:
     error_share: bool = True
     # Compared with a line's level case-insensitively, whole (docs/logs.md). Syslog's names
     # (rsyslog, journald: err, crit, alert, emerg; panic, an old emerg), logrus' 4-letter
-    # ones (ERRO, FATA, PANI: Docker's daemon log), Serilog's FTL, zap's DPANIC, .NET's console fail/crit,
-    # EMERGENCY (PSR-3, Cloud Logging) and java.util.logging's SEVERE. A bundle keeps the
-    # list it was trained with (its config.yaml).
+    # ones (ERRO, FATA, PANI: Docker's daemon log), Serilog's FTL, zap's DPANIC, .NET's
+    # console fail/crit, EMERGENCY (PSR-3, Cloud Logging) and java.util.logging's SEVERE. A
+    # bundle keeps the list it was trained with (its config.yaml).
     error_levels: tuple[str, ...] = ("ERROR", "ERR", "ERRO", "FAIL", "CRITICAL", "CRIT",
                                      "SEVERE", "FATAL", "FATA", "FTL", "PANIC", "PANI", "DPANIC",
                                      "ALERT", "EMERG", "EMERGENCY")
