@@ -119,19 +119,27 @@ def _load_model(info):
 
 def _read_for_model(data: str, info, nan_policy: str | None = None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
-    missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own."""
-    from anomaly_gan.data import apply_nan_policy, read_table, table_times, time_notes
+    missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
+    Returns the table, the values of the rows to score and their indices in the table:
+    every row but the *late* ones (``data.late_rows``), which ``serve`` would drop."""
+    import numpy as np
+
+    from anomaly_gan.data import apply_nan_policy, late_rows, read_table, table_times, time_notes
 
     cfg = info.config
     table = read_table(data, cfg.data.timestamp_column, cfg.data.header)
-    for line in time_notes(table, table_times(table), training=False):
+    times = table_times(table)
+    for line in time_notes(table, times, training=False):
         _eprint(line)
     table = table.with_features(info.feature_names)
     values = apply_nan_policy(table, nan_policy or cfg.data.nan_policy,
                               hint="pass --nan-policy ffill or zero to fill them")
-    if len(values) < info.window:
-        raise DataError(f"{data}: need at least one window of {info.window} rows, got {len(values)} rows")
-    return table, values
+    kept = np.arange(len(values)) if times is None else np.flatnonzero(~late_rows(times))
+    if len(kept) < info.window:
+        raise DataError(f"{data}: need at least one window of {info.window} rows, got "
+                        f"{len(kept)} rows" + (f" in time order ({len(values)} in all)"
+                                               if len(kept) < len(values) else ""))
+    return table, values[kept], kept
 
 
 def _fmt(x: float) -> str:
@@ -214,10 +222,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, stop: Interrupts) -> int:
+    import numpy as np
+
     from anomaly_gan.artifacts import check_destination
     from anomaly_gan.data import (
         align_tables,
         apply_nan_policy,
+        late_rows,
         read_table,
         table_times,
         time_notes,
@@ -248,7 +259,11 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         for t, ts in zip(tables, times, strict=True):
             for line in time_notes(t, ts):
                 say(line)
-        series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
+        # late rows (stamped before an earlier one) are left out, as serve drops them
+        kept = [np.arange(len(t.values)) if ts is None else np.flatnonzero(~late_rows(ts))
+                for t, ts in zip(tables, times, strict=True)]
+        series = [apply_nan_policy(t, cfg.data.nan_policy)[k] for t, k in zip(tables, kept, strict=True)]
+        times = [None if ts is None else ts[k] for ts, k in zip(times, kept, strict=True)]
         problem = too_short([len(s) for s in series], cfg.data.window,
                             cfg.data.validation_fraction)
         if problem is not None:  # before the import: one line at once
@@ -257,7 +272,8 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
             raise DataError(f"{where}: {why}")
         _tensorflow()
         det = train_detector(cfg, series, names, progress=say,
-                             locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"
+                             locate=lambda i, row, col: (f"{tables[i].path}: "
+                                                         f"{tables[i].where(int(kept[i][row]))}"
                                                          f", column {tables[i].column(col)}"))
         _record_sources(det.metadata, args.data,
                         [None if ts is None else _span(ts.tolist()) for ts in times])
@@ -325,31 +341,41 @@ def cmd_score(args: argparse.Namespace) -> int:
     info = _inspect_model(args.model)
     if "logs" in info.extras:
         return _score_logs(args, info)
-    table, values = _read_for_model(args.data, info, args.nan_policy)
+    import numpy as np
+
+    table, values, kept = _read_for_model(args.data, info, args.nan_policy)
     det = _load_model(info)
     res = det.score_series(values)
     comps = list(res.components)
     key = "timestamp" if table.timestamps is not None else "index"
+    rows = len(table.values)
+    at = np.full(rows, -1)  # each table row's row in res; -1: late, left out (empty cells)
+    at[kept] = np.arange(len(kept))
 
     def write(fh) -> None:
         w = csv.writer(fh)
         w.writerow([key, "score", "threshold", "is_anomaly", "severity", *comps, "top_features"])
-        for i in range(len(res)):
-            scored = not math.isnan(res.score[i])
+        for i, j in enumerate(at.tolist()):
+            stamp = table.timestamps[i] if table.timestamps is not None else i
+            if j < 0:
+                w.writerow([stamp, "", _fmt(res.threshold), "", "", *[""] * len(comps), ""])
+                continue
+            scored = not math.isnan(res.score[j])
             w.writerow([
-                table.timestamps[i] if table.timestamps is not None else i,
-                _fmt(res.score[i]),
+                stamp,
+                _fmt(res.score[j]),
                 _fmt(res.threshold),
-                (1 if res.is_anomaly[i] else 0) if scored else "",
-                _fmt(res.severity[i]),
-                *[_fmt(res.components[c][i]) for c in comps],
-                ";".join(res.top_features[i]),
+                (1 if res.is_anomaly[j] else 0) if scored else "",
+                _fmt(res.severity[j]),
+                *[_fmt(res.components[c][j]) for c in comps],
+                ";".join(res.top_features[j]),
             ])
 
     where = _write_scores(args.out, write)
     flagged = int(res.is_anomaly.sum())
     windows = len(res) - det.window + 1
-    _eprint(f"scored {len(res)} rows ({windows} windows) with {det.version}: "
+    late = f"; {rows - len(kept)} late rows left out" if len(kept) < rows else ""
+    _eprint(f"scored {rows} rows ({windows} windows{late}) with {det.version}: "
             f"{flagged} above threshold {det.threshold:.3f} -> {where}")
     note = _alarm_storm_note(det, values, flagged, windows)
     if note:
@@ -489,8 +515,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             _print_metrics(metrics)
         return 0
-    _, values = _read_for_model(args.data, info, args.nan_policy)
-    labels = read_labels(args.labels, rows=len(values))
+    table, values, kept = _read_for_model(args.data, info, args.nan_policy)
+    labels = read_labels(args.labels, rows=len(table.values))[kept]
     det = _load_model(info)
     res = det.score_series(values)
     metrics = evaluate_scores(res.score, labels, det.threshold)
@@ -515,8 +541,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if "logs" in info.extras:
         raise DataError(f"plot: {args.model} is a logs model; plot takes numeric rows "
                         f"(see score's per-bucket CSV for logs)")
-    _, values = _read_for_model(args.data, info, args.nan_policy)
-    labels = read_labels(args.labels, rows=len(values)) if args.labels else None
+    table, values, kept = _read_for_model(args.data, info, args.nan_policy)
+    labels = read_labels(args.labels, rows=len(table.values))[kept] if args.labels else None
     det = _load_model(info)
     res = det.score_series(values)
     plot_scores(values, det.feature_names, res, args.out, labels, title=f"{args.data} - {det.version}")

@@ -333,20 +333,49 @@ def test_a_signal_whose_exception_was_dropped_still_stops_train(tmp_path, monkey
 
 def test_time_order_is_checked_by_train_and_score(trained_cli, tmp_path, capsys):
     """Two swapped rows used to train and score without a word (16 windows flagged where
-    one fault was); a repeated stamp or a gap is a note, a stamp going back is refused."""
+    one fault was), then stopped both (a local hour written twice stopped `score` on a real
+    NAB file). A row stamped before an earlier one is now left out with a note, as serve
+    drops a late event, and the rows around it are scored as without it; a file where more
+    than 5% of the rows go back is refused as not in time order."""
     x = normal_series(300)
-    data = write_csv(tmp_path / "swapped.csv", x, timestamps=True)
-    lines = data.read_text().splitlines(keepends=True)
-    lines[101], lines[102] = lines[102], lines[101]
+    data = write_csv(tmp_path / "late.csv", x, timestamps=True)
+    rows = data.read_text().splitlines(keepends=True)
+    lines = list(rows)
+    lines[101:131] = lines[101:131][::-1]  # 30 rows newest first: 29 go back
     data.write_text("".join(lines))
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{data}: line 103: timestamp" in err
-    assert "expected rows in time order" in err and not (tmp_path / "m").exists()
+    assert "expected rows in time order" in err and "29 of 300 rows go back" in err
+    assert not (tmp_path / "m").exists()
     assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
                  "--out", str(tmp_path / "s.csv")]) == 2
     assert "line 103" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
-    lines[101], lines[102] = lines[102], lines[101]
+
+    lines = list(rows)
+    lines[101], lines[102] = lines[102], lines[101]  # row 100 comes after row 101: late
+    data.write_text("".join(lines))
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err
+    assert ("note: " in err and "1 row(s) are stamped before an earlier row (first line 103, "
+            "'2026-01-01T00:01:40Z', 1 s behind): left out, as serve drops" in err)
+    assert "(284 windows; 1 late rows left out)" in err
+    scored = list(csv.DictReader((tmp_path / "s.csv").read_text().splitlines()))
+    assert len(scored) == 300 and scored[101]["timestamp"] == "2026-01-01T00:01:40Z"
+    assert scored[101]["score"] == scored[101]["is_anomaly"] == "" and scored[102]["score"]
+    without = tmp_path / "without.csv"
+    without.write_text("".join(lines[:102] + lines[103:]))
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(without),
+                 "--out", str(tmp_path / "s2.csv")]) == 0
+    capsys.readouterr()
+    expected = list(csv.DictReader((tmp_path / "s2.csv").read_text().splitlines()))
+    assert [r for i, r in enumerate(scored) if i != 101] == expected
+    assert main(["train", "--config", str(trained_cli / "tiny.yaml"), "--data", str(data),
+                 "--out", str(tmp_path / "m")]) == 0
+    assert "1 row(s) are stamped before an earlier row" in capsys.readouterr().err
+
+    lines = list(rows)
     lines[102] = lines[101].split(",")[0] + "," + lines[102].split(",", 1)[1]  # same stamp
     data.write_text("".join(lines))
     assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_gan.errors import DataError, brief, clip, name_list
+from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
 
 __all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows",
-           "read_labels", "read_table", "table_times", "time_notes"]
+           "late_rows", "read_labels", "read_table", "table_times", "time_notes"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 
@@ -413,16 +413,19 @@ def table_times(table: Table) -> np.ndarray | None:
 
     Windows follow the file's order, so rows out of time order were windows of readings
     that never followed each other, scored without a word. A :class:`DataError` names the
-    line of the first stamp that is no time or goes back (``retrain --data`` refused such
-    files already; ``train`` and ``score`` took them).
+    line of the first stamp that is no time, and of the first that goes back when more than
+    :data:`MAX_LATE_SHARE` of the rows do (the file is not in time order). Fewer such rows
+    are *late* (:func:`late_rows`): left out, as ``serve`` drops an event older than its
+    entity's last, with a note (:func:`time_notes`). A local hour written twice when clocks
+    go back, in a real NAB file, stopped ``score`` on its whole test part.
 
     >>> t = Table("f.csv", ("a",), np.zeros((3, 1)), ("2026-01-01T00:00:00Z", "1767225660",
     ...           "1767225720000"), lines=(2, 3, 4))
     >>> table_times(t).tolist()  # the same minute steps, in seconds and in milliseconds
     [1767225600.0, 1767225660.0, 1767225720.0]
-    >>> table_times(dataclasses.replace(t, timestamps=("200", "100", "x")))
+    >>> table_times(dataclasses.replace(t, timestamps=("300", "100", "200")))
     Traceback (most recent call last):
-    anomaly_gan.errors.DataError: f.csv: line 3: timestamp '100' is before line 2's ('200'): expected rows in time order (windows follow the file's order; sort it by time)
+    anomaly_gan.errors.DataError: f.csv: line 3: timestamp '100' is before line 2's ('300'): expected rows in time order (windows follow the file's order; sort it by time): 2 of 3 rows go back
     """
     if table.timestamps is None:
         return None
@@ -435,14 +438,35 @@ def table_times(table: Table) -> np.ndarray | None:
         if t is None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
                             f"not RFC 3339 (2026-01-01T00:00:00Z) or epoch s, ms, us or ns")
-        if i and t < out[i - 1]:
-            before = clip(str(table.timestamps[i - 1]), 40)
-            raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
-                            f"before {table.where(i - 1)}'s ({before!r}): "
-                            f"expected rows in time order (windows follow the file's order; "
-                            f"sort it by time){_local_time_hint(text)}")
         out[i] = t
+    late = late_rows(out)
+    if late.sum() > max(1.0, MAX_LATE_SHARE * len(out)):
+        i = int(np.argmax(late))
+        text, before = (clip(str(table.timestamps[j]).strip(), 40) for j in (i, i - 1))
+        raise DataError(f"{table.path}: {table.where(i)}: timestamp {text!r} is "
+                        f"before {table.where(i - 1)}'s ({before!r}): "
+                        f"expected rows in time order (windows follow the file's order; "
+                        f"sort it by time): {int(late.sum())} of {len(out)} rows go back"
+                        f"{_local_time_hint(text)}")
     return out
+
+
+#: Largest share of a file's rows that may be stamped before an earlier row (*late*, see
+#: :func:`late_rows`); more, and the file is refused as not in time order. A local hour
+#: written twice when clocks go back is 4% of a day of minute readings.
+MAX_LATE_SHARE = 0.05
+
+
+def late_rows(times: np.ndarray) -> np.ndarray:
+    """Which rows are stamped before an earlier row: ``serve`` drops such an event (older
+    than its entity's last), so ``train``, ``score``, ``evaluate``, ``plot`` and
+    ``retrain --data`` leave the row out too (``score`` writes it with empty cells).
+
+    >>> late_rows(np.array([0.0, 60.0, 30.0, 60.0, 45.0, 120.0])).tolist()
+    [False, False, True, False, True, False]
+    """
+    newest = np.maximum.accumulate(times)
+    return np.r_[False, times[1:] < newest[:-1]]
 
 
 def _local_time_hint(text: str) -> str:
@@ -473,11 +497,21 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
     if times is None or len(times) < 2:
         return []
     notes = []
-    step = np.diff(times)
-    same = np.flatnonzero(step == 0)
     assert table.timestamps is not None
+    late = late_rows(times)
+    kept = np.flatnonzero(~late)  # rows by their index in the file
+    if late.any():
+        i = int(np.argmax(late))
+        behind = float(np.max(times[:i]) - times[i])
+        text = clip(str(table.timestamps[i]).strip(), 40)
+        notes.append(f"note: {table.path}: {int(late.sum())} row(s) are stamped before an "
+                     f"earlier row (first {table.where(i)}, {text!r}, {duration(behind)} "
+                     f"behind): left out, as serve drops an event older than its entity's "
+                     f"last{_local_time_hint(text)}")
+    step = np.diff(times[kept])
+    same = np.flatnonzero(step == 0)
     if same.size:
-        i = int(same[0]) + 1
+        i = int(kept[same[0] + 1])
         notes.append(f"note: {table.path}: {same.size} row(s) repeat the timestamp of the row "
                      f"before (first {table.where(i)}, {clip(str(table.timestamps[i]), 40)!r}): "
                      f"windows read them as consecutive readings")
@@ -487,7 +521,7 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
         longest = int(gaps[np.argmax(step[gaps])])
         notes.append(f"note: {table.path}: {gaps.size} gap(s) of more than {gap_factor:g}x the "
                      f"median step of {median:g} s (the longest {step[longest]:g} s, before "
-                     f"{table.where(longest + 1)}): windows span them as if no reading was "
+                     f"{table.where(int(kept[longest + 1]))}): windows span them as if no reading was "
                      f"missed" + (" (split the file at a gap: windows never span two --data "
                                   "files)" if training else ""))
     return notes

@@ -25,7 +25,7 @@ import numpy as np
 
 from anomaly_gan.config import Config, LogsConfig
 from anomaly_gan.detector import Detector, SeriesScores
-from anomaly_gan.errors import BundleError, DataError
+from anomaly_gan.errors import BundleError, DataError, duration
 from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, LogParser, Multiline, parser_from_config
@@ -399,8 +399,8 @@ def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEv
                                         future)
         ev = events[at]
         progress(f"note: {moved} line{'s' if moved > 1 else ''}{of} came after a later-stamped "
-                 f"line, up to {_duration(worst)} behind it; the first is entity {ev.entity!r} "
-                 f"at {_iso(ev.ts)}, {_duration(lag)} behind: {_clip(ev.message)!r}: counted in time "
+                 f"line, up to {duration(worst)} behind it; the first is entity {ev.entity!r} "
+                 f"at {_iso(ev.ts)}, {duration(lag)} behind: {_clip(ev.message)!r}: counted in time "
                  f"order (serve drops a line more than serve.windows.reorder_tolerance_seconds "
                  f"behind its partition's newest)")
     for which, why in ((future, ("stamped more than serve.windows.max_future_skew_seconds "
@@ -435,19 +435,6 @@ def _late_lines(times: Sequence[float], left_out: Sequence[int]
             worst = max(worst, newest - t)
         newest = max(newest, t)
     return count, first, lag, worst
-
-
-def _duration(seconds: float) -> str:
-    """A lag in the unit that reads best (Loghub's HPC sample: lines 988 days out of order).
-
-    >>> [_duration(t) for t in (0.85, 771.0, 3 * 3600.0, 8.53888e7)]
-    ['0.85 s', '12.8 min', '3 h', '988 days']
-    """
-    for unit, size in (("days", 86_400.0), ("h", 3600.0), ("min", 60.0)):
-        if seconds >= 2 * size:
-            n = seconds / size
-            return f"{n:.0f} {unit}" if n >= 100 else f"{n:.3g} {unit}"
-    return f"{seconds:.3g} s"
 
 
 def _iso(ts: float | None) -> str:

@@ -246,7 +246,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
         if cfg.logs is not None:
             rows, names, log_model = read_log_files_rows(cfg, req.files, info, say)
         else:
-            rows, names = read_files(cfg, req.files, info.feature_names if info else None)
+            rows, names = read_files(cfg, req.files, info.feature_names if info else None,
+                                     say)
         where = ", ".join(req.files)
     else:
         if info is None:

@@ -304,11 +304,12 @@ def read_alerts(k: KafkaConfig, start: float, end: float, margin: float) -> list
 # ---------------------------------------------------------------------- files
 
 
-def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] | None
-               ) -> tuple[Rows, tuple[str, ...]]:
+def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] | None,
+               say: Progress = lambda _m: None) -> tuple[Rows, tuple[str, ...]]:
     """One segment per file (entity = the file's stem). Timestamps come from the file's
-    timestamp column when it has one, else the row index stands in for time."""
-    from anomaly_gan.data import apply_nan_policy, read_table, table_times
+    timestamp column when it has one, else the row index stands in for time. ``say`` gets
+    ``train``'s notes on the times (late rows left out, repeated stamps, gaps)."""
+    from anomaly_gan.data import apply_nan_policy, late_rows, read_table, table_times, time_notes
 
     t0 = time.monotonic()
     segments = []
@@ -319,10 +320,15 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
         table_has_times.append(table.timestamps is not None)
         # The holdout split and the labelled incidents read the rows as a time series.
         times = table_times(table)
+        for line in time_notes(table, times):
+            say(line)
         if names is None:
             names = tuple(table.feature_names)
         table = table.with_features(names)
         values = apply_nan_policy(table, cfg.data.nan_policy)
+        if times is not None:  # late rows (stamped before an earlier one): serve drops them
+            kept = ~late_rows(times)
+            values, times = values[kept], times[kept]
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)
         segments.append(Segment(Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
     assert names is not None

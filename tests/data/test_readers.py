@@ -299,14 +299,57 @@ def test_times_are_read_as_serve_reads_them_and_must_go_forward(tmp_path):
     # one instant in three spellings: an offset, UTC, epoch milliseconds
     assert table_times(t).tolist() == [1767225600.0, 1767225630.0, 1767225660.0]
     swapped = read_table(write(tmp_path, "timestamp,a\n2026-01-01T00:00:00Z,1\n\n"
-                                         "2026-01-01T00:02:00Z,2\n2026-01-01T00:01:00Z,3\n"))
+                                         "2026-01-01T00:02:00Z,2\n2026-01-01T00:01:00Z,3\n"
+                                         "2026-01-01T00:00:30Z,4\n"))
     with pytest.raises(DataError, match=r"d.csv: line 5: timestamp '2026-01-01T00:01:00Z' is "
-                                        r"before line 4's .* expected rows in time order"):
+                                        r"before line 4's .* expected rows in time order .*"
+                                        r"2 of 4 rows go back$"):
         table_times(swapped)
     with pytest.raises(DataError, match=r"line 3: timestamp 'yesterday' is not RFC 3339"):
         table_times(read_table(write(tmp_path, "timestamp,a\n2026-01-01T00:00:00Z,1\n"
                                                "yesterday,2\n")))
     assert table_times(read_table(write(tmp_path, "a\n1\n2\n"))) is None
+
+
+def test_a_few_late_rows_are_left_out_with_a_note(tmp_path):
+    """A local hour written twice when clocks go back (NAB's machine_temperature file:
+    02:00-02:55 again after 02:55) stopped score on the whole file. Up to 5% of the rows may
+    go back: they are late, left out as serve drops them; more is a file out of order."""
+    from datetime import datetime, timedelta
+
+    from anomaly_gan.data.readers import MAX_LATE_SHARE, late_rows, table_times, time_notes
+
+    def every_5_min(start: str, end: str) -> list[str]:
+        t, stop, out = datetime.fromisoformat(start), datetime.fromisoformat(end), []
+        while t <= stop:
+            out.append(t.isoformat(sep=" "))
+            t += timedelta(minutes=5)
+        return out
+
+    def table(stamps: list[str]):
+        return read_table(write(tmp_path, "timestamp,a\n" + "".join(
+            f"{s},{i}\n" for i, s in enumerate(stamps))))
+
+    twice = every_5_min("2014-01-07 02:00", "2014-01-07 02:55")
+    after = every_5_min("2014-01-07 03:00", "2014-01-07 03:55")
+    short = table(every_5_min("2014-01-07 00:00", "2014-01-07 02:55") + twice + after)
+    with pytest.raises(DataError, match=r"line 38: timestamp '2014-01-07 02:00:00' is before "
+                                        r"line 37's .* 11 of 60 rows go back; a stamp without "
+                                        r"an offset is read as UTC"):
+        table_times(short)  # 11 of 60 rows (18%) go back: refused
+    long = table(every_5_min("2014-01-05 00:00", "2014-01-07 02:55") + twice + after)
+    times = table_times(long)
+    late = late_rows(times)  # 11 of 636 rows (1.7%): 02:55 again is not before 02:55
+    assert np.flatnonzero(late).tolist() == list(range(612, 623))
+    assert late.sum() < MAX_LATE_SHARE * len(times)
+    late_note, repeat_note = time_notes(long, times)
+    assert late_note == (
+        f"note: {long.path}: 11 row(s) are stamped before an earlier row (first line 614, "
+        "'2014-01-07 02:00:00', 55 min behind): left out, as serve drops an event older than "
+        "its entity's last; a stamp without an offset is read as UTC: local times that repeat "
+        "an hour when clocks go back need their offset, e.g. +01:00")
+    assert "1 row(s) repeat the timestamp of the row before (first line 625, " \
+           "'2014-01-07 02:55:00')" in repeat_note
 
 
 def test_repeated_times_and_long_gaps_get_a_note_each(tmp_path):
@@ -355,7 +398,7 @@ def test_parquet_nanosecond_stamps_and_a_naive_local_hour_going_back(tmp_path):
     assert table_times(read_table(p)).tolist() == [1767225600.0, 1767225660.0]
     # 02:30 local, then 02:10 local in the hour repeated when clocks went back
     back = read_table(write(tmp_path, "timestamp,a\n2026-10-25T02:30:00,1\n"
-                                      "2026-10-25T02:10:00,2\n"))
-    with pytest.raises(DataError, match=r"sort it by time\); a stamp without an offset is "
-                                        r"read as UTC: local times"):
+                                      "2026-10-25T02:10:00,2\n2026-10-25T02:20:00,3\n"))
+    with pytest.raises(DataError, match=r"sort it by time\): 2 of 3 rows go back; a stamp "
+                                        r"without an offset is read as UTC: local times"):
         table_times(back)
