@@ -389,7 +389,9 @@ class LogsConfig:
     """Log input (docs/logs.md): how lines are parsed, mined into drain3 templates and
     counted into per-entity buckets. A config with a ``logs:`` section trains on log files."""
 
-    format: Literal["json", "regex"] = "json"
+    # otlp_json: OpenTelemetry's ExportLogsServiceRequest per line or record, many log
+    # records each (the Collector's kafka exporter with encoding: otlp_json)
+    format: Literal["json", "regex", "otlp_json"] = "json"
     # regex: named groups 'message' (required), 'ts', 'entity', 'level'.
     regex: str | None = None
     timestamp_format: str | None = None  # strptime format of 'ts'; null: RFC 3339 or epoch
@@ -403,6 +405,9 @@ class LogsConfig:
     entity: str | None = None  # the entity of lines that carry none
     # format json: which field holds the message, time, level and entity (pino: msg, time)
     json_fields: JsonFieldsConfig = field(default_factory=JsonFieldsConfig)
+    # format otlp_json: the attribute that names a log record's entity, looked up in the log
+    # record's attributes, then its resource's (absent: logs.entity)
+    otlp_entity: str = "service.name"
     masking: tuple[MaskName, ...] = MASK_NAMES
     similarity_threshold: float = _f(0.4, **_range(0.0, 1.0))
     tree_depth: int = _f(4, **_range(3, 100))

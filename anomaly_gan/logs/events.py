@@ -1,6 +1,6 @@
 """Log line bytes -> :class:`LogEvent` or :class:`InvalidEvent`: pure parsing.
 
-Two formats (``logs.format``):
+Three formats (``logs.format``):
 
 - ``json``: one object per line or Kafka record::
 
@@ -17,6 +17,11 @@ Two formats (``logs.format``):
 
       regex: '^(?P<ts>\\S+) (?P<entity>[\\w.-]+) (?P<level>[A-Z]+) (?P<message>.*)$'
       2026-01-01T00:00:10Z checkout-svc ERROR payment gateway timeout after 5003 ms
+
+- ``otlp_json``: an OpenTelemetry ``ExportLogsServiceRequest`` in OTLP/JSON per line or
+  Kafka record (the Collector's kafka exporter with ``encoding: otlp_json``, its file
+  exporter): many log records, so :meth:`LogParser.parse_many` gives one event per log
+  record (:mod:`anomaly_gan.logs.otlp`); the size limit applies to each log record's body.
 
 A record whose text spans several lines (a stack trace that a log shipper's multiline
 setting joined to its event, or a JSON ``message`` with line breaks) is one event: its
@@ -53,6 +58,14 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from anomaly_gan.config import JsonFieldsConfig, LogsConfig, timestamp_format_has, zone_of
+from anomaly_gan.logs.otlp import (
+    OtlpFieldError,
+    attribute,
+    body_text,
+    log_records,
+    nanos,
+    severity_level,
+)
 from anomaly_gan.stream.events import (
     LOG_REASONS,
     MAX_ENTITY_BYTES,
@@ -288,6 +301,14 @@ def level_name(value: object) -> str | None:
     return None
 
 
+def _message(text: str) -> tuple[str, str]:
+    """A structured record's message text as ``(first line, continuation)``, a lone
+    surrogate read as U+FFFD (:func:`_first_line`)."""
+    if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
+    return _first_line(text)
+
+
 def _keys(obj: dict[str, Any]) -> str:
     """The first keys of a record's object, for a message naming what it has (each cut to
     40 characters: a key may be as long as the record).
@@ -306,9 +327,11 @@ class LogParser:
                  timestamp_format: str | None = None, entity: str | None = None,
                  max_bytes: int = 65_536, need_ts: bool = True,
                  max_entity_bytes: int = MAX_ENTITY_BYTES, tz: tzinfo = UTC,
-                 json_fields: JsonFieldsConfig | None = None) -> None:
+                 json_fields: JsonFieldsConfig | None = None,
+                 otlp_entity: str = "service.name") -> None:
         self.format = format
         self.fields = json_fields or JsonFieldsConfig()
+        self.otlp_entity = otlp_entity  # otlp_json: the attribute that names the entity
         self.pattern = re.compile(regex) if regex is not None else None
         if format == "regex" and self.pattern is None:
             raise ValueError("the regex format needs a regex")
@@ -372,11 +395,61 @@ class LogParser:
         """
         return self.parse(None if raw is None else without_bom(raw))
 
+    def parse_record_many(self, raw: bytes | None) -> list[LogEvent | InvalidEvent]:
+        """:meth:`parse_many` of one Kafka record (a byte-order mark at its start ignored,
+        as :meth:`parse_record`)."""
+        return self.parse_many(None if raw is None else without_bom(raw))
+
+    def parse_many(self, raw: bytes | str | None) -> list[LogEvent | InvalidEvent]:
+        """Every event of one line or record: its one event (:meth:`parse`) in the json and
+        regex formats; in ``otlp_json`` one per log record, in document order, or one
+        :class:`InvalidEvent` for a document that is malformed as a whole (not UTF-8, not
+        JSON, no ``resourceLogs`` list, an envelope of the wrong shape). Never raises for
+        any input.
+
+        >>> p = LogParser(format="otlp_json")
+        >>> doc = ('{"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", '
+        ...        '"value": {"stringValue": "api"}}]}, "scopeLogs": [{"logRecords": ['
+        ...        '{"timeUnixNano": "1767225600000000000", "severityNumber": 17, '
+        ...        '"body": {"stringValue": "db timeout"}}, {"timeUnixNano": "5"}]}]}]}')
+        >>> p.parse_many(doc)  # doctest: +NORMALIZE_WHITESPACE
+        [LogEvent(entity='api', ts=1767225600.0, level='ERROR', message='db timeout',
+                  continuation=''),
+         InvalidEvent(reason='missing_field', detail="resourceLogs[0].scopeLogs[0].logRecords[1]:
+                      'body' is missing (a log record with no body has no message)")]
+        """
+        if self.format != "otlp_json":
+            return [self.parse(raw)]
+        text = self._text(raw, whole=False)
+        if isinstance(text, InvalidEvent):
+            return [text]
+        obj = decode_object(text)
+        if isinstance(obj, InvalidEvent):
+            return [obj]
+        found = log_records(obj)
+        if isinstance(found, InvalidEvent):
+            return [found]
+        return [self._otlp_event(where, rec, resource) for where, rec, resource in found]
+
     def parse(self, raw: bytes | str | None) -> LogEvent | InvalidEvent:
+        """The one event of a line or record of the json or regex format (``otlp_json``'s
+        records hold many: :meth:`parse_many`)."""
+        if self.format == "otlp_json":
+            raise ValueError("an otlp_json record holds many log records: use parse_many")
+        text = self._text(raw, whole=True)
+        if isinstance(text, InvalidEvent):
+            return text
+        if self.format == "json":
+            return self._parse_json(text)
+        return self._parse_regex(text)
+
+    def _text(self, raw: bytes | str | None, whole: bool) -> str | InvalidEvent:
+        """A line's or record's text without its line end; with ``whole`` it is one event,
+        refused over ``max_event_bytes``."""
         if raw is None:
             return InvalidEvent("missing_field", "empty record value (tombstone)")
         if isinstance(raw, bytes):
-            if len(raw) > self.max_bytes:
+            if whole and len(raw) > self.max_bytes:
                 return InvalidEvent("oversized", f"{len(raw)} bytes > max_event_bytes "
                                                  f"{self.max_bytes}")
             try:
@@ -385,13 +458,18 @@ class LogParser:
                 return InvalidEvent("not_utf8", f"not UTF-8: {exc}")
         else:
             text = raw
-            if len(text) > self.max_bytes and len(text.encode("utf-8")) > self.max_bytes:
+            if whole and self._over(text):
                 return InvalidEvent("oversized", f"line longer than max_event_bytes "
                                                  f"{self.max_bytes}")
-        text = text.rstrip("\r\n")
-        if self.format == "json":
-            return self._parse_json(text)
-        return self._parse_regex(text)
+        return text.rstrip("\r\n")
+
+    def _over(self, text: str) -> bool:
+        """Whether ``text`` is more than ``max_event_bytes`` in UTF-8 (encoded only where a
+        character count cannot tell)."""
+        if len(text) > self.max_bytes:
+            return True
+        return 4 * len(text) > self.max_bytes \
+            and len(text.encode("utf-8", "surrogatepass")) > self.max_bytes
 
     def _parse_json(self, text: str) -> LogEvent | InvalidEvent:
         obj = decode_object(text)
@@ -406,9 +484,7 @@ class LogParser:
                     f" (logs.json_fields.message names the field; the record's fields: "
                     f"{_keys(obj)})" if message is None else "")
             return InvalidEvent("missing_field", f"{names.message!r} must be a string" + hint)
-        if not message.isascii():
-            message = _SURROGATE.sub("\ufffd", message)
-        message, continuation = _first_line(message)
+        message, continuation = _message(message)
         # null is how many serializers write a field they have no value for: left out
         entity = json_field(obj, names.entity)
         field = names.entity
@@ -428,6 +504,54 @@ class LogParser:
         return self._event(entity, json_field(obj, names.ts), level, message, continuation,
                            names.ts)
 
+    def _otlp_event(self, where: str, rec: Any, resource: Any) -> LogEvent | InvalidEvent:
+        """One log record of an OTLP document; an invalid one's detail names it (``where``)."""
+        if type(rec) is not dict:
+            return InvalidEvent("not_object", f"{where} must be an object")
+        try:
+            return self._otlp_parts(where, rec, resource)
+        except OtlpFieldError as exc:
+            return InvalidEvent(exc.reason, f"{where}: {exc}")
+        except RecursionError:
+            return InvalidEvent("bad_json", f"{where}: nested too deeply")
+
+    def _otlp_parts(self, where: str, rec: dict[str, Any], resource: Any
+                    ) -> LogEvent | InvalidEvent:
+        text = body_text(rec.get("body"))
+        if self._over(text):
+            return InvalidEvent("oversized", f"{where}: 'body' is more than max_event_bytes "
+                                             f"{self.max_bytes}")
+        message, continuation = _message(text)
+        # the log record's attribute first, then its resource's, then logs.entity
+        key = self.otlp_entity
+        entity = attribute(rec.get("attributes"), key, where)
+        if entity is None:
+            entity = attribute(resource, key, where.partition(".")[0] + ".resource")
+        field = key
+        if entity is None:
+            entity, field = self.entity, "logs.entity"
+        if not entity:
+            return InvalidEvent("missing_field", f"{where}: no {key!r} attribute in the log "
+                                "record or its resource (logs.otlp_entity), and no logs.entity")
+        bad = check_entity(entity, self.max_entity_bytes, field)
+        if bad is not None:
+            return InvalidEvent(bad.reason, f"{where}: {bad.detail}")
+        level = severity_level(rec)
+        # OTLP: the time it happened, or where that is unknown (absent or 0) when the
+        # collector saw it
+        name = "timeUnixNano"
+        ns = nanos(rec.get(name), name)
+        if ns is None:
+            name = "observedTimeUnixNano"
+            ns = nanos(rec.get(name), name)
+        if ns is None and self.need_ts:
+            return InvalidEvent("missing_field", f"{where}: 'timeUnixNano' and "
+                                                 f"'observedTimeUnixNano' are missing (or 0)")
+        ev = self._event(entity, ns, level, message, continuation, name, in_nanos=True)
+        if isinstance(ev, InvalidEvent):
+            return InvalidEvent(ev.reason, f"{where}: {ev.detail}")
+        return ev
+
     def _parse_regex(self, text: str) -> LogEvent | InvalidEvent:
         assert self.pattern is not None
         text, continuation = _first_line(text)
@@ -445,15 +569,19 @@ class LogParser:
                            groups["message"] or "", continuation)
 
     def _event(self, entity: str, raw_ts: object, level: str, message: str,
-               continuation: str = "", ts_name: str = "ts") -> LogEvent | InvalidEvent:
+               continuation: str = "", ts_name: str = "ts", in_nanos: bool = False
+               ) -> LogEvent | InvalidEvent:
+        """The event, or why it is none: its time missing (where time buckets need one),
+        unreadable or too far ahead. ``in_nanos``: ``raw_ts`` is an int of nanoseconds (OTLP)."""
         if raw_ts is None:
             if self.need_ts:
                 return InvalidEvent("missing_field", f"{ts_name!r} is missing")
             return LogEvent(entity, None, level.upper(), message, continuation)
-        ts = self._ts(raw_ts)
+        ts = parse_timestamp(raw_ts, per_second=10**9) if in_nanos else self._ts(raw_ts)
         if ts is None:
             return InvalidEvent("bad_timestamp", f"{ts_name!r} {raw_ts!r:.80} is not "
-                                + (f"in format {self.timestamp_format!r}"
+                                + ("nanoseconds since the epoch up to the year 9999" if in_nanos
+                                   else f"in format {self.timestamp_format!r}"
                                    if self.timestamp_format else
                                    "RFC 3339 or epoch s, ms, us or ns"
                                    # strptime reads text: no remedy for a number out of range
@@ -471,4 +599,5 @@ def parser_from_config(logs: LogsConfig, max_bytes: int,
     return LogParser(format=logs.format, regex=logs.regex, timestamp_format=logs.timestamp_format,
                      entity=logs.entity, max_bytes=max_bytes,
                      need_ts=logs.bucket_seconds is not None, max_entity_bytes=max_entity_bytes,
-                     tz=zone_of(logs.timezone), json_fields=logs.json_fields)
+                     tz=zone_of(logs.timezone), json_fields=logs.json_fields,
+                     otlp_entity=logs.otlp_entity)

@@ -84,14 +84,18 @@ class InvalidEvent:
     detail: str
 
 
-def parse_timestamp(raw: object) -> float | None:
+def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
     """Epoch seconds from an RFC 3339 string or an epoch number: seconds, or by its size
     milliseconds (over 1e11), microseconds (over 1e14: journald's ``__REALTIME_TIMESTAMP``)
-    or nanoseconds (over 1e17: OpenTelemetry's ``timeUnixNano``); None if invalid.
+    or nanoseconds (over 1e17: OpenTelemetry's ``timeUnixNano``); None if invalid. With
+    ``per_second`` a number counts in that many parts of a second whatever its size (an
+    OTLP time field is nanoseconds, however small).
 
     >>> [parse_timestamp(v) for v in (1767225600, 1767225600500, 1767225600500000,
     ...                               1767225600500000000)]
     [1767225600.0, 1767225600.5, 1767225600.5, 1767225600.5]
+    >>> parse_timestamp(5_000_000_000, per_second=10**9)
+    5.0
     """
     if isinstance(raw, bool):
         return None
@@ -102,10 +106,10 @@ def parse_timestamp(raw: object) -> float | None:
             return None
         if not _isfinite(ts) or ts < 0:
             return None
-        for threshold, per_second in _EPOCH_UNITS:
+        for threshold, per in ((0.0, per_second),) if per_second else _EPOCH_UNITS:
             if ts > threshold:
                 # an int divided exactly: 19 digits of ns are more than a float holds
-                ts = raw / per_second if type(raw) is int else ts / per_second
+                ts = raw / per if type(raw) is int else ts / per
                 break
         return ts if ts <= _MAX_TS else None
     if isinstance(raw, str):

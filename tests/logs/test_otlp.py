@@ -1,0 +1,292 @@
+"""logs.format: otlp_json: OpenTelemetry's OTLP/JSON log batches, one event per log record."""
+
+import json
+
+import pytest
+
+from anomaly_gan.logs.events import LogEvent, LogParser
+from anomaly_gan.stream.events import InvalidEvent
+
+T0 = 1767225600  # 2026-01-01T00:00:00Z
+
+
+def kv(key, value):
+    return {"key": key, "value": value}
+
+
+def record(body="up", ts=T0 * 10**9, **fields):
+    rec = {"timeUnixNano": str(ts), **fields}
+    if body is not None:
+        rec["body"] = {"stringValue": body} if isinstance(body, str) else body
+    return rec
+
+
+def batch(*records, service="api", resources=None):
+    """An ExportLogsServiceRequest: the records under one resource (or ``resources``:
+    [(service, [records])])."""
+    resources = resources or [(service, list(records))]
+    return json.dumps({"resourceLogs": [
+        {"resource": {"attributes": [kv("service.name", {"stringValue": s})] if s else []},
+         "scopeLogs": [{"scope": {"name": "test"}, "logRecords": recs}]}
+        for s, recs in resources]})
+
+
+def parse(doc, **kwargs):
+    return LogParser(format="otlp_json", **kwargs).parse_many(doc)
+
+
+def test_the_collector_example_reads_as_one_event():
+    doc = ('{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":'
+           '{"stringValue":"api"}}]},"scopeLogs":[{"scope":{"name":"x"},"logRecords":['
+           '{"timeUnixNano":"1700000000000000000","observedTimeUnixNano":"1700000000000000000",'
+           '"severityNumber":17,"severityText":"ERROR","body":{"stringValue":"db timeout after '
+           '30 s"},"attributes":[{"key":"k8s.pod.name","value":{"stringValue":"api-7f9"}}]}]}]}]}')
+    assert parse(doc.encode()) == [LogEvent("api", 1.7e9, "ERROR", "db timeout after 30 s")]
+
+
+def test_every_log_record_of_every_resource_and_scope_is_an_event_in_order():
+    doc = json.dumps({"resourceLogs": [
+        {"resource": {"attributes": [kv("service.name", {"stringValue": "api"})]},
+         "scopeLogs": [{"logRecords": [record("a1"), record("a2")]},
+                       {"logRecords": [record("a3")]}]},
+        {"resource": {"attributes": [kv("service.name", {"stringValue": "db"})]},
+         "scopeLogs": [{"logRecords": [record("d1")]}]}]})
+    assert [(e.entity, e.message) for e in parse(doc)] == \
+        [("api", "a1"), ("api", "a2"), ("api", "a3"), ("db", "d1")]
+    # a batch with no log records is no event, and nothing wrong
+    assert parse('{"resourceLogs": []}') == []
+    assert parse('{"resourceLogs": [{"scopeLogs": [{"logRecords": []}]}]}') == []
+
+
+@pytest.mark.parametrize(("body", "text"), [
+    ({"stringValue": "db timeout after 30 s"}, "db timeout after 30 s"),
+    ({"intValue": "-9007199254740993"}, "-9007199254740993"),  # beyond a double: exact
+    ({"intValue": 42}, "42"),
+    ({"doubleValue": 2.5}, "2.5"),
+    ({"doubleValue": 3}, "3.0"),
+    ({"doubleValue": "NaN"}, "nan"),
+    ({"boolValue": True}, "true"),
+    ({"bytesValue": "3q2+7w=="}, "3q2+7w=="),
+    ({"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "1"}, {}]}}, '["a", 1, null]'),
+    ({"arrayValue": {}}, "[]"),
+    ({"kvlistValue": {"values": [kv("user", {"stringValue": "bob"}),
+                                 kv("ok", {"boolValue": False}),
+                                 kv("nested", {"kvlistValue": {"values": [
+                                     kv("ms", {"doubleValue": 1.5})]}})]}},
+     '{"user": "bob", "ok": false, "nested": {"ms": 1.5}}'),
+    ({"kvlistValue": {"values": [kv("line", {"stringValue": "a\nb"})]}}, '{"line": "a\\nb"}'),
+])
+def test_every_anyvalue_kind_of_a_body_is_text_to_mine(body, text):
+    (ev,) = parse(batch(record(body)))
+    assert ev.message == text and ev.continuation == ""
+
+
+def test_a_multi_line_string_body_is_a_first_line_and_its_trace():
+    (ev,) = parse(batch(record("boom\n\tat A.run(A.java:1)\r\n\tat B.main")))
+    assert (ev.message, ev.continuation) == ("boom", "\tat A.run(A.java:1)\n\tat B.main")
+    (ev,) = parse(batch(record("bad \ud800 half")))  # a lone surrogate, as json reads it
+    assert ev.message == "bad \ufffd half"
+
+
+@pytest.mark.parametrize(("fields", "level"), [
+    ({"severityText": "Warning", "severityNumber": 17}, "WARNING"),  # the text wins
+    ({"severityText": "", "severityNumber": 17}, "ERROR"),
+    *(({"severityNumber": n}, name) for n, name in (
+        (1, "TRACE"), (4, "TRACE"), (5, "DEBUG"), (8, "DEBUG"), (9, "INFO"), (12, "INFO"),
+        (13, "WARN"), (16, "WARN"), (17, "ERROR"), (20, "ERROR"), (21, "FATAL"), (24, "FATAL"))),
+    ({"severityNumber": "18"}, "ERROR"),
+    ({"severityNumber": "SEVERITY_NUMBER_ERROR3"}, "ERROR"),
+    ({"severityNumber": "SEVERITY_NUMBER_UNSPECIFIED"}, ""),
+    ({"severityNumber": 0}, ""),
+    ({}, ""),
+    ({"severityNumber": 30}, "30"),
+])
+def test_the_level_is_the_severity_text_or_the_severity_numbers_range(fields, level):
+    (ev,) = parse(batch(record(**fields)))
+    assert ev.level == level
+
+
+def test_error_levels_count_severity_numbers_as_errors():
+    from anomaly_gan.config import LogsConfig
+    from anomaly_gan.logs.model import fit_log_model
+
+    model, _ = fit_log_model(LogsConfig(), ["a"])
+    events = parse(batch(*(record(severityNumber=n) for n in (9, 13, 17, 21))))
+    assert [model.is_error(e.level) for e in events] == [False, False, True, True]
+
+
+def test_time_is_nanoseconds_exactly_else_the_observed_time():
+    ns = T0 * 10**9 + 123_456_789
+    (ev,) = parse(batch(record(ts=ns)))
+    assert ev.ts == ns / 10**9  # exact division: no float of the 19 digits first
+    rec = record(observedTimeUnixNano=str(ns + 10**9))
+    for absent in ("0", 0, None):
+        rec["timeUnixNano"] = absent
+        (ev,) = parse(batch(rec))
+        assert ev.ts == (ns + 10**9) / 10**9, absent
+    rec.pop("timeUnixNano")
+    assert parse(batch(rec))[0].ts == (ns + 10**9) / 10**9
+    rec = record(observedTimeUnixNano="5")
+    rec["timeUnixNano"] = T0 * 10**9  # a JSON number, not a string
+    assert parse(batch(rec))[0].ts == T0
+    # a small number is still nanoseconds, not seconds read by its size
+    assert parse(batch(record(ts=5 * 10**9)))[0].ts == 5.0
+
+
+def test_a_log_record_without_a_time_is_missing_one_or_fine_per_n_lines():
+    rec = record(observedTimeUnixNano="0")
+    rec.pop("timeUnixNano")
+    (bad,) = parse(batch(rec))
+    assert bad == InvalidEvent("missing_field", "resourceLogs[0].scopeLogs[0].logRecords[0]: "
+                               "'timeUnixNano' and 'observedTimeUnixNano' are missing (or 0)")
+    (ev,) = parse(batch(rec), need_ts=False)
+    assert ev.ts is None
+
+
+@pytest.mark.parametrize(("ts", "reason", "detail"), [
+    ("noon", "bad_timestamp", "'timeUnixNano' 'noon' is not nanoseconds since the epoch"),
+    ("-5", "bad_timestamp", "'timeUnixNano' '-5' is not nanoseconds"),
+    (True, "bad_timestamp", "'timeUnixNano' True is not nanoseconds"),
+    ("9" * 21, "bad_timestamp", ("'timeUnixNano' '999999999999999999999' is not nanoseconds "
+                                "since the epoch (a decimal string)")),  # beyond 64 bits
+    (4102444800 * 10**9, "future_timestamp", "'timeUnixNano' 4102444800000000000 is more than"),
+])
+def test_a_bad_time_is_a_bad_timestamp_or_a_future_one(ts, reason, detail):
+    p = LogParser(format="otlp_json")
+    p.not_after = T0 + 60
+    rec = record()
+    rec["timeUnixNano"] = ts
+    (bad,) = p.parse_many(batch(rec))
+    assert bad.reason == reason
+    assert bad.detail.startswith(f"resourceLogs[0].scopeLogs[0].logRecords[0]: {detail}")
+
+
+def test_the_entity_is_the_log_records_attribute_then_the_resources_then_logs_entity():
+    pod = kv("k8s.pod.name", {"stringValue": "api-7f9"})
+    resource_pod = kv("k8s.pod.name", {"stringValue": "api-resource"})
+    doc = json.dumps({"resourceLogs": [{
+        "resource": {"attributes": [kv("service.name", {"stringValue": "api"}), resource_pod]},
+        "scopeLogs": [{"logRecords": [record("own", attributes=[pod]), record("inherits")]}]},
+        {"scopeLogs": [{"logRecords": [record("none")]}]}]})
+    by_pod = parse(doc, entity="unknown-svc", otlp_entity="k8s.pod.name")
+    assert [e.entity for e in by_pod] == ["api-7f9", "api-resource", "unknown-svc"]
+    # service.name (the default): the record's own attribute wins over its resource's
+    own = record("own", attributes=[kv("service.name", {"stringValue": "worker"})])
+    assert [e.entity for e in parse(batch(own, record("x")))] == ["worker", "api"]
+    assert parse(batch(record(attributes=[kv("service.name", {"intValue": "7"})])))[0].entity \
+        == "7"
+    # a null value is no attribute
+    assert parse(batch(record(attributes=[kv("service.name", {})])))[0].entity == "api"
+    (bad,) = parse(doc.replace('"api-resource"', '"x"'), otlp_entity="host.name")[2:]
+    assert bad.reason == "missing_field"
+    assert "no 'host.name' attribute in the log record or its resource" in bad.detail
+
+
+@pytest.mark.parametrize(("entity", "reason", "detail"), [
+    ({"stringValue": "api\n2026 ERROR forged"}, "bad_entity",
+     "'service.name' 'api\\n2026 ERROR forged' holds U+000A: expected no control characters"),
+    ({"stringValue": "x" * 600}, "oversized", "'service.name' is 600 bytes > max_entity_bytes 512"),
+    ({"stringValue": ""}, "missing_field", "attribute 'service.name' must be a non-empty"),
+    ({"boolValue": True}, "missing_field", "attribute 'service.name' must be a non-empty"),
+])
+def test_an_entity_is_checked_as_every_formats_is(entity, reason, detail):
+    (bad,) = parse(batch(record(attributes=[kv("service.name", entity)])))
+    assert bad.reason == reason
+    assert bad.detail.startswith(f"resourceLogs[0].scopeLogs[0].logRecords[0]: {detail}")
+
+
+def test_a_body_over_max_event_bytes_is_oversized_but_not_the_batch():
+    big = "é" * 300  # 600 bytes in UTF-8, 300 characters
+    events = parse(batch(record("small"), record(big), record("x" * 100)), max_bytes=512)
+    assert [type(e).__name__ for e in events] == ["LogEvent", "InvalidEvent", "LogEvent"]
+    assert events[1].reason == "oversized"
+    assert events[1].detail == ("resourceLogs[0].scopeLogs[0].logRecords[1]: 'body' is more "
+                                "than max_event_bytes 512")
+    # the document as a whole may be larger than one event: a batch of many
+    assert len(batch(*(record("y" * 100) for _ in range(20)))) > 512
+    assert len(parse(batch(*(record("y" * 100) for _ in range(20))), max_bytes=512)) == 20
+
+
+@pytest.mark.parametrize(("body", "detail"), [
+    (None, "'body' is missing (a log record with no body has no message)"),
+    ({}, "'body' is empty (no message)"),
+    ({"stringValue": 5}, "'body': 'stringValue' is no AnyValue kind, or holds the wrong type"),
+    ({"intValue": "12abc"}, "'body'.intValue must be an integer (a decimal string)"),
+    ({"stringValue": "a", "intValue": "1"}, ("'body' must hold one value, got intValue, "
+                                            "stringValue")),
+    ({"kvlistValue": {"values": [{"value": {}}]}},
+     "'body'.kvlistValue.values[0] must be an object with a string 'key'"),
+    ({"arrayValue": {"values": {}}}, ("'body': 'arrayValue' is no AnyValue kind, or holds the "
+                                     "wrong type")),
+    ({"fooValue": 1}, "'body': 'fooValue' is no AnyValue kind, or holds the wrong type"),
+    (["text"], "'body' must be an AnyValue object"),
+])
+def test_a_log_record_with_no_usable_body_is_invalid_alone(body, detail):
+    events = parse(batch(record("before"), record(body), record("after")))
+    assert [e.message for e in events if isinstance(e, LogEvent)] == ["before", "after"]
+    assert events[1] == InvalidEvent("missing_field",
+                                     f"resourceLogs[0].scopeLogs[0].logRecords[1]: {detail}")
+
+
+@pytest.mark.parametrize(("raw", "reason", "detail"), [
+    (b"\xff\xfe{}", "not_utf8", "not UTF-8"),
+    (b"not json", "bad_json", "not valid JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "bad_json", "JSON nested too deeply"),
+    (b"[]", "not_object", "expected a JSON object"),
+    (b'{"entity": "a", "ts": 1, "message": "a json-format line"}', "missing_field",
+     ("'resourceLogs' must be a list (an OTLP/JSON ExportLogsServiceRequest); the record's "
+     "fields: 'entity', 'ts', 'message'")),
+    (b'{"resourceLogs": {}}', "missing_field", "'resourceLogs' must be a list"),
+    (b'{"resourceLogs": [5]}', "not_object", "resourceLogs[0] must be an object"),
+    (b'{"resourceLogs": [{"resource": []}]}', "not_object",
+     "resourceLogs[0].resource must be an object"),
+    (b'{"resourceLogs": [{"scopeLogs": "x"}]}', "missing_field",
+     "resourceLogs[0].scopeLogs must be a list, got str"),
+    (b'{"resourceLogs": [{"scopeLogs": [null]}]}', "not_object",
+     "resourceLogs[0].scopeLogs[0] must be an object"),
+    (b'{"resourceLogs": [{"scopeLogs": [{"logRecords": {"a": 1}}]}]}', "missing_field",
+     "resourceLogs[0].scopeLogs[0].logRecords must be a list, got dict"),
+    (None, "missing_field", "empty record value (tombstone)"),
+])
+def test_a_malformed_document_is_one_invalid_event_never_an_exception(raw, reason, detail):
+    (bad,) = parse(raw)
+    assert bad.reason == reason and bad.detail.startswith(detail), bad
+
+
+@pytest.mark.parametrize("rec", [
+    5, [], "x", {"body": {"stringValue": "m"}, "timeUnixNano": "1", "attributes": "api"},
+    {"body": {"stringValue": "m"}, "timeUnixNano": "1", "attributes": [7]},
+    {"body": {"stringValue": "m"}, "timeUnixNano": "1", "severityText": 17},
+    {"body": {"stringValue": "m"}, "timeUnixNano": "1", "severityNumber": [17]},
+    {"body": {"stringValue": "m"}, "timeUnixNano": "1", "severityNumber": "SEVERITY_NUMBER_X"},
+    {"body": {"stringValue": "m"}, "timeUnixNano": {"n": 1}},
+    {"body": {"arrayValue": {"values": [{"kvlistValue": {"values": 3}}]}}, "timeUnixNano": "1"},
+])
+def test_a_log_record_of_the_wrong_shape_is_invalid_and_the_others_are_read(rec):
+    events = parse(batch(record("first"), rec, record("last")))
+    assert [e.message for e in events if isinstance(e, LogEvent)] == ["first", "last"]
+    assert isinstance(events[1], InvalidEvent)
+    assert events[1].detail.startswith("resourceLogs[0].scopeLogs[0].logRecords[1]")
+
+
+@pytest.mark.parametrize(("levels", "reason"), [(200, None), (400, "bad_json")])
+def test_a_deeply_nested_body_is_text_or_invalid_never_a_crash(levels, reason):
+    body = '{"arrayValue":{"values":[' * levels + '{"stringValue":"x"}' + "]}}" * levels
+    doc = batch(record("first"), record("BODY")).replace('{"stringValue": "BODY"}', body)
+    events = parse(doc)
+    if reason is None:
+        assert events[1].message == "[" * levels + '"x"' + "]" * levels
+    else:  # the decoder's limit: the whole document
+        assert events == [InvalidEvent("bad_json", "JSON nested too deeply")]
+
+
+def test_a_kafka_records_byte_order_mark_is_ignored():
+    raw = b"\xef\xbb\xbf" + batch(record("up")).encode()
+    assert [e.message for e in LogParser(format="otlp_json").parse_record_many(raw)] == ["up"]
+
+
+def test_the_line_formats_give_one_event_from_parse_many_and_otlp_refuses_parse():
+    line = b'{"entity": "a", "ts": 1, "message": "up"}'
+    assert LogParser(format="json").parse_many(line) == [LogParser(format="json").parse(line)]
+    with pytest.raises(ValueError, match="parse_many"):
+        LogParser(format="otlp_json").parse(batch(record()))
