@@ -425,6 +425,7 @@ def _score_logs(args: argparse.Namespace, info) -> int:
         load_log_model,
         read_for_log_model,
         score_log_events,
+        unit,
     )
 
     tally = LineTally()
@@ -463,7 +464,7 @@ def _score_logs(args: argparse.Namespace, info) -> int:
               f"joined to them" if tally.joined else "")
     left_out = f", {skipped} more left out as logs.bad_lines" if skipped else ""
     _eprint(f"scored {scored} of {buckets} buckets{unscored} ({counted} of {n_lines} "
-            f"lines{dropped}{joined}{left_out}) with {det.version}: {flagged} buckets above "
+            f"{unit(info.config.logs)}{dropped}{joined}{left_out}) with {det.version}: {flagged} buckets above "
             f"threshold {det.threshold:.3f} -> {where}")
     rows = [row for r in results if r.scores is not None for row in r.rows]
     if rows:

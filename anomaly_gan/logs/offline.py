@@ -37,7 +37,7 @@ __all__ = ["LineTally", "LogScores", "bucket_labels_and_scores", "count_rows",
            "describe_templates", "error_levels_note", "latest_allowed", "load_log_model",
            "log_runs", "read_for_log_model", "read_log_file", "read_log_files",
            "score_log_events", "series_of", "time_order", "train_log_detector",
-           "trainable_runs", "years_in_file_order"]
+           "trainable_runs", "unit", "years_in_file_order"]
 
 Progress = Callable[[str], None]
 
@@ -73,7 +73,18 @@ def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool
     parse and continues the event before it (:class:`~anomaly_gan.logs.events.Multiline`)
     joins that event's record, and the record's lines, joined with ``\\n`` (empty lines
     between them kept), are parsed as ``serve`` parses a record: its first line is the
-    event, the rest its continuation, and over ``max_event_bytes`` it is ``oversized``."""
+    event, the rest its continuation, and over ``max_event_bytes`` it is ``oversized``.
+    Without ``join`` each line is a record; one of ``logs.format: otlp_json`` yields each of
+    its log records (:meth:`~anomaly_gan.logs.events.LogParser.parse_many`), all with the
+    line's number and place."""
+    if not join:
+        position = -1
+        for n, raw in lines:
+            if raw.strip():
+                position += 1
+                for ev in parser.parse_many(raw):
+                    yield n, n, position, position + 1, ev, ""
+        return
     multiline = Multiline()
     event: LogEvent | None = None  # the open event ...
     event_raw = b""  # ... its first line
@@ -149,7 +160,10 @@ class LineTally:
     and the continuation lines joined to them), where each event's lines start among those,
     how many non-empty lines there are, how many were joined as continuation lines, and the
     lines left out by reason (``logs.bad_lines: skip``), and the records they make (an
-    event's lines with its joined trace are one record, as a shipper sends them to ``serve``)."""
+    event's lines with its joined trace are one record, as a shipper sends them to ``serve``).
+    With ``logs.format: otlp_json`` an event is a log record: a line's place is in ``kept``
+    once per log record read from it, and ``skipped`` and ``records_skipped`` count log
+    records (as a retrain on a topic counts them)."""
 
     kept: list[int] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)  # one per event: its first line in kept
@@ -169,7 +183,12 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     setting; a ``note:`` to ``progress`` says how many were. The first bad line is a
     :class:`DataError` naming it, or with ``logs.bad_lines: skip`` is left out, counted by
     reason in a ``note:``. ``tally`` gets which of the non-empty lines were read (labels
-    are one per non-empty line)."""
+    are one per non-empty line).
+
+    With ``logs.format: otlp_json`` a line is a batch of log records, each an event: a bad
+    log record stops the command naming its line and place in the batch, or with ``skip``
+    is left out alone (the line's other log records are read, as ``serve`` counts them);
+    a line that is no OTLP document is one bad record. Notes count log records."""
     parser = parser_from_config(cfg, max_line_bytes, max_entity_bytes)
     p = Path(path)
     handle = open_input(p, "rb")
@@ -183,19 +202,29 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     events: list[LogEvent] = []
     skipped: dict[str, int] = {}
     first_skipped = first_reason = ""
-    lines = traced = joined = 0
+    records = traced = joined = 0
     # A JSON line carries its trace in its message: a raw trace line in a JSON file is no
     # part of one (serve would get the record as bad_json too).
     joins = cfg.format == "regex"
+    what = unit(cfg)
+    nonempty = [0]  # a line may hold no event (an OTLP batch of none)
+
+    def counted(lines: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+        for n, raw in lines:
+            nonempty[0] += bool(raw.strip())
+            yield n, raw
+
     with handle:
-        for first, last, start, lines, ev, why in _records(_lines(handle), parser, joins):
+        for first, last, start, stop, ev, why in _records(counted(_lines(handle)), parser,
+                                                          joins):
+            records += 1
             if isinstance(ev, InvalidEvent):
                 where = f"line {first}" if first == last else f"lines {first}-{last}"
                 if cfg.bad_lines == "error":
                     raise DataError(f"{p}: {where}: {ev.reason}: {ev.detail}"
-                                    + _hint(first, last, why, joins)
+                                    + _hint(first, last, why, joins, cfg.format)
                                     + ("" if events else _format_hint(cfg, ev.reason)))
-                skipped[ev.reason] = skipped.get(ev.reason, 0) + lines - start
+                skipped[ev.reason] = skipped.get(ev.reason, 0) + stop - start
                 tally.records_skipped[ev.reason] = tally.records_skipped.get(ev.reason, 0) + 1
                 if not first_skipped:
                     first_skipped = f"{where}: {ev.reason}: {ev.detail}"
@@ -203,12 +232,13 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
                 continue
             events.append(ev)
             tally.starts.append(len(tally.kept))
-            if lines - start == 1:
-                tally.kept.append(start)
+            if stop - start == 1:
+                tally.kept.append(start)  # each log record of an OTLP line: the line again
             else:
-                tally.kept.extend(range(start, lines))
-                joined += lines - start - 1
+                tally.kept.extend(range(start, stop))
+                joined += stop - start - 1
                 traced += 1
+    lines = nonempty[0]
     tally.lines, tally.joined, tally.skipped = lines, joined, dict(skipped)
     if joined and progress is not None:
         progress(f"note: {joined} of {lines} lines of {p} joined to the event before them "
@@ -217,11 +247,12 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
                  f"them to serve")
     if skipped and progress is not None:
         total = sum(skipped.values())
-        progress(f"note: {total} of {lines} lines of {p} left out (logs.bad_lines: "
+        of = f"{records} log records ({lines} lines)" if what != "lines" else f"{lines} lines"
+        progress(f"note: {total} of {of} of {p} left out (logs.bad_lines: "
                  f"skip): {', '.join(f'{r} {c}' for r, c in sorted(skipped.items()))}; the "
                  f"first is {_clip(first_skipped, 120)}")
     if not events:
-        raise DataError(f"{p}: no log lines" + (f" that parse ({first_skipped})"
+        raise DataError(f"{p}: no log {what}" + (f" that parse ({first_skipped})"
                                                  + _format_hint(cfg, first_reason)
                                                  if skipped else ""))
     if parser.infer_year and "%j" not in (cfg.timestamp_format or ""):
@@ -240,9 +271,18 @@ def _format_hint(cfg: LogsConfig, reason: str) -> str:
                                           else " and a logs.regex"))
 
 
-def _hint(first: int, last: int, why: str, joins: bool) -> str:
+def unit(cfg: LogsConfig) -> str:
+    """What one event of a log file is, as messages count them: a line, or with
+    ``logs.format: otlp_json`` a log record (a line holds a batch of them)."""
+    return "log records" if cfg.format == "otlp_json" else "lines"
+
+
+def _hint(first: int, last: int, why: str, joins: bool, format: str = "regex") -> str:
     """What the one-line error of a bad line (or lines ``first``-``last``) adds: why it was
     not joined as a trace's line, or what ``logs.bad_lines: skip`` would do with it."""
+    if format == "otlp_json":
+        return ("; a model trained with logs.bad_lines: skip leaves such log records out (and "
+                "a line that is no OTLP document), as serve dead-letters them")
     if why == "padded":
         return ("; it is an event once its leading spaces are removed, which logs.regex does "
                 "not allow: a padded field such as log4j's %5p level (allow them, e.g. '^ *')")
@@ -527,7 +567,8 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     traced = sum(1 for events in events_by_file for ev in events if ev.continuation)
     if traced:
         span += f", {traced} with a stack trace joined to them"
-    say(f"{len(messages)} lines{span} -> {len(model.miner.templates)} templates; columns: top "
+    say(f"{len(messages)} {unit(cfg.logs)}{span} -> {len(model.miner.templates)} templates; "
+        f"columns: top "
         f"{len(model.template_ids)} + other + unseen"
         + (" + lines/s" if cfg.logs.lines_per_second else "")
         + (" + error share" if cfg.logs.error_share else "")
@@ -649,7 +690,8 @@ def read_for_log_model(config: Config, path: str, labels_path: str | None = None
                          per=f"non-empty line of {path}").astype(int)
     read = labels[tally.kept]
     marks = np.maximum.reduceat(read, tally.starts) if tally.starts else read
-    lost = int(labels.sum() - read.sum())
+    # an OTLP line's position is kept once per log record: count each line once
+    lost = int(labels.sum() - labels[np.unique(tally.kept)].sum())
     if lost and progress is not None:
         progress(f"note: {lost} of the {int(labels.sum())} lines labelled 1 in {labels_path} "
                  f"were left out with their lines (logs.bad_lines: skip)")

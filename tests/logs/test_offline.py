@@ -21,7 +21,7 @@ from anomaly_gan.logs.offline import (
     read_log_file,
     time_order,
 )
-from tests.logs.conftest import TINY_LOGS_CONFIG, syslog_line
+from tests.logs.conftest import TINY_LOGS_CONFIG, otlp_batch, syslog_line
 
 
 @pytest.fixture(scope="module")
@@ -726,6 +726,98 @@ def test_a_pino_log_reads_as_the_same_events_as_its_syslog_lines(tmp_path, servi
         "message": "msg", "ts": "time", "entity": "hostname"}}}).logs
     syslog = config_from_dict(TINY_LOGS_CONFIG).logs
     assert read_log_file(pino, cfg) == read_log_file(log_files["train"], syslog)
+
+
+def _json_line(r: dict) -> str:
+    """A service log line in the json format, stamped as syslog_line stamps it (ms)."""
+    ts = syslog_line(r).split(" ", 1)[0]
+    return json.dumps({"entity": r["entity"], "ts": ts, "level": r["level"],
+                       "message": r["message"]})
+
+
+def test_an_otlp_log_reads_as_the_same_events_as_its_json_lines(tmp_path, service_logs,
+                                                                 log_files):
+    """The service log exported by an OpenTelemetry Collector (batches of log records, one
+    OTLP/JSON document per line, severity numbers, nanoseconds) reads as the events of the
+    same lines in the json format and of its syslog-like lines: the same rows to train on
+    and score."""
+    lines = [r for r in service_logs.lines if r["ts"] < service_logs.start_ts
+             + service_logs.train_seconds]
+    sizes = [1, 7, 30, 2, 100]  # batches of any size, cut anywhere
+    batches, i = [], 0
+    while i < len(lines):
+        n = sizes[len(batches) % len(sizes)]
+        batches.append(lines[i:i + n])
+        i += n
+    otlp = tmp_path / "otlp.jsonl"
+    otlp.write_text("".join(otlp_batch(b) + "\n" for b in batches))
+    plain = tmp_path / "app.jsonl"
+    plain.write_text("".join(_json_line(r) + "\n" for r in lines))
+    otlp_cfg = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0}}).logs
+    json_cfg = config_from_dict({"logs": {"format": "json", "bucket_seconds": 10.0}}).logs
+    tally = LineTally()
+    events = read_log_file(otlp, otlp_cfg, tally=tally)
+    assert len(events) == len(lines) and tally.lines == len(batches)
+    assert events == read_log_file(plain, json_cfg)
+    assert events == read_log_file(log_files["train"], config_from_dict(TINY_LOGS_CONFIG).logs)
+    model, _ = fit_log_model(otlp_cfg, [ev.message for ev in events])
+
+    def counts(evs):
+        return [(r.entity, r.end_ts, r.lines, r.values.tolist())
+                for rs in count_rows(model, evs).values() for r in rs]
+
+    rows = counts(events)
+    assert sum(r[2] for r in rows) == len(lines) and len(rows) > 100
+    assert rows == counts(read_log_file(plain, json_cfg))
+
+
+def _otlp_file(tmp_path, service_logs, bad_record):
+    """Three batches of four log records; the second batch's third record is ``bad_record``
+    (a log record), and a last line that is no OTLP document."""
+    recs = service_logs.lines[:12]
+    docs = [json.loads(otlp_batch(recs[k:k + 4])) for k in (0, 4, 8)]
+    target = docs[1]["resourceLogs"]
+    flat = [(res, i) for res in target for i in range(len(res["scopeLogs"][0]["logRecords"]))]
+    res, i = flat[2]
+    res["scopeLogs"][0]["logRecords"][i] = bad_record
+    path = tmp_path / "otlp.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs) + '{"message": "no batch"}\n')
+    return path
+
+
+def test_a_bad_log_record_stops_at_its_line_or_is_left_out_alone(tmp_path, service_logs,
+                                                                  capsys):
+    path = _otlp_file(tmp_path, service_logs, {"timeUnixNano": "1", "severityNumber": 9})
+    cfg = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0}}).logs
+    with pytest.raises(DataError) as err:
+        read_log_file(path, cfg)
+    assert str(err.value).startswith(f"{path}: line 2: missing_field: resourceLogs[")
+    assert "'body' is missing" in str(err.value)
+    assert str(err.value).endswith("; a model trained with logs.bad_lines: skip leaves such log "
+                                   "records out (and a line that is no OTLP document), as serve "
+                                   "dead-letters them")
+    notes: list[str] = []
+    tally = LineTally()
+    skip = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0,
+                                      "bad_lines": "skip"}}).logs
+    events = read_log_file(path, skip, progress=notes.append, tally=tally)
+    # the bad log record alone: the other three of its line are read
+    assert [ev.message for ev in events] == [r["message"] for k, r in
+                                             enumerate(service_logs.lines[:12]) if k != 6]
+    assert len(notes) == 1
+    assert notes[0].startswith(f"note: 2 of 13 log records (4 lines) of {path} left out "
+                               f"(logs.bad_lines: skip): missing_field 2; the first is line 2: "
+                               f"missing_field: resourceLogs[")
+    assert (tally.lines, tally.skipped, tally.records_skipped) == \
+        (4, {"missing_field": 2}, {"missing_field": 2})
+    # one label per line: each log record of a labelled line is labelled
+    labels = tmp_path / "labels.csv"
+    labels.write_text("label\n0\n1\n0\n1\n")
+    config = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0,
+                                        "bad_lines": "skip"}})
+    got, marks = read_for_log_model(config, str(path), str(labels), progress=notes.append)
+    assert len(got) == 11 and marks == [0] * 4 + [1] * 3 + [0] * 4
+    assert notes[-1].startswith("note: 1 of the 2 lines labelled 1 in")
 
 
 @pytest.mark.slow
