@@ -82,14 +82,20 @@ class LogFeed:
         return self._late_gone + sum(b.late for b in self._buckets.values())
 
     def parse(self, raw: bytes | None) -> LogEvent | InvalidEvent:
-        """One record's line, or why it goes to the dead-letter topic (never an exception:
-        one record must not stop the service)."""
+        """One record's line (the json and regex formats: one event per record), or why it
+        goes to the dead-letter topic (never an exception)."""
+        return self.parse_many(raw)[0]
+
+    def parse_many(self, raw: bytes | None) -> list[LogEvent | InvalidEvent]:
+        """Every event of one record (one, or in ``otlp_json`` one per log record of its
+        batch), or why it goes to the dead-letter topic (never an exception: one record must
+        not stop the service)."""
         self.parser.not_after = self.clock() + self.max_future_skew
         try:
-            return self.parser.parse_record(raw)
+            return self.parser.parse_record_many(raw)
         except Exception as exc:  # a bug in parsing: report it, but read on
             log.exception("a log record could not be parsed; sent to the DLQ")
-            return InvalidEvent("unprocessable", f"{type(exc).__name__}: {exc}"[:300])
+            return [InvalidEvent("unprocessable", f"{type(exc).__name__}: {exc}"[:300])]
 
     def add(self, ev: LogEvent, partition: Hashable, offset: int) -> list[BucketRow]:
         """Count one line; returns the rows (of any entity) whose bucket it closed."""

@@ -162,7 +162,7 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     """Rows of the log lines of ``serve.kafka.input_topic`` stamped (Kafka record time) in
     [start, end), parsed as ``serve`` parses them (invalid lines counted by reason)."""
     from anomaly_gan.logs.events import parser_from_config
-    from anomaly_gan.logs.offline import latest_allowed
+    from anomaly_gan.logs.offline import latest_allowed, unit
     from anomaly_gan.retrain.source import read_topic_range
     from anomaly_gan.stream.events import InvalidEvent
 
@@ -176,20 +176,24 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     t0 = time.monotonic()
     read = [0]
 
+    what = unit(cfg.logs)
     stamp = [time.time()]
     parser.clock = lambda: stamp[0]  # a year-less line: the latest year not after its record
 
     def on_record(_tp: Any, m: Any) -> None:
         stamp[0] = m.timestamp / 1000.0
-        read[0] += 1
+        # every log record of a record (an OTLP batch holds many) is counted: a bad one by
+        # its reason, the others read
+        parsed = parser.parse_record_many(m.value)
+        read[0] += len(parsed)
         if read[0] > limit:
             raise DataError(f"topic {k.input_topic!r}: more than retrain.max_events={limit} "
-                            f"lines in the range; choose a shorter range")
-        ev = parser.parse_record(m.value)
-        if isinstance(ev, InvalidEvent):
-            invalid[ev.reason] = invalid.get(ev.reason, 0) + 1
-        else:
-            events.append(ev)
+                            f"{what} in the range; choose a shorter range")
+        for ev in parsed:
+            if isinstance(ev, InvalidEvent):
+                invalid[ev.reason] = invalid.get(ev.reason, 0) + 1
+            else:
+                events.append(ev)
 
     read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record)
     if cfg.logs.bucket_seconds is not None:

@@ -84,20 +84,30 @@ class Intake:
                 batch = fill(tp, m.offset, batch, False)
 
     def _consume_logs(self, tp: Any, msgs: list[Any], batch: WindowBatch, fill: Fill) -> None:
-        """Log records: each line is counted; the buckets it closes become window rows."""
+        """Log records: each line is counted; the buckets it closes become window rows. A
+        record of ``otlp_json`` holds many log records: each valid one is counted with the
+        record's offset, and where some are invalid the record goes to the dead-letter topic
+        once (:func:`~anomaly_gan.logs.events.dead_letter_of`)."""
+        from anomaly_gan.logs.events import dead_letter_of
+
         logs, push, dead_letter = self.logs, self.state.push, self.dead_letter
         for m in msgs:
             try:
-                ev = logs.parse(m.value)
-                if type(ev) is InvalidEvent:
-                    dead_letter(tp, m, ev)
-                    continue
-                rows = logs.add(ev, tp, m.offset)
-                if rows:
-                    values = logs.model.features(rows)
-                    for row, x in zip(rows, values, strict=True):
-                        partition, offset = logs.origin(row)
-                        push(row.entity, row.end_ts, x, partition, offset, batch)
+                events = logs.parse_many(m.value)
+                for ev in events:
+                    if type(ev) is InvalidEvent:
+                        continue
+                    rows = logs.add(ev, tp, m.offset)
+                    if rows:
+                        values = logs.model.features(rows)
+                        for row, x in zip(rows, values, strict=True):
+                            partition, offset = logs.origin(row)
+                            push(row.entity, row.end_ts, x, partition, offset, batch)
+                bad = dead_letter_of(events)
+                if bad is not None:
+                    dead_letter(tp, m, bad)
+                    if len(events) == 1:
+                        continue
             except Exception as exc:  # noqa: BLE001 - one record must never stop the service
                 self._unprocessable(tp, m, exc, "log record")
                 continue

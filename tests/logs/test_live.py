@@ -232,3 +232,50 @@ def test_the_scorer_reads_records_with_the_bundles_json_fields():
     assert feed.parse(record) == LogEvent("web-1", 1767225590.5, "ERROR", "disk full")
     assert feed.parse(b'{"level":30,"time":1767225590500,"message":"m"}').reason \
         == "missing_field"
+
+
+def test_the_intake_counts_each_log_record_of_an_otlp_batch_at_its_records_offset():
+    """An OTLP batch (the Collector's kafka exporter, encoding: otlp_json) is one record of
+    many log records: each is counted with the record's offset, so an open bucket pins it;
+    a batch with bad log records goes to the DLQ once, naming the first reason and how many
+    were bad, and its other log records are counted."""
+    import json
+
+    from kafka import TopicPartition
+
+    from anomaly_gan.stream.intake import Intake
+    from anomaly_gan.stream.state import WindowBatch
+
+    now = 1767225600.0
+    cfg = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0,
+                                     "top_k": 2}})
+    model, _ = fit_log_model(cfg.logs, LINES)
+    det = SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
+                          feature_names=model.feature_names, version="v1")
+
+    def batch(*records):
+        return json.dumps({"resourceLogs": [{"resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "web"}}]},
+            "scopeLogs": [{"logRecords": list(records)}]}]}).encode()
+
+    def rec(t, body="GET /a/1 200"):
+        return {"timeUnixNano": str(int(t * 10**9)), "severityText": "INFO",
+                "body": {"stringValue": body}}
+
+    dead: list[tuple[int, str, str]] = []
+    intake = Intake(det, cfg.serve,
+                    dead_letter=lambda tp, m, ev: dead.append((m.offset, ev.reason, ev.detail)),
+                    on_drop=lambda e: None, clock=lambda: now)
+    tp = TopicPartition("logs", 0)
+    records = [SimpleNamespace(offset=0, value=batch(rec(now - 40), rec(now - 39), rec(now - 38))),
+               SimpleNamespace(offset=1, value=batch(rec(now - 28), {"timeUnixNano": "5"},
+                                                     rec(now - 27), rec(now + 10**9))),
+               SimpleNamespace(offset=2, value=b'{"resourceLogs": "none"}'),
+               SimpleNamespace(offset=3, value=batch(rec(now - 18)))]
+    intake.consume(tp, records, WindowBatch(2, len(det.feature_names)),
+                   lambda tp, offset, batch, flush: batch)
+    assert intake.logs.lines == 3 + 2 + 1
+    assert [(o, r) for o, r, _ in dead] == [(1, "missing_field"), (2, "missing_field")]
+    assert dead[0][2].startswith("2 of 4 log records invalid; the first: "
+                                 "resourceLogs[0].scopeLogs[0].logRecords[1]: 'body' is missing")
+    assert intake.logs.pins() == {tp: 3}  # the open bucket's first log record came in offset 3
