@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.logs.conftest import syslog_line
+from tests.logs.conftest import otlp_batch, syslog_line
 from tests.support.kafka import consume_all, local_kafka, produce
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
@@ -103,6 +103,54 @@ def test_bad_lines_go_to_the_dead_letter_topic_and_the_loop_survives(
         assert headers["detail"]
         assert run.value("anomaly_gan_dlq_total", {"reason": reason}) == 1
     run.wait_for(lambda: run.value("anomaly_gan_log_lines_total") == len(good), 30, "lines")
+    assert run.stop() == 0
+
+
+def test_otlp_batches_are_counted_record_by_record_and_a_bad_one_dead_lettered_once(
+        log_serve_config, log_detector, start_scorer, kafka_bootstrap, service_logs):
+    """The service log as an OpenTelemetry Collector's kafka exporter sends it (encoding:
+    otlp_json): batches of ten log records per Kafka record. Every log record is counted
+    and scored as its line would be; a batch with one bad log record goes to the
+    dead-letter topic once, saying how many of its records were bad, and its other nine
+    are counted; a record that is no OTLP document goes there too, and the loop reads on."""
+    import dataclasses
+
+    logs = dataclasses.replace(log_detector.config.logs, format="otlp_json", regex=None)
+    det = dataclasses.replace(log_detector, config=log_detector.config.replace(logs=logs))
+    cfg = log_serve_config(max_event_bytes=65_536)  # a dead letter carries its whole batch
+    t0 = service_logs.start_ts + service_logs.train_seconds
+    recs = [r for r in service_logs.lines if t0 <= r["ts"] < t0 + 600]  # the burst: 300-420 s
+    batches = [json.loads(otlp_batch(recs[i:i + 10])) for i in range(0, len(recs), 10)]
+    bad_at = len(batches) // 3
+    first = batches[bad_at]["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+    del first[0]["body"]  # a log record with no message
+    values = [json.dumps(b).encode() for b in batches]
+    malformed = b'{"resourceLogs": [{"scopeLogs": "not a list"}]}'
+    values.insert(bad_at + 1, malformed)
+    run = start_scorer(cfg, det)
+    produce(kafka_bootstrap, cfg.serve.kafka.input_topic, [(None, v) for v in values],
+            partition=0)  # the exporter's batches, in order, mixed entities
+    run.wait_for(lambda: run.value("anomaly_gan_log_lines_total") == len(recs) - 1, 60,
+                 "every valid log record counted")
+    run.wait_for(lambda: run.value("anomaly_gan_alerts_total",
+                                   {"model_version": det.version}), 30, "an alert")
+    dlq = consume_all(kafka_bootstrap, cfg.serve.kafka.dlq_topic, expect=2)
+    assert [r.value for r in dlq] == [values[bad_at], malformed]
+    details = [dict(r.headers)["detail"].decode() for r in dlq]
+    assert details[0].startswith("1 of 10 log records invalid; the first: resourceLogs[0]."
+                                 "scopeLogs[0].logRecords[0]: 'body' is missing")
+    assert details[1] == "resourceLogs[0].scopeLogs must be a list, got str"
+    assert [dict(r.headers)["source"].decode().rsplit("/", 1)[1] for r in dlq] == \
+        [str(bad_at), str(bad_at + 1)]
+    # one dead letter per Kafka record, as events_consumed_total counts records
+    assert run.value("anomaly_gan_dlq_total", {"reason": "missing_field"}) == 2
+    assert run.value("anomaly_gan_events_invalid_total", {"reason": "missing_field"}) == 2
+    assert run.value("anomaly_gan_log_lines_late_total") == 0
+    alerts = [json.loads(r.value) for r in consume_all(kafka_bootstrap,
+                                                       cfg.serve.kafka.alert_topic)]
+    burst = [a for a in alerts if a["entity"] == "checkout-svc"]
+    assert burst and burst[0]["templates"][0]["template"] == \
+        "payment gateway timeout after <NUM> ms"
     assert run.stop() == 0
 
 
