@@ -344,7 +344,8 @@ class LogParser:
         # The service sets it: now + serve.windows.max_future_skew_seconds.
         self.not_after = math.inf
         self.clock: Callable[[], float] = time.time  # for a year-less timestamp_format
-        self.infer_year = (timestamp_format is not None
+        # (OTLP's times are nanoseconds: no format applies to them)
+        self.infer_year = (timestamp_format is not None and format != "otlp_json"
                            and not timestamp_format_has(timestamp_format))
 
     def _ts(self, raw: object) -> float | None:

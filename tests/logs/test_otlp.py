@@ -290,3 +290,11 @@ def test_the_line_formats_give_one_event_from_parse_many_and_otlp_refuses_parse(
     assert LogParser(format="json").parse_many(line) == [LogParser(format="json").parse(line)]
     with pytest.raises(ValueError, match="parse_many"):
         LogParser(format="otlp_json").parse(batch(record()))
+
+
+def test_a_timestamp_format_does_not_touch_otlp_times():
+    """logs.timestamp_format reads text stamps; a year-less one would have moved every
+    OTLP time into the year of the file's modification time."""
+    p = LogParser(format="otlp_json", timestamp_format="%b %d %H:%M:%S")
+    assert not p.infer_year
+    assert p.parse_many(batch(record()))[0].ts == T0
