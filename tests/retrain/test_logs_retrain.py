@@ -12,7 +12,7 @@ import pytest
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.errors import DataError
 from anomaly_gan.retrain.logs import FORMER_DEFAULTS, check_kind, keep_former_defaults
-from tests.logs.conftest import TINY_LOGS_CONFIG, syslog_line
+from tests.logs.conftest import TINY_LOGS_CONFIG, otlp_batch, syslog_line
 from tests.retrain.conftest import produce_timestamped
 
 # The tiny model's gate on a 30-minute synthetic log is not what these tests are about.
@@ -176,4 +176,43 @@ def test_retrain_from_a_range_of_the_log_topic(tmp_path, log_files, service_logs
     assert second.exit_code == 0 and second.promoted, lines
     source = second.report["lineage"]["source"]
     assert source["kind"] == "kafka" and source["events"] == len(records)
+    assert source["invalid"] == {"missing_field": 1}
+
+
+@pytest.mark.slow
+def test_retrain_from_otlp_files_and_a_range_of_otlp_batches(tmp_path, service_logs,
+                                                             kafka_bootstrap, kafka_topics):
+    """The first version from the Collector's file exporter's lines (retrain --data), the
+    next from a range of its kafka exporter's batches: every log record of a batch is read,
+    counted against max_events, and a bad one is counted invalid by its reason alone."""
+    import json
+
+    from anomaly_gan.retrain.run import RetrainRequest, retrain
+
+    topics = kafka_topics(events=2, alerts=1)
+    cfg = _config(logs={"format": "otlp_json", "regex": None},
+                  serve={"kafka": {"bootstrap_servers": kafka_bootstrap,
+                                   "input_topic": topics["events"],
+                                   "alert_topic": topics["alerts"]}})
+    store = tmp_path / "store"
+    split = service_logs.start_ts + service_logs.train_seconds
+    lines = [r for r in service_logs.lines if r["ts"] < split]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(otlp_batch(lines[i:i + 25]) + "\n"
+                             for i in range(0, len(lines), 25)))
+    first = retrain(cfg, RetrainRequest(str(store), files=(str(train),)))
+    assert first.promoted
+    assert first.report["lineage"]["source"]["events"] == len(lines)
+
+    later = [{**r, "ts": r["ts"] + 7200} for r in lines]
+    batches = [json.loads(otlp_batch(later[i:i + 10])) for i in range(0, len(later), 10)]
+    del batches[10]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"]
+    produce_timestamped(kafka_bootstrap, topics["events"],
+                        [("batch", b, later[10 * i]["ts"]) for i, b in enumerate(batches)])
+    said: list[str] = []
+    second = retrain(cfg, RetrainRequest(str(store), start=later[0]["ts"],
+                                         end=later[-1]["ts"] + 1), said.append)
+    assert second.exit_code == 0 and second.promoted, said
+    source = second.report["lineage"]["source"]
+    assert source["kind"] == "kafka" and source["events"] == len(later)
     assert source["invalid"] == {"missing_field": 1}
