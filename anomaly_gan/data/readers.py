@@ -465,8 +465,10 @@ def late_rows(times: np.ndarray) -> np.ndarray:
     >>> late_rows(np.array([0.0, 60.0, 30.0, 60.0, 45.0, 120.0])).tolist()
     [False, False, True, False, True, False]
     """
-    newest = np.maximum.accumulate(times)
-    return np.r_[False, times[1:] < newest[:-1]]
+    late = np.zeros(len(times), dtype=bool)
+    if len(times) > 1:
+        late[1:] = times[1:] < np.maximum.accumulate(times)[:-1]
+    return late
 
 
 def _local_time_hint(text: str) -> str:
