@@ -72,6 +72,7 @@ from anomaly_gan.stream.events import (
     InvalidEvent,
     check_entity,
     decode_object,
+    json_field,
     parse_timestamp,
     without_bom,
 )
@@ -245,28 +246,6 @@ class LogEvent:
         if len(text) <= EXAMPLE_CHARS:
             return text
         return f"{text[:EXAMPLE_CHARS]} [cut at {EXAMPLE_CHARS} characters]"
-
-
-def json_field(obj: dict[str, Any], name: str) -> Any:
-    """``obj[name]``, or where ``obj`` has no such key and ``name`` has dots, the value at
-    that path through nested objects; None where there is none.
-
-    >>> rec = {"log.level": "info", "kubernetes": {"pod_name": "web-1"}}
-    >>> json_field(rec, "log.level"), json_field(rec, "kubernetes.pod_name")
-    ('info', 'web-1')
-    >>> json_field(rec, "kubernetes.node") is None, json_field(rec, "kubernetes") is not None
-    (True, True)
-    """
-    if name in obj:
-        return obj[name]
-    if "." not in name:
-        return None
-    value: Any = obj
-    for part in name.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 # A numeric level: syslog's severities 0-7 (GELF's level, journald's PRIORITY) and pino's

@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event",
-           "EventParser", "InvalidEvent", "check_entity", "decode_object", "parse_timestamp",
-           "without_bom"]
+           "EventParser", "InvalidEvent", "check_entity", "decode_object", "json_field",
+           "parse_timestamp", "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -190,6 +190,30 @@ def decode_object(text: str) -> dict[str, Any] | InvalidEvent:
     if type(obj) is not dict:
         return InvalidEvent("not_object", f"expected a JSON object, got {type(obj).__name__}")
     return obj
+
+
+def json_field(obj: dict[str, Any], name: str, missing: Any = None) -> Any:
+    """``obj[name]``, or where ``obj`` has no such key and ``name`` has dots, the value at
+    that path through nested objects; ``missing`` where there is none. How a configured
+    field name is read, in numeric events (``serve.event_fields``) and JSON log records
+    (``logs.json_fields``) alike.
+
+    >>> rec = {"log.level": "info", "kubernetes": {"pod_name": "web-1"}}
+    >>> json_field(rec, "log.level"), json_field(rec, "kubernetes.pod_name")
+    ('info', 'web-1')
+    >>> json_field(rec, "kubernetes.node") is None, json_field(rec, "kubernetes") is not None
+    (True, True)
+    """
+    if name in obj:
+        return obj[name]
+    if "." not in name:
+        return missing
+    value: Any = obj
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return missing
+        value = value[part]
+    return value
 
 
 def check_entity(entity: str, max_bytes: int, field: str = "entity") -> InvalidEvent | None:
