@@ -54,6 +54,7 @@ __all__ = [
     "Config",
     "DataConfig",
     "DriftConfig",
+    "EventFieldsConfig",
     "GateConfig",
     "HttpConfig",
     "KafkaConfig",
@@ -320,6 +321,18 @@ class DriftConfig:
 
 
 @dataclass(frozen=True)
+class EventFieldsConfig:
+    """A numeric event's field of each part (docs/streaming.md, events in): the names a
+    producer already writes (Telegraf: ``tags.host``, ``timestamp``, ``fields``). A name is a
+    key of the record's object or, where the object has no such key, a dotted path into
+    nested objects, read as ``logs.json_fields`` reads log records."""
+
+    entity: str = "entity"
+    ts: str = "ts"
+    values: str = "values"
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     """The streaming scorer."""
 
@@ -336,6 +349,12 @@ class ServeConfig:
     alerts: AlertConfig = field(default_factory=AlertConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    # Numeric events (a logs model reads log lines with the logs section instead): the
+    # record's fields, and what a values object's name the model does not know is:
+    # reject (unknown_feature, to the DLQ) or ignore (left out: a Telegraf record that carries
+    # more fields than the model was trained on). A missing feature is refused either way.
+    event_fields: EventFieldsConfig = field(default_factory=EventFieldsConfig)
+    unknown_features: Literal["reject", "ignore"] = "reject"
 
 
 @dataclass(frozen=True)
@@ -633,6 +652,7 @@ def _cross_checks(cfg: Config, source: str) -> None:
             bad = check_entity(cfg.logs.entity, cfg.serve.windows.max_entity_bytes)
             if bad is not None:  # every line would be refused for it, at the first line
                 raise ConfigError(f"{source}: logs.entity: {bad.detail}")
+    _check_event_fields(cfg.serve.event_fields, source)
     k = cfg.serve.kafka
     # kafka-python refuses both when serve creates its clients; checked here they are one
     # line from validate-config, not "broker unreachable; retrying" forever (heartbeat) or a
@@ -655,6 +675,21 @@ def _cross_checks(cfg: Config, source: str) -> None:
             f"{source}: serve.kafka.sasl_mechanism: expected one of 'PLAIN', 'SCRAM-SHA-256', "
             f"'SCRAM-SHA-512' when security_protocol is {k.security_protocol}, got None"
         )
+
+
+def _check_event_fields(names: EventFieldsConfig, source: str) -> None:
+    """Each part of an event from its own field, each name a key or a dotted path."""
+    seen: dict[str, str] = {}
+    for part in ("entity", "ts", "values"):
+        name = getattr(names, part)
+        where = f"{source}: serve.event_fields.{part}"
+        if "" in name.split("."):
+            raise ConfigError(f"{where}: expected a key or a dotted path such as tags.host "
+                              f"(no empty part between dots), got {brief(name)}")
+        if name in seen:
+            raise ConfigError(f"{where}: expected a field other than "
+                              f"serve.event_fields.{seen[name]}'s, got {brief(name)}")
+        seen[name] = part
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]

@@ -157,6 +157,21 @@ def test_config_is_frozen():
         # the quoting example is the value itself where it is no time zone
         ("data:\n  timestamp_column: 5\n",
          "data.timestamp_column: expected a non-empty string (quote it in YAML: '5'), got 5"),
+        # serve.event_fields: a typo'd path, two parts from one field, an unknown policy
+        ("serve:\n  event_fields:\n    entity: tags..host\n",
+         ("serve.event_fields.entity: expected a key or a dotted path such as tags.host (no "
+         "empty part between dots), got 'tags..host'")),
+        ("serve:\n  event_fields:\n    entity: .host\n", "serve.event_fields.entity: expected"),
+        ("serve:\n  event_fields:\n    values: fields.\n", "serve.event_fields.values: expected"),
+        ("serve:\n  event_fields:\n    ts: time\n    values: time\n",
+         ("serve.event_fields.values: expected a field other than serve.event_fields.ts's, "
+         "got 'time'")),
+        ("serve:\n  event_fields:\n    entity: ''\n",
+         "serve.event_fields.entity: expected a non-empty string"),
+        ("serve:\n  event_fields:\n    host: tags.host\n",
+         "serve.event_fields.host: unknown key; allowed: entity, ts, values"),
+        ("serve:\n  unknown_features: drop\n",
+         "serve.unknown_features: expected one of 'reject', 'ignore', got 'drop'"),
     ],
 )
 def test_bad_values_name_file_key_and_allowed(tmp_path, text, expected):
@@ -346,3 +361,15 @@ def test_a_default_entity_that_no_line_could_carry_is_a_config_error(entity, exp
     over the entity cap was accepted, and every such line was then refused at the first."""
     with pytest.raises(ConfigError, match=expected):
         config_from_dict({"logs": {"format": "json", "entity": entity}})
+
+
+def test_event_fields_read_telegraf_from_a_file_and_the_environment(tmp_path):
+    """A key or a dotted path each, as logs.json_fields; the environment sets one verbatim."""
+    p = write(tmp_path, "serve:\n  event_fields:\n    entity: tags.host\n    ts: timestamp\n"
+                        "    values: fields\n  unknown_features: ignore\n")
+    serve = load_config(p, env={}).serve
+    assert (serve.event_fields.entity, serve.event_fields.ts, serve.event_fields.values,
+            serve.unknown_features) == ("tags.host", "timestamp", "fields", "ignore")
+    serve = load_config(p, env={"ANOMALY_GAN__SERVE__EVENT_FIELDS__ENTITY": "device.id"}).serve
+    assert serve.event_fields.entity == "device.id" and serve.event_fields.ts == "timestamp"
+    assert load_config(None, env={}).serve.unknown_features == "reject"

@@ -72,6 +72,7 @@ from anomaly_gan.stream.events import (
     InvalidEvent,
     check_entity,
     decode_object,
+    entity_text,
     json_field,
     parse_timestamp,
     without_bom,
@@ -470,8 +471,8 @@ class LogParser:
         field = names.entity
         if entity is None:
             entity, field = self.entity, "logs.entity"
-        elif type(entity) is int:  # a process or node number
-            entity = str(entity)
+        else:  # an integer, a process or node number, as its digits
+            entity = entity_text(entity)
         if type(entity) is not str or not entity:
             return InvalidEvent("missing_field", f"{names.entity!r} must be a non-empty string")
         bad = check_entity(entity, self.max_entity_bytes, field)

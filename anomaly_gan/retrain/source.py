@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.config import Config, KafkaConfig, StreamWindowConfig
+from anomaly_gan.config import Config, KafkaConfig, ServeConfig
 from anomaly_gan.errors import DataError, clip
 from anomaly_gan.stream.alerts import iso_utc
 
@@ -91,15 +91,16 @@ class Rows:
 
 
 class SegmentBuilder:
-    """Feed events in log order; get the segments ``serve``'s window state would see."""
+    """Feed events in log order; get the segments ``serve``'s window state would see (its
+    parser too: ``serve.event_fields`` and ``serve.unknown_features``)."""
 
-    def __init__(self, feature_names: Sequence[str], windows: StreamWindowConfig) -> None:
-        from anomaly_gan.stream.events import EventParser
+    def __init__(self, feature_names: Sequence[str], serve: ServeConfig) -> None:
+        from anomaly_gan.stream.events import parser_from_config
         from anomaly_gan.stream.state import WindowBatch, WindowState
 
         n = len(feature_names)
-        self.parser = EventParser(tuple(feature_names), windows.max_event_bytes,
-                                  windows.max_entity_bytes)
+        windows = serve.windows
+        self.parser = parser_from_config(tuple(feature_names), serve)
         self.state = WindowState(2, n, gap_seconds=windows.gap_seconds,
                                  max_entities=windows.max_entities,
                                  reorder_tolerance_seconds=windows.reorder_tolerance_seconds)
@@ -255,7 +256,7 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
     """Rebuild the rows of ``serve.kafka.input_topic`` between two epoch times."""
     say = progress or (lambda _m: None)
     k = cfg.serve.kafka
-    builder = SegmentBuilder(feature_names, cfg.serve.windows)
+    builder = SegmentBuilder(feature_names, cfg.serve)
     limit = cfg.retrain.max_events
     t0 = time.monotonic()
     last_report = [t0]

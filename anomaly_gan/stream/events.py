@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from anomaly_gan.config import EventFieldsConfig, ServeConfig
+
 __all__ = ["CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event",
-           "EventParser", "InvalidEvent", "check_entity", "decode_object", "json_field",
-           "parse_timestamp", "without_bom"]
+           "EventParser", "InvalidEvent", "check_entity", "decode_object", "entity_text",
+           "json_field", "parse_timestamp", "parser_from_config", "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -247,25 +249,63 @@ def check_entity(entity: str, max_bytes: int, field: str = "entity") -> InvalidE
     return None
 
 
-def _log_line_hint(obj: dict[str, Any]) -> str:
+def _log_line_hint(obj: dict[str, Any], values: str = "values") -> str:
     """Why a record is refused when it is a log line sent to a numeric model: the detail of
-    every dead letter then says so, not only which field is missing."""
-    if "message" in obj and "values" not in obj:
-        return (" (a log line? it has 'message' and no 'values'; this model reads numeric "
+    every dead letter then says so, not only which field is missing. ``values``: the field
+    that holds an event's values (``serve.event_fields.values``)."""
+    if "message" in obj and json_field(obj, values) is None:
+        return (f" (a log line? it has 'message' and no {values!r}; this model reads numeric "
                 "events, a logs model reads log lines: docs/logs.md)")
     return ""
 
 
+def entity_text(value: object) -> object:
+    """An entity id as text: an integer (a numeric device id, a node number) as its digits,
+    anything else as it is, to be refused where it is no string. (JSON's decoder refuses an
+    integer longer than ``str`` writes, 4300 digits: no decoded one is.)
+
+    >>> entity_text(7), entity_text("pump-7"), entity_text(True), entity_text(7.0)
+    ('7', 'pump-7', True, 7.0)
+    """
+    return str(value) if type(value) is int else value
+
+
+_ABSENT = object()  # a field that the record does not have (null is a value: bad_timestamp)
+
+
 class EventParser:
-    """Validates events against the model's feature names (order matters for lists)."""
+    """Validates events against the model's feature names (order matters for lists).
+
+    ``fields`` names the record's field of each part (:class:`EventFieldsConfig`, default
+    ``entity``, ``ts`` and ``values``: a key or a dotted path, :func:`json_field`); an
+    error's detail names the field as configured. ``unknown_features``: ``reject`` a values
+    object with a name the model does not know (``unknown_feature``), or ``ignore`` the name.
+
+    >>> from anomaly_gan.config import EventFieldsConfig
+    >>> telegraf = EventParser(("usage_idle", "usage_user"), 4096, unknown_features="ignore",
+    ...                        fields=EventFieldsConfig("tags.host", "timestamp", "fields"))
+    >>> telegraf.parse(b'{"fields": {"usage_idle": 91.5, "usage_user": 4.1, "usage_guest": 0},'
+    ...                b' "name": "cpu", "tags": {"host": "web-1"}, "timestamp": 1767225600}')
+    Event(entity='web-1', ts=1767225600.0, values=[91.5, 4.1])
+    >>> telegraf.parse(b'{"fields": {}, "tags": {}, "timestamp": 1}').detail
+    "'tags.host' must be a non-empty string"
+    """
 
     def __init__(self, feature_names: tuple[str, ...] | list[str], max_event_bytes: int,
-                 max_entity_bytes: int = MAX_ENTITY_BYTES) -> None:
+                 max_entity_bytes: int = MAX_ENTITY_BYTES, *,
+                 fields: EventFieldsConfig | None = None,
+                 unknown_features: str = "reject") -> None:
         self.feature_names = tuple(feature_names)
         self.n_features = len(self.feature_names)
         self.max_event_bytes = int(max_event_bytes)
         self.max_entity_bytes = int(max_entity_bytes)
+        self.fields = fields or EventFieldsConfig()
+        self.ignore_unknown = unknown_features == "ignore"
         self._index = {name: i for i, name in enumerate(self.feature_names)}
+        names = (self.fields.entity, self.fields.ts, self.fields.values)
+        # Names without dots are read with dict.get, as before there were paths: parse is the
+        # intake's hot path, and json_field's three calls cost 1-3% of it (bench/parse.py).
+        self._names = (*names, any("." in name for name in names))
         # Latest acceptable event time (epoch s); the service moves it with the wall clock.
         self.not_after = math.inf
 
@@ -282,42 +322,54 @@ class EventParser:
         obj = decode_object(text)
         if isinstance(obj, InvalidEvent):
             return obj
-        entity = obj.get("entity")
+        entity_name, ts_name, values_name, dotted = self._names
+        if dotted:
+            entity = json_field(obj, entity_name)
+            raw_ts = json_field(obj, ts_name, _ABSENT)
+            raw_values = json_field(obj, values_name)
+        else:
+            entity = obj.get(entity_name)
+            raw_ts = obj.get(ts_name, _ABSENT)
+            raw_values = obj.get(values_name)
         if type(entity) is not str or not entity:
-            return InvalidEvent("missing_field", "'entity' must be a non-empty string"
-                                + _log_line_hint(obj))
-        bad = check_entity(entity, self.max_entity_bytes)
+            entity = entity_text(entity)
+            if type(entity) is not str or not entity:
+                return InvalidEvent("missing_field", f"{entity_name!r} must be a non-empty "
+                                    "string" + _log_line_hint(obj, values_name))
+        bad = check_entity(entity, self.max_entity_bytes, entity_name)
         if bad is not None:
             return bad
-        if "ts" not in obj:
-            return InvalidEvent("missing_field", "'ts' is missing")
-        raw_values = obj.get("values")
+        if raw_ts is _ABSENT:
+            return InvalidEvent("missing_field", f"{ts_name!r} is missing")
         if raw_values is None:
-            return InvalidEvent("missing_field", "'values' is missing" + _log_line_hint(obj))
-        ts = parse_timestamp(obj["ts"])
+            return InvalidEvent("missing_field", f"{values_name!r} is missing"
+                                + _log_line_hint(obj, values_name))
+        ts = parse_timestamp(raw_ts)
         if ts is None:
-            return InvalidEvent("bad_timestamp", f"'ts' {_short(obj['ts'])} is not RFC 3339, "
-                                                 "epoch s, ms, us or ns up to year 9999")
+            return InvalidEvent("bad_timestamp", f"{ts_name!r} {_short(raw_ts)} is not RFC "
+                                                 "3339, epoch s, ms, us or ns up to year 9999")
         if ts > self.not_after:
-            return InvalidEvent("future_timestamp", f"'ts' {_short(obj['ts'])} is more than the "
-                                                    "allowed clock skew ahead of the wall clock")
+            return InvalidEvent("future_timestamp", f"{ts_name!r} {_short(raw_ts)} is more "
+                                                    "than the allowed clock skew ahead of the "
+                                                    "wall clock")
         if type(raw_values) is dict:
             index = self._index
             if len(raw_values) != self.n_features or any(k not in index for k in raw_values):
-                unknown = [k for k in raw_values if k not in index]
+                unknown = [] if self.ignore_unknown else [k for k in raw_values if k not in index]
                 if unknown:
                     return InvalidEvent("unknown_feature", f"unknown feature(s) {unknown[:5]}; "
                                                            f"expected {list(self.feature_names)}")
                 missing = [n for n in self.feature_names if n not in raw_values]
-                return InvalidEvent("missing_feature", f"missing feature(s) {missing[:5]}")
+                if missing:
+                    return InvalidEvent("missing_feature", f"missing feature(s) {missing[:5]}")
             values = [raw_values[name] for name in self.feature_names]
         elif type(raw_values) is list:
             if len(raw_values) != self.n_features:
-                return InvalidEvent("wrong_length", f"'values' has {len(raw_values)} items, "
-                                                    f"the model expects {self.n_features}")
+                return InvalidEvent("wrong_length", f"{values_name!r} has {len(raw_values)} "
+                                                    f"items, the model expects {self.n_features}")
             values = raw_values
         else:
-            return InvalidEvent("missing_field", "'values' must be an object or a list")
+            return InvalidEvent("missing_field", f"{values_name!r} must be an object or a list")
         for v in values:
             tv = type(v)
             if tv is float:
@@ -330,3 +382,12 @@ class EventParser:
                 return InvalidEvent("non_finite", f"a value is {_short(v, 40)}, not a finite "
                                                   "number")
         return Event(entity, ts, values)
+
+
+def parser_from_config(feature_names: tuple[str, ...] | list[str],
+                       serve: ServeConfig) -> EventParser:
+    """The parser of ``serve``'s numeric events, for the scorer and for ``retrain``'s topic
+    range alike: the same limits, fields and unknown-feature policy."""
+    w = serve.windows
+    return EventParser(feature_names, w.max_event_bytes, w.max_entity_bytes,
+                       fields=serve.event_fields, unknown_features=serve.unknown_features)

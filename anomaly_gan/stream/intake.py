@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from anomaly_gan.config import ServeConfig
-from anomaly_gan.stream.events import EventParser, InvalidEvent
+from anomaly_gan.stream.events import InvalidEvent, parser_from_config
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
 __all__ = ["Intake"]
@@ -46,8 +46,7 @@ class Intake:
 
             self.logs = LogFeed(det, cfg, clock=clock)
             gap_seconds = self.logs.model.row_gap_seconds
-        self.parser = self.logs or EventParser(det.feature_names, w.max_event_bytes,
-                                                w.max_entity_bytes)
+        self.parser = self.logs or parser_from_config(det.feature_names, cfg)
         self.state = WindowState(
             det.window, len(det.feature_names), gap_seconds=gap_seconds,
             max_entities=w.max_entities, reorder_tolerance_seconds=w.reorder_tolerance_seconds,

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from anomaly_gan.config import StreamWindowConfig
+from anomaly_gan.config import ServeConfig, StreamWindowConfig
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.retrain.source import SegmentBuilder, feed
 from anomaly_gan.stream.events import EventParser, InvalidEvent
@@ -55,7 +55,7 @@ def serve_windows(recs, cfg):
 def test_segments_give_exactly_the_windows_serve_scores():
     cfg = StreamWindowConfig(gap_seconds=60.0)
     recs = stream()
-    builder = SegmentBuilder(FEATURES, cfg)
+    builder = SegmentBuilder(FEATURES, ServeConfig(windows=cfg))
     segments = feed(builder, recs)
     ours = sorted((s.entity, float(t), w.tobytes()) for s in segments if len(s) >= W
                   for t, w in zip(s.ts[W - 1:], sliding_windows(s.values, W, 1)))

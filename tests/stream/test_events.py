@@ -69,7 +69,8 @@ def test_epoch_numbers_count_in_the_unit_their_size_gives():
     (b'"text"', "not_object"),
     (enc({"ts": 1, "values": [1, 2]}), "missing_field"),
     (enc({"entity": "", "ts": 1, "values": [1, 2]}), "missing_field"),
-    (enc({"entity": 7, "ts": 1, "values": [1, 2]}), "missing_field"),
+    (enc({"entity": 7.5, "ts": 1, "values": [1, 2]}), "missing_field"),
+    (enc({"entity": True, "ts": 1, "values": [1, 2]}), "missing_field"),
     (enc({"entity": "p", "values": [1, 2]}), "missing_field"),
     (enc({"entity": "p", "ts": 1}), "missing_field"),
     (enc({"entity": "p", "ts": 1, "values": "1,2"}), "missing_field"),
@@ -170,3 +171,205 @@ def test_a_utf8_byte_order_mark_before_the_object_is_ignored(parser):
     assert parser.parse(b"\xef\xbb\xbf" + record) == parser.parse(record)
     assert parser.parse(b"\xef\xbb\xbf").reason == "bad_json"  # nothing after it
     assert parser.parse(b"\xef\xbb\xbf\xef\xbb\xbf" + record).reason == "bad_json"  # one only
+
+
+# --------------------------------------------------------------- serve.event_fields
+
+_HINT = (" (a log line? it has 'message' and no 'values'; this model reads numeric events, a "
+         "logs model reads log lines: docs/logs.md)")
+_NOT_A_TIME = "is not RFC 3339, epoch s, ms, us or ns up to year 9999"
+
+
+@pytest.mark.parametrize("record, reason, detail", [
+    ({"ts": 1, "values": [1, 2]}, "missing_field", "'entity' must be a non-empty string"),
+    ({"entity": "", "ts": 1, "values": [1, 2]}, "missing_field",
+     "'entity' must be a non-empty string"),
+    ({"entity": "p", "values": [1, 2]}, "missing_field", "'ts' is missing"),
+    ({"entity": "p", "ts": 1}, "missing_field", "'values' is missing"),
+    ({"entity": "p", "ts": None, "values": [1, 2]}, "bad_timestamp", f"'ts' None {_NOT_A_TIME}"),
+    ({"entity": "p", "ts": 1, "values": None}, "missing_field", "'values' is missing"),
+    ({"entity": "p", "ts": 1, "values": "1,2"}, "missing_field",
+     "'values' must be an object or a list"),
+    ({"entity": "p", "ts": "yesterday", "values": [1, 2]}, "bad_timestamp",
+     f"'ts' 'yesterday' {_NOT_A_TIME}"),
+    ({"entity": "p", "ts": 3e9, "values": [1, 2]}, "future_timestamp",
+     "'ts' 3000000000.0 is more than the allowed clock skew ahead of the wall clock"),
+    ({"entity": "p", "ts": 1, "values": {"temp": 1, "rpm": 2, "oil": 3}}, "unknown_feature",
+     "unknown feature(s) ['oil']; expected ['temp', 'rpm']"),
+    ({"entity": "p", "ts": 1, "values": {"temp": 1}}, "missing_feature",
+     "missing feature(s) ['rpm']"),
+    ({"entity": "p", "ts": 1, "values": [1, 2, 3]}, "wrong_length",
+     "'values' has 3 items, the model expects 2"),
+    ({"entity": "p" * 17, "ts": 1, "values": [1, 2]}, "oversized",
+     "'entity' is 17 bytes > max_entity_bytes 16"),
+    ({"entity": "p\n", "ts": 1, "values": [1, 2]}, "bad_entity",
+     ("'entity' 'p\\n' holds U+000A: expected no control characters (U+0000-001F, "
+     "U+007F-009F, U+2028, U+2029)")),
+    ({"ts": 5, "message": "GET /x 200"}, "missing_field",
+     "'entity' must be a non-empty string" + _HINT),
+    ({"entity": "web-1", "ts": 5, "message": "GET /x 200"}, "missing_field",
+     "'values' is missing" + _HINT),
+])
+def test_the_default_fields_give_the_details_they_always_gave(record, reason, detail):
+    """The details a producer's dead letters showed before serve.event_fields existed, byte
+    for byte: with no fields given and with the default ones written out."""
+    from anomaly_gan.config import EventFieldsConfig
+
+    for fields in (None, EventFieldsConfig(), EventFieldsConfig("entity", "ts", "values")):
+        p = EventParser(FEATURES, max_event_bytes=1024, max_entity_bytes=16, fields=fields)
+        p.not_after = 2e9
+        assert p.parse(enc(record)) == InvalidEvent(reason, detail)
+
+
+TELEGRAF = {"fields": {"usage_idle": 91.5, "usage_user": 4.1}, "name": "cpu",
+            "tags": {"cpu": "cpu-total", "host": "web-1"}, "timestamp": 1767225600}
+
+
+def telegraf_parser(unknown_features="reject", features=("usage_user", "usage_idle"), **kw):
+    from anomaly_gan.config import EventFieldsConfig
+
+    return EventParser(features, max_event_bytes=4096, unknown_features=unknown_features,
+                       fields=EventFieldsConfig(entity="tags.host", ts="timestamp",
+                                                values="fields"), **kw)
+
+
+def test_telegraf_json_records_are_read_with_dotted_paths():
+    assert telegraf_parser().parse(enc(TELEGRAF)) == Event("web-1", 1767225600.0, [4.1, 91.5])
+
+
+@pytest.mark.parametrize("record", [
+    {"deviceId": "pump-7", "time": "2026-01-01T00:00:10Z", "readings": {"temp": 71.2, "rpm": 1500}},
+    {"device": {"id": "pump-7"}, "time": "2026-01-01T00:00:10Z",
+     "readings": {"rpm": 1500, "temp": 71.2}},
+    {"device": {"id": "pump-7"}, "time": 1767225610000, "readings": [71.2, 1500]},  # epoch ms
+    # a flat key that holds the dots (ECS's log.level) is read before the path
+    {"device.id": "pump-7", "device": {"id": "other"}, "time": 1767225610,
+     "readings": [71.2, 1500]},
+])
+def test_iot_gateway_records_are_read_by_key_or_nested_path(record):
+    from anomaly_gan.config import EventFieldsConfig
+
+    entity = "deviceId" if "deviceId" in record else "device.id"
+    p = EventParser(FEATURES, max_event_bytes=4096,
+                    fields=EventFieldsConfig(entity=entity, ts="time", values="readings"))
+    assert p.parse(enc(record)) == Event("pump-7", 1767225610.0, [71.2, 1500])
+
+
+@pytest.mark.parametrize("entity, expected", [
+    (7, "7"), (0, "0"), (-3, "-3"), (10**30, str(10**30)),
+])
+def test_an_integer_entity_is_read_as_its_digits(entity, expected):
+    """A numeric device id, as logs.json_fields reads a numeric entity of a log record."""
+    from anomaly_gan.config import EventFieldsConfig
+
+    ev = EventParser(FEATURES, 1024).parse(enc({"entity": entity, "ts": 1, "values": [1, 2]}))
+    assert ev == Event(expected, 1.0, [1, 2])
+    nested = EventParser(FEATURES, 1024, fields=EventFieldsConfig(entity="device.id"))
+    assert nested.parse(enc({"device": {"id": entity}, "ts": 1, "values": [1, 2]})).entity \
+        == expected
+
+
+@pytest.mark.parametrize("entity", [True, 7.0, None, [7], {"id": 7}])
+def test_other_entities_than_strings_and_integers_are_refused_by_the_field_name(entity):
+    bad = telegraf_parser().parse(enc({**TELEGRAF, "tags": {"host": entity}}))
+    assert bad == InvalidEvent("missing_field", "'tags.host' must be a non-empty string")
+
+
+def test_a_long_integer_entity_is_oversized_like_a_long_string():
+    bad = EventParser(FEATURES, 4096, max_entity_bytes=16).parse(
+        enc({"entity": 10**20, "ts": 1, "values": [1, 2]}))
+    assert bad == InvalidEvent("oversized", "'entity' is 21 bytes > max_entity_bytes 16")
+    # the longest integer JSON's decoder reads (4300 digits) is still written out, then sized
+    raw = b'{"entity": 9' + b"9" * 4299 + b', "ts": 1, "values": [1, 2]}'
+    assert EventParser(FEATURES, 8192).parse(raw) == InvalidEvent(
+        "oversized", "'entity' is 4300 bytes > max_entity_bytes 512")
+    assert EventParser(FEATURES, 8192).parse(raw.replace(b"9", b"99", 1)).reason == "bad_json"
+
+
+def test_unknown_features_are_rejected_by_default_and_left_out_when_ignored():
+    """A Telegraf cpu record carries every field of the measurement; a model trained on two
+    of them refused every record."""
+    record = {**TELEGRAF, "fields": {**TELEGRAF["fields"], "usage_guest": 0, "usage_iowait": 0.2,
+                                     "state": "ok"}}
+    bad = telegraf_parser().parse(enc(record))
+    assert bad == InvalidEvent("unknown_feature", "unknown feature(s) ['usage_guest', "
+                               "'usage_iowait', 'state']; expected ['usage_user', 'usage_idle']")
+    assert telegraf_parser("ignore").parse(enc(record)) == Event("web-1", 1767225600.0, [4.1, 91.5])
+    # a feature missing is refused either way
+    short = {**TELEGRAF, "fields": {"usage_idle": 91.5, "usage_guest": 0}}
+    for policy in ("reject", "ignore"):
+        got = telegraf_parser(policy).parse(enc(short))
+        assert got.reason == ("missing_feature" if policy == "ignore" else "unknown_feature")
+    assert telegraf_parser("ignore").parse(enc(short)) == InvalidEvent(
+        "missing_feature", "missing feature(s) ['usage_user']")
+    # and a list's length is still the model's feature count
+    assert telegraf_parser("ignore").parse(enc({**TELEGRAF, "fields": [1, 2, 3]})).reason \
+        == "wrong_length"
+
+
+_DROP = object()  # a field left out of the record
+
+
+@pytest.mark.parametrize("change, reason, detail", [
+    ({"tags": {"cpu": "cpu-total"}}, "missing_field", "'tags.host' must be a non-empty string"),
+    ({"tags": "web-1"}, "missing_field", "'tags.host' must be a non-empty string"),
+    ({"tags": {"host": ""}}, "missing_field", "'tags.host' must be a non-empty string"),
+    ({"tags": {"host": "w" * 20}}, "oversized", "'tags.host' is 20 bytes > max_entity_bytes 16"),
+    ({"tags": {"host": "web\n1"}}, "bad_entity", ("'tags.host' 'web\\n1' holds U+000A: expected "
+     "no control characters (U+0000-001F, U+007F-009F, U+2028, U+2029)")),
+    ({"timestamp": None}, "bad_timestamp", f"'timestamp' None {_NOT_A_TIME}"),
+    ({"timestamp": "soon"}, "bad_timestamp", f"'timestamp' 'soon' {_NOT_A_TIME}"),
+    ({"timestamp": 3_000_000_000}, "future_timestamp", ("'timestamp' 3000000000 is more than "
+     "the allowed clock skew ahead of the wall clock")),
+    ({"fields": _DROP}, "missing_field", "'fields' is missing"),
+    ({"fields": None}, "missing_field", "'fields' is missing"),
+    ({"fields": 91.5}, "missing_field", "'fields' must be an object or a list"),
+    ({"fields": [1.0]}, "wrong_length", "'fields' has 1 items, the model expects 2"),
+    ({"timestamp": _DROP}, "missing_field", "'timestamp' is missing"),
+    # the default shape is not read
+    ({"fields": _DROP, "tags": _DROP, "timestamp": _DROP, "entity": "web-1", "ts": 1,
+      "values": {"usage_user": 1, "usage_idle": 2}}, "missing_field",
+     "'tags.host' must be a non-empty string"),
+])
+def test_details_name_the_configured_field(change, reason, detail):
+    p = telegraf_parser(max_entity_bytes=16)
+    p.not_after = 2e9
+    record = {k: v for k, v in {**TELEGRAF, **change}.items() if v is not _DROP}
+    assert p.parse(enc(record)) == InvalidEvent(reason, detail)
+
+
+def test_an_absent_time_field_is_missing_a_null_one_no_time():
+    from anomaly_gan.config import EventFieldsConfig
+
+    p = EventParser(FEATURES, 1024, fields=EventFieldsConfig(ts="meta.time"))
+    assert p.parse(enc({"entity": "e", "meta": {}, "values": [1, 2]})) == InvalidEvent(
+        "missing_field", "'meta.time' is missing")
+    assert p.parse(enc({"entity": "e", "meta": {"time": None}, "values": [1, 2]})) \
+        == InvalidEvent("bad_timestamp", f"'meta.time' None {_NOT_A_TIME}")
+
+
+def test_a_log_line_hint_names_the_configured_values_field():
+    p = telegraf_parser()
+    bad = p.parse(enc({"tags": {"host": "web-1"}, "timestamp": 5, "message": "GET /x 200"}))
+    assert bad.reason == "missing_field" and bad.detail.startswith(
+        "'fields' is missing (a log line? it has 'message' and no 'fields';")
+    # a record with 'message' and the values field is no log line
+    assert "a log line?" not in p.parse(enc({**TELEGRAF, "tags": {}, "message": "x"})).detail
+
+
+def test_the_scorer_and_retrain_parse_with_the_serve_config():
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.retrain.source import SegmentBuilder
+    from anomaly_gan.stream.intake import Intake
+
+    class Det:
+        feature_names, window, extras = ("usage_user", "usage_idle"), 2, {}
+
+    serve = config_from_dict({"serve": {"unknown_features": "ignore", "event_fields": {
+        "entity": "tags.host", "ts": "timestamp", "values": "fields"}}}).serve
+    intake = Intake(Det(), serve, dead_letter=lambda *a: None, on_drop=lambda e: None,
+                    clock=lambda: 2e9)
+    record = enc({**TELEGRAF, "fields": {**TELEGRAF["fields"], "usage_guest": 0}})
+    want = Event("web-1", 1767225600.0, [4.1, 91.5])
+    assert intake.parser.parse(record) == want
+    assert SegmentBuilder(Det.feature_names, serve).parser.parse(record) == want

@@ -141,3 +141,31 @@ def test_any_record_ends_scored_or_in_the_dlq_never_in_an_exception(pairs):
             json.loads(value)  # alerts and scores are valid JSON
     assert io.commits[-1][IN] <= len(records)
     s._pool.shutdown()
+
+
+_telegraf = st.fixed_dictionaries(
+    {}, optional={"tags": st.one_of(st.fixed_dictionaries({}, optional={
+                      "host": st.one_of(st.sampled_from(["web-1", "", "w\n"]), _numbers, _json)}),
+                      _json),
+                  "timestamp": _ts, "name": st.text(max_size=5), "message": _json,
+                  "fields": st.one_of(_values, st.dictionaries(
+                      st.sampled_from(["a", "b", "c", "d"]), _numbers | _json, max_size=4))})
+
+
+@settings(max_examples=300, deadline=None)
+@given(_telegraf, st.sampled_from(["reject", "ignore"]))
+def test_events_read_through_dotted_fields_are_valid_or_have_a_reason(record, unknown):
+    """serve.event_fields' paths through nested objects: whatever sits on the path (an
+    integer entity, a list, a null) ends in an event or one of the reasons."""
+    from anomaly_gan.config import EventFieldsConfig
+    from anomaly_gan.stream.events import Event
+
+    p = EventParser(("a", "b"), max_event_bytes=1 << 20, unknown_features=unknown,
+                    fields=EventFieldsConfig(entity="tags.host", ts="timestamp", values="fields"))
+    p.not_after = NOW + 300.0
+    got = p.parse(_encode(record))
+    if type(got) is Event:
+        assert type(got.entity) is str and got.entity and len(got.values) == 2
+        assert not isinstance(record["tags"]["host"], bool)
+    else:
+        assert got.reason in set(INVALID_REASONS) - {"unprocessable"} and got.detail
