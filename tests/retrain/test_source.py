@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from anomaly_gan.config import ServeConfig, StreamWindowConfig
 from anomaly_gan.data.windows import sliding_windows
@@ -150,3 +151,37 @@ def test_an_unreachable_broker_is_one_error_in_bounded_time(monkeypatch):
                                         rf"read topic 'events': .*Unable to bootstrap.*; expected "
                                         rf"a reachable Kafka broker$"):
         read_event_range(cfg, FEATURES, 1_794_000_000.0, 1_794_000_060.0)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_topic_range_is_read_with_the_serve_event_fields(kafka_bootstrap, kafka_topics):
+    """retrain reads the topic as serve does: Telegraf-shaped records (tags.host, timestamp,
+    fields with one more field) give the rows of the same readings in the default shape."""
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.demo.broker import local_kafka
+    from anomaly_gan.retrain.source import read_event_range
+    from tests.retrain.conftest import produce_timestamped
+
+    start = 1_794_000_000.0
+    readings = [(host, start + 10.0 * i, {"a": float(i), "b": float(-i) + 0.5 * h})
+                for i in range(20) for h, host in enumerate(("web-1", "web-2"))]
+    plain = [(host, {"entity": host, "ts": ts, "values": values}, ts)
+             for host, ts, values in readings]
+    telegraf = [(host, {"fields": {**values, "usage_guest": 0}, "name": "cpu",
+                        "tags": {"host": host, "cpu": "cpu-total"}, "timestamp": int(ts)}, ts)
+                for host, ts, values in readings]
+    rows = {}
+    for shape, records, serve in (
+            ("plain", plain, {}),
+            ("telegraf", telegraf, {"unknown_features": "ignore", "event_fields": {
+                "entity": "tags.host", "ts": "timestamp", "values": "fields"}})):
+        topics = kafka_topics(events=2, alerts=1, dlq=1)
+        produce_timestamped(kafka_bootstrap, topics["events"], records)
+        cfg = config_from_dict({"serve": {**serve, "kafka": local_kafka(
+            kafka_bootstrap, topics, f"g-{topics['events']}")}})
+        rows[shape] = read_event_range(cfg, FEATURES, start, start + 1000.0)
+    assert rows["telegraf"].invalid == {} and rows["telegraf"].events_read == len(readings)
+    got = {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["telegraf"].segments}
+    assert got == {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["plain"].segments}
+    assert sorted(got) == ["web-1", "web-2"] and len(got["web-1"][0]) == 20

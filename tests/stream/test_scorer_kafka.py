@@ -126,6 +126,61 @@ def test_stream_scores_and_alerts_equal_offline(serve_config, start_scorer, stre
     assert run.stop() == 0
 
 
+def telegraf_record(feature_names, event):
+    """``event`` as Telegraf's Kafka output writes it with data_format = "json": the readings
+    under "fields" with one the model was not trained on, the host under "tags", epoch s."""
+    return {"fields": {**dict(zip(feature_names, event["values"], strict=True)), "uptime": 99},
+            "name": "pump", "tags": {"host": event["entity"], "site": "plant-a"},
+            "timestamp": int(event["ts"])}
+
+
+def test_telegraf_records_score_and_alert_as_the_same_readings_in_the_default_shape(
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap):
+    """serve.event_fields reads Telegraf's json output (tags.host, timestamp, fields) and
+    serve.unknown_features: ignore leaves out its extra field: the scores and alerts are
+    those of the same readings sent as {"entity", "ts", "values"}; a record without the
+    host goes to the DLQ naming the configured field."""
+    det = stream_detector
+    values = injected_values(plant)
+    events = [ev for ev in stream_records(plant, values) if ev[1]["ts"]
+              < float(plant.timestamps[720])]  # rows 560..719: the incident at 700 included
+    n_windows = len(plant.entities) * (720 - START - det.window + 1)
+    telegraf = {"event_fields": {"entity": "tags.host", "ts": "timestamp", "values": "fields"},
+                "unknown_features": "ignore"}
+
+    def scored(overrides, records):
+        cfg = serve_config(partitions=2, overrides={"alerts.consecutive": 2, **overrides})
+        k = cfg.serve.kafka
+        run = start_scorer(cfg, det)
+        produce(kafka_bootstrap, k.input_topic, records)
+        run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == n_windows, 60,
+                     "all windows scored")
+        scores = {(d["entity"], d["window_end_ts"]): d["score"] for d in
+                  (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.scores_topic,
+                                                            expect=n_windows))}
+        alerts = {(a["entity"], a["window_end_ts"], a["top_features"][0]) for a in
+                  (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.alert_topic))}
+        dlq = consume_all(kafka_bootstrap, k.dlq_topic, idle_s=0.5)
+        assert run.stop() == 0
+        return scores, alerts, dlq
+
+    plain_scores, plain_alerts, plain_dlq = scored({}, events)
+    hostless = {**telegraf_record(det.feature_names, events[0][1]), "tags": {"site": "plant-a"}}
+    shaped = [(key, telegraf_record(det.feature_names, ev)) for key, ev in events]
+    scores, alerts, dlq = scored(telegraf, [*shaped, (b"no-host", hostless)])
+
+    assert len(plain_scores) == n_windows and not plain_dlq
+    assert scores.keys() == plain_scores.keys()
+    for key, score in plain_scores.items():
+        assert scores[key] == pytest.approx(score, abs=1e-6)
+    assert ("pump-2", float(plant.timestamps[701]), "rpm") in plain_alerts
+    assert alerts == plain_alerts
+    [dead] = dlq
+    headers = dict(dead.headers)
+    assert headers["reason"] == b"missing_field"
+    assert headers["detail"] == b"'tags.host' must be a non-empty string"
+
+
 def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, start_scorer,
                                                                stream_detector, plant,
                                                                kafka_bootstrap):
