@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from anomaly_gan.logs.events import LogEvent, LogParser
 from anomaly_gan.stream.events import InvalidEvent
@@ -298,3 +300,76 @@ def test_a_timestamp_format_does_not_touch_otlp_times():
     p = LogParser(format="otlp_json", timestamp_format="%b %d %H:%M:%S")
     assert not p.infer_year
     assert p.parse_many(batch(record()))[0].ts == T0
+
+
+# ---------------------------------------------------------------- property: never an exception
+
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
+                    st.floats(allow_nan=False), st.text(max_size=12))
+_json = st.recursive(_scalar, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=8)
+_any_value = st.recursive(
+    st.one_of(st.fixed_dictionaries({"stringValue": st.one_of(st.text(max_size=20), _json)}),
+              st.fixed_dictionaries({"intValue": st.one_of(st.integers(-2**70, 2**70).map(str),
+                                                           _json)}),
+              st.fixed_dictionaries({"doubleValue": st.one_of(
+                  st.floats(), st.sampled_from(["NaN", "Infinity", "x"]))}),
+              st.fixed_dictionaries({"boolValue": _json}),
+              st.fixed_dictionaries({"bytesValue": _json}),
+              st.just({}), _json),
+    lambda inner: st.one_of(
+        st.fixed_dictionaries({"arrayValue": st.fixed_dictionaries(
+            {}, optional={"values": st.one_of(st.lists(inner, max_size=3), _json)})}),
+        st.fixed_dictionaries({"kvlistValue": st.fixed_dictionaries(
+            {}, optional={"values": st.lists(st.fixed_dictionaries(
+                {}, optional={"key": st.one_of(st.text(max_size=6), _json), "value": inner}),
+                max_size=3)})})),
+    max_leaves=6)
+_attributes = st.one_of(st.lists(st.fixed_dictionaries(
+    {}, optional={"key": st.sampled_from(["service.name", "host.name", "x"]),
+                  "value": _any_value}), max_size=3), _json)
+_nanos = st.one_of(st.integers(-10, 2**70).map(str), st.integers(-10, 2**70),
+                   st.floats(), st.sampled_from(["0", "", "1e18", "１２"]), _json)
+_log_record = st.one_of(st.fixed_dictionaries({}, optional={
+    "body": _any_value, "timeUnixNano": _nanos, "observedTimeUnixNano": _nanos,
+    "severityNumber": st.one_of(st.integers(-3, 30), st.sampled_from(
+        ["SEVERITY_NUMBER_ERROR2", "SEVERITY_NUMBER_UNSPECIFIED", "SEVERITY_NUMBER_X"]), _json),
+    "severityText": st.one_of(st.sampled_from(["ERROR", "", "info"]), _json),
+    "attributes": _attributes}), _json)
+_document = st.fixed_dictionaries({}, optional={"resourceLogs": st.one_of(st.lists(
+    st.one_of(st.fixed_dictionaries({}, optional={
+        "resource": st.one_of(st.fixed_dictionaries({}, optional={"attributes": _attributes}),
+                              _json),
+        "scopeLogs": st.one_of(st.lists(st.one_of(st.fixed_dictionaries({}, optional={
+            "logRecords": st.one_of(st.lists(_log_record, max_size=4), _json)}), _json),
+            max_size=3), _json)}), _json), max_size=3), _json)})
+
+
+def _encoded(doc) -> bytes:
+    try:
+        return json.dumps(doc).encode("utf-8", "surrogatepass")
+    except (ValueError, OverflowError):
+        return b"{}"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_document, st.sampled_from([None, "fallback"]), st.booleans())
+def test_any_otlp_document_is_events_or_reasons_never_an_exception(doc, entity, need_ts):
+    """Whatever sits anywhere in the envelope or a log record (an integer where a string
+    goes, a list for an AnyValue, a time of 2**70 ns, fullwidth digits), parse_many gives
+    events and invalid events with a reason, never an exception: one Kafka record must
+    never stop serve."""
+    from anomaly_gan.logs.events import LOG_INVALID_REASONS
+
+    p = LogParser(format="otlp_json", entity=entity, need_ts=need_ts)
+    p.not_after = T0 + 86_400.0
+    got = p.parse_many(_encoded(doc))  # a batch of no log records: none
+    for ev in got:
+        if type(ev) is LogEvent:
+            assert type(ev.entity) is str and ev.entity and type(ev.message) is str
+            assert ev.ts is not None if need_ts else True
+            assert ev.ts is None or 0 <= ev.ts <= p.not_after
+        else:
+            assert type(ev) is InvalidEvent and ev.detail
+            assert ev.reason in set(LOG_INVALID_REASONS) - {"unprocessable"}, ev
