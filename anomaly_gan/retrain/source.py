@@ -316,6 +316,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     segments = []
     table_has_times = []
     names: tuple[str, ...] | None = tuple(feature_names) if feature_names else None
+    read = late = 0
     for p in paths:
         table = read_table(p, cfg.data.timestamp_column, cfg.data.header)
         table_has_times.append(table.timestamps is not None)
@@ -327,15 +328,18 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
             names = tuple(table.feature_names)
         table = table.with_features(names)
         values = apply_nan_policy(table, cfg.data.nan_policy)
+        read += len(values)
         if times is not None:  # late rows (stamped before an earlier one): serve drops them
             kept = ~late_rows(times)
+            late += int((~kept).sum())
             values, times = values[kept], times[kept]
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)
         segments.append(Segment(Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
     assert names is not None
+    # read and late as a topic range counts them: the report's "[read] N events ... L late"
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
-                timed=all(table_has_times),
-                events_read=sum(len(s) for s in segments), seconds=time.monotonic() - t0)
+                timed=all(table_has_times), events_read=read, late=late,
+                seconds=time.monotonic() - t0)
     return rows, names
 
 

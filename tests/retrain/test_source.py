@@ -129,6 +129,8 @@ def test_file_rows_out_of_time_order_are_refused(tmp_path):
     assert rows.segments[0].ts.tolist() == [100, 110, 120, 130]
     assert rows.segments[0].values[:, 0].tolist() == [0, 1, 2, 4]
     assert len(notes) == 1 and "1 row(s) are stamped before an earlier row (first line 5" in notes[0]
+    # the report counts it as a topic range's late event (it said "5 events ..., 0 late")
+    assert (rows.events_read, rows.late, rows.rows) == (5, 1, 4)
     data.write_text("ts,a,b\n" + "".join(f"{t},{i},{-i}\n" for i, t in enumerate(sorted(stamps))))
     rows, _ = read_files(cfg, [str(data)], FEATURES)
     assert rows.segments[0].ts.tolist() == sorted(stamps)
