@@ -505,7 +505,7 @@ class LogParser:
         message, continuation = _message(text)
         # the log record's attribute first, then its resource's, then logs.entity
         key = self.otlp_entity
-        entity = attribute(rec.get("attributes"), key, where)
+        entity = attribute(rec.get("attributes"), key, "")  # the detail gets ``where`` once
         if entity is None:
             entity = attribute(resource, key, where.partition(".")[0] + ".resource")
         field = key

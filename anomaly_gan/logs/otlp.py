@@ -234,19 +234,22 @@ def nanos(value: Any, name: str = "timeUnixNano") -> int | None:
 def attribute(attributes: Any, key: str, where: str) -> str | None:
     """The value of attribute ``key`` of an attributes list (``[{"key": k, "value":
     AnyValue}]``) as an entity name: a string, or an integer in digits; None where there is
-    no such attribute (a null value counts as none).
+    no such attribute (a null value counts as none). ``where``: the place of the object that
+    holds the list (a resource), or ``""`` for the log record being read, whose place the
+    parser puts before the detail.
 
     >>> attribute([{"key": "service.name", "value": {"stringValue": "api"}}], "service.name", "")
     'api'
     >>> attribute([{"key": "node", "value": {"intValue": "7"}}], "node", ""), attribute(None, "x", "")
     ('7', None)
     """
-    found = _list(attributes, f"{where}.attributes")
+    name = f"{where}.attributes" if where else "'attributes'"
+    found = _list(attributes, name)
     if isinstance(found, InvalidEvent):
         raise OtlpFieldError(found.reason, found.detail)
     for i, kv in enumerate(found):
         if type(kv) is not dict:
-            raise OtlpFieldError("missing_field", f"{where}.attributes[{i}] must be an object")
+            raise OtlpFieldError("missing_field", f"{name}[{i}] must be an object")
         if kv.get("key") != key:
             continue
         value = _plain(kv.get("value") or {}, f"attribute {key!r}")

@@ -271,6 +271,20 @@ def test_a_log_record_of_the_wrong_shape_is_invalid_and_the_others_are_read(rec)
     assert events[1].detail.startswith("resourceLogs[0].scopeLogs[0].logRecords[1]")
 
 
+@pytest.mark.parametrize(("doc", "detail"), [
+    (batch(record(attributes={})), "'attributes' must be a list, got dict"),
+    (batch(record(attributes=[7])), "'attributes'[0] must be an object"),
+    (json.dumps({"resourceLogs": [{"resource": {"attributes": "api"},
+                                   "scopeLogs": [{"logRecords": [record()]}]}]}),
+     "resourceLogs[0].resource.attributes must be a list, got str"),
+])
+def test_attributes_of_the_wrong_shape_are_named_once_by_their_place(doc, detail):
+    """The log record's own attributes were named by its place twice ("...logRecords[0]:
+    resourceLogs[0].scopeLogs[0].logRecords[0].attributes must be a list")."""
+    assert parse(doc) == [InvalidEvent("missing_field",
+                                       f"resourceLogs[0].scopeLogs[0].logRecords[0]: {detail}")]
+
+
 @pytest.mark.parametrize(("levels", "reason"), [(200, None), (400, "bad_json")])
 def test_a_deeply_nested_body_is_text_or_invalid_never_a_crash(levels, reason):
     body = '{"arrayValue":{"values":[' * levels + '{"stringValue":"x"}' + "]}}" * levels
