@@ -414,10 +414,11 @@ def table_times(table: Table) -> np.ndarray | None:
     Windows follow the file's order, so rows out of time order were windows of readings
     that never followed each other, scored without a word. A :class:`DataError` names the
     line of the first stamp that is no time, and of the first that goes back when more than
-    :data:`MAX_LATE_SHARE` of the rows do (the file is not in time order). Fewer such rows
-    are *late* (:func:`late_rows`): left out, as ``serve`` drops an event older than its
-    entity's last, with a note (:func:`time_notes`). A local hour written twice when clocks
-    go back, in a real NAB file, stopped ``score`` on its whole test part.
+    :data:`MAX_LATE_SHARE` of the rows, and more than one, do (the file is not in time
+    order). Fewer such rows are *late* (:func:`late_rows`): left out, as ``serve`` drops an
+    event older than its entity's last, with a note (:func:`time_notes`). A local hour
+    written twice when clocks go back, in a real NAB file, stopped ``score`` on its whole
+    test part.
 
     >>> t = Table("f.csv", ("a",), np.zeros((3, 1)), ("2026-01-01T00:00:00Z", "1767225660",
     ...           "1767225720000"), lines=(2, 3, 4))
