@@ -251,10 +251,10 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
         progress(f"note: {total} of {of} of {p} left out (logs.bad_lines: "
                  f"skip): {', '.join(f'{r} {c}' for r, c in sorted(skipped.items()))}; the "
                  f"first is {_clip(first_skipped, 120)}")
-    if not events:
-        raise DataError(f"{p}: no log {what}" + (f" that parse ({first_skipped})"
-                                                 + _format_hint(cfg, first_reason)
-                                                 if skipped else ""))
+    if not events:  # "no log lines", "no log records" (what: "lines" or "log records")
+        raise DataError(f"{p}: no {'log ' if what == 'lines' else ''}{what}"
+                        + (f" that parse ({first_skipped})" + _format_hint(cfg, first_reason)
+                           if skipped else ""))
     if parser.infer_year and "%j" not in (cfg.timestamp_format or ""):
         years_in_file_order(events, written, parser.tz)
     return events

@@ -820,6 +820,21 @@ def test_a_bad_log_record_stops_at_its_line_or_is_left_out_alone(tmp_path, servi
     assert notes[-1].startswith("note: 1 of the 2 lines labelled 1 in")
 
 
+def test_an_otlp_file_without_a_log_record_to_read_says_so_once(tmp_path):
+    """It said 'no log log records'."""
+    cfg = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0}}).logs
+    path = tmp_path / "otlp.jsonl"
+    path.write_text('{"resourceLogs": []}\n')
+    with pytest.raises(DataError, match=r"otlp\.jsonl: no log records$"):
+        read_log_file(path, cfg)
+    path.write_text('{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "1"}]}]}]}\n')
+    skip = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0,
+                                      "bad_lines": "skip"}}).logs
+    with pytest.raises(DataError, match=r"otlp\.jsonl: no log records that parse \(line 1: "
+                                        r"missing_field: resourceLogs\[0\]"):
+        read_log_file(path, skip)
+
+
 @pytest.mark.slow
 def test_score_explains_a_log_alarm_storm_by_the_columns_that_moved(cli_bundle, service_logs,
                                                                     tmp_path, capsys):
