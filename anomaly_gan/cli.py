@@ -132,14 +132,15 @@ def _read_for_model(data: str, info, nan_policy: str | None = None):
     for line in time_notes(table, times, training=False):
         _eprint(line)
     table = table.with_features(info.feature_names)
-    values = apply_nan_policy(table, nan_policy or cfg.data.nan_policy,
+    kept = np.arange(table.rows) if times is None else np.flatnonzero(~late_rows(times))
+    # late rows are left out before missing cells are filled: none fills its successors
+    values = apply_nan_policy(table.with_rows(kept), nan_policy or cfg.data.nan_policy,
                               hint="pass --nan-policy ffill or zero to fill them")
-    kept = np.arange(len(values)) if times is None else np.flatnonzero(~late_rows(times))
     if len(kept) < info.window:
         raise DataError(f"{data}: need at least one window of {info.window} rows, got "
-                        f"{len(kept)} rows" + (f" in time order ({len(values)} in all)"
-                                               if len(kept) < len(values) else ""))
-    return table, values[kept], kept
+                        f"{len(kept)} rows" + (f" in time order ({table.rows} in all)"
+                                               if len(kept) < table.rows else ""))
+    return table, values, kept
 
 
 def _fmt(x: float) -> str:
@@ -260,9 +261,11 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
             for line in time_notes(t, ts):
                 say(line)
         # late rows (stamped before an earlier one) are left out, as serve drops them
-        kept = [np.arange(len(t.values)) if ts is None else np.flatnonzero(~late_rows(ts))
+        # (before missing cells are filled: a late row fills none of its successors)
+        kept = [np.arange(t.rows) if ts is None else np.flatnonzero(~late_rows(ts))
                 for t, ts in zip(tables, times, strict=True)]
-        series = [apply_nan_policy(t, cfg.data.nan_policy)[k] for t, k in zip(tables, kept, strict=True)]
+        tables = [t.with_rows(k) for t, k in zip(tables, kept, strict=True)]
+        series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
         times = [None if ts is None else ts[k] for ts, k in zip(times, kept, strict=True)]
         problem = too_short([len(s) for s in series], cfg.data.window,
                             cfg.data.validation_fraction)
@@ -272,8 +275,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
             raise DataError(f"{where}: {why}")
         _tensorflow()
         det = train_detector(cfg, series, names, progress=say,
-                             locate=lambda i, row, col: (f"{tables[i].path}: "
-                                                         f"{tables[i].where(int(kept[i][row]))}"
+                             locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"
                                                          f", column {tables[i].column(col)}"))
         _record_sources(det.metadata, args.data,
                         [None if ts is None else _span(ts.tolist()) for ts in times])

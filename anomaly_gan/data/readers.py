@@ -41,6 +41,8 @@ class Table:
     timestamps: tuple[str, ...] | None = None
     has_header: bool = True
     lines: tuple[int, ...] | None = None  # file line of each row (CSV); None: row r is r + 1
+    # Without lines (Parquet): each row's index in the file, where rows were left out
+    row_numbers: tuple[int, ...] | None = None
 
     @property
     def rows(self) -> int:
@@ -50,7 +52,7 @@ class Table:
         """``line N`` of the file for a row (CSV), else ``row N`` (1-based)."""
         if self.lines is not None:
             return f"line {self.lines[row]}"
-        return f"row {row + 1}"
+        return f"row {(self.row_numbers[row] if self.row_numbers is not None else row) + 1}"
 
     def column(self, col: int) -> str:
         """A column as an error message names it: its quoted name, or its 1-based number."""
@@ -59,6 +61,22 @@ class Table:
     def with_columns(self, feature_names: Sequence[str], values: np.ndarray) -> Table:
         """The same rows with columns selected or reordered (e.g. into a model's order)."""
         return dataclasses.replace(self, feature_names=tuple(feature_names), values=values)
+
+    def with_rows(self, rows: np.ndarray) -> Table:
+        """The rows at the indices ``rows`` (e.g. all but the late ones), each still named by
+        its line or row in the file.
+
+        >>> t = Table("f.parquet", ("a",), np.arange(4.0).reshape(4, 1), ("0", "9", "5", "10"))
+        >>> t.with_rows(np.array([0, 1, 3])).where(2)
+        'row 4'
+        """
+        at = [int(i) for i in rows]
+        stamps = None if self.timestamps is None else tuple(self.timestamps[i] for i in at)
+        lines = None if self.lines is None else tuple(self.lines[i] for i in at)
+        numbers = None if lines is not None else tuple(
+            at if self.row_numbers is None else (self.row_numbers[i] for i in at))
+        return dataclasses.replace(self, values=self.values[rows], timestamps=stamps,
+                                   lines=lines, row_numbers=numbers)
 
     def with_features(self, expected: Sequence[str]) -> Table:
         """The same rows with a model's features, in its order (:func:`check_features`

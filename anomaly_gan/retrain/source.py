@@ -327,12 +327,12 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
         if names is None:
             names = tuple(table.feature_names)
         table = table.with_features(names)
-        values = apply_nan_policy(table, cfg.data.nan_policy)
-        read += len(values)
+        read += table.rows
         if times is not None:  # late rows (stamped before an earlier one): serve drops them
-            kept = ~late_rows(times)
-            late += int((~kept).sum())
-            values, times = values[kept], times[kept]
+            kept = np.flatnonzero(~late_rows(times))
+            late += table.rows - len(kept)
+            table, times = table.with_rows(kept), times[kept]
+        values = apply_nan_policy(table, cfg.data.nan_policy)
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)
         segments.append(Segment(Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
     assert names is not None

@@ -136,6 +136,25 @@ def test_file_rows_out_of_time_order_are_refused(tmp_path):
     assert rows.segments[0].ts.tolist() == sorted(stamps)
 
 
+def test_a_late_row_fills_no_missing_cell_after_it(tmp_path):
+    """Late rows are left out before data.nan_policy fills missing cells: with ffill, the
+    late row's reading filled the next row's gap, a reading serve never took."""
+    import pytest
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.retrain.source import read_files
+
+    data = tmp_path / "pump.csv"
+    data.write_text("ts,a,b\n100,1,-1\n110,2,-2\n120,3,-3\n115,99,-99\n130,,-5\n")
+    cfg = config_from_dict({"data": {"timestamp_column": "ts", "nan_policy": "ffill"}}, "t")
+    rows, _ = read_files(cfg, [str(data)], FEATURES)
+    assert rows.segments[0].values[:, 0].tolist() == [1, 2, 3, 3]
+    cfg = config_from_dict({"data": {"timestamp_column": "ts"}}, "t")
+    with pytest.raises(DataError, match=r"pump\.csv: line 6, column 'a': missing"):
+        read_files(cfg, [str(data)], FEATURES)  # named by its line in the file
+
+
 def test_an_unreachable_broker_is_one_error_in_bounded_time(monkeypatch):
     """It was kafka-python's KafkaTimeoutError with a traceback (exit 1)."""
     import pytest
