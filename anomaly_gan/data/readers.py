@@ -63,13 +63,15 @@ class Table:
         return dataclasses.replace(self, feature_names=tuple(feature_names), values=values)
 
     def with_rows(self, rows: np.ndarray) -> Table:
-        """The rows at the indices ``rows`` (e.g. all but the late ones), each still named by
-        its line or row in the file.
+        """The rows at the increasing indices ``rows`` (e.g. all but the late ones), each
+        still named by its line or row in the file.
 
         >>> t = Table("f.parquet", ("a",), np.arange(4.0).reshape(4, 1), ("0", "9", "5", "10"))
         >>> t.with_rows(np.array([0, 1, 3])).where(2)
         'row 4'
         """
+        if len(rows) == self.rows and (len(rows) == 0 or rows[-1] == self.rows - 1):
+            return self  # every row, in order (the indices only ever grow)
         at = [int(i) for i in rows]
         stamps = None if self.timestamps is None else tuple(self.timestamps[i] for i in at)
         lines = None if self.lines is None else tuple(self.lines[i] for i in at)
