@@ -358,7 +358,9 @@ class EventParser:
                 unknown = [] if self.ignore_unknown else [k for k in raw_values if k not in index]
                 if unknown:
                     return InvalidEvent("unknown_feature", f"unknown feature(s) {unknown[:5]}; "
-                                                           f"expected {list(self.feature_names)}")
+                                                           f"expected {list(self.feature_names)} "
+                                                           "(serve.unknown_features: ignore "
+                                                           "leaves such names out)")
                 missing = [n for n in self.feature_names if n not in raw_values]
                 if missing:
                     return InvalidEvent("missing_feature", f"missing feature(s) {missing[:5]}")

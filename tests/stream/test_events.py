@@ -195,7 +195,8 @@ _NOT_A_TIME = "is not RFC 3339, epoch s, ms, us or ns up to year 9999"
     ({"entity": "p", "ts": 3e9, "values": [1, 2]}, "future_timestamp",
      "'ts' 3000000000.0 is more than the allowed clock skew ahead of the wall clock"),
     ({"entity": "p", "ts": 1, "values": {"temp": 1, "rpm": 2, "oil": 3}}, "unknown_feature",
-     "unknown feature(s) ['oil']; expected ['temp', 'rpm']"),
+     ("unknown feature(s) ['oil']; expected ['temp', 'rpm'] (serve.unknown_features: ignore "
+      "leaves such names out)")),
     ({"entity": "p", "ts": 1, "values": {"temp": 1}}, "missing_feature",
      "missing feature(s) ['rpm']"),
     ({"entity": "p", "ts": 1, "values": [1, 2, 3]}, "wrong_length",
@@ -293,7 +294,8 @@ def test_unknown_features_are_rejected_by_default_and_left_out_when_ignored():
                                      "state": "ok"}}
     bad = telegraf_parser().parse(enc(record))
     assert bad == InvalidEvent("unknown_feature", "unknown feature(s) ['usage_guest', "
-                               "'usage_iowait', 'state']; expected ['usage_user', 'usage_idle']")
+                               "'usage_iowait', 'state']; expected ['usage_user', 'usage_idle'] "
+                               "(serve.unknown_features: ignore leaves such names out)")
     assert telegraf_parser("ignore").parse(enc(record)) == Event("web-1", 1767225600.0, [4.1, 91.5])
     # a feature missing is refused either way
     short = {**TELEGRAF, "fields": {"usage_idle": 91.5, "usage_guest": 0}}
