@@ -122,9 +122,13 @@ def _read_for_model(data: str, info, nan_policy: str | None = None):
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
     Returns the table, the values of the rows to score and their indices in the table:
     every row but the *late* ones (``data.late_rows``), which ``serve`` would drop."""
-    import numpy as np
-
-    from anomaly_gan.data import apply_nan_policy, late_rows, read_table, table_times, time_notes
+    from anomaly_gan.data import (
+        apply_nan_policy,
+        read_table,
+        table_times,
+        time_notes,
+        without_late_rows,
+    )
 
     cfg = info.config
     table = read_table(data, cfg.data.timestamp_column, cfg.data.header)
@@ -132,9 +136,8 @@ def _read_for_model(data: str, info, nan_policy: str | None = None):
     for line in time_notes(table, times, training=False):
         _eprint(line)
     table = table.with_features(info.feature_names)
-    kept = np.arange(table.rows) if times is None else np.flatnonzero(~late_rows(times))
-    # late rows are left out before missing cells are filled: none fills its successors
-    values = apply_nan_policy(table.with_rows(kept), nan_policy or cfg.data.nan_policy,
+    in_order, kept = without_late_rows(table, times)
+    values = apply_nan_policy(in_order, nan_policy or cfg.data.nan_policy,
                               hint="pass --nan-policy ffill or zero to fill them")
     if len(kept) < info.window:
         raise DataError(f"{data}: need at least one window of {info.window} rows, got "
@@ -223,16 +226,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, stop: Interrupts) -> int:
-    import numpy as np
-
     from anomaly_gan.artifacts import check_destination
     from anomaly_gan.data import (
         align_tables,
         apply_nan_policy,
-        late_rows,
         read_table,
         table_times,
         time_notes,
+        without_late_rows,
     )
     from anomaly_gan.train import too_short, train_detector
 
@@ -261,12 +262,10 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
             for line in time_notes(t, ts):
                 say(line)
         # late rows (stamped before an earlier one) are left out, as serve drops them
-        # (before missing cells are filled: a late row fills none of its successors)
-        kept = [np.arange(t.rows) if ts is None else np.flatnonzero(~late_rows(ts))
-                for t, ts in zip(tables, times, strict=True)]
-        tables = [t.with_rows(k) for t, k in zip(tables, kept, strict=True)]
+        in_order = [without_late_rows(t, ts) for t, ts in zip(tables, times, strict=True)]
+        tables = [t for t, _ in in_order]
+        times = [None if ts is None else ts[k] for ts, (_, k) in zip(times, in_order, strict=True)]
         series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
-        times = [None if ts is None else ts[k] for ts, k in zip(times, kept, strict=True)]
         problem = too_short([len(s) for s in series], cfg.data.window,
                             cfg.data.validation_fraction)
         if problem is not None:  # before the import: one line at once
@@ -350,7 +349,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     res = det.score_series(values)
     comps = list(res.components)
     key = "timestamp" if table.timestamps is not None else "index"
-    rows = len(table.values)
+    rows = table.rows
     at = np.full(rows, -1)  # each table row's row in res; -1: late, left out (empty cells)
     at[kept] = np.arange(len(kept))
 
@@ -519,7 +518,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             _print_metrics(metrics)
         return 0
     table, values, kept = _read_for_model(args.data, info, args.nan_policy)
-    labels = read_labels(args.labels, rows=len(table.values))[kept]
+    labels = read_labels(args.labels, rows=table.rows)[kept]
     det = _load_model(info)
     res = det.score_series(values)
     metrics = evaluate_scores(res.score, labels, det.threshold)
@@ -545,7 +544,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise DataError(f"plot: {args.model} is a logs model; plot takes numeric rows "
                         f"(see score's per-bucket CSV for logs)")
     table, values, kept = _read_for_model(args.data, info, args.nan_policy)
-    labels = read_labels(args.labels, rows=len(table.values))[kept] if args.labels else None
+    labels = read_labels(args.labels, rows=table.rows)[kept] if args.labels else None
     det = _load_model(info)
     res = det.score_series(values)
     plot_scores(values, det.feature_names, res, args.out, labels, title=f"{args.data} - {det.version}")

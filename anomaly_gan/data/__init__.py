@@ -10,6 +10,7 @@ from anomaly_gan.data.readers import (
     read_table,
     table_times,
     time_notes,
+    without_late_rows,
 )
 from anomaly_gan.data.scaling import Scaler, fit_scaler
 from anomaly_gan.data.windows import evenly_spaced, sliding_windows, window_end_index
@@ -29,4 +30,5 @@ __all__ = [
     "table_times",
     "time_notes",
     "window_end_index",
+    "without_late_rows",
 ]

@@ -25,8 +25,9 @@ import numpy as np
 from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
 
-__all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows",
-           "late_rows", "read_labels", "read_table", "table_times", "time_notes"]
+__all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows", "lags",
+           "late_rows", "read_labels", "read_table", "table_times", "time_notes",
+           "without_late_rows"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 
@@ -478,18 +479,37 @@ def table_times(table: Table) -> np.ndarray | None:
 MAX_LATE_SHARE = 0.05
 
 
+def lags(times: Sequence[float] | np.ndarray) -> np.ndarray:
+    """How far each time lies behind the newest time before it (0 where it does not): the
+    rows of a file, or the lines of a log file, that ``serve`` would get late.
+
+    >>> lags([0.0, 60.0, 30.0, 60.0, 45.0, 120.0]).tolist()
+    [0.0, 0.0, 30.0, 0.0, 15.0, 0.0]
+    """
+    t = np.asarray(times, dtype=np.float64)
+    out = np.zeros(len(t))
+    if len(t) > 1:
+        out[1:] = np.maximum(np.maximum.accumulate(t)[:-1] - t[1:], 0.0)
+    return out
+
+
 def late_rows(times: np.ndarray) -> np.ndarray:
-    """Which rows are stamped before an earlier row: ``serve`` drops such an event (older
-    than its entity's last), so ``train``, ``score``, ``evaluate``, ``plot`` and
-    ``retrain --data`` leave the row out too (``score`` writes it with empty cells).
+    """Which rows are stamped before an earlier row (:func:`lags`): ``serve`` drops such an
+    event (older than its entity's last), so ``train``, ``score``, ``evaluate``, ``plot``
+    and ``retrain --data`` leave the row out too (``score`` writes it with empty cells).
 
     >>> late_rows(np.array([0.0, 60.0, 30.0, 60.0, 45.0, 120.0])).tolist()
     [False, False, True, False, True, False]
     """
-    late = np.zeros(len(times), dtype=bool)
-    if len(times) > 1:
-        late[1:] = times[1:] < np.maximum.accumulate(times)[:-1]
-    return late
+    return lags(times) > 0
+
+
+def without_late_rows(table: Table, times: np.ndarray | None) -> tuple[Table, np.ndarray]:
+    """``table`` without its late rows (:func:`late_rows`), and the kept rows' indices in
+    it; every row of a table without times. Done before missing cells are filled
+    (:func:`apply_nan_policy`): a late row fills none of its successors."""
+    kept = np.arange(table.rows) if times is None else np.flatnonzero(~late_rows(times))
+    return table.with_rows(kept), kept
 
 
 def _local_time_hint(text: str) -> str:
@@ -521,14 +541,15 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
         return []
     notes = []
     assert table.timestamps is not None
-    late = late_rows(times)
+    behind = lags(times)
+    late = behind > 0
     kept = np.flatnonzero(~late)  # rows by their index in the file
     if late.any():
         i = int(np.argmax(late))
-        behind = float(np.max(times[:i]) - times[i])
         text = clip(str(table.timestamps[i]).strip(), 40)
         notes.append(f"note: {table.path}: {int(late.sum())} row(s) are stamped before an "
-                     f"earlier row (first {table.where(i)}, {text!r}, {duration(behind)} "
+                     f"earlier row (first {table.where(i)}, {text!r}, "
+                     f"{duration(float(behind[i]))} "
                      f"behind): left out, as serve drops an event older than its entity's "
                      f"last{_local_time_hint(text)}")
     step = np.diff(times[kept])

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_gan.config import Config, LogsConfig
+from anomaly_gan.data.readers import lags
 from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError, duration
 from anomaly_gan.files import open_input
@@ -464,17 +465,13 @@ def _late_lines(times: Sequence[float], left_out: Sequence[int]
     (2, 2, 2.0, 8.0)
     """
     skip = set(left_out)
-    newest, count, first, lag, worst = -math.inf, 0, -1, 0.0, 0.0
-    for i, t in enumerate(times):
-        if i in skip:
-            continue
-        if t < newest:
-            if first < 0:
-                first, lag = i, newest - t
-            count += 1
-            worst = max(worst, newest - t)
-        newest = max(newest, t)
-    return count, first, lag, worst
+    kept = [i for i in range(len(times)) if i not in skip]
+    behind = lags([times[i] for i in kept])  # the rule data files' late rows follow
+    late = np.flatnonzero(behind > 0)
+    if not len(late):
+        return 0, -1, 0.0, 0.0
+    return (len(late), kept[int(late[0])], float(behind[late[0]]),
+            float(behind[late].max()))
 
 
 def _iso(ts: float | None) -> str:

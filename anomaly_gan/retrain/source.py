@@ -310,7 +310,13 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     """One segment per file (entity = the file's stem). Timestamps come from the file's
     timestamp column when it has one, else the row index stands in for time. ``say`` gets
     ``train``'s notes on the times (late rows left out, repeated stamps, gaps)."""
-    from anomaly_gan.data import apply_nan_policy, late_rows, read_table, table_times, time_notes
+    from anomaly_gan.data import (
+        apply_nan_policy,
+        read_table,
+        table_times,
+        time_notes,
+        without_late_rows,
+    )
 
     t0 = time.monotonic()
     segments = []
@@ -328,11 +334,11 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
             names = tuple(table.feature_names)
         table = table.with_features(names)
         read += table.rows
-        if times is not None:  # late rows (stamped before an earlier one): serve drops them
-            kept = np.flatnonzero(~late_rows(times))
-            late += table.rows - len(kept)
-            table, times = table.with_rows(kept), times[kept]
-        values = apply_nan_policy(table, cfg.data.nan_policy)
+        # late rows (stamped before an earlier one) are left out, as serve drops them
+        in_order, kept = without_late_rows(table, times)
+        late += table.rows - len(kept)
+        values = apply_nan_policy(in_order, cfg.data.nan_policy)
+        times = None if times is None else times[kept]
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)
         segments.append(Segment(Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
     assert names is not None
