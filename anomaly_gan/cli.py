@@ -378,7 +378,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     late = f"; {rows - len(kept)} late rows left out" if len(kept) < rows else ""
     _eprint(f"scored {rows} rows ({windows} windows{late}) with {det.version}: "
             f"{flagged} above threshold {det.threshold:.3f} -> {where}")
-    note = _alarm_storm_note(det, values, flagged, windows)
+    note = _alarm_storm_note(det, lambda: values, flagged, windows)
     if note:
         _eprint(note)
     return 0
@@ -390,20 +390,21 @@ ALARM_STORM_SHARE = 0.05
 ALARM_STORM_RATIO = 10.0
 
 
-def _alarm_storm_note(det, values: Any, flagged: int, windows: int, what: str = "windows",
-                      name: Callable[[str], str] = str) -> str | None:
+def _alarm_storm_note(det, values: Callable[[], Any], flagged: int, windows: int,
+                      what: str = "windows", name: Callable[[str], str] = str) -> str | None:
     """A ``note:`` when far more ``what`` (windows, or a logs model's buckets) alarm than
     held-out normal windows did at training, naming the features whose values moved from the
     training baseline (PSI against the bundle's drift reference; ``name`` shows a feature,
     e.g. a template column as its text): most often the data moved, not a fault in every
-    window, and the remedy is a newer baseline, not a higher threshold."""
+    window, and the remedy is a newer baseline, not a higher threshold. ``values()`` gives
+    the scored rows, asked for only when there is such a storm."""
     from anomaly_gan.scoring.drift import MOVED_PSI, moved_features
 
     expected = float((det.metadata.get("validation") or {}).get("false_positive_rate") or 0.0)
     share = flagged / windows if windows > 0 else 0.0
     if share < max(ALARM_STORM_SHARE, ALARM_STORM_RATIO * expected):
         return None
-    moved = moved_features(values, det.metadata.get("reference"), det.feature_names)
+    moved = moved_features(values(), det.metadata.get("reference"), det.feature_names)
     if moved:
         shown = ", ".join(f"{name(feature)} {value:.2f}" for feature, value in moved[:3])
         more = f" and {len(moved) - 3} more" if len(moved) > 3 else ""
@@ -468,9 +469,9 @@ def _score_logs(args: argparse.Namespace, info) -> int:
             f"{unit(info.config.logs)}{dropped}{joined}{left_out}) with {det.version}: {flagged} buckets above "
             f"threshold {det.threshold:.3f} -> {where}")
     rows = [row for r in results if r.scores is not None for row in r.rows]
-    if rows:
-        note = _alarm_storm_note(det, model.features(rows), flagged, scored, "buckets",
-                                 model.column_text)
+    if rows:  # the rows' features again, only where a storm is to be explained
+        note = _alarm_storm_note(det, lambda: model.features(rows), flagged, scored,
+                                 "buckets", model.column_text)
         if note:
             _eprint(note)
     return 0
