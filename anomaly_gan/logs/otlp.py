@@ -27,7 +27,7 @@ import json
 import math
 from typing import Any
 
-from anomaly_gan.stream.events import InvalidEvent
+from anomaly_gan.stream.events import InvalidEvent, entity_text
 
 __all__ = ["SEVERITY_NAMES", "OtlpFieldError", "attribute", "body_text", "log_records", "nanos",
            "severity_level"]
@@ -252,11 +252,9 @@ def attribute(attributes: Any, key: str, where: str) -> str | None:
             raise OtlpFieldError("missing_field", f"{name}[{i}] must be an object")
         if kv.get("key") != key:
             continue
-        value = _plain(kv.get("value") or {}, f"attribute {key!r}")
+        value = entity_text(_plain(kv.get("value") or {}, f"attribute {key!r}"))
         if value is None:
             return None
-        if type(value) is int:
-            return str(value)
         if type(value) is not str or not value:
             raise OtlpFieldError("missing_field", f"attribute {key!r} must be a non-empty "
                                                   f"string")
