@@ -35,7 +35,7 @@ from typing import Any
 
 from anomaly_gan.config import EventFieldsConfig, ServeConfig
 
-__all__ = ["CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event",
+__all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event",
            "EventParser", "InvalidEvent", "check_entity", "decode_object", "entity_text",
            "json_field", "parse_timestamp", "parser_from_config", "without_bom"]
 
@@ -62,7 +62,7 @@ MAX_ENTITY_BYTES = 512  # serve.windows.max_entity_bytes' default
 # controls, DEL, and U+2028/U+2029, which end a line for Python's splitlines() and some
 # viewers. An id holding one could split or forge a line wherever it is written.
 CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
-_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 _MS_THRESHOLD = 1e11
 # An epoch number over each threshold counts in that many parts of a second: 1e11 s is the
 # year 5138, 1e14 ms the year 5138 too, and so on.
@@ -241,7 +241,7 @@ def check_entity(entity: str, max_bytes: int, field: str = "entity") -> InvalidE
                                              f"{max_bytes}")
     # isprintable() is False for every control character, and for a few more (a no-break
     # space, a joiner in an emoji), which the search lets through: the search runs rarely.
-    if not entity.isprintable() and (m := _CONTROL.search(entity)) is not None:
+    if not entity.isprintable() and (m := CONTROL.search(entity)) is not None:
         return InvalidEvent("bad_entity", f"{field!r} {_short(entity)} holds "
                                           f"U+{ord(m.group()):04X}: expected no control "
                                           "characters (U+0000-001F, U+007F-009F, U+2028, "

@@ -18,7 +18,7 @@ import re
 import sys
 import time
 
-from anomaly_gan.stream.events import CONTROL_CHARACTERS
+from anomaly_gan.stream.events import CONTROL, CONTROL_CHARACTERS
 
 __all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "text_value"]
 
@@ -43,7 +43,6 @@ class JsonFormatter(logging.Formatter):
 # What a text field's value may hold to be written bare, and what a message may not hold
 # (the characters no entity id may hold either).
 _BARE = re.compile(f'[^\\s"={CONTROL_CHARACTERS}]+')
-_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -66,7 +65,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return _CONTROL.sub(_escape, super().formatMessage(record))
+        return CONTROL.sub(_escape, super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)  # a traceback after the message keeps its lines
