@@ -320,14 +320,19 @@ class DriftConfig:
     max_feature_labels: int = _f(50, **_range(0, 10_000))
 
 
+ENTITY_PARTS = 8  # most fields serve.event_fields.entity may join
+
+
 @dataclass(frozen=True)
 class EventFieldsConfig:
     """A numeric event's field of each part (docs/streaming.md, events in): the names a
     producer already writes (Telegraf: ``tags.host``, ``timestamp``, ``fields``). A name is a
     key of the record's object or, where the object has no such key, a dotted path into
-    nested objects, read as ``logs.json_fields`` reads log records."""
+    nested objects, read as ``logs.json_fields`` reads log records. ``entity`` may name
+    several fields, whose values are joined with ``/`` (Telegraf's ``[tags.host, tags.cpu]``:
+    ``web-1/cpu0``), for a source that writes one record per host and device."""
 
-    entity: str = "entity"
+    entity: str | tuple[str, ...] = _f("entity", max_items=ENTITY_PARTS)
     ts: str = "ts"
     values: str = "values"
 
@@ -477,7 +482,8 @@ def _describe(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
         parts = [a for a in typing.get_args(tp) if a is not type(None)]
-        return " or ".join(_describe(a) for a in parts) + " or null"
+        optional = len(parts) < len(typing.get_args(tp))
+        return " or ".join(_describe(a) for a in parts) + (" or null" if optional else "")
     if origin is tuple:
         elem = typing.get_args(tp)[0]
         if typing.get_origin(elem) is Literal:
@@ -537,7 +543,14 @@ class _Validator:
         if origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             if raw is None:
+                if len(args) == len(typing.get_args(tp)):  # not optional
+                    self.fail(path, _describe(tp), raw)
                 return None
+            if len(args) > 1:  # a name or a list of names: the list form where raw is one
+                listed = isinstance(raw, (list, tuple))
+                args = [a for a in args if (typing.get_origin(a) is tuple) == listed] or args
+                if not listed and not isinstance(raw, str):
+                    self.fail(path, _describe(tp), raw)
             return self.value(args[0], raw, path, meta)
         if origin is tuple:
             elem = typing.get_args(tp)[0]
@@ -680,8 +693,9 @@ def _cross_checks(cfg: Config, source: str) -> None:
 def _check_event_fields(names: EventFieldsConfig, source: str) -> None:
     """Each part of an event from its own field, each name a key or a dotted path."""
     seen: dict[str, str] = {}
-    for part in ("entity", "ts", "values"):
-        name = getattr(names, part)
+    named = ([("entity", names.entity)] if isinstance(names.entity, str)
+             else [(f"entity[{i}]", name) for i, name in enumerate(names.entity)])
+    for part, name in (*named, ("ts", names.ts), ("values", names.values)):
         where = f"{source}: serve.event_fields.{part}"
         if "" in name.split("."):
             raise ConfigError(f"{where}: expected a key or a dotted path such as tags.host "
@@ -773,10 +787,13 @@ def _field_default(parts: list[str]) -> Any:
     return None if f.default is dataclasses.MISSING else f.default
 
 
-def _is_string_type(tp: Any) -> bool:
-    """``str``, a Literal of strings, or either of them optional."""
+def _is_string_type(tp: Any, text: str = "") -> bool:
+    """``str``, a Literal of strings, or either of them optional; or a name or a list of
+    names where ``text`` (an environment value) is no YAML list."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) > 1 and str in args:
+            return not text.lstrip().startswith("[")
         return len(args) == 1 and _is_string_type(args[0])
     if typing.get_origin(tp) is Literal:
         return all(isinstance(a, str) for a in typing.get_args(tp))
@@ -892,7 +909,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tupl
             node = child
         if text == "":
             node[parts[-1]] = None
-        elif _is_string_type(_field_type(parts)):
+        elif _is_string_type(_field_type(parts), text):
             node[parts[-1]] = text  # verbatim: a password is not YAML
         else:
             try:

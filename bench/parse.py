@@ -4,7 +4,8 @@
 
 Parses the same typical event (8 features, an RFC 3339 time) ``--events`` times and prints
 the best of ``--repeats`` runs, per record shape: the default shape, and the shapes that
-``serve.event_fields`` reads (Telegraf's json output, an IoT gateway's nested device id).
+``serve.event_fields`` reads (Telegraf's json output, per host or per host and CPU, an IoT
+gateway's nested device id).
 Compare two trees in one run with PYTHONPATH (a tree whose parser has no ``event_fields``
 prints the default shape only).
 """
@@ -27,6 +28,11 @@ SHAPES = {
                  {"fields": READINGS, "name": "cpu", "tags": {"cpu": "cpu-total",
                                                            "host": "web-1"},
                   "timestamp": 1767225610}),
+    "telegraf cpu": ({"entity": ("tags.host", "tags.cpu"), "ts": "timestamp",
+                      "values": "fields"},
+                     {"fields": READINGS, "name": "cpu", "tags": {"cpu": "cpu0",
+                                                               "host": "web-1"},
+                      "timestamp": 1767225610}),
     "iot nested": ({"entity": "device.id", "ts": "time", "values": "readings"},
                    {"device": {"id": "pump-7"}, "time": "2026-01-01T00:00:10Z",
                     "readings": READINGS}),

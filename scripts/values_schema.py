@@ -56,7 +56,8 @@ def _type_schema(tp: Any, meta: typing.Mapping[str, Any], path: str) -> dict[str
         return {"enum": list(typing.get_args(tp))}
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return {"anyOf": [_type_schema(inner[0], meta, path), {"type": "null"}]}
+        null = [{"type": "null"}] if len(inner) < len(typing.get_args(tp)) else []
+        return {"anyOf": [*(_type_schema(a, meta, path) for a in inner), *null]}
     if origin is tuple:
         elem = typing.get_args(tp)[0]
         schema = {"type": "array", "minItems": 1,

@@ -168,6 +168,21 @@ def test_config_is_frozen():
          "got 'time'")),
         ("serve:\n  event_fields:\n    entity: ''\n",
          "serve.event_fields.entity: expected a non-empty string"),
+        ("serve:\n  event_fields:\n    entity: [tags.host, tags.host]\n",
+         ("serve.event_fields.entity[1]: expected a field other than "
+          "serve.event_fields.entity[0]'s, got 'tags.host'")),
+        ("serve:\n  event_fields:\n    entity: [tags.host, timestamp]\n    ts: timestamp\n",
+         "serve.event_fields.ts: expected a field other than serve.event_fields.entity[1]'s"),
+        ("serve:\n  event_fields:\n    entity: [tags.host, tags..cpu]\n",
+         "serve.event_fields.entity[1]: expected a key or a dotted path"),
+        ("serve:\n  event_fields:\n    entity: []\n",
+         "serve.event_fields.entity: expected a non-empty list of strings, got []"),
+        ("serve:\n  event_fields:\n    entity:\n",
+         "serve.event_fields.entity: expected a string or a list of strings, got None"),
+        ("serve:\n  event_fields:\n    entity: {host: tags.host}\n",
+         "serve.event_fields.entity: expected a string or a list of strings, got {'host'"),
+        ("serve:\n  event_fields:\n    entity: [a, b, c, d, e, f, g, h, i]\n",
+         "serve.event_fields.entity: expected at most 8 items, got '9 items'"),
         ("serve:\n  event_fields:\n    host: tags.host\n",
          "serve.event_fields.host: unknown key; allowed: entity, ts, values"),
         ("serve:\n  unknown_features: drop\n",
@@ -373,3 +388,15 @@ def test_event_fields_read_telegraf_from_a_file_and_the_environment(tmp_path):
     serve = load_config(p, env={"ANOMALY_GAN__SERVE__EVENT_FIELDS__ENTITY": "device.id"}).serve
     assert serve.event_fields.entity == "device.id" and serve.event_fields.ts == "timestamp"
     assert load_config(None, env={}).serve.unknown_features == "reject"
+
+
+def test_the_entity_may_join_several_fields_from_a_file_or_the_environment(tmp_path):
+    """One entity per host and CPU (Telegraf's percpu): a YAML list in the file, a YAML
+    list in the environment; any other environment value is one field's name, verbatim."""
+    p = write(tmp_path, "serve:\n  event_fields:\n    entity: [tags.host, tags.cpu]\n")
+    assert load_config(p, env={}).serve.event_fields.entity == ("tags.host", "tags.cpu")
+    key = "ANOMALY_GAN__SERVE__EVENT_FIELDS__ENTITY"
+    assert load_config(None, env={key: "[tags.host, tags.disk]"}).serve.event_fields.entity \
+        == ("tags.host", "tags.disk")
+    for text in ("device.id", "7", "yes"):
+        assert load_config(None, env={key: text}).serve.event_fields.entity == text

@@ -206,3 +206,35 @@ def test_a_topic_range_is_read_with_the_serve_event_fields(kafka_bootstrap, kafk
     got = {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["telegraf"].segments}
     assert got == {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["plain"].segments}
     assert sorted(got) == ["web-1", "web-2"] and len(got["web-1"][0]) == 20
+
+
+@pytest.mark.slow
+@pytest.mark.kafka
+def test_a_topic_range_of_per_cpu_records_gives_a_segment_per_host_and_cpu(kafka_bootstrap,
+                                                                          kafka_topics):
+    """serve.event_fields.entity [tags.host, tags.cpu]: Telegraf's percpu records, two CPUs
+    and the total of one host at each time, are three entities' rows, each in time order."""
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.demo.broker import local_kafka
+    from anomaly_gan.retrain.source import read_event_range
+    from tests.retrain.conftest import produce_timestamped
+
+    start = 1_794_000_000.0
+    cpus = ("cpu0", "cpu1", "cpu-total")
+    records = [("web-1", {"fields": {"a": float(i), "b": float(c), "usage_guest": 0},
+                          "tags": {"host": "web-1", "cpu": cpu}, "timestamp": int(ts)}, ts)
+               for i in range(12) for c, cpu in enumerate(cpus) for ts in [start + 10.0 * i]]
+    topics = kafka_topics(events=1, alerts=1, dlq=1)
+    produce_timestamped(kafka_bootstrap, topics["events"], records)
+    cfg = config_from_dict({"serve": {
+        "unknown_features": "ignore",
+        "event_fields": {"entity": ["tags.host", "tags.cpu"], "ts": "timestamp",
+                         "values": "fields"},
+        "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}")}})
+    rows = read_event_range(cfg, FEATURES, start, start + 1000.0)
+    assert rows.invalid == {} and rows.events_read == len(records)
+    got = {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows.segments}
+    assert sorted(got) == ["web-1/cpu-total", "web-1/cpu0", "web-1/cpu1"]
+    for c, cpu in enumerate(cpus):
+        assert got[f"web-1/{cpu}"] == ([start + 10.0 * i for i in range(12)],
+                                       [[float(i), float(c)] for i in range(12)])

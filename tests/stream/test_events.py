@@ -287,6 +287,43 @@ def test_a_long_integer_entity_is_oversized_like_a_long_string():
     assert EventParser(FEATURES, 8192).parse(raw.replace(b"9", b"99", 1)).reason == "bad_json"
 
 
+def per_cpu_parser(**kw):
+    from anomaly_gan.config import EventFieldsConfig
+
+    return EventParser(("usage_user", "usage_idle"), max_event_bytes=4096,
+                       fields=EventFieldsConfig(entity=("tags.host", "tags.cpu"),
+                                                ts="timestamp", values="fields"), **kw)
+
+
+def test_several_entity_fields_make_one_entity_per_host_and_cpu():
+    """Telegraf's cpu input with percpu = true writes a record per CPU of a host at the same
+    time: with tags.host alone they were one entity's events, whose windows interleaved the
+    CPUs' readings row by row; with [tags.host, tags.cpu] each CPU is its own entity."""
+    p = per_cpu_parser()
+    got = [p.parse(enc({**TELEGRAF, "tags": {"host": "web-1", "cpu": cpu}}))
+           for cpu in ("cpu0", "cpu1", "cpu-total")]
+    assert [ev.entity for ev in got] == ["web-1/cpu0", "web-1/cpu1", "web-1/cpu-total"]
+    assert {(ev.ts, tuple(ev.values)) for ev in got} == {(1767225600.0, (4.1, 91.5))}
+    # an integer part is its digits, as a single entity field's
+    assert p.parse(enc({**TELEGRAF, "tags": {"host": "web-1", "cpu": 3}})).entity == "web-1/3"
+
+
+@pytest.mark.parametrize("tags, reason, detail", [
+    ({"host": "web-1"}, "missing_field", "'tags.cpu' must be a non-empty string"),
+    ({"cpu": "cpu0"}, "missing_field", "'tags.host' must be a non-empty string"),
+    ({"host": "web-1", "cpu": ""}, "missing_field", "'tags.cpu' must be a non-empty string"),
+    ({"host": True, "cpu": "cpu0"}, "missing_field", "'tags.host' must be a non-empty string"),
+    ({"host": "web-1", "cpu": "c" * 20}, "oversized",
+     "'tags.host/tags.cpu' is 26 bytes > max_entity_bytes 16"),
+    ({"host": "web\n1", "cpu": "cpu0"}, "bad_entity",
+     ("'tags.host/tags.cpu' 'web\\n1/cpu0' holds U+000A: expected no control characters "
+      "(U+0000-001F, U+007F-009F, U+2028, U+2029)")),
+])
+def test_a_joined_entity_names_the_field_it_lacks_and_is_checked_whole(tags, reason, detail):
+    bad = per_cpu_parser(max_entity_bytes=16).parse(enc({**TELEGRAF, "tags": tags}))
+    assert bad == InvalidEvent(reason, detail)
+
+
 def test_unknown_features_are_rejected_by_default_and_left_out_when_ignored():
     """A Telegraf cpu record carries every field of the measurement; a model trained on two
     of them refused every record."""
