@@ -105,10 +105,13 @@ class CompiledScorer:
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
+            # autograph=False: ``fused`` has no Python control flow on tensors to convert, and
+            # autograph wrote each converted function to a temporary file (five a scorer),
+            # which a process killed with SIGKILL (an OOM kill) left in /tmp.
             if jit_compile:
-                self._fn = tf.function(fused, jit_compile=True)
+                self._fn = tf.function(fused, jit_compile=True, autograph=False)
             else:
-                self._fn = tf.function(fused, input_signature=[
+                self._fn = tf.function(fused, autograph=False, input_signature=[
                     tf.TensorSpec([None, self.window, self.n_features], tf.float64)])
         else:
             self._fn = fused
