@@ -400,12 +400,14 @@ MASK_NAMES: tuple[MaskName, ...] = ("uuid", "ip", "hex", "path", "number")
 class JsonFieldsConfig:
     """``logs.format: json``: the record's field of each part of an event. A name is a key
     of the record's object (ECS's flat ``log.level`` too) or, where the object has no such
-    key, a dotted path into nested objects (``kubernetes.pod_name``)."""
+    key, a dotted path into nested objects (``kubernetes.pod_name``). ``entity`` may name
+    several fields, whose values are joined with ``/`` (``[kubernetes.namespace_name,
+    kubernetes.pod_name]``: ``shop/web-0``)."""
 
     message: str = "message"
     ts: str = "ts"
     level: str = "level"
-    entity: str = "entity"
+    entity: str | tuple[str, ...] = _f("entity", max_items=ENTITY_PARTS)
 
 
 @dataclass(frozen=True)

@@ -400,3 +400,14 @@ def test_the_entity_may_join_several_fields_from_a_file_or_the_environment(tmp_p
         == ("tags.host", "tags.disk")
     for text in ("device.id", "7", "yes"):
         assert load_config(None, env={key: text}).serve.event_fields.entity == text
+
+
+def test_joined_entities_round_trip_through_a_bundles_config():
+    """A bundle stores its config as YAML (lists) and reads it back (tuples)."""
+    cfg = config_from_dict({
+        "serve": {"event_fields": {"entity": ["tags.host", "tags.cpu"]}},
+        "logs": {"format": "json", "json_fields": {
+            "entity": ["kubernetes.namespace_name", "kubernetes.pod_name"]}}})
+    again = config_from_dict(yaml.safe_load(yaml.safe_dump(config_to_dict(cfg))))
+    assert again == cfg
+    assert again.logs.json_fields.entity == ("kubernetes.namespace_name", "kubernetes.pod_name")

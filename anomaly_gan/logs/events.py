@@ -73,6 +73,7 @@ from anomaly_gan.stream.events import (
     check_entity,
     decode_object,
     entity_text,
+    joined_entity,
     json_field,
     parse_timestamp,
     without_bom,
@@ -467,14 +468,23 @@ class LogParser:
             return InvalidEvent("missing_field", f"{names.message!r} must be a string" + hint)
         message, continuation = _message(message)
         # null is how many serializers write a field they have no value for: left out
-        entity = json_field(obj, names.entity)
-        field = names.entity
-        if entity is None:
+        if isinstance(names.entity, str):
+            entity = json_field(obj, names.entity)
+            field = names.entity
+            if entity is None:
+                entity, field = self.entity, "logs.entity"
+            else:  # an integer, a process or node number, as its digits
+                entity = entity_text(entity)
+            if type(entity) is not str or not entity:
+                return InvalidEvent("missing_field",
+                                    f"{names.entity!r} must be a non-empty string")
+        elif all(json_field(obj, name) is None for name in names.entity):
             entity, field = self.entity, "logs.entity"
-        else:  # an integer, a process or node number, as its digits
-            entity = entity_text(entity)
-        if type(entity) is not str or not entity:
-            return InvalidEvent("missing_field", f"{names.entity!r} must be a non-empty string")
+        else:  # several fields, as namespace/pod: every one of them, joined
+            entity, missing = joined_entity(obj, names.entity)
+            if entity is None:
+                return InvalidEvent("missing_field", f"{missing!r} must be a non-empty string")
+            field = "/".join(names.entity)
         bad = check_entity(entity, self.max_entity_bytes, field)
         if bad is not None:
             return bad

@@ -37,7 +37,7 @@ from anomaly_gan.config import EventFieldsConfig, ServeConfig
 
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event",
            "EventParser", "InvalidEvent", "check_entity", "decode_object", "entity_text",
-           "json_field", "parse_timestamp", "parser_from_config", "without_bom"]
+           "joined_entity", "json_field", "parse_timestamp", "parser_from_config", "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -270,6 +270,26 @@ def entity_text(value: object) -> object:
     return str(value) if type(value) is int else value
 
 
+def joined_entity(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, str]:
+    """An entity id from several fields of ``obj`` (``serve.event_fields.entity`` or
+    ``logs.json_fields.entity`` given as a list): their values joined with ``/``, each read
+    as a single entity field is (an integer as its digits). Returns (the id, "") or (None,
+    the first field without a non-empty string).
+
+    >>> joined_entity({"tags": {"host": "web-1", "cpu": 0}}, ("tags.host", "tags.cpu"))
+    ('web-1/0', '')
+    >>> joined_entity({"tags": {"host": "web-1"}}, ("tags.host", "tags.cpu"))
+    (None, 'tags.cpu')
+    """
+    parts = []
+    for name in names:
+        part = entity_text(json_field(obj, name))
+        if type(part) is not str or not part:
+            return None, name
+        parts.append(part)
+    return "/".join(parts), ""
+
+
 _ABSENT = object()  # a field that the record does not have (null is a value: bad_timestamp)
 
 
@@ -404,16 +424,12 @@ class EventParser:
         return Event(entity, ts, values)
 
     def _joined_entity(self, obj: dict[str, Any], values_name: str) -> str | InvalidEvent:
-        """The values of the entity fields joined with ``/``, each read as a single entity
-        field is (an integer as its digits), or why one cannot be."""
-        parts = []
-        for name in self._entity_parts:
-            part = entity_text(json_field(obj, name))
-            if type(part) is not str or not part:
-                return InvalidEvent("missing_field", f"{name!r} must be a non-empty string"
-                                    + _log_line_hint(obj, values_name))
-            parts.append(part)
-        return "/".join(parts)
+        """The entity id of several fields (:func:`joined_entity`), or why there is none."""
+        entity, bad = joined_entity(obj, self._entity_parts)
+        if entity is None:
+            return InvalidEvent("missing_field", f"{bad!r} must be a non-empty string"
+                                + _log_line_hint(obj, values_name))
+        return entity
 
 
 def parser_from_config(feature_names: tuple[str, ...] | list[str],

@@ -4,6 +4,7 @@ import pytest
 
 from anomaly_gan.config import JsonFieldsConfig
 from anomaly_gan.logs.events import LogEvent, LogParser, Multiline
+from anomaly_gan.stream.events import InvalidEvent
 from tests.logs.conftest import SYSLOG_REGEX
 
 
@@ -26,6 +27,25 @@ def test_a_null_level_or_entity_is_a_field_left_out():
         == "missing_field"
     assert p.parse(b'{"ts": 5, "level": true, "message": "m"}').reason == "missing_field"
     assert p.parse(b'{"ts": 5, "level": [], "message": "m"}').reason == "missing_field"
+
+
+def test_a_log_entity_may_join_several_fields():
+    """Fluent Bit's Kubernetes metadata: with the pod name alone, staging's web-0 and shop's
+    web-0 were one entity, their lines counted into one bucket series."""
+    p = LogParser(format="json", entity="svc", max_entity_bytes=16, json_fields=JsonFieldsConfig(
+        message="log", ts="time", entity=("kubernetes.namespace_name", "kubernetes.pod_name")))
+
+    def line(**k8s):
+        return json.dumps({"log": "GET /", "time": 5, "kubernetes": k8s}).encode()
+
+    assert [p.parse(line(namespace_name=ns, pod_name="web-0")).entity
+            for ns in ("shop", "staging")] == ["shop/web-0", "staging/web-0"]
+    assert p.parse(line()).entity == "svc"  # none of them: logs.entity, as a single field
+    assert p.parse(line(pod_name="web-0")) == InvalidEvent(
+        "missing_field", "'kubernetes.namespace_name' must be a non-empty string")
+    assert p.parse(line(namespace_name="shop", pod_name="w" * 12)) == InvalidEvent(
+        "oversized", "'kubernetes.namespace_name/kubernetes.pod_name' is 17 bytes > "
+        "max_entity_bytes 16")
 
 
 def test_a_numeric_level_out_of_every_range_reads_as_written_and_briefly():
