@@ -320,7 +320,7 @@ class DriftConfig:
     max_feature_labels: int = _f(50, **_range(0, 10_000))
 
 
-ENTITY_PARTS = 8  # most fields serve.event_fields.entity may join
+ENTITY_PARTS = 8  # most fields serve.event_fields.entity or logs.json_fields.entity may join
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,10 @@ from typing import Any
 
 from anomaly_gan.config import EventFieldsConfig, ServeConfig
 
-__all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES", "Event",
-           "EventParser", "InvalidEvent", "check_entity", "decode_object", "entity_text",
-           "joined_entity", "json_field", "parse_timestamp", "parser_from_config", "without_bom"]
+__all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
+           "Event", "EventParser", "InvalidEvent", "check_entity", "decode_object",
+           "entity_text", "joined_entity", "json_field", "parse_timestamp", "parser_from_config",
+           "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
