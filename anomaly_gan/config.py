@@ -321,6 +321,9 @@ class DriftConfig:
 
 
 ENTITY_PARTS = 8  # most fields serve.event_fields.entity or logs.json_fields.entity may join
+# Why serve.assemble_seconds is refused with a logs model (config and intake say the same).
+LOGS_ASSEMBLE = ("expected 0 with a logs model: it reads log lines, counted into "
+                 "logs.bucket_seconds buckets, not records of numeric features")
 
 
 @dataclass(frozen=True)
@@ -360,6 +363,10 @@ class ServeConfig:
     # more fields than the model was trained on). A missing feature is refused either way.
     event_fields: EventFieldsConfig = field(default_factory=EventFieldsConfig)
     unknown_features: Literal["reject", "ignore"] = "reject"
+    # > 0: a record may carry some of the features; an entity's records whose times fall in
+    # one slot of this many seconds make one event once every feature has come (docs/
+    # streaming.md, records with some of the features). 0: every record carries all of them.
+    assemble_seconds: float = _f(0.0, **_range(0.0, 86_400.0))
 
 
 @dataclass(frozen=True)
@@ -667,6 +674,9 @@ def _cross_checks(cfg: Config, source: str) -> None:
             bad = check_entity(cfg.logs.entity, cfg.serve.windows.max_entity_bytes)
             if bad is not None:  # every line would be refused for it, at the first line
                 raise ConfigError(f"{source}: logs.entity: {bad.detail}")
+        if cfg.serve.assemble_seconds:
+            raise ConfigError(f"{source}: serve.assemble_seconds: {LOGS_ASSEMBLE}, got "
+                              f"{cfg.serve.assemble_seconds}")
     _check_event_fields(cfg.serve.event_fields, source)
     k = cfg.serve.kafka
     # kafka-python refuses both when serve creates its clients; checked here they are one

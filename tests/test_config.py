@@ -187,6 +187,14 @@ def test_config_is_frozen():
          "serve.event_fields.host: unknown key; allowed: entity, ts, values"),
         ("serve:\n  unknown_features: drop\n",
          "serve.unknown_features: expected one of 'reject', 'ignore', got 'drop'"),
+        # serve.assemble_seconds: a slot of 0 to a day; none for a logs model's lines
+        ("serve:\n  assemble_seconds: -1\n",
+         "serve.assemble_seconds: expected a number >= 0 and <= 86400, got -1"),
+        ("serve:\n  assemble_seconds: 86401\n",
+         "serve.assemble_seconds: expected a number >= 0 and <= 86400, got 86401"),
+        ("logs:\n  format: json\nserve:\n  assemble_seconds: 10\n",
+         ("serve.assemble_seconds: expected 0 with a logs model: it reads log lines, counted "
+          "into logs.bucket_seconds buckets, not records of numeric features, got 10.0")),
     ],
 )
 def test_bad_values_name_file_key_and_allowed(tmp_path, text, expected):
@@ -388,6 +396,17 @@ def test_event_fields_read_telegraf_from_a_file_and_the_environment(tmp_path):
     serve = load_config(p, env={"ANOMALY_GAN__SERVE__EVENT_FIELDS__ENTITY": "device.id"}).serve
     assert serve.event_fields.entity == "device.id" and serve.event_fields.ts == "timestamp"
     assert load_config(None, env={}).serve.unknown_features == "reject"
+
+
+def test_assemble_seconds_is_off_by_default_and_read_from_a_file_or_the_environment(tmp_path):
+    assert load_config(None, env={}).serve.assemble_seconds == 0.0
+    p = write(tmp_path, "serve:\n  assemble_seconds: 10\n")
+    assert load_config(p, env={}).serve.assemble_seconds == 10.0
+    env = {"ANOMALY_GAN__SERVE__ASSEMBLE_SECONDS": "0.5"}
+    assert load_config(p, env=env).serve.assemble_seconds == 0.5
+    for edge in ("0", "86400"):
+        assert load_config(None, env={"ANOMALY_GAN__SERVE__ASSEMBLE_SECONDS": edge}) \
+            .serve.assemble_seconds == float(edge)
 
 
 def test_the_entity_may_join_several_fields_from_a_file_or_the_environment(tmp_path):

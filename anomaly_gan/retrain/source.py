@@ -92,15 +92,18 @@ class Rows:
 
 class SegmentBuilder:
     """Feed events in log order; get the segments ``serve``'s window state would see (its
-    parser too: ``serve.event_fields`` and ``serve.unknown_features``)."""
+    parser too: ``serve.event_fields`` and ``serve.unknown_features``, and its assembler of
+    records with some of the features: ``serve.assemble_seconds``)."""
 
     def __init__(self, feature_names: Sequence[str], serve: ServeConfig) -> None:
+        from anomaly_gan.stream.assemble import assembler_from_config
         from anomaly_gan.stream.events import parser_from_config
         from anomaly_gan.stream.state import WindowBatch, WindowState
 
         n = len(feature_names)
         windows = serve.windows
         self.parser = parser_from_config(tuple(feature_names), serve)
+        self.assembler = assembler_from_config(n, serve)
         self.state = WindowState(2, n, gap_seconds=windows.gap_seconds,
                                  max_entities=windows.max_entities,
                                  reorder_tolerance_seconds=windows.reorder_tolerance_seconds)
@@ -118,7 +121,12 @@ class SegmentBuilder:
         if type(ev) is InvalidEvent:
             self.invalid[ev.reason] = self.invalid.get(ev.reason, 0) + 1
             return
-        self.state.push(ev.entity, ev.ts, ev.values, partition, offset, self.pairs)  # type: ignore[union-attr]
+        if self.assembler is not None:
+            done = self.assembler.add(ev, partition, offset)  # type: ignore[arg-type]
+            if done is None:
+                return
+            ev, offset = done
+        self.state.push(ev.entity, ev.ts, ev.values, partition, offset, self.pairs)  # type: ignore[union-attr, arg-type]
         if self.pairs.n >= _PAIRS_FLUSH:
             self._chain()
 
@@ -150,7 +158,7 @@ class SegmentBuilder:
 
     @property
     def late(self) -> int:
-        return self.state.late
+        return self.state.late + (self.assembler.late if self.assembler is not None else 0)
 
 
 # ---------------------------------------------------------------------- Kafka

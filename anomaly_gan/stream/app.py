@@ -367,7 +367,8 @@ class Scorer:
         self.publisher.publish(batch, det, res)
 
     def _sync_counters(self) -> None:
-        """Export what the window state (and the log feed) counted since the last call."""
+        """Export what the window state (and the log feed, or the assembler) counted since
+        the last call."""
         if self.metrics.count_state(self.state) and not self._move_warned:
             self._move_warned = True
             log.warning("entity %r arrived on a new partition, so its window restarted: "
@@ -376,6 +377,8 @@ class Scorer:
                         "logged once)", self.state.last_moved)
         if self.intake.logs is not None:
             self.metrics.count_log_lines(self.intake.logs)
+        if self.intake.assembler is not None:
+            self.metrics.count_assembly(self.intake.assembler)
 
     # ------------------------------------------------------------------ delivery
 

@@ -29,6 +29,7 @@ import codecs
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,9 +37,9 @@ from typing import Any
 from anomaly_gan.config import EventFieldsConfig, ServeConfig
 
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
-           "Event", "EventParser", "InvalidEvent", "check_entity", "decode_object",
-           "entity_text", "joined_entity", "json_field", "parse_timestamp", "parser_from_config",
-           "without_bom"]
+           "Event", "EventParser", "InvalidEvent", "PartialEvent", "check_entity",
+           "decode_object", "entity_text", "joined_entity", "json_field", "parse_timestamp",
+           "parser_from_config", "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -79,6 +80,16 @@ class Event:
     entity: str
     ts: float  # epoch seconds
     values: list[float]  # model feature order (ints allowed: numpy converts)
+
+
+@dataclass(slots=True)
+class PartialEvent:
+    """Some of the model's features at one time: a record read with ``partial=True``
+    (``serve.assemble_seconds`` > 0), for :class:`~anomaly_gan.stream.assemble.Assembler`."""
+
+    entity: str
+    ts: float  # epoch seconds
+    values: dict[int, float]  # feature index (model order) -> value
 
 
 @dataclass(slots=True)
@@ -250,6 +261,22 @@ def check_entity(entity: str, max_bytes: int, field: str = "entity") -> InvalidE
     return None
 
 
+def _non_finite(values: Iterable[Any]) -> InvalidEvent | None:
+    """Why ``values`` are not all finite numbers (``non_finite``), or None."""
+    for v in values:
+        tv = type(v)
+        if tv is float:
+            if v - v != 0.0:  # NaN or +-inf (cheaper than math.isfinite per value)
+                return InvalidEvent("non_finite", "a value is NaN or infinite")
+        elif tv is int:
+            if not -1e300 < v < 1e300:
+                return InvalidEvent("non_finite", "an integer value is out of float range")
+        else:
+            return InvalidEvent("non_finite", f"a value is {_short(v, 40)}, not a finite "
+                                              "number")
+    return None
+
+
 def _log_line_hint(obj: dict[str, Any], values: str = "values") -> str:
     """Why a record is refused when it is a log line sent to a numeric model: the detail of
     every dead letter then says so, not only which field is missing. ``values``: the field
@@ -301,6 +328,10 @@ class EventParser:
     ``entity``, ``ts`` and ``values``: a key or a dotted path, :func:`json_field`); an
     error's detail names the field as configured. ``unknown_features``: ``reject`` a values
     object with a name the model does not know (``unknown_feature``), or ``ignore`` the name.
+    ``partial`` (``serve.assemble_seconds`` > 0): a values object with some of the model's
+    features is a :class:`PartialEvent` for the assembler, not ``missing_feature``; one with
+    none of them still is, and a values list must still hold every feature (it is
+    positional).
 
     >>> from anomaly_gan.config import EventFieldsConfig
     >>> telegraf = EventParser(("usage_idle", "usage_user"), 4096, unknown_features="ignore",
@@ -319,13 +350,19 @@ class EventParser:
     >>> per_cpu.parse(b'{"fields": {"usage_idle": 1}, "tags": {"host": "web-1"}, "timestamp": 1}'
     ...               ).detail
     "'tags.cpu' must be a non-empty string"
+    >>> parts = EventParser(("temp", "rpm"), 4096, partial=True)
+    >>> parts.parse(b'{"entity": "pump-7", "ts": 10, "values": {"rpm": 1500}}')
+    PartialEvent(entity='pump-7', ts=10.0, values={1: 1500})
+    >>> parts.parse(b'{"entity": "pump-7", "ts": 10, "values": [1500]}').reason
+    'wrong_length'
     """
 
     def __init__(self, feature_names: tuple[str, ...] | list[str], max_event_bytes: int,
                  max_entity_bytes: int = MAX_ENTITY_BYTES, *,
                  fields: EventFieldsConfig | None = None,
-                 unknown_features: str = "reject") -> None:
+                 unknown_features: str = "reject", partial: bool = False) -> None:
         self.feature_names = tuple(feature_names)
+        self.partial = partial
         self.n_features = len(self.feature_names)
         self.max_event_bytes = int(max_event_bytes)
         self.max_entity_bytes = int(max_entity_bytes)
@@ -344,7 +381,7 @@ class EventParser:
         # Latest acceptable event time (epoch s); the service moves it with the wall clock.
         self.not_after = math.inf
 
-    def parse(self, raw: bytes | None) -> Event | InvalidEvent:
+    def parse(self, raw: bytes | None) -> Event | PartialEvent | InvalidEvent:
         if raw is None:
             return InvalidEvent("bad_json", "empty record value (tombstone)")
         if len(raw) > self.max_event_bytes:
@@ -402,6 +439,8 @@ class EventParser:
                                                            "leaves such names out)")
                 missing = [n for n in self.feature_names if n not in raw_values]
                 if missing:
+                    if self.partial:
+                        return self._partial(entity, ts, raw_values, values_name)
                     return InvalidEvent("missing_feature", f"missing feature(s) {missing[:5]}")
             values = [raw_values[name] for name in self.feature_names]
         elif type(raw_values) is list:
@@ -411,18 +450,20 @@ class EventParser:
             values = raw_values
         else:
             return InvalidEvent("missing_field", f"{values_name!r} must be an object or a list")
-        for v in values:
-            tv = type(v)
-            if tv is float:
-                if v - v != 0.0:  # NaN or +-inf (cheaper than math.isfinite per value)
-                    return InvalidEvent("non_finite", "a value is NaN or infinite")
-            elif tv is int:
-                if not -1e300 < v < 1e300:
-                    return InvalidEvent("non_finite", "an integer value is out of float range")
-            else:
-                return InvalidEvent("non_finite", f"a value is {_short(v, 40)}, not a finite "
-                                                  "number")
-        return Event(entity, ts, values)
+        bad = _non_finite(values)
+        return Event(entity, ts, values) if bad is None else bad
+
+    def _partial(self, entity: str, ts: float, raw_values: dict[str, Any],
+                 values_name: str) -> PartialEvent | InvalidEvent:
+        """A values object with some of the model's features (``partial``)."""
+        index = self._index
+        present = {index[k]: v for k, v in raw_values.items() if k in index}
+        if not present:  # an empty object, or one of names the model does not know
+            return InvalidEvent("missing_feature", f"{values_name!r} holds none of the model's "
+                                                   f"features; expected some of "
+                                                   f"{list(self.feature_names)}")
+        bad = _non_finite(present.values())
+        return PartialEvent(entity, ts, present) if bad is None else bad
 
     def _joined_entity(self, obj: dict[str, Any], values_name: str) -> str | InvalidEvent:
         """The entity id of several fields (:func:`joined_entity`), or why there is none."""
@@ -436,7 +477,10 @@ class EventParser:
 def parser_from_config(feature_names: tuple[str, ...] | list[str],
                        serve: ServeConfig) -> EventParser:
     """The parser of ``serve``'s numeric events, for the scorer and for ``retrain``'s topic
-    range alike: the same limits, fields and unknown-feature policy."""
+    range alike: the same limits, fields and unknown-feature policy, and with
+    ``serve.assemble_seconds`` records of some of the features (for
+    :func:`~anomaly_gan.stream.assemble.assembler_from_config`)."""
     w = serve.windows
     return EventParser(feature_names, w.max_event_bytes, w.max_entity_bytes,
-                       fields=serve.event_fields, unknown_features=serve.unknown_features)
+                       fields=serve.event_fields, unknown_features=serve.unknown_features,
+                       partial=serve.assemble_seconds > 0)

@@ -3,9 +3,11 @@
 :class:`Intake` parses each input record (a JSON event, or a log line that is counted into
 the buckets of a logs model), pushes the values into the
 :class:`~anomaly_gan.stream.state.WindowState` and appends the windows that become ready to
-the loop's batch. A record that cannot be used goes to the dead-letter callback and never
-stops the loop. It also answers which offsets are safe to commit: none past a record that a
-window, or an open log bucket, still needs.
+the loop's batch. With ``serve.assemble_seconds`` a record may carry some of the features:
+the :class:`~anomaly_gan.stream.assemble.Assembler` gathers them into whole events first. A
+record that cannot be used goes to the dead-letter callback and never stops the loop. It
+also answers which offsets are safe to commit: none past a record that a window, an open
+slot of the assembler or an open log bucket still needs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from anomaly_gan.config import ServeConfig
+from anomaly_gan.config import LOGS_ASSEMBLE, ServeConfig
+from anomaly_gan.errors import ConfigError
+from anomaly_gan.stream.assemble import assembler_from_config
 from anomaly_gan.stream.events import InvalidEvent, parser_from_config
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
@@ -44,9 +48,13 @@ class Intake:
         if "logs" in getattr(det, "extras", {}):  # a logs model: lines -> count rows
             from anomaly_gan.logs.live import LogFeed
 
+            if cfg.assemble_seconds:  # the serve config of a logs bundle has no logs section
+                raise ConfigError(f"serve.assemble_seconds: {LOGS_ASSEMBLE}, got "
+                                  f"{cfg.assemble_seconds}")
             self.logs = LogFeed(det, cfg, clock=clock)
             gap_seconds = self.logs.model.row_gap_seconds
         self.parser = self.logs or parser_from_config(det.feature_names, cfg)
+        self.assembler = assembler_from_config(len(det.feature_names), cfg)
         self.state = WindowState(
             det.window, len(det.feature_names), gap_seconds=gap_seconds,
             max_entities=w.max_entities, reorder_tolerance_seconds=w.reorder_tolerance_seconds,
@@ -66,6 +74,9 @@ class Intake:
         if self.logs is not None:
             self._consume_logs(tp, msgs, batch, fill)
             return
+        if self.assembler is not None:
+            self._consume_parts(tp, msgs, batch, fill)
+            return
         parser, dead_letter = self.parser, self.dead_letter
         parse, push = parser.parse, self.state.push
         parser.not_after = self.clock() + self.max_future_skew_s
@@ -75,7 +86,31 @@ class Intake:
                 if type(ev) is InvalidEvent:
                     dead_letter(tp, m, ev)
                     continue
-                push(ev.entity, ev.ts, ev.values, tp, m.offset, batch)  # type: ignore[union-attr]
+                push(ev.entity, ev.ts, ev.values, tp, m.offset, batch)  # type: ignore[union-attr, arg-type]
+            except Exception as exc:  # noqa: BLE001 - one record must never stop the service
+                self._unprocessable(tp, m, exc, "record")
+                continue
+            if batch.n:
+                batch = fill(tp, m.offset, batch, False)
+
+    def _consume_parts(self, tp: Any, msgs: list[Any], batch: WindowBatch,
+                       fill: Fill) -> None:
+        """Records with some of the features: each slot that completes is one event, pushed
+        with the offset of its earliest record."""
+        assert self.assembler is not None
+        parse, push, add = self.parser.parse, self.state.push, self.assembler.add
+        self.parser.not_after = self.clock() + self.max_future_skew_s
+        for m in msgs:
+            try:
+                ev = parse(m.value)
+                if type(ev) is InvalidEvent:
+                    self.dead_letter(tp, m, ev)
+                    continue
+                done = add(ev, tp, m.offset)  # type: ignore[arg-type]
+                if done is None:
+                    continue
+                whole, offset = done
+                push(whole.entity, whole.ts, whole.values, tp, offset, batch)
             except Exception as exc:  # noqa: BLE001 - one record must never stop the service
                 self._unprocessable(tp, m, exc, "record")
                 continue
@@ -127,14 +162,21 @@ class Intake:
         are held back too, so that a replay re-scores the run and rebuilds the debounce state
         (same alert ids)."""
         safe = self.state.commit_offsets(next_offsets, rescore=rescore)
+        pins = None
         if self.logs is not None:
-            for tp, pin in self.logs.pins().items():
-                if tp in safe and pin < safe[tp]:
-                    safe[tp] = pin
+            pins = self.logs.pins()
+        elif self.assembler is not None:
+            self.assembler.expire()  # a slot whose last records never come pins nothing
+            pins = self.assembler.pins()
+        for tp, pin in (pins or {}).items():
+            if tp in safe and pin < safe[tp]:
+                safe[tp] = pin
         return safe
 
     def drop_partitions(self, partitions: list[Any]) -> int:
         """Forget what was read from ``partitions``; returns the entities dropped."""
+        if self.assembler is not None:  # first: the windows' drops below count nothing then
+            self.assembler.drop_partitions(partitions)
         dropped = self.state.drop_partitions(partitions)
         if self.logs is not None:
             self.logs.drop_partitions(set(partitions))
@@ -142,6 +184,8 @@ class Intake:
 
     def clear(self) -> None:
         """Forget everything read (the loop rewinds to its last commit)."""
+        if self.assembler is not None:
+            self.assembler.clear()
         self.state.clear()
         if self.logs is not None:
             self.logs.clear()
@@ -149,4 +193,6 @@ class Intake:
     def _dropped(self, entity: str) -> None:
         if self.logs is not None:
             self.logs.forget(entity)
+        elif self.assembler is not None:
+            self.assembler.forget(entity)
         self.on_drop(entity)

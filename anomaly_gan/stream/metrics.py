@@ -77,6 +77,9 @@ class StreamMetrics:
                                       "(sent to the DLQ)", ["reason"], registry=r)
         self.events_late = Counter("anomaly_gan_events_late", "Events older than the entity's "
                                    "last event, dropped", registry=r)
+        self.events_incomplete = Counter(
+            "anomaly_gan_events_incomplete", "Slots of records with some of the features "
+            "(serve.assemble_seconds) dropped before every feature came", registry=r)
         self.window_restarts = Counter("anomaly_gan_window_restarts", "Entity windows restarted",
                                        ["reason"], registry=r)
         self.entities_evicted = Counter("anomaly_gan_entities_evicted", "Entities evicted "
@@ -162,6 +165,7 @@ class StreamMetrics:
         self._shown: set[str] = set()
         self._state_seen = (0, 0, 0, 0)  # window state counts already exported
         self._logs_seen = (0, 0, 0, 0)  # log lines, unseen, late, templates dropped
+        self._assembly_seen = (0, 0)  # late records, incomplete slots
 
     # ------------------------------------------------------------------ helpers
 
@@ -216,6 +220,15 @@ class StreamMetrics:
         self._state_seen = (state.late, state.gap_restarts, state.evicted,
                             state.partition_moves)
         return int(state.partition_moves - moves)
+
+    def count_assembly(self, assembler: Any) -> None:
+        """Add what ``assembler`` (an :class:`~anomaly_gan.stream.assemble.Assembler`)
+        counted since the last call: late records (to the late events) and incomplete
+        slots."""
+        late, incomplete = self._assembly_seen
+        self.events_late.inc(assembler.late - late)
+        self.events_incomplete.inc(assembler.incomplete - incomplete)
+        self._assembly_seen = (assembler.late, assembler.incomplete)
 
     def count_log_lines(self, feed: Any) -> None:
         """Add what ``feed`` (a :class:`~anomaly_gan.logs.live.LogFeed`) counted since the
