@@ -9,8 +9,9 @@ per entity the values of one slot are gathered; once every feature of the model 
 the slot is one :class:`~anomaly_gan.stream.events.Event` (stamped with the slot's time,
 values in model order), pushed to the windows exactly as a whole record would be.
 
-- **Repeats.** A feature sent twice within an open slot keeps the later value: a corrected
-  reading replaces the first one, as a replay of the same records decides it again.
+- **Repeats.** A feature sent twice within an open slot keeps the value of the record read
+  later (whatever their times within the slot): a corrected reading replaces the first one,
+  and a replay of the same records decides it again the same way.
 - **Order.** Events leave in time order per entity. At most ``open_slots`` (2) slots of an
   entity are open: opening a further one drops the oldest, and a slot that completes drops
   every older open slot; each dropped slot is counted in :attr:`Assembler.incomplete`. A

@@ -208,6 +208,67 @@ def test_a_topic_range_is_read_with_the_serve_event_fields(kafka_bootstrap, kafk
     assert sorted(got) == ["web-1", "web-2"] and len(got["web-1"][0]) == 20
 
 
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_topic_range_of_split_records_gives_the_rows_of_the_whole_readings(kafka_bootstrap,
+                                                                             kafka_topics):
+    """serve.assemble_seconds: retrain assembles as serve does. Each reading of two hosts as
+    two Telegraf records (a cpu-like one with a, a mem-like one with b, in one topic, the
+    second stamped 3 s later within the 10 s slot) gives the rows of the whole readings."""
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.demo.broker import local_kafka
+    from anomaly_gan.retrain.source import read_event_range
+    from tests.retrain.conftest import produce_timestamped
+
+    start = 1_794_000_000.0
+    readings = [(host, start + 10.0 * i, {"a": float(i), "b": float(-i) + 0.5 * h})
+                for i in range(20) for h, host in enumerate(("web-1", "web-2"))]
+    whole = [(host, {"entity": host, "ts": ts, "values": values}, ts)
+             for host, ts, values in readings]
+    split = [(host, {"fields": {name: values[name], "usage_guest": 0}, "name": measurement,
+                     "tags": {"host": host}, "timestamp": int(ts) + delay}, ts + delay)
+             for host, ts, values in readings
+             for name, measurement, delay in (("a", "cpu", 0), ("b", "mem", 3))]
+    rows = {}
+    for shape, records, serve in (
+            ("whole", whole, {}),
+            ("split", split, {"unknown_features": "ignore", "assemble_seconds": 10.0,
+                              "event_fields": {"entity": "tags.host", "ts": "timestamp",
+                                               "values": "fields"}})):
+        topics = kafka_topics(events=2, alerts=1, dlq=1)
+        produce_timestamped(kafka_bootstrap, topics["events"], records)
+        cfg = config_from_dict({"serve": {**serve, "kafka": local_kafka(
+            kafka_bootstrap, topics, f"g-{topics['events']}")}})
+        rows[shape] = read_event_range(cfg, FEATURES, start, start + 1000.0)
+    assert rows["split"].invalid == {} and rows["split"].late == 0
+    assert rows["split"].events_read == 2 * len(readings)
+    got = {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["split"].segments}
+    assert got == {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["whole"].segments}
+    assert sorted(got) == ["web-1", "web-2"] and len(got["web-1"][0]) == 20
+
+
+def test_the_segment_builder_assembles_split_records_as_the_scorer_does():
+    """Without a broker: the same split records give the whole readings' segments, and a
+    late record is counted with the window state's late events."""
+    whole, split, off = [], [], 0
+    for i in range(8):
+        ts = 100.0 + 10 * i
+        whole.append(("p0", i, json.dumps({"entity": "x", "ts": ts,
+                                           "values": [float(i), -float(i)]}).encode()))
+        for name, value in (("b", -float(i)), ("a", float(i))):
+            split.append(("p0", off, json.dumps({"entity": "x", "ts": ts + 4,
+                                                 "values": {name: value}}).encode()))
+            off += 1
+    split.append(("p0", off, json.dumps({"entity": "x", "ts": 101.0,
+                                         "values": {"a": 5.0}}).encode()))  # late
+    plain = feed(SegmentBuilder(FEATURES, ServeConfig()), whole)
+    builder = SegmentBuilder(FEATURES, ServeConfig(assemble_seconds=10.0))
+    assembled = feed(builder, split)
+    assert [(s.ts.tolist(), s.values.tolist()) for s in assembled] == \
+        [(s.ts.tolist(), s.values.tolist()) for s in plain]
+    assert builder.late == 1 and builder.invalid == {} and builder.events == len(split)
+
+
 @pytest.mark.slow
 @pytest.mark.kafka
 def test_a_topic_range_of_per_cpu_records_gives_a_segment_per_host_and_cpu(kafka_bootstrap,

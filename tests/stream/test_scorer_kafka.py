@@ -184,6 +184,68 @@ def test_telegraf_records_score_and_alert_as_the_same_readings_in_the_default_sh
     assert headers["detail"] == b"'tags.host' must be a non-empty string"
 
 
+def test_readings_split_across_records_score_and_alert_as_the_whole_readings(
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap):
+    """serve.assemble_seconds: each reading sent as two records (one per feature group,
+    stamped 7 s and 2 s into the reading's 10 s slot, every entity's first records before
+    their second ones, the first also carrying a wrong rpm that the second corrects: the
+    later value wins) gives the scores and alerts of the readings sent whole. An entity
+    whose slot never completes is counted, and a record for a slot already emitted is
+    late."""
+    det = stream_detector
+    values = injected_values(plant)
+    events = [ev for ev in stream_records(plant, values) if ev[1]["ts"]
+              < float(plant.timestamps[720])]  # rows 560..719: the incident at 700 included
+    n_windows = len(plant.entities) * (720 - START - det.window + 1)
+    names = list(det.feature_names)
+
+    def scored(overrides, records, late=0, incomplete=0):
+        cfg = serve_config(partitions=2, overrides={"alerts.consecutive": 2, **overrides})
+        k = cfg.serve.kafka
+        run = start_scorer(cfg, det)
+        produce(kafka_bootstrap, k.input_topic, records)
+        run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == n_windows, 60,
+                     "all windows scored")
+        run.wait_for(lambda: (run.value("anomaly_gan_events_late_total"),
+                              run.value("anomaly_gan_events_incomplete_total"))
+                     == (late, incomplete), 10, "the late and incomplete counts")
+        scores = {(d["entity"], d["window_end_ts"]): d["score"] for d in
+                  (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.scores_topic,
+                                                            expect=n_windows))}
+        alerts = {(a["entity"], a["window_end_ts"], a["top_features"][0]) for a in
+                  (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.alert_topic))}
+        dlq = consume_all(kafka_bootstrap, k.dlq_topic, idle_s=0.5)
+        assert run.stop() == 0
+        return scores, alerts, dlq
+
+    plain_scores, plain_alerts, plain_dlq = scored({}, events)
+    split = []
+    for t in sorted({ev["ts"] for _key, ev in events}):
+        readings = [(key, ev) for key, ev in events if ev["ts"] == t]
+        for key, ev in readings:
+            first = dict(zip(names[:4], ev["values"][:4], strict=True))
+            split.append((key, {"entity": ev["entity"], "ts": t + 7, "values": {
+                **first, "rpm": -1e3}}))
+        for key, ev in readings:
+            second = dict(zip(names[4:], ev["values"][4:], strict=True))
+            split.append((key, {"entity": ev["entity"], "ts": t + 2, "values": {
+                **second, "rpm": ev["values"][names.index("rpm")]}}))
+    t0 = events[0][1]["ts"]
+    stray = [("pump-x", {"entity": "pump-x", "ts": t0, "values": {"load": 1.0}}),
+             ("pump-x", {"entity": "pump-x", "ts": t0 + 20, "values": [1.0] * len(names)}),
+             ("pump-x", {"entity": "pump-x", "ts": t0 + 5, "values": {"rpm": 1.0}})]
+    scores, alerts, dlq = scored({"assemble_seconds": 10.0}, [*split, *stray], late=1,
+                                 incomplete=1)
+
+    assert len(plain_scores) == n_windows and not plain_dlq and not dlq
+    assert len(split) == 2 * len(events)
+    assert scores.keys() == plain_scores.keys()
+    for key, score in plain_scores.items():
+        assert scores[key] == pytest.approx(score, abs=1e-6)
+    assert ("pump-2", float(plant.timestamps[701]), "rpm") in plain_alerts
+    assert alerts == plain_alerts
+
+
 def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, start_scorer,
                                                                stream_detector, plant,
                                                                kafka_bootstrap):
