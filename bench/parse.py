@@ -8,6 +8,11 @@ the best of ``--repeats`` runs, per record shape: the default shape, and the sha
 gateway's nested device id).
 Compare two trees in one run with PYTHONPATH (a tree whose parser has no ``event_fields``
 prints the default shape only).
+
+A second table times the scorer's whole intake per record (parse, windows of 8 rows, the
+batch; no model), 100 entities at 10 s steps: whole records with ``serve.assemble_seconds``
+off and on, and each reading as two records of four features with it on (a tree without
+the setting prints the first row only).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import inspect
 import json
 import time
+from typing import Any
 
 from anomaly_gan.stream.events import EventParser
 
@@ -51,6 +57,61 @@ def best_ns(parser: EventParser, raw: bytes, events: int, repeats: int) -> float
     return best
 
 
+def intake_ns(serve: Any, records: list[bytes], repeats: int) -> float:
+    """Best per-record time of the scorer's Intake over ``records`` (on one partition)."""
+    from anomaly_gan.stream.intake import Intake
+    from anomaly_gan.stream.state import WindowBatch
+
+    class Det:
+        feature_names, window, extras = FEATURES, 8, {}
+
+    class Msg:
+        __slots__ = ("offset", "value")
+
+        def __init__(self, value: bytes, offset: int) -> None:
+            self.value, self.offset = value, offset
+
+    def fill(_tp: Any, _offset: int, batch: WindowBatch, _flush: bool) -> WindowBatch:
+        if batch.n >= 512:
+            batch.clear()
+        return batch
+
+    msgs = [Msg(raw, i) for i, raw in enumerate(records)]
+    best = float("inf")
+    for _ in range(repeats):
+        intake = Intake(Det(), serve, dead_letter=lambda *a: None, on_drop=lambda e: None,
+                        clock=lambda: 2e9)
+        batch = WindowBatch(8, len(FEATURES))
+        start = time.perf_counter_ns()
+        for k in range(0, len(msgs), 500):  # polls of 500 records
+            intake.consume("p0", msgs[k:k + 500], batch, fill)
+        best = min(best, (time.perf_counter_ns() - start) / len(msgs))
+        assert intake.state.late == 0 and len(intake.state) == 100
+    return best
+
+
+def intake_table(events: int, repeats: int) -> None:
+    from anomaly_gan.config import ServeConfig
+
+    readings = [(f"pump-{e}", 1_767_225_600 + 10 * t) for t in range(events // 100)
+                for e in range(100)]
+    whole = [json.dumps({"entity": e, "ts": ts, "values": READINGS}).encode()
+             for e, ts in readings]
+    halves = (FEATURES[:4], FEATURES[4:])
+    split = [json.dumps({"entity": e, "ts": ts + 1 + h, "values": {
+        n: READINGS[n] for n in names}}).encode()
+        for e, ts in readings for h, names in enumerate(halves)]
+    rows: list[tuple[str, Any, list[bytes]]] = [("whole, off", ServeConfig(), whole)]
+    if "assemble_seconds" in inspect.signature(ServeConfig).parameters:
+        rows += [("whole, on", ServeConfig(assemble_seconds=10.0), whole),
+                 ("split in 2, on", ServeConfig(assemble_seconds=10.0), split)]
+    print(f"\n{'intake':<15} {'ns/record':>9} {'ns/reading':>10}   (best of {repeats} x "
+          f"{len(readings):,} readings)")
+    for name, serve, records in rows:
+        ns = intake_ns(serve, records, repeats)
+        print(f"{name:<15} {ns:>9.0f} {ns * len(records) / len(readings):>10.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=200_000)
@@ -70,6 +131,7 @@ def main() -> None:
                                  fields=EventFieldsConfig(**names))
         raw = json.dumps(record).encode()
         print(f"{shape:<12} {best_ns(parser, raw, args.events, args.repeats):>9.0f}")
+    intake_table(args.events, args.repeats)
 
 
 if __name__ == "__main__":
