@@ -103,12 +103,13 @@ class Clock:
         return self.now
 
 
-def make(io, model=None, clock=None, windows=None, **alerts):
+def make(io, model=None, clock=None, windows=None, serve=None, **alerts):
     cfg = config_from_dict({"serve": {
         "windows": {"gap_seconds": 100.0, **(windows or {})},
         "batching": {"max_batch": 64, "max_latency_ms": 0},
         "alerts": {"consecutive": 1, "cooldown_seconds": 0.0, **alerts},
         "kafka": {"scores_topic": "scores"},
+        **(serve or {}),
     }}).serve
     reg = CollectorRegistry()
     scorer = Scorer(cfg, model or FakeModel(), io, StreamMetrics(reg),

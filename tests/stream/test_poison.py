@@ -42,10 +42,10 @@ def test_the_records_that_crashed_the_service_are_rejected_with_a_reason():
     assert p.parse(event(values=[10**400, 2])).reason == "non_finite"
 
 
-def scorer(max_event_bytes=4096):
+def scorer(max_event_bytes=4096, **serve):
     io = FakeIO([])
     s, reg = make(io, model=FakeModel(window=2), consecutive=1,
-                  windows={"max_event_bytes": max_event_bytes})
+                  windows={"max_event_bytes": max_event_bytes}, serve=serve)
     s.clock = lambda: NOW
     return s, io, reg
 
@@ -122,7 +122,11 @@ _record = st.tuples(st.one_of(st.none(), st.binary(max_size=2048)), _raw)
                                                                    HealthCheck.data_too_large])
 @given(st.lists(_record, min_size=1, max_size=12))
 def test_any_record_ends_scored_or_in_the_dlq_never_in_an_exception(pairs):
-    s, io, reg = scorer()
+    ends_scored_or_in_the_dlq(pairs)
+
+
+def ends_scored_or_in_the_dlq(pairs, **serve):
+    s, io, reg = scorer(**serve)
     records = [Record(i, key, value) for i, (key, value) in enumerate(pairs)]
     io.batches.append(records)
     s.step()  # parse, window, score, alert formatting
@@ -169,3 +173,19 @@ def test_events_read_through_dotted_fields_are_valid_or_have_a_reason(record, un
         assert not isinstance(record["tags"]["host"], bool)
     else:
         assert got.reason in set(INVALID_REASONS) - {"unprocessable"} and got.detail
+
+
+# serve.assemble_seconds: records with some of the features, repeated, late or out of slot
+_part = st.fixed_dictionaries(
+    {"entity": st.sampled_from(["e", "f", "", "e\n"]),
+     "ts": st.one_of(st.integers(0, 40), st.floats(0, 40), _ts),
+     "values": st.one_of(st.dictionaries(st.sampled_from(["a", "b", "c"]), _numbers | _json,
+                                         max_size=3), _values)})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.data_too_large])
+@given(st.lists(st.tuples(st.none(), st.one_of(_part.map(_encode), _raw)), min_size=1,
+                max_size=16))
+def test_assembled_records_end_scored_or_in_the_dlq_never_in_an_exception(pairs):
+    ends_scored_or_in_the_dlq(pairs, assemble_seconds=10.0)
