@@ -58,19 +58,14 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from anomaly_gan.config import JsonFieldsConfig, LogsConfig, timestamp_format_has, zone_of
-from anomaly_gan.logs.otlp import (
-    OtlpFieldError,
-    attribute,
-    body_text,
-    log_records,
-    nanos,
-    severity_level,
-)
+from anomaly_gan.logs.otlp import body_text, log_records, severity_level
+from anomaly_gan.otlp import OtlpFieldError, attribute, nanos
 from anomaly_gan.stream.events import (
     LOG_REASONS,
     MAX_ENTITY_BYTES,
     InvalidEvent,
     check_entity,
+    dead_letter_of,
     decode_object,
     entity_text,
     joined_entity,
@@ -582,29 +577,6 @@ class LogParser:
             return InvalidEvent("future_timestamp", f"{ts_name!r} {raw_ts!r:.80} is more than "
                                 "the allowed clock skew ahead of the wall clock")
         return LogEvent(entity, ts, level.upper(), message, continuation)
-
-
-def dead_letter_of(events: list[LogEvent | InvalidEvent]) -> InvalidEvent | None:
-    """What a record's events send to the dead-letter topic: nothing when every one is an
-    event; else the record once, with the reason of its first invalid event and, where the
-    record held several (an OTLP batch), how many of its log records were invalid first in
-    the detail (the header is cut at 512 bytes). The valid events of such a record are
-    counted all the same.
-
-    >>> ok, bad = LogEvent("a", 1.0, "", "up"), InvalidEvent("missing_field", "x: no body")
-    >>> dead_letter_of([ok, ok]) is None, dead_letter_of([bad]) is bad
-    (True, True)
-    >>> dead_letter_of([ok, bad, bad])
-    InvalidEvent(reason='missing_field', detail='2 of 3 log records invalid; the first: x: no body')
-    """
-    invalid = [ev for ev in events if type(ev) is InvalidEvent]
-    if not invalid:
-        return None
-    first = invalid[0]
-    if len(events) == 1:
-        return first
-    return InvalidEvent(first.reason, f"{len(invalid)} of {len(events)} log records invalid; "
-                                      f"the first: {first.detail}")
 
 
 def parser_from_config(logs: LogsConfig, max_bytes: int,

@@ -29,7 +29,7 @@ import codecs
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +38,7 @@ from anomaly_gan.config import EventFieldsConfig, ServeConfig
 
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
            "Event", "EventParser", "InvalidEvent", "PartialEvent", "check_entity",
-           "decode_object", "entity_text", "joined_entity", "json_field", "parse_timestamp",
+           "dead_letter_of", "decode_object", "entity_text", "joined_entity", "json_field", "parse_timestamp",
            "parser_from_config", "without_bom"]
 
 INVALID_REASONS = (
@@ -316,6 +316,29 @@ def joined_entity(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[str | No
             return None, name
         parts.append(part)
     return "/".join(parts), ""
+
+
+def dead_letter_of(events: Sequence[object], items: str) -> InvalidEvent | None:
+    """What a record's events send to the dead-letter topic: nothing when every one is an
+    event; else the record once, with the reason of its first invalid event and, where the
+    record held several (an OTLP batch: ``items`` names them, ``log records`` or ``data
+    points``), how many of them were invalid first in the detail (the header is cut at 512
+    bytes). The valid events of such a record are used all the same.
+
+    >>> ok, bad = Event("a", 1.0, [1.0]), InvalidEvent("missing_field", "x: no body")
+    >>> dead_letter_of([ok, ok], "log records") is None, dead_letter_of([bad], "") is bad
+    (True, True)
+    >>> dead_letter_of([ok, bad, bad], "log records")
+    InvalidEvent(reason='missing_field', detail='2 of 3 log records invalid; the first: x: no body')
+    """
+    invalid = [ev for ev in events if type(ev) is InvalidEvent]
+    if not invalid:
+        return None
+    first = invalid[0]
+    if len(events) == 1:
+        return first
+    return InvalidEvent(first.reason, f"{len(invalid)} of {len(events)} {items} invalid; "
+                                      f"the first: {first.detail}")
 
 
 _ABSENT = object()  # a field that the record does not have (null is a value: bad_timestamp)

@@ -19,7 +19,7 @@ from typing import Any
 from anomaly_gan.config import LOGS_ASSEMBLE, ServeConfig
 from anomaly_gan.errors import ConfigError
 from anomaly_gan.stream.assemble import assembler_from_config
-from anomaly_gan.stream.events import InvalidEvent, parser_from_config
+from anomaly_gan.stream.events import InvalidEvent, dead_letter_of, parser_from_config
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
 __all__ = ["Intake"]
@@ -121,9 +121,7 @@ class Intake:
         """Log records: each line is counted; the buckets it closes become window rows. A
         record of ``otlp_json`` holds many log records: each valid one is counted with the
         record's offset, and where some are invalid the record goes to the dead-letter topic
-        once (:func:`~anomaly_gan.logs.events.dead_letter_of`)."""
-        from anomaly_gan.logs.events import dead_letter_of
-
+        once (:func:`~anomaly_gan.stream.events.dead_letter_of`)."""
         logs, push, dead_letter = self.logs, self.state.push, self.dead_letter
         for m in msgs:
             try:
@@ -137,7 +135,7 @@ class Intake:
                         for row, x in zip(rows, values, strict=True):
                             partition, offset = logs.origin(row)
                             push(row.entity, row.end_ts, x, partition, offset, batch)
-                bad = dead_letter_of(events)
+                bad = dead_letter_of(events, "log records")
                 if bad is not None:
                     dead_letter(tp, m, bad)
                     if len(events) == 1:

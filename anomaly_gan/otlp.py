@@ -1,0 +1,222 @@
+"""OTLP/JSON, the parts that log and metric batches share (pure): the envelope, AnyValues,
+64-bit integers, times and attributes.
+
+The OpenTelemetry Collector's ``kafka`` exporter with ``encoding: otlp_json`` writes one
+Kafka record per batch, and its ``file`` exporter one such object per line: an
+``Export{Logs,Metrics}ServiceRequest`` in the OTLP/JSON encoding (protobuf's JSON mapping:
+lowerCamelCase names, 64-bit integers as decimal strings). :func:`batch_items` walks a
+document's envelope down to its log records or metrics (a malformed envelope is one
+:class:`~anomaly_gan.stream.events.InvalidEvent` for the whole document: how many items it
+held is unknown); the readers of one item (:mod:`anomaly_gan.logs.otlp` for log records,
+:mod:`anomaly_gan.stream.otlp` for metrics' data points) raise :class:`OtlpFieldError` for
+a part of the wrong shape, which becomes that item's invalid event.
+
+>>> doc = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "up"}]}]}]}
+>>> [(where, item["name"]) for where, item, _ in batch_items(doc, METRICS)]
+[('resourceMetrics[0].scopeMetrics[0].metrics[0]', 'up')]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, NamedTuple
+
+from anomaly_gan.stream.events import InvalidEvent, entity_text
+
+__all__ = ["LOGS", "METRICS", "OtlpFieldError", "Signal", "any_text", "attribute",
+           "batch_items", "integer", "nanos", "plain", "repeated"]
+
+
+class Signal(NamedTuple):
+    """The envelope of one OTLP signal: its request, and its three levels of lists."""
+
+    request: str
+    resources: str
+    scopes: str
+    items: str
+
+
+LOGS = Signal("ExportLogsServiceRequest", "resourceLogs", "scopeLogs", "logRecords")
+METRICS = Signal("ExportMetricsServiceRequest", "resourceMetrics", "scopeMetrics", "metrics")
+
+
+class OtlpFieldError(ValueError):
+    """A part of an item has the wrong shape: its ``reason`` and what was expected."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def repeated(value: Any, where: str) -> list[Any] | InvalidEvent:
+    """A repeated field: a list, or absent (null: none, as protobuf's JSON mapping reads it)."""
+    if value is None:
+        return []
+    if type(value) is not list:
+        return InvalidEvent("missing_field", f"{where} must be a list, got "
+                                             f"{type(value).__name__}")
+    return value
+
+
+def batch_items(doc: dict[str, Any], signal: Signal) -> list[tuple[str, Any, Any]] | InvalidEvent:
+    """``(where, item, its resource's attributes)`` of every item (a log record, a metric)
+    of an OTLP request, in document order; or why the envelope is none (no resources list,
+    a resource or scope entry that is no object, a scopes or items entry that is no list).
+    An item itself is not looked into here.
+
+    >>> batch_items({"resourceLogs": [{"scopeLogs": {}}]}, LOGS).detail
+    'resourceLogs[0].scopeLogs must be a list, got dict'
+    >>> batch_items({"message": "a json-format line"}, LOGS).detail[:60]
+    "'resourceLogs' must be a list (an OTLP/JSON ExportLogsServic"
+    """
+    resources = doc.get(signal.resources)
+    if type(resources) is not list:
+        keys = ", ".join(repr(k)[:40] for k in list(doc)[:8]) or "none"
+        return InvalidEvent("missing_field", f"{signal.resources!r} must be a list (an "
+                            f"OTLP/JSON {signal.request}); the record's fields: {keys}")
+    out: list[tuple[str, Any, Any]] = []
+    for i, res in enumerate(resources):
+        where = f"{signal.resources}[{i}]"
+        if type(res) is not dict:
+            return InvalidEvent("not_object", f"{where} must be an object")
+        resource = res.get("resource")
+        if resource is not None and type(resource) is not dict:
+            return InvalidEvent("not_object", f"{where}.resource must be an object")
+        attributes = (resource or {}).get("attributes")
+        scopes = repeated(res.get(signal.scopes), f"{where}.{signal.scopes}")
+        if isinstance(scopes, InvalidEvent):
+            return scopes
+        for j, scope in enumerate(scopes):
+            at = f"{where}.{signal.scopes}[{j}]"
+            if type(scope) is not dict:
+                return InvalidEvent("not_object", f"{at} must be an object")
+            items = repeated(scope.get(signal.items), f"{at}.{signal.items}")
+            if isinstance(items, InvalidEvent):
+                return items
+            out.extend((f"{at}.{signal.items}[{k}]", item, attributes)
+                       for k, item in enumerate(items))
+    return out
+
+
+def integer(value: Any, name: str) -> int:
+    """An OTLP 64-bit integer: a decimal string in OTLP/JSON, or a JSON number."""
+    if type(value) is int:
+        return value
+    if type(value) is str:
+        digits = value[1:] if value[:1] == "-" else value
+        if digits.isascii() and digits.isdigit() and len(digits) <= 20:
+            return int(value)
+    elif type(value) is float and math.isfinite(value) and value.is_integer():
+        return int(value)
+    raise OtlpFieldError("missing_field", f"{name} must be an integer (a decimal string)")
+
+
+def plain(value: Any, name: str) -> Any:
+    """An AnyValue as the plain JSON value it holds (kvlist: an object, array: a list,
+    bytes: its base64 text, an empty AnyValue: null)."""
+    if type(value) is not dict:
+        raise OtlpFieldError("missing_field", f"{name} must be an AnyValue object")
+    if not value:
+        return None
+    if len(value) != 1:
+        raise OtlpFieldError("missing_field", f"{name} must hold one value, got "
+                                              f"{', '.join(sorted(value))[:80]}")
+    kind, v = next(iter(value.items()))
+    if kind in ("stringValue", "bytesValue") and type(v) is str:
+        return v
+    if kind == "intValue":
+        return integer(v, f"{name}.intValue")
+    if kind == "boolValue" and type(v) is bool:
+        return v
+    if kind == "doubleValue":
+        if type(v) in (int, float):
+            return float(v)
+        if v in ("NaN", "Infinity", "-Infinity"):  # protobuf's JSON mapping of a double
+            return float(v)
+    if kind == "arrayValue" and type(v) is dict and type(v.get("values", [])) is list:
+        return [plain(x, f"{name}.arrayValue.values[{i}]")
+                for i, x in enumerate(v.get("values") or [])]
+    if kind == "kvlistValue" and type(v) is dict and type(v.get("values", [])) is list:
+        out = {}
+        for i, kv in enumerate(v.get("values") or []):
+            at = f"{name}.kvlistValue.values[{i}]"
+            if type(kv) is not dict or type(kv.get("key")) is not str:
+                raise OtlpFieldError("missing_field", f"{at} must be an object with a string "
+                                                      f"'key'")
+            out[kv["key"]] = plain(kv.get("value") or {}, f"{at}.value")
+        return out
+    raise OtlpFieldError("missing_field", f"{name}: {kind!r:.40} is no AnyValue kind, or holds "
+                                          f"the wrong type")
+
+
+def any_text(value: Any) -> str:
+    """A :func:`plain` value as compact, deterministic text: a string as it is, an int in
+    digits, a double as Python writes it, ``true``/``false``, an array or kvlist as JSON
+    (keys in the order given), none as ``""``.
+
+    >>> [any_text(v) for v in ("up", 42, 0.5, False, None, [1, "a"])]
+    ['up', '42', '0.5', 'false', '', '[1, "a"]']
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def nanos(value: Any, name: str = "timeUnixNano") -> int | None:
+    """A time field (``timeUnixNano``, ``observedTimeUnixNano``): nanoseconds since the
+    epoch as an int, from a decimal string or a JSON number; None where it is absent or 0
+    (OTLP's "unknown"). A value of another shape raises, as a ``bad_timestamp``.
+
+    >>> nanos("1700000000123456789"), nanos(0), nanos("0"), nanos(None)
+    (1700000000123456789, None, None, None)
+    """
+    if type(value) is not bool and (value is None or value == 0 or value == "0"):
+        return None
+    try:
+        n = integer(value, "")
+    except OtlpFieldError:
+        n = -1
+    if n < 0 or type(value) is bool:
+        raise OtlpFieldError("bad_timestamp", f"{name!r} {value!r:.40} is not nanoseconds "
+                                              f"since the epoch (a decimal string)")
+    return n
+
+
+def attribute(attributes: Any, key: str, where: str) -> str | None:
+    """The value of attribute ``key`` of an attributes list (``[{"key": k, "value":
+    AnyValue}]``) as an entity name: a string, or an integer in digits; None where there is
+    no such attribute (a null value counts as none). ``where``: the place of the object that
+    holds the list (a resource), or ``""`` for the item being read, whose place the
+    parser puts before the detail.
+
+    >>> attribute([{"key": "service.name", "value": {"stringValue": "api"}}], "service.name", "")
+    'api'
+    >>> attribute([{"key": "node", "value": {"intValue": "7"}}], "node", ""), attribute(None, "x", "")
+    ('7', None)
+    """
+    name = f"{where}.attributes" if where else "'attributes'"
+    found = repeated(attributes, name)
+    if isinstance(found, InvalidEvent):
+        raise OtlpFieldError(found.reason, found.detail)
+    for i, kv in enumerate(found):
+        if type(kv) is not dict:
+            raise OtlpFieldError("missing_field", f"{name}[{i}] must be an object")
+        if kv.get("key") != key:
+            continue
+        value = entity_text(plain(kv.get("value") or {}, f"attribute {key!r}"))
+        if value is None:
+            return None
+        if type(value) is not str or not value:
+            raise OtlpFieldError("missing_field", f"attribute {key!r} must be a non-empty "
+                                                  f"string")
+        return value
+    return None
