@@ -324,6 +324,11 @@ ENTITY_PARTS = 8  # most fields serve.event_fields.entity or logs.json_fields.en
 # Why serve.assemble_seconds is refused with a logs model (config and intake say the same).
 LOGS_ASSEMBLE = ("expected 0 with a logs model: it reads log lines, counted into "
                  "logs.bucket_seconds buckets, not records of numeric features")
+# Why serve.event_format: otlp_json is refused with a logs model, and without assembling.
+LOGS_EVENT_FORMAT = ("expected 'json' with a logs model: it reads log lines in "
+                     "logs.format (OpenTelemetry log batches: logs.format: otlp_json)")
+OTLP_ASSEMBLE = ("expected > 0 with serve.event_format: otlp_json (each data point is one "
+                 "feature's value: the scrape interval, e.g. 10)")
 
 
 @dataclass(frozen=True)
@@ -367,6 +372,15 @@ class ServeConfig:
     # one slot of this many seconds make one event once every feature has come (docs/
     # streaming.md, records with some of the features). 0: every record carries all of them.
     assemble_seconds: float = _f(0.0, **_range(0.0, 86_400.0))
+    # json: one {entity, ts, values} object per record (event_fields). otlp_json: an
+    # OpenTelemetry ExportMetricsServiceRequest per record (the Collector's kafka exporter
+    # with encoding: otlp_json), each gauge or sum data point one feature's value, named
+    # metric{attribute=value,...} (docs/streaming.md, OpenTelemetry metrics); needs
+    # assemble_seconds > 0, as one time's values come as separate data points.
+    event_format: Literal["json", "otlp_json"] = "json"
+    # otlp_json: the attribute that names a data point's entity, looked up in the data
+    # point's attributes, then its resource's
+    otlp_entity: str = "host.name"
 
 
 @dataclass(frozen=True)
@@ -674,9 +688,14 @@ def _cross_checks(cfg: Config, source: str) -> None:
             bad = check_entity(cfg.logs.entity, cfg.serve.windows.max_entity_bytes)
             if bad is not None:  # every line would be refused for it, at the first line
                 raise ConfigError(f"{source}: logs.entity: {bad.detail}")
+        if cfg.serve.event_format != "json":
+            raise ConfigError(f"{source}: serve.event_format: {LOGS_EVENT_FORMAT}, got "
+                              f"{cfg.serve.event_format!r}")
         if cfg.serve.assemble_seconds:
             raise ConfigError(f"{source}: serve.assemble_seconds: {LOGS_ASSEMBLE}, got "
                               f"{cfg.serve.assemble_seconds}")
+    if cfg.serve.event_format == "otlp_json" and not cfg.serve.assemble_seconds:
+        raise ConfigError(f"{source}: serve.assemble_seconds: {OTLP_ASSEMBLE}, got 0")
     _check_event_fields(cfg.serve.event_fields, source)
     k = cfg.serve.kafka
     # kafka-python refuses both when serve creates its clients; checked here they are one

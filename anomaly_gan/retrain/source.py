@@ -114,21 +114,25 @@ class SegmentBuilder:
         self._done: list[Segment] = []
 
     def add(self, raw: bytes | None, partition: Any, offset: int) -> None:
+        """One record: its event, or with ``serve.event_format: otlp_json`` each of its data
+        points (each counted as an event, an invalid one by its reason, as a retrain counts
+        log records)."""
         from anomaly_gan.stream.events import InvalidEvent
 
-        self.events += 1
-        ev = self.parser.parse(raw)
-        if type(ev) is InvalidEvent:
-            self.invalid[ev.reason] = self.invalid.get(ev.reason, 0) + 1
-            return
-        if self.assembler is not None:
-            done = self.assembler.add(ev, partition, offset)  # type: ignore[arg-type]
-            if done is None:
-                return
-            ev, offset = done
-        self.state.push(ev.entity, ev.ts, ev.values, partition, offset, self.pairs)  # type: ignore[union-attr, arg-type]
-        if self.pairs.n >= _PAIRS_FLUSH:
-            self._chain()
+        for ev in self.parser.parse_many(raw):
+            self.events += 1
+            if type(ev) is InvalidEvent:
+                self.invalid[ev.reason] = self.invalid.get(ev.reason, 0) + 1
+                continue
+            at = offset
+            if self.assembler is not None:
+                done = self.assembler.add(ev, partition, offset)  # type: ignore[arg-type]
+                if done is None:
+                    continue
+                ev, at = done
+            self.state.push(ev.entity, ev.ts, ev.values, partition, at, self.pairs)  # type: ignore[union-attr, arg-type]
+            if self.pairs.n >= _PAIRS_FLUSH:
+                self._chain()
 
     def _chain(self) -> None:
         p = self.pairs

@@ -32,9 +32,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anomaly_gan.config import EventFieldsConfig, ServeConfig
+
+if TYPE_CHECKING:
+    from anomaly_gan.stream.otlp import MetricBatchParser
 
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
            "Event", "EventParser", "InvalidEvent", "PartialEvent", "check_entity",
@@ -476,6 +479,12 @@ class EventParser:
         bad = _non_finite(values)
         return Event(entity, ts, values) if bad is None else bad
 
+    def parse_many(self, raw: bytes | None) -> list[Event | PartialEvent | InvalidEvent]:
+        """The one event of a record, as a list: how a caller that also reads
+        ``serve.event_format: otlp_json`` batches
+        (:class:`~anomaly_gan.stream.otlp.MetricBatchParser`, many per record) reads it."""
+        return [self.parse(raw)]
+
     def _partial(self, entity: str, ts: float, raw_values: dict[str, Any],
                  values_name: str) -> PartialEvent | InvalidEvent:
         """A values object with some of the model's features (``partial``)."""
@@ -498,12 +507,21 @@ class EventParser:
 
 
 def parser_from_config(feature_names: tuple[str, ...] | list[str],
-                       serve: ServeConfig) -> EventParser:
+                       serve: ServeConfig) -> EventParser | MetricBatchParser:
     """The parser of ``serve``'s numeric events, for the scorer and for ``retrain``'s topic
     range alike: the same limits, fields and unknown-feature policy, and with
     ``serve.assemble_seconds`` records of some of the features (for
-    :func:`~anomaly_gan.stream.assemble.assembler_from_config`)."""
+    :func:`~anomaly_gan.stream.assemble.assembler_from_config`). With
+    ``serve.event_format: otlp_json`` a :class:`~anomaly_gan.stream.otlp.MetricBatchParser`:
+    a record is a batch of data points, each some of the features
+    (:meth:`~anomaly_gan.stream.otlp.MetricBatchParser.parse_many`)."""
     w = serve.windows
+    if serve.event_format == "otlp_json":
+        from anomaly_gan.stream.otlp import MetricBatchParser
+
+        return MetricBatchParser(feature_names, w.max_entity_bytes,
+                                 otlp_entity=serve.otlp_entity,
+                                 unknown_features=serve.unknown_features)
     return EventParser(feature_names, w.max_event_bytes, w.max_entity_bytes,
                        fields=serve.event_fields, unknown_features=serve.unknown_features,
                        partial=serve.assemble_seconds > 0)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from anomaly_gan.config import LOGS_ASSEMBLE, ServeConfig
+from anomaly_gan.config import LOGS_ASSEMBLE, LOGS_EVENT_FORMAT, ServeConfig
 from anomaly_gan.errors import ConfigError
 from anomaly_gan.stream.assemble import assembler_from_config
 from anomaly_gan.stream.events import InvalidEvent, dead_letter_of, parser_from_config
@@ -48,7 +48,11 @@ class Intake:
         if "logs" in getattr(det, "extras", {}):  # a logs model: lines -> count rows
             from anomaly_gan.logs.live import LogFeed
 
-            if cfg.assemble_seconds:  # the serve config of a logs bundle has no logs section
+            # the serve config of a logs bundle has no logs section: checked here
+            if cfg.event_format != "json":
+                raise ConfigError(f"serve.event_format: {LOGS_EVENT_FORMAT}, got "
+                                  f"{cfg.event_format!r}")
+            if cfg.assemble_seconds:
                 raise ConfigError(f"serve.assemble_seconds: {LOGS_ASSEMBLE}, got "
                                   f"{cfg.assemble_seconds}")
             self.logs = LogFeed(det, cfg, clock=clock)
@@ -96,21 +100,28 @@ class Intake:
     def _consume_parts(self, tp: Any, msgs: list[Any], batch: WindowBatch,
                        fill: Fill) -> None:
         """Records with some of the features: each slot that completes is one event, pushed
-        with the offset of its earliest record."""
+        with the offset of its earliest record. A record of ``serve.event_format:
+        otlp_json`` is a batch of data points, each some of the features: the valid ones are
+        assembled with the record's offset, and where some are invalid the record goes to the
+        dead-letter topic once (:func:`~anomaly_gan.stream.events.dead_letter_of`)."""
         assert self.assembler is not None
-        parse, push, add = self.parser.parse, self.state.push, self.assembler.add
+        parse_many, push, add = self.parser.parse_many, self.state.push, self.assembler.add
         self.parser.not_after = self.clock() + self.max_future_skew_s
         for m in msgs:
             try:
-                ev = parse(m.value)
-                if type(ev) is InvalidEvent:
-                    self.dead_letter(tp, m, ev)
-                    continue
-                done = add(ev, tp, m.offset)  # type: ignore[arg-type]
-                if done is None:
-                    continue
-                whole, offset = done
-                push(whole.entity, whole.ts, whole.values, tp, offset, batch)
+                events = parse_many(m.value)
+                for ev in events:
+                    if type(ev) is InvalidEvent:
+                        continue
+                    done = add(ev, tp, m.offset)  # type: ignore[arg-type]
+                    if done is not None:
+                        whole, offset = done
+                        push(whole.entity, whole.ts, whole.values, tp, offset, batch)
+                bad = dead_letter_of(events, "data points")  # a json record: its one event
+                if bad is not None:
+                    self.dead_letter(tp, m, bad)
+                    if len(events) == 1:  # it added nothing
+                        continue
             except Exception as exc:  # noqa: BLE001 - one record must never stop the service
                 self._unprocessable(tp, m, exc, "record")
                 continue

@@ -1,0 +1,274 @@
+"""OTLP/JSON metric batches (``serve.event_format: otlp_json``) -> one
+:class:`~anomaly_gan.stream.events.PartialEvent` per data point, pure.
+
+The OpenTelemetry Collector's ``kafka`` exporter with ``encoding: otlp_json`` writes one
+Kafka record per batch: an ``ExportMetricsServiceRequest`` in the OTLP/JSON encoding::
+
+    {"resourceMetrics": [{"resource": {"attributes": [
+        {"key": "host.name", "value": {"stringValue": "web-1"}}]},
+      "scopeMetrics": [{"scope": {"name": "hostmetrics"}, "metrics": [
+        {"name": "system.memory.utilization", "unit": "1", "gauge": {"dataPoints": [
+          {"attributes": [{"key": "state", "value": {"stringValue": "used"}}],
+           "timeUnixNano": "1767225600000000000", "asDouble": 0.41}]}}]}]}]}
+
+Each number data point of a ``gauge`` or a ``sum`` is one value of one feature:
+
+- **feature name**: the metric's ``name``, then, where the data point has attributes other
+  than the entity's, ``{key=value,...}`` sorted by key, each value as text (a string as it
+  is, an int in digits, a double as Python writes it, ``true``/``false``), no quotes and no
+  spaces: ``system.memory.utilization{state=used}``, ``system.cpu.time{cpu=cpu0,state=user}``.
+  Resource and scope attributes are not part of it.
+- **value**: ``asDouble``, or ``asInt`` (a decimal string or a JSON number, exact). A
+  ``sum`` is read as it is, whatever its temporality: a cumulative counter is a level that
+  grows (a model must be trained on the same).
+- **time**: ``timeUnixNano`` (required by OTLP; ``startTimeUnixNano`` is the start of a
+  sum's period, not the sample's time).
+- **entity**: the attribute ``serve.otlp_entity`` of the data point, else of its resource.
+
+Histograms, exponential histograms and summaries are not read (no feature can name them);
+neither is a data point flagged ``NO_RECORDED_VALUE`` (a staleness marker). A data point of
+a metric the model does not know is invalid (``unknown_feature``), or with
+``serve.unknown_features: ignore`` left out. As one time's values arrive as separate data
+points, the :class:`~anomaly_gan.stream.assemble.Assembler` (``serve.assemble_seconds``)
+gathers them into whole events.
+
+>>> import json
+>>> p = MetricBatchParser(("load", "mem{state=used}"), unknown_features="ignore")
+>>> doc = {"resourceMetrics": [{"resource": {"attributes": [
+...     {"key": "host.name", "value": {"stringValue": "web-1"}}]}, "scopeMetrics": [{"metrics": [
+...     {"name": "mem", "gauge": {"dataPoints": [
+...         {"attributes": [{"key": "state", "value": {"stringValue": "used"}}],
+...          "timeUnixNano": "1767225600000000000", "asDouble": 0.41},
+...         {"attributes": [{"key": "state", "value": {"stringValue": "free"}}],
+...          "timeUnixNano": "1767225600000000000", "asDouble": 0.59}]}},
+...     {"name": "load", "sum": {"dataPoints": [
+...         {"timeUnixNano": "1767225600000000000", "asInt": "7"}]}}]}]}]}
+>>> p.parse_many(json.dumps(doc).encode())  # doctest: +NORMALIZE_WHITESPACE
+[PartialEvent(entity='web-1', ts=1767225600.0, values={1: 0.41}),
+ PartialEvent(entity='web-1', ts=1767225600.0, values={0: 7})]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from anomaly_gan.otlp import (
+    METRICS,
+    OtlpFieldError,
+    any_text,
+    attribute,
+    batch_items,
+    integer,
+    nanos,
+    plain,
+    repeated,
+)
+from anomaly_gan.stream.events import (
+    MAX_ENTITY_BYTES,
+    InvalidEvent,
+    PartialEvent,
+    check_entity,
+    decode_object,
+    parse_timestamp,
+    without_bom,
+)
+
+__all__ = ["NUMBER_KINDS", "MetricBatchParser", "feature_name"]
+
+#: The kinds of metric whose data points are numbers, and so features.
+NUMBER_KINDS = ("gauge", "sum")
+_NO_RECORDED_VALUE = 1  # DataPointFlags: the point marks a series gone stale, no value
+_NON_FINITE = ("NaN", "Infinity", "-Infinity")  # protobuf's JSON mapping of such a double
+
+
+def feature_name(metric: str, labels: list[tuple[str, str]]) -> str:
+    """The feature a data point is a value of: ``metric{key=value,...}``, keys sorted.
+
+    >>> feature_name("system.cpu.time", [("state", "user"), ("cpu", "cpu0")])
+    'system.cpu.time{cpu=cpu0,state=user}'
+    >>> feature_name("system.cpu.load_average.1m", [])
+    'system.cpu.load_average.1m'
+    """
+    if not labels:
+        return metric
+    return metric + "{" + ",".join(f"{k}={v}" for k, v in sorted(labels)) + "}"
+
+
+class MetricBatchParser:
+    """The parser of ``serve.event_format: otlp_json``: each record a batch of data points.
+
+    ``unknown_features``: ``reject`` a data point of a feature the model does not know
+    (``unknown_feature``), or ``ignore`` it. A batch whose number data points are all of
+    other features is ``missing_feature`` (its detail names them: how a model's feature
+    names and a Collector's metrics are matched up).
+    """
+
+    def __init__(self, feature_names: tuple[str, ...] | list[str],
+                 max_entity_bytes: int = MAX_ENTITY_BYTES, *, otlp_entity: str = "host.name",
+                 unknown_features: str = "reject") -> None:
+        self.feature_names = tuple(feature_names)
+        self.max_entity_bytes = int(max_entity_bytes)
+        self.otlp_entity = otlp_entity
+        self.ignore_unknown = unknown_features == "ignore"
+        self._index = {name: i for i, name in enumerate(self.feature_names)}
+        # Latest acceptable data point time (epoch s); the service moves it with the clock.
+        self.not_after = math.inf
+
+    def parse(self, raw: bytes | None) -> InvalidEvent:
+        raise ValueError("an otlp_json record holds many data points: use parse_many")
+
+    def parse_many(self, raw: bytes | None) -> list[PartialEvent | InvalidEvent]:
+        """One event per data point of a feature of the model, in document order, and one
+        invalid event per data point (or metric) of the wrong shape; one invalid event for a
+        record malformed as a whole (not UTF-8, not JSON, no ``resourceMetrics`` list, an
+        envelope of the wrong shape). Never raises for any input.
+
+        >>> MetricBatchParser(("up",)).parse_many(b'{"resourceMetrics": [{"scopeMetrics": '
+        ...     b'[{"metrics": [{"name": "up", "gauge": {"dataPoints": [{"asInt": 1}]}}]}]}]}')
+        [InvalidEvent(reason='missing_field', detail="resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]: no 'host.name' attribute on the data point or its resource (serve.otlp_entity)")]
+        """
+        if raw is None:
+            return [InvalidEvent("bad_json", "empty record value (tombstone)")]
+        try:
+            text = without_bom(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return [InvalidEvent("not_utf8", f"not UTF-8: {exc}")]
+        doc = decode_object(text)
+        if isinstance(doc, InvalidEvent):
+            return [doc]
+        found = batch_items(doc, METRICS)
+        if isinstance(found, InvalidEvent):
+            return [found]
+        out: list[PartialEvent | InvalidEvent] = []
+        others: dict[str, None] = {}  # features of data points left out, the first few
+        known = False
+        for where, metric, resource in found:
+            if type(metric) is not dict:
+                out.append(InvalidEvent("not_object", f"{where} must be an object"))
+                continue
+            try:
+                points = self._points(metric)
+            except OtlpFieldError as exc:
+                out.append(InvalidEvent(exc.reason, f"{where}: {exc}"))
+                continue
+            for at, name, point in points:
+                at = f"{where}.{at}"
+                try:
+                    ev = self._point(at, name, point, resource)
+                except OtlpFieldError as exc:
+                    ev = InvalidEvent(exc.reason, f"{at}: {exc}")
+                except RecursionError:
+                    ev = InvalidEvent("bad_json", f"{at}: nested too deeply")
+                if isinstance(ev, str):  # a feature the model does not know, left out
+                    if len(others) < 5:
+                        others[ev] = None
+                    continue
+                known = True
+                if ev is not None:
+                    out.append(ev)
+        if others and not known and not out:
+            return [InvalidEvent("missing_feature", f"none of the batch's data points is of "
+                                 f"the model's features; expected some of "
+                                 f"{list(self.feature_names)}, got {list(others)}")]
+        return out
+
+    @staticmethod
+    def _points(metric: dict[str, Any]) -> list[tuple[str, str, Any]]:
+        """``(place, metric name, data point)`` of a gauge's or sum's data points (none for
+        another kind of metric)."""
+        out: list[tuple[str, str, Any]] = []
+        for kind in NUMBER_KINDS:
+            data = metric.get(kind)
+            if data is None:
+                continue
+            name = metric.get("name")
+            if type(name) is not str or not name:
+                raise OtlpFieldError("missing_field", "'name' must be a non-empty string")
+            if type(data) is not dict:
+                raise OtlpFieldError("not_object", f"{kind!r} must be an object")
+            points = repeated(data.get("dataPoints"), f"'{kind}.dataPoints'")
+            if isinstance(points, InvalidEvent):
+                raise OtlpFieldError(points.reason, points.detail)
+            out.extend((f"{kind}.dataPoints[{k}]", name, p) for k, p in enumerate(points))
+        return out
+
+    def _point(self, where: str, name: str, point: Any, resource: Any
+               ) -> PartialEvent | InvalidEvent | str | None:
+        """One data point's event, or why it is invalid; the feature's name where the model
+        does not know it and ignores such; None for a point with no value."""
+        if type(point) is not dict:
+            return InvalidEvent("not_object", f"{where} must be an object")
+        key = self.otlp_entity
+        attributes = repeated(point.get("attributes"), "'attributes'")
+        if isinstance(attributes, InvalidEvent):
+            raise OtlpFieldError(attributes.reason, attributes.detail)
+        labels = []
+        for i, kv in enumerate(attributes):
+            if type(kv) is not dict or type(kv.get("key")) is not str:
+                raise OtlpFieldError("missing_field", f"'attributes'[{i}] must be an object "
+                                                      f"with a string 'key'")
+            if kv["key"] != key:
+                value = plain(kv.get("value") or {}, f"attribute {kv['key']!r:.40}")
+                labels.append((kv["key"], any_text(value)))
+        feature = feature_name(name, labels)
+        index = self._index.get(feature)
+        if index is None:
+            if self.ignore_unknown:
+                return feature
+            return InvalidEvent("unknown_feature", f"{where}: unknown feature {feature!r:.120}; "
+                                                   f"expected some of "
+                                                   f"{list(self.feature_names)} "
+                                                   f"(serve.unknown_features: ignore leaves "
+                                                   f"such data points out)")
+        flags = point.get("flags")
+        if flags is not None and integer(flags, "'flags'") & _NO_RECORDED_VALUE:
+            return None
+        entity = attribute(attributes, key, "")
+        if entity is None:
+            entity = attribute(resource, key, where.partition(".")[0] + ".resource")
+        if entity is None:
+            return InvalidEvent("missing_field", f"{where}: no {key!r} attribute on the data "
+                                                 f"point or its resource (serve.otlp_entity)")
+        bad = check_entity(entity, self.max_entity_bytes, key)
+        if bad is not None:
+            return InvalidEvent(bad.reason, f"{where}: {bad.detail}")
+        ns = nanos(point.get("timeUnixNano"))
+        if ns is None:
+            return InvalidEvent("missing_field", f"{where}: 'timeUnixNano' is missing (or 0)")
+        ts = parse_timestamp(ns, per_second=10**9)
+        if ts is None:
+            return InvalidEvent("bad_timestamp", f"{where}: 'timeUnixNano' {ns} is not "
+                                                 f"nanoseconds since the epoch up to the year "
+                                                 f"9999")
+        if ts > self.not_after:
+            return InvalidEvent("future_timestamp", f"{where}: 'timeUnixNano' {ns} is more than "
+                                                    f"the allowed clock skew ahead of the wall "
+                                                    f"clock")
+        value = _value(point)
+        if isinstance(value, InvalidEvent):
+            return InvalidEvent(value.reason, f"{where}: {value.detail}")
+        return PartialEvent(entity, ts, {index: value})
+
+
+def _value(point: dict[str, Any]) -> float | int | InvalidEvent:
+    """A number data point's value: ``asDouble``, or ``asInt`` exactly."""
+    double, whole = point.get("asDouble"), point.get("asInt")
+    if (double is None) == (whole is None):
+        return InvalidEvent("missing_field", "'asDouble' or 'asInt' is missing" if double is None
+                            else "holds both 'asDouble' and 'asInt'")
+    if whole is not None:
+        try:
+            return integer(whole, "")
+        except OtlpFieldError:
+            return InvalidEvent("non_finite", f"'asInt' {whole!r:.40} is not an integer (a "
+                                              f"decimal string)")
+    if type(double) is float:
+        if double - double == 0.0:
+            return double
+    elif type(double) is int:
+        if -1e300 < double < 1e300:
+            return double
+    elif double not in _NON_FINITE:
+        return InvalidEvent("non_finite", f"'asDouble' {double!r:.40} is not a number")
+    return InvalidEvent("non_finite", "'asDouble' is NaN or infinite")
