@@ -247,6 +247,65 @@ def test_a_topic_range_of_split_records_gives_the_rows_of_the_whole_readings(kaf
     assert sorted(got) == ["web-1", "web-2"] and len(got["web-1"][0]) == 20
 
 
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_topic_range_of_otlp_metric_batches_gives_the_rows_of_the_whole_readings(
+        kafka_bootstrap, kafka_topics):
+    """serve.event_format: otlp_json: retrain reads OpenTelemetry metric batches as serve
+    does. Each time's batch holds both hosts (a resource each), a gauge with an attribute
+    and a sum per host, and a metric the model does not read; the rows are those of the
+    whole readings. A bad data point is counted by its reason, each data point read as an
+    event."""
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.demo.broker import local_kafka
+    from anomaly_gan.retrain.source import read_event_range
+    from tests.retrain.conftest import produce_timestamped
+
+    features = ("mem{state=used}", "load")
+
+    def attrs(**kw):
+        return [{"key": k, "value": {"stringValue": v}} for k, v in kw.items()]
+
+    def points(ns, value, **kw):
+        return {"dataPoints": [{"attributes": attrs(**kw), "timeUnixNano": str(ns),
+                                "asDouble": value}]}
+
+    def otlp(ns, hosts):
+        return {"resourceMetrics": [
+            {"resource": {"attributes": attrs(**{"host.name": host})}, "scopeMetrics": [
+                {"metrics": [{"name": "mem", "gauge": points(ns, values["mem{state=used}"],
+                                                             state="used")},
+                             {"name": "mem", "gauge": points(ns, 1.0, state="free")},
+                             {"name": "load", "sum": {"aggregationTemporality": 2,
+                                                      **points(ns, values["load"])}}]}]}
+            for host, values in hosts]}
+
+    start = 1_794_000_000.0
+    hosts = ("web-1", "web-2")
+    readings = {start + 10.0 * i: [(host, {"mem{state=used}": float(i), "load": -i + 0.5 * h})
+                                   for h, host in enumerate(hosts)] for i in range(20)}
+    whole = [(host, {"entity": host, "ts": ts, "values": values}, ts)
+             for ts, at in readings.items() for host, values in at]
+    batches = [("collector", otlp(int(ts + 3) * 10**9, at), ts + 3) for ts, at in readings.items()]
+    bad = otlp(int(start + 50) * 10**9, [("web-3", {"mem{state=used}": "NaN", "load": 1.0})])
+    batches.append(("collector", bad, start + 50))
+    rows = {}
+    for shape, records, serve in (
+            ("whole", whole, {}),
+            ("otlp", batches, {"event_format": "otlp_json", "assemble_seconds": 10.0,
+                               "unknown_features": "ignore"})):
+        topics = kafka_topics(events=2, alerts=1, dlq=1)
+        produce_timestamped(kafka_bootstrap, topics["events"], records)
+        cfg = config_from_dict({"serve": {**serve, "kafka": local_kafka(
+            kafka_bootstrap, topics, f"g-{topics['events']}")}})
+        rows[shape] = read_event_range(cfg, features, start, start + 1000.0)
+    assert rows["otlp"].invalid == {"non_finite": 1} and rows["otlp"].late == 0
+    assert rows["otlp"].events_read == 2 * len(whole) + 2  # data points: web-3's 2 too
+    got = {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["otlp"].segments}
+    assert got == {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["whole"].segments}
+    assert sorted(got) == ["web-1", "web-2"] and len(got["web-1"][0]) == 20
+
+
 def test_the_segment_builder_assembles_split_records_as_the_scorer_does():
     """Without a broker: the same split records give the whole readings' segments, and a
     late record is counted with the window state's late events."""

@@ -184,6 +184,30 @@ def test_telegraf_records_score_and_alert_as_the_same_readings_in_the_default_sh
     assert headers["detail"] == b"'tags.host' must be a non-empty string"
 
 
+def assembled_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows, overrides,
+                     records, late=0, incomplete=0, dlq_expect=None):
+    """Scores, alerts and dead letters of ``records`` streamed into a scorer of ``det``
+    (two partitions, alerts after 2 windows), once all ``n_windows`` are scored and the
+    late and incomplete counts are reached."""
+    cfg = serve_config(partitions=2, overrides={"alerts.consecutive": 2, **overrides})
+    k = cfg.serve.kafka
+    run = start_scorer(cfg, det)
+    produce(kafka_bootstrap, k.input_topic, records)
+    run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == n_windows, 60,
+                 "all windows scored")
+    run.wait_for(lambda: (run.value("anomaly_gan_events_late_total"),
+                          run.value("anomaly_gan_events_incomplete_total"))
+                 == (late, incomplete), 10, "the late and incomplete counts")
+    scores = {(d["entity"], d["window_end_ts"]): d["score"] for d in
+              (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.scores_topic,
+                                                        expect=n_windows))}
+    alerts = {(a["entity"], a["window_end_ts"], a["top_features"][0]) for a in
+              (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.alert_topic))}
+    dlq = consume_all(kafka_bootstrap, k.dlq_topic, expect=dlq_expect, idle_s=0.5)
+    assert run.stop() == 0
+    return scores, alerts, dlq
+
+
 def test_readings_split_across_records_score_and_alert_as_the_whole_readings(
         serve_config, start_scorer, stream_detector, plant, kafka_bootstrap):
     """serve.assemble_seconds: each reading sent as two records (one per feature group,
@@ -200,23 +224,8 @@ def test_readings_split_across_records_score_and_alert_as_the_whole_readings(
     names = list(det.feature_names)
 
     def scored(overrides, records, late=0, incomplete=0):
-        cfg = serve_config(partitions=2, overrides={"alerts.consecutive": 2, **overrides})
-        k = cfg.serve.kafka
-        run = start_scorer(cfg, det)
-        produce(kafka_bootstrap, k.input_topic, records)
-        run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == n_windows, 60,
-                     "all windows scored")
-        run.wait_for(lambda: (run.value("anomaly_gan_events_late_total"),
-                              run.value("anomaly_gan_events_incomplete_total"))
-                     == (late, incomplete), 10, "the late and incomplete counts")
-        scores = {(d["entity"], d["window_end_ts"]): d["score"] for d in
-                  (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.scores_topic,
-                                                            expect=n_windows))}
-        alerts = {(a["entity"], a["window_end_ts"], a["top_features"][0]) for a in
-                  (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.alert_topic))}
-        dlq = consume_all(kafka_bootstrap, k.dlq_topic, idle_s=0.5)
-        assert run.stop() == 0
-        return scores, alerts, dlq
+        return assembled_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows,
+                                overrides, records, late, incomplete)
 
     plain_scores, plain_alerts, plain_dlq = scored({}, events)
     split = []
@@ -244,6 +253,79 @@ def test_readings_split_across_records_score_and_alert_as_the_whole_readings(
         assert scores[key] == pytest.approx(score, abs=1e-6)
     assert ("pump-2", float(plant.timestamps[701]), "rpm") in plain_alerts
     assert alerts == plain_alerts
+
+
+def otlp_batch(resources):
+    """An ExportMetricsServiceRequest in OTLP/JSON: ``resources`` of (resource attributes,
+    metrics); ``gauge(name, value, ns, **attributes)`` builds a metric of one data point."""
+    return {"resourceMetrics": [
+        {"resource": {"attributes": [{"key": k, "value": {"stringValue": v}}
+                                     for k, v in attributes.items()]},
+         "scopeMetrics": [{"scope": {"name": "test"}, "metrics": metrics}]}
+        for attributes, metrics in resources]}
+
+
+def gauge(name, value, ns, **attributes):
+    return {"name": name, "gauge": {"dataPoints": [{
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
+        "timeUnixNano": str(ns), "asDouble": value}]}}
+
+
+def test_otlp_metric_batches_score_and_alert_as_the_same_readings_in_the_default_shape(
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap):
+    """serve.event_format: otlp_json: each reading sent as two OTLP metric batches (the
+    Collector's kafka exporter with encoding: otlp_json), one metric per feature: the first
+    batch names the host on its resource and also carries a metric the model does not read
+    (with attributes) and a histogram, the second names it on each data point; the scores
+    and alerts are those of the readings sent whole. A batch with a bad data point goes to
+    the dead-letter topic once, saying how many of its data points were invalid, and its
+    valid one is assembled (its slot, never completed, is counted incomplete)."""
+    det = stream_detector
+    values = injected_values(plant)
+    events = [ev for ev in stream_records(plant, values) if ev[1]["ts"]
+              < float(plant.timestamps[720])]  # rows 560..719: the incident at 700 included
+    n_windows = len(plant.entities) * (720 - START - det.window + 1)
+    names = list(det.feature_names)
+    batches = []
+    for key, ev in events:
+        ns = int(ev["ts"]) * 10**9 + 2 * 10**9  # 2 s into the 10 s slot
+        first = [gauge(n, v, ns) for n, v in zip(names[:4], ev["values"][:4], strict=True)]
+        other = gauge("system.memory.utilization", 0.5, ns, state="used")
+        histogram = {"name": "pump.latency", "histogram": {"dataPoints": [
+            {"timeUnixNano": str(ns), "count": "2", "bucketCounts": ["1", "1"]}]}}
+        batches.append((key, otlp_batch([({"host.name": ev["entity"]},
+                                          [*first, other, histogram])])))
+        second = [gauge(n, v, ns + 10**9, **{"host.name": ev["entity"]})
+                  for n, v in zip(names[4:], ev["values"][4:], strict=True)]
+        batches.append((key, otlp_batch([({"service.name": "pump-agent"}, second)])))
+    t0 = int(events[0][1]["ts"]) * 10**9
+    broken = otlp_batch([({"host.name": "pump-x"}, [gauge(names[0], 1.0, t0),
+                                                     gauge(names[1], "NaN", t0)])])
+    # pump-x's next reading completes: its slot that lacks the bad value is incomplete
+    whole = otlp_batch([({"host.name": "pump-x"},
+                         [gauge(n, 1.0, t0 + 20 * 10**9) for n in names])])
+    plain = assembled_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows, {},
+                             events)
+    scores, alerts, dlq = assembled_scores(
+        serve_config, start_scorer, det, kafka_bootstrap, n_windows,
+        {"event_format": "otlp_json", "assemble_seconds": 10.0, "unknown_features": "ignore"},
+        [*batches, ("pump-x", broken), ("pump-x", whole)], incomplete=1, dlq_expect=1)
+
+    plain_scores, plain_alerts, plain_dlq = plain
+    assert len(plain_scores) == n_windows and not plain_dlq
+    assert scores.keys() == plain_scores.keys()
+    for key, score in plain_scores.items():
+        assert scores[key] == pytest.approx(score, abs=1e-6)
+    assert ("pump-2", float(plant.timestamps[701]), "rpm") in plain_alerts
+    assert alerts == plain_alerts
+    # one record, dead-lettered at least once (delivery is at least once)
+    assert {dict(dead.headers)["source"] for dead in dlq} == {dict(dlq[0].headers)["source"]}
+    headers = dict(dlq[0].headers)
+    assert headers["reason"] == b"non_finite"
+    assert headers["detail"] == (b"1 of 2 data points invalid; the first: resourceMetrics[0]."
+                                 b"scopeMetrics[0].metrics[1].gauge.dataPoints[0]: 'asDouble' "
+                                 b"is NaN or infinite")
+    assert json.loads(dlq[0].value) == broken  # the record as it came
 
 
 def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, start_scorer,
