@@ -11,8 +11,10 @@ prints the default shape only).
 
 A second table times the scorer's whole intake per record (parse, windows of 8 rows, the
 batch; no model), 100 entities at 10 s steps: whole records with ``serve.assemble_seconds``
-off and on, and each reading as two records of four features with it on (a tree without
-the setting prints the first row only).
+off and on, each reading as two records of four features with it on, and each reading as
+one OpenTelemetry metric batch (``serve.event_format: otlp_json``: the 8 features and 8
+metrics the model does not read, one data point each) (a tree without a setting prints the
+rows before it only).
 """
 
 from __future__ import annotations
@@ -90,6 +92,24 @@ def intake_ns(serve: Any, records: list[bytes], repeats: int) -> float:
     return best
 
 
+def otlp_batch(entity: str, ts: int) -> bytes:
+    """One reading as the Collector's kafka exporter writes it (encoding: otlp_json): a
+    resource naming the host, the 8 features as gauges, and 8 more metrics the model does
+    not read (serve.unknown_features: ignore), each with an attribute."""
+    ns = str((ts + 1) * 10**9)
+
+    def gauge(name: str, value: float, **attrs: str) -> dict[str, Any]:
+        return {"name": name, "unit": "1", "gauge": {"dataPoints": [{
+            "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
+            "timeUnixNano": ns, "asDouble": value}]}}
+
+    metrics = [gauge(n, v) for n, v in READINGS.items()]
+    metrics += [gauge(f"system.other.{i}", 0.5, state="used") for i in range(8)]
+    return json.dumps({"resourceMetrics": [{
+        "resource": {"attributes": [{"key": "host.name", "value": {"stringValue": entity}}]},
+        "scopeMetrics": [{"scope": {"name": "hostmetrics"}, "metrics": metrics}]}]}).encode()
+
+
 def intake_table(events: int, repeats: int) -> None:
     from anomaly_gan.config import ServeConfig
 
@@ -105,6 +125,10 @@ def intake_table(events: int, repeats: int) -> None:
     if "assemble_seconds" in inspect.signature(ServeConfig).parameters:
         rows += [("whole, on", ServeConfig(assemble_seconds=10.0), whole),
                  ("split in 2, on", ServeConfig(assemble_seconds=10.0), split)]
+    if "event_format" in inspect.signature(ServeConfig).parameters:
+        rows.append(("otlp batch", ServeConfig(event_format="otlp_json", assemble_seconds=10.0,
+                                               unknown_features="ignore"),
+                     [otlp_batch(e, ts) for e, ts in readings]))
     print(f"\n{'intake':<15} {'ns/record':>9} {'ns/reading':>10}   (best of {repeats} x "
           f"{len(readings):,} readings)")
     for name, serve, records in rows:
