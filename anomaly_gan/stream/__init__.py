@@ -2,7 +2,9 @@
 alerts, scores, dead letters and Prometheus metrics.
 
 Pure core (no Kafka, no Prometheus, no clock): :mod:`.events` (parse/validate),
-:mod:`.state` (ring buffers, ordering, gaps, LRU), :mod:`.alerts` (debounce, records).
+:mod:`.otlp` (OpenTelemetry metric batches), :mod:`.assemble` (records with some of the
+features -> whole events), :mod:`.state` (ring buffers, ordering, gaps, LRU),
+:mod:`.alerts` (debounce, records).
 Edges: :mod:`.kafka_io` (kafka-python), :mod:`.metrics` (prometheus_client), :mod:`.http`
 (/metrics, /healthz, /readyz), :mod:`.reload` (hot model reload). The scorer: :mod:`.intake`
 (records -> windows), :mod:`.app` (the loop), :mod:`.publisher` (alerts, scores, dead
