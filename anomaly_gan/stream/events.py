@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
            "Event", "EventParser", "InvalidEvent", "PartialEvent", "check_entity",
-           "dead_letter_of", "decode_object", "entity_text", "joined_entity", "json_field", "parse_timestamp",
-           "parser_from_config", "without_bom"]
+           "dead_letter_of", "decode_object", "entity_text", "joined_entity", "json_field",
+           "parse_timestamp", "parser_from_config", "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
