@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from anomaly_gan.logs.events import LogEvent, LogParser
 from anomaly_gan.stream.events import InvalidEvent
+from tests.support.fuzz import JSON, encoded
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 
@@ -318,11 +319,7 @@ def test_a_timestamp_format_does_not_touch_otlp_times():
 
 # ---------------------------------------------------------------- property: never an exception
 
-_scalar = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
-                    st.floats(allow_nan=False), st.text(max_size=12))
-_json = st.recursive(_scalar, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-    max_leaves=8)
+_json = JSON
 _any_value = st.recursive(
     st.one_of(st.fixed_dictionaries({"stringValue": st.one_of(st.text(max_size=20), _json)}),
               st.fixed_dictionaries({"intValue": st.one_of(st.integers(-2**70, 2**70).map(str),
@@ -360,13 +357,6 @@ _document = st.fixed_dictionaries({}, optional={"resourceLogs": st.one_of(st.lis
             max_size=3), _json)}), _json), max_size=3), _json)})
 
 
-def _encoded(doc) -> bytes:
-    try:
-        return json.dumps(doc).encode("utf-8", "surrogatepass")
-    except (ValueError, OverflowError):
-        return b"{}"
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_document, st.sampled_from([None, "fallback"]), st.booleans())
 def test_any_otlp_document_is_events_or_reasons_never_an_exception(doc, entity, need_ts):
@@ -378,7 +368,7 @@ def test_any_otlp_document_is_events_or_reasons_never_an_exception(doc, entity, 
 
     p = LogParser(format="otlp_json", entity=entity, need_ts=need_ts)
     p.not_after = T0 + 86_400.0
-    got = p.parse_many(_encoded(doc))  # a batch of no log records: none
+    got = p.parse_many(encoded(doc))  # a batch of no log records: none
     for ev in got:
         if type(ev) is LogEvent:
             assert type(ev.entity) is str and ev.entity and type(ev.message) is str

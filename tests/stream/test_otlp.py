@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.stream.events import INVALID_REASONS, InvalidEvent, PartialEvent
 from anomaly_gan.stream.otlp import MetricBatchParser
+from tests.support.fuzz import JSON, encoded
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 NS = str(T0 * 10**9)
@@ -279,11 +280,7 @@ def test_the_intake_assembles_batches_and_dead_letters_a_batch_with_a_bad_point_
 
 # ---------------------------------------------------------------- property: never an exception
 
-_scalar = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
-                    st.floats(allow_nan=False), st.text(max_size=12))
-_json = st.recursive(_scalar, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-    max_leaves=8)
+_json = JSON
 _any_value = st.one_of(
     st.fixed_dictionaries({"stringValue": st.one_of(st.sampled_from(["web-1", "used", ""]),
                                                     _json)}),
@@ -320,13 +317,6 @@ _document = st.fixed_dictionaries({}, optional={"resourceMetrics": st.one_of(st.
             max_size=3), _json)}), _json), max_size=3), _json)})
 
 
-def _encoded(doc) -> bytes:
-    try:
-        return json.dumps(doc).encode("utf-8", "surrogatepass")
-    except (ValueError, OverflowError):
-        return b"{}"
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_document, st.sampled_from(["reject", "ignore"]))
 def test_any_otlp_document_is_events_or_reasons_never_an_exception(doc, unknown):
@@ -337,7 +327,7 @@ def test_any_otlp_document_is_events_or_reasons_never_an_exception(doc, unknown)
     features = ("up", "system.memory.utilization{state=used}", "up{cpu=1}")
     p = MetricBatchParser(features, unknown_features=unknown)
     p.not_after = T0 + 86_400.0
-    for ev in p.parse_many(_encoded(doc)):
+    for ev in p.parse_many(encoded(doc)):
         if type(ev) is PartialEvent:
             assert type(ev.entity) is str and ev.entity and 0 <= ev.ts <= p.not_after
             ((index, value),) = ev.values.items()
