@@ -149,20 +149,8 @@ def test_telegraf_records_score_and_alert_as_the_same_readings_in_the_default_sh
                 "unknown_features": "ignore"}
 
     def scored(overrides, records):
-        cfg = serve_config(partitions=2, overrides={"alerts.consecutive": 2, **overrides})
-        k = cfg.serve.kafka
-        run = start_scorer(cfg, det)
-        produce(kafka_bootstrap, k.input_topic, records)
-        run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == n_windows, 60,
-                     "all windows scored")
-        scores = {(d["entity"], d["window_end_ts"]): d["score"] for d in
-                  (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.scores_topic,
-                                                            expect=n_windows))}
-        alerts = {(a["entity"], a["window_end_ts"], a["top_features"][0]) for a in
-                  (json.loads(r.value) for r in consume_all(kafka_bootstrap, k.alert_topic))}
-        dlq = consume_all(kafka_bootstrap, k.dlq_topic, idle_s=0.5)
-        assert run.stop() == 0
-        return scores, alerts, dlq
+        return streamed_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows,
+                               overrides, records)
 
     plain_scores, plain_alerts, plain_dlq = scored({}, events)
     hostless = {**telegraf_record(det.feature_names, events[0][1]), "tags": {"site": "plant-a"}}
@@ -184,7 +172,7 @@ def test_telegraf_records_score_and_alert_as_the_same_readings_in_the_default_sh
     assert headers["detail"] == b"'tags.host' must be a non-empty string"
 
 
-def assembled_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows, overrides,
+def streamed_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows, overrides,
                      records, late=0, incomplete=0, dlq_expect=None):
     """Scores, alerts and dead letters of ``records`` streamed into a scorer of ``det``
     (two partitions, alerts after 2 windows), once all ``n_windows`` are scored and the
@@ -224,7 +212,7 @@ def test_readings_split_across_records_score_and_alert_as_the_whole_readings(
     names = list(det.feature_names)
 
     def scored(overrides, records, late=0, incomplete=0):
-        return assembled_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows,
+        return streamed_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows,
                                 overrides, records, late, incomplete)
 
     plain_scores, plain_alerts, plain_dlq = scored({}, events)
@@ -304,9 +292,9 @@ def test_otlp_metric_batches_score_and_alert_as_the_same_readings_in_the_default
     # pump-x's next reading completes: its slot that lacks the bad value is incomplete
     whole = otlp_batch([({"host.name": "pump-x"},
                          [gauge(n, 1.0, t0 + 20 * 10**9) for n in names])])
-    plain = assembled_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows, {},
+    plain = streamed_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows, {},
                              events)
-    scores, alerts, dlq = assembled_scores(
+    scores, alerts, dlq = streamed_scores(
         serve_config, start_scorer, det, kafka_bootstrap, n_windows,
         {"event_format": "otlp_json", "assemble_seconds": 10.0, "unknown_features": "ignore"},
         [*batches, ("pump-x", broken), ("pump-x", whole)], incomplete=1, dlq_expect=1)
