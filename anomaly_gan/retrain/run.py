@@ -141,8 +141,9 @@ def _check_enough_rows(rows: Rows, window: int, validation_fraction: float, wher
     if not rows.segments and invalid:
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(rows.invalid.items()))
         raise DataError(f"{where}: all {invalid} events are invalid ({why}); nothing to train on")
-    dropped = "".join(f", {n} {what} events left out" for n, what in
-                      ((invalid, "invalid"), (rows.late, "late")) if n)
+    dropped = "".join(f", {n} {what} left out" for n, what in
+                      ((invalid, "invalid events"), (rows.late, "late events"),
+                       (rows.incomplete, "incomplete slots")) if n)
     raise DataError(f"{where}: {rows.rows} rows in {len(rows.segments)} segment(s), the longest "
                     f"{longest} rows{dropped}; expected a segment of at least {2 * window} rows "
                     f"(2 windows of data.window {window})")
@@ -287,7 +288,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     rate = rows.events_read / max(rows.seconds, 1e-9)
     say(f"[read] {rows.events_read} events in {rows.seconds:.1f}s ({rate:,.0f} events/s): "
         f"{rows.rows} rows in {len(rows.segments)} segments, "
-        f"{sum(rows.invalid.values())} invalid, {rows.late} late")
+        f"{sum(rows.invalid.values())} invalid, {rows.late} late"
+        + (f", {rows.incomplete} incomplete slots" if rows.incomplete else ""))
 
     # ---------------------------------------------------------------- filter
     w = cfg.data.window
@@ -381,6 +383,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     source = dict(rows.source)
     source.update({"events": rows.events_read, "invalid": rows.invalid, "late": rows.late,
                    "read_seconds": round(rows.seconds, 3), "events_per_second": round(rate, 1)})
+    if rows.incomplete:
+        source["incomplete"] = rows.incomplete
     det.metadata["lineage"] = {
         # The store's name for it (what `models list` shows and `promote` takes), which
         # differs from the version written inside the bundle when the directory was named

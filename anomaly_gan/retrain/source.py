@@ -80,6 +80,9 @@ class Rows:
     events_read: int = 0
     invalid: dict[str, int] = field(default_factory=dict)
     late: int = 0
+    # serve.assemble_seconds: slots dropped before every feature came (serve's
+    # anomaly_gan_events_incomplete_total)
+    incomplete: int = 0
     seconds: float = 0.0
     # False when a row's time is its index in its file or entity (a CSV without timestamps,
     # log lines without times): such times are not comparable across segments.
@@ -163,6 +166,10 @@ class SegmentBuilder:
     @property
     def late(self) -> int:
         return self.state.late + (self.assembler.late if self.assembler is not None else 0)
+
+    @property
+    def incomplete(self) -> int:
+        return self.assembler.incomplete if self.assembler is not None else 0
 
 
 # ---------------------------------------------------------------------- Kafka
@@ -292,7 +299,7 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
     return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
                            "to": iso_utc(end)},
                 events_read=builder.events, invalid=dict(builder.invalid), late=builder.late,
-                seconds=seconds)
+                incomplete=builder.incomplete, seconds=seconds)
 
 
 def read_alerts(k: KafkaConfig, start: float, end: float, margin: float) -> list[Alerted]:

@@ -392,3 +392,19 @@ def test_a_held_out_part_shorter_than_a_window_is_refused_without_blaming_exclus
     message = str(err.value)
     assert "after exclusions" not in message and "exclude_over_threshold" not in message
     assert "data.window 16" in message and "retrain.gate.holdout_fraction" in message
+
+
+def test_too_few_rows_names_the_events_and_slots_left_out():
+    """With serve.assemble_seconds a range whose slots never complete has no rows: the error
+    says so (before, it named invalid and late events only, and read as a range with no
+    data)."""
+    from anomaly_gan.retrain.run import _check_enough_rows
+    from anomaly_gan.retrain.source import Rows
+
+    rows = Rows([], {"kind": "kafka"}, events_read=40, late=2, incomplete=19)
+    with pytest.raises(DataError) as info:
+        _check_enough_rows(rows, 16, 0.2, "retrain: range")
+    assert str(info.value) == (
+        "retrain: range: 0 rows in 0 segment(s), the longest 0 rows, 2 late events left out, "
+        "19 incomplete slots left out; expected a segment of at least 32 rows (2 windows of "
+        "data.window 16)")

@@ -320,12 +320,18 @@ def test_the_segment_builder_assembles_split_records_as_the_scorer_does():
             off += 1
     split.append(("p0", off, json.dumps({"entity": "x", "ts": 101.0,
                                          "values": {"a": 5.0}}).encode()))  # late
+    for k, ts in enumerate((200.0, 230.0, 260.0)):  # a third open slot drops the first
+        split.append(("p0", off + 1 + k, json.dumps({"entity": "x", "ts": ts,
+                                                     "values": {"a": 1.0}}).encode()))
     plain = feed(SegmentBuilder(FEATURES, ServeConfig()), whole)
     builder = SegmentBuilder(FEATURES, ServeConfig(assemble_seconds=10.0))
     assembled = feed(builder, split)
     assert [(s.ts.tolist(), s.values.tolist()) for s in assembled] == \
         [(s.ts.tolist(), s.values.tolist()) for s in plain]
     assert builder.late == 1 and builder.invalid == {} and builder.events == len(split)
+    # retrain reports what serve's anomaly_gan_events_incomplete_total would count (the
+    # two slots still open when the range ends are not counted)
+    assert builder.incomplete == 1
 
 
 @pytest.mark.slow
