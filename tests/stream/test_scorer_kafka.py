@@ -141,10 +141,7 @@ def test_telegraf_records_score_and_alert_as_the_same_readings_in_the_default_sh
     those of the same readings sent as {"entity", "ts", "values"}; a record without the
     host goes to the DLQ naming the configured field."""
     det = stream_detector
-    values = injected_values(plant)
-    events = [ev for ev in stream_records(plant, values) if ev[1]["ts"]
-              < float(plant.timestamps[720])]  # rows 560..719: the incident at 700 included
-    n_windows = len(plant.entities) * (720 - START - det.window + 1)
+    events, n_windows = incident_events(plant, det)
     telegraf = {"event_fields": {"entity": "tags.host", "ts": "timestamp", "values": "fields"},
                 "unknown_features": "ignore"}
 
@@ -152,17 +149,12 @@ def test_telegraf_records_score_and_alert_as_the_same_readings_in_the_default_sh
         return streamed_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows,
                                overrides, records)
 
-    plain_scores, plain_alerts, plain_dlq = scored({}, events)
+    plain = scored({}, events)
     hostless = {**telegraf_record(det.feature_names, events[0][1]), "tags": {"site": "plant-a"}}
     shaped = [(key, telegraf_record(det.feature_names, ev)) for key, ev in events]
     scores, alerts, dlq = scored(telegraf, [*shaped, (b"no-host", hostless)])
 
-    assert len(plain_scores) == n_windows and not plain_dlq
-    assert scores.keys() == plain_scores.keys()
-    for key, score in plain_scores.items():
-        assert scores[key] == pytest.approx(score, abs=1e-6)
-    assert ("pump-2", float(plant.timestamps[701]), "rpm") in plain_alerts
-    assert alerts == plain_alerts
+    assert_scored_as_the_whole_readings(plain, scores, alerts, plant, n_windows)
     # one record, dead-lettered at least once: a commit that fails under load (Tansu) makes
     # the scorer read it again after the rebalance, as delivery is at least once
     sources = {dict(dead.headers)["source"] for dead in dlq}
@@ -170,6 +162,27 @@ def test_telegraf_records_score_and_alert_as_the_same_readings_in_the_default_sh
     headers = dict(dlq[0].headers)
     assert headers["reason"] == b"missing_field"
     assert headers["detail"] == b"'tags.host' must be a non-empty string"
+
+
+def incident_events(plant, det):
+    """The default-shape records of plant rows 560..719 (the incident at 700 included), and
+    the windows they make: the readings the other-shape tests send again in their shape."""
+    events = [ev for ev in stream_records(plant, injected_values(plant))
+              if ev[1]["ts"] < float(plant.timestamps[720])]
+    return events, len(plant.entities) * (720 - START - det.window + 1)
+
+
+def assert_scored_as_the_whole_readings(plain, scores, alerts, plant, n_windows):
+    """``scores`` and ``alerts`` are those of ``plain`` (:func:`streamed_scores` of the
+    readings sent whole, which scored every window, alerted on the incident and sent
+    nothing to the dead-letter topic), scores to 1e-6."""
+    plain_scores, plain_alerts, plain_dlq = plain
+    assert len(plain_scores) == n_windows and not plain_dlq
+    assert scores.keys() == plain_scores.keys()
+    for key, score in plain_scores.items():
+        assert scores[key] == pytest.approx(score, abs=1e-6)
+    assert ("pump-2", float(plant.timestamps[701]), "rpm") in plain_alerts
+    assert alerts == plain_alerts
 
 
 def streamed_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows, overrides,
@@ -205,17 +218,14 @@ def test_readings_split_across_records_score_and_alert_as_the_whole_readings(
     whose slot never completes is counted, and a record for a slot already emitted is
     late."""
     det = stream_detector
-    values = injected_values(plant)
-    events = [ev for ev in stream_records(plant, values) if ev[1]["ts"]
-              < float(plant.timestamps[720])]  # rows 560..719: the incident at 700 included
-    n_windows = len(plant.entities) * (720 - START - det.window + 1)
+    events, n_windows = incident_events(plant, det)
     names = list(det.feature_names)
 
     def scored(overrides, records, late=0, incomplete=0):
         return streamed_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows,
                                 overrides, records, late, incomplete)
 
-    plain_scores, plain_alerts, plain_dlq = scored({}, events)
+    plain = scored({}, events)
     split = []
     for t in sorted({ev["ts"] for _key, ev in events}):
         readings = [(key, ev) for key, ev in events if ev["ts"] == t]
@@ -234,13 +244,8 @@ def test_readings_split_across_records_score_and_alert_as_the_whole_readings(
     scores, alerts, dlq = scored({"assemble_seconds": 10.0}, [*split, *stray], late=1,
                                  incomplete=1)
 
-    assert len(plain_scores) == n_windows and not plain_dlq and not dlq
-    assert len(split) == 2 * len(events)
-    assert scores.keys() == plain_scores.keys()
-    for key, score in plain_scores.items():
-        assert scores[key] == pytest.approx(score, abs=1e-6)
-    assert ("pump-2", float(plant.timestamps[701]), "rpm") in plain_alerts
-    assert alerts == plain_alerts
+    assert_scored_as_the_whole_readings(plain, scores, alerts, plant, n_windows)
+    assert not dlq and len(split) == 2 * len(events)
 
 
 def otlp_batch(resources):
@@ -269,10 +274,7 @@ def test_otlp_metric_batches_score_and_alert_as_the_same_readings_in_the_default
     the dead-letter topic once, saying how many of its data points were invalid, and its
     valid one is assembled (its slot, never completed, is counted incomplete)."""
     det = stream_detector
-    values = injected_values(plant)
-    events = [ev for ev in stream_records(plant, values) if ev[1]["ts"]
-              < float(plant.timestamps[720])]  # rows 560..719: the incident at 700 included
-    n_windows = len(plant.entities) * (720 - START - det.window + 1)
+    events, n_windows = incident_events(plant, det)
     names = list(det.feature_names)
     batches = []
     for key, ev in events:
@@ -299,13 +301,7 @@ def test_otlp_metric_batches_score_and_alert_as_the_same_readings_in_the_default
         {"event_format": "otlp_json", "assemble_seconds": 10.0, "unknown_features": "ignore"},
         [*batches, ("pump-x", broken), ("pump-x", whole)], incomplete=1, dlq_expect=1)
 
-    plain_scores, plain_alerts, plain_dlq = plain
-    assert len(plain_scores) == n_windows and not plain_dlq
-    assert scores.keys() == plain_scores.keys()
-    for key, score in plain_scores.items():
-        assert scores[key] == pytest.approx(score, abs=1e-6)
-    assert ("pump-2", float(plant.timestamps[701]), "rpm") in plain_alerts
-    assert alerts == plain_alerts
+    assert_scored_as_the_whole_readings(plain, scores, alerts, plant, n_windows)
     # one record, dead-lettered at least once (delivery is at least once)
     assert {dict(dead.headers)["source"] for dead in dlq} == {dict(dlq[0].headers)["source"]}
     headers = dict(dlq[0].headers)
