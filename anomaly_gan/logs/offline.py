@@ -383,8 +383,8 @@ def count_rows(model: LogModel, events: Sequence[LogEvent],
     order: Sequence[int] = range(len(events))
     if model.cfg.bucket_seconds is not None:
         times = [float(ev.ts) for ev in events]  # type: ignore[arg-type]
-        order, future, stray, moved = time_order(times, model.cfg.gap_seconds, not_after)
-        _notes(progress, source, events, moved, future, stray)
+        order, future, stray, late = _time_order(times, model.cfg.gap_seconds, not_after)
+        _notes(progress, source, events, late, future, stray)
     for i in order:
         ev = events[i]
         col, key = model.classify(ev.message)
@@ -416,9 +416,16 @@ def time_order(times: Sequence[float], gap_seconds: float, not_after: float = ma
     >>> time_order([0.0, 5.0, 9.0, 4e9], 60.0, not_after=2e9)
     ([0, 1, 2], [3], [], 0)
     """
+    order, future, stray, late = _time_order(times, gap_seconds, not_after)
+    return order, future, stray, late[0]
+
+
+def _time_order(times: Sequence[float], gap_seconds: float, not_after: float
+                ) -> tuple[list[int], list[int], list[int], tuple[int, int, float, float]]:
+    """:func:`time_order` with the whole of :func:`_late_lines` for the late-line note."""
     kept = [i for i, t in enumerate(times) if t <= not_after]
     future = [i for i, t in enumerate(times) if not t <= not_after]  # NaN: left out too
-    moved = _late_lines(times, future)[0]
+    late = _late_lines(times, future)
     order = sorted(kept, key=times.__getitem__)
     stray = []
     while (len(order) >= 3 and times[order[1]] - times[order[0]] > gap_seconds
@@ -427,17 +434,17 @@ def time_order(times: Sequence[float], gap_seconds: float, not_after: float = ma
     while (len(order) >= 3 and times[order[-1]] - times[order[-2]] > gap_seconds
            and times[order[-2]] - times[order[-3]] <= gap_seconds):
         stray.append(order.pop())
-    return order, future, sorted(stray), moved
+    return order, future, sorted(stray), late
 
 
 def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEvent],
-           moved: int, future: Sequence[int], stray: Sequence[int]) -> None:
+           late: tuple[int, int, float, float], future: Sequence[int],
+           stray: Sequence[int]) -> None:
     if progress is None:
         return
     of = f" of {source}" if source else ""
+    moved, at, lag, worst = late
     if moved:
-        _, at, lag, worst = _late_lines([float(ev.ts) for ev in events],  # type: ignore[arg-type]
-                                        future)
         ev = events[at]
         progress(f"note: {moved} line{'s' if moved > 1 else ''}{of} came after a later-stamped "
                  f"line, up to {duration(worst)} behind it; the first is entity {ev.entity!r} "

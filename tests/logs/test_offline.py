@@ -387,15 +387,26 @@ def test_lines_out_of_order_are_counted_in_time_order_with_a_note():
     # How far behind says what happened: hours is a late line, a second in a file in order
     # otherwise a misread stamp (Loghub's HealthApp: 121 of 1,000 lines, none with its
     # milliseconds read as milliseconds)
-    assert notes == [("note: 2 lines of app.jsonl came after a later-stamped line, up to 23 s "
-                      "behind it; the first is entity 'web' at 2026-01-01T00:00:05.000Z, 20 s "
-                      "behind: 'GET /index 200': counted in time order (serve drops a line "
-                      "more than serve.windows.reorder_tolerance_seconds behind its "
-                      "partition's newest)")]
+    late_note = ("note: 2 lines of app.jsonl came after a later-stamped line, up to 23 s "
+                 "behind it; the first is entity 'web' at 2026-01-01T00:00:05.000Z, 20 s "
+                 "behind: 'GET /index 200': counted in time order (serve drops a line "
+                 "more than serve.windows.reorder_tolerance_seconds behind its "
+                 "partition's newest)")
+    assert notes == [late_note]
     notes.clear()
     in_order = count_rows(model, sorted(events, key=lambda e: e.ts), progress=notes.append)
     assert notes == [] and [r.values.tolist() for r in in_order["web"]] == [
         r.values.tolist() for r in rows["web"]]
+    # A line dropped as stamped in the future is no later-stamped line: the note about
+    # the late ones, and their counts, stay as they were
+    notes.clear()
+    ahead = LogEvent("web", 1767225600 + 1e6, "INFO", "GET /index 200")
+    with_ahead = count_rows(model, [*events[:3], ahead, *events[3:]], progress=notes.append,
+                            source="app.jsonl", not_after=1767225600 + 1e5)
+    assert notes[0] == late_note and notes[1].startswith(
+        "note: 1 line of app.jsonl dropped, stamped more than "
+        "serve.windows.max_future_skew_seconds ahead of the wall clock"), notes
+    assert [r.lines for r in with_ahead["web"]] == [3, 1, 2, 1]
 
 
 def test_error_levels_spelled_another_way_get_a_note_naming_them():
