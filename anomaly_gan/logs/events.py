@@ -71,6 +71,7 @@ from anomaly_gan.stream.events import (
     joined_entity,
     json_field,
     parse_timestamp,
+    utf8_size,
     without_bom,
 )
 
@@ -446,7 +447,7 @@ class LogParser:
         if len(text) > self.max_bytes:
             return True
         return 4 * len(text) > self.max_bytes \
-            and len(text.encode("utf-8", "surrogatepass")) > self.max_bytes
+            and utf8_size(text, "surrogatepass") > self.max_bytes
 
     def _parse_json(self, text: str) -> LogEvent | InvalidEvent:
         obj = decode_object(text)

@@ -367,6 +367,19 @@ def test_entity_ids_over_the_limit_are_oversized_in_both_formats():
     assert p.parse(b"2026-01-01T00:00:10Z short-svc WARN slow").entity == "short-svc"
 
 
+def test_a_lines_and_its_entitys_sizes_are_utf8_bytes_not_characters():
+    """max_event_bytes and max_entity_bytes count UTF-8 bytes, as a Kafka record's size
+    does: text of non-ASCII letters is refused at fewer characters than ASCII text."""
+    p = LogParser(format="regex", regex=SYSLOG_REGEX, max_bytes=60, max_entity_bytes=16)
+    line = "2026-01-01T00:00:10Z {} WARN {}"
+    assert p.parse(line.format("köln-" + "x" * 10, "x" * 17)).entity == "köln-" + "x" * 10
+    assert p.parse(line.format("k" + "ö" * 8, "slow")) == InvalidEvent(  # 9 characters
+        "oversized", "'entity' is 17 bytes > max_entity_bytes 16")
+    assert p.parse(line.format("web", "x" * 30)).message == "x" * 30  # 60 bytes
+    assert p.parse(line.format("web", "é" * 30)) == InvalidEvent(  # 60 characters, 90 bytes
+        "oversized", "line longer than max_event_bytes 60")
+
+
 def test_entity_ids_with_control_characters_are_bad_entities_in_both_formats():
     """A coloured log's escape codes or an id with a line break would reach alerts, text
     logs and CSV files as they stand."""
