@@ -42,6 +42,7 @@ from anomaly_gan.scoring import (
     tail_fit_possible,
 )
 from anomaly_gan.scoring.drift import reference_histograms
+from anomaly_gan.stream.alerts import iso_utc
 
 __all__ = ["MAX_SCALED", "MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES", "attempt_settings",
            "check_scaled_range", "constant_features", "counter_features", "data_hash",
@@ -243,15 +244,17 @@ def time_features(series: Sequence[np.ndarray], names: Sequence[str],
 
 
 def _epoch_span(series: Sequence[np.ndarray], column: int) -> str:
-    """The first and last time a :func:`time_features` column holds, as UTC text."""
+    """The first and last time a :func:`time_features` column holds, written as every time
+    in a message is (:func:`~anomaly_gan.stream.alerts.iso_utc`).
+
+    >>> t = 1767225600.0 + 60.0 * np.arange(3)
+    >>> _epoch_span([np.column_stack([t, 1000 * t])], 1)
+    '2026-01-01T00:00:00.000Z to 2026-01-01T00:02:00.000Z'
+    """
     first = min(float(s[0, column]) for s in series)
     last = max(float(s[-1, column]) for s in series)
     unit = 1e3 if first > EPOCH_SECONDS[1] else 1.0
-
-    def utc(t: float) -> str:
-        return datetime.fromtimestamp(t / unit, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    return f"{utc(first)} to {utc(last)}"
+    return f"{iso_utc(first / unit)} to {iso_utc(last / unit)}"
 
 
 def threshold_windows_needed(threshold: ThresholdConfig) -> int:

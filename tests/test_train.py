@@ -81,7 +81,7 @@ def test_a_time_column_read_as_a_feature_is_named_as_one():
     assert not [n for n in notes if "only ever rise" in n]
     time_notes = [n for n in notes if "epoch times" in n]
     assert len(time_notes) == 1
-    assert ("('temp': 2026-01-01T00:00:00Z to 2026-01-01T06:39:00Z)" in time_notes[0]
+    assert ("('temp': 2026-01-01T00:00:00.000Z to 2026-01-01T06:39:00.000Z)" in time_notes[0]
             and "name it 'timestamp' in the header line, or train with "
                 "data.timestamp_column naming it" in time_notes[0])
 
