@@ -414,7 +414,8 @@ class EventParser:
                  self.fields.values)
         # Names without dots are read with dict.get, as before there were paths: parse is the
         # intake's hot path, and json_field's three calls cost 1-3% of it (bench/parse.py).
-        self._names = (*names, any("." in name for name in names))
+        # Several entity fields are read with json_field too, each of them (a path or not).
+        self._names = (*names, bool(self._entity_parts) or any("." in name for name in names))
         # Latest acceptable event time (epoch s); the service moves it with the wall clock.
         self.not_after = math.inf
 
@@ -432,19 +433,21 @@ class EventParser:
         if isinstance(obj, InvalidEvent):
             return obj
         entity_name, ts_name, values_name, dotted = self._names
+        entity: Any
         if dotted:
-            entity = json_field(obj, entity_name)
+            if self._entity_parts:  # entity_name is the parts' names joined: no field
+                entity = self._joined_entity(obj, values_name)
+                if type(entity) is InvalidEvent:
+                    return entity
+            else:
+                entity = json_field(obj, entity_name)
             raw_ts = json_field(obj, ts_name, _ABSENT)
             raw_values = json_field(obj, values_name)
         else:
             entity = obj.get(entity_name)
             raw_ts = obj.get(ts_name, _ABSENT)
             raw_values = obj.get(values_name)
-        if self._entity_parts:
-            entity = self._joined_entity(obj, values_name)
-            if type(entity) is InvalidEvent:
-                return entity
-        elif type(entity) is not str or not entity:
+        if type(entity) is not str or not entity:
             entity = entity_text(entity)
             if type(entity) is not str or not entity:
                 return InvalidEvent("missing_field", f"{entity_name!r} must be a non-empty "

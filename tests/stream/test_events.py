@@ -324,6 +324,26 @@ def test_a_joined_entity_names_the_field_it_lacks_and_is_checked_whole(tags, rea
     assert bad == InvalidEvent(reason, detail)
 
 
+def test_a_joined_entity_of_plain_names_reads_only_its_parts():
+    """Parts without dots (an IoT gateway's site and device) with the default time and
+    values fields: the id is read from the parts alone, a key named as the parts joined is
+    no id, and the time and values are read and checked as with one entity field."""
+    from anomaly_gan.config import EventFieldsConfig
+
+    p = EventParser(FEATURES, 4096, fields=EventFieldsConfig(entity=("site", "device")))
+    ok = {"site": "plant-2", "device": 7, "ts": 10, "values": [1.0, 2.0]}
+    assert p.parse(enc(ok)) == Event("plant-2/7", 10.0, [1.0, 2.0])
+    joined_key = {"site/device": "plant-2/7", "ts": 10, "values": [1.0, 2.0]}
+    assert p.parse(enc(joined_key)) == InvalidEvent("missing_field",
+                                                    "'site' must be a non-empty string")
+    assert p.parse(enc({**ok, "device": None, "ts": None})) == InvalidEvent(
+        "missing_field", "'device' must be a non-empty string")  # the id is checked first
+    assert p.parse(enc({k: v for k, v in ok.items() if k != "ts"})) == InvalidEvent(
+        "missing_field", "'ts' is missing")
+    assert p.parse(enc({**ok, "values": None, "message": "GET /"})).detail.startswith(
+        "'values' is missing (a log line?")
+
+
 def test_unknown_features_are_rejected_by_default_and_left_out_when_ignored():
     """A Telegraf cpu record carries every field of the measurement; a model trained on two
     of them refused every record."""
