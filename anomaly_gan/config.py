@@ -46,6 +46,7 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "MODEL_KINDS",
     "NAN_POLICIES",
+    "OTLP_FORMATS",
     "PRECISIONS",
     "SCORE_COMPONENTS",
     "AlertConfig",
@@ -72,6 +73,7 @@ __all__ = [
     "TrainingConfig",
     "config_from_dict",
     "config_to_dict",
+    "is_otlp",
     "load_config",
     "without_secrets",
     "zone_of",
@@ -324,10 +326,28 @@ ENTITY_PARTS = 8  # most fields serve.event_fields.entity or logs.json_fields.en
 # Why serve.assemble_seconds is refused with a logs model (config and intake say the same).
 LOGS_ASSEMBLE = ("expected 0 with a logs model: it reads log lines, counted into "
                  "logs.bucket_seconds buckets, not records of numeric features")
-# Why serve.event_format: otlp_json is refused with a logs model, and without assembling.
+#: The OpenTelemetry encodings of ``serve.event_format`` and ``logs.format``, as the
+#: Collector's kafka exporter names them: ``otlp_proto`` (its default, binary protobuf) and
+#: ``otlp_json``. A record of either is a batch: many data points or log records.
+OTLP_FORMATS = ("otlp_json", "otlp_proto")
+
+
+def is_otlp(format: str) -> bool:
+    """Whether a ``serve.event_format`` or ``logs.format`` reads OpenTelemetry batches, in
+    either encoding: every rule of one holds for the other.
+
+    >>> is_otlp("otlp_proto"), is_otlp("otlp_json"), is_otlp("json")
+    (True, True, False)
+    """
+    return format in OTLP_FORMATS
+
+
+# Why an OpenTelemetry serve.event_format is refused with a logs model, and without
+# assembling.
 LOGS_EVENT_FORMAT = ("expected 'json' with a logs model: it reads log lines in "
-                     "logs.format (OpenTelemetry log batches: logs.format: otlp_json)")
-OTLP_ASSEMBLE = ("expected > 0 with serve.event_format: otlp_json (each data point is one "
+                     "logs.format (OpenTelemetry log batches: logs.format: otlp_proto or "
+                     "otlp_json)")
+OTLP_ASSEMBLE = ("expected > 0 with serve.event_format: {format} (each data point is one "
                  "feature's value: the scrape interval, e.g. 10)")
 
 
@@ -372,14 +392,15 @@ class ServeConfig:
     # one slot of this many seconds make one event once every feature has come (docs/
     # streaming.md, records with some of the features). 0: every record carries all of them.
     assemble_seconds: float = _f(0.0, **_range(0.0, 86_400.0))
-    # json: one {entity, ts, values} object per record (event_fields). otlp_json: an
-    # OpenTelemetry ExportMetricsServiceRequest per record (the Collector's kafka exporter
-    # with encoding: otlp_json), each gauge or sum data point one feature's value, named
-    # metric{attribute=value,...} (docs/streaming.md, OpenTelemetry metrics); needs
-    # assemble_seconds > 0, as one time's values come as separate data points.
-    event_format: Literal["json", "otlp_json"] = "json"
-    # otlp_json: the attribute that names a data point's entity, looked up in the data
-    # point's attributes, then its resource's
+    # json: one {entity, ts, values} object per record (event_fields). otlp_proto,
+    # otlp_json: an OpenTelemetry ExportMetricsServiceRequest per record (the Collector's
+    # kafka exporter, its default encoding otlp_proto or encoding: otlp_json), each gauge or
+    # sum data point one feature's value, named metric{attribute=value,...}
+    # (docs/streaming.md, OpenTelemetry metrics); needs assemble_seconds > 0, as one time's
+    # values come as separate data points.
+    event_format: Literal["json", "otlp_json", "otlp_proto"] = "json"
+    # otlp_proto, otlp_json: the attribute that names a data point's entity, looked up in
+    # the data point's attributes, then its resource's
     otlp_entity: str = "host.name"
 
 
@@ -436,9 +457,11 @@ class LogsConfig:
     """Log input (docs/logs.md): how lines are parsed, mined into drain3 templates and
     counted into per-entity buckets. A config with a ``logs:`` section trains on log files."""
 
-    # otlp_json: OpenTelemetry's ExportLogsServiceRequest per line or record, many log
-    # records each (the Collector's kafka exporter with encoding: otlp_json)
-    format: Literal["json", "regex", "otlp_json"] = "json"
+    # otlp_proto, otlp_json: OpenTelemetry's ExportLogsServiceRequest per record, many log
+    # records each (the Collector's kafka exporter, its default encoding otlp_proto or
+    # encoding: otlp_json); a log file's line is one in OTLP/JSON with either (the
+    # Collector's file exporter)
+    format: Literal["json", "regex", "otlp_json", "otlp_proto"] = "json"
     # regex: named groups 'message' (required), 'ts', 'entity', 'level'.
     regex: str | None = None
     timestamp_format: str | None = None  # strptime format of 'ts'; null: RFC 3339 or epoch
@@ -452,7 +475,7 @@ class LogsConfig:
     entity: str | None = None  # the entity of lines that carry none
     # format json: which field holds the message, time, level and entity (pino: msg, time)
     json_fields: JsonFieldsConfig = field(default_factory=JsonFieldsConfig)
-    # format otlp_json: the attribute that names a log record's entity, looked up in the log
+    # format otlp_proto, otlp_json: the attribute that names a log record's entity, looked up in the log
     # record's attributes, then its resource's (absent: logs.entity)
     otlp_entity: str = "service.name"
     masking: tuple[MaskName, ...] = MASK_NAMES
@@ -694,8 +717,9 @@ def _cross_checks(cfg: Config, source: str) -> None:
         if cfg.serve.assemble_seconds:
             raise ConfigError(f"{source}: serve.assemble_seconds: {LOGS_ASSEMBLE}, got "
                               f"{cfg.serve.assemble_seconds}")
-    if cfg.serve.event_format == "otlp_json" and not cfg.serve.assemble_seconds:
-        raise ConfigError(f"{source}: serve.assemble_seconds: {OTLP_ASSEMBLE}, got 0")
+    if is_otlp(cfg.serve.event_format) and not cfg.serve.assemble_seconds:
+        raise ConfigError(f"{source}: serve.assemble_seconds: "
+                          f"{OTLP_ASSEMBLE.format(format=cfg.serve.event_format)}, got 0")
     _check_event_fields(cfg.serve.event_fields, source)
     k = cfg.serve.kafka
     # kafka-python refuses both when serve creates its clients; checked here they are one

@@ -1,5 +1,5 @@
 """OTLP/JSON, the parts that log and metric batches share (pure): the envelope, AnyValues,
-64-bit integers, times and attributes.
+64-bit integers, times and attributes; and the protobuf encoding read as OTLP/JSON.
 
 The OpenTelemetry Collector's ``kafka`` exporter with ``encoding: otlp_json`` writes one
 Kafka record per batch, and its ``file`` exporter one such object per line: an
@@ -11,6 +11,11 @@ held is unknown); the readers of one item (:mod:`anomaly_gan.logs.otlp` for log 
 :mod:`anomaly_gan.stream.otlp` for metrics' data points) raise :class:`OtlpFieldError` for
 a part of the wrong shape, which becomes that item's invalid event.
 
+The Collector's default encoding, ``otlp_proto``, writes the same request as binary
+protobuf: :func:`decode_proto` reads it with the generated classes of
+``opentelemetry-proto`` and gives the document its OTLP/JSON encoding holds, so that one
+walker reads both.
+
 >>> doc = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "up"}]}]}]}
 >>> [(where, item["name"]) for where, item, _ in batch_items(doc, METRICS)]
 [('resourceMetrics[0].scopeMetrics[0].metrics[0]', 'up')]
@@ -18,27 +23,84 @@ a part of the wrong shape, which becomes that item's invalid event.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+from functools import cache
 from typing import Any, NamedTuple
 
 from anomaly_gan.stream.events import InvalidEvent, entity_text
 
 __all__ = ["LOGS", "METRICS", "OtlpFieldError", "Signal", "any_text", "attribute",
-           "batch_items", "integer", "nanos", "plain", "repeated"]
+           "batch_items", "decode_proto", "integer", "nanos", "plain", "repeated"]
 
 
 class Signal(NamedTuple):
-    """The envelope of one OTLP signal: its request, and its three levels of lists."""
+    """The envelope of one OTLP signal: its request, its three levels of lists, and the
+    module of opentelemetry-proto that holds the request's generated class."""
 
     request: str
     resources: str
     scopes: str
     items: str
+    module: str
 
 
-LOGS = Signal("ExportLogsServiceRequest", "resourceLogs", "scopeLogs", "logRecords")
-METRICS = Signal("ExportMetricsServiceRequest", "resourceMetrics", "scopeMetrics", "metrics")
+LOGS = Signal("ExportLogsServiceRequest", "resourceLogs", "scopeLogs", "logRecords",
+              "opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+METRICS = Signal("ExportMetricsServiceRequest", "resourceMetrics", "scopeMetrics", "metrics",
+                 "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2")
+
+
+@cache
+def _request_class(signal: Signal) -> Any:
+    """The generated message class of ``signal``'s request (imported on first use: protobuf
+    is loaded only by a service that reads ``otlp_proto``)."""
+    return getattr(importlib.import_module(signal.module), signal.request)
+
+
+def decode_proto(raw: bytes, signal: Signal) -> dict[str, Any] | InvalidEvent:
+    """A request in OTLP's protobuf encoding (the Collector's kafka exporter's default,
+    ``otlp_proto``) as the document of its OTLP/JSON encoding (protobuf's JSON mapping:
+    lowerCamelCase names, 64-bit integers as decimal strings, enums as numbers, bytes as
+    base64: also a log record's ``traceId`` and ``spanId``, which OTLP/JSON writes in hex and
+    no reader uses), which :func:`batch_items` and the readers of one item walk. A oneof member
+    set to its zero (``asDouble: 0.0``, ``boolValue: false``) is kept. Bytes that are no
+    such request (a corrupt wire format, a JSON document, known fields of none) are
+    ``bad_protobuf``; no bytes at all are an empty request (what protobuf makes of one).
+
+    >>> from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ...     ExportLogsServiceRequest)
+    >>> req = ExportLogsServiceRequest()
+    >>> req.resource_logs.add().scope_logs.add().log_records.add(
+    ...     time_unix_nano=1767225600000000000, severity_number=17).body.string_value = "up"
+    >>> decode_proto(req.SerializeToString(), LOGS)  # doctest: +NORMALIZE_WHITESPACE
+    {'resourceLogs': [{'scopeLogs': [{'logRecords': [{'timeUnixNano': '1767225600000000000',
+      'severityNumber': 17, 'body': {'stringValue': 'up'}}]}]}]}
+    >>> print(decode_proto(b'{"resourceLogs": []}', LOGS).detail)
+    not an OTLP protobuf ExportLogsServiceRequest: Wire format was corrupt (a JSON document? that is encoding: otlp_json, read with logs.format: otlp_json)
+    """
+    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.message import DecodeError
+
+    request = _request_class(signal)
+    why = ""
+    try:
+        msg = request.FromString(raw)
+    except DecodeError as exc:
+        # upb says "Error parsing message with type '<full name>': <why>"
+        why = str(exc).rpartition("': ")[2] or type(exc).__name__
+    else:
+        if raw and not msg.ListFields():  # an empty request is no bytes: these are others
+            why = f"{len(raw)} bytes with no {signal.resources}, only unknown fields"
+    if why:
+        if raw.lstrip()[:1] in (b"{", b"\xef"):  # JSON, maybe after a byte-order mark
+            key = "logs.format" if signal is LOGS else "serve.event_format"
+            why += f" (a JSON document? that is encoding: otlp_json, read with {key}: otlp_json)"
+        return InvalidEvent("bad_protobuf", f"not an OTLP protobuf {signal.request}: {why}")
+    doc: dict[str, Any] = MessageToDict(msg, use_integers_for_enums=True)
+    doc.setdefault(signal.resources, [])  # none: proto3 writes no empty list
+    return doc
 
 
 class OtlpFieldError(ValueError):

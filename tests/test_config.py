@@ -195,17 +195,23 @@ def test_config_is_frozen():
         ("logs:\n  format: json\nserve:\n  assemble_seconds: 10\n",
          ("serve.assemble_seconds: expected 0 with a logs model: it reads log lines, counted "
           "into logs.bucket_seconds buckets, not records of numeric features, got 10.0")),
-        # serve.event_format: otlp_json's data points are each one feature: assembled
         ("serve:\n  event_format: otlp\n",
-         "serve.event_format: expected one of 'json', 'otlp_json', got 'otlp'"),
-        ("serve:\n  event_format: otlp_json\n",
-         ("serve.assemble_seconds: expected > 0 with serve.event_format: otlp_json (each data "
-          "point is one feature's value: the scrape interval, e.g. 10), got 0")),
-        ("logs:\n  format: otlp_json\nserve:\n  event_format: otlp_json\n",
-         ("serve.event_format: expected 'json' with a logs model: it reads log lines in "
-          "logs.format (OpenTelemetry log batches: logs.format: otlp_json), got 'otlp_json'")),
-        ("serve:\n  event_format: otlp_json\n  assemble_seconds: 10\n  otlp_entity: ''\n",
-         "serve.otlp_entity: expected a non-empty string"),
+         "serve.event_format: expected one of 'json', 'otlp_json', 'otlp_proto', got 'otlp'"),
+        # each rule of otlp_json holds for otlp_proto, the same batches in protobuf
+        *(case for fmt in ("otlp_json", "otlp_proto") for case in (
+            # an OpenTelemetry format's data points are each one feature: assembled
+            (f"serve:\n  event_format: {fmt}\n",
+             (f"serve.assemble_seconds: expected > 0 with serve.event_format: {fmt} (each "
+              f"data point is one feature's value: the scrape interval, e.g. 10), got 0")),
+            (f"logs:\n  format: {fmt}\nserve:\n  event_format: {fmt}\n",
+             ("serve.event_format: expected 'json' with a logs model: it reads log lines in "
+              "logs.format (OpenTelemetry log batches: logs.format: otlp_proto or otlp_json), "
+              f"got '{fmt}'")),
+            (f"serve:\n  event_format: {fmt}\n  assemble_seconds: 10\n  otlp_entity: ''\n",
+             "serve.otlp_entity: expected a non-empty string"),
+            (f"serve:\n  event_format: {fmt}\n  assemble_seconds: 10\n  otlp_entity: [a]\n",
+             "serve.otlp_entity: expected a non-empty string"),
+        )),
     ],
 )
 def test_bad_values_name_file_key_and_allowed(tmp_path, text, expected):
@@ -420,23 +426,24 @@ def test_assemble_seconds_is_off_by_default_and_read_from_a_file_or_the_environm
             .serve.assemble_seconds == float(edge)
 
 
-def test_event_format_is_json_by_default_and_otlp_json_reads_metric_batches(tmp_path):
-    """serve.event_format: otlp_json (with assemble_seconds) gives the parser of OTLP metric
-    batches, with the entity attribute and unknown-feature policy; json, the default, the
-    parser of {entity, ts, values} records."""
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
+def test_event_format_is_json_by_default_and_otlp_reads_metric_batches(tmp_path, fmt):
+    """serve.event_format: otlp_json or otlp_proto (with assemble_seconds) gives the parser
+    of OTLP metric batches in that encoding, with the entity attribute and unknown-feature
+    policy; json, the default, the parser of {entity, ts, values} records."""
     from anomaly_gan.stream.events import EventParser, parser_from_config
     from anomaly_gan.stream.otlp import MetricBatchParser
 
     serve = load_config(None, env={}).serve
     assert (serve.event_format, serve.otlp_entity) == ("json", "host.name")
     assert type(parser_from_config(("a",), serve)) is EventParser
-    p = write(tmp_path, "serve:\n  event_format: otlp_json\n  assemble_seconds: 10\n"
+    p = write(tmp_path, f"serve:\n  event_format: {fmt}\n  assemble_seconds: 10\n"
                         "  unknown_features: ignore\n")
     serve = load_config(p, env={"ANOMALY_GAN__SERVE__OTLP_ENTITY": "service.name"}).serve
     parser = parser_from_config(("a",), serve)
     assert type(parser) is MetricBatchParser
-    assert (parser.otlp_entity, parser.ignore_unknown, parser.max_entity_bytes) == \
-        ("service.name", True, serve.windows.max_entity_bytes)
+    assert (parser.format, parser.otlp_entity, parser.ignore_unknown,
+            parser.max_entity_bytes) == (fmt, "service.name", True, serve.windows.max_entity_bytes)
 
 
 def test_the_entity_may_join_several_fields_from_a_file_or_the_environment(tmp_path):

@@ -1,6 +1,6 @@
 """Log line bytes -> :class:`LogEvent` or :class:`InvalidEvent`: pure parsing.
 
-Three formats (``logs.format``):
+Four formats (``logs.format``):
 
 - ``json``: one object per line or Kafka record::
 
@@ -22,6 +22,11 @@ Three formats (``logs.format``):
   Kafka record (the Collector's kafka exporter with ``encoding: otlp_json``, its file
   exporter): many log records, so :meth:`LogParser.parse_many` gives one event per log
   record (:mod:`anomaly_gan.logs.otlp`); the size limit applies to each log record's body.
+- ``otlp_proto``: the same request in binary protobuf per Kafka record (the kafka
+  exporter's default encoding), read as the document of its OTLP/JSON encoding
+  (:func:`~anomaly_gan.otlp.decode_proto`), so its events are those of ``otlp_json``. A
+  log file has no framing for binary records: offline, a file's lines are read as
+  ``otlp_json`` (:mod:`anomaly_gan.logs.offline`).
 
 A record whose text spans several lines (a stack trace that a log shipper's multiline
 setting joined to its event, or a JSON ``message`` with line breaks) is one event: its
@@ -57,9 +62,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from anomaly_gan.config import JsonFieldsConfig, LogsConfig, timestamp_format_has, zone_of
+from anomaly_gan.config import (
+    JsonFieldsConfig,
+    LogsConfig,
+    is_otlp,
+    timestamp_format_has,
+    zone_of,
+)
 from anomaly_gan.logs.otlp import body_text, log_records, severity_level
-from anomaly_gan.otlp import OtlpFieldError, attribute, nanos
+from anomaly_gan.otlp import LOGS, OtlpFieldError, attribute, decode_proto, nanos
 from anomaly_gan.stream.events import (
     LOG_REASONS,
     MAX_ENTITY_BYTES,
@@ -79,7 +90,8 @@ __all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "Mul
            "dead_letter_of", "json_field", "level_name", "parser_from_config"]
 
 LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "bad_timestamp",
-                       "future_timestamp", "oversized", "bad_entity", *LOG_REASONS)
+                       "future_timestamp", "oversized", "bad_entity", "bad_protobuf",
+                       *LOG_REASONS)
 
 EXAMPLE_CHARS = 2000
 """Characters of an event's text kept as an example line for explanations."""
@@ -308,7 +320,7 @@ class LogParser:
                  otlp_entity: str = "service.name") -> None:
         self.format = format
         self.fields = json_fields or JsonFieldsConfig()
-        self.otlp_entity = otlp_entity  # otlp_json: the attribute that names the entity
+        self.otlp_entity = otlp_entity  # otlp_*: the attribute that names the entity
         self.pattern = re.compile(regex) if regex is not None else None
         if format == "regex" and self.pattern is None:
             raise ValueError("the regex format needs a regex")
@@ -322,7 +334,7 @@ class LogParser:
         self.not_after = math.inf
         self.clock: Callable[[], float] = time.time  # for a year-less timestamp_format
         # (OTLP's times are nanoseconds: no format applies to them)
-        self.infer_year = (timestamp_format is not None and format != "otlp_json"
+        self.infer_year = (timestamp_format is not None and not is_otlp(format)
                            and not timestamp_format_has(timestamp_format))
 
     def _ts(self, raw: object) -> float | None:
@@ -375,15 +387,17 @@ class LogParser:
 
     def parse_record_many(self, raw: bytes | None) -> list[LogEvent | InvalidEvent]:
         """:meth:`parse_many` of one Kafka record (a byte-order mark at its start ignored,
-        as :meth:`parse_record`)."""
-        return self.parse_many(None if raw is None else without_bom(raw))
+        as :meth:`parse_record`; not in ``otlp_proto``'s binary records)."""
+        if raw is None or self.format == "otlp_proto":
+            return self.parse_many(raw)
+        return self.parse_many(without_bom(raw))
 
     def parse_many(self, raw: bytes | str | None) -> list[LogEvent | InvalidEvent]:
         """Every event of one line or record: its one event (:meth:`parse`) in the json and
-        regex formats; in ``otlp_json`` one per log record, in document order, or one
-        :class:`InvalidEvent` for a document that is malformed as a whole (not UTF-8, not
-        JSON, no ``resourceLogs`` list, an envelope of the wrong shape). Never raises for
-        any input.
+        regex formats; in ``otlp_json`` and ``otlp_proto`` one per log record, in document
+        order, or one :class:`InvalidEvent` for a document that is malformed as a whole
+        (not UTF-8, not JSON, or in ``otlp_proto`` no protobuf request; no ``resourceLogs``
+        list, an envelope of the wrong shape). Never raises for any input.
 
         >>> p = LogParser(format="otlp_json")
         >>> doc = ('{"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", '
@@ -396,12 +410,16 @@ class LogParser:
          InvalidEvent(reason='missing_field', detail="resourceLogs[0].scopeLogs[0].logRecords[1]:
                       'body' is missing (a log record with no body has no message)")]
         """
-        if self.format != "otlp_json":
+        if not is_otlp(self.format):
             return [self.parse(raw)]
-        text = self._text(raw, whole=False)
-        if isinstance(text, InvalidEvent):
-            return [text]
-        obj = decode_object(text)
+        if self.format == "otlp_proto" and raw is not None:
+            obj = decode_proto(raw if isinstance(raw, bytes)
+                               else raw.encode("utf-8", "surrogatepass"), LOGS)
+        else:
+            text = self._text(raw, whole=False)
+            if isinstance(text, InvalidEvent):
+                return [text]
+            obj = decode_object(text)
         if isinstance(obj, InvalidEvent):
             return [obj]
         found = log_records(obj)
@@ -411,9 +429,9 @@ class LogParser:
 
     def parse(self, raw: bytes | str | None) -> LogEvent | InvalidEvent:
         """The one event of a line or record of the json or regex format (``otlp_json``'s
-        records hold many: :meth:`parse_many`)."""
-        if self.format == "otlp_json":
-            raise ValueError("an otlp_json record holds many log records: use parse_many")
+        and ``otlp_proto``'s records hold many: :meth:`parse_many`)."""
+        if is_otlp(self.format):
+            raise ValueError(f"an {self.format} record holds many log records: use parse_many")
         text = self._text(raw, whole=True)
         if isinstance(text, InvalidEvent):
             return text

@@ -17,13 +17,13 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import numpy as np
 
-from anomaly_gan.config import Config, LogsConfig
+from anomaly_gan.config import Config, LogsConfig, is_otlp
 from anomaly_gan.data.readers import lags
 from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError, duration
@@ -189,8 +189,12 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     With ``logs.format: otlp_json`` a line is a batch of log records, each an event: a bad
     log record stops the command naming its line and place in the batch, or with ``skip``
     is left out alone (the line's other log records are read, as ``serve`` counts them);
-    a line that is no OTLP document is one bad record. Notes count log records."""
-    parser = parser_from_config(cfg, max_line_bytes, max_entity_bytes)
+    a line that is no OTLP document is one bad record. Notes count log records.
+    ``logs.format: otlp_proto`` reads a file as ``otlp_json``: a file has no framing for
+    binary records, and the Collector's file exporter writes the same requests as OTLP/JSON
+    lines (its ``format: proto`` files are not read), so a model trained on them reads the
+    kafka exporter's default encoding live."""
+    parser = parser_from_config(in_files(cfg), max_line_bytes, max_entity_bytes)
     p = Path(path)
     handle = open_input(p, "rb")
     if parser.infer_year:  # a year-less stamp: the latest year not after the file was written
@@ -261,10 +265,21 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     return events
 
 
+def in_files(cfg: LogsConfig) -> LogsConfig:
+    """The logs config a log file is read with: ``otlp_proto``'s lines are read as
+    ``otlp_json`` (:func:`read_log_file`), any other format as it is."""
+    return replace(cfg, format="otlp_json") if cfg.format == "otlp_proto" else cfg
+
+
 def _format_hint(cfg: LogsConfig, reason: str) -> str:
     """What the error adds when a file's first line is no JSON object read with the json
     format (the default): a text log whose config left out ``format: regex`` got only the
-    JSON decoder's "Expecting value: line 1 column 1 (char 0)"."""
+    JSON decoder's "Expecting value: line 1 column 1 (char 0)"; with ``otlp_proto``, that
+    its files are OTLP/JSON lines."""
+    if cfg.format == "otlp_proto" and reason in ("not_utf8", "bad_json", "not_object"):
+        return ("; with logs.format: otlp_proto a log file is read as OTLP/JSON lines, as the "
+                "Collector's file exporter writes them (format: json, its default; its "
+                "format: proto files are not read)")
     if cfg.format != "json" or reason not in ("bad_json", "not_object"):
         return ""
     return ("; logs.format is 'json' (the default): one JSON object per line; a text log "
@@ -275,13 +290,13 @@ def _format_hint(cfg: LogsConfig, reason: str) -> str:
 def unit(cfg: LogsConfig) -> str:
     """What one event of a log file is, as messages count them: a line, or with
     ``logs.format: otlp_json`` a log record (a line holds a batch of them)."""
-    return "log records" if cfg.format == "otlp_json" else "lines"
+    return "log records" if is_otlp(cfg.format) else "lines"
 
 
 def _hint(first: int, last: int, why: str, joins: bool, format: str = "regex") -> str:
     """What the one-line error of a bad line (or lines ``first``-``last``) adds: why it was
     not joined as a trace's line, or what ``logs.bad_lines: skip`` would do with it."""
-    if format == "otlp_json":
+    if is_otlp(format):
         return ("; a model trained with logs.bad_lines: skip leaves such log records out (and "
                 "a line that is no OTLP document), as serve dead-letters them")
     if why == "padded":

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from anomaly_gan.config import EventFieldsConfig, ServeConfig
+from anomaly_gan.config import EventFieldsConfig, ServeConfig, is_otlp
 
 if TYPE_CHECKING:
     from anomaly_gan.stream.otlp import MetricBatchParser
@@ -57,6 +57,7 @@ INVALID_REASONS = (
     "oversized",
     "future_timestamp",
     "bad_entity",  # an entity id with a control character, or not valid Unicode
+    "bad_protobuf",  # not an OTLP protobuf request (serve.event_format: otlp_proto)
     "unprocessable",  # handling the record raised an unexpected error (a bug: report it)
 )
 # The further reason of log lines (anomaly_gan.logs.events), for a logs model.
@@ -495,8 +496,8 @@ class EventParser:
 
     def parse_many(self, raw: bytes | None) -> list[Event | PartialEvent | InvalidEvent]:
         """The one event of a record, as a list: how a caller that also reads
-        ``serve.event_format: otlp_json`` batches
-        (:class:`~anomaly_gan.stream.otlp.MetricBatchParser`, many per record) reads it."""
+        OpenTelemetry batches (``serve.event_format: otlp_proto``, ``otlp_json``:
+        :class:`~anomaly_gan.stream.otlp.MetricBatchParser`, many per record) reads it."""
         return [self.parse(raw)]
 
     def _partial(self, entity: str, ts: float, raw_values: dict[str, Any],
@@ -526,16 +527,18 @@ def parser_from_config(feature_names: tuple[str, ...] | list[str],
     range alike: the same limits, fields and unknown-feature policy, and with
     ``serve.assemble_seconds`` records of some of the features (for
     :func:`~anomaly_gan.stream.assemble.assembler_from_config`). With
-    ``serve.event_format: otlp_json`` a :class:`~anomaly_gan.stream.otlp.MetricBatchParser`:
+    ``serve.event_format: otlp_proto`` or ``otlp_json`` a
+    :class:`~anomaly_gan.stream.otlp.MetricBatchParser`:
     a record is a batch of data points, each some of the features
     (:meth:`~anomaly_gan.stream.otlp.MetricBatchParser.parse_many`)."""
     w = serve.windows
-    if serve.event_format == "otlp_json":
+    if is_otlp(serve.event_format):
         from anomaly_gan.stream.otlp import MetricBatchParser
 
         return MetricBatchParser(feature_names, w.max_entity_bytes,
                                  otlp_entity=serve.otlp_entity,
-                                 unknown_features=serve.unknown_features)
+                                 unknown_features=serve.unknown_features,
+                                 format=serve.event_format)
     return EventParser(feature_names, w.max_event_bytes, w.max_entity_bytes,
                        fields=serve.event_fields, unknown_features=serve.unknown_features,
                        partial=serve.assemble_seconds > 0)

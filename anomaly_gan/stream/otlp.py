@@ -1,8 +1,10 @@
-"""OTLP/JSON metric batches (``serve.event_format: otlp_json``) -> one
+"""OTLP metric batches (``serve.event_format: otlp_proto`` or ``otlp_json``) -> one
 :class:`~anomaly_gan.stream.events.PartialEvent` per data point, pure.
 
-The OpenTelemetry Collector's ``kafka`` exporter with ``encoding: otlp_json`` writes one
-Kafka record per batch: an ``ExportMetricsServiceRequest`` in the OTLP/JSON encoding::
+The OpenTelemetry Collector's ``kafka`` exporter writes one Kafka record per batch: an
+``ExportMetricsServiceRequest`` in binary protobuf (its default encoding, ``otlp_proto``,
+read as the document of its OTLP/JSON encoding: :func:`~anomaly_gan.otlp.decode_proto`)
+or, with ``encoding: otlp_json``, in the OTLP/JSON encoding::
 
     {"resourceMetrics": [{"resource": {"attributes": [
         {"key": "host.name", "value": {"stringValue": "web-1"}}]},
@@ -59,6 +61,7 @@ from anomaly_gan.otlp import (
     any_text,
     attribute,
     batch_items,
+    decode_proto,
     integer,
     nanos,
     plain,
@@ -96,7 +99,8 @@ def feature_name(metric: str, labels: list[tuple[str, str]]) -> str:
 
 
 class MetricBatchParser:
-    """The parser of ``serve.event_format: otlp_json``: each record a batch of data points.
+    """The parser of ``serve.event_format: otlp_proto`` and ``otlp_json`` (``format``):
+    each record a batch of data points.
 
     ``unknown_features``: ``reject`` a data point of a feature the model does not know
     (``unknown_feature``), or ``ignore`` it. A batch whose number data points are all of
@@ -106,8 +110,10 @@ class MetricBatchParser:
 
     def __init__(self, feature_names: tuple[str, ...] | list[str],
                  max_entity_bytes: int = MAX_ENTITY_BYTES, *, otlp_entity: str = "host.name",
-                 unknown_features: str = "reject") -> None:
+                 unknown_features: str = "reject", format: str = "otlp_json") -> None:
         self.feature_names = tuple(feature_names)
+        self.format = format
+        self._binary = format == "otlp_proto"
         self.max_entity_bytes = int(max_entity_bytes)
         self.otlp_entity = otlp_entity
         self.ignore_unknown = unknown_features == "ignore"
@@ -116,13 +122,14 @@ class MetricBatchParser:
         self.not_after = math.inf
 
     def parse(self, raw: bytes | None) -> InvalidEvent:
-        raise ValueError("an otlp_json record holds many data points: use parse_many")
+        raise ValueError(f"an {self.format} record holds many data points: use parse_many")
 
     def parse_many(self, raw: bytes | None) -> list[PartialEvent | InvalidEvent]:
         """One event per data point of a feature of the model, in document order, and one
         invalid event per data point (or metric) of the wrong shape; one invalid event for a
-        record malformed as a whole (not UTF-8, not JSON, no ``resourceMetrics`` list, an
-        envelope of the wrong shape). Never raises for any input.
+        record malformed as a whole (not UTF-8, not JSON, or in ``otlp_proto`` no protobuf
+        request; no ``resourceMetrics`` list, an envelope of the wrong shape). Never raises
+        for any input.
 
         >>> MetricBatchParser(("up",)).parse_many(b'{"resourceMetrics": [{"scopeMetrics": '
         ...     b'[{"metrics": [{"name": "up", "gauge": {"dataPoints": [{"asInt": 1}]}}]}]}]}')
@@ -130,11 +137,14 @@ class MetricBatchParser:
         """
         if raw is None:
             return [InvalidEvent("bad_json", "empty record value (tombstone)")]
-        try:
-            text = without_bom(raw).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return [InvalidEvent("not_utf8", f"not UTF-8: {exc}")]
-        doc = decode_object(text)
+        if self._binary:
+            doc = decode_proto(raw, METRICS)
+        else:
+            try:
+                text = without_bom(raw).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return [InvalidEvent("not_utf8", f"not UTF-8: {exc}")]
+            doc = decode_object(text)
         if isinstance(doc, InvalidEvent):
             return [doc]
         found = batch_items(doc, METRICS)

@@ -26,10 +26,12 @@ def test_no_logs_section_means_numeric_events():
     ({"timezone": 600}, "logs.timezone: expected a non-empty string (quote it in YAML: '+10:00')"),
     ({"timezone": "Europe/Berlin", "timestamp_format": "%Y-%m-%d %H:%M:%S %Z"},
      "logs.timezone: expected UTC with a %Z timestamp_format"),
-    ({"format": "otlp"}, "logs.format: expected one of 'json', 'regex', 'otlp_json'"),
-    ({"format": "otlp_json", "otlp_entity": ""}, "logs.otlp_entity: expected a non-empty string"),
-    ({"format": "otlp_json", "otlp_entity": ["service.name"]},
-     "logs.otlp_entity: expected a non-empty string"),
+    ({"format": "otlp"}, ("logs.format: expected one of 'json', 'regex', 'otlp_json', "
+                         "'otlp_proto', got 'otlp'")),
+    *(case for fmt in ("otlp_json", "otlp_proto") for case in (
+        ({"format": fmt, "otlp_entity": ""}, "logs.otlp_entity: expected a non-empty string"),
+        ({"format": fmt, "otlp_entity": ["service.name"]},
+         "logs.otlp_entity: expected a non-empty string"))),
 ])
 def test_bad_logs_sections_are_one_line_naming_the_key(logs, message):
     with pytest.raises(ConfigError) as err:
@@ -37,17 +39,18 @@ def test_bad_logs_sections_are_one_line_naming_the_key(logs, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def test_otlp_json_reads_the_entity_from_service_name_unless_told_otherwise():
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
+def test_otlp_reads_the_entity_from_service_name_unless_told_otherwise(fmt):
     """An OTLP batch names its service in the resource attribute service.name; a key of
     its own (otlp_entity) names another (a pod, a host), and it reaches the parser."""
     from anomaly_gan.logs.events import parser_from_config
 
-    assert config_from_dict({"logs": {"format": "otlp_json"}}).logs.otlp_entity == "service.name"
-    logs = config_from_dict({"logs": {"format": "otlp_json", "otlp_entity": "k8s.pod.name",
+    assert config_from_dict({"logs": {"format": fmt}}).logs.otlp_entity == "service.name"
+    logs = config_from_dict({"logs": {"format": fmt, "otlp_entity": "k8s.pod.name",
                                       "entity": "unknown"}}).logs
     parser = parser_from_config(logs, 1024)
     assert (parser.format, parser.otlp_entity, parser.entity) == \
-        ("otlp_json", "k8s.pod.name", "unknown")
+        (fmt, "k8s.pod.name", "unknown")
 
 
 def test_per_n_lines_needs_no_timestamp_group():

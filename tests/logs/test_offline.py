@@ -771,6 +771,10 @@ def test_an_otlp_log_reads_as_the_same_events_as_its_json_lines(tmp_path, servic
     assert len(events) == len(lines) and tally.lines == len(batches)
     assert events == read_log_file(plain, json_cfg)
     assert events == read_log_file(log_files["train"], config_from_dict(TINY_LOGS_CONFIG).logs)
+    # logs.format: otlp_proto (the kafka exporter's default) reads a file as the file
+    # exporter writes it, OTLP/JSON lines: a model for a protobuf topic trains on them
+    proto_cfg = config_from_dict({"logs": {"format": "otlp_proto", "bucket_seconds": 10.0}}).logs
+    assert read_log_file(otlp, proto_cfg) == events
     model, _ = fit_log_model(otlp_cfg, [ev.message for ev in events])
 
     def counts(evs):
@@ -796,10 +800,11 @@ def _otlp_file(tmp_path, service_logs, bad_record):
     return path
 
 
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])  # a file is OTLP/JSON with both
 def test_a_bad_log_record_stops_at_its_line_or_is_left_out_alone(tmp_path, service_logs,
-                                                                  capsys):
+                                                                  capsys, fmt):
     path = _otlp_file(tmp_path, service_logs, {"timeUnixNano": "1", "severityNumber": 9})
-    cfg = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0}}).logs
+    cfg = config_from_dict({"logs": {"format": fmt, "bucket_seconds": 10.0}}).logs
     with pytest.raises(DataError) as err:
         read_log_file(path, cfg)
     assert str(err.value).startswith(f"{path}: line 2: missing_field: resourceLogs[")
@@ -809,7 +814,7 @@ def test_a_bad_log_record_stops_at_its_line_or_is_left_out_alone(tmp_path, servi
                                    "dead-letters them")
     notes: list[str] = []
     tally = LineTally()
-    skip = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0,
+    skip = config_from_dict({"logs": {"format": fmt, "bucket_seconds": 10.0,
                                       "bad_lines": "skip"}}).logs
     events = read_log_file(path, skip, progress=notes.append, tally=tally)
     # the bad log record alone: the other three of its line are read
@@ -824,11 +829,30 @@ def test_a_bad_log_record_stops_at_its_line_or_is_left_out_alone(tmp_path, servi
     # one label per line: each log record of a labelled line is labelled
     labels = tmp_path / "labels.csv"
     labels.write_text("label\n0\n1\n0\n1\n")
-    config = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0,
+    config = config_from_dict({"logs": {"format": fmt, "bucket_seconds": 10.0,
                                         "bad_lines": "skip"}})
     got, marks = read_for_log_model(config, str(path), str(labels), progress=notes.append)
     assert len(got) == 11 and marks == [0] * 4 + [1] * 3 + [0] * 4
     assert notes[-1].startswith("note: 1 of the 2 lines labelled 1 in")
+
+
+def test_a_protobuf_file_read_with_otlp_proto_says_files_are_otlp_json_lines(tmp_path,
+                                                                             service_logs):
+    """Binary requests in a file (the file exporter's format: proto) have no lines to read:
+    the one-line error says what a file of logs.format: otlp_proto is."""
+    from tests.support.otlp import to_proto
+
+    path = tmp_path / "otlp.bin"
+    path.write_bytes(b"".join(to_proto(otlp_batch(service_logs.lines[k:k + 4]))
+                              for k in (0, 4)))
+    cfg = config_from_dict({"logs": {"format": "otlp_proto", "bucket_seconds": 10.0}}).logs
+    with pytest.raises(DataError) as err:
+        read_log_file(path, cfg)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: line ") and "\n" not in msg
+    assert msg.endswith("; with logs.format: otlp_proto a log file is read as OTLP/JSON lines, "
+                        "as the Collector's file exporter writes them (format: json, its "
+                        "default; its format: proto files are not read)")
 
 
 def test_an_otlp_file_without_a_log_record_to_read_says_so_once(tmp_path):

@@ -1,4 +1,5 @@
-"""logs.format: otlp_json: OpenTelemetry's OTLP/JSON log batches, one event per log record."""
+"""logs.format: otlp_json and otlp_proto: OpenTelemetry's log batches in OTLP/JSON or
+protobuf, one event per log record."""
 
 import json
 
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from anomaly_gan.logs.events import LogEvent, LogParser
 from anomaly_gan.stream.events import InvalidEvent
 from tests.support.fuzz import JSON, encoded
+from tests.support.otlp import ExportLogsServiceRequest, to_proto
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 
@@ -377,3 +379,89 @@ def test_any_otlp_document_is_events_or_reasons_never_an_exception(doc, entity, 
         else:
             assert type(ev) is InvalidEvent and ev.detail
             assert ev.reason in set(LOG_INVALID_REASONS) - {"unprocessable"}, ev
+
+
+# ---------------------------------------------------------------- otlp_proto
+
+
+def test_a_protobuf_batch_built_from_the_generated_classes_reads_as_its_log_records():
+    """The Collector kafka exporter's default encoding: the level from severityNumber's
+    range (an enum, a number), the body of any kind, the entity from the log record's
+    attribute before its resource's, the observed time where the time is 0, trace and span
+    ids ignored."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.add(key="service.name", value=AnyValue(string_value="api"))
+    records = rl.scope_logs.add().log_records
+    records.add(time_unix_nano=T0 * 10**9 + 5, severity_number=17,
+                body=AnyValue(string_value="db timeout\n\tat Db.call"),
+                trace_id=bytes(16), span_id=bytes(range(8)))
+    records.add(observed_time_unix_nano=T0 * 10**9, severity_number=13, severity_text="",
+                body=AnyValue(int_value=0),
+                attributes=[KeyValue(key="service.name", value=AnyValue(int_value=7))])
+    kvlist = records.add(time_unix_nano=T0 * 10**9, severity_text="Notice").body.kvlist_value
+    kvlist.values.add(key="ok", value=AnyValue(bool_value=False))
+    kvlist.values.add(key="ms", value=AnyValue(double_value=0.0))
+    records.add(time_unix_nano=T0 * 10**9)  # no body: no message
+    events = LogParser(format="otlp_proto").parse_record_many(req.SerializeToString())
+    assert events == [
+        LogEvent("api", T0 + 5e-9, "ERROR", "db timeout", "\tat Db.call"),
+        LogEvent("7", float(T0), "WARN", "0"),
+        LogEvent("api", float(T0), "NOTICE", '{"ok": false, "ms": 0.0}'),
+        InvalidEvent("missing_field", "resourceLogs[0].scopeLogs[0].logRecords[3]: 'body' is "
+                                      "missing (a log record with no body has no message)")]
+
+
+# Documents of the otlp_json tests above that protobuf can hold: each reads as the same
+# events in either encoding (one walker; only the decoding differs).
+_BOTH = [
+    batch(*(record(body) for body in (
+        "db timeout after 30 s", {"intValue": "-9007199254740993"}, {"doubleValue": 2.5},
+        {"doubleValue": "NaN"}, {"boolValue": True}, {"bytesValue": "3q2+7w=="},
+        {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "1"}, {}]}},
+        {"arrayValue": {}}, {"kvlistValue": {"values": [
+            kv("user", {"stringValue": "bob"}), kv("ok", {"boolValue": False}),
+            kv("nested", {"kvlistValue": {"values": [kv("ms", {"doubleValue": 1.5})]}})]}},
+        "boom\n\tat A.run(A.java:1)\r\n\tat B.main", "", None, {}))),
+    batch(record(severityText="Warning", severityNumber=17), record(severityNumber=4),
+          record(severityNumber=24), record(severityNumber="SEVERITY_NUMBER_ERROR3"),
+          record(severityNumber=0), record(severityNumber=30), record("x" * 2000),
+          record(observedTimeUnixNano=str(T0 * 10**9 + 7), ts=0),
+          record(ts=4102444800 * 10**9), record(ts=0)),
+    batch(resources=[
+        ("api", [record(attributes=[kv("service.name", {"stringValue": "api-7f9"})]),
+                 record(attributes=[kv("service.name", {"intValue": "7"})])]),
+        (None, [record(), record(attributes=[kv("service.name", {"stringValue": "a\nb"})])]),
+        ("w" * 600, [record()])]),
+    batch(),
+]
+
+
+@pytest.mark.parametrize("doc", _BOTH)
+@pytest.mark.parametrize("entity", [None, "fallback"])
+def test_a_protobuf_batch_reads_as_the_same_batch_in_otlp_json(doc, entity):
+    json_parser = LogParser(format="otlp_json", entity=entity, max_bytes=1000)
+    proto_parser = LogParser(format="otlp_proto", entity=entity, max_bytes=1000)
+    json_parser.not_after = proto_parser.not_after = T0 + 60.0
+    expected = json_parser.parse_record_many(doc.encode())
+    assert proto_parser.parse_record_many(to_proto(doc)) == expected
+    assert expected or doc == batch()
+
+
+def test_a_json_document_on_an_otlp_proto_topic_is_one_bad_protobuf():
+    """The Collector with encoding: otlp_json writing to a topic read as otlp_proto: each
+    record is one dead letter saying so, byte-order mark or not (a binary record keeps its
+    bytes: none is stripped)."""
+    p = LogParser(format="otlp_proto")
+    detail = ("not an OTLP protobuf ExportLogsServiceRequest: Wire format was corrupt (a JSON "
+              "document? that is encoding: otlp_json, read with logs.format: otlp_json)")
+    raw = batch(record()).encode()
+    assert p.parse_record_many(raw) == [InvalidEvent("bad_protobuf", detail)]
+    assert p.parse_record_many(b"\xef\xbb\xbf" + raw) == [InvalidEvent("bad_protobuf", detail)]
+    assert p.parse_record_many(b"\xef\xbb\xbf" + to_proto(batch(record())))[0].reason == \
+        "bad_protobuf"
+    assert p.parse_record_many(None)[0].detail == "empty record value (tombstone)"
+    with pytest.raises(ValueError, match="an otlp_proto record holds many log records"):
+        p.parse(to_proto(batch(record())))

@@ -1,5 +1,6 @@
-"""serve.event_format: otlp_json: OpenTelemetry's OTLP/JSON metric batches, one value per
-gauge or sum data point, assembled into whole events (serve.assemble_seconds)."""
+"""serve.event_format: otlp_json and otlp_proto: OpenTelemetry's metric batches in OTLP/JSON
+or protobuf, one value per gauge or sum data point, assembled into whole events
+(serve.assemble_seconds)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from anomaly_gan.config import ServeConfig
 from anomaly_gan.stream.events import INVALID_REASONS, InvalidEvent, PartialEvent
 from anomaly_gan.stream.otlp import MetricBatchParser
 from tests.support.fuzz import JSON, encoded
+from tests.support.otlp import ExportMetricsServiceRequest, to_proto
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 NS = str(T0 * 10**9)
@@ -229,6 +231,97 @@ def test_a_kafka_records_byte_order_mark_is_ignored():
         MetricBatchParser(("up",)).parse(raw)
 
 
+# ---------------------------------------------------------------- otlp_proto
+
+
+def test_a_protobuf_batch_built_from_the_generated_classes_reads_as_its_data_points():
+    """The Collector's default encoding: gauges and sums, asInt exact and asDouble 0.0 (a
+    oneof member at its zero is a value, not an absent one), attributes in the feature's
+    name, the entity from the data point before its resource, a histogram left out."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    req = ExportMetricsServiceRequest()
+    rm = req.resource_metrics.add()
+    rm.resource.attributes.add(key="host.name", value=AnyValue(string_value="web-1"))
+    metrics = rm.scope_metrics.add().metrics
+    mem = metrics.add(name="system.memory.utilization").gauge.data_points
+    used = mem.add(time_unix_nano=T0 * 10**9, as_double=0.0)
+    used.attributes.add(key="state", value=AnyValue(string_value="used"))
+    other = mem.add(time_unix_nano=T0 * 10**9, as_double=0.25)
+    other.attributes.add(key="state", value=AnyValue(string_value="used"))
+    other.attributes.add(key="host.name", value=AnyValue(string_value="web-2"))
+    requests = metrics.add(name="http.server.requests").sum
+    requests.is_monotonic = True
+    requests.data_points.add(time_unix_nano=T0 * 10**9 + 5, as_int=9007199254740993)
+    requests.data_points.add(time_unix_nano=T0 * 10**9, as_int=0)
+    metrics.add(name="http.server.duration").histogram.data_points.add(
+        time_unix_nano=T0 * 10**9, count=3)
+    events = parse(req.SerializeToString(), format="otlp_proto")
+    assert events == [PartialEvent("web-1", float(T0), {0: 0.0}),
+                      PartialEvent("web-2", float(T0), {0: 0.25}),
+                      PartialEvent("web-1", T0 + 5e-9, {2: 9007199254740993}),
+                      PartialEvent("web-1", float(T0), {2: 0})]
+    assert [type(v) for ev in events for v in ev.values.values()] == [float, float, int, int]
+
+
+# Every document of the otlp_json tests above that protobuf can hold: each reads as the same
+# events (the walker is the same; only the decoding differs).
+_BOTH = [
+    batch(gauge("system.memory.utilization", point(0.41, state="used"), point(0.59, state="free")),
+          gauge("system.cpu.load_average.1m", point(0.7)),
+          {"name": "http.server.requests", "sum": {
+              "aggregationTemporality": 1, "isMonotonic": True,
+              "dataPoints": [{"asInt": "9007199254740993", "timeUnixNano": NS,
+                              "startTimeUnixNano": "1"}]}},
+          {"name": "http.server.duration", "histogram": {"dataPoints": [
+              {"timeUnixNano": NS, "count": "3", "bucketCounts": ["1", "2"]}]}}),
+    batch(gauge("system.cpu.time", point(1.0, state="user", cpu="cpu0")),
+          gauge("m", point(2.0, ratio={"doubleValue": 0.5}, ok={"boolValue": False},
+                           big={"intValue": "0"}, no={}, b={"bytesValue": "AP8="}))),
+    batch(resources=[
+        ("web-1", [gauge("system.cpu.load_average.1m", point(1.0),
+                         point(2.0, **{"host.name": "web-9"}))]),
+        (None, [gauge("system.cpu.load_average.1m",
+                      point(3.0, **{"host.name": {"intValue": "7"}}), point(4.0))])]),
+    batch(gauge("system.cpu.load_average.1m", point("NaN"), point("-Infinity"),
+                {"timeUnixNano": NS}, point(0.0, ts="0"), {**point(None), "flags": 1},
+                point(1.0, ts=str((T0 + 86_400) * 10**9)))),
+    batch(gauge("system.memory.utilization", point(0.4, state="used"),
+                point(0.6, state="free")), gauge("system.paging.usage", point(1.0))),
+    batch(gauge("system.paging.usage", point(1.0, direction="in"))),
+    batch(gauge("system.cpu.load_average.1m", point(1.0)), host="web-1\n2026 forged"),
+    batch(),
+]
+
+
+@pytest.mark.parametrize("doc", _BOTH)
+@pytest.mark.parametrize("unknown", ["reject", "ignore"])
+def test_a_protobuf_batch_reads_as_the_same_batch_in_otlp_json(doc, unknown):
+    json_parser = MetricBatchParser(FEATURES, unknown_features=unknown)
+    proto_parser = MetricBatchParser(FEATURES, unknown_features=unknown, format="otlp_proto")
+    json_parser.not_after = proto_parser.not_after = T0 + 300.0
+    expected = json_parser.parse_many(doc)
+    assert proto_parser.parse_many(to_proto(doc)) == expected
+    assert expected or doc == batch()
+
+
+@pytest.mark.parametrize(("raw", "detail"), [
+    (batch(gauge("up", point(1.0))), ("Wire format was corrupt (a JSON document? that is "
+                                     "encoding: otlp_json, read with serve.event_format: "
+                                     "otlp_json)")),
+    (b"\xef\xbb\xbf" + batch(gauge("up", point(1.0))), "Wire format was corrupt (a JSON"),
+    (to_proto(batch(gauge("up", point(1.0))))[:-3], ""),
+    (b"\x18\x01", "2 bytes with no resourceMetrics, only unknown fields"),
+])
+def test_bytes_that_are_no_protobuf_request_are_one_bad_protobuf(raw, detail):
+    (bad,) = parse(raw, ("up",), format="otlp_proto")
+    assert bad.reason == "bad_protobuf" and bad.detail.startswith(
+        f"not an OTLP protobuf ExportMetricsServiceRequest: {detail}"), bad
+    assert parse(None, format="otlp_proto") == [InvalidEvent("bad_json", "empty record value "
+                                                                         "(tombstone)")]
+    assert parse(b"", format="otlp_proto") == []  # an empty request: no data points
+
+
 # ---------------------------------------------------------------- the scorer's intake
 
 
@@ -241,14 +334,16 @@ class _Msg:
         self.value, self.offset = value, offset
 
 
-def test_the_intake_assembles_batches_and_dead_letters_a_batch_with_a_bad_point_once():
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
+def test_the_intake_assembles_batches_and_dead_letters_a_batch_with_a_bad_point_once(fmt):
     """One record's data points of one time complete an event; a record that holds a bad
     data point goes to the dead-letter callback once, saying how many of its data points
-    were invalid, and its valid data points are used."""
+    were invalid, and its valid data points are used: in either encoding."""
     from anomaly_gan.stream.intake import Intake
     from anomaly_gan.stream.state import WindowBatch
 
-    serve = ServeConfig(event_format="otlp_json", assemble_seconds=10.0,
+    encode = to_proto if fmt == "otlp_proto" else bytes
+    serve = ServeConfig(event_format=fmt, assemble_seconds=10.0,
                         unknown_features="ignore")
     dead = []
     intake = Intake(_Det(), serve, dead_letter=lambda tp, m, bad: dead.append((m.offset, bad)),
@@ -257,12 +352,13 @@ def test_the_intake_assembles_batches_and_dead_letters_a_batch_with_a_bad_point_
 
     def reading(t, mem, broken=False):
         ns = str((T0 + 10 * t) * 10**9)
-        return batch(gauge("system.memory.utilization", point(mem, ts=ns, state="used"),
-                           point(1 - mem, ts=ns, state="free")),
-                     gauge("system.cpu.load_average.1m", point("NaN" if broken else 0.7,
-                                                               ts=ns)),
-                     {"name": "http.server.requests", "sum": {"dataPoints": [
-                         {"asInt": str(10 * t), "timeUnixNano": ns}]}})
+        return encode(batch(gauge("system.memory.utilization",
+                                  point(mem, ts=ns, state="used"),
+                                  point(1 - mem, ts=ns, state="free")),
+                            gauge("system.cpu.load_average.1m",
+                                  point("NaN" if broken else 0.7, ts=ns)),
+                            {"name": "http.server.requests", "sum": {"dataPoints": [
+                                {"asInt": str(10 * t), "timeUnixNano": ns}]}}))
 
     msgs = [_Msg(reading(0, 0.4), 0), _Msg(reading(1, 0.5), 1), _Msg(reading(2, 0.6, True), 2),
             _Msg(reading(3, 0.7), 3)]

@@ -1,0 +1,26 @@
+"""OTLP requests in the protobuf encoding (``otlp_proto``, the Collector's kafka exporter's
+default) for tests: built from the generated classes, or from the OTLP/JSON documents the
+otlp_json tests already write, so that one document is sent in both encodings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+
+__all__ = ["ExportLogsServiceRequest", "ExportMetricsServiceRequest", "to_proto"]
+
+
+def to_proto(doc: bytes | str | dict[str, Any]) -> bytes:
+    """An OTLP/JSON request (an ``ExportMetricsServiceRequest`` or an
+    ``ExportLogsServiceRequest``, told apart by its top-level list) as protobuf bytes, as
+    the Collector's kafka exporter writes it with its default encoding."""
+    if not isinstance(doc, dict):
+        doc = json.loads(doc)
+    request = ExportLogsServiceRequest if "resourceLogs" in doc else ExportMetricsServiceRequest
+    return json_format.ParseDict(doc, request()).SerializeToString()

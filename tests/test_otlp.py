@@ -1,0 +1,151 @@
+"""decode_proto: OTLP's protobuf encoding (the Collector kafka exporter's default,
+otlp_proto) read as the document of its OTLP/JSON encoding, which the one walker reads."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from anomaly_gan.otlp import LOGS, METRICS, decode_proto
+from anomaly_gan.stream.events import InvalidEvent
+from tests.support.otlp import ExportLogsServiceRequest, ExportMetricsServiceRequest, to_proto
+
+NS = 1767225600 * 10**9
+
+
+def test_a_metric_request_reads_as_its_otlp_json_document():
+    """lowerCamelCase names, 64-bit integers as decimal strings, a oneof member set to its
+    zero kept (asDouble 0.0, asInt 0, boolValue false, an empty string), an empty AnyValue
+    as {}, bytes as base64, enums as numbers; a histogram is there for the walker to skip."""
+    req = ExportMetricsServiceRequest()
+    rm = req.resource_metrics.add()
+    rm.resource.attributes.add(key="host.name", value=AnyValue(string_value="web-1"))
+    metrics = rm.scope_metrics.add().metrics
+    gauge = metrics.add(name="load").gauge
+    gauge.data_points.add(time_unix_nano=NS, as_double=0.0)
+    attrs = gauge.data_points.add(time_unix_nano=NS, as_int=0).attributes
+    for key, value in (("b", AnyValue(bool_value=False)), ("i", AnyValue(int_value=0)),
+                       ("s", AnyValue(string_value="")), ("d", AnyValue(double_value=0.0)),
+                       ("e", AnyValue()), ("by", AnyValue(bytes_value=b"\x00\xff"))):
+        attrs.add(key=key, value=value)
+    total = metrics.add(name="requests").sum
+    total.aggregation_temporality = 2
+    total.is_monotonic = True
+    total.data_points.add(time_unix_nano=NS, as_int=-9007199254740993)
+    metrics.add(name="latency").histogram.data_points.add(time_unix_nano=NS, count=3)
+
+    doc = decode_proto(req.SerializeToString(), METRICS)
+    ts = str(NS)
+    assert doc == {"resourceMetrics": [{
+        "resource": {"attributes": [{"key": "host.name", "value": {"stringValue": "web-1"}}]},
+        "scopeMetrics": [{"metrics": [
+            {"name": "load", "gauge": {"dataPoints": [
+                {"timeUnixNano": ts, "asDouble": 0.0},
+                {"timeUnixNano": ts, "asInt": "0", "attributes": [
+                    {"key": "b", "value": {"boolValue": False}},
+                    {"key": "i", "value": {"intValue": "0"}},
+                    {"key": "s", "value": {"stringValue": ""}},
+                    {"key": "d", "value": {"doubleValue": 0.0}},
+                    {"key": "e", "value": {}},
+                    {"key": "by", "value": {"bytesValue": "AP8="}}]}]}},
+            {"name": "requests", "sum": {"aggregationTemporality": 2, "isMonotonic": True,
+                                         "dataPoints": [{"timeUnixNano": ts,
+                                                         "asInt": "-9007199254740993"}]}},
+            {"name": "latency", "histogram": {"dataPoints": [{"timeUnixNano": ts,
+                                                              "count": "3"}]}}]}]}]}
+    assert to_proto(doc) == req.SerializeToString()  # the same message, both ways
+
+
+def test_a_log_records_trace_and_span_ids_are_base64_and_read_by_nothing():
+    """protobuf's JSON mapping writes bytes as base64 where OTLP/JSON writes traceId and
+    spanId in hex: no reader of a log record uses them, so the difference changes nothing."""
+    req = ExportLogsServiceRequest()
+    rec = req.resource_logs.add().scope_logs.add().log_records.add(
+        time_unix_nano=NS, severity_number=17, trace_id=bytes(range(16)),
+        span_id=bytes(range(8)), flags=1)
+    rec.body.string_value = "db timeout"
+    ((record,),) = [s["logRecords"] for r in decode_proto(req.SerializeToString(), LOGS)
+                    ["resourceLogs"] for s in r["scopeLogs"]]
+    assert record == {"timeUnixNano": str(NS), "severityNumber": 17, "flags": 1,
+                      "body": {"stringValue": "db timeout"},
+                      "traceId": "AAECAwQFBgcICQoLDA0ODw==", "spanId": "AAECAwQFBgc="}
+
+
+def test_no_bytes_are_an_empty_request_and_other_bytes_are_bad_protobuf():
+    """protobuf writes an empty request as no bytes: a batch of nothing. A JSON document
+    (the Collector's encoding: otlp_json), a corrupt wire format and bytes whose fields the
+    request does not have are each one bad_protobuf, its detail one line naming the
+    request."""
+    assert decode_proto(b"", METRICS) == {"resourceMetrics": []}
+    assert decode_proto(b"", LOGS) == {"resourceLogs": []}
+    json_doc = decode_proto(b'{"resourceMetrics": []}', METRICS)
+    assert json_doc == InvalidEvent(
+        "bad_protobuf", "not an OTLP protobuf ExportMetricsServiceRequest: Wire format was "
+                        "corrupt (a JSON document? that is encoding: otlp_json, read with "
+                        "serve.event_format: otlp_json)")
+    good = to_proto({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"body": {"stringValue": "x" * 40}}]}]}]})
+    cut = decode_proto(good[:-5], LOGS)
+    assert cut.reason == "bad_protobuf" and cut.detail.startswith(
+        "not an OTLP protobuf ExportLogsServiceRequest: ")
+    other = decode_proto(b"\x10\x07", LOGS)  # field 2, a varint: no such field
+    assert other == InvalidEvent("bad_protobuf", "not an OTLP protobuf ExportLogsServiceRequest"
+                                                 ": 2 bytes with no resourceLogs, only unknown "
+                                                 "fields")
+    for bad in (json_doc, cut, other):
+        assert "\n" not in bad.detail
+
+
+# ---------------------------------------------------------------- property: never an exception
+
+_METRICS = to_proto({"resourceMetrics": [{"resource": {"attributes": [
+    {"key": "host.name", "value": {"stringValue": "web-1"}}]}, "scopeMetrics": [{"metrics": [
+        {"name": "up", "gauge": {"dataPoints": [
+            {"timeUnixNano": str(NS), "asDouble": 1.0, "attributes": [
+                {"key": "cpu", "value": {"kvlistValue": {"values": [
+                    {"key": "k", "value": {"arrayValue": {"values": [{"intValue": "1"}]}}}]}}}]}]}},
+        {"name": "up", "sum": {"dataPoints": [{"timeUnixNano": str(NS), "asInt": "3"}]}}]}]}]})
+_LOGS = to_proto({"resourceLogs": [{"resource": {"attributes": [
+    {"key": "service.name", "value": {"stringValue": "api"}}]}, "scopeLogs": [{"logRecords": [
+        {"timeUnixNano": str(NS), "severityNumber": 17, "body": {"stringValue": "db timeout"},
+         "attributes": [{"key": "k", "value": {"intValue": "7"}}]},
+        {"observedTimeUnixNano": str(NS), "body": {"kvlistValue": {"values": []}}}]}]}]})
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    """A valid request cut short, with bytes replaced or put in: mostly wire formats that
+    are almost right, which random bytes seldom are."""
+    raw = bytearray(draw(st.sampled_from([_METRICS, _LOGS])))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(raw)))
+        op = draw(st.sampled_from(["cut", "set", "insert"]))
+        if op == "cut":
+            del raw[at:]
+        elif op == "set" and at < len(raw):
+            raw[at] = draw(st.integers(0, 255))
+        else:
+            raw[at:at] = draw(st.binary(min_size=1, max_size=6))
+    return bytes(raw)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.binary(max_size=200), _mutated()))
+def test_any_bytes_are_events_or_reasons_never_an_exception(raw):
+    """Whatever bytes an otlp_proto topic holds, both parsers give events and invalid
+    events with a reason (bad_protobuf for no request), never an exception: one Kafka
+    record must never stop serve."""
+    from anomaly_gan.logs.events import LOG_INVALID_REASONS, LogEvent, LogParser
+    from anomaly_gan.stream.events import INVALID_REASONS, PartialEvent
+    from anomaly_gan.stream.otlp import MetricBatchParser
+
+    metrics = MetricBatchParser(("up", "up{cpu={\"k\": [1]}}"), unknown_features="ignore",
+                                format="otlp_proto")
+    for ev in metrics.parse_many(raw):
+        assert type(ev) is PartialEvent or (type(ev) is InvalidEvent and ev.detail
+                                            and ev.reason in INVALID_REASONS), ev
+    for ev in LogParser(format="otlp_proto", entity="x").parse_record_many(raw):
+        assert type(ev) is LogEvent or (type(ev) is InvalidEvent and ev.detail
+                                        and ev.reason in LOG_INVALID_REASONS), ev
+        assert type(ev) is not InvalidEvent or ev.reason != "unprocessable"
