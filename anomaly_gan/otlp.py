@@ -23,9 +23,11 @@ walker reads both.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import math
+from collections.abc import Callable
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -80,7 +82,6 @@ def decode_proto(raw: bytes, signal: Signal) -> dict[str, Any] | InvalidEvent:
     >>> print(decode_proto(b'{"resourceLogs": []}', LOGS).detail)
     not an OTLP protobuf ExportLogsServiceRequest: Wire format was corrupt (a JSON document? that is encoding: otlp_json, read with logs.format: otlp_json)
     """
-    from google.protobuf.json_format import MessageToDict
     from google.protobuf.message import DecodeError
 
     request = _request_class(signal)
@@ -98,9 +99,60 @@ def decode_proto(raw: bytes, signal: Signal) -> dict[str, Any] | InvalidEvent:
             key = "logs.format" if signal is LOGS else "serve.event_format"
             why += f" (a JSON document? that is encoding: otlp_json, read with {key}: otlp_json)"
         return InvalidEvent("bad_protobuf", f"not an OTLP protobuf {signal.request}: {why}")
-    doc: dict[str, Any] = MessageToDict(msg, use_integers_for_enums=True)
+    doc = _as_json(msg)
     doc.setdefault(signal.resources, [])  # none: proto3 writes no empty list
     return doc
+
+
+# protobuf's JSON mapping, of the field types OTLP's messages have (no maps, no float32):
+# each field's (JSON name, conversion of its value; None: as it is), built on first use
+_FIELDS: dict[Any, tuple[str, Callable[[Any], Any] | None]] = {}
+_INT64_TYPES = (3, 4, 6, 16, 18)  # FieldDescriptor.TYPE_INT64, UINT64, FIXED64, SFIXED64, SINT64
+_DOUBLE, _BYTES, _MESSAGE = 1, 12, 11  # FieldDescriptor.TYPE_DOUBLE, TYPE_BYTES, TYPE_MESSAGE
+
+
+def _as_json(msg: Any) -> dict[str, Any]:
+    """The document protobuf's ``json_format.MessageToDict(msg, use_integers_for_enums=True)``
+    gives (the tests hold them equal), at twice its speed: the per-field checks of the
+    general mapping are done once per field, not once per value."""
+    out = {}
+    for field, value in msg.ListFields():  # the fields set, oneof members at zero too
+        known = _FIELDS.get(field)
+        if known is None:
+            known = _FIELDS[field] = _field_json(field)
+        name, convert = known
+        out[name] = value if convert is None else convert(value)
+    return out
+
+
+def _field_json(field: Any) -> tuple[str, Callable[[Any], Any] | None]:
+    one: Callable[[Any], Any] | None = None
+    if field.type == _MESSAGE:
+        one = _as_json
+    elif field.type == _BYTES:
+        one = _base64
+    elif field.type == _DOUBLE:
+        one = _double
+    elif field.type in _INT64_TYPES:
+        one = str  # a decimal string: a JSON number loses precision past 2**53
+    repeated = (field.is_repeated if hasattr(field, "is_repeated")
+                else field.label == field.LABEL_REPEATED)
+    if not repeated:
+        return field.json_name, one
+    if one is None:
+        return field.json_name, list
+    each = one
+    return field.json_name, lambda values: [each(v) for v in values]
+
+
+def _double(value: float) -> float | str:
+    if value - value == 0.0:
+        return value
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
+def _base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
 
 
 class OtlpFieldError(ValueError):

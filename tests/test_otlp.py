@@ -3,11 +3,13 @@ otlp_proto) read as the document of its OTLP/JSON encoding, which the one walker
 
 from __future__ import annotations
 
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from anomaly_gan.otlp import LOGS, METRICS, decode_proto
+from anomaly_gan.otlp import LOGS, METRICS, _as_json, decode_proto
 from anomaly_gan.stream.events import InvalidEvent
 from tests.support.otlp import ExportLogsServiceRequest, ExportMetricsServiceRequest, to_proto
 
@@ -55,6 +57,7 @@ def test_a_metric_request_reads_as_its_otlp_json_document():
             {"name": "latency", "histogram": {"dataPoints": [{"timeUnixNano": ts,
                                                               "count": "3"}]}}]}]}]}
     assert to_proto(doc) == req.SerializeToString()  # the same message, both ways
+    assert doc == MessageToDict(req, use_integers_for_enums=True)
 
 
 def test_a_log_records_trace_and_span_ids_are_base64_and_read_by_nothing():
@@ -149,3 +152,17 @@ def test_any_bytes_are_events_or_reasons_never_an_exception(raw):
         assert type(ev) is LogEvent or (type(ev) is InvalidEvent and ev.detail
                                         and ev.reason in LOG_INVALID_REASONS), ev
         assert type(ev) is not InvalidEvent or ev.reason != "unprocessable"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated())
+def test_the_document_is_protobufs_own_json_mapping(raw):
+    """decode_proto's faster conversion gives what json_format.MessageToDict gives, for
+    any request that decodes (doubles of any bits: NaN and infinities as their names;
+    bytes as base64; unknown enum numbers)."""
+    for request in (ExportMetricsServiceRequest, ExportLogsServiceRequest):
+        try:
+            msg = request.FromString(raw)
+        except DecodeError:
+            continue
+        assert _as_json(msg) == MessageToDict(msg, use_integers_for_enums=True)
