@@ -234,29 +234,35 @@ def test_the_scorer_reads_records_with_the_bundles_json_fields():
         == "missing_field"
 
 
-def test_the_intake_counts_each_log_record_of_an_otlp_batch_at_its_records_offset():
-    """An OTLP batch (the Collector's kafka exporter, encoding: otlp_json) is one record of
-    many log records: each is counted with the record's offset, so an open bucket pins it;
-    a batch with bad log records goes to the DLQ once, naming the first reason and how many
-    were bad, and its other log records are counted."""
+@pytest.mark.parametrize(("fmt", "malformed"), [("otlp_json", "missing_field"),
+                                                ("otlp_proto", "bad_protobuf")])
+def test_the_intake_counts_each_log_record_of_an_otlp_batch_at_its_records_offset(fmt,
+                                                                                 malformed):
+    """An OTLP batch (the Collector's kafka exporter, encoding: otlp_json or its default
+    protobuf) is one record of many log records: each is counted with the record's offset,
+    so an open bucket pins it; a batch with bad log records goes to the DLQ once, naming
+    the first reason and how many were bad, and its other log records are counted; a record
+    that is no batch (JSON of the wrong shape, or on a protobuf topic any JSON) once."""
     import json
 
     from kafka import TopicPartition
 
     from anomaly_gan.stream.intake import Intake
     from anomaly_gan.stream.state import WindowBatch
+    from tests.support.otlp import to_proto
 
     now = 1767225600.0
-    cfg = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0,
+    cfg = config_from_dict({"logs": {"format": fmt, "bucket_seconds": 10.0,
                                      "top_k": 2}})
     model, _ = fit_log_model(cfg.logs, LINES)
     det = SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
                           feature_names=model.feature_names, version="v1")
 
     def batch(*records):
-        return json.dumps({"resourceLogs": [{"resource": {"attributes": [
+        doc = json.dumps({"resourceLogs": [{"resource": {"attributes": [
             {"key": "service.name", "value": {"stringValue": "web"}}]},
-            "scopeLogs": [{"logRecords": list(records)}]}]}).encode()
+            "scopeLogs": [{"logRecords": list(records)}]}]})
+        return to_proto(doc) if fmt == "otlp_proto" else doc.encode()
 
     def rec(t, body="GET /a/1 200"):
         return {"timeUnixNano": str(int(t * 10**9)), "severityText": "INFO",
@@ -275,7 +281,7 @@ def test_the_intake_counts_each_log_record_of_an_otlp_batch_at_its_records_offse
     intake.consume(tp, records, WindowBatch(2, len(det.feature_names)),
                    lambda tp, offset, batch, flush: batch)
     assert intake.logs.lines == 3 + 2 + 1
-    assert [(o, r) for o, r, _ in dead] == [(1, "missing_field"), (2, "missing_field")]
+    assert [(o, r) for o, r, _ in dead] == [(1, "missing_field"), (2, malformed)]
     assert dead[0][2].startswith("2 of 4 log records invalid; the first: "
                                  "resourceLogs[0].scopeLogs[0].logRecords[1]: 'body' is missing")
     assert intake.logs.pins() == {tp: 3}  # the open bucket's first log record came in offset 3

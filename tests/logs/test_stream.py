@@ -106,16 +106,20 @@ def test_bad_lines_go_to_the_dead_letter_topic_and_the_loop_survives(
     assert run.stop() == 0
 
 
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
 def test_otlp_batches_are_counted_record_by_record_and_a_bad_one_dead_lettered_once(
-        log_serve_config, log_detector, start_scorer, kafka_bootstrap, service_logs):
+        log_serve_config, log_detector, start_scorer, kafka_bootstrap, service_logs, fmt):
     """The service log as an OpenTelemetry Collector's kafka exporter sends it (encoding:
-    otlp_json): batches of ten log records per Kafka record. Every log record is counted
-    and scored as its line would be; a batch with one bad log record goes to the
-    dead-letter topic once, saying how many of its records were bad, and its other nine
-    are counted; a record that is no OTLP document goes there too, and the loop reads on."""
+    otlp_json, or its default protobuf): batches of ten log records per Kafka record. Every
+    log record is counted and scored as its line would be; a batch with one bad log record
+    goes to the dead-letter topic once, saying how many of its records were bad, and its
+    other nine are counted; a record that is no OTLP document (on a protobuf topic, a JSON
+    one) goes there too, as it came, and the loop reads on."""
     import dataclasses
 
-    logs = dataclasses.replace(log_detector.config.logs, format="otlp_json", regex=None)
+    from tests.support.otlp import to_proto
+
+    logs = dataclasses.replace(log_detector.config.logs, format=fmt, regex=None)
     det = dataclasses.replace(log_detector, config=log_detector.config.replace(logs=logs))
     cfg = log_serve_config(max_event_bytes=65_536)  # a dead letter carries its whole batch
     t0 = service_logs.start_ts + service_logs.train_seconds
@@ -124,7 +128,7 @@ def test_otlp_batches_are_counted_record_by_record_and_a_bad_one_dead_lettered_o
     bad_at = len(batches) // 3
     first = batches[bad_at]["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
     del first[0]["body"]  # a log record with no message
-    values = [json.dumps(b).encode() for b in batches]
+    values = [to_proto(b) if fmt == "otlp_proto" else json.dumps(b).encode() for b in batches]
     malformed = b'{"resourceLogs": [{"scopeLogs": "not a list"}]}'
     values.insert(bad_at + 1, malformed)
     run = start_scorer(cfg, det)
@@ -139,12 +143,19 @@ def test_otlp_batches_are_counted_record_by_record_and_a_bad_one_dead_lettered_o
     details = [dict(r.headers)["detail"].decode() for r in dlq]
     assert details[0].startswith("1 of 10 log records invalid; the first: resourceLogs[0]."
                                  "scopeLogs[0].logRecords[0]: 'body' is missing")
-    assert details[1] == "resourceLogs[0].scopeLogs must be a list, got str"
+    assert details[1] == ("resourceLogs[0].scopeLogs must be a list, got str"
+                          if fmt == "otlp_json" else
+                          "not an OTLP protobuf ExportLogsServiceRequest: Wire format was "
+                          "corrupt (a JSON document? that is encoding: otlp_json, read with "
+                          "logs.format: otlp_json)")
     assert [dict(r.headers)["source"].decode().rsplit("/", 1)[1] for r in dlq] == \
         [str(bad_at), str(bad_at + 1)]
     # one dead letter per Kafka record, as events_consumed_total counts records
-    assert run.value("anomaly_gan_dlq_total", {"reason": "missing_field"}) == 2
-    assert run.value("anomaly_gan_events_invalid_total", {"reason": "missing_field"}) == 2
+    reasons = {"missing_field": 2} if fmt == "otlp_json" else {"missing_field": 1,
+                                                               "bad_protobuf": 1}
+    for reason, n in reasons.items():
+        assert run.value("anomaly_gan_dlq_total", {"reason": reason}) == n
+        assert run.value("anomaly_gan_events_invalid_total", {"reason": reason}) == n
     assert run.value("anomaly_gan_log_lines_late_total") == 0
     alerts = [json.loads(r.value) for r in consume_all(kafka_bootstrap,
                                                        cfg.serve.kafka.alert_topic)]

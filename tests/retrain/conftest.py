@@ -45,7 +45,8 @@ def write_csvs(tmp: Path, series: list[np.ndarray], prefix: str = "normal") -> l
 
 
 def produce_timestamped(bootstrap: str, topic: str, records: list[tuple[str, Any, float]]) -> None:
-    """Send ``(key, value, ts)``; the Kafka record timestamp is the event time."""
+    """Send ``(key, value, ts)`` (a value that is no bytes is JSON-encoded); the Kafka
+    record timestamp is the event time."""
     import json
 
     from kafka import KafkaProducer
@@ -53,8 +54,8 @@ def produce_timestamped(bootstrap: str, topic: str, records: list[tuple[str, Any
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     try:
         for key, value, ts in records:
-            producer.send(topic, key=key.encode(), value=json.dumps(value).encode(),
-                          timestamp_ms=int(ts * 1000))
+            raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+            producer.send(topic, key=key.encode(), value=raw, timestamp_ms=int(ts * 1000))
         producer.flush(timeout=60)
     finally:
         producer.close(timeout=5)

@@ -180,17 +180,20 @@ def test_retrain_from_a_range_of_the_log_topic(tmp_path, log_files, service_logs
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
 def test_retrain_from_otlp_files_and_a_range_of_otlp_batches(tmp_path, service_logs,
-                                                             kafka_bootstrap, kafka_topics):
-    """The first version from the Collector's file exporter's lines (retrain --data), the
-    next from a range of its kafka exporter's batches: every log record of a batch is read,
-    counted against max_events, and a bad one is counted invalid by its reason alone."""
+                                                             kafka_bootstrap, kafka_topics, fmt):
+    """The first version from the Collector's file exporter's lines (retrain --data, OTLP/JSON
+    with either format), the next from a range of its kafka exporter's batches (in the
+    format's encoding): every log record of a batch is read, counted against max_events,
+    and a bad one is counted invalid by its reason alone."""
     import json
 
     from anomaly_gan.retrain.run import RetrainRequest, retrain
+    from tests.support.otlp import to_proto
 
     topics = kafka_topics(events=2, alerts=1)
-    cfg = _config(logs={"format": "otlp_json", "regex": None},
+    cfg = _config(logs={"format": fmt, "regex": None},
                   serve={"kafka": {"bootstrap_servers": kafka_bootstrap,
                                    "input_topic": topics["events"],
                                    "alert_topic": topics["alerts"]}})
@@ -207,8 +210,9 @@ def test_retrain_from_otlp_files_and_a_range_of_otlp_batches(tmp_path, service_l
     later = [{**r, "ts": r["ts"] + 7200} for r in lines]
     batches = [json.loads(otlp_batch(later[i:i + 10])) for i in range(0, len(later), 10)]
     del batches[10]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"]
+    encode = to_proto if fmt == "otlp_proto" else dict
     produce_timestamped(kafka_bootstrap, topics["events"],
-                        [("batch", b, later[10 * i]["ts"]) for i, b in enumerate(batches)])
+                        [("batch", encode(b), later[10 * i]["ts"]) for i, b in enumerate(batches)])
     said: list[str] = []
     second = retrain(cfg, RetrainRequest(str(store), start=later[0]["ts"],
                                          end=later[-1]["ts"] + 1), said.append)

@@ -206,6 +206,9 @@ def test_a_topic_range_is_read_with_the_serve_event_fields(kafka_bootstrap, kafk
     got = {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["telegraf"].segments}
     assert got == {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["plain"].segments}
     assert sorted(got) == ["web-1", "web-2"] and len(got["web-1"][0]) == 20
+    assert (rows["proto"].invalid, rows["proto"].late, rows["proto"].events_read) == \
+        (rows["otlp"].invalid, rows["otlp"].late, rows["otlp"].events_read)
+    assert {s.entity: (s.ts.tolist(), s.values.tolist()) for s in rows["proto"].segments} == got
 
 
 @pytest.mark.kafka
@@ -251,8 +254,8 @@ def test_a_topic_range_of_split_records_gives_the_rows_of_the_whole_readings(kaf
 @pytest.mark.slow
 def test_a_topic_range_of_otlp_metric_batches_gives_the_rows_of_the_whole_readings(
         kafka_bootstrap, kafka_topics):
-    """serve.event_format: otlp_json: retrain reads OpenTelemetry metric batches as serve
-    does. Each time's batch holds both hosts (a resource each), a gauge with an attribute
+    """serve.event_format: otlp_json or otlp_proto: retrain reads OpenTelemetry metric
+    batches as serve does, in either encoding. Each time's batch holds both hosts (a resource each), a gauge with an attribute
     and a sum per host, and a metric the model does not read; the rows are those of the
     whole readings. A bad data point is counted by its reason, each data point read as an
     event."""
@@ -260,6 +263,7 @@ def test_a_topic_range_of_otlp_metric_batches_gives_the_rows_of_the_whole_readin
     from anomaly_gan.demo.broker import local_kafka
     from anomaly_gan.retrain.source import read_event_range
     from tests.retrain.conftest import produce_timestamped
+    from tests.support.otlp import to_proto
 
     features = ("mem{state=used}", "load")
 
@@ -293,7 +297,10 @@ def test_a_topic_range_of_otlp_metric_batches_gives_the_rows_of_the_whole_readin
     for shape, records, serve in (
             ("whole", whole, {}),
             ("otlp", batches, {"event_format": "otlp_json", "assemble_seconds": 10.0,
-                               "unknown_features": "ignore"})):
+                               "unknown_features": "ignore"}),
+            ("proto", [(key, to_proto(doc), ts) for key, doc, ts in batches],
+             {"event_format": "otlp_proto", "assemble_seconds": 10.0,
+              "unknown_features": "ignore"})):
         topics = kafka_topics(events=2, alerts=1, dlq=1)
         produce_timestamped(kafka_bootstrap, topics["events"], records)
         cfg = config_from_dict({"serve": {**serve, "kafka": local_kafka(

@@ -16,6 +16,7 @@ from anomaly_gan.stream.alerts import Debouncer, alert_id
 from anomaly_gan.stream.events import INVALID_REASONS
 from tests.stream.conftest import plant_events
 from tests.support.kafka import consume_all, produce
+from tests.support.otlp import to_proto
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -264,16 +265,21 @@ def gauge(name, value, ns, **attributes):
         "timeUnixNano": str(ns), "asDouble": value}]}}
 
 
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
 def test_otlp_metric_batches_score_and_alert_as_the_same_readings_in_the_default_shape(
-        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap):
-    """serve.event_format: otlp_json: each reading sent as two OTLP metric batches (the
-    Collector's kafka exporter with encoding: otlp_json), one metric per feature: the first
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap, fmt):
+    """serve.event_format: otlp_json or otlp_proto: each reading sent as two OTLP metric
+    batches (the Collector's kafka exporter with encoding: otlp_json, or its default
+    protobuf), one metric per feature: the first
     batch names the host on its resource and also carries a metric the model does not read
     (with attributes) and a histogram, the second names it on each data point; the scores
     and alerts are those of the readings sent whole. A batch with a bad data point goes to
     the dead-letter topic once, saying how many of its data points were invalid, and its
-    valid one is assembled (its slot, never completed, is counted incomplete)."""
+    valid one is assembled (its slot, never completed, is counted incomplete). On a protobuf
+    topic, bytes that are no request are a dead letter of their own, carried byte for
+    byte."""
     det = stream_detector
+    encode = to_proto if fmt == "otlp_proto" else dict
     events, n_windows = incident_events(plant, det)
     names = list(det.feature_names)
     batches = []
@@ -283,25 +289,39 @@ def test_otlp_metric_batches_score_and_alert_as_the_same_readings_in_the_default
         other = gauge("system.memory.utilization", 0.5, ns, state="used")
         histogram = {"name": "pump.latency", "histogram": {"dataPoints": [
             {"timeUnixNano": str(ns), "count": "2", "bucketCounts": ["1", "1"]}]}}
-        batches.append((key, otlp_batch([({"host.name": ev["entity"]},
-                                          [*first, other, histogram])])))
+        batches.append((key, encode(otlp_batch([({"host.name": ev["entity"]},
+                                                 [*first, other, histogram])]))))
         second = [gauge(n, v, ns + 10**9, **{"host.name": ev["entity"]})
                   for n, v in zip(names[4:], ev["values"][4:], strict=True)]
-        batches.append((key, otlp_batch([({"service.name": "pump-agent"}, second)])))
+        batches.append((key, encode(otlp_batch([({"service.name": "pump-agent"}, second)]))))
     t0 = int(events[0][1]["ts"]) * 10**9
     broken = otlp_batch([({"host.name": "pump-x"}, [gauge(names[0], 1.0, t0),
                                                      gauge(names[1], "NaN", t0)])])
     # pump-x's next reading completes: its slot that lacks the bad value is incomplete
     whole = otlp_batch([({"host.name": "pump-x"},
                          [gauge(n, 1.0, t0 + 20 * 10**9) for n in names])])
+    # not UTF-8, a request cut short: a protobuf topic's undecodable record
+    poison = [("pump-y", b"\xff" + to_proto(whole)[:-7])] if fmt == "otlp_proto" else []
     plain = streamed_scores(serve_config, start_scorer, det, kafka_bootstrap, n_windows, {},
                              events)
     scores, alerts, dlq = streamed_scores(
         serve_config, start_scorer, det, kafka_bootstrap, n_windows,
-        {"event_format": "otlp_json", "assemble_seconds": 10.0, "unknown_features": "ignore"},
-        [*batches, ("pump-x", broken), ("pump-x", whole)], incomplete=1, dlq_expect=1)
+        {"event_format": fmt, "assemble_seconds": 10.0, "unknown_features": "ignore"},
+        [*batches, ("pump-x", encode(broken)), *poison, ("pump-x", encode(whole))],
+        incomplete=1, dlq_expect=1 + len(poison))
 
     assert_scored_as_the_whole_readings(plain, scores, alerts, plant, n_windows)
+    by_key = {}
+    for dead in dlq:
+        by_key.setdefault(dead.key, []).append(dead)
+    assert sorted(by_key) == sorted({b"pump-x", *(key.encode() for key, _ in poison)})
+    if poison:
+        dead = by_key[b"pump-y"][0]
+        assert dict(dead.headers)["reason"] == b"bad_protobuf"
+        assert dict(dead.headers)["detail"].startswith(
+            b"not an OTLP protobuf ExportMetricsServiceRequest: ")
+        assert dead.value == poison[0][1]  # binary, byte for byte
+    dlq = by_key[b"pump-x"]
     # one record, dead-lettered at least once (delivery is at least once)
     assert {dict(dead.headers)["source"] for dead in dlq} == {dict(dlq[0].headers)["source"]}
     headers = dict(dlq[0].headers)
@@ -309,7 +329,7 @@ def test_otlp_metric_batches_score_and_alert_as_the_same_readings_in_the_default
     assert headers["detail"] == (b"1 of 2 data points invalid; the first: resourceMetrics[0]."
                                  b"scopeMetrics[0].metrics[1].gauge.dataPoints[0]: 'asDouble' "
                                  b"is NaN or infinite")
-    assert json.loads(dlq[0].value) == broken  # the record as it came
+    assert dlq[0].value == (to_proto(broken) if poison else json.dumps(broken).encode())
 
 
 def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, start_scorer,
@@ -334,8 +354,9 @@ def test_invalid_events_go_to_the_dlq_and_the_loop_keeps_going(serve_config, sta
         "future_timestamp": json.dumps({**ok, "ts": time.time() + 86400}).encode(),
         "bad_entity": json.dumps({**ok, "entity": "p\n2026-01-01 ERROR forged"}).encode(),
     }
-    # Every reason a record can earn ("unprocessable" is an unexpected error: a bug).
-    assert set(bad) == set(INVALID_REASONS) - {"unprocessable"}
+    # Every reason a record can earn ("unprocessable" is an unexpected error: a bug;
+    # "bad_protobuf" a record of an otlp_proto topic: the OTLP test's)
+    assert set(bad) == set(INVALID_REASONS) - {"unprocessable", "bad_protobuf"}
     good = plant_events(plant, 600, 600 + det.window + 4, entities=["pump-1"])
     records = [(b"k-" + r.encode(), v) for r, v in bad.items()] + good
     run = start_scorer(cfg, det)
