@@ -26,7 +26,7 @@ from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
 
 __all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows", "lags",
-           "late_rows", "read_labels", "read_table", "table_times", "time_notes",
+           "late_rows", "packed_format", "read_labels", "read_table", "table_times", "time_notes",
            "without_late_rows"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
@@ -267,6 +267,10 @@ def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
     """The lines of a file opened with ``errors="surrogateescape"``, checked: the first that
     held bytes that are not UTF-8 is a :class:`DataError` naming it."""
     for n, line in enumerate(lines, start=1):
+        if n == 1:
+            packed = packed_format(line.encode("utf-8", "surrogateescape"))
+            if packed:
+                raise DataError(f"{path}: line 1: not a readable CSV file: {packed}")
         if not line.isascii():
             raw = line.encode("utf-8", "surrogateescape")
             try:
@@ -281,6 +285,45 @@ def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
                                 f"UTF-8 text (save it as UTF-8, e.g. Excel's 'CSV UTF-8')"
                                 ) from None
         yield line
+
+
+#: The first bytes of files that hold text, or a table, packed: what each is, what to do.
+_PACKED = (
+    (b"\x1f\x8b", ("the file is gzip-compressed; decompress it first (gunzip, or "
+                   "--data <(zcat FILE))")),
+    (b"BZh", "the file is bzip2-compressed; decompress it first (bunzip2)"),
+    (b"\xfd7zXZ\x00", "the file is xz-compressed; decompress it first (unxz)"),
+    (b"\x28\xb5\x2f\xfd", "the file is zstd-compressed; decompress it first (unzstd)"),
+    (b"PK\x03\x04", ("the file is a zip archive (an Excel workbook?); export the sheet "
+                     "as CSV (Excel's 'CSV UTF-8') or unzip it")),
+)
+_PARQUET = (b"PAR1", "the file is Parquet; name it .parquet to read it as Parquet")
+
+
+def packed_format(start: bytes, tables: bool = True) -> str:
+    r"""What a file whose first line is ``start`` is, when it is compressed, an archive or
+    (with ``tables``) Parquet, not text, and what to do; else ''. A .csv.gz, an Excel
+    workbook or a Parquet file named .csv was refused with the UTF-8 decoder's words and
+    the advice to save the file as UTF-8, and a rotated app.log.gz as ``not_utf8``.
+
+    >>> packed_format(b"\x1f\x8b\x08\x00")[:31]
+    'the file is gzip-compressed; de'
+    >>> packed_format(b"timestamp,cpu\n"), packed_format(b"PAR1,PAR2\r\n")  # names
+    ('', '')
+    """
+    # A byte-order mark is off already: the magic bytes start the line. Text may start
+    # so too (a column named PAR1): these formats hold binary bytes at once
+    if not _CONTROL.search(start):
+        try:
+            start.decode("utf-8")
+            return ""
+        except UnicodeDecodeError:
+            pass
+    return next((what for magic, what in (*_PACKED, *([_PARQUET] if tables else []))
+                 if start.startswith(magic)), "")
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto",

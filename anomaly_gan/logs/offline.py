@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_gan.config import Config, LogsConfig, is_otlp
-from anomaly_gan.data.readers import lags
+from anomaly_gan.data.readers import lags, packed_format
 from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError, duration
 from anomaly_gan.files import open_input
@@ -43,9 +43,11 @@ __all__ = ["LineTally", "LogScores", "bucket_labels_and_scores", "count_rows",
 Progress = Callable[[str], None]
 
 
-def _lines(handle: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+def _lines(handle: Iterable[bytes], path: Path | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without the line end) of each line of a binary file; a UTF-8
-    byte-order mark at its start (Windows tools write one) is no part of the first line."""
+    byte-order mark at its start (Windows tools write one) is no part of the first line.
+    With ``path``, a file that is compressed or an archive is a :class:`DataError` naming
+    it (a rotated ``app.log.gz`` was refused as ``not_utf8``, naming neither)."""
     n = 0
     for chunk in handle:
         body = chunk.rstrip(b"\n")
@@ -53,6 +55,9 @@ def _lines(handle: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
             body = body[:-1]
         if n == 0:
             body = without_bom(body)
+            packed = packed_format(body, tables=False) if path is not None else ""
+            if packed:
+                raise DataError(f"{path}: line 1: not a readable log file: {packed}")
         for line in body.split(b"\r") if b"\r" in body else (body,):
             n += 1
             yield n, line
@@ -220,7 +225,7 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
             yield n, raw
 
     with handle:
-        for first, last, start, stop, ev, why in _records(counted(_lines(handle)), parser,
+        for first, last, start, stop, ev, why in _records(counted(_lines(handle, p)), parser,
                                                           joins):
             records += 1
             if isinstance(ev, InvalidEvent):

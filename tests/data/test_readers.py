@@ -162,6 +162,50 @@ def test_bytes_that_are_not_utf8_are_named_by_their_line(tmp_path):
         read_table(p)
 
 
+def _zipped(text):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", text)
+    return buf.getvalue()
+
+
+def _parquet_bytes(path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"cpu": [1.0, 2.0]}), path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("name, pack, expected", [
+    ("d.csv.gz", lambda text, p: __import__("gzip").compress(text.encode()),
+     r"the file is gzip-compressed; decompress it first \(gunzip, or --data <\(zcat FILE\)\)$"),
+    ("d.csv.bz2", lambda text, p: __import__("bz2").compress(text.encode()),
+     r"the file is bzip2-compressed; decompress it first \(bunzip2\)$"),
+    ("d.csv.xz", lambda text, p: __import__("lzma").compress(text.encode()),
+     r"the file is xz-compressed; decompress it first \(unxz\)$"),
+    ("book.xlsx", lambda text, p: _zipped(text),
+     r"the file is a zip archive \(an Excel workbook\?\); export the sheet as CSV"),
+    ("d.csv", lambda text, p: _parquet_bytes(p),
+     r"the file is Parquet; name it .parquet to read it as Parquet$"),
+])
+def test_a_packed_file_is_named_for_what_it_is(tmp_path, name, pack, expected):
+    """A .csv.gz, a workbook, a Parquet file named .csv: the line quoted the UTF-8 decoder
+    ('can't decode byte 0x8b') and said to save the file as UTF-8, e.g. from Excel."""
+    p = tmp_path / name
+    p.write_bytes(pack("timestamp,cpu\n" + "2026-01-01T00:00:00Z,1.5\n" * 50, p))
+    with pytest.raises(DataError, match=rf"^{p}: line 1: not a readable CSV file: {expected}"):
+        read_table(p)
+
+
+def test_text_that_starts_like_a_packed_file_is_text(tmp_path):
+    t = read_table(write(tmp_path, "PAR1,BZh,PK\n1,2,3\n"))
+    assert t.feature_names == ("PAR1", "BZh", "PK") and t.values.tolist() == [[1, 2, 3]]
+
+
 @pytest.mark.parametrize("text, expected", [
     ("1,x\n2,3\n", r"line 1: mixes names and numbers \(column 2 is 'x', column 1 is '1'\)"),
     ("a,\n1,2\n", r"line 1, column 2: empty column name"),

@@ -211,6 +211,19 @@ def test_a_go_call_line_outside_a_goroutine_trace_follows_bad_lines(tmp_path):
     assert tally.skipped == {"no_match": 2}
 
 
+@pytest.mark.parametrize("bad_lines", ["error", "skip"])
+def test_a_rotated_gzip_log_is_named_as_one(tmp_path, bad_lines):
+    """logrotate compresses app.log.1 to app.log.2.gz: the line said 'not_utf8: ... can't
+    decode byte 0x8b', naming neither gzip nor what to do."""
+    import gzip
+
+    data = tmp_path / "app.log.2.gz"
+    data.write_bytes(gzip.compress(f"{ERROR_LINE}\n".encode()))
+    with pytest.raises(DataError, match=rf"^{data}: line 1: not a readable log file: the file "
+                                        rf"is gzip-compressed; decompress it first"):
+        read_log_file(data, _regex_logs_cfg(bad_lines=bad_lines).logs)
+
+
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])
 def test_a_record_with_windows_line_breaks_equals_the_event_read_from_its_file(tmp_path,
                                                                                newline):
