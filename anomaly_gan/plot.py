@@ -16,7 +16,7 @@ from anomaly_gan.errors import OutputError, clip
 from anomaly_gan.evaluate import segments
 from anomaly_gan.files import atomic_write_bytes
 
-__all__ = ["figure_format", "plot_scores", "score_axis"]
+__all__ = ["figure_format", "lone_points", "plot_scores", "score_axis"]
 
 
 def figure_format(path: str | os.PathLike[str]) -> str:
@@ -74,6 +74,22 @@ def score_axis(score: np.ndarray, threshold: float
     return np.where(np.isposinf(score), hi, score), limits
 
 
+def lone_points(drawn: np.ndarray) -> np.ndarray:
+    """Indices of the scores with no score beside them (NaN on both sides, or the ends):
+    a line draws nothing there, so they are drawn as points (a file of exactly one window
+    has one score, after the rows before its first window).
+
+    >>> lone_points(np.array([np.nan, np.nan, 1.0])).tolist()
+    [2]
+    >>> lone_points(np.array([1.0, np.nan, 2.0, 3.0])).tolist()
+    [0]
+    """
+    ok = ~np.isnan(drawn)
+    before = np.concatenate([[False], ok[:-1]])
+    after = np.concatenate([ok[1:], [False]])
+    return np.flatnonzero(ok & ~before & ~after)
+
+
 def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: SeriesScores,
                 out: str | os.PathLike[str], labels: np.ndarray | None = None,
                 title: str = "", max_features: int = 4) -> None:
@@ -100,6 +116,9 @@ def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: Series
     ax1.legend(loc="upper left", fontsize=8, ncol=len(shown), title="top features")
     drawn, limits = score_axis(scores.score, scores.threshold)
     ax2.plot(x, drawn, lw=0.8, color="black", label="score")
+    alone = lone_points(drawn)
+    if alone.size:  # a line needs two points: a lone score (one window) was drawn as nothing
+        ax2.scatter(alone, drawn[alone], s=6, color="black", zorder=3)
     ax2.axhline(scores.threshold, color="red", ls="--", lw=1, label=f"threshold {scores.threshold:.2f}")
     flagged = np.flatnonzero(scores.is_anomaly)
     ax2.scatter(flagged, drawn[flagged], s=6, color="red", label="flagged", zorder=3)

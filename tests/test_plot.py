@@ -86,3 +86,29 @@ def test_pgf_without_its_tex_engine_is_refused_before_scoring(tmp_path, monkeypa
     engine.chmod(0o755)
     monkeypatch.setenv("PATH", str(engine.parent))
     assert figure_format(tmp_path / "f.pgf") == "pgf"
+
+
+def test_the_one_score_of_a_one_window_file_is_drawn(tmp_path, monkeypatch):
+    """A file of exactly one window has one score, on its last row: the score was drawn as
+    a line, which needs two points, and the panel showed nothing but the threshold."""
+    from matplotlib.figure import Figure
+
+    drawn = []
+    save = Figure.savefig
+
+    def keep(self, fname, **kwargs):
+        score_panel = self.axes[1]
+        drawn.extend(tuple(xy) for c in score_panel.collections for xy in c.get_offsets())
+        return save(self, fname, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    rows = 32
+    score = np.full(rows, np.nan)
+    score[-1] = 1.25
+    indices = np.tile([0, 1, 2], (rows, 1))
+    indices[:-1] = -1
+    one = WindowScores(score=score, threshold=2.0, is_anomaly=np.zeros(rows, bool),
+                       severity=np.zeros(rows), components={},
+                       contributions=np.zeros((rows, 3)), top_features=TopFeatures(indices, NAMES))
+    plot_scores(np.random.default_rng(0).normal(size=(rows, 3)), NAMES, one, tmp_path / "f.png")
+    assert (rows - 1, 1.25) in drawn
