@@ -130,8 +130,30 @@ def test_too_little_data_is_one_line_before_tensorflow(tmp_path):
     assert rc == 2 and "Traceback" not in err
     assert err.splitlines()[-1] == (
         f"anomaly-gan: error: {data[0]}: 20 rows in 1 segment(s), the longest 20 rows; expected "
-        f"a segment of at least 32 rows (2 windows of data.window 16)")
+        f"a segment of at least 34 rows, or two of at least 32 (windows of data.window 16 to "
+        f"train on, and two held out to judge the model and set its threshold)")
     assert not store.exists()
+
+
+@pytest.mark.parametrize("lengths", [[10], [20, 20], [31, 31]])
+def test_the_rows_that_too_little_data_asks_for_are_enough(lengths):
+    """20 rows at window 16 asked for 'a segment of at least 32 rows'; a file of 32 rows was
+    then refused too, asking for 34. What the first line asks for now passes the check."""
+    from anomaly_gan.retrain.run import _check_enough_rows
+    from anomaly_gan.retrain.source import Rows, Segment
+
+    def rows(*sizes):
+        return Rows([Segment("e", np.arange(n, dtype=float), np.zeros((n, 2))) for n in sizes],
+                    {"kind": "files"}, events_read=sum(sizes))
+
+    with pytest.raises(DataError, match=rf"^d.csv: {sum(lengths)} rows in {len(lengths)} "
+                                        r"segment\(s\), .*; expected a segment of at least 34 "
+                                        r"rows, or two of at least 32 \("):
+        _check_enough_rows(rows(*lengths), 16, 0.2, "d.csv")
+    with pytest.raises(DataError, match=r"^d.csv: 32 rows is fewer than the 34 needed"):
+        _check_enough_rows(rows(32), 16, 0.2, "d.csv")
+    _check_enough_rows(rows(34), 16, 0.2, "d.csv")
+    _check_enough_rows(rows(32, 32), 16, 0.2, "d.csv")
 
 
 def test_a_store_path_that_cannot_become_a_store_fails_before_training(tmp_path, config_file,
@@ -406,5 +428,6 @@ def test_too_few_rows_names_the_events_and_slots_left_out():
         _check_enough_rows(rows, 16, 0.2, "retrain: range")
     assert str(info.value) == (
         "retrain: range: 0 rows in 0 segment(s), the longest 0 rows, 2 late events left out, "
-        "19 incomplete slots left out; expected a segment of at least 32 rows (2 windows of "
-        "data.window 16)")
+        "19 incomplete slots left out; expected a segment of at least 34 rows, or two of at "
+        "least 32 (windows of data.window 16 to train on, and two held out to judge the model "
+        "and set its threshold)")
