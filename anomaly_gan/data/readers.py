@@ -368,8 +368,12 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
     stamps: list[str] = []
     for r, (row, line) in enumerate(zip(body, body_lines)):
         if len(row) != width:
+            # rows written with a comma after every value, under a header without one
+            hint = (" (a comma at the end of the line? remove it)"
+                    if len(row) == width + 1 and not row[-1].strip()
+                    else _hint(header[0] if len(header) == 1 else "", ""))
             raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}"
-                            f"{_hint(header[0] if len(header) == 1 else '', '')}")
+                            f"{hint}")
         for j, c in enumerate(feature_cols):
             cell = row[c].strip()
             value = math.nan if _is_missing(cell) else number(cell)

@@ -33,6 +33,9 @@ def test_headerless_numeric_file_like_nasa(tmp_path):
         ("a,b\n1,2\n3,x\n", "line 3, column 'b': not a number: 'x'"),
         ("1,2\n3,oops\n", "line 2, column 2: not a number: 'oops'"),
         ("a,b\n1,2\n3\n", "line 3: expected 2 columns, got 1"),
+        # a comma after every value under a header without one: the line said 2 and 3 only
+        ("a,b\n1,2,\n", ("line 2: expected 2 columns, got 3 (a comma at the end of the "
+                         "line? remove it)")),
         ("a,a\n1,2\n", "duplicate column name 'a'"),
         # the time column's name too: the second 'timestamp' was read as a feature
         ("timestamp,a,timestamp\n1,2,3\n", "line 1: duplicate column name 'timestamp'"),
