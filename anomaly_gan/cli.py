@@ -398,18 +398,29 @@ def _alarm_storm_note(det, values: Callable[[], Any], flagged: int, windows: int
     e.g. a template column as its text): most often the data moved, not a fault in every
     window, and the remedy is a newer baseline, not a higher threshold. ``values()`` gives
     the scored rows, asked for only when there is such a storm."""
+    from anomaly_gan.data.scaling import EXTREME_SPREADS
     from anomaly_gan.scoring.drift import MOVED_PSI, moved_features
 
     expected = float((det.metadata.get("validation") or {}).get("false_positive_rate") or 0.0)
     share = flagged / windows if windows > 0 else 0.0
     if share < max(ALARM_STORM_SHARE, ALARM_STORM_RATIO * expected):
         return None
-    moved = moved_features(values(), det.metadata.get("reference"), det.feature_names)
+    rows = values()
+    moved = moved_features(rows, det.metadata.get("reference"), det.feature_names)
+    far = _far_out_readings(det, rows)
     if moved:
         shown = ", ".join(f"{name(feature)} {value:.2f}" for feature, value in moved[:3])
         more = f" and {len(moved) - 3} more" if len(moved) > 3 else ""
         why = (f"the values moved from the training baseline (PSI against it: {shown}{more}); "
                "if this is the new normal, train or retrain on a recent baseline")
+    elif far:
+        # a sentinel or two flags every window that holds one (W windows each) while the
+        # values as a whole stay put: 'how the features move together' named no cause
+        count, features = far
+        why = (f"no feature's values moved from the training baseline (PSI under {MOVED_PSI} "
+               f"each), but {count} reading(s) lie more than {EXTREME_SPREADS:g} times their "
+               f"spread from their training centre ({', '.join(name(f) for f in features)}), "
+               "and each flags every window that holds it: a sentinel or a unit error?")
     elif det.metadata.get("reference"):
         why = (f"no feature's values moved from the training baseline (PSI under {MOVED_PSI} "
                "each): the change is in how the features move together or over time")
@@ -417,6 +428,20 @@ def _alarm_storm_note(det, values: Callable[[], Any], flagged: int, windows: int
         why = "the bundle has no drift reference to say which features moved"
     return (f"note: {flagged} of {windows} {what} ({share:.1%}) are over the threshold, "
             f"against {expected:.1%} of the held-out normal windows at training: {why}")
+
+
+def _far_out_readings(det, rows: Any) -> tuple[int, list[str]] | None:
+    """How many of ``rows`` lie more than ``EXTREME_SPREADS`` spreads from their feature's
+    training centre, and those features (in model order); None when none does."""
+    import numpy as np
+
+    from anomaly_gan.data.scaling import EXTREME_SPREADS
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        far = det.scaler.spreads(np.asarray(rows, dtype=np.float64)) > EXTREME_SPREADS
+    if not far.any():
+        return None
+    return int(far.sum()), [det.feature_names[j] for j in np.flatnonzero(far.any(axis=0))]
 
 
 def _score_logs(args: argparse.Namespace, info) -> int:

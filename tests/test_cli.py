@@ -460,3 +460,20 @@ def test_score_explains_an_alarm_storm_by_the_features_that_moved(trained_cli, t
     assert "windows (100.0%) are over the threshold" in err[1]
     assert "(PSI against it: rpm " in err[1] and "temp" not in err[1]
     assert "retrain on a recent baseline" in err[1]
+
+
+def test_score_names_sentinels_as_the_cause_of_an_alarm_storm(trained_cli, tmp_path, capsys):
+    """Two sentinel readings flag every window that holds one (a window's worth each): over
+    5% of a short file's windows alarmed, and the note said 'no feature's values moved ...:
+    the change is in how the features move together or over time', naming no cause."""
+    x = normal_series(400, seed=7)
+    x[150, 1], x[300, 0] = 1e39, -1e30
+    data = write_csv(tmp_path / "sentinels.csv", x, timestamps=True)
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data), "--out",
+                 str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[1].startswith("note: ")
+    assert err[1].endswith("no feature's values moved from the training baseline (PSI under "
+                           "0.25 each), but 2 reading(s) lie more than 10000 times their spread "
+                           "from their training centre (temp, rpm), and each flags every window "
+                           "that holds it: a sentinel or a unit error?")
