@@ -235,10 +235,12 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         time_notes,
         without_late_rows,
     )
+    from anomaly_gan.files import check_distinct
     from anomaly_gan.train import too_short, train_detector
 
     cfg = _load_cfg(args.config)
     out = Path(args.out)
+    check_distinct(args.data, "--data")
     check_destination(args.out, args.force)  # before minutes of training, not after
     # Keras' progress bar writes to stdout, which holds the result JSON: the CLI reports one
     # line per epoch on stderr through the library's progress channel instead.

@@ -20,8 +20,8 @@ from typing import IO, Any
 
 from anomaly_gan.errors import AnomalyGanError, DataError, OutputError, clip
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "check_creatable", "check_input",
-           "check_output_apart", "check_output_file", "current_umask", "is_file", "mode_of",
+__all__ = ["atomic_write_bytes", "atomic_write_text", "check_creatable", "check_distinct",
+           "check_input", "check_output_apart", "check_output_file", "current_umask", "is_file", "mode_of",
            "open_input", "read_json", "umask_mode"]
 
 
@@ -41,6 +41,18 @@ def check_input(path: str | os.PathLike[str]) -> Path:
     if not os.access(p, os.R_OK):
         raise DataError(f"{p}: cannot read: Permission denied")
     return p
+
+
+def check_distinct(paths: Sequence[str | os.PathLike[str]], option: str) -> None:
+    """Refuse a file given twice (``--data a.csv a.csv``, or ``a.csv`` and a link to it):
+    its rows would count twice in training and in the threshold's held-out windows, and
+    nothing else would say so. Paths that cannot be opened are left to the readers' errors.
+    """
+    for i, later in enumerate(paths):
+        for earlier in paths[:i]:
+            if _same_file(earlier, later):
+                raise DataError(f"{option}: {later} is {earlier} given twice; give each file "
+                                "once")
 
 
 def open_input(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> IO[Any]:

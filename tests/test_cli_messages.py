@@ -247,6 +247,28 @@ def test_train_matches_several_files_columns_by_name(tmp_path, monkeypatch):
                                 f"cpu, mem")
 
 
+def test_a_data_file_given_twice_is_refused_before_training(tmp_path):
+    """``--data a.csv a.csv`` (or a.csv and a link to it, as a shell glob beside a name may
+    give) would count the file's rows twice in training and in the threshold's held-out
+    windows: train and retrain --data refuse it in one line, before TensorFlow loads."""
+    data = tmp_path / "a.csv"
+    data.write_text("cpu,mem\n" + "1,10\n" * 70)
+    (tmp_path / "link.csv").symlink_to(data)
+    for args in (["train", "--data", str(data), str(tmp_path / ".." / tmp_path.name / "a.csv"),
+                  "--out", str(tmp_path / "m")],
+                 ["train", "--data", str(data), str(tmp_path / "link.csv"), "--out",
+                  str(tmp_path / "m")],
+                 ["retrain", "--store", str(tmp_path / "store"), "--data", str(data),
+                  str(tmp_path / "link.csv")]):
+        probe = run_cli(args)
+        [[rc, err]] = probe["results"]
+        assert rc == 2 and not probe["tensorflow"], err
+        second = args[3] if args[0] == "train" else args[5]
+        assert err.strip().endswith(f"--data: {second} is {data} given twice; give each file "
+                                    "once"), err
+    assert not (tmp_path / "m").exists() and not (tmp_path / "store").exists()
+
+
 SERVE_SIGNALLED_AT_START = """
 import os, signal, sys
 from anomaly_gan import artifacts, runtime

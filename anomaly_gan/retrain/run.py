@@ -18,7 +18,7 @@ import numpy as np
 
 from anomaly_gan.config import Config
 from anomaly_gan.errors import DataError, StoreError, brief, name_list
-from anomaly_gan.files import check_creatable, check_input
+from anomaly_gan.files import check_creatable, check_distinct, check_input
 from anomaly_gan.retrain.gate import evaluate_gate
 from anomaly_gan.retrain.logs import (
     check_kind,
@@ -114,6 +114,7 @@ def check_request(req: RetrainRequest) -> None:
         raise DataError("retrain: give either --data FILE(s) or a range --from/--to (or --last)")
     for name in (*req.files, *([req.labels] if req.labels else [])):
         check_input(name)
+    check_distinct(req.files, "--data")
     if req.files:
         return
     if req.start is None or req.end is None:
