@@ -418,11 +418,13 @@ class Scorer:
             return None
         failed = self.publisher.take_error()
         if failed is not None:
-            log.error("a record was not acknowledged; replaying from the last commit",
-                      extra={"fields": {"error": str(failed) or type(failed).__name__}})
+            log.error("a record was not delivered; replaying from the last commit",
+                      extra={"fields": {"topic": self.publisher.error_topic,
+                                        "error": str(failed) or type(failed).__name__}})
             self.publisher.replace_producer()
             self._replay("delivery")
             return None
+        self.publisher.delivered()
         assigned = self._next_assignment()
         safe = self._safe_offsets({tp: o for tp, o in self._next.items()
                                    if tp in assigned and tp not in self._revoked})

@@ -132,13 +132,21 @@ class Backoff:
 class Delivery:
     """Sent versus acknowledged output records, safe to read from any thread.
 
-    :meth:`stalled_for` is how long output has been pending without any acknowledgement
-    (0 while nothing is pending), the figure behind ``anomaly_gan_delivery_stalled_seconds``.
+    :meth:`stalled_for` is how long output has gone unacknowledged, the figure behind
+    ``anomaly_gan_delivery_stalled_seconds`` and readiness: records pending with no
+    acknowledgement (:meth:`pending_for`), or a run of failed deliveries (:meth:`failed`)
+    that no clean flush has ended yet (:meth:`recovered`). A delivery that fails every
+    time (an alert topic the broker lacks, an ACL) leaves nothing pending, since each
+    failure is replayed on a new producer, so the run of failures has to count too.
 
     >>> d = Delivery(clock=lambda: 10.0)
     >>> d.sent(); d.stalled_for(now=25.0)
     15.0
     >>> d.done(); d.stalled_for(now=99.0)
+    0.0
+    >>> d.failed(); d.reset(); d.stalled_for(now=40.0)  # a new producer: still failing
+    30.0
+    >>> d.recovered(); d.stalled_for(now=50.0)
     0.0
     """
 
@@ -147,6 +155,7 @@ class Delivery:
         self._lock = threading.Lock()
         self._pending = 0
         self._progress = clock()  # last acknowledgement, or when output became pending
+        self._failing_since: float | None = None  # first failed delivery not yet recovered
 
     def sent(self) -> None:
         with self._lock:
@@ -160,8 +169,19 @@ class Delivery:
             self._pending = max(self._pending - 1, 0)
             self._progress = self.clock()
 
+    def failed(self) -> None:
+        """A record was not delivered (refused by the client or the broker)."""
+        with self._lock:
+            if self._failing_since is None:
+                self._failing_since = self.clock()
+
+    def recovered(self) -> None:
+        """Everything sent so far was acknowledged: a run of failures is over."""
+        with self._lock:
+            self._failing_since = None
+
     def reset(self) -> None:
-        """Forget pending records (their producer was closed)."""
+        """Forget pending records (their producer was closed); a run of failures goes on."""
         with self._lock:
             self._pending = 0
             self._progress = self.clock()
@@ -170,11 +190,20 @@ class Delivery:
     def pending(self) -> int:
         return self._pending
 
-    def stalled_for(self, now: float | None = None) -> float:
+    def pending_for(self, now: float | None = None) -> float:
+        """Seconds that pending records have gone without any acknowledgement (0: none)."""
         with self._lock:
             if self._pending == 0:
                 return 0.0
             return max((self.clock() if now is None else now) - self._progress, 0.0)
+
+    def stalled_for(self, now: float | None = None) -> float:
+        """Seconds that output has gone unacknowledged: :meth:`pending_for`, or since the
+        first of a run of failures (0 while neither)."""
+        now = self.clock() if now is None else now
+        pending = self.pending_for(now)
+        since = self._failing_since
+        return max(pending, 0.0 if since is None else max(now - since, 0.0))
 
 
 class KafkaIO:

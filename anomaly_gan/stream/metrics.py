@@ -119,8 +119,9 @@ class StreamMetrics:
         self.assigned_partitions = Gauge("anomaly_gan_assigned_partitions", "Input partitions "
                                          "assigned to this replica", registry=r)
         self.delivery_stalled = Gauge("anomaly_gan_delivery_stalled_seconds", "Seconds that "
-                                      "pending output has gone without an acknowledgement "
-                                      "(0 when none is pending)", registry=r)
+                                      "pending output has gone without an acknowledgement, "
+                                      "or since the first of a run of failed deliveries "
+                                      "(0 when neither)", registry=r)
         self.input_stalled = Gauge("anomaly_gan_input_stalled_seconds", "Seconds that input "
                                    "has waited on an assigned partition with nothing read "
                                    "(0 when none is waiting)", registry=r)

@@ -47,6 +47,8 @@ class Publisher:
         self.debouncer = Debouncer(cfg.alerts.consecutive, cfg.alerts.cooldown_seconds)
         self.delivery = getattr(io, "delivery", None)  # kafka_io.Delivery, absent on doubles
         self.error: Exception | None = None  # first unacknowledged send since taken
+        self.error_topic: str | None = None  # the topic of the last send that failed
+        self._on_error: dict[str, Any] = {}  # per topic: the producer's error callback
         self.alerts_sent = 0
         self._logged_reasons: set[str] = set()  # dead-letter reasons logged once already
 
@@ -55,14 +57,25 @@ class Publisher:
     def send(self, topic: str, value: bytes, key: bytes | None,
              headers: list[tuple[str, bytes]] | None = None) -> None:
         """Produce one record; a failure, now or later, is kept in :attr:`error`."""
+        on_error = self._on_error.get(topic)
+        if on_error is None:  # one callback per topic, not one per record
+            on_error = self._on_error[topic] = lambda exc: self.on_produce_error(exc, topic)
         try:
-            self.io.send(topic, value, key=key, headers=headers, on_error=self.on_produce_error)
+            self.io.send(topic, value, key=key, headers=headers, on_error=on_error)
         except Exception as exc:  # noqa: BLE001 - e.g. no metadata within max_block_ms
-            self.on_produce_error(exc)
+            self.on_produce_error(exc, topic)
 
-    def on_produce_error(self, exc: Exception) -> None:
-        """The producer's callback for a record the broker did not acknowledge (any thread)."""
-        self.error = exc
+    def on_produce_error(self, exc: Exception, topic: str | None = None) -> None:
+        """The producer's callback for a record the broker did not acknowledge (any thread).
+        Until a clean flush, the delivery counts as stalled (readiness, ``broker_up``)."""
+        self.error, self.error_topic = exc, topic
+        if self.delivery is not None:
+            self.delivery.failed()
+
+    def delivered(self) -> None:
+        """Everything sent so far was acknowledged (a flush with no error)."""
+        if self.delivery is not None:
+            self.delivery.recovered()
 
     def take_error(self) -> Exception | None:
         """The failure since the last call, if any, and forget it."""
@@ -70,8 +83,9 @@ class Publisher:
         return failed
 
     def stalled_for(self) -> float:
-        """Seconds that output has been pending with no acknowledgement (0 if unknown)."""
-        return 0.0 if self.delivery is None else float(self.delivery.stalled_for())
+        """Seconds that output has been pending with no acknowledgement (0 if unknown): a
+        stuck producer, whatever the failures before it."""
+        return 0.0 if self.delivery is None else float(self.delivery.pending_for())
 
     def replace_producer(self) -> None:
         """A new producer for a stuck one (``KafkaIO.reset_producer``; its pending records

@@ -572,3 +572,79 @@ def test_revoke_commits_progress_before_the_partitions_move(serve_config, start_
                "rebalance")
     assert a.scorer.revoke_commits >= 1
     assert a.stop() == 0 and b.stop() == 0
+
+
+def test_an_alert_topic_the_broker_lacks_is_not_ready_until_it_exists(
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap, monkeypatch, caplog):
+    """An alert topic that does not exist on a broker that creates no topics (or that ACLs
+    hide): kafka-python's send raises after waiting for its metadata, the loop replays from
+    the last commit, and the same alert fails again. The scorer used to stay ready with
+    ``anomaly_gan_broker_up`` 1 all along, since no record was ever pending: nothing said
+    that alerts could not be delivered. The embedded broker creates every topic it is
+    asked about, so the producer's metadata is made to lack the alert topic, and its wait
+    for it to fail as it does (after ``max_block_ms``) on a broker without the topic."""
+    import logging
+    import threading
+
+    from kafka import KafkaProducer
+    from kafka.cluster import ClusterMetadata
+    from kafka.errors import KafkaTimeoutError
+
+    det = stream_detector
+    cfg = serve_config(partitions=1, overrides={
+        "alerts.consecutive": 2, "kafka.delivery_stall_seconds": 1.0,
+        "kafka.reconnect_backoff_max_ms": 300})
+    k = cfg.serve.kafka
+    missing = threading.Event()
+    missing.set()
+    real_wait = KafkaProducer._wait_on_metadata
+
+    def wait_on_metadata(producer, topic, max_wait_ms):
+        if topic == k.alert_topic and missing.is_set():
+            raise KafkaTimeoutError(f"Failed to update metadata after {max_wait_ms / 1000} secs.")
+        return real_wait(producer, topic, max_wait_ms)
+
+    real_partitions = ClusterMetadata.partitions_for_topic
+
+    def partitions_for_topic(metadata, topic):
+        if topic == k.alert_topic and missing.is_set():
+            return None
+        return real_partitions(metadata, topic)
+
+    monkeypatch.setattr(KafkaProducer, "_wait_on_metadata", wait_on_metadata)
+    monkeypatch.setattr(ClusterMetadata, "partitions_for_topic", partitions_for_topic)
+    caplog.set_level(logging.ERROR, logger="anomaly_gan.stream")
+    values = injected_values(plant)
+    rows = range(690, 716)
+    records = [("pump-2", {"entity": "pump-2", "ts": float(plant.timestamps[t]),
+                           "values": values[1, t].tolist()}) for t in rows]
+    res = det.score_series(values[1, rows.start:rows.stop])
+    debounce = Debouncer(2, 0.0)
+    want = {float(plant.timestamps[t]) for i, t in enumerate(rows)
+            if i >= det.window - 1 and debounce.update("pump-2", float(plant.timestamps[t]),
+                                                       bool(res.is_anomaly[i]))}
+    assert want  # the incident alerts
+
+    run = start_scorer(cfg, det)
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 60, "ready")
+    produce(kafka_bootstrap, k.input_topic, records)
+    run.wait_for(lambda: run.value("anomaly_gan_replays_total", {"reason": "delivery"}) >= 2,
+                 60, "the alert failing again after a replay")
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 0, 60, "not ready")
+    assert "no output acknowledged" in run.health.ready()[1]
+    assert run.value("anomaly_gan_broker_up") == 0
+    assert any(k.alert_topic in r.getMessage() or k.alert_topic in str(getattr(r, "fields", ""))
+               for r in caplog.records), "no log line names the alert topic"
+
+    missing.clear()  # the topic is created: the alerts go out and the scorer is ready again
+    got: set[float] = set()
+
+    def delivered():
+        got.update(json.loads(r.value)["window_end_ts"]
+                   for r in consume_all(kafka_bootstrap, k.alert_topic, idle_s=0.5))
+        return want <= got
+
+    run.wait_for(delivered, 60, "the alerts delivered")
+    assert got == want
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready again")
+    assert run.stop() == 0
