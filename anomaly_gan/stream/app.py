@@ -394,7 +394,9 @@ class Scorer:
         try:
             self.io.commit(todo)  # blocking: outside the loop lock
         except Exception as exc:  # noqa: BLE001 - retried at the next commit
-            log.warning("offset commit failed; will retry", extra={"fields": {"error": str(exc)}})
+            log.warning("offset commit failed; " + (
+                "what was read since the last commit is read again at the next start"
+                if self._stop.is_set() else "will retry"), extra={"fields": {"error": str(exc)}})
             return False
         with self._loop_lock:
             self._committed.update({tp: o for tp, o in todo.items() if tp not in self._revoked})

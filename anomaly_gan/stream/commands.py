@@ -82,7 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "serve", help="score a live Kafka stream: alerts, scores, DLQ, metrics",
         description="Consume events, score windows, produce alerts/scores/dead letters and "
-                    "serve /metrics, /healthz, /readyz until SIGTERM or SIGINT. Exit codes: 0 "
+                    "serve /metrics, /healthz, /readyz until SIGTERM or SIGINT (SIGHUP checks the "
+                    "model path for a new bundle at once). Exit codes: 0 "
                     "stopped cleanly (everything consumed was scored and committed); 1 the final "
                     "flush or commit failed (the uncommitted events are re-read on restart); "
                     "2 bad config or model bundle (one line, no traceback).")

@@ -14,6 +14,10 @@ load) cannot leave a model in use that ``current`` no longer names. A bundle tha
 while it was loaded (a directory replaced in place) is dropped, uncounted, and loaded again
 at the next check: its files may come from both versions.
 
+:meth:`ModelWatcher.check_now` (``serve`` calls it on SIGHUP) makes the next check come at
+once, and retries a bundle that was refused: one repaired in place (files restored under the
+same manifest) has the same fingerprint and would otherwise never be tried again.
+
 The watcher thread never dies: any error while checking (an unreadable ``current`` file,
 a bug) is counted as a failure and the next check comes on time. ``on_checked`` receives
 the Unix time of every check that completed without an error and found the path naming a
@@ -87,6 +91,7 @@ class ModelWatcher:
         self._pending: Any = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # check_now(): check before the interval is up
         self._thread = threading.Thread(target=self._run, name="anomaly-gan-reload", daemon=True)
 
     def start(self) -> ModelWatcher:
@@ -98,6 +103,7 @@ class ModelWatcher:
         process that exits while TensorFlow builds a model in this thread can abort with
         SIGABRT). True when the thread has ended (or never started)."""
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout_s)
         return not self._thread.is_alive()
@@ -110,8 +116,21 @@ class ModelWatcher:
             self._current = det
         return det
 
+    def check_now(self) -> None:
+        """Check at once, retrying a refused bundle; safe in a signal handler (it only sets
+        an event: the line saying so is logged by the watcher's thread)."""
+        self._wake.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while True:
+            woken = self._wake.wait(self.interval_s)
+            if self._stop.is_set():
+                return
+            if woken:
+                self._wake.clear()
+                log.info("checking the model path now (SIGHUP), retrying a refused bundle",
+                         extra={"fields": {"model_path": self.model_path}})
+                self._seen = self._active  # forget a refusal: what it names is tried again
             self.check_once()
 
     def check_once(self) -> None:

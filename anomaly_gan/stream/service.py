@@ -145,8 +145,14 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
         if scorer is not None:
             scorer.request_stop()
 
+    def _check_model(signum: int, _frame: Any) -> None:
+        # SIGHUP, by the daemon convention: reload. Python's default ended the process at
+        # once, with no drain, no commit and no log line.
+        watcher.check_now()
+
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGHUP, _check_model)
     rc = 0
     try:
         # The watcher runs while the broker is still awaited: a model promoted meanwhile is
@@ -155,6 +161,7 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
         scorer = _connect(s, stop, det, metrics, health, watcher=watcher,
                           shadow=_shadow(s, registry), drift=DriftMonitor(registry, s.drift))
         if scorer is None:  # stopped before the broker was ever reachable: nothing consumed
+            log.info("stopped before any broker answered: nothing was read or committed")
             return 0
         if stop.is_set():
             scorer.request_stop()

@@ -347,3 +347,36 @@ def test_stop_waits_for_a_load_in_progress():
     assert w.stop(timeout_s=10) is True
     assert ModelWatcher("store", 60.0, fake("v1"), "fp-v1", loader=slow_load,
                         fingerprint=lambda _p: "fp-v1", resolve=lambda p: p).stop() is True
+
+
+def test_check_now_checks_at_once_and_retries_a_refused_bundle():
+    """``serve`` calls check_now() on SIGHUP (which used to end the process at once, with no
+    drain and no log line): the check comes before the interval is up, and a bundle that
+    was refused is tried again, so one repaired in place (the same manifest, so the same
+    fingerprint) is loaded without waiting for another promote."""
+    import threading
+
+    store = {"v1": fake("v1"), "v2": fake("v2"), "current": "v2", "fp": "fp-v2"}
+    w, results = make_watcher(store)  # a 60 s interval: no check comes by itself
+    loads = []
+    loaded = threading.Event()
+
+    def load(_p):
+        loads.append(_p)
+        if len(loads) == 1:
+            raise BundleError("v2/nets/generator.keras: checksum mismatch")
+        loaded.set()
+        return store["v2"]
+
+    w._loader = load
+    w.check_once()
+    w.check_once()
+    assert results == ["failure"] and len(loads) == 1  # refused, and not tried again
+    w.start()
+    try:
+        w.check_now()
+        assert loaded.wait(30)
+    finally:
+        assert w.stop(timeout_s=30)
+    assert results == ["failure", "success"]
+    assert w.take().version == "v2"

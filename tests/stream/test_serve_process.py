@@ -250,5 +250,10 @@ def test_starts_without_a_broker_reports_it_and_stops_cleanly(serve_config, serv
         assert err.value.code == 503
         # the model is loaded: what is missing is the broker (it said "no model loaded")
         assert b"broker unreachable" in err.value.read()
+        # SIGHUP checks the model path at once; it used to end the process without a word.
+        proc.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "checking the model path now" in proc.log(), "the SIGHUP check",
+                   proc)
         proc.proc.send_signal(signal.SIGTERM)
         assert proc.proc.wait(timeout=60) == 0, proc.log()
+        assert "stopped before any broker answered" in proc.log()  # it ended in silence
