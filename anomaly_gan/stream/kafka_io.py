@@ -242,6 +242,7 @@ class KafkaIO:
             heartbeat_interval_ms=k.heartbeat_interval_ms,
             max_poll_interval_ms=k.max_poll_interval_ms,
             fetch_max_wait_ms=k.fetch_max_wait_ms,
+            allow_auto_create_topics=False,  # see _make_producer
         )
         outer, on_assigned, on_revoked = self, self._on_assigned, self._on_revoked
 
@@ -290,6 +291,12 @@ class KafkaIO:
             compression_type=self.cfg.compression_type,
             retries=2**31 - 1,  # bounded by delivery_timeout_ms
             max_in_flight_requests_per_connection=1,  # keep alerts of one entity in order
+            # The scorer creates no topic (docs/deployment.md). kafka-python asks the broker
+            # to by default, so on a broker with auto.create.topics.enable (Kafka's default)
+            # a mistyped alert_topic became a topic nobody reads, and the alerts went there.
+            # Without it, a missing topic fails every send: the scorer stops being ready and
+            # its log names the topic.
+            allow_auto_create_topics=False,
         )
 
     def reset_producer(self) -> None:

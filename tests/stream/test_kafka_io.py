@@ -125,8 +125,11 @@ def test_blocking_group_calls_are_bounded_by_the_session_timeout(monkeypatch):
             return 7
 
     class Producer:
+        made: ClassVar[list] = []
+
         def __init__(self, **kwargs):
-            pass
+            self.kwargs = kwargs
+            Producer.made.append(self)
 
     monkeypatch.setattr(kafka, "KafkaConsumer", Consumer)
     monkeypatch.setattr(kafka, "KafkaProducer", Producer)
@@ -143,6 +146,7 @@ class FakeConsumer:
     made: ClassVar[list] = []
 
     def __init__(self, **kwargs):
+        self.kwargs = kwargs
         self.listener, self.closed, self.assigned = None, None, set()
         self.ends: dict = {}
         self.positions: dict = {}
@@ -171,13 +175,33 @@ def fake_clients(monkeypatch):
     import kafka
 
     class Producer:
+        made: ClassVar[list] = []
+
         def __init__(self, **kwargs):
-            pass
+            self.kwargs = kwargs
+            Producer.made.append(self)
 
     FakeConsumer.made = []
     monkeypatch.setattr(kafka, "KafkaConsumer", FakeConsumer)
     monkeypatch.setattr(kafka, "KafkaProducer", Producer)
     return FakeConsumer.made
+
+
+def test_the_scorer_asks_no_broker_to_create_a_topic(fake_clients):
+    """On a broker with auto.create.topics.enable (Kafka's default), kafka-python's clients
+    create a topic they are asked about: a mistyped alert_topic silently became a topic
+    nobody reads. The scorer creates none (docs/deployment.md), so a missing topic is an
+    error it reports. (Tansu, the tests' broker, creates topics whatever the client asks,
+    so this is checked on the clients' settings.)"""
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    io = KafkaIO(KafkaConfig())
+    assert fake_clients[0].kwargs["allow_auto_create_topics"] is False
+    assert io.producer.kwargs["allow_auto_create_topics"] is False
+    io.reset_producer()
+    assert kafka.KafkaProducer.made[-1].kwargs["allow_auto_create_topics"] is False
 
 
 @pytest.mark.parametrize("end, position, waiting", [
