@@ -109,10 +109,11 @@ def render(helm: str) -> Callable[..., list[dict[str, Any]]]:
 
 @pytest.fixture(scope="session")
 def render_error(helm: str) -> Callable[..., str]:
-    """``render_error(sets=(...))`` -> helm's error output; fails if rendering succeeds."""
+    """``render_error(sets=(...), release=...)`` -> helm's error output; fails if rendering succeeds."""
 
-    def _render_error(*values: Path | str, sets: tuple[str, ...] = ()) -> str:
-        proc = run(_template_cmd(helm, values, sets, "prod", "plant"), check=False)
+    def _render_error(*values: Path | str, sets: tuple[str, ...] = (),
+                      release: str = "prod") -> str:
+        proc = run(_template_cmd(helm, values, sets, release, "plant"), check=False)
         if proc.returncode == 0:
             pytest.fail(f"helm template accepted values {values} {sets}; expected a rejection",
                         pytrace=False)

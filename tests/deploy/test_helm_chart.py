@@ -577,6 +577,17 @@ def test_long_release_names_fit_every_kubernetes_name_limit(render) -> None:
     assert find(docs, "CronJob")["metadata"]["name"].endswith("-retrain")
 
 
+@pytest.mark.parametrize("release", ["2024-plant", "plant.north"])
+def test_release_names_the_service_cannot_take_fail_with_the_way_out(render, render_error,
+                                                                     release: str) -> None:
+    """Helm takes these release names, but a Service name must be a DNS-1035 label (a letter
+    first, no dots): the API server refused the chart's Service at install time."""
+    err = render_error(release=release)
+    assert f'release name "{release}"' in err and "set fullnameOverride" in err, err
+    docs = render(release=release, sets=("fullnameOverride=plant-scorer",))
+    assert find(docs, "Service")["metadata"]["name"] == "plant-scorer"
+
+
 def test_schema_config_section_matches_config_py() -> None:
     """The generator (scripts/values_schema.py) says the shipped schema is current."""
     proc = run([sys.executable, str(ROOT / "scripts" / "values_schema.py"), "--check"],

@@ -80,6 +80,10 @@ repository@digest when a digest is set, else repository:tag (repository alone wi
 
 {{/* Cross-field checks the schema cannot express with a clear message. */}}
 {{- define "anomaly-gan.validate" -}}
+{{- $fullname := include "anomaly-gan.fullname" . }}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $fullname) }}
+{{- fail (printf "release name %q: the chart would name its Service %q, which Kubernetes refuses (a Service name starts with a letter and holds only lowercase letters, digits and '-', no dots); use another release name or set fullnameOverride" .Release.Name $fullname) }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled .Values.keda.enabled }}
 {{- fail "values: autoscaling.enabled and keda.enabled are both true; KEDA creates its own HorizontalPodAutoscaler, so enable only one" }}
 {{- end }}
