@@ -432,6 +432,22 @@ def test_keda_scales_on_the_scorers_consumer_group(render) -> None:
     assert switches == {"sasl": "scram_sha512", "tls": "enable"}
 
 
+def test_keda_speaks_tls_to_brokers_whose_certificates_the_system_trusts(render) -> None:
+    """securityProtocol SSL without kafka.tls.caSecret (a public CA, as on managed Kafka): the
+    scorer used TLS, while the trigger had no TriggerAuthentication and read the lag in
+    plaintext from a TLS listener, so KEDA never scaled."""
+    docs = render(sets=("keda.enabled=true", "kafka.securityProtocol=SSL"))
+    trigger = find(docs, "ScaledObject")["spec"]["triggers"][0]
+    auth = find(docs, "TriggerAuthentication")
+    assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    tls = next(p for p in auth["spec"]["secretTargetRef"] if p["parameter"] == "tls")
+    assert find(docs, "Secret", "-keda-kafka")["stringData"][tls["key"]] == "enable"
+    assert not {"ca", "cert", "key", "sasl"} & {p["parameter"] for p in auth["spec"]["secretTargetRef"]}
+    plain = render(sets=("keda.enabled=true",))
+    assert "authenticationRef" not in find(plain, "ScaledObject")["spec"]["triggers"][0]
+    assert "TriggerAuthentication" not in kinds(plain)
+
+
 def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -> None:
     docs = render(ALL_FEATURES)
     np_ = find(docs, "NetworkPolicy")
