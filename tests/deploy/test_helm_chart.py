@@ -299,6 +299,28 @@ def test_scorer_threads_are_sized_from_its_cpu_request(render) -> None:
 
 
 
+def test_extra_env_replaces_a_variable_of_the_chart_instead_of_repeating_it(render,
+                                                                         render_error) -> None:
+    """Server-side apply, Helm 4's default, refuses a container whose env names a variable
+    twice ('duplicate entries for key [name="TF_CPP_MIN_LOG_LEVEL"]'): extraEnv repeating
+    one of the chart's variables failed the install, and the scorer's ANOMALY_GAN_CPUS,
+    written after extraEnv, would have won over the operator's anyway."""
+    extra = [{"name": "TF_CPP_MIN_LOG_LEVEL", "value": "0"},
+             {"name": "ANOMALY_GAN_CPUS", "value": "4"}, {"name": "TZ", "value": "UTC"}]
+    docs = render(ALL_FEATURES, sets=("json:extraEnv=" + json.dumps(extra),))
+    for owner, spec in pod_specs(docs).items():
+        for c in spec["containers"]:
+            names = [e["name"] for e in c.get("env", [])]
+            assert len(names) == len(set(names)), f"{owner}: {names}"
+            if "HOME" in names:  # the scorer and the retrain Job
+                env = {e["name"]: e for e in c["env"]}
+                assert env["TF_CPP_MIN_LOG_LEVEL"]["value"] == "0" and env["TZ"]["value"] == "UTC"
+                assert env["HOME"]["value"] == "/tmp"
+    assert {e["name"]: e for e in scorer(docs)["env"]}["ANOMALY_GAN_CPUS"] == extra[1]
+    err = render_error(sets=("json:extraEnv=" + json.dumps([extra[2], extra[2]]),))
+    assert "extraEnv names TZ twice" in err, err
+
+
 @pytest.mark.parametrize("address", [None, "::"])
 def test_the_scorer_listens_on_the_service_listen_address(render, address) -> None:
     """IPv6-only clusters probe the pod's IPv6 address, which 0.0.0.0 does not take."""

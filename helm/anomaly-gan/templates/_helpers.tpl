@@ -244,24 +244,40 @@ so mantissas without a dot get one.
 {{- end }}
 {{- end }}
 
+{{/*
+The environment of a container, from (dict "ctx" $ "scorer" <bool>): the chart's variables
+(the caches of TensorFlow, Keras and matplotlib on the writable /tmp), then extraEnv. A name in extraEnv replaces the chart's variable of that name instead of
+repeating it: server-side apply (Helm 4's default) refuses a list with a name twice.
+*/}}
 {{- define "anomaly-gan.env" -}}
-# Caches of TensorFlow, Keras and matplotlib must land on the writable /tmp.
-- name: HOME
-  value: /tmp
-- name: KERAS_HOME
-  value: /tmp/keras
-- name: MPLCONFIGDIR
-  value: /tmp/matplotlib
-- name: TF_CPP_MIN_LOG_LEVEL
-  value: "2"
-{{- if hasPrefix "SASL" .Values.kafka.securityProtocol }}
-- name: ANOMALY_GAN__SERVE__KAFKA__SASL_USERNAME
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.kafka.sasl.existingSecret }}
-      key: {{ .Values.kafka.sasl.usernameKey }}
+{{- $v := .ctx.Values }}
+{{- $own := list
+      (dict "name" "HOME" "value" "/tmp")
+      (dict "name" "KERAS_HOME" "value" "/tmp/keras")
+      (dict "name" "MPLCONFIGDIR" "value" "/tmp/matplotlib")
+      (dict "name" "TF_CPP_MIN_LOG_LEVEL" "value" "2") }}
+{{- if hasPrefix "SASL" $v.kafka.securityProtocol }}
+{{- $own = append $own (dict "name" "ANOMALY_GAN__SERVE__KAFKA__SASL_USERNAME" "valueFrom"
+      (dict "secretKeyRef" (dict "name" $v.kafka.sasl.existingSecret "key" $v.kafka.sasl.usernameKey))) }}
 {{- end }}
-{{- with .Values.extraEnv }}
-{{ toYaml . }}
+{{- if .scorer }}
+{{- /* The model's thread pools: with no CPU limit TensorFlow would size them from the
+       node's cores; the request, in whole CPUs (rounded up), sizes them instead. */}}
+{{- $own = append $own (dict "name" "ANOMALY_GAN_CPUS" "valueFrom"
+      (dict "resourceFieldRef" (dict "resource" "requests.cpu" "divisor" "1"))) }}
 {{- end }}
+{{- $extra := list }}
+{{- range $v.extraEnv }}
+{{- if has .name $extra }}
+{{- fail (printf "values: extraEnv names %s twice; Kubernetes (server-side apply) refuses an env list with a repeated name" .name) }}
+{{- end }}
+{{- $extra = append $extra .name }}
+{{- end }}
+{{- $env := list }}
+{{- range $own }}
+{{- if not (has .name $extra) }}
+{{- $env = append $env . }}
+{{- end }}
+{{- end }}
+{{- toYaml (concat $env $v.extraEnv) }}
 {{- end }}
