@@ -523,6 +523,8 @@ def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -
         (("retrain.timeZone=Mars Standard Time",), "/retrain/timeZone"),
         (("retrain.timeZone=../../etc/passwd",), "/retrain/timeZone"),
         (("json:retrain.timeZone=1",), "/retrain/timeZone"),
+        # Two retrains on one store, the second bound to fail its promotion (exit 2).
+        (("retrain.concurrencyPolicy=Allow",), "/retrain/concurrencyPolicy"),
     ],
 )
 def test_schema_rejects_bad_values_with_the_key_named(render_error, sets, message) -> None:
@@ -591,6 +593,7 @@ def test_contradictory_values_fail_with_the_keys_named(render_error, sets, messa
         ("retrain.enabled=true", "model.persistence.accessModes[0]=ReadOnlyMany",
          "model.persistence.existingClaim=written-elsewhere"),  # the chart cannot tell
         ("retrain.enabled=true", "retrain.timeZone="),
+        ("retrain.enabled=true", "retrain.concurrencyPolicy=Replace"),
         (f"image.digest={DIGEST}", f"tests.image.digest={TEST_DIGEST}"),
     ],
 )
