@@ -523,6 +523,9 @@ def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -
         (("retrain.timeZone=Mars Standard Time",), "/retrain/timeZone"),
         (("retrain.timeZone=../../etc/passwd",), "/retrain/timeZone"),
         (("json:retrain.timeZone=1",), "/retrain/timeZone"),
+        # Go's name for the host's zone; the API server wants an explicit one.
+        (("retrain.timeZone=Local",), "/retrain/timeZone"),
+        (("retrain.timeZone=local",), "/retrain/timeZone"),
         # Two retrains on one store, the second bound to fail its promotion (exit 2).
         (("retrain.concurrencyPolicy=Allow",), "/retrain/concurrencyPolicy"),
     ],
