@@ -564,6 +564,11 @@ def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None
         (("serviceMonitor.enabled=true", "prometheusRule.enabled=true",
           "serviceMonitor.jobName=scorers"),
          'serviceMonitor.jobName is "scorers", but the shipped rules'),
+        # The pods would no longer match the Deployment's selector: the API refuses it.
+        ((r"podLabels.app\.kubernetes\.io/component=ml",),
+         "podLabels sets app.kubernetes.io/component, a label the Deployment selects"),
+        ((r"podLabels.app\.kubernetes\.io/instance=shared",),
+         "podLabels sets app.kubernetes.io/instance"),
         # With no metrics Kubernetes would quietly scale on 80% CPU instead.
         (("autoscaling.enabled=true", "autoscaling.targetCPUUtilizationPercentage=null"),
          "set autoscaling.targetCPUUtilizationPercentage or autoscaling.extraMetrics"),
@@ -597,6 +602,7 @@ def test_contradictory_values_fail_with_the_keys_named(render_error, sets, messa
          "model.persistence.existingClaim=written-elsewhere"),  # the chart cannot tell
         ("retrain.enabled=true", "retrain.timeZone="),
         ("retrain.enabled=true", "retrain.concurrencyPolicy=Replace"),
+        ("podLabels.team=ml", r"podLabels.app\.kubernetes\.io/part-of=plant"),
         (f"image.digest={DIGEST}", f"tests.image.digest={TEST_DIGEST}"),
     ],
 )

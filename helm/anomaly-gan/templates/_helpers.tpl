@@ -87,6 +87,11 @@ repository@digest when a digest is set, else repository:tag (repository alone wi
 {{- if and .Values.autoscaling.enabled .Values.keda.enabled }}
 {{- fail "values: autoscaling.enabled and keda.enabled are both true; KEDA creates its own HorizontalPodAutoscaler, so enable only one" }}
 {{- end }}
+{{- range $key := list "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component" }}
+{{- if hasKey $.Values.podLabels $key }}
+{{- fail (printf "values: podLabels sets %s, a label the Deployment selects its pods by (the chart sets it); the API server would refuse pods that its selector does not match. Use another label" $key) }}
+{{- end }}
+{{- end }}
 {{- $k := .Values.kafka }}
 {{- $proto := $k.securityProtocol }}
 {{- if hasPrefix "SASL" $proto }}
