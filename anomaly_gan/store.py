@@ -291,11 +291,18 @@ class ModelStore:
         return name
 
     def _history(self) -> dict[str, Any]:
+        """history.json, its stack ending with the current version. ``current`` is written
+        before history.json, so a promote killed between the two (or a ``current`` set by
+        hand, or a store from before history.json) leaves the stack without it: it is on top
+        all the same, and the version under it is the one rollback restores and prune keeps
+        (prune took the one under that for the predecessor and deleted the real one)."""
         f = self.root / HISTORY
-        if is_file(f, StoreError):
-            return _checked_history(f, read_json(f, "promotion history", StoreError))
-        cur = self.current()  # a store written before history.json existed
-        return {"stack": [cur] if cur else [], "log": []}
+        history = (_checked_history(f, read_json(f, "promotion history", StoreError))
+                   if is_file(f, StoreError) else {"stack": [], "log": []})
+        cur = self.current()
+        if cur is not None and (not history["stack"] or history["stack"][-1] != cur):
+            history["stack"].append(cur)
+        return history
 
     def history(self) -> list[dict[str, Any]]:
         """Every promotion/rollback, oldest first."""
@@ -479,8 +486,6 @@ class ModelStore:
                     f"promote); it is kept: `anomaly-gan models promote --store {self.root} "
                     f"{version}` promotes it")
             history = self._history()
-            if previous is not None and (not history["stack"] or history["stack"][-1] != previous):
-                history["stack"].append(previous)
             if previous != version:
                 history["stack"].append(version)
             history["log"].append({"at": _now(), "action": reason, "version": version,
@@ -496,8 +501,6 @@ class ModelStore:
             history = self._history()
             stack = history["stack"]
             cur = self.current()
-            if cur is not None and (not stack or stack[-1] != cur):
-                stack.append(cur)
             while len(stack) >= 2:
                 target = stack[-2]
                 if is_file(self.root / target / MANIFEST, StoreError):

@@ -113,6 +113,18 @@ def test_prune_keeps_current_and_its_predecessor(store):
     assert store.rollback(verify=False) == ("v2", "v1")
 
 
+def test_current_ahead_of_history_is_its_top(store):
+    """A promote killed between its two renames leaves `current` naming v3 and history.json
+    ending at v2: `models list` marked v1 as the rollback target and `prune --keep 0`
+    deleted v2, the version rollback was to restore."""
+    store.promote("v1", verify=False)
+    store.promote("v2", verify=False)
+    (store.root / "current").write_text("v3\n")  # the first rename, not the second
+    assert store.predecessor() == "v2"
+    assert store.prune(keep=0) == ["v1", "v4", "v5"]
+    assert store.rollback(verify=False) == ("v3", "v2")
+
+
 def test_prune_refuses_a_store_where_nothing_was_promoted(store):
     """A folder of bundles (train --out models/v1, models/v2, ...) is a store with no
     current version: `prune --keep 0` deleted every bundle in it."""
