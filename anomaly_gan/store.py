@@ -445,6 +445,18 @@ class ModelStore:
         _atomic_write(self.root / CURRENT, version + "\n")
         _atomic_write(self.root / HISTORY, json.dumps(history, indent=2) + "\n")
 
+    @staticmethod
+    def _manifest_bytes(bundle: Path) -> bytes | None:
+        """A version's manifest.json as it is now (it signs every other file); None once the
+        version is gone."""
+        try:
+            return (bundle / MANIFEST).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StoreError(f"{bundle / MANIFEST}: cannot read: {exc.strerror or exc}"
+                             ) from None
+
     def promote(self, version: str, *, reason: str = "promote", verify: bool = True,
                 expect_current: str | None | bool = True) -> str:
         """Make ``version`` current (after verifying its bundle); returns the previous one.
@@ -458,6 +470,7 @@ class ModelStore:
         override a rollback or a promote made while it trained (``True``: any current).
         """
         path = self.path_of(version)
+        signed = self._manifest_bytes(path)
         meta = self.info(version).metadata
         if gate_of(meta) == "rejected":
             why = "; ".join(meta["gate"].get("reasons") or []) or "see its gate report"
@@ -468,6 +481,14 @@ class ModelStore:
             load_bundle(path)  # checksums, format, loadable networks
         with self.lock():
             previous = self.current()
+            # Verified outside the lock (loading takes seconds): a prune meanwhile deleted
+            # the version and current then named a directory that was gone.
+            now = self._manifest_bytes(path)
+            if now != signed:
+                what = "removed" if now is None else "replaced"
+                raise StoreError(f"{path}: not promoted: {what} while it was verified "
+                                 f"(a `models prune` or another writer); current stays "
+                                 f"{previous or 'none'}")
             if previous is not None and previous != version:
                 kind = input_of(meta)
                 try:

@@ -125,6 +125,21 @@ def test_current_ahead_of_history_is_its_top(store):
     assert store.rollback(verify=False) == ("v3", "v2")
 
 
+def test_a_version_pruned_while_promote_verifies_it_is_not_made_current(store, monkeypatch):
+    """promote verifies a bundle (loads its networks: seconds) before it takes the lock; a
+    prune meanwhile deleted the version and promote then made current name a directory
+    that was gone (score and serve refused the store)."""
+    import anomaly_gan.artifacts
+
+    store.promote("v4", verify=False)
+    store.promote("v5", verify=False)
+    monkeypatch.setattr(anomaly_gan.artifacts, "load_bundle", lambda _path: store.prune(keep=0))
+    with pytest.raises(StoreError, match=r"store/v1: not promoted: removed while it was "
+                                         r"verified .*current stays v5"):
+        store.promote("v1")
+    assert store.current() == "v5" and store.predecessor() == "v4"
+
+
 def test_prune_refuses_a_store_where_nothing_was_promoted(store):
     """A folder of bundles (train --out models/v1, models/v2, ...) is a store with no
     current version: `prune --keep 0` deleted every bundle in it."""
