@@ -211,20 +211,42 @@ def _metadata_problem(meta: Any) -> str | None:
     return None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all, through ``.NAME.PID.tmp`` (removed when the write
-    fails or is interrupted; one left by a killed process goes with
-    :meth:`ModelStore.clean_incoming`)."""
+def _stage(path: Path, text: str) -> Path:
+    """``text`` written and synced to ``.NAME.PID.tmp`` beside ``path``, for the caller to
+    rename over it; the temporary is removed when the write fails or is interrupted (one
+    left by a killed process goes with :meth:`ModelStore.clean_incoming`). A write refused
+    by the file system (full, read-only, quota) is one :class:`StoreError` naming ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a signal too: no temporary file left in the store
+    except BaseException as exc:  # a signal too: no temporary file left in the store
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
+    return tmp
+
+
+def _replace_all(staged: list[tuple[Path, Path]]) -> None:
+    """Rename each staged temporary over its file, in order; what is not renamed yet is
+    removed if one rename fails or is interrupted."""
+    try:
+        for tmp, path in staged:
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (see :func:`_stage`)."""
+    _replace_all([(_stage(path, text), path)])
 
 
 def _pid_alive(pid: int) -> bool:
@@ -440,10 +462,23 @@ class ModelStore:
         return str(detector.version)
 
     def _write_pointer(self, version: str, history: dict[str, Any]) -> None:
-        # current first: a crash between the two renames leaves history one step behind,
-        # which promote/rollback tolerate (they re-read current).
-        _atomic_write(self.root / CURRENT, version + "\n")
-        _atomic_write(self.root / HISTORY, json.dumps(history, indent=2) + "\n")
+        # Both files are written before either is renamed: a full disk failed the second
+        # write after current had moved, with a traceback. current is renamed first: a
+        # crash between the two renames leaves history one step behind, which _history
+        # tolerates.
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for path, text in ((self.root / CURRENT, version + "\n"),
+                               (self.root / HISTORY, json.dumps(history, indent=2) + "\n")):
+                staged.append((_stage(path, text), path))
+        except BaseException as exc:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, StoreError):
+                raise StoreError(f"{exc}; {version} not made current (the store is "
+                                 f"unchanged)") from None
+            raise
+        _replace_all(staged)
 
     @staticmethod
     def _manifest_bytes(bundle: Path) -> bytes | None:

@@ -212,6 +212,35 @@ def test_pointer_temporaries_are_never_left_behind(store, monkeypatch):
     assert not list(store.root.glob(".*.tmp")) and store.current() == "v1"
 
 
+def test_a_full_disk_changes_nothing_and_is_one_line(store, monkeypatch, capsys):
+    """A full disk (or a quota) while promote or rollback wrote history.json ended in a
+    traceback, after `current` had already moved."""
+    import anomaly_gan.artifacts
+
+    store.promote("v1", verify=False)
+    store.promote("v2", verify=False)
+    before = {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()}
+    real_open = Path.open
+
+    def full(self, *args, **kwargs):
+        if self.name.startswith(".history.json."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", full)
+    monkeypatch.setattr(anomaly_gan.artifacts, "inspect_bundle", lambda _path: None)
+    assert main(["models", "rollback", "--store", str(store.root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.endswith(
+        f"{store.root / 'history.json'}: cannot write: No space left on device; v1 not made "
+        f"current (the store is unchanged)")
+    with pytest.raises(StoreError, match="history.json: cannot write: No space left"):
+        store.prune(keep=0)  # it deleted v3..v5 first; history.json still names none of them
+    monkeypatch.setattr(Path, "open", real_open)
+    assert {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()} == before
+    assert store.current() == "v2" and store.rollback(verify=False) == ("v2", "v1")
+
+
 def test_unknown_version_is_named(store):
     with pytest.raises(StoreError, match="no version 'v9'"):
         store.promote("v9", verify=False)
