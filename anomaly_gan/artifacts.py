@@ -197,8 +197,8 @@ def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
     if is_file(p / MANIFEST, BundleError):
         return p
     current = p / CURRENT
-    if is_file(current, BundleError):
-        name = read_pointer(current, BundleError)
+    name = read_pointer(current, BundleError)
+    if name is not None:
         if not name or "/" in name or "\0" in name or name in (".", ".."):
             raise BundleError(f"{current}: expected the name of a version directory, "
                               f"got {brief(name)}")

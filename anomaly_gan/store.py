@@ -66,10 +66,26 @@ LOCK_TIMEOUT_S = 60.0
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
-def read_pointer(path: Path, error: type[AnomalyGanError]) -> str:
+def _is_version_name(name: str) -> bool:
+    """A name a version directory may have: not a path, and none of the store's own files
+    (a ``current`` that was a link to a version was listed as a version called current)."""
+    return bool(_VERSION_RE.match(name)) and name not in (CURRENT, HISTORY, LOST_FOUND)
+
+
+def read_pointer(path: Path, error: type[AnomalyGanError]) -> str | None:
     """The version name a store's ``current`` file holds, stripped (its first 4 KiB: any
-    longer is no directory name); unreadable or not UTF-8 is one ``error`` naming it. The
-    caller judges the name."""
+    longer is no directory name); None when there is no ``current``. Unreadable, not UTF-8,
+    or a directory (a ``current`` made a link to the version directory, as some deploy tools
+    do) is one ``error`` naming it: a directory read as "nothing promoted yet", and retrain
+    then trained a version with no parent and made it current. The caller judges the name."""
+    mode = mode_of(path, error)
+    if mode is None:
+        return None
+    if stat.S_ISDIR(mode):
+        raise error(f"{path}: is a directory{' (a link to one)' if path.is_symlink() else ''}; "
+                    f"expected a file holding the name of the version directory to serve; "
+                    f"remove it, then `anomaly-gan models promote --store {path.parent} "
+                    f"VERSION` writes one")
     try:
         return path.read_bytes()[:4096].decode("utf-8").strip()
     except UnicodeDecodeError:
@@ -164,11 +180,13 @@ class VersionInfo:
 
 
 def _entries(root: Path) -> list[Path]:
-    """What in ``root`` may be a version: hidden names (the lock, versions being written) and
-    the file system's ``lost+found`` (root-owned, at the top of every fresh ext4 volume, such
-    as a Kubernetes PersistentVolume mounted as the store) left out."""
+    """What in ``root`` may be a version: hidden names (the lock, versions being written),
+    the store's own ``current`` and ``history.json``, and the file system's ``lost+found``
+    (root-owned, at the top of every fresh ext4 volume, such as a Kubernetes
+    PersistentVolume mounted as the store) left out."""
     try:
-        return [p for p in root.iterdir() if not p.name.startswith(".") and p.name != LOST_FOUND]
+        return [p for p in root.iterdir() if not p.name.startswith(".")
+                and p.name not in (LOST_FOUND, CURRENT, HISTORY)]
     except OSError as exc:
         raise StoreError(f"{root}: cannot read: {exc.strerror or exc}") from None
 
@@ -185,7 +203,7 @@ def _checked_history(path: Path, data: Any) -> dict[str, Any]:
                          f"names, got {brief(data)}")
     for i, name in enumerate(data["stack"]):
         # A name, not a path: rollback makes it current.
-        if not isinstance(name, str) or not _VERSION_RE.match(name):
+        if not isinstance(name, str) or not _is_version_name(name):
             raise StoreError(f"{path}: stack[{i}]: expected a version name, got {brief(name)}")
     if data.get("log") is None:
         data["log"] = []
@@ -284,7 +302,8 @@ class ModelStore:
                 raise StoreError(f"{root}: is a model bundle, not a store; pass the directory "
                                  f"that holds the versions")
             entries = _entries(root)
-            is_store = is_file(root / CURRENT, StoreError) or is_file(root / HISTORY, StoreError)
+            is_store = (mode_of(root / CURRENT, StoreError) is not None
+                        or is_file(root / HISTORY, StoreError))
             if is_store or (create and not entries):
                 return cls(root)
             if not entries:
@@ -303,10 +322,10 @@ class ModelStore:
     def current(self) -> str | None:
         """The version ``current`` names; None when nothing has been promoted yet."""
         f = self.root / CURRENT
-        if not is_file(f, StoreError):
-            return None
         name = read_pointer(f, StoreError)
-        if not name or not _VERSION_RE.match(name):
+        if name is None:
+            return None
+        if not name or not _is_version_name(name):
             # empty too: score and serve refuse it, and retrain took it for "nothing
             # promoted" and trained a parentless version that it then promoted
             raise StoreError(f"{f}: expected the name of a version directory, got {brief(name)}")
@@ -362,7 +381,7 @@ class ModelStore:
         return VersionInfo(version, str(meta.get("created", "")), meta)
 
     def path_of(self, version: str) -> Path:
-        if not _VERSION_RE.match(version):
+        if not _is_version_name(version):
             raise StoreError(f"{version!r}: not a version name")
         path = self.root / version
         if not is_file(path / MANIFEST, StoreError):

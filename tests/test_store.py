@@ -184,6 +184,33 @@ def test_an_empty_current_file_is_an_error_and_a_lock_it_cannot_take_is_one_line
         store.promote("v1", verify=False)
 
 
+@pytest.mark.parametrize("link", [True, False])
+def test_a_current_that_is_a_directory_is_refused_not_taken_for_none(store, link, capsys):
+    """`current` made a link to the version directory (as deploy tools do) read as "nothing
+    promoted": `models list` showed a version called current, prune and score said there
+    was no current file, and retrain trained a version with no parent and made it current."""
+    from anomaly_gan.artifacts import resolve_bundle_path
+
+    if link:
+        (store.root / "current").symlink_to("v2")
+    else:
+        (store.root / "current").mkdir()
+    expected = (rf"store/current: is a directory{' [(]a link to one[)]' if link else ''}; "
+                rf"expected a file holding the name of the version directory to serve; remove "
+                rf"it, then `anomaly-gan models promote --store .*store VERSION` writes one")
+    with pytest.raises(StoreError, match=expected):
+        store.current()
+    with pytest.raises(BundleError, match=expected):
+        resolve_bundle_path(store.root)
+    with pytest.raises(StoreError, match="'current': not a version name"):
+        store.path_of("current")
+    assert main(["models", "list", "--store", str(store.root)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    (store.root / "current").unlink() if link else (store.root / "current").rmdir()
+    store.promote("v2", verify=False)
+    assert "current" not in [v.name for v in store.versions()] and store.current() == "v2"
+
+
 def test_a_version_with_damaged_metadata_is_listed_and_can_be_pruned(store):
     """One damaged old version made `models list` and `models prune` fail for the whole
     store: the commands that would show it and remove it."""
