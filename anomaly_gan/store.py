@@ -349,10 +349,19 @@ class ModelStore:
         """Every promotion/rollback, oldest first."""
         return list(self._history()["log"])
 
+    def _rollback_index(self, stack: list[str]) -> int | None:
+        """Where in ``stack`` the version ``rollback`` restores is: the newest below the top
+        that is still in the store (one removed by hand is skipped)."""
+        for i in range(len(stack) - 2, -1, -1):
+            if is_file(self.root / stack[i] / MANIFEST, StoreError):
+                return i
+        return None
+
     def predecessor(self) -> str | None:
-        """The version ``rollback`` would restore."""
+        """The version ``rollback`` would restore (and ``prune`` keeps)."""
         stack = self._history()["stack"]
-        return stack[-2] if len(stack) >= 2 else None
+        i = self._rollback_index(stack)
+        return None if i is None else stack[i]
 
     def versions(self) -> list[VersionInfo]:
         """Every complete version, oldest first. A version whose metadata cannot be read is
@@ -576,14 +585,12 @@ class ModelStore:
             history = self._history()
             stack = history["stack"]
             cur = self.current()
-            while len(stack) >= 2:
-                target = stack[-2]
-                if is_file(self.root / target / MANIFEST, StoreError):
-                    break
-                del stack[-2]  # pruned by hand: skip it
-            else:
+            i = self._rollback_index(stack)
+            if i is None:
                 raise StoreError(f"{self.root}: nothing to roll back to (no earlier promoted "
                                  f"version)")
+            target = stack[i]
+            del stack[i + 1:-1]  # removed by hand: skipped
             if verify:
                 from anomaly_gan.artifacts import inspect_bundle
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -138,6 +139,19 @@ def test_a_version_pruned_while_promote_verifies_it_is_not_made_current(store, m
                                          r"verified .*current stays v5"):
         store.promote("v1")
     assert store.current() == "v5" and store.predecessor() == "v4"
+
+
+def test_a_version_removed_by_hand_is_no_rollback_target(store):
+    """rollback skips a version deleted by hand (rm -r to free space) and goes to the one
+    before it, but `models list` named the deleted one as the rollback target and prune
+    protected it instead, so `prune --keep 0` deleted the version rollback restores."""
+    for v in ("v1", "v2", "v3"):
+        store.promote(v, verify=False)
+    shutil.rmtree(store.root / "v2")
+    assert store.predecessor() == "v1"
+    assert store.prune(keep=0) == ["v4", "v5"]
+    assert store.rollback(verify=False) == ("v3", "v1")
+    assert store.predecessor() is None
 
 
 def test_prune_refuses_a_store_where_nothing_was_promoted(store):
