@@ -267,6 +267,16 @@ def _atomic_write(path: Path, text: str) -> None:
     _replace_all([(_stage(path, text), path)])
 
 
+def _remove(path: Path) -> None:
+    """Delete a directory of the store, or a link in its place (a version linked in from
+    elsewhere: the link goes, never what it points to; rmtree refuses a link, which was
+    then left behind as a hidden name for ever)."""
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -458,7 +468,7 @@ class ModelStore:
             except ValueError:
                 pid = -1
             if pid != os.getpid() and not _pid_alive(pid):
-                shutil.rmtree(p, ignore_errors=True)
+                _remove(p)
                 n += 1
         return n
 
@@ -639,7 +649,7 @@ class ModelStore:
                 # Rename first so a half-deleted directory is never seen as a version.
                 trash = self.root / f"{INCOMING}{os.getpid()}-rm-{name}"
                 os.rename(self.root / name, trash)
-                shutil.rmtree(trash, ignore_errors=True)
+                _remove(trash)
             history = self._history()
             history["stack"] = [v for v in history["stack"] if v not in doomed]
             if (self.root / HISTORY).is_file() or doomed:

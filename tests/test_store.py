@@ -154,6 +154,19 @@ def test_a_version_removed_by_hand_is_no_rollback_target(store):
     assert store.predecessor() is None
 
 
+def test_prune_removes_a_linked_version_but_not_what_it_links_to(store, tmp_path):
+    """A version that is a link to a bundle elsewhere was pruned into a hidden link that
+    nothing ever removed (rmtree refuses links)."""
+    fake_version(tmp_path / "elsewhere", "v9", "2026-11-09T00:00:00+00:00")
+    (store.root / "v9").symlink_to(tmp_path / "elsewhere" / "v9")
+    store.promote("v4", verify=False)
+    store.promote("v5", verify=False)
+    assert "v9" in store.prune(keep=0)
+    assert sorted(p.name for p in store.root.iterdir()) == [
+        ".lock", "current", "history.json", "v4", "v5"]
+    assert (tmp_path / "elsewhere" / "v9" / "manifest.json").is_file()
+
+
 def test_prune_refuses_a_store_where_nothing_was_promoted(store):
     """A folder of bundles (train --out models/v1, models/v2, ...) is a store with no
     current version: `prune --keep 0` deleted every bundle in it."""
