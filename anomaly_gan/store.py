@@ -399,12 +399,19 @@ class ModelStore:
             raise BundleError(f"{path}: {problem}")
         return VersionInfo(version, str(meta.get("created", "")), meta)
 
-    def path_of(self, version: str) -> Path:
+    def path_of(self, version: str, *, current: bool = False) -> Path:
+        """The directory of ``version``; ``current``: the name was read from ``current``,
+        and the error for a version that is gone says so and how to get out."""
         if not _is_version_name(version):
             raise StoreError(f"{version!r}: not a version name")
         path = self.root / version
         if not is_file(path / MANIFEST, StoreError):
             known = ", ".join(v.name for v in self.versions()[-5:]) or "none"
+            if current:
+                raise StoreError(f"{self.root / CURRENT}: names {version!r}, which is not a "
+                                 f"version in {self.root} (latest: {known}); expected a "
+                                 f"version: `anomaly-gan models rollback` or `models promote` "
+                                 f"one")
             raise StoreError(f"{self.root}: no version {version!r} (latest: {known})")
         return path
 

@@ -103,10 +103,14 @@ def _models_list(store, args: argparse.Namespace) -> int:
     rows = [("", "VERSION", "INPUT", "CREATED", "DATA RANGE", "GATE", "HEALTH", "PARENT")]
     from anomaly_gan.store import health_of
 
-    for v in store.versions():
+    versions = store.versions()
+    for v in versions:
         mark = "*" if v.name == cur else ("^" if v.name == prev else "")
         rows.append((mark, v.name, v.input, v.created, v.data_range, v.gate,
                      health_of(v.metadata)["status"], v.parent or "-"))
+    # A current whose version was deleted had no row and no word: serve keeps its old model
+    # and score refuses the store.
+    gone = cur is not None and all(v.name != cur for v in versions)
     if args.json:
         print(json.dumps([dict(zip(("mark", "version", "input", "created", "data_range", "gate",
                                     "health", "parent"), r)) for r in rows[1:]], indent=2))
@@ -114,7 +118,9 @@ def _models_list(store, args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
-    print(f"(* current: {cur or 'none'}; ^ rollback target: {prev or 'none'})")
+    print(f"(* current: {cur or 'none'}"
+          + (" (MISSING: not a version in this store; roll back or promote one)" if gone else "")
+          + f"; ^ rollback target: {prev or 'none'})")
     return 0
 
 
@@ -131,6 +137,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         name = args.version or store.current()
         if not name:
             raise DataError(f"{args.store}: no current version; name one")
+        store.path_of(name, current=not args.version)
         info = store.info(name)
         meta = info.metadata
         print(json.dumps({

@@ -236,7 +236,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     current_name = store.current()
     if req.promote:
         store.predecessor()  # a damaged history.json fails now, not after training
-    info = inspect_bundle(store.path_of(current_name)) if current_name else None
+    info = inspect_bundle(store.path_of(current_name, current=True)) if current_name else None
     check_kind(cfg, info, req.store)
     cfg = keep_former_defaults(cfg, info, say)
 

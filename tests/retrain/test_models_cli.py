@@ -121,3 +121,27 @@ def test_a_reader_that_stops_early_gets_no_traceback(store):
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0, err
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_a_current_whose_version_is_gone_is_named_as_such(store, tmp_path, capsys):
+    """With the current version deleted, `models list` showed no row marked current and no
+    word about it, and `models show` and `retrain` said only "no version 'v2'"."""
+    import yaml
+
+    from tests.retrain.plant import TINY
+
+    shutil.rmtree(store / "v2")
+    assert main(["models", "list", "--store", str(store)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "(* current: v2 (MISSING: not a version in this store; roll back or promote one); "
+        "^ rollback target: v1)")
+    line = (f"anomaly-gan: error: {store / 'current'}: names 'v2', which is not a version in "
+            f"{store} (latest: v1); expected a version: `anomaly-gan models rollback` or "
+            f"`models promote` one\n")
+    assert main(["models", "show", "--store", str(store)]) == 2
+    assert capsys.readouterr().err == line
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(TINY))
+    (tmp_path / "d.csv").write_text("a\n1\n")
+    assert main(["retrain", "--store", str(store), "--config", str(tmp_path / "c.yaml"),
+                 "--data", str(tmp_path / "d.csv")]) == 2
+    assert capsys.readouterr().err == line
