@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -61,6 +62,11 @@ MANIFEST = "manifest.json"
 HISTORY = "history.json"
 LOCK = ".lock"
 INCOMING = ".incoming-"
+
+#: A writer's leftover from another host (another pod on the store's volume: its process
+#: ids are not this one's to ask) is removed once it is this old. Writes into the store
+#: take seconds (a bundle is saved after training, not during it).
+FOREIGN_LEFTOVER_SECONDS = 3600.0
 LOST_FOUND = "lost+found"
 LOCK_TIMEOUT_S = 60.0
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -234,7 +240,7 @@ def _stage(path: Path, text: str) -> Path:
     rename over it; the temporary is removed when the write fails or is interrupted (one
     left by a killed process goes with :meth:`ModelStore.clean_incoming`). A write refused
     by the file system (full, read-only, quota) is one :class:`StoreError` naming ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{_writer()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as fh:
             fh.write(text)
@@ -285,6 +291,45 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _host() -> str:
+    """This host's name (a pod's name in Kubernetes) in letters, digits and ``_`` only, so
+    that it parses back out of the leftover names it is part of."""
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "_"
+
+
+def _writer() -> str:
+    """``PID@HOST``: who writes a temporary name into the store. The process id alone was
+    not enough: pods that share the store's volume each have their own process ids (a
+    retrain is often process 1), so one pod took another's leftovers for a live process's
+    for ever, or a live writer's for a dead one's and removed them under it."""
+    return f"{os.getpid()}@{_host()}"
+
+
+def _writer_gone(writer: str, path: Path) -> bool:
+    """Whether the writer of the leftover ``path`` (``PID@HOST``, or ``PID`` from before
+    the host was written) is gone: on this host, its process is not running; on another,
+    the leftover is older than :data:`FOREIGN_LEFTOVER_SECONDS`. Not this process's own.
+
+    >>> import tempfile
+    >>> here = Path(tempfile.mkdtemp())
+    >>> _writer_gone(_writer(), here), _writer_gone("999999999", here)
+    (False, True)
+    >>> _writer_gone("1@another_pod", here)  # fresh: its writer may be at work
+    False
+    """
+    pid_text, _, host = writer.partition("@")
+    if not pid_text.isdigit():
+        return False  # not a name this module writes: left alone
+    if host and host != _host():
+        try:
+            age = time.time() - path.lstat().st_mtime
+        except OSError:
+            return False
+        return age > FOREIGN_LEFTOVER_SECONDS
+    pid = int(pid_text)
+    return pid != os.getpid() and not _pid_alive(pid)
 
 
 class ModelStore:
@@ -451,7 +496,7 @@ class ModelStore:
     def incoming_dir(self) -> Path:
         """A fresh hidden directory inside the store to assemble a version in."""
         self.clean_incoming()
-        path = self.root / f"{INCOMING}{os.getpid()}-{time.monotonic_ns()}"
+        path = self.root / f"{INCOMING}{_writer()}-{time.monotonic_ns()}"
         return path
 
     def clean_incoming(self) -> int:
@@ -464,17 +509,12 @@ class ModelStore:
             return 0
         for name in (CURRENT, HISTORY):
             for p in self.root.glob(f".{name}.*.tmp"):
-                pid_text = p.name[len(name) + 2:-len(".tmp")]
-                if pid_text.isdigit() and int(pid_text) != os.getpid() and not _pid_alive(
-                        int(pid_text)):
+                if _writer_gone(p.name[len(name) + 2:-len(".tmp")], p):
                     p.unlink(missing_ok=True)
                     n += 1
         for p in [*self.root.glob(f"{INCOMING}*"), *self.root.glob(f".{INCOMING}*")]:
-            try:
-                pid = int(p.name.lstrip(".")[len(INCOMING) - 1:].split("-")[0])
-            except ValueError:
-                pid = -1
-            if pid != os.getpid() and not _pid_alive(pid):
+            writer = p.name.lstrip(".")[len(INCOMING) - 1:].split("-")[0]
+            if _writer_gone(writer, p):  # a name without a writer's id is left alone
                 _remove(p)
                 n += 1
         return n
@@ -654,7 +694,7 @@ class ModelStore:
             doomed = [v.name for v in versions if v.name not in protected | newest]
             for name in doomed:
                 # Rename first so a half-deleted directory is never seen as a version.
-                trash = self.root / f"{INCOMING}{os.getpid()}-rm-{name}"
+                trash = self.root / f"{INCOMING}{_writer()}-rm-{name}"
                 os.rename(self.root / name, trash)
                 _remove(trash)
             history = self._history()

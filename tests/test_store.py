@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -358,6 +359,34 @@ def test_dead_writers_leftovers_are_cleaned_and_never_listed(store):
         d.mkdir()
     assert "incoming" not in " ".join(v.name for v in store.versions())
     assert store.clean_incoming() == 1 and not half.exists() and live.exists()
+
+
+def test_another_hosts_leftovers_are_judged_by_age_not_by_process_id(store):
+    """Pods that share the store's volume each have their own process ids, and a retrain is
+    often process 1: by the id alone a pod took another pod's leftover for a live process's
+    for ever (a killed retrain's half-written version stayed), or a live writer's for a
+    dead one's and removed it under the writer. Another host's leftover now goes only once
+    it is older than any write into the store takes."""
+    from anomaly_gan import store as store_module
+
+    mine = store.incoming_dir()
+    assert "@" in mine.name and store_module._host() in mine.name
+    fresh = store.root / ".incoming-999999999@other_pod-5"  # its pid means nothing here
+    init = store.root / ".incoming-1@other_pod-6"  # process 1 is alive in every pod
+    old_tmp = store.root / ".current.1@other_pod.tmp"
+    hand = store.root / ".incoming-by-hand"
+    for d in (fresh, init, hand):
+        d.mkdir()
+    old_tmp.write_text("v9\n")
+    stale = time.time() - store_module.FOREIGN_LEFTOVER_SECONDS - 60
+    for path in (init, old_tmp):
+        os.utime(path, (stale, stale))
+    assert store.clean_incoming() == 2
+    assert fresh.exists() and hand.exists() and not init.exists() and not old_tmp.exists()
+    # this host's leftover of a dead process goes at once, as before
+    dead_here = store.root / f".incoming-999999999@{store_module._host()}-7"
+    dead_here.mkdir()
+    assert store.clean_incoming() == 1 and not dead_here.exists() and fresh.exists()
 
 
 @pytest.mark.parametrize("meta, status, attempts", [
