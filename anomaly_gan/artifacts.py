@@ -93,7 +93,10 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
 
     The bundle is assembled in a temporary sibling directory and renamed into place, so a
     reader (the streaming service) never sees a half-written bundle. An existing
-    ``out_dir`` is replaced only with ``overwrite=True``.
+    ``out_dir`` is replaced only with ``overwrite=True``. A write the file system refuses
+    (full, read-only, quota) is an :class:`OutputError` whose ``__cause__`` is the
+    ``OSError``, for a caller that names the bundle otherwise (the store names a version,
+    not its hidden temporary directory).
     """
     out = Path(out_dir)
     check_destination(out, overwrite)
@@ -101,7 +104,7 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as exc:
-        raise OutputError(f"{out}: cannot create the bundle directory: {exc.strerror}") from None
+        raise OutputError(f"{out}: cannot create the bundle directory: {exc.strerror}") from exc
     try:
         tmp.chmod(umask_mode(directory=True))  # mkdtemp makes 0700 whatever the umask
         nets_dir = tmp / "nets"
@@ -142,7 +145,7 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
             tmp.rename(out)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{out}: cannot write the bundle: {exc.strerror or exc}") from None
+        raise OutputError(f"{out}: cannot write the bundle: {exc.strerror or exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -162,7 +165,7 @@ def set_bundle_version(bundle: str | os.PathLike[str], version: str) -> None:
         manifest["files"]["metadata.json"] = _sha256(path / "metadata.json")
         _write_json(path / MANIFEST, manifest)  # last: it signs the metadata just written
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write the bundle: {exc.strerror or exc}") from None
+        raise OutputError(f"{path}: cannot write the bundle: {exc.strerror or exc}") from exc
 
 
 def check_destination(out_dir: str | os.PathLike[str], overwrite: bool = False) -> None:

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from anomaly_gan.errors import AnomalyGanError, BundleError, StoreError, brief
+from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, StoreError, brief
 from anomaly_gan.files import is_file, mode_of, read_json
 
 __all__ = [
@@ -529,8 +529,11 @@ class ModelStore:
         """
         from anomaly_gan.artifacts import save_bundle, set_bundle_version
 
-        self.root.mkdir(parents=True, exist_ok=True)
         base = detector.version
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._not_saved(base, exc) from None
         detector.version = self.unique_name(base)
         tmp = self.incoming_dir()
         try:
@@ -541,10 +544,21 @@ class ModelStore:
                     set_bundle_version(tmp, detector.version)
                 # rename() would also replace an empty directory: only a free name is taken.
                 os.rename(tmp, self.root / detector.version)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OutputError | OSError):
+                raise self._not_saved(detector.version, exc) from None
             raise
         return str(detector.version)
+
+    def _not_saved(self, version: str, exc: OutputError | OSError) -> StoreError:
+        """The error for a version :meth:`add` could not write (a full volume, a quota, a
+        read-only mount), naming the store and the version: the file system's reason named
+        the hidden ``.incoming-PID@HOST-NS`` directory it was being assembled in."""
+        cause = exc.__cause__ if isinstance(exc, OutputError) else exc
+        why = (cause.strerror or str(cause)) if isinstance(cause, OSError) else str(exc)
+        return StoreError(f"{self.root}: cannot save version {version}: {why} (the store is "
+                          f"unchanged)")
 
     def _write_pointer(self, version: str, history: dict[str, Any]) -> None:
         # Both files are written before either is renamed: a full disk failed the second

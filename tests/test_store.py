@@ -296,6 +296,32 @@ def test_a_full_disk_changes_nothing_and_is_one_line(store, monkeypatch, capsys)
     assert store.current() == "v2" and store.rollback(verify=False) == ("v2", "v1")
 
 
+def test_a_version_that_does_not_fit_on_the_disk_is_named_not_its_temporary(store,
+                                                                            monkeypatch):
+    """A full volume while retrain saved its candidate said '<store>/.incoming-PID@HOST-NS:
+    cannot write the bundle: No space left on device', a hidden name the operator never
+    made, and nothing about which store or version."""
+    from anomaly_gan import artifacts
+    from tests.test_artifacts import untrained_detector
+
+    store.promote("v1", verify=False)
+    before = sorted(p.name for p in store.root.iterdir())
+    real_write = artifacts._write_json
+
+    def full(path, payload):
+        if path.name == "metadata.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_write(path, payload)
+
+    monkeypatch.setattr(artifacts, "_write_json", full)
+    with pytest.raises(StoreError) as caught:
+        store.add(untrained_detector("v7"))
+    assert str(caught.value) == (f"{store.root}: cannot save version v7: No space left on "
+                                 f"device (the store is unchanged)")
+    assert sorted(p.name for p in store.root.iterdir()) == before  # no hidden leftover
+    assert store.current() == "v1"
+
+
 def test_unknown_version_is_named(store):
     with pytest.raises(StoreError, match="no version 'v9'"):
         store.promote("v9", verify=False)
