@@ -26,6 +26,7 @@ renamed. A process killed at any point leaves either the old or the new state.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -332,6 +333,19 @@ def _writer_gone(writer: str, path: Path) -> bool:
     return pid != os.getpid() and not _pid_alive(pid)
 
 
+# What to do when the lock file cannot be opened, by the reason. "Run as a user that may
+# write the store" was said for every reason, and misled where no user could: a volume
+# mounted read-only (a scorer's pod mounts the store so) or a .lock that is a directory.
+_LOCK_ADVICE = {
+    **dict.fromkeys((errno.EACCES, errno.EPERM), "run as a user that may write the store"),
+    errno.EROFS: "the store's volume is mounted read-only here (as in a scorer's pod); run "
+                 "it where the volume is mounted read-write",
+    **dict.fromkeys((errno.EISDIR, errno.ENOTDIR),
+                    f"{LOCK} is not a file; remove it (the next command that writes the store "
+                    f"makes a new one)"),
+}
+
+
 class ModelStore:
     """A directory of immutable model versions; see the module docstring."""
 
@@ -467,10 +481,11 @@ class ModelStore:
         """Exclusive advisory lock on the store; waits up to ``timeout_s``."""
         try:
             fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:  # a store this user cannot write (a lock file of another UID)
+        except OSError as exc:
+            advice = _LOCK_ADVICE.get(exc.errno or 0)
             raise StoreError(f"{self.root / LOCK}: cannot take the store's lock: "
-                             f"{exc.strerror or exc}; run as a user that may write the "
-                             f"store") from None
+                             f"{exc.strerror or exc}" + (f"; {advice}" if advice else "")
+                             ) from None
         try:
             deadline = time.monotonic() + timeout_s
             while True:

@@ -212,6 +212,46 @@ def test_an_empty_current_file_is_an_error_and_a_lock_it_cannot_take_is_one_line
         store.promote("v1", verify=False)
 
 
+OTHER_USER = "run as a user that may write the store"
+READ_ONLY = ("the store's volume is mounted read-only here (as in a scorer's pod); run it where "
+             "the volume is mounted read-write")
+NOT_A_FILE = ".lock is not a file; remove it (the next command that writes the store makes a new one)"
+
+
+@pytest.mark.parametrize(("code", "advice"), [
+    (errno.EACCES, OTHER_USER), (errno.EPERM, OTHER_USER), (errno.EROFS, READ_ONLY),
+    (errno.EISDIR, NOT_A_FILE), (errno.ENOTDIR, NOT_A_FILE),
+])
+def test_the_lock_error_advises_what_fits_its_reason(store, monkeypatch, capsys, code, advice):
+    """`models promote` in a scorer's pod (the store mounted read-only) said to "run as a user
+    that may write the store", which no user may there; so did a .lock that is a directory."""
+    store.promote("v1", verify=False)
+    store.promote("v2", verify=False)
+    real_open = os.open
+
+    def refused(path, *args, **kwargs):
+        if str(path).endswith(".lock"):
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refused)
+    assert main(["models", "rollback", "--store", str(store.root)]) == 2
+    assert capsys.readouterr().err == (f"anomaly-gan: error: {store.root / '.lock'}: cannot "
+                                       f"take the store's lock: {os.strerror(code)}; {advice}\n")
+    assert store.current() == "v2"
+
+
+def test_a_lock_that_is_a_directory_is_named_so(store, capsys):
+    store.promote("v1", verify=False)
+    (store.root / ".lock").unlink()
+    (store.root / ".lock").mkdir()
+    assert main(["models", "prune", "--store", str(store.root), "--keep", "0"]) == 2
+    assert capsys.readouterr().err.endswith(
+        f": cannot take the store's lock: Is a directory; {NOT_A_FILE}\n")
+    (store.root / ".lock").rmdir()
+    assert main(["models", "prune", "--store", str(store.root), "--keep", "0"]) == 0
+
+
 @pytest.mark.parametrize("link", [True, False])
 def test_a_current_that_is_a_directory_is_refused_not_taken_for_none(store, link, capsys):
     """`current` made a link to the version directory (as deploy tools do) read as "nothing
