@@ -49,8 +49,8 @@ exit codes:
   3    train: GAN training ended unhealthy (no bundle unless --allow-unhealthy);
        train, retrain: the networks ended non-finite (nothing written, store untouched)
   4    retrain: trained, but the validation gate rejected the candidate (kept, not promoted)
-  130  interrupted (Ctrl-C; for train, demo and retrain SIGTERM too, and for serve
-       while it starts; once running, serve drains and exits 0)
+  130  interrupted (Ctrl-C; for train, demo, retrain and models SIGTERM too, and for
+       serve while it starts; once running, serve drains and exits 0)
 
 environment:
   Any config key can be overridden: ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<value>,

@@ -347,16 +347,27 @@ _LOCK_ADVICE = {
 
 
 class ModelStore:
-    """A directory of immutable model versions; see the module docstring."""
+    """A directory of immutable model versions; see the module docstring.
 
-    def __init__(self, root: Path) -> None:
+    ``writing``: the context every change runs in, entered once the lock is taken (the CLI
+    gives one that defers Ctrl-C and SIGTERM, so a signal waits for the renames to end
+    instead of landing between two); by default none.
+    """
+
+    def __init__(self, root: Path,
+                 writing: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
+                 ) -> None:
         self.root = root
+        self._writing = writing or contextlib.nullcontext
 
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], create: bool = False) -> ModelStore:
+    def open(cls, path: str | os.PathLike[str], create: bool = False, *,
+             writing: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
+             ) -> ModelStore:
         """Open the store at ``path``; with ``create`` a missing or empty directory becomes one.
+        ``writing``: see the class.
 
         Anything else that is not a store (a file, a bundle, a directory of other files) is
         refused with a :class:`StoreError` naming the path.
@@ -374,16 +385,16 @@ class ModelStore:
             is_store = (mode_of(root / CURRENT, StoreError) is not None
                         or is_file(root / HISTORY, StoreError))
             if is_store or (create and not entries):
-                return cls(root)
+                return cls(root, writing)
             if not entries:
                 raise StoreError(f"{root}: empty directory, not a model store yet (no "
                                  f"'{CURRENT}' file; `anomaly-gan retrain` creates one)")
             if all(is_file(p / MANIFEST, StoreError) for p in entries):
-                return cls(root)  # versions but nothing promoted yet
+                return cls(root, writing)  # versions but nothing promoted yet
             raise StoreError(f"{root}: not a model store: no '{CURRENT}' or '{HISTORY}' file "
                              f"and it holds other files ({', '.join(sorted(p.name for p in entries)[:3])})")
         if create:
-            return cls(root)  # the directory is made by the first add()
+            return cls(root, writing)  # the directory is made by the first add()
         raise StoreError(f"{root}: model store does not exist")
 
     # ------------------------------------------------------------------ reading
@@ -478,7 +489,8 @@ class ModelStore:
 
     @contextlib.contextmanager
     def lock(self, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-        """Exclusive advisory lock on the store; waits up to ``timeout_s``."""
+        """Exclusive advisory lock on the store; waits up to ``timeout_s``. What runs under
+        it runs in the store's ``writing`` context (see the class)."""
         try:
             fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -497,7 +509,8 @@ class ModelStore:
                         raise StoreError(f"{self.root}: locked by another process for "
                                          f"{timeout_s:.0f}s; try again") from None
                     time.sleep(0.05)
-            yield
+            with self._writing():
+                yield
         finally:
             os.close(fd)  # closing releases the flock
 

@@ -10,14 +10,20 @@ validation gate rejected it (kept in the store with the reasons, not promoted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from anomaly_gan.errors import DataError
 from anomaly_gan.runtime import Interrupts
 from anomaly_gan.stream.alerts import iso_utc
+
+if TYPE_CHECKING:
+    from anomaly_gan.store import ModelStore
 
 __all__ = ["cmd_models", "cmd_retrain", "register"]
 
@@ -125,12 +131,31 @@ def _models_list(store, args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from anomaly_gan.store import ModelStore, health_of
+    """``models`` under :class:`Interrupts`, as every command that writes: SIGTERM ended
+    promote, rollback and prune by the signal (exit 143), where Ctrl-C exited 130. A signal
+    before the store is changed stops the command (exit 130, the store unchanged); one that
+    comes while it changes the store (under its lock) waits for the renames to end, and the
+    command then reports what it did; a second signal stops it at once."""
+    from anomaly_gan.store import ModelStore
+
+    if not args.store:
+        raise DataError(f"models {args.action}: --store DIR is required")
+    stop = Interrupts()
+
+    @contextlib.contextmanager
+    def writing() -> Iterator[None]:
+        stop.check()  # one Python dropped (in TensorFlow's start-up) stops it here, not later
+        with stop.deferred():
+            yield
+
+    with stop.installed():
+        return _models_action(ModelStore.open(args.store, writing=writing), args)
+
+
+def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
+    from anomaly_gan.store import health_of
 
     action = args.action
-    if not args.store:
-        raise DataError(f"models {action}: --store DIR is required")
-    store = ModelStore.open(args.store)
     if action == "list":
         return _models_list(store, args)
     if action == "show":
@@ -212,7 +237,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="List and manage the versions of a model store. Exit codes: 0 ok; 2 bad "
                     "input (not a store, a damaged current/history.json/metadata.json, unknown "
                     "version, a gate-rejected version to promote, the store locked for too "
-                    "long): one line.")
+                    "long): one line; 130 interrupted by Ctrl-C or SIGTERM (the store "
+                    "unchanged: one that comes while promote, rollback or prune changes the "
+                    "store waits for it to end, and the command reports what it did).")
     # Each action is its own parser, so its positional and options may come in any order
     # (`promote --store S VERSION` as well as `promote VERSION --store S`): with one parser and
     # an optional VERSION positional, argparse binds VERSION before the first option and

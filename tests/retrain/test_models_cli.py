@@ -145,3 +145,88 @@ def test_a_current_whose_version_is_gone_is_named_as_such(store, tmp_path, capsy
     assert main(["retrain", "--store", str(store), "--config", str(tmp_path / "c.yaml"),
                  "--data", str(tmp_path / "d.csv")]) == 2
     assert capsys.readouterr().err == line
+
+
+# A SIGTERM sent by the process to itself at one point of a `models` command. The versions
+# only look like bundles to the store, so the bundle checks (and TensorFlow) are left out.
+SIGTERM_AT = """
+import os, shutil, signal, sys
+import anomaly_gan.artifacts, anomaly_gan.runtime
+from anomaly_gan.cli import main
+
+def then(real):  # the first call only: a second signal stops the command at once
+    sent = []
+    def signalled(*args, **kwargs):
+        if not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+        return real(*args, **kwargs)
+    return signalled
+
+anomaly_gan.runtime.import_tensorflow_quietly = lambda: None
+anomaly_gan.artifacts.inspect_bundle = anomaly_gan.artifacts.load_bundle = lambda path: None
+point = sys.argv[1]
+if point == "verify":  # promote's check of the bundle, before the lock
+    anomaly_gan.artifacts.load_bundle = then(lambda path: None)
+elif point == "rename":  # between staging current and history.json and renaming them
+    os.replace = then(os.replace)
+elif point == "remove":  # prune, after renaming the first version away
+    shutil.rmtree = then(shutil.rmtree)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("point, command, code, current, versions", [
+    ("verify", ["promote", "v1"], 130, "v2", ["v1", "v2", "v3", "v4"]),
+    ("rename", ["promote", "v1"], 0, "v1", ["v1", "v2", "v3", "v4"]),
+    ("rename", ["rollback"], 0, "v1", ["v1", "v2", "v3", "v4"]),
+    ("remove", ["prune", "--keep", "0"], 0, "v2", ["v1", "v2"]),
+])
+def test_sigterm_stops_models_before_the_store_changes_or_after(store, point, command, code,
+                                                                current, versions):
+    """`models promote`, `rollback` and `prune` had no SIGTERM handler: a SIGTERM ended them
+    by the signal (exit 143), where Ctrl-C and every other writing command exit 130. Before
+    the store changes: 130 and the store as it was; while it changes: the renames end, and
+    the command exits as it would have, with the store in its new state."""
+    import subprocess
+    import sys
+
+    from tests.retrain.conftest import ENV
+
+    for name, day in (("v3", 3), ("v4", 4)):
+        fake_version(store, name, f"2026-11-0{day}T00:00:00+00:00")
+    before = snapshot(store)
+    r = subprocess.run([sys.executable, "-c", SIGTERM_AT, point, "models", *command, "--store",
+                        str(store)], capture_output=True, text=True, env=ENV, timeout=120,
+                       check=False)
+    assert r.returncode == code, r.stderr
+    assert "Traceback" not in r.stderr
+    s = ModelStore.open(store)
+    assert s.current() == current and [v.name for v in s.versions()] == versions
+    assert sorted(p.name for p in store.iterdir() if p.name.startswith(".")) == [".lock"]
+    if code == 130:
+        assert r.stderr == "anomaly-gan: interrupted\n" and snapshot(store) == before
+    else:
+        assert s._history()["stack"][-1] == current  # history.json renamed too
+
+
+def test_a_signal_whose_exception_was_dropped_still_stops_models_before_the_write(
+        store, monkeypatch, capsys):
+    """A signal whose KeyboardInterrupt Python dropped (raised in a garbage-collector
+    callback while TensorFlow starts, before promote's write) is raised when the write
+    begins, not forgotten: exit 130, the store as it was."""
+    import anomaly_gan.artifacts
+    from anomaly_gan.retrain import commands
+    from anomaly_gan.runtime import Interrupts
+
+    class Dropped(Interrupts):
+        def installed(self):
+            self._event.set()  # what the handler does before its exception is dropped
+            return super().installed()
+
+    monkeypatch.setattr(commands, "Interrupts", Dropped)
+    monkeypatch.setattr(anomaly_gan.artifacts, "load_bundle", lambda path: None)
+    monkeypatch.setattr("anomaly_gan.runtime.import_tensorflow_quietly", lambda: None)
+    before = snapshot(store)
+    assert main(["models", "promote", "v1", "--store", str(store)]) == 130
+    assert capsys.readouterr().err == "anomaly-gan: interrupted\n"
+    assert snapshot(store) == before
