@@ -35,7 +35,7 @@ import shutil
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -713,8 +713,11 @@ class ModelStore:
             self._write_pointer(target, history)
         return cur or "", target
 
-    def prune(self, keep: int) -> list[str]:
-        """Delete all but the ``keep`` newest versions, never current or its predecessor.
+    def prune(self, keep: int, keep_versions: Collection[str] = ()) -> list[str]:
+        """Delete all but the ``keep`` newest versions, never current, its predecessor or
+        one of ``keep_versions`` (a version used where the store cannot see it, such as a
+        scorer's ``serve.shadow_model_path``; one that is not in the store is refused, so
+        that a typo protects nothing in silence).
 
         A store where nothing was promoted (a folder of bundles from ``train --out``) is
         refused: nothing there is protected, and ``--keep 0`` deleted every bundle in it.
@@ -727,7 +730,13 @@ class ModelStore:
                 f"version is protected from deletion; promote the one to keep first "
                 f"(anomaly-gan models promote --store {self.root} VERSION)")
         with self.lock():
-            protected = {self.current(), self.predecessor()}
+            for name in keep_versions:
+                try:
+                    self.path_of(name)
+                except StoreError as exc:
+                    raise StoreError(f"prune: --keep-version {name}: {exc}; nothing "
+                                     f"pruned") from None
+            protected = {self.current(), self.predecessor(), *keep_versions}
             versions = self.versions()
             # (max: a keep over the number of versions sliced from a negative start and
             # kept only the last few; --keep 5 of 4 versions deleted one)

@@ -115,6 +115,26 @@ def test_prune_keeps_current_and_its_predecessor(store):
     assert store.rollback(verify=False) == ("v2", "v1")
 
 
+def test_prune_keeps_the_versions_it_is_told_to(store, capsys):
+    """A scorer's shadow model (serve.shadow_model_path, often a candidate kept with
+    --no-promote) is a version prune cannot know of: --keep 0 deleted it, and the scorer
+    then failed to start at its next restart. --keep-version names it; a version that is
+    not in the store is refused before anything is deleted."""
+    store.promote("v1", verify=False)
+    store.promote("v2", verify=False)
+    before = [v.name for v in store.versions()]
+    assert main(["models", "prune", "--store", str(store.root), "--keep", "0",
+                 "--keep-version", "v3", "--keep-version", "v9"]) == 2
+    assert capsys.readouterr().err == (f"anomaly-gan: error: prune: --keep-version v9: "
+                                       f"{store.root}: no version 'v9' (latest: v1, v2, v3, v4, "
+                                       f"v5); nothing pruned\n")
+    assert [v.name for v in store.versions()] == before
+    assert main(["models", "prune", "--store", str(store.root), "--keep", "0",
+                 "--keep-version", "v3", "--keep-version", "v4"]) == 0
+    assert capsys.readouterr().err == "pruned 1 version(s): v5\n"
+    assert [v.name for v in store.versions()] == ["v1", "v2", "v3", "v4"]
+
+
 def test_current_ahead_of_history_is_its_top(store):
     """A promote killed between its two renames leaves `current` naming v3 and history.json
     ending at v2: `models list` marked v1 as the rollback target and `prune --keep 0`

@@ -194,7 +194,7 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
     if action == "prune":
         if args.keep is None:
             raise DataError("models prune: --keep K is required")
-        gone = store.prune(args.keep)
+        gone = store.prune(args.keep, keep_versions=args.keep_version)
         _eprint(f"pruned {len(gone)} version(s)" + (f": {', '.join(gone)}" if gone else ""))
         return 0
     raise DataError(f"models: unknown action {action!r}")  # pragma: no cover - argparse choices
@@ -267,7 +267,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                               "version is refused)")
     a.add_argument("version", metavar="VERSION", nargs="?", help="the version to promote")
     add_action("rollback", "go back to the previously promoted version")
-    a = add_action("prune", "delete all but the --keep K newest versions (current and its "
-                            "predecessor are always kept)")
+    a = add_action("prune", "delete all but the --keep K newest versions (current, its "
+                            "predecessor and each --keep-version are always kept; a version a "
+                            "scorer runs as its shadow model, serve.shadow_model_path, is not "
+                            "known to the store: name it with --keep-version)")
     a.add_argument("--keep", type=int, metavar="K", help="how many newest versions to keep")
+    a.add_argument("--keep-version", action="append", default=[], metavar="VERSION",
+                   help="a version to keep whatever its age, such as a scorer's shadow model; "
+                        "repeatable (a version not in the store is refused)")
     p.set_defaults(func=cmd_models)
