@@ -104,7 +104,10 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _models_list(store, args: argparse.Namespace) -> int:
+_LIST_FIELDS = ("mark", "version", "input", "created", "data_range", "gate", "health", "parent")
+
+
+def _models_list(store: ModelStore, args: argparse.Namespace) -> int:
     cur, prev = store.current(), store.predecessor()
     rows = [("", "VERSION", "INPUT", "CREATED", "DATA RANGE", "GATE", "HEALTH", "PARENT")]
     from anomaly_gan.store import health_of
@@ -118,8 +121,12 @@ def _models_list(store, args: argparse.Namespace) -> int:
     # and score refuses the store.
     gone = cur is not None and all(v.name != cur for v in versions)
     if args.json:
-        print(json.dumps([dict(zip(("mark", "version", "input", "created", "data_range", "gate",
-                                    "health", "parent"), r)) for r in rows[1:]], indent=2))
+        listing = [{**dict(zip(_LIST_FIELDS, r, strict=True)), "missing": False}
+                   for r in rows[1:]]
+        if gone:  # the footer's MISSING: the current row, with nothing known of it
+            listing.append({**dict.fromkeys(_LIST_FIELDS), "mark": "*", "version": cur,
+                            "missing": True})
+        print(json.dumps(listing, indent=2))
         return 0
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -260,7 +267,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     a = add_action("list", "versions with created, data range, gate, health and parent; "
                            "* marks current, ^ the rollback target")
-    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a.add_argument("--json", action="store_true",
+                   help="machine-readable output: a list of one object per version (mark, "
+                        "version, input, created, data_range, gate, health, parent, "
+                        "missing); a current whose version is gone is an object marked * "
+                        "with missing true and null in the fields it has no value for")
     a = add_action("show", "one version's lineage, health and gate report as JSON")
     a.add_argument("version", metavar="VERSION", nargs="?", help="default: the current version")
     a = add_action("promote", "verify VERSION's bundle and make it current (a gate-rejected "

@@ -147,6 +147,23 @@ def test_a_current_whose_version_is_gone_is_named_as_such(store, tmp_path, capsy
     assert capsys.readouterr().err == line
 
 
+def test_list_json_names_a_current_whose_version_is_gone(store, capsys):
+    """The text listing flags a current whose version was deleted MISSING in its footer;
+    `models list --json` had no footer and no row for it, so a script found no current at
+    all. It is now a row marked * with "missing": true (every other row false)."""
+    assert main(["models", "list", "--json", "--store", str(store)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["mark"], r["version"], r["missing"]) for r in rows] == [("^", "v1", False),
+                                                                      ("*", "v2", False)]
+    shutil.rmtree(store / "v2")
+    assert main(["models", "list", "--json", "--store", str(store)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["version"] == "v1" and not rows[0]["missing"]
+    assert rows[1:] == [{"mark": "*", "version": "v2", "input": None, "created": None,
+                         "data_range": None, "gate": None, "health": None, "parent": None,
+                         "missing": True}]
+
+
 # A SIGTERM sent by the process to itself at one point of a `models` command. The versions
 # only look like bundles to the store, so the bundle checks (and TensorFlow) are left out.
 SIGTERM_AT = """
