@@ -31,7 +31,7 @@ from tests.deploy.conftest import (
 pytestmark = pytest.mark.helm
 
 BASE_KINDS = {"ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "Deployment",
-              "PodDisruptionBudget", "Pod"}
+              "PodDisruptionBudget", "Pod", "Job"}
 OPTIONAL = {
     # switch -> kinds it adds
     "serviceMonitor.enabled=true": {"ServiceMonitor"},
@@ -56,14 +56,16 @@ def pod_specs(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             specs[name] = d["spec"]["template"]["spec"]
         elif d["kind"] == "CronJob":
             specs[name] = d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif d["kind"] == "Job":
+            specs[name] = d["spec"]["template"]["spec"]
         elif d["kind"] == "Pod":
             specs[name] = d["spec"]
     return specs
 
 
 def service_config(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    cm = next(d for d in docs if d["kind"] == "ConfigMap" and "config.yaml" in d.get("data", {}))
-    return yaml.safe_load(cm["data"]["config.yaml"])
+    """The scorer's config (its ConfigMap, not the config check's copy)."""
+    return yaml.safe_load(find(docs, "ConfigMap", "anomaly-gan")["data"]["config.yaml"])
 
 
 def scorer(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,10 +88,12 @@ def test_helm_lint_strict_passes(helm: str, values: Path | None) -> None:
 def test_defaults_render_only_the_core_objects(render) -> None:
     docs = render()
     assert set(kinds(docs)) == BASE_KINDS
-    # Exactly one ConfigMap (no dashboard) and the test pod is a helm test hook.
-    assert kinds(docs).count("ConfigMap") == 1
+    # The scorer's ConfigMap and the config check's (no dashboard); the test pod is a helm
+    # test hook and the Job the config check.
+    assert kinds(docs).count("ConfigMap") == 2
     test_pod = find(docs, "Pod")
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert find(docs, "Job", "-validate-config")
 
 
 @pytest.mark.parametrize("switch", sorted(OPTIONAL))
@@ -179,6 +183,7 @@ def test_project_image_is_referenced_by_tag_without_a_digest(render) -> None:
     images = container_images(render(sets=("retrain.enabled=true",)))
     assert images == {"Deployment/prod-anomaly-gan": ["anomaly-gan:0.1.0"],
                       "CronJob/prod-anomaly-gan-retrain": ["anomaly-gan:0.1.0"],
+                      "Job/prod-anomaly-gan-validate-config": ["anomaly-gan:0.1.0"],
                       "Pod/prod-anomaly-gan-test-readyz": ["busybox:1.36"]}
 
 
@@ -190,7 +195,8 @@ def test_image_digest_pins_every_container_of_the_chart(render) -> None:
     # The helm test pod runs tests.image, not the project image: its own digest pins it.
     assert images.pop("Pod/prod-anomaly-gan-test-readyz") == ["busybox:1.36"]
     assert images == {"Deployment/prod-anomaly-gan": [f"{repo}@{DIGEST}"],
-                      "CronJob/prod-anomaly-gan-retrain": [f"{repo}@{DIGEST}"]}
+                      "CronJob/prod-anomaly-gan-retrain": [f"{repo}@{DIGEST}"],
+                      "Job/prod-anomaly-gan-validate-config": [f"{repo}@{DIGEST}"]}
     pinned = container_images(render(sets=(*sets, f"tests.image.digest={TEST_DIGEST}")))
     assert pinned["Pod/prod-anomaly-gan-test-readyz"] == [f"busybox@{TEST_DIGEST}"]
 
@@ -207,7 +213,7 @@ def test_every_pod_pulls_with_the_image_pull_secrets(render) -> None:
     """The helm test pod too: `helm test` against a private registry needs the same secret."""
     assert not any("imagePullSecrets" in s for s in pod_specs(render(ALL_FEATURES)).values())
     specs = pod_specs(render(ALL_FEATURES, sets=("imagePullSecrets[0].name=regcred",)))
-    assert len(specs) == 3  # scorer, retrain job, helm test
+    assert len(specs) == 4  # scorer, retrain job, config check, helm test
     for name, spec in specs.items():
         assert spec["imagePullSecrets"] == [{"name": "regcred"}], name
 
@@ -264,7 +270,8 @@ def test_probes_hit_healthz_and_readyz_on_the_metrics_port(render, values) -> No
 @pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
 def test_every_pod_runs_non_root_read_only_without_privileges(render, values) -> None:
     specs = pod_specs(render(*values))
-    assert len(specs) == (2 if not values else 3)  # scorer + helm test (+ retrain job)
+    # scorer, config check, helm test (+ retrain job)
+    assert len(specs) == (3 if not values else 4)
     for name, spec in specs.items():
         assert spec["securityContext"]["runAsNonRoot"] is True, name
         assert spec["securityContext"]["runAsUser"] != 0, name
@@ -482,6 +489,141 @@ def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -
     assert {53, 9093} <= egress_ports
 
 
+# ----------------------------------------------------------------------------- config check hook
+
+CHECK = "-validate-config"
+HOOK_EVENTS = "pre-install,pre-upgrade"
+
+
+def config_check(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config check's ConfigMap and its Job's pod spec."""
+    return find(docs, "ConfigMap", CHECK), find(docs, "Job", CHECK)["spec"]["template"]["spec"]
+
+
+def run_check(docs: list[dict[str, Any]], tmp_path: Path) -> Any:
+    """The check's command, as its pod runs it: the hook ConfigMap's file, the Job's literal
+    environment (ANOMALY_GAN__* overrides included), the container's arguments."""
+    cm, spec = config_check(docs)
+    (c,) = spec["containers"]
+    assert c["command"] == ["anomaly-gan"]
+    (config_arg,) = c["args"][1:]
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "config")
+    assert config_arg == f"{mount['mountPath']}/config.yaml"
+    path = tmp_path / "config.yaml"
+    path.write_text(cm["data"]["config.yaml"])
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    import os
+    return run([sys.executable, "-m", "anomaly_gan", c["args"][0], str(path)], check=False,
+               env={**os.environ, **env})
+
+
+@pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
+def test_config_check_reads_the_bytes_the_scorer_reads(render, values) -> None:
+    """At pre-install the scorer's ConfigMap does not exist yet: the check brings its own,
+    rendered by the same helper, so it validates exactly what the scorer will load."""
+    docs = render(*values, sets=("json:extraEnv=" + json.dumps(
+        [{"name": "ANOMALY_GAN__SERVE__LOG_LEVEL", "value": "DEBUG"}]),))
+    cm, spec = config_check(docs)
+    assert cm["data"] == find(docs, "ConfigMap", "anomaly-gan")["data"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == cm["metadata"]["name"]
+    (c,) = spec["containers"]
+    assert c["args"] == ["validate-config", "/etc/anomaly-gan/config.yaml"]
+    # The scorer's environment (overrides and the SASL username), less its thread count.
+    scorer_env = [e for e in scorer(docs)["env"] if e["name"] != "ANOMALY_GAN_CPUS"]
+    assert c["env"] == scorer_env
+    # The Kafka Secrets as the scorer mounts them, and not the model store: validate-config
+    # reads neither, but a missing Secret must stop the check's pod as it stops the scorer's.
+    scorer_spec = find(docs, "Deployment")["spec"]["template"]["spec"]
+    kafka_volumes = [v for v in scorer_spec["volumes"] if v["name"].startswith("kafka-")]
+    assert [v for v in spec["volumes"] if v["name"].startswith("kafka-")] == kafka_volumes
+    assert {m["name"] for m in c["volumeMounts"]} == {"config", "tmp"} | {
+        v["name"] for v in kafka_volumes}
+    assert not any("persistentVolumeClaim" in v for v in spec["volumes"])
+    # The scorer's image, user and privileges; no ServiceAccount of the release.
+    assert c["image"] == scorer(docs)["image"]
+    assert c["securityContext"] == scorer(docs)["securityContext"]
+    assert spec["securityContext"] == scorer_spec["securityContext"]
+    assert "serviceAccountName" not in spec and spec["automountServiceAccountToken"] is False
+
+
+def test_config_check_runs_before_the_release_changes_and_is_removed_once_passed(render) -> None:
+    docs = render()
+    cm = find(docs, "ConfigMap", CHECK)["metadata"]["annotations"]
+    job = find(docs, "Job", CHECK)
+    hook = job["metadata"]["annotations"]
+    for a in (cm, hook):
+        assert a["helm.sh/hook"] == HOOK_EVENTS
+        assert a["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    assert int(cm["helm.sh/hook-weight"]) < int(hook["helm.sh/hook-weight"])  # the file first
+    # Helm 4 copies the failed check's log into the output of `helm upgrade`.
+    assert hook["helm.sh/hook-output-log-policy"] == "hook-failed"
+    assert job["spec"]["backoffLimit"] == 0  # a refused config is refused again
+    assert job["spec"]["activeDeadlineSeconds"] < 300  # fails before helm's default timeout
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    # Every other object is an ordinary part of the release (or the helm test pod).
+    others = [d for d in docs if d["kind"] != "Pod" and d not in (find(docs, "ConfigMap", CHECK), job)]
+    assert not any("helm.sh/hook" in d["metadata"].get("annotations", {}) for d in others)
+
+
+def test_config_check_runs_where_the_scorer_runs_and_asks_for_little(render) -> None:
+    sets = ("nodeSelector.pool=scoring", "tolerations[0].key=dedicated",
+            "tolerations[0].operator=Exists", "imagePullSecrets[0].name=regcred",
+            'json:podAnnotations={"sidecar.istio.io/inject": "false"}', "priorityClassName=ops")
+    docs = render(sets=sets)
+    _, spec = config_check(docs)
+    scorer_spec = find(docs, "Deployment")["spec"]["template"]["spec"]
+    for key in ("nodeSelector", "tolerations", "imagePullSecrets", "priorityClassName"):
+        assert spec[key] == scorer_spec[key], key
+    # A mesh's sidecar would keep the Job from completing: its opt-out reaches the pod.
+    meta = find(docs, "Job", CHECK)["spec"]["template"]["metadata"]
+    assert meta["annotations"] == {"sidecar.istio.io/inject": "false"}
+    assert meta["labels"]["app.kubernetes.io/component"] == "validate-config"
+    # It runs next to the scorer it checks for: a fraction of the scorer's request.
+    resources = spec["containers"][0]["resources"]
+    assert resources["requests"] == {"cpu": "50m", "memory": "64Mi"}
+    assert resources["limits"]["cpu"] and resources["limits"]["memory"]
+
+
+def test_config_check_can_be_turned_off(render) -> None:
+    on, off = render(), render(sets=("validateConfig.enabled=false",))
+    assert kinds(on) == sorted(kinds(off) + ["ConfigMap", "Job"])
+    assert not [d for d in off if d["metadata"]["name"].endswith(CHECK)]
+    assert not [d for d in render(ALL_FEATURES, sets=("validateConfig.enabled=false",))
+                if d["metadata"]["name"].endswith(CHECK)]
+
+
+@pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
+def test_config_check_passes_the_chart_config(render, values, tmp_path: Path) -> None:
+    proc = run_check(render(*values), tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "config.yaml: ok" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        # Each value alone is in the schema's range; together the scorer refuses them.
+        (("config.serve.kafka.heartbeat_interval_ms=20000",),
+         "serve.kafka.heartbeat_interval_ms: expected < serve.kafka.session_timeout_ms (10000)"),
+        (("config.data.window=16", "config.data.stride=32"),
+         "data.stride: expected <= data.window (16), got 32"),
+        (("config.serve.event_format=otlp_json",), "serve.assemble_seconds:"),
+        # An override in extraEnv is part of the config the scorer loads.
+        (('json:extraEnv=[{"name": "ANOMALY_GAN__DATA__STRIDE", "value": "4096"}]',),
+         "data.stride: expected <= data.window"),
+    ],
+)
+def test_a_config_the_scorer_would_refuse_fails_the_check(render, tmp_path: Path, sets,
+                                                          message) -> None:
+    """helm renders these (the schema checks one key at a time), so before the check the
+    upgrade went through and the new scorer crash-looped; now the hook Job exits 2 with the
+    scorer's line, which fails `helm upgrade` before the running scorer is stopped."""
+    proc = run_check(render(sets=sets), tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr, proc.stderr
+
+
 # ----------------------------------------------------------------------------- schema
 
 
@@ -611,13 +753,14 @@ def test_sensible_values_render(render, sets) -> None:
 
 
 # Longest names the API server accepts; a CronJob leaves 11 characters for its Jobs' suffix.
-NAME_LIMITS = {"CronJob": 52, "Service": 63, "Deployment": 63}
+# A Job's name is its pods' job-name label.
+NAME_LIMITS = {"CronJob": 52, "Service": 63, "Deployment": 63, "Job": 63}
 
 
 def test_long_release_names_fit_every_kubernetes_name_limit(render) -> None:
     release = "telemetry-scorer-for-the-north-plant-production-env1"  # helm allows 53
     docs = render(ALL_FEATURES, release=release)
-    assert {"CronJob", "Service", "Deployment"} <= set(kinds(docs))
+    assert {"CronJob", "Service", "Deployment", "Job"} <= set(kinds(docs))
     for d in docs:
         name = d["metadata"]["name"]
         assert len(name) <= NAME_LIMITS.get(d["kind"], 253), f"{d['kind']}/{name}"

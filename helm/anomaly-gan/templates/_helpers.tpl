@@ -16,6 +16,12 @@
 {{- end }}
 {{- end }}
 
+{{/* The pre-install/pre-upgrade config check (its ConfigMap and Job): a Job's
+name goes into its pods' job-name label, 63 characters at most. */}}
+{{- define "anomaly-gan.validateConfigName" -}}
+{{- printf "%s-validate-config" (include "anomaly-gan.fullname" . | trunc 47 | trimSuffix "-") }}
+{{- end }}
+
 {{/* CronJob names may be 52 characters at most: the controller appends 11 for each Job. */}}
 {{- define "anomaly-gan.retrainName" -}}
 {{- printf "%s-retrain" (include "anomaly-gan.fullname" . | trunc 44 | trimSuffix "-") }}
@@ -61,7 +67,7 @@ repository@digest when a digest is set, else repository:tag (repository alone wi
 {{- end }}
 {{- end }}
 
-{{/* The project image, run by the scorer and the retraining Job. */}}
+{{/* The project image, run by the scorer, the retraining Job and the config check. */}}
 {{- define "anomaly-gan.image" -}}
 {{- include "anomaly-gan.imageRef" (dict "image" .Values.image "defaultTag" .Chart.AppVersion) }}
 {{- end }}
@@ -201,6 +207,26 @@ so mantissas without a dot get one.
       "kafka" $kafka) }}
 {{- $merged := mergeOverwrite $cfg $owned }}
 {{- regexReplaceAll "(?m)^(\\s*(?:- |[A-Za-z_]+: )-?[0-9]+)(e[-+][0-9]+)$" (toYaml $merged) "${1}.0${2}" }}
+{{- end }}
+
+{{/*
+The data of a ConfigMap holding the service YAML: the scorer's ConfigMap and the config
+check's (helm hook) render it here, so the check reads the very bytes the scorer will.
+*/}}
+{{- define "anomaly-gan.configMapData" -}}
+config.yaml: |
+  {{- include "anomaly-gan.serviceConfig" . | nindent 2 }}
+{{- end }}
+
+{{/*
+The annotations of one object of the config check, from (dict "weight" <hook weight>): it runs
+before an install or an upgrade touches anything of the release, and is deleted once it passed
+(a failed Job stays for `kubectl logs` until the next install or upgrade replaces it).
+*/}}
+{{- define "anomaly-gan.validateConfigHook" -}}
+helm.sh/hook: pre-install,pre-upgrade
+helm.sh/hook-weight: {{ .weight | quote }}
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{- end }}
 
 {{/* Volumes and mounts shared by the scorer and the retraining job. */}}
