@@ -479,7 +479,7 @@ def test_keda_speaks_tls_to_brokers_whose_certificates_the_system_trusts(render)
 
 def test_network_policy_lets_prometheus_and_helm_test_in_and_kafka_out(render) -> None:
     docs = render(ALL_FEATURES)
-    np_ = find(docs, "NetworkPolicy")
+    np_ = find(docs, "NetworkPolicy", "prod-anomaly-gan")
     peers = np_["spec"]["ingress"][0]["from"]
     assert any("namespaceSelector" in p for p in peers)
     test_pod_labels = find(docs, "Pod")["metadata"]["labels"]
@@ -622,6 +622,68 @@ def test_a_config_the_scorer_would_refuse_fails_the_check(render, tmp_path: Path
     proc = run_check(render(sets=sets), tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr, proc.stderr
+
+
+def pod_metadata(d: dict[str, Any]) -> dict[str, Any]:
+    if d["kind"] == "CronJob":
+        return d["spec"]["jobTemplate"]["spec"]["template"]["metadata"]
+    return d["metadata"] if d["kind"] == "Pod" else d["spec"]["template"]["metadata"]
+
+
+def policies_selecting(docs: list[dict[str, Any]], owner: dict[str, Any]) -> list[dict[str, Any]]:
+    labels = pod_metadata(owner)["labels"]
+    return [d for d in docs if d["kind"] == "NetworkPolicy"
+            and d["spec"]["podSelector"]["matchLabels"].items() <= labels.items()]
+
+
+def test_every_pod_of_the_chart_is_under_exactly_one_network_policy(render) -> None:
+    """In a namespace that denies egress by default, the retrain Job's pods reached neither
+    DNS nor Kafka: the chart's only policy selected the scorer pods."""
+    docs = render(ALL_FEATURES)
+    owners = {f"{d['kind']}/{d['metadata']['name']}": d for d in docs
+              if d["kind"] in ("Deployment", "CronJob", "Job")}
+    assert len(owners) == 3
+    for name, owner in owners.items():
+        assert len(policies_selecting(docs, owner)) == 1, name
+    # The helm test pod calls the scorer; the scorer's policy lets it in (CKV2_K8S_6).
+    assert policies_selecting(docs, find(docs, "Pod")) == []
+
+
+def test_retrain_pods_reach_dns_and_the_brokers_and_nothing_reaches_them(render) -> None:
+    docs = render(ALL_FEATURES, sets=("json:networkPolicy.extraEgress=" + json.dumps(
+        [{"ports": [{"port": 8081, "protocol": "TCP"}]}]),))
+    (policy,) = policies_selecting(docs, find(docs, "CronJob"))
+    assert policy["metadata"]["name"] == "prod-anomaly-gan-retrain"
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in policy["spec"]  # nothing in
+    # The scorer's egress: DNS, the brokers' ports and peers, extraEgress.
+    scorer_policy = find(docs, "NetworkPolicy", "prod-anomaly-gan")
+    assert policy["spec"]["egress"] == scorer_policy["spec"]["egress"]
+    rules = policy["spec"]["egress"]
+    assert {(p["port"], p["protocol"]) for p in rules[0]["ports"]} == {(53, "UDP"), (53, "TCP")}
+    assert [p["port"] for p in rules[1]["ports"]] == [9093]  # kafka.bootstrapServers' port
+    assert rules[1]["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "kafka"}
+    assert rules[2] == {"ports": [{"port": 8081, "protocol": "TCP"}]}
+    # No retrain policy without the CronJob.
+    names = [d["metadata"]["name"] for d in render(sets=("networkPolicy.enabled=true",))
+             if d["kind"] == "NetworkPolicy"]
+    assert names == ["prod-anomaly-gan", "prod-anomaly-gan-validate-config"]
+
+
+def test_the_config_check_gets_no_network(render) -> None:
+    """It reads a mounted file: deny all, in a policy that is a hook like the Job, so that it
+    exists at pre-install (before anything of the release does)."""
+    docs = render(ALL_FEATURES)
+    (policy,) = policies_selecting(docs, find(docs, "Job", CHECK))
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in policy["spec"] and "egress" not in policy["spec"]
+    annotations = policy["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == HOOK_EVENTS
+    job_weight = find(docs, "Job", CHECK)["metadata"]["annotations"]["helm.sh/hook-weight"]
+    assert int(annotations["helm.sh/hook-weight"]) < int(job_weight)
+    # Without networkPolicy.enabled no policy selects it (none selects the scorer either).
+    assert "NetworkPolicy" not in kinds(render(sets=("retrain.enabled=true",)))
 
 
 # ----------------------------------------------------------------------------- schema

@@ -16,7 +16,7 @@
 {{- end }}
 {{- end }}
 
-{{/* The pre-install/pre-upgrade config check (its ConfigMap and Job): a Job's
+{{/* The pre-install/pre-upgrade config check (its ConfigMap, Job and NetworkPolicy): a Job's
 name goes into its pods' job-name label, 63 characters at most. */}}
 {{- define "anomaly-gan.validateConfigName" -}}
 {{- printf "%s-validate-config" (include "anomaly-gan.fullname" . | trunc 47 | trimSuffix "-") }}
@@ -227,6 +227,29 @@ before an install or an upgrade touches anything of the release, and is deleted 
 helm.sh/hook: pre-install,pre-upgrade
 helm.sh/hook-weight: {{ .weight | quote }}
 helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- end }}
+
+{{/* NetworkPolicy egress of the pods that talk to Kafka: the scorer and the retraining Job. */}}
+{{- define "anomaly-gan.kafkaEgress" -}}
+# DNS.
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+# Kafka brokers.
+- ports:
+    {{- range .Values.networkPolicy.kafkaEgress.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+  {{- with .Values.networkPolicy.kafkaEgress.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- with .Values.networkPolicy.extraEgress }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Volumes and mounts shared by the scorer and the retraining job. */}}
