@@ -56,18 +56,22 @@ class BucketRow:
     end_ts: float
     values: np.ndarray  # (F,) counts (+ rate, error share)
     detail: dict[Key, list] = field(default_factory=dict)  # key -> [count, example lines]
-    first_offset: tuple[Hashable, int] | None = None  # oldest input record in the bucket
+    # oldest input record in the bucket; for an empty bucket, that of the entity's last bucket
+    # with lines (a replay from it rebuilds that bucket and the empty ones after it exactly)
+    first_offset: tuple[Hashable, int] | None = None
     lines: int = 0
     marked: bool = False  # holds a line added with mark=True (e.g. a labelled line)
 
 
 class _Open:
     __slots__ = ("counts", "detail", "errors", "first_offset", "first_ts", "index", "last_line",
-                 "last_ts", "lines", "marked")
+                 "last_offset", "last_ts", "lines", "marked")
 
-    def __init__(self, n_counts: int, index: int, last_line: int | None = None) -> None:
+    def __init__(self, n_counts: int, index: int, last_line: int | None = None,
+                 last_offset: tuple[Hashable, int] | None = None) -> None:
         self.index = index  # bucket number (time mode) or sequence number (lines mode)
         self.last_line = index if last_line is None else last_line  # last bucket with a line
+        self.last_offset = last_offset  # first input record of that bucket (a replay point)
         self.counts = [0.0] * n_counts
         self.detail: dict[Key, list] = {}
         self.lines = 0
@@ -129,13 +133,15 @@ class CountBuckets:
             j += 1
         if self.share:
             values[j] = ob.errors / ob.lines if ob.lines else 0.0
-        return BucketRow(entity, float(start), float(end), values, ob.detail, ob.first_offset,
-                         ob.lines, ob.marked)
+        return BucketRow(entity, float(start), float(end), values, ob.detail,
+                         ob.first_offset if ob.lines else ob.last_offset, ob.lines, ob.marked)
 
-    def _zero_row(self, entity: str, index: int) -> BucketRow:
+    def _zero_row(self, entity: str, index: int,
+                  offset: tuple[Hashable, int] | None) -> BucketRow:
         assert self.bucket_seconds is not None
         start = float(index * self.bucket_seconds)
-        return BucketRow(entity, start, start + self.bucket_seconds, np.zeros(self.n_features))
+        return BucketRow(entity, start, start + self.bucket_seconds, np.zeros(self.n_features),
+                         first_offset=offset)
 
     def _close_until(self, entity: str, ob: _Open, upto: int, out: list[BucketRow]) -> _Open | None:
         """Close ``ob`` and emit zero rows up to bucket ``upto`` (exclusive). Returns the new
@@ -143,13 +149,15 @@ class CountBuckets:
         bs = self.bucket_seconds
         assert bs is not None
         last = ob.last_line
+        replay_from = ob.first_offset if ob.lines else ob.last_offset
         for i in range(ob.index, upto):
             if (i - last) * bs >= self.gap_seconds:
                 del self._open[entity]
                 self.gap_restarts += 1
                 return None
-            out.append(self._row(entity, ob) if i == ob.index else self._zero_row(entity, i))
-        nb = _Open(self.n_counts, upto, last)
+            out.append(self._row(entity, ob) if i == ob.index
+                       else self._zero_row(entity, i, replay_from))
+        nb = _Open(self.n_counts, upto, last, replay_from)
         self._open[entity] = nb
         return nb
 

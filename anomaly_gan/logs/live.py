@@ -4,8 +4,9 @@ refuses lines stamped too far ahead of it).
 
 The scorer pushes each closed bucket as one row of its entity, stamped with the bucket's end
 time; a bucket's rows carry the (partition, offset) of their first line so that committed
-offsets never pass a line an open bucket or a window still needs (zero rows inherit the
-position of the entity's latest line).
+offsets never pass a line an open bucket or a window still needs (a zero row carries the
+first line of the entity's last bucket with lines: a replay from there rebuilds that bucket
+and the empty ones after it).
 
 Each input partition has its own buckets and watermark: partitions are read at different
 paces (a poll may return seconds of one partition before the next), so one partition's
