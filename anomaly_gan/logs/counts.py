@@ -9,9 +9,9 @@ whose level is in ``logs.error_levels``). Rows then go through the same scaling 
 Buckets (docs/logs.md):
 
 - **Time** (``bucket_seconds``): bucket ``b`` holds ``[b*s, (b+1)*s)``. Buckets close when
-  the *watermark* (the newest line time seen on any entity, minus ``lateness``) passes their
-  end, so an entity that goes quiet still gets rows: **empty buckets are real zeros**, which
-  is how a silent component shows. A line for an already closed bucket is *late* (counted,
+  the *watermark* (the newest line time seen on any entity, live no later than the clock,
+  minus ``lateness``) passes their end, so an entity that goes quiet still gets rows:
+  **empty buckets are real zeros**, which is how a silent component shows. A line for an already closed bucket is *late* (counted,
   dropped). ``lateness`` holds buckets open for lines of entities that lag behind the
   newest one (e.g. on another partition); each entity has one open bucket, so its own lines
   must come in bucket order.
@@ -165,15 +165,18 @@ class CountBuckets:
 
     def add(self, entity: str, ts: float | None, feature: int, key: Key,
             line: str | Callable[[], str], is_error: bool,
-            offset: tuple[Hashable, int] | None = None, mark: bool = False) -> list[BucketRow]:
+            offset: tuple[Hashable, int] | None = None, mark: bool = False,
+            now: float | None = None) -> list[BucketRow]:
         """Count one classified line (``feature``: its column; ``key``: its template).
         ``line`` is its example text, or a function that makes it: called only when the
-        bucket keeps the example (``example_lines`` a template, none of a late line)."""
+        bucket keeps the example (``example_lines`` a template, none of a late line).
+        ``now`` (live: the wall clock) caps the watermark: a line stamped ahead of it closes
+        its own entity's buckets, not every other entity's."""
         out: list[BucketRow] = []
         if self.bucket_seconds is not None:
             assert ts is not None
             b = math.floor(ts / self.bucket_seconds)
-            out.extend(self.advance(ts))
+            out.extend(self.advance(ts if now is None else min(ts, now)))
             ob = self._open.get(entity)
             if ob is None:
                 if self._watermark_bucket is not None and b < self._watermark_bucket:

@@ -115,8 +115,12 @@ class LogFeed:
         if buckets is None:
             buckets = self._buckets[partition] = self.model.buckets(self.lateness)
         # the example (message and trace, up to 2,000 characters) only if the bucket keeps it
+        # A line stamped ahead of the wall clock (a host whose clock runs fast, within
+        # max_future_skew_seconds) moves the watermark only up to the clock: it used to close
+        # the buckets of every other entity of its partition and drop their lines as late.
         rows = buckets.add(ev.entity, ev.ts, col, key, ev.example,
-                           self.model.is_error(ev.level), offset=(partition, offset))
+                           self.model.is_error(ev.level), offset=(partition, offset),
+                           now=self.clock())
         for row in rows:
             recent = self._recent.get(row.entity)
             if recent is None:

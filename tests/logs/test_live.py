@@ -155,6 +155,24 @@ def test_a_line_stamped_years_ahead_goes_to_the_dlq_and_later_lines_still_count(
     assert [(r.entity, r.lines) for r in rows] == [("web", 2)] and feed.late == 0
 
 
+def test_a_host_whose_clock_runs_ahead_does_not_close_the_other_entities_buckets():
+    """One host's clock 200 s fast (within max_future_skew_seconds): its lines used to move
+    the partition's watermark 200 s ahead, so every other entity of the partition had its
+    buckets closed early, each of its lines dropped as late and its rows empty (alerts of
+    silence for every service but the one with the wrong clock)."""
+    clock = [1767225600.0]
+    feed = make_feed(lambda: clock[0])
+    rows = []
+    for t in range(120):
+        clock[0] = 1767225600.0 + t + 0.5
+        for entity, skew in (("web", 0), ("fast", 200)):
+            ev = feed.parse(f"{1767225600 + t + skew} {entity} GET /a/{t} 200".encode())
+            rows += feed.add(ev, "p0", len(rows))
+    assert feed.late == 0
+    web = [r.lines for r in rows if r.entity == "web"]
+    fast = [r.lines for r in rows if r.entity == "fast"]
+    assert web == [10] * 11 and fast == [10] * 11  # each bucket closed by the entity's own lines
+
 def test_a_record_that_starts_with_a_byte_order_mark_counts_as_the_file_line_does():
     """A shipper tailing a file written with a BOM sends it with the file's first line;
     offline the BOM is ignored, live the record went to the DLQ as bad_timestamp (its ts
