@@ -106,9 +106,13 @@ class CountBuckets:
         self._watermark_bucket: int | None = None
         self.late = 0
         self.gap_restarts = 0
+        self.on_gap: Callable[[str], None] | None = None  # told of each entity the gap forgets
 
     def __len__(self) -> int:
         return len(self._open)
+
+    def __contains__(self, entity: object) -> bool:
+        return entity in self._open
 
     @property
     def entities(self) -> list[str]:
@@ -154,6 +158,8 @@ class CountBuckets:
             if (i - last) * bs >= self.gap_seconds:
                 del self._open[entity]
                 self.gap_restarts += 1
+                if self.on_gap is not None:
+                    self.on_gap(entity)
                 return None
             out.append(self._row(entity, ob) if i == ob.index
                        else self._zero_row(entity, i, replay_from))

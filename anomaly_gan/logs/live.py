@@ -61,6 +61,9 @@ class LogFeed:
         self._recent: dict[str, deque[BucketRow]] = {}
         self._where: dict[str, tuple[Hashable, int]] = {}
         self._pending: dict[str, int] = {}  # rows pushed since everything was last published
+        # Entities the gap rule forgot: their rows are dropped once published (a pod that
+        # logged once and went away held window + 64 rows until max_entities evicted it).
+        self._gone: set[str] = set()
         self.crowded = False
         self.lines = 0
         self.unseen = 0
@@ -114,6 +117,7 @@ class LogFeed:
         buckets = self._buckets.get(partition)
         if buckets is None:
             buckets = self._buckets[partition] = self.model.buckets(self.lateness)
+            buckets.on_gap = self._gone.add
         # the example (message and trace, up to 2,000 characters) only if the bucket keeps it
         # A line stamped ahead of the wall clock (a host whose clock runs fast, within
         # max_future_skew_seconds) moves the watermark only up to the clock: it used to close
@@ -132,9 +136,15 @@ class LogFeed:
         return rows
 
     def published(self) -> None:
-        """Every row pushed so far has been scored and its alerts explained."""
+        """Every row pushed so far has been scored and its alerts explained: the rows of
+        entities the gap rule forgot (and that have not come back) are no longer needed."""
         self._pending.clear()
         self.crowded = False
+        for entity in self._gone:
+            where = self._where.get(entity)
+            if where is not None and entity not in self._buckets.get(where[0], ()):
+                self.forget(entity)
+        self._gone.clear()
 
     def origin(self, row: BucketRow) -> tuple[Hashable, int]:
         """(partition, offset) a row is pushed with."""

@@ -302,8 +302,6 @@ class Scorer:
         if flush:
             self._next[tp] = offset + 1
             self._score_batch()
-            if self.intake.logs is not None:
-                self.intake.logs.published()
             return self.batch
         if batch.first_ready is None:
             batch.first_ready = self.mono()
@@ -320,6 +318,8 @@ class Scorer:
         """Score everything read so far and publish the results (waits for the model)."""
         self._submit()
         self._collect(wait=True)
+        if self.intake.logs is not None:
+            self.intake.logs.published()  # the rows behind those alerts may go
 
     def _submit(self) -> None:
         """Hand the filling batch to the model thread (after publishing the one before)."""

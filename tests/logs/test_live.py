@@ -110,6 +110,25 @@ def test_entities_are_bounded_and_moves_or_revokes_forget_them(feed):
     assert feed.pins() == {} and feed.add(line("a", 1.0), "p0", 9) == []
 
 
+def test_the_rows_of_an_entity_the_gap_rule_forgot_go_once_they_are_published(feed):
+    """10,000 pods that each logged a line and went away held 700,000 rows (312 MB) three
+    hours later: an entity past logs.gap_seconds (1800 s) was forgotten by its buckets but
+    kept its window + 64 rows, and its place among max_entities, until evicted."""
+    feed.add(line("pod-1", 1.0, "disk full on /dev/sda1"), "p0", 1)
+    ts = 1.0
+    while "pod-1" in feed._buckets["p0"].entities:  # another entity moves the watermark
+        ts += 10.0
+        feed.add(line("web", ts), "p0", int(ts))
+    # not yet published: the rows of its last windows are kept to explain their alerts
+    assert feed._recent["pod-1"][-1].end_ts == 1800.0
+    feed.published()
+    assert "pod-1" not in feed._recent and "pod-1" not in feed._where
+    # an entity that came back after its gap, before the publish, keeps its new rows
+    feed.add(line("web", ts + 1.0), "p0", 10_000)  # web stays; the gap rule forgets nothing
+    feed.published()
+    assert "web" in feed._where
+
+
 def test_an_entity_gaining_rows_faster_than_they_are_published_asks_for_a_flush(feed):
     """The rows behind an unpublished alert must still be there to explain it: an entity
     that gains half the slack in rows before everything is published makes the feed
