@@ -87,7 +87,7 @@ from anomaly_gan.stream.events import (
 )
 
 __all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "Multiline",
-           "dead_letter_of", "json_field", "level_name", "parser_from_config"]
+           "cut_text", "dead_letter_of", "json_field", "level_name", "parser_from_config"]
 
 LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "bad_timestamp",
                        "future_timestamp", "oversized", "bad_entity", "bad_protobuf",
@@ -252,10 +252,17 @@ class LogEvent:
         >>> len(ev.example()), ev.example()[-25:]
         (2025, ' [cut at 2000 characters]')
         """
-        text = f"{self.message}\n{self.continuation}" if self.continuation else self.message
-        if len(text) <= EXAMPLE_CHARS:
-            return text
-        return f"{text[:EXAMPLE_CHARS]} [cut at {EXAMPLE_CHARS} characters]"
+        return cut_text(f"{self.message}\n{self.continuation}" if self.continuation
+                        else self.message)
+
+
+def cut_text(text: str) -> str:
+    """``text`` as alerts show it: at most :data:`EXAMPLE_CHARS` characters, and where it
+    was longer, a note saying so (example lines, and template texts: a 64 KiB line of
+    numbers is a 160 KiB template once each is ``<NUM>``)."""
+    if len(text) <= EXAMPLE_CHARS:
+        return text
+    return f"{text[:EXAMPLE_CHARS]} [cut at {EXAMPLE_CHARS} characters]"
 
 
 # A numeric level: syslog's severities 0-7 (GELF's level, journald's PRIORITY) and pino's

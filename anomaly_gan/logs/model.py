@@ -26,6 +26,7 @@ import numpy as np
 from anomaly_gan.config import LogsConfig
 from anomaly_gan.errors import BundleError
 from anomaly_gan.logs.counts import NEW_OVERFLOW, BucketRow, CountBuckets, Key
+from anomaly_gan.logs.events import cut_text
 from anomaly_gan.logs.templates import TemplateMiner
 
 __all__ = ["OTHER", "UNSEEN", "LogModel"]
@@ -119,7 +120,7 @@ class LogModel:
         """A feature as an operator reads it: a template column as its template's text
         (quoted), any other column by its name."""
         if feature.startswith("t") and feature[1:].isdigit():
-            return repr(self.miner.template(int(feature[1:])))
+            return repr(cut_text(self.miner.template(int(feature[1:]))))
         return feature
 
     def template_text(self, key: Key) -> str:
@@ -160,7 +161,7 @@ class LogModel:
         out = []
         for _, key, count, expected, examples in ranked[:limit]:
             column = self._column.get(key[1], self.other) if key[0] == "known" else self.unseen
-            out.append({"template": self.template_text(key),
+            out.append({"template": cut_text(self.template_text(key)),
                         "feature": self.feature_names[column],
                         "observed": int(count), "expected": round(float(expected), 2),
                         "examples": list(examples)})

@@ -60,6 +60,24 @@ def test_unseen_lines_are_counted_and_explained_by_their_own_template(feed):
     assert top["examples"] == ["kernel panic on cpu 3", "kernel panic on cpu 5"]
 
 
+def test_an_alert_shows_a_huge_template_cut_as_its_example_lines_are(feed):
+    """A 60 KB line of numbers was a 180,000-character template once each was <NUM>: each such
+    template was that long in the alert (and its log line); a few made the alert larger than
+    a producer request (1 MiB), and a record that cannot be published is replayed forever."""
+    from anomaly_gan.logs.events import EXAMPLE_CHARS
+
+    feed.add(line("a", 1.0, "x " + "1 " * 30_000), "p0", 1)
+    feed.add(line("a", 2.0, "token " + "é" * 60_000), "p0", 2)
+    rows = feed.add(line("a", 12.0), "p0", 3)
+    explained = feed.explain("a", rows[-1].end_ts, limit=10)
+    long = [t for t in explained if t["feature"] == "unseen"]
+    assert len(long) == 2
+    for t in long:
+        assert len(t["template"]) == EXAMPLE_CHARS + len(" [cut at 2000 characters]")
+        assert t["template"].endswith(" [cut at 2000 characters]")
+    assert {t["template"][:8] for t in long} == {"x <NUM> ", "token éé"}
+
+
 def test_a_multi_line_event_counts_under_its_first_line_and_shows_its_trace(feed):
     trace = "java.io.IOException: disk full\n\tat Store.write(Store.java:7)"
     for i in range(2):
