@@ -39,7 +39,8 @@ from anomaly_gan.runtime import import_tensorflow_quietly
 from anomaly_gan.store import ModelStore
 from anomaly_gan.stream.alerts import iso_utc
 
-__all__ = ["EXIT_REJECTED", "RetrainRequest", "RetrainResult", "check_request", "retrain",
+__all__ = ["EXIT_REJECTED", "RetrainRequest", "RetrainResult", "check_request", "event_span",
+           "retrain",
            "warm_start"]
 
 EXIT_REJECTED = 4
@@ -204,6 +205,27 @@ def _check_label_times(path: str, labels: Sequence[Alerted], rows: Rows, where: 
                             f"expected an incident that holds a window's last row")
 
 
+def event_span(rows: Rows, start: float, end: float) -> tuple[float, float]:
+    """The times that alerts and labelled incidents are matched against: the range asked
+    for, widened to the event times of the rows read.
+
+    The range selects records by their Kafka timestamps, while alerts and labels carry the
+    events' own times (``ts``). A producer that stamps records with the send time while
+    the events are older (a backfill, a replay, a collector that lags) puts the rows'
+    times outside the range; matching on the range alone then missed every alert.
+
+    >>> from anomaly_gan.retrain.source import Segment
+    >>> rows = Rows([Segment("a", np.array([10.0, 20.0]), np.zeros((2, 1)))], {})
+    >>> event_span(rows, 100.0, 200.0)
+    (10.0, 200.0)
+    """
+    times = [s.ts for s in rows.segments if len(s)]
+    if not rows.timed or not times:
+        return start, end
+    return (min(start, min(float(t[0]) for t in times)),
+            max(end, max(float(t[-1]) for t in times)))
+
+
 def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
     if current is None:
         return
@@ -269,11 +291,11 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
         if rows.events_read == 0:
             raise DataError(f"topic {topic!r}: no events between {span}")
         where = f"topic {topic!r} between {span}"
-        alerted = read_alerts(cfg.serve.kafka, req.start, req.end,
-                              cfg.retrain.alert_margin_seconds)
+        lo, hi = event_span(rows, req.start, req.end)
+        alerted = read_alerts(cfg.serve.kafka, lo, hi, cfg.retrain.alert_margin_seconds)
         # A labels file outlives the ranges it is used with (the CronJob's --last): an
         # incident outside this range has nothing to be checked on and does not count.
-        inside = [a for a in labels if a.end_ts >= req.start and a.start_ts <= req.end]
+        inside = [a for a in labels if a.end_ts >= lo and a.start_ts <= hi]
         outside = len(labels) - len(inside)
         if outside:
             say(f"[read] {outside} of {len(labels)} labelled incident(s) lie outside the "

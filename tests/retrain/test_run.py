@@ -398,6 +398,30 @@ def test_a_range_whose_newest_part_was_alerted_on_is_refused_before_training(
     assert snapshot(store.root) == before
 
 
+def test_alerts_are_matched_on_the_events_times_when_records_carry_the_send_time(
+        store, config_file, monkeypatch, no_training):
+    """A producer that stamps records with the send time while the events are older (a
+    backfill, a replayed day) gets a range of record times that the events' own times lie
+    outside. The alerts, which carry the events' times, were matched against that range
+    alone: none was found, and the incidents were trained on with `0 alerted`."""
+    from anomaly_gan.retrain import run
+    from anomaly_gan.retrain.source import Alerted
+    from tests.retrain.plant import ENTITIES, STEP_S
+
+    ts = _fake_topic(monkeypatch, 600, seed=60)
+    alerts = [Alerted(e, t - 150.0, t) for e in ENTITIES
+              for t in np.arange(ts[400], ts[-1] + STEP_S, 300.0)]
+
+    def read_alerts(_k, start, end, margin):  # the topic read's own overlap rule
+        return [a for a in alerts if a.end_ts >= start - margin and a.start_ts <= end + margin]
+
+    monkeypatch.setattr(run, "read_alerts", read_alerts)
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False})
+    sent = float(ts[-1]) + 30 * 86400.0  # the records were produced a month later
+    with pytest.raises(DataError, match=r"holds no window left after exclusions"):
+        run.retrain(cfg, RetrainRequest(store=str(store.root), start=sent - 3600.0, end=sent))
+
+
 def test_a_held_out_part_shorter_than_a_window_is_refused_without_blaming_exclusions(
         store, config_file, monkeypatch, no_training):
     """Nothing excluded, but retrain.gate.holdout_fraction of the range holds fewer rows than
