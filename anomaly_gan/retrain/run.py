@@ -278,6 +278,11 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
         where = ", ".join(req.files)
     else:
         if info is None:
+            kept = [v.name for v in store.versions()]
+            if kept:  # e.g. `train --out models/v1`: a version of the store, never promoted
+                raise DataError(f"{req.store}: no current version: it holds {name_list(kept)} "
+                                f"but none was promoted; `anomaly-gan models promote --store "
+                                f"{req.store} {kept[-1]}` makes one current")
             raise DataError(f"{req.store}: no current version: the first version must be "
                             f"trained from a file (--data), which also names the features")
         names = info.feature_names

@@ -398,6 +398,24 @@ def test_a_range_whose_newest_part_was_alerted_on_is_refused_before_training(
     assert snapshot(store.root) == before
 
 
+def test_a_topic_retrain_over_a_store_with_no_promoted_version_says_how_to_promote_one(
+        tmp_path, tiny_detector, config_file, no_training):
+    """`train --out models/v1` makes v1 a version of the store models/, never promoted; a
+    retrain from the topic then said the first version must be trained from a file, which
+    the user had just done."""
+    from anomaly_gan.retrain.run import retrain
+    from anomaly_gan.store import ModelStore
+    from tests.retrain.conftest import add_version
+
+    store = ModelStore.open(tmp_path / "models", create=True)
+    name = add_version(store, tiny_detector)
+    cfg = _tiny_config(config_file)
+    with pytest.raises(DataError, match=rf"no current version: it holds {name} but none was "
+                                        rf"promoted; `anomaly-gan models promote --store "
+                                        rf"{store.root} {name}` makes one current$"):
+        retrain(cfg, RetrainRequest(store=str(store.root), start=0.0, end=3600.0))
+
+
 def test_alerts_are_matched_on_the_events_times_when_records_carry_the_send_time(
         store, config_file, monkeypatch, no_training):
     """A producer that stamps records with the send time while the events are older (a
