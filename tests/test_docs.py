@@ -95,3 +95,19 @@ def test_every_config_key_the_docs_name_exists():
                     unknown.append(f"{doc.relative_to(ROOT)}:{line}: `{key}`{hint}")
     assert checked > 100, f"only {checked} keys found: is the pattern still right?"
     assert not unknown, "keys the docs name that config.py does not have:\n" + "\n".join(unknown)
+
+
+def test_the_local_serve_recipe_config_is_valid(tmp_path):
+    """docs/streaming.md, "Try it on one machine": a new user copies its `local.yaml` as it
+    stands, so it must load (and keep Tansu's group timings: without them the first poll of
+    a new group waits minutes)."""
+    from anomaly_gan.config import load_config
+
+    text = (ROOT / "docs/streaming.md").read_text(encoding="utf-8")
+    section = text[text.index("## Try it on one machine"):text.index("## Events in")]
+    (block,) = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    path = tmp_path / "local.yaml"
+    path.write_text(block)
+    kafka = load_config(path, env={}).serve.kafka
+    assert (kafka.session_timeout_ms, kafka.heartbeat_interval_ms,
+            kafka.max_poll_interval_ms) == (2000, 300, 3000)
