@@ -52,6 +52,25 @@ def test_kafka_logs_from_warning_or_the_level_asked_for_when_higher(restore_logg
     assert shown == kafka_shown
 
 
+@pytest.mark.parametrize(("level", "shown"), [("INFO", ["2.500"]), ("DEBUG", ["0.166", "2.500"])])
+def test_kafka_slow_task_warnings_under_a_second_are_left_out(restore_loggers, capsys, level,
+                                                              shown):
+    """A new user's serve log on a 2-core machine held 'Task ... ran for 0.166s (>0.100s
+    threshold). It is blocking the event loop ...' WARNING lines from kafka-python: GIL
+    contention with the model thread, nothing to act on. A step of a second or more (a
+    livelock, the warning's purpose) and every line under DEBUG still come through."""
+    configure_logging("text", level)
+    log = logging.getLogger("kafka.net.selector")
+    for elapsed in ("0.166", "2.500"):
+        log.warning(f"Task <kafka.net.selector.Task object at 0x7f4c> ran for {elapsed}s "
+                    "(>0.100s threshold). It is blocking the event loop -- likely a tight sync "
+                    "loop inside a coroutine. Other pollers will time out.")
+    log.warning("Task <x> left RUNNING after step; demoting to UNSCHEDULED")
+    lines = capsys.readouterr().err.splitlines()
+    assert [x.split(" ran for ")[1][:5] for x in lines if " ran for " in x] == shown
+    assert any("left RUNNING" in x for x in lines)
+
+
 def test_text_logs_keep_a_record_on_one_line_whatever_its_entity_holds(restore_loggers, capsys):
     """An entity (or a log template) comes from the records: in text logs one holding a line
     break split the alert line, and could forge a line of its own."""
