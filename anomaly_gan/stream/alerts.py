@@ -58,15 +58,19 @@ class Debouncer:
         self.consecutive = int(consecutive)
         self.cooldown = float(cooldown_seconds)
         self._run: dict[str, int] = {}
+        self._since: dict[str, float] = {}  # window end of the run's first anomalous window
         self._last_alert: dict[str, float] = {}
 
     def update(self, entity: str, window_end_ts: float, anomalous: bool) -> bool:
         """Feed one scored window; True when it should raise an alert."""
         if not anomalous:
             self._run.pop(entity, None)
+            self._since.pop(entity, None)
             return False
         run = self._run.get(entity, 0) + 1
         self._run[entity] = run
+        if run == 1:
+            self._since[entity] = window_end_ts
         if run < self.consecutive:
             return False
         last = self._last_alert.get(entity)
@@ -83,19 +87,35 @@ class Debouncer:
     def run_length(self, entity: str) -> int:
         return self._run.get(entity, 0)
 
+    def run_since(self, entity: str) -> float | None:
+        """Window end of the first window of the entity's run of anomalous windows (about
+        when the anomaly began); None outside a run.
+
+        >>> d = Debouncer(consecutive=2, cooldown_seconds=60)
+        >>> [d.update("a", t, anomalous=a) for t, a in ((0.0, True), (1.0, False), (2.0, True),
+        ...                                               (3.0, True))]
+        [False, False, False, True]
+        >>> d.run_since("a"), d.run_since("b")
+        (2.0, None)
+        """
+        return self._since.get(entity)
+
     def forget(self, entity: str) -> None:
         """Drop an entity's state (evicted or its partition revoked)."""
         self._run.pop(entity, None)
+        self._since.pop(entity, None)
         self._last_alert.pop(entity, None)
 
     def clear(self) -> None:
         self._run.clear()
+        self._since.clear()
         self._last_alert.clear()
 
     def retain(self, keep: Callable[[str], bool]) -> None:
         """Drop the state of entities for which ``keep`` is false (bounds memory to the
         entities still held by the window state)."""
-        for table in (self._run, self._last_alert):
+        tables: tuple[dict[str, Any], ...] = (self._run, self._since, self._last_alert)
+        for table in tables:
             for entity in [e for e in table if not keep(e)]:
                 del table[entity]
 
@@ -107,8 +127,11 @@ def _num(x: float) -> float | None:
 
 def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, threshold: float,
                 severity: float, components: Mapping[str, float], top_features: Sequence[str],
-                model_version: str, model_kind: str, consecutive: int) -> dict[str, Any]:
-    """The alert record (JSON object) sent to the alert topic."""
+                model_version: str, model_kind: str, consecutive: int,
+                since_ts: float | None = None) -> dict[str, Any]:
+    """The alert record (JSON object) sent to the alert topic. ``since_ts``: the window end
+    of the first window of this run of anomalous windows (the window end by default)."""
+    since = end_ts if since_ts is None else since_ts
     return {
         "alert_id": alert_id(entity, end_ts, model_version),
         "entity": entity,
@@ -122,6 +145,8 @@ def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, th
         "components": {k: _num(v) for k, v in components.items()},
         "top_features": list(top_features),
         "consecutive_windows": int(consecutive),
+        "anomalous_since": iso_utc(since),
+        "anomalous_since_ts": since,
         "model_version": model_version,
         "model_kind": model_kind,
     }

@@ -25,6 +25,15 @@ __all__ = ["DLQ_MAX_KEY", "DLQ_MAX_VALUE", "Publisher"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
+
+def _brief(x: float | None) -> float | None:
+    """A score as a log line shows it: 4 significant digits (the record keeps them all).
+
+    >>> _brief(14.454605149129202), _brief(2.531875298273025), _brief(None)
+    (14.45, 2.532, None)
+    """
+    return None if x is None else float(f"{x:.4g}")
+
 # A dead-letter copy of a record is cut to this many bytes (and says so in a header), so
 # it always fits a producer request (kafka-python's max_request_size is 1 MiB).
 DLQ_MAX_VALUE = 512 * 1024
@@ -174,15 +183,17 @@ class Publisher:
             threshold=float(res.threshold), severity=float(res.severity[i]),
             components={c: v[i] for c, v in res.components.items()},
             top_features=res.top_features[i], model_version=det.version, model_kind=det.kind,
-            consecutive=self.debouncer.run_length(entity))
+            consecutive=self.debouncer.run_length(entity),
+            since_ts=self.debouncer.run_since(entity))
         if self.logs is not None:
             rec["templates"] = self.logs.explain(entity, end, det.config.scoring.top_k)
         self.send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
         self.metrics.alerts.labels(det.version).inc()
         self.alerts_sent += 1
         log.warning("alert", extra={"fields": {
-            "entity": entity, "window_end": rec["window_end"], "score": rec["score"],
-            "threshold": rec["threshold"], "top_features": rec["top_features"],
+            "entity": entity, "window_end": rec["window_end"], "score": _brief(rec["score"]),
+            "threshold": _brief(rec["threshold"]), "since": rec["anomalous_since"],
+            "top_features": rec["top_features"],
             "alert_id": rec["alert_id"],
             **({"templates": [t["template"] for t in rec["templates"]]}
                if "templates" in rec else {})}})

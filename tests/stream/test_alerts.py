@@ -48,6 +48,11 @@ def test_alert_record_is_json_with_all_fields():
     assert back["components"] == {"reconstruction": 4.0, "latent": None}
     assert back["top_features"] == ["rpm", "temp"]
     assert {"score", "threshold", "severity", "model_version", "model_kind"} <= back.keys()
+    assert (back["anomalous_since"], back["anomalous_since_ts"]) == (iso_utc(70.0), 70.0)
+    since = build_alert(entity="pump-1", start_ts=0.0, end_ts=70.0, score=5.5, threshold=2.0,
+                        severity=99.0, components={}, top_features=[], model_version="v1",
+                        model_kind="ganomaly", consecutive=3, since_ts=50.0)
+    assert (since["anomalous_since"], since["anomalous_since_ts"]) == (iso_utc(50.0), 50.0)
 
 
 def test_score_record_is_compact_json_with_all_fields():

@@ -20,11 +20,11 @@ def publisher(io, scores_format="record", **alerts):
     return Publisher(cfg, io, StreamMetrics(reg)), reg
 
 
-def scored_batch(values):
+def scored_batch(values, entities=None):
     batch = WindowBatch(3, 2, capacity=8)
-    for i, v in enumerate(values):  # entity e<i>, its window's values all v
+    for i, v in enumerate(values):  # entity e<i> (or entities[i]), its window's values all v
         batch.raw[batch.reserve()] = v
-        batch.entities.append(f"e{i}")
+        batch.entities.append(f"e{i}" if entities is None else entities[i])
         batch.start_ts.append(0.0)
         batch.end_ts.append(10.0 * (i + 1))
         batch.partitions.append(IN)
@@ -100,3 +100,34 @@ def test_the_first_dead_letter_of_each_reason_is_logged_with_its_detail(caplog):
     assert logged[0].fields["detail"] == wrong_names.detail
     assert logged[0].fields["source"] == f"{IN.topic}/{IN.partition}/0"
     assert reg.get_sample_value("anomaly_gan_dlq_total", {"reason": "unknown_feature"}) == 3
+
+
+def test_an_alert_says_since_when_its_entity_is_anomalous(caplog):
+    """A new user's alerts for one incident said `consecutive_windows: 73` and nothing in
+    time: the run's start had to be worked out from the window step. The record and the log
+    line now carry the end of the run's first anomalous window; the log line's score and
+    threshold are cut to 4 digits (14.454605149129202 before)."""
+    io = FakeIO([])
+    pub, _ = publisher(io, consecutive=3, cooldown_seconds=15.0, scores_sample_rate=0.0)
+    with caplog.at_level("WARNING", logger="anomaly_gan.stream"):
+        # e: normal at 10 s, anomalous from the window ending at 20 s
+        pub.publish(*scored_batch([1.0, 12.3456789, 13.0, 14.0, 15.0, 16.0], ["e"] * 6))
+    alerts = [json.loads(v) for t, _k, v, _h in io.sent if t == pub.cfg.kafka.alert_topic]
+    assert [(a["window_end_ts"], a["consecutive_windows"]) for a in alerts] == [(40.0, 3),
+                                                                               (60.0, 5)]
+    assert {a["anomalous_since_ts"] for a in alerts} == {20.0}
+    assert {a["anomalous_since"] for a in alerts} == {"1970-01-01T00:00:20.000Z"}
+    logged = [r.fields for r in caplog.records if r.getMessage() == "alert"]
+    assert [(f["score"], f["threshold"], f["since"]) for f in logged] == [
+        (14.0, 10.0, "1970-01-01T00:00:20.000Z"), (16.0, 10.0, "1970-01-01T00:00:20.000Z")]
+
+
+def test_the_alert_log_line_cuts_the_score_to_four_digits(caplog):
+    io = FakeIO([])
+    pub, _ = publisher(io, scores_sample_rate=0.0)
+    with caplog.at_level("WARNING", logger="anomaly_gan.stream"):
+        pub.publish(*scored_batch([12.3456789]))
+    (fields,) = [r.fields for r in caplog.records if r.getMessage() == "alert"]
+    assert fields["score"] == 12.35
+    (record,) = [json.loads(v) for _t, _k, v, _h in io.sent]
+    assert record["score"] == 12.3456789  # the record keeps every digit
