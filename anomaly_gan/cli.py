@@ -146,6 +146,14 @@ def _read_for_model(data: str, info, nan_policy: str | None = None):
     return table, values, kept
 
 
+def _row_times(table, kept):
+    """Epoch seconds of the rows scored (``kept``), or None for a file without times."""
+    from anomaly_gan.data import table_times
+
+    times = table_times(table)
+    return None if times is None else times[kept]
+
+
 def _fmt(x: float) -> str:
     """A number as a score file writes it: empty where there is none (NaN), ``inf`` for a
     window the network could not compute (see ``Detector.score_windows``)."""
@@ -554,7 +562,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         from anomaly_gan.plot import plot_scores
 
-        plot_scores(values, det.feature_names, res, args.plot, labels, title=f"{args.data} - {det.version}")
+        plot_scores(values, det.feature_names, res, args.plot, labels,
+                    title=f"{args.data} - {det.version}", times=_row_times(table, kept))
+        _eprint(f"wrote {args.plot}")
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -575,7 +585,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     labels = read_labels(args.labels, rows=table.rows)[kept] if args.labels else None
     det = _load_model(info)
     res = det.score_series(values)
-    plot_scores(values, det.feature_names, res, args.out, labels, title=f"{args.data} - {det.version}")
+    plot_scores(values, det.feature_names, res, args.out, labels,
+                title=f"{args.data} - {det.version}", times=_row_times(table, kept))
     _eprint(f"wrote {args.out}")
     return 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from anomaly_gan.errors import OutputError, clip
 from anomaly_gan.evaluate import segments
 from anomaly_gan.files import atomic_write_bytes
 
-__all__ = ["figure_format", "lone_points", "plot_scores", "score_axis"]
+__all__ = ["figure_format", "lone_points", "plot_scores", "row_time_label", "score_axis"]
 
 
 def figure_format(path: str | os.PathLike[str]) -> str:
@@ -90,11 +90,36 @@ def lone_points(drawn: np.ndarray) -> np.ndarray:
     return np.flatnonzero(ok & ~before & ~after)
 
 
+def row_time_label(times: np.ndarray) -> Callable[[float, object], str]:
+    """Tick labels for a row axis: the UTC time of the nearest row (``times``: epoch seconds
+    of each row), with the date where the rows span more than a day.
+
+    >>> label = row_time_label(np.array([1793750400.0, 1793750460.0, 1793750520.0]))
+    >>> label(1.2, None), label(-5.0, None), label(9.0, None)
+    ('00:01', '', '')
+    >>> row_time_label(np.array([0.0, 86400.0 * 2]))(1.0, None)
+    '01-03 00:00'
+    """
+    from datetime import UTC, datetime
+
+    fmt = "%m-%d %H:%M" if times.size and times[-1] - times[0] > 86400.0 else "%H:%M"
+
+    def label(x: float, _pos: object) -> str:
+        i = round(float(x))
+        if not 0 <= i < times.size or not np.isfinite(times[i]):
+            return ""
+        return datetime.fromtimestamp(float(times[i]), tz=UTC).strftime(fmt)
+
+    return label
+
+
 def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: SeriesScores,
                 out: str | os.PathLike[str], labels: np.ndarray | None = None,
-                title: str = "", max_features: int = 4) -> None:
+                title: str = "", max_features: int = 4,
+                times: np.ndarray | None = None) -> None:
     """Draw the figure and write it to ``out`` atomically (a failure leaves any earlier
-    figure there as it was), in the format its extension names (see :func:`figure_format`)."""
+    figure there as it was), in the format its extension names (see :func:`figure_format`).
+    With ``times`` (epoch seconds of each row) the axis shows the rows' UTC times."""
     fmt = figure_format(out)
     import matplotlib
 
@@ -133,7 +158,13 @@ def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: Series
     if limits is not None:
         ax2.set_ylim(*limits)
     ax2.set_ylabel("anomaly score")
-    ax2.set_xlabel("row")
+    if times is None:
+        ax2.set_xlabel("row")
+    else:
+        from matplotlib.ticker import FuncFormatter
+
+        ax2.xaxis.set_major_formatter(FuncFormatter(row_time_label(times)))
+        ax2.set_xlabel("time (UTC)")
     ax2.legend(loc="upper left", fontsize=8, ncol=4)
     fig.suptitle(title or "anomaly-gan")
     fig.tight_layout()

@@ -76,7 +76,9 @@ def test_train_score_evaluate_plot(trained_cli, tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--model", str(d / "model"), "--data", str(data), "--labels",
                  str(tmp_path / "labels.csv"), "--json", "--plot", str(tmp_path / "fig.png")]) == 0
-    m = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    m = json.loads(captured.out)  # the figure's line goes to stderr: stdout stays JSON
+    assert captured.err.strip().endswith(f"wrote {tmp_path / 'fig.png'}")
     assert {"auc_roc", "auc_pr", "best_f1", "f1", "precision", "recall", "point_adjusted_f1"} <= set(m)
     assert (tmp_path / "fig.png").stat().st_size > 10_000
     assert main(["plot", "--model", str(d / "model"), "--data", str(data), "--out", str(tmp_path / "p.png")]) == 0

@@ -112,3 +112,30 @@ def test_the_one_score_of_a_one_window_file_is_drawn(tmp_path, monkeypatch):
                        contributions=np.zeros((rows, 3)), top_features=TopFeatures(indices, NAMES))
     plot_scores(np.random.default_rng(0).normal(size=(rows, 3)), NAMES, one, tmp_path / "f.png")
     assert (rows - 1, 1.25) in drawn
+
+
+def test_a_file_with_times_is_drawn_against_them(tmp_path, monkeypatch):
+    """A new user's test day (a `timestamp` column, one row a minute) was drawn against
+    "row" 0-1440: where in the day the incident lay meant counting rows. With the rows'
+    times the score panel's ticks read as UTC clock times."""
+    from matplotlib.figure import Figure
+
+    seen = {}
+    save = Figure.savefig
+
+    def keep(self, fname, **kwargs):
+        self.canvas.draw()
+        panel = self.axes[1]
+        seen["xlabel"] = panel.get_xlabel()
+        seen["ticks"] = [t.get_text() for t in panel.get_xticklabels() if t.get_text()]
+        return save(self, fname, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    times = 1793750400.0 + 60.0 * np.arange(60)  # 2026-11-04 00:00 UTC, one row a minute
+    values = np.random.default_rng(0).normal(size=(60, 3))
+    plot_scores(values, NAMES, _scores(), tmp_path / "f.png", times=times)
+    assert seen["xlabel"] == "time (UTC)"
+    assert seen["ticks"] and all(len(t) == 5 and t[2] == ":" for t in seen["ticks"])
+    assert "00:00" in seen["ticks"]
+    plot_scores(values, NAMES, _scores(), tmp_path / "f.png")
+    assert seen["xlabel"] == "row"
