@@ -30,6 +30,13 @@ from anomaly_gan.runtime import Interrupts
 __all__ = ["DemoOptions", "alert_matches", "run_demo"]
 
 STEP_SECONDS = 10.0  # the synthetic plant's row spacing
+# What the summary ends with: the README's next steps, for a user who has just seen the demo.
+NEXT_STEPS = """
+next, with a CSV of your own (a timestamp column, one numeric column per metric):
+  anomaly-gan train    --data normal.csv --out models/v1
+  anomaly-gan evaluate --model models/v1 --data test.csv --labels labels.csv --plot fig.png
+  your bundle on a local broker: docs/streaming.md, section "Try it on one machine"
+""".rstrip("\n")
 # --entities x --steps: 1000 pumps of 3000 rows are ~200 MB of sensor values; the plant is
 # generated in memory, so far more would exhaust it (100,000 pumps: 18 GB) before training.
 MAX_ROWS = 3_000_000
@@ -204,6 +211,7 @@ def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
         for inc in missed:
             say(f"  missed: {inc['entity']} {inc['kind']} at "
                  f"{iso_utc(float(plant.timestamps[inc['start']]))}")
+        say(NEXT_STEPS)
 
         if opts.keep_running:
             say(f"\nkeeping the broker ({bootstrap}) and the scorer up; "

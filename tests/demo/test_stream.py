@@ -14,6 +14,9 @@ def test_demo_runs_and_summarises(tmp_path, capsys):
     assert rc == 0, out
     assert "summary" in out and "windows scored" in out and "recall (incidents)" in out
     assert "latency event->score" in out
+    # ... and then says what to do with one's own data
+    assert "anomaly-gan train    --data normal.csv --out models/v1" in out
+    assert '"Try it on one machine"' in out
 
 
 def test_alert_overlap_rule():
