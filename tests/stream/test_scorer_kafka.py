@@ -417,6 +417,21 @@ def test_a_reading_past_float32_alerts_instead_of_vanishing(serve_config, start_
     assert run.stop() == 0
 
 
+def delivered_windows(run, bootstrap: str, topic: str, want: set[float], what: str
+                      ) -> set[float]:
+    """The window ends of every record on ``topic`` once they include ``want`` (waited on
+    for up to 60 s): the caller compares them with ``want`` for windows sent twice or more."""
+    got: set[float] = set()
+
+    def delivered():
+        got.update(json.loads(r.value)["window_end_ts"]
+                   for r in consume_all(bootstrap, topic, idle_s=0.5))
+        return want <= got
+
+    run.wait_for(delivered, 60, what)
+    return got
+
+
 def test_a_consumer_that_stops_fetching_is_replaced(serve_config, start_scorer,
                                                    stream_detector, plant, kafka_bootstrap):
     """A consumer that stays connected and assigned but fetches nothing while records wait
@@ -451,15 +466,9 @@ def test_a_consumer_that_stops_fetching_is_replaced(serve_config, start_scorer,
                  "the consumer replaced")
     assert run.io.consumer is not stuck
     want = {float(plant.timestamps[t]) for t in range(600 + det.window - 1, 600 + det.window + 6)}
-    got: set[float] = set()
-
-    def delivered():
-        got.update(json.loads(r.value)["window_end_ts"]
-                   for r in consume_all(kafka_bootstrap, k.scores_topic, idle_s=0.5))
-        return want <= got
-
-    run.wait_for(delivered, 60, "the windows that waited scored and delivered")
-    assert got == want  # the replay re-scores from the last commit: nothing else
+    # the replay re-scores from the last commit: nothing else
+    assert delivered_windows(run, kafka_bootstrap, k.scores_topic, want,
+                             "the windows that waited scored and delivered") == want
     run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready again")
     assert run.value("anomaly_gan_replays_total", {"reason": "input"}) == 1
     assert run.stop() == 0
@@ -637,14 +646,7 @@ def test_an_alert_topic_the_broker_lacks_is_not_ready_until_it_exists(
                for r in caplog.records), "no log line names the alert topic"
 
     missing.clear()  # the topic is created: the alerts go out and the scorer is ready again
-    got: set[float] = set()
-
-    def delivered():
-        got.update(json.loads(r.value)["window_end_ts"]
-                   for r in consume_all(kafka_bootstrap, k.alert_topic, idle_s=0.5))
-        return want <= got
-
-    run.wait_for(delivered, 60, "the alerts delivered")
-    assert got == want
+    assert delivered_windows(run, kafka_bootstrap, k.alert_topic, want,
+                             "the alerts delivered") == want
     run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready again")
     assert run.stop() == 0
