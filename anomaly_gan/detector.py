@@ -9,7 +9,7 @@ numbers for the same events.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,9 +27,11 @@ from anomaly_gan.scoring import (
     Threshold,
     TopFeatures,
     combine,
+    feature_values,
     severity,
     standardise_components,
     top_features,
+    window_activity,
 )
 
 __all__ = ["OUT_OF_RANGE_SPREADS", "Calibration", "Detector", "SeriesScores", "WindowScores"]
@@ -93,11 +95,9 @@ class Calibration:
         A feature's explanation is its reconstruction z-score, or its depth below its normal
         movement where that is larger (a sensor gone flat is named)."""
         standardised = standardise_components(comps, self.component_stats)
+        contributions = self.feature_z(per_feature)
         if self.feature_errors is not None:
-            contributions = self.feature_errors.feature_z(per_feature)
             standardised["reconstruction"] = self.feature_errors.component(contributions)
-        else:
-            contributions = self.feature_stats.standardise(per_feature)
         if self.quiet is not None:
             depth = self.quiet.depth(activity)
             standardised["quiet"] = self.quiet.component(depth)
@@ -106,6 +106,22 @@ class Calibration:
             contributions = np.where(depth > 0, np.maximum(contributions, depth), contributions)
         return standardised, contributions, combine(standardised, self.weights, self.score_floors,
                                                      self.max_share)
+
+    def feature_z(self, per_feature: np.ndarray) -> np.ndarray:
+        """``(n, F)`` per-feature reconstruction errors -> their z-scores (the explanations
+        before the quiet depths)."""
+        if self.feature_errors is not None:
+            return self.feature_errors.feature_z(per_feature)
+        return self.feature_stats.standardise(per_feature)
+
+    def named_by_quiet(self, per_feature: np.ndarray, activity: np.ndarray) -> np.ndarray:
+        """``(n, F)``: True where :meth:`combine` explains a feature by its depth below its
+        normal movement (a feature gone still), not by its reconstruction error."""
+        if self.quiet is None:
+            return np.zeros(np.shape(activity), dtype=bool)
+        depth = self.quiet.depth(activity)
+        with np.errstate(invalid="ignore"):
+            return (depth > 0) & (depth >= self.feature_z(per_feature))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -348,6 +364,7 @@ class Detector:
         self._scorer().warm_up(max_batch)
         for n in (1, 2, 3, 8):
             self.score_windows(np.zeros((n, self.window, self.n_features)))
+        self.feature_values(np.zeros((1, self.window, self.n_features)), [[]])
 
     def raw_scores(self, raw_windows: np.ndarray, reference_codes: np.ndarray | None = None
                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -392,6 +409,43 @@ class Detector:
             contributions=contributions,
             top_features=top_features(contributions, self.feature_names, self.config.scoring.top_k),
         )
+
+    def feature_values(self, raw_windows: np.ndarray, top: Sequence[Sequence[str]]
+                       ) -> list[list[dict[str, Any]]]:
+        """For each of ``(n, W, F)`` unscaled windows, how far off each of its named
+        features (``top``: per window, the names its explanation gives, e.g.
+        ``WindowScores.top_features``) is, in the data's units: observed reading and the
+        model's reconstruction of it, unscaled (see
+        :func:`anomaly_gan.scoring.feature_values` for what each number is).
+
+        One more network call on these windows: meant for the few that alert (``serve``
+        calls it once per batch with alerts, ``score`` once per chunk with flagged rows),
+        never for every scored window. The reconstruction is the scorer network's, as in
+        :meth:`score_windows`, from the same float32 inputs.
+        """
+        raw = np.asarray(raw_windows, dtype=np.float64)
+        if raw.shape[0] == 0:
+            return []
+        index = {name: j for j, name in enumerate(self.feature_names)}
+        indices = [[index[name] for name in names] for names in top]
+        recon = self._scorer().reconstruct(raw).astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = self.scaler.transform(raw)
+            expected = self.scaler.inverse_transform(recon)
+            # A reading past EXTREME_SPREADS (training never saw one; past float32 the
+            # window is unscorable) leaves the network's output for the window without
+            # meaning, finite or not (1e39 on rpm came back as -9e36): no expected value.
+            far = ~(self.scaler.spreads(raw) <= EXTREME_SPREADS).all(axis=(1, 2))
+            expected[far] = np.nan
+            quiet = movement = normal = None
+            if self.calibration.quiet is not None:
+                activity = np.asarray(window_activity(scaled), np.float64)
+                per_feature = np.abs(scaled - recon).mean(axis=1)
+                quiet = self.calibration.named_by_quiet(per_feature, activity)
+                movement = activity * self.scaler.scale
+                normal = self.calibration.quiet.normal_movement() * self.scaler.scale
+        return feature_values(raw, expected, indices, self.feature_names, self.scaler.center,
+                              quiet, movement, normal)
 
     def _extremes_first(self, raw_windows: np.ndarray, flagged: np.ndarray,
                         contributions: np.ndarray) -> np.ndarray:

@@ -128,3 +128,86 @@ def test_a_window_whose_components_come_out_nan_is_flagged_not_dropped(tiny_dete
     assert np.isposinf(res.score[0]) and res.is_anomaly[0] and res.severity[0] == 100
     assert res.top_features[0][0] == det.feature_names[2]
     assert np.isfinite(res.score[1:]).all()
+
+
+def _spiked(det, at, rows=300):
+    """A normal series with rpm spiked by 8 standard deviations at row ``at``; the
+    unspiked reading and rpm's standard deviation."""
+    from tests.support_models import normal_series
+
+    x = normal_series(rows, seed=5)
+    sd = x[:, 1].std()
+    before = x[at, 1]
+    x[at, 1] += 8 * sd
+    return x, before, sd
+
+
+@pytest.mark.parametrize("after", [0, 3])
+def test_an_alert_says_how_far_off_its_spiked_feature_is_in_its_own_units(tiny_detector, after):
+    """An alert named `rpm` and nothing about how far off it was. Its values now say it:
+    observed is the spiked reading itself (also when the window ends 3 rows later: the row
+    farthest from the reconstruction, with rows_before_end), expected is near the normal
+    reading, both in rpm, not in scaled units."""
+    det, at = tiny_detector, 200
+    x, normal, sd = _spiked(det, at)
+    res = det.score_series(x)
+    end = at + after
+    assert res.is_anomaly[end] and res.top_features[end][0] == "rpm"
+    window = x[None, end - det.window + 1:end + 1]
+    (values,) = det.feature_values(window, [res.top_features[end]])
+    assert [v["feature"] for v in values] == res.top_features[end]
+    rpm = values[0]
+    assert rpm["observed"] == x[at, 1] and rpm["rows_before_end"] == after
+    assert abs(rpm["expected"] - normal) < sd  # the model's guess: about the normal reading
+    assert rpm["observed"] - rpm["expected"] > 6 * sd
+    for v in values:  # every named feature's numbers are its readings and the model's
+        assert v["observed"] == x[end - v["rows_before_end"], det.feature_names.index(v["feature"])]
+        assert v["expected"] is not None and np.isfinite(v["expected"])
+
+
+def test_feature_values_unscale_the_reconstruction_the_scorer_uses(tiny_detector):
+    """expected = the scorer network's reconstruction, unscaled with the bundle's scaler."""
+    det = tiny_detector
+    x, _, _ = _spiked(det, 100)
+    windows = sliding_windows(x, det.window, 1)[80:90]
+    tops = [list(det.feature_names)] * len(windows)
+    got = det.feature_values(windows, tops)
+    out = det.nets["scorer"](det.scaler.transform(windows), training=False)
+    recon = det.scaler.inverse_transform(np.asarray(out["reconstruction"]))
+    for i, values in enumerate(got):
+        for j, v in enumerate(values):
+            row = det.window - 1 - v["rows_before_end"]
+            assert v["expected"] == pytest.approx(recon[i, row, j], rel=1e-5, abs=1e-6)
+            assert v["observed"] == windows[i, row, j]
+    assert det.feature_values(windows[:0], []) == []
+
+
+def test_a_feature_named_for_going_still_gets_its_movement_not_an_expected_value(tiny_detector):
+    """`flow` stuck at one reading is named by the quiet component: no reconstruction flagged
+    it, so there is no expected value; its movement (0) and its normal movement say why."""
+    from tests.support_models import normal_series
+
+    det, end = tiny_detector, 250
+    y = normal_series(300, seed=5)
+    y[150:260, 2] = y[150, 2]
+    res = det.score_series(y)
+    assert res.is_anomaly[end] and "flow" in res.top_features[end]
+    (values,) = det.feature_values(y[None, end - det.window + 1:end + 1],
+                                   [res.top_features[end]])
+    flow = next(v for v in values if v["feature"] == "flow")
+    assert flow["expected"] is None and flow["observed"] == y[150, 2]
+    assert flow["movement"] == 0.0
+    # the training rows' flow moves ~0.3 a row; the low end of normal is some of that
+    steps = np.abs(np.diff(normal_series(800)[:, 2])).mean()
+    assert 0.05 * steps < flow["normal_movement"] < steps
+
+
+def test_a_window_the_network_cannot_compute_names_the_reading_without_an_expected_value(
+        tiny_detector):
+    det = tiny_detector
+    x, _, _ = _spiked(det, 100)
+    x[100, 1] = 1e39
+    window = x[None, 100 - det.window + 3:103]  # the reading 2 rows before the end
+    (values,) = det.feature_values(window, [["rpm"]])
+    assert values == [{"feature": "rpm", "observed": 1e39, "expected": None,
+                       "rows_before_end": 2}]

@@ -61,6 +61,18 @@ class Scaler:
         """Scale ``(..., F)`` values to float32."""
         return ((values - self.center) / self.scale).astype(np.float32)
 
+    def inverse_transform(self, scaled: np.ndarray) -> np.ndarray:
+        """Back to the data's units, in float64: ``scaled * scale + center``, the exact
+        inverse of :meth:`transform`'s affine map (both methods are one). Of values that
+        went through :meth:`transform`, only its float32 rounding is lost: a relative
+        error of about 6e-8 of ``|scaled| * scale``.
+
+        >>> s = Scaler("robust", np.array([1500.0]), np.array([300.0]))
+        >>> s.inverse_transform(s.transform(np.array([[1800.0], [1234.5]]))).tolist()
+        [[1800.0], [1234.500002861023]]
+        """
+        return np.asarray(scaled, dtype=np.float64) * self.scale + self.center
+
     def spreads(self, values: np.ndarray) -> np.ndarray:
         """How far each of ``(..., F)`` values lies from its feature's centre, in units of
         its scale, in float64: what :meth:`transform` gives in size before its float32

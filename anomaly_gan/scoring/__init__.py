@@ -22,7 +22,14 @@ from anomaly_gan.scoring.components import (
     standardise_components,
     window_activity,
 )
-from anomaly_gan.scoring.explain import SEVERITY_LEVELS, TopFeatures, severity, top_features
+from anomaly_gan.scoring.explain import (
+    SEVERITY_LEVELS,
+    TopFeatures,
+    feature_values,
+    feature_values_text,
+    severity,
+    top_features,
+)
 from anomaly_gan.scoring.thresholds import (
     Threshold,
     fit_pot_threshold,
@@ -47,6 +54,8 @@ __all__ = [
     "Threshold",
     "TopFeatures",
     "combine",
+    "feature_values",
+    "feature_values_text",
     "fit_component_stats",
     "fit_feature_errors",
     "fit_pot_threshold",

@@ -280,6 +280,18 @@ class QuietFeatures:
         below = (self.low - np.log(np.asarray(activity, np.float64) + self.eps)) / self.scale
         return np.maximum(below - self.margin, 0.0)
 
+    def normal_movement(self) -> np.ndarray:
+        """``(F,)`` the low end of each feature's normal movement, in the units of the
+        movement (scaled here): about the movement that all but :data:`QUIET_QUANTILE` of
+        the training windows reached (``exp(low) - eps``, at least 0). A feature counts as
+        quiet from ``exp(margin * scale)`` times below it.
+
+        >>> q = QuietFeatures(np.log([0.51, 0.01]), np.ones(2), np.array([0.01, 0.01]))
+        >>> q.normal_movement().round(6).tolist()
+        [0.5, 0.0]
+        """
+        return np.maximum(np.exp(self.low) - self.eps, 0.0)
+
     @staticmethod
     def component(depth: np.ndarray) -> np.ndarray:
         """The component from :meth:`depth`'s output: the deepest feature."""

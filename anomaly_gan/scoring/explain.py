@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
 
-__all__ = ["SEVERITY_LEVELS", "TopFeatures", "severity", "top_features"]
+__all__ = ["SEVERITY_LEVELS", "TopFeatures", "feature_values", "feature_values_text", "severity",
+           "top_features"]
 
 # Quantile levels of the held-out normal score distribution stored in a bundle.
 SEVERITY_LEVELS = np.linspace(0.0, 1.0, 201)
@@ -82,6 +84,104 @@ def top_features(contributions: np.ndarray, names: Sequence[str], k: int) -> Top
     k = min(k, contributions.shape[1])
     idx = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
     return TopFeatures(idx, names)
+
+
+def _number(x: Any) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def feature_values(raw: np.ndarray, expected: np.ndarray, top: Sequence[Sequence[int]],
+                   names: Sequence[str], center: np.ndarray, quiet: np.ndarray | None = None,
+                   movement: np.ndarray | None = None,
+                   normal_movement: np.ndarray | None = None) -> list[list[dict[str, Any]]]:
+    """How far off each named feature of each window is, in the data's units.
+
+    ``raw``: ``(n, W, F)`` readings; ``expected``: the model's reconstruction of them in
+    the same units; ``top``: per window, the indices of its named features (negative: none);
+    ``center``: ``(F,)`` each feature's typical value (the scaler's centre).
+
+    Per named feature, one entry: ``observed``, the window's reading where the feature lies
+    farthest from the reconstruction, and ``expected``, the reconstruction of that reading;
+    ``rows_before_end`` says which row it is (0: the window's last reading, at its end).
+    Where ``quiet`` (``(n, F)`` bool) says that the feature is named for moving far less
+    than usual, no reconstruction is what flagged it: ``observed`` is the last reading,
+    ``expected`` is None, and the entry adds ``movement`` (the mean ``|x[t] - x[t-1]|`` in
+    the window) and ``normal_movement`` (the low end of its movement in normal training
+    windows), both ``(n, F)``/``(F,)`` in the data's units. Where the reconstruction is not
+    finite (a window the network cannot compute), ``expected`` is None and ``observed`` is
+    the reading farthest from ``center``. Non-finite numbers are None.
+
+    >>> raw = np.array([[[1.0, 5.0], [9.0, 5.0], [1.0, 5.0]]])  # a spike on a, b still
+    >>> exp = np.array([[[1.0, 4.0], [1.5, 6.0], [1.0, 4.0]]])
+    >>> feature_values(raw, exp, [[0, 1]], ["a", "b"], np.zeros(2), quiet=np.array([[0, 1]]) > 0,
+    ...                movement=np.array([[5.0, 0.0]]), normal_movement=np.array([0.1, 0.5]))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [[{'feature': 'a', 'observed': 9.0, 'expected': 1.5, 'rows_before_end': 1},
+      {'feature': 'b', 'observed': 5.0, 'expected': None, 'rows_before_end': 0,
+       'movement': 0.0, 'normal_movement': 0.5}]]
+    """
+    out = []
+    last = raw.shape[1] - 1
+    for i, row in enumerate(top):
+        entries = []
+        for j in (int(j) for j in row):
+            if j < 0:
+                continue
+            x, e = raw[i, :, j], expected[i, :, j]
+            entry: dict[str, Any]
+            if quiet is not None and quiet[i, j]:
+                entry = {"feature": names[j], "observed": _number(x[last]), "expected": None,
+                         "rows_before_end": 0,
+                         "movement": None if movement is None else _number(movement[i, j]),
+                         "normal_movement": (None if normal_movement is None
+                                             else _number(normal_movement[j]))}
+            elif np.isfinite(e).all():
+                with np.errstate(invalid="ignore"):
+                    off = np.abs(x - e)
+                t = int(np.argmax(np.where(np.isnan(off), -np.inf, off)))
+                entry = {"feature": names[j], "observed": _number(x[t]),
+                         "expected": _number(e[t]), "rows_before_end": last - t}
+            else:
+                with np.errstate(invalid="ignore"):
+                    far = np.abs(x - center[j])
+                t = int(np.argmax(np.where(np.isnan(far), -np.inf, far)))
+                entry = {"feature": names[j], "observed": _number(x[t]), "expected": None,
+                         "rows_before_end": last - t}
+            entries.append(entry)
+        out.append(entries)
+    return out
+
+
+def _g4(x: float | None) -> str:
+    return "?" if x is None else f"{x:.4g}"
+
+
+def feature_values_text(values: Sequence[Mapping[str, Any]]) -> str:
+    """:func:`feature_values`' entries of one window in a line: 4 significant digits.
+
+    >>> feature_values_text([
+    ...     {"feature": "vibration", "observed": 7.91234, "expected": 2.1, "rows_before_end": 0},
+    ...     {"feature": "rpm", "observed": 3012.5, "expected": 1499.9, "rows_before_end": 2},
+    ...     {"feature": "flow", "observed": 10.0, "expected": None, "rows_before_end": 0,
+    ...      "movement": 0.0, "normal_movement": 0.0512},
+    ...     {"feature": "temp", "observed": 1e39, "expected": None, "rows_before_end": 3}])
+    'vibration 7.912 (exp 2.1), rpm 3012 (exp 1500, 2 rows before end), flow 10 (moved 0/row, \
+normally >= 0.0512), temp 1e+39 (3 rows before end)'
+    """
+    parts = []
+    for v in values:
+        notes = []
+        if "movement" in v:
+            notes.append(f"moved {_g4(v['movement'])}/row, normally >= {_g4(v['normal_movement'])}")
+        elif v.get("expected") is not None:
+            notes.append(f"exp {_g4(v['expected'])}")
+        back = v.get("rows_before_end") or 0
+        if back:
+            notes.append(f"{back} row{'s' if back != 1 else ''} before end")
+        parts.append(f"{v['feature']} {_g4(v.get('observed'))}"
+                     + (f" ({', '.join(notes)})" if notes else ""))
+    return ", ".join(parts)
 
 
 def severity(scores: np.ndarray, normal_quantiles: np.ndarray) -> np.ndarray:

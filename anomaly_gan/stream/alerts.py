@@ -128,11 +128,15 @@ def _num(x: float) -> float | None:
 def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, threshold: float,
                 severity: float, components: Mapping[str, float], top_features: Sequence[str],
                 model_version: str, model_kind: str, consecutive: int,
-                since_ts: float | None = None) -> dict[str, Any]:
+                since_ts: float | None = None,
+                feature_values: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The alert record (JSON object) sent to the alert topic. ``since_ts``: the window end
-    of the first window of this run of anomalous windows (the window end by default)."""
+    of the first window of this run of anomalous windows (the window end by default).
+    ``feature_values``: per top feature, its observed and expected values
+    (:meth:`anomaly_gan.detector.Detector.feature_values`); the record has the key only
+    when given."""
     since = end_ts if since_ts is None else since_ts
-    return {
+    rec = {
         "alert_id": alert_id(entity, end_ts, model_version),
         "entity": entity,
         "window_start": iso_utc(start_ts),
@@ -150,6 +154,10 @@ def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, th
         "model_version": model_version,
         "model_kind": model_kind,
     }
+    if feature_values is not None:
+        rec["feature_values"] = [{k: _num(v) if isinstance(v, float) else v
+                                  for k, v in entry.items()} for entry in feature_values]
+    return rec
 
 
 def _json_num(x: float) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import ServeConfig
+from anomaly_gan.scoring import feature_values_text
 from anomaly_gan.stream.alerts import Debouncer, build_alert, dumps, encode_score, sampled
 from anomaly_gan.stream.events import InvalidEvent
 from anomaly_gan.stream.metrics import StreamMetrics
@@ -156,10 +157,12 @@ class Publisher:
             threshold = float(res.threshold)
         grouped: dict[str, list[bytes]] | None = (
             {} if self.cfg.kafka.scores_format == "batch" else None)
+        fired: list[tuple[int, int, float | None]] = []  # window, run length, run start
         for i in range(len(batch)):
             entity = entities[i]
             if update(entity, ends[i], flags[i]):
-                self._send_alert(det, res, i, entity, starts[i], ends[i])
+                debouncer = self.debouncer
+                fired.append((i, debouncer.run_length(entity), debouncer.run_since(entity)))
             if scores_topic and sampled(entity, ends[i], rate):
                 rec = encode_score(
                     entity=entity, start_ts=starts[i], end_ts=ends[i], score=scores[i],
@@ -172,19 +175,34 @@ class Publisher:
                     self.send(scores_topic, rec, entity.encode())
                 else:
                     grouped.setdefault(entity, []).append(rec)
+        if fired:
+            self._send_alerts(batch, det, res, fired)
         if grouped and scores_topic:  # scores_format batch: one JSON array per entity
             for entity, recs in grouped.items():
                 self.send(scores_topic, b"[" + b",".join(recs) + b"]", entity.encode())
 
-    def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float,
-                    end: float) -> None:
+    def _send_alerts(self, batch: WindowBatch, det: Any, res: Any,
+                     fired: list[tuple[int, int, float | None]]) -> None:
+        """The alert records of the ``fired`` windows of a batch (index, the debouncer's
+        run length and run start when it fired). Their features' values come from one
+        more model call for all of them (a logs model's records name templates instead)."""
+        tops = [res.top_features[i] for i, _, _ in fired]
+        values: list[Any] = [None] * len(fired)
+        if self.logs is None:
+            values = det.feature_values(batch.windows()[[i for i, _, _ in fired]], tops)
+        for (i, run, since), top, vals in zip(fired, tops, values, strict=True):
+            self._send_alert(det, res, i, batch.entities[i], batch.start_ts[i],
+                             batch.end_ts[i], top, vals, run, since)
+
+    def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float, end: float,
+                    top: list[str], values: list[dict[str, Any]] | None, run: int,
+                    since: float | None) -> None:
         rec = build_alert(
             entity=entity, start_ts=start, end_ts=end, score=float(res.score[i]),
             threshold=float(res.threshold), severity=float(res.severity[i]),
             components={c: v[i] for c, v in res.components.items()},
-            top_features=res.top_features[i], model_version=det.version, model_kind=det.kind,
-            consecutive=self.debouncer.run_length(entity),
-            since_ts=self.debouncer.run_since(entity))
+            top_features=top, model_version=det.version, model_kind=det.kind,
+            consecutive=run, since_ts=since, feature_values=values)
         if self.logs is not None:
             rec["templates"] = self.logs.explain(entity, end, det.config.scoring.top_k)
         self.send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
@@ -194,6 +212,7 @@ class Publisher:
             "entity": entity, "window_end": rec["window_end"], "score": _brief(rec["score"]),
             "threshold": _brief(rec["threshold"]), "since": rec["anomalous_since"],
             "top_features": rec["top_features"],
+            **({"values": feature_values_text(values)} if values is not None else {}),
             "alert_id": rec["alert_id"],
             **({"templates": [t["template"] for t in rec["templates"]]}
                if "templates" in rec else {})}})

@@ -31,3 +31,19 @@ def test_round_trip_and_malformed():
     np.testing.assert_array_equal(s2.center, s.center)
     with pytest.raises(BundleError):
         Scaler.from_dict({"method": "robust", "center": [0.0], "scale": [0.0]})
+
+
+@pytest.mark.parametrize("method", ["robust", "minmax"])
+def test_unscaling_gives_back_the_readings_up_to_float32(method):
+    """An alert's expected values are reconstructions unscaled with the bundle's scaler:
+    inverse_transform must undo transform exactly, but for float32's rounding."""
+    rng = np.random.default_rng(0)
+    x = np.column_stack([1500 + 300 * rng.normal(size=500), 1e-9 * rng.random(500),
+                         np.full(500, 7.0), rng.integers(0, 2, 500).astype(float)])
+    s = fit_scaler(x, method)
+    back = s.inverse_transform(s.transform(x))
+    assert back.dtype == np.float64
+    # float32 keeps ~7 digits of the scaled value: the error is that, times the scale
+    scaled = np.abs(s.transform(x)).astype(np.float64)
+    np.testing.assert_array_less(np.abs(back - x), 1e-7 * (scaled + 1) * s.scale)
+    np.testing.assert_array_equal(s.inverse_transform(np.zeros((1, 4))), s.center[None])

@@ -39,6 +39,13 @@ class FakeModel:
                                severity=np.where(s > self.threshold, 100.0, 0.0),
                                components={"reconstruction": s}, top_features=[["a"]] * len(s))
 
+    def feature_values(self, raw, top):
+        """Observed: the feature's last reading; expected: 0."""
+        self.value_calls = getattr(self, "value_calls", 0) + 1
+        return [[{"feature": f, "observed": float(w[-1, self.feature_names.index(f)]),
+                  "expected": 0.0, "rows_before_end": 0} for f in names]
+                for w, names in zip(raw, top, strict=True)]
+
 
 class FakeIO:
     def __init__(self, batches, fail_topic=None):

@@ -131,3 +131,25 @@ def test_the_alert_log_line_cuts_the_score_to_four_digits(caplog):
     assert fields["score"] == 12.35
     (record,) = [json.loads(v) for _t, _k, v, _h in io.sent]
     assert record["score"] == 12.3456789  # the record keeps every digit
+
+
+def test_an_alert_says_its_features_values_from_one_model_call_per_batch(caplog):
+    """An alert named `a` and not how far off it was. The record now carries each top
+    feature's observed and expected value (the detector's feature_values, one call for all
+    the alerts of a batch, none for a batch without one) and the log line shows them."""
+    io = FakeIO([])
+    pub, _ = publisher(io, scores_sample_rate=0.0)
+    batch, det, res = scored_batch([1.0, 12.3456789, 2.0, 50.0])
+    with caplog.at_level("WARNING", logger="anomaly_gan.stream"):
+        pub.publish(batch, det, res)
+    assert det.value_calls == 1
+    alerts = [json.loads(v) for _t, _k, v, _h in io.sent]
+    assert [a["feature_values"] for a in alerts] == [
+        [{"feature": "a", "observed": 12.3456789, "expected": 0.0, "rows_before_end": 0}],
+        [{"feature": "a", "observed": 50.0, "expected": 0.0, "rows_before_end": 0}]]
+    assert [r.fields["values"] for r in caplog.records if r.getMessage() == "alert"] == [
+        "a 12.35 (exp 0)", "a 50 (exp 0)"]
+
+    quiet_batch, quiet_det, quiet_res = scored_batch([1.0, 2.0])
+    pub.publish(quiet_batch, quiet_det, quiet_res)
+    assert getattr(quiet_det, "value_calls", 0) == 0

@@ -102,6 +102,25 @@ def test_stream_scores_and_alerts_equal_offline(serve_config, start_scorer, stre
     spike = next(a for a in records if a["entity"] == "pump-2"
                  and a["window_end_ts"] == float(plant.timestamps[701]))
     assert spike["top_features"][0] == "rpm"
+    # Each top feature's observed and expected values: what offline scoring says of the
+    # same window, through the same function.
+    row_of = {float(ts): t for t, ts in enumerate(plant.timestamps)}
+    for a in records:
+        e, t = plant.entities.index(a["entity"]), row_of[a["window_end_ts"]]
+        window = values[e, t - det.window + 1:t + 1]
+        offline_top = det.score_series(values[e, START:STOP]).top_features[t - START]
+        (want_values,) = det.feature_values(window[None], [offline_top])
+        assert [v["feature"] for v in a["feature_values"]] == a["top_features"] == offline_top
+        for got_v, want_v in zip(a["feature_values"], want_values, strict=True):
+            assert got_v.keys() == want_v.keys()
+            for key, want_x in want_v.items():
+                assert got_v[key] == (want_x if not isinstance(want_x, float)
+                                      else pytest.approx(want_x, rel=1e-6, abs=1e-9))
+    rpm = spike["feature_values"][0]  # the incident's rows 700 and 701 are in the window
+    row = 701 - rpm["rows_before_end"]
+    assert row in (700, 701) and rpm["observed"] == values[1, row, 1]
+    normal = plant.values[1, row, 1]
+    assert abs(rpm["expected"] - normal) < (rpm["observed"] - normal) / 4
 
     # Metrics, scraped over HTTP and parsed like Prometheus does.
     run.wait_for(lambda: run.value("anomaly_gan_ready") == 1
