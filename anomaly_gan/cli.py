@@ -357,6 +357,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     table, values, kept = _read_for_model(args.data, info, args.nan_policy)
     det = _load_model(info)
     res = det.score_series(values)
+    from anomaly_gan.scoring import feature_values_text
+
+    # The flagged rows only: one more model call per 4,096 of them.
+    flagged_values = {j: feature_values_text(v)
+                      for j, v in det.flagged_feature_values(values, res).items()}
     comps = list(res.components)
     key = "timestamp" if table.timestamps is not None else "index"
     rows = table.rows
@@ -365,11 +370,12 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     def write(fh) -> None:
         w = csv.writer(fh)
-        w.writerow([key, "score", "threshold", "is_anomaly", "severity", *comps, "top_features"])
+        w.writerow([key, "score", "threshold", "is_anomaly", "severity", *comps, "top_features",
+                    "feature_values"])
         for i, j in enumerate(at.tolist()):
             stamp = table.timestamps[i] if table.timestamps is not None else i
             if j < 0:
-                w.writerow([stamp, "", _fmt(res.threshold), "", "", *[""] * len(comps), ""])
+                w.writerow([stamp, "", _fmt(res.threshold), "", "", *[""] * len(comps), "", ""])
                 continue
             scored = not math.isnan(res.score[j])
             w.writerow([
@@ -380,6 +386,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 _fmt(res.severity[j]),
                 *[_fmt(res.components[c][j]) for c in comps],
                 ";".join(res.top_features[j]),
+                flagged_values.get(j, ""),
             ])
 
     where = _write_scores(args.out, write)

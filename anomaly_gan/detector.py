@@ -447,6 +447,22 @@ class Detector:
         return feature_values(raw, expected, indices, self.feature_names, self.scaler.center,
                               quiet, movement, normal)
 
+    def flagged_feature_values(self, raw: np.ndarray, scores: SeriesScores
+                               ) -> dict[int, list[dict[str, Any]]]:
+        """:meth:`feature_values` of the flagged rows of a ``(T, F)`` series that
+        :meth:`score_series` scored as ``scores``: row -> its top features' values, the
+        same numbers ``serve`` puts in the alert of the window ending at that row."""
+        raw = np.asarray(raw, dtype=np.float64)
+        rows = np.flatnonzero(scores.is_anomaly)
+        windows = sliding_windows(raw, self.window, 1)
+        out: dict[int, list[dict[str, Any]]] = {}
+        for i in range(0, len(rows), _CHUNK):
+            chunk = rows[i:i + _CHUNK]
+            values = self.feature_values(windows[chunk - (self.window - 1)],
+                                         [scores.top_features[j] for j in chunk.tolist()])
+            out.update(zip(chunk.tolist(), values, strict=True))
+        return out
+
     def _extremes_first(self, raw_windows: np.ndarray, flagged: np.ndarray,
                         contributions: np.ndarray) -> np.ndarray:
         """In the ``flagged`` windows (the ones explained in alerts), a feature with a

@@ -69,10 +69,23 @@ def test_train_score_evaluate_plot(trained_cli, tmp_path, capsys):
     assert len(rows) == 300
     assert list(rows[0]) == ["timestamp", "score", "threshold", "is_anomaly", "severity",
                              "reconstruction", "discriminator", "latent", "knn", "quiet",
-                             "top_features"]
+                             "top_features", "feature_values"]
     assert rows[0]["score"] == "" and rows[14]["score"] == "" and rows[15]["score"] != ""
     assert rows[15]["timestamp"] == "2026-01-01T00:00:15Z"
     assert len(rows[15]["top_features"].split(";")) == 3
+    # A flagged row says how far off its top features are, as serve's alert for the window
+    # ending there would (the same function); other rows leave the column empty.
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.scoring import feature_values_text
+
+    det = load_bundle(d / "model")
+    flagged = [i for i, r in enumerate(rows) if r["is_anomaly"] == "1"]
+    assert flagged and all(r["feature_values"] == "" for r in rows if r["is_anomaly"] != "1")
+    for i in flagged[:3]:
+        (values,) = det.feature_values(x[None, i - det.window + 1:i + 1],
+                                       [rows[i]["top_features"].split(";")])
+        assert rows[i]["feature_values"] == feature_values_text(values)
+        assert rows[i]["feature_values"].startswith(rows[i]["top_features"].split(";")[0] + " ")
     capsys.readouterr()
     assert main(["evaluate", "--model", str(d / "model"), "--data", str(data), "--labels",
                  str(tmp_path / "labels.csv"), "--json", "--plot", str(tmp_path / "fig.png")]) == 0

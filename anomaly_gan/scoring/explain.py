@@ -121,32 +121,32 @@ def feature_values(raw: np.ndarray, expected: np.ndarray, top: Sequence[Sequence
       {'feature': 'b', 'observed': 5.0, 'expected': None, 'rows_before_end': 0,
        'movement': 0.0, 'normal_movement': 0.5}]]
     """
-    out = []
     last = raw.shape[1] - 1
-    for i, row in enumerate(top):
+    with np.errstate(invalid="ignore", over="ignore"):
+        off = np.abs(raw - expected)
+        far = np.abs(raw - center)
+    # per window and feature: the row farthest from the reconstruction, or, where it is not
+    # finite, from the centre (whole arrays at once: a file may have many flagged rows)
+    modelled = np.isfinite(expected).all(axis=1)
+    row = np.where(modelled, np.argmax(np.where(np.isnan(off), -np.inf, off), axis=1),
+                   np.argmax(np.where(np.isnan(far), -np.inf, far), axis=1))
+    out = []
+    for i, named in enumerate(top):
         entries = []
-        for j in (int(j) for j in row):
+        for j in (int(j) for j in named):
             if j < 0:
                 continue
-            x, e = raw[i, :, j], expected[i, :, j]
             entry: dict[str, Any]
             if quiet is not None and quiet[i, j]:
-                entry = {"feature": names[j], "observed": _number(x[last]), "expected": None,
-                         "rows_before_end": 0,
+                entry = {"feature": names[j], "observed": _number(raw[i, last, j]),
+                         "expected": None, "rows_before_end": 0,
                          "movement": None if movement is None else _number(movement[i, j]),
                          "normal_movement": (None if normal_movement is None
                                              else _number(normal_movement[j]))}
-            elif np.isfinite(e).all():
-                with np.errstate(invalid="ignore"):
-                    off = np.abs(x - e)
-                t = int(np.argmax(np.where(np.isnan(off), -np.inf, off)))
-                entry = {"feature": names[j], "observed": _number(x[t]),
-                         "expected": _number(e[t]), "rows_before_end": last - t}
             else:
-                with np.errstate(invalid="ignore"):
-                    far = np.abs(x - center[j])
-                t = int(np.argmax(np.where(np.isnan(far), -np.inf, far)))
-                entry = {"feature": names[j], "observed": _number(x[t]), "expected": None,
+                t = int(row[i, j])
+                entry = {"feature": names[j], "observed": _number(raw[i, t, j]),
+                         "expected": _number(expected[i, t, j]) if modelled[i, j] else None,
                          "rows_before_end": last - t}
             entries.append(entry)
         out.append(entries)
