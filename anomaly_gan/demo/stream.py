@@ -111,6 +111,7 @@ def run_demo(opts: DemoOptions) -> int:
 def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
     from anomaly_gan.artifacts import check_destination
     from anomaly_gan.data.synthetic import make_plant
+    from anomaly_gan.scoring import feature_values_text
     from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.logs import configure_logging
 
@@ -150,6 +151,8 @@ def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
             f"-{rec['window_end'][11:19]} score {score_text(rec['score'], 7)} > "
             f"{rec['threshold']:.2f}  top: "
             f"{', '.join(rec['top_features'][:3]):<28} [{tag}]")
+        if rec.get("feature_values"):  # how far off, in the data's units
+            say(f"{'':6}{feature_values_text(rec['feature_values'][:3])}")
 
     with live_pipeline(
             stop, det, model_path=str(model_path), topics=topics,

@@ -14,6 +14,12 @@ def test_demo_runs_and_summarises(tmp_path, capsys):
     assert rc == 0, out
     assert "summary" in out and "windows scored" in out and "recall (incidents)" in out
     assert "latency event->score" in out
+    # each alert line is followed by how far off its top features are, in the data's units
+    lines = out.splitlines()
+    alerts = [i for i, line in enumerate(lines) if line.startswith("ALERT ")]
+    assert alerts, out
+    for i in alerts:
+        assert "(exp " in lines[i + 1] or "(moved " in lines[i + 1], lines[i:i + 2]
     # ... and then says what to do with one's own data
     assert "anomaly-gan train    --data normal.csv --out models/v1" in out
     assert '"Try it on one machine"' in out
