@@ -75,6 +75,7 @@ __all__ = [
     "config_to_dict",
     "is_otlp",
     "load_config",
+    "parse_yaml",
     "without_secrets",
     "zone_of",
 ]
@@ -780,11 +781,28 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
                     key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's constructors for an explicit tag (!!float, !!bool, !!timestamp) raise
+        # ValueError or KeyError holding the value: `sasl_password: !!float hunter2` ended
+        # in a traceback that showed the password. One line naming the tag instead.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+            raise _untagged(node) from None
+
+
+def _untagged(node: yaml.Node) -> yaml.constructor.ConstructorError:
+    tag = node.tag.removeprefix("tag:yaml.org,2002:")
+    return yaml.constructor.ConstructorError(
+        None, None, f"the value is not a valid !!{tag} (value not shown)", node.start_mark)
+
 
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
     try:
         return int(yaml.SafeLoader.construct_yaml_int(loader, node))
-    except ValueError:  # past Python's 4,300-digit limit for int(str)
+    except ValueError:  # past Python's 4,300-digit limit for int(str), or not a number
+        if len(node.value) < 4300:
+            raise _untagged(node) from None
         raise yaml.constructor.ConstructorError(
             None, None, f"integer of {len(node.value)} characters is too long",
             node.start_mark) from None
@@ -793,8 +811,23 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
-def _parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no arbitrary objects
+def parse_yaml(text: str) -> Any:
+    """The YAML document in ``text``, safely: no Python objects, no duplicate keys, and a
+    value that does not fit its explicit tag is a :class:`yaml.YAMLError` that does not
+    show the value (it may be a secret). Config files, environment values and a bundle's
+    ``config.yaml`` are all read with it.
+
+    >>> parse_yaml("a: !!float x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    yaml.constructor.ConstructorError: the value is not a valid !!float (value not shown)...
+    """
+    try:
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no arbitrary objects
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        # a tagged collection (!!set on a scalar) fails inside PyYAML's generators, past
+        # construct_object: no line to name
+        raise yaml.constructor.ConstructorError(
+            None, None, "a value does not fit its explicit !!tag (value not shown)") from None
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -968,7 +1001,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tupl
             node[parts[-1]] = text  # verbatim: a password is not YAML
         else:
             try:
-                node[parts[-1]] = _parse_yaml(text)
+                node[parts[-1]] = parse_yaml(text)
             except yaml.YAMLError as exc:
                 raise ConfigError(f"environment {key}:{_yaml_problem(exc)}") from None
     if overrides:
@@ -1015,7 +1048,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
         raise ConfigError(f"{file}: cannot read config: not UTF-8 text (byte {exc.start})"
                           ) from None
     try:
-        raw = _parse_yaml(text)
+        raw = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}:{_yaml_problem(exc)}") from None
     if raw is None:

@@ -320,6 +320,24 @@ def test_no_error_ever_shows_a_secret(tmp_path, secret):
     assert secret not in str(info.value) and "training.epochs" in str(info.value)
 
 
+@pytest.mark.parametrize("tag, line", [("!!float", "line 3 "), ("!!bool", "line 3 "),
+                                       ("!!timestamp", "line 3 "), ("!!int", "line 3 "),
+                                       ("!!set", "")])
+def test_a_secret_under_an_explicit_tag_it_does_not_fit_is_one_line_without_it(tmp_path, tag,
+                                                                              line):
+    """PyYAML's !!float, !!bool and !!timestamp constructors raise ValueError or KeyError
+    holding the value: `sasl_password: !!float s3cret-pw` ended validate-config (and serve)
+    in a traceback that printed the password."""
+    p = write(tmp_path, f"serve:\n  kafka:\n    sasl_password: {tag} s3cret-pw\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p, env={})
+    assert str(info.value).startswith(f"{p}: {line}not valid YAML: ")
+    assert "value not shown" in str(info.value) and "s3cret" not in str(info.value)
+    with pytest.raises(ConfigError) as info:  # a YAML-parsed environment value, the same
+        load_config(None, env={"ANOMALY_GAN__TRAINING__EPOCHS": f"{tag} s3cret-pw"})
+    assert "s3cret" not in str(info.value) and "ANOMALY_GAN__TRAINING__EPOCHS" in str(info.value)
+
+
 def test_saved_configs_have_no_secrets():
     from anomaly_gan.config import without_secrets
 
