@@ -41,7 +41,14 @@ from typing import Any, TypeVar
 
 import yaml
 
-from anomaly_gan.config import Config, config_from_dict, config_to_dict, without_secrets
+from anomaly_gan.config import (
+    MAX_CONFIG_BYTES,
+    Config,
+    config_from_dict,
+    config_to_dict,
+    parse_yaml,
+    without_secrets,
+)
 from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, brief, clip
@@ -254,6 +261,7 @@ def _read_listed(bundle: Path, rel: str, read: Callable[[BufferedReader], T]) ->
     """``read`` applied to the open file ``rel`` of the manifest; a file that is missing, not
     a regular file or unreadable is one :class:`BundleError` naming it."""
     f = bundle / rel
+    _refuse_links(bundle, rel)
     mode = mode_of(f, BundleError)
     if mode is None:
         raise BundleError(f"{bundle}: missing file {rel} listed in the manifest")
@@ -265,6 +273,27 @@ def _read_listed(bundle: Path, rel: str, read: Callable[[BufferedReader], T]) ->
             return read(fh)
     except OSError as exc:
         raise BundleError(f"{f}: cannot read: {exc.strerror or exc}") from None
+
+
+def _refuse_links(bundle: Path, rel: str) -> None:
+    """Refuse a listed file that is, or lies under, a symbolic link inside the bundle.
+
+    save_bundle writes regular files only. A bundle on a shared volume whose
+    ``config.yaml`` (or ``nets/``) links elsewhere made the loader read a file outside the
+    bundle with the loader's rights, and show its first key in the error; the bundle
+    directory itself may be a link (a version linked into a store).
+    """
+    parts = PurePosixPath(rel).parts
+    for depth in range(1, len(parts) + 1):
+        inner = PurePosixPath(*parts[:depth]).as_posix()
+        try:
+            is_link = stat.S_ISLNK(os.lstat(bundle / inner).st_mode)
+        except OSError:
+            return  # missing or unreadable: mode_of says which, naming the file
+        if is_link:
+            where = "is" if depth == len(parts) else f"lies under {inner}/, which is"
+            raise BundleError(f"{bundle}: {rel} listed in the manifest {where} a symbolic "
+                              f"link; a bundle holds regular files only")
 
 
 def _verify(bundle: Path) -> dict[str, Any]:
@@ -323,8 +352,12 @@ def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
     manifest = _verify(bundle)
     config_path = bundle / "config.yaml"
     try:
-        cfg = config_from_dict(yaml.safe_load(config_path.read_text(encoding="utf-8")),
-                               source=str(config_path))
+        text = _read_listed(bundle, "config.yaml", lambda fh: fh.read(MAX_CONFIG_BYTES + 1))
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ValueError(f"larger than the {MAX_CONFIG_BYTES} bytes a config may have")
+        cfg = config_from_dict(parse_yaml(text.decode("utf-8")), source=str(config_path))
+    except BundleError:
+        raise
     except AnomalyGanError as exc:
         raise BundleError(f"{bundle}: incompatible bundle: {exc}") from None
     except (OSError, ValueError, yaml.YAMLError) as exc:

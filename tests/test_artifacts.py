@@ -276,7 +276,8 @@ NET = "nets/scorer.keras"
     (lambda f: _replace(f, lambda p: p.mkdir()),
      "{b}: nets/scorer.keras listed in the manifest is a directory, not a regular file"),
     (lambda f: _replace(f, lambda p: p.symlink_to(p)),
-     "{b}/nets/scorer.keras: cannot read: Too many levels of symbolic links"),
+     ("{b}: nets/scorer.keras listed in the manifest is a symbolic link; a bundle holds "
+      "regular files only")),
     (lambda f: f.unlink(), "{b}: missing file nets/scorer.keras listed in the manifest"),
     (lambda f: f.write_bytes(b""),
      "{b}: checksum mismatch for nets/scorer.keras (file changed or corrupted)"),
@@ -290,6 +291,74 @@ def test_a_damaged_file_of_the_bundle_is_one_line_naming_it(untrained_bundle, da
     with pytest.raises(BundleError) as info:
         inspect_bundle(untrained_bundle)
     assert str(info.value) == expected.format(b=untrained_bundle)
+
+
+@pytest.mark.parametrize("link, expected", [
+    ("config.yaml", "config.yaml listed in the manifest is a symbolic link"),
+    ("nets", ("nets/scorer.keras listed in the manifest lies under nets/, which is a "
+              "symbolic link")),
+], ids=["file", "directory"])
+def test_a_link_out_of_the_bundle_is_refused_without_showing_what_it_points_at(
+        untrained_bundle, tmp_path, link, expected):
+    """A bundle on a shared volume whose config.yaml linked to a file outside it (re-signed
+    in the manifest) was read with the loader's rights, and the error showed that file's
+    first key ('root: unknown key'); one whose nets/ linked elsewhere loaded networks from
+    there. The bundle directory itself may still be a link (test_store)."""
+    outside = tmp_path / "outside"
+    if link == "config.yaml":
+        outside.write_text("root: s3cret-line\n")
+    else:
+        (untrained_bundle / "nets").rename(outside)
+    target = untrained_bundle / link
+    target.unlink(missing_ok=True)
+    target.symlink_to(outside)
+    if link == "config.yaml":
+        _resign(untrained_bundle, link)
+    with pytest.raises(BundleError) as info:
+        inspect_bundle(untrained_bundle)
+    assert str(info.value) == (f"{untrained_bundle}: {expected}; a bundle holds regular files "
+                               f"only")
+
+
+def test_a_bundle_config_with_a_python_tag_or_a_misfit_tag_is_one_line(untrained_bundle):
+    """config.yaml is read with the config's safe loader: no Python objects, and a value
+    that does not fit its tag is a BundleError, not a KeyError traceback (exit 1)."""
+    _rewrite(untrained_bundle, "config.yaml",
+             lambda _: "!!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(BundleError, match="could not determine a constructor for the tag"):
+        inspect_bundle(untrained_bundle)
+    _rewrite(untrained_bundle, "config.yaml", lambda _: "training: {distribute: !!bool maybe}\n")
+    with pytest.raises(BundleError) as info:
+        inspect_bundle(untrained_bundle)
+    assert "not a valid !!bool (value not shown)" in str(info.value)
+    assert "maybe" not in str(info.value)
+
+
+def test_a_lambda_layer_is_refused_without_running_it(untrained_bundle, tmp_path):
+    """safe_mode=True: a network with a Python lambda is refused, and the lambda, which
+    runs whenever the model is built (safe_mode=False would), never runs on load."""
+    import keras
+
+    marker = tmp_path / "ran"
+    where = str(marker)  # what the lambda's closure holds must be serializable
+    inp = keras.Input((16, len(FEATURES)))
+    out = keras.layers.Lambda(lambda x: (open(where, "w").close(), x)[1])(inp)
+    keras.Model(inp, keras.layers.Dense(len(FEATURES))(out)).save(untrained_bundle / NET)
+    marker.unlink()  # building it above ran the lambda once
+    _resign(untrained_bundle, NET)
+    with pytest.raises(BundleError) as info:
+        load_bundle(untrained_bundle)
+    assert str(info.value).startswith(f"{untrained_bundle}: cannot load network {NET}: "
+                                      "Requested the deserialization of a `Lambda` layer")
+    assert "\n" not in str(info.value) and not marker.exists()
+
+
+def test_a_bundle_config_larger_than_a_config_may_be_is_refused(untrained_bundle):
+    from anomaly_gan.config import MAX_CONFIG_BYTES
+
+    _rewrite(untrained_bundle, "config.yaml", lambda t: t + "#" * MAX_CONFIG_BYTES)
+    with pytest.raises(BundleError, match=f"larger than the {MAX_CONFIG_BYTES} bytes"):
+        inspect_bundle(untrained_bundle)
 
 
 def test_an_unreadable_file_or_version_is_cannot_read(untrained_bundle, monkeypatch):
