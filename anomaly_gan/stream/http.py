@@ -27,7 +27,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from anomaly_gan.errors import ConfigError
 
-__all__ = ["Health", "HealthServer"]
+__all__ = ["REQUEST_TIMEOUT_S", "Health", "HealthServer"]
+
+REQUEST_TIMEOUT_S = 10.0
+"""Longest a connection may wait between bytes of its request or of the answer: a probe or
+a scrape sends its request at once and reads the answer as it comes."""
 
 
 class Health:
@@ -120,16 +124,23 @@ def _server_class(host: str) -> type[ThreadingHTTPServer]:
 
 
 class HealthServer:
-    """A small threaded HTTP server; ``port=0`` picks a free port (see :attr:`port`)."""
+    """A small threaded HTTP server; ``port=0`` picks a free port (see :attr:`port`).
+
+    A connection that has not sent its request, or stopped reading the answer, for
+    ``request_timeout_s`` is closed: without it each idle connection held a thread and a
+    file descriptor for ever, and anyone who could reach the port could pile up thousands.
+    """
 
     def __init__(self, registry: CollectorRegistry, health: Health, host: str = "127.0.0.1",
-                 port: int = 9108) -> None:
+                 port: int = 9108, request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         self.registry = registry
         self.health = health
 
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = request_timeout_s  # per socket operation (StreamRequestHandler)
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":

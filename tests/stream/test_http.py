@@ -1,4 +1,5 @@
 import json
+import socket
 import urllib.error
 import urllib.request
 
@@ -152,3 +153,19 @@ def test_an_ipv6_address_listens_on_ipv6_and_the_any_address_takes_ipv4_too():
                 assert get(url.format(port=srv.port))[0] == 200, (host, url)
         finally:
             srv.stop()
+
+
+def test_a_connection_that_never_finishes_its_request_is_closed_and_scrapes_go_on():
+    """An idle connection (slowloris) held a server thread and a descriptor for ever: 300
+    of them made 300 threads. Now each is closed after request_timeout_s, and meanwhile
+    the scrape is answered by another thread."""
+    srv = HealthServer(CollectorRegistry(), Health(), "127.0.0.1", 0,
+                       request_timeout_s=0.2).start()
+    try:
+        slow = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        slow.sendall(b"GET /metrics HTTP/1.1\r\n")  # and never the rest
+        assert get(f"http://127.0.0.1:{srv.port}/healthz")[0] == 200
+        assert slow.recv(1024) == b""  # closed by the server, not by this 5 s timeout
+        slow.close()
+    finally:
+        srv.stop()
