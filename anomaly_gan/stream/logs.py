@@ -17,6 +17,8 @@ import logging
 import re
 import sys
 import time
+import traceback
+from typing import Any
 
 from anomaly_gan.stream.events import CONTROL, CONTROL_CHARACTERS
 
@@ -60,6 +62,35 @@ def text_value(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+# A traceback's own line breaks stay; any other control character is escaped.
+_CONTROL_BUT_NEWLINE = re.compile(f"(?!\\n)[{CONTROL_CHARACTERS}]")
+
+
+def _escaped_exception(exc_info: Any) -> str:
+    """A traceback as ``logging`` writes it, with each exception's message (and notes)
+    escaped like a log message: a message holding a line break followed by a forged log line
+    stays on its ``Type: ...`` line. Exceptions from handling a record can quote it."""
+    top = traceback.TracebackException(*exc_info[:3])
+    messages: set[str] = set()
+    pending, seen = [top], set()
+    while pending:
+        te = pending.pop()
+        if id(te) in seen:
+            continue
+        seen.add(id(te))
+        messages.update(te.format_exception_only())
+        pending += [t for t in (te.__cause__, te.__context__) if t is not None]
+        pending += list(getattr(te, "exceptions", None) or ())
+    out = []
+    for chunk in top.format():
+        if chunk in messages:
+            body, end = (chunk[:-1], "\n") if chunk.endswith("\n") else (chunk, "")
+            out.append(CONTROL.sub(_escape, body) + end)
+        else:
+            out.append(_CONTROL_BUT_NEWLINE.sub(_escape, chunk))
+    return "".join(out).rstrip("\n")
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -67,7 +98,12 @@ class TextFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         return CONTROL.sub(_escape, super().formatMessage(record))
 
+    def formatException(self, ei: Any) -> str:
+        return _escaped_exception(ei)
+
     def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info:
+            record.exc_text = None  # another handler's plain traceback, cached on the record
         text = super().format(record)  # a traceback after the message keeps its lines
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict) and fields:
@@ -114,6 +150,8 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     # kafka-python is chatty at INFO (every connection, every rebalance step), so it logs from
     # WARNING up, or from the level asked for when that is higher: under ERROR (the demo's)
     # its "task ran for 0.42 s, blocking the event loop" warnings on a busy machine are noise.
+    # Never below WARNING, even under DEBUG: kafka-python's DEBUG lines print each request,
+    # and SASL PLAIN's holds the password (SaslAuthenticateRequest(auth_bytes=b'u\x00u\x00pw')).
     kafka_level = max(logging.WARNING, logging.getLevelNamesMapping().get(level.upper(), 0))
     for name, lvl in (("anomaly_gan", level), ("py.warnings", logging.WARNING),
                       ("kafka", kafka_level)):

@@ -86,3 +86,40 @@ def test_text_logs_keep_a_record_on_one_line_whatever_its_entity_holds(restore_l
                              'anomaly_gan.stream: forged score=0" score=6.5 '
                              'top_features=["temp","rpm"]')
     assert lines[1].endswith("entity a\\x1b[31mb\\u2028 restarted\\r")
+
+
+def test_text_logs_keep_an_exception_message_on_its_line(restore_loggers, capsys):
+    """A record that could not be handled is logged with its traceback, whose last line is
+    the exception's message; one quoting the record (a line break, then a forged line, ANSI
+    escapes, a carriage return) wrote them raw. The traceback keeps its own lines."""
+    configure_logging("text", "INFO")
+    forged = "2026-01-01 00:00:00,000 ERROR anomaly_gan.stream.publisher: forged alert"
+    try:
+        try:
+            raise KeyError("inner")
+        except KeyError as inner:
+            raise ValueError(f"bad entity pump-7\n{forged}\x1b[2J\r") from inner
+    except ValueError:
+        logging.getLogger("anomaly_gan.stream.intake").exception("record could not be handled")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith(" ERROR anomaly_gan.stream.intake: record could not be handled")
+    assert "Traceback (most recent call last):" in lines and "KeyError: 'inner'" in lines
+    assert lines[-1] == f"ValueError: bad entity pump-7\\n{forged}\\x1b[2J\\r"
+    assert not any(line.startswith("2026-01-01") for line in lines)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_kafka_debug_lines_never_show_even_under_debug(restore_loggers, capsys, fmt):
+    """kafka-python logs every request it sends at DEBUG, and SASL PLAIN's request holds the
+    password: serve.log_level DEBUG must not turn kafka-python's DEBUG on."""
+    from kafka.net.sasl.plain import SaslMechanismPlain
+    from kafka.protocol.sasl import SaslAuthenticateRequest
+
+    configure_logging(fmt, "DEBUG")
+    plain = SaslMechanismPlain(sasl_plain_username="svc", sasl_plain_password="s3cret-pw")
+    request = SaslAuthenticateRequest(plain.auth_bytes())
+    assert "s3cret-pw" in repr(request)  # what kafka-python's DEBUG line would hold
+    logging.getLogger("kafka.protocol.parser").debug("Sending request %s", request)
+    logging.getLogger("anomaly_gan.stream").debug("ours")
+    err = capsys.readouterr().err
+    assert "s3cret-pw" not in err and "ours" in err
