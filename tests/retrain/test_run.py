@@ -372,6 +372,33 @@ def test_the_parent_is_the_store_name_of_a_version_trained_into_a_named_director
     assert said[-1] == f"[promote] {result.version} is current (was v1)"
 
 
+def test_a_retrained_version_holds_no_secret(tiny_detector, tmp_path, config_file,
+                                             monkeypatch):
+    """retrain runs with the scorer's config, SASL password included (the chart's CronJob
+    sets it like the scorer's): nothing it writes into the store, nor its report, holds it."""
+    import json
+
+    from anomaly_gan.artifacts import save_bundle
+    from anomaly_gan.retrain import run
+    from anomaly_gan.store import ModelStore
+    from tests.retrain.plant import STEP_S
+
+    save_bundle(tiny_detector, tmp_path / "store" / "v1")
+    store = ModelStore.open(tmp_path / "store")
+    store.promote("v1", verify=False)
+    ts = _fake_topic(monkeypatch, 600, seed=51)
+    monkeypatch.setenv("ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD", "s3cret-pw")
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False},
+                       training={**TINY_TRAINING, "epochs": 2})
+    assert cfg.serve.kafka.sasl_password == "s3cret-pw"
+    result = run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
+                                             end=float(ts[-1]) + STEP_S), progress=print)
+    written = [p for p in store.root.rglob("*") if p.is_file()]
+    assert any(p.parent.name == result.version for p in written)
+    assert not [p for p in written if b"s3cret-pw" in p.read_bytes()]
+    assert "s3cret-pw" not in json.dumps(result.report, default=str)
+
+
 def test_a_range_whose_newest_part_was_alerted_on_is_refused_before_training(
         store, tmp_path, config_file, monkeypatch, no_training):
     """After a lasting change the current version alerts on the new normal; every alert and
