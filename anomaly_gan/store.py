@@ -243,7 +243,12 @@ def _stage(path: Path, text: str) -> Path:
     by the file system (full, read-only, quota) is one :class:`StoreError` naming ``path``."""
     tmp = path.with_name(f".{path.name}.{_writer()}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as fh:
+        # Its name is predictable (a retrain is often process 1): a link planted there by
+        # another user of the volume would have had this process write through it, to a
+        # file outside the store. A leftover is removed (a link goes, not its target) and
+        # the temporary created anew, never opened through a link.
+        tmp.unlink(missing_ok=True)
+        with open(tmp, "w", encoding="utf-8", opener=_create_new) as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -253,6 +258,11 @@ def _stage(path: Path, text: str) -> Path:
             raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
     return tmp
+
+
+def _create_new(path: str, flags: int) -> int:
+    """``open``'s opener for a file that must not exist yet, nor be a link."""
+    return os.open(path, flags | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
 
 
 def _replace_all(staged: list[tuple[Path, Path]]) -> None:

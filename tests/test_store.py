@@ -97,6 +97,21 @@ def test_promote_rollback_walks_back_the_promotions(store):
     assert (store.root / "current").read_text() == "v1\n"
 
 
+def test_a_link_planted_at_a_temporary_name_is_not_written_through(store, tmp_path):
+    """promote writes current and history.json through '.NAME.PID@HOST.tmp', a name anyone
+    who can write the store can guess (a retrain in a pod is process 1): a link planted
+    there had promote write 'v1' into the file it pointed at, outside the store."""
+    from anomaly_gan.store import _writer
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    for name in ("current", "history.json"):
+        (store.root / f".{name}.{_writer()}.tmp").symlink_to(victim)
+    store.promote("v1", verify=False)
+    assert victim.read_text() == "precious\n"
+    assert store.current() == "v1" and not list(store.root.glob(".*.tmp"))
+
+
 def test_a_rejected_version_is_never_made_current(store):
     fake_version(store.root, "bad", "2026-11-09T00:00:00+00:00", gate=False)
     store.promote("v1", verify=False)
@@ -335,14 +350,14 @@ def test_a_full_disk_changes_nothing_and_is_one_line(store, monkeypatch, capsys)
     store.promote("v1", verify=False)
     store.promote("v2", verify=False)
     before = {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()}
-    real_open = Path.open
+    real_open = os.open
 
-    def full(self, *args, **kwargs):
-        if self.name.startswith(".history.json."):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
-        return real_open(self, *args, **kwargs)
+    def full(path, *args, **kwargs):
+        if Path(path).name.startswith(".history.json."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "open", full)
+    monkeypatch.setattr(os, "open", full)
     monkeypatch.setattr(anomaly_gan.artifacts, "inspect_bundle", lambda _path: None)
     assert main(["models", "rollback", "--store", str(store.root)]) == 2
     err = capsys.readouterr().err.strip()
@@ -351,7 +366,7 @@ def test_a_full_disk_changes_nothing_and_is_one_line(store, monkeypatch, capsys)
         f"current (the store is unchanged)")
     with pytest.raises(StoreError, match="history.json: cannot write: No space left"):
         store.prune(keep=0)  # it deleted v3..v5 first; history.json still names none of them
-    monkeypatch.setattr(Path, "open", real_open)
+    monkeypatch.setattr(os, "open", real_open)
     assert {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()} == before
     assert store.current() == "v2" and store.rollback(verify=False) == ("v2", "v1")
 
