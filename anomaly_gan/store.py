@@ -237,7 +237,7 @@ def _metadata_problem(meta: Any) -> str | None:
 
 
 def _stage(path: Path, text: str) -> Path:
-    """``text`` written and synced to ``.NAME.PID.tmp`` beside ``path``, for the caller to
+    """``text`` written and synced to ``.NAME.PID@HOST.tmp`` beside ``path``, for the caller to
     rename over it; the temporary is removed when the write fails or is interrupted (one
     left by a killed process goes with :meth:`ModelStore.clean_incoming`). A write refused
     by the file system (full, read-only, quota) is one :class:`StoreError` naming ``path``."""
@@ -538,10 +538,12 @@ class ModelStore:
         return path
 
     def clean_incoming(self) -> int:
-        """Remove ``.incoming-*`` left by processes that died, ``..incoming-*`` (the
-        temporary directory :func:`~anomaly_gan.artifacts.save_bundle` fills before renaming
-        it to the ``.incoming-`` name) and the ``.current.PID.tmp`` / ``.history.json.PID.tmp``
-        files of :func:`_atomic_write`; returns how many."""
+        """Remove the leftovers of writers that are gone (:func:`_writer_gone`: a dead
+        process on this host, or an hour old from another): ``.incoming-PID@HOST-*``,
+        ``..incoming-*`` (the temporary directory :func:`~anomaly_gan.artifacts.save_bundle`
+        fills before renaming it to the ``.incoming-`` name) and the
+        ``.current.PID@HOST.tmp`` / ``.history.json.PID@HOST.tmp`` files of
+        :func:`_atomic_write`; returns how many."""
         n = 0
         if not self.root.is_dir():
             return 0
