@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anomaly_gan.logs.events import LogEvent, LogParser
+from anomaly_gan.otlp import LOGS
 from anomaly_gan.stream.events import InvalidEvent
-from tests.support.fuzz import JSON, encoded
+from tests.support.fuzz import JSON, encoded, otlp_document
 from tests.support.otlp import ExportLogsServiceRequest, to_proto
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
@@ -350,13 +351,7 @@ _log_record = st.one_of(st.fixed_dictionaries({}, optional={
         ["SEVERITY_NUMBER_ERROR2", "SEVERITY_NUMBER_UNSPECIFIED", "SEVERITY_NUMBER_X"]), _json),
     "severityText": st.one_of(st.sampled_from(["ERROR", "", "info"]), _json),
     "attributes": _attributes}), _json)
-_document = st.fixed_dictionaries({}, optional={"resourceLogs": st.one_of(st.lists(
-    st.one_of(st.fixed_dictionaries({}, optional={
-        "resource": st.one_of(st.fixed_dictionaries({}, optional={"attributes": _attributes}),
-                              _json),
-        "scopeLogs": st.one_of(st.lists(st.one_of(st.fixed_dictionaries({}, optional={
-            "logRecords": st.one_of(st.lists(_log_record, max_size=4), _json)}), _json),
-            max_size=3), _json)}), _json), max_size=3), _json)})
+_document = otlp_document(LOGS, _attributes, _log_record)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anomaly_gan.config import ServeConfig
+from anomaly_gan.otlp import METRICS
 from anomaly_gan.stream.events import INVALID_REASONS, InvalidEvent, PartialEvent
 from anomaly_gan.stream.otlp import MetricBatchParser
-from tests.support.fuzz import JSON, encoded
+from tests.support.fuzz import JSON, encoded, otlp_document
 from tests.support.otlp import ExportMetricsServiceRequest, to_proto
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
@@ -403,13 +404,7 @@ _data = st.one_of(st.fixed_dictionaries({}, optional={
 _metric = st.one_of(st.fixed_dictionaries({}, optional={
     "name": st.one_of(st.sampled_from(["up", "system.memory.utilization", ""]), _json),
     "gauge": _data, "sum": _data, "histogram": _data}), _json)
-_document = st.fixed_dictionaries({}, optional={"resourceMetrics": st.one_of(st.lists(
-    st.one_of(st.fixed_dictionaries({}, optional={
-        "resource": st.one_of(st.fixed_dictionaries({}, optional={"attributes": _attributes}),
-                              _json),
-        "scopeMetrics": st.one_of(st.lists(st.one_of(st.fixed_dictionaries({}, optional={
-            "metrics": st.one_of(st.lists(_metric, max_size=4), _json)}), _json),
-            max_size=3), _json)}), _json), max_size=3), _json)})
+_document = otlp_document(METRICS, _attributes, _metric)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

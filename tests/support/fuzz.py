@@ -1,5 +1,6 @@
 """Hypothesis strategies shared by the fuzz tests of JSON documents (OTLP log and metric
-batches): any JSON value, to put where a document expects something else."""
+batches): any JSON value, to put where a document expects something else, and an OTLP
+request's envelope around a signal's items."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 from typing import Any
 
 from hypothesis import strategies as st
+
+from anomaly_gan.otlp import Signal
 
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
                    st.floats(allow_nan=False), st.text(max_size=12))
@@ -21,3 +24,17 @@ def encoded(doc: Any) -> bytes:
         return json.dumps(doc).encode("utf-8", "surrogatepass")
     except (ValueError, OverflowError):
         return b"{}"
+
+
+def otlp_document(signal: Signal, attributes: st.SearchStrategy[Any],
+                  items: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """An OTLP/JSON request of ``signal`` (resources, each with ``attributes``, of scopes of
+    ``items``), any JSON value standing in for any of its parts."""
+    resource = st.one_of(st.fixed_dictionaries({}, optional={"attributes": attributes}), JSON)
+    scope = st.one_of(st.fixed_dictionaries({}, optional={
+        signal.items: st.one_of(st.lists(items, max_size=4), JSON)}), JSON)
+    return st.fixed_dictionaries({}, optional={signal.resources: st.one_of(st.lists(
+        st.one_of(st.fixed_dictionaries({}, optional={
+            "resource": resource,
+            signal.scopes: st.one_of(st.lists(scope, max_size=3), JSON)}), JSON),
+        max_size=3), JSON)})
