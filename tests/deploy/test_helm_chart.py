@@ -540,11 +540,56 @@ def test_config_check_reads_the_bytes_the_scorer_reads(render, values) -> None:
     assert {m["name"] for m in c["volumeMounts"]} == {"config", "tmp"} | {
         v["name"] for v in kafka_volumes}
     assert not any("persistentVolumeClaim" in v for v in spec["volumes"])
-    # The scorer's image, user and privileges; no ServiceAccount of the release.
+    # The scorer's image, user, privileges and ServiceAccount, without a token.
     assert c["image"] == scorer(docs)["image"]
     assert c["securityContext"] == scorer(docs)["securityContext"]
     assert spec["securityContext"] == scorer_spec["securityContext"]
-    assert "serviceAccountName" not in spec and spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == scorer_spec["serviceAccountName"]
+    assert spec["automountServiceAccountToken"] is False
+
+
+def hook_service_account(docs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    hooks = [d for d in docs if d["kind"] == "ServiceAccount"
+             and "helm.sh/hook" in d["metadata"].get("annotations", {})]
+    assert len(hooks) <= 1
+    return hooks[0] if hooks else None
+
+
+@pytest.mark.parametrize("sets, account", [
+    ((), "prod-anomaly-gan"),
+    (("serviceAccount.name=scoring",), "scoring"),
+    (("serviceAccount.create=false", "serviceAccount.name=ops"), "ops"),
+    (("serviceAccount.create=false",), "default"),
+], ids=["created", "created-named", "existing", "namespace-default"])
+def test_config_check_runs_under_the_release_service_account(render, sets, account) -> None:
+    """An admission policy or an OpenShift SCC granted to the release's account must apply
+    to the check as to the scorer and the retraining Job. At pre-install an account the
+    chart creates does not exist yet: a hook copy of it comes first."""
+    docs = render(sets=("retrain.enabled=true", "serviceAccount.annotations.team=ml", *sets))
+    _, spec = config_check(docs)
+    cron = find(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    deployment = find(docs, "Deployment")["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == deployment["serviceAccountName"] == \
+        cron["serviceAccountName"] == account
+    copy = hook_service_account(docs)
+    if "serviceAccount.create=false" in sets:
+        assert copy is None  # an account that exists before the release: nothing to create
+        return
+    assert copy is not None
+    (release_sa,) = [d for d in docs if d["kind"] == "ServiceAccount" and d is not copy]
+    assert copy["metadata"]["name"] == release_sa["metadata"]["name"] == account
+    annotations = copy["metadata"]["annotations"]
+    assert annotations["team"] == "ml"
+    assert copy["automountServiceAccountToken"] is False
+    # Before the check's ConfigMap and Job, removed with them; a copy left behind is the
+    # release's to adopt.
+    assert annotations["helm.sh/hook"] == HOOK_EVENTS
+    assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    weights = {d["kind"]: int(d["metadata"]["annotations"]["helm.sh/hook-weight"])
+               for d in (copy, *[d for d in docs if d["metadata"]["name"].endswith(CHECK)])}
+    assert weights["ServiceAccount"] < weights["ConfigMap"] < weights["Job"]
+    assert annotations["meta.helm.sh/release-name"] == "prod"
+    assert annotations["meta.helm.sh/release-namespace"] == "plant"
 
 
 def test_config_check_runs_before_the_release_changes_and_is_removed_once_passed(render) -> None:
@@ -562,7 +607,8 @@ def test_config_check_runs_before_the_release_changes_and_is_removed_once_passed
     assert job["spec"]["activeDeadlineSeconds"] < 300  # fails before helm's default timeout
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     # Every other object is an ordinary part of the release (or the helm test pod).
-    others = [d for d in docs if d["kind"] != "Pod" and d not in (find(docs, "ConfigMap", CHECK), job)]
+    others = [d for d in docs if d["kind"] != "Pod" and d not in (
+        find(docs, "ConfigMap", CHECK), job, hook_service_account(docs))]
     assert not any("helm.sh/hook" in d["metadata"].get("annotations", {}) for d in others)
 
 
@@ -587,7 +633,8 @@ def test_config_check_runs_where_the_scorer_runs_and_asks_for_little(render) -> 
 
 def test_config_check_can_be_turned_off(render) -> None:
     on, off = render(), render(sets=("validateConfig.enabled=false",))
-    assert kinds(on) == sorted(kinds(off) + ["ConfigMap", "Job"])
+    assert kinds(on) == sorted(kinds(off) + ["ConfigMap", "Job", "ServiceAccount"])
+    assert hook_service_account(off) is None
     assert not [d for d in off if d["metadata"]["name"].endswith(CHECK)]
     assert not [d for d in render(ALL_FEATURES, sets=("validateConfig.enabled=false",))
                 if d["metadata"]["name"].endswith(CHECK)]
