@@ -774,9 +774,10 @@ def test_the_config_check_gets_no_network(render) -> None:
         (("retrain.timeZone=Mars Standard Time",), "/retrain/timeZone"),
         (("retrain.timeZone=../../etc/passwd",), "/retrain/timeZone"),
         (("json:retrain.timeZone=1",), "/retrain/timeZone"),
-        # Go's name for the host's zone; the API server wants an explicit one.
-        (("retrain.timeZone=Local",), "/retrain/timeZone"),
-        (("retrain.timeZone=local",), "/retrain/timeZone"),
+        # Go's name for the host's zone; the API server wants an explicit one, and says so.
+        (("retrain.timeZone=Local",), ("/retrain/timeZone': value must be 'an IANA zone name "
+                                       "such as Etc/UTC (the API server refuses Local)'")),
+        (("retrain.timeZone=local",), "the API server refuses Local"),
         # Two retrains on one store, the second bound to fail its promotion (exit 2).
         (("retrain.concurrencyPolicy=Allow",), "/retrain/concurrencyPolicy"),
     ],
