@@ -1,11 +1,15 @@
-"""The docs name config keys that exist.
+"""The docs name config keys, flags, metrics and alerts that exist.
 
 A key renamed or removed in ``anomaly_gan/config.py`` leaves the prose that names it behind,
 and a reader who copies ``serve.kafka.scores_fromat: batch`` into a config is refused with
 "unknown key". Every backticked dotted name in README.md and docs/*.md that starts with a
-top-level config section must name a field of :class:`Config`.
+top-level config section must name a field of :class:`Config`; every config a YAML block
+shows must load; every ``--flag`` given to an ``anomaly-gan`` command must be one of that
+command's; every ``anomaly_gan_*`` metric and ``AnomalyGan*`` alert named must be exported
+or defined.
 """
 
+import argparse
 import dataclasses
 import difflib
 import re
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from anomaly_gan.config import Config
+from anomaly_gan.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # Archives of measurements: they quote configs as they were when measured.
@@ -101,8 +105,6 @@ def test_the_local_serve_recipe_config_is_valid(tmp_path):
     """docs/streaming.md, "Try it on one machine": a new user copies its `local.yaml` as it
     stands, so it must load (and keep Tansu's group timings: without them the first poll of
     a new group waits minutes)."""
-    from anomaly_gan.config import load_config
-
     text = (ROOT / "docs/streaming.md").read_text(encoding="utf-8")
     section = text[text.index("## Try it on one machine"):text.index("## Events in")]
     (block,) = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
@@ -111,3 +113,134 @@ def test_the_local_serve_recipe_config_is_valid(tmp_path):
     kafka = load_config(path, env={}).serve.kafka
     assert (kafka.session_timeout_ms, kafka.heartbeat_interval_ms,
             kafka.max_poll_interval_ms) == (2000, 300, 3000)
+
+
+def _line(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def test_every_config_a_yaml_block_shows_loads(tmp_path):
+    """A reader copies these blocks into a config: each must load as it stands. Blocks whose
+    top-level keys are not all config sections (chart values, Kubernetes objects, the
+    OpenTelemetry Collector's config) are someone else's."""
+    checked, refused = 0, []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for m in re.finditer(r"^```ya?ml\n(.*?)^```", text, re.DOTALL | re.MULTILINE):
+            data = yaml.safe_load(m.group(1))
+            if not (isinstance(data, dict) and set(data) <= set(SECTIONS)):
+                continue
+            checked += 1
+            path = tmp_path / "block.yaml"
+            path.write_text(m.group(1))
+            try:
+                load_config(path, env={})
+            except ValueError as e:
+                refused.append(f"{doc.relative_to(ROOT)}:{_line(text, m.start())}: {e}")
+    assert checked >= 5, f"only {checked} config blocks found: is the pattern still right?"
+    assert not refused, "config blocks the docs show that load_config refuses:\n" + "\n".join(
+        refused)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+# `anomaly-gan SUB ...` up to the end of the line (or a shell operator), `\` continuations
+# included.
+COMMAND = re.compile(r"(?:anomaly-gan|-m anomaly_gan)[ \t]+([a-z][\w-]*)"
+                     r"((?:[ \t]+(?:\\\n\s*)?[^\s|;&`#]+)*)")
+
+
+def test_every_flag_the_docs_give_a_command_is_one_of_its_options():
+    """`retrain --keep-versions` in a doc is refused by argparse when a reader runs it."""
+    from anomaly_gan.cli import build_parser
+
+    commands = _subcommands(build_parser())
+    checked, unknown = 0, []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for m in COMMAND.finditer(text):
+            parser = commands.get(m.group(1))
+            if parser is None:  # prose: "anomaly-gan refuses ..."
+                continue
+            words = m.group(2).replace("\\\n", " ").split()
+            if words and words[0] in _subcommands(parser):  # models list ...
+                parser = _subcommands(parser)[words[0]]
+            options = {o for a in parser._actions for o in a.option_strings}
+            for word in words:
+                flag = word.lstrip("[(").split("=")[0].rstrip(".,:;)]'\"")
+                if not flag.startswith("--"):
+                    continue
+                checked += 1
+                if flag not in options:
+                    unknown.append(f"{doc.relative_to(ROOT)}:{_line(text, m.start())}: "
+                                   f"{m.group(1)} {flag}")
+    assert checked > 80, f"only {checked} flags found: is the pattern still right?"
+    assert not unknown, "flags the docs give that the command does not have:\n" + "\n".join(
+        unknown)
+
+
+def _exported_metrics() -> set[str]:
+    """Every metric name a scorer can export: the optional drift and shadow parts too."""
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.config import DriftConfig
+    from anomaly_gan.stream.drift import DriftMonitor
+    from anomaly_gan.stream.metrics import SCORE_BUCKETS, StreamMetrics
+    from anomaly_gan.stream.shadow import ShadowScorer
+
+    reg = CollectorRegistry()
+    StreamMetrics(reg, entity_labels_top_n=3)
+    DriftMonitor(reg, DriftConfig())
+    ShadowScorer(reg, SimpleNamespace(version="v2", kind="ganomaly", threshold=1.0),
+                 SCORE_BUCKETS)
+    return {s.name for metric in reg.collect() for s in metric.samples} | {
+        metric.name + ("_total" if metric.type == "counter" else "") for metric in reg.collect()}
+
+
+def test_every_metric_and_alert_the_docs_name_exists():
+    """A query or a silence copied from the docs must name a series the scorer exports (or a
+    family of them: `anomaly_gan_shadow_*`) and an alert the shipped rules define."""
+    metrics = _exported_metrics()
+    alerts = set(re.findall(r"^\s*- alert: (\w+)$",
+                            (ROOT / "helm/anomaly-gan/files/rules.yaml").read_text(),
+                            re.MULTILINE))
+    assert len(alerts) > 10
+    checked, unknown = 0, []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for m in re.finditer(r"(?<![\w:])(anomaly_gan_\w+)(\*?)|\b(AnomalyGan[A-Z]\w*)", text):
+            name, star, alert = m.groups()
+            checked += 1
+            if alert:
+                known = alert in alerts
+            elif star:
+                known = any(n.startswith(name) for n in metrics)
+            else:
+                known = name in metrics
+            if not known:
+                unknown.append(f"{doc.relative_to(ROOT)}:{_line(text, m.start())}: "
+                               f"{name or alert}{star or ''}")
+    assert checked > 100, f"only {checked} names found: is the pattern still right?"
+    assert not unknown, "metrics or alerts the docs name that do not exist:\n" + "\n".join(
+        unknown)
+
+
+def test_the_readme_config_error_is_the_line_validate_config_prints(tmp_path, monkeypatch, capsys):
+    """README's example of a refused config is the whole line a reader sees on stderr."""
+    from anomaly_gan.cli import main
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    (shown,) = re.findall(r"^```\n(.*configs/x\.yaml: training\.epochs: .*)\n```", text,
+                          re.MULTILINE)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs/x.yaml").write_text("training:\n  epochs: 0\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate-config", "configs/x.yaml"]) == 2
+    assert capsys.readouterr().err.strip() == shown
