@@ -359,7 +359,8 @@ class EventFieldsConfig:
     key of the record's object or, where the object has no such key, a dotted path into
     nested objects, read as ``logs.json_fields`` reads log records. ``entity`` may name
     several fields, whose values are joined with ``/`` (Telegraf's ``[tags.host, tags.cpu]``:
-    ``web-1/cpu0``), for a source that writes one record per host and device."""
+    ``web-1/cpu0``; a ``/`` or ``%`` inside a value written ``%2F`` or ``%25``), for a source
+    that writes one record per host and device."""
 
     entity: str | tuple[str, ...] = _f("entity", max_items=ENTITY_PARTS)
     ts: str = "ts"
@@ -445,7 +446,8 @@ class JsonFieldsConfig:
     of the record's object (ECS's flat ``log.level`` too) or, where the object has no such
     key, a dotted path into nested objects (``kubernetes.pod_name``). ``entity`` may name
     several fields, whose values are joined with ``/`` (``[kubernetes.namespace_name,
-    kubernetes.pod_name]``: ``shop/web-0``)."""
+    kubernetes.pod_name]``: ``shop/web-0``; a ``/`` or ``%`` inside a value written ``%2F``
+    or ``%25``)."""
 
     message: str = "message"
     ts: str = "ts"

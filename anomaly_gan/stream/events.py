@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
            "Event", "EventParser", "InvalidEvent", "PartialEvent", "check_entity",
-           "dead_letter_of", "decode_object", "entity_text", "joined_entity", "json_field",
-           "parse_timestamp", "parser_from_config", "utf8_size", "without_bom"]
+           "dead_letter_of", "decode_object", "entity_part", "entity_text", "joined_entity",
+           "json_field", "parse_timestamp", "parser_from_config", "utf8_size", "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -317,20 +317,40 @@ def joined_entity(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[str | No
     """An entity id from several fields of ``obj`` (``serve.event_fields.entity`` or
     ``logs.json_fields.entity`` given as a list): their values joined with ``/``, each read
     as a single entity field is (an integer as its digits). Returns (the id, "") or (None,
-    the first field without a non-empty string).
+    the first field without a non-empty string). A ``/`` or ``%`` inside a value is
+    written ``%2F`` or ``%25`` (:func:`entity_part`), so that two different tuples of
+    values never make one id; a value without either is written as it is.
 
     >>> joined_entity({"tags": {"host": "web-1", "cpu": 0}}, ("tags.host", "tags.cpu"))
     ('web-1/0', '')
     >>> joined_entity({"tags": {"host": "web-1"}}, ("tags.host", "tags.cpu"))
     (None, 'tags.cpu')
+    >>> [joined_entity({"ns": ns, "pod": pod}, ("ns", "pod"))[0]
+    ...  for ns, pod in (("a/b", "c"), ("a", "b/c"))]
+    ['a%2Fb/c', 'a/b%2Fc']
     """
     parts = []
     for name in names:
         part = entity_text(json_field(obj, name))
         if type(part) is not str or not part:
             return None, name
-        parts.append(part)
+        parts.append(entity_part(part))
     return "/".join(parts), ""
+
+
+def entity_part(value: str) -> str:
+    """One value of a joined entity id (:func:`joined_entity`) as it is written in the id:
+    ``%`` as ``%25`` and ``/`` as ``%2F`` (as in a URL's path segment), anything else as
+    it is. Values ``("a/b", "c")`` and ``("a", "b/c")`` were both ``a/b/c``, one entity
+    whose window interleaved the two's events; escaped, the id is read back into its
+    values unambiguously, and one without ``/`` or ``%`` in its values is unchanged.
+
+    >>> entity_part("cpu0"), entity_part("a/b"), entity_part("50%/x")
+    ('cpu0', 'a%2Fb', '50%25%2Fx')
+    """
+    if "/" not in value and "%" not in value:
+        return value
+    return value.replace("%", "%25").replace("/", "%2F")
 
 
 def dead_letter_of(events: Sequence[object], items: str) -> InvalidEvent | None:

@@ -41,6 +41,9 @@ def test_a_log_entity_may_join_several_fields():
     assert [p.parse(line(namespace_name=ns, pod_name="web-0")).entity
             for ns in ("shop", "staging")] == ["shop/web-0", "staging/web-0"]
     assert p.parse(line()).entity == "svc"  # none of them: logs.entity, as a single field
+    # a '/' inside a value is escaped: ("a/b", "c") and ("a", "b/c") are two entities
+    assert [p.parse(line(namespace_name=ns, pod_name=pod)).entity
+            for ns, pod in (("a/b", "c"), ("a", "b/c"))] == ["a%2Fb/c", "a/b%2Fc"]
     assert p.parse(line(pod_name="web-0")) == InvalidEvent(
         "missing_field", "'kubernetes.namespace_name' must be a non-empty string")
     assert p.parse(line(namespace_name="shop", pod_name="w" * 12)) == InvalidEvent(

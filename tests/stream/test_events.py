@@ -308,6 +308,23 @@ def test_several_entity_fields_make_one_entity_per_host_and_cpu():
     assert p.parse(enc({**TELEGRAF, "tags": {"host": "web-1", "cpu": 3}})).entity == "web-1/3"
 
 
+def test_a_slash_inside_a_joined_entitys_value_makes_no_other_entitys_id():
+    """Values ("a/b", "c") and ("a", "b/c") were both the id 'a/b/c': two entities shared
+    one window, their rows interleaved. A '/' or '%' inside a value is written %2F or %25;
+    ids of values without them, and a single field's id, are as they were."""
+    parser = per_cpu_parser()
+
+    def entity(host, cpu):
+        return parser.parse(enc({**TELEGRAF, "tags": {"host": host, "cpu": cpu}})).entity
+
+    assert entity("a/b", "c") == "a%2Fb/c" and entity("a", "b/c") == "a/b%2Fc"
+    assert entity("a%2Fb", "c") == "a%252Fb/c"  # the escape itself is escaped
+    assert entity("web-1", "cpu0") == "web-1/cpu0"
+    single = EventParser(FEATURES, 4096)
+    assert single.parse(enc({"entity": "a/b%", "ts": 10, "values": [1.0, 2.0]})).entity \
+        == "a/b%"
+
+
 @pytest.mark.parametrize("tags, reason, detail", [
     ({"host": "web-1"}, "missing_field", "'tags.cpu' must be a non-empty string"),
     ({"cpu": "cpu0"}, "missing_field", "'tags.host' must be a non-empty string"),
