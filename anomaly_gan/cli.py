@@ -669,7 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CSV/Parquet file to score; a log file for a logs model")
     p.add_argument("--labels", required=True,
                    help="one 0/1 or true/false per data row (per non-empty line of a log "
-                        "file)")
+                        "file, per message of an OTLP format: proto file)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", help="also write the figure to this file; its extension picks "
                    "the format (.png, .pdf, .svg, ...)")

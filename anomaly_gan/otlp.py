@@ -14,7 +14,8 @@ a part of the wrong shape, which becomes that item's invalid event.
 The Collector's default encoding, ``otlp_proto``, writes the same request as binary
 protobuf: :func:`decode_proto` reads it with the generated classes of
 ``opentelemetry-proto`` and gives the document its OTLP/JSON encoding holds, so that one
-walker reads both.
+walker reads both. The file exporter with ``format: proto`` writes such requests to a file,
+each after its length (:func:`frames`, told from OTLP/JSON lines by :func:`is_framed`).
 
 >>> doc = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "up"}]}]}]}
 >>> [(where, item["name"]) for where, item, _ in batch_items(doc, METRICS)]
@@ -27,14 +28,15 @@ import base64
 import importlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from anomaly_gan.stream.events import InvalidEvent, entity_text
 
-__all__ = ["LOGS", "METRICS", "OtlpFieldError", "Signal", "any_text", "attribute",
-           "batch_items", "decode_proto", "integer", "nanos", "plain", "repeated"]
+__all__ = ["LOGS", "METRICS", "FrameError", "OtlpFieldError", "Signal", "any_text",
+           "attribute", "batch_items", "decode_proto", "frames", "integer", "is_framed",
+           "nanos", "plain", "repeated"]
 
 
 class Signal(NamedTuple):
@@ -102,6 +104,78 @@ def decode_proto(raw: bytes, signal: Signal) -> dict[str, Any] | InvalidEvent:
     doc = _as_json(msg)
     doc.setdefault(signal.resources, [])  # none: proto3 writes no empty list
     return doc
+
+
+class FrameError(ValueError):
+    """A file of length-prefixed messages that cannot be cut into them: its detail names
+    the message (from 1) and the byte offset of its length prefix."""
+
+
+_ZSTD = b"\x28\xb5\x2f\xfd"  # a zstd frame's magic number
+_CHUNK = 1 << 24  # a message is read in chunks: a corrupt length allocates no 4 GiB
+
+
+def is_framed(head: bytes) -> bool:
+    r"""Whether a file that starts with ``head`` holds the Collector's file exporter's
+    ``format: proto`` messages (each after its length, :func:`frames`), not its default
+    OTLP/JSON lines. A length prefix is 4 bytes, big-endian: its first byte is 0 for any
+    message under 16 MiB and below 9 under 144 MiB, where an OTLP/JSON line starts with
+    ``{``, a space or a byte-order mark, and a compressed file with its magic number (none
+    of those below 9).
+
+    >>> is_framed(b"\x00\x00\x01\x2a\x0a"), is_framed(b'{"resourceLogs"'), is_framed(b"")
+    (True, False, False)
+    """
+    return bool(head) and head[0] < 0x09
+
+
+def frames(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
+    r"""``(number from 1, byte offset of its length prefix, message)`` of each message of a
+    file of the Collector's file exporter with ``format: proto``: a 4-byte big-endian
+    unsigned length, then that many bytes of a protobuf ``Logs`` or ``Metrics`` (the bytes of
+    an ``Export{Logs,Metrics}ServiceRequest``, :func:`decode_proto`), until the file ends. A
+    file cut inside a length or a message (one still being written, a copy cut short, or
+    no such file), and a message compressed with the exporter's ``compression: zstd``, is a
+    :class:`FrameError`: no message after it can be found.
+
+    >>> import io
+    >>> list(frames(io.BytesIO(b"\x00\x00\x00\x02\x0a\x00\x00\x00\x00\x00")))
+    [(1, 0, b'\n\x00'), (2, 6, b'')]
+    >>> list(frames(io.BytesIO(b"\x00\x00\x00\x09\x0a\x00")))
+    Traceback (most recent call last):
+    ...
+    anomaly_gan.otlp.FrameError: message 1 at byte 0: cut short: its length prefix says 9 bytes, 2 follow (a file still being written or cut, or no file exporter's format: proto)
+    """
+    number = offset = 0
+    while True:
+        prefix = handle.read(4)
+        if not prefix:
+            return
+        number += 1
+        at = f"message {number} at byte {offset}"
+        if len(prefix) < 4:
+            raise FrameError(f"{at}: cut short: {len(prefix)} of the 4 bytes of its length "
+                             f"prefix (a file still being written or cut)")
+        size = int.from_bytes(prefix, "big")
+        chunks, got = [], 0
+        while got < size:
+            chunk = handle.read(min(size - got, _CHUNK))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got < size:
+            raise FrameError(f"{at}: cut short: its length prefix says {size} bytes, {got} "
+                             f"follow (a file still being written or cut, or no file "
+                             f"exporter's format: proto)")
+        body = b"".join(chunks)
+        if body.startswith(_ZSTD):
+            raise FrameError(f"{at}: the message is zstd-compressed (the file exporter's "
+                             f"compression: zstd), which is not read: export without "
+                             f"compression, or compress whole files and decompress them "
+                             f"before reading")
+        yield number, offset, body
+        offset += 4 + size
 
 
 # protobuf's JSON mapping, of the field types OTLP's messages have (no maps, no float32):

@@ -3,15 +3,29 @@ otlp_proto) read as the document of its OTLP/JSON encoding, which the one walker
 
 from __future__ import annotations
 
+import pytest
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from anomaly_gan.otlp import LOGS, METRICS, _as_json, decode_proto
+from anomaly_gan.otlp import (
+    LOGS,
+    METRICS,
+    FrameError,
+    _as_json,
+    decode_proto,
+    frames,
+    is_framed,
+)
 from anomaly_gan.stream.events import InvalidEvent
-from tests.support.otlp import ExportLogsServiceRequest, ExportMetricsServiceRequest, to_proto
+from tests.support.otlp import (
+    ExportLogsServiceRequest,
+    ExportMetricsServiceRequest,
+    framed,
+    to_proto,
+)
 
 NS = 1767225600 * 10**9
 
@@ -166,3 +180,51 @@ def test_the_document_is_protobufs_own_json_mapping(raw):
         except DecodeError:
             continue
         assert _as_json(msg) == MessageToDict(msg, use_integers_for_enums=True)
+
+
+# ---------------------------------------------------------------- the file exporter's files
+
+
+def test_a_file_of_metric_and_log_messages_reads_back_message_by_message():
+    """The file exporter's format: proto, metrics or logs: each request after its 4-byte
+    big-endian length; frames gives each back with its number and byte offset, and
+    decode_proto reads each as the request's OTLP/JSON document. An OTLP/JSON line, a
+    byte-order mark or a compressed file is never taken for such a file."""
+    import io
+
+    metrics = ExportMetricsServiceRequest()
+    rm = metrics.resource_metrics.add()
+    rm.resource.attributes.add(key="host.name", value=AnyValue(string_value="web-1"))
+    rm.scope_metrics.add().metrics.add(name="load").gauge.data_points.add(
+        time_unix_nano=NS, as_double=0.5)
+    logs = ExportLogsServiceRequest()
+    logs.resource_logs.add().scope_logs.add().log_records.add(
+        time_unix_nano=NS).body.string_value = "up"
+    for signal, request in ((METRICS, metrics), (LOGS, logs)):
+        raw = request.SerializeToString()
+        data = framed(raw, b"", raw)
+        assert is_framed(data[:4])
+        got = list(frames(io.BytesIO(data)))
+        assert [(n, at) for n, at, _ in got] == [(1, 0), (2, 4 + len(raw)), (3, 8 + len(raw))]
+        want = MessageToDict(request, use_integers_for_enums=True)
+        assert [decode_proto(m, signal) for _, _, m in got] == \
+            [want, {signal.resources: []}, want]
+    for text in (b'{"resourceLogs": []}\n', b"\xef\xbb\xbf{", b" {", b"\t{", b"\x1f\x8b\x08",
+                 b"\x28\xb5\x2f\xfd", b""):
+        assert not is_framed(text), text
+
+
+@pytest.mark.parametrize("data, detail", [
+    (b"\x00\x00", "message 1 at byte 0: cut short: 2 of the 4 bytes of its length prefix"),
+    (b"\x00\x00\x00\x01\x0a\xff\xff\xff\xff",
+     "message 2 at byte 5: cut short: its length prefix says 4294967295 bytes, 0 follow"),
+    (b"\x00\x00\x00\x05\x28\xb5\x2f\xfd\x00",
+     ("message 1 at byte 0: the message is zstd-compressed (the file exporter's "
+      "compression: zstd), which is not read")),
+])
+def test_a_file_that_cannot_be_cut_into_messages_names_the_message_and_byte(data, detail):
+    import io
+
+    with pytest.raises(FrameError) as err:
+        list(frames(io.BytesIO(data)))
+    assert str(err.value).startswith(detail) and "\n" not in str(err.value)

@@ -24,9 +24,10 @@ Four formats (``logs.format``):
   record (:mod:`anomaly_gan.logs.otlp`); the size limit applies to each log record's body.
 - ``otlp_proto``: the same request in binary protobuf per Kafka record (the kafka
   exporter's default encoding), read as the document of its OTLP/JSON encoding
-  (:func:`~anomaly_gan.otlp.decode_proto`), so its events are those of ``otlp_json``. A
-  log file has no framing for binary records: offline, a file's lines are read as
-  ``otlp_json`` (:mod:`anomaly_gan.logs.offline`).
+  (:func:`~anomaly_gan.otlp.decode_proto`), so its events are those of ``otlp_json``.
+  Offline, a file of the Collector's file exporter is read with either OTLP format: its
+  OTLP/JSON lines as ``otlp_json``, its ``format: proto`` messages (each after its
+  length) as ``otlp_proto`` (:mod:`anomaly_gan.logs.offline`).
 
 A record whose text spans several lines (a stack trace that a log shipper's multiline
 setting joined to its event, or a JSON ``message`` with line breaks) is one event: its

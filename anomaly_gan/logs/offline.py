@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, LogParser, Multiline, parser_from_config
 from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model, set_means
+from anomaly_gan.otlp import FrameError, frames, is_framed
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
@@ -73,8 +75,22 @@ def _lines(handle: Iterable[bytes], path: Path | None = None) -> Iterator[tuple[
 _Record = tuple[int, int, int, int, LogEvent | InvalidEvent, str]
 
 
-def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool
-             ) -> Iterator[_Record]:
+def _messages(handle: IO[bytes], path: Path, offsets: list[int]
+              ) -> Iterator[tuple[int, bytes]]:
+    """(message number, message) of each message of a file of the Collector's file
+    exporter with ``format: proto`` (:func:`~anomaly_gan.otlp.frames`), each message's
+    byte offset appended to ``offsets``; a file that cannot be cut into messages is a
+    :class:`DataError` naming it, the message and its byte."""
+    try:
+        for n, offset, message in frames(handle):
+            offsets.append(offset)
+            yield n, message
+    except FrameError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool,
+             every: bool = False) -> Iterator[_Record]:
     """A file's non-empty lines grouped into records: with ``join``, a line that does not
     parse and continues the event before it (:class:`~anomaly_gan.logs.events.Multiline`)
     joins that event's record, and the record's lines, joined with ``\\n`` (empty lines
@@ -82,11 +98,12 @@ def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool
     event, the rest its continuation, and over ``max_event_bytes`` it is ``oversized``.
     Without ``join`` each line is a record; one of ``logs.format: otlp_json`` yields each of
     its log records (:meth:`~anomaly_gan.logs.events.LogParser.parse_many`), all with the
-    line's number and place."""
+    line's number and place. With ``every``, an empty one is a record too (a protobuf
+    message of no bytes, whose bytes are no text to strip)."""
     if not join:
         position = -1
         for n, raw in lines:
-            if raw.strip():
+            if every or raw.strip():
                 position += 1
                 for ev in parser.parse_many(raw):
                     yield n, n, position, position + 1, ev, ""
@@ -169,7 +186,8 @@ class LineTally:
     event's lines with its joined trace are one record, as a shipper sends them to ``serve``).
     With ``logs.format: otlp_json`` an event is a log record: a line's place is in ``kept``
     once per log record read from it, and ``skipped`` and ``records_skipped`` count log
-    records (as a retrain on a topic counts them)."""
+    records (as a retrain on a topic counts them). In a file of the file exporter's
+    ``format: proto`` (``framed``) a message is what a line is: one batch, one label."""
 
     kept: list[int] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)  # one per event: its first line in kept
@@ -177,6 +195,12 @@ class LineTally:
     joined: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     records_skipped: dict[str, int] = field(default_factory=dict)
+    framed: bool = False
+
+    @property
+    def piece(self) -> str:
+        """What the file is made of, as messages name it: ``line`` or ``message``."""
+        return "message" if self.framed else "line"
 
 
 def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_536,
@@ -195,20 +219,24 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     log record stops the command naming its line and place in the batch, or with ``skip``
     is left out alone (the line's other log records are read, as ``serve`` counts them);
     a line that is no OTLP document is one bad record. Notes count log records.
-    ``logs.format: otlp_proto`` reads a file as ``otlp_json``: a file has no framing for
-    binary records, and the Collector's file exporter writes the same requests as OTLP/JSON
-    lines (its ``format: proto`` files are not read), so a model trained on them reads the
-    kafka exporter's default encoding live."""
-    parser = parser_from_config(in_files(cfg), max_line_bytes, max_entity_bytes)
+    With either OTLP format a file is read as the Collector's file exporter writes it: its
+    default ``format: json`` as OTLP/JSON lines, its ``format: proto`` (told apart by the
+    first byte, :func:`~anomaly_gan.otlp.is_framed`) as binary requests, each after its
+    length, each read as ``otlp_proto`` reads a Kafka record and counted as a line is
+    (errors and notes name a message and its byte offset). A model trained on either reads
+    the kafka exporter's records in the encoding ``logs.format`` names."""
     p = Path(path)
     handle = open_input(p, "rb")
+    tally = tally if tally is not None else LineTally()
+    tally.framed = is_otlp(cfg.format) and is_framed(_head(handle))
+    parser = parser_from_config(replace(cfg, format="otlp_proto") if tally.framed
+                                else in_files(cfg), max_line_bytes, max_entity_bytes)
     if parser.infer_year:  # a year-less stamp: the latest year not after the file was written
         try:
             written = os.fstat(handle.fileno()).st_mtime
         except (OSError, AttributeError, ValueError):
             written = time.time()
         parser.clock = lambda: written
-    tally = tally if tally is not None else LineTally()
     events: list[LogEvent] = []
     skipped: dict[str, int] = {}
     first_skipped = first_reason = ""
@@ -218,21 +246,25 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     joins = cfg.format == "regex"
     what = unit(cfg)
     nonempty = [0]  # a line may hold no event (an OTLP batch of none)
+    framed, piece = tally.framed, tally.piece
+    offsets: list[int] = []  # of each message of a framed file
 
     def counted(lines: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
         for n, raw in lines:
-            nonempty[0] += bool(raw.strip())
+            nonempty[0] += framed or bool(raw.strip())
             yield n, raw
 
     with handle:
-        for first, last, start, stop, ev, why in _records(counted(_lines(handle, p)), parser,
-                                                          joins):
+        pieces = _messages(handle, p, offsets) if framed else _lines(handle, p)
+        for first, last, start, stop, ev, why in _records(counted(pieces), parser, joins,
+                                                          every=framed):
             records += 1
             if isinstance(ev, InvalidEvent):
-                where = f"line {first}" if first == last else f"lines {first}-{last}"
+                where = (f"message {first} at byte {offsets[first - 1]}" if framed
+                         else f"line {first}" if first == last else f"lines {first}-{last}")
                 if cfg.bad_lines == "error":
                     raise DataError(f"{p}: {where}: {ev.reason}: {ev.detail}"
-                                    + _hint(first, last, why, joins, cfg.format)
+                                    + _hint(first, last, why, joins, cfg.format, piece)
                                     + ("" if events else _format_hint(cfg, ev.reason)))
                 skipped[ev.reason] = skipped.get(ev.reason, 0) + stop - start
                 tally.records_skipped[ev.reason] = tally.records_skipped.get(ev.reason, 0) + 1
@@ -257,7 +289,8 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
                  f"them to serve")
     if skipped and progress is not None:
         total = sum(skipped.values())
-        of = f"{records} log records ({lines} lines)" if what != "lines" else f"{lines} lines"
+        of = (f"{records} log records ({lines} {piece}s)" if what != "lines"
+              else f"{lines} lines")
         progress(f"note: {total} of {of} of {p} left out (logs.bad_lines: "
                  f"skip): {', '.join(f'{r} {c}' for r, c in sorted(skipped.items()))}; the "
                  f"first is {_clip(first_skipped, 120)}")
@@ -271,20 +304,26 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
 
 
 def in_files(cfg: LogsConfig) -> LogsConfig:
-    """The logs config a log file is read with: ``otlp_proto``'s lines are read as
+    """The logs config a file of lines is read with: ``otlp_proto``'s lines are read as
     ``otlp_json`` (:func:`read_log_file`), any other format as it is."""
     return replace(cfg, format="otlp_json") if cfg.format == "otlp_proto" else cfg
+
+
+def _head(handle: IO[bytes]) -> bytes:
+    """The first bytes of a file opened for reading, left to be read (a pipe too)."""
+    peek = getattr(handle, "peek", None)
+    return peek(1)[:4] if peek is not None else b""
 
 
 def _format_hint(cfg: LogsConfig, reason: str) -> str:
     """What the error adds when a file's first line is no JSON object read with the json
     format (the default): a text log whose config left out ``format: regex`` got only the
-    JSON decoder's "Expecting value: line 1 column 1 (char 0)"; with ``otlp_proto``, that
-    its files are OTLP/JSON lines."""
-    if cfg.format == "otlp_proto" and reason in ("not_utf8", "bad_json", "not_object"):
-        return ("; with logs.format: otlp_proto a log file is read as OTLP/JSON lines, as the "
-                "Collector's file exporter writes them (format: json, its default; its "
-                "format: proto files are not read)")
+    JSON decoder's "Expecting value: line 1 column 1 (char 0)"; with an OTLP format, what
+    a file of it is."""
+    if is_otlp(cfg.format) and reason in ("not_utf8", "bad_json", "not_object"):
+        return (f"; with logs.format: {cfg.format} a log file is the Collector's file "
+                f"exporter's: OTLP/JSON lines (its format: json, the default) or protobuf "
+                f"messages each after its 4-byte length (format: proto)")
     if cfg.format != "json" or reason not in ("bad_json", "not_object"):
         return ""
     return ("; logs.format is 'json' (the default): one JSON object per line; a text log "
@@ -298,12 +337,14 @@ def unit(cfg: LogsConfig) -> str:
     return "log records" if is_otlp(cfg.format) else "lines"
 
 
-def _hint(first: int, last: int, why: str, joins: bool, format: str = "regex") -> str:
-    """What the one-line error of a bad line (or lines ``first``-``last``) adds: why it was
-    not joined as a trace's line, or what ``logs.bad_lines: skip`` would do with it."""
+def _hint(first: int, last: int, why: str, joins: bool, format: str = "regex",
+          piece: str = "line") -> str:
+    """What the one-line error of a bad line (or lines ``first``-``last``; a message of a
+    file of protobuf messages: ``piece``) adds: why it was not joined as a trace's line,
+    or what ``logs.bad_lines: skip`` would do with it."""
     if is_otlp(format):
-        return ("; a model trained with logs.bad_lines: skip leaves such log records out (and "
-                "a line that is no OTLP document), as serve dead-letters them")
+        return (f"; a model trained with logs.bad_lines: skip leaves such log records out (and "
+                f"a {piece} that is no OTLP document), as serve dead-letters them")
     if why == "padded":
         return ("; it is an event once its leading spaces are removed, which logs.regex does "
                 "not allow: a padded field such as log4j's %5p level (allow them, e.g. '^ *')")
@@ -708,17 +749,19 @@ def read_for_log_model(config: Config, path: str, labels_path: str | None = None
                            tally)
     if labels_path is None:
         return events, None
-    # One label per non-empty line, read, joined to an event or left out (logs.bad_lines:
-    # skip); an event is labelled when one of its lines is (its trace's lines too).
-    labels = read_labels(labels_path, rows=tally.lines,
-                         per=f"non-empty line of {path}").astype(int)
+    # One label per non-empty line (message of a framed file), read, joined to an event or
+    # left out (logs.bad_lines: skip); an event is labelled when one of its lines is (its
+    # trace's lines too).
+    per = "message" if tally.framed else "non-empty line"
+    labels = read_labels(labels_path, rows=tally.lines, per=f"{per} of {path}").astype(int)
     read = labels[tally.kept]
     marks = np.maximum.reduceat(read, tally.starts) if tally.starts else read
     # an OTLP line's position is kept once per log record: count each line once
     lost = int(labels.sum() - labels[np.unique(tally.kept)].sum())
     if lost and progress is not None:
-        progress(f"note: {lost} of the {int(labels.sum())} lines labelled 1 in {labels_path} "
-                 f"were left out with their lines (logs.bad_lines: skip)")
+        progress(f"note: {lost} of the {int(labels.sum())} {tally.piece}s labelled 1 in "
+                 f"{labels_path} were left out with their {tally.piece}s (logs.bad_lines: "
+                 f"skip)")
     return events, marks.tolist()
 
 

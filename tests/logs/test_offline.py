@@ -849,23 +849,136 @@ def test_a_bad_log_record_stops_at_its_line_or_is_left_out_alone(tmp_path, servi
     assert notes[-1].startswith("note: 1 of the 2 lines labelled 1 in")
 
 
-def test_a_protobuf_file_read_with_otlp_proto_says_files_are_otlp_json_lines(tmp_path,
-                                                                             service_logs):
-    """Binary requests in a file (the file exporter's format: proto) have no lines to read:
-    the one-line error says what a file of logs.format: otlp_proto is."""
-    from tests.support.otlp import to_proto
+def _batches(service_logs, sizes=(4, 4, 4)):
+    """The first lines of the service log as OTLP/JSON batches of ``sizes`` records."""
+    out, k = [], 0
+    for n in sizes:
+        out.append(otlp_batch(service_logs.lines[k:k + n]))
+        k += n
+    return out
 
+
+@pytest.mark.parametrize("fmt", ["otlp_proto", "otlp_json"])
+def test_a_file_of_the_file_exporters_format_proto_reads_as_its_json_lines(tmp_path,
+                                                                          service_logs, fmt):
+    """The file exporter's format: proto (each request after its 4-byte big-endian length)
+    was refused in one line: now its messages read as the same events as the same batches
+    written as OTLP/JSON lines, with either OTLP format, an empty message (a request of no
+    log records) too; a message is what a line is, for the tally and the labels."""
+    from tests.support.otlp import framed, to_proto
+
+    docs = _batches(service_logs, (1, 7, 30, 2))
+    binary = tmp_path / "otlp.bin"
+    binary.write_bytes(framed(*map(to_proto, docs[:2]), b"", *map(to_proto, docs[2:])))
+    lines = tmp_path / "otlp.jsonl"
+    lines.write_text("".join(d + "\n" for d in docs))
+    cfg = config_from_dict({"logs": {"format": fmt, "bucket_seconds": 10.0}}).logs
+    tally = LineTally()
+    events = read_log_file(binary, cfg, tally=tally)
+    assert len(events) == 40 and events == read_log_file(lines, cfg)
+    assert (tally.framed, tally.lines) == (True, 5)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("label\n0\n1\n0\n0\n0\n")
+    got, marks = read_for_log_model(config_from_dict({"logs": {"format": fmt,
+                                                               "bucket_seconds": 10.0}}),
+                                    str(binary), str(labels))
+    assert got == events and marks == [0] + [1] * 7 + [0] * 32
+    labels.write_text("label\n0\n1\n")
+    with pytest.raises(DataError, match="per message of"):
+        read_for_log_model(config_from_dict({"logs": {"format": fmt, "bucket_seconds": 10.0}}),
+                           str(binary), str(labels))
+
+
+def test_a_bad_message_of_a_proto_file_is_named_by_number_and_byte(tmp_path, service_logs):
+    """A message that is no protobuf request, or holds a bad log record, stops the command
+    naming the message and the byte its length starts at; with logs.bad_lines: skip it is
+    left out alone, as a line of OTLP/JSON is."""
+    from tests.support.otlp import framed, to_proto
+
+    good = [to_proto(d) for d in _batches(service_logs)]
+    bad = json.loads(otlp_batch(service_logs.lines[12:14]))
+    bad["resourceLogs"][-1]["scopeLogs"][0]["logRecords"][-1] = {"timeUnixNano": "1"}
     path = tmp_path / "otlp.bin"
-    path.write_bytes(b"".join(to_proto(otlp_batch(service_logs.lines[k:k + 4]))
-                              for k in (0, 4)))
+    path.write_bytes(framed(good[0], b"\x0a\xff\xff", good[1], good[2], to_proto(bad)))
     cfg = config_from_dict({"logs": {"format": "otlp_proto", "bucket_seconds": 10.0}}).logs
     with pytest.raises(DataError) as err:
         read_log_file(path, cfg)
-    msg = str(err.value)
-    assert msg.startswith(f"{path}: line ") and "\n" not in msg
-    assert msg.endswith("; with logs.format: otlp_proto a log file is read as OTLP/JSON lines, "
-                        "as the Collector's file exporter writes them (format: json, its "
-                        "default; its format: proto files are not read)")
+    at = 4 + len(good[0])
+    first = (f"message 2 at byte {at}: bad_protobuf: not an OTLP protobuf "
+             f"ExportLogsServiceRequest: ")
+    assert str(err.value).startswith(f"{path}: {first}") and "\n" not in str(err.value)
+    assert str(err.value).endswith("(and a message that is no OTLP document), as serve "
+                                   "dead-letters them")
+    skip = config_from_dict({"logs": {"format": "otlp_proto", "bucket_seconds": 10.0,
+                                      "bad_lines": "skip"}}).logs
+    notes: list[str] = []
+    events = read_log_file(path, skip, progress=notes.append)
+    assert [ev.message for ev in events] == [r["message"] for r in service_logs.lines[:13]]
+    assert len(notes) == 1 and notes[0].startswith(
+        f"note: 2 of 15 log records (5 messages) of {path} left out (logs.bad_lines: skip): "
+        f"bad_protobuf 1, missing_field 1; the first is {first}")
+
+
+@pytest.mark.parametrize("cut, detail", [
+    (2, "message 2 at byte {at}: cut short: 2 of the 4 bytes of its length prefix"),
+    (9, "message 2 at byte {at}: cut short: its length prefix says {size} bytes, 5 follow"),
+])
+def test_a_proto_file_cut_short_is_one_line_naming_the_message_and_byte(
+        tmp_path, service_logs, capsys, cut, detail):
+    """A file still being written, or copied half: the messages after the cut cannot be
+    found, so whatever logs.bad_lines says the command stops in one line, exit 2."""
+    from tests.support.otlp import framed, to_proto
+
+    first, second = (to_proto(d) for d in _batches(service_logs, (4, 4)))
+    path = tmp_path / "otlp.bin"
+    path.write_bytes(framed(first, second)[:4 + len(first) + cut])
+    config = {**TINY_LOGS_CONFIG, "logs": {"format": "otlp_proto", "bucket_seconds": 10.0,
+                                           "bad_lines": "skip"}}
+    expected = f"{path}: " + detail.format(at=4 + len(first), size=len(second))
+    with pytest.raises(DataError) as err:
+        read_log_file(path, config_from_dict(config).logs)
+    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+    cfg = tmp_path / "logs.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    assert main(["train", "--config", str(cfg), "--data", str(path), "--out",
+                 str(tmp_path / "m")]) == 2
+    err_text = capsys.readouterr().err
+    assert err_text.count("\n") == 1 and expected in err_text
+
+
+def test_a_zstd_compressed_proto_file_says_compression_is_not_read(tmp_path, service_logs):
+    """The file exporter's compression: zstd compresses each message (then framed as
+    above): a message that starts with zstd's magic number is named, not read as a corrupt
+    request; a file compressed whole is named as every compressed log file is."""
+    from tests.support.otlp import framed, to_proto
+
+    path = tmp_path / "otlp.bin"
+    first = to_proto(_batches(service_logs, (4,))[0])
+    path.write_bytes(framed(first, b"\x28\xb5\x2f\xfd" + b"\x00" * 12))
+    cfg = config_from_dict({"logs": {"format": "otlp_proto", "bucket_seconds": 10.0,
+                                     "bad_lines": "skip"}}).logs
+    with pytest.raises(DataError, match=re.escape(
+            f"{path}: message 2 at byte {4 + len(first)}: the message is zstd-compressed (the "
+            f"file exporter's compression: zstd), which is not read")):
+        read_log_file(path, cfg)
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 12)
+    with pytest.raises(DataError, match="the file is zstd-compressed; decompress it first"):
+        read_log_file(path, cfg)
+
+
+def test_a_file_of_another_shape_read_with_otlp_says_what_an_otlp_file_is(tmp_path):
+    """A text log read with logs.format: otlp_proto: the one-line error says which two
+    shapes of the file exporter's files are read."""
+    path = tmp_path / "app.log"
+    path.write_text("2026-01-01T00:00:00Z web INFO ok\n")
+    cfg = config_from_dict({"logs": {"format": "otlp_proto", "bucket_seconds": 10.0}}).logs
+    with pytest.raises(DataError) as err:
+        read_log_file(path, cfg)
+    assert str(err.value).startswith(f"{path}: line 1: bad_json: ")
+    assert str(err.value).endswith("; with logs.format: otlp_proto a log file is the "
+                                   "Collector's file exporter's: OTLP/JSON lines (its format: "
+                                   "json, the default) or protobuf messages each after its "
+                                   "4-byte length (format: proto)")
 
 
 def test_an_otlp_file_without_a_log_record_to_read_says_so_once(tmp_path):

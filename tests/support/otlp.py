@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-__all__ = ["ExportLogsServiceRequest", "ExportMetricsServiceRequest", "to_proto"]
+__all__ = ["ExportLogsServiceRequest", "ExportMetricsServiceRequest", "framed", "to_proto"]
 
 
 def to_proto(doc: bytes | str | dict[str, Any]) -> bytes:
@@ -24,3 +24,10 @@ def to_proto(doc: bytes | str | dict[str, Any]) -> bytes:
         doc = json.loads(doc)
     request = ExportLogsServiceRequest if "resourceLogs" in doc else ExportMetricsServiceRequest
     return json_format.ParseDict(doc, request()).SerializeToString()
+
+
+def framed(*messages: bytes) -> bytes:
+    """``messages`` as the Collector's file exporter writes them with ``format: proto``:
+    each after its length, 4 bytes big-endian (exporter/fileexporter/file_writer.go,
+    ``exportMessageAsBuffer``)."""
+    return b"".join(len(m).to_bytes(4, "big") + m for m in messages)
