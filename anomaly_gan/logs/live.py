@@ -165,6 +165,46 @@ class LogFeed:
                 out[p] = min(o, out.get(p, o))
         return out
 
+    def aligned(self, safe: dict[Hashable, int]) -> dict[Hashable, int]:
+        """Lower each partition's commit offset to one where no entity's bucket is cut in
+        two (time buckets). A commit may fall on the first line of one entity's bucket
+        while another entity's bucket began before it; the replay would rebuild that bucket
+        from part of its lines and score the windows that hold it again with a wrong count.
+        So, per partition: ``start`` is the oldest bucket that an entity's first bucket
+        rebuilt from the offset begins at, and the offset moves back to the oldest first
+        line (a replay point) of any entity's buckets from ``start`` on, until neither moves.
+        Every bucket from ``start`` on is then rebuilt whole, and with the partition's lines
+        in time order no older bucket gets a line from the replay."""
+        out = dict(safe)
+        if self.model.cfg.bucket_seconds is None:
+            return out
+        series: dict[Hashable, list[list[tuple[float, int]]]] = {}
+        for entity, (partition, _) in self._where.items():
+            if partition not in out:
+                continue
+            buckets = self._buckets.get(partition)
+            rows = [(r.start_ts, r.first_offset[1]) for r in self._recent.get(entity, ())
+                    if r.first_offset is not None]
+            now = buckets.open_origin(entity) if buckets is not None else None
+            if now is not None and now[1] is not None:
+                rows.append((now[0], now[1][1]))
+            if rows:
+                series.setdefault(partition, []).append(rows)
+        for partition, entities in series.items():
+            offset = out[partition]
+            while True:
+                start = min((t for rows in entities for t, o in rows if o >= offset),
+                            default=None)
+                if start is None:
+                    break
+                back = min(next(o for t, o in rows if t >= start)
+                           for rows in entities if rows[-1][0] >= start)
+                if back >= offset:
+                    break
+                offset = back
+            out[partition] = offset
+        return out
+
     def forget(self, entity: str) -> None:
         where = self._where.pop(entity, None)
         if where is not None and where[0] in self._buckets:

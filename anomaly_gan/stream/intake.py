@@ -167,7 +167,7 @@ class Intake:
     def safe_offsets(self, next_offsets: dict[Any, int],
                      rescore: Callable[[str], int]) -> dict[Any, int]:
         """Offsets safe to commit: none past a record that a window, or an open log bucket,
-        still needs. ``rescore(entity)`` windows of an entity (its run of anomalous windows)
+        still needs, nor inside a log bucket that the replay would rebuild. ``rescore(entity)`` windows of an entity (its run of anomalous windows)
         are held back too, so that a replay re-scores the run and rebuilds the debounce state
         (same alert ids)."""
         safe = self.state.commit_offsets(next_offsets, rescore=rescore)
@@ -180,6 +180,8 @@ class Intake:
         for tp, pin in (pins or {}).items():
             if tp in safe and pin < safe[tp]:
                 safe[tp] = pin
+        if self.logs is not None:
+            safe = self.logs.aligned(safe)  # a replay rebuilds no bucket from part of it
         return safe
 
     def drop_partitions(self, partitions: list[Any]) -> int:
