@@ -167,9 +167,10 @@ class Intake:
     def safe_offsets(self, next_offsets: dict[Any, int],
                      rescore: Callable[[str], int]) -> dict[Any, int]:
         """Offsets safe to commit: none past a record that a window, or an open log bucket,
-        still needs, nor inside a log bucket that the replay would rebuild. ``rescore(entity)`` windows of an entity (its run of anomalous windows)
-        are held back too, so that a replay re-scores the run and rebuilds the debounce state
-        (same alert ids)."""
+        still needs, nor inside a log bucket that the replay would rebuild.
+        ``rescore(entity)`` windows of an entity (its run of anomalous windows) are held back
+        too, so that a replay re-scores the run and rebuilds the debounce state (same alert
+        ids)."""
         safe = self.state.commit_offsets(next_offsets, rescore=rescore)
         pins = None
         if self.logs is not None:
