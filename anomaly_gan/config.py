@@ -232,6 +232,8 @@ class KafkaConfig:
     dlq_topic: str = "anomaly-gan.dlq"
     group_id: str = "anomaly-gan"
     client_id: str = "anomaly-gan"
+    # Where a group with no committed offset starts; also where a partition goes whose
+    # committed offset lies past its end (see input_stall_seconds).
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -262,7 +264,8 @@ class KafkaConfig:
     # Input waiting on an assigned partition (its end offset differs from the consumer's
     # position, or the offsets cannot be read while a broker answers) and nothing read for
     # this long: not ready, and the consumer is recreated and the input replayed from the
-    # last commit (a consumer that stays stuck after a broker restart).
+    # last commit (a consumer that stays stuck after a broker restart). A position past the
+    # partition's end is moved by auto_offset_reset instead (no new consumer).
     input_stall_seconds: float = _f(60.0, **_range(0.1, 3600.0))
 
 

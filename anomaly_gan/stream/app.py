@@ -471,6 +471,23 @@ class Scorer:
         stalled = self.mono() - self._waiting_since
         if stalled < self.cfg.kafka.input_stall_seconds:
             return
+        # A position past the partition's end is no stuck consumer: a new one would resume
+        # from the same committed offset and wait there again, for ever (Tansu sends no
+        # OFFSET_OUT_OF_RANGE, which would make kafka-python reset by itself). It is moved
+        # instead, and only once three things agree: nothing has been read from any partition
+        # for input_stall_seconds while waiting() kept saying input waits; the broker's end
+        # offset lies below the position; and so does the high watermark of a fetch answered
+        # at that position (KafkaIO.past_end). The last one is what keeps a healthy partition
+        # from being reset under Tansu's under-reported end offsets: after multi-record
+        # batches its ListOffsets answer lies below a position read to the true end, but the
+        # fetch's high watermark is the true end, so position <= high watermark. A high
+        # watermark that is stale (a consumer that stopped fetching) only ever lies at or above
+        # a position reached by reading, so it cannot make a verdict either; such a consumer
+        # is replaced below, and its successor's first answered fetch decides.
+        past = self.io.past_end(timeout_ms)
+        if past:
+            self._reset_past_end(past)
+            return
         log.error("input waiting and nothing read for %.0f s while a broker answers: "
                   "recreating the consumer and replaying from the last commit", stalled)
         with self._loop_lock:
@@ -481,6 +498,47 @@ class Scorer:
         except Exception as exc:  # noqa: BLE001 - the next poll creates it (see KafkaIO.poll)
             log.warning("cannot create a new consumer yet; will retry",
                         extra={"fields": {"error": str(exc) or type(exc).__name__}})
+
+    def _reset_past_end(self, past: dict[Any, tuple[int, int]]) -> None:
+        """Move partitions whose position lies past their end as ``auto_offset_reset`` says,
+        drop what was read from them (their offsets are no longer in the log) and commit the
+        new position: a restart or a replay then starts there, not past the end again.
+        Nothing between the old position and the end exists, so nothing there is skipped;
+        ``latest`` leaves the records the partition holds unread, ``earliest`` reads them."""
+        policy = self.cfg.kafka.auto_offset_reset
+        moved: dict[Any, int] = {}
+        for tp, (position, end) in sorted(past.items(), key=lambda kv: str(kv[0])):
+            try:
+                offset, first = self.io.reset_offset(tp, end)
+            except Exception as exc:  # noqa: BLE001 - e.g. revoked meanwhile: asked again
+                log.warning("cannot move input partition %s/%s past its end yet; will retry",
+                            tp.topic, tp.partition, extra={"fields": {"error": str(exc)}})
+                continue
+            held = max(end - first, 0)
+            what = (f"the {held} records it holds are read (they may have been scored "
+                    f"before, under other offsets)" if policy == "earliest"
+                    else f"the {held} records it holds are left unread")
+            log.error("input partition %s/%s: position %d (the committed offset) lies past "
+                      "the partition's end %d (topic recreated or truncated, or offsets "
+                      "committed against another cluster); serve.kafka.auto_offset_reset=%s: "
+                      "reading from offset %d; no record is skipped past the end, and %s",
+                      tp.topic, tp.partition, position, end, policy, offset, what,
+                      extra={"fields": {"topic": tp.topic, "partition": tp.partition,
+                                        "position": position, "end": end, "policy": policy,
+                                        "new_offset": offset,
+                                        "records_unread": 0 if policy == "earliest" else held}})
+            self.metrics.offset_resets.labels(tp.topic, str(tp.partition)).inc()
+            moved[tp] = offset
+        if not moved:
+            return
+        with self._loop_lock:
+            self._score_batch()  # alerts of what was read before still go out
+            self.intake.drop_partitions(list(moved))
+            for tp, offset in moved.items():
+                self._next[tp] = offset
+                self._committed.pop(tp, None)  # the group's commit lies past the end
+        self._last_read, self._waiting_since = self.mono(), None
+        self._commit()
 
     def _replay(self, reason: str) -> None:
         """Drop what was read since the last commit and read it again after a backoff."""

@@ -17,6 +17,8 @@ The input side has the same failure: a consumer that stays connected and assigne
 fetches again (kafka-python 3.0 after a broker restart that recreated the topic: every
 metadata refresh fails "Cancelled"). :meth:`KafkaIO.waiting` tells the scorer that input is
 waiting while nothing arrives, and :meth:`KafkaIO.reset_consumer` replaces the consumer.
+A consumer whose position lies past its partition's end (:meth:`KafkaIO.past_end`) is not
+stuck: it is moved by ``auto_offset_reset`` (:meth:`KafkaIO.reset_offset`).
 :class:`Backoff` spaces the service's connection attempts and the loop's replays.
 """
 
@@ -362,19 +364,65 @@ class KafkaIO:
         topic). Asks the broker (bounded by ``timeout_ms``); an answer that does not come
         counts as waiting, since a consumer that cannot read offsets cannot fetch either.
         (The position moves past transaction markers, so they never count.)"""
-        tps = list(self.assignment())
-        if not tps:
-            return False
         try:
-            ends = self.consumer.end_offsets(tps, timeout_ms=timeout_ms)
-            for tp in tps:
-                pos = self.consumer.position(tp, timeout_ms=timeout_ms)
-                if pos is None or ends.get(tp) is None or int(ends[tp]) != int(pos):
-                    return True
+            offsets = self._offsets(timeout_ms)
         except Exception as exc:  # noqa: BLE001 - no answer: see above
             log.debug("input offsets unavailable: %s", exc or type(exc).__name__)
             return True
-        return False
+        return any(pos is None or end is None or end != pos for pos, end, _ in offsets.values())
+
+    def past_end(self, timeout_ms: int) -> dict[Any, tuple[int, int]]:
+        """``{partition: (position, end)}`` of the assigned partitions whose position lies
+        past their end: the committed offset names a record the partition does not hold (the
+        topic was deleted and recreated, retention or compaction truncated it, the offsets
+        were committed against another cluster). Apache Kafka answers such a fetch with
+        OFFSET_OUT_OF_RANGE and kafka-python resets by ``auto_offset_reset``; Tansu answers
+        with no records, so the consumer waits there for ever.
+
+        Two opinions must agree, since Tansu under-reports the end offset (ListOffsets)
+        of a partition written in multi-record batches, so that a healthy consumer read to
+        the true end stands past it: the broker's end offset, and the high watermark of a
+        fetch answered at this position (kafka-python records it only from a fetch at the
+        current position, and Tansu's is right). A high watermark not yet known (no fetch
+        answered since the assignment) or not below the position makes no verdict. Any
+        error: no verdict ({})."""
+        out: dict[Any, tuple[int, int]] = {}
+        try:
+            offsets = self._offsets(timeout_ms)
+        except Exception as exc:  # noqa: BLE001 - no verdict without offsets
+            log.debug("input offsets unavailable: %s", exc or type(exc).__name__)
+            return out
+        for tp, (pos, end, highwater) in offsets.items():
+            if pos is None or end is None or highwater is None:
+                continue
+            if pos > end and pos > highwater:
+                out[tp] = (pos, max(end, highwater))
+        return out
+
+    def _offsets(self, timeout_ms: int) -> dict[Any, tuple[int | None, int | None, int | None]]:
+        """``{partition: (position, end offset, fetch high watermark)}`` of the assigned
+        partitions; raises when the broker does not answer within ``timeout_ms``."""
+        tps = list(self.assignment())
+        if not tps:
+            return {}
+        ends = self.consumer.end_offsets(tps, timeout_ms=timeout_ms)
+
+        def known(value: Any) -> int | None:
+            return None if value is None else int(value)
+
+        return {tp: (known(self.consumer.position(tp, timeout_ms=timeout_ms)),
+                     known(ends.get(tp)), known(self.consumer.highwater(tp)))
+                for tp in tps}
+
+    def reset_offset(self, tp: Any, end: int) -> tuple[int, int]:
+        """Move a partition whose position lies past its ``end`` (:meth:`past_end`) as
+        ``auto_offset_reset`` says: ``earliest`` to its first offset, ``latest`` to ``end``.
+        Returns ``(new position, first offset)``."""
+        first = self.consumer.beginning_offsets([tp], timeout_ms=self.cfg.session_timeout_ms)
+        first_offset = int(first[tp])
+        offset = first_offset if self.cfg.auto_offset_reset == "earliest" else int(end)
+        self.consumer.seek(tp, offset)
+        return offset, first_offset
 
     def connected(self) -> bool:
         """True when the consumer holds at least one live broker connection."""

@@ -127,6 +127,10 @@ class StreamMetrics:
                                    "(0 when none is waiting)", registry=r)
         self.replays = Counter("anomaly_gan_replays", "Replays from the last commit, by cause",
                                ["reason"], registry=r)
+        self.offset_resets = Counter("anomaly_gan_offset_resets", "Input partitions whose "
+                                     "position lay past their end, moved by "
+                                     "serve.kafka.auto_offset_reset", ["topic", "partition"],
+                                     registry=r)
         self.model_watch_last_check = Gauge(
             "anomaly_gan_model_watch_last_check_timestamp_seconds", "When the hot-reload "
             "watcher last checked the model path without an error (Unix time)", registry=r)

@@ -93,6 +93,19 @@ class FakeIO:
     def reset_consumer(self):
         self.resets += 1
 
+    past: dict | None = None  # what past_end() answers: {partition: (position, end)}
+    first_offset = 0  # the partition's first offset, for reset_offset
+    policy = "earliest"  # serve.kafka.auto_offset_reset, for reset_offset
+
+    def past_end(self, timeout_ms):
+        return dict(self.past or {})
+
+    def reset_offset(self, tp, end):
+        self.past = {}
+        offset = self.first_offset if self.policy == "earliest" else end
+        self.seeks.append((tp, offset))
+        return offset, self.first_offset
+
 
 def events(rows, start=0, entity="e"):
     return [Record(start + i, entity.encode(),
@@ -256,6 +269,42 @@ def test_input_that_waits_unread_fails_readiness_then_replaces_the_consumer(capl
     clock.now += 60.0
     scorer.step()  # the replay rewinds to the last commit
     assert io.seeks == [(IN, 1)]
+
+
+@pytest.mark.parametrize("policy, offset, unread", [("earliest", 4, 0), ("latest", 10, 6)])
+def test_a_position_past_the_end_is_moved_by_the_reset_policy_not_replaced(
+        caplog, policy, offset, unread):
+    """The committed offset lies past the partition's end (the topic was recreated): a new
+    consumer would resume from it and wait again, for ever. After input_stall_seconds the
+    partition is moved as serve.kafka.auto_offset_reset says, its windows are dropped, the
+    new position is committed and counted, one line says so, and the consumer is kept."""
+    clock = Clock()
+    io = FakeIO([events([(t, 1.0) for t in range(3)])])
+    io.policy, io.first_offset = policy, 4
+    scorer, reg = make(io, clock=clock, serve={"kafka": {"scores_topic": "scores",
+                                                          "auto_offset_reset": policy}})
+    scorer.step()  # reads 3 records; their entity holds a window on the partition
+    assert scorer._commit(force=True) and len(scorer.state) == 1
+    io.input_waiting, io.past = True, {IN: (100, 10)}
+    clock.now += 2.0
+    scorer.step()  # the stall clock starts
+    clock.now += 61.0
+    with caplog.at_level(logging.ERROR, logger="anomaly_gan.stream"):
+        scorer.step()
+    assert io.resets == 0 and io.seeks == [(IN, offset)]
+    assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "input"}) == 0
+    assert reg.get_sample_value("anomaly_gan_offset_resets_total",
+                                {"topic": "events", "partition": "0"}) == 1
+    assert io.commits[-1] == {IN: offset} and len(scorer.state) == 0
+    [line] = [r for r in caplog.records if "past the partition's end" in r.getMessage()]
+    assert line.fields["records_unread"] == unread and line.fields["policy"] == policy
+    assert (line.fields["position"], line.fields["end"]) == (100, 10)
+    assert scorer.input_stalled_for() == 0.0 and scorer.health.ready()[0] is True
+    io.input_waiting = False
+    for _ in range(3):  # moved once: nothing more happens
+        clock.now += 100.0
+        scorer.step()
+    assert io.resets == 0 and len(io.seeks) == 1
 
 
 def test_an_idle_or_reading_consumer_is_never_replaced():

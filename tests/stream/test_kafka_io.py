@@ -150,6 +150,9 @@ class FakeConsumer:
         self.listener, self.closed, self.assigned = None, None, set()
         self.ends: dict = {}
         self.positions: dict = {}
+        self.highwaters: dict = {}
+        self.firsts: dict = {}
+        self.seeks: list = []
         FakeConsumer.made.append(self)
 
     def subscribe(self, topics, listener=None):
@@ -165,6 +168,15 @@ class FakeConsumer:
 
     def position(self, tp, timeout_ms=None):
         return self.positions.get(tp)
+
+    def highwater(self, tp):
+        return self.highwaters.get(tp)
+
+    def beginning_offsets(self, tps, timeout_ms=None):
+        return {tp: self.firsts[tp] for tp in tps}
+
+    def seek(self, tp, offset):
+        self.seeks.append((tp, offset))
 
     def close(self, autocommit=True, timeout_ms=None):
         self.closed = autocommit
@@ -221,6 +233,44 @@ def test_waiting_compares_end_offsets_with_positions(fake_clients, end, position
     c = fake_clients[0]
     c.assigned, c.ends, c.positions = {tp}, {tp: end}, {tp: position}
     assert io.waiting(100) is waiting
+
+
+@pytest.mark.parametrize("end, highwater, position, past", [
+    (10, 10, 100, (100, 10)),  # the committed offset lies past the end: both opinions agree
+    (283, 300, 300, None),  # Tansu's end offset after multi-record batches: a healthy reader
+    (283, 290, 300, (300, 290)),
+    (10, None, 100, None),  # no fetch answered at this position yet: no verdict
+    (10, 10, 10, None),  # read to the end
+    (12, 10, 10, None),  # records wait
+])
+def test_past_end_needs_the_end_offset_and_the_fetch_high_watermark_to_agree(
+        fake_clients, end, highwater, position, past):
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    io = KafkaIO(KafkaConfig())
+    tp = kafka.TopicPartition("events", 0)
+    c = fake_clients[0]
+    c.assigned, c.ends, c.positions = {tp}, {tp: end}, {tp: position}
+    c.highwaters = {tp: highwater}
+    assert io.past_end(100) == ({} if past is None else {tp: past})
+    c.ends = kafka.errors.KafkaTimeoutError("no leader")
+    assert io.past_end(100) == {}  # no answer: no verdict
+
+
+@pytest.mark.parametrize("policy, offset", [("earliest", 3), ("latest", 10)])
+def test_reset_offset_seeks_as_auto_offset_reset_says(fake_clients, policy, offset):
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    io = KafkaIO(KafkaConfig(auto_offset_reset=policy))
+    tp = kafka.TopicPartition("events", 0)
+    c = fake_clients[0]
+    c.firsts = {tp: 3}
+    assert io.reset_offset(tp, 10) == (offset, 3)
+    assert c.seeks == [(tp, offset)]
 
 
 def test_waiting_counts_offsets_that_cannot_be_read(fake_clients):
