@@ -6,6 +6,7 @@ Layout::
       current            the version `serve` loads (one line; replaced by rename, never edited)
       history.json       promotion stack (rollback pops it) and an append-only log
       .lock              advisory lock (flock) held by whoever changes current/history
+      .retrain.lock      "PID@HOST SINCE" of the retrain that holds the store for its whole run
       <version>/         a bundle (artifacts.py), never modified once renamed into place
 
 Every bundle's ``metadata.json`` carries its ``lineage`` (parent version, data source and
@@ -34,6 +35,7 @@ import re
 import shutil
 import socket
 import stat
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ __all__ = [
     "CURRENT",
     "LOCK_TIMEOUT_S",
     "MANIFEST",
+    "RUN_LOCK",
     "ModelStore",
     "VersionInfo",
     "gate_of",
@@ -62,6 +65,7 @@ CURRENT = "current"
 MANIFEST = "manifest.json"
 HISTORY = "history.json"
 LOCK = ".lock"
+RUN_LOCK = ".retrain.lock"
 INCOMING = ".incoming-"
 
 #: A writer's leftover from another host (another pod on the store's volume: its process
@@ -70,6 +74,9 @@ INCOMING = ".incoming-"
 FOREIGN_LEFTOVER_SECONDS = 3600.0
 LOST_FOUND = "lost+found"
 LOCK_TIMEOUT_S = 60.0
+#: How often the holder of the run lock refreshes its time (a retrain runs for hours, and
+#: another host takes a lock for a dead one's once its time is FOREIGN_LEFTOVER_SECONDS old).
+RUN_LOCK_REFRESH_S = 60.0
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
@@ -343,6 +350,43 @@ def _writer_gone(writer: str, path: Path) -> bool:
     return pid != os.getpid() and not _pid_alive(pid)
 
 
+def _read_run_lock(path: Path) -> str | None:
+    """What the run lock holds (``PID@HOST SINCE``), stripped; None when there is none or
+    it cannot be read as a file (a link is not followed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 512).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _run_lock_gone(writer: str, path: Path) -> bool:
+    """Whether the run lock ``path`` naming ``writer`` may be taken over: its writer is
+    gone (:func:`_writer_gone`), or it names none (a taker killed between creating and
+    writing it, a link) and is as old as a foreign leftover."""
+    if writer.partition("@")[0].isdigit():
+        return _writer_gone(writer, path)
+    try:
+        return time.time() - path.lstat().st_mtime > FOREIGN_LEFTOVER_SECONDS
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _refresh(fd: int, stop: threading.Event) -> None:
+    """Set the run lock's time to now every :data:`RUN_LOCK_REFRESH_S` until ``stop``: the
+    age by which another host knows its holder is gone."""
+    while not stop.wait(RUN_LOCK_REFRESH_S):
+        with contextlib.suppress(OSError):
+            os.utime(fd)
+
+
 # What to do when the lock file cannot be opened, by the reason. "Run as a user that may
 # write the store" was said for every reason, and misled where no user could: a volume
 # mounted read-only (a scorer's pod mounts the store so) or a .lock that is a directory.
@@ -523,6 +567,92 @@ class ModelStore:
                 yield
         finally:
             os.close(fd)  # closing releases the flock
+
+    @contextlib.contextmanager
+    def run_lock(self, command: str = "retrain") -> Iterator[None]:
+        """Hold the store for a whole run of ``command``: a second one against the same store
+        is refused at once with a :class:`StoreError` naming the holder, where it trained for
+        minutes and then failed at its promote. :meth:`lock` is not held meanwhile, so
+        ``models promote``, ``rollback`` and ``prune`` go on during a retrain.
+
+        The holder is written as ``PID@HOST SINCE`` into :data:`RUN_LOCK` (created with
+        ``O_EXCL``, under :meth:`lock` so that two takers cannot both take over a stale one)
+        and removed at the end. A lock whose writer is gone is taken over
+        (:func:`_writer_gone`: a dead process on this host; from another host, one whose time
+        is :data:`FOREIGN_LEFTOVER_SECONDS` old, which is why the holder refreshes it every
+        :data:`RUN_LOCK_REFRESH_S`). The store's directory is made if missing.
+
+        >>> import tempfile
+        >>> s = ModelStore.open(tempfile.mkdtemp(), create=True)
+        >>> with s.run_lock():
+        ...     try:
+        ...         with s.run_lock():
+        ...             pass
+        ...     except StoreError as exc:
+        ...         print(str(exc).split(": ")[1])
+        another retrain is running on this store
+        >>> (s.root / RUN_LOCK).exists()
+        False
+        """
+        path = self.root / RUN_LOCK
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.root}: cannot create the store: {exc.strerror or exc}"
+                             ) from None
+        with self.lock():
+            fd, record = self._take_run_lock(path, command)
+        stop = threading.Event()
+        refresher = threading.Thread(target=_refresh, args=(fd, stop), daemon=True,
+                                     name="anomaly-gan-run-lock")
+        refresher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            refresher.join()
+            os.close(fd)
+            # Not if another taker took it over meanwhile (this process was stopped for an
+            # hour, say): the lock is its now.
+            if _read_run_lock(path) == record:
+                path.unlink(missing_ok=True)
+
+    def _take_run_lock(self, path: Path, command: str) -> tuple[int, str]:
+        """Create the run lock (its file descriptor and what it holds), taking over one left
+        by a writer that is gone; under :meth:`lock`."""
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                             | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            except FileExistsError:
+                held = _read_run_lock(path)
+                writer, _, since = (held or "").partition(" ")
+                if _run_lock_gone(writer, path):
+                    path.unlink(missing_ok=True)
+                    continue
+                who = f"{writer} since {since}" if since else f"unknown ({path} names none)"
+                hours = FOREIGN_LEFTOVER_SECONDS / 3600
+                raise StoreError(
+                    f"{self.root}: another {command} is running on this store: {who}; wait "
+                    f"for it to end and run again (a lock left by a process that died is "
+                    f"taken over: at once on its host, after {hours:g}h from another; if "
+                    f"{writer or 'it'} is gone for good, remove {path})") from None
+            except OSError as exc:
+                raise StoreError(f"{path}: cannot take the store's run lock: "
+                                 f"{exc.strerror or exc}") from None
+            record = f"{_writer()} {_now()}"
+            try:
+                os.write(fd, (record + "\n").encode())
+                os.fsync(fd)
+            except BaseException as exc:
+                os.close(fd)
+                path.unlink(missing_ok=True)
+                if isinstance(exc, OSError):
+                    raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from None
+                raise
+            return fd, record
+        raise StoreError(f"{path}: cannot take the store's run lock: it came back each time "
+                         f"it was taken over")
 
     def unique_name(self, base: str) -> str:
         name, i = base, 1

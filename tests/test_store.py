@@ -5,7 +5,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -630,3 +633,113 @@ def test_rollback_does_not_cross_input_kinds(store):
                                          "current logs-v1 is not"):
         store.rollback(verify=False)
     assert store.current() == "logs-v1"
+
+
+# ------------------------------------------------------------------ the run lock of a retrain
+
+HOLD_RUN_LOCK = """
+import os, sys
+from anomaly_gan.store import ModelStore
+store = ModelStore.open(sys.argv[1])
+with store.run_lock():
+    print("held", flush=True)
+    if sys.argv[2] == "die":
+        os._exit(0)  # as SIGKILL would: nothing released, the lock file left behind
+    sys.stdin.read()  # until the test closes stdin
+"""
+
+
+def _hold_run_lock(store: ModelStore, how: str = "wait") -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_RUN_LOCK, str(store.root), how],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    return proc
+
+
+def test_a_run_lock_held_by_another_process_refuses_at_once_and_leaves_models_working(store):
+    """A second retrain of a store trained for minutes and then failed at its promote (exit
+    2). The run lock refuses it at once, naming the holder; promote, rollback and prune, which
+    take the store's short lock only, go on while a retrain holds the store."""
+    from anomaly_gan.store import RUN_LOCK, _host
+
+    store.promote("v1", verify=False)
+    holder = _hold_run_lock(store)
+    try:
+        with pytest.raises(StoreError) as refused, store.run_lock():
+            pytest.fail("took a run lock another process holds")
+        since = (store.root / RUN_LOCK).read_text().split()[1]
+        assert str(refused.value) == (
+            f"{store.root}: another retrain is running on this store: {holder.pid}@{_host()} "
+            f"since {since}; wait for it to end and run again (a lock left by a process that "
+            f"died is taken over: at once on its host, after 1h from another; if "
+            f"{holder.pid}@{_host()} is gone for good, remove {store.root / RUN_LOCK})")
+        store.promote("v2", verify=False)
+        assert store.rollback(verify=False) == ("v2", "v1")
+        assert store.prune(keep=1) == ["v2", "v3", "v4"]
+    finally:
+        holder.communicate("", timeout=30)
+    assert holder.returncode == 0
+    assert not (store.root / RUN_LOCK).exists()  # released at the end
+    with store.run_lock():
+        assert (store.root / RUN_LOCK).read_text().startswith(f"{os.getpid()}@{_host()} ")
+
+
+def test_a_run_lock_left_by_a_dead_process_on_this_host_is_taken_over(store):
+    from anomaly_gan.store import RUN_LOCK
+
+    dead = _hold_run_lock(store, "die")
+    dead.wait(timeout=30)
+    left = (store.root / RUN_LOCK).read_text()
+    assert left.startswith(f"{dead.pid}@")
+    with store.run_lock():
+        assert (store.root / RUN_LOCK).read_text().startswith(f"{os.getpid()}@")
+    assert not (store.root / RUN_LOCK).exists()
+
+
+@pytest.mark.parametrize("content, named", [
+    ("1@other_pod 2026-12-01T03:00:00+00:00\n", "1@other_pod since 2026-12-01T03:00:00+00:00"),
+    ("", "unknown ({lock} names none)"),  # its taker killed before it wrote itself in
+])
+def test_a_run_lock_from_another_host_blocks_until_it_is_an_hour_old(store, content, named):
+    """Process 1 is alive in every pod: another pod's lock is judged by its age, which its
+    holder refreshes while it runs."""
+    from anomaly_gan import store as store_module
+    from anomaly_gan.store import RUN_LOCK
+
+    lock = store.root / RUN_LOCK
+    lock.write_text(content)
+    with pytest.raises(StoreError, match=re.escape(named.format(lock=lock))), store.run_lock():
+        pass
+    assert lock.read_text() == content
+    stale = time.time() - store_module.FOREIGN_LEFTOVER_SECONDS - 60
+    os.utime(lock, (stale, stale))
+    with store.run_lock():
+        assert lock.read_text().startswith(f"{os.getpid()}@")
+
+
+def test_the_holder_of_a_run_lock_keeps_its_time_fresh(store, monkeypatch):
+    """A retrain runs for hours (the chart allows six): without a refresh another pod took
+    its lock for a dead one's after an hour."""
+    from anomaly_gan import store as store_module
+    from anomaly_gan.store import RUN_LOCK
+
+    monkeypatch.setattr(store_module, "RUN_LOCK_REFRESH_S", 0.01)
+    lock = store.root / RUN_LOCK
+    with store.run_lock():
+        stale = time.time() - store_module.FOREIGN_LEFTOVER_SECONDS - 60
+        os.utime(lock, (stale, stale))
+        deadline = time.monotonic() + 30
+        while lock.stat().st_mtime < time.time() - 600:
+            assert time.monotonic() < deadline, "the run lock's time was not refreshed"
+            time.sleep(0.01)
+
+
+def test_a_run_lock_taken_over_meanwhile_is_not_removed_by_its_former_holder(store):
+    from anomaly_gan.store import RUN_LOCK
+
+    lock = store.root / RUN_LOCK
+    with store.run_lock():
+        lock.unlink()
+        lock.write_text("1@other_pod 2026-12-01T03:00:00+00:00\n")  # took it for stale
+    assert lock.read_text() == "1@other_pod 2026-12-01T03:00:00+00:00\n"
+

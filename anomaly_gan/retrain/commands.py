@@ -1,8 +1,10 @@
 """The ``retrain`` and ``models`` subcommands, registered into the main ``anomaly-gan`` CLI.
 
-Exit codes: 0 ok; 2 bad input (one line, store untouched), or a retrain whose candidate passed
-but whose starting version is no longer ``current`` (an operator moved it meanwhile: the
-candidate is kept in the store, not promoted); 3 training ended with non-finite networks
+Exit codes: 0 ok; 2 bad input (one line, store untouched), the store locked (for
+``models``, by a promote, rollback or prune for too long; for ``retrain``, by another retrain
+of it, refused at once), or a retrain whose candidate passed but whose starting version is no
+longer ``current`` (an operator moved it meanwhile: the candidate is kept in the store, not
+promoted); 3 training ended with non-finite networks
 (nothing to calibrate or keep: store untouched); 4 retrain trained a candidate but the
 validation gate rejected it (kept in the store with the reasons, not promoted).
 """
@@ -216,7 +218,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "current version alerted on or scores over its threshold, train, score the "
                     "candidate through the validation gate, keep it as a new version of the "
                     "store and promote it if it passed. Exit codes: 0 promoted (or kept with "
-                    "--no-promote); 2 bad input (one line; the store is untouched), or "
+                    "--no-promote); 2 bad input (one line; the store is untouched), another "
+                    "retrain of the "
+                    "store running (refused at once; the line names it), or "
                     "`current` moved while it trained (kept, not promoted: the line names the "
                     "`models promote` to run); 3 training ended with non-finite networks "
                     "(no candidate; the store is untouched); 4 trained "

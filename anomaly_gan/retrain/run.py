@@ -242,18 +242,35 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
             = contextlib.nullcontext) -> RetrainResult:
     """Run one retrain. Everything up to the training data (the request, the store, the
     labels, the current version's files and the read itself) is checked before TensorFlow
-    loads, so a wrong topic or an empty range is reported in about a second.
+    loads, so a wrong topic or an empty range is reported in about a second. The store is
+    held for the whole run (:meth:`ModelStore.run_lock`): another retrain of it running is
+    a :class:`StoreError` at once.
 
     ``finishing``: the context the version is saved and promoted in (the CLI defers a
     signal there: one between the save and the promote gave exit 130 with a version
     kept, or with ``current`` moved)."""
-    from anomaly_gan.artifacts import inspect_bundle
-
     say = progress or (lambda _m: None)
     check_request(req)
     store = ModelStore.open(req.store, create=True)
     # `add` creates the store and its parents if missing
     check_creatable(store.root, "a new version", StoreError, inside=True)
+    with contextlib.ExitStack() as held:
+        # The whole run holds the store: a second retrain of it is refused now, where it
+        # trained for minutes and failed at its promote. A store that does not exist yet is
+        # made and held once its data is read (the first version comes from files: quick),
+        # so that bad input leaves no directory behind.
+        exists = store.root.is_dir()
+        if exists:
+            held.enter_context(store.run_lock("retrain"))
+        return _retrain(cfg, req, store, say, finishing, lock_new_store=None if exists else (
+            lambda: held.enter_context(store.run_lock("retrain"))))
+
+
+def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
+             finishing: Callable[[], contextlib.AbstractContextManager[Any]],
+             lock_new_store: Callable[[], object] | None) -> RetrainResult:
+    from anomaly_gan.artifacts import inspect_bundle
+
     labels = read_labels_file(req.labels) if req.labels else []
     current_name = store.current()
     if req.promote:
@@ -311,6 +328,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     if req.labels:
         _check_label_entities(req.labels, labels, rows, where)
         _check_label_times(req.labels, labels, rows, where, cfg.data.window)
+    if lock_new_store is not None:
+        lock_new_store()
     import_tensorflow_quietly()
     from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.train import train_detector

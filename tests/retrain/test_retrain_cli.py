@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -106,6 +105,11 @@ def test_gate_rejects_a_candidate_trained_on_incidents(store, tmp_path, config_f
 
 
 def test_a_killed_retrain_leaves_the_store_as_it_was(store, tmp_path, config_file):
+    """And while it trains, a second retrain of the store is refused at once (it trained
+    too and failed at its promote); the run lock the killed one leaves is taken over by the
+    next retrain, its process being gone."""
+    from anomaly_gan.store import RUN_LOCK, _host
+
     data = write_csvs(tmp_path, [rows(3000, seed=1)])
     # Nothing excluded: the tiny current version flags enough of these rows that the pieces
     # left would hold no held-out window, which retrain refuses before training.
@@ -122,13 +126,21 @@ def test_a_killed_retrain_leaves_the_store_as_it_was(store, tmp_path, config_fil
                 break
         else:
             pytest.fail("retrain ended before training")
-        time.sleep(0.5)
+        second = cli("retrain", "--config", cfg, "--store", str(store.root), "--data", *data)
+        assert proc.poll() is None  # still training
+        assert (f"{store.root}: another retrain is running on this store: "
+                f"{proc.pid}@{_host()} since ") in one_error_line(second)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
+    left = snapshot(store.root)
+    assert left.pop(RUN_LOCK) and left == before
+    assert (store.root / RUN_LOCK).read_text().startswith(f"{proc.pid}@{_host()} ")
+    with ModelStore.open(store.root).run_lock():  # what the next retrain takes
+        pass
     assert snapshot(store.root) == before
 
 

@@ -500,3 +500,63 @@ def test_too_few_rows_names_the_events_and_slots_left_out():
         "19 incomplete slots left out; expected a segment of at least 34 rows, or two of at "
         "least 32 (windows of data.window 16 to train on, and two held out to judge the model "
         "and set its threshold)")
+
+
+# ---------------------------------------------------------------- one retrain per store at a time
+
+
+def test_a_second_retrain_of_a_store_is_refused_at_once_naming_the_first(store, tmp_path):
+    """Two retrains of one store (a run by hand beside the CronJob's, or from another host)
+    both trained, and the second failed at its promote after minutes (exit 2, `current`
+    changed). Now the second is refused before it reads or loads TensorFlow, naming the
+    first; a store no longer held retrains as before."""
+    from anomaly_gan.store import RUN_LOCK, _host
+    from tests.retrain.conftest import ENV, snapshot, write_csvs
+    from tests.retrain.plant import rows
+    from tests.support.cli import run_cli
+    from tests.test_store import _hold_run_lock
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    data = write_csvs(tmp_path, [rows(400, seed=1)])
+    before = snapshot(store.root)
+    first = _hold_run_lock(store)  # a retrain in another process, holding the store
+    try:
+        since = (store.root / RUN_LOCK).read_text().split()[1]
+        probe = run_cli(["retrain", "--config", str(cfg), "--store", str(store.root),
+                         "--data", *data], env=ENV)
+    finally:
+        first.communicate("", timeout=30)
+    assert not probe["tensorflow"]
+    [(rc, err)] = probe["results"]
+    holder = f"{first.pid}@{_host()}"
+    assert (rc, err) == (2, (
+        f"anomaly-gan: error: {store.root}: another retrain is running on this store: {holder} "
+        f"since {since}; wait for it to end and run again (a lock left by a process that died "
+        f"is taken over: at once on its host, after 1h from another; if {holder} is gone for "
+        f"good, remove {store.root / RUN_LOCK})\n"))
+    assert snapshot(store.root) == before
+
+
+def test_a_new_store_is_made_and_held_only_once_its_data_is_read(tmp_path, config_file,
+                                                                 monkeypatch, no_training):
+    """A store that does not exist yet: bad input leaves no directory behind, and the run
+    lock is taken (the directory made) before TensorFlow loads."""
+    from anomaly_gan.retrain import run
+    from anomaly_gan.store import RUN_LOCK
+    from tests.retrain.conftest import write_csvs
+    from tests.retrain.plant import rows
+
+    root = tmp_path / "new" / "store"
+    held: list[bool] = []
+    monkeypatch.setattr(run, "import_tensorflow_quietly",
+                        lambda: held.append((root / RUN_LOCK).is_file()))
+    with pytest.raises(DataError, match="rows in 1 segment"):
+        run.retrain(_tiny_config(config_file), RetrainRequest(
+            store=str(root), files=tuple(write_csvs(tmp_path, [rows(20, seed=1)]))))
+    assert not root.exists() and held == []
+    with pytest.raises(AssertionError, match="trained a candidate"):
+        run.retrain(_tiny_config(config_file), RetrainRequest(
+            store=str(root), files=tuple(write_csvs(tmp_path, [rows(400, seed=1)]))))
+    assert held == [True] and not (root / RUN_LOCK).exists()
+
