@@ -436,6 +436,11 @@ class RetrainConfig:
     exclude_over_threshold: bool = True
     # Stop reading (bad input) beyond this many events: bounds the memory of one retrain.
     max_events: int = _f(20_000_000, **_range(1))
+    # After a promote, delete all but this many newest versions, as `models prune --keep`
+    # does (current, its predecessor and serve.shadow_model_path's version are kept); 0
+    # keeps every version. Off by default: it deletes what may be in use where the store
+    # cannot see it (another scorer's shadow model, a version pinned by hand).
+    keep_versions: int = _f(0, **_range(0))
     gate: GateConfig = field(default_factory=GateConfig)
 
 

@@ -523,6 +523,27 @@ class ModelStore:
             raise BundleError(f"{path}: {problem}")
         return VersionInfo(version, str(meta.get("created", "")), meta)
 
+    def version_at(self, path: str | os.PathLike[str]) -> str | None:
+        """The name of this store's version that ``path`` is (as given, or once its links
+        are followed), such as a scorer's ``serve.shadow_model_path``; None for anything
+        else (a bundle elsewhere, the store itself, a version that is not there).
+
+        >>> import tempfile
+        >>> s = ModelStore.open(tempfile.mkdtemp(), create=True)
+        >>> _ = (s.root / "v1").mkdir(), (s.root / "v1" / MANIFEST).write_text("{}")
+        >>> s.version_at(s.root / "v1"), s.version_at(s.root / "v2"), s.version_at(s.root)
+        ('v1', None, None)
+        """
+        try:
+            root = self.root.resolve()
+            for p in (Path(os.path.abspath(path)), Path(path).resolve()):
+                if (p.parent.resolve() == root and _is_version_name(p.name)
+                        and is_file(self.root / p.name / MANIFEST, StoreError)):
+                    return p.name
+        except (OSError, RuntimeError, StoreError):  # a link loop, an unreadable path
+            return None
+        return None
+
     def path_of(self, version: str, *, current: bool = False) -> Path:
         """The directory of ``version``; ``current``: the name was read from ``current``,
         and the error for a version that is gone says so and how to get out."""

@@ -743,3 +743,12 @@ def test_a_run_lock_taken_over_meanwhile_is_not_removed_by_its_former_holder(sto
         lock.write_text("1@other_pod 2026-12-01T03:00:00+00:00\n")  # took it for stale
     assert lock.read_text() == "1@other_pod 2026-12-01T03:00:00+00:00\n"
 
+
+def test_version_at_names_a_version_of_the_store_by_any_path(store, tmp_path):
+    (tmp_path / "shadow").symlink_to(store.root / "v3")
+    assert store.version_at(store.root / "v3") == "v3"
+    assert store.version_at(tmp_path / "shadow") == "v3"
+    assert store.version_at(f"{store.root}/../store/v4/") == "v4"
+    assert store.version_at(store.root / "v9") is None
+    assert store.version_at(store.root) is None
+    assert store.version_at(tmp_path) is None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config
-from anomaly_gan.errors import DataError, StoreError, brief, name_list
+from anomaly_gan.errors import AnomalyGanError, DataError, StoreError, brief, name_list
 from anomaly_gan.files import check_creatable, check_distinct, check_input
 from anomaly_gan.retrain.gate import evaluate_gate
 from anomaly_gan.retrain.logs import (
@@ -450,28 +450,57 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
 
     # ---------------------------------------------------------------- save, promote
     with finishing():
-        return _save_and_promote(store, det, report, req, current_name, say)
+        return _save_and_promote(store, det, report, req, current_name, say,
+                                 keep=cfg.retrain.keep_versions,
+                                 shadow=cfg.serve.shadow_model_path)
 
 
 def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: RetrainRequest,
-                      current_name: str | None, say: Progress) -> RetrainResult:
+                      current_name: str | None, say: Progress, *, keep: int = 0,
+                      shadow: str | None = None) -> RetrainResult:
+    """Save the candidate, promote it if it passed, then apply ``retrain.keep_versions``
+    (``keep``; 0: none) keeping the store's version at ``shadow`` too."""
     version = store.add(det)
     promoted = False
+    result = {"version": version, "promoted": False, "lineage": det.metadata["lineage"],
+              "gate": report}
     if report["passed"] and req.promote:
         # Only over the version it started from (checked under the store's lock): an
         # operator's rollback or another promote while it trained wins, and the candidate
         # stays in the store for a manual promote.
         previous = store.promote(version, reason="retrain", verify=False,  # just verified
                                  expect_current=current_name)
-        promoted = True
+        promoted = result["promoted"] = True
         say(f"[promote] {version} is current (was {previous or 'none'})")
+        if keep:
+            result.update(_keep_newest(store, keep, shadow, say))
     elif report["passed"]:
         say(f"[promote] {version} passed the gate; not promoted (--no-promote)")
     else:
         say(f"[promote] {version} kept but NOT promoted: rejected by the gate")
-    return RetrainResult(0 if report["passed"] else EXIT_REJECTED, version, promoted,
-                         {"version": version, "promoted": promoted, "lineage": det.metadata["lineage"],
-                          "gate": report})
+    return RetrainResult(0 if report["passed"] else EXIT_REJECTED, version, promoted, result)
+
+
+def _keep_newest(store: ModelStore, keep: int, shadow: str | None, say: Progress
+                 ) -> dict[str, Any]:
+    """``retrain.keep_versions`` after a promote: ``models prune --keep`` with the version
+    a scorer of this config runs as its shadow model (``serve.shadow_model_path``) kept
+    too. Its outcome for the report: ``pruned``, and ``prune_error`` when it failed, which
+    is a warning only: the promote stands, and a next retrain or ``models prune`` prunes."""
+    shadow_version = store.version_at(shadow) if shadow else None
+    try:
+        gone = store.prune(keep, keep_versions=[shadow_version] if shadow_version else [])
+    except (AnomalyGanError, OSError) as exc:
+        why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+        say(f"[prune] warning: retrain.keep_versions {keep}: pruning the store failed "
+            f"({why}); the promote stands. `anomaly-gan models prune --store {store.root} "
+            f"--keep {keep}` prunes it")
+        return {"pruned": [], "prune_error": why}
+    kept = "current, its predecessor" + (f", shadow {shadow_version}" if shadow_version
+                                         else "")
+    say(f"[prune] deleted {len(gone)} version(s) (retrain.keep_versions {keep}; {kept} "
+        f"kept)" + (f": {', '.join(gone)}" if gone else ""))
+    return {"pruned": gone}
 
 
 def _fmt(x: float | None) -> str:

@@ -159,6 +159,22 @@ def test_retrain_from_a_file_with_labels_and_without_promotion(render) -> None:
     assert "--no-promote" in args and "python" not in " ".join(args)
 
 
+def test_retrain_job_prunes_by_the_config_and_keeps_the_scorers_shadow_version(render) -> None:
+    """Every retrain adds a version: config.retrain.keep_versions prunes after a promote,
+    and the Job reads the scorer's ConfigMap, so the shadow version the scorers run
+    (config.serve.shadow_model_path) is one it keeps."""
+    docs = render(sets=("retrain.enabled=true", "config.retrain.keep_versions=10",
+                        "config.serve.shadow_model_path=/models/v7"))
+    spec = find(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    config = next(v for v in spec["volumes"] if v["name"] == "config")["configMap"]["name"]
+    cfg = yaml.safe_load(find(docs, "ConfigMap", config)["data"]["config.yaml"])
+    assert cfg == service_config(docs)
+    assert cfg["retrain"]["keep_versions"] == 10
+    assert cfg["serve"]["shadow_model_path"] == "/models/v7"
+    assert "keep_versions" not in service_config(render(sets=("retrain.enabled=true",))).get(
+        "retrain", {})  # off unless set: pruning deletes versions
+
+
 def test_retrain_job_reaches_kafka_with_the_scorers_secrets(render) -> None:
     docs = render(ALL_FEATURES)
     scorer_mounts = {m["name"] for m in scorer(docs)["volumeMounts"]}
@@ -758,6 +774,7 @@ def test_the_config_check_gets_no_network(render) -> None:
         (("retrain.lookback=.5d",), "/retrain/lookback"),
         (("retrain.dataPath=data.csv",), "/retrain/dataPath"),
         (("config.retrain.gate.max_false_alarm_rate=2",), "/config/retrain/gate/max_false_alarm_rate"),
+        (("config.retrain.keep_versions=-1",), "/config/retrain/keep_versions"),
         (("retrain.schedule=weekly",), "/retrain/schedule"),
         (("serviceMonitor.interval=15",), "/serviceMonitor/interval"),
         (("unknownTopLevel=1",), "additional properties 'unknownTopLevel' not allowed"),
@@ -778,7 +795,7 @@ def test_the_config_check_gets_no_network(render) -> None:
         (("retrain.timeZone=Local",), ("/retrain/timeZone': value must be 'an IANA zone name "
                                        "such as Etc/UTC (the API server refuses Local)'")),
         (("retrain.timeZone=local",), "the API server refuses Local"),
-        # Two retrains on one store, the second bound to fail its promotion (exit 2).
+        # Two retrains on one store: the later one of every overlap refused (exit 2).
         (("retrain.concurrencyPolicy=Allow",), "/retrain/concurrencyPolicy"),
     ],
 )

@@ -560,3 +560,90 @@ def test_a_new_store_is_made_and_held_only_once_its_data_is_read(tmp_path, confi
             store=str(root), files=tuple(write_csvs(tmp_path, [rows(400, seed=1)]))))
     assert held == [True] and not (root / RUN_LOCK).exists()
 
+
+# ---------------------------------------------------------------- retrain.keep_versions
+
+
+def _passed(store, tiny_detector, req, say, **retention):
+    """Save a copy of the tiny detector as a candidate the gate passed, and promote it."""
+    import copy
+
+    from anomaly_gan.retrain.run import _save_and_promote
+
+    det = copy.copy(tiny_detector)
+    det.metadata = {**tiny_detector.metadata, "lineage": {"parent": store.current()}}
+    return _save_and_promote(store, det, {"passed": True, "reasons": []}, req,
+                             store.current(), say, **retention)
+
+
+def test_keep_versions_prunes_after_a_promote_and_keeps_the_shadow_version(
+        store, tiny_detector, tmp_path):
+    """Every retrain adds a version (megabytes) and nothing pruned: a nightly CronJob filled
+    the store's volume in months. retrain.keep_versions prunes after the promote as `models
+    prune --keep` does, and keeps the version serve.shadow_model_path names too."""
+    from tests.retrain.conftest import add_version
+
+    old = [add_version(store, tiny_detector) for _ in range(4)]
+    shadow = old[0]
+    req = RetrainRequest(store=str(store.root), files=("x.csv",))
+    said: list[str] = []
+    first = store.current()
+    off = _passed(store, tiny_detector, req, said.append)  # 0, the default: keeps all
+    assert "pruned" not in off.report and len(store.versions()) == 6
+    said.clear()
+    result = _passed(store, tiny_detector, req, said.append, keep=2,
+                     shadow=str(store.root / shadow))
+    assert result.exit_code == 0 and result.promoted
+    # current (the candidate) and one more newest kept, its predecessor (off) and the shadow
+    doomed = [first, *old[1:]]
+    assert sorted(result.report["pruned"]) == sorted(doomed)
+    assert {v.name for v in store.versions()} == {shadow, off.version, result.version}
+    assert said[-1] == (f"[prune] deleted 4 version(s) (retrain.keep_versions 2; current, "
+                        f"its predecessor, shadow {shadow} kept): "
+                        f"{', '.join(result.report['pruned'])}")
+    assert store.rollback(verify=False) == (result.version, off.version)
+    # --no-promote and a rejection prune nothing
+    kept = _passed(store, tiny_detector, RetrainRequest(store=str(store.root), files=("x",),
+                                                        promote=False), said.append, keep=1)
+    assert "pruned" not in kept.report and kept.version in {v.name for v in store.versions()}
+
+
+def test_a_failed_prune_after_a_promote_is_a_warning_not_a_failed_retrain(
+        store, tiny_detector, monkeypatch):
+    from anomaly_gan.errors import StoreError
+    from anomaly_gan.store import ModelStore
+
+    def locked(self, keep, keep_versions=()):
+        raise StoreError(f"{self.root}: locked by another process for 60s; try again")
+
+    monkeypatch.setattr(ModelStore, "prune", locked)
+    said: list[str] = []
+    result = _passed(store, tiny_detector, RetrainRequest(store=str(store.root), files=("x",)),
+                     said.append, keep=1)
+    assert result.exit_code == 0 and result.promoted and store.current() == result.version
+    why = f"{store.root}: locked by another process for 60s; try again"
+    assert result.report["pruned"] == [] and result.report["prune_error"] == why
+    assert said[-1] == (f"[prune] warning: retrain.keep_versions 1: pruning the store failed "
+                        f"({why}); the promote stands. `anomaly-gan models prune --store "
+                        f"{store.root} --keep 1` prunes it")
+
+
+@pytest.mark.slow
+def test_a_retrain_applies_keep_versions_from_its_config(store, tiny_detector, tmp_path,
+                                                         config_file, monkeypatch):
+    from anomaly_gan.retrain import run
+    from tests.retrain.conftest import add_version
+    from tests.retrain.plant import STEP_S
+
+    shadow = add_version(store, tiny_detector)
+    spare = add_version(store, tiny_detector)
+    ts = _fake_topic(monkeypatch, 600, seed=52)
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False,
+                                             "keep_versions": 1},
+                       serve={"shadow_model_path": str(store.root / shadow)},
+                       training={**TINY_TRAINING, "epochs": 2})
+    started_from = store.current()
+    result = run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
+                                             end=float(ts[-1]) + STEP_S))
+    assert result.promoted and result.report["pruned"] == [spare]
+    assert {v.name for v in store.versions()} == {started_from, shadow, result.version}
