@@ -74,9 +74,12 @@ INCOMING = ".incoming-"
 FOREIGN_LEFTOVER_SECONDS = 3600.0
 LOST_FOUND = "lost+found"
 LOCK_TIMEOUT_S = 60.0
-#: How often the holder of the run lock refreshes its time (a retrain runs for hours, and
-#: another host takes a lock for a dead one's once its time is FOREIGN_LEFTOVER_SECONDS old).
+#: How often the holder of the run lock refreshes its time (a retrain runs for hours), and
+#: how old that time must be for another host to take the lock over as a dead holder's: ten
+#: missed refreshes, so that a CronJob pod killed by SIGKILL (or a lost node) holds up the
+#: next run for minutes, not the hour a temporary file without a refresh needs.
 RUN_LOCK_REFRESH_S = 60.0
+RUN_LOCK_STALE_SECONDS = 10 * RUN_LOCK_REFRESH_S
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
@@ -325,10 +328,10 @@ def _writer() -> str:
     return f"{os.getpid()}@{_host()}"
 
 
-def _writer_gone(writer: str, path: Path) -> bool:
+def _writer_gone(writer: str, path: Path, foreign_age: float = FOREIGN_LEFTOVER_SECONDS) -> bool:
     """Whether the writer of the leftover ``path`` (``PID@HOST``, or ``PID`` from before
     the host was written) is gone: on this host, its process is not running; on another,
-    the leftover is older than :data:`FOREIGN_LEFTOVER_SECONDS`. Not this process's own.
+    the leftover is older than ``foreign_age`` seconds. Not this process's own.
 
     >>> import tempfile
     >>> here = Path(tempfile.mkdtemp())
@@ -345,7 +348,7 @@ def _writer_gone(writer: str, path: Path) -> bool:
             age = time.time() - path.lstat().st_mtime
         except OSError:
             return False
-        return age > FOREIGN_LEFTOVER_SECONDS
+        return age > foreign_age
     pid = int(pid_text)
     return pid != os.getpid() and not _pid_alive(pid)
 
@@ -368,11 +371,11 @@ def _read_run_lock(path: Path) -> str | None:
 def _run_lock_gone(writer: str, path: Path) -> bool:
     """Whether the run lock ``path`` naming ``writer`` may be taken over: its writer is
     gone (:func:`_writer_gone`), or it names none (a taker killed between creating and
-    writing it, a link) and is as old as a foreign leftover."""
+    writing it, a link) and its time is :data:`RUN_LOCK_STALE_SECONDS` old."""
     if writer.partition("@")[0].isdigit():
-        return _writer_gone(writer, path)
+        return _writer_gone(writer, path, RUN_LOCK_STALE_SECONDS)
     try:
-        return time.time() - path.lstat().st_mtime > FOREIGN_LEFTOVER_SECONDS
+        return time.time() - path.lstat().st_mtime > RUN_LOCK_STALE_SECONDS
     except FileNotFoundError:
         return True
     except OSError:
@@ -600,7 +603,7 @@ class ModelStore:
         ``O_EXCL``, under :meth:`lock` so that two takers cannot both take over a stale one)
         and removed at the end. A lock whose writer is gone is taken over
         (:func:`_writer_gone`: a dead process on this host; from another host, one whose time
-        is :data:`FOREIGN_LEFTOVER_SECONDS` old, which is why the holder refreshes it every
+        is :data:`RUN_LOCK_STALE_SECONDS` old, which is why the holder refreshes it every
         :data:`RUN_LOCK_REFRESH_S`). The store's directory is made if missing.
 
         >>> import tempfile
@@ -652,12 +655,13 @@ class ModelStore:
                     path.unlink(missing_ok=True)
                     continue
                 who = f"{writer} since {since}" if since else f"unknown ({path} names none)"
-                hours = FOREIGN_LEFTOVER_SECONDS / 3600
+                minutes = RUN_LOCK_STALE_SECONDS / 60
                 raise StoreError(
                     f"{self.root}: another {command} is running on this store: {who}; wait "
                     f"for it to end and run again (a lock left by a process that died is "
-                    f"taken over: at once on its host, after {hours:g}h from another; if "
-                    f"{writer or 'it'} is gone for good, remove {path})") from None
+                    f"taken over: at once on its host, after {minutes:g} minutes without its "
+                    f"refresh from another; if {writer or 'it'} is gone for good, remove "
+                    f"{path})") from None
             except OSError as exc:
                 raise StoreError(f"{path}: cannot take the store's run lock: "
                                  f"{exc.strerror or exc}") from None

@@ -533,7 +533,7 @@ def test_a_second_retrain_of_a_store_is_refused_at_once_naming_the_first(store, 
     assert (rc, err) == (2, (
         f"anomaly-gan: error: {store.root}: another retrain is running on this store: {holder} "
         f"since {since}; wait for it to end and run again (a lock left by a process that died "
-        f"is taken over: at once on its host, after 1h from another; if {holder} is gone for "
+        f"is taken over: at once on its host, after 10 minutes without its refresh from another; if {holder} is gone for "
         f"good, remove {store.root / RUN_LOCK})\n"))
     assert snapshot(store.root) == before
 
