@@ -124,14 +124,14 @@ def _read_for_model(data: str, info, nan_policy: str | None = None):
     every row but the *late* ones (``data.late_rows``), which ``serve`` would drop."""
     from anomaly_gan.data import (
         apply_nan_policy,
-        read_table,
         table_times,
         time_notes,
         without_late_rows,
     )
+    from anomaly_gan.data.otlp_files import one_entity, read_data_file
 
     cfg = info.config
-    table = read_table(data, cfg.data.timestamp_column, cfg.data.header)
+    table = one_entity(read_data_file(data, cfg, info.feature_names, _eprint), data)
     times = table_times(table)
     for line in time_notes(table, times, training=False):
         _eprint(line)
@@ -238,11 +238,11 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.data import (
         align_tables,
         apply_nan_policy,
-        read_table,
         table_times,
         time_notes,
         without_late_rows,
     )
+    from anomaly_gan.data.otlp_files import read_data_file
     from anomaly_gan.files import check_distinct
     from anomaly_gan.train import too_short, train_detector
 
@@ -264,8 +264,10 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         _record_sources(det.metadata, args.data,
                         [_span([e.ts for e in evs]) for evs in events])
     else:
-        tables = align_tables([read_table(p, cfg.data.timestamp_column, cfg.data.header)
-                               for p in args.data])
+        # an OTLP metric file holds a series per entity (data/otlp_files.py)
+        per_file = [read_data_file(p, cfg, progress=say) for p in args.data]
+        source = [k for k, file_tables in enumerate(per_file) for _ in file_tables]
+        tables = align_tables([t for file_tables in per_file for t in file_tables])
         names = tables[0].feature_names
         times = [table_times(t) for t in tables]
         for t, ts in zip(tables, times, strict=True):
@@ -286,8 +288,11 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         det = train_detector(cfg, series, names, progress=say,
                              locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"
                                                          f", column {tables[i].column(col)}"))
+        spans = [None if ts is None else _span(ts.tolist()) for ts in times]
         _record_sources(det.metadata, args.data,
-                        [None if ts is None else _span(ts.tolist()) for ts in times])
+                        [_span([t for i, s in enumerate(spans) if source[i] == k
+                                for t in (s if s is not None else (None,))])
+                         for k in range(len(args.data))])
     health = det.metadata.get("health", {})
     if health.get("status") != "healthy":
         _eprint(f"training ended unhealthy: {'; '.join(health.get('issues', [])) or health}")

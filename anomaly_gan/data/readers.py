@@ -44,6 +44,9 @@ class Table:
     lines: tuple[int, ...] | None = None  # file line of each row (CSV); None: row r is r + 1
     # Without lines (Parquet): each row's index in the file, where rows were left out
     row_numbers: tuple[int, ...] | None = None
+    # The entity whose series the rows are (an OTLP metric file's, data/otlp_files.py);
+    # None: the file is one entity
+    entity: str | None = None
 
     @property
     def rows(self) -> int:

@@ -326,24 +326,27 @@ def read_alerts(k: KafkaConfig, start: float, end: float, margin: float) -> list
 
 def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] | None,
                say: Progress = lambda _m: None) -> tuple[Rows, tuple[str, ...]]:
-    """One segment per file (entity = the file's stem). Timestamps come from the file's
+    """One segment per file (entity = the file's stem), or per entity of an OTLP metric
+    file. Timestamps come from the file's
     timestamp column when it has one, else the row index stands in for time. ``say`` gets
     ``train``'s notes on the times (late rows left out, repeated stamps, gaps)."""
     from anomaly_gan.data import (
         apply_nan_policy,
-        read_table,
         table_times,
         time_notes,
         without_late_rows,
     )
+    from anomaly_gan.data.otlp_files import read_data_file
 
     t0 = time.monotonic()
     segments = []
     table_has_times = []
     names: tuple[str, ...] | None = tuple(feature_names) if feature_names else None
     read = late = 0
-    for p in paths:
-        table = read_table(p, cfg.data.timestamp_column, cfg.data.header)
+    # an OTLP metric file holds a segment per entity (data/otlp_files.py)
+    # (the first file's features are the later files': names is set in the loop)
+    tables = ((p, t) for p in paths for t in read_data_file(p, cfg, names, say))
+    for p, table in tables:
         table_has_times.append(table.timestamps is not None)
         # The holdout split and the labelled incidents read the rows as a time series.
         times = table_times(table)
@@ -359,7 +362,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
         values = apply_nan_policy(in_order, cfg.data.nan_policy)
         times = None if times is None else times[kept]
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)
-        segments.append(Segment(Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
+        segments.append(Segment(table.entity or Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
     assert names is not None
     # read and late as a topic range counts them: the report's "[read] N events ... L late"
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},

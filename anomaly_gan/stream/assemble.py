@@ -177,6 +177,10 @@ class Assembler:
                     out[p] = slot.offset
         return out
 
+    def waiting(self) -> int:
+        """How many slots are open (waiting for features)."""
+        return sum(len(ent.slots) for ent in self._entities.values())
+
     def expire(self) -> int:
         """Drop (as incomplete) every open slot more than ``gap_seconds`` behind its
         partition's recent entities: the 90th percentile of their newest slots, not the

@@ -120,6 +120,9 @@ class MetricBatchParser:
         self._index = {name: i for i, name in enumerate(self.feature_names)}
         # Latest acceptable data point time (epoch s); the service moves it with the clock.
         self.not_after = math.inf
+        # True: a feature the parser does not know is added to feature_names (in first-seen
+        # order) instead: train reads a metric file's features so (data/otlp_files.py)
+        self.learn = False
 
     def parse(self, raw: bytes | None) -> InvalidEvent:
         raise ValueError(f"an {self.format} record holds many data points: use parse_many")
@@ -229,6 +232,9 @@ class MetricBatchParser:
                 labels.append((kv["key"], any_text(value)))
         feature = feature_name(name, labels)
         index = self._index.get(feature)
+        if index is None and self.learn:
+            index = self._index[feature] = len(self.feature_names)
+            self.feature_names = (*self.feature_names, feature)
         if index is None:
             if self.ignore_unknown:
                 return feature

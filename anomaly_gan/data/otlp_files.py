@@ -1,0 +1,229 @@
+"""Offline metric files of the OpenTelemetry Collector's ``file`` exporter (the I/O edge):
+with ``serve.event_format: otlp_proto`` or ``otlp_json``, ``train``, ``score``,
+``evaluate``, ``plot`` and ``retrain --data`` read such a file as ``serve`` reads the kafka
+exporter's records of the same requests.
+
+The file exporter writes each ``ExportMetricsServiceRequest`` as one OTLP/JSON line (its
+default ``format: json``) or, with ``format: proto``, as protobuf after its 4-byte length
+(:func:`~anomaly_gan.otlp.frames`). A file is told from CSV by its first byte
+(:func:`sniff`): ``{`` (after a byte-order mark or spaces) is OTLP/JSON lines, a byte below 9
+a length prefix (:func:`~anomaly_gan.otlp.is_framed`); anything else is read as CSV (or
+Parquet by its name), as before.
+
+Each line or message is read by ``serve``'s parser
+(:class:`~anomaly_gan.stream.otlp.MetricBatchParser`: the same feature names, values,
+times and entities, ``serve.otlp_entity``) and its data points are gathered by ``serve``'s
+:class:`~anomaly_gan.stream.assemble.Assembler` (``serve.assemble_seconds``, the same
+slots, repeats, late and incomplete slots), so that the rows are the events ``serve`` would
+push to its windows from the same requests (the commit-time expiry of slots stuck behind
+the other entities aside: a file has no commits). Each entity is one series (one
+:class:`~anomaly_gan.data.readers.Table`), as one CSV file is; its rows are stamped with
+their slot's time.
+
+- **Features.** Read for a model, its features (the bundle's), with
+  ``serve.unknown_features`` as ``serve`` has it; read to train, **every feature** of the
+  file's gauge and sum data points, **sorted by name**: a slot of an entity that misses
+  one of them is incomplete, left out and counted in a note.
+- **Errors.** A data point, line or message ``serve`` would count invalid is a
+  :class:`~anomaly_gan.errors.DataError` naming the file, the line (or message) and its
+  byte offset; with ``serve.unknown_features: ignore`` a batch of none of the model's
+  features (``missing_feature``) is left out and counted, as ``serve`` would skip it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from anomaly_gan.config import Config, ServeConfig
+from anomaly_gan.data.readers import Table, read_table
+from anomaly_gan.errors import DataError, clip, name_list
+from anomaly_gan.files import open_input
+from anomaly_gan.otlp import FrameError, frames, is_framed
+
+__all__ = ["is_metric_file", "one_entity", "read_data_file", "read_metric_file", "sniff"]
+
+Progress = Callable[[str], None]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def sniff(head: bytes) -> str:
+    r"""What a file that starts with ``head`` is: ``json`` (OTLP/JSON lines), ``proto``
+    (length-prefixed messages) or ``''`` (neither: CSV or Parquet).
+
+    >>> sniff(b'\xef\xbb\xbf  {"resourceMetrics"'), sniff(b"\x00\x00\x01\x2a"), sniff(b"ts,a")
+    ('json', 'proto', '')
+    """
+    if is_framed(head):
+        return "proto"
+    text = head.removeprefix(_BOM)
+    return "json" if text.lstrip()[:1] == b"{" else ""
+
+
+def is_metric_file(path: str | Path, serve: ServeConfig) -> bool:
+    """Whether ``path`` is read as an OTLP metric file: with an OTLP
+    ``serve.event_format``, a file not named ``.parquet`` whose first bytes :func:`sniff` as
+    OTLP; a pipe (``--data <(zcat f.jsonl.gz)``), which cannot be read twice, always is."""
+    from anomaly_gan.config import is_otlp
+
+    p = Path(path)
+    if not is_otlp(serve.event_format) or p.suffix.lower() in (".parquet", ".pq"):
+        return False
+    try:
+        if not stat.S_ISREG(os.stat(p).st_mode):
+            return stat.S_ISFIFO(os.stat(p).st_mode)
+        with p.open("rb") as handle:
+            return bool(sniff(handle.read(64)))
+    except OSError:
+        return False  # the CSV reader names the problem
+
+
+def _lines(handle: IO[bytes]) -> Iterator[tuple[str, bytes]]:
+    """(``line N at byte OFF``, line) of each non-empty line."""
+    offset = 0
+    for n, line in enumerate(handle, start=1):
+        if line.strip():
+            yield f"line {n} at byte {offset}", line
+        offset += len(line)
+
+
+def _messages(handle: IO[bytes], path: Path) -> Iterator[tuple[str, bytes]]:
+    try:
+        for n, offset, message in frames(handle):
+            yield f"message {n} at byte {offset}", message
+    except FrameError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def read_metric_file(path: str | Path, serve: ServeConfig,
+                     feature_names: tuple[str, ...] | list[str] | None = None,
+                     progress: Progress | None = None) -> list[Table]:
+    """One table per entity (in the order each first completes a slot) of the file's data
+    points, assembled as ``serve`` assembles them; ``feature_names``: a model's (None: every
+    feature of the file, sorted). See the module docstring."""
+    from dataclasses import replace
+
+    from anomaly_gan.stream.alerts import iso_utc
+    from anomaly_gan.stream.assemble import assembler_from_config
+    from anomaly_gan.stream.events import InvalidEvent, PartialEvent
+    from anomaly_gan.stream.events import parser_from_config as metric_parser
+
+    p = Path(path)
+    say = progress or (lambda _m: None)
+    learn = feature_names is None
+    handle = open_input(p, "rb")
+    with handle:
+        peek = getattr(handle, "peek", None)
+        kind = sniff(peek(64)[:64] if peek is not None else b"")
+        if not kind:
+            raise DataError(f"{p}: not an OpenTelemetry metric file: with serve.event_format: "
+                            f"{serve.event_format} a metric file is CSV, Parquet or the "
+                            f"Collector's file exporter's: OTLP/JSON lines (its format: json, "
+                            f"the default) or protobuf messages each after its 4-byte length "
+                            f"(format: proto)")
+        # a file's lines are OTLP/JSON and its messages protobuf, whichever encoding the
+        # kafka exporter is set to (as logs/offline.read_log_file reads them)
+        parser = metric_parser(tuple(feature_names or ()), replace(
+            serve, event_format="otlp_proto" if kind == "proto" else "otlp_json"))
+        if learn:
+            parser.learn = True  # type: ignore[union-attr]
+        pieces = _messages(handle, p) if kind == "proto" else _lines(handle)
+        events: list[PartialEvent] = []
+        skipped = batches = 0
+        first_skipped = ""
+        for where, raw in pieces:
+            batches += 1
+            for ev in parser.parse_many(raw):
+                if type(ev) is InvalidEvent:
+                    if ev.reason == "missing_feature" and serve.unknown_features == "ignore":
+                        skipped += 1
+                        first_skipped = first_skipped or where
+                        continue
+                    raise DataError(f"{p}: {where}: {ev.reason}: {clip(ev.detail, 300)}")
+                events.append(ev)  # type: ignore[arg-type]
+    piece = "message" if kind == "proto" else "line"
+    names = tuple(parser.feature_names)
+    if learn:  # first seen -> sorted by name
+        order = sorted(range(len(names)), key=names.__getitem__)
+        moved = {old: new for new, old in enumerate(order)}
+        names = tuple(names[i] for i in order)
+        events = [PartialEvent(ev.entity, ev.ts, {moved[i]: v for i, v in ev.values.items()})
+                  for ev in events]
+    if not events:
+        raise DataError(f"{p}: no gauge or sum data point"
+                        + (f" of the model's features in {batches} {piece}s (the first left "
+                           f"out: {first_skipped}, missing_feature)" if skipped else
+                           f" in {batches} {piece}s")
+                        + f"; expected OTLP metric requests ({serve.event_format})")
+    asm = assembler_from_config(len(names), serve)
+    assert asm is not None  # the config requires assemble_seconds > 0 with OTLP
+    rows: dict[str, tuple[list[float], list[list[float]]]] = {}
+    slots_of = np.zeros(len(names), dtype=np.int64)  # slots each feature came in
+    seen: set[tuple[str, float, int]] = set()
+    for ev in events:
+        done = asm.add(ev, 0, 0)
+        slot = math.floor(ev.ts / asm.seconds) * asm.seconds
+        for i in ev.values:
+            if (ev.entity, slot, i) not in seen:
+                seen.add((ev.entity, slot, i))
+                slots_of[i] += 1
+        if done is not None:
+            out, _ = done
+            ts, values = rows.setdefault(out.entity, ([], []))
+            ts.append(out.ts)
+            values.append([float(v) for v in out.values])
+    entities = list(rows)
+    incomplete = asm.incomplete + asm.waiting()  # the slots still open at the end, too
+    total = sum(len(ts) for ts, _ in rows.values())
+    say(f"{p}: {batches} {piece}s, {len(events)} data points of {len(names)} features, "
+        f"{len(entities)} entit{'y' if len(entities) == 1 else 'ies'} -> {total} rows of "
+        f"{asm.seconds:g} s (serve.assemble_seconds)")
+    if incomplete or asm.late:
+        slots = len({(e, s) for e, s, _ in seen})
+        fewest = int(np.argmin(slots_of))
+        say(f"note: {p}: {incomplete} slot(s) incomplete (a feature missing) and {asm.late} "
+            f"data point(s) late: left out, as serve drops them; the feature in the fewest "
+            f"slots is {names[fewest]!r} ({int(slots_of[fewest])} of {slots})")
+    if skipped:
+        say(f"note: {p}: {skipped} {piece}(s) held none of the model's features (the first "
+            f"{first_skipped}): left out (serve.unknown_features: ignore; serve counts them "
+            f"missing_feature)")
+    if not total:
+        raise DataError(f"{p}: no slot of serve.assemble_seconds ({asm.seconds:g} s) holds "
+                        f"every feature of {name_list(names)}: {incomplete} incomplete; "
+                        f"expected each entity's data points of one collection in one slot")
+    return [Table(str(p) if len(entities) == 1 else f"{p} (entity {entity!r})", names,
+                  np.asarray(values, dtype=np.float64).reshape(len(ts), len(names)),
+                  tuple(iso_utc(t) for t in ts), True, entity=entity)
+            for entity, (ts, values) in rows.items()]
+
+
+def read_data_file(path: str | Path, cfg: Config,
+                   feature_names: tuple[str, ...] | list[str] | None = None,
+                   progress: Progress | None = None) -> list[Table]:
+    """A metrics model's ``--data`` file as tables, one per entity: an OTLP metric file
+    (:func:`is_metric_file`, :func:`read_metric_file`), else the one table of a CSV or
+    Parquet file (:func:`~anomaly_gan.data.readers.read_table`)."""
+    if is_metric_file(path, cfg.serve):
+        return read_metric_file(path, cfg.serve, feature_names, progress)
+    return [read_table(path, cfg.data.timestamp_column, cfg.data.header)]
+
+
+def one_entity(tables: list[Table], path: str | Path) -> Table:
+    """The one table of a file read for ``score``, ``evaluate`` or ``plot`` (one series per
+    file, as their output is); a file of several entities is a :class:`DataError` naming
+    them."""
+    if len(tables) == 1:
+        return tables[0]
+    names = [str(t.entity) for t in tables]
+    raise DataError(f"{path}: holds {len(names)} entities ({name_list(names)}); score, "
+                    f"evaluate and plot read one entity per file (train and retrain --data "
+                    f"read each as its own series): export one host per file (the "
+                    f"Collector's filter processor on serve.otlp_entity)")

@@ -1,0 +1,222 @@
+"""Offline metric files of the Collector's file exporter (serve.event_format: otlp_proto or
+otlp_json): OTLP/JSON lines or length-prefixed protobuf, read into the rows serve's parser
+and assembler make of the same requests."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.data.otlp_files import is_metric_file, one_entity, read_data_file, read_metric_file
+from anomaly_gan.errors import DataError
+from anomaly_gan.stream.assemble import assembler_from_config
+from anomaly_gan.stream.events import InvalidEvent, parser_from_config
+from tests.support.otlp import framed, to_proto
+
+T0 = 1767225600  # 2026-01-01T00:00:00Z
+SERVE = {"event_format": "otlp_proto", "assemble_seconds": 10, "unknown_features": "ignore"}
+FEATURES = ("system.cpu.load_average.1m", "system.memory.utilization{state=free}",
+            "system.memory.utilization{state=used}")
+
+
+def kv(key, value):
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def gauge(name, *points):
+    return {"name": name, "unit": "1", "gauge": {"dataPoints": list(points)}}
+
+
+def point(value, ns, **attributes):
+    p = {"timeUnixNano": str(ns), "asDouble": value}
+    if attributes:
+        p["attributes"] = [kv(k, v) for k, v in attributes.items()]
+    return p
+
+
+def request(host, metrics):
+    return {"resourceMetrics": [{"resource": {"attributes": [kv("host.name", host)]},
+                                 "scopeMetrics": [{"scope": {"name": "hostmetrics"},
+                                                   "metrics": metrics}]}]}
+
+
+def hostmetrics(steps=60, hosts=("web-1", "web-2"), drop=()):
+    """Requests as the hostmetrics receiver sends them every 10 s: per host and collection
+    the load scraper's batch, then the memory scraper's a few ms later (with a histogram
+    that is not read); collections ``drop`` lose their memory batch."""
+    docs = []
+    for k in range(steps):
+        for j, host in enumerate(hosts):
+            ns = (T0 + 10 * k + 2) * 10**9 + j
+            x = math.sin(k / 5 + j)
+            docs.append(request(host, [gauge("system.cpu.load_average.1m",
+                                              point(1 + x, ns))]))
+            if k in drop:
+                continue
+            docs.append(request(host, [
+                gauge("system.memory.utilization", point(0.5 + x / 4, ns + 3_000_000,
+                                                         state="used"),
+                      point(0.5 - x / 4, ns + 3_000_000, state="free")),
+                {"name": "http.server.duration", "histogram": {"dataPoints": [
+                    {"timeUnixNano": str(ns), "count": "3", "bucketCounts": ["1", "2"]}]}}]))
+    return docs
+
+
+def write(tmp_path, docs, kind):
+    path = tmp_path / f"metrics.{kind}"
+    if kind == "json":
+        path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    else:
+        path.write_bytes(framed(*(to_proto(d) for d in docs)))
+    return path
+
+
+def served(docs, names, serve):
+    """What serve's parser and assembler make of ``docs`` as Kafka records: per entity its
+    (slot time, values) events."""
+    parser = parser_from_config(names, serve)
+    asm = assembler_from_config(len(names), serve)
+    out: dict[str, list] = {}
+    for offset, doc in enumerate(docs):
+        raw = to_proto(doc) if serve.event_format == "otlp_proto" else json.dumps(doc).encode()
+        for ev in parser.parse_many(raw):
+            assert type(ev) is not InvalidEvent
+            done = asm.add(ev, 0, offset)
+            if done is not None:
+                out.setdefault(done[0].entity, []).append((done[0].ts, list(done[0].values)))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["json", "proto"])
+@pytest.mark.parametrize("fmt", ["otlp_proto", "otlp_json"])
+def test_a_file_exporters_file_reads_as_the_events_serve_makes_of_its_requests(tmp_path, kind,
+                                                                               fmt):
+    """Every gauge and sum feature of the file, sorted, per entity; each row the event
+    serve's parser and assembler make of the same requests (sent in the encoding
+    serve.event_format names), stamped with its slot."""
+    docs = hostmetrics()
+    path = write(tmp_path, docs, kind)
+    cfg = config_from_dict({"serve": {**SERVE, "event_format": fmt}})
+    assert is_metric_file(path, cfg.serve)
+    notes: list[str] = []
+    tables = read_metric_file(path, cfg.serve, progress=notes.append)
+    assert [t.entity for t in tables] == ["web-1", "web-2"]
+    assert all(t.feature_names == FEATURES for t in tables)
+    piece = "lines" if kind == "json" else "messages"
+    assert notes == [(f"{path}: 240 {piece}, 360 data points of 3 features, 2 entities -> "
+                      f"120 rows of 10 s (serve.assemble_seconds)")]
+    expected = served(docs, FEATURES, cfg.serve)
+    for t in tables:
+        assert t.path == f"{path} (entity {t.entity!r})"
+        rows = expected[t.entity]
+        assert t.values.tolist() == [v for _, v in rows]
+        assert t.timestamps == tuple(
+            f"2026-01-01T00:{int(ts - T0) // 60:02d}:{int(ts - T0) % 60:02d}.000Z"
+            for ts, _ in rows)
+    # read for a model: its features, in its order, the same rows
+    model = tuple(reversed(FEATURES))
+    again = read_metric_file(path, cfg.serve, model)
+    assert again[0].values.tolist() == [v[::-1] for _, v in expected["web-1"]]
+
+
+def test_a_slot_missing_a_feature_is_left_out_and_counted(tmp_path):
+    docs = hostmetrics(steps=30, hosts=("web-1",), drop=(4, 5, 20))
+    path = write(tmp_path, docs, "json")
+    notes: list[str] = []
+    table = one_entity(read_metric_file(path, config_from_dict({"serve": SERVE}).serve,
+                                        progress=notes.append), path)
+    assert table.rows == 27 and table.path == str(path)
+    assert notes[1] == (f"note: {path}: 3 slot(s) incomplete (a feature missing) and 0 data "
+                        f"point(s) late: left out, as serve drops them; the feature in the "
+                        f"fewest slots is 'system.memory.utilization{{state=free}}' (27 of 30)")
+
+
+def test_csv_still_reads_with_an_otlp_config(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("timestamp,a\n2026-01-01T00:00:00Z,1\n")
+    cfg = config_from_dict({"serve": SERVE})
+    assert not is_metric_file(path, cfg.serve)
+    assert read_data_file(path, cfg)[0].feature_names == ("a",)
+    js = write(tmp_path, hostmetrics(steps=2), "json")
+    assert not is_metric_file(js, config_from_dict({}).serve)  # json events: CSV as before
+
+
+def test_a_bad_data_point_or_message_is_one_line_naming_its_place(tmp_path):
+    docs = hostmetrics(steps=3, hosts=("web-1",))
+    docs[2]["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["gauge"]["dataPoints"][0][
+        "asDouble"] = "NaN"
+    cfg = config_from_dict({"serve": SERVE}).serve
+    path = write(tmp_path, docs, "json")
+    offset = sum(len(line) + 1 for line in path.read_bytes().split(b"\n")[:2])
+    with pytest.raises(DataError) as err:
+        read_metric_file(path, cfg)
+    assert str(err.value) == (
+        f"{path}: line 3 at byte {offset}: non_finite: resourceMetrics[0].scopeMetrics[0]."
+        f"metrics[0].gauge.dataPoints[0]: 'asDouble' is NaN or infinite")
+    good = [to_proto(d) for d in hostmetrics(steps=2, hosts=("web-1",))]
+    path = tmp_path / "cut.bin"
+    path.write_bytes(framed(*good)[:-3])
+    with pytest.raises(DataError, match=f"^{path}: message 4 at byte "
+                       f"{sum(4 + len(m) for m in good[:3])}: cut short: "):
+        read_metric_file(path, cfg)
+    path.write_bytes(framed(good[0], b"\x0a\xff\xff"))
+    with pytest.raises(DataError, match=f"^{path}: message 2 at byte {4 + len(good[0])}: "
+                                        f"bad_protobuf: "):
+        read_metric_file(path, cfg)
+
+
+def test_a_file_of_several_entities_is_refused_where_one_series_is_read(tmp_path):
+    path = write(tmp_path, hostmetrics(steps=3), "proto")
+    tables = read_metric_file(path, config_from_dict({"serve": SERVE}).serve)
+    with pytest.raises(DataError, match=r"holds 2 entities \(web-1, web-2\); score, evaluate "
+                                        r"and plot read one entity per file"):
+        one_entity(tables, path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["json", "proto"])
+def test_train_score_and_retrain_on_a_file_exporters_file(tmp_path, capsys, kind):
+    """train reads each host as a series; score a one-host file; retrain --data reads a
+    segment per host."""
+    from anomaly_gan.cli import main
+    from anomaly_gan.retrain.source import read_files
+
+    config = {"model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8,
+                        "hidden": [16]},
+              "data": {"window": 8, "stride": 2},
+              "training": {"epochs": 2, "batch_size": 64, "verbose": 0, "seed": 0,
+                           "min_steps": 0, "max_attempts": 1, "allow_unhealthy": True},
+              "serve": SERVE}
+    cfg = tmp_path / "otlp.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    train = write(tmp_path, hostmetrics(steps=120), kind)
+    assert main(["train", "--config", str(cfg), "--data", str(train), "--out",
+                 str(tmp_path / "m")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["features"] == 3
+    one = tmp_path / "one"
+    one.mkdir()
+    test = write(one, hostmetrics(steps=40, hosts=("web-1",)), kind)
+    scores = tmp_path / "s.csv"
+    assert main(["score", "--model", str(tmp_path / "m"), "--data", str(test), "--out",
+                 str(scores)]) == 0
+    lines = scores.read_text().splitlines()
+    assert lines[0].startswith("timestamp,score") and len(lines) == 41
+    assert lines[1].startswith("2026-01-01T00:00:00.000Z,")
+    capsys.readouterr()
+    assert main(["score", "--model", str(tmp_path / "m"), "--data", str(train), "--out",
+                 str(scores)]) == 2
+    err = capsys.readouterr().err
+    summary, error = err.splitlines()  # what was read, then the one-line error
+    assert summary.endswith("2 entities -> 240 rows of 10 s (serve.assemble_seconds)")
+    assert error.startswith(f"anomaly-gan: error: {train}: holds 2 entities (web-1, web-2); ")
+    rows, names = read_files(config_from_dict(config), [str(train)], None)
+    assert names == FEATURES
+    assert sorted(s.entity for s in rows.segments) == ["web-1", "web-2"]
+    assert np.array_equal(rows.segments[0].values,
+                          read_metric_file(train, config_from_dict(config).serve)[0].values)
