@@ -80,6 +80,9 @@ LOCK_TIMEOUT_S = 60.0
 #: next run for minutes, not the hour a temporary file without a refresh needs.
 RUN_LOCK_REFRESH_S = 60.0
 RUN_LOCK_STALE_SECONDS = 10 * RUN_LOCK_REFRESH_S
+#: What a run lock's writer looks like: ``PID@HOST`` (``PID`` alone from a writer that
+#: wrote no host).
+_WRITER_RE = re.compile(r"^\d+(@\w+)?$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
@@ -649,12 +652,24 @@ class ModelStore:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
                              | getattr(os, "O_NOFOLLOW", 0), 0o644)
             except FileExistsError:
+                self._check_run_lock_is_a_file(path)
                 held = _read_run_lock(path)
                 writer, _, since = (held or "").partition(" ")
                 if _run_lock_gone(writer, path):
-                    path.unlink(missing_ok=True)
+                    try:
+                        path.unlink(missing_ok=True)
+                    except OSError as exc:
+                        raise StoreError(f"{path}: cannot take over the run lock of a "
+                                         f"retrain that is gone: {exc.strerror or exc}"
+                                         ) from None
                     continue
-                who = f"{writer} since {since}" if since else f"unknown ({path} names none)"
+                if _WRITER_RE.match(writer) and since:
+                    who = f"{writer} since {since}"
+                elif held:  # written by hand or by something else: not a holder to name
+                    who = f"unknown ({path} holds {brief(held)}, not 'PID@HOST SINCE')"
+                    writer = ""
+                else:
+                    who = f"unknown ({path} names none)"
                 minutes = RUN_LOCK_STALE_SECONDS / 60
                 raise StoreError(
                     f"{self.root}: another {command} is running on this store: {who}; wait "
@@ -678,6 +693,16 @@ class ModelStore:
             return fd, record
         raise StoreError(f"{path}: cannot take the store's run lock: it came back each time "
                          f"it was taken over")
+
+    @staticmethod
+    def _check_run_lock_is_a_file(path: Path) -> None:
+        """Refuse a run lock that is a directory: it was taken for a lock naming no holder,
+        then (ten minutes old) unlinked, which failed with a traceback."""
+        with contextlib.suppress(FileNotFoundError):  # gone meanwhile: taken again
+            if stat.S_ISDIR(path.lstat().st_mode):
+                raise StoreError(f"{path}: is a directory, not the store's run lock (a file "
+                                 f"holding 'PID@HOST SINCE' of the retrain running); remove "
+                                 f"it (the next retrain makes a new one)")
 
     def unique_name(self, base: str) -> str:
         name, i = base, 1

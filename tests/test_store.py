@@ -752,3 +752,34 @@ def test_version_at_names_a_version_of_the_store_by_any_path(store, tmp_path):
     assert store.version_at(store.root / "v9") is None
     assert store.version_at(store.root) is None
     assert store.version_at(tmp_path) is None
+
+
+@pytest.mark.parametrize("age", [0, 3600])
+def test_a_run_lock_that_is_a_directory_is_one_line_naming_it(store, age):
+    """Taken for a lock naming no holder, then (ten minutes old) unlinked: a traceback
+    (IsADirectoryError), exit 1."""
+    from anomaly_gan.store import RUN_LOCK
+
+    lock = store.root / RUN_LOCK
+    lock.mkdir()
+    old = time.time() - age
+    os.utime(lock, (old, old))
+    with pytest.raises(StoreError) as refused, store.run_lock():
+        pytest.fail("took a run lock that is a directory")
+    assert str(refused.value) == (
+        f"{lock}: is a directory, not the store's run lock (a file holding 'PID@HOST SINCE' "
+        f"of the retrain running); remove it (the next retrain makes a new one)")
+    assert lock.is_dir()
+
+
+def test_a_run_lock_holding_no_writer_is_not_named_as_one(store):
+    """'hello world' was named as the retrain 'hello since world'."""
+    from anomaly_gan.store import RUN_LOCK
+
+    lock = store.root / RUN_LOCK
+    lock.write_text("hello world\n")
+    with pytest.raises(StoreError, match=re.escape(
+            f"another retrain is running on this store: unknown ({lock} holds 'hello world', "
+            f"not 'PID@HOST SINCE'); wait for it") + ".*; if it is gone for good, remove"
+    ), store.run_lock():
+        pass
