@@ -371,11 +371,56 @@ def _read_run_lock(path: Path) -> str | None:
         os.close(fd)
 
 
-def _run_lock_gone(writer: str, path: Path) -> bool:
-    """Whether the run lock ``path`` naming ``writer`` may be taken over: its writer is
-    gone (:func:`_writer_gone`), or it names none (a taker killed between creating and
-    writing it, a link) and its time is :data:`RUN_LOCK_STALE_SECONDS` old."""
-    if writer.partition("@")[0].isdigit():
+#: The run locks this process holds (what each holds): a lock naming this process that is
+#: not one of them was left by an earlier process with the same id.
+_HELD_RUN_LOCKS: set[tuple[int, int, str]] = set()  # device, inode, what it holds
+#: How much later than a run lock's time a live process of its id may have started and still
+#: be taken for its writer (the time is written after the start, in whole seconds; a clock
+#: stepped forward meanwhile moves the start later).
+PID_REUSE_SLACK_S = 60.0
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` of this host started (Unix time, to a second), from Linux's
+    /proc; None where that cannot be read."""
+    try:
+        after_name = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        boot = next(int(line.split()[1]) for line in
+                    Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        return boot + int(after_name[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _pid_reused(pid: int, held: str, path: Path) -> bool:
+    """Whether the process ``pid`` of this host, alive, is not the writer of the run lock
+    ``path`` that holds ``held`` (``PID@HOST SINCE``) but a later process given the same id: this
+    process when it holds no such lock (a container restarted in its pod, where a retrain
+    is process 1 each time), another when it started after the lock was written."""
+    if pid == os.getpid():
+        try:
+            st = path.lstat()  # the file, whatever the path by which the store was opened
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino, held) not in _HELD_RUN_LOCKS
+    started = _process_start(pid)
+    try:
+        since = datetime.fromisoformat(held.partition(" ")[2]).timestamp()
+    except ValueError:
+        return False
+    return started is not None and started > since + PID_REUSE_SLACK_S
+
+
+def _run_lock_gone(held: str, path: Path) -> bool:
+    """Whether the run lock ``path`` holding ``held`` may be taken over: its writer is
+    gone (:func:`_writer_gone`; on this host, its process id now another process's:
+    :func:`_pid_reused`), or it names none (a taker killed between creating and writing
+    it, a link) and its time is :data:`RUN_LOCK_STALE_SECONDS` old."""
+    writer = held.partition(" ")[0]
+    pid_text, _, host = writer.partition("@")
+    if pid_text.isdigit():
+        if host in ("", _host()) and _pid_reused(int(pid_text), held, path):
+            return True
         return _writer_gone(writer, path, RUN_LOCK_STALE_SECONDS)
     try:
         return time.time() - path.lstat().st_mtime > RUN_LOCK_STALE_SECONDS
@@ -605,8 +650,9 @@ class ModelStore:
         The holder is written as ``PID@HOST SINCE`` into :data:`RUN_LOCK` (created with
         ``O_EXCL``, under :meth:`lock` so that two takers cannot both take over a stale one)
         and removed at the end. A lock whose writer is gone is taken over
-        (:func:`_writer_gone`: a dead process on this host; from another host, one whose time
-        is :data:`RUN_LOCK_STALE_SECONDS` old, which is why the holder refreshes it every
+        (:func:`_writer_gone`: a dead process on this host, or one whose id a later process
+        has now, :func:`_pid_reused`; from another host, one whose time is
+        :data:`RUN_LOCK_STALE_SECONDS` old, which is why the holder refreshes it every
         :data:`RUN_LOCK_REFRESH_S`). The store's directory is made if missing.
 
         >>> import tempfile
@@ -629,6 +675,9 @@ class ModelStore:
                              ) from None
         with self.lock():
             fd, record = self._take_run_lock(path, command)
+            st = os.fstat(fd)
+            mine = (st.st_dev, st.st_ino, record)
+            _HELD_RUN_LOCKS.add(mine)
         stop = threading.Event()
         refresher = threading.Thread(target=_refresh, args=(fd, stop), daemon=True,
                                      name="anomaly-gan-run-lock")
@@ -643,6 +692,7 @@ class ModelStore:
             # hour, say): the lock is its now.
             if _read_run_lock(path) == record:
                 path.unlink(missing_ok=True)
+            _HELD_RUN_LOCKS.discard(mine)
 
     def _take_run_lock(self, path: Path, command: str) -> tuple[int, str]:
         """Create the run lock (its file descriptor and what it holds), taking over one left
@@ -655,7 +705,7 @@ class ModelStore:
                 self._check_run_lock_is_a_file(path)
                 held = _read_run_lock(path)
                 writer, _, since = (held or "").partition(" ")
-                if _run_lock_gone(writer, path):
+                if _run_lock_gone(held or "", path):
                     try:
                         path.unlink(missing_ok=True)
                     except OSError as exc:

@@ -783,3 +783,40 @@ def test_a_run_lock_holding_no_writer_is_not_named_as_one(store):
             f"not 'PID@HOST SINCE'); wait for it") + ".*; if it is gone for good, remove"
     ), store.run_lock():
         pass
+
+
+def test_a_run_lock_naming_this_process_that_it_does_not_hold_is_taken_over(store):
+    """A container restarted in its pod (same host name) runs the retrain as process 1
+    again: the lock its killed predecessor left named this very process, which was never
+    taken for dead, and every run was refused (exit 2) until the lock was removed by hand.
+    A lock this process holds is still refused to it."""
+    from anomaly_gan.store import RUN_LOCK, _host
+
+    lock = store.root / RUN_LOCK
+    lock.write_text(f"{os.getpid()}@{_host()} 2026-12-01T03:00:00+00:00\n")
+    with store.run_lock():
+        assert lock.read_text().startswith(f"{os.getpid()}@{_host()} ")
+        assert not lock.read_text().endswith("2026-12-01T03:00:00+00:00\n")
+        with pytest.raises(StoreError, match="another retrain is running"), \
+                ModelStore.open(str(store.root.resolve())).run_lock():
+            pass
+    assert not lock.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="process start times: Linux")
+def test_a_run_lock_whose_process_id_a_later_process_has_is_taken_over(store):
+    """A retrain killed by SIGKILL whose id the host gave to another process (a long-lived
+    one: a shell, a server) held the store until that process ended. A process that started
+    after the lock was written is not its writer."""
+    from anomaly_gan.store import RUN_LOCK, _host
+
+    lock = store.root / RUN_LOCK
+    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE, text=True)
+    try:
+        lock.write_text(f"{other.pid}@{_host()} 2026-12-01T03:00:00+00:00\n")
+        with store.run_lock():
+            assert lock.read_text().startswith(f"{os.getpid()}@{_host()} ")
+        assert other.poll() is None  # alive all along
+    finally:
+        other.communicate("", timeout=30)
