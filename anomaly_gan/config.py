@@ -437,9 +437,10 @@ class RetrainConfig:
     # Stop reading (bad input) beyond this many events: bounds the memory of one retrain.
     max_events: int = _f(20_000_000, **_range(1))
     # After a promote, delete all but this many newest versions, as `models prune --keep`
-    # does (current, its predecessor and serve.shadow_model_path's version are kept); 0
-    # keeps every version. Off by default: it deletes what may be in use where the store
-    # cannot see it (another scorer's shadow model, a version pinned by hand).
+    # does (current, its predecessor and the store's versions that serve.shadow_model_path
+    # and serve.model_path name are kept); 0 keeps every version. Off by default: it
+    # deletes what may be in use where the store cannot see it (a version another config
+    # serves or shadows, one kept by hand).
     keep_versions: int = _f(0, **_range(0))
     gate: GateConfig = field(default_factory=GateConfig)
 

@@ -452,14 +452,15 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     with finishing():
         return _save_and_promote(store, det, report, req, current_name, say,
                                  keep=cfg.retrain.keep_versions,
-                                 shadow=cfg.serve.shadow_model_path)
+                                 shadow=cfg.serve.shadow_model_path,
+                                 served=cfg.serve.model_path)
 
 
 def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: RetrainRequest,
                       current_name: str | None, say: Progress, *, keep: int = 0,
-                      shadow: str | None = None) -> RetrainResult:
+                      shadow: str | None = None, served: str | None = None) -> RetrainResult:
     """Save the candidate, promote it if it passed, then apply ``retrain.keep_versions``
-    (``keep``; 0: none) keeping the store's version at ``shadow`` too."""
+    (``keep``; 0: none) keeping the store's versions at ``shadow`` and ``served`` too."""
     version = store.add(det)
     promoted = False
     result = {"version": version, "promoted": False, "lineage": det.metadata["lineage"],
@@ -473,7 +474,7 @@ def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: 
         promoted = result["promoted"] = True
         say(f"[promote] {version} is current (was {previous or 'none'})")
         if keep:
-            result.update(_keep_newest(store, keep, shadow, say))
+            result.update(_keep_newest(store, keep, shadow, served, say))
     elif report["passed"]:
         say(f"[promote] {version} passed the gate; not promoted (--no-promote)")
     else:
@@ -481,23 +482,28 @@ def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: 
     return RetrainResult(0 if report["passed"] else EXIT_REJECTED, version, promoted, result)
 
 
-def _keep_newest(store: ModelStore, keep: int, shadow: str | None, say: Progress
-                 ) -> dict[str, Any]:
-    """``retrain.keep_versions`` after a promote: ``models prune --keep`` with the version
-    a scorer of this config runs as its shadow model (``serve.shadow_model_path``) kept
-    too. Its outcome for the report: ``pruned``, and ``prune_error`` when it failed, which
-    is a warning only: the promote stands, and a next retrain or ``models prune`` prunes."""
+def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str | None,
+                 say: Progress) -> dict[str, Any]:
+    """``retrain.keep_versions`` after a promote: ``models prune --keep`` with the versions
+    a scorer of this config runs kept too: its shadow model (``serve.shadow_model_path``)
+    and its model when ``serve.model_path`` names a version of the store rather than the
+    store (a version pinned by hand: pruned, the scorer's next start failed). Its outcome
+    for the report: ``pruned``, and ``prune_error`` when it failed, which is a warning
+    only: the promote stands, and a next retrain or ``models prune`` prunes."""
     shadow_version = store.version_at(shadow) if shadow else None
+    served_version = store.version_at(served) if served else None
+    in_use = [v for v in (shadow_version, served_version) if v]
     try:
-        gone = store.prune(keep, keep_versions=[shadow_version] if shadow_version else [])
+        gone = store.prune(keep, keep_versions=in_use)
     except (AnomalyGanError, OSError) as exc:
         why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
         say(f"[prune] warning: retrain.keep_versions {keep}: pruning the store failed "
             f"({why}); the promote stands. `anomaly-gan models prune --store {store.root} "
             f"--keep {keep}` prunes it")
         return {"pruned": [], "prune_error": why}
-    kept = "current, its predecessor" + (f", shadow {shadow_version}" if shadow_version
-                                         else "")
+    kept = ("current, its predecessor"
+            + (f", shadow {shadow_version}" if shadow_version else "")
+            + (f", served {served_version}" if served_version else ""))
     say(f"[prune] deleted {len(gone)} version(s) (retrain.keep_versions {keep}; {kept} "
         f"kept)" + (f": {', '.join(gone)}" if gone else ""))
     return {"pruned": gone}

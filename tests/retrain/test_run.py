@@ -608,6 +608,30 @@ def test_keep_versions_prunes_after_a_promote_and_keeps_the_shadow_version(
     assert "pruned" not in kept.report and kept.version in {v.name for v in store.versions()}
 
 
+def test_keep_versions_keeps_a_version_that_serve_model_path_pins(
+        store, tiny_detector, tmp_path, monkeypatch):
+    """A scorer whose serve.model_path names a version of the store (pinned by hand, not
+    following current) lost it to the prune after a few promotes, and its next start failed:
+    model path does not exist. Named by a relative path or through a link too."""
+    from tests.retrain.conftest import add_version
+
+    pinned = add_version(store, tiny_detector)
+    spare = add_version(store, tiny_detector)
+    (tmp_path / "pin").symlink_to(store.root / pinned)
+    monkeypatch.chdir(store.root)
+    said: list[str] = []
+    req = RetrainRequest(store=str(store.root), files=("x",))
+    first = store.current()
+    one = _passed(store, tiny_detector, req, said.append, keep=1, served=pinned)  # relative
+    assert one.exit_code == 0 and one.report["pruned"] == [spare]
+    assert {v.name for v in store.versions()} == {first, pinned, one.version}
+    assert said[-1].startswith(f"[prune] deleted 1 version(s) (retrain.keep_versions 1; "
+                               f"current, its predecessor, served {pinned} kept)")
+    two = _passed(store, tiny_detector, req, said.append, keep=1, served=str(tmp_path / "pin"))
+    assert two.report["pruned"] == [first]
+    assert {v.name for v in store.versions()} == {pinned, one.version, two.version}
+
+
 def test_a_failed_prune_after_a_promote_is_a_warning_not_a_failed_retrain(
         store, tiny_detector, monkeypatch):
     from anomaly_gan.errors import StoreError
