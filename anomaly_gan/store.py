@@ -331,10 +331,12 @@ def _writer() -> str:
     return f"{os.getpid()}@{_host()}"
 
 
-def _writer_gone(writer: str, path: Path, foreign_age: float = FOREIGN_LEFTOVER_SECONDS) -> bool:
+def _writer_gone(writer: str, path: Path, foreign_age: float = FOREIGN_LEFTOVER_SECONDS,
+                 now: float | None = None) -> bool:
     """Whether the writer of the leftover ``path`` (``PID@HOST``, or ``PID`` from before
     the host was written) is gone: on this host, its process is not running; on another,
-    the leftover is older than ``foreign_age`` seconds. Not this process's own.
+    the leftover is older than ``foreign_age`` seconds at ``now`` (default: this host's
+    clock; :func:`_store_now` for the clock that stamped it). Not this process's own.
 
     >>> import tempfile
     >>> here = Path(tempfile.mkdtemp())
@@ -348,7 +350,7 @@ def _writer_gone(writer: str, path: Path, foreign_age: float = FOREIGN_LEFTOVER_
         return False  # not a name this module writes: left alone
     if host and host != _host():
         try:
-            age = time.time() - path.lstat().st_mtime
+            age = (time.time() if now is None else now) - path.lstat().st_mtime
         except OSError:
             return False
         return age > foreign_age
@@ -411,19 +413,32 @@ def _pid_reused(pid: int, held: str, path: Path) -> bool:
     return started is not None and started > since + PID_REUSE_SLACK_S
 
 
+def _store_now(root: Path) -> float:
+    """Now by the clock that stamps the times of the store's files: its :data:`LOCK`
+    touched and read back (under :meth:`ModelStore.lock`). On NFS a file's time is the
+    server's, and this host's clock ahead of it by ten minutes took another host's live,
+    refreshed run lock for a dead one's. This host's clock where the touch fails."""
+    try:
+        os.utime(root / LOCK)
+        return (root / LOCK).stat().st_mtime
+    except OSError:
+        return time.time()
+
+
 def _run_lock_gone(held: str, path: Path) -> bool:
     """Whether the run lock ``path`` holding ``held`` may be taken over: its writer is
     gone (:func:`_writer_gone`; on this host, its process id now another process's:
     :func:`_pid_reused`), or it names none (a taker killed between creating and writing
-    it, a link) and its time is :data:`RUN_LOCK_STALE_SECONDS` old."""
+    it, a link) and its time is :data:`RUN_LOCK_STALE_SECONDS` old by the store's clock
+    (:func:`_store_now`)."""
     writer = held.partition(" ")[0]
     pid_text, _, host = writer.partition("@")
     if pid_text.isdigit():
         if host in ("", _host()) and _pid_reused(int(pid_text), held, path):
             return True
-        return _writer_gone(writer, path, RUN_LOCK_STALE_SECONDS)
+        return _writer_gone(writer, path, RUN_LOCK_STALE_SECONDS, _store_now(path.parent))
     try:
-        return time.time() - path.lstat().st_mtime > RUN_LOCK_STALE_SECONDS
+        return _store_now(path.parent) - path.lstat().st_mtime > RUN_LOCK_STALE_SECONDS
     except FileNotFoundError:
         return True
     except OSError:

@@ -820,3 +820,19 @@ def test_a_run_lock_whose_process_id_a_later_process_has_is_taken_over(store):
         assert other.poll() is None  # alive all along
     finally:
         other.communicate("", timeout=30)
+
+
+@pytest.mark.parametrize("content", ["1@other_pod 2026-12-01T03:00:00+00:00\n", ""])
+def test_a_run_lock_is_judged_by_the_clock_that_stamps_the_store(store, monkeypatch, content):
+    """On NFS a file's times are the server's: a host whose clock ran ten minutes ahead of
+    it took another host's live run lock, refreshed a moment ago, for a dead one's, and two
+    retrains ran. The lock's age is measured against the store's own clock."""
+    from anomaly_gan.store import RUN_LOCK
+
+    lock = store.root / RUN_LOCK
+    lock.write_text(content)  # written (or refreshed) just now, by the file system's clock
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 700)  # this host's clock ahead
+    with pytest.raises(StoreError, match="another retrain is running"), store.run_lock():
+        pass
+    assert lock.read_text() == content
