@@ -121,9 +121,13 @@ def _read_for_model(data: str, info, nan_policy: str | None = None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
     Returns the table, the values of the rows to score and their indices in the table:
-    every row but the *late* ones (``data.late_rows``), which ``serve`` would drop."""
+    every row but the *late* ones (``data.late_rows``), which ``serve`` would drop, and,
+    for a model with ``data.counters``, the first one, which has no increase (the values
+    of those features are then their increases, ``data/counters.py``)."""
     from anomaly_gan.data import (
         apply_nan_policy,
+        counter_columns,
+        increases,
         table_times,
         time_notes,
         without_late_rows,
@@ -139,10 +143,16 @@ def _read_for_model(data: str, info, nan_policy: str | None = None):
     in_order, kept = without_late_rows(table, times)
     values = apply_nan_policy(in_order, nan_policy or cfg.data.nan_policy,
                               hint="pass --nan-policy ffill or zero to fill them")
-    if len(kept) < info.window:
-        raise DataError(f"{data}: need at least one window of {info.window} rows, got "
-                        f"{len(kept)} rows" + (f" in time order ({table.rows} in all)"
-                                               if len(kept) < table.rows else ""))
+    counters = counter_columns(info.feature_names, cfg.data.counters, "the model's features")
+    need = info.window + (1 if counters else 0)
+    if len(kept) < need:
+        first = " (and one before it: the model reads the increase of data.counters)"
+        raise DataError(f"{data}: need at least one window of {info.window} rows"
+                        f"{first if counters else ''}, got {len(kept)} rows"
+                        + (f" in time order ({table.rows} in all)" if len(kept) < table.rows
+                           else ""))
+    if counters:
+        values, kept = increases(values, counters), kept[1:]
     return table, values, kept
 
 
@@ -238,6 +248,8 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.data import (
         align_tables,
         apply_nan_policy,
+        counter_columns,
+        increases,
         table_times,
         time_notes,
         without_late_rows,
@@ -278,15 +290,23 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         tables = [t for t, _ in in_order]
         times = [None if ts is None else ts[k] for ts, (_, k) in zip(times, in_order, strict=True)]
         series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
+        # counters: each file's first row only starts the increases (data/counters.py)
+        counters = counter_columns(names, cfg.data.counters,
+                                   f"the columns of {tables[0].path}")
+        lead = 1 if counters else 0
+        series = [increases(s, counters) for s in series]
+        times = [None if ts is None else ts[lead:] for ts in times]
         problem = too_short([len(s) for s in series], cfg.data.window,
                             cfg.data.validation_fraction)
         if problem is not None:  # before the import: one line at once
             i, why = problem
             where = tables[i].path if i is not None else ", ".join(str(t.path) for t in tables)
-            raise DataError(f"{where}: {why}")
+            raise DataError(f"{where}: {why}" + (" (the first row of each file only starts the "
+                                                 "increases of data.counters)" if lead else ""))
         _tensorflow()
         det = train_detector(cfg, series, names, progress=say,
-                             locate=lambda i, row, col: (f"{tables[i].path}: {tables[i].where(row)}"
+                             locate=lambda i, row, col: (f"{tables[i].path}: "
+                                                         f"{tables[i].where(row + lead)}"
                                                          f", column {tables[i].column(col)}"))
         spans = [None if ts is None else _span(ts.tolist()) for ts in times]
         _record_sources(det.metadata, args.data,
@@ -397,8 +417,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     where = _write_scores(args.out, write)
     flagged = int(res.is_anomaly.sum())
     windows = len(res) - det.window + 1
-    late = f"; {rows - len(kept)} late rows left out" if len(kept) < rows else ""
-    _eprint(f"scored {rows} rows ({windows} windows{late}) with {det.version}: "
+    first = 1 if det.config.data.counters else 0  # it only starts the counters' increases
+    late = rows - len(kept) - first
+    notes = (f"; {late} late rows left out" if late else "") + (
+        "; the first row starts the increases of data.counters" if first else "")
+    _eprint(f"scored {rows} rows ({windows} windows{notes}) with {det.version}: "
             f"{flagged} above threshold {det.threshold:.3f} -> {where}")
     note = _alarm_storm_note(det, lambda: values, flagged, windows)
     if note:

@@ -148,6 +148,10 @@ class DataConfig:
     header: Literal["auto", "names", "none"] = "auto"
     validation_fraction: float = _f(0.2, **_range(0.05, 0.5))
     max_train_windows: int = _f(20_000, **_range(100))
+    # Features that are cumulative counters (Prometheus *_total, bytes sent): the model
+    # reads their increase per row, a fall being a reset (anomaly_gan/data/counters.py).
+    # Not for a logs model, whose rows already count per bucket.
+    counters: tuple[str, ...] = _f((), max_items=10_000, may_be_empty=True)
 
 
 # Retry n of an unhealthy run trains with seed + n (train.attempt_settings), and NumPy and
@@ -612,8 +616,10 @@ class _Validator:
             return self.value(args[0], raw, path, meta)
         if origin is tuple:
             elem = typing.get_args(tp)[0]
-            if not isinstance(raw, (list, tuple)) or not raw:
-                self.fail(path, f"a non-empty {_describe(tp).removeprefix('a ')}", raw)
+            if not isinstance(raw, (list, tuple)) or not (raw or meta.get("may_be_empty")):
+                kind = _describe(tp).removeprefix("a ")
+                self.fail(path, f"a {kind}" if meta.get("may_be_empty")
+                          else f"a non-empty {kind}", raw)
             most = meta.get("max_items")
             if most is not None and len(raw) > most:
                 self.fail(path, f"at most {most} items", f"{len(raw)} items")
@@ -715,8 +721,17 @@ def _cross_checks(cfg: Config, source: str) -> None:
             f"layer ({len(cfg.model.hidden)}), so it needs >= {2 ** len(cfg.model.hidden)}, "
             f"got {cfg.data.window}"
         )
+    seen_counters: set[str] = set()
+    for i, name in enumerate(cfg.data.counters):
+        if name in seen_counters:
+            raise ConfigError(f"{source}: data.counters[{i}]: {name!r} is listed twice")
+        seen_counters.add(name)
     if cfg.logs is not None:
         _check_logs(cfg.logs, source)
+        if cfg.data.counters:
+            raise ConfigError(f"{source}: data.counters: expected none with a logs model "
+                              f"(its rows already count lines per bucket), got "
+                              f"{list(cfg.data.counters)}")
         if cfg.logs.entity is not None:
             from anomaly_gan.stream.events import check_entity
 

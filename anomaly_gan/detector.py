@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from anomaly_gan.config import Config
+from anomaly_gan.data.counters import counter_columns
 from anomaly_gan.data.scaling import EXTREME_SPREADS, Scaler
 from anomaly_gan.data.windows import sliding_windows
 from anomaly_gan.errors import DataError, brief, name_list
@@ -311,7 +312,8 @@ SeriesScores = WindowScores
 
 @dataclass
 class Detector:
-    """Scores raw (unscaled) windows. Build with :func:`anomaly_gan.train.train_detector`
+    """Scores raw (unscaled) windows; a ``data.counters`` feature's rows hold its increases
+    (the callers take them: :attr:`counters`). Build with :func:`anomaly_gan.train.train_detector`
     or load with :func:`anomaly_gan.artifacts.load_bundle`."""
 
     kind: str
@@ -334,6 +336,14 @@ class Detector:
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+    @property
+    def counters(self) -> tuple[int, ...]:
+        """Columns of ``data.counters``: the rows this detector reads hold their increase
+        per row, not the counter's value (:mod:`anomaly_gan.data.counters`); none for a
+        bundle trained before the key existed."""
+        return counter_columns(self.feature_names, self.config.data.counters,
+                               "the model's features")
 
     def _check_shape(self, raw: np.ndarray, what: str) -> None:
         if raw.shape[-1] != self.n_features:
@@ -445,7 +455,7 @@ class Detector:
                 movement = activity * self.scaler.scale
                 normal = self.calibration.quiet.normal_movement() * self.scaler.scale
         return feature_values(raw, expected, indices, self.feature_names, self.scaler.center,
-                              quiet, movement, normal)
+                              quiet, movement, normal, self.counters)
 
     def flagged_feature_values(self, raw: np.ndarray, scores: SeriesScores
                                ) -> dict[int, list[dict[str, Any]]]:

@@ -457,7 +457,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     """Train a GAN on normal data and calibrate it.
 
     ``values`` is one ``(T, F)`` array or a list of them (one per entity; windows never
-    span two arrays). Values must be finite: readers apply ``data.nan_policy`` first.
+    span two arrays). Values must be finite: readers apply ``data.nan_policy`` first; and
+    the features of ``data.counters`` hold their increases (readers take them with
+    :func:`anomaly_gan.data.increases`, dropping each array's first row).
     ``run_entities``: the arrays are runs of log buckets of these entities in time order,
     and the newest runs are held out whole (:func:`split_series`). ``constant_by_design``:
     features that hold still in any training data (a log model's ``unseen`` column), left
@@ -526,8 +528,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         say(f"note: {len(counters)} feature(s) only ever rise (or fall back to about 0, as "
             f"a counter does when its process restarts), like a running total, so "
             f"every later value lies beyond the training rows and will score as anomalous: "
-            f"{name_list(counters)} (feed their rate instead: the difference between rows, or "
-            f"PromQL rate())")
+            f"{name_list(counters)} (list them in data.counters: the model then reads "
+            f"their increase per row)")
     drifting = [n for n in drifting_features(train_rows, np.concatenate(held_parts),
                                              feature_names)
                 if n not in counters and n not in times]

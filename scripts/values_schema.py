@@ -60,7 +60,7 @@ def _type_schema(tp: Any, meta: typing.Mapping[str, Any], path: str) -> dict[str
         return {"anyOf": [*(_type_schema(a, meta, path) for a in inner), *null]}
     if origin is tuple:
         elem = typing.get_args(tp)[0]
-        schema = {"type": "array", "minItems": 1,
+        schema = {"type": "array", "minItems": 0 if meta.get("may_be_empty") else 1,
                   "items": _type_schema(elem, meta.get("item", {"lo": 1}), path)}
         if meta.get("max_items") is not None:
             schema["maxItems"] = meta["max_items"]

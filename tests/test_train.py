@@ -66,7 +66,7 @@ def test_a_running_total_is_named_on_stderr_and_in_the_metadata():
     assert data["counter_features"] == [FEATURES[1]] and data["constant_features"] == []
     counter_notes = [n for n in notes if "only ever rise" in n]  # the other: the threshold
     assert len(counter_notes) == 1 and len(notes) == 2
-    assert FEATURES[1] in counter_notes[0] and "rate" in counter_notes[0]
+    assert FEATURES[1] in counter_notes[0] and "list them in data.counters" in counter_notes[0]
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Data: offline readers (I/O), feature scaling and sliding windows (pure numpy)."""
 
+from anomaly_gan.data.counters import counter_columns, increase, increases
 from anomaly_gan.data.readers import (
     Table,
     align_tables,
@@ -21,8 +22,11 @@ __all__ = [
     "align_tables",
     "apply_nan_policy",
     "check_features",
+    "counter_columns",
     "evenly_spaced",
     "fit_scaler",
+    "increase",
+    "increases",
     "late_rows",
     "read_labels",
     "read_table",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config
+from anomaly_gan.data.counters import counter_columns
 from anomaly_gan.errors import AnomalyGanError, DataError, StoreError, brief, name_list
 from anomaly_gan.files import check_creatable, check_distinct, check_input
 from anomaly_gan.retrain.gate import evaluate_gate
@@ -34,6 +35,7 @@ from anomaly_gan.retrain.source import (
     read_event_range,
     read_files,
     read_labels_file,
+    with_increases,
 )
 from anomaly_gan.runtime import import_tensorflow_quietly
 from anomaly_gan.store import ModelStore
@@ -235,6 +237,10 @@ def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
     if cfg.data.window != current.window:
         raise DataError(f"retrain: data.window {cfg.data.window} differs from the current "
                         f"version's {current.window}; serve could not hot-reload it")
+    before = current.config.data.counters
+    if sorted(cfg.data.counters) != sorted(before):
+        raise DataError(f"retrain: data.counters {list(cfg.data.counters)} differ from the "
+                        f"current version's {list(before)}; serve could not hot-reload it")
 
 
 def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
@@ -324,6 +330,9 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                 f"range: not checked")
         labels = inside
     _compatible(cfg, names, info)
+    # data.counters: the model reads their increases (each segment's first row starts them)
+    where_names = "the model's features" if info else f"the columns of {where}"
+    rows = with_increases(rows, counter_columns(names, cfg.data.counters, where_names))
     _check_enough_rows(rows, cfg.data.window, cfg.data.validation_fraction, where)
     if req.labels:
         _check_label_entities(req.labels, labels, rows, where)

@@ -20,6 +20,7 @@ selected by their window times.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,6 +44,7 @@ __all__ = [
     "read_files",
     "read_labels_file",
     "read_topic_range",
+    "with_increases",
 ]
 
 Progress = Callable[[str], None]
@@ -369,6 +371,19 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
                 timed=all(table_has_times), events_read=read, late=late,
                 seconds=time.monotonic() - t0)
     return rows, names
+
+
+def with_increases(rows: Rows, columns: Sequence[int]) -> Rows:
+    """``rows`` as the model reads them with ``data.counters`` (``columns``): each segment
+    without its first row, which starts the increases, as ``serve`` does when an entity's
+    window starts (a segment of one row is gone; ``anomaly_gan/data/counters.py``)."""
+    if not len(columns):
+        return rows
+    from anomaly_gan.data.counters import increases
+
+    segments = [Segment(s.entity, s.ts[1:], increases(s.values, columns))
+                for s in rows.segments if len(s) > 1]
+    return dataclasses.replace(rows, segments=segments)
 
 
 def read_labels_file(path: str) -> list[Alerted]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -94,7 +94,8 @@ def _number(x: Any) -> float | None:
 def feature_values(raw: np.ndarray, expected: np.ndarray, top: Sequence[Sequence[int]],
                    names: Sequence[str], center: np.ndarray, quiet: np.ndarray | None = None,
                    movement: np.ndarray | None = None,
-                   normal_movement: np.ndarray | None = None) -> list[list[dict[str, Any]]]:
+                   normal_movement: np.ndarray | None = None,
+                   increases: Collection[int] = ()) -> list[list[dict[str, Any]]]:
     """How far off each named feature of each window is, in the data's units.
 
     ``raw``: ``(n, W, F)`` readings; ``expected``: the model's reconstruction of them in
@@ -110,7 +111,9 @@ def feature_values(raw: np.ndarray, expected: np.ndarray, top: Sequence[Sequence
     the window) and ``normal_movement`` (the low end of its movement in normal training
     windows), both ``(n, F)``/``(F,)`` in the data's units. Where the reconstruction is not
     finite (a window the network cannot compute), ``expected`` is None and ``observed`` is
-    the reading farthest from ``center``. Non-finite numbers are None.
+    the reading farthest from ``center``. Non-finite numbers are None. A feature in
+    ``increases`` (a column of ``data.counters``) holds each row's increase, not the
+    counter's value: its entry adds ``"increase": True``.
 
     >>> raw = np.array([[[1.0, 5.0], [9.0, 5.0], [1.0, 5.0]]])  # a spike on a, b still
     >>> exp = np.array([[[1.0, 4.0], [1.5, 6.0], [1.0, 4.0]]])
@@ -148,6 +151,8 @@ def feature_values(raw: np.ndarray, expected: np.ndarray, top: Sequence[Sequence
                 entry = {"feature": names[j], "observed": _number(raw[i, t, j]),
                          "expected": _number(expected[i, t, j]) if modelled[i, j] else None,
                          "rows_before_end": last - t}
+            if j in increases:
+                entry["increase"] = True
             entries.append(entry)
         out.append(entries)
     return out
@@ -158,16 +163,19 @@ def _g4(x: float | None) -> str:
 
 
 def feature_values_text(values: Sequence[Mapping[str, Any]]) -> str:
-    """:func:`feature_values`' entries of one window in a line: 4 significant digits.
+    """:func:`feature_values`' entries of one window in a line: 4 significant digits; the
+    increase of a counter (``data.counters``) is written ``increase N``.
 
     >>> feature_values_text([
     ...     {"feature": "vibration", "observed": 7.91234, "expected": 2.1, "rows_before_end": 0},
     ...     {"feature": "rpm", "observed": 3012.5, "expected": 1499.9, "rows_before_end": 2},
     ...     {"feature": "flow", "observed": 10.0, "expected": None, "rows_before_end": 0,
     ...      "movement": 0.0, "normal_movement": 0.0512},
-    ...     {"feature": "temp", "observed": 1e39, "expected": None, "rows_before_end": 3}])
+    ...     {"feature": "temp", "observed": 1e39, "expected": None, "rows_before_end": 3},
+    ...     {"feature": "requests_total", "observed": 812.0, "expected": 120.0,
+    ...      "rows_before_end": 0, "increase": True}])
     'vibration 7.912 (exp 2.1), rpm 3012 (exp 1500, 2 rows before end), flow 10 (moved 0/row, \
-normally >= 0.0512), temp 1e+39 (3 rows before end)'
+normally >= 0.0512), temp 1e+39 (3 rows before end), requests_total increase 812 (exp 120)'
     """
     parts = []
     for v in values:
@@ -179,7 +187,8 @@ normally >= 0.0512), temp 1e+39 (3 rows before end)'
         back = v.get("rows_before_end") or 0
         if back:
             notes.append(f"{back} row{'s' if back != 1 else ''} before end")
-        parts.append(f"{v['feature']} {_g4(v.get('observed'))}"
+        what = f"{v['feature']} increase" if v.get("increase") else v["feature"]
+        parts.append(f"{what} {_g4(v.get('observed'))}"
                      + (f" ({', '.join(notes)})" if notes else ""))
     return ", ".join(parts)
 

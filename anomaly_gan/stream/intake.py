@@ -62,7 +62,8 @@ class Intake:
         self.state = WindowState(
             det.window, len(det.feature_names), gap_seconds=gap_seconds,
             max_entities=w.max_entities, reorder_tolerance_seconds=w.reorder_tolerance_seconds,
-            hop=w.hop, rescore_history=2 * cfg.alerts.consecutive, on_drop=self._dropped)
+            hop=w.hop, rescore_history=2 * cfg.alerts.consecutive, on_drop=self._dropped,
+            counters=getattr(det, "counters", ()))
         self.dead_letter = dead_letter
         self.on_drop = on_drop
         self.clock = clock

@@ -56,6 +56,11 @@ def check_compatible(old: Any, new: Any) -> str | None:
                 f"{list(old.feature_names)}")
     if int(new.window) != int(old.window):
         return f"window {new.window} differs from the running model's {old.window}"
+    # the windows in memory hold the increases of the running model's data.counters
+    before, after = getattr(old, "counters", ()), getattr(new, "counters", ())
+    if tuple(after) != tuple(before):
+        names = [[d.feature_names[j] for j in c] for d, c in ((new, after), (old, before))]
+        return f"data.counters {names[0]} differ from the running model's {names[1]}"
     return None
 
 

@@ -26,6 +26,12 @@ Policies (docs/streaming.md explains why):
   the run and the debounce decisions come out the same (``rescore``).
 - **Unkeyed records.** An entity seen on a new partition restarts its window (counted in
   :attr:`WindowState.partition_moves`, the latest such entity in ``last_moved``).
+- **Counters.** With ``counters`` (the columns of ``data.counters``) a row of the window holds
+  those features' increase since the entity's event before (a fall is a reset: the increase
+  is the new value; ``anomaly_gan/data/counters.py``). The first event of a window (an
+  entity's first, or its first after a gap, a partition move, an eviction or a restart)
+  only gives the values the next increase starts from, as a file's first row does offline;
+  its offset is held like a window row's, so a replay rebuilds the same increases.
 
 >>> st = WindowState(window=3, n_features=1, gap_seconds=60, max_entities=10)
 >>> out = WindowBatch(3, 1)
@@ -44,6 +50,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 
 import numpy as np
+
+from anomaly_gan.data.counters import increase
 
 __all__ = ["WindowBatch", "WindowState"]
 
@@ -112,9 +120,13 @@ class WindowState:
                  max_entities: int, reorder_tolerance_seconds: float = 0.0,
                  rescore_history: int = 0,
                  on_drop: Callable[[str], None] | None = None,
-                 initial_capacity: int = 256, hop: int = 1) -> None:
+                 initial_capacity: int = 256, hop: int = 1,
+                 counters: Iterable[int] = ()) -> None:
         if window < 1 or n_features < 1 or max_entities < 1 or hop < 1:
             raise ValueError("window, n_features, max_entities and hop must be >= 1")
+        self.counters = [int(c) for c in counters]
+        # rows before an entity's first window row: the one that starts the increases
+        self._lead = 1 if self.counters else 0
         self.hop = int(hop)
         self.window = int(window)
         self.n_features = int(n_features)
@@ -122,7 +134,7 @@ class WindowState:
         self.tolerance = float(reorder_tolerance_seconds)
         self.max_entities = int(max_entities)
         self.history = max(int(rescore_history), 0)  # windows a replay may re-score
-        self._n_offs = self.window + self.history  # offsets kept per entity
+        self._n_offs = self.window + self.history + self._lead  # offsets kept per entity
         self.on_drop = on_drop
         # Counters read (as running totals) by the app and exported as metrics.
         self.late = 0
@@ -136,7 +148,9 @@ class WindowState:
         self._slots: OrderedDict[str, int] = OrderedDict()  # entity -> slot, LRU order
         self._free: list[int] = list(range(cap - 1, -1, -1))
         self._entity: list[str | None] = [None] * cap
-        self._count: list[int] = [0] * cap  # rows since the window (re)started
+        self._count: list[int] = [0] * cap  # events since the window (re)started
+        # per slot, the counters' values of its last event (the next increase's start)
+        self._before = np.zeros((cap, len(self.counters)), dtype=np.float64)
         self._last_ts: list[float] = [0.0] * cap
         self._part: list[Hashable] = [None] * cap
         self._ts = np.zeros((cap, self.window), dtype=np.float64)
@@ -166,6 +180,8 @@ class WindowState:
         self._last_ts += [0.0] * extra
         self._part += [None] * extra
         self._ts = np.concatenate([self._ts, np.zeros((extra, self.window))])
+        self._before = np.concatenate([self._before,
+                                       np.zeros((extra, len(self.counters)))])
         self._offs = np.concatenate([self._offs, np.zeros((extra, self._n_offs), np.int64)])
         self._free.extend(range(new - 1, old - 1, -1))
 
@@ -259,15 +275,25 @@ class WindowState:
         if n and ts - self._last_ts[slot] > self.gap_seconds:
             n = 0
             self.gap_restarts += 1
+        self._offs[slot, n % self._n_offs] = offset
+        self._last_ts[slot] = ts
+        self._count[slot] = n + 1
+        if self.counters:
+            now = np.asarray(values, dtype=np.float64)
+            counts = now[self.counters]
+            before = self._before[slot].copy()
+            self._before[slot] = counts
+            if n == 0:  # no increase yet: this event only starts them
+                return
+            now[self.counters] = increase(before, counts)
+            values = now  # type: ignore[assignment]
+            n -= 1  # the window's rows: events after the first
         w = self.window
         j = n % w
         self._pairs[slot][j] = values
         ring = self._views[slot]
         self._ts[slot, j] = ts
-        self._offs[slot, n % self._n_offs] = offset
-        self._last_ts[slot] = ts
         n += 1
-        self._count[slot] = n
         if n >= w and (self.hop == 1 or (n - w) % self.hop == 0):
             k = out.reserve()
             out.raw[k] = ring[j + 1: j + 1 + w]
@@ -283,7 +309,8 @@ class WindowState:
         """Oldest offset the entity's next window still needs, or that re-scoring its last
         ``rescore`` windows needs (None: nothing held)."""
         n, w = self._count[slot], self.window
-        back = w - 1 + min(max(rescore, 0), self.history)  # rows to re-read
+        # events to re-read: the window's rows, and the one the first increase starts from
+        back = w - 1 + self._lead + min(max(rescore, 0), self.history)
         pin = None
         if n and back > 0:
             oldest = max(n - back, 0)

@@ -371,3 +371,16 @@ def test_a_topic_range_of_per_cpu_records_gives_a_segment_per_host_and_cpu(kafka
     for c, cpu in enumerate(cpus):
         assert got[f"web-1/{cpu}"] == ([start + 10.0 * i for i in range(12)],
                                        [[float(i), float(c)] for i in range(12)])
+
+
+def test_with_increases_drops_each_segments_first_row_as_serve_does():
+    import numpy as np
+
+    from anomaly_gan.retrain.source import Rows, Segment, with_increases
+
+    a = Segment("a", np.array([0.0, 1.0, 2.0]), np.array([[1.0, 10.0], [2.0, 12.0], [3.0, 1.0]]))
+    lone = Segment("b", np.array([5.0]), np.array([[1.0, 3.0]]))
+    rows = with_increases(Rows([a, lone], {"kind": "files"}, events_read=4), [1])
+    (seg,) = rows.segments  # a segment of one row has no increase: gone
+    assert seg.ts.tolist() == [1.0, 2.0] and seg.values.tolist() == [[2.0, 2.0], [3.0, 1.0]]
+    assert rows.events_read == 4

@@ -45,6 +45,11 @@ def test_incompatible_or_broken_bundles_keep_the_old_model_and_count_once():
     assert results == ["failure"] and w.take() is None
     assert "window 8" in check_compatible(store["v1"], store["v2"])
     assert "feature names" in check_compatible(store["v1"], fake("v3", features=("a", "c")))
+    # the windows in memory hold the increases of the running model's data.counters
+    counting = fake("v4")
+    counting.counters = (1,)
+    assert check_compatible(store["v1"], counting) == (
+        "data.counters ['b'] differ from the running model's []")
 
     def broken(_p):
         raise BundleError("checksum mismatch")

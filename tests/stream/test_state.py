@@ -181,3 +181,59 @@ def test_batch_grows_beyond_its_capacity():
 def test_rejects_bad_sizes():
     with pytest.raises(ValueError):
         WindowState(0, 2, gap_seconds=1, max_entities=1)
+
+
+def counter_rows(n=12):
+    """A gauge and a counter that restarts (to 2) at row 7."""
+    total = np.concatenate([100.0 + 3.0 * np.arange(7), 2.0 + 5.0 * np.arange(n - 7)])
+    return np.column_stack([np.arange(float(n)), total])
+
+
+def push_rows(st, out, entity, rows, ts, offsets, partition="p0"):
+    for r, t, o in zip(rows, ts, offsets, strict=True):
+        st.push(entity, float(t), r.tolist(), partition, int(o), out)
+
+
+def test_counters_windows_hold_increases_as_offline_with_the_first_event_only_starting_them():
+    from anomaly_gan.data.counters import increases
+
+    rows = counter_rows()
+    st, out = make(window=3, counters=[1])
+    push_rows(st, out, "a", rows, range(12), range(12))
+    inc = increases(rows, [1])
+    np.testing.assert_array_equal(out.windows(), sliding_windows(inc, 3))
+    assert out.end_ts == [float(t) for t in range(3, 12)]  # the first window: rows 1..3
+    assert out.start_ts[0] == 1.0
+    assert inc[6, 1] == 2.0  # the reset's increase is the new value
+
+
+def test_counters_start_again_after_a_gap_an_eviction_and_a_partition_move():
+    rows = counter_rows()
+    st, out = make(window=2, counters=[1], gap_seconds=10.0, max_entities=1)
+    push_rows(st, out, "a", rows[:3], [0, 1, 2], [0, 1, 2])
+    assert len(out) == 1
+    push_rows(st, out, "a", rows[3:5], [100, 101], [3, 4])  # gap: 100 starts, 101 is 1 row
+    assert len(out) == 1
+    push_rows(st, out, "a", rows[5:6], [102], [5])
+    assert len(out) == 2 and out.raw[1, :, 1].tolist() == [3.0, 3.0]
+    push_rows(st, out, "b", rows[:1], [0], [6])  # evicts a: its last value is gone
+    push_rows(st, out, "a", rows[6:8], [103, 104], [7, 8])
+    assert st.evicted >= 1 and len(out) == 2  # 103 starts a again, 104 is its first row
+    push_rows(st, out, "a", rows[8:9], [105], [9], partition="p1")  # moved: starts again
+    assert len(out) == 2 and st.partition_moves == 1
+
+
+def test_counters_commit_offsets_keep_the_event_the_increases_start_from():
+    rows = counter_rows()
+    st, out = make(window=3, counters=[1])
+    push_rows(st, out, "a", rows[:6], range(6), range(6))
+    # the next window needs rows 4, 5 (increases) and row 3, which row 4's increase is from
+    committed = st.commit_offsets({"p0": 6})
+    assert committed == {"p0": 3}
+    # a restart that resumes there rebuilds the same windows for the rest of the rows
+    replay, again = make(window=3, counters=[1])
+    push_rows(replay, again, "a", rows[3:], range(3, 12), range(3, 12))
+    push_rows(st, out, "a", rows[6:], range(6, 12), range(6, 12))
+    first_new = out.end_ts.index(6.0)
+    np.testing.assert_array_equal(again.windows(), out.windows()[first_new:])
+    assert again.end_ts == out.end_ts[first_new:]
