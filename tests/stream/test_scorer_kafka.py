@@ -148,6 +148,108 @@ def test_stream_scores_and_alerts_equal_offline(serve_config, start_scorer, stre
     assert run.stop() == 0
 
 
+COUNTER, RESET, MID = "flow", 800, 780  # pump-2's process restarts at row 800
+
+
+@pytest.fixture(scope="module")
+def counter_values(plant):
+    """The plant with ``flow`` exported as a running total, as a Prometheus counter is:
+    pump-2 restarts (from 0) at RESET, and pump-3's total jumps at rows 900..904 (a burst of
+    40 standard deviations of its increase)."""
+    import numpy as np
+
+    values = plant.values.copy()
+    j = plant.feature_names.index(COUNTER)
+    step = plant.values[:, :, j].copy()
+    step[2, 900:905] += 40 * step[2, :600].std()
+    for e in range(len(plant.entities)):
+        values[e, :, j] = 1e6 * (e + 1) + np.cumsum(step[e])
+    values[1, RESET:, j] = np.cumsum(step[1, RESET:])
+    return values
+
+
+@pytest.fixture(scope="module")
+def counter_detector(plant, counter_values, tmp_path_factory):
+    """A tiny bundle trained with data.counters: [flow], saved and loaded (serve takes the
+    counters from the bundle's config)."""
+    from anomaly_gan.artifacts import load_bundle, save_bundle
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.data import increases
+    from anomaly_gan.train import train_detector
+    from tests.stream.conftest import TINY_CONFIG
+
+    raw = {**TINY_CONFIG, "data": {**TINY_CONFIG["data"], "counters": [COUNTER]}}
+    cfg = config_from_dict(raw, "tiny counter config")
+    columns = [plant.feature_names.index(COUNTER)]
+    det = train_detector(cfg, [increases(counter_values[e, :plant.train_steps], columns)
+                               for e in range(len(plant.entities))], plant.feature_names)
+    det = load_bundle(save_bundle(det, tmp_path_factory.mktemp("models") / "counting"))
+    assert det.counters == tuple(columns)
+    return det
+
+
+def test_counter_increases_stream_as_offline_across_a_reset_and_a_restart(
+        serve_config, start_scorer, counter_detector, counter_values, plant, kafka_bootstrap):
+    """data.counters: serve keeps each entity's last counter value and scores the windows of
+    increases that `score` scores offline (each series' first row only starts them), through
+    pump-2's counter reset and a restart of the scorer in the middle (the replay from the
+    committed offset rebuilds the same increases); alerts mark the counter's values as
+    increases."""
+    from anomaly_gan.data import increases
+
+    det, values = counter_detector, counter_values
+    cfg = serve_config(partitions=3, overrides={"alerts.consecutive": 1})
+    k = cfg.serve.kafka
+    n_new = len(plant.entities) * (MID - START - det.window)  # the first row: no increase
+    run = start_scorer(cfg, det)
+    produce(kafka_bootstrap, k.input_topic, [r for r in stream_records(plant, values)
+                                             if r[1]["ts"] < plant.timestamps[MID]])
+    run.wait_for(lambda: run.value("anomaly_gan_windows_scored_total") == n_new, 60,
+                 "the first part scored")
+    assert run.stop() == 0  # commits: the rest is read by a new scorer of the same group
+    run = start_scorer(cfg, det)
+    produce(kafka_bootstrap, k.input_topic, [r for r in stream_records(plant, values)
+                                             if r[1]["ts"] >= plant.timestamps[MID]])
+    n_windows = len(plant.entities) * (STOP - START - det.window)
+    got = {}
+
+    def all_scored():
+        for r in consume_all(kafka_bootstrap, k.scores_topic, idle_s=0.5, timeout_s=10):
+            d = json.loads(r.value)
+            got.setdefault((d["entity"], d["window_end_ts"]), []).append(d["score"])
+        return len(got) >= n_windows
+
+    run.wait_for(all_scored, 90, "every window scored")
+    assert len(got) == n_windows  # no window lost across the restart
+    columns = det.counters
+    offline = {}
+    for e, name in enumerate(plant.entities):
+        rows = increases(values[e, START:STOP], columns)  # rows START+1 .. STOP-1
+        res = det.score_series(rows)
+        offline[name] = res
+        for i in range(det.window - 1, len(rows)):
+            streamed = got[(name, float(plant.timestamps[START + 1 + i]))]
+            assert streamed == pytest.approx([res.score[i]] * len(streamed), abs=1e-5)
+    assert increases(values[1, RESET - 1:RESET + 1], columns)[0, columns[0]] == (
+        values[1, RESET, columns[0]])  # the reset's increase is the new value
+
+    alerts = [json.loads(r.value) for r in consume_all(kafka_bootstrap, k.alert_topic)]
+    burst = [a for a in alerts if a["entity"] == "pump-3"
+             and plant.timestamps[900] <= a["window_end_ts"] <= plant.timestamps[912]]
+    assert burst and COUNTER in burst[0]["top_features"]
+    row_of = {float(ts): t for t, ts in enumerate(plant.timestamps)}
+    for a in alerts:
+        e, t = plant.entities.index(a["entity"]), row_of[a["window_end_ts"]]
+        i = t - START - 1  # the row of the increases
+        window = increases(values[e, START:STOP], columns)[i - det.window + 1:i + 1]
+        (want,) = det.feature_values(window[None], [offline[a["entity"]].top_features[i]])
+        for got_v, want_v in zip(a["feature_values"], want, strict=True):
+            assert got_v.keys() == want_v.keys()
+            assert got_v.get("increase") is (True if got_v["feature"] == COUNTER else None)
+            assert got_v["observed"] == pytest.approx(want_v["observed"], rel=1e-6, abs=1e-9)
+    assert run.stop() == 0
+
+
 def telegraf_record(feature_names, event):
     """``event`` as Telegraf's Kafka output writes it with data_format = "json": the readings
     under "fields" with one the model was not trained on, the host under "tags", epoch s."""
