@@ -582,3 +582,14 @@ def test_secrets_are_not_saved(tiny_detector, tmp_path):
     out = save_bundle(det, tmp_path / "b")
     assert not any(b"s3cret-pw" in p.read_bytes() for p in out.rglob("*") if p.is_file())
     assert load_bundle(out).config.serve.kafka.sasl_password is None
+
+
+def test_bundle_without_data_counters_reads_every_feature_as_a_level(tiny_bundle, tiny_detector):
+    """Bundles written before data.counters have no such key in config.yaml: no feature is
+    read as an increase, in score, serve or retrain, and they score as before."""
+    _rewrite(tiny_bundle, "config.yaml", lambda text: text.replace("  counters: []\n", ""))
+    assert "counters" not in (tiny_bundle / "config.yaml").read_text()
+    old = load_bundle(tiny_bundle)
+    assert old.config.data.counters == () and old.counters == ()
+    x = np.random.default_rng(5).normal(size=(40, old.n_features))
+    np.testing.assert_array_equal(old.score_series(x).score, tiny_detector.score_series(x).score)
