@@ -117,8 +117,10 @@ def _load_model(info):
     return load_bundle(info)
 
 
-def _read_for_model(data: str, info, nan_policy: str | None = None):
+def _read_for_model(data: str, info, nan_policy: str | None = None,
+                    entity: str | None = None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
+    of an OTLP metric file the series of ``entity`` (``--entity``), or of its one entity;
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
     Returns the table, the values of the rows to score and their indices in the table:
     every row but the *late* ones (``data.late_rows``), which ``serve`` would drop, and,
@@ -135,7 +137,7 @@ def _read_for_model(data: str, info, nan_policy: str | None = None):
     from anomaly_gan.data.otlp_files import one_entity, read_data_file
 
     cfg = info.config
-    table = one_entity(read_data_file(data, cfg, info.feature_names, _eprint), data)
+    table = one_entity(read_data_file(data, cfg, info.feature_names, _eprint), data, entity)
     times = table_times(table)
     for line in time_notes(table, times, training=False):
         _eprint(line)
@@ -376,10 +378,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     _check_output(args.out, "scores CSV", args)
     info = _inspect_model(args.model)
     if "logs" in info.extras:
+        _no_entity_for_logs(args)
         return _score_logs(args, info)
     import numpy as np
 
-    table, values, kept = _read_for_model(args.data, info, args.nan_policy)
+    table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity)
     det = _load_model(info)
     res = det.score_series(values)
     from anomaly_gan.scoring import feature_values_text
@@ -567,6 +570,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _check_output(args.plot, "figure", args, figure=True)
     info = _inspect_model(args.model)
     if "logs" in info.extras:  # labels: one per line; a bucket with a labelled line is anomalous
+        _no_entity_for_logs(args)
         from anomaly_gan.logs.offline import (
             bucket_labels_and_scores,
             load_log_model,
@@ -588,7 +592,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             _print_metrics(metrics)
         return 0
-    table, values, kept = _read_for_model(args.data, info, args.nan_policy)
+    table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity)
     labels = read_labels(args.labels, rows=table.rows)[kept]
     det = _load_model(info)
     res = det.score_series(values)
@@ -616,7 +620,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if "logs" in info.extras:
         raise DataError(f"plot: {args.model} is a logs model; plot takes numeric rows "
                         f"(see score's per-bucket CSV for logs)")
-    table, values, kept = _read_for_model(args.data, info, args.nan_policy)
+    table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity)
     labels = read_labels(args.labels, rows=table.rows)[kept] if args.labels else None
     det = _load_model(info)
     res = det.score_series(values)
@@ -643,6 +647,21 @@ def _add_nan_policy(p: argparse.ArgumentParser) -> None:
                    help="missing or non-finite cells of a CSV/Parquet --data: reject (one "
                         "line naming the first), ffill (the last value before) or zero; "
                         "default: the model's data.nan_policy (log files have no cells)")
+
+
+def _add_entity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--entity", metavar="NAME",
+                   help="of an OpenTelemetry metric file (serve.event_format otlp_proto or "
+                        "otlp_json) of several entities, the one to read (its "
+                        "serve.otlp_entity value, e.g. a host.name); not for a CSV/Parquet or "
+                        "log file")
+
+
+def _no_entity_for_logs(args: argparse.Namespace) -> None:
+    if getattr(args, "entity", None) is not None:
+        raise DataError(f"--entity {args.entity}: {args.model} is a logs model, whose score "
+                        f"reads every entity of a log file; --entity picks one entity of an "
+                        f"OpenTelemetry metric file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -684,17 +703,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score, with the model's feature columns (by name "
-                        "with a header, by count without); a log file for a logs model")
+                        "with a header, by count without); an OpenTelemetry metric file "
+                        "with an OTLP serve.event_format; a log file for a logs model")
     p.add_argument("--out", required=True,
                    help="scores CSV to write (replaced atomically; never the --data file nor "
                         "a path inside --model); - for standard output")
     _add_nan_policy(p)
+    _add_entity(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("evaluate", help="point-wise AUC-ROC, AUC-PR, F1 against labels")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True,
-                   help="CSV/Parquet file to score; a log file for a logs model")
+                   help="CSV/Parquet file to score; an OpenTelemetry metric file with an OTLP "
+                        "serve.event_format; a log file for a logs model")
     p.add_argument("--labels", required=True,
                    help="one 0/1 or true/false per data row (per non-empty line of a log "
                         "file, per message of an OTLP format: proto file)")
@@ -702,16 +724,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="also write the figure to this file; its extension picks "
                    "the format (.png, .pdf, .svg, ...)")
     _add_nan_policy(p)
+    _add_entity(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("plot", help="figure: top features, score vs threshold, labels")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
-    p.add_argument("--data", required=True, help="CSV/Parquet file to score and draw")
+    p.add_argument("--data", required=True,
+                   help="CSV/Parquet file to score and draw; an OpenTelemetry metric file with "
+                        "an OTLP serve.event_format")
     p.add_argument("--labels", help="optional 0/1 or true/false per data row, drawn as shaded "
                    "spans")
     p.add_argument("--out", required=True, help="figure to write (replaced atomically); its "
                    "extension picks the format (.png, .pdf, .svg, ...)")
     _add_nan_policy(p)
+    _add_entity(p)
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)")

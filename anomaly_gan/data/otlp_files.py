@@ -216,14 +216,27 @@ def read_data_file(path: str | Path, cfg: Config,
     return [read_table(path, cfg.data.timestamp_column, cfg.data.header)]
 
 
-def one_entity(tables: list[Table], path: str | Path) -> Table:
+def one_entity(tables: list[Table], path: str | Path, entity: str | None = None) -> Table:
     """The one table of a file read for ``score``, ``evaluate`` or ``plot`` (one series per
-    file, as their output is); a file of several entities is a :class:`DataError` naming
-    them."""
+    file, as their output is): with ``entity`` (``--entity``) that entity's of an OTLP metric
+    file; a file of several entities without it, an ``entity`` the file does not hold, or
+    one given for a CSV or Parquet file (one series, of no entity) is a :class:`DataError`
+    naming them."""
+    names = [str(t.entity) for t in tables]
+    if entity is not None:
+        if tables[0].entity is None:
+            raise DataError(f"--entity {entity}: {path} is a CSV or Parquet file, one series "
+                            f"of no entity; --entity picks one entity of an OpenTelemetry "
+                            f"metric file (serve.event_format otlp_proto or otlp_json)")
+        for t in tables:
+            if t.entity == entity:
+                return t
+        raise DataError(f"--entity {entity}: {path} holds no complete slot of entity "
+                        f"{entity!r}; its entities (serve.otlp_entity): {name_list(names)}")
     if len(tables) == 1:
         return tables[0]
-    names = [str(t.entity) for t in tables]
     raise DataError(f"{path}: holds {len(names)} entities ({name_list(names)}); score, "
                     f"evaluate and plot read one entity per file (train and retrain --data "
-                    f"read each as its own series): export one host per file (the "
-                    f"Collector's filter processor on serve.otlp_entity)")
+                    f"read each as its own series): pass --entity NAME to pick one, or "
+                    f"export one host per file (the Collector's filter processor on "
+                    f"serve.otlp_entity)")

@@ -176,6 +176,35 @@ def test_a_file_of_several_entities_is_refused_where_one_series_is_read(tmp_path
     with pytest.raises(DataError, match=r"holds 2 entities \(web-1, web-2\); score, evaluate "
                                         r"and plot read one entity per file"):
         one_entity(tables, path)
+    with pytest.raises(DataError, match=r"pass --entity NAME to pick one"):
+        one_entity(tables, path)
+
+
+def test_entity_picks_one_entity_of_a_metric_file(tmp_path):
+    """--entity NAME: that entity's series (the rows read without it for a one-host file);
+    a name the file does not hold lists its entities; a CSV file has no entity to pick."""
+    cfg = config_from_dict({"serve": SERVE})
+    docs = hostmetrics(steps=5)
+    path = write(tmp_path, docs, "json")
+    tables = read_metric_file(path, cfg.serve)
+    web2 = one_entity(tables, path, "web-2")
+    assert web2.entity == "web-2" and web2.path == f"{path} (entity 'web-2')"
+    assert web2.values.tolist() == [v for _, v in served(docs, FEATURES, cfg.serve)["web-2"]]
+    assert web2.values.tolist() != tables[0].values.tolist()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    only = read_metric_file(write(alone, hostmetrics(steps=5, hosts=("web-2",)), "json"),
+                            cfg.serve)
+    assert one_entity(only, path, "web-2") is only[0]
+    with pytest.raises(DataError) as err:
+        one_entity(tables, path, "web-9")
+    assert str(err.value) == (f"--entity web-9: {path} holds no complete slot of entity "
+                              f"'web-9'; its entities (serve.otlp_entity): web-1, web-2")
+    csv = tmp_path / "m.csv"
+    csv.write_text("timestamp,a\n2026-01-01T00:00:00Z,1\n")
+    with pytest.raises(DataError, match=f"^--entity web-1: {csv} is a CSV or Parquet file, "
+                                        f"one series of no entity; "):
+        one_entity(read_data_file(csv, cfg), csv, "web-1")
 
 
 @pytest.mark.slow
@@ -215,6 +244,16 @@ def test_train_score_and_retrain_on_a_file_exporters_file(tmp_path, capsys, kind
     summary, error = err.splitlines()  # what was read, then the one-line error
     assert summary.endswith("2 entities -> 240 rows of 10 s (serve.assemble_seconds)")
     assert error.startswith(f"anomaly-gan: error: {train}: holds 2 entities (web-1, web-2); ")
+    picked = tmp_path / "picked.csv"
+    assert main(["score", "--model", str(tmp_path / "m"), "--data", str(train), "--entity",
+                 "web-2", "--out", str(picked)]) == 0
+    assert len(picked.read_text().splitlines()) == 121
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", str(train),
+                 "--labels", str(train), "--entity", "db-1"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"anomaly-gan: error: --entity db-1: {train} holds no complete slot of entity 'db-1'; "
+        f"its entities (serve.otlp_entity): web-1, web-2")
     rows, names = read_files(config_from_dict(config), [str(train)], None)
     assert names == FEATURES
     assert sorted(s.entity for s in rows.segments) == ["web-1", "web-2"]
