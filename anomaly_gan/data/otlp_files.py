@@ -70,19 +70,23 @@ def sniff(head: bytes) -> str:
 def is_metric_file(path: str | Path, serve: ServeConfig) -> bool:
     """Whether ``path`` is read as an OTLP metric file: with an OTLP
     ``serve.event_format``, a file not named ``.parquet`` whose first bytes :func:`sniff` as
-    OTLP; a pipe (``--data <(zcat f.jsonl.gz)``), which cannot be read twice, always is."""
-    from anomaly_gan.config import is_otlp
-
+    OTLP (of a pipe, which cannot be read twice, :func:`read_data_file` peeks at them)."""
     p = Path(path)
-    if not is_otlp(serve.event_format) or p.suffix.lower() in (".parquet", ".pq"):
+    if not _may_be_metric_file(p, serve):
         return False
     try:
         if not stat.S_ISREG(os.stat(p).st_mode):
-            return stat.S_ISFIFO(os.stat(p).st_mode)
+            return False
         with p.open("rb") as handle:
             return bool(sniff(handle.read(64)))
     except OSError:
         return False  # the CSV reader names the problem
+
+
+def _may_be_metric_file(path: Path, serve: ServeConfig) -> bool:
+    from anomaly_gan.config import is_otlp
+
+    return is_otlp(serve.event_format) and path.suffix.lower() not in (".parquet", ".pq")
 
 
 def _lines(handle: IO[bytes]) -> Iterator[tuple[str, bytes]]:
@@ -104,10 +108,12 @@ def _messages(handle: IO[bytes], path: Path) -> Iterator[tuple[str, bytes]]:
 
 def read_metric_file(path: str | Path, serve: ServeConfig,
                      feature_names: tuple[str, ...] | list[str] | None = None,
-                     progress: Progress | None = None) -> list[Table]:
+                     progress: Progress | None = None,
+                     opened: IO[bytes] | None = None) -> list[Table]:
     """One table per entity (in the order each first completes a slot) of the file's data
     points, assembled as ``serve`` assembles them; ``feature_names``: a model's (None: every
-    feature of the file, sorted). See the module docstring."""
+    feature of the file, sorted); ``opened``: ``path`` opened (binary, buffered) and not yet
+    read, such as a pipe. See the module docstring."""
     from dataclasses import replace
 
     from anomaly_gan.stream.alerts import iso_utc
@@ -118,7 +124,7 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
     p = Path(path)
     say = progress or (lambda _m: None)
     learn = feature_names is None
-    handle = open_input(p, "rb")
+    handle = opened if opened is not None else open_input(p, "rb")
     with handle:
         peek = getattr(handle, "peek", None)
         kind = sniff(peek(64)[:64] if peek is not None else b"")
@@ -211,9 +217,19 @@ def read_data_file(path: str | Path, cfg: Config,
     """A metrics model's ``--data`` file as tables, one per entity: an OTLP metric file
     (:func:`is_metric_file`, :func:`read_metric_file`), else the one table of a CSV or
     Parquet file (:func:`~anomaly_gan.data.readers.read_table`)."""
-    if is_metric_file(path, cfg.serve):
-        return read_metric_file(path, cfg.serve, feature_names, progress)
-    return [read_table(path, cfg.data.timestamp_column, cfg.data.header)]
+    p = Path(path)
+    if not _may_be_metric_file(p, cfg.serve):
+        return [read_table(p, cfg.data.timestamp_column, cfg.data.header)]
+    # opened once: a pipe (--data <(zcat m.jsonl.gz), or of a CSV) cannot be read twice
+    handle = open_input(p, "rb")
+    try:
+        kind = sniff(handle.peek(64)[:64])  # type: ignore[attr-defined]
+    except BaseException:
+        handle.close()
+        raise
+    if kind:
+        return read_metric_file(p, cfg.serve, feature_names, progress, opened=handle)
+    return [read_table(p, cfg.data.timestamp_column, cfg.data.header, opened=handle)]
 
 
 def one_entity(tables: list[Table], path: str | Path, entity: str | None = None) -> Table:

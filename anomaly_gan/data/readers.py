@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -241,14 +243,18 @@ def _empty_name_hint(column: int, width: int) -> str:
     return ""
 
 
-def csv_rows(path: Path) -> tuple[list[list[str]], list[int]]:
+def csv_rows(path: Path, opened: IO[bytes] | None = None) -> tuple[list[list[str]], list[int]]:
     """Every record with the file line it starts on; blank lines are skipped (but counted),
-    a row of empty cells (``,,,``) is kept: it is a row of missing values."""
+    a row of empty cells (``,,,``) is kept: it is a row of missing values. ``opened``: the
+    file ``path`` opened (binary) and not yet read, such as a pipe whose first bytes were
+    peeked at (it is read and closed)."""
     # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
     # surrogateescape: bytes that are not UTF-8 reach _utf8_lines, which names their line;
     # a decoding error would come from the decoder reading ahead in blocks, at whatever
     # line the CSV reader had got to (line 1 for the first 8 KB).
-    handle = open_input(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
+    text = {"newline": "", "encoding": "utf-8-sig", "errors": "surrogateescape"}
+    handle = (open_input(path, **text) if opened is None
+              else io.TextIOWrapper(opened, **text))  # type: ignore[arg-type]
     rows: list[list[str]] = []
     lines: list[int] = []
     with handle:
@@ -330,8 +336,9 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto",
-              number: Callable[[str], float | None] = _number) -> Table:
-    rows, lines = csv_rows(path)
+              number: Callable[[str], float | None] = _number,
+              opened: IO[bytes] | None = None) -> Table:
+    rows, lines = csv_rows(path, opened)
     if not rows:
         raise DataError(f"{path}: file is empty (expected a CSV of numeric rows)")
     first = [c.strip() for c in rows[0]]
@@ -465,15 +472,18 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
 
 
 def read_table(path: str | Path, timestamp_column: str | None = None,
-               header: str = "auto", booleans: bool = False) -> Table:
+               header: str = "auto", booleans: bool = False,
+               opened: IO[bytes] | None = None) -> Table:
     """Read a CSV (header or headerless numeric; ``header``: ``auto``, ``names`` or
     ``none``, see ``data.header``) or, with pyarrow, a Parquet file. With ``booleans``,
     CSV cells ``true``/``false`` (any case, :data:`BOOLEAN_CELLS`) are 1/0, as in a labels
-    file, and a first row of them is data."""
+    file, and a first row of them is data. ``opened``: a CSV ``path`` already opened
+    (binary, not yet read: a pipe), read and closed."""
     p = Path(path)
-    if p.suffix.lower() in (".parquet", ".pq"):
+    if p.suffix.lower() in (".parquet", ".pq") and opened is None:
         return _read_parquet(p, timestamp_column)
-    return _read_csv(p, timestamp_column, header, _label_number if booleans else _number)
+    return _read_csv(p, timestamp_column, header, _label_number if booleans else _number,
+                     opened)
 
 
 def table_times(table: Table) -> np.ndarray | None:

@@ -146,6 +146,33 @@ def test_csv_still_reads_with_an_otlp_config(tmp_path):
     assert not is_metric_file(js, config_from_dict({}).serve)  # json events: CSV as before
 
 
+@pytest.mark.parametrize("kind", ["csv", "json", "proto"])
+def test_a_pipe_is_read_once_as_what_its_first_bytes_say(tmp_path, kind):
+    """--data <(zcat f.gz): a CSV through a pipe was refused as 'not an OpenTelemetry metric
+    file' with an OTLP config (a pipe was taken for one unread)."""
+    import os
+    import threading
+
+    cfg = config_from_dict({"serve": SERVE})
+    one = tmp_path / "one"
+    one.mkdir()
+    source = (write(one, hostmetrics(steps=5, hosts=("web-1",)), kind) if kind != "csv"
+              else tmp_path / "m.csv")
+    if kind == "csv":
+        source.write_text("timestamp,a,b\n2026-01-01T00:00:00Z,1,2\n2026-01-01T00:00:10Z,3,4\n")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(source.read_bytes()))
+    writer.start()
+    try:
+        tables = read_data_file(fifo, cfg)
+    finally:
+        writer.join()
+    assert [t.values.tolist() for t in tables] == [
+        t.values.tolist() for t in read_data_file(source, cfg)]
+    assert tables[0].entity == (None if kind == "csv" else "web-1")
+
+
 def test_a_bad_data_point_or_message_is_one_line_naming_its_place(tmp_path):
     docs = hostmetrics(steps=3, hosts=("web-1",))
     docs[2]["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["gauge"]["dataPoints"][0][
