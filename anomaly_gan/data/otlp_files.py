@@ -152,6 +152,11 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                         skipped += 1
                         first_skipped = first_skipped or where
                         continue
+                    if ev.reason == "bad_json" and not raw.endswith(b"\n"):
+                        raise DataError(f"{p}: {where}: cut short: the last line is no "
+                                        f"complete JSON and ends without a newline (a file "
+                                        f"still being written or cut: read a closed file, "
+                                        f"such as one the file exporter's rotation closed)")
                     raise DataError(f"{p}: {where}: {ev.reason}: {clip(ev.detail, 300)}")
                 events.append(ev)  # type: ignore[arg-type]
     piece = "message" if kind == "proto" else "line"

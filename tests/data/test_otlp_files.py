@@ -185,6 +185,18 @@ def test_a_bad_data_point_or_message_is_one_line_naming_its_place(tmp_path):
     assert str(err.value) == (
         f"{path}: line 3 at byte {offset}: non_finite: resourceMetrics[0].scopeMetrics[0]."
         f"metrics[0].gauge.dataPoints[0]: 'asDouble' is NaN or infinite")
+    # a file still being written: its last line is cut (a bad line with its newline is not)
+    path.write_text("".join(json.dumps(d) + "\n" for d in hostmetrics(steps=3))[:-40])
+    last = path.read_bytes().rindex(b"\n") + 1
+    with pytest.raises(DataError) as err:
+        read_metric_file(path, cfg)
+    assert str(err.value) == (
+        f"{path}: line 12 at byte {last}: cut short: the last line is no complete JSON and "
+        f"ends without a newline (a file still being written or cut: read a closed file, such "
+        f"as one the file exporter's rotation closed)")
+    path.write_bytes(path.read_bytes() + b"\n")
+    with pytest.raises(DataError, match=f"^{path}: line 12 at byte {last}: bad_json: "):
+        read_metric_file(path, cfg)
     good = [to_proto(d) for d in hostmetrics(steps=2, hosts=("web-1",))]
     path = tmp_path / "cut.bin"
     path.write_bytes(framed(*good)[:-3])
