@@ -224,6 +224,7 @@ def read_data_file(path: str | Path, cfg: Config,
     Parquet file (:func:`~anomaly_gan.data.readers.read_table`)."""
     p = Path(path)
     if not _may_be_metric_file(p, cfg.serve):
+        _not_otlp(p, cfg.serve)
         return [read_table(p, cfg.data.timestamp_column, cfg.data.header)]
     # opened once: a pipe (--data <(zcat m.jsonl.gz), or of a CSV) cannot be read twice
     handle = open_input(p, "rb")
@@ -235,6 +236,33 @@ def read_data_file(path: str | Path, cfg: Config,
     if kind:
         return read_metric_file(p, cfg.serve, feature_names, progress, opened=handle)
     return [read_table(p, cfg.data.timestamp_column, cfg.data.header, opened=handle)]
+
+
+def _not_otlp(path: Path, serve: ServeConfig) -> None:
+    """Refuse a metric file of the file exporter (OTLP/JSON lines, or a first message's
+    ``resourceMetrics`` after its length) where ``serve.event_format`` is no OTLP format
+    (the CSV reader said 'expected 7 columns, got 18' or 'not UTF-8'); a pipe is left to
+    the CSV reader (it cannot be read twice)."""
+    from anomaly_gan.config import is_otlp
+
+    if is_otlp(serve.event_format) or path.suffix.lower() in (".parquet", ".pq"):
+        return
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return  # the CSV reader names the problem
+    kind = sniff(head)
+    if (kind == "json" and b'"resourceMetrics"' in head) or (kind == "proto"
+                                                             and head[4:5] == b"\x0a"):
+        shape = ("OTLP/JSON lines" if kind == "json" else
+                 "protobuf messages each after its 4-byte length")
+        raise DataError(f"{path}: an OpenTelemetry Collector file exporter's metric file "
+                        f"({shape}), which is read with serve.event_format otlp_proto or "
+                        f"otlp_json; this config's (a model's: the one it was trained with) "
+                        f"is {serve.event_format}: expected a CSV or Parquet file")
 
 
 def one_entity(tables: list[Table], path: str | Path, entity: str | None = None) -> Table:

@@ -146,6 +146,21 @@ def test_csv_still_reads_with_an_otlp_config(tmp_path):
     assert not is_metric_file(js, config_from_dict({}).serve)  # json events: CSV as before
 
 
+@pytest.mark.parametrize("kind", ["json", "proto"])
+def test_a_metric_file_read_with_a_config_of_json_events_is_one_line_saying_so(tmp_path,
+                                                                               kind):
+    """A model trained on CSV (serve.event_format: json) scoring a file exporter's file got
+    'line 2: expected 7 columns, got 18' or 'line 10: not a readable CSV file: utf-8'."""
+    path = write(tmp_path, hostmetrics(steps=2), kind)
+    with pytest.raises(DataError) as err:
+        read_data_file(path, config_from_dict({}))
+    assert str(err.value).startswith(
+        f"{path}: an OpenTelemetry Collector file exporter's metric file (")
+    assert str(err.value).endswith(
+        "which is read with serve.event_format otlp_proto or otlp_json; this config's (a "
+        "model's: the one it was trained with) is json: expected a CSV or Parquet file")
+
+
 @pytest.mark.parametrize("kind", ["csv", "json", "proto"])
 def test_a_pipe_is_read_once_as_what_its_first_bytes_say(tmp_path, kind):
     """--data <(zcat f.gz): a CSV through a pipe was refused as 'not an OpenTelemetry metric
