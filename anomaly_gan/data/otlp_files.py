@@ -178,7 +178,14 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
     rows: dict[str, tuple[list[float], list[list[float]]]] = {}
     slots_of = np.zeros(len(names), dtype=np.int64)  # slots each feature came in
     seen: set[tuple[str, float, int]] = set()
+    last: dict[tuple[str, int], float] = {}  # each feature's latest time, per entity
+    steps: list[float] = []  # between a feature's data points: the collection interval
     for ev in events:
+        for i in ev.values:
+            before = last.get((ev.entity, i), ev.ts)
+            if ev.ts > before:
+                steps.append(ev.ts - before)
+            last[ev.entity, i] = max(before, ev.ts)
         done = asm.add(ev, 0, 0)
         slot = math.floor(ev.ts / asm.seconds) * asm.seconds
         for i in ev.values:
@@ -200,16 +207,22 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
         slots = len({(e, s) for e, s, _ in seen})
         fewest = int(np.argmin(slots_of))
         say(f"note: {p}: {incomplete} slot(s) incomplete (a feature missing) and {asm.late} "
-            f"data point(s) late: left out, as serve drops them; the feature in the fewest "
-            f"slots is {names[fewest]!r} ({int(slots_of[fewest])} of {slots})")
+            f"data point(s) late: left out, as serve drops them"
+            + (f"; the feature in the fewest slots is {names[fewest]!r} "
+               f"({int(slots_of[fewest])} of {slots})" if incomplete else ""))
     if skipped:
         say(f"note: {p}: {skipped} {piece}(s) held none of the model's features (the first "
             f"{first_skipped}): left out (serve.unknown_features: ignore; serve counts them "
             f"missing_feature)")
     if not total:
+        step = float(np.median(steps)) if steps else 0.0
         raise DataError(f"{p}: no slot of serve.assemble_seconds ({asm.seconds:g} s) holds "
                         f"every feature of {name_list(names)}: {incomplete} incomplete; "
-                        f"expected each entity's data points of one collection in one slot")
+                        f"expected each entity's data points of one collection in one slot"
+                        + (f" (a feature's data points come every {step:g} s, the median "
+                           f"step: a collection's scrapers may write them up to that far "
+                           f"apart; serve.assemble_seconds {step:g} holds them in one slot)"
+                           if step > asm.seconds else ""))
     return [Table(str(p) if len(entities) == 1 else f"{p} (entity {entity!r})", names,
                   np.asarray(values, dtype=np.float64).reshape(len(ts), len(names)),
                   tuple(iso_utc(t) for t in ts), True, entity=entity)

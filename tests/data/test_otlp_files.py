@@ -136,6 +136,33 @@ def test_a_slot_missing_a_feature_is_left_out_and_counted(tmp_path):
                         f"fewest slots is 'system.memory.utilization{{state=free}}' (27 of 30)")
 
 
+def test_slots_shorter_than_a_collection_say_what_would_hold_one(tmp_path):
+    """serve.assemble_seconds below the few ms between a collection's two scrapers' batches
+    leaves every slot incomplete: the error says the interval the data points come at."""
+    path = write(tmp_path, hostmetrics(steps=5, hosts=("web-1",)), "json")
+    serve = config_from_dict({"serve": {**SERVE, "assemble_seconds": 0.001}}).serve
+    with pytest.raises(DataError) as err:
+        read_metric_file(path, serve)
+    assert str(err.value).endswith(
+        "10 incomplete; expected each entity's data points of one collection in one slot (a "
+        "feature's data points come every 10 s, the median step: a collection's scrapers "
+        "may write them up to that far apart; serve.assemble_seconds 10 holds them in one "
+        "slot)")
+
+
+def test_repeated_requests_are_late_points_with_no_word_of_missing_features(tmp_path):
+    """Each request written twice (a retried export): the repeats after a slot completed
+    are late, as serve counts them; no slot is incomplete, so no feature is named."""
+    docs = [d for d in hostmetrics(steps=4, hosts=("web-1",)) for _ in (1, 2)]
+    path = write(tmp_path, docs, "json")
+    notes: list[str] = []
+    cfg = config_from_dict({"serve": SERVE})
+    table = one_entity(read_metric_file(path, cfg.serve, progress=notes.append), path)
+    assert table.values.tolist() == [v for _, v in served(docs, FEATURES, cfg.serve)["web-1"]]
+    assert notes[1] == (f"note: {path}: 0 slot(s) incomplete (a feature missing) and 8 data "
+                        f"point(s) late: left out, as serve drops them")
+
+
 def test_csv_still_reads_with_an_otlp_config(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("timestamp,a\n2026-01-01T00:00:00Z,1\n")
