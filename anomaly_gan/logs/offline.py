@@ -45,11 +45,14 @@ __all__ = ["LineTally", "LogScores", "bucket_labels_and_scores", "count_rows",
 Progress = Callable[[str], None]
 
 
-def _lines(handle: Iterable[bytes], path: Path | None = None) -> Iterator[tuple[int, bytes]]:
+def _lines(handle: Iterable[bytes], path: Path | None = None,
+           unterminated: list[int] | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without the line end) of each line of a binary file; a UTF-8
     byte-order mark at its start (Windows tools write one) is no part of the first line.
     With ``path``, a file that is compressed or an archive is a :class:`DataError` naming
-    it (a rotated ``app.log.gz`` was refused as ``not_utf8``, naming neither)."""
+    it (a rotated ``app.log.gz`` was refused as ``not_utf8``, naming neither). The number
+    of a last line with no newline (a file still being written) is appended to
+    ``unterminated`` before it is yielded."""
     n = 0
     for chunk in handle:
         body = chunk.rstrip(b"\n")
@@ -60,7 +63,10 @@ def _lines(handle: Iterable[bytes], path: Path | None = None) -> Iterator[tuple[
             packed = packed_format(body, tables=False) if path is not None else ""
             if packed:
                 raise DataError(f"{path}: line 1: not a readable log file: {packed}")
-        for line in body.split(b"\r") if b"\r" in body else (body,):
+        lines = body.split(b"\r") if b"\r" in body else (body,)
+        if unterminated is not None and not chunk.endswith((b"\n", b"\r")):
+            unterminated.append(n + len(lines))
+        for line in lines:
             n += 1
             yield n, line
 
@@ -255,13 +261,20 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
             yield n, raw
 
     with handle:
-        pieces = _messages(handle, p, offsets) if framed else _lines(handle, p)
+        cut: list[int] = []  # a last line with no newline
+        pieces = _messages(handle, p, offsets) if framed else _lines(handle, p, cut)
         for first, last, start, stop, ev, why in _records(counted(pieces), parser, joins,
                                                           every=framed):
             records += 1
             if isinstance(ev, InvalidEvent):
                 where = (f"message {first} at byte {offsets[first - 1]}" if framed
                          else f"line {first}" if first == last else f"lines {first}-{last}")
+                if (cut == [last] and is_otlp(cfg.format) and ev.reason == "bad_json"
+                        and cfg.bad_lines == "error"):
+                    raise DataError(f"{p}: {where}: cut short: the last line is no complete "
+                                    f"JSON and ends without a newline (a file still being "
+                                    f"written or cut: read a closed file, such as one the "
+                                    f"file exporter's rotation closed)")
                 if cfg.bad_lines == "error":
                     raise DataError(f"{p}: {where}: {ev.reason}: {ev.detail}"
                                     + _hint(first, last, why, joins, cfg.format, piece)

@@ -946,6 +946,31 @@ def test_a_proto_file_cut_short_is_one_line_naming_the_message_and_byte(
     assert err_text.count("\n") == 1 and expected in err_text
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_an_otlp_json_file_cut_inside_its_last_line_says_so(tmp_path, service_logs, end):
+    """A file the exporter is still writing: its last line is cut, with no newline; it said
+    'bad_json: ... Unterminated string' and that bad_lines: skip would leave it out. A
+    bad line that ends in a newline is bad_json as before; with skip the cut line is left
+    out, as a bad line is."""
+    text = end.join(_batches(service_logs)) + end
+    path = tmp_path / "otlp.jsonl"
+    path.write_text(text[:-30], newline="")
+    cfg = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0}}).logs
+    with pytest.raises(DataError) as err:
+        read_log_file(path, cfg)
+    assert str(err.value) == (
+        f"{path}: line 3: cut short: the last line is no complete JSON and ends without a "
+        f"newline (a file still being written or cut: read a closed file, such as one the "
+        f"file exporter's rotation closed)")
+    path.write_text(text[:-30] + end, newline="")
+    with pytest.raises(DataError, match=f"^{path}: line 3: bad_json: "):
+        read_log_file(path, cfg)
+    skip = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0,
+                                      "bad_lines": "skip"}}).logs
+    path.write_text(text[:-30], newline="")
+    assert len(read_log_file(path, skip)) == 8
+
+
 def test_a_zstd_compressed_proto_file_says_compression_is_not_read(tmp_path, service_logs):
     """The file exporter's compression: zstd compresses each message (then framed as
     above): a message that starts with zstd's magic number is named, not read as a corrupt
