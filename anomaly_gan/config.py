@@ -303,10 +303,14 @@ class BatchingConfig:
 
 @dataclass(frozen=True)
 class AlertConfig:
-    """Debounce: alert after k consecutive anomalous windows, then cool down."""
+    """Debounce: alert after k consecutive anomalous windows, then cool down; with
+    ``resolve_windows`` > 0, resolve the incident after that many normal windows in a row."""
 
     consecutive: int = _f(3, **_range(1, 10_000))
     cooldown_seconds: float = _f(300.0, **_range(0.0))
+    # 0: no resolution records (the alert topic as before 2026-12); N: the N-th normal window
+    # in a row after an alert sends one
+    resolve_windows: int = _f(0, **_range(0, 10_000))
     scores_sample_rate: float = _f(1.0, **_range(0.0, 1.0))
 
 

@@ -4,6 +4,17 @@ An entity alerts after ``consecutive`` anomalous windows in a row; after an aler
 quiet for ``cooldown_seconds`` of *event time* (window end timestamps), so replays after a
 restart make the same decisions. A normal window resets the run.
 
+With ``resolve_windows = N > 0`` an alert opens an *incident* of its entity, which stays open
+until N normal windows come in a row; the N-th one resolves it (one resolution record).
+Fewer normal windows do not end it (hysteresis): a new anomalous window continues the same
+incident, whose ``anomalous_since`` stays the start of the run that opened it. A resolution
+also ends the cooldown, so the entity's next incident alerts after ``consecutive`` windows.
+
+>>> d = Debouncer(consecutive=1, cooldown_seconds=0, resolve_windows=2)
+>>> [(d.update("a", t, anomalous=a), d.closed is not None)
+...  for t, a in ((0.0, True), (1.0, False), (2.0, True), (3.0, False), (4.0, False))]
+[(True, False), (False, False), (True, False), (False, False), (False, True)]
+
 The alert id is a hash of entity, window end and model version: the same window scored by
 the same model always gets the same id, so consumers can drop the duplicates that
 at-least-once delivery may produce.
@@ -26,7 +37,8 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_str  # json.dumps' string escaping
 from typing import Any
 
-__all__ = ["Debouncer", "alert_id", "build_alert", "encode_score", "iso_utc", "sampled"]
+__all__ = ["Debouncer", "Incident", "alert_id", "build_alert", "build_resolution", "encode_score",
+           "iso_utc", "resolution_id", "sampled"]
 
 
 def iso_utc(ts: float) -> str:
@@ -41,6 +53,13 @@ def alert_id(entity: str, window_end_ts: float, model_version: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
+def resolution_id(entity: str, resolved_ts: float, model_version: str) -> str:
+    """Deterministic id of a resolution record: sha256 of ``resolved|entity|window end of the
+    resolving window (µs)|model version``, 32 hex chars (never equal to an alert id)."""
+    key = f"resolved|{entity}|{round(resolved_ts * 1_000_000)}|{model_version}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
 def sampled(entity: str, window_end_ts: float, rate: float) -> bool:
     """Deterministic sampling of score records: the same window is always in or out."""
     if rate >= 1.0:
@@ -51,22 +70,61 @@ def sampled(entity: str, window_end_ts: float, rate: float) -> bool:
     return h < rate * 4294967296.0
 
 
-class Debouncer:
-    """Per-entity run length of anomalous windows and time of the last alert."""
+class Incident:
+    """An entity's open incident (``resolve_windows > 0``): from the alert that opened it to
+    the ``resolve_windows``-th normal window in a row. ``alert_id`` is set by whoever sends
+    the alerts (it needs the model version)."""
 
-    def __init__(self, consecutive: int, cooldown_seconds: float) -> None:
+    __slots__ = ("alert_id", "alerts", "anomalous", "calm", "last_alert_ts", "resolved_ts",
+                 "since", "span")
+
+    def __init__(self, since: float, run: int) -> None:
+        self.since = since  # window end of the first window of the run that opened it
+        self.span = run  # windows of the entity scored since then, that one included
+        self.anomalous = run  # of them anomalous
+        self.calm = 0  # normal windows in a row up to now
+        self.alerts = 0
+        self.last_alert_ts = since
+        self.alert_id = ""
+        self.resolved_ts: float | None = None
+
+
+class Debouncer:
+    """Per-entity run length of anomalous windows, time of the last alert and, with
+    ``resolve_windows``, the open incident."""
+
+    def __init__(self, consecutive: int, cooldown_seconds: float,
+                 resolve_windows: int = 0) -> None:
         self.consecutive = int(consecutive)
         self.cooldown = float(cooldown_seconds)
+        self.resolve = int(resolve_windows)
         self._run: dict[str, int] = {}
         self._since: dict[str, float] = {}  # window end of the run's first anomalous window
         self._last_alert: dict[str, float] = {}
+        self._open: dict[str, Incident] = {}
+        self.closed: Incident | None = None  # the incident the last update resolved
 
     def update(self, entity: str, window_end_ts: float, anomalous: bool) -> bool:
-        """Feed one scored window; True when it should raise an alert."""
+        """Feed one scored window; True when it should raise an alert. When the window
+        resolves the entity's incident, :attr:`closed` holds it until the next update."""
+        self.closed = None
+        incident = self._open.get(entity) if self._open else None
+        if incident is not None:
+            incident.span += 1
         if not anomalous:
             self._run.pop(entity, None)
             self._since.pop(entity, None)
+            if incident is not None:
+                incident.calm += 1
+                if incident.calm >= self.resolve:
+                    del self._open[entity]
+                    self._last_alert.pop(entity, None)  # the next incident is news
+                    incident.resolved_ts = window_end_ts
+                    self.closed = incident
             return False
+        if incident is not None:
+            incident.calm = 0
+            incident.anomalous += 1
         run = self._run.get(entity, 0) + 1
         self._run[entity] = run
         if run == 1:
@@ -77,15 +135,36 @@ class Debouncer:
         if last is not None and window_end_ts - last < self.cooldown:
             return False
         self._last_alert[entity] = window_end_ts
+        if self.resolve:
+            if incident is None:
+                incident = self._open[entity] = Incident(self._since[entity], run)
+            incident.alerts += 1
+            incident.last_alert_ts = window_end_ts
         return True
 
     @property
     def active(self) -> bool:
-        """True while some entity is in a run of anomalous windows."""
-        return bool(self._run)
+        """True while some entity is in a run of anomalous windows or an open incident."""
+        return bool(self._run) or bool(self._open)
 
     def run_length(self, entity: str) -> int:
         return self._run.get(entity, 0)
+
+    def incident(self, entity: str) -> Incident | None:
+        """The entity's open incident (None without one, or with ``resolve_windows`` 0)."""
+        return self._open.get(entity)
+
+    def anomalous_since(self, entity: str) -> float | None:
+        """What an alert gives as ``anomalous_since``: the start of the entity's open
+        incident, else of its run (:meth:`run_since`)."""
+        incident = self._open.get(entity)
+        return incident.since if incident is not None else self._since.get(entity)
+
+    def held_windows(self, entity: str) -> int:
+        """Windows a replay must re-score to rebuild the entity's state: those of its open
+        incident, else of its run (the commit holds their offsets back, up to a bound)."""
+        incident = self._open.get(entity)
+        return incident.span if incident is not None else self._run.get(entity, 0)
 
     def run_since(self, entity: str) -> float | None:
         """Window end of the first window of the entity's run of anomalous windows (about
@@ -105,16 +184,19 @@ class Debouncer:
         self._run.pop(entity, None)
         self._since.pop(entity, None)
         self._last_alert.pop(entity, None)
+        self._open.pop(entity, None)
 
     def clear(self) -> None:
         self._run.clear()
         self._since.clear()
         self._last_alert.clear()
+        self._open.clear()
 
     def retain(self, keep: Callable[[str], bool]) -> None:
         """Drop the state of entities for which ``keep`` is false (bounds memory to the
         entities still held by the window state)."""
-        tables: tuple[dict[str, Any], ...] = (self._run, self._since, self._last_alert)
+        tables: tuple[dict[str, Any], ...] = (self._run, self._since, self._last_alert,
+                                              self._open)
         for table in tables:
             for entity in [e for e in table if not keep(e)]:
                 del table[entity]
@@ -137,6 +219,7 @@ def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, th
     when given."""
     since = end_ts if since_ts is None else since_ts
     rec = {
+        "status": "firing",
         "alert_id": alert_id(entity, end_ts, model_version),
         "entity": entity,
         "window_start": iso_utc(start_ts),
@@ -158,6 +241,40 @@ def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, th
         rec["feature_values"] = [{k: _num(v) if isinstance(v, float) else v
                                   for k, v in entry.items()} for entry in feature_values]
     return rec
+
+
+def build_resolution(*, entity: str, incident: Incident, model_version: str,
+                     model_kind: str, normal_windows: int) -> dict[str, Any]:
+    """The resolution record of a resolved ``incident`` (:attr:`Debouncer.closed`), sent to
+    the alert topic after the incident's alerts, keyed by the entity like them.
+
+    >>> d = Debouncer(consecutive=1, cooldown_seconds=0, resolve_windows=1)
+    >>> d.update("p-1", 60.0, anomalous=True), d.update("p-1", 70.0, anomalous=False)
+    (True, False)
+    >>> r = build_resolution(entity="p-1", incident=d.closed, model_version="v1",
+    ...                      model_kind="ganomaly", normal_windows=1)
+    >>> r["status"], r["anomalous_since"], r["resolved_at"], r["duration_seconds"]
+    ('resolved', '1970-01-01T00:01:00.000Z', '1970-01-01T00:01:10.000Z', 10.0)
+    """
+    end = incident.resolved_ts
+    if end is None:
+        raise ValueError(f"the incident of {entity} is not resolved")
+    return {
+        "status": "resolved",
+        "resolution_id": resolution_id(entity, end, model_version),
+        "alert_id": incident.alert_id,
+        "entity": entity,
+        "anomalous_since": iso_utc(incident.since),
+        "anomalous_since_ts": incident.since,
+        "resolved_at": iso_utc(end),
+        "resolved_at_ts": end,
+        "duration_seconds": end - incident.since,
+        "alerts": incident.alerts,
+        "anomalous_windows": incident.anomalous,
+        "normal_windows": int(normal_windows),
+        "model_version": model_version,
+        "model_kind": model_kind,
+    }
 
 
 def _json_num(x: float) -> str:

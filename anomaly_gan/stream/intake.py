@@ -16,19 +16,27 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from anomaly_gan.config import LOGS_ASSEMBLE, LOGS_EVENT_FORMAT, ServeConfig
+from anomaly_gan.config import LOGS_ASSEMBLE, LOGS_EVENT_FORMAT, AlertConfig, ServeConfig
 from anomaly_gan.errors import ConfigError
 from anomaly_gan.stream.assemble import assembler_from_config
 from anomaly_gan.stream.events import InvalidEvent, dead_letter_of, parser_from_config
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
-__all__ = ["Intake"]
+__all__ = ["Intake", "rescore_history"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
 # fill(tp, offset, batch, flush): after a record that added windows; flush: score and
 # publish everything pushed so far before reading on. Returns the batch to keep filling.
 Fill = Callable[[Any, int, WindowBatch, bool], WindowBatch]
+
+
+def rescore_history(alerts: AlertConfig) -> int:
+    """Most windows of an entity whose offsets a commit holds back so that a replay rebuilds
+    its debounce state: ``2 x consecutive``, plus ``2 x resolve_windows`` with resolutions
+    (an open incident spanning at most that many windows is rebuilt exactly;
+    docs/streaming.md, *Debounce across a restart*)."""
+    return 2 * (alerts.consecutive + alerts.resolve_windows)
 
 
 class Intake:
@@ -62,7 +70,7 @@ class Intake:
         self.state = WindowState(
             det.window, len(det.feature_names), gap_seconds=gap_seconds,
             max_entities=w.max_entities, reorder_tolerance_seconds=w.reorder_tolerance_seconds,
-            hop=w.hop, rescore_history=2 * cfg.alerts.consecutive, on_drop=self._dropped,
+            hop=w.hop, rescore_history=rescore_history(cfg.alerts), on_drop=self._dropped,
             counters=getattr(det, "counters", ()))
         self.dead_letter = dead_letter
         self.on_drop = on_drop
@@ -169,9 +177,9 @@ class Intake:
                      rescore: Callable[[str], int]) -> dict[Any, int]:
         """Offsets safe to commit: none past a record that a window, or an open log bucket,
         still needs, nor inside a log bucket that the replay would rebuild.
-        ``rescore(entity)`` windows of an entity (its run of anomalous windows) are held back
-        too, so that a replay re-scores the run and rebuilds the debounce state (same alert
-        ids)."""
+        ``rescore(entity)`` windows of an entity (its run of anomalous windows, or its open
+        incident) are held back too, up to :func:`rescore_history`, so that a replay re-scores
+        them and rebuilds the debounce state (same alert and resolution ids)."""
         safe = self.state.commit_offsets(next_offsets, rescore=rescore)
         pins = None
         if self.logs is not None:

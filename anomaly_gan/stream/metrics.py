@@ -93,6 +93,9 @@ class StreamMetrics:
                                  registry=r)
         self.alerts = Counter("anomaly_gan_alerts", "Alerts emitted (after debounce)",
                               ["model_version"], registry=r)
+        self.alerts_resolved = Counter(
+            "anomaly_gan_alerts_resolved", "Incidents resolved (serve.alerts.resolve_windows "
+            "normal windows in a row after an alert)", ["model_version"], registry=r)
         self.score = Histogram("anomaly_gan_score", "Anomaly score of each window",
                                buckets=SCORE_BUCKETS, registry=r)
         self.threshold = Gauge("anomaly_gan_threshold", "Alert threshold of the loaded model",
@@ -194,6 +197,7 @@ class StreamMetrics:
         self.model_info.labels(version, kind).set(1)
         self.threshold.set(threshold)
         self.alerts.labels(version)
+        self.alerts_resolved.labels(version)
 
     def observe_batch(self, scores: np.ndarray, lags: np.ndarray, seconds: float) -> None:
         """One model call: its size and duration, every score and event lag. A +inf score

@@ -17,7 +17,16 @@ import numpy as np
 
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.scoring import feature_values_text
-from anomaly_gan.stream.alerts import Debouncer, build_alert, dumps, encode_score, sampled
+from anomaly_gan.stream.alerts import (
+    Debouncer,
+    Incident,
+    alert_id,
+    build_alert,
+    build_resolution,
+    dumps,
+    encode_score,
+    sampled,
+)
 from anomaly_gan.stream.events import InvalidEvent
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.state import WindowBatch
@@ -54,12 +63,14 @@ class Publisher:
         self.io = io
         self.metrics = metrics
         self.logs = logs
-        self.debouncer = Debouncer(cfg.alerts.consecutive, cfg.alerts.cooldown_seconds)
+        self.debouncer = Debouncer(cfg.alerts.consecutive, cfg.alerts.cooldown_seconds,
+                                   cfg.alerts.resolve_windows)
         self.delivery = getattr(io, "delivery", None)  # kafka_io.Delivery, absent on doubles
         self.error: Exception | None = None  # first unacknowledged send since taken
         self.error_topic: str | None = None  # the topic of the last send that failed
         self._on_error: dict[str, Any] = {}  # per topic: the producer's error callback
         self.alerts_sent = 0
+        self.resolutions_sent = 0
         self._logged_reasons: set[str] = set()  # dead-letter reasons logged once already
 
     # ------------------------------------------------------------------ delivery
@@ -157,12 +168,18 @@ class Publisher:
             threshold = float(res.threshold)
         grouped: dict[str, list[bytes]] | None = (
             {} if self.cfg.kafka.scores_format == "batch" else None)
+        debouncer = self.debouncer
         fired: list[tuple[int, int, float | None]] = []  # window, run length, run start
+        resolved: list[tuple[int, Incident]] = []  # window, the incident it resolved
         for i in range(len(batch)):
             entity = entities[i]
             if update(entity, ends[i], flags[i]):
-                debouncer = self.debouncer
-                fired.append((i, debouncer.run_length(entity), debouncer.run_since(entity)))
+                fired.append((i, debouncer.run_length(entity), debouncer.anomalous_since(entity)))
+                incident = debouncer.incident(entity)
+                if incident is not None:  # the id its resolution will name
+                    incident.alert_id = alert_id(entity, ends[i], det.version)
+            elif debouncer.closed is not None:
+                resolved.append((i, debouncer.closed))
             if scores_topic and sampled(entity, ends[i], rate):
                 rec = encode_score(
                     entity=entity, start_ts=starts[i], end_ts=ends[i], score=scores[i],
@@ -175,24 +192,48 @@ class Publisher:
                     self.send(scores_topic, rec, entity.encode())
                 else:
                     grouped.setdefault(entity, []).append(rec)
-        if fired:
-            self._send_alerts(batch, det, res, fired)
+        if fired or resolved:
+            self._send_alerts(batch, det, res, fired, resolved)
         if grouped and scores_topic:  # scores_format batch: one JSON array per entity
             for entity, recs in grouped.items():
                 self.send(scores_topic, b"[" + b",".join(recs) + b"]", entity.encode())
 
     def _send_alerts(self, batch: WindowBatch, det: Any, res: Any,
-                     fired: list[tuple[int, int, float | None]]) -> None:
+                     fired: list[tuple[int, int, float | None]],
+                     resolved: list[tuple[int, Incident]]) -> None:
         """The alert records of the ``fired`` windows of a batch (index, the debouncer's
-        run length and run start when it fired). Their features' values come from one
-        more model call for all of them (a logs model's records name templates instead)."""
+        run length and incident or run start when it fired), and the resolution records of
+        the ``resolved`` ones, in window order: an entity's resolution always follows its
+        incident's alerts and comes before its next incident's. The alerts' features' values
+        come from one more model call for all of them (a logs model's records name templates
+        instead)."""
         tops = [res.top_features[i] for i, _, _ in fired]
         values: list[Any] = [None] * len(fired)
-        if self.logs is None:
+        if self.logs is None and fired:
             values = det.feature_values(batch.windows()[[i for i, _, _ in fired]], tops)
+        closing = iter(resolved)
+        pending = next(closing, None)
         for (i, run, since), top, vals in zip(fired, tops, values, strict=True):
+            while pending is not None and pending[0] < i:
+                self._send_resolution(det, batch.entities[pending[0]], pending[1])
+                pending = next(closing, None)
             self._send_alert(det, res, i, batch.entities[i], batch.start_ts[i],
                              batch.end_ts[i], top, vals, run, since)
+        while pending is not None:
+            self._send_resolution(det, batch.entities[pending[0]], pending[1])
+            pending = next(closing, None)
+
+    def _send_resolution(self, det: Any, entity: str, incident: Incident) -> None:
+        rec = build_resolution(entity=entity, incident=incident, model_version=det.version,
+                               model_kind=det.kind, normal_windows=self.debouncer.resolve)
+        self.send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
+        self.metrics.alerts_resolved.labels(det.version).inc()
+        self.resolutions_sent += 1
+        log.warning("resolved", extra={"fields": {
+            "entity": entity, "resolved_at": rec["resolved_at"],
+            "since": rec["anomalous_since"], "duration_seconds": rec["duration_seconds"],
+            "alerts": rec["alerts"], "alert_id": rec["alert_id"],
+            "resolution_id": rec["resolution_id"]}})
 
     def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float, end: float,
                     top: list[str], values: list[dict[str, Any]] | None, run: int,

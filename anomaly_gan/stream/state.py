@@ -22,7 +22,8 @@ Policies (docs/streaming.md explains why):
 - **Offsets.** Every row remembers its (partition, offset). :meth:`WindowState.commit_offsets`
   gives, per partition, the oldest offset still needed to rebuild the windows in memory, so a
   restart that resumes there loses no window (duplicates only in the replayed range). An
-  entity in a run of anomalous windows holds it back further, so that the replay re-scores
+  entity in a run of anomalous windows (or an open incident, with resolutions) holds it back
+  further, so that the replay re-scores
   the run and the debounce decisions come out the same (``rescore``).
 - **Unkeyed records.** An entity seen on a new partition restarts its window (counted in
   :attr:`WindowState.partition_moves`, the latest such entity in ``last_moved``).

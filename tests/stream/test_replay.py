@@ -1,5 +1,6 @@
 """A crash in the middle of an anomalous run: the replay from the committed offset re-scores
-the run, so the same alerts (same ids) come out as without the crash."""
+the run, so the same alerts (same ids) come out as without the crash; with
+serve.alerts.resolve_windows, an open incident is re-scored too, so the same resolutions."""
 
 from __future__ import annotations
 
@@ -27,36 +28,82 @@ def records():
 
 
 def alert_ids(io):
-    return {json.loads(v)["alert_id"] for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"}
+    return {json.loads(v)["alert_id"] for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"
+            and json.loads(v)["status"] == "firing"}
 
 
-def scorer_over(batches, cooldown):
+def resolution_ids(io):
+    return {json.loads(v)["resolution_id"] for t, _, v, _ in io.sent
+            if t == "anomaly-gan.alerts" and json.loads(v)["status"] == "resolved"}
+
+
+def scorer_over(batches, cooldown, resolve_windows=0):
     io = FakeIO(batches)
     scorer, _ = make(io, model=FakeModel(window=3), consecutive=CONSECUTIVE,
-                     cooldown_seconds=cooldown)
+                     cooldown_seconds=cooldown, resolve_windows=resolve_windows)
     return scorer, io
 
 
-@pytest.mark.parametrize("cooldown", [0.0, 6.0])
-def test_a_kill_at_any_point_gives_the_same_alert_ids(cooldown):
-    recs = records()
-    whole, io = scorer_over([recs], cooldown)
-    whole.step()
-    whole._score_batch()
-    want = alert_ids(io)
-    assert len(want) >= 4  # the data does alert
-
+def killed_and_resumed(recs, cooldown, resolve_windows):
+    """For every commit point and a few records read past it: the records of the run that
+    was killed there and of the one that resumed from its last commit."""
     for committed_at in range(1, len(recs), 3):
         for extra in (0, 5):
-            first, io1 = scorer_over([recs[:committed_at], recs[committed_at:committed_at + extra]],
-                                     cooldown)
+            first, io1 = scorer_over([recs[:committed_at],
+                                      recs[committed_at:committed_at + extra]],
+                                     cooldown, resolve_windows)
             first.step()
             assert first._commit(force=True)
             resume = io1.commits[-1][IN]
             first.step()  # read past the commit, then "killed": nothing more committed
             first._score_batch()
-            second, io2 = scorer_over([recs[resume:]], cooldown)
+            second, io2 = scorer_over([recs[resume:]], cooldown, resolve_windows)
             second.step()
             second._score_batch()
-            got = alert_ids(io1) | alert_ids(io2)
-            assert got == want, (committed_at, extra)
+            yield (committed_at, extra), io1, io2
+
+
+def whole_run(recs, cooldown, resolve_windows):
+    whole, io = scorer_over([recs], cooldown, resolve_windows)
+    whole.step()
+    whole._score_batch()
+    return io
+
+
+@pytest.mark.parametrize("cooldown", [0.0, 6.0])
+def test_a_kill_at_any_point_gives_the_same_alert_ids(cooldown):
+    recs = records()
+    want = alert_ids(whole_run(recs, cooldown, 0))
+    assert len(want) >= 4  # the data does alert
+
+    for at, io1, io2 in killed_and_resumed(recs, cooldown, 0):
+        assert alert_ids(io1) | alert_ids(io2) == want, at
+
+
+@pytest.mark.parametrize(("cooldown", "resolve_windows"), [(0.0, 1), (6.0, 3), (100.0, 3)])
+def test_a_kill_at_any_point_gives_the_same_resolutions(cooldown, resolve_windows):
+    """Each incident of "e" spans at most 2 x (consecutive + resolve_windows) windows: the
+    replay rebuilds it whole, so alerts and resolutions are those of a run without a kill."""
+    recs = records()
+    io = whole_run(recs, cooldown, resolve_windows)
+    want_alerts, want_resolved = alert_ids(io), resolution_ids(io)
+    assert len(want_resolved) >= 3
+    for at, io1, io2 in killed_and_resumed(recs, cooldown, resolve_windows):
+        assert alert_ids(io1) | alert_ids(io2) == want_alerts, at
+        assert resolution_ids(io1) | resolution_ids(io2) == want_resolved, at
+
+
+def test_an_incident_longer_than_the_replay_still_resolves_after_a_kill():
+    """An anomaly longer than the windows a commit holds back: a replay from inside it
+    re-opens the incident (one more alert, a later anomalous_since), and resolves it at the
+    same window, with the same resolution id."""
+    values = [1.0] * 4 + [50.0] * 30 + [1.0] * 6
+    recs = [Record(t, b"g", json.dumps({"entity": "g", "ts": float(t),
+                                        "values": [v, 0.0]}).encode())
+            for t, v in enumerate(values)]
+    io = whole_run(recs, 1000.0, 3)
+    want_alerts, want_resolved = alert_ids(io), resolution_ids(io)
+    assert len(want_alerts) == len(want_resolved) == 1
+    for at, io1, io2 in killed_and_resumed(recs, 1000.0, 3):
+        assert alert_ids(io1) | alert_ids(io2) >= want_alerts, at
+        assert resolution_ids(io1) | resolution_ids(io2) == want_resolved, at

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from anomaly_gan.stream.alerts import Debouncer, alert_id
+from anomaly_gan.stream.alerts import Debouncer, alert_id, resolution_id
 from anomaly_gan.stream.events import INVALID_REASONS
 from tests.stream.conftest import plant_events
 from tests.support.kafka import consume_all, produce
@@ -52,6 +52,22 @@ def expected_alerts(det, plant, values, consecutive, cooldown):
             ts = float(plant.timestamps[START + i])
             if d.update(name, ts, bool(res.is_anomaly[i])):
                 out.add((name, ts))
+    return out
+
+
+def expected_alert_topic(det, plant, values, consecutive, cooldown, resolve_windows):
+    """Per entity, in order, the (status, window end) of the alert topic's records that the
+    offline scores imply under the same debounce and resolutions."""
+    out = {}
+    for e, name in enumerate(plant.entities):
+        res = det.score_series(values[e, START:STOP])
+        d = Debouncer(consecutive, cooldown, resolve_windows)
+        for i in range(det.window - 1, STOP - START):
+            ts = float(plant.timestamps[START + i])
+            if d.update(name, ts, bool(res.is_anomaly[i])):
+                out.setdefault(name, []).append(("firing", ts))
+            elif d.closed is not None:
+                out.setdefault(name, []).append(("resolved", ts))
     return out
 
 
@@ -888,3 +904,44 @@ def test_an_alert_topic_the_broker_lacks_is_not_ready_until_it_exists(
                              "the alerts delivered") == want
     run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready again")
     assert run.stop() == 0
+
+
+def test_stream_resolutions_follow_their_alerts_and_equal_offline(
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap):
+    """serve.alerts.resolve_windows: each incident's firing records and then its resolution
+    arrive in order on the alert topic, keyed by the entity, exactly as the offline scores
+    imply (the same windows, the same ids)."""
+    det = stream_detector
+    cfg = serve_config(partitions=3, overrides={"alerts.consecutive": 2,
+                                                "alerts.cooldown_seconds": 300.0,
+                                                "alerts.resolve_windows": 3})
+    k = cfg.serve.kafka
+    values = injected_values(plant)
+    want = expected_alert_topic(det, plant, values, 2, 300.0, 3)
+    pump2 = want["pump-2"]  # the injected incident fires, then resolves
+    i = pump2.index(("firing", float(plant.timestamps[701])))
+    assert pump2[i + 1][0] == "resolved"
+    run = start_scorer(cfg, det)
+    produce(kafka_bootstrap, k.input_topic, stream_records(plant, values))
+    n_records = sum(len(v) for v in want.values())
+    got = {}
+    for r in consume_all(kafka_bootstrap, k.alert_topic, expect=n_records):
+        d = json.loads(r.value)
+        assert r.key.decode() == d["entity"]
+        got.setdefault(d["entity"], []).append(d)
+    assert {e: [(d["status"], d.get("window_end_ts", d.get("resolved_at_ts"))) for d in recs]
+            for e, recs in got.items()} == want
+    for entity, recs in got.items():
+        last_alert = None
+        for d in recs:
+            if d["status"] == "firing":
+                last_alert = d
+            else:
+                assert d["resolution_id"] == resolution_id(entity, d["resolved_at_ts"],
+                                                           det.version)
+                assert d["alert_id"] == last_alert["alert_id"]
+                assert d["anomalous_since_ts"] == last_alert["anomalous_since_ts"]
+    run.wait_for(lambda: run.value("anomaly_gan_alerts_resolved_total",
+                                   {"model_version": det.version})
+                 == sum(s == "resolved" for v in want.values() for s, _ in v), 10,
+                 "resolutions counted")
