@@ -315,7 +315,11 @@ class WindowState:
         pin = None
         if n and back > 0:
             oldest = max(n - back, 0)
-            pin = int(self._offs[slot, oldest % self._n_offs])
+            if self.tolerance > 0.0:
+                # released in time order, so their offsets are not: the lowest of them
+                pin = int(self._offs[slot, np.arange(oldest, n) % self._n_offs].min())
+            else:
+                pin = int(self._offs[slot, oldest % self._n_offs])
         heap = self._pending.get(slot)
         if heap:
             held = min(item[1] for item in heap)
