@@ -523,22 +523,35 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             f"{name_list(times)} (a column of each row's time: name it 'timestamp' in the "
             f"header line, or train with data.timestamp_column naming it; a counter: feed "
             f"its rate)")
-    counters = [n for n in counter_features(series, feature_names) if n not in times]
+    # the rows of a data.counters feature are its increases already: 'list it there' and
+    # 'take its differences' are no remedy for it
+    listed = set(cfg.data.counters)
+    rising = [n for n in counter_features(series, feature_names) if n not in times]
+    counters = [n for n in rising if n not in listed]
     if counters:
         say(f"note: {len(counters)} feature(s) only ever rise (or fall back to about 0, as "
             f"a counter does when its process restarts), like a running total, so "
             f"every later value lies beyond the training rows and will score as anomalous: "
             f"{name_list(counters)} (list them in data.counters: the model then reads "
             f"their increase per row)")
+    faster = [n for n in rising if n in listed]
+    if faster:
+        say(f"note: {len(faster)} feature(s) of data.counters grow in their increase per "
+            f"row too, so every later increase lies beyond the training rows and will score "
+            f"as anomalous: {name_list(faster)} (a baseline over which their rate levels "
+            f"off; a total of totals: feed the total it sums instead)")
     drifting = [n for n in drifting_features(train_rows, np.concatenate(held_parts),
                                              feature_names)
-                if n not in counters and n not in times]
+                if n not in rising and n not in times]
     if drifting:
+        levels = [n for n in drifting if n not in listed]
+        differences = ("" if not levels else ", or their differences between rows"
+                       if len(levels) == len(drifting)
+                       else f", or the differences between rows of {name_list(levels)}")
         say(f"note: {len(drifting)} feature(s) leave their training range in the held-out "
             f"rows (the end of the baseline) more than a quarter of the time, as a drifting "
             f"or wandering value does, so later windows out there will score as anomalous: "
-            f"{name_list(drifting)} (a baseline that covers their range, or their "
-            f"differences between rows)")
+            f"{name_list(drifting)} (a baseline that covers their range{differences})")
     needed = threshold_windows_needed(cfg.threshold)
     if len(held_w) < needed:
         t = cfg.threshold

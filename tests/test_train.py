@@ -70,6 +70,27 @@ def test_a_running_total_is_named_on_stderr_and_in_the_metadata():
 
 
 @pytest.mark.slow
+def test_a_listed_counter_whose_increases_rise_is_not_told_to_be_listed():
+    """The rows of a data.counters feature are its increases: where they only ever rise
+    (a total of totals, or a rate growing over the whole baseline) the note said to list
+    it in data.counters, where it already was."""
+    import dataclasses
+
+    x = normal_series(400)
+    x[:, 1] = np.cumsum(np.round(np.abs(x[:, 1])))  # its increases, as the CLI gives them
+    cfg = tiny_config(epochs=1, allow_unhealthy=True)
+    cfg = cfg.replace(data=dataclasses.replace(cfg.data, counters=(FEATURES[1],)))
+    said: list[str] = []
+    det = train_detector(cfg, x, FEATURES, progress=said.append)
+    notes = [s for s in said if s.startswith("note:")]
+    assert det.metadata["training_data"]["counter_features"] == []
+    assert not [n for n in notes if "list them in data.counters" in n
+                or "differences between rows" in n]
+    [note] = [n for n in notes if "of data.counters grow" in n]
+    assert FEATURES[1] in note and "a total of totals" in note
+
+
+@pytest.mark.slow
 def test_a_time_column_read_as_a_feature_is_named_as_one():
     """A column of epoch milliseconds under a name the readers do not take for a time
     column (epoch_ms) was trained on as a sensor; the only note called it a running total
