@@ -1038,3 +1038,22 @@ def test_score_explains_a_log_alarm_storm_by_the_columns_that_moved(cli_bundle, 
     assert re.match(r"note: \d+ of \d+ buckets \(\d+\.\d%\) are over the threshold, against ",
                     note), note
     assert "(PSI against it: " in note and "lines_per_second" in note
+
+
+@pytest.mark.slow
+def test_entity_with_a_logs_model_is_refused_in_one_line(cli_bundle, log_files, tmp_path,
+                                                          capsys):
+    """--entity picks one entity of an OpenTelemetry metric file; a logs model's score and
+    evaluate read every entity of a log file, so it is refused before anything is read."""
+    out = tmp_path / "s.csv"
+    capsys.readouterr()
+    assert main(["score", "--model", str(cli_bundle), "--data", str(log_files["test"]),
+                 "--entity", "web-1", "--out", str(out)]) == 2
+    assert main(["evaluate", "--model", str(cli_bundle), "--data", str(log_files["test"]),
+                 "--labels", str(log_files["labels"]), "--entity", "web-1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    line = (f"anomaly-gan: error: --entity web-1: {cli_bundle} is a logs model, whose score "
+            f"reads every entity of a log file; --entity picks one entity of an OpenTelemetry "
+            f"metric file")
+    assert err == [line, line]
+    assert not out.exists()
