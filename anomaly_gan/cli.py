@@ -602,7 +602,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from anomaly_gan.plot import plot_scores
 
         plot_scores(values, det.feature_names, res, args.plot, labels,
-                    title=f"{args.data} - {det.version}", times=_row_times(table, kept))
+                    title=f"{args.data} - {det.version}", times=_row_times(table, kept),
+                    counters=det.counters)
         _eprint(f"wrote {args.plot}")
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -625,7 +626,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     det = _load_model(info)
     res = det.score_series(values)
     plot_scores(values, det.feature_names, res, args.out, labels,
-                title=f"{args.data} - {det.version}", times=_row_times(table, kept))
+                title=f"{args.data} - {det.version}", times=_row_times(table, kept),
+                counters=det.counters)
     _eprint(f"wrote {args.out}")
     return 0
 

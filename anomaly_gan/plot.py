@@ -116,10 +116,11 @@ def row_time_label(times: np.ndarray) -> Callable[[float, object], str]:
 def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: SeriesScores,
                 out: str | os.PathLike[str], labels: np.ndarray | None = None,
                 title: str = "", max_features: int = 4,
-                times: np.ndarray | None = None) -> None:
+                times: np.ndarray | None = None, counters: Sequence[int] = ()) -> None:
     """Draw the figure and write it to ``out`` atomically (a failure leaves any earlier
     figure there as it was), in the format its extension names (see :func:`figure_format`).
-    With ``times`` (epoch seconds of each row) the axis shows the rows' UTC times."""
+    With ``times`` (epoch seconds of each row) the axis shows the rows' UTC times. The
+    columns ``counters`` (``data.counters``) hold increases: their legend says so."""
     fmt = figure_format(out)
     import matplotlib
 
@@ -134,9 +135,11 @@ def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: Series
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(14, 6.5), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 2]})
     for name in shown:
-        col = values[:, list(feature_names).index(name)]
+        j = list(feature_names).index(name)
+        col = values[:, j]
         span = np.ptp(col) or 1.0
-        ax1.plot(x, (col - col.min()) / span, lw=0.8, label=name)
+        ax1.plot(x, (col - col.min()) / span, lw=0.8,
+                 label=f"{name} increase" if j in counters else name)
     ax1.set_ylabel("feature (min-max)")
     ax1.legend(loc="upper left", fontsize=8, ncol=len(shown), title="top features")
     drawn, limits = score_axis(scores.score, scores.threshold)

@@ -139,3 +139,21 @@ def test_a_file_with_times_is_drawn_against_them(tmp_path, monkeypatch):
     assert "00:00" in seen["ticks"]
     plot_scores(values, NAMES, _scores(), tmp_path / "f.png")
     assert seen["xlabel"] == "row"
+
+
+def test_a_counter_is_drawn_as_its_increase(tmp_path, monkeypatch):
+    """The rows of a data.counters feature are its increases (what the model reads): the
+    legend named the counter as if its running total were drawn."""
+    from matplotlib.figure import Figure
+
+    seen = []
+    save = Figure.savefig
+
+    def keep(self, fname, **kwargs):
+        seen.extend(t.get_text() for t in self.axes[0].get_legend().get_texts())
+        return save(self, fname, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    values = np.random.default_rng(0).normal(size=(60, 3))
+    plot_scores(values, NAMES, _scores(), tmp_path / "f.png", counters=(1,))
+    assert sorted(seen) == ["flow", "rpm increase", "temp"]
