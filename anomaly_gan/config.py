@@ -309,8 +309,10 @@ class AlertConfig:
     consecutive: int = _f(3, **_range(1, 10_000))
     cooldown_seconds: float = _f(300.0, **_range(0.0))
     # 0: no resolution records (the alert topic as before 2026-12); N: the N-th normal window
-    # in a row after an alert sends one
-    resolve_windows: int = _f(0, **_range(0, 10_000))
+    # in a row after an alert sends one. At most 1,000: every entity keeps the offsets of
+    # 2 x (consecutive + N) windows so that a replay rebuilds an open incident (8 bytes each:
+    # 10,000 cost 160 KiB per entity, 16 GiB at 100,000 entities)
+    resolve_windows: int = _f(0, **_range(0, 1_000))
     scores_sample_rate: float = _f(1.0, **_range(0.0, 1.0))
 
 

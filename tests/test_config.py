@@ -154,6 +154,9 @@ def test_config_is_frozen():
          "training.seed: expected an integer >= 0 and <= 4294967276, got 4294967296"),
         ("training:\n  min_steps: -1\n",
          "training.min_steps: expected an integer >= 0 and <= 10000000, got -1"),
+        # each window of an open incident costs every entity 16 bytes of held offsets
+        ("serve:\n  alerts:\n    resolve_windows: 10000\n",
+         "serve.alerts.resolve_windows: expected an integer >= 0 and <= 1000, got 10000"),
         # the quoting example is the value itself where it is no time zone
         ("data:\n  timestamp_column: 5\n",
          "data.timestamp_column: expected a non-empty string (quote it in YAML: '5'), got 5"),
