@@ -131,3 +131,30 @@ def test_without_resolve_windows_the_alert_topic_has_alerts_only():
     assert [r["status"] for r in alert_topic(io)] == ["firing"]
     assert reg.get_sample_value("anomaly_gan_alerts_resolved_total",
                                 {"model_version": "v1"}) == 0
+
+
+def test_an_entity_that_goes_silent_resolves_only_on_its_normal_windows_after_the_gap():
+    """No data is no resolution: the incident stays open through the silence, and the
+    entity's normal windows after it (its window filled again) resolve it."""
+    rows = [(0.0, 1.0), (1.0, 1.0), (2.0, 50.0)] + [(500.0 + t, 1.0) for t in range(4)]
+    io = FakeIO([events(rows)])
+    scorer, _ = make(io, resolve_windows=2)  # gap_seconds 100: the window restarts
+    scorer.step()
+    scorer._score_batch()
+    recs = alert_topic(io)
+    assert [r["status"] for r in recs] == ["firing", "resolved"]
+    assert (recs[1]["resolved_at_ts"], recs[1]["duration_seconds"]) == (503.0, 501.0)
+
+
+def test_an_evicted_entity_loses_its_open_incident_without_a_record():
+    """serve.windows.max_entities evicts the least recently seen entity and its incident:
+    its normal windows when it comes back resolve nothing (docs/streaming.md)."""
+    rows = [(0.0, 1.0), (1.0, 1.0), (2.0, 50.0)]
+    io = FakeIO([events(rows), events([(3.0, 1.0)], 3, entity="f"),
+                 events([(4.0 + t, 1.0) for t in range(5)], 4)])
+    scorer, _ = make(io, windows={"max_entities": 1}, resolve_windows=2)
+    for _ in range(3):
+        scorer.step()
+        scorer._score_batch()
+    assert scorer.state.evicted == 2  # e for f, then f for e
+    assert [r["status"] for r in alert_topic(io)] == ["firing"]

@@ -107,3 +107,25 @@ def test_an_incident_longer_than_the_replay_still_resolves_after_a_kill():
     for at, io1, io2 in killed_and_resumed(recs, 1000.0, 3):
         assert alert_ids(io1) | alert_ids(io2) >= want_alerts, at
         assert resolution_ids(io1) | resolution_ids(io2) == want_resolved, at
+
+
+def test_a_new_owner_after_a_rebalance_rebuilds_the_open_incident():
+    """Revoked in the middle of an incident: the offsets committed on revoke hold its
+    windows back, so the new owner re-opens it (same alert ids) and sends the resolution
+    the old owner would have sent."""
+    values = [1.0] * 4 + [50.0] * 3 + [1.0] * 5
+    recs = [Record(t, b"g", json.dumps({"entity": "g", "ts": float(t),
+                                        "values": [v, 0.0]}).encode())
+            for t, v in enumerate(values)]
+    want = whole_run(recs, 0.0, 3)
+    old, io1 = scorer_over([recs[:9]], 0.0, 3)
+    old.step()
+    old._score_batch()
+    assert old.debouncer.incident("g") is not None and not resolution_ids(io1)
+    resume = old.on_revoked([IN])[IN]
+    assert old.debouncer.incident("g") is None  # the revoked entity is forgotten
+    new, io2 = scorer_over([recs[resume:]], 0.0, 3)
+    new.step()
+    new._score_batch()
+    assert resolution_ids(io2) == resolution_ids(want) != set()
+    assert alert_ids(io2) >= alert_ids(io1) == alert_ids(want)
