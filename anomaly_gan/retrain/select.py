@@ -2,7 +2,8 @@
 
 Left out, in this order (a row is counted under the first reason that applies):
 
-- ``alerted``: rows within ``margin`` seconds of a window the current model alerted on;
+- ``alerted``: rows within ``margin`` seconds of a window the current model alerted on
+  (or of an incident it resolved: ``serve.alerts.resolve_windows``);
 - ``labelled``: rows inside an incident of ``--labels`` (known faults: the gate checks that
   the candidate flags them, so it must not learn them as normal; until 2026-12-04 they were
   trained on wherever no current model had alerted on them);

@@ -39,6 +39,7 @@ __all__ = [
     "Rows",
     "Segment",
     "SegmentBuilder",
+    "alerted_of",
     "read_alerts",
     "read_event_range",
     "read_files",
@@ -304,18 +305,37 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
                 incomplete=builder.incomplete, seconds=seconds)
 
 
+def alerted_of(value: bytes) -> Alerted | None:
+    """The span of an alert-topic record: an alert's window, or a resolution's whole incident
+    (``anomalous_since_ts`` .. ``resolved_at_ts``, ``serve.alerts.resolve_windows``), which
+    also covers the anomalous windows its cooldown kept quiet; None for anything else.
+
+    >>> a = alerted_of(b'{"status": "resolved", "entity": "p", "anomalous_since_ts": 60.0, '
+    ...                b'"resolved_at_ts": 130.0, "alert_id": "2f0c"}')
+    >>> a.entity, a.start_ts, a.end_ts
+    ('p', 60.0, 130.0)
+    """
+    try:
+        rec = json.loads(value)
+        if rec.get("status") == "resolved":
+            return Alerted(str(rec["entity"]), float(rec["anomalous_since_ts"]),
+                           float(rec["resolved_at_ts"]))
+        return Alerted(str(rec["entity"]), float(rec["window_start_ts"]),
+                       float(rec["window_end_ts"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # not an alert record of ours
+
+
 def read_alerts(k: KafkaConfig, start: float, end: float, margin: float) -> list[Alerted]:
-    """Alerts of the alert topic whose window overlaps [start - margin, end + margin]."""
+    """Alerts (and resolved incidents) of the alert topic that overlap
+    [start - margin, end + margin] (:func:`alerted_of`)."""
     lo, hi = start - margin, end + margin
     out: list[Alerted] = []
 
     def on_record(_tp: Any, m: Any) -> None:
-        try:
-            rec = json.loads(m.value)
-            a = Alerted(str(rec["entity"]), float(rec["window_start_ts"]),
-                        float(rec["window_end_ts"]))
-        except (ValueError, KeyError, TypeError):
-            return  # not an alert record of ours
+        a = alerted_of(m.value)
+        if a is None:
+            return
         if a.end_ts >= lo and a.start_ts <= hi:
             out.append(a)
 

@@ -384,3 +384,32 @@ def test_with_increases_drops_each_segments_first_row_as_serve_does():
     (seg,) = rows.segments  # a segment of one row has no increase: gone
     assert seg.ts.tolist() == [1.0, 2.0] and seg.values.tolist() == [[2.0, 2.0], [3.0, 1.0]]
     assert rows.events_read == 4
+
+
+def test_read_alerts_takes_a_resolved_incident_whole_and_skips_other_records(monkeypatch):
+    """The alert topic as serve writes it with serve.alerts.resolve_windows: the alert's
+    window, and the resolution's incident from anomalous_since to resolved_at (which also
+    covers the windows its cooldown kept quiet), so a retrain leaves the whole incident out;
+    anything else on the topic is no alert."""
+    from types import SimpleNamespace
+
+    from anomaly_gan.retrain import source
+    from tests.stream.test_app import FakeIO, events, make
+
+    values = [1.0] * 3 + [50.0] * 4 + [1.0] * 2
+    io = FakeIO([events([(float(t), v) for t, v in enumerate(values)])])
+    scorer, _ = make(io, cooldown_seconds=1000.0, resolve_windows=2)
+    scorer.step()
+    scorer._score_batch()
+    topic = [v for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+    assert [json.loads(v)["status"] for v in topic] == ["firing", "resolved"]
+    topic += [b'[{"entity": "e"}]', b"7", b"not json"]
+
+    def read_topic_range(_k, _topic, _start_ms, _end_ms, on_record):
+        for v in topic:
+            on_record(None, SimpleNamespace(value=v))
+        return len(topic)
+
+    monkeypatch.setattr(source, "read_topic_range", read_topic_range)
+    got = source.read_alerts(SimpleNamespace(alert_topic="a"), 0.0, 100.0, margin=0.0)
+    assert [(a.entity, a.start_ts, a.end_ts) for a in got] == [("e", 1.0, 3.0), ("e", 3.0, 8.0)]
