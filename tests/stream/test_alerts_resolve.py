@@ -158,3 +158,28 @@ def test_an_evicted_entity_loses_its_open_incident_without_a_record():
         scorer._score_batch()
     assert scorer.state.evicted == 2  # e for f, then f for e
     assert [r["status"] for r in alert_topic(io)] == ["firing"]
+
+
+def test_a_reload_mid_incident_resolves_it_under_the_new_model():
+    """The incident survives a hot reload; its resolution names the model that scored the
+    resolving window and the alert that the model before sent."""
+    from tests.stream.test_app import FakeModel
+
+    class Watcher:
+        pending = FakeModel(version="v2")
+
+        def take(self):
+            det, Watcher.pending = Watcher.pending, None
+            return det
+
+    values = [1.0] * 3 + [50.0]
+    io = FakeIO([events(list(enumerate(values))), events([(4.0 + t, 1.0) for t in range(2)], 4)])
+    scorer, _ = make(io, resolve_windows=2)
+    scorer.watcher = Watcher()
+    scorer.step()  # scored by v1, then v2 is installed
+    scorer.step()
+    scorer._score_batch()
+    fired, resolved = alert_topic(io)
+    assert (fired["model_version"], resolved["model_version"]) == ("v1", "v2")
+    assert resolved["alert_id"] == fired["alert_id"]
+    assert resolved["resolution_id"] == resolution_id("e", 5.0, "v2")
