@@ -118,12 +118,15 @@ def _load_model(info):
 
 
 def _read_for_model(data: str, info, nan_policy: str | None = None,
-                    entity: str | None = None):
+                    entity: str | None = None, serve=None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
     of an OTLP metric file the series of ``entity`` (``--entity``), or of its one entity;
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
-    Returns the table, the values of the rows to score and their indices in the table:
-    every row but the *late* ones (``data.late_rows``), which ``serve`` would drop, and,
+    ``serve`` (a ``--config``'s serve section) stands for the bundle's: the event format
+    and ``windows.reorder_tolerance_seconds``.
+    Returns the table, the values of the rows to score and their indices in the table, in
+    the order ``serve`` windows them: every row but the *late* ones (``data.late_rows``),
+    which ``serve`` would drop, and,
     for a model with ``data.counters``, the first one, which has no increase (the values
     of those features are then their increases, ``data/counters.py``)."""
     from anomaly_gan.data import (
@@ -136,13 +139,14 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     )
     from anomaly_gan.data.otlp_files import one_entity, read_data_file
 
-    cfg = info.config
+    cfg = info.config if serve is None else info.config.replace(serve=serve)
     table = one_entity(read_data_file(data, cfg, info.feature_names, _eprint), data, entity)
-    times = table_times(table)
-    for line in time_notes(table, times, training=False):
+    tolerance = cfg.serve.windows.reorder_tolerance_seconds
+    times = table_times(table, tolerance)
+    for line in time_notes(table, times, training=False, tolerance=tolerance):
         _eprint(line)
     table = table.with_features(info.feature_names)
-    in_order, kept = without_late_rows(table, times)
+    in_order, kept = without_late_rows(table, times, tolerance)
     values = apply_nan_policy(in_order, nan_policy or cfg.data.nan_policy,
                               hint="pass --nan-policy ffill or zero to fill them")
     counters = counter_columns(info.feature_names, cfg.data.counters, "the model's features")
@@ -158,11 +162,11 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     return table, values, kept
 
 
-def _row_times(table, kept):
+def _row_times(table, kept, info):
     """Epoch seconds of the rows scored (``kept``), or None for a file without times."""
     from anomaly_gan.data import table_times
 
-    times = table_times(table)
+    times = table_times(table, info.config.serve.windows.reorder_tolerance_seconds)
     return None if times is None else times[kept]
 
 
@@ -283,12 +287,15 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         source = [k for k, file_tables in enumerate(per_file) for _ in file_tables]
         tables = align_tables([t for file_tables in per_file for t in file_tables])
         names = tables[0].feature_names
-        times = [table_times(t) for t in tables]
+        # serve's order: rows out of order within serve.windows.reorder_tolerance_seconds
+        # in time order, later ones (late) left out, as serve drops them
+        tolerance = cfg.serve.windows.reorder_tolerance_seconds
+        times = [table_times(t, tolerance) for t in tables]
         for t, ts in zip(tables, times, strict=True):
-            for line in time_notes(t, ts):
+            for line in time_notes(t, ts, tolerance=tolerance):
                 say(line)
-        # late rows (stamped before an earlier one) are left out, as serve drops them
-        in_order = [without_late_rows(t, ts) for t, ts in zip(tables, times, strict=True)]
+        in_order = [without_late_rows(t, ts, tolerance)
+                    for t, ts in zip(tables, times, strict=True)]
         tables = [t for t, _ in in_order]
         times = [None if ts is None else ts[k] for ts, (_, k) in zip(times, in_order, strict=True)]
         series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
@@ -602,7 +609,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from anomaly_gan.plot import plot_scores
 
         plot_scores(values, det.feature_names, res, args.plot, labels,
-                    title=f"{args.data} - {det.version}", times=_row_times(table, kept),
+                    title=f"{args.data} - {det.version}", times=_row_times(table, kept, info),
                     counters=det.counters)
         _eprint(f"wrote {args.plot}")
     if args.json:
@@ -626,7 +633,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     det = _load_model(info)
     res = det.score_series(values)
     plot_scores(values, det.feature_names, res, args.out, labels,
-                title=f"{args.data} - {det.version}", times=_row_times(table, kept),
+                title=f"{args.data} - {det.version}", times=_row_times(table, kept, info),
                 counters=det.counters)
     _eprint(f"wrote {args.out}")
     return 0

@@ -24,6 +24,7 @@ from typing import IO
 
 import numpy as np
 
+from anomaly_gan.data.windows import release_order
 from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
 
@@ -69,15 +70,16 @@ class Table:
         return dataclasses.replace(self, feature_names=tuple(feature_names), values=values)
 
     def with_rows(self, rows: np.ndarray) -> Table:
-        """The rows at the increasing indices ``rows`` (e.g. all but the late ones), each
-        still named by its line or row in the file.
+        """The rows at the indices ``rows`` (e.g. all but the late ones, in the order
+        ``serve`` windows them: :func:`~anomaly_gan.data.windows.release_order`), each still
+        named by its line or row in the file.
 
         >>> t = Table("f.parquet", ("a",), np.arange(4.0).reshape(4, 1), ("0", "9", "5", "10"))
         >>> t.with_rows(np.array([0, 1, 3])).where(2)
         'row 4'
         """
-        if len(rows) == self.rows and (len(rows) == 0 or rows[-1] == self.rows - 1):
-            return self  # every row, in order (the indices only ever grow)
+        if len(rows) == self.rows and np.array_equal(rows, np.arange(self.rows)):
+            return self  # every row, in order
         at = [int(i) for i in rows]
         stamps = None if self.timestamps is None else tuple(self.timestamps[i] for i in at)
         lines = None if self.lines is None else tuple(self.lines[i] for i in at)
@@ -486,7 +488,7 @@ def read_table(path: str | Path, timestamp_column: str | None = None,
                      opened)
 
 
-def table_times(table: Table) -> np.ndarray | None:
+def table_times(table: Table, tolerance: float = 0.0) -> np.ndarray | None:
     """Epoch seconds of each row from the timestamp column, read as ``serve`` reads an
     event's ``ts`` (RFC 3339 with or without an offset, or epoch seconds, ms, us or ns by
     the number's size); None
@@ -497,7 +499,9 @@ def table_times(table: Table) -> np.ndarray | None:
     line of the first stamp that is no time, and of the first that goes back when more than
     :data:`MAX_LATE_SHARE` of the rows, and more than one, do (the file is not in time
     order). Fewer such rows are *late* (:func:`late_rows`): left out, as ``serve`` drops an
-    event older than its entity's last, with a note (:func:`time_notes`). A local hour
+    event older than its entity's last, with a note (:func:`time_notes`). With ``tolerance``
+    (``serve.windows.reorder_tolerance_seconds``) rows out of order by no more than that are
+    not late: they are windowed in time order, as ``serve`` reorders them. A local hour
     written twice when clocks go back, in a real NAB file, stopped ``score`` on its whole
     test part.
 
@@ -521,7 +525,7 @@ def table_times(table: Table) -> np.ndarray | None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
                             f"not RFC 3339 (2026-01-01T00:00:00Z) or epoch s, ms, us or ns")
         out[i] = t
-    late = late_rows(out)
+    late = late_rows(out, tolerance)
     if late.sum() > max(1.0, MAX_LATE_SHARE * len(out)):
         i = int(np.argmax(late))
         text, before = (clip(str(table.timestamps[j]).strip(), 40) for j in (i, i - 1))
@@ -553,22 +557,29 @@ def lags(times: Sequence[float] | np.ndarray) -> np.ndarray:
     return out
 
 
-def late_rows(times: np.ndarray) -> np.ndarray:
-    """Which rows are stamped before an earlier row (:func:`lags`): ``serve`` drops such an
-    event (older than its entity's last), so ``train``, ``score``, ``evaluate``, ``plot``
-    and ``retrain --data`` leave the row out too (``score`` writes it with empty cells).
+def late_rows(times: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+    """Which rows ``serve`` would drop as late, with ``serve.windows.reorder_tolerance_seconds
+    = tolerance`` (:func:`~anomaly_gan.data.windows.release_order`): with 0, those stamped
+    before an earlier row (:func:`lags`). ``train``, ``score``, ``evaluate``, ``plot`` and
+    ``retrain --data`` leave them out too (``score`` writes them with empty cells).
 
     >>> late_rows(np.array([0.0, 60.0, 30.0, 60.0, 45.0, 120.0])).tolist()
     [False, False, True, False, True, False]
+    >>> late_rows(np.array([0.0, 20.0, 10.0, 30.0, 5.0, 40.0]), tolerance=10.0).tolist()
+    [False, False, False, False, True, False]
     """
-    return lags(times) > 0
+    late = np.ones(len(times), dtype=bool)
+    late[release_order(times, tolerance)] = False
+    return late
 
 
-def without_late_rows(table: Table, times: np.ndarray | None) -> tuple[Table, np.ndarray]:
-    """``table`` without its late rows (:func:`late_rows`), and the kept rows' indices in
-    it; every row of a table without times. Done before missing cells are filled
-    (:func:`apply_nan_policy`): a late row fills none of its successors."""
-    kept = np.arange(table.rows) if times is None else np.flatnonzero(~late_rows(times))
+def without_late_rows(table: Table, times: np.ndarray | None,
+                      tolerance: float = 0.0) -> tuple[Table, np.ndarray]:
+    """``table`` without its late rows (:func:`late_rows`), in the order ``serve`` windows
+    them (rows out of order by at most ``tolerance`` seconds put in time order), and those
+    rows' indices in it; every row of a table without times. Done before missing cells are
+    filled (:func:`apply_nan_policy`): a late row fills none of its successors."""
+    kept = np.arange(table.rows) if times is None else release_order(times, tolerance)
     return table.with_rows(kept), kept
 
 
@@ -586,7 +597,7 @@ def _local_time_hint(text: str) -> str:
 
 
 def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
-               training: bool = True) -> list[str]:
+               training: bool = True, tolerance: float = 0.0) -> list[str]:
     """``note:`` lines on rows that windows read as consecutive readings although their
     times say otherwise: repeated timestamps, and gaps over ``gap_factor`` times the median
     step (a window spans them as if nothing was missed).
@@ -602,16 +613,24 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
     notes = []
     assert table.timestamps is not None
     behind = lags(times)
-    late = behind > 0
-    kept = np.flatnonzero(~late)  # rows by their index in the file
+    kept = release_order(times, tolerance)  # rows by their index in the file, as windowed
+    late = np.ones(len(times), dtype=bool)
+    late[kept] = False
     if late.any():
         i = int(np.argmax(late))
         text = clip(str(table.timestamps[i]).strip(), 40)
+        within = (f" by more than serve.windows.reorder_tolerance_seconds ({tolerance:g} s)"
+                  if tolerance > 0 else "")
         notes.append(f"note: {table.path}: {int(late.sum())} row(s) are stamped before an "
-                     f"earlier row (first {table.where(i)}, {text!r}, "
+                     f"earlier row{within} (first {table.where(i)}, {text!r}, "
                      f"{duration(float(behind[i]))} "
                      f"behind): left out, as serve drops an event older than its entity's "
                      f"last{_local_time_hint(text)}")
+    moved = int(((behind > 0) & ~late).sum())
+    if moved:
+        notes.append(f"note: {table.path}: {moved} row(s) out of time order by at most "
+                     f"serve.windows.reorder_tolerance_seconds ({tolerance:g} s): windowed in "
+                     f"time order, as serve reorders them")
     step = np.diff(times[kept])
     same = np.flatnonzero(step == 0)
     if same.size:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 
 from anomaly_gan.errors import DataError
 
-__all__ = ["evenly_spaced", "sliding_windows", "window_end_index"]
+__all__ = ["evenly_spaced", "release_in_time_order", "release_order", "sliding_windows",
+           "window_end_index"]
 
 
 def sliding_windows(values: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
@@ -47,3 +52,45 @@ def evenly_spaced(windows: np.ndarray, limit: int) -> np.ndarray:
     if len(windows) <= limit:
         return windows
     return windows[np.linspace(0, len(windows) - 1, limit).round().astype(int)]
+
+
+def release_in_time_order(held: list[Any], event: tuple[Any, ...],
+                          horizon: float) -> Iterator[tuple[Any, ...]]:
+    """Hold ``event`` (``(ts, arrival, ...)``: arrival breaks ties, so equal stamps keep
+    their order) in the heap ``held`` and yield, in time order, every held event stamped at
+    or before ``horizon`` (the newest stamp seen less ``reorder_tolerance_seconds``). The one
+    rule by which ``serve`` releases an entity's events (``stream/state.py``) and offline
+    readers order a file's rows (:func:`release_order`)."""
+    heapq.heappush(held, event)
+    while held and held[0][0] <= horizon:
+        yield heapq.heappop(held)
+
+
+def release_order(times: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+    """The rows ``serve`` would window for events stamped ``times`` arriving in file
+    order with ``serve.windows.reorder_tolerance_seconds = tolerance``, in the order it
+    windows them: each row is held until a row at least ``tolerance`` newer arrives, then
+    released in time order (ties in file order); a row stamped before the last one released
+    is *late* and left out. The rows still held at the end of the file are released too, as
+    the next events would release them. With tolerance 0 a row is late when stamped before
+    an earlier row.
+
+    >>> t = np.array([0.0, 20.0, 10.0, 30.0, 5.0, 40.0])
+    >>> release_order(t).tolist()  # 10 and 5 come after 20: late
+    [0, 1, 3, 5]
+    >>> release_order(t, tolerance=10.0).tolist()  # 10 is put before 20; 5 is still late
+    [0, 2, 1, 3, 5]
+    """
+    held: list[tuple[float, int]] = []
+    order: list[int] = []
+    newest = -np.inf
+    last: float | None = None  # the stamp of the last row released
+    for i, ts in enumerate(np.asarray(times, dtype=np.float64).tolist()):
+        if last is not None and ts < last:
+            continue  # late, as serve drops an event older than its entity's last
+        newest = max(newest, ts)
+        for ts_out, j in release_in_time_order(held, (ts, i), newest - tolerance):
+            order.append(j)
+            last = ts_out
+    order.extend(j for _, j in sorted(held))
+    return np.asarray(order, dtype=np.intp)

@@ -371,15 +371,17 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     for p, table in tables:
         table_has_times.append(table.timestamps is not None)
         # The holdout split and the labelled incidents read the rows as a time series.
-        times = table_times(table)
-        for line in time_notes(table, times):
+        tolerance = cfg.serve.windows.reorder_tolerance_seconds
+        times = table_times(table, tolerance)
+        for line in time_notes(table, times, tolerance=tolerance):
             say(line)
         if names is None:
             names = tuple(table.feature_names)
         table = table.with_features(names)
         read += table.rows
-        # late rows (stamped before an earlier one) are left out, as serve drops them
-        in_order, kept = without_late_rows(table, times)
+        # in serve's order: rows out of order within serve.windows.reorder_tolerance_seconds
+        # in time order, later ones (late) left out, as serve drops them
+        in_order, kept = without_late_rows(table, times, tolerance)
         late += table.rows - len(kept)
         values = apply_nan_policy(in_order, cfg.data.nan_policy)
         times = None if times is None else times[kept]

@@ -46,13 +46,13 @@ Policies (docs/streaming.md explains why):
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 
 import numpy as np
 
 from anomaly_gan.data.counters import increase
+from anomaly_gan.data.windows import release_in_time_order
 
 __all__ = ["WindowBatch", "WindowState"]
 
@@ -262,12 +262,10 @@ class WindowState:
     def _push_reordered(self, slot: int, ts: float, values: list[float], offset: int,
                         out: WindowBatch) -> None:
         heap = self._pending.setdefault(slot, [])
-        heapq.heappush(heap, (ts, offset, values))
         seen = max(self._max_seen.get(slot, ts), ts)
         self._max_seen[slot] = seen
-        horizon = seen - self.tolerance
-        while heap and heap[0][0] <= horizon:
-            t, off, vals = heapq.heappop(heap)
+        for t, off, vals in release_in_time_order(heap, (ts, offset, values),
+                                                  seen - self.tolerance):
             self._append(slot, t, vals, off, out)
 
     def _append(self, slot: int, ts: float, values: list[float], offset: int,
