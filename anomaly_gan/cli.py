@@ -118,12 +118,13 @@ def _load_model(info):
 
 
 def _read_for_model(data: str, info, nan_policy: str | None = None,
-                    entity: str | None = None, serve=None):
+                    entity: str | None = None, serve=None, rows_out: list | None = None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
     of an OTLP metric file the series of ``entity`` (``--entity``), or of its one entity;
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
     ``serve`` (a ``--config``'s serve section) stands for the bundle's: the event format
-    and ``windows.reorder_tolerance_seconds``.
+    and ``windows.reorder_tolerance_seconds``. ``rows_out`` gets the rows read, in order,
+    before any increase of ``data.counters`` (the events ``serve`` would get).
     Returns the table, the values of the rows to score and their indices in the table, in
     the order ``serve`` windows them: every row but the *late* ones (``data.late_rows``),
     which ``serve`` would drop, and,
@@ -157,6 +158,8 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
                         f"{first if counters else ''}, got {len(kept)} rows"
                         + (f" in time order ({table.rows} in all)" if len(kept) < table.rows
                            else ""))
+    if rows_out is not None:  # the rows as events, before the counters' increases
+        rows_out.append((values, kept))
     if counters:
         values, kept = increases(values, counters), kept[1:]
     return table, values, kept
@@ -383,15 +386,46 @@ def _save_and_report(det, out: Path, args: argparse.Namespace, names, health: di
 
 def cmd_score(args: argparse.Namespace) -> int:
     _check_output(args.out, "scores CSV", args)
+    if args.alerts is not None:
+        if args.alerts == STDOUT and args.out == STDOUT:
+            raise DataError("--alerts -: --out - already writes the scores CSV to standard "
+                            "output; give one of them a file")
+        _check_output(args.alerts, "alerts file", args)
+        if args.alerts != STDOUT and args.out != STDOUT \
+                and Path(args.alerts).resolve() == Path(args.out).resolve():
+            raise DataError(f"--alerts {args.alerts}: the same file as --out; expected "
+                            f"another path")
+    serve = _load_cfg(args.config).serve if args.config else None
     info = _inspect_model(args.model)
     if "logs" in info.extras:
+        if args.alerts is not None:
+            raise DataError(f"--alerts: {args.model} is a logs model; score --alerts takes "
+                            f"a metrics model (a logs model's alerts name log templates, "
+                            f"which score does not rebuild)")
         _no_entity_for_logs(args)
         return _score_logs(args, info)
     import numpy as np
 
-    table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity)
+    rows_read: list = []
+    table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
+                                          serve, rows_read)
+    if args.alerts is not None and table.timestamps is None:
+        raise DataError(f"--alerts: {args.data} has no timestamp column "
+                        f"(data.timestamp_column): alerts need each row's time")
     det = _load_model(info)
     res = det.score_series(values)
+    alerts = None
+    if args.alerts is not None:
+        from anomaly_gan.data import table_times
+        from anomaly_gan.stream.offline import alerts_of_series
+
+        s = serve if serve is not None else info.config.serve
+        times = table_times(table, s.windows.reorder_tolerance_seconds)
+        assert times is not None
+        events, order = rows_read[0]  # the rows serve would window, before any increase
+        # CSV/Parquet: the file's stem names the entity, as retrain --data names a segment
+        alerts_entity = table.entity or Path(args.data).stem
+        alerts = alerts_of_series(det, s, alerts_entity, times[order], events)
     from anomaly_gan.scoring import feature_values_text
 
     # The flagged rows only: one more model call per 4,096 of them.
@@ -433,6 +467,20 @@ def cmd_score(args: argparse.Namespace) -> int:
         "; the first row starts the increases of data.counters" if first else "")
     _eprint(f"scored {rows} rows ({windows} windows{notes}) with {det.version}: "
             f"{flagged} above threshold {det.threshold:.3f} -> {where}")
+    if alerts is not None:
+        from anomaly_gan.stream.alerts import dumps
+
+        def write_alerts(fh) -> None:
+            for rec in alerts:
+                fh.write(dumps(rec).decode("utf-8") + "\n")
+
+        where = _write_scores(args.alerts, write_alerts)
+        firing = sum(rec["status"] == "firing" for rec in alerts)
+        a = (serve if serve is not None else info.config.serve).alerts
+        _eprint(f"alerts: {firing} firing, {len(alerts) - firing} resolved, as serve would "
+                f"send them for entity {alerts_entity!r} (serve.alerts: consecutive "
+                f"{a.consecutive}, cooldown_seconds {a.cooldown_seconds:g}, resolve_windows "
+                f"{a.resolve_windows}) -> {where}")
     note = _alarm_storm_note(det, lambda: values, flagged, windows)
     if note:
         _eprint(note)
@@ -717,6 +765,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="scores CSV to write (replaced atomically; never the --data file nor "
                         "a path inside --model); - for standard output")
+    p.add_argument("--alerts", metavar="PATH",
+                   help="also write, as JSON lines, the alert (and, with "
+                        "serve.alerts.resolve_windows, resolution) records serve would send "
+                        "for this file (replaced atomically; - for standard output when --out "
+                        "is a file); the entity is an OpenTelemetry file's, else the file's "
+                        "stem; needs timestamps and a metrics model")
+    p.add_argument("--config",
+                   help="serve's YAML config: its serve: section (alerts, windows, event "
+                        "format) stands for the bundle's, e.g. to tune serve.alerts offline")
     _add_nan_policy(p)
     _add_entity(p)
     p.set_defaults(func=cmd_score)

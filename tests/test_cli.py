@@ -492,3 +492,71 @@ def test_score_names_sentinels_as_the_cause_of_an_alarm_storm(trained_cli, tmp_p
                            "0.25 each), but 2 reading(s) lie more than 10000 times their spread "
                            "from their training centre (temp, rpm), and each flags every window "
                            "that holds it: a sentinel or a unit error?")
+
+
+def test_score_alerts_are_the_records_serve_sends_for_the_file(trained_cli, tmp_path, capsys):
+    """score --alerts: before deploying, the alert topic's records serve would send for a
+    file under serve.alerts (firing with feature_values, then resolved), the same records
+    in the same order as the serve path (Scorer: intake, windows, debounce, publisher) sends
+    for the file's rows as events. A swap within serve.windows.reorder_tolerance_seconds is
+    reordered alike."""
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from tests.stream.test_app import Clock, FakeIO, Record
+
+    x = normal_series(300, seed=3)
+    x[150:158, 1] += 40 * x[:100, 1].std()  # an incident on rpm
+    data = write_csv(tmp_path / "pump-7.csv", x, timestamps=True)
+    lines = data.read_text().splitlines(keepends=True)
+    lines[201], lines[202] = lines[202], lines[201]  # one second out of order
+    data.write_text("".join(lines))
+    serve = {"alerts": {"consecutive": 2, "cooldown_seconds": 0.0, "resolve_windows": 3},
+             "windows": {"reorder_tolerance_seconds": 2.0}}
+    cfg_file = tmp_path / "serve.yaml"
+    cfg_file.write_text(json.dumps({"serve": serve}))
+    out = tmp_path / "alerts.jsonl"
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", str(tmp_path / "s.csv"), "--alerts", str(out),
+                 "--config", str(cfg_file)]) == 0
+    err = capsys.readouterr().err
+    offline = [json.loads(line) for line in out.read_text().splitlines()]
+    firing = sum(r["status"] == "firing" for r in offline)
+    assert firing >= 1 and len(offline) - firing >= 1
+    assert (f"alerts: {firing} firing, {len(offline) - firing} resolved, as serve would send "
+            f"them for entity 'pump-7' (serve.alerts: consecutive 2, cooldown_seconds 0, "
+            f"resolve_windows 3) -> {out}") in err
+    assert "late rows" not in err  # the swap is reordered, not dropped
+
+    det = load_bundle(trained_cli / "model")
+    rows = list(csv.reader(lines[1:]))
+    io = FakeIO([[Record(i, b"pump-7", json.dumps({
+        "entity": "pump-7", "ts": r[0], "values": [float(v) for v in r[1:]]}).encode())
+        for i, r in enumerate(rows)]])
+    scorer = Scorer(config_from_dict({"serve": serve}).serve, det, io,
+                    StreamMetrics(CollectorRegistry()), monotonic=Clock())
+    scorer.step()
+    scorer._score_batch()
+    streamed = [json.loads(v) for t, _, v, _ in io.sent if t == scorer.cfg.kafka.alert_topic]
+    assert streamed == offline
+    assert [r["status"] for r in offline].index("resolved") > 0
+    assert all(r["model_version"] == det.version and "feature_values" in r
+               for r in offline if r["status"] == "firing")
+
+    # - writes them to standard output when the scores go to a file
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", str(tmp_path / "s.csv"), "--alerts", "-",
+                 "--config", str(cfg_file)]) == 0
+    assert capsys.readouterr().out == out.read_text()
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", "-", "--alerts", "-"]) == 2
+    assert "--alerts -: --out - already writes" in capsys.readouterr().err
+    untimed = write_csv(tmp_path / "untimed.csv", x)
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(untimed),
+                 "--out", str(tmp_path / "s2.csv"), "--alerts", str(tmp_path / "a2.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--alerts: {untimed} has no timestamp column" in err
+    assert not (tmp_path / "s2.csv").exists() and not (tmp_path / "a2.jsonl").exists()

@@ -37,8 +37,9 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_str  # json.dumps' string escaping
 from typing import Any
 
-__all__ = ["Debouncer", "Incident", "alert_id", "build_alert", "build_resolution", "encode_score",
-           "iso_utc", "resolution_id", "sampled"]
+__all__ = ["Debouncer", "Incident", "alert_id", "alert_records", "build_alert",
+           "build_resolution", "debounce", "encode_score", "iso_utc", "resolution_id",
+           "sampled"]
 
 
 def iso_utc(ts: float) -> str:
@@ -275,6 +276,63 @@ def build_resolution(*, entity: str, incident: Incident, model_version: str,
         "model_version": model_version,
         "model_kind": model_kind,
     }
+
+
+Fired = list[tuple[int, int, float | None]]  # window, run length, incident or run start
+Resolved = list[tuple[int, Incident]]  # window, the incident it resolved
+
+
+def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float],
+             anomalous: Sequence[bool], model_version: str) -> tuple[Fired, Resolved]:
+    """Feed a batch of scored windows (in order) to ``debouncer``: the windows that fire
+    an alert, with the run length and ``anomalous_since`` their record gives, and those that
+    resolve an incident. ``serve`` (``Publisher.publish``) and ``score --alerts`` both
+    decide through this."""
+    fired: Fired = []
+    resolved: Resolved = []
+    update = debouncer.update
+    for i, entity in enumerate(entities):
+        if update(entity, ends[i], anomalous[i]):
+            fired.append((i, debouncer.run_length(entity), debouncer.anomalous_since(entity)))
+            incident = debouncer.incident(entity)
+            if incident is not None:  # the id its resolution will name
+                incident.alert_id = alert_id(entity, ends[i], model_version)
+        elif debouncer.closed is not None:
+            resolved.append((i, debouncer.closed))
+    return fired, resolved
+
+
+def alert_records(*, fired: Fired, resolved: Resolved, entities: Sequence[str],
+                  starts: Sequence[float], ends: Sequence[float], res: Any,
+                  feature_values: Sequence[Any], model_version: str, model_kind: str,
+                  normal_windows: int) -> list[dict[str, Any]]:
+    """The alert topic's records of a batch that :func:`debounce` decided on, in window
+    order: an entity's resolution follows its incident's alerts and comes before its next
+    incident's. ``res``: the batch's window scores; ``feature_values``: per fired window,
+    its top features' values (None for a logs model, whose alerts name templates)."""
+    out: list[dict[str, Any]] = []
+    closing = iter(resolved)
+    pending = next(closing, None)
+
+    def resolution(i: int, incident: Incident) -> dict[str, Any]:
+        return build_resolution(entity=entities[i], incident=incident,
+                                model_version=model_version, model_kind=model_kind,
+                                normal_windows=normal_windows)
+
+    for (i, run, since), values in zip(fired, feature_values, strict=True):
+        while pending is not None and pending[0] < i:
+            out.append(resolution(*pending))
+            pending = next(closing, None)
+        out.append(build_alert(
+            entity=entities[i], start_ts=starts[i], end_ts=ends[i], score=float(res.score[i]),
+            threshold=float(res.threshold), severity=float(res.severity[i]),
+            components={c: v[i] for c, v in res.components.items()},
+            top_features=res.top_features[i], model_version=model_version,
+            model_kind=model_kind, consecutive=run, since_ts=since, feature_values=values))
+    while pending is not None:
+        out.append(resolution(*pending))
+        pending = next(closing, None)
+    return out
 
 
 def _json_num(x: float) -> str:

@@ -19,10 +19,10 @@ from anomaly_gan.config import ServeConfig
 from anomaly_gan.scoring import feature_values_text
 from anomaly_gan.stream.alerts import (
     Debouncer,
-    Incident,
-    alert_id,
-    build_alert,
-    build_resolution,
+    Fired,
+    Resolved,
+    alert_records,
+    debounce,
     dumps,
     encode_score,
     sampled,
@@ -159,28 +159,20 @@ class Publisher:
         if not np.any(anomalous) and not scores_topic and not self.debouncer.active:
             return  # nothing anomalous, no run to reset, no score to write
         rate = self.cfg.alerts.scores_sample_rate
-        update = self.debouncer.update
         entities, starts, ends = batch.entities, batch.start_ts, batch.end_ts
         flags = anomalous.tolist()
-        if scores_topic:  # Python numbers once per batch, not numpy scalars per window
+        fired, resolved = debounce(self.debouncer, entities, ends, flags, det.version)
+        if scores_topic:
+            # Python numbers once per batch, not numpy scalars per window
             scores = res.score.tolist()
             comps = {c: v.tolist() for c, v in res.components.items()}
             threshold = float(res.threshold)
-        grouped: dict[str, list[bytes]] | None = (
-            {} if self.cfg.kafka.scores_format == "batch" else None)
-        debouncer = self.debouncer
-        fired: list[tuple[int, int, float | None]] = []  # window, run length, run start
-        resolved: list[tuple[int, Incident]] = []  # window, the incident it resolved
-        for i in range(len(batch)):
-            entity = entities[i]
-            if update(entity, ends[i], flags[i]):
-                fired.append((i, debouncer.run_length(entity), debouncer.anomalous_since(entity)))
-                incident = debouncer.incident(entity)
-                if incident is not None:  # the id its resolution will name
-                    incident.alert_id = alert_id(entity, ends[i], det.version)
-            elif debouncer.closed is not None:
-                resolved.append((i, debouncer.closed))
-            if scores_topic and sampled(entity, ends[i], rate):
+            grouped: dict[str, list[bytes]] | None = (
+                {} if self.cfg.kafka.scores_format == "batch" else None)
+            for i in range(len(batch)):
+                entity = entities[i]
+                if not sampled(entity, ends[i], rate):
+                    continue
                 rec = encode_score(
                     entity=entity, start_ts=starts[i], end_ts=ends[i], score=scores[i],
                     threshold=threshold, is_anomaly=flags[i],
@@ -194,38 +186,32 @@ class Publisher:
                     grouped.setdefault(entity, []).append(rec)
         if fired or resolved:
             self._send_alerts(batch, det, res, fired, resolved)
-        if grouped and scores_topic:  # scores_format batch: one JSON array per entity
+        if scores_topic and grouped:  # scores_format batch: one JSON array per entity
             for entity, recs in grouped.items():
                 self.send(scores_topic, b"[" + b",".join(recs) + b"]", entity.encode())
 
-    def _send_alerts(self, batch: WindowBatch, det: Any, res: Any,
-                     fired: list[tuple[int, int, float | None]],
-                     resolved: list[tuple[int, Incident]]) -> None:
-        """The alert records of the ``fired`` windows of a batch (index, the debouncer's
-        run length and incident or run start when it fired), and the resolution records of
-        the ``resolved`` ones, in window order: an entity's resolution always follows its
-        incident's alerts and comes before its next incident's. The alerts' features' values
-        come from one more model call for all of them (a logs model's records name templates
-        instead)."""
-        tops = [res.top_features[i] for i, _, _ in fired]
+    def _send_alerts(self, batch: WindowBatch, det: Any, res: Any, fired: Fired,
+                     resolved: Resolved) -> None:
+        """The alert records of the ``fired`` windows of a batch and the resolution records
+        of the ``resolved`` ones (:func:`~anomaly_gan.stream.alerts.alert_records`, in
+        window order). The alerts' features' values come from one more model call for all
+        of them (a logs model's records name templates instead)."""
         values: list[Any] = [None] * len(fired)
         if self.logs is None and fired:
-            values = det.feature_values(batch.windows()[[i for i, _, _ in fired]], tops)
-        closing = iter(resolved)
-        pending = next(closing, None)
-        for (i, run, since), top, vals in zip(fired, tops, values, strict=True):
-            while pending is not None and pending[0] < i:
-                self._send_resolution(det, batch.entities[pending[0]], pending[1])
-                pending = next(closing, None)
-            self._send_alert(det, res, i, batch.entities[i], batch.start_ts[i],
-                             batch.end_ts[i], top, vals, run, since)
-        while pending is not None:
-            self._send_resolution(det, batch.entities[pending[0]], pending[1])
-            pending = next(closing, None)
+            values = det.feature_values(batch.windows()[[i for i, _, _ in fired]],
+                                        [res.top_features[i] for i, _, _ in fired])
+        in_order = iter(values)  # the firing records come in the order of ``fired``
+        for rec in alert_records(fired=fired, resolved=resolved, entities=batch.entities,
+                                 starts=batch.start_ts, ends=batch.end_ts, res=res,
+                                 feature_values=values, model_version=det.version,
+                                 model_kind=det.kind, normal_windows=self.debouncer.resolve):
+            if rec["status"] == "firing":
+                self._send_alert(det, rec, next(in_order))
+            else:
+                self._send_resolution(det, rec)
 
-    def _send_resolution(self, det: Any, entity: str, incident: Incident) -> None:
-        rec = build_resolution(entity=entity, incident=incident, model_version=det.version,
-                               model_kind=det.kind, normal_windows=self.debouncer.resolve)
+    def _send_resolution(self, det: Any, rec: dict[str, Any]) -> None:
+        entity = rec["entity"]
         self.send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
         self.metrics.alerts_resolved.labels(det.version).inc()
         self.resolutions_sent += 1
@@ -235,17 +221,12 @@ class Publisher:
             "alerts": rec["alerts"], "alert_id": rec["alert_id"],
             "resolution_id": rec["resolution_id"]}})
 
-    def _send_alert(self, det: Any, res: Any, i: int, entity: str, start: float, end: float,
-                    top: list[str], values: list[dict[str, Any]] | None, run: int,
-                    since: float | None) -> None:
-        rec = build_alert(
-            entity=entity, start_ts=start, end_ts=end, score=float(res.score[i]),
-            threshold=float(res.threshold), severity=float(res.severity[i]),
-            components={c: v[i] for c, v in res.components.items()},
-            top_features=top, model_version=det.version, model_kind=det.kind,
-            consecutive=run, since_ts=since, feature_values=values)
+    def _send_alert(self, det: Any, rec: dict[str, Any],
+                    values: list[dict[str, Any]] | None) -> None:
+        entity = rec["entity"]
         if self.logs is not None:
-            rec["templates"] = self.logs.explain(entity, end, det.config.scoring.top_k)
+            rec["templates"] = self.logs.explain(entity, rec["window_end_ts"],
+                                                 det.config.scoring.top_k)
         self.send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
         self.metrics.alerts.labels(det.version).inc()
         self.alerts_sent += 1

@@ -1,0 +1,61 @@
+"""What ``serve`` would send to its alert topic for a file: ``score --alerts``.
+
+The file's rows go through the code ``serve`` runs on the same events: the per-entity
+windows (:class:`~anomaly_gan.stream.state.WindowState`: gaps restart a window,
+``serve.windows.hop``, the increases of ``data.counters``), the model's window scores, the
+:class:`~anomaly_gan.stream.alerts.Debouncer` (``serve.alerts``) and the same record
+builders (:func:`~anomaly_gan.stream.alerts.alert_records`), so the records equal the
+streamed ones for the same events. No Kafka, no clock, no metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from anomaly_gan.config import ServeConfig
+from anomaly_gan.stream.alerts import Debouncer, alert_records, debounce
+from anomaly_gan.stream.state import WindowBatch, WindowState
+
+__all__ = ["alerts_of_series"]
+
+#: Windows scored per model call (serve's batches are smaller; the records do not depend on
+#: where a batch ends).
+BATCH = 4096
+
+
+def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarray,
+                     rows: np.ndarray) -> list[dict[str, Any]]:
+    """The alert and resolution records, in the order ``serve`` sends them, for the events
+    of one ``entity``: ``rows`` (T, F), the model's features before any increase of
+    ``data.counters``, stamped ``times`` (epoch seconds), in the order ``serve`` windows
+    them (late rows already left out: ``data.windows.release_order``)."""
+    w, a = serve.windows, serve.alerts
+    n_features = len(det.feature_names)
+    state = WindowState(det.window, n_features, gap_seconds=w.gap_seconds, max_entities=1,
+                        hop=w.hop, counters=det.counters)
+    debouncer = Debouncer(a.consecutive, a.cooldown_seconds, a.resolve_windows)
+    batch = WindowBatch(det.window, n_features, capacity=BATCH)
+    out: list[dict[str, Any]] = []
+
+    def publish() -> None:
+        res = det.score_windows(batch.windows())
+        fired, resolved = debounce(debouncer, batch.entities, batch.end_ts,
+                                   res.is_anomaly.tolist(), det.version)
+        values = det.feature_values(batch.windows()[[i for i, _, _ in fired]],
+                                    [res.top_features[i] for i, _, _ in fired]) if fired else []
+        out.extend(alert_records(fired=fired, resolved=resolved, entities=batch.entities,
+                                 starts=batch.start_ts, ends=batch.end_ts, res=res,
+                                 feature_values=values, model_version=det.version,
+                                 model_kind=det.kind, normal_windows=debouncer.resolve))
+        batch.clear()
+
+    for i, (ts, row) in enumerate(zip(np.asarray(times, dtype=np.float64).tolist(),
+                                      np.asarray(rows, dtype=np.float64).tolist(), strict=True)):
+        state.push(entity, ts, row, None, i, batch)
+        if len(batch) >= BATCH:
+            publish()
+    if len(batch):
+        publish()
+    return out
