@@ -1057,3 +1057,19 @@ def test_entity_with_a_logs_model_is_refused_in_one_line(cli_bundle, log_files, 
             f"metric file")
     assert err == [line, line]
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_score_alerts_with_a_logs_model_is_refused_in_one_line(cli_bundle, log_files,
+                                                               tmp_path, capsys):
+    """score --alerts rebuilds a metrics model's alert records; a logs model's name log
+    templates (the live LogFeed), which score does not rebuild: refused before reading."""
+    out, alerts = tmp_path / "s.csv", tmp_path / "a.jsonl"
+    capsys.readouterr()
+    assert main(["score", "--model", str(cli_bundle), "--data", str(log_files["test"]),
+                 "--out", str(out), "--alerts", str(alerts)]) == 2
+    line = (f"anomaly-gan: error: --alerts: {cli_bundle} is a logs model; score --alerts "
+            f"takes a metrics model (a logs model's alerts name log templates, which score "
+            f"does not rebuild)")
+    assert capsys.readouterr().err.splitlines() == [line]
+    assert not out.exists() and not alerts.exists()
