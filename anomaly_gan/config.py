@@ -306,7 +306,9 @@ class AlertConfig:
     """Debounce: alert after k consecutive anomalous windows, then cool down; with
     ``resolve_windows`` > 0, resolve the incident after that many normal windows in a row."""
 
-    consecutive: int = _f(3, **_range(1, 10_000))
+    # At most 1,000, as resolve_windows: the offsets of 2 x consecutive windows are kept per
+    # entity (x serve.windows.hop events) so that a replay rebuilds a run's debounce state
+    consecutive: int = _f(3, **_range(1, 1_000))
     cooldown_seconds: float = _f(300.0, **_range(0.0))
     # 0: no resolution records (the alert topic as before 2026-12); N: the N-th normal window
     # in a row after an alert sends one. At most 1,000: every entity keeps the offsets of

@@ -155,6 +155,8 @@ def test_config_is_frozen():
         ("training:\n  min_steps: -1\n",
          "training.min_steps: expected an integer >= 0 and <= 10000000, got -1"),
         # each window of an open incident costs every entity 16 bytes of held offsets
+        ("serve:\n  alerts:\n    consecutive: 10000\n",
+         "serve.alerts.consecutive: expected an integer >= 1 and <= 1000, got 10000"),
         ("serve:\n  alerts:\n    resolve_windows: 10000\n",
          "serve.alerts.resolve_windows: expected an integer >= 0 and <= 1000, got 10000"),
         # the quoting example is the value itself where it is no time zone

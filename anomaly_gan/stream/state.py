@@ -112,7 +112,7 @@ class WindowState:
 
     Memory: each entity holds a doubled ring (``2 * W`` rows of ``F`` float64, so that any
     window is one contiguous slice and is copied without gathering), ``W`` timestamps and
-    ``W + rescore_history`` offsets in numpy arrays, about ``16 * W * (F + 1)`` bytes plus
+    ``W + rescore_history * hop`` offsets in numpy arrays, about ``16 * W * (F + 1)`` bytes plus
     ~0.5 KiB of bookkeeping: 5.0 KiB for W=32, F=8 (tests/stream/test_state.py measures it
     with tracemalloc).
     """
@@ -135,7 +135,9 @@ class WindowState:
         self.tolerance = float(reorder_tolerance_seconds)
         self.max_entities = int(max_entities)
         self.history = max(int(rescore_history), 0)  # windows a replay may re-score
-        self._n_offs = self.window + self.history + self._lead  # offsets kept per entity
+        # offsets kept per entity: a window's rows, the row its first increase starts from,
+        # and the rows of the last `history` scored windows, `hop` rows apart
+        self._n_offs = self.window + self.history * self.hop + self._lead
         self.on_drop = on_drop
         # Counters read (as running totals) by the app and exported as metrics.
         self.late = 0
@@ -308,8 +310,10 @@ class WindowState:
         """Oldest offset the entity's next window still needs, or that re-scoring its last
         ``rescore`` windows needs (None: nothing held)."""
         n, w = self._count[slot], self.window
-        # events to re-read: the window's rows, and the one the first increase starts from
-        back = w - 1 + self._lead + min(max(rescore, 0), self.history)
+        # events to re-read: the window's rows, the one the first increase starts from, and
+        # `hop` per scored window to re-score (the last one scored ends at most hop - 1
+        # events before the newest, each earlier one hop events before the next)
+        back = w - 1 + self._lead + min(max(rescore, 0), self.history) * self.hop
         pin = None
         if n and back > 0:
             oldest = max(n - back, 0)

@@ -140,6 +140,20 @@ def test_rescore_holds_the_offset_back_for_a_run_in_progress():
     assert st.commit_offsets({"p0": 10}, rescore=lambda e: 50) == {"p0": 6}
 
 
+def test_rescore_with_a_hop_holds_back_the_rows_of_the_scored_windows():
+    """With serve.windows.hop h the scored windows end h events apart: re-scoring the last
+    k of them needs k * h more rows, not k (a replay after a crash in a run of anomalous
+    windows re-scored fewer windows than the debounce needs)."""
+    st, out = make(window=3, rescore_history=2, hop=3)
+    feed(st, out, "a", range(10), start_offset=0)  # offsets 0..9; windows end at 2, 5, 8
+    assert [int(o) for o in out.offsets] == [2, 5, 8]
+    assert st.commit_offsets({"p0": 10}) == {"p0": 8}
+    # the last 2 scored windows (ending at 5 and 8) start at 3; the rule allows for a last
+    # window up to hop - 1 events before the newest, so 2 is held (one row to spare)
+    assert st.commit_offsets({"p0": 10}, rescore=lambda e: 2) == {"p0": 2}
+    assert st.commit_offsets({"p0": 10}, rescore=lambda e: 50) == {"p0": 2}
+
+
 def test_an_entity_on_a_new_partition_is_counted():
     st, out = make(window=2)
     feed(st, out, "a", [0, 1], partition="p0")
