@@ -84,6 +84,7 @@ class Scorer:
         self._last_housekeeping = 0.0
         self._last_read = self.mono()  # records last came from a poll (or a fresh start)
         self._waiting_since: float | None = None  # input waiting unread since (see _check_input)
+        self._next_end_probe = self.mono()  # while records flow: see _check_input
         self._move_warned = False
         # Waits between replays (after a failed delivery or a loop error): never longer than
         # half the poll interval, so the group keeps this member.
@@ -457,11 +458,21 @@ class Scorer:
         topic), so it is replaced and the input replayed from the last commit. Asked only
         once nothing has been read for a second; outside the loop lock, since it waits."""
         now = self.mono()
-        if (not broker_reachable or self._resume_at or self._must_rewind
-                or now - self._last_read < _INPUT_PROBE_IDLE_S):
+        timeout_ms = int(min(_INPUT_PROBE_TIMEOUT_MS, self.cfg.kafka.input_stall_seconds * 250))
+        if not broker_reachable or self._resume_at or self._must_rewind:
             self._waiting_since = None
             return
-        timeout_ms = int(min(_INPUT_PROBE_TIMEOUT_MS, self.cfg.kafka.input_stall_seconds * 250))
+        if now - self._last_read < _INPUT_PROBE_IDLE_S:
+            self._waiting_since = None
+            # Records flow, so no stall is ever due; yet one partition may stand past its end
+            # beside others that flow (Tansu answers it with nothing, for ever). Asked every
+            # input_stall_seconds, with the same two opinions as below (KafkaIO.past_end).
+            if now >= self._next_end_probe:
+                self._next_end_probe = now + self.cfg.kafka.input_stall_seconds
+                past = self.io.past_end(max(timeout_ms, 1))
+                if past:
+                    self._reset_past_end(past)
+            return
         if not self.io.waiting(max(timeout_ms, 1)):
             self._waiting_since = None
             return

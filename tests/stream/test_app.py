@@ -307,6 +307,24 @@ def test_a_position_past_the_end_is_moved_by_the_reset_policy_not_replaced(
     assert io.resets == 0 and len(io.seeks) == 1
 
 
+def test_a_partition_past_its_end_beside_partitions_that_flow_is_moved():
+    """Records keep coming from the other partitions, so no stall is ever due: the partition
+    whose committed offset lies past its end was left there for ever. Its offsets are now
+    asked every input_stall_seconds while records flow, too."""
+    clock = Clock()
+    io = FakeIO([events([(t, 1.0)], start=t) for t in range(200)])
+    scorer, reg = make(io, clock=clock, serve={"kafka": {"scores_topic": "scores"}})
+    io.past = {IN: (100, 10)}
+    for _ in range(200):
+        clock.now += 0.5  # a record every half second: never a second without one
+        scorer.step()
+        if io.seeks:
+            break
+    assert io.seeks == [(IN, 0)] and io.resets == 0
+    assert reg.get_sample_value("anomaly_gan_offset_resets_total",
+                                {"topic": "events", "partition": "0"}) == 1
+
+
 def test_an_idle_or_reading_consumer_is_never_replaced():
     clock = Clock()
     io = FakeIO([])
