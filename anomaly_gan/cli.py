@@ -742,8 +742,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "summary (JSON) goes to stdout, one progress line per epoch "
                                    "to stderr.")
     p.add_argument("--config", help="YAML config (default: the shipped defaults)")
-    p.add_argument("--data", required=True, nargs="+", help="CSV/Parquet file(s) of normal rows, "
-                   "or log files with a logs config; several files are separate series "
+    p.add_argument("--data", required=True, nargs="+", help="CSV/Parquet file(s) of normal rows "
+                   "(OpenTelemetry metric files of the Collector's file exporter with an OTLP "
+                   "serve.event_format: one series per entity), or log files with a logs "
+                   "config; several files are separate series "
                    "(windows never span two)")
     p.add_argument("--out", required=True, help="bundle directory to create")
     p.add_argument("--force", action="store_true",

@@ -230,8 +230,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "130 interrupted by Ctrl-C or SIGTERM (the store is untouched).")
     p.add_argument("--config", help="YAML config (the same file serve uses)")
     p.add_argument("--store", required=True, help="model store directory (created if missing)")
-    p.add_argument("--data", nargs="+", help="CSV/Parquet file(s), or log files for a logs "
-                                             "model, instead of the events topic")
+    p.add_argument("--data", nargs="+", help="CSV/Parquet file(s) (OpenTelemetry metric "
+                   "files of the Collector's file exporter with an OTLP serve.event_format), "
+                   "or log files for a logs model, instead of the events topic")
     p.add_argument("--from", dest="start", help="range start on the events topic "
                                                 "(RFC 3339, epoch seconds or 'now')")
     p.add_argument("--to", dest="end", help="range end (default with --last: now)")
