@@ -425,7 +425,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         events, order = rows_read[0]  # the rows serve would window, before any increase
         # CSV/Parquet: the file's stem names the entity, as retrain --data names a segment
         alerts_entity = table.entity or Path(args.data).stem
-        alerts = alerts_of_series(det, s, alerts_entity, times[order], events)
+        # the windows' scores from res: the model does not run over the file twice
+        alerts = alerts_of_series(det, s, alerts_entity, times[order], events, res)
     from anomaly_gan.scoring import feature_values_text
 
     # The flagged rows only: one more model call per 4,096 of them.

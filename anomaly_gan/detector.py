@@ -306,6 +306,16 @@ class WindowScores:
     def __len__(self) -> int:
         return int(self.score.shape[0])
 
+    def take(self, rows: Sequence[int] | np.ndarray) -> WindowScores:
+        """The scores of ``rows`` (indices), in that order: e.g. a series' rows that end
+        the windows ``serve`` scores (``score --alerts``)."""
+        at = np.asarray(rows, dtype=np.intp)
+        return WindowScores(
+            score=self.score[at], threshold=self.threshold, is_anomaly=self.is_anomaly[at],
+            severity=self.severity[at], components={k: v[at] for k, v in self.components.items()},
+            contributions=self.contributions[at],
+            top_features=TopFeatures(self.top_features.indices[at], self.top_features.names))
+
 
 SeriesScores = WindowScores
 

@@ -26,11 +26,18 @@ BATCH = 4096
 
 
 def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarray,
-                     rows: np.ndarray) -> list[dict[str, Any]]:
+                     rows: np.ndarray, series: Any = None) -> list[dict[str, Any]]:
     """The alert and resolution records, in the order ``serve`` sends them, for the events
     of one ``entity``: ``rows`` (T, F), the model's features before any increase of
     ``data.counters``, stamped ``times`` (epoch seconds), in the order ``serve`` windows
-    them (late rows already left out: ``data.windows.release_order``)."""
+    them (late rows already left out: ``data.windows.release_order``).
+
+    ``series``: the model's scores of the same rows as ``det.score_series`` gives them (of
+    their increases with ``data.counters``: one row fewer), as ``score`` has computed them.
+    A window ``serve`` scores is always the series' window that ends at its last event (a
+    gap or a hop only leaves windows out, and the increases restart with the window), so
+    its scores are taken from there instead of running the model over every window again.
+    """
     w, a = serve.windows, serve.alerts
     n_features = len(det.feature_names)
     state = WindowState(det.window, n_features, gap_seconds=w.gap_seconds, max_entities=1,
@@ -38,9 +45,13 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
     debouncer = Debouncer(a.consecutive, a.cooldown_seconds, a.resolve_windows)
     batch = WindowBatch(det.window, n_features, capacity=BATCH)
     out: list[dict[str, Any]] = []
+    lead = 0 if series is None else len(rows) - len(series)  # 1 with data.counters
 
     def publish() -> None:
-        res = det.score_windows(batch.windows())
+        if series is None:
+            res = det.score_windows(batch.windows())
+        else:  # the window ending at event i is the series' row i - lead
+            res = series.take(np.asarray(batch.offsets, dtype=np.intp) - lead)
         fired, resolved = debounce(debouncer, batch.entities, batch.end_ts,
                                    res.is_anomaly.tolist(), det.version)
         values = det.feature_values(batch.windows()[[i for i, _, _ in fired]],
