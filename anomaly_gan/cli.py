@@ -231,6 +231,16 @@ def _write_scores(path: str, write: Callable[[Any], None]) -> str:
     return path
 
 
+def _write_outputs(outputs: Sequence[tuple[str, Callable[[Any], None]]]) -> list[str]:
+    """Write each ``(path, write)`` as :func:`_write_scores` does, the files together
+    (renamed into place once all are written: a failed write leaves none of them, e.g. the
+    scores CSV without ``--alerts``), then standard output; returns where each went."""
+    from anomaly_gan.files import atomic_write_texts
+
+    atomic_write_texts([(path, write) for path, write in outputs if path != STDOUT])
+    return [_write_scores(path, write) if path == STDOUT else path for path, write in outputs]
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -459,7 +469,17 @@ def cmd_score(args: argparse.Namespace) -> int:
                 flagged_values.get(j, ""),
             ])
 
-    where = _write_scores(args.out, write)
+    outputs = [(args.out, write)]
+    if alerts is not None:
+        from anomaly_gan.stream.alerts import dumps
+
+        def write_alerts(fh) -> None:
+            for rec in alerts:
+                fh.write(dumps(rec).decode("utf-8") + "\n")
+
+        outputs.append((args.alerts, write_alerts))
+    wrote = _write_outputs(outputs)
+    where = wrote[0]
     flagged = int(res.is_anomaly.sum())
     windows = len(res) - det.window + 1
     first = 1 if det.config.data.counters else 0  # it only starts the counters' increases
@@ -469,13 +489,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     _eprint(f"scored {rows} rows ({windows} windows{notes}) with {det.version}: "
             f"{flagged} above threshold {det.threshold:.3f} -> {where}")
     if alerts is not None:
-        from anomaly_gan.stream.alerts import dumps
-
-        def write_alerts(fh) -> None:
-            for rec in alerts:
-                fh.write(dumps(rec).decode("utf-8") + "\n")
-
-        where = _write_scores(args.alerts, write_alerts)
+        where = wrote[1]
         firing = sum(rec["status"] == "firing" for rec in alerts)
         a = (serve if serve is not None else info.config.serve).alerts
         _eprint(f"alerts: {firing} firing, {len(alerts) - firing} resolved, as serve would "

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from anomaly_gan.errors import AnomalyGanError, DataError, OutputError, clip
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "check_creatable", "check_distinct",
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_texts", "check_creatable", "check_distinct",
            "check_input", "check_output_apart", "check_output_file", "current_umask", "is_file", "mode_of",
            "open_input", "read_json", "umask_mode"]
 
@@ -225,8 +225,41 @@ def atomic_write_bytes(path: str | os.PathLike[str], write: Callable[[IO[bytes]]
     _atomic_write(path, write, binary=True)
 
 
+def atomic_write_texts(writes: Sequence[tuple[str | os.PathLike[str],
+                                              Callable[[IO[str]], None]]]) -> None:
+    """:func:`atomic_write_text` for files that belong together (``score``'s scores and
+    ``--alerts``): each ``(path, write)`` goes into its temporary sibling, and they are
+    renamed into place only once all are written, so a failed write leaves none of them."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, write in writes:
+            staged.append((_stage(path, write, binary=False), Path(path)))
+        while staged:
+            tmp, out = staged[0]
+            try:
+                os.replace(tmp, out)
+            except OSError as exc:
+                raise OutputError(f"{out}: cannot write: {exc.strerror or exc}") from None
+            staged.pop(0)
+    finally:
+        for tmp, _ in staged:  # not renamed into place
+            Path(tmp).unlink(missing_ok=True)
+
+
 def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
                   binary: bool) -> None:
+    tmp = _stage(path, write, binary)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _stage(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
+           binary: bool) -> str:
+    """Write ``path``'s content through ``write(fh)`` into a temporary sibling; returns its
+    path (the caller renames it into place). A failure leaves no temporary file."""
     out = Path(path)
     check_output_file(out)
     try:
@@ -239,10 +272,10 @@ def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None]
         with (os.fdopen(fd, "wb") if binary else
               os.fdopen(fd, "w", newline="", encoding="utf-8")) as fh:
             write(fh)
-        os.replace(tmp, out)
     except OSError as exc:  # e.g. the disk filled up: one line, and no partial file
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"{out}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp

@@ -583,3 +583,30 @@ def test_score_alerts_scores_each_window_once(trained_cli, tmp_path, monkeypatch
                  "--out", str(tmp_path / "s.csv"), "--alerts", str(tmp_path / "a.jsonl")]) == 0
     assert "alerts: 0 firing" not in capsys.readouterr().err
     assert sum(scored) == 300 - 16 + 1  # each window of the series once
+
+
+def test_score_alerts_that_cannot_be_written_leave_the_scores_as_they_were(trained_cli, tmp_path,
+                                                                           monkeypatch, capsys):
+    """score wrote (replaced) the scores CSV, then failed to write --alerts (a full disk):
+    half the output, the old scores gone. Both files are renamed into place only once both
+    are written."""
+    import errno
+
+    from anomaly_gan.stream import alerts as alerts_module
+
+    x = normal_series(300, seed=3)
+    x[150:158, 1] += 40 * x[:100, 1].std()
+    data = write_csv(tmp_path / "pump-7.csv", x, timestamps=True)
+    scores = tmp_path / "s.csv"
+    scores.write_text("yesterday's scores\n")
+
+    def full_disk(record):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(alerts_module, "dumps", full_disk)
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", str(scores), "--alerts", str(tmp_path / "a.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"anomaly-gan: error: {tmp_path / 'a.jsonl'}: cannot write: No space left on device\n"
+    assert scores.read_text() == "yesterday's scores\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pump-7.csv", "s.csv"]
