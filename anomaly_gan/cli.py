@@ -405,8 +405,11 @@ def cmd_score(args: argparse.Namespace) -> int:
                 and Path(args.alerts).resolve() == Path(args.out).resolve():
             raise DataError(f"--alerts {args.alerts}: the same file as --out; expected "
                             f"another path")
-    serve = _load_cfg(args.config).serve if args.config else None
+    given = _load_cfg(args.config) if args.config else None
+    serve = given.serve if given is not None else None
     info = _inspect_model(args.model)
+    if given is not None:
+        _note_sections_not_used(args.config, given, info.config)
     if "logs" in info.extras:
         if args.alerts is not None:
             raise DataError(f"--alerts: {args.model} is a logs model; score --alerts takes "
@@ -500,6 +503,22 @@ def cmd_score(args: argparse.Namespace) -> int:
     if note:
         _eprint(note)
     return 0
+
+
+def _note_sections_not_used(path: str, given, bundle) -> None:
+    """``score --config``: only the file's ``serve:`` section is used; a ``note:`` names
+    the sections it writes that would score otherwise than the bundle's (serve's config
+    often holds a ``data:`` or ``model:`` section too), which are the bundle's, as trained."""
+    from anomaly_gan.config import parse_yaml
+
+    written = parse_yaml(Path(path).read_text(encoding="utf-8")) or {}  # loaded: a mapping
+    differ = [name for name in ("model", "data", "scoring", "threshold", "logs")
+              if name in written and getattr(given, name) != getattr(bundle, name)]
+    if differ:
+        names = ", ".join(f"{name}:" for name in differ)
+        _eprint(f"note: --config {path}: only its serve: section is used; its {names} "
+                f"{'differs' if len(differ) == 1 else 'differ'} from the model's and "
+                f"{'is' if len(differ) == 1 else 'are'} left out (the model scores as trained)")
 
 
 #: ``score`` explains the share of windows over the threshold when it is at least this
@@ -790,7 +809,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "stem; needs timestamps and a metrics model")
     p.add_argument("--config",
                    help="serve's YAML config: its serve: section (alerts, windows, event "
-                        "format) stands for the bundle's, e.g. to tune serve.alerts offline")
+                        "format) stands for the bundle's, e.g. to tune serve.alerts offline; "
+                        "its other sections are not used (a note names those that differ "
+                        "from the model's)")
     _add_nan_policy(p)
     _add_entity(p)
     p.set_defaults(func=cmd_score)

@@ -610,3 +610,29 @@ def test_score_alerts_that_cannot_be_written_leave_the_scores_as_they_were(train
     assert err == f"anomaly-gan: error: {tmp_path / 'a.jsonl'}: cannot write: No space left on device\n"
     assert scores.read_text() == "yesterday's scores\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pump-7.csv", "s.csv"]
+
+
+def test_score_config_says_its_other_sections_are_not_used(trained_cli, tmp_path, capsys):
+    """score --config takes only the file's serve: section, and said nothing of the others:
+    serve's config file with a data: window of 4 left the reader thinking the file was
+    scored with 4-row windows. A note names the sections that differ from the model's;
+    the scores are the bundle's either way."""
+    x = normal_series(100, seed=3)
+    data = write_csv(tmp_path / "pump-7.csv", x, timestamps=True)
+    model = str(trained_cli / "model")
+    assert main(["score", "--model", model, "--data", str(data), "--out",
+                 str(tmp_path / "plain.csv")]) == 0
+    capsys.readouterr()
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text("data: {window: 4}\ntraining: {epochs: 3}\n"
+                   "serve: {alerts: {consecutive: 1}}\n")
+    assert main(["score", "--model", model, "--data", str(data), "--out",
+                 str(tmp_path / "s.csv"), "--config", str(cfg)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"note: --config {cfg}: only its serve: section is used; its data: "
+                      f"differs from the model's and is left out (the model scores as trained)")
+    assert (tmp_path / "s.csv").read_text() == (tmp_path / "plain.csv").read_text()
+    cfg.write_text("serve: {alerts: {consecutive: 1}}\n")  # nothing else: no note
+    assert main(["score", "--model", model, "--data", str(data), "--out",
+                 str(tmp_path / "s.csv"), "--config", str(cfg)]) == 0
+    assert "note: --config" not in capsys.readouterr().err
