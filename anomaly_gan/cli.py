@@ -248,7 +248,15 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     from anomaly_gan.config import load_config
 
     cfg = load_config(args.file)
-    print(f"{args.file}: ok (model {cfg.model.kind}/{cfg.model.backbone}, window {cfg.data.window})")
+    path = cfg.serve.alerts.silences_path
+    silences = ""
+    if path:  # checked where it exists here (serve checks it at start wherever it runs)
+        from anomaly_gan.stream.silences import load_silences
+
+        silences = (f", {len(load_silences(path))} silences in {path}" if Path(path).exists()
+                    else f", serve.alerts.silences_path {path} not found here: not checked")
+    print(f"{args.file}: ok (model {cfg.model.kind}/{cfg.model.backbone}, window "
+          f"{cfg.data.window}{silences})")
     return 0
 
 
@@ -407,6 +415,11 @@ def cmd_score(args: argparse.Namespace) -> int:
                             f"another path")
     given = _load_cfg(args.config) if args.config else None
     serve = given.serve if given is not None else None
+    silences = None  # score --alerts --config: serve.alerts.silences_path, as serve reads it
+    if args.alerts is not None and serve is not None and serve.alerts.silences_path:
+        from anomaly_gan.stream.silences import load_silences
+
+        silences = load_silences(serve.alerts.silences_path)
     info = _inspect_model(args.model)
     if given is not None:
         _note_sections_not_used(args.config, given, info.config)
@@ -428,6 +441,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     det = _load_model(info)
     res = det.score_series(values)
     alerts = None
+    silenced: list = []
     if args.alerts is not None:
         from anomaly_gan.data import table_times
         from anomaly_gan.stream.offline import alerts_of_series
@@ -439,7 +453,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         # CSV/Parquet: the file's stem names the entity, as retrain --data names a segment
         alerts_entity = table.entity or Path(args.data).stem
         # the windows' scores from res: the model does not run over the file twice
-        alerts = alerts_of_series(det, s, alerts_entity, times[order], events, res)
+        alerts = alerts_of_series(det, s, alerts_entity, times[order], events, res, silences,
+                                  silenced)
     from anomaly_gan.scoring import feature_values_text
 
     # The flagged rows only: one more model call per 4,096 of them.
@@ -498,7 +513,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         _eprint(f"alerts: {firing} firing, {len(alerts) - firing} resolved, as serve would "
                 f"send them for entity {alerts_entity!r} (serve.alerts: consecutive "
                 f"{a.consecutive}, cooldown_seconds {a.cooldown_seconds:g}, resolve_windows "
-                f"{a.resolve_windows}) -> {where}")
+                f"{a.resolve_windows}"
+                + (f"; {len(silenced)} silenced by the {len(silences)} silences of "
+                   f"{a.silences_path}" if silences is not None else "")
+                + f") -> {where}")
     note = _alarm_storm_note(det, lambda: values, flagged, windows)
     if note:
         _eprint(note)

@@ -316,6 +316,10 @@ class AlertConfig:
     # 10,000 cost 160 KiB per entity, 16 GiB at 100,000 entities)
     resolve_windows: int = _f(0, **_range(0, 1_000))
     scores_sample_rate: float = _f(1.0, **_range(0.0, 1.0))
+    # A YAML file of silences (maintenance windows: entity or pattern, start, end); an
+    # alert of a window whose end lies in one is not sent (docs/streaming.md, Silences).
+    # Re-read while serve runs; null: none.
+    silences_path: str | None = None
 
 
 @dataclass(frozen=True)

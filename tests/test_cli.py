@@ -636,3 +636,68 @@ def test_score_config_says_its_other_sections_are_not_used(trained_cli, tmp_path
     assert main(["score", "--model", model, "--data", str(data), "--out",
                  str(tmp_path / "s.csv"), "--config", str(cfg)]) == 0
     assert "note: --config" not in capsys.readouterr().err
+
+
+def test_score_alerts_applies_the_silences_serve_applies(trained_cli, tmp_path, capsys):
+    """score --alerts --config with serve.alerts.silences_path keeps back the alerts serve
+    keeps back (the same silences, by window end), and a bad silences file is one line."""
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from tests.stream.test_app import Clock, FakeIO, Record
+
+    x = normal_series(300, seed=3)
+    x[120:126, 1] += 40 * x[:100, 1].std()  # two incidents on rpm
+    x[200:206, 1] += 40 * x[:100, 1].std()
+    data = write_csv(tmp_path / "pump-7.csv", x, timestamps=True)
+    rows = list(csv.reader(data.read_text().splitlines()[1:]))
+    plain = {"alerts": {"consecutive": 2, "cooldown_seconds": 0.0, "resolve_windows": 3}}
+    (tmp_path / "plain.yaml").write_text(json.dumps({"serve": plain}))
+    model = str(trained_cli / "model")
+    assert main(["score", "--model", model, "--data", str(data), "--out",
+                 str(tmp_path / "s.csv"), "--alerts", str(tmp_path / "all.jsonl"),
+                 "--config", str(tmp_path / "plain.yaml")]) == 0
+    every = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
+    ends = [r["window_end_ts"] for r in every if r["status"] == "firing"]
+    from datetime import datetime
+
+    cut = datetime.fromisoformat(rows[160][0]).timestamp()  # between the incidents
+    assert ends[0] < cut < ends[-1]  # alerts of both incidents
+    silences = tmp_path / "silences.yaml"
+    silences.write_text(f"silences:\n- entity: pump-*\n  end: {rows[160][0]}\n"
+                        f"  comment: first incident is maintenance\n")
+    serve = {**plain, "alerts": {**plain["alerts"], "silences_path": str(silences)}}
+    (tmp_path / "muted.yaml").write_text(json.dumps({"serve": serve}))
+    out = tmp_path / "muted.jsonl"
+    assert main(["score", "--model", model, "--data", str(data), "--out",
+                 str(tmp_path / "s.csv"), "--alerts", str(out),
+                 "--config", str(tmp_path / "muted.yaml")]) == 0
+    offline = [json.loads(line) for line in out.read_text().splitlines()]
+    first = [r for r in every if (r.get("window_end_ts") or r["resolved_at_ts"]) < cut]
+    assert offline == every[len(first):]  # the first incident, its resolution too, kept back
+    muted = sum(r["status"] == "firing" for r in first)
+    assert f"; {muted} silenced by the 1 silences of {silences}) -> {out}" in \
+        capsys.readouterr().err
+
+    det = load_bundle(trained_cli / "model")
+    io = FakeIO([[Record(i, b"pump-7", json.dumps({
+        "entity": "pump-7", "ts": r[0], "values": [float(v) for v in r[1:]]}).encode())
+        for i, r in enumerate(rows)]])
+    scorer = Scorer(config_from_dict({"serve": serve}).serve, det, io,
+                    StreamMetrics(CollectorRegistry()), monotonic=Clock())
+    scorer.step()
+    scorer._score_batch()
+    assert [json.loads(v) for t, _, v, _ in io.sent if t == scorer.cfg.kafka.alert_topic] \
+        == offline
+
+    silences.write_text("silences:\n- entity: pump-7\n")
+    assert main(["score", "--model", model, "--data", str(data), "--out",
+                 str(tmp_path / "s3.csv"), "--alerts", str(tmp_path / "a3.jsonl"),
+                 "--config", str(tmp_path / "muted.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{silences}: silences[0].end: expected" in err
+    assert main(["validate-config", str(tmp_path / "muted.yaml")]) == 2
+    assert f"{silences}: silences[0].end: expected" in capsys.readouterr().err

@@ -35,9 +35,12 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_str  # json.dumps' string escaping
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-__all__ = ["Debouncer", "Incident", "alert_id", "alert_records", "build_alert",
+if TYPE_CHECKING:
+    from anomaly_gan.stream.silences import Silence, Silences
+
+__all__ = ["Debouncer", "Decisions", "Incident", "alert_id", "alert_records", "build_alert",
            "build_resolution", "debounce", "encode_score", "iso_utc", "resolution_id",
            "sampled"]
 
@@ -77,7 +80,7 @@ class Incident:
     the alerts (it needs the model version)."""
 
     __slots__ = ("alert_id", "alerts", "anomalous", "calm", "last_alert_ts", "resolved_ts",
-                 "since", "span")
+                 "silenced", "since", "span")
 
     def __init__(self, since: float, run: int) -> None:
         self.since = since  # window end of the first window of the run that opened it
@@ -85,6 +88,7 @@ class Incident:
         self.anomalous = run  # of them anomalous
         self.calm = 0  # normal windows in a row up to now
         self.alerts = 0
+        self.silenced = 0  # of its alerts, those a silence kept off the alert topic
         self.last_alert_ts = since
         self.alert_id = ""
         self.resolved_ts: float | None = None
@@ -270,7 +274,7 @@ def build_resolution(*, entity: str, incident: Incident, model_version: str,
         "resolved_at": iso_utc(end),
         "resolved_at_ts": end,
         "duration_seconds": end - incident.since,
-        "alerts": incident.alerts,
+        "alerts": incident.alerts - incident.silenced,  # the firing records sent
         "anomalous_windows": incident.anomalous,
         "normal_windows": int(normal_windows),
         "model_version": model_version,
@@ -282,24 +286,58 @@ Fired = list[tuple[int, int, float | None]]  # window, run length, incident or r
 Resolved = list[tuple[int, Incident]]  # window, the incident it resolved
 
 
+class Decisions(NamedTuple):
+    """What :func:`debounce` decided for a batch: the alerts and resolutions to send, and
+    what silences kept back."""
+
+    fired: Fired
+    resolved: Resolved
+    silenced: list[tuple[int, Silence]]  # window, the silence that muted its alert
+    #: resolutions not sent: every alert of their incident was silenced
+    unsent: Resolved
+
+
 def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float],
-             anomalous: Sequence[bool], model_version: str) -> tuple[Fired, Resolved]:
+             anomalous: Sequence[bool], model_version: str,
+             silences: Silences | None = None) -> Decisions:
     """Feed a batch of scored windows (in order) to ``debouncer``: the windows that fire
     an alert, with the run length and ``anomalous_since`` their record gives, and those that
     resolve an incident. ``serve`` (``Publisher.publish``) and ``score --alerts`` both
-    decide through this."""
+    decide through this.
+
+    ``silences`` (:class:`~anomaly_gan.stream.silences.Silences`) keep back the alerts of
+    the windows they cover (by entity and window end); the debouncer's state evolves as
+    without them (runs, cooldown, incidents). An incident's resolution is sent when one of
+    its alerts was; its ``alert_id`` names the last alert sent.
+
+    >>> from anomaly_gan.stream.silences import Silence, Silences
+    >>> d = Debouncer(consecutive=1, cooldown_seconds=0, resolve_windows=1)
+    >>> mute = Silences([Silence("a", None, 2.0, "maintenance")])
+    >>> [tuple(map(len, debounce(d, ["a"], [t], [a], "v1", mute)))
+    ...  for t, a in ((1.0, True), (1.5, False), (2.0, True), (3.0, False))]
+    [(0, 0, 1, 0), (0, 0, 0, 1), (1, 0, 0, 0), (0, 1, 0, 0)]
+    """
     fired: Fired = []
     resolved: Resolved = []
+    silenced: list[tuple[int, Silence]] = []
+    unsent: Resolved = []
     update = debouncer.update
     for i, entity in enumerate(entities):
         if update(entity, ends[i], anomalous[i]):
-            fired.append((i, debouncer.run_length(entity), debouncer.anomalous_since(entity)))
             incident = debouncer.incident(entity)
+            silence = silences.match(entity, ends[i]) if silences else None
+            if silence is not None:
+                silenced.append((i, silence))
+                if incident is not None:
+                    incident.silenced += 1
+                continue
+            fired.append((i, debouncer.run_length(entity), debouncer.anomalous_since(entity)))
             if incident is not None:  # the id its resolution will name
                 incident.alert_id = alert_id(entity, ends[i], model_version)
         elif debouncer.closed is not None:
-            resolved.append((i, debouncer.closed))
-    return fired, resolved
+            closed = debouncer.closed
+            (resolved if closed.silenced < closed.alerts else unsent).append((i, closed))
+    return Decisions(fired, resolved, silenced, unsent)
 
 
 def alert_records(*, fired: Fired, resolved: Resolved, entities: Sequence[str],

@@ -54,7 +54,7 @@ class Scorer:
 
     def __init__(self, cfg: ServeConfig, detector: Any, io: Any, metrics: StreamMetrics,
                  health: Health | None = None, *, watcher: Any = None,
-                 shadow: Any = None, drift: Any = None,
+                 shadow: Any = None, drift: Any = None, silences: Any = None,
                  clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
@@ -68,6 +68,17 @@ class Scorer:
         self.health.watch_input(self.input_stalled_for, cfg.kafka.input_stall_seconds)
         metrics.watch_health(self.health)
         self.watcher = watcher
+        # serve.alerts.silences_path: a SilenceWatcher (serve builds it before connecting,
+        # so a bad file stops it at once), re-read at housekeeping
+        if silences is None and cfg.alerts.silences_path:
+            from anomaly_gan.stream.silences import SilenceWatcher
+
+            silences = SilenceWatcher(cfg.alerts.silences_path, cfg.reload_interval_seconds,
+                                      on_result=lambda r: metrics.silence_reloads.labels(r).inc(),
+                                      clock=monotonic)
+        self.silence_watch = silences
+        if silences is not None:
+            self.publisher.silences = silences.silences
         self.clock = clock
         self.mono = monotonic
         k = cfg.kafka
@@ -588,6 +599,8 @@ class Scorer:
         except Exception:
             log.debug("housekeeping failed", exc_info=True)
         with self._loop_lock:
+            if self.silence_watch is not None and self.silence_watch.poll():
+                self.publisher.silences = self.silence_watch.silences
             self._refresh_gauges(up)
             self._check_delivery(up)
         self._check_input(up)

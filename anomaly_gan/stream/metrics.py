@@ -96,6 +96,12 @@ class StreamMetrics:
         self.alerts_resolved = Counter(
             "anomaly_gan_alerts_resolved", "Incidents resolved (serve.alerts.resolve_windows "
             "normal windows in a row after an alert)", ["model_version"], registry=r)
+        self.alerts_silenced = Counter(
+            "anomaly_gan_alerts_silenced", "Alerts not sent: their window lay in a silence "
+            "(serve.alerts.silences_path)", ["model_version"], registry=r)
+        self.silence_reloads = Counter("anomaly_gan_silence_reloads", "Re-reads of a changed "
+                                       "silences file (serve.alerts.silences_path)", ["result"],
+                                       registry=r)
         self.score = Histogram("anomaly_gan_score", "Anomaly score of each window",
                                buckets=SCORE_BUCKETS, registry=r)
         self.threshold = Gauge("anomaly_gan_threshold", "Alert threshold of the loaded model",
@@ -167,6 +173,7 @@ class StreamMetrics:
             self.replays.labels(reason)
         for result in RELOAD_RESULTS:
             self.model_reloads.labels(result)
+            self.silence_reloads.labels(result)
         self._model: tuple[str, str] | None = None
         self._lag_labels: set[tuple[str, str]] = set()
         self._top: dict[str, float] = {}
@@ -198,6 +205,7 @@ class StreamMetrics:
         self.threshold.set(threshold)
         self.alerts.labels(version)
         self.alerts_resolved.labels(version)
+        self.alerts_silenced.labels(version)
 
     def observe_batch(self, scores: np.ndarray, lags: np.ndarray, seconds: float) -> None:
         """One model call: its size and duration, every score and event lag. A +inf score

@@ -5,7 +5,8 @@ windows (:class:`~anomaly_gan.stream.state.WindowState`: gaps restart a window,
 ``serve.windows.hop``, the increases of ``data.counters``), the model's window scores, the
 :class:`~anomaly_gan.stream.alerts.Debouncer` (``serve.alerts``) and the same record
 builders (:func:`~anomaly_gan.stream.alerts.alert_records`), so the records equal the
-streamed ones for the same events. No Kafka, no clock, no metrics.
+streamed ones for the same events; ``silences`` (``serve.alerts.silences_path``, read by the
+caller) keep back the same alerts as in ``serve``. No Kafka, no clock, no metrics.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.stream.alerts import Debouncer, alert_records, debounce
+from anomaly_gan.stream.silences import Silences
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
 __all__ = ["alerts_of_series"]
@@ -26,11 +28,13 @@ BATCH = 4096
 
 
 def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarray,
-                     rows: np.ndarray, series: Any = None) -> list[dict[str, Any]]:
+                     rows: np.ndarray, series: Any = None, silences: Silences | None = None,
+                     silenced: list[Any] | None = None) -> list[dict[str, Any]]:
     """The alert and resolution records, in the order ``serve`` sends them, for the events
     of one ``entity``: ``rows`` (T, F), the model's features before any increase of
     ``data.counters``, stamped ``times`` (epoch seconds), in the order ``serve`` windows
-    them (late rows already left out: ``data.windows.release_order``).
+    them (late rows already left out: ``data.windows.release_order``). The alerts that
+    ``silences`` keep back are appended to ``silenced`` (window end, silence) when given.
 
     ``series``: the model's scores of the same rows as ``det.score_series`` gives them (of
     their increases with ``data.counters``: one row fewer), as ``score`` has computed them.
@@ -52,8 +56,10 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
             res = det.score_windows(batch.windows())
         else:  # the window ending at event i is the series' row i - lead
             res = series.take(np.asarray(batch.offsets, dtype=np.intp) - lead)
-        fired, resolved = debounce(debouncer, batch.entities, batch.end_ts,
-                                   res.is_anomaly.tolist(), det.version)
+        fired, resolved, muted, _ = debounce(debouncer, batch.entities, batch.end_ts,
+                                             res.is_anomaly.tolist(), det.version, silences)
+        if silenced is not None:
+            silenced.extend((batch.end_ts[i], s) for i, s in muted)
         values = det.feature_values(batch.windows()[[i for i, _, _ in fired]],
                                     [res.top_features[i] for i, _, _ in fired]) if fired else []
         out.extend(alert_records(fired=fired, resolved=resolved, entities=batch.entities,

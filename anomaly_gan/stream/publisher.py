@@ -19,16 +19,19 @@ from anomaly_gan.config import ServeConfig
 from anomaly_gan.scoring import feature_values_text
 from anomaly_gan.stream.alerts import (
     Debouncer,
+    Decisions,
     Fired,
     Resolved,
     alert_records,
     debounce,
     dumps,
     encode_score,
+    iso_utc,
     sampled,
 )
 from anomaly_gan.stream.events import InvalidEvent
 from anomaly_gan.stream.metrics import StreamMetrics
+from anomaly_gan.stream.silences import Silences
 from anomaly_gan.stream.state import WindowBatch
 
 __all__ = ["DLQ_MAX_KEY", "DLQ_MAX_VALUE", "Publisher"]
@@ -54,7 +57,9 @@ class Publisher:
     """Output records of one scorer, sent through ``io.send`` (``KafkaIO`` or a double).
 
     ``logs`` is the scorer's :class:`~anomaly_gan.logs.live.LogFeed` for a logs model (alerts
-    then name the templates behind them), else None.
+    then name the templates behind them), else None. ``silences``: the
+    :class:`~anomaly_gan.stream.silences.Silences` in force (the scorer swaps in new ones
+    when the file changes), or None.
     """
 
     def __init__(self, cfg: ServeConfig, io: Any, metrics: StreamMetrics,
@@ -71,6 +76,8 @@ class Publisher:
         self._on_error: dict[str, Any] = {}  # per topic: the producer's error callback
         self.alerts_sent = 0
         self.resolutions_sent = 0
+        self.alerts_silenced = 0
+        self.silences: Silences | None = None
         self._logged_reasons: set[str] = set()  # dead-letter reasons logged once already
 
     # ------------------------------------------------------------------ delivery
@@ -161,7 +168,10 @@ class Publisher:
         rate = self.cfg.alerts.scores_sample_rate
         entities, starts, ends = batch.entities, batch.start_ts, batch.end_ts
         flags = anomalous.tolist()
-        fired, resolved = debounce(self.debouncer, entities, ends, flags, det.version)
+        decided = debounce(self.debouncer, entities, ends, flags, det.version, self.silences)
+        fired, resolved = decided.fired, decided.resolved
+        if decided.silenced or decided.unsent:
+            self._log_silenced(entities, ends, det, decided)
         if scores_topic:
             # Python numbers once per batch, not numpy scalars per window
             scores = res.score.tolist()
@@ -189,6 +199,21 @@ class Publisher:
         if scores_topic and grouped:  # scores_format batch: one JSON array per entity
             for entity, recs in grouped.items():
                 self.send(scores_topic, b"[" + b",".join(recs) + b"]", entity.encode())
+
+    def _log_silenced(self, entities: Any, ends: Any, det: Any, decided: Decisions) -> None:
+        """Count and log (INFO) the alerts that silences kept back, and the resolutions of
+        incidents none of whose alerts was sent."""
+        for i, silence in decided.silenced:
+            self.metrics.alerts_silenced.labels(det.version).inc()
+            self.alerts_silenced += 1
+            log.info("silenced", extra={"fields": {
+                "entity": entities[i], "window_end": iso_utc(ends[i]),
+                "silence": silence.entity, "comment": silence.comment,
+                "silence_end": iso_utc(silence.end)}})
+        for i, incident in decided.unsent:
+            log.info("resolved, not sent: every alert of the incident was silenced",
+                     extra={"fields": {"entity": entities[i], "resolved_at": iso_utc(ends[i]),
+                                       "since": iso_utc(incident.since)}})
 
     def _send_alerts(self, batch: WindowBatch, det: Any, res: Any, fired: Fired,
                      resolved: Resolved) -> None:

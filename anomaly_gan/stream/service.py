@@ -106,9 +106,13 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
     from anomaly_gan.stream.kafka_io import describe
     from anomaly_gan.stream.logs import configure_logging
     from anomaly_gan.stream.reload import ModelWatcher
+    from anomaly_gan.stream.silences import SilenceWatcher
 
     s = cfg.serve
     configure_logging(s.log_format, s.log_level)
+    # Before the model and the broker: a bad silences file stops serve at once (exit 2)
+    silences = (SilenceWatcher(s.alerts.silences_path, s.reload_interval_seconds)
+                if s.alerts.silences_path else None)
     intra, inter = configure_threads()  # before TensorFlow runs its first op
     log.info("model threads", extra={"fields": {"cpu_limit": cpu_limit(), "intra_op": intra,
                                                 "inter_op": inter}})
@@ -120,6 +124,8 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
     metrics = StreamMetrics(registry, s.http.entity_labels_top_n)
+    if silences is not None:
+        silences.on_result = lambda r: metrics.silence_reloads.labels(r).inc()
     # Loading the bundle the path names was the first check; the alert on a stuck watcher
     # compares the last check's age with the interval.
     metrics.model_watch_last_check.set(time.time())
@@ -147,8 +153,10 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
 
     def _check_model(signum: int, _frame: Any) -> None:
         # SIGHUP, by the daemon convention: reload. Python's default ended the process at
-        # once, with no drain, no commit and no log line.
+        # once, with no drain, no commit and no log line. The silences file is re-read too.
         watcher.check_now()
+        if silences is not None:
+            silences.check_now()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -158,7 +166,7 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
         # The watcher runs while the broker is still awaited: a model promoted meanwhile is
         # loaded and waits in the watcher (ModelWatcher.take) for the scorer's first batch.
         watcher.start()
-        scorer = _connect(s, stop, det, metrics, health, watcher=watcher,
+        scorer = _connect(s, stop, det, metrics, health, watcher=watcher, silences=silences,
                           shadow=_shadow(s, registry), drift=DriftMonitor(registry, s.drift))
         if scorer is None:  # stopped before the broker was ever reachable: nothing consumed
             log.info("stopped before any broker answered: nothing was read or committed")

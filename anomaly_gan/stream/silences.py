@@ -1,0 +1,279 @@
+"""Alert silences (maintenance windows): the file ``serve.alerts.silences_path`` names.
+
+A silence mutes the alert records of the entities it matches for a span of *event time*:
+an alert decided for a window whose end lies in ``[start, end)`` is not sent to the alert
+topic (``serve`` counts it in ``anomaly_gan_alerts_silenced_total`` instead). The window end,
+not the clock, decides, so a replay after a restart, and ``score --alerts``, decide alike.
+The debounce state evolves as without the silence (docs/streaming.md, Silences).
+
+The file (YAML)::
+
+    silences:
+      - entity: pump-7            # an entity id, or a pattern: * any characters, ? one
+        start: 2026-03-01T02:00:00Z   # RFC 3339 with a zone, or epoch seconds; absent: no start
+        end: 2026-03-01T06:00:00Z     # required: a silence never lasts for ever by mistake
+        comment: bearing swap (CHG-1234)
+        created_by: ops@example.com
+
+>>> s = parse_silences({"silences": [{"entity": "pump-*", "start": 100, "end": 200,
+...                                   "comment": "swap"}]}, "s.yaml")
+>>> s.match("pump-7", 150.0).comment, s.match("pump-7", 200.0), s.match("fan-1", 150.0)
+('swap', None, None)
+
+:class:`SilenceWatcher` re-reads the file while ``serve`` runs (a ConfigMap edit): a file that
+does not parse keeps the silences in force, is logged once and counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from anomaly_gan.config import parse_yaml
+from anomaly_gan.errors import ConfigError, brief
+
+__all__ = ["MAX_SILENCES", "MAX_SILENCES_BYTES", "Silence", "SilenceWatcher", "Silences",
+           "load_silences", "parse_silences"]
+
+log = logging.getLogger("anomaly_gan.stream")
+
+MAX_SILENCES_BYTES = 1 << 20
+MAX_SILENCES = 10_000
+_KEYS = ("entity", "start", "end", "comment", "created_by")
+_TIME = "an RFC 3339 time with a zone (2026-03-01T02:00:00Z) or epoch seconds"
+
+
+@dataclass(frozen=True)
+class Silence:
+    """One entry: ``entity`` (an id or a glob pattern), ``start`` (None: no start) and
+    ``end`` as epoch seconds."""
+
+    entity: str
+    start: float | None
+    end: float
+    comment: str = ""
+    created_by: str = ""
+
+    def covers(self, ts: float) -> bool:
+        """Whether a window ending at ``ts`` lies in the silence: ``start <= ts < end``."""
+        return (self.start is None or self.start <= ts) and ts < self.end
+
+
+def _pattern(entity: str) -> re.Pattern[str] | None:
+    """The regex of a glob (``*``: any characters, ``/`` included; ``?``: one), None for an
+    exact id. Nothing else is special: ``[`` in an id is itself."""
+    if "*" not in entity and "?" not in entity:
+        return None
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in entity)
+    return re.compile(body, re.DOTALL)
+
+
+class Silences:
+    """The silences of one file, looked up by entity id and window end."""
+
+    def __init__(self, silences: Sequence[Silence] = ()) -> None:
+        self.all = tuple(silences)
+        self._exact: dict[str, list[Silence]] = {}
+        self._globs: list[tuple[re.Pattern[str], Silence]] = []
+        for s in self.all:
+            pattern = _pattern(s.entity)
+            if pattern is None:
+                self._exact.setdefault(s.entity, []).append(s)
+            else:
+                self._globs.append((pattern, s))
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    def match(self, entity: str, ts: float) -> Silence | None:
+        """The first silence (in file order among the exact ids, then the patterns) that
+        mutes ``entity``'s alert for the window ending at ``ts``, or None."""
+        for s in self._exact.get(entity, ()):
+            if s.covers(ts):
+                return s
+        for pattern, s in self._globs:
+            if s.covers(ts) and pattern.fullmatch(entity):
+                return s
+        return None
+
+
+def _time(raw: Any, where: str) -> float:
+    if isinstance(raw, bool):
+        raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}")
+    if isinstance(raw, (int, float)):
+        if not math.isfinite(raw) or raw < 0:
+            raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}")
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            raw = datetime.fromisoformat(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}") from None
+    if isinstance(raw, datetime):
+        if raw.tzinfo is None:
+            raise ConfigError(f"{where}: expected {_TIME}, got {raw.isoformat()} (no zone: "
+                              f"add Z for UTC or an offset such as +02:00)")
+        return raw.timestamp()
+    if isinstance(raw, date):
+        raise ConfigError(f"{where}: expected {_TIME}, got the date {raw.isoformat()} (a "
+                          f"time of day and a zone are needed)")
+    raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}")
+
+
+def _text(raw: Any, where: str, required: bool = False) -> str:
+    if raw is None and not required:
+        return ""
+    if not isinstance(raw, str) or (required and not raw):
+        raise ConfigError(f"{where}: expected a {'non-empty ' if required else ''}string, "
+                          f"got {brief(raw)}")
+    return raw
+
+
+def parse_silences(raw: Any, source: str) -> Silences:
+    """Validate a parsed silences file (``{"silences": [...]}``; empty or null: none).
+    Errors are one line naming ``source``, the entry and the field."""
+    if raw is None:
+        return Silences()
+    if not isinstance(raw, Mapping) or set(raw) - {"silences"}:
+        extra = sorted(map(str, set(raw) - {"silences"})) if isinstance(raw, Mapping) else None
+        got = f"the keys {extra}" if extra else brief(raw)
+        raise ConfigError(f"{source}: <top level>: expected a mapping with the one key "
+                          f"'silences' (a list), got {got}")
+    entries = raw.get("silences")
+    if entries is None:
+        return Silences()
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: silences: expected a list of silences, got "
+                          f"{brief(entries)}")
+    if len(entries) > MAX_SILENCES:
+        raise ConfigError(f"{source}: silences: expected at most {MAX_SILENCES} entries, got "
+                          f"{len(entries)}")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{source}: silences[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}: expected a mapping with entity, end (and start, "
+                              f"comment, created_by), got {brief(entry)}")
+        unknown = [k for k in entry if k not in _KEYS]
+        if unknown:
+            raise ConfigError(f"{where}.{brief(unknown[0], 60).strip(chr(39))}: unknown key; "
+                              f"allowed: {', '.join(_KEYS)}")
+        if "end" not in entry:
+            raise ConfigError(f"{where}.end: expected {_TIME} (required: when the silence "
+                              f"ends), got nothing")
+        entity = _text(entry.get("entity"), f"{where}.entity", required=True)
+        end = _time(entry["end"], f"{where}.end")
+        start = _time(entry["start"], f"{where}.start") \
+            if entry.get("start") is not None else None
+        if start is not None and start >= end:
+            raise ConfigError(f"{where}.end: expected a time after start "
+                              f"({entry['start']}), got {entry['end']}")
+        out.append(Silence(entity, start, end, _text(entry.get("comment"), f"{where}.comment"),
+                           _text(entry.get("created_by"), f"{where}.created_by")))
+    return Silences(out)
+
+
+def _read(path: str) -> tuple[bytes, str]:
+    """The file's bytes and their sha256; a ConfigError names what is wrong."""
+    try:
+        with Path(path).open("rb") as fh:
+            data = fh.read(MAX_SILENCES_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: silences file not found (serve.alerts.silences_path)") \
+            from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read silences: {exc.strerror or exc}") from None
+    if len(data) > MAX_SILENCES_BYTES:
+        raise ConfigError(f"{path}: larger than the {MAX_SILENCES_BYTES} bytes a silences "
+                          f"file may have")
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _parse(path: str, data: bytes) -> Silences:
+    try:
+        raw = parse_yaml(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read silences: not UTF-8 text (byte {exc.start})") \
+            from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{line}: not valid YAML: "
+                          f"{getattr(exc, 'problem', None) or exc}") from None
+    return parse_silences(raw, path)
+
+
+def load_silences(path: str) -> Silences:
+    """Read and validate a silences file (a one-line :class:`ConfigError` if it cannot be)."""
+    data, _ = _read(path)
+    return _parse(path, data)
+
+
+class SilenceWatcher:
+    """The silences of ``path``, re-read when its content changes: :meth:`poll` reads the
+    file every ``interval_s`` (and at once after :meth:`check_now`, which ``serve`` calls on
+    SIGHUP). A file that cannot be read or validated keeps the silences in force; it is
+    logged and counted (``on_result("failure")``) once until the file changes again.
+
+    The first read is in the constructor, so a bad file stops ``serve`` at start."""
+
+    def __init__(self, path: str, interval_s: float,
+                 on_result: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self.interval_s = interval_s
+        self.on_result = on_result or (lambda _r: None)  # "success" or "failure"
+        self._clock = clock
+        data, digest = _read(path)
+        self.silences = _parse(path, data)
+        self._seen = digest  # content of the file in force, or of the last one refused
+        self._next = clock() + interval_s
+        self._now = False
+        log.info("silences loaded", extra={"fields": {"path": path,
+                                                      "silences": len(self.silences)}})
+
+    def check_now(self) -> None:
+        """Read the file at the next :meth:`poll`; safe in a signal handler."""
+        self._now = True
+
+    def poll(self) -> bool:
+        """Re-read the file if due; True when new silences came into force."""
+        now = self._clock()
+        if not self._now and now < self._next:
+            return False
+        self._now, self._next = False, now + self.interval_s
+        try:
+            data, digest = _read(self.path)
+        except ConfigError as exc:  # e.g. gone: keyed by the problem, as it has no content
+            self._refuse(f"error:{exc}", exc)
+            return False
+        if digest == self._seen:  # in force, or refused already
+            return False
+        try:
+            silences = _parse(self.path, data)
+        except ConfigError as exc:
+            self._refuse(digest, exc)
+            return False
+        self._seen, self.silences = digest, silences
+        log.info("silences reloaded", extra={"fields": {"path": self.path,
+                                                        "silences": len(silences)}})
+        self.on_result("success")
+        return True
+
+    def _refuse(self, key: str, exc: ConfigError) -> None:
+        """Keep the silences in force; log and count ``exc`` once per distinct problem."""
+        if key != self._seen:
+            self._seen = key
+            log.error("silences not reloaded, keeping the %d in force: %s",
+                      len(self.silences), exc)
+            self.on_result("failure")

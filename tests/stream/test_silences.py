@@ -1,0 +1,231 @@
+"""Alert silences (serve.alerts.silences_path): the file, matching, the scorer keeping alerts
+back in a silence and sending after it, and re-reading a changed or broken file."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from anomaly_gan.errors import ConfigError
+from anomaly_gan.stream.alerts import Debouncer, debounce
+from anomaly_gan.stream.silences import (
+    Silence,
+    Silences,
+    SilenceWatcher,
+    load_silences,
+    parse_silences,
+)
+from tests.stream.test_app import Clock, FakeIO, events, make
+
+T0 = 1767225600.0  # 2026-01-01T00:00:00Z
+
+
+def one(**entry):
+    return parse_silences({"silences": [entry]}, "s.yaml")
+
+
+# ------------------------------------------------------------------ the file
+
+
+def test_times_are_rfc3339_with_a_zone_or_epoch_seconds():
+    s = one(entity="a", start="2026-01-01T00:00:00Z", end=T0 + 60)
+    assert (s.all[0].start, s.all[0].end) == (T0, T0 + 60)
+    # YAML reads an unquoted time itself; an offset counts
+    s = load_yaml_text("silences:\n- {entity: a, start: 2026-01-01T02:00:00+02:00, "
+                       "end: 2026-01-01T01:00:00Z}\n")
+    assert (s.all[0].start, s.all[0].end) == (T0, T0 + 3600)
+    assert one(entity="a", end=T0).all[0].start is None  # no start: in force until end
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"entity": "a"}, ("s.yaml: silences[0].end: expected an RFC 3339 time with a zone "
+     "(2026-03-01T02:00:00Z) or epoch seconds (required: when the silence ends), got nothing")),
+    ({"entity": "a", "end": "2026-01-01T00:00:00"}, ("s.yaml: silences[0].end: expected an "
+     "RFC 3339 time with a zone (2026-03-01T02:00:00Z) or epoch seconds, got "
+     "2026-01-01T00:00:00 (no zone: add Z for UTC or an offset such as +02:00)")),
+    ({"entity": "a", "end": "tomorrow"}, ("s.yaml: silences[0].end: expected an RFC 3339 "
+     "time with a zone (2026-03-01T02:00:00Z) or epoch seconds, got 'tomorrow'")),
+    ({"entity": "a", "start": 10, "end": 10}, ("s.yaml: silences[0].end: expected a time "
+     "after start (10), got 10")),
+    ({"entity": "", "end": 10}, ("s.yaml: silences[0].entity: expected a non-empty string, "
+     "got ''")),
+    ({"end": 10}, "s.yaml: silences[0].entity: expected a non-empty string, got None"),
+    ({"entity": "a", "end": 10, "reason": "x"}, ("s.yaml: silences[0].reason: unknown key; "
+     "allowed: entity, start, end, comment, created_by")),
+    ({"entity": "a", "end": 10, "comment": 5}, ("s.yaml: silences[0].comment: expected a "
+     "string, got 5")),
+])
+def test_a_bad_entry_is_one_line_naming_the_entry_and_field(entry, message):
+    with pytest.raises(ConfigError) as err:
+        parse_silences({"silences": [{"entity": "ok", "end": 1}, entry]}, "s.yaml")
+    assert str(err.value) == message.replace("silences[0]", "silences[1]")
+    assert "\n" not in str(err.value)
+
+
+def test_a_bad_file_is_one_line(tmp_path):
+    assert len(parse_silences(None, "s.yaml")) == 0
+    assert len(parse_silences({"silences": None}, "s.yaml")) == 0
+    with pytest.raises(ConfigError, match=r"^s.yaml: <top level>: expected a mapping with the "
+                       r"one key 'silences' \(a list\), got \[1\]$"):
+        parse_silences([1], "s.yaml")
+    with pytest.raises(ConfigError, match=r"^s.yaml: silences: expected a list"):
+        parse_silences({"silences": {"entity": "a"}}, "s.yaml")
+    bad = tmp_path / "s.yaml"
+    bad.write_text("silences: [\n")
+    with pytest.raises(ConfigError, match=rf"^{bad}: line \d+: not valid YAML"):
+        load_silences(str(bad))
+    with pytest.raises(ConfigError, match=rf"^{tmp_path / 'none.yaml'}: silences file not "
+                       r"found \(serve.alerts.silences_path\)$"):
+        load_silences(str(tmp_path / "none.yaml"))
+
+
+def load_yaml_text(text):
+    from anomaly_gan.config import parse_yaml
+
+    return parse_silences(parse_yaml(text), "s.yaml")
+
+
+# ------------------------------------------------------------------ matching
+
+
+def test_matching_exact_glob_and_the_half_open_span():
+    s = Silences([Silence("pump-7", 100.0, 200.0, "exact"),
+                  Silence("web-?/cpu*", None, 50.0, "glob"),
+                  Silence("fan[1]", 0.0, 10.0, "brackets are themselves")])
+    assert s.match("pump-7", 100.0).comment == "exact"  # start included
+    assert s.match("pump-7", 199.999) is not None
+    assert s.match("pump-7", 200.0) is None  # end excluded
+    assert s.match("pump-7", 99.0) is None
+    assert s.match("pump-70", 150.0) is None  # an id without * or ? is exact
+    assert s.match("web-1/cpu0", 0.0).comment == "glob"  # * spans the joined parts' /
+    assert s.match("web-12/cpu0", 0.0) is None  # ? is one character
+    assert s.match("fan1", 5.0) is None and s.match("fan[1]", 5.0) is not None
+
+
+# ------------------------------------------------------------------ debounce
+
+
+def test_the_debounce_state_evolves_as_without_the_silence():
+    """A silenced alert starts the cooldown as a sent one would, so what comes after the
+    silence is what would have come without it."""
+    mute = Silences([Silence("a", None, 2.0)])
+    plain, muted = Debouncer(1, 5.0), Debouncer(1, 5.0)
+    sent, without = [], []
+    for t in (0.0, 1.0, 2.0, 5.0, 6.0):
+        without += [t for i, *_ in debounce(plain, ["a"], [t], [True], "v1").fired]
+        sent += [t for i, *_ in debounce(muted, ["a"], [t], [True], "v1", mute).fired]
+    assert without == [0.0, 5.0]
+    assert sent == [5.0]  # 0.0 silenced; 2.0 still in the cooldown of the silenced alert
+
+
+def test_a_resolution_is_sent_only_when_an_alert_of_its_incident_was():
+    mute = Silences([Silence("a", 0.0, 2.0)])
+    d = Debouncer(1, 0.0, resolve_windows=1)
+    # an incident opened in the silence and closed in it: nothing at all
+    first = [debounce(d, ["a"], [t], [a], "v1", mute) for t, a in ((0.0, True), (1.0, False))]
+    assert [len(x.fired) + len(x.resolved) for x in first] == [0, 0]
+    assert len(first[1].unsent) == 1
+    # one opened in the silence whose alert after it is sent: its resolution names that alert
+    out = [debounce(d, ["a"], [t], [a], "v1", mute) for t, a in
+           ((1.5, True), (2.5, True), (3.0, False))]
+    assert out[0].silenced and out[1].fired and out[2].resolved
+    incident = out[2].resolved[0][1]
+    assert (incident.alerts, incident.silenced) == (2, 1)
+    from anomaly_gan.stream.alerts import alert_id, build_resolution
+    rec = build_resolution(entity="a", incident=incident, model_version="v1",
+                           model_kind="ganomaly", normal_windows=1)
+    assert rec["alert_id"] == alert_id("a", 2.5, "v1") and rec["alerts"] == 1
+
+
+# ------------------------------------------------------------------ the scorer
+
+
+def alerts_of(io):
+    return [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+
+
+def write(path, *entries):
+    path.write_text(json.dumps({"silences": list(entries)}))
+    return str(path)
+
+
+def test_the_scorer_keeps_alerts_of_a_silence_back_and_sends_after_it(tmp_path, caplog):
+    """Windows ending at 4..7 are anomalous; a silence of entity e until 6 keeps the alerts
+    of windows 4 and 5 off the alert topic (logged, counted); 6 and 7 are sent. The scores
+    topic and anomaly_gan_anomalies_total see all of them."""
+    path = write(tmp_path / "s.yaml", {"entity": "e", "end": 6, "comment": "CHG-1"},
+                 {"entity": "other-*", "end": 100})
+    io = FakeIO([events([(t, 1.0) for t in range(4)] + [(t, 50.0) for t in range(4, 8)])])
+    scorer, reg = make(io, serve={"alerts": {"consecutive": 1, "cooldown_seconds": 0.0,
+                                             "silences_path": path}})
+    with caplog.at_level(logging.INFO, "anomaly_gan.stream"):
+        scorer.step()
+        scorer._score_batch()
+    assert [a["window_end_ts"] for a in alerts_of(io)] == [6.0, 7.0]
+    assert reg.get_sample_value("anomaly_gan_alerts_silenced_total", {"model_version": "v1"}) == 2
+    assert reg.get_sample_value("anomaly_gan_alerts_total", {"model_version": "v1"}) == 2
+    assert reg.get_sample_value("anomaly_gan_anomalies_total") == 4
+    assert sum(json.loads(v)["is_anomaly"] for t, _, v, _ in io.sent if t == "scores") == 4
+    muted = [r for r in caplog.records if r.getMessage() == "silenced"]
+    assert [(r.levelno, r.fields["entity"], r.fields["comment"]) for r in muted] == \
+        [(logging.INFO, "e", "CHG-1")] * 2
+
+
+def test_a_changed_file_is_read_again_and_a_broken_one_keeps_the_silences(tmp_path, caplog):
+    path = write(tmp_path / "s.yaml", {"entity": "e", "end": 1000})
+    clock = Clock()
+    io = FakeIO([events([(t, 1.0) for t in range(3)] + [(3, 50.0)]),
+                 events([(4, 50.0)], start=4), events([(5, 50.0)], start=5)])
+    scorer, reg = make(io, clock=clock, serve={"reload_interval_seconds": 10.0, "alerts": {
+        "consecutive": 1, "cooldown_seconds": 0.0, "silences_path": path}})
+    scorer.step()
+    scorer._score_batch()
+    assert alerts_of(io) == []  # silenced
+    # broken: the silence in force stays, one error line, counted once
+    (tmp_path / "s.yaml").write_text("silences:\n- {entity: e}\n")
+    clock.now += 11
+    with caplog.at_level(logging.INFO, "anomaly_gan.stream"):
+        scorer._housekeeping()
+        clock.now += 11
+        scorer._housekeeping()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        (f"silences not reloaded, keeping the 1 in force: {path}: silences[0].end: expected an "
+        f"RFC 3339 time with a zone (2026-03-01T02:00:00Z) or epoch seconds (required: when "
+        f"the silence ends), got nothing")]
+    assert reg.get_sample_value("anomaly_gan_silence_reloads_total", {"result": "failure"}) == 1
+    scorer.step()
+    scorer._score_batch()
+    assert alerts_of(io) == []
+    # repaired, ending the silence at 5: read at once on check_now (SIGHUP), no interval
+    write(tmp_path / "s.yaml", {"entity": "e", "end": 5})
+    scorer.silence_watch.check_now()
+    scorer._housekeeping()
+    assert reg.get_sample_value("anomaly_gan_silence_reloads_total", {"result": "success"}) == 1
+    scorer.step()
+    scorer._score_batch()
+    assert [a["window_end_ts"] for a in alerts_of(io)] == [5.0]
+
+
+def test_an_unchanged_file_is_not_parsed_again(tmp_path):
+    path = write(tmp_path / "s.yaml", {"entity": "e", "end": 5})
+    clock = Clock()
+    results = []
+    watch = SilenceWatcher(path, 1.0, on_result=results.append, clock=clock)
+    first = watch.silences
+    assert not watch.poll()  # not due
+    clock.now += 2
+    assert not watch.poll() and watch.silences is first and results == []
+
+
+def test_serve_stops_at_start_on_a_bad_file(tmp_path):
+    from anomaly_gan.config import config_from_dict
+
+    path = tmp_path / "s.yaml"
+    path.write_text("silences: [{entity: e, end: soon}]\n")
+    cfg = config_from_dict({"serve": {"alerts": {"silences_path": str(path)}}})
+    with pytest.raises(ConfigError, match=rf"^{path}: silences\[0\].end: expected"):
+        make(FakeIO([]), serve={"alerts": {"silences_path": str(path)}})
+    assert cfg.serve.alerts.silences_path == str(path)
