@@ -30,6 +30,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[1] / "helm" / "anomaly-gan" / "va
 # Set by the chart from other values (see templates/_helpers.tpl, anomaly-gan.serviceConfig).
 CHART_OWNED: dict[str, set[str]] = {
     "serve": {"model_path"},
+    "serve.alerts": {"silences_path"},  # silences.enabled / silences.entries
     "serve.http": {"host", "port"},
     "serve.kafka": {
         "bootstrap_servers", "input_topic", "alert_topic", "scores_topic", "dlq_topic",

@@ -1038,3 +1038,50 @@ def test_packaged_chart_carries_the_rules_and_dashboard(helm: str, tmp_path: Pat
         assert not any(n.startswith("anomaly-gan/ci/") for n in names)
         rules = tar.extractfile("anomaly-gan/files/rules.yaml")
         assert rules is not None and rules.read() == RULES.read_bytes()
+
+
+# ----------------------------------------------------------------------------- silences
+
+
+def test_silences_render_a_configmap_mounted_where_the_config_points(render, tmp_path) -> None:
+    """silences.entries: a ConfigMap the scorer mounts read-only, at the path the chart sets
+    as serve.alerts.silences_path; its file is one the scorer accepts. Without entries (and
+    silences.enabled false) nothing is rendered and the config names no file."""
+    from anomaly_gan.stream.silences import load_silences
+
+    assert "alerts" not in service_config(render())["serve"]
+    assert not any(d["metadata"]["name"].endswith("-silences") for d in render())
+    values = tmp_path / "silences.yaml"
+    values.write_text(yaml.safe_dump({"silences": {"entries": [
+        {"entity": "pump-7", "start": "2026-03-01T02:00:00Z", "end": "2026-03-01T06:00:00Z",
+         "comment": "bearing swap", "created_by": "ops"},
+        {"entity": "web-?/cpu*", "end": 1772344800}]}}))
+    docs = render(values)
+    path = service_config(docs)["serve"]["alerts"]["silences_path"]
+    cm = find(docs, "ConfigMap", "-silences")
+    (tmp_path / "mounted.yaml").write_text(cm["data"]["silences.yaml"])
+    s = load_silences(str(tmp_path / "mounted.yaml"))
+    assert [(x.entity, x.start, x.end, x.comment) for x in s.all] == [
+        ("pump-7", 1772330400.0, 1772344800.0, "bearing swap"),
+        ("web-?/cpu*", None, 1772344800.0, "")]
+    pod = find(docs, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v.get("configMap", {}).get("name")
+                  == cm["metadata"]["name"])
+    mount = next(m for m in scorer(docs)["volumeMounts"] if m["name"] == volume["name"])
+    assert mount["readOnly"] and path == f"{mount['mountPath']}/silences.yaml"
+    # enabled with no entries: an empty list to kubectl edit later
+    docs = render(sets=("silences.enabled=true",))
+    assert yaml.safe_load(find(docs, "ConfigMap", "-silences")["data"]["silences.yaml"]) \
+        == {"silences": []}
+    assert service_config(docs)["serve"]["alerts"]["silences_path"] == path
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    (("silences.entries[0].entity=pump-7",), "missing property 'end'"),
+    (("silences.entries[0].entity=pump-7", "silences.entries[0].end=x",
+      "silences.entries[0].reason=y"), "additional properties 'reason' not allowed"),
+    (("config.serve.alerts.silences_path=/x",), "additional properties 'silences_path'"),
+])
+def test_schema_rejects_bad_silences(render_error, sets, message) -> None:
+    err = render_error(sets=sets)
+    assert message in err, err

@@ -79,6 +79,10 @@ repository@digest when a digest is set, else repository:tag (repository alone wi
 {{/* Where the chart mounts files inside the pod. */}}
 {{- define "anomaly-gan.configDir" -}}/etc/anomaly-gan{{- end }}
 {{- define "anomaly-gan.configFile" -}}/etc/anomaly-gan/config.yaml{{- end }}
+{{/* The silences ConfigMap's mount: beside the config's, not in it (kubelet updates each). */}}
+{{- define "anomaly-gan.silencesDir" -}}/etc/anomaly-gan-silences{{- end }}
+{{- define "anomaly-gan.silencesFile" -}}/etc/anomaly-gan-silences/silences.yaml{{- end }}
+{{- define "anomaly-gan.silencesOn" -}}{{ if or .Values.silences.enabled .Values.silences.entries }}true{{ end }}{{- end }}
 {{/* Secrets live outside the ConfigMap's mount: no volume is nested in another. */}}
 {{- define "anomaly-gan.saslDir" -}}/var/run/secrets/anomaly-gan/kafka-sasl{{- end }}
 {{- define "anomaly-gan.caDir" -}}/var/run/secrets/anomaly-gan/kafka-ca{{- end }}
@@ -205,6 +209,9 @@ so mantissas without a dot get one.
       "model_path" .Values.model.mountPath
       "http" (dict "host" (.Values.service.listenAddress | default "0.0.0.0") "port" (int .Values.service.port))
       "kafka" $kafka) }}
+{{- if include "anomaly-gan.silencesOn" . }}
+{{- $_ := set $owned.serve "alerts" (dict "silences_path" (include "anomaly-gan.silencesFile" .)) }}
+{{- end }}
 {{- $merged := mergeOverwrite $cfg $owned }}
 {{- regexReplaceAll "(?m)^(\\s*(?:- |[A-Za-z_]+: )-?[0-9]+)(e[-+][0-9]+)$" (toYaml $merged) "${1}.0${2}" }}
 {{- end }}
