@@ -110,8 +110,10 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
 
     s = cfg.serve
     configure_logging(s.log_format, s.log_level)
-    # Before the model and the broker: a bad silences file stops serve at once (exit 2)
-    silences = (SilenceWatcher(s.alerts.silences_path, s.reload_interval_seconds)
+    # A bad silences file does not stop serve (SilenceWatcher, fail_open): it is logged,
+    # counted below and no silence is in force until the file is fixed
+    silences = (SilenceWatcher(s.alerts.silences_path, s.reload_interval_seconds,
+                               fail_open=True)
                 if s.alerts.silences_path else None)
     intra, inter = configure_threads()  # before TensorFlow runs its first op
     log.info("model threads", extra={"fields": {"cpu_limit": cpu_limit(), "intra_op": intra,
@@ -126,6 +128,8 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
     metrics = StreamMetrics(registry, s.http.entity_labels_top_n)
     if silences is not None:
         silences.on_result = lambda r: metrics.silence_reloads.labels(r).inc()
+        if silences.start_error is not None:
+            silences.on_result("failure")
     # Loading the bundle the path names was the first check; the alert on a stuck watcher
     # compares the last check's age with the interval.
     metrics.model_watch_last_check.set(time.time())

@@ -225,20 +225,37 @@ class SilenceWatcher:
     SIGHUP). A file that cannot be read or validated keeps the silences in force; it is
     logged and counted (``on_result("failure")``) once until the file changes again.
 
-    The first read is in the constructor, so a bad file stops ``serve`` at start."""
+    The first read is in the constructor: a bad file raises its :class:`ConfigError`, or,
+    with ``fail_open`` (``serve``), is logged and leaves no silence in force
+    (:attr:`start_error`) until a valid file comes. A ConfigMap edited while the scorer ran
+    is refused and logged at once and harmless until the pod restarts; had the restart
+    stopped on it, the scorer would crash-loop and detect nothing, where with no silence
+    it alerts on the entities in maintenance too."""
 
     def __init__(self, path: str, interval_s: float,
                  on_result: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 fail_open: bool = False) -> None:
         self.path = path
         self.interval_s = interval_s
         self.on_result = on_result or (lambda _r: None)  # "success" or "failure"
         self._clock = clock
-        data, digest = _read(path)
-        self.silences = _parse(path, data)
-        self._seen = digest  # content of the file in force, or of the last one refused
         self._next = clock() + interval_s
         self._now = False
+        self.start_error: str | None = None
+        try:
+            data, digest = _read(path)
+            self.silences = _parse(path, data)
+        except ConfigError as exc:
+            if not fail_open:
+                raise
+            self.silences, self.start_error = Silences(), str(exc)
+            self._seen = f"error:{exc}"  # a changed file is read again at the next poll
+            log.error("silences file refused at start, serving with no silence in force "
+                      "(alerts of the entities it would mute go out) until it is fixed: %s",
+                      exc)
+            return
+        self._seen = digest  # content of the file in force, or of the last one refused
         log.info("silences loaded", extra={"fields": {"path": path,
                                                       "silences": len(self.silences)}})
 

@@ -220,12 +220,26 @@ def test_an_unchanged_file_is_not_parsed_again(tmp_path):
     assert not watch.poll() and watch.silences is first and results == []
 
 
-def test_serve_stops_at_start_on_a_bad_file(tmp_path):
-    from anomaly_gan.config import config_from_dict
+def test_a_bad_file_at_start_leaves_serve_running_with_no_silence(tmp_path, caplog):
+    """serve stopped with exit 2 on a bad silences file at start: a ConfigMap edit it had
+    refused while running (harmless then) made the next restart crash-loop, detecting
+    nothing. serve's watcher now starts with no silence in force, says so and counts a
+    failure, and takes the file once it is fixed; the Scorer built without serve's watcher,
+    score --alerts and validate-config still refuse it."""
+    from anomaly_gan.stream.silences import SilenceWatcher
 
     path = tmp_path / "s.yaml"
     path.write_text("silences: [{entity: e, end: soon}]\n")
-    cfg = config_from_dict({"serve": {"alerts": {"silences_path": str(path)}}})
     with pytest.raises(ConfigError, match=rf"^{path}: silences\[0\].end: expected"):
         make(FakeIO([]), serve={"alerts": {"silences_path": str(path)}})
-    assert cfg.serve.alerts.silences_path == str(path)
+    clock = Clock()
+    with caplog.at_level(logging.ERROR, logger="anomaly_gan.stream"):
+        watch = SilenceWatcher(str(path), 1.0, clock=clock, fail_open=True)
+    assert len(watch.silences) == 0 and watch.start_error.startswith(f"{path}: silences[0]")
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("silences file refused at start, serving with no silence in force")
+    clock.now += 2
+    assert not watch.poll()  # unchanged: not refused again
+    path.write_text("silences: [{entity: e, end: 2030-01-01T00:00:00Z}]\n")
+    clock.now += 2
+    assert watch.poll() and len(watch.silences) == 1
