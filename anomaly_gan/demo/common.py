@@ -19,8 +19,8 @@ from typing import Any
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.errors import ConfigError, brief
 
-__all__ = ["DemoScorer", "LivePipeline", "OutputReader", "check_options", "live_pipeline",
-           "quiet_clients_on_interrupt", "say", "score_text"]
+__all__ = ["DemoScorer", "LivePipeline", "OutputReader", "check_options", "duration_text",
+           "live_pipeline", "quiet_clients_on_interrupt", "say", "score_text"]
 
 
 def check_options(speed: float, http_port: int, epochs: int | None) -> None:
@@ -60,6 +60,20 @@ def score_text(score: float | None, width: int) -> str:
     ('   2.47', '    inf')
     """
     return f"{'inf':>{width}}" if score is None else f"{score:{width}.2f}"
+
+
+def duration_text(seconds: float) -> str:
+    """A duration for a console line (how long an incident lasted, or took to resolve).
+
+    >>> duration_text(45), duration_text(370), duration_text(-130), duration_text(3720)
+    ('45s', '6m10s', '-2m10s', '1h02m')
+    """
+    sign, s = ("-" if seconds < 0 else ""), round(abs(seconds))
+    if s < 60:
+        return f"{sign}{s}s"
+    if s < 3600:
+        return f"{sign}{s // 60}m{s % 60:02d}s"
+    return f"{sign}{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def say(msg: str) -> None:

@@ -5,8 +5,10 @@
 3. an embedded broker and the same :class:`~anomaly_gan.stream.app.Scorer` as ``serve``;
 4. the next half hour replayed as JSON lines (``--speed`` x real time), with three
    incidents: an error burst, a new exception template, a component that goes silent;
-5. live alerts with the templates they name, then, per incident, whether an alert named
-   the right template. Exit 0 when all three did.
+5. live alerts with the templates they name, a RESOLVED line once the component has been
+   normal for ``RESOLVE_WINDOWS`` windows in a row (``serve.alerts.resolve_windows``), then,
+   per incident, whether an alert named the right template and when it was resolved.
+   Exit 0 when all three incidents were alerted with their template.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anomaly_gan.demo.common import check_options, live_pipeline, say, score_text
+from anomaly_gan.demo.common import check_options, duration_text, live_pipeline, say, score_text
 from anomaly_gan.errors import OutputError
 from anomaly_gan.runtime import Interrupts
 
 __all__ = ["LOGS_DEMO_CONFIG", "LogsDemoOptions", "names_template", "run_logs_demo"]
+
+# serve.alerts.resolve_windows: a minute of normal 10 s buckets in a row (one window length)
+# resolves a component's incident.
+RESOLVE_WINDOWS = 6
 
 LOGS_DEMO_CONFIG = {
     "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [32]},
@@ -106,8 +112,16 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
 
     topics = {"events": "demo.logs", "alerts": "demo.log-alerts", "dlq": "demo.log-dlq"}
     alerts: list[dict[str, Any]] = []
+    resolutions: dict[str, dict[str, Any]] = {}  # alert_id of the incident's last alert -> record
 
     def on_alert(_topic: str, rec: dict[str, Any], _timestamp_s: float) -> None:
+        if rec.get("status") == "resolved":
+            resolutions[rec["alert_id"]] = rec
+            n = rec["alerts"]
+            say(f"RESOLVED {rec['entity']:<14} since {rec['anomalous_since'][11:19]}, resolved "
+                f"{rec['resolved_at'][11:19]} after {duration_text(rec['duration_seconds'])} "
+                f"({n} alert{'s' if n != 1 else ''})")
+            return
         alerts.append(rec)
         say(f"ALERT {rec['entity']:<14} {rec['window_start'][11:19]}-"
             f"{rec['window_end'][11:19]} score {score_text(rec['score'], 6)}")
@@ -119,7 +133,8 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
             stop, det, model_path=str(path), topics=topics,
             partitions={"events": 2, "alerts": 1, "dlq": 1}, group_id="anomaly-gan-logs-demo",
             serve={"batching": {"max_batch": 256, "max_latency_ms": 20},
-                   "alerts": {"consecutive": 2, "cooldown_seconds": 600.0}},
+                   "alerts": {"consecutive": 2, "cooldown_seconds": 600.0,
+                              "resolve_windows": RESOLVE_WINDOWS}},
             http_port=opts.http_port, read=["alerts"], on_record=on_alert,
             linger_ms=5) as pipe:
         live, producer = pipe.scorer, pipe.producer
@@ -148,11 +163,16 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
         mine = [a for a in alerts if _matches(a, inc, span)]
         named = [a for a in mine if names_template(a, inc["template"])]
         ok &= bool(named)
-        say(f"  {inc['kind']:<14} {inc['entity']:<14} {len(mine)} alert(s); "
+        closing = [resolutions[a["alert_id"]] for a in mine if a["alert_id"] in resolutions]
+        resolved = (f"resolved {duration_text(closing[-1]['resolved_at_ts'] - inc['end_ts'])} "
+                    "after it ended" if closing else "not resolved")
+        say(f"  {inc['kind']:<14} {inc['entity']:<14} {len(mine)} alert(s), {resolved}; "
              + ("named " + repr(named[0]["templates"][0]["template"]) if named
                 else f"NOT named: {inc['template']!r}"))
     unrelated = [a for a in alerts if not any(_matches(a, i, span) for i in logs.incidents)]
-    say(f"  {len(alerts)} alerts in all, {len(unrelated)} outside the incidents")
+    opened = {(a["entity"], a["anomalous_since_ts"]) for a in alerts}  # an incident's alerts
+    say(f"  {len(alerts)} alerts in all, {len(unrelated)} outside the incidents; "
+        f"{len(resolutions)} of {len(opened)} alerted incidents resolved")
     if not ok:
         print("demo: an incident was not alerted with its template", file=sys.stderr)
     return 0 if ok else 1

@@ -14,6 +14,9 @@ def test_each_incident_alerts_with_its_template(tmp_path, capsys):
     for kind in ("error_burst", "new_exception", "silent"):
         line = next(x for x in out.splitlines() if x.strip().startswith(kind))
         assert "named" in line and "NOT named" not in line, out
+        # ... and resolved once the component is normal again (serve.alerts.resolve_windows)
+        assert "alert(s), resolved " in line and " after it ended" in line, line
+    assert any(x.startswith("RESOLVED ") for x in out.splitlines()), out
 
 
 def test_template_naming_ignores_placeholders_and_looks_at_the_first_three():

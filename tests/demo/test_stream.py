@@ -2,6 +2,7 @@
 
 import pytest
 
+from anomaly_gan.demo.common import duration_text
 from anomaly_gan.demo.stream import DemoOptions, alert_matches, run_demo
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -20,6 +21,17 @@ def test_demo_runs_and_summarises(tmp_path, capsys):
     assert alerts, out
     for i in alerts:
         assert "(exp " in lines[i + 1] or "(moved " in lines[i + 1], lines[i:i + 2]
+    # the incidents end: a RESOLVED line each (serve.alerts.resolve_windows), counted in
+    # the summary with how long after the injected incident they came
+    resolved = [line for line in lines if line.startswith("RESOLVED ")]
+    assert resolved, out
+    assert all(" since " in line and " after " in line for line in resolved), resolved
+    assert any(" ended " in line and " later]" in line for line in resolved), resolved
+    row = next(line for line in lines if line.strip().startswith("incidents resolved"))
+    assert f"{len(resolved)} of " in row and "after an injected incident ended" in row, row
+    # ... and are no alerts: the alert count (and precision) are of the ALERT lines
+    row = next(line for line in lines if line.strip().startswith("alerts "))
+    assert row.split()[1] == str(len(alerts)), row
     # ... and then says what to do with one's own data
     assert "anomaly-gan train    --data normal.csv --out models/v1" in out
     assert '"Try it on one machine"' in out
@@ -34,3 +46,8 @@ def test_alert_overlap_rule():
     assert alert_matches(hit, incidents, ts) is incidents[0]
     assert alert_matches(before, incidents, ts) is None
     assert alert_matches(other, incidents, ts) is None
+
+
+def test_durations_read_as_minutes_and_seconds():
+    assert [duration_text(s) for s in (0, 59.6, 60, 370, 3599, 3600, -130)] == [
+        "0s", "1m00s", "1m00s", "6m10s", "59m59s", "1h00m", "-2m10s"]
