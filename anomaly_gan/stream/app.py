@@ -79,6 +79,7 @@ class Scorer:
         self.silence_watch = silences
         if silences is not None:
             self.publisher.silences = silences.silences
+            metrics.watch_silences(silences)
         self.clock = clock
         self.mono = monotonic
         k = cfg.kafka
@@ -208,6 +209,7 @@ class Scorer:
                 "entities_dropped": dropped}})
         if assigned:
             self._last_read, self._waiting_since = self.mono(), None  # give them time to fetch
+            self.metrics.partitions_assigned(assigned)
             log.info("partitions assigned", extra={"fields": {
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)}})
 

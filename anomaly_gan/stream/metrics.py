@@ -18,7 +18,7 @@ has served (a counter's past must stay readable). Per-entity labels exist only o
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,10 @@ class StreamMetrics:
         self.silence_reloads = Counter("anomaly_gan_silence_reloads", "Re-reads of a changed "
                                        "silences file (serve.alerts.silences_path)", ["result"],
                                        registry=r)
+        self.silences_refused = Gauge(
+            "anomaly_gan_silences_refused", "1 while the silences file on disk is one the "
+            "scorer refused: it keeps the silences it had, or none after a refused start",
+            registry=r)
         self.score = Histogram("anomaly_gan_score", "Anomaly score of each window",
                                buckets=SCORE_BUCKETS, registry=r)
         self.threshold = Gauge("anomaly_gan_threshold", "Alert threshold of the loaded model",
@@ -194,6 +198,13 @@ class StreamMetrics:
         self.delivery_stalled.set_function(health.delivery_stalled_s)
         self.input_stalled.set_function(health.input_stalled_s)
 
+    def watch_silences(self, watcher: Any) -> None:
+        """Read whether ``watcher`` (a :class:`~anomaly_gan.stream.silences.SilenceWatcher`)
+        refused the file at scrape time. A gauge, not the failure counter: a refused start
+        counts its failure before the first scrape, where increase() cannot see it, and a
+        refused file stays refused after the counter stops moving."""
+        self.silences_refused.set_function(lambda: 1.0 if watcher.refused else 0.0)
+
     def invalid(self, reason: str) -> None:
         self.events_invalid.labels(reason).inc()
 
@@ -256,6 +267,14 @@ class StreamMetrics:
         self.log_lines_late.inc(feed.late - late)
         self.log_templates_dropped.inc(feed.dropped - dropped)
         self._logs_seen = (feed.lines, feed.unseen, feed.late, feed.dropped)
+
+    def partitions_assigned(self, partitions: Iterable[Any]) -> None:
+        """Start each assigned partition's offset-reset counter at 0. Prometheus' increase()
+        sees no increase in a series whose first sample is already 1, so a counter created
+        by its first reset would hide that reset from AnomalyGanOffsetReset; a counter keeps
+        its past, so the series stay after the partition moves (bounded by the partitions)."""
+        for tp in partitions:
+            self.offset_resets.labels(tp.topic, str(tp.partition))
 
     def set_consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         """Replace the per-partition lag series with ``{(topic, partition): lag}``."""

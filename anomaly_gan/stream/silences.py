@@ -243,6 +243,7 @@ class SilenceWatcher:
         self._next = clock() + interval_s
         self._now = False
         self.start_error: str | None = None
+        self.refused = False  # the file on disk is one it refused (until a read succeeds)
         try:
             data, digest = _read(path)
             self.silences = _parse(path, data)
@@ -250,6 +251,7 @@ class SilenceWatcher:
             if not fail_open:
                 raise
             self.silences, self.start_error = Silences(), str(exc)
+            self.refused = True
             self._seen = f"error:{exc}"  # a changed file is read again at the next poll
             log.error("silences file refused at start, serving with no silence in force "
                       "(alerts of the entities it would mute go out) until it is fixed: %s",
@@ -281,7 +283,7 @@ class SilenceWatcher:
         except ConfigError as exc:
             self._refuse(digest, exc)
             return False
-        self._seen, self.silences = digest, silences
+        self._seen, self.silences, self.refused = digest, silences, False
         log.info("silences reloaded", extra={"fields": {"path": self.path,
                                                         "silences": len(silences)}})
         self.on_result("success")
@@ -289,6 +291,7 @@ class SilenceWatcher:
 
     def _refuse(self, key: str, exc: ConfigError) -> None:
         """Keep the silences in force; log and count ``exc`` once per distinct problem."""
+        self.refused = True
         if key != self._seen:
             self._seen = key
             log.error("silences not reloaded, keeping the %d in force: %s",

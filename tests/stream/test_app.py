@@ -378,3 +378,15 @@ def test_drain_commits_and_returns_zero(n):
     assert scorer.run() == 0
     # Kept: the newest W-1 = 2 events of the entity (all of them while it warms up).
     assert io.commits[-1] == {IN: max(n - 2, 0)}
+
+
+def test_an_assigned_partition_exports_its_offset_reset_counter_at_zero():
+    """increase() sees no increase in a series born at 1: the first reset of a partition
+    would not fire AnomalyGanOffsetReset unless the counter existed at 0 before it."""
+    io = FakeIO([])
+    scorer, reg = make(io)
+    labels = {"topic": "events", "partition": "0"}
+    assert reg.get_sample_value("anomaly_gan_offset_resets_total", labels) is None
+    scorer.on_assigned([IN])
+    scorer.step()
+    assert reg.get_sample_value("anomaly_gan_offset_resets_total", labels) == 0

@@ -183,6 +183,7 @@ def test_a_changed_file_is_read_again_and_a_broken_one_keeps_the_silences(tmp_pa
     scorer.step()
     scorer._score_batch()
     assert alerts_of(io) == []  # silenced
+    assert reg.get_sample_value("anomaly_gan_silences_refused") == 0
     # broken: the silence in force stays, one error line, counted once
     (tmp_path / "s.yaml").write_text("silences:\n- {entity: e}\n")
     clock.now += 11
@@ -196,6 +197,7 @@ def test_a_changed_file_is_read_again_and_a_broken_one_keeps_the_silences(tmp_pa
         f"RFC 3339 time with a zone (2026-03-01T02:00:00Z) or epoch seconds (required: when "
         f"the silence ends), got nothing")]
     assert reg.get_sample_value("anomaly_gan_silence_reloads_total", {"result": "failure"}) == 1
+    assert reg.get_sample_value("anomaly_gan_silences_refused") == 1  # AnomalyGanSilencesRefused
     scorer.step()
     scorer._score_batch()
     assert alerts_of(io) == []
@@ -204,6 +206,7 @@ def test_a_changed_file_is_read_again_and_a_broken_one_keeps_the_silences(tmp_pa
     scorer.silence_watch.check_now()
     scorer._housekeeping()
     assert reg.get_sample_value("anomaly_gan_silence_reloads_total", {"result": "success"}) == 1
+    assert reg.get_sample_value("anomaly_gan_silences_refused") == 0
     scorer.step()
     scorer._score_batch()
     assert [a["window_end_ts"] for a in alerts_of(io)] == [5.0]
@@ -243,3 +246,30 @@ def test_a_bad_file_at_start_leaves_serve_running_with_no_silence(tmp_path, capl
     path.write_text("silences: [{entity: e, end: 2030-01-01T00:00:00Z}]\n")
     clock.now += 2
     assert watch.poll() and len(watch.silences) == 1
+
+def test_a_scorer_started_on_a_refused_file_exports_it_refused_until_fixed(tmp_path):
+    """The failure a refused start counts comes before the first scrape, so increase() of
+    anomaly_gan_silence_reloads_total cannot see it: the gauge says so until the file is
+    taken."""
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from anomaly_gan.stream.silences import SilenceWatcher
+    from tests.stream.test_app import FakeModel
+
+    path = tmp_path / "s.yaml"
+    path.write_text("silences: [{entity: e, end: soon}]\n")
+    clock = Clock()
+    watch = SilenceWatcher(str(path), 1.0, clock=clock, fail_open=True)
+    reg = CollectorRegistry()
+    cfg = config_from_dict({"serve": {"reload_interval_seconds": 1.0}}).serve
+    scorer = Scorer(cfg, FakeModel(), FakeIO([]), StreamMetrics(reg), silences=watch,
+                    monotonic=clock)
+    assert reg.get_sample_value("anomaly_gan_silences_refused") == 1
+    path.write_text("silences: [{entity: e, end: 2030-01-01T00:00:00Z}]\n")
+    clock.now += 2
+    scorer._housekeeping()
+    assert len(scorer.publisher.silences) == 1
+    assert reg.get_sample_value("anomaly_gan_silences_refused") == 0
