@@ -53,7 +53,8 @@ STARTUP_S = 120.0
 # Alerts that must stay silent on a healthy scorer.
 HEALTH_ALERTS = ("AnomalyGanScorerDown", "AnomalyGanScorerAbsent", "AnomalyGanNotReady",
                  "AnomalyGanNoEventsReceived", "AnomalyGanModelReloadFailing",
-                 "AnomalyGanModelWatcherStuck", "AnomalyGanConsumerLagHigh")
+                 "AnomalyGanModelWatcherStuck", "AnomalyGanConsumerLagHigh",
+                 "AnomalyGanSilencesRefused", "AnomalyGanOffsetReset")
 DATA_WAIT_S = 60.0
 
 

@@ -168,7 +168,7 @@ def test_dashboard_has_the_required_panels() -> None:
     for required in ("Anomaly rate", "Score vs threshold", "Recent alerts", "Events/s",
                      "Invalid events by reason", "Consumer lag", "Event lag p50/p99",
                      "Inference latency p50/p99", "Model version", "Shadow vs current: anomaly rate",
-                     "Shadow agreement", "Drift PSI"):
+                     "Shadow agreement", "Drift PSI", "Resolved and silenced alerts"):
         assert required in titles
     assert dash["uid"] == "anomaly-gan"
     ids = [p["id"] for p in dash["panels"]]
