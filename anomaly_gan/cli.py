@@ -304,7 +304,8 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
                         [_span([e.ts for e in evs]) for evs in events])
     else:
         # an OTLP metric file holds a series per entity (data/otlp_files.py)
-        per_file = [read_data_file(p, cfg, progress=say) for p in args.data]
+        per_file = [read_data_file(p, cfg, progress=say, check_counters=True)
+                    for p in args.data]
         source = [k for k, file_tables in enumerate(per_file) for _ in file_tables]
         tables = align_tables([t for file_tables in per_file for t in file_tables])
         names = tables[0].feature_names

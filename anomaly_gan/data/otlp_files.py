@@ -109,11 +109,13 @@ def _messages(handle: IO[bytes], path: Path) -> Iterator[tuple[str, bytes]]:
 def read_metric_file(path: str | Path, serve: ServeConfig,
                      feature_names: tuple[str, ...] | list[str] | None = None,
                      progress: Progress | None = None,
-                     opened: IO[bytes] | None = None) -> list[Table]:
+                     opened: IO[bytes] | None = None,
+                     counters: tuple[str, ...] = ()) -> list[Table]:
     """One table per entity (in the order each first completes a slot) of the file's data
     points, assembled as ``serve`` assembles them; ``feature_names``: a model's (None: every
     feature of the file, sorted); ``opened``: ``path`` opened (binary, buffered) and not yet
-    read, such as a pipe. See the module docstring."""
+    read, such as a pipe; ``counters``: ``data.counters`` to check against the file's metric
+    kinds (a note names those of a delta sum or a gauge). See the module docstring."""
     from dataclasses import replace
 
     from anomaly_gan.stream.alerts import iso_utc
@@ -140,6 +142,8 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
             serve, event_format="otlp_proto" if kind == "proto" else "otlp_json"))
         if learn:
             parser.learn = True  # type: ignore[union-attr]
+        if counters:
+            parser.kinds = {}  # type: ignore[union-attr]
         pieces = _messages(handle, p) if kind == "proto" else _lines(handle)
         events: list[PartialEvent] = []
         skipped = batches = 0
@@ -210,6 +214,8 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
             f"data point(s) late: left out, as serve drops them"
             + (f"; the feature in the fewest slots is {names[fewest]!r} "
                f"({int(slots_of[fewest])} of {slots})" if incomplete else ""))
+    if counters:
+        _note_counters(p, counters, parser.kinds or {}, say)  # type: ignore[union-attr]
     if skipped:
         say(f"note: {p}: {skipped} {piece}(s) held none of the model's features (the first "
             f"{first_skipped}): left out (serve.unknown_features: ignore; serve counts them "
@@ -229,12 +235,33 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
             for entity, (ts, values) in rows.items()]
 
 
+def _note_counters(path: Path, counters: tuple[str, ...], kinds: dict[str, str],
+                   say: Progress) -> None:
+    """One note naming the features of ``counters`` whose metric (``kinds``: each metric's
+    kind in the file) is a delta sum or a gauge: data.counters reads a running total."""
+    wrong = {}
+    for feature in counters:
+        metric = max((m for m in kinds if feature == m or feature.startswith(m + "{")),
+                     key=len, default=None)
+        if metric is not None and kinds[metric] in ("delta sum", "gauge"):
+            wrong[feature] = kinds[metric]
+    if wrong:
+        listed = ", ".join(f"{f!r} (a {k})" for f, k in wrong.items())
+        say(f"note: {path}: data.counters lists {listed}: a counter is read as a running "
+            f"total whose increase per row the model learns, but a delta sum's values are "
+            f"already increases and a gauge's a level: remove them from data.counters, or "
+            f"export them as cumulative sums (docs/streaming.md)")
+
+
 def read_data_file(path: str | Path, cfg: Config,
                    feature_names: tuple[str, ...] | list[str] | None = None,
-                   progress: Progress | None = None) -> list[Table]:
+                   progress: Progress | None = None, *,
+                   check_counters: bool = False) -> list[Table]:
     """A metrics model's ``--data`` file as tables, one per entity: an OTLP metric file
     (:func:`is_metric_file`, :func:`read_metric_file`), else the one table of a CSV or
-    Parquet file (:func:`~anomaly_gan.data.readers.read_table`)."""
+    Parquet file (:func:`~anomaly_gan.data.readers.read_table`). ``check_counters`` (train
+    and retrain): a note names the features of ``data.counters`` an OTLP file holds as
+    delta sums or gauges."""
     p = Path(path)
     if not _may_be_metric_file(p, cfg.serve):
         _not_otlp(p, cfg.serve)
@@ -247,7 +274,8 @@ def read_data_file(path: str | Path, cfg: Config,
         handle.close()
         raise
     if kind:
-        return read_metric_file(p, cfg.serve, feature_names, progress, opened=handle)
+        return read_metric_file(p, cfg.serve, feature_names, progress, opened=handle,
+                                counters=cfg.data.counters if check_counters else ())
     return [read_table(p, cfg.data.timestamp_column, cfg.data.header, opened=handle)]
 
 

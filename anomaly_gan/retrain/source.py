@@ -367,7 +367,8 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     read = late = 0
     # an OTLP metric file holds a segment per entity (data/otlp_files.py)
     # (the first file's features are the later files': names is set in the loop)
-    tables = ((p, t) for p in paths for t in read_data_file(p, cfg, names, say))
+    tables = ((p, t) for p in paths
+              for t in read_data_file(p, cfg, names, say, check_counters=True))
     for p, table in tables:
         table_has_times.append(table.timestamps is not None)
         # The holdout split and the labelled incidents read the rows as a time series.

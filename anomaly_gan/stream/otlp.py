@@ -123,6 +123,9 @@ class MetricBatchParser:
         # True: a feature the parser does not know is added to feature_names (in first-seen
         # order) instead: train reads a metric file's features so (data/otlp_files.py)
         self.learn = False
+        # A dict: each metric's kind seen ({name: "gauge", "sum" or "delta sum"}), which
+        # train's reader checks data.counters against (data/otlp_files.py)
+        self.kinds: dict[str, str] | None = None
 
     def parse(self, raw: bytes | None) -> InvalidEvent:
         raise ValueError(f"an {self.format} record holds many data points: use parse_many")
@@ -165,6 +168,9 @@ class MetricBatchParser:
             except OtlpFieldError as exc:
                 out.append(InvalidEvent(exc.reason, f"{where}: {exc}"))
                 continue
+            if self.kinds is not None:
+                for kind, name, _ in series:
+                    self.kinds[name] = _kind_of(kind, metric[kind])
             for kind, name, points in series:
                 for k, point in enumerate(points):
                     if type(point) is not dict:
@@ -271,6 +277,19 @@ class MetricBatchParser:
         if isinstance(value, InvalidEvent):
             return value
         return PartialEvent(entity, ts, {index: value})
+
+
+# AggregationTemporality: a number in OTLP/JSON and in decode_proto's document, its name
+# from some writers
+_DELTA = (1, "1", "AGGREGATION_TEMPORALITY_DELTA")
+
+
+def _kind_of(kind: str, data: dict[str, Any]) -> str:
+    """``gauge``, ``sum`` (cumulative or unspecified) or ``delta sum``: each of a delta sum's
+    data points is the increase over its own period, not a running total."""
+    if kind == "sum" and data.get("aggregationTemporality") in _DELTA:
+        return "delta sum"
+    return kind
 
 
 def _value(point: dict[str, Any]) -> float | int | InvalidEvent:

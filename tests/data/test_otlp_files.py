@@ -340,3 +340,33 @@ def test_train_score_and_retrain_on_a_file_exporters_file(tmp_path, capsys, kind
     assert sorted(s.entity for s in rows.segments) == ["web-1", "web-2"]
     assert np.array_equal(rows.segments[0].values,
                           read_metric_file(train, config_from_dict(config).serve)[0].values)
+
+
+@pytest.mark.parametrize("kind", ["json", "proto"])
+def test_train_notes_counters_whose_data_points_are_delta_sums_or_gauges(tmp_path, kind):
+    """data.counters reads a running total's increase per row: a delta sum's values are
+    increases already (their differences mean nothing), a gauge's a level. Train and
+    retrain (check_counters) name such features in one note; a cumulative sum is fine."""
+    docs = []
+    for k in range(20):
+        ns = (T0 + 10 * k + 2) * 10**9
+        docs.append(request("web-1", [
+            gauge("system.memory.utilization", point(0.5, ns, state="used")),
+            {"name": "http.requests", "sum": {"aggregationTemporality": 1, "isMonotonic": True,
+                                              "dataPoints": [point(5.0, ns, route="/a")]}},
+            {"name": "net.bytes", "sum": {"aggregationTemporality": 2, "isMonotonic": True,
+                                          "dataPoints": [point(100.0 * k, ns)]}}]))
+    path = write(tmp_path, docs, kind)
+    cfg = config_from_dict({"serve": SERVE, "data": {"counters": [
+        "http.requests{route=/a}", "net.bytes", "system.memory.utilization{state=used}"]}})
+    notes: list[str] = []
+    read_data_file(path, cfg, progress=notes.append, check_counters=True)
+    assert [n for n in notes if n.startswith("note:")] == [
+        (f"note: {path}: data.counters lists 'http.requests{{route=/a}}' (a delta sum), "
+         f"'system.memory.utilization{{state=used}}' (a gauge): a counter is read as a running "
+         f"total whose increase per row the model learns, but a delta sum's values are already "
+         f"increases and a gauge's a level: remove them from data.counters, or export them as "
+         f"cumulative sums (docs/streaming.md)")]
+    notes.clear()  # score, evaluate and plot read a model's data as it is: no note
+    read_data_file(path, cfg, progress=notes.append)
+    assert not [n for n in notes if n.startswith("note:")]
