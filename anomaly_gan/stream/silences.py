@@ -111,9 +111,13 @@ def _time(raw: Any, where: str) -> float:
     if isinstance(raw, bool):
         raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}")
     if isinstance(raw, (int, float)):
-        if not math.isfinite(raw) or raw < 0:
+        try:
+            seconds = float(raw)  # an int past 1e308 overflows
+        except OverflowError:
+            seconds = math.inf
+        if not math.isfinite(seconds) or seconds < 0:
             raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}")
-        return float(raw)
+        return seconds
     if isinstance(raw, str):
         try:
             raw = datetime.fromisoformat(raw.strip())

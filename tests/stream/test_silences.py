@@ -273,3 +273,21 @@ def test_a_scorer_started_on_a_refused_file_exports_it_refused_until_fixed(tmp_p
     scorer._housekeeping()
     assert len(scorer.publisher.silences) == 1
     assert reg.get_sample_value("anomaly_gan_silences_refused") == 0
+
+
+def test_an_epoch_too_large_for_a_float_is_one_line_not_a_crash(tmp_path, caplog):
+    """``end: 1000...0`` (400 digits) raised OverflowError out of the parser: past the
+    ConfigError that validate-config and score --alerts turn into one line, and past the
+    watcher's fail_open, so serve crash-looped on it."""
+    big = "1" + "0" * 400
+    for field in ("end", "start"):
+        entry = {"entity": "a", "end": 10, field: int(big)}
+        with pytest.raises(ConfigError, match=rf"^s.yaml: silences\[0\].{field}: expected an "
+                           r"RFC 3339 .* got an integer of about 401 digits$"):
+            parse_silences({"silences": [entry]}, "s.yaml")
+    path = tmp_path / "s.yaml"
+    path.write_text(f"silences: [{{entity: e, end: {big}}}]\n")
+    with caplog.at_level(logging.ERROR, logger="anomaly_gan.stream"):
+        watch = SilenceWatcher(str(path), 1.0, clock=Clock(), fail_open=True)
+    assert len(watch.silences) == 0 and "about 401 digits" in watch.start_error
+
