@@ -291,3 +291,36 @@ def test_an_epoch_too_large_for_a_float_is_one_line_not_a_crash(tmp_path, caplog
         watch = SilenceWatcher(str(path), 1.0, clock=Clock(), fail_open=True)
     assert len(watch.silences) == 0 and "about 401 digits" in watch.start_error
 
+
+def glob_matches(pattern, text):
+    """The reference: * any run of characters, ? one, anything else itself (a table)."""
+    ok = [[False] * (len(text) + 1) for _ in range(len(pattern) + 1)]
+    ok[0][0] = True
+    for i, p in enumerate(pattern, 1):
+        ok[i][0] = ok[i - 1][0] and p == "*"
+        for j, c in enumerate(text, 1):
+            ok[i][j] = (ok[i - 1][j] or ok[i][j - 1]) if p == "*" else \
+                ok[i - 1][j - 1] and p in ("?", c)
+    return ok[-1][-1]
+
+
+def test_patterns_match_as_globs_with_regex_characters_literal():
+    import itertools
+
+    patterns = ["*", "**", "a*", "*a", "*a*", "a*b", "*ab*b", "a?*b", "*?", "?*?", "*a*a",
+                "a*b*a", ".*", "(a)+*", "[a]*", "*\\*", "é*ü"]
+    texts = ["", "a", "b", "ab", "aa", "aab", "abb", "abab", "ba", "xyz", "a.b", ".x", "(a)+",
+             "(a)++z", "[a]x", "ax", "x\\", "x\\y", "éü", "éxü", "a\nb"]
+    for pattern, text in itertools.product(patterns, texts):
+        got = Silences([Silence(pattern, None, 1.0)]).match(text, 0.0) is not None
+        assert got == glob_matches(pattern, text), (pattern, text)
+
+
+@pytest.mark.timeout(120)
+def test_a_pattern_of_many_stars_does_not_freeze_the_scorer():
+    """``*a*a*...*c`` was the regex ``.*a.*a...c``: against an id of many a's and no c the
+    engine tried every way to split it (exponential in the stars), freezing the scorer on
+    the first alert of such an entity. Without the fix this test runs for years."""
+    s = Silences([Silence("*a" * 30 + "*c", None, 1.0)])
+    assert s.match("a" * 80 + "b", 0.0) is None
+    assert s.match("a" * 80 + "c", 0.0) is not None
