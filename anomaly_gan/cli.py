@@ -253,8 +253,14 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     if path:  # checked where it exists here (serve checks it at start wherever it runs)
         from anomaly_gan.stream.silences import load_silences
 
-        silences = (f", {len(load_silences(path))} silences in {path}" if Path(path).exists()
-                    else f", serve.alerts.silences_path {path} not found here: not checked")
+        if Path(path).exists():
+            loaded = load_silences(path)
+            every = loaded.of_every_entity()
+            silences = f", {len(loaded)} silences in {path}" + (
+                f", {len(every)} of them muting every entity ({every[0].entity!r})"
+                if every else "")
+        else:
+            silences = f", serve.alerts.silences_path {path} not found here: not checked"
     print(f"{args.file}: ok (model {cfg.model.kind}/{cfg.model.backbone}, window "
           f"{cfg.data.window}{silences})")
     return 0

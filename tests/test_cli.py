@@ -701,3 +701,13 @@ def test_score_alerts_applies_the_silences_serve_applies(trained_cli, tmp_path, 
     assert err.count("\n") == 1 and f"{silences}: silences[0].end: expected" in err
     assert main(["validate-config", str(tmp_path / "muted.yaml")]) == 2
     assert f"{silences}: silences[0].end: expected" in capsys.readouterr().err
+
+
+def test_validate_config_names_a_silence_of_every_entity(tmp_path, capsys):
+    silences = tmp_path / "silences.yaml"
+    silences.write_text("silences:\n- {entity: pump-7, end: 5}\n- {entity: '*', end: 9}\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"serve:\n  alerts:\n    silences_path: {silences}\n")
+    assert main(["validate-config", str(cfg)]) == 0
+    assert capsys.readouterr().out.endswith(
+        f"2 silences in {silences}, 1 of them muting every entity ('*'))\n")

@@ -104,6 +104,16 @@ class Silences:
     def __len__(self) -> int:
         return len(self.all)
 
+    def of_every_entity(self) -> list[Silence]:
+        """The silences whose pattern matches every entity id (``*``, ``?*``): in force, they
+        mute every alert of the scorer. Allowed (a plant-wide shutdown) but worth a warning.
+
+        >>> [s.entity for s in Silences([Silence("*", None, 1.0), Silence("a*", None, 1.0),
+        ...                              Silence("**?", None, 1.0)]).of_every_entity()]
+        ['*', '**?']
+        """
+        return [s for s in self.all if "*" in s.entity and s.entity.replace("*", "") in ("", "?")]
+
     def match(self, entity: str, ts: float) -> Silence | None:
         """The first silence (in file order among the exact ids, then the patterns) that
         mutes ``entity``'s alert for the window ending at ``ts``, or None."""
@@ -271,8 +281,7 @@ class SilenceWatcher:
                       exc)
             return
         self._seen = digest  # content of the file in force, or of the last one refused
-        log.info("silences loaded", extra={"fields": {"path": path,
-                                                      "silences": len(self.silences)}})
+        self._announce("silences loaded")
 
     def check_now(self) -> None:
         """Read the file at the next :meth:`poll`; safe in a signal handler."""
@@ -297,10 +306,18 @@ class SilenceWatcher:
             self._refuse(digest, exc)
             return False
         self._seen, self.silences, self.refused = digest, silences, False
-        log.info("silences reloaded", extra={"fields": {"path": self.path,
-                                                        "silences": len(silences)}})
+        self._announce("silences reloaded")
         self.on_result("success")
         return True
+
+    def _announce(self, message: str) -> None:
+        """Log the silences now in force, and loudly those that mute every entity."""
+        log.info(message, extra={"fields": {"path": self.path, "silences": len(self.silences)}})
+        for s in self.silences.of_every_entity():
+            log.warning("a silence mutes every entity: no alert is sent while it is in force",
+                        extra={"fields": {"path": self.path, "entity": s.entity,
+                                          "start": s.start, "end": s.end,
+                                          "comment": s.comment}})
 
     def _refuse(self, key: str, exc: ConfigError) -> None:
         """Keep the silences in force; log and count ``exc`` once per distinct problem."""

@@ -324,3 +324,20 @@ def test_a_pattern_of_many_stars_does_not_freeze_the_scorer():
     s = Silences([Silence("*a" * 30 + "*c", None, 1.0)])
     assert s.match("a" * 80 + "b", 0.0) is None
     assert s.match("a" * 80 + "c", 0.0) is not None
+
+
+def test_a_silence_of_every_entity_is_logged_as_a_warning(tmp_path, caplog):
+    """``entity: "*"`` mutes every alert of the scorer while in force: allowed (a plant-wide
+    shutdown), but it was logged like any other file, at INFO, as one more silence."""
+    path = write(tmp_path / "s.yaml", {"entity": "pump-*", "end": 5})
+    clock = Clock()
+    with caplog.at_level(logging.INFO, "anomaly_gan.stream"):
+        watch = SilenceWatcher(path, 1.0, clock=clock)
+        write(tmp_path / "s.yaml", {"entity": "pump-*", "end": 5},
+              {"entity": "*", "end": 9, "comment": "plant shutdown"})
+        clock.now += 2
+        assert watch.poll()
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [(r.getMessage(), r.fields["entity"], r.fields["comment"]) for r in warned] == [
+        ("a silence mutes every entity: no alert is sent while it is in force", "*",
+         "plant shutdown")]
