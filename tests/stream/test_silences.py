@@ -341,3 +341,34 @@ def test_a_silence_of_every_entity_is_logged_as_a_warning(tmp_path, caplog):
     assert [(r.getMessage(), r.fields["entity"], r.fields["comment"]) for r in warned] == [
         ("a silence mutes every entity: no alert is sent while it is in force", "*",
          "plant shutdown")]
+
+
+def test_a_configmap_swapped_by_the_kubelet_is_read_and_its_removal_keeps_the_silences(
+        tmp_path, caplog):
+    """The kubelet updates a ConfigMap volume by pointing ``..data`` at a new directory
+    (a rename of a symlink): the file's path stays, its content changes. A file gone keeps
+    the silences in force, with one error line."""
+    import os
+
+    def publish(version, *entries):
+        os.mkdir(tmp_path / f"..{version}")
+        write(tmp_path / f"..{version}" / "silences.yaml", *entries)
+        os.symlink(f"..{version}", tmp_path / "..data_tmp")
+        os.rename(tmp_path / "..data_tmp", tmp_path / "..data")
+
+    publish(1, {"entity": "a", "end": 5})
+    os.symlink("..data/silences.yaml", tmp_path / "silences.yaml")
+    clock = Clock()
+    watch = SilenceWatcher(str(tmp_path / "silences.yaml"), 1.0, clock=clock)
+    publish(2, {"entity": "a", "end": 5}, {"entity": "b", "end": 5})
+    clock.now += 2
+    assert watch.poll() and [s.entity for s in watch.silences.all] == ["a", "b"]
+    os.remove(tmp_path / "silences.yaml")
+    with caplog.at_level(logging.ERROR, "anomaly_gan.stream"):
+        for _ in range(2):
+            clock.now += 2
+            assert not watch.poll()
+    assert len(watch.silences) == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        (f"silences not reloaded, keeping the 2 in force: {tmp_path / 'silences.yaml'}: "
+         f"silences file not found (serve.alerts.silences_path)")]
