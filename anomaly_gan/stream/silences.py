@@ -242,6 +242,20 @@ def load_silences(path: str) -> Silences:
     return _parse(path, data)
 
 
+def _parse_guarded(path: str, data: bytes) -> Silences:
+    """:func:`_parse` for the watcher in ``serve``: an error the validation did not foresee
+    (a bug) is a refusal like a bad field, logged with its traceback, so that neither the
+    fail-open start nor a re-read in the loop can be stopped by a file's content."""
+    try:
+        return _parse(path, data)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a bug: see above
+        log.exception("silences file %s: unexpected error while reading it", path)
+        raise ConfigError(f"{path}: cannot read silences: {type(exc).__name__}: {exc} (a bug "
+                          f"in anomaly-gan; please report it with this file)") from None
+
+
 class SilenceWatcher:
     """The silences of ``path``, re-read when its content changes: :meth:`poll` reads the
     file every ``interval_s`` (and at once after :meth:`check_now`, which ``serve`` calls on
@@ -269,7 +283,7 @@ class SilenceWatcher:
         self.refused = False  # the file on disk is one it refused (until a read succeeds)
         try:
             data, digest = _read(path)
-            self.silences = _parse(path, data)
+            self.silences = _parse_guarded(path, data)
         except ConfigError as exc:
             if not fail_open:
                 raise
@@ -301,7 +315,7 @@ class SilenceWatcher:
         if digest == self._seen:  # in force, or refused already
             return False
         try:
-            silences = _parse(self.path, data)
+            silences = _parse_guarded(self.path, data)
         except ConfigError as exc:
             self._refuse(digest, exc)
             return False

@@ -372,3 +372,24 @@ def test_a_configmap_swapped_by_the_kubelet_is_read_and_its_removal_keeps_the_si
     assert [r.getMessage() for r in caplog.records] == [
         (f"silences not reloaded, keeping the 2 in force: {tmp_path / 'silences.yaml'}: "
          f"silences file not found (serve.alerts.silences_path)")]
+
+
+def test_an_unforeseen_error_in_a_silences_file_is_a_refusal_not_a_stop(tmp_path, monkeypatch):
+    """An exception the validation does not foresee (a bug) got past serve's fail-open start
+    and out of a re-read in the loop: it is a refusal like a bad field now."""
+    from anomaly_gan.stream import silences as module
+    from anomaly_gan.stream.silences import SilenceWatcher
+
+    def broken(raw, path):
+        raise RecursionError("deep")
+
+    path = tmp_path / "s.yaml"
+    path.write_text("silences: []\n")
+    monkeypatch.setattr(module, "parse_silences", broken)
+    clock = Clock()
+    watch = SilenceWatcher(str(path), 1.0, clock=clock, fail_open=True)
+    assert watch.start_error == (f"{path}: cannot read silences: RecursionError: deep (a bug in "
+                                 f"anomaly-gan; please report it with this file)")
+    path.write_text("silences: [{entity: e, end: 2030-01-01T00:00:00Z}]\n")
+    clock.now += 2
+    assert not watch.poll() and watch.refused and len(watch.silences) == 0
