@@ -494,12 +494,9 @@ def test_score_names_sentinels_as_the_cause_of_an_alarm_storm(trained_cli, tmp_p
                            "that holds it: a sentinel or a unit error?")
 
 
-def test_score_alerts_are_the_records_serve_sends_for_the_file(trained_cli, tmp_path, capsys):
-    """score --alerts: before deploying, the alert topic's records serve would send for a
-    file under serve.alerts (firing with feature_values, then resolved), the same records
-    in the same order as the serve path (Scorer: intake, windows, debounce, publisher) sends
-    for the file's rows as events. A swap within serve.windows.reorder_tolerance_seconds is
-    reordered alike."""
+def alert_topic_of(model, serve, rows):
+    """What serve's Scorer (fake IO) writes to the alert topic for ``rows`` of a CSV (time
+    first, then the features) as entity pump-7, with the ``serve`` section given."""
     from prometheus_client import CollectorRegistry
 
     from anomaly_gan.artifacts import load_bundle
@@ -507,6 +504,23 @@ def test_score_alerts_are_the_records_serve_sends_for_the_file(trained_cli, tmp_
     from anomaly_gan.stream.app import Scorer
     from anomaly_gan.stream.metrics import StreamMetrics
     from tests.stream.test_app import Clock, FakeIO, Record
+
+    io = FakeIO([[Record(i, b"pump-7", json.dumps({
+        "entity": "pump-7", "ts": r[0], "values": [float(v) for v in r[1:]]}).encode())
+        for i, r in enumerate(rows)]])
+    scorer = Scorer(config_from_dict({"serve": serve}).serve, load_bundle(model), io,
+                    StreamMetrics(CollectorRegistry()), monotonic=Clock())
+    scorer.step()
+    scorer._score_batch()
+    return [json.loads(v) for t, _, v, _ in io.sent if t == scorer.cfg.kafka.alert_topic]
+
+
+def test_score_alerts_are_the_records_serve_sends_for_the_file(trained_cli, tmp_path, capsys):
+    """score --alerts: before deploying, the alert topic's records serve would send for a
+    file under serve.alerts (firing with feature_values, then resolved), the same records
+    in the same order as the serve path (Scorer: intake, windows, debounce, publisher) sends
+    for the file's rows as events. A swap within serve.windows.reorder_tolerance_seconds is
+    reordered alike."""
 
     x = normal_series(300, seed=3)
     x[150:158, 1] += 40 * x[:100, 1].std()  # an incident on rpm
@@ -531,19 +545,11 @@ def test_score_alerts_are_the_records_serve_sends_for_the_file(trained_cli, tmp_
             f"resolve_windows 3) -> {out}") in err
     assert "late rows" not in err  # the swap is reordered, not dropped
 
-    det = load_bundle(trained_cli / "model")
     rows = list(csv.reader(lines[1:]))
-    io = FakeIO([[Record(i, b"pump-7", json.dumps({
-        "entity": "pump-7", "ts": r[0], "values": [float(v) for v in r[1:]]}).encode())
-        for i, r in enumerate(rows)]])
-    scorer = Scorer(config_from_dict({"serve": serve}).serve, det, io,
-                    StreamMetrics(CollectorRegistry()), monotonic=Clock())
-    scorer.step()
-    scorer._score_batch()
-    streamed = [json.loads(v) for t, _, v, _ in io.sent if t == scorer.cfg.kafka.alert_topic]
-    assert streamed == offline
+    assert alert_topic_of(trained_cli / "model", serve, rows) == offline
     assert [r["status"] for r in offline].index("resolved") > 0
-    assert all(r["model_version"] == det.version and "feature_values" in r
+    version = json.loads((trained_cli / "model" / "metadata.json").read_text())["version"]
+    assert all(r["model_version"] == version and "feature_values" in r
                for r in offline if r["status"] == "firing")
 
     # - writes them to standard output when the scores go to a file
@@ -641,13 +647,6 @@ def test_score_config_says_its_other_sections_are_not_used(trained_cli, tmp_path
 def test_score_alerts_applies_the_silences_serve_applies(trained_cli, tmp_path, capsys):
     """score --alerts --config with serve.alerts.silences_path keeps back the alerts serve
     keeps back (the same silences, by window end), and a bad silences file is one line."""
-    from prometheus_client import CollectorRegistry
-
-    from anomaly_gan.artifacts import load_bundle
-    from anomaly_gan.config import config_from_dict
-    from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.metrics import StreamMetrics
-    from tests.stream.test_app import Clock, FakeIO, Record
 
     x = normal_series(300, seed=3)
     x[120:126, 1] += 40 * x[:100, 1].std()  # two incidents on rpm
@@ -682,16 +681,7 @@ def test_score_alerts_applies_the_silences_serve_applies(trained_cli, tmp_path, 
     assert f"; {muted} silenced by the 1 silences of {silences}) -> {out}" in \
         capsys.readouterr().err
 
-    det = load_bundle(trained_cli / "model")
-    io = FakeIO([[Record(i, b"pump-7", json.dumps({
-        "entity": "pump-7", "ts": r[0], "values": [float(v) for v in r[1:]]}).encode())
-        for i, r in enumerate(rows)]])
-    scorer = Scorer(config_from_dict({"serve": serve}).serve, det, io,
-                    StreamMetrics(CollectorRegistry()), monotonic=Clock())
-    scorer.step()
-    scorer._score_batch()
-    assert [json.loads(v) for t, _, v, _ in io.sent if t == scorer.cfg.kafka.alert_topic] \
-        == offline
+    assert alert_topic_of(trained_cli / "model", serve, rows) == offline
 
     silences.write_text("silences:\n- entity: pump-7\n")
     assert main(["score", "--model", model, "--data", str(data), "--out",
