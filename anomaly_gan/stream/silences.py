@@ -281,6 +281,7 @@ class SilenceWatcher:
         self._now = False
         self.start_error: str | None = None
         self.refused = False  # the file on disk is one it refused (until a read succeeds)
+        digest = ""
         try:
             data, digest = _read(path)
             self.silences = _parse_guarded(path, data)
@@ -289,7 +290,9 @@ class SilenceWatcher:
                 raise
             self.silences, self.start_error = Silences(), str(exc)
             self.refused = True
-            self._seen = f"error:{exc}"  # a changed file is read again at the next poll
+            # refused once: the same content (or the same read error) is not refused again,
+            # a changed file is read again at the next poll
+            self._seen = digest or f"error:{exc}"
             log.error("silences file refused at start, serving with no silence in force "
                       "(alerts of the entities it would mute go out) until it is fixed: %s",
                       exc)

@@ -241,11 +241,15 @@ def test_a_bad_file_at_start_leaves_serve_running_with_no_silence(tmp_path, capl
     assert len(watch.silences) == 0 and watch.start_error.startswith(f"{path}: silences[0]")
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith("silences file refused at start, serving with no silence in force")
+    results = []
+    watch.on_result = results.append
     clock.now += 2
-    assert not watch.poll()  # unchanged: not refused again
+    with caplog.at_level(logging.ERROR, logger="anomaly_gan.stream"):
+        assert not watch.poll()  # unchanged: not refused, logged or counted again
+    assert results == [] and len(caplog.records) == 1
     path.write_text("silences: [{entity: e, end: 2030-01-01T00:00:00Z}]\n")
     clock.now += 2
-    assert watch.poll() and len(watch.silences) == 1
+    assert watch.poll() and len(watch.silences) == 1 and results == ["success"]
 
 def test_a_scorer_started_on_a_refused_file_exports_it_refused_until_fixed(tmp_path):
     """The failure a refused start counts comes before the first scrape, so increase() of
