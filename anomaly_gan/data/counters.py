@@ -48,12 +48,19 @@ def counter_columns(feature_names: Sequence[str], counters: Sequence[str],
 
 def increase(before: np.ndarray, now: np.ndarray) -> np.ndarray:
     """The increase from ``before`` to ``now``, elementwise; a fall is a reset, whose
-    increase is ``now``.
+    increase is ``now``. An increase past the largest float (from -1e308 to 1e308) is
+    ``inf``, quietly: a window holding it is unscorable (+inf score, flagged) until the
+    row leaves it, as any reading the network cannot compute.
 
     >>> increase(np.array([10.0, 10.0, 10.0]), np.array([12.0, 10.0, 3.0])).tolist()
     [2.0, 0.0, 3.0]
+    >>> increase(np.array([-1e308]), np.array([1e308])).tolist()
+    [inf]
     """
-    return np.where(now >= before, now - before, now)
+    # a RuntimeWarning here went to stderr from serve's loop, or stopped the record where
+    # warnings are errors, after the entity's window state had moved on
+    with np.errstate(over="ignore"):
+        return np.where(now >= before, now - before, now)
 
 
 def increases(values: np.ndarray, columns: Sequence[int]) -> np.ndarray:

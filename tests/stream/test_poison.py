@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -189,3 +191,135 @@ _part = st.fixed_dictionaries(
                 max_size=16))
 def test_assembled_records_end_scored_or_in_the_dlq_never_in_an_exception(pairs):
     ends_scored_or_in_the_dlq(pairs, assemble_seconds=10.0)
+
+
+# ------------------------------------------------------------------ today's configurations
+# data.counters (each entity's last raw counter values), serve.alerts.resolve_windows (open
+# incidents), silences with glob characters, hop > 1 and a small entity table (evictions
+# mid-incident): the same property, with a model that reads feature "a" as a counter.
+
+_ENTITIES = ["e", "f", "[e]", "e*", "e?", "*", "\\", "(?>", "a" * 300, "e/f%"]
+_counter_values = st.one_of(
+    st.sampled_from([1e308, -1e308, 1.7976931348623157e308, -1.7976931348623157e308, 0.0,
+                     -1.0, 1e300, 5e-324, "1", True, False, None, float("nan"), "inf"]),
+    _numbers)
+_counted = st.fixed_dictionaries(
+    {"entity": st.sampled_from(_ENTITIES), "ts": st.integers(0, 400),
+     "values": st.one_of(st.tuples(_counter_values, st.floats(-5, 20)).map(list),
+                         st.fixed_dictionaries({"a": _counter_values, "b": _numbers}))})
+_SILENCES = ["*e*", "[e]", "e?", "?", "\\", "(?>", "a*a*a*a*a*a*a*a*a*a*b", "*/*", "e*"]
+
+
+class CountingModel(FakeModel):
+    """Reads feature "a" as a counter. Scores as the real detector's can be: a window it
+    cannot compute (an inf increase) is +inf, a finite score is far below 1e308."""
+
+    counters = (0,)
+
+    def score_windows(self, raw):
+        res = super().score_windows(raw)
+        s = np.where(np.isfinite(res.score), np.clip(res.score, -1e6, 1e6), np.inf)
+        res.score, res.is_anomaly, res.components = s, s > self.threshold, {"reconstruction": s}
+        return res
+
+
+def counting_scorer(hop=1, resolve_windows=2, max_entities=3, silenced=(), **serve):
+    from anomaly_gan.stream.silences import Silence, Silences
+
+    model = CountingModel(window=2)
+    io = FakeIO([])
+    s, reg = make(io, model=model, consecutive=1, resolve_windows=resolve_windows,
+                  windows={"max_event_bytes": 4096, "hop": hop, "max_entities": max_entities,
+                           "gap_seconds": 50.0},
+                  serve=serve)
+    s.clock = lambda: NOW
+    if silenced:
+        s.publisher.silences = Silences([Silence(p, None, 200.0, "poison") for p in silenced])
+    return s, io, reg
+
+
+def ends_scored_or_dead_lettered(s, io, reg, values: list[bytes | None]):
+    """Each value one record, read in batches of 5 with a commit after each: every record
+    consumed, every DLQ reason a parser's, output valid JSON, the commit never past a read
+    record and never moving back."""
+    records = [Record(i, b"k", v) for i, v in enumerate(values)]
+    commits = []
+    for i in range(0, len(records), 5):
+        io.batches.append(records[i:i + 5])
+        s.step()
+        s._score_batch()
+        assert s._commit(force=True)
+        commits.append(io.commits[-1][IN])
+    reasons = [dict(h)["reason"].decode() for t, _, _, h in io.sent if t == "anomaly-gan.dlq"]
+    assert set(reasons) <= set(INVALID_REASONS) - {"unprocessable"}, reasons
+    assert reg.get_sample_value("anomaly_gan_events_consumed_total") == len(records)
+    for topic, _, value, _ in io.sent:
+        if topic != "anomaly-gan.dlq":
+            json.loads(value)
+    assert all(c <= len(records) for c in commits)
+    s._pool.shutdown()
+    return reasons
+
+
+@pytest.mark.filterwarnings("error")  # a warning in the loop is a bug it would print to stderr
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_counted.map(_encode), _event.map(_encode)), min_size=1,
+                max_size=20),
+       st.sampled_from([1, 3]), st.sampled_from([0, 1, 3]), st.sampled_from([1, 3]),
+       st.lists(st.sampled_from(_SILENCES), max_size=4))
+def test_counters_incidents_evictions_and_silences_end_scored_or_in_the_dlq(
+        values, hop, resolve_windows, max_entities, silenced):
+    s, io, reg = counting_scorer(hop, resolve_windows, max_entities, silenced)
+    ends_scored_or_dead_lettered(s, io, reg, values)
+
+
+_counted_part = st.fixed_dictionaries(
+    {"entity": st.sampled_from(_ENTITIES[:6]), "ts": st.integers(0, 60),
+     "values": st.dictionaries(st.sampled_from(["a", "b"]), _counter_values, max_size=2)})
+
+
+@pytest.mark.filterwarnings("error")
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_counted_part.map(_encode), _raw), min_size=1, max_size=16),
+       st.sampled_from([1, 2]))
+def test_assembled_counters_with_resolutions_end_scored_or_in_the_dlq(values, hop):
+    s, io, reg = counting_scorer(hop, 2, 2, ["e*"], assemble_seconds=10.0)
+    ends_scored_or_dead_lettered(s, io, reg, values)
+
+
+BIG = 1.7976931348623157e308  # the largest float: one step from it to its negative is inf
+_COUNTER_RUNS = {
+    "overflow": [-BIG, BIG, BIG, BIG, BIG, BIG],
+    "overflow both ways": [BIG, -BIG, BIG, -BIG, BIG, -BIG],
+    "reset every event": [5.0, 1.0, 0.0, -1.0, -2.0, -3.0],
+    "strings and bools": ["1", True, 2.0, False, None, 3.0],
+    "huge then small": [1e300, 1e-300, 1e300, 5e-324, 0.0, 1.0],
+}
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("run", list(_COUNTER_RUNS), ids=list(_COUNTER_RUNS))
+@pytest.mark.parametrize("hop", [1, 2])
+def test_hostile_counter_runs_end_scored_or_in_the_dlq(run, hop):
+    s, io, reg = counting_scorer(hop, resolve_windows=1, max_entities=2, silenced=["e?"])
+    values = [_encode({"entity": e, "ts": t, "values": [v, 50.0 if t % 2 else 0.0]})
+              for t, v in enumerate(_COUNTER_RUNS[run]) for e in ("e", "e1")]
+    ends_scored_or_dead_lettered(s, io, reg, values)
+
+
+@pytest.mark.filterwarnings("error")
+def test_an_overflowing_counter_is_unscorable_once_and_the_entity_recovers():
+    """-1e308 then 1e308: the increase is inf. The window ending there is unscorable (a +inf
+    score, counted, alerted with a null score); the next windows score again and the
+    incident resolves: the entity's windows are not unscorable for ever."""
+    s, io, reg = counting_scorer(resolve_windows=2)
+    run = [0.0, -BIG, BIG, BIG + 0.0, BIG, BIG, BIG]
+    values = [_encode({"entity": "e", "ts": t, "values": [v, 0.0]}) for t, v in enumerate(run)]
+    assert ends_scored_or_dead_lettered(s, io, reg, values) == []
+    assert reg.get_sample_value("anomaly_gan_windows_unscorable_total") == 1
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+    assert [(a["status"], a["window_end_ts"] if a["status"] == "firing" else a["resolved_at"])
+            for a in alerts][:1] == [("firing", 2.0)]
+    assert alerts[0]["score"] is None and alerts[-1]["status"] == "resolved"
+    scores = [json.loads(v)["score"] for t, _, v, _ in io.sent if t == "scores"]
+    assert scores == [None, 0.0, 0.0, 0.0, 0.0]

@@ -311,3 +311,19 @@ def test_a_file_with_swaps_gives_offline_the_windows_serve_gives(tolerance):
     np.testing.assert_array_equal(out.windows(), offline[:len(out)])
     assert out.end_ts == times[kept][3:3 + len(out)].tolist()
     assert out.offsets == kept[3:3 + len(out)].tolist()
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_counter_increase_past_the_largest_float_is_inf_in_w_windows_then_gone():
+    """-1e308 then 1e308: the increase overflows. It is inf (no warning, no exception that
+    would leave the entity's state half moved), in the W windows holding its row only."""
+    big = 1.7976931348623157e308
+    st = WindowState(window=3, n_features=2, gap_seconds=60, max_entities=10, counters=[0])
+    out = WindowBatch(3, 2)
+    run = [0.0, 1.0, 2.0, -big, big, big, big, big, big]
+    for i, v in enumerate(run):
+        st.push("a", float(i), [v, float(i)], "p0", i, out)
+    inf = [bool(np.isinf(w).any()) for w in out.raw[:len(out)]]
+    assert inf == [False, True, True, True, False, False]
+    assert out.raw[len(out) - 1, :, 0].tolist() == [0.0, 0.0, 0.0]
+    assert out.raw[len(out) - 1, :, 1].tolist() == [6.0, 7.0, 8.0]
