@@ -273,20 +273,23 @@ class WindowState:
     def _append(self, slot: int, ts: float, values: list[float], offset: int,
                 out: WindowBatch) -> None:
         n = self._count[slot]
-        if n and ts - self._last_ts[slot] > self.gap_seconds:
+        gap = bool(n and ts - self._last_ts[slot] > self.gap_seconds)
+        if gap:
             n = 0
+        if self.counters:  # before the entity's state changes: an error leaves it as it was
+            now = np.asarray(values, dtype=np.float64)
+            counts = now[self.counters]
+            if n:
+                now[self.counters] = increase(self._before[slot], counts)
+        if gap:
             self.gap_restarts += 1
         self._offs[slot, n % self._n_offs] = offset
         self._last_ts[slot] = ts
         self._count[slot] = n + 1
         if self.counters:
-            now = np.asarray(values, dtype=np.float64)
-            counts = now[self.counters]
-            before = self._before[slot].copy()
             self._before[slot] = counts
             if n == 0:  # no increase yet: this event only starts them
                 return
-            now[self.counters] = increase(before, counts)
             values = now  # type: ignore[assignment]
             n -= 1  # the window's rows: events after the first
         w = self.window

@@ -327,3 +327,27 @@ def test_a_counter_increase_past_the_largest_float_is_inf_in_w_windows_then_gone
     assert inf == [False, True, True, True, False, False]
     assert out.raw[len(out) - 1, :, 0].tolist() == [0.0, 0.0, 0.0]
     assert out.raw[len(out) - 1, :, 1].tolist() == [6.0, 7.0, 8.0]
+
+
+def test_an_error_computing_an_increase_leaves_the_entity_as_it_was(monkeypatch):
+    """The increase was computed after the entity's count, offsets and counter values had
+    moved on: an error there (the record goes to the DLQ) left a half-updated window whose
+    later rows were mixed up. It is computed first now."""
+    from anomaly_gan.stream import state as state_module
+
+    st, out = make(window=3, counters=[1])
+    feed(st, out, "a", [0, 1, 2])
+    before = st.commit_offsets({"p0": 3})
+
+    def broken(before, now):
+        raise FloatingPointError("overflow")
+
+    monkeypatch.setattr(state_module, "increase", broken)
+    with pytest.raises(FloatingPointError):
+        st.push("a", 3.0, [3.0, -3.0], "p0", 3, out)
+    monkeypatch.undo()
+    assert st.commit_offsets({"p0": 3}) == before
+    feed(st, out, "a", [3, 4], start_offset=3)
+    whole, ref = make(window=3, counters=[1])
+    feed(whole, ref, "a", [0, 1, 2, 3, 4])
+    assert out.windows().tolist() == ref.windows().tolist()
