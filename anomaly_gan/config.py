@@ -446,7 +446,8 @@ class RetrainConfig:
     # scratch: new weights; warm_start: start from the current version's networks.
     mode: Literal["scratch", "warm_start"] = "scratch"
     # Rows this close (seconds of event time) to a window the current model alerted on are
-    # left out of the new baseline, as are the alerted windows themselves.
+    # left out of the new baseline, as are the alerted windows themselves; so are the rows
+    # of a silence (serve.alerts.silences_path) and this close to one.
     alert_margin_seconds: float = _f(600.0, **_range(0.0))
     # Leave out windows the current model scores over its threshold.
     exclude_over_threshold: bool = True

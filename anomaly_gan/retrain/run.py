@@ -18,7 +18,14 @@ import numpy as np
 
 from anomaly_gan.config import Config
 from anomaly_gan.data.counters import counter_columns
-from anomaly_gan.errors import AnomalyGanError, DataError, StoreError, brief, name_list
+from anomaly_gan.errors import (
+    AnomalyGanError,
+    ConfigError,
+    DataError,
+    StoreError,
+    brief,
+    name_list,
+)
 from anomaly_gan.files import check_creatable, check_distinct, check_input
 from anomaly_gan.retrain.gate import evaluate_gate
 from anomaly_gan.retrain.logs import (
@@ -40,6 +47,7 @@ from anomaly_gan.retrain.source import (
 from anomaly_gan.runtime import import_tensorflow_quietly
 from anomaly_gan.store import ModelStore
 from anomaly_gan.stream.alerts import iso_utc
+from anomaly_gan.stream.silences import Silences, load_silences
 
 __all__ = ["EXIT_REJECTED", "RetrainRequest", "RetrainResult", "check_request", "event_span",
            "retrain",
@@ -228,6 +236,21 @@ def event_span(rows: Rows, start: float, end: float) -> tuple[float, float]:
             max(end, max(float(t[-1]) for t in times)))
 
 
+def read_silences(cfg: Config) -> Silences | None:
+    """The silences of ``serve.alerts.silences_path`` (None: no file configured). One that
+    cannot be read or validated is a :class:`ConfigError`: the spans it silences are
+    maintenance, whose alerts ``serve`` never sent, so without them a retrain would learn
+    them as normal (a batch job: better to fail clearly than to train a polluted baseline)."""
+    path = cfg.serve.alerts.silences_path
+    if not path:
+        return None
+    try:
+        return load_silences(path)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; retrain leaves out the silenced spans (maintenance, whose "
+                          f"alerts serve never sent) and does not train without them") from None
+
+
 def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
     if current is None:
         return
@@ -278,6 +301,11 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     from anomaly_gan.artifacts import inspect_bundle
 
     labels = read_labels_file(req.labels) if req.labels else []
+    silences = read_silences(cfg)
+    silences_path = cfg.serve.alerts.silences_path
+    if silences is not None:
+        say(f"[read] {len(silences)} silence(s) in {silences_path} "
+            f"(serve.alerts.silences_path): their spans are left out")
     current_name = store.current()
     if req.promote:
         store.predecessor()  # a damaged history.json fails now, not after training
@@ -330,6 +358,11 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                 f"range: not checked")
         labels = inside
     _compatible(cfg, names, info)
+    silences_note = None
+    if silences is not None and len(silences) and not rows.timed:
+        # a row's time is its index in its file: it cannot be compared with a silence's
+        silences_note = "not applied: the rows carry no clock time (a row's time is its index)"
+        say(f"[read] note: serve.alerts.silences_path {silences_path}: {silences_note}")
     # data.counters: the model reads their increases (each segment's first row starts them)
     where_names = "the model's features" if info else f"the columns of {where}"
     rows = with_increases(rows, counter_columns(names, cfg.data.counters, where_names))
@@ -358,7 +391,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         over = [current.score_series(s.values).is_anomaly[w - 1:] if len(s) >= w else None
                 for s in rows.segments]
     sel = select_rows(rows.segments, alerted, margin=cfg.retrain.alert_margin_seconds,
-                      window=w, over=over, labelled=labels)
+                      window=w, over=over, labelled=labels,
+                      silences=None if silences_note else silences)
     g = cfg.retrain.gate
     train, holdout, cutoff = split_holdout(sel.pieces, g.holdout_fraction, w, rows.timed,
                                            covered=[(s.ts[0], s.ts[-1]) for s in rows.segments])
@@ -366,21 +400,28 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     selection["holdout_from"] = iso_utc(cutoff) if np.isfinite(cutoff) else None
     selection["train_rows"] = sum(len(p) for p in train)
     selection["holdout_rows"] = sum(len(p) for p in holdout)
+    selection["silences"] = None if silences is None else {
+        "path": silences_path, "in_file": len(silences), "applied": sel.silences_applied(),
+        "applied_total": len(sel.silenced),
+        **({"note": silences_note} if silences_note else {})}
     ex_r, ex_w = selection["rows_excluded"], selection["windows_excluded"]
+    margin = cfg.retrain.alert_margin_seconds
     say(f"[filter] excluded {sum(ex_w.values())} of {selection['windows']} windows "
-        f"({ex_w['alerted']} alerted by the current model, {ex_w['labelled']} labelled, "
-        f"{ex_w['over_threshold']} over its threshold) and {sum(ex_r.values())} of "
-        f"{selection['rows']} rows ({ex_r['alerted']} alerted "
-        f"+-{cfg.retrain.alert_margin_seconds:g}s, {ex_r['labelled']} labelled, "
-        f"{ex_r['over_threshold']} over threshold, {ex_r['too_short']} in pieces too short); "
+        f"({ex_w['alerted']} alerted by the current model, {ex_w['silenced']} silenced, "
+        f"{ex_w['labelled']} labelled, {ex_w['over_threshold']} over its threshold) and "
+        f"{sum(ex_r.values())} of {selection['rows']} rows ({ex_r['alerted']} alerted "
+        f"+-{margin:g}s, {ex_r['silenced']} silenced +-{margin:g}s by {len(sel.silenced)} "
+        f"silence(s), {ex_r['labelled']} labelled, {ex_r['over_threshold']} over threshold, "
+        f"{ex_r['too_short']} in pieces too short); "
         f"{selection['train_rows']} rows train, {selection['holdout_rows']} held out")
     if not train:
         hint = ("; if the baseline shifted, set retrain.exclude_over_threshold: false"
                 if ex_r["over_threshold"] else "")
         raise DataError(f"retrain: after exclusions no piece of at least {2 * w} rows is left "
                         f"to train on ({selection['rows_kept']} of {selection['rows']} rows kept; "
-                        f"{ex_r['alerted']} alerted, {ex_r['over_threshold']} over the current "
-                        f"version's threshold, {ex_r['too_short']} in pieces too short){hint}")
+                        f"{ex_r['alerted']} alerted, {ex_r['silenced']} silenced, "
+                        f"{ex_r['over_threshold']} over the current version's threshold, "
+                        f"{ex_r['too_short']} in pieces too short){hint}")
 
     if not holdout:
         # The gate could only reject the candidate ("no held-out windows"), after a whole
@@ -398,7 +439,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         raise DataError(
             f"retrain: {newest} holds no window left after exclusions (in the whole range: "
             f"{ex_r['alerted']} rows alerted by the current version "
-            f"+-{cfg.retrain.alert_margin_seconds:g}s, {ex_r['over_threshold']} over its "
+            f"+-{cfg.retrain.alert_margin_seconds:g}s, {ex_r['silenced']} silenced, "
+            f"{ex_r['over_threshold']} over its "
             f"threshold, {ex_r['labelled']} labelled, {ex_r['too_short']} in pieces too short "
             f"between them), so the gate has nothing to measure false alarms on and would "
             f"reject any candidate; if the baseline changed for good (the current version "

@@ -4,6 +4,11 @@ Left out, in this order (a row is counted under the first reason that applies):
 
 - ``alerted``: rows within ``margin`` seconds of a window the current model alerted on
   (or of an incident it resolved: ``serve.alerts.resolve_windows``);
+- ``silenced``: rows of an entity in one of its silences (``serve.alerts.silences_path``:
+  maintenance, whose alerts ``serve`` never sent) or within ``margin`` seconds of one: a
+  row at ``ts`` goes when ``start - margin <= ts < end + margin`` (with ``margin`` 0, the
+  rows on which the windows end whose alerts ``serve`` mutes: :meth:`Silence.covers`; the
+  pieces kept are runs of kept rows, so no window trained on holds a silenced row);
 - ``labelled``: rows inside an incident of ``--labels`` (known faults: the gate checks that
   the candidate flags them, so it must not learn them as normal; until 2026-12-04 they were
   trained on wherever no current model had alerted on them);
@@ -31,11 +36,15 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.retrain.source import Alerted, Segment
+from anomaly_gan.stream.alerts import iso_utc
+from anomaly_gan.stream.silences import Silence, Silences
 
-__all__ = ["Selection", "exclusion_mask", "newest_share_start", "runs", "select_rows",
-           "split_holdout"]
+__all__ = ["Selection", "exclusion_mask", "in_silence", "newest_share_start", "runs",
+           "select_rows", "split_holdout"]
 
-REASONS = ("alerted", "labelled", "over_threshold", "too_short")
+REASONS = ("alerted", "silenced", "labelled", "over_threshold", "too_short")
+_KEPT, _ALERTED, _OVER, _LABELLED, _SILENCED = range(5)  # exclusion_mask's reason codes
+MAX_SILENCES_REPORTED = 100  # of those applied, in the report (a file may hold 10,000)
 
 
 @dataclass
@@ -47,8 +56,11 @@ class Selection:
     rows_excluded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
     windows_total: int = 0
     windows_excluded: dict[str, int] = field(default_factory=lambda: {
-        "alerted": 0, "labelled": 0, "over_threshold": 0})
+        "alerted": 0, "silenced": 0, "labelled": 0, "over_threshold": 0})
     alerts: int = 0
+    # rows each silence left out (not those an alert left out first; a row in two
+    # overlapping silences counts for both)
+    silenced: dict[Silence, int] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
         kept = sum(len(p) for p in self.pieces)
@@ -57,36 +69,59 @@ class Selection:
                 "windows_excluded": dict(self.windows_excluded), "alerts_in_range": self.alerts,
                 "segments_kept": len(self.pieces)}
 
+    def silences_applied(self) -> list[dict[str, Any]]:
+        """The silences that left rows out (the first :data:`MAX_SILENCES_REPORTED`, by
+        start), each with its rows."""
+        applied = sorted(self.silenced.items(), key=lambda kv: (
+            -np.inf if kv[0].start is None else kv[0].start, kv[0].end, kv[0].entity))
+        return [{"entity": s.entity, "start": None if s.start is None else iso_utc(s.start),
+                 "end": iso_utc(s.end), "comment": s.comment, "rows": n}
+                for s, n in applied[:MAX_SILENCES_REPORTED]]
+
 
 def _window_ends(n: int, window: int) -> np.ndarray:
     return np.arange(window - 1, n)
 
 
+def in_silence(ts: np.ndarray, silence: Silence, margin: float) -> np.ndarray:
+    """Rows at ``ts`` in ``silence`` widened by ``margin`` on each side: ``start - margin
+    <= ts < end + margin`` (no start: every row before the end).
+
+    >>> in_silence(np.arange(6.0), Silence("a", 2.0, 4.0), 0.0).astype(int).tolist()
+    [0, 0, 1, 1, 0, 0]
+    """
+    lo = -np.inf if silence.start is None else silence.start - margin
+    return (ts >= lo) & (ts < silence.end + margin)
+
+
 def exclusion_mask(seg: Segment, alerted: Sequence[Alerted], margin: float, window: int,
-                   over: np.ndarray | None, labelled: Sequence[Alerted] = ()
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   over: np.ndarray | None, labelled: Sequence[Alerted] = (),
+                   silenced: Sequence[Silence] = ()) -> tuple[np.ndarray, np.ndarray]:
     """``(keep, reason)`` per row; ``reason`` is 0 kept, 1 alerted, 2 over threshold,
-    3 labelled.
+    3 labelled, 4 silenced.
 
     ``over`` flags, per window (ending at rows ``window-1 .. n-1``), a score over the
-    current threshold; ``None`` skips that rule.
+    current threshold; ``None`` skips that rule. ``silenced``: the silences of the
+    segment's entity (:meth:`Silences.of_entity`), each widened by ``margin``.
     """
     n = len(seg)
     reason = np.zeros(n, dtype=np.int8)
     for a in alerted:
         hit = (seg.ts >= a.start_ts - margin) & (seg.ts <= a.end_ts + margin)
-        reason[hit & (reason == 0)] = 1
+        reason[hit & (reason == 0)] = _ALERTED
+    for s in silenced:
+        reason[in_silence(seg.ts, s, margin) & (reason == 0)] = _SILENCED
     for a in labelled:
         hit = (seg.ts >= a.start_ts) & (seg.ts <= a.end_ts)
-        reason[hit & (reason == 0)] = 3
+        reason[hit & (reason == 0)] = _LABELLED
     if over is not None and n >= window:
         # A window is flagged from the row on which it ends: the run of flagged windows
         # starts at the row that brought the anomaly in and lasts while it stays in view.
         ends = _window_ends(n, window)[np.asarray(over, dtype=bool)]
         hit = np.zeros(n, dtype=bool)
         hit[ends] = True
-        reason[hit & (reason == 0)] = 2
-    return reason == 0, reason
+        reason[hit & (reason == 0)] = _OVER
+    return reason == _KEPT, reason
 
 
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -102,8 +137,10 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def select_rows(segments: Sequence[Segment], alerted: Sequence[Alerted], *, margin: float,
                 window: int, over: Sequence[np.ndarray | None],
-                labelled: Sequence[Alerted] = ()) -> Selection:
-    """Apply the rules to every segment; ``over[i]`` belongs to ``segments[i]``."""
+                labelled: Sequence[Alerted] = (), silences: Silences | None = None
+                ) -> Selection:
+    """Apply the rules to every segment; ``over[i]`` belongs to ``segments[i]``.
+    ``silences``: matched to each segment's entity as ``serve`` matches an alert's."""
     by_entity: dict[str, list[Alerted]] = {}
     for a in alerted:
         by_entity.setdefault(a.entity, []).append(a)
@@ -117,19 +154,25 @@ def select_rows(segments: Sequence[Segment], alerted: Sequence[Alerted], *, marg
         sel.rows_total += n
         ends = _window_ends(n, window)
         sel.windows_total += len(ends)
+        silenced = silences.of_entity(seg.entity) if silences is not None else []
         keep, reason = exclusion_mask(seg, by_entity.get(seg.entity, ()), margin, window, flags,
-                                      labels_of.get(seg.entity, ()))
+                                      labels_of.get(seg.entity, ()), silenced)
         if len(ends):
             end_reason = reason[ends]
-            in_alert = end_reason == 1
-            sel.windows_excluded["alerted"] += int(in_alert.sum())
-            sel.windows_excluded["labelled"] += int((end_reason == 3).sum())
-            if flags is not None:
+            sel.windows_excluded["alerted"] += int((end_reason == _ALERTED).sum())
+            sel.windows_excluded["silenced"] += int((end_reason == _SILENCED).sum())
+            sel.windows_excluded["labelled"] += int((end_reason == _LABELLED).sum())
+            if flags is not None:  # those no other reason left out
                 sel.windows_excluded["over_threshold"] += int(
-                    (np.asarray(flags, dtype=bool) & (end_reason != 1) & (end_reason != 3)).sum())
-        sel.rows_excluded["alerted"] += int((reason == 1).sum())
-        sel.rows_excluded["labelled"] += int((reason == 3).sum())
-        sel.rows_excluded["over_threshold"] += int((reason == 2).sum())
+                    (np.asarray(flags, dtype=bool) & np.isin(end_reason, (_KEPT, _OVER))).sum())
+        sel.rows_excluded["alerted"] += int((reason == _ALERTED).sum())
+        sel.rows_excluded["silenced"] += int((reason == _SILENCED).sum())
+        sel.rows_excluded["labelled"] += int((reason == _LABELLED).sum())
+        sel.rows_excluded["over_threshold"] += int((reason == _OVER).sum())
+        for s in silenced:
+            rows = int((in_silence(seg.ts, s, margin) & (reason == _SILENCED)).sum())
+            if rows:
+                sel.silenced[s] = sel.silenced.get(s, 0) + rows
         for lo, hi in runs(keep):
             if hi - lo < min_rows:
                 sel.rows_excluded["too_short"] += hi - lo

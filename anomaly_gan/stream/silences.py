@@ -5,6 +5,8 @@ an alert decided for a window whose end lies in ``[start, end)`` is not sent to 
 topic (``serve`` counts it in ``anomaly_gan_alerts_silenced_total`` instead). The window end,
 not the clock, decides, so a replay after a restart, and ``score --alerts``, decide alike.
 The debounce state evolves as without the silence (docs/streaming.md, Silences).
+``retrain`` reads the same file and leaves the silenced rows out of a new baseline
+(:meth:`Silences.of_entity`; README, Retraining): a maintenance sends no alert to exclude.
 
 The file (YAML)::
 
@@ -113,6 +115,18 @@ class Silences:
         ['*', '**?']
         """
         return [s for s in self.all if "*" in s.entity and s.entity.replace("*", "") in ("", "?")]
+
+    def of_entity(self, entity: str) -> list[Silence]:
+        """Every silence whose id or pattern matches ``entity``, at any time (in
+        :meth:`match`'s order): ``retrain`` leaves their spans out of a new baseline.
+
+        >>> s = Silences([Silence("pump-7", 0.0, 5.0), Silence("pump-*", 9.0, 10.0),
+        ...               Silence("fan-?", None, 1.0)])
+        >>> [x.entity for x in s.of_entity("pump-7")], s.of_entity("fan-12")
+        (['pump-7', 'pump-*'], [])
+        """
+        return [*self._exact.get(entity, ()),
+                *(s for pattern, s in self._globs if pattern.fullmatch(entity))]
 
     def match(self, entity: str, ts: float) -> Silence | None:
         """The first silence (in file order among the exact ids, then the patterns) that

@@ -4,6 +4,7 @@ import numpy as np
 
 from anomaly_gan.retrain.select import exclusion_mask, select_rows, split_holdout
 from anomaly_gan.retrain.source import Alerted, Segment
+from anomaly_gan.stream.silences import Silence, Silences
 
 W = 4
 
@@ -30,10 +31,11 @@ def test_selection_counts_windows_and_rows_by_reason():
                       window=W, over=[over_a, None])
     rep = sel.report()
     assert rep["rows"] == 80 and rep["windows"] == 74
-    assert rep["windows_excluded"] == {"alerted": 4, "labelled": 0, "over_threshold": 1}
+    assert rep["windows_excluded"] == {"alerted": 4, "silenced": 0, "labelled": 0,
+                                       "over_threshold": 1}
     # a keeps rows 0-4 (too short: < 2 windows) and 9-32, 34-39 (too short): b is untouched.
-    assert rep["rows_excluded"] == {"alerted": 4, "labelled": 0, "over_threshold": 1,
-                                    "too_short": 5 + 6}
+    assert rep["rows_excluded"] == {"alerted": 4, "silenced": 0, "labelled": 0,
+                                    "over_threshold": 1, "too_short": 5 + 6}
     assert [(p.entity, len(p)) for p in sel.pieces] == [("a", 24), ("b", 40)]
 
 
@@ -77,6 +79,55 @@ def test_labelled_incidents_are_left_out_of_the_baseline():
     rep = sel.report()
     assert rep["rows_excluded"]["labelled"] == 5 and rep["rows_excluded"]["over_threshold"] == 0
     # windows ending on rows 25-29 (those ending on 28 and 29 were also over threshold)
-    assert rep["windows_excluded"] == {"alerted": 0, "labelled": 5, "over_threshold": 0}
+    assert rep["windows_excluded"] == {"alerted": 0, "silenced": 0, "labelled": 5,
+                                       "over_threshold": 0}
     assert [(p.entity, float(p.ts[0]), float(p.ts[-1])) for p in sel.pieces] == [
         ("a", 0.0, 24.0), ("a", 30.0, 39.0), ("b", 0.0, 39.0)]
+
+
+# ----------------------------------------------------------------------------- silences
+# An alert in a silence is never written to the alert topic (serve.alerts.silences_path), so
+# a maintenance window left no alert to exclude and entered the new baseline as normal.
+
+SILENCES = Silences([Silence("a", 10.0, 20.0, "bearing swap"), Silence("b-*", None, 5.0),
+                     Silence("b-?", 30.0, 32.0), Silence("z", 0.0, 100.0)])
+
+
+def test_silenced_rows_are_those_whose_windows_serve_mutes_exact_ids_and_globs():
+    """With no margin a row goes exactly when serve mutes the alert of a window ending on
+    it (Silences.match: start inclusive, end exclusive); a pattern matches as in serve."""
+    segments = [seg(40), seg(40, "b-1"), seg(40, "b-12"), seg(40, "c")]
+    sel = select_rows(segments, [], margin=0.0, window=W, over=[None] * 4, silences=SILENCES)
+    for s in segments:
+        muted = [SILENCES.match(s.entity, float(t)) is not None for t in s.ts]
+        _, reason = exclusion_mask(s, [], 0.0, W, None,
+                                   silenced=SILENCES.of_entity(s.entity))
+        assert (reason == 4).tolist() == muted, s.entity
+    kept = [(p.entity, float(p.ts[0]), float(p.ts[-1])) for p in sel.pieces]
+    assert kept == [("a", 0.0, 9.0), ("a", 20.0, 39.0), ("b-1", 5.0, 29.0), ("b-1", 32.0, 39.0),
+                    ("b-12", 5.0, 39.0), ("c", 0.0, 39.0)]
+    rep = sel.report()
+    # a: rows 10-19; b-1: 0-4 and 30-31 (too short: 2 rows, < 2 windows); b-12: 0-4
+    assert rep["rows_excluded"] == {"alerted": 0, "silenced": 10 + 7 + 5, "labelled": 0,
+                                    "over_threshold": 0, "too_short": 0}
+    # windows end on rows 3..39: a 10-19, b-1 3-4 and 30-31, b-12 3-4
+    assert rep["windows_excluded"]["silenced"] == 10 + 4 + 2
+    assert sel.silences_applied() == [
+        {"entity": "b-*", "start": None, "end": "1970-01-01T00:00:05.000Z", "comment": "",
+         "rows": 10},
+        {"entity": "a", "start": "1970-01-01T00:00:10.000Z", "end": "1970-01-01T00:00:20.000Z",
+         "comment": "bearing swap", "rows": 10},
+        {"entity": "b-?", "start": "1970-01-01T00:00:30.000Z",
+         "end": "1970-01-01T00:00:32.000Z", "comment": "", "rows": 2}]
+
+
+def test_a_silence_is_widened_by_the_margin_and_an_alert_counts_first():
+    """The margin is the alerts': a maintenance's edges (a pump stopped before the ticket's
+    start, run in after its end) are no more normal than the silence."""
+    _, reason = exclusion_mask(seg(40), [], 2.0, W, None, silenced=SILENCES.of_entity("a"))
+    assert np.flatnonzero(reason == 4).tolist() == list(range(8, 22))
+    sel = select_rows([seg(40)], [Alerted("a", 5.0, 12.0)], margin=0.0, window=W, over=[None],
+                      silences=SILENCES)
+    rep = sel.report()
+    assert rep["rows_excluded"]["alerted"] == 8 and rep["rows_excluded"]["silenced"] == 7
+    assert sel.silences_applied()[0]["rows"] == 7
