@@ -1076,6 +1076,22 @@ def test_silences_render_a_configmap_mounted_where_the_config_points(render, tmp
     assert service_config(docs)["serve"]["alerts"]["silences_path"] == path
 
 
+def test_the_retrain_job_mounts_the_silences_where_the_config_points(render) -> None:
+    """retrain reads serve.alerts.silences_path (it leaves the silenced spans out of the new
+    baseline, and refuses to run without the file): the Job mounted the scorer's config,
+    which names the file, but not the silences ConfigMap, so every run failed on it."""
+    assert "silences" not in {m["name"] for m in retrain_container(
+        render(sets=("retrain.enabled=true",)))["volumeMounts"]}
+    docs = render(sets=("retrain.enabled=true", "silences.enabled=true"))
+    path = service_config(docs)["serve"]["alerts"]["silences_path"]
+    pod = find(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v.get("configMap", {}).get("name")
+                  == find(docs, "ConfigMap", "-silences")["metadata"]["name"])
+    mount = next(m for m in retrain_container(docs)["volumeMounts"]
+                 if m["name"] == volume["name"])
+    assert mount["readOnly"] and path == f"{mount['mountPath']}/silences.yaml"
+
+
 @pytest.mark.parametrize(("sets", "message"), [
     (("silences.entries[0].entity=pump-7",), "missing property 'end'"),
     (("silences.entries[0].entity=pump-7", "silences.entries[0].end=x",
