@@ -517,20 +517,34 @@ def config_check(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, 
 
 
 def run_check(docs: list[dict[str, Any]], tmp_path: Path) -> Any:
-    """The check's command, as its pod runs it: the hook ConfigMap's file, the Job's literal
-    environment (ANOMALY_GAN__* overrides included), the container's arguments."""
-    cm, spec = config_check(docs)
+    """The check's command, as its pod runs it: the files of the ConfigMaps its pod mounts
+    (the hook's copies) under tmp_path as under /, the Job's literal environment
+    (ANOMALY_GAN__* overrides included), the container's arguments. The config's
+    serve.alerts.silences_path is read where the pod mounts it, under tmp_path."""
+    _, spec = config_check(docs)
     (c,) = spec["containers"]
     assert c["command"] == ["anomaly-gan"]
     (config_arg,) = c["args"][1:]
-    mount = next(m for m in c["volumeMounts"] if m["name"] == "config")
-    assert config_arg == f"{mount['mountPath']}/config.yaml"
-    path = tmp_path / "config.yaml"
-    path.write_text(cm["data"]["config.yaml"])
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for mount in c["volumeMounts"]:
+        if "configMap" in volumes[mount["name"]]:
+            cm = find(docs, "ConfigMap", volumes[mount["name"]]["configMap"]["name"])
+            assert "helm.sh/hook" in cm["metadata"]["annotations"]  # exists at pre-install
+            folder = tmp_path / mount["mountPath"].lstrip("/")
+            folder.mkdir(parents=True)
+            for key, text in cm["data"].items():
+                (folder / key).write_text(text)
     env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    config = tmp_path / config_arg.lstrip("/")
+    silences = yaml.safe_load(config.read_text())["serve"].get("alerts", {}).get("silences_path")
+    if silences:
+        env["ANOMALY_GAN__SERVE__ALERTS__SILENCES_PATH"] = str(tmp_path / silences.lstrip("/"))
     import os
-    return run([sys.executable, "-m", "anomaly_gan", c["args"][0], str(path)], check=False,
+    return run([sys.executable, "-m", "anomaly_gan", c["args"][0], str(config)], check=False,
                env={**os.environ, **env})
+
+
+SILENCE = ("silences.entries[0].entity=pump-7", "silences.entries[0].end=2026-03-01T06:00:00Z")
 
 
 @pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
@@ -538,13 +552,19 @@ def test_config_check_reads_the_bytes_the_scorer_reads(render, values) -> None:
     """At pre-install the scorer's ConfigMap does not exist yet: the check brings its own,
     rendered by the same helper, so it validates exactly what the scorer will load."""
     docs = render(*values, sets=("json:extraEnv=" + json.dumps(
-        [{"name": "ANOMALY_GAN__SERVE__LOG_LEVEL", "value": "DEBUG"}]),))
+        [{"name": "ANOMALY_GAN__SERVE__LOG_LEVEL", "value": "DEBUG"}]), *SILENCE))
     cm, spec = config_check(docs)
     assert cm["data"] == find(docs, "ConfigMap", "anomaly-gan")["data"]
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["config"]["configMap"]["name"] == cm["metadata"]["name"]
     (c,) = spec["containers"]
     assert c["args"] == ["validate-config", "/etc/anomaly-gan/config.yaml"]
+    # The silences too (the scorer's config names them): a copy mounted where the scorer's is.
+    silences = find(docs, "ConfigMap", f"{CHECK}-silences")
+    assert silences["data"] == find(docs, "ConfigMap", "anomaly-gan-silences")["data"]
+    assert volumes["silences"]["configMap"]["name"] == silences["metadata"]["name"]
+    assert next(m for m in c["volumeMounts"] if m["name"] == "silences") == next(
+        m for m in scorer(docs)["volumeMounts"] if m["name"] == "silences")
     # The scorer's environment (overrides and the SASL username), less its thread count.
     scorer_env = [e for e in scorer(docs)["env"] if e["name"] != "ANOMALY_GAN_CPUS"]
     assert c["env"] == scorer_env
@@ -553,7 +573,7 @@ def test_config_check_reads_the_bytes_the_scorer_reads(render, values) -> None:
     scorer_spec = find(docs, "Deployment")["spec"]["template"]["spec"]
     kafka_volumes = [v for v in scorer_spec["volumes"] if v["name"].startswith("kafka-")]
     assert [v for v in spec["volumes"] if v["name"].startswith("kafka-")] == kafka_volumes
-    assert {m["name"] for m in c["volumeMounts"]} == {"config", "tmp"} | {
+    assert {m["name"] for m in c["volumeMounts"]} == {"config", "tmp", "silences"} | {
         v["name"] for v in kafka_volumes}
     assert not any("persistentVolumeClaim" in v for v in spec["volumes"])
     # The scorer's image, user, privileges and ServiceAccount, without a token.
@@ -609,14 +629,16 @@ def test_config_check_runs_under_the_release_service_account(render, sets, accou
 
 
 def test_config_check_runs_before_the_release_changes_and_is_removed_once_passed(render) -> None:
-    docs = render()
-    cm = find(docs, "ConfigMap", CHECK)["metadata"]["annotations"]
+    docs = render(sets=SILENCE)
+    files = [find(docs, "ConfigMap", CHECK), find(docs, "ConfigMap", f"{CHECK}-silences")]
     job = find(docs, "Job", CHECK)
     hook = job["metadata"]["annotations"]
-    for a in (cm, hook):
+    for a in (*[f["metadata"]["annotations"] for f in files], hook):
         assert a["helm.sh/hook"] == HOOK_EVENTS
         assert a["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
-    assert int(cm["helm.sh/hook-weight"]) < int(hook["helm.sh/hook-weight"])  # the file first
+    for f in files:  # the files first
+        assert int(f["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+            hook["helm.sh/hook-weight"])
     # Helm 4 copies the failed check's log into the output of `helm upgrade`.
     assert hook["helm.sh/hook-output-log-policy"] == "hook-failed"
     assert job["spec"]["backoffLimit"] == 0  # a refused config is refused again
@@ -624,7 +646,7 @@ def test_config_check_runs_before_the_release_changes_and_is_removed_once_passed
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     # Every other object is an ordinary part of the release (or the helm test pod).
     others = [d for d in docs if d["kind"] != "Pod" and d not in (
-        find(docs, "ConfigMap", CHECK), job, hook_service_account(docs))]
+        *files, job, hook_service_account(docs))]
     assert not any("helm.sh/hook" in d["metadata"].get("annotations", {}) for d in others)
 
 
@@ -652,15 +674,21 @@ def test_config_check_can_be_turned_off(render) -> None:
     assert kinds(on) == sorted(kinds(off) + ["ConfigMap", "Job", "ServiceAccount"])
     assert hook_service_account(off) is None
     assert not [d for d in off if d["metadata"]["name"].endswith(CHECK)]
-    assert not [d for d in render(ALL_FEATURES, sets=("validateConfig.enabled=false",))
-                if d["metadata"]["name"].endswith(CHECK)]
+    assert not [d for d in render(ALL_FEATURES, sets=("validateConfig.enabled=false", *SILENCE))
+                if CHECK in d["metadata"]["name"]]
 
 
-@pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
-def test_config_check_passes_the_chart_config(render, values, tmp_path: Path) -> None:
-    proc = run_check(render(*values), tmp_path)
+@pytest.mark.parametrize("values, sets", [((), ()), ((ALL_FEATURES,), ()), ((), SILENCE),
+                                          ((), ("silences.enabled=true",))],
+                         ids=["defaults", "all-features", "silences", "no-silences-yet"])
+def test_config_check_passes_the_chart_config(render, values, sets, tmp_path: Path) -> None:
+    proc = run_check(render(*values, sets=sets), tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "config.yaml: ok" in proc.stdout
+    if sets:  # the silences file was read, not skipped as absent
+        count = 1 if sets == SILENCE else 0
+        assert f"{count} silences in {tmp_path}/etc/anomaly-gan-silences/silences.yaml" \
+            in proc.stdout, proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -675,6 +703,11 @@ def test_config_check_passes_the_chart_config(render, values, tmp_path: Path) ->
         # An override in extraEnv is part of the config the scorer loads.
         (('json:extraEnv=[{"name": "ANOMALY_GAN__DATA__STRIDE", "value": "4096"}]',),
          "data.stride: expected <= data.window"),
+        # A silence the schema lets through (end is a string): the scorer would start with
+        # no silence in force.
+        (("silences.entries[0].entity=pump-7", "silences.entries[0].end=tomorrow"),
+         ("/etc/anomaly-gan-silences/silences.yaml: silences[0].end: expected an RFC 3339 "
+          "time with a zone (2026-03-01T02:00:00Z) or epoch seconds, got 'tomorrow'")),
     ],
 )
 def test_a_config_the_scorer_would_refuse_fails_the_check(render, tmp_path: Path, sets,
@@ -685,6 +718,7 @@ def test_a_config_the_scorer_would_refuse_fails_the_check(render, tmp_path: Path
     proc = run_check(render(sets=sets), tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
 
 
 def pod_metadata(d: dict[str, Any]) -> dict[str, Any]:
@@ -886,7 +920,7 @@ NAME_LIMITS = {"CronJob": 52, "Service": 63, "Deployment": 63, "Job": 63}
 
 def test_long_release_names_fit_every_kubernetes_name_limit(render) -> None:
     release = "telemetry-scorer-for-the-north-plant-production-env1"  # helm allows 53
-    docs = render(ALL_FEATURES, release=release)
+    docs = render(ALL_FEATURES, release=release, sets=("silences.enabled=true",))
     assert {"CronJob", "Service", "Deployment", "Job"} <= set(kinds(docs))
     for d in docs:
         name = d["metadata"]["name"]
@@ -1058,7 +1092,7 @@ def test_silences_render_a_configmap_mounted_where_the_config_points(render, tmp
         {"entity": "web-?/cpu*", "end": 1772344800}]}}))
     docs = render(values)
     path = service_config(docs)["serve"]["alerts"]["silences_path"]
-    cm = find(docs, "ConfigMap", "-silences")
+    cm = find(docs, "ConfigMap", "anomaly-gan-silences")
     (tmp_path / "mounted.yaml").write_text(cm["data"]["silences.yaml"])
     s = load_silences(str(tmp_path / "mounted.yaml"))
     assert [(x.entity, x.start, x.end, x.comment) for x in s.all] == [
@@ -1071,7 +1105,7 @@ def test_silences_render_a_configmap_mounted_where_the_config_points(render, tmp
     assert mount["readOnly"] and path == f"{mount['mountPath']}/silences.yaml"
     # enabled with no entries: an empty list to kubectl edit later
     docs = render(sets=("silences.enabled=true",))
-    assert yaml.safe_load(find(docs, "ConfigMap", "-silences")["data"]["silences.yaml"]) \
+    assert yaml.safe_load(find(docs, "ConfigMap", "anomaly-gan-silences")["data"]["silences.yaml"]) \
         == {"silences": []}
     assert service_config(docs)["serve"]["alerts"]["silences_path"] == path
 

@@ -226,6 +226,16 @@ config.yaml: |
 {{- end }}
 
 {{/*
+The data of a ConfigMap holding the silences file (serve.alerts.silences_path): the scorer's
+<fullname>-silences and the config check's copy, so the check validates the entries the
+scorer will read.
+*/}}
+{{- define "anomaly-gan.silencesData" -}}
+silences.yaml: |
+  {{- toYaml (dict "silences" (.Values.silences.entries | default list)) | nindent 2 }}
+{{- end }}
+
+{{/*
 The annotations of one object of the config check, from (dict "weight" <hook weight>): it runs
 before an install or an upgrade touches anything of the release, and is deleted once it passed
 (a failed Job stays for `kubectl logs` until the next install or upgrade replaces it).
