@@ -61,11 +61,12 @@ class BucketRow:
     first_offset: tuple[Hashable, int] | None = None
     lines: int = 0
     marked: bool = False  # holds a line added with mark=True (e.g. a labelled line)
+    last_line_offset: tuple[Hashable, int] | None = None  # newest input record in the bucket
 
 
 class _Open:
     __slots__ = ("counts", "detail", "errors", "first_offset", "first_ts", "index", "last_line",
-                 "last_offset", "last_ts", "lines", "marked")
+                 "last_line_offset", "last_offset", "last_ts", "lines", "marked")
 
     def __init__(self, n_counts: int, index: int, last_line: int | None = None,
                  last_offset: tuple[Hashable, int] | None = None) -> None:
@@ -79,6 +80,7 @@ class _Open:
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.first_offset: tuple[Hashable, int] | None = None
+        self.last_line_offset: tuple[Hashable, int] | None = None
         self.marked = False
 
 
@@ -138,7 +140,8 @@ class CountBuckets:
         if self.share:
             values[j] = ob.errors / ob.lines if ob.lines else 0.0
         return BucketRow(entity, float(start), float(end), values, ob.detail,
-                         ob.first_offset if ob.lines else ob.last_offset, ob.lines, ob.marked)
+                         ob.first_offset if ob.lines else ob.last_offset, ob.lines, ob.marked,
+                         ob.last_line_offset)
 
     def _zero_row(self, entity: str, index: int,
                   offset: tuple[Hashable, int] | None) -> BucketRow:
@@ -220,6 +223,8 @@ class CountBuckets:
             ob.last_ts = ts
         if ob.first_offset is None:
             ob.first_offset = offset
+        if offset is not None:
+            ob.last_line_offset = offset
         d = ob.detail.get(key)
         if d is None and key[0] == "new" and len(ob.detail) >= self.max_detail_keys:
             key = NEW_OVERFLOW

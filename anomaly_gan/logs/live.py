@@ -174,10 +174,15 @@ class LogFeed:
         rebuilt from the offset begins at, and the offset moves back to the oldest first
         line (a replay point) of any entity's buckets from ``start`` on, until neither moves.
         Every bucket from ``start`` on is then rebuilt whole, and with the partition's lines
-        in time order no older bucket gets a line from the replay."""
+        in time order no older bucket gets a line from the replay.
+
+        Per N lines (``bucket_lines``) a replay counts an entity's lines in N's again from
+        the offset, so one that starts inside a bucket shifts every later bucket of that
+        entity: the offset moves back to the first line of each bucket whose lines it cuts
+        (first line before it, newest line at or after it), until none does."""
         out = dict(safe)
         if self.model.cfg.bucket_seconds is None:
-            return out
+            return self._aligned_lines(out)
         series: dict[Hashable, list[list[tuple[float, int]]]] = {}
         for entity, (partition, _) in self._where.items():
             if partition not in out:
@@ -199,6 +204,25 @@ class LogFeed:
                     break
                 back = min(next(o for t, o in rows if t >= start)
                            for rows in entities if rows[-1][0] >= start)
+                if back >= offset:
+                    break
+                offset = back
+            out[partition] = offset
+        return out
+
+    def _aligned_lines(self, out: dict[Hashable, int]) -> dict[Hashable, int]:
+        spans: dict[Hashable, list[tuple[int, int]]] = {}
+        for rows in self._recent.values():
+            for r in rows:
+                if r.first_offset is not None and r.last_line_offset is not None:
+                    spans.setdefault(r.first_offset[0], []).append(
+                        (r.first_offset[1], r.last_line_offset[1]))
+        for partition, cut in spans.items():
+            if partition not in out:
+                continue
+            offset = out[partition]
+            while True:
+                back = min((f for f, last in cut if f < offset <= last), default=offset)
                 if back >= offset:
                     break
                 offset = back
