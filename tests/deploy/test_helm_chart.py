@@ -1120,7 +1120,7 @@ def test_the_retrain_job_mounts_the_silences_where_the_config_points(render) -> 
     path = service_config(docs)["serve"]["alerts"]["silences_path"]
     pod = find(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     volume = next(v for v in pod["volumes"] if v.get("configMap", {}).get("name")
-                  == find(docs, "ConfigMap", "-silences")["metadata"]["name"])
+                  == find(docs, "ConfigMap", "anomaly-gan-silences")["metadata"]["name"])
     mount = next(m for m in retrain_container(docs)["volumeMounts"]
                  if m["name"] == volume["name"])
     assert mount["readOnly"] and path == f"{mount['mountPath']}/silences.yaml"
