@@ -53,6 +53,9 @@ MAX_SILENCES_BYTES = 1 << 20
 MAX_SILENCES = 10_000
 _KEYS = ("entity", "start", "end", "comment", "created_by")
 _TIME = "an RFC 3339 time with a zone (2026-03-01T02:00:00Z) or epoch seconds"
+# 9999-12-31T23:59:59Z, the last time RFC 3339 can write: an epoch past it (milliseconds
+# given for seconds, 1.7e12, is year 55,000) is a typo, and no report could print it
+_LATEST = 253402300799.0
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,8 @@ def _time(raw: Any, where: str) -> float:
             seconds = math.inf
         if not math.isfinite(seconds) or seconds < 0:
             raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}")
-        return seconds
+        return _not_after_9999(seconds, raw, where,
+                               " (epoch milliseconds? an epoch is in seconds)")
     if isinstance(raw, str):
         try:
             raw = datetime.fromisoformat(raw.strip())
@@ -160,11 +164,18 @@ def _time(raw: Any, where: str) -> float:
         if raw.tzinfo is None:
             raise ConfigError(f"{where}: expected {_TIME}, got {raw.isoformat()} (no zone: "
                               f"add Z for UTC or an offset such as +02:00)")
-        return raw.timestamp()
+        return _not_after_9999(raw.timestamp(), raw.isoformat(), where, " (in UTC)")
     if isinstance(raw, date):
         raise ConfigError(f"{where}: expected {_TIME}, got the date {raw.isoformat()} (a "
                           f"time of day and a zone are needed)")
     raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}")
+
+
+def _not_after_9999(seconds: float, raw: Any, where: str, hint: str) -> float:
+    if seconds > _LATEST:
+        raise ConfigError(f"{where}: expected {_TIME} up to 9999-12-31T23:59:59Z, got "
+                          f"{brief(raw)}{hint}")
+    return seconds
 
 
 def _text(raw: Any, where: str, required: bool = False) -> str:

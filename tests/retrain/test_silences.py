@@ -93,18 +93,24 @@ def test_a_silences_file_that_cannot_be_read_stops_the_retrain_in_one_line(store
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"silences": [{"entity": "pump-1", "start": row_ts(10),
                                                  "end": row_ts(5)}]}))
+    # milliseconds for seconds: was taken, and the report of the rows it left out stopped
+    # the retrain on a ValueError traceback (no datetime past the year 9999)
+    ms = tmp_path / "ms.yaml"
+    ms.write_text(yaml.safe_dump({"silences": [{"entity": "pump-1", "end": 1772330400000}]}))
     before = snapshot(store.root)
     base = ["retrain", "--store", str(store.root), "--data", *data, "--quiet"]
     probe = run_cli([*base, "--config", write_config(tmp_path, str(tmp_path / "gone.yaml"),
                                                      "gone.yaml.config")],
                     [*base, "--config", write_config(tmp_path, str(bad), "bad.config")],
+                    [*base, "--config", write_config(tmp_path, str(ms), "ms.config")],
                     env=ENV)
     assert not probe["tensorflow"]
     tail = ("; retrain leaves out the silenced spans (maintenance, whose alerts serve never "
             "sent) and does not train without them")
     for (rc, err), first in zip(probe["results"], (
             f"{tmp_path / 'gone.yaml'}: silences file not found (serve.alerts.silences_path)",
-            f"{bad}: silences[0].end: expected a time after start ")):
+            f"{bad}: silences[0].end: expected a time after start ",
+            f"{ms}: silences[0].end: expected an RFC 3339 time with a zone")):
         assert rc == 2 and "Traceback" not in err, err
         assert err.count("\n") == 1 and err.startswith(f"anomaly-gan: error: {first}"), err
         assert err.rstrip("\n").endswith(tail), err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 
@@ -397,3 +398,18 @@ def test_an_unforeseen_error_in_a_silences_file_is_a_refusal_not_a_stop(tmp_path
     path.write_text("silences: [{entity: e, end: 2030-01-01T00:00:00Z}]\n")
     clock.now += 2
     assert not watch.poll() and watch.refused and len(watch.silences) == 0
+
+
+@pytest.mark.parametrize(("end", "hint"), [
+    (1772330400000, "1772330400000 (epoch milliseconds? an epoch is in seconds)"),
+    (253402300800, "253402300800 (epoch milliseconds"),
+    ("9999-12-31T23:59:59-05:00", "'9999-12-31T23:59:59-05:00' (in UTC)")])
+def test_a_time_past_the_year_9999_is_one_line(end, hint):
+    """An end in epoch milliseconds (1.7e12: year 55,000) was taken, silencing the entity
+    for good, and a retrain whose rows it covered stopped on a ValueError traceback when its
+    report printed the end (datetime stops at 9999). The last second of 9999 is taken."""
+    with pytest.raises(ConfigError, match=r"^s\.yaml: silences\[0\]\.end: expected an RFC "
+                       r"3339 .* or epoch seconds up to 9999-12-31T23:59:59Z, got "
+                       + re.escape(hint)):
+        parse_silences({"silences": [{"entity": "a", "end": end}]}, "s.yaml")
+    assert len(parse_silences({"silences": [{"entity": "a", "end": 253402300799}]}, "s")) == 1
