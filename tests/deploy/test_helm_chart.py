@@ -1135,3 +1135,30 @@ def test_the_retrain_job_mounts_the_silences_where_the_config_points(render) -> 
 def test_schema_rejects_bad_silences(render_error, sets, message) -> None:
     err = render_error(sets=sets)
     assert message in err, err
+
+
+def test_silences_over_a_configmaps_1_mib_fail_the_render_naming_the_key(
+        render, render_error, tmp_path: Path) -> None:
+    """1,000 entries with 1,100-character comments rendered: Kubernetes then refused the
+    config check's ConfigMap at pre-install ('Too long: must have at most 1048576 bytes',
+    naming no value), and the scorer reads no silences file over 1 MiB either
+    (MAX_SILENCES_BYTES). A file of exactly 1 MiB renders, and the scorer takes it."""
+    from anomaly_gan.stream.silences import MAX_SILENCES_BYTES, load_silences
+
+    def values(comment: int) -> Path:
+        path = tmp_path / f"silences-{comment}.yaml"
+        path.write_text(yaml.safe_dump({"silences": {"entries": [
+            {"entity": "pump-7", "end": "2026-03-01T06:00:00Z", "comment": "x" * comment}]}}))
+        return path
+
+    def file_of(docs: list[dict[str, Any]]) -> str:
+        return str(find(docs, "ConfigMap", "anomaly-gan-silences")["data"]["silences.yaml"])
+
+    pad = MAX_SILENCES_BYTES - len(file_of(render(values(1)))) + 1
+    exact = file_of(render(values(pad)))
+    assert len(exact.encode()) == MAX_SILENCES_BYTES == 1 << 20
+    (tmp_path / "silences.yaml").write_text(exact)
+    assert len(load_silences(str(tmp_path / "silences.yaml"))) == 1
+    err = render_error(values(pad + 1))
+    assert ("values: silences.entries render a silences file of 1048577 bytes (1 entries); "
+            "expected at most 1048576 (1 MiB") in err, err

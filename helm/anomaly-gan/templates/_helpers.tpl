@@ -94,6 +94,15 @@ repository@digest when a digest is set, else repository:tag (repository alone wi
 {{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $fullname) }}
 {{- fail (printf "release name %q: the chart would name its Service %q, which Kubernetes refuses (a Service name starts with a letter and holds only lowercase letters, digits and '-', no dots); use another release name or set fullnameOverride" .Release.Name $fullname) }}
 {{- end }}
+{{- if include "anomaly-gan.silencesOn" . }}
+{{- /* The file as silencesData renders it (the literal block ends it with a newline). Kubernetes
+refuses a ConfigMap whose data is over 1 MiB, at install, naming no value; the scorer reads a
+silences file of up to as much (MAX_SILENCES_BYTES). */}}
+{{- $bytes := add1 (len (toYaml (dict "silences" (.Values.silences.entries | default list)))) }}
+{{- if gt $bytes 1048576 }}
+{{- fail (printf "values: silences.entries render a silences file of %d bytes (%d entries); expected at most 1048576 (1 MiB: a ConfigMap's data, and the most the scorer reads as serve.alerts.silences_path); shorten the comments or remove ended silences" $bytes (len .Values.silences.entries)) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled .Values.keda.enabled }}
 {{- fail "values: autoscaling.enabled and keda.enabled are both true; KEDA creates its own HorizontalPodAutoscaler, so enable only one" }}
 {{- end }}
