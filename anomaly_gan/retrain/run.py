@@ -305,7 +305,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     silences_path = cfg.serve.alerts.silences_path
     if silences is not None:
         say(f"[read] {len(silences)} silence(s) in {silences_path} "
-            f"(serve.alerts.silences_path): their spans are left out")
+            f"(serve.alerts.silences_path)" + (": their spans are left out" if len(silences)
+                                                else ""))
     current_name = store.current()
     if req.promote:
         store.predecessor()  # a damaged history.json fails now, not after training
@@ -410,8 +411,10 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         f"({ex_w['alerted']} alerted by the current model, {ex_w['silenced']} silenced, "
         f"{ex_w['labelled']} labelled, {ex_w['over_threshold']} over its threshold) and "
         f"{sum(ex_r.values())} of {selection['rows']} rows ({ex_r['alerted']} alerted "
-        f"+-{margin:g}s, {ex_r['silenced']} silenced +-{margin:g}s by {len(sel.silenced)} "
-        f"silence(s), {ex_r['labelled']} labelled, {ex_r['over_threshold']} over threshold, "
+        f"+-{margin:g}s, "
+        + (f"{ex_r['silenced']} silenced +-{margin:g}s by {len(sel.silenced)} silence(s), "
+           if silences is not None else "")
+        + f"{ex_r['labelled']} labelled, {ex_r['over_threshold']} over threshold, "
         f"{ex_r['too_short']} in pieces too short); "
         f"{selection['train_rows']} rows train, {selection['holdout_rows']} held out")
     if not train:
