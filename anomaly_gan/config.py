@@ -526,7 +526,8 @@ class LogsConfig:
                                      "SEVERE", "FATAL", "FATA", "FTL", "PANIC", "PANI", "DPANIC",
                                      "ALERT", "EMERG", "EMERGENCY")
     volume_drop: bool = True  # time buckets only: how unlikely a low line count is
-    gap_seconds: float = _f(1800.0, **_range(0.0, lo_open=True))  # time buckets only
+    # silence that forgets an entity: time buckets, and per N lines by line times (docs/logs.md)
+    gap_seconds: float = _f(1800.0, **_range(0.0, lo_open=True))
     example_lines: int = _f(3, **_range(0, 100))
 
 

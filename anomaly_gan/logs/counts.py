@@ -20,7 +20,11 @@ Buckets (docs/logs.md):
   Rows of one entity are then exactly one bucket apart within a series, and any hole between
   two rows is a series break (no window spans it).
 - **Lines** (``bucket_lines``): every ``N`` lines of an entity make a bucket; no zeros. The
-  row's time is its last line's time (or the bucket's sequence number without times).
+  row's time is its last line's time (or the bucket's sequence number without times). The
+  gap rule applies to line times: an entity whose newest line is more than ``gap_seconds``
+  behind its partition's recent entities (:meth:`expire`), or whose next line comes more
+  than ``gap_seconds`` after it (:meth:`returns_after_gap`), is forgotten with its partial
+  bucket (counted in :attr:`partial_dropped`) and starts afresh.
 - **Detail** (templates and example lines, for explanations): a bucket keeps at most
   ``max_detail_keys`` templates; lines of further *new* templates (every line its own
   template, e.g. an unmasked id) share one :data:`NEW_OVERFLOW` entry, so a bucket's memory
@@ -66,7 +70,7 @@ class BucketRow:
 
 class _Open:
     __slots__ = ("counts", "detail", "errors", "first_offset", "first_ts", "index", "last_line",
-                 "last_line_offset", "last_offset", "last_ts", "lines", "marked")
+                 "last_line_offset", "last_offset", "last_ts", "lines", "marked", "seen_ts")
 
     def __init__(self, n_counts: int, index: int, last_line: int | None = None,
                  last_offset: tuple[Hashable, int] | None = None) -> None:
@@ -82,6 +86,7 @@ class _Open:
         self.first_offset: tuple[Hashable, int] | None = None
         self.last_line_offset: tuple[Hashable, int] | None = None
         self.marked = False
+        self.seen_ts: float | None = None  # lines mode: the entity's newest line time
 
 
 class CountBuckets:
@@ -108,6 +113,7 @@ class CountBuckets:
         self._watermark_bucket: int | None = None
         self.late = 0
         self.gap_restarts = 0
+        self.partial_dropped = 0  # lines mode: partial buckets of entities the gap forgot
         self.on_gap: Callable[[str], None] | None = None  # told of each entity the gap forgets
 
     def __len__(self) -> int:
@@ -206,7 +212,8 @@ class CountBuckets:
         ob.marked |= mark
         if self.bucket_lines is not None and ob.lines >= self.bucket_lines:
             out.append(self._row(entity, ob))
-            self._open[entity] = _Open(self.n_counts, ob.index + 1)
+            nb = self._open[entity] = _Open(self.n_counts, ob.index + 1)
+            nb.seen_ts = ob.seen_ts
         return out
 
     def _count(self, ob: _Open, ts: float | None, feature: int, key: Key,
@@ -220,7 +227,7 @@ class CountBuckets:
         if ts is not None:
             if ob.first_ts is None:
                 ob.first_ts = ts
-            ob.last_ts = ts
+            ob.last_ts = ob.seen_ts = ts
         if ob.first_offset is None:
             ob.first_offset = offset
         if offset is not None:
@@ -249,6 +256,45 @@ class CountBuckets:
             if ob.index < wb:
                 self._close_until(entity, ob, wb, out)
         return out
+
+    def returns_after_gap(self, entity: str, ts: float | None) -> bool:
+        """Lines mode: ``entity``'s line at ``ts`` comes more than ``gap_seconds`` after its
+        newest one (it starts afresh: :meth:`drop`). Lines without a time never do."""
+        ob = self._open.get(entity)
+        return (self.bucket_lines is not None and ob is not None and ts is not None
+                and ob.seen_ts is not None and ts - ob.seen_ts > self.gap_seconds)
+
+    def expire(self) -> list[str]:
+        """Lines mode: forget (:meth:`drop`) every entity whose newest line is more than
+        ``gap_seconds`` behind the recent entities' (the 90th percentile of their newest line
+        times, as the window state's commit rule: with ten or more entities no single line can
+        switch this on); returns
+        them. With lines in time order such an entity's next line comes after the gap anyway
+        (:meth:`returns_after_gap`), so a replay from past its partial bucket starts it afresh
+        just as the run without a replay does. Entities without line times never expire."""
+        if self.bucket_lines is None:
+            return []
+        times = sorted(ob.seen_ts for ob in self._open.values() if ob.seen_ts is not None)
+        if not times:
+            return []
+        # rounded up: of two entities, the newer one (rounded down, the silent one held on)
+        horizon = times[math.ceil(0.9 * (len(times) - 1))] - self.gap_seconds
+        gone = [e for e, ob in self._open.items()
+                if ob.seen_ts is not None and ob.seen_ts < horizon]
+        for entity in gone:
+            self.drop(entity)
+        return gone
+
+    def drop(self, entity: str) -> None:
+        """The gap rule forgets ``entity`` (counted): its partial bucket is left out."""
+        ob = self._open.pop(entity, None)
+        if ob is None:
+            return
+        self.gap_restarts += 1
+        if ob.lines:
+            self.partial_dropped += 1
+        if self.on_gap is not None:
+            self.on_gap(entity)
 
     def flush(self) -> list[BucketRow]:
         """Close every open bucket that holds a line (end of a file)."""

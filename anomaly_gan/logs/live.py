@@ -85,6 +85,33 @@ class LogFeed:
     def late(self) -> int:
         return self._late_gone + sum(b.late for b in self._buckets.values())
 
+    @property
+    def partial_dropped(self) -> int:
+        """Per N lines: partial buckets left out by the gap rule (the lines are counted)."""
+        return sum(b.partial_dropped for b in self._buckets.values())
+
+    def returns_after_gap(self, ev: LogEvent, partition: Hashable) -> bool:
+        """Per N lines: ``ev``'s entity comes back more than ``logs.gap_seconds`` after its
+        newest line on ``partition``: it must start afresh (:meth:`drop`)."""
+        buckets = self._buckets.get(partition)
+        return buckets is not None and buckets.returns_after_gap(ev.entity, ev.ts)
+
+    def drop(self, entity: str) -> None:
+        """The gap rule forgets ``entity`` (its partial bucket counted) and its rows."""
+        where = self._where.get(entity)
+        if where is not None and where[0] in self._buckets:
+            self._buckets[where[0]].drop(entity)
+        self.forget(entity)
+
+    def expire(self) -> list[str]:
+        """Per N lines: forget the entities more than ``logs.gap_seconds`` behind their
+        partition's recent ones (:meth:`CountBuckets.expire`); returns them. Their partial
+        buckets pinned the commit for ever (a decommissioned host)."""
+        gone = [e for buckets in self._buckets.values() for e in buckets.expire()]
+        for entity in gone:
+            self.forget(entity)
+        return gone
+
     def parse(self, raw: bytes | None) -> LogEvent | InvalidEvent:
         """One record's line (the json and regex formats: one event per record), or why it
         goes to the dead-letter topic (never an exception)."""

@@ -149,6 +149,9 @@ class Intake:
                 for ev in events:
                     if type(ev) is InvalidEvent:
                         continue
+                    if logs.returns_after_gap(ev, tp):  # per N lines: a new series
+                        logs.drop(ev.entity)
+                        self.state.forget(ev.entity)
                     rows = logs.add(ev, tp, m.offset)
                     if rows:
                         values = logs.model.features(rows)
@@ -180,6 +183,11 @@ class Intake:
         ``rescore(entity)`` windows of an entity (its run of anomalous windows, or its open
         incident) are held back too, up to :func:`rescore_history`, so that a replay re-scores
         them and rebuilds the debounce state (same alert and resolution ids)."""
+        if self.logs is not None:
+            # per N lines, an entity silent for logs.gap_seconds pins nothing: its partial
+            # bucket and its window go (it would start afresh anyway when it comes back)
+            for entity in self.logs.expire():
+                self.state.forget(entity)
         safe = self.state.commit_offsets(next_offsets, rescore=rescore)
         pins = None
         if self.logs is not None:

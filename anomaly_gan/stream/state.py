@@ -223,6 +223,13 @@ class WindowState:
         if self.on_drop is not None:
             self.on_drop(entity)
 
+    def forget(self, entity: str) -> None:
+        """A gap (decided by the caller: a logs model's per-N-lines buckets) ends
+        ``entity``'s series: it is forgotten, counted as a gap restart."""
+        if entity in self._slots:
+            self.gap_restarts += 1
+            self._remove(entity)
+
     def drop_partitions(self, partitions: Iterable[Hashable]) -> int:
         """Forget every entity last seen on one of ``partitions`` (on revoke); returns how many."""
         gone = set(partitions)

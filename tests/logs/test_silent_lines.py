@@ -1,0 +1,75 @@
+"""Per N lines (``logs.bucket_lines``): an entity that goes silent with a partial bucket no
+longer holds its partition's commit back for ever (docs/logs.md, Live)."""
+
+from __future__ import annotations
+
+import pytest
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.logs.model import fit_log_model
+from tests.logs.test_replay import LINES, T0, LinesModel, hostile_scorer, line, scored
+from tests.stream.test_app import IN, Record
+
+
+class GapLinesModel(LinesModel):
+    """A bucket per 3 lines, ``logs.gap_seconds: 60``."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = config_from_dict({
+            "model": {"backbone": "dense"}, "data": {"window": 3},
+            "logs": {"format": "regex", "bucket_seconds": None, "bucket_lines": 3, "top_k": 2,
+                     "gap_seconds": 60.0,
+                     "regex": r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"}})
+        model, _ = fit_log_model(self.config.logs, LINES)
+        self.extras = {"logs": model.to_dict()}
+
+
+def silent_db(back=None):
+    """web every 3 s for 280 s; db logs 4 lines (a bucket and one more) in its first 40 s
+    and goes silent (a decommissioned host), or comes back ``back`` s later (12 lines)."""
+    db = [t + 0.5 for t in range(0, 40, 10)]
+    if back is not None:
+        db += [back + t + 0.5 for t in range(0, 120, 10)]
+    lines = sorted([(t, "web") for t in range(0, 280, 3)] + [(t, "db") for t in db])
+    return [Record(i, e.encode(), line(T0 + t).replace(" web ", f" {e} ").encode())
+            for i, (t, e) in enumerate(lines)]
+
+
+def test_a_silent_entity_with_a_partial_bucket_no_longer_pins_the_commit():
+    """db's 4th line opened a bucket that never filled: its first line (and db's window)
+    held the commit there while web was read and scored for ever after. db is now forgotten
+    once it is logs.gap_seconds behind web; its partial bucket is counted."""
+    recs = silent_db()
+    s, io = hostile_scorer([recs], GapLinesModel())
+    s.step()
+    s._score_batch()
+    assert s._commit(force=True)
+    db_last = max(r.offset for r in recs if r.key == b"db")
+    assert io.commits[-1][IN] > db_last
+    assert s.intake.logs.partial_dropped == 1
+    assert s.intake.state.gap_restarts == 1
+
+
+@pytest.mark.parametrize("back", [None, 60, 180])
+def test_a_kill_at_any_point_scores_the_windows_of_a_run_without_it(back):
+    """db silent for ever, back within the gap (30 s after its last line: its bucket goes
+    on) or after it (150 s: a new bucket, a new series): a kill after any commit scores
+    the same windows as a run without one."""
+    recs = silent_db(back)
+    whole, io = hostile_scorer([recs], GapLinesModel())
+    whole.step()
+    whole._score_batch()
+    want = scored(io)
+    assert {e for e, _, _ in want} == {"web", "db"} or back is None
+    for cut in range(1, len(recs), 2):
+        first, io1 = hostile_scorer([recs[:cut], recs[cut:cut + 4]], GapLinesModel())
+        first.step()
+        assert first._commit(force=True)
+        resume = io1.commits[-1][IN]
+        first.step()  # read past the commit, then killed
+        first._score_batch()
+        second, io2 = hostile_scorer([recs[resume:]], GapLinesModel())
+        second.step()
+        second._score_batch()
+        assert scored(io1) | scored(io2) == want, (cut, resume)
