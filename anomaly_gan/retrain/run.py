@@ -551,9 +551,12 @@ def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str |
         gone = store.prune(keep, keep_versions=in_use)
     except (AnomalyGanError, OSError) as exc:
         why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+        # The command to run later keeps what this prune would have kept: without
+        # --keep-version it deleted the shadow's (or the pinned) version.
+        keep_flags = "".join(f" --keep-version {v}" for v in in_use)
         say(f"[prune] warning: retrain.keep_versions {keep}: pruning the store failed "
             f"({why}); the promote stands. `anomaly-gan models prune --store {store.root} "
-            f"--keep {keep}` prunes it")
+            f"--keep {keep}{keep_flags}` prunes it")
         return {"pruned": [], "prune_error": why}
     kept = ("current, its predecessor"
             + (f", shadow {shadow_version}" if shadow_version else "")

@@ -652,6 +652,29 @@ def test_a_failed_prune_after_a_promote_is_a_warning_not_a_failed_retrain(
                         f"{store.root} --keep 1` prunes it")
 
 
+def test_a_failed_prune_names_the_versions_to_keep_in_the_command_it_suggests(
+        store, tiny_detector, monkeypatch):
+    """The warning's `models prune` command is what an operator runs next: without the
+    shadow's and the pinned version as --keep-version it deleted them."""
+    from anomaly_gan.errors import StoreError
+    from anomaly_gan.store import ModelStore
+    from tests.retrain.conftest import add_version
+
+    shadow = add_version(store, tiny_detector)
+    pinned = add_version(store, tiny_detector)
+
+    def locked(self, keep, keep_versions=()):
+        raise StoreError("locked")
+
+    monkeypatch.setattr(ModelStore, "prune", locked)
+    said: list[str] = []
+    _passed(store, tiny_detector, RetrainRequest(store=str(store.root), files=("x",)),
+            said.append, keep=1, shadow=str(store.root / shadow),
+            served=str(store.root / pinned))
+    assert said[-1].endswith(f"`anomaly-gan models prune --store {store.root} --keep 1 "
+                             f"--keep-version {shadow} --keep-version {pinned}` prunes it")
+
+
 @pytest.mark.slow
 def test_a_retrain_applies_keep_versions_from_its_config(store, tiny_detector, tmp_path,
                                                          config_file, monkeypatch):
