@@ -628,9 +628,12 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
                      f"last{_local_time_hint(text)}")
     moved = int(((behind > 0) & ~late).sum())
     if moved:
-        notes.append(f"note: {table.path}: {moved} row(s) out of time order by at most "
-                     f"serve.windows.reorder_tolerance_seconds ({tolerance:g} s): windowed in "
-                     f"time order, as serve reorders them")
+        # not "by at most the tolerance": a row far behind the newest is kept while no
+        # row after it was windowed yet (release_order), as serve keeps it
+        notes.append(f"note: {table.path}: {moved} row(s) out of time order but stamped "
+                     f"after every row windowed before them (serve.windows."
+                     f"reorder_tolerance_seconds {tolerance:g} s holds rows back): windowed "
+                     f"in time order, as serve reorders them")
     step = np.diff(times[kept])
     same = np.flatnonzero(step == 0)
     if same.size:

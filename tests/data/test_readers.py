@@ -449,3 +449,20 @@ def test_parquet_nanosecond_stamps_and_a_naive_local_hour_going_back(tmp_path):
     with pytest.raises(DataError, match=r"sort it by time\): 2 of 3 rows go back; a stamp "
                                         r"without an offset is read as UTC: local times"):
         table_times(back)
+
+
+def test_the_reorder_note_does_not_bound_a_row_kept_far_behind_the_newest(tmp_path):
+    """With reorder_tolerance_seconds 10 a row 50 s behind the newest is still windowed (no
+    row after it was released yet), as serve keeps it; the note said such rows were 'out of
+    time order by at most' the tolerance."""
+    from anomaly_gan.data.readers import table_times, time_notes, without_late_rows
+
+    path = tmp_path / "m.csv"
+    path.write_text("ts,a\n0,1\n100,2\n50,3\n110,4\n")
+    table = read_table(path, "ts")
+    times = table_times(table, 10.0)
+    assert without_late_rows(table, times, 10.0)[1].tolist() == [0, 2, 1, 3]
+    notes = time_notes(table, times, tolerance=10.0)
+    moved = [n for n in notes if "out of time order" in n]
+    assert len(moved) == 1 and "by at most" not in moved[0]
+    assert "1 row(s) out of time order but stamped after every row windowed" in moved[0]

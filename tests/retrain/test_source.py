@@ -436,4 +436,4 @@ def test_rows_within_the_reorder_tolerance_are_put_in_time_order(tmp_path):
     assert len(notes) == 2
     assert ("1 row(s) are stamped before an earlier row by more than "
             "serve.windows.reorder_tolerance_seconds (10 s) (first line 6" in notes[0])
-    assert "1 row(s) out of time order by at most" in notes[1]
+    assert "1 row(s) out of time order but stamped after every row windowed" in notes[1]
