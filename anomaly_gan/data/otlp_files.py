@@ -258,7 +258,8 @@ def read_data_file(path: str | Path, cfg: Config,
                    progress: Progress | None = None, *,
                    check_counters: bool = False) -> list[Table]:
     """A metrics model's ``--data`` file as tables, one per entity: an OTLP metric file
-    (:func:`is_metric_file`, :func:`read_metric_file`), else the one table of a CSV or
+    (with an OTLP ``serve.event_format``, a file whose first bytes, peeked at once opened,
+    :func:`sniff` as OTLP: :func:`read_metric_file`), else the one table of a CSV or
     Parquet file (:func:`~anomaly_gan.data.readers.read_table`). ``check_counters`` (train
     and retrain): a note names the features of ``data.counters`` an OTLP file holds as
     delta sums or gauges."""
