@@ -57,6 +57,7 @@ class LogFeed:
         self.max_future_skew = serve.windows.max_future_skew_seconds
         self._buckets: dict[Hashable, CountBuckets] = {}  # per input partition
         self._late_gone = 0  # late lines of partitions no longer held
+        self._partial_gone = 0  # partial buckets dropped on partitions no longer held
         self.max_entities = serve.windows.max_entities
         self._recent: dict[str, deque[BucketRow]] = {}
         self._where: dict[str, tuple[Hashable, int]] = {}
@@ -88,7 +89,7 @@ class LogFeed:
     @property
     def partial_dropped(self) -> int:
         """Per N lines: partial buckets left out by the gap rule (the lines are counted)."""
-        return sum(b.partial_dropped for b in self._buckets.values())
+        return self._partial_gone + sum(b.partial_dropped for b in self._buckets.values())
 
     def returns_after_gap(self, ev: LogEvent, partition: Hashable) -> bool:
         """Per N lines: ``ev``'s entity comes back more than ``logs.gap_seconds`` after its
@@ -271,6 +272,7 @@ class LogFeed:
             gone = self._buckets.pop(p, None)
             if gone is not None:
                 self._late_gone += gone.late
+                self._partial_gone += gone.partial_dropped
 
     def clear(self) -> None:
         """Forget everything (the scorer rewinds to its last commit and reads again)."""
