@@ -267,9 +267,9 @@ class CountBuckets:
     def expire(self) -> list[str]:
         """Lines mode: forget (:meth:`drop`) every entity whose newest line is more than
         ``gap_seconds`` behind the recent entities' (the 90th percentile of their newest line
-        times, as the window state's commit rule: with ten or more entities no single line can
-        switch this on); returns
-        them. With lines in time order such an entity's next line comes after the gap anyway
+        times, rounded up: with ten entities or fewer that is the newest line, so of two the
+        newer one; with eleven or more no single line can switch this on); returns them.
+        With lines in time order such an entity's next line comes after the gap anyway
         (:meth:`returns_after_gap`), so a replay from past its partial bucket starts it afresh
         just as the run without a replay does. Entities without line times never expire."""
         if self.bucket_lines is None:
