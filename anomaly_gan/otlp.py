@@ -34,7 +34,7 @@ from typing import IO, Any, NamedTuple
 
 from anomaly_gan.stream.events import InvalidEvent, entity_text
 
-__all__ = ["LOGS", "METRICS", "FrameError", "OtlpFieldError", "Signal", "any_text",
+__all__ = ["CUT_LINE", "LOGS", "METRICS", "FrameError", "OtlpFieldError", "Signal", "any_text",
            "attribute", "batch_items", "decode_proto", "frames", "integer", "is_framed",
            "nanos", "plain", "repeated"]
 
@@ -104,6 +104,12 @@ def decode_proto(raw: bytes, signal: Signal) -> dict[str, Any] | InvalidEvent:
     doc = _as_json(msg)
     doc.setdefault(signal.resources, [])  # none: proto3 writes no empty list
     return doc
+
+
+#: What a file of OTLP/JSON lines whose last line is cut says (after its path and line)
+CUT_LINE = ("cut short: the last line is no complete JSON and ends without a newline (a file "
+            "still being written or cut: read a closed file, such as one the file exporter's "
+            "rotation closed)")
 
 
 class FrameError(ValueError):

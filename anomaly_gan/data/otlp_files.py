@@ -45,7 +45,7 @@ from anomaly_gan.config import Config, ServeConfig
 from anomaly_gan.data.readers import Table, read_table
 from anomaly_gan.errors import DataError, clip, name_list
 from anomaly_gan.files import open_input
-from anomaly_gan.otlp import FrameError, frames, is_framed
+from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed
 
 __all__ = ["is_metric_file", "one_entity", "read_data_file", "read_metric_file", "sniff"]
 
@@ -157,10 +157,7 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                         first_skipped = first_skipped or where
                         continue
                     if ev.reason == "bad_json" and not raw.endswith(b"\n"):
-                        raise DataError(f"{p}: {where}: cut short: the last line is no "
-                                        f"complete JSON and ends without a newline (a file "
-                                        f"still being written or cut: read a closed file, "
-                                        f"such as one the file exporter's rotation closed)")
+                        raise DataError(f"{p}: {where}: {CUT_LINE}")
                     raise DataError(f"{p}: {where}: {ev.reason}: {clip(ev.detail, 300)}")
                 events.append(ev)  # type: ignore[arg-type]
     piece = "message" if kind == "proto" else "line"

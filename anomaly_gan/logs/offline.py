@@ -32,7 +32,7 @@ from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, LogParser, Multiline, parser_from_config
 from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model, set_means
-from anomaly_gan.otlp import FrameError, frames, is_framed
+from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
@@ -271,10 +271,7 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
                          else f"line {first}" if first == last else f"lines {first}-{last}")
                 if (cut == [last] and is_otlp(cfg.format) and ev.reason == "bad_json"
                         and cfg.bad_lines == "error"):
-                    raise DataError(f"{p}: {where}: cut short: the last line is no complete "
-                                    f"JSON and ends without a newline (a file still being "
-                                    f"written or cut: read a closed file, such as one the "
-                                    f"file exporter's rotation closed)")
+                    raise DataError(f"{p}: {where}: {CUT_LINE}")
                 if cfg.bad_lines == "error":
                     raise DataError(f"{p}: {where}: {ev.reason}: {ev.detail}"
                                     + _hint(first, last, why, joins, cfg.format, piece)
