@@ -98,11 +98,12 @@ class LogFeed:
         return buckets is not None and buckets.returns_after_gap(ev.entity, ev.ts)
 
     def drop(self, entity: str) -> None:
-        """The gap rule forgets ``entity`` (its partial bucket counted) and its rows."""
+        """The gap rule forgets ``entity``'s open bucket (a partial one counted); its rows go
+        once published (:meth:`published`), as with time buckets: an alert of its windows
+        still in the batch (a backlog replay with the gap inside one batch) is explained."""
         where = self._where.get(entity)
         if where is not None and where[0] in self._buckets:
-            self._buckets[where[0]].drop(entity)
-        self.forget(entity)
+            self._buckets[where[0]].drop(entity)  # on_gap: into self._gone
 
     def expire(self) -> list[str]:
         """Per N lines: forget the entities more than ``logs.gap_seconds`` behind their

@@ -150,8 +150,8 @@ class Intake:
                     if type(ev) is InvalidEvent:
                         continue
                     if logs.returns_after_gap(ev, tp):  # per N lines: a new series
-                        logs.drop(ev.entity)
-                        self.state.forget(ev.entity)
+                        logs.drop(ev.entity)  # its rows go once published: alerts of
+                        self.state.forget(ev.entity, tell=False)  # the batch are explained
                     rows = logs.add(ev, tp, m.offset)
                     if rows:
                         values = logs.model.features(rows)

@@ -212,7 +212,7 @@ class WindowState:
         self._part[slot] = partition
         return slot
 
-    def _remove(self, entity: str) -> None:
+    def _remove(self, entity: str, tell: bool = True) -> None:
         slot = self._slots.pop(entity)
         self._entity[slot] = None
         self._count[slot] = 0
@@ -220,15 +220,16 @@ class WindowState:
         self._pending.pop(slot, None)
         self._max_seen.pop(slot, None)
         self._free.append(slot)
-        if self.on_drop is not None:
+        if tell and self.on_drop is not None:
             self.on_drop(entity)
 
-    def forget(self, entity: str) -> None:
+    def forget(self, entity: str, tell: bool = True) -> None:
         """A gap (decided by the caller: a logs model's per-N-lines buckets) ends
-        ``entity``'s series: it is forgotten, counted as a gap restart."""
+        ``entity``'s series: it is forgotten, counted as a gap restart. ``tell=False`` (it
+        is back, as after a gap in time) leaves ``on_drop`` untold: its other state stays."""
         if entity in self._slots:
             self.gap_restarts += 1
-            self._remove(entity)
+            self._remove(entity, tell)
 
     def drop_partitions(self, partitions: Iterable[Hashable]) -> int:
         """Forget every entity last seen on one of ``partitions`` (on revoke); returns how many."""

@@ -3,6 +3,8 @@ longer holds its partition's commit back for ever (docs/logs.md, Live)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from anomaly_gan.config import config_from_dict
@@ -76,3 +78,30 @@ def test_a_kill_at_any_point_scores_the_windows_of_a_run_without_it(back):
         second.step()
         second._score_batch()
         assert scored(io1) | scored(io2) == want, (cut, resume)
+
+
+class AlertingGapLinesModel(GapLinesModel):
+    """GapLinesModel whose every window is anomalous (an alert per window)."""
+
+    def score_windows(self, raw):
+        out = super().score_windows(raw)
+        out.is_anomaly[:] = True
+        out.severity[:] = 100.0
+        return out
+
+
+def test_an_alert_keeps_its_templates_when_its_entity_returns_after_a_gap_in_its_batch():
+    """db alerts on its first window (9 lines, 3 buckets), then comes back after
+    logs.gap_seconds while that window waits in the same unpublished batch (a backlog
+    replay). Its return forgot its rows at once, so the alert went out with templates of
+    count 0; they are now forgotten once the batch is published, as with time buckets."""
+    times = [t for t in range(0, 90, 10)] + [200]
+    recs = [Record(i, b"db", line(T0 + t).replace(" web ", " db ").encode())
+            for i, t in enumerate(times)]
+    s, io = hostile_scorer([recs], AlertingGapLinesModel())
+    s.step()
+    s._score_batch()
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+    assert [a["entity"] for a in alerts] == ["db"]
+    assert sum(t["observed"] for t in alerts[0]["templates"]) == 9
+    assert s.intake.state.gap_restarts == 1
