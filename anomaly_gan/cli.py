@@ -234,7 +234,9 @@ def _write_scores(path: str, write: Callable[[Any], None]) -> str:
 def _write_outputs(outputs: Sequence[tuple[str, Callable[[Any], None]]]) -> list[str]:
     """Write each ``(path, write)`` as :func:`_write_scores` does, the files together
     (renamed into place once all are written: a failed write leaves none of them, e.g. the
-    scores CSV without ``--alerts``), then standard output; returns where each went."""
+    scores CSV without ``--alerts``; a failed rename, only the ones before it:
+    :func:`~anomaly_gan.files.atomic_write_texts`), then standard output; returns where each
+    went."""
     from anomaly_gan.files import atomic_write_texts
 
     atomic_write_texts([(path, write) for path, write in outputs if path != STDOUT])

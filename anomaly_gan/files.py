@@ -229,7 +229,10 @@ def atomic_write_texts(writes: Sequence[tuple[str | os.PathLike[str],
                                               Callable[[IO[str]], None]]]) -> None:
     """:func:`atomic_write_text` for files that belong together (``score``'s scores and
     ``--alerts``): each ``(path, write)`` goes into its temporary sibling, and they are
-    renamed into place only once all are written, so a failed write leaves none of them."""
+    renamed into place only once all are written, so a failed write (a full disk, an error
+    while writing) leaves none of them and the previous files as they were. The renames come
+    one after another: one that fails (rare: each temporary file is its target's sibling)
+    leaves the files renamed before it in place, and its error names the file not written."""
     staged: list[tuple[str, Path]] = []
     try:
         for path, write in writes:
