@@ -197,6 +197,30 @@ def hostile_scorer(batches, model=None, **windows):
     return s, io
 
 
+def whole_run(recs, model, **windows):
+    """The windows (and scores) a scorer with ``model()`` gives ``recs`` read in one go."""
+    whole, io = hostile_scorer([recs], model(), **windows)
+    whole.step()
+    whole._score_batch()
+    return scored(io)
+
+
+def assert_kills_score_as_a_whole_run(recs, model, want, every, **windows):
+    """A scorer killed after a commit at every ``every``-th record, then one restarted from
+    the committed offset, score together the windows ``want`` of a run without the kill."""
+    for cut in range(1, len(recs), every):
+        first, io1 = hostile_scorer([recs[:cut], recs[cut:cut + 4]], model(), **windows)
+        first.step()
+        assert first._commit(force=True)
+        resume = io1.commits[-1][IN]
+        first.step()  # read past the commit, then killed
+        first._score_batch()
+        second, io2 = hostile_scorer([recs[resume:]], model(), **windows)
+        second.step()
+        second._score_batch()
+        assert scored(io1) | scored(io2) == want, (cut, resume)
+
+
 def test_per_n_lines_a_replay_counts_each_entity_in_the_same_buckets():
     """Per N lines (``bucket_lines``) the commit was left where the windows and open buckets
     put it: often inside another entity's bucket, from where the replay counted that
@@ -204,21 +228,7 @@ def test_per_n_lines_a_replay_counts_each_entity_in_the_same_buckets():
     lines (65 of 111 kill points of two interleaved entities scored other windows). The
     commit now moves back to the first line of a bucket it would cut."""
     recs = two_entities()
-    whole, io = hostile_scorer([recs], LinesModel())
-    whole.step()
-    whole._score_batch()
-    want = scored(io)
-    for cut in range(1, len(recs), 2):
-        first, io1 = hostile_scorer([recs[:cut], recs[cut:cut + 4]], LinesModel())
-        first.step()
-        assert first._commit(force=True)
-        resume = io1.commits[-1][IN]
-        first.step()  # read past the commit, then killed
-        first._score_batch()
-        second, io2 = hostile_scorer([recs[resume:]], LinesModel())
-        second.step()
-        second._score_batch()
-        assert scored(io1) | scored(io2) == want, cut
+    assert_kills_score_as_a_whole_run(recs, LinesModel, whole_run(recs, LinesModel), every=2)
 
 
 def _at(t, entity="web", pad=""):
@@ -309,21 +319,7 @@ def test_hostile_lines_while_buckets_are_open_never_stop_the_service(
 def test_a_kill_among_hostile_lines_scores_the_windows_of_a_run_without_it(mode, tolerance):
     recs = with_hostile(list(_IN_ORDER.values()), every=5)
     model = _MODES[mode]
-    whole, io = hostile_scorer([recs], model(), reorder_tolerance_seconds=tolerance)
-    whole.step()
-    whole._score_batch()
-    want = scored(io)
+    want = whole_run(recs, model, reorder_tolerance_seconds=tolerance)
     assert want
-    for cut in range(1, len(recs), 3):
-        first, io1 = hostile_scorer([recs[:cut], recs[cut:cut + 4]], model(),
-                                    reorder_tolerance_seconds=tolerance)
-        first.step()
-        assert first._commit(force=True)
-        resume = io1.commits[-1][IN]
-        first.step()
-        first._score_batch()
-        second, io2 = hostile_scorer([recs[resume:]], model(),
-                                     reorder_tolerance_seconds=tolerance)
-        second.step()
-        second._score_batch()
-        assert scored(io1) | scored(io2) == want, (cut, resume)
+    assert_kills_score_as_a_whole_run(recs, model, want, every=3,
+                                      reorder_tolerance_seconds=tolerance)

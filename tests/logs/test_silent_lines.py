@@ -9,7 +9,15 @@ import pytest
 
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.logs.model import fit_log_model
-from tests.logs.test_replay import LINES, T0, LinesModel, hostile_scorer, line, scored
+from tests.logs.test_replay import (
+    LINES,
+    T0,
+    LinesModel,
+    assert_kills_score_as_a_whole_run,
+    hostile_scorer,
+    line,
+    whole_run,
+)
 from tests.stream.test_app import IN, Record
 
 
@@ -62,22 +70,9 @@ def test_a_kill_at_any_point_scores_the_windows_of_a_run_without_it(back):
     on) or after it (150 s: a new bucket, a new series): a kill after any commit scores
     the same windows as a run without one."""
     recs = silent_db(back)
-    whole, io = hostile_scorer([recs], GapLinesModel())
-    whole.step()
-    whole._score_batch()
-    want = scored(io)
+    want = whole_run(recs, GapLinesModel)
     assert {e for e, _, _ in want} == {"web", "db"} or back is None
-    for cut in range(1, len(recs), 2):
-        first, io1 = hostile_scorer([recs[:cut], recs[cut:cut + 4]], GapLinesModel())
-        first.step()
-        assert first._commit(force=True)
-        resume = io1.commits[-1][IN]
-        first.step()  # read past the commit, then killed
-        first._score_batch()
-        second, io2 = hostile_scorer([recs[resume:]], GapLinesModel())
-        second.step()
-        second._score_batch()
-        assert scored(io1) | scored(io2) == want, (cut, resume)
+    assert_kills_score_as_a_whole_run(recs, GapLinesModel, want, every=2)
 
 
 class AlertingGapLinesModel(GapLinesModel):
