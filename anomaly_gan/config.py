@@ -285,7 +285,9 @@ class StreamWindowConfig:
     # entity keeps its id in memory, so this bounds the entity table with max_entities.
     max_entity_bytes: int = _f(512, **_range(1, 65_536))
     # Score every hop-th window of an entity (1: every window). Cost and latency trade-off.
-    hop: int = _f(1, **_range(1))
+    # At most 1,000: an entity holds the offsets of hop events per window a replay rebuilds
+    # (serve.alerts: 2 x (consecutive + resolve_windows) windows), 8 bytes each.
+    hop: int = _f(1, **_range(1, 1_000))
     # Event time may run ahead of this host's clock by at most this much (DLQ beyond).
     max_future_skew_seconds: float = _f(300.0, **_range(0.0, 1e9))
 

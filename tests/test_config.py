@@ -159,6 +159,9 @@ def test_config_is_frozen():
          "serve.alerts.consecutive: expected an integer >= 1 and <= 1000, got 10000"),
         ("serve:\n  alerts:\n    resolve_windows: 10000\n",
          "serve.alerts.resolve_windows: expected an integer >= 0 and <= 1000, got 10000"),
+        # ... and each of those windows holds hop events' offsets
+        ("serve:\n  windows:\n    hop: 1001\n",
+         "serve.windows.hop: expected an integer >= 1 and <= 1000, got 1001"),
         # the quoting example is the value itself where it is no time zone
         ("data:\n  timestamp_column: 5\n",
          "data.timestamp_column: expected a non-empty string (quote it in YAML: '5'), got 5"),
