@@ -15,7 +15,9 @@ The Collector's default encoding, ``otlp_proto``, writes the same request as bin
 protobuf: :func:`decode_proto` reads it with the generated classes of
 ``opentelemetry-proto`` and gives the document its OTLP/JSON encoding holds, so that one
 walker reads both. The file exporter with ``format: proto`` writes such requests to a file,
-each after its length (:func:`frames`, told from OTLP/JSON lines by :func:`is_framed`).
+each after its length (:func:`frames`, told from OTLP/JSON lines by :func:`is_framed`); with
+``compression: zstd`` each request (an OTLP/JSON document too, with ``format: json``) is a
+zstd frame after its length, which :func:`frames` decompresses.
 
 >>> doc = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "up"}]}]}]}
 >>> [(where, item["name"]) for where, item, _ in batch_items(doc, METRICS)]
@@ -30,13 +32,14 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from functools import cache
-from typing import IO, Any, NamedTuple
+from itertools import chain
+from typing import IO, Any, NamedTuple, TypeVar
 
 from anomaly_gan.stream.events import InvalidEvent, entity_text
 
-__all__ = ["CUT_LINE", "LOGS", "METRICS", "FrameError", "OtlpFieldError", "Signal", "any_text",
-           "attribute", "batch_items", "decode_proto", "frames", "integer", "is_framed",
-           "nanos", "plain", "repeated"]
+__all__ = ["CUT_LINE", "LOGS", "MAX_MESSAGE_BYTES", "METRICS", "FrameError", "OtlpFieldError",
+           "Signal", "any_text", "attribute", "batch_items", "decode_proto", "frames", "integer",
+           "is_framed", "json_frames", "nanos", "plain", "repeated"]
 
 
 class Signal(NamedTuple):
@@ -119,6 +122,9 @@ class FrameError(ValueError):
 
 _ZSTD = b"\x28\xb5\x2f\xfd"  # a zstd frame's magic number
 _CHUNK = 1 << 24  # a message is read in chunks: a corrupt length allocates no 4 GiB
+#: The most a compressed message may decompress to: a corrupt or hostile frame (a "zstd
+#: bomb": a few KiB that say, or make, gigabytes) is refused before it fills the memory
+MAX_MESSAGE_BYTES = 64 << 20
 
 
 def is_framed(head: bytes) -> bool:
@@ -126,8 +132,9 @@ def is_framed(head: bytes) -> bool:
     ``format: proto`` messages (each after its length, :func:`frames`), not its default
     OTLP/JSON lines. A length prefix is 4 bytes, big-endian: its first byte is 0 for any
     message under 16 MiB and below 9 under 144 MiB, where an OTLP/JSON line starts with
-    ``{``, a space or a byte-order mark, and a compressed file with its magic number (none
-    of those below 9).
+    ``{``, a space or a byte-order mark, and a file compressed whole with its magic number
+    (none of those below 9). The exporter's ``compression: zstd`` compresses each message,
+    with either format, and frames it so: such a file is framed too.
 
     >>> is_framed(b"\x00\x00\x01\x2a\x0a"), is_framed(b'{"resourceLogs"'), is_framed(b"")
     (True, False, False)
@@ -139,10 +146,13 @@ def frames(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
     r"""``(number from 1, byte offset of its length prefix, message)`` of each message of a
     file of the Collector's file exporter with ``format: proto``: a 4-byte big-endian
     unsigned length, then that many bytes of a protobuf ``Logs`` or ``Metrics`` (the bytes of
-    an ``Export{Logs,Metrics}ServiceRequest``, :func:`decode_proto`), until the file ends. A
-    file cut inside a length or a message (one still being written, a copy cut short, or
-    no such file), and a message compressed with the exporter's ``compression: zstd``, is a
-    :class:`FrameError`: no message after it can be found.
+    an ``Export{Logs,Metrics}ServiceRequest``, :func:`decode_proto`), until the file ends.
+    With the exporter's ``compression: zstd`` each message (a protobuf request, or with
+    ``format: json`` an OTLP/JSON document: :func:`json_frames`) is one zstd frame, given
+    back decompressed. A file cut inside a length or a message (one still being written, a
+    copy cut short, or no such file) is a :class:`FrameError`: no message after it can be
+    found; so is a message that starts as a zstd frame and is none (cut or corrupt), or
+    that decompresses to more than :data:`MAX_MESSAGE_BYTES`.
 
     >>> import io
     >>> list(frames(io.BytesIO(b"\x00\x00\x00\x02\x0a\x00\x00\x00\x00\x00")))
@@ -175,13 +185,65 @@ def frames(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
                              f"follow (a file still being written or cut, or no file "
                              f"exporter's format: proto)")
         body = b"".join(chunks)
-        if body.startswith(_ZSTD):
-            raise FrameError(f"{at}: the message is zstd-compressed (the file exporter's "
-                             f"compression: zstd), which is not read: export without "
-                             f"compression, or compress whole files and decompress them "
-                             f"before reading")
-        yield number, offset, body
+        yield number, offset, _decompressed(body, at) if body.startswith(_ZSTD) else body
         offset += 4 + size
+
+
+def _decompressed(frame: bytes, at: str) -> bytes:
+    """The message the zstd frame ``frame`` holds (the file exporter writes one per message,
+    saying its size); more than :data:`MAX_MESSAGE_BYTES`, or bytes that are no single whole
+    frame (extra bytes after it too), are a :class:`FrameError` naming ``at``."""
+    import zstandard  # loaded only for a compressed file
+
+    limit = MAX_MESSAGE_BYTES
+    over = (f"{at}: the zstd frame decompresses to more than {limit >> 20} MiB, the most a "
+            f"message may hold (a corrupt or hostile file)")
+    size = -1  # not in the frame's header
+    try:
+        size = zstandard.frame_content_size(frame)
+        if size > limit:  # refused before decompress() allocates it
+            raise FrameError(over)
+        return zstandard.ZstdDecompressor().decompress(frame, max_output_size=limit,
+                                                       allow_extra_data=False)
+    except zstandard.ZstdError as exc:
+        # with no size in its header, a frame past the limit fails as a cut one does
+        if size < 0 and len(_head_of(frame, limit + 1)) > limit:
+            raise FrameError(over) from None
+        raise FrameError(f"{at}: not a valid zstd frame: {exc}") from None
+
+
+def _head_of(frame: bytes, most: int) -> bytes:
+    """The first ``most`` bytes ``frame`` decompresses to (fewer: all of them, or up to
+    where it breaks)."""
+    import zstandard
+
+    try:
+        return zstandard.ZstdDecompressor().stream_reader(frame).read(most)
+    except zstandard.ZstdError:
+        return b""
+
+
+_Framed = TypeVar("_Framed", bound=tuple[Any, bytes])
+
+
+def json_frames(messages: Iterator[_Framed]) -> tuple[bool, Iterator[_Framed]]:
+    r"""Whether the messages of a framed file (``(where, message)`` pairs of :func:`frames`)
+    are OTLP/JSON documents, not protobuf requests, and the messages again: the file
+    exporter's ``format: json`` with ``compression: zstd`` frames its compressed documents
+    as ``format: proto`` frames its requests. A file holds one format, told by its first
+    message (read here): a document starts with ``{``, which no request does (a group of
+    field 15, which OTLP's requests have none of).
+
+    >>> as_json, again = json_frames(iter([(1, b'{"resourceLogs": []}'), (2, b"{}")]))
+    >>> as_json, [n for n, _ in again]
+    (True, [1, 2])
+    >>> json_frames(iter([(1, b"\x0a\x00")]))[0]
+    False
+    """
+    first = next(messages, None)
+    if first is None:
+        return False, messages
+    return first[1][:1] == b"{", chain([first], messages)
 
 
 # protobuf's JSON mapping, of the field types OTLP's messages have (no maps, no float32):

@@ -12,12 +12,14 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from anomaly_gan.otlp import (
     LOGS,
+    MAX_MESSAGE_BYTES,
     METRICS,
     FrameError,
     _as_json,
     decode_proto,
     frames,
     is_framed,
+    json_frames,
 )
 from anomaly_gan.stream.events import InvalidEvent
 from tests.support.otlp import (
@@ -25,6 +27,7 @@ from tests.support.otlp import (
     ExportMetricsServiceRequest,
     framed,
     to_proto,
+    zstd_framed,
 )
 
 NS = 1767225600 * 10**9
@@ -219,8 +222,7 @@ def test_a_file_of_metric_and_log_messages_reads_back_message_by_message():
     (b"\x00\x00\x00\x01\x0a\xff\xff\xff\xff",
      "message 2 at byte 5: cut short: its length prefix says 4294967295 bytes, 0 follow"),
     (b"\x00\x00\x00\x05\x28\xb5\x2f\xfd\x00",
-     ("message 1 at byte 0: the message is zstd-compressed (the file exporter's "
-      "compression: zstd), which is not read")),
+     "message 1 at byte 0: not a valid zstd frame: "),
 ])
 def test_a_file_that_cannot_be_cut_into_messages_names_the_message_and_byte(data, detail):
     import io
@@ -228,3 +230,82 @@ def test_a_file_that_cannot_be_cut_into_messages_names_the_message_and_byte(data
     with pytest.raises(FrameError) as err:
         list(frames(io.BytesIO(data)))
     assert str(err.value).startswith(detail) and "\n" not in str(err.value)
+
+
+def _requests():
+    metrics = ExportMetricsServiceRequest()
+    rm = metrics.resource_metrics.add()
+    rm.resource.attributes.add(key="host.name", value=AnyValue(string_value="web-1"))
+    rm.scope_metrics.add().metrics.add(name="load").gauge.data_points.add(
+        time_unix_nano=NS, as_double=0.5)
+    logs = ExportLogsServiceRequest()
+    logs.resource_logs.add().scope_logs.add().log_records.add(
+        time_unix_nano=NS).body.string_value = "up"
+    return ((METRICS, metrics), (LOGS, logs))
+
+
+def test_a_zstd_compressed_file_gives_the_messages_of_the_same_file_uncompressed():
+    """The file exporter's compression: zstd (each message one zstd frame, then framed) was
+    refused: its messages are now those of the uncompressed file, numbered the same, each
+    at the byte its length starts at; with format: json the messages are OTLP/JSON
+    documents, which json_frames tells from protobuf by the first."""
+    import io
+    import json
+
+    for _, request in _requests():
+        raw = request.SerializeToString()
+        doc = json.dumps(MessageToDict(request, use_integers_for_enums=True))
+        for messages, as_json in (((raw, b"", raw), False), ((doc, doc), True)):
+            data = zstd_framed(*messages)
+            assert is_framed(data[:4]) and data[4:8] == b"\x28\xb5\x2f\xfd"
+            got = list(frames(io.BytesIO(data)))
+            sizes = [int.from_bytes(data[at:at + 4], "big") for _, at, _ in got]
+            assert [at for _, at, _ in got] == [sum(4 + k for k in sizes[:i])
+                                                for i in range(len(got))]
+            plain = [(n, m) for n, _, m in frames(io.BytesIO(framed(
+                *(m.encode() if isinstance(m, str) else m for m in messages))))]
+            assert [(n, m) for n, _, m in got] == plain
+            told, again = json_frames(iter(plain))
+            assert told is as_json and list(again) == plain
+
+
+def test_a_cut_corrupt_or_padded_zstd_message_names_the_message_and_byte():
+    """A compressed message cut short (its length prefix fixed up: the framing holds), one
+    whose bytes changed (its checksum no longer matches), or one with bytes after its frame
+    is one line naming the message and its byte, as a cut file is."""
+    import io
+
+    raw = _requests()[1][1].SerializeToString() * 50
+    good = zstd_framed(raw)[4:]
+    bad = bytearray(good)
+    bad[-1] ^= 0xFF  # the checksum
+    for message, why in ((good[:-9], "not a valid zstd frame: "),
+                         (bytes(bad), "not a valid zstd frame: "),
+                         (good + b"\x00", "not a valid zstd frame: ")):
+        data = framed(raw, message)
+        with pytest.raises(FrameError) as err:
+            list(frames(io.BytesIO(data)))
+        assert str(err.value).startswith(f"message 2 at byte {4 + len(raw)}: {why}"), err.value
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("sized", [True, False])
+def test_a_zstd_bomb_is_refused_before_it_fills_the_memory(sized):
+    """A few KiB that decompress past MAX_MESSAGE_BYTES: refused by the size its header
+    says before anything is allocated, or, with no size there, once that much came out."""
+    import io
+
+    import zstandard
+
+    bomb = zstandard.ZstdCompressor(level=1, write_content_size=sized).compress(
+        bytes(MAX_MESSAGE_BYTES + 1))
+    assert len(bomb) < 1 << 16
+    with pytest.raises(FrameError) as err:
+        list(frames(io.BytesIO(framed(b"", bomb))))
+    assert str(err.value) == (
+        "message 2 at byte 4: the zstd frame decompresses to more than 64 MiB, the most a "
+        "message may hold (a corrupt or hostile file)")
+    whole = zstandard.ZstdCompressor(level=1, write_content_size=sized).compress(
+        bytes(MAX_MESSAGE_BYTES))  # up to the limit: read
+    (_, _, message), = frames(io.BytesIO(framed(whole)))
+    assert len(message) == MAX_MESSAGE_BYTES

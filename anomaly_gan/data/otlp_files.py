@@ -5,10 +5,11 @@ exporter's records of the same requests.
 
 The file exporter writes each ``ExportMetricsServiceRequest`` as one OTLP/JSON line (its
 default ``format: json``) or, with ``format: proto``, as protobuf after its 4-byte length
-(:func:`~anomaly_gan.otlp.frames`). A file is told from CSV by its first byte
-(:func:`sniff`): ``{`` (after a byte-order mark or spaces) is OTLP/JSON lines, a byte below 9
-a length prefix (:func:`~anomaly_gan.otlp.is_framed`); anything else is read as CSV (or
-Parquet by its name), as before.
+(:func:`~anomaly_gan.otlp.frames`); with ``compression: zstd`` each request, in either
+format, is compressed and written after its length, and read decompressed. A file is told
+from CSV by its first byte (:func:`sniff`): ``{`` (after a byte-order mark or spaces) is
+OTLP/JSON lines, a byte below 9 a length prefix (:func:`~anomaly_gan.otlp.is_framed`);
+anything else is read as CSV (or Parquet by its name), as before.
 
 Each line or message is read by ``serve``'s parser
 (:class:`~anomaly_gan.stream.otlp.MetricBatchParser`: the same feature names, values,
@@ -45,7 +46,7 @@ from anomaly_gan.config import Config, ServeConfig
 from anomaly_gan.data.readers import Table, read_table
 from anomaly_gan.errors import DataError, clip, name_list
 from anomaly_gan.files import open_input
-from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed
+from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frames
 
 __all__ = ["is_metric_file", "one_entity", "read_data_file", "read_metric_file", "sniff"]
 
@@ -136,15 +137,17 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                             f"Collector's file exporter's: OTLP/JSON lines (its format: json, "
                             f"the default) or protobuf messages each after its 4-byte length "
                             f"(format: proto)")
-        # a file's lines are OTLP/JSON and its messages protobuf, whichever encoding the
-        # kafka exporter is set to (as logs/offline.read_log_file reads them)
+        pieces = _messages(handle, p) if kind == "proto" else _lines(handle)
+        # a file's lines are OTLP/JSON and its messages protobuf (OTLP/JSON too, compressed
+        # with format: json), whichever encoding the kafka exporter is set to (as
+        # logs/offline.read_log_file reads them)
+        as_json, pieces = json_frames(pieces) if kind == "proto" else (True, pieces)
         parser = metric_parser(tuple(feature_names or ()), replace(
-            serve, event_format="otlp_proto" if kind == "proto" else "otlp_json"))
+            serve, event_format="otlp_json" if as_json else "otlp_proto"))
         if learn:
             parser.learn = True  # type: ignore[union-attr]
         if counters:
             parser.kinds = {}  # type: ignore[union-attr]
-        pieces = _messages(handle, p) if kind == "proto" else _lines(handle)
         events: list[PartialEvent] = []
         skipped = batches = 0
         first_skipped = ""
@@ -156,7 +159,7 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                         skipped += 1
                         first_skipped = first_skipped or where
                         continue
-                    if ev.reason == "bad_json" and not raw.endswith(b"\n"):
+                    if ev.reason == "bad_json" and kind == "json" and not raw.endswith(b"\n"):
                         raise DataError(f"{p}: {where}: {CUT_LINE}")
                     raise DataError(f"{p}: {where}: {ev.reason}: {clip(ev.detail, 300)}")
                 events.append(ev)  # type: ignore[arg-type]

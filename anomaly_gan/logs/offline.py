@@ -32,7 +32,7 @@ from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, LogParser, Multiline, parser_from_config
 from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model, set_means
-from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed
+from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frames
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
@@ -229,20 +229,15 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     default ``format: json`` as OTLP/JSON lines, its ``format: proto`` (told apart by the
     first byte, :func:`~anomaly_gan.otlp.is_framed`) as binary requests, each after its
     length, each read as ``otlp_proto`` reads a Kafka record and counted as a line is
-    (errors and notes name a message and its byte offset). A model trained on either reads
-    the kafka exporter's records in the encoding ``logs.format`` names."""
+    (errors and notes name a message and its byte offset); with ``compression: zstd``, in
+    either format, each request is compressed and framed so, and read decompressed (as
+    OTLP/JSON with ``format: json``: :func:`~anomaly_gan.otlp.json_frames`). A model
+    trained on either reads the kafka exporter's records in the encoding ``logs.format``
+    names."""
     p = Path(path)
     handle = open_input(p, "rb")
     tally = tally if tally is not None else LineTally()
     tally.framed = is_otlp(cfg.format) and is_framed(_head(handle))
-    parser = parser_from_config(replace(cfg, format="otlp_proto") if tally.framed
-                                else in_files(cfg), max_line_bytes, max_entity_bytes)
-    if parser.infer_year:  # a year-less stamp: the latest year not after the file was written
-        try:
-            written = os.fstat(handle.fileno()).st_mtime
-        except (OSError, AttributeError, ValueError):
-            written = time.time()
-        parser.clock = lambda: written
     events: list[LogEvent] = []
     skipped: dict[str, int] = {}
     first_skipped = first_reason = ""
@@ -263,6 +258,17 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     with handle:
         cut: list[int] = []  # a last line with no newline
         pieces = _messages(handle, p, offsets) if framed else _lines(handle, p, cut)
+        # compressed, the exporter's format: json frames its OTLP/JSON documents too
+        as_json, pieces = json_frames(pieces) if framed else (True, pieces)
+        parser = parser_from_config(in_files(cfg) if as_json
+                                    else replace(cfg, format="otlp_proto"),
+                                    max_line_bytes, max_entity_bytes)
+        if parser.infer_year:  # a year-less stamp: the latest year not after it was written
+            try:
+                written = os.fstat(handle.fileno()).st_mtime
+            except (OSError, AttributeError, ValueError):
+                written = time.time()
+            parser.clock = lambda: written
         for first, last, start, stop, ev, why in _records(counted(pieces), parser, joins,
                                                           every=framed):
             records += 1

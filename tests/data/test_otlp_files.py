@@ -16,7 +16,7 @@ from anomaly_gan.data.otlp_files import is_metric_file, one_entity, read_data_fi
 from anomaly_gan.errors import DataError
 from anomaly_gan.stream.assemble import assembler_from_config
 from anomaly_gan.stream.events import InvalidEvent, parser_from_config
-from tests.support.otlp import framed, to_proto
+from tests.support.otlp import framed, to_proto, zstd_framed
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 SERVE = {"event_format": "otlp_proto", "assemble_seconds": 10, "unknown_features": "ignore"}
@@ -68,11 +68,16 @@ def hostmetrics(steps=60, hosts=("web-1", "web-2"), drop=()):
 
 
 def write(tmp_path, docs, kind):
+    """``docs`` as the file exporter writes them: ``json`` lines, ``proto`` messages, or
+    with compression: zstd (``zstd-json``, ``zstd-proto``) each compressed, then framed."""
     path = tmp_path / f"metrics.{kind}"
     if kind == "json":
         path.write_text("".join(json.dumps(d) + "\n" for d in docs))
-    else:
+    elif kind == "proto":
         path.write_bytes(framed(*(to_proto(d) for d in docs)))
+    else:
+        path.write_bytes(zstd_framed(*(json.dumps(d) if kind == "zstd-json" else to_proto(d)
+                                       for d in docs)))
     return path
 
 
@@ -92,13 +97,14 @@ def served(docs, names, serve):
     return out
 
 
-@pytest.mark.parametrize("kind", ["json", "proto"])
+@pytest.mark.parametrize("kind", ["json", "proto", "zstd-json", "zstd-proto"])
 @pytest.mark.parametrize("fmt", ["otlp_proto", "otlp_json"])
 def test_a_file_exporters_file_reads_as_the_events_serve_makes_of_its_requests(tmp_path, kind,
                                                                                fmt):
     """Every gauge and sum feature of the file, sorted, per entity; each row the event
     serve's parser and assembler make of the same requests (sent in the encoding
-    serve.event_format names), stamped with its slot."""
+    serve.event_format names), stamped with its slot. Compressed (compression: zstd, which
+    was refused), in either format, the file reads as it does uncompressed."""
     docs = hostmetrics()
     path = write(tmp_path, docs, kind)
     cfg = config_from_dict({"serve": {**SERVE, "event_format": fmt}})
@@ -188,7 +194,7 @@ def test_a_metric_file_read_with_a_config_of_json_events_is_one_line_saying_so(t
         "model's: the one it was trained with) is json: expected a CSV or Parquet file")
 
 
-@pytest.mark.parametrize("kind", ["csv", "json", "proto"])
+@pytest.mark.parametrize("kind", ["csv", "json", "proto", "zstd-json"])
 def test_a_pipe_is_read_once_as_what_its_first_bytes_say(tmp_path, kind):
     """--data <(zcat f.gz): a CSV through a pipe was refused as 'not an OpenTelemetry metric
     file' with an OTLP config (a pipe was taken for one unread)."""
@@ -251,6 +257,72 @@ def test_a_bad_data_point_or_message_is_one_line_naming_its_place(tmp_path):
         read_metric_file(path, cfg)
 
 
+def test_a_compressed_file_reads_as_the_same_rows_as_uncompressed(tmp_path):
+    """The file exporter's compression: zstd with format: json (its OTLP/JSON documents
+    compressed and framed, no longer lines) and with format: proto: per entity the same
+    rows, times and features as the uncompressed file's, read for training or for a model."""
+    docs = hostmetrics(steps=20)
+    cfg = config_from_dict({"serve": SERVE}).serve
+    plain = read_metric_file(write(tmp_path, docs, "json"), cfg)
+    for kind in ("zstd-json", "zstd-proto"):
+        for names in (None, FEATURES[::-1]):
+            got = read_metric_file(write(tmp_path, docs, kind), cfg, names)
+            want = plain if names is None else read_metric_file(
+                write(tmp_path, docs, "json"), cfg, names)
+            assert [(t.entity, t.feature_names, t.timestamps, t.values.tolist())
+                    for t in got] == [(t.entity, t.feature_names, t.timestamps,
+                                       t.values.tolist()) for t in want]
+
+
+def _damaged(good, how):
+    """A compressed message damaged as a file can be: ``cut`` (its frame cut short, its
+    length fixed up so the framing holds), ``corrupt`` (a changed byte: its checksum no
+    longer matches) or a ``bomb`` (a few KiB whose header says 65 MiB)."""
+    import zstandard
+
+    if how == "bomb":
+        return zstandard.ZstdCompressor(level=1).compress(bytes(65 << 20))
+    frame = zstandard.ZstdCompressor(write_checksum=True).compress(good)
+    return frame[:-9] if how == "cut" else frame[:-1] + bytes([frame[-1] ^ 0xFF])
+
+
+@pytest.mark.parametrize("how, why", [
+    ("cut", "not a valid zstd frame: "),
+    ("corrupt", "not a valid zstd frame: "),
+    ("bomb", ("the zstd frame decompresses to more than 64 MiB, the most a message may hold "
+              "(a corrupt or hostile file)")),
+])
+def test_a_damaged_compressed_message_is_one_line_naming_it_exit_2(tmp_path, capsys, how,
+                                                                   why):
+    from anomaly_gan.cli import main
+
+    good = [to_proto(d) for d in hostmetrics(steps=2, hosts=("web-1",))]
+    path = tmp_path / "app.bin"
+    path.write_bytes(zstd_framed(good[0]) + framed(_damaged(good[1], how)) + zstd_framed(good[2]))
+    at = int.from_bytes(path.read_bytes()[:4], "big") + 4
+    expected = f"{path}: message 2 at byte {at}: {why}"
+    with pytest.raises(DataError) as err:
+        read_metric_file(path, config_from_dict({"serve": SERVE}).serve)
+    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+    cfg = tmp_path / "otlp.yaml"
+    cfg.write_text(yaml.safe_dump({"serve": SERVE}))
+    assert main(["train", "--config", str(cfg), "--data", str(path), "--out",
+                 str(tmp_path / "m")]) == 2
+    err_text = capsys.readouterr().err
+    assert err_text.count("\n") == 1 and f"anomaly-gan: error: {expected}" in err_text
+
+
+def test_a_bad_document_of_a_compressed_json_file_names_its_message(tmp_path):
+    """With format: json and compression a bad document is a message, not a line: it is
+    named by number and byte, not taken for a last line cut short."""
+    docs = [json.dumps(d) for d in hostmetrics(steps=2, hosts=("web-1",))]
+    path = tmp_path / "app.bin"
+    path.write_bytes(zstd_framed(docs[0], docs[1][:-5]))
+    at = 4 + int.from_bytes(path.read_bytes()[:4], "big")
+    with pytest.raises(DataError, match=f"^{path}: message 2 at byte {at}: bad_json: "):
+        read_metric_file(path, config_from_dict({"serve": SERVE}).serve)
+
+
 def test_a_file_of_several_entities_is_refused_where_one_series_is_read(tmp_path):
     path = write(tmp_path, hostmetrics(steps=3), "proto")
     tables = read_metric_file(path, config_from_dict({"serve": SERVE}).serve)
@@ -289,7 +361,7 @@ def test_entity_picks_one_entity_of_a_metric_file(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["json", "proto"])
+@pytest.mark.parametrize("kind", ["json", "proto", "zstd-json"])
 def test_train_score_and_retrain_on_a_file_exporters_file(tmp_path, capsys, kind):
     """train reads each host as a series; score a one-host file; retrain --data reads a
     segment per host."""

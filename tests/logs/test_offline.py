@@ -971,24 +971,80 @@ def test_an_otlp_json_file_cut_inside_its_last_line_says_so(tmp_path, service_lo
     assert len(read_log_file(path, skip)) == 8
 
 
-def test_a_zstd_compressed_proto_file_says_compression_is_not_read(tmp_path, service_logs):
-    """The file exporter's compression: zstd compresses each message (then framed as
-    above): a message that starts with zstd's magic number is named, not read as a corrupt
-    request; a file compressed whole is named as every compressed log file is."""
-    from tests.support.otlp import framed, to_proto
+@pytest.mark.parametrize("exported", ["json", "proto"])
+@pytest.mark.parametrize("fmt", ["otlp_proto", "otlp_json"])
+def test_a_zstd_compressed_file_reads_as_its_json_lines(tmp_path, service_logs, fmt,
+                                                        exported):
+    """The file exporter's compression: zstd compresses each request (an OTLP/JSON document
+    with format: json, protobuf with format: proto) and frames it after its length: such a
+    file was refused ('the message is zstd-compressed ... which is not read'); now it reads
+    as the same events as the same batches written as OTLP/JSON lines, a message counted
+    as a line is. With logs.bad_lines: skip a bad document is one message left out."""
+    from tests.support.otlp import to_proto, zstd_framed
 
+    docs = _batches(service_logs, (1, 7, 30, 2))
+    lines = tmp_path / "otlp.jsonl"
+    lines.write_text("".join(d + "\n" for d in docs))
     path = tmp_path / "otlp.bin"
-    first = to_proto(_batches(service_logs, (4,))[0])
-    path.write_bytes(framed(first, b"\x28\xb5\x2f\xfd" + b"\x00" * 12))
-    cfg = config_from_dict({"logs": {"format": "otlp_proto", "bucket_seconds": 10.0,
-                                     "bad_lines": "skip"}}).logs
-    with pytest.raises(DataError, match=re.escape(
-            f"{path}: message 2 at byte {4 + len(first)}: the message is zstd-compressed (the "
-            f"file exporter's compression: zstd), which is not read")):
-        read_log_file(path, cfg)
-    path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 12)
+    path.write_bytes(zstd_framed(*(docs if exported == "json" else map(to_proto, docs))))
+    cfg = config_from_dict({"logs": {"format": fmt, "bucket_seconds": 10.0}}).logs
+    tally = LineTally()
+    events = read_log_file(path, cfg, tally=tally)
+    assert len(events) == 40 and events == read_log_file(lines, cfg)
+    assert (tally.framed, tally.lines, tally.piece) == (True, 4, "message")
+    bad = b"{not json" if exported == "json" else b"\x0a\xff\xff"
+    path.write_bytes(zstd_framed(docs[0], bad, docs[1]) if exported == "json" else
+                     zstd_framed(to_proto(docs[0]), bad, to_proto(docs[1])))
+    skip = config_from_dict({"logs": {"format": fmt, "bucket_seconds": 10.0,
+                                      "bad_lines": "skip"}}).logs
+    notes: list[str] = []
+    assert len(read_log_file(path, skip, progress=notes.append)) == 8
+    at = 4 + int.from_bytes(path.read_bytes()[:4], "big")
+    reason = "bad_json" if exported == "json" else "bad_protobuf"
+    assert notes[0].startswith(f"note: 1 of 9 log records (3 messages) of {path} left out "
+                               f"(logs.bad_lines: skip): {reason} 1; the first is message 2 "
+                               f"at byte {at}: {reason}: ")
+
+
+@pytest.mark.parametrize("how, why", [
+    ("cut", "not a valid zstd frame: "),
+    ("corrupt", "not a valid zstd frame: "),
+    ("bomb", ("the zstd frame decompresses to more than 64 MiB, the most a message may hold "
+              "(a corrupt or hostile file)")),
+])
+def test_a_damaged_zstd_message_stops_in_one_line_naming_it(tmp_path, service_logs, capsys,
+                                                            how, why):
+    """A compressed message cut short, changed (its checksum no longer matches) or a zstd
+    bomb (a few KiB whose header says 65 MiB): whatever logs.bad_lines says the command
+    stops in one line naming the file, the message and its byte, exit 2. A file
+    compressed whole is named as every compressed log file is."""
+    import zstandard
+
+    from tests.support.otlp import framed, to_proto, zstd_framed
+
+    first, second = (to_proto(d) for d in _batches(service_logs, (4, 4)))
+    if how == "bomb":
+        damaged = zstandard.ZstdCompressor(level=1).compress(bytes(65 << 20))
+    else:
+        frame = zstandard.ZstdCompressor(write_checksum=True).compress(second)
+        damaged = frame[:-9] if how == "cut" else frame[:-1] + bytes([frame[-1] ^ 0xFF])
+    path = tmp_path / "app.bin"
+    path.write_bytes(zstd_framed(first) + framed(damaged))
+    expected = f"{path}: message 2 at byte {len(zstd_framed(first))}: {why}"
+    config = {**TINY_LOGS_CONFIG, "logs": {"format": "otlp_proto", "bucket_seconds": 10.0,
+                                           "bad_lines": "skip"}}
+    with pytest.raises(DataError) as err:
+        read_log_file(path, config_from_dict(config).logs)
+    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+    cfg = tmp_path / "logs.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    assert main(["train", "--config", str(cfg), "--data", str(path), "--out",
+                 str(tmp_path / "m")]) == 2
+    err_text = capsys.readouterr().err
+    assert err_text.count("\n") == 1 and f"anomaly-gan: error: {expected}" in err_text
+    path.write_bytes(zstandard.ZstdCompressor().compress(framed(first)))
     with pytest.raises(DataError, match="the file is zstd-compressed; decompress it first"):
-        read_log_file(path, cfg)
+        read_log_file(path, config_from_dict(config).logs)
 
 
 def test_a_file_of_another_shape_read_with_otlp_says_what_an_otlp_file_is(tmp_path):

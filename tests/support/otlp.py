@@ -13,7 +13,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-__all__ = ["ExportLogsServiceRequest", "ExportMetricsServiceRequest", "framed", "to_proto"]
+__all__ = ["ExportLogsServiceRequest", "ExportMetricsServiceRequest", "framed", "to_proto",
+           "zstd_framed"]
 
 
 def to_proto(doc: bytes | str | dict[str, Any]) -> bytes:
@@ -31,3 +32,15 @@ def framed(*messages: bytes) -> bytes:
     each after its length, 4 bytes big-endian (exporter/fileexporter/file_writer.go,
     ``exportMessageAsBuffer``)."""
     return b"".join(len(m).to_bytes(4, "big") + m for m in messages)
+
+
+def zstd_framed(*messages: bytes | str) -> bytes:
+    """``messages`` (protobuf requests, or OTLP/JSON documents) as the file exporter writes
+    them with ``compression: zstd``, in either format: each compressed alone into one zstd
+    frame that says its size and ends in a checksum (klauspost's ``EncodeAll``,
+    exporter/fileexporter's ``zstdCompress``), then framed as :func:`framed` frames them
+    (file_writer.go's ``buildExportFunc``: ``exportMessageAsBuffer`` for json too)."""
+    import zstandard
+
+    zstd = zstandard.ZstdCompressor(write_checksum=True)
+    return framed(*(zstd.compress(m.encode() if isinstance(m, str) else m) for m in messages))
