@@ -118,18 +118,25 @@ def _load_model(info):
 
 
 def _read_for_model(data: str, info, nan_policy: str | None = None,
-                    entity: str | None = None, serve=None, rows_out: list | None = None):
+                    entity: str | None = None, serve=None, rows_out: list | None = None,
+                    dead_out: list | None = None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
     of an OTLP metric file the series of ``entity`` (``--entity``), or of its one entity;
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
     ``serve`` (a ``--config``'s serve section) stands for the bundle's: the event format
     and ``windows.reorder_tolerance_seconds``. ``rows_out`` gets the rows read, in order,
     before any increase of ``data.counters`` (the events ``serve`` would get).
+    ``dead_out`` (``score --alerts``): the rows ``serve`` would dead-letter as events (a
+    missing cell: :func:`~anomaly_gan.stream.offline.dead_letters`) are left out before the
+    late rows are found, as ``serve`` never windows them, and go in it as (index in the
+    table, why); a note counts them. Then nothing is left to fill.
     Returns the table, the values of the rows to score and their indices in the table, in
     the order ``serve`` windows them: every row but the *late* ones (``data.late_rows``),
     which ``serve`` would drop, and,
     for a model with ``data.counters``, the first one, which has no increase (the values
     of those features are then their increases, ``data/counters.py``)."""
+    import numpy as np
+
     from anomaly_gan.data import (
         apply_nan_policy,
         counter_columns,
@@ -144,10 +151,22 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     table = one_entity(read_data_file(data, cfg, info.feature_names, _eprint), data, entity)
     tolerance = cfg.serve.windows.reorder_tolerance_seconds
     times = table_times(table, tolerance)
-    for line in time_notes(table, times, training=False, tolerance=tolerance):
-        _eprint(line)
     table = table.with_features(info.feature_names)
-    in_order, kept = without_late_rows(table, times, tolerance)
+    seen = np.arange(table.rows)  # the rows that reach serve's windows
+    if dead_out is not None and times is not None:  # without times --alerts is refused
+        from anomaly_gan.stream.offline import dead_letters
+
+        dead = dead_letters(table.values)
+        if dead:
+            dead_out.extend(dead)
+            _eprint(_dead_letter_note(table, dead))
+            seen = np.delete(seen, [i for i, _ in dead])
+    windowed = table.with_rows(seen)
+    times_seen = None if times is None else times[seen]
+    for line in time_notes(windowed, times_seen, training=False, tolerance=tolerance):
+        _eprint(line)
+    in_order, kept = without_late_rows(windowed, times_seen, tolerance)
+    kept = seen[kept]
     values = apply_nan_policy(in_order, nan_policy or cfg.data.nan_policy,
                               hint="pass --nan-policy ffill or zero to fill them")
     counters = counter_columns(info.feature_names, cfg.data.counters, "the model's features")
@@ -163,6 +182,24 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     if counters:
         values, kept = increases(values, counters), kept[1:]
     return table, values, kept
+
+
+def _dead_letter_note(table, dead: list) -> str:
+    """The note on the rows ``score --alerts`` leaves out as ``serve`` dead-letters them:
+    how many, the reason ``serve`` gives, and the first few by line and cell."""
+    import numpy as np
+
+    shown = []
+    for i, _ in dead[:3]:
+        row = table.values[i]
+        cells = ", ".join(f"{table.column(int(c))} {'missing' if math.isnan(row[c]) else row[c]}"
+                          for c in np.flatnonzero(~np.isfinite(row)))
+        shown.append(f"{table.where(i)} ({cells})")
+    more = f" and {len(dead) - len(shown)} more" if len(dead) > len(shown) else ""
+    bad = dead[0][1]
+    return (f"note: {table.path}: {len(dead)} row(s) left out, as serve sends such an event "
+            f"to the dead-letter topic ({bad.reason}: {bad.detail}) and leaves it out of the "
+            f"entity's windows: {', '.join(shown)}{more}; their score cells are empty")
 
 
 def _row_times(table, kept, info):
@@ -422,6 +459,10 @@ def cmd_score(args: argparse.Namespace) -> int:
                 and Path(args.alerts).resolve() == Path(args.out).resolve():
             raise DataError(f"--alerts {args.alerts}: the same file as --out; expected "
                             f"another path")
+        if args.nan_policy is not None:
+            raise DataError(f"--nan-policy {args.nan_policy}: not with --alerts, which leaves "
+                            f"out the rows with a missing cell as serve dead-letters such an "
+                            f"event (serve fills nothing); expected no --nan-policy")
     given = _load_cfg(args.config) if args.config else None
     serve = given.serve if given is not None else None
     silences = None  # score --alerts --config: serve.alerts.silences_path, as serve reads it
@@ -442,8 +483,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     import numpy as np
 
     rows_read: list = []
+    dead: list | None = [] if args.alerts is not None else None  # rows serve dead-letters
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
-                                          serve, rows_read)
+                                          serve, rows_read, dead)
     if args.alerts is not None and table.timestamps is None:
         raise DataError(f"--alerts: {args.data} has no timestamp column "
                         f"(data.timestamp_column): alerts need each row's time")
@@ -510,8 +552,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     flagged = int(res.is_anomaly.sum())
     windows = len(res) - det.window + 1
     first = 1 if det.config.data.counters else 0  # it only starts the counters' increases
-    late = rows - len(kept) - first
+    n_dead = len(dead or ())
+    late = rows - len(kept) - first - n_dead
     notes = (f"; {late} late rows left out" if late else "") + (
+        f"; {n_dead} rows left out as serve dead-letters them" if n_dead else "") + (
         "; the first row starts the increases of data.counters" if first else "")
     _eprint(f"scored {rows} rows ({windows} windows{notes}) with {det.version}: "
             f"{flagged} above threshold {det.threshold:.3f} -> {where}")
@@ -833,7 +877,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "serve.alerts.resolve_windows, resolution) records serve would send "
                         "for this file (replaced atomically; - for standard output when --out "
                         "is a file); the entity is an OpenTelemetry file's, else the file's "
-                        "stem; needs timestamps and a metrics model")
+                        "stem; rows with a missing cell are left out, as serve dead-letters "
+                        "such an event (not with --nan-policy); needs timestamps and a "
+                        "metrics model")
     p.add_argument("--config",
                    help="serve's YAML config: its serve: section (alerts, windows, event "
                         "format) stands for the bundle's, e.g. to tune serve.alerts offline; "

@@ -494,9 +494,11 @@ def test_score_names_sentinels_as_the_cause_of_an_alarm_storm(trained_cli, tmp_p
                            "that holds it: a sentinel or a unit error?")
 
 
-def alert_topic_of(model, serve, rows):
+def alert_topic_of(model, serve, rows, dead_letters=None):
     """What serve's Scorer (fake IO) writes to the alert topic for ``rows`` of a CSV (time
-    first, then the features) as entity pump-7, with the ``serve`` section given."""
+    first, then the features) as entity pump-7, with the ``serve`` section given. An empty
+    cell is sent as null, ``nan`` and ``inf`` as JSON's NaN and Infinity; ``dead_letters``
+    gets the offset and ``reason`` header of each record sent to the dead-letter topic."""
     from prometheus_client import CollectorRegistry
 
     from anomaly_gan.artifacts import load_bundle
@@ -506,13 +508,73 @@ def alert_topic_of(model, serve, rows):
     from tests.stream.test_app import Clock, FakeIO, Record
 
     io = FakeIO([[Record(i, b"pump-7", json.dumps({
-        "entity": "pump-7", "ts": r[0], "values": [float(v) for v in r[1:]]}).encode())
-        for i, r in enumerate(rows)]])
+        "entity": "pump-7", "ts": r[0], "values": [float(v) if v else None for v in r[1:]]})
+        .encode()) for i, r in enumerate(rows)]])
     scorer = Scorer(config_from_dict({"serve": serve}).serve, load_bundle(model), io,
                     StreamMetrics(CollectorRegistry()), monotonic=Clock())
     scorer.step()
     scorer._score_batch()
+    if dead_letters is not None:
+        dead_letters.extend((int(dict(h)["source"].rsplit(b"/", 1)[1]), dict(h)["reason"].decode())
+                            for t, _, _, h in io.sent if t == scorer.cfg.kafka.dlq_topic)
     return [json.loads(v) for t, _, v, _ in io.sent if t == scorer.cfg.kafka.alert_topic]
+
+
+def test_score_alerts_leave_out_the_rows_serve_dead_letters(trained_cli, tmp_path, capsys):
+    """score --alerts filled a row's missing cell by --nan-policy (the model's reject refused
+    the file), where serve sends such an event to the dead-letter topic and never windows
+    it: the windows, hence the alerts, were not serve's. Now those rows are left out as serve
+    leaves them out (before late rows are found: a left-out row stamped ahead makes no row
+    after it late), a note names them, and the alert topic's records are equal: an empty
+    cell (sent as null), nan and inf, one inside the incident."""
+    x = normal_series(300, seed=3)
+    x[150:158, 1] += 40 * x[:100, 1].std()  # an incident on rpm
+    data = write_csv(tmp_path / "pump-7.csv", x, timestamps=True)
+    lines = data.read_text().splitlines(keepends=True)  # line i + 1 is row i
+
+    def cell(row, col, text):  # col 1: temp, 2: rpm, 3: flow
+        parts = lines[row + 1].rstrip("\n").split(",")
+        parts[col] = text
+        lines[row + 1] = ",".join(parts) + "\n"
+
+    cell(100, 1, "")
+    cell(153, 2, "nan")
+    cell(230, 3, "inf")
+    stamp = lines[236].split(",")[0]  # row 230 stamped ahead of rows 231-234
+    lines[231] = ",".join([stamp, *lines[231].split(",")[1:]])
+    data.write_text("".join(lines))
+    serve = {"alerts": {"consecutive": 2, "cooldown_seconds": 0.0, "resolve_windows": 3}}
+    cfg_file = tmp_path / "serve.yaml"
+    cfg_file.write_text(json.dumps({"serve": serve}))
+    out, scores = tmp_path / "alerts.jsonl", tmp_path / "s.csv"
+    model = str(trained_cli / "model")
+    assert main(["score", "--model", model, "--data", str(data), "--out", str(scores),
+                 "--alerts", str(out), "--config", str(cfg_file)]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: {data}: 3 row(s) left out, as serve sends such an event to the "
+            f"dead-letter topic (non_finite: a value is NaN or infinite) and leaves it out of "
+            f"the entity's windows: line 102 ('temp' missing), line 155 ('rpm' missing), "
+            f"line 232 ('flow' inf); their score cells are empty\n") in err
+    assert "late" not in err and "3 rows left out as serve dead-letters them" in err
+    offline = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sum(r["status"] == "firing" for r in offline) >= 1
+    assert "resolved" in [r["status"] for r in offline]
+
+    rows = list(csv.reader(lines[1:]))
+    dlq: list = []
+    assert alert_topic_of(trained_cli / "model", serve, rows, dlq) == offline
+    assert dlq == [(100, "non_finite"), (153, "non_finite"), (230, "non_finite")]
+
+    # the scores are those of the same windows: the left-out rows' cells are empty
+    scored = list(csv.DictReader(scores.open()))
+    assert len(scored) == 300
+    assert [i for i, r in enumerate(scored) if r["score"] == "" and i >= 15] == [100, 153, 230]
+    assert all(r["threshold"] for r in scored)
+
+    assert main(["score", "--model", model, "--data", str(data), "--out", str(scores),
+                 "--alerts", str(out), "--nan-policy", "ffill"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--nan-policy ffill: not with --alerts" in err
 
 
 def test_score_alerts_are_the_records_serve_sends_for_the_file(trained_cli, tmp_path, capsys):

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
            "Event", "EventParser", "InvalidEvent", "PartialEvent", "check_entity",
            "dead_letter_of", "decode_object", "entity_part", "entity_text", "joined_entity",
-           "json_field", "parse_timestamp", "parser_from_config", "utf8_size", "without_bom"]
+           "json_field", "non_finite", "parse_timestamp", "parser_from_config", "utf8_size",
+           "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -276,8 +277,16 @@ def check_entity(entity: str, max_bytes: int, field: str = "entity") -> InvalidE
     return None
 
 
-def _non_finite(values: Iterable[Any]) -> InvalidEvent | None:
-    """Why ``values`` are not all finite numbers (``non_finite``), or None."""
+def non_finite(values: Iterable[Any]) -> InvalidEvent | None:
+    """Why ``values`` are not all finite numbers (``non_finite``), or None: the rule by which
+    ``serve`` dead-letters an event for its values, and by which ``score --alerts`` leaves
+    out a file's row (:func:`~anomaly_gan.stream.offline.dead_letters`).
+
+    >>> non_finite([71.2, 1500]) is None, non_finite([71.2, float("nan")]).reason
+    (True, 'non_finite')
+    >>> non_finite([71.2, None]).detail
+    'a value is None, not a finite number'
+    """
     for v in values:
         tv = type(v)
         if tv is float:
@@ -511,7 +520,7 @@ class EventParser:
             values = raw_values
         else:
             return InvalidEvent("missing_field", f"{values_name!r} must be an object or a list")
-        bad = _non_finite(values)
+        bad = non_finite(values)
         return Event(entity, ts, values) if bad is None else bad
 
     def parse_many(self, raw: bytes | None) -> list[Event | PartialEvent | InvalidEvent]:
@@ -529,7 +538,7 @@ class EventParser:
             return InvalidEvent("missing_feature", f"{values_name!r} holds none of the model's "
                                                    f"features; expected some of "
                                                    f"{list(self.feature_names)}")
-        bad = _non_finite(present.values())
+        bad = non_finite(present.values())
         return PartialEvent(entity, ts, present) if bad is None else bad
 
     def _joined_entity(self, obj: dict[str, Any], values_name: str) -> str | InvalidEvent:

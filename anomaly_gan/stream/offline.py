@@ -6,7 +6,9 @@ windows (:class:`~anomaly_gan.stream.state.WindowState`: gaps restart a window,
 :class:`~anomaly_gan.stream.alerts.Debouncer` (``serve.alerts``) and the same record
 builders (:func:`~anomaly_gan.stream.alerts.alert_records`), so the records equal the
 streamed ones for the same events; ``silences`` (``serve.alerts.silences_path``, read by the
-caller) keep back the same alerts as in ``serve``. No Kafka, no clock, no metrics.
+caller) keep back the same alerts as in ``serve``. A row ``serve`` would dead-letter as an
+event (a missing cell: :func:`dead_letters`) is left out of the windows, as ``serve`` leaves
+it out. No Kafka, no clock, no metrics.
 """
 
 from __future__ import annotations
@@ -17,14 +19,35 @@ import numpy as np
 
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.stream.alerts import Debouncer, alert_records, debounce
+from anomaly_gan.stream.events import InvalidEvent, non_finite
 from anomaly_gan.stream.silences import Silences
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
-__all__ = ["alerts_of_series"]
+__all__ = ["alerts_of_series", "dead_letters"]
 
 #: Windows scored per model call (serve's batches are smaller; the records do not depend on
 #: where a batch ends).
 BATCH = 4096
+
+
+def dead_letters(rows: np.ndarray) -> list[tuple[int, InvalidEvent]]:
+    """The rows of ``rows`` (T, F: a file's values in the model's feature order) that
+    ``serve`` would send to the dead-letter topic as events, each with the reason and detail
+    it would send: (row index, :class:`~anomaly_gan.stream.events.InvalidEvent`). A missing
+    cell (NaN) or an infinite one is ``non_finite``, by the check ``serve``'s parser runs on
+    an event's values (:func:`~anomaly_gan.stream.events.non_finite`); ``serve`` applies no
+    ``data.nan_policy``: such an event never reaches its entity's window.
+
+    >>> [(i, bad.reason) for i, bad in dead_letters(np.array([[1.0, 2.0], [np.nan, 2.0],
+    ...                                                       [1.0, np.inf]]))]
+    [(1, 'non_finite'), (2, 'non_finite')]
+    """
+    out = []
+    for i, row in enumerate(np.asarray(rows, dtype=np.float64).tolist()):
+        bad = non_finite(row)
+        if bad is not None:
+            out.append((i, bad))
+    return out
 
 
 def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarray,
@@ -33,7 +56,8 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
     """The alert and resolution records, in the order ``serve`` sends them, for the events
     of one ``entity``: ``rows`` (T, F), the model's features before any increase of
     ``data.counters``, stamped ``times`` (epoch seconds), in the order ``serve`` windows
-    them (late rows already left out: ``data.windows.release_order``). The alerts that
+    them (late rows and :func:`dead_letters` already left out:
+    ``data.windows.release_order``). The alerts that
     ``silences`` keep back are appended to ``silenced`` (window end, silence) when given.
 
     ``series``: the model's scores of the same rows as ``det.score_series`` gives them (of

@@ -36,3 +36,23 @@ def test_alerts_take_the_series_scores_instead_of_running_the_model_again(tiny_d
 
     monkeypatch.setattr(det, "score_windows", no_model)
     assert alerts_of_series(det, serve, "pump", times, x, series) == anew
+
+
+def test_dead_letters_are_the_rows_serve_sends_to_the_dead_letter_topic():
+    """score --alerts leaves out a file's row exactly when serve's parser refuses the event
+    of its values (a missing cell is NaN; serve fills nothing), with the reason and detail
+    serve's dead-letter headers carry; a large but finite value is an event."""
+    import json
+
+    from anomaly_gan.stream.events import EventParser
+    from anomaly_gan.stream.offline import dead_letters
+
+    rows = np.array([[1.0, 2.0], [np.nan, 2.0], [1.0, np.inf], [-np.inf, np.nan],
+                     [1e308, -1e308], [0.0, -0.0]])
+    parser = EventParser(("temp", "rpm"), max_event_bytes=4096)
+    served = [parser.parse(json.dumps({"entity": "pump-7", "ts": i,
+                                       "values": row}).encode())
+              for i, row in enumerate(rows.tolist())]
+    refused = [(i, ev) for i, ev in enumerate(served) if not hasattr(ev, "values")]
+    assert [i for i, _ in refused] == [1, 2, 3]
+    assert dead_letters(rows) == refused
