@@ -753,7 +753,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             _print_metrics(metrics)
         return 0
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity)
-    labels = read_labels(args.labels, rows=table.rows)[kept]
+    labels = read_labels(args.labels, data=table)[kept]
     det = _load_model(info)
     res = det.score_series(values)
     metrics = evaluate_scores(res.score, labels, det.threshold)
@@ -782,7 +782,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise DataError(f"plot: {args.model} is a logs model; plot takes numeric rows "
                         f"(see score's per-bucket CSV for logs)")
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity)
-    labels = read_labels(args.labels, rows=table.rows)[kept] if args.labels else None
+    labels = read_labels(args.labels, data=table)[kept] if args.labels else None
     det = _load_model(info)
     res = det.score_series(values)
     plot_scores(values, det.feature_names, res, args.out, labels,
@@ -896,7 +896,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "serve.event_format; a log file for a logs model")
     p.add_argument("--labels", required=True,
                    help="one 0/1 or true/false per data row (per non-empty line of a log "
-                        "file, per message of an OTLP format: proto file)")
+                        "file, per message of an OTLP format: proto file); a timestamp "
+                        "column, if it has one, must give the data rows' times")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", help="also write the figure to this file; its extension picks "
                    "the format (.png, .pdf, .svg, ...)")
@@ -910,7 +911,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CSV/Parquet file to score and draw; an OpenTelemetry metric file with "
                         "an OTLP serve.event_format")
     p.add_argument("--labels", help="optional 0/1 or true/false per data row, drawn as shaded "
-                   "spans")
+                   "spans (a timestamp column, if it has one, must give the data rows' times)")
     p.add_argument("--out", required=True, help="figure to write (replaced atomically); its "
                    "extension picks the format (.png, .pdf, .svg, ...)")
     _add_nan_policy(p)

@@ -98,6 +98,27 @@ def test_train_score_evaluate_plot(trained_cli, tmp_path, capsys):
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_evaluate_and_plot_refuse_labels_stamped_for_other_rows(trained_cli, tmp_path, capsys):
+    """A `timestamp,label` file of another day was taken row by row: evaluate printed its
+    AUC and F1, and plot drew its spans, as if the labels were the data's."""
+    x, labels = with_anomalies(100)
+    data = write_csv(tmp_path / "test.csv", x, timestamps=True)
+    lab = tmp_path / "labels.csv"
+    lab.write_text("timestamp,label\n" + "".join(
+        f"2026-01-02T00:{i // 60:02d}:{i % 60:02d}Z,{v}\n" for i, v in enumerate(labels)))
+    model = str(trained_cli / "model")
+    for argv in (["evaluate", "--model", model, "--data", str(data), "--labels", str(lab)],
+                 ["plot", "--model", model, "--data", str(data), "--labels", str(lab),
+                  "--out", str(tmp_path / "p.png")]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == (
+            f"anomaly-gan: error: {lab}: line 2: timestamp '2026-01-02T00:00:00Z' is not that of "
+            f"the data row it labels ('2026-01-01T00:00:00Z', line 2 of {data}); expected one "
+            f"label per data row, in the data's order\n")
+    assert not (tmp_path / "p.png").exists()
+
+
 @pytest.mark.parametrize("content, expected", [
     ("temp,rpm,flow\n1,2,x\n", "line 2, column 'flow': not a number: 'x'"),
     ("temp,rpm\n1,2\n", "missing columns flow"),

@@ -747,13 +747,19 @@ def align_tables(tables: Sequence[Table]) -> list[Table]:
     return out
 
 
-def read_labels(path: str | Path, rows: int | None = None, per: str = "data row") -> np.ndarray:
+def read_labels(path: str | Path, rows: int | None = None, per: str = "data row",
+                data: Table | None = None) -> np.ndarray:
     """Read 0/1 labels, one per data row (headerless, or with a one-line header);
     ``true``/``false`` (any case) are 1/0.
 
     With a multi-column file, the column named ``label`` (or ``is_anomaly``) is used.
+    Where the labels have a timestamp column and ``data`` (the table they label) has one
+    too, each label's stamp must be its data row's (:func:`_check_label_times`): labels
+    of another stretch, or of the rows in another order, scored without a word.
     """
     table = read_table(path, booleans=True)
+    if data is not None:
+        rows = data.rows
     values = table.values
     if values.shape[1] > 1:
         names = [n.lower() for n in table.feature_names]
@@ -783,4 +789,34 @@ def read_labels(path: str | Path, rows: int | None = None, per: str = "data row"
                 blank = f" (line {table.lines[int(gaps[0])] + 1} is blank: a label left out?)"
         raise DataError(f"{path}: expected {rows} labels (one per {per}), got "
                         f"{len(labels)}{blank}")
+    if data is not None:
+        _check_label_times(table, data)
     return labels.astype(np.int8)
+
+
+def _check_label_times(labels: Table, data: Table) -> None:
+    """A :class:`DataError` naming the first label whose timestamp is not its data row's
+    (compared as times: one file may write RFC 3339 and the other epoch ms); nothing where
+    either file has no timestamp column.
+
+    >>> d = Table("d.csv", ("a",), np.zeros((2, 1)), ("2026-01-01T00:00:00Z", "1767225660"),
+    ...           lines=(2, 3))
+    >>> _check_label_times(dataclasses.replace(d, path="l.csv", timestamps=(
+    ...     "1767225600000", "2026-01-01T00:01:00+00:00")), d)
+    >>> _check_label_times(dataclasses.replace(d, path="l.csv", timestamps=(
+    ...     "1767225600", "1767225720")), d)
+    Traceback (most recent call last):
+    anomaly_gan.errors.DataError: l.csv: line 3: timestamp '1767225720' is not that of the data row it labels ('1767225660', line 3 of d.csv); expected one label per data row, in the data's order
+    """
+    if labels.timestamps is None or data.timestamps is None:
+        return
+    from anomaly_gan.stream.events import parse_timestamp_text
+
+    for i, (mine, theirs) in enumerate(zip(labels.timestamps, data.timestamps, strict=True)):
+        a, b = (str(x).strip() for x in (mine, theirs))
+        t, u = parse_timestamp_text(a), parse_timestamp_text(b)
+        if t is None or u is None or abs(t - u) > 1e-3:
+            raise DataError(f"{labels.path}: {labels.where(i)}: timestamp {clip(a, 40)!r} is not "
+                            f"that of the data row it labels ({clip(b, 40)!r}, "
+                            f"{data.where(i)} of {data.path}); expected one label per data "
+                            f"row, in the data's order")

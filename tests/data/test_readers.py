@@ -425,6 +425,25 @@ def test_a_parquet_file_with_a_duplicate_column_name_is_one_line(tmp_path):
         read_table(p)
 
 
+def test_labels_stamped_for_other_rows_are_refused(tmp_path):
+    """A labels file's timestamp column was read past: labels of another day (or of the
+    rows sorted otherwise) gave AUC, F1 and the figure's spans as if they were the data's."""
+    data = read_table(write(tmp_path, "timestamp,a\n2026-01-01T00:00:00Z,1\n"
+                                      "2026-01-01T00:01:00Z,2\n", "d.csv"))
+    same = write(tmp_path, "timestamp,label\n1767225600000,0\n2026-01-01T00:01:00+00:00,1\n",
+                 "same.csv")  # the same times, written otherwise
+    np.testing.assert_array_equal(read_labels(same, data=data), [0, 1])
+    other = write(tmp_path, "timestamp,label\n2026-01-01T00:00:00Z,0\n"
+                            "2026-01-02T00:01:00Z,1\n", "other.csv")
+    with pytest.raises(DataError, match=r"^\S+other.csv: line 3: timestamp '2026-01-02T00:01:00Z' "
+                                        r"is not that of the data row it labels "
+                                        r"\('2026-01-01T00:01:00Z', line 3 of \S+d.csv\); "
+                                        r"expected one label per data row, in the data's order$"):
+        read_labels(other, data=data)
+    np.testing.assert_array_equal(read_labels(write(tmp_path, "label\n0\n1\n"), data=data),
+                                  [0, 1])  # no stamps: nothing to compare
+
+
 def test_a_blank_line_among_labels_is_named_when_one_is_missing(tmp_path):
     with pytest.raises(DataError, match=r"expected 4 labels \(one per data row\), got 3 "
                                         r"\(line 3 is blank: a label left out\?\)$"):
