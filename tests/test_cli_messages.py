@@ -101,7 +101,10 @@ BAD_INPUT = [
     (["train", "--data", "{tmp}/d.csv", "--out", "{tmp}/photos", "--force"],
      "{tmp}/photos: is a directory but not a model bundle"),
     (["train", "--data", "{tmp}/d.csv", "--out", "{tmp}/m"],
-     "{tmp}/d.csv: line 3, column 'a': missing or non-finite value"),
+     # says how to fill them: train has no --nan-policy (it said "set data.nan_policy")
+     ("{tmp}/d.csv: line 3, column 'a': missing or non-finite value (nan); 2 such cells in all "
+      "(set data.nan_policy: ffill or zero in the --config file, or "
+      "ANOMALY_GAN__DATA__NAN_POLICY=ffill, to fill them)")),
     (["validate-config", "{tmp}/d.csv"], "{tmp}/d.csv: <top level>: expected a mapping"),
     (["serve", "--config", "{tmp}/nope.yaml"], "{tmp}/nope.yaml: config file not found"),
     (["retrain", "--store", "{tmp}/store", "--data", "{tmp}/d.csv", "{tmp}/nope.csv"],

@@ -654,7 +654,9 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
 
 
 def apply_nan_policy(table: Table, policy: str,
-                     hint: str = "set data.nan_policy to ffill or zero to fill them") -> np.ndarray:
+                     hint: str = "set data.nan_policy: ffill or zero in the --config file, or "
+                                 "ANOMALY_GAN__DATA__NAN_POLICY=ffill, to fill them"
+                     ) -> np.ndarray:
     """Return the values with NaN/inf handled: ``reject`` (error with location, ending
     with ``hint``: how to fill them instead), ``ffill`` (last finite value; leading gaps
     take the first finite value) or ``zero``."""
