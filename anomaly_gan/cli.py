@@ -570,10 +570,36 @@ def cmd_score(args: argparse.Namespace) -> int:
                 + (f"; {len(silenced)} silenced by the {len(silences)} silences of "
                    f"{a.silences_path}" if silences is not None else "")
                 + f") -> {where}")
+        note = _cooldown_note(a, times[order], alerts)
+        if note:
+            _eprint(note)
     note = _alarm_storm_note(det, lambda: values, flagged, windows)
     if note:
         _eprint(note)
     return 0
+
+
+def _cooldown_note(a, times, alerts: list) -> str | None:
+    """``score --alerts``: a ``note:`` where ``serve.alerts.cooldown_seconds`` is no longer
+    than the rows' median step and an ongoing run did alert again: then every anomalous
+    window after the first ``consecutive`` alerts (the default 300 s on 5-minute rows, as
+    Prometheus exports at a 5m step, sent 59 alerts for one 30-row incident)."""
+    import numpy as np
+
+    steps = np.diff(np.asarray(times, dtype=np.float64))
+    steps = steps[steps > 0]
+    repeats = sum(r["status"] == "firing" and r["consecutive_windows"] > a.consecutive
+                  for r in alerts)
+    if not repeats or not len(steps):
+        return None
+    step = float(np.median(steps))
+    if a.cooldown_seconds > step:
+        return None
+    firing = sum(r["status"] == "firing" for r in alerts)
+    return (f"note: serve.alerts.cooldown_seconds ({a.cooldown_seconds:g}) is not longer "
+            f"than the rows' step ({step:g} s), so an entity that stays anomalous alerts "
+            f"again on every window ({repeats} of the {firing} alerts repeat an ongoing "
+            f"run); set it (score --config) to how often an ongoing incident should repeat")
 
 
 def _note_sections_not_used(path: str, given, bundle) -> None:

@@ -651,6 +651,36 @@ def test_score_alerts_are_the_records_serve_sends_for_the_file(trained_cli, tmp_
     assert not (tmp_path / "s2.csv").exists() and not (tmp_path / "a2.jsonl").exists()
 
 
+def test_score_alerts_notes_a_cooldown_no_longer_than_the_rows_step(trained_cli, tmp_path,
+                                                                     capsys):
+    """The default cooldown (300 s) on 5-minute rows, as a Prometheus export at a 5m step
+    has them, re-alerted on every anomalous window (59 alerts for one 30-row incident) and
+    nothing said why. Here: rows a second apart, the same with a cooldown of 1 s."""
+    x = normal_series(300, seed=3)
+    x[150:170, 1] += 40 * x[:100, 1].std()  # an incident on rpm
+    data = write_csv(tmp_path / "pump-7.csv", x, timestamps=True)
+    cfg_file = tmp_path / "serve.yaml"
+    notes = []
+    for cooldown in (1.0, 3.0):
+        cfg_file.write_text(json.dumps({"serve": {"alerts": {"consecutive": 2,
+                                                             "cooldown_seconds": cooldown}}}))
+        assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                     "--out", str(tmp_path / "s.csv"), "--alerts", str(tmp_path / "a.jsonl"),
+                     "--config", str(cfg_file)]) == 0
+        alerts = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+        notes.append([line for line in capsys.readouterr().err.splitlines()
+                      if "cooldown_seconds (" in line])
+    repeats = sum(r["consecutive_windows"] > 2 for r in alerts)
+    assert len(alerts) >= 3 and repeats >= 2  # cooldown 3 s: an alert every 3 windows
+    assert notes[1] == []
+    (note,) = notes[0]
+    assert note.startswith("note: serve.alerts.cooldown_seconds (1) is not longer than the "
+                           "rows' step (1 s), so an entity that stays anomalous alerts again "
+                           "on every window (")
+    assert note.endswith("repeat an ongoing run); set it (score --config) to how often an "
+                         "ongoing incident should repeat")
+
+
 def test_score_alerts_scores_each_window_once(trained_cli, tmp_path, monkeypatch, capsys):
     """score --alerts ran the model over the file's windows again after score had scored
     them: twice the model time (0.75 s more of 1.5 s on a 50,000-row file). The alerts now
