@@ -570,6 +570,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 + (f"; {len(silenced)} silenced by the {len(silences)} silences of "
                    f"{a.silences_path}" if silences is not None else "")
                 + f") -> {where}")
+        assert times is not None  # --alerts needs a timestamp column (checked above)
         note = _cooldown_note(a, times[order], alerts)
         if note:
             _eprint(note)
