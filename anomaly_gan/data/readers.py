@@ -799,7 +799,8 @@ def read_labels(path: str | Path, rows: int | None = None, per: str = "data row"
 def _check_label_times(labels: Table, data: Table) -> None:
     """A :class:`DataError` naming the first label whose timestamp is not its data row's
     (compared as times: one file may write RFC 3339 and the other epoch ms); nothing where
-    either file has no timestamp column.
+    either file has no timestamp column, or for a pair of different texts of which one is
+    no epoch or RFC 3339 time (``01/02/2026 10:00``: which day it means is not known here).
 
     >>> d = Table("d.csv", ("a",), np.zeros((2, 1)), ("2026-01-01T00:00:00Z", "1767225660"),
     ...           lines=(2, 3))
@@ -816,8 +817,11 @@ def _check_label_times(labels: Table, data: Table) -> None:
 
     for i, (mine, theirs) in enumerate(zip(labels.timestamps, data.timestamps, strict=True)):
         a, b = (str(x).strip() for x in (mine, theirs))
+        if a == b:
+            continue
         t, u = parse_timestamp_text(a), parse_timestamp_text(b)
-        if t is None or u is None or abs(t - u) > 1e-3:
+        # a stamp that is no epoch or RFC 3339 time cannot be compared: not refused for it
+        if t is not None and u is not None and abs(t - u) > 1e-3:
             raise DataError(f"{labels.path}: {labels.where(i)}: timestamp {clip(a, 40)!r} is not "
                             f"that of the data row it labels ({clip(b, 40)!r}, "
                             f"{data.where(i)} of {data.path}); expected one label per data "

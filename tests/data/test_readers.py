@@ -442,6 +442,9 @@ def test_labels_stamped_for_other_rows_are_refused(tmp_path):
         read_labels(other, data=data)
     np.testing.assert_array_equal(read_labels(write(tmp_path, "label\n0\n1\n"), data=data),
                                   [0, 1])  # no stamps: nothing to compare
+    local = read_table(write(tmp_path, "timestamp,a\n01/02/2026 10:00,1\n01/02/2026 10:01,2\n",
+                             "local.csv"))  # no epoch or RFC 3339 time: which day is not known
+    np.testing.assert_array_equal(read_labels(same, data=local), [0, 1])
 
 
 def test_a_blank_line_among_labels_is_named_when_one_is_missing(tmp_path):
