@@ -10,6 +10,7 @@ under another on a shared volume. Everything written here gets the mode a plain
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import stat
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from anomaly_gan.compressed import HEAD_BYTES, compression_of, decompressing
 from anomaly_gan.errors import AnomalyGanError, DataError, OutputError, clip
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_texts", "check_creatable", "check_distinct",
@@ -56,17 +58,61 @@ def check_distinct(paths: Sequence[str | os.PathLike[str]], option: str) -> None
 
 
 def open_input(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> IO[Any]:
-    """``open`` for an input file, raising the same one-line errors as :func:`check_input`.
-    A pipe is fine (``--data <(zcat x.csv.gz)``): every reader reads its input once."""
+    """``open`` for an input file (``mode`` ``r``, with ``open``'s text arguments, or
+    ``rb``), raising the same one-line errors as :func:`check_input`. A pipe is fine
+    (``--data <(kubectl logs ...)``): every reader reads its input once. A file or pipe
+    compressed with gzip, bzip2, xz or zstd, told by its first bytes, is read decompressed
+    (:mod:`anomaly_gan.compressed`); those bytes are read until there are enough (a pipe
+    may give them in pieces) and put back in front of the rest: nothing seeks."""
     p = Path(path)
     try:
-        return p.open(mode, **kwargs)  # type: ignore[no-any-return]
+        raw = p.open("rb", buffering=0)
     except FileNotFoundError:
         raise DataError(f"{p}: file not found") from None
     except IsADirectoryError:
         raise DataError(f"{p}: cannot read: is a directory") from None
     except OSError as exc:
         raise DataError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        head = b""
+        while len(head) < HEAD_BYTES:  # a pipe may give fewer at a time
+            more = raw.read(HEAD_BYTES - len(head))
+            if not more:
+                break
+            head += more
+    except OSError as exc:
+        raw.close()
+        raise DataError(f"{p}: cannot read: {exc.strerror}") from None
+    source = _HeadFirst(head, raw)
+    compression = compression_of(head)
+    binary = (decompressing(p, source, compression) if compression
+              else io.BufferedReader(source, buffer_size=1 << 16))
+    return binary if "b" in mode else io.TextIOWrapper(binary, **kwargs)
+
+
+class _HeadFirst(io.RawIOBase):
+    """``head``, the bytes already read of ``raw``, then the rest of ``raw``."""
+
+    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
+        self._head, self._raw = head, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._head:
+            return self._raw.readinto(buffer)  # type: ignore[attr-defined,no-any-return]
+        n = min(len(buffer), len(self._head))
+        buffer[:n] = self._head[:n]
+        self._head = self._head[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def read_json(path: Path, what: str, error: type[AnomalyGanError]) -> Any:

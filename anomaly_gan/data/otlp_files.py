@@ -9,7 +9,8 @@ default ``format: json``) or, with ``format: proto``, as protobuf after its 4-by
 format, is compressed and written after its length, and read decompressed. A file is told
 from CSV by its first byte (:func:`sniff`): ``{`` (after a byte-order mark or spaces) is
 OTLP/JSON lines, a byte below 9 a length prefix (:func:`~anomaly_gan.otlp.is_framed`);
-anything else is read as CSV (or Parquet by its name), as before.
+anything else is read as CSV (or Parquet by its name), as before. A file compressed whole
+(gzip, bzip2, xz, zstd) is told so by what it holds (:mod:`anomaly_gan.compressed`).
 
 Each line or message is read by ``serve``'s parser
 (:class:`~anomaly_gan.stream.otlp.MetricBatchParser`: the same feature names, values,
@@ -78,9 +79,9 @@ def is_metric_file(path: str | Path, serve: ServeConfig) -> bool:
     try:
         if not stat.S_ISREG(os.stat(p).st_mode):
             return False
-        with p.open("rb") as handle:
+        with open_input(p, "rb") as handle:  # compressed: what it holds
             return bool(sniff(handle.read(64)))
-    except OSError:
+    except (OSError, DataError):
         return False  # the CSV reader names the problem
 
 
@@ -292,9 +293,9 @@ def _not_otlp(path: Path, serve: ServeConfig) -> None:
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return
-        with path.open("rb") as handle:
+        with open_input(path, "rb") as handle:  # compressed: what it holds
             head = handle.read(64)
-    except OSError:
+    except (OSError, DataError):
         return  # the CSV reader names the problem
     kind = sniff(head)
     if (kind == "json" and b'"resourceMetrics"' in head) or (kind == "proto"

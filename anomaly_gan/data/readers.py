@@ -24,6 +24,7 @@ from typing import IO
 
 import numpy as np
 
+from anomaly_gan.compressed import HEAD_BYTES, UNPACK, compression_of
 from anomaly_gan.data.windows import release_order
 from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
@@ -298,27 +299,25 @@ def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
         yield line
 
 
-#: The first bytes of files that hold text, or a table, packed: what each is, what to do.
+#: The first bytes of files that hold text, or a table, packed: where they are, what each
+#: is and what to do. Compressed files are read decompressed
+#: (:func:`~anomaly_gan.files.open_input`), an archive (or one compressed) is not.
 _PACKED = (
-    (b"\x1f\x8b", ("the file is gzip-compressed; decompress it first (gunzip, or "
-                   "--data <(zcat FILE))")),
-    (b"BZh", "the file is bzip2-compressed; decompress it first (bunzip2)"),
-    (b"\xfd7zXZ\x00", "the file is xz-compressed; decompress it first (unxz)"),
-    (b"\x28\xb5\x2f\xfd", "the file is zstd-compressed; decompress it first (unzstd)"),
-    (b"PK\x03\x04", ("the file is a zip archive (an Excel workbook?); export the sheet "
-                     "as CSV (Excel's 'CSV UTF-8') or unzip it")),
+    (0, b"PK\x03\x04", ("the file is a zip archive (an Excel workbook?); export the sheet "
+                        "as CSV (Excel's 'CSV UTF-8') or unzip it")),
+    (257, b"ustar", "the file is a tar archive; extract it (tar -xf) and read its files"),
 )
-_PARQUET = (b"PAR1", "the file is Parquet; name it .parquet to read it as Parquet")
+_PARQUET = (0, b"PAR1", "the file is Parquet; name it .parquet to read it as Parquet")
 
 
 def packed_format(start: bytes, tables: bool = True) -> str:
-    r"""What a file whose first line is ``start`` is, when it is compressed, an archive or
-    (with ``tables``) Parquet, not text, and what to do; else ''. A .csv.gz, an Excel
-    workbook or a Parquet file named .csv was refused with the UTF-8 decoder's words and
-    the advice to save the file as UTF-8, and a rotated app.log.gz as ``not_utf8``.
+    r"""What a file whose first line is ``start`` is, when it is an archive or (with
+    ``tables``) Parquet, not text, and what to do; else ''. An Excel workbook or a Parquet
+    file named .csv was refused with the UTF-8 decoder's words and the advice to save the
+    file as UTF-8.
 
-    >>> packed_format(b"\x1f\x8b\x08\x00")[:31]
-    'the file is gzip-compressed; de'
+    >>> packed_format(b"PK\x03\x04\x14\x00")[:31]
+    'the file is a zip archive (an E'
     >>> packed_format(b"timestamp,cpu\n"), packed_format(b"PAR1,PAR2\r\n")  # names
     ('', '')
     """
@@ -330,8 +329,8 @@ def packed_format(start: bytes, tables: bool = True) -> str:
             return ""
         except UnicodeDecodeError:
             pass
-    return next((what for magic, what in (*_PACKED, *([_PARQUET] if tables else []))
-                 if start.startswith(magic)), "")
+    return next((what for at, magic, what in (*_PACKED, *([_PARQUET] if tables else []))
+                 if start.startswith(magic, at)), "")
 
 
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -433,6 +432,7 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
         raise DataError(
             f"{path}: reading Parquet needs pyarrow (pip install 'anomaly-gan[parquet]')"
         ) from None
+    _refuse_compressed_parquet(path)
     try:
         names_in_file = pq.read_schema(path).names
     except Exception:  # noqa: BLE001 - not a file pyarrow reads alone: read_table says why
@@ -471,6 +471,21 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
             col = col.cast(pa.timestamp("us", tz=col.type.tz), safe=False)
         stamps = tuple(str(v) for v in col.to_pylist())
     return Table(str(path), names, np.column_stack(columns), stamps, True)
+
+
+def _refuse_compressed_parquet(path: Path) -> None:
+    """A Parquet file compressed whole is not read: pyarrow seeks in its file (its footer
+    says where the columns are), which a decompressed stream cannot; pyarrow said 'Parquet
+    magic bytes not found in footer'."""
+    try:
+        with path.open("rb") as fh:
+            compression = compression_of(fh.read(HEAD_BYTES))
+    except OSError:
+        return  # pyarrow names the problem
+    if compression:
+        raise DataError(f"{path}: the file is {compression}-compressed, which is not read for "
+                        f"a Parquet file: Parquet is read by seeking in its file; decompress "
+                        f"it first ({UNPACK[compression]})")
 
 
 def read_table(path: str | Path, timestamp_column: str | None = None,

@@ -49,8 +49,9 @@ def _lines(handle: Iterable[bytes], path: Path | None = None,
            unterminated: list[int] | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without the line end) of each line of a binary file; a UTF-8
     byte-order mark at its start (Windows tools write one) is no part of the first line.
-    With ``path``, a file that is compressed or an archive is a :class:`DataError` naming
-    it (a rotated ``app.log.gz`` was refused as ``not_utf8``, naming neither). The number
+    With ``path``, a file that is an archive is a :class:`DataError` naming it (a rotated
+    ``app.log.gz``, refused so until 2026-12-05, is read decompressed: the handle of
+    :func:`~anomaly_gan.files.open_input` gives its lines). The number
     of a last line with no newline (a file still being written) is appended to
     ``unterminated`` before it is yielded."""
     n = 0

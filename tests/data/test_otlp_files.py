@@ -179,12 +179,35 @@ def test_csv_still_reads_with_an_otlp_config(tmp_path):
     assert not is_metric_file(js, config_from_dict({}).serve)  # json events: CSV as before
 
 
-@pytest.mark.parametrize("kind", ["json", "proto"])
+def test_a_file_compressed_whole_reads_as_the_file_it_holds(tmp_path):
+    """metrics.jsonl.gz (gzip, xz: any compression, told by its first bytes; a pipe too):
+    the rows of the file it holds, which is told OTLP by what it holds."""
+    import gzip
+    import lzma
+
+    cfg = config_from_dict({"serve": SERVE})
+    docs = hostmetrics(steps=20)
+    want = [(t.entity, t.feature_names, t.timestamps, t.values.tolist())
+            for t in read_data_file(write(tmp_path, docs, "json"), cfg)]
+    for kind, compress in (("json", gzip.compress), ("proto", lzma.compress)):
+        path = write(tmp_path, docs, kind)
+        path.write_bytes(compress(path.read_bytes()))
+        assert is_metric_file(path, cfg.serve)
+        assert [(t.entity, t.feature_names, t.timestamps, t.values.tolist())
+                for t in read_data_file(path, cfg)] == want
+
+
+@pytest.mark.parametrize("kind", ["json", "proto", "json.gz"])
 def test_a_metric_file_read_with_a_config_of_json_events_is_one_line_saying_so(tmp_path,
                                                                                kind):
     """A model trained on CSV (serve.event_format: json) scoring a file exporter's file got
-    'line 2: expected 7 columns, got 18' or 'line 10: not a readable CSV file: utf-8'."""
-    path = write(tmp_path, hostmetrics(steps=2), kind)
+    'line 2: expected 7 columns, got 18' or 'line 10: not a readable CSV file: utf-8';
+    compressed, it is told by what it holds."""
+    import gzip
+
+    path = write(tmp_path, hostmetrics(steps=2), kind.removesuffix(".gz"))
+    if kind.endswith(".gz"):
+        path.write_bytes(gzip.compress(path.read_bytes()))
     with pytest.raises(DataError) as err:
         read_data_file(path, config_from_dict({}))
     assert str(err.value).startswith(

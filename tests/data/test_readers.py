@@ -184,20 +184,15 @@ def _parquet_bytes(path):
 
 
 @pytest.mark.parametrize("name, pack, expected", [
-    ("d.csv.gz", lambda text, p: __import__("gzip").compress(text.encode()),
-     r"the file is gzip-compressed; decompress it first \(gunzip, or --data <\(zcat FILE\)\)$"),
-    ("d.csv.bz2", lambda text, p: __import__("bz2").compress(text.encode()),
-     r"the file is bzip2-compressed; decompress it first \(bunzip2\)$"),
-    ("d.csv.xz", lambda text, p: __import__("lzma").compress(text.encode()),
-     r"the file is xz-compressed; decompress it first \(unxz\)$"),
     ("book.xlsx", lambda text, p: _zipped(text),
      r"the file is a zip archive \(an Excel workbook\?\); export the sheet as CSV"),
     ("d.csv", lambda text, p: _parquet_bytes(p),
      r"the file is Parquet; name it .parquet to read it as Parquet$"),
 ])
 def test_a_packed_file_is_named_for_what_it_is(tmp_path, name, pack, expected):
-    """A .csv.gz, a workbook, a Parquet file named .csv: the line quoted the UTF-8 decoder
-    ('can't decode byte 0x8b') and said to save the file as UTF-8, e.g. from Excel."""
+    """A workbook, a Parquet file named .csv: the line quoted the UTF-8 decoder ('can't
+    decode byte 0x8b') and said to save the file as UTF-8, e.g. from Excel. (A .csv.gz,
+    refused so until 2026-12-05, is read: tests/test_compressed.py.)"""
     p = tmp_path / name
     p.write_bytes(pack("timestamp,cpu\n" + "2026-01-01T00:00:00Z,1.5\n" * 50, p))
     with pytest.raises(DataError, match=rf"^{p}: line 1: not a readable CSV file: {expected}"):

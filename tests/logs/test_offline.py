@@ -211,17 +211,22 @@ def test_a_go_call_line_outside_a_goroutine_trace_follows_bad_lines(tmp_path):
     assert tally.skipped == {"no_match": 2}
 
 
-@pytest.mark.parametrize("bad_lines", ["error", "skip"])
-def test_a_rotated_gzip_log_is_named_as_one(tmp_path, bad_lines):
-    """logrotate compresses app.log.1 to app.log.2.gz: the line said 'not_utf8: ... can't
-    decode byte 0x8b', naming neither gzip nor what to do."""
+def test_a_rotated_gzip_log_reads_as_its_lines(tmp_path):
+    """logrotate compresses app.log.1 to app.log.2.gz: it was refused ('the file is
+    gzip-compressed; decompress it first'); it gives the events of the plain file, stack
+    traces joined, and a bad line is named by its line in the log."""
     import gzip
 
-    data = tmp_path / "app.log.2.gz"
-    data.write_bytes(gzip.compress(f"{ERROR_LINE}\n".encode()))
-    with pytest.raises(DataError, match=rf"^{data}: line 1: not a readable log file: the file "
-                                        rf"is gzip-compressed; decompress it first"):
-        read_log_file(data, _regex_logs_cfg(bad_lines=bad_lines).logs)
+    text = "".join(f"{ERROR_LINE}\n" + "".join(f"{t}\n" for t in JAVA) for _ in range(50))
+    plain, rotated = tmp_path / "app.log.1", tmp_path / "app.log.2.gz"
+    plain.write_text(text)
+    rotated.write_bytes(gzip.compress(text.encode()))
+    cfg = _regex_logs_cfg().logs
+    events = read_log_file(rotated, cfg)
+    assert len(events) == 50 and events == read_log_file(plain, cfg)
+    rotated.write_bytes(gzip.compress(f"{text}\nbanner\n".encode()))
+    with pytest.raises(DataError, match=rf"^{rotated}: line 302: no_match: "):
+        read_log_file(rotated, cfg)
 
 
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])
@@ -1017,7 +1022,7 @@ def test_a_damaged_zstd_message_stops_in_one_line_naming_it(tmp_path, service_lo
     """A compressed message cut short, changed (its checksum no longer matches) or a zstd
     bomb (a few KiB whose header says 65 MiB): whatever logs.bad_lines says the command
     stops in one line naming the file, the message and its byte, exit 2. A file
-    compressed whole is named as every compressed log file is."""
+    compressed whole is read as the file it holds."""
     import zstandard
 
     from tests.support.otlp import framed, to_proto, zstd_framed
@@ -1042,9 +1047,10 @@ def test_a_damaged_zstd_message_stops_in_one_line_naming_it(tmp_path, service_lo
                  str(tmp_path / "m")]) == 2
     err_text = capsys.readouterr().err
     assert err_text.count("\n") == 1 and f"anomaly-gan: error: {expected}" in err_text
+    path.write_bytes(framed(first))  # a file compressed whole reads as it (was refused)
+    events = read_log_file(path, config_from_dict(config).logs)
     path.write_bytes(zstandard.ZstdCompressor().compress(framed(first)))
-    with pytest.raises(DataError, match="the file is zstd-compressed; decompress it first"):
-        read_log_file(path, config_from_dict(config).logs)
+    assert read_log_file(path, config_from_dict(config).logs) == events
 
 
 def test_a_file_of_another_shape_read_with_otlp_says_what_an_otlp_file_is(tmp_path):
