@@ -19,7 +19,6 @@ import io
 import lzma
 import re
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -41,7 +40,6 @@ _SIGNATURES = (
 )
 #: The command that decompresses each compression.
 UNPACK = {"gzip": "gunzip", "bzip2": "bunzip2", "xz": "unxz", "zstd": "unzstd"}
-_ZSTD_SKIPPABLE = re.compile(rb"[\x50-\x5f]\x2a\x4d\x18")
 _PARQUET = re.compile(rb"PAR1[\x00-\x08\x0e-\x1f]")  # a page header (binary), not a name
 _BUFFER = 1 << 16
 
@@ -64,8 +62,7 @@ def decompressing(path: Path, source: io.RawIOBase, compression: str) -> IO[byte
     (:func:`compression_of`), buffered (it can be peeked at) and closing ``source``. A
     compressed file in the compressed file, or a Parquet file (the Parquet reader seeks in
     its file, which a stream cannot), is a :class:`DataError` at once."""
-    ends = _ZstdFrameEnds() if compression == "zstd" else None
-    handle = io.BufferedReader(_Decompressing(path, compression, source, ends),
+    handle = io.BufferedReader(_Decompressing(path, compression, source),
                                buffer_size=_BUFFER)
     try:
         head = handle.peek(HEAD_BYTES)
@@ -89,9 +86,8 @@ class _Decompressing(io.RawIOBase):
     """The decompressed bytes of ``source``; a decompressor's error, wherever in the file,
     is a one-line :class:`DataError`."""
 
-    def __init__(self, path: Path, compression: str, source: io.RawIOBase,
-                 ends: _ZstdFrameEnds | None) -> None:
-        self._path, self._compression, self._source, self._ends = path, compression, source, ends
+    def __init__(self, path: Path, compression: str, source: io.RawIOBase) -> None:
+        self._path, self._compression, self._source = path, compression, source
         self._out = 0  # bytes decompressed so far, for the error
         self._errors: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error,
                                                          lzma.LZMAError)
@@ -107,13 +103,7 @@ class _Decompressing(io.RawIOBase):
             import zstandard  # loaded only for a zstd file
 
             self._errors += (zstandard.ZstdError,)
-            # stream_reader: the output of each read is bounded (a "zstd bomb" of a few
-            # KiB fills no memory); its frames are followed by _ZstdFrameEnds, as
-            # stream_reader ends a frame cut short without a word
-            self._stream = zstandard.ZstdDecompressor().stream_reader(
-                cast(IO[bytes], _Watched(source, ends.feed if ends else None)),
-                read_across_frames=True,
-                closefd=False)
+            self._stream = _Zstd(source, zstandard)
 
     def readable(self) -> bool:
         return True
@@ -125,8 +115,6 @@ class _Decompressing(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         try:
             data = self._stream.read(len(buffer))
-            if not data and self._ends is not None and not self._ends.at_frame_end():
-                raise EOFError("the file ends inside a zstd frame")
         except self._errors as exc:
             if isinstance(exc, OSError) and exc.errno is not None:  # reading the file
                 raise DataError(f"{self._path}: cannot read: {exc.strerror}") from None
@@ -147,105 +135,52 @@ class _Decompressing(io.RawIOBase):
         super().close()
 
 
-class _Watched(io.RawIOBase):
-    """``source``'s bytes, each chunk also given to ``watch`` as it is read."""
-
-    def __init__(self, source: io.RawIOBase, watch: Callable[[bytes], None] | None) -> None:
-        self._source, self._watch = source, watch
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._source.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        if self._watch is not None:
-            self._watch(data)
-        return n
-
-
-class _ZstdFrameEnds:
-    """Follows the frames of a zstd stream through its compressed bytes, reading only their
-    headers (RFC 8878: a frame header, blocks of a 3-byte header each, a checksum; skippable
-    frames), to tell whether the bytes so far end where a frame ends: zstandard's
-    stream_reader ends a file cut inside a frame without an error. Bytes it cannot follow
-    are zstd's to refuse.
+class _Zstd:
+    """The frames of a zstd stream, one after another, decompressed: zstandard's
+    ``decompressobj`` per frame (its ``eof`` says a frame is whole, its ``unused_data`` holds
+    the next one's first bytes). A file that ends inside a frame is an ``EOFError`` here,
+    where zstandard's ``stream_reader`` would end it without a word. Reads ``source`` a
+    chunk at a time; what a chunk decompresses to is held until read.
 
     >>> import zstandard
     >>> frame = zstandard.ZstdCompressor(write_checksum=True).compress(b"a,b\\n" * 1000)
-    >>> ends = _ZstdFrameEnds(); ends.feed(frame[:-2]); ends.at_frame_end()
-    False
-    >>> ends.feed(frame[-2:] + frame); ends.at_frame_end()
-    True
+    >>> _Zstd(io.BytesIO(frame + frame), zstandard).read(1 << 20).count(b"\\n")
+    2000
+    >>> cut = _Zstd(io.BytesIO(frame[:-2]), zstandard)  # its checksum cut short
+    >>> len(cut.read(1 << 20)), cut.read(1 << 20)
+    Traceback (most recent call last):
+    EOFError: the file ends inside a zstd frame
     """
 
-    def __init__(self) -> None:
-        self._held = b""  # the bytes of the header being read
-        self._need = 4  # ... how many it has
-        self._step: Callable[[bytes], None] = self._magic  # ... what reads it
-        self._skip = 0  # bytes of content to pass over first
-        self._checksum = 0
-        self._lost = False
+    def __init__(self, source: io.RawIOBase, zstandard: Any) -> None:
+        self._source, self._new = source, zstandard.ZstdDecompressor().decompressobj
+        self._frame = self._new()
+        self._started = False  # the current frame has had bytes
+        self._out, self._at = b"", 0  # decompressed, and how much of it was read
 
-    def at_frame_end(self) -> bool:
-        return self._lost or (self._step == self._magic and not self._held
-                              and not self._skip)
+    def read(self, n: int) -> bytes:
+        if self._at == len(self._out):
+            self._out, self._at = self._more(), 0
+        data = self._out[self._at:self._at + n]
+        self._at += len(data)
+        return data
 
-    def feed(self, data: bytes) -> None:
-        i, size = 0, len(data)
-        while i < size and not self._lost:
-            if self._skip:
-                n = min(self._skip, size - i)
-                self._skip -= n
-                i += n
-                continue
-            n = min(self._need - len(self._held), size - i)
-            self._held += data[i:i + n]
-            i += n
-            if len(self._held) == self._need:
-                held, self._held = self._held, b""
-                self._step(held)
+    def _more(self) -> bytes:
+        """What the next chunks decompress to: b'' once the file ends."""
+        out = b""
+        while not out:
+            chunk = self._source.read(_BUFFER)
+            if not chunk:
+                if self._started and not self._frame.eof:
+                    raise EOFError("the file ends inside a zstd frame")
+                return b""
+            while chunk:
+                if self._frame.eof:  # the next frame starts
+                    self._frame, self._started = self._new(), False
+                self._started = True
+                out += self._frame.decompress(chunk)
+                chunk = self._frame.unused_data if self._frame.eof else b""
+        return out
 
-    def _next(self, need: int, step: Callable[[bytes], None], skip: int = 0) -> None:
-        self._need, self._step, self._skip = need, step, skip
-
-    def _magic(self, held: bytes) -> None:
-        if held == b"\x28\xb5\x2f\xfd":
-            self._next(1, self._descriptor)
-        elif _ZSTD_SKIPPABLE.fullmatch(held):
-            self._next(4, self._skippable)
-        else:
-            self._lost = True
-
-    def _skippable(self, held: bytes) -> None:
-        self._next(4, self._magic, skip=int.from_bytes(held, "little"))
-
-    def _descriptor(self, held: bytes) -> None:
-        flags = held[0]
-        single_segment = flags >> 5 & 1
-        content_size = (single_segment, 2, 4, 8)[flags >> 6]
-        dictionary = (0, 1, 2, 4)[flags & 3]
-        self._checksum = 4 if flags & 4 else 0
-        rest = (1 - single_segment) + dictionary + content_size
-        if rest:
-            self._next(rest, lambda _held: self._next(3, self._block))
-        else:
-            self._next(3, self._block)
-
-    def _block(self, held: bytes) -> None:
-        header = int.from_bytes(held, "little")
-        kind, size = header >> 1 & 3, header >> 3
-        if kind == 3:  # reserved: zstd refuses it
-            self._lost = True
-            return
-        content = 1 if kind == 1 else size  # an RLE block holds one byte
-        if not header & 1:
-            self._next(3, self._block, skip=content)
-        elif self._checksum:
-            self._next(self._checksum, self._magic_after, skip=content)
-        else:
-            self._next(4, self._magic, skip=content)
-
-    def _magic_after(self, _held: bytes) -> None:
-        self._next(4, self._magic)
+    def close(self) -> None:
+        self._out = b""
