@@ -154,11 +154,12 @@ def health_of(metadata: dict[str, Any]) -> dict[str, Any]:
             "issues": issues, "attempts": int(attempts) if isinstance(attempts, int) else 1}
 
 
-def gate_of(metadata: dict[str, Any]) -> str:
-    """``passed``, ``rejected`` or ``-`` (trained without the gate, e.g. ``anomaly-gan train``)."""
+def gate_of(metadata: dict[str, Any]) -> str | None:
+    """``passed``, ``rejected`` or None (trained without the gate, e.g. ``anomaly-gan train``;
+    ``models list`` shows ``-``)."""
     gate = metadata.get("gate")
     if not isinstance(gate, dict):
-        return "-"
+        return None
     return "passed" if gate.get("passed") else "rejected"
 
 
@@ -175,19 +176,20 @@ class VersionInfo:
     metadata: dict[str, Any]
 
     @property
-    def data_range(self) -> str:
+    def data_range(self) -> str | None:
         """What the version was trained on: a retrain's source, else the files and time
-        that ``train`` recorded (bundles trained before 2026-12-05 recorded none: ``-``)."""
+        that ``train`` recorded (bundles trained before 2026-12-05 recorded none: None,
+        ``-`` in ``models list``)."""
         for src in ((self.metadata.get("lineage") or {}).get("source") or {},
                     self.metadata.get("training_data") or {}):
             if src.get("from") and src.get("to"):
                 return f"{src['from']} .. {src['to']}"
             if src.get("files"):
                 return ",".join(Path(f).name for f in src["files"])
-        return "-"
+        return None
 
     @property
-    def gate(self) -> str:
+    def gate(self) -> str | None:
         return gate_of(self.metadata)
 
     @property

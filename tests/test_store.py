@@ -582,7 +582,7 @@ def test_null_lineage_and_gate_read_as_absent(store):
     (store.root / "v1" / "metadata.json").write_text(json.dumps(
         {"created": "2026-11-01T00:00:00+00:00", "lineage": None, "gate": None}))
     v1 = store.versions()[0]
-    assert (v1.name, v1.data_range, v1.parent, v1.gate) == ("v1", "-", None, "-")
+    assert (v1.name, v1.data_range, v1.parent, v1.gate) == ("v1", None, None, None)
 
 
 def test_an_unreadable_version_is_one_line_saying_so(store, monkeypatch, capsys):

@@ -108,29 +108,35 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 _LIST_FIELDS = ("mark", "version", "input", "created", "data_range", "gate", "health", "parent")
+_LIST_HEADER = ("", "VERSION", "INPUT", "CREATED", "DATA RANGE", "GATE", "HEALTH", "PARENT")
 
 
 def _models_list(store: ModelStore, args: argparse.Namespace) -> int:
-    cur, prev = store.current(), store.predecessor()
-    rows = [("", "VERSION", "INPUT", "CREATED", "DATA RANGE", "GATE", "HEALTH", "PARENT")]
+    """One record per version, None where it has no value: null in ``--json`` (a script
+    tests for null; the table's ``-`` was written into the JSON until 2026-12), ``-`` in
+    the table (no mark: blank)."""
     from anomaly_gan.store import health_of
 
+    cur, prev = store.current(), store.predecessor()
     versions = store.versions()
-    for v in versions:
-        mark = "*" if v.name == cur else ("^" if v.name == prev else "")
-        rows.append((mark, v.name, v.input, v.created, v.data_range, v.gate,
-                     health_of(v.metadata)["status"], v.parent or "-"))
+    records = [
+        {"mark": "*" if v.name == cur else ("^" if v.name == prev else None),
+         "version": v.name, "input": v.input, "created": v.created or None,
+         "data_range": v.data_range, "gate": v.gate,
+         "health": health_of(v.metadata)["status"], "parent": v.parent}
+        for v in versions]
     # A current whose version was deleted had no row and no word: serve keeps its old model
     # and score refuses the store.
     gone = cur is not None and all(v.name != cur for v in versions)
     if args.json:
-        listing = [{**dict(zip(_LIST_FIELDS, r, strict=True)), "missing": False}
-                   for r in rows[1:]]
+        listing = [{**r, "missing": False} for r in records]
         if gone:  # the footer's MISSING: the current row, with nothing known of it
             listing.append({**dict.fromkeys(_LIST_FIELDS), "mark": "*", "version": cur,
                             "missing": True})
         print(json.dumps(listing, indent=2))
         return 0
+    rows = [_LIST_HEADER, *(tuple(r[f] or ("" if f == "mark" else "-") for f in _LIST_FIELDS)
+                            for r in records)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
@@ -176,8 +182,8 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
         info = store.info(name)
         meta = info.metadata
         print(json.dumps({
-            "version": name, "current": name == store.current(), "created": info.created,
-            "kind": meta.get("kind"), "parent": info.parent, "data_range": info.data_range,
+            "version": name, "current": name == store.current(),
+            "created": info.created or None, "kind": meta.get("kind"), "parent": info.parent, "data_range": info.data_range,
             "lineage": meta.get("lineage"), "health": health_of(meta), "gate": meta.get("gate"),
             "validation": meta.get("validation"), "training_data": meta.get("training_data"),
         }, indent=2, default=str))
@@ -277,9 +283,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a.add_argument("--json", action="store_true",
                    help="machine-readable output: a list of one object per version (mark, "
                         "version, input, created, data_range, gate, health, parent, "
-                        "missing); a current whose version is gone is an object marked * "
-                        "with missing true and null in the fields it has no value for")
-    a = add_action("show", "one version's lineage, health and gate report as JSON")
+                        "missing), null where the table shows - (or no mark); a current "
+                        "whose version is gone is an object marked * with missing true and "
+                        "null in the fields it has no value for")
+    a = add_action("show", "one version's lineage, health and gate report as JSON (null "
+                           "where it has no value)")
     a.add_argument("version", metavar="VERSION", nargs="?", help="default: the current version")
     a = add_action("promote", "verify VERSION's bundle and make it current (a gate-rejected "
                               "version is refused)")

@@ -164,6 +164,29 @@ def test_list_json_names_a_current_whose_version_is_gone(store, capsys):
                          "missing": True}]
 
 
+def test_json_writes_null_where_the_table_writes_a_placeholder(store, capsys):
+    """`models list --json` wrote the table's "-" for a version with no gate, no data range
+    and no parent, and "" for no mark, so a script testing for null found a value; `models
+    show` wrote "-" as its data_range. The table keeps its placeholders."""
+    (store / "v1" / "metadata.json").write_text(json.dumps({"health": {"status": "healthy"}}))
+    assert main(["models", "list", "--json", "--store", str(store)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0] == {"mark": "^", "version": "v1", "input": "metrics", "created": None,
+                       "data_range": None, "gate": None, "health": "healthy", "parent": None,
+                       "missing": False}
+    assert rows[1]["mark"] == "*" and rows[1]["gate"] is None
+    fake_version(store, "v3", "2026-11-03T00:00:00+00:00")  # no mark
+    assert main(["models", "list", "--json", "--store", str(store)]) == 0
+    assert json.loads(capsys.readouterr().out)[2]["mark"] is None
+    assert main(["models", "show", "v1", "--store", str(store)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["created"], shown["data_range"], shown["gate"], shown["parent"]) == (
+        None, None, None, None)
+    assert main(["models", "list", "--store", str(store)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == [
+        "^", "v1", "metrics", "-", "-", "-", "healthy", "-"]
+
+
 # A SIGTERM sent by the process to itself at one point of a `models` command. The versions
 # only look like bundles to the store, so the bundle checks (and TensorFlow) are left out.
 SIGTERM_AT = """
