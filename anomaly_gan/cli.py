@@ -317,6 +317,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.artifacts import check_destination
+    from anomaly_gan.config import source_of
     from anomaly_gan.data import (
         align_tables,
         apply_nan_policy,
@@ -368,7 +369,8 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
         # counters: each file's first row only starts the increases (data/counters.py)
         counters = counter_columns(names, cfg.data.counters,
-                                   f"the columns of {tables[0].path}")
+                                   f"the columns of {tables[0].path}",
+                                   source_of("data.counters", args.config))
         lead = 1 if counters else 0
         series = [increases(s, counters) for s in series]
         times = [None if ts is None else ts[lead:] for ts in times]

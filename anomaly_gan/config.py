@@ -76,6 +76,7 @@ __all__ = [
     "is_otlp",
     "load_config",
     "parse_yaml",
+    "source_of",
     "without_secrets",
     "zone_of",
 ]
@@ -1060,6 +1061,26 @@ def config_from_dict(raw: Mapping[str, Any] | None, source: str = "<config>") ->
     cfg = _Validator(source).section(Config, dict(raw or {}), "")
     _cross_checks(cfg, source)
     return cfg
+
+
+def source_of(key: str, path: str | os.PathLike[str] | None,
+              env: Mapping[str, str] | None = None) -> str:
+    """Where :func:`load_config` with ``path`` took ``key`` (dotted, ``data.counters``)
+    from, for an error that only the data can find in its value: the environment variable
+    that set it, else the file (``default config`` without one).
+
+    >>> source_of("data.counters", "configs/x.yaml", {})
+    'configs/x.yaml'
+    >>> source_of("data.counters", "configs/x.yaml", {"ANOMALY_GAN__DATA__COUNTERS": "[a]"})
+    'environment ANOMALY_GAN__DATA__COUNTERS'
+    """
+    env = os.environ if env is None else env
+    parts = key.lower().split(".")
+    for name in env:
+        if name.startswith(ENV_PREFIX) and \
+                [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p] == parts:
+            return f"environment {name}"
+    return "default config" if path is None else str(path)
 
 
 def load_config(path: str | os.PathLike[str] | None = None,

@@ -91,15 +91,17 @@ def test_the_bundle_records_its_counters_and_evaluate_drops_the_first_label(
     assert '"rows": 399' in capsys.readouterr().out
 
 
-def test_an_unknown_counter_is_refused_naming_the_files_columns(tmp_path, capsys):
+def test_an_unknown_counter_is_refused_naming_the_config_and_the_files_columns(tmp_path, capsys):
     write(tmp_path / "train.csv", counter_series(100, 0, 0.0, 100))
     (tmp_path / "c.yaml").write_text(CONFIG % ", counters: [request_total]")
     rc = main(["train", "--config", str(tmp_path / "c.yaml"), "--data",
                str(tmp_path / "train.csv"), "--out", str(tmp_path / "m")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err
-    assert err.endswith(f"data.counters: 'request_total' is not a feature; expected one of the "
-                        f"columns of {tmp_path / 'train.csv'}: temp, rpm, requests_total")
+    assert err == (f"anomaly-gan: error: {tmp_path / 'c.yaml'}: data.counters: "
+                   f"'request_total' is not a feature (did you mean 'requests_total'?); "
+                   f"expected one of the columns of {tmp_path / 'train.csv'}: temp, rpm, "
+                   f"requests_total")
     assert not (tmp_path / "m").exists()
 
 

@@ -272,6 +272,32 @@ def test_a_data_file_given_twice_is_refused_before_training(tmp_path):
     assert not (tmp_path / "m").exists() and not (tmp_path / "store").exists()
 
 
+def test_an_unknown_counter_names_the_config_key_it_came_from(tmp_path):
+    """A typo in data.counters named the data file's columns but not the config file (or
+    environment variable) the name came from: train and retrain now name it, and the
+    feature it is closest to, in one line (exit 2, before TensorFlow loads)."""
+    data = tmp_path / "train.csv"
+    data.write_text("cpu,requests_total\n" + "".join(f"1,{i}\n" for i in range(70)))
+    config = tmp_path / "x.yaml"
+    config.write_text("data: {window: 8, counters: [reqests_total]}\n")
+    rest = (f"data.counters: 'reqests_total' is not a feature (did you mean "
+            f"'requests_total'?); expected one of the columns of {data}: cpu, requests_total\n")
+    probe = run_cli(["train", "--config", str(config), "--data", str(data),
+                     "--out", str(tmp_path / "m")],
+                    ["retrain", "--config", str(config), "--data", str(data),
+                     "--store", str(tmp_path / "store")])
+    assert not probe["tensorflow"]
+    for rc, err in probe["results"]:
+        assert (rc, err.splitlines()[-1] + "\n") == (2, f"anomaly-gan: error: {config}: {rest}")
+        assert "Traceback" not in err
+    probe = run_cli(["train", "--data", str(data), "--out", str(tmp_path / "m")],
+                    env={"ANOMALY_GAN__DATA__COUNTERS": "[reqests_total]"})
+    [[rc, err]] = probe["results"]
+    env_line = f"anomaly-gan: error: environment ANOMALY_GAN__DATA__COUNTERS: {rest}"
+    assert (rc, err) == (2, env_line)
+    assert not (tmp_path / "m").exists() and not (tmp_path / "store").exists()
+
+
 SERVE_SIGNALLED_AT_START = """
 import os, signal, sys
 from anomaly_gan import artifacts, runtime

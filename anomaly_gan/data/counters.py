@@ -18,6 +18,7 @@ Pure numpy: no I/O.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,21 +29,25 @@ __all__ = ["counter_columns", "increase", "increases"]
 
 
 def counter_columns(feature_names: Sequence[str], counters: Sequence[str],
-                    where: str = "the features") -> tuple[int, ...]:
+                    where: str = "the features", source: str | None = None) -> tuple[int, ...]:
     """Indices of ``counters`` among ``feature_names`` (in model order); a name that is not
-    a feature is a :class:`ConfigError` naming it and ``where`` the names came from.
+    a feature is a :class:`ConfigError` naming it, ``source`` (the config it came from:
+    :func:`~anomaly_gan.config.source_of`) and ``where`` the names came from.
 
     >>> counter_columns(["cpu", "requests_total"], ["requests_total"])
     (1,)
-    >>> counter_columns(["cpu"], ["request_total"], "a.csv's columns")
+    >>> counter_columns(["cpu", "requests_total"], ["reqests_total"], "the columns of a.csv",
+    ...                 "x.yaml")
     Traceback (most recent call last):
-    anomaly_gan.errors.ConfigError: data.counters: 'request_total' is not a feature; expected one of a.csv's columns: cpu
+    anomaly_gan.errors.ConfigError: x.yaml: data.counters: 'reqests_total' is not a feature (did you mean 'requests_total'?); expected one of the columns of a.csv: cpu, requests_total
     """
     names = tuple(feature_names)
     for c in counters:
         if c not in names:
-            raise ConfigError(f"data.counters: {c!r} is not a feature; expected one of "
-                              f"{where}: {name_list(names)}")
+            close = difflib.get_close_matches(c, names, n=1, cutoff=0.8)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{source + ': ' if source else ''}data.counters: {c!r} is not "
+                              f"a feature{guess}; expected one of {where}: {name_list(names)}")
     return tuple(sorted(names.index(c) for c in counters))
 
 

@@ -88,7 +88,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         end = end if end is not None else time.time()
         start = last_range(args.last, end)
     req = RetrainRequest(store=args.store, files=tuple(args.data or ()), start=start, end=end,
-                         labels=args.labels, promote=not args.no_promote)
+                         labels=args.labels, promote=not args.no_promote,
+                         config_source=args.config or "default config")
     check_request(req)
 
     stop = Interrupts()

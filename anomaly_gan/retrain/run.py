@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.config import Config
+from anomaly_gan.config import Config, source_of
 from anomaly_gan.data.counters import counter_columns
 from anomaly_gan.errors import (
     AnomalyGanError,
@@ -65,6 +65,9 @@ class RetrainRequest:
     end: float | None = None
     labels: str | None = None
     promote: bool = True
+    # where cfg was read from (the --config file, or "default config"), named in an error
+    # on one of its keys; None: not named
+    config_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -366,7 +369,9 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         say(f"[read] note: serve.alerts.silences_path {silences_path}: {silences_note}")
     # data.counters: the model reads their increases (each segment's first row starts them)
     where_names = "the model's features" if info else f"the columns of {where}"
-    rows = with_increases(rows, counter_columns(names, cfg.data.counters, where_names))
+    named = (None if req.config_source is None
+             else source_of("data.counters", req.config_source))
+    rows = with_increases(rows, counter_columns(names, cfg.data.counters, where_names, named))
     _check_enough_rows(rows, cfg.data.window, cfg.data.validation_fraction, where)
     if req.labels:
         _check_label_entities(req.labels, labels, rows, where)
