@@ -892,7 +892,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "threshold, retried attempts)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("score", help="score a file: one output row per input row")
+    p = sub.add_parser("score", help="score a file: one output row per input row",
+                       description="Score a file with a model bundle and write the scores CSV "
+                                   "to --out (one row per input row, per bucket for a logs "
+                                   "model; rows before the first full window have empty score "
+                                   "cells) and, with --alerts, the alert records serve would "
+                                   "send. The summary line (rows, windows, how many over the "
+                                   "threshold, rows left out) and notes go to stderr, so --out "
+                                   "- writes only the CSV to stdout. Exit codes: 0 scored "
+                                   "(however many rows are over the threshold); "
+                                   "2 bad input: config, data, model bundle or output path "
+                                   "(one line on stderr, no traceback); 130 interrupted "
+                                   "(Ctrl-C).")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score, with the model's feature columns (by name "
@@ -918,7 +929,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_entity(p)
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("evaluate", help="point-wise AUC-ROC, AUC-PR, F1 against labels")
+    p = sub.add_parser("evaluate", help="point-wise AUC-ROC, AUC-PR, F1 against labels",
+                       description="Score a file with a model bundle and compare the scores "
+                                   "with one label per row: point-wise AUC-ROC, AUC-PR and best "
+                                   "F1, and F1, precision and recall at the calibrated "
+                                   "threshold, to stdout (text, or JSON with --json); with "
+                                   "--plot, also the figure. Notes and 'wrote PATH' go to "
+                                   "stderr. Exit codes: 0 evaluated (whatever the scores); "
+                                   "2 bad input: data, labels, model bundle or output path "
+                                   "(one line on stderr, no traceback); "
+                                   "130 interrupted (Ctrl-C).")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score; an OpenTelemetry metric file with an OTLP "
@@ -934,7 +954,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_entity(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("plot", help="figure: top features, score vs threshold, labels")
+    p = sub.add_parser("plot", help="figure: top features, score vs threshold, labels",
+                       description="Score a file with a model bundle and draw it to --out: "
+                                   "the top features, the score against the threshold and, "
+                                   "with --labels, the labelled spans (a metrics model only). "
+                                   "'wrote PATH' and notes go to stderr, nothing to stdout. "
+                                   "Exit codes: 0 written; 2 bad input: data, labels, model "
+                                   "bundle (a logs model too) or output path (one line on "
+                                   "stderr, no traceback); 130 interrupted (Ctrl-C).")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score and draw; an OpenTelemetry metric file with "

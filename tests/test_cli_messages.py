@@ -43,12 +43,20 @@ def test_every_option_has_help():
 
 @pytest.mark.parametrize("command, codes", [
     ("serve", (0, 1, 2)), ("demo", (0, 1, 2, 130)), ("retrain", (0, 2, 3, 4, 130)),
-    ("models", (0, 2, 130)),
+    ("models", (0, 2, 130)), ("score", (0, 2, 130)), ("evaluate", (0, 2, 130)),
+    ("plot", (0, 2, 130)),
 ])
 def test_commands_document_their_exit_codes(command, codes):
     text = " ".join(_subparsers()[command].format_help().split())
     for code in codes:
         assert re.search(rf"(Exit codes: |; ){code} ", text), f"{command} --help: no exit {code}"
+
+
+@pytest.mark.parametrize("command", ["train", "score", "evaluate", "plot"])
+def test_commands_say_what_goes_to_stderr(command):
+    """score, evaluate and plot --help had no description: nothing said that the summary
+    line goes to stderr, or which exit codes apply."""
+    assert "stderr" in " ".join((_subparsers()[command].description or "").split())
 
 
 def _parsers(parser: argparse.ArgumentParser):
