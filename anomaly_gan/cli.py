@@ -119,7 +119,7 @@ def _load_model(info):
 
 def _read_for_model(data: str, info, nan_policy: str | None = None,
                     entity: str | None = None, serve=None, rows_out: list | None = None,
-                    dead_out: list | None = None):
+                    dead_out: list | None = None, started_out: list | None = None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
     of an OTLP metric file the series of ``entity`` (``--entity``), or of its one entity;
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
@@ -129,7 +129,9 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     ``dead_out`` (``score --alerts``): the rows ``serve`` would dead-letter as events (a
     missing cell: :func:`~anomaly_gan.stream.offline.dead_letters`) are left out before the
     late rows are found, as ``serve`` never windows them, and go in it as (index in the
-    table, why); a note counts them. Then nothing is left to fill.
+    table, why); a note counts them. Then nothing is left to fill. ``started_out``
+    (``evaluate``): with ``data.counters``, gets the index in the table of the row that only
+    starts their increases, left out of the rows returned.
     Returns the table, the values of the rows to score and their indices in the table, in
     the order ``serve`` windows them: every row but the *late* ones (``data.late_rows``),
     which ``serve`` would drop, and,
@@ -180,6 +182,8 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     if rows_out is not None:  # the rows as events, before the counters' increases
         rows_out.append((values, kept))
     if counters:
+        if started_out is not None:
+            started_out.append(int(kept[0]))
         values, kept = increases(values, counters), kept[1:]
     return table, values, kept
 
@@ -744,6 +748,12 @@ def _print_metrics(m: dict) -> None:
         return "n/a" if x is None else f"{x:.4f}"
 
     print(f"rows {m['rows']}  anomalous {m['anomalous_rows']}  unscored (warm-up) {m['unscored_rows']}")
+    if "counters_first_row" in m:
+        first = m["counters_first_row"]
+        print(f"(not in rows: the first row, {first['where']}, only starts the increases of "
+              f"data.counters and is not scored"
+              + (f"; its label {first['label']} (anomalous) is not counted)" if first["label"]
+                 else ")"))
     print(f"AUC-ROC {f(m['auc_roc'])}   AUC-PR {f(m['auc_pr'])}   best F1 {f(m['best_f1'])}  (point-wise)")
     if "f1" in m:
         print(f"at calibrated threshold {m['threshold']:.4f}: F1 {f(m['f1'])}  precision "
@@ -781,12 +791,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             _print_metrics(metrics)
         return 0
-    table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity)
-    labels = read_labels(args.labels, data=table)[kept]
+    started: list[int] = []
+    table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
+                                          started_out=started)
+    every_label = read_labels(args.labels, data=table)
+    labels = every_label[kept]
     det = _load_model(info)
     res = det.score_series(values)
     metrics = evaluate_scores(res.score, labels, det.threshold)
     metrics["model_version"] = det.version
+    for i in started:  # not scored: its label is in neither rows nor anomalous_rows
+        metrics["counters_first_row"] = {"where": table.where(i), "label": int(every_label[i])}
     if args.plot:
         from anomaly_gan.plot import plot_scores
 

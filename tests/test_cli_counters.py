@@ -1,6 +1,7 @@
 """data.counters end to end: a cumulative counter is read as its increase per row."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -84,11 +85,27 @@ def test_the_bundle_records_its_counters_and_evaluate_drops_the_first_label(
     saved = yaml.safe_load((d / "counting" / "config.yaml").read_text())
     assert saved["data"]["counters"] == ["requests_total"]
     assert yaml.safe_load((d / "plain" / "config.yaml").read_text())["data"]["counters"] == []
+    # The first row only starts the increases: it was dropped with its label, and the output
+    # said "rows 399" for 400 rows and 400 labels with no word of why.
     labels = tmp_path / "labels.csv"
+    marks = np.zeros(400)
+    marks[[0, 300]] = 1
+    np.savetxt(labels, marks, fmt="%d")
+    evaluate = ["evaluate", "--model", str(d / "counting"), "--data", str(d / "next.csv"),
+                "--labels", str(labels)]
+    capsys.readouterr()
+    assert main([*evaluate, "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert (metrics["rows"], metrics["anomalous_rows"]) == (399, 1)
+    assert metrics["counters_first_row"] == {"where": "line 2", "label": 1}
+    assert main(evaluate) == 0
+    assert ("(not in rows: the first row, line 2, only starts the increases of data.counters "
+            "and is not scored; its label 1 (anomalous) is not counted)"
+            in capsys.readouterr().out.splitlines())
     np.savetxt(labels, np.zeros(400), fmt="%d")
-    assert main(["evaluate", "--model", str(d / "counting"), "--data", str(d / "next.csv"),
-                 "--labels", str(str(labels)), "--json"]) == 0
-    assert '"rows": 399' in capsys.readouterr().out
+    assert main(evaluate) == 0
+    assert ("(not in rows: the first row, line 2, only starts the increases of data.counters "
+            "and is not scored)" in capsys.readouterr().out.splitlines())
 
 
 def test_an_unknown_counter_is_refused_naming_the_config_and_the_files_columns(tmp_path, capsys):
