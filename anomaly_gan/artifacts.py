@@ -99,7 +99,9 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
     """Write ``detector`` to ``out_dir`` atomically and return the directory.
 
     The bundle is assembled in a temporary sibling directory and renamed into place, so a
-    reader (the streaming service) never sees a half-written bundle. An existing
+    reader (the streaming service) never sees a half-written bundle. Missing parent
+    directories are created (:func:`check_destination` checked that the nearest existing
+    one is writable), and removed again when the write fails. An existing
     ``out_dir`` is replaced only with ``overwrite=True``. A write the file system refuses
     (full, read-only, quota) is an :class:`OutputError` whose ``__cause__`` is the
     ``OSError``, for a caller that names the bundle otherwise (the store names a version,
@@ -107,10 +109,12 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
     """
     out = Path(out_dir)
     check_destination(out, overwrite)
+    made = _missing_dirs(out.parent)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as exc:
+        _remove_empty(made)
         raise OutputError(f"{out}: cannot create the bundle directory: {exc.strerror}") from exc
     try:
         tmp.chmod(umask_mode(directory=True))  # mkdtemp makes 0700 whatever the umask
@@ -152,11 +156,31 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
             tmp.rename(out)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(made)
         raise OutputError(f"{out}: cannot write the bundle: {exc.strerror or exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(made)
         raise
     return out
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_empty(dirs: list[Path]) -> None:
+    """Remove ``dirs`` (deepest first) as long as each is empty: what a failed save made."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            return
 
 
 def set_bundle_version(bundle: str | os.PathLike[str], version: str) -> None:

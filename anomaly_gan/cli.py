@@ -896,7 +896,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "serve.event_format: one series per entity), or log files with a logs "
                    "config; several files are separate series "
                    "(windows never span two)")
-    p.add_argument("--out", required=True, help="bundle directory to create")
+    p.add_argument("--out", required=True,
+                   help="bundle directory to create, with any missing parent directories "
+                        "(the nearest existing one must be writable)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing bundle directory (never a directory that is not "
                         "a bundle)")

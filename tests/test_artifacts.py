@@ -566,6 +566,52 @@ def test_force_replaces_only_bundles(tiny_detector, tmp_path):
     assert not (tmp_path / "new").exists(), "a check must create nothing"
 
 
+def test_missing_parents_are_made_and_a_failed_write_leaves_none_of_them(tiny_detector,
+                                                                        tmp_path, monkeypatch):
+    """`train --out a/b/c` makes a and b; a write that failed (a full disk) left them
+    behind, empty, though no bundle was written."""
+    import errno
+
+    from anomaly_gan import artifacts
+
+    out = save_bundle(tiny_detector, tmp_path / "a" / "b" / "c")
+    load_bundle(out)
+    real = artifacts._write_json
+
+    def full(path, payload):
+        if path.name == "metadata.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, payload)
+
+    monkeypatch.setattr(artifacts, "_write_json", full)
+    with pytest.raises(OutputError, match=r"^.*/x/y/m: cannot write the bundle: No space left"):
+        save_bundle(tiny_detector, tmp_path / "x" / "y" / "m")
+    assert not (tmp_path / "x").exists()
+    (tmp_path / "kept").mkdir()  # an existing parent is never removed
+    with pytest.raises(OutputError):
+        save_bundle(tiny_detector, tmp_path / "kept" / "m")
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
+def test_train_refuses_an_unwritable_ancestor_of_missing_parents_in_one_line(tmp_path,
+                                                                            monkeypatch,
+                                                                            capsys):
+    from anomaly_gan.cli import main
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    # root may write anywhere: deny the directory the way a read-only mount would
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        str(path) != str(locked) or not mode & os.W_OK) and real_access(path, mode, **kw))
+    (tmp_path / "d.csv").write_text("a,b\n" + "1,2\n" * 70)
+    out = locked / "a" / "b" / "m"
+    assert main(["train", "--data", str(tmp_path / "d.csv"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"anomaly-gan: error: {out}: cannot create the bundle "
+                                       f"directory in {locked}: permission denied\n")
+    assert list(locked.iterdir()) == []
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
 def test_unwritable_destination_is_refused(tmp_path):
     locked = tmp_path / "locked"
