@@ -49,7 +49,7 @@ from anomaly_gan.errors import DataError, clip, name_list
 from anomaly_gan.files import open_input
 from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frames
 
-__all__ = ["is_metric_file", "one_entity", "read_data_file", "read_metric_file", "sniff"]
+__all__ = ["one_entity", "read_data_file", "read_metric_file", "sniff"]
 
 Progress = Callable[[str], None]
 
@@ -67,22 +67,6 @@ def sniff(head: bytes) -> str:
         return "proto"
     text = head.removeprefix(_BOM)
     return "json" if text.lstrip()[:1] == b"{" else ""
-
-
-def is_metric_file(path: str | Path, serve: ServeConfig) -> bool:
-    """Whether ``path`` is read as an OTLP metric file: with an OTLP
-    ``serve.event_format``, a file not named ``.parquet`` whose first bytes :func:`sniff` as
-    OTLP (of a pipe, which cannot be read twice, :func:`read_data_file` peeks at them)."""
-    p = Path(path)
-    if not _may_be_metric_file(p, serve):
-        return False
-    try:
-        if not stat.S_ISREG(os.stat(p).st_mode):
-            return False
-        with open_input(p, "rb") as handle:  # compressed: what it holds
-            return bool(sniff(handle.read(64)))
-    except (OSError, DataError):
-        return False  # the CSV reader names the problem
 
 
 def _may_be_metric_file(path: Path, serve: ServeConfig) -> bool:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from anomaly_gan.config import config_from_dict
-from anomaly_gan.data.otlp_files import is_metric_file, one_entity, read_data_file, read_metric_file
+from anomaly_gan.data.otlp_files import one_entity, read_data_file, read_metric_file
 from anomaly_gan.errors import DataError
 from anomaly_gan.stream.assemble import assembler_from_config
 from anomaly_gan.stream.events import InvalidEvent, parser_from_config
@@ -108,7 +108,7 @@ def test_a_file_exporters_file_reads_as_the_events_serve_makes_of_its_requests(t
     docs = hostmetrics()
     path = write(tmp_path, docs, kind)
     cfg = config_from_dict({"serve": {**SERVE, "event_format": fmt}})
-    assert is_metric_file(path, cfg.serve)
+    assert [t.entity for t in read_data_file(path, cfg)] == ["web-1", "web-2"]  # told OTLP
     notes: list[str] = []
     tables = read_metric_file(path, cfg.serve, progress=notes.append)
     assert [t.entity for t in tables] == ["web-1", "web-2"]
@@ -173,10 +173,7 @@ def test_csv_still_reads_with_an_otlp_config(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("timestamp,a\n2026-01-01T00:00:00Z,1\n")
     cfg = config_from_dict({"serve": SERVE})
-    assert not is_metric_file(path, cfg.serve)
     assert read_data_file(path, cfg)[0].feature_names == ("a",)
-    js = write(tmp_path, hostmetrics(steps=2), "json")
-    assert not is_metric_file(js, config_from_dict({}).serve)  # json events: CSV as before
 
 
 def test_a_file_compressed_whole_reads_as_the_file_it_holds(tmp_path):
@@ -192,7 +189,6 @@ def test_a_file_compressed_whole_reads_as_the_file_it_holds(tmp_path):
     for kind, compress in (("json", gzip.compress), ("proto", lzma.compress)):
         path = write(tmp_path, docs, kind)
         path.write_bytes(compress(path.read_bytes()))
-        assert is_metric_file(path, cfg.serve)
         assert [(t.entity, t.feature_names, t.timestamps, t.values.tolist())
                 for t in read_data_file(path, cfg)] == want
 
