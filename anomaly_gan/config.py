@@ -72,6 +72,7 @@ __all__ = [
     "ThresholdConfig",
     "TrainingConfig",
     "config_from_dict",
+    "config_keys",
     "config_to_dict",
     "is_otlp",
     "load_config",
@@ -546,10 +547,24 @@ class Config:
     serve: ServeConfig = field(default_factory=ServeConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     logs: LogsConfig | None = None
+    # Not a key: the dotted paths the file or the environment set ("logs",
+    # "logs.bucket_seconds"; config_from_dict), so a default can be told from the same value
+    # given. A bundle's config.yaml writes every key: all of its keys are given.
+    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False,
+                                  metadata={"internal": True})
 
     def replace(self, **sections: Any) -> Config:
         """A copy with whole sections swapped, e.g. ``cfg.replace(training=...)``."""
         return dataclasses.replace(self, **sections)
+
+
+def config_keys(cls: Any) -> tuple[dataclasses.Field, ...]:
+    """The fields of a config section that are YAML keys (all but :attr:`Config.given`).
+
+    >>> [f.name for f in config_keys(Config)][-2:]
+    ['retrain', 'logs']
+    """
+    return tuple(f for f in dataclasses.fields(cls) if not f.metadata.get("internal"))
 
 
 # --------------------------------------------------------------------------- validation
@@ -606,6 +621,7 @@ def _key_text(key: Any) -> str:
 class _Validator:
     def __init__(self, source: str) -> None:
         self.source = source
+        self.given: set[str] = set()  # the key paths seen (Config.given)
 
     def fail(self, path: str, expected: str, got: Any, secret: bool = False) -> typing.NoReturn:
         shown = f"a {type(got).__name__} (value not shown: secret)" if secret else brief(got)
@@ -704,7 +720,7 @@ class _Validator:
         if not isinstance(raw, Mapping):
             self.fail(path or "<top level>", "a mapping", raw)
         hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = {f.name: f for f in config_keys(cls)}
         for key in raw:
             if key not in fields:
                 where = f"{path}.{_key_text(key)}" if path else _key_text(key)
@@ -718,6 +734,7 @@ class _Validator:
         for name, f in fields.items():
             if name in raw:
                 sub = f"{path}.{name}" if path else name
+                self.given.add(sub)
                 kwargs[name] = self.value(hints[name], raw[name], sub, f.metadata)
         return cls(**kwargs)
 
@@ -893,7 +910,7 @@ def _field_at(parts: list[str]) -> tuple[dataclasses.Field, Any] | None:
     for part in parts:
         if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
             return None
-        f = {f.name: f for f in dataclasses.fields(cls)}.get(part)
+        f = {f.name: f for f in config_keys(cls)}.get(part)
         tp = typing.get_type_hints(cls).get(part)
         if f is None or tp is None:
             return None
@@ -1057,10 +1074,13 @@ def config_from_dict(raw: Mapping[str, Any] | None, source: str = "<config>") ->
 
     >>> config_from_dict({"training": {"epochs": 3}}).training.epochs
     3
+    >>> sorted(config_from_dict({"training": {"epochs": 3}}).given)  # the keys it set
+    ['training', 'training.epochs']
     """
-    cfg = _Validator(source).section(Config, dict(raw or {}), "")
+    validator = _Validator(source)
+    cfg = validator.section(Config, dict(raw or {}), "")
     _cross_checks(cfg, source)
-    return cfg
+    return cfg.replace(given=frozenset(validator.given))
 
 
 def source_of(key: str, path: str | os.PathLike[str] | None,
@@ -1142,7 +1162,7 @@ def without_secrets(cfg: Config) -> Config:
 def config_to_dict(cfg: Any) -> Any:
     """Plain YAML/JSON-able form of a config (tuples become lists)."""
     if dataclasses.is_dataclass(cfg):
-        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in config_keys(cfg)}
     if isinstance(cfg, tuple):
         return [config_to_dict(v) for v in cfg]
     if isinstance(cfg, dict):

@@ -87,7 +87,7 @@ def section_schema(cls: type, path: str) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     owned = CHART_OWNED.get(path, set())
     props = {}
-    for f in dataclasses.fields(cls):
+    for f in cfgmod.config_keys(cls):
         if f.name in owned:
             continue
         sub = f"{path}.{f.name}" if path else f.name

@@ -12,6 +12,7 @@ from anomaly_gan.config import (
     LogsConfig,
     ScoringConfig,
     config_from_dict,
+    config_keys,
     config_to_dict,
     load_config,
 )
@@ -81,7 +82,7 @@ def _documented_lines() -> dict[str, str]:
 def _fields(cls: type, prefix: str = ""):
     """``(key path, declared type)`` of every leaf key under ``cls``."""
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    for f in config_keys(cls):
         tp = hints[f.name]
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
         section = tp if dataclasses.is_dataclass(tp) else (
@@ -493,3 +494,19 @@ def test_joined_entities_round_trip_through_a_bundles_config():
     again = config_from_dict(yaml.safe_load(yaml.safe_dump(config_to_dict(cfg))))
     assert again == cfg
     assert again.logs.json_fields.entity == ("kubernetes.namespace_name", "kubernetes.pod_name")
+
+
+def test_given_names_the_keys_the_file_and_the_environment_set(tmp_path):
+    """A default and the same value given are told apart (train chooses the logs buckets
+    only where the config leaves them out); a bundle's config.yaml gives every key."""
+    p = write(tmp_path, "training:\n  epochs: 2\nlogs:\n  format: json\n")
+    cfg = load_config(p, env={"ANOMALY_GAN__LOGS__BUCKET_SECONDS": "60"})
+    assert cfg.given == {"training", "training.epochs", "logs", "logs.format",
+                         "logs.bucket_seconds"}
+    assert cfg.logs.bucket_seconds == LogsConfig().bucket_seconds  # given at its default
+    assert cfg == load_config(p, env={})  # not part of the settings' equality
+    assert "given" not in config_to_dict(cfg)
+    everything = config_from_dict(config_to_dict(cfg))
+    assert {"logs.bucket_lines", "serve.kafka.input_topic"} <= everything.given
+    with pytest.raises(ConfigError, match=r"<config>: given: unknown key"):
+        config_from_dict({"given": ["logs"]})

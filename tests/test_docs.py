@@ -19,14 +19,14 @@ from pathlib import Path
 
 import yaml
 
-from anomaly_gan.config import Config, load_config
+from anomaly_gan.config import Config, config_keys, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # Archives of measurements: they quote configs as they were when measured.
 ARCHIVES = {"detection-studies.md", "benchmark-history.md"}
 DOCS = [ROOT / "README.md"] + sorted(p for p in (ROOT / "docs").glob("*.md")
                                      if p.name not in ARCHIVES)
-SECTIONS = [f.name for f in dataclasses.fields(Config)]
+SECTIONS = [f.name for f in config_keys(Config)]
 KEY = re.compile(r"(?<![\w./-])((?:" + "|".join(SECTIONS) + r")(?:\.[A-Za-z_]\w*)+)(?![\w/-]|\.\w)")
 # Names that start like a key but are file names: `logs.py`, `logs.yaml`, `training.py`.
 FILE_SUFFIXES = {"py", "yaml", "yml", "md", "json", "csv", "log"}
@@ -45,7 +45,7 @@ def _names_a_field(parts: list[str]) -> bool:
     default: typing.Any = None
     for part in parts:
         if dataclasses.is_dataclass(node):
-            fields = {f.name: f for f in dataclasses.fields(node)}
+            fields = {f.name: f for f in config_keys(node)}
             if part not in fields:
                 return False
             f = fields[part]
@@ -72,7 +72,7 @@ def _names_a_chart_value(parts: list[str]) -> bool:
 
 def _all_fields(cls: typing.Any = Config, prefix: str = "") -> list[str]:
     out = []
-    for f in dataclasses.fields(cls):
+    for f in config_keys(cls):
         tp = typing.get_type_hints(cls)[f.name]
         args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
         out.append(prefix + f.name)
