@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
@@ -36,11 +37,12 @@ from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frame
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
-__all__ = ["LineTally", "LogScores", "bucket_labels_and_scores", "count_rows",
-           "describe_templates", "error_levels_note", "latest_allowed", "load_log_model",
-           "log_runs", "read_for_log_model", "read_log_file", "read_log_files",
-           "score_log_events", "series_of", "time_order", "train_log_detector",
-           "trainable_runs", "unit", "years_in_file_order"]
+__all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "LineTally", "LogScores", "auto_bucket_lines",
+           "bucket_labels_and_scores", "chooses_buckets", "count_rows", "describe_templates",
+           "error_levels_note", "latest_allowed", "load_log_model", "log_runs",
+           "read_for_log_model", "read_log_file", "read_log_files", "score_log_events",
+           "series_of", "time_order", "train_log_detector", "trainable_runs", "unit",
+           "years_in_file_order"]
 
 Progress = Callable[[str], None]
 
@@ -663,10 +665,20 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
                     not_after=latest_allowed(cfg))
     w = cfg.data.window
     usable = trainable_runs(runs, w)
+    used = sum(r.lines for run in usable for r in run)
+    tried = ""
+    if chooses_buckets(cfg) and (not usable or used < len(messages) / 2):
+        per_lines, tried = _per_lines_instead(cfg, model, paths, events_by_file, runs, used,
+                                              len(messages), say)
+        if per_lines is not None:
+            model, runs = per_lines
+            cfg = cfg.replace(logs=model.cfg)  # the bundle's config: serve counts the same
+            usable = trainable_runs(runs, w)
+            used = sum(r.lines for run in usable for r in run)
     if not usable:
         longest = max((len(r) for r in runs), default=0)
         raise DataError(f"{', '.join(map(str, paths))}: the longest run of buckets of one entity "
-                        f"is {longest}; training needs at least {2 * w} (2 x data.window) "
+                        f"is {longest}{tried}; training needs at least {2 * w} (2 x data.window) "
                         f"consecutive buckets: use more lines, smaller logs.bucket_seconds "
                         f"(with a larger logs.gap_seconds for sparse lines), logs.bucket_lines "
                         f"(a bucket every N lines) or a smaller data.window")
@@ -676,7 +688,6 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     set_means(model, [r for run in usable for r in run])
     usable.sort(key=lambda run: run[-1].end_ts)  # the newest runs are held out whole
     series = [model.features(run) for run in usable]
-    used = sum(r.lines for run in usable for r in run)
     say(f"{sum(len(r) for r in usable)} buckets in {len(usable)} runs of >= {2 * w} "
         f"({len(runs) - len(usable)} shorter runs left out), holding {used} of "
         f"{len(messages)} lines")
@@ -693,6 +704,83 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     det.metadata["logs"] = {"lines": len(messages), "templates": len(model.miner.templates),
                             "buckets": int(sum(len(r) for r in usable))}
     return det
+
+
+#: When train chooses the buckets (:func:`chooses_buckets`) and falls back to per N lines:
+#: N makes the most lines of one entity at least AUTO_RUNS x 2 x data.window buckets, and N
+#: is at most AUTO_MAX_LINES (:func:`auto_bucket_lines`).
+AUTO_RUNS = 4
+AUTO_MAX_LINES = 1000
+
+
+def chooses_buckets(cfg: Config) -> bool:
+    """Whether ``train`` may choose the buckets: the config's file and environment set
+    neither ``logs.bucket_seconds`` nor ``logs.bucket_lines`` (:attr:`Config.given`), so it
+    has the default time buckets. A bundle's config sets both (it writes every key).
+
+    >>> from anomaly_gan.config import config_from_dict
+    >>> chooses_buckets(config_from_dict({"logs": {"format": "json"}}))
+    True
+    >>> chooses_buckets(config_from_dict({"logs": {"bucket_seconds": 60}}))  # the user's 60 s
+    False
+    """
+    return (cfg.logs is not None and cfg.logs.bucket_seconds is not None
+            and not {"logs.bucket_seconds", "logs.bucket_lines"} & cfg.given)
+
+
+def auto_bucket_lines(most_lines: int, window: int) -> int:
+    """N of the per-N-lines buckets train falls back to: the most lines of one entity in one
+    file (its one run per N lines) // (AUTO_RUNS x 2 x ``window``) buckets, from 1 to
+    AUTO_MAX_LINES: a run of at least 4 x the 2 windows training needs, where the lines allow.
+
+    >>> auto_bucket_lines(2000, 32)  # a Loghub 2k sample: 285 buckets of 7 lines
+    7
+    >>> auto_bucket_lines(100, 32), auto_bucket_lines(40, 32)  # a bucket per line
+    (1, 1)
+    >>> auto_bucket_lines(10**8, 32)
+    1000
+    """
+    return max(1, min(AUTO_MAX_LINES, most_lines // (AUTO_RUNS * 2 * window)))
+
+
+def _per_lines_instead(cfg: Config, model: LogModel, paths: Sequence[str],
+                       events_by_file: Sequence[Sequence[LogEvent]],
+                       runs: Sequence[list[BucketRow]], used: int, lines: int, say: Progress
+                       ) -> tuple[tuple[LogModel, list[list[BucketRow]]] | None, str]:
+    """Train's fallback from the default time buckets (``runs``: their runs, ``used`` of the
+    ``lines`` in runs long enough): the model and runs per N lines (:func:`auto_bucket_lines`)
+    when they hold more lines in runs it can train on, with a ``note:`` saying so; else None
+    and what was tried, for the error."""
+    from anomaly_gan.train import too_short
+
+    assert cfg.logs is not None and cfg.logs.bucket_seconds is not None
+    w = cfg.data.window
+    per_entity = [(n, e) for events in events_by_file
+                  for e, n in Counter(ev.entity for ev in events).items()]
+    most, entity = max(per_entity, default=(0, ""))
+    n = auto_bucket_lines(most, w)
+    model.miner.reset_new()
+    per_lines = LogModel(replace(cfg.logs, bucket_seconds=None, bucket_lines=n),
+                         model.miner, model.template_ids, {}, {})
+    runs_n = log_runs(per_lines, zip(paths, events_by_file, strict=True), say)
+    usable = trainable_runs(runs_n, w)
+    used_n = sum(r.lines for run in usable for r in run)
+    longest = max((len(r) for r in runs), default=0)
+    seconds = f"{cfg.logs.bucket_seconds:g} s buckets (the default)"
+    if (not usable or used_n <= used
+            or too_short([len(r) for r in usable], w, cfg.data.validation_fraction)):
+        return None, (f" in {seconds}, and {max((len(r) for r in runs_n), default=0)} per "
+                      f"{n} line{'s' if n > 1 else ''} (logs.bucket_lines, tried as the config "
+                      f"sets neither key)")
+    why = (f"leave no run of {2 * w} (the longest is {longest})" if not used else
+           f"hold only {used} of {lines} lines ({used / lines:.0%}) in runs of {2 * w} or "
+           f"more (per {n} lines: {used_n})")
+    say(f"note: logs.bucket_lines: {n}, chosen by train as the config sets neither "
+        f"logs.bucket_seconds nor logs.bucket_lines: {seconds} {why}; N = the most lines of "
+        f"one entity ({most}, {_clip(entity, 40)!r}) // ({AUTO_RUNS} x {2 * w} buckets), from "
+        f"1 to {AUTO_MAX_LINES}; no volume drop column (it needs time buckets). The bundle's "
+        f"config keeps it; set either key to choose")
+    return (per_lines, runs_n), ""
 
 
 # Error levels as writers spell them, where a list of one's own (or the default before

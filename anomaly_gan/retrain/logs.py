@@ -67,20 +67,31 @@ FORMER_DEFAULTS: dict[str, tuple[Any, ...]] = {
 def keep_former_defaults(cfg: Config, info: BundleInfo | None, say: Progress) -> Config:
     """``cfg`` with the current logs version's value of each key in
     :data:`FORMER_DEFAULTS` where the version has a former default and ``cfg`` today's
-    (a config that leaves the key out). A retrain may not change these keys (see
-    :func:`_current_model`), so without this an upgrade would refuse every retrain of a
-    store trained before the default changed, from the config ``serve`` runs with."""
+    (a config that leaves the key out), and the version's per-N-lines buckets where ``cfg``
+    leaves the buckets to train (:func:`~anomaly_gan.logs.offline.chooses_buckets`: train
+    may have chosen them). A retrain may not change these keys (see :func:`_current_model`),
+    so without this an upgrade would refuse every retrain of a store trained before the
+    default changed, and the config train was given would refuse to retrain what it
+    trained, from the config ``serve`` runs with."""
+    from anomaly_gan.logs.offline import chooses_buckets
+
     if cfg.logs is None or info is None or info.config.logs is None:
         return cfg
     today = type(cfg.logs)()
-    kept = {}
+    before = info.config.logs
+    kept: dict[str, Any] = {}
     for key, former in FORMER_DEFAULTS.items():
-        old, new = getattr(info.config.logs, key), getattr(cfg.logs, key)
+        old, new = getattr(before, key), getattr(cfg.logs, key)
         if new == getattr(today, key) and old != new and old in former:
             kept[key] = old
             say(f"note: logs.{key}: the current version {info.version} has the former default "
                 f"{list(old)}; this retrain keeps it (a retrain keeps the parsing of the "
                 f"version serve runs; train a new version to take today's default)")
+    if chooses_buckets(cfg) and before.bucket_lines is not None:
+        kept.update(bucket_seconds=None, bucket_lines=before.bucket_lines)
+        say(f"note: logs.bucket_lines: the current version {info.version} counts a bucket "
+            f"every {before.bucket_lines} lines; this retrain keeps it, as the config sets "
+            f"neither logs.bucket_seconds nor logs.bucket_lines")
     return dataclasses.replace(cfg, logs=dataclasses.replace(cfg.logs, **kept)) if kept else cfg
 
 

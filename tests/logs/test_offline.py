@@ -1135,3 +1135,156 @@ def test_score_alerts_with_a_logs_model_is_refused_in_one_line(cli_bundle, log_f
             f"does not rebuild)")
     assert capsys.readouterr().err.splitlines() == [line]
     assert not out.exists() and not alerts.exists()
+
+
+# ------------------------------------------------------------------ buckets train chooses
+
+#: TINY_LOGS_CONFIG with the buckets left to train (window 6: runs of 12 buckets)
+AUTO_CONFIG = {**TINY_LOGS_CONFIG, "logs": {k: v for k, v in TINY_LOGS_CONFIG["logs"].items()
+                                            if k != "bucket_seconds"}}
+
+
+def _short_capture(path, seconds: float = 90.0, lines: int = 600,
+                   entities: tuple[str, ...] = ("api", "db")) -> None:
+    """``lines`` lines of each entity spread over ``seconds``: two 60 s buckets each."""
+    t0 = 1_767_225_600  # 2026-01-01
+    words = ["cache hit", "request served in 12 ms", "user login ok", "GET /health"]
+    out = [f"{iso_z(t0 + seconds * i / lines)} {e} INFO {words[(i + k) % 4]}"
+           for i in range(lines) for k, e in enumerate(entities)]
+    path.write_text("\n".join(out) + "\n")
+
+
+class _Trained(Exception):
+    """What train_log_detector would have trained on (the GAN is not fitted here)."""
+
+    def __init__(self, cfg, series, names):
+        super().__init__("trained")
+        self.cfg, self.series, self.names = cfg, series, names
+
+
+@pytest.fixture()
+def no_gan(monkeypatch):
+    """train_log_detector up to the GAN: the bucket choice without minutes of training."""
+    def fake(cfg, series, names, **_):
+        raise _Trained(cfg, series, names)
+
+    monkeypatch.setattr("anomaly_gan.train.train_detector", fake)
+
+
+def test_the_rule_for_n_lines_per_bucket():
+    from anomaly_gan.logs.offline import AUTO_MAX_LINES, auto_bucket_lines
+
+    # the most lines of one entity // (4 x 2 windows), from 1 to 1000
+    assert auto_bucket_lines(600, 6) == 12  # 50 buckets, >= 4 x 12
+    assert auto_bucket_lines(2000, 32) == 7  # a Loghub 2k sample: 285 buckets
+    assert auto_bucket_lines(47, 6) == 1 and auto_bucket_lines(0, 32) == 1
+    assert auto_bucket_lines(10**9, 32) == AUTO_MAX_LINES == 1000
+
+
+def test_train_chooses_the_buckets_only_when_the_config_leaves_them_out(tmp_path):
+    """A key the file or the environment sets is the user's choice, even at its default."""
+    from anomaly_gan.config import load_config
+    from anomaly_gan.logs.offline import chooses_buckets
+
+    def cfg(text, env=None):
+        p = tmp_path / "c.yaml"
+        p.write_text(text)
+        return load_config(p, env=env or {})
+
+    assert chooses_buckets(cfg("logs:\n  format: json\n"))
+    assert not chooses_buckets(cfg("logs:\n  format: json\n  bucket_seconds: 60\n"))
+    assert not chooses_buckets(cfg("logs:\n  bucket_seconds: null\n  bucket_lines: 5\n"))
+    assert not chooses_buckets(cfg("logs:\n  format: json\n",
+                                   {"ANOMALY_GAN__LOGS__BUCKET_SECONDS": "60"}))
+    assert not chooses_buckets(cfg("training:\n  epochs: 2\n"))  # no logs section
+
+
+def test_a_short_capture_is_counted_per_n_lines_with_a_note(tmp_path, no_gan):
+    """90 s of lines are two 60 s buckets: train refused them (run too short) under the
+    defaults; it now counts a bucket every N lines, says so, and the config it trains with
+    (the bundle's) holds N."""
+    from anomaly_gan.logs.offline import train_log_detector
+
+    p = tmp_path / "app.log"
+    _short_capture(p)
+    said: list[str] = []
+    with pytest.raises(_Trained) as trained:
+        train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
+                           progress=said.append)
+    got = trained.value
+    assert got.cfg.logs.bucket_lines == 12 and got.cfg.logs.bucket_seconds is None
+    assert [len(s) for s in got.series] == [50, 50] and "volume_drop" not in got.names
+    notes = [m for m in said if m.startswith("note: logs.bucket_lines: 12, chosen by train")]
+    assert len(notes) == 1, said
+    assert ("60 s buckets (the default) leave no run of 12 (the longest is 2); N = the most "
+            "lines of one entity (600, 'db') // (4 x 12 buckets), from 1 to 1000") in notes[0]
+    assert notes[0].endswith("set either key to choose")
+
+
+def test_an_explicit_bucket_width_still_refuses_a_short_capture(tmp_path, no_gan):
+    from anomaly_gan.logs.offline import train_log_detector
+
+    p = tmp_path / "app.log"
+    _short_capture(p)
+    cfg = config_from_dict({**AUTO_CONFIG, "logs": {**AUTO_CONFIG["logs"],
+                                                    "bucket_seconds": 60}}, "mine.yaml")
+    with pytest.raises(DataError, match=r"app.log: the longest run of buckets of one entity is "
+                                        r"2; training needs at least 12 "):
+        train_log_detector(cfg, [str(p)])
+
+
+def test_buckets_per_n_lines_replace_time_buckets_that_hold_few_of_the_lines(tmp_path, no_gan):
+    """Time buckets that train on 13 dense minutes and leave the sparse rest out (each line
+    its own run of 5 buckets, then the gap rule) give way to per N lines, which hold every
+    line. logs.gap_seconds is set: it does not choose the buckets."""
+    from anomaly_gan.logs.offline import train_log_detector
+
+    t0 = 1_767_225_600
+    dense = [t0 + 30 * i for i in range(26)]  # 13 buckets of 60 s: one run of >= 12
+    sparse = [t0 + 10_000 + 7200 * k for k in range(200)]  # 2 h apart: runs of 5
+    p = tmp_path / "app.log"
+    p.write_text("".join(f"{iso_z(t)} api INFO user login ok\n" for t in dense + sparse))
+    said: list[str] = []
+    cfg = config_from_dict({**AUTO_CONFIG, "logs": {**AUTO_CONFIG["logs"],
+                                                    "gap_seconds": 300}}, "auto.yaml")
+    with pytest.raises(_Trained) as trained:
+        train_log_detector(cfg, [str(p)], progress=said.append)
+    assert trained.value.cfg.logs.bucket_lines == 4  # 226 lines // 48
+    assert [len(s) for s in trained.value.series] == [57]  # the last holds 2 lines
+    assert any(m.startswith("note: logs.bucket_lines: 4, chosen by train") and
+               "60 s buckets (the default) hold only 26 of 226 lines (12%) in runs of 12 or "
+               "more (per 4 lines: 226)" in m for m in said), said
+
+
+def test_a_capture_too_short_even_per_line_is_one_line_naming_what_was_tried(tmp_path, capsys):
+    cfg = tmp_path / "auto.yaml"
+    cfg.write_text(yaml.safe_dump(AUTO_CONFIG))
+    p = tmp_path / "app.log"
+    _short_capture(p, lines=10, entities=("api",))
+    assert main(["train", "--config", str(cfg), "--data", str(p), "--out",
+                 str(tmp_path / "m"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert (f"{p}: the longest run of buckets of one entity is 2 in 60 s buckets (the "
+            f"default), and 10 per 1 line (logs.bucket_lines, tried as the config sets neither "
+            f"key); training needs at least 12 ") in err
+
+
+@pytest.mark.slow
+def test_train_with_default_buckets_on_a_short_capture_then_score_it(tmp_path, capsys):
+    """The defaults train a 90-second log (a bucket every 12 lines), the bundle's config
+    keeps the choice, and score counts the file with it."""
+    cfg = tmp_path / "auto.yaml"
+    cfg.write_text(yaml.safe_dump(AUTO_CONFIG))
+    p = tmp_path / "app.log"
+    _short_capture(p)
+    bundle = tmp_path / "m"
+    assert main(["train", "--config", str(cfg), "--data", str(p), "--out", str(bundle)]) == 0
+    assert "note: logs.bucket_lines: 12, chosen by train" in capsys.readouterr().err
+    saved = yaml.safe_load((bundle / "config.yaml").read_text())["logs"]
+    assert (saved["bucket_seconds"], saved["bucket_lines"]) == (None, 12)
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--model", str(bundle), "--data", str(p), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert {r["entity"] for r in rows} == {"api", "db"}
+    assert len(rows) == 100 and {r["lines"] for r in rows} == {"12"}  # the bundle's buckets

@@ -72,6 +72,30 @@ def test_a_store_trained_under_a_former_default_keeps_it_when_the_config_leaves_
     assert notes == []
 
 
+
+def test_a_retrain_keeps_the_buckets_train_chose_when_the_config_leaves_them_out():
+    """train chose a bucket every 12 lines for a config that sets neither bucket key (the
+    bundle's config holds it); a retrain with that same config keeps the version's buckets
+    instead of refusing its 60 s default as a change. A config that sets either key is the
+    user's choice: as it was (a differing one is then refused by name)."""
+    raw = copy.deepcopy(TINY_LOGS_CONFIG)
+    del raw["logs"]["bucket_seconds"]
+    cfg = config_from_dict(raw, "auto.yaml")
+    chosen = dataclasses.replace(cfg.logs, bucket_seconds=None, bucket_lines=12)
+    version = SimpleNamespace(version="v1", extras={"logs": {}}, config=cfg.replace(logs=chosen))
+    notes: list[str] = []
+    kept = keep_former_defaults(cfg, version, notes.append)
+    assert (kept.logs.bucket_seconds, kept.logs.bucket_lines) == (None, 12)
+    assert kept.logs == chosen
+    assert notes == [("note: logs.bucket_lines: the current version v1 counts a bucket every "
+                      "12 lines; this retrain keeps it, as the config sets neither "
+                      "logs.bucket_seconds nor logs.bucket_lines")]
+    mine = _config(logs={"bucket_seconds": 60.0})
+    assert keep_former_defaults(mine, version, notes.append) is mine
+    timed = SimpleNamespace(version="v1", extras={"logs": {}}, config=cfg)  # 60 s buckets
+    assert keep_former_defaults(cfg, timed, notes.append) is cfg
+    assert len(notes) == 1
+
 def _shifted(service_logs, hours: float, extra_every: int = 0) -> list[str]:
     """The training part of the synthetic service log, ``hours`` later; every
     ``extra_every``-th line followed by a line of a template born since."""
