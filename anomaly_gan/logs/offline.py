@@ -733,7 +733,7 @@ def auto_bucket_lines(most_lines: int, window: int) -> int:
     file (its one run per N lines) // (AUTO_RUNS x 2 x ``window``) buckets, from 1 to
     AUTO_MAX_LINES: a run of at least 4 x the 2 windows training needs, where the lines allow.
 
-    >>> auto_bucket_lines(2000, 32)  # a Loghub 2k sample: 285 buckets of 7 lines
+    >>> auto_bucket_lines(2000, 32)  # a Loghub 2k sample: 286 buckets of 7 lines (or fewer)
     7
     >>> auto_bucket_lines(100, 32), auto_bucket_lines(40, 32)  # a bucket per line
     (1, 1)
