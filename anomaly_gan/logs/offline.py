@@ -667,9 +667,10 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
     usable = trainable_runs(runs, w)
     used = sum(r.lines for run in usable for r in run)
     tried = ""
-    if chooses_buckets(cfg) and (not usable or used < len(messages) / 2):
-        per_lines, tried = _per_lines_instead(cfg, model, paths, events_by_file, runs, used,
-                                              len(messages), say)
+    # only where the time buckets leave nothing to train on: where they train on part of
+    # the lines, they keep the silences and volume drops that per-N-lines buckets cannot see
+    if chooses_buckets(cfg) and not usable:
+        per_lines, tried = _per_lines_instead(cfg, model, paths, events_by_file, runs, say)
         if per_lines is not None:
             model, runs = per_lines
             cfg = cfg.replace(logs=model.cfg)  # the bundle's config: serve counts the same
@@ -745,12 +746,12 @@ def auto_bucket_lines(most_lines: int, window: int) -> int:
 
 def _per_lines_instead(cfg: Config, model: LogModel, paths: Sequence[str],
                        events_by_file: Sequence[Sequence[LogEvent]],
-                       runs: Sequence[list[BucketRow]], used: int, lines: int, say: Progress
+                       runs: Sequence[list[BucketRow]], say: Progress
                        ) -> tuple[tuple[LogModel, list[list[BucketRow]]] | None, str]:
-    """Train's fallback from the default time buckets (``runs``: their runs, ``used`` of the
-    ``lines`` in runs long enough): the model and runs per N lines (:func:`auto_bucket_lines`)
-    when they hold more lines in runs it can train on, with a ``note:`` saying so; else None
-    and what was tried, for the error."""
+    """Train's fallback from the default time buckets (``runs``: their runs, none long
+    enough to train on): the model and runs per N lines (:func:`auto_bucket_lines`) when
+    they give runs it can train on, with a ``note:`` saying so; else None and what was
+    tried, for the error."""
     from anomaly_gan.train import too_short
 
     assert cfg.logs is not None and cfg.logs.bucket_seconds is not None
@@ -764,17 +765,13 @@ def _per_lines_instead(cfg: Config, model: LogModel, paths: Sequence[str],
                          model.miner, model.template_ids, {}, {})
     runs_n = log_runs(per_lines, zip(paths, events_by_file, strict=True), say)
     usable = trainable_runs(runs_n, w)
-    used_n = sum(r.lines for run in usable for r in run)
     longest = max((len(r) for r in runs), default=0)
     seconds = f"{cfg.logs.bucket_seconds:g} s buckets (the default)"
-    if (not usable or used_n <= used
-            or too_short([len(r) for r in usable], w, cfg.data.validation_fraction)):
+    if not usable or too_short([len(r) for r in usable], w, cfg.data.validation_fraction):
         return None, (f" in {seconds}, and {max((len(r) for r in runs_n), default=0)} per "
                       f"{n} line{'s' if n > 1 else ''} (logs.bucket_lines, tried as the config "
                       f"sets neither key)")
-    why = (f"leave no run of {2 * w} (the longest is {longest})" if not used else
-           f"hold only {used} of {lines} lines ({used / lines:.0%}) in runs of {2 * w} or "
-           f"more (per {n} lines: {used_n})")
+    why = f"leave no run of {2 * w} (the longest is {longest})"
     say(f"note: logs.bucket_lines: {n}, chosen by train as the config sets neither "
         f"logs.bucket_seconds nor logs.bucket_lines: {seconds} {why}; N = the most lines of "
         f"one entity ({most}, {_clip(entity, 40)!r}) // ({AUTO_RUNS} x {2 * w} buckets), from "

@@ -1233,10 +1233,11 @@ def test_an_explicit_bucket_width_still_refuses_a_short_capture(tmp_path, no_gan
         train_log_detector(cfg, [str(p)])
 
 
-def test_buckets_per_n_lines_replace_time_buckets_that_hold_few_of_the_lines(tmp_path, no_gan):
+def test_time_buckets_that_train_on_part_of_the_lines_stay(tmp_path, no_gan):
     """Time buckets that train on 13 dense minutes and leave the sparse rest out (each line
-    its own run of 5 buckets, then the gap rule) give way to per N lines, which hold every
-    line. logs.gap_seconds is set: it does not choose the buckets."""
+    its own run of 5 buckets, then the gap rule) stay: they see silences and volume drops,
+    which buckets of N lines cannot; the note on the lines left out says what to do. Only
+    where they leave nothing to train on does train count per N lines."""
     from anomaly_gan.logs.offline import train_log_detector
 
     t0 = 1_767_225_600
@@ -1249,11 +1250,11 @@ def test_buckets_per_n_lines_replace_time_buckets_that_hold_few_of_the_lines(tmp
                                                     "gap_seconds": 300}}, "auto.yaml")
     with pytest.raises(_Trained) as trained:
         train_log_detector(cfg, [str(p)], progress=said.append)
-    assert trained.value.cfg.logs.bucket_lines == 4  # 226 lines // 48
-    assert [len(s) for s in trained.value.series] == [57]  # the last holds 2 lines
-    assert any(m.startswith("note: logs.bucket_lines: 4, chosen by train") and
-               "60 s buckets (the default) hold only 26 of 226 lines (12%) in runs of 12 or "
-               "more (per 4 lines: 226)" in m for m in said), said
+    assert trained.value.cfg.logs.bucket_seconds == 60
+    assert trained.value.cfg.logs.bucket_lines is None
+    assert not any("chosen by train" in m for m in said), said
+    assert any(m.startswith("note: only 26 of 226 lines (12%) are in runs of 12 or more")
+               for m in said), said
 
 
 def test_a_capture_too_short_even_per_line_is_one_line_naming_what_was_tried(tmp_path, capsys):
