@@ -198,6 +198,27 @@ def test_outputs_never_replace_inputs_or_the_model(tmp_path):
     assert not (tmp_path / "p4").exists() and not (tmp_path / "p4.png").exists()
 
 
+def test_serve_names_the_key_and_file_of_a_bad_model_path(tmp_path):
+    """A serve.model_path from the config that is no bundle or store: the line names the
+    config file (or variable) and the key, as a bad key does; it said only 'models: model
+    path does not exist', with nothing pointing at local.yaml. --model names its path alone."""
+    cfg = tmp_path / "local.yaml"
+    cfg.write_text(f"serve:\n  model_path: {tmp_path / 'nope'}\n")
+    (tmp_path / "photos").mkdir()
+    out = run_cli(["serve", "--config", str(cfg)], ["serve", "--model", str(tmp_path / "nope")])
+    env_out = run_cli(["serve", "--config", str(cfg)],
+                      env={"ANOMALY_GAN__SERVE__MODEL_PATH": str(tmp_path / "photos")})
+    (rc, err), (rc_flag, err_flag) = out["results"]
+    (rc_env, err_env), = env_out["results"]
+    assert rc == rc_flag == rc_env == 2
+    assert err == (f"anomaly-gan: error: {cfg}: serve.model_path: {tmp_path / 'nope'}: "
+                   "model path does not exist\n")
+    assert err_env.startswith("anomaly-gan: error: environment ANOMALY_GAN__SERVE__MODEL_PATH: "
+                              f"serve.model_path: {tmp_path / 'photos'}: not a model bundle")
+    assert err_env.count("\n") == 1
+    assert err_flag == f"anomaly-gan: error: {tmp_path / 'nope'}: model path does not exist\n"
+
+
 def test_bad_model_is_one_line_from_the_real_command(tmp_path):
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "score", "--model",
                         str(tmp_path / "nope"), "--data", "d.csv", "--out", str(tmp_path / "s")],

@@ -23,7 +23,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.artifacts import inspect_bundle
-    from anomaly_gan.config import load_config
+    from anomaly_gan.config import load_config, source_of
+    from anomaly_gan.errors import BundleError
     from anomaly_gan.runtime import import_tensorflow_quietly
     from anomaly_gan.stream.logs import configure_logging
     from anomaly_gan.stream.service import serve
@@ -35,7 +36,15 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
         cfg = cfg.replace(serve=dataclasses.replace(cfg.serve, model_path=args.model))
     # The log format first, so that under log_format json even a bad bundle's line is JSON.
     configure_logging(cfg.serve.log_format, cfg.serve.log_level)
-    bundle = inspect_bundle(cfg.serve.model_path)  # path, store, manifest, checksums
+    try:
+        bundle = inspect_bundle(cfg.serve.model_path)  # path, store, manifest, checksums
+    except BundleError as exc:
+        if args.model:  # the path is on the command line, as the user typed it
+            raise
+        # A path from the config names where it was set: 'models: model path does not exist'
+        # did not say that serve.model_path of local.yaml (or its variable) held it.
+        raise BundleError(f"{source_of('serve.model_path', args.config)}: serve.model_path: "
+                          f"{exc}") from None
     # After the config and the bundle: a typo in a path or key is one line at once, not after
     # seconds of import (TensorFlow's start-up notices are captured, not logged). A signal
     # that interrupted the import crashed the interpreter (exit 139): it waits for its end.
