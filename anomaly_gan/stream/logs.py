@@ -22,7 +22,7 @@ from typing import Any
 
 from anomaly_gan.stream.events import CONTROL, CONTROL_CHARACTERS
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "text_value"]
+__all__ = ["JsonFormatter", "KafkaRepeatLimiter", "TextFormatter", "configure_logging", "text_value"]
 
 
 class JsonFormatter(logging.Formatter):
@@ -136,6 +136,58 @@ def _not_a_short_slow_task(record: logging.LogRecord) -> bool:
     return m is None or float(m.group(1)) >= _SLOW_TASK_SHOWN_S
 
 
+# While no broker answers, kafka-python writes four WARNING/ERROR lines per connection attempt
+# ("Connection failed: ... ECONNREFUSED", "Connection lost", "Bootstrap connection ... failed
+# (backoff 0.46 secs)", "... not ready; waiting 0.46 secs"): a dozen a second at first, and the
+# scorer's own "broker unreachable; retrying" line, which names the error, was lost among them.
+# A kafka-python line that repeats, digits aside, is shown once per period, the next one saying
+# how many like it were left out.
+_REPEAT_PERIOD_S = 60.0
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+
+
+class KafkaRepeatLimiter:
+    """A logging filter: each kafka-python line (by logger, level and message with its numbers
+    left out) passes once per ``period_s``; the first one after the period says how many like it
+    were left out. Lines of other loggers always pass.
+
+    >>> now = [0.0]
+    >>> limit = KafkaRepeatLimiter(period_s=60.0, clock=lambda: now[0])
+    >>> def rec(msg):
+    ...     return logging.LogRecord("kafka.net.manager", logging.WARNING, "", 0, msg, None, None)
+    >>> [limit(rec(f"waiting {t} secs")) for t in (0.1, 0.4, 1.5)]
+    [True, False, False]
+    >>> now[0] = 61.0
+    >>> r = rec("waiting 2.9 secs")
+    >>> limit(r), r.getMessage()
+    (True, 'waiting 2.9 secs (2 lines like it in the last 61s not shown)')
+    """
+
+    def __init__(self, period_s: float = _REPEAT_PERIOD_S,
+                 clock: Any = time.monotonic) -> None:
+        self.period_s = period_s
+        self.clock = clock
+        self._seen: dict[tuple[str, int, str], list[float]] = {}  # key -> [shown at, left out]
+
+    def __call__(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("kafka"):
+            return True
+        now = self.clock()
+        key = (record.name, record.levelno, _DIGITS.sub("#", record.getMessage()))
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.period_s:
+            seen[1] += 1
+            return False
+        if seen is not None and seen[1]:
+            record.msg = (f"{record.getMessage()} ({int(seen[1])} lines like it in the last "
+                          f"{now - seen[0]:.0f}s not shown)")
+            record.args = None
+        if len(self._seen) >= 1024:  # bounded: kafka-python's texts are few
+            self._seen.clear()
+        self._seen[key] = [now, 0]
+        return True
+
+
 def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     """Route the ``anomaly_gan`` loggers to stderr in the chosen format.
 
@@ -146,6 +198,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     if level.upper() != "DEBUG":
         handler.addFilter(_not_a_short_slow_task)
+        handler.addFilter(KafkaRepeatLimiter())
     logging.captureWarnings(True)
     # kafka-python is chatty at INFO (every connection, every rebalance step), so it logs from
     # WARNING up, or from the level asked for when that is higher: under ERROR (the demo's)

@@ -123,3 +123,50 @@ def test_kafka_debug_lines_never_show_even_under_debug(restore_loggers, capsys, 
     logging.getLogger("anomaly_gan.stream").debug("ours")
     err = capsys.readouterr().err
     assert "s3cret-pw" not in err and "ours" in err
+
+
+def test_kafka_lines_that_repeat_while_no_broker_answers_are_shown_once(restore_loggers, capsys):
+    """A serve started with a wrong broker address wrote four kafka-python lines per
+    connection attempt, a dozen a second at first, burying the scorer's own 'broker
+    unreachable; retrying' line. Each such line (numbers aside) now shows once; the scorer's
+    lines all show; under DEBUG nothing is left out."""
+    configure_logging("text", "INFO")
+    kafka_log = logging.getLogger("kafka.net.manager")
+    ours = logging.getLogger("anomaly_gan.stream")
+    for backoff in ("0.11", "0.46", "1.52", "5.57"):
+        kafka_log.error("Connection failed: KafkaConnectionError: 111 ECONNREFUSED")
+        kafka_log.warning(f"Bootstrap connection to bootstrap-0 failed: KafkaConnectionError: "
+                          f"111 ECONNREFUSED (backoff {backoff} secs)")
+        ours.warning("broker unreachable; retrying")
+    kafka_log.error("Bootstrap failed: KafkaTimeoutError: Unable to bootstrap from ['h:1']")
+    lines = capsys.readouterr().err.splitlines()
+    assert sum("Connection failed" in x for x in lines) == 1
+    assert sum("Bootstrap connection" in x for x in lines) == 1
+    assert sum("broker unreachable" in x for x in lines) == 4
+    assert sum("Unable to bootstrap" in x for x in lines) == 1
+
+    configure_logging("text", "DEBUG")
+    for _ in range(3):
+        kafka_log.error("Connection failed: KafkaConnectionError: 111 ECONNREFUSED")
+    assert capsys.readouterr().err.count("Connection failed") == 3
+
+
+def test_a_repeated_kafka_line_comes_back_after_the_period_with_a_count():
+    from anomaly_gan.stream.logs import KafkaRepeatLimiter
+
+    now = [100.0]
+    limit = KafkaRepeatLimiter(period_s=60.0, clock=lambda: now[0])
+
+    def rec(name, msg, level=logging.WARNING):
+        return logging.LogRecord(name, level, "", 0, msg, None, None)
+
+    assert limit(rec("kafka.conn", "lost node 1", level=logging.ERROR)) is True
+    assert limit(rec("kafka.conn", "lost node 2")) is True  # another level: its own line
+    assert [limit(rec("kafka.conn", "lost node 2", logging.ERROR)) for _ in range(5)] == [False] * 5
+    now[0] = 170.0
+    again = rec("kafka.conn", "lost node %s", level=logging.ERROR)
+    again.args = (3,)
+    assert limit(again) is True
+    assert again.getMessage() == "lost node 3 (5 lines like it in the last 70s not shown)"
+    assert limit(rec("kafka.conn", "lost node 4", logging.ERROR)) is False
+    assert all(limit(rec("anomaly_gan.stream", "same")) for _ in range(3))
