@@ -99,7 +99,7 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
     verified before TensorFlow was imported), so it is not read and checked twice."""
     from prometheus_client import CollectorRegistry, ProcessCollector
 
-    from anomaly_gan.artifacts import bundle_fingerprint, load_bundle
+    from anomaly_gan.artifacts import bundle_fingerprint, load_bundle, resolve_bundle_path
     from anomaly_gan.inference import configure_threads, cpu_limit
     from anomaly_gan.stream.drift import DriftMonitor
     from anomaly_gan.stream.http import HealthServer
@@ -144,8 +144,12 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
                            on_result=lambda r: metrics.model_reloads.labels(r).inc(),
                            on_checked=metrics.model_watch_last_check.set,
                            max_batch=s.batching.max_batch)
-    log.info("starting", extra={"fields": {"kafka": describe(s.kafka), "model_path": s.model_path,
-                                           "http": f"{s.http.host}:{http.port}"}})
+    # The model in use, not only the path: while no broker answers, "scorer started" (which
+    # names it) never comes, and a store's path does not say which version it resolved to.
+    log.info("starting", extra={"fields": {
+        "kafka": describe(s.kafka), "model_path": s.model_path,
+        "bundle": str(bundle.path if bundle is not None else resolve_bundle_path(s.model_path)),
+        "model_version": det.version, "http": f"{s.http.host}:{http.port}"}})
     stop = threading.Event()
     scorer: Scorer | None = None
 

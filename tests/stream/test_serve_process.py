@@ -216,7 +216,8 @@ def test_sigterm_drains_commits_and_exits_zero(serve_config, serve_process, stre
     assert {p: o for p, o in got.items() if p in want} == want
 
 
-def test_starts_without_a_broker_reports_it_and_stops_cleanly(serve_config, serve_process):
+def test_starts_without_a_broker_reports_it_and_stops_cleanly(serve_config, serve_process,
+                                                              stream_detector):
     # A port that is bound but never listens: every connection to it is refused.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as nowhere:
         nowhere.bind(("127.0.0.1", 0))
@@ -257,3 +258,8 @@ def test_starts_without_a_broker_reports_it_and_stops_cleanly(serve_config, serv
         proc.proc.send_signal(signal.SIGTERM)
         assert proc.proc.wait(timeout=60) == 0, proc.log()
         assert "stopped before any broker answered" in proc.log()  # it ended in silence
+        # Which model it runs, while "scorer started" (which names it) never came: the
+        # "starting" line named the path alone, a store's and not the version it resolved to.
+        starting = next(x for x in proc.log().splitlines() if " starting " in x)
+        assert f"model_version={stream_detector.version}" in starting
+        assert f"bundle={cfg.serve.model_path}" in starting
