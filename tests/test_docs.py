@@ -244,3 +244,20 @@ def test_the_readme_config_error_is_the_line_validate_config_prints(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert main(["validate-config", "configs/x.yaml"]) == 2
     assert capsys.readouterr().err.strip() == shown
+
+
+def test_the_runbook_names_the_keys_a_json_log_line_starts_with():
+    """The runbook's `kubectl logs` line said the JSON lines have "level" and "message"
+    first; they start with "ts", "level", "logger", "msg": a `jq .message` finds nothing."""
+    import json
+    import logging
+
+    from anomaly_gan.stream.logs import JsonFormatter
+
+    text = (ROOT / "docs/runbook.md").read_text(encoding="utf-8")
+    (comment,) = re.findall(r"kubectl -n <ns> logs <pod> .*# JSON lines(.*)$", text, re.MULTILINE)
+    named = re.findall(r'"(\w+)"', comment)
+    record = logging.LogRecord("anomaly_gan.stream", logging.INFO, "", 0, "starting", None, None)
+    record.fields = {"http": "0.0.0.0:9108"}
+    keys = list(json.loads(JsonFormatter().format(record)))
+    assert named == keys[:len(named)] and len(named) >= 4, (named, keys)
