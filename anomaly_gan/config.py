@@ -743,6 +743,44 @@ class _Validator:
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
+def bootstrap_problem(servers: str) -> str | None:
+    """What kafka-python cannot parse in ``serve.kafka.bootstrap_servers``, or None. Its
+    rules: comma-separated ``host``, ``host:port``, ``[ipv6]:port`` or a bare IPv6 literal,
+    each after an optional ``PROTOCOL://`` (the port defaults to 9092). A port that is no
+    number raised a ValueError traceback from inside the client at ``serve``'s start.
+
+    >>> bootstrap_problem("kafka-0:9093, SSL://kafka-1:9093,[::1]:9092,::1,kafka")
+    >>> bootstrap_problem("kafka:notaport")
+    "'kafka:notaport': the port is no number"
+    >>> bootstrap_problem("kafka:9092,")
+    'an empty address after a comma'
+    """
+    import ipaddress
+
+    for entry in servers.split(","):
+        address = re.sub(r"^.*://", "", entry.strip()).strip()
+        if not address:
+            return "an empty address" + (" after a comma" if "," in servers else "")
+        if address.startswith("["):
+            m = re.fullmatch(r"\[([^\]]+)\](?::(.*))?", address)
+            host, port = (m.group(1), m.group(2)) if m else ("", None)
+        elif ":" in address:
+            try:
+                ipaddress.IPv6Address(address)
+                continue  # a bare IPv6 literal: the default port
+            except ValueError:
+                host, port = address.rsplit(":", 1)
+        else:
+            host, port = address, None
+        if not host or any(c.isspace() or c in "/[]" for c in host):
+            return f"{entry.strip()!r}: expected host:port"
+        if port is not None and not (port.isascii() and port.isdigit()):
+            return f"{entry.strip()!r}: the port is no number"
+        if port is not None and not 1 <= int(port) <= 65535:
+            return f"{entry.strip()!r}: the port is not in 1-65535"
+    return None
+
+
 def _cross_checks(cfg: Config, source: str) -> None:
     if cfg.data.stride > cfg.data.window:
         raise ConfigError(
@@ -791,6 +829,12 @@ def _cross_checks(cfg: Config, source: str) -> None:
             f"{source}: serve.kafka.heartbeat_interval_ms: expected < "
             f"serve.kafka.session_timeout_ms ({k.session_timeout_ms}), "
             f"got {k.heartbeat_interval_ms}"
+        )
+    bad_address = bootstrap_problem(k.bootstrap_servers)
+    if bad_address is not None:
+        raise ConfigError(
+            f"{source}: serve.kafka.bootstrap_servers: expected host:port addresses separated "
+            f"by commas (port 1-65535); {bad_address}"
         )
     for name in ("input_topic", "alert_topic", "scores_topic", "dlq_topic"):
         topic = getattr(k, name)

@@ -150,6 +150,16 @@ def test_config_is_frozen():
          "serve.kafka.input_topic: expected a Kafka topic name"),
         ("serve:\n  kafka:\n    dlq_topic: '..'\n", "serve.kafka.dlq_topic: expected a Kafka"),
         (f"serve:\n  kafka:\n    scores_topic: {'s' * 250}\n", "serve.kafka.scores_topic"),
+        # serve ended in a ValueError traceback from inside kafka-python, exit 1, and
+        # validate-config said ok
+        ("serve:\n  kafka:\n    bootstrap_servers: kafka:notaport\n",
+         ("serve.kafka.bootstrap_servers: expected host:port addresses separated by commas "
+          "(port 1-65535); 'kafka:notaport': the port is no number")),
+        ("serve:\n  kafka:\n    bootstrap_servers: 'k1:9092,,k2:9092'\n",
+         "serve.kafka.bootstrap_servers: expected host:port addresses separated by commas"),
+        ("serve:\n  kafka:\n    bootstrap_servers: 'k1:9092 k2:9092'\n",
+         "'k1:9092 k2:9092': expected host:port"),
+        ("serve:\n  kafka:\n    bootstrap_servers: 'k1:99999'\n", "the port is not in 1-65535"),
         ("- a\n- b\n", "<top level>: expected a mapping"),
         ("training:\n  seed: 4294967296\n",
          "training.seed: expected an integer >= 0 and <= 4294967276, got 4294967296"),
