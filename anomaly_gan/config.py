@@ -843,6 +843,15 @@ def _cross_checks(cfg: Config, source: str) -> None:
                 f"{source}: serve.kafka.{name}: expected a Kafka topic name (1-249 of ASCII "
                 f"letters, digits, '.', '_', '-'; not '.' or '..'), got {topic!r}"
             )
+    for name in ("alert_topic", "scores_topic", "dlq_topic"):
+        # The scorer reads back what it writes there: a dead letter is refused again and
+        # dead-lettered again, for ever; an alert or score record is refused as an event.
+        if getattr(k, name) == k.input_topic:
+            raise ConfigError(
+                f"{source}: serve.kafka.{name}: expected a topic other than "
+                f"serve.kafka.input_topic, got {k.input_topic!r} (the scorer would read back "
+                f"what it writes)"
+            )
     if k.security_protocol.startswith("SASL") and k.sasl_mechanism is None:
         raise ConfigError(
             f"{source}: serve.kafka.sasl_mechanism: expected one of 'PLAIN', 'SCRAM-SHA-256', "

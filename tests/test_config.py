@@ -160,6 +160,14 @@ def test_config_is_frozen():
         ("serve:\n  kafka:\n    bootstrap_servers: 'k1:9092 k2:9092'\n",
          "'k1:9092 k2:9092': expected host:port"),
         ("serve:\n  kafka:\n    bootstrap_servers: 'k1:99999'\n", "the port is not in 1-65535"),
+        # a dead letter written to the input topic was read, refused and written again, for ever
+        ("serve:\n  kafka:\n    dlq_topic: anomaly-gan.events\n",
+         ("serve.kafka.dlq_topic: expected a topic other than serve.kafka.input_topic, got "
+          "'anomaly-gan.events' (the scorer would read back what it writes)")),
+        ("serve:\n  kafka:\n    input_topic: metrics\n    alert_topic: metrics\n",
+         "serve.kafka.alert_topic: expected a topic other than serve.kafka.input_topic"),
+        ("serve:\n  kafka:\n    scores_topic: anomaly-gan.events\n",
+         "serve.kafka.scores_topic: expected a topic other than"),
         ("- a\n- b\n", "<top level>: expected a mapping"),
         ("training:\n  seed: 4294967296\n",
          "training.seed: expected an integer >= 0 and <= 4294967276, got 4294967296"),
