@@ -4,7 +4,8 @@ gzip, bzip2, xz or zstd is read decompressed, whatever its name. Rotated logs an
 are kept so (``app.log.1.gz``, ``metrics-2026-11.csv.zst``, ``cat`` of several ``.gz``).
 
 Concatenated streams (gzip members, bzip2 streams, xz streams, zstd frames) read as one.
-A stream that is corrupt or cut short, at its start or anywhere after, is a one-line
+A stream that is corrupt or cut short, at its start or anywhere after, or followed by
+bytes that start no stream of its format (NUL padding aside), is a one-line
 :class:`~anomaly_gan.errors.DataError` naming the file, the format and how many bytes
 came out before it, whichever reader was reading: the decompressors' own exceptions
 (``gzip.BadGzipFile``, ``EOFError``, ``zlib.error``, ``lzma.LZMAError``, ``OSError``,
@@ -96,9 +97,9 @@ class _Decompressing(io.RawIOBase):
         if compression == "gzip":
             self._stream = gzip.GzipFile(fileobj=readable, mode="rb")  # every member
         elif compression == "bzip2":
-            self._stream = bz2.BZ2File(readable)  # every stream
+            self._stream = _Streams(source, bz2.BZ2Decompressor)
         elif compression == "xz":
-            self._stream = lzma.LZMAFile(readable)  # noqa: SIM115 - every stream; close() closes it
+            self._stream = _Streams(source, lzma.LZMADecompressor)
         else:
             import zstandard  # loaded only for a zstd file
 
@@ -133,6 +134,52 @@ class _Decompressing(io.RawIOBase):
             finally:
                 self._source.close()
         super().close()
+
+
+class _Streams:
+    r"""The streams of a bzip2 or xz file, one after another, decompressed, at most ``n``
+    bytes a read. ``bz2.BZ2File`` and ``lzma.LZMAFile`` end the file, without a word, at
+    bytes after a stream that start no stream of theirs: the rows of a gzip file or of plain
+    text joined after it (``cat a.csv.bz2 b.csv.gz``) were left out. Here such bytes are an
+    ``OSError`` or ``LZMAError``, as corrupt bytes are; NUL bytes after a stream (padding,
+    which gzip's reader skips too) are skipped.
+
+    >>> one = bz2.compress(b"a\n1\n")
+    >>> _Streams(io.BytesIO(one + b"\0" * 8 + one), bz2.BZ2Decompressor).read(99)
+    b'a\n1\n'
+    >>> both = _Streams(io.BytesIO(one + gzip.compress(b"2\n")), bz2.BZ2Decompressor)
+    >>> both.read(99), both.read(99)
+    Traceback (most recent call last):
+    OSError: Invalid data stream
+    """
+
+    def __init__(self, source: io.RawIOBase, new: Any) -> None:
+        self._source, self._new = source, new
+        self._stream = new()
+
+    def read(self, n: int) -> bytes:
+        while True:
+            if self._stream.eof:
+                rest = self._stream.unused_data.lstrip(b"\0")
+                while not rest:  # what follows the stream: NUL padding, another, or nothing
+                    chunk = self._source.read(_BUFFER)
+                    if not chunk:
+                        return b""
+                    rest = chunk.lstrip(b"\0")
+                self._stream = self._new()
+            elif self._stream.needs_input:
+                rest = self._source.read(_BUFFER)
+                if not rest:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was "
+                                   "reached")
+            else:  # output held from the bytes given before
+                rest = b""
+            data = self._stream.decompress(rest, n)
+            if data:
+                return data
+
+    def close(self) -> None:
+        self._stream = None
 
 
 class _Zstd:

@@ -84,6 +84,29 @@ def test_concatenated_streams_read_whole(tmp_path, ext):
     assert rows_of(read_table(joined)) == rows_of(read_table(plain))
 
 
+OTHER = {"gz": "zst", "bz2": "gz", "xz": "bz2", "zst": "xz"}
+
+
+@pytest.mark.parametrize("tail", ["plain text", "another format"])
+@pytest.mark.parametrize("ext", COMPRESS)
+def test_bytes_after_a_stream_that_start_none_of_its_format_are_refused(tmp_path, ext, tail):
+    """cat a.csv.bz2 b.csv.gz, or a CSV's lines after an xz stream: bz2.BZ2File and
+    lzma.LZMAFile ended the file at the first stream and left the rest out, exit 0 (gzip
+    and zstd refused it); now every format refuses it in one line, having read the first
+    stream's rows. NUL bytes after a stream (padding) are skipped, as gzip's reader does."""
+    first = HEADER + csv_text(1000)
+    rest = csv_text(1000, 1000).encode()
+    path = tmp_path / f"m.csv.{ext}"
+    path.write_bytes(COMPRESS[ext](first.encode())
+                     + (rest if tail == "plain text" else COMPRESS[OTHER[ext]](rest)))
+    with pytest.raises(DataError) as err:
+        read_table(path)
+    assert damaged_message(path, ext).match(str(err.value)), str(err.value)
+    if ext != "zst":
+        path.write_bytes(COMPRESS[ext](first.encode()) + b"\0" * 512)
+        assert read_table(path).rows == 1000
+
+
 @pytest.mark.parametrize("ext", ["gz", "bz2"])
 def test_a_pipe_of_a_compressed_file_is_read(tmp_path, ext):
     """--data <(cat metrics.csv.gz): peeked at, never seeked; its first bytes may come
