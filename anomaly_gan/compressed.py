@@ -43,6 +43,8 @@ _SIGNATURES = (
 UNPACK = {"gzip": "gunzip", "bzip2": "bunzip2", "xz": "unxz", "zstd": "unzstd"}
 _PARQUET = re.compile(rb"PAR1[\x00-\x08\x0e-\x1f]")  # a page header (binary), not a name
 _BUFFER = 1 << 16
+#: Compressed bytes given to zstd's decompressobj at a time: at most about 8 MiB come out
+_ZSTD_FEED = 256
 
 
 def compression_of(head: bytes) -> str:
@@ -187,11 +189,12 @@ class _Zstd:
     ``decompressobj`` per frame (its ``eof`` says a frame is whole, its ``unused_data`` holds
     the next one's first bytes). A file that ends inside a frame is an ``EOFError`` here,
     where zstandard's ``stream_reader`` would end it without a word. Reads ``source`` a
-    chunk at a time; what a chunk decompresses to is held until read.
+    chunk at a time; what a few of its bytes decompress to is held until read.
 
     >>> import zstandard
     >>> frame = zstandard.ZstdCompressor(write_checksum=True).compress(b"a,b\\n" * 1000)
-    >>> _Zstd(io.BytesIO(frame + frame), zstandard).read(1 << 20).count(b"\\n")
+    >>> both = _Zstd(io.BytesIO(frame + frame), zstandard)
+    >>> sum(piece.count(b"\\n") for piece in iter(lambda: both.read(1 << 20), b""))
     2000
     >>> cut = _Zstd(io.BytesIO(frame[:-2]), zstandard)  # its checksum cut short
     >>> len(cut.read(1 << 20)), cut.read(1 << 20)
@@ -204,6 +207,7 @@ class _Zstd:
         self._frame = self._new()
         self._started = False  # the current frame has had bytes
         self._out, self._at = b"", 0  # decompressed, and how much of it was read
+        self._in, self._fed = b"", 0  # read of source, and how much the frames were given
 
     def read(self, n: int) -> bytes:
         if self._at == len(self._out):
@@ -213,20 +217,25 @@ class _Zstd:
         return data
 
     def _more(self) -> bytes:
-        """What the next chunks decompress to: b'' once the file ends."""
+        """What the next bytes decompress to: b'' once the file ends. decompressobj gives
+        all that its input makes, so it is given :data:`_ZSTD_FEED` bytes at a time: a few
+        bytes of a frame may say 128 KiB (a 32 KiB file, 1 GiB of newlines, was held whole)."""
         out = b""
         while not out:
-            chunk = self._source.read(_BUFFER)
-            if not chunk:
-                if self._started and not self._frame.eof:
-                    raise EOFError("the file ends inside a zstd frame")
-                return b""
-            while chunk:
-                if self._frame.eof:  # the next frame starts
-                    self._frame, self._started = self._new(), False
-                self._started = True
-                out += self._frame.decompress(chunk)
-                chunk = self._frame.unused_data if self._frame.eof else b""
+            if self._fed == len(self._in):
+                self._in, self._fed = self._source.read(_BUFFER), 0
+                if not self._in:
+                    if self._started and not self._frame.eof:
+                        raise EOFError("the file ends inside a zstd frame")
+                    return b""
+            if self._frame.eof:  # the next frame starts
+                self._frame, self._started = self._new(), False
+            self._started = True
+            piece = memoryview(self._in)[self._fed:self._fed + _ZSTD_FEED]
+            self._fed += len(piece)
+            out = self._frame.decompress(piece)
+            if self._frame.eof:  # the rest of the piece is the next frame's
+                self._fed -= len(self._frame.unused_data)
         return out
 
     def close(self) -> None:

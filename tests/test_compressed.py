@@ -25,6 +25,7 @@ from anomaly_gan.config import LogsConfig, config_from_dict
 from anomaly_gan.data.otlp_files import read_data_file
 from anomaly_gan.data.readers import read_labels, read_table
 from anomaly_gan.errors import DataError
+from anomaly_gan.files import open_input
 from anomaly_gan.logs.offline import read_log_file
 
 COMPRESS = {
@@ -155,6 +156,27 @@ def test_a_damaged_stream_is_one_line_naming_the_file(tmp_path, ext, how):
     assert damaged_message(path, ext).match(str(err.value)), str(err.value)
     if how == "cut-near-the-end" and ext != "bz2":  # bzip2 gives out whole 900 KB blocks
         assert " after 0 decompressed" not in str(err.value)  # rows were read before it
+
+
+def test_a_zstd_frame_that_says_much_in_few_bytes_is_read_in_bounded_pieces(tmp_path):
+    """16 KiB of zstd that decompress to 256 MiB of newlines (a bomb, or a log of blank
+    lines): a reader takes the file 64 KiB at a time, and so little is held; zstd's
+    decompressobj, given the file's first 64 KiB at once, held all 256 MiB (a 32 KiB
+    file, 1 GiB)."""
+    import tracemalloc
+
+    path = tmp_path / "blank.log.zst"
+    path.write_bytes(zstandard.ZstdCompressor(level=3).compress(b"\n" * (256 << 20)))
+    assert path.stat().st_size < 64 << 10
+    tracemalloc.start()
+    try:
+        with open_input(path, "rb") as handle:
+            size = sum(len(piece) for piece in iter(lambda: handle.read(1 << 16), b""))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert size == 256 << 20
+    assert peak < 48 << 20, f"{peak >> 20} MiB held"
 
 
 def test_zstd_cut_anywhere_is_refused_and_at_a_frame_end_is_read(tmp_path):
