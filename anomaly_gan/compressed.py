@@ -37,7 +37,8 @@ _SIGNATURES = (
     ("bzip2", tuple(b"BZh%d" % size + block for size in range(1, 10)
                     for block in (b"1AY&SY", b"\x17rE8P\x90"))),
     ("xz", (b"\xfd7zXZ\x00",)),
-    ("zstd", (b"\x28\xb5\x2f\xfd",)),
+    # a frame, or a skippable one (pzstd starts its files with one; zstd -d skips it)
+    ("zstd", (b"\x28\xb5\x2f\xfd", *(bytes([0x50 + n]) + b"\x2a\x4d\x18" for n in range(16)))),
 )
 #: The command that decompresses each compression.
 UNPACK = {"gzip": "gunzip", "bzip2": "bunzip2", "xz": "unxz", "zstd": "unzstd"}

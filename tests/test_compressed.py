@@ -179,6 +179,23 @@ def test_a_zstd_frame_that_says_much_in_few_bytes_is_read_in_bounded_pieces(tmp_
     assert peak < 48 << 20, f"{peak >> 20} MiB held"
 
 
+def test_a_zstd_file_that_starts_with_a_skippable_frame_is_zstd(tmp_path):
+    """pzstd writes a skippable frame (magic 0x184D2A5?) before each frame, and zstd -d
+    reads such a file; told by the first frame's magic only, it was read as text: 'line 1:
+    not a readable CSV file: ... can't decode byte 0xb5'. A file of skippable frames only
+    holds nothing."""
+    text = HEADER + csv_text(1000)
+    skippable = b"\x5a\x2a\x4d\x18" + (4).to_bytes(4, "little") + b"\x00\x01\x02\x03"
+    path = tmp_path / "m.csv.zst"
+    path.write_bytes(skippable + COMPRESS["zst"](text.encode()))
+    plain = tmp_path / "plain.csv"
+    plain.write_text(text)
+    assert rows_of(read_table(path)) == rows_of(read_table(plain))
+    path.write_bytes(skippable)
+    with pytest.raises(DataError, match=r": file is empty"):
+        read_table(path)
+
+
 def test_zstd_cut_anywhere_is_refused_and_at_a_frame_end_is_read(tmp_path):
     """zstandard's stream_reader ends a file cut inside a frame without a word: the rows
     before the cut were read as the whole file. Cut at every byte of three frames (with a
