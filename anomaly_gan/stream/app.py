@@ -396,11 +396,13 @@ class Scorer:
 
     # ------------------------------------------------------------------ delivery
 
-    def _commit(self, force: bool = False, flush_timeout_s: float | None = None) -> bool:
+    def _commit(self, force: bool = False, flush_timeout_s: float | None = None,
+                drained: bool = False) -> bool:
         """Score what was read, flush the producer, then commit what is safe.
-        False when nothing could be committed (it is retried later)."""
+        False when nothing could be committed (it is retried later). ``drained``: the input
+        is known to be all read, so the flush happens even with nothing read to commit."""
         with self._loop_lock:
-            todo = self._prepare_commit(force, flush_timeout_s)
+            todo = self._prepare_commit(force, flush_timeout_s, drained)
         if todo is None:
             return False
         if not todo:
@@ -417,10 +419,11 @@ class Scorer:
             self._backoff.reset()
         return True
 
-    def _prepare_commit(self, force: bool, flush_timeout_s: float | None) -> dict[Any, int] | None:
+    def _prepare_commit(self, force: bool, flush_timeout_s: float | None,
+                        drained: bool = False) -> dict[Any, int] | None:
         self._last_commit = self.mono()
         self._score_batch()
-        if not self._next:
+        if not self._next and not drained:
             return {}
         try:
             self.io.flush(flush_timeout_s if flush_timeout_s is not None
@@ -488,6 +491,12 @@ class Scorer:
             return
         if not self.io.waiting(max(timeout_ms, 1)):
             self._waiting_since = None
+            if not self._next and self.publisher.failing():
+                # A replay after a failed delivery found nothing to read again (a restarted
+                # broker lost the topic; the partitions went elsewhere): no commit comes to
+                # flush and end the run of failures, so readiness stayed failed until new
+                # input. The input is all read now: a clean flush ends it.
+                self._commit(drained=True)
             return
         if self._waiting_since is None:
             self._waiting_since = now

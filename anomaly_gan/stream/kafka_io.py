@@ -192,6 +192,11 @@ class Delivery:
     def pending(self) -> int:
         return self._pending
 
+    @property
+    def failing(self) -> bool:
+        """A run of failures that :meth:`recovered` has not ended yet."""
+        return self._failing_since is not None
+
     def pending_for(self, now: float | None = None) -> float:
         """Seconds that pending records have gone without any acknowledgement (0: none)."""
         with self._lock:

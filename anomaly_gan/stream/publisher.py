@@ -105,6 +105,10 @@ class Publisher:
         if self.delivery is not None:
             self.delivery.recovered()
 
+    def failing(self) -> bool:
+        """A run of failed deliveries that no clean flush has ended yet."""
+        return self.delivery is not None and self.delivery.failing
+
     def take_error(self) -> Exception | None:
         """The failure since the last call, if any, and forget it."""
         failed, self.error = self.error, None

@@ -181,6 +181,37 @@ def test_an_unacknowledged_record_blocks_the_commit_and_rewinds_after_a_backoff(
     assert io.batches == []
 
 
+def test_a_failed_delivery_whose_replay_finds_nothing_ends_once_the_input_is_read():
+    """A delivery fails (a restarted broker refuses the old producer's records) and the
+    replay finds nothing to read again: the restarted broker lost the input topic, or the
+    partitions went to another replica. Nothing was pending or failing any more, yet
+    /readyz said "no output acknowledged" until new input came, since only a commit of
+    something read flushed and ended the run of failures (tests/stream/test_broker_outage.py
+    waited 90 s for readiness under load). Now a clean flush ends it once the input is known
+    to be all read; while records wait to be read again, it does not."""
+    from anomaly_gan.stream.kafka_io import Delivery
+
+    clock = Clock()
+    io = FakeIO([events([(t, 1.0) for t in range(3)])], fail_topic="scores")
+    io.delivery = Delivery(clock=clock)
+    scorer, reg = make(io, clock=clock, serve={"kafka": {"scores_topic": "scores",
+                                                          "delivery_stall_seconds": 5.0}})
+    scorer.step()  # reads 3 records; the score record of their window fails
+    assert scorer._commit() is False
+    assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "delivery"}) == 1
+    io.input_waiting = True  # the replay's records are still to be read
+    clock.now += 60.0
+    scorer.step()  # rewinds to the last commit; nothing read yet
+    assert io.seeks == [(IN, None)]
+    assert scorer.health.ready() == (False, "no output acknowledged for 60s")
+    io.input_waiting = False  # the input holds nothing after the last commit
+    clock.now += 2.0
+    scorer.step()
+    assert scorer.health.ready() == (True, "1 partition(s) assigned")
+    assert reg.get_sample_value("anomaly_gan_broker_up") == 1
+    assert io.commits == []  # nothing was read, so nothing is committed
+
+
 def test_a_new_model_is_swapped_in_between_batches():
     new = FakeModel(version="v2")
 
