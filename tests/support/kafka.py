@@ -25,6 +25,7 @@ __all__ = [
     "kafka_topics",
     "local_kafka",
     "produce",
+    "produce_acked",
     "unique_name",
 ]
 
@@ -64,11 +65,20 @@ def kafka_topics(kafka_bootstrap: str) -> Callable[..., dict[str, str]]:
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | str | None, Any]],
             partition: int | None = None) -> int:
-    """Send ``(key, value)`` pairs (dict values are JSON-encoded) and wait for the acks."""
+    """Send ``(key, value)`` pairs (dict values are JSON-encoded) and wait for the acks;
+    how many were sent."""
+    return len(produce_acked(bootstrap, topic, records, partition))
+
+
+def produce_acked(bootstrap: str, topic: str, records: Iterable[tuple[bytes | str | None, Any]],
+                  partition: int | None = None) -> list[Any]:
+    """:func:`produce`, returning the broker's acknowledgement of each record, in order
+    (kafka-python's ``RecordMetadata``: ``.partition``, ``.offset``): a test can wait for a
+    consumer to read past a record rather than count records read."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    n = 0
+    futures = []
     try:
         for key, value in records:
             if isinstance(key, str):
@@ -77,12 +87,11 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | str | No
                 value = json.dumps(value).encode()
             elif isinstance(value, str):
                 value = value.encode()
-            producer.send(topic, key=key, value=value, partition=partition)
-            n += 1
+            futures.append(producer.send(topic, key=key, value=value, partition=partition))
         producer.flush(timeout=30)
+        return [f.get(timeout=0) for f in futures]
     finally:
         producer.close(timeout=5)
-    return n
 
 
 def consume_all(bootstrap: str, topic: str, expect: int | None = None, timeout_s: float = 20.0,
