@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from tests.logs.conftest import otlp_batch, syslog_line
+from tests.stream.conftest import PATIENT_POLL_MS, PATIENT_STALL_S
 from tests.support.kafka import consume_all, local_kafka, produce
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
@@ -23,7 +24,9 @@ def log_serve_config(kafka_bootstrap, kafka_topics, log_bundle):
             "model_path": str(model_path or log_bundle),
             "grace_seconds": 10.0,
             "reload_interval_seconds": 0.2,
-            "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}"),
+            "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}",
+                                 max_poll_interval_ms=PATIENT_POLL_MS,
+                                 input_stall_seconds=PATIENT_STALL_S),
             "windows": {"max_event_bytes": 512, **windows},
             "batching": {"max_batch": 256, "max_latency_ms": 20},
             "alerts": {"consecutive": 2, "cooldown_seconds": 600.0},

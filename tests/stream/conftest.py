@@ -9,6 +9,22 @@ import pytest
 
 from tests.support.kafka import local_kafka
 
+# FAST_GROUP's max_poll_interval_ms (3 s) is a deadline on the scoring loop: a loop that
+# does not poll for that long (a loaded 2-core machine: a model call, a flush, a commit and
+# an offsets probe in one step) leaves the group, its commits fail, and on re-joining it
+# reads everything again, so counts meant to be exact were doubled
+# (test_stream_scores_and_alerts_equal_offline: events_consumed 2640 of 1320 after "Consumer
+# poll timeout has expired"). The embedded broker's joins are timed by the session timeout,
+# not by this one (a first poll after 1.1 s with 3 s and with 30 s, measured), so the tests'
+# scorers get a generous one; the tests of the loop's own timings set theirs.
+PATIENT_POLL_MS = 30_000
+# The same for input_stall_seconds (60 s): Tansu under-reports a partition's end offset after
+# multi-record batches, so a scorer idle after reading everything looks stalled to its input
+# watchdog, which replays once it has lasted that long; a test still checking counts by then
+# (a loaded machine) saw them grow (events_consumed 1341 of 1320 with 5 s). The tests of the
+# watchdog set theirs.
+PATIENT_STALL_S = 600.0
+
 TINY_CONFIG = {
     "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [16]},
     "data": {"window": 8, "stride": 2},
@@ -56,7 +72,9 @@ def serve_config(kafka_bootstrap, kafka_topics, stream_bundle):
         serve = {
             "model_path": str(stream_bundle),
             "grace_seconds": 10.0,
-            "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}"),
+            "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}",
+                                 max_poll_interval_ms=PATIENT_POLL_MS,
+                                 input_stall_seconds=PATIENT_STALL_S),
             "windows": {"gap_seconds": 3600.0},
             "batching": {"max_batch": 256, "max_latency_ms": 20},
             "alerts": {"consecutive": 2, "cooldown_seconds": 0.0},
