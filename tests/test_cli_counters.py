@@ -136,8 +136,10 @@ def test_retrain_reads_increases_and_keeps_the_current_versions_counters(counter
     rc = main(["retrain", "--config", str(d / "plain.yaml"), "--store", str(store),
                "--data", str(d / "next.csv"), "--no-promote"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert rc == 2 and err.endswith("retrain: data.counters [] differ from the current "
-                                    "version's ['requests_total']; serve could not hot-reload it")
+    assert rc == 2 and err.endswith(
+        f"{d / 'plain.yaml'}: data.counters: [] differ from the current version v1's "
+        f"['requests_total']; serve could not hot-reload it: a retrain keeps it (to change "
+        f"it, train a new version with `anomaly-gan train`, promote it and restart serve)")
     rc = main(["retrain", "--config", str(d / "counting.yaml"), "--store", str(store),
                "--data", str(d / "next.csv"), "--no-promote"])
     out = capsys.readouterr()

@@ -254,19 +254,31 @@ def read_silences(cfg: Config) -> Silences | None:
                           f"alerts serve never sent) and does not train without them") from None
 
 
-def _compatible(cfg: Config, names: Sequence[str], current: Any) -> None:
-    if current is None:
+def _compatible(cfg: Config, names: Sequence[str], info: Any, current_name: str | None,
+                where: str, config_source: str | None) -> None:
+    """Refuse a config or data that a scorer running the current version could not
+    hot-reload: one line naming the key (and where it was set), the current version and
+    both values, and what to do instead."""
+    if info is None:
         return
-    if tuple(names) != tuple(current.feature_names):
-        raise DataError(f"retrain: features {list(names)} differ from the current version's "
-                        f"{list(current.feature_names)}; serve could not hot-reload it")
-    if cfg.data.window != current.window:
-        raise DataError(f"retrain: data.window {cfg.data.window} differs from the current "
-                        f"version's {current.window}; serve could not hot-reload it")
-    before = current.config.data.counters
+    version = f"the current version {current_name}'s"
+    remedy = ("; serve could not hot-reload it: a retrain keeps it (to change it, train a new "
+              "version with `anomaly-gan train`, promote it and restart serve)")
+
+    def key(name: str) -> str:
+        return (f"retrain: {name}" if config_source is None
+                else f"{source_of(name, config_source)}: {name}:")
+
+    if tuple(names) != tuple(info.feature_names):
+        raise DataError(f"retrain: features {list(names)} of {where} differ from {version} "
+                        f"{list(info.feature_names)}{remedy}")
+    if cfg.data.window != info.window:
+        raise DataError(f"{key('data.window')} {cfg.data.window} differs from {version} "
+                        f"{info.window}{remedy}")
+    before = info.config.data.counters
     if sorted(cfg.data.counters) != sorted(before):
-        raise DataError(f"retrain: data.counters {list(cfg.data.counters)} differ from the "
-                        f"current version's {list(before)}; serve could not hot-reload it")
+        raise DataError(f"{key('data.counters')} {list(cfg.data.counters)} differ from "
+                        f"{version} {list(before)}{remedy}")
 
 
 def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
@@ -361,7 +373,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             say(f"[read] {outside} of {len(labels)} labelled incident(s) lie outside the "
                 f"range: not checked")
         labels = inside
-    _compatible(cfg, names, info)
+    _compatible(cfg, names, info, current_name, where, req.config_source)
     silences_note = None
     if silences is not None and len(silences) and not rows.timed:
         # a row's time is its index in its file: it cannot be compared with a silence's

@@ -694,3 +694,25 @@ def test_a_retrain_applies_keep_versions_from_its_config(store, tiny_detector, t
                                              end=float(ts[-1]) + STEP_S))
     assert result.promoted and result.report["pruned"] == [spare]
     assert {v.name for v in store.versions()} == {started_from, shadow, result.version}
+
+
+def test_a_changed_window_names_the_config_file_the_version_and_what_to_do(
+        store, tmp_path, config_file, no_training):
+    """It said 'retrain: data.window 20 differs from the current version's 16; serve could
+    not hot-reload it': no file, no version, and nothing on how to change it after all."""
+    from anomaly_gan.retrain.run import retrain
+    from tests.retrain.conftest import snapshot, write_csvs
+    from tests.retrain.plant import rows
+
+    data = write_csvs(tmp_path, [rows(400, seed=1)])
+    path = config_file(data={"window": 20, "stride": 1})
+    current = store.current()
+    before = snapshot(store.root)
+    with pytest.raises(DataError) as caught:
+        retrain(_tiny_config(config_file, data={"window": 20, "stride": 1}),
+                RetrainRequest(store=str(store.root), files=tuple(data), config_source=path))
+    assert str(caught.value) == (
+        f"{path}: data.window: 20 differs from the current version {current}'s 16; serve "
+        f"could not hot-reload it: a retrain keeps it (to change it, train a new version "
+        f"with `anomaly-gan train`, promote it and restart serve)")
+    assert snapshot(store.root) == before
