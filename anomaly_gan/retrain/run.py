@@ -502,6 +502,12 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         f"{_fmt(report['false_alarm_rate'])} (budget {g.max_false_alarm_rate:g})"
         + "".join(f"; {r}" for r in report["reasons"]))
     source = dict(rows.source)
+    if req.files and rows.timed:
+        # the time the files' rows cover, as `train` records it: `models list`'s DATA RANGE
+        # showed a retrain's file names only, where its parent showed times
+        lo, hi = event_span(rows, np.inf, -np.inf)
+        if np.isfinite(lo):
+            source["from"], source["to"] = iso_utc(lo), iso_utc(hi)
     source.update({"events": rows.events_read, "invalid": rows.invalid, "late": rows.late,
                    "read_seconds": round(rows.seconds, 3), "events_per_second": round(rate, 1)})
     if rows.incomplete:

@@ -716,3 +716,31 @@ def test_a_changed_window_names_the_config_file_the_version_and_what_to_do(
         f"could not hot-reload it: a retrain keeps it (to change it, train a new version "
         f"with `anomaly-gan train`, promote it and restart serve)")
     assert snapshot(store.root) == before
+
+
+def test_a_retrain_from_timed_files_records_the_time_they_cover(store, tmp_path, config_file,
+                                                                tiny_detector, monkeypatch):
+    """`models list` showed a retrain from files as DATA RANGE 'normal-1.csv', while the
+    version `train` made from the same kind of file showed its times: which week a candidate
+    learned could not be compared with its parent's."""
+    import copy
+
+    from anomaly_gan.retrain.run import retrain
+    from tests.retrain.plant import FEATURES, rows
+
+    def trained(*_a, **_k):  # what was trained is not this test's concern
+        det = copy.copy(tiny_detector)
+        det.metadata = dict(tiny_detector.metadata)
+        return det
+
+    monkeypatch.setattr("anomaly_gan.train.train_detector", trained)
+    data = tmp_path / "pump-1.csv"
+    stamps = [f"2026-11-06T{h:02d}:{m:02d}:{s:02d}Z" for h in range(21, 23)
+              for m in range(60) for s in range(0, 60, 10)][:400]
+    data.write_text("timestamp," + ",".join(FEATURES) + "\n" + "".join(
+        f"{t}," + ",".join(f"{v:.3f}" for v in r) + "\n" for t, r in zip(stamps, rows(400, 1))))
+    result = retrain(_tiny_config(config_file),
+                     RetrainRequest(store=str(store.root), files=(str(data),), promote=False))
+    assert result.report["lineage"]["source"]["files"] == [str(data)]
+    assert store.info(result.version).data_range == (
+        "2026-11-06T21:00:00.000Z .. 2026-11-06T22:06:30.000Z")
