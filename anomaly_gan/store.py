@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import getpass
 import json
 import os
 import re
@@ -323,6 +324,16 @@ def _host() -> str:
     """This host's name (a pod's name in Kubernetes) in letters, digits and ``_`` only, so
     that it parses back out of the leftover names it is part of."""
     return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "_"
+
+
+def _operator() -> str:
+    """``USER@HOST`` for the promotion log: who moved ``current`` (``uid N`` where the user
+    has no name, as in a container run under an arbitrary uid)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 def _writer() -> str:
@@ -931,7 +942,7 @@ class ModelStore:
             if previous != version:
                 history["stack"].append(version)
             history["log"].append({"at": _now(), "action": reason, "version": version,
-                                   "previous": previous})
+                                   "previous": previous, "by": _operator()})
             self._write_pointer(version, history)
         return previous or ""
 
@@ -968,7 +979,7 @@ class ModelStore:
                                      f"one kind of input)")
             stack.pop()
             history["log"].append({"at": _now(), "action": "rollback", "version": target,
-                                   "previous": cur})
+                                   "previous": cur, "by": _operator()})
             self._write_pointer(target, history)
         return cur or "", target
 

@@ -187,6 +187,10 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
             "created": info.created or None, "kind": meta.get("kind"), "parent": info.parent, "data_range": info.data_range,
             "lineage": meta.get("lineage"), "health": health_of(meta), "gate": meta.get("gate"),
             "validation": meta.get("validation"), "training_data": meta.get("training_data"),
+            # when it was made current, how (promote, retrain through the gate, rollback),
+            # over which version and by whom: the store's log, oldest first
+            "promotions": [{k: e.get(k) for k in ("at", "action", "previous", "by")}
+                           for e in store.history() if e.get("version") == name],
         }, indent=2, default=str))
         return 0
     if action == "promote":
@@ -287,8 +291,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "missing), null where the table shows - (or no mark); a current "
                         "whose version is gone is an object marked * with missing true and "
                         "null in the fields it has no value for")
-    a = add_action("show", "one version's lineage, health and gate report as JSON (null "
-                           "where it has no value)")
+    a = add_action("show", "one version's lineage, health, gate report and promotions "
+                           "(when, how and by whom it was made current) as JSON (null where "
+                           "it has no value)")
     a.add_argument("version", metavar="VERSION", nargs="?", help="default: the current version")
     a = add_action("promote", "verify VERSION's bundle and make it current (a gate-rejected "
                               "version is refused)")

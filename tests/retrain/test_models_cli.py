@@ -270,3 +270,23 @@ def test_a_signal_whose_exception_was_dropped_still_stops_models_before_the_writ
     assert main(["models", "promote", "v1", "--store", str(store)]) == 130
     assert capsys.readouterr().err == "anomaly-gan: interrupted\n"
     assert snapshot(store) == before
+
+
+def test_show_says_when_how_and_by_whom_a_version_was_made_current(store, capsys):
+    """`models show` gave lineage, health and gate, but not when the version was made
+    current, whether by hand, by a retrain's gate or by a rollback, nor who did it: the
+    store's log had no user, and show did not read it."""
+    import getpass
+    import socket
+
+    ModelStore.open(store).rollback(verify=False)  # fake bundles: no checksums to verify
+    assert main(["models", "show", "--store", str(store)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version"] == "v1"
+    by = f"{getpass.getuser()}@{socket.gethostname()}"
+    assert [(p["action"], p["previous"], p["by"]) for p in shown["promotions"]] == [
+        ("promote", None, by), ("rollback", "v2", by)]
+    assert all(p["at"] for p in shown["promotions"])
+    assert main(["models", "show", "v2", "--store", str(store)]) == 0
+    assert [p["action"] for p in json.loads(capsys.readouterr().out)["promotions"]] == [
+        "promote"]
