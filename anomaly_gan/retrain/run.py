@@ -555,7 +555,11 @@ def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: 
     elif report["passed"]:
         say(f"[promote] {version} passed the gate; not promoted (--no-promote)")
     else:
-        say(f"[promote] {version} kept but NOT promoted: rejected by the gate")
+        # what serves now and where the figures are: an operator deciding what to do next
+        # (more data, a budget, a rollback) needs both
+        say(f"[promote] {version} kept but NOT promoted: rejected by the gate (the [gate] line "
+            f"says why; `anomaly-gan models show --store {store.root} {version}` has the "
+            f"report); current stays {current_name or 'none'}")
     return RetrainResult(0 if report["passed"] else EXIT_REJECTED, version, promoted, result)
 
 

@@ -86,6 +86,11 @@ def test_gate_rejects_a_candidate_trained_on_incidents(store, tmp_path, config_f
               "--labels", str(labels), "--quiet")
     assert out.returncode == 4, out.stderr
     report = json.loads(out.stdout)
+    # what serves now and where to look: the line said only 'rejected by the gate'
+    assert out.stderr.splitlines()[-1] == (
+        f"[promote] {report['version']} kept but NOT promoted: rejected by the gate (the "
+        f"[gate] line says why; `anomaly-gan models show --store {store.root} "
+        f"{report['version']}` has the report); current stays {before_current}")
     gate = report["gate"]
     assert not gate["passed"] and not report["promoted"]
     assert any("labelled incident incidents-1" in r for r in gate["reasons"]), gate["reasons"]
@@ -96,7 +101,7 @@ def test_gate_rejects_a_candidate_trained_on_incidents(store, tmp_path, config_f
     version = report["version"]
     listing = cli("models", "list", "--store", str(store.root), "--json")
     row = next(r for r in json.loads(listing.stdout) if r["version"] == version)
-    assert row["gate"] == "rejected" and row["mark"] == ""
+    assert row["gate"] == "rejected" and row["mark"] is None
     refused = cli("models", "promote", version, "--store", str(store.root))
     assert "rejected by the validation gate" in one_error_line(refused)
     shown = json.loads(cli("models", "show", version, "--store", str(store.root)).stdout)
