@@ -748,6 +748,11 @@ def _print_metrics(m: dict) -> None:
         return "n/a" if x is None else f"{x:.4f}"
 
     print(f"rows {m['rows']}  anomalous {m['anomalous_rows']}  unscored (warm-up) {m['unscored_rows']}")
+    if m.get("anomalous_unscored_rows"):
+        print(f"({m['anomalous_unscored_rows']} of the {m['anomalous_rows']} anomalous rows are in "
+              f"the warm-up, before the first full window of data.window rows: no score can "
+              f"flag them and they count as missed; start the data a window before the "
+              f"incident)")
     if "counters_first_row" in m:
         first = m["counters_first_row"]
         print(f"(not in rows: the first row, {first['where']}, only starts the increases of "

@@ -46,8 +46,8 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
                     ) -> dict[str, Any]:
     """AUC-ROC, AUC-PR (average precision), best F1 over all thresholds and, given the
     calibrated ``threshold``, F1/precision/recall at it. Rows without a score (before the
-    first complete window) count as predicted normal, so every labelled row is scored; a
-    score of +inf (a window the network could not compute) ranks above every other.
+    first complete window) count as predicted normal, so every labelled row is scored
+    (``anomalous_unscored_rows`` counts the labelled ones among them); a score of +inf (a window the network could not compute) ranks above every other.
     """
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
@@ -66,6 +66,8 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
         "rows": int(labels.size),
         "anomalous_rows": int(labels.sum()),
         "unscored_rows": int((~finite & ~beyond).sum()),
+        # labelled rows no score can flag: an incident in a file's first window reads as missed
+        "anomalous_unscored_rows": int(((labels == 1) & ~finite & ~beyond).sum()),
     }
     if 0 < labels.sum() < labels.size:
         out["auc_roc"] = float(roc_auc_score(labels, filled))

@@ -23,6 +23,23 @@ def test_unscored_rows_count_as_normal():
     assert m["unscored_rows"] == 2 and m["recall"] == 0.5 and m["precision"] == 1.0
 
 
+def test_labelled_rows_in_the_warm_up_are_counted_and_named(capsys):
+    # a log file scored with 60 s buckets and window 32 whose incident is in its first half
+    # hour: every labelled row is before the first full window, recall 0 with no word of why
+    from anomaly_gan.cli import _print_metrics
+
+    scores = np.concatenate([np.full(31, np.nan), np.linspace(1.0, 3.0, 30)])
+    labels = np.zeros(61, int)
+    labels[20:28] = 1
+    m = evaluate_scores(scores, labels, threshold=2.0)
+    assert m["anomalous_unscored_rows"] == 8 and m["recall"] == 0.0
+    _print_metrics(m)
+    out = capsys.readouterr().out
+    assert "(8 of the 8 anomalous rows are in the warm-up, before the first full window" in out
+    assert evaluate_scores(np.array([np.nan, 1.0, 2.0]), np.array([0, 0, 1]))[
+        "anomalous_unscored_rows"] == 0
+
+
 def test_unscored_rows_stay_normal_when_every_score_is_over_the_threshold():
     # the ranking puts unscored rows at (lowest score - 1), which is still over a threshold
     # every score exceeds: the prediction must use the scores, not that filler
