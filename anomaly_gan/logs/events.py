@@ -490,23 +490,27 @@ class LogParser:
             return InvalidEvent("missing_field", f"{names.message!r} must be a string" + hint)
         message, continuation = _message(message)
         # null is how many serializers write a field they have no value for: left out
-        if isinstance(names.entity, str):
-            entity = json_field(obj, names.entity)
-            field = names.entity
-            if entity is None:
-                entity, field = self.entity, "logs.entity"
-            else:  # an integer, a process or node number, as its digits
-                entity = entity_text(entity)
-            if type(entity) is not str or not entity:
+        named = [names.entity] if isinstance(names.entity, str) else list(names.entity)
+        if all(json_field(obj, name) is None for name in named):
+            if self.entity is None:  # e.g. a node's raw file read with Fluent Bit's fields
+                return InvalidEvent(
+                    "missing_field",
+                    f"no {' or '.join(map(repr, named))} field and no logs.entity for records "
+                    f"without it (logs.json_fields.entity names the field; the record's "
+                    f"fields: {_keys(obj)})")
+            entity, field = self.entity, "logs.entity"
+        elif isinstance(names.entity, str):
+            # an integer, a process or node number, as its digits
+            value, field = entity_text(json_field(obj, names.entity)), names.entity
+            if type(value) is not str or not value:
                 return InvalidEvent("missing_field",
                                     f"{names.entity!r} must be a non-empty string")
-        elif all(json_field(obj, name) is None for name in names.entity):
-            entity, field = self.entity, "logs.entity"
+            entity = value
         else:  # several fields, as namespace/pod: every one of them, joined
-            entity, missing = joined_entity(obj, names.entity)
-            if entity is None:
+            joined, missing = joined_entity(obj, names.entity)
+            if joined is None:
                 return InvalidEvent("missing_field", f"{missing!r} must be a non-empty string")
-            field = "/".join(names.entity)
+            entity, field = joined, "/".join(names.entity)
         bad = check_entity(entity, self.max_entity_bytes, field)
         if bad is not None:
             return bad

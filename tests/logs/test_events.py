@@ -51,6 +51,26 @@ def test_a_log_entity_may_join_several_fields():
         "max_entity_bytes 16")
 
 
+@pytest.mark.parametrize("entity", ["kubernetes.pod_name",
+                                    ("kubernetes.namespace_name", "kubernetes.pod_name")])
+def test_a_record_without_its_entity_fields_and_no_logs_entity_is_a_missing_field(entity):
+    """A node's raw container file read with the docs' Fluent Bit fields (no kubernetes
+    metadata in it), and no logs.entity: with a list of fields the parser raised TypeError
+    (train stopped with a traceback; serve dead-lettered every record as unprocessable and
+    logged a traceback each); with one field the detail said the field 'must be a non-empty
+    string', as for a wrong value, with nothing on the fields the record has."""
+    p = LogParser(format="json", json_fields=JsonFieldsConfig(
+        message="log", ts="time", entity=entity))
+    raw = b'{"log": "GET /\\n", "stream": "stdout", "time": "2026-12-05T10:00:01Z"}'
+    names = " or ".join(map(repr, [entity] if isinstance(entity, str) else entity))
+    assert p.parse(raw) == InvalidEvent(
+        "missing_field", f"no {names} field and no logs.entity for records without it "
+        "(logs.json_fields.entity names the field; the record's fields: 'log', 'stream', "
+        "'time')")
+    assert LogParser(format="json", entity="checkout", json_fields=p.fields).parse(
+        raw).entity == "checkout"
+
+
 def test_a_numeric_level_out_of_every_range_reads_as_written_and_briefly():
     """A float level that is a whole number was turned into an int to look it up: 1e308
     became a 309-digit level (not "as written", and as long in the error-levels note). A
