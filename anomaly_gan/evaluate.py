@@ -47,7 +47,8 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     """AUC-ROC, AUC-PR (average precision), best F1 over all thresholds and, given the
     calibrated ``threshold``, F1/precision/recall at it. Rows without a score (before the
     first complete window) count as predicted normal, so every labelled row is scored
-    (``anomalous_unscored_rows`` counts the labelled ones among them); a score of +inf (a window the network could not compute) ranks above every other.
+    (``anomalous_unscored_rows`` counts the labelled ones among them); a score of +inf (a
+    window the network could not compute) ranks above every other.
     """
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
