@@ -495,7 +495,8 @@ class LogsConfig:
     # encoding: otlp_json); a log file's line is one in OTLP/JSON with either (the
     # Collector's file exporter)
     format: Literal["json", "regex", "otlp_json", "otlp_proto"] = "json"
-    # regex: named groups 'message' (required), 'ts', 'entity', 'level'.
+    # regex: named groups 'message' (required), 'ts', 'entity', 'level', 'pri' (syslog's
+    # <PRI>: its severity is the level where there is no 'level'); any other is not read.
     regex: str | None = None
     timestamp_format: str | None = None  # strptime format of 'ts'; null: RFC 3339 or epoch
     # The zone of timestamp_format stamps without an offset: "UTC", "+08:00" (quoted in

@@ -9,7 +9,9 @@ Four formats (``logs.format``):
 
   ``entity`` may be left out when ``logs.entity`` names a default; ``level`` is optional.
 - ``regex``: raw text matched with ``logs.regex``; named groups ``message`` (required),
-  ``ts``, ``entity`` and ``level``. ``ts`` is read with ``logs.timestamp_format``
+  ``ts``, ``entity``, ``level`` and ``pri`` (a syslog ``<PRI>``, whose severity is the
+  level where there is no ``level``; digits in ``level`` are the level they stand for, as
+  in JSON: :func:`level_name`). ``ts`` is read with ``logs.timestamp_format``
   (``strptime``) or else as RFC 3339 / epoch seconds / ms / us / ns. A format with a date but
   no year (classic syslog, ``%b %d %H:%M:%S``) takes the latest year that does not put the
   line more than a day ahead of the clock, as syslog daemons do: December lines read in
@@ -298,6 +300,21 @@ def level_name(value: object) -> str | None:
     return None
 
 
+def _syslog_severity(pri: str | None) -> str | None:
+    """The level of a syslog ``<PRI>`` (facility x 8 + severity) as its digits: the
+    severity's keyword (:func:`level_name`), "" where there is none (a regex's ``pri``
+    group left out), None where the digits are no priority (0-191).
+
+    >>> [_syslog_severity(v) for v in ("34", "14", "0", "191", None, "", "192", "x", "0034")]
+    ['CRIT', 'INFO', 'EMERG', 'DEBUG', '', '', None, None, None]
+    """
+    if not pri:
+        return ""
+    if not (pri.isascii() and pri.isdigit() and len(pri) <= 3 and int(pri) <= 191):
+        return None
+    return level_name(int(pri) % 8)
+
+
 def _message(text: str) -> tuple[str, str]:
     """A structured record's message text as ``(first line, continuation)``, a lone
     surrogate read as U+FFFD (:func:`_first_line`)."""
@@ -582,8 +599,14 @@ class LogParser:
         bad = check_entity(entity, self.max_entity_bytes)
         if bad is not None:
             return bad
-        return self._event(entity, groups.get("ts"), groups.get("level") or "",
-                           groups["message"] or "", continuation)
+        severity = _syslog_severity(groups.get("pri"))
+        if severity is None:
+            return InvalidEvent("missing_field", f"'pri' {groups['pri']!r:.20} is not a syslog "
+                                                 f"priority (0-191)")
+        # a level group's digits are the level they stand for, as a JSON record's
+        level = level_name(groups.get("level") or "") or severity
+        return self._event(entity, groups.get("ts"), level, groups["message"] or "",
+                           continuation)
 
     def _event(self, entity: str, raw_ts: object, level: str, message: str,
                continuation: str = "", ts_name: str = "ts", in_nanos: bool = False

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from anomaly_gan.config import JsonFieldsConfig
+from anomaly_gan.config import JsonFieldsConfig, LogsConfig
 from anomaly_gan.logs.events import LogEvent, LogParser, Multiline
 from anomaly_gan.stream.events import InvalidEvent
 from tests.logs.conftest import SYSLOG_REGEX
@@ -510,3 +510,51 @@ def test_a_missing_message_names_the_record_keys_cut_short():
     bad = p.parse(json.dumps({"k" * 60_000: 1, "ts": 5}).encode())
     assert bad.reason == "missing_field" and len(bad.detail) < 200
     assert bad.detail.endswith("the record's fields: 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk..., 'ts')")
+
+
+# RFC 3164 as sent (a relay's raw messages): the PRI, where there is one, then the file line
+PRI_REGEX = (r"^(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d+) (?P<entity>\S+) (?P<message>.*)$")
+
+
+def test_a_syslog_pri_is_read_as_its_severity_an_error_from_0_to_3():
+    """A regex cannot split <PRI> (facility x 8 + severity): syslog lines had no level, so
+    their error share was 0 whatever they said."""
+    p = LogParser(format="regex", regex=PRI_REGEX)
+    errors = LogsConfig().error_levels
+    err = p.parse(b"<3>1767225600 web payment gateway timeout")
+    assert err == LogEvent("web", 1767225600.0, "ERR", "payment gateway timeout")
+    assert err.level in errors  # counted in error_share
+    info = p.parse(b"<14>1767225600 web GET /a 200")  # user.info
+    assert info.level == "INFO" and info.level not in errors
+    assert p.parse(b"1767225600 web GET /a 200").level == ""  # no PRI: no level, as before
+    levels = [p.parse(b"<%d>1767225600 web x" % (8 * 20 + s)).level for s in range(8)]
+    assert levels == ["EMERG", "ALERT", "CRIT", "ERR", "WARNING", "NOTICE", "INFO", "DEBUG"]
+    assert [level in errors for level in levels] == [True] * 4 + [False] * 4
+    assert p.parse(b"<191>1767225600 web x").level == "DEBUG"
+
+
+@pytest.mark.parametrize("pri", [b"192", b"999", b"0034"])
+def test_a_pri_that_is_no_syslog_priority_is_a_bad_line(pri):
+    p = LogParser(format="regex", regex=r"^<(?P<pri>\d+)>(?P<ts>\d+) (?P<message>.*)$",
+                  entity="web")
+    bad = p.parse(b"<%s>1767225600 x" % pri)
+    assert (bad.reason, bad.detail) == (
+        "missing_field", f"'pri' {pri.decode()!r} is not a syslog priority (0-191)")
+    # a level group wins over the PRI, whose digits must still be a priority
+    with_level = LogParser(format="regex", entity="web",
+                           regex=r"^<(?P<pri>\d+)>(?P<ts>\d+) (?P<level>[a-z]+) (?P<message>.*)$")
+    assert with_level.parse(b"<3>1767225600 warn x").level == "WARN"
+    assert with_level.parse(b"<%s>1767225600 warn x" % pri).reason == "missing_field"
+
+
+def test_digits_in_a_regex_level_group_are_the_level_they_stand_for_as_in_json():
+    """A regex's level '3' stayed '3' where a JSON record's 3 was ERR, so the same lines
+    had an error share in one format and none in the other."""
+    p = LogParser(format="regex", regex=r"^(?P<ts>\d+) (?P<level>\w+) (?P<message>.*)$",
+                  entity="web")
+    j = LogParser(format="json", entity="web")
+    for level in ("3", "6", "50", "60", "35", "err", "Error"):
+        ev = p.parse(f"1767225600 {level} boom")
+        assert ev.level == j.parse(f'{{"ts": 1, "level": "{level}", "message": "m"}}').level
+    assert [p.parse(f"1767225600 {v} boom").level for v in ("3", "50", "35")] == [
+        "ERR", "ERROR", "35"]

@@ -8,6 +8,7 @@ from anomaly_gan.config import config_from_dict
 from anomaly_gan.logs.events import LogEvent
 from anomaly_gan.logs.live import LogFeed
 from anomaly_gan.logs.model import fit_log_model
+from anomaly_gan.stream.events import InvalidEvent
 
 LINES = ["GET /a/1 200", "GET /b/2 200", "cache flushed", "disk full on /dev/sda1"]
 
@@ -342,3 +343,23 @@ def test_the_intake_counts_each_log_record_of_an_otlp_batch_at_its_records_offse
     assert dead[0][2].startswith("2 of 4 log records invalid; the first: "
                                  "resourceLogs[0].scopeLogs[0].logRecords[1]: 'body' is missing")
     assert intake.logs.pins() == {tp: 3}  # the open bucket's first log record came in offset 3
+
+
+def test_serve_reads_a_syslog_pri_as_its_severity_and_counts_its_errors():
+    """serve parses with the same parser as train: a <PRI> of severity 0-3 counts in the
+    error share, one that is no priority goes to the dead-letter topic."""
+    cfg = config_from_dict({"logs": {"format": "regex", "bucket_seconds": 10.0, "top_k": 2,
+                                     "regex": r"^<(?P<pri>\d{1,3})>(?P<ts>\S+) (?P<entity>\S+) "
+                                              r"(?P<message>.*)$"}})
+    model, _ = fit_log_model(cfg.logs, LINES)
+    det = SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
+                          feature_names=model.feature_names, version="v1")
+    feed = LogFeed(det, cfg.serve, clock=lambda: 1767225700.0)
+    records = [b"<3>1767225590 web disk full on /dev/sda1", b"<14>1767225591 web GET /a/1 200",
+               b"<192>1767225592 web GET /a/2 200", b"<14>1767225601 web GET /a/3 200"]
+    parsed = [feed.parse(r) for r in records]
+    assert [ev.reason if isinstance(ev, InvalidEvent) else ev.level for ev in parsed] == [
+        "ERR", "INFO", "missing_field", "INFO"]
+    rows = [row for i, ev in enumerate(parsed) if i != 2 for row in feed.add(ev, "p0", i)]
+    share = model.feature_names.index("error_share")
+    assert [(r.lines, r.values[share]) for r in rows] == [(2, 0.5)]

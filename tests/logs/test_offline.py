@@ -1289,3 +1289,18 @@ def test_train_with_default_buckets_on_a_short_capture_then_score_it(tmp_path, c
     rows = list(csv.DictReader(out.open()))
     assert {r["entity"] for r in rows} == {"api", "db"}
     assert len(rows) == 100 and {r["lines"] for r in rows} == {"12"}  # the bundle's buckets
+
+
+def test_a_syslog_pri_that_is_no_priority_follows_bad_lines(tmp_path):
+    data = tmp_path / "relay.log"
+    data.write_text("<27>2026-01-01T00:00:00Z web payment failed for cart 42\n"
+                    "<200>2026-01-01T00:00:01Z web GET /cart 200\n")
+    regex = r"^<(?P<pri>\d{1,3})>(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"
+    with pytest.raises(DataError, match=r"relay.log: line 2: missing_field: 'pri' '200' is not "
+                                        r"a syslog priority \(0-191\)"):
+        read_log_file(data, _regex_logs_cfg(regex=regex).logs)
+    tally = LineTally()
+    events = read_log_file(data, _regex_logs_cfg(regex=regex, bad_lines="skip").logs,
+                           tally=tally)
+    assert [(e.level, e.message) for e in events] == [("ERR", "payment failed for cart 42")]
+    assert tally.skipped == {"missing_field": 1}

@@ -3,7 +3,7 @@
 An operator copies the config of the format their service writes (containerd's CRI lines,
 Docker json-file, RFC 3164 and 5424 syslog, Logback, Spring Boot, zap, logrus, structlog,
 Serilog) and trains on their files: a regex that misses a padded level or a syslog day's
-space stops ``train`` at the first line.
+space stops ``train`` at the first line, and one that skips a syslog <PRI> reads no level.
 """
 
 import os
@@ -20,6 +20,8 @@ from anomaly_gan.logs.offline import read_log_file
 DOC = Path(__file__).resolve().parents[2] / "docs/logs.md"
 # the examples' lines are of 2026-12-05 10:00 in their own zone; the files are written then
 WRITTEN = datetime(2026, 12, 5, 12, 0, tzinfo=UTC).timestamp()
+# syslog's severities, 0 to 7 (RFC 5424 6.2.1), as its keywords: a <PRI>'s level
+SEVERITIES = ("EMERG", "ALERT", "CRIT", "ERR", "WARNING", "NOTICE", "INFO", "DEBUG")
 
 
 def _examples() -> list[tuple[str, str, str]]:
@@ -60,3 +62,14 @@ def test_each_worked_example_reads_every_line_it_shows(tmp_path, config, lines):
     levels = [e.level.upper() in cfg.error_levels for e in events]
     if any(e.level for e in events):  # where a level is read, the second line is the error
         assert levels[:2] == [False, True], [e.level for e in events]
+    if "(?P<pri>" in config:  # each line's level is its <PRI>'s severity (PRI mod 8)
+        pris = [int(m.group(1)) for m in re.finditer(r"^<(\d+)>", lines, re.MULTILINE)]
+        assert [e.level for e in events] == [SEVERITIES[p % 8] for p in pris] and pris
+
+
+def test_the_syslog_examples_that_carry_a_pri_read_it():
+    """RFC 5424 lines and RFC 3164 lines as sent start with <PRI>: a regex that skips it
+    reads no level, and the error share of a syslog source stayed 0."""
+    with_pri = [(name, config) for name, config, lines in EXAMPLES
+                if "Syslog" in name and re.search(r"^<\d+>", lines, re.MULTILINE)]
+    assert len(with_pri) == 2 and all("(?P<pri>" in config for _, config in with_pri), with_pri
