@@ -457,9 +457,10 @@ class RetrainConfig:
     exclude_over_threshold: bool = True
     # Stop reading (bad input) beyond this many events: bounds the memory of one retrain.
     max_events: int = _f(20_000_000, **_range(1))
-    # After a promote, delete all but this many newest versions, as `models prune --keep`
-    # does (current, its predecessor and the store's versions that serve.shadow_model_path
-    # and serve.model_path name are kept); 0 keeps every version. Off by default: it
+    # After each retrain (promoted, rejected or --no-promote), delete all but this many
+    # newest versions, as `models prune --keep` does (current, its predecessor, the
+    # candidate just kept and the store's versions that serve.shadow_model_path and
+    # serve.model_path name are kept); 0 keeps every version. Off by default: it
     # deletes what may be in use where the store cannot see it (a version another config
     # serves or shadows, one kept by hand).
     keep_versions: int = _f(0, **_range(0))

@@ -1,9 +1,9 @@
 """The ``retrain`` and ``models`` subcommands, registered into the main ``anomaly-gan`` CLI.
 
-Exit codes: 0 ok (a retrain whose ``retrain.keep_versions`` prune failed after its promote
-too: a warning on stderr); 2 bad input (one line, store untouched), the store locked (for
-``models``, by a promote, rollback or prune for too long; for ``retrain``, by another retrain
-of it, refused at once), or a retrain whose candidate passed but whose starting version is no
+Exit codes: 0 ok (a retrain whose ``retrain.keep_versions`` prune failed too: a warning on
+stderr, and the exit code is the retrain's); 2 bad input (one line, store untouched), the
+store locked (for ``models``, by a promote, rollback or prune for too long; for
+``retrain``, by another retrain of it, refused at once), or a retrain whose candidate passed but whose starting version is no
 longer ``current`` (an operator moved it meanwhile: the candidate is kept in the store, not
 promoted); 3 training ended with non-finite networks
 (nothing to calibrate or keep: store untouched); 4 retrain trained a candidate but the
@@ -230,8 +230,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "current version alerted on or scores over its threshold, train, score the "
                     "candidate through the validation gate, keep it as a new version of the "
                     "store and promote it if it passed; with retrain.keep_versions, then "
-                    "prune all but that many newest versions. Exit codes: 0 promoted (or kept "
-                    "with --no-promote; a prune that fails after the promote is a warning); 2 "
+                    "prune all but that many newest versions, promoted or not (the candidate "
+                    "is kept). Exit codes: 0 promoted (or kept with --no-promote; a prune "
+                    "that fails is a warning, here and with 4); 2 "
                     "bad input (one line; the store is untouched), another retrain of the "
                     "store running (refused at once; the line names it), or "
                     "`current` moved while it trained (kept, not promoted: the line names the "

@@ -537,7 +537,9 @@ def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: 
                       current_name: str | None, say: Progress, *, keep: int = 0,
                       shadow: str | None = None, served: str | None = None) -> RetrainResult:
     """Save the candidate, promote it if it passed, then apply ``retrain.keep_versions``
-    (``keep``; 0: none) keeping the store's versions at ``shadow`` and ``served`` too."""
+    (``keep``; 0: none) keeping the store's versions at ``shadow`` and ``served`` too, and
+    the candidate: after a rejection or ``--no-promote`` as well, since a scheduled retrain
+    whose candidates the gate keeps rejecting added a version every run, unwatched."""
     version = store.add(det)
     promoted = False
     result = {"version": version, "promoted": False, "lineage": det.metadata["lineage"],
@@ -550,8 +552,6 @@ def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: 
                                  expect_current=current_name)
         promoted = result["promoted"] = True
         say(f"[promote] {version} is current (was {previous or 'none'})")
-        if keep:
-            result.update(_keep_newest(store, keep, shadow, served, say))
     elif report["passed"]:
         say(f"[promote] {version} passed the gate; not promoted (--no-promote)")
     else:
@@ -560,20 +560,25 @@ def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: 
         say(f"[promote] {version} kept but NOT promoted: rejected by the gate (the [gate] line "
             f"says why; `anomaly-gan models show --store {store.root} {version}` has the "
             f"report); current stays {current_name or 'none'}")
+    if keep:
+        result.update(_keep_newest(store, keep, shadow, served, say,
+                                   candidate=None if promoted else version))
     return RetrainResult(0 if report["passed"] else EXIT_REJECTED, version, promoted, result)
 
 
 def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str | None,
-                 say: Progress) -> dict[str, Any]:
-    """``retrain.keep_versions`` after a promote: ``models prune --keep`` with the versions
+                 say: Progress, candidate: str | None = None) -> dict[str, Any]:
+    """``retrain.keep_versions`` after a retrain: ``models prune --keep`` with the versions
     a scorer of this config runs kept too: its shadow model (``serve.shadow_model_path``)
     and its model when ``serve.model_path`` names a version of the store rather than the
-    store (a version pinned by hand: pruned, the scorer's next start failed). Its outcome
-    for the report: ``pruned``, and ``prune_error`` when it failed, which is a warning
-    only: the promote stands, and a next retrain or ``models prune`` prunes."""
+    store (a version pinned by hand: pruned, the scorer's next start failed), and
+    ``candidate``, one just kept and not promoted (rejected, or ``--no-promote``), whose
+    report the operator reads next (promoted, it is current). Its outcome for the report:
+    ``pruned``, and ``prune_error`` when it failed, which is a warning only: the promote
+    (or the kept candidate) stands, and a next retrain or ``models prune`` prunes."""
     shadow_version = store.version_at(shadow) if shadow else None
     served_version = store.version_at(served) if served else None
-    in_use = [v for v in (shadow_version, served_version) if v]
+    in_use = list(dict.fromkeys(v for v in (shadow_version, served_version, candidate) if v))
     try:
         gone = store.prune(keep, keep_versions=in_use)
     except (AnomalyGanError, OSError) as exc:
@@ -581,11 +586,13 @@ def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str |
         # The command to run later keeps what this prune would have kept: without
         # --keep-version it deleted the shadow's (or the pinned) version.
         keep_flags = "".join(f" --keep-version {v}" for v in in_use)
+        stands = "the promote stands" if candidate is None else f"{candidate} is kept"
         say(f"[prune] warning: retrain.keep_versions {keep}: pruning the store failed "
-            f"({why}); the promote stands. `anomaly-gan models prune --store {store.root} "
+            f"({why}); {stands}. `anomaly-gan models prune --store {store.root} "
             f"--keep {keep}{keep_flags}` prunes it")
         return {"pruned": [], "prune_error": why}
     kept = ("current, its predecessor"
+            + (f", candidate {candidate}" if candidate else "")
             + (f", shadow {shadow_version}" if shadow_version else "")
             + (f", served {served_version}" if served_version else ""))
     say(f"[prune] deleted {len(gone)} version(s) (retrain.keep_versions {keep}; {kept} "

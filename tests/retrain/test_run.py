@@ -602,10 +602,15 @@ def test_keep_versions_prunes_after_a_promote_and_keeps_the_shadow_version(
                         f"its predecessor, shadow {shadow} kept): "
                         f"{', '.join(result.report['pruned'])}")
     assert store.rollback(verify=False) == (result.version, off.version)
-    # --no-promote and a rejection prune nothing
+    # --no-promote prunes too (rejections: below), and keeps the candidate whatever its
+    # age: this one took the name of the pruned first version, the oldest of equal times
     kept = _passed(store, tiny_detector, RetrainRequest(store=str(store.root), files=("x",),
                                                         promote=False), said.append, keep=1)
-    assert "pruned" not in kept.report and kept.version in {v.name for v in store.versions()}
+    assert not kept.promoted and kept.version == first
+    assert kept.report["pruned"] == [shadow]  # not this config's shadow
+    assert {v.name for v in store.versions()} == {off.version, result.version, kept.version}
+    assert said[-1] == (f"[prune] deleted 1 version(s) (retrain.keep_versions 1; current, its "
+                        f"predecessor, candidate {kept.version} kept): {shadow}")
 
 
 def test_keep_versions_keeps_a_version_that_serve_model_path_pins(
@@ -673,6 +678,52 @@ def test_a_failed_prune_names_the_versions_to_keep_in_the_command_it_suggests(
             served=str(store.root / pinned))
     assert said[-1].endswith(f"`anomaly-gan models prune --store {store.root} --keep 1 "
                              f"--keep-version {shadow} --keep-version {pinned}` prunes it")
+
+
+def test_keep_versions_prunes_after_rejected_retrains_too(store, tiny_detector, tmp_path,
+                                                         config_file, monkeypatch):
+    """retrain.keep_versions pruned only after a promote: a scheduled retrain whose
+    candidates the gate kept rejecting (a new normal that the false-alarm budget calls
+    anomalous) added a version every run, and the store grew without bound where nobody
+    watched. Now each rejection prunes too, never current, its predecessor, the shadow's
+    version or the candidate just rejected (its report is what the operator reads next)."""
+    import copy
+
+    from anomaly_gan.retrain.run import EXIT_REJECTED, retrain
+    from tests.retrain.conftest import add_version, write_csvs
+    from tests.retrain.plant import rows
+
+    made: list[str] = []
+
+    def trained(*_a, **_k):  # the current version again, which flags the new normal
+        det = copy.copy(tiny_detector)
+        # created after every version before it, as a real training's candidate is
+        det.metadata = {**tiny_detector.metadata,
+                        "created": f"2999-01-01T00:00:{len(made):02d}+00:00"}
+        return det
+
+    monkeypatch.setattr("anomaly_gan.train.train_detector", trained)
+    first = store.current()
+    second = add_version(store, tiny_detector)
+    store.promote(second, verify=False)
+    shadow = add_version(store, tiny_detector)
+    data = tuple(write_csvs(tmp_path, [rows(400, seed=1, shifted=True)]))
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False,
+                                             "keep_versions": 2},
+                       serve={"shadow_model_path": str(store.root / shadow)})
+    for _ in range(4):
+        said: list[str] = []
+        result = retrain(cfg, RetrainRequest(store=str(store.root), files=data),
+                         progress=said.append)
+        assert result.exit_code == EXIT_REJECTED and not result.promoted
+        made.append(result.version)
+        # the 2 newest (the candidates), and current, its predecessor, the shadow's version
+        assert {v.name for v in store.versions()} == {first, second, shadow, *made[-2:]}
+    assert store.current() == second
+    assert result.report["pruned"] == [made[-3]]
+    assert said[-1] == (f"[prune] deleted 1 version(s) (retrain.keep_versions 2; current, "
+                        f"its predecessor, candidate {made[-1]}, shadow {shadow} kept): "
+                        f"{made[-3]}")
 
 
 @pytest.mark.slow
