@@ -699,7 +699,9 @@ def test_keep_versions_prunes_after_rejected_retrains_too(store, tiny_detector, 
         det = copy.copy(tiny_detector)
         # created after every version before it, as a real training's candidate is
         det.metadata = {**tiny_detector.metadata,
-                        "created": f"2999-01-01T00:00:{len(made):02d}+00:00"}
+                        "created": f"2999-01-01T00:00:{len(made):02d}+00:00",
+                        # (two epochs: it may be unhealthy, a reason of its own)
+                        "health": {"status": "healthy", "issues": []}}
         return det
 
     monkeypatch.setattr("anomaly_gan.train.train_detector", trained)
@@ -716,6 +718,8 @@ def test_keep_versions_prunes_after_rejected_retrains_too(store, tiny_detector, 
         result = retrain(cfg, RetrainRequest(store=str(store.root), files=data),
                          progress=said.append)
         assert result.exit_code == EXIT_REJECTED and not result.promoted
+        assert [r.split(" on ")[0] for r in result.report["gate"]["reasons"]] == [
+            f"false-alarm rate {result.report['gate']['false_alarm_rate']:.4f}"]
         made.append(result.version)
         # the 2 newest (the candidates), and current, its predecessor, the shadow's version
         assert {v.name for v in store.versions()} == {first, second, shadow, *made[-2:]}
