@@ -889,11 +889,43 @@ class ModelStore:
             raise StoreError(f"{bundle / MANIFEST}: cannot read: {exc.strerror or exc}"
                              ) from None
 
+    def gate_overridden(self, version: str, *, over_gate: bool = False) -> list[str]:
+        """The reasons the validation gate rejected ``version`` for, which promoting it
+        overrides (empty: it passed, or went through no gate); a :class:`StoreError` when it
+        may not be promoted for its gate.
+
+        A gate-rejected version is refused unless ``over_gate`` (``models promote
+        --over-gate``: an operator who read the report accepts it, e.g. a new normal that
+        the false-alarm budget calls anomalous), and then still when its training health is
+        not healthy: the flag overrides the gate's judgement of the data, not a model whose
+        training failed.
+        """
+        meta = self.info(version).metadata
+        if gate_of(meta) != "rejected":
+            return []
+        reasons = list(meta["gate"].get("reasons") or []) or ["see its gate report"]
+        if not over_gate:
+            raise StoreError(
+                f"{version}: rejected by the validation gate ({'; '.join(reasons)}); not "
+                f"promoted (`anomaly-gan models show --store {self.root} {version}` has the "
+                f"report; if you accept it, `anomaly-gan models promote --store {self.root} "
+                f"{version} --over-gate` promotes it)")
+        health = health_of(meta)
+        if health["status"] != "healthy":
+            raise StoreError(
+                f"{version}: training health is {health['status']} "
+                f"({'; '.join(health['issues']) or 'no details'}); not promoted, --over-gate "
+                f"or not (it overrides the gate's judgement of the data, not a model whose "
+                f"training failed): retrain it")
+        return reasons
+
     def promote(self, version: str, *, reason: str = "promote", verify: bool = True,
-                expect_current: str | None | bool = True) -> str:
+                expect_current: str | None | bool = True, over_gate: bool = False) -> str:
         """Make ``version`` current (after verifying its bundle); returns the previous one.
 
-        Refuses a version the gate rejected: it is kept for inspection, never served, and
+        Refuses a version the gate rejected: it is kept for inspection, never served (with
+        ``over_gate``, a healthy one is promoted and logged as ``promote over the gate``:
+        :meth:`gate_overridden`), and
         one of another input kind than the current version (a logs model over a metrics one,
         or the reverse): ``serve`` reads one kind with one config, and ``retrain`` keeps a
         store to the kind of its current version. With
@@ -904,9 +936,8 @@ class ModelStore:
         path = self.path_of(version)
         signed = self._manifest_bytes(path)
         meta = self.info(version).metadata
-        if gate_of(meta) == "rejected":
-            why = "; ".join(meta["gate"].get("reasons") or []) or "see its gate report"
-            raise StoreError(f"{version}: rejected by the validation gate ({why}); not promoted")
+        if self.gate_overridden(version, over_gate=over_gate):
+            reason = "promote over the gate"
         if verify:
             from anomaly_gan.artifacts import load_bundle
 

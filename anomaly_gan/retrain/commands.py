@@ -201,10 +201,16 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
         store.info(args.version)
         store.current()
         store.predecessor()
+        # A gate-rejected version too (refused, or named for the warning with --over-gate)
+        overridden = store.gate_overridden(args.version, over_gate=args.over_gate)
         from anomaly_gan.runtime import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # promote verifies the bundle by loading it
-        previous = store.promote(args.version)
+        previous = store.promote(args.version, over_gate=args.over_gate)
+        if overridden:
+            _eprint(f"WARNING: {args.version} was rejected by the validation gate "
+                    f"({'; '.join(overridden)}); promoted over it (--over-gate), logged in "
+                    f"the store's history as 'promote over the gate'")
         _eprint(f"promoted {args.version} (was {previous or 'none'}); serve picks it up on its "
                 f"next reload")
         return 0
@@ -262,8 +268,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "models", help="the model store: list, show, promote, rollback, prune",
         description="List and manage the versions of a model store. Exit codes: 0 ok; 2 bad "
                     "input (not a store, a damaged current/history.json/metadata.json, unknown "
-                    "version, a gate-rejected version to promote, the store locked for too "
-                    "long): one line; 130 interrupted by Ctrl-C or SIGTERM (the store "
+                    "version, a gate-rejected version to promote without --over-gate, one "
+                    "whose bundle fails verification, the store locked for too long): one "
+                    "line; 130 interrupted by Ctrl-C or SIGTERM (the store "
                     "unchanged: one that comes while promote, rollback or prune changes the "
                     "store waits for it to end, and the command reports what it did).")
     # Each action is its own parser, so its positional and options may come in any order
@@ -297,8 +304,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                            "it has no value)")
     a.add_argument("version", metavar="VERSION", nargs="?", help="default: the current version")
     a = add_action("promote", "verify VERSION's bundle and make it current (a gate-rejected "
-                              "version is refused)")
+                              "version is refused without --over-gate)")
     a.add_argument("version", metavar="VERSION", nargs="?", help="the version to promote")
+    a.add_argument("--over-gate", action="store_true",
+                   help="promote a version the validation gate rejected, once you have read "
+                        "its report (`models show`) and accept it, e.g. a new normal the "
+                        "false-alarm budget calls anomalous; prints a WARNING naming the "
+                        "gate's reasons and logs 'promote over the gate' in the store's "
+                        "history. A bundle that fails verification or whose training health "
+                        "is not healthy is refused all the same")
     add_action("rollback", "go back to the previously promoted version")
     a = add_action("prune", "delete all but the --keep K newest versions (current, its "
                             "predecessor and each --keep-version are always kept; a version a "

@@ -290,3 +290,96 @@ def test_show_says_when_how_and_by_whom_a_version_was_made_current(store, capsys
     assert main(["models", "show", "v2", "--store", str(store)]) == 0
     assert [p["action"] for p in json.loads(capsys.readouterr().out)["promotions"]] == [
         "promote"]
+
+
+def _rejected(root: Path, name: str, health: str = "healthy") -> str:
+    """A version the gate rejected for its false alarms (a bundle as far as the store can
+    tell)."""
+    fake_version(root, name, "2026-11-09T00:00:00+00:00", gate=False)
+    meta = json.loads((root / name / "metadata.json").read_text())
+    meta["health"] = {"status": health, "issues": [] if health == "healthy"
+                      else ["generator collapsed"]}
+    (root / name / "metadata.json").write_text(json.dumps(meta))
+    return name
+
+
+def test_promote_over_gate_promotes_a_rejected_version_with_a_warning_and_logs_it(
+        store, capsys, monkeypatch):
+    """A gate-rejected version could never be made current: an operator who read the report
+    and accepted it (the baseline moved: a new normal that the false-alarm budget calls
+    anomalous) had to edit the config and retrain. --over-gate promotes it, says so, and the
+    store's history tells it later."""
+    import getpass
+    import socket
+
+    import anomaly_gan.artifacts
+
+    _rejected(store, "v3")
+    assert main(["models", "promote", "v3", "--store", str(store)]) == 2
+    assert capsys.readouterr().err == (
+        f"anomaly-gan: error: v3: rejected by the validation gate (false-alarm rate too high); "
+        f"not promoted (`anomaly-gan models show --store {store} v3` has the report; if you "
+        f"accept it, `anomaly-gan models promote --store {store} v3 --over-gate` promotes "
+        f"it)\n")
+    assert (store / "current").read_text() == "v2\n"
+
+    monkeypatch.setattr(anomaly_gan.artifacts, "load_bundle", lambda path: None)  # fake bundles
+    monkeypatch.setattr("anomaly_gan.runtime.import_tensorflow_quietly", lambda: None)
+    assert main(["models", "promote", "v3", "--over-gate", "--store", str(store)]) == 0
+    assert capsys.readouterr().err == (
+        "WARNING: v3 was rejected by the validation gate (false-alarm rate too high); promoted "
+        "over it (--over-gate), logged in the store's history as 'promote over the gate'\n"
+        "promoted v3 (was v2); serve picks it up on its next reload\n")
+    assert (store / "current").read_text() == "v3\n"
+    assert main(["models", "show", "--store", str(store)]) == 0
+    by = f"{getpass.getuser()}@{socket.gethostname()}"
+    assert [(p["action"], p["previous"], p["by"])
+            for p in json.loads(capsys.readouterr().out)["promotions"]] == [
+        ("promote over the gate", "v2", by)]
+    assert ModelStore.open(store).predecessor() == "v2"  # rollback undoes it as any promote
+
+
+def test_promote_over_gate_still_refuses_a_version_whose_training_was_unhealthy(
+        store, capsys, monkeypatch):
+    """The flag overrides the gate's judgement of the data, not a model whose training
+    failed."""
+    import anomaly_gan.artifacts
+
+    monkeypatch.setattr(anomaly_gan.artifacts, "load_bundle", lambda path: None)
+    _rejected(store, "v3", health="unhealthy")
+    before = snapshot(store)
+    assert main(["models", "promote", "v3", "--over-gate", "--store", str(store)]) == 2
+    assert capsys.readouterr().err == (
+        "anomaly-gan: error: v3: training health is unhealthy (generator collapsed); not "
+        "promoted, --over-gate or not (it overrides the gate's judgement of the data, not a "
+        "model whose training failed): retrain it\n")
+    assert snapshot(store) == before
+
+
+def test_promote_over_gate_still_verifies_the_bundle(tmp_path, tiny_detector, capsys):
+    """A real gate-rejected bundle: promoted over the gate, and refused, flag or not, once
+    one of its files is corrupted."""
+    import copy
+
+    s = ModelStore.open(tmp_path / "store", create=True)
+    names = []
+    for _ in range(2):
+        det = copy.copy(tiny_detector)
+        det.metadata = {**tiny_detector.metadata,  # (two epochs: it may be unhealthy)
+                        "health": {"status": "healthy", "issues": []},
+                        "gate": {"passed": False,
+                                 "reasons": ["false-alarm rate 0.2 is over the budget 0.02"]}}
+        names.append(s.add(det))
+    good, corrupt = names
+    with open(s.root / corrupt / "nets" / "scorer.keras", "ab") as fh:
+        fh.write(b"\0")
+    before = snapshot(s.root)
+    assert main(["models", "promote", corrupt, "--over-gate", "--store", str(s.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"anomaly-gan: error: {s.root / corrupt}: checksum mismatch for "
+                          f"nets/scorer.keras") and "WARNING" not in err
+    assert snapshot(s.root) == before and s.current() is None
+    assert main(["models", "promote", good, "--over-gate", "--store", str(s.root)]) == 0
+    assert capsys.readouterr().err.startswith(f"WARNING: {good} was rejected by the "
+                                              f"validation gate (false-alarm rate 0.2")
+    assert s.current() == good and s.history()[-1]["action"] == "promote over the gate"
