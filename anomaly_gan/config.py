@@ -467,8 +467,11 @@ class RetrainConfig:
     gate: GateConfig = field(default_factory=GateConfig)
 
 
-MaskName = Literal["uuid", "ip", "hex", "path", "number"]
-MASK_NAMES: tuple[MaskName, ...] = ("uuid", "ip", "hex", "path", "number")
+MaskName = Literal["uuid", "ip", "hex", "path", "path_ids", "number"]
+# path_ids keeps a path's words (the route an alert names) where path masks all of it; path
+# was the default until 2026-12-05 (a bundle keeps the rules it was trained with; a retrain
+# keeps a store's former default: retrain/logs.py FORMER_DEFAULTS).
+MASK_NAMES: tuple[MaskName, ...] = ("uuid", "ip", "hex", "path_ids", "number")
 
 
 @dataclass(frozen=True)

@@ -27,28 +27,85 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from drain3.drain import Drain, LogCluster
-from drain3.masking import LogMasker, MaskingInstruction
+from drain3.masking import AbstractMaskingInstruction, LogMasker, MaskingInstruction
 
+from anomaly_gan.config import MASK_NAMES
 from anomaly_gan.errors import BundleError
 
-__all__ = ["MASKS", "ExactMatcher", "TemplateMiner"]
+__all__ = ["MASKS", "ExactMatcher", "PathIdsMasking", "TemplateMiner"]
 
 # Masking rules by name (``logs.masking``), applied in the configured order. Each replaces a
 # variable part of a line with a placeholder before mining, e.g. "10.0.0.7:8080" -> "<IP>".
 _EDGE_L, _EDGE_R = r"(?<![\w.:/-])", r"(?![\w:/-]|\.\w)"
-MASKS: dict[str, tuple[str, str]] = {
-    "uuid": (_EDGE_L + r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-             r"[0-9a-fA-F]{12}" + _EDGE_R, "UUID"),
-    "ip": (_EDGE_L + r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?" + _EDGE_R, "IP"),
-    "hex": (_EDGE_L + r"(?:0[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)"
-            r"[0-9a-fA-F]{8,})" + _EDGE_R, "HEX"),
-    "path": (r"(?<![\w.:/-])(?:[\w.-]+)?(?:/[\w.@%+-]+){2,}/?", "PATH"),
-    "number": (_EDGE_L + r"[-+]?\d+(?:\.\d+)?" + _EDGE_R, "NUM"),
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_HEX8 = r"(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}"
+# Two or more "/" components; ``path`` masks all of it, ``path_ids`` only its ids.
+_PATH = r"(?<![\w.:/-])(?:[\w.-]+)?(?:/[\w.@%+-]+){2,}/?"
+
+
+class PathIdsMasking(AbstractMaskingInstruction):
+    """``path_ids``: in a path (found as ``path`` finds them), mask only its ids.
+
+    A segment that is a UUID, a number or 8+ hex digits with a letter and a digit becomes
+    ``<UUID>``, ``<NUM>`` or ``<HEX>``. In any other segment a UUID, hex id or number
+    between separators is masked in place (``file-<NUM>.db``, ``blk_<NUM>``,
+    ``blockmgr-<UUID>``); a segment with none that is a token of 16+ url-safe/base64
+    characters whose letters and digits interleave becomes ``<ID>`` (a word with a number at
+    one end, ``HarddiskVolumeShadowCopy2``, stays). Words stay. A query string keeps its
+    keys; its values become ``<VAL>``. So a template keeps the route or file location that
+    alerts show: ``GET /api/v1/cart/<NUM>``, not ``GET <PATH>``.
+
+    >>> PathIdsMasking().mask("GET /api/v1/cart/7955?sku=a1&q= 200", "<", ">")
+    'GET /api/v1/cart/<NUM>?sku=<VAL>&q=<VAL> 200'
+    >>> PathIdsMasking().mask("wrote /var/lib/app/data/file-1234.db", "<", ">")
+    'wrote /var/lib/app/data/file-<NUM>.db'
+    """
+
+    _PATH_AND_QUERY = re.compile(r"(?P<path>" + _PATH + r")(?P<query>\?[\w.@%+=&;:~/-]*)?")
+    _SEGMENT_IDS = ((re.compile(_UUID), "UUID"), (re.compile(r"\d+"), "NUM"),
+                    (re.compile(_HEX8), "HEX"))
+    _TOKEN = re.compile(r"[\w+-]{16,}")
+    _INTERLEAVED = re.compile(r"[a-zA-Z].*\d.*[a-zA-Z]|\d.*[a-zA-Z].*\d")
+    # Inside a segment: an id between separators (not letters or digits).
+    _PART = re.compile(r"(?<![a-zA-Z0-9])(?:(?P<UUID>" + _UUID + r")|(?P<HEX>" + _HEX8 +
+                       r")|(?P<NUM>\d+))(?![a-zA-Z0-9])")
+    _QUERY_VALUE = re.compile(r"=[^&;]*")
+
+    def __init__(self) -> None:
+        super().__init__("PATH_IDS")
+
+    def mask(self, content: str, mask_prefix: str, mask_suffix: str) -> str:
+        def segment(s: str) -> str:
+            for regex, name in self._SEGMENT_IDS:
+                if regex.fullmatch(s):
+                    return mask_prefix + name + mask_suffix
+            parts = self._PART.sub(lambda m: mask_prefix + str(m.lastgroup) + mask_suffix, s)
+            if parts == s and self._TOKEN.fullmatch(s) and self._INTERLEAVED.search(s):
+                return mask_prefix + "ID" + mask_suffix
+            return parts
+
+        def path_and_query(m: re.Match[str]) -> str:
+            path = "/".join(segment(s) for s in m["path"].split("/"))
+            query = m["query"] or ""
+            return path + self._QUERY_VALUE.sub("=" + mask_prefix + "VAL" + mask_suffix, query)
+
+        return self._PATH_AND_QUERY.sub(path_and_query, content)
+
+
+MASKS: dict[str, AbstractMaskingInstruction] = {
+    "uuid": MaskingInstruction(_EDGE_L + _UUID + _EDGE_R, "UUID"),
+    "ip": MaskingInstruction(_EDGE_L + r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?" + _EDGE_R, "IP"),
+    "hex": MaskingInstruction(_EDGE_L + r"(?:0[xX][0-9a-fA-F]+|" + _HEX8 + ")" + _EDGE_R, "HEX"),
+    "path": MaskingInstruction(_PATH, "PATH"),
+    "path_ids": PathIdsMasking(),
+    "number": MaskingInstruction(_EDGE_L + r"[-+]?\d+(?:\.\d+)?" + _EDGE_R, "NUM"),
 }
+
 _PARAM = "<*>"
 _STATE_VERSION = 1
 
@@ -135,7 +192,7 @@ class TemplateMiner:
     recently seen dropped first, counted in ``dropped``).
     """
 
-    def __init__(self, masking: Sequence[str] = tuple(MASKS), similarity_threshold: float = 0.4,
+    def __init__(self, masking: Sequence[str] = MASK_NAMES, similarity_threshold: float = 0.4,
                  tree_depth: int = 4, max_children: int = 100,
                  max_new_clusters: int = 1000) -> None:
         unknown = [n for n in masking if n not in MASKS]
@@ -145,7 +202,7 @@ class TemplateMiner:
         self.settings = {"similarity_threshold": float(similarity_threshold),
                          "tree_depth": int(tree_depth), "max_children": int(max_children)}
         self.max_new_clusters = int(max_new_clusters)
-        self.masker = LogMasker([MaskingInstruction(*MASKS[n]) for n in self.masking], "<", ">")
+        self.masker = LogMasker([MASKS[n] for n in self.masking], "<", ">")
         self.known = self._drain()
         self._matcher: ExactMatcher | None = None  # of ``known``; None after it changed
         self.new = self._drain(self.max_new_clusters)

@@ -28,7 +28,7 @@ def test_small_fixed_corpus_gives_the_expected_templates():
         "connected to <IP> in <NUM> ms",
         "request <UUID> failed with code <HEX>",
         "user <NUM> logged in from <IP>",
-        "wrote <PATH>",
+        "wrote /var/lib/app/data/part-<NUM>.parquet",
     ]
     assert m.sizes()[ids[0]] == 2
 
@@ -50,7 +50,67 @@ def test_masking_keeps_words_and_only_applies_configured_rules():
     assert TemplateMiner(masking=[]).mask("x 1 10.0.0.1") == "x 1 10.0.0.1"
     with pytest.raises(ValueError, match="unknown masking rule"):
         TemplateMiner(masking=["ipv9"])
-    assert set(MASKS) == {"uuid", "ip", "hex", "path", "number"}
+    assert set(MASKS) == {"uuid", "ip", "hex", "path", "path_ids", "number"}
+
+
+@pytest.mark.parametrize("text, masked", [
+    # routes: the words stay, each kind of id in a segment goes
+    ("GET /api/v1/cart/7955 200 10ms", "GET /api/v1/cart/<NUM> 200 10ms"),
+    ("GET /api/v1/checkout/healthz 200", "GET /api/v1/checkout/healthz 200"),
+    ("GET /api/v1/users/3f2c1a9e-8b7d-4c2a-9e1f-0a1b2c3d4e5f/orders 200",
+     "GET /api/v1/users/<UUID>/orders 200"),
+    ("GET /v2/54fadb412c4e40cdbaed9335e4c35a9e/servers/detail", "GET /v2/<HEX>/servers/detail"),
+    ("GET /s/aGVsbG8gd29ybGQ1MjM0NTY3/view", "GET /s/<ID>/view"),  # a base64url token
+    ("GET /s/dGhpc0lzX2FfcmVhbGx5X2xvbmdfdG9rZW4tMTIz/view", "GET /s/<ID>/view"),
+    # query strings: keys stay, values go (a value-less key stays)
+    ("GET /api/v1/search?q=red+shoes&page=2&debug 200",
+     "GET /api/v1/search?q=<VAL>&page=<VAL>&debug 200"),
+    ("GET /api/v1/cart/12?id=123&x=abc", "GET /api/v1/cart/<NUM>?id=<VAL>&x=<VAL>"),
+    # file paths: an id between separators in a file name goes, the name stays
+    ("wrote /var/lib/app/data/file-1234.db", "wrote /var/lib/app/data/file-<NUM>.db"),
+    ("Snapshotting to /var/lib/zookeeper/version-2/snapshot.300000dcd",
+     "Snapshotting to /var/lib/zookeeper/version-<NUM>/snapshot.<HEX>"),
+    ("at /cache/application_1485248649253_0147/blockmgr-70293f72-844a-4b39-9ad6-fb0ad7e364e4",
+     "at /cache/application_<NUM>_<NUM>/blockmgr-<UUID>"),
+    ("deleting /data/blk_1781953582842324563 now", "deleting /data/blk_<NUM> now"),
+    # nothing variable: as it was (words with a digit at one end are words)
+    ("open /etc/httpd/conf/workers2.properties", "open /etc/httpd/conf/workers2.properties"),
+    ("copy GLOBALROOT/Device/HarddiskVolumeShadowCopy2/Windows ok",
+     "copy GLOBALROOT/Device/HarddiskVolumeShadowCopy2/Windows ok"),
+    ("a/b and /healthz?probe=1 and 10/20", "a/b and /healthz?probe=1 and 10/20"),  # no paths
+    ("hex /a/deadbeef/b", "hex /a/deadbeef/b"),  # 8 hex letters, no digit: a word
+])
+def test_path_ids_masks_only_the_ids_of_a_path(text, masked):
+    """``path`` made every route one ``<PATH>``, so no template (and no alert) could name the
+    endpoint that changed; ``path_ids`` keeps a path's words and masks its ids."""
+    assert TemplateMiner(masking=["path_ids"]).mask(text) == masked
+
+
+def test_the_default_masking_keeps_routes_and_path_still_masks_the_whole_path():
+    lines = [f"GET /api/v1/cart/{n} 200 in {n % 7} ms" for n in (17, 99, 1234)]
+    today = TemplateMiner()  # config's default: path_ids in place of path
+    assert today.masking == ("uuid", "ip", "hex", "path_ids", "number")
+    today.learn_all(lines)
+    assert list(today.templates.values()) == ["GET /api/v1/cart/<NUM> <NUM> in <NUM> ms"]
+    old = TemplateMiner(masking=["uuid", "ip", "hex", "path", "number"])
+    old.learn_all(lines)
+    assert list(old.templates.values()) == ["GET <PATH> <NUM> in <NUM> ms"]
+
+
+def test_a_bundle_saved_with_path_keeps_masking_whole_paths():
+    """A bundle stores only the rule names (extras/logs.json): one trained with ``path``, the
+    former default, must keep matching its ``<PATH>`` templates after the upgrade."""
+    state = {"state_version": 1, "masking": ["uuid", "ip", "hex", "path", "number"],
+             "similarity_threshold": 0.4, "tree_depth": 4, "max_children": 100,
+             "clusters_counter": 2,
+             "clusters": [[1, 40, ["GET", "<PATH>", "<NUM>", "in", "<NUM>", "ms"]],
+                          [2, 3, ["wrote", "<PATH>"]]]}
+    old = TemplateMiner.from_dict(json.loads(json.dumps(state)))
+    assert old.masking == tuple(state["masking"])
+    assert old.mask("GET /api/v1/cart/7955 200 in 3 ms") == "GET <PATH> <NUM> in <NUM> ms"
+    assert old.match("GET /api/v1/checkout/x 500 in 9 ms") == 1
+    assert old.match("wrote /var/lib/app/data/file-1234.db") == 2
+    assert old.to_dict()["masking"] == state["masking"]
 
 
 def test_state_is_plain_json_and_restores_the_same_matches():
@@ -128,3 +188,14 @@ def test_a_flood_of_unique_lines_is_classified_by_lookup_not_by_scan(monkeypatch
     assert [m.match(x) for x in lines] == ids
     assert m.match("never seen before at all") is None
     assert compared == 0
+
+
+def test_routes_that_are_a_short_lines_only_difference_still_merge_in_drain3():
+    """What docs/logs.md says of path_ids: masking keeps a route in the line, but drain3
+    makes a token that is a line's only difference <*> (4 tokens, 3 alike: similarity 0.75),
+    so short access lines of several routes share one template; their examples name them."""
+    lines = [f"GET {route.format(n)} 200 {n % 90}ms" for n in range(1, 60)
+             for route in ("/api/v1/cart/{}", "/api/v1/checkout", "/api/v1/users/{}")]
+    miner = TemplateMiner()
+    miner.learn_all(lines)
+    assert list(miner.templates.values()) == ["GET <*> <NUM> <*>"]
