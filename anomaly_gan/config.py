@@ -468,10 +468,10 @@ class RetrainConfig:
 
 
 MaskName = Literal["uuid", "ip", "hex", "path", "path_ids", "number"]
-# path_ids keeps a path's words (the route an alert names) where path masks all of it; path
-# was the default until 2026-12-05 (a bundle keeps the rules it was trained with; a retrain
-# keeps a store's former default: retrain/logs.py FORMER_DEFAULTS).
-MASK_NAMES: tuple[MaskName, ...] = ("uuid", "ip", "hex", "path_ids", "number")
+# path_ids (a path's words kept, its ids masked) is opt-in: a word that differs per pod or
+# user inside a path (/var/log/pods/shop_web-0-x2x9z_...) made every restart's lines unseen
+# templates, where path masks all of it (docs/logs.md, Templates).
+MASK_NAMES: tuple[MaskName, ...] = ("uuid", "ip", "hex", "path", "number")
 
 
 @dataclass(frozen=True)

@@ -58,11 +58,9 @@ def check_kind(cfg: Config, info: BundleInfo | None, store: str) -> None:
 
 
 #: Former defaults of logs keys whose default changed: ``error_levels`` counted six names
-#: until 2026-12-05 (syslog's err/crit, logrus' ERRO, ... came then); ``masking`` had
-#: ``path`` (a whole path -> <PATH>) until 2026-12-05, when ``path_ids`` replaced it.
+#: until 2026-12-05 (syslog's err/crit, logrus' ERRO, ... came then).
 FORMER_DEFAULTS: dict[str, tuple[Any, ...]] = {
     "error_levels": (("ERROR", "FATAL", "CRITICAL", "SEVERE", "ALERT", "EMERG"),),
-    "masking": (("uuid", "ip", "hex", "path", "number"),),
 }
 
 

@@ -36,7 +36,7 @@ def test_top_k_columns_other_and_unseen():
     assert model.feature_names[2:] == ("other", "unseen", "lines_per_second", "error_share",
                                        "volume_drop")
     tops = [model.miner.template(t) for t in model.template_ids]
-    assert tops == ["GET /api/cart/<NUM> <NUM> in <NUM> ms", "cache refresh took <NUM> ms"]
+    assert tops == ["GET <PATH> <NUM> in <NUM> ms", "cache refresh took <NUM> ms"]
     assert model.classify("payment gateway timeout after 1 ms")[0] == model.other
     col, key = model.classify("disk /dev/sda is full")
     assert col == model.unseen and key[0] == "new"
@@ -54,7 +54,7 @@ def test_explanations_name_what_changed_with_observed_and_expected_counts():
     silent = [BucketRow("web", 100.0 + 10 * i, 110.0 + 10 * i, rows[0].values * 0)
               for i in range(3)]
     out = model.explain(silent, limit=1)
-    assert out[0]["template"] == "GET /api/cart/<NUM> <NUM> in <NUM> ms"
+    assert out[0]["template"] == "GET <PATH> <NUM> in <NUM> ms"
     assert out[0]["observed"] == 0 and out[0]["expected"] > 10
 
 

@@ -72,34 +72,6 @@ def test_a_store_trained_under_a_former_default_keeps_it_when_the_config_leaves_
     assert notes == []
 
 
-def test_a_store_trained_with_the_former_masking_keeps_path_when_the_config_leaves_it_out():
-    """logs.masking's default took path_ids for path on 2026-12-05 (a route keeps its words),
-    and a retrain may not change the masking (the templates are the current version's): a
-    store trained with path keeps it, with a note, instead of refusing the retrain."""
-    cfg = _config()  # no masking: today's default
-    former = ("uuid", "ip", "hex", "path", "number")
-    assert "path_ids" in cfg.logs.masking
-
-    def info(masking):
-        logs = dataclasses.replace(cfg.logs, masking=masking)
-        return SimpleNamespace(version="v1", extras={"logs": {}},
-                               config=cfg.replace(logs=logs))
-
-    notes: list[str] = []
-    kept = keep_former_defaults(cfg, info(former), notes.append)
-    assert kept.logs.masking == former
-    assert kept.logs.error_levels == cfg.logs.error_levels  # nothing else moves
-    assert notes == [("note: logs.masking: the current version v1 has the former default "
-                     "['uuid', 'ip', 'hex', 'path', 'number']; this retrain keeps it (a "
-                     "retrain keeps the parsing of the version serve runs; train a new "
-                     "version to take today's default)")]
-    # a masking the config chooses, or the version's own list: left to the refusal by name
-    mine = cfg.replace(logs=dataclasses.replace(cfg.logs, masking=("number",)))
-    assert keep_former_defaults(mine, info(former), notes.append) is mine
-    assert keep_former_defaults(cfg, info(("ip", "path")), notes.append) is cfg
-    assert len(notes) == 1
-
-
 def test_a_retrain_keeps_the_buckets_train_chose_when_the_config_leaves_them_out():
     """train chose a bucket every 12 lines for a config that sets neither bucket key (the
     bundle's config holds it); a retrain with that same config keeps the version's buckets
