@@ -261,3 +261,19 @@ def test_the_runbook_names_the_keys_a_json_log_line_starts_with():
     record.fields = {"http": "0.0.0.0:9108"}
     keys = list(json.loads(JsonFormatter().format(record)))
     assert named == keys[:len(named)] and len(named) >= 4, (named, keys)
+
+
+def test_no_date_in_the_docs_is_after_today():
+    """The docs date their changes ("until 2026-12-05 ...", "before 2026-12-05"); a date
+    after today is a typo (docs/logs.md said `bucket_seconds: 60` was refused "as it did
+    for every config before 2026-12-06", the day after the change). A date followed by a
+    time (`2031-01-01T00:35:00Z`, an example line's stamp) is data, not a claim."""
+    import datetime
+
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    future = [f"{p.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(1)}"
+              for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+              for text in [p.read_text(encoding="utf-8")]
+              for m in re.finditer(r"(?<![\d-])(20\d\d-[01]\d-[0-3]\d)(?![\dT:-])", text)
+              if m.group(1) > today]
+    assert not future, "dates after today in the docs:\n" + "\n".join(future)
