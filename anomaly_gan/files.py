@@ -108,6 +108,11 @@ class _HeadFirst(io.RawIOBase):
         n = min(len(buffer), len(self._head))
         buffer[:n] = self._head[:n]
         self._head = self._head[n:]
+        if not self._head and n < len(buffer):
+            # the rest of the buffer from the file, in the same read: a first read of the
+            # head alone made peek() see 10 bytes (an indented OTLP/JSON line read as CSV,
+            # a zstd file in a zstd file not named), where open() gave a full buffer
+            n += self._raw.readinto(memoryview(buffer)[n:]) or 0  # type: ignore[attr-defined]
         return n
 
     def close(self) -> None:

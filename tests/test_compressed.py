@@ -366,3 +366,22 @@ def test_cli_score_reads_a_compressed_file_as_the_plain_one(tiny_bundle, tmp_pat
         out[name] = list(csv.reader(scores.open()))
     assert len(out["m.csv"]) == 201
     assert out["m.csv.gz"] == out["m.csv"] == out["m.csv.zst"]
+
+
+def test_the_first_read_gives_more_than_the_bytes_that_told_the_compression(tmp_path):
+    """open_input reads a file's first bytes to tell its compression and puts them back; the
+    first read after them gave those 10 bytes alone, so a reader that peeks saw 10 bytes: an
+    OTLP/JSON lines file whose first line starts with spaces was read as CSV, and a zstd file
+    in a zstd file (its inner frame stored raw) was not named as compressed twice."""
+    from tests.data.test_otlp_files import SERVE, hostmetrics
+
+    lines = tmp_path / "metrics.json"
+    lines.write_text("".join(" " * 12 + json.dumps(d) + "\n" for d in hostmetrics(20)))
+    tables = read_data_file(lines, config_from_dict({"serve": SERVE}), None)
+    assert [t.rows for t in tables] == [20, 20]
+    with open_input(lines, "rb") as handle:
+        assert len(handle.peek(64)) >= 64  # type: ignore[attr-defined]
+    twice = tmp_path / "m.csv.zst.zst"
+    twice.write_bytes(COMPRESS["zst"](COMPRESS["zst"]((HEADER + csv_text(10)).encode())))
+    with pytest.raises(DataError, match=r"zstd-compressed inside its zstd compression"):
+        read_table(twice)
