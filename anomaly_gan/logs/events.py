@@ -507,9 +507,12 @@ class LogParser:
             return InvalidEvent("missing_field", f"{names.message!r} must be a string" + hint)
         message, continuation = _message(message)
         # null is how many serializers write a field they have no value for: left out
-        named = [names.entity] if isinstance(names.entity, str) else list(names.entity)
-        if all(json_field(obj, name) is None for name in named):
+        # the field read once: this is serve's per-record path
+        one = json_field(obj, names.entity) if isinstance(names.entity, str) else None
+        if one is None and (isinstance(names.entity, str)
+                            or all(json_field(obj, name) is None for name in names.entity)):
             if self.entity is None:  # e.g. a node's raw file read with Fluent Bit's fields
+                named = [names.entity] if isinstance(names.entity, str) else names.entity
                 return InvalidEvent(
                     "missing_field",
                     f"no {' or '.join(map(repr, named))} field and no logs.entity for records "
@@ -518,7 +521,7 @@ class LogParser:
             entity, field = self.entity, "logs.entity"
         elif isinstance(names.entity, str):
             # an integer, a process or node number, as its digits
-            value, field = entity_text(json_field(obj, names.entity)), names.entity
+            value, field = entity_text(one), names.entity
             if type(value) is not str or not value:
                 return InvalidEvent("missing_field",
                                     f"{names.entity!r} must be a non-empty string")

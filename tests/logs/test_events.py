@@ -71,6 +71,28 @@ def test_a_record_without_its_entity_fields_and_no_logs_entity_is_a_missing_fiel
         raw).entity == "checkout"
 
 
+def test_a_record_s_one_entity_field_is_looked_up_once(monkeypatch):
+    """serve's per-record path: the check for a record without its entity field (86d74f3)
+    looked the field up, then looked it up again to read it: a JSON record parsed about a
+    fifth slower (2.9 -> 3.45 us). One lookup per field; what is read is unchanged."""
+    from anomaly_gan.logs import events
+
+    looked: list[str] = []
+    real = events.json_field
+
+    def counting(obj, name):
+        looked.append(name)
+        return real(obj, name)
+
+    monkeypatch.setattr(events, "json_field", counting)
+    p = LogParser(format="json", json_fields=JsonFieldsConfig(entity="host.name"))
+    ev = p.parse(b'{"ts": 5, "level": "INFO", "message": "m", "host": {"name": 7}}')
+    assert (ev.entity, ev.level, ev.message) == ("7", "INFO", "m")
+    assert looked.count("host.name") == 1
+    assert p.parse(b'{"ts": 5, "message": "m", "host": {"name": ""}}').detail == \
+        "'host.name' must be a non-empty string"
+
+
 def test_a_numeric_level_out_of_every_range_reads_as_written_and_briefly():
     """A float level that is a whole number was turned into an int to look it up: 1e308
     became a 309-digit level (not "as written", and as long in the error-levels note). A
