@@ -86,6 +86,21 @@ def test_path_ids_masks_only_the_ids_of_a_path(text, masked):
     assert TemplateMiner(masking=["path_ids"]).mask(text) == masked
 
 
+@pytest.mark.timeout(20)  # a guard against the hang, not a speed bound: it takes ms
+def test_path_ids_masks_a_long_path_segment_in_time_linear_in_its_length():
+    """The token rule's check that letters and digits interleave was ``[a-zA-Z].*\\d.*...``
+    searched at every letter: quadratic in a segment's length, so a request line with a
+    64 KiB segment of letters (a hostile URL in an access log) held the scorer for 20 s,
+    on serve's per-line path (these five lines: 50 s). Now linear; the same segments
+    are tokens."""
+    long = 60_000
+    miner = TemplateMiner(masking=["path_ids"])
+    for segment, masked in (("x" * long, "x" * long), ("x" * long + "1", "x" * long + "1"),
+                            ("x" * long + "1a", "<ID>"), ("9" * long + "z1", "<ID>"),
+                            ("9" * long + "z", "9" * long + "z")):
+        assert miner.mask(f"GET /api/{segment}/view 200") == f"GET /api/{masked}/view 200"
+
+
 def test_path_ids_keeps_routes_and_the_default_path_masks_the_whole_path():
     """path_ids is opt-in: a per-pod word inside a path would make each new pod's lines
     unseen templates; the default path masks all of it."""
