@@ -5,7 +5,8 @@ are kept so (``app.log.1.gz``, ``metrics-2026-11.csv.zst``, ``cat`` of several `
 
 Concatenated streams (gzip members, bzip2 streams, xz streams, zstd frames) read as one.
 A stream that is corrupt or cut short, at its start or anywhere after, or followed by
-bytes that start no stream of its format (NUL padding aside), is a one-line
+bytes that start no stream of its format (NUL padding after gzip, bzip2 or xz aside;
+after zstd it is refused, as ``zstd -d`` refuses it), is a one-line
 :class:`~anomaly_gan.errors.DataError` naming the file, the format and how many bytes
 came out before it, whichever reader was reading: the decompressors' own exceptions
 (``gzip.BadGzipFile``, ``EOFError``, ``zlib.error``, ``lzma.LZMAError``, ``OSError``,

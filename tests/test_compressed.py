@@ -103,9 +103,13 @@ def test_bytes_after_a_stream_that_start_none_of_its_format_are_refused(tmp_path
     with pytest.raises(DataError) as err:
         read_table(path)
     assert damaged_message(path, ext).match(str(err.value)), str(err.value)
+    path.write_bytes(COMPRESS[ext](first.encode()) + b"\0" * 512)
     if ext != "zst":
-        path.write_bytes(COMPRESS[ext](first.encode()) + b"\0" * 512)
         assert read_table(path).rows == 1000
+    else:  # as `zstd -d` says 'unsupported format' (README: not skipped after zstd)
+        with pytest.raises(DataError) as err:
+            read_table(path)
+        assert damaged_message(path, ext).match(str(err.value)), str(err.value)
 
 
 @pytest.mark.parametrize("ext", ["gz", "bz2"])
