@@ -172,14 +172,18 @@ class KafkaRepeatLimiter:
     def __call__(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("kafka"):
             return True
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a filter's exception reaches the logging caller
+            return True  # the handler reports it ('--- Logging error ---'), as without us
         now = self.clock()
-        key = (record.name, record.levelno, _DIGITS.sub("#", record.getMessage()))
+        key = (record.name, record.levelno, _DIGITS.sub("#", text))
         seen = self._seen.get(key)
         if seen is not None and now - seen[0] < self.period_s:
             seen[1] += 1
             return False
         if seen is not None and seen[1]:
-            record.msg = (f"{record.getMessage()} ({int(seen[1])} lines like it in the last "
+            record.msg = (f"{text} ({int(seen[1])} lines like it in the last "
                           f"{now - seen[0]:.0f}s not shown)")
             record.args = None
         if len(self._seen) >= 1024:  # bounded: kafka-python's texts are few

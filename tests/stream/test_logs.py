@@ -170,3 +170,19 @@ def test_a_repeated_kafka_line_comes_back_after_the_period_with_a_count():
     assert again.getMessage() == "lost node 3 (5 lines like it in the last 70s not shown)"
     assert limit(rec("kafka.conn", "lost node 4", logging.ERROR)) is False
     assert all(limit(rec("anomaly_gan.stream", "same")) for _ in range(3))
+
+
+def test_a_kafka_line_whose_arguments_do_not_format_reaches_the_handler_not_the_client(
+        restore_loggers, capsys):
+    """The repeat limiter, a handler filter, formatted each kafka-python record to key it.
+    A filter runs outside the handler's error handling, so a record whose arguments do not
+    fit its message raised TypeError into kafka-python's own call (its network thread, where
+    the client was logging an error), where before the limiter logging printed 'Logging
+    error' and the client went on. Such a record passes the filter and is the handler's to
+    report."""
+    configure_logging("text", "INFO")
+    bad = logging.getLogger("kafka.conn")
+    bad.error("node %s lost", 1, 2)  # returns: no exception reaches the caller
+    bad.error("node %s lost", 1, 2)
+    err = capsys.readouterr().err
+    assert err.count("--- Logging error ---") == 2  # logging's own report, each time
