@@ -195,15 +195,7 @@ def test_a_file_of_metric_and_log_messages_reads_back_message_by_message():
     byte-order mark or a compressed file is never taken for such a file."""
     import io
 
-    metrics = ExportMetricsServiceRequest()
-    rm = metrics.resource_metrics.add()
-    rm.resource.attributes.add(key="host.name", value=AnyValue(string_value="web-1"))
-    rm.scope_metrics.add().metrics.add(name="load").gauge.data_points.add(
-        time_unix_nano=NS, as_double=0.5)
-    logs = ExportLogsServiceRequest()
-    logs.resource_logs.add().scope_logs.add().log_records.add(
-        time_unix_nano=NS).body.string_value = "up"
-    for signal, request in ((METRICS, metrics), (LOGS, logs)):
+    for signal, request in _requests():
         raw = request.SerializeToString()
         data = framed(raw, b"", raw)
         assert is_framed(data[:4])

@@ -924,6 +924,23 @@ def test_a_bad_message_of_a_proto_file_is_named_by_number_and_byte(tmp_path, ser
         f"bad_protobuf 1, missing_field 1; the first is {first}")
 
 
+def _stops_in_one_line(path, expected, tmp_path, capsys) -> dict:
+    """An OTLP proto log file that read_log_file refuses with ``expected`` (its start) and
+    train with it as its one line, exit 2, whatever logs.bad_lines says; the config used."""
+    config = {**TINY_LOGS_CONFIG, "logs": {"format": "otlp_proto", "bucket_seconds": 10.0,
+                                           "bad_lines": "skip"}}
+    with pytest.raises(DataError) as err:
+        read_log_file(path, config_from_dict(config).logs)
+    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+    cfg = tmp_path / "logs.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    assert main(["train", "--config", str(cfg), "--data", str(path), "--out",
+                 str(tmp_path / "m")]) == 2
+    err_text = capsys.readouterr().err
+    assert err_text.count("\n") == 1 and f"anomaly-gan: error: {expected}" in err_text
+    return config
+
+
 @pytest.mark.parametrize("cut, detail", [
     (2, "message 2 at byte {at}: cut short: 2 of the 4 bytes of its length prefix"),
     (9, "message 2 at byte {at}: cut short: its length prefix says {size} bytes, 5 follow"),
@@ -937,18 +954,8 @@ def test_a_proto_file_cut_short_is_one_line_naming_the_message_and_byte(
     first, second = (to_proto(d) for d in _batches(service_logs, (4, 4)))
     path = tmp_path / "otlp.bin"
     path.write_bytes(framed(first, second)[:4 + len(first) + cut])
-    config = {**TINY_LOGS_CONFIG, "logs": {"format": "otlp_proto", "bucket_seconds": 10.0,
-                                           "bad_lines": "skip"}}
     expected = f"{path}: " + detail.format(at=4 + len(first), size=len(second))
-    with pytest.raises(DataError) as err:
-        read_log_file(path, config_from_dict(config).logs)
-    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
-    cfg = tmp_path / "logs.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    assert main(["train", "--config", str(cfg), "--data", str(path), "--out",
-                 str(tmp_path / "m")]) == 2
-    err_text = capsys.readouterr().err
-    assert err_text.count("\n") == 1 and expected in err_text
+    _stops_in_one_line(path, expected, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("end", ["\n", "\r\n"])
@@ -1036,17 +1043,7 @@ def test_a_damaged_zstd_message_stops_in_one_line_naming_it(tmp_path, service_lo
     path = tmp_path / "app.bin"
     path.write_bytes(zstd_framed(first) + framed(damaged))
     expected = f"{path}: message 2 at byte {len(zstd_framed(first))}: {why}"
-    config = {**TINY_LOGS_CONFIG, "logs": {"format": "otlp_proto", "bucket_seconds": 10.0,
-                                           "bad_lines": "skip"}}
-    with pytest.raises(DataError) as err:
-        read_log_file(path, config_from_dict(config).logs)
-    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
-    cfg = tmp_path / "logs.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    assert main(["train", "--config", str(cfg), "--data", str(path), "--out",
-                 str(tmp_path / "m")]) == 2
-    err_text = capsys.readouterr().err
-    assert err_text.count("\n") == 1 and f"anomaly-gan: error: {expected}" in err_text
+    config = _stops_in_one_line(path, expected, tmp_path, capsys)
     path.write_bytes(framed(first))  # a file compressed whole reads as it (was refused)
     events = read_log_file(path, config_from_dict(config).logs)
     path.write_bytes(zstandard.ZstdCompressor().compress(framed(first)))
