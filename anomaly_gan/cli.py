@@ -154,8 +154,11 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     tolerance = cfg.serve.windows.reorder_tolerance_seconds
     times = table_times(table, tolerance)
     table = table.with_features(info.feature_names)
+    if dead_out is not None and times is None:  # first: no fill would help
+        raise DataError(f"--alerts: {data} has no timestamp column "
+                        f"(data.timestamp_column): alerts need each row's time")
     seen = np.arange(table.rows)  # the rows that reach serve's windows
-    if dead_out is not None and times is not None:  # without times --alerts is refused
+    if dead_out is not None:
         from anomaly_gan.stream.offline import dead_letters
 
         dead = dead_letters(table.values)
@@ -492,9 +495,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     dead: list | None = [] if args.alerts is not None else None  # rows serve dead-letters
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
                                           serve, rows_read, dead)
-    if args.alerts is not None and table.timestamps is None:
-        raise DataError(f"--alerts: {args.data} has no timestamp column "
-                        f"(data.timestamp_column): alerts need each row's time")
     det = _load_model(info)
     res = det.score_series(values)
     alerts = None

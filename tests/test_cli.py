@@ -649,6 +649,15 @@ def test_score_alerts_are_the_records_serve_sends_for_the_file(trained_cli, tmp_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--alerts: {untimed} has no timestamp column" in err
     assert not (tmp_path / "s2.csv").exists() and not (tmp_path / "a2.jsonl").exists()
+    # with a missing cell too: the timestamp column is what is wrong. The missing cell's
+    # error came first, saying to pass --nan-policy, which --alerts then refused
+    gap = x.copy()
+    gap[5, 1] = np.nan
+    untimed = write_csv(tmp_path / "untimed-gap.csv", gap)
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(untimed),
+                 "--out", str(tmp_path / "s2.csv"), "--alerts", str(tmp_path / "a2.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--alerts: {untimed} has no timestamp column" in err
 
 
 def test_score_alerts_notes_a_cooldown_no_longer_than_the_rows_step(trained_cli, tmp_path,
