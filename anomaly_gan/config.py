@@ -757,15 +757,22 @@ def bootstrap_problem(servers: str) -> str | None:
     >>> bootstrap_problem("kafka-0:9093, SSL://kafka-1:9093,[::1]:9092,::1,kafka")
     >>> bootstrap_problem("kafka:notaport")
     "'kafka:notaport': the port is no number"
-    >>> bootstrap_problem("kafka:9092,")
-    'an empty address after a comma'
+
+    An empty entry (``kafka:9092,``, as a template loop writes it) is left out, as the
+    scorer's clients leave it out (``stream/kafka_io.py``); none at all is a problem.
+
+    >>> bootstrap_problem("kafka:9092,"), bootstrap_problem(" , ")
+    (None, 'no address')
     """
     import ipaddress
 
-    for entry in servers.split(","):
+    entries = [e for e in servers.split(",") if e.strip()]
+    if not entries:
+        return "no address"
+    for entry in entries:
         address = re.sub(r"^.*://", "", entry.strip()).strip()
         if not address:
-            return "an empty address" + (" after a comma" if "," in servers else "")
+            return f"{entry.strip()!r}: expected host:port after the protocol"
         if address.startswith("["):
             m = re.fullmatch(r"\[([^\]]+)\](?::(.*))?", address)
             host, port = (m.group(1), m.group(2)) if m else ("", None)

@@ -155,8 +155,11 @@ def test_config_is_frozen():
         ("serve:\n  kafka:\n    bootstrap_servers: kafka:notaport\n",
          ("serve.kafka.bootstrap_servers: expected host:port addresses separated by commas "
           "(port 1-65535); 'kafka:notaport': the port is no number")),
-        ("serve:\n  kafka:\n    bootstrap_servers: 'k1:9092,,k2:9092'\n",
-         "serve.kafka.bootstrap_servers: expected host:port addresses separated by commas"),
+        ("serve:\n  kafka:\n    bootstrap_servers: ' , '\n",
+         ("serve.kafka.bootstrap_servers: expected host:port addresses separated by commas "
+          "(port 1-65535); no address")),
+        ("serve:\n  kafka:\n    bootstrap_servers: 'SSL://'\n",
+         "'SSL://': expected host:port after the protocol"),
         ("serve:\n  kafka:\n    bootstrap_servers: 'k1:9092 k2:9092'\n",
          "'k1:9092 k2:9092': expected host:port"),
         ("serve:\n  kafka:\n    bootstrap_servers: 'k1:99999'\n", "the port is not in 1-65535"),
@@ -528,3 +531,13 @@ def test_given_names_the_keys_the_file_and_the_environment_set(tmp_path):
     assert {"logs.bucket_lines", "serve.kafka.input_topic"} <= everything.given
     with pytest.raises(ConfigError, match=r"<config>: given: unknown key"):
         config_from_dict({"given": ["logs"]})
+
+
+def test_empty_bootstrap_entries_are_left_out_as_the_clients_leave_them_out():
+    """A trailing comma (as a template loop writes one) worked before the address check came
+    (stream/kafka_io.py drops empty entries): refusing it stopped a working deployment at its
+    upgrade."""
+    from anomaly_gan.stream.kafka_io import client_kwargs
+
+    cfg = config_from_dict({"serve": {"kafka": {"bootstrap_servers": "k1:9092,, k2:9093,"}}})
+    assert client_kwargs(cfg.serve.kafka)["bootstrap_servers"] == ["k1:9092", "k2:9093"]
