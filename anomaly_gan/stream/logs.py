@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -168,6 +169,9 @@ class KafkaRepeatLimiter:
         self.period_s = period_s
         self.clock = clock
         self._seen: dict[tuple[str, int, str], list[float]] = {}  # key -> [shown at, left out]
+        # kafka-python logs from its network thread and the caller's: a handler runs its
+        # filters outside its own lock
+        self._lock = threading.Lock()
 
     def __call__(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("kafka"):
@@ -176,19 +180,20 @@ class KafkaRepeatLimiter:
             text = record.getMessage()
         except Exception:  # noqa: BLE001 - a filter's exception reaches the logging caller
             return True  # the handler reports it ('--- Logging error ---'), as without us
-        now = self.clock()
         key = (record.name, record.levelno, _DIGITS.sub("#", text))
-        seen = self._seen.get(key)
-        if seen is not None and now - seen[0] < self.period_s:
-            seen[1] += 1
-            return False
+        with self._lock:
+            now = self.clock()
+            seen = self._seen.get(key)
+            if seen is not None and now - seen[0] < self.period_s:
+                seen[1] += 1
+                return False
+            if len(self._seen) >= 1024:  # bounded: kafka-python's texts are few
+                self._seen.clear()
+            self._seen[key] = [now, 0]
         if seen is not None and seen[1]:
             record.msg = (f"{text} ({int(seen[1])} lines like it in the last "
                           f"{now - seen[0]:.0f}s not shown)")
             record.args = None
-        if len(self._seen) >= 1024:  # bounded: kafka-python's texts are few
-            self._seen.clear()
-        self._seen[key] = [now, 0]
         return True
 
 
