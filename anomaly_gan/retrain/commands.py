@@ -3,11 +3,12 @@
 Exit codes: 0 ok (a retrain whose ``retrain.keep_versions`` prune failed too: a warning on
 stderr, and the exit code is the retrain's); 2 bad input (one line, store untouched), the
 store locked (for ``models``, by a promote, rollback or prune for too long; for
-``retrain``, by another retrain of it, refused at once), or a retrain whose candidate passed but whose starting version is no
-longer ``current`` (an operator moved it meanwhile: the candidate is kept in the store, not
-promoted); 3 training ended with non-finite networks
-(nothing to calibrate or keep: store untouched); 4 retrain trained a candidate but the
-validation gate rejected it (kept in the store with the reasons, not promoted).
+``retrain``, by another retrain of it, refused at once), or a retrain whose candidate
+passed but whose starting version is no longer ``current`` (an operator moved it
+meanwhile: the candidate is kept in the store, not promoted); 3 training ended with
+non-finite networks (nothing to calibrate or keep: store untouched); 4 retrain trained a
+candidate but the validation gate rejected it (kept in the store with the reasons, not
+promoted).
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
         meta = info.metadata
         print(json.dumps({
             "version": name, "current": name == store.current(),
-            "created": info.created or None, "kind": meta.get("kind"), "parent": info.parent, "data_range": info.data_range,
+            "created": info.created or None, "kind": meta.get("kind"), "parent": info.parent,
+            "data_range": info.data_range,
             "lineage": meta.get("lineage"), "health": health_of(meta), "gate": meta.get("gate"),
             "validation": meta.get("validation"), "training_data": meta.get("training_data"),
             # when it was made current, how (promote, retrain through the gate, rollback),
