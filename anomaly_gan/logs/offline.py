@@ -38,9 +38,9 @@ from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
 __all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "LineTally", "LogScores", "auto_bucket_lines",
-           "bucket_labels_and_scores", "chooses_buckets", "count_rows", "describe_templates",
-           "error_levels_note", "latest_allowed", "load_log_model", "log_runs",
-           "read_for_log_model", "read_log_file", "read_log_files", "score_log_events",
+           "bucket_labels_and_scores", "buckets_to_train", "chooses_buckets", "count_rows",
+           "describe_templates", "error_levels_note", "latest_allowed", "load_log_model",
+           "log_runs", "read_for_log_model", "read_log_file", "read_log_files", "score_log_events",
            "series_of", "time_order", "train_log_detector", "trainable_runs", "unit",
            "years_in_file_order"]
 
@@ -661,21 +661,13 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         note = error_levels_note(model, [ev.level for events in events_by_file for ev in events])
         if note is not None:
             say(note)
-    runs = log_runs(model, zip(paths, events_by_file, strict=True), say,
-                    not_after=latest_allowed(cfg))
+    sources = list(zip(paths, events_by_file, strict=True))
+    runs = log_runs(model, sources, say, not_after=latest_allowed(cfg))
+    model, runs, tried = buckets_to_train(cfg, model, sources, runs, say)
+    cfg = cfg.replace(logs=model.cfg)  # the bundle's config: serve counts the same
     w = cfg.data.window
     usable = trainable_runs(runs, w)
     used = sum(r.lines for run in usable for r in run)
-    tried = ""
-    # only where the time buckets leave nothing to train on: where they train on part of
-    # the lines, they keep the silences and volume drops that per-N-lines buckets cannot see
-    if chooses_buckets(cfg) and not usable:
-        per_lines, tried = _per_lines_instead(cfg, model, paths, events_by_file, runs, say)
-        if per_lines is not None:
-            model, runs = per_lines
-            cfg = cfg.replace(logs=model.cfg)  # the bundle's config: serve counts the same
-            usable = trainable_runs(runs, w)
-            used = sum(r.lines for run in usable for r in run)
     if not usable:
         longest = max((len(r) for r in runs), default=0)
         raise DataError(f"{', '.join(map(str, paths))}: the longest run of buckets of one entity "
@@ -744,8 +736,26 @@ def auto_bucket_lines(most_lines: int, window: int) -> int:
     return max(1, min(AUTO_MAX_LINES, most_lines // (AUTO_RUNS * 2 * window)))
 
 
-def _per_lines_instead(cfg: Config, model: LogModel, paths: Sequence[str],
-                       events_by_file: Sequence[Sequence[LogEvent]],
+def buckets_to_train(cfg: Config, model: LogModel,
+                     sources: Sequence[tuple[str, Sequence[LogEvent]]],
+                     runs: list[list[BucketRow]], say: Progress
+                     ) -> tuple[LogModel, list[list[BucketRow]], str]:
+    """The model and runs to train on, from ``runs`` of each ``(source name, events)``
+    counted with ``model``: those, or, where the config leaves the buckets to train
+    (:func:`chooses_buckets`) and the time buckets leave no run to train on, the ones per N
+    lines (:func:`_per_lines_instead`), whose model's config holds N (the bundle's config,
+    so that serve counts the same); and what was tried, for the error, where neither gives
+    a run to train on. ``train`` and the first version of a ``retrain`` store choose so."""
+    # only where the time buckets leave nothing to train on: where they train on part of
+    # the lines, they keep the silences and volume drops that per-N-lines buckets cannot see
+    if not chooses_buckets(cfg) or trainable_runs(runs, cfg.data.window):
+        return model, runs, ""
+    per_lines, tried = _per_lines_instead(cfg, model, sources, runs, say)
+    return (*per_lines, "") if per_lines is not None else (model, runs, tried)
+
+
+def _per_lines_instead(cfg: Config, model: LogModel,
+                       sources: Sequence[tuple[str, Sequence[LogEvent]]],
                        runs: Sequence[list[BucketRow]], say: Progress
                        ) -> tuple[tuple[LogModel, list[list[BucketRow]]] | None, str]:
     """Train's fallback from the default time buckets (``runs``: their runs, none long
@@ -756,14 +766,14 @@ def _per_lines_instead(cfg: Config, model: LogModel, paths: Sequence[str],
 
     assert cfg.logs is not None and cfg.logs.bucket_seconds is not None
     w = cfg.data.window
-    per_entity = [(n, e) for events in events_by_file
+    per_entity = [(n, e) for _, events in sources
                   for e, n in Counter(ev.entity for ev in events).items()]
     most, entity = max(per_entity, default=(0, ""))
     n = auto_bucket_lines(most, w)
     model.miner.reset_new()
     per_lines = LogModel(replace(cfg.logs, bucket_seconds=None, bucket_lines=n),
                          model.miner, model.template_ids, {}, {})
-    runs_n = log_runs(per_lines, zip(paths, events_by_file, strict=True), say)
+    runs_n = log_runs(per_lines, sources, say)
     usable = trainable_runs(runs_n, w)
     longest = max((len(r) for r in runs), default=0)
     seconds = f"{cfg.logs.bucket_seconds:g} s buckets (the default)"

@@ -7,8 +7,9 @@ same features. So a retrain keeps the current version's templates and columns: i
 new lines with them (lines of templates born since count in ``unseen``, and the candidate
 learns how often that happens now) and refits only the per-entity means (``volume_drop``,
 the expected counts of explanations) and the GAN. The first version of a store is mined from
-the lines read, as ``anomaly-gan train`` does. To give new templates columns of their own,
-train a new version with ``anomaly-gan train`` and restart ``serve`` with it.
+the lines read, and its buckets chosen (a config that sets neither bucket key), as
+``anomaly-gan train`` does. To give new templates columns of their own, train a new version
+with ``anomaly-gan train`` and restart ``serve`` with it.
 
 A row's time is its bucket's end, as in a logs alert's window times, so the current
 version's alerts and labelled incidents exclude the same rows they cover live. Lines are
@@ -128,9 +129,13 @@ def _segments(cfg: Config, info: BundleInfo | None,
               say: Progress) -> tuple[list[Segment], LogModel, int]:
     """Bucket rows of every source's events, as segments; the log model; lines dropped."""
     from anomaly_gan.logs.model import fit_log_model, set_means
-    from anomaly_gan.logs.offline import latest_allowed, log_runs, trainable_runs
+    from anomaly_gan.logs.offline import buckets_to_train, latest_allowed, log_runs, trainable_runs
 
     assert cfg.logs is not None
+
+    def read_say(message: str) -> None:
+        say(f"[read] {message}")
+
     if info is not None:
         model = _current_model(cfg, info)
         say(f"[read] counting with the current version's {len(model.template_ids)} template "
@@ -140,7 +145,9 @@ def _segments(cfg: Config, info: BundleInfo | None,
         model.miner.reset_new()
         say(f"[read] first version: {len(model.miner.templates)} templates mined, columns: "
             f"top {len(model.template_ids)}")
-    runs = log_runs(model, sources, lambda m: say(f"[read] {m}"), latest_allowed(cfg))
+    runs = log_runs(model, sources, read_say, latest_allowed(cfg))
+    if info is None:  # the buckets, as train chooses them (the version's config keeps them)
+        model, runs, _ = buckets_to_train(cfg, model, sources, runs, read_say)
     # Every line kept is counted in a bucket: the rest were left out (time_order).
     late = sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
     # The new baseline's means, over the runs train would use (train_log_detector).
@@ -154,7 +161,7 @@ def _segments(cfg: Config, info: BundleInfo | None,
 def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | None,
                         say: Progress) -> tuple[Rows, tuple[str, ...], LogModel]:
     """Rows of log files (each file one stream, as ``train``), their feature names and the
-    log model that counted them."""
+    log model that counted them (a first version's: its config holds the buckets chosen)."""
     from anomaly_gan.logs.offline import read_log_files
 
     t0 = time.monotonic()

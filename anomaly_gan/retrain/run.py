@@ -339,6 +339,9 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         say(f"[read] {len(req.files)} file(s)")
         if cfg.logs is not None:
             rows, names, log_model = read_log_files_rows(cfg, req.files, info, say)
+            # a first version's buckets may be chosen per N lines: the version's config
+            # holds them, so that serve counts the same
+            cfg = cfg.replace(logs=log_model.cfg)
         else:
             rows, names = read_files(cfg, req.files, info.feature_names if info else None,
                                      say)

@@ -95,6 +95,33 @@ def test_a_retrain_keeps_the_buckets_train_chose_when_the_config_leaves_them_out
     assert keep_former_defaults(cfg, timed, notes.append) is cfg
     assert len(notes) == 1
 
+
+@pytest.mark.slow
+def test_a_first_retrain_chooses_the_buckets_as_train_does(tmp_path, capsys):
+    """A store's first version from a 90-second log, with a config that sets neither bucket
+    key: retrain counted 60 s buckets (two per entity) and refused the file as too short,
+    where train counts a bucket every 12 lines. It now chooses as train does, says so, and
+    the version's config holds the choice, so serve counts the same."""
+    import yaml
+
+    from anomaly_gan.cli import main
+    from anomaly_gan.store import ModelStore
+    from tests.logs.test_offline import AUTO_CONFIG, _short_capture
+
+    raw = copy.deepcopy(AUTO_CONFIG)
+    raw["retrain"] = GATE
+    raw["training"].update(min_steps=400)  # the gate refuses an unhealthy candidate
+    cfg = tmp_path / "auto.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    p = tmp_path / "app.log"
+    _short_capture(p)
+    store = tmp_path / "store"
+    assert main(["retrain", "--store", str(store), "--data", str(p), "--config", str(cfg)]) == 0
+    assert "[read] note: logs.bucket_lines: 12, chosen by train" in capsys.readouterr().err
+    version = ModelStore.open(store).current()
+    saved = yaml.safe_load((store / version / "config.yaml").read_text())["logs"]
+    assert (saved["bucket_seconds"], saved["bucket_lines"]) == (None, 12)
+
 def _shifted(service_logs, hours: float, extra_every: int = 0) -> list[str]:
     """The training part of the synthetic service log, ``hours`` later; every
     ``extra_every``-th line followed by a line of a template born since."""
