@@ -47,6 +47,8 @@ _COMMIT_INTERVAL_S = 1.0  # most often offsets are committed while records keep 
 _HOUSEKEEPING_S = 1.0  # consumer lag, broker connectivity, gauges
 _INPUT_PROBE_IDLE_S = 1.0  # nothing read this long: ask whether input is waiting
 _INPUT_PROBE_TIMEOUT_MS = 1000  # at most this long per question (the loop waits meanwhile)
+_TOPIC_CHECK_AFTER_S = 30.0  # no partitions this long: ask whether the input topic exists
+_TOPIC_CHECK_EVERY_S = 60.0  # and then at most this often
 
 
 class Scorer:
@@ -98,6 +100,9 @@ class Scorer:
         self._waiting_since: float | None = None  # input waiting unread since (see _check_input)
         self._next_end_probe = self.mono()  # while records flow: see _check_input
         self._move_warned = False
+        self._unassigned_since: float | None = self.mono()  # the consumer just subscribed
+        self._next_topic_check = 0.0
+        self._topic_missing = False
         # Waits between replays (after a failed delivery or a loop error): never longer than
         # half the poll interval, so the group keeps this member.
         self._backoff = Backoff(min(k.reconnect_backoff_max_ms / 1000.0,
@@ -532,6 +537,44 @@ class Scorer:
             log.warning("cannot create a new consumer yet; will retry",
                         extra={"fields": {"error": str(exc) or type(exc).__name__}})
 
+    def _check_input_topic(self, broker_reachable: bool) -> None:
+        """No partitions for ``_TOPIC_CHECK_AFTER_S`` while a broker answers: ask the
+        brokers' metadata (at most every ``_TOPIC_CHECK_EVERY_S``) whether the input topic
+        exists. A missing one is the usual cause on a first deploy, and only kafka-python's
+        own log said so; now /readyz and one warning name it. Outside the loop lock, since
+        the question may wait for the broker's answer."""
+        now = self.mono()
+        if self.health.assigned:
+            self._unassigned_since = None
+            self._input_topic_missing(False)
+            return
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        if (not broker_reachable or now - self._unassigned_since < _TOPIC_CHECK_AFTER_S
+                or now < self._next_topic_check):
+            return
+        self._next_topic_check = now + _TOPIC_CHECK_EVERY_S
+        try:
+            exists = bool(self.io.topic_exists(self.cfg.kafka.input_topic))
+        except Exception:  # no answer, no verdict: the next check asks again
+            log.debug("cannot read the input topic's metadata", exc_info=True)
+            return
+        self._input_topic_missing(not exists)
+
+    def _input_topic_missing(self, missing: bool) -> None:
+        if missing == self._topic_missing:
+            return
+        self._topic_missing = missing
+        k = self.cfg.kafka
+        if missing:
+            self.health.unassigned_reason = (
+                f"input topic {k.input_topic!r} not found on the brokers (the scorer creates none)")
+            log.warning("input topic %r not found on the brokers %s; the scorer creates no "
+                        "topic: create it", k.input_topic, k.bootstrap_servers)
+        else:
+            self.health.unassigned_reason = ""
+            log.info("input topic %r found on the brokers", k.input_topic)
+
     def _reset_past_end(self, past: dict[Any, tuple[int, int]]) -> None:
         """Move partitions whose position lies past their end as ``auto_offset_reset`` says,
         drop what was read from them (their offsets are no longer in the log) and commit the
@@ -615,6 +658,7 @@ class Scorer:
             self._refresh_gauges(up)
             self._check_delivery(up)
         self._check_input(up)
+        self._check_input_topic(up)
 
     def _refresh_gauges(self, up: bool) -> None:
         if up != self.health.broker_up:

@@ -6,7 +6,8 @@
   the broker is reachable, output is being acknowledged (nothing pending for longer than
   ``serve.kafka.delivery_stall_seconds``), input is being read (not waiting unread for
   longer than ``serve.kafka.input_stall_seconds``) and this replica has partitions
-  assigned; 503 otherwise (with the reason in the body).
+  assigned; 503 otherwise (with the reason in the body; with no partitions, and an input
+  topic that the brokers' metadata does not list, the reason says so).
   Delivery is read at request time, so the answer is right even while the loop waits.
 """
 
@@ -45,6 +46,7 @@ class Health:
         self.model_loaded = False
         self.broker_up = False
         self.assigned = 0
+        self.unassigned_reason = ""  # why no partitions are assigned, where known
         self.stopping = False
         self.delivery: Any = None  # has stalled_for() -> seconds (kafka_io.Delivery)
         self.stall_limit_s = math.inf
@@ -99,7 +101,8 @@ class Health:
         if waited > self.input_limit_s:
             return False, f"input waiting, nothing read for {waited:.0f}s"
         if self.assigned == 0:
-            return False, "no partitions assigned"
+            why = "no partitions assigned"
+            return False, f"{why}: {self.unassigned_reason}" if self.unassigned_reason else why
         return True, f"{self.assigned} partition(s) assigned"
 
 

@@ -327,6 +327,16 @@ class KafkaIO:
     def assignment(self) -> set[Any]:
         return set(self.consumer.assignment()) if self.consumer is not None else set()
 
+    def topic_exists(self, topic: str) -> bool:
+        """Whether the brokers' metadata lists ``topic`` with partitions (kafka-python's
+        public ``partitions_for_topic``). A topic the consumer knows is answered from its
+        metadata cache; an unknown one costs one metadata request for all topics, which
+        names no topic and so makes no broker create one, and which waits for the broker's
+        answer (kafka-python takes no timeout here): ask rarely, never on the hot path."""
+        if self.consumer is None:
+            raise RuntimeError("no consumer (a reset could not create one yet)")
+        return bool(self.consumer.partitions_for_topic(topic))
+
     def commit(self, offsets: Mapping[Any, int]) -> None:
         """Synchronously commit ``{TopicPartition: next offset to read}``; raises (kafka-python's
         ``KafkaTimeoutError``) after ``session_timeout_ms`` instead of waiting for ever."""

@@ -421,3 +421,104 @@ def test_an_assigned_partition_exports_its_offset_reset_counter_at_zero():
     scorer.on_assigned([IN])
     scorer.step()
     assert reg.get_sample_value("anomaly_gan_offset_resets_total", labels) == 0
+
+
+class UnassignedIO(FakeIO):
+    """No partitions; topic_exists() answers from ``topic`` (an exception is raised)."""
+
+    def __init__(self, topic):
+        super().__init__([])
+        self.topic, self.partitions, self.asked = topic, set(), []
+
+    def assignment(self):
+        return set(self.partitions)
+
+    def topic_exists(self, topic):
+        self.asked.append(topic)
+        if isinstance(self.topic, Exception):
+            raise self.topic
+        return self.topic
+
+
+MISSING = ("no partitions assigned: input topic 'events' not found on the brokers "
+           "(the scorer creates none)")
+
+
+def unassigned(topic, clock):
+    scorer, _ = make(UnassignedIO(topic), clock=clock,
+                     serve={"kafka": {"input_topic": "events", "scores_topic": "scores",
+                                      "bootstrap_servers": "kafka-0:9092"}})
+    return scorer, scorer.io
+
+
+def test_a_missing_input_topic_is_named_by_readiness_and_one_warning(caplog):
+    """No partitions for 30 s: the brokers' metadata is asked whether the input topic
+    exists, then at most once a minute; the warning comes once, not at every check."""
+    clock = Clock()
+    scorer, io = unassigned(False, clock)
+    with caplog.at_level(logging.WARNING, logger="anomaly_gan.stream"):
+        scorer.step()
+        clock.now += 29.0
+        scorer.step()
+        assert io.asked == [] and scorer.health.ready() == (False, "no partitions assigned")
+        clock.now += 2.0
+        scorer.step()
+        assert io.asked == ["events"] and scorer.health.ready() == (False, MISSING)
+        clock.now += 30.0
+        scorer.step()
+        assert io.asked == ["events"]  # within the minute: not asked again
+        clock.now += 31.0
+        scorer.step()
+        assert io.asked == ["events"] * 2 and scorer.health.ready() == (False, MISSING)
+    warnings = [r.getMessage() for r in caplog.records if "not found" in r.getMessage()]
+    assert warnings == [("input topic 'events' not found on the brokers kafka-0:9092; the "
+                         "scorer creates no topic: create it")]
+
+
+def test_an_existing_input_topic_leaves_the_plain_reason():
+    clock = Clock()
+    scorer, io = unassigned(True, clock)
+    scorer.step()
+    clock.now += 31.0
+    scorer.step()
+    assert io.asked == ["events"] and scorer.health.ready() == (False, "no partitions assigned")
+
+
+def test_an_input_topic_that_appears_ends_the_missing_reason(caplog):
+    clock = Clock()
+    scorer, io = unassigned(False, clock)
+    scorer.step()
+    clock.now += 31.0
+    scorer.step()
+    assert scorer.health.ready() == (False, MISSING)
+    io.topic = True
+    clock.now += 60.0
+    with caplog.at_level(logging.INFO, logger="anomaly_gan.stream"):
+        scorer.step()
+    assert scorer.health.ready() == (False, "no partitions assigned")
+    assert "input topic 'events' found on the brokers" in caplog.text
+    io.topic = False  # missing again, then its partitions come: assigned clears it
+    clock.now += 60.0
+    scorer.step()
+    assert scorer.health.ready() == (False, MISSING)
+    io.partitions = {IN}
+    clock.now += 1.0
+    scorer.step()
+    assert scorer.health.ready() == (True, "1 partition(s) assigned")
+    assert scorer.health.unassigned_reason == ""
+
+
+def test_a_failing_metadata_question_is_logged_at_debug_and_the_loop_goes_on(caplog):
+    clock = Clock()
+    scorer, io = unassigned(RuntimeError("metadata timed out"), clock)
+    scorer.step()
+    clock.now += 31.0
+    with caplog.at_level(logging.DEBUG, logger="anomaly_gan.stream"):
+        scorer.step()
+    assert io.asked == ["events"] and scorer.health.ready() == (False, "no partitions assigned")
+    [record] = [r for r in caplog.records if "input topic" in r.getMessage()]
+    assert record.levelno == logging.DEBUG and "metadata timed out" in record.exc_text
+    io.topic = False  # the next check, a minute later, still asks
+    clock.now += 60.0
+    scorer.step()
+    assert io.asked == ["events"] * 2 and scorer.health.ready() == (False, MISSING)

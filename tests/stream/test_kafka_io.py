@@ -153,6 +153,7 @@ class FakeConsumer:
         self.highwaters: dict = {}
         self.firsts: dict = {}
         self.seeks: list = []
+        self.topics: dict = {}  # topic -> partition ids, as the brokers' metadata lists them
         FakeConsumer.made.append(self)
 
     def subscribe(self, topics, listener=None):
@@ -177,6 +178,9 @@ class FakeConsumer:
 
     def seek(self, tp, offset):
         self.seeks.append((tp, offset))
+
+    def partitions_for_topic(self, topic):
+        return set(self.topics.get(topic, ()))  # kafka-python: an empty set when unknown
 
     def close(self, autocommit=True, timeout_ms=None):
         self.closed = autocommit
@@ -214,6 +218,18 @@ def test_the_scorer_asks_no_broker_to_create_a_topic(fake_clients):
     assert io.producer.kwargs["allow_auto_create_topics"] is False
     io.reset_producer()
     assert kafka.KafkaProducer.made[-1].kwargs["allow_auto_create_topics"] is False
+
+
+def test_topic_exists_asks_the_consumers_metadata(fake_clients):
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    io = KafkaIO(KafkaConfig(input_topic="events"))
+    assert io.topic_exists("events") is False  # not in the brokers' metadata
+    fake_clients[0].topics["events"] = {0, 1}
+    assert io.topic_exists("events") is True
+    io.consumer = None  # a reset that could not create its consumer: no answer, an error
+    with pytest.raises(RuntimeError, match="no consumer"):
+        io.topic_exists("events")
 
 
 @pytest.mark.parametrize("end, position, waiting", [
