@@ -541,8 +541,8 @@ class Scorer:
         """No partitions for ``_TOPIC_CHECK_AFTER_S`` while a broker answers: ask the
         brokers' metadata (at most every ``_TOPIC_CHECK_EVERY_S``) whether the input topic
         exists. A missing one is the usual cause on a first deploy, and only kafka-python's
-        own log said so; now /readyz and one warning name it. Outside the loop lock, since
-        the question may wait for the broker's answer."""
+        own log said so; now /readyz and one warning name it. The consumer's metadata cache
+        answers (:meth:`KafkaIO.topic_exists`): no request, no wait."""
         now = self.mono()
         if self.health.assigned:
             self._unassigned_since = None
@@ -555,11 +555,12 @@ class Scorer:
             return
         self._next_topic_check = now + _TOPIC_CHECK_EVERY_S
         try:
-            exists = bool(self.io.topic_exists(self.cfg.kafka.input_topic))
+            exists = self.io.topic_exists(self.cfg.kafka.input_topic)
         except Exception:  # no answer, no verdict: the next check asks again
             log.debug("cannot read the input topic's metadata", exc_info=True)
             return
-        self._input_topic_missing(not exists)
+        if exists is not None:
+            self._input_topic_missing(not exists)
 
     def _input_topic_missing(self, missing: bool) -> None:
         if missing == self._topic_missing:

@@ -327,15 +327,20 @@ class KafkaIO:
     def assignment(self) -> set[Any]:
         return set(self.consumer.assignment()) if self.consumer is not None else set()
 
-    def topic_exists(self, topic: str) -> bool:
-        """Whether the brokers' metadata lists ``topic`` with partitions (kafka-python's
-        public ``partitions_for_topic``). A topic the consumer knows is answered from its
-        metadata cache; an unknown one costs one metadata request for all topics, which
-        names no topic and so makes no broker create one, and which waits for the broker's
-        answer (kafka-python takes no timeout here): ask rarely, never on the hot path."""
-        if self.consumer is None:
-            raise RuntimeError("no consumer (a reset could not create one yet)")
-        return bool(self.consumer.partitions_for_topic(topic))
+    def topic_exists(self, topic: str) -> bool | None:
+        """Whether the consumer's metadata lists ``topic`` with partitions, from its cache
+        (refreshed by the consumer's own metadata requests for what it subscribed to); None
+        where it cannot tell. The cache is kafka-python's ``_cluster``, not public: the
+        public ``partitions_for_topic`` asks the brokers about a topic it does not know and
+        waits for their answer without a timeout, which would hold the scoring loop through
+        a broker outage (until the liveness probe restarted the pod)."""
+        cluster = getattr(self.consumer, "_cluster", None)
+        if cluster is None:
+            return None
+        try:
+            return bool(cluster.partitions_for_topic(topic))
+        except Exception:  # noqa: BLE001 - a private attribute of another version: no answer
+            return None
 
     def commit(self, offsets: Mapping[Any, int]) -> None:
         """Synchronously commit ``{TopicPartition: next offset to read}``; raises (kafka-python's

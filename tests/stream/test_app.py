@@ -522,3 +522,18 @@ def test_a_failing_metadata_question_is_logged_at_debug_and_the_loop_goes_on(cap
     clock.now += 60.0
     scorer.step()
     assert io.asked == ["events"] * 2 and scorer.health.ready() == (False, MISSING)
+
+
+def test_no_answer_from_the_metadata_cache_leaves_the_reason_as_it_is():
+    """topic_exists() is None where the consumer's cache cannot be read (no consumer, or a
+    kafka-python without it): no verdict either way."""
+    clock = Clock()
+    scorer, io = unassigned(False, clock)
+    scorer.step()
+    clock.now += 31.0
+    scorer.step()
+    assert scorer.health.ready() == (False, MISSING)
+    io.topic = None
+    clock.now += 60.0
+    scorer.step()
+    assert io.asked == ["events"] * 2 and scorer.health.ready() == (False, MISSING)
