@@ -21,7 +21,7 @@ from tests.test_cli import alert_topic_of
 pytestmark = pytest.mark.slow
 
 START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
-FUZZ = settings(max_examples=20, deadline=None,
+FUZZ = settings(max_examples=8, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
