@@ -21,7 +21,14 @@ from anomaly_gan.logs.offline import (
     read_log_file,
     time_order,
 )
-from tests.logs.conftest import TINY_LOGS_CONFIG, otlp_batch, syslog_line
+from tests.logs.conftest import (
+    AUTO_CONFIG,
+    TINY_LOGS_CONFIG,
+    iso_z,
+    otlp_batch,
+    short_capture,
+    syslog_line,
+)
 
 
 @pytest.fixture(scope="module")
@@ -626,12 +633,6 @@ def test_training_says_when_most_lines_are_in_runs_too_short_to_train_on(tmp_pat
     assert not any("unseen" in m for m in said if "never change" in m), said
 
 
-def iso_z(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def test_one_line_stamped_months_behind_does_not_start_a_new_year(tmp_path):
     import os
     from datetime import UTC, datetime
@@ -1136,21 +1137,6 @@ def test_score_alerts_with_a_logs_model_is_refused_in_one_line(cli_bundle, log_f
 
 # ------------------------------------------------------------------ buckets train chooses
 
-#: TINY_LOGS_CONFIG with the buckets left to train (window 6: runs of 12 buckets)
-AUTO_CONFIG = {**TINY_LOGS_CONFIG, "logs": {k: v for k, v in TINY_LOGS_CONFIG["logs"].items()
-                                            if k != "bucket_seconds"}}
-
-
-def _short_capture(path, seconds: float = 90.0, lines: int = 600,
-                   entities: tuple[str, ...] = ("api", "db")) -> None:
-    """``lines`` lines of each entity spread over ``seconds``: two 60 s buckets each."""
-    t0 = 1_767_225_600  # 2026-01-01
-    words = ["cache hit", "request served in 12 ms", "user login ok", "GET /health"]
-    out = [f"{iso_z(t0 + seconds * i / lines)} {e} INFO {words[(i + k) % 4]}"
-           for i in range(lines) for k, e in enumerate(entities)]
-    path.write_text("\n".join(out) + "\n")
-
-
 class _Trained(Exception):
     """What train_log_detector would have trained on (the GAN is not fitted here)."""
 
@@ -1203,7 +1189,7 @@ def test_a_short_capture_is_counted_per_n_lines_with_a_note(tmp_path, no_gan):
     from anomaly_gan.logs.offline import train_log_detector
 
     p = tmp_path / "app.log"
-    _short_capture(p)
+    short_capture(p)
     said: list[str] = []
     with pytest.raises(_Trained) as trained:
         train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
@@ -1222,7 +1208,7 @@ def test_an_explicit_bucket_width_still_refuses_a_short_capture(tmp_path, no_gan
     from anomaly_gan.logs.offline import train_log_detector
 
     p = tmp_path / "app.log"
-    _short_capture(p)
+    short_capture(p)
     cfg = config_from_dict({**AUTO_CONFIG, "logs": {**AUTO_CONFIG["logs"],
                                                     "bucket_seconds": 60}}, "mine.yaml")
     with pytest.raises(DataError, match=r"app.log: the longest run of buckets of one entity is "
@@ -1258,7 +1244,7 @@ def test_a_capture_too_short_even_per_line_is_one_line_naming_what_was_tried(tmp
     cfg = tmp_path / "auto.yaml"
     cfg.write_text(yaml.safe_dump(AUTO_CONFIG))
     p = tmp_path / "app.log"
-    _short_capture(p, lines=10, entities=("api",))
+    short_capture(p, lines=10, entities=("api",))
     assert main(["train", "--config", str(cfg), "--data", str(p), "--out",
                  str(tmp_path / "m"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
@@ -1275,7 +1261,7 @@ def test_train_with_default_buckets_on_a_short_capture_then_score_it(tmp_path, c
     cfg = tmp_path / "auto.yaml"
     cfg.write_text(yaml.safe_dump(AUTO_CONFIG))
     p = tmp_path / "app.log"
-    _short_capture(p)
+    short_capture(p)
     bundle = tmp_path / "m"
     assert main(["train", "--config", str(cfg), "--data", str(p), "--out", str(bundle)]) == 0
     assert "note: logs.bucket_lines: 12, chosen by train" in capsys.readouterr().err

@@ -12,7 +12,13 @@ import pytest
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.errors import DataError
 from anomaly_gan.retrain.logs import FORMER_DEFAULTS, check_kind, keep_former_defaults
-from tests.logs.conftest import TINY_LOGS_CONFIG, otlp_batch, syslog_line
+from tests.logs.conftest import (
+    AUTO_CONFIG,
+    TINY_LOGS_CONFIG,
+    otlp_batch,
+    short_capture,
+    syslog_line,
+)
 from tests.retrain.conftest import produce_timestamped
 
 # The tiny model's gate on a 30-minute synthetic log is not what these tests are about.
@@ -106,7 +112,6 @@ def test_a_first_retrain_chooses_the_buckets_as_train_does(tmp_path, capsys):
 
     from anomaly_gan.cli import main
     from anomaly_gan.store import ModelStore
-    from tests.logs.test_offline import AUTO_CONFIG, _short_capture
 
     raw = copy.deepcopy(AUTO_CONFIG)
     raw["retrain"] = GATE
@@ -114,7 +119,7 @@ def test_a_first_retrain_chooses_the_buckets_as_train_does(tmp_path, capsys):
     cfg = tmp_path / "auto.yaml"
     cfg.write_text(yaml.safe_dump(raw))
     p = tmp_path / "app.log"
-    _short_capture(p)
+    short_capture(p)
     store = tmp_path / "store"
     assert main(["retrain", "--store", str(store), "--data", str(p), "--config", str(cfg)]) == 0
     assert "[read] note: logs.bucket_lines: 12, chosen by train" in capsys.readouterr().err
