@@ -451,6 +451,16 @@ def unassigned(topic, clock):
     return scorer, scorer.io
 
 
+def found_missing(clock):
+    """A scorer whose first check, 31 s without partitions, found the input topic missing."""
+    scorer, io = unassigned(False, clock)
+    scorer.step()
+    clock.now += 31.0
+    scorer.step()
+    assert scorer.health.ready() == (False, MISSING)
+    return scorer, io
+
+
 def test_a_missing_input_topic_is_named_by_readiness_and_one_warning(caplog):
     """No partitions for 30 s: the brokers' metadata is asked whether the input topic
     exists, then at most once a minute; the warning comes once, not at every check."""
@@ -486,11 +496,7 @@ def test_an_existing_input_topic_leaves_the_plain_reason():
 
 def test_an_input_topic_that_appears_ends_the_missing_reason(caplog):
     clock = Clock()
-    scorer, io = unassigned(False, clock)
-    scorer.step()
-    clock.now += 31.0
-    scorer.step()
-    assert scorer.health.ready() == (False, MISSING)
+    scorer, io = found_missing(clock)
     io.topic = True
     clock.now += 60.0
     with caplog.at_level(logging.INFO, logger="anomaly_gan.stream"):
@@ -528,11 +534,7 @@ def test_no_answer_from_the_metadata_cache_leaves_the_reason_as_it_is():
     """topic_exists() is None where the consumer's cache cannot be read (no consumer, or a
     kafka-python without it): no verdict either way."""
     clock = Clock()
-    scorer, io = unassigned(False, clock)
-    scorer.step()
-    clock.now += 31.0
-    scorer.step()
-    assert scorer.health.ready() == (False, MISSING)
+    scorer, io = found_missing(clock)
     io.topic = None
     clock.now += 60.0
     scorer.step()
