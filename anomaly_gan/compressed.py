@@ -7,8 +7,10 @@ Concatenated streams (gzip members, bzip2 streams, xz streams, zstd frames) read
 A stream that is corrupt or cut short, at its start or anywhere after, or followed by
 bytes that start no stream of its format (NUL padding after gzip, bzip2 or xz aside;
 after zstd it is refused, as ``zstd -d`` refuses it), is a one-line
-:class:`~anomaly_gan.errors.DataError` naming the file, the format and how many bytes
-came out before it, whichever reader was reading: the decompressors' own exceptions
+:class:`~anomaly_gan.errors.DataError` naming the file, the format, the compressed byte it
+broke at or before (how much of the file the decompressor had been given: a file cut short
+is named by its length, where it ends) and how many bytes came out before it, whichever
+reader was reading: the decompressors' own exceptions
 (``gzip.BadGzipFile``, ``EOFError``, ``zlib.error``, ``lzma.LZMAError``, ``OSError``,
 ``zstandard.ZstdError``) never reach a reader.
 """
@@ -94,21 +96,24 @@ class _Decompressing(io.RawIOBase):
     def __init__(self, path: Path, compression: str, source: io.RawIOBase) -> None:
         self._path, self._compression, self._source = path, compression, source
         self._out = 0  # bytes decompressed so far, for the error
+        # what the decompressor was given: a small file cut short gives out nothing
+        # before the break, so the compressed byte says where it broke
+        self._given = _Counted(source)
         self._errors: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error,
                                                          lzma.LZMAError)
         self._stream: Any
-        readable = cast(IO[bytes], source)  # read(n) as a binary file's
+        readable = cast(IO[bytes], self._given)  # read(n) as a binary file's
         if compression == "gzip":
             self._stream = gzip.GzipFile(fileobj=readable, mode="rb")  # every member
         elif compression == "bzip2":
-            self._stream = _Streams(source, bz2.BZ2Decompressor)
+            self._stream = _Streams(readable, bz2.BZ2Decompressor)
         elif compression == "xz":
-            self._stream = _Streams(source, lzma.LZMADecompressor)
+            self._stream = _Streams(readable, lzma.LZMADecompressor)
         else:
             import zstandard  # loaded only for a zstd file
 
             self._errors += (zstandard.ZstdError,)
-            self._stream = _Zstd(source, zstandard)
+            self._stream = _Zstd(readable, zstandard)
 
     def readable(self) -> bool:
         return True
@@ -124,7 +129,8 @@ class _Decompressing(io.RawIOBase):
             if isinstance(exc, OSError) and exc.errno is not None:  # reading the file
                 raise DataError(f"{self._path}: cannot read: {exc.strerror}") from None
             raise DataError(f"{self._path}: {self._compression} stream is corrupt or cut "
-                            f"short after {self._out:,} decompressed bytes "
+                            f"short at or before compressed byte {self._given.count:,}, "
+                            f"after {self._out:,} decompressed bytes "
                             f"({clip(str(exc) or type(exc).__name__, 120)})") from None
         n = len(data)
         buffer[:n] = data
@@ -138,6 +144,24 @@ class _Decompressing(io.RawIOBase):
             finally:
                 self._source.close()
         super().close()
+
+
+class _Counted:
+    """``source`` read by a decompressor, counting the compressed bytes it was given.
+
+    >>> counted = _Counted(io.BytesIO(b"abc"))
+    >>> counted.read(2), counted.read(9), counted.read(9), counted.count
+    (b'ab', b'c', b'', 3)
+    """
+
+    def __init__(self, source: io.RawIOBase) -> None:
+        self._source = source
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._source.read(n) or b""
+        self.count += len(data)
+        return data
 
 
 class _Streams:
@@ -157,7 +181,7 @@ class _Streams:
     OSError: Invalid data stream
     """
 
-    def __init__(self, source: io.RawIOBase, new: Any) -> None:
+    def __init__(self, source: IO[bytes], new: Any) -> None:
         self._source, self._new = source, new
         self._stream = new()
 
@@ -204,7 +228,7 @@ class _Zstd:
     EOFError: the file ends inside a zstd frame
     """
 
-    def __init__(self, source: io.RawIOBase, zstandard: Any) -> None:
+    def __init__(self, source: IO[bytes], zstandard: Any) -> None:
         self._source, self._new = source, zstandard.ZstdDecompressor().decompressobj
         self._frame = self._new()
         self._started = False  # the current frame has had bytes

@@ -53,7 +53,8 @@ def rows_of(table):
 
 def damaged_message(path, ext):
     return re.compile(rf"^{re.escape(str(path))}: {FORMAT[ext]} stream is corrupt or cut short "
-                      rf"after [\d,]+ decompressed bytes \([^\n]+\)$")
+                      rf"at or before compressed byte [\d,]+, after [\d,]+ decompressed bytes "
+                      rf"\([^\n]+\)$")
 
 
 @pytest.mark.parametrize("ext", COMPRESS)
@@ -160,6 +161,37 @@ def test_a_damaged_stream_is_one_line_naming_the_file(tmp_path, ext, how):
     assert damaged_message(path, ext).match(str(err.value)), str(err.value)
     if how == "cut-near-the-end" and ext != "bz2":  # bzip2 gives out whole 900 KB blocks
         assert " after 0 decompressed" not in str(err.value)  # rows were read before it
+
+
+@pytest.mark.parametrize("ext", COMPRESS)
+def test_a_small_file_cut_short_names_where_its_compressed_bytes_end(tmp_path, ext):
+    """A small file cut in half gave out nothing before the break (gzip, bzip2, zstd: 'after
+    0 decompressed bytes'), which said nothing of where it broke; the compressed byte it
+    broke at or before (a cut file: its length, where it ends) is named too."""
+    packed = COMPRESS[ext]((HEADER + csv_text(40)).encode())
+    cut = packed[:len(packed) // 2]
+    path = tmp_path / f"m.csv.{ext}"
+    path.write_bytes(cut)
+    with pytest.raises(DataError) as err:
+        read_table(path)
+    assert damaged_message(path, ext).match(str(err.value)), str(err.value)
+    assert f" at or before compressed byte {len(cut):,}, " in str(err.value)
+
+
+@pytest.mark.parametrize("ext", COMPRESS)
+def test_the_compressed_byte_named_is_within_a_read_of_the_break(tmp_path, ext):
+    """Text after a stream (the break is where the stream ends): the byte
+    named is at or past it, within the 64 KiB read that found it, well short of the file's
+    end. (A changed byte may only be found at the stream's checksum, so 'at or before'.)"""
+    first = COMPRESS[ext]((HEADER + csv_text(20000)).encode())
+    tail = csv_text(8000, 20000).encode()
+    path = tmp_path / f"m.csv.{ext}"
+    path.write_bytes(first + tail)
+    assert len(tail) > 2 * 64 << 10
+    with pytest.raises(DataError) as err:
+        read_table(path)
+    named = int(re.search(r"compressed byte ([\d,]+),", str(err.value))[1].replace(",", ""))
+    assert len(first) <= named <= len(first) + (64 << 10), (len(first), named)
 
 
 def test_a_zstd_frame_that_says_much_in_few_bytes_is_read_in_bounded_pieces(tmp_path):
