@@ -126,8 +126,9 @@ def _current_model(cfg: Config, info: BundleInfo) -> LogModel:
 
 def _segments(cfg: Config, info: BundleInfo | None,
               sources: Sequence[tuple[str, Sequence[LogEvent]]],
-              say: Progress) -> tuple[list[Segment], LogModel, int]:
-    """Bucket rows of every source's events, as segments; the log model; lines dropped."""
+              say: Progress) -> tuple[list[Segment], LogModel, int, str]:
+    """Bucket rows of every source's events, as segments; the log model; lines dropped; and
+    the buckets tried where none gave a run to train on (:attr:`Rows.tried`)."""
     from anomaly_gan.logs.model import fit_log_model, set_means
     from anomaly_gan.logs.offline import buckets_to_train, latest_allowed, log_runs, trainable_runs
 
@@ -146,8 +147,9 @@ def _segments(cfg: Config, info: BundleInfo | None,
         say(f"[read] first version: {len(model.miner.templates)} templates mined, columns: "
             f"top {len(model.template_ids)}")
     runs = log_runs(model, sources, read_say, latest_allowed(cfg))
+    tried = ""
     if info is None:  # the buckets, as train chooses them (the version's config keeps them)
-        model, runs, _ = buckets_to_train(cfg, model, sources, runs, read_say)
+        model, runs, tried = buckets_to_train(cfg, model, sources, runs, read_say)
     # Every line kept is counted in a bucket: the rest were left out (time_order).
     late = sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
     # The new baseline's means, over the runs train would use (train_log_detector).
@@ -155,7 +157,7 @@ def _segments(cfg: Config, info: BundleInfo | None,
     segments = [Segment(run[0].entity, np.array([r.end_ts for r in run], dtype=np.float64),
                         model.features(run)) for run in runs]
     segments.sort(key=lambda s: (s.entity, float(s.ts[0])))
-    return segments, model, late
+    return segments, model, late, tried
 
 
 def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | None,
@@ -167,10 +169,11 @@ def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | No
     t0 = time.monotonic()
     invalid: dict[str, int] = {}  # records left out (logs.bad_lines: skip), as a topic's
     events = read_log_files(cfg, paths, say, invalid)
-    segments, model, late = _segments(cfg, info, list(zip(paths, events, strict=True)), say)
+    segments, model, late, tried = _segments(cfg, info, list(zip(paths, events, strict=True)),
+                                             say)
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
                 events_read=sum(len(e) for e in events), invalid=invalid, late=late,
-                seconds=time.monotonic() - t0,
+                seconds=time.monotonic() - t0, tried=tried,
                 timed=all(ev.ts is not None for evs in events for ev in evs))
     return rows, model.feature_names, model
 
@@ -216,9 +219,10 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record)
     if cfg.logs.bucket_seconds is not None:
         events.sort(key=lambda ev: ev.ts or 0.0)  # partitions were read one after another
-    segments, model, late = _segments(cfg, info, [(f"topic {k.input_topic!r}", events)], say)
+    segments, model, late, tried = _segments(cfg, info, [(f"topic {k.input_topic!r}", events)],
+                                             say)
     rows = Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
                            "to": iso_utc(end)}, timed=all(ev.ts is not None for ev in events),
                 events_read=read[0], invalid=invalid, late=late,
-                seconds=time.monotonic() - t0)
+                seconds=time.monotonic() - t0, tried=tried)
     return rows, model

@@ -162,7 +162,7 @@ def _check_enough_rows(rows: Rows, window: int, validation_fraction: float, wher
     # The minimum train says for one series (too_short): a segment of 2 * window rows alone
     # is refused next, where this line offered it as enough
     raise DataError(f"{where}: {rows.rows} rows in {len(rows.segments)} segment(s), the longest "
-                    f"{longest} rows{dropped}; expected a segment of at least {2 * window + 2} "
+                    f"{longest} rows{rows.tried}{dropped}; expected a segment of at least {2 * window + 2} "
                     f"rows, or two of at least {2 * window} (windows of data.window {window} to "
                     f"train on, and two held out to judge the model and set its threshold)")
 

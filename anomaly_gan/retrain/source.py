@@ -90,6 +90,10 @@ class Rows:
     # False when a row's time is its index in its file or entity (a CSV without timestamps,
     # log lines without times): such times are not comparable across segments.
     timed: bool = True
+    # Log lines with the buckets left to train, where neither the time buckets nor a bucket
+    # per N lines gave a run to train on: what was tried, as train's refusal names it
+    # (" in 60 s buckets (the default), and 10 per 1 line (...)"), for the refusal.
+    tried: str = ""
 
     @property
     def rows(self) -> int:

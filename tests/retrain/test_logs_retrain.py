@@ -127,6 +127,28 @@ def test_a_first_retrain_chooses_the_buckets_as_train_does(tmp_path, capsys):
     saved = yaml.safe_load((store / version / "config.yaml").read_text())["logs"]
     assert (saved["bucket_seconds"], saved["bucket_lines"]) == (None, 12)
 
+def test_a_first_retrain_too_short_even_per_line_names_what_was_tried(tmp_path, capsys):
+    """A 10-line capture with neither bucket key: train's refusal names the 60 s buckets and
+    the bucket per line it tried; retrain's named only the 2 rows of the 60 s buckets, as if
+    nothing else had been tried. Now it names both, in one line, before TensorFlow loads."""
+    import yaml
+
+    from anomaly_gan.cli import main
+
+    cfg = tmp_path / "auto.yaml"
+    cfg.write_text(yaml.safe_dump(AUTO_CONFIG))
+    p = tmp_path / "app.log"
+    short_capture(p, lines=10, entities=("api",))
+    assert main(["retrain", "--store", str(tmp_path / "store"), "--data", str(p), "--config",
+                 str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"anomaly-gan: error: {p}: 2 rows in 1 segment(s), the longest 2 rows in "
+                   f"60 s buckets (the default), and 10 per 1 line (logs.bucket_lines, tried "
+                   f"as the config sets neither key); expected a segment of at least 14 rows, "
+                   f"or two of at least 12 (windows of data.window 6 to train on, and two held "
+                   f"out to judge the model and set its threshold)")
+
+
 def _shifted(service_logs, hours: float, extra_every: int = 0) -> list[str]:
     """The training part of the synthetic service log, ``hours`` later; every
     ``extra_every``-th line followed by a line of a template born since."""
