@@ -897,8 +897,10 @@ class ModelStore:
         A gate-rejected version is refused unless ``over_gate`` (``models promote
         --over-gate``: an operator who read the report accepts it, e.g. a new normal that
         the false-alarm budget calls anomalous), and then still when its training health is
-        not healthy: the flag overrides the gate's judgement of the data, not a model whose
-        training failed.
+        unhealthy or damaged: the flag overrides the gate's judgement of the data, not a
+        model whose training failed. An ``unknown`` health (none recorded: a bundle written
+        before health was) says nothing failed, and a plain promote of an ungated version
+        takes it; with the flag it is promoted (``models promote`` warns that it is unknown).
         """
         meta = self.info(version).metadata
         if gate_of(meta) != "rejected":
@@ -911,7 +913,7 @@ class ModelStore:
                 f"report; if you accept it, `anomaly-gan models promote --store {self.root} "
                 f"{version} --over-gate` promotes it)")
         health = health_of(meta)
-        if health["status"] != "healthy":
+        if health["status"] not in ("healthy", "unknown"):
             raise StoreError(
                 f"{version}: training health is {health['status']} "
                 f"({'; '.join(health['issues']) or 'no details'}); not promoted, --over-gate "
@@ -924,7 +926,8 @@ class ModelStore:
         """Make ``version`` current (after verifying its bundle); returns the previous one.
 
         Refuses a version the gate rejected: it is kept for inspection, never served (with
-        ``over_gate``, a healthy one is promoted and logged as ``promote over the gate``:
+        ``over_gate``, one whose health is healthy or unknown is promoted and logged as
+        ``promote over the gate``:
         :meth:`gate_overridden`), and
         one of another input kind than the current version (a logs model over a metrics one,
         or the reverse): ``serve`` reads one kind with one config, and ``retrain`` keeps a

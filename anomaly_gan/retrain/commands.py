@@ -200,7 +200,7 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
             raise DataError("models promote: name the version to promote")
         # An unknown version or a damaged metadata.json, current or history.json fails
         # before TensorFlow loads.
-        store.info(args.version)
+        meta = store.info(args.version).metadata
         store.current()
         store.predecessor()
         # A gate-rejected version too (refused, or named for the warning with --over-gate)
@@ -213,6 +213,11 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
             _eprint(f"WARNING: {args.version} was rejected by the validation gate "
                     f"({'; '.join(overridden)}); promoted over it (--over-gate), logged in "
                     f"the store's history as 'promote over the gate'")
+            health = health_of(meta)
+            if health["status"] == "unknown":  # refused were it unhealthy (gate_overridden)
+                _eprint(f"WARNING: {args.version}'s training health is unknown "
+                        f"({'; '.join(health['issues']) or 'no details'}): nothing says "
+                        f"whether its training went well; promoted, as --over-gate accepts it")
         _eprint(f"promoted {args.version} (was {previous or 'none'}); serve picks it up on its "
                 f"next reload")
         return 0

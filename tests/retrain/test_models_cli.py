@@ -356,6 +356,31 @@ def test_promote_over_gate_still_refuses_a_version_whose_training_was_unhealthy(
     assert snapshot(store) == before
 
 
+def test_promote_over_gate_promotes_a_version_with_no_recorded_health_with_a_warning(
+        store, capsys, monkeypatch):
+    """A rejected bundle with no training health recorded (health 'unknown': one written
+    before health was, or by hand) was refused as if its training had failed, though nothing
+    says it did and a plain promote of an ungated one takes it. --over-gate accepts the
+    gate's rejection; the unknown health is a second WARNING line, not a refusal."""
+    import anomaly_gan.artifacts
+
+    monkeypatch.setattr(anomaly_gan.artifacts, "load_bundle", lambda path: None)
+    monkeypatch.setattr("anomaly_gan.runtime.import_tensorflow_quietly", lambda: None)
+    _rejected(store, "v3")
+    meta = json.loads((store / "v3" / "metadata.json").read_text())
+    del meta["health"]
+    (store / "v3" / "metadata.json").write_text(json.dumps(meta))
+    assert main(["models", "promote", "v3", "--over-gate", "--store", str(store)]) == 0
+    assert capsys.readouterr().err == (
+        "WARNING: v3 was rejected by the validation gate (false-alarm rate too high); promoted "
+        "over it (--over-gate), logged in the store's history as 'promote over the gate'\n"
+        "WARNING: v3's training health is unknown (no training health recorded): nothing "
+        "says whether its training went well; promoted, as --over-gate accepts it\n"
+        "promoted v3 (was v2); serve picks it up on its next reload\n")
+    assert (store / "current").read_text() == "v3\n"
+    assert ModelStore.open(store).history()[-1]["action"] == "promote over the gate"
+
+
 def test_promote_over_gate_still_verifies_the_bundle(tmp_path, tiny_detector, capsys):
     """A real gate-rejected bundle: promoted over the gate, and refused, flag or not, once
     one of its files is corrupted."""
