@@ -26,7 +26,7 @@ import numpy as np
 from anomaly_gan.config import LogsConfig
 from anomaly_gan.errors import BundleError
 from anomaly_gan.logs.counts import NEW_OVERFLOW, BucketRow, CountBuckets, Key
-from anomaly_gan.logs.events import cut_text
+from anomaly_gan.logs.events import cut_text, level_name
 from anomaly_gan.logs.templates import TemplateMiner
 
 __all__ = ["OTHER", "UNSEEN", "LogModel"]
@@ -62,7 +62,11 @@ class LogModel:
         self._column = {t: i for i, t in enumerate(self.template_ids)}
         self.other = len(self.template_ids)
         self.unseen = self.other + 1
-        self._errors = frozenset(level.upper() for level in cfg.error_levels)
+        # A line's level digits are the level they stand for (level_name: '3' is ERR), so
+        # listed digits stand for it too: a bundle trained when digits were kept as written
+        # lists '3' for syslog's err, and its error share would stay 0.
+        self._errors = frozenset(name.upper() for level in cfg.error_levels
+                                 for name in (level, level_name(level) or level))
 
     # ------------------------------------------------------------------ lines -> columns
 

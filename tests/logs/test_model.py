@@ -101,3 +101,21 @@ def test_a_bundle_trained_with_the_old_default_levels_keeps_them():
     assert cfg.error_levels == old
     assert again.is_error("ERROR") and not again.is_error("ERR")
     assert model.is_error("ERR")  # today's default
+
+
+def test_a_bundle_whose_error_levels_name_digits_still_counts_those_levels():
+    """A bundle trained when a level group's digits were kept as written lists them
+    (error_levels ['3', '2'], syslog's err and crit): its '3' lines were errors. Digits in a
+    level now read as the level they stand for ('3' is ERR), so no line's level was '3' and
+    its error share stayed 0. Its digits now stand for the same levels."""
+    written = yaml.safe_dump(config_to_dict(Config(logs=LogsConfig(error_levels=("3", "2")))))
+    cfg = config_from_dict(yaml.safe_load(written), source="config.yaml").logs
+    model, _ = model_and_rows()
+    loaded = LogModel.from_dict(cfg, model.to_dict())
+    parse = LogParser(format="regex", regex=r"^(?P<level>\S+) (?P<message>.*)$", need_ts=False,
+                      entity="web").parse
+    assert cfg.error_levels == ("3", "2")  # the bundle's config, as written
+    for level in ("3", "2", "err", "CRIT"):
+        assert loaded.is_error(parse(f"{level} disk full").level), level
+    for level in ("4", "6", "ERROR", "alert", "1"):  # not in its list, digits or not
+        assert not loaded.is_error(parse(f"{level} disk full").level), level
