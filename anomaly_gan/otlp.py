@@ -386,8 +386,13 @@ def plain(value: Any, name: str) -> Any:
     if kind == "boolValue" and type(v) is bool:
         return v
     if kind == "doubleValue":
-        if type(v) in (int, float):
-            return float(v)
+        if type(v) is float:
+            return v
+        if type(v) is int:
+            if -1e300 < v < 1e300:  # as events' integers (non_finite): float() may overflow
+                return float(v)
+            raise OtlpFieldError("missing_field", f"{name}: 'doubleValue' is an integer out "
+                                                  f"of a double's range")
         if v in ("NaN", "Infinity", "-Infinity"):  # protobuf's JSON mapping of a double
             return float(v)
     if kind == "arrayValue" and type(v) is dict and type(v.get("values", [])) is list:

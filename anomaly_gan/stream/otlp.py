@@ -300,10 +300,14 @@ def _value(point: dict[str, Any]) -> float | int | InvalidEvent:
                             else "holds both 'asDouble' and 'asInt'")
     if whole is not None:
         try:
-            return integer(whole, "")
+            n = integer(whole, "")
         except OtlpFieldError:
             return InvalidEvent("non_finite", f"'asInt' {whole!r:.40} is not an integer (a "
                                               f"decimal string)")
+        # a JSON number may have thousands of digits, which no window's float holds
+        if -1e300 < n < 1e300:
+            return n
+        return InvalidEvent("non_finite", "'asInt' is an integer out of float range")
     if type(double) is float:
         if double - double == 0.0:
             return double

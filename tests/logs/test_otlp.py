@@ -194,11 +194,24 @@ def test_the_entity_is_the_log_records_attribute_then_the_resources_then_logs_en
     ({"stringValue": "x" * 600}, "oversized", "'service.name' is 600 bytes > max_entity_bytes 512"),
     ({"stringValue": ""}, "missing_field", "attribute 'service.name' must be a non-empty"),
     ({"boolValue": True}, "missing_field", "attribute 'service.name' must be a non-empty"),
+    # a JSON number beyond a double: float() of it raised OverflowError out of parse_many
+    ({"doubleValue": 10**400}, "missing_field",
+     "attribute 'service.name': 'doubleValue' is an integer out of a double's range"),
 ])
 def test_an_entity_is_checked_as_every_formats_is(entity, reason, detail):
     (bad,) = parse(batch(record(attributes=[kv("service.name", entity)])))
     assert bad.reason == reason
     assert bad.detail.startswith(f"resourceLogs[0].scopeLogs[0].logRecords[0]: {detail}")
+
+
+def test_a_body_of_a_number_beyond_a_double_is_invalid_but_not_the_batch():
+    """json.loads reads 10**400 as an exact int; float() of it raised OverflowError out of
+    parse_many, and serve sent the whole record to the DLQ as ``unprocessable``."""
+    events = parse(batch(record("before"), record({"doubleValue": -(10**400)}), record("after")))
+    assert [getattr(e, "message", None) for e in events] == ["before", None, "after"]
+    assert events[1].reason == "missing_field"
+    assert events[1].detail == ("resourceLogs[0].scopeLogs[0].logRecords[1]: 'body': "
+                                "'doubleValue' is an integer out of a double's range")
 
 
 def test_a_body_over_max_event_bytes_is_oversized_but_not_the_batch():

@@ -392,3 +392,39 @@ def test_silences_of_glob_characters_mute_exactly_their_entities(tmp_path, patte
     sent = [json.loads(v)["status"] for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
     assert s.publisher.alerts_silenced == (1 if silenced else 0)
     assert sent == ([] if silenced else ["firing", "resolved"])
+
+
+# OTLP/JSON numbers beyond a double: json.loads reads 10**400 as an exact int, and float()
+# of it raised OverflowError, which the intake sent to the DLQ as "unprocessable" (a bug)
+_HUGE = 10**400
+
+
+def _huge(part):
+    doc = _otlp_batch("web-1", 1, {"asInt": "1"}, {"asDouble": 1.0})
+    point = doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["sum"]["dataPoints"][0]
+    if part == "asInt":
+        point["asInt"] = -_HUGE
+    elif part == "attribute":
+        point["attributes"] = [{"key": "cpu", "value": {"doubleValue": _HUGE}}]
+    else:  # the entity: the resource's host.name
+        doc["resourceMetrics"][0]["resource"]["attributes"] = [
+            {"key": "host.name", "value": {"doubleValue": _HUGE}}]
+    return json.dumps(doc).encode()
+
+
+_BEYOND = "'doubleValue' is an integer out of a double's range"
+
+
+@pytest.mark.parametrize(("part", "reason", "detail"), [
+    ("asInt", "non_finite", "'asInt' is an integer out of float range"),
+    ("attribute", "missing_field", f"attribute 'cpu': {_BEYOND}"),
+    ("entity", "missing_field", f"attribute 'host.name': {_BEYOND}"),
+])
+def test_an_otlp_number_beyond_a_double_is_a_dead_letter_with_its_reason(part, reason, detail):
+    s, io, reg = counting_scorer(event_format="otlp_json", assemble_seconds=10.0)
+    ok = [json.dumps(_otlp_batch("web-1", t, {"asInt": str(t)}, {"asDouble": 1.0})).encode()
+          for t in (20, 40, 60)]
+    assert ends_scored_or_dead_lettered(s, io, reg, [_huge(part), *ok]) == [reason]
+    [h] = [dict(h) for t, _, _, h in io.sent if t == "anomaly-gan.dlq"]
+    assert h["detail"].decode().endswith(detail)
+    assert [json.loads(v)["entity"] for t, _, v, _ in io.sent if t == "scores"] == ["web-1"]
