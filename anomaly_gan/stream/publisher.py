@@ -140,7 +140,8 @@ class Publisher:
         self.metrics.invalid(bad.reason)
         value = m.value if m.value is not None else b""
         key = m.key
-        detail = bad.detail.encode("utf-8", "replace")[:512]
+        # cut at 512 bytes, and back to a whole character: a header a consumer decodes
+        detail = bad.detail.encode("utf-8", "replace")[:512].decode("utf-8", "ignore").encode()
         source = f"{tp.topic}/{tp.partition}/{m.offset}"
         if bad.reason not in self._logged_reasons:
             # Once per reason: a producer sending the wrong feature names puts every event

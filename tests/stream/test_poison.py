@@ -428,3 +428,17 @@ def test_an_otlp_number_beyond_a_double_is_a_dead_letter_with_its_reason(part, r
     [h] = [dict(h) for t, _, _, h in io.sent if t == "anomaly-gan.dlq"]
     assert h["detail"].decode().endswith(detail)
     assert [json.loads(v)["entity"] for t, _, v, _ in io.sent if t == "scores"] == ["web-1"]
+
+
+@pytest.mark.parametrize("name", ["é" * 300, "x" + "é" * 300, "€" * 300, "😀" * 300])
+def test_a_long_detail_is_cut_to_whole_characters(name):
+    """The detail header is cut at 512 bytes; cut inside a character's UTF-8 bytes it was
+    no UTF-8, and a DLQ consumer decoding its headers failed on the record."""
+    s, io, _ = scorer()
+    io.batches.append([Record(0, b"k", event(values={"a": 1, "b": 2, name: 3}))])
+    s.step()
+    [(topic, _, _, headers)] = io.sent
+    detail = dict(headers)["detail"]
+    assert topic == "anomaly-gan.dlq" and 509 <= len(detail) <= 512
+    assert detail.decode("utf-8").startswith(f"unknown feature(s) ['{name[:20]}")
+    s._pool.shutdown()
