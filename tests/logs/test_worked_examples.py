@@ -73,3 +73,34 @@ def test_the_syslog_examples_that_carry_a_pri_read_it():
     with_pri = [(name, config) for name, config, lines in EXAMPLES
                 if "Syslog" in name and re.search(r"^<\d+>", lines, re.MULTILINE)]
     assert len(with_pri) == 2 and all("(?P<pri>" in config for _, config in with_pri), with_pri
+
+
+REGEX_EXAMPLES = [(name, config, lines) for name, config, lines in EXAMPLES
+                  if "format: regex" in config]
+
+
+@pytest.mark.timeout(60)  # a guard against the hang, not a speed bound: each takes under 1 s
+@pytest.mark.parametrize("config, lines", [(y, t) for _, y, t in REGEX_EXAMPLES],
+                         ids=[f"{i}-{name[:30]}" for i, (name, _, _) in enumerate(REGEX_EXAMPLES)])
+def test_each_worked_regex_refuses_a_long_hostile_line_in_linear_time(config, lines):
+    """serve matches logs.regex on its scoring loop against lines of up to
+    serve.windows.max_event_bytes. The Spring Boot example's ``\\[ *(?P<thread>[^\\]]*)\\]``
+    tried every split of a run of spaces after the ``[``, time growing with the square of
+    the line's length: a 64 KiB line of them took 14 s, holding every entity's scoring, and
+    the 256 KiB line here minutes. Each example's first line cut after any space, bracket
+    or colon and padded to 256 KiB with one character is read in time (linear: under 1 s), as
+    an event or an invalid line."""
+    from anomaly_gan.logs.events import LogEvent, parser_from_config
+    from anomaly_gan.stream.events import InvalidEvent
+
+    max_bytes = 1 << 18  # serve.windows.max_event_bytes may be set so
+    parser = parser_from_config(config_from_dict(yaml.safe_load(config)).logs, max_bytes)
+    first = lines.splitlines()[0]
+    cuts = [i + 1 for i, c in enumerate(first) if c in " []<>:"]
+    assert cuts
+    for cut in cuts:
+        for pad in " [a":
+            line = (first[:cut] + pad * max_bytes)[:max_bytes]
+            got = parser.parse(line)
+            assert type(got) is LogEvent or (type(got) is InvalidEvent
+                                             and got.reason in ("no_match", "bad_timestamp"))
