@@ -442,3 +442,20 @@ def test_a_long_detail_is_cut_to_whole_characters(name):
     assert topic == "anomaly-gan.dlq" and 509 <= len(detail) <= 512
     assert detail.decode("utf-8").startswith(f"unknown feature(s) ['{name[:20]}")
     s._pool.shutdown()
+
+
+_AT_LIMIT = event(pad="")  # padded below to exactly max_event_bytes
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (event(pad="x" * (4096 - len(_AT_LIMIT))), None),  # exactly max_event_bytes: read
+    (event(pad="x" * (4097 - len(_AT_LIMIT))), "oversized"),  # one byte more
+    (b"\xef\xbb\xbf" * 2 + event(), "bad_json"),  # one byte-order mark is skipped, not two
+    (event(ts="1767225600"), "bad_timestamp"),  # epoch digits as a string: not RFC 3339
+    (event(entity="é" * 257), "oversized"),  # 257 characters, 514 UTF-8 bytes > 512
+    (event(values=[2**64, -0.0]), None),  # a large exact int and a negative zero are values
+])
+def test_records_at_the_edges_of_the_rules_are_read_or_refused_exactly(raw, reason):
+    p = EventParser(("a", "b"), max_event_bytes=4096)
+    got = p.parse(raw)
+    assert getattr(got, "reason", None) == reason, got
