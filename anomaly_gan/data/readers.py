@@ -453,6 +453,8 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
         raise DataError(f"{path}: file is empty (no rows)")
     ts_col = _pick_timestamp(header, timestamp_column, str(path))
     names = tuple(h for i, h in enumerate(header) if i != ts_col)
+    if not names:  # numpy's column_stack of nothing raised a ValueError traceback
+        raise DataError(f"{path}: no feature columns (only a timestamp column)")
     columns = []
     for name in names:
         col = frame.column(name)
@@ -469,7 +471,12 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
             # Python's datetime holds microseconds: to_pylist() raised on a stamp with
             # nanoseconds (without pandas installed)
             col = col.cast(pa.timestamp("us", tz=col.type.tz), safe=False)
-        stamps = tuple(str(v) for v in col.to_pylist())
+        cells = col.to_pylist()
+        if None in cells:  # str(None) was refused as the timestamp 'None'
+            r = cells.index(None)
+            raise DataError(f"{path}: row {r + 1}, column {brief(header[ts_col])}: expected "
+                            f"a timestamp, got null")
+        stamps = tuple(str(v) for v in cells)
     return Table(str(path), names, np.column_stack(columns), stamps, True)
 
 

@@ -483,3 +483,23 @@ def test_the_reorder_note_does_not_bound_a_row_kept_far_behind_the_newest(tmp_pa
     moved = [n for n in notes if "out of time order" in n]
     assert len(moved) == 1 and "by at most" not in moved[0]
     assert "1 row(s) out of time order but stamped after every row windowed" in moved[0]
+
+
+def test_a_parquet_file_of_stamps_alone_or_with_a_null_stamp_is_one_line(tmp_path):
+    """A Parquet file holding only its time column ended in numpy's ValueError traceback
+    ('need at least one array to concatenate'); a null stamp was refused as the text
+    'None'. The CSV reader's words for both."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    stamps = pa.array([1767225600_000000, None], pa.timestamp("us", tz="UTC"))
+    only = tmp_path / "only.parquet"
+    pq.write_table(pa.table({"timestamp": stamps}), only)
+    with pytest.raises(DataError, match=r"only\.parquet: no feature columns \(only a "
+                                        r"timestamp column\)$"):
+        read_table(only)
+    null = tmp_path / "null.parquet"
+    pq.write_table(pa.table({"timestamp": stamps, "x": [1.0, 2.0]}), null)
+    with pytest.raises(DataError, match=r"null\.parquet: row 2, column 'timestamp': expected "
+                                        r"a timestamp, got null$"):
+        read_table(null)
