@@ -124,7 +124,10 @@ class _Decompressing(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         try:
-            data = self._stream.read(len(buffer))
+            # read1: GzipFile.read(n) fills n bytes before it returns, and an error on the
+            # way dropped what it had, so a cut file was 'cut short after 0 bytes'
+            data = (self._stream.read1(len(buffer)) if self._compression == "gzip"
+                    else self._stream.read(len(buffer)))
         except self._errors as exc:
             if isinstance(exc, OSError) and exc.errno is not None:  # reading the file
                 raise DataError(f"{self._path}: cannot read: {exc.strerror}") from None

@@ -421,3 +421,22 @@ def test_the_first_read_gives_more_than_the_bytes_that_told_the_compression(tmp_
     twice.write_bytes(COMPRESS["zst"](COMPRESS["zst"]((HEADER + csv_text(10)).encode())))
     with pytest.raises(DataError, match=r"zstd-compressed inside its zstd compression"):
         read_table(twice)
+
+
+@pytest.mark.parametrize("ext", ["gz", "xz"])
+def test_a_cut_file_names_the_bytes_it_gave(tmp_path, ext):
+    """The line counts what the cut file decompressed to: gzip said 'after 0 decompressed
+    bytes' of a small file whose first 4 KB read fine (and rounded down to 64 KiB reads
+    in a larger one), as GzipFile.read dropped what it had read when it met the cut."""
+    import zlib
+
+    for rows in (100, 3000):  # within the first 64 KiB read, and past it
+        packed = COMPRESS[ext]((HEADER + csv_text(rows)).encode())
+        cut = packed[: len(packed) * 2 // 3]
+        given = len(zlib.decompressobj(31).decompress(cut) if ext == "gz"
+                    else lzma.LZMADecompressor().decompress(cut))
+        assert given > 0
+        path = tmp_path / f"cut.csv.{ext}"
+        path.write_bytes(cut)
+        with pytest.raises(DataError, match=rf"cut short after {given:,} decompressed bytes"):
+            read_table(path)
