@@ -380,8 +380,12 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
     for r, (row, line) in enumerate(zip(body, body_lines)):
         if len(row) != width:
             # rows written with a comma after every value, under a header without one
+            # or a quote never closed: its cell ran on over the lines after it
+            ran_on = next((cell.rstrip("\n").count("\n") + 1 for cell in row if "\n" in cell), 0)
             hint = (" (a comma at the end of the line? remove it)"
                     if len(row) == width + 1 and not row[-1].strip()
+                    else f" (a quoted cell runs on from this line over {ran_on} lines: a "
+                         f"quote never closed?)" if ran_on
                     else _hint(header[0] if len(header) == 1 else "", ""))
             raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}"
                             f"{hint}")

@@ -318,6 +318,9 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
     ("a,b\n1,2\n3,\"4\n5,6\n7,8\n", ("line 3, column 'b': not a number: "
                                     "'4\\\\n5,6\\\\n7,8' (a quote opened in this cell is "
                                     "never closed: the cell runs on over 3 lines")),
+    # one opened at a row's first cell took its other cells too: 'got 1' alone
+    ("a,b\n1,2\n\"3,4\n5,6\n", ("line 3: expected 2 columns, got 1 (a quoted cell runs "
+                                "on from this line over 2 lines: a quote never closed?")),
 ])
 def test_errors_say_what_the_file_likely_is(tmp_path, text, hint):
     with pytest.raises(DataError, match=hint.replace("(", r"\(").replace("?", r"\?")):
