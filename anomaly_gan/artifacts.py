@@ -338,8 +338,11 @@ def _verify(bundle: Path) -> dict[str, Any]:
         raise BundleError(f"{where}: no file list")
     for rel, expected in files.items():
         parts = PurePosixPath(rel).parts
-        if not parts or rel.startswith("/") or ".." in parts or not isinstance(expected, str):
+        if not parts or rel.startswith("/") or ".." in parts:
             raise BundleError(f"{where}: files: {brief(rel)} is not a file inside the bundle")
+        if not isinstance(expected, str):  # was named 'not a file inside the bundle'
+            raise BundleError(f"{where}: files: {brief(rel)}: expected its SHA-256 as a hex "
+                              f"string, got {brief(expected)}")
         if _read_listed(bundle, rel, _digest) != expected:
             raise BundleError(f"{bundle}: checksum mismatch for {rel} (file changed or corrupted)")
     for required in ("calibration.json", "metadata.json", "config.yaml"):

@@ -128,6 +128,8 @@ def _resign(bundle, rel):
      "manifest.json: kind: expected a non-empty string, got None"),
     ('{"format_version": 1, "version": "v", "kind": "ganomaly", "files": {"../x": "b"}}',
      "files: '../x' is not a file inside the bundle"),
+    ('{"format_version": 1, "version": "v", "kind": "ganomaly", "files": {"a.json": 5}}',
+     r"files: 'a.json': expected its SHA-256 as a hex string, got 5$"),
     ("{not json", "manifest.json: manifest is not valid JSON: Expecting property name"),
     ("[" * 100_000, "manifest.json: manifest is nested too deeply to be read as JSON"),
     ('{"files": "\udcff"}'.encode("utf-8", "surrogateescape"),
