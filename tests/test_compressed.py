@@ -438,5 +438,6 @@ def test_a_cut_file_names_the_bytes_it_gave(tmp_path, ext):
         assert given > 0
         path = tmp_path / f"cut.csv.{ext}"
         path.write_bytes(cut)
-        with pytest.raises(DataError, match=rf"cut short after {given:,} decompressed bytes"):
+        with pytest.raises(DataError, match=rf"cut short at or before compressed byte "
+                                            rf"{len(cut):,}, after {given:,} decompressed bytes"):
             read_table(path)
