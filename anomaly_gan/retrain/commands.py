@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from anomaly_gan.errors import DataError
+from anomaly_gan.errors import DataError, brief
 from anomaly_gan.runtime import Interrupts
 from anomaly_gan.stream.alerts import iso_utc
 
@@ -48,7 +48,7 @@ def parse_time(text: str, flag: str) -> float:
     ts = parse_timestamp_text(text)
     if ts is None:
         raise DataError(f"{flag}: expected an RFC 3339 time (e.g. 2026-11-01T00:00Z), epoch "
-                        f"seconds or 'now', got {text!r}")
+                        f"seconds or 'now', got {brief(text)}")
     return ts
 
 
@@ -56,7 +56,7 @@ def parse_duration(text: str) -> float:
     m = _DURATION.match(text.strip())
     if not m or float(m.group(1)) <= 0:
         raise DataError(f"--last: expected a positive duration such as 90m, 24h or 7d, got "
-                        f"{text!r}")
+                        f"{brief(text)}")
     return float(m.group(1)) * _UNIT_S[m.group(2)]
 
 
@@ -64,7 +64,7 @@ def last_range(text: str, end: float) -> float:
     """The start of ``--last TEXT`` ending at ``end`` (epoch seconds, never before 1970)."""
     start = end - parse_duration(text)
     if not start >= 0:  # also a duration too large to be a number
-        raise DataError(f"--last: {text!r} before {iso_utc(end)} reaches back before "
+        raise DataError(f"--last: {brief(text)} before {iso_utc(end)} reaches back before "
                         f"1970-01-01T00:00Z; expected a shorter duration")
     return start
 
