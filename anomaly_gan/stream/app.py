@@ -26,15 +26,17 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.stream.baseline import BaselineDrift
+from anomaly_gan.stream.events import InvalidEvent
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.intake import Intake
-from anomaly_gan.stream.kafka_io import Backoff
+from anomaly_gan.stream.kafka_io import Backoff, UnreadableInput
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.publisher import Publisher
 from anomaly_gan.stream.state import WindowBatch
@@ -49,6 +51,7 @@ _INPUT_PROBE_IDLE_S = 1.0  # nothing read this long: ask whether input is waitin
 _INPUT_PROBE_TIMEOUT_MS = 1000  # at most this long per question (the loop waits meanwhile)
 _TOPIC_CHECK_AFTER_S = 30.0  # no partitions this long: ask whether the input topic exists
 _TOPIC_CHECK_EVERY_S = 60.0  # and then at most this often
+_SKIP_SEARCH_S = 20.0  # at most this long to find where an unreadable batch ends
 
 
 class Scorer:
@@ -276,7 +279,11 @@ class Scorer:
             elif self.batch.first_ready is not None:
                 left_ms = b.max_latency_ms - (self.mono() - self.batch.first_ready) * 1000.0
                 timeout = int(max(0.0, min(timeout, left_ms)))
-        records = self.io.poll(timeout, self.cfg.kafka.max_poll_records)
+        try:
+            records = self.io.poll(timeout, self.cfg.kafka.max_poll_records)
+        except UnreadableInput as bad:
+            self._skip_unreadable(bad)
+            return
         if records:
             self._last_read, self._waiting_since = self.mono(), None
         with self._loop_lock:
@@ -616,6 +623,43 @@ class Scorer:
                 self._committed.pop(tp, None)  # the group's commit lies past the end
         self._last_read, self._waiting_since = self.mono(), None
         self._commit()
+
+    def _skip_unreadable(self, bad: UnreadableInput) -> None:
+        """Move a partition past a record batch the consumer cannot read. kafka-python raises
+        for the whole batch at its first bad record (a header key that is not UTF-8, which
+        Java clients accept; a CRC mismatch), so reading it again fails again: a replay
+        after it rewound to the same batch for ever. Like :meth:`_reset_past_end`, the loop
+        moves on instead: from the bad record to the end of its batch is skipped, one DLQ
+        record (``corrupt_record``, empty value) names the range, one ERROR line says so, and
+        the commit passes the range once that record is acknowledged. Where the partition,
+        the offset or the end of the batch cannot be told, the input is replayed as before."""
+        tp, first = bad.tp, bad.offset
+        after = (None if tp is None or first is None
+                 else self.io.skip_unreadable(tp, first, _SKIP_SEARCH_S))  # waits: no lock
+        if tp is None or first is None or after is None:
+            log.error("%s; cannot tell where readable records resume: replaying from the "
+                      "last commit", bad)
+            with self._loop_lock:
+                self._replay("error")
+            return
+        with self._loop_lock:
+            if tp not in self._next_assignment() or tp in self._revoked:
+                return  # revoked meanwhile: its new owner meets the batch and skips it
+            skipped = after - first
+            detail = (f"offsets {first}..{after - 1} ({skipped} records) cannot be read: "
+                      f"{bad.error}")
+            log.error("input partition %s/%s: offsets %d..%d (%d records: the unreadable "
+                      "record and the rest of its batch, which kafka-python cannot read past) "
+                      "skipped, reading from offset %d; one record sent to the DLQ "
+                      "(corrupt_record): %s", tp.topic, tp.partition, first, after - 1, skipped,
+                      after, bad.error, extra={"fields": {
+                          "topic": tp.topic, "partition": tp.partition, "first": first,
+                          "last": after - 1, "records_skipped": skipped, "error": bad.error}})
+            record = SimpleNamespace(offset=first, key=None, value=b"")
+            self.publisher.dead_letter(tp, record, InvalidEvent("corrupt_record", detail),
+                                       logged=True)
+            self._next[tp] = after
+        self._last_read, self._waiting_since = self.mono(), None
 
     def _replay(self, reason: str) -> None:
         """Drop what was read since the last commit and read it again after a backoff."""

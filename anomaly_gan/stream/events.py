@@ -60,6 +60,7 @@ INVALID_REASONS = (
     "bad_entity",  # an entity id with a control character, or not valid Unicode
     "bad_protobuf",  # not an OTLP protobuf request (serve.event_format: otlp_proto)
     "unprocessable",  # handling the record raised an unexpected error (a bug: report it)
+    "corrupt_record",  # a record batch the consumer cannot read: skipped (stream/app.py)
 )
 # The further reason of log lines (anomaly_gan.logs.events), for a logs model.
 LOG_REASONS = ("no_match",)

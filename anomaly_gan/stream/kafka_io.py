@@ -19,6 +19,10 @@ metadata refresh fails "Cancelled"). :meth:`KafkaIO.waiting` tells the scorer th
 waiting while nothing arrives, and :meth:`KafkaIO.reset_consumer` replaces the consumer.
 A consumer whose position lies past its partition's end (:meth:`KafkaIO.past_end`) is not
 stuck: it is moved by ``auto_offset_reset`` (:meth:`KafkaIO.reset_offset`).
+A record batch the consumer cannot read (kafka-python's ``CorruptRecordError``: a header key
+that is not UTF-8, a CRC mismatch) fails every poll at its offset, however often it is read
+again: :meth:`KafkaIO.poll` raises :class:`UnreadableInput` naming the partition and offset,
+and :meth:`KafkaIO.skip_unreadable` finds where readable records resume and seeks there.
 :class:`Backoff` spaces the service's connection attempts and the loop's replays.
 """
 
@@ -33,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_gan.config import KafkaConfig
-from anomaly_gan.errors import ConfigError
+from anomaly_gan.errors import AnomalyGanError, ConfigError
 
-__all__ = ["Backoff", "Delivery", "KafkaIO", "client_kwargs", "describe", "resolve_password"]
+__all__ = ["Backoff", "Delivery", "KafkaIO", "UnreadableInput", "client_kwargs", "describe",
+           "resolve_password"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +114,17 @@ def describe(k: KafkaConfig) -> dict[str, Any]:
         "sasl_mechanism": k.sasl_mechanism, "sasl_username": k.sasl_username,
         "sasl_password": "<set>" if (k.sasl_password or k.sasl_password_file) else None,
     }
+
+
+class UnreadableInput(AnomalyGanError):
+    """A poll met input records that the consumer cannot read (kafka-python's
+    ``CorruptRecordError``). ``tp`` and ``offset``: the partition and the first offset that
+    cannot be read (the consumer's position there), None where they cannot be told."""
+
+    def __init__(self, error: str, tp: Any = None, offset: int | None = None) -> None:
+        where = "an unknown partition" if tp is None else f"{tp.topic}/{tp.partition}"
+        super().__init__(f"unreadable input record on {where} at offset {offset}: {error}")
+        self.error, self.tp, self.offset = error, tp, offset
 
 
 class Backoff:
@@ -220,8 +236,10 @@ class KafkaIO:
                  on_revoked: Callable[[list[Any]], Mapping[Any, int] | None] | None = None
                  ) -> None:
         from kafka import KafkaProducer
+        from kafka.errors import CorruptRecordError
 
         self.cfg = k
+        self._corrupt_error = CorruptRecordError
         self._producer_class = KafkaProducer
         self._on_assigned, self._on_revoked = on_assigned, on_revoked
         self.consumer = self._make_consumer()
@@ -320,9 +338,120 @@ class KafkaIO:
     # ------------------------------------------------------------------ consume
 
     def poll(self, timeout_ms: int, max_records: int | None = None) -> dict[Any, list[Any]]:
+        """Records read, ``{TopicPartition: [ConsumerRecord]}``; raises
+        :class:`UnreadableInput` where the consumer cannot read a record batch."""
         if self.consumer is None:  # a reset could not create its consumer: try again
             self.consumer = self._make_consumer()
-        return self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        try:
+            return self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        except self._corrupt_error as exc:
+            tp = self._drop_failed_batch()
+            assigned = self.assignment()
+            if tp not in assigned:  # not told, or revoked meanwhile
+                tp = next(iter(assigned)) if len(assigned) == 1 else None
+            offset = None
+            if tp is not None:
+                try:
+                    offset = int(self.consumer.position(tp, timeout_ms=1000))
+                except Exception:  # noqa: BLE001 - no position: the caller replays
+                    offset = None
+            raise UnreadableInput(str(exc) or type(exc).__name__, tp, offset) from exc
+
+    def _drop_failed_batch(self) -> Any:
+        """The partition whose records failed to parse in the last poll (None where it cannot
+        be told), and drop those records. kafka-python does not name the partition in its
+        ``CorruptRecordError``; its fetcher keeps the records it was reading in
+        ``_next_partition_records`` (private, hence the guards). Their iterator died with the
+        error, and kafka-python 3.0.12 left alone retries it without end: a poll at the same
+        position then spins in ``fetched_records`` and never returns (seen with a replay that
+        seeks back to the bad offset). Dropped, the next fetch reads the batch anew."""
+        parsed = getattr(getattr(self.consumer, "_fetcher", None), "_next_partition_records",
+                         None)
+        if parsed is None:
+            return None
+        try:
+            tp = parsed.topic_partition
+            parsed.drain()
+            return tp
+        except Exception:  # a private attribute of another version
+            log.debug("cannot drop the unreadable records", exc_info=True)
+            return None
+
+    def skip_unreadable(self, tp: Any, first: int, timeout_s: float) -> int | None:
+        """Seek ``tp`` to the first offset after ``first`` (which cannot be read) from which
+        records can be read again, and return it; None where the brokers do not answer
+        within ``timeout_s`` or the partition went away (the position is then left anywhere:
+        the caller replays, which seeks back).
+
+        kafka-python parses a fetched batch from its start, whatever the position inside it,
+        so every offset of a batch with an unreadable record fails, up to the batch's last
+        one; the first offset after it reads again. Where the batch ends is not told, so it
+        is searched for: each probe seeks ``tp`` to an offset and polls until records come
+        (readable) or the error does (not readable), the other partitions paused meanwhile
+        and the records read discarded. The offsets after ``first`` are tried 1, 3, 7, 15 ...
+        ahead until one reads, then halved between the last that failed and it: about twice
+        log2 of the batch's length in probes, each one fetch. The partition's end is
+        readable by definition (the larger of the end offset and the last fetch's high
+        watermark: Tansu under-reports the first, see :meth:`past_end`)."""
+        consumer = self.consumer
+        deadline = time.monotonic() + timeout_s
+        try:
+            ends = consumer.end_offsets([tp], timeout_ms=int(timeout_s * 1000))
+            end = max(int(ends.get(tp) or 0), int(consumer.highwater(tp) or 0))
+            others = self.assignment() - {tp} - set(consumer.paused())
+        except Exception as exc:  # noqa: BLE001 - no answer, no search
+            log.warning("cannot read the end of input partition %s/%s: %s", tp.topic,
+                        tp.partition, exc or type(exc).__name__)
+            return None
+        if end <= first:  # a record at ``first`` failed: an end at or before it is wrong
+            log.warning("input partition %s/%s: end offset %d at or before the unreadable "
+                        "offset %d", tp.topic, tp.partition, end, first)
+            return None
+        if others:
+            consumer.pause(*others)
+        try:
+            bad, good, ahead = first, end, 1
+            while bad + ahead < good:  # gallop: the batch is small, the partition may not be
+                readable = self._readable(tp, bad + ahead, deadline)
+                if readable is None:
+                    return None
+                if readable:
+                    good = bad + ahead
+                    break
+                bad, ahead = bad + ahead, ahead * 2
+            while good - bad > 1:
+                mid = (bad + good) // 2
+                readable = self._readable(tp, mid, deadline)
+                if readable is None:
+                    return None
+                bad, good = (bad, mid) if readable else (mid, good)
+            consumer.seek(tp, good)
+            return good
+        except Exception as exc:  # noqa: BLE001 - e.g. revoked meanwhile
+            log.warning("cannot search input partition %s/%s for readable records: %s",
+                        tp.topic, tp.partition, exc or type(exc).__name__)
+            return None
+        finally:
+            if others:
+                consumer.resume(*others)
+
+    def _readable(self, tp: Any, offset: int, deadline: float) -> bool | None:
+        """Whether the consumer reads ``tp`` from ``offset``: records come back, or its
+        position moves past ``offset`` (a transaction marker) without an error. None: no
+        answer before ``deadline``."""
+        consumer = self.consumer
+        consumer.seek(tp, offset)
+        while (left_ms := int((deadline - time.monotonic()) * 1000)) > 0:
+            try:
+                got = consumer.poll(timeout_ms=min(left_ms, 1000), max_records=1)
+            except self._corrupt_error:
+                self._drop_failed_batch()
+                return False
+            if got.get(tp) or (consumer.position(tp, timeout_ms=left_ms) or 0) > offset:
+                return True
+        log.warning("input partition %s/%s: no answer to a fetch at offset %d", tp.topic,
+                    tp.partition, offset)
+        return None
 
     def assignment(self) -> set[Any]:
         return set(self.consumer.assignment()) if self.consumer is not None else set()

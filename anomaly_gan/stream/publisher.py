@@ -133,17 +133,17 @@ class Publisher:
 
     # ------------------------------------------------------------------ records
 
-    def dead_letter(self, tp: Any, m: Any, bad: InvalidEvent) -> None:
+    def dead_letter(self, tp: Any, m: Any, bad: InvalidEvent, *, logged: bool = False) -> None:
         """The original record ``m`` of partition ``tp``, with why, to the DLQ. Values and
         keys too large for a producer request are cut, with a ``truncated`` header giving the
-        original size."""
+        original size. ``logged``: the caller has logged this one itself."""
         self.metrics.invalid(bad.reason)
         value = m.value if m.value is not None else b""
         key = m.key
         # cut at 512 bytes, and back to a whole character: a header a consumer decodes
         detail = bad.detail.encode("utf-8", "replace")[:512].decode("utf-8", "ignore").encode()
         source = f"{tp.topic}/{tp.partition}/{m.offset}"
-        if bad.reason not in self._logged_reasons:
+        if not logged and bad.reason not in self._logged_reasons:
             # Once per reason: a producer sending the wrong feature names puts every event
             # here, and until now only a counter said so (helper probe of 2026-12-05).
             self._logged_reasons.add(bad.reason)

@@ -54,6 +54,8 @@ class FakeIO:
         self.fail_topic = fail_topic
 
     def poll(self, timeout_ms, max_records=None):
+        if self.batches and isinstance(self.batches[0], Exception):
+            raise self.batches.pop(0)
         return {IN: self.batches.pop(0)} if self.batches else {}
 
     def send(self, topic, value, key=None, headers=None, on_error=None):
@@ -92,6 +94,15 @@ class FakeIO:
 
     def reset_consumer(self):
         self.resets += 1
+
+    readable_from: int | None = None  # what skip_unreadable() answers
+    skips: tuple = ()
+
+    def skip_unreadable(self, tp, first, timeout_s):
+        self.skips += ((tp, first),)
+        if self.readable_from is not None:
+            self.seeks.append((tp, self.readable_from))
+        return self.readable_from
 
     past: dict | None = None  # what past_end() answers: {partition: (position, end)}
     first_offset = 0  # the partition's first offset, for reset_offset
@@ -539,3 +550,57 @@ def test_no_answer_from_the_metadata_cache_leaves_the_reason_as_it_is():
     clock.now += 60.0
     scorer.step()
     assert io.asked == ["events"] * 2 and scorer.health.ready() == (False, MISSING)
+
+
+def test_an_unreadable_batch_is_skipped_with_one_dead_letter_and_the_commit_passes_it(caplog):
+    """kafka-python cannot read a record whose header key is not UTF-8 (Java clients write
+    such records), nor anything after it in its batch: every poll there failed, and the
+    replay after it read the same batch again, for ever. The partition moves past the batch:
+    one DLQ record names the range, one ERROR line says so, no replay, and the commit
+    passes it."""
+    from anomaly_gan.stream.kafka_io import UnreadableInput
+
+    error = "Found invalid record structure: UnicodeDecodeError('utf-8', b'\\xff')"
+    io = FakeIO([events([(t, 1.0) for t in range(3)]),
+                 UnreadableInput(error, IN, 3),
+                 events([(t, 1.0) for t in range(8, 11)], start=8)])
+    io.readable_from = 8
+    scorer, reg = make(io)
+    with caplog.at_level(logging.WARNING, logger="anomaly_gan.stream"):
+        for _ in range(3):
+            scorer.step()
+    assert io.skips == ((IN, 3),) and io.seeks == [(IN, 8)]
+    [dlq] = [(k, v, dict(h)) for t, k, v, h in io.sent if t == "anomaly-gan.dlq"]
+    assert dlq[:2] == (None, b"")
+    assert dlq[2]["reason"] == b"corrupt_record" and dlq[2]["source"] == b"events/0/3"
+    assert dlq[2]["detail"].decode() == f"offsets 3..7 (5 records) cannot be read: {error}"
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert line.levelno == logging.ERROR and "offsets 3..7" in line.getMessage()
+    assert (line.fields["first"], line.fields["last"], line.fields["records_skipped"]) == (3, 7, 5)
+    assert reg.get_sample_value("anomaly_gan_events_invalid_total",
+                                {"reason": "corrupt_record"}) == 1
+    assert reg.get_sample_value("anomaly_gan_dlq_total", {"reason": "corrupt_record"}) == 1
+    assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "error"}) == 0
+    assert scorer._commit(force=True)
+    # past the skipped range: the window (8, 9, 10) keeps the newest W-1 = 2 events
+    assert io.commits[-1] == {IN: 9}
+    assert scorer.health.ready()[0] is True
+
+
+@pytest.mark.parametrize("tp, offset, readable_from", [
+    (None, None, None),  # two partitions, and the fetcher does not say which failed
+    (IN, 3, None),  # the brokers did not answer the search in time
+])
+def test_an_unreadable_batch_that_cannot_be_placed_is_replayed_as_before(caplog, tp, offset,
+                                                                         readable_from):
+    from anomaly_gan.stream.kafka_io import UnreadableInput
+
+    io = FakeIO([UnreadableInput("CRC mismatch", tp, offset)])
+    io.readable_from = readable_from
+    scorer, reg = make(io)
+    with caplog.at_level(logging.ERROR, logger="anomaly_gan.stream"):
+        scorer.step()
+    assert io.skips == (() if tp is None else ((IN, 3),))
+    assert "replaying from the last commit" in caplog.text and "CRC mismatch" in caplog.text
+    assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "error"}) == 1
+    assert [s for s in io.sent if s[0] == "anomaly-gan.dlq"] == []

@@ -356,3 +356,146 @@ def test_the_close_race_traceback_of_kafka_python_is_dropped_and_nothing_else():
     assert logger.filter(record(race, "something else"))
     assert logger.filter(logger.makeRecord(logger.name, logging.ERROR, __file__, 1,
                                            "socket disconnected", (), None))
+
+
+class BatchedConsumer(FakeConsumer):
+    """A partition laid out in record batches ``(first offset, last offset, readable)``:
+    a poll reads the record at the position, or raises kafka-python's CorruptRecordError
+    for any position inside an unreadable batch (kafka-python parses a batch from its start,
+    whatever the position), as the fetcher does, leaving the failed records parsed."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.batches: list = []
+        self.paused_tps: set = set()
+        self.pause_log: list = []
+        self.polls = 0
+        self._fetcher = type("Fetcher", (), {"_next_partition_records": None})()
+
+    def seek(self, tp, offset):
+        super().seek(tp, offset)
+        self.positions[tp] = offset
+
+    def pause(self, *tps):
+        self.paused_tps.update(tps)
+        self.pause_log.append(("pause", set(tps)))
+
+    def resume(self, *tps):
+        self.paused_tps.difference_update(tps)
+        self.pause_log.append(("resume", set(tps)))
+
+    def paused(self):
+        return set(self.paused_tps)
+
+    def poll(self, timeout_ms=0, max_records=None):
+        from kafka.errors import CorruptRecordError
+
+        self.polls += 1
+        [tp] = [t for t in self.assigned if t not in self.paused_tps]
+        pos = self.positions[tp]
+        for first, last, readable in self.batches:
+            if first <= pos <= last:
+                if not readable:
+                    if hasattr(self, "_fetcher"):
+                        self._fetcher._next_partition_records = Parsed(tp)
+                    raise CorruptRecordError("Found invalid record structure: "
+                                             "UnicodeDecodeError('utf-8', b'\\xff')")
+                self.positions[tp] = pos + 1
+                return {tp: [pos]}
+        return {}
+
+
+class Parsed:
+    """The fetcher's parsed records of one partition (kafka-python's PartitionRecords)."""
+
+    def __init__(self, tp):
+        self.topic_partition, self.drained = tp, False
+
+    def drain(self):
+        self.drained = True
+
+
+@pytest.fixture
+def batched(monkeypatch):
+    import kafka
+
+    class Producer:
+        def __init__(self, **kwargs):
+            pass
+
+    made: list = []
+
+    class Consumer(BatchedConsumer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(kafka, "KafkaConsumer", Consumer)
+    monkeypatch.setattr(kafka, "KafkaProducer", Producer)
+    return made
+
+
+# (first, last, readable) batches, the reported end offset -> the first readable offset
+@pytest.mark.parametrize("batches, end, after", [
+    ([(0, 4, True), (5, 9, False), (10, 14, True)], 15, 10),  # the bad record first in batch
+    ([(0, 4, True), (5, 5, False), (6, 99, True)], 100, 6),  # a batch of one record
+    ([(0, 4, True), (5, 600, False), (601, 700, True)], 701, 601),  # a long batch
+    ([(0, 4, True), (5, 9, False)], 10, 10),  # the last batch: its end
+    ([(0, 4, True), (5, 9, False), (10, 14, True)], 7, 10),  # Tansu's under-reported end
+])
+def test_skip_unreadable_finds_the_first_offset_after_the_bad_batch(batched, batches, end,
+                                                                   after):
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO, UnreadableInput
+
+    io = KafkaIO(KafkaConfig())
+    c = batched[0]
+    tp, other = kafka.TopicPartition("events", 0), kafka.TopicPartition("events", 1)
+    c.assigned, c.batches = {tp}, batches
+    c.ends, c.highwaters, c.positions = {tp: end}, {tp: batches[-1][1] + 1}, {tp: 5}
+    with pytest.raises(UnreadableInput) as err:
+        io.poll(100)
+    assert (err.value.tp, err.value.offset) == (tp, 5)
+    assert "UnicodeDecodeError" in err.value.error
+    assert c._fetcher._next_partition_records.drained  # else kafka-python retries it for ever
+    c.assigned.add(other)  # paused while the partition is searched, then resumed
+    assert io.skip_unreadable(tp, 5, timeout_s=10.0) == after
+    assert c.positions[tp] == after and c.seeks[-1] == (tp, after)
+    assert c.pause_log == [("pause", {other}), ("resume", {other})]
+    assert c.polls < 2 + 2 * (after - 5).bit_length() + 2  # a search, not a scan
+
+
+def test_poll_names_the_only_partition_when_the_fetcher_does_not(batched):
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO, UnreadableInput
+
+    io = KafkaIO(KafkaConfig())
+    c = batched[0]
+    tp = kafka.TopicPartition("events", 0)
+    c.assigned, c.batches, c.positions = {tp}, [(0, 9, False)], {tp: 3}
+    del c._fetcher  # another kafka-python: no parsed records to read
+    with pytest.raises(UnreadableInput) as err:
+        io.poll(100)
+    assert (err.value.tp, err.value.offset) == (tp, 3)
+    c.assigned.add(kafka.TopicPartition("events", 1))  # two partitions: cannot be told
+    c.paused_tps = {kafka.TopicPartition("events", 1)}
+    with pytest.raises(UnreadableInput) as err:
+        io.poll(100)
+    assert (err.value.tp, err.value.offset) == (None, None)
+
+
+def test_skip_unreadable_gives_up_without_an_answer(batched):
+    import kafka
+
+    from anomaly_gan.stream.kafka_io import KafkaIO
+
+    io = KafkaIO(KafkaConfig())
+    c = batched[0]
+    tp = kafka.TopicPartition("events", 0)
+    c.assigned, c.batches, c.positions = {tp}, [(0, 9, False)], {tp: 3}
+    c.ends = kafka.errors.KafkaTimeoutError("no leader")
+    assert io.skip_unreadable(tp, 3, timeout_s=1.0) is None
+    c.ends = {tp: 20}
+    assert io.skip_unreadable(tp, 3, timeout_s=0.0) is None  # no time left for a probe
