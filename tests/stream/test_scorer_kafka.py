@@ -948,3 +948,81 @@ def test_stream_resolutions_follow_their_alerts_and_equal_offline(
                                    {"model_version": det.version})
                  == sum(s == "resolved" for v in want.values() for s, _ in v), 10,
                  "resolutions counted")
+
+
+class NotUtf8Key(str):
+    """A header key that kafka-python's producer writes as bytes that are not UTF-8, as a
+    Java producer may (Java decodes header keys with replacement, so it and the brokers
+    accept them); kafka-python's consumer cannot read such a record."""
+
+    def encode(self, *_args, **_kwargs):
+        return b"\xff\xfe-trace"
+
+
+def produce_one_batch(bootstrap: str, topic: str, records, bad_at: int) -> list[int]:
+    """Send ``(key, event)`` pairs to partition 0 as one record batch (one linger, one
+    flush), the one at ``bad_at`` with a header key that is not UTF-8; their offsets."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1000,
+                             batch_size=1 << 20)
+    try:
+        futures = [producer.send(topic, key=key.encode(), value=json.dumps(event).encode(),
+                                 partition=0,
+                                 headers=[(NotUtf8Key("trace"), b"1")] if i == bad_at else None)
+                   for i, (key, event) in enumerate(records)]
+        producer.flush(timeout=30)
+        return [f.get(timeout=0).offset for f in futures]
+    finally:
+        producer.close(timeout=5)
+
+
+@pytest.mark.parametrize("partitions", [1, 3])  # 3: the fetcher names the partition
+def test_an_unreadable_record_batch_is_skipped_with_one_dead_letter(
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap, partitions):
+    """A record whose header key is not UTF-8 made every poll at its batch fail
+    (kafka-python's CorruptRecordError) and the scorer replayed the same batch for ever: the
+    partition never moved again. Now the rest of the batch from that record is skipped, one
+    DLQ record names the range, the events after it are scored, the scorer stays ready and
+    commits past it. With three partitions the other two, empty, are paused while the end
+    of the bad batch is searched for, then read again."""
+    from kafka import TopicPartition
+
+    det = stream_detector
+    cfg = serve_config(partitions=partitions)
+    k = cfg.serve.kafka
+    tp = TopicPartition(k.input_topic, 0)
+    rows = plant_events(plant, 600, 625, entities=["pump-1"])
+    before, batch, after = rows[:10], rows[10:15], rows[15:]
+    produce(kafka_bootstrap, k.input_topic, before, partition=0)
+    offsets = produce_one_batch(kafka_bootstrap, k.input_topic, batch, bad_at=2)
+    assert offsets == list(range(10, 15))
+    produce(kafka_bootstrap, k.input_topic, after, partition=0)
+    run = start_scorer(cfg, det)
+
+    # rows 612..614 (offsets 12..14) skipped; the entity's window goes on across them
+    read = [event["ts"] for _, event in before + batch[:2] + after]
+    want = set(read[det.window - 1:])
+    got = delivered_windows(run, kafka_bootstrap, k.scores_topic, want,
+                            "the events after the bad batch scored")
+    assert got == want
+    [dead] = consume_all(kafka_bootstrap, k.dlq_topic, idle_s=1.0)
+    headers = dict(dead.headers)
+    assert (dead.key, dead.value) == (None, b"")
+    assert headers["reason"] == b"corrupt_record"
+    assert headers["source"] == f"{k.input_topic}/0/12".encode()
+    assert headers["detail"].startswith(b"offsets 12..14 (3 records) cannot be read: ")
+    assert b"UnicodeDecodeError" in headers["detail"]
+    run.wait_for(lambda: (group_committed(kafka_bootstrap, k.group_id, tp) or 0) > 14, 30,
+                 "a commit past the skipped range")
+    assert run.health.ready()[0] is True and run.value("anomaly_gan_ready") == 1
+    assert run.value("anomaly_gan_events_consumed_total") == len(read)
+    assert run.value("anomaly_gan_dlq_total", {"reason": "corrupt_record"}) == 1
+    assert run.value("anomaly_gan_events_invalid_total", {"reason": "corrupt_record"}) == 1
+    assert run.value("anomaly_gan_replays_total", {"reason": "error"}) == 0
+    if partitions > 1:  # resumed after the search: a record on another partition is read
+        produce(kafka_bootstrap, k.input_topic, plant_events(plant, 700, 701, ["pump-2"]),
+                partition=partitions - 1)
+        run.wait_for(lambda: run.value("anomaly_gan_events_consumed_total") == len(read) + 1,
+                     30, "a record of another partition read")
+    assert run.stop() == 0
