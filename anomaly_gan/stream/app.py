@@ -4,9 +4,10 @@ scores and dead letters -> acks -> commit.
 At-least-once: offsets are committed only after the producer has flushed (acks=all) every
 alert/score/DLQ record of the events before them, and only up to the oldest event that a
 window still held in memory needs (:meth:`WindowState.commit_offsets`), so a crash or a
-rebalance replays enough to rebuild every window: nothing is skipped, some windows may be
-scored twice (same alert id). SIGTERM/SIGINT: stop polling, score what is buffered,
-flush, commit, leave the group, exit 0 within ``serve.grace_seconds``.
+rebalance replays enough to rebuild every window: nothing is skipped (but a record batch
+the consumer cannot read, dead-lettered as one range: :meth:`Scorer._skip_unreadable`),
+some windows may be scored twice (same alert id). SIGTERM/SIGINT: stop polling, score
+what is buffered, flush, commit, leave the group, exit 0 within ``serve.grace_seconds``.
 
 The loop delegates the input side to :class:`~anomaly_gan.stream.intake.Intake` (records ->
 windows), the output side to :class:`~anomaly_gan.stream.publisher.Publisher` (alerts,

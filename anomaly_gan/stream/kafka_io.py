@@ -432,8 +432,9 @@ class KafkaIO:
                         tp.topic, tp.partition, exc or type(exc).__name__)
             return None
         finally:
-            if others:
-                consumer.resume(*others)
+            still = others & self.assignment()  # a rebalance may have taken some meanwhile
+            if still:
+                consumer.resume(*still)
 
     def _readable(self, tp: Any, offset: int, deadline: float) -> bool | None:
         """Whether the consumer reads ``tp`` from ``offset``: records come back, or its
