@@ -16,7 +16,10 @@ range, rows/windows excluded and why, training mode) and, when it went through
 
 Writes are crash-safe: a version is assembled in a hidden ``.incoming-*`` directory and
 renamed into place; ``current`` and ``history.json`` are written to a temporary file and
-renamed. A process killed at any point leaves either the old or the new state.
+renamed, history.json first. It names the ``current`` it was written for and the state
+before (``before``: that current and the stack), so a reader that finds ``current`` not yet
+renamed (the writer was killed between the two renames) reads the state before. A process
+killed at any point leaves either the old or the new state.
 
 >>> import tempfile
 >>> s = ModelStore.open(tempfile.mkdtemp(), create=True)
@@ -236,6 +239,22 @@ def _checked_history(path: Path, data: Any) -> dict[str, Any]:
     for i, entry in enumerate(data["log"]):
         if not isinstance(entry, dict):
             raise StoreError(f"{path}: log[{i}]: expected an object, got {brief(entry)}")
+    # What a promote, rollback or prune wrote for the ``current`` it renamed after: absent
+    # from a history.json written before 2026-12 (or by hand).
+    written_for = data.get("current")
+    if written_for is not None and not (isinstance(written_for, str)
+                                        and _is_version_name(written_for)):
+        raise StoreError(f"{path}: current: expected a version name or null, got "
+                         f"{brief(written_for)}")
+    before = data.get("before")
+    if before is not None:
+        was = before.get("current") if isinstance(before, dict) else None
+        if (not isinstance(before, dict) or not isinstance(before.get("stack"), list)
+                or not all(isinstance(v, str) and _is_version_name(v) for v in before["stack"])
+                or not (was is None or (isinstance(was, str) and _is_version_name(was)))):
+            raise StoreError(f"{path}: before: expected an object with 'current' (a version "
+                             f"name or null) and a 'stack' list of version names, got "
+                             f"{brief(before)}")
     return data
 
 
@@ -250,6 +269,16 @@ def _metadata_problem(meta: Any) -> str | None:
         if value is not None and not fits(value):
             return f"{dotted}: expected {expected}, got {brief(value)}"
     return None
+
+
+def _history_text(history: dict[str, Any], current: str | None,
+                  before: dict[str, Any] | None = None) -> str:
+    """history.json's text: ``history``'s stack and log, the ``current`` it is written for
+    and, from a promote or rollback, the state ``before`` it (see :meth:`ModelStore._history`)."""
+    record = {"stack": history["stack"], "log": history["log"], "current": current}
+    if before is not None:
+        record["before"] = before
+    return json.dumps(record, indent=2) + "\n"
 
 
 def _stage(path: Path, text: str) -> Path:
@@ -545,15 +574,28 @@ class ModelStore:
         return name
 
     def _history(self) -> dict[str, Any]:
-        """history.json, its stack ending with the current version. ``current`` is written
-        before history.json, so a promote killed between the two (or a ``current`` set by
-        hand, or a store from before history.json) leaves the stack without it: it is on top
-        all the same, and the version under it is the one rollback restores and prune keeps
-        (prune took the one under that for the predecessor and deleted the real one)."""
+        """history.json (``stack`` and ``log``), its stack ending with the current version.
+
+        history.json is renamed before ``current`` (:meth:`_write_pointer`): one that was
+        written for another ``current`` than the file names, by a promote or rollback killed
+        between its two renames, is read as the state before it (its ``before`` stack, its
+        last log entry dropped). Renamed the other way round, a rollback killed between the
+        two left the stack under the restored version with the version rolled away from on
+        top, which then became the predecessor: ``models list``'s ``^``, the next rollback's
+        target and what prune kept, while the real predecessor could be pruned.
+
+        A ``current`` the stack does not end with otherwise (set by hand, or a store from
+        before history.json) is on top all the same, and the version under it is the one
+        rollback restores and prune keeps."""
         f = self.root / HISTORY
-        history = (_checked_history(f, read_json(f, "promotion history", StoreError))
-                   if is_file(f, StoreError) else {"stack": [], "log": []})
+        raw = (_checked_history(f, read_json(f, "promotion history", StoreError))
+               if is_file(f, StoreError) else {"stack": [], "log": []})
         cur = self.current()
+        history = {"stack": raw["stack"], "log": raw["log"]}
+        before = raw.get("before")
+        if ("current" in raw and raw["current"] != cur and before is not None
+                and before.get("current") == cur):
+            history = {"stack": list(before["stack"]), "log": raw["log"][:-1]}
         if cur is not None and (not history["stack"] or history["stack"][-1] != cur):
             history["stack"].append(cur)
         return history
@@ -858,16 +900,19 @@ class ModelStore:
         return StoreError(f"{self.root}: cannot save version {version}: {why} (the store is "
                           f"unchanged)")
 
-    def _write_pointer(self, version: str, history: dict[str, Any]) -> None:
+    def _write_pointer(self, version: str, history: dict[str, Any],
+                       previous: str | None, before: list[str]) -> None:
+        """Make ``version`` current with ``history``; ``previous`` and ``before``: the
+        current and the stack it replaces, which :meth:`_history` reads while history.json
+        is renamed and ``current`` is not yet."""
         # Both files are written before either is renamed: a full disk failed the second
-        # write after current had moved, with a traceback. current is renamed first: a
-        # crash between the two renames leaves history one step behind, which _history
-        # tolerates.
+        # write after current had moved, with a traceback.
+        text = _history_text(history, version, {"current": previous, "stack": before})
         staged: list[tuple[Path, Path]] = []
         try:
-            for path, text in ((self.root / CURRENT, version + "\n"),
-                               (self.root / HISTORY, json.dumps(history, indent=2) + "\n")):
-                staged.append((_stage(path, text), path))
+            for path, content in ((self.root / HISTORY, text),
+                                  (self.root / CURRENT, version + "\n")):
+                staged.append((_stage(path, content), path))
         except BaseException as exc:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
@@ -973,11 +1018,12 @@ class ModelStore:
                     f"promote); it is kept: `anomaly-gan models promote --store {self.root} "
                     f"{version}` promotes it")
             history = self._history()
+            stack_before = list(history["stack"])
             if previous != version:
                 history["stack"].append(version)
             history["log"].append({"at": _now(), "action": reason, "version": version,
                                    "previous": previous, "by": _operator()})
-            self._write_pointer(version, history)
+            self._write_pointer(version, history, previous, stack_before)
         return previous or ""
 
     def rollback(self, *, verify: bool = True) -> tuple[str, str]:
@@ -993,6 +1039,7 @@ class ModelStore:
                 raise StoreError(f"{self.root}: nothing to roll back to (no earlier promoted "
                                  f"version)")
             target = stack[i]
+            stack_before = list(stack)
             del stack[i + 1:-1]  # removed by hand: skipped
             if verify:
                 from anomaly_gan.artifacts import inspect_bundle
@@ -1014,7 +1061,7 @@ class ModelStore:
             stack.pop()
             history["log"].append({"at": _now(), "action": "rollback", "version": target,
                                    "previous": cur, "by": _operator()})
-            self._write_pointer(target, history)
+            self._write_pointer(target, history, cur, stack_before)
         return cur or "", target
 
     def prune(self, keep: int, keep_versions: Collection[str] = ()) -> list[str]:
@@ -1055,6 +1102,6 @@ class ModelStore:
             history = self._history()
             history["stack"] = [v for v in history["stack"] if v not in doomed]
             if (self.root / HISTORY).is_file() or doomed:
-                _atomic_write(self.root / HISTORY, json.dumps(history, indent=2) + "\n")
+                _atomic_write(self.root / HISTORY, _history_text(history, self.current()))
             self.clean_incoming()
         return doomed

@@ -154,13 +154,47 @@ def test_prune_keeps_the_versions_it_is_told_to(store, capsys):
 
 
 def test_current_ahead_of_history_is_its_top(store):
-    """A promote killed between its two renames leaves `current` naming v3 and history.json
-    ending at v2: `models list` marked v1 as the rollback target and `prune --keep 0`
-    deleted v2, the version rollback was to restore."""
+    """`current` naming v3 and history.json ending at v2 (set by hand, or a promote killed
+    between its renames before history.json was renamed first): `models list` marked v1 as
+    the rollback target and `prune --keep 0` deleted v2, the version rollback was to
+    restore."""
     store.promote("v1", verify=False)
     store.promote("v2", verify=False)
-    (store.root / "current").write_text("v3\n")  # the first rename, not the second
+    (store.root / "current").write_text("v3\n")
     assert store.predecessor() == "v2"
+    assert store.prune(keep=0) == ["v1", "v4", "v5"]
+    assert store.rollback(verify=False) == ("v3", "v2")
+
+
+class Killed(BaseException):
+    """SIGKILL at a rename: nothing after it runs (not even an ``except Exception``)."""
+
+
+@pytest.mark.parametrize("renames", [0, 1])
+@pytest.mark.parametrize("action", ["promote", "rollback"])
+def test_a_change_killed_at_either_rename_leaves_the_old_state(store, monkeypatch, action,
+                                                               renames):
+    """A rollback from v3 to v2 killed between its two renames (current first) left
+    history.json's stack [v1, v2, v3] under a current of v2: v3, the version rolled away
+    from, was read as the predecessor, so `models list` marked it ^, the next rollback went
+    back to it and `prune --keep 0` deleted v1, the real rollback target."""
+    for v in ("v1", "v2", "v3"):
+        store.promote(v, verify=False)
+    old = (store.current(), store.predecessor(), store.history())
+    real_replace = os.replace
+    done = []
+
+    def replace(src, dst):
+        if len(done) == renames:
+            raise Killed
+        done.append(dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(Killed):
+        store.promote("v4", verify=False) if action == "promote" else store.rollback(verify=False)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (store.current(), store.predecessor(), store.history()) == old
     assert store.prune(keep=0) == ["v1", "v4", "v5"]
     assert store.rollback(verify=False) == ("v3", "v2")
 
@@ -539,6 +573,11 @@ DAMAGED = [
      "log: expected a list of promotion records, got {}"),
     ("history.json", b'{"stack": ["v1", "v2"], "log": ["promoted"]}', _list, StoreError,
      "log[0]: expected an object, got 'promoted'"),
+    ("history.json", b'{"stack": ["v1"], "current": 5}', _list, StoreError,
+     "current: expected a version name or null, got 5"),
+    ("history.json", b'{"stack": ["v1"], "before": {"current": "v1", "stack": ["../v2"]}}',
+     _rollback, StoreError, ("before: expected an object with 'current' (a version name or "
+     "null) and a 'stack' list of version names, got {'current': 'v1', 'stack': ['../v2']}")),
     ("history.json", b"[1, 2]", _promote, StoreError,
      "expected a JSON object with a 'stack' list of version names, got [1, 2]"),
     ("history.json", b'{"stack": ["\xff"]}', _list, StoreError,
