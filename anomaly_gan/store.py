@@ -1094,14 +1094,25 @@ class ModelStore:
             newest = ({v.name for v in versions[max(0, len(versions) - keep):]} if keep
                       else set())
             doomed = [v.name for v in versions if v.name not in protected | newest]
+            gone: list[str] = []
+            refused: StoreError | None = None
             for name in doomed:
                 # Rename first so a half-deleted directory is never seen as a version.
                 trash = self.root / f"{INCOMING}{_writer()}-rm-{name}"
-                os.rename(self.root / name, trash)
+                try:
+                    os.rename(self.root / name, trash)
+                except OSError as exc:  # a traceback, with what was deleted before untold
+                    refused = StoreError(
+                        f"{self.root / name}: cannot remove: {exc.strerror or exc}; prune "
+                        f"stopped there ({'deleted before it: ' + ', '.join(gone) if gone else 'nothing deleted'})")
+                    break
                 _remove(trash)
+                gone.append(name)
             history = self._history()
-            history["stack"] = [v for v in history["stack"] if v not in doomed]
-            if (self.root / HISTORY).is_file() or doomed:
+            history["stack"] = [v for v in history["stack"] if v not in gone]
+            if (self.root / HISTORY).is_file() or gone:
                 _atomic_write(self.root / HISTORY, _history_text(history, self.current()))
             self.clean_incoming()
-        return doomed
+            if refused is not None:
+                raise refused
+        return gone

@@ -240,6 +240,27 @@ def test_prune_removes_a_linked_version_but_not_what_it_links_to(store, tmp_path
     assert (tmp_path / "elsewhere" / "v9" / "manifest.json").is_file()
 
 
+def test_a_version_prune_cannot_remove_is_one_line_naming_what_it_deleted(store, monkeypatch,
+                                                                          capsys):
+    """A version whose directory cannot be renamed away (EACCES, EBUSY: a mount point) was a
+    PermissionError traceback, and the versions deleted before it went unsaid."""
+    store.promote("v5", verify=False)
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src).name == "v2":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(src))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    assert main(["models", "prune", "--store", str(store.root), "--keep", "0"]) == 2
+    assert capsys.readouterr().err == (f"anomaly-gan: error: {store.root / 'v2'}: cannot remove: "
+                                       f"Permission denied; prune stopped there (deleted before "
+                                       f"it: v1)\n")
+    assert [v.name for v in store.versions()] == ["v2", "v3", "v4", "v5"]
+    assert store.current() == "v5" and not list(store.root.glob(".incoming-*"))
+
+
 def test_prune_refuses_a_store_where_nothing_was_promoted(store):
     """A folder of bundles (train --out models/v1, models/v2, ...) is a store with no
     current version: `prune --keep 0` deleted every bundle in it."""
