@@ -41,7 +41,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1064,11 +1064,35 @@ class ModelStore:
             self._write_pointer(target, history, cur, stack_before)
         return cur or "", target
 
+    def _added_during_a_retrain(self, versions: Sequence[VersionInfo]) -> set[str]:
+        """The versions created since a live retrain took the run lock: its candidate,
+        between its add and its promote (the gate's scoring: seconds to minutes). A ``models
+        prune`` then deleted it, and the retrain failed at its promote with its model lost.
+        None while no retrain holds the store, or its lock names no time."""
+        path = self.root / RUN_LOCK
+        held = _read_run_lock(path)
+        if not held or _run_lock_gone(held, path):
+            return set()
+        try:
+            since = datetime.fromisoformat(held.partition(" ")[2])
+        except ValueError:  # written by hand: no time to compare with
+            return set()
+        added = set()
+        for v in versions:
+            try:
+                created = datetime.fromisoformat(v.created)
+            except ValueError:
+                continue
+            if created.tzinfo is not None and since.tzinfo is not None and created >= since:
+                added.add(v.name)
+        return added
+
     def prune(self, keep: int, keep_versions: Collection[str] = ()) -> list[str]:
         """Delete all but the ``keep`` newest versions, never current, its predecessor or
         one of ``keep_versions`` (a version used where the store cannot see it, such as a
         scorer's ``serve.shadow_model_path``; one that is not in the store is refused, so
-        that a typo protects nothing in silence).
+        that a typo protects nothing in silence), nor one created since a retrain that is
+        still running took the store (its candidate, awaiting the gate and its promote).
 
         A store where nothing was promoted (a folder of bundles from ``train --out``) is
         refused: nothing there is protected, and ``--keep 0`` deleted every bundle in it.
@@ -1087,8 +1111,9 @@ class ModelStore:
                 except StoreError as exc:
                     raise StoreError(f"prune: --keep-version {name}: {exc}; nothing "
                                      f"pruned") from None
-            protected = {self.current(), self.predecessor(), *keep_versions}
             versions = self.versions()
+            protected = {self.current(), self.predecessor(), *keep_versions,
+                         *self._added_during_a_retrain(versions)}
             # (max: a keep over the number of versions sliced from a negative start and
             # kept only the last few; --keep 5 of 4 versions deleted one)
             newest = ({v.name for v in versions[max(0, len(versions) - keep):]} if keep

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -896,3 +897,17 @@ def test_a_run_lock_is_judged_by_the_clock_that_stamps_the_store(store, monkeypa
     with pytest.raises(StoreError, match="another retrain is running"), store.run_lock():
         pass
     assert lock.read_text() == content
+
+
+def test_prune_keeps_the_candidate_of_a_retrain_that_still_runs(store):
+    """A `models prune --keep 0` between a retrain's add and its promote (the gate scoring
+    the candidate) deleted the candidate, and the retrain then failed at its promote with
+    its model lost (found by the store review of 2026-12-05). Versions created since a live
+    retrain took the run lock are kept; once the lock is gone they are pruned as any other."""
+    store.promote("v3", verify=False)
+    with store.run_lock():
+        now = datetime.now(UTC).isoformat()  # created after the lock
+        fake_version(store.root, "v6", now)
+        assert store.prune(keep=0) == ["v1", "v2", "v4", "v5"]
+        assert [v.name for v in store.versions()] == ["v3", "v6"]
+    assert store.prune(keep=0) == ["v6"]
