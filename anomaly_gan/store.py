@@ -436,6 +436,15 @@ def _process_start(pid: int) -> float | None:
         return None
 
 
+def _holds_run_lock(held: str, path: Path) -> bool:
+    """Whether this process holds the run lock ``path`` that holds ``held``."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino, held) in _HELD_RUN_LOCKS
+
+
 def _pid_reused(pid: int, held: str, path: Path) -> bool:
     """Whether the process ``pid`` of this host, alive, is not the writer of the run lock
     ``path`` that holds ``held`` (``PID@HOST SINCE``) but a later process given the same id: this
@@ -443,10 +452,10 @@ def _pid_reused(pid: int, held: str, path: Path) -> bool:
     is process 1 each time), another when it started after the lock was written."""
     if pid == os.getpid():
         try:
-            st = path.lstat()  # the file, whatever the path by which the store was opened
+            path.lstat()  # the file, whatever the path by which the store was opened
         except OSError:
             return False
-        return (st.st_dev, st.st_ino, held) not in _HELD_RUN_LOCKS
+        return not _holds_run_lock(held, path)
     started = _process_start(pid)
     try:
         since = datetime.fromisoformat(held.partition(" ")[2]).timestamp()
@@ -1071,8 +1080,8 @@ class ModelStore:
         None while no retrain holds the store, or its lock names no time."""
         path = self.root / RUN_LOCK
         held = _read_run_lock(path)
-        if not held or _run_lock_gone(held, path):
-            return set()
+        if not held or _run_lock_gone(held, path) or _holds_run_lock(held, path):
+            return set()  # this process's own retrain names its candidate (keep_versions)
         try:
             since = datetime.fromisoformat(held.partition(" ")[2])
         except ValueError:  # written by hand: no time to compare with

@@ -903,11 +903,21 @@ def test_prune_keeps_the_candidate_of_a_retrain_that_still_runs(store):
     """A `models prune --keep 0` between a retrain's add and its promote (the gate scoring
     the candidate) deleted the candidate, and the retrain then failed at its promote with
     its model lost (found by the store review of 2026-12-05). Versions created since a live
-    retrain took the run lock are kept; once the lock is gone they are pruned as any other."""
+    retrain of another process took the run lock are kept; once it is gone they are pruned
+    as any other. (A retrain's own prune names its candidate: keep_versions.)"""
     store.promote("v3", verify=False)
-    with store.run_lock():
-        now = datetime.now(UTC).isoformat()  # created after the lock
-        fake_version(store.root, "v6", now)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ("import sys\nfrom anomaly_gan.store import ModelStore\n"
+         "with ModelStore.open(sys.argv[1]).run_lock():\n"
+         "    print('held', flush=True)\n    sys.stdin.read()\n"), str(store.root)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        assert holder.stdout.readline() == "held\n"
+        fake_version(store.root, "v6", datetime.now(UTC).isoformat())  # its candidate
         assert store.prune(keep=0) == ["v1", "v2", "v4", "v5"]
         assert [v.name for v in store.versions()] == ["v3", "v6"]
+    finally:
+        holder.communicate("", timeout=30)
+    assert holder.returncode == 0
     assert store.prune(keep=0) == ["v6"]
