@@ -822,6 +822,15 @@ def test_the_config_check_gets_no_network(render) -> None:
         (("image.digest=" + DIGEST.upper(),), "/image/digest"),
         (("image.digest=" + DIGEST.removeprefix("sha256:"),), "/image/digest"),
         (("tests.image.digest=md5:0123456789abcdef0123456789abcdef",), "/tests/image/digest"),
+        # A digest or a tag where the chart appends its own rendered 'anomaly-gan:sha256:...'
+        # or 'anomaly-gan:0.1.0:0.1.0': InvalidImageName, and the config check then failed the
+        # install only at its 4-minute deadline.
+        (("image.tag=" + DIGEST,), "a sha256 digest goes in digest"),
+        (("image.tag=0.1.0@" + DIGEST,), "/image/tag"),
+        (("tests.image.tag=" + TEST_DIGEST,), "/tests/image/tag"),
+        (("image.repository=anomaly-gan:0.1.0",), "the tag goes in tag"),
+        (("image.repository=ghcr.io/ops/anomaly-gan@" + DIGEST,), "a sha256 digest in digest"),
+        (("image.repository=Anomaly-GAN",), "/image/repository"),
         (("retrain.timeZone=Mars Standard Time",), "/retrain/timeZone"),
         (("retrain.timeZone=../../etc/passwd",), "/retrain/timeZone"),
         (("json:retrain.timeZone=1",), "/retrain/timeZone"),
@@ -907,6 +916,8 @@ def test_contradictory_values_fail_with_the_keys_named(render_error, sets, messa
         ("retrain.enabled=true", "retrain.concurrencyPolicy=Replace"),
         ("podLabels.team=ml", r"podLabels.app\.kubernetes\.io/part-of=plant"),
         (f"image.digest={DIGEST}", f"tests.image.digest={TEST_DIGEST}"),
+        ("image.repository=registry.example.com:5000/ops/anomaly-gan", "image.tag=0.2.0-rc.1_b7"),
+        ("image.repository=localhost:5000/anomaly-gan", "tests.image.repository=docker.io/library/busybox"),
     ],
 )
 def test_sensible_values_render(render, sets) -> None:
