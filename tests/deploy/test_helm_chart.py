@@ -7,6 +7,7 @@ objects each switch creates, probes and security settings, the service config th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import re
@@ -342,6 +343,45 @@ def test_extra_env_replaces_a_variable_of_the_chart_instead_of_repeating_it(rend
     assert {e["name"]: e for e in scorer(docs)["env"]}["ANOMALY_GAN_CPUS"] == extra[1]
     err = render_error(sets=("json:extraEnv=" + json.dumps([extra[2], extra[2]]),))
     assert "extraEnv names TZ twice" in err, err
+
+
+def _chart_owned_keys() -> list[str]:
+    """The service config keys the chart sets (scripts/values_schema.py, CHART_OWNED)."""
+    spec = importlib.util.spec_from_file_location("values_schema",
+                                                  ROOT / "scripts" / "values_schema.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return sorted(f"{section}.{key}" for section, keys in module.CHART_OWNED.items()
+                  for key in keys)
+
+
+@pytest.mark.parametrize("key", _chart_owned_keys())
+def test_extra_env_cannot_override_a_key_the_chart_sets(render_error, key: str) -> None:
+    """The schema refuses these keys under config:, but an ANOMALY_GAN__* variable in
+    extraEnv overrode them in the scorer alone: ANOMALY_GAN__SERVE__HTTP__PORT=9000 left the
+    probes and the Service on 9108 and every pod restarting (the config check passed it),
+    a group id or topic left KEDA on another group's lag."""
+    name = "ANOMALY_GAN__" + key.upper().replace(".", "__")
+    err = render_error(sets=("json:extraEnv=" + json.dumps([{"name": name, "value": "x"}]),))
+    assert f"values: extraEnv sets {name}, an override of {key}, which the chart sets from" in err, err
+
+
+@pytest.mark.parametrize(("name", "map_key"), [
+    ("ANOMALY_GAN__SERVE", "serve"),
+    ("ANOMALY_GAN__SERVE__KAFKA", "serve.kafka"),
+    ("ANOMALY_GAN__serve____Http", "serve.http"),  # as the service reads the name
+])
+def test_extra_env_cannot_replace_a_map_holding_a_key_the_chart_sets(render, render_error,
+                                                                     name, map_key) -> None:
+    err = render_error(sets=("json:extraEnv=" + json.dumps([{"name": name, "value": "{}"}]),))
+    assert f"values: extraEnv sets {name}, an override of the whole {map_key}," in err, err
+    # Other keys of those maps stay the operator's to override.
+    extra = [{"name": "ANOMALY_GAN__SERVE__KAFKA__AUTO_OFFSET_RESET", "value": "latest"},
+             {"name": "ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE", "value": "3"},
+             {"name": "ANOMALY_GAN__SERVE__LOG_LEVEL", "value": "DEBUG"}]
+    env = {e["name"] for e in scorer(render(sets=("json:extraEnv=" + json.dumps(extra),)))["env"]}
+    assert {e["name"] for e in extra} <= env
 
 
 @pytest.mark.parametrize("address", [None, "::"])

@@ -111,6 +111,35 @@ silences file of up to as much (MAX_SILENCES_BYTES). */}}
 {{- fail (printf "values: podLabels sets %s, a label the Deployment selects its pods by (the chart sets it); the API server would refuse pods that its selector does not match. Use another label" $key) }}
 {{- end }}
 {{- end }}
+{{- /* The keys of the service config the chart sets (scripts/values_schema.py CHART_OWNED,
+which the schema refuses under config:), with the values they come from. An ANOMALY_GAN__*
+variable in extraEnv overrides the file (anomaly_gan/config.py, _apply_env) and no other
+object of the chart: serve.http.port so left the probes and the Service on service.port and
+every pod restarting, a group or topic left KEDA measuring another group's lag. */}}
+{{- $owned := dict "serve.model_path" "model.mountPath" "serve.http.host" "service.listenAddress"
+      "serve.http.port" "service.port" "serve.alerts.silences_path" "silences.enabled / silences.entries"
+      "serve.kafka.bootstrap_servers" "kafka.bootstrapServers" "serve.kafka.input_topic" "kafka.inputTopic"
+      "serve.kafka.alert_topic" "kafka.alertTopic" "serve.kafka.scores_topic" "kafka.scoresTopic"
+      "serve.kafka.dlq_topic" "kafka.dlqTopic" "serve.kafka.group_id" "kafka.groupId"
+      "serve.kafka.security_protocol" "kafka.securityProtocol" "serve.kafka.sasl_mechanism" "kafka.sasl.mechanism"
+      "serve.kafka.sasl_username" "kafka.sasl.existingSecret / usernameKey"
+      "serve.kafka.sasl_password" "kafka.sasl.existingSecret / passwordKey"
+      "serve.kafka.sasl_password_file" "kafka.sasl.existingSecret / passwordKey"
+      "serve.kafka.ssl_cafile" "kafka.tls.caSecret / caKey" "serve.kafka.ssl_certfile" "kafka.tls.clientCertSecret"
+      "serve.kafka.ssl_keyfile" "kafka.tls.clientCertSecret" }}
+{{- range $env := .Values.extraEnv }}
+{{- if hasPrefix "ANOMALY_GAN__" $env.name }}
+{{- /* As _apply_env reads the name: lower case, "__" between keys, empty parts skipped. */}}
+{{- $key := $env.name | trimPrefix "ANOMALY_GAN__" | lower | splitList "__" | compact | join "." }}
+{{- range $path := keys $owned | sortAlpha }}
+{{- if eq $key $path }}
+{{- fail (printf "values: extraEnv sets %s, an override of %s, which the chart sets from %s for every object of the release (probes, Service, NetworkPolicy, KEDA, Secrets); set that value instead" $env.name $path (get $owned $path)) }}
+{{- else if hasPrefix (printf "%s." $key) $path }}
+{{- fail (printf "values: extraEnv sets %s, an override of the whole %s, which would replace %s that the chart sets from %s; override its other keys one at a time (%s__<KEY>)" $env.name $key $path (get $owned $path) $env.name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- $k := .Values.kafka }}
 {{- $proto := $k.securityProtocol }}
 {{- if hasPrefix "SASL" $proto }}
