@@ -517,6 +517,22 @@ def test_keda_scales_on_the_scorers_consumer_group(render) -> None:
     assert switches == {"sasl": "scram_sha512", "tls": "enable"}
 
 
+@pytest.mark.parametrize(("section", "policy"), [
+    ("    kafka:\n      # auto_offset_reset: latest\n", "earliest"),  # YAML: kafka is null
+    ("    kafka:\n      auto_offset_reset: latest\n", "latest"),
+    ("", "earliest"),
+])
+def test_keda_reads_the_offset_reset_of_a_config_whose_kafka_section_is_empty(
+        render, tmp_path: Path, section: str, policy: str) -> None:
+    """A `kafka:` whose keys are all commented out is null: the ScaledObject's dig through
+    it failed the render with 'interface conversion: interface {} is nil', naming no value."""
+    values = tmp_path / "values.yaml"
+    values.write_text("keda:\n  enabled: true\nconfig:\n  serve:\n    log_level: INFO\n" + section)
+    docs = render(values)
+    assert find(docs, "ScaledObject")["spec"]["triggers"][0]["metadata"]["offsetResetPolicy"] == policy
+    assert service_config(docs)["serve"]["kafka"]["group_id"] == "anomaly-gan"
+
+
 def test_keda_speaks_tls_to_brokers_whose_certificates_the_system_trusts(render) -> None:
     """securityProtocol SSL without kafka.tls.caSecret (a public CA, as on managed Kafka): the
     scorer used TLS, while the trigger had no TriggerAuthentication and read the lag in
