@@ -940,6 +940,11 @@ def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None
         # With no metrics Kubernetes would quietly scale on 80% CPU instead.
         (("autoscaling.enabled=true", "autoscaling.targetCPUUtilizationPercentage=null"),
          "set autoscaling.targetCPUUtilizationPercentage or autoscaling.extraMetrics"),
+        # Utilization of no CPU request: the HPA reported FailedGetResourceMetric, never scaled.
+        (("autoscaling.enabled=true", "json:resources.requests.cpu=null"),
+         ("autoscaling.targetCPUUtilizationPercentage is a percentage of resources.requests.cpu, "
+          "which is not set or 0")),
+        (("autoscaling.enabled=true", "json:resources.requests=null"), "would never scale"),
     ],
 )
 def test_contradictory_values_fail_with_the_keys_named(render_error, sets, message) -> None:
@@ -956,6 +961,12 @@ def test_contradictory_values_fail_with_the_keys_named(render_error, sets, messa
          "serviceMonitor.scrapeTimeout=4s500ms"),
         ("serviceMonitor.enabled=true", "serviceMonitor.interval=1m", "serviceMonitor.scrapeTimeout=1m"),
         ("autoscaling.enabled=true", "autoscaling.minReplicas=3", "autoscaling.maxReplicas=3"),
+        # A CPU limit alone is the request too.
+        ("autoscaling.enabled=true", "json:resources.requests=null", "resources.limits.cpu=2"),
+        ("autoscaling.enabled=true", "json:resources.requests.cpu=null",
+         "json:autoscaling.targetCPUUtilizationPercentage=null",
+         ('json:autoscaling.extraMetrics=[{"type": "External", "external": {"metric": {"name": '
+          '"lag"}, "target": {"type": "AverageValue", "averageValue": "1000"}}}]')),
         ("keda.enabled=true", "keda.minReplicaCount=0"),
         ("kafka.securityProtocol=SSL", "kafka.tls.caSecret=kafka-ca"),
         ("networkPolicy.enabled=true", r"kafka.bootstrapServers=k-0:9092\,k-1:9093"),

@@ -161,6 +161,12 @@ every pod restarting, a group or topic left KEDA measuring another group's lag. 
 {{- if and $hpa.enabled (not $hpa.targetCPUUtilizationPercentage) (empty $hpa.extraMetrics) }}
 {{- fail "values: autoscaling.enabled needs at least one metric: set autoscaling.targetCPUUtilizationPercentage or autoscaling.extraMetrics (with none, Kubernetes scales on 80% CPU)" }}
 {{- end }}
+{{- /* Utilization is a share of the pods' CPU request (Kubernetes takes the limit for a
+request left out): with neither the HPA reports FailedGetResourceMetric and never scales. */}}
+{{- $res := .Values.resources | default dict }}
+{{- if and $hpa.enabled $hpa.targetCPUUtilizationPercentage (not (dig "requests" "cpu" "" $res)) (not (dig "limits" "cpu" "" $res)) }}
+{{- fail "values: autoscaling.targetCPUUtilizationPercentage is a percentage of resources.requests.cpu, which is not set or 0 (nor is resources.limits.cpu): the HorizontalPodAutoscaler could not compute it and would never scale; set resources.requests.cpu, or scale on autoscaling.extraMetrics alone (targetCPUUtilizationPercentage: null)" }}
+{{- end }}
 {{- if and $hpa.enabled (gt (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}
 {{- fail (printf "values: autoscaling.minReplicas (%d) is greater than autoscaling.maxReplicas (%d)" (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}
 {{- end }}
