@@ -416,6 +416,31 @@ def test_model_volume_is_the_store_passed_to_serve(render) -> None:
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
+@pytest.mark.parametrize(("sets", "message"), [
+    # The API server refuses two mounts at one path, after the config check has run.
+    (("model.mountPath=/tmp",), "model.mountPath /tmp overlaps /tmp, where the chart mounts"),
+    (("model.mountPath=/etc/anomaly-gan/",), "overlaps /etc/anomaly-gan, where the chart mounts the config"),
+    (("retrain.enabled=true", "retrain.dataExistingClaim=archive", "retrain.dataMountPath=/models"),
+     "retrain.dataMountPath and model.mountPath are both /models"),
+    (("retrain.enabled=true", "retrain.dataExistingClaim=archive", "retrain.dataMountPath=/tmp"),
+     "retrain.dataMountPath /tmp overlaps /tmp"),
+    # Inside a read-only volume the runtime cannot make the mount point; over /etc or / the
+    # image's own files are gone.
+    (("model.mountPath=/etc/anomaly-gan-silences/models",), "where the chart mounts the silences"),
+    (("model.mountPath=/etc",), "model.mountPath /etc overlaps /etc/anomaly-gan"),
+    (("model.mountPath=/",), "model.mountPath / overlaps"),
+])
+def test_mount_paths_that_collide_with_the_charts_fail_naming_the_value(render, render_error,
+                                                                       sets, message) -> None:
+    err = render_error(sets=sets)
+    assert message in err, err
+    # Paths of their own, and one inside the writable /tmp, render.
+    for ok in (("model.mountPath=/srv/models",), ("model.mountPath=/tmp/models",),
+               ("retrain.enabled=true", "retrain.dataExistingClaim=archive",
+                "retrain.dataMountPath=/models-data")):
+        assert find(render(sets=ok), "Deployment")
+
+
 def test_rollout_stops_an_old_pod_before_starting_its_successor(render) -> None:
     """A surge pod is one consumer more than the partitions when replicaCount equals them: the
     member the group leaves without a partition answers /readyz 503, and when that is the new

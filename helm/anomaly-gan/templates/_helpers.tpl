@@ -185,6 +185,29 @@ request left out): with neither the HPA reports FailedGetResourceMetric and neve
 {{- if and .Values.retrain.enabled (not $store.existingClaim) (not (or (has "ReadWriteMany" $store.accessModes) (has "ReadWriteOnce" $store.accessModes))) }}
 {{- fail (printf "values: retrain.enabled writes the model store while the scorers read it, but model.persistence.accessModes %v lets no pod write it next to them; use ReadWriteMany (or ReadWriteOnce with the Job on the scorers' node, docs/deployment.md \"Retraining CronJob\")" $store.accessModes) }}
 {{- end }}
+{{- /* The volumes the values place: the API server refuses two mounts at one path (only
+once the config check has run), and a mount inside a read-only one (the runtime cannot make
+its mount point there), or one over the image's /etc, /var or /, keeps the pod from starting.
+Inside the writable /tmp is fine. */}}
+{{- $fixed := dict "/tmp" "the scratch space" (include "anomaly-gan.configDir" .) "the config"
+      (include "anomaly-gan.silencesDir" .) "the silences" (include "anomaly-gan.saslDir" .) "a Kafka Secret"
+      (include "anomaly-gan.caDir" .) "a Kafka Secret" (include "anomaly-gan.clientCertDir" .) "a Kafka Secret" }}
+{{- $placed := dict "model.mountPath" .Values.model.mountPath }}
+{{- if and .Values.retrain.enabled .Values.retrain.dataExistingClaim }}
+{{- $_ := set $placed "retrain.dataMountPath" .Values.retrain.dataMountPath }}
+{{- end }}
+{{- range $key := keys $placed | sortAlpha }}
+{{- $path := get $placed $key | clean }}
+{{- range $other := keys $fixed | sortAlpha }}
+{{- $inside := and (hasPrefix (printf "%s/" $other) $path) (ne $other "/tmp") }}
+{{- if or (eq $path $other) $inside (hasPrefix (printf "%s/" $path) $other) (eq $path "/") }}
+{{- fail (printf "values: %s %s overlaps %s, where the chart mounts %s; use a path of its own such as /models or /data" $key (get $placed $key) $other (get $fixed $other)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (hasKey $placed "retrain.dataMountPath") (eq (clean .Values.model.mountPath) (clean .Values.retrain.dataMountPath)) }}
+{{- fail (printf "values: retrain.dataMountPath and model.mountPath are both %s; the retraining Job mounts the data and the model store there, which Kubernetes refuses" .Values.model.mountPath) }}
+{{- end }}
 {{- $np := .Values.networkPolicy }}
 {{- if and $np.enabled $np.kafkaEgress.ports }}
 {{- $allowed := list }}
