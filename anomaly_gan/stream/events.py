@@ -31,7 +31,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from anomaly_gan.config import EventFieldsConfig, ServeConfig, is_otlp
@@ -139,7 +139,10 @@ def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
-            return None
+            leap = _leap_second(text)
+            if leap is None:
+                return None
+            dt = leap
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
         try:
@@ -148,6 +151,24 @@ def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
             return None
         return ts if 0.0 <= ts <= _MAX_TS else None
     return None
+
+
+def _leap_second(text: str) -> datetime | None:
+    """An RFC 3339 time whose second is 60 (a leap second, which RFC 3339 allows and
+    ``datetime`` cannot hold) as the next minute's second 0, as POSIX time counts it; None
+    for any other text. Refused, a line stamped ``23:59:60Z`` was "not RFC 3339".
+
+    >>> _leap_second("2016-12-31T23:59:60.5Z").isoformat()
+    '2017-01-01T00:00:00.500000+00:00'
+    >>> _leap_second("2016-12-31T23:59:61Z") is None
+    True
+    """
+    if text[16:19] != ":60" or text[13:14] != ":":
+        return None
+    try:
+        return datetime.fromisoformat(text[:17] + "59" + text[19:]) + timedelta(seconds=1)
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:59:60
+        return None
 
 
 def parse_timestamp_text(text: str) -> float | None:

@@ -45,6 +45,19 @@ def test_timestamp_forms(ts, expected):
     assert parse_timestamp(ts) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("ts, expected", [
+    ("2016-12-31T23:59:60Z", 1483228800.0),  # the next minute's second 0, as POSIX counts it
+    ("2016-12-31T23:59:60.25+00:00", 1483228800.25),
+    ("2016-12-31 23:59:60", 1483228800.0),
+    ("2016-12-31T23:59:61Z", None), ("2016-12-31T23:60:00Z", None),
+    ("9999-12-31T23:59:60Z", None),  # past what datetime holds
+])
+def test_a_leap_second_is_rfc_3339(ts, expected):
+    """RFC 3339 allows a second of 60 (a leap second): a line stamped 23:59:60Z was a
+    bad_timestamp, 'not RFC 3339', and stopped a whole log file's training."""
+    assert parse_timestamp(ts) == expected
+
+
 def test_epoch_numbers_count_in_the_unit_their_size_gives():
     """journald stamps in microseconds, OpenTelemetry in nanoseconds (digits in JSON): both
     were bad_timestamp. Each unit starts where the one before would pass the year 5138."""
