@@ -13,6 +13,7 @@ it: every later line was dropped and a silence of empty buckets went into the tr
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import time
@@ -47,6 +48,9 @@ __all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "LineTally", "LogScores", "auto_bucket
 Progress = Callable[[str], None]
 
 
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
 def _lines(handle: Iterable[bytes], path: Path | None = None,
            unterminated: list[int] | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without the line end) of each line of a binary file; a UTF-8
@@ -64,6 +68,11 @@ def _lines(handle: Iterable[bytes], path: Path | None = None,
         if n == 0:
             body = without_bom(body)
             packed = packed_format(body, tables=False) if path is not None else ""
+            if not packed and path is not None and body[:2] in _UTF16_BOMS:
+                # read as UTF-8 its lines were a not_utf8 and, with logs.bad_lines: skip,
+                # lines of NUL-separated characters that no format reads
+                packed = ("the file is UTF-16 (it starts with a UTF-16 byte-order mark); "
+                          "expected UTF-8 text (iconv -f UTF-16 -t UTF-8 converts it)")
             if packed:
                 raise DataError(f"{path}: line 1: not a readable log file: {packed}")
         lines = body.split(b"\r") if b"\r" in body else (body,)

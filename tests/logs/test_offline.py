@@ -236,6 +236,22 @@ def test_a_rotated_gzip_log_reads_as_its_lines(tmp_path):
         read_log_file(rotated, cfg)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+@pytest.mark.parametrize("bad_lines", ["error", "skip"])
+def test_a_utf_16_log_file_says_it_is_utf_16(tmp_path, encoding, bad_lines):
+    """A log written by PowerShell 5's Out-File: its first line was 'not_utf8: 'utf-8'
+    codec can't decode byte 0xff', and with logs.bad_lines: skip the rest were read as
+    lines of NUL-separated characters (no_match), never as what they are."""
+    data = tmp_path / "app.log"
+    text = f"{ERROR_LINE}\n{ERROR_LINE}\n"
+    data.write_bytes(("\ufeff" + text).encode(encoding) if encoding == "utf-16-be"
+                     else text.encode(encoding))
+    with pytest.raises(DataError, match=r"app.log: line 1: not a readable log file: the file "
+                                        r"is UTF-16 \(it starts with a UTF-16 byte-order "
+                                        r"mark\); expected UTF-8 text"):
+        read_log_file(data, _regex_logs_cfg(bad_lines=bad_lines).logs)
+
+
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])
 def test_a_record_with_windows_line_breaks_equals_the_event_read_from_its_file(tmp_path,
                                                                                newline):
