@@ -1057,6 +1057,10 @@ def zone_of(name: str) -> tzinfo:
                          f"{name!r}") from None
 
 
+#: The most empty buckets a silence shorter than ``logs.gap_seconds`` may count.
+_MAX_GAP_BUCKETS = 100_000
+
+
 def _check_logs(logs: LogsConfig, source: str) -> None:
     import re
 
@@ -1065,6 +1069,15 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
             f"{source}: logs.bucket_lines: expected exactly one of logs.bucket_seconds and "
             f"logs.bucket_lines (set bucket_seconds: null to count per N lines), got "
             f"bucket_seconds={logs.bucket_seconds!r}, bucket_lines={logs.bucket_lines!r}")
+    if logs.bucket_seconds is not None and logs.gap_seconds / logs.bucket_seconds > _MAX_GAP_BUCKETS:
+        # a silence shorter than gap_seconds is counted as empty buckets, each a row held
+        # in memory: 0.001 s buckets made 1.8 million of them for each entity's silence
+        raise ConfigError(
+            f"{source}: logs.bucket_seconds: {logs.bucket_seconds:g} with logs.gap_seconds "
+            f"{logs.gap_seconds:g} counts up to {logs.gap_seconds / logs.bucket_seconds:,.0f} "
+            f"empty buckets for each silence of an entity; expected at most "
+            f"{_MAX_GAP_BUCKETS:,} (bucket_seconds of at least "
+            f"{logs.gap_seconds / _MAX_GAP_BUCKETS:g}, or a shorter gap_seconds)")
     if logs.format == "regex":
         if logs.regex is None:
             raise ConfigError(f"{source}: logs.regex: expected a regular expression when "

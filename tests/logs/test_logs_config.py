@@ -26,6 +26,11 @@ def test_no_logs_section_means_numeric_events():
     ({"timezone": 600}, "logs.timezone: expected a non-empty string (quote it in YAML: '+10:00')"),
     ({"timezone": "Europe/Berlin", "timestamp_format": "%Y-%m-%d %H:%M:%S %Z"},
      "logs.timezone: expected UTC with a %Z timestamp_format"),
+    # every silence of an entity up to gap_seconds is counted as empty buckets, each a row
+    ({"bucket_seconds": 0.001}, ("logs.bucket_seconds: 0.001 with logs.gap_seconds 1800 "
+                                 "counts up to 1,800,000 empty buckets")),
+    ({"bucket_seconds": 1, "gap_seconds": 1e6}, ("expected at most 100,000 (bucket_seconds of "
+                                                 "at least 10, or a shorter gap_seconds)")),
     ({"format": "otlp"}, ("logs.format: expected one of 'json', 'regex', 'otlp_json', "
                          "'otlp_proto', got 'otlp'")),
     *(case for fmt in ("otlp_json", "otlp_proto") for case in (
