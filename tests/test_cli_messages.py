@@ -219,6 +219,29 @@ def test_serve_names_the_key_and_file_of_a_bad_model_path(tmp_path):
     assert err_flag == f"anomaly-gan: error: {tmp_path / 'nope'}: model path does not exist\n"
 
 
+def test_serve_checks_the_kafka_password_and_tls_files_before_the_model(tmp_path):
+    """The security settings were first read when connecting: a missing password file or a
+    CA file that is no PEM failed after the model and TensorFlow had loaded (6 s for a tiny
+    model on a quiet machine), after the "starting" line had logged the password as set.
+    Here the model path is no bundle too: the Kafka line comes first, without TensorFlow."""
+    cfg = tmp_path / "tls.yaml"
+    cfg.write_text(f"serve:\n  model_path: {tmp_path / 'nope'}\n  kafka:\n"
+                   f"    security_protocol: SASL_SSL\n    sasl_mechanism: PLAIN\n"
+                   f"    sasl_username: svc\n    sasl_password_file: {tmp_path / 'pw'}\n"
+                   f"    ssl_cafile: {tmp_path / 'ca.pem'}\n")
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    probe = run_cli(["serve", "--config", str(cfg)])
+    (rc, err), = probe["results"]
+    assert rc == 2 and not probe["tensorflow"]
+    assert err.startswith(f"anomaly-gan: error: serve.kafka.ssl_cafile: {tmp_path / 'ca.pem'}: "
+                          "expected PEM CA certificates: ") and err.count("\n") == 1
+    (tmp_path / "ca.pem").write_text((Path(__file__).parent / "support" / "tls" /
+                                      "client.crt").read_text())
+    (rc, err), = run_cli(["serve", "--config", str(cfg)])["results"]
+    assert (rc, err) == (2, (f"anomaly-gan: error: serve.kafka.sasl_password_file: "
+                             f"{tmp_path / 'pw'}: cannot read it: No such file or directory\n"))
+
+
 def test_bad_model_is_one_line_from_the_real_command(tmp_path):
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "score", "--model",
                         str(tmp_path / "nope"), "--data", "d.csv", "--out", str(tmp_path / "s")],

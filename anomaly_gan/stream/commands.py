@@ -26,6 +26,7 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.config import load_config, source_of
     from anomaly_gan.errors import BundleError
     from anomaly_gan.runtime import import_tensorflow_quietly
+    from anomaly_gan.stream.kafka_io import client_kwargs
     from anomaly_gan.stream.logs import configure_logging
     from anomaly_gan.stream.service import serve
 
@@ -36,6 +37,10 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
         cfg = cfg.replace(serve=dataclasses.replace(cfg.serve, model_path=args.model))
     # The log format first, so that under log_format json even a bad bundle's line is JSON.
     configure_logging(cfg.serve.log_format, cfg.serve.log_level)
+    # The Kafka security settings (TLS files, the password file) before the model and
+    # TensorFlow load: a missing or bad file was found only when connecting, seconds later,
+    # after the "starting" line had logged the password as set.
+    client_kwargs(cfg.serve.kafka)
     try:
         bundle = inspect_bundle(cfg.serve.model_path)  # path, store, manifest, checksums
     except BundleError as exc:

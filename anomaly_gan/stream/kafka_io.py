@@ -5,7 +5,11 @@ Security (``serve.kafka``): ``security_protocol`` PLAINTEXT, SSL, SASL_PLAINTEXT
 password from ``sasl_password`` (e.g. the environment override
 ``ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD``) or ``sasl_password_file`` (a mounted secret;
 read at start, surrounding whitespace stripped). TLS files: ``ssl_cafile``, ``ssl_certfile``,
-``ssl_keyfile``. The password is never logged: :func:`describe` is the loggable view.
+``ssl_keyfile``, loaded at start (:func:`client_kwargs`) as the client loads them, so that a
+file that is no PEM, an encrypted key or a key that does not match the certificate is one
+config line: kafka-python loads them only once a broker answers, where such a failure looked
+like a broker down, retried for ever (and an encrypted key asked for its passphrase on the
+terminal). The password is never logged: :func:`describe` is the loggable view.
 
 Reconnects: kafka-python reconnects by itself with exponential backoff up to
 ``reconnect_backoff_max_ms``; :meth:`KafkaIO.connected` reports whether any broker
@@ -39,8 +43,8 @@ from typing import Any
 from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import AnomalyGanError, ConfigError
 
-__all__ = ["Backoff", "Delivery", "KafkaIO", "UnreadableInput", "client_kwargs", "describe",
-           "resolve_password"]
+__all__ = ["Backoff", "Delivery", "KafkaIO", "UnreadableInput", "check_tls", "client_kwargs",
+           "describe", "resolve_password"]
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +67,93 @@ _BACKOFF_MIN_S = 0.1
 
 
 def resolve_password(k: KafkaConfig) -> str | None:
-    """``sasl_password`` if set, else the contents of ``sasl_password_file``."""
+    """``sasl_password`` if set, else the contents of ``sasl_password_file`` (UTF-8, surrounding
+    whitespace stripped; an empty file is an error, not an empty password)."""
     if k.sasl_password:
         return k.sasl_password
     if k.sasl_password_file:
+        where = f"serve.kafka.sasl_password_file: {k.sasl_password_file}"
         try:
-            return Path(k.sasl_password_file).read_text(encoding="utf-8").strip()
+            data = Path(k.sasl_password_file).read_bytes()
         except OSError as exc:
-            raise ConfigError(f"serve.kafka.sasl_password_file: cannot read "
-                              f"{k.sasl_password_file}: {exc.strerror}") from None
+            raise ConfigError(f"{where}: cannot read it: {exc.strerror}") from None
+        try:
+            password = data.decode("utf-8").strip()
+        except UnicodeDecodeError:  # its message holds a byte of the password
+            raise ConfigError(f"{where}: expected the password as UTF-8 text, got other bytes "
+                              f"(value not shown: secret)") from None
+        if not password:
+            raise ConfigError(f"{where}: expected the password, got an empty file")
+        return password
     return None
 
 
+class _Encrypted(Exception):
+    """The private key asked for a passphrase (:func:`check_tls`)."""
+
+
+def _no_passphrase() -> bytes:
+    raise _Encrypted
+
+
+def _ssl_reason(exc: Exception) -> str:
+    import ssl
+
+    if isinstance(exc, ssl.SSLError):  # '[X509: KEY_VALUES_MISMATCH] key values mismatch (_ssl.c:3926)'
+        return str(exc.args[1] if len(exc.args) > 1 else exc).split(" (_ssl.c")[0]
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+def check_tls(k: KafkaConfig) -> None:
+    """Load ``ssl_cafile``, ``ssl_certfile`` and ``ssl_keyfile`` as kafka-python does (an
+    ``ssl.SSLContext``), raising :class:`ConfigError` naming the key for a file that is not
+    there, is no PEM, holds an encrypted key (serve takes no passphrase) or a key that does
+    not match the certificate."""
+    import ssl
+
+    protocol_uses_tls = k.security_protocol in ("SSL", "SASL_SSL")
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        value = getattr(k, name)
+        if not value:
+            continue
+        if not protocol_uses_tls:  # kafka-python ignores it: a TLS listener would drop us
+            raise ConfigError(f"serve.kafka.{name}: set, but security_protocol is "
+                              f"{k.security_protocol}; expected SSL or SASL_SSL with TLS files")
+        if not Path(value).is_file():
+            what = "a directory" if Path(value).is_dir() else "no such file"
+            raise ConfigError(f"serve.kafka.{name}: expected a PEM file, got {value} ({what})")
+    if k.ssl_keyfile and not k.ssl_certfile:  # kafka-python would send no client certificate
+        raise ConfigError(f"serve.kafka.ssl_keyfile: set without ssl_certfile; expected the "
+                          f"client certificate in ssl_certfile too, got only {k.ssl_keyfile}")
+    if not protocol_uses_tls:
+        return
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if k.ssl_cafile:
+        try:
+            ctx.load_verify_locations(k.ssl_cafile)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"serve.kafka.ssl_cafile: {k.ssl_cafile}: expected PEM CA "
+                              f"certificates: {_ssl_reason(exc)}") from None
+    if k.ssl_certfile:
+        key_name, key = ("ssl_keyfile", k.ssl_keyfile) if k.ssl_keyfile else \
+            ("ssl_certfile", k.ssl_certfile)
+        try:
+            ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile, password=_no_passphrase)
+        except _Encrypted:
+            raise ConfigError(f"serve.kafka.{key_name}: {key}: expected an unencrypted private "
+                              f"key, got one that needs a passphrase (serve takes none: "
+                              f"decrypt it, e.g. openssl pkey -in KEY -out PLAIN)") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"serve.kafka.ssl_certfile: {k.ssl_certfile}: expected a PEM "
+                              f"client certificate and its private key ({key_name} {key}): "
+                              f"{_ssl_reason(exc)}") from None
+
+
 def client_kwargs(k: KafkaConfig) -> dict[str, Any]:
-    """Connection and security settings shared by the consumer and the producer."""
+    """Connection and security settings shared by the consumer and the producer. Checks them
+    as no broker can (:func:`check_tls`, :func:`resolve_password`): ``serve`` calls it at
+    start, before the model loads."""
+    check_tls(k)
     kw: dict[str, Any] = {
         "bootstrap_servers": [s.strip() for s in k.bootstrap_servers.split(",") if s.strip()],
         "client_id": k.client_id,
@@ -87,13 +164,9 @@ def client_kwargs(k: KafkaConfig) -> dict[str, Any]:
         # backoff (and stay responsive to SIGTERM) instead of blocking 30 s per attempt.
         "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
     }
-    if k.security_protocol in ("SSL", "SASL_SSL"):
-        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            value = getattr(k, name)
-            if value:
-                if not Path(value).is_file():
-                    raise ConfigError(f"serve.kafka.{name}: file {value} does not exist")
-                kw[name] = value
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        if getattr(k, name):
+            kw[name] = getattr(k, name)
     if k.security_protocol.startswith("SASL"):
         password = resolve_password(k)
         if not k.sasl_username or password is None:

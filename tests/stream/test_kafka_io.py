@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import logging
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -9,6 +10,9 @@ from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import ConfigError
 from anomaly_gan.stream.kafka_io import client_kwargs, describe, resolve_password
 from anomaly_gan.stream.logs import JsonFormatter
+
+TLS = Path(__file__).parents[1] / "support" / "tls"  # an EC certificate, its key, the key
+                                                     # encrypted, and a key of another one
 
 
 def test_plaintext_has_no_security_settings():
@@ -22,8 +26,7 @@ def test_plaintext_has_no_security_settings():
 def test_sasl_ssl_with_password_from_a_mounted_file(tmp_path, mechanism):
     secret = tmp_path / "password"
     secret.write_text("s3cret\n")
-    ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    ca = TLS / "client.crt"  # self-signed: its own CA
     k = KafkaConfig(security_protocol="SASL_SSL", sasl_mechanism=mechanism,
                     sasl_username="svc", sasl_password_file=str(secret), ssl_cafile=str(ca))
     kw = client_kwargs(k)
@@ -58,6 +61,70 @@ def test_missing_password_or_files_are_config_errors(tmp_path):
         resolve_password(KafkaConfig(sasl_password_file=str(tmp_path / "nope")))
     with pytest.raises(ConfigError, match="ssl_cafile"):
         client_kwargs(KafkaConfig(security_protocol="SSL", ssl_cafile=str(tmp_path / "x.pem")))
+
+
+def test_mutual_tls_files_that_load_are_passed_on():
+    k = KafkaConfig(security_protocol="SSL", ssl_cafile=str(TLS / "client.crt"),
+                    ssl_certfile=str(TLS / "client.crt"), ssl_keyfile=str(TLS / "client.key"))
+    kw = client_kwargs(k)
+    assert (kw["ssl_cafile"], kw["ssl_certfile"], kw["ssl_keyfile"]) == (
+        str(TLS / "client.crt"), str(TLS / "client.crt"), str(TLS / "client.key"))
+
+
+@pytest.mark.parametrize("settings, error", [
+    ({"ssl_cafile": "garbage.pem"},
+     (r"^serve\.kafka\.ssl_cafile: .*garbage\.pem: expected PEM CA certificates: "
+      r"\[X509")),
+    ({"ssl_cafile": "."}, r"^serve\.kafka\.ssl_cafile: expected a PEM file, got .* \(a directory\)$"),
+    ({"ssl_certfile": "client.crt", "ssl_keyfile": "client-encrypted.key"},
+     (r"^serve\.kafka\.ssl_keyfile: .*client-encrypted\.key: expected an unencrypted private key, "
+      r"got one that needs a passphrase")),
+    ({"ssl_certfile": "client.crt", "ssl_keyfile": "other.key"},
+     (r"^serve\.kafka\.ssl_certfile: .*client\.crt: expected a PEM client certificate and its "
+      r"private key \(ssl_keyfile .*other\.key\): \[X509: KEY_VALUES_MISMATCH\]")),
+    ({"ssl_certfile": "client.crt"},  # no key in it, none beside it
+     (r"^serve\.kafka\.ssl_certfile: .*client\.crt: expected a PEM client certificate and its "
+      r"private key \(ssl_certfile ")),
+    ({"ssl_keyfile": "client.key"},
+     r"^serve\.kafka\.ssl_keyfile: set without ssl_certfile; expected the client certificate"),
+    ({"security_protocol": "SASL_PLAINTEXT", "ssl_cafile": "client.crt"},
+     (r"^serve\.kafka\.ssl_cafile: set, but security_protocol is SASL_PLAINTEXT; expected SSL "
+      r"or SASL_SSL")),
+])
+def test_tls_files_are_loaded_at_start_and_a_bad_one_is_one_line_naming_its_key(
+        tmp_path, monkeypatch, settings, error):
+    """kafka-python loads the TLS files only once a broker answers: a CA file that is no PEM,
+    an encrypted key or one of another certificate failed every connection, logged as
+    "broker unreachable; retrying" for ever (an encrypted key also asked for its passphrase
+    on the terminal, blocking the client), and a key file without a certificate or TLS files
+    under a plaintext protocol were ignored."""
+    (tmp_path / "garbage.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+    for name in ("client.crt", "client.key", "client-encrypted.key", "other.key"):
+        (tmp_path / name).write_bytes((TLS / name).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    k = KafkaConfig(**{"security_protocol": "SSL", **settings})
+    with pytest.raises(ConfigError, match=error) as info:
+        client_kwargs(k)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\n", "expected the password, got an empty file"),
+    (b"  \t\n", "expected the password, got an empty file"),
+    (b"\xffs3cret-pw\n", ("expected the password as UTF-8 text, got other bytes "
+                          "(value not shown: secret)")),
+])
+def test_a_password_file_that_holds_no_password_is_one_line_without_it(tmp_path, content,
+                                                                       expected):
+    """An empty file was sent as an empty password (failing at the broker as an unreachable
+    broker, for ever); bytes that are not UTF-8 were a UnicodeDecodeError traceback."""
+    path = tmp_path / "password"
+    path.write_bytes(content)
+    k = KafkaConfig(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                    sasl_username="svc", sasl_password_file=str(path))
+    with pytest.raises(ConfigError) as info:
+        client_kwargs(k)
+    assert str(info.value) == f"serve.kafka.sasl_password_file: {path}: {expected}"
 
 
 def test_the_loggable_view_and_json_logs_never_contain_the_password():
