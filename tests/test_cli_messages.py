@@ -242,6 +242,23 @@ def test_serve_checks_the_kafka_password_and_tls_files_before_the_model(tmp_path
                              f"{tmp_path / 'pw'}: cannot read it: No such file or directory\n"))
 
 
+def test_serve_checks_its_http_port_before_the_model(tmp_path):
+    """A port in use was found when /metrics started, after the model and TensorFlow had
+    loaded. The model path here is no bundle either: the port's line comes first."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = tmp_path / "port.yaml"
+        cfg.write_text(f"serve:\n  model_path: {tmp_path / 'nope'}\n  http: {{port: {port}}}\n")
+        probe = run_cli(["serve", "--config", str(cfg)])
+    (rc, err), = probe["results"]
+    assert rc == 2 and not probe["tensorflow"] and err.count("\n") == 1
+    assert err.startswith(f"anomaly-gan: error: serve.http: cannot listen on 127.0.0.1:{port}: ")
+
+
 def test_bad_model_is_one_line_from_the_real_command(tmp_path):
     r = subprocess.run([sys.executable, "-m", "anomaly_gan", "score", "--model",
                         str(tmp_path / "nope"), "--data", "d.csv", "--out", str(tmp_path / "s")],

@@ -26,6 +26,7 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.config import load_config, source_of
     from anomaly_gan.errors import BundleError
     from anomaly_gan.runtime import import_tensorflow_quietly
+    from anomaly_gan.stream.http import check_listen
     from anomaly_gan.stream.kafka_io import client_kwargs
     from anomaly_gan.stream.logs import configure_logging
     from anomaly_gan.stream.service import serve
@@ -41,6 +42,7 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
     # TensorFlow load: a missing or bad file was found only when connecting, seconds later,
     # after the "starting" line had logged the password as set.
     client_kwargs(cfg.serve.kafka)
+    check_listen(cfg.serve.http.host, cfg.serve.http.port)  # a port in use, likewise
     try:
         bundle = inspect_bundle(cfg.serve.model_path)  # path, store, manifest, checksums
     except BundleError as exc:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import socket
@@ -28,7 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from anomaly_gan.errors import ConfigError
 
-__all__ = ["REQUEST_TIMEOUT_S", "Health", "HealthServer"]
+__all__ = ["REQUEST_TIMEOUT_S", "Health", "HealthServer", "check_listen"]
 
 REQUEST_TIMEOUT_S = 10.0
 """Longest a connection may wait between bytes of its request or of the answer: a probe or
@@ -126,6 +127,30 @@ def _server_class(host: str) -> type[ThreadingHTTPServer]:
     return IPv6Server
 
 
+def _listen(host: str, port: int,
+            handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    try:
+        return _server_class(host)((host.strip("[]"), port), handler)
+    except OSError as exc:
+        if isinstance(exc, socket.gaierror):
+            hint = "expected an IP address or a host name that resolves"
+        elif exc.errno == errno.EADDRINUSE:
+            hint = "another process listens on that port"
+        elif exc.errno == errno.EACCES:
+            hint = "a port below 1024 needs root or CAP_NET_BIND_SERVICE; expected a higher one"
+        else:
+            hint = "expected an address of this host, 0.0.0.0 or ::"
+        raise ConfigError(f"serve.http: cannot listen on {host}:{port}: "
+                          f"{exc.strerror or exc} ({hint})") from None
+
+
+def check_listen(host: str, port: int) -> None:
+    """Raise the :class:`ConfigError` that :class:`HealthServer` would raise for ``host`` and
+    ``port`` (in use, an address this host does not have, a name that does not resolve), and
+    let the port go again: ``serve`` checks before the model and TensorFlow load."""
+    _listen(host, port, BaseHTTPRequestHandler).server_close()
+
+
 class HealthServer:
     """A small threaded HTTP server; ``port=0`` picks a free port (see :attr:`port`).
 
@@ -167,12 +192,7 @@ class HealthServer:
             def log_message(self, *args: object) -> None:  # keep probes out of the logs
                 pass
 
-        try:
-            self._server = _server_class(host)((host.strip("[]"), port), Handler)
-        except OSError as exc:  # in use, or an address this host does not have
-            raise ConfigError(f"serve.http: cannot listen on {host}:{port}: "
-                              f"{exc.strerror or exc} (another process on the port, or an "
-                              f"address this host does not have?)") from None
+        self._server = _listen(host, port, Handler)
         self._server.daemon_threads = True
         self.host = host
         self.port = int(self._server.server_address[1])

@@ -126,8 +126,25 @@ def test_a_port_in_use_is_one_config_line_not_a_traceback():
         held.listen()
         port = held.getsockname()[1]
         with pytest.raises(ConfigError, match=rf"serve.http: cannot listen on 127.0.0.1:{port}: "
-                                              r"Address already in use"):
+                                              r"Address already in use \(another process "
+                                              r"listens on that port\)$"):
             HealthServer(CollectorRegistry(), Health(), "127.0.0.1", port)
+
+
+@pytest.mark.parametrize("host, hint", [
+    ("no-such-host.invalid", "expected an IP address or a host name that resolves"),
+    ("192.0.2.1", "expected an address of this host, 0.0.0.0 or ::"),  # TEST-NET-1
+])
+def test_an_address_serve_cannot_listen_on_says_what_was_expected(host, hint):
+    """Every bind failure said "(another process on the port, or an address this host does
+    not have?)", a host name that does not resolve too."""
+    from anomaly_gan.errors import ConfigError
+    from anomaly_gan.stream.http import check_listen
+
+    with pytest.raises(ConfigError) as info:
+        check_listen(host, 0)
+    assert str(info.value).startswith(f"serve.http: cannot listen on {host}:0: ")
+    assert str(info.value).endswith(f" ({hint})")
 
 
 def _ipv6_available() -> bool:
