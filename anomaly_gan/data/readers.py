@@ -475,13 +475,31 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
             # Python's datetime holds microseconds: to_pylist() raised on a stamp with
             # nanoseconds (without pandas installed)
             col = col.cast(pa.timestamp("us", tz=col.type.tz), safe=False)
-        cells = col.to_pylist()
+        try:
+            cells = col.to_pylist()
+        except (OverflowError, ValueError):
+            # a stamp past year 9999 (a sentinel such as 2**62) or before year 1: Python's
+            # datetime cannot hold it, and pyarrow's OverflowError ended the command in a traceback
+            r = next(i for i in range(len(col)) if not _as_python(col[i]))
+            raise DataError(f"{path}: row {r + 1}, column {brief(header[ts_col])}: expected "
+                            f"a timestamp, got {col.cast(pa.int64())[r].as_py()} "
+                            f"({col.type}), a time outside the years 1 to 9999") from None
         if None in cells:  # str(None) was refused as the timestamp 'None'
             r = cells.index(None)
             raise DataError(f"{path}: row {r + 1}, column {brief(header[ts_col])}: expected "
                             f"a timestamp, got null")
         stamps = tuple(str(v) for v in cells)
     return Table(str(path), names, np.column_stack(columns), stamps, True)
+
+
+def _as_python(cell: object) -> bool:
+    """Whether a pyarrow scalar converts to a Python value (a timestamp past year 9999,
+    or before year 1, does not)."""
+    try:
+        cell.as_py()  # type: ignore[attr-defined]
+    except (OverflowError, ValueError):
+        return False
+    return True
 
 
 def _refuse_compressed_parquet(path: Path) -> None:

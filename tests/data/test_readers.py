@@ -506,3 +506,19 @@ def test_a_parquet_file_of_stamps_alone_or_with_a_null_stamp_is_one_line(tmp_pat
     with pytest.raises(DataError, match=r"null\.parquet: row 2, column 'timestamp': expected "
                                         r"a timestamp, got null$"):
         read_table(null)
+
+
+@pytest.mark.parametrize("seconds", [2**40, -(2**40)])
+def test_a_parquet_stamp_outside_the_years_datetime_holds_is_one_line(tmp_path, seconds):
+    """A timestamp column holding a sentinel past year 9999 (or before year 1) ended
+    score, evaluate, plot and train in pyarrow's OverflowError traceback (exit 1)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "far.parquet"
+    stamps = pa.array([1767225600_000, 1767225660_000, seconds * 1000], pa.timestamp("ms"))
+    pq.write_table(pa.table({"timestamp": stamps, "x": [1.0, 2.0, 3.0]}), p)
+    with pytest.raises(DataError, match=rf"far\.parquet: row 3, column 'timestamp': expected "
+                                        rf"a timestamp, got {seconds * 1000} \(timestamp\[ms\]\), a "
+                                        rf"time outside the years 1 to 9999$"):
+        read_table(p)
