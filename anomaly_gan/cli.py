@@ -764,6 +764,8 @@ def _print_metrics(m: dict) -> None:
         print(f"at calibrated threshold {m['threshold']:.4f}: F1 {f(m['f1'])}  precision "
               f"{f(m['precision'])}  recall {f(m['recall'])}  flagged {m['flagged_rows']}")
         print(f"point-adjusted F1 (inflated, for comparison only): {f(m['point_adjusted_f1'])}")
+    for why in dict.fromkeys(m.get("undefined", {}).values()):  # each reason once
+        print(f"(n/a: {why})")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

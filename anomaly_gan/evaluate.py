@@ -34,12 +34,30 @@ def point_adjust(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _prf(pred: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
-    from sklearn.metrics import precision_recall_fscore_support
+def _prf(pred: np.ndarray, labels: np.ndarray
+         ) -> tuple[float | None, float | None, float | None]:
+    """Precision, recall and F1 of the flags ``pred``; None where one is 0/0: precision
+    with nothing flagged, recall with no anomalous row, F1 (2TP / (2TP + FP + FN)) with
+    neither.
 
-    p, r, f, _ = precision_recall_fscore_support(labels, pred.astype(np.int8), average="binary",
-                                                 pos_label=1, zero_division=0.0)
-    return float(p), float(r), float(f)
+    >>> _prf(np.array([1, 0, 0]), np.array([0, 0, 0]))  # a false alarm; nothing to find
+    (0.0, None, 0.0)
+    >>> _prf(np.array([0, 0]), np.array([0, 1]))
+    (None, 0.0, 0.0)
+    """
+    pred, labels = pred.astype(bool), labels.astype(bool)
+    tp = int((pred & labels).sum())
+    fp = int((pred & ~labels).sum())
+    fn = int((~pred & labels).sum())
+    return (tp / (tp + fp) if tp + fp else None, tp / (tp + fn) if tp + fn else None,
+            2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None)
+
+
+#: Why a metric is None (``evaluate``'s ``undefined``): each is 0/0 on such labels or flags.
+ONE_CLASS = ("every row is labelled {}: AUC-ROC, AUC-PR and best F1 rank anomalous rows "
+             "against normal ones and need both")
+NOTHING_FLAGGED = "no row is over the threshold: precision is 0 of 0 flagged rows"
+NOTHING_TO_FIND = "no row is labelled anomalous: recall is 0 of 0 anomalous rows"
 
 
 def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | None = None
@@ -47,10 +65,20 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     """AUC-ROC, AUC-PR (average precision), best F1 over all thresholds and, given the
     calibrated ``threshold``, F1/precision/recall at it. Rows without a score (before the
     first complete window) count as predicted normal, so every labelled row is scored
-    (``anomalous_unscored_rows`` counts the labelled ones among them); a score of +inf (a
-    window the network could not compute) ranks above every other.
+    (``anomalous_unscored_rows`` counts the labelled ones among them): no threshold flags
+    them, so AUC-PR and best F1 are over the thresholds on the scores (AUC-ROC ranks them
+    below every score). A score of +inf (a window the network could not compute) ranks above
+    every other. A metric that is 0/0 on these labels or flags (AUC-ROC, AUC-PR and best F1
+    where every row is labelled alike, recall without an anomalous row, precision with
+    nothing flagged) is None, and ``undefined`` says why, by metric.
+
+    >>> m = evaluate_scores(np.array([0.1, 0.2, 0.9]), np.array([0, 0, 0]), threshold=0.5)
+    >>> m["auc_roc"], m["precision"], m["recall"], m["f1"]
+    (None, 0.0, None, 0.0)
+    >>> m["undefined"]["recall"]
+    'no row is labelled anomalous: recall is 0 of 0 anomalous rows'
     """
-    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+    from sklearn.metrics import precision_recall_curve, roc_auc_score
 
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels).astype(np.int8)
@@ -70,14 +98,23 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
         # labelled rows no score can flag: an incident in a file's first window reads as missed
         "anomalous_unscored_rows": int(((labels == 1) & ~finite & ~beyond).sum()),
     }
+    undefined: dict[str, str] = {}
     if 0 < labels.sum() < labels.size:
         out["auc_roc"] = float(roc_auc_score(labels, filled))
-        out["auc_pr"] = float(average_precision_score(labels, filled))
-        prec, rec, _ = precision_recall_curve(labels, filled)
+        prec, rec, cut = precision_recall_curve(labels, filled)
+        # the points whose threshold is at or under the unscored rows' filler flag them,
+        # which no threshold on the scores does (they count as predicted normal): an
+        # incident in the warm-up alone scored a best F1 for flagging every row
+        k = int((cut <= floor - 1.0).sum()) if (~finite & ~beyond).any() else 0
+        prec, rec = prec[k:], rec[k:]
+        # average precision as scikit-learn's average_precision_score computes it
+        out["auc_pr"] = float(np.sum((rec[:-1] - rec[1:]) * prec[:-1]))
         f1 = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0.0)
         out["best_f1"] = float(f1.max())
     else:
         out["auc_roc"] = out["auc_pr"] = out["best_f1"] = None
+        why = ONE_CLASS.format("anomalous" if labels.size and labels.all() else "normal")
+        undefined.update(auc_roc=why, auc_pr=why, best_f1=why)
     if threshold is not None:
         # compare the real scores: ``filled`` puts unscored rows at floor - 1, which is
         # still above a threshold that every score exceeds
@@ -86,4 +123,12 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
         out.update(threshold=float(threshold), precision=p, recall=r, f1=f,
                    flagged_rows=int(pred.sum()))
         out["point_adjusted_f1"] = _prf(point_adjust(pred, labels), labels)[2]
+        if p is None:
+            undefined["precision"] = NOTHING_FLAGGED
+        if r is None:
+            undefined["recall"] = NOTHING_TO_FIND
+        if f is None:
+            undefined["f1"] = undefined["point_adjusted_f1"] = (
+                "no row is labelled anomalous or over the threshold: F1 is 0 of 0")
+    out["undefined"] = undefined
     return out

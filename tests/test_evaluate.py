@@ -57,3 +57,50 @@ def test_point_adjust():
 def test_length_mismatch():
     with pytest.raises(ValueError):
         evaluate_scores(np.zeros(3), np.zeros(4))
+
+
+def test_metrics_that_are_0_of_0_are_none_and_say_why(capsys):
+    # every row labelled normal (a quiet day) with 2 false alarms: recall was reported 0.0,
+    # as if an incident had been missed, and the AUCs n/a with no word of why
+    from anomaly_gan.cli import _print_metrics
+
+    scores = np.array([np.nan, 0.1, 0.2, 3.0, 4.0])
+    m = evaluate_scores(scores, np.zeros(5, int), threshold=1.0)
+    assert (m["auc_roc"], m["auc_pr"], m["best_f1"]) == (None, None, None)
+    assert m["recall"] is None and m["precision"] == 0.0 and m["f1"] == 0.0
+    assert m["undefined"]["auc_roc"].startswith("every row is labelled normal")
+    assert m["undefined"]["recall"] == "no row is labelled anomalous: recall is 0 of 0 anomalous rows"
+    _print_metrics(m)
+    out = capsys.readouterr().out
+    assert "recall n/a" in out and "(n/a: every row is labelled normal: AUC-ROC, AUC-PR" in out
+    assert "(n/a: no row is labelled anomalous: recall is 0 of 0 anomalous rows)" in out
+    # every row anomalous: the AUCs rank nothing; nothing flagged: precision is 0 of 0
+    m = evaluate_scores(scores, np.ones(5, int), threshold=9.0)
+    assert m["undefined"]["auc_pr"].startswith("every row is labelled anomalous")
+    assert m["precision"] is None and m["recall"] == 0.0 and m["f1"] == 0.0
+    assert set(m["undefined"]) == {"auc_roc", "auc_pr", "best_f1", "precision"}
+    # no anomalous row and nothing flagged: F1 is 0 of 0 too
+    m = evaluate_scores(scores, np.zeros(5, int), threshold=9.0)
+    assert m["f1"] is None and m["point_adjusted_f1"] is None and "f1" in m["undefined"]
+    assert evaluate_scores(scores, np.array([0, 0, 0, 1, 1]), threshold=1.0)["undefined"] == {}
+
+
+def test_no_threshold_flags_an_unscored_row_for_best_f1_or_auc_pr():
+    # labels only in the warm-up: no score can flag them, yet best F1 was 0.0488 and AUC-PR
+    # 0.025 on a real file, from the point that flags every row, unscored ones too
+    scores = np.concatenate([np.full(15, np.nan), np.linspace(0.0, 1.0, 185)])
+    labels = np.zeros(200, int)
+    labels[:5] = 1
+    m = evaluate_scores(scores, labels, threshold=0.5)
+    assert m["best_f1"] == 0.0 and m["auc_pr"] == 0.0 and m["recall"] == 0.0
+    # an unscored row among the anomalous ones: recall stops at 2 of 3 and the AUC-PR with it
+    m = evaluate_scores(np.array([np.nan, 0.1, 0.2, 0.8, 0.9]), np.array([1, 0, 0, 1, 1]))
+    assert m["auc_pr"] == pytest.approx(2 / 3) and m["best_f1"] == pytest.approx(0.8)
+    # without unscored anomalous rows, scikit-learn's average precision
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(2)
+    scores, labels = rng.random(300).round(1), (rng.random(300) < 0.2).astype(int)
+    scores[:10], labels[:10] = np.nan, 0
+    expected = average_precision_score(labels, np.nan_to_num(scores, nan=-1.0))
+    assert evaluate_scores(scores, labels)["auc_pr"] == pytest.approx(expected, abs=1e-12)
