@@ -428,7 +428,7 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
     )
 
 
-def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
+def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = False) -> Table:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -462,6 +462,11 @@ def _read_parquet(path: Path, timestamp_column: str | None) -> Table:
     columns = []
     for name in names:
         col = frame.column(name)
+        if pa.types.is_boolean(col.type) and not booleans:
+            # read as 1/0, where a CSV's True/False is refused: serve dead-letters a true
+            # or false value, so the model scored offline what serve never would
+            raise DataError(f"{path}: column {brief(name)}: expected numbers, got type "
+                            f"{col.type}{_hint(name, 'True')}")
         try:
             columns.append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64))
         except (ValueError, TypeError):
@@ -523,11 +528,12 @@ def read_table(path: str | Path, timestamp_column: str | None = None,
     """Read a CSV (header or headerless numeric; ``header``: ``auto``, ``names`` or
     ``none``, see ``data.header``) or, with pyarrow, a Parquet file. With ``booleans``,
     CSV cells ``true``/``false`` (any case, :data:`BOOLEAN_CELLS`) are 1/0, as in a labels
-    file, and a first row of them is data. ``opened``: a CSV ``path`` already opened
+    file, and a first row of them is data; so is a Parquet bool column, which is refused
+    without (as a CSV's are: ``serve`` takes numbers only). ``opened``: a CSV ``path`` already opened
     (binary, not yet read: a pipe), read and closed."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq") and opened is None:
-        return _read_parquet(p, timestamp_column)
+        return _read_parquet(p, timestamp_column, booleans)
     return _read_csv(p, timestamp_column, header, _label_number if booleans else _number,
                      opened)
 

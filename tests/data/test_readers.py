@@ -522,3 +522,21 @@ def test_a_parquet_stamp_outside_the_years_datetime_holds_is_one_line(tmp_path, 
                                         rf"a timestamp, got {seconds * 1000} \(timestamp\[ms\]\), a "
                                         rf"time outside the years 1 to 9999$"):
         read_table(p)
+
+
+def test_a_parquet_true_false_column_is_refused_as_in_a_csv_but_labels_read_it(tmp_path):
+    """A bool column of a Parquet file was read as 1/0 and scored, where a CSV's True/False
+    is refused: serve dead-letters an event whose value is true or false. A labels file's
+    bool column is its 0/1 labels, as in a CSV."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "flags.parquet"
+    pq.write_table(pa.table({"cpu": [0.5, 0.6], "is_leader": [True, False]}), p)
+    with pytest.raises(DataError, match=r"flags\.parquet: column 'is_leader': expected numbers, "
+                                        r"got type bool \(a true/false column\? write it as 1/0: "
+                                        r"features are numbers, as serve reads them\)$"):
+        read_table(p)
+    labels = tmp_path / "labels.parquet"
+    pq.write_table(pa.table({"label": [True, False]}), labels)
+    assert read_labels(labels, rows=2).tolist() == [1, 0]
