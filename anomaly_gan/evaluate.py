@@ -65,9 +65,9 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     """AUC-ROC, AUC-PR (average precision), best F1 over all thresholds and, given the
     calibrated ``threshold``, F1/precision/recall at it. Rows without a score (before the
     first complete window) count as predicted normal, so every labelled row is scored
-    (``anomalous_unscored_rows`` counts the labelled ones among them): no threshold flags
-    them, so AUC-PR and best F1 are over the thresholds on the scores (AUC-ROC ranks them
-    below every score). A score of +inf (a window the network could not compute) ranks above
+    (``anomalous_unscored_rows`` counts the labelled ones among them): AUC-ROC and AUC-PR
+    rank them below every score, and best F1 is over the thresholds on the scores (no
+    threshold flags them). A score of +inf (a window the network could not compute) ranks above
     every other. A metric that is 0/0 on these labels or flags (AUC-ROC, AUC-PR and best F1
     where every row is labelled alike, recall without an anomalous row, precision with
     nothing flagged) is None, and ``undefined`` says why, by metric.
@@ -78,7 +78,7 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     >>> m["undefined"]["recall"]
     'no row is labelled anomalous: recall is 0 of 0 anomalous rows'
     """
-    from sklearn.metrics import precision_recall_curve, roc_auc_score
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels).astype(np.int8)
@@ -101,14 +101,16 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     undefined: dict[str, str] = {}
     if 0 < labels.sum() < labels.size:
         out["auc_roc"] = float(roc_auc_score(labels, filled))
+        # scikit-learn's average precision, the unscored rows ranked below every score as
+        # AUC-ROC ranks them (the issue's rule: metrics computed with scikit-learn)
+        out["auc_pr"] = float(average_precision_score(labels, filled))
         prec, rec, cut = precision_recall_curve(labels, filled)
-        # the points whose threshold is at or under the unscored rows' filler flag them,
-        # which no threshold on the scores does (they count as predicted normal): an
-        # incident in the warm-up alone scored a best F1 for flagging every row
+        # best F1 is over the thresholds on the scores: the points whose threshold is at or
+        # under the unscored rows' filler flag them, which no threshold does (they count as
+        # predicted normal); an incident in the warm-up alone scored a best F1 for flagging
+        # every row
         k = int((cut <= floor - 1.0).sum()) if (~finite & ~beyond).any() else 0
         prec, rec = prec[k:], rec[k:]
-        # average precision as scikit-learn's average_precision_score computes it
-        out["auc_pr"] = float(np.sum((rec[:-1] - rec[1:]) * prec[:-1]))
         f1 = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0.0)
         out["best_f1"] = float(f1.max())
     else:

@@ -85,22 +85,24 @@ def test_metrics_that_are_0_of_0_are_none_and_say_why(capsys):
     assert evaluate_scores(scores, np.array([0, 0, 0, 1, 1]), threshold=1.0)["undefined"] == {}
 
 
-def test_no_threshold_flags_an_unscored_row_for_best_f1_or_auc_pr():
-    # labels only in the warm-up: no score can flag them, yet best F1 was 0.0488 and AUC-PR
-    # 0.025 on a real file, from the point that flags every row, unscored ones too
+def test_no_threshold_flags_an_unscored_row_for_best_f1():
+    # labels only in the warm-up: no score can flag them, yet best F1 was 0.0488 on a real
+    # file, from the point that flags every row, unscored ones too. AUC-PR stays
+    # scikit-learn's average precision with the unscored rows ranked last (the base rate
+    # here, as a random score gets), as AUC-ROC ranks them.
+    from sklearn.metrics import average_precision_score
+
     scores = np.concatenate([np.full(15, np.nan), np.linspace(0.0, 1.0, 185)])
     labels = np.zeros(200, int)
     labels[:5] = 1
     m = evaluate_scores(scores, labels, threshold=0.5)
-    assert m["best_f1"] == 0.0 and m["auc_pr"] == 0.0 and m["recall"] == 0.0
-    # an unscored row among the anomalous ones: recall stops at 2 of 3 and the AUC-PR with it
+    assert m["best_f1"] == 0.0 and m["recall"] == 0.0
+    assert m["auc_pr"] == pytest.approx(5 / 200)
+    # an unscored row among the anomalous ones: best F1 stops at recall 2 of 3
     m = evaluate_scores(np.array([np.nan, 0.1, 0.2, 0.8, 0.9]), np.array([1, 0, 0, 1, 1]))
-    assert m["auc_pr"] == pytest.approx(2 / 3) and m["best_f1"] == pytest.approx(0.8)
-    # without unscored anomalous rows, scikit-learn's average precision
-    from sklearn.metrics import average_precision_score
-
+    assert m["best_f1"] == pytest.approx(0.8)
     rng = np.random.default_rng(2)
     scores, labels = rng.random(300).round(1), (rng.random(300) < 0.2).astype(int)
-    scores[:10], labels[:10] = np.nan, 0
+    scores[:10] = np.nan
     expected = average_precision_score(labels, np.nan_to_num(scores, nan=-1.0))
     assert evaluate_scores(scores, labels)["auc_pr"] == pytest.approx(expected, abs=1e-12)

@@ -58,11 +58,18 @@ def run_offline_demo(out: str, seed: int = 0) -> int:
             tops = sorted({f for i in hit for f in res.top_features[a + i][:2]})
             found.append(f"{inc['kind']}({','.join(inc['features'])}): "
                          + (f"found [{','.join(tops)}]" if hit.size else "missed"))
-        print(f"{name:<8} {m['auc_roc']:>8.3f} {m['auc_pr']:>7.3f} {m['f1']:>7.3f} "
+        print(f"{name:<8} {_num(m['auc_roc'])} {_num(m['auc_pr'], 7)} {_num(m['f1'], 7)} "
               f"{m['flagged_rows']:>8}  {'; '.join(found)}")
         all_scores.append(res.score)
         all_labels.append(labels)
     m = evaluate_scores(np.concatenate(all_scores), np.concatenate(all_labels), det.threshold)
-    print(f"{'all':<8} {m['auc_roc']:>8.3f} {m['auc_pr']:>7.3f} {m['f1']:>7.3f} {m['flagged_rows']:>8}"
-          f"  (point-wise; point-adjusted F1 {m['point_adjusted_f1']:.3f}, shown for comparison only)")
+    print(f"{'all':<8} {_num(m['auc_roc'])} {_num(m['auc_pr'], 7)} {_num(m['f1'], 7)} "
+          f"{m['flagged_rows']:>8}  (point-wise; point-adjusted F1 "
+          f"{_num(m['point_adjusted_f1'], 0)}, shown for comparison only)")
     return 0
+
+
+def _num(value: float | None, width: int = 8) -> str:
+    """A metric to 3 decimals, right-aligned in ``width``; ``n/a`` where it is 0 of 0 (an
+    entity without an incident and nothing flagged has no F1: evaluate_scores)."""
+    return f"{'n/a' if value is None else format(value, '.3f'):>{width}}"
