@@ -367,7 +367,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             raise DataError(f"topic {topic!r}: no events between {span}")
         where = f"topic {topic!r} between {span}"
         lo, hi = event_span(rows, req.start, req.end)
-        alerted = read_alerts(cfg.serve.kafka, lo, hi, cfg.retrain.alert_margin_seconds)
+        alerted = read_alerts(cfg.serve.kafka, lo, hi, cfg.retrain.alert_margin_seconds, say,
+                              cfg.serve.windows.max_future_skew_seconds)
         # A labels file outlives the ranges it is used with (the CronJob's --last): an
         # incident outside this range has nothing to be checked on and does not count.
         inside = [a for a in labels if a.end_ts >= lo and a.start_ts <= hi]

@@ -15,6 +15,14 @@ records before ``from`` are skipped) and read until its first record stamped at 
 should stamp records with the event time or the send time); alerts, produced after the
 events they cover, are read from ``from - margin`` to the end of the alert topic and
 selected by their window times.
+
+A record stamped more than ``serve.windows.max_future_skew_seconds`` ahead of the wall clock
+(a producer with a stray clock) lies in no range that can be read now: it is skipped, and
+does not end its partition's read (one such record before or inside the range ended it,
+and the range read nothing, or nothing after it, from that partition). A range that ends
+after the read begins (``--to`` in the future, or the alert topic's "to the end") is read up
+to the moment the read began: a partition still being written is otherwise read for as long
+as its producers keep writing.
 """
 
 from __future__ import annotations
@@ -45,11 +53,13 @@ __all__ = [
     "read_files",
     "read_labels_file",
     "read_topic_range",
+    "reading_progress",
     "with_increases",
 ]
 
 Progress = Callable[[str], None]
 _PAIRS_FLUSH = 8192  # windows of two rows gathered before they are chained into segments
+_PROGRESS_EVERY_S = 5.0  # a long read's "[read] N events" line, at most this often
 
 
 @dataclass
@@ -201,9 +211,12 @@ def _consumer(k: KafkaConfig) -> Any:
 
     from anomaly_gan.stream.kafka_io import client_kwargs
 
+    # A misspelt topic is "does not exist", not a topic that a broker with
+    # auto.create.topics.enable (Kafka's default) creates on the metadata request, empty
+    # (serve's consumer does the same).
     return KafkaConsumer(**client_kwargs(k), group_id=None, enable_auto_commit=False,
                          fetch_max_wait_ms=k.fetch_max_wait_ms,
-                         max_poll_records=k.max_poll_records)
+                         max_poll_records=k.max_poll_records, allow_auto_create_topics=False)
 
 
 def _partitions(consumer: Any, topic: str) -> list[Any]:
@@ -219,10 +232,38 @@ def _partitions(consumer: Any, topic: str) -> list[Any]:
     return [TopicPartition(topic, p) for p in sorted(parts)]
 
 
+def _unreadable(consumer: Any, todo: set[Any], exc: Exception) -> DataError:
+    """kafka-python's ``CorruptRecordError`` (a record batch it cannot parse: a header key
+    that is not UTF-8, a CRC mismatch) as one line naming the partition and offset where
+    they can be told (the fetcher's records, private; or the only partition left)."""
+    parsed = getattr(getattr(consumer, "_fetcher", None), "_next_partition_records", None)
+    tp = getattr(parsed, "topic_partition", None)
+    if tp is None and len(todo) == 1:
+        tp = next(iter(todo))
+    where = "a partition"
+    if tp is not None:
+        where = f"partition {tp.partition}"
+        with contextlib.suppress(Exception):
+            where += f" at offset {int(consumer.position(tp, timeout_ms=1000))}"
+    topic = tp.topic if tp is not None else next(iter(todo)).topic
+    return DataError(f"topic {topic!r}: {where}: a record batch the client cannot read "
+                     f"({clip(str(exc) or type(exc).__name__, 160)}); serve skips such a batch "
+                     f"(a corrupt_record dead letter), retrain does not: expected a range "
+                     f"that leaves it out")
+
+
 def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None,
                 on_record: Callable[[Any, Any], None],
-                on_progress: Callable[[int], None] | None = None) -> int:
-    """Every record of ``tps`` stamped in [start_ms, end_ms) (``None``: up to the end)."""
+                on_progress: Callable[[int], None] | None = None, *,
+                max_future_skew_ms: int = 300_000,
+                clock: Callable[[], float] = time.time) -> int:
+    """Every record of ``tps`` stamped in [start_ms, end_ms) (``None``: up to the end), as
+    of when the read begins (see the module's docstring)."""
+    from kafka.errors import CorruptRecordError
+
+    now_ms = int(clock() * 1000)
+    stop_ms = now_ms if end_ms is None else min(end_ms, now_ms)
+    ahead_ms = now_ms + max_future_skew_ms  # stamped later: a stray clock
     seek = consumer.offsets_for_times({tp: start_ms for tp in tps})
     consumer.assign(tps)
     todo = set()
@@ -234,19 +275,22 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
         todo.add(tp)
     n = 0
     while todo:
-        got = consumer.poll(timeout_ms=500)
+        try:
+            got = consumer.poll(timeout_ms=500)
+        except CorruptRecordError as exc:
+            raise _unreadable(consumer, todo, exc) from None
         quiet = set(todo)
         for tp, msgs in got.items():
             if tp not in todo:
                 continue
             quiet.discard(tp)
             for m in msgs:
-                if end_ms is not None and m.timestamp >= end_ms:
+                if m.timestamp > ahead_ms or m.timestamp < start_ms:
+                    continue
+                if m.timestamp >= stop_ms:
                     todo.discard(tp)
                     consumer.pause(tp)
                     break
-                if m.timestamp < start_ms:
-                    continue
                 on_record(tp, m)
                 n += 1
         if on_progress is not None:
@@ -264,17 +308,37 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
 
 def read_topic_range(k: KafkaConfig, topic: str, start_ms: int, end_ms: int | None,
                      on_record: Callable[[Any, Any], None],
-                     on_progress: Callable[[int], None] | None = None) -> int:
+                     on_progress: Callable[[int], None] | None = None, *,
+                     max_future_skew_s: float = 300.0) -> int:
     """Hand every record of ``topic`` stamped in [start_ms, end_ms) (``None``: up to the
-    end) to ``on_record(partition, record)``; the records read. A client error is one
-    :class:`DataError` naming the broker and the topic."""
+    end), as of when the read begins, to ``on_record(partition, record)``; the records read.
+    Records stamped more than ``max_future_skew_s`` ahead of the wall clock are skipped
+    (``serve.windows.max_future_skew_seconds``: see the module's docstring). A client error
+    is one :class:`DataError` naming the broker and the topic."""
     with _broker(k, topic):
         consumer = _consumer(k)
         try:
             return _read_range(consumer, _partitions(consumer, topic), start_ms, end_ms,
-                               on_record, on_progress)
+                               on_record, on_progress,
+                               max_future_skew_ms=int(max_future_skew_s * 1000))
         finally:
             consumer.close(autocommit=False)
+
+
+def reading_progress(say: Progress, what: str = "events") -> Callable[[int], None]:
+    """An ``on_progress`` for :func:`read_topic_range` that says ``[read] N <what> (R/s)``
+    at most every ``_PROGRESS_EVERY_S`` (a logs range, and the alert topic, showed nothing
+    until the read ended)."""
+    t0 = time.monotonic()
+    last = [t0]
+
+    def on_progress(n: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= _PROGRESS_EVERY_S:
+            last[0] = now
+            say(f"[read] {n} {what} ({n / max(now - t0, 1e-9):,.0f}/s)")
+
+    return on_progress
 
 
 def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, end: float,
@@ -283,9 +347,12 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
     say = progress or (lambda _m: None)
     k = cfg.serve.kafka
     builder = SegmentBuilder(feature_names, cfg.serve)
+    # as serve: an event stamped ahead of the wall clock is invalid (future_timestamp), not
+    # pushed into the window state, where it made every later event of its entity late
+    skew = cfg.serve.windows.max_future_skew_seconds
+    builder.parser.not_after = time.time() + skew
     limit = cfg.retrain.max_events
     t0 = time.monotonic()
-    last_report = [t0]
 
     def on_record(tp: Any, m: Any) -> None:
         if builder.events >= limit:
@@ -293,14 +360,8 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
                             f"events in the range; choose a shorter range")
         builder.add(m.value, tp, m.offset)
 
-    def on_progress(n: int) -> None:
-        now = time.monotonic()
-        if now - last_report[0] >= 5.0:
-            last_report[0] = now
-            say(f"[read] {n} events ({n / max(now - t0, 1e-9):,.0f}/s)")
-
     read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record,
-                     on_progress)
+                     reading_progress(say), max_future_skew_s=skew)
     segments = builder.finish()
     seconds = time.monotonic() - t0
     return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
@@ -330,7 +391,9 @@ def alerted_of(value: bytes) -> Alerted | None:
         return None  # not an alert record of ours
 
 
-def read_alerts(k: KafkaConfig, start: float, end: float, margin: float) -> list[Alerted]:
+def read_alerts(k: KafkaConfig, start: float, end: float, margin: float,
+                progress: Progress | None = None,
+                max_future_skew_s: float = 300.0) -> list[Alerted]:
     """Alerts (and resolved incidents) of the alert topic that overlap
     [start - margin, end + margin] (:func:`alerted_of`)."""
     lo, hi = start - margin, end + margin
@@ -343,7 +406,9 @@ def read_alerts(k: KafkaConfig, start: float, end: float, margin: float) -> list
         if a.end_ts >= lo and a.start_ts <= hi:
             out.append(a)
 
-    read_topic_range(k, k.alert_topic, max(int(lo * 1000), 0), None, on_record)
+    read_topic_range(k, k.alert_topic, max(int(lo * 1000), 0), None, on_record,
+                     reading_progress(progress or (lambda _m: None), "alert-topic records"),
+                     max_future_skew_s=max_future_skew_s)
     return out
 
 

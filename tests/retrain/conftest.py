@@ -44,9 +44,10 @@ def write_csvs(tmp: Path, series: list[np.ndarray], prefix: str = "normal") -> l
     return paths
 
 
-def produce_timestamped(bootstrap: str, topic: str, records: list[tuple[str, Any, float]]) -> None:
-    """Send ``(key, value, ts)`` (a value that is no bytes is JSON-encoded); the Kafka
-    record timestamp is the event time."""
+def produce_timestamped(bootstrap: str, topic: str, records: list[tuple[str, Any, float]],
+                        partition: int | None = None) -> None:
+    """Send ``(key, value, ts)`` (a value that is no bytes is JSON-encoded) to ``partition``
+    (None: the key's); the Kafka record timestamp is ``ts``."""
     import json
 
     from kafka import KafkaProducer
@@ -55,7 +56,8 @@ def produce_timestamped(bootstrap: str, topic: str, records: list[tuple[str, Any
     try:
         for key, value, ts in records:
             raw = value if isinstance(value, bytes) else json.dumps(value).encode()
-            producer.send(topic, key=key.encode(), value=raw, timestamp_ms=int(ts * 1000))
+            producer.send(topic, key=key.encode(), value=raw, timestamp_ms=int(ts * 1000),
+                          partition=partition)
         producer.flush(timeout=60)
     finally:
         producer.close(timeout=5)

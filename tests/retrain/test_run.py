@@ -457,7 +457,7 @@ def test_alerts_are_matched_on_the_events_times_when_records_carry_the_send_time
     alerts = [Alerted(e, t - 150.0, t) for e in ENTITIES
               for t in np.arange(ts[400], ts[-1] + STEP_S, 300.0)]
 
-    def read_alerts(_k, start, end, margin):  # the topic read's own overlap rule
+    def read_alerts(_k, start, end, margin, *_args):  # the topic read's own overlap rule
         return [a for a in alerts if a.end_ts >= start - margin and a.start_ts <= end + margin]
 
     monkeypatch.setattr(run, "read_alerts", read_alerts)

@@ -405,7 +405,7 @@ def test_read_alerts_takes_a_resolved_incident_whole_and_skips_other_records(mon
     assert [json.loads(v)["status"] for v in topic] == ["firing", "resolved"]
     topic += [b'[{"entity": "e"}]', b"7", b"not json"]
 
-    def read_topic_range(_k, _topic, _start_ms, _end_ms, on_record):
+    def read_topic_range(_k, _topic, _start_ms, _end_ms, on_record, *_args, **_kwargs):
         for v in topic:
             on_record(None, SimpleNamespace(value=v))
         return len(topic)
@@ -437,3 +437,179 @@ def test_rows_within_the_reorder_tolerance_are_put_in_time_order(tmp_path):
     assert ("1 row(s) are stamped before an earlier row by more than "
             "serve.windows.reorder_tolerance_seconds (10 s) (first line 6" in notes[0])
     assert "1 row(s) out of time order but stamped after every row windowed" in notes[1]
+
+
+def _events_config(topics, bootstrap, **serve):
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.demo.broker import local_kafka
+
+    return config_from_dict({"serve": {**serve, "kafka": local_kafka(
+        bootstrap, topics, f"g-{topics['events']}")}}, "test")
+
+
+def _reading(host: str, ts: float, i: int):
+    return (host, {"entity": host, "ts": ts, "values": [float(i), 1.0]}, ts)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_record_stamped_by_a_stray_clock_does_not_end_its_partitions_read(kafka_bootstrap,
+                                                                            kafka_topics):
+    """One record stamped in 2096 before the range (partition 0) or inside it (partition 1)
+    ended that partition's read: the first read nothing of the range, the second nothing
+    after it. It is outside any range read now and is skipped."""
+    from anomaly_gan.retrain.source import read_event_range
+    from tests.retrain.conftest import produce_timestamped
+
+    start, stray = 1_794_000_000.0, 4_000_000_000.0
+    topics = kafka_topics(events=2, alerts=1, dlq=1)
+    for part, host, at in ((0, "web-0", 0), (1, "web-1", 5)):
+        records = [_reading(host, start + 10.0 * i, i) for i in range(20)]
+        records.insert(at, (host, {"entity": host, "ts": start, "values": [9.0, 9.0]}, stray))
+        if at == 0:
+            records.insert(0, _reading(host, start - 5000.0, -1))  # before the range
+        produce_timestamped(kafka_bootstrap, topics["events"], records, partition=part)
+    rows = read_event_range(_events_config(topics, kafka_bootstrap), FEATURES, start,
+                            start + 1000.0)
+    assert rows.events_read == 40 and rows.invalid == {} and rows.late == 0
+    assert {s.entity: len(s) for s in rows.segments} == {"web-0": 20, "web-1": 20}
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_range_that_ends_in_the_future_is_read_up_to_when_the_read_began(kafka_bootstrap,
+                                                                           kafka_topics):
+    """--to an hour ahead on a topic still being written: the read followed the producer
+    for as long as it wrote (an hour, or for ever); it now stops at the first record
+    stamped after the read began."""
+    import threading
+    import time
+
+    from kafka import KafkaProducer
+
+    from anomaly_gan.retrain.source import read_event_range
+
+    topics = kafka_topics(events=1, alerts=1, dlq=1)
+    stop, sent, cap = threading.Event(), [0], 3000
+
+    def live() -> None:
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=0)
+        try:
+            while not stop.is_set() and sent[0] < cap:
+                now = time.time()
+                producer.send(topics["events"], value=json.dumps(
+                    {"entity": "x", "ts": now, "values": [1.0, 2.0]}).encode(),
+                    timestamp_ms=int(now * 1000))
+                sent[0] += 1
+                stop.wait(0.01)
+            producer.flush(timeout=30)
+        finally:
+            producer.close(timeout=5)
+
+    writer = threading.Thread(target=live)
+    writer.start()
+    try:
+        while sent[0] < 50:
+            stop.wait(0.05)
+        now = time.time()
+        rows = read_event_range(_events_config(topics, kafka_bootstrap), FEATURES,
+                                now - 600.0, now + 3600.0)
+    finally:
+        stop.set()
+        writer.join()
+    assert 0 < rows.events_read < sent[0] < cap
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_record_batch_the_client_cannot_read_is_named_by_partition_and_offset(
+        kafka_bootstrap, kafka_topics):
+    """A batch kafka-python cannot parse (here a header key that is not UTF-8, which Java
+    clients write) was 'cannot read topic ...: CorruptRecordError ...; expected a reachable
+    Kafka broker', which sent the operator to a healthy broker."""
+    from kafka import KafkaProducer
+
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.retrain.source import read_event_range
+    from tests.retrain.conftest import produce_timestamped
+
+    class NotUtf8(str):
+        def encode(self, *_args, **_kwargs):
+            return b"\xff"
+
+    start = 1_794_000_000.0
+    topics = kafka_topics(events=1, alerts=1, dlq=1)
+    produce_timestamped(kafka_bootstrap, topics["events"],
+                        [_reading("x", start + 10.0 * i, i) for i in range(5)])
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    try:
+        producer.send(topics["events"], value=b"{}", timestamp_ms=int((start + 55) * 1000),
+                      headers=[(NotUtf8("k"), b"v")]).get(timeout=30)
+    finally:
+        producer.close(timeout=5)
+    with pytest.raises(DataError, match=rf"^topic '{topics['events']}': partition 0 at offset "
+                                        rf"5: a record batch the client cannot read \(.*"
+                                        rf"CorruptRecordError.*\); serve skips such a batch .*"
+                                        rf"expected a range that leaves it out$"):
+        read_event_range(_events_config(topics, kafka_bootstrap), FEATURES, start,
+                         start + 1000.0)
+
+
+def test_an_event_stamped_ahead_of_the_clock_is_invalid_as_in_serve(monkeypatch):
+    """serve refuses an event more than serve.windows.max_future_skew_seconds ahead of the
+    wall clock (future_timestamp); retrain pushed it into the window state, where every
+    later event of its entity was late: the entity's rows after it were gone."""
+    from types import SimpleNamespace
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.retrain import source
+
+    values = [{"entity": "x", "ts": 100.0 + i, "values": [float(i), 0.0]} for i in range(10)]
+    values.insert(3, {"entity": "x", "ts": 4_000_000_000.0, "values": [9.0, 9.0]})
+
+    def read_topic_range(_k, _topic, _start_ms, _end_ms, on_record, *_args, **_kwargs):
+        for offset, v in enumerate(values):
+            on_record("p0", SimpleNamespace(value=json.dumps(v).encode(), offset=offset,
+                                            timestamp=100_000))
+        return len(values)
+
+    monkeypatch.setattr(source, "read_topic_range", read_topic_range)
+    rows = source.read_event_range(config_from_dict({}, "test"), FEATURES, 0.0, 1000.0)
+    assert rows.invalid == {"future_timestamp": 1} and rows.late == 0
+    assert [len(s) for s in rows.segments] == [10]
+
+
+def test_the_range_reader_never_asks_the_broker_to_create_the_topic(monkeypatch):
+    """A misspelt input topic, on a broker with auto.create.topics.enable (Kafka's
+    default), was created by the metadata request and read as an empty range ('no events
+    between ...'), as serve's consumer avoids."""
+    import kafka
+
+    from anomaly_gan.config import KafkaConfig
+    from anomaly_gan.retrain.source import _consumer
+
+    made = []
+    monkeypatch.setattr(kafka, "KafkaConsumer", lambda **kw: made.append(kw))
+    _consumer(KafkaConfig())
+    assert made[0]["allow_auto_create_topics"] is False
+
+
+def test_a_logs_range_read_shows_progress(monkeypatch):
+    """A long read of a log topic said nothing until it ended (a metrics range said
+    '[read] N events (R/s)' every 5 s)."""
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.retrain import source
+    from anomaly_gan.retrain.logs import read_log_range_rows
+    from tests.retrain.test_logs_retrain import _config
+
+    def read_topic_range(_k, _topic, _start_ms, _end_ms, _on_record, on_progress=None,
+                         **_kwargs):
+        on_progress(7)
+        raise DataError("read stopped here")
+
+    monkeypatch.setattr(source, "read_topic_range", read_topic_range)
+    monkeypatch.setattr(source, "_PROGRESS_EVERY_S", 0.0, raising=False)
+    said: list[str] = []
+    with pytest.raises(DataError, match="read stopped here"):
+        read_log_range_rows(_config(), None, 0.0, 1000.0, said.append)
+    assert len(said) == 1 and said[0].startswith("[read] 7 lines (")
