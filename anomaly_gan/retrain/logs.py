@@ -184,7 +184,7 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     [start, end), parsed as ``serve`` parses them (invalid lines counted by reason)."""
     from anomaly_gan.logs.events import parser_from_config
     from anomaly_gan.logs.offline import latest_allowed, unit
-    from anomaly_gan.retrain.source import read_topic_range, reading_progress
+    from anomaly_gan.retrain.source import read_topic_range, reading_progress, skip_notice
     from anomaly_gan.stream.events import InvalidEvent
 
     assert cfg.logs is not None
@@ -218,7 +218,8 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
 
     read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record,
                      reading_progress(say, what),
-                     max_future_skew_s=w.max_future_skew_seconds)
+                     max_future_skew_s=w.max_future_skew_seconds,
+                     on_unreadable=skip_notice(say, invalid))
     if cfg.logs.bucket_seconds is not None:
         events.sort(key=lambda ev: ev.ts or 0.0)  # partitions were read one after another
     segments, model, late, tried = _segments(cfg, info, [(f"topic {k.input_topic!r}", events)],

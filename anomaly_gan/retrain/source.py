@@ -58,6 +58,9 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+#: Told of a record batch skipped: (partition, first offset, first offset after it, error).
+Unreadable = Callable[[Any, int, int, str], None]
+_SKIP_SEARCH_S = 20.0  # at most this long to find where an unreadable batch ends (as serve)
 _PAIRS_FLUSH = 8192  # windows of two rows gathered before they are chained into segments
 _PROGRESS_EVERY_S = 5.0  # a long read's "[read] N events" line, at most this often
 
@@ -232,33 +235,48 @@ def _partitions(consumer: Any, topic: str) -> list[Any]:
     return [TopicPartition(topic, p) for p in sorted(parts)]
 
 
-def _unreadable(consumer: Any, todo: set[Any], exc: Exception) -> DataError:
-    """kafka-python's ``CorruptRecordError`` (a record batch it cannot parse: a header key
-    that is not UTF-8, a CRC mismatch) as one line naming the partition and offset where
-    they can be told (the fetcher's records, private; or the only partition left)."""
-    parsed = getattr(getattr(consumer, "_fetcher", None), "_next_partition_records", None)
-    tp = getattr(parsed, "topic_partition", None)
-    if tp is None and len(todo) == 1:
-        tp = next(iter(todo))
-    where = "a partition"
+def _skip_unreadable(consumer: Any, todo: set[Any], exc: Exception,
+                     corrupt_error: type[Exception]) -> tuple[Any, int, int]:
+    """Move past a record batch that kafka-python cannot parse (``CorruptRecordError``: a
+    header key that is not UTF-8, which Java clients write; a CRC mismatch) as ``serve``
+    does (:func:`~anomaly_gan.stream.kafka_io.skip_unreadable`): ``(partition, first
+    offset skipped, first offset read again)``. Where the partition, its position or the
+    batch's end cannot be told, one :class:`DataError` naming what is known. Until
+    2026-12-05 such a batch ended every retrain whose range held it (a CronJob's ``--last
+    7d`` for a week)."""
+    from anomaly_gan.stream.kafka_io import drop_failed_batch, skip_unreadable
+
+    tp = drop_failed_batch(consumer)
+    if tp not in todo:
+        tp = next(iter(todo)) if len(todo) == 1 else None
+    first = None
     if tp is not None:
-        where = f"partition {tp.partition}"
         with contextlib.suppress(Exception):
-            where += f" at offset {int(consumer.position(tp, timeout_ms=1000))}"
-    topic = tp.topic if tp is not None else next(iter(todo)).topic
-    return DataError(f"topic {topic!r}: {where}: a record batch the client cannot read "
-                     f"({clip(str(exc) or type(exc).__name__, 160)}); serve skips such a batch "
-                     f"(a corrupt_record dead letter), retrain does not: expected a range "
-                     f"that leaves it out")
+            first = int(consumer.position(tp, timeout_ms=1000))
+    after = None
+    if tp is not None and first is not None:
+        after = skip_unreadable(consumer, tp, first, _SKIP_SEARCH_S,
+                                lambda: set(consumer.assignment()), corrupt_error)
+    if tp is None or first is None or after is None:
+        where = "a partition" if tp is None else f"partition {tp.partition}"
+        if first is not None:
+            where += f" at offset {first}"
+        topic = tp.topic if tp is not None else next(iter(todo)).topic
+        raise DataError(f"topic {topic!r}: {where}: a record batch the client cannot read "
+                        f"({clip(str(exc) or type(exc).__name__, 160)}), and where it ends "
+                        f"could not be found; expected a range that leaves it out")
+    return tp, first, after
 
 
 def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None,
                 on_record: Callable[[Any, Any], None],
                 on_progress: Callable[[int], None] | None = None, *,
                 max_future_skew_ms: int = 300_000,
-                clock: Callable[[], float] = time.time) -> int:
+                clock: Callable[[], float] = time.time,
+                on_unreadable: Unreadable | None = None) -> int:
     """Every record of ``tps`` stamped in [start_ms, end_ms) (``None``: up to the end), as
-    of when the read begins (see the module's docstring)."""
+    of when the read begins (see the module's docstring). A record batch the client cannot
+    read is skipped and told to ``on_unreadable`` (without one, a :class:`DataError`)."""
     from kafka.errors import CorruptRecordError
 
     now_ms = int(clock() * 1000)
@@ -278,7 +296,12 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
         try:
             got = consumer.poll(timeout_ms=500)
         except CorruptRecordError as exc:
-            raise _unreadable(consumer, todo, exc) from None
+            if on_unreadable is None:  # the alert topic: this service's own records
+                raise DataError(f"topic {next(iter(todo)).topic!r}: a record batch the "
+                                f"client cannot read ({clip(str(exc), 160)})") from None
+            tp, first, after = _skip_unreadable(consumer, todo, exc, CorruptRecordError)
+            on_unreadable(tp, first, after, clip(str(exc) or type(exc).__name__, 160))
+            continue
         quiet = set(todo)
         for tp, msgs in got.items():
             if tp not in todo:
@@ -309,20 +332,38 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
 def read_topic_range(k: KafkaConfig, topic: str, start_ms: int, end_ms: int | None,
                      on_record: Callable[[Any, Any], None],
                      on_progress: Callable[[int], None] | None = None, *,
-                     max_future_skew_s: float = 300.0) -> int:
+                     max_future_skew_s: float = 300.0,
+                     on_unreadable: Unreadable | None = None) -> int:
     """Hand every record of ``topic`` stamped in [start_ms, end_ms) (``None``: up to the
     end), as of when the read begins, to ``on_record(partition, record)``; the records read.
     Records stamped more than ``max_future_skew_s`` ahead of the wall clock are skipped
     (``serve.windows.max_future_skew_seconds``: see the module's docstring). A client error
-    is one :class:`DataError` naming the broker and the topic."""
+    is one :class:`DataError` naming the broker and the topic. A record batch the client
+    cannot read is skipped, as ``serve`` skips it, and told to ``on_unreadable(partition,
+    first offset, first offset after it, error)`` (:func:`skip_notice`); without one it is
+    a :class:`DataError`."""
     with _broker(k, topic):
         consumer = _consumer(k)
         try:
             return _read_range(consumer, _partitions(consumer, topic), start_ms, end_ms,
                                on_record, on_progress,
-                               max_future_skew_ms=int(max_future_skew_s * 1000))
+                               max_future_skew_ms=int(max_future_skew_s * 1000),
+                               on_unreadable=on_unreadable)
         finally:
             consumer.close(autocommit=False)
+
+
+def skip_notice(say: Progress, invalid: dict[str, int]) -> Unreadable:
+    """An ``on_unreadable`` for :func:`read_topic_range`: the skipped records counted as
+    ``corrupt_record`` in ``invalid`` (one per record offset) and a warning line."""
+
+    def on_unreadable(tp: Any, first: int, after: int, error: str) -> None:
+        invalid["corrupt_record"] = invalid.get("corrupt_record", 0) + after - first
+        say(f"[read] warning: {tp.topic}/{tp.partition} offsets {first}..{after - 1} "
+            f"({after - first} records: a record batch the client cannot read and the rest "
+            f"of it) skipped, as serve skips them: {error}")
+
+    return on_unreadable
 
 
 def reading_progress(say: Progress, what: str = "events") -> Callable[[int], None]:
@@ -361,7 +402,8 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
         builder.add(m.value, tp, m.offset)
 
     read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record,
-                     reading_progress(say), max_future_skew_s=skew)
+                     reading_progress(say), max_future_skew_s=skew,
+                     on_unreadable=skip_notice(say, builder.invalid))
     segments = builder.finish()
     seconds = time.monotonic() - t0
     return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),

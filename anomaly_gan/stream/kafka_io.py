@@ -44,7 +44,7 @@ from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import AnomalyGanError, ConfigError
 
 __all__ = ["Backoff", "Delivery", "KafkaIO", "UnreadableInput", "check_tls", "client_kwargs",
-           "describe", "resolve_password"]
+           "describe", "drop_failed_batch", "resolve_password", "skip_unreadable"]
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,113 @@ class UnreadableInput(AnomalyGanError):
         where = "an unknown partition" if tp is None else f"{tp.topic}/{tp.partition}"
         super().__init__(f"unreadable input record on {where} at offset {offset}: {error}")
         self.error, self.tp, self.offset = error, tp, offset
+
+
+def drop_failed_batch(consumer: Any) -> Any:
+    """The partition whose records failed to parse in ``consumer``'s last poll (None where
+    it cannot be told), and drop those records. kafka-python does not name the partition in
+    its ``CorruptRecordError``; its fetcher keeps the records it was reading in
+    ``_next_partition_records`` (private, hence the guards). Their iterator died with the
+    error, and kafka-python 3.0.12 left alone retries it without end: a poll at the same
+    position then spins in ``fetched_records`` and never returns (seen with a replay that
+    seeks back to the bad offset). Dropped, the next fetch reads the batch anew."""
+    parsed = getattr(getattr(consumer, "_fetcher", None), "_next_partition_records", None)
+    if parsed is None:
+        return None
+    try:
+        tp = parsed.topic_partition
+        parsed.drain()
+        return tp
+    except Exception:  # a private attribute of another version
+        log.debug("cannot drop the unreadable records", exc_info=True)
+        return None
+
+
+def skip_unreadable(consumer: Any, tp: Any, first: int, timeout_s: float,
+                    assignment: Callable[[], set[Any]], corrupt_error: type[Exception]
+                    ) -> int | None:
+    """Seek ``tp`` to the first offset after ``first`` (which cannot be read) from which
+    records can be read again, and return it; None where the brokers do not answer within
+    ``timeout_s`` or the partition went away (the position is then left anywhere: the
+    caller replays, which seeks back). ``assignment``: the consumer's partitions now (the
+    others are paused during the search, those not paused before it resumed after);
+    ``corrupt_error``: kafka-python's ``CorruptRecordError``. Used by ``serve``
+    (:meth:`KafkaIO.skip_unreadable`) and by ``retrain``'s range reader.
+
+    kafka-python parses a fetched batch from its start, whatever the position inside it, so
+    every offset of a batch with an unreadable record fails, up to the batch's last one; the
+    first offset after it reads again. Where the batch ends is not told, so it is searched
+    for: each probe seeks ``tp`` to an offset and polls until records come (readable) or the
+    error does (not readable), the other partitions paused meanwhile and the records read
+    discarded. The offsets after ``first`` are tried 1, 3, 7, 15 ... ahead until one reads,
+    then halved between the last that failed and it: about twice log2 of the batch's length
+    in probes, each one fetch. The partition's end is readable by definition (the larger of
+    the end offset and the last fetch's high watermark: Tansu under-reports the first, see
+    :meth:`KafkaIO.past_end`)."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        ends = consumer.end_offsets([tp], timeout_ms=int(timeout_s * 1000))
+        end = max(int(ends.get(tp) or 0), int(consumer.highwater(tp) or 0))
+        others = assignment() - {tp} - set(consumer.paused())
+    except Exception as exc:  # noqa: BLE001 - no answer, no search
+        log.warning("cannot read the end of input partition %s/%s: %s", tp.topic,
+                    tp.partition, exc or type(exc).__name__)
+        return None
+    if end <= first:  # a record at ``first`` failed: an end at or before it is wrong
+        log.warning("input partition %s/%s: end offset %d at or before the unreadable "
+                    "offset %d", tp.topic, tp.partition, end, first)
+        return None
+    if others:
+        consumer.pause(*others)
+
+    def readable(offset: int) -> bool | None:
+        return _readable(consumer, tp, offset, deadline, corrupt_error)
+
+    try:
+        bad, good, ahead = first, end, 1
+        while bad + ahead < good:  # gallop: the batch is small, the partition may not be
+            found = readable(bad + ahead)
+            if found is None:
+                return None
+            if found:
+                good = bad + ahead
+                break
+            bad, ahead = bad + ahead, ahead * 2
+        while good - bad > 1:
+            mid = (bad + good) // 2
+            found = readable(mid)
+            if found is None:
+                return None
+            bad, good = (bad, mid) if found else (mid, good)
+        consumer.seek(tp, good)
+        return good
+    except Exception as exc:  # noqa: BLE001 - e.g. revoked meanwhile
+        log.warning("cannot search input partition %s/%s for readable records: %s",
+                    tp.topic, tp.partition, exc or type(exc).__name__)
+        return None
+    finally:
+        still = others & assignment()  # a rebalance may have taken some meanwhile
+        if still:
+            consumer.resume(*still)
+
+
+def _readable(consumer: Any, tp: Any, offset: int, deadline: float,
+              corrupt_error: type[Exception]) -> bool | None:
+    """Whether ``consumer`` reads ``tp`` from ``offset``: records come back, or its position
+    moves past ``offset`` (a transaction marker) without an error. None: no answer before
+    ``deadline``."""
+    consumer.seek(tp, offset)
+    while (left_ms := int((deadline - time.monotonic()) * 1000)) > 0:
+        try:
+            got = consumer.poll(timeout_ms=min(left_ms, 1000), max_records=1)
+        except corrupt_error:
+            drop_failed_batch(consumer)
+            return False
+        if got.get(tp) or (consumer.position(tp, timeout_ms=left_ms) or 0) > offset:
+            return True
+    log.warning("input partition %s/%s: no answer to a fetch at offset %d", tp.topic,
+                tp.partition, offset)
+    return None
 
 
 class Backoff:
@@ -431,101 +538,13 @@ class KafkaIO:
             raise UnreadableInput(str(exc) or type(exc).__name__, tp, offset) from exc
 
     def _drop_failed_batch(self) -> Any:
-        """The partition whose records failed to parse in the last poll (None where it cannot
-        be told), and drop those records. kafka-python does not name the partition in its
-        ``CorruptRecordError``; its fetcher keeps the records it was reading in
-        ``_next_partition_records`` (private, hence the guards). Their iterator died with the
-        error, and kafka-python 3.0.12 left alone retries it without end: a poll at the same
-        position then spins in ``fetched_records`` and never returns (seen with a replay that
-        seeks back to the bad offset). Dropped, the next fetch reads the batch anew."""
-        parsed = getattr(getattr(self.consumer, "_fetcher", None), "_next_partition_records",
-                         None)
-        if parsed is None:
-            return None
-        try:
-            tp = parsed.topic_partition
-            parsed.drain()
-            return tp
-        except Exception:  # a private attribute of another version
-            log.debug("cannot drop the unreadable records", exc_info=True)
-            return None
+        return drop_failed_batch(self.consumer)
 
     def skip_unreadable(self, tp: Any, first: int, timeout_s: float) -> int | None:
-        """Seek ``tp`` to the first offset after ``first`` (which cannot be read) from which
-        records can be read again, and return it; None where the brokers do not answer
-        within ``timeout_s`` or the partition went away (the position is then left anywhere:
-        the caller replays, which seeks back).
-
-        kafka-python parses a fetched batch from its start, whatever the position inside it,
-        so every offset of a batch with an unreadable record fails, up to the batch's last
-        one; the first offset after it reads again. Where the batch ends is not told, so it
-        is searched for: each probe seeks ``tp`` to an offset and polls until records come
-        (readable) or the error does (not readable), the other partitions paused meanwhile
-        and the records read discarded. The offsets after ``first`` are tried 1, 3, 7, 15 ...
-        ahead until one reads, then halved between the last that failed and it: about twice
-        log2 of the batch's length in probes, each one fetch. The partition's end is
-        readable by definition (the larger of the end offset and the last fetch's high
-        watermark: Tansu under-reports the first, see :meth:`past_end`)."""
-        consumer = self.consumer
-        deadline = time.monotonic() + timeout_s
-        try:
-            ends = consumer.end_offsets([tp], timeout_ms=int(timeout_s * 1000))
-            end = max(int(ends.get(tp) or 0), int(consumer.highwater(tp) or 0))
-            others = self.assignment() - {tp} - set(consumer.paused())
-        except Exception as exc:  # noqa: BLE001 - no answer, no search
-            log.warning("cannot read the end of input partition %s/%s: %s", tp.topic,
-                        tp.partition, exc or type(exc).__name__)
-            return None
-        if end <= first:  # a record at ``first`` failed: an end at or before it is wrong
-            log.warning("input partition %s/%s: end offset %d at or before the unreadable "
-                        "offset %d", tp.topic, tp.partition, end, first)
-            return None
-        if others:
-            consumer.pause(*others)
-        try:
-            bad, good, ahead = first, end, 1
-            while bad + ahead < good:  # gallop: the batch is small, the partition may not be
-                readable = self._readable(tp, bad + ahead, deadline)
-                if readable is None:
-                    return None
-                if readable:
-                    good = bad + ahead
-                    break
-                bad, ahead = bad + ahead, ahead * 2
-            while good - bad > 1:
-                mid = (bad + good) // 2
-                readable = self._readable(tp, mid, deadline)
-                if readable is None:
-                    return None
-                bad, good = (bad, mid) if readable else (mid, good)
-            consumer.seek(tp, good)
-            return good
-        except Exception as exc:  # noqa: BLE001 - e.g. revoked meanwhile
-            log.warning("cannot search input partition %s/%s for readable records: %s",
-                        tp.topic, tp.partition, exc or type(exc).__name__)
-            return None
-        finally:
-            still = others & self.assignment()  # a rebalance may have taken some meanwhile
-            if still:
-                consumer.resume(*still)
-
-    def _readable(self, tp: Any, offset: int, deadline: float) -> bool | None:
-        """Whether the consumer reads ``tp`` from ``offset``: records come back, or its
-        position moves past ``offset`` (a transaction marker) without an error. None: no
-        answer before ``deadline``."""
-        consumer = self.consumer
-        consumer.seek(tp, offset)
-        while (left_ms := int((deadline - time.monotonic()) * 1000)) > 0:
-            try:
-                got = consumer.poll(timeout_ms=min(left_ms, 1000), max_records=1)
-            except self._corrupt_error:
-                self._drop_failed_batch()
-                return False
-            if got.get(tp) or (consumer.position(tp, timeout_ms=left_ms) or 0) > offset:
-                return True
-        log.warning("input partition %s/%s: no answer to a fetch at offset %d", tp.topic,
-                    tp.partition, offset)
-        return None
+        """:func:`skip_unreadable` of this consumer, its assignment the partitions paused
+        during the search; a rebalance meanwhile is allowed for."""
+        return skip_unreadable(self.consumer, tp, first, timeout_s, self.assignment,
+                               self._corrupt_error)
 
     def assignment(self) -> set[Any]:
         return set(self.consumer.assignment()) if self.consumer is not None else set()
