@@ -156,8 +156,12 @@ def _time(raw: Any, where: str) -> float:
         return _not_after_9999(seconds, raw, where,
                                " (epoch milliseconds? an epoch is in seconds)")
     if isinstance(raw, str):
+        text = raw.strip()
+        # RFC 3339 allows a lower-case t and z (its section 5.6); fromisoformat takes the t
+        if text.endswith("z"):
+            text = text[:-1] + "Z"
         try:
-            raw = datetime.fromisoformat(raw.strip())
+            raw = datetime.fromisoformat(text)
         except ValueError:
             raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}") from None
     if isinstance(raw, datetime):

@@ -40,6 +40,15 @@ def test_times_are_rfc3339_with_a_zone_or_epoch_seconds():
     assert one(entity="a", end=T0).all[0].start is None  # no start: in force until end
 
 
+
+def test_a_lower_case_t_and_z_are_rfc3339_too():
+    """RFC 3339 (section 5.6) allows 't' and 'z'; YAML leaves such a time a string, which
+    was refused, and serve then started with no silence in force."""
+    s = load_yaml_text("silences:\n- {entity: a, start: 2026-01-01t00:00:00z, "
+                       "end: '2026-01-01T01:00:00.5z'}\n")
+    assert (s.all[0].start, s.all[0].end) == (T0, T0 + 3600.5)
+
+
 @pytest.mark.parametrize(("entry", "message"), [
     ({"entity": "a"}, ("s.yaml: silences[0].end: expected an RFC 3339 time with a zone "
      "(2026-03-01T02:00:00Z) or epoch seconds (required: when the silence ends), got nothing")),
