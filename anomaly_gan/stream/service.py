@@ -80,15 +80,23 @@ def _connect(s: ServeConfig, stop: threading.Event, det: Any, metrics: StreamMet
 
 
 def _shadow(s: ServeConfig, registry: Any) -> Any:
-    """The shadow scorer of ``serve.shadow_model_path``, or None."""
+    """The shadow scorer of ``serve.shadow_model_path``, or None. A shadow that cannot be
+    loaded is one error line and one ``anomaly_gan_shadow_errors_total``, and the scorer runs
+    without it: it must never keep the served model from alerting (a pruned or damaged
+    candidate stopped ``serve`` at every start, so a restarted pod alerted on nothing)."""
     if not s.shadow_model_path:
         return None
     from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.stream.metrics import SCORE_BUCKETS
     from anomaly_gan.stream.shadow import ShadowScorer
 
-    det = load_bundle(s.shadow_model_path)
-    det.warm_up(s.batching.max_batch)
+    try:
+        det = load_bundle(s.shadow_model_path)
+        det.warm_up(s.batching.max_batch)
+    except Exception as exc:  # noqa: BLE001 - a broken shadow must never stop the scorer
+        log.error("serve.shadow_model_path: %s; serving without a shadow model",
+                  str(exc) or type(exc).__name__)
+        return ShadowScorer(registry, None, SCORE_BUCKETS)
     log.info("shadow model loaded", extra={"fields": {"shadow_version": det.version}})
     return ShadowScorer(registry, det, SCORE_BUCKETS)
 

@@ -11,7 +11,10 @@ compare the two models on live data before promoting (the dashboard's "Shadow" r
 - ``anomaly_gan_shadow_model_info{version,kind}`` and ``anomaly_gan_shadow_errors_total``.
 
 It runs on the inference thread right after the current model's call, on the same windows.
-A failing shadow is counted and logged, never allowed to stop the scorer.
+A failing shadow is counted and logged, never allowed to stop the scorer: a call that fails
+is logged once per distinct error (until a call succeeds again), not at every batch, and a
+shadow bundle that cannot be loaded at start leaves the scorer serving without one
+(``detector=None``: one error counted, no ``anomaly_gan_shadow_model_info``).
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ OUTCOMES = ("both", "neither", "current_only", "shadow_only")
 
 
 class ShadowScorer:
-    def __init__(self, registry: CollectorRegistry, detector: Any,
+    def __init__(self, registry: CollectorRegistry, detector: Any | None,
                  buckets: tuple[float, ...]) -> None:
-        self.det = detector
+        self.det: Any = detector  # None: not loaded, never active
         self.score = Histogram("anomaly_gan_shadow_score", "Anomaly score of each window by the "
                                "shadow model", buckets=buckets, registry=registry)
         self.windows = Counter("anomaly_gan_shadow_windows_scored", "Windows scored by the "
@@ -51,14 +54,21 @@ class ShadowScorer:
                                registry=registry)
         for outcome in OUTCOMES:
             self.agreement.labels(outcome)
+        self.active = detector is not None
+        self._failing: str | None = None  # the error last logged, until a call succeeds
+        if detector is None:  # not loaded (serve logged why): the metrics say it is off
+            self.errors.inc()
+            self.threshold.set(float("nan"))
+            return
         self.info.labels(detector.version, detector.kind).set(1)
         self.threshold.set(float(detector.threshold))
-        self.active = True
 
     def check(self, current: Any) -> None:
         """Switch the shadow off if it cannot score the current model's windows."""
         from anomaly_gan.stream.reload import check_compatible
 
+        if self.det is None:
+            return
         why = check_compatible(current, self.det)
         if why is not None and self.active:
             log.error("shadow model %s switched off: %s", self.det.version, why)
@@ -70,10 +80,15 @@ class ShadowScorer:
             return
         try:
             res = self.det.score_windows(windows)
-        except Exception:
+        except Exception as exc:
             self.errors.inc()
-            log.exception("shadow model %s failed", self.det.version)
+            key = f"{type(exc).__name__}: {exc}"
+            if key != self._failing:  # once, not at every batch while it keeps failing
+                self._failing = key
+                log.exception("shadow model %s failed (logged once until it scores again; "
+                              "counted in anomaly_gan_shadow_errors_total)", self.det.version)
             return
+        self._failing = None
         cur = np.asarray(current.is_anomaly, dtype=bool)
         sh = np.asarray(res.is_anomaly, dtype=bool)
         n = len(sh)

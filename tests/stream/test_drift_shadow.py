@@ -174,3 +174,60 @@ def test_the_scoring_loop_feeds_shadow_and_drift_and_alerts_only_from_current():
     assert get("anomaly_gan_score_drift_psi") > 1.0  # scores of 1 and 20 vs N(0, 1)
     assert get("anomaly_gan_feature_drift_psi", {"feature": "b"}) > 1.0  # always 0.0
 
+
+
+class BrokenModel(FixedModel):
+    def score_windows(self, w):
+        raise RuntimeError("shadow network broke")
+
+
+def test_a_shadow_that_fails_at_every_batch_is_counted_each_time_and_logged_once(caplog):
+    reg = CollectorRegistry()
+    sh = ShadowScorer(reg, BrokenModel("v2", 1.0), SCORE_BUCKETS)
+    sh.check(FixedModel("v1", 1.0))
+    windows = np.zeros((4, 2, 1))
+    current = SimpleNamespace(is_anomaly=np.zeros(4, bool))
+    with caplog.at_level("ERROR", logger="anomaly_gan.stream.shadow"):
+        for _ in range(5):
+            sh.compare(windows, current)
+    assert reg.get_sample_value("anomaly_gan_shadow_errors_total") == 5
+    # a traceback per batch (several a second under load) buried the scorer's own lines
+    assert len(caplog.records) == 1 and "logged once" in caplog.records[0].getMessage()
+    # once it scores again, a later failure is news and is logged again
+    sh.det = FixedModel("v2", 1.0)
+    sh.compare(windows, current)
+    sh.det = BrokenModel("v2", 1.0)
+    with caplog.at_level("ERROR", logger="anomaly_gan.stream.shadow"):
+        sh.compare(windows, current)
+    assert len(caplog.records) == 2
+
+
+def test_a_shadow_that_cannot_be_loaded_leaves_serve_alerting_without_it(tmp_path, caplog):
+    """A pruned or damaged shadow bundle stopped serve at start (BundleError, exit 2), so a
+    restarted scorer sent no alert at all; it is now one line, one counted error, no shadow."""
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from anomaly_gan.stream.service import _shadow
+    from tests.stream.test_app import FakeIO, FakeModel, events
+
+    missing = tmp_path / "store" / "v7"
+    cfg = config_from_dict({"serve": {"shadow_model_path": str(missing),
+                                      "batching": {"max_batch": 64, "max_latency_ms": 0},
+                                      "alerts": {"consecutive": 1, "cooldown_seconds": 0.0}}}
+                           ).serve
+    reg = CollectorRegistry()
+    with caplog.at_level("ERROR", logger="anomaly_gan.stream"):
+        shadow = _shadow(cfg, reg)
+    [line] = caplog.records
+    assert line.getMessage() == (f"serve.shadow_model_path: {missing}: model path does not "
+                                 "exist; serving without a shadow model")
+    assert reg.get_sample_value("anomaly_gan_shadow_errors_total") == 1
+    assert not any(s.name == "anomaly_gan_shadow_model_info"
+                   for m in reg.collect() for s in m.samples)
+    io = FakeIO([events([(t, 20.0) for t in range(4)])])
+    scorer = Scorer(cfg, FakeModel("v1"), io, StreamMetrics(reg), shadow=shadow)
+    scorer.step()
+    scorer._score_batch()
+    assert [t for t, *_ in io.sent].count(cfg.kafka.alert_topic) == 2
+    assert reg.get_sample_value("anomaly_gan_shadow_windows_scored_total") == 0
