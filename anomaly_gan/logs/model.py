@@ -29,11 +29,35 @@ from anomaly_gan.logs.counts import NEW_OVERFLOW, BucketRow, CountBuckets, Key
 from anomaly_gan.logs.events import cut_text, level_name
 from anomaly_gan.logs.templates import TemplateMiner
 
-__all__ = ["OTHER", "UNSEEN", "LogModel"]
+__all__ = ["OTHER", "RELOADABLE", "UNSEEN", "LogModel", "live_change"]
 
 OTHER, UNSEEN, RATE, SHARE, DROP = ("other", "unseen", "lines_per_second", "error_share",
                                     "volume_drop")
 ALL = "*"  # template means over every entity (for an entity not seen in training)
+
+#: The ``logs:`` keys in which a model may differ from the one ``serve`` runs and still be
+#: hot-reloaded: ``serve`` keeps the parser and the open buckets of the model it started
+#: with across a reload, so a changed regex or bucket width would apply only after a
+#: restart, and the rows in the windows would not be the ones the new model was trained on.
+RELOADABLE = frozenset({"example_lines", "bad_lines"})  # bad_lines: offline files only
+
+
+def live_change(before: LogsConfig, after: LogsConfig) -> tuple[str, Any, Any] | None:
+    """The first ``logs:`` key outside :data:`RELOADABLE` in which ``after`` differs from
+    ``before``, with both values, or None.
+
+    >>> live_change(LogsConfig(), LogsConfig(bucket_seconds=30.0))
+    ('bucket_seconds', 60.0, 30.0)
+    >>> live_change(LogsConfig(), LogsConfig(example_lines=5)) is None
+    True
+    """
+    import dataclasses
+
+    for f in dataclasses.fields(before):
+        old, new = getattr(before, f.name), getattr(after, f.name)
+        if f.name not in RELOADABLE and old != new:
+            return f.name, old, new
+    return None
 
 
 class LogModel:

@@ -96,27 +96,22 @@ def keep_former_defaults(cfg: Config, info: BundleInfo | None, say: Progress) ->
     return dataclasses.replace(cfg, logs=dataclasses.replace(cfg.logs, **kept)) if kept else cfg
 
 
-#: The logs keys a retrain may change: ``serve`` keeps the parser, the open buckets and the
-#: live templates of the version it started with across a hot reload, and the templates and
-#: columns come from the current version, so any other key must stay as it was (a changed
-#: regex or bucket width would apply only after a restart, and the candidate's config would
-#: misdescribe it).
-MAY_CHANGE = frozenset({"example_lines", "bad_lines"})  # bad_lines: offline files only
-
-
 def _current_model(cfg: Config, info: BundleInfo) -> LogModel:
-    from anomaly_gan.logs.model import LogModel
+    # The logs keys a retrain may change are those serve hot-reloads (logs.model.RELOADABLE),
+    # and the templates and columns come from the current version, so any other key must
+    # stay as it was (the candidate's config would misdescribe it, and serve refuses it).
+    from anomaly_gan.logs.model import LogModel, live_change
 
     assert cfg.logs is not None
     before = info.config.logs
     assert before is not None  # check_kind: a logs bundle
-    for f in dataclasses.fields(before):
-        old, new = getattr(before, f.name), getattr(cfg.logs, f.name)
-        if f.name not in MAY_CHANGE and old != new:
-            raise DataError(f"retrain: logs.{f.name} {new!r} differs from the current version "
-                            f"{info.version}'s {old!r}; a retrain keeps the current version's "
-                            f"parsing, buckets and templates (serve hot-reloads it with them): "
-                            f"train a new version and restart serve to change it")
+    changed = live_change(before, cfg.logs)
+    if changed is not None:
+        key, old, new = changed
+        raise DataError(f"retrain: logs.{key} {new!r} differs from the current version "
+                        f"{info.version}'s {old!r}; a retrain keeps the current version's "
+                        f"parsing, buckets and templates (serve hot-reloads it with them): "
+                        f"train a new version and restart serve to change it")
     # The config is the bundle's, key for key: what is left to fail here is a damaged bundle,
     # a BundleError that says so.
     model = LogModel.from_dict(cfg.logs, info.extras["logs"])

@@ -3,7 +3,9 @@
 Every ``reload_interval_seconds`` the watcher resolves ``serve.model_path`` (a bundle dir, or
 a store whose ``current`` file names the version dir) and compares its fingerprint with the
 model in use. A changed bundle is loaded in the watcher's thread (checksums verified by
-``load_bundle``), must keep the same feature names and window length and is compiled for
+``load_bundle``), must keep the input kind, feature names, window length and
+``data.counters`` (and a logs model its ``logs:`` section: :func:`check_compatible`) and is
+compiled for
 batches of up to ``max_batch`` windows (``Detector.warm_up``); the loop then swaps it in
 *between* micro-batches (:meth:`ModelWatcher.take`). A bad bundle keeps the old model,
 is counted once as ``result="failure"`` and retried only when it changes again.
@@ -49,8 +51,29 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _logs_config(det: Any) -> Any:
+    """The ``logs:`` section of a logs model (its bundle has extras/logs.json), else None."""
+    if "logs" not in getattr(det, "extras", {}):
+        return None
+    return det.config.logs
+
+
 def check_compatible(old: Any, new: Any) -> str | None:
     """Why ``new`` cannot replace ``old`` in a running scorer, or None."""
+    from anomaly_gan.logs.model import live_change
+
+    before, after = _logs_config(old), _logs_config(new)
+    if (before is None) != (after is None):
+        kinds = ("metrics model", "logs model")
+        return (f"a {kinds[after is not None]} cannot replace the running "
+                f"{kinds[before is not None]}; restart serve with it")
+    if before is not None:
+        # the running scorer keeps the parser and open buckets of the model it started with
+        changed = live_change(before, after)
+        if changed is not None:
+            key, was, now = changed
+            return (f"logs.{key} {now!r} differs from the running model's {was!r}; restart "
+                    f"serve to change it")
     if tuple(new.feature_names) != tuple(old.feature_names):
         return (f"feature names {list(new.feature_names)} differ from the running model's "
                 f"{list(old.feature_names)}")

@@ -60,6 +60,35 @@ def test_incompatible_or_broken_bundles_keep_the_old_model_and_count_once():
     assert results == ["failure", "failure"] and w.take() is None
 
 
+def logs_fake(version, **logs):
+    """A logs model as check_compatible sees it: extras/logs.json and a logs: section."""
+    from anomaly_gan.config import LogsConfig
+
+    det = fake(version)
+    det.extras = {"logs": {}}
+    det.config = SimpleNamespace(logs=LogsConfig(**logs))
+    return det
+
+
+def test_a_logs_model_needs_the_running_ones_kind_and_logs_section():
+    """serve keeps the parser and the open buckets of the logs model it started with, so a
+    bundle trained with 30 s buckets over the 60 s one served (train --force onto the served
+    path; same lines, so the same template columns) was swapped in and scored 60 s rows."""
+    running = logs_fake("v1")
+    assert check_compatible(running, logs_fake("v2", bucket_seconds=30.0)) == (
+        "logs.bucket_seconds 30.0 differs from the running model's 60.0; restart serve to "
+        "change it")
+    from anomaly_gan.config import JsonFieldsConfig
+
+    assert check_compatible(running, logs_fake("v2", json_fields=JsonFieldsConfig(message="msg"))
+                            ).startswith("logs.json_fields ")
+    assert check_compatible(running, logs_fake("v2", example_lines=5)) is None
+    assert check_compatible(running, fake("v2")) == (
+        "a metrics model cannot replace the running logs model; restart serve with it")
+    assert check_compatible(fake("v1"), logs_fake("v2")) == (
+        "a logs model cannot replace the running metrics model; restart serve with it")
+
+
 def test_unresolvable_path_counts_a_failure_once():
     store = {"v1": fake("v1"), "current": "v1", "fp": "fp-v1"}
     w, results = make_watcher(store)
