@@ -1,8 +1,9 @@
 """What the two live demos share (``anomaly-gan demo`` and ``demo --logs``): their option
 checks, quiet clients once interrupted, the scorer on a thread with its HTTP endpoints, a
-reader that hands over the output records as they arrive (to print alerts live), and
-:func:`live_pipeline`, which starts all of it around an embedded broker and closes it in
-the right order."""
+reader that hands over the output records as they arrive (to print alerts live),
+:func:`demo_output`, which checks what a demo needs before it trains and holds its output
+directory, and :func:`live_pipeline`, which starts all of it around an embedded broker and
+closes it in the right order."""
 
 from __future__ import annotations
 
@@ -10,17 +11,19 @@ import contextlib
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from anomaly_gan.config import ServeConfig
-from anomaly_gan.errors import ConfigError, brief
+from anomaly_gan.errors import ConfigError, OutputError, brief
 
-__all__ = ["DemoScorer", "LivePipeline", "OutputReader", "check_options", "duration_text",
-           "live_pipeline", "quiet_clients_on_interrupt", "say", "score_text"]
+__all__ = ["DemoScorer", "LivePipeline", "OutputReader", "check_options", "demo_output",
+           "duration_text", "live_pipeline", "quiet_clients_on_interrupt", "say", "score_text"]
 
 
 def check_options(speed: float, http_port: int, epochs: int | None) -> None:
@@ -39,6 +42,37 @@ def check_options(speed: float, http_port: int, epochs: int | None) -> None:
                           f"got {brief(http_port)}")
     if epochs is not None and epochs < 1:
         raise ConfigError(f"demo: --epochs must be at least 1, got {brief(epochs)}")
+
+
+@contextlib.contextmanager
+def demo_output(out: Path) -> Iterator[None]:
+    """Before a minute of training: that the bundle can be written to ``out/model`` and that
+    the broker's binary is there. Then ``out`` is created and held for the demo's life (a
+    lock on the directory, released when the process ends however it ends): a second demo
+    on the same ``out`` would replace the bundle the first one's scorer watches, which then
+    hot-reloads the other model mid-stream, so it is refused at once."""
+    import fcntl
+
+    from anomaly_gan.artifacts import check_destination
+    from anomaly_gan.demo.broker import broker_binary
+
+    check_destination(out / "model", overwrite=True)
+    broker_binary()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output directory: "
+                          f"{exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"{out}: another anomaly-gan demo is running with this output "
+                              "directory; wait for it to end or pass another --out") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

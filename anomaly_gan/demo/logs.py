@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anomaly_gan.demo.common import check_options, duration_text, live_pipeline, say, score_text
+from anomaly_gan.demo.common import (
+    check_options,
+    demo_output,
+    duration_text,
+    live_pipeline,
+    say,
+    score_text,
+)
 from anomaly_gan.errors import OutputError
 from anomaly_gan.runtime import Interrupts
 
@@ -72,19 +79,18 @@ def _matches(alert: dict[str, Any], incident: dict[str, Any], span: float) -> bo
 
 def run_logs_demo(opts: LogsDemoOptions) -> int:
     stop = Interrupts()
-    with stop.installed():
+    with stop.installed(), demo_output(Path(opts.out)):
         return _run_logs_demo(opts, stop)
 
 
 def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
-    from anomaly_gan.artifacts import check_destination, load_bundle, save_bundle
+    from anomaly_gan.artifacts import load_bundle, save_bundle
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.demo.service_logs import make_service_logs
     from anomaly_gan.logs.offline import train_log_detector
     from anomaly_gan.stream.logs import configure_logging
 
     out = Path(opts.out)
-    check_destination(out / "model", overwrite=True)
     configure_logging("text", "ERROR")
     logs = make_service_logs(train_minutes=60, test_minutes=30, seed=opts.seed)
     split = logs.start_ts + logs.train_seconds

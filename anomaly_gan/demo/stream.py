@@ -26,7 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.demo.common import check_options, duration_text, live_pipeline, say, score_text
+from anomaly_gan.demo.common import (
+    check_options,
+    demo_output,
+    duration_text,
+    live_pipeline,
+    say,
+    score_text,
+)
 from anomaly_gan.errors import ConfigError, brief
 from anomaly_gan.runtime import Interrupts
 
@@ -112,18 +119,16 @@ def _percentile(values: list[float], q: float) -> float:
 
 def run_demo(opts: DemoOptions) -> int:
     stop = Interrupts()
-    with stop.installed():
+    with stop.installed(), demo_output(Path(opts.out)):
         return _run_demo(opts, stop)
 
 
 def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
-    from anomaly_gan.artifacts import check_destination
     from anomaly_gan.data.synthetic import make_plant
     from anomaly_gan.scoring import feature_values_text
     from anomaly_gan.stream.alerts import iso_utc
     from anomaly_gan.stream.logs import configure_logging
 
-    check_destination(Path(opts.out) / "model", overwrite=True)  # before a minute of training
     configure_logging("text", "ERROR")  # the demo prints its own story
     plant = make_plant(n_entities=opts.entities, n_steps=opts.steps, seed=opts.seed)
     say(f"synthetic plant: {len(plant.entities)} pumps x {opts.steps} rows x "

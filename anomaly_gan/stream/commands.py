@@ -127,7 +127,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="port for /metrics, /healthz, /readyz on 127.0.0.1 (default 9108; 0 = "
                         "any free port)")
     p.add_argument("--out", default=None, help="output directory: the model bundle is "
-                   "written to OUT/model (default out/demo, out/demo-logs with --logs)")
+                   "written to OUT/model (default out/demo, out/demo-logs with --logs); one "
+                   "demo at a time per directory")
     p.add_argument("--logs", action="store_true",
                    help="the log scenario: a synthetic service's logs with an error burst, a "
                         "new exception and a silent component (--entities/--steps do not apply; "

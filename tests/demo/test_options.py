@@ -5,6 +5,8 @@ import pytest
 
 from anomaly_gan.demo import logs as logs_demo
 from anomaly_gan.demo import stream as stream_demo
+from anomaly_gan.demo.broker import BrokerError
+from anomaly_gan.demo.common import demo_output
 from anomaly_gan.demo.logs import LogsDemoOptions
 from anomaly_gan.demo.stream import DemoOptions
 from anomaly_gan.errors import ConfigError, OutputError
@@ -68,3 +70,32 @@ def test_logs_demo_checks_its_output_path_before_writing_or_training(tmp_path, m
     monkeypatch.setattr("anomaly_gan.logs.offline.train_log_detector", _never)
     with pytest.raises(OutputError, match="a-file"):
         logs_demo.run_logs_demo(LogsDemoOptions(out=str(tmp_path / "a-file" / "demo-logs")))
+
+
+def test_demos_look_for_the_broker_binary_before_training(tmp_path, monkeypatch):
+    """It was looked for when the broker started, after a minute of training."""
+    monkeypatch.setenv("CALF_TANSU_BIN", str(tmp_path / "no-such-tansu"))
+    monkeypatch.setattr(stream_demo, "_train", _never)
+    monkeypatch.setattr("anomaly_gan.logs.offline.train_log_detector", _never)
+    with pytest.raises(BrokerError, match="no embedded broker binary"):
+        stream_demo.run_demo(DemoOptions(out=str(tmp_path / "demo")))
+    with pytest.raises(BrokerError, match="no embedded broker binary"):
+        logs_demo.run_logs_demo(LogsDemoOptions(out=str(tmp_path / "demo-logs")))
+
+
+@pytest.mark.parametrize("run", ["sensor", "logs"])
+def test_a_second_demo_on_the_same_output_directory_is_refused(tmp_path, monkeypatch, run):
+    """Two demos on one --out: the second's bundle replaced the one the first one's scorer
+    watches, which hot-reloaded it mid-stream (or a save failed on the other's rename)."""
+    out = tmp_path / "demo"
+    monkeypatch.setattr(stream_demo, "_train", _never)
+    monkeypatch.setattr("anomaly_gan.logs.offline.train_log_detector", _never)
+    refused = pytest.raises(OutputError, match=f"^{out}: another anomaly-gan demo is running "
+                                               "with this output directory")
+    with demo_output(out), refused:  # the first demo, running
+        if run == "sensor":
+            stream_demo.run_demo(DemoOptions(out=str(out)))
+        else:
+            logs_demo.run_logs_demo(LogsDemoOptions(out=str(out)))
+    with demo_output(out):  # ... and free again once it has ended
+        pass
