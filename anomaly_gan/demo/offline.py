@@ -26,7 +26,7 @@ def demo_config():
 
 
 def run_offline_demo(out: str, seed: int = 0) -> int:
-    from anomaly_gan.artifacts import save_bundle
+    from anomaly_gan.artifacts import check_destination, save_bundle
     from anomaly_gan.data.synthetic import make_plant
     from anomaly_gan.evaluate import evaluate_scores
     from anomaly_gan.train import train_detector
@@ -34,6 +34,7 @@ def run_offline_demo(out: str, seed: int = 0) -> int:
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    check_destination(Path(out) / "model", overwrite=True)  # before a minute of training
     plant = make_plant(n_entities=4, n_steps=3000, seed=seed)
     say(f"synthetic plant: {len(plant.entities)} pumps x {plant.values.shape[1]} steps x "
         f"{len(plant.feature_names)} sensors; {len(plant.incidents)} incidents injected after "

@@ -99,3 +99,13 @@ def test_a_second_demo_on_the_same_output_directory_is_refused(tmp_path, monkeyp
             logs_demo.run_logs_demo(LogsDemoOptions(out=str(out)))
     with demo_output(out):  # ... and free again once it has ended
         pass
+
+
+def test_offline_demo_checks_its_output_path_before_training(tmp_path, monkeypatch):
+    """It trained for a minute, then save_bundle refused the path."""
+    from anomaly_gan.demo.offline import run_offline_demo
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr("anomaly_gan.train.train_detector", _never)
+    with pytest.raises(OutputError, match="a-file"):
+        run_offline_demo(str(tmp_path / "a-file" / "offline-demo"))
