@@ -77,6 +77,30 @@ class DemoOptions:
             raise ConfigError(f"demo: --entities x --steps must be at most {MAX_ROWS:,} rows "
                               f"(e.g. 1000 pumps of 3000), got {brief(self.entities)} x "
                               f"{brief(self.steps)}")
+        least = _least_steps(self.entities, self.steps)
+        if least > self.steps:
+            raise ConfigError(f"demo: --steps must be at least {least} with --entities "
+                              f"{self.entities} (its first half trains a model on windows of "
+                              f"{_demo_data().window} rows), got {self.steps}")
+
+
+def _demo_data() -> Any:
+    from anomaly_gan.demo.offline import demo_config
+
+    return demo_config().data
+
+
+def _least_steps(entities: int, steps: int) -> int:
+    """``steps``, or the fewest rows per pump whose normal half (make_plant's train_steps)
+    the training split accepts (train.too_short): fewer failed after the plant was made,
+    with a message about data.window, which the demo has no flag for."""
+    from anomaly_gan.train import too_short
+
+    data = _demo_data()
+    n = max(steps, 2)  # make_plant's train_steps: at least one row
+    while too_short([n // 2] * entities, data.window, data.validation_fraction) is not None:
+        n += 1
+    return n
 
 
 def alert_matches(alert: dict[str, Any], incidents: list[dict[str, Any]],
