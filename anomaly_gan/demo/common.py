@@ -50,18 +50,21 @@ def demo_output(out: Path) -> Iterator[None]:
     the broker's binary is there. Then ``out`` is created and held for the demo's life (a
     lock on the directory, released when the process ends however it ends): a second demo
     on the same ``out`` would replace the bundle the first one's scorer watches, which then
-    hot-reloads the other model mid-stream, so it is refused at once."""
+    hot-reloads the other model mid-stream, so it is refused at once. Directories made here
+    and still empty at the end (a demo stopped before it saved) are removed."""
     import fcntl
 
-    from anomaly_gan.artifacts import check_destination
+    from anomaly_gan.artifacts import _missing_dirs, _remove_empty, check_destination
     from anomaly_gan.demo.broker import broker_binary
 
     check_destination(out / "model", overwrite=True)
     broker_binary()
+    made = _missing_dirs(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
+        _remove_empty(made)
         raise OutputError(f"{out}: cannot create the output directory: "
                           f"{exc.strerror or exc}") from None
     try:
@@ -73,6 +76,7 @@ def demo_output(out: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+        _remove_empty(made)
 
 
 @contextlib.contextmanager

@@ -114,3 +114,19 @@ def test_offline_demo_checks_its_output_path_before_training(tmp_path, monkeypat
     monkeypatch.setattr("anomaly_gan.train.train_detector", _never)
     with pytest.raises(OutputError, match="a-file"):
         run_offline_demo(str(tmp_path / "a-file" / "offline-demo"))
+
+
+def test_an_output_directory_the_demo_made_goes_again_when_it_stops_before_saving(
+        tmp_path, monkeypatch):
+    """Held from the start (one demo per --out), it stayed behind empty after a Ctrl-C in
+    training; one that holds a bundle, or existed before, stays."""
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stream_demo, "_train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        stream_demo.run_demo(DemoOptions(out=str(tmp_path / "new" / "demo")))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(KeyboardInterrupt):
+        stream_demo.run_demo(DemoOptions(out=str(tmp_path)))
+    assert tmp_path.is_dir()
