@@ -614,7 +614,8 @@ def drift_only(args, det, model_path, values, names, n_events, n_windows, out: P
         fill_topic(bs, topic, values, names)
         for i in range(args.repeats):
             for tag, model in (("model", det), ("constant", ConstantModel(det))):
-                cfg = serve_config(bs, topic, model_path, None, 0.0, f"bench-drift-{tag}-{i}")
+                cfg = serve_config(bs, topic, model_path, None, 0.0,
+                                   f"bench-drift-{tag}-{i}").serve
                 run = InProcessScorer(cfg, model, drift=False)
                 drift = TimedDrift(run.registry, cfg.drift)
                 with run.scorer._loop_lock:
