@@ -40,6 +40,7 @@ from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bo
 
 __all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "LineTally", "LogScores", "auto_bucket_lines",
            "bucket_labels_and_scores", "buckets_to_train", "chooses_buckets", "count_rows",
+           "count_series",
            "describe_templates", "error_levels_note", "latest_allowed", "load_log_model",
            "log_runs", "read_for_log_model", "read_log_file", "read_log_files", "score_log_events",
            "series_of", "time_order", "train_log_detector", "trainable_runs", "unit",
@@ -456,26 +457,45 @@ def count_rows(model: LogModel, events: Sequence[LogEvent],
                marks: Sequence[int] | None = None, progress: Progress | None = None,
                source: str | None = None, not_after: float = math.inf
                ) -> dict[str, list[BucketRow]]:
+    """:func:`count_series`, each entity's series one after another."""
+    return {entity: [r for rows in series for r in rows]
+            for entity, series in count_series(model, events, marks, progress, source,
+                                               not_after).items()}
+
+
+def count_series(model: LogModel, events: Sequence[LogEvent],
+                 marks: Sequence[int] | None = None, progress: Progress | None = None,
+                 source: str | None = None, not_after: float = math.inf
+                 ) -> dict[str, list[list[BucketRow]]]:
     """Classify and count one stream of events (of the file ``source``) into closed buckets,
-    per entity; a bucket holding an event whose ``marks`` entry is non-zero is ``marked``.
+    per entity, in series: per N lines an entity back after more than ``logs.gap_seconds``
+    starts a new one, its partial bucket left out, as in ``serve`` (offline counted on
+    across the silence until 2026-12-05, so a sparse log scored otherwise than in serve). A
+    bucket holding an event whose ``marks`` entry is non-zero is ``marked``.
 
     In time buckets the lines are counted in time order (:func:`time_order`): lines stamped
     after ``not_after`` and a stray first or last line are left out. ``progress`` gets a
     ``note:`` for each of these that happened."""
     buckets = model.buckets()
-    rows: dict[str, list[BucketRow]] = {}
+    rows: dict[str, list[list[BucketRow]]] = {}
 
     def keep(closed: list[BucketRow]) -> None:
         for r in closed:
-            rows.setdefault(r.entity, []).append(r)
+            series = rows.setdefault(r.entity, [[]])
+            series[-1].append(r)
 
     order: Sequence[int] = range(len(events))
-    if model.cfg.bucket_seconds is not None:
+    lines_mode = model.cfg.bucket_seconds is None
+    if not lines_mode:
         times = [float(ev.ts) for ev in events]  # type: ignore[arg-type]
         order, future, stray, late = _time_order(times, model.cfg.gap_seconds, not_after)
         _notes(progress, source, events, late, future, stray)
     for i in order:
         ev = events[i]
+        if lines_mode and buckets.returns_after_gap(ev.entity, ev.ts):
+            buckets.drop(ev.entity)  # as serve (stream/intake.py): a new series
+            if rows.get(ev.entity, [[]])[-1]:
+                rows[ev.entity].append([])
         col, key = model.classify(ev.message)
         keep(buckets.add(ev.entity, ev.ts, col, key, ev.example, model.is_error(ev.level),
                          mark=bool(marks[i]) if marks is not None else False))
@@ -598,9 +618,10 @@ def log_runs(model: LogModel, sources: Iterable[tuple[str, Sequence[LogEvent]]],
     events)`` stream, counted with ``model`` (:func:`count_rows`)."""
     runs: list[list[BucketRow]] = []
     for source, events in sources:
-        for entity_rows in count_rows(model, events, progress=progress, source=source,
-                                      not_after=not_after).values():
-            runs.extend(series_of(entity_rows, model.max_hole_seconds))
+        for series in count_series(model, events, progress=progress, source=source,
+                                   not_after=not_after).values():
+            for entity_rows in series:
+                runs.extend(series_of(entity_rows, model.max_hole_seconds))
     return runs
 
 
@@ -911,14 +932,15 @@ def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
     line is left in a bucket, :class:`DataError` (nothing to score)."""
     window = det.window
     top_k = det.config.scoring.top_k
-    rows = count_rows(model, events, marks, progress, source,
-                      not_after=latest_allowed(det.config))
-    if not any(rows.values()):
+    rows = count_series(model, events, marks, progress, source,
+                        not_after=latest_allowed(det.config))
+    if not any(r for series in rows.values() for r in series):
         raise DataError(f"{source or 'log lines'}: none of its {len(events)} lines was counted "
                         f"into a bucket (see the notes above); nothing to score")
     out: list[LogScores] = []
-    for entity, entity_rows in rows.items():
-        for run in series_of(entity_rows, model.max_hole_seconds):
+    for entity, series in rows.items():
+        for run in (run for entity_rows in series
+                    for run in series_of(entity_rows, model.max_hole_seconds)):
             if len(run) < window:
                 out.append(LogScores(entity, run, None, [[] for _ in run]))
                 continue

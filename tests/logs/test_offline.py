@@ -1303,3 +1303,27 @@ def test_a_syslog_pri_that_is_no_priority_follows_bad_lines(tmp_path):
                            tally=tally)
     assert [(e.level, e.message) for e in events] == [("ERR", "payment failed for cart 42")]
     assert tally.skipped == {"missing_field": 1}
+
+
+def test_per_n_lines_an_entity_back_after_the_gap_starts_a_new_series_as_in_serve():
+    """serve (stream/intake.py) forgets an entity whose line comes more than
+    logs.gap_seconds after its newest one, per N lines too: its partial bucket is left out
+    and its rows start a new series. Offline counted on across the silence, so a window of
+    a sparse log spanned it offline and not in serve, and the two scored otherwise."""
+    from anomaly_gan.logs.offline import count_series, log_runs
+
+    cfg = config_from_dict({"logs": {"format": "json", "bucket_seconds": None,
+                                     "bucket_lines": 2, "gap_seconds": 60.0}}).logs
+    model, _ = fit_log_model(cfg, ["GET /index 200"])
+    t0 = 1767225600
+    stamps = [0, 1, 2, 3, 4, 605, 606, 607, 608]  # the line at 4: a partial bucket
+    events = [LogEvent("web", t0 + t, "INFO", "GET /index 200") for t in stamps]
+    series = count_series(model, events)["web"]
+    assert [[(r.start_ts - t0, r.end_ts - t0) for r in rows] for rows in series] == [
+        [(0, 1), (2, 3)], [(605, 606), (607, 608)]]
+    runs = log_runs(model, [("app.jsonl", events)], lambda _m: None)
+    assert [len(run) for run in runs] == [2, 2]
+    assert len(count_rows(model, events)["web"]) == 4
+    # lines without times are never split
+    untimed = [LogEvent("web", None, "INFO", "GET /index 200") for _ in stamps]
+    assert [len(rows) for rows in count_series(model, untimed)["web"]] == [5]  # 4 + the last
