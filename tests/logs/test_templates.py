@@ -189,26 +189,32 @@ def test_a_flood_of_unique_lines_is_classified_by_lookup_not_by_scan(monkeypatch
     import random
     import string
 
-    from drain3.drain import Drain
-
     rng = random.Random(0)
     lines = [" ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(6))
                       for _ in range(4)) for _ in range(3000)]
     m = TemplateMiner(masking=[])
     ids = m.learn_all(lines)
     assert len(set(ids)) == len(lines)
-    compared = 0
+    compared = comparisons(monkeypatch)
+    assert [m.match(x) for x in lines] == ids
+    assert m.match("never seen before at all") is None
+    assert compared == [0]
+
+
+def comparisons(monkeypatch) -> list[int]:
+    """``[n]``: how many times drain3 compares a line with a template from now on
+    (``Drain.get_seq_distance``)."""
+    from drain3.drain import Drain
+
+    count = [0]
     real = Drain.get_seq_distance
 
     def counting(self, *args, **kwargs):
-        nonlocal compared
-        compared += 1
+        count[0] += 1
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Drain, "get_seq_distance", counting)
-    assert [m.match(x) for x in lines] == ids
-    assert m.match("never seen before at all") is None
-    assert compared == 0
+    return count
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -245,23 +251,13 @@ def test_a_flood_of_unique_training_lines_is_mined_without_a_scan(monkeypatch):
     import random
     import string
 
-    from drain3.drain import Drain
-
     rng = random.Random(0)
     lines = ["user " + " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(6))
                                 for _ in range(3)) for _ in range(2000)]
-    compared = 0
-    real = Drain.get_seq_distance
-
-    def counting(self, *args, **kwargs):
-        nonlocal compared
-        compared += 1
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Drain, "get_seq_distance", counting)
+    compared = comparisons(monkeypatch)
     m = TemplateMiner(masking=[])
     assert len(set(m.learn_all(lines))) == len(lines)
-    assert compared < 10 * len(lines)  # drain3: 1,999,000, each line with all before it
+    assert compared[0] < 10 * len(lines)  # drain3: 1,999,000, each line with all before it
 
 
 def test_routes_that_are_a_short_lines_only_difference_still_merge_in_drain3():
