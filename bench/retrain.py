@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "retrain.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     md = [
-        "# Retrain: one week of events at the demo's rate",
+        ("# Retrain: one week of events at the demo's rate" if args.days == 7
+         else f"# Retrain: {args.days:g} days of events at the demo's rate"),
         "",
         (f"{results['date']}; {results['machine']}; embedded Tansu broker, kafka-python; "
          f"{args.entities} pumps x 8 sensors every {STEP_S:g} s for {args.days:g} days = "
