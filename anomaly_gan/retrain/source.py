@@ -60,7 +60,6 @@ __all__ = [
 Progress = Callable[[str], None]
 #: Told of a record batch skipped: (partition, first offset, first offset after it, error).
 Unreadable = Callable[[Any, int, int, str], None]
-_SKIP_SEARCH_S = 20.0  # at most this long to find where an unreadable batch ends (as serve)
 _PAIRS_FLUSH = 8192  # windows of two rows gathered before they are chained into segments
 _PROGRESS_EVERY_S = 5.0  # a long read's "[read] N events" line, at most this often
 
@@ -244,18 +243,12 @@ def _skip_unreadable(consumer: Any, todo: set[Any], exc: Exception,
     batch's end cannot be told, one :class:`DataError` naming what is known. Until
     2026-12-05 such a batch ended every retrain whose range held it (a CronJob's ``--last
     7d`` for a week)."""
-    from anomaly_gan.stream.kafka_io import drop_failed_batch, skip_unreadable
+    from anomaly_gan.stream.kafka_io import SKIP_SEARCH_S, skip_unreadable, unreadable_at
 
-    tp = drop_failed_batch(consumer)
-    if tp not in todo:
-        tp = next(iter(todo)) if len(todo) == 1 else None
-    first = None
-    if tp is not None:
-        with contextlib.suppress(Exception):
-            first = int(consumer.position(tp, timeout_ms=1000))
+    tp, first = unreadable_at(consumer, todo)
     after = None
     if tp is not None and first is not None:
-        after = skip_unreadable(consumer, tp, first, _SKIP_SEARCH_S,
+        after = skip_unreadable(consumer, tp, first, SKIP_SEARCH_S,
                                 lambda: set(consumer.assignment()), corrupt_error)
     if tp is None or first is None or after is None:
         where = "a partition" if tp is None else f"partition {tp.partition}"

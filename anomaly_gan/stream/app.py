@@ -37,7 +37,7 @@ from anomaly_gan.stream.baseline import BaselineDrift
 from anomaly_gan.stream.events import InvalidEvent
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.intake import Intake
-from anomaly_gan.stream.kafka_io import Backoff, UnreadableInput
+from anomaly_gan.stream.kafka_io import SKIP_SEARCH_S, Backoff, UnreadableInput
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.publisher import Publisher
 from anomaly_gan.stream.state import WindowBatch
@@ -52,7 +52,6 @@ _INPUT_PROBE_IDLE_S = 1.0  # nothing read this long: ask whether input is waitin
 _INPUT_PROBE_TIMEOUT_MS = 1000  # at most this long per question (the loop waits meanwhile)
 _TOPIC_CHECK_AFTER_S = 30.0  # no partitions this long: ask whether the input topic exists
 _TOPIC_CHECK_EVERY_S = 60.0  # and then at most this often
-_SKIP_SEARCH_S = 20.0  # at most this long to find where an unreadable batch ends
 
 
 class Scorer:
@@ -636,7 +635,7 @@ class Scorer:
         the offset or the end of the batch cannot be told, the input is replayed as before."""
         tp, first = bad.tp, bad.offset
         after = (None if tp is None or first is None
-                 else self.io.skip_unreadable(tp, first, _SKIP_SEARCH_S))  # waits: no lock
+                 else self.io.skip_unreadable(tp, first, SKIP_SEARCH_S))  # waits: no lock
         if tp is None or first is None or after is None:
             log.error("%s; cannot tell where readable records resume: replaying from the "
                       "last commit", bad)

@@ -43,8 +43,9 @@ from typing import Any
 from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import AnomalyGanError, ConfigError
 
-__all__ = ["Backoff", "Delivery", "KafkaIO", "UnreadableInput", "check_tls", "client_kwargs",
-           "describe", "drop_failed_batch", "resolve_password", "skip_unreadable"]
+__all__ = ["SKIP_SEARCH_S", "Backoff", "Delivery", "KafkaIO", "UnreadableInput", "check_tls",
+           "client_kwargs", "describe", "drop_failed_batch", "resolve_password",
+           "skip_unreadable", "unreadable_at"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,10 @@ logging.getLogger("kafka.net.transport").addFilter(_not_a_close_race)
 
 BOOTSTRAP_TIMEOUT_MS = 5000
 _BACKOFF_MIN_S = 0.1
+
+
+SKIP_SEARCH_S = 20.0
+"""At most this long to find where an unreadable record batch ends (:func:`skip_unreadable`)."""
 
 
 def resolve_password(k: KafkaConfig) -> str | None:
@@ -218,6 +223,24 @@ def drop_failed_batch(consumer: Any) -> Any:
     except Exception:  # a private attribute of another version
         log.debug("cannot drop the unreadable records", exc_info=True)
         return None
+
+
+def unreadable_at(consumer: Any, candidates: set[Any]) -> tuple[Any, int | None]:
+    """After ``consumer``'s poll raised ``CorruptRecordError``: the partition that failed
+    (its failed records dropped: :func:`drop_failed_batch`), else the only one of
+    ``candidates`` (the partitions being read) where the consumer cannot tell, and the
+    consumer's position there, the first offset that cannot be read; None for what cannot
+    be told. ``serve``'s :meth:`KafkaIO.poll` and ``retrain``'s range reader."""
+    tp = drop_failed_batch(consumer)
+    if tp not in candidates:  # not told, or revoked meanwhile
+        tp = next(iter(candidates)) if len(candidates) == 1 else None
+    offset = None
+    if tp is not None:
+        try:
+            offset = int(consumer.position(tp, timeout_ms=1000))
+        except Exception:  # noqa: BLE001 - no position: the caller cannot place the batch
+            offset = None
+    return tp, offset
 
 
 def skip_unreadable(consumer: Any, tp: Any, first: int, timeout_s: float,
@@ -525,20 +548,8 @@ class KafkaIO:
         try:
             return self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
         except self._corrupt_error as exc:
-            tp = self._drop_failed_batch()
-            assigned = self.assignment()
-            if tp not in assigned:  # not told, or revoked meanwhile
-                tp = next(iter(assigned)) if len(assigned) == 1 else None
-            offset = None
-            if tp is not None:
-                try:
-                    offset = int(self.consumer.position(tp, timeout_ms=1000))
-                except Exception:  # noqa: BLE001 - no position: the caller replays
-                    offset = None
+            tp, offset = unreadable_at(self.consumer, self.assignment())
             raise UnreadableInput(str(exc) or type(exc).__name__, tp, offset) from exc
-
-    def _drop_failed_batch(self) -> Any:
-        return drop_failed_batch(self.consumer)
 
     def skip_unreadable(self, tp: Any, first: int, timeout_s: float) -> int | None:
         """:func:`skip_unreadable` of this consumer, its assignment the partitions paused
