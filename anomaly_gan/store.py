@@ -96,6 +96,12 @@ def _is_version_name(name: str) -> bool:
     return bool(_VERSION_RE.match(name)) and name not in (CURRENT, HISTORY, LOST_FOUND)
 
 
+def _names_version(value: Any) -> bool:
+    """``value`` is a string that a version directory may be named (:func:`_is_version_name`):
+    what history.json holds for a version."""
+    return isinstance(value, str) and _is_version_name(value)
+
+
 def read_pointer(path: Path, error: type[AnomalyGanError]) -> str | None:
     """The version name a store's ``current`` file holds, stripped (its first 4 KiB: any
     longer is no directory name); None when there is no ``current``. Unreadable, not UTF-8,
@@ -229,7 +235,7 @@ def _checked_history(path: Path, data: Any) -> dict[str, Any]:
                          f"names, got {brief(data)}")
     for i, name in enumerate(data["stack"]):
         # A name, not a path: rollback makes it current.
-        if not isinstance(name, str) or not _is_version_name(name):
+        if not _names_version(name):
             raise StoreError(f"{path}: stack[{i}]: expected a version name, got {brief(name)}")
     if data.get("log") is None:
         data["log"] = []
@@ -242,19 +248,17 @@ def _checked_history(path: Path, data: Any) -> dict[str, Any]:
     # What a promote, rollback or prune wrote for the ``current`` it renamed after: absent
     # from a history.json written before 2026-12 (or by hand).
     written_for = data.get("current")
-    if written_for is not None and not (isinstance(written_for, str)
-                                        and _is_version_name(written_for)):
+    if written_for is not None and not _names_version(written_for):
         raise StoreError(f"{path}: current: expected a version name or null, got "
                          f"{brief(written_for)}")
     before = data.get("before")
-    if before is not None:
-        was = before.get("current") if isinstance(before, dict) else None
-        if (not isinstance(before, dict) or not isinstance(before.get("stack"), list)
-                or not all(isinstance(v, str) and _is_version_name(v) for v in before["stack"])
-                or not (was is None or (isinstance(was, str) and _is_version_name(was)))):
-            raise StoreError(f"{path}: before: expected an object with 'current' (a version "
-                             f"name or null) and a 'stack' list of version names, got "
-                             f"{brief(before)}")
+    if before is not None and not (
+            isinstance(before, dict) and isinstance(before.get("stack"), list)
+            and all(_names_version(v) for v in before["stack"])
+            and (before.get("current") is None or _names_version(before["current"]))):
+        raise StoreError(f"{path}: before: expected an object with 'current' (a version "
+                         f"name or null) and a 'stack' list of version names, got "
+                         f"{brief(before)}")
     return data
 
 
