@@ -45,12 +45,14 @@ def _prf(pred: np.ndarray, labels: np.ndarray
     >>> _prf(np.array([0, 0]), np.array([0, 1]))
     (None, 0.0, 0.0)
     """
-    pred, labels = pred.astype(bool), labels.astype(bool)
-    tp = int((pred & labels).sum())
-    fp = int((pred & ~labels).sum())
-    fn = int((~pred & labels).sum())
-    return (tp / (tp + fp) if tp + fp else None, tp / (tp + fn) if tp + fn else None,
-            2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None)
+    from sklearn.metrics import precision_recall_fscore_support
+
+    # zero_division NaN: a 0/0 is told apart from a 0 (scikit-learn >= 1.3 computes F1 as
+    # 2TP / (2TP + FP + FN), NaN only where that is 0/0)
+    prf = precision_recall_fscore_support(labels, pred.astype(np.int8), average="binary",
+                                          pos_label=1, zero_division=np.nan)[:3]
+    p, r, f = (None if np.isnan(v) else float(v) for v in prf)
+    return p, r, f
 
 
 #: Why a metric is None (``evaluate``'s ``undefined``): each is 0/0 on such labels or flags.

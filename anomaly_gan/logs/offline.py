@@ -615,7 +615,7 @@ def series_of(rows: Sequence[BucketRow], max_hole_seconds: float) -> list[list[B
 def log_runs(model: LogModel, sources: Iterable[tuple[str, Sequence[LogEvent]]],
              progress: Progress, not_after: float = math.inf) -> list[list[BucketRow]]:
     """Every entity's runs of bucket rows (no window spans a gap) of each ``(source name,
-    events)`` stream, counted with ``model`` (:func:`count_rows`)."""
+    events)`` stream, counted with ``model`` (:func:`count_series`)."""
     runs: list[list[BucketRow]] = []
     for source, events in sources:
         for series in count_series(model, events, progress=progress, source=source,
