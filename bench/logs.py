@@ -290,9 +290,16 @@ def _normal_runs(rows):
 def end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int,
                timeout_s: float = 600.0) -> dict:
     """Lines/s through the broker and the Scorer: from the first record read to the last
-    window scored (the records are in the topic before the scorer starts)."""
+    window scored (the records are in the topic before the scorer starts). The training
+    file and the model live in a temporary folder, removed when the run ends."""
     import tempfile
 
+    with tempfile.TemporaryDirectory(prefix="bench-logs-") as folder:
+        return _end_to_end(lines, labels, cfg, repeat, timeout_s, Path(folder))
+
+
+def _end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int, timeout_s: float,
+                tmp: Path) -> dict:
     from prometheus_client import CollectorRegistry
 
     from anomaly_gan.artifacts import load_bundle, save_bundle
@@ -301,7 +308,6 @@ def end_to_end(lines: list[str], labels: np.ndarray, cfg, repeat: int,
     from anomaly_gan.stream.metrics import StreamMetrics
     from anomaly_gan.stream.service import connect
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     (tmp / "train.log").write_text("\n".join(ln for ln, y in zip(lines, labels) if not y))
     # Each replay shifted in time after the previous one, so the stream stays in order.
     span = int(lines[-1].split(" ", 1)[0]) - int(lines[0].split(" ", 1)[0]) + 1

@@ -58,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--entities", type=int, default=6)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="anomaly-gan-bench-retrain-") as folder:
+        return run(args, Path(folder))
 
+
+def run(args: argparse.Namespace, tmp: Path) -> int:
+    """The bench in `tmp`, a folder removed when it ends (the store, the model)."""
     from anomaly_gan.config import config_from_dict, config_to_dict
     from anomaly_gan.data.synthetic import make_plant
     from anomaly_gan.demo.broker import EmbeddedBroker
@@ -73,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
                        seed=0, step_seconds=STEP_S)
     raw = config_to_dict(demo_config())
     topic = "bench.retrain.events"
-    tmp = Path(tempfile.mkdtemp(prefix="anomaly-gan-bench-retrain-"))
     timings: dict[str, float] = {}
     lines: list[tuple[float, str]] = []
     with EmbeddedBroker(topics={topic: 3, f"{topic}.alerts": 1}) as broker:
