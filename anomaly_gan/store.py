@@ -25,6 +25,7 @@ killed at any point leaves either the old or the new state.
 >>> s = ModelStore.open(tempfile.mkdtemp(), create=True)
 >>> s.current() is None, s.versions()
 (True, [])
+>>> shutil.rmtree(s.root)
 """
 
 from __future__ import annotations
@@ -390,6 +391,7 @@ def _writer_gone(writer: str, path: Path, foreign_age: float = FOREIGN_LEFTOVER_
     (False, True)
     >>> _writer_gone("1@another_pod", here)  # fresh: its writer may be at work
     False
+    >>> here.rmdir()
     """
     pid_text, _, host = writer.partition("@")
     if not pid_text.isdigit():
@@ -667,6 +669,7 @@ class ModelStore:
         >>> _ = (s.root / "v1").mkdir(), (s.root / "v1" / MANIFEST).write_text("{}")
         >>> s.version_at(s.root / "v1"), s.version_at(s.root / "v2"), s.version_at(s.root)
         ('v1', None, None)
+        >>> shutil.rmtree(s.root)
         """
         try:
             root = self.root.resolve()
@@ -749,6 +752,7 @@ class ModelStore:
         another retrain is running on this store
         >>> (s.root / RUN_LOCK).exists()
         False
+        >>> shutil.rmtree(s.root)
         """
         path = self.root / RUN_LOCK
         try:
