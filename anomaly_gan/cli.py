@@ -896,7 +896,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model bundle on normal data",
                        description="Train on normal data and write a model bundle. The result "
                                    "summary (JSON) goes to stdout, one progress line per epoch "
-                                   "to stderr.")
+                                   "and notes to stderr. Exit codes: 0 written (an unhealthy "
+                                   "run too with --allow-unhealthy); 2 bad input: config, "
+                                   "data or output path (one line on stderr, no traceback); "
+                                   "3 training ended unhealthy (no bundle unless "
+                                   "--allow-unhealthy) or with non-finite networks (never a "
+                                   "bundle); 130 interrupted (Ctrl-C or SIGTERM; nothing "
+                                   "left behind).")
     p.add_argument("--config", help="YAML config (default: the shipped defaults)")
     p.add_argument("--data", required=True, nargs="+", help="CSV/Parquet file(s) of normal rows "
                    "(OpenTelemetry metric files of the Collector's file exporter with an OTLP "
@@ -998,7 +1004,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_entity(p)
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)")
+    p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)",
+                       description="Train on the normal first half of a synthetic plant (4 "
+                                   "pumps), score the rest and print per-pump AUC-ROC, AUC-PR, "
+                                   "F1 and the incidents found to stdout; progress to stderr. "
+                                   "Exit codes: 0 done; 2 bad output path (one line, no "
+                                   "traceback); 3 training ended with non-finite networks (no "
+                                   "bundle; an unhealthy one is written and evaluated, its "
+                                   "health printed); 130 interrupted (Ctrl-C).")
     p.add_argument("--out", default="out/offline-demo",
                    help="output directory: the bundle is written to OUT/model (default "
                         "out/offline-demo)")

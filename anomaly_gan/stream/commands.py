@@ -102,7 +102,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "model path for a new bundle at once). Exit codes: 0 "
                     "stopped cleanly (everything consumed was scored and committed); 1 the final "
                     "flush or commit failed (the uncommitted events are re-read on restart); "
-                    "2 bad config or model bundle (one line, no traceback).")
+                    "2 bad config or model bundle (one line, no traceback); 130 SIGTERM or "
+                    "Ctrl-C while it starts (config, TensorFlow and the model loading), before "
+                    "it can drain (one line).")
     p.add_argument("--config", help="YAML config (the serve: section; default: shipped defaults)")
     p.add_argument("--model", help="bundle directory or store with a 'current' file "
                                    "(overrides serve.model_path)")
