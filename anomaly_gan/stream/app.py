@@ -170,6 +170,8 @@ class Scorer:
             log.warning("revoke: the loop is busy; the new owner resumes from the last commit")
             return None
         try:
+            if self._must_rewind:
+                return None  # a replay is due: see _prepare_commit
             self._score_batch()
             self.io.flush(self._revoke_wait_s)
             if self.publisher.error is not None:
@@ -434,6 +436,13 @@ class Scorer:
     def _prepare_commit(self, force: bool, flush_timeout_s: float | None,
                         drained: bool = False) -> dict[Any, int] | None:
         self._last_commit = self.mono()
+        if self._must_rewind:
+            # A replay is due (a record was not delivered, or the loop failed): what was read
+            # since the last commit holds output that never reached the broker, and its error
+            # has been taken, so a flush would look clean. Nothing read may be committed before
+            # it is read again: a stop or a revoke during the replay's backoff committed past
+            # it, and the alert or dead letter was lost.
+            return None
         self._score_batch()
         if not self._next and not drained:
             return {}
@@ -723,7 +732,12 @@ class Scorer:
         deadline = self.deadline = self.mono() + self.cfg.grace_seconds
         log.info("stopping: scoring what was read, flushing, committing")
         self.health.stopping = True
-        self._score_batch()
+        if self._must_rewind:
+            log.warning("stopping with a replay due (a record was not delivered, or the loop "
+                        "failed): nothing more is committed; what was read since the last "
+                        "commit is read again at the next start")
+        else:
+            self._score_batch()
         self._sync_counters()
         ok = self._commit(force=True,
                           flush_timeout_s=max(deadline - self.mono() - 0.5, 0.1))

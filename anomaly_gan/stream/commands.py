@@ -101,7 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "serve /metrics, /healthz, /readyz until SIGTERM or SIGINT (SIGHUP checks the "
                     "model path for a new bundle at once). Exit codes: 0 "
                     "stopped cleanly (everything consumed was scored and committed); 1 the final "
-                    "flush or commit failed (the uncommitted events are re-read on restart); "
+                    "flush or commit failed, or a record not delivered still waited for its "
+                    "replay (the uncommitted events are re-read on restart); "
                     "2 bad config or model bundle (one line, no traceback); 130 SIGTERM or "
                     "Ctrl-C while it starts (config, TensorFlow and the model loading), before "
                     "it can drain (one line).")

@@ -192,6 +192,28 @@ def test_an_unacknowledged_record_blocks_the_commit_and_rewinds_after_a_backoff(
     assert io.batches == []
 
 
+@pytest.mark.parametrize("then", ["stop", "revoke"])
+def test_a_stop_or_revoke_while_a_replay_waits_commits_nothing_past_the_lost_alert(then, caplog):
+    """An alert is not delivered (an alert topic that refuses writes), so the loop waits out
+    a backoff before reading it again. A SIGTERM then (a rollout while the topic is being
+    fixed), or a revoke (a replica joins), committed what was read, past the alert: the
+    failure had been taken by the replay, so the final flush looked clean, and the alert
+    never reached the topic, neither from this replica nor from the one that read on."""
+    rows = [(0, 1.0), (1, 1.0), (2, 1.0), (3, 50.0)] + [(t, 1.0) for t in range(4, 8)]
+    io = FakeIO([events(rows)], fail_topic="anomaly-gan.alerts")
+    scorer, reg = make(io)
+    scorer.step()
+    assert scorer._commit() is False  # the alert of window end 3 failed: a replay is due
+    assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "delivery"}) == 1
+    if then == "stop":
+        scorer.request_stop()
+        with caplog.at_level(logging.WARNING, logger="anomaly_gan.stream"):
+            assert scorer.run() == 1  # not everything read was committed
+        assert any("read again at the next start" in r.getMessage() for r in caplog.records)
+    else:
+        assert scorer.on_revoked([IN]) is None  # the new owner reads from the last commit
+    assert io.commits == []
+
 def test_a_failed_delivery_whose_replay_finds_nothing_ends_once_the_input_is_read():
     """A delivery fails (a restarted broker refuses the old producer's records) and the
     replay finds nothing to read again: the restarted broker lost the input topic, or the

@@ -840,6 +840,53 @@ def test_revoke_commits_progress_before_the_partitions_move(serve_config, start_
     assert a.stop() == 0 and b.stop() == 0
 
 
+def topic_missing(monkeypatch, topic):
+    """Make the scorer's producers find no ``topic`` until the returned event is cleared:
+    kafka-python's send raises after waiting for its metadata, as on a broker without the
+    topic (or whose ACLs hide it). The embedded broker creates every topic it is asked
+    about, so the producer's metadata is made to lack it instead."""
+    import threading
+
+    from kafka import KafkaProducer
+    from kafka.cluster import ClusterMetadata
+    from kafka.errors import KafkaTimeoutError
+
+    missing = threading.Event()
+    missing.set()
+    real_wait = KafkaProducer._wait_on_metadata
+
+    def wait_on_metadata(producer, name, max_wait_ms):
+        if name == topic and missing.is_set():
+            raise KafkaTimeoutError(f"Failed to update metadata after {max_wait_ms / 1000} secs.")
+        return real_wait(producer, name, max_wait_ms)
+
+    real_partitions = ClusterMetadata.partitions_for_topic
+
+    def partitions_for_topic(metadata, name):
+        if name == topic and missing.is_set():
+            return None
+        return real_partitions(metadata, name)
+
+    monkeypatch.setattr(KafkaProducer, "_wait_on_metadata", wait_on_metadata)
+    monkeypatch.setattr(ClusterMetadata, "partitions_for_topic", partitions_for_topic)
+    return missing
+
+
+def pump_2_incident(det, plant, rows):
+    """The events of pump-2 over ``rows`` of :func:`injected_values` and the window ends
+    whose alerts the offline scores imply (consecutive 2, no cooldown)."""
+    values = injected_values(plant)
+    records = [("pump-2", {"entity": "pump-2", "ts": float(plant.timestamps[t]),
+                           "values": values[1, t].tolist()}) for t in rows]
+    res = det.score_series(values[1, rows.start:rows.stop])
+    debounce = Debouncer(2, 0.0)
+    want = {float(plant.timestamps[t]) for i, t in enumerate(rows)
+            if i >= det.window - 1 and debounce.update("pump-2", float(plant.timestamps[t]),
+                                                       bool(res.is_anomaly[i]))}
+    assert want  # the incident alerts
+    return records, want
+
+
 def test_an_alert_topic_the_broker_lacks_is_not_ready_until_it_exists(
         serve_config, start_scorer, stream_detector, plant, kafka_bootstrap, monkeypatch, caplog):
     """An alert topic that does not exist on a broker that creates no topics (or that ACLs
@@ -850,46 +897,15 @@ def test_an_alert_topic_the_broker_lacks_is_not_ready_until_it_exists(
     asked about, so the producer's metadata is made to lack the alert topic, and its wait
     for it to fail as it does (after ``max_block_ms``) on a broker without the topic."""
     import logging
-    import threading
-
-    from kafka import KafkaProducer
-    from kafka.cluster import ClusterMetadata
-    from kafka.errors import KafkaTimeoutError
 
     det = stream_detector
     cfg = serve_config(partitions=1, overrides={
         "alerts.consecutive": 2, "kafka.delivery_stall_seconds": 1.0,
         "kafka.reconnect_backoff_max_ms": 300})
     k = cfg.serve.kafka
-    missing = threading.Event()
-    missing.set()
-    real_wait = KafkaProducer._wait_on_metadata
-
-    def wait_on_metadata(producer, topic, max_wait_ms):
-        if topic == k.alert_topic and missing.is_set():
-            raise KafkaTimeoutError(f"Failed to update metadata after {max_wait_ms / 1000} secs.")
-        return real_wait(producer, topic, max_wait_ms)
-
-    real_partitions = ClusterMetadata.partitions_for_topic
-
-    def partitions_for_topic(metadata, topic):
-        if topic == k.alert_topic and missing.is_set():
-            return None
-        return real_partitions(metadata, topic)
-
-    monkeypatch.setattr(KafkaProducer, "_wait_on_metadata", wait_on_metadata)
-    monkeypatch.setattr(ClusterMetadata, "partitions_for_topic", partitions_for_topic)
+    missing = topic_missing(monkeypatch, k.alert_topic)
     caplog.set_level(logging.ERROR, logger="anomaly_gan.stream")
-    values = injected_values(plant)
-    rows = range(690, 716)
-    records = [("pump-2", {"entity": "pump-2", "ts": float(plant.timestamps[t]),
-                           "values": values[1, t].tolist()}) for t in rows]
-    res = det.score_series(values[1, rows.start:rows.stop])
-    debounce = Debouncer(2, 0.0)
-    want = {float(plant.timestamps[t]) for i, t in enumerate(rows)
-            if i >= det.window - 1 and debounce.update("pump-2", float(plant.timestamps[t]),
-                                                       bool(res.is_anomaly[i]))}
-    assert want  # the incident alerts
+    records, want = pump_2_incident(det, plant, range(690, 716))
 
     run = start_scorer(cfg, det)
     run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 60, "ready")
@@ -907,6 +923,46 @@ def test_an_alert_topic_the_broker_lacks_is_not_ready_until_it_exists(
                              "the alerts delivered") == want
     run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready again")
     assert run.stop() == 0
+
+
+def test_a_stop_while_an_alert_waits_for_its_replay_commits_nothing_past_it(
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap, monkeypatch):
+    """A SIGTERM (a rollout, a pod moved) while the alert topic refuses writes, after an
+    alert failed and before the replay that sends it again: the scorer committed what it
+    had read, past the incident, so the alert was lost for good; its successor, with the
+    topic fixed, read on from after it. Now nothing is committed past it (exit 1, as for a
+    final flush that fails), and the successor delivers the alerts."""
+    import logging
+
+    det = stream_detector
+    cfg = serve_config(partitions=1, overrides={"alerts.consecutive": 2})
+    k = cfg.serve.kafka
+    missing = topic_missing(monkeypatch, k.alert_topic)
+    # The incident (rows 700..709) and twenty normal windows after it: without the failure,
+    # the commit would pass the incident's events.
+    records, want = pump_2_incident(det, plant, range(690, 730))
+    first = start_scorer(cfg, det)
+
+    class StopOnReplay(logging.Handler):  # the SIGTERM comes as the replay begins
+        def emit(self, record):
+            if record.getMessage().startswith("a record was not delivered"):
+                first.scorer.request_stop()
+
+    handler = StopOnReplay(logging.ERROR)
+    logging.getLogger("anomaly_gan.stream").addHandler(handler)
+    try:
+        produce(kafka_bootstrap, k.input_topic, records)
+        first.thread.join(timeout=120)
+        assert not first.thread.is_alive(), "the scorer did not stop"
+    finally:
+        logging.getLogger("anomaly_gan.stream").removeHandler(handler)
+    assert first.stop() == 1  # what was read is not all committed
+
+    missing.clear()  # the topic is fixed; the successor reads from the group's last commit
+    second = start_scorer(cfg, det)
+    assert delivered_windows(second, kafka_bootstrap, k.alert_topic, want,
+                             "the successor delivering the alerts") == want
+    assert second.stop() == 0
 
 
 def test_stream_resolutions_follow_their_alerts_and_equal_offline(
