@@ -15,9 +15,10 @@ also ends the cooldown, so the entity's next incident alerts after ``consecutive
 ...  for t, a in ((0.0, True), (1.0, False), (2.0, True), (3.0, False), (4.0, False))]
 [(True, False), (False, False), (True, False), (False, False), (False, True)]
 
-The alert id is a hash of entity, window end and model version: the same window scored by
-the same model always gets the same id, so consumers can drop the duplicates that
-at-least-once delivery may produce.
+The alert id is a hash of entity, window end and model version (and, for a window whose
+end time its entity's rows before it repeat, of which window it is): the same window scored
+by the same model always gets the same id, so consumers can drop the duplicates that
+at-least-once delivery may produce, and two windows of an entity with one end time get two.
 
 >>> d = Debouncer(consecutive=2, cooldown_seconds=60)
 >>> [d.update("a", t, anomalous=True) for t in (0.0, 1.0, 2.0, 61.0)]
@@ -51,16 +52,29 @@ def iso_utc(ts: float) -> str:
         .replace("+00:00", "Z")
 
 
-def alert_id(entity: str, window_end_ts: float, model_version: str) -> str:
-    """Deterministic id: sha256 of ``entity|window end (µs)|model version``, 32 hex chars."""
+def alert_id(entity: str, window_end_ts: float, model_version: str, repeat: str = "") -> str:
+    """Deterministic id: sha256 of ``entity|window end (µs)|model version``, 32 hex chars.
+    ``repeat`` (:meth:`~anomaly_gan.stream.state.WindowBatch.repeat`: which of the entity's
+    windows with that end time it is, "" for the only one) is appended as ``|repeat`` when
+    not empty, so the entity's events that share a timestamp give distinct ids.
+
+    >>> alert_id("a", 1.0, "v1") == alert_id("a", 1.0, "v1", "2/cdf3a570f8111852")
+    False
+    """
     key = f"{entity}|{round(window_end_ts * 1_000_000)}|{model_version}"
+    if repeat:
+        key += f"|{repeat}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-def resolution_id(entity: str, resolved_ts: float, model_version: str) -> str:
+def resolution_id(entity: str, resolved_ts: float, model_version: str,
+                  repeat: str = "") -> str:
     """Deterministic id of a resolution record: sha256 of ``resolved|entity|window end of the
-    resolving window (µs)|model version``, 32 hex chars (never equal to an alert id)."""
+    resolving window (µs)|model version`` (and ``|repeat`` of that window, as in
+    :func:`alert_id`), 32 hex chars (never equal to an alert id)."""
     key = f"resolved|{entity}|{round(resolved_ts * 1_000_000)}|{model_version}"
+    if repeat:
+        key += f"|{repeat}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
@@ -79,8 +93,8 @@ class Incident:
     the ``resolve_windows``-th normal window in a row. ``alert_id`` is set by whoever sends
     the alerts (it needs the model version)."""
 
-    __slots__ = ("alert_id", "alerts", "anomalous", "calm", "last_alert_ts", "resolved_ts",
-                 "silenced", "since", "span")
+    __slots__ = ("alert_id", "alerts", "anomalous", "calm", "last_alert_ts", "resolved_repeat",
+                 "resolved_ts", "silenced", "since", "span")
 
     def __init__(self, since: float, run: int) -> None:
         self.since = since  # window end of the first window of the run that opened it
@@ -92,6 +106,7 @@ class Incident:
         self.last_alert_ts = since
         self.alert_id = ""
         self.resolved_ts: float | None = None
+        self.resolved_repeat = ""  # the resolving window's repeat (see alert_id)
 
 
 class Debouncer:
@@ -216,16 +231,17 @@ def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, th
                 severity: float, components: Mapping[str, float], top_features: Sequence[str],
                 model_version: str, model_kind: str, consecutive: int,
                 since_ts: float | None = None,
-                feature_values: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                feature_values: Sequence[Mapping[str, Any]] | None = None,
+                repeat: str = "") -> dict[str, Any]:
     """The alert record (JSON object) sent to the alert topic. ``since_ts``: the window end
     of the first window of this run of anomalous windows (the window end by default).
     ``feature_values``: per top feature, its observed and expected values
     (:meth:`anomaly_gan.detector.Detector.feature_values`); the record has the key only
-    when given."""
+    when given. ``repeat``: the window's, for its id (:func:`alert_id`)."""
     since = end_ts if since_ts is None else since_ts
     rec = {
         "status": "firing",
-        "alert_id": alert_id(entity, end_ts, model_version),
+        "alert_id": alert_id(entity, end_ts, model_version, repeat),
         "entity": entity,
         "window_start": iso_utc(start_ts),
         "window_end": iso_utc(end_ts),
@@ -266,7 +282,7 @@ def build_resolution(*, entity: str, incident: Incident, model_version: str,
         raise ValueError(f"the incident of {entity} is not resolved")
     return {
         "status": "resolved",
-        "resolution_id": resolution_id(entity, end, model_version),
+        "resolution_id": resolution_id(entity, end, model_version, incident.resolved_repeat),
         "alert_id": incident.alert_id,
         "entity": entity,
         "anomalous_since": iso_utc(incident.since),
@@ -299,7 +315,8 @@ class Decisions(NamedTuple):
 
 def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float],
              anomalous: Sequence[bool], model_version: str,
-             silences: Silences | None = None) -> Decisions:
+             silences: Silences | None = None,
+             repeat: Callable[[int], str] | None = None) -> Decisions:
     """Feed a batch of scored windows (in order) to ``debouncer``: the windows that fire
     an alert, with the run length and ``anomalous_since`` their record gives, and those that
     resolve an incident. ``serve`` (``Publisher.publish``) and ``score --alerts`` both
@@ -308,7 +325,8 @@ def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float
     ``silences`` (:class:`~anomaly_gan.stream.silences.Silences`) keep back the alerts of
     the windows they cover (by entity and window end); the debouncer's state evolves as
     without them (runs, cooldown, incidents). An incident's resolution is sent when one of
-    its alerts was; its ``alert_id`` names the last alert sent.
+    its alerts was; its ``alert_id`` names the last alert sent. ``repeat``: window index ->
+    its repeat, for the ids (:meth:`~anomaly_gan.stream.state.WindowBatch.repeat`).
 
     >>> from anomaly_gan.stream.silences import Silence, Silences
     >>> d = Debouncer(consecutive=1, cooldown_seconds=0, resolve_windows=1)
@@ -333,9 +351,12 @@ def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float
                 continue
             fired.append((i, debouncer.run_length(entity), debouncer.anomalous_since(entity)))
             if incident is not None:  # the id its resolution will name
-                incident.alert_id = alert_id(entity, ends[i], model_version)
+                incident.alert_id = alert_id(entity, ends[i], model_version,
+                                             repeat(i) if repeat else "")
         elif debouncer.closed is not None:
             closed = debouncer.closed
+            if repeat:
+                closed.resolved_repeat = repeat(i)
             (resolved if closed.silenced < closed.alerts else unsent).append((i, closed))
     return Decisions(fired, resolved, silenced, unsent)
 
@@ -343,11 +364,13 @@ def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float
 def alert_records(*, fired: Fired, resolved: Resolved, entities: Sequence[str],
                   starts: Sequence[float], ends: Sequence[float], res: Any,
                   feature_values: Sequence[Any], model_version: str, model_kind: str,
-                  normal_windows: int) -> list[dict[str, Any]]:
+                  normal_windows: int,
+                  repeat: Callable[[int], str] | None = None) -> list[dict[str, Any]]:
     """The alert topic's records of a batch that :func:`debounce` decided on, in window
     order: an entity's resolution follows its incident's alerts and comes before its next
     incident's. ``res``: the batch's window scores; ``feature_values``: per fired window,
-    its top features' values (None for a logs model, whose alerts name templates)."""
+    its top features' values (None for a logs model, whose alerts name templates);
+    ``repeat``: as :func:`debounce` was given it."""
     out: list[dict[str, Any]] = []
     closing = iter(resolved)
     pending = next(closing, None)
@@ -366,7 +389,8 @@ def alert_records(*, fired: Fired, resolved: Resolved, entities: Sequence[str],
             threshold=float(res.threshold), severity=float(res.severity[i]),
             components={c: v[i] for c, v in res.components.items()},
             top_features=res.top_features[i], model_version=model_version,
-            model_kind=model_kind, consecutive=run, since_ts=since, feature_values=values))
+            model_kind=model_kind, consecutive=run, since_ts=since, feature_values=values,
+            repeat=repeat(i) if repeat else ""))
     while pending is not None:
         out.append(resolution(*pending))
         pending = next(closing, None)

@@ -81,7 +81,8 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
         else:  # the window ending at event i is the series' row i - lead
             res = series.take(np.asarray(batch.offsets, dtype=np.intp) - lead)
         fired, resolved, muted, _ = debounce(debouncer, batch.entities, batch.end_ts,
-                                             res.is_anomaly.tolist(), det.version, silences)
+                                             res.is_anomaly.tolist(), det.version, silences,
+                                             batch.repeat)
         if silenced is not None:
             silenced.extend((batch.end_ts[i], s) for i, s in muted)
         values = det.feature_values(batch.windows()[[i for i, _, _ in fired]],
@@ -89,7 +90,8 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
         out.extend(alert_records(fired=fired, resolved=resolved, entities=batch.entities,
                                  starts=batch.start_ts, ends=batch.end_ts, res=res,
                                  feature_values=values, model_version=det.version,
-                                 model_kind=det.kind, normal_windows=debouncer.resolve))
+                                 model_kind=det.kind, normal_windows=debouncer.resolve,
+                                 repeat=batch.repeat))
         batch.clear()
 
     for i, (ts, row) in enumerate(zip(np.asarray(times, dtype=np.float64).tolist(),

@@ -173,7 +173,8 @@ class Publisher:
         rate = self.cfg.alerts.scores_sample_rate
         entities, starts, ends = batch.entities, batch.start_ts, batch.end_ts
         flags = anomalous.tolist()
-        decided = debounce(self.debouncer, entities, ends, flags, det.version, self.silences)
+        decided = debounce(self.debouncer, entities, ends, flags, det.version, self.silences,
+                           batch.repeat)
         fired, resolved = decided.fired, decided.resolved
         if decided.silenced or decided.unsent:
             self._log_silenced(entities, ends, det, decided)
@@ -234,7 +235,8 @@ class Publisher:
         for rec in alert_records(fired=fired, resolved=resolved, entities=batch.entities,
                                  starts=batch.start_ts, ends=batch.end_ts, res=res,
                                  feature_values=values, model_version=det.version,
-                                 model_kind=det.kind, normal_windows=self.debouncer.resolve):
+                                 model_kind=det.kind, normal_windows=self.debouncer.resolve,
+                                 repeat=batch.repeat):
             if rec["status"] == "firing":
                 self._send_alert(det, rec, next(in_order))
             else:

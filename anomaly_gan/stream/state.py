@@ -46,6 +46,7 @@ Policies (docs/streaming.md explains why):
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 
@@ -69,6 +70,7 @@ class WindowBatch:
         "offsets",
         "partitions",
         "raw",
+        "repeats",
         "start_ts",
         "window",
     )
@@ -86,6 +88,8 @@ class WindowBatch:
         self.end_ts: list[float] = []
         self.partitions: list[Hashable] = []
         self.offsets: list[int] = []
+        # window -> how many of its rows share its end time, for windows with more than one
+        self.repeats: dict[int, int] = {}
         self.n = 0
         self.first_ready = None
 
@@ -105,6 +109,27 @@ class WindowBatch:
     def windows(self) -> np.ndarray:
         """The ready windows, (n, W, F) unscaled."""
         return self.raw[: self.n]
+
+    def repeat(self, i: int) -> str:
+        """What tells window ``i`` apart from the entity's other windows with the same end
+        time: "" when its last row is the only one at that time (the usual case), else how
+        many of its rows are at that time and a digest of its values. A function of the
+        window alone, so a replay (or ``score --alerts``) that rebuilds the window gives the
+        same; :func:`~anomaly_gan.stream.alerts.alert_id` puts it in the alert's id.
+
+        >>> st = WindowState(window=2, n_features=1, gap_seconds=60, max_entities=10)
+        >>> out = WindowBatch(2, 1)
+        >>> for i, (ts, v) in enumerate([(0, 1.0), (1, 2.0), (1, 3.0)]):
+        ...     st.push("a", float(ts), [v], "p0", i, out)
+        >>> out.end_ts, out.repeat(0), out.repeat(1)
+        ([1.0, 1.0], '', '2/cdf3a570f8111852')
+        """
+        k = self.repeats.get(i)
+        if k is None:
+            return ""
+        # + 0.0: -0.0 is 0.0, as a JSON event's "-0" is read
+        digest = hashlib.sha256((self.raw[i] + 0.0).tobytes()).hexdigest()[:16]
+        return f"{k}/{digest}"
 
 
 class WindowState:
@@ -292,6 +317,7 @@ class WindowState:
         if gap:
             self.gap_restarts += 1
         self._offs[slot, n % self._n_offs] = offset
+        repeated = bool(n) and self._last_ts[slot] == ts
         self._last_ts[slot] = ts
         self._count[slot] = n + 1
         if self.counters:
@@ -314,6 +340,12 @@ class WindowState:
             out.end_ts.append(ts)
             out.partitions.append(self._part[slot])
             out.offsets.append(offset)
+            if repeated and w > 1:  # the rows before it at the same time tell it apart
+                times = self._ts[slot]
+                same = 1
+                while same < w and times[(j - same) % w] == ts:
+                    same += 1
+                out.repeats[k] = same
 
     # ------------------------------------------------------------------ offsets
 

@@ -13,6 +13,7 @@ from anomaly_gan.stream.alerts import (
     iso_utc,
     resolution_id,
 )
+from anomaly_gan.stream.state import WindowBatch, WindowState
 from tests.stream.test_app import FakeIO, events, make
 
 A, N = True, False
@@ -183,3 +184,22 @@ def test_a_reload_mid_incident_resolves_it_under_the_new_model():
     assert (fired["model_version"], resolved["model_version"]) == ("v1", "v2")
     assert resolved["alert_id"] == fired["alert_id"]
     assert resolved["resolution_id"] == resolution_id("e", 5.0, "v2")
+
+
+def test_two_incidents_resolved_at_one_timestamp_have_two_resolution_ids():
+    """An entity's events at one time (a batch export's timestamp): two incidents open and
+    resolve within it, and the consumer must not drop the second resolution as a repeat."""
+    from anomaly_gan.stream.alerts import build_resolution, debounce
+
+    st = WindowState(window=2, n_features=1, gap_seconds=60, max_entities=10)
+    out = WindowBatch(2, 1)
+    for i, v in enumerate([0.0, 1.0, 9.0, 1.0, 8.0, 2.0]):  # all at t=5, > 5 anomalous
+        st.push("a", 5.0, [v], "p0", i, out)
+    d = Debouncer(consecutive=1, cooldown_seconds=0, resolve_windows=1)
+    decided = debounce(d, out.entities, out.end_ts, [r[-1, 0] > 5 for r in out.windows()],
+                       "v1", repeat=out.repeat)
+    assert len(decided.fired) == len(decided.resolved) == 2
+    ids = {build_resolution(entity="a", incident=inc, model_version="v1",
+                            model_kind="ganomaly", normal_windows=1)["resolution_id"]
+           for _, inc in decided.resolved}
+    assert len(ids) == 2

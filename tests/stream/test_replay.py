@@ -13,8 +13,9 @@ from tests.stream.test_app import IN, FakeIO, FakeModel, Record, make
 CONSECUTIVE = 3
 
 
-def records():
-    """Two entities interleaved; "e" has anomalous runs of 1 to 2 x consecutive windows."""
+def records(per_timestamp=1):
+    """Two entities interleaved; "e" has anomalous runs of 1 to 2 x consecutive windows.
+    ``per_timestamp``: events of an entity that share one timestamp (a clock in seconds)."""
     values = []
     for run in range(1, 2 * CONSECUTIVE + 1):
         values += [1.0] * 4 + [50.0] * run
@@ -22,7 +23,7 @@ def records():
     out = []
     for t, v in enumerate(values):
         for entity, value in (("e", v), ("f", 1.0 if t % 7 else 60.0)):
-            body = {"entity": entity, "ts": float(t), "values": [value, 0.0]}
+            body = {"entity": entity, "ts": float(t // per_timestamp), "values": [value, 0.0]}
             out.append(Record(len(out), entity.encode(), json.dumps(body).encode()))
     return out
 
@@ -91,6 +92,28 @@ def test_a_kill_at_any_point_gives_the_same_resolutions(cooldown, resolve_window
     for at, io1, io2 in killed_and_resumed(recs, cooldown, resolve_windows):
         assert alert_ids(io1) | alert_ids(io2) == want_alerts, at
         assert resolution_ids(io1) | resolution_ids(io2) == want_resolved, at
+
+
+def alert_records(io):
+    return [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+
+
+@pytest.mark.parametrize("resolve_windows", [0, 1])
+def test_events_that_share_a_timestamp_alert_with_distinct_ids_that_a_kill_keeps(
+        resolve_windows):
+    """Three events of an entity per timestamp (a clock in seconds): windows end at the same
+    time, yet each alert and each resolution has its own id (consumers drop an id seen
+    before), and a kill at any point replays the same ids."""
+    recs = records(per_timestamp=3)
+    io = whole_run(recs, 0.0, resolve_windows)
+    firing = [r for r in alert_records(io) if r["status"] == "firing"]
+    resolved = [r for r in alert_records(io) if r["status"] == "resolved"]
+    assert len({(r["entity"], r["window_end_ts"]) for r in firing}) < len(firing)
+    assert len(alert_ids(io)) == len(firing)
+    assert len(resolution_ids(io)) == len(resolved) == (4 if resolve_windows else 0)
+    for at, io1, io2 in killed_and_resumed(recs, 0.0, resolve_windows):
+        assert alert_ids(io1) | alert_ids(io2) == alert_ids(io), at
+        assert resolution_ids(io1) | resolution_ids(io2) == resolution_ids(io), at
 
 
 def test_an_incident_longer_than_the_replay_still_resolves_after_a_kill():
