@@ -11,9 +11,11 @@ exports the population stability index:
   so the label set is bounded by the configuration, never by the data;
 - ``anomaly_gan_score_drift_psi``: the combined score.
 
-Values are exported once the period holds at least ``MIN_SAMPLES`` events; until then, and
-under a model without a reference, the score gauge reads NaN (a reload starts a new period, so
-no value of the previous model lingers to keep a drift alert firing). The event counted
+Values are exported while the period holds at least ``MIN_SAMPLES`` events; until then, once
+its events have left it (the input stopped, or this replica lost its partitions), and under a
+model without a reference, the score gauge reads NaN and no feature series is exported (a
+reload starts a new period, so no value of the previous model lingers to keep a drift alert
+firing). The event counted
 for a window is its newest row: every accepted event completes exactly one window after
 warm-up, so each event is counted once.
 
@@ -141,18 +143,22 @@ class DriftMonitor:
         self._bin()
         live = self._ids > int(self.mono() // self._sub) - _SUB_PERIODS
         counts = self._counts[live].sum(axis=0).reshape(len(self.names), self.bins)
+        # Under MIN_SAMPLES events in the period (none yet, or none lately: the input
+        # stopped, or a rebalance left this replica without partitions) there is no value:
+        # a period's value kept after its events left it would hold a drift alert for good.
+        keep: list[str] = []
         if counts[0].sum() >= MIN_SAMPLES:
             values = {n: psi(self.ref[i, :self.n_bins[i]], counts[i, :self.n_bins[i]])
                       for i, n in enumerate(self.names)}
             keep = sorted(values, key=lambda n: -values[n])[: self.cfg.max_feature_labels]
-            for gone in self._shown - set(keep):
-                self.feature_psi.remove(gone)
             for n in keep:
                 self.feature_psi.labels(n).set(values[n])
-            self._shown = set(keep)
+        for gone in self._shown - set(keep):
+            self.feature_psi.remove(gone)
+        self._shown = set(keep)
         scores = self._score_counts[live].sum(axis=0)
-        if scores.sum() >= MIN_SAMPLES:
-            self.score_psi.set(psi(self.score_ref, scores))
+        self.score_psi.set(psi(self.score_ref, scores) if scores.sum() >= MIN_SAMPLES
+                           else math.nan)
 
     def _clear_labels(self) -> None:
         for n in self._shown:

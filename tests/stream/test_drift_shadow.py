@@ -55,6 +55,35 @@ def test_psi_gauges_follow_a_shift_and_forget_it_after_the_period():
     assert get("anomaly_gan_feature_drift_psi", {"feature": "b"}) < 0.02
 
 
+def test_psi_gauges_have_no_value_once_the_periods_events_have_left_it():
+    """A replica whose input stopped, or that a rebalance left without partitions, kept the
+    last period's PSI for good (3.28 ten thousand seconds later), so
+    AnomalyGanBaselineDriftRetrain never cleared on it."""
+    rng = np.random.default_rng(3)
+    reg, clock = CollectorRegistry(), Clock()
+    mon = DriftMonitor(reg, DriftConfig(period_seconds=120.0), clock)
+    mon.set_model(model(["a", "b"], rng))
+    live = rng.normal(size=(4000, 2))
+    live[:, 1] += 1.0
+    mon.observe(live, rng.normal(size=4000) + 2.0)
+    mon.refresh()
+    get = reg.get_sample_value
+    assert get("anomaly_gan_score_drift_psi") > 0.25
+    assert get("anomaly_gan_feature_drift_psi", {"feature": "b"}) > 0.25
+    clock.t += 60.0  # half the period later the events still count
+    mon.refresh()
+    assert get("anomaly_gan_score_drift_psi") > 0.25
+    clock.t += 70.0  # nothing read since: the period holds no event
+    mon.refresh()
+    assert math.isnan(get("anomaly_gan_score_drift_psi"))
+    assert get("anomaly_gan_feature_drift_psi", {"feature": "b"}) is None
+    assert get("anomaly_gan_feature_drift_psi", {"feature": "a"}) is None
+    mon.observe(rng.normal(size=(500, 2)), rng.normal(size=500))  # events again
+    mon.refresh()
+    assert get("anomaly_gan_score_drift_psi") < 0.25
+    assert get("anomaly_gan_feature_drift_psi", {"feature": "a"}) is not None
+
+
 def test_feature_labels_are_capped_to_the_most_drifted():
     rng = np.random.default_rng(1)
     names = [f"f{i}" for i in range(20)]
