@@ -196,7 +196,9 @@ def _exported_metrics() -> set[str]:
     from anomaly_gan.stream.shadow import ShadowScorer
 
     reg = CollectorRegistry()
-    StreamMetrics(reg, entity_labels_top_n=3)
+    # with a model loaded, as in a running scorer: its per-version series (and their
+    # _created samples, which the rules read) exist
+    StreamMetrics(reg, entity_labels_top_n=3).set_model("v1", "ganomaly", 1.0)
     DriftMonitor(reg, DriftConfig())
     ShadowScorer(reg, SimpleNamespace(version="v2", kind="ganomaly", threshold=1.0),
                  SCORE_BUCKETS)

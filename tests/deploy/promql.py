@@ -119,6 +119,9 @@ def split_threshold(expr: str) -> tuple[str, str, float] | None:
         depth += {"(": 1, ")": -1}.get(ch, 0)
         if depth < 0:
             return None
-    if depth != 0 or re.search(r"\b(and|or|unless)\b", re.sub(r"\([^()]*\)", "", lhs)):
+    top = lhs
+    while (inner := re.sub(r"\([^()]*\)", "", top)) != top:  # innermost groups, until none
+        top = inner
+    if depth != 0 or re.search(r"\b(and|or|unless)\b", top):
         return None
     return lhs, m.group(2), float(m.group(3))

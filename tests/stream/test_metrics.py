@@ -126,6 +126,28 @@ def test_model_info_keeps_only_the_loaded_version(reg):
     assert reg.get_sample_value("anomaly_gan_threshold") == 3.0
 
 
+def test_a_versions_alert_counter_is_served_with_its_creation_time(reg):
+    """AnomalyGanAnomalyDetected counts a series created in the last 5 minutes whole, from
+    anomaly_gan_alerts_created in the text /metrics serves: the counter of a version is
+    created at 0 when the version is loaded (a reload), with the time of that load."""
+    import time
+
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    m = StreamMetrics(reg)
+    m.set_model("v1", "ganomaly", 2.0)
+    before = time.time()
+    m.set_model("v2", "ganomaly", 3.0)
+    after = time.time()
+    served = {(s.name, s.labels.get("model_version")): s.value
+              for family in text_string_to_metric_families(generate_latest(reg).decode())
+              for s in family.samples}
+    assert served[("anomaly_gan_alerts_total", "v2")] == 0
+    assert before <= served[("anomaly_gan_alerts_created", "v2")] <= after
+    assert served[("anomaly_gan_alerts_created", "v1")] <= before
+
+
 def test_consumer_lag_series_follow_the_assignment(reg):
     m = StreamMetrics(reg)
     m.set_consumer_lag({("t", 0): 5, ("t", 1): 7})
