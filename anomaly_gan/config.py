@@ -249,6 +249,9 @@ class KafkaConfig:
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    # The passphrase of an encrypted ssl_keyfile (or of the key inside ssl_certfile).
+    ssl_password: str | None = _f(None, secret=True)
+    ssl_password_file: str | None = None
     session_timeout_ms: int = _f(10_000, **_range(100))
     heartbeat_interval_ms: int = _f(3_000, **_range(50))
     max_poll_interval_ms: int = _f(300_000, **_range(100))

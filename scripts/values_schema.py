@@ -35,7 +35,8 @@ CHART_OWNED: dict[str, set[str]] = {
     "serve.kafka": {
         "bootstrap_servers", "input_topic", "alert_topic", "scores_topic", "dlq_topic",
         "group_id", "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
-        "sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
+        "sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password",
+        "ssl_password_file",
     },
 }
 

@@ -625,11 +625,14 @@ def test_unwritable_destination_is_refused(tmp_path):
 def test_secrets_are_not_saved(tiny_detector, tmp_path):
     from anomaly_gan.config import load_config
 
-    cfg = load_config(None, env={"ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": "s3cret-pw"})
+    cfg = load_config(None, env={"ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": "s3cret-pw",
+                                 "ANOMALY_GAN__SERVE__KAFKA__SSL_PASSWORD": "key-pass"})
     det = dataclasses.replace(tiny_detector, config=tiny_detector.config.replace(serve=cfg.serve))
     out = save_bundle(det, tmp_path / "b")
-    assert not any(b"s3cret-pw" in p.read_bytes() for p in out.rglob("*") if p.is_file())
-    assert load_bundle(out).config.serve.kafka.sasl_password is None
+    for secret in (b"s3cret-pw", b"key-pass"):
+        assert not any(secret in p.read_bytes() for p in out.rglob("*") if p.is_file())
+    kafka = load_bundle(out).config.serve.kafka
+    assert kafka.sasl_password is None and kafka.ssl_password is None
 
 
 def test_bundle_without_data_counters_reads_every_feature_as_a_level(tiny_bundle, tiny_detector):

@@ -371,10 +371,13 @@ def test_a_secret_under_an_explicit_tag_it_does_not_fit_is_one_line_without_it(t
 def test_saved_configs_have_no_secrets():
     from anomaly_gan.config import without_secrets
 
-    cfg = load_config(None, env={"ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": "pw"})
+    cfg = load_config(None, env={"ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD": "pw",
+                                 "ANOMALY_GAN__SERVE__KAFKA__SSL_PASSWORD": "key-pass"})
+    assert cfg.serve.kafka.ssl_password == "key-pass"
     clean = without_secrets(cfg)
-    assert clean.serve.kafka.sasl_password is None
+    assert clean.serve.kafka.sasl_password is None and clean.serve.kafka.ssl_password is None
     assert clean.replace(serve=cfg.serve) == cfg and "pw" not in str(config_to_dict(clean))
+    assert "key-pass" not in str(config_to_dict(clean))
 
 
 # A "billion laughs": 9**9 strings by reference in a 300-byte flow list.

@@ -5,11 +5,14 @@ Security (``serve.kafka``): ``security_protocol`` PLAINTEXT, SSL, SASL_PLAINTEXT
 password from ``sasl_password`` (e.g. the environment override
 ``ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD``) or ``sasl_password_file`` (a mounted secret;
 read at start, surrounding whitespace stripped). TLS files: ``ssl_cafile``, ``ssl_certfile``,
-``ssl_keyfile``, loaded at start (:func:`client_kwargs`) as the client loads them, so that a
-file that is no PEM, an encrypted key or a key that does not match the certificate is one
-config line: kafka-python loads them only once a broker answers, where such a failure looked
-like a broker down, retried for ever (and an encrypted key asked for its passphrase on the
-terminal). The password is never logged: :func:`describe` is the loggable view.
+``ssl_keyfile``, and the passphrase of an encrypted key from ``ssl_password`` (or
+``ANOMALY_GAN__SERVE__KAFKA__SSL_PASSWORD``) or ``ssl_password_file``, read as the SASL
+password is. They are loaded at start (:func:`client_kwargs`) as the client loads them, so
+that a file that is no PEM, an encrypted key without its passphrase or with a wrong one, or a
+key that does not match the certificate is one config line: kafka-python loads them only once
+a broker answers, where such a failure looked like a broker down, retried for ever (and an
+encrypted key without a passphrase asked for it on the terminal). Passwords are never
+logged: :func:`describe` is the loggable view.
 
 Reconnects: kafka-python reconnects by itself with exponential backoff up to
 ``reconnect_backoff_max_ms``; :meth:`KafkaIO.connected` reports whether any broker
@@ -71,15 +74,17 @@ SKIP_SEARCH_S = 20.0
 """At most this long to find where an unreadable record batch ends (:func:`skip_unreadable`)."""
 
 
-def resolve_password(k: KafkaConfig) -> str | None:
-    """``sasl_password`` if set, else the contents of ``sasl_password_file`` (UTF-8, surrounding
-    whitespace stripped; an empty file is an error, not an empty password)."""
-    if k.sasl_password:
-        return k.sasl_password
-    if k.sasl_password_file:
-        where = f"serve.kafka.sasl_password_file: {k.sasl_password_file}"
+def resolve_password(k: KafkaConfig, key: str = "sasl_password") -> str | None:
+    """The secret ``key`` (``sasl_password`` or ``ssl_password``) if set, else the contents of
+    ``<key>_file`` (UTF-8, surrounding whitespace stripped; an empty file is an error, not an
+    empty password). None when neither is set."""
+    inline, path = getattr(k, key), getattr(k, f"{key}_file")
+    if inline:
+        return str(inline)
+    if path:
+        where = f"serve.kafka.{key}_file: {path}"
         try:
-            data = Path(k.sasl_password_file).read_bytes()
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read it: {exc.strerror}") from None
         try:
@@ -94,11 +99,10 @@ def resolve_password(k: KafkaConfig) -> str | None:
 
 
 class _Encrypted(Exception):
-    """The private key asked for a passphrase (:func:`check_tls`)."""
+    """The private key asked for a passphrase and none is set (:func:`check_tls`)."""
 
 
-def _no_passphrase() -> bytes:
-    raise _Encrypted
+_warned_unencrypted: set[str] = set()  # keys warned about once per process (check_tls)
 
 
 def _ssl_reason(exc: Exception) -> str:
@@ -109,29 +113,37 @@ def _ssl_reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
-def check_tls(k: KafkaConfig) -> None:
+def check_tls(k: KafkaConfig) -> str | None:
     """Load ``ssl_cafile``, ``ssl_certfile`` and ``ssl_keyfile`` as kafka-python does (an
     ``ssl.SSLContext``), raising :class:`ConfigError` naming the key for a file that is not
-    there, is no PEM, holds an encrypted key (serve takes no passphrase) or a key that does
-    not match the certificate."""
+    there, is no PEM, holds an encrypted key without its passphrase (``ssl_password`` or
+    ``ssl_password_file``) or with a wrong one, or a key that does not match the certificate;
+    a passphrase without a key to decrypt is refused too. Returns the passphrase (None if
+    none is set). A passphrase set for a key that is not encrypted is unused: one warning."""
     import ssl
 
     protocol_uses_tls = k.security_protocol in ("SSL", "SASL_SSL")
-    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-        value = getattr(k, name)
+    pw_key = "ssl_password" if k.ssl_password or not k.ssl_password_file else "ssl_password_file"
+    pw_set = bool(k.ssl_password or k.ssl_password_file)
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", pw_key):
+        value = getattr(k, name)  # a passphrase file is read below (resolve_password)
         if not value:
             continue
         if not protocol_uses_tls:  # kafka-python ignores it: a TLS listener would drop us
             raise ConfigError(f"serve.kafka.{name}: set, but security_protocol is "
                               f"{k.security_protocol}; expected SSL or SASL_SSL with TLS files")
-        if not Path(value).is_file():
+        if name != pw_key and not Path(value).is_file():
             what = "a directory" if Path(value).is_dir() else "no such file"
             raise ConfigError(f"serve.kafka.{name}: expected a PEM file, got {value} ({what})")
     if k.ssl_keyfile and not k.ssl_certfile:  # kafka-python would send no client certificate
         raise ConfigError(f"serve.kafka.ssl_keyfile: set without ssl_certfile; expected the "
                           f"client certificate in ssl_certfile too, got only {k.ssl_keyfile}")
+    if pw_set and not k.ssl_certfile:  # no key to decrypt: likely ssl_keyfile left out
+        raise ConfigError(f"serve.kafka.{pw_key}: set without a private key; expected it with "
+                          f"an encrypted ssl_keyfile and its ssl_certfile")
     if not protocol_uses_tls:
-        return
+        return None
+    passphrase = resolve_password(k, "ssl_password")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if k.ssl_cafile:
         try:
@@ -142,23 +154,49 @@ def check_tls(k: KafkaConfig) -> None:
     if k.ssl_certfile:
         key_name, key = ("ssl_keyfile", k.ssl_keyfile) if k.ssl_keyfile else \
             ("ssl_certfile", k.ssl_certfile)
+        asked = False
+
+        def give_passphrase() -> str:
+            nonlocal asked
+            asked = True  # OpenSSL asks only for an encrypted key
+            if passphrase is None:
+                raise _Encrypted
+            return passphrase
+
         try:
-            ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile, password=_no_passphrase)
+            ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile, password=give_passphrase)
         except _Encrypted:
             raise ConfigError(f"serve.kafka.{key_name}: {key}: expected an unencrypted private "
-                              f"key, got one that needs a passphrase (serve takes none: "
-                              f"decrypt it, e.g. openssl pkey -in KEY -out PLAIN)") from None
+                              f"key or its passphrase in ssl_password (or ssl_password_file), "
+                              f"got one that needs a passphrase") from None
+        except ValueError as exc:  # 'password cannot be longer than 1024 bytes'
+            raise ConfigError(f"serve.kafka.{pw_key}: expected the passphrase of {key_name} "
+                              f"{key}: {exc} (value not shown: secret)") from None
         except (ssl.SSLError, OSError) as exc:
+            if asked and getattr(exc, "reason", None) != "KEY_VALUES_MISMATCH":
+                # OpenSSL says only 'PEM lib': the key asked for the passphrase, got ours and
+                # could not be read with it.
+                raise ConfigError(f"serve.kafka.{pw_key}: expected the passphrase of "
+                                  f"{key_name} {key}, got one that does not decrypt it "
+                                  f"(value not shown: secret)") from None
             raise ConfigError(f"serve.kafka.ssl_certfile: {k.ssl_certfile}: expected a PEM "
                               f"client certificate and its private key ({key_name} {key}): "
                               f"{_ssl_reason(exc)}") from None
+        if passphrase is not None and not asked and key not in _warned_unencrypted:
+            # Harmless (kafka-python passes it, OpenSSL never asks), so not refused: a key
+            # rotated to an unencrypted one must not stop the scorer while the old
+            # passphrase is still mounted.
+            _warned_unencrypted.add(key)
+            log.warning("serve.kafka.%s: set, but %s %s is not encrypted; the passphrase is "
+                        "not used", pw_key, key_name, key)
+    return passphrase
 
 
 def client_kwargs(k: KafkaConfig) -> dict[str, Any]:
     """Connection and security settings shared by the consumer and the producer. Checks them
     as no broker can (:func:`check_tls`, :func:`resolve_password`): ``serve`` calls it at
     start, before the model loads."""
-    check_tls(k)
+    ssl_password = check_tls(k)
     kw: dict[str, Any] = {
         "bootstrap_servers": [s.strip() for s in k.bootstrap_servers.split(",") if s.strip()],
         "client_id": k.client_id,
@@ -172,6 +210,8 @@ def client_kwargs(k: KafkaConfig) -> dict[str, Any]:
     for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
         if getattr(k, name):
             kw[name] = getattr(k, name)
+    if ssl_password is not None:
+        kw["ssl_password"] = ssl_password
     if k.security_protocol.startswith("SASL"):
         password = resolve_password(k)
         if not k.sasl_username or password is None:
@@ -191,6 +231,7 @@ def describe(k: KafkaConfig) -> dict[str, Any]:
         "group_id": k.group_id, "security_protocol": k.security_protocol,
         "sasl_mechanism": k.sasl_mechanism, "sasl_username": k.sasl_username,
         "sasl_password": "<set>" if (k.sasl_password or k.sasl_password_file) else None,
+        "ssl_password": "<set>" if (k.ssl_password or k.ssl_password_file) else None,
     }
 
 

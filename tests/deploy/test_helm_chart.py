@@ -507,11 +507,34 @@ def test_kafka_credentials_come_from_secrets_never_the_configmap(render) -> None
     assert secret_behind(kafka["ssl_cafile"]) == "kafka-cluster-ca"
     assert secret_behind(kafka["ssl_certfile"]) == "kafka-anomaly-gan-tls"
     assert secret_behind(kafka["ssl_keyfile"]) == "kafka-anomaly-gan-tls"
+    assert secret_behind(kafka["ssl_password_file"]) == "kafka-anomaly-gan-tls-passphrase"
+    assert kafka["ssl_password_file"].endswith("/passphrase")
+    assert "ssl_password" not in kafka
     user = next(e for e in c["env"] if e["name"] == "ANOMALY_GAN__SERVE__KAFKA__SASL_USERNAME")
     assert user["valueFrom"]["secretKeyRef"] == {"name": "kafka-anomaly-gan-user", "key": "username"}
     for d in docs:  # no credential material rendered anywhere
         assert "password:" not in yaml.safe_dump(d.get("data", {}))
 
+
+
+def test_every_pod_that_reads_the_config_mounts_the_key_passphrase(render) -> None:
+    """The scorer, the retraining Job and the config check read one config: each must find
+    the passphrase file it names, mounted read-only from the Secret's one key."""
+    docs = render(ALL_FEATURES)
+    path = service_config(docs)["serve"]["kafka"]["ssl_password_file"]
+    specs = pod_specs(docs)
+    readers = [name for name in specs if not name.startswith("Pod/")]  # the test pod: no config
+    assert {name.split("/")[0] for name in readers} == {"Deployment", "CronJob", "Job"}
+    for name in readers:
+        spec = specs[name]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mounts = [m for c in spec["containers"] for m in c["volumeMounts"]
+                  if path.startswith(m["mountPath"] + "/")]
+        assert len(mounts) == 1 and mounts[0]["readOnly"] is True, name
+        secret = volumes[mounts[0]["name"]]["secret"]
+        assert secret["secretName"] == "kafka-anomaly-gan-tls-passphrase", name
+        assert secret["items"] == [{"key": "passphrase", "path": "passphrase"}], name
+        assert mounts[0]["mountPath"] + "/passphrase" == path, name
 
 @pytest.mark.parametrize("username", ["12345", "svc-anomaly-gan", "yes"])
 def test_sasl_username_from_the_secret_reaches_the_service_as_stored(render, tmp_path,
@@ -538,6 +561,9 @@ def test_keda_scales_on_the_scorers_consumer_group(render) -> None:
     assert trigger["metadata"]["bootstrapServers"] == kafka["bootstrap_servers"]
     auth = {p["parameter"]: p for p in find(docs, "TriggerAuthentication")["spec"]["secretTargetRef"]}
     assert {"sasl", "username", "password", "tls", "ca", "cert", "key"} <= auth.keys()
+    # KEDA's scaler reads the encrypted client key too: it needs the passphrase.
+    assert auth["keyPassword"] == {"parameter": "keyPassword",
+                                   "name": "kafka-anomaly-gan-tls-passphrase", "key": "passphrase"}
     switches = find(docs, "Secret", "-keda-kafka")["stringData"]
     assert switches == {"sasl": "scram_sha512", "tls": "enable"}
 
@@ -875,6 +901,10 @@ def test_the_config_check_gets_no_network(render) -> None:
         (("config.model.kind=vae",), "/config/model/kind"),
         (("config.serve.model_path=/elsewhere",), "additional properties 'model_path' not allowed"),
         (("config.serve.kafka.sasl_password=hunter2",), "'sasl_password' not allowed"),
+        (("config.serve.kafka.ssl_password=hunter2",), "'ssl_password' not allowed"),
+        (("config.serve.kafka.ssl_password_file=/p",), "'ssl_password_file' not allowed"),
+        (("kafka.tls.keyPasswordSecret=Kafka_Pass",), "/kafka/tls/keyPasswordSecret"),
+        (("kafka.tls.keyPasswordKey=",), "/kafka/tls/keyPasswordKey"),
         (("kafka.bootstrapServers=",), "/kafka/bootstrapServers"),
         (("kafka.securityProtocol=TLS",), "/kafka/securityProtocol"),
         (("kafka.securityProtocol=SASL_SSL",), "/kafka/sasl/mechanism"),
@@ -946,6 +976,10 @@ def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None
          "serviceMonitor.scrapeTimeout (10s) is longer than serviceMonitor.interval (5s)"),
         # The scorer would ignore the CA in plaintext while KEDA's trigger switched TLS on.
         (("kafka.tls.caSecret=kafka-ca",), "kafka.securityProtocol is PLAINTEXT"),
+        (("kafka.tls.keyPasswordSecret=kafka-pass",), "kafka.securityProtocol is PLAINTEXT"),
+        # A passphrase with no key to decrypt: the scorer would refuse it at every start.
+        (("kafka.securityProtocol=SSL", "kafka.tls.keyPasswordSecret=kafka-pass"),
+         "kafka.tls.keyPasswordSecret is set without kafka.tls.clientCertSecret"),
         (("networkPolicy.enabled=true", "kafka.bootstrapServers=kafka:9094"),
          "does not include port 9094 of kafka.bootstrapServers"),
         # The Job could never write the store the chart creates for it.

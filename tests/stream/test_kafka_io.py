@@ -13,6 +13,8 @@ from anomaly_gan.stream.logs import JsonFormatter
 
 TLS = Path(__file__).parents[1] / "support" / "tls"  # an EC certificate, its key, the key
                                                      # encrypted, and a key of another one
+PASSPHRASE = "correct-horse"  # of client-encrypted.key (PKCS#8), client-encrypted-legacy.key
+                              # (PEM Proc-Type) and other-encrypted.key
 
 
 def test_plaintext_has_no_security_settings():
@@ -77,8 +79,9 @@ def test_mutual_tls_files_that_load_are_passed_on():
       r"\[X509")),
     ({"ssl_cafile": "."}, r"^serve\.kafka\.ssl_cafile: expected a PEM file, got .* \(a directory\)$"),
     ({"ssl_certfile": "client.crt", "ssl_keyfile": "client-encrypted.key"},
-     (r"^serve\.kafka\.ssl_keyfile: .*client-encrypted\.key: expected an unencrypted private key, "
-      r"got one that needs a passphrase")),
+     (r"^serve\.kafka\.ssl_keyfile: .*client-encrypted\.key: expected an unencrypted private key "
+      r"or its passphrase in ssl_password \(or ssl_password_file\), got one that needs a "
+      r"passphrase$")),
     ({"ssl_certfile": "client.crt", "ssl_keyfile": "other.key"},
      (r"^serve\.kafka\.ssl_certfile: .*client\.crt: expected a PEM client certificate and its "
       r"private key \(ssl_keyfile .*other\.key\): \[X509: KEY_VALUES_MISMATCH\]")),
@@ -108,6 +111,90 @@ def test_tls_files_are_loaded_at_start_and_a_bad_one_is_one_line_naming_its_key(
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("key", ["client-encrypted.key", "client-encrypted-legacy.key"])
+@pytest.mark.parametrize("source", ["inline", "file", "env"])
+def test_an_encrypted_key_loads_with_its_passphrase_and_the_clients_get_it(tmp_path, key,
+                                                                          source):
+    """An encrypted key was refused ("serve takes none"): operators had to keep a decrypted
+    copy. PKCS#8 and the older PEM encryption both load; kafka-python gets the passphrase."""
+    from anomaly_gan.config import load_config
+
+    secret = tmp_path / "key-password"
+    secret.write_text(f"{PASSPHRASE}\n")
+    files = {"security_protocol": "SSL", "ssl_cafile": str(TLS / "client.crt"),
+             "ssl_certfile": str(TLS / "client.crt"), "ssl_keyfile": str(TLS / key)}
+    if source == "env":
+        env = {f"ANOMALY_GAN__SERVE__KAFKA__{name.upper()}": value for name, value in files.items()}
+        k = load_config(None, env={**env, "ANOMALY_GAN__SERVE__KAFKA__SSL_PASSWORD": PASSPHRASE}
+                        ).serve.kafka
+    else:
+        k = KafkaConfig(**files, **({"ssl_password": PASSPHRASE} if source == "inline"
+                                    else {"ssl_password_file": str(secret)}))
+    kw = client_kwargs(k)
+    assert kw["ssl_password"] == PASSPHRASE
+    assert kw["ssl_keyfile"] == str(TLS / key)
+    assert describe(k)["ssl_password"] == "<set>"
+
+
+@pytest.mark.parametrize("settings, error", [
+    ({"ssl_password": "wrong-horse"},
+     (r"^serve\.kafka\.ssl_password: expected the passphrase of ssl_keyfile .*client-encrypted"
+      r"\.key, got one that does not decrypt it \(value not shown: secret\)$")),
+    ({"ssl_password_file": "wrong"},
+     (r"^serve\.kafka\.ssl_password_file: expected the passphrase of ssl_keyfile "
+      r".*client-encrypted\.key, got one that does not decrypt it \(value not shown: secret\)$")),
+    ({"ssl_password_file": "empty"},
+     r"^serve\.kafka\.ssl_password_file: .*empty: expected the password, got an empty file$"),
+    ({"ssl_password_file": "missing"},
+     r"^serve\.kafka\.ssl_password_file: .*missing: cannot read it: No such file or directory$"),
+    ({"ssl_password": "x" * 1100},
+     (r"^serve\.kafka\.ssl_password: expected the passphrase of ssl_keyfile .*: password cannot "
+      r"be longer than 1024 bytes \(value not shown: secret\)$")),
+    ({"ssl_keyfile": None, "ssl_certfile": None, "ssl_password": PASSPHRASE},
+     (r"^serve\.kafka\.ssl_password: set without a private key; expected it with an encrypted "
+      r"ssl_keyfile and its ssl_certfile$")),
+    ({"security_protocol": "SASL_PLAINTEXT", "ssl_keyfile": None, "ssl_certfile": None,
+      "ssl_password_file": "wrong"},
+     (r"^serve\.kafka\.ssl_password_file: set, but security_protocol is SASL_PLAINTEXT; "
+      r"expected SSL or SASL_SSL")),
+    ({"ssl_keyfile": "other-encrypted.key", "ssl_password": PASSPHRASE},  # decrypts, wrong key
+     (r"^serve\.kafka\.ssl_certfile: .*client\.crt: expected a PEM client certificate and its "
+      r"private key \(ssl_keyfile .*other-encrypted\.key\): \[X509: KEY_VALUES_MISMATCH\]")),
+])
+def test_a_wrong_or_misplaced_key_passphrase_is_one_line_without_it(tmp_path, settings, error):
+    """kafka-python would load the key only when a broker answers, and fail every
+    connection ("broker unreachable; retrying") with OpenSSL's 'PEM lib'."""
+    (tmp_path / "wrong").write_text("wrong-horse\n")
+    (tmp_path / "empty").write_text(" \n")
+    # other.key encrypted with PASSPHRASE: it decrypts, and does not match client.crt
+    (tmp_path / "other-encrypted.key").write_bytes((TLS / "other-encrypted.key").read_bytes())
+    files = {"security_protocol": "SSL", "ssl_certfile": str(TLS / "client.crt"),
+             "ssl_keyfile": str(TLS / "client-encrypted.key")}
+    named = {name: str(tmp_path / value) if name.endswith("file") and value else value
+             for name, value in settings.items() if name != "security_protocol"}
+    k = KafkaConfig(**{**files, **named, **{n: v for n, v in settings.items()
+                                             if n == "security_protocol"}})
+    with pytest.raises(ConfigError, match=error) as info:
+        client_kwargs(k)
+    assert "wrong-horse" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_passphrase_for_an_unencrypted_key_is_one_warning_and_unused(monkeypatch, caplog):
+    """Not refused: a key rotated to an unencrypted one while the old passphrase is still
+    mounted works (OpenSSL never asks), and stopping the scorer for it would help no one."""
+    from anomaly_gan.stream import kafka_io
+
+    monkeypatch.setattr(kafka_io, "_warned_unencrypted", set())
+    k = KafkaConfig(security_protocol="SSL", ssl_certfile=str(TLS / "client.crt"),
+                    ssl_keyfile=str(TLS / "client.key"), ssl_password="stale")
+    with caplog.at_level(logging.WARNING, logger="anomaly_gan.stream.kafka_io"):
+        for _ in range(3):  # serve's start check, then its consumer and producer
+            assert client_kwargs(k)["ssl_keyfile"] == str(TLS / "client.key")
+    assert [r.getMessage() for r in caplog.records] == [
+        (f"serve.kafka.ssl_password: set, but ssl_keyfile {TLS / 'client.key'} is not "
+         f"encrypted; the passphrase is not used")]
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"\n", "expected the password, got an empty file"),
     (b"  \t\n", "expected the password, got an empty file"),
@@ -131,7 +218,7 @@ def test_the_loggable_view_and_json_logs_never_contain_the_password():
     k = dataclasses.replace(KafkaConfig(), security_protocol="SASL_SSL", sasl_mechanism="PLAIN",
                             sasl_username="svc", sasl_password="hunter2")
     view = describe(k)
-    assert view["sasl_password"] == "<set>"
+    assert view["sasl_password"] == "<set>" and view["ssl_password"] is None
     record = logging.LogRecord("anomaly_gan.stream", logging.INFO, __file__, 1, "starting",
                                None, None)
     record.fields = {"kafka": view}

@@ -87,6 +87,7 @@ repository@digest when a digest is set, else repository:tag (repository alone wi
 {{- define "anomaly-gan.saslDir" -}}/var/run/secrets/anomaly-gan/kafka-sasl{{- end }}
 {{- define "anomaly-gan.caDir" -}}/var/run/secrets/anomaly-gan/kafka-ca{{- end }}
 {{- define "anomaly-gan.clientCertDir" -}}/var/run/secrets/anomaly-gan/kafka-client-tls{{- end }}
+{{- define "anomaly-gan.keyPasswordDir" -}}/var/run/secrets/anomaly-gan/kafka-key-password{{- end }}
 
 {{/* Cross-field checks the schema cannot express with a clear message. */}}
 {{- define "anomaly-gan.validate" -}}
@@ -126,7 +127,9 @@ every pod restarting, a group or topic left KEDA measuring another group's lag. 
       "serve.kafka.sasl_password" "kafka.sasl.existingSecret / passwordKey"
       "serve.kafka.sasl_password_file" "kafka.sasl.existingSecret / passwordKey"
       "serve.kafka.ssl_cafile" "kafka.tls.caSecret / caKey" "serve.kafka.ssl_certfile" "kafka.tls.clientCertSecret"
-      "serve.kafka.ssl_keyfile" "kafka.tls.clientCertSecret" }}
+      "serve.kafka.ssl_keyfile" "kafka.tls.clientCertSecret"
+      "serve.kafka.ssl_password" "kafka.tls.keyPasswordSecret / keyPasswordKey"
+      "serve.kafka.ssl_password_file" "kafka.tls.keyPasswordSecret / keyPasswordKey" }}
 {{- range $env := .Values.extraEnv }}
 {{- if hasPrefix "ANOMALY_GAN__" $env.name }}
 {{- /* As _apply_env reads the name: lower case, "__" between keys, empty parts skipped. */}}
@@ -150,8 +153,11 @@ every pod restarting, a group or topic left KEDA measuring another group's lag. 
 {{- fail (printf "values: kafka.sasl.existingSecret must name a Secret with the SASL username and password when kafka.securityProtocol is %s" $proto) }}
 {{- end }}
 {{- end }}
-{{- if and (or $k.tls.caSecret $k.tls.clientCertSecret) (not (hasSuffix "SSL" $proto)) }}
-{{- fail (printf "values: kafka.tls.caSecret/clientCertSecret are set but kafka.securityProtocol is %s, which does not use TLS; use SSL or SASL_SSL, or leave them empty" $proto) }}
+{{- if and (or $k.tls.caSecret $k.tls.clientCertSecret $k.tls.keyPasswordSecret) (not (hasSuffix "SSL" $proto)) }}
+{{- fail (printf "values: kafka.tls.caSecret/clientCertSecret/keyPasswordSecret are set but kafka.securityProtocol is %s, which does not use TLS; use SSL or SASL_SSL, or leave them empty" $proto) }}
+{{- end }}
+{{- if and $k.tls.keyPasswordSecret (not $k.tls.clientCertSecret) }}
+{{- fail "values: kafka.tls.keyPasswordSecret is set without kafka.tls.clientCertSecret; it holds the passphrase of that Secret's tls.key, so set both or neither" }}
 {{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if and $pdb.enabled (kindIs "invalid" $pdb.maxUnavailable) (kindIs "invalid" $pdb.minAvailable) }}
@@ -191,7 +197,8 @@ its mount point there), or one over the image's /etc, /var or /, keeps the pod f
 Inside the writable /tmp is fine. */}}
 {{- $fixed := dict "/tmp" "the scratch space" (include "anomaly-gan.configDir" .) "the config"
       (include "anomaly-gan.silencesDir" .) "the silences" (include "anomaly-gan.saslDir" .) "a Kafka Secret"
-      (include "anomaly-gan.caDir" .) "a Kafka Secret" (include "anomaly-gan.clientCertDir" .) "a Kafka Secret" }}
+      (include "anomaly-gan.caDir" .) "a Kafka Secret" (include "anomaly-gan.clientCertDir" .) "a Kafka Secret"
+      (include "anomaly-gan.keyPasswordDir" .) "a Kafka Secret" }}
 {{- $placed := dict "model.mountPath" .Values.model.mountPath }}
 {{- if and .Values.retrain.enabled .Values.retrain.dataExistingClaim }}
 {{- $_ := set $placed "retrain.dataMountPath" .Values.retrain.dataMountPath }}
@@ -271,6 +278,9 @@ so mantissas without a dot get one.
 {{- if $k.tls.clientCertSecret }}
 {{- $_ := set $kafka "ssl_certfile" (printf "%s/tls.crt" (include "anomaly-gan.clientCertDir" .)) }}
 {{- $_ := set $kafka "ssl_keyfile" (printf "%s/tls.key" (include "anomaly-gan.clientCertDir" .)) }}
+{{- end }}
+{{- if $k.tls.keyPasswordSecret }}
+{{- $_ := set $kafka "ssl_password_file" (printf "%s/%s" (include "anomaly-gan.keyPasswordDir" .) $k.tls.keyPasswordKey) }}
 {{- end }}
 {{- $owned := dict "serve" (dict
       "model_path" .Values.model.mountPath
@@ -362,6 +372,15 @@ helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
     secretName: {{ .Values.kafka.tls.clientCertSecret }}
     defaultMode: 0440
 {{- end }}
+{{- if .Values.kafka.tls.keyPasswordSecret }}
+- name: kafka-key-password
+  secret:
+    secretName: {{ .Values.kafka.tls.keyPasswordSecret }}
+    items:
+      - key: {{ .Values.kafka.tls.keyPasswordKey }}
+        path: {{ .Values.kafka.tls.keyPasswordKey }}
+    defaultMode: 0440
+{{- end }}
 {{- end }}
 
 {{- define "anomaly-gan.kafkaSecretMounts" -}}
@@ -378,6 +397,11 @@ helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{- if .Values.kafka.tls.clientCertSecret }}
 - name: kafka-client-tls
   mountPath: {{ include "anomaly-gan.clientCertDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.kafka.tls.keyPasswordSecret }}
+- name: kafka-key-password
+  mountPath: {{ include "anomaly-gan.keyPasswordDir" . }}
   readOnly: true
 {{- end }}
 {{- end }}
