@@ -37,7 +37,13 @@ from anomaly_gan.stream.baseline import BaselineDrift
 from anomaly_gan.stream.events import InvalidEvent
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.intake import Intake
-from anomaly_gan.stream.kafka_io import SKIP_SEARCH_S, Backoff, UnreadableInput
+from anomaly_gan.stream.kafka_io import (
+    AUTH_FAILURES,
+    SKIP_SEARCH_S,
+    AuthFailures,
+    Backoff,
+    UnreadableInput,
+)
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.publisher import Publisher
 from anomaly_gan.stream.state import WindowBatch
@@ -61,8 +67,13 @@ class Scorer:
                  health: Health | None = None, *, watcher: Any = None,
                  shadow: Any = None, drift: Any = None, silences: Any = None,
                  clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 auth_failures: AuthFailures = AUTH_FAILURES) -> None:
         self.cfg = cfg
+        # Refused logins counted while a broker was last up: more since then while none is
+        # up say why (kafka_io.AuthFailures).
+        self.auth_failures = auth_failures
+        self._refusals_when_up = auth_failures.count
         self.io = io
         detector.warm_up(cfg.batching.max_batch)
         self.metrics = metrics
@@ -715,9 +726,17 @@ class Scorer:
         self._check_input_topic(up)
 
     def _refresh_gauges(self, up: bool) -> None:
-        if up != self.health.broker_up:
-            (log.info if up else log.warning)("broker %s", "reachable" if up else "unreachable")
-        self.health.broker_up = up
+        if up:
+            self._refusals_when_up, why = self.auth_failures.count, ""
+        else:
+            why = self.auth_failures.reason_since(self._refusals_when_up, self.cfg.kafka) or ""
+        if up != self.health.broker_up or why != self.health.broker_reason:
+            if up:
+                log.info("broker reachable")
+            else:
+                log.warning(why or "broker unreachable", extra={"fields": {
+                    "error": self.auth_failures.last_error} if why else {}})
+        self.health.broker_up, self.health.broker_reason = up, why
         self.health.assigned = len(self._next_assignment())
         self.metrics.entities.set(len(self.state))
         # Entities evicted while a batch of theirs was in flight may have re-entered the

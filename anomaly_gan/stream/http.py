@@ -46,6 +46,7 @@ class Health:
         self.last_beat: float | None = None
         self.model_loaded = False
         self.broker_up = False
+        self.broker_reason = ""  # why no broker is up, where known (else "broker unreachable")
         self.assigned = 0
         self.unassigned_reason = ""  # why no partitions are assigned, where known
         self.stopping = False
@@ -94,7 +95,7 @@ class Health:
         if not self.model_loaded:
             return False, "no model loaded"
         if not self.broker_up:
-            return False, "broker unreachable"
+            return False, self.broker_reason or "broker unreachable"
         stalled = self.delivery_stalled_s()
         if stalled > self.stall_limit_s:
             return False, f"no output acknowledged for {stalled:.0f}s"

@@ -46,7 +46,7 @@ from typing import Any
 from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import AnomalyGanError, ConfigError
 
-__all__ = ["SKIP_SEARCH_S", "Backoff", "Delivery", "KafkaIO", "UnreadableInput", "check_tls",
+__all__ = ["AUTH_FAILURES", "SKIP_SEARCH_S", "AuthFailures", "Backoff", "Delivery", "KafkaIO", "UnreadableInput", "check_tls",
            "client_kwargs", "describe", "drop_failed_batch", "resolve_password",
            "skip_unreadable", "unreadable_at"]
 
@@ -65,6 +65,44 @@ def _not_a_close_race(record: logging.LogRecord) -> bool:
 
 
 logging.getLogger("kafka.net.transport").addFilter(_not_a_close_race)
+
+
+class AuthFailures(logging.Filter):
+    """Counts the connections kafka-python closed because a broker refused the SASL
+    credentials. Its clients raise no such error to the caller: a bootstrap every broker
+    refuses ends in ``KafkaTimeoutError`` ("Unable to bootstrap"), a later connection is
+    retried, and both read as a broker down. The refusal (``SaslAuthenticationFailedError``,
+    a SaslAuthenticate answer with error 58, as Apache Kafka sends for a wrong password) is
+    the exception kafka-python closes the connection with and logs ("Connection lost: %s");
+    this filter, on that logger, notes it and drops nothing. A broker that just drops the
+    connection instead (Tansu does) cannot be told from one that is down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.last_error = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            if isinstance(arg, BaseException):
+                from kafka.errors import SaslAuthenticationFailedError
+
+                if isinstance(arg, SaslAuthenticationFailedError):
+                    self.count += 1
+                    self.last_error = str(arg)
+        return True
+
+    def reason_since(self, count: int, k: KafkaConfig) -> str | None:
+        """"authentication failed for sasl_username X" if a refusal was noted after ``count``
+        (an earlier value of :attr:`count`), else None."""
+        if self.count <= count:
+            return None
+        return f"authentication failed for sasl_username {k.sasl_username}"
+
+
+AUTH_FAILURES = AuthFailures()
+logging.getLogger("kafka.net.connection").addFilter(AUTH_FAILURES)
 
 BOOTSTRAP_TIMEOUT_MS = 5000
 _BACKOFF_MIN_S = 0.1

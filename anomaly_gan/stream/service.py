@@ -18,7 +18,7 @@ from typing import Any
 from anomaly_gan.config import Config, ServeConfig
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.http import Health
-from anomaly_gan.stream.kafka_io import Backoff
+from anomaly_gan.stream.kafka_io import AUTH_FAILURES, Backoff
 from anomaly_gan.stream.metrics import StreamMetrics
 
 __all__ = ["connect", "serve"]
@@ -65,16 +65,24 @@ def _connect(s: ServeConfig, stop: threading.Event, det: Any, metrics: StreamMet
     backoff = Backoff(s.kafka.reconnect_backoff_max_ms / 1000.0)
     while not stop.is_set():
         health.beat()
+        refusals = AUTH_FAILURES.count
         try:
-            return connect(s, det, metrics, health, **scorer_kwargs)
+            scorer = connect(s, det, metrics, health, **scorer_kwargs)
+            health.broker_reason = ""
+            return scorer
         except KafkaConfigurationError as exc:  # no broker makes it right: exit 2, one line
             raise ConfigError(f"serve.kafka: the Kafka client refused the settings: {exc}") \
                 from None
         except KafkaError as exc:
             delay = backoff.next()
             health.broker_up = False
-            log.warning("broker unreachable; retrying", extra={"fields": {
-                "error": str(exc), "retry_in_s": round(delay, 2)}})
+            # The client raises "Unable to bootstrap" however the brokers failed it; a
+            # refused login is in what it logged meanwhile (kafka_io.AuthFailures).
+            refused = AUTH_FAILURES.reason_since(refusals, s.kafka)
+            health.broker_reason = refused or ""
+            log.warning("%s; retrying", refused or "broker unreachable", extra={"fields": {
+                "error": AUTH_FAILURES.last_error if refused else str(exc),
+                "retry_in_s": round(delay, 2)}})
             stop.wait(delay)
     return None
 

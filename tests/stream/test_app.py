@@ -626,3 +626,38 @@ def test_an_unreadable_batch_that_cannot_be_placed_is_replayed_as_before(caplog,
     assert "replaying from the last commit" in caplog.text and "CRC mismatch" in caplog.text
     assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "error"}) == 1
     assert [s for s in io.sent if s[0] == "anomaly-gan.dlq"] == []
+
+
+def test_a_refused_login_while_running_is_one_warning_and_the_readiness_reason(caplog):
+    """A broker that refuses the scorer's login after it ran (a rotated password) read as
+    "broker unreachable"; the refusal kafka-python logs names the user, once."""
+    from anomaly_gan.stream.kafka_io import AuthFailures
+    from tests.stream.test_service import refuse_login
+
+    class DownIO(FakeIO):
+        up = True
+
+        def connected(self):
+            return self.up
+
+    cfg = config_from_dict({"serve": {"kafka": {
+        "security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "sasl_username": "svc"}}}
+    ).serve
+    io, failures = DownIO([]), AuthFailures()
+    refuse_login(failures)  # one before: a refusal of an earlier, since-fixed login
+    scorer = Scorer(cfg, FakeModel(), io, StreamMetrics(CollectorRegistry()),
+                    monotonic=Clock(), auth_failures=failures)
+    scorer.health.model_loaded = True
+    ready = []
+    with caplog.at_level(logging.INFO, logger="anomaly_gan.stream"):
+        for up, refused in [(True, False), (False, False), (False, True), (False, False),
+                            (True, False)]:
+            io.up = up
+            if refused:
+                refuse_login(failures)
+            scorer._housekeeping()
+            ready.append(scorer.health.ready()[1])
+    assert ready[1:4] == ["broker unreachable"] + ["authentication failed for sasl_username svc"] * 2
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith(("broker", "auth"))] == [
+        "broker reachable", "broker unreachable", "authentication failed for sasl_username svc",
+        "broker reachable"]

@@ -8,7 +8,7 @@ import pytest
 
 from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import ConfigError
-from anomaly_gan.stream.kafka_io import client_kwargs, describe, resolve_password
+from anomaly_gan.stream.kafka_io import AuthFailures, client_kwargs, describe, resolve_password
 from anomaly_gan.stream.logs import JsonFormatter
 
 TLS = Path(__file__).parents[1] / "support" / "tls"  # an EC certificate, its key, the key
@@ -653,3 +653,36 @@ def test_skip_unreadable_gives_up_without_an_answer(batched):
     assert io.skip_unreadable(tp, 3, timeout_s=1.0) is None
     c.ends = {tp: 20}
     assert io.skip_unreadable(tp, 3, timeout_s=0.0) is None  # no time left for a probe
+
+
+def test_a_refused_login_is_told_from_the_exception_kafka_python_closes_the_connection_with(
+        caplog):
+    """kafka-python raises "Unable to bootstrap" to the caller however the brokers failed it;
+    a refused SASL login (error 58, SaslAuthenticationFailedError) is only the exception it
+    closes the connection with, and logs. Its real KafkaConnection is driven here, as no
+    broker of the tests refuses a login that way (Tansu drops the connection): a kafka-python
+    that stops logging the exception fails this test."""
+    from kafka.errors import KafkaConnectionError, SaslAuthenticationFailedError
+    from kafka.net.connection import KafkaConnection
+    from kafka.net.selector import NetworkSelector
+
+    failures, net = AuthFailures(), NetworkSelector()
+    logger = logging.getLogger("kafka.net.connection")
+    logger.addFilter(failures)
+    try:
+        with caplog.at_level(logging.ERROR, logger="kafka.net.connection"):
+            for exc in (KafkaConnectionError("socket disconnected"),
+                        SaslAuthenticationFailedError("Authentication failed during "
+                                                      "authentication due to invalid credentials "
+                                                      "with SASL mechanism SCRAM-SHA-512")):
+                KafkaConnection(net, node_id="bootstrap-0", security_protocol="SASL_SSL",
+                                sasl_mechanism="SCRAM-SHA-512").connection_lost(exc)
+    finally:
+        logger.removeFilter(failures)
+        net.close()
+    assert failures.count == 1 and "invalid credentials" in failures.last_error
+    assert len(caplog.records) == 2  # noted, not dropped
+    k = KafkaConfig(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                    sasl_username="svc")
+    assert failures.reason_since(0, k) == "authentication failed for sasl_username svc"
+    assert failures.reason_since(1, k) is None
