@@ -13,15 +13,19 @@ protocol for kafka-python: produce, fetch, consumer groups and committed offsets
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -53,6 +57,37 @@ def local_kafka(bootstrap: str, topics: Mapping[str, str], group_id: str,
 
 class BrokerError(AnomalyGanError):
     """The embedded broker could not be found, started or reached."""
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel send SIGTERM to the broker when the thread that
+    started it ends (Linux ``prctl(PR_SET_PDEATHSIG)``), so a parent killed with SIGKILL (a
+    test runner or ``make demo`` killed by a CI timeout) leaves no broker behind: one stayed
+    up, holding its port and memory, until killed by hand. Only from the main thread, whose
+    end is the process's (the signal follows the thread), and only where libc has ``prctl``
+    (else None: the broker outlives a killed parent, as before). Everything it calls is
+    looked up here, before the fork, and none of it takes a lock another thread could hold
+    at the fork (a libc call and two system calls): what makes ``preexec_fn`` unsafe beside
+    threads (kafka-python's, the HTTP server's) is code that does."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                      ctypes.c_ulong]
+    getppid, kill, sigterm = os.getppid, os.kill, int(signal.SIGTERM)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sigterm, 0, 0, 0)
+        if getppid() != parent:  # the parent died before the request: nobody will stop it
+            kill(os.getpid(), sigterm)
+
+    return preexec
 
 
 class _PortTaken(BrokerError):
@@ -179,6 +214,7 @@ class EmbeddedBroker:
                      "--storage-engine", "memory://tansu/"],
                     stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     cwd=self._dir, env=env, start_new_session=True,
+                    preexec_fn=_dies_with(os.getpid()),  # noqa: PLW1509 (see _dies_with)
                 )
         except OSError as exc:  # TMPDIR full or read-only; a binary that cannot run
             what = exc.strerror if exc.filename == binary else _os_text(exc)

@@ -74,3 +74,42 @@ def test_a_picked_port_taken_before_the_broker_binds_it_moves_on(tmpdir_env, mon
             pid = b._proc.pid
     assert not os.path.exists(f"/proc/{pid}")  # stopped and reaped
     assert list(tmpdir_env.iterdir()) == []
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie has: it only waits to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(60)  # a guard against the hang (a broker that outlives its parent)
+def test_a_parent_killed_with_sigkill_leaves_no_broker_behind(tmp_path):
+    """A test runner or `make demo` killed with SIGKILL (a CI timeout) cannot stop its
+    broker: it stayed up, holding its port and memory, until killed by hand. The kernel
+    now ends it with its parent (PR_SET_PDEATHSIG)."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys, time\n"
+              "from anomaly_gan.demo.broker import EmbeddedBroker\n"
+              "b = EmbeddedBroker().start()\n"
+              "print(b._proc.pid, flush=True)\n"
+              "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        line = parent.stdout.readline()
+        assert line.strip().isdigit(), f"the parent printed no broker pid: {line!r}"
+        pid = int(line)
+        assert not _gone(pid)
+    finally:
+        parent.kill()
+        parent.wait()
+    while not _gone(pid):  # the kernel signals it at once
+        time.sleep(0.05)
