@@ -181,10 +181,20 @@ class LogFeed:
             return row.first_offset
         return self._where[row.entity]
 
-    def explain(self, entity: str, window_end_ts: float, limit: int) -> list[dict[str, Any]]:
-        """The templates behind the window of ``entity`` that ends at ``window_end_ts``."""
-        recent = [r for r in self._recent.get(entity, ()) if r.end_ts <= window_end_ts]
-        return self.model.explain(recent[-self.window:], limit)
+    def explain(self, last: BucketRow | None, limit: int) -> list[dict[str, Any]]:
+        """The templates behind the window whose newest row is ``last`` (the row it was
+        pushed with, ``WindowBatch.tags``): that row and the ones pushed before it. Not by
+        end time: per N lines, buckets of one second all end at that second, and the rows
+        up to a window's end time took in the later buckets read before it was published.
+        An empty list if the row is no longer held."""
+        if last is None:
+            return []
+        recent = self._recent.get(last.entity, ())
+        for i in range(len(recent) - 1, -1, -1):
+            if recent[i] is last:
+                start = max(i + 1 - self.window, 0)
+                return self.model.explain([recent[j] for j in range(start, i + 1)], limit)
+        return []
 
     def pins(self) -> dict[Hashable, int]:
         """Per partition, the oldest offset an open bucket still needs."""

@@ -157,7 +157,7 @@ class Intake:
                         values = logs.model.features(rows)
                         for row, x in zip(rows, values, strict=True):
                             partition, offset = logs.origin(row)
-                            push(row.entity, row.end_ts, x, partition, offset, batch)
+                            push(row.entity, row.end_ts, x, partition, offset, batch, row)
                 bad = dead_letter_of(events, "log records")
                 if bad is not None:
                     dead_letter(tp, m, bad)

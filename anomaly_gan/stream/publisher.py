@@ -232,13 +232,14 @@ class Publisher:
             values = det.feature_values(batch.windows()[[i for i, _, _ in fired]],
                                         [res.top_features[i] for i, _, _ in fired])
         in_order = iter(values)  # the firing records come in the order of ``fired``
+        windows = iter([i for i, _, _ in fired])
         for rec in alert_records(fired=fired, resolved=resolved, entities=batch.entities,
                                  starts=batch.start_ts, ends=batch.end_ts, res=res,
                                  feature_values=values, model_version=det.version,
                                  model_kind=det.kind, normal_windows=self.debouncer.resolve,
                                  repeat=batch.repeat):
             if rec["status"] == "firing":
-                self._send_alert(det, rec, next(in_order))
+                self._send_alert(det, rec, next(in_order), batch.tags.get(next(windows)))
             else:
                 self._send_resolution(det, rec)
 
@@ -254,11 +255,11 @@ class Publisher:
             "resolution_id": rec["resolution_id"]}})
 
     def _send_alert(self, det: Any, rec: dict[str, Any],
-                    values: list[dict[str, Any]] | None) -> None:
+                    values: list[dict[str, Any]] | None, last_row: Any = None) -> None:
+        """``last_row``: a logs model's bucket row that ends the window (its ``tag``)."""
         entity = rec["entity"]
         if self.logs is not None:
-            rec["templates"] = self.logs.explain(entity, rec["window_end_ts"],
-                                                 det.config.scoring.top_k)
+            rec["templates"] = self.logs.explain(last_row, det.config.scoring.top_k)
         self.send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
         self.metrics.alerts.labels(det.version).inc()
         self.alerts_sent += 1

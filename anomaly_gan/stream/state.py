@@ -49,6 +49,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +73,7 @@ class WindowBatch:
         "raw",
         "repeats",
         "start_ts",
+        "tags",
         "window",
     )
 
@@ -90,6 +92,8 @@ class WindowBatch:
         self.offsets: list[int] = []
         # window -> how many of its rows share its end time, for windows with more than one
         self.repeats: dict[int, int] = {}
+        # window -> the ``tag`` its last row was pushed with (a logs model's bucket row)
+        self.tags: dict[int, Any] = {}
         self.n = 0
         self.first_ready = None
 
@@ -184,7 +188,11 @@ class WindowState:
         self._ts = np.zeros((cap, self.window), dtype=np.float64)
         self._offs = np.zeros((cap, self._n_offs), dtype=np.int64)
         self._views, self._pairs = self._make_views(self._rows)
-        self._pending: dict[int, list[tuple[float, int, list[float]]]] = {}
+        # per slot, the rows held for reordering: (ts, offset, arrival, values, tag); the
+        # arrival number breaks ties of time and offset (the log records of one OTLP batch
+        # share its offset), so values (arrays) are never compared
+        self._pending: dict[int, list[tuple[float, int, int, Any, Any]]] = {}
+        self._arrivals = 0
         self._max_seen: dict[int, float] = {}
 
     # ------------------------------------------------------------------ entities
@@ -271,8 +279,9 @@ class WindowState:
     # ------------------------------------------------------------------ events
 
     def push(self, entity: str, ts: float, values: list[float], partition: Hashable,
-             offset: int, out: WindowBatch) -> None:
-        """Add one event; a window it completes is appended to ``out``."""
+             offset: int, out: WindowBatch, tag: Any = None) -> None:
+        """Add one event; a window it completes is appended to ``out``. ``tag`` (not None)
+        is what ``out.tags`` holds for each window that ends at this event."""
         slot = self._slots.get(entity)
         if slot is None:
             slot = self._new_slot(entity, partition)
@@ -290,21 +299,22 @@ class WindowState:
             self.late += 1
             return
         if self.tolerance > 0.0:
-            self._push_reordered(slot, ts, values, offset, out)
+            self._push_reordered(slot, ts, values, offset, out, tag)
         else:
-            self._append(slot, ts, values, offset, out)
+            self._append(slot, ts, values, offset, out, tag)
 
     def _push_reordered(self, slot: int, ts: float, values: list[float], offset: int,
-                        out: WindowBatch) -> None:
+                        out: WindowBatch, tag: Any) -> None:
         heap = self._pending.setdefault(slot, [])
         seen = max(self._max_seen.get(slot, ts), ts)
         self._max_seen[slot] = seen
-        for t, off, vals in release_in_time_order(heap, (ts, offset, values),
-                                                  seen - self.tolerance):
-            self._append(slot, t, vals, off, out)
+        self._arrivals += 1
+        for t, off, _, vals, held_tag in release_in_time_order(
+                heap, (ts, offset, self._arrivals, values, tag), seen - self.tolerance):
+            self._append(slot, t, vals, off, out, held_tag)
 
     def _append(self, slot: int, ts: float, values: list[float], offset: int,
-                out: WindowBatch) -> None:
+                out: WindowBatch, tag: Any = None) -> None:
         n = self._count[slot]
         gap = bool(n and ts - self._last_ts[slot] > self.gap_seconds)
         if gap:
@@ -340,6 +350,8 @@ class WindowState:
             out.end_ts.append(ts)
             out.partitions.append(self._part[slot])
             out.offsets.append(offset)
+            if tag is not None:
+                out.tags[k] = tag
             if repeated and w > 1:  # the rows before it at the same time tell it apart
                 times = self._ts[slot]
                 same = 1

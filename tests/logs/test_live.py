@@ -55,7 +55,7 @@ def test_unseen_lines_are_counted_and_explained_by_their_own_template(feed):
     feed.add(line("a", 12.0), "p0", 3)
     rows = feed.add(line("a", 22.0), "p0", 4)
     assert feed.unseen == 2
-    top = feed.explain("a", rows[-1].end_ts, limit=1)[0]
+    top = feed.explain(rows[-1], limit=1)[0]
     assert top["template"] == "kernel panic on cpu <NUM>" and top["feature"] == "unseen"
     assert top["observed"] == 2 and top["expected"] == 0
     assert top["examples"] == ["kernel panic on cpu 3", "kernel panic on cpu 5"]
@@ -70,7 +70,7 @@ def test_an_alert_shows_a_huge_template_cut_as_its_example_lines_are(feed):
     feed.add(line("a", 1.0, "x " + "1 " * 30_000), "p0", 1)
     feed.add(line("a", 2.0, "token " + "é" * 60_000), "p0", 2)
     rows = feed.add(line("a", 12.0), "p0", 3)
-    explained = feed.explain("a", rows[-1].end_ts, limit=10)
+    explained = feed.explain(rows[-1], limit=10)
     long = [t for t in explained if t["feature"] == "unseen"]
     assert len(long) == 2
     for t in long:
@@ -86,7 +86,7 @@ def test_a_multi_line_event_counts_under_its_first_line_and_shows_its_trace(feed
                  "p0", i)
     rows = feed.add(line("a", 12.0), "p0", 2)
     assert feed.unseen == 0 and rows[-1].lines == 2  # the known template, not unseen
-    top = feed.explain("a", rows[-1].end_ts, limit=1)[0]
+    top = feed.explain(rows[-1], limit=1)[0]
     assert top["template"] == "disk full on <PATH>"
     assert top["examples"][0] == f"disk full on /dev/sda0\n{trace}"
 
@@ -110,7 +110,7 @@ def test_an_example_line_is_made_only_for_the_lines_a_bucket_keeps(feed, monkeyp
     feed.add(line("a", 1.0), "p0", 51)  # late: its bucket has closed
     assert made == [f"disk full on /dev/sda{i}" for i in range(3)] + ["GET /a/9 200"]
     assert feed.late == 1
-    top = feed.explain("a", rows[-1].end_ts, limit=1)[0]
+    top = feed.explain(rows[-1], limit=1)[0]
     assert top["observed"] == 50
     kept = [LogEvent("a", 1.0, "ERROR", f"disk full on /dev/sda{i}", trace) for i in range(3)]
     assert top["examples"] == [example(ev) for ev in kept]
@@ -161,7 +161,7 @@ def test_an_entity_gaining_rows_faster_than_they_are_published_asks_for_a_flush(
         rows += feed.add(line("a", ts, "disk full on /dev/sda1"), "p0", len(rows))
     assert len(rows) == _SLACK_ROWS // 2
     # the oldest of those rows is still held: a window ending there can be explained
-    assert feed.explain("a", rows[0].end_ts, limit=1)[0]["observed"] == 1
+    assert feed.explain(rows[0], limit=1)[0]["observed"] == 1
     feed.published()
     assert not feed.crowded
     feed.add(line("b", ts + 10.0), "p1", 1)
@@ -237,7 +237,7 @@ def test_a_flood_of_distinct_unseen_lines_is_explained_by_one_overflow_entry(fee
         feed.add(line("a", 1.0, f"tok{chr(97 + i % 26)}{i}x" * 2), "p0", i)
     rows = feed.add(line("a", 12.0), "p0", 300)
     assert rows[0].lines == 300 and len(rows[0].detail) == 257
-    top = feed.explain("a", rows[0].end_ts, limit=1)[0]
+    top = feed.explain(rows[0], limit=1)[0]
     assert top["template"] == "(more new templates than a bucket keeps)"
     assert top["observed"] == 300 - 256 and top["feature"] == "unseen"
 

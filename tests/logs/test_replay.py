@@ -323,3 +323,52 @@ def test_a_kill_among_hostile_lines_scores_the_windows_of_a_run_without_it(mode,
     assert want
     assert_kills_score_as_a_whole_run(recs, model, want, every=3,
                                       reorder_tolerance_seconds=tolerance)
+
+
+# ------------------------------------------------------------------ explanations, per N lines
+
+class LastBucketPanicModel(LinesModel):
+    """Per 3 lines: a window is anomalous when its newest bucket holds an unseen line (its
+    ``unseen`` column); ``score_series`` scores a file's rows as ``score`` does."""
+
+    def score_windows(self, raw):
+        s = raw[:, -1, self.n_counts - 1].round(6)
+        return SimpleNamespace(score=s, threshold=0.0, is_anomaly=s > 0,
+                               severity=np.where(s > 0, 100.0, 0.0),
+                               components={"reconstruction": s},
+                               top_features=[["unseen"]] * len(s))
+
+    def score_series(self, x):
+        res = self.score_windows(np.lib.stride_tricks.sliding_window_view(
+            x, (self.window, x.shape[1]))[:, 0])
+        res.is_anomaly = np.concatenate([np.zeros(self.window - 1, bool), res.is_anomaly])
+        return res
+
+
+def test_per_n_lines_an_alert_names_the_bucket_that_fired_among_buckets_of_one_second(
+        tmp_path):
+    """Per N lines a bucket ends at its last line's time, so at more than N lines a second
+    consecutive buckets end at the same time. An alert was explained with the rows up to its
+    window's end time: every bucket of that second read before it was published, so it named
+    the templates of a later window (the panic that fired it was missing). It now names its
+    own window's buckets, as ``score`` does for the same lines."""
+    from anomaly_gan.logs.offline import load_log_model, read_log_file, score_log_events
+
+    lines = [line(T0 + i // 30).encode() for i in range(60)]  # 30 lines each second
+    lines[7] = lines[7].replace(b"GET /a/1 200", b"kernel panic on cpu 7")
+    s, io = hostile_scorer([[Record(i, b"web", v) for i, v in enumerate(lines)]],
+                           LastBucketPanicModel())
+    s.step()
+    s._score_batch()
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+    assert len(alerts) == 1  # the first window: its newest bucket is lines 6-8
+    panic = [t for t in alerts[0]["templates"] if t["feature"] == "unseen"]
+    assert panic == [{"template": "kernel panic on cpu <NUM>", "feature": "unseen",
+                      "observed": 1, "expected": 0.0, "examples": ["kernel panic on cpu 7"]}]
+
+    det = LastBucketPanicModel()
+    path = tmp_path / "web.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    (run,) = score_log_events(det, load_log_model(det), read_log_file(path, det.config.logs))
+    offline = [e for e in run.explanations if e]
+    assert offline == [alerts[0]["templates"]]  # score's explanation of the same window

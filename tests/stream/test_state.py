@@ -75,6 +75,20 @@ def test_reorder_tolerance_releases_in_timestamp_order():
     assert st.late == 1
 
 
+def test_held_events_of_one_time_and_offset_keep_their_order_and_tags():
+    """Held for reordering, events were ordered by (time, offset, values): the log records of
+    one OTLP batch share its offset, and a logs model's rows are arrays, so two buckets of an
+    entity ending at one second in one batch raised 'The truth value of an array ... is
+    ambiguous' (the record went to the DLQ as unprocessable). Ties now keep arrival order;
+    each window carries the tag of its newest event."""
+    st, out = make(window=2, reorder_tolerance_seconds=5.0)
+    for tag, (ts, offset) in enumerate([(10, 0), (11, 1), (11, 1), (11, 1), (20, 2)]):
+        st.push("a", float(ts), np.array([float(tag), 0.0]), "p0", offset, out, tag=tag)
+    assert out.raw[:len(out), :, 0].tolist() == [[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]]
+    assert out.tags == {0: 1, 1: 2, 2: 3}
+    assert out.end_ts == [11.0, 11.0, 11.0]
+
+
 def test_gap_restarts_the_window():
     st, out = make(window=3, gap_seconds=10.0)
     feed(st, out, "a", [0, 1, 2, 3, 100, 101, 102])
