@@ -20,7 +20,9 @@ Buckets (docs/logs.md):
   Rows of one entity are then exactly one bucket apart within a series, and any hole between
   two rows is a series break (no window spans it).
 - **Lines** (``bucket_lines``): every ``N`` lines of an entity make a bucket; no zeros. The
-  row's time is its last line's time (or the bucket's sequence number without times). The
+  row's time is the newest line time of the entity so far, its last line's in time order
+  (or the bucket's sequence number without times): a line written out of order never ends
+  a bucket before the one ahead of it, whose row ``serve`` would then drop as late. The
   gap rule applies to line times: an entity whose newest line is more than ``gap_seconds``
   behind its partition's recent entities (:meth:`expire`), or whose next line comes more
   than ``gap_seconds`` after it (:meth:`returns_after_gap`), is forgotten with its partial
@@ -70,7 +72,8 @@ class BucketRow:
 
 class _Open:
     __slots__ = ("counts", "detail", "errors", "first_offset", "first_ts", "index", "last_line",
-                 "last_line_offset", "last_offset", "last_ts", "lines", "marked", "seen_ts")
+                 "last_line_offset", "last_offset", "lines", "marked", "newest",
+                 "seen_ts")
 
     def __init__(self, n_counts: int, index: int, last_line: int | None = None,
                  last_offset: tuple[Hashable, int] | None = None) -> None:
@@ -82,11 +85,11 @@ class _Open:
         self.lines = 0
         self.errors = 0
         self.first_ts: float | None = None
-        self.last_ts: float | None = None
         self.first_offset: tuple[Hashable, int] | None = None
         self.last_line_offset: tuple[Hashable, int] | None = None
         self.marked = False
-        self.seen_ts: float | None = None  # lines mode: the entity's newest line time
+        self.seen_ts: float | None = None  # lines mode: the entity's last line's time
+        self.newest: float | None = None  # lines mode: the entity's newest line time so far
 
 
 class CountBuckets:
@@ -138,7 +141,7 @@ class CountBuckets:
             span = self.bucket_seconds
         else:
             start = ob.first_ts if ob.first_ts is not None else float(ob.index)
-            end = ob.last_ts if ob.last_ts is not None else float(ob.index)
+            end = ob.newest if ob.newest is not None else float(ob.index)
             span = max(end - start, 1.0)
         if self.rate:
             values[j] = ob.lines / span
@@ -213,7 +216,7 @@ class CountBuckets:
         if self.bucket_lines is not None and ob.lines >= self.bucket_lines:
             out.append(self._row(entity, ob))
             nb = self._open[entity] = _Open(self.n_counts, ob.index + 1)
-            nb.seen_ts = ob.seen_ts
+            nb.seen_ts, nb.newest = ob.seen_ts, ob.newest
         return out
 
     def _count(self, ob: _Open, ts: float | None, feature: int, key: Key,
@@ -227,7 +230,9 @@ class CountBuckets:
         if ts is not None:
             if ob.first_ts is None:
                 ob.first_ts = ts
-            ob.last_ts = ob.seen_ts = ts
+            ob.seen_ts = ts
+            if ob.newest is None or ts > ob.newest:
+                ob.newest = ts
         if ob.first_offset is None:
             ob.first_offset = offset
         if offset is not None:

@@ -341,7 +341,9 @@ class LastBucketPanicModel(LinesModel):
     def score_series(self, x):
         res = self.score_windows(np.lib.stride_tricks.sliding_window_view(
             x, (self.window, x.shape[1]))[:, 0])
-        res.is_anomaly = np.concatenate([np.zeros(self.window - 1, bool), res.is_anomaly])
+        pad = self.window - 1
+        res.score = np.concatenate([np.full(pad, np.nan), res.score])
+        res.is_anomaly = np.concatenate([np.zeros(pad, bool), res.is_anomaly])
         return res
 
 
@@ -372,3 +374,36 @@ def test_per_n_lines_an_alert_names_the_bucket_that_fired_among_buckets_of_one_s
     (run,) = score_log_events(det, load_log_model(det), read_log_file(path, det.config.logs))
     offline = [e for e in run.explanations if e]
     assert offline == [alerts[0]["templates"]]  # score's explanation of the same window
+
+
+def test_per_n_lines_a_bucket_whose_last_line_is_stamped_earlier_is_scored_as_score_does(
+        tmp_path):
+    """Per N lines a bucket ended at its last line's time: a line written out of order (two
+    threads, or a host's clock stepped back) could end a bucket before the bucket ahead of
+    it, and serve dropped that row as late, with every window holding it (its alert too),
+    where ``score`` scored it. A bucket now ends at the entity's newest line time so far."""
+    from anomaly_gan.logs.offline import load_log_model, read_log_file, score_log_events
+
+    times = [float(i) for i in range(30)]
+    times[8] = 4.5  # the newest bucket of the first window: lines 6-8, its last one stamped early
+    lines = [line(T0 + t).encode() for t in times]
+    lines[7] = lines[7].replace(b"GET /a/1 200", b"kernel panic on cpu 7")
+    s, io = hostile_scorer([[Record(i, b"web", v) for i, v in enumerate(lines)]],
+                           LastBucketPanicModel())
+    s.step()
+    s._score_batch()
+    served = sorted((r["window_end_ts"], r["score"]) for r in (
+        json.loads(v) for t, _, v, _ in io.sent if t == "scores"))
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+
+    det = LastBucketPanicModel()
+    path = tmp_path / "web.log"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    (run,) = score_log_events(det, load_log_model(det), read_log_file(path, det.config.logs))
+    w = det.window
+    assert served == sorted((r.end_ts, float(sc)) for r, sc in
+                            zip(run.rows[w - 1:], run.scores.score[w - 1:], strict=True))
+    assert len(served) == 10 - w + 1
+    assert [(a["window_end_ts"], a["templates"]) for a in alerts] == [
+        (r.end_ts, e) for r, e in zip(run.rows, run.explanations, strict=True) if e]
+    assert len(alerts) == 1
