@@ -34,7 +34,7 @@ from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.silences import Silences
 from anomaly_gan.stream.state import WindowBatch
 
-__all__ = ["DLQ_MAX_KEY", "DLQ_MAX_VALUE", "Publisher"]
+__all__ = ["ALERT_MAX_BYTES", "DLQ_MAX_KEY", "DLQ_MAX_VALUE", "Publisher", "fit_templates"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
@@ -51,6 +51,39 @@ def _brief(x: float | None) -> float | None:
 # it always fits a producer request (kafka-python's max_request_size is 1 MiB).
 DLQ_MAX_VALUE = 512 * 1024
 DLQ_MAX_KEY = 1024
+# A logs alert is kept under this many bytes (:func:`fit_templates`): a record the producer
+# refuses as too large would be replayed without end.
+ALERT_MAX_BYTES = 512 * 1024
+
+
+def fit_templates(rec: dict[str, Any], limit: int = ALERT_MAX_BYTES) -> tuple[bytes, int, int]:
+    """``rec`` encoded in at most ``limit`` bytes where its ``templates`` allow: the example
+    lines of the lowest-ranked templates go first, then those templates. Each example and
+    template is cut at 2,000 characters, but ``scoring.top_k`` x ``logs.example_lines`` of
+    them, escaped in JSON (a non-ASCII character is 6 bytes), passed 1 MiB (top_k 10 and
+    example_lines 10 of such lines: 1.3 MB). Returns the bytes and how many examples and
+    templates were left out.
+
+    >>> rec = {"templates": [{"template": "t", "examples": ["x" * 400] * 2}] * 2}
+    >>> out, examples, templates = fit_templates(rec, limit=1000)
+    >>> len(out) <= 1000, examples, templates
+    (True, 2, 0)
+    """
+    value = dumps(rec)
+    entries = rec.get("templates") or []
+    examples = templates = 0
+    for i in range(len(entries) - 1, -1, -1):
+        if len(value) <= limit:
+            break
+        if entries[i]["examples"]:
+            examples += len(entries[i]["examples"])
+            entries[i] = {**entries[i], "examples": []}
+            value = dumps(rec)
+    while len(value) > limit and entries:
+        entries.pop()
+        templates += 1
+        value = dumps(rec)
+    return value, examples, templates
 
 
 class Publisher:
@@ -260,7 +293,12 @@ class Publisher:
         entity = rec["entity"]
         if self.logs is not None:
             rec["templates"] = self.logs.explain(last_row, det.config.scoring.top_k)
-        self.send(self.cfg.kafka.alert_topic, dumps(rec), entity.encode())
+        value, examples, templates = fit_templates(rec)
+        if examples or templates:
+            log.warning("alert too large: template examples left out", extra={"fields": {
+                "entity": entity, "alert_id": rec["alert_id"], "examples_left_out": examples,
+                "templates_left_out": templates, "max_bytes": ALERT_MAX_BYTES}})
+        self.send(self.cfg.kafka.alert_topic, value, entity.encode())
         self.metrics.alerts.labels(det.version).inc()
         self.alerts_sent += 1
         log.warning("alert", extra={"fields": {

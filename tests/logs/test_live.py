@@ -1,5 +1,6 @@
 """The scorer's log side (LogFeed), without Kafka or a network."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -363,3 +364,42 @@ def test_serve_reads_a_syslog_pri_as_its_severity_and_counts_its_errors():
     rows = [row for i, ev in enumerate(parsed) if i != 2 for row in feed.add(ev, "p0", i)]
     share = model.feature_names.index("error_share")
     assert [(r.lines, r.values[share]) for r in rows] == [(2, 0.5)]
+
+
+def test_an_alert_with_many_long_example_lines_is_kept_under_the_producers_request_size():
+    """scoring.top_k 10 and logs.example_lines 10 (both allowed) of lines of 2,000 non-ASCII
+    characters (6 bytes each once JSON-escaped) made an alert of 1.3 MB: the producer refuses
+    a record over its 1 MiB request size, and the scorer replays an unsent alert without end.
+    The examples of the lowest-ranked templates, then those templates, are left out."""
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from anomaly_gan.stream.publisher import ALERT_MAX_BYTES, Publisher
+
+    cfg = config_from_dict({"logs": {"bucket_seconds": 10.0, "top_k": 2, "example_lines": 10},
+                            "scoring": {"top_k": 10}})
+    model, _ = fit_log_model(cfg.logs, LINES)
+    det = SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
+                          feature_names=model.feature_names, version="v1")
+    feed = LogFeed(det, cfg.serve)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+             "india", "juliet"]
+    for k, word in enumerate(words):
+        for i in range(10):
+            feed.add(line("a", 1.0 + k / 100, f"{word} " + "é" * 2000 + f" {i}"), "p0", i)
+    feed.add(line("a", 12.0), "p0", 100)
+    rows = feed.add(line("a", 22.0), "p0", 101)
+    sent = []
+    io = SimpleNamespace(send=lambda topic, value, **kw: sent.append(value))
+    publisher = Publisher(cfg.serve, io, StreamMetrics(CollectorRegistry()), logs=feed)
+    rec = {"entity": "a", "alert_id": "x", "window_end": "t", "score": 1.0, "threshold": 0.5,
+           "anomalous_since": "t", "top_features": ["unseen"]}
+    whole = feed.explain(rows[-1], limit=10)
+    assert len(whole) == 10 and sum(len(t["examples"]) for t in whole) == 100
+    assert len(json.dumps({**rec, "templates": whole}).encode()) > 1024 * 1024
+    publisher._send_alert(det, rec, None, rows[-1])
+    (value,) = sent
+    assert len(value) <= ALERT_MAX_BYTES
+    kept = json.loads(value)["templates"]
+    assert kept[0] == whole[0]  # the highest-ranked template keeps its examples
+    assert [t["template"] for t in kept] == [t["template"] for t in whole[:len(kept)]]
