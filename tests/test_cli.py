@@ -301,6 +301,27 @@ def test_one_glitch_in_the_baseline_trains_and_is_named(tmp_path, capsys):
                    for r in rows[at:at + 32])
 
 
+def test_train_names_the_missing_cells_its_nan_policy_fills(tmp_path, capsys):
+    """With data.nan_policy ffill, train filled 87% of a column in silence: the model learned
+    the run as a flat stretch, and a held-out part that ended one put the threshold at 22.6
+    (a shift of 30 standard deviations scored under it). A note names the column and the
+    run, under --quiet too."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(FAST + "data: {nan_policy: ffill}\n")
+    x = normal_series(600)
+    x[100:300, 1] = np.nan
+    x[[5, 7], 0] = np.nan
+    data = tmp_path / "gaps.csv"
+    write_csv(data, x)
+    data.write_text(data.read_text().replace("nan", ""))  # empty cells, as exports write them
+    assert main(["train", "--quiet", "--config", str(cfg), "--data", str(data),
+                 "--out", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: {data}: data.nan_policy ffill filled 202 missing cell(s), most in column "
+            f"'rpm' (200 of 600 rows, the longest run 200 rows from line 102 to line 301): the "
+            f"model learns them as readings (the value before each run: a flat stretch)") in err
+
+
 def test_a_reading_far_beyond_its_training_range_is_named_first(tmp_path, capsys):
     """A queue at 30 that never passed 10 in training was flagged, but the untouched
     connection count beside it was named first in 20 of its 51 windows: the network's

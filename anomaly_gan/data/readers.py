@@ -29,8 +29,8 @@ from anomaly_gan.data.windows import release_order
 from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
 
-__all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows", "lags",
-           "late_rows", "packed_format", "read_labels", "read_table", "table_times", "time_notes",
+__all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows",
+           "fill_note", "lags", "late_rows", "packed_format", "read_labels", "read_table", "table_times", "time_notes",
            "without_late_rows"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
@@ -701,6 +701,48 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
                      f"missed" + (" (split the file at a gap: windows never span two --data "
                                   "files)" if training else ""))
     return notes
+
+
+def fill_note(table: Table, policy: str) -> str | None:
+    """A ``note:`` on the missing cells that ``policy`` (``ffill`` or ``zero``, see
+    :func:`apply_nan_policy`) fills in a training file, or None where it fills none: how
+    many, the column with the most and its longest run. The model learns the filled values
+    as readings, and the threshold is set on them too: a filled run of hundreds of rows
+    taught a model a flat stretch, and a held-out part that ended one set the threshold so
+    high that a shift of 30 standard deviations scored under it.
+
+    >>> v = np.array([[1.0, 5.0], [np.nan, 6.0], [np.nan, np.nan], [np.nan, 7.0], [2.0, 8.0]])
+    >>> print(fill_note(Table("f.csv", ("a", "b"), v), "ffill"))
+    note: f.csv: data.nan_policy ffill filled 4 missing cell(s), most in column 'a' (3 of 5 rows, the longest run 3 rows from row 2 to row 4): the model learns them as readings (the value before each run: a flat stretch) and the threshold is set on them too (a long run is better cut out: split the file there, windows never span two --data files)
+    >>> fill_note(Table("f.csv", ("a",), np.ones((3, 1))), "ffill") is None
+    True
+    """
+    bad = ~np.isfinite(table.values)
+    if policy == "reject" or not bad.any():
+        return None
+    col = int(np.argmax(bad.sum(axis=0)))
+    start, length = _longest_run(bad[:, col])
+    what = ("the value before each run: a flat stretch" if policy == "ffill"
+            else "0 for each missing cell")
+    return (f"note: {table.path}: data.nan_policy {policy} filled {int(bad.sum())} missing "
+            f"cell(s), most in column {table.column(col)} ({int(bad[:, col].sum())} of "
+            f"{table.rows} rows, the longest run {length} row{'' if length == 1 else 's'} from "
+            f"{table.where(start)} to "
+            f"{table.where(start + length - 1)}): the model learns them as readings ({what}) "
+            f"and the threshold is set on them too (a long run is better cut out: split the "
+            f"file there, windows never span two --data files)")
+
+
+def _longest_run(mask: np.ndarray) -> tuple[int, int]:
+    """Start and length of the longest run of True in a 1-d ``mask`` (the first of equals).
+
+    >>> _longest_run(np.array([True, False, True, True, False, True, True]))
+    (2, 2)
+    """
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    longest = int(np.argmax(ends - starts))
+    return int(starts[longest]), int(ends[longest] - starts[longest])
 
 
 def apply_nan_policy(table: Table, policy: str,

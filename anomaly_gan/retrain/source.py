@@ -455,9 +455,11 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     """One segment per file (entity = the file's stem), or per entity of an OTLP metric
     file. Timestamps come from the file's
     timestamp column when it has one, else the row index stands in for time. ``say`` gets
-    ``train``'s notes on the times (late rows left out, repeated stamps, gaps)."""
+    ``train``'s notes on the times (late rows left out, repeated stamps, gaps) and on the
+    missing cells ``data.nan_policy`` fills."""
     from anomaly_gan.data import (
         apply_nan_policy,
+        fill_note,
         table_times,
         time_notes,
         without_late_rows,
@@ -488,6 +490,9 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
         # in time order, later ones (late) left out, as serve drops them
         in_order, kept = without_late_rows(table, times, tolerance)
         late += table.rows - len(kept)
+        note = fill_note(in_order, cfg.data.nan_policy)
+        if note is not None:
+            say(note)
         values = apply_nan_policy(in_order, cfg.data.nan_policy)
         times = None if times is None else times[kept]
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)

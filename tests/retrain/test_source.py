@@ -148,8 +148,16 @@ def test_a_late_row_fills_no_missing_cell_after_it(tmp_path):
     data = tmp_path / "pump.csv"
     data.write_text("ts,a,b\n100,1,-1\n110,2,-2\n120,3,-3\n115,99,-99\n130,,-5\n")
     cfg = config_from_dict({"data": {"timestamp_column": "ts", "nan_policy": "ffill"}}, "t")
-    rows, _ = read_files(cfg, [str(data)], FEATURES)
+    said: list[str] = []
+    rows, _ = read_files(cfg, [str(data)], FEATURES, said.append)
     assert rows.segments[0].values[:, 0].tolist() == [1, 2, 3, 3]
+    # as train does, retrain --data names the cells it filled (the late row's is not one)
+    assert [n for n in said if "nan_policy" in n] == [
+        (f"note: {data}: data.nan_policy ffill filled 1 missing cell(s), most in column 'a' "
+         f"(1 of 4 rows, the longest run 1 row from line 6 to line 6): the model learns them "
+         f"as readings (the value before each run: a flat stretch) and the threshold is set on "
+         f"them too (a long run is better cut out: split the file there, windows never span two "
+         f"--data files)")]
     cfg = config_from_dict({"data": {"timestamp_column": "ts"}}, "t")
     with pytest.raises(DataError, match=r"pump\.csv: line 6, column 'a': missing"):
         read_files(cfg, [str(data)], FEATURES)  # named by its line in the file
