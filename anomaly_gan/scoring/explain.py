@@ -162,8 +162,27 @@ def _g4(x: float | None) -> str:
     return "?" if x is None else f"{x:.4g}"
 
 
+def _apart(observed: float | None, expected: float | None) -> tuple[str, str]:
+    """A reading and its reconstruction with 4 significant digits, or as many more (up to
+    17) as tell two different numbers apart: at 4 digits a gauge of 6.4e10 bytes 3e6 off
+    its reconstruction, or a constant 5 that read 5.000001, was written 'x (exp x)'.
+
+    >>> _apart(64_213_000_000.0, 64_210_000_000.0), _apart(5.000001, 5.0), _apart(7.91234, 2.1)
+    (('6.4213e+10', '6.4210e+10'), ('5.000001', '5.000000'), ('7.912', '2.1'))
+    """
+    first, second = _g4(observed), _g4(expected)
+    if observed is None or expected is None or observed == expected or first != second:
+        return first, second
+    digits = 5
+    while f"{observed:.{digits}g}" == f"{expected:.{digits}g}" and digits < 17:
+        digits += 1
+    # '#': trailing zeros kept, so both show the digit that tells them apart
+    return f"{observed:#.{digits}g}", f"{expected:#.{digits}g}"
+
+
 def feature_values_text(values: Sequence[Mapping[str, Any]]) -> str:
-    """:func:`feature_values`' entries of one window in a line: 4 significant digits; the
+    """:func:`feature_values`' entries of one window in a line: 4 significant digits (more
+    where a reading and its reconstruction would read the same: :func:`_apart`); the
     increase of a counter (``data.counters``) is written ``increase N``.
 
     >>> feature_values_text([
@@ -180,15 +199,16 @@ normally >= 0.0512), temp 1e+39 (3 rows before end), requests_total increase 812
     parts = []
     for v in values:
         notes = []
+        observed, expected = _apart(v.get("observed"), v.get("expected"))
         if "movement" in v:
             notes.append(f"moved {_g4(v['movement'])}/row, normally >= {_g4(v['normal_movement'])}")
         elif v.get("expected") is not None:
-            notes.append(f"exp {_g4(v['expected'])}")
+            notes.append(f"exp {expected}")
         back = v.get("rows_before_end") or 0
         if back:
             notes.append(f"{back} row{'s' if back != 1 else ''} before end")
         what = f"{v['feature']} increase" if v.get("increase") else v["feature"]
-        parts.append(f"{what} {_g4(v.get('observed'))}"
+        parts.append(f"{what} {observed}"
                      + (f" ({', '.join(notes)})" if notes else ""))
     return ", ".join(parts)
 
