@@ -30,8 +30,8 @@ from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
 
 __all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows",
-           "fill_note", "lags", "late_rows", "packed_format", "read_labels", "read_table", "table_times", "time_notes",
-           "without_late_rows"]
+           "fill_note", "lags", "late_rows", "packed_format", "read_labels", "read_table",
+           "table_times", "time_notes", "without_late_rows"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 
