@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import math
 import socket
@@ -32,8 +33,8 @@ from anomaly_gan.errors import ConfigError
 __all__ = ["REQUEST_TIMEOUT_S", "Health", "HealthServer", "check_listen"]
 
 REQUEST_TIMEOUT_S = 10.0
-"""Longest a connection may wait between bytes of its request or of the answer: a probe or
-a scrape sends its request at once and reads the answer as it comes."""
+"""Longest a connection may take to send its whole request, and may wait between bytes of
+the answer: a probe or a scrape sends its request at once and reads the answer as it comes."""
 
 
 class Health:
@@ -108,6 +109,31 @@ class Health:
         return True, f"{self.assigned} partition(s) assigned"
 
 
+class _RequestReader(io.RawIOBase):
+    """A connection's bytes until ``deadline`` (on ``clock``), then ``TimeoutError``, which
+    ``BaseHTTPRequestHandler`` answers by closing the connection.
+
+    A socket timeout alone bounds each wait, not the request: a client sending a byte every
+    few seconds (slowloris) kept its connection, and a server thread, for as long as the
+    request line and 100 header lines of 64 KiB each took to arrive.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float, clock: Callable[[], float]) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._clock = clock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - self._clock()
+        if left <= 0:
+            raise TimeoutError("request not received in time")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 def _server_class(host: str) -> type[ThreadingHTTPServer]:
     """The HTTP server for ``host``: IPv4, or IPv6 for an address with a colon (``::``,
     ``::1``, ``[::]``), which a pod on an IPv6-only cluster needs for its probes; ``::``
@@ -155,13 +181,15 @@ def check_listen(host: str, port: int) -> None:
 class HealthServer:
     """A small threaded HTTP server; ``port=0`` picks a free port (see :attr:`port`).
 
-    A connection that has not sent its request, or stopped reading the answer, for
-    ``request_timeout_s`` is closed: without it each idle connection held a thread and a
-    file descriptor for ever, and anyone who could reach the port could pile up thousands.
+    A connection that has not sent its whole request ``request_timeout_s`` after it was
+    taken (by ``clock``), or stopped reading the answer for as long, is closed: without it
+    each idle or dripping connection held a thread and a file descriptor for ever, and anyone
+    who could reach the port could pile up thousands.
     """
 
     def __init__(self, registry: CollectorRegistry, health: Health, host: str = "127.0.0.1",
-                 port: int = 9108, request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+                 port: int = 9108, request_timeout_s: float = REQUEST_TIMEOUT_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.registry = registry
         self.health = health
 
@@ -169,6 +197,16 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             timeout = request_timeout_s  # per socket operation (StreamRequestHandler)
+
+            def setup(self) -> None:
+                super().setup()
+                self.rfile.close()  # the plain reader: closing it lets the socket close
+                self.rfile = io.BufferedReader(_RequestReader(
+                    self.connection, clock() + request_timeout_s, clock))
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                self.connection.settimeout(request_timeout_s)  # the answer: per write again
+                super().send_response(code, message)
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]

@@ -1,5 +1,6 @@
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 
@@ -184,5 +185,38 @@ def test_a_connection_that_never_finishes_its_request_is_closed_and_scrapes_go_o
         assert get(f"http://127.0.0.1:{srv.port}/healthz")[0] == 200
         assert slow.recv(1024) == b""  # closed by the server, not by this 5 s timeout
         slow.close()
+    finally:
+        srv.stop()
+
+
+class ReadClock(Clock):
+    """A clock the test moves, which says when the server has first read it."""
+
+    def __init__(self):
+        super().__init__()
+        self.read = threading.Event()
+
+    def __call__(self):
+        self.read.set()
+        return self.now
+
+
+def test_a_connection_that_drips_its_request_is_closed_once_its_time_is_up():
+    """A client sending a header line every few seconds (slowloris) never let a wait pass
+    request_timeout_s, so the timeout of each wait kept it, and its thread, for as long as
+    the request line and 100 lines of 64 KiB took to come. The whole request now has
+    request_timeout_s from when the connection was taken; a scrape is served meanwhile."""
+    clock = ReadClock()
+    srv = HealthServer(CollectorRegistry(), Health(), "127.0.0.1", 0, request_timeout_s=30,
+                       clock=clock).start()
+    try:
+        slow = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        slow.sendall(b"GET /metrics HTTP/1.1\r\n")
+        clock.read.wait(5)  # the connection was taken at 100: its deadline is 130
+        clock.now = 131.0
+        slow.sendall(b"X-More: 1\r\n")  # well within a wait's 30 s, but past the deadline
+        assert slow.recv(1024) == b""  # closed by the server, not by this 5 s timeout
+        slow.close()
+        assert get(f"http://127.0.0.1:{srv.port}/healthz")[0] == 200
     finally:
         srv.stop()
