@@ -320,6 +320,20 @@ def _refuse_links(bundle: Path, rel: str) -> None:
                               f"link; a bundle holds regular files only")
 
 
+def _inside(rel: str) -> bool:
+    """Whether a manifest's name ``rel`` names a file inside the bundle: relative, no ``..``,
+    and a name a file can have (a NUL, or a lone surrogate that the file system encoding
+    cannot write, made ``os.lstat`` raise ValueError: a traceback, not one line)."""
+    parts = PurePosixPath(rel).parts
+    if not parts or rel.startswith("/") or ".." in parts or "\0" in rel:
+        return False
+    try:
+        os.fsencode(rel)
+    except UnicodeError:
+        return False
+    return True
+
+
 def _verify(bundle: Path) -> dict[str, Any]:
     where = bundle / MANIFEST
     manifest = _read_json_object(where, "manifest")
@@ -337,8 +351,7 @@ def _verify(bundle: Path) -> dict[str, Any]:
     if not isinstance(files, dict) or not files:
         raise BundleError(f"{where}: no file list")
     for rel, expected in files.items():
-        parts = PurePosixPath(rel).parts
-        if not parts or rel.startswith("/") or ".." in parts:
+        if not _inside(rel):
             raise BundleError(f"{where}: files: {brief(rel)} is not a file inside the bundle")
         if not isinstance(expected, str):  # was named 'not a file inside the bundle'
             raise BundleError(f"{where}: files: {brief(rel)}: expected its SHA-256 as a hex "

@@ -128,6 +128,11 @@ def _resign(bundle, rel):
      "manifest.json: kind: expected a non-empty string, got None"),
     ('{"format_version": 1, "version": "v", "kind": "ganomaly", "files": {"../x": "b"}}',
      "files: '../x' is not a file inside the bundle"),
+    # ValueError tracebacks from os.lstat until 2026-12
+    ('{"format_version": 1, "version": "v", "kind": "ganomaly", "files": {"a\\u0000b": "b"}}',
+     r"files: 'a\\x00b' is not a file inside the bundle"),
+    ('{"format_version": 1, "version": "v", "kind": "ganomaly", "files": {"a\\ud800": "b"}}',
+     r"files: 'a\\ud800' is not a file inside the bundle"),
     ('{"format_version": 1, "version": "v", "kind": "ganomaly", "files": {"a.json": 5}}',
      r"files: 'a.json': expected its SHA-256 as a hex string, got 5$"),
     ("{not json", "manifest.json: manifest is not valid JSON: Expecting property name"),
