@@ -17,8 +17,10 @@ import contextlib
 import errno
 import io
 import json
+import logging
 import math
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +33,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from anomaly_gan.errors import ConfigError
 
 __all__ = ["REQUEST_TIMEOUT_S", "Health", "HealthServer", "check_listen"]
+
+log = logging.getLogger("anomaly_gan.stream.http")
 
 REQUEST_TIMEOUT_S = 10.0
 """Longest a connection may take to send its whole request, and may wait between bytes of
@@ -134,15 +138,26 @@ class _RequestReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (reset, closed) or stalled mid-answer is its own affair:
+        socketserver printed a 20-line traceback to stderr for each, past the service's log
+        format, whenever a scrape timed out or anyone dropped a connection. Anything else is
+        one log record through the service's logging."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        log.exception("HTTP request from %s failed", client_address[0])
+
+
 def _server_class(host: str) -> type[ThreadingHTTPServer]:
     """The HTTP server for ``host``: IPv4, or IPv6 for an address with a colon (``::``,
     ``::1``, ``[::]``), which a pod on an IPv6-only cluster needs for its probes; ``::``
     takes IPv4 connections too where the system allows (a dual-stack socket)."""
     if ":" not in host:
-        return ThreadingHTTPServer
+        return _Server
     any_address = host.strip("[]") == "::"
 
-    class IPv6Server(ThreadingHTTPServer):
+    class IPv6Server(_Server):
         address_family = socket.AF_INET6
 
         def server_bind(self) -> None:

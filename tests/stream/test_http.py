@@ -1,5 +1,6 @@
 import json
 import socket
+import struct
 import threading
 import urllib.error
 import urllib.request
@@ -220,3 +221,59 @@ def test_a_connection_that_drips_its_request_is_closed_once_its_time_is_up():
         assert get(f"http://127.0.0.1:{srv.port}/healthz")[0] == 200
     finally:
         srv.stop()
+
+
+class Huge:
+    """A collector whose exposition is far larger than the sockets' buffers."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        yield GaugeMetricFamily("anomaly_gan_huge", "x" * 32_000_000, value=1)
+
+
+class Broken:
+    def collect(self):
+        raise RuntimeError("a collector's bug")
+
+
+def _handlers_done():
+    for t in threading.enumerate():
+        if "process_request_thread" in t.name:
+            t.join(5)
+
+
+def test_a_client_gone_mid_answer_writes_nothing_and_a_failure_is_one_log_record(capsys,
+                                                                                 caplog):
+    """socketserver printed a 20-line traceback to stderr, past serve.log_format, for each
+    connection reset while its answer was written (a scrape that timed out, anyone dropping
+    a connection). A client that goes away is now its own affair; a handler that fails is
+    one record through the service's logging."""
+    reg = CollectorRegistry()
+    reg.register(Huge())
+    srv = HealthServer(reg, Health(), "127.0.0.1", 0).start()
+    try:
+        gone = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        gone.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        assert gone.recv(100).startswith(b"HTTP/1.0 200")
+        gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        gone.close()  # a reset, with most of the answer unsent
+        _handlers_done()
+    finally:
+        srv.stop()
+    assert capsys.readouterr().err == ""
+    assert not caplog.records
+
+    reg = CollectorRegistry()
+    reg.register(Broken())
+    srv = HealthServer(reg, Health(), "127.0.0.1", 0).start()
+    try:
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            get(f"http://127.0.0.1:{srv.port}/metrics")
+        _handlers_done()
+    finally:
+        srv.stop()
+    assert capsys.readouterr().err == ""
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("anomaly_gan.stream.http", "ERROR", "HTTP request from 127.0.0.1 failed")]
+    assert "a collector's bug" in caplog.text
