@@ -139,6 +139,10 @@ class _RequestReader(io.RawIOBase):
 
 
 class _Server(ThreadingHTTPServer):
+    # Connections the kernel queues before the server takes them: socketserver's 5 dropped
+    # connects of a burst (probes, a scrape and a slow client at once) on a busy host.
+    request_queue_size = 64
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away (reset, closed) or stalled mid-answer is its own affair:
         socketserver printed a 20-line traceback to stderr for each, past the service's log

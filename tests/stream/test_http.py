@@ -277,3 +277,24 @@ def test_a_client_gone_mid_answer_writes_nothing_and_a_failure_is_one_log_record
     assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
         ("anomaly_gan.stream.http", "ERROR", "HTTP request from 127.0.0.1 failed")]
     assert "a collector's bug" in caplog.text
+
+
+@pytest.mark.timeout(60)  # a guard: with socketserver's queue of 5 this test hung for minutes
+def test_a_burst_of_connections_waits_in_the_queue_while_the_server_is_busy():
+    """socketserver queues 5 connections by default: on a busy host a burst (probes, a
+    scrape, a slow client at once) lost the rest, their connects timing out. 40 connections
+    made while the server takes none (not started yet) all wait, then get their answers."""
+    srv = HealthServer(CollectorRegistry(), Health(), port=0)
+    socks = []
+    try:
+        for _ in range(40):
+            socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+        srv.start()
+        for s in socks:
+            s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        for s in socks:
+            assert s.recv(64).startswith(b"HTTP/1.0 ")
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
