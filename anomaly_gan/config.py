@@ -444,6 +444,14 @@ class GateConfig:
     # A labelled incident counts as still flagged when at least this share of its windows
     # is over the candidate's threshold; every labelled incident must be.
     min_incident_flagged: float = _f(0.5, **_range(0.0, 1.0))
+    # Sensitivity without labels, against the current version: held-out windows the
+    # current version finds normal, with one feature moved by injected_offset standard
+    # deviations (of the held-out rows) over the whole window; the candidate must flag at
+    # least min_injected_share_of_current times as many of them as the current version.
+    # A candidate calibrated on an unlabelled incident (its threshold far above what a
+    # plain fault scores) fails it. 0 turns the check off.
+    injected_offset: float = _f(4.0, **_range(1.0, 100.0))
+    min_injected_share_of_current: float = _f(0.5, **_range(0.0, 1.0))
 
 
 @dataclass(frozen=True)

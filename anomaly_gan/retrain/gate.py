@@ -7,7 +7,22 @@ It passes only when all of these hold (each failure adds a reason):
 - every labelled incident in the range is still flagged: at least
   ``retrain.gate.min_incident_flagged`` of the windows ending inside it score over the
   candidate's threshold;
+- it still sees a plain fault as well as the current version does: of held-out windows
+  the current version finds normal, each with one feature moved by
+  ``retrain.gate.injected_offset`` standard deviations (of the held-out rows) over the
+  whole window, it flags at least ``retrain.gate.min_injected_share_of_current`` times the
+  share the current version flags (no current version, or one that flags every window
+  chosen: not checked, reported);
 - its training health is clean (:func:`anomaly_gan.store.health_of`).
+
+The false-alarm rate alone passes a candidate that alarms on nothing: one trained on a
+range holding an incident nobody labelled or alerted on (no current version, or
+``exclude_over_threshold: false`` after a shift) calibrates its threshold on the incident's
+windows, far above any normal score, and flags neither held-out normal (rate 0) nor the
+next such fault. The injected windows catch it without labels. The bar is the
+current version's, not a fixed share: what a model sees of a one-feature move
+depends on its data (a good logs model, whose counts are bursty, flagged 6% of
+them and every real incident).
 
 Periods the current model alerted on are scored too and reported (share flagged), but do
 not decide: after a baseline change the old model's alerts are exactly what the new model
@@ -26,7 +41,12 @@ from anomaly_gan.retrain.source import Alerted, Segment
 from anomaly_gan.store import health_of
 from anomaly_gan.stream.alerts import iso_utc
 
-__all__ = ["evaluate_gate", "window_flags"]
+__all__ = ["evaluate_gate", "injected_windows", "window_flags"]
+
+#: Held-out windows the sensitivity check injects a fault into: two per feature (one
+#: up, one down), at least this many, at most :data:`MAX_INJECTED`.
+MIN_INJECTED = 64
+MAX_INJECTED = 1024
 
 
 def window_flags(detector: Any, seg: Segment) -> tuple[np.ndarray, np.ndarray]:
@@ -36,6 +56,71 @@ def window_flags(detector: Any, seg: Segment) -> tuple[np.ndarray, np.ndarray]:
         return np.empty(0), np.empty(0, dtype=bool)
     res = detector.score_series(seg.values)
     return seg.ts[w - 1:], np.asarray(res.is_anomaly[w - 1:], dtype=bool)
+
+
+def injected_windows(holdout: Sequence[Segment], window: int, offset: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(base, windows, features)``: held-out windows evenly spread over ``holdout``
+    (``base``), the same with one feature moved by ``offset`` standard deviations of the
+    held-out rows over all their rows (features taken in turn, up then down), and the
+    index of the feature moved in each. Features constant in the held-out rows are left
+    alone (no deviation to scale by); none left, or no window: empty arrays.
+
+    >>> from anomaly_gan.retrain.source import Segment
+    >>> seg = Segment("a", np.arange(8.0), np.column_stack([np.arange(8.0) % 2, np.ones(8)]))
+    >>> b, w, f = injected_windows([seg], 4, 3.0)
+    >>> w.shape, sorted(set(f.tolist())), w[0, :, 0] - b[0, :, 0], float((w - b)[1, 0, 0])
+    ((64, 4, 2), [0], array([1.5, 1.5, 1.5, 1.5]), -1.5)
+    """
+    ends = [(i, e) for i, s in enumerate(holdout) for e in range(window, len(s) + 1)]
+    if not ends:
+        return np.empty((0, window, 0)), np.empty((0, window, 0)), np.empty(0, dtype=int)
+    sd = np.concatenate([s.values for s in holdout]).std(axis=0)
+    moved = np.flatnonzero(sd > 0)
+    if not len(moved):
+        none = np.empty((0, window, len(sd)))
+        return none, none, np.empty(0, dtype=int)
+    n = min(max(MIN_INJECTED, 2 * len(moved)), MAX_INJECTED)
+    picks = np.linspace(0, len(ends) - 1, n).round().astype(int)
+    base = np.stack([holdout[i].values[e - window:e] for i, e in (ends[at] for at in picks)])
+    out = base.copy()
+    features = moved[(np.arange(n) // 2) % len(moved)]
+    out[np.arange(n), :, features] += np.where(np.arange(n) % 2 == 0, 1.0, -1.0)[:, None] * (
+        offset * sd[features])[:, None]
+    return base, out, features
+
+
+def _injected(candidate: Any, current: Any | None, gate: GateConfig,
+              holdout: Sequence[Segment]) -> dict[str, Any]:
+    """The sensitivity check's figures, on the injected windows whose unmoved window the
+    current version does not flag: the share each model flags, and the features the
+    candidate flags least often. Shares are None where there is nothing to compare (no
+    current version, one of other features, or one that flags every window chosen)."""
+    base, windows, features = injected_windows(holdout, candidate.window, gate.injected_offset)
+    report: dict[str, Any] = {"windows": 0, "offset_sd": gate.injected_offset,
+                              "flagged_share": None, "current_flagged_share": None,
+                              "min_share_of_current": gate.min_injected_share_of_current,
+                              "least_flagged": []}
+    if current is None or not len(windows) or tuple(current.feature_names) != tuple(
+            candidate.feature_names) or current.window != candidate.window:
+        report["note"] = ("no current version with the candidate's features to compare with"
+                          if len(windows) else "no held-out feature varies")
+        return report
+    normal = ~np.asarray(current.score_windows(base).is_anomaly, dtype=bool)
+    if not normal.any():
+        report["note"] = "the current version flags every held-out window chosen"
+        return report
+    windows, features = windows[normal], features[normal]
+    over = np.asarray(candidate.score_windows(windows).is_anomaly, dtype=bool)
+    report["windows"] = len(windows)
+    report["flagged_share"] = float(over.mean())
+    report["current_flagged_share"] = float(
+        np.asarray(current.score_windows(windows).is_anomaly, dtype=bool).mean())
+    names = candidate.feature_names
+    shares = sorted((float(over[features == f].mean()), names[f]) for f in set(features.tolist()))
+    report["least_flagged"] = [{"feature": name, "flagged_share": share}
+                               for share, name in shares[:5] if share < 1.0]
+    return report
 
 
 def _false_alarms(detector: Any, holdout: Sequence[Segment]) -> tuple[int, int]:
@@ -75,8 +160,10 @@ def _periods(detector: Any, segments: Sequence[Segment], periods: Sequence[Alert
 
 def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment],
                   segments: Sequence[Segment], labels: Sequence[Alerted],
-                  alerted: Sequence[Alerted]) -> dict[str, Any]:
-    """Score ``candidate`` and decide; returns the JSON-able gate report."""
+                  alerted: Sequence[Alerted], current: Any | None = None) -> dict[str, Any]:
+    """Score ``candidate`` (and, for the sensitivity check, ``current``: the version it
+    would replace, None for a store's first) and decide; returns the JSON-able gate
+    report."""
     reasons: list[str] = []
     flagged, total = _false_alarms(candidate, holdout)
     rate = flagged / total if total else None
@@ -102,6 +189,20 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
                            f"flags {share:.2f} of its {inc['windows']} windows, needs "
                            f">= {gate.min_incident_flagged:g}")
     report["labelled_incidents"] = incidents
+    if gate.min_injected_share_of_current > 0:
+        inj = _injected(candidate, current, gate, holdout)
+        share, now = inj["flagged_share"], inj["current_flagged_share"]
+        if share is not None and share < gate.min_injected_share_of_current * now:
+            least = ", ".join(f"{x['feature']} {x['flagged_share']:.2f}"
+                              for x in inj["least_flagged"][:3])
+            reasons.append(
+                f"flags {share:.2f} of {inj['windows']} held-out windows with one feature "
+                f"moved by {gate.injected_offset:g} standard deviations, where the current "
+                f"version flags {now:.2f} (needs >= {gate.min_injected_share_of_current:g} "
+                f"of that); least flagged: {least}; its threshold {candidate.threshold:.4g} "
+                f"lies above what such a fault scores (was an incident nobody labelled or "
+                f"alerted on trained on as normal?)")
+        report["injected"] = inj
     report["min_incident_flagged"] = gate.min_incident_flagged
     periods = _periods(candidate, segments, alerted)
     windows = sum(p["windows"] for p in periods)

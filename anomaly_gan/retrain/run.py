@@ -499,7 +499,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     say(f"[gate] scoring the candidate on {selection['holdout_rows']} held-out rows"
         + (f" and {len(labels)} labelled incident(s)" if labels else ""))
     report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=labels,
-                           alerted=alerted)
+                           alerted=alerted, current=current)
     if not req.files:
         report["labelled_incidents_outside_range"] = outside
     say(f"[gate] {'passed' if report['passed'] else 'REJECTED'}: false-alarm rate "

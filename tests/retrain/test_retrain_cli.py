@@ -109,6 +109,37 @@ def test_gate_rejects_a_candidate_trained_on_incidents(store, tmp_path, config_f
     assert shown["lineage"]["parent"] == before_current
 
 
+def test_gate_rejects_a_candidate_calibrated_on_an_incident_nobody_labelled(store, tmp_path,
+                                                                             config_file):
+    """An rpm excursion inside the rows that set the candidate's threshold, with no label,
+    no alert (--data reads none) and the threshold rule off (as after a shift): the
+    candidate's threshold lands far above any plain fault (10.4 where the clean one's is
+    1.9), it flags no held-out normal window, and until 2026-12-05 it passed and was
+    promoted, blind to the next such fault. Now it is rejected: of held-out windows with
+    one feature moved by 4 standard deviations it flags under half what the current
+    version flags."""
+    x = rows(2000, seed=2)
+    x[1350:1400, 1] += 2500.0  # in the training piece's own held-out (calibration) rows
+    data = write_csvs(tmp_path, [x], prefix="pump")
+    cfg = config_file(retrain={"exclude_over_threshold": False})
+    before_current = store.current()
+    out = cli("retrain", "--config", cfg, "--store", str(store.root), "--data", *data, "--quiet")
+    assert out.returncode == 4, out.stderr
+    report = json.loads(out.stdout)
+    gate = report["gate"]
+    assert gate["false_alarm_rate"] <= gate["max_false_alarm_rate"]  # alone it passed
+    injected = gate["injected"]
+    assert injected["offset_sd"] == 4.0 and injected["windows"] > 0
+    assert injected["flagged_share"] < 0.5 * injected["current_flagged_share"]
+    assert gate["reasons"] == [r for r in gate["reasons"]
+                               if "held-out windows with one feature moved by 4" in r]
+    assert len(gate["reasons"]) == 1
+    assert store.current() == before_current
+    shown = json.loads(cli("models", "show", report["version"], "--store",
+                           str(store.root)).stdout)
+    assert shown["gate"]["injected"] == injected
+
+
 def test_a_killed_retrain_leaves_the_store_as_it_was(store, tmp_path, config_file):
     """And while it trains, a second retrain of the store is refused at once (it trained
     too and failed at its promote); the run lock the killed one leaves is taken over by the

@@ -1,0 +1,130 @@
+"""The gate's decision on fake detectors (no training): the sensitivity check on held-out
+windows with one feature moved, against the current version, which catches a candidate
+that alarms on nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from anomaly_gan.config import GateConfig
+from anomaly_gan.retrain.gate import evaluate_gate, injected_windows
+from anomaly_gan.retrain.source import Segment
+
+HEALTHY = {"health": {"status": "healthy", "issues": []}}
+
+
+@dataclass
+class Fake:
+    """Flags a window whose largest |value - 0| exceeds ``threshold`` (rows are ~N(0, 1))."""
+
+    threshold: float
+    feature_names: tuple[str, ...] = ("a", "b")
+    window: int = 8
+
+    def __post_init__(self) -> None:
+        self.metadata = HEALTHY
+
+    def score_windows(self, windows: np.ndarray):
+        score = np.abs(windows).max(axis=(1, 2))
+        return type("Scores", (), {"is_anomaly": score > self.threshold})()
+
+    def score_series(self, raw: np.ndarray):
+        ends = np.lib.stride_tricks.sliding_window_view(raw, (self.window, raw.shape[1]))
+        over = self.score_windows(ends[:, 0]).is_anomaly
+        return type("Scores", (), {"is_anomaly": np.concatenate(
+            [np.zeros(self.window - 1, bool), over])})()
+
+
+def _holdout() -> list[Segment]:
+    rng = np.random.default_rng(0)
+    values = np.clip(rng.normal(size=(400, 2)), -2.5, 2.5)
+    return [Segment("p", np.arange(400.0), values)]
+
+
+def _gate(candidate, current=None, **gate):
+    holdout = _holdout()
+    return evaluate_gate(candidate, GateConfig(**gate), holdout=holdout, segments=holdout,
+                         labels=[], alerted=[], current=current)
+
+
+def test_a_candidate_that_alarms_on_nothing_is_rejected_though_its_false_alarm_rate_is_0():
+    report = _gate(Fake(threshold=50.0), current=Fake(threshold=3.0))
+    assert report["false_alarm_rate"] == 0.0
+    assert not report["passed"]
+    inj = report["injected"]
+    assert inj["flagged_share"] == 0.0 and inj["current_flagged_share"] == 1.0
+    assert inj["windows"] == 64 and inj["offset_sd"] == 4.0
+    assert [x["feature"] for x in inj["least_flagged"]] == ["a", "b"]
+    assert report["reasons"] == [(
+        "flags 0.00 of 64 held-out windows with one feature moved by 4 standard deviations, "
+        "where the current version flags 1.00 (needs >= 0.5 of that); least flagged: a 0.00, "
+        "b 0.00; its threshold 50 lies above what such a fault scores (was an incident "
+        "nobody labelled or alerted on trained on as normal?)")]
+
+
+def test_a_sensitive_candidate_passes_and_the_figures_are_in_its_report():
+    report = _gate(Fake(threshold=3.0), current=Fake(threshold=3.0))
+    assert report["passed"], report["reasons"]
+    assert report["injected"]["flagged_share"] == 1.0
+    assert report["injected"]["least_flagged"] == []
+
+
+@pytest.mark.parametrize(("current", "passed"), [(6.0, True), (4.5, False)])
+def test_the_bar_is_a_share_of_what_the_current_version_flags(current, passed):
+    """Moved by 4 sd (~4 here) on top of values up to 2.5, a threshold of 5.5 sees some of
+    the windows: enough beside a current version that sees fewer, not beside one that sees
+    more than twice as many."""
+    report = _gate(Fake(threshold=5.5), current=Fake(current))
+    inj = report["injected"]
+    assert 0.0 < inj["flagged_share"] < 0.5
+    assert (inj["flagged_share"] >= 0.5 * inj["current_flagged_share"]) is passed
+    assert report["passed"] is passed, report["reasons"]
+
+
+@pytest.mark.parametrize(("current", "note"), [
+    (None, "no current version with the candidate's features to compare with"),
+    (Fake(threshold=3.0, feature_names=("x", "y")),
+     "no current version with the candidate's features to compare with"),
+    (Fake(threshold=0.1), "the current version flags every held-out window chosen"),
+])
+def test_nothing_to_compare_with_is_reported_and_does_not_decide(current, note):
+    report = _gate(Fake(threshold=50.0), current=current)
+    assert report["passed"], report["reasons"]
+    assert report["injected"]["note"] == note and report["injected"]["flagged_share"] is None
+
+
+def test_only_windows_the_current_version_finds_normal_are_compared():
+    """A current version that flags the unmoved windows over 2.2 (its false alarms, or a
+    shifted baseline) is not given credit for them: those windows are left out."""
+    report = _gate(Fake(threshold=50.0), current=Fake(threshold=2.2))
+    assert 0 < report["injected"]["windows"] < 64
+    assert report["injected"]["current_flagged_share"] == 1.0 and not report["passed"]
+
+
+def test_the_check_is_off_at_0_and_left_out_of_the_report():
+    report = _gate(Fake(threshold=50.0), current=Fake(threshold=3.0),
+                   min_injected_share_of_current=0.0)
+    assert report["passed"] and "injected" not in report
+
+
+def test_injected_windows_spread_over_the_pieces_and_skip_constant_features():
+    pieces = [Segment("p", np.arange(10.0), np.column_stack([np.arange(10.0), np.full(10, 7.0)])),
+              Segment("q", np.arange(20.0),
+                      np.column_stack([100 + np.arange(20.0), np.full(20, 7.0)]))]
+    base, windows, features = injected_windows(pieces, 4, 2.0)
+    assert windows.shape == (64, 4, 2) and set(features.tolist()) == {0}
+    assert (windows[:, :, 1] == 7.0).all()  # the constant feature is never moved
+    sd = np.concatenate([p.values[:, 0] for p in pieces]).std()
+    sign = np.where(np.arange(64) % 2 == 0, 1.0, -1.0)
+    assert np.allclose(windows[:, :, 0] - base[:, :, 0], (sign * 2.0 * sd)[:, None])
+    unmoved = base[:, :, 0]
+    # each window is 4 consecutive rows of one piece, moved up then down in turn
+    assert np.allclose(unmoved - unmoved[:, :1], np.arange(4.0))
+    starts = np.round(unmoved[:, 0]).astype(int)
+    assert set(starts) == {*range(7), *range(100, 117)}
+    constant = Segment("c", np.arange(10.0), np.full((10, 2), 3.0))
+    _, empty, none = injected_windows([constant], 4, 2.0)
+    assert empty.shape == (0, 4, 2) and none.size == 0
