@@ -44,7 +44,7 @@ from anomaly_gan.scoring import (
 from anomaly_gan.scoring.drift import reference_histograms
 from anomaly_gan.stream.alerts import iso_utc
 
-__all__ = ["MAX_SCALED", "MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES", "attempt_settings",
+__all__ = ["FLOAT16_OVERFLOW", "MAX_SCALED", "MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES", "attempt_settings",
            "check_scaled_range", "constant_features", "counter_features", "data_hash",
            "drifting_features", "held_out_rows", "split_series", "time_features",
            "too_short", "train_detector"]
@@ -401,10 +401,17 @@ def _windows(series: Sequence[np.ndarray], window: int, stride: int) -> np.ndarr
 OVERFIT_STEP_FRACTION = 0.25
 
 
-def attempt_settings(training: TrainingConfig, attempt: int, overfitted: int = 0
-                     ) -> TrainingConfig:
+#: Why a ``mixed_float16`` attempt whose losses went non-finite is retried under float32.
+FLOAT16_OVERFLOW = ("float16 overflows beyond 65,504 in the forward pass, which loss scaling "
+                    "does not prevent; training.precision mixed_bfloat16 or float32 avoids it")
+
+
+def attempt_settings(training: TrainingConfig, attempt: int, overfitted: int = 0,
+                     float16_overflowed: bool = False) -> TrainingConfig:
     """The settings of retry ``attempt`` (0 = the configured run), after ``overfitted`` of
-    the attempts before it ended overfitting (see :mod:`anomaly_gan.models.health`).
+    the attempts before it ended overfitting (see :mod:`anomaly_gan.models.health`) and,
+    with ``float16_overflowed``, after one under ``mixed_float16`` whose losses went
+    non-finite.
 
     Each retry starts from fresh networks (so a collapsed discriminator is reset too) with the
     next seed. After an attempt that failed otherwise it takes half the previous learning
@@ -415,6 +422,16 @@ def attempt_settings(training: TrainingConfig, attempt: int, overfitted: int = 0
     step floor repeats a short series' few windows hundreds of times (Loghub's OpenSSH sample,
     106 windows: unhealthy at 2,000 and 500 steps, healthy at 200).
 
+    After a ``mixed_float16`` attempt whose losses went non-finite the retries train under
+    ``float32``: float16's largest value is 65,504, and a window, reconstruction or
+    activation beyond it is inf in the forward pass, which loss scaling (it guards the
+    gradients) cannot help and a smaller learning rate does not cure. f-AnoGAN on a
+    series with regular bursts 2,000 robust spreads high (a flag-like feature of tiny
+    spread) had its critic's features of the untrained encoder's reconstructions overflow
+    at every attempt (exit 3) where float32 and ``mixed_bfloat16`` trained healthy.
+
+    >>> attempt_settings(TrainingConfig(precision="mixed_float16"), 1, 0, True).precision
+    'float32'
     >>> t = attempt_settings(TrainingConfig(seed=7, learning_rate=1e-3), 2)
     >>> t.seed, t.learning_rate, t.min_steps
     (9, 0.00025, 2000)
@@ -427,6 +444,7 @@ def attempt_settings(training: TrainingConfig, attempt: int, overfitted: int = 0
     fraction = OVERFIT_STEP_FRACTION ** overfitted
     return dataclasses.replace(
         training, seed=training.seed + attempt,
+        precision="float32" if float16_overflowed else training.precision,
         learning_rate=training.learning_rate / 2 ** (attempt - overfitted),
         min_steps=int(training.min_steps * fraction),
         epochs=max(1, round(training.epochs * math.sqrt(fraction))))
@@ -578,8 +596,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     best: tuple[bool, float, int] | None = None
     fit = nets = None
     overfitted = 0  # attempts that ended overfitting: each retry after one trains less
+    float16_overflowed = False  # a mixed_float16 attempt went non-finite: retry in float32
     for attempt in range(cfg.training.max_attempts):
-        training = attempt_settings(cfg.training, attempt, overfitted)
+        training = attempt_settings(cfg.training, attempt, overfitted, float16_overflowed)
         attempt_started = time.monotonic()
         gan = build_gan(cfg.model, training, w, len(feature_names))
         if init is not None:
@@ -590,7 +609,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         healthy = result.health.get("status") == "healthy"
         loss = _monitored_best(result.history, gan.monitor)
         attempts.append({
-            "attempt": attempt + 1, "seed": training.seed,
+            "attempt": attempt + 1, "seed": training.seed, "precision": result.precision,
             "learning_rate": training.learning_rate, "min_steps": training.min_steps,
             "max_epochs": training.epochs, "status": result.health.get("status"),
             "issues": list(result.health.get("issues", [])), "epochs_run": result.epochs_run,
@@ -606,17 +625,22 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             break
         overfit = any(i.startswith("overfitting") for i in result.health.get("issues", []))
         overfitted += overfit
+        overflowed = result.precision == "mixed_float16" and any(
+            i.startswith("non-finite") for i in result.health.get("issues", []))
+        float16_overflowed |= overflowed
         if attempt + 1 < cfg.training.max_attempts:
-            nxt = attempt_settings(cfg.training, attempt + 1, overfitted)
+            nxt = attempt_settings(cfg.training, attempt + 1, overfitted, float16_overflowed)
             fewer = (f", a step floor of {nxt.min_steps} and at most {nxt.epochs} epochs "
                      f"(it overfitted: fewer steps)" if overfit else "")
+            wider = f", under float32 ({FLOAT16_OVERFLOW})" if overflowed else ""
             say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
                 f"{'; '.join(result.health.get('issues', []))}; retrying with seed {nxt.seed}, "
-                f"learning rate {nxt.learning_rate:g}{fewer}, "
+                f"learning rate {nxt.learning_rate:g}{fewer}{wider}, "
                 f"{'fresh networks' if init is None else 'networks warm-started again'}")
         else:
             say(f"attempt {attempt + 1}/{cfg.training.max_attempts} unhealthy: "
-                f"{'; '.join(result.health.get('issues', []))}; no attempts left")
+                f"{'; '.join(result.health.get('issues', []))}; no attempts left"
+                + (f" ({FLOAT16_OVERFLOW})" if overflowed else ""))
     assert fit is not None and nets is not None  # max_attempts >= 1
     fit.health["attempts"] = len(attempts)
     train_seconds = time.monotonic() - started

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from anomaly_gan.config import ThresholdConfig
-from anomaly_gan.train import threshold_windows_needed, train_detector
+from anomaly_gan.config import ThresholdConfig, TrainingConfig
+from anomaly_gan.train import attempt_settings, threshold_windows_needed, train_detector
 from tests.support_models import FEATURES, normal_series, tiny_config
 
 
@@ -219,3 +219,37 @@ def test_a_retry_after_overfitting_trains_fewer_steps_at_the_same_learning_rate(
     assert [(a["min_steps"], a["max_epochs"]) for a in det.metadata["attempts"]] == [
         (40, 2), (10, 1), (10, 1)]
     assert det.metadata["health"]["status"] == "healthy"
+
+
+@pytest.mark.slow
+def test_a_float16_attempt_that_overflows_is_retried_under_float32():
+    """float16 holds values up to 65,504. On a flag-like feature of tiny spread with bursts
+    8,000 spreads high, f-AnoGAN's critic features of the untrained encoder's
+    reconstructions overflowed at the encoder phase (feat_loss inf) under mixed_float16, and
+    every retry (a new seed, half the learning rate) did the same: exit 3 with the default
+    model at 2,000 spreads, where float32 and mixed_bfloat16 trained healthy at once. Loss
+    scaling guards the gradients, not the forward pass."""
+    x = normal_series(600)
+    x[:, 2] = 10 + 0.05 * np.random.default_rng(3).normal(size=len(x))
+    x[::40, 2] += 8000 * 0.0674  # 0.0674: the noise's interquartile range
+    said: list[str] = []
+    det = train_detector(tiny_config("fanogan", epochs=3, min_steps=200, max_attempts=2,
+                                     precision="mixed_float16", allow_unhealthy=True),
+                         x, FEATURES, progress=said.append)
+    first, second = det.metadata["attempts"]
+    assert any(i.startswith("non-finite losses") for i in first["issues"]), first
+    assert not any(i.startswith("non-finite") for i in second["issues"]), second
+    assert det.metadata["precision"] == "float32"  # what the bundle's networks were trained in
+    assert (first["precision"], second["precision"]) == ("mixed_float16", "float32")
+    assert second["learning_rate"] == 5e-4
+    [retry] = [s for s in said if s.startswith("attempt 1/2")]
+    assert "under float32 (float16 overflows beyond 65,504" in retry
+    assert "mixed_bfloat16 or float32 avoids it" in retry
+
+
+def test_retries_after_a_float16_overflow_train_under_float32():
+    f16 = TrainingConfig(precision="mixed_float16", seed=4)
+    assert attempt_settings(f16, 1).precision == "mixed_float16"
+    retry = attempt_settings(f16, 2, float16_overflowed=True)
+    assert (retry.precision, retry.seed, retry.learning_rate) == ("float32", 6, 2.5e-4)
+    assert attempt_settings(f16, 0, float16_overflowed=True) is f16
