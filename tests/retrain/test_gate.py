@@ -128,3 +128,18 @@ def test_injected_windows_spread_over_the_pieces_and_skip_constant_features():
     constant = Segment("c", np.arange(10.0), np.full((10, 2), 3.0))
     _, empty, none = injected_windows([constant], 4, 2.0)
     assert empty.shape == (0, 4, 2) and none.size == 0
+
+
+def test_a_current_version_that_flags_few_injected_windows_does_not_decide():
+    """A logs model flags a few percent of the moved windows (bursty counts hide a
+    one-feature move): a candidate flagging 2 where it flags 4 is chance, not a loss of
+    sensitivity, and must not be rejected for it."""
+    from anomaly_gan.retrain.gate import MIN_CURRENT_FLAGGED
+
+    report = _gate(Fake(threshold=50.0), current=Fake(threshold=6.3))
+    inj = report["injected"]
+    seen = round(inj["current_flagged_share"] * inj["windows"])
+    assert 0 < seen < MIN_CURRENT_FLAGGED and inj["flagged_share"] == 0.0
+    assert inj["note"] == (f"the current version flags {seen} of {inj['windows']} injected "
+                           f"windows: too few to compare with (under {MIN_CURRENT_FLAGGED})")
+    assert report["passed"], report["reasons"]
