@@ -279,3 +279,222 @@ def test_no_date_in_the_docs_is_after_today():
               for m in re.finditer(r"(?<![\d-])(20\d\d-[01]\d-[0-3]\d)(?![\dT:-])", text)
               if m.group(1) > today]
     assert not future, "dates after today in the docs:\n" + "\n".join(future)
+
+
+def _chart_paths(node: typing.Any = CHART_VALUES, prefix: str = "") -> dict[str, typing.Any]:
+    out: dict[str, typing.Any] = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out[prefix + k] = v
+            out.update(_chart_paths(v, f"{prefix}{k}."))
+    return out
+
+
+# Chart values that are Kubernetes objects rendered as given: a doc may name a field of one
+# that the default leaves out (`resources.limits.cpu`).
+CHART_PASSTHROUGH = {"resources", "podSecurityContext", "securityContext", "livenessProbe",
+                     "readinessProbe", "startupProbe", "affinity", "nodeSelector",
+                     "tolerations", "topologySpreadConstraints", "podAnnotations", "podLabels"}
+# OpenTelemetry attributes whose first word is also a chart value's name.
+NOT_CHART = {"service.name", "service.instance.id"}
+# The docs that speak of chart values by their path relative to a parent
+# (`tls.caSecret` under `kafka`).
+HELM_DOCS = {"deployment.md", "runbook.md"}
+
+
+def test_every_chart_value_the_docs_name_exists():
+    """`--set kafka.tls.caScret=...` or `serviceMonitor.scrapeTimout` copied from a doc is
+    refused by the schema (or, under a passthrough value, silently ignored). Every dotted
+    name that starts with a top-level value of helm/anomaly-gan/values.yaml must be one;
+    `config.serve.x` must name a config key; in the Helm docs a camelCase name given
+    relative to its parent (`tls.keyPasswordSecret`) must end a value's path."""
+    import anomaly_gan.config as config_module
+
+    paths = _chart_paths()
+    top = set(CHART_VALUES) - set(SECTIONS)
+    name = re.compile(r"(?<![\w./$-])([a-z][A-Za-z0-9]*(?:\.[A-Za-z_]\w*)+)(?![\w/(-])")
+    checked, unknown = 0, []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for span in re.finditer(r"`([^`\n]+)`", text):
+            for m in name.finditer(span.group(1)):
+                key = m.group(1)
+                parts = key.split(".")
+                if parts[-1] in FILE_SUFFIXES or key in NOT_CHART:
+                    continue
+                if key in paths:
+                    ok = True
+                elif parts[0] == "config":
+                    ok = (_names_a_field(parts[1:])
+                          or len(parts) == 2 and hasattr(config_module, parts[1]))
+                elif parts[0] in top:
+                    ok = key in paths or parts[0] in CHART_PASSTHROUGH
+                elif (doc.name in HELM_DOCS and parts[0] not in SECTIONS
+                      and any(c.isupper() for c in key)):
+                    ok = any(p.endswith("." + key) for p in paths)
+                else:
+                    continue
+                checked += 1
+                if not ok:
+                    close = difflib.get_close_matches(key, list(paths), n=1)
+                    hint = f" (did you mean `{close[0]}`?)" if close else ""
+                    unknown.append(f"{doc.relative_to(ROOT)}:{_line(text, span.start())}: "
+                                   f"`{key}`{hint}")
+    assert checked > 60, f"only {checked} chart values found: is the pattern still right?"
+    assert not unknown, "chart values the docs name that values.yaml does not have:\n" + \
+        "\n".join(unknown)
+
+
+def _config_default(parts: list[str]) -> typing.Any:
+    """The default of a config key, or KeyError (an optional section's keys are those of its
+    class: `logs.otlp_entity`)."""
+    node: typing.Any = Config
+    value: typing.Any = None
+    for part in parts:
+        if dataclasses.is_dataclass(node):
+            fields = {f.name: f for f in config_keys(node)}
+            if part not in fields:
+                raise KeyError(part)
+            f = fields[part]
+            value = (f.default_factory() if f.default_factory is not dataclasses.MISSING
+                     else f.default)
+            tp = typing.get_type_hints(node)[part]
+            args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+            node = args[0] if dataclasses.is_dataclass(args[0]) else None
+            if node is not None and value is None:
+                value = node()
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            raise KeyError(part)
+    return value
+
+
+def test_every_default_the_docs_give_is_the_default():
+    """"`serve.kafka.input_stall_seconds` (default 60)": a reader who relies on it gets what
+    config.py (or values.yaml, for a chart value) says. Checked where the name resolves to
+    one key and the default is one word."""
+    paths = _chart_paths()
+    said = re.compile(r"`([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)`\s+\(default\s+`?([^`\s,;)]+)`?"
+                      r"\s*[,;)]")
+    checked, wrong = 0, []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for m in said.finditer(text):
+            key, shown = m.groups()
+            parts = key.split(".")
+            try:
+                actual = _config_default(parts[1:] if parts[0] == "config" else parts)
+            except KeyError:
+                chart = [p for p in paths if p == key or p.endswith("." + key)]
+                if len(chart) != 1:
+                    continue  # a name relative to something the prose says
+                actual = paths[chart[0]]
+            checked += 1
+            try:
+                same = float(shown) == float(actual)
+            except (TypeError, ValueError):
+                same = shown == str(actual)
+            if not same:
+                wrong.append(f"{doc.relative_to(ROOT)}:{_line(text, m.start())}: `{key}` "
+                             f"(default {shown}), but it is {actual!r}")
+    assert checked >= 12, f"only {checked} defaults found: is the pattern still right?"
+    assert not wrong, "defaults the docs give that are not the defaults:\n" + "\n".join(wrong)
+
+
+def _readyz_details() -> set[str]:
+    """Every detail /readyz answers 503 with, numbers written N and names X as the runbook
+    writes them. "shutting down" is left out: it lasts the drain of a SIGTERM
+    (serve.grace_seconds), never the 5 minutes AnomalyGanNotReady waits."""
+    from types import SimpleNamespace
+
+    from anomaly_gan.config import KafkaConfig
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.http import Health
+    from anomaly_gan.stream.kafka_io import AuthFailures
+
+    def health(**state: typing.Any) -> Health:
+        h = Health(liveness_timeout_s=60, clock=lambda: 1000.0)
+        h.last_beat, h.model_loaded, h.broker_up, h.assigned = 990.0, True, True, 1
+        for k, v in state.items():
+            setattr(h, k, v)
+        return h
+
+    refused = AuthFailures()
+    refused.count = 1
+    scorer = SimpleNamespace(health=health(assigned=0), _topic_missing=False,
+                             cfg=SimpleNamespace(kafka=KafkaConfig(input_topic="X")))
+    Scorer._input_topic_missing(scorer, True)  # type: ignore[arg-type]
+    states = [
+        health(last_beat=900.0), health(model_loaded=False), health(broker_up=False),
+        health(broker_up=False, broker_reason=refused.reason_since(
+            0, KafkaConfig(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                           sasl_username="X", sasl_password="p"))),
+        health(delivery=SimpleNamespace(stalled_for=lambda: 75.0), stall_limit_s=60),
+        health(input=lambda: 75.0, input_limit_s=60), health(assigned=0), scorer.health]
+    details = set()
+    for h in states:
+        ok, why = h.ready()
+        assert not ok, why
+        details.add(re.sub(r"\d+", "N", why))
+    return details
+
+
+def test_the_runbook_lists_every_readyz_detail():
+    """AnomalyGanNotReady's table says what to do for each `detail` /readyz gives: each row
+    must be a detail the scorer answers, and each detail must have its row."""
+    text = (ROOT / "docs/runbook.md").read_text(encoding="utf-8")
+    section = text[text.index("### AnomalyGanNotReady"):text.index("### AnomalyGanInputStalling")]
+    rows = set(re.findall(r"^\| `([^`]+)` \|", section, re.MULTILINE))
+    named = set(re.findall(r"the detail `([^`]+)`", section))  # within a row: the topic's
+    assert rows | named == _readyz_details()
+
+
+def test_the_dead_letter_reasons_the_docs_list_are_the_scorers():
+    """docs/logs.md lists the reasons a logs model's bad record is dead-lettered with, and the
+    runbook's AnomalyGanInvalidEventRateHigh section names reasons to act on: a reason
+    renamed in the code, or one added, must be named there too."""
+    from anomaly_gan.logs.events import LOG_INVALID_REASONS
+    from anomaly_gan.stream.events import INVALID_REASONS, LOG_REASONS
+
+    known = set(INVALID_REASONS) | set(LOG_REASONS)
+    logs = (ROOT / "docs/logs.md").read_text(encoding="utf-8")
+    listed = logs[logs.index("Live, a bad record goes to the dead-letter topic"):
+                  logs.index("### Worked examples")]
+    named = set(re.findall(r"`([a-z_0-9]+)`", listed)) & known
+    # the reasons any record can have whatever the model: a bug, a batch the client cannot read
+    assert named == set(LOG_INVALID_REASONS) | {"unprocessable", "corrupt_record"}
+    runbook = (ROOT / "docs/runbook.md").read_text(encoding="utf-8")
+    section = runbook[runbook.index("### AnomalyGanInvalidEventRateHigh"):
+                      runbook.index("### AnomalyGanNothingScored")]
+    words = {w for w in re.findall(r"`([a-z]+(?:_[a-z]+)+)`", section)
+             if not w.startswith("anomaly_gan_")}  # metrics: checked above
+    assert len(words) >= 6 and words <= known, words - known
+
+
+# A path inside the repository that the docs name: a folder of it, then what follows.
+REPO_PATH = re.compile(r"(?<![\w./-])((?:anomaly_gan|bench|configs|deploy|docs|helm|scripts|tests)"
+                       r"/[\w.*/-]*[\w*/])")
+
+
+NOT_PATHS = {
+    "configs/x.yaml",  # README's example of a refused config
+    "helm/prometheus",  # README: "the npm registry for helm/prometheus", two tools
+}
+
+
+def test_every_repository_path_the_docs_name_exists():
+    """`tests/deploy/rules_test.yaml`, `deploy/compose/plant.py`: a path a reader opens must
+    be there (globs such as `ci/*-values.yaml` must match something)."""
+    checked, missing = 0, []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for m in REPO_PATH.finditer(text):
+            path = m.group(1)
+            if path in NOT_PATHS:
+                continue
+            checked += 1
+            if not (ROOT / path).exists() and not list(ROOT.glob(path)):
+                missing.append(f"{doc.relative_to(ROOT)}:{_line(text, m.start())}: {path}")
+    assert checked > 50, f"only {checked} paths found: is the pattern still right?"
+    assert not missing, "paths the docs name that do not exist:\n" + "\n".join(missing)
