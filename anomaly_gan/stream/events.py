@@ -29,7 +29,7 @@ import codecs
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -77,7 +77,12 @@ _MS_THRESHOLD = 1e11
 _EPOCH_UNITS = ((1e17, 10**9), (1e14, 10**6), (_MS_THRESHOLD, 1000))
 _MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time datetime can format
 # UTF-8 only (RFC 8259): decoding directly skips json.loads' encoding sniffing per event.
-_decode = json.JSONDecoder().decode
+_DECODER = json.JSONDecoder()
+_decode = _DECODER.decode
+# The decoder's C scanner: the value that starts at an index and the index after it. decode()
+# reaches it through two Python calls and two whitespace regex matches, a quarter of the
+# decoding of a typical event (callgrind: 18.7k -> 13.5k instructions for an 8-value record).
+_scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 _isfinite = math.isfinite
 
 
@@ -117,6 +122,11 @@ def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
     >>> parse_timestamp(5_000_000_000, per_second=10**9)
     5.0
     """
+    if ((type(raw) is float or type(raw) is int) and per_second is None
+            and 0 <= raw <= _MS_THRESHOLD):
+        # epoch seconds, the usual event's time: what the steps below return for it, at a
+        # third of their cost (a NaN, a negative number or a larger unit takes them)
+        return float(raw)
     if isinstance(raw, bool):
         return None
     if isinstance(raw, (int, float)):
@@ -221,9 +231,19 @@ def decode_object(text: str) -> dict[str, Any] | InvalidEvent:
     'JSON nested too deeply'
     >>> decode_object("[1]").reason
     'not_object'
+    >>> decode_object(' {"entity": "a"}\\n'), decode_object('{} {}').detail
+    ({'entity': 'a'}, 'not valid JSON: Extra data: line 1 column 4 (char 3)')
     """
     try:
-        obj = _decode(text)
+        # A text that is one JSON value from its first character to its last, as a record
+        # usually is, is read by the scanner alone; decode() reads any other (whitespace
+        # around the value, more after it, or no value: its errors and messages).
+        try:
+            obj, end = _scan(text, 0)
+        except StopIteration:  # no value starts at 0: whitespace first, or not JSON
+            end = -1
+        if end != len(text):
+            obj = _decode(text)
     except ValueError as exc:
         return InvalidEvent("bad_json", f"not valid JSON: {exc}")
     except RecursionError:

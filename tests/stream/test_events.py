@@ -462,3 +462,53 @@ def test_the_scorer_and_retrain_parse_with_the_serve_config():
     want = Event("web-1", 1767225600.0, [4.1, 91.5])
     assert intake.parser.parse(record) == want
     assert SegmentBuilder(Det.feature_names, serve).parser.parse(record) == want
+
+
+@pytest.mark.parametrize("text", [
+    '{"entity": "a", "ts": 1, "values": [1.5, 2]}', ' {"entity": "a"}', '{"entity": "a"}\r\n',
+    "{} {}", "{}x", "", "   ", "{", '{"a": }', "[1]", "nul", "1e400", '"x"', '{"a": NaN}',
+])
+def test_a_record_decodes_as_the_json_decoder_decodes_it(text):
+    """decode_object reads a record that is one JSON value with the decoder's scanner alone;
+    any other text (whitespace around it, more after it, no JSON) gives what
+    json.JSONDecoder().decode gives, its error message included."""
+    from anomaly_gan.stream.events import decode_object
+
+    try:
+        expected = json.JSONDecoder().decode(text)
+    except ValueError as exc:
+        assert decode_object(text) == InvalidEvent("bad_json", f"not valid JSON: {exc}")
+        return
+    got = decode_object(text)
+    assert got == expected if type(expected) is dict else got.reason == "not_object"
+
+
+def test_a_plain_record_is_decoded_without_the_decoders_python_steps(monkeypatch, parser):
+    """decode() reaches the scanner through two Python calls and two whitespace matches, a
+    quarter of the decoding of a typical event: a record that is one object from its
+    first character to its last does without them."""
+    from anomaly_gan.stream import events
+
+    def decode(text):
+        raise AssertionError("the full decoder was used")
+
+    monkeypatch.setattr(events, "_decode", decode)
+    assert parser.parse(b'{"entity": "a", "ts": 1, "values": [1, 2]}') == Event("a", 1.0, [1, 2])
+
+
+@pytest.mark.parametrize("raw", [0, 0.0, -0.0, 1.0, 1767225600, 1767225600.25, 99_999_999_999,
+                                 100_000_000_000, 100_000_000_000.0, 100_000_000_001,
+                                 1e11 + 0.5, 5e-324])
+def test_epoch_seconds_read_as_the_general_rule_reads_them(raw):
+    """parse_timestamp's shortcut for epoch seconds (up to 1e11) returns what the unit rule
+    returns for them: the number itself, as a float (-0.0 and 1e11 included)."""
+    from anomaly_gan.stream import events
+
+    expected = float(raw)
+    if raw > events._MS_THRESHOLD:
+        expected = raw / 1000
+    got = parse_timestamp(raw)
+    assert type(got) is float and got == expected
+    assert str(got) == str(expected)  # -0.0 stays -0.0
+    if raw <= events._MS_THRESHOLD:  # the general path (a unit given), to compare
+        assert parse_timestamp(raw, per_second=1) == got
