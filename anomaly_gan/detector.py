@@ -492,10 +492,14 @@ class Detector:
         sensor was explained by another, and so was a queue at 30 that never passed 10 in
         training (the untouched sensor beside it was named first in 20 of 51 windows).
         (For flagged windows only: normal traffic pays nothing.)"""
-        windows = raw_windows[flagged]
-        far = self._farthest(windows)
+        windows = raw_windows if flagged.all() else raw_windows[flagged]  # no copy of all
+        # each window's largest and smallest readings, once for both measures: in a burst
+        # of alerts (every window flagged) the four reductions were a sixth of the model
+        # thread's time per window
+        highest, lowest = np.nanmax(windows, axis=1), np.nanmin(windows, axis=1)
+        far = self._farthest(highest, lowest)
         rank = np.where(far > EXTREME_SPREADS, far, 0.0)
-        beyond = self.scaler.beyond_range(windows)
+        beyond = self.scaler.beyond_extremes(highest, lowest)
         if beyond is not None:
             rank = np.maximum(rank, np.where(beyond > OUT_OF_RANGE_SPREADS, beyond, 0.0))
         out = rank > 0
@@ -508,13 +512,13 @@ class Detector:
         contributions[flagged] = np.where(out, top + rank, mine)
         return contributions
 
-    def _farthest(self, raw_windows: np.ndarray) -> np.ndarray:
+    def _farthest(self, highest: np.ndarray, lowest: np.ndarray) -> np.ndarray:
         """``(n, F)``: how far out, in spreads of the training rows, each feature's most
-        extreme reading in each window lies (from its largest and smallest reading: no
-        ``(n, W, F)`` temporary)."""
+        extreme reading in each window lies, from the windows' ``(n, F)`` largest and
+        smallest readings (``np.nanmax``/``np.nanmin`` over their rows: no ``(n, W, F)``
+        temporary)."""
         sc = self.scaler
-        return np.maximum(np.abs(np.nanmax(raw_windows, axis=1) - sc.center),
-                          np.abs(np.nanmin(raw_windows, axis=1) - sc.center)) / sc.scale
+        return np.maximum(np.abs(highest - sc.center), np.abs(lowest - sc.center)) / sc.scale
 
     def _unscorable(self, raw_windows: np.ndarray, rows: np.ndarray, score: np.ndarray,
                     contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -529,7 +533,8 @@ class Detector:
         by how far out, in spreads of the training rows, their most extreme value lies.
         """
         score = np.where(rows, np.inf, score)
-        far = self._farthest(raw_windows[rows])
+        windows = raw_windows[rows]
+        far = self._farthest(np.nanmax(windows, axis=1), np.nanmin(windows, axis=1))
         contributions = np.array(contributions, dtype=np.float64)
         contributions[rows] = far
         return score, contributions

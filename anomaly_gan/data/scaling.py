@@ -96,8 +96,16 @@ class Scaler:
         if self.low is None or self.high is None:
             return None
         with np.errstate(invalid="ignore"):
-            above = np.nanmax(windows, axis=1) - self.high
-            below = self.low - np.nanmin(windows, axis=1)
+            return self.beyond_extremes(np.nanmax(windows, axis=1), np.nanmin(windows, axis=1))
+
+    def beyond_extremes(self, highest: np.ndarray, lowest: np.ndarray) -> np.ndarray | None:
+        """:meth:`beyond_range` from the windows' ``(n, F)`` largest and smallest readings
+        (``np.nanmax`` and ``np.nanmin`` over their rows), for a caller that has them."""
+        if self.low is None or self.high is None:
+            return None
+        with np.errstate(invalid="ignore"):
+            above = highest - self.high
+            below = self.low - lowest
         return np.maximum(np.maximum(above, below), 0.0) / self.scale
 
     def to_dict(self) -> dict[str, Any]:
