@@ -1188,12 +1188,31 @@ def test_compose_scorer_config_passes_validate_config() -> None:
 def test_dockerfile_is_multistage_non_root_and_installs_like_the_readme() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert len(re.findall(r"^FROM ", text, re.MULTILINE)) == 2
-    assert re.search(r"^RUN pip install \.", text, re.MULTILINE)
+    assert re.search(r"^RUN pip install \"?\.", text, re.MULTILINE)
     user = re.findall(r"^USER (\S+)", text, re.MULTILINE)
     assert user and not user[-1].startswith(("root", "0"))
     assert "COPY --from=build /opt/anomaly-gan /opt/anomaly-gan" in text
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert f"ARG UID={values['podSecurityContext']['runAsUser']}" in text
+
+
+def test_image_reads_the_parquet_files_the_retraining_job_may_be_given() -> None:
+    """retrain.dataPath may be Parquet (values.yaml, README), which needs pyarrow, an extra:
+    the image installed `pip install .` alone, so such a CronJob failed every run with
+    'reading Parquet needs pyarrow (pip install ...)', which no one can do in a pod."""
+    import tomllib
+
+    text = (DEPLOY / "Dockerfile").read_text()
+    spec = re.search(r"^RUN pip install \"?\.(?:\[([a-z,-]+)\])?\"?", text, re.MULTILINE)
+    assert spec, "the Dockerfile's pip install of the package"
+    extras = (spec.group(1) or "").split(",")
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    installed = [r for e in extras if e for r in optional[e]]
+    assert any(r.startswith("pyarrow") for r in installed), f"extras {extras}: no pyarrow"
+    assert not {"dev", "demo"} & set(extras), extras  # tools, not what the pods run
+    values = (CHART / "values.yaml").read_text()
+    assert "(CSV/Parquet)" in values
 
 
 def test_packaged_chart_carries_the_rules_and_dashboard(helm: str, tmp_path: Path) -> None:
