@@ -160,6 +160,60 @@ def test_retrain_from_a_file_with_labels_and_without_promotion(render) -> None:
     assert "--no-promote" in args and "python" not in " ".join(args)
 
 
+def _under(path: str, mount: str) -> bool:
+    return path == mount or path.startswith(mount.rstrip("/") + "/")
+
+
+@pytest.mark.parametrize("sets", [
+    ("retrain.labelsPath=/data/incidents.csv",),  # the claim was forgotten
+    ("retrain.dataPath=/data/normal.parquet",),
+    ("retrain.dataExistingClaim=archive", "retrain.labelsPath=/archive/incidents.csv"),
+    ("retrain.dataExistingClaim=archive", "retrain.dataPath=/data/../etc/normal.csv"),
+    ("retrain.dataExistingClaim=archive", "retrain.dataPath=/data"),  # the volume, not a file
+], ids=["labels-no-claim", "data-no-claim", "labels-elsewhere", "data-escapes", "data-is-dir"])
+def test_retrain_files_outside_the_jobs_volumes_fail_the_render(render_error, sets) -> None:
+    """The image holds no data, so a retrain.dataPath or labelsPath in no volume the Job
+    mounts rendered a CronJob whose every run failed ('/data/incidents.csv: file not found',
+    exit 2, no retry) a week after the install passed."""
+    key = next(s for s in sets if s.startswith(("retrain.dataPath", "retrain.labelsPath")))
+    err = render_error(sets=("retrain.enabled=true", *sets))
+    assert f"values: {key.replace('=', ' ')} is in no volume the retraining Job mounts" in err, err
+
+
+@pytest.mark.parametrize("values", [
+    ((), ("retrain.enabled=true",)),
+    ((), ("retrain.enabled=true", "retrain.dataExistingClaim=archive",
+          "retrain.dataPath=/data/2026/normal.parquet", "retrain.labelsPath=/models/labels.csv")),
+    ((), ("retrain.enabled=true", "retrain.dataExistingClaim=archive",
+          "retrain.dataMountPath=/srv/archive/", "retrain.dataPath=/srv/archive/n.csv")),
+    ((ALL_FEATURES,), ()),
+], ids=["defaults", "data-and-labels", "mount-with-slash", "all-features"])
+def test_every_file_a_rendered_command_reads_is_in_a_volume_it_mounts(render, values) -> None:
+    """What each container runs names its files (the args, and the paths of the service config
+    it reads): each must be under one of that container's mounts, since the image's read-only
+    root holds none of them."""
+    files, sets = values
+    docs = render(*files, sets=sets)
+    cfg = service_config(docs)
+    kafka = cfg["serve"]["kafka"]
+    config_paths = [cfg["serve"]["model_path"], cfg["serve"].get("alerts", {}).get("silences_path")]
+    config_paths += [v for k, v in kafka.items() if k.endswith(("file", "_path"))]
+    checked = 0
+    for owner, spec in pod_specs(docs).items():
+        for c in spec["containers"]:
+            if owner.startswith("Pod/"):  # helm test: busybox, no files
+                continue
+            mounts = [m["mountPath"] for m in c["volumeMounts"]]
+            named = [a for a in c["args"] if a.startswith("/")]
+            # The config check reads the config's silences only; the others every path.
+            named += [p for p in (config_paths[1:2] if "validate-config" in c["args"]
+                                  else config_paths) if p]
+            for path in named:
+                assert any(_under(path, m) for m in mounts), f"{owner}: {path} not in {mounts}"
+                checked += 1
+    assert checked >= 4
+
+
 def test_retrain_job_prunes_by_the_config_and_keeps_the_scorers_shadow_version(render) -> None:
     """Every retrain adds a version: config.retrain.keep_versions prunes after a promote,
     and the Job reads the scorer's ConfigMap, so the shadow version the scorers run

@@ -215,6 +215,31 @@ Inside the writable /tmp is fine. */}}
 {{- if and (hasKey $placed "retrain.dataMountPath") (eq (clean .Values.model.mountPath) (clean .Values.retrain.dataMountPath)) }}
 {{- fail (printf "values: retrain.dataMountPath and model.mountPath are both %s; the retraining Job mounts the data and the model store there, which Kubernetes refuses" .Values.model.mountPath) }}
 {{- end }}
+{{- /* The retraining Job's files can only be in a volume it mounts: the image holds none, and
+its other mounts are the chart's own. A path elsewhere installed fine and failed every
+scheduled run (exit 2, "file not found"). */}}
+{{- if .Values.retrain.enabled }}
+{{- $volumes := list (clean .Values.model.mountPath) }}
+{{- if .Values.retrain.dataExistingClaim }}
+{{- $volumes = append $volumes (clean .Values.retrain.dataMountPath) }}
+{{- end }}
+{{- range $key := list "dataPath" "labelsPath" }}
+{{- $file := get $.Values.retrain $key }}
+{{- if $file }}
+{{- $inside := false }}
+{{- range $volumes }}
+{{- if hasPrefix (printf "%s/" (trimSuffix "/" .)) (clean $file) }}{{ $inside = true }}{{ end }}
+{{- end }}
+{{- if not $inside }}
+{{- if $.Values.retrain.dataExistingClaim }}
+{{- fail (printf "values: retrain.%s %s is in no volume the retraining Job mounts; expected a file under retrain.dataMountPath (%s, the claim %s) or model.mountPath (%s)" $key $file $.Values.retrain.dataMountPath $.Values.retrain.dataExistingClaim $.Values.model.mountPath) }}
+{{- else }}
+{{- fail (printf "values: retrain.%s %s is in no volume the retraining Job mounts; set retrain.dataExistingClaim to the claim that holds it (mounted at retrain.dataMountPath, %s) or use a file under model.mountPath (%s)" $key $file $.Values.retrain.dataMountPath $.Values.model.mountPath) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- $np := .Values.networkPolicy }}
 {{- if and $np.enabled $np.kafkaEgress.ports }}
 {{- $allowed := list }}
