@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,9 +30,9 @@ from anomaly_gan.data.windows import release_order
 from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
 
-__all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_rows",
-           "fill_note", "lags", "late_rows", "packed_format", "read_labels", "read_table",
-           "table_times", "time_notes", "without_late_rows"]
+__all__ = ["Table", "align_tables", "apply_nan_policy", "check_features", "csv_records",
+           "csv_rows", "fill_note", "lags", "late_rows", "packed_format", "read_labels",
+           "read_table", "table_times", "time_notes", "without_late_rows"]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 
@@ -247,10 +248,20 @@ def _empty_name_hint(column: int, width: int) -> str:
 
 
 def csv_rows(path: Path, opened: IO[bytes] | None = None) -> tuple[list[list[str]], list[int]]:
-    """Every record with the file line it starts on; blank lines are skipped (but counted),
-    a row of empty cells (``,,,``) is kept: it is a row of missing values. ``opened``: the
-    file ``path`` opened (binary) and not yet read, such as a pipe whose first bytes were
-    peeked at (it is read and closed)."""
+    """Every record with the file line it starts on (:func:`csv_records`, gathered)."""
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    for row, line in csv_records(path, opened):
+        rows.append(row)
+        lines.append(line)
+    return rows, lines
+
+
+def csv_records(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[list[str], int]]:
+    """Each record with the file line it starts on, as it is read; blank lines are skipped
+    (but counted), a row of empty cells (``,,,``) is kept: it is a row of missing values.
+    ``opened``: the file ``path`` opened (binary) and not yet read, such as a pipe whose
+    first bytes were peeked at (it is read and closed)."""
     # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
     # surrogateescape: bytes that are not UTF-8 reach _utf8_lines, which names their line;
     # a decoding error would come from the decoder reading ahead in blocks, at whatever
@@ -258,21 +269,17 @@ def csv_rows(path: Path, opened: IO[bytes] | None = None) -> tuple[list[list[str
     text = {"newline": "", "encoding": "utf-8-sig", "errors": "surrogateescape"}
     handle = (open_input(path, **text) if opened is None
               else io.TextIOWrapper(opened, **text))  # type: ignore[arg-type]
-    rows: list[list[str]] = []
-    lines: list[int] = []
     with handle:
         reader = csv.reader(_utf8_lines(handle, path))
         start = 1
         try:
             for row in reader:
                 if row and not (len(row) == 1 and not row[0].strip()):
-                    rows.append(row)
-                    lines.append(start)
+                    yield row, start
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise DataError(f"{path}: line {start}: not a readable CSV file: {clip(str(exc))}"
                             ) from None
-    return rows, lines
 
 
 def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
@@ -339,26 +346,44 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto",
               number: Callable[[str], float | None] = _number,
               opened: IO[bytes] | None = None) -> Table:
-    rows, lines = csv_rows(path, opened)
-    if not rows:
+    # Row by row as the file is read: a list of every row's cells first held about ten
+    # times the numbers' memory (2 GB for 1.5 million rows of 16 features)
+    records = csv_records(path, opened)
+    try:
+        return _csv_table(records, path, timestamp_column, header_rule, number)
+    except DataError:
+        # A fault in reading the file further on (a damaged compressed stream, bytes that
+        # are not UTF-8, a CSV quoting error) says more than a row it may have garbled,
+        # and is the error the file gave when it was read whole first
+        for _ in records:
+            pass
+        raise
+
+
+def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
+               timestamp_column: str | None, header_rule: str,
+               number: Callable[[str], float | None]) -> Table:
+    head = next(records, None)
+    if head is None:
         raise DataError(f"{path}: file is empty (expected a CSV of numeric rows)")
-    first = [c.strip() for c in rows[0]]
+    first = [c.strip() for c in head[0]]
     if header_rule == "names":
         has_header = True
         if not all(first):
             j = first.index("")
-            raise DataError(f"{path}: line {lines[0]}, column {j + 1}: empty column name in "
+            raise DataError(f"{path}: line {head[1]}, column {j + 1}: empty column name in "
                             f"the header (data.header: names){_empty_name_hint(j, len(first))}")
     elif header_rule == "none":
         has_header = False
     else:
         has_header = _is_header(first, path, number)
     if has_header:
-        header, body, body_lines = first, rows[1:], lines[1:]
+        header = first
+        body = records
         # Every name, the time column's too: a second 'timestamp' was read as a feature
         if len(set(header)) != len(header):
             dup = next(n for n in header if header.count(n) > 1)
-            raise DataError(f"{path}: line {lines[0]}: duplicate column name {brief(dup)}")
+            raise DataError(f"{path}: line {head[1]}: duplicate column name {brief(dup)}")
         ts_col = _pick_timestamp(header, timestamp_column, str(path))
         feature_cols = [i for i in range(len(header)) if i != ts_col]
         names = tuple(header[i] for i in feature_cols)
@@ -367,17 +392,20 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
             raise DataError(
                 f"{path}: no header line, so timestamp column {timestamp_column!r} cannot be found"
             )
-        header, body, body_lines, ts_col = [], rows, lines, None
+        header, body, ts_col = [], itertools.chain([head], records), None
         feature_cols = list(range(len(first)))
         names = tuple(f"f{i}" for i in feature_cols)
-    if not body:
+    body_first = next(body, None)
+    if body_first is None:
         raise DataError(f"{path}: no data rows after the header")
     if not feature_cols:
         raise DataError(f"{path}: no feature columns (only a timestamp column)")
     width = len(header) if has_header else len(first)
-    values = np.empty((len(body), len(feature_cols)), dtype=np.float64)
+    blocks: list[np.ndarray] = []
+    block: list[list[float]] = []
     stamps: list[str] = []
-    for r, (row, line) in enumerate(zip(body, body_lines)):
+    body_lines: list[int] = []
+    for row, line in itertools.chain([body_first], body):
         if len(row) != width:
             # rows written with a comma after every value, under a header without one
             # or a quote never closed: its cell ran on over the lines after it
@@ -389,35 +417,23 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
                     else _hint(header[0] if len(header) == 1 else "", ""))
             raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}"
                             f"{hint}")
-        for j, c in enumerate(feature_cols):
-            cell = row[c].strip()
-            value = math.nan if _is_missing(cell) else number(cell)
-            if value is not None:
-                values[r, j] = value
-            else:
-                col = brief(names[j]) if has_header else str(c + 1)
-                if (ts_col is not None and _TIME_OF_DAY.fullmatch(cell.strip())
-                        and not _TIME_OF_DAY_IN.search(row[ts_col])):
-                    # date,time,cpu: renaming 'time' (the other hint) left 'date' the time
-                    # column, which is picked first. Only a bare time of day beside a time
-                    # column without one: a note 'restarted 12:30' is no half of a stamp
-                    hint = (f" (the time split over two columns, {brief(header[ts_col])} and "
-                            f"{col}? join them into one column 'timestamp', e.g. "
-                            f"2026-01-01T00:00:00Z)")
-                elif ts_col is not None and _DATE_OR_TIME.search(cell):
-                    # the other hint would offer to make it the time column, which is taken
-                    hint = (f" (a second time column? the rows' time is read from "
-                            f"{brief(header[ts_col])}; features are numbers: leave {col} out)")
-                else:
-                    hint = _hint(names[j] if has_header else "", cell)
-                raise DataError(
-                    f"{path}: line {line}, column {col}: not a number: {brief(cell)}{hint}")
+        block.append(_row_values(row, feature_cols, number)
+                     or _checked_row_values(row, line, path, feature_cols, names, header,
+                                            has_header, ts_col, number))
+        if len(block) == _BLOCK_ROWS:
+            blocks.append(np.array(block, dtype=np.float64))
+            block = []
+        body_lines.append(line)
         if ts_col is not None:
             stamp = row[ts_col].strip()
             if _is_missing(stamp):  # score writes it back: an empty one names no row
                 raise DataError(f"{path}: line {line}, column {brief(header[ts_col])}: "
                                 f"expected a timestamp, got {brief(stamp)}")
             stamps.append(stamp)
+    if block:
+        blocks.append(np.array(block, dtype=np.float64))
+    values = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    del blocks
     return Table(
         path=str(path),
         feature_names=names,
@@ -426,6 +442,68 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
         has_header=has_header,
         lines=tuple(body_lines),
     )
+
+
+_BLOCK_ROWS = 8192  # rows parsed into Python floats before they go into an array
+
+
+def _row_values(row: list[str], feature_cols: list[int],
+                number: Callable[[str], float | None]) -> list[float] | None:
+    """The feature cells of a row of plain numbers, read at once; None where any cell needs
+    :func:`_checked_row_values` (a missing value, something no number, ``_`` or a non-ASCII
+    character, which ``float`` takes and :func:`_number` does not), or for a reader of cells
+    other than :func:`_number` and :func:`_label_number`. A cell of plain numbers reads the
+    same by all three: ``float`` strips the whitespace that ``str.strip`` does and refuses
+    every missing and true/false spelling.
+
+    >>> _row_values(["t", " 1.5", "nan", "-2e3 "], [1, 2, 3], _number)
+    [1.5, nan, -2000.0]
+    >>> _row_values(["1_000"], [0], _number), _row_values(["NA"], [0], _number)
+    (None, None)
+    """
+    if number is not _number and number is not _label_number:
+        return None
+    try:
+        out = list(map(float, map(row.__getitem__, feature_cols)))
+    except ValueError:
+        return None
+    cells = "".join(row)
+    if "_" in cells or not cells.isascii():
+        return None
+    return out
+
+
+def _checked_row_values(row: list[str], line: int, path: Path, feature_cols: list[int],
+                        names: tuple[str, ...], header: list[str], has_header: bool,
+                        ts_col: int | None, number: Callable[[str], float | None]
+                        ) -> list[float]:
+    """The feature cells of ``row`` (file line ``line``), each checked: a missing one is NaN,
+    one that is no number a :class:`DataError` naming the line and column, with a hint."""
+    out: list[float] = []
+    for j, c in enumerate(feature_cols):
+        cell = row[c].strip()
+        value = math.nan if _is_missing(cell) else number(cell)
+        if value is not None:
+            out.append(value)
+            continue
+        col = brief(names[j]) if has_header else str(c + 1)
+        if (ts_col is not None and _TIME_OF_DAY.fullmatch(cell.strip())
+                and not _TIME_OF_DAY_IN.search(row[ts_col])):
+            # date,time,cpu: renaming 'time' (the other hint) left 'date' the time
+            # column, which is picked first. Only a bare time of day beside a time
+            # column without one: a note 'restarted 12:30' is no half of a stamp
+            hint = (f" (the time split over two columns, {brief(header[ts_col])} and "
+                    f"{col}? join them into one column 'timestamp', e.g. "
+                    f"2026-01-01T00:00:00Z)")
+        elif ts_col is not None and _DATE_OR_TIME.search(cell):
+            # the other hint would offer to make it the time column, which is taken
+            hint = (f" (a second time column? the rows' time is read from "
+                    f"{brief(header[ts_col])}; features are numbers: leave {col} out)")
+        else:
+            hint = _hint(names[j] if has_header else "", cell)
+        raise DataError(
+            f"{path}: line {line}, column {col}: not a number: {brief(cell)}{hint}")
+    return out
 
 
 def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = False) -> Table:
