@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,29 @@ def _train_progress(quiet: bool, stop: Interrupts | None = None) -> Callable[[st
             stop.check_outside_deferred()
         if not quiet or msg.startswith(WARNING_PREFIXES):
             _eprint(msg)
+
+    return say
+
+
+PROGRESS_SECONDS = 10.0
+"""``score``, ``evaluate`` and ``plot`` say how far scoring has got once they have run this
+long, and again each time as long again has passed: a month of rows scores for minutes."""
+
+
+def _scoring_progress(command: str, clock: Callable[[], float] = time.monotonic
+                      ) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` for :meth:`Detector.score_series` that writes a line to
+    stderr at most every :data:`PROGRESS_SECONDS`, the first that long after the command
+    started (this call), so a small file scores in silence as before."""
+    started = clock()
+    last = [started]
+
+    def say(done: int, total: int) -> None:
+        now = clock()
+        if now - last[0] >= PROGRESS_SECONDS:
+            last[0] = now
+            _eprint(f"{command}: scored {done:,} of {total:,} windows ({100 * done // total}%) "
+                    f"in {now - started:.0f}s")
 
     return say
 
@@ -463,6 +487,7 @@ def _save_and_report(det, out: Path, args: argparse.Namespace, names, health: di
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    progress = _scoring_progress("score")
     _check_output(args.out, "scores CSV", args)
     if args.alerts is not None:
         if args.alerts == STDOUT and args.out == STDOUT:
@@ -501,7 +526,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
                                           serve, rows_read, dead)
     det = _load_model(info)
-    res = det.score_series(values)
+    res = det.score_series(values, progress)
     alerts = None
     silenced: list = []
     if args.alerts is not None:
@@ -774,6 +799,7 @@ def _print_metrics(m: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    progress = _scoring_progress("evaluate")
     from anomaly_gan.data import read_labels
     from anomaly_gan.evaluate import evaluate_scores
 
@@ -809,7 +835,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     every_label = read_labels(args.labels, data=table)
     labels = every_label[kept]
     det = _load_model(info)
-    res = det.score_series(values)
+    res = det.score_series(values, progress)
     metrics = evaluate_scores(res.score, labels, det.threshold)
     metrics["model_version"] = det.version
     for i in started:  # not scored: its label is in neither rows nor anomalous_rows
@@ -832,6 +858,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from anomaly_gan.data import read_labels
     from anomaly_gan.plot import plot_scores
 
+    progress = _scoring_progress("plot")
     _check_output(args.out, "figure", args, figure=True)
     info = _inspect_model(args.model)
     if "logs" in info.extras:
@@ -840,7 +867,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity)
     labels = read_labels(args.labels, data=table)[kept] if args.labels else None
     det = _load_model(info)
-    res = det.score_series(values)
+    res = det.score_series(values, progress)
     plot_scores(values, det.feature_names, res, args.out, labels,
                 title=f"{args.data} - {det.version}", times=_row_times(table, kept, info),
                 counters=det.counters)

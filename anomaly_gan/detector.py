@@ -545,8 +545,10 @@ class Detector:
                             np.empty((0, self.n_features)),
                             TopFeatures(np.empty((0, 0), int), self.feature_names))
 
-    def score_series(self, raw: np.ndarray) -> SeriesScores:
-        """One result per row; rows before the first complete window get NaN / no flag."""
+    def score_series(self, raw: np.ndarray,
+                     progress: Callable[[int, int], None] | None = None) -> SeriesScores:
+        """One result per row; rows before the first complete window get NaN / no flag.
+        ``progress(done, total)`` is called after each chunk of windows scored."""
         raw = np.asarray(raw, dtype=np.float64)
         if raw.ndim != 2:
             raise DataError(f"series: expected a (rows, features) array, got shape {raw.shape}")
@@ -555,7 +557,11 @@ class Detector:
         if rows < w:
             raise DataError(f"series: need at least one window of {w} rows, got {rows} rows")
         windows = sliding_windows(raw, w, 1)
-        parts = [self.score_windows(windows[i : i + _CHUNK]) for i in range(0, len(windows), _CHUNK)]
+        parts = []
+        for i in range(0, len(windows), _CHUNK):
+            parts.append(self.score_windows(windows[i : i + _CHUNK]))
+            if progress is not None:
+                progress(min(i + _CHUNK, len(windows)), len(windows))
         pad = w - 1
         nan = np.full(pad, np.nan)
 

@@ -844,3 +844,21 @@ def test_validate_config_names_a_silence_of_every_entity(tmp_path, capsys):
     assert main(["validate-config", str(cfg)]) == 0
     assert capsys.readouterr().out.endswith(
         f"2 silences in {silences}, 1 of them muting every entity ('*'))\n")
+
+
+def test_scoring_says_how_far_it_has_got_on_a_long_file(capsys):
+    """score, evaluate and plot scored a month of rows for minutes without a word on
+    stderr. A line comes once PROGRESS_SECONDS have passed since the command started, then
+    at most one per PROGRESS_SECONDS; a file scored sooner prints none."""
+    from anomaly_gan import cli
+
+    now = [100.0]
+    say = cli._scoring_progress("score", lambda: now[0])
+    for done, at in ((4096, 104.0), (8192, 111.0), (12288, 118.0), (16000, 122.0)):
+        now[0] = at
+        say(done, 16000)
+    assert capsys.readouterr().err.splitlines() == [
+        "score: scored 8,192 of 16,000 windows (51%) in 11s",
+        "score: scored 16,000 of 16,000 windows (100%) in 22s",
+    ]
+

@@ -6,6 +6,7 @@ import pytest
 from anomaly_gan.data import sliding_windows
 from anomaly_gan.errors import DataError
 from anomaly_gan.scoring import TWO_SIDED
+from tests.support_models import normal_series
 
 
 def test_causal_scoring_row_t_is_window_ending_at_t(tiny_detector):
@@ -250,3 +251,15 @@ def test_flagged_windows_are_reduced_once_for_their_extremes(tiny_detector, monk
     rank = np.maximum(np.where(far > EXTREME_SPREADS, far, 0.0),
                       np.where(beyond > OUT_OF_RANGE_SPREADS, beyond, 0.0))
     assert np.array_equal(out[flagged], rank) and not out[~flagged].any()
+
+
+def test_score_series_reports_each_chunk_it_scored(tiny_detector):
+    """score, evaluate and plot show progress from these calls on a long file."""
+    from anomaly_gan.detector import _CHUNK
+
+    calls = []
+    rows = np.tile(normal_series(500), (_CHUNK // 500 + 2, 1))
+    res = tiny_detector.score_series(rows, lambda done, total: calls.append((done, total)))
+    windows = len(rows) - tiny_detector.window + 1
+    assert calls == [(_CHUNK, windows), (windows, windows)]
+    np.testing.assert_array_equal(res.score, tiny_detector.score_series(rows).score)
