@@ -26,6 +26,29 @@ SLOW_FIXTURES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _restore_loggers():
+    """Each test leaves the loggers as it found them. An in-process configure_logging (a
+    demo or serve run in the test's process) routes the ``anomaly_gan`` loggers to its own
+    handler with ``propagate`` off, and every later test of that worker that read them
+    through ``caplog`` saw no record: the test suite's result depended on which tests a
+    worker had run before."""
+    import logging
+
+    names = ("anomaly_gan", "kafka", "py.warnings")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level,
+                 logging.getLogger(n).propagate) for n in names}
+    capturing = logging._warnings_showwarning is not None  # type: ignore[attr-defined]
+    yield
+    if not capturing:
+        logging.captureWarnings(False)
+    for n, (handlers, level, propagate) in saved.items():
+        logger = logging.getLogger(n)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     for item in items:
