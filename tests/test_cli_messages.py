@@ -254,21 +254,26 @@ def test_serve_checks_the_kafka_password_and_tls_files_before_the_model(tmp_path
                              f"{tmp_path / 'pw'}: cannot read it: No such file or directory\n"))
 
 
-def test_serve_checks_its_http_port_before_the_model(tmp_path):
+def test_serve_checks_its_http_port_before_the_model_loads(tmp_path, tiny_bundle):
     """A port in use was found when /metrics started, after the model and TensorFlow had
-    loaded. The model path here is no bundle either: the port's line comes first."""
+    loaded: it is now one line before TensorFlow. A model path that is no bundle is told
+    first, as it would be on any host: the port's answer depends on what else runs there
+    (a scorer on 9108 beside the test suite gave a bad model path's error the port's)."""
     import socket
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        cfg = tmp_path / "port.yaml"
-        cfg.write_text(f"serve:\n  model_path: {tmp_path / 'nope'}\n  http: {{port: {port}}}\n")
-        probe = run_cli(["serve", "--config", str(cfg)])
-    (rc, err), = probe["results"]
-    assert rc == 2 and not probe["tensorflow"] and err.count("\n") == 1
+        configs = []
+        for name, model in (("port.yaml", tiny_bundle), ("nope.yaml", tmp_path / "nope")):
+            configs.append(tmp_path / name)
+            configs[-1].write_text(f"serve:\n  model_path: {model}\n  http: {{port: {port}}}\n")
+        probe = run_cli(*(["serve", "--config", str(cfg)] for cfg in configs))
+    (rc, err), (rc_model, err_model) = probe["results"]
+    assert rc == rc_model == 2 and not probe["tensorflow"] and err.count("\n") == 1
     assert err.startswith(f"anomaly-gan: error: serve.http: cannot listen on 127.0.0.1:{port}: ")
+    assert err_model.endswith(f"serve.model_path: {tmp_path / 'nope'}: model path does not exist\n")
 
 
 def test_bad_model_is_one_line_from_the_real_command(tmp_path):

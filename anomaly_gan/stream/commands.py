@@ -42,7 +42,6 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
     # TensorFlow load: a missing or bad file was found only when connecting, seconds later,
     # after the "starting" line had logged the password as set.
     client_kwargs(cfg.serve.kafka)
-    check_listen(cfg.serve.http.host, cfg.serve.http.port)  # a port in use, likewise
     try:
         bundle = inspect_bundle(cfg.serve.model_path)  # path, store, manifest, checksums
     except BundleError as exc:
@@ -52,6 +51,10 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
         # did not say that serve.model_path of local.yaml (or its variable) held it.
         raise BundleError(f"{source_of('serve.model_path', args.config)}: serve.model_path: "
                           f"{exc}") from None
+    # A port in use, likewise before TensorFlow; after the checks of the config and the
+    # bundle, which fail alike wherever they run: the port's answer depends on what else
+    # runs on the host (another scorer on 9108 gave a bad model path's error the port's).
+    check_listen(cfg.serve.http.host, cfg.serve.http.port)
     # After the config and the bundle: a typo in a path or key is one line at once, not after
     # seconds of import (TensorFlow's start-up notices are captured, not logged). A signal
     # that interrupted the import crashed the interpreter (exit 139): it waits for its end.
