@@ -407,8 +407,10 @@ def test_serve_stopped_while_starting_exits_130_in_one_line(signame):
     """Before serve's own handlers (drain, commit, exit 0) are installed, SIGTERM ended the
     process silently with 143, and a signal inside TensorFlow's import could crash the
     interpreter (139). Now the import ends, then the start-up stops: exit 130, one line."""
+    # any free port: the default 9108 may be taken on the host (a scorer, another test)
     r = subprocess.run([sys.executable, "-c", SERVE_SIGNALLED_AT_START, signame],
-                       capture_output=True, text=True, check=False)
+                       capture_output=True, text=True, check=False,
+                       env={**os.environ, "ANOMALY_GAN__SERVE__HTTP__PORT": "0"})
     assert r.returncode == 0, (r.returncode, r.stderr)
     assert r.stdout.split() == ["130", "True"]
     assert r.stderr.strip().splitlines() == ["anomaly-gan: interrupted"]
