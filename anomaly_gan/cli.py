@@ -32,7 +32,12 @@ from typing import Any
 
 from anomaly_gan import __version__
 from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError
-from anomaly_gan.runtime import Interrupts, forget_unhandled_interrupt
+from anomaly_gan.runtime import (
+    Interrupts,
+    end_now,
+    forget_unhandled_interrupt,
+    raised_inside_jax,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -1089,10 +1094,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _last_words(f"anomaly-gan: training ended unhealthy: {exc}", EXIT_UNHEALTHY)
     except AnomalyGanError as exc:
         return _last_words(f"anomaly-gan: error: {exc}", EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         with contextlib.suppress(Exception):  # ctypes' pythonapi is CPython's
             forget_unhandled_interrupt()
-        return _last_words("anomaly-gan: interrupted", EXIT_INTERRUPTED)
+        code = _last_words("anomaly-gan: interrupted", EXIT_INTERRUPTED)
+        if raised_inside_jax(exc):  # a compilation may run on: exiting normally crashes
+            end_now(code)
+        return code
     except BrokenPipeError:  # stdout's reader stopped early (`models list | head -1`)
         _quiet_stdout()
         return 0

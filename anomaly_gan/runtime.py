@@ -20,10 +20,10 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["Interrupts", "forget_unhandled_interrupt", "import_tensorflow_quietly",
-           "is_tensorflow_notice"]
+__all__ = ["Interrupts", "end_now", "forget_unhandled_interrupt", "import_tensorflow_quietly",
+           "is_tensorflow_notice", "raised_inside_jax"]
 
 _NOTICES = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called"
@@ -107,6 +107,33 @@ def forget_unhandled_interrupt() -> None:
     run.restype = ctypes.py_object
     run.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
     run(b"None", _PY_EVAL_INPUT, namespace, namespace)
+
+
+def raised_inside_jax(exc: BaseException) -> bool:
+    """Whether ``exc`` went through JAX's own code (a frame of a ``jax`` or ``jaxlib`` module).
+
+    A signal is handled inside JAX where its C++ waits for a compilation (XLA compiles on a
+    thread pool, and the wait lets Ctrl-C through): the wait is given up, the compilation is
+    not, and a process that then exits normally tears JAX's client down under it, which
+    crashes (SIGSEGV, exit 139) if the compilation is still running (JAX 0.10)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module in ("jax", "jaxlib") or module.startswith(("jax.", "jaxlib.")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def end_now(code: int) -> NoReturn:
+    """End the process with ``code`` at once, without the interpreter's teardown (see
+    :func:`raised_inside_jax`); standard streams and log handlers are flushed first."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed stream, a reader gone away
+            stream.flush()
+    with contextlib.suppress(Exception):
+        logging.shutdown()
+    os._exit(code)
 
 
 class Interrupts:
