@@ -81,22 +81,27 @@ def _all_fields(cls: typing.Any = Config, prefix: str = "") -> list[str]:
     return out
 
 
-def test_every_config_key_the_docs_name_exists():
-    checked, unknown = 0, []
+def _names_in_code(pattern: re.Pattern[str]) -> typing.Iterator[tuple[Path, str, int, str]]:
+    """``(doc, its text, offset, name)`` for each match of ``pattern``'s first group inside a
+    `code` span of the docs."""
     for doc in DOCS:
         text = doc.read_text(encoding="utf-8")
         for span in re.finditer(r"`([^`\n]+)`", text):
-            for m in KEY.finditer(span.group(1)):
-                key = m.group(1)
-                parts = key.split(".")
-                if parts[-1] in FILE_SUFFIXES or key in NOT_CONFIG:
-                    continue
-                checked += 1
-                if not (_names_a_field(parts) or _names_a_chart_value(parts)):
-                    line = text.count("\n", 0, span.start()) + 1
-                    close = difflib.get_close_matches(key, _all_fields(), n=1)
-                    hint = f" (did you mean `{close[0]}`?)" if close else ""
-                    unknown.append(f"{doc.relative_to(ROOT)}:{line}: `{key}`{hint}")
+            for m in pattern.finditer(span.group(1)):
+                yield doc, text, span.start(), m.group(1)
+
+
+def test_every_config_key_the_docs_name_exists():
+    checked, unknown = 0, []
+    for doc, text, at, key in _names_in_code(KEY):
+        parts = key.split(".")
+        if parts[-1] in FILE_SUFFIXES or key in NOT_CONFIG:
+            continue
+        checked += 1
+        if not (_names_a_field(parts) or _names_a_chart_value(parts)):
+            close = difflib.get_close_matches(key, _all_fields(), n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            unknown.append(f"{doc.relative_to(ROOT)}:{_line(text, at)}: `{key}`{hint}")
     assert checked > 100, f"only {checked} keys found: is the pattern still right?"
     assert not unknown, "keys the docs name that config.py does not have:\n" + "\n".join(unknown)
 
@@ -314,32 +319,27 @@ def test_every_chart_value_the_docs_name_exists():
     top = set(CHART_VALUES) - set(SECTIONS)
     name = re.compile(r"(?<![\w./$-])([a-z][A-Za-z0-9]*(?:\.[A-Za-z_]\w*)+)(?![\w/(-])")
     checked, unknown = 0, []
-    for doc in DOCS:
-        text = doc.read_text(encoding="utf-8")
-        for span in re.finditer(r"`([^`\n]+)`", text):
-            for m in name.finditer(span.group(1)):
-                key = m.group(1)
-                parts = key.split(".")
-                if parts[-1] in FILE_SUFFIXES or key in NOT_CHART:
-                    continue
-                if key in paths:
-                    ok = True
-                elif parts[0] == "config":
-                    ok = (_names_a_field(parts[1:])
-                          or len(parts) == 2 and hasattr(config_module, parts[1]))
-                elif parts[0] in top:
-                    ok = key in paths or parts[0] in CHART_PASSTHROUGH
-                elif (doc.name in HELM_DOCS and parts[0] not in SECTIONS
-                      and any(c.isupper() for c in key)):
-                    ok = any(p.endswith("." + key) for p in paths)
-                else:
-                    continue
-                checked += 1
-                if not ok:
-                    close = difflib.get_close_matches(key, list(paths), n=1)
-                    hint = f" (did you mean `{close[0]}`?)" if close else ""
-                    unknown.append(f"{doc.relative_to(ROOT)}:{_line(text, span.start())}: "
-                                   f"`{key}`{hint}")
+    for doc, text, at, key in _names_in_code(name):
+        parts = key.split(".")
+        if parts[-1] in FILE_SUFFIXES or key in NOT_CHART:
+            continue
+        if key in paths:
+            ok = True
+        elif parts[0] == "config":
+            ok = (_names_a_field(parts[1:])
+                  or len(parts) == 2 and hasattr(config_module, parts[1]))
+        elif parts[0] in top:
+            ok = key in paths or parts[0] in CHART_PASSTHROUGH
+        elif (doc.name in HELM_DOCS and parts[0] not in SECTIONS
+              and any(c.isupper() for c in key)):
+            ok = any(p.endswith("." + key) for p in paths)
+        else:
+            continue
+        checked += 1
+        if not ok:
+            close = difflib.get_close_matches(key, list(paths), n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            unknown.append(f"{doc.relative_to(ROOT)}:{_line(text, at)}: `{key}`{hint}")
     assert checked > 60, f"only {checked} chart values found: is the pattern still right?"
     assert not unknown, "chart values the docs name that values.yaml does not have:\n" + \
         "\n".join(unknown)

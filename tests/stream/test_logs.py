@@ -9,19 +9,13 @@ from anomaly_gan.stream.logs import configure_logging
 
 @pytest.fixture
 def restore_loggers():
-    names = ("anomaly_gan", "kafka", "py.warnings")
-    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level,
-                 logging.getLogger(n).propagate) for n in names}
+    """Warning capture off before and after (the loggers themselves are restored after each
+    test by tests/conftest.py's _restore_loggers)."""
     # An earlier in-process configure_logging (the demo test) left logging's warning capture
     # "on" while pytest restored warnings.showwarning: reset it so this test installs it.
     logging.captureWarnings(False)
     yield
     logging.captureWarnings(False)
-    for n, (handlers, level, propagate) in saved.items():
-        logger = logging.getLogger(n)
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def test_json_logs_cover_kafka_and_warnings(restore_loggers, capsys):
