@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import difflib
 import re
-import types
 import typing
 from pathlib import Path
 
@@ -41,23 +40,10 @@ CHART_VALUES = yaml.safe_load((ROOT / "helm/anomaly-gan/values.yaml").read_text(
 
 
 def _names_a_field(parts: list[str]) -> bool:
-    node: typing.Any = Config
-    default: typing.Any = None
-    for part in parts:
-        if dataclasses.is_dataclass(node):
-            fields = {f.name: f for f in config_keys(node)}
-            if part not in fields:
-                return False
-            f = fields[part]
-            node = typing.get_type_hints(node)[part]
-            if typing.get_origin(node) in (typing.Union, types.UnionType):  # `logs: X | None`
-                node = next(a for a in typing.get_args(node) if a is not type(None))
-            default = (f.default_factory() if f.default_factory is not dataclasses.MISSING
-                       else f.default)
-        elif isinstance(default, dict) and part in default:  # scoring.weights.quiet
-            node, default = None, default[part]
-        else:
-            return False
+    try:
+        _config_default(parts)
+    except KeyError:
+        return False
     return True
 
 
