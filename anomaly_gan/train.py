@@ -45,8 +45,8 @@ from anomaly_gan.scoring.drift import reference_histograms
 from anomaly_gan.stream.alerts import iso_utc
 
 __all__ = ["FLOAT16_OVERFLOW", "MAX_SCALED", "MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES",
-           "attempt_settings", "check_scaled_range", "constant_features", "counter_features", "data_hash",
-           "drifting_features", "held_out_rows", "split_series", "time_features",
+           "attempt_settings", "check_scaled_range", "constant_features", "counter_features",
+           "data_hash", "drifting_features", "held_out_rows", "split_series", "time_features",
            "too_short", "train_detector"]
 
 #: Held-out windows short series keep at least, in all (while that leaves half of each

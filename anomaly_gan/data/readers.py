@@ -607,8 +607,8 @@ def read_table(path: str | Path, timestamp_column: str | None = None,
     ``none``, see ``data.header``) or, with pyarrow, a Parquet file. With ``booleans``,
     CSV cells ``true``/``false`` (any case, :data:`BOOLEAN_CELLS`) are 1/0, as in a labels
     file, and a first row of them is data; so is a Parquet bool column, which is refused
-    without (as a CSV's are: ``serve`` takes numbers only). ``opened``: a CSV ``path`` already opened
-    (binary, not yet read: a pipe), read and closed."""
+    without (as a CSV's are: ``serve`` takes numbers only). ``opened``: a CSV ``path``
+    already opened (binary, not yet read: a pipe), read and closed."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq") and opened is None:
         return _read_parquet(p, timestamp_column, booleans)

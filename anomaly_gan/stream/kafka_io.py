@@ -47,8 +47,8 @@ from anomaly_gan.config import KafkaConfig
 from anomaly_gan.errors import AnomalyGanError, ConfigError
 
 __all__ = ["AUTH_FAILURES", "SKIP_SEARCH_S", "AuthFailures", "Backoff", "Delivery", "KafkaIO",
-           "UnreadableInput", "check_tls", "client_kwargs", "describe", "drop_failed_batch", "resolve_password",
-           "skip_unreadable", "unreadable_at"]
+           "UnreadableInput", "check_tls", "client_kwargs", "describe", "drop_failed_batch",
+           "resolve_password", "skip_unreadable", "unreadable_at"]
 
 log = logging.getLogger(__name__)
 
