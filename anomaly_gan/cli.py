@@ -36,6 +36,7 @@ from anomaly_gan.runtime import (
     Interrupts,
     end_now,
     forget_unhandled_interrupt,
+    now_and_then,
     raised_inside_jax,
 )
 
@@ -99,15 +100,13 @@ def _scoring_progress(command: str, clock: Callable[[], float] = time.monotonic
     """A ``progress(done, total)`` for :meth:`Detector.score_series` that writes a line to
     stderr at most every :data:`PROGRESS_SECONDS`, the first that long after the command
     started (this call), so a small file scores in silence as before."""
-    started = clock()
-    last = [started]
+    due = now_and_then(PROGRESS_SECONDS, clock)
 
     def say(done: int, total: int) -> None:
-        now = clock()
-        if now - last[0] >= PROGRESS_SECONDS:
-            last[0] = now
+        elapsed = due()
+        if elapsed is not None:
             _eprint(f"{command}: scored {done:,} of {total:,} windows ({100 * done // total}%) "
-                    f"in {now - started:.0f}s")
+                    f"in {elapsed:.0f}s")
 
     return say
 

@@ -19,11 +19,12 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 __all__ = ["Interrupts", "end_now", "forget_unhandled_interrupt", "import_tensorflow_quietly",
-           "is_tensorflow_notice", "raised_inside_jax"]
+           "is_tensorflow_notice", "now_and_then", "raised_inside_jax"]
 
 _NOTICES = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called"
@@ -107,6 +108,32 @@ def forget_unhandled_interrupt() -> None:
     run.restype = ctypes.py_object
     run.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.py_object, ctypes.py_object]
     run(b"None", _PY_EVAL_INPUT, namespace, namespace)
+
+
+def now_and_then(every_s: float, clock: Callable[[], float] = time.monotonic
+                 ) -> Callable[[], float | None]:
+    """For a progress line on long work: a check that answers the seconds since it was made
+    at most once every ``every_s`` (first ``every_s`` after it was made), else None.
+
+    >>> t = [0.0]
+    >>> due = now_and_then(10.0, lambda: t[0])
+    >>> answers = []
+    >>> for t[0] in (4.0, 10.0, 15.0, 21.0):
+    ...     answers.append(due())
+    >>> answers
+    [None, 10.0, None, 21.0]
+    """
+    started = clock()
+    last = [started]
+
+    def due() -> float | None:
+        now = clock()
+        if now - last[0] < every_s:
+            return None
+        last[0] = now
+        return now - started
+
+    return due
 
 
 def raised_inside_jax(exc: BaseException) -> bool:

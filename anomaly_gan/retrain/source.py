@@ -363,14 +363,14 @@ def reading_progress(say: Progress, what: str = "events") -> Callable[[int], Non
     """An ``on_progress`` for :func:`read_topic_range` that says ``[read] N <what> (R/s)``
     at most every ``_PROGRESS_EVERY_S`` (a logs range, and the alert topic, showed nothing
     until the read ended)."""
-    t0 = time.monotonic()
-    last = [t0]
+    from anomaly_gan.runtime import now_and_then
+
+    due = now_and_then(_PROGRESS_EVERY_S)
 
     def on_progress(n: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= _PROGRESS_EVERY_S:
-            last[0] = now
-            say(f"[read] {n} {what} ({n / max(now - t0, 1e-9):,.0f}/s)")
+        elapsed = due()
+        if elapsed is not None:
+            say(f"[read] {n} {what} ({n / max(elapsed, 1e-9):,.0f}/s)")
 
     return on_progress
 
