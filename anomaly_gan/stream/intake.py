@@ -67,9 +67,14 @@ class Intake:
             gap_seconds = self.logs.model.row_gap_seconds
         self.parser = self.logs or parser_from_config(det.feature_names, cfg)
         self.assembler = assembler_from_config(len(det.feature_names), cfg)
+        # A logs model's buckets already wait reorder_tolerance_seconds (CountBuckets'
+        # lateness) and close in time order per entity, so their rows are not held again:
+        # held, each window waited for the entity's next bucket too, ceil(T / bucket_seconds)
+        # buckets (per N lines, T seconds of line time) more before it was scored.
+        tolerance = 0.0 if self.logs is not None else w.reorder_tolerance_seconds
         self.state = WindowState(
             det.window, len(det.feature_names), gap_seconds=gap_seconds,
-            max_entities=w.max_entities, reorder_tolerance_seconds=w.reorder_tolerance_seconds,
+            max_entities=w.max_entities, reorder_tolerance_seconds=tolerance,
             hop=w.hop, rescore_history=rescore_history(cfg.alerts), on_drop=self._dropped,
             counters=getattr(det, "counters", ()))
         self.dead_letter = dead_letter

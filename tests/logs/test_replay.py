@@ -325,6 +325,22 @@ def test_a_kill_among_hostile_lines_scores_the_windows_of_a_run_without_it(mode,
                                       reorder_tolerance_seconds=tolerance)
 
 
+
+@pytest.mark.parametrize("tolerance", [5.0, 25.0])
+@pytest.mark.parametrize("mode", sorted(_MODES))
+def test_reorder_tolerance_delays_a_logs_window_once_not_a_bucket_more(mode, tolerance):
+    """serve.windows.reorder_tolerance_seconds holds a logs model's buckets open (the
+    watermark); the window state then held their rows again until one at least that much
+    newer came, so each window waited for the entity's next bucket(s) as well: with 10 s
+    buckets, 1 more for 5 s and 3 more for 25 s (per 3 lines, 5 or 25 s of line time), and
+    the stream's last windows were not scored at all. Rows come out of the buckets in time
+    order, so the same windows are scored as without the tolerance, as soon."""
+    recs = records()[:21]  # one entity, a line every 3 s up to 60 s
+    for n in range(1, len(recs) + 1):
+        assert (whole_run(recs[:n], _MODES[mode], reorder_tolerance_seconds=tolerance)
+                == whole_run(recs[:n], _MODES[mode])), n
+
+
 # ------------------------------------------------------------------ explanations, per N lines
 
 class LastBucketPanicModel(LinesModel):
