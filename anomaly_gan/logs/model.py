@@ -27,7 +27,7 @@ from anomaly_gan.config import LogsConfig
 from anomaly_gan.errors import BundleError
 from anomaly_gan.logs.counts import NEW_OVERFLOW, BucketRow, CountBuckets, Key
 from anomaly_gan.logs.events import cut_text, level_name
-from anomaly_gan.logs.templates import TemplateMiner
+from anomaly_gan.logs.templates import TemplateMiner, redact_secrets
 
 __all__ = ["OTHER", "RELOADABLE", "UNSEEN", "LogModel", "live_change"]
 
@@ -167,7 +167,9 @@ class LogModel:
         ``logs.example_lines`` example lines. Templates are ranked by
         ``|observed - expected| / sqrt(expected + 1)``, over the templates seen in the
         window and the top-K ones that stayed away (so a silent component is named too);
-        unseen lines have an expected count of 0.
+        unseen lines have an expected count of 0. Credentials in the texts (a password=,
+        a bearer token: :func:`~anomaly_gan.logs.templates.redact_secrets`) are
+        ``<SECRET>``: serve's alerts and score's ``templates`` column both come from here.
         """
         n = len(rows)
         means = self.template_means.get(rows[0].entity if rows else "",
@@ -189,10 +191,10 @@ class LogModel:
         out = []
         for _, key, count, expected, examples in ranked[:limit]:
             column = self._column.get(key[1], self.other) if key[0] == "known" else self.unseen
-            out.append({"template": cut_text(self.template_text(key)),
+            out.append({"template": redact_secrets(cut_text(self.template_text(key))),
                         "feature": self.feature_names[column],
                         "observed": int(count), "expected": round(float(expected), 2),
-                        "examples": list(examples)})
+                        "examples": [redact_secrets(e) for e in examples]})
         return out
 
     # ------------------------------------------------------------------ state

@@ -62,6 +62,28 @@ def test_unseen_lines_are_counted_and_explained_by_their_own_template(feed):
     assert top["examples"] == ["kernel panic on cpu 3", "kernel panic on cpu 5"]
 
 
+
+def test_an_alert_names_no_credential_in_its_templates_or_example_lines(feed):
+    """Example lines went out in the alert as logged, and a template kept a credential its
+    lines shared: a password=, an API key, a bearer token reached the alert topic (and the
+    chat or pager behind it). The masking rules group lines and take none of them."""
+    secret_lines = ["login failed for bob@example.com password=hunter2 from 10.0.0.7",
+                    "login failed for amy@example.com password=hunter2 from 10.0.0.9",
+                    'call {"api_key": "sk_live_51HxQ2aBcD3", "route": "/charge"} failed',
+                    "upstream refused Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIi.x1"]
+    for i, text in enumerate(secret_lines):
+        feed.add(line("a", 1.0 + i, text), "p0", i)
+    rows = feed.add(line("a", 12.0), "p0", 9)
+    sent = json.dumps(feed.explain(rows[-1], limit=10))
+    for secret in ("hunter2", "sk_live_51HxQ2aBcD3", "eyJhbGciOiJIUzI1NiJ9"):
+        assert secret not in sent
+    entries = {t["template"]: t["examples"] for t in feed.explain(rows[-1], limit=10)}
+    assert entries["login failed for <*> password=<SECRET> from <IP>"] == [
+        "login failed for bob@example.com password=<SECRET> from 10.0.0.7",
+        "login failed for amy@example.com password=<SECRET> from 10.0.0.9"]
+    assert ['call {"api_key": "<SECRET>", "route": "/charge"} failed'] in entries.values()
+    assert ["upstream refused Authorization: Bearer <SECRET>"] in entries.values()
+
 def test_an_alert_shows_a_huge_template_cut_as_its_example_lines_are(feed):
     """A 60 KB line of numbers was a 180,000-character template once each was <NUM>: each such
     template was that long in the alert (and its log line); a few made the alert larger than
