@@ -126,8 +126,8 @@ _NEEDS: dict[str, str | re.Pattern[str]] = {
 # scheme's token, a JWT, and the password of a URL's user. The masking rules above are for
 # grouping lines and take none of these, and the alert topic reaches more readers (chat,
 # pagers, ticket systems) than the log itself. A key is read whole and then asked whether
-# it names a credential, which keeps the search linear (a keyword pattern inside the key regex backtracked: 44 ms
-# for an example line of 'token' x 400).
+# it names a credential, which keeps the search linear (a keyword pattern inside the key
+# regex backtracked: 44 ms for an example line of 'token' x 400).
 _KEY_VALUE = re.compile(r"(?<![\w.-])(?P<key>[\w.-]+)(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
                         r"(?P<value>[^\s\"'&,;]+)")
 _SECRET_KEY = re.compile(r"passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|"
