@@ -5,7 +5,8 @@ scored, or an unexpected error (a bug, with its traceback); 2 bad input (config,
 bundle, output path: one line on stderr, no traceback); 3 training ended unhealthy (bundle not
 written unless --allow-unhealthy; never when the networks ended non-finite, which ``retrain``
 exits 3 for too); 4 ``retrain``: the candidate was rejected by the validation gate (kept in the
-store, not promoted); 130 interrupted.
+store, not promoted); 130 interrupted (``serve``: while it starts, or by a second signal
+while it drains).
 
 Streams: results (the ``train`` summary JSON, ``evaluate`` metrics) go to stdout, progress and
 errors to stderr, so ``anomaly-gan train ... > result.json`` is valid JSON. Inputs (config,
@@ -33,6 +34,7 @@ from typing import Any
 from anomaly_gan import __version__
 from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError
 from anomaly_gan.runtime import (
+    EXIT_INTERRUPTED,
     Interrupts,
     end_now,
     forget_unhandled_interrupt,
@@ -45,7 +47,6 @@ __all__ = ["build_parser", "main"]
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNHEALTHY = 3
-EXIT_INTERRUPTED = 130
 
 EPILOG = """\
 exit codes:
@@ -57,7 +58,8 @@ exit codes:
        train, retrain: the networks ended non-finite (nothing written, store untouched)
   4    retrain: trained, but the validation gate rejected the candidate (kept, not promoted)
   130  interrupted (Ctrl-C; for train, demo, retrain and models SIGTERM too, and for
-       serve while it starts; once running, serve drains and exits 0)
+       serve while it starts; once running, serve drains and exits 0, and a second
+       signal during its drain ends it at once with 130, committing nothing more)
 
 environment:
   Any config key can be overridden: ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<value>,

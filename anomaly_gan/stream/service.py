@@ -4,18 +4,21 @@ way to put a :class:`~anomaly_gan.stream.app.Scorer` on Kafka (serve, demos, tes
 Load the model, start /metrics, /healthz and /readyz, connect to Kafka (retrying with
 backoff while no broker answers), run :class:`~anomaly_gan.stream.app.Scorer` with the hot
 reload watcher, the shadow model and the drift gauges, and stop on SIGTERM/SIGINT: the
-scorer drains, flushes and commits within ``serve.grace_seconds``, then the clients close.
+scorer drains, flushes and commits within ``serve.grace_seconds``, then the clients close;
+a second SIGTERM/SIGINT meanwhile ends the process at once with 130, committing nothing more.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from anomaly_gan.config import Config, ServeConfig
+from anomaly_gan.runtime import EXIT_INTERRUPTED, end_now
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.kafka_io import AUTH_FAILURES, Backoff
@@ -109,6 +112,25 @@ def _shadow(s: ServeConfig, registry: Any) -> Any:
     return ShadowScorer(registry, det, SCORE_BUCKETS)
 
 
+def _stop_now(signum: int, grace_seconds: float) -> NoReturn:
+    """A second SIGTERM/SIGINT once serve is stopping: end the process now, exit 130.
+
+    The drain waits for the model, the producer's flush and the final commit, up to
+    ``serve.grace_seconds`` (with a broker that hangs, all of it), and ignored further
+    signals meanwhile. Ending here, in the handler, commits nothing more: every commit made
+    so far came after its output was acknowledged, so at least once holds, as after a
+    SIGKILL. An exception raised instead may be swallowed inside kafka-python's calls
+    (runtime.Interrupts), and a normal exit waits for the producer's own close at exit.
+    The line is best-effort: the handler may have interrupted a write to the same stream."""
+    name = signal.Signals(signum).name
+    with contextlib.suppress(Exception):
+        log.error("second %s while stopping: exiting now without waiting for the drain "
+                  "(serve.grace_seconds %g); nothing more is committed, what was read since "
+                  "the last commit is read again at the next start", name, grace_seconds,
+                  extra={"fields": {"signal": name, "exit_code": EXIT_INTERRUPTED}})
+    end_now(EXIT_INTERRUPTED)
+
+
 def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
     """``anomaly-gan serve``: load the model, start /metrics, consume until SIGTERM/SIGINT.
     ``bundle``: the model path already inspected (a :class:`~anomaly_gan.artifacts.BundleInfo`,
@@ -170,6 +192,8 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
     scorer: Scorer | None = None
 
     def _stop(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second signal: the drain is not waited for
+            _stop_now(signum, s.grace_seconds)
         # No logging here: a handler may interrupt a thread that holds the logging lock.
         stop.set()
         if scorer is not None:

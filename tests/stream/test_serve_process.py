@@ -263,3 +263,49 @@ def test_starts_without_a_broker_reports_it_and_stops_cleanly(serve_config, serv
         starting = next(x for x in proc.log().splitlines() if " starting " in x)
         assert f"model_version={stream_detector.version}" in starting
         assert f"bundle={cfg.serve.model_path}" in starting
+
+
+@pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
+                    reason="pauses its own embedded broker")
+def test_a_second_sigterm_during_the_drain_stops_at_once_and_commits_nothing_more(
+        serve_process, stream_bundle, stream_detector, plant):
+    """A drain that cannot end (the broker hangs: its process is stopped, so the final
+    commit waits) is cut short by a second SIGTERM: one line, exit 130, no "scorer stopped",
+    and the group's committed offsets are those of before the stop (at least once)."""
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.demo.broker import EmbeddedBroker, local_kafka
+    from tests.stream.conftest import PATIENT_POLL_MS, PATIENT_STALL_S
+
+    topics = {"events": "ev", "alerts": "al", "scores": "sc", "dlq": "dlq"}
+    with EmbeddedBroker(topics={"ev": 2, "al": 1, "sc": 1, "dlq": 1}) as broker:
+        bootstrap = broker.bootstrap_servers
+        cfg = config_from_dict({"serve": {
+            "model_path": str(stream_bundle), "grace_seconds": 600.0, "http": {"port": 0},
+            "kafka": local_kafka(bootstrap, topics, "second-signal",
+                                 max_poll_interval_ms=PATIENT_POLL_MS,
+                                 input_stall_seconds=PATIENT_STALL_S)}}, "test serve config")
+        proc = serve_process(cfg)
+        proc.wait_ready()
+        records = events(plant, range(600, 640))
+        produce(bootstrap, "ev", records)
+        n_windows = len(ENTITIES) * (40 - stream_detector.window + 1)
+        assert len(score_keys(bootstrap, "sc", expect=n_windows, timeout_s=60)) == n_windows
+        wait_until(lambda: any(committed_offsets(bootstrap, "second-signal", "ev").values()),
+                   "a commit", proc)
+        before = committed_offsets(bootstrap, "second-signal", "ev")
+        broker_pid = broker._proc.pid
+        os.kill(broker_pid, signal.SIGSTOP)  # hung, not gone: requests wait for an answer
+        try:
+            proc.proc.send_signal(signal.SIGTERM)
+            wait_until(lambda: "stopping: scoring what was read" in proc.log(), "the drain",
+                       proc)
+            proc.proc.send_signal(signal.SIGTERM)
+            rc = proc.proc.wait(timeout=120)
+        finally:
+            os.kill(broker_pid, signal.SIGCONT)
+        log = proc.log()
+        assert rc == 130, log
+        assert "scorer stopped" not in log  # the drain did not finish: it was cut short
+        said = [line for line in log.splitlines() if "second SIGTERM while stopping" in line]
+        assert len(said) == 1 and "nothing more is committed" in said[0], log
+        assert committed_offsets(bootstrap, "second-signal", "ev") == before
