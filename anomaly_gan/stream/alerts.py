@@ -123,17 +123,33 @@ class Debouncer:
         self._last_alert: dict[str, float] = {}
         self._open: dict[str, Incident] = {}
         self.closed: Incident | None = None  # the incident the last update resolved
+        # With resolve_windows 0 the cooldown outlives the run that alerted, and only a run
+        # holds the commit back: a replay from past it forgot the cooldown, and the next run
+        # alerted again. While an alert's cooldown lasts, the commit holds back to where a
+        # replay re-scores the run that alerted (same alert, same id, same cooldown).
+        self.tracks_cooldown = not self.resolve and self.cooldown > 0
+        self._since_from: dict[str, tuple[Any, int]] = {}  # the run's first window's replay
+        #: entity -> (partition, offset, until): where a replay must start, in its cooldown
+        self.cooling: dict[str, tuple[Any, int, float]] = {}
 
-    def update(self, entity: str, window_end_ts: float, anomalous: bool) -> bool:
+    def update(self, entity: str, window_end_ts: float, anomalous: bool,
+               replay_from: tuple[Any, int] | None = None) -> bool:
         """Feed one scored window; True when it should raise an alert. When the window
-        resolves the entity's incident, :attr:`closed` holds it until the next update."""
+        resolves the entity's incident, :attr:`closed` holds it until the next update.
+        ``replay_from``: (partition, offset) a replay starts from to rebuild the window
+        (:attr:`cooling`)."""
         self.closed = None
+        if self.cooling:
+            cooling = self.cooling.get(entity)
+            if cooling is not None and window_end_ts >= cooling[2]:
+                del self.cooling[entity]
         incident = self._open.get(entity) if self._open else None
         if incident is not None:
             incident.span += 1
         if not anomalous:
             self._run.pop(entity, None)
             self._since.pop(entity, None)
+            self._since_from.pop(entity, None)
             if incident is not None:
                 incident.calm += 1
                 if incident.calm >= self.resolve:
@@ -149,12 +165,20 @@ class Debouncer:
         self._run[entity] = run
         if run == 1:
             self._since[entity] = window_end_ts
+            if replay_from is not None:
+                self._since_from[entity] = replay_from
         if run < self.consecutive:
             return False
         last = self._last_alert.get(entity)
         if last is not None and window_end_ts - last < self.cooldown:
             return False
         self._last_alert[entity] = window_end_ts
+        # Only a run that alerted on its own: one longer than `consecutive` began inside an
+        # earlier cooldown, which its replay would not rebuild, and holding its start would
+        # hold the commit for as long as the run lasts.
+        start = self._since_from.get(entity) if self.tracks_cooldown else None
+        if start is not None and run == self.consecutive:
+            self.cooling[entity] = (start[0], start[1], window_end_ts + self.cooldown)
         if self.resolve:
             if incident is None:
                 incident = self._open[entity] = Incident(self._since[entity], run)
@@ -205,18 +229,22 @@ class Debouncer:
         self._since.pop(entity, None)
         self._last_alert.pop(entity, None)
         self._open.pop(entity, None)
+        self._since_from.pop(entity, None)
+        self.cooling.pop(entity, None)
 
     def clear(self) -> None:
         self._run.clear()
         self._since.clear()
         self._last_alert.clear()
         self._open.clear()
+        self._since_from.clear()
+        self.cooling.clear()
 
     def retain(self, keep: Callable[[str], bool]) -> None:
         """Drop the state of entities for which ``keep`` is false (bounds memory to the
         entities still held by the window state)."""
         tables: tuple[dict[str, Any], ...] = (self._run, self._since, self._last_alert,
-                                              self._open)
+                                              self._open, self._since_from, self.cooling)
         for table in tables:
             for entity in [e for e in table if not keep(e)]:
                 del table[entity]
@@ -316,7 +344,8 @@ class Decisions(NamedTuple):
 def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float],
              anomalous: Sequence[bool], model_version: str,
              silences: Silences | None = None,
-             repeat: Callable[[int], str] | None = None) -> Decisions:
+             repeat: Callable[[int], str] | None = None,
+             replay_from: Sequence[tuple[Any, int]] | None = None) -> Decisions:
     """Feed a batch of scored windows (in order) to ``debouncer``: the windows that fire
     an alert, with the run length and ``anomalous_since`` their record gives, and those that
     resolve an incident. ``serve`` (``Publisher.publish``) and ``score --alerts`` both
@@ -327,6 +356,8 @@ def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float
     without them (runs, cooldown, incidents). An incident's resolution is sent when one of
     its alerts was; its ``alert_id`` names the last alert sent. ``repeat``: window index ->
     its repeat, for the ids (:meth:`~anomaly_gan.stream.state.WindowBatch.repeat`).
+    ``replay_from``: per window, (partition, offset) a replay rebuilds it from
+    (:attr:`Debouncer.cooling`; ``serve`` only).
 
     >>> from anomaly_gan.stream.silences import Silence, Silences
     >>> d = Debouncer(consecutive=1, cooldown_seconds=0, resolve_windows=1)
@@ -341,7 +372,7 @@ def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float
     unsent: Resolved = []
     update = debouncer.update
     for i, entity in enumerate(entities):
-        if update(entity, ends[i], anomalous[i]):
+        if update(entity, ends[i], anomalous[i], replay_from[i] if replay_from else None):
             incident = debouncer.incident(entity)
             silence = silences.match(entity, ends[i]) if silences else None
             if silence is not None:

@@ -351,7 +351,8 @@ class Scorer:
         return batch
 
     def _safe_offsets(self, next_offsets: dict[Any, int]) -> dict[Any, int]:
-        return self.intake.safe_offsets(next_offsets, rescore=self.debouncer.held_windows)
+        return self.intake.safe_offsets(next_offsets, rescore=self.debouncer.held_windows,
+                                        holds=self.debouncer.cooling)
 
     def _score_batch(self) -> None:
         """Score everything read so far and publish the results (waits for the model)."""

@@ -13,7 +13,7 @@ slot of the assembler or an open log bucket still needs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from anomaly_gan.config import LOGS_ASSEMBLE, LOGS_EVENT_FORMAT, AlertConfig, ServeConfig
@@ -182,18 +182,21 @@ class Intake:
                                              f"{type(exc).__name__}: {exc}"[:300]))
 
     def safe_offsets(self, next_offsets: dict[Any, int],
-                     rescore: Callable[[str], int]) -> dict[Any, int]:
+                     rescore: Callable[[str], int],
+                     holds: Mapping[str, tuple[Any, int, float]] | None = None
+                     ) -> dict[Any, int]:
         """Offsets safe to commit: none past a record that a window, or an open log bucket,
         still needs, nor inside a log bucket that the replay would rebuild.
         ``rescore(entity)`` windows of an entity (its run of anomalous windows, or its open
         incident) are held back too, up to :func:`rescore_history`, so that a replay re-scores
-        them and rebuilds the debounce state (same alert and resolution ids)."""
+        them and rebuilds the debounce state (same alert and resolution ids); ``holds``
+        (an alert's cooldown) as :meth:`WindowState.commit_offsets` says."""
         if self.logs is not None:
             # per N lines, an entity silent for logs.gap_seconds pins nothing: its partial
             # bucket and its window go (it would start afresh anyway when it comes back)
             for entity in self.logs.expire():
                 self.state.forget(entity)
-        safe = self.state.commit_offsets(next_offsets, rescore=rescore)
+        safe = self.state.commit_offsets(next_offsets, rescore=rescore, holds=holds)
         pins = None
         if self.logs is not None:
             pins = self.logs.pins()

@@ -207,7 +207,9 @@ class Publisher:
         entities, starts, ends = batch.entities, batch.start_ts, batch.end_ts
         flags = anomalous.tolist()
         decided = debounce(self.debouncer, entities, ends, flags, det.version, self.silences,
-                           batch.repeat)
+                           batch.repeat,
+                           list(zip(batch.partitions, batch.replay_from, strict=True))
+                           if self.debouncer.tracks_cooldown else None)
         fired, resolved = decided.fired, decided.resolved
         if decided.silenced or decided.unsent:
             self._log_silenced(entities, ends, det, decided)

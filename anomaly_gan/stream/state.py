@@ -72,6 +72,7 @@ class WindowBatch:
         "partitions",
         "raw",
         "repeats",
+        "replay_from",
         "start_ts",
         "tags",
         "window",
@@ -90,6 +91,8 @@ class WindowBatch:
         self.end_ts: list[float] = []
         self.partitions: list[Hashable] = []
         self.offsets: list[int] = []
+        # the offset a replay of its partition must start from to rebuild the window
+        self.replay_from: list[int] = []
         # window -> how many of its rows share its end time, for windows with more than one
         self.repeats: dict[int, int] = {}
         # window -> the ``tag`` its last row was pushed with (a logs model's bucket row)
@@ -350,6 +353,8 @@ class WindowState:
             out.end_ts.append(ts)
             out.partitions.append(self._part[slot])
             out.offsets.append(offset)
+            first = self._pin(slot, 1)
+            out.replay_from.append(offset if first is None else first)
             if tag is not None:
                 out.tags[k] = tag
             if repeated and w > 1:  # the rows before it at the same time tell it apart
@@ -384,10 +389,15 @@ class WindowState:
         return pin
 
     def commit_offsets(self, next_offsets: Mapping[Hashable, int],
-                       rescore: Callable[[str], int] | None = None) -> dict[Hashable, int]:
+                       rescore: Callable[[str], int] | None = None,
+                       holds: Mapping[str, tuple[Hashable, int, float]] | None = None
+                       ) -> dict[Hashable, int]:
         """Offsets safe to commit: ``next_offsets[p]`` (the next record to read) lowered to the
         oldest record still needed by an entity's window on ``p``, or, with ``rescore``
         (entity -> windows to re-score, at most ``rescore_history``), by its last windows.
+        ``holds``: entity -> (partition, offset, until): lowered to ``offset`` too while the
+        partition's recent entities (below) are before ``until`` in event time (an alert's
+        cooldown: :attr:`~anomaly_gan.stream.alerts.Debouncer.cooling`).
 
         An entity whose last event is more than ``gap_seconds`` behind its partition's
         *recent* entities (the 90th percentile of last event times, not the newest one, so
@@ -407,6 +417,10 @@ class WindowState:
             if p not in result or self._last_ts[slot] < recent[p] - self.gap_seconds:
                 continue
             pin = self._pin(slot, rescore(entity) if rescore is not None else 0)
+            hold = holds.get(entity) if holds else None
+            if hold is not None and hold[0] == p and recent[p] < hold[2] and (
+                    pin is None or hold[1] < pin):
+                pin = hold[1]
             if pin is not None and pin < result[p]:
                 result[p] = pin
         return result

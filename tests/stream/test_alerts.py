@@ -99,3 +99,22 @@ def test_an_unscorable_window_alerts_with_a_null_score_and_full_severity():
                        threshold=2.0, is_anomaly=True, components={}, model_version="v1",
                        partition=0, offset=1)
     assert json.loads(raw)["score"] is None and json.loads(raw)["is_anomaly"] is True
+
+
+def test_a_cooldown_holds_the_replay_to_the_alerting_run_and_only_while_it_lasts():
+    """resolve_windows 0: the alert of a run that reached ``consecutive`` holds the replay
+    to that run's first window until its cooldown ends; a run that goes on past it holds
+    nothing more, so an entity anomalous for ever does not pin the commit."""
+    from anomaly_gan.stream.alerts import Debouncer
+
+    d = Debouncer(consecutive=2, cooldown_seconds=10.0)
+    fired = [d.update("a", t, anomalous=True, replay_from=("p0", 100 + int(t)))
+             for t in (0.0, 1.0)]
+    assert fired == [False, True] and d.cooling == {"a": ("p0", 100, 11.0)}
+    assert d.update("a", 2.0, anomalous=False, replay_from=("p0", 102)) is False
+    assert d.cooling == {"a": ("p0", 100, 11.0)}  # a normal window ends the run, not this
+    for t in range(3, 30):  # one long run: it alerts again once the cooldown ends
+        d.update("a", float(t), anomalous=True, replay_from=("p0", 100 + t))
+        assert ("a" in d.cooling) == (t < 11), t
+    assert Debouncer(consecutive=2, cooldown_seconds=10.0, resolve_windows=1).tracks_cooldown \
+        is False

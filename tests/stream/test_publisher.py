@@ -29,6 +29,7 @@ def scored_batch(values, entities=None):
         batch.end_ts.append(10.0 * (i + 1))
         batch.partitions.append(IN)
         batch.offsets.append(i)
+        batch.replay_from.append(i)
     det = FakeModel()
     return batch, det, det.score_windows(batch.windows())
 
