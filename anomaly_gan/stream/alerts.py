@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from anomaly_gan.stream.silences import Silence, Silences
 
 __all__ = ["Debouncer", "Decisions", "Incident", "alert_id", "alert_records", "build_alert",
-           "build_resolution", "debounce", "encode_score", "iso_utc", "resolution_id",
-           "sampled"]
+           "build_resolution", "debounce", "encode_score", "holds_cooldown", "iso_utc",
+           "resolution_id", "sampled"]
 
 
 def iso_utc(ts: float) -> str:
@@ -109,6 +109,12 @@ class Incident:
         self.resolved_repeat = ""  # the resolving window's repeat (see alert_id)
 
 
+def holds_cooldown(resolve_windows: int, cooldown_seconds: float) -> bool:
+    """Whether an alert's cooldown outlives the run that raised it, so that ``serve``'s
+    commit holds back to the run while the cooldown lasts (:attr:`Debouncer.cooling`)."""
+    return not resolve_windows and cooldown_seconds > 0
+
+
 class Debouncer:
     """Per-entity run length of anomalous windows, time of the last alert and, with
     ``resolve_windows``, the open incident."""
@@ -127,7 +133,7 @@ class Debouncer:
         # holds the commit back: a replay from past it forgot the cooldown, and the next run
         # alerted again. While an alert's cooldown lasts, the commit holds back to where a
         # replay re-scores the run that alerted (same alert, same id, same cooldown).
-        self.tracks_cooldown = not self.resolve and self.cooldown > 0
+        self.tracks_cooldown = holds_cooldown(self.resolve, self.cooldown)
         self._since_from: dict[str, tuple[Any, int]] = {}  # the run's first window's replay
         #: entity -> (partition, offset, until): where a replay must start, in its cooldown
         self.cooling: dict[str, tuple[Any, int, float]] = {}

@@ -18,6 +18,7 @@ from typing import Any
 
 from anomaly_gan.config import LOGS_ASSEMBLE, LOGS_EVENT_FORMAT, AlertConfig, ServeConfig
 from anomaly_gan.errors import ConfigError
+from anomaly_gan.stream.alerts import holds_cooldown
 from anomaly_gan.stream.assemble import assembler_from_config
 from anomaly_gan.stream.events import InvalidEvent, dead_letter_of, parser_from_config
 from anomaly_gan.stream.state import WindowBatch, WindowState
@@ -76,7 +77,8 @@ class Intake:
             det.window, len(det.feature_names), gap_seconds=gap_seconds,
             max_entities=w.max_entities, reorder_tolerance_seconds=tolerance,
             hop=w.hop, rescore_history=rescore_history(cfg.alerts), on_drop=self._dropped,
-            counters=getattr(det, "counters", ()))
+            counters=getattr(det, "counters", ()),
+            replay_offsets=holds_cooldown(cfg.alerts.resolve_windows, cfg.alerts.cooldown_seconds))
         self.dead_letter = dead_letter
         self.on_drop = on_drop
         self.clock = clock

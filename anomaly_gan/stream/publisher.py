@@ -209,7 +209,7 @@ class Publisher:
         decided = debounce(self.debouncer, entities, ends, flags, det.version, self.silences,
                            batch.repeat,
                            list(zip(batch.partitions, batch.replay_from, strict=True))
-                           if self.debouncer.tracks_cooldown else None)
+                           if self.debouncer.tracks_cooldown and batch.replay_from else None)
         fired, resolved = decided.fired, decided.resolved
         if decided.silenced or decided.unsent:
             self._log_silenced(entities, ends, det, decided)

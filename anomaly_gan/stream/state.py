@@ -154,7 +154,7 @@ class WindowState:
                  rescore_history: int = 0,
                  on_drop: Callable[[str], None] | None = None,
                  initial_capacity: int = 256, hop: int = 1,
-                 counters: Iterable[int] = ()) -> None:
+                 counters: Iterable[int] = (), replay_offsets: bool = False) -> None:
         if window < 1 or n_features < 1 or max_entities < 1 or hop < 1:
             raise ValueError("window, n_features, max_entities and hop must be >= 1")
         self.counters = [int(c) for c in counters]
@@ -167,6 +167,9 @@ class WindowState:
         self.tolerance = float(reorder_tolerance_seconds)
         self.max_entities = int(max_entities)
         self.history = max(int(rescore_history), 0)  # windows a replay may re-score
+        # fill WindowBatch.replay_from (an alert's cooldown holds the commit to it: only with
+        # Debouncer.tracks_cooldown; with a reorder tolerance it is a minimum per window)
+        self.replay_offsets = bool(replay_offsets)
         # offsets kept per entity: a window's rows, the row its first increase starts from,
         # and the rows of the last `history` scored windows, `hop` rows apart
         self._n_offs = self.window + self.history * self.hop + self._lead
@@ -353,8 +356,9 @@ class WindowState:
             out.end_ts.append(ts)
             out.partitions.append(self._part[slot])
             out.offsets.append(offset)
-            first = self._pin(slot, 1)
-            out.replay_from.append(offset if first is None else first)
+            if self.replay_offsets:
+                first = self._pin(slot, 1)
+                out.replay_from.append(offset if first is None else first)
             if tag is not None:
                 out.tags[k] = tag
             if repeated and w > 1:  # the rows before it at the same time tell it apart
@@ -378,8 +382,14 @@ class WindowState:
         if n and back > 0:
             oldest = max(n - back, 0)
             if self.tolerance > 0.0:
-                # released in time order, so their offsets are not: the lowest of them
-                pin = int(self._offs[slot, np.arange(oldest, n) % self._n_offs].min())
+                # released in time order, so their offsets are not: the lowest of them (the
+                # ring's slots oldest..n-1, one slice or two where it wraps)
+                offs, size = self._offs[slot], self._n_offs
+                start, count = oldest % size, n - oldest
+                if start + count <= size:
+                    pin = int(offs[start:start + count].min())
+                else:
+                    pin = int(min(offs[start:].min(), offs[:start + count - size].min()))
             else:
                 pin = int(self._offs[slot, oldest % self._n_offs])
         heap = self._pending.get(slot)
