@@ -101,7 +101,7 @@ def config_schema() -> dict[str, Any]:
     schema["type"] = "object"
     schema["description"] = (
         "The anomaly-gan service YAML (anomaly_gan/config.py). The chart sets serve.model_path, "
-        "serve.http.host/port and the Kafka connection itself, from model.*, service.port and kafka.*."
+        "serve.http.host/port and the Kafka connection itself, from model.*, service.* and kafka.*."
     )
     return schema
 

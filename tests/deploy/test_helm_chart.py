@@ -338,6 +338,22 @@ def test_probes_hit_healthz_and_readyz_on_the_metrics_port(render, values) -> No
         assert selector.items() <= pod_labels.items()
 
 
+def test_a_service_port_below_1024_leaves_the_scorer_on_its_container_port(render) -> None:
+    """service.port was the scorer's listen port too: service.port=80 rendered, and the
+    non-root scorer (every capability dropped) failed to bind port 80 and restarted for ever.
+    The Service's port is now the Service's alone; it forwards to service.containerPort."""
+    docs = render(sets=("service.port=80",))
+    svc = find(docs, "Service")["spec"]["ports"][0]
+    assert (svc["port"], svc["targetPort"]) == (80, "http-metrics")
+    ports = {p["name"]: p["containerPort"] for p in scorer(docs)["ports"]}
+    assert ports == {"http-metrics": 9108}
+    assert service_config(docs)["serve"]["http"]["port"] == 9108
+    moved = render(sets=("service.containerPort=9200",))
+    assert {p["name"]: p["containerPort"] for p in scorer(moved)["ports"]} == {"http-metrics": 9200}
+    assert service_config(moved)["serve"]["http"]["port"] == 9200
+    assert find(moved, "Service")["spec"]["ports"][0]["port"] == 9108
+
+
 @pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
 def test_every_pod_runs_non_root_read_only_without_privileges(render, values) -> None:
     specs = pod_specs(render(*values))
@@ -965,6 +981,8 @@ def test_the_config_check_gets_no_network(render) -> None:
         (("securityContext.readOnlyRootFilesystem=false",), "/securityContext/readOnlyRootFilesystem"),
         (("securityContext.runAsNonRoot=false",), "/securityContext/runAsNonRoot"),
         (("service.port=70000",), "/service/port"),
+        # The scorer runs non-root with no capabilities: it could not bind the port.
+        (("service.containerPort=80",), "/service/containerPort"),
         (("replicaCount=-1",), "/replicaCount"),
         (("image.pullPolicy=Sometimes",), "/image/pullPolicy"),
         (("retrain.lookback=a week",), "/retrain/lookback"),

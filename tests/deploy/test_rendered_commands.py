@@ -148,7 +148,7 @@ def test_every_container_of_the_chart_runs_its_rendered_command(render, kafka_bo
         "kafka": {"bootstrapServers": kafka_bootstrap, "inputTopic": topics["events"],
                   "alertTopic": topics["alerts"], "dlqTopic": topics["dlq"],
                   "groupId": f"g-{topics['events']}"},
-        "service": {"port": port},
+        "service": {"containerPort": port},
         "retrain": {"enabled": True, "dataExistingClaim": "archive", "dataPath": "/data/normal.csv",
                     "promote": False}}))
     docs = render(values)

@@ -115,10 +115,10 @@ silences file of up to as much (MAX_SILENCES_BYTES). */}}
 {{- /* The keys of the service config the chart sets (scripts/values_schema.py CHART_OWNED,
 which the schema refuses under config:), with the values they come from. An ANOMALY_GAN__*
 variable in extraEnv overrides the file (anomaly_gan/config.py, _apply_env) and no other
-object of the chart: serve.http.port so left the probes and the Service on service.port and
+object of the chart: serve.http.port so left the probes and the Service on containerPort and
 every pod restarting, a group or topic left KEDA measuring another group's lag. */}}
 {{- $owned := dict "serve.model_path" "model.mountPath" "serve.http.host" "service.listenAddress"
-      "serve.http.port" "service.port" "serve.alerts.silences_path" "silences.enabled / silences.entries"
+      "serve.http.port" "service.containerPort" "serve.alerts.silences_path" "silences.enabled / silences.entries"
       "serve.kafka.bootstrap_servers" "kafka.bootstrapServers" "serve.kafka.input_topic" "kafka.inputTopic"
       "serve.kafka.alert_topic" "kafka.alertTopic" "serve.kafka.scores_topic" "kafka.scoresTopic"
       "serve.kafka.dlq_topic" "kafka.dlqTopic" "serve.kafka.group_id" "kafka.groupId"
@@ -309,7 +309,7 @@ so mantissas without a dot get one.
 {{- end }}
 {{- $owned := dict "serve" (dict
       "model_path" .Values.model.mountPath
-      "http" (dict "host" (.Values.service.listenAddress | default "0.0.0.0") "port" (int .Values.service.port))
+      "http" (dict "host" (.Values.service.listenAddress | default "0.0.0.0") "port" (int .Values.service.containerPort))
       "kafka" $kafka) }}
 {{- if include "anomaly-gan.silencesOn" . }}
 {{- $_ := set $owned.serve "alerts" (dict "silences_path" (include "anomaly-gan.silencesFile" .)) }}
