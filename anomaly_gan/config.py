@@ -400,6 +400,9 @@ class ServeConfig:
     model_path: str = "models"
     # A second bundle (or store) scored on every window for comparison; never alerts.
     shadow_model_path: str | None = None
+    # Serve a model whose training health is unhealthy (kept with train --allow-unhealthy):
+    # false refuses it at start (exit 2) and at a hot reload (the running model stays).
+    allow_unhealthy: bool = False
     reload_interval_seconds: float = _f(10.0, **_range(0.1, 86_400))
     grace_seconds: float = _f(20.0, **_range(0.1, 3_600))
     log_format: Literal["text", "json"] = "text"

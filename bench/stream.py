@@ -110,6 +110,9 @@ def serve_config(bootstrap: str, topic: str, model_path: str, scores_topic: str 
 
     return config_from_dict({"serve": {
         "model_path": model_path,
+        # bench_model trains two epochs (speed does not depend on how well): often judged
+        # unhealthy, which serve refuses by default
+        "allow_unhealthy": True,
         "kafka": {"bootstrap_servers": bootstrap, "input_topic": topic,
                   "alert_topic": f"{topic}.alerts", "dlq_topic": f"{topic}.dlq",
                   "scores_topic": scores_topic, "group_id": group, "poll_timeout_ms": 20,

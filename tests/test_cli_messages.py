@@ -268,12 +268,46 @@ def test_serve_checks_its_http_port_before_the_model_loads(tmp_path, tiny_bundle
         configs = []
         for name, model in (("port.yaml", tiny_bundle), ("nope.yaml", tmp_path / "nope")):
             configs.append(tmp_path / name)
-            configs[-1].write_text(f"serve:\n  model_path: {model}\n  http: {{port: {port}}}\n")
+            # allow_unhealthy: the tiny model trains two epochs and is judged unhealthy
+            configs[-1].write_text(f"serve:\n  model_path: {model}\n  http: {{port: {port}}}\n"
+                                   f"  allow_unhealthy: true\n")
         probe = run_cli(*(["serve", "--config", str(cfg)] for cfg in configs))
     (rc, err), (rc_model, err_model) = probe["results"]
     assert rc == rc_model == 2 and not probe["tensorflow"] and err.count("\n") == 1
     assert err.startswith(f"anomaly-gan: error: serve.http: cannot listen on 127.0.0.1:{port}: ")
     assert err_model.endswith(f"serve.model_path: {tmp_path / 'nope'}: model path does not exist\n")
+
+
+def test_serve_refuses_an_unhealthy_model_unless_serve_allow_unhealthy(tmp_path, tiny_bundle):
+    """A bundle whose training health is unhealthy (kept with train --allow-unhealthy) is one
+    line before TensorFlow, as a hot reload refuses it; serve.allow_unhealthy lets it through
+    (here to the port check that follows it: the port is taken, so nothing starts)."""
+    import hashlib
+    import socket
+
+    meta = json.loads((tiny_bundle / "metadata.json").read_text())
+    meta["health"] = {"status": "unhealthy", "issues": ["mode collapse", "overfitting"]}
+    (tiny_bundle / "metadata.json").write_text(json.dumps(meta))
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    manifest["files"]["metadata.json"] = hashlib.sha256(
+        (tiny_bundle / "metadata.json").read_bytes()).hexdigest()
+    (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"serve:\n  model_path: {tiny_bundle}\n  http: {{port: {port}}}\n")
+        refused = run_cli(["serve", "--config", str(cfg)])
+        allowed = run_cli(["serve", "--config", str(cfg)],
+                          env={"ANOMALY_GAN__SERVE__ALLOW_UNHEALTHY": "true"})
+    (rc, err), = refused["results"]
+    assert rc == 2 and not refused["tensorflow"] and err.count("\n") == 1, err
+    assert err.startswith(f"anomaly-gan: error: {tiny_bundle}: training health is unhealthy "
+                          "(mode collapse; overfitting); serve.allow_unhealthy is false"), err
+    (rc, err), = allowed["results"]
+    assert rc == 2 and err.startswith(f"anomaly-gan: error: serve.http: cannot listen on "
+                                      f"127.0.0.1:{port}: "), err
 
 
 def test_bad_model_is_one_line_from_the_real_command(tmp_path):

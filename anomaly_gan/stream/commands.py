@@ -29,6 +29,7 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.stream.http import check_listen
     from anomaly_gan.stream.kafka_io import client_kwargs
     from anomaly_gan.stream.logs import configure_logging
+    from anomaly_gan.stream.reload import unhealthy_reason
     from anomaly_gan.stream.service import serve
 
     cfg = load_config(args.config)
@@ -51,6 +52,11 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
         # did not say that serve.model_path of local.yaml (or its variable) held it.
         raise BundleError(f"{source_of('serve.model_path', args.config)}: serve.model_path: "
                           f"{exc}") from None
+    # A model whose training failed is refused here as at a hot reload (the watcher keeps
+    # the running one): a restarted pod must not serve what a running one refused.
+    unhealthy = unhealthy_reason(bundle, cfg.serve.allow_unhealthy)
+    if unhealthy is not None:
+        raise BundleError(f"{bundle.path}: {unhealthy}")
     # A port in use, likewise before TensorFlow; after the checks of the config and the
     # bundle, which fail alike wherever they run: the port's answer depends on what else
     # runs on the host (another scorer on 9108 gave a bad model path's error the port's).

@@ -4,8 +4,9 @@ Every ``reload_interval_seconds`` the watcher resolves ``serve.model_path`` (a b
 a store whose ``current`` file names the version dir) and compares its fingerprint with the
 model in use. A changed bundle is loaded in the watcher's thread (checksums verified by
 ``load_bundle``), must keep the input kind, feature names, window length and
-``data.counters`` (and a logs model its ``logs:`` section: :func:`check_compatible`) and is
-compiled for
+``data.counters`` (and a logs model its ``logs:`` section: :func:`check_compatible`), must
+have trained healthy unless ``serve.allow_unhealthy`` (:func:`unhealthy_reason`, which
+``serve`` applies at start too) and is compiled for
 batches of up to ``max_batch`` windows (``Detector.warm_up``); the loop then swaps it in
 *between* micro-batches (:meth:`ModelWatcher.take`). A bad bundle keeps the old model,
 is counted once as ``result="failure"`` and retried only when it changes again.
@@ -39,7 +40,7 @@ from typing import Any
 
 from anomaly_gan.errors import AnomalyGanError
 
-__all__ = ["ModelWatcher", "check_compatible"]
+__all__ = ["ModelWatcher", "check_compatible", "unhealthy_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,34 @@ def check_compatible(old: Any, new: Any) -> str | None:
     return None
 
 
+def unhealthy_reason(model: Any, allow_unhealthy: bool) -> str | None:
+    """Why ``serve`` refuses ``model`` (a detector, or a bundle inspected before its networks
+    load) for its training health, or None.
+
+    ``healthy`` and ``unknown`` (a bundle written before health was recorded) are served, as
+    ``models promote`` takes them; ``unhealthy`` (kept with ``train --allow-unhealthy``, or
+    put in place by hand) only with ``serve.allow_unhealthy``.
+
+    >>> from types import SimpleNamespace
+    >>> kept = SimpleNamespace(metadata={"health": {"status": "unhealthy",
+    ...                                             "issues": ["mode collapse"]}})
+    >>> unhealthy_reason(kept, False)  # doctest: +ELLIPSIS
+    'training health is unhealthy (mode collapse); serve.allow_unhealthy is false...'
+    >>> unhealthy_reason(kept, True) is None
+    True
+    """
+    from anomaly_gan.store import health_of
+
+    metadata = getattr(model, "metadata", None)
+    health = health_of(metadata if isinstance(metadata, dict) else {})
+    if health["status"] in ("healthy", "unknown") or allow_unhealthy:
+        return None
+    return (f"training health is {health['status']} "
+            f"({'; '.join(health['issues']) or 'no details'}); serve.allow_unhealthy is false, "
+            f"so a model whose training failed is not served (roll back to a healthy version, "
+            f"or set serve.allow_unhealthy: true to serve it anyway)")
+
+
 class ModelWatcher:
     def __init__(self, model_path: str, interval_s: float, current: Any, current_fingerprint: str,
                  on_result: Callable[[str], None] | None = None,
@@ -94,7 +123,8 @@ class ModelWatcher:
                  fingerprint: Callable[[str], str] | None = None,
                  on_checked: Callable[[float], None] | None = None,
                  clock: Callable[[], float] = time.time, max_batch: int = 512,
-                 resolve: Callable[[str], Any] | None = None) -> None:
+                 resolve: Callable[[str], Any] | None = None,
+                 allow_unhealthy: bool = False) -> None:
         if loader is None or fingerprint is None or resolve is None:
             from anomaly_gan.artifacts import bundle_fingerprint, load_bundle, resolve_bundle_path
 
@@ -104,6 +134,7 @@ class ModelWatcher:
         self.model_path = model_path
         self.interval_s = interval_s
         self.max_batch = max_batch  # a new model is compiled for batches of up to this size
+        self.allow_unhealthy = allow_unhealthy  # serve.allow_unhealthy
         self._loader = loader
         self._fingerprint = fingerprint
         # model path -> the bundle directory it names now
@@ -191,6 +222,10 @@ class ModelWatcher:
             why = check_compatible(self._current, det)
             if why is not None:
                 raise AnomalyGanError(f"{bundle}: incompatible model: {why}")
+            # as serve refuses it at start (stream/commands.py)
+            why = unhealthy_reason(det, self.allow_unhealthy)
+            if why is not None:
+                raise AnomalyGanError(f"{bundle}: {why}")
             det.warm_up(self.max_batch)
             error: Exception | None = None
         except Exception as exc:  # noqa: BLE001 - a broken bundle must never stop the scorer

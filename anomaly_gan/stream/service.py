@@ -181,7 +181,8 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
     watcher = ModelWatcher(s.model_path, s.reload_interval_seconds, det, fingerprint,
                            on_result=lambda r: metrics.model_reloads.labels(r).inc(),
                            on_checked=metrics.model_watch_last_check.set,
-                           max_batch=s.batching.max_batch)
+                           max_batch=s.batching.max_batch,
+                           allow_unhealthy=s.allow_unhealthy)
     # The model in use, not only the path: while no broker answers, "scorer started" (which
     # names it) never comes, and a store's path does not say which version it resolved to.
     log.info("starting", extra={"fields": {

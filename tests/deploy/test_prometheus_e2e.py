@@ -173,6 +173,7 @@ def stack(kafka_bootstrap: str, prometheus_bin: str, alertmanager_bin: str,
     serve_cfg = work / "serve.yaml"
     serve_cfg.write_text(yaml.safe_dump({"serve": {
         "model_path": str(store),
+        "allow_unhealthy": True,  # TINY_MODEL trains with allow_unhealthy: served as kept
         # The same bundle as shadow: the dashboard's shadow row and its rules get data.
         "shadow_model_path": str(store),
         "drift": {"period_seconds": 60.0},

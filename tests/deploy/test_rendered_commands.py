@@ -141,7 +141,9 @@ def test_every_container_of_the_chart_runs_its_rendered_command(render, kafka_bo
     first = models.add(train_detector(tiny_config(epochs=2), normal_series(800), FEATURES))
     models.promote(first, verify=False)
     port = free_port()
-    config = {**TINY, "serve": {"kafka": FAST_GROUP, "grace_seconds": 10}}
+    # allow_unhealthy: two epochs of tiny_config are judged unhealthy, which serve refuses
+    config = {**TINY, "serve": {"kafka": FAST_GROUP, "grace_seconds": 10,
+                                "allow_unhealthy": True}}
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump({
         "config": config, "model": {"mountPath": str(store)},

@@ -182,8 +182,9 @@ def test_hot_reload_of_a_logs_bundle(log_serve_config, log_detector, log_bundle,
     cfg = log_serve_config(model_path=store)
     det = load_bundle(store)
     results = []
+    # allow_unhealthy: the tiny logs model trains with allow_unhealthy (served as kept)
     watcher = ModelWatcher(str(store), 0.2, det, bundle_fingerprint(store),
-                           on_result=results.append).start()
+                           on_result=results.append, allow_unhealthy=True).start()
     try:
         run = start_scorer(cfg, det, watcher=watcher)
         first = lines_between(service_logs, 0, 120)

@@ -234,6 +234,15 @@ def _real_store(tmp_path, stream_bundle, *versions):
     return store
 
 
+def _make_unhealthy(bundle):
+    import json
+
+    meta = json.loads((bundle / "metadata.json").read_text())
+    meta["health"] = {"status": "unhealthy", "issues": ["discriminator collapse"]}
+    (bundle / "metadata.json").write_text(json.dumps(meta))
+    _resign(bundle, "metadata.json")
+
+
 def _damage(store, case, monkeypatch):
     """Make version ``bad`` of ``store`` broken in the way ``case`` says; returns what the
     log line must say."""
@@ -271,6 +280,10 @@ def _damage(store, case, monkeypatch):
         (bad / "calibration.json").write_text(json.dumps(cal))
         _resign(bad, "calibration.json")
         return f"{bad}: network"
+    if case == "unhealthy":  # kept with train --allow-unhealthy and put in place by hand
+        _make_unhealthy(bad)
+        return (f"{bad}: training health is unhealthy (discriminator "
+                f"collapse); serve.allow_unhealthy is false")
     assert case == "permission"  # chmod does not stop root: deny the read itself
     sha256 = artifacts._sha256
 
@@ -284,7 +297,7 @@ def _damage(store, case, monkeypatch):
 
 
 @pytest.mark.parametrize("case", ["missing", "checksum", "truncated", "no_calibration",
-                                  "features", "window", "permission"])
+                                  "features", "window", "permission", "unhealthy"])
 def test_a_broken_bundle_keeps_the_model_with_one_line_and_one_failure(
         case, tmp_path, stream_bundle, stream_detector, monkeypatch, caplog):
     from anomaly_gan.artifacts import bundle_fingerprint
@@ -303,6 +316,23 @@ def test_a_broken_bundle_keeps_the_model_with_one_line_and_one_failure(
     [line] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert line.exc_info is None and "\n" not in line.getMessage()
     assert expected in line.getMessage(), line.getMessage()
+
+
+def test_an_unhealthy_bundle_is_swapped_in_only_with_serve_allow_unhealthy(
+        tmp_path, stream_bundle, stream_detector):
+    """An unhealthy bundle set current by hand was hot-reloaded, though serve.allow_unhealthy
+    (false) refuses it at start: a pod restarted next to a running one would have refused
+    what the running one served. With the setting both serve it."""
+    from anomaly_gan.artifacts import bundle_fingerprint
+
+    store = _real_store(tmp_path, stream_bundle, "bad")
+    _make_unhealthy(store / "bad")
+    (store / "current").write_text("bad\n")
+    results = []
+    w = ModelWatcher(str(store), 60.0, stream_detector, bundle_fingerprint(store / "v1"),
+                     on_result=results.append, allow_unhealthy=True)
+    w.check_once()
+    assert results == ["success"] and w.take().version == "bad"
 
 
 def test_real_store_moving_during_a_load(tmp_path, stream_bundle, stream_detector):
