@@ -183,7 +183,7 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     table = one_entity(read_data_file(data, cfg, info.feature_names, _eprint), data, entity)
     tolerance = cfg.serve.windows.reorder_tolerance_seconds
     times = table_times(table, tolerance)
-    table = table.with_features(info.feature_names)
+    table = table.with_features(info.feature_names, cfg.serve.unknown_features, _eprint)
     if dead_out is not None and times is None:  # first: no fill would help
         raise DataError(f"--alerts: {data} has no timestamp column "
                         f"(data.timestamp_column): alerts need each row's time")

@@ -619,6 +619,38 @@ def test_score_alerts_leave_out_the_rows_serve_dead_letters(trained_cli, tmp_pat
     assert err.count("\n") == 1 and "--nan-policy ffill: not with --alerts" in err
 
 
+def test_score_leaves_out_columns_that_are_not_features_as_serve_does(trained_cli, tmp_path,
+                                                                     capsys):
+    """serve.unknown_features: ignore leaves out an event's values the model does not know,
+    while score refused a CSV column of such a name, --config with the setting or not. Now
+    score, with the setting, scores what it scores without the column and says so in one
+    line; without it, the refusal names the setting."""
+    plain = write_csv(tmp_path / "plain.csv", normal_series(300, seed=4), timestamps=True)
+    lines = plain.read_text().splitlines()
+    extra = tmp_path / "extra.csv"
+    extra.write_text("".join(f"{ts},{'site' if i == 0 else i % 3},{rest}\n" for i, (ts, rest)
+                             in enumerate(line.split(",", 1) for line in lines)))
+    cfg_file = tmp_path / "serve.yaml"
+    cfg_file.write_text(json.dumps({"serve": {"unknown_features": "ignore"}}))
+    model = str(trained_cli / "model")
+    assert main(["score", "--model", model, "--data", str(plain),
+                 "--out", str(tmp_path / "plain_scores.csv")]) == 0
+    capsys.readouterr()
+    assert main(["score", "--model", model, "--data", str(extra), "--config", str(cfg_file),
+                 "--out", str(tmp_path / "extra_scores.csv")]) == 0
+    err = capsys.readouterr().err
+    assert (f"note: {extra}: column(s) site left out: not features of the model "
+            f"(serve.unknown_features: ignore, as serve leaves them out of an event)\n") in err
+    assert ((tmp_path / "extra_scores.csv").read_text()
+            == (tmp_path / "plain_scores.csv").read_text())
+    assert main(["score", "--model", model, "--data", str(extra),
+                 "--out", str(tmp_path / "refused.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.rstrip().endswith(
+        "(unexpected columns site); expected temp, rpm, flow (serve.unknown_features: ignore "
+        "leaves them out, as in serve)"), err
+
+
 def test_score_alerts_are_the_records_serve_sends_for_the_file(trained_cli, tmp_path, capsys):
     """score --alerts: before deploying, the alert topic's records serve would send for a
     file under serve.alerts (firing with feature_values, then resolved), the same records

@@ -90,9 +90,31 @@ class Table:
         return dataclasses.replace(self, values=self.values[rows], timestamps=stamps,
                                    lines=lines, row_numbers=numbers)
 
-    def with_features(self, expected: Sequence[str]) -> Table:
+    def with_features(self, expected: Sequence[str], unknown_features: str = "reject",
+                      say: Callable[[str], None] | None = None) -> Table:
         """The same rows with a model's features, in its order (:func:`check_features`
-        says what does not match)."""
+        says what does not match). ``unknown_features`` is ``serve.unknown_features``:
+        with ``ignore`` the columns of a header that are not the model's are left out, as
+        ``serve`` leaves out such a name of an event's values, and ``say`` gets a ``note:``
+        naming them; a missing feature is refused either way.
+
+        >>> t = Table("f.csv", ("rpm", "site", "temp"), np.array([[1.0, 7.0, 2.0]]))
+        >>> t.with_features(["temp", "rpm"], "ignore", print).values
+        note: f.csv: column(s) site left out: not features of the model (serve.unknown_features: ignore, as serve leaves them out of an event)
+        array([[2., 1.]])
+        """
+        if unknown_features == "ignore" and self.has_header:
+            wanted = set(expected)
+            keep = [j for j, name in enumerate(self.feature_names) if name in wanted]
+            if len(keep) < len(self.feature_names):
+                if say is not None:
+                    unknown = [n for n in self.feature_names if n not in wanted]
+                    say(f"note: {self.path}: column(s) {name_list(unknown)} left out: not "
+                        f"features of the model (serve.unknown_features: ignore, as serve "
+                        f"leaves them out of an event)")
+                known = self.with_columns([self.feature_names[j] for j in keep],
+                                          self.values[:, keep])
+                return known.with_columns(expected, check_features(known, expected))
         return self.with_columns(expected, check_features(self, expected))
 
 
@@ -885,9 +907,12 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
             parts.append(f"missing columns {name_list(missing)}")
         if extra:
             parts.append(f"unexpected columns {name_list(extra)}")
+        # serve.unknown_features: ignore leaves out the unexpected ones (Table.with_features)
+        hint = ("" if missing else
+                " (serve.unknown_features: ignore leaves them out, as in serve)")
         raise DataError(
             f"{table.path}: columns do not match the model's features ({'; '.join(parts)}); "
-            f"expected {name_list(expected)}"
+            f"expected {name_list(expected)}{hint}"
         )
     order = [table.feature_names.index(n) for n in expected]
     return table.values[:, order]

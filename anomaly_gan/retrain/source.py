@@ -484,7 +484,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
             say(line)
         if names is None:
             names = tuple(table.feature_names)
-        table = table.with_features(names)
+        table = table.with_features(names, cfg.serve.unknown_features, say)
         read += table.rows
         # in serve's order: rows out of order within serve.windows.reorder_tolerance_seconds
         # in time order, later ones (late) left out, as serve drops them

@@ -71,6 +71,29 @@ def test_check_features_by_name_and_count(tmp_path):
         check_features(h, ["a", "b"])
 
 
+def test_columns_that_are_not_the_models_features_follow_serve_unknown_features(tmp_path):
+    """serve.unknown_features: ignore leaves out a values name the model does not know, and
+    score refused a CSV column of such a name (unexpected columns), whatever the setting."""
+    t = read_table(write(tmp_path, "rpm,site,temp,zone\n1,7,2,9\n3,8,4,9\n"))
+    with pytest.raises(DataError, match=r"\(unexpected columns site, zone\); expected temp, "
+                       r"rpm \(serve.unknown_features: ignore leaves them out, as in serve\)$"):
+        t.with_features(["temp", "rpm"])
+    said: list[str] = []
+    kept = t.with_features(["temp", "rpm"], "ignore", said.append)
+    assert kept.feature_names == ("temp", "rpm")
+    np.testing.assert_array_equal(kept.values, [[2, 1], [4, 3]])
+    assert said == [(f"note: {t.path}: column(s) site, zone left out: not features of the "
+                     f"model (serve.unknown_features: ignore, as serve leaves them out of an "
+                     f"event)")]
+    # a missing feature is refused either way, with no hint that would not help
+    with pytest.raises(DataError, match=r"missing columns flow\); expected temp, flow$"):
+        t.with_features(["temp", "flow"], "ignore", said.append)
+    # a headerless file has no names to leave out by
+    h = read_table(write(tmp_path, "1,2,3\n", "h.csv"))
+    with pytest.raises(DataError, match="expected 2 feature columns .* got 3"):
+        h.with_features(["a", "b"], "ignore")
+
+
 def test_labels(tmp_path):
     np.testing.assert_array_equal(read_labels(write(tmp_path, "0\n1\n1\n")), [0, 1, 1])
     with pytest.raises(DataError, match="line 2: expected a label 0 or 1, got 2"):
