@@ -24,7 +24,7 @@ window's result beyond the ULP-level differences batch composition already cause
 
 :func:`configure_threads` sizes TensorFlow's thread pools from the container's CPU limit
 (cgroups) or, without one, the CPUs it requested (:data:`CPUS_ENV`), since TensorFlow
-otherwise sizes them from the host's cores.
+otherwise sizes them from the host's cores: ``serve`` and ``retrain`` call it.
 
 >>> padded_size(1), padded_size(5), padded_size(33), padded_size(100), padded_size(512)
 (1, 8, 64, 128, 512)
@@ -205,18 +205,24 @@ def cpu_limit(cgroup_root: str = "/sys/fs/cgroup") -> float:
     return min(cpus, quota) if quota else cpus
 
 
-def thread_settings(cpus: float) -> tuple[int, int]:
-    """``(intra_op, inter_op)`` threads for a scorer allowed ``cpus`` CPUs.
+def thread_settings(cpus: float, loop: bool = True) -> tuple[int, int]:
+    """``(intra_op, inter_op)`` threads for a process allowed ``cpus`` CPUs.
 
-    The scoring loop (polling, JSON parsing, windows, producing) keeps one core busy while the
-    model thread scores the previous batch, so the model gets the remaining whole CPUs (at
-    least one) for its intra-op pool, and one inter-op thread (the scorer network is one chain
-    of ops).
+    A scorer (``loop``): the scoring loop (polling, JSON parsing, windows, producing) keeps
+    one core busy while the model thread scores the previous batch, so the model gets the
+    remaining whole CPUs (at least one) for its intra-op pool, and one inter-op thread (the
+    scorer network is one chain of ops). A batch job (``loop=False``: ``retrain``'s
+    training and scoring) has no loop beside the model: both pools get the whole CPUs, as
+    TensorFlow sizes them on a machine of that many cores (it counts the host's cores, not
+    the container's limit).
 
     >>> thread_settings(2.0), thread_settings(1.5), thread_settings(8.0)
     ((1, 1), (1, 1), (7, 1))
+    >>> thread_settings(0.5, loop=False), thread_settings(2.5, loop=False)
+    ((1, 1), (2, 2))
     """
-    return max(1, math.floor(cpus) - 1), 1
+    whole = max(1, math.floor(cpus))
+    return (max(1, whole - 1), 1) if loop else (whole, whole)
 
 
 GIL_SWITCH_INTERVAL_S = 0.0005
@@ -230,13 +236,14 @@ windows). Measured with ``bench/stream.py``'s scorer run, interleaved, 5 runs ea
 cores: median 37.2k events/s at 5 ms, 41.9k at 1 ms, 46.8k at 0.5 ms."""
 
 
-def configure_threads(cpus: float | None = None) -> tuple[int, int]:
-    """Apply :func:`thread_settings` for ``cpus`` (default :func:`cpu_limit`) to TensorFlow,
-    set :data:`GIL_SWITCH_INTERVAL_S`, and return the pools in effect. The pools can only be
-    sized before TensorFlow executes its first op; later they stay as they are and the pools
-    already in use are returned."""
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    intra, inter = thread_settings(cpu_limit() if cpus is None else cpus)
+def configure_threads(cpus: float | None = None, loop: bool = True) -> tuple[int, int]:
+    """Apply :func:`thread_settings` for ``cpus`` (default :func:`cpu_limit`) to TensorFlow
+    and return the pools in effect; a scorer (``loop``) also gets
+    :data:`GIL_SWITCH_INTERVAL_S`. The pools can only be sized before TensorFlow executes its
+    first op; later they stay as they are and the pools already in use are returned."""
+    if loop:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    intra, inter = thread_settings(cpu_limit() if cpus is None else cpus, loop)
     import keras
 
     if keras.backend.backend() == "tensorflow":

@@ -396,7 +396,15 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         lock_new_store()
     import_tensorflow_quietly()
     from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.inference import configure_threads, cpu_limit
     from anomaly_gan.train import train_detector
+
+    # Before TensorFlow's first op, as serve does: left alone, TensorFlow sizes its pools
+    # from the node's cores (64 on a 64-core node for a Job allowed 2 CPUs, throttled).
+    cpus = cpu_limit()
+    intra, inter = configure_threads(cpus, loop=False)
+    say(f"[threads] TensorFlow pools: intra_op {intra}, inter_op {inter} (CPU limit "
+        f"{cpus:g}: the cgroup quota, ANOMALY_GAN_CPUS or the CPUs this process may use)")
 
     current = load_bundle(info) if info else None
     rate = rows.events_read / max(rows.seconds, 1e-9)

@@ -382,14 +382,17 @@ def test_scorer_has_resources_and_a_writable_tmp(render) -> None:
     assert env["HOME"].startswith("/tmp") and env["MPLCONFIGDIR"].startswith("/tmp")
 
 
-def test_scorer_threads_are_sized_from_its_cpu_request(render) -> None:
+def test_scorer_and_retrain_threads_are_sized_from_their_cpu_request(render) -> None:
     """With no CPU limit TensorFlow sized its pools from the node's cores (63 threads on a
-    64-core node for a 500m request): the request reaches anomaly_gan.inference.cpu_limit."""
+    64-core node for a 500m request): the request reaches anomaly_gan.inference.cpu_limit,
+    in the scorer and in the retraining Job (which trains, and had no such variable)."""
     from anomaly_gan.inference import CPUS_ENV
 
-    env = {e["name"]: e for e in scorer(render())["env"]}
-    ref = env[CPUS_ENV]["valueFrom"]["resourceFieldRef"]
-    assert ref["resource"] == "requests.cpu" and ref["divisor"] == "1"
+    docs = render(sets=("retrain.enabled=true",))
+    for container in (scorer(docs), retrain_container(docs)):
+        env = {e["name"]: e for e in container["env"]}
+        ref = env[CPUS_ENV]["valueFrom"]["resourceFieldRef"]
+        assert ref["resource"] == "requests.cpu" and ref["divisor"] == "1"
 
 
 

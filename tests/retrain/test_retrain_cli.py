@@ -239,3 +239,23 @@ def test_concurrent_promotes_do_not_corrupt_the_store(tmp_path):
     assert [e["previous"] for e in log[1:]] == [e["version"] for e in log[:-1]]
     assert [p.name for p in store.root.iterdir() if p.name.startswith(".")] == [".lock"]
     assert cli("models", "list", "--store", str(store.root)).returncode == 0
+
+
+def test_retrain_sizes_tensorflows_pools_by_the_cpus_it_may_use(store, tmp_path, config_file):
+    """As serve does: left alone, TensorFlow sized its pools from the host's cores (64 on a
+    64-core node for a retraining Job allowed 2 CPUs, which the CFS quota then throttled).
+    The CPUs the chart passes (ANOMALY_GAN_CPUS, the request) size them instead, every
+    whole CPU to training since no scoring loop runs beside it."""
+    from anomaly_gan.inference import CPUS_ENV
+
+    data = write_csvs(tmp_path, [rows(1200, seed=3)])
+    cfg = config_file(retrain={"exclude_over_threshold": False})
+    out = subprocess.run([sys.executable, "-m", "anomaly_gan", "retrain", "--config", cfg,
+                          "--store", str(store.root), "--data", *data, "--no-promote",
+                          "--quiet"], capture_output=True, text=True,
+                         env={**ENV, CPUS_ENV: "1"}, timeout=600, check=False)
+    assert out.returncode in (0, 4), out.stderr
+    said = [line for line in out.stderr.splitlines() if line.startswith("[threads]")]
+    assert said == [("[threads] TensorFlow pools: intra_op 1, inter_op 1 (CPU limit 1: the "
+                     "cgroup quota, ANOMALY_GAN_CPUS or the CPUs this process may use)")], \
+        out.stderr

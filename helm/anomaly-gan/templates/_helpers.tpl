@@ -432,7 +432,7 @@ helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{- end }}
 
 {{/*
-The environment of a container, from (dict "ctx" $ "scorer" <bool>): the chart's variables
+The environment of a container, from (dict "ctx" $ "scorer" <bool> "retrain" <bool>): the chart's variables
 (the caches of TensorFlow, Keras and matplotlib on the writable /tmp), then extraEnv. A name in extraEnv replaces the chart's variable of that name instead of
 repeating it: server-side apply (Helm 4's default) refuses a list with a name twice.
 */}}
@@ -447,9 +447,10 @@ repeating it: server-side apply (Helm 4's default) refuses a list with a name tw
 {{- $own = append $own (dict "name" "ANOMALY_GAN__SERVE__KAFKA__SASL_USERNAME" "valueFrom"
       (dict "secretKeyRef" (dict "name" $v.kafka.sasl.existingSecret "key" $v.kafka.sasl.usernameKey))) }}
 {{- end }}
-{{- if .scorer }}
-{{- /* The model's thread pools: with no CPU limit TensorFlow would size them from the
-       node's cores; the request, in whole CPUs (rounded up), sizes them instead. */}}
+{{- if or .scorer .retrain }}
+{{- /* The model's thread pools (the scorer's and the retraining Job's): with no CPU limit
+       TensorFlow would size them from the node's cores; the request, in whole CPUs
+       (rounded up), sizes them instead. */}}
 {{- $own = append $own (dict "name" "ANOMALY_GAN_CPUS" "valueFrom"
       (dict "resourceFieldRef" (dict "resource" "requests.cpu" "divisor" "1"))) }}
 {{- end }}
