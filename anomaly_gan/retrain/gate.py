@@ -12,7 +12,11 @@ It passes only when all of these hold (each failure adds a reason):
   ``retrain.gate.injected_offset`` standard deviations (of the held-out rows) over the
   whole window, it flags at least ``retrain.gate.min_injected_share_of_current`` times the
   share the current version flags (no current version, or one that flags every window
-  chosen: not checked, reported);
+  chosen: not checked, reported), and as the store's *reference* version does: the most
+  sensitive version met so far along the chain of retrains, scored on the same windows
+  (the ``reference_version`` of the current version's report), so that sensitivity cannot
+  erode by just under ``min_injected_share_of_current`` at every retrain (0.5, 0.25, ...
+  over three) without a rejection;
 - its training health is clean (:func:`anomaly_gan.store.health_of`).
 
 The false-alarm rate alone passes a candidate that alarms on nothing: one trained on a
@@ -94,8 +98,29 @@ def injected_windows(holdout: Sequence[Segment], window: int, offset: float
     return base, out, features
 
 
+def _reference_share(reference: tuple[str, Any] | None, candidate: Any, windows: np.ndarray,
+                     report: dict[str, Any]) -> int:
+    """Score ``windows`` with the reference version (``(name, detector)``) into
+    ``report["reference"]``; the windows it flags (0 where there is none to score with)."""
+    if reference is None:
+        return 0
+    name, ref = reference
+    if tuple(ref.feature_names) != tuple(candidate.feature_names) or \
+            ref.window != candidate.window:
+        report["reference"] = {"version": name, "flagged_share": None,
+                               "note": "its features or window differ from the candidate's"}
+        return 0
+    seen = np.asarray(ref.score_windows(windows).is_anomaly, dtype=bool)
+    report["reference"] = {"version": name, "flagged_share": float(seen.mean())}
+    if int(seen.sum()) < MIN_CURRENT_FLAGGED:
+        report["reference"]["note"] = (f"flags {int(seen.sum())} of {len(windows)}: too few "
+                                       f"to compare with (under {MIN_CURRENT_FLAGGED})")
+    return int(seen.sum())
+
+
 def _injected(candidate: Any, current: Any | None, gate: GateConfig,
-              holdout: Sequence[Segment]) -> dict[str, Any]:
+              holdout: Sequence[Segment], reference: tuple[str, Any] | None = None
+              ) -> dict[str, Any]:
     """The sensitivity check's figures, on the injected windows whose unmoved window the
     current version does not flag: the share each model flags, and the features the
     candidate flags least often. Shares are None where there is nothing to compare (no
@@ -122,6 +147,7 @@ def _injected(candidate: Any, current: Any | None, gate: GateConfig,
     report["flagged_share"] = float(over.mean())
     seen = np.asarray(current.score_windows(windows).is_anomaly, dtype=bool)
     report["current_flagged_share"] = float(seen.mean())
+    _reference_share(reference, candidate, windows, report)
     if int(seen.sum()) < MIN_CURRENT_FLAGGED:
         report["note"] = (f"the current version flags {int(seen.sum())} of {len(windows)} "
                           f"injected windows: too few to compare with (under "
@@ -170,10 +196,12 @@ def _periods(detector: Any, segments: Sequence[Segment], periods: Sequence[Alert
 
 def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment],
                   segments: Sequence[Segment], labels: Sequence[Alerted],
-                  alerted: Sequence[Alerted], current: Any | None = None) -> dict[str, Any]:
+                  alerted: Sequence[Alerted], current: Any | None = None,
+                  reference: tuple[str, Any] | None = None) -> dict[str, Any]:
     """Score ``candidate`` (and, for the sensitivity check, ``current``: the version it
-    would replace, None for a store's first) and decide; returns the JSON-able gate
-    report."""
+    would replace, None for a store's first, and ``reference``: ``(name, detector)`` of the
+    store's most sensitive version so far, None where there is none besides current) and
+    decide; returns the JSON-able gate report."""
     reasons: list[str] = []
     flagged, total = _false_alarms(candidate, holdout)
     rate = flagged / total if total else None
@@ -200,16 +228,26 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
                            f">= {gate.min_incident_flagged:g}")
     report["labelled_incidents"] = incidents
     if gate.min_injected_share_of_current > 0:
-        inj = _injected(candidate, current, gate, holdout)
+        inj = _injected(candidate, current, gate, holdout, reference)
         share, now = inj["flagged_share"], inj["current_flagged_share"]
-        if share is not None and "note" not in inj and \
-                share < gate.min_injected_share_of_current * now:
+        ref = inj.get("reference") or {}
+        bars = []  # (who, the share it flags) for each model the check decides against
+        if share is not None and "note" not in inj:
+            bars.append(("the current version", now))
+        if share is not None and ref.get("flagged_share") is not None and "note" not in ref:
+            who = (f"the reference version {ref['version']} (the most sensitive of the "
+                   f"store's retrains so far)")
+            bars.append((who, ref["flagged_share"]))
+        failed = [(who, bar) for who, bar in bars
+                  if share < gate.min_injected_share_of_current * bar]
+        if failed:
+            who, bar = max(failed, key=lambda f: f[1])
             least = ", ".join(f"{x['feature']} {x['flagged_share']:.2f}"
                               for x in inj["least_flagged"][:3])
             reasons.append(
                 f"flags {share:.2f} of {inj['windows']} held-out windows with one feature "
-                f"moved by {gate.injected_offset:g} standard deviations, where the current "
-                f"version flags {now:.2f} (needs >= {gate.min_injected_share_of_current:g} "
+                f"moved by {gate.injected_offset:g} standard deviations, where {who} "
+                f"flags {bar:.2f} (needs >= {gate.min_injected_share_of_current:g} "
                 f"of that); least flagged: {least}; its threshold {candidate.threshold:.4g} "
                 f"lies above what such a fault scores (was an incident nobody labelled or "
                 f"alerted on trained on as normal?)")

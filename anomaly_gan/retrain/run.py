@@ -506,8 +506,16 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     # ---------------------------------------------------------------- gate
     say(f"[gate] scoring the candidate on {selection['holdout_rows']} held-out rows"
         + (f" and {len(labels)} labelled incident(s)" if labels else ""))
+    reference = _reference(store, current, current_name)
     report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=labels,
-                           alerted=alerted, current=current)
+                           alerted=alerted, current=current,
+                           reference=reference[1] if reference else None)
+    if "injected" in report:
+        report["injected"]["reference_version"] = _next_reference(
+            report["injected"], current_name, reference[0] if reference else None)
+        if reference and reference[1] is None:
+            report["injected"]["reference"] = {"version": reference[0], "flagged_share": None,
+                                               "note": "no longer in the store"}
     if not req.files:
         report["labelled_incidents_outside_range"] = outside
     say(f"[gate] {'passed' if report['passed'] else 'REJECTED'}: false-alarm rate "
@@ -543,6 +551,37 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                                  keep=cfg.retrain.keep_versions,
                                  shadow=cfg.serve.shadow_model_path,
                                  served=cfg.serve.model_path)
+
+
+def _reference(store: ModelStore, current: Any | None, current_name: str | None
+               ) -> tuple[str, tuple[str, Any] | None] | None:
+    """The reference version the current version's gate report names (the most sensitive
+    of the chain so far), loaded: ``(name, (name, detector))``, ``(name, None)`` where it is
+    no longer in the store or cannot be loaded, None where none is named (or it is current)."""
+    from anomaly_gan.artifacts import load_bundle
+
+    meta = getattr(current, "metadata", None) or {}
+    name = ((meta.get("gate") or {}).get("injected") or {}).get("reference_version")
+    if not isinstance(name, str) or name == current_name:
+        return None
+    try:
+        return name, (name, load_bundle(store.path_of(name)))
+    except (AnomalyGanError, OSError):
+        return name, None
+
+
+def _next_reference(injected: dict[str, Any], current_name: str | None,
+                    reference: str | None) -> str | None:
+    """The reference the candidate passes on: the more sensitive, on this retrain's
+    windows, of the reference and the current version (the current one where the reference
+    was not scored; the reference kept where neither was)."""
+    now = injected.get("current_flagged_share")
+    ref = (injected.get("reference") or {}).get("flagged_share")
+    if now is None:
+        return reference or current_name
+    if ref is not None and reference is not None and ref > now:
+        return reference
+    return current_name
 
 
 def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: RetrainRequest,
@@ -590,7 +629,10 @@ def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str |
     (or the kept candidate) stands, and a next retrain or ``models prune`` prunes."""
     shadow_version = store.version_at(shadow) if shadow else None
     served_version = store.version_at(served) if served else None
-    in_use = list(dict.fromkeys(v for v in (shadow_version, served_version, candidate) if v))
+    # the reference versions of the gate's sensitivity check (current's and the candidate's):
+    # pruned, the bound on its erosion across retrains would restart from the current one
+    in_use = list(dict.fromkeys(v for v in (shadow_version, served_version, candidate,
+                                            *_references(store, candidate)) if v))
     try:
         gone = store.prune(keep, keep_versions=in_use)
     except (AnomalyGanError, OSError) as exc:
@@ -610,6 +652,22 @@ def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str |
     say(f"[prune] deleted {len(gone)} version(s) (retrain.keep_versions {keep}; {kept} "
         f"kept)" + (f": {', '.join(gone)}" if gone else ""))
     return {"pruned": gone}
+
+
+def _references(store: ModelStore, candidate: str | None) -> list[str]:
+    """The reference versions (:func:`_reference`) that the current version and
+    ``candidate`` name and the store holds."""
+    held = {v.name for v in store.versions()}
+    out = []
+    for version in (store.current(), candidate):
+        try:
+            meta = store.info(version).metadata if version else {}
+        except (AnomalyGanError, OSError):
+            continue
+        name = ((meta.get("gate") or {}).get("injected") or {}).get("reference_version")
+        if isinstance(name, str) and name in held:
+            out.append(name)
+    return out
 
 
 def _fmt(x: float | None) -> str:

@@ -44,10 +44,10 @@ def _holdout() -> list[Segment]:
     return [Segment("p", np.arange(400.0), values)]
 
 
-def _gate(candidate, current=None, **gate):
+def _gate(candidate, current=None, reference=None, **gate):
     holdout = _holdout()
     return evaluate_gate(candidate, GateConfig(**gate), holdout=holdout, segments=holdout,
-                         labels=[], alerted=[], current=current)
+                         labels=[], alerted=[], current=current, reference=reference)
 
 
 def test_a_candidate_that_alarms_on_nothing_is_rejected_though_its_false_alarm_rate_is_0():
@@ -143,3 +143,38 @@ def test_a_current_version_that_flags_few_injected_windows_does_not_decide():
     assert inj["note"] == (f"the current version flags {seen} of {inj['windows']} injected "
                            f"windows: too few to compare with (under {MIN_CURRENT_FLAGGED})")
     assert report["passed"], report["reasons"]
+
+
+def test_sensitivity_cannot_erode_across_retrains_below_the_reference_versions_bar():
+    """Each retrain compared with the current version alone let sensitivity fall by just
+    under half every time: v1 flags 0.73 of the moved windows, v2 0.39 (over half of v1's),
+    v3 0.20 (over half of v2's, 0.28 of v1's) and passed. The store's reference version
+    (the most sensitive so far, scored on the same windows) holds the bar."""
+    v1, v2, v3 = Fake(threshold=5.0), Fake(threshold=5.4), Fake(threshold=5.7)
+    assert _gate(v2, current=v1)["passed"]
+    alone = _gate(v3, current=v2)
+    assert alone["passed"], alone["reasons"]  # each step alone: within half
+    report = _gate(v3, current=v2, reference=("v1", v1))
+    assert not report["passed"]
+    inj = report["injected"]
+    assert inj["reference"] == {"version": "v1", "flagged_share": pytest.approx(0.734, abs=0.01)}
+    assert inj["flagged_share"] < 0.5 * inj["reference"]["flagged_share"]
+    assert inj["flagged_share"] >= 0.5 * inj["current_flagged_share"]
+    assert len(report["reasons"]) == 1 and report["reasons"][0].startswith(
+        "flags 0.20 of 64 held-out windows with one feature moved by 4 standard deviations, "
+        "where the reference version v1 (the most sensitive of the store's retrains so far) "
+        "flags 0.73 (needs >= 0.5 of that)"), report["reasons"]
+    # a candidate as sensitive as the reference passes beside it
+    assert _gate(v1, current=v2, reference=("v1", v1))["passed"]
+
+
+def test_the_reference_passed_on_is_the_more_sensitive_of_reference_and_current():
+    from anomaly_gan.retrain.run import _next_reference
+
+    scored = {"current_flagged_share": 0.4, "reference": {"flagged_share": 0.7}}
+    assert _next_reference(scored, "v2", "v1") == "v1"
+    assert _next_reference({**scored, "current_flagged_share": 0.9}, "v2", "v1") == "v2"
+    # no reference yet: the current version becomes it (a store's second retrain on)
+    assert _next_reference({"current_flagged_share": 0.4}, "v1", None) == "v1"
+    # nothing scored (the current flags every window chosen): the reference is kept
+    assert _next_reference({"current_flagged_share": None}, "v2", "v1") == "v1"

@@ -799,3 +799,37 @@ def test_a_retrain_from_timed_files_records_the_time_they_cover(store, tmp_path,
     assert result.report["lineage"]["source"]["files"] == [str(data)]
     assert store.info(result.version).data_range == (
         "2026-11-06T21:00:00.000Z .. 2026-11-06T22:06:30.000Z")
+
+
+def test_the_gates_reference_version_is_loaded_and_kept_by_keep_versions(
+        store, tiny_detector, tmp_path):
+    """The sensitivity check compares a candidate with the store's reference version (the
+    most sensitive so far) too: the version the current one names is loaded for the next
+    gate, and retrain.keep_versions keeps it where it pruned it with the rest."""
+    import copy
+
+    from anomaly_gan.retrain.run import _reference, _save_and_promote
+    from tests.retrain.conftest import add_version
+
+    reference = store.current()
+    [add_version(store, tiny_detector) for _ in range(3)]
+    det = copy.copy(tiny_detector)
+    det.metadata = {**tiny_detector.metadata, "lineage": {"parent": reference},
+                    "gate": {"passed": True, "reasons": [],
+                             "injected": {"reference_version": reference}}}
+    result = _save_and_promote(store, det, {"passed": True, "reasons": []},
+                               RetrainRequest(store=str(store.root), files=("x",)),
+                               reference, lambda _m: None, keep=1)
+    assert result.promoted
+    assert reference in {v.name for v in store.versions()}  # its predecessor, and named
+    said: list[str] = []
+    again = _save_and_promote(store, copy.copy(det), {"passed": True, "reasons": []},
+                              RetrainRequest(store=str(store.root), files=("x",)),
+                              result.version, said.append, keep=1)
+    # neither current (again) nor its predecessor (result): kept as the reference
+    assert {v.name for v in store.versions()} == {reference, result.version, again.version}
+    name, loaded = _reference(store, det, again.version)
+    assert name == reference and loaded is not None and loaded[0] == reference
+    assert loaded[1].feature_names == tiny_detector.feature_names
+    store.prune(0)  # an operator's prune does not know it: the next gate says so
+    assert _reference(store, det, again.version) == (reference, None)
