@@ -23,8 +23,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
-__all__ = ["EXIT_INTERRUPTED", "Interrupts", "end_now", "forget_unhandled_interrupt", "import_tensorflow_quietly",
-           "is_tensorflow_notice", "now_and_then", "raised_inside_jax"]
+__all__ = ["EXIT_INTERRUPTED", "Interrupts", "end_now", "forget_unhandled_interrupt",
+           "import_tensorflow_quietly", "is_tensorflow_notice", "now_and_then",
+           "raised_inside_jax"]
 
 EXIT_INTERRUPTED = 130  # a command stopped by Ctrl-C or SIGTERM (serve: by a second one)
 
