@@ -430,7 +430,9 @@ def _windows(series: Sequence[np.ndarray], window: int, stride: int,
 OVERFIT_STEP_FRACTION = 0.25
 
 
-#: Why a ``mixed_float16`` attempt whose losses went non-finite is retried under float32.
+#: Why a ``mixed_float16`` attempt whose losses went non-finite, or whose loss scaler skipped
+#: too many updates (:func:`anomaly_gan.models.health.skipped_updates`), is retried under
+#: float32.
 FLOAT16_OVERFLOW = ("float16 overflows beyond 65,504 in the forward pass, which loss scaling "
                     "does not prevent; training.precision mixed_bfloat16 or float32 avoids it")
 
@@ -451,10 +453,11 @@ def attempt_settings(training: TrainingConfig, attempt: int, overfitted: int = 0
     step floor repeats a short series' few windows hundreds of times (Loghub's OpenSSH sample,
     106 windows: unhealthy at 2,000 and 500 steps, healthy at 200).
 
-    After a ``mixed_float16`` attempt whose losses went non-finite the retries train under
-    ``float32``: float16's largest value is 65,504, and a window, reconstruction or
-    activation beyond it is inf in the forward pass, which loss scaling (it guards the
-    gradients) cannot help and a smaller learning rate does not cure. f-AnoGAN on a
+    After a ``mixed_float16`` attempt whose losses went non-finite, or whose loss scaler
+    skipped more updates than health allows, the retries train under ``float32``: float16's
+    largest value is 65,504, and a window, reconstruction or activation beyond it is inf in
+    the forward pass, which loss scaling (it guards the gradients) cannot help and a smaller
+    learning rate does not cure. f-AnoGAN on a
     series with regular bursts 2,000 robust spreads high (a flag-like feature of tiny
     spread) had its critic's features of the untrained encoder's reconstructions overflow
     at every attempt (exit 3) where float32 and ``mixed_bfloat16`` trained healthy.
@@ -477,6 +480,24 @@ def attempt_settings(training: TrainingConfig, attempt: int, overfitted: int = 0
         learning_rate=training.learning_rate / 2 ** (attempt - overfitted),
         min_steps=int(training.min_steps * fraction),
         epochs=max(1, round(training.epochs * math.sqrt(fraction))))
+
+
+def _skipped_note(health: dict[str, Any]) -> str:
+    """What the loss scalers skipped, for the line that ends training (nothing where no
+    optimizer is loss-scaled: only mixed_float16 skips).
+
+    >>> _skipped_note({"precision": "mixed_float16", "skipped_updates": {
+    ...     "discriminator": {"steps": 2000, "skipped": 21},
+    ...     "generator": {"steps": 2000, "skipped": 0}}})
+    ', loss scaling skipped 21/2000 discriminator and 0/2000 generator updates'
+    >>> _skipped_note({"precision": "float32", "skipped_updates": {}})
+    ''
+    """
+    counts = health.get("skipped_updates") or {}
+    if health.get("precision") != "mixed_float16" or not counts:
+        return ""
+    return ", loss scaling skipped " + " and ".join(
+        f"{c['skipped']}/{c['steps']} {name}" for name, c in counts.items()) + " updates"
 
 
 def _monitored_best(history: dict[str, list[float]], monitor: str) -> float:
@@ -628,7 +649,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     best: tuple[bool, float, int] | None = None
     fit = nets = None
     overfitted = 0  # attempts that ended overfitting: each retry after one trains less
-    float16_overflowed = False  # a mixed_float16 attempt went non-finite: retry in float32
+    # a mixed_float16 attempt went non-finite or skipped too many updates: retry in float32
+    float16_overflowed = False
     for attempt in range(cfg.training.max_attempts):
         training = attempt_settings(cfg.training, attempt, overfitted, float16_overflowed)
         attempt_started = time.monotonic()
@@ -647,6 +669,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             "issues": list(result.health.get("issues", [])), "epochs_run": result.epochs_run,
             "best_validation_loss": loss if math.isfinite(loss) else None,
             "reconstruction_skill": result.health.get("reconstruction_skill", {}).get("overall"),
+            "skipped_updates": {name: count["skipped"] for name, count
+                                in result.health.get("skipped_updates", {}).items()},
             "seconds": round(time.monotonic() - attempt_started, 3),
         })
         # Keep the healthy run, else the one with the lowest validation loss so far.
@@ -658,7 +682,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         overfit = any(i.startswith("overfitting") for i in result.health.get("issues", []))
         overfitted += overfit
         overflowed = result.precision == "mixed_float16" and any(
-            i.startswith("non-finite") for i in result.health.get("issues", []))
+            i.startswith(("non-finite", "loss scaling skipped"))
+            for i in result.health.get("issues", []))
         float16_overflowed |= overflowed
         if attempt + 1 < cfg.training.max_attempts:
             nxt = attempt_settings(cfg.training, attempt + 1, overfitted, float16_overflowed)
@@ -764,6 +789,6 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                                           normal_scores),
     }
     say(f"trained in {train_seconds:.1f}s ({len(attempts)} attempt(s), {fit.epochs_run} epochs, "
-        f"{fit.precision}); "
+        f"{fit.precision}{_skipped_note(fit.health)}); "
         f"threshold {threshold.value:.3f} ({threshold.method}); health: {fit.health.get('status')}")
     return Detector(cfg.model.kind, version, feature_names, w, scaler, nets, calibration, cfg, metadata)

@@ -247,6 +247,51 @@ def test_a_float16_attempt_that_overflows_is_retried_under_float32():
     assert "mixed_bfloat16 or float32 avoids it" in retry
 
 
+def _scale_grows_every_update(gan) -> None:
+    """Each loss scale doubles after every finite update: about every other one overflows."""
+    for optimizer in gan.optimizers().values():
+        optimizer.dynamic_growth_steps = 1
+
+
+@pytest.mark.slow
+def test_a_float16_attempt_whose_loss_scaler_skips_many_updates_is_retried_under_float32():
+    """The updates a LossScaleOptimizer skipped (float16 gradients that overflowed) were in
+    no report. They are in metadata.json's health and attempts and in the line that ends
+    training, and past health's limit the attempt is retried under float32 as an overflow
+    in the forward pass is."""
+    said: list[str] = []
+    det = train_detector(tiny_config(epochs=8, min_steps=60, max_attempts=2,
+                                     precision="mixed_float16", allow_unhealthy=True),
+                         normal_series(600), FEATURES, progress=said.append,
+                         init=_scale_grows_every_update)
+    first, second = det.metadata["attempts"]
+    assert first["precision"] == "mixed_float16"
+    assert any(i.startswith("loss scaling skipped") for i in first["issues"]), first
+    assert max(first["skipped_updates"].values()) > 16, first
+    assert second["precision"] == "float32"
+    assert second["skipped_updates"] == {"discriminator": 0, "generator": 0}
+    [retry] = [s for s in said if s.startswith("attempt 1/2")]
+    assert "loss scaling skipped" in retry and "under float32" in retry
+    health = det.metadata["health"]
+    assert all(c["skipped"] == 0 and c["steps"] > 0
+               for c in health["skipped_updates"].values()), health
+
+
+@pytest.mark.slow
+def test_the_updates_the_loss_scaler_skipped_end_the_training_line():
+    said: list[str] = []
+    det = train_detector(tiny_config(epochs=8, min_steps=60, precision="mixed_float16",
+                                     allow_unhealthy=True),
+                         normal_series(600), FEATURES, progress=said.append,
+                         init=_scale_grows_every_update)
+    counts = det.metadata["health"]["skipped_updates"]
+    assert counts.keys() == {"discriminator", "generator"}
+    assert det.metadata["health"]["status"] == "unhealthy"
+    [done] = [s for s in said if s.startswith("trained in")]
+    shown = " and ".join(f"{c['skipped']}/{c['steps']} {n}" for n, c in counts.items())
+    assert f"mixed_float16, loss scaling skipped {shown} updates)" in done
+
+
 def test_retries_after_a_float16_overflow_train_under_float32():
     f16 = TrainingConfig(precision="mixed_float16", seed=4)
     assert attempt_settings(f16, 1).precision == "mixed_float16"

@@ -47,6 +47,15 @@ three failures seen most often into named issues that ``train.py`` can refuse (o
   200-sensor series of 17 unrelated cycles: 0.96 of the training windows' variance
   explained, -0.05 of the held-out windows'), not as a collapse.
 
+- **skipped updates**: under ``mixed_float16`` each optimizer's ``LossScaleOptimizer`` skips
+  an update whose float16 gradients overflowed and halves its scale. A few skips are how the
+  scale finds its level (from 2**15, and once after each doubling every 2,000 finite steps):
+  21 of 2,000 in one run at the default step floor. An optimizer that skipped more than
+  :data:`MAX_SKIPPED_SHARE` of its updates, and more than :data:`SKIPPED_GRACE` of them,
+  trained on far fewer steps than planned: its gradients overflow whatever the scale, as
+  they do when float16 overflows in the forward pass (:func:`skipped_updates`). Other
+  precisions skip nothing; every optimizer's count is reported (``skipped_updates``).
+
 Everything returned is JSON-able (non-finite figures become ``None``).
 
 >>> h = assess_health({"d_loss": [0.7, 0.6], "adv_loss": [0.1, 0.1]}, disc_loss_key="d_loss",
@@ -70,8 +79,10 @@ __all__ = [
     "COLLAPSE_LOSS",
     "LINEAR_RANK",
     "LINEAR_SHARE",
+    "MAX_SKIPPED_SHARE",
     "MIN_RECONSTRUCTION_SKILL",
     "MIN_VARIANCE_RATIO",
+    "SKIPPED_GRACE",
     "assess_health",
     "chance_skill",
     "discriminator_collapse",
@@ -79,6 +90,7 @@ __all__ = [
     "mode_collapse",
     "non_finite_losses",
     "reconstruction_skill",
+    "skipped_updates",
     "variance_ratio",
 ]
 
@@ -95,6 +107,10 @@ LINEAR_RANK = 16
 (the default latent size)."""
 LINEAR_SHARE = 0.5
 """Where a linear reconstruction explains little, a model must explain this share of it."""
+MAX_SKIPPED_SHARE = 0.1
+"""An optimizer whose loss scaler skipped more than this share of its updates is unhealthy."""
+SKIPPED_GRACE = 16
+"""Skips that never count against health: halving the initial loss scale 2**15 to 1."""
 _LINEAR_WINDOWS = 1024  # training windows (evenly spaced) the linear reconstruction is fitted on
 
 
@@ -285,6 +301,32 @@ def chance_skill(train: np.ndarray, reference: np.ndarray, baseline: np.ndarray 
                         baseline, rank)
 
 
+def skipped_updates(updates: Mapping[str, Mapping[str, int]],
+                    max_share: float = MAX_SKIPPED_SHARE,
+                    grace: int = SKIPPED_GRACE) -> list[str]:
+    """One issue per optimizer (by name, sorted) whose loss scaler skipped more than
+    ``max_share`` of its ``steps`` updates, and more than ``grace`` of them.
+
+    ``updates`` maps an optimizer's name to ``{"steps": asked, "skipped": skipped}``.
+
+    >>> skipped_updates({"generator": {"steps": 2000, "skipped": 21},
+    ...                  "discriminator": {"steps": 2000, "skipped": 1400}})[0][:60]
+    'loss scaling skipped 1400 of 2000 discriminator updates (70%'
+    >>> skipped_updates({"generator": {"steps": 40, "skipped": 12}})  # start-up halvings
+    []
+    """
+    issues = []
+    for name, count in sorted(updates.items()):
+        steps, skipped = int(count.get("steps", 0)), int(count.get("skipped", 0))
+        if skipped > grace and skipped > max_share * steps:
+            issues.append(
+                f"loss scaling skipped {skipped} of {steps} {name} updates "
+                f"({skipped / steps:.0%}, more than {max_share:.0%}): their float16 gradients "
+                f"overflowed however far the scale was halved, so it trained on "
+                f"{steps - skipped} updates")
+    return issues
+
+
 def mode_collapse(ratio: float, min_ratio: float = MIN_VARIANCE_RATIO) -> bool:
     """True when the variance ratio is below ``min_ratio`` (or not a number at all).
 
@@ -302,10 +344,12 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
                   baseline: np.ndarray | None = None,
                   train: np.ndarray | None = None,
                   fitted: tuple[np.ndarray, np.ndarray] | None = None,
+                  updates: Mapping[str, Mapping[str, int]] | None = None,
                   collapse_loss: float = COLLAPSE_LOSS,
                   collapse_epochs: int = COLLAPSE_EPOCHS,
                   min_variance_ratio: float = MIN_VARIANCE_RATIO,
-                  min_skill: float = MIN_RECONSTRUCTION_SKILL) -> dict[str, Any]:
+                  min_skill: float = MIN_RECONSTRUCTION_SKILL,
+                  max_skipped_share: float = MAX_SKIPPED_SHARE) -> dict[str, Any]:
     """Run every check and return the JSON-able health report.
 
     ``disc_loss_key``/``adv_loss_key`` name the BCE discriminator loss and the generator's
@@ -319,16 +363,20 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
     of training windows and their reconstructions: where the held-out reconstructions fail
     the minimum but those pass it (and beat the held-out skill by the minimum), the model
     fits what it saw and does not generalise, which the issue says instead of "ignores its
-    input".
+    input". ``updates`` maps each optimizer to the updates its steps asked for and those its
+    loss scaler skipped (:func:`skipped_updates`).
 
     The report has ``status`` ("healthy"/"unhealthy"), ``issues`` (one sentence each), the
     ``final_losses`` per history key, ``min_disc_loss``, ``variance_ratio`` per sample name and
-    the thresholds used.
+    the thresholds used, and ``skipped_updates`` per optimizer.
     """
     issues: list[str] = []
     bad = non_finite_losses(history)
     if bad:
         issues.append(f"non-finite losses in {', '.join(bad)}; training was stopped")
+    counts = {name: {"steps": int(c.get("steps", 0)), "skipped": int(c.get("skipped", 0))}
+              for name, c in (updates or {}).items()}
+    issues.extend(skipped_updates(counts, max_skipped_share))
 
     min_disc: float | None = None
     if disc_loss_key is not None and adv_loss_key is not None:
@@ -418,8 +466,11 @@ def assess_health(history: Mapping[str, Sequence[float]], *,
         "variance_ratio": ratios,
         "reconstruction_skill": skill_report,
         "epochs": max((len(v) for v in history.values()), default=0),
+        "skipped_updates": counts,
         "thresholds": {"collapse_loss": collapse_loss, "collapse_epochs": collapse_epochs,
                        "min_variance_ratio": min_variance_ratio,
                        "min_reconstruction_skill": min_skill,
-                       "linear_share": LINEAR_SHARE},
+                       "linear_share": LINEAR_SHARE,
+                       "max_skipped_share": max_skipped_share,
+                       "skipped_grace": SKIPPED_GRACE},
     }

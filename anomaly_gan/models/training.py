@@ -13,6 +13,7 @@ backend needs it, so all of this also runs with ``KERAS_BACKEND=jax``.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from anomaly_gan.models.health import assess_health
 from anomaly_gan.models.precision import resolve_precision
 
 __all__ = [
+    "CountSteps",
     "FitResult",
     "Progress",
     "ReportProgress",
@@ -185,6 +187,17 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self._check(logs)
 
 
+class CountSteps(keras.callbacks.Callback):
+    """Counts the training steps (batches) ``fit`` ran, a step that stopped it included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.steps += 1
+
+
 class ReportProgress(keras.callbacks.Callback):
     """Sends one line per epoch to a ``progress`` callable (the CLI's printer or a logger)."""
 
@@ -209,15 +222,16 @@ def _feature_means(windows: np.ndarray) -> np.ndarray:
 def run_fit(gan: GANBase, train: np.ndarray, val: np.ndarray, *, epochs: int,
             training: TrainingConfig, monitor: str | None, progress: Progress | None,
             label: str, total_epochs: int, offset: int = 0
-            ) -> tuple[dict[str, list[float]], int, int | None]:
+            ) -> tuple[dict[str, list[float]], int, int | None, int]:
     """One ``gan.fit`` call with the shared callbacks.
 
     ``monitor`` (e.g. ``"val_rec_loss"``) enables early stopping with the configured patience
     and restores the best epoch's weights; ``None`` runs all ``epochs``. Returns the history,
-    the number of epochs run and the 1-based best epoch within this call (``None`` without a
-    monitor or when the monitored loss never was finite).
+    the number of epochs run, the 1-based best epoch within this call (``None`` without a
+    monitor or when the monitored loss never was finite) and the training steps run.
     """
-    callbacks: list[keras.callbacks.Callback] = [StopOnNonFinite()]
+    counted = CountSteps()
+    callbacks: list[keras.callbacks.Callback] = [StopOnNonFinite(), counted]
     start = 0
     if monitor is not None:
         # Not before the step floor is done: a loss flat for `patience` epochs early on is
@@ -254,7 +268,13 @@ def run_fit(gan: GANBase, train: np.ndarray, val: np.ndarray, *, epochs: int,
         values[:start] = np.nan  # early stopping restores the best epoch from `start` on
         if np.any(np.isfinite(values)):
             best = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan))) + 1
-    return history, epochs_run, best
+    return history, epochs_run, best, counted.steps
+
+
+def _applied(optimizer: keras.optimizers.Optimizer) -> int:
+    """Updates ``optimizer`` has applied. A ``LossScaleOptimizer`` answers its inner Adam's
+    count, which a step whose gradients overflowed float16 (skipped) leaves alone."""
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
 
 def build_gan(model: ModelConfig, training: TrainingConfig, window: int,
@@ -322,15 +342,25 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
     history: dict[str, list[float]] = {}
     epochs_run = 0
     best: int | None = None
+    optimizers = gan.optimizers()
+    # Per optimizer, the updates its train steps asked for and how many of those its loss
+    # scaler skipped (float16 gradients that overflowed; 0 outside mixed_float16)
+    updates = {name: {"steps": 0, "skipped": 0} for name in optimizers}
     for phase in phases:
         if not _all_finite(history):
             break
         gan.set_phase(phase.name)
         label = gan.kind if len(phases) == 1 else f"{gan.kind} [{phase.name}]"
-        phase_history, phase_run, phase_best = run_fit(
+        per_step = Counter(name for update in gan.updates() for name in update.losses)
+        applied = {name: _applied(o) for name, o in optimizers.items()}
+        phase_history, phase_run, phase_best, phase_steps = run_fit(
             gan, train, val, epochs=phase.epochs, training=training,
             monitor=phase.monitor if len(val) else None, progress=progress, label=label,
             total_epochs=total, offset=epochs_run)
+        for name, optimizer in optimizers.items():
+            asked = phase_steps * per_step[name]
+            updates[name]["steps"] += asked
+            updates[name]["skipped"] += max(0, asked - (_applied(optimizer) - applied[name]))
         history.update(phase_history)
         if phase_best is not None:
             best = epochs_run + phase_best
@@ -343,7 +373,8 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
                            samples=gan.health_samples(reference, training.seed),
                            reference=reference,
                            baseline=_feature_means(train), train=train,
-                           fitted=None if fitted is None else (seen, fitted))
+                           fitted=None if fitted is None else (seen, fitted),
+                           updates=updates)
     health.update(gan.health_figures())
     health.update({"kind": gan.kind, "precision": gan.policy, "epochs_run": epochs_run,
                    "best_epoch": best, "backend": keras.backend.backend(),

@@ -54,6 +54,7 @@ def main() -> None:
         "epochs_run": fit.epochs_run,
         "iterations": {n: int(keras.ops.convert_to_numpy(o.iterations))
                        for n, o in gan.optimizers().items()},
+        "updates": fit.health["skipped_updates"],
     }))
 
 

@@ -59,6 +59,9 @@ def test_training_spreads_over_two_simulated_devices(backend: str, kind: str) ->
     assert len(report["variable_devices"]) == 2  # every weight lives on both devices
     assert report["finite"] and report["epochs_run"] >= 2
     assert all(n > 0 for name, n in report["iterations"].items() if name != "encoder")
+    # float32 skips no update: every step the callbacks counted reached each optimizer
+    assert all(report["updates"][name] == {"steps": n, "skipped": 0}
+               for name, n in report["iterations"].items()), report
 
 
 def test_auto_precision_rule() -> None:

@@ -73,6 +73,50 @@ def test_mixed_float16_uses_an_active_loss_scale_per_optimizer(kind: str,
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
 
 
+@pytest.mark.slow  # trains a model
+@pytest.mark.parametrize("kind", KINDS)
+def test_updates_the_loss_scaler_skipped_are_counted_and_judged(kind: str) -> None:
+    """A LossScaleOptimizer skips an update whose float16 gradients overflowed (and halves
+    its scale); the health report said nothing of it (21 of 2,000 updates in one run at the
+    default step floor). Here each scale doubles after every finite update, so about every
+    other update overflows and is skipped: far more than health allows."""
+    training = tiny_training(precision="mixed_float16", epochs=6, batch_size=16)
+    gan = build_gan(tiny_model(kind), training, 16, 3)
+    for optimizer in gan.optimizers().values():
+        optimizer.dynamic_growth_steps = 1
+    windows = sine_windows(256, 16, 3)
+    fit = fit_gan(gan, windows[:224], windows[224:], training)
+    counts = fit.health["skipped_updates"]
+    assert counts.keys() == gan.optimizers().keys()
+    for name, optimizer in gan.optimizers().items():
+        applied = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        assert counts[name]["steps"] - counts[name]["skipped"] == applied, (name, counts)
+    # 14 steps an epoch; f-AnoGAN's critic updates n_critic (2) times a step, its encoder
+    # trains in a phase of its own
+    steps = 14 * fit.epochs_run
+    if kind == "ganomaly":
+        assert {n: c["steps"] for n, c in counts.items()} == {"discriminator": steps,
+                                                              "generator": steps}
+    skipping = [n for n, c in counts.items() if c["skipped"] > max(16, 0.1 * c["steps"])]
+    assert skipping, counts
+    issues = [i for i in fit.health["issues"] if i.startswith("loss scaling skipped")]
+    assert len(issues) == len(skipping) and fit.health["status"] == "unhealthy"
+    assert all(f" {n} updates (" in " ".join(issues) for n in skipping), issues
+
+
+@pytest.mark.slow  # trains a model
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_without_loss_scaling_no_update_is_skipped(precision: str, windows: np.ndarray) -> None:
+    training = tiny_training(precision=precision, epochs=2)
+    gan = build_gan(tiny_model("fanogan"), training, 9, 3)
+    fit = fit_gan(gan, windows[:32], windows[32:], training)
+    counts = fit.health["skipped_updates"]
+    assert counts.keys() == {"critic", "generator", "encoder"}
+    assert all(c["skipped"] == 0 and c["steps"] > 0 for c in counts.values()), counts
+    assert counts["critic"]["steps"] == 2 * counts["generator"]["steps"]  # n_critic 2
+    assert not any(i.startswith("loss scaling") for i in fit.health["issues"])
+
+
 @pytest.mark.slow
 def test_mixed_bfloat16_runs_without_loss_scaling(windows: np.ndarray) -> None:
     training = tiny_training(precision="mixed_bfloat16")
