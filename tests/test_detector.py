@@ -263,3 +263,55 @@ def test_score_series_reports_each_chunk_it_scored(tiny_detector):
     windows = len(rows) - tiny_detector.window + 1
     assert calls == [(_CHUNK, windows), (windows, windows)]
     np.testing.assert_array_equal(res.score, tiny_detector.score_series(rows).score)
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 10_000])
+def test_a_series_scored_in_chunks_gets_the_scores_of_its_windows_scored_at_once(
+        tiny_detector, monkeypatch, chunk):
+    """score_series fills one array per result as each chunk is scored (no list of chunk
+    results joined at the end, which held them twice); every row gets what the windows
+    scored in one call give it, the rows before the first window nothing."""
+    from anomaly_gan import detector
+
+    x = normal_series(300)
+    x[200:204, 1] += 40.0  # flagged windows, with features named
+    whole = tiny_detector.score_windows(sliding_windows(x, tiny_detector.window, 1))
+    assert whole.is_anomaly.any()
+    monkeypatch.setattr(detector, "_CHUNK", chunk)
+    res = tiny_detector.score_series(x)
+    pad = tiny_detector.window - 1
+    assert len(res) == len(x)
+    assert np.isnan(res.score[:pad]).all() and not res.is_anomaly[:pad].any()
+    assert np.isnan(res.contributions[:pad]).all() and res.top_features[:pad] == [[]] * pad
+    np.testing.assert_array_equal(res.score[pad:], whole.score)
+    np.testing.assert_array_equal(res.is_anomaly[pad:], whole.is_anomaly)
+    np.testing.assert_array_equal(res.severity[pad:], whole.severity)
+    np.testing.assert_array_equal(res.contributions[pad:], whole.contributions)
+    assert res.components.keys() == whole.components.keys()
+    for name, values in whole.components.items():
+        np.testing.assert_array_equal(res.components[name][pad:], values, err_msg=name)
+        assert np.isnan(res.components[name][:pad]).all()
+    assert res.top_features[pad:] == whole.top_features[:]
+
+
+def test_a_series_holds_its_scores_once_while_it_is_scored(tiny_detector, monkeypatch):
+    """The chunks' results were kept in a list and joined at the end: every score,
+    component, contribution and feature index held twice at once. Python's allocations
+    are counted (tracemalloc); the model's own (TensorFlow's) are not."""
+    import tracemalloc
+
+    from anomaly_gan import detector
+
+    monkeypatch.setattr(detector, "_CHUNK", 256)
+    x = np.tile(normal_series(500), (40, 1))
+    tiny_detector.score_series(x[:1000])  # traced and compiled outside the count
+    tracemalloc.start()
+    try:
+        res = tiny_detector.score_series(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    held = (res.score.nbytes + res.is_anomaly.nbytes + res.severity.nbytes
+            + res.contributions.nbytes + res.top_features.indices.nbytes
+            + sum(v.nbytes for v in res.components.values()))
+    assert peak < 1.5 * held + (1 << 20), f"{peak >> 10} KiB for {held >> 10} KiB of results"
