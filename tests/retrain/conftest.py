@@ -21,9 +21,9 @@ from tests.retrain.plant import FEATURES, TINY
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def cli(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "anomaly_gan", *args], capture_output=True,
-                          text=True, env=ENV, timeout=timeout, check=False)
+                          text=True, env={**ENV, **env}, timeout=timeout, check=False)
 
 
 def snapshot(root: Path) -> dict[str, str]:
