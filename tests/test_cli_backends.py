@@ -27,21 +27,43 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cli(backend: str, *args: str) -> tuple[int, str, str]:
-    """``anomaly-gan ARGS`` on ``backend``: in this process for TensorFlow (the test
-    process's backend), in a child process with ``KERAS_BACKEND`` for another."""
+# Runs `anomaly-gan` commands in a child process with another backend, one process for a
+# test's commands (each child imports its backend, TensorFlow too, about 8 s): argv lists
+# on stdin, one JSON line back per command with its exit code and output.
+_CHILD = """
+import contextlib, io, json, sys
+from anomaly_gan.cli import main
+for line in sys.stdin:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(json.loads(line))
+    print(json.dumps([code, out.getvalue(), err.getvalue()]), flush=True)
+"""
+
+
+def _cli(backend: str, *commands: list[str]) -> list[tuple[int, str, str]]:
+    """``anomaly-gan ARGS`` for each of ``commands`` on ``backend``, in order: in this
+    process for TensorFlow (the test process's backend), in one child process with
+    ``KERAS_BACKEND`` for another."""
     import keras
 
     if backend == keras.backend.backend():
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-        return code, out.getvalue(), err.getvalue()
+        results = []
+        for args in commands:
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(list(args))
+            results.append((code, out.getvalue(), err.getvalue()))
+        return results
     env = {**os.environ, "KERAS_BACKEND": backend,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "anomaly_gan", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
+    done = subprocess.run([sys.executable, "-c", _CHILD], cwd=ROOT, env=env, check=False,
+                          input="".join(json.dumps(list(a)) + "\n" for a in commands),
+                          capture_output=True, text=True)
+    results = [tuple(json.loads(line)) for line in done.stdout.splitlines()]
+    assert done.returncode == 0 and len(results) == len(commands), done.stderr[-4000:]
+    assert "Warning" not in done.stderr, done.stderr  # one at import is on every call too
+    return results  # type: ignore[return-value]
 
 
 def _scores(path: Path) -> np.ndarray:
@@ -67,28 +89,27 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_bundle_scores_the_same_on_the_other_backend(files: Path, trained_on: str,
                                                        scored_on: str) -> None:
     bundle = files / f"model-{trained_on}"
-    code, _, err = _cli(trained_on, "train", "--config", str(files / "tiny.yaml"), "--data",
-                        str(files / "train.csv"), "--out", str(bundle))
-    assert code == 0, err
-    assert "Warning" not in err, err  # e.g. JAX truncating a float64 request, on every call
+    out = {backend: files / f"scores-{trained_on}-on-{backend}.csv"
+           for backend in (trained_on, scored_on)}
+
+    def score(backend: str) -> list[str]:
+        return ["score", "--model", str(bundle), "--data", str(files / "test.csv"), "--out",
+                str(out[backend])]
+
+    trained, scored_same = _cli(trained_on, [
+        "train", "--config", str(files / "tiny.yaml"), "--data", str(files / "train.csv"),
+        "--out", str(bundle)], score(trained_on))
+    scored_other, evaluated = _cli(scored_on, score(scored_on), [
+        "evaluate", "--model", str(bundle), "--data", str(files / "test.csv"), "--labels",
+        str(files / "labels.csv"), "--json"])
+    for code, _, err in (trained, scored_same, scored_other, evaluated):
+        assert code == 0, err
+        assert "Warning" not in err, err  # e.g. JAX truncating a float64 request, on every call
     libraries = json.loads((bundle / "metadata.json").read_text())["libraries"]
     assert libraries["backend"] == trained_on and trained_on in libraries
-    scores = {}
-    for backend in (trained_on, scored_on):
-        out = files / f"scores-{trained_on}-on-{backend}.csv"
-        code, _, err = _cli(backend, "score", "--model", str(bundle), "--data",
-                            str(files / "test.csv"), "--out", str(out))
-        assert code == 0, err
-        assert "Warning" not in err, err
-        scores[backend] = _scores(out)
-    same, other = scores[trained_on], scores[scored_on]
+    same, other = _scores(out[trained_on]), _scores(out[scored_on])
     assert np.array_equal(np.isnan(same), np.isnan(other)) and np.isfinite(same).sum() > 100
     # The knn component's distances to the nearest normal codes are small, and their log
     # turns the backends' float32 rounding of the codes (~1e-7) into ~1e-5 in the score.
     np.testing.assert_allclose(other, same, rtol=1e-4, atol=1e-4)
-    code, out, err = _cli(scored_on, "evaluate", "--model", str(bundle), "--data",
-                          str(files / "test.csv"), "--labels", str(files / "labels.csv"),
-                          "--json")
-    assert code == 0, err
-    assert "Warning" not in err, err
-    assert 0.0 <= json.loads(out)["auc_pr"] <= 1.0
+    assert 0.0 <= json.loads(evaluated[1])["auc_pr"] <= 1.0
