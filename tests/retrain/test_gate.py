@@ -157,7 +157,8 @@ def test_sensitivity_cannot_erode_across_retrains_below_the_reference_versions_b
     report = _gate(v3, current=v2, reference=("v1", v1))
     assert not report["passed"]
     inj = report["injected"]
-    assert inj["reference"] == {"version": "v1", "flagged_share": pytest.approx(0.734, abs=0.01)}
+    assert inj["reference"] == {"version": "v1", "flagged_share": pytest.approx(0.734, abs=0.01),
+                                "unmoved_flagged_share": 0.0}
     assert inj["flagged_share"] < 0.5 * inj["reference"]["flagged_share"]
     assert inj["flagged_share"] >= 0.5 * inj["current_flagged_share"]
     assert len(report["reasons"]) == 1 and report["reasons"][0].startswith(
@@ -166,6 +167,31 @@ def test_sensitivity_cannot_erode_across_retrains_below_the_reference_versions_b
         "flags 0.73 (needs >= 0.5 of that)"), report["reasons"]
     # a candidate as sensitive as the reference passes beside it
     assert _gate(v1, current=v2, reference=("v1", v1))["passed"]
+
+
+def test_a_reference_that_flags_the_unmoved_windows_is_given_no_credit_for_them():
+    """An old reference on a new normal (the retrains followed a drift) flags the held-out
+    windows moved or not: its share of the moved ones was 1.00, so a candidate as sensitive
+    as the current version (0.39, as the current's) was rejected against a bar of 0.5, and
+    the reference, passed on as the more sensitive, rejected every later retrain too. As for
+    the current version, a window whose unmoved one it flags is no credit to it."""
+    from anomaly_gan.retrain.run import _next_reference
+
+    current = Fake(threshold=5.4)
+    drifted = Fake(threshold=1.0)  # flags every held-out window, moved or not
+    report = _gate(Fake(threshold=5.4), current=current, reference=("v1", drifted))
+    assert report["passed"], report["reasons"]
+    ref = report["injected"]["reference"]
+    assert ref["flagged_share"] == 0.0 and ref["unmoved_flagged_share"] == 1.0
+    assert ref["note"] == ("flags 0 of 64, not counting 64 whose unmoved window it flags too: "
+                           "too few to compare with (under 16)")
+    # the chain goes on from the current version, not from the drifted reference
+    assert _next_reference(report["injected"], "v2", "v1") == "v2"
+    # a reference that flags some unmoved windows is credited with the others only
+    partly = _gate(Fake(threshold=5.4), current=current, reference=("v1", Fake(threshold=2.3)))
+    ref = partly["injected"]["reference"]
+    assert 0 < ref["unmoved_flagged_share"] < 1
+    assert ref["flagged_share"] <= 1 - ref["unmoved_flagged_share"]
 
 
 def test_the_reference_passed_on_is_the_more_sensitive_of_reference_and_current():
