@@ -249,9 +249,14 @@ def read_data_file(path: str | Path, cfg: Config,
     and retrain): a note names the features of ``data.counters`` an OTLP file holds as
     delta sums or gauges."""
     p = Path(path)
+    # serve.unknown_features: ignore: a column that is not a model feature is left unread
+    # (Table.with_features names it), as serve leaves out such a name of an event's values
+    # whatever it holds: read as numbers, a site name's column stopped score
+    only = (feature_names if feature_names and cfg.serve.unknown_features == "ignore"
+            else None)
     if not _may_be_metric_file(p, cfg.serve):
         _not_otlp(p, cfg.serve)
-        return [read_table(p, cfg.data.timestamp_column, cfg.data.header)]
+        return [read_table(p, cfg.data.timestamp_column, cfg.data.header, only=only)]
     # opened once: a pipe (--data <(zcat m.jsonl.gz), or of a CSV) cannot be read twice
     handle = open_input(p, "rb")
     try:
@@ -262,7 +267,8 @@ def read_data_file(path: str | Path, cfg: Config,
     if kind:
         return read_metric_file(p, cfg.serve, feature_names, progress, opened=handle,
                                 counters=cfg.data.counters if check_counters else ())
-    return [read_table(p, cfg.data.timestamp_column, cfg.data.header, opened=handle)]
+    return [read_table(p, cfg.data.timestamp_column, cfg.data.header, opened=handle,
+                       only=only)]
 
 
 def _not_otlp(path: Path, serve: ServeConfig) -> None:

@@ -17,7 +17,7 @@ import io
 import itertools
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +52,8 @@ class Table:
     # The entity whose series the rows are (an OTLP metric file's, data/otlp_files.py);
     # None: the file is one entity
     entity: str | None = None
+    # Columns of the header not read: not features of the model (read_table's ``only``)
+    left_out: tuple[str, ...] = ()
 
     @property
     def rows(self) -> int:
@@ -106,9 +108,10 @@ class Table:
         if unknown_features == "ignore" and self.has_header:
             wanted = set(expected)
             keep = [j for j, name in enumerate(self.feature_names) if name in wanted]
-            if len(keep) < len(self.feature_names):
+            if len(keep) < len(self.feature_names) or self.left_out:
                 if say is not None:
-                    unknown = [n for n in self.feature_names if n not in wanted]
+                    unknown = [*self.left_out,
+                               *(n for n in self.feature_names if n not in wanted)]
                     say(f"note: {self.path}: column(s) {name_list(unknown)} left out: not "
                         f"features of the model (serve.unknown_features: ignore, as serve "
                         f"leaves them out of an event)")
@@ -367,12 +370,12 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto",
               number: Callable[[str], float | None] = _number,
-              opened: IO[bytes] | None = None) -> Table:
+              opened: IO[bytes] | None = None, only: Collection[str] | None = None) -> Table:
     # Row by row as the file is read: a list of every row's cells first held about ten
     # times the numbers' memory (2 GB for 1.5 million rows of 16 features)
     records = csv_records(path, opened)
     try:
-        return _csv_table(records, path, timestamp_column, header_rule, number)
+        return _csv_table(records, path, timestamp_column, header_rule, number, only)
     except DataError:
         # A fault in reading the file further on (a damaged compressed stream, bytes that
         # are not UTF-8, a CSV quoting error) says more than a row it may have garbled,
@@ -384,7 +387,8 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
 
 def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
                timestamp_column: str | None, header_rule: str,
-               number: Callable[[str], float | None]) -> Table:
+               number: Callable[[str], float | None],
+               only: Collection[str] | None = None) -> Table:
     head = next(records, None)
     if head is None:
         raise DataError(f"{path}: file is empty (expected a CSV of numeric rows)")
@@ -408,6 +412,7 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
             raise DataError(f"{path}: line {head[1]}: duplicate column name {brief(dup)}")
         ts_col = _pick_timestamp(header, timestamp_column, str(path))
         feature_cols = [i for i in range(len(header)) if i != ts_col]
+        feature_cols, left_out = _only(feature_cols, header, only)
         names = tuple(header[i] for i in feature_cols)
     else:
         if timestamp_column is not None:
@@ -415,7 +420,7 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
                 f"{path}: no header line, so timestamp column {timestamp_column!r} cannot be found"
             )
         header, body, ts_col = [], itertools.chain([head], records), None
-        feature_cols = list(range(len(first)))
+        feature_cols, left_out = list(range(len(first))), ()
         names = tuple(f"f{i}" for i in feature_cols)
     body_first = next(body, None)
     if body_first is None:
@@ -463,7 +468,21 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
         timestamps=tuple(stamps) if ts_col is not None else None,
         has_header=has_header,
         lines=tuple(body_lines),
+        left_out=left_out,
     )
+
+
+def _only(columns: list[int], header: Sequence[str], only: Collection[str] | None
+          ) -> tuple[list[int], tuple[str, ...]]:
+    """``columns`` of ``header`` named in ``only`` (all without it), and the names of the
+    others, which are then not read (``serve.unknown_features: ignore``: a column such as a
+    site name need not hold numbers). None named: all, so that what is missing is said."""
+    if only is None:
+        return columns, ()
+    kept = [i for i in columns if header[i] in only]
+    if not kept:
+        return columns, ()
+    return kept, tuple(header[i] for i in columns if header[i] not in only)
 
 
 _BLOCK_ROWS = 8192  # rows parsed into Python floats before they go into an array
@@ -528,7 +547,8 @@ def _checked_row_values(row: list[str], line: int, path: Path, feature_cols: lis
     return out
 
 
-def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = False) -> Table:
+def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = False,
+                  only: Collection[str] | None = None) -> Table:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -556,7 +576,8 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
     if frame.num_rows == 0:
         raise DataError(f"{path}: file is empty (no rows)")
     ts_col = _pick_timestamp(header, timestamp_column, str(path))
-    names = tuple(h for i, h in enumerate(header) if i != ts_col)
+    cols, left_out = _only([i for i in range(len(header)) if i != ts_col], header, only)
+    names = tuple(header[i] for i in cols)
     if not names:  # numpy's column_stack of nothing raised a ValueError traceback
         raise DataError(f"{path}: no feature columns (only a timestamp column)")
     columns = []
@@ -594,7 +615,7 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
             raise DataError(f"{path}: row {r + 1}, column {brief(header[ts_col])}: expected "
                             f"a timestamp, got null")
         stamps = tuple(str(v) for v in cells)
-    return Table(str(path), names, np.column_stack(columns), stamps, True)
+    return Table(str(path), names, np.column_stack(columns), stamps, True, left_out=left_out)
 
 
 def _as_python(cell: object) -> bool:
@@ -624,18 +645,20 @@ def _refuse_compressed_parquet(path: Path) -> None:
 
 def read_table(path: str | Path, timestamp_column: str | None = None,
                header: str = "auto", booleans: bool = False,
-               opened: IO[bytes] | None = None) -> Table:
+               opened: IO[bytes] | None = None, only: Collection[str] | None = None) -> Table:
     """Read a CSV (header or headerless numeric; ``header``: ``auto``, ``names`` or
     ``none``, see ``data.header``) or, with pyarrow, a Parquet file. With ``booleans``,
     CSV cells ``true``/``false`` (any case, :data:`BOOLEAN_CELLS`) are 1/0, as in a labels
     file, and a first row of them is data; so is a Parquet bool column, which is refused
     without (as a CSV's are: ``serve`` takes numbers only). ``opened``: a CSV ``path``
-    already opened (binary, not yet read: a pipe), read and closed."""
+    already opened (binary, not yet read: a pipe), read and closed. ``only``: the feature
+    columns to read (a model's features, under ``serve.unknown_features: ignore``); a header's
+    others are not read, whatever they hold, and :attr:`Table.left_out` names them."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq") and opened is None:
-        return _read_parquet(p, timestamp_column, booleans)
+        return _read_parquet(p, timestamp_column, booleans, only)
     return _read_csv(p, timestamp_column, header, _label_number if booleans else _number,
-                     opened)
+                     opened, only)
 
 
 def table_times(table: Table, tolerance: float = 0.0) -> np.ndarray | None:

@@ -94,6 +94,42 @@ def test_columns_that_are_not_the_models_features_follow_serve_unknown_features(
         h.with_features(["a", "b"], "ignore")
 
 
+def test_a_column_left_out_by_serve_unknown_features_is_not_read_whatever_it_holds(tmp_path):
+    """serve leaves out a values name the model does not know whatever its value; score,
+    evaluate, plot and retrain --data read such a column as numbers before leaving it out,
+    so a site name's column stopped them ('line 2, column 'site': not a number')."""
+    import dataclasses
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from anomaly_gan.config import load_config
+    from anomaly_gan.data.otlp_files import read_data_file
+
+    cfg = load_config(None)
+    ignore = cfg.replace(serve=dataclasses.replace(cfg.serve, unknown_features="ignore"))
+    csv = write(tmp_path, "timestamp,temp,site,rpm\n2026-01-01T00:00:00Z,1,plant-a,2\n"
+                          "2026-01-01T00:01:00Z,3,,4\n")
+    pq.write_table(pa.table({"timestamp": ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"],
+                             "temp": [1.0, 3.0], "site": ["plant-a", None],
+                             "rpm": [2.0, 4.0]}), tmp_path / "d.parquet")
+    for path in (csv, tmp_path / "d.parquet"):
+        said: list[str] = []
+        (table,) = read_data_file(path, ignore, ("rpm", "temp"), said.append)
+        assert table.left_out == ("site",)
+        kept = table.with_features(("rpm", "temp"), "ignore", said.append)
+        np.testing.assert_array_equal(kept.values, [[2, 1], [4, 3]])
+        assert said == [(f"note: {path}: column(s) site left out: not features of the "
+                         f"model (serve.unknown_features: ignore, as serve leaves them out of "
+                         f"an event)")]
+    # reject (the default) reads every column, as before
+    with pytest.raises(DataError, match="line 2, column 'site': not a number: 'plant-a'"):
+        read_data_file(csv, cfg, ("rpm", "temp"))
+    # none of the model's features in the header: all are read, and what is missing is said
+    (table,) = read_data_file(write(tmp_path, "temp,rpm\n1,2\n", "o.csv"), ignore, ("flow",))
+    assert table.left_out == () and table.feature_names == ("temp", "rpm")
+
+
 def test_labels(tmp_path):
     np.testing.assert_array_equal(read_labels(write(tmp_path, "0\n1\n1\n")), [0, 1, 1])
     with pytest.raises(DataError, match="line 2: expected a label 0 or 1, got 2"):
