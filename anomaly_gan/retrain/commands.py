@@ -171,7 +171,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
-    from anomaly_gan.store import health_of
+    from anomaly_gan.store import StoreError, health_of
 
     action = args.action
     if action == "list":
@@ -205,6 +205,17 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
         store.predecessor()
         # A gate-rejected version too (refused, or named for the warning with --over-gate)
         overridden = store.gate_overridden(args.version, over_gate=args.over_gate)
+        # One that went through no gate but whose training failed (kept with train
+        # --allow-unhealthy, put in the store by hand): serve refuses it at start and at a
+        # reload, so made current it stopped every restarting scorer (exit 2)
+        health = health_of(meta)
+        if health["status"] == "unhealthy" and not overridden and not args.allow_unhealthy:
+            raise StoreError(
+                f"{args.version}: training health is unhealthy "
+                f"({'; '.join(health['issues']) or 'no details'}); not promoted: serve refuses "
+                f"a model whose training failed unless serve.allow_unhealthy is true (for such "
+                f"a scorer, `anomaly-gan models promote --store {store.root} {args.version} "
+                f"--allow-unhealthy` promotes it)")
         from anomaly_gan.runtime import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # promote verifies the bundle by loading it
@@ -213,7 +224,6 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
             _eprint(f"WARNING: {args.version} was rejected by the validation gate "
                     f"({'; '.join(overridden)}); promoted over it (--over-gate), logged in "
                     f"the store's history as 'promote over the gate'")
-            health = health_of(meta)
             if health["status"] == "unknown":  # refused were it unhealthy (gate_overridden)
                 _eprint(f"WARNING: {args.version}'s training health is unknown "
                         f"({'; '.join(health['issues']) or 'no details'}): nothing says "
@@ -320,6 +330,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "gate's reasons and logs 'promote over the gate' in the store's "
                         "history. A bundle that fails verification or whose training health "
                         "is not healthy is refused all the same")
+    a.add_argument("--allow-unhealthy", action="store_true",
+                   help="promote a version whose training ended unhealthy (kept with `train "
+                        "--allow-unhealthy`), for a scorer run with serve.allow_unhealthy: "
+                        "true; without it such a version is refused, since serve refuses it "
+                        "(a gate-rejected one stays refused)")
     add_action("rollback", "go back to the previously promoted version")
     a = add_action("prune", "delete all but the --keep K newest versions (current, its "
                             "predecessor and each --keep-version are always kept; a version a "

@@ -408,3 +408,30 @@ def test_promote_over_gate_still_verifies_the_bundle(tmp_path, tiny_detector, ca
     assert capsys.readouterr().err.startswith(f"WARNING: {good} was rejected by the "
                                               f"validation gate (false-alarm rate 0.2")
     assert s.current() == good and s.history()[-1]["action"] == "promote over the gate"
+
+
+def test_promote_refuses_an_ungated_version_whose_training_was_unhealthy_unless_allowed(
+        store, capsys, monkeypatch):
+    """A version kept with `train --allow-unhealthy` (or put in the store by hand) went
+    through no gate and was promoted as any other, and serve, which refuses a model whose
+    training failed unless serve.allow_unhealthy, then exited 2 at every restart. It is
+    refused the same way; --allow-unhealthy promotes it for a scorer that allows it."""
+    import anomaly_gan.artifacts
+
+    monkeypatch.setattr(anomaly_gan.artifacts, "load_bundle", lambda path: None)  # fake bundles
+    monkeypatch.setattr("anomaly_gan.runtime.import_tensorflow_quietly", lambda: None)
+    fake_version(store, "v3", "2026-11-09T00:00:00+00:00")
+    meta = json.loads((store / "v3" / "metadata.json").read_text())
+    meta["health"] = {"status": "unhealthy", "issues": ["mode collapse"]}
+    (store / "v3" / "metadata.json").write_text(json.dumps(meta))
+    before = snapshot(store)
+    assert main(["models", "promote", "v3", "--store", str(store)]) == 2
+    assert capsys.readouterr().err == (
+        f"anomaly-gan: error: v3: training health is unhealthy (mode collapse); not promoted: "
+        f"serve refuses a model whose training failed unless serve.allow_unhealthy is true "
+        f"(for such a scorer, `anomaly-gan models promote --store {store} v3 "
+        f"--allow-unhealthy` promotes it)\n")
+    assert snapshot(store) == before
+    assert main(["models", "promote", "v3", "--allow-unhealthy", "--store", str(store)]) == 0
+    assert capsys.readouterr().err == "promoted v3 (was v2); serve picks it up on its next reload\n"
+    assert (store / "current").read_text() == "v3\n"
