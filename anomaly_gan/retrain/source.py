@@ -546,13 +546,27 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
 def with_increases(rows: Rows, columns: Sequence[int]) -> Rows:
     """``rows`` as the model reads them with ``data.counters`` (``columns``): each segment
     without its first row, which starts the increases, as ``serve`` does when an entity's
-    window starts (a segment of one row is gone; ``anomaly_gan/data/counters.py``)."""
+    window starts (a segment of one row is gone; ``anomaly_gan/data/counters.py``).
+
+    The increases replace the readings in the segments' own arrays, which the new segments
+    view: ``rows`` is consumed (the rows of a range are held once, not twice).
+    """
     if not len(columns):
         return rows
-    from anomaly_gan.data.counters import increases
+    from anomaly_gan.data.counters import increase, increases
 
-    segments = [Segment(s.entity, s.ts[1:], increases(s.values, columns))
-                for s in rows.segments if len(s) > 1]
+    cols = list(columns)
+    segments = []
+    for s in rows.segments:
+        if len(s) < 2:
+            continue
+        v = s.values
+        if v.dtype == np.float64 and v.flags.writeable:
+            # the right side is computed (fancy indexing copies) before it is written
+            v[1:, cols] = increase(v[:-1, cols], v[1:, cols])
+            segments.append(Segment(s.entity, s.ts[1:], v[1:]))
+        else:
+            segments.append(Segment(s.entity, s.ts[1:], increases(v, columns)))
     return dataclasses.replace(rows, segments=segments)
 
 

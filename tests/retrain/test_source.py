@@ -519,6 +519,36 @@ def test_with_increases_drops_each_segments_first_row_as_serve_does():
     assert rows.events_read == 4
 
 
+def test_with_increases_takes_them_in_the_rows_own_arrays():
+    """A range's counters became a second copy of every row while the first was held
+    (tracemalloc: 1.0 times the rows); the increases now replace the readings in place,
+    with the same numbers as data.counters.increases (resets, a one-row segment)."""
+    import tracemalloc
+
+    from anomaly_gan.data.counters import increases
+    from anomaly_gan.retrain.source import Rows, Segment, with_increases
+
+    rng = np.random.default_rng(0)
+    segments = []
+    for i in range(20):
+        v = rng.normal(size=(1 if i == 3 else 5_000, 8))
+        v[:, [1, 5]] = np.cumsum(rng.integers(0, 9, size=(len(v), 2)), axis=0)
+        v[len(v) // 2:, 5] -= 4_000  # a reset
+        segments.append(Segment(f"e{i}", np.arange(float(len(v))), v))
+    want = [(s.entity, s.ts[1:].copy(), increases(s.values, [1, 5]))
+            for s in segments if len(s) > 1]
+    held = sum(s.values.nbytes + s.ts.nbytes for s in segments)
+    tracemalloc.start()
+    try:
+        rows = with_increases(Rows(segments, {"kind": "kafka"}), [1, 5])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(s.entity, s.ts.tolist(), s.values.tolist()) for s in rows.segments] == \
+        [(e, t.tolist(), v.tolist()) for e, t, v in want]
+    assert peak < 0.25 * held, f"{peak >> 10} KiB for {held >> 10} KiB of rows"
+
+
 def test_read_alerts_takes_a_resolved_incident_whole_and_skips_other_records(monkeypatch):
     """The alert topic as serve writes it with serve.alerts.resolve_windows: the alert's
     window, and the resolution's incident from anomalous_since to resolved_at (which also
