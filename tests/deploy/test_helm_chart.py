@@ -354,6 +354,47 @@ def test_a_service_port_below_1024_leaves_the_scorer_on_its_container_port(rende
     assert find(moved, "Service")["spec"]["ports"][0]["port"] == 9108
 
 
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        # Before service.containerPort, service.port: 9200 moved the scorer too, so probes and
+        # annotations written for it said 9200; the same values now listen on 9108.
+        (("service.port=9200", "livenessProbe.httpGet.port=9200"),
+         "livenessProbe.httpGet.port is 9200, but the scorer listens on service.containerPort (9108)"),
+        (("service.port=9200", 'json:startupProbe={"tcpSocket": {"port": 9200}}'),
+         "startupProbe.tcpSocket.port is 9200"),
+        (("service.containerPort=9200", 'json:readinessProbe={"grpc": {"port": 9108}}'),
+         "readinessProbe.grpc.port is 9108, but the scorer listens on service.containerPort (9200)"),
+        (("livenessProbe.httpGet.port=metrics",), "livenessProbe.httpGet.port is \"metrics\""),
+        (("service.port=9200", 'json:podAnnotations={"prometheus.io/port": "9200"}'),
+         ('podAnnotations sets prometheus.io/port "9200", but the scorer listens on '
+          'service.containerPort (9108)')),
+        # Endpoints discovery scrapes the pods' addresses with the Service's annotation.
+        (("service.port=80", 'json:service.annotations={"prometheus.io/port": "80"}'),
+         'service.annotations sets prometheus.io/port "80"'),
+    ],
+)
+def test_probes_and_scrape_annotations_must_name_the_port_the_scorer_listens_on(
+        render_error, sets, message) -> None:
+    err = render_error(sets=sets)
+    assert message in err, err
+    assert "use port: http-metrics" in err or 'set it to "' in err, err
+
+
+def test_probes_and_scrape_annotations_on_the_container_port_render(render) -> None:
+    annotations = '{"prometheus.io/scrape": "true", "prometheus.io/port": "9200"}'
+    docs = render(sets=("service.port=80", "service.containerPort=9200",
+                        "livenessProbe.httpGet.port=9200", 'json:startupProbe={"tcpSocket": {"port": 9200}}',
+                        f"json:podAnnotations={annotations}", f"json:service.annotations={annotations}"))
+    c = scorer(docs)
+    assert c["livenessProbe"]["httpGet"]["port"] == 9200
+    assert c["readinessProbe"]["httpGet"]["port"] == "http-metrics"
+    assert find(docs, "Service")["metadata"]["annotations"]["prometheus.io/port"] == "9200"
+    # An exec probe, or none, names no port.
+    assert find(render(sets=('json:livenessProbe={"exec": {"command": ["true"]}}',
+                             "json:startupProbe={}")), "Deployment")
+
+
 @pytest.mark.parametrize("values", [(), (ALL_FEATURES,)], ids=["defaults", "all-features"])
 def test_every_pod_runs_non_root_read_only_without_privileges(render, values) -> None:
     specs = pod_specs(render(*values))
@@ -1225,6 +1266,7 @@ def test_notes_say_where_metrics_and_alerts_are(helm: str) -> None:
     assert "PrometheusRule prod-anomaly-gan" in notes and "Alertmanager" in notes
     assert "plant.anomalies" in notes  # the Kafka alert topic
     assert "helm test prod" in notes
+
 
 
 # ----------------------------------------------------------------------------- one copy

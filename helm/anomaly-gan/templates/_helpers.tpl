@@ -143,6 +143,35 @@ every pod restarting, a group or topic left KEDA measuring another group's lag. 
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* What reaches the scorer in its pod must name the port it listens on, service.containerPort
+(the named port http-metrics), not the Service's service.port. Before service.containerPort
+existed service.port was both, so a release that set service.port: 9200 with probes or
+prometheus.io/port annotations of 9200 upgraded fine and listened on 9108: every probe failed
+(pods restarting for ever) or Prometheus scraped a port nobody served (AnomalyGanScorerDown). */}}
+{{- $listen := int .Values.service.containerPort }}
+{{- range $probe := list "startupProbe" "livenessProbe" "readinessProbe" }}
+{{- range $handler := list "httpGet" "tcpSocket" "grpc" }}
+{{- $spec := dig $handler "port" nil (get $.Values $probe | default dict) }}
+{{- if not (kindIs "invalid" $spec) }}
+{{- if kindIs "string" $spec }}
+{{- if ne $spec "http-metrics" }}
+{{- fail (printf "values: %s.%s.port is %q, but the scorer's only port is http-metrics (service.containerPort, %d); use port: http-metrics" $probe $handler $spec $listen) }}
+{{- end }}
+{{- else if ne (int $spec) $listen }}
+{{- fail (printf "values: %s.%s.port is %d, but the scorer listens on service.containerPort (%d), so the probe would fail and the pods restart for ever; use port: http-metrics (service.port, the Service's own port, no longer moves the scorer)" $probe $handler (int $spec) $listen) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- /* The prometheus.io/port convention scrapes <pod IP>:<port>, on a pod (role: pod) and on a
+Service (role: endpoints, whose addresses are the pods'): the pods' port, never service.port. */}}
+{{- range $key := list "podAnnotations" "service.annotations" }}
+{{- $annotations := ternary $.Values.podAnnotations $.Values.service.annotations (eq $key "podAnnotations") | default dict }}
+{{- $port := get $annotations "prometheus.io/port" | toString }}
+{{- if and (hasKey $annotations "prometheus.io/port") (ne $port (toString $listen)) }}
+{{- fail (printf "values: %s sets prometheus.io/port %q, but the scorer listens on service.containerPort (%d) and Prometheus scrapes that annotation's port on the pods' own address, not the Service's port: it would scrape a port nothing serves; set it to %q" $key $port $listen (toString $listen)) }}
+{{- end }}
+{{- end }}
 {{- $k := .Values.kafka }}
 {{- $proto := $k.securityProtocol }}
 {{- if hasPrefix "SASL" $proto }}
