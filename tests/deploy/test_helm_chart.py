@@ -1263,11 +1263,25 @@ def test_notes_say_where_metrics_and_alerts_are(helm: str) -> None:
     notes = out.split("NOTES:", 1)[1]
     assert "port-forward svc/prod-anomaly-gan 9108:9108" in notes
     assert "http://prod-anomaly-gan.plant.svc:9108/metrics" in notes
+    assert "service.containerPort" not in notes  # one port: nothing to tell apart
     assert "PrometheusRule prod-anomaly-gan" in notes and "Alertmanager" in notes
     assert "plant.anomalies" in notes  # the Kafka alert topic
     assert "helm test prod" in notes
 
 
+
+def test_notes_forward_a_local_port_a_user_can_bind_when_the_service_port_is_privileged(
+        helm: str) -> None:
+    """With service.port=80 the NOTES said 'port-forward svc/... 80:80': kubectl, run as a user,
+    cannot bind local port 80 (EACCES, as the scorer could not). The local port is now the
+    pods' port (service.containerPort, at least 1024), and the NOTES say what listens where."""
+    out = run([helm, "install", "prod", str(CHART), "--namespace", "plant", "--dry-run=client",
+               "--set", "service.port=80", "--set", "service.containerPort=9200"]).stdout
+    notes = out.split("NOTES:", 1)[1]
+    assert "port-forward svc/prod-anomaly-gan 9200:80" in notes
+    assert "curl -s localhost:9200/readyz" in notes
+    assert "http://prod-anomaly-gan.plant.svc:80/metrics" in notes
+    assert "The pods listen on 9200 (service.containerPort), not on service.port" in notes
 
 # ----------------------------------------------------------------------------- one copy
 
