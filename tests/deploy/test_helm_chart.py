@@ -150,6 +150,26 @@ def test_pod_annotations_and_labels_reach_the_retrain_job_too(render) -> None:
     assert job_pod["labels"]["app.kubernetes.io/component"] == "retrain"
 
 
+def test_the_jobs_pods_get_no_prometheus_scrape_annotations(render) -> None:
+    """podAnnotations reach the Jobs' pods (a mesh's opt-out must), and with them
+    prometheus.io/scrape and port: Prometheus' pod discovery then scraped each retraining and
+    config-check pod on the scorer's port, where nothing listens (a target down, and
+    kube-prometheus' TargetDown, at every retrain). Those stay on the scorer's pods."""
+    annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": "9108",
+                   "prometheus.io/path": "/metrics", "sidecar.istio.io/inject": "false"}
+    docs = render(sets=("retrain.enabled=true", f"json:podAnnotations={json.dumps(annotations)}"))
+    scorer_pod = find(docs, "Deployment")["spec"]["template"]["metadata"]
+    assert annotations.items() <= scorer_pod["annotations"].items()
+    job_pods = {"retrain": find(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"],
+                "config check": find(docs, "Job")["spec"]["template"]}
+    for name, pod in job_pods.items():
+        meta = pod["metadata"]
+        assert meta["annotations"]["sidecar.istio.io/inject"] == "false", name
+        assert not [k for k in meta["annotations"] if k.startswith("prometheus.io/")], name
+    only_scrape = render(sets=('json:podAnnotations={"prometheus.io/scrape": "true"}',))
+    assert "annotations" not in find(only_scrape, "Job")["spec"]["template"]["metadata"]
+
+
 def test_retrain_from_a_file_with_labels_and_without_promotion(render) -> None:
     c = retrain_container(render(sets=("retrain.enabled=true", "retrain.dataPath=/data/n.csv",
                                        "retrain.labelsPath=/data/l.csv", "retrain.promote=false",

@@ -498,3 +498,19 @@ repeating it: server-side apply (Helm 4's default) refuses a list with a name tw
 {{- end }}
 {{- toYaml (concat $env $v.extraEnv) }}
 {{- end }}
+
+{{/*
+podAnnotations for the pods of the Jobs (retraining, config check), as YAML: all but the
+prometheus.io/ scrape annotations, which are the scorer's. A Job's pod serves no metrics, so
+Prometheus' pod discovery scraped it on the scorer's port for as long as it ran: a target
+down (a TargetDown alert of kube-prometheus) at every retrain.
+*/}}
+{{- define "anomaly-gan.jobPodAnnotations" -}}
+{{- $out := dict }}
+{{- range $k, $v := .Values.podAnnotations }}
+{{- if not (hasPrefix "prometheus.io/" $k) }}
+{{- $_ := set $out $k $v }}
+{{- end }}
+{{- end }}
+{{- if $out }}{{ toYaml $out }}{{ end }}
+{{- end }}
