@@ -94,24 +94,75 @@ def _train_progress(quiet: bool, stop: Interrupts | None = None) -> Callable[[st
 
 
 PROGRESS_SECONDS = 10.0
-"""``score``, ``evaluate`` and ``plot`` say how far scoring has got once they have run this
-long, and again each time as long again has passed: a month of rows scores for minutes."""
+"""``score``, ``evaluate`` and ``plot`` say how far reading and scoring have got once they
+have run this long, and again each time as long again has passed: a month of rows is read
+for seconds and scores for minutes."""
 
 
-def _scoring_progress(command: str, clock: Callable[[], float] = time.monotonic
-                      ) -> Callable[[int, int], None]:
-    """A ``progress(done, total)`` for :meth:`Detector.score_series` that writes a line to
-    stderr at most every :data:`PROGRESS_SECONDS`, the first that long after the command
-    started (this call), so a small file scores in silence as before."""
-    due = now_and_then(PROGRESS_SECONDS, clock)
+class _Progress:
+    """The progress lines of ``score``, ``evaluate`` and ``plot`` on stderr, through one
+    throttle: at most one every :data:`PROGRESS_SECONDS`, the first that long after the
+    command started (when this was made), so a small file is read and scored in silence.
+    :meth:`reading` gives the rows and MB of a CSV file read so far (before TensorFlow is
+    imported), :meth:`loading` a line before the model loads, and the object itself is the
+    ``progress(done, total)`` of :meth:`Detector.score_series`. With ``quiet`` (--quiet)
+    it writes nothing; notes and the summary line are not progress."""
 
-    def say(done: int, total: int) -> None:
-        elapsed = due()
+    def __init__(self, command: str, clock: Callable[[], float] = time.monotonic,
+                 quiet: bool = False) -> None:
+        self.command, self.quiet, self._clock = command, quiet, clock
+        self._started = clock()
+        self._due = now_and_then(PROGRESS_SECONDS, clock)
+
+    def _say(self, text: str) -> None:
+        elapsed = None if self.quiet else self._due()
         if elapsed is not None:
-            _eprint(f"{command}: scored {done:,} of {total:,} windows ({100 * done // total}%) "
-                    f"in {elapsed:.0f}s")
+            _eprint(f"{self.command}: {text} in {elapsed:.0f}s")
 
-    return say
+    def reading(self, path: str) -> Callable[[int, int], None] | None:
+        """A ``progress(rows, bytes)`` for reading ``path`` (None under ``quiet``)."""
+        if self.quiet:
+            return None
+        size = _plain_file_size(path)
+        of = f" of {size / 1e6:,.1f}" if size else ""
+
+        def say(rows: int, read: int) -> None:
+            self._say(f"read {rows:,} rows ({read / 1e6:,.1f}{of} MB) of {path}")
+
+        return say
+
+    def loading(self, rows: int) -> None:
+        """A line before TensorFlow and the model load (seconds) once the command has run
+        :data:`PROGRESS_SECONDS`, not held back by the throttle: the last line on reading
+        may be that long ago, and the next comes from scoring."""
+        elapsed = self._clock() - self._started
+        if not self.quiet and elapsed >= PROGRESS_SECONDS:
+            _eprint(f"{self.command}: read {rows:,} rows in {elapsed:.0f}s; loading the model")
+
+    def __call__(self, done: int, total: int) -> None:
+        self._say(f"scored {done:,} of {total:,} windows ({100 * done // total}%)")
+
+
+def _scoring_progress(command: str, clock: Callable[[], float] = time.monotonic,
+                      quiet: bool = False) -> _Progress:
+    """The progress of ``command`` (score, evaluate or plot) from now: :class:`_Progress`."""
+    return _Progress(command, clock, quiet)
+
+
+def _plain_file_size(path: str) -> int | None:
+    """The size of ``path`` where it is a regular file that is not compressed (a progress
+    line counts the text read, which a compressed file's size does not give); else None."""
+    import stat
+
+    from anomaly_gan.compressed import HEAD_BYTES, compression_of
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as fh:
+            return None if compression_of(fh.read(HEAD_BYTES)) else os.fstat(fh.fileno()).st_size
+    except OSError:
+        return None
 
 
 def _quiet_tensorflow() -> None:
@@ -150,7 +201,8 @@ def _load_model(info):
 
 def _read_for_model(data: str, info, nan_policy: str | None = None,
                     entity: str | None = None, serve=None, rows_out: list | None = None,
-                    dead_out: list | None = None, started_out: list | None = None):
+                    dead_out: list | None = None, started_out: list | None = None,
+                    progress: _Progress | None = None):
     """Read ``data`` and match it to the model's features (``info``: a bundle or detector);
     of an OTLP metric file the series of ``entity`` (``--entity``), or of its one entity;
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
@@ -162,7 +214,8 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     late rows are found, as ``serve`` never windows them, and go in it as (index in the
     table, why); a note counts them. Then nothing is left to fill. ``started_out``
     (``evaluate``): with ``data.counters``, gets the index in the table of the row that only
-    starts their increases, left out of the rows returned.
+    starts their increases, left out of the rows returned. ``progress``: the command's, told
+    how far reading a CSV file has got.
     Returns the table, the values of the rows to score and their indices in the table, in
     the order ``serve`` windows them: every row but the *late* ones (``data.late_rows``),
     which ``serve`` would drop, and,
@@ -181,7 +234,9 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     from anomaly_gan.data.otlp_files import one_entity, read_data_file
 
     cfg = info.config if serve is None else info.config.replace(serve=serve)
-    table = one_entity(read_data_file(data, cfg, info.feature_names, _eprint), data, entity)
+    reading = None if progress is None else progress.reading(data)
+    table = one_entity(read_data_file(data, cfg, info.feature_names, _eprint, reading=reading),
+                       data, entity)
     tolerance = cfg.serve.windows.reorder_tolerance_seconds
     times = table_times(table, tolerance)
     table = table.with_features(info.feature_names, cfg.serve.unknown_features, _eprint)
@@ -501,7 +556,7 @@ def _save_and_report(det, out: Path, args: argparse.Namespace, names, health: di
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    progress = _scoring_progress("score")
+    progress = _scoring_progress("score", quiet=args.quiet)
     _check_output(args.out, "scores CSV", args)
     if args.alerts is not None:
         if args.alerts == STDOUT and args.out == STDOUT:
@@ -538,7 +593,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     rows_read: list = []
     dead: list | None = [] if args.alerts is not None else None  # rows serve dead-letters
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
-                                          serve, rows_read, dead)
+                                          serve, rows_read, dead, progress=progress)
+    progress.loading(table.rows)
     det = _load_model(info)
     res = det.score_series(values, progress)
     alerts = None
@@ -813,7 +869,7 @@ def _print_metrics(m: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    progress = _scoring_progress("evaluate")
+    progress = _scoring_progress("evaluate", quiet=args.quiet)
     from anomaly_gan.data import read_labels
     from anomaly_gan.evaluate import evaluate_scores
 
@@ -845,9 +901,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     started: list[int] = []
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
-                                          started_out=started)
+                                          started_out=started, progress=progress)
     every_label = read_labels(args.labels, data=table)
     labels = every_label[kept]
+    progress.loading(table.rows)
     det = _load_model(info)
     res = det.score_series(values, progress)
     metrics = evaluate_scores(res.score, labels, det.threshold)
@@ -872,14 +929,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from anomaly_gan.data import read_labels
     from anomaly_gan.plot import plot_scores
 
-    progress = _scoring_progress("plot")
+    progress = _scoring_progress("plot", quiet=args.quiet)
     _check_output(args.out, "figure", args, figure=True)
     info = _inspect_model(args.model)
     if "logs" in info.extras:
         raise DataError(f"plot: {args.model} is a logs model; plot takes numeric rows "
                         f"(see score's per-bucket CSV for logs)")
-    table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity)
+    table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
+                                          progress=progress)
     labels = read_labels(args.labels, data=table)[kept] if args.labels else None
+    progress.loading(table.rows)
     det = _load_model(info)
     res = det.score_series(values, progress)
     plot_scores(values, det.feature_names, res, args.out, labels,
@@ -914,6 +973,13 @@ def _add_entity(p: argparse.ArgumentParser) -> None:
                         "otlp_json) of several entities, the one to read (its "
                         "serve.otlp_entity value, e.g. a host.name); not for a CSV/Parquet or "
                         "log file")
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress lines on stderr (rows read, windows scored, every "
+                        f"{PROGRESS_SECONDS:g}s on a long file); notes and the summary line "
+                        "stay")
 
 
 def _no_entity_for_logs(args: argparse.Namespace) -> None:
@@ -1003,6 +1069,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "from the model's)")
     _add_nan_policy(p)
     _add_entity(p)
+    _add_quiet(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("evaluate", help="point-wise AUC-ROC, AUC-PR, F1 against labels",
@@ -1028,6 +1095,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the format (.png, .pdf, .svg, ...)")
     _add_nan_policy(p)
     _add_entity(p)
+    _add_quiet(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("plot", help="figure: top features, score vs threshold, labels",
@@ -1048,6 +1116,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "extension picks the format (.png, .pdf, .svg, ...)")
     _add_nan_policy(p)
     _add_entity(p)
+    _add_quiet(p)
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("offline-demo", help="synthetic plant: train, score, evaluate (no Kafka)",

@@ -894,3 +894,84 @@ def test_scoring_says_how_far_it_has_got_on_a_long_file(capsys):
         "score: scored 16,000 of 16,000 windows (100%) in 22s",
     ]
 
+
+
+def write_epoch_csv(path, x):
+    """``x`` under a header, each row stamped in epoch seconds a second apart."""
+    with path.open("w") as fh:
+        fh.write("timestamp,temp,rpm,flow\n")
+        fh.writelines(f"{1767225600 + i},{a:.6f},{b:.6f},{c:.6f}\n"
+                      for i, (a, b, c) in enumerate(x))
+    return path
+
+
+PROBE_TINY_THROTTLE = """
+import json, sys
+from anomaly_gan import cli
+cli.PROGRESS_SECONDS = 1e-9
+rc = cli.main(json.loads(sys.argv[1]))
+print(json.dumps({"rc": rc, "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_reading_a_long_file_says_how_far_it_has_got_before_tensorflow(trained_cli, tmp_path,
+                                                                      quiet):
+    """score read 2 million rows for 12 s without a word (the first line came from scoring,
+    21 s in). Now the rows and MB read come through the same throttle as the scoring lines,
+    before TensorFlow is imported: here a file whose last row is refused stops before it,
+    after two lines on the blocks read; --quiet silences them, not the error."""
+    data = write_epoch_csv(tmp_path / "long.csv", normal_series(20_000))
+    with data.open("a") as fh:
+        fh.write("1767300000,warm,1,1\n")
+    argv = ["score", "--model", str(trained_cli / "model"), "--data", str(data),
+            "--out", str(tmp_path / "s.csv"), *(["--quiet"] if quiet else [])]
+    r = subprocess.run([sys.executable, "-c", PROBE_TINY_THROTTLE, json.dumps(argv)],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout) == {"rc": 2, "tensorflow": False}
+    lines = r.stderr.splitlines()
+    assert lines[-1] == f"anomaly-gan: error: {data}: line 20002, column 'temp': not a number: 'warm'"
+    size = f"{data.stat().st_size / 1e6:,.1f}"
+    reading = [line for line in lines if line.startswith("score: read ")]
+    if quiet:
+        assert reading == [] and len(lines) == 1
+    else:
+        assert [line.split(" (")[0] for line in reading] == [
+            f"score: read {n:,} rows" for n in (8192, 16384)]
+        assert f" MB) of {data} in " in reading[0] and f" of {size} MB)" in reading[0]
+
+
+def test_quiet_score_and_evaluate_keep_the_summary_and_drop_the_progress(trained_cli,
+                                                                         tmp_path, capsys,
+                                                                         monkeypatch):
+    """With a throttle that lets every line through, score says how far it read and
+    scored and that the model is loading; --quiet leaves only the summary line (score) and
+    the metrics (evaluate), the same scores either way."""
+    from anomaly_gan import cli
+
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 0.0)
+    data = write_epoch_csv(tmp_path / "long.csv", normal_series(10_000))
+    model = str(trained_cli / "model")
+    scores = {}
+    for quiet in (False, True):
+        out = tmp_path / f"s-{quiet}.csv"
+        assert main(["score", "--model", model, "--data", str(data), "--out", str(out),
+                     *(["--quiet"] if quiet else [])]) == 0
+        scores[quiet] = out.read_bytes()
+        lines = capsys.readouterr().err.splitlines()
+        if quiet:
+            assert len(lines) == 1 and lines[0].startswith("scored 10000 rows")
+        else:
+            assert lines[0].startswith("score: read 8,192 rows (")
+            assert lines[1].startswith("score: read 10,000 rows (")
+            assert lines[2].startswith("score: read 10,000 rows in ")
+            assert lines[2].endswith("s; loading the model")
+            assert lines[3].startswith("score: scored ") and " windows (" in lines[3]
+            assert lines[-1].startswith("scored 10000 rows")
+    assert scores[False] == scores[True]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("label\n" + "0\n" * 9_990 + "1\n" * 10)
+    assert main(["evaluate", "--model", model, "--data", str(data), "--labels", str(labels),
+                 "--json", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["rows"] == 10_000 and err == ""

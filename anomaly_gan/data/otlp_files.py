@@ -44,7 +44,7 @@ from typing import IO
 import numpy as np
 
 from anomaly_gan.config import Config, ServeConfig
-from anomaly_gan.data.readers import Table, read_table
+from anomaly_gan.data.readers import Reading, Table, read_table
 from anomaly_gan.errors import DataError, clip, name_list
 from anomaly_gan.files import open_input
 from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frames
@@ -241,13 +241,15 @@ def _note_counters(path: Path, counters: tuple[str, ...], kinds: dict[str, str],
 def read_data_file(path: str | Path, cfg: Config,
                    feature_names: tuple[str, ...] | list[str] | None = None,
                    progress: Progress | None = None, *,
-                   check_counters: bool = False) -> list[Table]:
+                   check_counters: bool = False, reading: Reading | None = None
+                   ) -> list[Table]:
     """A metrics model's ``--data`` file as tables, one per entity: an OTLP metric file
     (with an OTLP ``serve.event_format``, a file whose first bytes, peeked at once opened,
     :func:`sniff` as OTLP: :func:`read_metric_file`), else the one table of a CSV or
     Parquet file (:func:`~anomaly_gan.data.readers.read_table`). ``check_counters`` (train
     and retrain): a note names the features of ``data.counters`` an OTLP file holds as
-    delta sums or gauges."""
+    delta sums or gauges. ``reading(rows, bytes)``: how far the reading of a CSV file has
+    got, after each block of rows (:func:`~anomaly_gan.data.readers.read_table`)."""
     p = Path(path)
     # serve.unknown_features: ignore: a column that is not a model feature is left unread
     # (Table.with_features names it), as serve leaves out such a name of an event's values
@@ -256,7 +258,8 @@ def read_data_file(path: str | Path, cfg: Config,
             else None)
     if not _may_be_metric_file(p, cfg.serve):
         _not_otlp(p, cfg.serve)
-        return [read_table(p, cfg.data.timestamp_column, cfg.data.header, only=only)]
+        return [read_table(p, cfg.data.timestamp_column, cfg.data.header, only=only,
+                           progress=reading)]
     # opened once: a pipe (--data <(zcat m.jsonl.gz), or of a CSV) cannot be read twice
     handle = open_input(p, "rb")
     try:
@@ -268,7 +271,7 @@ def read_data_file(path: str | Path, cfg: Config,
         return read_metric_file(p, cfg.serve, feature_names, progress, opened=handle,
                                 counters=cfg.data.counters if check_counters else ())
     return [read_table(p, cfg.data.timestamp_column, cfg.data.header, opened=handle,
-                       only=only)]
+                       only=only, progress=reading)]
 
 
 def _not_otlp(path: Path, serve: ServeConfig) -> None:

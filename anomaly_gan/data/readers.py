@@ -399,11 +399,13 @@ def csv_rows(path: Path, opened: IO[bytes] | None = None) -> tuple[list[list[str
     return rows, lines
 
 
-def csv_records(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[list[str], int]]:
+def csv_records(path: Path, opened: IO[bytes] | None = None,
+                read: list[int] | None = None) -> Iterator[tuple[list[str], int]]:
     """Each record with the file line it starts on, as it is read; blank lines are skipped
     (but counted), a row of empty cells (``,,,``) is kept: it is a row of missing values.
     ``opened``: the file ``path`` opened (binary) and not yet read, such as a pipe whose
-    first bytes were peeked at (it is read and closed)."""
+    first bytes were peeked at (it is read and closed). ``read[0]`` counts the bytes of
+    text read so far (decompressed), for a progress line."""
     # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
     # surrogateescape: bytes that are not UTF-8 reach _utf8_lines, which names their line;
     # a decoding error would come from the decoder reading ahead in blocks, at whatever
@@ -412,7 +414,7 @@ def csv_records(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[l
     handle = (open_input(path, **text) if opened is None
               else io.TextIOWrapper(opened, **text))  # type: ignore[arg-type]
     with handle:
-        reader = csv.reader(_utf8_lines(handle, path))
+        reader = csv.reader(_utf8_lines(handle, path, read))
         start = 1
         try:
             for row in reader:
@@ -424,16 +426,22 @@ def csv_records(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[l
                             ) from None
 
 
-def _utf8_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
+def _utf8_lines(lines: Iterable[str], path: Path,
+                read: list[int] | None = None) -> Iterator[str]:
     """The lines of a file opened with ``errors="surrogateescape"``, checked: the first that
-    held bytes that are not UTF-8 is a :class:`DataError` naming it."""
+    held bytes that are not UTF-8 is a :class:`DataError` naming it. ``read[0]`` counts
+    their bytes."""
+    read = [0] if read is None else read
     for n, line in enumerate(lines, start=1):
         if n == 1:
             packed = packed_format(line.encode("utf-8", "surrogateescape"))
             if packed:
                 raise DataError(f"{path}: line 1: not a readable CSV file: {packed}")
-        if not line.isascii():
+        if line.isascii():
+            read[0] += len(line)
+        else:
             raw = line.encode("utf-8", "surrogateescape")
+            read[0] += len(raw)
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -485,14 +493,21 @@ def packed_format(start: bytes, tables: bool = True) -> str:
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+#: ``progress(rows, bytes)`` of a file being read: its rows and bytes (of text) read so far
+Reading = Callable[[int, int], None]
+
+
 def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto",
               number: Callable[[str], float | None] = _number,
-              opened: IO[bytes] | None = None, only: Collection[str] | None = None) -> Table:
+              opened: IO[bytes] | None = None, only: Collection[str] | None = None,
+              progress: Reading | None = None) -> Table:
     # Row by row as the file is read: a list of every row's cells first held about ten
     # times the numbers' memory (2 GB for 1.5 million rows of 16 features)
-    records = csv_records(path, opened)
+    read = [0]
+    records = csv_records(path, opened, read)
+    said = None if progress is None else (lambda rows: progress(rows, read[0]))
     try:
-        return _csv_table(records, path, timestamp_column, header_rule, number, only)
+        return _csv_table(records, path, timestamp_column, header_rule, number, only, said)
     except DataError:
         # A fault in reading the file further on (a damaged compressed stream, bytes that
         # are not UTF-8, a CSV quoting error) says more than a row it may have garbled,
@@ -505,7 +520,9 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
 def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
                timestamp_column: str | None, header_rule: str,
                number: Callable[[str], float | None],
-               only: Collection[str] | None = None) -> Table:
+               only: Collection[str] | None = None,
+               progress: Callable[[int], None] | None = None) -> Table:
+    """The table of ``records``; ``progress(rows)`` after each block of rows read."""
     head = next(records, None)
     if head is None:
         raise DataError(f"{path}: file is empty (expected a CSV of numeric rows)")
@@ -553,14 +570,18 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
     block: list[list[float]] = []
     stamps: list[str] = []
     block_lines: list[int] = []
+    rows = 0
 
     def flush() -> None:
-        nonlocal block, stamps, block_lines
+        nonlocal block, stamps, block_lines, rows
         blocks.append(np.array(block, dtype=np.float64))
         line_blocks.append(np.array(block_lines, dtype=np.int64))
         if ts_col is not None:
             stamp_blocks.append(Texts(stamps))
+        rows += len(block)
         block, stamps, block_lines = [], [], []
+        if progress is not None:
+            progress(rows)
 
     for row, line in itertools.chain([body_first], body):
         if len(row) != width:
@@ -774,7 +795,8 @@ def _refuse_compressed_parquet(path: Path) -> None:
 
 def read_table(path: str | Path, timestamp_column: str | None = None,
                header: str = "auto", booleans: bool = False,
-               opened: IO[bytes] | None = None, only: Collection[str] | None = None) -> Table:
+               opened: IO[bytes] | None = None, only: Collection[str] | None = None,
+               progress: Reading | None = None) -> Table:
     """Read a CSV (header or headerless numeric; ``header``: ``auto``, ``names`` or
     ``none``, see ``data.header``) or, with pyarrow, a Parquet file. With ``booleans``,
     CSV cells ``true``/``false`` (any case, :data:`BOOLEAN_CELLS`) are 1/0, as in a labels
@@ -782,12 +804,14 @@ def read_table(path: str | Path, timestamp_column: str | None = None,
     without (as a CSV's are: ``serve`` takes numbers only). ``opened``: a CSV ``path``
     already opened (binary, not yet read: a pipe), read and closed. ``only``: the feature
     columns to read (a model's features, under ``serve.unknown_features: ignore``); a header's
-    others are not read, whatever they hold, and :attr:`Table.left_out` names them."""
+    others are not read, whatever they hold, and :attr:`Table.left_out` names them.
+    ``progress(rows, bytes)`` is called as a CSV file is read, after each block of rows
+    (Parquet is read whole)."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq") and opened is None:
         return _read_parquet(p, timestamp_column, booleans, only)
     return _read_csv(p, timestamp_column, header, _label_number if booleans else _number,
-                     opened, only)
+                     opened, only, progress)
 
 
 def table_times(table: Table, tolerance: float = 0.0) -> np.ndarray | None:

@@ -666,3 +666,17 @@ def test_a_tables_stamps_and_lines_are_held_in_arrays_not_an_object_per_row(tmp_
     assert list(kept.timestamps) == [str(1767225600 + i) for i in (0, 1, 5, 6, 7, rows - 1)]
     assert kept.where(5) == f"line {rows + 1}" and kept.rows == 6
 
+
+def test_reading_a_csv_reports_its_rows_and_bytes_as_it_goes(tmp_path):
+    """read_table(progress=...) is told the rows and bytes read after each block of rows:
+    score's progress lines while a long file is read come from it."""
+    path = tmp_path / "long.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("timestamp,température\n")
+        fh.writelines(f"{i},{i % 7}.5\n" for i in range(20_000))
+    calls: list[tuple[int, int]] = []
+    table = read_table(path, progress=lambda rows, read: calls.append((rows, read)))
+    assert table.rows == 20_000
+    assert [rows for rows, _ in calls] == [8192, 16384, 20_000]
+    assert [read for _, read in calls] == sorted(read for _, read in calls)
+    assert calls[-1][1] == path.stat().st_size  # every byte, the header's é too
