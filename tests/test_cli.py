@@ -428,7 +428,12 @@ def test_time_order_is_checked_by_train_and_score(trained_cli, tmp_path, capsys)
     capsys.readouterr()
     expected = list(csv.DictReader((tmp_path / "s2.csv").read_text().splitlines()))
     assert [r for i, r in enumerate(scored) if i != 101] == expected
-    assert main(["train", "--config", str(trained_cli / "tiny.yaml"), "--data", str(data),
+    # train reads the file as score does: its note is the point, not the model (one epoch)
+    cfg = tmp_path / "one-epoch.yaml"
+    cfg.write_text("model: {latent_dim: 8, hidden: [16]}\ndata: {window: 16, stride: 2}\n"
+                   "training: {epochs: 1, min_steps: 0, max_attempts: 1, allow_unhealthy: true,"
+                   " verbose: 0}\n")
+    assert main(["train", "--config", str(cfg), "--data", str(data),
                  "--out", str(tmp_path / "m")]) == 0
     assert "1 row(s) are stamped before an earlier row" in capsys.readouterr().err
 
@@ -455,8 +460,10 @@ def test_score_to_standard_output_and_an_empty_out(trained_cli, tmp_path, capsys
     assert err.strip().endswith("-> stdout") and not (tmp_path / "-").exists()
     assert main(["train", "--data", str(data), "--out", ""]) == 2
     assert "--out: expected a bundle directory path, got ''" in capsys.readouterr().err
-    # a reader that stops early (| head) ended score with a BrokenPipeError traceback
-    big = write_csv(tmp_path / "big.csv", normal_series(20_000), timestamps=False)
+    # a reader that stops early (| head) ended score with a BrokenPipeError traceback; the
+    # scores CSV (~0.5 MB) is far over a pipe's 64 KiB buffer, so score is still writing
+    # when the reader goes (the summary line below says it saw the close)
+    big = write_csv(tmp_path / "big.csv", normal_series(4_000), timestamps=False)
     score = subprocess.Popen([sys.executable, "-m", "anomaly_gan", "score", "--model",
                               str(trained_cli / "model"), "--data", str(big), "--out", "-"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
