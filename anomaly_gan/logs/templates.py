@@ -134,8 +134,14 @@ _SECRET_KEY = re.compile(r"passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]
                          r"private[_-]?key|credential", re.IGNORECASE)
 
 
+# A count of tokens (max_tokens=512, prompt_tokens: 523: an LLM service's usage lines), not
+# one: a key ending in "tokens" whose value is a plain number
+_TOKEN_COUNT = re.compile(r"tokens$", re.IGNORECASE)
+
+
 def _redact_value(m: re.Match[str]) -> str:
-    if _SECRET_KEY.search(m["key"]) is None:
+    if _SECRET_KEY.search(m["key"]) is None or (
+            m["value"].isdigit() and _TOKEN_COUNT.search(m["key"])):
         return m[0]
     return m["key"] + m["sep"] + "<SECRET>"
 
@@ -159,6 +165,8 @@ def redact_secrets(text: str) -> str:
     '{"api_key": "<SECRET>", "user": "bob"}'
     >>> redact_secrets("Authorization: Bearer abcdef0123456789 at https://u:pw@db.local/x")
     'Authorization: Bearer <SECRET> at https://u:<SECRET>@db.local/x'
+    >>> redact_secrets("usage prompt_tokens=523 max_tokens=512 tokens=ab12cd token=123456")
+    'usage prompt_tokens=523 max_tokens=512 tokens=<SECRET> token=<SECRET>'
     """
     for regex, replacement in _SECRETS:
         text = regex.sub(replacement, text)
