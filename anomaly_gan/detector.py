@@ -8,7 +8,6 @@ numbers for the same events.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -570,7 +569,7 @@ class Detector:
             out.score[at], out.is_anomaly[at] = part.score, part.is_anomaly
             out.severity[at], out.contributions[at] = part.severity, part.contributions
             if i == 0:  # the components in the order scoring gives them (the CSV's columns)
-                components = {name: np.full(rows, np.nan) for name in part.components}
+                components.update({name: np.full(rows, np.nan) for name in part.components})
             for name, values in part.components.items():
                 components[name][at] = values
             if top.shape[1] != part.top_features.indices.shape[1]:
@@ -579,16 +578,16 @@ class Detector:
             top[at] = part.top_features.indices
             if progress is not None:
                 progress(min(i + _CHUNK, len(windows)), len(windows))
-        return dataclasses.replace(out, components=components)
+        return out
 
     def _empty_series(self, rows: int) -> SeriesScores:
-        """Scores of ``rows`` rows, none scored yet (NaN, no flag, no features named)."""
+        """Scores of ``rows`` rows, none scored yet (NaN, no flag, no features named); no
+        components: :meth:`score_series` adds them as the first chunk gives them."""
         top_k = min(self.config.scoring.top_k, self.n_features)
         return WindowScores(
             score=np.full(rows, np.nan), threshold=self.threshold,
             is_anomaly=np.zeros(rows, bool), severity=np.full(rows, np.nan),
-            components={c: np.full(rows, np.nan) for c in self.calibration.components},
-            contributions=np.full((rows, self.n_features), np.nan),
+            components={}, contributions=np.full((rows, self.n_features), np.nan),
             top_features=TopFeatures(np.full((rows, top_k), -1, dtype=np.intp),
                                      self.feature_names),
         )
