@@ -553,16 +553,22 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                                  served=cfg.serve.model_path)
 
 
+def _reference_named(metadata: dict[str, Any]) -> str | None:
+    """The reference version a version's gate report names (the most sensitive of the
+    chain of retrains so far), or None."""
+    name = ((metadata.get("gate") or {}).get("injected") or {}).get("reference_version")
+    return name if isinstance(name, str) else None
+
+
 def _reference(store: ModelStore, current: Any | None, current_name: str | None
                ) -> tuple[str, tuple[str, Any] | None] | None:
-    """The reference version the current version's gate report names (the most sensitive
-    of the chain so far), loaded: ``(name, (name, detector))``, ``(name, None)`` where it is
-    no longer in the store or cannot be loaded, None where none is named (or it is current)."""
+    """The reference version the current version's gate report names, loaded:
+    ``(name, (name, detector))``, ``(name, None)`` where it is no longer in the store or
+    cannot be loaded, None where none is named (or it is current)."""
     from anomaly_gan.artifacts import load_bundle
 
-    meta = getattr(current, "metadata", None) or {}
-    name = ((meta.get("gate") or {}).get("injected") or {}).get("reference_version")
-    if not isinstance(name, str) or name == current_name:
+    name = _reference_named(getattr(current, "metadata", None) or {})
+    if name is None or name == current_name:
         return None
     try:
         return name, (name, load_bundle(store.path_of(name)))
@@ -664,8 +670,8 @@ def _references(store: ModelStore, candidate: str | None) -> list[str]:
             meta = store.info(version).metadata if version else {}
         except (AnomalyGanError, OSError):
             continue
-        name = ((meta.get("gate") or {}).get("injected") or {}).get("reference_version")
-        if isinstance(name, str) and name in held:
+        name = _reference_named(meta)
+        if name is not None and name in held:
             out.append(name)
     return out
 
