@@ -7,7 +7,8 @@ silence longer than ``gap_seconds`` or a partition move starts a new segment, th
 reorder tolerance and entity limit). The state is run with a window of two rows, so each
 pair it emits says "this row follows that one with no restart between them"; consecutive
 pairs chain into :class:`Segment` s, and the model's windows over a segment are exactly the
-windows ``serve`` scored.
+windows ``serve`` scored. A range is closed: the rows the state holds for reordering when it
+ends are released (those stamped before ``to``), as the next events would release them.
 
 Range reading: every partition is sought with ``offsets_for_times(from)`` (a lower bound:
 records before ``from`` are skipped) and read until its first record stamped at or after
@@ -30,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -214,7 +216,12 @@ class SegmentBuilder:
     def _close(self, entity: str) -> None:
         self._done.append(self._open.pop(entity).segment(entity))
 
-    def finish(self) -> list[Segment]:
+    def finish(self, end: float = math.inf) -> list[Segment]:
+        """The segments of the events added. The events have ended: the rows the window
+        state still holds for reordering (``serve.windows.reorder_tolerance_seconds``) are
+        released, those stamped before ``end`` (a range's ``--to``); until 2026-12-06 each
+        entity's last rows of a range were never released, and left out."""
+        self.state.release_held(self.pairs, end)
         self._chain()
         for entity in list(self._open):
             self._close(entity)
@@ -435,7 +442,7 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
     read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record,
                      reading_progress(say), max_future_skew_s=skew,
                      on_unreadable=skip_notice(say, builder.invalid))
-    segments = builder.finish()
+    segments = builder.finish(end)
     seconds = time.monotonic() - t0
     return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
                            "to": iso_utc(end)},

@@ -9,7 +9,8 @@ Policies (docs/streaming.md explains why):
 - **Order.** An event older than the entity's last accepted event is *late*: counted and
   dropped. With ``reorder_tolerance_seconds > 0`` events are held per entity and released
   in timestamp order once an event at least that much newer has arrived; only events older
-  than the last released one are late.
+  than the last released one are late. Where the events end (retrain's topic range),
+  :meth:`WindowState.release_held` releases the rows still held.
 - **Gaps.** If an event comes more than ``gap_seconds`` after the entity's previous one, the
   window restarts (counted): no window ever spans a gap.
 - **Hop.** With ``hop = h > 1`` only every h-th window of an entity is emitted: the first
@@ -47,6 +48,8 @@ Policies (docs/streaming.md explains why):
 from __future__ import annotations
 
 import hashlib
+import heapq
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
@@ -318,6 +321,15 @@ class WindowState:
         for t, off, _, vals, held_tag in release_in_time_order(
                 heap, (ts, offset, self._arrivals, values, tag), seen - self.tolerance):
             self._append(slot, t, vals, off, out, held_tag)
+
+    def release_held(self, out: WindowBatch, before: float = math.inf) -> None:
+        """Release every entity's rows held for reordering that are stamped before
+        ``before``, in time order, as newer events would have: the events have ended (a
+        closed range). Rows stamped at or after ``before`` stay held."""
+        for slot, heap in self._pending.items():
+            while heap and heap[0][0] < before:
+                ts, offset, _, values, tag = heapq.heappop(heap)
+                self._append(slot, ts, values, offset, out, tag)
 
     def _append(self, slot: int, ts: float, values: list[float], offset: int,
                 out: WindowBatch, tag: Any = None) -> None:

@@ -75,6 +75,19 @@ def test_reorder_tolerance_releases_in_timestamp_order():
     assert st.late == 1
 
 
+def test_the_rows_held_at_the_end_are_released_in_time_order_up_to_its_time():
+    """Where the events end (retrain's topic range), the rows still held are released as
+    newer events would release them, those stamped before the end alone."""
+    st, out = make(window=2, reorder_tolerance_seconds=5.0)
+    for i, ts in enumerate([10, 12, 11, 14, 13, 16]):
+        st.push("a", float(ts), [float(ts), 0.0], "p0", i, out)
+    assert out.end_ts == [11.0]
+    st.release_held(out, before=16.0)
+    assert out.end_ts == [11.0, 12.0, 13.0, 14.0] and out.offsets == [2, 1, 4, 3]
+    st.release_held(out)
+    assert out.end_ts[-1] == 16.0 and st.late == 0
+
+
 def test_held_events_of_one_time_and_offset_keep_their_order_and_tags():
     """Held for reordering, events were ordered by (time, offset, values): the log records of
     one OTLP batch share its offset, and a logs model's rows are arrays, so two buckets of an
@@ -325,6 +338,8 @@ def test_a_file_with_swaps_gives_offline_the_windows_serve_gives(tolerance):
     np.testing.assert_array_equal(out.windows(), offline[:len(out)])
     assert out.end_ts == times[kept][3:3 + len(out)].tolist()
     assert out.offsets == kept[3:3 + len(out)].tolist()
+    st.release_held(out)  # the file ends
+    np.testing.assert_array_equal(out.windows(), offline)
 
 
 @pytest.mark.filterwarnings("error")
