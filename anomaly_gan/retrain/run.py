@@ -509,7 +509,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     reference = _reference(store, current, current_name)
     report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=labels,
                            alerted=alerted, current=current,
-                           reference=reference[1] if reference else None)
+                           reference=reference if reference and reference[1] is not None else None)
     if "injected" in report:
         report["injected"]["reference_version"] = _next_reference(
             report["injected"], current_name, reference[0] if reference else None)
@@ -561,17 +561,17 @@ def _reference_named(metadata: dict[str, Any]) -> str | None:
 
 
 def _reference(store: ModelStore, current: Any | None, current_name: str | None
-               ) -> tuple[str, tuple[str, Any] | None] | None:
+               ) -> tuple[str, Any | None] | None:
     """The reference version the current version's gate report names, loaded:
-    ``(name, (name, detector))``, ``(name, None)`` where it is no longer in the store or
-    cannot be loaded, None where none is named (or it is current)."""
+    ``(name, detector)``, ``(name, None)`` where it is no longer in the store or cannot be
+    loaded, None where none is named (or it is current)."""
     from anomaly_gan.artifacts import load_bundle
 
     name = _reference_named(getattr(current, "metadata", None) or {})
     if name is None or name == current_name:
         return None
     try:
-        return name, (name, load_bundle(store.path_of(name)))
+        return name, load_bundle(store.path_of(name))
     except (AnomalyGanError, OSError):
         return name, None
 
