@@ -100,9 +100,9 @@ def injected_windows(holdout: Sequence[Segment], window: int, offset: float
 
 
 def _reference_share(reference: tuple[str, Any] | None, candidate: Any, base: np.ndarray,
-                     windows: np.ndarray, report: dict[str, Any]) -> int:
+                     windows: np.ndarray, report: dict[str, Any]) -> None:
     """Score ``windows`` (``base`` moved) with the reference version (``(name, detector)``)
-    into ``report["reference"]``; the windows it flags (0 where there is none to score with).
+    into ``report["reference"]`` (nothing where there is none to score with).
 
     A window whose unmoved ``base`` the reference flags too is no credit to it, as the current
     version's are left out (:func:`_injected`): an old reference on a new normal (a drift the
@@ -111,13 +111,13 @@ def _reference_share(reference: tuple[str, Any] | None, candidate: Any, base: np
     and, passed on as the most sensitive, every later one too. ``unmoved_flagged_share``
     says how many unmoved windows it flags."""
     if reference is None:
-        return 0
+        return
     name, ref = reference
     if tuple(ref.feature_names) != tuple(candidate.feature_names) or \
             ref.window != candidate.window:
         report["reference"] = {"version": name, "flagged_share": None,
                                "note": "its features or window differ from the candidate's"}
-        return 0
+        return
     unmoved = np.asarray(ref.score_windows(base).is_anomaly, dtype=bool)
     seen = np.asarray(ref.score_windows(windows).is_anomaly, dtype=bool) & ~unmoved
     report["reference"] = {"version": name, "flagged_share": float(seen.mean()),
@@ -127,7 +127,6 @@ def _reference_share(reference: tuple[str, Any] | None, candidate: Any, base: np
                 if unmoved.any() else "")
         report["reference"]["note"] = (f"flags {int(seen.sum())} of {len(windows)}{also}: too "
                                        f"few to compare with (under {MIN_CURRENT_FLAGGED})")
-    return int(seen.sum())
 
 
 def _injected(candidate: Any, current: Any | None, gate: GateConfig,
