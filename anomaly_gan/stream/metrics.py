@@ -26,12 +26,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from anomaly_gan.stream.events import INVALID_REASONS, LOG_REASONS
 
-__all__ = ["RELOAD_RESULTS", "REPLAY_REASONS", "RESTART_REASONS", "SCORE_BUCKETS", "StreamMetrics",
-           "observe_many"]
+__all__ = ["HTTP_DROP_REASONS", "RELOAD_RESULTS", "REPLAY_REASONS", "RESTART_REASONS",
+           "SCORE_BUCKETS", "StreamMetrics", "observe_many"]
 
 RELOAD_RESULTS = ("success", "failure")
 RESTART_REASONS = ("gap", "partition_change")
 REPLAY_REASONS = ("delivery", "error", "input")
+HTTP_DROP_REASONS = ("limit", "timeout")  # stream/http.py's HealthServer(on_dropped=...)
 
 SCORE_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
                  100.0)
@@ -150,6 +151,10 @@ class StreamMetrics:
         self.model_watch_interval = Gauge(
             "anomaly_gan_model_watch_interval_seconds", "Seconds between two checks of the "
             "hot-reload watcher (serve.reload_interval_seconds)", registry=r)
+        self.http_dropped = Counter(
+            "anomaly_gan_http_connections_dropped", "Connections to /metrics, /healthz and "
+            "/readyz closed by the server: past the limit of open ones (the oldest), or "
+            "without a whole request in time", ["reason"], registry=r)
         self.dlq = Counter("anomaly_gan_dlq", "Records sent to the dead-letter topic",
                            ["reason"], registry=r)
         # Logs models only (they stay 0 otherwise).
@@ -175,6 +180,8 @@ class StreamMetrics:
             self.window_restarts.labels(reason)
         for reason in REPLAY_REASONS:
             self.replays.labels(reason)
+        for reason in HTTP_DROP_REASONS:
+            self.http_dropped.labels(reason)
         for result in RELOAD_RESULTS:
             self.model_reloads.labels(result)
             self.silence_reloads.labels(result)

@@ -177,7 +177,8 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
     # "broker unreachable", not "no model loaded" (helper-29's probe).
     health.model_loaded = True
     metrics.watch_health(health)
-    http = HealthServer(registry, health, s.http.host, s.http.port).start()
+    http = HealthServer(registry, health, s.http.host, s.http.port,
+                        on_dropped=lambda r: metrics.http_dropped.labels(r).inc()).start()
     watcher = ModelWatcher(s.model_path, s.reload_interval_seconds, det, fingerprint,
                            on_result=lambda r: metrics.model_reloads.labels(r).inc(),
                            on_checked=metrics.model_watch_last_check.set,

@@ -237,12 +237,6 @@ class Broken:
         raise RuntimeError("a collector's bug")
 
 
-def _handlers_done():
-    for t in threading.enumerate():
-        if "process_request_thread" in t.name:
-            t.join(5)
-
-
 def test_a_client_gone_mid_answer_writes_nothing_and_a_failure_is_one_log_record(capsys,
                                                                                  caplog):
     """socketserver printed a 20-line traceback to stderr, past serve.log_format, for each
@@ -258,7 +252,6 @@ def test_a_client_gone_mid_answer_writes_nothing_and_a_failure_is_one_log_record
         assert gone.recv(100).startswith(b"HTTP/1.0 200")
         gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         gone.close()  # a reset, with most of the answer unsent
-        _handlers_done()
     finally:
         srv.stop()
     assert capsys.readouterr().err == ""
@@ -270,7 +263,6 @@ def test_a_client_gone_mid_answer_writes_nothing_and_a_failure_is_one_log_record
     try:
         with pytest.raises((urllib.error.URLError, ConnectionError)):
             get(f"http://127.0.0.1:{srv.port}/metrics")
-        _handlers_done()
     finally:
         srv.stop()
     assert capsys.readouterr().err == ""
@@ -294,6 +286,76 @@ def test_a_burst_of_connections_waits_in_the_queue_while_the_server_is_busy():
             s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
         for s in socks:
             assert s.recv(64).startswith(b"HTTP/1.0 ")
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+
+
+def _idle(port, n):
+    """``n`` connections that start a request and never finish it, 32 at a time, each batch
+    taken by the server (a probe answered after it) before the next: more at once overflow
+    the kernel's queue, and a connect then waits a second to retry."""
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /metrics HTTP/1.1\r\n")
+        socks.append(s)
+        if i % 32 == 31:
+            assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+    return socks
+
+
+def _closed_by_server(sock, wait=True):
+    """Whether the server closed ``sock``: waited for, or (``wait=False``) already."""
+    sock.settimeout(5 if wait else 0)
+    try:
+        return sock.recv(64) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+    finally:
+        sock.settimeout(5)
+
+
+def test_a_flood_of_idle_connections_holds_no_threads_and_probes_are_answered():
+    """Each connection held a server thread until its 10 s were up: 2,000 idle sockets made
+    550 threads on a 2-core host (as many as it took in 10 s), and where threads ran out
+    (a pod's pids limit) the probes failed. Now they cost no thread; past MAX_CONNECTIONS
+    the oldest are closed, and /healthz is answered meanwhile."""
+    srv = HealthServer(CollectorRegistry(), Health(), "127.0.0.1", 0).start()
+    threads = threading.active_count()
+    socks = _idle(srv.port, 300)  # MAX_CONNECTIONS (256) + 44
+    try:
+        # answered after the server took every connection before it
+        assert get(f"http://127.0.0.1:{srv.port}/healthz")[0] == 200
+        assert threading.active_count() == threads
+        assert all(_closed_by_server(s) for s in socks[:40])
+        assert not any(_closed_by_server(s, wait=False) for s in socks[-8:])
+        socks[-1].sendall(b"\r\n")  # the newest ones are still open and answered
+        assert socks[-1].recv(64).startswith(b"HTTP/1.0 200")
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()
+
+
+def test_connections_closed_for_the_limit_or_their_deadline_are_counted():
+    """anomaly_gan_http_connections_dropped_total{reason}: a new connection past
+    max_connections closes the oldest ("limit"); one whose request is not in when its time
+    is up is closed ("timeout"); a probe is answered while idle ones fill the limit."""
+    clock = ReadClock()
+    dropped = []
+    srv = HealthServer(CollectorRegistry(), Health(), "127.0.0.1", 0, request_timeout_s=30,
+                       clock=clock, max_connections=3, on_dropped=dropped.append).start()
+    socks = _idle(srv.port, 3)
+    try:
+        assert get(f"http://127.0.0.1:{srv.port}/healthz")[0] == 200
+        assert _closed_by_server(socks[0]) and dropped == ["limit"]
+        clock.now += 31
+        assert _closed_by_server(socks[1]) and _closed_by_server(socks[2])
+        assert dropped == ["limit", "timeout", "timeout"]
     finally:
         for s in socks:
             s.close()
