@@ -369,7 +369,8 @@ class Detector:
             raise DataError(f"inference networks for {self.kind} need a 'scorer' model, "
                             f"got {sorted(self.nets)}")
         return CompiledScorer(self.nets["scorer"], self.scaler.center, self.scaler.scale,
-                              reference_codes=reference_codes)
+                              reference_codes=reference_codes,
+                              round_off=self.scaler.round_off())
 
     def _scorer(self) -> Any:
         if self._compiled is None:

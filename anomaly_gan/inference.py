@@ -8,8 +8,10 @@ per-feature reconstruction error ``(n, F)`` and the per-feature movement ``(n, F
 :func:`anomaly_gan.scoring.raw_components`'s and :func:`anomaly_gan.scoring.window_activity`'s,
 traced into the graph, so there is one definition for every path.
 
-Scaling is computed in float64 exactly as :meth:`Scaler.transform` does, then cast to float32,
-so the network sees the same inputs as before; the reductions run in float32 (relative
+Scaling is computed in float64 exactly as :meth:`Scaler.transform` does (readings within
+round-off of a feature that never moved in training read as its value: ``round_off``, see
+:func:`anomaly_gan.data.scaling.settled`), then cast to float32, so the network sees the
+same inputs as before; the reductions run in float32 (relative
 differences ~1e-7 against the former float64 numpy reductions).
 
 By default the function is traced once for any batch size (``None`` batch dimension), so a
@@ -79,31 +81,40 @@ class CompiledScorer:
     activity (n, F))``.
 
     ``scorer`` is the inference network of :func:`anomaly_gan.models.inference_networks`
-    (window batch -> dict of raw outputs); ``center``/``scale`` are the fitted scaler's.
+    (window batch -> dict of raw outputs); ``center``/``scale`` are the fitted scaler's, and
+    ``round_off`` its :meth:`~anomaly_gan.data.Scaler.round_off` (None: no margin).
     ``jit_compile``: XLA, see the module docstring. Under a backend other than TensorFlow
     the function runs eagerly. ``reference_codes``: the calibration's latent codes of normal
     training windows, for the ``knn`` component.
     """
 
     def __init__(self, scorer: Any, center: np.ndarray, scale: np.ndarray,
-                 jit_compile: bool = False, reference_codes: np.ndarray | None = None) -> None:
+                 jit_compile: bool = False, reference_codes: np.ndarray | None = None,
+                 round_off: np.ndarray | None = None) -> None:
         import keras
 
+        from anomaly_gan.data.scaling import settled
         from anomaly_gan.scoring import raw_components, window_activity
 
         _, self.window, self.n_features = scorer.input_shape
         center64 = np.asarray(center, dtype=np.float64)
         scale64 = np.asarray(scale, dtype=np.float64)
+        margin64 = np.zeros_like(center64) if round_off is None else np.asarray(round_off,
+                                                                                np.float64)
         ops = keras.ops
 
+        def scale_(raw: Any) -> Any:
+            return ops.cast((settled(raw, center64, margin64, ops) - center64) / scale64,
+                            "float32")
+
         def fused(raw: Any) -> tuple[dict[str, Any], Any, Any]:
-            scaled = ops.cast((raw - center64) / scale64, "float32")
+            scaled = scale_(raw)
             comps, per_feature = raw_components(scaled, scorer(scaled, training=False),
                                                 reference_codes)
             return comps, per_feature, window_activity(scaled)
 
         def reconstruct(raw: Any) -> Any:
-            scaled = ops.cast((raw - center64) / scale64, "float32")
+            scaled = scale_(raw)
             return scorer(scaled, training=False)["reconstruction"]
 
         if keras.backend.backend() == "tensorflow":

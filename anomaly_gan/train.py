@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import Config, ThresholdConfig, TrainingConfig
-from anomaly_gan.data.scaling import EXTREME_SPREADS, Scaler, fit_scaler, near_constant
+from anomaly_gan.data.scaling import (
+    EXTREME_SPREADS,
+    ROUND_OFF,
+    Scaler,
+    fit_scaler,
+    near_constant,
+)
 from anomaly_gan.data.windows import evenly_spaced, sliding_windows
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import DataError, TrainingHealthError, brief, name_list
@@ -581,7 +587,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     told = [f for f in constant if f not in constant_by_design]
     if told:
         say(f"note: {len(told)} feature(s) never change in the training rows, so any "
-            f"change in them will score as anomalous: {name_list(told)} (a longer baseline "
+            f"change in them will score as anomalous (beyond float round-off: "
+            f"{ROUND_OFF:.2g} of the value): {name_list(told)} (a longer baseline "
             f"shows how they normally move)")
     times = time_features(series, feature_names)
     if times:

@@ -9,7 +9,7 @@ import numpy as np
 
 from anomaly_gan.errors import BundleError, brief
 
-__all__ = ["EXTREME_SPREADS", "Scaler", "fit_scaler", "near_constant"]
+__all__ = ["EXTREME_SPREADS", "ROUND_OFF", "Scaler", "fit_scaler", "near_constant", "settled"]
 
 #: A reading more than this many spreads from its feature's centre is no normal value in
 #: any reading of the training rows. Training sees such values clipped to it (one 1e12
@@ -26,6 +26,14 @@ EXTREME_SPREADS = 1e4
 # noise on a constant.
 _MIN_RELATIVE_SCALE = 1e-12
 _MIN_SCALE = 1e-300
+
+#: A reading of a feature that never moved in training which lies within this share of the
+#: feature's value counts as that value: float32's resolution (1.2e-7), twice the error of
+#: a float64 reading that went through float32 once (a float32 Parquet column or producer:
+#: 0.1 arrives as 0.10000000149). Such a feature has unit scale, so the network saw its
+#: round-off at full size: an entirely constant training series alerted on every window of
+#: readings off by 1e-9 of their value. A real change of the value is larger.
+ROUND_OFF = float(np.finfo(np.float32).eps)
 
 
 def _spread_floor(values: np.ndarray) -> np.ndarray:
@@ -58,8 +66,31 @@ class Scaler:
     high: np.ndarray | None = None
 
     def transform(self, values: np.ndarray) -> np.ndarray:
-        """Scale ``(..., F)`` values to float32."""
-        return ((values - self.center) / self.scale).astype(np.float32)
+        """Scale ``(..., F)`` values to float32, each feature that never moved in training
+        read as its training value within :meth:`round_off` of it (:func:`settled`).
+
+        >>> s = fit_scaler(np.array([[0.1, 0.0], [0.1, 1.0]]))
+        >>> s.transform(np.array([[0.10000000149011612, 1.0], [0.1001, 1.0]])).tolist()
+        [[0.0, 1.0], [9.999999747378752e-05, 1.0]]
+        """
+        return ((settled(values, self.center, self.round_off()) - self.center)
+                / self.scale).astype(np.float32)
+
+    def round_off(self) -> np.ndarray:
+        """``(F,)``: for a feature that never moved in training (:func:`near_constant`, so
+        unit scale), :data:`ROUND_OFF` of its value: readings that close to its training
+        value are that value (:func:`settled`); 0 for every other feature, and for every
+        feature of a bundle without the training range (written before 2026-12-05).
+
+        >>> fit_scaler(np.array([[1500.0, 1.0, 0.0], [1500.0, 2.0, 0.0]])).round_off().tolist()
+        [0.00017881393432617188, 0.0, 0.0]
+        """
+        if self.low is None or self.high is None:
+            return np.zeros_like(self.center)
+        magnitude = np.maximum(np.abs(self.low), np.abs(self.high))
+        still = ((self.high - self.low <= np.maximum(_MIN_RELATIVE_SCALE * magnitude, _MIN_SCALE))
+                 & (self.scale == 1.0))
+        return np.where(still, ROUND_OFF * magnitude, 0.0)
 
     def inverse_transform(self, scaled: np.ndarray) -> np.ndarray:
         """Back to the data's units, in float64: ``scaled * scale + center``, the exact
@@ -147,6 +178,21 @@ class Scaler:
             raise BundleError("scaler: low and high must be lists of finite numbers as long as "
                               "center, and low <= high")
         return cls(method=raw["method"], center=center, scale=scale, low=low, high=high)
+
+
+def settled(values: Any, center: np.ndarray, round_off: np.ndarray, ops: Any = np) -> Any:
+    """``values`` ``(..., F)`` with each reading within ``round_off`` of its feature's
+    ``center`` replaced by the centre (:meth:`Scaler.round_off`); ``values`` itself where no
+    feature has a margin, so the features that moved in training are scaled bit for bit as
+    before. ``ops``: ``numpy``, or ``keras.ops`` inside the compiled scorer.
+
+    >>> settled(np.array([[20.0 + 1e-8, 3.0], [21.0, 3.0]]), np.array([20.0, 0.0]),
+    ...         np.array([2.4e-6, 0.0])).tolist()
+    [[20.0, 3.0], [21.0, 3.0]]
+    """
+    if not np.any(round_off > 0):
+        return values
+    return ops.where(ops.abs(values - center) <= round_off, center, values)
 
 
 def fit_scaler(values: np.ndarray, method: Literal["robust", "minmax"] = "robust") -> Scaler:

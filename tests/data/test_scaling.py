@@ -47,3 +47,28 @@ def test_unscaling_gives_back_the_readings_up_to_float32(method):
     scaled = np.abs(s.transform(x)).astype(np.float64)
     np.testing.assert_array_less(np.abs(back - x), 1e-7 * (scaled + 1) * s.scale)
     np.testing.assert_array_equal(s.inverse_transform(np.zeros((1, 4))), s.center[None])
+
+
+def test_round_off_on_a_feature_constant_in_training_reads_as_its_value():
+    """A feature that never moved in training has unit scale, so its float round-off reached
+    the network at full size: on an entirely constant series every window of readings off by
+    1e-9 of their value alerted. Within float32's resolution of the value it is the value;
+    a real change, and every feature that moved, scale as before."""
+    rng = np.random.default_rng(0)
+    moving = rng.normal(10.0, 2.0, 200)
+    x = np.column_stack([moving, np.full(200, 1500.0), np.full(200, 0.1), np.zeros(200)])
+    s = fit_scaler(x)
+    assert s.round_off()[0] == 0.0 and s.round_off()[3] == 0.0  # moving; constant at 0
+    live = x[:4].copy()
+    live[0, 1:3] *= 1 + 1e-9
+    live[1, 2] = float(np.float32(0.1))  # the reading through a float32 producer
+    live[2, 1:3] *= 1 - 1e-7
+    live[3, 1:3] += [0.01, 1e-6]  # real changes
+    z = s.transform(live)
+    assert (z[:3, 1:3] == 0.0).all()
+    assert z[3, 1] == np.float32(0.01) and z[3, 2] > 0
+    np.testing.assert_array_equal(z[:, 0], ((live[:, 0] - s.center[0]) / s.scale[0])
+                                  .astype(np.float32))
+    # a bundle without the training range (before 2026-12-05) keeps the plain map
+    old = Scaler(s.method, s.center, s.scale)
+    assert old.transform(live)[0, 1] != 0.0
