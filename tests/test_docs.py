@@ -32,6 +32,7 @@ FILE_SUFFIXES = {"py", "yaml", "yml", "md", "json", "csv", "log"}
 # Legitimate non-config uses, each with what it is.
 NOT_CONFIG = {
     "threshold.details.extrapolated",  # a field of a bundle's calibration.json
+    "threshold.details.no_spread_margin",  # a field of a bundle's calibration.json
 }
 # The Helm chart has top-level values named like config sections (`model.mountPath`,
 # `retrain.enabled`, `retrain.timeZone`): docs/deployment.md names those; they must exist

@@ -335,3 +335,24 @@ def test_held_out_windows_with_a_clipped_reading_are_found_from_the_rows():
     np.testing.assert_array_equal(_unclipped_windows(rows, 8),
                                   _unclipped(sliding_windows(rows, 8)))
     assert _unclipped_windows(rows, 8).sum() == 43 - 4 - 8  # windows holding row 3, row 30
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["ganomaly", "fanogan"])
+def test_an_entirely_constant_series_alerts_on_a_change_and_not_on_round_off(kind):
+    """Every feature constant in training: every held-out window scored alike (0) and the
+    threshold was that score, so readings off by 1e-9 of their value (float noise) put every
+    window over it (385 of 385). Round-off now reads as the value, and the threshold leaves a
+    margin for the network's own; a real step still alerts on every window that holds it."""
+    constant = np.tile([20.0, 1500.0, 0.1], (300, 1))
+    det = train_detector(tiny_config(kind, epochs=1, allow_unhealthy=True), constant, FEATURES)
+    assert det.metadata["training_data"]["constant_features"] == list(FEATURES)
+    assert det.calibration.threshold.value > max(det.calibration.validation["score_p99"], 0.0)
+    noisy = constant * (1 + 1e-9 * np.random.default_rng(0).standard_normal(constant.shape))
+    through_float32 = constant.astype(np.float32).astype(np.float64)
+    for quiet in (constant, noisy, through_float32):
+        assert not det.score_series(quiet).is_anomaly.any()
+    step = constant.copy()
+    step[150:, 0] += 1.0  # 20 -> 21
+    flagged = det.score_series(step).is_anomaly
+    assert flagged[150:].all() and not flagged[:150].any()

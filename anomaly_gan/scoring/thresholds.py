@@ -14,6 +14,11 @@ being scored. Two methods:
 
       z = t + sigma/gamma * ((risk * n / n_peaks) ** -gamma - 1)     (gamma != 0)
       z = t - sigma * log(risk * n / n_peaks)                        (gamma == 0)
+
+Where every normal score is the same (a series that never moved in training: the model
+reproduces each window alike), either method gives that score, and a window that differs
+from the normal ones by the network's float round-off alone (another batch composition or
+device) would lie over it: the threshold is that score plus :data:`NO_SPREAD_MARGIN`.
 """
 
 from __future__ import annotations
@@ -24,11 +29,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TAIL_PEAKS", "Threshold", "fit_pot_threshold", "fit_quantile_threshold", "fit_threshold",
+__all__ = ["NO_SPREAD_MARGIN", "TAIL_PEAKS", "Threshold", "fit_pot_threshold", "fit_quantile_threshold", "fit_threshold",
            "scores_needed", "tail_fit_possible"]
 
 TAIL_PEAKS = 10
 """Largest normal scores (at most a third of them) that a short sample's tail is fitted to."""
+
+NO_SPREAD_MARGIN = 0.01
+"""Added to the threshold over normal scores that are all the same. Their components had
+no spread either, so their statistics' scale is 1 on the log of the errors
+(:func:`~anomaly_gan.scoring.fit_robust_stats`), and a score of 0.01 is errors about 1% over
+the normal ones: far above the network's float32 round-off (the same windows scored in
+another batch differ in the last bits, ~1e-7), below any real change of a value the model
+only ever saw constant (a 5% step scored 2.2 with f-AnoGAN, 23 with GANomaly)."""
 
 
 @dataclass(frozen=True)
@@ -155,9 +168,20 @@ def fit_pot_threshold(scores: np.ndarray, initial_quantile: float, risk: float) 
 
 def fit_threshold(scores: np.ndarray, method: str, quantile: float = 0.995,
                   pot_initial_quantile: float = 0.98, pot_risk: float = 1e-3) -> Threshold:
-    """Dispatch on ``method`` (``quantile`` or ``pot``), the keys of ThresholdConfig."""
+    """Dispatch on ``method`` (``quantile`` or ``pot``), the keys of ThresholdConfig; over
+    normal scores that are all the same, :data:`NO_SPREAD_MARGIN` above them.
+
+    >>> fit_threshold(np.zeros(185), "quantile").value
+    0.01
+    """
     if method == "quantile":
-        return fit_quantile_threshold(scores, quantile)
-    if method == "pot":
-        return fit_pot_threshold(scores, pot_initial_quantile, pot_risk)
-    raise ValueError(f"unknown threshold method {method!r}")
+        threshold = fit_quantile_threshold(scores, quantile)
+    elif method == "pot":
+        threshold = fit_pot_threshold(scores, pot_initial_quantile, pot_risk)
+    else:
+        raise ValueError(f"unknown threshold method {method!r}")
+    s = _finite(scores)
+    if s.min() < s.max():
+        return threshold
+    return Threshold(threshold.value + NO_SPREAD_MARGIN, threshold.method,
+                     {**threshold.details, "no_spread_margin": NO_SPREAD_MARGIN})

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from anomaly_gan.scoring.thresholds import (
+    NO_SPREAD_MARGIN,
     Threshold,
     fit_pot_threshold,
     fit_quantile_threshold,
@@ -76,3 +77,17 @@ def test_pot_falls_back_to_an_exponential_tail_where_the_pareto_fit_fails(monkey
     assert t.details["gamma"] == 0.0
     assert t.details["sigma"] == pytest.approx(1.0, rel=0.15)
     assert t.value == pytest.approx(np.log(1e4), rel=0.15)
+
+
+@pytest.mark.parametrize("method", ["quantile", "pot"])
+def test_normal_scores_without_spread_leave_a_margin_for_round_off(method):
+    """On an entirely constant training series every held-out window scored 0 and the
+    threshold was 0: a window that the network's float round-off moved by 1e-6 was over it.
+    Scores with any spread keep the threshold of the method alone."""
+    t = fit_threshold(np.zeros(185), method)
+    assert t.value == NO_SPREAD_MARGIN and t.details["no_spread_margin"] == NO_SPREAD_MARGIN
+    assert fit_threshold(np.full(15, 2.5), method).value == 2.5 + NO_SPREAD_MARGIN
+    s = np.random.default_rng(0).exponential(size=185)
+    plain = (fit_quantile_threshold(s, 0.995) if method == "quantile"
+             else fit_pot_threshold(s, 0.98, 1e-3))
+    assert fit_threshold(s, method) == plain
