@@ -338,14 +338,14 @@ def test_held_out_windows_with_a_clipped_reading_are_found_from_the_rows():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["ganomaly", "fanogan"])
-def test_an_entirely_constant_series_alerts_on_a_change_and_not_on_round_off(kind):
+def test_an_entirely_constant_series_alerts_on_a_change_and_not_on_round_off():
     """Every feature constant in training: every held-out window scored alike (0) and the
     threshold was that score, so readings off by 1e-9 of their value (float noise) put every
     window over it (385 of 385). Round-off now reads as the value, and the threshold leaves a
-    margin for the network's own; a real step still alerts on every window that holds it."""
+    margin for the network's own; a real step still alerts on every window that holds it.
+    GANomaly only: f-AnoGAN's scores of round-off stay under the margin without the input fix."""
     constant = np.tile([20.0, 1500.0, 0.1], (300, 1))
-    det = train_detector(tiny_config(kind, epochs=1, allow_unhealthy=True), constant, FEATURES)
+    det = train_detector(tiny_config("ganomaly", epochs=1, allow_unhealthy=True), constant, FEATURES)
     assert det.metadata["training_data"]["constant_features"] == list(FEATURES)
     assert det.calibration.threshold.value > max(det.calibration.validation["score_p99"], 0.0)
     noisy = constant * (1 + 1e-9 * np.random.default_rng(0).standard_normal(constant.shape))

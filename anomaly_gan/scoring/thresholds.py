@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NO_SPREAD_MARGIN", "TAIL_PEAKS", "Threshold", "fit_pot_threshold", "fit_quantile_threshold", "fit_threshold",
-           "scores_needed", "tail_fit_possible"]
+__all__ = ["NO_SPREAD_MARGIN", "TAIL_PEAKS", "Threshold", "fit_pot_threshold",
+           "fit_quantile_threshold", "fit_threshold", "scores_needed", "tail_fit_possible"]
 
 TAIL_PEAKS = 10
 """Largest normal scores (at most a third of them) that a short sample's tail is fitted to."""
