@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anomaly_gan import __version__
 from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError
@@ -42,6 +42,9 @@ from anomaly_gan.runtime import (
     now_and_then,
     raised_inside_jax,
 )
+
+if TYPE_CHECKING:  # numpy and the readers load when a command reads data
+    from anomaly_gan.data.readers import Reading
 
 __all__ = ["build_parser", "main"]
 
@@ -103,8 +106,8 @@ class _Progress:
     """The progress lines of ``score``, ``evaluate`` and ``plot`` on stderr, through one
     throttle: at most one every :data:`PROGRESS_SECONDS`, the first that long after the
     command started (when this was made), so a small file is read and scored in silence.
-    :meth:`reading` gives the rows and MB of a CSV file read so far (before TensorFlow is
-    imported), :meth:`loading` a line before the model loads, and the object itself is the
+    :meth:`reading` gives the rows and MB of a CSV or Parquet file read so far, or the
+    lines or messages of an OpenTelemetry metric file (before TensorFlow is imported), :meth:`loading` a line before the model loads, and the object itself is the
     ``progress(done, total)`` of :meth:`Detector.score_series`. With ``quiet`` (--quiet)
     it writes nothing; notes and the summary line are not progress."""
 
@@ -119,15 +122,16 @@ class _Progress:
         if elapsed is not None:
             _eprint(f"{self.command}: {text} in {elapsed:.0f}s")
 
-    def reading(self, path: str) -> Callable[[int, int], None] | None:
-        """A ``progress(rows, bytes)`` for reading ``path`` (None under ``quiet``)."""
+    def reading(self, path: str) -> Reading | None:
+        """A ``progress(count, bytes, unit)`` for reading ``path`` (None under ``quiet``):
+        :class:`~anomaly_gan.data.readers.Reading`."""
         if self.quiet:
             return None
         size = _plain_file_size(path)
         of = f" of {size / 1e6:,.1f}" if size else ""
 
-        def say(rows: int, read: int) -> None:
-            self._say(f"read {rows:,} rows ({read / 1e6:,.1f}{of} MB) of {path}")
+        def say(count: int, read: int, unit: str = "rows") -> None:
+            self._say(f"read {count:,} {unit} ({read / 1e6:,.1f}{of} MB) of {path}")
 
         return say
 
@@ -215,7 +219,7 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     table, why); a note counts them. Then nothing is left to fill. ``started_out``
     (``evaluate``): with ``data.counters``, gets the index in the table of the row that only
     starts their increases, left out of the rows returned. ``progress``: the command's, told
-    how far reading a CSV file has got.
+    how far reading the file has got.
     Returns the table, the values of the rows to score and their indices in the table, in
     the order ``serve`` windows them: every row but the *late* ones (``data.late_rows``),
     which ``serve`` would drop, and,

@@ -948,6 +948,52 @@ def test_reading_a_long_file_says_how_far_it_has_got_before_tensorflow(trained_c
         assert f" MB) of {data} in " in reading[0] and f" of {size} MB)" in reading[0]
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_reading_a_long_parquet_file_says_how_far_it_has_got(trained_cli, tmp_path, quiet):
+    """A Parquet file printed no line while it was read (2 million rows: 38 s in silence
+    before the line on loading the model); now one per row group read, in the CSV file's
+    words, before TensorFlow is imported; --quiet silences them, not the error."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    x = normal_series(300)
+    x[-1, 0] = np.nan  # refused by the model's nan_policy (reject) once read
+    stamps = pa.array((1767225600 + np.arange(300)) * 1000, pa.timestamp("ms", tz="UTC"))
+    data = tmp_path / "long.parquet"
+    pq.write_table(pa.table({"timestamp": stamps, "temp": x[:, 0], "rpm": x[:, 1],
+                             "flow": x[:, 2]}), data, row_group_size=128)
+    argv = ["score", "--model", str(trained_cli / "model"), "--data", str(data),
+            "--out", str(tmp_path / "s.csv"), *(["--quiet"] if quiet else [])]
+    r = subprocess.run([sys.executable, "-c", PROBE_TINY_THROTTLE, json.dumps(argv)],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout) == {"rc": 2, "tensorflow": False}
+    lines = r.stderr.splitlines()
+    assert lines[-1].startswith(f"anomaly-gan: error: {data}: row 300, column 'temp': missing")
+    reading = [line for line in lines if line.startswith("score: read ")]
+    if quiet:
+        assert reading == [] and len(lines) == 1
+    else:
+        assert [line.split(" (")[0] for line in reading] == [
+            f"score: read {n} rows" for n in (128, 256, 300)]
+        size = f"{data.stat().st_size / 1e6:,.1f}"
+        assert f" of {size} MB) of {data} in " in reading[0]
+
+
+def test_reading_a_metric_file_counts_its_lines(tmp_path, capsys):
+    """An OpenTelemetry metric file's rows are made once it is all read: its progress
+    lines count the lines (or messages) read."""
+    from anomaly_gan import cli
+
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b"{}\n" * 1000)
+    now = [100.0]
+    say = cli._scoring_progress("score", lambda: now[0]).reading(str(path))
+    now[0] = 111.0
+    say(600, 1800, "lines")
+    assert capsys.readouterr().err == (f"score: read 600 lines (0.0 of 0.0 MB) of {path} "
+                                       f"in 11s\n")
+
+
 def test_quiet_score_and_evaluate_keep_the_summary_and_drop_the_progress(trained_cli,
                                                                          tmp_path, capsys,
                                                                          monkeypatch):

@@ -75,18 +75,23 @@ def _may_be_metric_file(path: Path, serve: ServeConfig) -> bool:
     return is_otlp(serve.event_format) and path.suffix.lower() not in (".parquet", ".pq")
 
 
-def _lines(handle: IO[bytes]) -> Iterator[tuple[str, bytes]]:
-    """(``line N at byte OFF``, line) of each non-empty line."""
+def _lines(handle: IO[bytes], read: list[int]) -> Iterator[tuple[str, bytes]]:
+    """(``line N at byte OFF``, line) of each non-empty line; ``read[0]``: the bytes read
+    up to the end of the line."""
     offset = 0
     for n, line in enumerate(handle, start=1):
+        read[0] = offset + len(line)
         if line.strip():
             yield f"line {n} at byte {offset}", line
         offset += len(line)
 
 
-def _messages(handle: IO[bytes], path: Path) -> Iterator[tuple[str, bytes]]:
+def _messages(handle: IO[bytes], path: Path, read: list[int]) -> Iterator[tuple[str, bytes]]:
+    """(``message N at byte OFF``, message) of each message; ``read[0]``: the bytes before
+    it (its frame's size is not given back, only the message it holds)."""
     try:
         for n, offset, message in frames(handle):
+            read[0] = offset
             yield f"message {n} at byte {offset}", message
     except FrameError as exc:
         raise DataError(f"{path}: {exc}") from None
@@ -96,12 +101,15 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                      feature_names: tuple[str, ...] | list[str] | None = None,
                      progress: Progress | None = None,
                      opened: IO[bytes] | None = None,
-                     counters: tuple[str, ...] = ()) -> list[Table]:
+                     counters: tuple[str, ...] = (),
+                     reading: Reading | None = None) -> list[Table]:
     """One table per entity (in the order each first completes a slot) of the file's data
     points, assembled as ``serve`` assembles them; ``feature_names``: a model's (None: every
     feature of the file, sorted); ``opened``: ``path`` opened (binary, buffered) and not yet
     read, such as a pipe; ``counters``: ``data.counters`` to check against the file's metric
-    kinds (a note names those of a delta sum or a gauge). See the module docstring."""
+    kinds (a note names those of a delta sum or a gauge); ``reading(count, bytes, unit)``:
+    the lines or messages read so far, after each (the rows are made once all are read).
+    See the module docstring."""
     from dataclasses import replace
 
     from anomaly_gan.stream.alerts import iso_utc
@@ -122,7 +130,9 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                             f"Collector's file exporter's: OTLP/JSON lines (its format: json, "
                             f"the default) or protobuf messages each after its 4-byte length "
                             f"(format: proto)")
-        pieces = _messages(handle, p) if kind == "proto" else _lines(handle)
+        read = [0]
+        pieces = _messages(handle, p, read) if kind == "proto" else _lines(handle, read)
+        piece = "message" if kind == "proto" else "line"
         # a file's lines are OTLP/JSON and its messages protobuf (OTLP/JSON too, compressed
         # with format: json), whichever encoding the kafka exporter is set to (as
         # logs/offline.read_log_file reads them)
@@ -148,7 +158,8 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                         raise DataError(f"{p}: {where}: {CUT_LINE}")
                     raise DataError(f"{p}: {where}: {ev.reason}: {clip(ev.detail, 300)}")
                 events.append(ev)  # type: ignore[arg-type]
-    piece = "message" if kind == "proto" else "line"
+            if reading is not None:
+                reading(batches, read[0], f"{piece}s")
     names = tuple(parser.feature_names)
     if learn:  # first seen -> sorted by name
         order = sorted(range(len(names)), key=names.__getitem__)
@@ -248,8 +259,10 @@ def read_data_file(path: str | Path, cfg: Config,
     :func:`sniff` as OTLP: :func:`read_metric_file`), else the one table of a CSV or
     Parquet file (:func:`~anomaly_gan.data.readers.read_table`). ``check_counters`` (train
     and retrain): a note names the features of ``data.counters`` an OTLP file holds as
-    delta sums or gauges. ``reading(rows, bytes)``: how far the reading of a CSV file has
-    got, after each block of rows (:func:`~anomaly_gan.data.readers.read_table`)."""
+    delta sums or gauges. ``reading(count, bytes, unit)``: how far the reading has got,
+    after each block of rows of a CSV file, each row group of a Parquet file
+    (:func:`~anomaly_gan.data.readers.read_table`) and each line or message of a metric
+    file."""
     p = Path(path)
     # serve.unknown_features: ignore: a column that is not a model feature is left unread
     # (Table.with_features names it), as serve leaves out such a name of an event's values
@@ -269,7 +282,8 @@ def read_data_file(path: str | Path, cfg: Config,
         raise
     if kind:
         return read_metric_file(p, cfg.serve, feature_names, progress, opened=handle,
-                                counters=cfg.data.counters if check_counters else ())
+                                counters=cfg.data.counters if check_counters else (),
+                                reading=reading)
     return [read_table(p, cfg.data.timestamp_column, cfg.data.header, opened=handle,
                        only=only, progress=reading)]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from anomaly_gan.compressed import HEAD_BYTES, UNPACK, compression_of
 from anomaly_gan.data.windows import release_order
 from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Table", "Texts", "align_tables", "apply_nan_policy", "check_features",
            "csv_records", "csv_rows", "fill_note", "lags", "late_rows", "packed_format",
@@ -493,8 +496,12 @@ def packed_format(start: bytes, tables: bool = True) -> str:
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-#: ``progress(rows, bytes)`` of a file being read: its rows and bytes (of text) read so far
-Reading = Callable[[int, int], None]
+class Reading(Protocol):
+    """``progress(count, bytes)`` of a file being read: its rows and bytes read so far
+    (of text, for a CSV file); ``unit`` names what is counted where it is not rows (an
+    OpenTelemetry metric file's lines or messages, whose rows are made once all are read)."""
+
+    def __call__(self, count: int, read: int, unit: str = "rows") -> None: ...
 
 
 def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto",
@@ -698,7 +705,8 @@ def _checked_row_values(row: list[str], line: int, path: Path, feature_cols: lis
 
 
 def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = False,
-                  only: Collection[str] | None = None) -> Table:
+                  only: Collection[str] | None = None, progress: Reading | None = None
+                  ) -> Table:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -716,56 +724,190 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
         if name in seen:  # pyarrow's own error was six lines about a FieldRef
             raise DataError(f"{path}: duplicate column name {brief(name)}")
         seen.add(name)
-    try:
-        frame = pq.read_table(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types
-        raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
-    header = list(frame.column_names)
-    if frame.num_rows == 0:
-        raise DataError(f"{path}: file is empty (no rows)")
+    parts = _parquet_parts(path)
+    first = next(parts)
+    header = list(first[0].column_names)
     ts_col = _pick_timestamp(header, timestamp_column, str(path))
     cols, left_out = _only([i for i in range(len(header)) if i != ts_col], header, only)
     names = tuple(header[i] for i in cols)
     if not names:  # numpy's column_stack of nothing raised a ValueError traceback
         raise DataError(f"{path}: no feature columns (only a timestamp column)")
-    columns = []
-    for name in names:
-        col = frame.column(name)
-        if pa.types.is_boolean(col.type) and not booleans:
-            # read as 1/0, where a CSV's True/False is refused: serve dead-letters a true
-            # or false value, so the model scored offline what serve never would
-            raise DataError(f"{path}: column {brief(name)}: expected numbers, got type "
-                            f"{col.type}{_hint(name, 'True')}")
-        try:
-            columns.append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64))
-        except (ValueError, TypeError):
-            raise DataError(
-                f"{path}: column {name!r}: expected numbers, got type {col.type}"
-            ) from None
-    stamps = None
-    if ts_col is not None:
-        col = frame.column(header[ts_col])
-        if pa.types.is_timestamp(col.type) and col.type.unit == "ns":
-            # Python's datetime holds microseconds: to_pylist() raised on a stamp with
-            # nanoseconds (without pandas installed)
-            col = col.cast(pa.timestamp("us", tz=col.type.tz), safe=False)
-        try:
-            cells = col.to_pylist()
-        except (OverflowError, ValueError):
-            # a stamp past year 9999 (a sentinel such as 2**62) or before year 1: Python's
-            # datetime cannot hold it, and pyarrow's OverflowError ended the command in a traceback
-            r = next(i for i in range(len(col)) if not _as_python(col[i]))
-            raise DataError(f"{path}: row {r + 1}, column {brief(header[ts_col])}: expected "
-                            f"a timestamp, got {col.cast(pa.int64())[r].as_py()} "
-                            f"({col.type}), a time outside the years 1 to 9999") from None
-        if None in cells:  # str(None) was refused as the timestamp 'None'
-            r = cells.index(None)
-            raise DataError(f"{path}: row {r + 1}, column {brief(header[ts_col])}: expected "
-                            f"a timestamp, got null")
-        stamps = Texts(str(v) for v in cells)
-    return Table(str(path), names, np.column_stack(columns), stamps, True, left_out=left_out)
+    # A row group at a time, each into arrays as it is read (progress after each, as a
+    # CSV file's blocks): the whole file's Arrow table was held beside its arrays
+    blocks: list[np.ndarray] = []
+    stamp_blocks: list[Texts] = []
+    rows = 0
+    for frame, read in itertools.chain([first], parts):
+        columns = []
+        for name in names:
+            col = frame.column(name)
+            if pa.types.is_boolean(col.type) and not booleans:
+                # read as 1/0, where a CSV's True/False is refused: serve dead-letters a
+                # true or false value, so the model scored offline what serve never would
+                raise DataError(f"{path}: column {brief(name)}: expected numbers, got type "
+                                f"{col.type}{_hint(name, 'True')}")
+            try:
+                columns.append(np.asarray(col.to_numpy(zero_copy_only=False),
+                                          dtype=np.float64))
+            except (ValueError, TypeError):
+                raise DataError(
+                    f"{path}: column {name!r}: expected numbers, got type {col.type}"
+                ) from None
+        blocks.append(np.column_stack(columns).reshape(frame.num_rows, len(names)))
+        if ts_col is not None:
+            stamp_blocks.append(_parquet_stamps(frame.column(header[ts_col]), path,
+                                                header[ts_col], rows))
+        rows += frame.num_rows
+        if progress is not None:
+            progress(rows, read)
+    values = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    blocks.clear()
+    stamps = Texts.joined(stamp_blocks) if ts_col is not None else None
+    return Table(str(path), names, values, stamps, True, left_out=left_out)
+
+
+def _parquet_parts(path: Path) -> Iterator[tuple[pa.Table, int]]:
+    """The rows of a Parquet file a row group at a time, each with the bytes of the file
+    read so far (its row groups' column chunks); a directory of Parquet files (Spark
+    writes one named ``x.parquet``) is read whole. A file of no rows is a DataError."""
+    import pyarrow.parquet as pq
+
+    def failed(exc: Exception) -> DataError:
+        if isinstance(exc, FileNotFoundError):
+            return DataError(f"{path}: file not found")
+        return DataError(f"{path}: not a readable Parquet file: {exc}")
+
+    try:
+        whole = pq.read_table(path) if path.is_dir() else None
+        handle = None if whole is not None else pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types
+        raise failed(exc) from None
+    if handle is None or handle.metadata.num_rows == 0:
+        if handle is not None:
+            handle.close()
+        if whole is None or whole.num_rows == 0:
+            raise DataError(f"{path}: file is empty (no rows)")
+        yield whole, 0
+        return
+    with handle:
+        meta = handle.metadata
+        read = 0
+        for i in range(meta.num_row_groups):
+            group = meta.row_group(i)
+            read += sum(group.column(j).total_compressed_size
+                        for j in range(group.num_columns))
+            try:
+                part = handle.read_row_group(i)
+            except Exception as exc:  # noqa: BLE001 - as above
+                raise failed(exc) from None
+            yield part, read
+
+
+def _parquet_stamps(col: pa.ChunkedArray, path: Path, name: str, before: int) -> Texts:
+    """The texts of a Parquet timestamp column's cells (rows ``before`` onwards of the
+    file), as ``str`` writes each one's Python value: ``2026-01-01 00:00:00+00:00`` for a
+    timestamp, the text of a string, the digits of an integer. Made column-wise for those
+    (:func:`_time_texts`): a Python datetime and a str per row took 19 s of 2 million;
+    other types (a named time zone, a float, a date) row by row."""
+    import pyarrow as pa
+
+    if col.null_count:  # str(None) was refused as the timestamp 'None'
+        r = before + int(np.argmax(np.asarray(col.is_null())))
+        raise DataError(f"{path}: row {r + 1}, column {brief(name)}: expected a timestamp, "
+                        f"got null")
+    if pa.types.is_timestamp(col.type) and col.type.unit == "ns":
+        # Python's datetime holds microseconds: to_pylist() raised on a stamp with
+        # nanoseconds (without pandas installed)
+        col = col.cast(pa.timestamp("us", tz=col.type.tz), safe=False)
+    if pa.types.is_integer(col.type):
+        col = col.cast(pa.string())
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return Texts.joined([_arrow_texts(chunk) for chunk in col.chunks])
+    if pa.types.is_timestamp(col.type):
+        texts = _time_texts(col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.int64())
+                            .to_numpy(), col.type.tz)
+        if texts is not None:
+            return texts
+    try:
+        cells = col.to_pylist()
+    except (OverflowError, ValueError):
+        # a stamp past year 9999 (a sentinel such as 2**62) or before year 1: Python's
+        # datetime cannot hold it, and pyarrow's OverflowError ended the command in a traceback
+        r = next(i for i in range(len(col)) if not _as_python(col[i]))
+        raise DataError(f"{path}: row {before + r + 1}, column {brief(name)}: expected "
+                        f"a timestamp, got {col.cast(pa.int64())[r].as_py()} "
+                        f"({col.type}), a time outside the years 1 to 9999") from None
+    return Texts(str(v) for v in cells)
+
+
+def _arrow_texts(chunk: pa.Array) -> Texts:
+    """An Arrow string array (no nulls) as :class:`Texts`: its UTF-8 bytes and offsets are
+    what Texts holds."""
+    import pyarrow as pa
+
+    kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets_buf, data_buf = chunk.buffers()[1:3]
+    offsets = np.frombuffer(offsets_buf, dtype=kind)[chunk.offset:chunk.offset + len(chunk) + 1]
+    offsets = offsets.astype(np.int64)
+    data = b"" if data_buf is None else data_buf.to_pybytes()[offsets[0]:offsets[-1]]
+    return Texts._of(data, offsets[1:] - offsets[0])
+
+
+_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
+# Microseconds of 0002-01-01 and of 9999-01-01: stamps from year 2 to 9998 are written
+# column-wise whatever their offset; others row by row, which names one outside 1 to 9999
+_SAFE_US = (-62104060800 * 10**6, 253370764800 * 10**6)
+
+
+def _time_texts(micros: np.ndarray, tz: str | None) -> Texts | None:
+    """``str`` of each Python datetime that pyarrow makes of a timestamp column (epoch
+    microseconds ``micros``, time zone ``tz``): ``YYYY-MM-DD HH:MM:SS``, then ``.ffffff``
+    where the microseconds are not 0, then the offset where there is a zone. None for a
+    named zone other than UTC (its offset changes over the year) and for a year outside
+    2 to 9998.
+
+    >>> list(_time_texts(np.array([0, 1_500_000]), "+05:30"))
+    ['1970-01-01 05:30:00+05:30', '1970-01-01 05:30:01.500000+05:30']
+    >>> list(_time_texts(np.array([-1]), None)), _time_texts(np.array([0]), "Europe/Berlin")
+    (['1969-12-31 23:59:59.999999'], None)
+    """
+    if tz is None:
+        shift, suffix = 0, ""
+    elif tz == "UTC":
+        shift, suffix = 0, "+00:00"
+    elif (fixed := _OFFSET.fullmatch(tz)) is not None:
+        sign = -1 if fixed[1] == "-" else 1
+        shift, suffix = sign * (int(fixed[2]) * 3600 + int(fixed[3]) * 60) * 10**6, tz
+    else:
+        return None
+    local = micros.astype(np.int64) + shift
+    if len(local) and (local.min() < _SAFE_US[0] or local.max() >= _SAFE_US[1]):
+        return None
+    if not len(local):
+        return Texts()
+    seconds, fraction = np.divmod(local, 10**6)
+    days, clock = np.divmod(seconds, 86400)
+    date = days.astype("datetime64[D]")
+    year = date.astype("datetime64[Y]")
+    month = date.astype("datetime64[M]")
+    # the digits of each field, written into one row of bytes per stamp: texts made by
+    # numpy's string functions took 3.5 s of 2 million
+    fields = ((year.astype(np.int64) + 1970, 4, 0), ((month - year).astype(np.int64) + 1, 2, 5),
+              ((date - month).astype(np.int64) + 1, 2, 8), (clock // 3600, 2, 11),
+              (clock // 60 % 60, 2, 14), (clock % 60, 2, 17), (fraction, 6, 20))
+    tail = suffix.encode("ascii")
+    cells = np.empty((len(local), 26 + len(tail)), dtype=np.uint8)
+    for value, digits, at in fields:
+        for k in range(digits):
+            cells[:, at + k] = value // 10 ** (digits - 1 - k) % 10 + 48
+    for at, char in ((4, "-"), (7, "-"), (10, " "), (13, ":"), (16, ":"), (19, ".")):
+        cells[:, at] = ord(char)
+    cells[:, 26:] = np.frombuffer(tail, dtype=np.uint8)
+    keep = np.ones(cells.shape, dtype=bool)
+    keep[:, 19:26] = (fraction != 0)[:, None]  # .ffffff where the microseconds are not 0
+    data = cells[keep].tobytes()
+    sizes = keep.sum(axis=1, dtype=np.int64)
+    return Texts._of(data, np.cumsum(sizes))
 
 
 def _as_python(cell: object) -> bool:
@@ -805,11 +947,11 @@ def read_table(path: str | Path, timestamp_column: str | None = None,
     already opened (binary, not yet read: a pipe), read and closed. ``only``: the feature
     columns to read (a model's features, under ``serve.unknown_features: ignore``); a header's
     others are not read, whatever they hold, and :attr:`Table.left_out` names them.
-    ``progress(rows, bytes)`` is called as a CSV file is read, after each block of rows
-    (Parquet is read whole)."""
+    ``progress(rows, bytes)`` is called as the file is read, after each block of rows of a
+    CSV file and each row group of a Parquet file (its bytes: the row groups' read)."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq") and opened is None:
-        return _read_parquet(p, timestamp_column, booleans, only)
+        return _read_parquet(p, timestamp_column, booleans, only, progress)
     return _read_csv(p, timestamp_column, header, _label_number if booleans else _number,
                      opened, only, progress)
 

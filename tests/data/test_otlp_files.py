@@ -461,3 +461,21 @@ def test_train_notes_counters_whose_data_points_are_delta_sums_or_gauges(tmp_pat
     notes.clear()  # score, evaluate and plot read a model's data as it is: no note
     read_data_file(path, cfg, progress=notes.append)
     assert not [n for n in notes if n.startswith("note:")]
+
+
+@pytest.mark.parametrize("kind", ["json", "proto"])
+def test_reading_a_metric_file_says_how_far_it_has_got(tmp_path, kind):
+    """score read a CSV file with a progress line every block of rows, an OTLP metric file
+    of 300,000 lines for 43 s without one. Now after each line or message, with the bytes
+    read (its rows are made once all are read)."""
+    docs = hostmetrics(steps=5, hosts=("web-1",))
+    path = write(tmp_path, docs, kind)
+    cfg = config_from_dict({"serve": SERVE})
+    calls = []
+    read_data_file(path, cfg, FEATURES, reading=lambda *call: calls.append(call))
+    unit = "messages" if kind == "proto" else "lines"
+    assert [(n, u) for n, _, u in calls] == [(n, unit) for n in range(1, len(docs) + 1)]
+    read = [r for _, r, _ in calls]
+    assert read == sorted(read) and read[-1] <= path.stat().st_size
+    if kind == "json":
+        assert read[-1] == path.stat().st_size
