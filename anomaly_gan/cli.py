@@ -107,7 +107,8 @@ class _Progress:
     throttle: at most one every :data:`PROGRESS_SECONDS`, the first that long after the
     command started (when this was made), so a small file is read and scored in silence.
     :meth:`reading` gives the rows and MB of a CSV or Parquet file read so far, or the
-    lines or messages of an OpenTelemetry metric file (before TensorFlow is imported), :meth:`loading` a line before the model loads, and the object itself is the
+    lines or messages of an OpenTelemetry metric file (before TensorFlow is imported),
+    :meth:`loading` a line before the model loads, and the object itself is the
     ``progress(done, total)`` of :meth:`Detector.score_series`. With ``quiet`` (--quiet)
     it writes nothing; notes and the summary line are not progress."""
 
