@@ -264,11 +264,11 @@ def read_data_file(path: str | Path, cfg: Config,
     (:func:`~anomaly_gan.data.readers.read_table`) and each line or message of a metric
     file."""
     p = Path(path)
-    # serve.unknown_features: ignore: a column that is not a model feature is left unread
-    # (Table.with_features names it), as serve leaves out such a name of an event's values
-    # whatever it holds: read as numbers, a site name's column stopped score
-    only = (feature_names if feature_names and cfg.serve.unknown_features == "ignore"
-            else None)
+    # A column that is not a model feature is left unread (Table.with_features refuses it,
+    # or under serve.unknown_features: ignore names it), as serve leaves out such a name of
+    # an event's values whatever it holds: read as numbers, a site name's column stopped
+    # score with 'not a number' where the column itself was the fault
+    only = feature_names or None
     if not _may_be_metric_file(p, cfg.serve):
         _not_otlp(p, cfg.serve)
         return [read_table(p, cfg.data.timestamp_column, cfg.data.header, only=only,

@@ -235,8 +235,9 @@ class Table:
                     say(f"note: {self.path}: column(s) {name_list(unknown)} left out: not "
                         f"features of the model (serve.unknown_features: ignore, as serve "
                         f"leaves them out of an event)")
-                known = self.with_columns([self.feature_names[j] for j in keep],
-                                          self.values[:, keep])
+                known = dataclasses.replace(
+                    self, feature_names=tuple(self.feature_names[j] for j in keep),
+                    values=self.values[:, keep], left_out=())
                 return known.with_columns(expected, check_features(known, expected))
         return self.with_columns(expected, check_features(self, expected))
 
@@ -1218,7 +1219,8 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
             )
         return table.values
     missing = [n for n in expected if n not in table.feature_names]
-    extra = [n for n in table.feature_names if n not in expected]
+    # the header's columns left unread (read_table's ``only``) are unexpected too
+    extra = [*table.left_out, *(n for n in table.feature_names if n not in expected)]
     if missing or extra:
         parts = []
         if missing:

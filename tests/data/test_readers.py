@@ -122,9 +122,15 @@ def test_a_column_left_out_by_serve_unknown_features_is_not_read_whatever_it_hol
         assert said == [(f"note: {path}: column(s) site left out: not features of the "
                          f"model (serve.unknown_features: ignore, as serve leaves them out of "
                          f"an event)")]
-    # reject (the default) reads every column, as before
-    with pytest.raises(DataError, match="line 2, column 'site': not a number: 'plant-a'"):
-        read_data_file(csv, cfg, ("rpm", "temp"))
+    # reject (the default) leaves it unread too, and refuses it as a column the model does
+    # not know: reading it first said "line 2, column 'site': not a number: 'plant-a'",
+    # which sent the user to fix a cell where the column was the fault
+    for path in (csv, tmp_path / "d.parquet"):
+        (table,) = read_data_file(path, cfg, ("rpm", "temp"))
+        assert table.left_out == ("site",)
+        with pytest.raises(DataError, match=r"\(unexpected columns site\); expected rpm, "
+                           r"temp \(serve.unknown_features: ignore leaves them out"):
+            table.with_features(("rpm", "temp"))
     # none of the model's features in the header: all are read, and what is missing is said
     (table,) = read_data_file(write(tmp_path, "temp,rpm\n1,2\n", "o.csv"), ignore, ("flow",))
     assert table.left_out == () and table.feature_names == ("temp", "rpm")
