@@ -954,8 +954,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_offline_demo(args: argparse.Namespace) -> int:
+    from anomaly_gan.demo.common import check_seed
     from anomaly_gan.demo.offline import run_offline_demo
 
+    check_seed(args.seed, "offline-demo")
     _tensorflow()
     return run_offline_demo(args.out, seed=args.seed)
 
@@ -1128,10 +1130,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train on the normal first half of a synthetic plant (4 "
                                    "pumps), score the rest and print per-pump AUC-ROC, AUC-PR, "
                                    "F1 and the incidents found to stdout; progress to stderr. "
-                                   "Exit codes: 0 done; 2 bad output path (one line, no "
-                                   "traceback); 3 training ended with non-finite networks (no "
-                                   "bundle; an unhealthy one is written and evaluated, its "
-                                   "health printed); 130 interrupted (Ctrl-C).")
+                                   "Exit codes: 0 done; 2 bad --seed or output path (one "
+                                   "line, no traceback); 3 training ended with non-finite "
+                                   "networks (no bundle; an unhealthy one is written and "
+                                   "evaluated, its health printed); 130 interrupted (Ctrl-C).")
     p.add_argument("--out", default="out/offline-demo",
                    help="output directory: the bundle is written to OUT/model (default "
                         "out/offline-demo)")

@@ -22,11 +22,25 @@ from typing import Any
 from anomaly_gan.config import ServeConfig
 from anomaly_gan.errors import ConfigError, OutputError, brief
 
-__all__ = ["DemoScorer", "LivePipeline", "OutputReader", "check_options", "demo_output",
-           "duration_text", "live_pipeline", "quiet_clients_on_interrupt", "say", "score_text"]
+__all__ = ["DemoScorer", "LivePipeline", "OutputReader", "check_options", "check_seed",
+           "demo_output", "duration_text", "live_pipeline", "quiet_clients_on_interrupt", "say",
+           "score_text"]
 
 
-def check_options(speed: float, http_port: int, epochs: int | None) -> None:
+def check_seed(seed: int, command: str = "demo") -> None:
+    """``--seed`` of a demo (``offline-demo`` too), checked before any work: numpy takes no
+    negative seed, and ``--seed -1`` ended in its traceback (exit 1) after the imports.
+
+    >>> check_seed(-1, "offline-demo")
+    Traceback (most recent call last):
+    ...
+    anomaly_gan.errors.ConfigError: offline-demo: --seed must be an integer >= 0, got -1
+    """
+    if seed < 0:
+        raise ConfigError(f"{command}: --seed must be an integer >= 0, got {brief(seed)}")
+
+
+def check_options(speed: float, http_port: int, epochs: int | None, seed: int = 0) -> None:
     """The options both demos take, checked before any work: one line naming the flag.
 
     >>> check_options(float("nan"), 9108, None)
@@ -34,6 +48,7 @@ def check_options(speed: float, http_port: int, epochs: int | None) -> None:
     ...
     anomaly_gan.errors.ConfigError: demo: --speed must be a finite number >= 0 (0 = as fast as possible), got nan
     """
+    check_seed(seed)
     if not (math.isfinite(speed) and speed >= 0):
         raise ConfigError("demo: --speed must be a finite number >= 0 (0 = as fast as "
                           f"possible), got {speed:g}")

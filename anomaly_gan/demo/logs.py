@@ -56,7 +56,7 @@ class LogsDemoOptions:
     epochs: int | None = None
 
     def __post_init__(self) -> None:
-        check_options(self.speed, self.http_port, self.epochs)
+        check_options(self.speed, self.http_port, self.epochs, self.seed)
 
 
 def _words(template: str) -> list[str]:

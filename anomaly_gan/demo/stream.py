@@ -69,7 +69,7 @@ class DemoOptions:
     epochs: int | None = None
 
     def __post_init__(self) -> None:
-        check_options(self.speed, self.http_port, self.epochs)
+        check_options(self.speed, self.http_port, self.epochs, self.seed)
         if self.entities < 1 or self.steps < 1:
             raise ConfigError(f"demo: --entities and --steps must be at least 1, got "
                               f"{brief(self.entities)} and {brief(self.steps)}")

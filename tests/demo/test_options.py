@@ -25,6 +25,7 @@ from anomaly_gan.errors import ConfigError, OutputError
     ({"steps": 1}, "--steps"),
     ({"http_port": 70_000}, "--http-port"),
     ({"epochs": 0}, "--epochs"),
+    ({"seed": -1}, "--seed"),  # numpy's traceback, exit 1
 ])
 def test_bad_sensor_demo_options_name_the_flag(options, flag):
     with pytest.raises(ConfigError, match=f"demo: {flag} must"):
@@ -32,7 +33,7 @@ def test_bad_sensor_demo_options_name_the_flag(options, flag):
 
 
 @pytest.mark.parametrize("options", [{"speed": float("nan")}, {"speed": -60.0},
-                                     {"http_port": -1}, {"epochs": -2}])
+                                     {"http_port": -1}, {"epochs": -2}, {"seed": -1}])
 def test_bad_logs_demo_options_are_refused(options):
     with pytest.raises(ConfigError, match="demo: --"):
         LogsDemoOptions(**options)
@@ -57,6 +58,21 @@ def test_cli_says_one_line_and_exits_2_before_tensorflow_loads():
                                  ">= 0 (0 = as fast as possible), got nan")]
     assert err_logs.splitlines() == [("anomaly-gan: error: demo: --http-port must be 0..65535 "
                                       "(0 = any free port), got 70000")]
+
+
+def test_a_negative_seed_is_one_line_and_exit_2_before_tensorflow_loads():
+    """`offline-demo --seed -1` and `demo --seed -1` ended in numpy's traceback ('expected
+    non-negative integer', exit 1), the offline demo's after TensorFlow had loaded."""
+    from tests.support.cli import run_cli
+
+    probe = run_cli(["offline-demo", "--seed", "-1"], ["demo", "--seed", "-1"])
+    assert not probe["tensorflow"]
+    [(rc, err), (rc_demo, err_demo)] = probe["results"]
+    assert rc == rc_demo == 2
+    assert err.splitlines() == [("anomaly-gan: error: offline-demo: --seed must be an "
+                                 "integer >= 0, got -1")]
+    assert err_demo.splitlines() == [("anomaly-gan: error: demo: --seed must be an integer "
+                                      ">= 0, got -1")]
 
 
 def _never(*_args, **_kwargs):
