@@ -554,7 +554,7 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
             raise DataError(f"{path}: line {head[1]}: duplicate column name {brief(dup)}")
         ts_col = _pick_timestamp(header, timestamp_column, str(path))
         feature_cols = [i for i in range(len(header)) if i != ts_col]
-        feature_cols, left_out = _only(feature_cols, header, only)
+        feature_cols, left_out = _only(feature_cols, header, only, path)
         names = tuple(header[i] for i in feature_cols)
     else:
         if timestamp_column is not None:
@@ -630,16 +630,20 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
     )
 
 
-def _only(columns: list[int], header: Sequence[str], only: Collection[str] | None
-          ) -> tuple[list[int], tuple[str, ...]]:
-    """``columns`` of ``header`` named in ``only`` (all without it), and the names of the
-    others, which are then not read (``serve.unknown_features: ignore``: a column such as a
-    site name need not hold numbers). None named: all, so that what is missing is said."""
+def _only(columns: list[int], header: Sequence[str], only: Collection[str] | None,
+          path: Path) -> tuple[list[int], tuple[str, ...]]:
+    """``columns`` of ``header`` named in ``only`` (a model's features; all without it), and
+    the names of the others, which are then not read (a column such as a site name need not
+    hold numbers). None named: refused at once as :func:`check_features` refuses it; reading
+    them first stopped at a cell that is no number (a log file given to a metrics model, its
+    first line the header: "line 2, column '2026-01-01T02:00:00Z web-1 INFO ...': not a
+    number", with a hint to make that line the time column)."""
     if only is None:
         return columns, ()
     kept = [i for i in columns if header[i] in only]
-    if not kept:
-        return columns, ()
+    if not kept and columns:
+        names = tuple(header[i] for i in columns)
+        check_features(Table(str(path), names, np.empty((0, len(names)))), tuple(only))
     return kept, tuple(header[i] for i in columns if header[i] not in only)
 
 
@@ -729,7 +733,7 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
     first = next(parts)
     header = list(first[0].column_names)
     ts_col = _pick_timestamp(header, timestamp_column, str(path))
-    cols, left_out = _only([i for i in range(len(header)) if i != ts_col], header, only)
+    cols, left_out = _only([i for i in range(len(header)) if i != ts_col], header, only, path)
     names = tuple(header[i] for i in cols)
     if not names:  # numpy's column_stack of nothing raised a ValueError traceback
         raise DataError(f"{path}: no feature columns (only a timestamp column)")

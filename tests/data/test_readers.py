@@ -131,9 +131,15 @@ def test_a_column_left_out_by_serve_unknown_features_is_not_read_whatever_it_hol
         with pytest.raises(DataError, match=r"\(unexpected columns site\); expected rpm, "
                            r"temp \(serve.unknown_features: ignore leaves them out"):
             table.with_features(("rpm", "temp"))
-    # none of the model's features in the header: all are read, and what is missing is said
-    (table,) = read_data_file(write(tmp_path, "temp,rpm\n1,2\n", "o.csv"), ignore, ("flow",))
-    assert table.left_out == () and table.feature_names == ("temp", "rpm")
+    # none of the model's features in the header: refused at once, saying what is missing,
+    # under either setting. Read first, a log file given to a metrics model (its first line
+    # the header) stopped at line 2: "column '2026-... web-1 INFO ...': not a number"
+    log = write(tmp_path, "2026-01-01T00:00:00Z web-1 INFO up\n"
+                          "2026-01-01T00:00:01Z web-1 INFO cache hit\n", "app.log")
+    for path, config in ((write(tmp_path, "temp,rpm\n1,2\n", "o.csv"), ignore), (log, cfg)):
+        with pytest.raises(DataError, match=r"columns do not match the model's features "
+                           r"\(missing columns flow; unexpected columns .*\); expected flow$"):
+            read_data_file(path, config, ("flow",))
 
 
 def test_labels(tmp_path):
