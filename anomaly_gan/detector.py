@@ -510,7 +510,8 @@ class Detector:
         mine = contributions[flagged]
         # above every other feature's value in the window, whatever its scale
         top = np.nanmax(np.where(np.isfinite(mine), np.abs(mine), 0.0), axis=1, keepdims=True)
-        contributions[flagged] = np.where(out, top + rank, mine)
+        with np.errstate(over="ignore"):  # a rank near the float64 limit ranks first as inf
+            contributions[flagged] = np.where(out, top + rank, mine)
         return contributions
 
     def _farthest(self, highest: np.ndarray, lowest: np.ndarray) -> np.ndarray:
@@ -519,7 +520,8 @@ class Detector:
         smallest readings (``np.nanmax``/``np.nanmin`` over their rows: no ``(n, W, F)``
         temporary)."""
         sc = self.scaler
-        return np.maximum(np.abs(highest - sc.center), np.abs(lowest - sc.center)) / sc.scale
+        with np.errstate(over="ignore"):  # 1e308 on a sensor of spread 0.3: inf spreads out
+            return np.maximum(np.abs(highest - sc.center), np.abs(lowest - sc.center)) / sc.scale
 
     def _unscorable(self, raw_windows: np.ndarray, rows: np.ndarray, score: np.ndarray,
                     contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -134,10 +134,12 @@ class Scaler:
         (``np.nanmax`` and ``np.nanmin`` over their rows), for a caller that has them."""
         if self.low is None or self.high is None:
             return None
-        with np.errstate(invalid="ignore"):
+        # a reading near the float64 limit is out by more than a float64 holds: inf, as far
+        # out as it can be said, without numpy's overflow warning (a line in serve's log)
+        with np.errstate(invalid="ignore", over="ignore"):
             above = highest - self.high
             below = self.low - lowest
-        return np.maximum(np.maximum(above, below), 0.0) / self.scale
+            return np.maximum(np.maximum(above, below), 0.0) / self.scale
 
     def to_dict(self) -> dict[str, Any]:
         out = {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist()}

@@ -72,3 +72,11 @@ def test_round_off_on_a_feature_constant_in_training_reads_as_its_value():
     # a bundle without the training range (before 2026-12-05) keeps the plain map
     old = Scaler(s.method, s.center, s.scale)
     assert old.transform(live)[0, 1] != 0.0
+
+
+@pytest.mark.filterwarnings("error")  # numpy's overflow warning was a line in serve's log
+def test_a_reading_near_the_float64_limit_is_infinitely_beyond_the_range_without_a_warning():
+    """1e308 on a sensor of spread 0.5 is 2e308 spreads out: more than a float64 holds."""
+    s = Scaler("robust", np.zeros(2), np.array([0.5, 1.0]), np.zeros(2), np.ones(2))
+    windows = np.array([[[1e308, 0.5], [-1.7976931348623157e308, 0.5]]])
+    assert s.beyond_range(windows).tolist() == [[np.inf, 0.0]]

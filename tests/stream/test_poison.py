@@ -4,6 +4,7 @@ or a DLQ record with a reason, never in an exception that stops the loop."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -459,3 +460,29 @@ def test_records_at_the_edges_of_the_rules_are_read_or_refused_exactly(raw, reas
     p = EventParser(("a", "b"), max_event_bytes=4096)
     got = p.parse(raw)
     assert getattr(got, "reason", None) == reason, got
+
+
+@pytest.mark.parametrize("reading", [1e308, -1e308, 1.7976931348623157e308])
+def test_a_reading_near_the_float64_limit_is_alerted_on_without_a_warning(stream_detector,
+                                                                          plant, reading):
+    """A finite reading a float64 barely holds, on a sensor whose spread is below 1 (the
+    plant's load: 0.34), is more spreads out than a float64 holds. Ranking it (which feature
+    an unscorable window names) overflowed, and the real model's scoring put numpy's
+    'RuntimeWarning: overflow encountered in divide' into serve's log (fuzz through the
+    embedded broker); under a warnings filter that raises, the loop failed on it."""
+    io = FakeIO([])
+    s, reg = make(io, model=stream_detector, consecutive=1)
+    s.clock = lambda: NOW
+    w, load = stream_detector.window, stream_detector.feature_names.index("load")
+    rows = [plant.values[0, t].tolist() for t in range(w + 2)]
+    rows[w][load] = reading
+    io.batches.append([Record(t, b"p", json.dumps({"entity": "p", "ts": 10.0 * t, "values": x})
+                              .encode()) for t, x in enumerate(rows)])
+    with warnings.catch_warnings():  # the model's thread too: the filters are the process's
+        warnings.simplefilter("error", RuntimeWarning)  # (Keras' DeprecationWarnings aside)
+        s.step()
+        s._score_batch()
+    assert reg.get_sample_value("anomaly_gan_windows_unscorable_total") == 2
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+    assert [(a["window_end_ts"], a["score"], a["top_features"][0]) for a in alerts] == \
+        [(10.0 * w, None, "load"), (10.0 * (w + 1), None, "load")]
