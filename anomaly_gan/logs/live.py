@@ -27,7 +27,7 @@ from anomaly_gan.detector import Detector
 from anomaly_gan.logs.counts import BucketRow, CountBuckets
 from anomaly_gan.logs.events import LogEvent, parser_from_config
 from anomaly_gan.logs.offline import load_log_model
-from anomaly_gan.stream.events import InvalidEvent
+from anomaly_gan.stream.events import FailureKinds, InvalidEvent
 
 __all__ = ["LogFeed"]
 
@@ -55,6 +55,7 @@ class LogFeed:
         self.clock = clock
         self.parser.clock = clock  # a year-less timestamp takes the year from the same clock
         self.max_future_skew = serve.windows.max_future_skew_seconds
+        self._failures = FailureKinds()
         self._buckets: dict[Hashable, CountBuckets] = {}  # per input partition
         self._late_gone = 0  # late lines of partitions no longer held
         self._partial_gone = 0  # partial buckets dropped on partitions no longer held
@@ -126,8 +127,10 @@ class LogFeed:
         self.parser.not_after = self.clock() + self.max_future_skew
         try:
             return self.parser.parse_record_many(raw)
-        except Exception as exc:  # a bug in parsing: report it, but read on
-            log.exception("a log record could not be parsed; sent to the DLQ")
+        except Exception as exc:  # a bug in parsing: report it (once), but read on
+            if self._failures.first(exc):
+                log.exception("a log record could not be parsed; sent to the DLQ (later records "
+                              "failing the same way are only counted: anomaly_gan_dlq_total)")
             return [InvalidEvent("unprocessable", f"{type(exc).__name__}: {exc}"[:300])]
 
     def add(self, ev: LogEvent, partition: Hashable, offset: int) -> list[BucketRow]:

@@ -20,7 +20,7 @@ from anomaly_gan.config import LOGS_ASSEMBLE, LOGS_EVENT_FORMAT, AlertConfig, Se
 from anomaly_gan.errors import ConfigError
 from anomaly_gan.stream.alerts import holds_cooldown
 from anomaly_gan.stream.assemble import assembler_from_config
-from anomaly_gan.stream.events import InvalidEvent, dead_letter_of, parser_from_config
+from anomaly_gan.stream.events import FailureKinds, InvalidEvent, dead_letter_of, parser_from_config
 from anomaly_gan.stream.state import WindowBatch, WindowState
 
 __all__ = ["Intake", "rescore_history"]
@@ -83,6 +83,7 @@ class Intake:
         self.on_drop = on_drop
         self.clock = clock
         self.max_future_skew_s = w.max_future_skew_seconds
+        self._failures = FailureKinds()
 
     def install(self, det: Any) -> None:
         """A hot-reloaded model of the same shape (a logs model brings its templates)."""
@@ -177,9 +178,12 @@ class Intake:
                 batch = fill(tp, m.offset, batch, logs.crowded)
 
     def _unprocessable(self, tp: Any, m: Any, exc: Exception, what: str) -> None:
-        """A record whose handling raised (a bug): logged with its traceback, to the DLQ."""
-        log.exception("%s %s/%s/%s could not be handled; sent to the DLQ", what, tp.topic,
-                      tp.partition, m.offset)
+        """A record whose handling raised (a bug): to the DLQ, and logged with its traceback
+        if it is the first to fail that way."""
+        if self._failures.first(exc):
+            log.exception("%s %s/%s/%s could not be handled; sent to the DLQ (later records "
+                          "failing the same way are only counted: anomaly_gan_dlq_total)",
+                          what, tp.topic, tp.partition, m.offset)
         self.dead_letter(tp, m, InvalidEvent("unprocessable",
                                              f"{type(exc).__name__}: {exc}"[:300]))
 

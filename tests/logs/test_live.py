@@ -244,15 +244,18 @@ def test_a_record_that_starts_with_a_byte_order_mark_counts_as_the_file_line_doe
         == LogEvent("web", 1767225590.0, "", "GET /a/1 200")
 
 
-def test_a_record_the_parser_fails_on_is_unprocessable_not_an_exception(monkeypatch):
+def test_a_record_the_parser_fails_on_is_unprocessable_not_an_exception(monkeypatch, caplog):
     feed = make_feed(lambda: 1767225600.0)
 
     def broken(raw):
         raise RuntimeError("parser bug")
 
     monkeypatch.setattr(feed.parser, "parse", broken)
-    got = feed.parse(b"1767225590 web GET /a/1 200")
-    assert got.reason == "unprocessable" and "parser bug" in got.detail
+    with caplog.at_level("ERROR", "anomaly_gan"):
+        got = [feed.parse(b"1767225590 web GET /a/1 200") for _ in range(3)]
+    assert all(g.reason == "unprocessable" and "parser bug" in g.detail for g in got)
+    # its traceback once, not once per record (a log storm at the input's rate)
+    assert [r.exc_info[0] for r in caplog.records] == [RuntimeError]
 
 
 def test_a_flood_of_distinct_unseen_lines_is_explained_by_one_overflow_entry(feed):

@@ -4,6 +4,7 @@ or a DLQ record with a reason, never in an exception that stops the loop."""
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 
 import numpy as np
@@ -486,3 +487,27 @@ def test_a_reading_near_the_float64_limit_is_alerted_on_without_a_warning(stream
     alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
     assert [(a["window_end_ts"], a["score"], a["top_features"][0]) for a in alerts] == \
         [(10.0 * w, None, "load"), (10.0 * (w + 1), None, "load")]
+
+
+def test_a_bug_that_every_record_trips_is_logged_once_per_kind_not_per_record(monkeypatch,
+                                                                               caplog):
+    """Handling that raises (a bug) sends the record to the DLQ as unprocessable and reads
+    on; it also logged a traceback per record: 1,000 records that trip the same bug were
+    9,002 lines (529 KB) of log. The first of each kind (exception type and the line that
+    raised it) is logged, the rest counted."""
+    s, io, reg = scorer()
+
+    def push(entity, ts, values, *rest):
+        if values[0] == 7.0:
+            raise ValueError("another bug")
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(s.intake.state, "push", push)
+    io.batches.append([Record(i, b"k", event(ts=i, values=[7.0 if i % 100 == 99 else 1.0, 2.0]))
+                       for i in range(300)])
+    with caplog.at_level(logging.ERROR, "anomaly_gan.stream"):
+        s.step()
+    assert reg.get_sample_value("anomaly_gan_dlq_total", {"reason": "unprocessable"}) == 300
+    logged = [r for r in caplog.records if "could not be handled" in r.getMessage()]
+    assert [(r.exc_info[0], r.getMessage().split()[1]) for r in logged] == [
+        (KeyError, "events/0/0"), (ValueError, "events/0/99")]
