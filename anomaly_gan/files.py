@@ -186,9 +186,13 @@ def umask_mode(directory: bool) -> int:
 def check_creatable(path: str | os.PathLike[str], what: str,
                     error: type[AnomalyGanError] = OutputError, *, inside: bool = False) -> None:
     """Raise ``error`` unless ``path`` could be created: its nearest existing ancestor is a
-    directory this process may write into. With ``inside``, ``what`` is created inside
-    ``path`` (a model store takes new versions), so an existing ``path`` must itself be that
-    directory; its missing parents are made along with it. Creates nothing."""
+    directory that takes a new entry. With ``inside``, ``what`` is created inside ``path``
+    (a model store takes new versions), so an existing ``path`` must itself be that
+    directory; its missing parents are made along with it. Leaves nothing behind.
+
+    The ancestor is proved by creating (and removing) a hidden directory in it:
+    ``os.access`` says yes to root for any directory, so ``--out /proc/x/y`` as root
+    trained for a minute and then failed to create the bundle."""
     p = Path(os.path.abspath(path))
     ancestor = p if inside else p.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
@@ -197,16 +201,13 @@ def check_creatable(path: str | os.PathLike[str], what: str,
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise error(f"{path}: cannot create {what}: {ancestor} is not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        reason = "read-only file system" if _read_only_fs(ancestor) else "permission denied"
-        raise error(f"{path}: cannot create {what} in {ancestor}: {reason}")
-
-
-def _read_only_fs(path: Path) -> bool:
     try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
+        os.rmdir(tempfile.mkdtemp(prefix=".anomaly-gan-probe-", dir=ancestor))
+    except OSError as exc:
+        reason = ("read-only file system" if exc.errno == errno.EROFS else
+                  "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else
+                  f"it takes no new entry ({exc.strerror or exc})")
+        raise error(f"{path}: cannot create {what} in {ancestor}: {reason}") from None
 
 
 def check_output_file(path: str | os.PathLike[str], what: str = "output file") -> None:

@@ -23,6 +23,7 @@ from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import BundleError, OutputError
 from anomaly_gan.scoring import SEVERITY_LEVELS, RobustStats, Threshold, combine
 from tests.support.cli import run_cli
+from tests.support.files import deny_new_entries
 from tests.support_models import FEATURES
 from tests.test_store import deny_search
 
@@ -607,16 +608,23 @@ def test_train_refuses_an_unwritable_ancestor_of_missing_parents_in_one_line(tmp
 
     locked = tmp_path / "locked"
     locked.mkdir()
-    real_access = os.access
-    # root may write anywhere: deny the directory the way a read-only mount would
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
-        str(path) != str(locked) or not mode & os.W_OK) and real_access(path, mode, **kw))
+    deny_new_entries(monkeypatch, locked)  # root may write anywhere
     (tmp_path / "d.csv").write_text("a,b\n" + "1,2\n" * 70)
     out = locked / "a" / "b" / "m"
     assert main(["train", "--data", str(tmp_path / "d.csv"), "--out", str(out)]) == 2
     assert capsys.readouterr().err == (f"anomaly-gan: error: {out}: cannot create the bundle "
                                        f"directory in {locked}: permission denied\n")
     assert list(locked.iterdir()) == []
+
+
+def test_train_refuses_a_directory_that_takes_no_new_entry_before_training(tmp_path, capsys):
+    """As root it trained for 57 s, then: '/proc/x/y: cannot create the bundle directory'."""
+    from anomaly_gan.cli import main
+
+    (tmp_path / "d.csv").write_text("a,b\n" + "1,2\n" * 70)
+    assert main(["train", "--data", str(tmp_path / "d.csv"), "--out", "/proc/x/y"]) == 2
+    assert capsys.readouterr().err.startswith("anomaly-gan: error: /proc/x/y: cannot create "
+                                              "the bundle directory in /proc: ")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")

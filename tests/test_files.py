@@ -18,6 +18,7 @@ from anomaly_gan.files import (
 )
 from anomaly_gan.logs.offline import read_log_file
 from anomaly_gan.retrain.source import read_labels_file
+from tests.support.files import deny_new_entries
 
 
 def test_current_umask_reads_without_changing():
@@ -106,16 +107,30 @@ def test_a_directory_to_create_entries_in_is_checked_itself(tmp_path, monkeypatc
     """``inside`` (a store taking new versions): the directory, once it exists, must be
     writable, not its parent; the caller's error class carries the message."""
     store = tmp_path / "store"
-    real_access = os.access
-    # root may write anywhere: deny the store the way a read-only mount would
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
-        str(path) != str(store) or not mode & os.W_OK) and real_access(path, mode, **kw))
+    deny_new_entries(monkeypatch, store)  # root may write anywhere
     check_creatable(store, "a new version", StoreError, inside=True)  # made with its parent
     store.mkdir()
     check_creatable(store, "a new version", StoreError)  # its parent may take a sibling
     with pytest.raises(StoreError, match=rf"^{store}: cannot create a new version in {store}: "
                                          rf"permission denied$"):
         check_creatable(store, "a new version", StoreError, inside=True)
+
+
+def test_a_directory_that_takes_no_new_entry_is_refused_for_root_too(tmp_path):
+    """``os.access`` says yes to root for any directory: as root ``train --out /proc/x/y``
+    passed the check, trained for a minute, then could not create the bundle. An entry
+    made and removed proves the directory (as any user), and nothing is left behind."""
+    with pytest.raises(OutputError, match=r"^/proc/x/y: cannot create the bundle directory "
+                                          r"in /proc: "):
+        check_creatable("/proc/x/y", "the bundle directory")
+    with pytest.raises(OutputError, match=r"^/proc/x/s.csv: cannot create scores in /proc: "):
+        check_output_file("/proc/x/s.csv", "scores")
+    with pytest.raises(StoreError, match=r"^/proc/self/store: cannot create a new version in "
+                                         r"/proc/self: "):
+        check_creatable("/proc/self/store", "a new version", StoreError, inside=True)
+    check_creatable(tmp_path / "a" / "b", "the bundle directory")
+    check_creatable(tmp_path, "a new version", StoreError, inside=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("check", [check_input, open_input])

@@ -13,6 +13,7 @@ import yaml
 from anomaly_gan.errors import DataError
 from anomaly_gan.retrain.run import RetrainRequest, check_request
 from tests.retrain.plant import TINY
+from tests.support.files import deny_new_entries
 
 TINY_TRAINING = TINY["training"]
 
@@ -92,18 +93,13 @@ def test_a_damaged_history_fails_before_training_and_adds_no_version(store, tmp_
 def test_an_unwritable_store_fails_before_training(store, tmp_path, config_file, no_training,
                                                    monkeypatch):
     """It was found when saving the candidate, after training."""
-    import os
-
     from anomaly_gan.errors import StoreError
     from anomaly_gan.retrain.run import retrain
     from tests.retrain.conftest import snapshot, write_csvs
     from tests.retrain.plant import rows
 
     data = write_csvs(tmp_path, [rows(400, seed=1)])
-    real_access = os.access
-    # root may write anywhere: deny the store's directory the way a read-only mount would
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
-        Path(path) != store.root or not mode & os.W_OK) and real_access(path, mode, **kw))
+    deny_new_entries(monkeypatch, store.root)  # root may write anywhere
     before = snapshot(store.root)
     with pytest.raises(StoreError, match=rf"^{store.root}: cannot create a new version in "
                                          rf"{store.root}: permission denied$"):
