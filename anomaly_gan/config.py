@@ -981,12 +981,26 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where} not valid YAML: {problem}{hint}"
 
 
+def _section_class(tp: Any) -> Any:
+    """The class of a config section, also of an optional one (``logs``); else ``tp``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and dataclasses.is_dataclass(args[0]):
+            return args[0]
+    return tp
+
+
 def _field_at(parts: list[str]) -> tuple[dataclasses.Field, Any] | None:
     """The dataclass field of a key path such as ``scoring.weights`` and its declared type
-    (None if the path names no field)."""
+    (None if the path names no field).
+
+    >>> _field_at(["logs", "regex"])[1]
+    str | None
+    """
     cls: Any = Config
     found = None
     for part in parts:
+        cls = _section_class(cls)
         if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
             return None
         f = {f.name: f for f in config_keys(cls)}.get(part)

@@ -331,6 +331,16 @@ def test_secrets_and_strings_from_the_environment_are_verbatim(tmp_path, secret)
     assert cfg.serve.kafka.sasl_password is None and cfg.serve.log_format == "json"
 
 
+def test_string_keys_of_the_optional_logs_section_from_the_environment_are_verbatim():
+    """logs is optional (``LogsConfig | None``), and its keys were parsed as YAML: a regex
+    starting with '[' was 'not valid YAML', an entity named null became None."""
+    regex = r"[<](?P<ts>\d+)[>] (?P<entity>\w+) (?P<message>.*)"
+    cfg = load_config(None, env={"ANOMALY_GAN__LOGS__FORMAT": "regex",
+                                 "ANOMALY_GAN__LOGS__REGEX": regex,
+                                 "ANOMALY_GAN__LOGS__ENTITY": "null"})
+    assert cfg.logs is not None and (cfg.logs.regex, cfg.logs.entity) == (regex, "null")
+
+
 @pytest.mark.parametrize("secret", ["12345", "yes", "[secret-pw-123", "{pw: secret-pw-123}",
                                     "secret-pw-123: x"])
 def test_no_error_ever_shows_a_secret(tmp_path, secret):
