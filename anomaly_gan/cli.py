@@ -69,6 +69,8 @@ environment:
   Any config key can be overridden: ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<value>,
   e.g. ANOMALY_GAN__TRAINING__EPOCHS=5 or ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD=...
   (string keys and secrets are taken verbatim; other keys are parsed as YAML).
+  A look-alike that would be ignored (ANOMALY_GAN_TRAINING__EPOCHS, one underscore) or an
+  unknown key is refused (exit 2), naming the spelling meant.
 
 documentation:
   README.md, docs/streaming.md, docs/deployment.md and configs/default.yaml (every key,

@@ -14,7 +14,9 @@ value verbatim: ``hunter2 #1``, ``null`` and ``yes`` stay those strings; an empt
 null. Other keys parse it as YAML (``5`` is an int, ``[a, b]`` a list). One entry of a map
 (``ANOMALY_GAN__SCORING__WEIGHTS__KNN=0``) changes that entry and keeps the others, the
 default ones when the file sets no map. Either way it is validated like the file, and an
-error never shows the value of a secret.
+error never shows the value of a secret. A variable that looks like an override and is none
+(``ANOMALY_GAN_TRAINING__EPOCHS``, ``anomaly_gan__training__epochs``, ``ANOMALY_GAN_CPU``)
+is refused, naming the spelling meant, where it was silently ignored.
 
 Limits that keep a hostile or broken file cheap to reject: a file is at most
 :data:`MAX_CONFIG_BYTES`, duplicate keys are an error, numbers must be finite, lists have a
@@ -42,6 +44,7 @@ from anomaly_gan.errors import ConfigError, brief
 
 __all__ = [
     "BACKBONES",
+    "CPUS_ENV",
     "ENV_PREFIX",
     "MAX_CONFIG_BYTES",
     "MODEL_KINDS",
@@ -83,6 +86,13 @@ __all__ = [
 ]
 
 ENV_PREFIX = "ANOMALY_GAN__"
+CPUS_ENV = "ANOMALY_GAN_CPUS"
+"""CPUs the scorer is entitled to, where no cgroup quota says it (:mod:`anomaly_gan.inference`
+sizes the model's thread pools by it): the Helm chart sets it to the pod's
+``resources.requests.cpu`` in whole CPUs (rounded up). With no CPU limit (the chart's
+default) the quota is unset, and the affinity mask is the node's every core: 63 intra-op
+threads on a 64-core node for a pod that requested 500m. The one variable of the
+``ANOMALY_GAN_`` stem that is no override."""
 MAX_CONFIG_BYTES = 1 << 20
 """Largest config file (or environment value) accepted: the documented default is ~8 KB."""
 
@@ -1142,7 +1152,94 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
                           f"of January 1900, got {fmt!r}")
 
 
+# What Kubernetes sets in every pod for each Service of the namespace (enableServiceLinks):
+# a release named anomaly-gan gives ANOMALY_GAN_SERVICE_HOST, ANOMALY_GAN_PORT_9108_TCP, ...
+_SERVICE_LINK = re.compile(r"[A-Z0-9_]+?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?"
+                           r"|PORT(_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)")
+
+
+def _spelled_path(words: list[str]) -> tuple[list[str], bool]:
+    """The key path that ``words`` (a variable's name split at its underscores) spell at
+    best, each key matched whole or closely, and whether every word was used.
+
+    >>> _spelled_path(["TRAINNG", "EPOCHS"])
+    (['training', 'epochs'], True)
+    >>> _spelled_path(["SERVE", "KAFKA", "SASL", "PASWORD"])
+    (['serve', 'kafka', 'sasl_password'], True)
+    >>> _spelled_path(["TRAINING", "WARP", "DRIVE"])
+    (['training'], False)
+    """
+    tp: Any = Config
+    path: list[str] = []
+    used = 0
+    while used < len(words):
+        tp = _section_class(tp)
+        if typing.get_origin(tp) is dict:  # a map (scoring.weights): its keys are free
+            return [*path, "_".join(words[used:]).lower()], True
+        if not (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
+            break
+        best: tuple[float, int, str] | None = None
+        for f in config_keys(tp):
+            n = f.name.count("_") + 1
+            said = "_".join(words[used:used + n]).lower()
+            ratio = difflib.SequenceMatcher(None, said, f.name).ratio()
+            if used + n <= len(words) and ratio >= 0.8 and (best is None or (ratio, n) > best[:2]):
+                best = (ratio, n, f.name)
+        if best is None:
+            break
+        path.append(best[2])
+        used += best[1]
+        tp = typing.get_type_hints(tp)[best[2]]
+    return path, used == len(words)
+
+
+def _names_a_key(parts: list[str]) -> bool:
+    """Whether ``parts`` is a key path: a section, a key, or one entry of a map."""
+    return _field_at(parts) is not None or (
+        len(parts) > 1 and typing.get_origin(_field_type(parts[:-1])) is dict)
+
+
+def _env_name(path: list[str]) -> str:
+    return ENV_PREFIX + "__".join(path).upper()
+
+
+def _check_env_names(env: Mapping[str, str]) -> None:
+    """Refuse a variable that looks like an override and is none, which was silently
+    ignored: ``ANOMALY_GAN_TRAINING__EPOCHS`` (one underscore), ``ANOMALY_GAN__TRAINNG__EPOCHS``,
+    ``anomaly_gan__training__epochs``, ``ANOMALY_GAN_CPU``. Left alone: the overrides
+    themselves (their keys are checked below and by the validator), :data:`CPUS_ENV`,
+    Kubernetes' Service links, and a name of the stem that resembles nothing read here."""
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith("ANOMALY_GAN_") or name == CPUS_ENV:
+            continue
+        words = [w for w in upper[len("ANOMALY_GAN"):].split("_") if w]
+        path, whole = _spelled_path(words)
+        if name.startswith(ENV_PREFIX):
+            parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+            # An unknown key the words spell closely: named here with the variable's
+            # spelling (the validator would say 'training_epochs: unknown key').
+            if parts and whole and not _names_a_key(parts):
+                raise ConfigError(f"environment {name}: {'.'.join(parts)}: unknown key; "
+                                  f"did you mean {_env_name(path)}?")
+            continue
+        if "__" not in name and _SERVICE_LINK.fullmatch(name):
+            continue
+        if whole or (path and words[0] == path[0].upper()):
+            spelling = _env_name(path) if whole else f"{_env_name(path)}__<KEY>"
+            raise ConfigError(f"environment {name}: would be ignored: not a config override "
+                              f"({ENV_PREFIX}<SECTION>__<KEY>, upper case); "
+                              f"did you mean {spelling}?")
+        close = difflib.get_close_matches(upper[len("ANOMALY_GAN_"):],
+                                          [CPUS_ENV[len("ANOMALY_GAN_"):]], n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(f"environment {name}: would be ignored: not a variable "
+                              f"anomaly-gan reads; "
+                              f"did you mean ANOMALY_GAN_{close[0]}?")
+
+
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tuple[dict, str]:
+    _check_env_names(env)
     overrides = sorted((k, v) for k, v in env.items() if k.startswith(ENV_PREFIX))
     for key, text in overrides:
         parts = [p.lower() for p in key[len(ENV_PREFIX):].split("__") if p]

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_gan.config import CPUS_ENV
+
 __all__ = [
     "CPUS_ENV",
     "GIL_SWITCH_INTERVAL_S",
@@ -177,13 +179,6 @@ class CompiledScorer:
 
 
 # ---------------------------------------------------------------------- threads
-
-
-CPUS_ENV = "ANOMALY_GAN_CPUS"
-"""CPUs the scorer is entitled to, where no cgroup quota says it: the Helm chart sets it to
-the pod's ``resources.requests.cpu`` in whole CPUs (rounded up). With no CPU limit (the
-chart's default) the quota is unset, and the affinity mask is the node's every core: 63
-intra-op threads on a 64-core node for a pod that requested 500m."""
 
 
 def cpu_limit(cgroup_root: str = "/sys/fs/cgroup") -> float:

@@ -329,6 +329,21 @@ def test_secrets_never_reach_an_error_line(tmp_path):
     assert rc == 2 and "secret-pw-123" not in err and "training.epochs" in err
 
 
+def test_a_look_alike_of_an_override_stops_a_command_before_tensorflow(tmp_path):
+    """ANOMALY_GAN_TRAINING__EPOCHS=5 (one underscore) was ignored: train ran its default
+    epochs."""
+    (tmp_path / "d.csv").write_text("a,b\n" + "1,2\n" * 70)
+    (tmp_path / "c.yaml").write_text("training: {epochs: 3}\n")
+    out = run_cli(["validate-config", str(tmp_path / "c.yaml")],
+                  ["train", "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "m")],
+                  env={"ANOMALY_GAN_TRAINING__EPOCHS": "5"})
+    line = ("anomaly-gan: error: environment ANOMALY_GAN_TRAINING__EPOCHS: would be ignored: "
+            "not a config override (ANOMALY_GAN__<SECTION>__<KEY>, upper case); did you mean "
+            "ANOMALY_GAN__TRAINING__EPOCHS?\n")
+    assert out["results"] == [[2, line], [2, line]] and not out["tensorflow"]
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.slow
 def test_serve_last_words_are_json_under_json_logs(tmp_path):
     """serve with log_format json and a bad model: every stderr line is a JSON object."""

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from anomaly_gan.config import (
+    CPUS_ENV,
     SCORE_COMPONENTS,
     Config,
     LogsConfig,
@@ -286,6 +287,46 @@ def test_env_overrides_are_parsed_and_validated(tmp_path):
     assert cfg.model.hidden == (8, 16)
     with pytest.raises(ConfigError, match=r"ANOMALY_GAN__TRAINING__EPOCHS.*training.epochs"):
         load_config(p, env={"ANOMALY_GAN__TRAINING__EPOCHS": "-1"})
+
+
+@pytest.mark.parametrize("name, meant", [
+    ("ANOMALY_GAN_TRAINING__EPOCHS", "ANOMALY_GAN__TRAINING__EPOCHS"),  # one underscore
+    ("ANOMALY_GAN_TRAINING_EPOCHS", "ANOMALY_GAN__TRAINING__EPOCHS"),
+    ("anomaly_gan__training__epochs", "ANOMALY_GAN__TRAINING__EPOCHS"),  # names are cased
+    ("ANOMALY_GAN_SERVE_KAFKA_SASL_PASSWORD", "ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD"),
+    ("ANOMALY_GAN_SCORING_WEIGHTS_KNN", "ANOMALY_GAN__SCORING__WEIGHTS__KNN"),
+    ("ANOMALY_GAN_TRAINING_NO_SUCH_KEY", "ANOMALY_GAN__TRAINING__<KEY>"),
+    ("ANOMALY_GAN_CPU", CPUS_ENV),
+])
+def test_a_look_alike_of_an_override_is_refused_with_the_spelling_meant(name, meant):
+    """Such a variable was ignored without a word: the user believed the override held."""
+    with pytest.raises(ConfigError, match=rf"^environment {name}: would be ignored: not a "
+                                          rf".*; did you mean {re.escape(meant)}\?$"):
+        load_config(None, env={name: "5", "ANOMALY_GAN__TRAINING__EPOCHS": "7"})
+
+
+@pytest.mark.parametrize("name, meant", [
+    ("ANOMALY_GAN__TRAINNG__EPOCHS", "ANOMALY_GAN__TRAINING__EPOCHS"),
+    ("ANOMALY_GAN__TRAINING_EPOCHS", "ANOMALY_GAN__TRAINING__EPOCHS"),
+    ("ANOMALY_GAN__SCORING__WEIGHT__KNN", "ANOMALY_GAN__SCORING__WEIGHTS__KNN"),
+    ("ANOMALY_GAN__SERVE__KAFKA__SASL_PASWORD", "ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD"),
+])
+def test_an_override_of_an_unknown_key_names_the_spelling_meant(name, meant):
+    dotted = name.removeprefix("ANOMALY_GAN__").lower().replace("__", ".")
+    with pytest.raises(ConfigError, match=rf"^environment {name}: {dotted}: unknown key; "
+                                          rf"did you mean {meant}\?$"):
+        load_config(None, env={name: "5"})
+
+
+def test_variables_of_the_prefix_that_are_no_overrides_are_left_alone():
+    """The chart's CPUs, and what Kubernetes sets for each Service of the namespace
+    (enableServiceLinks): a release named anomaly-gan, or anomaly-gan-serve."""
+    links = {f"{svc}_{suffix}": "x" for svc in ("ANOMALY_GAN", "ANOMALY_GAN_SERVE")
+             for suffix in ("SERVICE_HOST", "SERVICE_PORT", "SERVICE_PORT_HTTP_METRICS", "PORT",
+                            "PORT_9108_TCP", "PORT_9108_TCP_PROTO", "PORT_9108_TCP_PORT",
+                            "PORT_9108_TCP_ADDR")}
+    env = {CPUS_ENV: "4", "ANOMALY_GAN_BUILD_ID": "x", **links}
+    assert load_config(None, env=env) == Config()
 
 
 def test_one_weight_from_the_environment_keeps_the_others(tmp_path):
