@@ -128,6 +128,9 @@ class _Server(socketserver.TCPServer):
     # Connections the kernel queues before the server takes them: socketserver's 5 dropped
     # connects of a burst (probes, a scrape and a slow client at once) on a busy host.
     request_queue_size = 64
+    # SO_REUSEADDR, as http.server's servers set it: a port whose answered connections the
+    # server closed (TIME_WAIT, a minute) is taken again at once by a restarted scorer
+    allow_reuse_address = True
 
 
 def _server_class(host: str) -> type[_Server]:

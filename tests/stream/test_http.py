@@ -360,3 +360,20 @@ def test_connections_closed_for_the_limit_or_their_deadline_are_counted():
         for s in socks:
             s.close()
         srv.stop()
+
+
+def test_a_restarted_server_takes_the_port_of_its_answered_connections_again():
+    """The server closes each connection after its answer, so the port's sockets wait in
+    TIME_WAIT for a minute: without SO_REUSEADDR a scorer restarted on the same port exited
+    'Address already in use' (the Prometheus end-to-end test's restart)."""
+    first = HealthServer(CollectorRegistry(), Health(liveness_timeout_s=10), "127.0.0.1",
+                         0).start()
+    port = first.port
+    assert get(f"http://127.0.0.1:{port}/metrics")[0] == 200
+    first.stop()
+    second = HealthServer(CollectorRegistry(), Health(liveness_timeout_s=10), "127.0.0.1",
+                          port).start()
+    try:
+        assert get(f"http://127.0.0.1:{port}/metrics")[0] == 200
+    finally:
+        second.stop()
