@@ -506,11 +506,6 @@ def _skipped_note(health: dict[str, Any]) -> str:
         f"{c['skipped']}/{c['steps']} {name}" for name, c in counts.items()) + " updates"
 
 
-def _monitored_best(history: dict[str, list[float]], monitor: str) -> float:
-    finite = [v for v in history.get(monitor, []) if math.isfinite(v)]
-    return min(finite) if finite else math.inf
-
-
 def _library_versions() -> dict[str, str]:
     """Versions that produced a bundle, with the Keras backend and its library."""
     import importlib
@@ -668,7 +663,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                          np.ascontiguousarray(held_w, dtype=np.float32), training,
                          progress=progress)
         healthy = result.health.get("status") == "healthy"
-        loss = _monitored_best(result.history, gan.monitor)
+        # the kept weights' loss: the history's lowest may come from an epoch before early
+        # stopping started (the step floor), whose weights were never kept
+        loss = math.inf if result.best_loss is None else result.best_loss
         attempts.append({
             "attempt": attempt + 1, "seed": training.seed, "precision": result.precision,
             "learning_rate": training.learning_rate, "min_steps": training.min_steps,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from anomaly_gan.config import ThresholdConfig, TrainingConfig
+from anomaly_gan.config import ThresholdConfig, TrainingConfig, config_from_dict
 from anomaly_gan.train import attempt_settings, threshold_windows_needed, train_detector
 from tests.support_models import FEATURES, normal_series, tiny_config
 
@@ -290,6 +290,27 @@ def test_the_updates_the_loss_scaler_skipped_end_the_training_line():
     [done] = [s for s in said if s.startswith("trained in")]
     shown = " and ".join(f"{c['skipped']}/{c['steps']} {n}" for n, c in counts.items())
     assert f"mixed_float16, loss scaling skipped {shown} updates)" in done
+
+
+@pytest.mark.slow
+def test_an_attempts_validation_loss_is_that_of_the_weights_it_kept():
+    """Early stopping starts once the step floor is done and restores the best epoch from
+    there; an attempt's best_validation_loss (which also picks among unhealthy attempts) was
+    the history's lowest, here epoch 1's 0.0007 on held-out windows that the untrained
+    decoder's near-zero output already fits, where the weights kept were epoch 5's (0.006)."""
+    t = np.arange(600)
+    x = np.column_stack([np.sin(2 * np.pi * t / 25), np.cos(2 * np.pi * t / 40)])
+    x[480:] = np.median(x[:480], axis=0)  # the held-out rows: each feature at its centre
+    cfg = config_from_dict({
+        "model": {"kind": "ganomaly", "latent_dim": 3, "hidden": [8, 16]},
+        "data": {"window": 8, "stride": 1},
+        "training": {"epochs": 6, "batch_size": 32, "patience": 1, "seed": 0, "verbose": 0,
+                     "precision": "float32", "learning_rate": 3e-3, "lr_schedule": "constant",
+                     "min_steps": 60, "max_attempts": 1, "allow_unhealthy": True}}, "test")
+    meta = train_detector(cfg, x, FEATURES[:2]).metadata
+    curve, best = meta["history"]["val_rec_loss"], meta["health"]["best_epoch"]
+    assert best > 1 and min(curve) < curve[best - 1]  # the case: an earlier, lower epoch
+    assert meta["attempts"][0]["best_validation_loss"] == curve[best - 1]
 
 
 def test_retries_after_a_float16_overflow_train_under_float32():

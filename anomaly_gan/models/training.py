@@ -57,8 +57,10 @@ class FitResult:
 
     ``history`` maps each logged loss (``val_``-prefixed for validation) to one value per epoch;
     for f-AnoGAN the GAN-phase and encoder-phase keys have different lengths. ``best_epoch`` is
-    1-based over all epochs run (the epoch whose weights were restored). ``health`` is the
-    JSON-able report of :func:`anomaly_gan.models.health.assess_health`.
+    1-based over all epochs run (the epoch whose weights were restored) and ``best_loss``
+    its monitored validation loss (``None`` where nothing was restored): not the lowest
+    value in ``history``, which may come from an epoch before early stopping started.
+    ``health`` is the JSON-able report of :func:`anomaly_gan.models.health.assess_health`.
     """
 
     history: dict[str, list[float]]
@@ -67,6 +69,7 @@ class FitResult:
     best_epoch: int | None
     precision: str
     issues: list[str] = field(default_factory=list)
+    best_loss: float | None = None
 
     def __post_init__(self) -> None:
         if not self.issues:
@@ -342,6 +345,7 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
     history: dict[str, list[float]] = {}
     epochs_run = 0
     best: int | None = None
+    best_loss: float | None = None
     optimizers = gan.optimizers()
     # Per optimizer, the updates its train steps asked for and how many of those its loss
     # scaler skipped (float16 gradients that overflowed; 0 outside mixed_float16)
@@ -362,8 +366,9 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
             updates[name]["steps"] += asked
             updates[name]["skipped"] += max(0, asked - (_applied(optimizer) - applied[name]))
         history.update(phase_history)
-        if phase_best is not None:
+        if phase_best is not None and phase.monitor is not None:
             best = epochs_run + phase_best
+            best_loss = phase_history[phase.monitor][phase_best - 1]
         epochs_run += phase_run
     reference = val[:_HEALTH_BATCH] if len(val) >= 2 else train[:_HEALTH_BATCH]
     seen = evenly_spaced(train, _HEALTH_BATCH)
@@ -380,4 +385,4 @@ def fit_gan(gan: GANBase, train: np.ndarray, val: np.ndarray, training: Training
                    "best_epoch": best, "backend": keras.backend.backend(),
                    "devices": gan.distribution.replicas})
     return FitResult(history=history, health=health, epochs_run=epochs_run, best_epoch=best,
-                     precision=gan.policy)
+                     precision=gan.policy, best_loss=best_loss)
