@@ -665,7 +665,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         healthy = result.health.get("status") == "healthy"
         # the kept weights' loss: the history's lowest may come from an epoch before early
         # stopping started (the step floor), whose weights were never kept
-        loss = math.inf if result.best_loss is None else result.best_loss
+        loss = (result.best_loss if result.best_loss is not None
+                and math.isfinite(result.best_loss) else math.inf)  # NaN: no order
         attempts.append({
             "attempt": attempt + 1, "seed": training.seed, "precision": result.precision,
             "learning_rate": training.learning_rate, "min_steps": training.min_steps,
