@@ -101,7 +101,8 @@ def _train_progress(quiet: bool, stop: Interrupts | None = None) -> Callable[[st
 PROGRESS_SECONDS = 10.0
 """``score``, ``evaluate`` and ``plot`` say how far reading and scoring have got once they
 have run this long, and again each time as long again has passed: a month of rows is read
-for seconds and scores for minutes."""
+for seconds and scores for minutes. ``train`` and ``retrain --data`` say how far reading
+has got in the same way."""
 
 
 class _Progress:
@@ -109,7 +110,8 @@ class _Progress:
     throttle: at most one every :data:`PROGRESS_SECONDS`, the first that long after the
     command started (when this was made), so a small file is read and scored in silence.
     :meth:`reading` gives the rows and MB of a CSV or Parquet file read so far, or the
-    lines or messages of an OpenTelemetry metric file (before TensorFlow is imported),
+    lines or messages of an OpenTelemetry metric file (before TensorFlow is imported; also
+    the reading lines of ``train`` and ``retrain --data``),
     :meth:`loading` a line before the model loads, and the object itself is the
     ``progress(done, total)`` of :meth:`Detector.score_series`. With ``quiet`` (--quiet)
     it writes nothing; notes and the summary line are not progress."""
@@ -447,6 +449,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     # line per epoch on stderr through the library's progress channel instead.
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     say = _train_progress(args.quiet, stop)
+    lines = _Progress("train", quiet=args.quiet)  # reading a file: 2 million rows take 17 s
     if cfg.logs is not None:  # a logs config: the files are log lines
         from anomaly_gan.logs.offline import read_log_files, train_log_detector
 
@@ -458,7 +461,8 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
                         [_span([e.ts for e in evs]) for evs in events])
     else:
         # an OTLP metric file holds a series per entity (data/otlp_files.py)
-        per_file = [read_data_file(p, cfg, progress=say, check_counters=True)
+        per_file = [read_data_file(p, cfg, progress=say, check_counters=True,
+                                   reading=lines.reading(p))
                     for p in args.data]
         source = [k for k, file_tables in enumerate(per_file) for _ in file_tables]
         tables = align_tables([t for file_tables in per_file for t in file_tables])

@@ -949,6 +949,34 @@ def test_reading_a_long_file_says_how_far_it_has_got_before_tensorflow(trained_c
 
 
 @pytest.mark.parametrize("quiet", [False, True])
+@pytest.mark.parametrize("command", ["train", "retrain"])
+def test_train_and_retrain_say_how_far_reading_a_long_file_has_got(tmp_path, command, quiet):
+    """train and retrain --data read a file in silence (2 million rows: 64 s before
+    train's first line). Now they say how far they have read as score does, before
+    TensorFlow is imported (the file's last row is refused here); --quiet silences that,
+    not the error (nor retrain's phase lines)."""
+    data = write_epoch_csv(tmp_path / "long.csv", normal_series(20_000))
+    with data.open("a") as fh:
+        fh.write("1767300000,warm,1,1\n")
+    out = (["--out", str(tmp_path / "m")] if command == "train"
+           else ["--store", str(tmp_path / "store")])
+    argv = [command, "--data", str(data), *out, *(["--quiet"] if quiet else [])]
+    r = subprocess.run([sys.executable, "-c", PROBE_TINY_THROTTLE, json.dumps(argv)],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout) == {"rc": 2, "tensorflow": False}
+    lines = r.stderr.splitlines()
+    assert lines[-1] == f"anomaly-gan: error: {data}: line 20002, column 'temp': not a number: 'warm'"
+    reading = [line for line in lines if line.startswith(f"{command}: read ")]
+    if quiet:
+        assert reading == [] and all(line.startswith("[read] ") for line in lines[:-1])
+    else:
+        assert [line.split(" (")[0] for line in reading] == [
+            f"{command}: read {n:,} rows" for n in (8192, 16384)]
+        size = f"{data.stat().st_size / 1e6:,.1f}"
+        assert f" of {size} MB) of {data} in " in reading[0]
+
+
+@pytest.mark.parametrize("quiet", [False, True])
 def test_reading_a_long_parquet_file_says_how_far_it_has_got(trained_cli, tmp_path, quiet):
     """A Parquet file printed no line while it was read (2 million rows: 38 s in silence
     before the line on loading the model); now one per row group read, in the CSV file's

@@ -72,11 +72,15 @@ def last_range(text: str, end: float) -> float:
 def cmd_retrain(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from anomaly_gan.cli import _Progress
     from anomaly_gan.config import load_config
     from anomaly_gan.retrain import RetrainRequest, retrain
     from anomaly_gan.retrain.run import check_request
     from anomaly_gan.train import WARNING_PREFIXES
 
+    # how far reading a --data file has got, in score's and train's words (not a phase line:
+    # --quiet drops it)
+    reading = _Progress("retrain", quiet=args.quiet).reading
     cfg = load_config(args.config)
     # Keras' progress bar writes to stdout, which holds the JSON report: progress goes to
     # stderr through the library's progress channel (one line per epoch).
@@ -104,7 +108,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
             _eprint(msg)
 
     with stop.installed():
-        result = retrain(cfg, req, progress=progress, finishing=stop.deferred)
+        result = retrain(cfg, req, progress=progress, finishing=stop.deferred,
+                         reading=reading)
     print(json.dumps(result.report, indent=2, default=str))
     return result.exit_code
 

@@ -37,6 +37,7 @@ from anomaly_gan.retrain.logs import (
 from anomaly_gan.retrain.select import select_rows, split_holdout
 from anomaly_gan.retrain.source import (
     Alerted,
+    Readings,
     Rows,
     read_alerts,
     read_event_range,
@@ -283,7 +284,7 @@ def _compatible(cfg: Config, names: Sequence[str], info: Any, current_name: str 
 
 def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
             finishing: Callable[[], contextlib.AbstractContextManager[Any]]
-            = contextlib.nullcontext) -> RetrainResult:
+            = contextlib.nullcontext, reading: Readings | None = None) -> RetrainResult:
     """Run one retrain. Everything up to the training data (the request, the store, the
     labels, the current version's files and the read itself) is checked before TensorFlow
     loads, so a wrong topic or an empty range is reported in about a second. The store is
@@ -292,7 +293,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
 
     ``finishing``: the context the version is saved and promoted in (the CLI defers a
     signal there: one between the save and the promote gave exit 130 with a version
-    kept, or with ``current`` moved)."""
+    kept, or with ``current`` moved). ``reading``: how far reading each of ``req.files``
+    has got (:func:`~anomaly_gan.retrain.source.read_files`)."""
     say = progress or (lambda _m: None)
     check_request(req)
     store = ModelStore.open(req.store, create=True)
@@ -307,12 +309,13 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
         if exists:
             held.enter_context(store.run_lock("retrain"))
         return _retrain(cfg, req, store, say, finishing, lock_new_store=None if exists else (
-            lambda: held.enter_context(store.run_lock("retrain"))))
+            lambda: held.enter_context(store.run_lock("retrain"))), reading=reading)
 
 
 def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
              finishing: Callable[[], contextlib.AbstractContextManager[Any]],
-             lock_new_store: Callable[[], object] | None) -> RetrainResult:
+             lock_new_store: Callable[[], object] | None,
+             reading: Readings | None = None) -> RetrainResult:
     from anomaly_gan.artifacts import inspect_bundle
 
     labels = read_labels_file(req.labels) if req.labels else []
@@ -344,7 +347,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             cfg = cfg.replace(logs=log_model.cfg)
         else:
             rows, names = read_files(cfg, req.files, info.feature_names if info else None,
-                                     say)
+                                     say, reading)
         where = ", ".join(req.files)
     else:
         if info is None:

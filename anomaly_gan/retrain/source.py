@@ -36,13 +36,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from anomaly_gan.config import Config, KafkaConfig, ServeConfig
 from anomaly_gan.errors import DataError, clip
 from anomaly_gan.stream.alerts import iso_utc
+
+if TYPE_CHECKING:
+    from anomaly_gan.data.readers import Reading
 
 __all__ = [
     "Alerted",
@@ -60,6 +63,8 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+# a file's path -> how far reading it has got (anomaly_gan.data.readers.Reading), or None
+Readings = Callable[[str], "Reading | None"]
 #: Told of a record batch skipped: (partition, first offset, first offset after it, error).
 Unreadable = Callable[[Any, int, int, str], None]
 _PAIRS_FLUSH = 8192  # windows of two rows gathered before they are chained into segments
@@ -496,12 +501,14 @@ def read_alerts(k: KafkaConfig, start: float, end: float, margin: float,
 
 
 def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] | None,
-               say: Progress = lambda _m: None) -> tuple[Rows, tuple[str, ...]]:
+               say: Progress = lambda _m: None, reading: Readings | None = None
+               ) -> tuple[Rows, tuple[str, ...]]:
     """One segment per file (entity = the file's stem), or per entity of an OTLP metric
     file. Timestamps come from the file's
     timestamp column when it has one, else the row index stands in for time. ``say`` gets
     ``train``'s notes on the times (late rows left out, repeated stamps, gaps) and on the
-    missing cells ``data.nan_policy`` fills."""
+    missing cells ``data.nan_policy`` fills; ``reading(path)``, where given, how far reading
+    that file has got (a :class:`~anomaly_gan.data.readers.Reading`, or None)."""
     from anomaly_gan.data import (
         apply_nan_policy,
         fill_note,
@@ -519,7 +526,8 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     # an OTLP metric file holds a segment per entity (data/otlp_files.py)
     # (the first file's features are the later files': names is set in the loop)
     tables = ((p, t) for p in paths
-              for t in read_data_file(p, cfg, names, say, check_counters=True))
+              for t in read_data_file(p, cfg, names, say, check_counters=True,
+                                      reading=reading(p) if reading else None))
     for p, table in tables:
         table_has_times.append(table.timestamps is not None)
         # The holdout split and the labelled incidents read the rows as a time series.
