@@ -990,9 +990,9 @@ def table_times(table: Table, tolerance: float = 0.0) -> np.ndarray | None:
         return None
     from anomaly_gan.stream.events import parse_timestamp_text
 
-    out = np.empty(len(table.timestamps), dtype=np.float64)
-    for i, raw in enumerate(table.timestamps):
-        text = str(raw).strip()
+    out = _usual_stamps(_texts(table.timestamps))
+    for i in np.flatnonzero(np.isnan(out)).tolist():  # any other shape, row by row
+        text = str(table.timestamps[i]).strip()
         t = parse_timestamp_text(text)
         if t is None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
@@ -1008,6 +1008,95 @@ def table_times(table: Table, tolerance: float = 0.0) -> np.ndarray | None:
                         f"sort it by time): {int(late.sum())} of {len(out)} rows go back"
                         f"{_local_time_hint(text)}")
     return out
+
+
+# The RFC 3339 shapes :func:`_usual_stamps` reads, by their length: the digits of a second
+# (none, 3 or 6) and the offset (none, Z or +HH:MM)
+_RFC3339_SHAPES = {19 + (digits and digits + 1) + len(zone): (digits, zone)
+                   for digits in (0, 3, 6) for zone in ("", "Z", "+dd:dd")}
+_COLUMN_ROWS = 65536  # stamps of one length read column-wise at a time
+
+
+def _usual_stamps(texts: Texts) -> np.ndarray:
+    """Epoch seconds of the stamps written in the usual shapes, read column-wise, and NaN for
+    any other (:func:`table_times` reads those row by row): digits alone (epoch s, ms, us or
+    ns, up to 18 of them), or ``YYYY-MM-DD`` then ``T`` or a space then ``HH:MM:SS`` with
+    none, 3 or 6 digits of a second and no offset, ``Z`` or ``+HH:MM``. Each is the float
+    :func:`~anomaly_gan.stream.events.parse_timestamp_text` gives; one that is no time (a
+    31st of April) is NaN too. Row by row, 2 million ISO stamps took 11 to 23 s.
+
+    >>> _usual_stamps(Texts(["2026-01-01T01:00:00.500+01:00", "2026-01-01 00:00:01.25Z",
+    ...                      "1767225602000", "2026-04-31T00:00:00Z"])).tolist()
+    [1767225600.5, nan, 1767225602.0, nan]
+    """
+    out = np.full(len(texts), np.nan)
+    ends = texts._ends
+    sizes = np.diff(ends, prepend=0)
+    data = np.frombuffer(texts._data, dtype=np.uint8)
+    for size in np.unique(sizes).tolist():
+        if not (1 <= size <= 18 or size in _RFC3339_SHAPES):
+            continue
+        rows = np.flatnonzero(sizes == size)
+        for k in range(0, len(rows), _COLUMN_ROWS):
+            part = rows[k:k + _COLUMN_ROWS]
+            cells = data[(ends[part] - size)[:, None] + np.arange(size)].astype(np.int64) - 48
+            out[part] = (_epoch_numbers(cells) if size <= 18
+                         else _rfc3339_times(cells, *_RFC3339_SHAPES[size]))
+    return out
+
+
+def _digits_value(cells: np.ndarray) -> np.ndarray:
+    """The number each row of digits (0 to 9, one per column) writes."""
+    return cells @ 10 ** np.arange(cells.shape[1] - 1, -1, -1, dtype=np.int64)
+
+
+def _epoch_numbers(cells: np.ndarray) -> np.ndarray:
+    """:func:`_usual_stamps` of stamps of digits only (``cells``: each character's code
+    less that of 0): by their size epoch s, ms, us or ns, as ``parse_timestamp`` reads the
+    float of the text (an int64 of up to 18 digits becomes the same float)."""
+    from anomaly_gan.stream.events import _EPOCH_UNITS, _MAX_TS
+
+    seconds = _digits_value(cells).astype(np.float64)
+    seconds /= np.select([seconds > limit for limit, _ in _EPOCH_UNITS],
+                         [per for _, per in _EPOCH_UNITS], 1)
+    ok = ((cells >= 0) & (cells <= 9)).all(axis=1) & (seconds <= _MAX_TS)
+    return np.where(ok, seconds, np.nan)
+
+
+def _rfc3339_times(cells: np.ndarray, digits: int, zone: str) -> np.ndarray:
+    """:func:`_usual_stamps` of RFC 3339 stamps of one shape (``cells``: each character's
+    code less that of 0): the microseconds since 1970 as ``datetime.timestamp()`` counts
+    them, divided as it divides them (exact up to 2**53 of them: the year 2255)."""
+    shape = "dddd-dd-ddTdd:dd:dd" + ("." + "d" * digits if digits else "") + zone
+    ok = np.ones(len(cells), dtype=bool)
+    for at, char in enumerate(shape):
+        cell = cells[:, at]
+        if char == "d":
+            ok &= (cell >= 0) & (cell <= 9)
+        else:
+            ok &= np.isin(cell, [ord(c) - 48 for c in {"T": "T ", "+": "+-"}.get(char, char)])
+
+    def field(at: int, size: int) -> np.ndarray:
+        return _digits_value(cells[:, at:at + size])
+
+    year, month, day = field(0, 4), field(5, 2), field(8, 2)
+    hour, minute, second = field(11, 2), field(14, 2), field(17, 2)
+    micros = field(20, digits) * 10 ** (6 - digits) if digits else 0
+    offset = 0
+    if zone.startswith("+"):
+        at = len(shape) - 6
+        hours, minutes = field(at + 1, 2), field(at + 4, 2)
+        ok &= (hours <= 23) & (minutes <= 59)
+        offset = np.where(cells[:, at] == ord("-") - 48, -1, 1) * (hours * 3600 + minutes * 60)
+    ok &= ((year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23)
+           & (minute <= 59) & (second <= 59))  # a leap second (60) is read row by row
+    first = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
+    first_day = first.astype("datetime64[D]")
+    ok &= day <= ((first + 1).astype("datetime64[D]") - first_day).astype(np.int64)
+    days = first_day.astype(np.int64) + day - 1
+    total = (days * 86400 + hour * 3600 + minute * 60 + second - offset) * 10**6 + micros
+    ok &= (total >= 0) & (total < 2**53)
+    return np.where(ok, total.astype(np.float64) / 10**6, np.nan)
 
 
 #: Largest share of a file's rows that may be stamped before an earlier row (*late*, see
