@@ -9,12 +9,21 @@ whose level is in ``logs.error_levels``). Rows then go through the same scaling 
 Buckets (docs/logs.md):
 
 - **Time** (``bucket_seconds``): bucket ``b`` holds ``[b*s, (b+1)*s)``. Buckets close when
-  the *watermark* (the newest line time seen on any entity, live no later than the clock,
-  minus ``lateness``) passes their end, so an entity that goes quiet still gets rows:
-  **empty buckets are real zeros**, which is how a silent component shows. A line for an already closed bucket is *late* (counted,
-  dropped). ``lateness`` holds buckets open for lines of entities that lag behind the
-  newest one (e.g. on another partition); each entity has one open bucket, so its own lines
-  must come in bucket order.
+  the *watermark* (minus ``lateness``) passes their end, so an entity that goes quiet still
+  gets rows: **empty buckets are real zeros**, which is how a silent component shows. A
+  line for an already closed bucket is *late* (counted, dropped). ``lateness`` holds
+  buckets open for lines of entities that lag behind the newest one; each entity has one
+  open bucket, so its own lines must come in bucket order (its own next bucket's line
+  closes it at once, whatever the watermark).
+- **Watermark:** the newest line time (live no later than the clock), as long as each line
+  is at most ``bucket_seconds`` past it or past the :data:`CORROBORATING_LINES`-th newest
+  of the last :data:`RECENT_LINES` lines; a line further ahead moves it only to that
+  line time (and the first lines not at all, until there are that many). So a line or
+  two stamped far ahead (a fresh line in a backlog being caught up, a host whose clock is
+  off) close their own entity's buckets, not every other entity's, while a time-ordered
+  stream moves it with each line.
+  Before 2026-12-06 one such line closed every bucket up to it: 1,000 of 1,201 lines of a
+  week-old backlog late after one line stamped now.
 - **Gap rule:** zero rows are emitted for less than ``gap_seconds`` of silence; an entity
   silent for longer is forgotten and starts a new series (a new window) when it returns.
   Rows of one entity are then exactly one bucket apart within a series, and any hole between
@@ -41,16 +50,22 @@ Buckets (docs/logs.md):
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["NEW_OVERFLOW", "BucketRow", "CountBuckets"]
+__all__ = ["CORROBORATING_LINES", "NEW_OVERFLOW", "RECENT_LINES", "BucketRow", "CountBuckets"]
 
 Key = tuple[str, int]  # ("known", template id) or ("new", live template id)
 NEW_OVERFLOW: Key = ("new", 0)  # new templates beyond max_detail_keys (drain3 ids start at 1)
+#: The watermark jumps further than ``bucket_seconds`` only to a time that this many of the
+#: last RECENT_LINES lines have reached: up to two lines stamped far ahead close nothing.
+CORROBORATING_LINES = 3
+RECENT_LINES = 64
 
 
 @dataclass
@@ -113,7 +128,9 @@ class CountBuckets:
         self.max_detail_keys = int(max_detail_keys)
         self.lateness = float(lateness_seconds)
         self._open: dict[str, _Open] = {}
+        self._watermark: float | None = None  # a line time (lateness not taken off)
         self._watermark_bucket: int | None = None
+        self._recent_ts: deque[float] = deque(maxlen=RECENT_LINES)  # line times, capped
         self.late = 0
         self.gap_restarts = 0
         self.partial_dropped = 0  # lines mode: partial buckets of entities the gap forgot
@@ -189,12 +206,13 @@ class CountBuckets:
         ``line`` is its example text, or a function that makes it: called only when the
         bucket keeps the example (``example_lines`` a template, none of a late line).
         ``now`` (live: the wall clock) caps the watermark: a line stamped ahead of it closes
-        its own entity's buckets, not every other entity's."""
+        its own entity's buckets, not every other entity's; so does a line stamped far ahead
+        of the others (:meth:`_follow`)."""
         out: list[BucketRow] = []
         if self.bucket_seconds is not None:
             assert ts is not None
             b = math.floor(ts / self.bucket_seconds)
-            out.extend(self.advance(ts if now is None else min(ts, now)))
+            out.extend(self._follow(ts if now is None else min(ts, now)))
             ob = self._open.get(entity)
             if ob is None:
                 if self._watermark_bucket is not None and b < self._watermark_bucket:
@@ -247,12 +265,32 @@ class CountBuckets:
         if len(d[1]) < self.example_lines:
             d[1].append(line if isinstance(line, str) else line())
 
+    def _follow(self, ts: float) -> list[BucketRow]:
+        """Move the watermark for a line at ``ts`` (capped by the clock): to ``ts`` when it is
+        at most ``bucket_seconds`` past the watermark (a time-ordered stream: no delay) or
+        past the CORROBORATING_LINES-th newest of the last RECENT_LINES line times; further
+        only to that line time, so that a line or two far ahead (a clock set wrong, a fresh
+        line among a backlog) do not close every other entity's buckets and make their lines
+        late. The first lines move it only once there are that many, so neither does such a
+        line read first (a replay starts at the first line of its open bucket)."""
+        assert self.bucket_seconds is not None
+        self._recent_ts.append(ts)
+        wm = self._watermark
+        if wm is not None and ts <= wm + self.bucket_seconds:
+            return self.advance(ts)
+        if len(self._recent_ts) < CORROBORATING_LINES:
+            return []
+        reached = heapq.nlargest(CORROBORATING_LINES, self._recent_ts)[-1]
+        return self.advance(ts if ts <= reached + self.bucket_seconds else reached)
+
     def advance(self, ts: float) -> list[BucketRow]:
         """Move the watermark to ``ts`` (time mode): every bucket that ended more than
         ``lateness`` before it closes, for every entity, with zeros for silent ones."""
         out: list[BucketRow] = []
         if self.bucket_seconds is None:
             return out
+        if self._watermark is None or ts > self._watermark:
+            self._watermark = ts
         wb = math.floor((ts - self.lateness) / self.bucket_seconds)
         if self._watermark_bucket is not None and wb <= self._watermark_bucket:
             return out

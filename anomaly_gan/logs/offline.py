@@ -499,6 +499,11 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
         col, key = model.classify(ev.message)
         keep(buckets.add(ev.entity, ev.ts, col, key, ev.example, model.is_error(ev.level),
                          mark=bool(marks[i]) if marks is not None else False))
+    if not lines_mode and order:
+        # the file is in time order: its last line is the watermark (serve's, for sparse lines,
+        # lags up to two lines behind: docs/logs.md, Watermark), so every silent entity's
+        # empty buckets up to it are rows, as before the watermark waited for them
+        keep(buckets.advance(times[order[-1]]))
     keep(buckets.flush())
     return rows
 
@@ -559,7 +564,7 @@ def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEv
                  f"line, up to {duration(worst)} behind it; the first is entity {ev.entity!r} "
                  f"at {_iso(ev.ts)}, {duration(lag)} behind: {_clip(ev.message)!r}: counted in time "
                  f"order (serve drops a line more than serve.windows.reorder_tolerance_seconds "
-                 f"behind its partition's newest)")
+                 f"behind its partition's watermark)")
     for which, why in ((future, ("stamped more than serve.windows.max_future_skew_seconds "
                                 "ahead of the wall clock, as serve drops them")),
                        (stray, ("alone more than logs.gap_seconds before or after the other "

@@ -15,7 +15,7 @@ A row's time is its bucket's end, as in a logs alert's window times, so the curr
 version's alerts and labelled incidents exclude the same rows they cover live. Lines are
 counted in time order, as offline (:func:`anomaly_gan.logs.offline.time_order`: records of a
 topic are read partition by partition), where ``serve`` drops a line more than
-``serve.windows.reorder_tolerance_seconds`` behind its partition's newest; a topic's lines
+``serve.windows.reorder_tolerance_seconds`` behind its partition's watermark; a topic's lines
 stamped ahead of the wall clock are invalid (``future_timestamp``), as in ``serve``, and
 lines left out of the count (a stray clock) are reported as ``late``.
 """

@@ -27,7 +27,8 @@ def test_time_buckets_count_per_entity_with_rate_and_error_share():
 def test_empty_buckets_are_zero_rows_not_gaps():
     b = CountBuckets(2, bucket_seconds=10, gap_seconds=100)
     out = b.add("quiet", 1.0, 0, K1, "x", False)
-    for t in (5.0, 15.0, 25.0, 35.0):  # another entity keeps the clock moving
+    # another entity keeps the clock moving (a partition's watermark moves from its third line)
+    for t in (5.0, 8.0, 15.0, 25.0, 35.0):
         out += b.add("busy", t, 1, K2, "y", False)
     quiet = [r for r in out if r.entity == "quiet"]
     assert values(quiet) == [("quiet", 0.0, [1.0, 0.0]), ("quiet", 10.0, [0.0, 0.0]),
@@ -65,6 +66,26 @@ def test_lateness_delays_the_watermark_for_other_entities():
     assert b.add("a", 8.0, 0, K1, "x", False) == []  # bucket 0 is still open for 'a'
     rows = b.add("b", 15.5, 0, K1, "x", False)
     assert values(rows) == [("a", 0.0, [2.0])] and b.late == 0
+
+
+def test_a_line_or_two_stamped_far_ahead_close_only_their_own_entitys_buckets():
+    """The watermark was the newest line time: one line stamped far ahead (a fresh line among
+    a backlog, a host's clock set wrong) closed every entity's buckets up to it, and every
+    later line of the others was late. A jump of more than a bucket now needs three of the
+    recent lines (CORROBORATING_LINES) to reach it, as a partition back from a silence has."""
+    b = CountBuckets(1, bucket_seconds=10, gap_seconds=1e6)
+    for t in (1.0, 2.0, 3.0):
+        b.add("a", t, 0, K1, "x", False)
+    assert b.add("x", 1000.0, 0, K1, "ahead", False) == []
+    assert b.add("y", 2000.0, 0, K1, "ahead", False) == []
+    rows = b.add("b", 12.0, 0, K1, "x", False)  # the watermark follows the others' lines
+    assert values(rows) == [("a", 0.0, [3.0])]
+    b.add("a", 14.0, 0, K1, "x", False)
+    assert b.late == 0 and sorted(b.entities) == ["a", "b", "x", "y"]
+    # a third line that far ahead: the partition's time has moved on (a silence ended)
+    rows = b.add("z", 2000.0, 0, K1, "x", False)
+    assert [r.entity for r in rows if r.start_ts == 10.0] == ["a", "b"]
+    assert b.add("a", 25.0, 0, K1, "now late", False) == [] and b.late == 1
 
 
 def test_line_buckets():

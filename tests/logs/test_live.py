@@ -9,6 +9,7 @@ from anomaly_gan.config import config_from_dict
 from anomaly_gan.logs.events import LogEvent
 from anomaly_gan.logs.live import LogFeed
 from anomaly_gan.logs.model import fit_log_model
+from anomaly_gan.logs.offline import count_rows
 from anomaly_gan.stream.events import InvalidEvent
 
 LINES = ["GET /a/1 200", "GET /b/2 200", "cache flushed", "disk full on /dev/sda1"]
@@ -233,6 +234,30 @@ def test_a_host_whose_clock_runs_ahead_does_not_close_the_other_entities_buckets
     web = [r.lines for r in rows if r.entity == "web"]
     fast = [r.lines for r in rows if r.entity == "fast"]
     assert web == [10] * 11 and fast == [10] * 11  # each bucket closed by the entity's own lines
+
+@pytest.mark.parametrize("ahead", ["fresh", "svc3"])
+def test_a_line_stamped_now_in_a_week_old_backlog_leaves_the_other_lines_counted(ahead):
+    """A backlog caught up (``auto_offset_reset: earliest`` on a topic a week old) with one
+    line stamped now among it: that line moved its partition's watermark to now, so every
+    other entity's buckets closed and 1,000 of the 1,201 lines were dropped as late. Now only
+    its own entity's later (earlier-stamped) lines are late, as any entity's lines that go
+    back a bucket; the other entities' rows are those ``score`` counts for the file."""
+    now = 1767225600.0
+    feed = make_feed(lambda: now)
+    t0 = now - 7 * 86400
+    records = [f"{t0 + i * 0.5:.1f} svc{i % 12} GET /a/{i} 200" for i in range(1200)]
+    records.insert(200, f"{now:.1f} {ahead} GET /a/0 200")
+    events = [feed.parse(r.encode()) for r in records]
+    rows = [row for i, ev in enumerate(events) for row in feed.add(ev, "p0", i)]
+    assert feed.late == sum(f" {ahead} " in r for r in records[201:])  # 0, or 83 of svc3's
+    served: dict[str, list] = {}
+    for r in rows:
+        served.setdefault(r.entity, []).append((r.start_ts, r.values.tolist()))
+    offline = count_rows(feed.model, events)  # the line stamped now is a stray last line there
+    for entity in {f"svc{i}" for i in range(12)} - {ahead}:
+        want = [(r.start_ts, r.values.tolist()) for r in offline[entity]]
+        assert served[entity] == want[:-1]  # its last bucket still open
+
 
 def test_a_record_that_starts_with_a_byte_order_mark_counts_as_the_file_line_does():
     """A shipper tailing a file written with a BOM sends it with the file's first line;

@@ -432,7 +432,7 @@ def test_lines_out_of_order_are_counted_in_time_order_with_a_note():
                  "behind it; the first is entity 'web' at 2026-01-01T00:00:05.000Z, 20 s "
                  "behind: 'GET /index 200': counted in time order (serve drops a line "
                  "more than serve.windows.reorder_tolerance_seconds behind its "
-                 "partition's newest)")
+                 "partition's watermark)")
     assert notes == [late_note]
     notes.clear()
     in_order = count_rows(model, sorted(events, key=lambda e: e.ts), progress=notes.append)
@@ -513,6 +513,21 @@ def test_time_order_keeps_sparse_logs_whole():
     day = 86400.0
     assert time_order([0.0, day, 2 * day, 3 * day], 1800.0) == ([0, 1, 2, 3], [], [], 0)
     assert time_order([0.0, 10.0], 1800.0)[0] == [0, 1]
+
+
+def test_a_silent_entitys_empty_buckets_count_up_to_a_sparse_files_last_line():
+    """The watermark lags up to two lines behind where a partition's lines are more than a
+    bucket apart (docs/logs.md, Watermark); a file in time order has it at its last line, so
+    a silent entity's empty buckets up to there are rows, as before that rule."""
+    cfg = config_from_dict({"logs": {"format": "json", "bucket_seconds": 10.0,
+                                     "gap_seconds": 100.0}}).logs
+    model, _ = fit_log_model(cfg, ["GET /index 200"])
+    t0 = 1767225600
+    events = [LogEvent("quiet", t0 + 1, "INFO", "GET /index 200")] + [
+        LogEvent("busy", t0 + t, "INFO", "GET /index 200") for t in (5, 17, 29, 41)]
+    rows = count_rows(model, events)
+    assert [(r.start_ts - t0, r.lines) for r in rows["quiet"]] == [
+        (0, 1), (10, 0), (20, 0), (30, 0)]
 
 
 @pytest.mark.slow
