@@ -348,13 +348,16 @@ class CountBuckets:
     def forget(self, entity: str) -> None:
         self._open.pop(entity, None)
 
-    def open_origin(self, entity: str) -> tuple[float, tuple[Hashable, int] | None] | None:
-        """Time mode: the start of ``entity``'s open bucket and the input record a replay
-        rebuilds it from (for an empty one, the first line of its last bucket with lines)."""
+    def open_origin(self, entity: str) -> tuple[float, tuple[Hashable, int] | None,
+                                                tuple[Hashable, int] | None] | None:
+        """Time mode: the start of ``entity``'s open bucket, the input record a replay
+        rebuilds it from (for an empty one, the first line of its last bucket with lines)
+        and its newest line's record (None for an empty one)."""
         ob = self._open.get(entity)
         if ob is None or self.bucket_seconds is None:
             return None
-        return ob.index * self.bucket_seconds, ob.first_offset if ob.lines else ob.last_offset
+        return (ob.index * self.bucket_seconds, ob.first_offset if ob.lines else ob.last_offset,
+                ob.last_line_offset if ob.lines else None)
 
     def pins(self) -> dict[Hashable, int]:
         """Per partition, the oldest input offset an open bucket still needs."""

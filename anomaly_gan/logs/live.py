@@ -212,11 +212,14 @@ class LogFeed:
         two (time buckets). A commit may fall on the first line of one entity's bucket
         while another entity's bucket began before it; the replay would rebuild that bucket
         from part of its lines and score the windows that hold it again with a wrong count.
-        So, per partition: ``start`` is the oldest bucket that an entity's first bucket
-        rebuilt from the offset begins at, and the offset moves back to the oldest first
-        line (a replay point) of any entity's buckets from ``start`` on, until neither moves.
-        Every bucket from ``start`` on is then rebuilt whole, and with the partition's lines
-        in time order no older bucket gets a line from the replay.
+        So, per partition: ``start`` is the oldest bucket that gets a line from the replay
+        (a line at or after the offset, or for an empty bucket its replay point), and the
+        offset moves back to the oldest first line (a replay point) of any entity's buckets
+        from ``start`` on, until neither moves. Every bucket from ``start`` on is then
+        rebuilt whole. (Until 2026-12-06 ``start`` was the oldest bucket whose first line
+        the replay reads: with a line stamped far ahead, whose open bucket holds the commit
+        back to it, the older buckets of the lines read after it were rebuilt from part of
+        their lines.)
 
         Per N lines (``bucket_lines``) a replay counts an entity's lines in N's again from
         the offset, so one that starts inside a bucket shifts every later bucket of that
@@ -225,26 +228,27 @@ class LogFeed:
         out = dict(safe)
         if self.model.cfg.bucket_seconds is None:
             return self._aligned_lines(out)
-        series: dict[Hashable, list[list[tuple[float, int]]]] = {}
+        # per bucket: its start, its replay point, the newest record a replay reads into it
+        series: dict[Hashable, list[list[tuple[float, int, int]]]] = {}
         for entity, (partition, _) in self._where.items():
             if partition not in out:
                 continue
             buckets = self._buckets.get(partition)
-            rows = [(r.start_ts, r.first_offset[1]) for r in self._recent.get(entity, ())
-                    if r.first_offset is not None]
+            rows = [(r.start_ts, r.first_offset[1], (r.last_line_offset or r.first_offset)[1])
+                    for r in self._recent.get(entity, ()) if r.first_offset is not None]
             now = buckets.open_origin(entity) if buckets is not None else None
             if now is not None and now[1] is not None:
-                rows.append((now[0], now[1][1]))
+                rows.append((now[0], now[1][1], (now[2] or now[1])[1]))
             if rows:
                 series.setdefault(partition, []).append(rows)
         for partition, entities in series.items():
             offset = out[partition]
             while True:
-                start = min((t for rows in entities for t, o in rows if o >= offset),
+                start = min((t for rows in entities for t, _, last in rows if last >= offset),
                             default=None)
                 if start is None:
                     break
-                back = min(next(o for t, o in rows if t >= start)
+                back = min(next(o for t, o, _ in rows if t >= start)
                            for rows in entities if rows[-1][0] >= start)
                 if back >= offset:
                     break

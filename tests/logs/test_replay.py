@@ -326,6 +326,20 @@ def test_a_kill_among_hostile_lines_scores_the_windows_of_a_run_without_it(mode,
 
 
 
+def test_one_line_stamped_ahead_leaves_the_other_windows_and_a_kill_scores_them_the_same():
+    """A line of a third entity stamped at the scorer's clock, among lines 100-300 s older:
+    it moved the partition's watermark to its time, so every later line of web and db was
+    late and their windows held empty buckets (107 of 118 lines late). Now they score the
+    windows of a run without that line; its open bucket holds the commit back to it, and a
+    replay that starts with it (the first line read) scores the same windows again."""
+    values = [r.value for r in two_entities()]
+    values.insert(10, _at(NOW - T0, "fresh"))
+    recs = [Record(i, b"k", v) for i, v in enumerate(values)]
+    want = whole_run(two_entities(), LineCountModel)
+    assert whole_run(recs, LineCountModel) == want
+    assert_kills_score_as_a_whole_run(recs, LineCountModel, want, every=3)
+
+
 @pytest.mark.parametrize("tolerance", [5.0, 25.0])
 @pytest.mark.parametrize("mode", sorted(_MODES))
 def test_reorder_tolerance_delays_a_logs_window_once_not_a_bucket_more(mode, tolerance):
