@@ -517,8 +517,9 @@ def test_score_explains_an_alarm_storm_by_the_features_that_moved(trained_cli, t
     x = normal_series(400, seed=7)
     x[:, 1] += 10 * x[:, 1].std() + 5  # rpm leaves its range
     moved = write_csv(tmp_path / "moved.csv", x, timestamps=True)
+    # --quiet: a progress line comes where scoring takes over 10 s (a loaded machine: 21 s)
     assert main(["score", "--model", model, "--data", str(moved), "--out",
-                 str(tmp_path / "m.csv")]) == 0
+                 str(tmp_path / "m.csv"), "--quiet"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and err[1].startswith("note: ")
     assert "windows (100.0%) are over the threshold" in err[1]
@@ -534,7 +535,7 @@ def test_score_names_sentinels_as_the_cause_of_an_alarm_storm(trained_cli, tmp_p
     x[150, 1], x[300, 0] = 1e39, -1e30
     data = write_csv(tmp_path / "sentinels.csv", x, timestamps=True)
     assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data), "--out",
-                 str(tmp_path / "s.csv")]) == 0
+                 str(tmp_path / "s.csv"), "--quiet"]) == 0  # no progress line (see above)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and err[1].startswith("note: ")
     assert err[1].endswith("no feature's values moved from the training baseline (PSI under "
