@@ -829,8 +829,11 @@ def _parquet_stamps(col: pa.ChunkedArray, path: Path, name: str, before: int) ->
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         return Texts.joined([_arrow_texts(chunk) for chunk in col.chunks])
     if pa.types.is_timestamp(col.type):
-        texts = _time_texts(col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.int64())
-                            .to_numpy(), col.type.tz)
+        try:
+            micros = col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.int64()).to_numpy()
+        except pa.ArrowInvalid:  # a stamp in s or ms past int64's microseconds: row by row
+            micros = None
+        texts = None if micros is None else _time_texts(micros, col.type.tz)
         if texts is not None:
             return texts
     try:

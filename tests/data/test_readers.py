@@ -579,10 +579,12 @@ def test_a_parquet_file_of_stamps_alone_or_with_a_null_stamp_is_one_line(tmp_pat
         read_table(null)
 
 
-@pytest.mark.parametrize("seconds", [2**40, -(2**40)])
+@pytest.mark.parametrize("seconds", [2**40, -(2**40), 2**53, -(2**53)])
 def test_a_parquet_stamp_outside_the_years_datetime_holds_is_one_line(tmp_path, seconds):
     """A timestamp column holding a sentinel past year 9999 (or before year 1) ended
-    score, evaluate, plot and train in pyarrow's OverflowError traceback (exit 1)."""
+    score, evaluate, plot and train in pyarrow's OverflowError traceback (exit 1); one past
+    the microseconds an int64 holds (2**53 s) in its ArrowInvalid when the stamps were made
+    column-wise."""
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
