@@ -885,7 +885,8 @@ def _time_texts(micros: np.ndarray, tz: str | None) -> Texts | None:
         shift, suffix = 0, "+00:00"
     elif (fixed := _OFFSET.fullmatch(tz)) is not None:
         sign = -1 if fixed[1] == "-" else 1
-        shift, suffix = sign * (int(fixed[2]) * 3600 + int(fixed[3]) * 60) * 10**6, tz
+        shift = sign * (int(fixed[2]) * 3600 + int(fixed[3]) * 60) * 10**6
+        suffix = tz if shift else "+00:00"  # Python writes a zero offset so, -00:00 too
     else:
         return None
     local = micros.astype(np.int64) + shift

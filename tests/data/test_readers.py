@@ -727,7 +727,7 @@ def test_parquet_stamps_read_as_python_writes_their_values(tmp_path):
     micros[::2] *= 10**6  # whole seconds: no fraction written
     micros[:4] = [-62135596800 * 10**6, 253402300799999999, 0, -1]  # year 1, 9999, 1970
     columns = [pa.array(micros // 1000, pa.timestamp("ms", tz=tz))
-               for tz in (None, "UTC", "+05:30", "-03:00", "Europe/Berlin")]
+               for tz in (None, "UTC", "+05:30", "-03:00", "-00:00", "Europe/Berlin")]
     columns += [pa.array(micros[4:] * 1000 + 7, pa.timestamp("ns", tz="UTC")),
                 pa.array(micros, pa.timestamp("us")),
                 pa.array([f"2026-01-01T00:00:{i % 60:02d}Zé" for i in range(300)]),
