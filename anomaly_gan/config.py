@@ -1208,7 +1208,9 @@ def _check_env_names(env: Mapping[str, str]) -> None:
     ignored: ``ANOMALY_GAN_TRAINING__EPOCHS`` (one underscore), ``ANOMALY_GAN__TRAINNG__EPOCHS``,
     ``anomaly_gan__training__epochs``, ``ANOMALY_GAN_CPU``. Left alone: the overrides
     themselves (their keys are checked below and by the validator), :data:`CPUS_ENV`,
-    Kubernetes' Service links, and a name of the stem that resembles nothing read here."""
+    Kubernetes' Service links, a name whose words name a section but no key of it without a
+    double underscore (``ANOMALY_GAN_MODEL_DIR``, ``ANOMALY_GAN_DATA``: a wrapper script's
+    own), and a name of the stem that resembles nothing read here."""
     for name in sorted(env):
         upper = name.upper()
         if not upper.startswith("ANOMALY_GAN_") or name == CPUS_ENV:
@@ -1225,7 +1227,9 @@ def _check_env_names(env: Mapping[str, str]) -> None:
             continue
         if "__" not in name and _SERVICE_LINK.fullmatch(name):
             continue
-        if whole or (path and words[0] == path[0].upper()):
+        # a key the words spell (not a section alone: ANOMALY_GAN_MODEL_DIR may be a
+        # wrapper script's own), or a name split at a double underscore as an override is
+        if path and ("__" in name or (whole and len(path) >= 2)):
             spelling = _env_name(path) if whole else f"{_env_name(path)}__<KEY>"
             raise ConfigError(f"environment {name}: would be ignored: not a config override "
                               f"({ENV_PREFIX}<SECTION>__<KEY>, upper case); "

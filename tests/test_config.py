@@ -295,7 +295,7 @@ def test_env_overrides_are_parsed_and_validated(tmp_path):
     ("anomaly_gan__training__epochs", "ANOMALY_GAN__TRAINING__EPOCHS"),  # names are cased
     ("ANOMALY_GAN_SERVE_KAFKA_SASL_PASSWORD", "ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD"),
     ("ANOMALY_GAN_SCORING_WEIGHTS_KNN", "ANOMALY_GAN__SCORING__WEIGHTS__KNN"),
-    ("ANOMALY_GAN_TRAINING_NO_SUCH_KEY", "ANOMALY_GAN__TRAINING__<KEY>"),
+    ("ANOMALY_GAN_TRAINING__NO_SUCH_KEY", "ANOMALY_GAN__TRAINING__<KEY>"),
     ("ANOMALY_GAN_CPU", CPUS_ENV),
 ])
 def test_a_look_alike_of_an_override_is_refused_with_the_spelling_meant(name, meant):
@@ -325,7 +325,10 @@ def test_variables_of_the_prefix_that_are_no_overrides_are_left_alone():
              for suffix in ("SERVICE_HOST", "SERVICE_PORT", "SERVICE_PORT_HTTP_METRICS", "PORT",
                             "PORT_9108_TCP", "PORT_9108_TCP_PROTO", "PORT_9108_TCP_PORT",
                             "PORT_9108_TCP_ADDR")}
-    env = {CPUS_ENV: "4", "ANOMALY_GAN_BUILD_ID": "x", **links}
+    # a section's name alone, or with words that name none of its keys: a wrapper's own
+    own = {name: "/srv/x" for name in ("ANOMALY_GAN_MODEL_DIR", "ANOMALY_GAN_DATA",
+                                       "ANOMALY_GAN_TRAINING_NO_SUCH_KEY")}
+    env = {CPUS_ENV: "4", "ANOMALY_GAN_BUILD_ID": "x", **links, **own}
     assert load_config(None, env=env) == Config()
 
 
