@@ -67,14 +67,21 @@ class Scaler:
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Scale ``(..., F)`` values to float32, each feature that never moved in training
-        read as its training value within :meth:`round_off` of it (:func:`settled`).
+        read as its training value within :meth:`round_off` of it (:func:`settled`). A
+        reading past float32's range once scaled (3.4e38 spreads; 1e39 on any sensor, or
+        1e308 on one of spread below 1) is ``inf`` of its sign, without numpy's overflow
+        warning, which was a stray line in ``train``'s output (training clips it, scoring
+        calls such a window unscorable).
 
         >>> s = fit_scaler(np.array([[0.1, 0.0], [0.1, 1.0]]))
         >>> s.transform(np.array([[0.10000000149011612, 1.0], [0.1001, 1.0]])).tolist()
         [[0.0, 1.0], [9.999999747378752e-05, 1.0]]
+        >>> s.transform(np.array([[1e39, -1.7976931348623157e308]])).tolist()
+        [[inf, -inf]]
         """
-        return ((settled(values, self.center, self.round_off()) - self.center)
-                / self.scale).astype(np.float32)
+        with np.errstate(over="ignore"):
+            return ((settled(values, self.center, self.round_off()) - self.center)
+                    / self.scale).astype(np.float32)
 
     def round_off(self) -> np.ndarray:
         """``(F,)``: for a feature that never moved in training (:func:`near_constant`, so

@@ -80,3 +80,12 @@ def test_a_reading_near_the_float64_limit_is_infinitely_beyond_the_range_without
     s = Scaler("robust", np.zeros(2), np.array([0.5, 1.0]), np.zeros(2), np.ones(2))
     windows = np.array([[[1e308, 0.5], [-1.7976931348623157e308, 0.5]]])
     assert s.beyond_range(windows).tolist() == [[np.inf, 0.0]]
+
+
+@pytest.mark.filterwarnings("error")  # numpy's overflow warning was a line in train's output
+@pytest.mark.parametrize("reading", [1e39, -1e39, 1e308, -1.7976931348623157e308])
+def test_a_reading_past_float32_once_scaled_is_infinite_without_a_warning(reading):
+    s = Scaler("robust", np.zeros(2), np.array([0.5, 1.0]), np.zeros(2), np.ones(2))
+    z = s.transform(np.array([[reading, 0.5]]))
+    assert z.dtype == np.float32
+    assert z.tolist() == [[np.copysign(np.inf, reading), 0.5]]
