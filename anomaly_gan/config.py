@@ -1065,23 +1065,25 @@ def timestamp_format_has(fmt: str, directives: tuple[str, ...] = _YEAR_DIRECTIVE
 
 
 def zone_of(name: str) -> tzinfo:
-    """The time zone ``logs.timezone`` names: ``UTC``, a fixed offset (``+08:00``,
-    ``-0530``) or an IANA name (``Europe/Berlin``: daylight saving time follows the date);
-    ValueError saying what was expected.
+    """The time zone ``logs.timezone`` (or a Parquet timestamp column's type) names:
+    ``UTC`` or ``Z`` (any case), a fixed offset (``+08:00``, ``-0530``, ``+05``) or an IANA
+    name (``Europe/Berlin``: daylight saving time follows the date); ValueError saying what
+    was expected.
 
-    >>> zone_of("+08:00").utcoffset(None), zone_of("UTC") is UTC
-    (datetime.timedelta(seconds=28800), True)
+    >>> zone_of("+08:00").utcoffset(None), zone_of("UTC") is UTC, zone_of("-0530") == zone_of("-05:30")
+    (datetime.timedelta(seconds=28800), True, True)
     """
     import re
     from datetime import datetime, timedelta
 
     if name.upper() in ("UTC", "Z"):
         return UTC
-    m = re.fullmatch(r"([+-])(\d\d):?(\d\d)", name)
+    m = re.fullmatch(r"([+-])(\d\d)(?::?(\d\d))?", name)
     if m:
-        offset = timedelta(hours=int(m[2]), minutes=int(m[3]))
-        if offset >= timedelta(hours=24) or int(m[3]) >= 60:
-            raise ValueError(f"expected an offset under 24 hours, got {name!r}")
+        minutes = int(m[3] or 0)
+        offset = timedelta(hours=int(m[2]), minutes=minutes)
+        if offset >= timedelta(hours=24) or minutes >= 60:
+            raise ValueError(f"expected an offset under 24 hours, got {brief(name)}")
         return timezone(-offset if m[1] == "-" else offset)
     try:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -1092,7 +1094,7 @@ def zone_of(name: str) -> tzinfo:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"expected UTC, an offset such as +08:00 or a time zone name such as "
                          f"Europe/Berlin (from this host's time zone database), got "
-                         f"{name!r}") from None
+                         f"{brief(name)}") from None
 
 
 #: The most empty buckets a silence shorter than ``logs.gap_seconds`` may count.

@@ -820,10 +820,15 @@ def _parquet_stamps(col: pa.ChunkedArray, path: Path, name: str, before: int) ->
         r = before + int(np.argmax(np.asarray(col.is_null())))
         raise DataError(f"{path}: row {r + 1}, column {brief(name)}: expected a timestamp, "
                         f"got null")
-    if pa.types.is_timestamp(col.type) and col.type.unit == "ns":
-        # Python's datetime holds microseconds: to_pylist() raised on a stamp with
-        # nanoseconds (without pandas installed)
-        col = col.cast(pa.timestamp("us", tz=col.type.tz), safe=False)
+    written = col.type
+    if pa.types.is_timestamp(col.type):
+        zone = None if col.type.tz is None else _arrow_zone(col.type.tz, path, name)
+        if col.type.unit == "ns":
+            # Python's datetime holds microseconds: to_pylist() raised on a stamp with
+            # nanoseconds (without pandas installed)
+            col = col.cast(pa.timestamp("us", tz=zone), safe=False)
+        elif zone != col.type.tz:  # the stamps (UTC) stay; only the zone's spelling changes
+            col = col.cast(pa.timestamp(col.type.unit, tz=zone))
     if pa.types.is_integer(col.type):
         col = col.cast(pa.string())
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
@@ -844,8 +849,36 @@ def _parquet_stamps(col: pa.ChunkedArray, path: Path, name: str, before: int) ->
         r = next(i for i in range(len(col)) if not _as_python(col[i]))
         raise DataError(f"{path}: row {before + r + 1}, column {brief(name)}: expected "
                         f"a timestamp, got {col.cast(pa.int64())[r].as_py()} "
-                        f"({col.type}), a time outside the years 1 to 9999") from None
+                        f"({written}), a time outside the years 1 to 9999") from None
     return Texts(str(v) for v in cells)
+
+
+def _arrow_zone(tz: str, path: Path, name: str) -> str:
+    """The time zone ``tz`` of the Parquet timestamp column ``name`` as pyarrow spells it
+    (``UTC``, ``+05:30`` or a zone name), read as ``logs.timezone`` is
+    (:func:`~anomaly_gan.config.zone_of`); a DataError for a zone that is none. pyarrow
+    makes no Python value of a stamp of zone ``Z``, ``utc``, ``+0530`` or ``+05``, and such a
+    column was refused as 'a time outside the years 1 to 9999'.
+
+    >>> [_arrow_zone(tz, Path("f.parquet"), "ts") for tz in ("z", "+0530", "-08", "-00:00")]
+    ['UTC', '+05:30', '-08:00', 'UTC']
+    >>> _arrow_zone("Mars/Olympus", Path("f.parquet"), "ts")
+    Traceback (most recent call last):
+    anomaly_gan.errors.DataError: f.parquet: column 'ts': time zone: expected UTC, an offset such as +08:00 or a time zone name such as Europe/Berlin (from this host's time zone database), got 'Mars/Olympus'
+    """
+    from anomaly_gan.config import zone_of
+
+    try:
+        zone = zone_of(tz)
+    except ValueError as exc:
+        raise DataError(f"{path}: column {brief(name)}: time zone: {exc}") from None
+    offset = zone.utcoffset(None)
+    if offset is None:  # a zone name: its offset follows the date
+        return tz
+    if not offset:
+        return "UTC"
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _arrow_texts(chunk: pa.Array) -> Texts:

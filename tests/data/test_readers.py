@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -594,6 +596,71 @@ def test_a_parquet_stamp_outside_the_years_datetime_holds_is_one_line(tmp_path, 
     with pytest.raises(DataError, match=rf"far\.parquet: row 3, column 'timestamp': expected "
                                         rf"a timestamp, got {seconds * 1000} \(timestamp\[ms\]\), a "
                                         rf"time outside the years 1 to 9999$"):
+        read_table(p)
+
+
+@pytest.mark.parametrize("unit", ["us", "ns"])
+@pytest.mark.parametrize(("zone", "written"), [
+    ("Z", "+00:00"), ("utc", "+00:00"), ("UTC", "+00:00"), ("Etc/UTC", "+00:00"),
+    ("-00:00", "+00:00"), ("+0530", "+05:30"), ("-0800", "-08:00"), ("+05", "+05:00"),
+])
+def test_a_parquet_stamp_of_a_zone_written_otherwise_reads_as_its_time(tmp_path, zone,
+                                                                       written, unit):
+    """A timestamp column of zone Z, utc, +0530 or +05 (spellings pyarrow makes no Python
+    value of) was refused row 1 as 'a time outside the years 1 to 9999'; its stamps read as
+    those of UTC or +05:30 do."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from anomaly_gan.data.readers import table_times
+
+    p = tmp_path / "z.parquet"
+    seconds = [1709294400, 1709294460]  # 2024-03-01 12:00 and 12:01 UTC
+    stamps = pa.array([s * (10**9 if unit == "ns" else 10**6) for s in seconds],
+                      pa.timestamp(unit, tz=zone))
+    pq.write_table(pa.table({"timestamp": stamps, "x": [1.0, 2.0]}), p)
+    table = read_table(p)
+    same = pa.array(seconds, pa.timestamp("s", tz=written)).to_pylist()
+    assert list(table.timestamps) == [str(t) for t in same]
+    assert table.timestamps[0].endswith(written)
+    assert table_times(table).tolist() == [1709294400.0, 1709294460.0]
+
+
+@pytest.mark.parametrize(("zone", "expected"), [
+    ("Mars/Olympus", "a time zone name such as Europe/Berlin"),
+    ("UTC+3", "a time zone name such as Europe/Berlin"),
+    ("+5:30", "an offset such as \\+08:00"),
+    ("+24:00", "an offset under 24 hours"),
+])
+def test_a_parquet_stamp_of_a_zone_that_is_none_is_one_line_naming_it(tmp_path, zone,
+                                                                       expected):
+    """A zone Python knows no time of was refused row 1 as 'a time outside the years 1 to
+    9999' (+24:00 was read, and its texts, which no time has, refused row by row)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "z.parquet"
+    stamps = pa.array([1709294400_000000, 1709294460_000000], pa.timestamp("us", tz=zone))
+    pq.write_table(pa.table({"ts": stamps, "x": [1.0, 2.0]}), p)
+    with pytest.raises(DataError, match=rf"z\.parquet: column 'ts': time zone: expected "
+                                        rf".*{expected}.*, got '{re.escape(zone)}'$") as caught:
+        read_table(p)
+    assert "years" not in str(caught.value)
+
+
+def test_a_parquet_stamp_of_a_zone_written_otherwise_outside_the_years_names_its_row(tmp_path):
+    """Only a stamp out of Python's years is refused as one: row 2 here, of zone +0530."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "far.parquet"
+    stamps = pa.array([1709294400_000, 2**40 * 1000, 1709294460_000],
+                      pa.timestamp("ms", tz="+0530"))
+    pq.write_table(pa.table({"timestamp": stamps, "x": [1.0, 2.0, 3.0]}), p)
+    with pytest.raises(DataError, match=r"far\.parquet: row 2, column 'timestamp': expected "
+                                        r"a timestamp, got 1099511627776000 "
+                                        r"\(timestamp\[ms, tz=\+0530\]\), a time outside the "
+                                        r"years 1 to 9999$"):
         read_table(p)
 
 

@@ -71,6 +71,6 @@ def test_timestamp_formats_with_a_date_are_accepted(fmt):
     assert config_from_dict({"logs": {"timestamp_format": fmt}}).logs.timestamp_format == fmt
 
 
-@pytest.mark.parametrize("zone", ["UTC", "+08:00", "-0530", "Asia/Shanghai", "Europe/Berlin"])
+@pytest.mark.parametrize("zone", ["UTC", "+08:00", "-0530", "+05", "Asia/Shanghai", "Europe/Berlin"])
 def test_time_zones_are_offsets_or_names(zone):
     assert config_from_dict({"logs": {"timezone": zone}}).logs.timezone == zone
