@@ -40,6 +40,11 @@ log = logging.getLogger("anomaly_gan.stream")
 # explained (at replay speed one entity can gain hundreds of rows while a batch is scored).
 _SLACK_ROWS = 64
 
+# A bucket's replay span, kept after its row left LogFeed._recent (:meth:`LogFeed.aligned`):
+# [start time, first line's offset, newest line's offset, start of the last of the empty
+# buckets after it (None if none; their replay point is the same first line)]
+_Span = list[Any]
+
 
 class LogFeed:
     """Turns log records into count rows; explains alerts in template terms."""
@@ -61,6 +66,11 @@ class LogFeed:
         self._partial_gone = 0  # partial buckets dropped on partitions no longer held
         self.max_entities = serve.windows.max_entities
         self._recent: dict[str, deque[BucketRow]] = {}
+        # Per partition and entity, the replay spans of buckets whose rows left _recent (or
+        # whose entity was forgotten) and whose lines a replay from the partition's last
+        # aligned offset (_floor) still reads: what :meth:`aligned` needs beyond _recent.
+        self._older: dict[Hashable, dict[str, deque[_Span]]] = {}
+        self._floor: dict[Hashable, int] = {}
         self._where: dict[str, tuple[Hashable, int]] = {}
         self._pending: dict[str, int] = {}  # rows pushed since everything was last published
         # Entities the gap rule forgot: their rows are dropped once published (a pod that
@@ -161,6 +171,8 @@ class LogFeed:
             recent = self._recent.get(row.entity)
             if recent is None:
                 recent = self._recent[row.entity] = deque(maxlen=self.window + _SLACK_ROWS)
+            if len(recent) == recent.maxlen:
+                self._keep_span(recent[0])
             recent.append(row)
             pending = self._pending[row.entity] = self._pending.get(row.entity, 0) + 1
             if pending >= _SLACK_ROWS // 2:
@@ -221,27 +233,52 @@ class LogFeed:
         back to it, the older buckets of the lines read after it were rebuilt from part of
         their lines.)
 
+        The buckets come from the rows kept per entity (:attr:`_recent`, ``window`` +
+        :data:`_SLACK_ROWS`), the open ones, and the spans of older buckets (:attr:`_older`):
+        a row that leaves ``_recent``, or whose entity is forgotten, leaves its span there as
+        long as its newest line is at or after the partition's offset that ``aligned`` last
+        returned (a replay from that commit or a later one reads it). Until 2026-12-06 only
+        ``_recent`` was looked at, so a commit held back longer than it keeps rows (a line
+        stamped far ahead, whose bucket stays open) fell inside buckets it no longer held,
+        and a replay rebuilt them from part of their lines. Memory: one span per bucket
+        with lines that a replay from the last commit would read again, and only for those
+        that left ``_recent`` (empty buckets fold into the span before them).
+
         Per N lines (``bucket_lines``) a replay counts an entity's lines in N's again from
         the offset, so one that starts inside a bucket shifts every later bucket of that
         entity: the offset moves back to the first line of each bucket whose lines it cuts
         (first line before it, newest line at or after it), until none does."""
         out = dict(safe)
         if self.model.cfg.bucket_seconds is None:
-            return self._aligned_lines(out)
+            out = self._aligned_lines(out)
+            self._prune(out)
+            return out
         # per bucket: its start, its replay point, the newest record a replay reads into it
-        series: dict[Hashable, list[list[tuple[float, int, int]]]] = {}
+        per_entity: dict[Hashable, dict[str, list[tuple[float, int, int]]]] = {}
+        for partition, older in self._older.items():
+            if partition in out:
+                for entity, spans in older.items():
+                    rows = per_entity.setdefault(partition, {}).setdefault(entity, [])
+                    for start, first, last, empty in spans:
+                        rows.append((start, first, last))
+                        if empty is not None:  # the last of the empty buckets after it
+                            rows.append((empty, first, first))
         for entity, (partition, _) in self._where.items():
             if partition not in out:
                 continue
             buckets = self._buckets.get(partition)
-            rows = [(r.start_ts, r.first_offset[1], (r.last_line_offset or r.first_offset)[1])
-                    for r in self._recent.get(entity, ()) if r.first_offset is not None]
+            rows = per_entity.setdefault(partition, {}).setdefault(entity, [])
+            rows.extend((r.start_ts, r.first_offset[1],
+                         (r.last_line_offset or r.first_offset)[1])
+                        for r in self._recent.get(entity, ()) if r.first_offset is not None)
             now = buckets.open_origin(entity) if buckets is not None else None
             if now is not None and now[1] is not None:
                 rows.append((now[0], now[1][1], (now[2] or now[1])[1]))
-            if rows:
-                series.setdefault(partition, []).append(rows)
+        series = {p: [rows for rows in entities.values() if rows]
+                  for p, entities in per_entity.items()}
         for partition, entities in series.items():
+            if not entities:
+                continue
             offset = out[partition]
             while True:
                 start = min((t for rows in entities for t, _, last in rows if last >= offset),
@@ -254,10 +291,41 @@ class LogFeed:
                     break
                 offset = back
             out[partition] = offset
+        self._prune(out)
         return out
+
+    def _keep_span(self, row: BucketRow) -> None:
+        """``row`` leaves :attr:`_recent`: keep its replay span in :attr:`_older` while a
+        replay from the partition's last aligned offset reads a line of it."""
+        if row.first_offset is None:
+            return
+        partition, first = row.first_offset
+        last = (row.last_line_offset or row.first_offset)[1]
+        if last < self._floor.get(partition, last):
+            return
+        spans = self._older.setdefault(partition, {}).setdefault(row.entity, deque())
+        if row.last_line_offset is None and spans and spans[-1][1] == first:
+            spans[-1][3] = row.start_ts  # an empty bucket: same replay point as the one before
+        else:
+            spans.append([row.start_ts, first, last, None])
+
+    def _prune(self, out: dict[Hashable, int]) -> None:
+        """Drop the kept spans that a replay from the offsets ``out`` (about to be committed)
+        reads no line of."""
+        for partition, offset in out.items():
+            self._floor[partition] = offset
+            older = self._older.get(partition, {})
+            for entity, spans in list(older.items()):
+                while spans and spans[0][2] < offset:
+                    spans.popleft()
+                if not spans:
+                    del older[entity]
 
     def _aligned_lines(self, out: dict[Hashable, int]) -> dict[Hashable, int]:
         spans: dict[Hashable, list[tuple[int, int]]] = {}
+        for partition, older in self._older.items():
+            for kept in older.values():
+                spans.setdefault(partition, []).extend((s[1], s[2]) for s in kept)
         for rows in self._recent.values():
             for r in rows:
                 if r.first_offset is not None and r.last_line_offset is not None:
@@ -279,7 +347,8 @@ class LogFeed:
         where = self._where.pop(entity, None)
         if where is not None and where[0] in self._buckets:
             self._buckets[where[0]].forget(entity)
-        self._recent.pop(entity, None)
+        for row in self._recent.pop(entity, ()):
+            self._keep_span(row)  # a replay may still read its lines
         self._pending.pop(entity, None)
 
     def drop_partitions(self, partitions: set[Hashable]) -> None:
@@ -287,6 +356,8 @@ class LogFeed:
         for entity in [e for e, (p, _) in self._where.items() if p in partitions]:
             self.forget(entity)
         for p in partitions:
+            self._older.pop(p, None)
+            self._floor.pop(p, None)
             gone = self._buckets.pop(p, None)
             if gone is not None:
                 self._late_gone += gone.late
@@ -297,4 +368,6 @@ class LogFeed:
         self.drop_partitions(set(self._buckets))
         self._where.clear()
         self._recent.clear()
+        self._older.clear()
+        self._floor.clear()
         self.published()

@@ -5,6 +5,7 @@ without the crash (the logs side of tests/stream/test_replay.py)."""
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -116,11 +117,11 @@ class LineCountModel(EmptyBucketModel):
                                top_features=[["unseen"]] * len(s))
 
 
-def two_entities():
+def two_entities(until=200):
     """web every 3 s and db every 4 s, interleaved in time order on one partition."""
     t0 = 1_767_225_600.0
-    lines = sorted([(t, "web") for t in range(0, 200, 3)]
-                   + [(t + 0.5, "db") for t in range(1, 200, 4)])
+    lines = sorted([(t, "web") for t in range(0, until, 3)]
+                   + [(t + 0.5, "db") for t in range(1, until, 4)])
     return [Record(i, e.encode(), line(t0 + t).replace(" web ", f" {e} ").encode())
             for i, (t, e) in enumerate(lines)]
 
@@ -338,6 +339,26 @@ def test_one_line_stamped_ahead_leaves_the_other_windows_and_a_kill_scores_them_
     want = whole_run(two_entities(), LineCountModel)
     assert whole_run(recs, LineCountModel) == want
     assert_kills_score_as_a_whole_run(recs, LineCountModel, want, every=3)
+
+
+@pytest.mark.parametrize("mode", sorted(_MODES))
+def test_a_commit_held_back_longer_than_the_rows_kept_cuts_no_bucket_on_a_kill(
+        monkeypatch, mode):
+    """The line stamped ahead above, among 900 s of web and db lines (90 buckets each): its
+    open bucket holds the commit back to it for longer than the rows kept per entity
+    (``data.window`` + 64). The buckets of web and db that the offset falls in had left
+    those rows, so the offset stayed inside them, and a replay rebuilt them from part of
+    their lines (the windows holding them scored smaller counts). The offset now moves back
+    to their first lines, as with a shorter hold."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", T0 + 1200.0)  # after every base line
+    base = two_entities(until=900)
+    values = [r.value for r in base]
+    values.insert(10, _at(NOW - T0, "fresh"))
+    recs = [Record(i, b"k", v) for i, v in enumerate(values)]
+    want = whole_run(base, _MODES[mode])
+    assert len(want) > 2 * (3 + 64)  # web's and db's windows: more than the rows kept
+    assert whole_run(recs, _MODES[mode]) == want
+    assert_kills_score_as_a_whole_run(recs, _MODES[mode], want, every=3)
 
 
 @pytest.mark.parametrize("tolerance", [5.0, 25.0])
