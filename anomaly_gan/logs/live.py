@@ -44,6 +44,12 @@ _SLACK_ROWS = 64
 # [start time, first line's offset, newest line's offset, start of the last of the empty
 # buckets after it (None if none; their replay point is the same first line)]
 _Span = list[Any]
+# The most such spans kept, all partitions together (about 185 bytes each: 18 MB). Only a
+# commit held back over a long backlog (a line stamped far ahead pinning it while days of
+# lines are caught up) fills it; past it the partition that grew it keeps none, as before
+# 2026-12-06 (a replay after a kill may then rebuild an older bucket from part of its
+# lines), rather than memory growing with the backlog.
+MAX_OLDER_SPANS = 100_000
 
 
 class LogFeed:
@@ -71,6 +77,8 @@ class LogFeed:
         # aligned offset (_floor) still reads: what :meth:`aligned` needs beyond _recent.
         self._older: dict[Hashable, dict[str, deque[_Span]]] = {}
         self._floor: dict[Hashable, int] = {}
+        self._older_spans = 0  # spans in _older, all partitions
+        self.older_overflows = 0  # times a partition's spans were let go at the cap
         self._where: dict[str, tuple[Hashable, int]] = {}
         self._pending: dict[str, int] = {}  # rows pushed since everything was last published
         # Entities the gap rule forgot: their rows are dropped once published (a pod that
@@ -306,8 +314,21 @@ class LogFeed:
         spans = self._older.setdefault(partition, {}).setdefault(row.entity, deque())
         if row.last_line_offset is None and spans and spans[-1][1] == first:
             spans[-1][3] = row.start_ts  # an empty bucket: same replay point as the one before
-        else:
-            spans.append([row.start_ts, first, last, None])
+            return
+        spans.append([row.start_ts, first, last, None])
+        self._older_spans += 1
+        if self._older_spans > MAX_OLDER_SPANS:
+            self._let_go(partition)
+            self.older_overflows += 1
+            log.warning("the commit of partition %s has been held back over more than %d "
+                        "buckets no longer kept (a line stamped far ahead?); their spans are "
+                        "let go, so a replay after a kill may rebuild an older bucket from "
+                        "part of its lines", partition, MAX_OLDER_SPANS)
+
+    def _let_go(self, partition: Hashable) -> None:
+        """Forget the kept spans of ``partition``."""
+        for spans in self._older.pop(partition, {}).values():
+            self._older_spans -= len(spans)
 
     def _prune(self, out: dict[Hashable, int]) -> None:
         """Drop the kept spans that a replay from the offsets ``out`` (about to be committed)
@@ -318,6 +339,7 @@ class LogFeed:
             for entity, spans in list(older.items()):
                 while spans and spans[0][2] < offset:
                     spans.popleft()
+                    self._older_spans -= 1
                 if not spans:
                     del older[entity]
 
@@ -356,7 +378,7 @@ class LogFeed:
         for entity in [e for e, (p, _) in self._where.items() if p in partitions]:
             self.forget(entity)
         for p in partitions:
-            self._older.pop(p, None)
+            self._let_go(p)
             self._floor.pop(p, None)
             gone = self._buckets.pop(p, None)
             if gone is not None:
@@ -369,5 +391,6 @@ class LogFeed:
         self._where.clear()
         self._recent.clear()
         self._older.clear()
+        self._older_spans = 0
         self._floor.clear()
         self.published()

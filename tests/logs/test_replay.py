@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from anomaly_gan.config import config_from_dict
+from anomaly_gan.logs import live
 from anomaly_gan.logs.model import fit_log_model
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.events import INVALID_REASONS, LOG_REASONS
@@ -359,6 +360,29 @@ def test_a_commit_held_back_longer_than_the_rows_kept_cuts_no_bucket_on_a_kill(
     assert len(want) > 2 * (3 + 64)  # web's and db's windows: more than the rows kept
     assert whole_run(recs, _MODES[mode]) == want
     assert_kills_score_as_a_whole_run(recs, _MODES[mode], want, every=3)
+
+
+@pytest.mark.parametrize("mode", sorted(_MODES))
+def test_the_spans_kept_for_a_held_back_commit_are_capped(monkeypatch, caplog, mode):
+    """The spans of buckets that left the rows kept (above) grow with what is read while
+    the commit is held back: past ``MAX_OLDER_SPANS`` the partition keeps none (as before
+    they were kept), with a warning, and scoring goes on unchanged."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", T0 + 1200.0)
+    monkeypatch.setattr(live, "MAX_OLDER_SPANS", 10)
+    base = two_entities(until=900)
+    values = [r.value for r in base]
+    values.insert(10, _at(NOW - T0, "fresh"))
+    recs = [Record(i, b"k", v) for i, v in enumerate(values)]
+    scorer, io = hostile_scorer([[r] for r in recs], _MODES[mode]())
+    feed = scorer.intake.logs
+    for _ in recs:
+        scorer.step()
+        assert feed._older_spans == sum(map(len, (
+            spans for older in feed._older.values() for spans in older.values()))) <= 10
+    scorer._score_batch()
+    assert feed.older_overflows > 0
+    assert "let go" in caplog.text
+    assert scored(io) == whole_run(base, _MODES[mode])
 
 
 @pytest.mark.parametrize("tolerance", [5.0, 25.0])
