@@ -25,6 +25,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -47,7 +48,8 @@ MAX_CONNECTIONS = 256
 few, each for milliseconds."""
 
 MAX_REQUEST_BYTES = 65536
-"""Longest request line and headers: a probe's or a scrape's are a few hundred bytes."""
+"""Longest request line and headers: a probe's or a scrape's are a few hundred bytes. A
+longer one is answered 414 (the request line alone is longer) or 431, and closed."""
 
 
 class Health:
@@ -179,7 +181,7 @@ def check_listen(host: str, port: int) -> None:
 class _Connection:
     """One connection's state: its request as it comes, then its answer as it goes."""
 
-    __slots__ = ("address", "answer", "deadline", "request", "sent", "sock")
+    __slots__ = ("address", "answer", "deadline", "refused", "request", "sent", "sock")
 
     def __init__(self, sock: socket.socket, address: Any, deadline: float) -> None:
         self.sock = sock
@@ -188,12 +190,31 @@ class _Connection:
         self.request = bytearray()
         self.answer: memoryview | None = None  # set once the whole request is in
         self.sent = 0
+        self.refused = False  # answered 414 or 431 and counted: what it sends is read away
 
 
-def _request_complete(head: bytes | bytearray) -> bool:
-    """Whether ``head`` holds a request line and headers up to their blank line (a GET has
-    no body), with the line endings ``http.client`` accepts: CRLF or a bare LF."""
-    return b"\n\r\n" in head or b"\n\n" in head
+def _head_length(request: bytes | bytearray) -> int | None:
+    """Bytes of the request line and headers up to and with their blank line (what comes
+    after is a body), or None while that line has not come; the line endings are those
+    ``http.client`` accepts: CRLF or a bare LF."""
+    ends = [at + len(blank) for blank in (b"\n\r\n", b"\n\n")
+            if (at := request.find(blank)) >= 0]
+    return min(ends) if ends else None
+
+
+def _refusal(request: bytes | bytearray) -> bytes:
+    """The answer to a request whose head passes :data:`MAX_REQUEST_BYTES`: 414 when its
+    request line alone does (as ``http.server`` answers a line it cannot read), else 431."""
+    line_end = request.find(b"\n")
+    if line_end < 0 or line_end + 1 > MAX_REQUEST_BYTES:
+        status, part = HTTPStatus.REQUEST_URI_TOO_LONG, "request line"
+    else:
+        status, part = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request head"
+    body = f"{part} over {MAX_REQUEST_BYTES} bytes\n".encode()
+    return (f"HTTP/1.0 {status.value} {status.phrase}\r\n"
+            "Content-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode() + body
 
 
 class HealthServer:
@@ -202,12 +223,16 @@ class HealthServer:
     One thread waits on every connection at once (a selector) and answers each request as
     soon as the whole of it is in, so a connection costs a descriptor and its buffers, never
     a thread. A connection that has not sent its whole request ``request_timeout_s`` after it
-    was taken (by ``clock``), whose request head passes :data:`MAX_REQUEST_BYTES`, or that
-    stops reading the answer for ``request_timeout_s``, is closed. At most
-    ``max_connections`` are open: a new one closes the oldest, so a flood of idle or
-    dripping connections cannot crowd out a probe or a scrape, which sends its request at
-    once and is answered within milliseconds. ``on_dropped(reason)`` counts each connection
-    closed for ``"limit"`` or ``"timeout"`` (``anomaly_gan_http_connections_dropped_total``).
+    was taken (by ``clock``), or that stops reading the answer for ``request_timeout_s``, is
+    closed. One whose request head passes :data:`MAX_REQUEST_BYTES` is answered 414 or 431
+    with ``Connection: close``; what it goes on sending is read and thrown away, for at most
+    ``request_timeout_s`` after that answer, so that closing with its bytes unread does not
+    reset the connection before the client reads why. At most ``max_connections`` are open:
+    a new one closes the oldest, so a flood of idle or dripping connections cannot crowd out
+    a probe or a scrape, which sends its request at once and is answered within
+    milliseconds. ``on_dropped(reason)`` counts each connection closed for ``"limit"`` or
+    ``"timeout"``, or refused for ``"too_large"``, once
+    (``anomaly_gan_http_connections_dropped_total``).
 
     A thread per connection (``ThreadingHTTPServer``) held 550 threads under 2,000 idle
     connections on a 2-core host, as many as it could take in 10 s; where threads ran out
@@ -355,14 +380,17 @@ class HealthServer:
         if not data:  # the client went away
             self._close(conn)
             return
+        if conn.refused:  # its answer is out: read away the rest, until it closes
+            return
         if self.clock() >= conn.deadline:
             self._drop(conn, "timeout")
             return
         conn.request += data
-        if _request_complete(conn.request):
+        head_length = _head_length(conn.request)
+        if (head_length if head_length is not None else len(conn.request)) > MAX_REQUEST_BYTES:
+            self._refuse(conn)
+        elif head_length is not None:  # a body after the head is left unread, as before
             self._answer(conn)
-        elif len(conn.request) > MAX_REQUEST_BYTES:
-            self._close(conn)
 
     def _answer(self, conn: _Connection) -> None:
         try:
@@ -371,7 +399,16 @@ class HealthServer:
             log.exception("HTTP request from %s failed", conn.address[0])
             self._close(conn)
             return
-        conn.answer = memoryview(handler.answer.getvalue())
+        self._send(conn, handler.answer.getvalue())
+
+    def _refuse(self, conn: _Connection) -> None:
+        if self.on_dropped is not None:  # counted before the client can read the answer
+            self.on_dropped("too_large")
+        conn.refused = True
+        self._send(conn, _refusal(conn.request))
+
+    def _send(self, conn: _Connection, answer: bytes) -> None:
+        conn.answer = memoryview(answer)
         conn.request = bytearray()
         conn.deadline = self.clock() + self.request_timeout_s
         self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
@@ -390,10 +427,23 @@ class HealthServer:
             conn.sent += sent
             conn.deadline = self.clock() + self.request_timeout_s
         if conn.sent >= len(conn.answer):
-            self._close(conn)
+            if conn.refused:
+                self._linger(conn)
+            else:
+                self._close(conn)
+
+    def _linger(self, conn: _Connection) -> None:
+        """Say the answer is all (a FIN) and read what the client still sends until it
+        closes: a close with its bytes unread would reset the connection, and the client
+        would lose the answer it has not read yet."""
+        conn.deadline = self.clock() + self.request_timeout_s  # before the client sees the end
+        self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_WR)
 
     def _drop(self, conn: _Connection, reason: str) -> None:
-        if self.on_dropped is not None:  # counted before the client can see it closed
+        # counted before the client can see it closed; a refused one was counted already
+        if self.on_dropped is not None and not conn.refused:
             self.on_dropped(reason)
         self._close(conn)
 

@@ -32,7 +32,7 @@ __all__ = ["HTTP_DROP_REASONS", "RELOAD_RESULTS", "REPLAY_REASONS", "RESTART_REA
 RELOAD_RESULTS = ("success", "failure")
 RESTART_REASONS = ("gap", "partition_change")
 REPLAY_REASONS = ("delivery", "error", "input")
-HTTP_DROP_REASONS = ("limit", "timeout")  # stream/http.py's HealthServer(on_dropped=...)
+HTTP_DROP_REASONS = ("limit", "timeout", "too_large")  # http.py's HealthServer(on_dropped=)
 
 SCORE_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
                  100.0)
@@ -153,8 +153,9 @@ class StreamMetrics:
             "hot-reload watcher (serve.reload_interval_seconds)", registry=r)
         self.http_dropped = Counter(
             "anomaly_gan_http_connections_dropped", "Connections to /metrics, /healthz and "
-            "/readyz closed by the server: past the limit of open ones (the oldest), or "
-            "without a whole request in time", ["reason"], registry=r)
+            "/readyz closed by the server: past the limit of open ones (the oldest), "
+            "without a whole request in time, or answered 414/431 for a request head past "
+            "64 KiB", ["reason"], registry=r)
         self.dlq = Counter("anomaly_gan_dlq", "Records sent to the dead-letter topic",
                            ["reason"], registry=r)
         # Logs models only (they stay 0 otherwise).

@@ -377,3 +377,107 @@ def test_a_restarted_server_takes_the_port_of_its_answered_connections_again():
         assert get(f"http://127.0.0.1:{port}/metrics")[0] == 200
     finally:
         second.stop()
+
+
+def _answer(sock):
+    """Everything the server sends on ``sock`` until it closes its side."""
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+def _header_lines(n):
+    """``n`` header lines of 1 KB each."""
+    return b"".join(b"X-Filler-%d: %s\r\n" % (i, b"a" * 1000) for i in range(n))
+
+
+@pytest.mark.parametrize("request_bytes, status, body", [
+    (b"GET /metrics HTTP/1.1\r\n" + _header_lines(70) + b"\r\n",
+     b"431 Request Header Fields Too Large", b"request head over 65536 bytes\n"),
+    (b"GET /metrics HTTP/1.1\r\n" + _header_lines(70),
+     b"431 Request Header Fields Too Large", b"request head over 65536 bytes\n"),
+    (b"GET /metrics HTTP/1.1\r\nCookie: " + b"a" * 1_000_000,
+     b"431 Request Header Fields Too Large", b"request head over 65536 bytes\n"),
+    (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
+     b"414 Request-URI Too Long", b"request line over 65536 bytes\n"),
+    (b"GET /" + b"a" * 70_000,
+     b"414 Request-URI Too Long", b"request line over 65536 bytes\n"),
+], ids=["70-KB-of-headers", "70-KB-of-headers-unfinished", "1-MB-header-still-sending",
+        "70-KB-request-line", "70-KB-request-line-unfinished"])
+def test_a_request_head_past_the_limit_is_answered_why_and_closed(request_bytes, status, body):
+    """A head past MAX_REQUEST_BYTES that had not ended was closed without a word (curl:
+    'Empty reply from server'; a client still sending: a reset), and 70 headers of 1 KB
+    each that had ended were served. Now the client reads 414 or 431 with the limit, then
+    the connection closes; it is counted, and other connections are served."""
+    clock = Clock()
+    dropped = []
+    srv = HealthServer(CollectorRegistry(), Health(liveness_timeout_s=10, clock=clock),
+                       "127.0.0.1", 0, clock=clock, on_dropped=dropped.append).start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as big:
+            # a send buffer far smaller than 1 MB: sendall waits on the server to read it
+            big.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            big.sendall(request_bytes)  # what it sends past its answer is read and dropped
+            head, _, answered_body = _answer(big).partition(b"\r\n\r\n")
+        assert head.split(b"\r\n")[0] == b"HTTP/1.0 " + status
+        assert b"\r\nConnection: close" in head and b"\r\nContent-Type: text/plain" in head
+        assert answered_body == body
+        assert dropped == ["too_large"]
+        assert get(f"http://127.0.0.1:{srv.port}/healthz")[0] == 200
+    finally:
+        srv.stop()
+
+
+def test_a_refused_connection_is_counted_once():
+    """A refused connection, its answer read but left open, is the oldest when a new one
+    comes past max_connections: it is closed, and not counted again as "limit"."""
+    dropped = []
+    srv = HealthServer(CollectorRegistry(), Health(), "127.0.0.1", 0, max_connections=1,
+                       on_dropped=dropped.append).start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as big:
+            big.sendall(b"GET /" + b"a" * 70_000)
+            assert _answer(big).startswith(b"HTTP/1.0 414 ")
+            assert get(f"http://127.0.0.1:{srv.port}/healthz")[0] == 200
+        assert dropped == ["too_large"]
+    finally:
+        srv.stop()
+
+
+def test_a_refused_client_that_goes_on_sending_is_closed_once_its_time_is_up():
+    """What a refused client sends after its answer is read away for request_timeout_s at
+    most: then the server closes it (its next sends fail), without counting it again."""
+    clock = Clock()
+    dropped = []
+    srv = HealthServer(CollectorRegistry(), Health(), "127.0.0.1", 0, request_timeout_s=10,
+                       clock=clock, on_dropped=dropped.append).start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as big:
+            big.sendall(b"GET /" + b"a" * 70_000)
+            assert _answer(big).startswith(b"HTTP/1.0 414 ")
+            big.sendall(b"a" * 70_000)  # still read: the answer went out at 100, until 110
+            clock.now = 111.0
+            with pytest.raises((BrokenPipeError, ConnectionResetError)):
+                for _ in range(100_000):  # the server's next turn closes it (a reset)
+                    big.sendall(b"a" * 1024)
+        assert dropped == ["too_large"]
+    finally:
+        srv.stop()
+
+
+def test_a_body_does_not_count_toward_the_head_limit():
+    """A head of 60 KB and a body after it, more than MAX_REQUEST_BYTES together: the head
+    is within the limit, so the request is answered as before (GET only: 501 for a POST)."""
+    dropped = []
+    srv = HealthServer(CollectorRegistry(), Health(), "127.0.0.1", 0,
+                       on_dropped=dropped.append).start()
+    try:
+        head = (b"POST /metrics HTTP/1.1\r\nContent-Length: 10000\r\n"
+                + _header_lines(60) + b"\r\n")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as post:
+            post.sendall(head + b"x" * 10_000)
+            assert _answer(post).startswith(b"HTTP/1.0 501 ")
+        assert dropped == []
+    finally:
+        srv.stop()
