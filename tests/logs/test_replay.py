@@ -342,6 +342,17 @@ def test_one_line_stamped_ahead_leaves_the_other_windows_and_a_kill_scores_them_
     assert_kills_score_as_a_whole_run(recs, LineCountModel, want, every=3)
 
 
+def held_back_stream(monkeypatch):
+    """900 s of web and db lines (90 buckets each), and the same with a line stamped at the
+    scorer's clock, which keeps its bucket open and holds the commit back to it throughout
+    (the scorer's clock moved after every base line)."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", T0 + 1200.0)
+    base = two_entities(until=900)
+    values = [r.value for r in base]
+    values.insert(10, _at(NOW - T0, "fresh"))
+    return base, [Record(i, b"k", v) for i, v in enumerate(values)]
+
+
 @pytest.mark.parametrize("mode", sorted(_MODES))
 def test_a_commit_held_back_longer_than_the_rows_kept_cuts_no_bucket_on_a_kill(
         monkeypatch, mode):
@@ -351,11 +362,7 @@ def test_a_commit_held_back_longer_than_the_rows_kept_cuts_no_bucket_on_a_kill(
     those rows, so the offset stayed inside them, and a replay rebuilt them from part of
     their lines (the windows holding them scored smaller counts). The offset now moves back
     to their first lines, as with a shorter hold."""
-    monkeypatch.setattr(sys.modules[__name__], "NOW", T0 + 1200.0)  # after every base line
-    base = two_entities(until=900)
-    values = [r.value for r in base]
-    values.insert(10, _at(NOW - T0, "fresh"))
-    recs = [Record(i, b"k", v) for i, v in enumerate(values)]
+    base, recs = held_back_stream(monkeypatch)
     want = whole_run(base, _MODES[mode])
     assert len(want) > 2 * (3 + 64)  # web's and db's windows: more than the rows kept
     assert whole_run(recs, _MODES[mode]) == want
@@ -367,12 +374,8 @@ def test_the_spans_kept_for_a_held_back_commit_are_capped(monkeypatch, caplog, m
     """The spans of buckets that left the rows kept (above) grow with what is read while
     the commit is held back: past ``MAX_OLDER_SPANS`` the partition keeps none (as before
     they were kept), with a warning, and scoring goes on unchanged."""
-    monkeypatch.setattr(sys.modules[__name__], "NOW", T0 + 1200.0)
     monkeypatch.setattr(live, "MAX_OLDER_SPANS", 10)
-    base = two_entities(until=900)
-    values = [r.value for r in base]
-    values.insert(10, _at(NOW - T0, "fresh"))
-    recs = [Record(i, b"k", v) for i, v in enumerate(values)]
+    base, recs = held_back_stream(monkeypatch)
     scorer, io = hostile_scorer([[r] for r in recs], _MODES[mode]())
     feed = scorer.intake.logs
     for _ in recs:
