@@ -276,12 +276,17 @@ class HealthServer:
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
+            # GET's status and headers without its body: curl -I and uptime monitors that
+            # check a URL with HEAD read '501 Unsupported method' otherwise
+            do_HEAD = do_GET
+
             def _send(self, code: int, body: bytes, ctype: str) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:  # keep probes out of the logs
                 pass

@@ -481,3 +481,27 @@ def test_a_body_does_not_count_toward_the_head_limit():
         assert dropped == []
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/healthz", "/readyz", "/nope"])
+def test_a_head_request_is_answered_as_get_without_the_body(server, path):
+    """HEAD (curl -I, uptime monitors that check a URL without its body) was '501
+    Unsupported method' in HTML; it is now GET's status and headers, with no body after
+    them, Content-Length that of GET's body."""
+    srv, _, _ = server
+
+    def ask(method):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+            sock.sendall(b"%s %s HTTP/1.1\r\nHost: x\r\n\r\n" % (method, path.encode()))
+            head, _, body = _answer(sock).partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        headers = dict(line.split(b": ", 1) for line in lines[1:])
+        return lines[0], headers, body
+
+    get_status, get_headers, get_body = ask(b"GET")
+    head_status, head_headers, head_body = ask(b"HEAD")
+    assert head_status == get_status
+    assert head_body == b""
+    assert head_headers[b"Content-Type"] == get_headers[b"Content-Type"]
+    assert head_headers[b"Content-Length"] == get_headers[b"Content-Length"] \
+        == str(len(get_body)).encode()
