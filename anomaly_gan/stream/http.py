@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gzip
 import io
 import json
 import logging
@@ -202,6 +203,13 @@ def _head_length(request: bytes | bytearray) -> int | None:
     return min(ends) if ends else None
 
 
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header names gzip (Prometheus sends ``gzip``), read as
+    prometheus_client's server reads it: any q-value counts."""
+    return any(coding.split(";")[0].strip().lower() == "gzip"
+               for coding in accept_encoding.split(","))
+
+
 def _refusal(request: bytes | bytearray) -> bytes:
     """The answer to a request whose head passes :data:`MAX_REQUEST_BYTES`: 414 when its
     request line alone does (as ``http.server`` answers a line it cannot read), else 431."""
@@ -267,7 +275,11 @@ class HealthServer:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
                     body = generate_latest(outer.registry)
-                    self._send(200, body, CONTENT_TYPE_LATEST)
+                    if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
+                        # as prometheus_client's own server: a scrape asks for it
+                        self._send(200, gzip.compress(body), CONTENT_TYPE_LATEST, "gzip")
+                    else:
+                        self._send(200, body, CONTENT_TYPE_LATEST)
                 elif path in ("/healthz", "/readyz"):
                     ok, why = (outer.health.alive() if path == "/healthz"
                                else outer.health.ready())
@@ -280,9 +292,12 @@ class HealthServer:
             # check a URL with HEAD read '501 Unsupported method' otherwise
             do_HEAD = do_GET
 
-            def _send(self, code: int, body: bytes, ctype: str) -> None:
+            def _send(self, code: int, body: bytes, ctype: str,
+                      encoding: str | None = None) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
+                if encoding is not None:
+                    self.send_header("Content-Encoding", encoding)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":

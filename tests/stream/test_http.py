@@ -505,3 +505,26 @@ def test_a_head_request_is_answered_as_get_without_the_body(server, path):
     assert head_headers[b"Content-Type"] == get_headers[b"Content-Type"]
     assert head_headers[b"Content-Length"] == get_headers[b"Content-Length"] \
         == str(len(get_body)).encode()
+
+
+@pytest.mark.parametrize("accept_encoding, gzipped", [
+    ("gzip", True), ("deflate, GZIP;q=1.0", True), ("identity", False), (None, False)])
+def test_metrics_are_gzipped_for_a_scraper_that_accepts_it(server, accept_encoding, gzipped):
+    """Prometheus asks with Accept-Encoding: gzip, and prometheus_client's own server
+    compresses then; /metrics was always plain. /healthz and /readyz stay plain."""
+    import gzip
+
+    srv, _, _ = server
+    request = urllib.request.Request(f"http://127.0.0.1:{srv.port}/metrics")
+    if accept_encoding is not None:
+        request.add_header("Accept-Encoding", accept_encoding)
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        encoding, body = answer.headers["Content-Encoding"], answer.read()
+        assert int(answer.headers["Content-Length"]) == len(body)
+    assert encoding == ("gzip" if gzipped else None)
+    text = gzip.decompress(body) if gzipped else body
+    assert b"anomaly_gan_events_consumed_total 3.0" in text
+    probe = urllib.request.Request(f"http://127.0.0.1:{srv.port}/healthz",
+                                   headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(probe, timeout=5) as answer:
+        assert answer.headers["Content-Encoding"] is None and json.loads(answer.read())["ok"]
