@@ -1027,9 +1027,12 @@ def table_times(table: Table, tolerance: float = 0.0) -> np.ndarray | None:
         return None
     from anomaly_gan.stream.events import parse_timestamp_text
 
-    out = _usual_stamps(_texts(table.timestamps))
-    for i in np.flatnonzero(np.isnan(out)).tolist():  # any other shape, row by row
-        text = str(table.timestamps[i]).strip()
+    texts = _texts(table.timestamps)
+    out = _usual_stamps(texts)
+    others = np.flatnonzero(np.isnan(out))  # any other shape, row by row
+    # taken at once: indexing row by row took 1.4 s of 2 million
+    for i, stamp in zip(others.tolist(), texts.take(others), strict=True):
+        text = stamp.strip()
         t = parse_timestamp_text(text)
         if t is None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
