@@ -73,6 +73,44 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
         assert names <= known, f"{e.source}: unknown metric(s) {names - known} in {e.expr!r}"
 
 
+
+# Exported metrics that no rule and no panel reads, each with why.
+LEFT_OFF_THE_DASHBOARD = {
+    "anomaly_gan_entity_score": "per-entity labels stay out of rules and panels "
+                                "(test_no_expression_keeps_or_groups_by_entity)",
+}
+
+
+def _base_metric(name: str) -> str:
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def test_every_exported_metric_is_read_by_a_panel_or_a_rule() -> None:
+    """An operator looks for the DLQ, dropped scrapes, stalls, unscorable windows and the log
+    lines on the dashboard: a metric in docs/CONTRACTS.md that nothing reads is one they
+    cannot see without writing their own query."""
+    read = set()
+    for e in promql.rule_expressions() + promql.dashboard_expressions():
+        read |= {_base_metric(n) for n in promql.metric_names(e.expr)}
+    unread = contract_metrics() - read - LEFT_OFF_THE_DASHBOARD.keys()
+    assert unread == set(), "exported metrics no panel or rule reads"
+
+
+def test_panels_of_logs_metrics_say_they_are_for_logs_models() -> None:
+    """A metrics model exports the log counters at 0: their panels say so, and a share of
+    log lines divides by at least a tiny number so that a metrics model reads 0, not NaN."""
+    for p in promql.panels():
+        exprs = [t["expr"] for t in p.get("targets", [])]
+        if not any("anomaly_gan_log_" in e for e in exprs):
+            continue
+        assert "Logs models only" in p["description"], p["title"]
+        for e in exprs:
+            if "/" in e:
+                assert "clamp_min(" in e.split("/", 1)[1], f"{p['title']}: {e}"
+
 # Labels Prometheus or the Prometheus Operator put on every scraped series.
 TARGET_LABELS = {"namespace", "job", "service", "instance", "pod", "container", "endpoint"}
 
