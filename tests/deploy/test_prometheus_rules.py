@@ -72,8 +72,6 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
         assert names, f"{e.source}: no metric found in {e.expr!r}"
         assert names <= known, f"{e.source}: unknown metric(s) {names - known} in {e.expr!r}"
 
-
-
 # Exported metrics that no rule and no panel reads, each with why.
 LEFT_OFF_THE_DASHBOARD = {
     "anomaly_gan_entity_score": "per-entity labels stay out of rules and panels "
@@ -110,6 +108,7 @@ def test_panels_of_logs_metrics_say_they_are_for_logs_models() -> None:
         for e in exprs:
             if "/" in e:
                 assert "clamp_min(" in e.split("/", 1)[1], f"{p['title']}: {e}"
+
 
 # Labels Prometheus or the Prometheus Operator put on every scraped series.
 TARGET_LABELS = {"namespace", "job", "service", "instance", "pod", "container", "endpoint"}
