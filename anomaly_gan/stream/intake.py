@@ -52,7 +52,7 @@ class Intake:
                  dead_letter: Callable[[Any, Any, InvalidEvent], None],
                  on_drop: Callable[[str], None], clock: Callable[[], float]) -> None:
         w = cfg.windows
-        gap_seconds = w.gap_seconds
+        gap_seconds = idle_seconds = w.gap_seconds
         self.logs: Any = None
         if "logs" in getattr(det, "extras", {}):  # a logs model: lines -> count rows
             from anomaly_gan.logs.live import LogFeed
@@ -66,6 +66,13 @@ class Intake:
                                   f"{cfg.assemble_seconds}")
             self.logs = LogFeed(det, cfg, clock=clock)
             gap_seconds = self.logs.model.row_gap_seconds
+            # A silent entity's empty buckets close reorder_tolerance_seconds behind the
+            # watermark, while an entity that logs closes its own with its next line: the
+            # silent one's rows trail by up to the tolerance plus a bucket, and must still
+            # hold the commit at its last bucket with lines (a replay from past it would not
+            # know the entity, and lose its empty rows and its window's history) until the
+            # gap rule (logs.gap_seconds) forgets it.
+            idle_seconds = gap_seconds + w.reorder_tolerance_seconds
         self.parser = self.logs or parser_from_config(det.feature_names, cfg)
         self.assembler = assembler_from_config(len(det.feature_names), cfg)
         # A logs model's buckets already wait reorder_tolerance_seconds (CountBuckets'
@@ -78,7 +85,8 @@ class Intake:
             max_entities=w.max_entities, reorder_tolerance_seconds=tolerance,
             hop=w.hop, rescore_history=rescore_history(cfg.alerts), on_drop=self._dropped,
             counters=getattr(det, "counters", ()),
-            replay_offsets=holds_cooldown(cfg.alerts.resolve_windows, cfg.alerts.cooldown_seconds))
+            replay_offsets=holds_cooldown(cfg.alerts.resolve_windows, cfg.alerts.cooldown_seconds),
+            idle_seconds=idle_seconds)
         self.dead_letter = dead_letter
         self.on_drop = on_drop
         self.clock = clock

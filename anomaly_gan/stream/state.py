@@ -157,7 +157,8 @@ class WindowState:
                  rescore_history: int = 0,
                  on_drop: Callable[[str], None] | None = None,
                  initial_capacity: int = 256, hop: int = 1,
-                 counters: Iterable[int] = (), replay_offsets: bool = False) -> None:
+                 counters: Iterable[int] = (), replay_offsets: bool = False,
+                 idle_seconds: float | None = None) -> None:
         if window < 1 or n_features < 1 or max_entities < 1 or hop < 1:
             raise ValueError("window, n_features, max_entities and hop must be >= 1")
         self.counters = [int(c) for c in counters]
@@ -167,6 +168,9 @@ class WindowState:
         self.window = int(window)
         self.n_features = int(n_features)
         self.gap_seconds = float(gap_seconds)
+        # how far behind its partition's recent entities an entity stops holding the commit
+        # (commit_offsets): gap_seconds unless its rows may trail by more than that
+        self.idle_seconds = self.gap_seconds if idle_seconds is None else float(idle_seconds)
         self.tolerance = float(reorder_tolerance_seconds)
         self.max_entities = int(max_entities)
         self.history = max(int(rescore_history), 0)  # windows a replay may re-score
@@ -421,8 +425,8 @@ class WindowState:
         partition's recent entities (below) are before ``until`` in event time (an alert's
         cooldown: :attr:`~anomaly_gan.stream.alerts.Debouncer.cooling`).
 
-        An entity whose last event is more than ``gap_seconds`` behind its partition's
-        *recent* entities (the 90th percentile of last event times, not the newest one, so
+        An entity whose last event is more than ``idle_seconds`` (by default ``gap_seconds``)
+        behind its partition's *recent* entities (the 90th percentile of last event times, not the newest one, so
         that no single event can switch this off) does not hold the offset back: its window
         would restart anyway unless its own clock lags, and then a restart costs it one
         warm-up.
@@ -436,7 +440,7 @@ class WindowState:
         recent = {p: sorted(t)[int(0.9 * (len(t) - 1))] for p, t in times.items()}
         for entity, slot in self._slots.items():
             p = self._part[slot]
-            if p not in result or self._last_ts[slot] < recent[p] - self.gap_seconds:
+            if p not in result or self._last_ts[slot] < recent[p] - self.idle_seconds:
                 continue
             pin = self._pin(slot, rescore(entity) if rescore is not None else 0)
             hold = holds.get(entity) if holds else None

@@ -388,6 +388,60 @@ def test_the_spans_kept_for_a_held_back_commit_are_capped(monkeypatch, caplog, m
     assert scored(io) == whole_run(base, _MODES[mode])
 
 
+def goes_silent(back):
+    """web every 3 s, db every 4 s, and cache every 5 s but silent from 60 s to 150 s (nine
+    buckets, under logs.gap_seconds), then ``back`` to its lines or not, up to 300 s."""
+    lines = sorted([(t, "web") for t in range(0, 300, 3)]
+                   + [(t + 0.5, "db") for t in range(1, 300, 4)]
+                   + [(t + 0.25, "cache") for t in range(2, 300, 5)
+                      if t < 60 or (back and t >= 150)])
+    return [Record(i, b"k", _at(t, e)) for i, (t, e) in enumerate(lines)]
+
+
+@pytest.mark.parametrize("back", [True, False], ids=["back", "gone"])
+def test_an_entity_that_goes_silent_holds_the_commit_through_its_silence(back):
+    """With reorder_tolerance_seconds a silent entity's empty buckets close that long behind
+    the watermark, while an entity that logs closes its own with its next line: cache's rows
+    trailed web's by up to 30 s (25 s tolerance, 10 s buckets), more than the 15 s after
+    which the window state let an entity stop holding the commit. So the commit passed
+    cache's last lines; a replay from there did not know cache, and the windows over its
+    silence (its empty rows, and the rows before them) were never scored: 12 of cache's
+    windows at 18 of 216 kill points, 22 windows at 38 of 186 where it does not come back.
+    A logs entity now holds the commit for the tolerance longer, until the gap rule forgets
+    it."""
+    recs = goes_silent(back)
+    want = whole_run(recs, LineCountModel, reorder_tolerance_seconds=25.0)
+    assert sum(e == "cache" for e, _, _ in want) > 20  # its windows over the silence too
+    assert_kills_score_as_a_whole_run(recs, LineCountModel, want, every=1,
+                                      reorder_tolerance_seconds=25.0)
+
+
+class ShortGapModel(LineCountModel):
+    """LineCountModel whose entities are forgotten after 60 s of silence."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = config_from_dict({
+            "model": {"backbone": "dense"}, "data": {"window": 3},
+            "logs": {"format": "regex", "bucket_seconds": 10.0, "top_k": 2, "gap_seconds": 60.0,
+                     "regex": r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"}})
+
+
+def test_an_entity_gone_for_good_holds_the_commit_only_until_the_gap_rule_forgets_it():
+    """The hold above ends with the gap rule: cache, silent from 60 s for good with a 60 s
+    gap, no longer holds the commit once forgotten, and a kill at any point still scores
+    the windows of a run without one."""
+    recs = goes_silent(back=False)
+    last_cache = max(i for i, r in enumerate(recs) if b" cache " in r.value)
+    want = whole_run(recs, ShortGapModel, reorder_tolerance_seconds=25.0)
+    s, io = hostile_scorer([recs], ShortGapModel(), reorder_tolerance_seconds=25.0)
+    s.step()
+    assert s._commit(force=True)
+    assert io.commits[-1][IN] > last_cache + 100  # web's and db's windows hold it, not cache
+    assert_kills_score_as_a_whole_run(recs, ShortGapModel, want, every=2,
+                                      reorder_tolerance_seconds=25.0)
+
+
 @pytest.mark.parametrize("tolerance", [5.0, 25.0])
 @pytest.mark.parametrize("mode", sorted(_MODES))
 def test_reorder_tolerance_delays_a_logs_window_once_not_a_bucket_more(mode, tolerance):
