@@ -425,11 +425,11 @@ class WindowState:
         partition's recent entities (below) are before ``until`` in event time (an alert's
         cooldown: :attr:`~anomaly_gan.stream.alerts.Debouncer.cooling`).
 
-        An entity whose last event is more than ``idle_seconds`` (by default ``gap_seconds``)
-        behind its partition's *recent* entities (the 90th percentile of last event times, not the newest one, so
-        that no single event can switch this off) does not hold the offset back: its window
-        would restart anyway unless its own clock lags, and then a restart costs it one
-        warm-up.
+        An entity whose last event is more than ``idle_seconds`` (by default
+        ``gap_seconds``) behind its partition's *recent* entities (the 90th percentile of
+        last event times, not the newest one, so that no single event can switch this off)
+        does not hold the offset back: its window would restart anyway unless its own clock
+        lags, and then a restart costs it one warm-up.
         """
         result = {p: int(o) for p, o in next_offsets.items()}
         if not self._slots:
