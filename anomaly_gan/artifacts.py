@@ -235,7 +235,8 @@ def resolve_bundle_path(path: str | os.PathLike[str]) -> Path:
     if name is not None:
         if not name or "/" in name or "\0" in name or name in (".", ".."):
             raise BundleError(f"{current}: expected the name of a version directory, "
-                              f"got {brief(name)}")
+                              f"got {brief(name)}; `anomaly-gan models promote --store {p} "
+                              f"VERSION` replaces it")
         target = p / name
         if not is_file(target / MANIFEST, BundleError):  # unreadable: "cannot read"
             raise BundleError(f"{current}: names {brief(name)}, which is not a model bundle "

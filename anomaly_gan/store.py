@@ -121,7 +121,8 @@ def read_pointer(path: Path, error: type[AnomalyGanError]) -> str | None:
         return path.read_bytes()[:4096].decode("utf-8").strip()
     except UnicodeDecodeError:
         raise error(f"{path}: expected the name of a version directory as UTF-8 text, "
-                    f"got undecodable bytes") from None
+                    f"got undecodable bytes; `anomaly-gan models promote --store "
+                    f"{path.parent} VERSION` replaces it") from None
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
 
@@ -576,19 +577,32 @@ class ModelStore:
 
     # ------------------------------------------------------------------ reading
 
-    def current(self) -> str | None:
-        """The version ``current`` names; None when nothing has been promoted yet."""
+    def current(self, *, replacing: bool = False) -> str | None:
+        """The version ``current`` names; None when nothing has been promoted yet. With
+        ``replacing`` (a promote, which writes a new one), a ``current`` file that names no
+        version (empty, a path, undecodable) is None too: refusing it there left the store
+        with no way out but editing the file."""
         f = self.root / CURRENT
-        name = read_pointer(f, StoreError)
+        try:
+            name = read_pointer(f, StoreError)
+        except StoreError:
+            # undecodable or unreadable; a directory stays an error: no rename replaces it
+            if replacing and stat.S_ISREG(mode_of(f, StoreError) or 0):
+                return None
+            raise
         if name is None:
             return None
         if not name or not _is_version_name(name):
+            if replacing:
+                return None
             # empty too: score and serve refuse it, and retrain took it for "nothing
             # promoted" and trained a parentless version that it then promoted
-            raise StoreError(f"{f}: expected the name of a version directory, got {brief(name)}")
+            raise StoreError(f"{f}: expected the name of a version directory, got "
+                             f"{brief(name)}; `anomaly-gan models promote --store {self.root} "
+                             f"VERSION` replaces it")
         return name
 
-    def _history(self) -> dict[str, Any]:
+    def _history(self, *, replacing: bool = False) -> dict[str, Any]:
         """history.json (``stack`` and ``log``), its stack ending with the current version.
 
         history.json is renamed before ``current`` (:meth:`_write_pointer`): one that was
@@ -601,11 +615,11 @@ class ModelStore:
 
         A ``current`` the stack does not end with otherwise (set by hand, or a store from
         before history.json) is on top all the same, and the version under it is the one
-        rollback restores and prune keeps."""
+        rollback restores and prune keeps. ``replacing``: see :meth:`current`."""
         f = self.root / HISTORY
         raw = (_checked_history(f, read_json(f, "promotion history", StoreError))
                if is_file(f, StoreError) else {"stack": [], "log": []})
-        cur = self.current()
+        cur = self.current(replacing=replacing)
         history = {"stack": raw["stack"], "log": raw["log"]}
         before = raw.get("before")
         if ("current" in raw and raw["current"] != cur and before is not None
@@ -627,9 +641,10 @@ class ModelStore:
                 return i
         return None
 
-    def predecessor(self) -> str | None:
-        """The version ``rollback`` would restore (and ``prune`` keeps)."""
-        stack = self._history()["stack"]
+    def predecessor(self, *, replacing: bool = False) -> str | None:
+        """The version ``rollback`` would restore (and ``prune`` keeps); ``replacing``: see
+        :meth:`current`."""
+        stack = self._history(replacing=replacing)["stack"]
         i = self._rollback_index(stack)
         return None if i is None else stack[i]
 
@@ -1008,7 +1023,7 @@ class ModelStore:
 
             load_bundle(path)  # checksums, format, loadable networks
         with self.lock():
-            previous = self.current()
+            previous = self.current(replacing=True)
             # Verified outside the lock (loading takes seconds): a prune meanwhile deleted
             # the version and current then named a directory that was gone.
             now = self._manifest_bytes(path)
@@ -1034,7 +1049,7 @@ class ModelStore:
                     f"to {previous or 'none'} while it was made (a rollback or another "
                     f"promote); it is kept: `anomaly-gan models promote --store {self.root} "
                     f"{version}` promotes it")
-            history = self._history()
+            history = self._history(replacing=True)
             stack_before = list(history["stack"])
             if previous != version:
                 history["stack"].append(version)

@@ -373,6 +373,35 @@ def test_a_current_that_is_a_directory_is_refused_not_taken_for_none(store, link
     assert "current" not in [v.name for v in store.versions()] and store.current() == "v2"
 
 
+@pytest.mark.parametrize("content", [b"", b"\n", b"models/v2\n", b"v2/\n", b"\xff\xfe\n"])
+def test_a_current_naming_no_version_is_replaced_by_a_promote(store, content, capsys):
+    """An empty or hand-written `current` (a path, `v2/` from tab completion, bytes of a
+    damaged write) stopped every command: `models list`, `show`, `rollback` and the
+    `promote` that the runbook's "no model loaded" says to run, each with a line that said
+    what was wrong and not what to do; the way out was editing the file by hand."""
+    store.promote("v1", verify=False)
+    store.promote("v2", verify=False)
+    (store.root / "current").write_bytes(content)
+    assert main(["models", "list", "--store", str(store.root)]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"; `anomaly-gan models promote --store {store.root} VERSION` replaces it\n")
+    assert main(["models", "promote", "--store", str(store.root), "v3"]) == 2  # no bundle
+    assert "v3: " in capsys.readouterr().err and (store.root / "current").read_bytes() == content
+    store.promote("v3", verify=False)
+    assert store.current() == "v3"
+    assert store.history()[-1]["previous"] is None
+    assert main(["models", "list", "--store", str(store.root)]) == 0
+    assert "rollback target: v2" in capsys.readouterr().out
+    assert store.rollback(verify=False) == ("v3", "v2")
+
+
+def test_a_current_that_is_a_directory_is_not_replaced_by_a_promote(store):
+    """A directory is no file a rename can replace: its own message says to remove it."""
+    (store.root / "current").mkdir()
+    with pytest.raises(StoreError, match="is a directory"):
+        store.promote("v1", verify=False)
+
+
 def test_a_version_with_damaged_metadata_is_listed_and_can_be_pruned(store):
     """One damaged old version made `models list` and `models prune` fail for the whole
     store: the commands that would show it and remove it."""

@@ -206,8 +206,7 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
         # An unknown version or a damaged metadata.json, current or history.json fails
         # before TensorFlow loads.
         meta = store.info(args.version).metadata
-        store.current()
-        store.predecessor()
+        store.predecessor(replacing=True)  # a `current` naming no version is replaced
         # A gate-rejected version too (refused, or named for the warning with --over-gate)
         overridden = store.gate_overridden(args.version, over_gate=args.over_gate)
         # One that went through no gate but whose training failed (kept with train

@@ -29,7 +29,8 @@ def store(tmp_path) -> Path:
 # (command after `models`, file, its damaged content, the error after "<store>/<file>: ")
 DAMAGED = [
     (["list"], "current", b"\xff\xfe\n",
-     "expected the name of a version directory as UTF-8 text, got undecodable bytes"),
+     ("expected the name of a version directory as UTF-8 text, got undecodable bytes; "
+      "`anomaly-gan models promote --store {store} VERSION` replaces it")),
     (["rollback"], "history.json", b'{"stack": ["v1", 5], "log": []}',
      "stack[1]: expected a version name, got 5"),
     (["promote", "v1"], "history.json", b'{"stack": ["v1", "v2"], "log": {}}',
@@ -51,6 +52,7 @@ def test_a_damaged_store_is_one_line_exit_2_before_tensorflow(store, tmp_path):
         shutil.copytree(store, damaged)
         (damaged / name).write_bytes(content)
         argvs.append(["models", *command, "--store", str(damaged)])
+        message = message.replace("{store}", str(damaged))
         expected.append((f"anomaly-gan: error: {damaged / name}: {message}\n", snapshot(damaged)))
     out = run_cli(*argvs)
     assert not out["tensorflow"]
