@@ -617,8 +617,18 @@ class ModelStore:
         before history.json) is on top all the same, and the version under it is the one
         rollback restores and prune keeps. ``replacing``: see :meth:`current`."""
         f = self.root / HISTORY
-        raw = (_checked_history(f, read_json(f, "promotion history", StoreError))
-               if is_file(f, StoreError) else {"stack": [], "log": []})
+        raw: dict[str, Any] = {"stack": [], "log": []}
+        if is_file(f, StoreError):
+            try:
+                raw = _checked_history(f, read_json(f, "promotion history", StoreError))
+            except StoreError as exc:
+                if str(exc).startswith(f"{f}: cannot read"):  # the file system's, not its text
+                    raise
+                # Every command that reads the store stopped here (list, show, promote,
+                # rollback, prune, retrain) with no word of the way out.
+                raise StoreError(f"{exc}; move it aside (`mv {f} {f}.damaged`): the store "
+                                 f"then starts a new history at `current`, and `models "
+                                 f"rollback` has no target until the next promote") from None
         cur = self.current(replacing=replacing)
         history = {"stack": raw["stack"], "log": raw["log"]}
         before = raw.get("before")

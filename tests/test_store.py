@@ -402,6 +402,28 @@ def test_a_current_that_is_a_directory_is_not_replaced_by_a_promote(store):
         store.promote("v1", verify=False)
 
 
+@pytest.mark.parametrize("content", [b"{bad", b"[1, 2]", b'{"stack": ["../v1"]}', b"\xff"])
+def test_a_damaged_history_names_the_way_out_and_moving_it_aside_works(store, content, capsys):
+    """A damaged history.json stopped `models list`, `show`, `promote`, `rollback` and
+    `prune` ("promotion history is not valid JSON: ...", exit 2) and named no way out."""
+    store.promote("v1", verify=False)
+    store.promote("v2", verify=False)
+    history = store.root / "history.json"
+    history.write_bytes(content)
+    advice = (f"; move it aside (`mv {history} {history}.damaged`): the store then starts a "
+              f"new history at `current`, and `models rollback` has no target until the "
+              f"next promote\n")
+    for command in (["list"], ["rollback"], ["prune", "--keep", "1"]):
+        assert main(["models", *command, "--store", str(store.root)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"anomaly-gan: error: {history}: ") and err.endswith(advice)
+    history.rename(f"{history}.damaged")
+    assert main(["models", "list", "--store", str(store.root)]) == 0
+    assert "(* current: v2; ^ rollback target: none)" in capsys.readouterr().out
+    store.promote("v3", verify=False)
+    assert store.rollback(verify=False) == ("v3", "v2")
+
+
 def test_a_version_with_damaged_metadata_is_listed_and_can_be_pruned(store):
     """One damaged old version made `models list` and `models prune` fail for the whole
     store: the commands that would show it and remove it."""

@@ -53,6 +53,11 @@ def test_a_damaged_store_is_one_line_exit_2_before_tensorflow(store, tmp_path):
         (damaged / name).write_bytes(content)
         argvs.append(["models", *command, "--store", str(damaged)])
         message = message.replace("{store}", str(damaged))
+        if name == "history.json":
+            history = damaged / name
+            message += (f"; move it aside (`mv {history} {history}.damaged`): the store then "
+                        f"starts a new history at `current`, and `models rollback` has no "
+                        f"target until the next promote")
         expected.append((f"anomaly-gan: error: {damaged / name}: {message}\n", snapshot(damaged)))
     out = run_cli(*argvs)
     assert not out["tensorflow"]
