@@ -449,8 +449,14 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         + f"{ex_r['labelled']} labelled, {ex_r['over_threshold']} over threshold, "
         f"{ex_r['too_short']} in pieces too short); "
         f"{selection['train_rows']} rows train, {selection['holdout_rows']} held out")
+    # After a lasting change the current version alerts on the new normal, and its alerts
+    # are excluded whatever exclude_over_threshold says: only files, which carry no alerts, help.
+    new_normal = ("if the baseline changed for good (the current version alerts on the new "
+                  "normal), retrain on files of the new normal (--data) with "
+                  "retrain.exclude_over_threshold: false")
     if not train:
-        hint = ("; if the baseline shifted, set retrain.exclude_over_threshold: false"
+        hint = (f"; {new_normal}" if ex_r["alerted"] else
+                "; if the baseline shifted, set retrain.exclude_over_threshold: false"
                 if ex_r["over_threshold"] else "")
         raise DataError(f"retrain: after exclusions no piece of at least {2 * w} rows is left "
                         f"to train on ({selection['rows_kept']} of {selection['rows']} rows kept; "
@@ -478,9 +484,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             f"{ex_r['over_threshold']} over its "
             f"threshold, {ex_r['labelled']} labelled, {ex_r['too_short']} in pieces too short "
             f"between them), so the gate has nothing to measure false alarms on and would "
-            f"reject any candidate; if the baseline changed for good (the current version "
-            f"alerts on the new normal), retrain on files of the new normal (--data) with "
-            f"retrain.exclude_over_threshold: false")
+            f"reject any candidate; {new_normal}")
 
     # ---------------------------------------------------------------- train
     mode = cfg.retrain.mode

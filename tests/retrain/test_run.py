@@ -421,6 +421,31 @@ def test_a_range_whose_newest_part_was_alerted_on_is_refused_before_training(
     assert snapshot(store.root) == before
 
 
+def test_a_range_all_alerted_on_names_the_way_out(store, config_file, monkeypatch, no_training):
+    """The current version alerted on the whole range (the new normal after a lasting change,
+    the case the runbook's "baseline drift: retrain" meets): the line said that nothing was
+    left to train on (2100 of 2100 rows alerted, in a run by hand) and no more, where the
+    same case with rows left for training only said to retrain on files."""
+    from anomaly_gan.retrain import run
+    from anomaly_gan.retrain.source import Alerted
+    from tests.retrain.conftest import snapshot
+    from tests.retrain.plant import ENTITIES, STEP_S
+
+    ts = _fake_topic(monkeypatch, 600, seed=60)
+    alerts = [Alerted(e, t - 150.0, t) for e in ENTITIES
+              for t in np.arange(ts[0], ts[-1] + 300.0, 300.0)]
+    monkeypatch.setattr(run, "read_alerts", lambda *_a, **_k: alerts)
+    before = snapshot(store.root)
+    with pytest.raises(DataError, match=r"^retrain: after exclusions no piece of at least 32 "
+                                        r"rows is left to train on \(0 of 1800 rows kept; 1800 "
+                                        r"alerted, .*\); if the baseline changed for good .* "
+                                        r"retrain on files of the new normal \(--data\) with "
+                                        r"retrain\.exclude_over_threshold: false$"):
+        run.retrain(_tiny_config(config_file), RetrainRequest(
+            store=str(store.root), start=float(ts[0]), end=float(ts[-1]) + STEP_S))
+    assert snapshot(store.root) == before
+
+
 def test_a_topic_retrain_over_a_store_with_no_promoted_version_says_how_to_promote_one(
         tmp_path, tiny_detector, config_file, no_training):
     """`train --out models/v1` makes v1 a version of the store models/, never promoted; a
