@@ -1066,6 +1066,7 @@ class ModelStore:
             history["log"].append({"at": _now(), "action": reason, "version": version,
                                    "previous": previous, "by": _operator()})
             self._write_pointer(version, history, previous, stack_before)
+            self.clean_incoming()  # a killed retrain's half-written candidate, if any
         return previous or ""
 
     def rollback(self, *, verify: bool = True) -> tuple[str, str]:
@@ -1104,6 +1105,7 @@ class ModelStore:
             history["log"].append({"at": _now(), "action": "rollback", "version": target,
                                    "previous": cur, "by": _operator()})
             self._write_pointer(target, history, cur, stack_before)
+            self.clean_incoming()
         return cur or "", target
 
     def _added_during_a_retrain(self, versions: Sequence[VersionInfo]) -> set[str]:

@@ -572,6 +572,20 @@ def test_dead_writers_leftovers_are_cleaned_and_never_listed(store):
     assert store.clean_incoming() == 1 and not half.exists() and live.exists()
 
 
+def test_a_promote_or_a_rollback_removes_a_killed_writers_leftovers(store):
+    """The README says what a killed retrain leaves is removed by the next write into the
+    store: prune and the next retrain did, a promote or a rollback (the usual next write
+    after a failed retrain) did not, and its half-written candidate stayed."""
+    for action in (lambda: store.promote("v1", verify=False),
+                   lambda: store.promote("v2", verify=False),
+                   lambda: store.rollback(verify=False)):
+        leftover = store.root / ".incoming-999999999-1"
+        leftover.mkdir()
+        (leftover / "manifest.json").write_text("{}")
+        action()
+        assert not leftover.exists()
+
+
 def test_another_hosts_leftovers_are_judged_by_age_not_by_process_id(store):
     """Pods that share the store's volume each have their own process ids, and a retrain is
     often process 1: by the id alone a pod took another pod's leftover for a live process's
