@@ -985,7 +985,8 @@ class ModelStore:
         --over-gate``: an operator who read the report accepts it, e.g. a new normal that
         the false-alarm budget calls anomalous), and then still when its training health is
         unhealthy or damaged: the flag overrides the gate's judgement of the data, not a
-        model whose training failed. An ``unknown`` health (none recorded: a bundle written
+        model whose training failed (so such a version's refusal names its health, with the
+        flag or without, and offers no flag). An ``unknown`` health (none recorded: a bundle written
         before health was) says nothing failed, and a plain promote of an ungated version
         takes it; with the flag it is promoted (``models promote`` warns that it is unknown).
         """
@@ -993,19 +994,21 @@ class ModelStore:
         if gate_of(meta) != "rejected":
             return []
         reasons = list(meta["gate"].get("reasons") or []) or ["see its gate report"]
-        if not over_gate:
-            raise StoreError(
-                f"{version}: rejected by the validation gate ({'; '.join(reasons)}); not "
-                f"promoted (`anomaly-gan models show --store {self.root} {version}` has the "
-                f"report; if you accept it, `anomaly-gan models promote --store {self.root} "
-                f"{version} --over-gate` promotes it)")
         health = health_of(meta)
+        # Checked first: the line without the flag must not offer an --over-gate that would
+        # be refused for the health.
         if health["status"] not in ("healthy", "unknown"):
             raise StoreError(
                 f"{version}: training health is {health['status']} "
                 f"({'; '.join(health['issues']) or 'no details'}); not promoted, --over-gate "
                 f"or not (it overrides the gate's judgement of the data, not a model whose "
                 f"training failed): retrain it")
+        if not over_gate:
+            raise StoreError(
+                f"{version}: rejected by the validation gate ({'; '.join(reasons)}); not "
+                f"promoted (`anomaly-gan models show --store {self.root} {version}` has the "
+                f"report; if you accept it, `anomaly-gan models promote --store {self.root} "
+                f"{version} --over-gate` promotes it)")
         return reasons
 
     def promote(self, version: str, *, reason: str = "promote", verify: bool = True,

@@ -363,6 +363,20 @@ def test_promote_over_gate_still_refuses_a_version_whose_training_was_unhealthy(
     assert snapshot(store) == before
 
 
+def test_promote_of_a_gate_rejected_unhealthy_version_offers_no_over_gate(store, capsys):
+    """A retrain whose candidate trained unhealthy is rejected by the gate too. The refusal
+    without the flag said "`... --over-gate` promotes it", and that command was then refused
+    for the health: an operator was sent to a command that cannot work."""
+    _rejected(store, "v3", health="unhealthy")
+    before = snapshot(store)
+    assert main(["models", "promote", "v3", "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert "--over-gate` promotes it" not in err
+    assert err.startswith("anomaly-gan: error: v3: training health is unhealthy") and \
+        err.endswith("retrain it\n")
+    assert snapshot(store) == before
+
+
 def test_promote_over_gate_promotes_a_version_with_no_recorded_health_with_a_warning(
         store, capsys, monkeypatch):
     """A rejected bundle with no training health recorded (health 'unknown': one written
