@@ -240,6 +240,18 @@ def test_the_readme_config_error_is_the_line_validate_config_prints(tmp_path, mo
     assert capsys.readouterr().err.strip() == shown
 
 
+def test_serve_help_gives_the_exit_code_of_a_second_signal():
+    """README and `anomaly-gan --help` say a second SIGTERM or Ctrl-C while `serve` drains
+    ends it at once with 130; `serve --help` gave 130 only for a signal while it starts."""
+    from anomaly_gan.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "130 too, at once and with one line, for a second SIGTERM or Ctrl-C while it drains" \
+        in readme
+    description = " ".join(_subcommands(build_parser())["serve"].description.split())
+    assert "130" in description and "a second one while it drains" in description, description
+
+
 def test_the_runbook_names_the_keys_a_json_log_line_starts_with():
     """The runbook's `kubectl logs` line said the JSON lines have "level" and "message"
     first; they start with "ts", "level", "logger", "msg": a `jq .message` finds nothing."""

@@ -114,7 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "replay (the uncommitted events are re-read on restart); "
                     "2 bad config or model bundle (one line, no traceback); 130 SIGTERM or "
                     "Ctrl-C while it starts (config, TensorFlow and the model loading), before "
-                    "it can drain (one line).")
+                    "it can drain (one line), or a second one while it drains (at once, "
+                    "committing nothing more).")
     p.add_argument("--config", help="YAML config (the serve: section; default: shipped defaults)")
     p.add_argument("--model", help="bundle directory or store with a 'current' file "
                                    "(overrides serve.model_path)")
