@@ -176,6 +176,25 @@ def test_every_flag_the_docs_give_a_command_is_one_of_its_options():
         unknown)
 
 
+def test_the_readme_models_block_gives_every_option_of_each_action():
+    """README's block of `anomaly-gan models ACTION` lines is where the Retraining section
+    shows an operator what each action takes: `promote` left out `--allow-unhealthy`, the
+    one way to promote a version kept with `train --allow-unhealthy`."""
+    from anomaly_gan.cli import build_parser
+
+    actions = _subcommands(_subcommands(build_parser())["models"])
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown: dict[str, set[str]] = {}
+    for m in re.finditer(r"^anomaly-gan models (\w+) +(.*)$", text, re.MULTILINE):
+        command = m.group(2).split("#")[0]
+        shown.setdefault(m.group(1), set()).update(re.findall(r"--[\w-]+", command))
+    assert set(shown) == set(actions), shown
+    missing = [f"models {name} {o}" for name, parser in actions.items()
+               for a in parser._actions for o in a.option_strings
+               if o.startswith("--") and o != "--help" and o not in shown[name]]
+    assert not missing, "options README's models block does not show:\n" + "\n".join(missing)
+
+
 def _exported_metrics() -> set[str]:
     """Every metric name a scorer can export: the optional drift and shadow parts too."""
     from types import SimpleNamespace
