@@ -335,18 +335,20 @@ def _check_output(path: str, what: str, args: argparse.Namespace, figure: bool =
 
     if path == STDOUT and not figure:
         return
+    try:
+        bundle = resolve_bundle_path(args.model)
+    except AnomalyGanError:  # reported by the bundle check that follows
+        bundle = None
+    # Before check_output_file, whose writability probe makes and removes a directory where
+    # the output would go: inside the bundle that changed the directory said not to change.
+    check_output_apart(path, what, directories=[("--model", args.model), ("--model", bundle)])
     check_output_file(path, what)
     if figure:
         from anomaly_gan.plot import figure_format
 
         figure_format(path)
-    try:
-        bundle = resolve_bundle_path(args.model)
-    except AnomalyGanError:  # reported by the bundle check that follows
-        bundle = None
     check_output_apart(path, what,
-                       inputs=[("--data", args.data), ("--labels", getattr(args, "labels", None))],
-                       directories=[("--model", args.model), ("--model", bundle)])
+                       inputs=[("--data", args.data), ("--labels", getattr(args, "labels", None))])
 
 
 STDOUT = "-"

@@ -210,6 +210,33 @@ def test_outputs_never_replace_inputs_or_the_model(tmp_path):
     assert not (tmp_path / "p4").exists() and not (tmp_path / "p4.png").exists()
 
 
+def test_an_output_inside_the_model_is_refused_without_probing_the_model(tmp_path, monkeypatch,
+                                                                        capsys):
+    """`score --out BUNDLE/x.csv` was refused as "inside the --model directory ..., which must
+    not change" only after the writability probe had made and removed a hidden directory in
+    the bundle (its mtime changed); on a read-only bundle volume the line would have been the
+    probe's "read-only file system" instead."""
+    import tempfile
+
+    bundle = tmp_path / "v1"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text("{}")
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    probed: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def spy(*args, **kwargs):
+        probed.append(str(kwargs.get("dir")))
+        return mkdtemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", spy)
+    for out in (bundle / "x.csv", bundle / "sub" / "x.csv"):
+        assert main(["score", "--model", str(bundle), "--data", str(tmp_path / "d.csv"),
+                     "--out", str(out)]) == 2
+        assert "is inside the --model directory" in capsys.readouterr().err
+    assert probed == []
+
+
 def test_serve_names_the_key_and_file_of_a_bad_model_path(tmp_path):
     """A serve.model_path from the config that is no bundle or store: the line names the
     config file (or variable) and the key, as a bad key does; it said only 'models: model
