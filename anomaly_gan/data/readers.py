@@ -514,15 +514,62 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
     read = [0]
     records = csv_records(path, opened, read)
     said = None if progress is None else (lambda rows: progress(rows, read[0]))
+    start = list(itertools.islice(records, 2))
     try:
-        return _csv_table(records, path, timestamp_column, header_rule, number, only, said)
+        return _csv_table(itertools.chain(start, records), path, timestamp_column,
+                          header_rule, number, only, said)
     except DataError:
         # A fault in reading the file further on (a damaged compressed stream, bytes that
         # are not UTF-8, a CSV quoting error) says more than a row it may have garbled,
         # and is the error the file gave when it was read whole first
         for _ in records:
             pass
+        # Read for a model (only: its features), the file's header is checked against
+        # them first: a log file is 'columns do not match the model's features'
+        if (only is None and len(start) == 2
+                and (log := _log_file_hint(path, start[0][0], start[1][0]))):
+            raise DataError(log) from None
         raise
+
+
+def _log_file_hint(path: Path, first: list[str], second: list[str]) -> str:
+    """The refusal of a CSV read that failed on a log file: its first two lines are log
+    lines (JSON objects, or a cell of four or more words in the same column of both: see
+    :func:`_log_text`), which no CSV header and row are. Read as a CSV, its first line was a header and the error
+    advised making a whole log line the time column (Loghub's 16 samples, no config).
+
+    >>> _log_file_hint(Path("app.log"), ["2026-01-01 00:00:00 web INFO up"],
+    ...                ["2026-01-01 00:00:01 web INFO cache hit"])[:68]
+    'app.log: line 1 is a log line, not a CSV header: without a logs: sec'
+    >>> _log_file_hint(Path("m.csv"), ["flow rate in litres", "rpm"], ["1,5", "7"])
+    ''
+    """
+    if first and second and first[0].startswith("{") and second[0].startswith("{"):
+        how = "logs.format: json, with logs.json_fields naming its message, ts and entity fields"
+    elif any(_log_text(a) and _log_text(b) for a, b in zip(first, second)):
+        how = ("logs.format: regex, with logs.regex naming the parts of its lines: (?P<message>...) "
+               "and, where they have them, ts, entity and level, and logs.timestamp_format "
+               "for a stamp that is no RFC 3339 or epoch time")
+    else:
+        return ""
+    line = brief(",".join(first))
+    return (f"{path}: line 1 is a log line, not a CSV header: without a logs: section in the "
+            f"config, --data files are read as CSV tables of numbers ({line}); train on a log "
+            f"file with a config that has one (configs/logs.yaml): {how} (docs/logs.md, "
+            f"'Worked examples of common formats')")
+
+
+def _log_text(cell: str) -> bool:
+    """Whether a CSV cell reads as a log line's text: four or more words, or fields joined
+    by ``|`` with a date or time among them (``20171223-22:15:29:606|Step|300|onStep 3``),
+    which no column name and no number is.
+
+    >>> [_log_text(c) for c in ("2026-01-01 00:00:00 web INFO up", "rpm", "flow rate in l",
+    ...                         "22:15:29:606|Step|300|onStep 3", "cpu|mem|disk|net")]
+    [True, False, True, True, False]
+    """
+    return len(cell.split()) >= 4 or (len(cell.replace("|", " ").split()) >= 4
+                                      and bool(_DATE_OR_TIME.search(cell)))
 
 
 def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,

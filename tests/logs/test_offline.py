@@ -1342,3 +1342,41 @@ def test_per_n_lines_an_entity_back_after_the_gap_starts_a_new_series_as_in_serv
     # lines without times are never split
     untimed = [LogEvent("web", None, "INFO", "GET /index 200") for _ in stamps]
     assert [len(rows) for rows in count_series(model, untimed)["web"]] == [5]  # 4 + the last
+
+
+@pytest.mark.parametrize(("lines", "how"), [
+    (["081109 203615 148 INFO dfs.DataNode: served block blk_1 to /10.0.0.1",
+      "081109 203616 149 INFO dfs.DataNode: served block blk_2 to /10.0.0.2"], "regex"),
+    (["Dec  5 10:00:01 web-1 sshd[812]: Accepted publickey for deploy",
+      "Dec  5 10:00:02 web-1 CRON[9313]: (root) CMD (run-parts)"], "regex"),
+    # a comma in the stamp or the text: more cells than the header, or a stamp cell
+    (["2026-12-05 10:00:01,123 INFO [main] shop.Api: started in 3 s",
+      "2026-12-05 10:00:02,007 WARN [main] shop.Api: slow, retrying"], "regex"),
+    (["2026-12-05 10:00:01, Info   CBS   Loaded stack v6.1",
+      "2026-12-05 10:00:02, Info   CSI   Init called"], "regex"),
+    (["20261205-10:00:01:123|Step|3001|onStepChanged 35",
+      "20261205-10:00:01:130|Step|3001|onExtend 14"], "regex"),
+    (['{"level":"info","ts":1796464801.1,"msg":"GET /api/v1/cart/7955 200 10ms"}',
+      '{"level":"error","ts":1796464802.0,"msg":"payment gateway timeout"}'], "json"),
+])
+def test_a_log_file_trained_without_a_logs_config_says_how_to_read_it(tmp_path, capsys,
+                                                                        lines, how):
+    """With no config, `train --data app.log` read the log as a CSV whose first line was
+    its header, and stopped at line 2 with advice that does not apply: "not a number ...
+    (a time column? ... data.timestamp_column: '<the whole first line>')", "expected 5
+    columns, got 7", or "the file looks ';'-separated" (all 16 Loghub 2k samples)."""
+    data = tmp_path / "app.log"
+    data.write_text("\n".join(lines * 3) + "\n")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert f"{data}: line 1 is a log line, not a CSV header: without a logs: section" in err
+    assert f"(configs/logs.yaml): logs.format: {how}, " in err, err
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_csv_whose_header_has_long_names_keeps_its_own_error(tmp_path, capsys):
+    data = tmp_path / "m.csv"
+    data.write_text('flow rate in litres,rpm\n"1,5",7\n')
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
+    assert "a decimal comma or a thousands separator?" in capsys.readouterr().err
