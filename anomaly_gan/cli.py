@@ -426,6 +426,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train(args, stop)
 
 
+def _logs_if_log_file(cfg, path: str, say: Callable[[str], None]):
+    """``train`` with no config: the logs defaults (:data:`~anomaly_gan.config.LOGS_DEFAULTS`)
+    where ``path`` holds log lines (:func:`~anomaly_gan.logs.offline.looks_like_log_lines`),
+    with a ``note:``; else ``cfg``. Until 2026-12-06 such a file was read as a CSV and
+    refused (all 16 of Loghub's 2k samples)."""
+    from anomaly_gan.config import load_logs_defaults
+    from anomaly_gan.logs.offline import head_lines, looks_like_log_lines
+
+    try:
+        head = head_lines(path, 50)
+    except AnomalyGanError:  # not a text file: the CSV reader says what it is
+        return cfg
+    if not looks_like_log_lines(head):
+        return cfg
+    say(f"note: {path} holds log lines and no config was given: training a logs model with "
+        f"the logs defaults (configs/logs.yaml's model and data keys, logs.format: auto, "
+        f"logs.bad_lines: skip); --config configs/logs.yaml to change them")
+    logs_cfg = load_logs_defaults()
+    return logs_cfg.replace(training=dataclasses.replace(logs_cfg.training, verbose=0))
+
+
 def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.artifacts import check_destination
     from anomaly_gan.config import source_of
@@ -452,9 +473,12 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     say = _train_progress(args.quiet, stop)
     lines = _Progress("train", quiet=args.quiet)  # reading a file: 2 million rows take 17 s
+    if cfg.logs is None and args.config is None:
+        cfg = _logs_if_log_file(cfg, args.data[0], say)
     if cfg.logs is not None:  # a logs config: the files are log lines
-        from anomaly_gan.logs.offline import read_log_files, train_log_detector
+        from anomaly_gan.logs.offline import read_log_files, resolve_layout, train_log_detector
 
+        cfg = resolve_layout(cfg, args.data, say)  # logs.format: auto
         events = read_log_files(cfg, args.data, say)
         _tensorflow()
         det = train_log_detector(cfg, args.data, progress=say, events_by_file=events)

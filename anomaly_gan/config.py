@@ -46,6 +46,7 @@ __all__ = [
     "BACKBONES",
     "CPUS_ENV",
     "ENV_PREFIX",
+    "LOGS_DEFAULTS",
     "MAX_CONFIG_BYTES",
     "MODEL_KINDS",
     "NAN_POLICIES",
@@ -79,6 +80,7 @@ __all__ = [
     "config_to_dict",
     "is_otlp",
     "load_config",
+    "load_logs_defaults",
     "parse_yaml",
     "source_of",
     "without_secrets",
@@ -522,7 +524,9 @@ class LogsConfig:
     # records each (the Collector's kafka exporter, its default encoding otlp_proto or
     # encoding: otlp_json); a log file's line is one in OTLP/JSON with either (the
     # Collector's file exporter)
-    format: Literal["json", "regex", "otlp_json", "otlp_proto"] = "json"
+    # auto: train (and a retrain from files) recognises the layout from the file's first
+    # lines (logs/layout.py) and writes the json or regex keys it chose into the bundle
+    format: Literal["json", "regex", "otlp_json", "otlp_proto", "auto"] = "json"
     # regex: named groups 'message' (required), 'ts', 'entity', 'level', 'pri' (syslog's
     # <PRI>: its severity is the level where there is no 'level'); any other is not read.
     regex: str | None = None
@@ -1118,6 +1122,10 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
             f"empty buckets for each silence of an entity; expected at most "
             f"{_MAX_GAP_BUCKETS:,} (bucket_seconds of at least "
             f"{logs.gap_seconds / _MAX_GAP_BUCKETS:g}, or a shorter gap_seconds)")
+    if logs.format == "auto" and logs.regex is not None:
+        raise ConfigError(f"{source}: logs.regex: given with logs.format 'auto', which "
+                          f"recognises the lines' layout itself; expected logs.format: regex "
+                          f"to read them with this regex, or no logs.regex")
     if logs.format == "regex":
         if logs.regex is None:
             raise ConfigError(f"{source}: logs.regex: expected a regular expression when "
@@ -1310,6 +1318,33 @@ def source_of(key: str, path: str | os.PathLike[str] | None,
                 [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p] == parts:
             return f"environment {name}"
     return "default config" if path is None else str(path)
+
+
+#: What ``train`` given a log file and no config trains with: configs/logs.yaml's model,
+#: data and training keys (tests/test_config.py checks they stay the same) and a logs
+#: section that recognises the file's layout (``format: auto``) and leaves out, counted,
+#: the lines that layout does not read (a banner, a line cut short).
+LOGS_DEFAULTS: dict[str, Any] = {
+    "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [32]},
+    "data": {"window": 6, "stride": 1, "scaler": "minmax"},
+    "training": {"epochs": 10, "batch_size": 64, "learning_rate": 0.001},
+    "logs": {"format": "auto", "bad_lines": "skip"},
+}
+
+
+def load_logs_defaults(env: Mapping[str, str] | None = None) -> Config:
+    """:data:`LOGS_DEFAULTS` overridden from the environment, as :func:`load_config` does
+    the shipped defaults.
+
+    >>> cfg = load_logs_defaults({"ANOMALY_GAN__TRAINING__EPOCHS": "2"})
+    >>> cfg.logs.format, cfg.data.window, cfg.training.epochs
+    ('auto', 6, 2)
+    """
+    import copy
+
+    env = os.environ if env is None else env
+    raw, source = _apply_env(copy.deepcopy(LOGS_DEFAULTS), env, "default logs config")
+    return config_from_dict(raw, source)
 
 
 def load_config(path: str | os.PathLike[str] | None = None,

@@ -33,9 +33,25 @@ from anomaly_gan.files import open_input
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Table", "Texts", "align_tables", "apply_nan_policy", "check_features",
-           "csv_records", "csv_rows", "fill_note", "lags", "late_rows", "packed_format",
-           "read_labels", "read_table", "table_times", "time_notes", "without_late_rows"]
+__all__ = [
+    "Table",
+    "Texts",
+    "align_tables",
+    "apply_nan_policy",
+    "check_features",
+    "csv_records",
+    "csv_rows",
+    "fill_note",
+    "lags",
+    "late_rows",
+    "log_text",
+    "packed_format",
+    "read_labels",
+    "read_table",
+    "table_times",
+    "time_notes",
+    "without_late_rows",
+]
 
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 
@@ -535,7 +551,8 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
 def _log_file_hint(path: Path, first: list[str], second: list[str]) -> str:
     """The refusal of a CSV read that failed on a log file: its first two lines are log
     lines (JSON objects, or a cell of four or more words in the same column of both: see
-    :func:`_log_text`), which no CSV header and row are. Read as a CSV, its first line was a header and the error
+    :func:`log_text`), which no CSV header and row are. Read as a CSV, its first line was a
+    header and the error
     advised making a whole log line the time column (Loghub's 16 samples, no config).
 
     >>> _log_file_hint(Path("app.log"), ["2026-01-01 00:00:00 web INFO up"],
@@ -546,7 +563,7 @@ def _log_file_hint(path: Path, first: list[str], second: list[str]) -> str:
     """
     if first and second and first[0].startswith("{") and second[0].startswith("{"):
         how = "logs.format: json, with logs.json_fields naming its message, ts and entity fields"
-    elif any(_log_text(a) and _log_text(b) for a, b in zip(first, second)):
+    elif any(log_text(a) and log_text(b) for a, b in zip(first, second)):
         how = ("logs.format: regex, with logs.regex naming the parts of its lines: (?P<message>...) "
                "and, where they have them, ts, entity and level, and logs.timestamp_format "
                "for a stamp that is no RFC 3339 or epoch time")
@@ -559,12 +576,12 @@ def _log_file_hint(path: Path, first: list[str], second: list[str]) -> str:
             f"'Worked examples of common formats')")
 
 
-def _log_text(cell: str) -> bool:
+def log_text(cell: str) -> bool:
     """Whether a CSV cell reads as a log line's text: four or more words, or fields joined
     by ``|`` with a date or time among them (``20171223-22:15:29:606|Step|300|onStep 3``),
     which no column name and no number is.
 
-    >>> [_log_text(c) for c in ("2026-01-01 00:00:00 web INFO up", "rpm", "flow rate in l",
+    >>> [log_text(c) for c in ("2026-01-01 00:00:00 web INFO up", "rpm", "flow rate in l",
     ...                         "22:15:29:606|Step|300|onStep 3", "cpu|mem|disk|net")]
     [True, False, True, True, False]
     """

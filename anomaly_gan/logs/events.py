@@ -349,6 +349,9 @@ class LogParser:
         self.pattern = re.compile(regex) if regex is not None else None
         if format == "regex" and self.pattern is None:
             raise ValueError("the regex format needs a regex")
+        if format == "auto":  # train writes the keys it recognised into the bundle
+            raise ValueError("logs.format auto is resolved from a file's lines "
+                             "(logs.offline.resolve_layout) before a parser is made")
         self.timestamp_format = timestamp_format
         self.tz = tz  # of timestamp_format stamps without an offset (logs.timezone)
         self.entity = entity

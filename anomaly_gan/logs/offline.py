@@ -26,13 +26,20 @@ from typing import IO
 
 import numpy as np
 
-from anomaly_gan.config import Config, LogsConfig, is_otlp
+from anomaly_gan.config import Config, LogsConfig, config_to_dict, is_otlp
 from anomaly_gan.data.readers import lags, packed_format
 from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError, duration
 from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import LogEvent, LogParser, Multiline, parser_from_config
+from anomaly_gan.logs.layout import (
+    AUTO_ENTITY,
+    JSON_NAMES,
+    MAX_LEADING_FIELDS,
+    SAMPLE_LINES,
+    detect_layout,
+)
 from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model, set_means
 from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frames
 from anomaly_gan.stream.alerts import iso_utc
@@ -636,6 +643,98 @@ def trainable_runs(runs: Sequence[list[BucketRow]], window: int) -> list[list[Bu
     return [r for r in runs if len(r) >= 2 * window]
 
 
+def head_lines(path: str | Path, limit: int = SAMPLE_LINES) -> list[str]:
+    """The first ``limit`` non-empty lines of a log file (decompressed, as it is read),
+    as text; bytes that are not UTF-8 are replaced (they only make a layout read less)."""
+    p = Path(path)
+    out: list[str] = []
+    with open_input(p, "rb") as handle:
+        for _, raw in _lines(handle, p):
+            if raw.strip():
+                out.append(raw.decode("utf-8", "replace"))
+                if len(out) >= limit:
+                    break
+    return out
+
+
+def looks_like_log_lines(lines: Sequence[str]) -> bool:
+    """Whether a file whose first lines are ``lines`` holds log lines rather than a CSV
+    table: its first two lines are JSON objects, or have, in the same comma-separated
+    column, a cell of text (:func:`~anomaly_gan.data.readers.log_text`), and a layout
+    with a time stamp reads them (:func:`~anomaly_gan.logs.layout.detect_layout`). A CSV
+    with a time column and numbers is no log, whatever its stamps.
+
+    >>> looks_like_log_lines(["081109 203615 148 INFO dfs.DataNode: served blk_1",
+    ...                       "081109 203616 149 INFO dfs.DataNode: served blk_2"])
+    True
+    >>> looks_like_log_lines(["timestamp,temp", "2026-01-01T00:00:00Z,20.5"])
+    False
+    """
+    import csv
+
+    from anomaly_gan.data.readers import log_text
+
+    if len(lines) < 2:
+        return False
+    first, second = (next(csv.reader([line]), []) for line in lines[:2])
+    if not (all(line.lstrip().startswith("{") for line in lines[:2])
+            or any(log_text(a) and log_text(b) for a, b in zip(first, second))):
+        return False
+    layout = detect_layout(lines)
+    return layout is not None and (layout.format == "json" or layout.has_time)
+
+
+def resolve_layout(cfg: Config, paths: Sequence[str], say: Progress) -> Config:
+    """``cfg`` with ``logs.format: auto`` replaced by the ``json`` or ``regex`` keys that
+    read the first file's lines (:func:`~anomaly_gan.logs.layout.detect_layout`), with a
+    ``note:`` saying what it chose (the bundle's config keeps it, so ``score`` and
+    ``serve`` read the same); ``cfg`` itself for any other format. Lines with no time stamp
+    that reads are counted per N lines, N chosen as :func:`auto_bucket_lines` chooses it,
+    unless the config sets ``logs.bucket_seconds`` (an error: time buckets need a time)."""
+    logs = cfg.logs
+    if logs is None or logs.format != "auto":
+        return cfg
+    path = paths[0]
+    lines = head_lines(path)
+    layout = detect_layout(lines)
+    if layout is None:
+        raise DataError(f"{path}: its first {len(lines)} lines are JSON objects with none of "
+                        f"the usual message fields ({', '.join(JSON_NAMES['message'])}); "
+                        f"set logs.format: json and logs.json_fields.message")
+    chosen = replace(logs, format=layout.format, regex=layout.regex,
+                     timestamp_format=layout.timestamp_format,
+                     json_fields=layout.json_fields or logs.json_fields,
+                     entity=logs.entity or AUTO_ENTITY)
+    # the regex itself is long (its level words): config.yaml in the bundle holds it
+    keys = (f"logs.json_fields: {config_to_dict(layout.json_fields)}"
+            if layout.json_fields is not None else "logs.regex (in the bundle's config.yaml)")
+    if layout.timestamp_format is not None:
+        keys += f", logs.timestamp_format: {layout.timestamp_format!r}"
+    buckets = ""
+    if not layout.has_time:
+        if not chooses_buckets(cfg) and logs.bucket_seconds is not None:
+            raise DataError(f"{path}: no time stamp found at the start of its lines (nor "
+                            f"after up to {MAX_LEADING_FIELDS} fields), so its lines cannot be "
+                            f"counted in logs.bucket_seconds buckets; set logs.bucket_lines "
+                            f"(a bucket every N lines), or logs.format: regex with a (?P<ts>...) "
+                            f"group and logs.timestamp_format")
+        most = max(_line_count(p) for p in paths)
+        n = logs.bucket_lines or auto_bucket_lines(most, cfg.data.window)
+        chosen = replace(chosen, bucket_seconds=None, bucket_lines=n)
+        buckets = (f"; no time stamp: a bucket every {n} lines (logs.bucket_lines; "
+                   f"{most} lines in the longest file)")
+    say(f"note: {path}: read as {layout.name} lines ({layout.share:.0%} of the first "
+        f"{len(lines)} read; entity {chosen.entity!r}): logs.format: {layout.format}, "
+        f"{keys}{buckets}; set logs.format and these keys to read the lines otherwise")
+    return cfg.replace(logs=chosen)
+
+
+def _line_count(path: str | Path) -> int:
+    p = Path(path)
+    with open_input(p, "rb") as handle:
+        return sum(1 for _, raw in _lines(handle, p) if raw.strip())
+
+
 def read_log_files(cfg: Config, paths: Sequence[str], progress: Progress | None = None,
                    skipped: dict[str, int] | None = None) -> list[list[LogEvent]]:
     """Parse the log files of a logs config (lines over ``serve.windows.max_event_bytes``
@@ -735,9 +834,10 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
 
 
 #: When train chooses the buckets (:func:`chooses_buckets`) and falls back to per N lines:
-#: N makes the most lines of one entity at least AUTO_RUNS x 2 x data.window buckets, and N
-#: is at most AUTO_MAX_LINES (:func:`auto_bucket_lines`).
+#: N makes the most lines of one entity at least AUTO_RUNS x 2 x data.window buckets, and
+#: at least AUTO_MIN_BUCKETS, and N is at most AUTO_MAX_LINES (:func:`auto_bucket_lines`).
 AUTO_RUNS = 4
+AUTO_MIN_BUCKETS = 200
 AUTO_MAX_LINES = 1000
 
 
@@ -758,17 +858,23 @@ def chooses_buckets(cfg: Config) -> bool:
 
 def auto_bucket_lines(most_lines: int, window: int) -> int:
     """N of the per-N-lines buckets train falls back to: the most lines of one entity in one
-    file (its one run per N lines) // (AUTO_RUNS x 2 x ``window``) buckets, from 1 to
-    AUTO_MAX_LINES: a run of at least 4 x the 2 windows training needs, where the lines allow.
+    file (its one run per N lines) // max(AUTO_RUNS x 2 x ``window``, AUTO_MIN_BUCKETS)
+    buckets, from 1 to AUTO_MAX_LINES: a run of at least 4 x the 2 windows training needs
+    and of some hundreds of windows, where the lines allow. (With the 4 x 2 windows alone,
+    the logs defaults' window of 6 made 49 buckets of 41 lines of a Loghub 2k sample, 20
+    windows to train on: refused as overfitting.)
 
     >>> auto_bucket_lines(2000, 32)  # a Loghub 2k sample: 286 buckets of 7 lines (or fewer)
     7
+    >>> auto_bucket_lines(2000, 6)  # 200 buckets of 10 lines
+    10
     >>> auto_bucket_lines(100, 32), auto_bucket_lines(40, 32)  # a bucket per line
     (1, 1)
     >>> auto_bucket_lines(10**8, 32)
     1000
     """
-    return max(1, min(AUTO_MAX_LINES, most_lines // (AUTO_RUNS * 2 * window)))
+    buckets = max(AUTO_RUNS * 2 * window, AUTO_MIN_BUCKETS)
+    return max(1, min(AUTO_MAX_LINES, most_lines // buckets))
 
 
 def buckets_to_train(cfg: Config, model: LogModel,
@@ -819,8 +925,8 @@ def _per_lines_instead(cfg: Config, model: LogModel,
     why = f"leave no run of {2 * w} (the longest is {longest})"
     say(f"note: logs.bucket_lines: {n}, chosen by train as the config sets neither "
         f"logs.bucket_seconds nor logs.bucket_lines: {seconds} {why}; N = the most lines of "
-        f"one entity ({most}, {_clip(entity, 40)!r}) // ({AUTO_RUNS} x {2 * w} buckets), from "
-        f"1 to {AUTO_MAX_LINES}; no volume drop column (it needs time buckets). The bundle's "
+        f"one entity ({most}, {_clip(entity, 40)!r}) // max({AUTO_RUNS} x {2 * w}, "
+        f"{AUTO_MIN_BUCKETS}) buckets, from 1 to {AUTO_MAX_LINES}; no volume drop column (it needs time buckets). The bundle's "
         f"config keeps it; set either key to choose")
     return (per_lines, runs_n), ""
 

@@ -88,6 +88,12 @@ def keep_former_defaults(cfg: Config, info: BundleInfo | None, say: Progress) ->
             say(f"note: logs.{key}: the current version {info.version} has the former default "
                 f"{list(old)}; this retrain keeps it (a retrain keeps the parsing of the "
                 f"version serve runs; train a new version to take today's default)")
+    if cfg.logs.format == "auto":  # the layout train recognised: its bundle holds the keys
+        kept.update(format=before.format, regex=before.regex,
+                    timestamp_format=before.timestamp_format, json_fields=before.json_fields,
+                    entity=before.entity)
+        say(f"note: logs.format: auto: this retrain reads lines as the current version "
+            f"{info.version} does (logs.format: {before.format}, as train recognised them)")
     if chooses_buckets(cfg) and before.bucket_lines is not None:
         kept.update(bucket_seconds=None, bucket_lines=before.bucket_lines)
         say(f"note: logs.bucket_lines: the current version {info.version} counts a bucket "

@@ -341,6 +341,9 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     if req.files:
         say(f"[read] {len(req.files)} file(s)")
         if cfg.logs is not None:
+            from anomaly_gan.logs.offline import resolve_layout
+
+            cfg = resolve_layout(cfg, req.files, say)  # a first version's logs.format: auto
             rows, names, log_model = read_log_files_rows(cfg, req.files, info, say)
             # a first version's buckets may be chosen per N lines: the version's config
             # holds them, so that serve counts the same

@@ -32,7 +32,7 @@ def test_no_logs_section_means_numeric_events():
     ({"bucket_seconds": 1, "gap_seconds": 1e6}, ("expected at most 100,000 (bucket_seconds of "
                                                  "at least 10, or a shorter gap_seconds)")),
     ({"format": "otlp"}, ("logs.format: expected one of 'json', 'regex', 'otlp_json', "
-                         "'otlp_proto', got 'otlp'")),
+                         "'otlp_proto', 'auto', got 'otlp'")),
     *(case for fmt in ("otlp_json", "otlp_proto") for case in (
         ({"format": fmt, "otlp_entity": ""}, "logs.otlp_entity: expected a non-empty string"),
         ({"format": fmt, "otlp_entity": ["service.name"]},

@@ -1188,10 +1188,11 @@ def no_gan(monkeypatch):
 def test_the_rule_for_n_lines_per_bucket():
     from anomaly_gan.logs.offline import AUTO_MAX_LINES, auto_bucket_lines
 
-    # the most lines of one entity // (4 x 2 windows), from 1 to 1000
-    assert auto_bucket_lines(600, 6) == 12  # 50 buckets, >= 4 x 12
+    # the most lines of one entity // max(4 x 2 windows, 200), from 1 to 1000
+    assert auto_bucket_lines(600, 6) == 3  # 200 buckets (4 x 12 gave 50: 20 windows)
     assert auto_bucket_lines(2000, 32) == 7  # a Loghub 2k sample: 286 buckets
-    assert auto_bucket_lines(47, 6) == 1 and auto_bucket_lines(0, 32) == 1
+    assert auto_bucket_lines(2000, 6) == 10  # 200 buckets (41 lines each before)
+    assert auto_bucket_lines(199, 6) == 1 and auto_bucket_lines(0, 32) == 1
     assert auto_bucket_lines(10**9, 32) == AUTO_MAX_LINES == 1000
 
 
@@ -1226,12 +1227,13 @@ def test_a_short_capture_is_counted_per_n_lines_with_a_note(tmp_path, no_gan):
         train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
                            progress=said.append)
     got = trained.value
-    assert got.cfg.logs.bucket_lines == 12 and got.cfg.logs.bucket_seconds is None
-    assert [len(s) for s in got.series] == [50, 50] and "volume_drop" not in got.names
-    notes = [m for m in said if m.startswith("note: logs.bucket_lines: 12, chosen by train")]
+    assert got.cfg.logs.bucket_lines == 3 and got.cfg.logs.bucket_seconds is None
+    assert [len(s) for s in got.series] == [200, 200] and "volume_drop" not in got.names
+    notes = [m for m in said if m.startswith("note: logs.bucket_lines: 3, chosen by train")]
     assert len(notes) == 1, said
     assert ("60 s buckets (the default) leave no run of 12 (the longest is 2); N = the most "
-            "lines of one entity (600, 'db') // (4 x 12 buckets), from 1 to 1000") in notes[0]
+            "lines of one entity (600, 'db') // max(4 x 12, 200) buckets, from 1 to 1000"
+            ) in notes[0]
     assert notes[0].endswith("set either key to choose")
 
 
@@ -1361,13 +1363,17 @@ def test_per_n_lines_an_entity_back_after_the_gap_starts_a_new_series_as_in_serv
 ])
 def test_a_log_file_trained_without_a_logs_config_says_how_to_read_it(tmp_path, capsys,
                                                                         lines, how):
-    """With no config, `train --data app.log` read the log as a CSV whose first line was
-    its header, and stopped at line 2 with advice that does not apply: "not a number ...
-    (a time column? ... data.timestamp_column: '<the whole first line>')", "expected 5
-    columns, got 7", or "the file looks ';'-separated" (all 16 Loghub 2k samples)."""
+    """With a config that has no logs: section (with none at all, until 2026-12-06), `train
+    --data app.log` read the log as a CSV whose first line was its header, and stopped at
+    line 2 with advice that does not apply: "not a number ... (a time column? ...
+    data.timestamp_column: '<the whole first line>')", "expected 5 columns, got 7", or "the
+    file looks ';'-separated" (all 16 Loghub 2k samples)."""
     data = tmp_path / "app.log"
     data.write_text("\n".join(lines * 3) + "\n")
-    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
+    metrics = tmp_path / "metrics.yaml"
+    metrics.write_text("training:\n  epochs: 2\n")
+    assert main(["train", "--config", str(metrics), "--data", str(data),
+                 "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, err
     assert f"{data}: line 1 is a log line, not a CSV header: without a logs: section" in err
@@ -1380,3 +1386,31 @@ def test_a_csv_whose_header_has_long_names_keeps_its_own_error(tmp_path, capsys)
     data.write_text('flow rate in litres,rpm\n"1,5",7\n')
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
     assert "a decimal comma or a thousands separator?" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_log_file_and_no_config_trains_a_logs_model_that_reads_lines_as_training_did(
+        tmp_path, capsys, monkeypatch):
+    """`train --data app.log` with no config read the log as a CSV and stopped at line 2
+    (all 16 Loghub 2k samples, until 2026-12-06); it now recognises the file's layout,
+    trains a logs model with the logs defaults, and the bundle reads lines as it did."""
+    monkeypatch.setenv("ANOMALY_GAN__TRAINING__EPOCHS", "2")
+    data = tmp_path / "app.log"
+    lines = []
+    for i in range(900):
+        level, message = ("WARN", f"slow response {i % 13} ms") if i % 9 == 0 else \
+            ("INFO", f"served block blk_{i} to /10.0.0.{i % 5}")
+        lines.append(f"2026-12-05 10:{i // 60:02d}:{i % 60:02d},{i % 1000:03d} {level} "
+                     f"[worker-{i % 3}] dfs.DataNode: {message}\n")
+    data.write_text("".join(lines))
+    model = tmp_path / "m"
+    assert main(["train", "--data", str(data), "--out", str(model)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {data} holds log lines and no config was given: training a logs model" in err
+    assert f"note: {data}: read as date time,ms lines (100% of the first 500 read" in err
+    saved = yaml.safe_load((model / "config.yaml").read_text())["logs"]
+    assert (saved["format"], saved["timestamp_format"], saved["entity"]) == (
+        "regex", "%Y-%m-%d %H:%M:%S,%f", "all")
+    assert main(["score", "--model", str(model), "--data", str(data),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    assert "(900 of 900 lines)" in capsys.readouterr().err

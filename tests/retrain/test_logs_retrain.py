@@ -47,6 +47,22 @@ def test_a_logs_config_retrains_only_a_logs_store():
         check_kind(metrics_cfg, logs_info, "store")
 
 
+def test_a_retrain_with_format_auto_reads_lines_as_the_current_version_does():
+    """configs/logs.yaml says logs.format: auto; train wrote the layout it recognised into
+    the version's config, and a retrain (from the topic, or files into a store that has a
+    current version) parses as that version does instead of guessing again."""
+    trained = _config()
+    auto = trained.replace(logs=dataclasses.replace(trained.logs, format="auto", regex=None))
+    info = SimpleNamespace(version="v1", extras={"logs": {}}, config=trained)
+    notes: list[str] = []
+    kept = keep_former_defaults(auto, info, notes.append)
+    assert (kept.logs.format, kept.logs.regex, kept.logs.timestamp_format) == (
+        trained.logs.format, trained.logs.regex, trained.logs.timestamp_format)
+    assert notes == [("note: logs.format: auto: this retrain reads lines as the current "
+                      f"version v1 does (logs.format: {trained.logs.format}, as train "
+                      "recognised them)")]
+
+
 def test_a_store_trained_under_a_former_default_keeps_it_when_the_config_leaves_it_out():
     """logs.error_levels' default grew on 2026-12-05, and a retrain may not change it: the
     config serve runs with (no error_levels) would have refused every retrain of a store
