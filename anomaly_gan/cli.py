@@ -427,10 +427,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _logs_if_log_file(cfg, path: str, say: Callable[[str], None]):
-    """``train`` with no config: the logs defaults (:data:`~anomaly_gan.config.LOGS_DEFAULTS`)
-    where ``path`` holds log lines (:func:`~anomaly_gan.logs.offline.looks_like_log_lines`),
-    with a ``note:``; else ``cfg``. Until 2026-12-06 such a file was read as a CSV and
-    refused (all 16 of Loghub's 2k samples)."""
+    """``train`` with no config: the logs defaults (:data:`~anomaly_gan.config.LOGS_DEFAULTS`,
+    under the environment's overrides, ``ANOMALY_GAN__LOGS__BUCKET_LINES`` too) where
+    ``path`` holds log lines (:func:`~anomaly_gan.logs.offline.looks_like_log_lines`), with
+    a ``note:``; else ``cfg``. Until 2026-12-06 such a file was read as a CSV and refused
+    (all 16 of Loghub's 2k samples)."""
     from anomaly_gan.config import load_logs_defaults
     from anomaly_gan.logs.offline import head_lines, looks_like_log_lines
 
@@ -473,7 +474,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))
     say = _train_progress(args.quiet, stop)
     lines = _Progress("train", quiet=args.quiet)  # reading a file: 2 million rows take 17 s
-    if cfg.logs is None and args.config is None:
+    if args.config is None:  # environment overrides apply over the logs defaults too
         cfg = _logs_if_log_file(cfg, args.data[0], say)
     if cfg.logs is not None:  # a logs config: the files are log lines
         from anomaly_gan.logs.offline import read_log_files, resolve_layout, train_log_detector
