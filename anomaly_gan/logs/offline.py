@@ -887,22 +887,30 @@ def buckets_to_train(cfg: Config, model: LogModel,
     lines (:func:`_per_lines_instead`), whose model's config holds N (the bundle's config,
     so that serve counts the same); and what was tried, for the error, where neither gives
     a run to train on. ``train`` and the first version of a ``retrain`` store choose so."""
-    # only where the time buckets leave nothing to train on: where they train on part of
-    # the lines, they keep the silences and volume drops that per-N-lines buckets cannot see
-    if not chooses_buckets(cfg) or trainable_runs(runs, cfg.data.window):
+    # only where the time buckets leave too little to train on (fewer than
+    # AUTO_MIN_BUCKETS in runs long enough): where they train on part of the lines, they
+    # keep the silences and volume drops that per-N-lines buckets cannot see. (Until
+    # 2026-12-06 only where they left no run at all: 15 buckets of a 15-minute capture,
+    # 3 windows to train on at window 6, were kept.)
+    timed = sum(len(r) for r in trainable_runs(runs, cfg.data.window))
+    if not chooses_buckets(cfg) or timed >= AUTO_MIN_BUCKETS:
         return model, runs, ""
-    per_lines, tried = _per_lines_instead(cfg, model, sources, runs, say)
-    return (*per_lines, "") if per_lines is not None else (model, runs, tried)
+    per_lines, tried, note = _per_lines_instead(cfg, model, sources, runs, timed, say)
+    if per_lines is not None and sum(len(r) for r in trainable_runs(per_lines[1],
+                                                                    cfg.data.window)) > timed:
+        say(note)
+        return (*per_lines, "")
+    return model, runs, tried
 
 
 def _per_lines_instead(cfg: Config, model: LogModel,
                        sources: Sequence[tuple[str, Sequence[LogEvent]]],
-                       runs: Sequence[list[BucketRow]], say: Progress
-                       ) -> tuple[tuple[LogModel, list[list[BucketRow]]] | None, str]:
-    """Train's fallback from the default time buckets (``runs``: their runs, none long
-    enough to train on): the model and runs per N lines (:func:`auto_bucket_lines`) when
-    they give runs it can train on, with a ``note:`` saying so; else None and what was
-    tried, for the error."""
+                       runs: Sequence[list[BucketRow]], timed: int, say: Progress
+                       ) -> tuple[tuple[LogModel, list[list[BucketRow]]] | None, str, str]:
+    """Train's fallback from the default time buckets (``runs``: their runs, ``timed``
+    buckets in runs long enough to train on, fewer than :data:`AUTO_MIN_BUCKETS`): the
+    model and runs per N lines (:func:`auto_bucket_lines`) when they give runs it can train
+    on, and the ``note:`` that says so; else None and what was tried, for the error."""
     from anomaly_gan.train import too_short
 
     assert cfg.logs is not None and cfg.logs.bucket_seconds is not None
@@ -921,14 +929,15 @@ def _per_lines_instead(cfg: Config, model: LogModel,
     if not usable or too_short([len(r) for r in usable], w, cfg.data.validation_fraction):
         return None, (f" in {seconds}, and {max((len(r) for r in runs_n), default=0)} per "
                       f"{n} line{'s' if n > 1 else ''} (logs.bucket_lines, tried as the config "
-                      f"sets neither key)")
-    why = f"leave no run of {2 * w} (the longest is {longest})"
-    say(f"note: logs.bucket_lines: {n}, chosen by train as the config sets neither "
-        f"logs.bucket_seconds nor logs.bucket_lines: {seconds} {why}; N = the most lines of "
-        f"one entity ({most}, {_clip(entity, 40)!r}) // max({AUTO_RUNS} x {2 * w}, "
-        f"{AUTO_MIN_BUCKETS}) buckets, from 1 to {AUTO_MAX_LINES}; no volume drop column (it needs time buckets). The bundle's "
-        f"config keeps it; set either key to choose")
-    return (per_lines, runs_n), ""
+                      f"sets neither key)"), ""
+    why = (f"leave no run of {2 * w} (the longest is {longest})" if not timed else
+           f"leave {timed} buckets in runs of {2 * w} or more (fewer than {AUTO_MIN_BUCKETS})")
+    note = (f"note: logs.bucket_lines: {n}, chosen by train as the config sets neither "
+            f"logs.bucket_seconds nor logs.bucket_lines: {seconds} {why}; N = the most lines "
+            f"of one entity ({most}, {_clip(entity, 40)!r}) // max({AUTO_RUNS} x {2 * w}, "
+            f"{AUTO_MIN_BUCKETS}) buckets, from 1 to {AUTO_MAX_LINES}; no volume drop column "
+            f"(it needs time buckets). The bundle's config keeps it; set either key to choose")
+    return (per_lines, runs_n), "", note
 
 
 # Error levels as writers spell them, where a list of one's own (or the default before

@@ -1250,15 +1250,16 @@ def test_an_explicit_bucket_width_still_refuses_a_short_capture(tmp_path, no_gan
 
 
 def test_time_buckets_that_train_on_part_of_the_lines_stay(tmp_path, no_gan):
-    """Time buckets that train on 13 dense minutes and leave the sparse rest out (each line
-    its own run of 5 buckets, then the gap rule) stay: they see silences and volume drops,
-    which buckets of N lines cannot; the note on the lines left out says what to do. Only
-    where they leave nothing to train on does train count per N lines."""
+    """Time buckets that train on 210 dense minutes and leave the sparse rest out (each
+    line its own run of 5 buckets, then the gap rule) stay: they see silences and volume
+    drops, which buckets of N lines cannot; the note on the lines left out says what to do.
+    Only where they leave fewer than AUTO_MIN_BUCKETS to train on (until 2026-12-06: none)
+    does train count per N lines (the next test)."""
     from anomaly_gan.logs.offline import train_log_detector
 
     t0 = 1_767_225_600
-    dense = [t0 + 30 * i for i in range(26)]  # 13 buckets of 60 s: one run of >= 12
-    sparse = [t0 + 10_000 + 7200 * k for k in range(200)]  # 2 h apart: runs of 5
+    dense = [t0 + 30 * i for i in range(420)]  # 210 buckets of 60 s: one run of >= 12
+    sparse = [t0 + 20_000 + 7200 * k for k in range(500)]  # 2 h apart: runs of 5
     p = tmp_path / "app.log"
     p.write_text("".join(f"{iso_z(t)} api INFO user login ok\n" for t in dense + sparse))
     said: list[str] = []
@@ -1269,8 +1270,30 @@ def test_time_buckets_that_train_on_part_of_the_lines_stay(tmp_path, no_gan):
     assert trained.value.cfg.logs.bucket_seconds == 60
     assert trained.value.cfg.logs.bucket_lines is None
     assert not any("chosen by train" in m for m in said), said
-    assert any(m.startswith("note: only 26 of 226 lines (12%) are in runs of 12 or more")
+    assert any(m.startswith("note: only 420 of 920 lines (46%) are in runs of 12 or more")
                for m in said), said
+
+
+def test_time_buckets_that_leave_few_buckets_to_train_on_give_way_to_n_lines(tmp_path, no_gan):
+    """A 15-minute capture of 2,000 lines (Loghub's OpenStack and Thunderbird samples) made
+    15 time buckets, 3 windows to train on at window 6, and train kept them (a run of 12 was
+    enough); it now counts per N lines where the time buckets leave fewer than
+    AUTO_MIN_BUCKETS in runs long enough and the lines give more."""
+    from anomaly_gan.logs.offline import AUTO_MIN_BUCKETS, train_log_detector
+
+    t0 = 1_767_225_600
+    p = tmp_path / "app.log"
+    p.write_text("".join(f"{iso_z(t0 + 0.45 * i)} api INFO user {i % 7} login ok\n"
+                         for i in range(2000)))
+    said: list[str] = []
+    with pytest.raises(_Trained) as trained:
+        train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
+                           progress=said.append)
+    logs = trained.value.cfg.logs
+    assert (logs.bucket_seconds, logs.bucket_lines) == (None, 2000 // AUTO_MIN_BUCKETS)
+    assert [len(s) for s in trained.value.series] == [AUTO_MIN_BUCKETS]
+    assert any("60 s buckets (the default) leave 15 buckets in runs of 12 or more (fewer "
+               "than 200)" in m for m in said), said
 
 
 def test_a_capture_too_short_even_per_line_is_one_line_naming_what_was_tried(tmp_path, capsys):
@@ -1289,22 +1312,23 @@ def test_a_capture_too_short_even_per_line_is_one_line_naming_what_was_tried(tmp
 
 @pytest.mark.slow
 def test_train_with_default_buckets_on_a_short_capture_then_score_it(tmp_path, capsys):
-    """The defaults train a 90-second log (a bucket every 12 lines), the bundle's config
-    keeps the choice, and score counts the file with it."""
+    """The defaults train a 90-second log (a bucket every 3 lines: 200 buckets of each
+    entity's 600 lines), the bundle's config keeps the choice, and score counts the file
+    with it."""
     cfg = tmp_path / "auto.yaml"
     cfg.write_text(yaml.safe_dump(AUTO_CONFIG))
     p = tmp_path / "app.log"
     short_capture(p)
     bundle = tmp_path / "m"
     assert main(["train", "--config", str(cfg), "--data", str(p), "--out", str(bundle)]) == 0
-    assert "note: logs.bucket_lines: 12, chosen by train" in capsys.readouterr().err
+    assert "note: logs.bucket_lines: 3, chosen by train" in capsys.readouterr().err
     saved = yaml.safe_load((bundle / "config.yaml").read_text())["logs"]
-    assert (saved["bucket_seconds"], saved["bucket_lines"]) == (None, 12)
+    assert (saved["bucket_seconds"], saved["bucket_lines"]) == (None, 3)
     out = tmp_path / "scores.csv"
     assert main(["score", "--model", str(bundle), "--data", str(p), "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     assert {r["entity"] for r in rows} == {"api", "db"}
-    assert len(rows) == 100 and {r["lines"] for r in rows} == {"12"}  # the bundle's buckets
+    assert len(rows) == 400 and {r["lines"] for r in rows} == {"3"}  # the bundle's buckets
 
 
 def test_a_syslog_pri_that_is_no_priority_follows_bad_lines(tmp_path):

@@ -122,7 +122,7 @@ def test_a_retrain_keeps_the_buckets_train_chose_when_the_config_leaves_them_out
 def test_a_first_retrain_chooses_the_buckets_as_train_does(tmp_path, capsys):
     """A store's first version from a 90-second log, with a config that sets neither bucket
     key: retrain counted 60 s buckets (two per entity) and refused the file as too short,
-    where train counts a bucket every 12 lines. It now chooses as train does, says so, and
+    where train counts a bucket every 3 lines. It now chooses as train does, says so, and
     the version's config holds the choice, so serve counts the same."""
     import yaml
 
@@ -138,10 +138,11 @@ def test_a_first_retrain_chooses_the_buckets_as_train_does(tmp_path, capsys):
     short_capture(p)
     store = tmp_path / "store"
     assert main(["retrain", "--store", str(store), "--data", str(p), "--config", str(cfg)]) == 0
-    assert "[read] note: logs.bucket_lines: 12, chosen by train" in capsys.readouterr().err
+    assert "[read] note: logs.bucket_lines: 3, chosen by train" in capsys.readouterr().err
     version = ModelStore.open(store).current()
     saved = yaml.safe_load((store / version / "config.yaml").read_text())["logs"]
-    assert (saved["bucket_seconds"], saved["bucket_lines"]) == (None, 12)
+    assert (saved["bucket_seconds"], saved["bucket_lines"]) == (None, 3)
+
 
 def test_a_first_retrain_too_short_even_per_line_names_what_was_tried(tmp_path, capsys):
     """A 10-line capture with neither bucket key: train's refusal names the 60 s buckets and
