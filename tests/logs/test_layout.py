@@ -196,3 +196,29 @@ def test_a_regex_with_auto_is_refused():
 
     with pytest.raises(ConfigError, match="logs.regex: given with logs.format 'auto'"):
         _cfg({"format": "auto", "regex": "(?P<message>.*)"})
+
+
+@pytest.mark.timeout(60)  # a guard against the hang, not a speed bound
+@pytest.mark.parametrize(("name", "lines"), [(w[0], w[1]) for w in WRITERS]
+                         + [("no time stamp", ["cache miss for key 7", "user logged in"])],
+                         ids=[f"{w[0]}-{i}" for i, w in enumerate(WRITERS)] + ["no stamp"])
+def test_a_recognised_layout_reads_a_long_hostile_line_in_linear_time(name, lines):
+    """serve matches the regex train chose against lines of up to max_event_bytes on its
+    scoring loop. The message was '.*\\S.*': a stamp followed by a run of spaces and no
+    message tried every split of the run (a 32 KiB run: 4 s; 64 KiB: 16 s). Each line cut
+    after any space, bracket, colon, comma or bar and padded to 64 KiB with one character
+    is read in time, as an event or an invalid line."""
+    from anomaly_gan.stream.events import InvalidEvent
+
+    layout = detect_layout(lines * 5)
+    assert layout.name == name
+    parser = LogParser(format=layout.format, regex=layout.regex,
+                       timestamp_format=layout.timestamp_format, entity=AUTO_ENTITY,
+                       need_ts=layout.has_time, max_bytes=1 << 16)
+    first = lines[0]
+    cuts = [i + 1 for i, c in enumerate(first[:48]) if c in " []<>:,|"] or [len(first)]
+    for cut in cuts:
+        for pad in " \t[a-":
+            got = parser.parse((first[:cut] + pad * (1 << 16))[:1 << 16])
+            assert type(got) is LogEvent or (type(got) is InvalidEvent
+                                             and got.reason in ("no_match", "bad_timestamp"))
