@@ -1055,11 +1055,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--allow-unhealthy) or with non-finite networks (never a "
                                    "bundle); 130 interrupted (Ctrl-C or SIGTERM; nothing "
                                    "left behind).")
-    p.add_argument("--config", help="YAML config (default: the shipped defaults)")
+    p.add_argument("--config", help="YAML config (default: the shipped defaults; for a file "
+                                     "of log lines, the logs defaults of configs/logs.yaml, "
+                                     "its layout recognised: logs.format auto)")
     p.add_argument("--data", required=True, nargs="+", help="CSV/Parquet file(s) of normal rows "
                    "(OpenTelemetry metric files of the Collector's file exporter with an OTLP "
-                   "serve.event_format: one series per entity), or log files with a logs "
-                   "config; several files are separate series "
+                   "serve.event_format: one series per entity), or log files (with a logs "
+                   "config, or none); several files are separate series "
                    "(windows never span two)")
     p.add_argument("--out", required=True,
                    help="bundle directory to create, with any missing parent directories "
