@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import math
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -662,12 +663,15 @@ def looks_like_log_lines(lines: Sequence[str]) -> bool:
     table: its first two lines are JSON objects, or have, in the same comma-separated
     column, a cell of text (:func:`~anomaly_gan.data.readers.log_text`), and a layout
     with a time stamp reads them (:func:`~anomaly_gan.logs.layout.detect_layout`). A CSV
-    with a time column and numbers is no log, whatever its stamps.
+    with a time column and numbers is no log, whatever its stamps, nor is a table of them
+    separated by tabs or spaces (:func:`_numbers_only`).
 
     >>> looks_like_log_lines(["081109 203615 148 INFO dfs.DataNode: served blk_1",
     ...                       "081109 203616 149 INFO dfs.DataNode: served blk_2"])
     True
     >>> looks_like_log_lines(["timestamp,temp", "2026-01-01T00:00:00Z,20.5"])
+    False
+    >>> looks_like_log_lines(["2026-01-01 00:00:00\t20.5\t1500", "2026-01-01 00:00:01\t20.6\t1490"])
     False
     """
     import csv
@@ -676,12 +680,44 @@ def looks_like_log_lines(lines: Sequence[str]) -> bool:
 
     if len(lines) < 2:
         return False
+    if all(_numbers_only(line) for line in lines[:2]):
+        return False
     first, second = (next(csv.reader([line]), []) for line in lines[:2])
     if not (all(line.lstrip().startswith("{") for line in lines[:2])
             or any(log_text(a) and log_text(b) for a, b in zip(first, second))):
         return False
     layout = detect_layout(lines)
     return layout is not None and (layout.format == "json" or layout.has_time)
+
+
+# The fields of a table's row: numbers, and the date and time of its time column.
+_TABLE_SEPARATORS = re.compile(r"[\s,;]+")
+_DATE_OR_TIME_FIELD = re.compile(r"[\d:./TZ+-]*\d[\d:./TZ+-]*")
+
+
+def _numbers_only(line: str) -> bool:
+    """Whether ``line`` holds nothing but numbers and dates or times: a row of a table of
+    numbers (separated by commas, semicolons, tabs or spaces), which no log line is. A
+    headerless table with a tab or a space between its columns has four or more words in
+    its one comma-separated cell, and a stamp first: until 2026-12-06 it trained a logs
+    model on messages such as '20.5\t1500' (it was refused before).
+
+    >>> _numbers_only("2026-01-01 00:00:00\t20.5\t-1.5e3"), _numbers_only("1767225600 3 4 5")
+    (True, True)
+    >>> _numbers_only("2026-01-01 00:00:00 INFO 20.5 1500")
+    False
+    """
+    fields = [f for f in _TABLE_SEPARATORS.split(line.strip()) if f]
+    return bool(fields) and all(_DATE_OR_TIME_FIELD.fullmatch(f) or _is_float(f)
+                                for f in fields)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def resolve_layout(cfg: Config, paths: Sequence[str], say: Progress) -> Config:

@@ -139,6 +139,11 @@ def test_the_longer_stamp_wins_where_two_read_as_many_lines():
     (["time of the reading,value", "2026-01-01T00:00:00Z,20.5"], False),  # a long header
     (["flow rate in litres,rpm", '"1,5",7'], False),
     (["just one line of words here"], False),
+    # a table of numbers with a time column, no header, tab- or space-separated: its one
+    # comma-separated cell has four words and a stamp (it trained a logs model, 2026-12-06)
+    (["2026-01-01 00:00:00\t20.5\t1500", "2026-01-01 00:00:01\t20.6\t1490"], False),
+    (["2026-01-01T00:00:00Z 20.5 1500 3", "2026-01-01T00:00:01Z 20.6 1490 3"], False),
+    (["1767225600 20.5 -3 1e-3", "1767225601 20.6 -2 1e-3"], False),
 ])
 def test_a_file_of_log_lines_is_told_from_a_csv(lines, log):
     assert looks_like_log_lines(lines) is log
