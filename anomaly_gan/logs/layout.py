@@ -32,6 +32,7 @@ from typing import Literal
 
 from anomaly_gan.config import JsonFieldsConfig
 from anomaly_gan.logs.events import LogEvent, LogParser
+from anomaly_gan.stream.events import json_field
 
 __all__ = ["AUTO_ENTITY", "JSON_NAMES", "MAX_LEADING_FIELDS", "MIN_SHARE", "SAMPLE_LINES",
            "STAMPS", "Layout", "detect_layout"]
@@ -221,12 +222,17 @@ def _json_layout(heads: Sequence[str]) -> Layout | None:
     if len(objects) < MIN_SHARE * len(heads):
         return None
 
-    def most_held(names: tuple[str, ...]) -> str:
-        held = [(sum(name in obj for obj in objects), -i, name) for i, name in enumerate(names)]
+    def most_held(part: str, names: tuple[str, ...]) -> str:
+        # held with a value the parser reads: a message is a string, a time and a level a
+        # string or a number (ECS' "event" is an object: taken as the message, it made
+        # every line a missing_field, skipped, until 2026-12-06)
+        kinds = (str,) if part == "message" else (str, int, float)
+        held = [(sum(isinstance(v := json_field(obj, name), kinds) and not isinstance(v, bool)
+                     for obj in objects), -i, name) for i, name in enumerate(names)]
         n, _, name = max(held)
         return name if n >= MIN_SHARE * len(objects) else ""
 
-    fields = {part: most_held(names) for part, names in JSON_NAMES.items()}
+    fields = {part: most_held(part, names) for part, names in JSON_NAMES.items()}
     if not fields["message"]:
         return None
     share = len(objects) / len(heads)

@@ -98,6 +98,9 @@ def test_the_layouts_of_common_writers_are_recognised(name, lines, ts, level, me
      "message", "@timestamp", "log.level"),
     ('{"@t":"2026-12-05T10:00:01Z","@mt":"GET {Path}","Path":"/a"}', "@mt", "@t", "level"),
     ('{"event":"GET /cart","timestamp":"2026-12-05T10:00:01Z"}', "event", "timestamp", "level"),
+    # ECS nested, as Filebeat and the ECS loggers write it: the level at log.level
+    ('{"@timestamp":"2026-12-05T10:00:01Z","log":{"level":"warn"},"message":"x y"}',
+     "message", "@timestamp", "log.level"),
 ])
 def test_json_lines_get_the_fields_their_writer_names(line, message, ts, level):
     layout = detect_layout([line] * 4)
@@ -109,6 +112,14 @@ def test_json_lines_get_the_fields_their_writer_names(line, message, ts, level):
 
 def test_json_lines_without_a_known_message_field_are_not_guessed():
     assert detect_layout(['{"a": 1, "b": "x"}'] * 4) is None
+
+
+def test_a_json_field_of_a_known_name_that_holds_no_text_is_not_the_message():
+    """ECS' "event" is an object: taken as the message field, every line was a
+    missing_field ('event' must be a string), all skipped with logs.bad_lines: skip."""
+    line = '{"@timestamp":"2026-12-05T10:00:01Z","event":{"original":"GET /cart"}}'
+    assert detect_layout([line] * 4) is None
+    assert not looks_like_log_lines([line] * 4)  # the CSV refusal says what to set
 
 
 def test_lines_with_no_stamp_are_read_whole_without_a_time():
