@@ -660,11 +660,19 @@ def head_lines(path: str | Path, limit: int = SAMPLE_LINES) -> list[str]:
 
 def looks_like_log_lines(lines: Sequence[str]) -> bool:
     """Whether a file whose first lines are ``lines`` holds log lines rather than a CSV
-    table: its first two lines are JSON objects, or have, in the same comma-separated
-    column, a cell of text (:func:`~anomaly_gan.data.readers.log_text`), and a layout
-    with a time stamp reads them (:func:`~anomaly_gan.logs.layout.detect_layout`). A CSV
-    with a time column and numbers is no log, whatever its stamps, nor is a table of them
-    separated by tabs or spaces (:func:`_numbers_only`).
+    table: a layout with a time stamp reads them
+    (:func:`~anomaly_gan.logs.layout.detect_layout`), and the first two lines it reads are
+    JSON objects, or have, in the same comma-separated column, a cell of text
+    (:func:`~anomaly_gan.data.readers.log_text`). A CSV with a time column and numbers is
+    no log, whatever its stamps, nor is a table of them separated by tabs or spaces
+    (:func:`_numbers_only`). The lines the layout reads, not the file's first two: a log
+    that starts inside a stack trace (``Exception in thread ...``, then ``\tat ...``) was
+    not recognised.
+
+    >>> looks_like_log_lines(["Exception in thread main: boom", "\tat A.run(A.java:1)",
+    ...                       "2026-01-01 00:00:01,100 INFO [main] app: started in 3 s",
+    ...                       "2026-01-01 00:00:02,100 WARN [main] app: slow disk on /var"])
+    True
 
     >>> looks_like_log_lines(["081109 203615 148 INFO dfs.DataNode: served blk_1",
     ...                       "081109 203616 149 INFO dfs.DataNode: served blk_2"])
@@ -680,14 +688,19 @@ def looks_like_log_lines(lines: Sequence[str]) -> bool:
 
     if len(lines) < 2:
         return False
-    if all(_numbers_only(line) for line in lines[:2]):
-        return False
-    first, second = (next(csv.reader([line]), []) for line in lines[:2])
-    if not (all(line.lstrip().startswith("{") for line in lines[:2])
-            or any(log_text(a) and log_text(b) for a, b in zip(first, second))):
-        return False
     layout = detect_layout(lines)
-    return layout is not None and (layout.format == "json" or layout.has_time)
+    if layout is None or not (layout.format == "json" or layout.has_time):
+        return False
+    if layout.regex is not None:
+        pattern = re.compile(layout.regex)
+        read = [line for line in lines if pattern.match(line)][:2]
+    else:
+        read = [line for line in lines if line.lstrip().startswith("{")][:2]
+    if len(read) < 2 or all(_numbers_only(line) for line in read):
+        return False
+    first, second = (next(csv.reader([line]), []) for line in read)
+    return (all(line.lstrip().startswith("{") for line in read)
+            or any(log_text(a) and log_text(b) for a, b in zip(first, second)))
 
 
 # The fields of a table's row: numbers, and the date and time of its time column.

@@ -155,6 +155,10 @@ def test_the_longer_stamp_wins_where_two_read_as_many_lines():
     (["2026-01-01 00:00:00\t20.5\t1500", "2026-01-01 00:00:01\t20.6\t1490"], False),
     (["2026-01-01T00:00:00Z 20.5 1500 3", "2026-01-01T00:00:01Z 20.6 1490 3"], False),
     (["1767225600 20.5 -3 1e-3", "1767225601 20.6 -2 1e-3"], False),
+    # a log that starts inside a stack trace: the lines the layout reads are the log's
+    (["Exception in thread main: boom", "\tat A.run(A.java:1)", "\tat A.main(A.java:9)",
+      "2026-01-01 00:00:01,100 INFO [main] app: started in 3 s",
+      "2026-01-01 00:00:02,100 WARN [main] app: slow disk on /var"], True),
 ])
 def test_a_file_of_log_lines_is_told_from_a_csv(lines, log):
     assert looks_like_log_lines(lines) is log
