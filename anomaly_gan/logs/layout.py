@@ -140,8 +140,9 @@ NO_STAMP = r"^\s*(?P<message>\S.*)$"
 
 def detect_layout(lines: Sequence[str]) -> Layout | None:
     """The layout that reads the most of ``lines`` (a file's first ones), or None where
-    they are JSON objects with no message field that is known. Text lines where no stamp
-    reads :data:`MIN_SHARE` of them are read whole, with no time (``name`` says so).
+    there are none or they are JSON objects with no message field that is known. Text lines
+    where no stamp reads :data:`MIN_SHARE` of them (all indented ones too) are read whole,
+    with no time (``name`` says so).
 
     >>> detect_layout(['{"msg": "up", "time": "2026-01-01T00:00:00Z", "level": "info"}'])
     ... # doctest: +NORMALIZE_WHITESPACE
@@ -156,8 +157,10 @@ def detect_layout(lines: Sequence[str]) -> Layout | None:
     """
     sample = [line.rstrip("\r\n") for line in lines[:SAMPLE_LINES] if line.strip()]
     heads = [line for line in sample if not line[:1].isspace()]  # a trace's lines join
-    if not heads:
+    if not sample:
         return None
+    if not heads:  # no line starts an event: no stamp can be read at a line's start
+        return Layout("no time stamp", "regex", NO_STAMP, None, share=1.0)
     json_layout = _json_layout(heads)
     if json_layout is not None or sum(h.startswith("{") for h in heads) > len(heads) / 2:
         return json_layout

@@ -745,6 +745,9 @@ def resolve_layout(cfg: Config, paths: Sequence[str], say: Progress) -> Config:
         return cfg
     path = paths[0]
     lines = head_lines(path)
+    if not lines:
+        raise DataError(f"{path}: no lines to recognise the layout of (logs.format: auto); "
+                        f"expected a file of log lines")
     layout = detect_layout(lines)
     if layout is None:
         raise DataError(f"{path}: its first {len(lines)} lines are JSON objects with none of "

@@ -9,7 +9,7 @@ import pytest
 from anomaly_gan.config import LOGS_DEFAULTS, config_from_dict
 from anomaly_gan.errors import DataError
 from anomaly_gan.logs.events import LogEvent, LogParser
-from anomaly_gan.logs.layout import AUTO_ENTITY, STAMPS, detect_layout
+from anomaly_gan.logs.layout import AUTO_ENTITY, NO_STAMP, STAMPS, detect_layout
 from anomaly_gan.logs.offline import looks_like_log_lines, resolve_layout
 
 CLOCK = datetime(2026, 12, 6, tzinfo=UTC).timestamp()
@@ -196,6 +196,25 @@ def test_lines_without_a_time_are_counted_per_n_lines_unless_the_config_sets_sec
     assert "no time stamp: a bucket every 10 lines" in said[0]
     with pytest.raises(DataError, match="no time stamp found at the start of its lines"):
         resolve_layout(_cfg({"format": "auto", "bucket_seconds": 10}), [str(p)], said.append)
+
+
+@pytest.mark.parametrize("text, error", [
+    ("", "no lines to recognise the layout of"),
+    ("\n\n", "no lines to recognise the layout of"),
+    ("  indented one\n\tindented two\n   three\n", None)])
+def test_an_empty_or_indented_file_is_not_called_json(tmp_path, text, error):
+    """Both were refused as 'its first 0 (or 3) lines are JSON objects with none of the
+    usual message fields': detect_layout gave None for no line starting an event."""
+    p = tmp_path / "app.log"
+    p.write_text(text)
+    said: list[str] = []
+    if error is not None:
+        with pytest.raises(DataError, match=error):
+            resolve_layout(_cfg({"format": "auto"}), [str(p)], said.append)
+        return
+    cfg = resolve_layout(_cfg({"format": "auto"}), [str(p)], said.append)
+    assert (cfg.logs.regex, cfg.logs.bucket_lines) == (NO_STAMP, 1)
+    assert parse(detect_layout(text.splitlines()), "  indented one").message == "indented one"
 
 
 def test_the_logs_defaults_are_configs_logs_yaml_model_and_data():
