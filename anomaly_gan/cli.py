@@ -44,6 +44,7 @@ from anomaly_gan.runtime import (
 )
 
 if TYPE_CHECKING:  # numpy and the readers load when a command reads data
+    from anomaly_gan.config import Config
     from anomaly_gan.data.readers import Reading
 
 __all__ = ["build_parser", "main"]
@@ -426,7 +427,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train(args, stop)
 
 
-def _logs_if_log_file(cfg, path: str, say: Callable[[str], None]):
+def _logs_if_log_file(cfg: Config, path: str, say: Callable[[str], None]) -> Config:
     """``train`` with no config: the logs defaults (:data:`~anomaly_gan.config.LOGS_DEFAULTS`,
     under the environment's overrides, ``ANOMALY_GAN__LOGS__BUCKET_LINES`` too) where
     ``path`` holds log lines (:func:`~anomaly_gan.logs.offline.looks_like_log_lines`), with
@@ -442,8 +443,8 @@ def _logs_if_log_file(cfg, path: str, say: Callable[[str], None]):
     if not looks_like_log_lines(head):
         return cfg
     say(f"note: {path} holds log lines and no config was given: training a logs model with "
-        f"the logs defaults (configs/logs.yaml's model and data keys, logs.format: auto, "
-        f"logs.bad_lines: skip); --config configs/logs.yaml to change them")
+        f"the logs defaults (configs/logs.yaml's model, data and training keys, "
+        f"logs.format: auto, logs.bad_lines: skip); --config configs/logs.yaml to change them")
     logs_cfg = load_logs_defaults()
     return logs_cfg.replace(training=dataclasses.replace(logs_cfg.training, verbose=0))
 

@@ -1321,7 +1321,7 @@ def source_of(key: str, path: str | os.PathLike[str] | None,
 
 
 #: What ``train`` given a log file and no config trains with: configs/logs.yaml's model,
-#: data and training keys (tests/test_config.py checks they stay the same) and a logs
+#: data and training keys (tests/logs/test_layout.py checks they stay the same) and a logs
 #: section that recognises the file's layout (``format: auto``) and leaves out, counted,
 #: the lines that layout does not read (a banner, a line cut short).
 LOGS_DEFAULTS: dict[str, Any] = {

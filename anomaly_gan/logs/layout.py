@@ -34,8 +34,8 @@ from anomaly_gan.config import JsonFieldsConfig
 from anomaly_gan.logs.events import LogEvent, LogParser
 from anomaly_gan.stream.events import json_field
 
-__all__ = ["AUTO_ENTITY", "JSON_NAMES", "MAX_LEADING_FIELDS", "MIN_SHARE", "SAMPLE_LINES",
-           "STAMPS", "Layout", "detect_layout"]
+__all__ = ["AUTO_ENTITY", "JSON_NAMES", "MAX_LEADING_FIELDS", "MIN_SHARE", "NO_STAMP",
+           "SAMPLE_LINES", "STAMPS", "Layout", "detect_layout", "stamp_regex"]
 
 #: The entity of every line read with a recognised layout: one series for the file (a
 #: layout's host or node field varies by writer; name one with ``logs.regex`` to split).
