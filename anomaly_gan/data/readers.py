@@ -44,6 +44,7 @@ __all__ = [
     "fill_note",
     "lags",
     "late_rows",
+    "log_lines_kind",
     "log_text",
     "packed_format",
     "read_labels",
@@ -561,9 +562,10 @@ def _log_file_hint(path: Path, first: list[str], second: list[str]) -> str:
     >>> _log_file_hint(Path("m.csv"), ["flow rate in litres", "rpm"], ["1,5", "7"])
     ''
     """
-    if first and second and first[0].startswith("{") and second[0].startswith("{"):
+    kind = log_lines_kind(first, second)
+    if kind == "json":
         how = "logs.format: json, with logs.json_fields naming its message, ts and entity fields"
-    elif any(log_text(a) and log_text(b) for a, b in zip(first, second)):
+    elif kind == "regex":
         how = ("logs.format: regex, with logs.regex naming the parts of its lines: (?P<message>...) "
                "and, where they have them, ts, entity and level, and logs.timestamp_format "
                "for a stamp that is no RFC 3339 or epoch time")
@@ -574,6 +576,23 @@ def _log_file_hint(path: Path, first: list[str], second: list[str]) -> str:
             f"config, --data files are read as CSV tables of numbers ({line}); train on a log "
             f"file with a config that has one (configs/logs.yaml): {how} (docs/logs.md, "
             f"'Worked examples of common formats')")
+
+
+def log_lines_kind(first: list[str], second: list[str]) -> str:
+    """What two lines read as CSV cells are, as log lines: ``json`` where both open a JSON
+    object, ``regex`` where the same column of both holds text (:func:`log_text`), else
+    ``""`` (a CSV header and row, or rows). The CSV refusal's advice and ``train``'s test
+    for a log file given with no config (:func:`~anomaly_gan.logs.offline.looks_like_log_lines`)
+    both ask this.
+
+    >>> log_lines_kind(['{"msg": "a'], ['{"msg": "b']), log_lines_kind(["t", "rpm"], ["1", "2"])
+    ('json', '')
+    """
+    if first and second and first[0].startswith("{") and second[0].startswith("{"):
+        return "json"
+    if any(log_text(a) and log_text(b) for a, b in zip(first, second)):
+        return "regex"
+    return ""
 
 
 def log_text(cell: str) -> bool:

@@ -663,7 +663,7 @@ def looks_like_log_lines(lines: Sequence[str]) -> bool:
     table: a layout with a time stamp reads them
     (:func:`~anomaly_gan.logs.layout.detect_layout`), and the first two lines it reads are
     JSON objects, or have, in the same comma-separated column, a cell of text
-    (:func:`~anomaly_gan.data.readers.log_text`). A CSV with a time column and numbers is
+    (:func:`~anomaly_gan.data.readers.log_lines_kind`). A CSV with a time column and numbers is
     no log, whatever its stamps, nor is a table of them separated by tabs or spaces
     (:func:`_numbers_only`). The lines the layout reads, not the file's first two: a log
     that starts inside a stack trace (``Exception in thread ...``, then ``\tat ...``) was
@@ -684,23 +684,21 @@ def looks_like_log_lines(lines: Sequence[str]) -> bool:
     """
     import csv
 
-    from anomaly_gan.data.readers import log_text
+    from anomaly_gan.data.readers import log_lines_kind
 
     if len(lines) < 2:
         return False
     layout = detect_layout(lines)
     if layout is None or not (layout.format == "json" or layout.has_time):
         return False
-    if layout.regex is not None:
-        pattern = re.compile(layout.regex)
-        read = [line for line in lines if pattern.match(line)][:2]
-    else:
-        read = [line for line in lines if line.lstrip().startswith("{")][:2]
+    if layout.regex is None:  # JSON objects, which the layout read
+        return sum(line.lstrip().startswith("{") for line in lines) >= 2
+    pattern = re.compile(layout.regex)
+    read = [line for line in lines if pattern.match(line)][:2]
     if len(read) < 2 or all(_numbers_only(line) for line in read):
         return False
     first, second = (next(csv.reader([line]), []) for line in read)
-    return (all(line.lstrip().startswith("{") for line in read)
-            or any(log_text(a) and log_text(b) for a, b in zip(first, second)))
+    return bool(log_lines_kind(first, second))
 
 
 # The fields of a table's row: numbers, and the date and time of its time column.
