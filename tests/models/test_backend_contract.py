@@ -15,6 +15,7 @@ import pytest
 
 from anomaly_gan.config import MODEL_KINDS
 from anomaly_gan.models import build_gan, fit_gan, inference_networks, raw_outputs
+from anomaly_gan.models.precision import detect_accelerator
 from tests.models.helpers import sine_windows, tiny_model, tiny_training
 
 BACKEND = keras.backend.backend()
@@ -46,7 +47,13 @@ def test_losses_are_finite_and_fall(kind: str) -> None:
     assert len(lines) == fit.epochs_run
     assert fit.health["backend"] == BACKEND and fit.health["precision"] == "float32"
     out = raw_outputs(kind, inference_networks(gan), val)
-    np.testing.assert_allclose(out["reconstruction"], _numpy(gan(val)), rtol=1e-5, atol=1e-5)
+    # On a GPU, XLA may run float32 convolutions in TF32 and autotunes its kernels per
+    # compilation, so the scorer's compiled path and the model's call differ by up to 3.4e-5
+    # (0.147739 against 0.147705, H100, 2026-12-06: one run of two failed at 1e-5); on CPU
+    # they agree to 1e-5.
+    tolerance = 1e-5 if detect_accelerator()[0] == "cpu" else 1e-3
+    np.testing.assert_allclose(out["reconstruction"], _numpy(gan(val)), rtol=tolerance,
+                               atol=tolerance)
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
