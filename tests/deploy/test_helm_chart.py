@@ -518,6 +518,23 @@ def test_extra_env_cannot_replace_a_map_holding_a_key_the_chart_sets(render, ren
     assert {e["name"] for e in extra} <= env
 
 
+@pytest.mark.parametrize(("key", "sets", "derived"), [
+    ("serve.grace_seconds", (), "the pods' terminationGracePeriodSeconds"),
+    ("serve.kafka.auto_offset_reset", ("keda.enabled=true",), "KEDA's offsetResetPolicy"),
+])
+def test_extra_env_cannot_override_a_key_other_objects_are_derived_from(render_error, key, sets,
+                                                                        derived) -> None:
+    """ANOMALY_GAN__SERVE__GRACE_SECONDS=120 rendered: the scorer drained for up to 120 s
+    (the loader read 120.0) in pods whose terminationGracePeriodSeconds stayed 30, from
+    config.serve.grace_seconds, so the kubelet killed it mid-drain; an auto_offset_reset
+    override (latest) left KEDA's offsetResetPolicy earliest."""
+    name = "ANOMALY_GAN__" + key.upper().replace(".", "__")
+    err = render_error(sets=("json:extraEnv=" + json.dumps([{"name": name, "value": "120"}]),
+                             *sets))
+    assert (f"values: extraEnv sets {name}, an override of {key}, from which the chart derives "
+            f"{derived}") in err and f"set config.{key} instead" in err, err
+
+
 @pytest.mark.parametrize("address", [None, "::"])
 def test_the_scorer_listens_on_the_service_listen_address(render, address) -> None:
     """IPv6-only clusters probe the pod's IPv6 address, which 0.0.0.0 does not take."""

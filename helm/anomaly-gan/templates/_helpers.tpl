@@ -143,6 +143,23 @@ every pod restarting, a group or topic left KEDA measuring another group's lag. 
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* Keys of config: that other objects of the chart are derived from, read from the values
+alone: an override in extraEnv changed the scorer and not them. ANOMALY_GAN__SERVE__GRACE_SECONDS=120
+let the scorer drain for 120 s in a pod the kubelet kills 30 s after SIGTERM
+(terminationGracePeriodSeconds, from config.serve.grace_seconds), and an auto_offset_reset
+override left KEDA's offsetResetPolicy on the other policy. */}}
+{{- $derived := dict "serve.grace_seconds" "the pods' terminationGracePeriodSeconds" }}
+{{- if .Values.keda.enabled }}
+{{- $_ := set $derived "serve.kafka.auto_offset_reset" "KEDA's offsetResetPolicy (keda.enabled)" }}
+{{- end }}
+{{- range $env := .Values.extraEnv }}
+{{- if hasPrefix "ANOMALY_GAN__" $env.name }}
+{{- $key := $env.name | trimPrefix "ANOMALY_GAN__" | lower | splitList "__" | compact | join "." }}
+{{- if hasKey $derived $key }}
+{{- fail (printf "values: extraEnv sets %s, an override of %s, from which the chart derives %s out of config.%s alone; set config.%s instead" $env.name $key (get $derived $key) $key $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- /* What reaches the scorer in its pod must name the port it listens on, service.containerPort
 (the named port http-metrics), not the Service's service.port. Before service.containerPort
 existed service.port was both, so a release that set service.port: 9200 with probes or
