@@ -418,7 +418,38 @@ class LogParser:
         as :meth:`parse_record`; not in ``otlp_proto``'s binary records)."""
         if raw is None or self.format == "otlp_proto":
             return self.parse_many(raw)
+        if self.format == "regex":
+            return self._regex_record(without_bom(raw))
         return self.parse_many(without_bom(raw))
+
+    def _regex_record(self, raw: bytes) -> list[LogEvent | InvalidEvent]:
+        """The events of a regex-format record, as a log file's lines give them: each line
+        that parses as an event starts one, and the lines after it that do not (a stack
+        trace a shipper's multiline setting joined) are its continuation. A record holding
+        several events' lines (a shipper that joined them) used to be one event whose
+        continuation hid the others: they were counted nowhere, where train, score and
+        evaluate read the same lines from a file as one event each.
+
+        >>> p = LogParser(format="regex", regex=r"^(?P<ts>\\S+) (?P<entity>\\w+) (?P<message>.*)$")
+        >>> [(e.entity, e.message, e.continuation) for e in p.parse_record_many(
+        ...     b"2026-01-01T00:00:00Z api up\\n\\tat A.run\\n2026-01-01T00:00:01Z db down\\n")]
+        [('api', 'up', '\\tat A.run'), ('db', 'down', '')]
+        """
+        text = self._text(raw, whole=True)
+        if isinstance(text, InvalidEvent):
+            return [text]
+        text = text.lstrip("\r\n")
+        if _BREAK.search(text) is None:
+            return [self._parse_regex(text)]
+        lines = _BREAK.split(text)
+        out: list[LogEvent | InvalidEvent] = []
+        start = 0
+        for i in range(1, len(lines)):
+            if lines[i].strip() and isinstance(self._parse_regex(lines[i]), LogEvent):
+                out.append(self._parse_regex("\n".join(lines[start:i])))
+                start = i
+        out.append(self._parse_regex("\n".join(lines[start:])))
+        return out
 
     def parse_many(self, raw: bytes | str | None) -> list[LogEvent | InvalidEvent]:
         """Every event of one line or record: its one event (:meth:`parse`) in the json and

@@ -275,7 +275,7 @@ def test_a_record_the_parser_fails_on_is_unprocessable_not_an_exception(monkeypa
     def broken(raw):
         raise RuntimeError("parser bug")
 
-    monkeypatch.setattr(feed.parser, "parse", broken)
+    monkeypatch.setattr(feed.parser, "_parse_regex", broken)  # what a record is read with
     with caplog.at_level("ERROR", "anomaly_gan"):
         got = [feed.parse(b"1767225590 web GET /a/1 200") for _ in range(3)]
     assert all(g.reason == "unprocessable" and "parser bug" in g.detail for g in got)

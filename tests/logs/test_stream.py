@@ -109,6 +109,32 @@ def test_bad_lines_go_to_the_dead_letter_topic_and_the_loop_survives(
     assert run.stop() == 0
 
 
+def test_a_record_of_several_log_lines_counts_each_as_a_file_would(
+        log_serve_config, log_detector, start_scorer, kafka_bootstrap, service_logs):
+    """A shipper that joins lines (a multiline pattern that matches too much, a batch sent
+    as one value) sends records of several events: each line that parses as an event is
+    counted, as train reads the same lines from a file, and a trace joined to one stays its
+    continuation. Until 2026-12-06 the lines after a record's first were its continuation
+    whatever they held: 3 of every 4 lines (other entities' errors too) were counted
+    nowhere, with no dead letter and no metric saying so."""
+    cfg = log_serve_config(max_event_bytes=65_536)
+    lines = [v for _, v in lines_between(service_logs, 0, 120)]
+    trace = "\n\tat Gateway.call(Gateway.java:88)"
+    records = ["\n".join(lines[i:i + 3]) + trace + "\n" + lines[i + 3]
+               for i in range(0, len(lines) - 3, 4)]
+    n = 4 * len(records)
+    run = start_scorer(cfg, log_detector)
+    produce(kafka_bootstrap, cfg.serve.kafka.input_topic, [(None, v) for v in records],
+            partition=0)
+    run.wait_for(lambda: run.value("anomaly_gan_events_consumed_total") == len(records), 60,
+                 "every record read")
+    run.wait_for(lambda: run.value("anomaly_gan_log_lines_total") == n, 30,
+                 f"each of the {n} lines counted")
+    assert sum(run.value("anomaly_gan_dlq_total", {"reason": r}) or 0
+               for r in ("no_match", "missing_field", "oversized")) == 0
+    assert run.stop() == 0
+
+
 @pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
 def test_otlp_batches_are_counted_record_by_record_and_a_bad_one_dead_lettered_once(
         log_serve_config, log_detector, start_scorer, kafka_bootstrap, service_logs, fmt):
