@@ -816,7 +816,13 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
     first = next(parts)
     header = list(first[0].column_names)
     ts_col = _pick_timestamp(header, timestamp_column, str(path))
-    cols, left_out = _only([i for i in range(len(header)) if i != ts_col], header, only, path)
+    index = _pandas_row_index(first[0], only)
+    if ts_col is None and timestamp_column is None:
+        # pandas' unnamed DatetimeIndex: the rows' times, as pandas reads the file back
+        ts_col = next((header.index(n) for n in index
+                       if pa.types.is_timestamp(first[0].schema.field(n).type)), None)
+    cols, left_out = _only([i for i in range(len(header))
+                            if i != ts_col and header[i] not in index], header, only, path)
     names = tuple(header[i] for i in cols)
     if not names:  # numpy's column_stack of nothing raised a ValueError traceback
         raise DataError(f"{path}: no feature columns (only a timestamp column)")
@@ -829,6 +835,14 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
         columns = []
         for name in names:
             col = frame.column(name)
+            if (pa.types.is_timestamp(col.type) or pa.types.is_date(col.type)
+                    or pa.types.is_time(col.type)):
+                # np.asarray read a time as its epoch count (ns: 1.77e18) and trained on it
+                hint = (_hint(name, "2026-01-01") if ts_col is None else
+                        f" (a second time column beside {header[ts_col]!r}? features are "
+                        f"numbers: leave it out of the file)")
+                raise DataError(f"{path}: column {brief(name)}: expected numbers, got type "
+                                f"{col.type}{hint}")
             if pa.types.is_boolean(col.type) and not booleans:
                 # read as 1/0, where a CSV's True/False is refused: serve dead-letters a
                 # true or false value, so the model scored offline what serve never would
@@ -852,6 +866,38 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
     blocks.clear()
     stamps = Texts.joined(stamp_blocks) if ts_col is not None else None
     return Table(str(path), names, values, stamps, True, left_out=left_out)
+
+
+def _pandas_row_index(table: pa.Table, only: Collection[str] | None) -> tuple[str, ...]:
+    """The columns in which pandas' ``to_parquet`` keeps a DataFrame's unnamed row index
+    (``__index_level_0__``: the rows' numbers after a filter or a slice, or an unnamed
+    DatetimeIndex), as its schema's ``pandas`` metadata lists them. They are no readings:
+    pandas reads them back as the index, and read as a feature the row numbers made every
+    later file score as a drift (unless ``only``, a model's features, names one).
+
+    >>> import json, pyarrow as pa
+    >>> t = pa.table({"cpu": [0.5], "__index_level_0__": [7]})
+    >>> meta = {"index_columns": ["__index_level_0__"]}
+    >>> _pandas_row_index(t.replace_schema_metadata({"pandas": json.dumps(meta)}), None)
+    ('__index_level_0__',)
+    >>> _pandas_row_index(t, None)
+    ()
+    """
+    import json
+
+    meta = (table.schema.metadata or {}).get(b"pandas")
+    if meta is None:
+        return ()
+    try:
+        listed = json.loads(meta).get("index_columns", [])
+    except (ValueError, AttributeError):  # not pandas' JSON object: the columns as they are
+        return ()
+    return tuple(n for n in listed
+                 if isinstance(n, str) and _PANDAS_INDEX.fullmatch(n)
+                 and n in table.column_names and (only is None or n not in only))
+
+
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
 def _parquet_parts(path: Path) -> Iterator[tuple[pa.Table, int]]:

@@ -872,3 +872,70 @@ def test_the_first_stamp_that_is_no_time_is_named(tmp_path, first):
         table_times(t)
     assert str(caught.value) == (f"{t.path}: line 5: timestamp {first!r} is not RFC 3339 "
                                  f"(2026-01-01T00:00:00Z) or epoch s, ms, us or ns")
+
+
+def _pandas_parquet(path, columns, index):
+    """A Parquet file as pandas' DataFrame.to_parquet writes one whose row index has no
+    name and is no plain range (after a filter, or a DatetimeIndex): the index is a column
+    ``__index_level_0__``, listed in the schema's ``pandas`` metadata (written by hand:
+    pandas is not a dependency)."""
+    import json
+
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    meta = {"index_columns": ["__index_level_0__"], "column_indexes": [],
+            "columns": [{"name": None if n == "__index_level_0__" else n, "field_name": n,
+                         "pandas_type": "float64", "numpy_type": "float64", "metadata": None}
+                        for n in [*columns, "__index_level_0__"]],
+            "creator": {"library": "pyarrow", "version": pa.__version__},
+            "pandas_version": "2.2.3"}
+    table = pa.table({**columns, "__index_level_0__": index})
+    pq.write_table(table.replace_schema_metadata({"pandas": json.dumps(meta)}), path)
+    return path
+
+
+def test_pandas_unnamed_row_index_in_a_parquet_file_is_no_feature(tmp_path):
+    """pandas writes a filtered frame's row numbers as a column ``__index_level_0__``: it
+    was read as a fourth feature (train: 'features': 4, with a note to list it in
+    data.counters, and every later file scored as a drift of it); an unnamed DatetimeIndex
+    was read as a feature of epoch nanoseconds (1.77e18), the file as having no times."""
+    pa = pytest.importorskip("pyarrow")
+    rows = _pandas_parquet(tmp_path / "rows.parquet",
+                           {"cpu": [0.5, 0.6, 0.7], "mem": [1.0, 2.0, 3.0]},
+                           pa.array([3, 8, 12], pa.int64()))
+    t = read_table(rows)
+    assert t.feature_names == ("cpu", "mem") and t.values.tolist() == [
+        [0.5, 1.0], [0.6, 2.0], [0.7, 3.0]] and t.timestamps is None
+    assert check_features(read_table(rows, only=("mem", "cpu")), ("mem", "cpu")).shape == (3, 2)
+    times = _pandas_parquet(tmp_path / "times.parquet", {"cpu": [0.5, 0.6]},
+                            pa.array([1767225600_000000000, 1767225660_000000000],
+                                     pa.timestamp("ns")))
+    t = read_table(times)
+    assert t.feature_names == ("cpu",) and list(t.timestamps) == [
+        "2026-01-01 00:00:00", "2026-01-01 00:01:00"]
+
+
+def test_a_parquet_time_column_is_no_feature(tmp_path):
+    """A Parquet timestamp (or date) column under a name that is not a time column's was
+    read as numbers, its epoch count: train learnt 'event_time' as a feature of values
+    1.77e15 (µs). The CSV reader's refusal, with its hint."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    stamps = pa.array([1767225600_000000, 1767225660_000000], pa.timestamp("us", tz="UTC"))
+    one = tmp_path / "one.parquet"
+    pq.write_table(pa.table({"event_time": stamps, "cpu": [0.5, 0.6]}), one)
+    with pytest.raises(DataError, match=r"one\.parquet: column 'event_time': expected numbers, "
+                                        r"got type timestamp\[us, tz=UTC\] \(a time column\? "
+                                        r"call it 'timestamp', or train with "
+                                        r"data.timestamp_column: 'event_time'\)$"):
+        read_table(one)
+    two = tmp_path / "two.parquet"
+    pq.write_table(pa.table({"timestamp": stamps, "cpu": [0.5, 0.6],
+                             "day": pa.array([20454, 20454], pa.date32())}), two)
+    with pytest.raises(DataError, match=r"two\.parquet: column 'day': expected numbers, got "
+                                        r"type date32\[day\] \(a second time column beside "
+                                        r"'timestamp'\? features are numbers: leave it out "
+                                        r"of the file\)$"):
+        read_table(two)
