@@ -1492,6 +1492,11 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
         # serve.unknown_features: ignore leaves out the unexpected ones (Table.with_features)
         hint = ("" if missing else
                 " (serve.unknown_features: ignore leaves them out, as in serve)")
+        for sep, what in ((";", "';'"), ("\t", "tab")):
+            # a header 'timestamp;cpu;mem' is one name: the reader's words for the cells
+            if any(sep in n for n in extra):
+                hint = f" (the file looks {what}-separated; only comma-separated files are read)"
+                break
         raise DataError(
             f"{table.path}: columns do not match the model's features ({'; '.join(parts)}); "
             f"expected {name_list(expected)}{hint}"

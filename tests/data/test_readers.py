@@ -939,3 +939,20 @@ def test_a_parquet_time_column_is_no_feature(tmp_path):
                                         r"'timestamp'\? features are numbers: leave it out "
                                         r"of the file\)$"):
         read_table(two)
+
+
+@pytest.mark.parametrize("sep, what", [(";", "';'"), ("\t", "tab")])
+def test_a_file_of_another_separator_is_named_so_by_score(tmp_path, sep, what):
+    """score, evaluate and plot refused a ';'-separated file (as German Excel writes it) as
+    'missing columns temp, rpm, flow; unexpected columns timestamp;temp;rpm;flow', where
+    train's line said the file looks ';'-separated."""
+    p = tmp_path / "semi.csv"
+    p.write_text(sep.join(["timestamp", "temp", "rpm"]) + "\n"
+                 + sep.join(["2026-01-01T00:00:00Z", "1.5", "2"]) + "\n")
+    # score reads only the model's features (train's reader says it at the first cell)
+    with pytest.raises(DataError, match=rf"semi\.csv: columns do not match the model's "
+                                        rf"features \(missing columns temp, rpm; unexpected "
+                                        rf"columns .*\); expected temp, rpm \(the file looks "
+                                        rf"{what}-separated; only comma-separated files are "
+                                        rf"read\)$"):
+        check_features(read_table(p, only=("temp", "rpm")), ("temp", "rpm"))
