@@ -280,6 +280,10 @@ MISSING_CELLS = frozenset({"na", "n/a", "null", "none", "#n/a"})
 BOOLEAN_CELLS = {"true": 1.0, "false": 0.0}
 
 
+#: The names of a labels file's column, in the order one is picked among several.
+LABEL_NAMES = ("label", "is_anomaly", "anomaly")
+
+
 def _label_number(text: str) -> float | None:
     """A labels file's cell: a CSV number, or ``true``/``false`` (any case) as 1/0."""
     return BOOLEAN_CELLS.get(text.lower(), _number(text))
@@ -785,6 +789,13 @@ def _checked_row_values(row: list[str], line: int, path: Path, feature_cols: lis
             # the other hint would offer to make it the time column, which is taken
             hint = (f" (a second time column? the rows' time is read from "
                     f"{brief(header[ts_col])}; features are numbers: leave {col} out)")
+        elif number is _label_number:
+            # a labels file of yes/no: its first 'no' was taken for the header, and the
+            # line named it a column, 'column 'no': not a number: 'no''
+            named = has_header and names[j].strip().lower() not in LABEL_NAMES
+            hint = (" (expected a label: 0 or 1, or true/false"
+                    + (f"; the first line, {brief(names[j])}, was read as a header"
+                       if named else "") + ")")
         else:
             hint = _hint(names[j] if has_header else "", cell)
         raise DataError(
@@ -1547,7 +1558,7 @@ def read_labels(path: str | Path, rows: int | None = None, per: str = "data row"
     values = table.values
     if values.shape[1] > 1:
         names = [n.lower() for n in table.feature_names]
-        for wanted in ("label", "is_anomaly", "anomaly"):
+        for wanted in LABEL_NAMES:
             if wanted in names:
                 values = values[:, [names.index(wanted)]]
                 break

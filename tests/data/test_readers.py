@@ -165,6 +165,18 @@ def test_labels_written_true_false_are_1_0_and_the_first_is_no_header(tmp_path):
         read_table(write(tmp_path, "a\ntrue\n"))  # data files: no change
 
 
+def test_labels_of_words_are_refused_as_labels_not_as_a_column(tmp_path):
+    """A labels file of yes/no was refused as 'line 2, column 'no': not a number: 'no'': its
+    first label taken for a header, and the line no word of what a label is."""
+    with pytest.raises(DataError, match=r"l\.csv: line 2, column 'no': not a number: 'no' "
+                                        r"\(expected a label: 0 or 1, or true/false; the first "
+                                        r"line, 'no', was read as a header\)$"):
+        read_labels(write(tmp_path, "no\nno\nyes\n", "l.csv"))
+    with pytest.raises(DataError, match=r"m\.csv: line 3, column 'label': not a number: 'yes' "
+                                        r"\(expected a label: 0 or 1, or true/false\)$"):
+        read_labels(write(tmp_path, "label\n0\nyes\n", "m.csv"))
+
+
 def test_parquet_round_trip(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
