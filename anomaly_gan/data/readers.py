@@ -1508,6 +1508,12 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
             if any(sep in n for n in extra):
                 hint = f" (the file looks {what}-separated; only comma-separated files are read)"
                 break
+        cased = {n.lower(): n for n in extra}
+        if missing and not hint and any(n.lower() in cased for n in missing):
+            # 'CPU' for 'cpu': names are matched exactly, as serve matches an event's
+            n = next(n for n in missing if n.lower() in cased)
+            hint = (f" (names are matched exactly, case too: {brief(cased[n.lower()])} is "
+                    f"not {brief(n)})")
         raise DataError(
             f"{table.path}: columns do not match the model's features ({'; '.join(parts)}); "
             f"expected {name_list(expected)}{hint}"

@@ -968,3 +968,14 @@ def test_a_file_of_another_separator_is_named_so_by_score(tmp_path, sep, what):
                                         rf"{what}-separated; only comma-separated files are "
                                         rf"read\)$"):
         check_features(read_table(p, only=("temp", "rpm")), ("temp", "rpm"))
+
+
+def test_a_header_of_the_features_in_another_case_says_so(tmp_path):
+    """'Temp,RPM,Flow' for a model of temp, rpm, flow was refused as 'missing columns temp,
+    rpm, flow; unexpected columns Temp, RPM, Flow', the difference left to the eye."""
+    t = read_table(write(tmp_path, "Temp,rpm\n1,2\n"))
+    with pytest.raises(DataError, match=r"d\.csv: columns do not match the model's features "
+                                        r"\(missing columns temp; unexpected columns Temp\); "
+                                        r"expected temp, rpm \(names are matched exactly, case "
+                                        r"too: 'Temp' is not 'temp'\)$"):
+        check_features(t, ["temp", "rpm"])
