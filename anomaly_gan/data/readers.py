@@ -859,6 +859,13 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
                 # true or false value, so the model scored offline what serve never would
                 raise DataError(f"{path}: column {brief(name)}: expected numbers, got type "
                                 f"{col.type}{_hint(name, 'True')}")
+            kind = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                # numpy read each cell by Python's float(): '1_000' as 1000, Arabic digits
+                # as numbers, and 'n/a' stopped the file naming no row; a CSV cell's rules
+                columns.append(_text_numbers(col, path, name, rows,
+                                             _label_number if booleans else _number))
+                continue
             try:
                 columns.append(np.asarray(col.to_numpy(zero_copy_only=False),
                                           dtype=np.float64))
@@ -877,6 +884,22 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
     blocks.clear()
     stamps = Texts.joined(stamp_blocks) if ts_col is not None else None
     return Table(str(path), names, values, stamps, True, left_out=left_out)
+
+
+def _text_numbers(col: pa.ChunkedArray, path: Path, name: str, before: int,
+                  number: Callable[[str], float | None]) -> np.ndarray:
+    """A Parquet column of strings (rows ``before`` onwards of the file) read as a CSV's
+    cells are: a null or a missing spelling is NaN, a plain decimal a number, anything else
+    a :class:`DataError` naming its row."""
+    out = np.empty(len(col), dtype=np.float64)
+    for i, cell in enumerate(col.to_pylist()):
+        text = "" if cell is None else str(cell).strip()
+        value = math.nan if _is_missing(text) else number(text)
+        if value is None:
+            raise DataError(f"{path}: row {before + i + 1}, column {brief(name)}: not a "
+                            f"number: {brief(text)}{_hint(name, text)}")
+        out[i] = value
+    return out
 
 
 def _pandas_row_index(table: pa.Table, only: Collection[str] | None) -> tuple[str, ...]:

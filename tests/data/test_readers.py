@@ -979,3 +979,23 @@ def test_a_header_of_the_features_in_another_case_says_so(tmp_path):
                                         r"expected temp, rpm \(names are matched exactly, case "
                                         r"too: 'Temp' is not 'temp'\)$"):
         check_features(t, ["temp", "rpm"])
+
+
+def test_a_parquet_column_of_strings_is_read_by_the_csv_cell_rules(tmp_path):
+    """A Parquet string column was read by Python's float(): '1_000' as 1000 and Arabic
+    digits as 12 (a CSV refuses both), and 'n/a' stopped the file as 'column 'temp':
+    expected numbers, got type string', naming no row. Now a CSV cell's rules, by row."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"temp": [" 1.5", "n/a", None, "-2e3"],
+                             "rpm": pa.array(["1", "2", "3", "4"]).dictionary_encode()}), p)
+    values = read_table(p).values
+    assert values[:, 1].tolist() == [1, 2, 3, 4] and values[[0, 3], 0].tolist() == [1.5, -2000]
+    assert np.isnan(values[[1, 2], 0]).all()
+    for cell in ("1_000", "\u0661\u0662", "abc"):
+        pq.write_table(pa.table({"temp": ["1", cell]}), p)
+        with pytest.raises(DataError, match=rf"s\.parquet: row 2, column 'temp': not a number: "
+                                            rf"'{cell}'$"):
+            read_table(p)
