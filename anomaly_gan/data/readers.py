@@ -687,6 +687,9 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
                     if len(row) == width + 1 and not row[-1].strip()
                     else f" (a quoted cell runs on from this line over {ran_on} lines: a "
                          f"quote never closed?)" if ran_on
+                    else " (a number written with a decimal comma or a thousands separator, "
+                         "unquoted? write plain numbers: 1.5, 1234)"
+                    if len(row) > width and _split_number(row)
                     else _hint(header[0] if len(header) == 1 else "", ""))
             raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}"
                             f"{hint}")
@@ -715,6 +718,20 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
         lines=line_blocks[0] if len(line_blocks) == 1 else np.concatenate(line_blocks),
         left_out=left_out,
     )
+
+
+def _split_number(row: list[str]) -> bool:
+    """Whether ``row`` holds an integer cell followed by one of digits alone, as ``-1,5`` or
+    ``1,500`` written unquoted in a comma-separated file leave it.
+
+    >>> _split_number(["2026-01-01", "1", "500", "2.5"]), _split_number(["a", "1.5", "2"])
+    (True, False)
+    """
+    return any(_PLAIN_INT.fullmatch(a.strip()) and b.strip().isdigit() and b.strip().isascii()
+               for a, b in itertools.pairwise(row))
+
+
+_PLAIN_INT = re.compile(r"[-+]?\d+")
 
 
 def _only(columns: list[int], header: Sequence[str], only: Collection[str] | None,

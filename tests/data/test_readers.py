@@ -999,3 +999,16 @@ def test_a_parquet_column_of_strings_is_read_by_the_csv_cell_rules(tmp_path):
         with pytest.raises(DataError, match=rf"s\.parquet: row 2, column 'temp': not a number: "
                                             rf"'{cell}'$"):
             read_table(p)
+
+
+@pytest.mark.parametrize("cell", ["1,500", "-1,5"])
+def test_an_unquoted_thousands_separator_or_decimal_comma_is_named(tmp_path, cell):
+    """'1,500' or '-1,5' written unquoted split into two cells: the line said only 'expected
+    3 columns, got 4' (a quoted one already had the hint)."""
+    p = write(tmp_path, f"timestamp,temp,rpm\n2026-01-01T00:00:00Z,2.5,3\n"
+                        f"2026-01-01T00:01:00Z,{cell},3\n")
+    with pytest.raises(DataError, match=r"d\.csv: line 3: expected 3 columns, got 4 \(a number "
+                                        r"written with a decimal comma or a thousands "
+                                        r"separator, unquoted\? write plain numbers: 1\.5, "
+                                        r"1234\)$"):
+        read_table(p)
