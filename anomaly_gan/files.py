@@ -35,7 +35,7 @@ def check_input(path: str | os.PathLike[str]) -> Path:
     try:
         mode = p.stat().st_mode
     except FileNotFoundError:
-        raise DataError(f"{p}: file not found") from None
+        raise DataError(_not_found(p)) from None
     except OSError as exc:
         raise DataError(f"{p}: cannot read: {exc.strerror}") from None
     if stat.S_ISDIR(mode):
@@ -43,6 +43,17 @@ def check_input(path: str | os.PathLike[str]) -> Path:
     if not os.access(p, os.R_OK):
         raise DataError(f"{p}: cannot read: Permission denied")
     return p
+
+
+def _not_found(p: Path) -> str:
+    """``PATH: file not found``; for ``-``, which ``--out -`` reads as standard output, the
+    name that reads standard input.
+
+    >>> _not_found(Path("-"))
+    '-: file not found (standard input is read as /dev/stdin)'
+    """
+    return f"{p}: file not found" + (" (standard input is read as /dev/stdin)"
+                                     if str(p) == "-" else "")
 
 
 def check_distinct(paths: Sequence[str | os.PathLike[str]], option: str) -> None:
@@ -68,7 +79,7 @@ def open_input(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> 
     try:
         raw = p.open("rb", buffering=0)
     except FileNotFoundError:
-        raise DataError(f"{p}: file not found") from None
+        raise DataError(_not_found(p)) from None
     except IsADirectoryError:
         raise DataError(f"{p}: cannot read: is a directory") from None
     except OSError as exc:

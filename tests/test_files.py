@@ -181,3 +181,15 @@ def test_a_pipe_is_read(tmp_path):
     writer.join()
     assert list(table.feature_names) == ["a", "b"]
     assert table.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_a_dash_for_an_input_names_standard_input(tmp_path, monkeypatch):
+    """'--data -' (as '--out -' writes to stdout) was refused as '-: file not found', which
+    left the user to guess that standard input is read as /dev/stdin."""
+    monkeypatch.chdir(tmp_path)
+    for read in (read_table, check_input):
+        with pytest.raises(DataError, match=r"^-: file not found \(standard input is read as "
+                                            r"/dev/stdin\)$"):
+            read("-")
+    with pytest.raises(DataError, match=r"^x\.csv: file not found$"):
+        read_table("x.csv")
