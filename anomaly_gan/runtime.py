@@ -12,6 +12,7 @@ one of those known notices, so nothing else is lost.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -227,8 +228,23 @@ class Interrupts:
             yield self
             return
         previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        hook = sys.unraisablehook
+        sys.unraisablehook = functools.partial(self._unraisable, hook)
         try:
             yield self
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            sys.unraisablehook = hook
+
+    def _unraisable(self, hook: Callable[[Any], object], unraisable: Any) -> None:
+        """``sys.unraisablehook`` while the handlers are installed: the handler's
+        :class:`KeyboardInterrupt` raised inside a garbage-collector callback (JAX
+        registers one, and TensorFlow's import runs it) or a ``__del__`` is dropped by
+        Python, which printed an ``Exception ignored in: <function _xla_gc_callback>``
+        traceback above the command's one line. The signal is remembered
+        (:attr:`requested`) and raised at the next check; the traceback is not printed.
+        Anything else goes to the previous hook."""
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.requested:
+            return
+        hook(unraisable)

@@ -184,3 +184,44 @@ def test_an_interrupt_during_a_jax_compilation_exits_130(tmp_path):
                           capture_output=True, text=True, timeout=120, check=False, env=env)
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert proc.stdout == "" and proc.stderr == "anomaly-gan: interrupted\n"
+
+
+def test_a_signal_dropped_in_a_gc_callback_prints_no_traceback(monkeypatch):
+    """A SIGTERM while JAX's garbage-collector callback ran (retrain killed as TensorFlow
+    loads) printed ``Exception ignored in: <function _xla_gc_callback ...>`` and a
+    ``KeyboardInterrupt`` traceback above ``anomaly-gan: interrupted``: the handler's
+    exception is dropped there, the signal kept for the next check, and nothing printed."""
+    import gc
+    import os
+    import signal
+    import sys
+
+    from anomaly_gan.runtime import Interrupts
+
+    printed: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)
+    fired: list[str] = []
+
+    def callback(phase: str, _info: object) -> None:
+        if phase == "start" and not fired:
+            fired.append(phase)
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(10_000))  # the handler runs here, inside the callback
+
+    stop = Interrupts()
+    gc.callbacks.append(callback)
+    try:
+        with stop.installed():
+            gc.collect()
+            assert fired and stop.requested
+            with pytest.raises(KeyboardInterrupt):
+                stop.check()
+    finally:
+        gc.callbacks.remove(callback)
+    assert printed == []
+    assert sys.unraisablehook == printed.append  # restored
+
+    # anything else still reaches the previous hook
+    with stop.installed():
+        sys.unraisablehook(type("U", (), {"exc_value": ValueError("x")})())
+    assert len(printed) == 1
