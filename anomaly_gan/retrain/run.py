@@ -460,10 +460,15 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     if not train:
         hint = (f"; {new_normal}" if ex_r["alerted"] else
                 "; if the baseline shifted, set retrain.exclude_over_threshold: false"
-                if ex_r["over_threshold"] else "")
+                if ex_r["over_threshold"] else
+                f"; the incidents of {req.labels} cover them: read a range with normal "
+                f"rows beside the incidents" if ex_r["labelled"] else "")
+        # every count of the [filter] line: labelled rows were left out of this one, which
+        # then gave 0 for every reason when the labels covered the whole range
         raise DataError(f"retrain: after exclusions no piece of at least {2 * w} rows is left "
                         f"to train on ({selection['rows_kept']} of {selection['rows']} rows kept; "
                         f"{ex_r['alerted']} alerted, {ex_r['silenced']} silenced, "
+                        f"{ex_r['labelled']} labelled, "
                         f"{ex_r['over_threshold']} over the current version's threshold, "
                         f"{ex_r['too_short']} in pieces too short){hint}")
 

@@ -446,6 +446,31 @@ def test_a_range_all_alerted_on_names_the_way_out(store, config_file, monkeypatc
     assert snapshot(store.root) == before
 
 
+def test_a_range_all_labelled_names_the_labels(store, config_file, monkeypatch, tmp_path,
+                                               no_training):
+    """Labelled incidents covering every row of the range: the line gave every reason it
+    names as 0 (``0 of 1800 rows kept; 0 alerted, 0 silenced, 0 over the current version's
+    threshold, 0 in pieces too short``), the 1800 labelled rows left out of it."""
+    from anomaly_gan.retrain import run
+    from tests.retrain.conftest import snapshot
+    from tests.retrain.plant import ENTITIES, STEP_S
+
+    ts = _fake_topic(monkeypatch, 600, seed=61)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("entity,start,end\n" + "".join(
+        f"{e},{ts[0] - 60},{ts[-1] + 60}\n" for e in ENTITIES))
+    before = snapshot(store.root)
+    with pytest.raises(DataError, match=(
+            r"^retrain: after exclusions no piece of at least 32 rows is left to train on "
+            r"\(0 of 1800 rows kept; 0 alerted, 0 silenced, 1800 labelled, .*\); the "
+            rf"incidents of {labels} cover them: read a range with normal rows beside the "
+            r"incidents$")):
+        run.retrain(_tiny_config(config_file), RetrainRequest(
+            store=str(store.root), start=float(ts[0]), end=float(ts[-1]) + STEP_S,
+            labels=str(labels)))
+    assert snapshot(store.root) == before
+
+
 def test_a_topic_retrain_over_a_store_with_no_promoted_version_says_how_to_promote_one(
         tmp_path, tiny_detector, config_file, no_training):
     """`train --out models/v1` makes v1 a version of the store models/, never promoted; a
