@@ -141,6 +141,9 @@ _METADATA_SHAPE: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("lineage.parent", lambda v: isinstance(v, str), "a version name (a string)"),
     ("lineage.source", lambda v: isinstance(v, dict), "an object"),
     ("lineage.source.files", _is_strings, "a list of file names"),
+    # what `train` records: a bundle with no lineage shows its files as its DATA RANGE
+    ("training_data", lambda v: isinstance(v, dict), "an object"),
+    ("training_data.files", _is_strings, "a list of file names"),
     ("gate", lambda v: isinstance(v, dict), "an object"),
     ("gate.reasons", _is_strings, "a list of strings"),
 )

@@ -435,6 +435,18 @@ def test_a_version_with_damaged_metadata_is_listed_and_can_be_pruned(store):
     assert "v2" in store.prune(keep=1)
 
 
+def test_a_version_whose_training_data_is_not_an_object_is_listed_as_damaged(store):
+    """A bundle `train` wrote has no lineage and `models list` reads its DATA RANGE from
+    its training_data: a hand-edited one (not an object, file names that are no strings)
+    ended `models list` and `models show` in an AttributeError or TypeError traceback."""
+    store.promote("v3", verify=False)
+    for bad in ("x", {"files": [1, 2]}):
+        (store.root / "v2" / "metadata.json").write_text(json.dumps({"training_data": bad}))
+        listed = {v.name: (v.data_range, v.metadata["health"]["status"])
+                  for v in store.versions()}
+        assert listed["v2"] == (None, "damaged")
+
+
 def test_pointer_temporaries_are_never_left_behind(store, monkeypatch):
     """A kill inside the write of `current` left `.current.PID.tmp` in the store."""
     store.promote("v1", verify=False)
@@ -680,6 +692,12 @@ DAMAGED = [
      "lineage.parent: expected a version name (a string), got 5"),
     ("v1/metadata.json", b'{"lineage": {"source": {"files": [1]}}}', _show, BundleError,
      "lineage.source.files: expected a list of file names, got [1]"),
+    # what `train` records (a bundle with no lineage): DATA RANGE read it with .get and
+    # Path(), and `models list` and `models show` ended in an AttributeError or TypeError
+    ("v1/metadata.json", b'{"training_data": "x"}', _show, BundleError,
+     "training_data: expected an object, got 'x'"),
+    ("v1/metadata.json", b'{"training_data": {"files": [1, 2]}}', _show, BundleError,
+     "training_data.files: expected a list of file names, got [1, 2]"),
     # Not an object, the gate would read as "trained without the gate" and be promoted.
     ("v3/metadata.json", b'{"gate": ["rejected"]}', _promote, BundleError,
      "gate: expected an object, got ['rejected']"),
