@@ -545,7 +545,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     # From here the command finishes: a signal while the bundle is written (renamed into
     # place at the end) or reported would leave a complete bundle with exit 130. A second
     # signal still raises at once.
-    with stop.deferred():
+    with stop.finishing():
         return _save_and_report(det, out, args, names, health)
 
 

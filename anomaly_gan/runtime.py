@@ -181,6 +181,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self._deferred = False
+        self._finishing = False  # inside or after finishing(): deferred to the end
         self._event = threading.Event()  # set by the first signal
 
     @property
@@ -219,7 +220,20 @@ class Interrupts:
         try:
             yield
         finally:
-            self._deferred = False
+            self._deferred = self._finishing
+
+    @contextlib.contextmanager
+    def finishing(self) -> Iterator[None]:
+        """:meth:`deferred` from the block to the end of :meth:`installed`: for the part of
+        a command that changes what it cannot take back (``retrain``'s save and promote,
+        ``train``'s bundle, a ``models`` promote). A first signal after the block, while
+        the command returned to its exit (retrain releasing its run lock, a line printed),
+        raised there: exit 130 and ``interrupted`` with the version promoted and no report.
+        Now the command ends as it would have, with its own exit code and report; a
+        second signal still raises at once."""
+        self._finishing = True
+        with self.deferred():
+            yield
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[Interrupts]:
@@ -236,6 +250,7 @@ class Interrupts:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             sys.unraisablehook = hook
+            self._deferred = self._finishing = False
 
     def _unraisable(self, hook: Callable[[Any], object], unraisable: Any) -> None:
         """``sys.unraisablehook`` while the handlers are installed: the handler's

@@ -108,7 +108,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
             _eprint(msg)
 
     with stop.installed():
-        result = retrain(cfg, req, progress=progress, finishing=stop.deferred,
+        result = retrain(cfg, req, progress=progress, finishing=stop.finishing,
                          reading=reading)
     print(json.dumps(result.report, indent=2, default=str))
     return result.exit_code
@@ -168,7 +168,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     @contextlib.contextmanager
     def writing() -> Iterator[None]:
         stop.check()  # one Python dropped (in TensorFlow's start-up) stops it here, not later
-        with stop.deferred():
+        with stop.finishing():  # and to the end: the command then says what it did
             yield
 
     with stop.installed():

@@ -292,8 +292,9 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     a :class:`StoreError` at once.
 
     ``finishing``: the context the version is saved and promoted in (the CLI defers a
-    signal there: one between the save and the promote gave exit 130 with a version
-    kept, or with ``current`` moved). ``reading``: how far reading each of ``req.files``
+    signal there and up to the command's end, :meth:`~anomaly_gan.runtime.Interrupts.finishing`:
+    one between the save and the promote gave exit 130 with a version kept, or with
+    ``current`` moved, and one after them, while the run lock was released, too). ``reading``: how far reading each of ``req.files``
     has got (:func:`~anomaly_gan.retrain.source.read_files`)."""
     say = progress or (lambda _m: None)
     check_request(req)

@@ -4,6 +4,7 @@ in process with the topic read replaced."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -879,3 +880,34 @@ def test_the_gates_reference_version_is_loaded_and_kept_by_keep_versions(
     assert loaded.feature_names == tiny_detector.feature_names
     store.prune(0)  # an operator's prune does not know it: the next gate says so
     assert _reference(store, det, again.version) == (reference, None)
+
+
+def test_a_signal_once_the_version_is_promoted_does_not_report_interrupted(
+        tmp_path, config_file, monkeypatch, capsys):
+    """A SIGTERM that came after the save and promote, while retrain released its run lock,
+    ended it with 'anomaly-gan: interrupted' (exit 130) and no report, the candidate
+    promoted all the same (1 of 2 SIGTERMs sent on seeing the [promote] line). The command
+    now ends as it would have: exit 0 and its report."""
+    import os
+    import signal
+
+    from anomaly_gan.cli import main
+    from anomaly_gan.retrain import run
+    from tests.retrain.conftest import write_csvs
+    from tests.retrain.plant import rows
+
+    def promoted_then_signalled(_cfg, _req, _store, _say, finishing, *_a, **_k):
+        with finishing():
+            pass  # the save and the promote
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(100_000))  # the handler runs here, outside the block
+        return run.RetrainResult(0, "v2", True, {"version": "v2", "promoted": True})
+
+    monkeypatch.setattr(run, "_retrain", promoted_then_signalled)
+    data = write_csvs(tmp_path, [rows(200, seed=1)])
+    code = main(["retrain", "--config", config_file(), "--store", str(tmp_path / "store"),
+                 "--data", *data, "--quiet"])
+    out, err = capsys.readouterr()
+    assert (code, json.loads(out)["promoted"]) == (0, True), err
+    assert "interrupted" not in err
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
