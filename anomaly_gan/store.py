@@ -1137,8 +1137,28 @@ class ModelStore:
                 added.add(v.name)
         return added
 
+    def _intact_below(self) -> list[str]:
+        """Where the rollback target fails its checksums or format (rollback refuses it),
+        the newest version under it in the stack that passes them: what a rollback reaches
+        once the damaged one is removed or repaired. Prune kept the damaged target and
+        deleted the intact version under it, leaving nothing to roll back to."""
+        from anomaly_gan.artifacts import inspect_bundle
+
+        stack = self._history()["stack"]
+        end = self._rollback_index(stack)
+        for i in range(len(stack) - 2 if end is None else end, -1, -1):
+            if not is_file(self.root / stack[i] / MANIFEST, StoreError):
+                continue  # removed by hand: skipped, as rollback skips it
+            try:
+                inspect_bundle(self.root / stack[i])
+            except (AnomalyGanError, OSError):
+                continue
+            return [] if i == end else [stack[i]]
+        return []
+
     def prune(self, keep: int, keep_versions: Collection[str] = ()) -> list[str]:
-        """Delete all but the ``keep`` newest versions, never current, its predecessor or
+        """Delete all but the ``keep`` newest versions, never current, its predecessor (and
+        where that is damaged, the intact version under it: :meth:`_intact_below`) or
         one of ``keep_versions`` (a version used where the store cannot see it, such as a
         scorer's ``serve.shadow_model_path``; one that is not in the store is refused, so
         that a typo protects nothing in silence), nor one created since a retrain that is
@@ -1163,7 +1183,7 @@ class ModelStore:
                                      f"pruned") from None
             versions = self.versions()
             protected = {self.current(), self.predecessor(), *keep_versions,
-                         *self._added_during_a_retrain(versions)}
+                         *self._added_during_a_retrain(versions), *self._intact_below()}
             # (max: a keep over the number of versions sliced from a negative start and
             # kept only the last few; --keep 5 of 4 versions deleted one)
             newest = ({v.name for v in versions[max(0, len(versions) - keep):]} if keep

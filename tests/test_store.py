@@ -1004,3 +1004,23 @@ def test_prune_keeps_the_candidate_of_a_retrain_that_still_runs(store):
         holder.communicate("", timeout=30)
     assert holder.returncode == 0
     assert store.prune(keep=0) == ["v6"]
+
+
+def test_prune_keeps_an_intact_version_under_a_damaged_rollback_target(tmp_path):
+    """Rollback refuses a target that fails its checksums; prune kept that damaged target
+    (the predecessor) and deleted the intact version under it, so that once the damaged one
+    was removed there was nothing left to roll back to."""
+    from tests.retrain.conftest import add_version
+    from tests.test_artifacts import untrained_detector
+
+    store = ModelStore.open(tmp_path / "store", create=True)
+    det = untrained_detector()
+    v1, v2, v3 = (add_version(store, det) for _ in range(3))
+    for v in (v1, v2, v3):
+        store.promote(v, verify=False)
+    (store.root / v2 / "metadata.json").write_text("{")  # damaged: rollback refuses it
+    with pytest.raises(StoreError, match="not rolled back"):
+        store.rollback()
+    assert store.prune(keep=0) == []
+    shutil.rmtree(store.root / v2)
+    assert store.rollback() == (v3, v1)
