@@ -449,7 +449,9 @@ def _readyz_details() -> set[str]:
             0, KafkaConfig(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
                            sasl_username="X", sasl_password="p"))),
         health(delivery=SimpleNamespace(stalled_for=lambda: 75.0), stall_limit_s=60),
-        health(input=lambda: 75.0, input_limit_s=60), health(assigned=0), scorer.health]
+        health(input=lambda: 75.0, input_limit_s=60),
+        health(error_replays=(3, 75.0, "X"), error_limit_s=60), health(assigned=0),
+        scorer.health]
     details = set()
     for h in states:
         ok, why = h.ready()

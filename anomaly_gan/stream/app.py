@@ -82,6 +82,7 @@ class Scorer:
         self.debouncer = self.publisher.debouncer
         self.health.watch_delivery(self.publisher.delivery, cfg.kafka.delivery_stall_seconds)
         self.health.watch_input(self.input_stalled_for, cfg.kafka.input_stall_seconds)
+        self.health.watch_errors(cfg.kafka.input_stall_seconds)
         metrics.watch_health(self.health)
         self.watcher = watcher
         # serve.alerts.silences_path: a SilenceWatcher (serve builds it before connecting,
@@ -123,6 +124,14 @@ class Scorer:
                                     k.max_poll_interval_ms / 2000.0))
         self._resume_at = 0.0  # monotonic time before which the loop does not read
         self._must_rewind = False
+        # A run of error replays with no progress (see error_replays): when its first came,
+        # the furthest offset each partition was read to when one came, the partition and
+        # end of the records being handled (so an error while handling them marks past
+        # them), and when the loop last resumed reading after one.
+        self._errors_since: float | None = None
+        self._error_marks: dict[Any, int] = {}
+        self._handling: tuple[Any, int] | None = None
+        self._resumed_after_error: float | None = None
         self._flush_timeout_s = min(k.delivery_stall_seconds, 30.0,
                                     k.max_poll_interval_ms / 2000.0)
         self.baseline = BaselineDrift(metrics.baseline_drift)
@@ -256,13 +265,17 @@ class Scorer:
             "model_version": self.det.version, "window": self.det.window,
             "features": len(self.det.feature_names), "input_topic": k.input_topic}})
         while not self._stop.is_set():
-            try:
-                self.step()
-            except Exception:  # the service stays up; the input is replayed
-                log.exception("scoring loop error; replaying from the last commit")
-                with self._loop_lock:
-                    self._replay("error")
+            self.turn()
         return self.drain()
+
+    def turn(self) -> None:
+        """:meth:`step`, and a replay from the last commit if it raises."""
+        try:
+            self.step()
+        except Exception as exc:  # the service stays up; the input is replayed
+            log.exception("scoring loop error; replaying from the last commit")
+            with self._loop_lock:
+                self._replay("error", exc)
 
     def step(self) -> None:
         """One poll and everything it makes ready.
@@ -306,6 +319,9 @@ class Scorer:
             for tp, msgs in records.items():
                 if tp not in revoked:
                     self._consume(tp, msgs)
+            if self._error_marks and any(o > self._error_marks.get(tp, o)
+                                         for tp, o in self._next.items()):
+                self._progressed("read past the offset where the last error came")
             self._collect(wait=False)
             # The model is idle: score what is ready now (after max_latency_ms, 0 by default).
             # While it is busy, windows gather into the next batch, so batches grow with load
@@ -329,7 +345,9 @@ class Scorer:
             self._housekeeping()
 
     def _consume(self, tp: Any, msgs: list[Any]) -> None:
+        self._handling = (tp, msgs[-1].offset + 1) if msgs else None
         self.intake.consume(tp, msgs, self.batch, self._fill)
+        self._handling = None
         self.metrics.events_consumed.inc(len(msgs))
         if msgs:
             self._next[tp] = msgs[-1].offset + 1
@@ -441,6 +459,8 @@ class Scorer:
                 if self._stop.is_set() else "will retry"), extra={"fields": {"error": str(exc)}})
             return False
         with self._loop_lock:
+            if any(o > self._committed.get(tp, -1) for tp, o in todo.items()):
+                self._progressed("committed offsets advanced")
             self._committed.update({tp: o for tp, o in todo.items() if tp not in self._revoked})
             self._backoff.reset()
         return True
@@ -661,7 +681,7 @@ class Scorer:
             log.error("%s; cannot tell where readable records resume: replaying from the "
                       "last commit", bad)
             with self._loop_lock:
-                self._replay("error")
+                self._replay("error", bad)
             return
         with self._loop_lock:
             if tp not in self._next_assignment() or tp in self._revoked:
@@ -682,9 +702,11 @@ class Scorer:
             self._next[tp] = after
         self._last_read, self._waiting_since = self.mono(), None
 
-    def _replay(self, reason: str) -> None:
+    def _replay(self, reason: str, error: BaseException | None = None) -> None:
         """Drop what was read since the last commit and read it again after a backoff."""
         self.metrics.replays.labels(reason).inc()
+        if reason == "error":
+            self._error_replayed(error)
         self.publisher.take_error()
         self._must_rewind = True
         self._resume_at = self.mono() + self._backoff.next()
@@ -706,7 +728,80 @@ class Scorer:
             self._resume_at = self.mono() + self._backoff.next()
             return False
         self._must_rewind = False
+        if self._errors_since is not None:
+            self._resumed_after_error = self.mono()
         return True
+
+    # ------------------------------------------------------------------ error replays
+
+    def error_replays(self) -> int:
+        """Error replays (``anomaly_gan_replays_total{reason="error"}``) since the loop last
+        made progress: ``anomaly_gan_error_replays_without_progress``; from
+        :data:`~anomaly_gan.stream.http.ERROR_REPLAYS_NOT_READY` on, once they span
+        ``serve.kafka.input_stall_seconds`` from the first to the last, ``/readyz`` fails
+        naming the last error.
+
+        An error that comes back at every replay (a record batch kafka-python raises on at
+        each poll that reaches it, a bug tripped by the same record) kept the scorer ready
+        for ever: each replay reads the records before the bad spot again, so polls return
+        records and the input-stall check never fires, and output is acknowledged, so the
+        delivery check never fires either, while nothing after the bad spot is ever read.
+
+        Progress, which ends a run (the count is 0 again), is any of:
+
+        - a commit that moved a partition's committed offset forward (records before the
+          bad spot, committed again at each replay, commit the same offsets: no progress);
+        - a poll cycle that handled records past the furthest offset a partition had been
+          read to when one of the run's errors came (for an error raised while records
+          were handled, past the end of those records), so the spot that failed has been
+          passed; the position alone cannot tell, since polls return the records before a
+          bad batch and only the poll that reaches it raises;
+        - ``serve.kafka.input_stall_seconds`` of reading with no error after the last
+          replay resumed: the error did not recur (a transient one, then an idle topic,
+          which neither commits nor reads anything new).
+        """
+        return self.health.error_replays[0]
+
+    def _error_replayed(self, error: BaseException | None) -> None:
+        now = self.mono()
+        marks = dict(self._next)
+        if self._handling is not None:
+            tp, end = self._handling
+            marks[tp] = max(marks.get(tp, end), end)
+            self._handling = None
+        for tp, offset in marks.items():
+            self._error_marks[tp] = max(self._error_marks.get(tp, offset), offset)
+        if self._errors_since is None:
+            self._errors_since = now
+        self._resumed_after_error = None
+        if error is None:
+            what = "unknown error"
+        else:
+            message = (str(error).strip().splitlines() or [""])[0]
+            if len(message) > 160:
+                message = message[:157] + "..."
+            what = f"{type(error).__name__}: {message}" if message else type(error).__name__
+        replays = self.health.error_replays[0] + 1
+        self.health.error_replays = (replays, now - self._errors_since, what)
+
+    def _progressed(self, how: str) -> None:
+        """End a run of error replays (see :meth:`error_replays`)."""
+        if self._errors_since is None:
+            return
+        replays = self.health.error_replays[0]
+        if replays > 1:
+            log.info("the loop made progress after %d error replays (%s)", replays, how)
+        self._errors_since = self._resumed_after_error = None
+        self._error_marks.clear()
+        self.health.error_replays = (0, 0.0, "")
+
+    def _check_errors(self) -> None:
+        """End a run of error replays once the loop has read for ``input_stall_seconds``
+        after the last one with no error: it did not recur."""
+        since = self._resumed_after_error
+        if (since is not None and not self._must_rewind and not self._resume_at
+                and self.mono() - since >= self.cfg.kafka.input_stall_seconds):
+            self._progressed(f"no error for {self.cfg.kafka.input_stall_seconds:g} s")
 
     def _housekeeping(self) -> None:
         self._last_housekeeping = self.mono()
@@ -723,6 +818,7 @@ class Scorer:
                 self.publisher.silences = self.silence_watch.silences
             self._refresh_gauges(up)
             self._check_delivery(up)
+            self._check_errors()
         self._check_input(up)
         self._check_input_topic(up)
 

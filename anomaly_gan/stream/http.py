@@ -5,7 +5,10 @@
 - ``/readyz`` 200 when the loop keeps turning (as for ``/healthz``), a model is loaded,
   the broker is reachable, output is being acknowledged (nothing pending for longer than
   ``serve.kafka.delivery_stall_seconds``), input is being read (not waiting unread for
-  longer than ``serve.kafka.input_stall_seconds``) and this replica has partitions
+  longer than ``serve.kafka.input_stall_seconds``), the loop is not failing at the same
+  spot again and again (:data:`ERROR_REPLAYS_NOT_READY` error replays or more with no
+  progress, spanning ``serve.kafka.input_stall_seconds``: see
+  :meth:`~anomaly_gan.stream.app.Scorer.error_replays`) and this replica has partitions
   assigned; 503 otherwise (with the reason in the body; with no partitions, and an input
   topic that the brokers' metadata does not list, the reason says so).
   Delivery is read at request time, so the answer is right even while the loop waits.
@@ -35,7 +38,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from anomaly_gan.errors import ConfigError
 
-__all__ = ["MAX_CONNECTIONS", "MAX_REQUEST_BYTES", "REQUEST_TIMEOUT_S", "Health",
+__all__ = ["ERROR_REPLAYS_NOT_READY", "MAX_CONNECTIONS", "MAX_REQUEST_BYTES", "REQUEST_TIMEOUT_S", "Health",
            "HealthServer", "check_listen"]
 
 log = logging.getLogger("anomaly_gan.stream.http")
@@ -51,6 +54,10 @@ few, each for milliseconds."""
 MAX_REQUEST_BYTES = 65536
 """Longest request line and headers: a probe's or a scrape's are a few hundred bytes. A
 longer one is answered 414 (the request line alone is longer) or 431, and closed."""
+
+ERROR_REPLAYS_NOT_READY = 3
+"""Error replays in a row with no progress (spanning ``serve.kafka.input_stall_seconds``)
+that make ``/readyz`` fail: one or two are a transient error the replay cured."""
 
 
 class Health:
@@ -71,6 +78,10 @@ class Health:
         self.stall_limit_s = math.inf
         self.input: Callable[[], float] | None = None  # seconds input has waited unread
         self.input_limit_s = math.inf
+        # (error replays since the loop last made progress, seconds from the first of them
+        # to the last, the last one's error): one tuple, so a probe reads them together
+        self.error_replays: tuple[int, float, str] = (0, 0.0, "")
+        self.error_limit_s = math.inf
 
     def watch_delivery(self, delivery: Any, stall_limit_s: float) -> None:
         self.delivery = delivery
@@ -79,6 +90,9 @@ class Health:
     def watch_input(self, stalled_for: Callable[[], float], limit_s: float) -> None:
         self.input = stalled_for
         self.input_limit_s = float(limit_s)
+
+    def watch_errors(self, limit_s: float) -> None:
+        self.error_limit_s = float(limit_s)
 
     def input_stalled_s(self) -> float:
         """Seconds that input has waited on an assigned partition with nothing read (0: none)."""
@@ -119,6 +133,10 @@ class Health:
         waited = self.input_stalled_s()
         if waited > self.input_limit_s:
             return False, f"input waiting, nothing read for {waited:.0f}s"
+        replays, span, error = self.error_replays
+        if replays >= ERROR_REPLAYS_NOT_READY and span >= self.error_limit_s:
+            return False, (f"{replays} error replays in {span:.0f}s with no progress, "
+                           f"the last: {error}")
         if self.assigned == 0:
             why = "no partitions assigned"
             return False, f"{why}: {self.unassigned_reason}" if self.unassigned_reason else why

@@ -139,6 +139,11 @@ class StreamMetrics:
         self.input_stalled = Gauge("anomaly_gan_input_stalled_seconds", "Seconds that input "
                                    "has waited on an assigned partition with nothing read "
                                    "(0 when none is waiting)", registry=r)
+        self.error_replays = Gauge("anomaly_gan_error_replays_without_progress", "Error "
+                                   "replays from the last commit since the loop last made "
+                                   "progress (committed offsets advanced, records read past "
+                                   "where the error came, or no error for "
+                                   "input_stall_seconds); 0 when none", registry=r)
         self.replays = Counter("anomaly_gan_replays", "Replays from the last commit, by cause",
                                ["reason"], registry=r)
         self.offset_resets = Counter("anomaly_gan_offset_resets", "Input partitions whose "
@@ -205,6 +210,7 @@ class StreamMetrics:
         self.assigned_partitions.set_function(lambda: float(health.assigned))
         self.delivery_stalled.set_function(health.delivery_stalled_s)
         self.input_stalled.set_function(health.input_stalled_s)
+        self.error_replays.set_function(lambda: float(health.error_replays[0]))
 
     def watch_silences(self, watcher: Any) -> None:
         """Read whether ``watcher`` (a :class:`~anomaly_gan.stream.silences.SilenceWatcher`)

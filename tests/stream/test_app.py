@@ -661,3 +661,133 @@ def test_a_refused_login_while_running_is_one_warning_and_the_readiness_reason(c
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith(("broker", "auth"))] == [
         "broker reachable", "broker unreachable", "authentication failed for sasl_username svc",
         "broker reachable"]
+
+
+class BadSpotIO(FakeIO):
+    """One partition of ``n`` events, read ``per_poll`` a poll, whose poll raises when it
+    reaches offset ``bad`` (``times`` times; None: every time), as kafka-python does at a
+    record batch it cannot read; a seek moves the position (None: the start)."""
+
+    def __init__(self, n, bad, times=None, per_poll=2):
+        super().__init__([])
+        self.per_poll = per_poll
+        self.log = events([(t, 1.0) for t in range(n)])
+        self.bad, self.times, self.pos = bad, times, 0
+        self.furthest = 0  # the furthest position a poll reached
+
+    def seek(self, tp, offset):
+        super().seek(tp, offset)
+        self.pos = offset or 0
+
+    def poll(self, timeout_ms, max_records=None):
+        failing = self.times is None or self.times > 0
+        if failing and self.pos == self.bad:
+            if self.times is not None:
+                self.times -= 1
+            raise RuntimeError(f"cannot read the record batch at offset {self.bad}\nmore")
+        end = self.bad if failing and self.pos < self.bad else len(self.log)
+        out = self.log[self.pos:end][:self.per_poll]
+        self.pos += len(out)
+        self.furthest = max(self.furthest, self.pos)
+        return {IN: out} if out else {}
+
+
+def _turns(scorer, clock, seconds, every=0.5):
+    """Run the loop as run() does for ``seconds`` of the fake clock; /readyz's answers."""
+    answers = []
+    for _ in range(int(seconds / every)):
+        clock.now += every
+        scorer.health.beat()
+        scorer.turn()
+        answers.append(scorer.health.ready())
+    return answers
+
+
+ERROR_LOOP = {"kafka": {"scores_topic": "scores", "input_stall_seconds": 5,
+                        "reconnect_backoff_max_ms": 1000}}
+
+
+def test_an_error_at_the_same_offset_at_every_replay_fails_readiness():
+    """A poll that raises at the same offset at each replay: polls keep returning the records
+    before it (no input stall), output is acknowledged (no delivery stall), and until
+    2026-12-06 /readyz stayed 200 while nothing after the bad spot was ever read."""
+    clock = Clock()
+    io = BadSpotIO(n=20, bad=10)
+    scorer, reg = make(io, clock=clock, serve=ERROR_LOOP)
+    scorer.health.broker_up = True
+    answers = _turns(scorer, clock, 60)
+    replays = reg.get_sample_value("anomaly_gan_replays_total", {"reason": "error"})
+    assert replays >= 10
+    ok, why = scorer.health.ready()
+    assert not ok, why
+    assert why.startswith(f"{scorer.error_replays()} error replays in ")
+    assert why.endswith("with no progress, the last: RuntimeError: cannot read the record "
+                        "batch at offset 10")
+    assert reg.get_sample_value("anomaly_gan_error_replays_without_progress") >= 3
+    assert reg.get_sample_value("anomaly_gan_ready") == 0
+    assert answers[0][0] and not answers[-1][0]
+    # Once the batch can be read, the loop passes it: ready again, the gauge back at 0.
+    io.times = 0
+    _turns(scorer, clock, 10)
+    assert scorer.health.ready()[0], scorer.health.ready()
+    assert reg.get_sample_value("anomaly_gan_error_replays_without_progress") == 0
+    assert io.furthest == 20  # the records after the bad spot were read
+
+
+def test_errors_that_the_loop_moves_past_keep_it_ready():
+    """Each error comes once (at offsets 10, 20, 30, ...): the replay reads past it, so the
+    run of errors ends at each one and the scorer stays ready. The commit never moves (the
+    window of an entity seen once at offset 0 holds it there), so only reading past the spot
+    where the last error came tells that the loop moves on."""
+
+    class Moving(BadSpotIO):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.log[0] = events([(0, 1.0)], entity="quiet")[0]
+
+        def poll(self, timeout_ms, max_records=None):
+            try:
+                return super().poll(timeout_ms, max_records)
+            except RuntimeError:
+                self.bad, self.times = self.bad + 10, 1
+                raise
+
+    clock = Clock()
+    io = Moving(n=200, bad=10, times=1, per_poll=5)
+    scorer, reg = make(io, clock=clock, serve=ERROR_LOOP)
+    scorer.health.broker_up = True
+    answers = _turns(scorer, clock, 60)
+    assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "error"}) >= 5
+    assert {o for c in io.commits for o in c.values()} == {0} and io.furthest >= 60
+    assert all(ok for ok, _ in answers), [why for ok, why in answers if not ok][:1]
+    assert reg.get_sample_value("anomaly_gan_error_replays_without_progress") <= 1
+
+
+def test_transient_errors_on_an_idle_scorer_keep_it_ready():
+    """An error now and then on a scorer with nothing to read: no commit moves and nothing
+    new is read, yet each error is one that did not recur within input_stall_seconds."""
+    clock = Clock()
+    io = FakeIO([events([(t, 1.0) for t in range(5)])])
+    scorer, reg = make(io, clock=clock, serve=ERROR_LOOP)
+    scorer.health.broker_up = True
+    answers = _turns(scorer, clock, 3)
+    for _ in range(4):
+        io.batches.append(RuntimeError("the broker hiccuped"))
+        answers += _turns(scorer, clock, 8)
+    assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "error"}) == 4
+    assert all(ok for ok, _ in answers), [why for ok, why in answers if not ok][:1]
+    assert reg.get_sample_value("anomaly_gan_error_replays_without_progress") == 0
+
+
+def test_readiness_fails_on_error_replays_only_from_three_spanning_the_limit():
+    from anomaly_gan.stream.http import Health
+
+    h = Health(clock=lambda: 1000.0)
+    h.last_beat, h.model_loaded, h.broker_up, h.assigned = 999.0, True, True, 1
+    h.watch_errors(5.0)
+    for replays, span in [(0, 0.0), (1, 0.0), (2, 100.0), (3, 4.9), (50, 4.9)]:
+        h.error_replays = (replays, span, "E: x")
+        assert h.ready()[0], (replays, span)
+    h.error_replays = (3, 5.0, "ValueError: bad")
+    assert h.ready() == (False, ("3 error replays in 5s with no progress, the last: "
+                                 "ValueError: bad"))

@@ -615,6 +615,59 @@ def test_a_consumer_that_stops_fetching_is_replaced(serve_config, start_scorer,
     assert run.stop() == 0
 
 
+def test_an_error_at_the_same_offset_at_every_replay_fails_readiness_until_passed(
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap):
+    """A poll that raises whenever it reaches one offset (kafka-python at a record batch it
+    cannot decode: an lz4 batch without the lz4 library): each replay reads the records
+    before it again, so input flows and output is acknowledged, and until 2026-12-06
+    /readyz stayed 200 while the records after it were never read. The consumer's poll is
+    made to stop before offset ``bad`` and raise there, as kafka-python's does."""
+    import threading
+
+    det = stream_detector
+    cfg = serve_config(partitions=1, overrides={
+        "kafka.input_stall_seconds": 2.0, "kafka.delivery_stall_seconds": 2.0,
+        "kafka.reconnect_backoff_max_ms": 300})
+    k = cfg.serve.kafka
+    run = start_scorer(cfg, det)
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 60, "ready")
+    bad, n = 30, 60
+    real_poll, polled = run.io.poll, threading.Event()
+
+    def failing_poll(timeout_ms, max_records=None):  # KafkaIO's, on the loop thread
+        polled.set()
+        kept = {}
+        for tp, recs in real_poll(timeout_ms, max_records).items():
+            before = [r for r in recs if r.offset < bad]
+            if len(before) < len(recs):
+                run.io.seek(tp, bad)  # the position stays at the batch it cannot read
+                if not before:
+                    raise RuntimeError(f"cannot decode the record batch at offset {bad}")
+            if before:
+                kept[tp] = before
+        return kept
+
+    run.io.poll = failing_poll
+    run.wait_for(polled.is_set, 30, "a poll through the failing poll")  # not one in flight
+    produce(kafka_bootstrap, k.input_topic, plant_events(plant, 600, 600 + n, ["pump-1"]))
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 0, 60, "not ready")
+    ok, why = run.health.ready()
+    assert not ok and why.endswith(
+        "with no progress, the last: RuntimeError: cannot decode the record batch at offset 30")
+    assert run.value("anomaly_gan_error_replays_without_progress") >= 3
+    assert run.value("anomaly_gan_replays_total", {"reason": "error"}) >= 3
+    assert run.value("anomaly_gan_replays_total", {"reason": "input"}) == 0  # polls read
+    assert run.value("anomaly_gan_events_consumed_total") > 2 * bad  # read again and again
+
+    run.io.poll = real_poll  # the batch can be read now: the loop passes it
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready again")
+    tp = next(iter(run.io.assignment()))
+    run.wait_for(lambda: (group_committed(kafka_bootstrap, k.group_id, tp) or 0) > bad, 30,
+                 "a commit past the bad offset")
+    assert run.value("anomaly_gan_error_replays_without_progress") == 0
+    assert run.stop() == 0
+
+
 def commit_for_group(bootstrap: str, group: str, tp, offset: int) -> None:
     """Commit ``offset`` of ``tp`` for ``group`` from outside it, as another deployment (or
     the group's history on a topic since recreated) would have."""
