@@ -1096,8 +1096,15 @@ class ModelStore:
                 try:  # checksums and format, as every reader checks them (no TensorFlow)
                     inspect_bundle(self.root / target)
                 except (BundleError, StoreError) as exc:
+                    # the way out: a rollback skips a version removed by hand
+                    below = self._intact_below()
+                    way = (f"; remove {self.root / target} to roll back to {below[0]}, the "
+                           f"intact version under it, or promote another version (`anomaly-gan "
+                           f"models promote --store {self.root} VERSION`)" if below else
+                           f"; promote an intact version instead (`anomaly-gan models promote "
+                           f"--store {self.root} VERSION`)")
                     raise StoreError(f"{self.root}: not rolled back: {target} is damaged "
-                                     f"({exc}); current stays {cur or 'none'}") from None
+                                     f"({exc}); current stays {cur or 'none'}{way}") from None
             if cur is not None:
                 try:
                     now, back = (input_of(self.info(v).metadata) for v in (cur, target))

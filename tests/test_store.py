@@ -276,7 +276,8 @@ def test_rollback_refuses_a_damaged_target_and_prune_keeps_up_to_keep(store):
     then exited 2); prune --keep 5 of 4 versions deleted one (a negative slice start)."""
     store.promote("v1", verify=False)
     store.promote("v2", verify=False)
-    with pytest.raises(StoreError, match=r"not rolled back: v1 is damaged .*current stays v2"):
+    with pytest.raises(StoreError, match=r"not rolled back: v1 is damaged .*current stays v2; "
+                                         r"promote an intact version instead"):
         store.rollback()  # fake_version's v1 is no bundle: it fails the check
     assert store.current() == "v2"
     before = [v.name for v in store.versions()]
@@ -1019,8 +1020,11 @@ def test_prune_keeps_an_intact_version_under_a_damaged_rollback_target(tmp_path)
     for v in (v1, v2, v3):
         store.promote(v, verify=False)
     (store.root / v2 / "metadata.json").write_text("{")  # damaged: rollback refuses it
-    with pytest.raises(StoreError, match="not rolled back"):
+    with pytest.raises(StoreError, match="not rolled back") as refused:
         store.rollback()
+    # the way out, which the line did not give: rollback skips a version removed by hand
+    assert (f"; remove {store.root / v2} to roll back to {v1}, the intact version under it"
+            in str(refused.value)), refused.value
     assert store.prune(keep=0) == []
     shutil.rmtree(store.root / v2)
     assert store.rollback() == (v3, v1)
