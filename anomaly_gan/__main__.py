@@ -1,5 +1,5 @@
 import sys
 
-from anomaly_gan.cli import main
+from anomaly_gan.cli import console
 
-sys.exit(main())
+sys.exit(console())

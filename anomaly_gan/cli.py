@@ -1231,5 +1231,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _last_words("anomaly-gan: unexpected error", EXIT_ERROR, exc_info=True)
 
 
+def console(argv: Sequence[str] | None = None) -> int:
+    """The ``anomaly-gan`` command: :func:`main`, after which a SIGTERM or Ctrl-C is ignored.
+    The command has ended and its exit code is set, but the interpreter's exit (TensorFlow's
+    teardown) takes about a second more, with Python's default handlers back: a SIGTERM then
+    ended the process with 143 after a ``retrain`` had promoted its version and printed its
+    report (a Kubernetes Job counts that as failed, and retries it). A process stuck in that
+    teardown is still ended by SIGKILL (the kubelet's, after the grace period)."""
+    code = main(argv)
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    return code
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console())
