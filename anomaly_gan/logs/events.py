@@ -334,6 +334,23 @@ def _keys(obj: dict[str, Any]) -> str:
     return ", ".join(keys) + (", ..." if len(obj) > 8 else "") if keys else "none"
 
 
+
+def _numeric_event(text: str) -> bool:
+    """Whether a line that ``logs.regex`` does not match is a numeric event (a JSON object
+    with ``values`` and no ``message``) sent to a logs model, so that its dead letter says
+    so, as a JSON logs model's does; until 2026-12-06 a regex model's said only that the
+    line did not match. Only lines that start with ``{`` are decoded (the error path).
+
+    >>> _numeric_event('{"entity": "pump-7", "ts": 1, "values": [1.5]}')
+    True
+    >>> _numeric_event('{"message": "x", "values": 1}'), _numeric_event("GET / 200")
+    (False, False)
+    """
+    if not text.lstrip().startswith("{"):
+        return False
+    obj = decode_object(text)
+    return isinstance(obj, dict) and "values" in obj and "message" not in obj
+
 class LogParser:
     """Parses one line (bytes or str) in the configured format."""
 
@@ -628,7 +645,11 @@ class LogParser:
         text, continuation = _first_line(text)
         m = self.pattern.match(text)
         if m is None:
-            return InvalidEvent("no_match", f"line does not match logs.regex: {text[:120]!r}")
+            hint = (" (a numeric event? it has 'values' and no 'message'; this is a logs "
+                    "model, which reads log lines: docs/logs.md)"
+                    if _numeric_event(text) else "")
+            return InvalidEvent("no_match",
+                                f"line does not match logs.regex: {text[:120]!r}{hint}")
         groups = m.groupdict()
         entity = groups.get("entity") or self.entity
         if not entity:

@@ -353,6 +353,27 @@ def _log_line_hint(obj: dict[str, Any], values: str = "values") -> str:
     return ""
 
 
+def _text_line_hint(invalid: InvalidEvent, text: str) -> InvalidEvent:
+    """A record that is no JSON and reads as a line of text (words, no ``{``/``[`` first):
+    most likely a plain-text log line (syslog, RFC 3339, Log4j) sent to a numeric model,
+    whose dead letter then says so, as a JSON log record's does (:func:`_log_line_hint`).
+    Until 2026-12-06 it said only ``not valid JSON: Extra data: line 1 column 5``.
+
+    >>> _text_line_hint(InvalidEvent("bad_json", "not valid JSON: x"), "Dec  5 sshd: ok").detail
+    'not valid JSON: x (a log line? this model reads JSON events, a logs model reads log lines: docs/logs.md)'
+    >>> _text_line_hint(InvalidEvent("bad_json", "not valid JSON: x"), '{"a": 1').detail
+    'not valid JSON: x'
+    """
+    if invalid.reason != "bad_json":
+        return invalid
+    line = text.strip()
+    if not line or line[0] in "{[\"" or not any(c.isspace() for c in line):
+        return invalid
+    return InvalidEvent("bad_json", invalid.detail + " (a log line? this model reads JSON "
+                                                     "events, a logs model reads log lines: "
+                                                     "docs/logs.md)")
+
+
 def entity_text(value: object) -> object:
     """An entity id as text: an integer (a numeric device id, a node number) as its digits,
     anything else as it is, to be refused where it is no string. (JSON's decoder refuses an
@@ -536,7 +557,7 @@ class EventParser:
             return InvalidEvent("not_utf8", f"not UTF-8: {exc}")
         obj = decode_object(text)
         if isinstance(obj, InvalidEvent):
-            return obj
+            return _text_line_hint(obj, text)
         entity_name, ts_name, values_name, dotted = self._names
         entity: Any
         if dotted:

@@ -517,6 +517,18 @@ def test_day_366_of_a_year_of_365_is_no_date():
     assert datetime.fromtimestamp(ev.ts, UTC).date().isoformat() == "2024-12-31"
 
 
+def test_a_numeric_event_sent_to_a_regex_logs_model_says_so():
+    """docs/runbook.md: a numeric event sent to a logs model says so. With format: regex
+    (and auto, which picks a regex) it was only "line does not match logs.regex: '{...}'"."""
+    p = LogParser(format="regex", regex=r"^(?P<ts>\d\S+) (?P<entity>\S+) (?P<message>.*)$")
+    bad = p.parse(json.dumps({"entity": "e", "ts": 5, "values": {"a": 1.0}}).encode())
+    assert bad.reason == "no_match" and bad.detail.endswith(
+        " (a numeric event? it has 'values' and no 'message'; this is a logs model, which "
+        "reads log lines: docs/logs.md)")
+    for line in (b'{"message": "x", "values": 1}', b"not a line", b'{"values": [1'):
+        assert "a numeric event?" not in p.parse(line).detail
+
+
 def test_a_numeric_event_sent_to_a_logs_model_says_so():
     """Every dead letter said only "'message' must be a string"."""
     p = LogParser(format="json", entity="svc")

@@ -177,6 +177,25 @@ def test_a_log_line_sent_to_a_numeric_model_says_so(parser, record):
     assert "a log line?" not in parser.parse(b'{"entity": "e", "ts": 5}').detail
 
 
+@pytest.mark.parametrize("line", [
+    b"2026-11-04T00:00:00Z web-1 ERROR payment gateway timeout after 5003 ms",  # RFC 3339
+    b"Dec  5 10:00:01 web-1 sshd[812]: Accepted publickey for deploy",  # syslog
+    b"<30>Dec  5 10:00:01 web-1 checkout[812]: GET /api/v1/cart/7955 200 10ms",
+    b"2026-01-01 10:00:01,123 INFO  [main] o.a.Server - started",  # Log4j
+])
+def test_a_text_log_line_sent_to_a_numeric_model_says_so(parser, line):
+    """docs/runbook.md: a log line sent to a numeric model says so. A plain-text line (the
+    lines of a regex logs model) was only "not valid JSON: Extra data: line 1 column 5
+    (char 4)" (or "Expecting value"), which named no log line."""
+    bad = parser.parse(line)
+    assert bad.reason == "bad_json" and bad.detail.startswith("not valid JSON: ")
+    assert bad.detail.endswith(" (a log line? this model reads JSON events, a logs model "
+                               "reads log lines: docs/logs.md)")
+    for broken in (b'{"entity": "e", "ts": 5', b"[1, 2", b"pump-7", b""):  # JSON gone wrong
+        got = parser.parse(broken)
+        assert got.reason in ("bad_json", "not_object") and "a log line?" not in got.detail
+
+
 def test_a_utf8_byte_order_mark_before_the_object_is_ignored(parser):
     """A Windows tool writes one at the start of a file, and a shipper tailing it sends it
     with the first record: log records ignored it, numeric events were bad_json."""
