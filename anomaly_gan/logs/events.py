@@ -334,7 +334,6 @@ def _keys(obj: dict[str, Any]) -> str:
     return ", ".join(keys) + (", ..." if len(obj) > 8 else "") if keys else "none"
 
 
-
 def _numeric_event(text: str) -> bool:
     """Whether a line that ``logs.regex`` does not match is a numeric event (a JSON object
     with ``values`` and no ``message``) sent to a logs model, so that its dead letter says
@@ -350,6 +349,7 @@ def _numeric_event(text: str) -> bool:
         return False
     obj = decode_object(text)
     return isinstance(obj, dict) and "values" in obj and "message" not in obj
+
 
 class LogParser:
     """Parses one line (bytes or str) in the configured format."""
