@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # PYTEST_WORKERS=0 runs serially.
 PYTEST_WORKERS ?= $(shell expr $$(nproc) + 1)
 
-.PHONY: helm-schema venv tools tools-helm tools-prometheus tools-checkov setup demo demo-logs offline-demo test test-fast lint bench bench-detect bench-kinds bench-stream bench-train bench-logs bench-retrain bench-gpu clean
+.PHONY: helm-schema venv tools tools-helm tools-prometheus tools-checkov setup demo demo-logs offline-demo test test-fast lint bench bench-detect bench-kinds bench-explain bench-stream bench-train bench-logs bench-retrain bench-gpu clean
 
 # pip compiles every module it installs to bytecode on one core (TensorFlow's and JAX's
 # thousands: about 25 s of a 53 s install); compileall does it on every core (16 s wall for
@@ -64,7 +64,7 @@ lint: venv
 	$(BIN)/ruff check anomaly_gan tests bench
 	$(BIN)/mypy anomaly_gan
 
-bench: bench-detect bench-kinds bench-stream bench-train bench-logs bench-retrain
+bench: bench-detect bench-kinds bench-explain bench-stream bench-train bench-logs bench-retrain
 
 bench-detect: venv
 	$(BIN)/python bench/detect.py
@@ -72,6 +72,10 @@ bench-detect: venv
 # Generated series of the kinds users stream (no shared data needed): GAN vs PCA/IForest.
 bench-kinds: venv
 	$(BIN)/python bench/kinds.py
+
+# Do explanations name the faulted sensor? One fault on one known feature, vs a |z| baseline.
+bench-explain: venv
+	$(BIN)/python bench/explain.py
 
 bench-stream: venv
 	$(BIN)/python bench/stream.py
