@@ -77,6 +77,23 @@ def test_a_counter_model_does_not_alarm_on_the_continuation_of_a_growing_counter
     assert all("requests_total increase " in v for v in flagged)
 
 
+def test_the_alarm_storm_of_an_unlisted_counter_names_data_counters_not_a_new_baseline(
+        counter_models, capsys):
+    """A model trained with a running total not in data.counters (train noted it) alarms on
+    nearly every later window; score's alarm-storm note used to say 'if this is the new
+    normal, train or retrain on a recent baseline', which a total that grows for ever
+    passes again. It names data.counters instead."""
+    d = counter_models
+    capsys.readouterr()
+    assert main(["score", "--model", str(d / "plain"), "--data", str(d / "next.csv"),
+                 "--out", str(d / "plain_storm.csv"), "--quiet"]) == 0
+    note = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert len(note) == 1 and "(PSI against it: requests_total" in note[0], note
+    assert "requests_total only ever rose in the training rows" in note[0]
+    assert "list it in data.counters and train again" in note[0]
+    assert "recent baseline" not in note[0]
+
+
 def test_the_bundle_records_its_counters_and_evaluate_drops_the_first_label(
         counter_models, capsys, tmp_path):
     d = counter_models
