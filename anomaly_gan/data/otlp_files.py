@@ -107,8 +107,8 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
     points, assembled as ``serve`` assembles them; ``feature_names``: a model's (None: every
     feature of the file, sorted); ``opened``: ``path`` opened (binary, buffered) and not yet
     read, such as a pipe; ``counters``: ``data.counters`` to check against the file's metric
-    kinds (a note names those of a delta sum or a gauge); ``reading(count, bytes, unit)``:
-    the lines or messages read so far, after each (the rows are made once all are read).
+    kinds (a note names those of a delta sum, a non-monotonic sum or a gauge);
+    ``reading(count, bytes, unit)``: the lines or messages read so far, after each (the rows are made once all are read).
     See the module docstring."""
     from dataclasses import replace
 
@@ -234,19 +234,28 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
 def _note_counters(path: Path, counters: tuple[str, ...], kinds: dict[str, str],
                    say: Progress) -> None:
     """One note naming the features of ``counters`` whose metric (``kinds``: each metric's
-    kind in the file) is a delta sum or a gauge: data.counters reads a running total."""
+    kind in the file) is a delta sum, a non-monotonic sum or a gauge: data.counters reads a
+    running total."""
     wrong = {}
     for feature in counters:
         metric = max((m for m in kinds if feature == m or feature.startswith(m + "{")),
                      key=len, default=None)
-        if metric is not None and kinds[metric] in ("delta sum", "gauge"):
+        if metric is not None and kinds[metric] in ("delta sum", "non-monotonic sum",
+                                                    "gauge"):
             wrong[feature] = kinds[metric]
     if wrong:
         listed = ", ".join(f"{f!r} (a {k})" for f, k in wrong.items())
+        why = []
+        if "delta sum" in wrong.values():
+            why.append("a delta sum's values are already increases")
+        if "non-monotonic sum" in wrong.values():
+            why.append("a non-monotonic sum's falls would be read as resets")
+        if "gauge" in wrong.values():
+            why.append("a gauge's a level")
         say(f"note: {path}: data.counters lists {listed}: a counter is read as a running "
-            f"total whose increase per row the model learns, but a delta sum's values are "
-            f"already increases and a gauge's a level: remove them from data.counters, or "
-            f"export them as cumulative sums (docs/streaming.md)")
+            f"total whose increase per row the model learns, but {' and '.join(why)}: "
+            f"remove them from data.counters, or export them as monotonic cumulative sums "
+            f"(docs/streaming.md)")
 
 
 def read_data_file(path: str | Path, cfg: Config,
@@ -259,8 +268,8 @@ def read_data_file(path: str | Path, cfg: Config,
     :func:`sniff` as OTLP: :func:`read_metric_file`), else the one table of a CSV or
     Parquet file (:func:`~anomaly_gan.data.readers.read_table`). ``check_counters`` (train
     and retrain): a note names the features of ``data.counters`` an OTLP file holds as
-    delta sums or gauges. ``reading(count, bytes, unit)``: how far the reading has got,
-    after each block of rows of a CSV file, each row group of a Parquet file
+    delta sums, non-monotonic sums or gauges. ``reading(count, bytes, unit)``: how far the
+    reading has got, after each block of rows of a CSV file, each row group of a Parquet file
     (:func:`~anomaly_gan.data.readers.read_table`) and each line or message of a metric
     file."""
     p = Path(path)

@@ -123,8 +123,9 @@ class MetricBatchParser:
         # True: a feature the parser does not know is added to feature_names (in first-seen
         # order) instead: train reads a metric file's features so (data/otlp_files.py)
         self.learn = False
-        # A dict: each metric's kind seen ({name: "gauge", "sum" or "delta sum"}), which
-        # train's reader checks data.counters against (data/otlp_files.py)
+        # A dict: each metric's kind seen ({name: "gauge", "sum", "delta sum" or
+        # "non-monotonic sum"}), which train's reader checks data.counters against
+        # (data/otlp_files.py)
         self.kinds: dict[str, str] | None = None
 
     def parse(self, raw: bytes | None) -> InvalidEvent:
@@ -285,10 +286,18 @@ _DELTA = (1, "1", "AGGREGATION_TEMPORALITY_DELTA")
 
 
 def _kind_of(kind: str, data: dict[str, Any]) -> str:
-    """``gauge``, ``sum`` (cumulative or unspecified) or ``delta sum``: each of a delta sum's
-    data points is the increase over its own period, not a running total."""
-    if kind == "sum" and data.get("aggregationTemporality") in _DELTA:
+    """``gauge``, ``sum`` (monotonic, cumulative or unspecified), ``delta sum`` or
+    ``non-monotonic sum``: each of a delta sum's data points is the increase over its own
+    period, not a running total; a non-monotonic sum (an UpDownCounter: the hostmetrics
+    receiver's ``system.memory.usage``, ``system.filesystem.usage``) is a level that falls
+    as well as grows (``isMonotonic`` false or absent: protobuf's JSON mapping leaves a false
+    out)."""
+    if kind != "sum":
+        return kind
+    if data.get("aggregationTemporality") in _DELTA:
         return "delta sum"
+    if data.get("isMonotonic") is not True:
+        return "non-monotonic sum"
     return kind
 
 

@@ -457,10 +457,38 @@ def test_train_notes_counters_whose_data_points_are_delta_sums_or_gauges(tmp_pat
          f"'system.memory.utilization{{state=used}}' (a gauge): a counter is read as a running "
          f"total whose increase per row the model learns, but a delta sum's values are already "
          f"increases and a gauge's a level: remove them from data.counters, or export them as "
-         f"cumulative sums (docs/streaming.md)")]
+         f"monotonic cumulative sums (docs/streaming.md)")]
     notes.clear()  # score, evaluate and plot read a model's data as it is: no note
     read_data_file(path, cfg, progress=notes.append)
     assert not [n for n in notes if n.startswith("note:")]
+
+
+@pytest.mark.parametrize("kind", ["json", "proto"])
+def test_train_notes_counters_whose_data_points_are_a_non_monotonic_sum(tmp_path, kind):
+    """The hostmetrics receiver sends system.memory.usage as a cumulative sum that is not
+    monotonic (an UpDownCounter; OTLP/JSON leaves isMonotonic: false out): listed in
+    data.counters, a fall from 4.1e9 to 3.9e9 bytes was read as a reset, an increase of
+    3.9e9, without a note. Train names it; a monotonic cumulative sum stays quiet."""
+    docs = []
+    for k, used in enumerate([4.0e9, 4.1e9, 3.9e9, 4.0e9]):
+        ns = (T0 + 10 * k + 2) * 10**9
+        docs.append(request("web-1", [
+            {"name": "system.memory.usage", "sum": {"aggregationTemporality": 2,
+                                                    "dataPoints": [point(used, ns,
+                                                                         state="used")]}},
+            {"name": "net.bytes", "sum": {"aggregationTemporality": 2, "isMonotonic": True,
+                                          "dataPoints": [point(100.0 * k, ns)]}}]))
+    path = write(tmp_path, docs, kind)
+    cfg = config_from_dict({"serve": SERVE, "data": {"counters": [
+        "net.bytes", "system.memory.usage{state=used}"]}})
+    notes: list[str] = []
+    read_data_file(path, cfg, progress=notes.append, check_counters=True)
+    assert [n for n in notes if n.startswith("note:")] == [
+        (f"note: {path}: data.counters lists 'system.memory.usage{{state=used}}' (a "
+         f"non-monotonic sum): a counter is read as a running total whose increase per row "
+         f"the model learns, but a non-monotonic sum's falls would be read as resets: remove "
+         f"them from data.counters, or export them as monotonic cumulative sums "
+         f"(docs/streaming.md)")]
 
 
 @pytest.mark.parametrize("kind", ["json", "proto"])
