@@ -24,7 +24,8 @@ their slot's time.
 
 - **Features.** Read for a model, its features (the bundle's), with
   ``serve.unknown_features`` as ``serve`` has it; read to train, **every feature** of the
-  file's gauge and sum data points, **sorted by name**: a slot of an entity that misses
+  file's gauge and sum data points with a value (not only ``NO_RECORDED_VALUE`` ones),
+  **sorted by name**: a slot of an entity that misses
   one of them is incomplete, left out and counted in a note.
 - **Errors.** A data point, line or message ``serve`` would count invalid is a
   :class:`~anomaly_gan.errors.DataError` naming the file, the line (or message) and its

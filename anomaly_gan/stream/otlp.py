@@ -240,6 +240,8 @@ class MetricBatchParser:
         feature = feature_name(name, labels)
         index = self._index.get(feature)
         if index is None and self.learn:
+            if _no_value(point):  # a feature is learned from a value, not a staleness marker
+                return None
             index = self._index[feature] = len(self.feature_names)
             self.feature_names = (*self.feature_names, feature)
         if index is None:
@@ -250,8 +252,7 @@ class MetricBatchParser:
                                                    f"{list(self.feature_names)} "
                                                    f"(serve.unknown_features: ignore leaves "
                                                    f"such data points out)")
-        flags = point.get("flags")
-        if flags is not None and integer(flags, "'flags'") & _NO_RECORDED_VALUE:
+        if _no_value(point):
             return None
         entity = attribute(attributes, key, "")
         if entity is None:
@@ -299,6 +300,12 @@ def _kind_of(kind: str, data: dict[str, Any]) -> str:
     if data.get("isMonotonic") is not True:
         return "non-monotonic sum"
     return kind
+
+
+def _no_value(point: dict[str, Any]) -> bool:
+    """Whether a data point is flagged ``NO_RECORDED_VALUE`` (a series gone stale)."""
+    flags = point.get("flags")
+    return flags is not None and bool(integer(flags, "'flags'") & _NO_RECORDED_VALUE)
 
 
 def _value(point: dict[str, Any]) -> float | int | InvalidEvent:

@@ -464,6 +464,24 @@ def test_train_notes_counters_whose_data_points_are_delta_sums_or_gauges(tmp_pat
 
 
 @pytest.mark.parametrize("kind", ["json", "proto"])
+def test_a_metric_of_staleness_markers_only_is_no_feature_to_train_on(tmp_path, kind):
+    """A data point flagged NO_RECORDED_VALUE (the prometheus receiver's staleness marker of
+    a series gone) holds no value and is left out; train learned its metric as a feature
+    all the same, so no slot held every feature: 'no slot of serve.assemble_seconds (10 s)
+    holds every feature of ..., gone' and no rows. A feature is learned from a value."""
+    docs = []
+    for k in range(4):
+        ns = (T0 + 10 * k + 2) * 10**9
+        docs.append(request("web-1", [
+            gauge("system.cpu.load_average.1m", point(1.0 + k, ns)),
+            gauge("gone", {"timeUnixNano": str(ns), "flags": 1})]))
+    tables = read_metric_file(write(tmp_path, docs, kind), config_from_dict(
+        {"serve": {**SERVE, "unknown_features": "reject"}}).serve)
+    assert [(t.feature_names, t.values.ravel().tolist()) for t in tables] == [
+        (("system.cpu.load_average.1m",), [1.0, 2.0, 3.0, 4.0])]
+
+
+@pytest.mark.parametrize("kind", ["json", "proto"])
 def test_train_notes_counters_whose_data_points_are_a_non_monotonic_sum(tmp_path, kind):
     """The hostmetrics receiver sends system.memory.usage as a cumulative sum that is not
     monotonic (an UpDownCounter; OTLP/JSON leaves isMonotonic: false out): listed in
