@@ -319,14 +319,19 @@ def batch_items(doc: dict[str, Any], signal: Signal) -> list[tuple[str, Any, Any
     """``(where, item, its resource's attributes)`` of every item (a log record, a metric)
     of an OTLP request, in document order; or why the envelope is none (no resources list,
     a resource or scope entry that is no object, a scopes or items entry that is no list).
-    An item itself is not looked into here.
+    An item itself is not looked into here. ``{}`` (or a null list) is an empty request:
+    protobuf's JSON mapping leaves an empty list out, as its binary encoding does.
 
     >>> batch_items({"resourceLogs": [{"scopeLogs": {}}]}, LOGS).detail
     'resourceLogs[0].scopeLogs must be a list, got dict'
+    >>> batch_items({}, METRICS), batch_items({"resourceMetrics": None}, METRICS)
+    ([], [])
     >>> batch_items({"message": "a json-format line"}, LOGS).detail[:60]
     "'resourceLogs' must be a list (an OTLP/JSON ExportLogsServic"
     """
     resources = doc.get(signal.resources)
+    if resources is None and not doc.keys() - {signal.resources}:
+        return []  # {}: an empty request in protobuf's JSON mapping (no bytes in protobuf)
     if type(resources) is not list:
         keys = ", ".join(repr(k)[:40] for k in list(doc)[:8]) or "none"
         return InvalidEvent("missing_field", f"{signal.resources!r} must be a list (an "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -327,6 +328,20 @@ def test_bytes_that_are_no_protobuf_request_are_one_bad_protobuf(raw, detail):
 
 class _Det:
     feature_names, window, extras = FEATURES, 2, {}
+
+
+@pytest.mark.parametrize("raw", [b"{}", b'{"resourceMetrics": null}', b"{}\n"])
+def test_an_empty_otlp_json_request_is_a_batch_of_nothing_as_in_protobuf(raw):
+    """protobuf's JSON mapping leaves an empty list out: an empty request is ``{}`` in
+    OTLP/JSON (what protobuf's own mapping writes of it), as it is no bytes in protobuf.
+    It was a missing_field dead letter ("'resourceMetrics' must be a list"), and a file's
+    ``{}`` line stopped train; the same request in otlp_proto was nothing wrong."""
+    empty = ExportMetricsServiceRequest()
+    assert json.loads(json_format.MessageToJson(empty)) == {}
+    assert parse(empty.SerializeToString(), format="otlp_proto") == []
+    assert parse(raw, format="otlp_json") == []
+    # a document with other keys is still no OTLP request
+    assert parse(b'{"entity": "e"}', format="otlp_json")[0].reason == "missing_field"
 
 
 class _Msg:
