@@ -218,7 +218,8 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     missing cells are handled by ``nan_policy`` (``--nan-policy``), else the model's own.
     ``serve`` (a ``--config``'s serve section) stands for the bundle's: the event format
     and ``windows.reorder_tolerance_seconds``. ``rows_out`` gets the rows read, in order,
-    before any increase of ``data.counters`` (the events ``serve`` would get).
+    before any increase of ``data.counters`` (the events ``serve`` would get), their
+    indices and their start times (:attr:`~anomaly_gan.data.readers.Table.starts`).
     ``dead_out`` (``score --alerts``): the rows ``serve`` would dead-letter as events (a
     missing cell: :func:`~anomaly_gan.stream.offline.dead_letters`) are left out before the
     late rows are found, as ``serve`` never windows them, and go in it as (index in the
@@ -279,11 +280,11 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
                         + (f" in time order ({table.rows} in all)" if len(kept) < table.rows
                            else ""))
     if rows_out is not None:  # the rows as events, before the counters' increases
-        rows_out.append((values, kept))
+        rows_out.append((values, kept, in_order.starts))
     if counters:
         if started_out is not None:
             started_out.append(int(kept[0]))
-        values, kept = increases(values, counters), kept[1:]
+        values, kept = increases(values, counters, in_order.starts), kept[1:]
     return table, values, kept
 
 
@@ -516,7 +517,8 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
                                    f"the columns of {tables[0].path}",
                                    source_of("data.counters", args.config))
         lead = 1 if counters else 0
-        series = [increases(s, counters) for s in series]
+        series = [increases(s, counters, t.starts)
+                  for s, t in zip(series, tables, strict=True)]
         times = [None if ts is None else ts[lead:] for ts in times]
         problem = too_short([len(s) for s in series], cfg.data.window,
                             cfg.data.validation_fraction)
@@ -645,12 +647,13 @@ def cmd_score(args: argparse.Namespace) -> int:
         s = serve if serve is not None else info.config.serve
         times = table_times(table, s.windows.reorder_tolerance_seconds)
         assert times is not None
-        events, order = rows_read[0]  # the rows serve would window, before any increase
+        # the rows serve would window, before any increase, and their series' start times
+        events, order, starts = rows_read[0]
         # CSV/Parquet: the file's stem names the entity, as retrain --data names a segment
         alerts_entity = table.entity or Path(args.data).stem
         # the windows' scores from res: the model does not run over the file twice
         alerts = alerts_of_series(det, s, alerts_entity, times[order], events, res, silences,
-                                  silenced)
+                                  silenced, starts)
     from anomaly_gan.scoring import feature_values_text
 
     # The flagged rows only: one more model call per 4,096 of them.

@@ -13,6 +13,12 @@ after a gap, a partition move, an eviction or a restart (``stream/state.py``). V
 taken as they are: a negative reading is no error, a fall to it is a reset and its increase
 is the reading itself, which the model has never seen and flags.
 
+An OTLP cumulative sum also says when its series started (``startTimeUnixNano``, new when
+the process restarts; since 2026-12-06): a row whose start time is later than the row
+before's is a reset too, its increase the new value, even where the new total has already
+passed the old one (50 errors before a crash, 60 after: 60, not 10). A row without a start
+time (CSV, Parquet, JSON events, a gauge) keeps the fall rule alone.
+
 Pure numpy: no I/O.
 """
 
@@ -25,7 +31,7 @@ import numpy as np
 
 from anomaly_gan.errors import ConfigError, name_list
 
-__all__ = ["counter_columns", "increase", "increases"]
+__all__ = ["counter_columns", "increase", "increases", "restarts"]
 
 
 def counter_columns(feature_names: Sequence[str], counters: Sequence[str],
@@ -51,9 +57,11 @@ def counter_columns(feature_names: Sequence[str], counters: Sequence[str],
     return tuple(sorted(names.index(c) for c in counters))
 
 
-def increase(before: np.ndarray, now: np.ndarray) -> np.ndarray:
+def increase(before: np.ndarray, now: np.ndarray,
+             restarted: np.ndarray | None = None) -> np.ndarray:
     """The increase from ``before`` to ``now``, elementwise; a fall is a reset, whose
-    increase is ``now``. An increase past the largest float (from -1e308 to 1e308) is
+    increase is ``now``, and so is a series ``restarted`` (where given and true: an OTLP
+    cumulative sum whose start time moved on, :func:`restarts`) however ``now`` compares. An increase past the largest float (from -1e308 to 1e308) is
     ``inf``, quietly: a window holding it is unscorable (+inf score, flagged) until the
     row leaves it, as any reading the network cannot compute.
 
@@ -61,17 +69,38 @@ def increase(before: np.ndarray, now: np.ndarray) -> np.ndarray:
     [2.0, 0.0, 3.0]
     >>> increase(np.array([-1e308]), np.array([1e308])).tolist()
     [inf]
+    >>> increase(np.array([50.0, 50.0]), np.array([60.0, 60.0]), np.array([True, False])).tolist()
+    [60.0, 10.0]
     """
     # a RuntimeWarning here went to stderr from serve's loop, or stopped the record where
     # warnings are errors, after the entity's window state had moved on
     with np.errstate(over="ignore"):
-        return np.where(now >= before, now - before, now)
+        grew = now >= before
+        if restarted is not None:
+            grew &= ~restarted
+        return np.where(grew, now - before, now)
 
 
-def increases(values: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+def restarts(before: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """Where a series restarted between two rows: its start time (an OTLP cumulative sum's
+    ``startTimeUnixNano``, NaN where a row has none) is later in ``now`` than in ``before``.
+    A row without a start time keeps the fall rule alone.
+
+    >>> nan = float("nan")
+    >>> restarts(np.array([5.0, 5.0, nan, 5.0]), np.array([9.0, 5.0, 9.0, nan])).tolist()
+    [True, False, False, False]
+    """
+    with np.errstate(invalid="ignore"):
+        return np.asarray(now > before)
+
+
+def increases(values: np.ndarray, columns: Sequence[int],
+              starts: np.ndarray | None = None) -> np.ndarray:
     """``values (T, F)`` without its first row, the ``columns`` of each later row replaced
     by their increase since the row before: ``(T - 1, F)``. No columns: ``values`` as
-    they are, first row kept.
+    they are, first row kept. ``starts (T, F)``: each value's series start time (an OTLP
+    metric file's: :attr:`~anomaly_gan.data.readers.Table.starts`, NaN where none); a later
+    start than the row before's is a reset too (:func:`restarts`).
 
     >>> v = np.array([[5.0, 100.0], [6.0, 103.0], [7.0, 110.0], [8.0, 4.0], [9.0, 9.0]])
     >>> increases(v, [1]).tolist()
@@ -82,5 +111,8 @@ def increases(values: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     out = values[1:].copy()
     cols = list(columns)
-    out[:, cols] = increase(values[:-1, cols], values[1:, cols])
+    restarted = None
+    if starts is not None:
+        restarted = restarts(starts[:-1, cols], starts[1:, cols])
+    out[:, cols] = increase(values[:-1, cols], values[1:, cols], restarted)
     return out

@@ -20,7 +20,9 @@ slots, repeats, late and incomplete slots), so that the rows are the events ``se
 push to its windows from the same requests (the commit-time expiry of slots stuck behind
 the other entities aside: a file has no commits). Each entity is one series (one
 :class:`~anomaly_gan.data.readers.Table`), as one CSV file is; its rows are stamped with
-their slot's time.
+their slot's time. A cumulative sum's start times go with its values
+(:attr:`~anomaly_gan.data.readers.Table.starts`): ``data.counters`` reads a later one as a
+reset, as ``serve`` does (since 2026-12-06).
 
 - **Features.** Read for a model, its features (the bundle's), with
   ``serve.unknown_features`` as ``serve`` has it; read to train, **every feature** of the
@@ -166,7 +168,9 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
         order = sorted(range(len(names)), key=names.__getitem__)
         moved = {old: new for new, old in enumerate(order)}
         names = tuple(names[i] for i in order)
-        events = [PartialEvent(ev.entity, ev.ts, {moved[i]: v for i, v in ev.values.items()})
+        events = [PartialEvent(ev.entity, ev.ts, {moved[i]: v for i, v in ev.values.items()},
+                               None if ev.starts is None else
+                               {moved[i]: t for i, t in ev.starts.items()})
                   for ev in events]
     if not events:
         raise DataError(f"{p}: no gauge or sum data point"
@@ -177,6 +181,9 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
     asm = assembler_from_config(len(names), serve)
     assert asm is not None  # the config requires assemble_seconds > 0 with OTLP
     rows: dict[str, tuple[list[float], list[list[float]]]] = {}
+    # each row's start times (NaN: none), where a data point had one (Table.starts)
+    starts: dict[str, list[list[float]]] = {}
+    nan = math.nan
     slots_of = np.zeros(len(names), dtype=np.int64)  # slots each feature came in
     seen: set[tuple[str, float, int]] = set()
     last: dict[tuple[str, int], float] = {}  # each feature's latest time, per entity
@@ -198,6 +205,9 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
             ts, values = rows.setdefault(out.entity, ([], []))
             ts.append(out.ts)
             values.append([float(v) for v in out.values])
+            began = out.starts or {}
+            starts.setdefault(out.entity, []).append([began.get(i, nan)
+                                                      for i in range(len(names))])
     entities = list(rows)
     incomplete = asm.incomplete + asm.waiting()  # the slots still open at the end, too
     total = sum(len(ts) for ts, _ in rows.values())
@@ -226,9 +236,12 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                            f"step: a collection's scrapers may write them up to that far "
                            f"apart; serve.assemble_seconds {step:g} holds them in one slot)"
                            if step > asm.seconds else ""))
+    timed = any(ev.starts for ev in events)
     return [Table(str(p) if len(entities) == 1 else f"{p} (entity {entity!r})", names,
                   np.asarray(values, dtype=np.float64).reshape(len(ts), len(names)),
-                  tuple(iso_utc(t) for t in ts), True, entity=entity)
+                  tuple(iso_utc(t) for t in ts), True, entity=entity,
+                  starts=np.asarray(starts[entity], dtype=np.float64).reshape(
+                      len(ts), len(names)) if timed else None)
             for entity, (ts, values) in rows.items()]
 
 

@@ -183,6 +183,10 @@ class Table:
     entity: str | None = None
     # Columns of the header not read: not features of the model (read_table's ``only``)
     left_out: tuple[str, ...] = ()
+    # (T, F) float64: each value's series start time, NaN where none (an OTLP metric file's
+    # cumulative sums' startTimeUnixNano, which data.counters reads: data/counters.py);
+    # None: no start times (CSV, Parquet)
+    starts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.timestamps is not None:
@@ -208,7 +212,11 @@ class Table:
 
     def with_columns(self, feature_names: Sequence[str], values: np.ndarray) -> Table:
         """The same rows with columns selected or reordered (e.g. into a model's order)."""
-        return dataclasses.replace(self, feature_names=tuple(feature_names), values=values)
+        starts = self.starts
+        if starts is not None:  # the same columns, by name
+            starts = starts[:, [self.feature_names.index(n) for n in feature_names]]
+        return dataclasses.replace(self, feature_names=tuple(feature_names), values=values,
+                                   starts=starts)
 
     def with_rows(self, rows: np.ndarray) -> Table:
         """The rows at the indices ``rows`` (e.g. all but the late ones, in the order
@@ -227,7 +235,8 @@ class Table:
         numbers = None if lines is not None else (
             at if self.row_numbers is None else self.row_numbers[at])
         return dataclasses.replace(self, values=self.values[rows], timestamps=stamps,
-                                   lines=lines, row_numbers=numbers)
+                                   lines=lines, row_numbers=numbers,
+                                   starts=None if self.starts is None else self.starts[rows])
 
     def with_features(self, expected: Sequence[str], unknown_features: str = "reject",
                       say: Callable[[str], None] | None = None) -> Table:
@@ -254,7 +263,8 @@ class Table:
                         f"leaves them out of an event)")
                 known = dataclasses.replace(
                     self, feature_names=tuple(self.feature_names[j] for j in keep),
-                    values=self.values[:, keep], left_out=())
+                    values=self.values[:, keep], left_out=(),
+                    starts=None if self.starts is None else self.starts[:, keep])
                 return known.with_columns(expected, check_features(known, expected))
         return self.with_columns(expected, check_features(self, expected))
 

@@ -79,6 +79,9 @@ class Segment:
     entity: str
     ts: np.ndarray  # (n,) epoch seconds
     values: np.ndarray  # (n, F) raw values, model feature order
+    # (n, F) each value's series start time, NaN where none (an OTLP cumulative sum's
+    # startTimeUnixNano: with_increases reads a later one as a reset); None: none at all
+    starts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -165,14 +168,20 @@ class SegmentBuilder:
     records with some of the features: ``serve.assemble_seconds``)."""
 
     def __init__(self, feature_names: Sequence[str], serve: ServeConfig) -> None:
+        from anomaly_gan.config import is_otlp
         from anomaly_gan.stream.assemble import assembler_from_config
         from anomaly_gan.stream.events import parser_from_config
         from anomaly_gan.stream.state import WindowBatch, WindowState
 
-        n = len(feature_names)
+        n = self.n_features = len(feature_names)
         windows = serve.windows
         self.parser = parser_from_config(tuple(feature_names), serve)
         self.assembler = assembler_from_config(n, serve)
+        # OTLP: each row's start times (Event.starts, NaN where none) ride along as n more
+        # columns, split off into Segment.starts when a segment closes
+        self.timed = is_otlp(serve.event_format)
+        if self.timed:
+            n *= 2
         self.state = WindowState(2, n, gap_seconds=windows.gap_seconds,
                                  max_entities=windows.max_entities,
                                  reorder_tolerance_seconds=windows.reorder_tolerance_seconds)
@@ -199,7 +208,12 @@ class SegmentBuilder:
                 if done is None:
                     continue
                 ev, at = done
-            self.state.push(ev.entity, ev.ts, ev.values, partition, at, self.pairs)  # type: ignore[union-attr, arg-type]
+            values = ev.values  # type: ignore[union-attr]
+            if self.timed:
+                began = ev.starts or {}  # type: ignore[union-attr]
+                values = [*values, *(began.get(i, math.nan)  # type: ignore[misc]
+                                     for i in range(self.n_features))]
+            self.state.push(ev.entity, ev.ts, values, partition, at, self.pairs)  # type: ignore[union-attr, arg-type]
             if self.pairs.n >= _PAIRS_FLUSH:
                 self._chain()
 
@@ -219,7 +233,13 @@ class SegmentBuilder:
         p.clear()
 
     def _close(self, entity: str) -> None:
-        self._done.append(self._open.pop(entity).segment(entity))
+        seg = self._open.pop(entity).segment(entity)
+        if self.timed:
+            n = self.n_features
+            starts = seg.values[:, n:]
+            seg = Segment(entity, seg.ts, seg.values[:, :n].copy(),
+                          None if np.isnan(starts).all() else starts.copy())
+        self._done.append(seg)
 
     def finish(self, end: float = math.inf) -> list[Segment]:
         """The segments of the events added. The events have ended: the rows the window
@@ -549,7 +569,8 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
         values = apply_nan_policy(in_order, cfg.data.nan_policy)
         times = None if times is None else times[kept]
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)
-        segments.append(Segment(table.entity or Path(p).stem, ts, np.asarray(values, dtype=np.float64)))
+        segments.append(Segment(table.entity or Path(p).stem, ts, np.asarray(values, dtype=np.float64),
+                                in_order.starts))
     assert names is not None
     # read and late as a topic range counts them: the report's "[read] N events ... L late"
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
@@ -561,14 +582,15 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
 def with_increases(rows: Rows, columns: Sequence[int]) -> Rows:
     """``rows`` as the model reads them with ``data.counters`` (``columns``): each segment
     without its first row, which starts the increases, as ``serve`` does when an entity's
-    window starts (a segment of one row is gone; ``anomaly_gan/data/counters.py``).
+    window starts (a segment of one row is gone; ``anomaly_gan/data/counters.py``); a later
+    start time (:attr:`Segment.starts`) is a reset, as a fall is.
 
     The increases replace the readings in the segments' own arrays, which the new segments
     view: ``rows`` is consumed (the rows of a range are held once, not twice).
     """
     if not len(columns):
         return rows
-    from anomaly_gan.data.counters import increase, increases
+    from anomaly_gan.data.counters import increase, increases, restarts
 
     cols = list(columns)
     segments = []
@@ -577,11 +599,13 @@ def with_increases(rows: Rows, columns: Sequence[int]) -> Rows:
             continue
         v = s.values
         if v.dtype == np.float64 and v.flags.writeable:
+            restarted = (None if s.starts is None else
+                         restarts(s.starts[:-1, cols], s.starts[1:, cols]))
             # the right side is computed (fancy indexing copies) before it is written
-            v[1:, cols] = increase(v[:-1, cols], v[1:, cols])
+            v[1:, cols] = increase(v[:-1, cols], v[1:, cols], restarted)
             segments.append(Segment(s.entity, s.ts[1:], v[1:]))
         else:
-            segments.append(Segment(s.entity, s.ts[1:], increases(v, columns)))
+            segments.append(Segment(s.entity, s.ts[1:], increases(v, columns, s.starts)))
     return dataclasses.replace(rows, segments=segments)
 
 

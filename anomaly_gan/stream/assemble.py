@@ -11,7 +11,8 @@ values in model order), pushed to the windows exactly as a whole record would be
 
 - **Repeats.** A feature sent twice within an open slot keeps the value of the record read
   later (whatever their times within the slot): a corrected reading replaces the first one,
-  and a replay of the same records decides it again the same way.
+  and a replay of the same records decides it again the same way. A value's start time (an
+  OTLP cumulative sum's, :attr:`~anomaly_gan.stream.events.Event.starts`) goes with it.
 - **Order.** Events leave in time order per entity. At most ``open_slots`` (2) slots of an
   entity are open: opening a further one drops the oldest, and a slot that completes drops
   every older open slot; each dropped slot is counted in :attr:`Assembler.incomplete`. A
@@ -57,13 +58,15 @@ OPEN_SLOTS = 2  # open slots per entity: one being completed, the next one start
 class _Slot:
     """The values of one entity's slot gathered so far."""
 
-    __slots__ = ("missing", "offset", "ts", "values")
+    __slots__ = ("missing", "offset", "starts", "ts", "values")
 
     def __init__(self, ts: float, n_features: int, offset: int) -> None:
         self.ts = ts
         self.values: list[Any] = [None] * n_features  # None: not come yet
         self.missing = n_features
         self.offset = offset  # the earliest record that contributed
+        # the start times of the values kept (an OTLP cumulative sum's); None: none yet
+        self.starts: dict[int, float] | None = None
 
 
 class _Entity:
@@ -134,6 +137,8 @@ class Assembler:
             if values[i] is None:
                 missing -= 1
             values[i] = v  # a repeat: the later value wins
+        if ev.starts is not None or slot.starts is not None:
+            _keep_starts(slot, ev)
         slot.missing = missing
         if missing:
             return None
@@ -144,7 +149,7 @@ class Assembler:
         ent.slots = rest
         ent.emitted = ts
         pushed = min([slot.offset, *(later.offset for later in rest)])
-        return Event(entity, ts, values), pushed
+        return Event(entity, ts, values, slot.starts), pushed
 
     def _slot(self, ent: _Entity, ts: float, offset: int) -> _Slot | None:
         """The open slot at ``ts``, opened if need be (None: it would be the oldest of more
@@ -216,6 +221,21 @@ class Assembler:
     def clear(self) -> None:
         """Forget everything (the scorer rewinds to its last commit and reads again)."""
         self._entities.clear()
+
+
+def _keep_starts(slot: _Slot, ev: Event | PartialEvent) -> None:
+    """The start times of ``ev``'s values replace those of the values they replace in
+    ``slot`` (a value without one leaves none)."""
+    given = ev.starts or {}
+    starts = slot.starts if slot.starts is not None else {}
+    keys = ev.values.keys() if type(ev) is PartialEvent else range(len(ev.values))
+    for i in keys:  # type: ignore[union-attr]
+        start = given.get(i)
+        if start is None:
+            starts.pop(i, None)
+        else:
+            starts[i] = start
+    slot.starts = starts or None
 
 
 def assembler_from_config(n_features: int, serve: ServeConfig) -> Assembler | None:

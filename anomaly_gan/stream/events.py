@@ -30,7 +30,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,10 @@ class Event:
     entity: str
     ts: float  # epoch seconds
     values: list[float]  # model feature order (ints allowed: numpy converts)
+    # feature index -> its series' start time (ns since the epoch) where the record gave one:
+    # an OTLP cumulative sum's startTimeUnixNano, which moves on when its process restarts
+    # (data/counters.py reads a later one as a reset); None: no start time
+    starts: dict[int, float] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -101,6 +105,7 @@ class PartialEvent:
     entity: str
     ts: float  # epoch seconds
     values: dict[int, float]  # feature index (model order) -> value
+    starts: dict[int, float] | None = field(default=None, repr=False)  # as Event's
 
 
 @dataclass(slots=True)

@@ -141,7 +141,8 @@ class Intake:
                     done = add(ev, tp, m.offset)  # type: ignore[arg-type]
                     if done is not None:
                         whole, offset = done
-                        push(whole.entity, whole.ts, whole.values, tp, offset, batch)
+                        push(whole.entity, whole.ts, whole.values, tp, offset, batch,
+                             None, whole.starts)
                 bad = dead_letter_of(events, "data points")  # a json record: its one event
                 if bad is not None:
                     self.dead_letter(tp, m, bad)

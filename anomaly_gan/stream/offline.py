@@ -13,6 +13,7 @@ it out. No Kafka, no clock, no metrics.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,8 @@ def dead_letters(rows: np.ndarray) -> list[tuple[int, InvalidEvent]]:
 
 def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarray,
                      rows: np.ndarray, series: Any = None, silences: Silences | None = None,
-                     silenced: list[Any] | None = None) -> list[dict[str, Any]]:
+                     silenced: list[Any] | None = None, starts: np.ndarray | None = None
+                     ) -> list[dict[str, Any]]:
     """The alert and resolution records, in the order ``serve`` sends them, for the events
     of one ``entity``: ``rows`` (T, F), the model's features before any increase of
     ``data.counters``, stamped ``times`` (epoch seconds), in the order ``serve`` windows
@@ -65,6 +67,8 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
     A window ``serve`` scores is always the series' window that ends at its last event (a
     gap or a hop only leaves windows out, and the increases restart with the window), so
     its scores are taken from there instead of running the model over every window again.
+    ``starts`` (T, F): the rows' series start times (an OTLP metric file's, NaN where none:
+    :attr:`~anomaly_gan.data.readers.Table.starts`), pushed with them as ``serve`` gets them.
     """
     w, a = serve.windows, serve.alerts
     n_features = len(det.feature_names)
@@ -96,7 +100,10 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
 
     for i, (ts, row) in enumerate(zip(np.asarray(times, dtype=np.float64).tolist(),
                                       np.asarray(rows, dtype=np.float64).tolist(), strict=True)):
-        state.push(entity, ts, row, None, i, batch)
+        began = None
+        if starts is not None:
+            began = {j: float(t) for j, t in enumerate(starts[i]) if not math.isnan(t)} or None
+        state.push(entity, ts, row, None, i, batch, None, began)
         if len(batch) >= BATCH:
             publish()
     if len(batch):

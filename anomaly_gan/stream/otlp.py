@@ -25,6 +25,10 @@ Each number data point of a ``gauge`` or a ``sum`` is one value of one feature:
   grows (a model must be trained on the same).
 - **time**: ``timeUnixNano`` (required by OTLP; ``startTimeUnixNano`` is the start of a
   sum's period, not the sample's time).
+- **start**: a cumulative sum's ``startTimeUnixNano`` (where given, not 0) goes with the
+  value (:attr:`~anomaly_gan.stream.events.PartialEvent.starts`): the series restarts when
+  it moves on, which ``data.counters`` reads as a reset (``anomaly_gan/data/counters.py``;
+  since 2026-12-06). A delta sum's or a gauge's is not read.
 - **entity**: the attribute ``serve.otlp_entity`` of the data point, else of its resource.
 
 Histograms, exponential histograms and summaries are not read (no feature can name them);
@@ -173,13 +177,16 @@ class MetricBatchParser:
                 for kind, name, _ in series:
                     self.kinds[name] = _kind_of(kind, metric[kind])
             for kind, name, points in series:
+                # a cumulative sum's start time: a later one is a restart (data/counters.py)
+                cumulative = kind == "sum" and metric[kind].get("aggregationTemporality") \
+                    not in _DELTA
                 for k, point in enumerate(points):
                     if type(point) is not dict:
                         out.append(InvalidEvent("not_object", f"{where}.{kind}.dataPoints[{k}] "
                                                               f"must be an object"))
                         continue
                     try:
-                        ev = self._point(name, point, resource, where)
+                        ev = self._point(name, point, resource, where, cumulative)
                     except OtlpFieldError as exc:
                         ev = InvalidEvent(exc.reason, str(exc))
                     except RecursionError:
@@ -220,11 +227,12 @@ class MetricBatchParser:
             out.append((kind, name, points))
         return out
 
-    def _point(self, name: str, point: dict[str, Any], resource: Any, where: str
-               ) -> PartialEvent | InvalidEvent | str | None:
+    def _point(self, name: str, point: dict[str, Any], resource: Any, where: str,
+               cumulative: bool = False) -> PartialEvent | InvalidEvent | str | None:
         """One data point's event, or why it is invalid (the caller puts its place before
         the detail; ``where``: its metric's place); the feature's name where the model does
-        not know it and ignores such; None for a point with no value."""
+        not know it and ignores such; None for a point with no value. ``cumulative``: a
+        point of a cumulative sum, whose ``startTimeUnixNano`` the event carries."""
         key = self.otlp_entity
         attributes = repeated(point.get("attributes"), "'attributes'")
         if isinstance(attributes, InvalidEvent):
@@ -278,6 +286,13 @@ class MetricBatchParser:
         value = _value(point)
         if isinstance(value, InvalidEvent):
             return value
+        if cumulative:
+            try:
+                start = nanos(point.get("startTimeUnixNano"), "startTimeUnixNano")
+            except OtlpFieldError:  # unreadable: no start time, as before 2026-12-06
+                start = None
+            if start is not None:
+                return PartialEvent(entity, ts, {index: value}, {index: float(start)})
         return PartialEvent(entity, ts, {index: value})
 
 

@@ -33,7 +33,11 @@ Policies (docs/streaming.md explains why):
   is the new value; ``anomaly_gan/data/counters.py``). The first event of a window (an
   entity's first, or its first after a gap, a partition move, an eviction or a restart)
   only gives the values the next increase starts from, as a file's first row does offline;
-  its offset is held like a window row's, so a replay rebuilds the same increases.
+  its offset is held like a window row's, so a replay rebuilds the same increases. An event's
+  counter values may come with their series' start times (``starts``: an OTLP cumulative
+  sum's, since 2026-12-06): a later one than the entity's event before is a reset too. They
+  are kept with the values the next increase starts from, and rebuilt with them by a
+  replay: a restart of ``serve`` invents no reset (its first event only starts them).
 
 >>> st = WindowState(window=3, n_features=1, gap_seconds=60, max_entities=10)
 >>> out = WindowBatch(3, 1)
@@ -56,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_gan.data.counters import increase
+from anomaly_gan.data.counters import increase, restarts
 from anomaly_gan.data.windows import release_in_time_order
 
 __all__ = ["WindowBatch", "WindowState"]
@@ -196,6 +200,8 @@ class WindowState:
         self._count: list[int] = [0] * cap  # events since the window (re)started
         # per slot, the counters' values of its last event (the next increase's start)
         self._before = np.zeros((cap, len(self.counters)), dtype=np.float64)
+        # and their series' start times (NaN: none; Event.starts)
+        self._start = np.full((cap, len(self.counters)), np.nan)
         self._last_ts: list[float] = [0.0] * cap
         self._part: list[Hashable] = [None] * cap
         self._ts = np.zeros((cap, self.window), dtype=np.float64)
@@ -231,6 +237,8 @@ class WindowState:
         self._ts = np.concatenate([self._ts, np.zeros((extra, self.window))])
         self._before = np.concatenate([self._before,
                                        np.zeros((extra, len(self.counters)))])
+        self._start = np.concatenate([self._start,
+                                      np.full((extra, len(self.counters)), np.nan)])
         self._offs = np.concatenate([self._offs, np.zeros((extra, self._n_offs), np.int64)])
         self._free.extend(range(new - 1, old - 1, -1))
 
@@ -292,9 +300,12 @@ class WindowState:
     # ------------------------------------------------------------------ events
 
     def push(self, entity: str, ts: float, values: list[float], partition: Hashable,
-             offset: int, out: WindowBatch, tag: Any = None) -> None:
+             offset: int, out: WindowBatch, tag: Any = None,
+             starts: dict[int, float] | None = None) -> None:
         """Add one event; a window it completes is appended to ``out``. ``tag`` (not None)
-        is what ``out.tags`` holds for each window that ends at this event."""
+        is what ``out.tags`` holds for each window that ends at this event. ``starts``: the
+        start times of its values' series (:attr:`~anomaly_gan.stream.events.Event.starts`),
+        read for ``counters``."""
         slot = self._slots.get(entity)
         if slot is None:
             slot = self._new_slot(entity, partition)
@@ -312,19 +323,21 @@ class WindowState:
             self.late += 1
             return
         if self.tolerance > 0.0:
-            self._push_reordered(slot, ts, values, offset, out, tag)
+            self._push_reordered(slot, ts, values, offset, out, tag, starts)
         else:
-            self._append(slot, ts, values, offset, out, tag)
+            self._append(slot, ts, values, offset, out, tag, starts)
 
     def _push_reordered(self, slot: int, ts: float, values: list[float], offset: int,
-                        out: WindowBatch, tag: Any) -> None:
+                        out: WindowBatch, tag: Any,
+                        starts: dict[int, float] | None = None) -> None:
         heap = self._pending.setdefault(slot, [])
         seen = max(self._max_seen.get(slot, ts), ts)
         self._max_seen[slot] = seen
         self._arrivals += 1
-        for t, off, _, vals, held_tag in release_in_time_order(
-                heap, (ts, offset, self._arrivals, values, tag), seen - self.tolerance):
-            self._append(slot, t, vals, off, out, held_tag)
+        for t, off, _, (vals, held_starts), held_tag in release_in_time_order(
+                heap, (ts, offset, self._arrivals, (values, starts), tag),
+                seen - self.tolerance):
+            self._append(slot, t, vals, off, out, held_tag, held_starts)
 
     def release_held(self, out: WindowBatch, before: float = math.inf) -> None:
         """Release every entity's rows held for reordering that are stamped before
@@ -332,11 +345,12 @@ class WindowState:
         closed range). Rows stamped at or after ``before`` stay held."""
         for slot, heap in self._pending.items():
             while heap and heap[0][0] < before:
-                ts, offset, _, values, tag = heapq.heappop(heap)
-                self._append(slot, ts, values, offset, out, tag)
+                ts, offset, _, (values, starts), tag = heapq.heappop(heap)
+                self._append(slot, ts, values, offset, out, tag, starts)
 
     def _append(self, slot: int, ts: float, values: list[float], offset: int,
-                out: WindowBatch, tag: Any = None) -> None:
+                out: WindowBatch, tag: Any = None,
+                starts: dict[int, float] | None = None) -> None:
         n = self._count[slot]
         gap = bool(n and ts - self._last_ts[slot] > self.gap_seconds)
         if gap:
@@ -344,8 +358,13 @@ class WindowState:
         if self.counters:  # before the entity's state changes: an error leaves it as it was
             now = np.asarray(values, dtype=np.float64)
             counts = now[self.counters]
+            began = (np.array([starts.get(c, np.nan) for c in self.counters])
+                     if starts else None)
             if n:
-                now[self.counters] = increase(self._before[slot], counts)
+                before = self._before[slot]
+                now[self.counters] = (increase(before, counts) if began is None else
+                                      increase(before, counts,
+                                               restarts(self._start[slot], began)))
         if gap:
             self.gap_restarts += 1
         self._offs[slot, n % self._n_offs] = offset
@@ -354,6 +373,7 @@ class WindowState:
         self._count[slot] = n + 1
         if self.counters:
             self._before[slot] = counts
+            self._start[slot] = np.nan if began is None else began
             if n == 0:  # no increase yet: this event only starts them
                 return
             values = now  # type: ignore[assignment]

@@ -52,3 +52,21 @@ def test_config_key_lists_names_once_and_not_with_logs():
         config_from_dict({"data": {"counters": "a"}})
     with pytest.raises(ConfigError, match=r"data\.counters: expected none with a logs model"):
         config_from_dict({"data": {"counters": ["a"]}, "logs": {}})
+
+
+def test_a_later_start_time_is_a_reset_even_where_the_total_grew():
+    """An OTLP cumulative sum restarted (its start time moved on) and passed its old total
+    within one row: 50 -> 60 is 60, not 10. An unchanged start time, a row without one
+    (NaN) and a row of no start times at all keep the fall rule; a table's rows selected
+    or reordered keep their start times."""
+    nan = np.nan
+    v = np.array([[40.0, 1.0], [50.0, 1.0], [60.0, 1.0], [65.0, 1.0], [70.0, 1.0],
+                  [75.0, 1.0], [3.0, 1.0]])
+    starts = np.array([[5.0, nan], [5.0, nan], [9.0, nan], [9.0, nan], [nan, nan],
+                       [12.0, nan], [12.0, nan]])
+    assert increases(v, [0], starts)[:, 0].tolist() == [10.0, 60.0, 5.0, 5.0, 5.0, 3.0]
+    assert increases(v, [0])[:, 0].tolist() == [10.0, 10.0, 5.0, 5.0, 5.0, 3.0]
+    t = Table("m.jsonl", ("errors", "load"), v, starts=starts)
+    picked = t.with_rows(np.array([1, 2])).with_features(["load", "errors"])
+    assert picked.starts.tolist()[0][1] == 5.0 and picked.starts.tolist()[1][1] == 9.0
+    assert increases(picked.values, [1], picked.starts)[:, 1].tolist() == [60.0]

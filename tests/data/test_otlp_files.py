@@ -525,3 +525,76 @@ def test_reading_a_metric_file_says_how_far_it_has_got(tmp_path, kind):
     assert read == sorted(read) and read[-1] <= path.stat().st_size
     if kind == "json":
         assert read[-1] == path.stat().st_size
+
+
+def crash_loop(hosts=("web-1", "web-2")):
+    """Per host and collection (10 s) a load gauge and an error counter (a cumulative sum
+    with its start time): web-1's process crashes after collection 5 (50 errors) and the
+    new one has counted 60 by collection 6 (a new startTimeUnixNano, a total past the old
+    one), then falls from 70 to 4 at a second restart at collection 9; web-2's counter has
+    no start time (a total that falls to 4 at collection 9, too)."""
+    errors = {"web-1": [0, 10, 20, 30, 40, 50, 60, 65, 70, 4, 9, 12],
+              "web-2": [0, 10, 20, 30, 40, 50, 60, 65, 70, 4, 9, 12]}
+    docs = []
+    for k in range(12):
+        for j, host in enumerate(hosts):
+            ns = (T0 + 10 * k + 2) * 10**9 + j
+            p = {"timeUnixNano": str(ns + 3_000_000), "asInt": str(errors[host][k])}
+            if host == "web-1":
+                began = T0 - 600 if k < 6 else T0 + 55 if k < 9 else T0 + 85
+                p["startTimeUnixNano"] = str(began * 10**9)
+            docs.append(request(host, [
+                gauge("system.cpu.load_average.1m", point(1.0 + k, ns)),
+                {"name": "app.errors", "sum": {"aggregationTemporality": 2,
+                                               "isMonotonic": True, "dataPoints": [p]}}]))
+    return docs
+
+
+@pytest.mark.parametrize("fmt", ["otlp_proto", "otlp_json"])
+def test_a_counters_restart_by_start_time_increases_the_same_streamed_and_offline(tmp_path,
+                                                                                  fmt):
+    """data.counters of an OTLP cumulative sum: a later startTimeUnixNano is a reset even
+    where the new total passed the old one (50 -> 60 across a crash: 60, was 10), as serve's
+    windows count it and as train, score and retrain --data (a file) and retrain (a topic
+    range) count it offline; a series without start times keeps the fall rule."""
+    from anomaly_gan.data import increases
+    from anomaly_gan.retrain.source import Rows, SegmentBuilder, read_files, with_increases
+    from anomaly_gan.stream.state import WindowBatch, WindowState
+
+    docs = crash_loop()
+    names = ("app.errors", "system.cpu.load_average.1m")
+    cfg = config_from_dict({"serve": {**SERVE, "event_format": fmt},
+                            "data": {"counters": ["app.errors"]}})
+    want = {"web-1": [10, 10, 10, 10, 10, 60, 5, 5, 4, 5, 3],
+            "web-2": [10, 10, 10, 10, 10, 10, 5, 5, 4, 5, 3]}
+    # serve: parser, assembler, windows of one row with data.counters
+    parser = parser_from_config(names, cfg.serve)
+    asm = assembler_from_config(len(names), cfg.serve)
+    state = WindowState(1, len(names), gap_seconds=3600.0, max_entities=10, counters=[0])
+    out = WindowBatch(1, len(names))
+    for offset, doc in enumerate(docs):
+        raw = to_proto(doc) if fmt == "otlp_proto" else json.dumps(doc).encode()
+        for ev in parser.parse_many(raw):
+            done = asm.add(ev, 0, offset)
+            if done is not None:
+                state.push(done[0].entity, done[0].ts, done[0].values, 0, done[1], out,
+                           None, done[0].starts)
+    streamed: dict[str, list] = {}
+    for k, entity in enumerate(out.entities):
+        streamed.setdefault(entity, []).append(out.raw[k, 0].tolist())
+    assert {e: [r[0] for r in rows] for e, rows in streamed.items()} == want
+    # offline: the file's tables (train, score), as the cli computes their increases
+    path = write(tmp_path, docs, "json" if fmt == "otlp_json" else "proto")
+    tables = read_metric_file(path, cfg.serve, names)
+    for t in tables:
+        assert increases(t.values, [0], t.starts).tolist() == streamed[t.entity]
+        assert t.starts is not None and np.isnan(t.starts[:, 1]).all()  # a gauge: none
+    # retrain --data (a file) and retrain on a topic range (serve's parser and assembler)
+    rows, _ = read_files(cfg, [str(path)], names)
+    builder = SegmentBuilder(names, cfg.serve)
+    for offset, doc in enumerate(docs):
+        builder.add(to_proto(doc) if fmt == "otlp_proto" else json.dumps(doc).encode(), 0,
+                    offset)
+    for segments in (rows.segments, builder.finish()):
+        got = with_increases(Rows(segments, {}), [0]).segments
+        assert {s.entity: s.values.tolist() for s in got} == streamed

@@ -440,3 +440,85 @@ def test_any_otlp_document_is_events_or_reasons_never_an_exception(doc, unknown)
         else:
             assert type(ev) is InvalidEvent and ev.detail
             assert ev.reason in set(INVALID_REASONS) - {"unprocessable"}, ev
+
+
+def requests_total(value, ts, start=None, temporality=2, kind="sum"):
+    """A batch of one data point of http.server.requests: a cumulative sum (``temporality``
+    1: a delta sum; ``kind`` gauge: a gauge) whose series started at ``start`` (s)."""
+    p = {"timeUnixNano": str(ts * 10**9), "asInt": str(value)}
+    if start is not None:
+        p["startTimeUnixNano"] = str(start * 10**9)
+    data = ({"aggregationTemporality": temporality, "isMonotonic": True, "dataPoints": [p]}
+            if kind == "sum" else {"dataPoints": [p]})
+    return json.loads(batch({"name": "http.server.requests", kind: data}))
+
+
+def served_increases(docs, fmt, restart_after=None):
+    """The increases of http.server.requests (data.counters) in serve's windows of one row:
+    each batch parsed (in ``fmt``), assembled and pushed as serve's intake does; with
+    ``restart_after`` serve stops after that many batches and a new one reads on from the
+    offset it committed: the windows after the restart (the replay's, then the rest's)."""
+    from anomaly_gan.stream.assemble import Assembler
+    from anomaly_gan.stream.state import WindowBatch, WindowState
+
+    def run(first, stop):
+        parser = MetricBatchParser(("http.server.requests",), format=fmt)
+        asm = Assembler(1, 10.0, max_entities=10, gap_seconds=3600.0)
+        state = WindowState(1, 1, gap_seconds=3600.0, max_entities=10, counters=[0])
+        out = WindowBatch(1, 1)
+        for offset, doc in enumerate(docs[first:stop], start=first):
+            raw = to_proto(doc) if fmt == "otlp_proto" else json.dumps(doc).encode()
+            for ev in parser.parse_many(raw):
+                assert type(ev) is PartialEvent
+                done = asm.add(ev, "p0", offset)
+                if done is not None:
+                    whole, at = done
+                    state.push(whole.entity, whole.ts, whole.values, "p0", at, out, None,
+                               whole.starts)
+        out.raw = out.raw[:len(out)]
+        return state, out
+
+    if restart_after is None:
+        return run(0, len(docs))[1].raw[:, 0, 0].tolist()
+    state, _ = run(0, restart_after)
+    committed = state.commit_offsets({"p0": restart_after})["p0"]
+    assert committed == restart_after - 1  # the event the next increase starts from
+    return run(committed, len(docs))[1].raw[:, 0, 0].tolist()
+
+
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
+def test_a_cumulative_sums_later_start_time_is_a_reset_even_past_the_old_total(fmt):
+    """A crash loop's error burst: 50 before the crash, 60 after the restart (a new
+    startTimeUnixNano) within one interval. The total grew, yet the increase is the new
+    value, 60 (it was 10: only a fall was a reset); an unchanged start time, a point
+    without one, a delta sum's and a gauge's keep the fall rule."""
+    docs = [requests_total(40, T0, T0 - 100), requests_total(50, T0 + 10, T0 - 100),
+            requests_total(60, T0 + 20, T0 + 15),  # restarted at T0 + 15
+            requests_total(65, T0 + 30, T0 + 15), requests_total(3, T0 + 40, T0 + 35)]
+    assert served_increases(docs, fmt) == [10.0, 60.0, 5.0, 3.0]
+    # the start time travels with the value, in both encodings
+    (ev,) = parse(to_proto(docs[2]) if fmt == "otlp_proto" else json.dumps(docs[2]).encode(),
+                  ("http.server.requests",), format=fmt)
+    assert ev.starts == {0: float((T0 + 15) * 10**9)}
+    # no start time (or 0, OTLP's unknown): today's rule, a fall alone is a reset
+    for start in (None, 0):
+        plain_docs = [requests_total(50, T0, start), requests_total(60, T0 + 10, start)]
+        assert served_increases(plain_docs, fmt) == [10.0]
+    for kind, temporality in (("sum", 1), ("gauge", 2)):  # their start times are not read
+        docs2 = [requests_total(50, T0, T0 - 100, temporality, kind),
+                 requests_total(60, T0 + 10, T0 + 5, temporality, kind)]
+        assert served_increases(docs2, fmt) == [10.0]
+
+
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
+def test_a_restart_of_serve_replays_the_start_time_the_increase_starts_from(fmt):
+    """serve's restart replays from its committed offset, which keeps the event the next
+    increase starts from, with its start time: the replay invents no reset (and misses
+    none), so its windows are those of the run before."""
+    docs = [requests_total(40, T0, T0 - 100), requests_total(50, T0 + 10, T0 - 100),
+            requests_total(60, T0 + 20, T0 + 15), requests_total(65, T0 + 30, T0 + 15)]
+    assert served_increases(docs, fmt) == [10.0, 60.0, 5.0]
+    # stopped before the restart's point: the replayed 50 keeps its start time
+    assert served_increases(docs, fmt, restart_after=2) == [60.0, 5.0]
+    # stopped after it: the replayed 60 starts the increases, with its own start time
+    assert served_increases(docs, fmt, restart_after=3) == [5.0]
