@@ -3,8 +3,8 @@
 as ``otlp_proto`` and written by the file exporter to a file (``format: proto``, and JSON
 lines). A model trained offline on the file, ``serve`` on a real broker with
 ``serve.alerts.resolve_windows``, and ``score --alerts`` on the file must send the same alert
-topic records for a host, through an incident and a counter reset; ``retrain --data`` on a
-later file keeps the counters."""
+topic records for a host, through an incident, a counter reset and a restart told by the
+start time alone; ``retrain --data`` on a later file keeps the counters."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ CPU, MEM, REQUESTS = ("system.cpu.utilization", "system.memory.utilization{state
                       "http.server.requests")
 TRAIN_STEPS, TEST_STEPS = 600, 200
 INCIDENT, RESET = range(100, 104), 150  # web-2's incident, web-3's process restart (test rows)
+CRASH = 60  # web-1's process restarts and its new total is past the old one (a test row)
 SERVE = {"event_format": "otlp_proto", "assemble_seconds": 10.0,
          "windows": {"gap_seconds": 3600.0},
          "alerts": {"consecutive": 2, "cooldown_seconds": 300.0, "resolve_windows": 3}}
@@ -48,7 +49,9 @@ def host_readings(first, steps, seed, incident=False, reset=False, totals=None):
     and a running total of served requests whose rate follows the cpu (an int, as OTLP
     counters are); with ``incident`` web-2's cpu spikes and its request rate bursts at
     :data:`INCIDENT`, with ``reset`` web-3's process restarts at :data:`RESET` (its total
-    starts again from 0, with a new start time)."""
+    starts again from 0, with a new start time) and web-1's at :data:`CRASH`, whose new
+    total has passed the old one by the next collection (a new start time alone tells it:
+    its increase is the whole new total)."""
     rng = np.random.default_rng(seed)
     out = {}
     for j, host in enumerate(HOSTS):
@@ -65,6 +68,8 @@ def host_readings(first, steps, seed, incident=False, reset=False, totals=None):
         if reset and host == "web-3":
             total[RESET:] = np.cumsum(rate[RESET:]) - rate[RESET]  # ~0 at the restart
             starts[RESET:] = T0 + 10 * (first + RESET)
+        if reset and host == "web-1":
+            starts[CRASH:] = T0 + 10 * (first + CRASH)
         out[host] = (k, cpu, mem, total.astype(np.int64), starts)
     return out
 
@@ -216,6 +221,14 @@ def test_a_collectors_metrics_alert_the_same_streamed_and_offline(
     reset_end = T0 + 10 * (TRAIN_STEPS + RESET)
     assert len([d for d in want["web-3"] if d["status"] == "firing"
                 and d["window_end_ts"] >= reset_end + 10 * det.window]) <= 2
+
+    # web-1's restart past its old total: the increase is the new total (until 2026-12-06 it
+    # read as one interval's requests, unseen), an alert of the counter streamed and offline
+    crash_end = T0 + 10 * (TRAIN_STEPS + CRASH)
+    crash = [v for d in want["web-1"] if d["status"] == "firing"
+             and crash_end <= d["window_end_ts"] < crash_end + 10 * det.window
+             for v in d["feature_values"] if v["feature"] == REQUESTS]
+    assert crash and max(v["observed"] for v in crash) > 100_000, want["web-1"]
 
     # retrain --data on a later file with the same config keeps the counters and trains
     store = tmp_path / "store"
