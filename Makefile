@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # PYTEST_WORKERS=0 runs serially.
 PYTEST_WORKERS ?= $(shell expr $$(nproc) + 1)
 
-.PHONY: helm-schema venv tools tools-helm tools-prometheus tools-checkov setup demo demo-logs offline-demo test test-fast lint bench bench-detect bench-kinds bench-explain bench-stream bench-train bench-logs bench-retrain bench-gpu clean
+.PHONY: helm-schema venv tools tools-helm tools-prometheus tools-checkov setup demo demo-logs offline-demo test test-fast lint bench bench-detect bench-kinds bench-explain bench-stream bench-train bench-logs bench-logs-explain bench-retrain bench-gpu clean
 
 # pip compiles every module it installs to bytecode on one core (TensorFlow's and JAX's
 # thousands: about 25 s of a 53 s install); compileall does it on every core (16 s wall for
@@ -64,7 +64,7 @@ lint: venv
 	$(BIN)/ruff check anomaly_gan tests bench
 	$(BIN)/mypy anomaly_gan
 
-bench: bench-detect bench-kinds bench-explain bench-stream bench-train bench-logs bench-retrain
+bench: bench-detect bench-kinds bench-explain bench-stream bench-train bench-logs bench-logs-explain bench-retrain
 
 bench-detect: venv
 	$(BIN)/python bench/detect.py
@@ -83,6 +83,9 @@ bench-stream: venv
 # Log detection on Loghub BGL_2k, drain3 grouping accuracy, parse and end-to-end rates.
 bench-logs: venv
 	$(BIN)/python bench/logs.py
+
+bench-logs-explain: venv
+	$(BIN)/python bench/logs_explain.py
 
 bench-train: venv
 	$(BIN)/python bench/train_speed.py
