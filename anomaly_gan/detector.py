@@ -492,7 +492,9 @@ class Detector:
         lies. The network's output is off for every feature then: a 1e12 glitch on one
         sensor was explained by another, and so was a queue at 30 that never passed 10 in
         training (the untouched sensor beside it was named first in 20 of 51 windows).
-        (For flagged windows only: normal traffic pays nothing.)"""
+        A feature at the one value it held in every training row ranks last: nothing about
+        it changed. (For flagged windows only: normal traffic pays nothing; the scores are
+        computed before, and not changed.)"""
         windows = raw_windows if flagged.all() else raw_windows[flagged]  # no copy of all
         # each window's largest and smallest readings, once for both measures: in a burst
         # of alerts (every window flagged) the four reductions were a sixth of the model
@@ -504,14 +506,24 @@ class Detector:
         if beyond is not None:
             rank = np.maximum(rank, np.where(beyond > OUT_OF_RANGE_SPREADS, beyond, 0.0))
         out = rank > 0
-        if not out.any():
+        held = self.scaler.held_constant(highest, lowest)
+        held = held & ~out if held is not None else np.zeros_like(out)
+        if not out.any() and not held.any():
             return contributions
         contributions = np.array(contributions, dtype=np.float64)
         mine = contributions[flagged]
+        finite = np.isfinite(mine)
         # above every other feature's value in the window, whatever its scale
-        top = np.nanmax(np.where(np.isfinite(mine), np.abs(mine), 0.0), axis=1, keepdims=True)
+        top = np.nanmax(np.where(finite, np.abs(mine), 0.0), axis=1, keepdims=True)
+        # below every other one: a feature at the one value it held in every training row
+        # (a logs model's 'other' and 'unseen' columns at 0, a constant sensor) did not
+        # change. Its reconstruction error, z-scored against errors near 0, named 'other'
+        # and 'unseen' among the first 3 in 306 and 248 of the 480 flagged windows of
+        # bench/logs_explain.py with no such line in them (0 and 0 now)
+        bottom = np.nanmin(np.where(finite, mine, np.inf), axis=1, keepdims=True)
+        bottom = np.where(np.isfinite(bottom), bottom, 0.0) - 1.0
         with np.errstate(over="ignore"):  # a rank near the float64 limit ranks first as inf
-            contributions[flagged] = np.where(out, top + rank, mine)
+            contributions[flagged] = np.where(out, top + rank, np.where(held, bottom, mine))
         return contributions
 
     def _farthest(self, highest: np.ndarray, lowest: np.ndarray) -> np.ndarray:

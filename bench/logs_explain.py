@@ -20,7 +20,9 @@ first / in the first three (``templates``: burst, new, silent), and whose ``top_
 name the right column first / in the first three: the template's ``t<id>`` (burst,
 silent), ``unseen`` (new), ``error_share`` (error surge), ``volume_drop`` or
 ``lines_per_second`` (volume drop). Baseline on the same buckets: the columns ranked by
-``|count - training mean| / training sd`` of the flagged bucket.
+``|count - training mean| / training sd`` of the flagged bucket. Last column: the share
+whose ``top_features`` name, among 3, a column that held its one training value (``other``
+and ``unseen`` at 0) all through the window: a name for nothing that changed.
 
     python bench/logs_explain.py [--configs defaults,per_lines] [--seeds 0,1,2]
 
@@ -193,6 +195,7 @@ def run_seed(seed: int, work: Path, config: str = "defaults") -> dict:
                   for run in series for r in run]
     base = raw(train_rows)
     mean, sd = base.mean(axis=0), base.std(axis=0)
+    constant = sd == 0  # one value in every training bucket ('other', 'unseen': 0)
     sd = np.where(sd > 0, sd, 1.0)
     events, _ = read_for_log_model(det.config, str(test_path))
     results = score_log_events(det, model, events)
@@ -225,6 +228,9 @@ def run_seed(seed: int, work: Path, config: str = "defaults") -> dict:
                 k["model_top3"] += int(bool(right & set(top[:3])))
                 k["z_top1"] += int(zn[0] in right)
                 k["z_top3"] += int(bool(right & set(zn)))
+                # a column named among 3 that held its one training value all the window
+                held = constant & (x[max(i - w + 1, 0):i + 1] == mean).all(axis=0)
+                k["idle_top3"] += int(any(held[names.index(f)] for f in top[:3]))
                 if want is not None:
                     texts = [words(e["template"]) for e in run.explanations[i]]
                     k["templates_top1"] += int(bool(texts) and texts[0] == want)
@@ -234,13 +240,15 @@ def run_seed(seed: int, work: Path, config: str = "defaults") -> dict:
     return out
 
 
-FIELDS = ("templates_top1", "templates_top3", "model_top1", "model_top3", "z_top1", "z_top3")
+FIELDS = ("templates_top1", "templates_top3", "model_top1", "model_top3", "z_top1", "z_top3",
+          "idle_top3")
 
 
 def table(results: dict, names: list[str]) -> list[str]:
     lines = [("| incident | right column | events (detected) | windows | templates top-1 "
               "| templates top-3 | top_features top-1 | top_features top-3 "
-              "| z baseline top-1 | z baseline top-3 |"), "|---" * 10 + "|"]
+              "| z baseline top-1 | z baseline top-3 | top_features name an unchanged column |"),
+             "|---" * 11 + "|"]
     column = {"burst": "its t<id>", "new": "unseen", "silent": "its t<id>",
               "error_surge": "error_share", "volume_drop": "volume_drop or lines_per_second"}
     for kind in KINDS:

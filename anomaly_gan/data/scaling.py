@@ -148,6 +148,21 @@ class Scaler:
             below = self.low - lowest
             return np.maximum(np.maximum(above, below), 0.0) / self.scale
 
+    def held_constant(self, highest: np.ndarray, lowest: np.ndarray) -> np.ndarray | None:
+        """``(n, F)``: True where a feature held one value in every training row and the
+        windows' largest and smallest readings (as :meth:`beyond_extremes` takes them) are
+        both that value: nothing about it changed. None without the training range.
+
+        >>> s = Scaler("minmax", np.zeros(2), np.ones(2), low=np.array([0.0, 0.0]),
+        ...            high=np.array([0.0, 5.0]))
+        >>> s.held_constant(np.array([[0.0, 0.0], [1.0, 0.0]]), np.zeros((2, 2))).tolist()
+        [[True, False], [False, False]]
+        """
+        if self.low is None or self.high is None:
+            return None
+        with np.errstate(invalid="ignore"):
+            return (self.low == self.high) & (highest == self.low) & (lowest == self.low)
+
     def to_dict(self) -> dict[str, Any]:
         out = {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist()}
         if self.low is not None and self.high is not None:
