@@ -798,15 +798,14 @@ def _alarm_storm_note(det, values: Callable[[], Any], flagged: int, windows: int
         # ever: a recent baseline would be passed just the same, data.counters is the remedy
         rising = set((det.metadata.get("training_data") or {}).get("counter_features") or ())
         totals = [feature for feature, _ in moved if feature in rising]
+        why = f"the values moved from the training baseline (PSI against it: {shown}{more}); "
         if totals:
-            why = (f"the values moved from the training baseline (PSI against it: {shown}"
-                   f"{more}); {', '.join(name(f) for f in totals)} only ever rose in the "
-                   "training rows, like a running total, and will pass any baseline: list "
-                   f"{'it' if len(totals) == 1 else 'them'} in data.counters and train again "
-                   "(the model then reads the increase per row)")
+            why += (f"{', '.join(name(f) for f in totals)} only ever rose in the training rows, "
+                    "like a running total, and will pass any baseline: list "
+                    f"{'it' if len(totals) == 1 else 'them'} in data.counters and train again "
+                    "(the model then reads the increase per row)")
         else:
-            why = (f"the values moved from the training baseline (PSI against it: {shown}"
-                   f"{more}); if this is the new normal, train or retrain on a recent baseline")
+            why += "if this is the new normal, train or retrain on a recent baseline"
     elif far:
         # a sentinel or two flags every window that holds one (W windows each) while the
         # values as a whole stay put: 'how the features move together' named no cause

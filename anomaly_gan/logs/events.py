@@ -460,12 +460,20 @@ class LogParser:
             return [self._parse_regex(text)]
         lines = _BREAK.split(text)
         out: list[LogEvent | InvalidEvent] = []
-        start = 0
+        start, head = 0, None  # the open event's first line, and its event once parsed
+
+        def event(stop: int) -> LogEvent | InvalidEvent:
+            # a line alone is the event it parsed as: not parsed a second time
+            if head is not None and stop == start + 1:
+                return head
+            return self._parse_regex("\n".join(lines[start:stop]))
+
         for i in range(1, len(lines)):
-            if lines[i].strip() and isinstance(self._parse_regex(lines[i]), LogEvent):
-                out.append(self._parse_regex("\n".join(lines[start:i])))
-                start = i
-        out.append(self._parse_regex("\n".join(lines[start:])))
+            ev = self._parse_regex(lines[i]) if lines[i].strip() else None
+            if isinstance(ev, LogEvent):
+                out.append(event(i))
+                start, head = i, ev
+        out.append(event(len(lines)))
         return out
 
     def parse_many(self, raw: bytes | str | None) -> list[LogEvent | InvalidEvent]:
