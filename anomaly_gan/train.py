@@ -518,6 +518,59 @@ def _library_versions() -> dict[str, str]:
             backend: importlib.import_module(backend).__version__}
 
 
+def fit_calibration(cfg: Config, nets: dict[str, Any], scaler: Scaler,
+                    feature_names: tuple[str, ...], train_w: np.ndarray, held_raw: np.ndarray
+                    ) -> tuple[Calibration, np.ndarray]:
+    """The calibration of trained networks, threshold not yet fitted, and the held-out
+    windows' combined scores it gives (what the threshold is fitted on). ``train_w``: the
+    scaled training windows (:func:`_training_view`); ``held_raw``: the raw held-out
+    windows. Separate from :func:`train_detector` so that a calibration can be refitted
+    on saved networks (detection studies) without training again."""
+    from anomaly_gan.models import raw_outputs
+
+    w = train_w.shape[1]
+    # The knn component's reference: latent codes of evenly spaced training windows.
+    normal_train = _unclipped(train_w)
+    seen = evenly_spaced(train_w[normal_train] if normal_train.any() else train_w, KNN_REFERENCE)
+    seen_outputs = raw_outputs(cfg.model.kind, nets, seen)
+    reference_codes = seen_outputs.get("latent")
+
+    # Calibrate on normal windows: the held-out ones, and for the model errors also the
+    # knn reference windows (same network pass), which span the whole training period
+    # where the held-out ones are its last part (see anomaly_gan.scoring.components).
+    provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
+                           calibration=None, config=cfg)  # type: ignore[arg-type]
+    comps, per_feature, activity = provisional.raw_scores(held_raw, reference_codes)
+    seen_raw, seen_per_feature = raw_components(seen, seen_outputs)
+    seen_comps = {k: np.asarray(v, dtype=np.float64) for k, v in seen_raw.items()}
+    seen_per_feature = np.asarray(seen_per_feature, np.float64)
+    stats = fit_component_stats(comps, seen_comps)
+    quiet = (fit_quiet_features(train_w) if cfg.scoring.weights.get("quiet", 0.0) > 0
+             else None)
+    weights = {k: v for k, v in cfg.scoring.weights.items()
+               if k in comps or (k == "quiet" and quiet is not None)}
+    # Two-sided floors: the reference windows' own low quantile.
+    floors = (low_floors(standardise_components(seen_comps, stats), weights)
+              if cfg.scoring.two_sided else {})
+    feature_errors = None
+    if cfg.scoring.reconstruction == "worst_feature":
+        feature_errors = fit_feature_errors(per_feature, seen_per_feature,
+                                            two_sided=cfg.scoring.two_sided)
+    fitted = Calibration(
+        component_stats=stats,
+        feature_stats=fit_robust_stats(np.concatenate([per_feature, seen_per_feature]), axis=0),
+        weights=weights,
+        threshold=Threshold(math.nan, "unfitted", {}),
+        severity_quantiles=np.zeros(len(SEVERITY_LEVELS)),
+        reference_codes=reference_codes,
+        floors=floors,
+        feature_errors=feature_errors,
+        max_share=cfg.scoring.max_share,
+        quiet=quiet,
+    )
+    return fitted, fitted.combine(comps, per_feature, activity)[2]
+
+
 def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                    feature_names: Sequence[str], progress: Progress | None = None,
                    init: Callable[[Any], None] | None = None,
@@ -537,7 +590,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     ``init`` is called with the built GAN before training (warm start). ``locate(series,
     row, column)`` names a cell in errors (the CLI: file, line and column).
     """
-    from anomaly_gan.models import build_gan, fit_gan, inference_networks, raw_outputs
+    from anomaly_gan.models import build_gan, fit_gan, inference_networks
     from anomaly_gan.models.precision import cpu_precision_note
 
     say = progress or (lambda _msg: None)
@@ -707,46 +760,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     fit.health["attempts"] = len(attempts)
     train_seconds = time.monotonic() - started
 
-    # The knn component's reference: latent codes of evenly spaced training windows.
-    normal_train = _unclipped(train_w)
-    seen = evenly_spaced(train_w[normal_train] if normal_train.any() else train_w, KNN_REFERENCE)
-    seen_outputs = raw_outputs(cfg.model.kind, nets, seen)
-    reference_codes = seen_outputs.get("latent")
-
-    # Calibrate on normal windows: the held-out ones, and for the model errors also the
-    # knn reference windows (same network pass), which span the whole training period
-    # where the held-out ones are its last part (see anomaly_gan.scoring.components).
-    provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
-                           calibration=None, config=cfg)  # type: ignore[arg-type]
-    comps, per_feature, activity = provisional.raw_scores(held_raw, reference_codes)
-    seen_raw, seen_per_feature = raw_components(seen, seen_outputs)
-    seen_comps = {k: np.asarray(v, dtype=np.float64) for k, v in seen_raw.items()}
-    seen_per_feature = np.asarray(seen_per_feature, np.float64)
-    stats = fit_component_stats(comps, seen_comps)
-    quiet = (fit_quiet_features(train_w) if cfg.scoring.weights.get("quiet", 0.0) > 0
-             else None)
-    weights = {k: v for k, v in cfg.scoring.weights.items()
-               if k in comps or (k == "quiet" and quiet is not None)}
-    # Two-sided floors: the reference windows' own low quantile.
-    floors = (low_floors(standardise_components(seen_comps, stats), weights)
-              if cfg.scoring.two_sided else {})
-    feature_errors = None
-    if cfg.scoring.reconstruction == "worst_feature":
-        feature_errors = fit_feature_errors(per_feature, seen_per_feature,
-                                            two_sided=cfg.scoring.two_sided)
-    fitted = Calibration(
-        component_stats=stats,
-        feature_stats=fit_robust_stats(np.concatenate([per_feature, seen_per_feature]), axis=0),
-        weights=weights,
-        threshold=Threshold(math.nan, "unfitted", {}),
-        severity_quantiles=np.zeros(len(SEVERITY_LEVELS)),
-        reference_codes=reference_codes,
-        floors=floors,
-        feature_errors=feature_errors,
-        max_share=cfg.scoring.max_share,
-        quiet=quiet,
-    )
-    normal_scores = fitted.combine(comps, per_feature, activity)[2]
+    fitted, normal_scores = fit_calibration(cfg, nets, scaler, feature_names, train_w, held_raw)
     if not np.isfinite(normal_scores).any():  # weights gone non-finite: nothing to calibrate
         issues = "; ".join(fit.health.get("issues", [])) or "non-finite network outputs"
         raise TrainingHealthError(
