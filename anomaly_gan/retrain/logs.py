@@ -68,8 +68,8 @@ FORMER_DEFAULTS: dict[str, tuple[Any, ...]] = {
 def keep_former_defaults(cfg: Config, info: BundleInfo | None, say: Progress) -> Config:
     """``cfg`` with the current logs version's value of each key in
     :data:`FORMER_DEFAULTS` where the version has a former default and ``cfg`` today's
-    (a config that leaves the key out), and the version's per-N-lines buckets where ``cfg``
-    leaves the buckets to train (:func:`~anomaly_gan.logs.offline.chooses_buckets`: train
+    (a config that leaves the key out), and the version's buckets (per N lines, or time
+    buckets of another width) where ``cfg`` leaves the buckets to train (:func:`~anomaly_gan.logs.offline.chooses_buckets`: train
     may have chosen them). A retrain may not change these keys (see :func:`_current_model`),
     so without this an upgrade would refuse every retrain of a store trained before the
     default changed, and the config train was given would refuse to retrain what it
@@ -94,11 +94,17 @@ def keep_former_defaults(cfg: Config, info: BundleInfo | None, say: Progress) ->
                     entity=before.entity)
         say(f"note: logs.format: auto: this retrain reads lines as the current version "
             f"{info.version} does (logs.format: {before.format}, as train recognised them)")
-    if chooses_buckets(cfg) and before.bucket_lines is not None:
-        kept.update(bucket_seconds=None, bucket_lines=before.bucket_lines)
-        say(f"note: logs.bucket_lines: the current version {info.version} counts a bucket "
-            f"every {before.bucket_lines} lines; this retrain keeps it, as the config sets "
-            f"neither logs.bucket_seconds nor logs.bucket_lines")
+    # Time buckets too: configs/logs.yaml set bucket_seconds: 10 until 2026-12-06, and now
+    # sets neither key, so a store trained with it retrains with it unchanged.
+    buckets = (before.bucket_seconds, before.bucket_lines)
+    if chooses_buckets(cfg) and buckets != (cfg.logs.bucket_seconds, cfg.logs.bucket_lines):
+        kept.update(bucket_seconds=before.bucket_seconds, bucket_lines=before.bucket_lines)
+        key, counts = (("bucket_lines", f"a bucket every {before.bucket_lines} lines")
+                       if before.bucket_lines is not None else
+                       ("bucket_seconds", f"{before.bucket_seconds:g} s buckets"))
+        say(f"note: logs.{key}: the current version {info.version} counts {counts}; this "
+            f"retrain keeps it, as the config sets neither logs.bucket_seconds nor "
+            f"logs.bucket_lines")
     return dataclasses.replace(cfg, logs=dataclasses.replace(cfg.logs, **kept)) if kept else cfg
 
 

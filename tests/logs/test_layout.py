@@ -230,6 +230,32 @@ def test_the_logs_defaults_are_configs_logs_yaml_model_and_data():
     assert shipped["logs"]["bad_lines"] == LOGS_DEFAULTS["logs"]["bad_lines"] == "skip"
 
 
+def test_configs_logs_yaml_buckets_as_train_does_with_no_config(tmp_path):
+    """The shipped configs/logs.yaml set logs.bucket_seconds: 10 while the code's default,
+    train with no config, the README and the benchmarks used 60 s; being set, it also kept
+    train from choosing: a file with no time stamp was refused under --config
+    configs/logs.yaml and counted per N lines with no config. Now it sets neither key."""
+    from pathlib import Path
+
+    from anomaly_gan.config import LogsConfig, load_config, load_logs_defaults
+    from anomaly_gan.logs.offline import chooses_buckets
+
+    shipped = load_config(Path(__file__).parents[2] / "configs" / "logs.yaml", env={})
+    none = load_logs_defaults(env={})
+    assert shipped.logs.bucket_seconds == none.logs.bucket_seconds == LogsConfig().bucket_seconds
+    assert shipped.logs.bucket_lines is None
+    assert chooses_buckets(shipped) and chooses_buckets(none)
+    docs = (Path(__file__).parents[2] / "docs" / "logs.md").read_text()
+    assert f"**Bucket size (the default):** {LogsConfig().bucket_seconds:g} s" in docs
+    p = tmp_path / "app.log"
+    p.write_text("".join(f"worker {i % 3} finished job {i}\n" for i in range(400)))
+    said: list[str] = []
+    per_lines = resolve_layout(shipped, [str(p)], said.append)
+    assert (per_lines.logs.bucket_seconds, per_lines.logs.bucket_lines) == (None, 2)
+    no_config = resolve_layout(none, [str(p)], said.append).logs
+    assert (no_config.bucket_seconds, no_config.bucket_lines) == (None, 2)
+
+
 def test_a_regex_with_auto_is_refused():
     from anomaly_gan.errors import ConfigError
 

@@ -1438,3 +1438,22 @@ def test_a_log_file_and_no_config_trains_a_logs_model_that_reads_lines_as_traini
     assert main(["score", "--model", str(model), "--data", str(data),
                  "--out", str(tmp_path / "s.csv")]) == 0
     assert "(900 of 900 lines)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_bundle_counts_the_buckets_it_was_trained_with_not_the_default(log_bundle,
+                                                                        log_detector,
+                                                                        log_files):
+    """A bundle's config.yaml writes every key: the tiny bundle trained on 10 s buckets (as
+    configs/logs.yaml said until 2026-12-06) counts 10 s buckets when loaded, whatever
+    LogsConfig's default (60 s)."""
+    from anomaly_gan.config import LogsConfig
+    from anomaly_gan.logs.offline import count_rows, load_log_model, read_log_file
+
+    saved = yaml.safe_load((log_bundle / "config.yaml").read_text())["logs"]
+    assert (saved["bucket_seconds"], saved["bucket_lines"]) == (10.0, None)
+    assert LogsConfig().bucket_seconds != 10.0
+    model = load_log_model(log_detector)
+    rows = count_rows(model, read_log_file(log_files["test"], model.cfg))
+    widths = {r.end_ts - r.start_ts for series in rows.values() for r in series}
+    assert widths == {10.0}

@@ -118,6 +118,26 @@ def test_a_retrain_keeps_the_buckets_train_chose_when_the_config_leaves_them_out
     assert len(notes) == 1
 
 
+def test_a_store_trained_with_the_former_configs_logs_yaml_keeps_its_10_s_buckets():
+    """configs/logs.yaml set bucket_seconds: 10 until 2026-12-06 and now sets neither key
+    (the 60 s default); a retrain of a store it trained, with today's file, counted 60 s
+    buckets and was refused ('logs.bucket_seconds 60.0 differs from the current version
+    v1's 10.0'). The version's buckets are kept, with a note."""
+    from pathlib import Path
+
+    from anomaly_gan.config import load_config
+
+    today = load_config(Path(__file__).parents[2] / "configs" / "logs.yaml", env={})
+    former = today.replace(logs=dataclasses.replace(today.logs, bucket_seconds=10.0))
+    version = SimpleNamespace(version="v1", extras={"logs": {}}, config=former)
+    notes: list[str] = []
+    kept = keep_former_defaults(today, version, notes.append)
+    assert (kept.logs.bucket_seconds, kept.logs.bucket_lines) == (10.0, None)
+    assert notes[-1] == ("note: logs.bucket_seconds: the current version v1 counts 10 s "
+                         "buckets; this retrain keeps it, as the config sets neither "
+                         "logs.bucket_seconds nor logs.bucket_lines")
+
+
 @pytest.mark.slow
 def test_a_first_retrain_chooses_the_buckets_as_train_does(tmp_path, capsys):
     """A store's first version from a 90-second log, with a config that sets neither bucket
