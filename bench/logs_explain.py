@@ -70,7 +70,7 @@ START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 # volume-drop column)
 TRAIN_BUCKETS, SLOT, OFFSET, INCIDENT = 300, 20, 8, 5
 # config name -> its bucket_seconds and its config (None: the logs defaults, no config)
-# (logs.yaml: its buckets are the defaults' since 2026-12-06, 10 s before; it differs in top_k;
+# (logs.yaml: the same keys as the defaults since 2026-12-06; before, 10 s buckets and top_k 12;
 # per_lines: the defaults with logs.bucket_lines: 60, about a minute of lines, as train
 # chooses where time buckets leave too few to train on: no volume-drop column)
 CONFIGS = {"defaults": 60.0, "logs.yaml": 60.0, "per_lines": 60.0}

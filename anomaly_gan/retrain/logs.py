@@ -59,9 +59,12 @@ def check_kind(cfg: Config, info: BundleInfo | None, store: str) -> None:
 
 
 #: Former defaults of logs keys whose default changed: ``error_levels`` counted six names
-#: until 2026-12-05 (syslog's err/crit, logrus' ERRO, ... came then).
+#: until 2026-12-05 (syslog's err/crit, logrus' ERRO, ... came then); the shipped
+#: ``configs/logs.yaml`` set ``top_k: 12`` until 2026-12-06, where the code and train with no
+#: config have 20 (it now says 20: a store trained with the file retrains with it).
 FORMER_DEFAULTS: dict[str, tuple[Any, ...]] = {
     "error_levels": (("ERROR", "FATAL", "CRITICAL", "SEVERE", "ALERT", "EMERG"),),
+    "top_k": (12,),
 }
 
 
@@ -86,7 +89,7 @@ def keep_former_defaults(cfg: Config, info: BundleInfo | None, say: Progress) ->
         if new == getattr(today, key) and old != new and old in former:
             kept[key] = old
             say(f"note: logs.{key}: the current version {info.version} has the former default "
-                f"{list(old)}; this retrain keeps it (a retrain keeps the parsing of the "
+                f"{list(old) if isinstance(old, tuple) else old}; this retrain keeps it (a retrain keeps the parsing of the "
                 f"version serve runs; train a new version to take today's default)")
     if cfg.logs.format == "auto":  # the layout train recognised: its bundle holds the keys
         kept.update(format=before.format, regex=before.regex,

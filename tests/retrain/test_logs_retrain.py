@@ -94,6 +94,30 @@ def test_a_store_trained_under_a_former_default_keeps_it_when_the_config_leaves_
     assert notes == []
 
 
+def test_a_store_trained_with_the_former_configs_logs_yaml_keeps_its_top_k():
+    """configs/logs.yaml said top_k: 12 until 2026-12-06 while the code's default (train with
+    no config) is 20; the file now says 20, and a retrain with it of a store trained with the
+    former file keeps the version's 12 columns instead of refusing the change."""
+    from pathlib import Path
+
+    from anomaly_gan.config import load_config
+
+    shipped = load_config(Path(__file__).parents[2] / "configs" / "logs.yaml", env={})
+    assert shipped.logs.top_k == type(shipped.logs)().top_k == 20
+    former = shipped.replace(logs=dataclasses.replace(shipped.logs, top_k=12))
+    info = SimpleNamespace(version="v1", extras={"logs": {}}, config=former)
+    notes: list[str] = []
+    kept = keep_former_defaults(shipped, info, notes.append)
+    assert kept.logs.top_k == 12
+    assert notes[0] == ("note: logs.top_k: the current version v1 has the former default 12; "
+                        "this retrain keeps it (a retrain keeps the parsing of the version "
+                        "serve runs; train a new version to take today's default)")
+    # a top_k of the user's own stays theirs (a differing one is refused by _current_model)
+    mine = former.replace(logs=dataclasses.replace(former.logs, top_k=8))
+    assert keep_former_defaults(shipped, SimpleNamespace(version="v1", extras={"logs": {}},
+                                                         config=mine), notes.append).logs.top_k == 20
+
+
 def test_a_retrain_keeps_the_buckets_train_chose_when_the_config_leaves_them_out():
     """train chose a bucket every 12 lines for a config that sets neither bucket key (the
     bundle's config holds it); a retrain with that same config keeps the version's buckets
