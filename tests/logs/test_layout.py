@@ -245,6 +245,8 @@ def test_configs_logs_yaml_buckets_as_train_does_with_no_config(tmp_path):
     assert shipped.logs.bucket_seconds == none.logs.bucket_seconds == LogsConfig().bucket_seconds
     assert shipped.logs.bucket_lines is None
     assert chooses_buckets(shipped) and chooses_buckets(none)
+    # every other key too (top_k was 12 in the file until 2026-12-06, 20 with no config)
+    assert shipped == none
     docs = (Path(__file__).parents[2] / "docs" / "logs.md").read_text()
     assert f"**Bucket size (the default):** {LogsConfig().bucket_seconds:g} s" in docs
     p = tmp_path / "app.log"
