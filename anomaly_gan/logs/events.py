@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -89,8 +89,9 @@ from anomaly_gan.stream.events import (
     without_bom,
 )
 
-__all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LogEvent", "LogParser", "Multiline",
-           "cut_text", "dead_letter_of", "json_field", "level_name", "parser_from_config"]
+__all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LineGroup", "LogEvent", "LogParser",
+           "Multiline", "cut_text", "dead_letter_of", "join_lines", "json_field", "level_name",
+           "parser_from_config"]
 
 LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "bad_timestamp",
                        "future_timestamp", "oversized", "bad_entity", "bad_protobuf",
@@ -440,17 +441,22 @@ class LogParser:
         return self.parse_many(without_bom(raw))
 
     def _regex_record(self, raw: bytes) -> list[LogEvent | InvalidEvent]:
-        """The events of a regex-format record, as a log file's lines give them: each line
-        that parses as an event starts one, and the lines after it that do not (a stack
-        trace a shipper's multiline setting joined) are its continuation. A record holding
-        several events' lines (a shipper that joined them) used to be one event whose
-        continuation hid the others: they were counted nowhere, where train, score and
-        evaluate read the same lines from a file as one event each.
+        """The events of a regex-format record, as a log file's lines give them
+        (:func:`join_lines`, the one rule of both): each line that parses as an event
+        starts one, the lines after it that continue it (a stack trace a shipper's multiline
+        setting joined) are its continuation, and any other line is an invalid part of the
+        record, as a file's bad line. A record holding several events' lines (a shipper that
+        joined them) used to be one event whose continuation hid the others; until
+        2026-12-06 every line that was no event (a banner, a trace's lines after it, an event
+        the regex misses by its indent) was joined to the event before it, where a file's
+        reader left it out as a bad line: the same lines gave other example texts and
+        counts.
 
         >>> p = LogParser(format="regex", regex=r"^(?P<ts>\\S+) (?P<entity>\\w+) (?P<message>.*)$")
-        >>> [(e.entity, e.message, e.continuation) for e in p.parse_record_many(
-        ...     b"2026-01-01T00:00:00Z api up\\n\\tat A.run\\n2026-01-01T00:00:01Z db down\\n")]
-        [('api', 'up', '\\tat A.run'), ('db', 'down', '')]
+        >>> [(e.entity, e.message, e.continuation) if isinstance(e, LogEvent) else e.reason
+        ...  for e in p.parse_record_many(b"2026-01-01T00:00:00Z api up\\n\\tat A.run\\n"
+        ...                               b"restarting...\\n2026-01-01T00:00:01Z db down\\n")]
+        [('api', 'up', '\\tat A.run'), 'no_match', ('db', 'down', '')]
         """
         text = self._text(raw, whole=True)
         if isinstance(text, InvalidEvent):
@@ -458,23 +464,8 @@ class LogParser:
         text = text.lstrip("\r\n")
         if _BREAK.search(text) is None:
             return [self._parse_regex(text)]
-        lines = _BREAK.split(text)
-        out: list[LogEvent | InvalidEvent] = []
-        start, head = 0, None  # the open event's first line, and its event once parsed
-
-        def event(stop: int) -> LogEvent | InvalidEvent:
-            # a line alone is the event it parsed as: not parsed a second time
-            if head is not None and stop == start + 1:
-                return head
-            return self._parse_regex("\n".join(lines[start:stop]))
-
-        for i in range(1, len(lines)):
-            ev = self._parse_regex(lines[i]) if lines[i].strip() else None
-            if isinstance(ev, LogEvent):
-                out.append(event(i))
-                start, head = i, ev
-        out.append(event(len(lines)))
-        return out
+        out = [ev for _, _, _, _, ev, _ in join_lines(enumerate(_BREAK.split(text)), self)]
+        return out or [self._parse_regex(text)]  # lines of spaces alone: one no_match
 
     def parse_many(self, raw: bytes | str | None) -> list[LogEvent | InvalidEvent]:
         """Every event of one line or record: its one event (:meth:`parse`) in the json and
@@ -707,3 +698,121 @@ def parser_from_config(logs: LogsConfig, max_bytes: int,
                      need_ts=logs.bucket_seconds is not None, max_entity_bytes=max_entity_bytes,
                      tz=zone_of(logs.timezone), json_fields=logs.json_fields,
                      otlp_entity=logs.otlp_entity)
+
+
+# An event's lines (its first line and the continuation lines joined to it) or one line that
+# is not an event, as a log shipper's multiline setting would send them: the numbers of its
+# first and last lines, its lines' places among the non-empty lines (start, stop), the event,
+# and for a line that is not one why it was not joined ("orphan": shaped like a continuation
+# line with no event before it; "padded": an event once its leading spaces are removed, which
+# logs.regex does not allow; "" otherwise). A plain tuple: one is made for every line of a file.
+LineGroup = tuple[int, int, int, int, "LogEvent | InvalidEvent", str]
+
+
+def join_lines(lines: Iterable[tuple[int, bytes | str]], parser: LogParser
+               ) -> Iterator[LineGroup]:
+    """The events of numbered text lines (``logs.format: regex``), as both a log file
+    (:mod:`anomaly_gan.logs.offline`) and ``serve``'s record of several lines
+    (:meth:`LogParser.parse_record_many`) read them, so that the same lines give the same
+    events and the same bad lines whichever way they come.
+
+    Each line that parses as an event starts one. A line that does not, and continues the
+    event before it (:class:`Multiline`: a stack trace's), joins that event: its lines,
+    joined with ``\\n`` (empty lines between them kept), are parsed as one record, the first
+    line the event and the rest its continuation, ``oversized`` over ``max_event_bytes``.
+    Any other line that does not parse (a banner, a line cut short, a trace's line after
+    one, an event the regex misses by its indent) is a group of its own with the reason it
+    is no event, and closes the event before it. Empty (or blank) lines are no lines.
+
+    >>> p = LogParser(format="regex", regex=r"^(?P<ts>\\S+) (?P<entity>\\w+) (?P<message>.*)$")
+    >>> lines = ["2026-01-01T00:00:00Z api down", "\\tat A.run", "restarting...",
+    ...          "\\tat B.run", "2026-01-01T00:00:01Z api up"]
+    >>> for first, last, _, _, ev, why in join_lines(enumerate(lines, 1), p):
+    ...     print(first, last, ev.message if isinstance(ev, LogEvent) else ev.reason, why or "-")
+    1 2 down -
+    3 3 no_match -
+    4 4 no_match orphan
+    5 5 up -
+    """
+    multiline = Multiline()
+    event: LogEvent | None = None  # the open event ...
+    event_text = ""  # ... its first line
+    held: list[str] = []  # ... all its lines, once it has a continuation line
+    blank: list[str] = []  # empty lines after them: kept if a continuation line follows
+    size = first = last = start = position = -1
+
+    def close() -> LineGroup:
+        assert event is not None
+        done: LogEvent | InvalidEvent = event
+        if held:
+            k = position - start
+            done = (InvalidEvent("oversized", f"an event and its {k} continuation "
+                                 f"line{'s' if k > 1 else ''}, {size} bytes > "
+                                 f"serve.windows.max_event_bytes {parser.max_bytes}")
+                    if size > parser.max_bytes else parser.parse("\n".join(held)))
+            held.clear()
+            multiline.event()
+        return first, last, start, position + 1, done, ""
+
+    for n, raw in lines:
+        if not (raw.strip(_BLANK) if isinstance(raw, str) else raw.strip()):
+            if event is not None:
+                blank.append(raw if isinstance(raw, str) else raw.decode("ascii"))
+            continue
+        ev = parser.parse(raw)
+        text = _line_text(raw)
+        if isinstance(ev, LogEvent):
+            if event is not None:
+                yield close()
+            position += 1
+            assert text is not None
+            event, event_text, first, last, start = ev, text, n, n, position
+            blank.clear()
+            continue
+        # An indented line that is an event once its indent goes is one the regex missed
+        # (log4j's %5p pads INFO to " INFO"): joined, every such line would vanish into the
+        # event before it and the model would count the rest.
+        padded = (text is not None and text[:1] in (" ", "\t")
+                  and isinstance(parser.parse(text.lstrip()), LogEvent))
+        if event is not None and not padded and text is not None \
+                and multiline.continues(text):
+            position += 1
+            if not held:
+                held.append(event_text)
+                size = _line_size(event_text)
+            size += sum(len(b) + 1 for b in blank) + _line_size(text) + 1  # blanks: ASCII
+            if size <= parser.max_bytes:  # beyond it the group is dropped: stop keeping
+                held.extend(blank)
+                held.append(text)
+            blank.clear()
+            last = n
+            continue
+        if event is not None:
+            yield close()
+            event = None
+        position += 1
+        blank.clear()
+        why = ("padded" if padded
+               else "orphan" if text is not None and Multiline().continues(text) else "")
+        yield n, n, position, position + 1, ev, why
+    if event is not None:
+        yield close()
+
+
+# What makes a line empty: ASCII white space (bytes.strip()'s), whether a line is bytes (a
+# file's) or text (a record's); a line of U+00A0 is a line in both.
+_BLANK = " \t\n\r\x0b\x0c"
+
+
+def _line_text(raw: bytes | str) -> str | None:
+    """A line's text, or None for bytes that are not UTF-8 (a ``not_utf8`` line)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _line_size(text: str) -> int:
+    return utf8_size(text, "surrogatepass")

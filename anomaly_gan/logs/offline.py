@@ -33,7 +33,13 @@ from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError, duration
 from anomaly_gan.files import open_input
 from anomaly_gan.logs.counts import BucketRow
-from anomaly_gan.logs.events import LogEvent, LogParser, Multiline, parser_from_config
+from anomaly_gan.logs.events import (
+    LineGroup,
+    LogEvent,
+    LogParser,
+    join_lines,
+    parser_from_config,
+)
 from anomaly_gan.logs.layout import (
     AUTO_ENTITY,
     JSON_NAMES,
@@ -92,14 +98,9 @@ def _lines(handle: Iterable[bytes], path: Path | None = None,
             yield n, line
 
 
-# An event's lines (its first line and continuation lines) or one line that is not an
-# event, as a log shipper's multiline setting would send them to serve: the line numbers of
-# its first and last lines, its lines' places among the file's non-empty lines (start, stop),
-# the event, and for a line that is not one why it was not joined ("orphan": shaped like a
-# continuation line with no event before it; "padded": an event once its leading spaces are
-# removed, which logs.regex does not allow; "" otherwise). A plain tuple: one is made for
-# every line of a file.
-_Record = tuple[int, int, int, int, LogEvent | InvalidEvent, str]
+# An event's lines or one line that is not an event (:data:`~anomaly_gan.logs.events.
+# LineGroup`); without joining, each line (each log record of an OTLP line) is one.
+_Record = LineGroup
 
 
 def _messages(handle: IO[bytes], path: Path, offsets: list[int]
@@ -118,90 +119,24 @@ def _messages(handle: IO[bytes], path: Path, offsets: list[int]
 
 def _records(lines: Iterable[tuple[int, bytes]], parser: LogParser, join: bool,
              every: bool = False) -> Iterator[_Record]:
-    """A file's non-empty lines grouped into records: with ``join``, a line that does not
-    parse and continues the event before it (:class:`~anomaly_gan.logs.events.Multiline`)
-    joins that event's record, and the record's lines, joined with ``\\n`` (empty lines
-    between them kept), are parsed as ``serve`` parses a record: its first line is the
-    event, the rest its continuation, and over ``max_event_bytes`` it is ``oversized``.
-    Without ``join`` each line is a record; one of ``logs.format: otlp_json`` yields each of
+    """A file's non-empty lines grouped into records: with ``join``, as ``serve`` groups a
+    record's lines (:func:`~anomaly_gan.logs.events.join_lines`, one rule for both): a line
+    that does not parse and continues the event before it (a stack trace's) joins that
+    event's record, whose first line is the event and the rest its continuation
+    (``oversized`` over ``max_event_bytes``); any other line that does not parse is a
+    record of its own. Without ``join`` each line is a record; one of ``logs.format: otlp_json`` yields each of
     its log records (:meth:`~anomaly_gan.logs.events.LogParser.parse_many`), all with the
     line's number and place. With ``every``, an empty one is a record too (a protobuf
     message of no bytes, whose bytes are no text to strip)."""
-    if not join:
-        position = -1
-        for n, raw in lines:
-            if every or raw.strip():
-                position += 1
-                for ev in parser.parse_many(raw):
-                    yield n, n, position, position + 1, ev, ""
+    if join:
+        yield from join_lines(lines, parser)
         return
-    multiline = Multiline()
-    event: LogEvent | None = None  # the open event ...
-    event_raw = b""  # ... its first line
-    held: list[bytes] = []  # ... all its lines, once it has a continuation line
-    blank: list[bytes] = []  # empty lines after them: kept if a continuation line follows
-    size = first = last = start = position = -1
-
-    def close() -> _Record:
-        assert event is not None
-        done: LogEvent | InvalidEvent = event
-        if held:
-            k = position - start
-            done = (InvalidEvent("oversized", f"an event and its {k} continuation "
-                                 f"line{'s' if k > 1 else ''}, {size} bytes > "
-                                 f"serve.windows.max_event_bytes {parser.max_bytes}")
-                    if size > parser.max_bytes else parser.parse(b"\n".join(held)))
-            held.clear()
-            multiline.event()
-        return first, last, start, position + 1, done, ""
-
+    position = -1
     for n, raw in lines:
-        if not raw.strip():
-            if event is not None and join:
-                blank.append(raw)
-            continue
-        ev = parser.parse(raw)
-        if isinstance(ev, LogEvent):
-            if event is not None:
-                yield close()
+        if every or raw.strip():
             position += 1
-            event, event_raw, first, last, start = ev, raw, n, n, position
-            blank.clear()
-            continue
-        text, padded = None, False
-        if join:
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-            # An indented line that is an event once its indent goes is one the regex
-            # missed (log4j's %5p pads INFO to " INFO"): joined, every such line would
-            # vanish into the event before it and the file would train on the rest.
-            padded = (text is not None and text[:1] in (" ", "\t")
-                      and isinstance(parser.parse(raw.lstrip()), LogEvent))
-            if event is not None and not padded and text is not None \
-                    and multiline.continues(text):
-                position += 1
-                if not held:
-                    held.append(event_raw)
-                    size = len(event_raw)
-                size += sum(len(b) + 1 for b in blank) + len(raw) + 1
-                if size <= parser.max_bytes:  # beyond it the record is dropped: stop keeping
-                    held.extend(blank)
-                    held.append(raw)
-                blank.clear()
-                last = n
-                continue
-        if event is not None:
-            yield close()
-            event = None
-        position += 1
-        blank.clear()
-        why = ("padded" if padded
-               else "orphan" if text is not None and Multiline().continues(text) else "")
-        yield n, n, position, position + 1, ev, why
-    if event is not None:
-        yield close()
+            for ev in parser.parse_many(raw):
+                yield n, n, position, position + 1, ev, ""
 
 
 @dataclass

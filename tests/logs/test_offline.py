@@ -1457,3 +1457,35 @@ def test_a_bundle_counts_the_buckets_it_was_trained_with_not_the_default(log_bun
     rows = count_rows(model, read_log_file(log_files["test"], model.cfg))
     widths = {r.end_ts - r.start_ts for series in rows.values() for r in series}
     assert widths == {10.0}
+
+
+# Lines that are neither an event nor a continuation line, among a trace's: a banner, a
+# trace line after it (no event left to join), an event the regex misses by its indent, and
+# empty and blank lines (kept inside a trace, dropped after it).
+MIXED = [ERROR_LINE, *JAVA[:2], "", "=== service restarted ===", JAVA[1],
+         "    2026-01-01T00:00:01Z web INFO padded", "2026-01-01T00:00:02Z api INFO GET / 200",
+         *PYTHON[:4], "   ", "main.main()", "2026-01-01T00:00:03Z api INFO ok"]
+
+
+@pytest.mark.parametrize("lines", [MIXED, MIXED[4:], MIXED[:7], [ERROR_LINE, *JAVA[:2], "   ",
+                                                                "\u00a0"]],
+                         ids=["mixed", "starts-with-a-banner", "ends-with-bad-lines",
+                              "trace-then-blank-and-nbsp"])
+def test_a_record_s_lines_give_serve_the_events_and_bad_lines_a_file_gives(tmp_path, lines):
+    """serve joined every line of a record that is not an event to the event before it (a
+    banner, an event whose indent the regex misses, a trace's lines after a banner: hidden in
+    that event's example text, never dead-lettered), where train, score and evaluate, reading
+    the same lines from a file, join only a trace's lines and leave the others out as bad
+    lines (logs.bad_lines: skip, counted by reason). Both now decide with one rule: serve
+    counts the same events, with the same continuations, and dead-letters the record once
+    saying how many of its parts were no event."""
+    cfg = _regex_logs_cfg(bad_lines="skip")
+    data = tmp_path / "app.log"
+    data.write_text("\n".join(lines) + "\n")
+    tally = LineTally()
+    offline = read_log_file(data, cfg.logs, tally=tally)
+    live = parser_from_config(cfg.logs, cfg.serve.windows.max_event_bytes).parse_record_many(
+        "\n".join(lines).encode())
+    assert [e for e in live if isinstance(e, LogEvent)] == offline
+    bad = [e.reason for e in live if not isinstance(e, LogEvent)]
+    assert {r: bad.count(r) for r in bad} == tally.records_skipped
