@@ -289,7 +289,9 @@ class SilenceWatcher:
     """The silences of ``path``, re-read when its content changes: :meth:`poll` reads the
     file every ``interval_s`` (and at once after :meth:`check_now`, which ``serve`` calls on
     SIGHUP). A file that cannot be read or validated keeps the silences in force; it is
-    logged and counted (``on_result("failure")``) once until the file changes again.
+    logged and counted (``on_result("failure")``) once until the file changes again. A
+    changed file is counted (``on_result("success")``) and logged only when the silences it
+    holds differ from those in force, or it replaces a refused one.
 
     The first read is in the constructor: a bad file raises its :class:`ConfigError`, or,
     with ``fail_open`` (``serve``), is logged and leaves no silence in force
@@ -351,9 +353,16 @@ class SilenceWatcher:
         except ConfigError as exc:
             self._refuse(digest, exc)
             return False
-        self._seen, self.silences, self.refused = digest, silences, False
-        self._announce("silences reloaded")
+        # A new file with the same silences (a comment or the layout edited) is read, not
+        # announced: "silences reloaded" says that what is in force changed, or that a
+        # refused file was fixed (docs/runbook.md)
+        changed = self.refused or silences.all != self.silences.all
+        self._seen, self.refused = digest, False
         self.on_result("success")
+        if not changed:
+            return False
+        self.silences = silences
+        self._announce("silences reloaded")
         return True
 
     def _announce(self, message: str) -> None:

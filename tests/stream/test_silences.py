@@ -233,6 +233,50 @@ def test_an_unchanged_file_is_not_parsed_again(tmp_path):
     assert not watch.poll() and watch.silences is first and results == []
 
 
+def test_a_file_edited_with_the_same_silences_is_read_but_not_announced(tmp_path, caplog):
+    """A comment or the layout edited leaves the silences in force as they were: the re-read
+    is counted, but "silences reloaded" (and the every-entity warning with it) said again what
+    the start had said, as if something had changed. A real change, and a refused file fixed,
+    are still announced once."""
+    entry = {"entity": "*", "end": 9, "comment": "plant shutdown"}
+    path = write(tmp_path / "s.yaml", entry)
+    clock = Clock()
+    results = []
+    with caplog.at_level(logging.INFO, "anomaly_gan.stream"):
+        watch = SilenceWatcher(path, 1.0, on_result=results.append, clock=clock)
+        (tmp_path / "s.yaml").write_text(f"# reviewed by ops\n{json.dumps({'silences': [entry]})}")
+        clock.now += 2
+        assert not watch.poll()
+        assert results == ["success"] and len(watch.silences) == 1
+        write(tmp_path / "s.yaml", {**entry, "end": 10})
+        clock.now += 2
+        assert watch.poll()
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["silences loaded",
+                    "a silence mutes every entity: no alert is sent while it is in force",
+                    "silences reloaded",
+                    "a silence mutes every entity: no alert is sent while it is in force"]
+
+
+def test_a_refused_file_fixed_to_the_silences_in_force_is_announced(tmp_path, caplog):
+    """The runbook's fix of a refused edit ends with "silences reloaded": a file put back as
+    it was (the same silences as in force) is a change too, the refusal's end."""
+    path = write(tmp_path / "s.yaml", {"entity": "e", "end": 5})
+    good = (tmp_path / "s.yaml").read_text()
+    clock = Clock()
+    watch = SilenceWatcher(path, 1.0, clock=clock)
+    (tmp_path / "s.yaml").write_text("silences:\n- {entity: e}\n")
+    clock.now += 2
+    assert not watch.poll() and watch.refused
+    (tmp_path / "s.yaml").write_text(good)
+    clock.now += 2
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "anomaly_gan.stream"):
+        assert watch.poll()
+    assert not watch.refused
+    assert [r.getMessage() for r in caplog.records] == ["silences reloaded"]
+
+
 def test_a_bad_file_at_start_leaves_serve_running_with_no_silence(tmp_path, caplog):
     """serve stopped with exit 2 on a bad silences file at start: a ConfigMap edit it had
     refused while running (harmless then) made the next restart crash-loop, detecting
