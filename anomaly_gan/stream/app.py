@@ -337,7 +337,8 @@ class Scorer:
                     self._score_batch()  # everything read so far is scored by the old model
                     self.intake.install(new)
                     self._install(new)
-                    log.info("model swapped", extra={"fields": {"model_version": new.version}})
+                    log.info("model swapped", extra={"fields": {
+                        "model_version": new.version, "threshold": float(new.threshold)}})
         now = self.mono()
         if now - self._last_commit >= _COMMIT_INTERVAL_S:
             self._commit()

@@ -186,10 +186,14 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
                            allow_unhealthy=s.allow_unhealthy)
     # The model in use, not only the path: while no broker answers, "scorer started" (which
     # names it) never comes, and a store's path does not say which version it resolved to.
+    # Its threshold too: what an alert's score is compared with, found nowhere else in the
+    # log (the anomaly_gan_threshold gauge only)
     log.info("starting", extra={"fields": {
         "kafka": describe(s.kafka), "model_path": s.model_path,
         "bundle": str(bundle.path if bundle is not None else resolve_bundle_path(s.model_path)),
-        "model_version": det.version, "http": f"{s.http.host}:{http.port}"}})
+        "model_version": det.version, "threshold": float(det.threshold),
+        "threshold_method": det.calibration.threshold.method,
+        "http": f"{s.http.host}:{http.port}"}})
     stop = threading.Event()
     scorer: Scorer | None = None
 

@@ -329,3 +329,92 @@ def test_a_second_sigterm_during_the_drain_stops_at_once_and_commits_nothing_mor
         said = [line for line in log.splitlines() if "second SIGTERM while stopping" in line]
         assert len(said) == 1 and "nothing more is committed" in said[0], log
         assert committed_offsets(bootstrap, "second-signal", "ev") == before
+
+
+def metric(port, name, labels=""):
+    """A sample of the process's /metrics (None: not exported, or no answer)."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+    except (urllib.error.URLError, OSError):
+        return None
+    found = re.search(rf"^{re.escape(name + labels)} (\S+)$", text.decode(), re.MULTILINE)
+    return float(found[1]) if found else None
+
+
+OURS = re.compile(r" [A-Z]+ anomaly_gan[\w.]*: (.*)")  # a line of serve's loggers: its message
+# What serve says about itself once per process, in this order (docs/streaming.md)
+ONCE = ["silences loaded", "model threads", "starting", "scorer started",
+        "stopping: scoring what was read, flushing, committing", "scorer stopped"]
+
+
+def test_each_start_up_and_shutdown_line_is_logged_once_and_a_steady_run_logs_nothing(
+        serve_config, serve_process, stream_detector, plant, kafka_bootstrap, tmp_path):
+    """An operator reads serve's stderr: each fact once (a report had "silences loaded" twice
+    at start), the model's threshold with its version, and no line per poll or per re-read
+    while nothing changes. A SIGHUP and a silences file edited without changing a silence
+    (a comment) are re-reads that change nothing: it said "silences reloaded" for the edit."""
+    silences = tmp_path / "silences.yaml"
+    silences.write_text("silences:\n  - entity: pump-9\n    end: 2030-01-01T00:00:00Z\n")
+    cfg = serve_config(partitions=2, overrides={"alerts.silences_path": str(silences),
+                                                "reload_interval_seconds": 0.25})
+    k = cfg.serve.kafka
+    proc = serve_process(cfg)
+    proc.wait_ready()
+    produce(kafka_bootstrap, k.input_topic, events(plant, range(600, 640)))
+    n_windows = len(ENTITIES) * (40 - stream_detector.window + 1)
+    wait_until(lambda: windows_scored(proc.port) >= n_windows, "every window scored", proc)
+
+    silences.write_text("# reviewed by ops\n" + silences.read_text())
+    proc.proc.send_signal(signal.SIGHUP)
+    success = '{result="success"}'
+    wait_until(lambda: metric(proc.port, "anomaly_gan_silence_reloads_total", success) == 1.0,
+               "the edited silences file read", proc)
+    proc.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: proc.log().count("checking the model path now") == 2,
+               "the second SIGHUP's check", proc)
+    steady_from = len(proc.log().splitlines())
+    # a steady run: the model path checked three more times, each at a housekeeping's pace
+    checks: set = set()
+
+    def three_more_checks():
+        checks.add(metric(proc.port, "anomaly_gan_model_watch_last_check_timestamp_seconds"))
+        return len(checks - {None}) >= 4
+
+    wait_until(three_more_checks, "three more model path checks", proc)
+    steady_to = len(proc.log().splitlines())
+    proc.proc.send_signal(signal.SIGTERM)
+    assert proc.proc.wait(timeout=60) == 0, proc.log()
+
+    said = [m[1] for m in map(OURS.search, proc.log().splitlines()) if m]
+    messages = [m + " " for m in said]  # a message and its fields, a space after the message
+    for what in ONCE:
+        assert sum(m.startswith(what + " ") for m in messages) == 1, \
+            f"{what!r} not logged once:\n{proc.log()}"
+    firsts = [next(i for i, m in enumerate(messages) if m.startswith(w + " ")) for w in ONCE]
+    assert firsts == sorted(firsts), proc.log()
+    assert not any(m.startswith("silences reloaded ") for m in messages), proc.log()
+    # a transition is said again only after its opposite: no second "partitions assigned"
+    # for a partition not revoked since, no "broker reachable" while it was
+    held: set = set()
+    up = False
+    for m in messages:
+        if m.startswith(("partitions assigned", "partitions revoked")):
+            parts = set(json.loads(re.search(r"partitions=(\[[^\]]*\])", m)[1]))
+            if m.startswith("partitions assigned"):
+                assert not parts & held, proc.log()
+                held |= parts
+            else:
+                held -= parts
+        elif m.startswith("broker reachable"):
+            assert not up, proc.log()
+            up = True
+        elif m.startswith("broker unreachable"):
+            up = False
+    # what the operator needs from the start-up lines
+    starting = next(m for m in said if m.startswith("starting "))
+    assert f"model_version={stream_detector.version}" in starting
+    assert f"threshold={stream_detector.threshold!r}" in starting
+    assert f'"group_id":"{k.group_id}"' in starting and k.alert_topic in starting
+    # nothing logged by serve while nothing happened
+    steady = [x for x in proc.log().splitlines()[steady_from:steady_to] if OURS.search(x)]
+    assert steady == [], proc.log()
