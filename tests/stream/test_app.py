@@ -245,8 +245,9 @@ def test_a_failed_delivery_whose_replay_finds_nothing_ends_once_the_input_is_rea
     assert io.commits == []  # nothing was read, so nothing is committed
 
 
-def test_a_new_model_is_swapped_in_between_batches():
+def test_a_new_model_is_swapped_in_between_batches(caplog):
     new = FakeModel(version="v2")
+    new.threshold = 12.5
 
     class Watcher:
         pending = new
@@ -259,13 +260,17 @@ def test_a_new_model_is_swapped_in_between_batches():
     old = FakeModel()
     scorer, reg = make(io, model=old)
     scorer.watcher = Watcher()
-    scorer.step()  # first batch: scored by v1, then v2 is installed
+    with caplog.at_level(logging.INFO, "anomaly_gan.stream"):
+        scorer.step()  # first batch: scored by v1, then v2 is installed
     scorer.step()
     scorer._score_batch()
     assert scorer.det is new
     versions = [json.loads(v)["model_version"] for t, _, v, _ in io.sent if t == "scores"]
     assert versions == ["v1", "v2"]
     assert reg.get_sample_value("anomaly_gan_model_info", {"version": "v2", "kind": "ganomaly"}) == 1
+    # the operator's log says what the new model compares scores with
+    assert [r.fields for r in caplog.records if r.getMessage() == "model swapped"] == [
+        {"model_version": "v2", "threshold": 12.5}]
 
 
 def test_drain_returns_one_when_the_final_flush_fails():
