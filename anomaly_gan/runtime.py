@@ -7,12 +7,20 @@ and ``Could not find cuda drivers`` from C++, before ``TF_CPP_MIN_LOG_LEVEL`` ap
 to file descriptor 2. The CLI imports TensorFlow once, late (after its inputs are checked),
 with descriptor 2 pointed at a temporary file, and replays every captured line that is not
 one of those known notices, so nothing else is lost.
+
+TensorFlow looks for a GPU only when a device is first touched, after the import: on a
+machine without one it then printed ``E0000 ... cuda_platform.cc:52] failed call to cuInit:
+... UNKNOWN ERROR (303)`` under ``TF_CPP_MIN_LOG_LEVEL=2`` (the image's and the chart's
+setting), at every ``serve`` start and every ``train``/``score``/``retrain`` in a pod. The
+devices are listed inside the capture too, and that line dropped only where no GPU is
+expected (:func:`gpu_expected`): where one is, a failing CUDA is news and the line stays.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import logging
 import os
 import re
@@ -25,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 __all__ = ["EXIT_INTERRUPTED", "Interrupts", "end_now", "forget_unhandled_interrupt",
-           "import_tensorflow_quietly", "is_tensorflow_notice", "now_and_then",
+           "gpu_expected", "import_tensorflow_quietly", "is_tensorflow_notice", "now_and_then",
            "raised_inside_jax"]
 
 EXIT_INTERRUPTED = 130  # a command stopped by Ctrl-C or SIGTERM (serve: by a second one)
@@ -37,11 +45,49 @@ _NOTICES = re.compile(
     r"|To enable the following instructions: .* in other operations, rebuild TensorFlow"
     r"|This TensorFlow binary is optimized to use available CPU instructions"
 )
+_CUINIT_FAILED = re.compile(r"^E\d{4} [\d:. ]+\d+ cuda_platform\.cc:\d+\] failed call to cuInit")
+
+# Device nodes of a GPU the process was given: /dev/nvidia0.. (a container gets them only with
+# a GPU; /dev/nvidiactl alone is not one), /dev/dxg (WSL2's GPU). /proc/driver/nvidia is no
+# test: a CPU-only pod on a GPU node sees the host's.
+_GPU_NODES = ("nvidia[0-9]*", "dxg")
 
 
-def is_tensorflow_notice(line: str) -> bool:
-    """True for a line of TensorFlow's start-up banner (nothing the user needs to act on)."""
-    return _NOTICES.search(line) is not None
+def gpu_expected(cuda_visible_devices: str | None, device_nodes: list[str]) -> bool:
+    """Whether a GPU should be found: ``device_nodes`` (paths of :data:`_GPU_NODES` under
+    /dev) name one and ``CUDA_VISIBLE_DEVICES`` does not hide them all (empty, or a first
+    entry that is negative: CUDA stops at the first invalid one).
+
+    >>> gpu_expected(None, ["/dev/nvidia0"]), gpu_expected("-1", ["/dev/nvidia0"])
+    (True, False)
+    >>> gpu_expected(None, []), gpu_expected("0", [])
+    (False, False)
+    """
+    if not device_nodes:
+        return False
+    if cuda_visible_devices is None:
+        return True
+    first = cuda_visible_devices.split(",")[0].strip()
+    return not (first == "" or (first.startswith("-") and first[1:].isdigit()))
+
+
+def _gpu_device_nodes() -> list[str]:
+    return [p for pattern in _GPU_NODES for p in glob.glob(os.path.join("/dev", pattern))]
+
+
+def is_tensorflow_notice(line: str, expect_gpu: bool = True) -> bool:
+    """True for a line of TensorFlow's start-up banner (nothing the user needs to act on).
+    TensorFlow's failed ``cuInit`` is one only where no GPU is expected (``expect_gpu``
+    false, :func:`gpu_expected`); where one is, it says why TensorFlow runs on the CPU.
+
+    >>> line = ("E0000 00:00:1796562315.013110   19861 cuda_platform.cc:52] failed call to "
+    ...         "cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)")
+    >>> is_tensorflow_notice(line, expect_gpu=False), is_tensorflow_notice(line)
+    (True, False)
+    """
+    if _NOTICES.search(line) is not None:
+        return True
+    return not expect_gpu and _CUINIT_FAILED.search(line) is not None
 
 
 def _import_tensorflow() -> None:
@@ -51,10 +97,15 @@ def _import_tensorflow() -> None:
     it), so it is imported here too, banner captured; a JAX-only machine has none to import.
     """
     try:
-        import tensorflow  # noqa: F401 - imported for its side effect only
+        import tensorflow
     except ModuleNotFoundError:
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             raise
+        return
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        # Where the first model call would look for a GPU (and print a failed cuInit); the
+        # thread pools can still be sized after it (listing creates no device).
+        tensorflow.config.list_physical_devices()
 
 
 def _not_retracing(record: logging.LogRecord) -> bool:
@@ -87,8 +138,10 @@ def import_tensorflow_quietly() -> None:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
+            expect_gpu = gpu_expected(os.environ.get("CUDA_VISIBLE_DEVICES"),
+                                      _gpu_device_nodes())
             for line in captured.read().decode("utf-8", "replace").splitlines():
-                if line.strip() and not is_tensorflow_notice(line):
+                if line.strip() and not is_tensorflow_notice(line, expect_gpu):
                     print(line, file=sys.stderr)
             sys.stderr.flush()
 

@@ -225,3 +225,83 @@ def test_a_signal_dropped_in_a_gc_callback_prints_no_traceback(monkeypatch):
     with stop.installed():
         sys.unraisablehook(type("U", (), {"exc_value": ValueError("x")})())
     assert len(printed) == 1
+
+
+CUINIT_FAILED = ("E0000 00:00:1796562315.013110   19861 cuda_platform.cc:52] failed call to "
+                 "cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)")
+
+
+@pytest.mark.parametrize(("cuda_visible_devices", "nodes", "expected"), [
+    (None, ["/dev/nvidia0"], True),
+    ("0", ["/dev/nvidia0"], True),
+    ("GPU-8f6c0a1e", ["/dev/nvidia0"], True),
+    (None, ["/dev/dxg"], True),  # WSL2
+    ("", ["/dev/nvidia0"], False),
+    ("-1", ["/dev/nvidia0"], False),
+    ("-1,0", ["/dev/nvidia0"], False),  # CUDA stops at the first invalid entry
+    (None, [], False),
+    ("0", [], False),
+])
+def test_a_gpu_is_expected_where_a_device_node_is_given_and_not_hidden(
+        cuda_visible_devices, nodes, expected):
+    from anomaly_gan.runtime import gpu_expected
+
+    assert gpu_expected(cuda_visible_devices, nodes) is expected
+
+
+def test_a_failed_cuinit_is_dropped_only_where_no_gpu_is_expected():
+    """A CPU-only pod printed TensorFlow's ``failed call to cuInit`` ERROR line at every
+    start; on a machine with a GPU the same line says why TensorFlow runs on the CPU."""
+    assert is_tensorflow_notice(CUINIT_FAILED, expect_gpu=False)
+    assert not is_tensorflow_notice(CUINIT_FAILED, expect_gpu=True)
+    assert not is_tensorflow_notice(CUINIT_FAILED)  # by default: shown
+    assert not is_tensorflow_notice("E0000 00:00:1.0   1 some_kernel.cc:12] Out of memory",
+                                    expect_gpu=False)
+
+
+# What every command does before its model runs: TensorFlow imported quietly, then its
+# first op (where TensorFlow looks for a GPU). ``gpu_nodes``: the device nodes it is told of.
+_FIRST_OP = """
+import sys
+from anomaly_gan import runtime
+if sys.argv[1] == "gpu":
+    runtime._gpu_device_nodes = lambda: ["/dev/nvidia0"]
+runtime.import_tensorflow_quietly()
+import tensorflow as tf
+tf.constant([1.0]) + 1.0
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("cuda_visible_devices", "gpu_node", "shown"), [
+    (None, False, False),  # this machine as it is
+    ("", True, False),  # a GPU node, hidden from CUDA
+    (None, True, True),  # a GPU node, and CUDA fails: the line stays
+])
+def test_tensorflows_first_op_prints_a_failed_cuinit_only_where_a_gpu_is_expected(
+        cuda_visible_devices, gpu_node, shown):
+    """At TF_CPP_MIN_LOG_LEVEL=2 (the image's and the chart's), ``serve`` (and train,
+    score in a pod) printed ``E0000 ... cuda_platform.cc:52] failed call to cuInit: ...
+    UNKNOWN ERROR (303)`` on a machine without a GPU, after the import's capture ended."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from anomaly_gan.runtime import _gpu_device_nodes, gpu_expected
+
+    if gpu_expected(os.environ.get("CUDA_VISIBLE_DEVICES"), _gpu_device_nodes()):
+        pytest.skip("this machine has a GPU: its cuInit does not fail")
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES",
+                                                             "KERAS_BACKEND")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=repo)
+    if cuda_visible_devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
+    proc = subprocess.run([sys.executable, "-c", _FIRST_OP, "gpu" if gpu_node else "none"],
+                          capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    cuinit = [line for line in proc.stderr.splitlines() if "failed call to cuInit" in line]
+    assert len(cuinit) == (1 if shown else 0), proc.stderr
+    if not shown:
+        assert proc.stderr == ""  # as quiet as the import alone
