@@ -458,7 +458,12 @@ class LogParser:
         ...                               b"restarting...\\n2026-01-01T00:00:01Z db down\\n")]
         [('api', 'up', '\\tat A.run'), 'no_match', ('db', 'down', '')]
         """
-        text = self._text(raw, whole=True)
+        # max_event_bytes bounds each event (its lines with its continuation), as in a
+        # file, not the record: a shipper that batches 500 lines of 200 bytes into one
+        # record had all 500 dropped as one oversized record, where a file of the same lines
+        # counted each (the broker's message size bounds the record, as an OTLP batch's)
+        body = raw.strip(b"\r\n")
+        text = self._text(raw, whole=b"\n" not in body and b"\r" not in body)
         if isinstance(text, InvalidEvent):
             return [text]
         text = text.lstrip("\r\n")

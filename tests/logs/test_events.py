@@ -592,3 +592,33 @@ def test_digits_in_a_regex_level_group_are_the_level_they_stand_for_as_in_json()
         assert ev.level == j.parse(f'{{"ts": 1, "level": "{level}", "message": "m"}}').level
     assert [p.parse(f"1767225600 {v} boom").level for v in ("3", "50", "35")] == [
         "ERR", "ERROR", "35"]
+
+
+def test_max_event_bytes_bounds_each_event_of_a_record_not_the_record(tmp_path):
+    """A shipper that batches lines into one record: 50 lines of 125 bytes (6 KiB) under a
+    1,000-byte max_event_bytes were one oversized record in serve, none counted, where a file
+    of the same lines counts each. The bound is per event (its line and continuation), as in
+    a file and as for an OTLP batch's log records; a one-line record over it is refused as
+    before."""
+    from anomaly_gan.logs.offline import LineTally, read_log_file
+
+    regex = r"^(?P<ts>\S+) (?P<entity>\w+) (?P<message>.*)$"
+    p = LogParser(format="regex", regex=regex, max_bytes=1000)
+    line = b"2026-01-01T00:00:00Z api " + b"x" * 100
+    big = b"2026-01-01T00:00:01Z api " + b"y" * 2000
+    record = b"\n".join([line] * 25 + [big] + [line] * 25) + b"\n"
+    got = p.parse_record_many(record)
+    assert len(record) > 1000
+    assert [getattr(e, "reason", "event") for e in got] == ["event"] * 25 + ["oversized"] \
+        + ["event"] * 25
+    assert p.parse_record_many(big) == [InvalidEvent("oversized",
+                                                     "2025 bytes > max_event_bytes 1000")]
+    assert p.parse_record_many(big + b"\r\n")[0].reason == "oversized"
+    # the file reader gives the same events and leaves the same line out
+    path = tmp_path / "batch.log"
+    path.write_bytes(record)
+    tally = LineTally()
+    events = read_log_file(path, LogsConfig(format="regex", regex=regex, bad_lines="skip"),
+                           1000, 512, None, tally)
+    assert events == [e for e in got if isinstance(e, LogEvent)]
+    assert dict(tally.records_skipped) == {"oversized": 1}
