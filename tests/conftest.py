@@ -16,12 +16,13 @@ import pytest
 
 # One broker for the whole session: the stream and deploy tests share it.
 from tests.support.kafka import *
+from tests.support.kafka_tls import tls_kafka  # noqa: F401 - a broker behind a TLS proxy
 
 # A test that uses one of these (directly or through another fixture) trains a model, starts
 # a service or runs an external tool: it is `slow` whatever its module says, so that
 # `pytest -m "not slow"` (make test-fast) runs on a fresh clone without helm or promtool.
 SLOW_FIXTURES = {
-    "kafka_bootstrap", "kafka_topics", "tiny_detector", "tiny_bundle", "stream_bundle",
+    "kafka_bootstrap", "kafka_topics", "tls_kafka", "tiny_detector", "tiny_bundle", "stream_bundle",
     "stream_detector", "helm", "promtool", "prometheus_bin", "amtool", "alertmanager_bin",
 }
 

@@ -132,15 +132,17 @@ def _os_text(exc: OSError) -> str:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def create_topics(bootstrap_servers: str, topics: Mapping[str, int], timeout_s: float = 20.0) -> None:
-    """Create ``{name: partitions}`` (replication 1); topics that already exist are fine."""
+def create_topics(bootstrap_servers: str, topics: Mapping[str, int], timeout_s: float = 20.0,
+                  client_config: Mapping[str, Any] | None = None) -> None:
+    """Create ``{name: partitions}`` (replication 1); topics that already exist are fine.
+    ``client_config``: more kafka-python settings (``security_protocol``, ``ssl_cafile``...)."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     if not topics:
         return
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="anomaly-gan-admin",
-                             request_timeout_ms=int(timeout_s * 1000))
+                             request_timeout_ms=int(timeout_s * 1000), **(client_config or {}))
     try:
         for name, partitions in topics.items():
             try:
@@ -160,11 +162,20 @@ def create_topics(bootstrap_servers: str, topics: Mapping[str, int], timeout_s: 
 
 
 class EmbeddedBroker:
-    """Start Tansu on a free loopback port; stop it and remove its files on exit."""
+    """Start Tansu on a free loopback port; stop it and remove its files on exit.
+
+    ``advertised``: the ``host:port`` the broker names to clients in its metadata, when they
+    reach it through something else (the tests' TLS proxy: Tansu 0.6.0 cannot listen with
+    TLS itself); then :attr:`bootstrap_servers` is that address, and ``client_config`` (the
+    kafka-python settings that reach it, e.g. ``security_protocol`` SSL and its files) is
+    what the start-up check and :func:`create_topics` connect with."""
 
     def __init__(self, topics: Mapping[str, int] | None = None, port: int | None = None,
-                 start_timeout_s: float = 30.0) -> None:
+                 start_timeout_s: float = 30.0, advertised: str | None = None,
+                 client_config: Mapping[str, Any] | None = None) -> None:
         self.topics = dict(topics or {})
+        self.advertised = advertised
+        self.client_config = dict(client_config or {})
         self.port = port or free_port()
         # A port picked here may be taken before the broker binds it: then another is tried.
         # Once started, the port is the broker's address (restart keeps it).
@@ -174,8 +185,13 @@ class EmbeddedBroker:
         self._dir: str | None = None
 
     @property
-    def bootstrap_servers(self) -> str:
+    def listener(self) -> str:
+        """``host:port`` the broker itself listens on."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.advertised or self.listener
 
     @property
     def running(self) -> bool:
@@ -187,7 +203,8 @@ class EmbeddedBroker:
             try:
                 self._launch(binary)
                 self._wait_ready()
-                create_topics(self.bootstrap_servers, self.topics)
+                create_topics(self.bootstrap_servers, self.topics,
+                              client_config=self.client_config)
             except _PortTaken:
                 self.stop()
                 if not self._may_move or attempt == _PORT_TRIES:
@@ -203,14 +220,15 @@ class EmbeddedBroker:
         return self
 
     def _launch(self, binary: str) -> None:
-        url = f"tcp://127.0.0.1:{self.port}"
+        url = f"tcp://{self.listener}"
         env = {k: v for k, v in os.environ.items()
                if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")}
         try:
             self._dir = tempfile.mkdtemp(prefix="anomaly-gan-broker-")
             with open(Path(self._dir) / "broker.log", "wb") as logfile:
                 self._proc = subprocess.Popen(
-                    [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                    [binary, "broker", "--listener-url", url, "--advertised-listener-url",
+                     f"tcp://{self.bootstrap_servers}",
                      "--storage-engine", "memory://tansu/"],
                     stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     cwd=self._dir, env=env, start_new_session=True,
@@ -226,7 +244,7 @@ class EmbeddedBroker:
         lines = [line.strip() for line in _ANSI.sub("", self.log_tail()).splitlines()
                  if line.strip()]
         if any("AddrInUse" in line for line in lines):
-            return _PortTaken(f"the embedded broker cannot listen on {self.bootstrap_servers}: "
+            return _PortTaken(f"the embedded broker cannot listen on {self.listener}: "
                               "the port is in use")
         last = next((line for line in reversed(lines) if " ERROR " in line),
                     lines[-1] if lines else "no output")
@@ -247,7 +265,8 @@ class EmbeddedBroker:
                 # Bootstrap bounded too (30 s by default): a listener that is not this
                 # broker, on a port it then fails to bind, may accept and never answer.
                 admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
-                                         request_timeout_ms=3000, bootstrap_timeout_ms=3000)
+                                         request_timeout_ms=3000, bootstrap_timeout_ms=3000,
+                                         **self.client_config)
                 try:
                     admin.list_topics()  # a real metadata round trip
                 finally:

@@ -64,20 +64,20 @@ def kafka_topics(kafka_bootstrap: str) -> Callable[..., dict[str, str]]:
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | str | None, Any]],
-            partition: int | None = None) -> int:
+            partition: int | None = None, **client: Any) -> int:
     """Send ``(key, value)`` pairs (dict values are JSON-encoded) and wait for the acks;
-    how many were sent."""
-    return len(produce_acked(bootstrap, topic, records, partition))
+    how many were sent. ``client``: more kafka-python settings (TLS: tests/support/kafka_tls)."""
+    return len(produce_acked(bootstrap, topic, records, partition, **client))
 
 
 def produce_acked(bootstrap: str, topic: str, records: Iterable[tuple[bytes | str | None, Any]],
-                  partition: int | None = None) -> list[Any]:
+                  partition: int | None = None, **client: Any) -> list[Any]:
     """:func:`produce`, returning the broker's acknowledgement of each record, in order
     (kafka-python's ``RecordMetadata``: ``.partition``, ``.offset``): a test can wait for a
     consumer to read past a record rather than count records read."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client)
     futures = []
     try:
         for key, value in records:
@@ -95,7 +95,7 @@ def produce_acked(bootstrap: str, topic: str, records: Iterable[tuple[bytes | st
 
 
 def consume_all(bootstrap: str, topic: str, expect: int | None = None, timeout_s: float = 20.0,
-                idle_s: float = 1.0) -> list[Any]:
+                idle_s: float = 1.0, **client: Any) -> list[Any]:
     """Every record of ``topic`` (all partitions, from the beginning, no group).
 
     Returns when ``expect`` records arrived, or after ``idle_s`` without new records (when
@@ -106,7 +106,7 @@ def consume_all(bootstrap: str, topic: str, expect: int | None = None, timeout_s
     """
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
     try:
         deadline = time.monotonic() + timeout_s
         parts = None
