@@ -12,6 +12,7 @@ or defined.
 import argparse
 import dataclasses
 import difflib
+import logging
 import re
 import typing
 from pathlib import Path
@@ -426,6 +427,8 @@ def _readyz_details() -> set[str]:
     (serve.grace_seconds), never the 5 minutes AnomalyGanNotReady waits."""
     from types import SimpleNamespace
 
+    from kafka.errors import KafkaConnectionError
+
     from anomaly_gan.config import KafkaConfig
     from anomaly_gan.stream.app import Scorer
     from anomaly_gan.stream.http import Health
@@ -440,6 +443,14 @@ def _readyz_details() -> set[str]:
 
     refused = AuthFailures()
     refused.count = 1
+
+    def tls(error: str) -> str | None:
+        failures = AuthFailures()
+        failures.filter(logging.LogRecord(
+            "kafka.net.connection", logging.ERROR, "", 0, "%s: Connection lost: %s",
+            ("conn", KafkaConnectionError(f"Handshake failed: {error} (_ssl.c:1)")), None))
+        return failures.reason_since(0, KafkaConfig(security_protocol="SSL", ssl_cafile="X"))
+
     scorer = SimpleNamespace(health=health(assigned=0), _topic_missing=False,
                              cfg=SimpleNamespace(kafka=KafkaConfig(input_topic="X")))
     Scorer._input_topic_missing(scorer, True)  # type: ignore[arg-type]
@@ -448,6 +459,9 @@ def _readyz_details() -> set[str]:
         health(broker_up=False, broker_reason=refused.reason_since(
             0, KafkaConfig(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
                            sasl_username="X", sasl_password="p"))),
+        health(broker_up=False, broker_reason=tls("[SSL: X] X")),
+        health(broker_up=False, broker_reason=tls(
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: X")),
         health(delivery=SimpleNamespace(stalled_for=lambda: 75.0), stall_limit_s=60),
         health(input=lambda: 75.0, input_limit_s=60),
         health(error_replays=(3, 75.0, "X"), error_limit_s=60), health(assigned=0),

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -69,36 +70,57 @@ logging.getLogger("kafka.net.transport").addFilter(_not_a_close_race)
 
 class AuthFailures(logging.Filter):
     """Counts the connections kafka-python closed because a broker refused the SASL
-    credentials. Its clients raise no such error to the caller: a bootstrap every broker
-    refuses ends in ``KafkaTimeoutError`` ("Unable to bootstrap"), a later connection is
-    retried, and both read as a broker down. The refusal (``SaslAuthenticationFailedError``,
-    a SaslAuthenticate answer with error 58, as Apache Kafka sends for a wrong password) is
-    the exception kafka-python closes the connection with and logs ("Connection lost: %s");
-    this filter, on that logger, notes it and drops nothing. A broker that just drops the
-    connection instead (Tansu does) cannot be told from one that is down."""
+    credentials or the TLS handshake failed. Its clients raise no such error to the caller:
+    a bootstrap every broker refuses ends in ``KafkaTimeoutError`` ("Unable to bootstrap"), a
+    later connection is retried, and both read as a broker down. The refusal
+    (``SaslAuthenticationFailedError``, a SaslAuthenticate answer with error 58, as Apache
+    Kafka sends for a wrong password) or the failed handshake (``KafkaConnectionError``
+    "Handshake failed: [SSL: ...] ...": a CA that did not sign the broker's certificate, a
+    broker name the certificate does not hold, a client certificate the broker rejects with
+    an alert) is the exception kafka-python closes the connection with and logs ("Connection
+    lost: %s"); this filter, on that logger, notes it and drops nothing. A broker that just
+    drops the connection instead (Tansu on a bad login; a TLS 1.3 server that rejects the
+    client certificate after the handshake) cannot be told from one that is down."""
 
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
         self.last_error = ""
+        self._tls_reason: str | None = None  # the last one noted was a failed TLS handshake
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
         for arg in args:
             if isinstance(arg, BaseException):
-                from kafka.errors import SaslAuthenticationFailedError
+                from kafka.errors import KafkaConnectionError, SaslAuthenticationFailedError
 
-                if isinstance(arg, SaslAuthenticationFailedError):
+                tls = _TLS_HANDSHAKE.search(str(arg)) if isinstance(
+                    arg, KafkaConnectionError) else None
+                if isinstance(arg, SaslAuthenticationFailedError) or tls:
                     self.count += 1
                     self.last_error = str(arg)
+                    self._tls_reason = tls and tls["reason"]
         return True
 
     def reason_since(self, count: int, k: KafkaConfig) -> str | None:
-        """"authentication failed for sasl_username X" if a refusal was noted after ``count``
-        (an earlier value of :attr:`count`), else None."""
+        """"authentication failed for sasl_username X", or "TLS handshake with the broker
+        failed: REASON" (naming ``ssl_cafile`` where the broker's certificate did not verify),
+        if a refusal was noted after ``count`` (an earlier value of :attr:`count`), else
+        None."""
         if self.count <= count:
             return None
-        return f"authentication failed for sasl_username {k.sasl_username}"
+        if self._tls_reason is None:
+            return f"authentication failed for sasl_username {k.sasl_username}"
+        why = f"TLS handshake with the broker failed: {self._tls_reason}"
+        if self._tls_reason.startswith("certificate verify failed"):
+            why += (f" (serve.kafka.ssl_cafile {k.ssl_cafile})" if k.ssl_cafile else
+                    " (serve.kafka.ssl_cafile not set: the system's CA certificates)")
+        return why
+
+
+# kafka-python's "Handshake failed: %s" of an ssl.SSLError: '[SSL: CODE] reason (_ssl.c:N)'
+_TLS_HANDSHAKE = re.compile(r"Handshake failed: \[SSL(?:: [A-Z0-9_]+)?\] (?P<reason>.*?)"
+                            r"(?: \(_ssl\.c:\d+\))?$")
 
 
 AUTH_FAILURES = AuthFailures()

@@ -686,3 +686,37 @@ def test_a_refused_login_is_told_from_the_exception_kafka_python_closes_the_conn
                     sasl_username="svc")
     assert failures.reason_since(0, k) == "authentication failed for sasl_username svc"
     assert failures.reason_since(1, k) is None
+
+
+@pytest.mark.parametrize(("error", "cafile", "reason"), [
+    (("Handshake failed: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable "
+      "to get local issuer certificate (_ssl.c:1006)"), None,
+     ("TLS handshake with the broker failed: certificate verify failed: unable to get local "
+      "issuer certificate (serve.kafka.ssl_cafile not set: the system's CA certificates)")),
+    (("Handshake failed: [SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate "
+      "(_ssl.c:2580)"), "/ca.pem",
+     "TLS handshake with the broker failed: sslv3 alert bad certificate"),
+    ("Handshake failed: [Errno 104] Connection reset by peer", "/ca.pem", None),
+    ("socket disconnected", "/ca.pem", None),
+])
+def test_a_failed_tls_handshake_is_told_from_a_broker_down(error, cafile, reason):
+    """kafka-python closes a connection whose TLS handshake failed with "Handshake failed:"
+    and the OpenSSL error; serve named it "broker unreachable". An OpenSSL error is named
+    now (the CA file where the broker's certificate did not verify); a reset or a drop is
+    still a broker that may be down (tests/stream/test_kafka_tls.py has the real handshake)."""
+    from kafka.errors import KafkaConnectionError
+    from kafka.net.connection import KafkaConnection
+    from kafka.net.selector import NetworkSelector
+
+    failures, net = AuthFailures(), NetworkSelector()
+    logger = logging.getLogger("kafka.net.connection")
+    logger.addFilter(failures)
+    try:
+        KafkaConnection(net, node_id="bootstrap-0", security_protocol="SSL").connection_lost(
+            KafkaConnectionError(error))
+    finally:
+        logger.removeFilter(failures)
+        net.close()
+    k = KafkaConfig(security_protocol="SSL", ssl_cafile=cafile)
+    assert failures.reason_since(0, k) == reason
+    assert failures.count == (reason is not None)
