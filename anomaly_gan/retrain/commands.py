@@ -290,7 +290,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="List and manage the versions of a model store. Exit codes: 0 ok; 2 bad "
                     "input (not a store, a damaged current/history.json/metadata.json, unknown "
                     "version, a gate-rejected version to promote without --over-gate, one "
-                    "whose bundle fails verification, the store locked for too long): one "
+                    "whose training ended unhealthy without --allow-unhealthy, one whose "
+                    "bundle fails verification, the store locked for too long): one "
                     "line; 130 interrupted by Ctrl-C or SIGTERM (the store "
                     "unchanged: one that comes while promote, rollback or prune changes the "
                     "store waits for it to end, and the command reports what it did).")
@@ -325,7 +326,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                            "it has no value)")
     a.add_argument("version", metavar="VERSION", nargs="?", help="default: the current version")
     a = add_action("promote", "verify VERSION's bundle and make it current (a gate-rejected "
-                              "version is refused without --over-gate)")
+                              "version is refused without --over-gate, one whose training "
+                              "ended unhealthy without --allow-unhealthy)")
     a.add_argument("version", metavar="VERSION", nargs="?", help="the version to promote")
     a.add_argument("--over-gate", action="store_true",
                    help="promote a version the validation gate rejected, once you have read "
@@ -333,7 +335,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "false-alarm budget calls anomalous; prints a WARNING naming the "
                         "gate's reasons and logs 'promote over the gate' in the store's "
                         "history. A bundle that fails verification or whose training health "
-                        "is not healthy is refused all the same")
+                        "is unhealthy (or damaged) is refused all the same; one with no "
+                        "health recorded (unknown) is promoted with a second WARNING")
     a.add_argument("--allow-unhealthy", action="store_true",
                    help="promote a version whose training ended unhealthy (kept with `train "
                         "--allow-unhealthy`), for a scorer run with serve.allow_unhealthy: "

@@ -456,3 +456,27 @@ def test_promote_refuses_an_ungated_version_whose_training_was_unhealthy_unless_
     assert main(["models", "promote", "v3", "--allow-unhealthy", "--store", str(store)]) == 0
     assert capsys.readouterr().err == "promoted v3 (was v2); serve picks it up on its next reload\n"
     assert (store / "current").read_text() == "v3\n"
+
+
+def test_promote_help_says_what_each_flag_lets_through():
+    """`models promote --help` said --over-gate refuses a version whose health "is not
+    healthy", though one with no health recorded (unknown) is promoted with a WARNING (test
+    above), and neither the action's description nor `models`' exit codes named the refusal
+    of an unhealthy version that --allow-unhealthy lifts."""
+    import argparse
+
+    from anomaly_gan.cli import build_parser
+
+    def subs(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(action.choices)
+
+    models = subs(build_parser())["models"]
+    promote = subs(models)["promote"]
+    over_gate = " ".join(next(a.help for a in promote._actions
+                              if "--over-gate" in a.option_strings).split())
+    assert "unhealthy (or damaged) is refused all the same" in over_gate, over_gate
+    assert "(unknown) is promoted" in over_gate, over_gate
+    for text in (promote.description, models.description):
+        text = " ".join(text.split())
+        assert "training ended unhealthy without --allow-unhealthy" in text, text
