@@ -800,7 +800,7 @@ def bootstrap_problem(servers: str) -> str | None:
     for entry in entries:
         address = re.sub(r"^.*://", "", entry.strip()).strip()
         if not address:
-            return f"{entry.strip()!r}: expected host:port after the protocol"
+            return f"{brief(entry.strip())}: expected host:port after the protocol"
         if address.startswith("["):
             m = re.fullmatch(r"\[([^\]]+)\](?::(.*))?", address)
             host, port = (m.group(1), m.group(2)) if m else ("", None)
@@ -813,11 +813,11 @@ def bootstrap_problem(servers: str) -> str | None:
         else:
             host, port = address, None
         if not host or any(c.isspace() or c in "/[]" for c in host):
-            return f"{entry.strip()!r}: expected host:port"
+            return f"{brief(entry.strip())}: expected host:port"
         if port is not None and not (port.isascii() and port.isdigit()):
-            return f"{entry.strip()!r}: the port is no number"
+            return f"{brief(entry.strip())}: the port is no number"
         if port is not None and not 1 <= int(port) <= 65535:
-            return f"{entry.strip()!r}: the port is not in 1-65535"
+            return f"{brief(entry.strip())}: the port is not in 1-65535"
     return None
 
 
@@ -836,7 +836,7 @@ def _cross_checks(cfg: Config, source: str) -> None:
     seen_counters: set[str] = set()
     for i, name in enumerate(cfg.data.counters):
         if name in seen_counters:
-            raise ConfigError(f"{source}: data.counters[{i}]: {name!r} is listed twice")
+            raise ConfigError(f"{source}: data.counters[{i}]: {brief(name)} is listed twice")
         seen_counters.add(name)
     if cfg.logs is not None:
         _check_logs(cfg.logs, source)
@@ -881,7 +881,7 @@ def _cross_checks(cfg: Config, source: str) -> None:
         if topic is not None and (not _TOPIC_NAME.fullmatch(topic) or topic in (".", "..")):
             raise ConfigError(
                 f"{source}: serve.kafka.{name}: expected a Kafka topic name (1-249 of ASCII "
-                f"letters, digits, '.', '_', '-'; not '.' or '..'), got {topic!r}"
+                f"letters, digits, '.', '_', '-'; not '.' or '..'), got {brief(topic)}"
             )
     for name in ("alert_topic", "scores_topic", "dlq_topic"):
         # The scorer reads back what it writes there: a dead letter is refused again and
@@ -889,7 +889,7 @@ def _cross_checks(cfg: Config, source: str) -> None:
         if getattr(k, name) == k.input_topic:
             raise ConfigError(
                 f"{source}: serve.kafka.{name}: expected a topic other than "
-                f"serve.kafka.input_topic, got {k.input_topic!r} (the scorer would read back "
+                f"serve.kafka.input_topic, got {brief(k.input_topic)} (the scorer would read back "
                 f"what it writes)"
             )
     if k.security_protocol.startswith("SASL") and k.sasl_mechanism is None:
@@ -1151,7 +1151,7 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
     if zone is not UTC and "%Z" in (logs.timestamp_format or ""):
         raise ConfigError(f"{source}: logs.timezone: expected UTC with a %Z timestamp_format "
                           f"(strptime reads the zone name but gives no offset: every stamp "
-                          f"would be read in {logs.timezone}), got {logs.timezone!r}")
+                          f"would be read in {logs.timezone}), got {brief(logs.timezone)}")
     fmt = logs.timestamp_format
     if fmt is not None and not (timestamp_format_has(fmt)
                                 or timestamp_format_has(fmt, _DATE_DIRECTIVES)):
@@ -1159,7 +1159,7 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
                           f"({', '.join(_YEAR_DIRECTIVES)}) or a month or day of the year "
                           f"({', '.join(_DATE_DIRECTIVES)}; the year is then inferred, as for "
                           f"syslog's 'Dec  4 16:53:23'); without one every line reads as a day "
-                          f"of January 1900, got {fmt!r}")
+                          f"of January 1900, got {brief(fmt)}")
 
 
 # What Kubernetes sets in every pod for each Service of the namespace (enableServiceLinks):

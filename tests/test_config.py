@@ -598,3 +598,24 @@ def test_empty_bootstrap_entries_are_left_out_as_the_clients_leave_them_out():
 
     cfg = config_from_dict({"serve": {"kafka": {"bootstrap_servers": "k1:9092,, k2:9093,"}}})
     assert client_kwargs(cfg.serve.kafka)["bootstrap_servers"] == ["k1:9092", "k2:9093"]
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize("text, key", [
+    (f"serve:\n  kafka:\n    input_topic: '{LONG} y'\n", "serve.kafka.input_topic"),
+    (f"serve:\n  kafka:\n    bootstrap_servers: '{LONG}:99999'\n", "serve.kafka.bootstrap_servers"),
+    (f"serve:\n  kafka:\n    bootstrap_servers: '{LONG}/x:9092'\n",
+     "serve.kafka.bootstrap_servers"),
+    (f"data:\n  counters: [{LONG}, {LONG}]\n", "data.counters[1]"),
+    (f"logs:\n  timestamp_format: '%H:%M {LONG}'\n", "logs.timestamp_format"),
+])
+def test_an_error_shows_at_most_about_80_characters_of_a_value(tmp_path, text, key):
+    """README ("Limits") and this module say an error shows at most about 80 characters of a
+    value; these lines quoted it whole with repr(): a 300-character topic name, bootstrap
+    address, counter name or strptime format came back in full."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    line = str(info.value)
+    assert f"{key}:" in line and "x" * 100 not in line, line
