@@ -103,7 +103,9 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
                           f"{exc.strerror or exc}") from None
     raw_cfg = json.loads(json.dumps(LOGS_DEMO_CONFIG))
     if opts.epochs is not None:
-        raw_cfg["training"]["epochs"] = opts.epochs
+        # exactly that many passes (quick runs), as the sensor demo's --epochs: no step floor
+        # (with it, --epochs 1 still trained 2,000 steps)
+        raw_cfg["training"].update(epochs=opts.epochs, min_steps=0)
     cfg = config_from_dict(raw_cfg, "logs demo config")
     say(f"synthetic service: {len(logs.lines)} log lines from 4 components; the first "
          f"{logs.train_seconds / 60:.0f} minutes train, then 30 minutes with 3 incidents")

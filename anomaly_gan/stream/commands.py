@@ -135,7 +135,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "60 with --logs; 0 = as fast as possible)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the synthetic plant (default 0)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: demo's)")
+    from anomaly_gan.config import TrainingConfig
+    from anomaly_gan.demo.logs import LOGS_DEMO_CONFIG
+    from anomaly_gan.demo.offline import DEMO_CONFIG
+
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"training epochs, exactly that many (a quick run: no step floor; "
+                        f"default {DEMO_CONFIG['training']['epochs']}, "
+                        f"{LOGS_DEMO_CONFIG['training']['epochs']} with --logs, and at least "
+                        f"{TrainingConfig().min_steps:,} steps)")
     p.add_argument("--http-port", type=int, default=9108,
                    help="port for /metrics, /healthz, /readyz on 127.0.0.1 (default 9108; 0 = "
                         "any free port)")
