@@ -18,7 +18,7 @@ section is saved with the bundle's config.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -224,16 +224,29 @@ class LogModel:
         return model
 
 
-def fit_log_model(cfg: LogsConfig, messages: Sequence[str]) -> tuple[LogModel, list[int]]:
+#: Lines between two calls of ``fit_log_model``'s ``stage`` (a power of two).
+STAGE_EVERY = 8192
+
+
+def fit_log_model(cfg: LogsConfig, messages: Sequence[str],
+                  stage: Callable[[str, int, int], None] | None = None
+                  ) -> tuple[LogModel, list[int]]:
     """Mine templates on training lines; the top ``cfg.top_k`` by line count become
-    columns. Returns the model and each line's final template id."""
+    columns. Returns the model and each line's final template id. ``stage(what, done,
+    total)``: how far mining, then matching, has got, every :data:`STAGE_EVERY` lines (2
+    million lines take about 30 s)."""
     miner = TemplateMiner(cfg.masking, cfg.similarity_threshold, cfg.tree_depth,
                           cfg.max_children, cfg.max_clusters)
-    for m in messages:
+    total = len(messages)
+    for done, m in enumerate(messages):
+        if stage is not None and not done % STAGE_EVERY and done:
+            stage("lines mined for templates", done, total)
         miner.learn(m)
     # Templates generalise while mining: assign every line to its final template.
     ids = []
-    for m in messages:
+    for done, m in enumerate(messages):
+        if stage is not None and not done % STAGE_EVERY and done:
+            stage("lines matched to their templates", done, total)
         tid = miner.match(m)
         ids.append(tid if tid is not None else miner.learn(m))
     sizes: dict[int, int] = {}

@@ -28,7 +28,7 @@ from typing import IO
 import numpy as np
 
 from anomaly_gan.config import Config, LogsConfig, config_to_dict, is_otlp
-from anomaly_gan.data.readers import lags, packed_format
+from anomaly_gan.data.readers import Reading, lags, packed_format
 from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError, duration
 from anomaly_gan.files import open_input
@@ -47,12 +47,21 @@ from anomaly_gan.logs.layout import (
     SAMPLE_LINES,
     detect_layout,
 )
-from anomaly_gan.logs.model import OTHER, SHARE, UNSEEN, LogModel, fit_log_model, set_means
+from anomaly_gan.logs.model import (
+    OTHER,
+    SHARE,
+    STAGE_EVERY,
+    UNSEEN,
+    LogModel,
+    fit_log_model,
+    set_means,
+)
 from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frames
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
-__all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "LineTally", "LogScores", "auto_bucket_lines",
+__all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "STAGE_EVERY", "LineTally", "LogScores", "Stage",
+           "auto_bucket_lines",
            "bucket_labels_and_scores", "buckets_to_train", "chooses_buckets", "count_rows",
            "count_series",
            "describe_templates", "error_levels_note", "latest_allowed", "load_log_model",
@@ -61,6 +70,11 @@ __all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "LineTally", "LogScores", "auto_bucket
            "years_in_file_order"]
 
 Progress = Callable[[str], None]
+#: How far long work on a file's lines has got, for a progress line: ``stage(what, done,
+#: total)``, e.g. ``("lines mined for templates", 40_000, 2_000_000)``; called every
+#: :data:`STAGE_EVERY` lines, so a throttle such as
+#: :func:`~anomaly_gan.runtime.now_and_then` decides what is written.
+Stage = Callable[[str, int, int], None]
 
 
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -167,7 +181,8 @@ class LineTally:
 
 def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_536,
                   max_entity_bytes: int = MAX_ENTITY_BYTES, progress: Progress | None = None,
-                  tally: LineTally | None = None) -> list[LogEvent]:
+                  tally: LineTally | None = None, reading: Reading | None = None
+                  ) -> list[LogEvent]:
     """Parse every non-empty line; with ``logs.format: regex`` a line that does not parse
     but continues the event before it (a stack trace's, :class:`~anomaly_gan.logs.events.
     Multiline`) is joined to that event as its continuation, so that the event equals the
@@ -189,7 +204,9 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     either format, each request is compressed and framed so, and read decompressed (as
     OTLP/JSON with ``format: json``: :func:`~anomaly_gan.otlp.json_frames`). A model
     trained on either reads the kafka exporter's records in the encoding ``logs.format``
-    names."""
+    names. ``reading(lines, bytes, unit)``: how far reading has got, every
+    :data:`STAGE_EVERY` lines (the bytes of text read; of a compressed file, decompressed).
+    """
     p = Path(path)
     handle = open_input(p, "rb")
     tally = tally if tally is not None else LineTally()
@@ -205,15 +222,24 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     nonempty = [0]  # a line may hold no event (an OTLP batch of none)
     framed, piece = tally.framed, tally.piece
     offsets: list[int] = []  # of each message of a framed file
+    read = [0]  # bytes of the lines read (of a framed file: up to the last message's start)
 
     def counted(lines: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
         for n, raw in lines:
             nonempty[0] += framed or bool(raw.strip())
+            if reading is not None and not n % STAGE_EVERY:
+                reading(n, offsets[-1] if framed else read[0], f"{piece}s")
             yield n, raw
+
+    def measured(chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            read[0] += len(chunk)
+            yield chunk
 
     with handle:
         cut: list[int] = []  # a last line with no newline
-        pieces = _messages(handle, p, offsets) if framed else _lines(handle, p, cut)
+        pieces = (_messages(handle, p, offsets) if framed
+                  else _lines(handle if reading is None else measured(handle), p, cut))
         # compressed, the exporter's format: json frames its OTLP/JSON documents too
         as_json, pieces = json_frames(pieces) if framed else (True, pieces)
         parser = parser_from_config(in_files(cfg) if as_json
@@ -408,8 +434,8 @@ def count_rows(model: LogModel, events: Sequence[LogEvent],
 
 def count_series(model: LogModel, events: Sequence[LogEvent],
                  marks: Sequence[int] | None = None, progress: Progress | None = None,
-                 source: str | None = None, not_after: float = math.inf
-                 ) -> dict[str, list[list[BucketRow]]]:
+                 source: str | None = None, not_after: float = math.inf,
+                 stage: Stage | None = None) -> dict[str, list[list[BucketRow]]]:
     """Classify and count one stream of events (of the file ``source``) into closed buckets,
     per entity, in series: per N lines an entity back after more than ``logs.gap_seconds``
     starts a new one, its partial bucket left out, as in ``serve`` (offline counted on
@@ -418,7 +444,7 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
 
     In time buckets the lines are counted in time order (:func:`time_order`): lines stamped
     after ``not_after`` and a stray first or last line are left out. ``progress`` gets a
-    ``note:`` for each of these that happened."""
+    ``note:`` for each of these that happened; ``stage``, how far counting has got."""
     buckets = model.buckets()
     rows: dict[str, list[list[BucketRow]]] = {}
 
@@ -433,7 +459,10 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
         times = [float(ev.ts) for ev in events]  # type: ignore[arg-type]
         order, future, stray, late = _time_order(times, model.cfg.gap_seconds, not_after)
         _notes(progress, source, events, late, future, stray)
-    for i in order:
+    total = len(order)
+    for done, i in enumerate(order):
+        if stage is not None and not done % STAGE_EVERY and done:
+            stage("lines counted into buckets", done, total)
         ev = events[i]
         if lines_mode and buckets.returns_after_gap(ev.entity, ev.ts):
             buckets.drop(ev.entity)  # as serve (stream/intake.py): a new series
@@ -561,13 +590,14 @@ def series_of(rows: Sequence[BucketRow], max_hole_seconds: float) -> list[list[B
 
 
 def log_runs(model: LogModel, sources: Iterable[tuple[str, Sequence[LogEvent]]],
-             progress: Progress, not_after: float = math.inf) -> list[list[BucketRow]]:
+             progress: Progress, not_after: float = math.inf, stage: Stage | None = None
+             ) -> list[list[BucketRow]]:
     """Every entity's runs of bucket rows (no window spans a gap) of each ``(source name,
-    events)`` stream, counted with ``model`` (:func:`count_series`)."""
+    events)`` stream, counted with ``model`` (:func:`count_series`; ``stage``: how far)."""
     runs: list[list[BucketRow]] = []
     for source, events in sources:
         for series in count_series(model, events, progress=progress, source=source,
-                                   not_after=not_after).values():
+                                   not_after=not_after, stage=stage).values():
             for entity_rows in series:
                 runs.extend(series_of(entity_rows, model.max_hole_seconds))
     return runs
@@ -721,19 +751,22 @@ def _line_count(path: str | Path) -> int:
 
 
 def read_log_files(cfg: Config, paths: Sequence[str], progress: Progress | None = None,
-                   skipped: dict[str, int] | None = None) -> list[list[LogEvent]]:
+                   skipped: dict[str, int] | None = None,
+                   reading: Callable[[str], Reading | None] | None = None
+                   ) -> list[list[LogEvent]]:
     """Parse the log files of a logs config (lines over ``serve.windows.max_event_bytes``
     and entities over ``max_entity_bytes`` are refused, as the service would); ``skipped``
     adds up the records left out by reason (``logs.bad_lines: skip``): an event with its
     joined stack trace counts once, as the one record ``serve`` would get, so a retrain on
-    files counts invalid events as one on the topic does."""
+    files counts invalid events as one on the topic does. ``reading(path)``: how far
+    reading that file has got (:func:`read_log_file`), or None."""
     assert cfg.logs is not None
     w = cfg.serve.windows
     out = []
     for p in paths:
         tally = LineTally()
         out.append(read_log_file(p, cfg.logs, w.max_event_bytes, w.max_entity_bytes, progress,
-                                 tally))
+                                 tally, reading(p) if reading is not None else None))
         if skipped is not None:
             for reason, n in tally.records_skipped.items():
                 skipped[reason] = skipped.get(reason, 0) + n
@@ -747,9 +780,10 @@ BY_DESIGN = frozenset({UNSEEN, OTHER, SHARE})
 
 
 def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | None = None,
-                       events_by_file: Sequence[Sequence[LogEvent]] | None = None) -> Detector:
+                       events_by_file: Sequence[Sequence[LogEvent]] | None = None,
+                       stage: Stage | None = None) -> Detector:
     """Log files (or their events, already read) -> templates -> count rows -> the same
-    GAN training as metrics."""
+    GAN training as metrics. ``stage``: how far mining and counting the lines have got."""
     from anomaly_gan.train import too_short, train_detector
 
     assert cfg.logs is not None
@@ -762,7 +796,7 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         say(f"note: {entities} entities in {len(messages)} lines: each has a handful of lines, "
             f"so its buckets are nearly all empty (is the entity the service, not a request "
             f"or user id? logs.regex's entity group, or the JSON entity field)")
-    model, _ = fit_log_model(cfg.logs, messages)
+    model, _ = fit_log_model(cfg.logs, messages, stage)
     model.miner.reset_new()
     stamps = [ev.ts for events in events_by_file for ev in events if ev.ts is not None]
     span = f" ({_iso(min(stamps))} to {_iso(max(stamps))})" if stamps else ""
@@ -781,8 +815,8 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
         if note is not None:
             say(note)
     sources = list(zip(paths, events_by_file, strict=True))
-    runs = log_runs(model, sources, say, not_after=latest_allowed(cfg))
-    model, runs, tried = buckets_to_train(cfg, model, sources, runs, say)
+    runs = log_runs(model, sources, say, not_after=latest_allowed(cfg), stage=stage)
+    model, runs, tried = buckets_to_train(cfg, model, sources, runs, say, stage)
     cfg = cfg.replace(logs=model.cfg)  # the bundle's config: serve counts the same
     w = cfg.data.window
     usable = trainable_runs(runs, w)
@@ -864,7 +898,7 @@ def auto_bucket_lines(most_lines: int, window: int) -> int:
 
 def buckets_to_train(cfg: Config, model: LogModel,
                      sources: Sequence[tuple[str, Sequence[LogEvent]]],
-                     runs: list[list[BucketRow]], say: Progress
+                     runs: list[list[BucketRow]], say: Progress, stage: Stage | None = None
                      ) -> tuple[LogModel, list[list[BucketRow]], str]:
     """The model and runs to train on, from ``runs`` of each ``(source name, events)``
     counted with ``model``: those, or, where the config leaves the buckets to train
@@ -880,7 +914,7 @@ def buckets_to_train(cfg: Config, model: LogModel,
     timed = sum(len(r) for r in trainable_runs(runs, cfg.data.window))
     if not chooses_buckets(cfg) or timed >= AUTO_MIN_BUCKETS:
         return model, runs, ""
-    per_lines, tried, note = _per_lines_instead(cfg, model, sources, runs, timed, say)
+    per_lines, tried, note = _per_lines_instead(cfg, model, sources, runs, timed, say, stage)
     if per_lines is not None and sum(len(r) for r in trainable_runs(per_lines[1],
                                                                     cfg.data.window)) > timed:
         say(note)
@@ -890,7 +924,8 @@ def buckets_to_train(cfg: Config, model: LogModel,
 
 def _per_lines_instead(cfg: Config, model: LogModel,
                        sources: Sequence[tuple[str, Sequence[LogEvent]]],
-                       runs: Sequence[list[BucketRow]], timed: int, say: Progress
+                       runs: Sequence[list[BucketRow]], timed: int, say: Progress,
+                       stage: Stage | None = None
                        ) -> tuple[tuple[LogModel, list[list[BucketRow]]] | None, str, str]:
     """Train's fallback from the default time buckets (``runs``: their runs, ``timed``
     buckets in runs long enough to train on, fewer than :data:`AUTO_MIN_BUCKETS`): the
@@ -907,7 +942,7 @@ def _per_lines_instead(cfg: Config, model: LogModel,
     model.miner.reset_new()
     per_lines = LogModel(replace(cfg.logs, bucket_seconds=None, bucket_lines=n),
                          model.miner, model.template_ids, {}, {})
-    runs_n = log_runs(per_lines, sources, say)
+    runs_n = log_runs(per_lines, sources, say, stage=stage)
     usable = trainable_runs(runs_n, w)
     longest = max((len(r) for r in runs), default=0)
     seconds = f"{cfg.logs.bucket_seconds:g} s buckets (the default)"
@@ -982,18 +1017,20 @@ def load_log_model(det: Detector) -> LogModel:
 
 def read_for_log_model(config: Config, path: str, labels_path: str | None = None,
                        progress: Progress | None = None, tally: LineTally | None = None,
+                       reading: Reading | None = None
                        ) -> tuple[list[LogEvent], list[int] | None]:
     """A log file's events for a logs bundle's ``config`` and, with ``labels_path`` (one 0/1
     per non-empty line), its labels, one per event (1 when any of its lines is labelled 1):
     no TensorFlow needed, so bad input fails fast.
-    ``tally`` gets which lines were read (:class:`LineTally`)."""
+    ``tally`` gets which lines were read (:class:`LineTally`); ``reading``, how far reading
+    has got (:func:`read_log_file`)."""
     from anomaly_gan.data import read_labels
 
     assert config.logs is not None
     w = config.serve.windows
     tally = tally if tally is not None else LineTally()
     events = read_log_file(path, config.logs, w.max_event_bytes, w.max_entity_bytes, progress,
-                           tally)
+                           tally, reading)
     if labels_path is None:
         return events, None
     # One label per non-empty line (message of a framed file), read, joined to an event or
@@ -1031,14 +1068,15 @@ class LogScores:
 def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
                      explain_anomalies_only: bool = True,
                      marks: Sequence[int] | None = None, progress: Progress | None = None,
-                     source: str | None = None) -> list[LogScores]:
+                     source: str | None = None, stage: Stage | None = None) -> list[LogScores]:
     """Score a stream of events (of the file ``source``); runs shorter than one window are
     left unscored (NaN). Late lines are dropped, with a ``note:`` to ``progress``; when no
-    line is left in a bucket, :class:`DataError` (nothing to score)."""
+    line is left in a bucket, :class:`DataError` (nothing to score). ``stage``: how far
+    counting the lines has got."""
     window = det.window
     top_k = det.config.scoring.top_k
     rows = count_series(model, events, marks, progress, source,
-                        not_after=latest_allowed(det.config))
+                        not_after=latest_allowed(det.config), stage=stage)
     if not any(r for series in rows.values() for r in series):
         raise DataError(f"{source or 'log lines'}: none of its {len(events)} lines was counted "
                         f"into a bucket (see the notes above); nothing to score")

@@ -31,7 +31,7 @@ import numpy as np
 
 from anomaly_gan.config import Config
 from anomaly_gan.errors import DataError
-from anomaly_gan.retrain.source import Rows, Segment
+from anomaly_gan.retrain.source import Readings, Rows, Segment
 from anomaly_gan.stream.alerts import iso_utc
 
 if TYPE_CHECKING:
@@ -171,14 +171,16 @@ def _segments(cfg: Config, info: BundleInfo | None,
 
 
 def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | None,
-                        say: Progress) -> tuple[Rows, tuple[str, ...], LogModel]:
+                        say: Progress, reading: Readings | None = None
+                        ) -> tuple[Rows, tuple[str, ...], LogModel]:
     """Rows of log files (each file one stream, as ``train``), their feature names and the
-    log model that counted them (a first version's: its config holds the buckets chosen)."""
+    log model that counted them (a first version's: its config holds the buckets chosen).
+    ``reading(path)``: how far reading that file has got."""
     from anomaly_gan.logs.offline import read_log_files
 
     t0 = time.monotonic()
     invalid: dict[str, int] = {}  # records left out (logs.bad_lines: skip), as a topic's
-    events = read_log_files(cfg, paths, say, invalid)
+    events = read_log_files(cfg, paths, say, invalid, reading)
     segments, model, late, tried = _segments(cfg, info, list(zip(paths, events, strict=True)),
                                              say)
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},

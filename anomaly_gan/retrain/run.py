@@ -345,7 +345,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             from anomaly_gan.logs.offline import resolve_layout
 
             cfg = resolve_layout(cfg, req.files, say)  # a first version's logs.format: auto
-            rows, names, log_model = read_log_files_rows(cfg, req.files, info, say)
+            rows, names, log_model = read_log_files_rows(cfg, req.files, info, say, reading)
             # a first version's buckets may be chosen per N lines: the version's config
             # holds them, so that serve counts the same
             cfg = cfg.replace(logs=log_model.cfg)

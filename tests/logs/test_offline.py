@@ -1489,3 +1489,75 @@ def test_a_record_s_lines_give_serve_the_events_and_bad_lines_a_file_gives(tmp_p
     assert [e for e in live if isinstance(e, LogEvent)] == offline
     bad = [e.reason for e in live if not isinstance(e, LogEvent)]
     assert {r: bad.count(r) for r in bad} == tally.records_skipped
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_train_says_how_far_reading_mining_and_counting_log_lines_have_got(tmp_path, capsys,
+                                                                          monkeypatch, quiet):
+    """train read, mined and counted 2 million log lines for 80 s with no word on stderr
+    between the layout note and the templates line. Each phase now says how far it has got,
+    through the throttle of the CSV path's reading lines (let through every time here):
+    every 8192 lines at most, the share of the file's bytes while reading, of its lines
+    while mining and counting; --quiet silences them, not the error."""
+    from anomaly_gan import cli
+
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(cli, "_tensorflow", lambda: None)  # no training: runs too short
+    p = tmp_path / "long.log"
+    short_capture(p, lines=10_000)  # 20,000 lines in 90 s: 9 buckets of 10 s, fewer than 12
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY_LOGS_CONFIG))
+    assert main(["train", "--config", str(cfg), "--data", str(p), "--out", str(tmp_path / "m"),
+                 *(["--quiet"] if quiet else [])]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith(f"anomaly-gan: error: {p}: the longest run of buckets")
+    progress = [line.split(" in ")[0] for line in lines if line.startswith("train: ")]
+    if quiet:
+        assert progress == [] and len(lines) == 1
+        return
+    mb = f"{p.stat().st_size / 1e6:,.1f}"
+    assert progress == [
+        *(f"train: read {n:,} lines ({n * p.stat().st_size // 20_000 / 1e6:,.1f} of {mb} MB) "
+          f"of {p}" for n in (8192, 16384)),
+        *(f"train: {n:,} of 20,000 {what} ({100 * n // 20_000}%)"
+          for what in ("lines mined for templates", "lines matched to their templates",
+                       "lines counted into buckets") for n in (8192, 16384))]
+    templates = next(i for i, line in enumerate(lines) if "-> " in line and " templates" in line)
+    assert "matched" in lines[templates - 1] and "counted" in lines[templates + 1]
+
+
+def test_train_on_a_short_log_file_says_nothing_on_how_far_it_has_got(tmp_path, capsys,
+                                                                     monkeypatch):
+    """Fewer than 8192 lines: not one progress line, whatever the throttle allows."""
+    from anomaly_gan import cli
+
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(cli, "_tensorflow", lambda: None)
+    p = tmp_path / "short.log"
+    short_capture(p, lines=4_000)
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY_LOGS_CONFIG))
+    assert main(["train", "--config", str(cfg), "--data", str(p),
+                 "--out", str(tmp_path / "m")]) == 2
+    assert not [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("train: ")]
+
+
+def test_a_log_files_progress_lines_come_at_most_once_per_interval(capsys):
+    """The lines on mining and counting share the command's throttle: the first once
+    PROGRESS_SECONDS have passed since the command started, then at most one per
+    PROGRESS_SECONDS, whichever phase is at work."""
+    from anomaly_gan import cli
+
+    now = [100.0]
+    progress = cli._Progress("train", lambda: now[0])
+    for at, what, done in ((104.0, "lines mined for templates", 8192),
+                           (111.0, "lines mined for templates", 16384),
+                           (118.0, "lines matched to their templates", 8192),
+                           (122.0, "lines counted into buckets", 16384)):
+        now[0] = at
+        progress.stage(what, done, 20_000)
+    assert capsys.readouterr().err.splitlines() == [
+        "train: 16,384 of 20,000 lines mined for templates (81%) in 11s",
+        "train: 16,384 of 20,000 lines counted into buckets (81%) in 22s",
+    ]
