@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -678,7 +679,8 @@ class LogParser:
         if raw_ts is None:
             if self.need_ts:
                 return InvalidEvent("missing_field", f"{ts_name!r} is missing")
-            return LogEvent(entity, None, level.upper(), message, continuation)
+            return LogEvent(sys.intern(entity), None, sys.intern(level.upper()), message,
+                            continuation)
         ts = parse_timestamp(raw_ts, per_second=10**9) if in_nanos else self._ts(raw_ts)
         if ts is None:
             return InvalidEvent("bad_timestamp", f"{ts_name!r} {raw_ts!r:.80} is not "
@@ -692,7 +694,10 @@ class LogParser:
         if ts > self.not_after:
             return InvalidEvent("future_timestamp", f"{ts_name!r} {raw_ts!r:.80} is more than "
                                 "the allowed clock skew ahead of the wall clock")
-        return LogEvent(entity, ts, level.upper(), message, continuation)
+        # interned: one copy of each entity and level, not one per line (2 million lines
+        # held 2 million copies of 'INFO', 56 B each)
+        return LogEvent(sys.intern(entity), ts, sys.intern(level.upper()), message,
+                        continuation)
 
 
 def parser_from_config(logs: LogsConfig, max_bytes: int,
