@@ -38,7 +38,7 @@ __all__ = ["LOGS_DEMO_CONFIG", "LogsDemoOptions", "names_template", "run_logs_de
 # resolves a component's incident.
 RESOLVE_WINDOWS = 6
 
-LOGS_DEMO_CONFIG = {
+LOGS_DEMO_CONFIG: dict[str, Any] = {
     "model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "hidden": [32]},
     "data": {"window": 6, "stride": 1, "scaler": "minmax"},
     "training": {"epochs": 10, "batch_size": 64, "learning_rate": 1e-3, "seed": 0,

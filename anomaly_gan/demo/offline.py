@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from anomaly_gan.config import config_from_dict
 __all__ = ["DEMO_CONFIG", "run_offline_demo"]
 
 # Small and fast: trains in well under two minutes on two CPU cores.
-DEMO_CONFIG = {
+DEMO_CONFIG: dict[str, Any] = {
     "model": {"kind": "ganomaly", "backbone": "conv1d", "latent_dim": 16, "hidden": [32, 64]},
     "data": {"window": 32, "stride": 2},
     "training": {"epochs": 15, "batch_size": 64, "patience": 4, "seed": 0, "verbose": 0},
