@@ -487,16 +487,25 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     if args.config is None:  # environment overrides apply over the logs defaults too
         cfg = _logs_if_log_file(cfg, args.data[0], say)
     if cfg.logs is not None:  # a logs config: the files are log lines
-        from anomaly_gan.logs.offline import read_log_files, resolve_layout, train_log_detector
+        from anomaly_gan.logs.offline import (
+            log_training_data,
+            read_log_files,
+            resolve_layout,
+            train_on_log_data,
+        )
 
         cfg = resolve_layout(cfg, args.data, say)  # logs.format: auto
         events = read_log_files(cfg, args.data, say, reading=lines.reading)
-        _tensorflow()
-        det = train_log_detector(cfg, args.data, progress=say, events_by_file=events,
+        data = log_training_data(cfg, args.data, progress=say, events_by_file=events,
                                  stage=lines.stage)
+        spans = [_span([e.ts for e in evs]) for evs in events]
+        # The events (2 million lines: about 600 MB) were held through TensorFlow's import
+        # and the training until 2026-12-06, for the spans alone.
+        del events
+        _tensorflow()
+        det = train_on_log_data(data, progress=say)
         names = det.feature_names
-        _record_sources(det.metadata, args.data,
-                        [_span([e.ts for e in evs]) for evs in events])
+        _record_sources(det.metadata, args.data, spans)
     else:
         # an OTLP metric file holds a series per entity (data/otlp_files.py)
         per_file = [read_data_file(p, cfg, progress=say, check_counters=True,

@@ -60,14 +60,13 @@ from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frame
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
-__all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "STAGE_EVERY", "LineTally", "LogScores", "Stage",
-           "auto_bucket_lines",
-           "bucket_labels_and_scores", "buckets_to_train", "chooses_buckets", "count_rows",
-           "count_series",
+__all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "STAGE_EVERY", "LineTally", "LogScores",
+           "LogTrainingData", "Stage", "auto_bucket_lines", "bucket_labels_and_scores",
+           "buckets_to_train", "chooses_buckets", "count_rows", "count_series",
            "describe_templates", "error_levels_note", "latest_allowed", "load_log_model",
-           "log_runs", "read_for_log_model", "read_log_file", "read_log_files", "score_log_events",
-           "series_of", "time_order", "train_log_detector", "trainable_runs", "unit",
-           "years_in_file_order"]
+           "log_runs", "log_training_data", "read_for_log_model", "read_log_file",
+           "read_log_files", "score_log_events", "series_of", "time_order", "train_log_detector",
+           "train_on_log_data", "trainable_runs", "unit", "years_in_file_order"]
 
 Progress = Callable[[str], None]
 #: How far long work on a file's lines has got, for a progress line: ``stage(what, done,
@@ -783,8 +782,51 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
                        events_by_file: Sequence[Sequence[LogEvent]] | None = None,
                        stage: Stage | None = None) -> Detector:
     """Log files (or their events, already read) -> templates -> count rows -> the same
-    GAN training as metrics. ``stage``: how far mining and counting the lines have got."""
-    from anomaly_gan.train import too_short, train_detector
+    GAN training as metrics (:func:`log_training_data`, then :func:`train_on_log_data`).
+    ``stage``: how far mining and counting the lines have got."""
+    return train_on_log_data(log_training_data(cfg, paths, progress, events_by_file, stage),
+                             progress)
+
+
+@dataclass
+class LogTrainingData:
+    """What a logs model trains on, counted from log files' events, and holding none of
+    them: a caller that drops its events before :func:`train_on_log_data` frees them before
+    TensorFlow loads (2 million events are about 600 MB). ``cfg`` is the bundle's config
+    (with the buckets train chose); ``series``, the feature rows of the runs to train on,
+    the newest last; ``run_entities``, each run's entity (time buckets) or None; ``lines``,
+    the events read; ``buckets``, those in the runs."""
+
+    cfg: Config
+    model: LogModel
+    series: list[np.ndarray]
+    run_entities: list[str] | None
+    lines: int
+    buckets: int
+
+
+def train_on_log_data(data: LogTrainingData, progress: Progress | None = None) -> Detector:
+    """The GAN trained on :func:`log_training_data`'s rows, with the log front end in its
+    bundle."""
+    from anomaly_gan.train import train_detector
+
+    det = train_detector(data.cfg, data.series, data.model.feature_names,
+                         progress=progress or (lambda _m: None),
+                         run_entities=data.run_entities, constant_by_design=BY_DESIGN)
+    det.extras["logs"] = data.model.to_dict()
+    det.metadata["logs"] = {"lines": data.lines, "templates": len(data.model.miner.templates),
+                            "buckets": data.buckets}
+    return det
+
+
+def log_training_data(cfg: Config, paths: Sequence[str], progress: Progress | None = None,
+                      events_by_file: Sequence[Sequence[LogEvent]] | None = None,
+                      stage: Stage | None = None) -> LogTrainingData:
+    """Log files (or their events, already read) -> templates -> count rows: the rows to
+    train on (:class:`LogTrainingData`), with the notes and the summary lines on
+    ``progress``; a :class:`DataError` where they leave nothing to train on. ``stage``: how
+    far mining and counting the lines have got."""
+    from anomaly_gan.train import too_short
 
     assert cfg.logs is not None
     say = progress or (lambda _m: None)
@@ -842,14 +884,10 @@ def train_log_detector(cfg: Config, paths: Sequence[str], progress: Progress | N
             f"runs of {2 * w} or more buckets; the others are in shorter runs (an entity "
             f"silent for logs.gap_seconds starts a new run), which are left out: for sparse "
             f"lines use larger logs.bucket_seconds and logs.gap_seconds, or logs.bucket_lines")
-    det = train_detector(cfg, series, model.feature_names, progress=say,
-                         run_entities=([run[0].entity for run in usable]
-                                       if model.cfg.bucket_seconds is not None else None),
-                         constant_by_design=BY_DESIGN)
-    det.extras["logs"] = model.to_dict()
-    det.metadata["logs"] = {"lines": len(messages), "templates": len(model.miner.templates),
-                            "buckets": int(sum(len(r) for r in usable))}
-    return det
+    return LogTrainingData(cfg, model, series,
+                           [run[0].entity for run in usable]
+                           if model.cfg.bucket_seconds is not None else None,
+                           len(messages), int(sum(len(r) for r in usable)))
 
 
 #: When train chooses the buckets (:func:`chooses_buckets`) and falls back to per N lines:
