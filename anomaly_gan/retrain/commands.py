@@ -78,9 +78,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from anomaly_gan.retrain.run import check_request
     from anomaly_gan.train import WARNING_PREFIXES
 
-    # how far reading a --data file has got, in score's and train's words (not a phase line:
-    # --quiet drops it)
-    reading = _Progress("retrain", quiet=args.quiet).reading
+    # how far reading a --data file (and mining and counting log lines) has got, in score's
+    # and train's words (not a phase line: --quiet drops it)
+    lines = _Progress("retrain", quiet=args.quiet)
     cfg = load_config(args.config)
     # Keras' progress bar writes to stdout, which holds the JSON report: progress goes to
     # stderr through the library's progress channel (one line per epoch).
@@ -109,7 +109,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
     with stop.installed():
         result = retrain(cfg, req, progress=progress, finishing=stop.finishing,
-                         reading=reading)
+                         reading=lines.reading, stage=lines.stage)
     print(json.dumps(result.report, indent=2, default=str))
     return result.exit_code
 

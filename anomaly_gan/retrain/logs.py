@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from anomaly_gan.artifacts import BundleInfo
     from anomaly_gan.logs.events import LogEvent
     from anomaly_gan.logs.model import LogModel
+    from anomaly_gan.logs.offline import Stage
 
 __all__ = ["FORMER_DEFAULTS", "check_kind", "keep_former_defaults", "read_log_files_rows",
            "read_log_range_rows"]
@@ -136,9 +137,11 @@ def _current_model(cfg: Config, info: BundleInfo) -> LogModel:
 
 def _segments(cfg: Config, info: BundleInfo | None,
               sources: Sequence[tuple[str, Sequence[LogEvent]]],
-              say: Progress) -> tuple[list[Segment], LogModel, int, str]:
+              say: Progress, stage: Stage | None = None
+              ) -> tuple[list[Segment], LogModel, int, str]:
     """Bucket rows of every source's events, as segments; the log model; lines dropped; and
-    the buckets tried where none gave a run to train on (:attr:`Rows.tried`)."""
+    the buckets tried where none gave a run to train on (:attr:`Rows.tried`). ``stage``: how
+    far mining (a first version) and counting the lines have got, as in ``train``."""
     from anomaly_gan.logs.model import fit_log_model, set_means
     from anomaly_gan.logs.offline import buckets_to_train, latest_allowed, log_runs, trainable_runs
 
@@ -152,14 +155,15 @@ def _segments(cfg: Config, info: BundleInfo | None,
         say(f"[read] counting with the current version's {len(model.template_ids)} template "
             f"columns ({len(model.miner.templates)} templates)")
     else:
-        model, _ = fit_log_model(cfg.logs, [ev.message for _, evs in sources for ev in evs])
+        model, _ = fit_log_model(cfg.logs, [ev.message for _, evs in sources for ev in evs],
+                                 stage)
         model.miner.reset_new()
         say(f"[read] first version: {len(model.miner.templates)} templates mined, columns: "
             f"top {len(model.template_ids)}")
-    runs = log_runs(model, sources, read_say, latest_allowed(cfg))
+    runs = log_runs(model, sources, read_say, latest_allowed(cfg), stage)
     tried = ""
     if info is None:  # the buckets, as train chooses them (the version's config keeps them)
-        model, runs, tried = buckets_to_train(cfg, model, sources, runs, read_say)
+        model, runs, tried = buckets_to_train(cfg, model, sources, runs, read_say, stage)
     # Every line kept is counted in a bucket: the rest were left out (time_order).
     late = sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
     # The new baseline's means, over the runs train would use (train_log_detector).
@@ -171,18 +175,20 @@ def _segments(cfg: Config, info: BundleInfo | None,
 
 
 def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | None,
-                        say: Progress, reading: Readings | None = None
+                        say: Progress, reading: Readings | None = None,
+                        stage: Stage | None = None
                         ) -> tuple[Rows, tuple[str, ...], LogModel]:
     """Rows of log files (each file one stream, as ``train``), their feature names and the
     log model that counted them (a first version's: its config holds the buckets chosen).
-    ``reading(path)``: how far reading that file has got."""
+    ``reading(path)``: how far reading that file has got; ``stage``, how far mining and
+    counting its lines have got."""
     from anomaly_gan.logs.offline import read_log_files
 
     t0 = time.monotonic()
     invalid: dict[str, int] = {}  # records left out (logs.bad_lines: skip), as a topic's
     events = read_log_files(cfg, paths, say, invalid, reading)
     segments, model, late, tried = _segments(cfg, info, list(zip(paths, events, strict=True)),
-                                             say)
+                                             say, stage)
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
                 events_read=sum(len(e) for e in events), invalid=invalid, late=late,
                 seconds=time.monotonic() - t0, tried=tried,

@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,6 +49,9 @@ from anomaly_gan.runtime import import_tensorflow_quietly
 from anomaly_gan.store import ModelStore
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.silences import Silences, load_silences
+
+if TYPE_CHECKING:
+    from anomaly_gan.logs.offline import Stage
 
 __all__ = ["EXIT_REJECTED", "RetrainRequest", "RetrainResult", "check_request", "event_span",
            "retrain",
@@ -284,7 +287,8 @@ def _compatible(cfg: Config, names: Sequence[str], info: Any, current_name: str 
 
 def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
             finishing: Callable[[], contextlib.AbstractContextManager[Any]]
-            = contextlib.nullcontext, reading: Readings | None = None) -> RetrainResult:
+            = contextlib.nullcontext, reading: Readings | None = None,
+            stage: Stage | None = None) -> RetrainResult:
     """Run one retrain. Everything up to the training data (the request, the store, the
     labels, the current version's files and the read itself) is checked before TensorFlow
     loads, so a wrong topic or an empty range is reported in about a second. The store is
@@ -295,7 +299,8 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     signal there and up to the command's end, :meth:`~anomaly_gan.runtime.Interrupts.finishing`:
     one between the save and the promote gave exit 130 with a version kept, or with
     ``current`` moved, and one after them, while the run lock was released, too). ``reading``: how far reading each of ``req.files``
-    has got (:func:`~anomaly_gan.retrain.source.read_files`)."""
+    has got (:func:`~anomaly_gan.retrain.source.read_files`); ``stage``, how far mining and
+    counting the lines of log files have got (:data:`~anomaly_gan.logs.offline.Stage`)."""
     say = progress or (lambda _m: None)
     check_request(req)
     store = ModelStore.open(req.store, create=True)
@@ -310,13 +315,14 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
         if exists:
             held.enter_context(store.run_lock("retrain"))
         return _retrain(cfg, req, store, say, finishing, lock_new_store=None if exists else (
-            lambda: held.enter_context(store.run_lock("retrain"))), reading=reading)
+            lambda: held.enter_context(store.run_lock("retrain"))), reading=reading,
+            stage=stage)
 
 
 def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
              finishing: Callable[[], contextlib.AbstractContextManager[Any]],
              lock_new_store: Callable[[], object] | None,
-             reading: Readings | None = None) -> RetrainResult:
+             reading: Readings | None = None, stage: Stage | None = None) -> RetrainResult:
     from anomaly_gan.artifacts import inspect_bundle
 
     labels = read_labels_file(req.labels) if req.labels else []
@@ -345,7 +351,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             from anomaly_gan.logs.offline import resolve_layout
 
             cfg = resolve_layout(cfg, req.files, say)  # a first version's logs.format: auto
-            rows, names, log_model = read_log_files_rows(cfg, req.files, info, say, reading)
+            rows, names, log_model = read_log_files_rows(cfg, req.files, info, say, reading,
+                                                         stage)
             # a first version's buckets may be chosen per N lines: the version's config
             # holds them, so that serve counts the same
             cfg = cfg.replace(logs=log_model.cfg)

@@ -1563,6 +1563,31 @@ def test_a_log_files_progress_lines_come_at_most_once_per_interval(capsys):
     ]
 
 
+def test_retrain_says_how_far_mining_and_counting_log_lines_have_got(tmp_path, capsys,
+                                                                     monkeypatch):
+    """retrain --data on log files said how far reading had got, then nothing while the
+    lines were mined and counted (half of the minute 2 million lines take). It now says so
+    as train does, through the same throttle (let through every time here)."""
+    from anomaly_gan import cli
+
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 0.0)
+    p = tmp_path / "long.log"
+    short_capture(p, lines=10_000)  # 20,000 lines in 90 s: 9 buckets of 10 s, fewer than 12
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY_LOGS_CONFIG))
+    assert main(["retrain", "--config", str(cfg), "--data", str(p),
+                 "--store", str(tmp_path / "store")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith(f"anomaly-gan: error: {p}: ")
+    progress = [line.split(" in ")[0] for line in lines if line.startswith("retrain: ")]
+    assert progress[2:] == [
+        f"retrain: {n:,} of 20,000 {what} ({100 * n // 20_000}%)"
+        for what in ("lines mined for templates", "lines matched to their templates",
+                     "lines counted into buckets") for n in (8192, 16384)]
+    assert [line.split(" (")[0] for line in progress[:2]] == [
+        f"retrain: read {n:,} lines" for n in (8192, 16384)]
+
+
 def test_train_frees_the_log_events_before_tensorflow_loads(tmp_path, monkeypatch):
     """train held every event read (2 million lines: about 600 MB) through TensorFlow's
     import and the training, for the first and last time of each file alone: the peak was
