@@ -452,10 +452,12 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
             series = rows.setdefault(r.entity, [[]])
             series[-1].append(r)
 
-    order: Sequence[int] = range(len(events))
+    order: Sequence[int] | np.ndarray = range(len(events))
     lines_mode = model.cfg.bucket_seconds is None
     if not lines_mode:
-        times = [float(ev.ts) for ev in events]  # type: ignore[arg-type]
+        # arrays, not lists: 2 million lines' times and positions as Python objects took
+        # about 200 MB more while they were counted
+        times = np.fromiter((ev.ts for ev in events), dtype=np.float64, count=len(events))
         order, future, stray, late = _time_order(times, model.cfg.gap_seconds, not_after)
         _notes(progress, source, events, late, future, stray)
     total = len(order)
@@ -470,11 +472,11 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
         col, key = model.classify(ev.message)
         keep(buckets.add(ev.entity, ev.ts, col, key, ev.example, model.is_error(ev.level),
                          mark=bool(marks[i]) if marks is not None else False))
-    if not lines_mode and order:
+    if not lines_mode and len(order):
         # the file is in time order: its last line is the watermark (serve's, for sparse lines,
         # lags up to two lines behind: docs/logs.md, Watermark), so every silent entity's
         # empty buckets up to it are rows, as before the watermark waited for them
-        keep(buckets.advance(times[order[-1]]))
+        keep(buckets.advance(float(times[order[-1]])))
     keep(buckets.flush())
     return rows
 
@@ -501,25 +503,35 @@ def time_order(times: Sequence[float], gap_seconds: float, not_after: float = ma
     >>> time_order([0.0, 5.0, 9.0, 4e9], 60.0, not_after=2e9)
     ([0, 1, 2], [3], [], 0)
     """
-    order, future, stray, late = _time_order(times, gap_seconds, not_after)
-    return order, future, stray, late[0]
+    order, future, stray, late = _time_order(np.asarray(times, dtype=np.float64), gap_seconds,
+                                             not_after)
+    return order.tolist(), future, stray, late[0]
 
 
-def _time_order(times: Sequence[float], gap_seconds: float, not_after: float
-                ) -> tuple[list[int], list[int], list[int], tuple[int, int, float, float]]:
-    """:func:`time_order` with the whole of :func:`_late_lines` for the late-line note."""
-    kept = [i for i, t in enumerate(times) if t <= not_after]
-    future = [i for i, t in enumerate(times) if not t <= not_after]  # NaN: left out too
+def _time_order(times: np.ndarray, gap_seconds: float, not_after: float
+                ) -> tuple[np.ndarray, list[int], list[int], tuple[int, int, float, float]]:
+    """:func:`time_order` of an array of times, the order an array (a stable sort, as
+    Python's), with the whole of :func:`_late_lines` for the late-line note."""
+    ahead = ~(times <= not_after)  # NaN: left out too
+    future = np.flatnonzero(ahead)
     late = _late_lines(times, future)
-    order = sorted(kept, key=times.__getitem__)
+    kept = np.flatnonzero(~ahead)
+    order = kept[np.argsort(times[kept], kind="stable")]
+
+    def at(k: int) -> float:  # as a Python float: inf - inf is NaN, with no warning
+        return float(times[order[k]])
+
+    first, end = 0, len(order)  # the stray lines are left out at either end
     stray = []
-    while (len(order) >= 3 and times[order[1]] - times[order[0]] > gap_seconds
-           and times[order[2]] - times[order[1]] <= gap_seconds):
-        stray.append(order.pop(0))
-    while (len(order) >= 3 and times[order[-1]] - times[order[-2]] > gap_seconds
-           and times[order[-2]] - times[order[-3]] <= gap_seconds):
-        stray.append(order.pop())
-    return order, future, sorted(stray), late
+    while (end - first >= 3 and at(first + 1) - at(first) > gap_seconds
+           and at(first + 2) - at(first + 1) <= gap_seconds):
+        stray.append(int(order[first]))
+        first += 1
+    while (end - first >= 3 and at(end - 1) - at(end - 2) > gap_seconds
+           and at(end - 2) - at(end - 3) <= gap_seconds):
+        stray.append(int(order[end - 1]))
+        end -= 1
+    return order[first:end], future.tolist(), sorted(stray), late
 
 
 def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEvent],
@@ -546,7 +558,7 @@ def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEv
                      f"entity {first.entity!r} at {_iso(first.ts)}: {_clip(first.message)!r}")
 
 
-def _late_lines(times: Sequence[float], left_out: Sequence[int]
+def _late_lines(times: Sequence[float] | np.ndarray, left_out: Sequence[int] | np.ndarray
                 ) -> tuple[int, int, float, float]:
     """How many of ``times`` are before a time above them, the first of them, how far
     before the newest time above it, and the most any was (``left_out`` not counted): lags
@@ -556,13 +568,15 @@ def _late_lines(times: Sequence[float], left_out: Sequence[int]
     >>> _late_lines([0.0, 5.0, 3.0, 9.0, 1.0], [])
     (2, 2, 2.0, 8.0)
     """
-    skip = set(left_out)
-    kept = [i for i in range(len(times)) if i not in skip]
-    behind = lags([times[i] for i in kept])  # the rule data files' late rows follow
+    t = np.asarray(times, dtype=np.float64)
+    counted = np.ones(len(t), dtype=bool)
+    counted[np.asarray(left_out, dtype=np.intp)] = False
+    kept = np.flatnonzero(counted)
+    behind = lags(t[kept])  # the rule data files' late rows follow
     late = np.flatnonzero(behind > 0)
     if not len(late):
         return 0, -1, 0.0, 0.0
-    return (len(late), kept[int(late[0])], float(behind[late[0]]),
+    return (len(late), int(kept[late[0]]), float(behind[late[0]]),
             float(behind[late].max()))
 
 
