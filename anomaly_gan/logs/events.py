@@ -102,6 +102,7 @@ EXAMPLE_CHARS = 2000
 """Characters of an event's text kept as an example line for explanations."""
 
 _BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in a log file, offline
+_BYTES_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
 def _first_line(text: str) -> tuple[str, str]:
@@ -464,9 +465,16 @@ class LogParser:
         # record had all 500 dropped as one oversized record, where a file of the same lines
         # counted each (the broker's message size bounds the record, as an OTLP batch's)
         body = raw.strip(b"\r\n")
-        text = self._text(raw, whole=b"\n" not in body and b"\r" not in body)
+        whole = b"\n" not in body and b"\r" not in body
+        text = self._text(raw, whole=whole)
         if isinstance(text, InvalidEvent):
-            return [text]
+            if whole or text.reason != "not_utf8":
+                return [text]
+            # A line that is not UTF-8 is a bad line of its own, as in a file (whose lines
+            # are read as bytes, as here): until 2026-12-06 one such line made the whole
+            # record a not_utf8 dead letter, its other events counted nowhere.
+            return [ev for _, _, _, _, ev, _ in join_lines(
+                enumerate(_BYTES_BREAK.split(body)), self)]
         text = text.lstrip("\r\n")
         if _BREAK.search(text) is None:
             return [self._parse_regex(text)]

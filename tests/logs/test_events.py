@@ -622,3 +622,29 @@ def test_max_event_bytes_bounds_each_event_of_a_record_not_the_record(tmp_path):
                            1000, 512, None, tally)
     assert events == [e for e in got if isinstance(e, LogEvent)]
     assert dict(tally.records_skipped) == {"oversized": 1}
+
+
+def test_a_line_that_is_not_utf8_leaves_out_that_line_of_a_record_not_the_record(tmp_path):
+    """A record of several lines (a shipper's batch, an event with its trace) holding one
+    line with bytes that are not UTF-8 (a Latin-1 ``café``): the whole record was one
+    ``not_utf8`` dead letter, none of its events counted, where a file of the same lines
+    leaves that line out alone (found by tests/logs/test_serve_equals_score_fuzz.py). The
+    record's other lines are now read as the file's, that line an invalid part of it."""
+    from anomaly_gan.logs.offline import LineTally, read_log_file
+
+    regex = r"^(?P<ts>\S+) (?P<entity>\w+) (?P<message>.*)$"
+    p = LogParser(format="regex", regex=regex, max_bytes=1000)
+    record = (b"2026-01-01T00:00:00Z api caf\xe9 au lait\r\n2026-01-01T00:00:01Z api up\n"
+              b"\tat A.run\n2026-01-01T00:00:02Z db down \xff\n\tat B.run\n"
+              b"2026-01-01T00:00:03Z db ok\n")
+    got = p.parse_record_many(record)
+    assert [getattr(e, "reason", None) or (e.message, e.continuation) for e in got] == [
+        "not_utf8", ("up", "\tat A.run"), "not_utf8", "no_match", ("ok", "")]
+    assert p.parse_record_many(b"2026-01-01T00:00:00Z api caf\xe9\n")[0].reason == "not_utf8"
+    path = tmp_path / "batch.log"
+    path.write_bytes(record)
+    tally = LineTally()
+    events = read_log_file(path, LogsConfig(format="regex", regex=regex, bad_lines="skip"),
+                           1000, 512, None, tally)
+    assert events == [e for e in got if isinstance(e, LogEvent)]
+    assert dict(tally.records_skipped) == {"not_utf8": 2, "no_match": 1}
