@@ -186,10 +186,14 @@ class LogModel:
         for key, (count, examples) in merged.items():
             expected = means.get(key[1], 0.0) * n if key[0] == "known" else 0.0
             surprise = abs(count - expected) / math.sqrt(expected + 1.0)
-            ranked.append((-surprise, key, count, expected, examples))
-        ranked.sort(key=lambda r: (r[0], r[1]))
+            # Ties among new templates go by their text, not by their live id: the ids are
+            # numbered in the order this process met them (lines of other partitions, before
+            # a restart), so a tie named another template in score and after a replay.
+            tie = "" if key[0] == "known" else self.template_text(key)
+            ranked.append((-surprise, key[0], tie, key[1], key, count, expected, examples))
+        ranked.sort(key=lambda r: r[:4])
         out = []
-        for _, key, count, expected, examples in ranked[:limit]:
+        for *_, key, count, expected, examples in ranked[:limit]:
             column = self._column.get(key[1], self.other) if key[0] == "known" else self.unseen
             out.append({"template": redact_secrets(cut_text(self.template_text(key))),
                         "feature": self.feature_names[column],
