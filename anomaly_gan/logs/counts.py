@@ -77,8 +77,9 @@ class BucketRow:
     end_ts: float
     values: np.ndarray  # (F,) counts (+ rate, error share)
     detail: dict[Key, list] = field(default_factory=dict)  # key -> [count, example lines]
-    # oldest input record in the bucket; for an empty bucket, that of the entity's last bucket
-    # with lines (a replay from it rebuilds that bucket and the empty ones after it exactly)
+    # oldest input record in the bucket (per N lines, or the earlier line its time is that of:
+    # _Open.replay_point); for an empty bucket, that of the entity's last bucket with lines (a
+    # replay from it rebuilds that bucket and the empty ones after it exactly)
     first_offset: tuple[Hashable, int] | None = None
     lines: int = 0
     marked: bool = False  # holds a line added with mark=True (e.g. a labelled line)
@@ -88,7 +89,7 @@ class BucketRow:
 class _Open:
     __slots__ = ("counts", "detail", "errors", "first_offset", "first_ts", "index", "last_line",
                  "last_line_offset", "last_offset", "lines", "marked", "newest",
-                 "seen_ts")
+                 "newest_offset", "seen_ts")
 
     def __init__(self, n_counts: int, index: int, last_line: int | None = None,
                  last_offset: tuple[Hashable, int] | None = None) -> None:
@@ -105,6 +106,18 @@ class _Open:
         self.marked = False
         self.seen_ts: float | None = None  # lines mode: the entity's last line's time
         self.newest: float | None = None  # lines mode: the entity's newest line time so far
+        self.newest_offset: tuple[Hashable, int] | None = None  # the input record of that line
+
+    def replay_point(self) -> tuple[Hashable, int] | None:
+        """The input record a replay rebuilds this bucket (with lines) from: its first line,
+        or per N lines the earlier line whose time it ends at (newest so far), where all of
+        its own lines are stamped before that one: a replay from its first line would end it
+        at its own newest line instead (until 2026-12-06 it did)."""
+        first, newest = self.first_offset, self.newest_offset
+        if (first is not None and newest is not None and newest[0] == first[0]
+                and newest[1] < first[1]):
+            return newest
+        return first
 
 
 class CountBuckets:
@@ -166,7 +179,7 @@ class CountBuckets:
         if self.share:
             values[j] = ob.errors / ob.lines if ob.lines else 0.0
         return BucketRow(entity, float(start), float(end), values, ob.detail,
-                         ob.first_offset if ob.lines else ob.last_offset, ob.lines, ob.marked,
+                         ob.replay_point() if ob.lines else ob.last_offset, ob.lines, ob.marked,
                          ob.last_line_offset)
 
     def _zero_row(self, entity: str, index: int,
@@ -234,7 +247,7 @@ class CountBuckets:
         if self.bucket_lines is not None and ob.lines >= self.bucket_lines:
             out.append(self._row(entity, ob))
             nb = self._open[entity] = _Open(self.n_counts, ob.index + 1)
-            nb.seen_ts, nb.newest = ob.seen_ts, ob.newest
+            nb.seen_ts, nb.newest, nb.newest_offset = ob.seen_ts, ob.newest, ob.newest_offset
         return out
 
     def _count(self, ob: _Open, ts: float | None, feature: int, key: Key,
@@ -250,7 +263,7 @@ class CountBuckets:
                 ob.first_ts = ts
             ob.seen_ts = ts
             if ob.newest is None or ts > ob.newest:
-                ob.newest = ts
+                ob.newest, ob.newest_offset = ts, offset
         if ob.first_offset is None:
             ob.first_offset = offset
         if offset is not None:
@@ -363,8 +376,9 @@ class CountBuckets:
         """Per partition, the oldest input offset an open bucket still needs."""
         out: dict[Hashable, int] = {}
         for ob in self._open.values():
-            if ob.first_offset is not None:
-                p, o = ob.first_offset
+            point = ob.replay_point()
+            if point is not None:
+                p, o = point
                 if o < out.get(p, o + 1):
                     out[p] = o
         return out

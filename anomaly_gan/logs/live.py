@@ -255,7 +255,9 @@ class LogFeed:
         Per N lines (``bucket_lines``) a replay counts an entity's lines in N's again from
         the offset, so one that starts inside a bucket shifts every later bucket of that
         entity: the offset moves back to the first line of each bucket whose lines it cuts
-        (first line before it, newest line at or after it), until none does."""
+        (first line before it, newest line at or after it), until none does; a bucket's
+        first line is its replay point there (``BucketRow.first_offset``: the earlier line
+        its time is that of, where all its lines are stamped before that one)."""
         out = dict(safe)
         if self.model.cfg.bucket_seconds is None:
             out = self._aligned_lines(out)
