@@ -352,9 +352,15 @@ def log_record(rng: random.Random, ev: Event, spec: dict, entity_here: bool) -> 
 
 
 def bad_log_record(rng: random.Random, ev: Event, spec: dict) -> dict:
-    rec = log_record(rng, ev, spec, True)
+    rec = log_record(rng, ev, {**spec, "default": None}, True)
     kind = rng.choice(["no_body", "empty_body", "severity_number", "attributes",
                        "bad_time", "oversized", "no_entity"])
+    if kind == "no_entity" and spec["default"] is not None:
+        # with logs.entity a log record that names no entity is that entity's (docs/logs.md,
+        # OpenTelemetry, the entity row), no bad record: a line of it stamped as the batch's
+        # first, anywhere in the batch, went back a bucket behind the entity's own later line
+        # (late in serve, counted by score: Time buckets) or put it on a second partition
+        kind = "attributes"
     if kind == "no_body":
         del rec["body"]
     elif kind == "empty_body":
@@ -389,7 +395,7 @@ def otlp_batch(rng: random.Random, evs: list[Event], spec: dict, bad: bool) -> d
     if bad:
         at = rng.randrange(len(resources))
         resources[at][1].insert(rng.randrange(len(resources[at][1]) + 1),
-                                bad_log_record(rng, evs[0], {**spec, "default": None}))
+                                bad_log_record(rng, evs[0], spec))
     out = []
     for attrs, records in resources:
         cut = rng.randint(0, len(records)) if rng.random() < 0.3 else len(records)
@@ -645,11 +651,11 @@ def compare(fmt: str, mode: str, seed: int, tmp_path, partitions: int = 1) -> di
 
 
 # Mismatches found by this search and not yet minimised or decided (left open, named here so
-# that the other cases still guard what they cover): serve counted one line of an OTLP batch
-# as late (tolerance 25 s) that score counts; a replay per N lines scored a window of svc-1
-# that the run without a kill did not (whose commits fell elsewhere: the gap rule at a commit?).
-OPEN = {("otlp_json", "time", 1, 35), ("otlp_json", "time", 3, 124),
-        ("regex", "lines", "kill", 200)}
+# that the other cases still guard what they cover). None now: ("otlp_json", "time", 1, 35)
+# and (..., 3, 124) were the generator's (a "bad" log record without an entity is logs.entity's,
+# bad_log_record); ("regex", "lines", "kill", 200) was serve's (a replay ended a bucket at
+# another time: tests/logs/test_replay.py, per N lines a replay ends each bucket ...).
+OPEN: set[tuple] = set()
 
 
 def fuzz(fmt: str, mode: str, tmp_path, seeds=range(40), **kw) -> dict[str, int]:
