@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # The stream tests' broker and scorer fixtures.
@@ -112,3 +113,19 @@ def log_detector(log_bundle):
     from anomaly_gan.artifacts import load_bundle
 
     return load_bundle(log_bundle)
+
+
+class SeriesFromWindows:
+    """A fake detector's ``score_series`` from its ``score_windows``, as
+    :meth:`~anomaly_gan.detector.Detector.score_series` gives it: NaN (not anomalous) before
+    the first whole window."""
+
+    window: int
+
+    def score_series(self, x):
+        res = self.score_windows(np.lib.stride_tricks.sliding_window_view(
+            x, (self.window, x.shape[1]))[:, 0])
+        pad = self.window - 1
+        res.score = np.concatenate([np.full(pad, np.nan), res.score])
+        res.is_anomaly = np.concatenate([np.zeros(pad, bool), res.is_anomaly])
+        return res

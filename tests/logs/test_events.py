@@ -594,14 +594,25 @@ def test_digits_in_a_regex_level_group_are_the_level_they_stand_for_as_in_json()
         "ERR", "ERROR", "35"]
 
 
+def _as_file(tmp_path, record: bytes, regex: str):
+    """The events a file of ``record``'s lines gives (bad_lines: skip, max_event_bytes 1000),
+    and the lines it left out by reason."""
+    from anomaly_gan.logs.offline import LineTally, read_log_file
+
+    path = tmp_path / "batch.log"
+    path.write_bytes(record)
+    tally = LineTally()
+    events = read_log_file(path, LogsConfig(format="regex", regex=regex, bad_lines="skip"),
+                           1000, 512, None, tally)
+    return events, dict(tally.records_skipped)
+
+
 def test_max_event_bytes_bounds_each_event_of_a_record_not_the_record(tmp_path):
     """A shipper that batches lines into one record: 50 lines of 125 bytes (6 KiB) under a
     1,000-byte max_event_bytes were one oversized record in serve, none counted, where a file
     of the same lines counts each. The bound is per event (its line and continuation), as in
     a file and as for an OTLP batch's log records; a one-line record over it is refused as
     before."""
-    from anomaly_gan.logs.offline import LineTally, read_log_file
-
     regex = r"^(?P<ts>\S+) (?P<entity>\w+) (?P<message>.*)$"
     p = LogParser(format="regex", regex=regex, max_bytes=1000)
     line = b"2026-01-01T00:00:00Z api " + b"x" * 100
@@ -615,13 +626,8 @@ def test_max_event_bytes_bounds_each_event_of_a_record_not_the_record(tmp_path):
                                                      "2025 bytes > max_event_bytes 1000")]
     assert p.parse_record_many(big + b"\r\n")[0].reason == "oversized"
     # the file reader gives the same events and leaves the same line out
-    path = tmp_path / "batch.log"
-    path.write_bytes(record)
-    tally = LineTally()
-    events = read_log_file(path, LogsConfig(format="regex", regex=regex, bad_lines="skip"),
-                           1000, 512, None, tally)
-    assert events == [e for e in got if isinstance(e, LogEvent)]
-    assert dict(tally.records_skipped) == {"oversized": 1}
+    assert _as_file(tmp_path, record, regex) == (
+        [e for e in got if isinstance(e, LogEvent)], {"oversized": 1})
 
 
 def test_a_line_that_is_not_utf8_leaves_out_that_line_of_a_record_not_the_record(tmp_path):
@@ -630,8 +636,6 @@ def test_a_line_that_is_not_utf8_leaves_out_that_line_of_a_record_not_the_record
     ``not_utf8`` dead letter, none of its events counted, where a file of the same lines
     leaves that line out alone (found by tests/logs/test_serve_equals_score_fuzz.py). The
     record's other lines are now read as the file's, that line an invalid part of it."""
-    from anomaly_gan.logs.offline import LineTally, read_log_file
-
     regex = r"^(?P<ts>\S+) (?P<entity>\w+) (?P<message>.*)$"
     p = LogParser(format="regex", regex=regex, max_bytes=1000)
     record = (b"2026-01-01T00:00:00Z api caf\xe9 au lait\r\n2026-01-01T00:00:01Z api up\n"
@@ -641,10 +645,5 @@ def test_a_line_that_is_not_utf8_leaves_out_that_line_of_a_record_not_the_record
     assert [getattr(e, "reason", None) or (e.message, e.continuation) for e in got] == [
         "not_utf8", ("up", "\tat A.run"), "not_utf8", "no_match", ("ok", "")]
     assert p.parse_record_many(b"2026-01-01T00:00:00Z api caf\xe9\n")[0].reason == "not_utf8"
-    path = tmp_path / "batch.log"
-    path.write_bytes(record)
-    tally = LineTally()
-    events = read_log_file(path, LogsConfig(format="regex", regex=regex, bad_lines="skip"),
-                           1000, 512, None, tally)
-    assert events == [e for e in got if isinstance(e, LogEvent)]
-    assert dict(tally.records_skipped) == {"not_utf8": 2, "no_match": 1}
+    assert _as_file(tmp_path, record, regex) == (
+        [e for e in got if isinstance(e, LogEvent)], {"not_utf8": 2, "no_match": 1})

@@ -21,6 +21,7 @@ from anomaly_gan.logs.model import fit_log_model
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.events import INVALID_REASONS, LOG_REASONS
 from anomaly_gan.stream.metrics import StreamMetrics
+from tests.logs.conftest import SeriesFromWindows
 from tests.stream.test_app import IN, FakeIO, Record
 
 LINES = ["GET /a/1 200", "cache flushed"]
@@ -480,7 +481,7 @@ def test_reorder_tolerance_delays_a_logs_window_once_not_a_bucket_more(mode, tol
 
 # ------------------------------------------------------------------ explanations, per N lines
 
-class LastBucketPanicModel(LinesModel):
+class LastBucketPanicModel(SeriesFromWindows, LinesModel):
     """Per 3 lines: a window is anomalous when its newest bucket holds an unseen line (its
     ``unseen`` column); ``score_series`` scores a file's rows as ``score`` does."""
 
@@ -490,14 +491,6 @@ class LastBucketPanicModel(LinesModel):
                                severity=np.where(s > 0, 100.0, 0.0),
                                components={"reconstruction": s},
                                top_features=[["unseen"]] * len(s))
-
-    def score_series(self, x):
-        res = self.score_windows(np.lib.stride_tricks.sliding_window_view(
-            x, (self.window, x.shape[1]))[:, 0])
-        pad = self.window - 1
-        res.score = np.concatenate([np.full(pad, np.nan), res.score])
-        res.is_anomaly = np.concatenate([np.zeros(pad, bool), res.is_anomaly])
-        return res
 
 
 def test_per_n_lines_an_alert_names_the_bucket_that_fired_among_buckets_of_one_second(

@@ -42,6 +42,7 @@ from anomaly_gan.logs.model import fit_log_model
 from anomaly_gan.logs.offline import load_log_model, read_for_log_model, score_log_events
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.metrics import StreamMetrics
+from tests.logs.conftest import SeriesFromWindows
 from tests.stream.test_app import TP, FakeIO, Record
 
 T0 = 1_767_225_600.0  # 2026-01-01
@@ -61,7 +62,7 @@ PYTHON = ["Traceback (most recent call last):", '  File "/app/pay.py", line 3, i
           "    raise ValueError('card declined')", "ValueError: card declined"]
 
 
-class Weighed:
+class Weighed(SeriesFromWindows):
     """A logs detector whose score is a fixed weighted sum of a window's features (every
     column counts), over a fixed threshold; ``score_series`` scores a file's rows as
     :meth:`Detector.score_series` does (NaN before the first whole window)."""
@@ -90,14 +91,6 @@ class Weighed:
                                severity=np.where(flag, 100.0, 0.0),
                                components={"reconstruction": s},
                                top_features=[["unseen"]] * len(s))
-
-    def score_series(self, x):
-        res = self.score_windows(np.lib.stride_tricks.sliding_window_view(
-            x, (self.window, x.shape[1]))[:, 0])
-        pad = self.window - 1
-        res.score = np.concatenate([np.full(pad, np.nan), res.score])
-        res.is_anomaly = np.concatenate([np.zeros(pad, bool), res.is_anomaly])
-        return res
 
 
 def stamp(ts: float) -> str:
