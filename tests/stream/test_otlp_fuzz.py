@@ -1,0 +1,385 @@
+"""score against serve on OpenTelemetry metrics, fuzzed: for any stream of OTLP metric
+requests a Collector sends (several hosts per request, the host on the resource or on each
+data point; gauges, cumulative sums that restart with a later ``startTimeUnixNano``, their
+value falling or not, delta sums whose start moves every period, non-monotonic sums;
+staleness markers, repeated and late data points, metrics missing from some collections,
+collections missing, metrics the model does not read), written by the file exporter as
+lines (``otlp_json``) or length-prefixed messages (``otlp_proto``) and sent to Kafka cut
+into records at other places than the file's lines, ``score --entity`` on the file and
+serve's Scorer (fake Kafka) on the records give each host the same rows (values and start
+times), the same windows (gaps, ``serve.windows.hop``, ``data.counters``), the same scores
+and flags, and ``score --alerts`` the records serve sends to its alert topic."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+from datetime import datetime
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from anomaly_gan.cli import main
+from tests.support.otlp import framed, to_proto
+from tests.support_models import normal_series
+
+pytestmark = pytest.mark.slow
+
+T0 = 1767225600  # 2026-01-01T00:00:00Z, a multiple of the slot
+SLOT = 10  # serve.assemble_seconds: the collection interval
+NS = 10**9
+CPU, MEM, REQUESTS = ("system.cpu.utilization{cpu=cpu0}", "system.memory.usage",
+                      "http.server.requests")
+FEATURES = (CPU, MEM, REQUESTS)
+HOSTS = ("web-1", "web-2", "web-3")
+# OTLP_FUZZ_EXAMPLES=300 for a longer search than the suite's
+FUZZ = settings(max_examples=int(os.environ.get("OTLP_FUZZ_EXAMPLES", "12")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                       HealthCheck.data_too_large])
+
+
+@pytest.fixture(scope="module")
+def bundles(tiny_detector, tmp_path_factory):
+    """The session's tiny detector reading the three OTLP features (temp, rpm, flow's
+    values, as its scaler knows them), as it is and with data.counters: [REQUESTS]."""
+    from anomaly_gan.artifacts import save_bundle
+
+    d = tmp_path_factory.mktemp("otlp-bundles")
+    named = dataclasses.replace(tiny_detector, feature_names=FEATURES)
+    cfg = named.config
+    counting = dataclasses.replace(named, config=cfg.replace(
+        data=dataclasses.replace(cfg.data, counters=(REQUESTS,))))
+    return {False: save_bundle(named, d / "plain"), True: save_bundle(counting, d / "counting"),
+            "window": named.window}
+
+
+def metric_of(feature):
+    """The metric a feature is of: its name without the data point's attributes."""
+    return feature.partition("{")[0]
+
+
+def kv(key, value):
+    return {"key": key, "value": {"stringValue": value}}
+
+
+# a metric's OTLP shape by its kind: (key, fields besides dataPoints)
+SHAPES = {"gauge": ("gauge", {}),
+          "cumulative": ("sum", {"aggregationTemporality": 2, "isMonotonic": True}),
+          "updown": ("sum", {"aggregationTemporality": 2}),
+          "delta": ("sum", {"aggregationTemporality": 1, "isMonotonic": True})}
+
+
+def request(points, on_point):
+    """One ExportMetricsServiceRequest of ``points`` ((host, metric, kind, data point)), in
+    that order: a resource per run of one host (one for all with the host on each data
+    point), a metric per run of one metric."""
+    resources: list = []
+    last_res = last_metric = None
+    for host, name, kind, p in points:
+        res_key = "all" if on_point else host
+        if res_key != last_res:
+            attrs = [kv("os.type", "linux")] if on_point else [kv("host.name", host),
+                                                                 kv("os.type", "linux")]
+            resources.append({"resource": {"attributes": attrs},
+                              "scopeMetrics": [{"scope": {"name": "hostmetrics"}, "metrics": []}]})
+            last_res, last_metric = res_key, None
+        metrics = resources[-1]["scopeMetrics"][0]["metrics"]
+        if (name, kind) != last_metric:
+            key, fields = SHAPES[kind]
+            metrics.append({"name": name, key: {**fields, "dataPoints": []}})
+            last_metric = (name, kind)
+        metrics[-1][SHAPES[kind][0]]["dataPoints"].append(p)
+    return {"resourceMetrics": resources}
+
+
+def cut(items, sizes):
+    """``items`` in consecutive pieces of the sizes drawn (cycled)."""
+    out, at, k = [], 0, 0
+    while at < len(items):
+        size = sizes[k % len(sizes)]
+        out.append(items[at:at + size])
+        at, k = at + size, k + 1
+    return out
+
+
+@st.composite
+def collector_streams(draw):
+    """(data points in the order sent, file's request sizes, Kafka record sizes, poll sizes,
+    whether hosts are named on each data point, serve section, data.counters)."""
+    counters = draw(st.booleans())
+    hosts = HOSTS[:draw(st.integers(1, 3))]
+    n = draw(st.integers(26, 60))
+    kinds = {CPU: draw(st.sampled_from(["gauge", "gauge", "delta"])),
+             MEM: draw(st.sampled_from(["gauge", "updown"])),
+             REQUESTS: "cumulative" if counters else draw(st.sampled_from(
+                 ["cumulative", "gauge", "delta"]))}
+    on_point = draw(st.booleans())
+    as_int = draw(st.booleans())  # the counter's total as asInt, as SDKs send it
+    per_host: dict = {}
+    for j, host in enumerate(hosts):
+        x = normal_series(n, seed=draw(st.integers(0, 3)) + 10 * j)
+        sd = x.std(axis=0)
+        for _ in range(draw(st.integers(0, 2))):  # incidents
+            at, length, col = (draw(st.integers(0, n - 1)), draw(st.integers(1, 8)),
+                               draw(st.integers(0, 2)))
+            x[at:at + length, col] += draw(st.sampled_from([-40, 40])) * sd[col]
+        start = np.full(n, float(T0 - 3600))  # each collection's series start time (s)
+        if counters or kinds[REQUESTS] == "cumulative":
+            flow = np.abs(x[:, 2]) if counters else x[:, 2]
+            total = 1e5 + np.cumsum(flow) if counters else flow.copy()
+            for k, drop in draw(st.lists(st.tuples(st.integers(1, n - 1), st.booleans()),
+                                         max_size=3)):
+                start[k:] = T0 + k * SLOT - draw(st.integers(1, SLOT - 1))  # restarted
+                if counters:  # its total starts again; or has passed the old one already
+                    total[k:] = (np.cumsum(flow[k:]) if drop
+                                 else total[k:] + draw(st.integers(0, 50)))
+            x[:, 2] = np.round(total) if as_int and counters else total
+        if draw(st.booleans()):  # its start time is left out (or 0, OTLP's unknown)
+            start[:] = draw(st.sampled_from([math.nan, 0.0]))
+        mem_start = float(T0 - 7200)
+        skipped = set(draw(st.lists(st.integers(1, n - 1), max_size=4)))  # no collection
+        if draw(st.booleans()):  # a longer silence: two to four collections in a row
+            at = draw(st.integers(2, n - 4))
+            skipped |= set(range(at, at + draw(st.integers(2, 4))))
+        missing = set(draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 2)),
+                                    max_size=3)))
+        jitter = draw(st.lists(st.integers(0, SLOT * NS - 1), min_size=3, max_size=3))
+        per_host[host] = (x, start, mem_start, skipped, missing, jitter)
+
+    def point(host, k, f, value, stale=False):
+        _, start, mem_start, _, _, jitter = per_host[host]
+        name, kind = metric_of(FEATURES[f]), kinds[FEATURES[f]]
+        ns = (T0 + k * SLOT) * NS + jitter[f]
+        p: dict = {"timeUnixNano": str(ns)}
+        if kind == "delta":  # the period since the collection before: moves every time
+            p["startTimeUnixNano"] = str(ns - SLOT * NS)
+        elif kind == "updown":
+            p["startTimeUnixNano"] = str(int(mem_start * NS))
+        elif kind == "cumulative" and not math.isnan(start[k]):
+            p["startTimeUnixNano"] = str(int(start[k] * NS))
+        if stale:
+            p["flags"] = 1
+        elif f == 2 and as_int and counters:
+            p["asInt"] = str(int(value))
+        else:
+            p["asDouble"] = float(value)
+        attrs = [kv("cpu", "cpu0")] if f == 0 else []
+        if on_point:
+            attrs.append(kv("host.name", host))
+        if attrs:
+            p["attributes"] = attrs
+        return (host, name, kind, p)
+
+    points = []
+    for k in range(n):
+        for host in hosts:
+            x, _, _, skipped, missing, _ = per_host[host]
+            if k in skipped:
+                continue
+            for f in range(3):
+                if (k, f) not in missing:
+                    points.append(point(host, k, f, x[k, f]))
+            if draw(st.integers(0, 9)) == 0:  # a metric the model does not read
+                points.append((host, "system.disk.io", "gauge", {
+                    "timeUnixNano": str((T0 + k * SLOT) * NS), "asDouble": 1.0}))
+    # staleness markers, repeats (another value, maybe another start) and late points,
+    # each put in a few data points after where it was due (k, f of a host). At most 12: a
+    # point that comes after the host's other hosts have moved gap_seconds on finds its slot
+    # gone in serve only if a commit came between (Assembler.expire, docs/streaming.md,
+    # "Records with some of the features"), which score cannot know
+    for what, k, f, host, later in draw(st.lists(st.tuples(
+            st.sampled_from(["stale", "repeat", "late"]), st.integers(0, n - 1),
+            st.integers(0, 2), st.sampled_from(hosts), st.integers(0, 12)), max_size=8)):
+        x = per_host[host][0]
+        value = x[k, f] * (1.0 if what == "late" else 1.01) + (1.0 if what == "repeat" else 0.0)
+        extra = point(host, k, f, value, stale=what == "stale")
+        due = next((i for i, (h, name, _, p) in enumerate(points)
+                    if h == host and int(p["timeUnixNano"]) // NS >= T0 + k * SLOT), len(points))
+        points.insert(min(due + later, len(points)), extra)
+    gap = draw(st.sampled_from([25.0, 3600.0]))
+    tolerance = draw(st.sampled_from([0.0, 0.0, 15.0]))
+    serve = {"event_format": draw(st.sampled_from(["otlp_json", "otlp_proto"])),
+             "assemble_seconds": float(SLOT), "unknown_features": "ignore",
+             "alerts": {"consecutive": draw(st.integers(1, 3)),
+                        "cooldown_seconds": float(draw(st.sampled_from([0, 30, 600]))),
+                        "resolve_windows": draw(st.integers(0, 4))},
+             "windows": {"hop": draw(st.integers(1, 3)), "gap_seconds": gap,
+                         "reorder_tolerance_seconds": tolerance}}
+    sizes = st.lists(st.integers(1, 40), min_size=1, max_size=5)
+    return (points, draw(sizes), draw(sizes), draw(st.lists(st.integers(1, 8), min_size=1,
+                                                             max_size=3)),
+            on_point, serve, counters)
+
+
+def served(model, serve, records, polls, hosts, newest):
+    """What serve's Scorer (fake Kafka, one partition) does with ``records`` (bytes), read
+    ``polls`` records at a time, a commit after each poll: the rows it pushes to the windows
+    ((entity, ts, values, starts)), its score records and its alert records. With a reorder
+    tolerance a last collection of every host, ``tolerance`` after the ``newest`` slot,
+    releases the rows it holds (as score releases them at the file's end)."""
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.artifacts import load_bundle
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from tests.stream.test_app import Clock, FakeIO, Record
+
+    tolerance = serve["windows"]["reorder_tolerance_seconds"]
+    if tolerance:
+        ts = (newest + math.ceil(tolerance / SLOT) * SLOT) * NS
+        records = [*records, request([(h, metric_of(FEATURES[f]), "gauge", {
+            "timeUnixNano": str(ts), "asDouble": 1.0,
+            "attributes": [kv("host.name", h)] + ([kv("cpu", "cpu0")] if f == 0 else [])})
+            for h in hosts for f in range(3)], on_point=True)]
+    encode = (to_proto if serve["event_format"] == "otlp_proto"
+              else lambda d: json.dumps(d).encode())
+    recs = [Record(i, None, encode(doc)) for i, doc in enumerate(records)]
+    io = FakeIO(cut(recs, polls))
+    clock = Clock()
+    cfg = config_from_dict({"serve": {**serve, "kafka": {"scores_topic": "scores"}}}).serve
+    scorer = Scorer(cfg, load_bundle(model), io, StreamMetrics(CollectorRegistry()),
+                    monotonic=clock)
+    rows: list = []
+    push = scorer.intake.state.push
+
+    def spy(entity, ts, values, partition, offset, out, tag=None, starts=None):
+        rows.append((entity, ts, [float(v) for v in values], dict(starts or {})))
+        return push(entity, ts, values, partition, offset, out, tag, starts)
+
+    scorer.intake.state.push = spy
+    while io.batches:
+        scorer.step()
+        clock.now += 2.0  # each poll commits (and expires the assembler's stale slots)
+    scorer._score_batch()
+    # a record of only metrics the model does not read is missing_feature (docs/streaming.md,
+    # Other metrics), as score leaves out such a line
+    assert {dict(h)["reason"] for t, _, _, h in io.sent if t == cfg.kafka.dlq_topic} <= {
+        b"missing_feature"}
+    scores = [json.loads(v) for t, _, v, _ in io.sent if t == "scores"]
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == cfg.kafka.alert_topic]
+    return rows, scores, alerts
+
+
+def window_ends(times, window, lead, hop, gap):
+    """The rows (indices) whose windows serve scores: runs of rows no more than ``gap``
+    apart; in each its first complete window (``window`` rows after ``lead`` that only
+    start the counters' increases), then every ``hop``-th."""
+    out, run = [], 0
+    for i, t in enumerate(times):
+        run = run + 1 if i and t - times[i - 1] <= gap else 1
+        first = window + lead
+        if run >= first and (run - first) % hop == 0:
+            out.append(i)
+    return out
+
+
+def epoch(stamp):
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+#: How close a score serve computes is to score's for the same window: the network is
+#: float32, and a window scored in another batch (serve's of the windows ready, score's of the
+#: whole series) rounds otherwise, ~1e-7 of the score (docs/streaming.md: "score to 1e-6");
+#: score's CSV writes 9 significant digits. Not 1e-9: that fails on the first case.
+REL = 1e-6
+
+
+def close(a, b):
+    """Scores (or alert records holding them) equal but for the network's rounding."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=REL, abs_tol=REL)
+    return a == b
+
+
+@FUZZ
+@given(case=collector_streams())
+def test_score_on_the_file_is_what_serve_does_with_the_records(bundles, tmp_path, capsys,
+                                                               case):
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.data.otlp_files import read_metric_file
+    from anomaly_gan.errors import DataError
+
+    points, line_sizes, record_sizes, polls, on_point, serve, counters = case
+    model = bundles[counters]
+    hosts = sorted({h for h, *_ in points})
+    proto = serve["event_format"] == "otlp_proto"
+    data, cfg_file = tmp_path / ("m.bin" if proto else "m.jsonl"), tmp_path / "serve.yaml"
+    lines = [request(piece, on_point) for piece in cut(points, line_sizes)]
+    if proto:
+        data.write_bytes(framed(*(to_proto(doc) for doc in lines)))
+    else:
+        data.write_text("".join(json.dumps(doc) + "\n" for doc in lines))
+    cfg_file.write_text(json.dumps({"serve": serve}))
+    newest = max(int(p["timeUnixNano"]) // NS for *_, p in points) // SLOT * SLOT
+    rows, scores, alerts = served(model, serve, [request(piece, on_point) for piece in
+                                                 cut(points, record_sizes)],
+                                  polls, hosts, newest)
+    rows = [r for r in rows if r[1] <= newest]  # not the release's
+    try:
+        tables = {t.entity: t for t in read_metric_file(
+            data, config_from_dict({"serve": serve}).serve, FEATURES)}
+    except DataError as exc:
+        assert "no slot of serve.assemble_seconds" in str(exc), exc
+        tables = {}
+    capsys.readouterr()
+    w = serve["windows"]
+    lead = 1 if counters else 0
+    window = bundles["window"]
+    for host in hosts:
+        mine = [r for r in rows if r[0] == host]
+        table = tables.get(host)
+        # rows: values and start times, as the file's
+        if table is None:
+            assert not mine
+            continue
+        times = [epoch(s) for s in table.timestamps]
+        assert [r[1] for r in mine] == times
+        assert [r[2] for r in mine] == table.values.tolist()
+        for (_, _, _, began), row_starts in zip(mine, table.starts if table.starts is not None
+                                                else [None] * len(mine), strict=True):
+            expect = {} if row_starts is None else {
+                i: t for i, t in enumerate(row_starts.tolist()) if not math.isnan(t)}
+            assert began == expect
+        # windows
+        ends = [times[i] for i in window_ends(times, window, lead, w["hop"], w["gap_seconds"])]
+        host_scores = [s for s in scores if s["entity"] == host]
+        assert [s["window_end_ts"] for s in host_scores] == ends
+        # scores and flags, and the alert records
+        out, alerts_file = tmp_path / f"{host}.csv", tmp_path / f"{host}.alerts.jsonl"
+        alerts_file.unlink(missing_ok=True)
+        rc = main(["score", "--model", str(model), "--data", str(data), "--entity", host,
+                   "--out", str(out), "--alerts", str(alerts_file), "--config", str(cfg_file)])
+        err = capsys.readouterr().err
+        if rc == 2:
+            assert "need at least one window" in err, err
+            assert not host_scores
+            assert not [a for a in alerts if a["entity"] == host]
+            continue
+        assert rc == 0, err
+        with out.open() as fh:
+            offline = {epoch(r["timestamp"]): r for r in csv.DictReader(fh)}
+        for s in host_scores:
+            row = offline[s["window_end_ts"]]
+            score = float(row["score"]) if row["score"] else None
+            assert close(s["score"], score), (s, row)
+            assert s["is_anomaly"] == (row["is_anomaly"] == "1") or close(
+                s["score"], s["threshold"]), (s, row)
+        mine_alerts = [a for a in alerts if a["entity"] == host]
+        theirs = [json.loads(line) for line in alerts_file.read_text().splitlines()]
+        assert close(mine_alerts, theirs), (mine_alerts, theirs)
+    event(f"format: {serve['event_format']}; counters: {counters}; hosts: {len(hosts)}; "
+          f"on point: {on_point}")
+    event(f"windows: {'some' if scores else 'none'}; alerts: {'some' if alerts else 'none'}; "
+          f"resolutions: {'some' if any(a['status'] == 'resolved' for a in alerts) else 'none'}")
+    event(f"rows with a start time: {'some' if any(r[3] for r in rows) else 'none'}; "
+          f"hosts with no window: {sum(1 for h in hosts if not any(s['entity'] == h for s in scores))}")
