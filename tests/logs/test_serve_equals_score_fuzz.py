@@ -664,7 +664,7 @@ def fuzz(fmt: str, mode: str, tmp_path, seeds=range(40), **kw) -> dict[str, int]
 @pytest.mark.parametrize("fmt", ["regex", "json", "otlp_json"])
 @pytest.mark.parametrize("mode", ["time", "lines"])
 def test_serve_scores_the_lines_of_a_file_as_score_does(fmt, mode, tmp_path):
-    seen = fuzz(fmt, mode, tmp_path, seeds=range(40 if fmt == "regex" else 20))
+    seen = fuzz(fmt, mode, tmp_path, seeds=range(24 if fmt == "regex" else 12))
     assert seen["windows"] > 250 and seen["alerts"] > 10, seen  # the cases compared something
 
 
@@ -673,7 +673,7 @@ def test_serve_scores_the_lines_of_a_file_as_score_does(fmt, mode, tmp_path):
 def test_entities_on_several_partitions_read_in_turns(fmt, mode, tmp_path):
     """Each partition has its own watermark and buckets (docs/logs.md, Time buckets): its
     entities' rows, windows and alerts are those of a file of its lines alone."""
-    seen = fuzz(fmt, mode, tmp_path, seeds=range(100, 112), partitions=3)
+    seen = fuzz(fmt, mode, tmp_path, seeds=range(100, 108), partitions=3)
     assert seen["windows"] > 150 and seen["alerts"] > 5, seen
 
 
@@ -709,6 +709,6 @@ def replay(fmt: str, mode: str, seed: int, tmp_path) -> int:
 @pytest.mark.parametrize("fmt", ["regex", "json", "otlp_json"])
 @pytest.mark.parametrize("mode", ["time", "lines"])
 def test_a_kill_and_a_replay_from_the_commit_publish_what_one_run_does(fmt, mode, tmp_path):
-    again = sum(replay(fmt, mode, seed, tmp_path) for seed in range(200, 212)
+    again = sum(replay(fmt, mode, seed, tmp_path) for seed in range(200, 208)
                 if (fmt, mode, "kill", seed) not in OPEN)
     assert again > 0  # some windows were scored again after the kill, with the same scores

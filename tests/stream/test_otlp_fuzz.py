@@ -38,7 +38,7 @@ CPU, MEM, REQUESTS = ("system.cpu.utilization{cpu=cpu0}", "system.memory.usage",
 FEATURES = (CPU, MEM, REQUESTS)
 HOSTS = ("web-1", "web-2", "web-3")
 # OTLP_FUZZ_EXAMPLES=300 for a longer search than the suite's
-FUZZ = settings(max_examples=int(os.environ.get("OTLP_FUZZ_EXAMPLES", "12")), deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("OTLP_FUZZ_EXAMPLES", "6")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.data_too_large])
 
