@@ -465,21 +465,16 @@ class LogParser:
         # record had all 500 dropped as one oversized record, where a file of the same lines
         # counted each (the broker's message size bounds the record, as an OTLP batch's)
         body = raw.strip(b"\r\n")
-        whole = b"\n" not in body and b"\r" not in body
-        text = self._text(raw, whole=whole)
-        if isinstance(text, InvalidEvent):
-            if whole or text.reason != "not_utf8":
-                return [text]
-            # A line that is not UTF-8 is a bad line of its own, as in a file (whose lines
-            # are read as bytes, as here): until 2026-12-06 one such line made the whole
-            # record a not_utf8 dead letter, its other events counted nowhere.
-            return [ev for _, _, _, _, ev, _ in join_lines(
-                enumerate(_BYTES_BREAK.split(body)), self)]
-        text = text.lstrip("\r\n")
-        if _BREAK.search(text) is None:
-            return [self._parse_regex(text)]
-        out = [ev for _, _, _, _, ev, _ in join_lines(enumerate(_BREAK.split(text)), self)]
-        return out or [self._parse_regex(text)]  # lines of spaces alone: one no_match
+        if b"\n" not in body and b"\r" not in body:  # one line: the one event
+            text = self._text(raw, whole=True)
+            return [text if isinstance(text, InvalidEvent)
+                    else self._parse_regex(text.lstrip("\r\n"))]
+        # Several lines: read as a file's are, each line bounded and decoded on its own, so a
+        # line that is not UTF-8 is a bad line of its own (until 2026-12-06 one such line
+        # made the whole record a not_utf8 dead letter, its other events counted nowhere)
+        out = [ev for _, _, _, _, ev, _ in join_lines(enumerate(_BYTES_BREAK.split(body)), self)]
+        # lines of spaces alone (ASCII, as join_lines' blank lines are): one no_match
+        return out or [self._parse_regex(body.decode("ascii"))]
 
     def parse_many(self, raw: bytes | str | None) -> list[LogEvent | InvalidEvent]:
         """Every event of one line or record: its one event (:meth:`parse`) in the json and
