@@ -128,15 +128,22 @@ def run_layout(name: str, seed: int) -> dict:
     return out
 
 
+def kind_totals(results: dict, names: list[str], kind: str) -> dict[str, int]:
+    """One fault kind's counts summed over the runs of ``names`` (``results`` keyed
+    ``name/seed``, each with its ``kinds``); also bench/logs_explain.py's tables."""
+    tot: dict[str, int] = defaultdict(int)
+    for key, res in results.items():
+        if key.split("/")[0] in names:
+            for field, v in res["kinds"].get(kind, {}).items():
+                tot[field] += v
+    return tot
+
+
 def table(results: dict, names: list[str]) -> list[str]:
     lines = [("| fault | events (detected) | windows | model top-1 | model top-3 "
              "| z baseline top-1 | z baseline top-3 |"), "|---|---|---|---|---|---|---|"]
     for kind in FAULT_ROWS:
-        tot: dict[str, int] = defaultdict(int)
-        for key, res in results.items():
-            if key.split("/")[0] in names:
-                for field, v in res["kinds"][kind].items():
-                    tot[field] += v
+        tot = kind_totals(results, names, kind)
         n = max(tot["windows"], 1)
         lines.append(f"| {kind} | {tot['events']} ({tot['detected']}) | {tot['windows']} | "
                      + " | ".join(f"{tot[f] / n:.3f}" for f in

@@ -63,6 +63,7 @@ from anomaly_gan.logs.offline import (
     train_log_detector,
 )
 from anomaly_gan.runtime import import_tensorflow_quietly
+from bench.explain import kind_totals
 
 START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 # buckets: training, a slot, the incident's start in its slot, its length. 300 buckets: time
@@ -252,11 +253,7 @@ def table(results: dict, names: list[str]) -> list[str]:
     column = {"burst": "its t<id>", "new": "unseen", "silent": "its t<id>",
               "error_surge": "error_share", "volume_drop": "volume_drop or lines_per_second"}
     for kind in KINDS:
-        tot: dict[str, int] = defaultdict(int)
-        for key, res in results.items():
-            if key.split("/")[0] in names:
-                for f, v in res["kinds"].get(kind, {}).items():
-                    tot[f] += v
+        tot = kind_totals(results, names, kind)
         n = tot["windows"]
         cells = [("-" if not n or (f.startswith("templates")
                                    and kind in ("error_surge", "volume_drop"))
