@@ -17,8 +17,8 @@ import pytest
 from anomaly_gan.demo.broker import free_port, local_kafka
 from tests.retrain.conftest import cli, produce_timestamped, write_csvs
 from tests.retrain.plant import ENTITIES, START_TS, STEP_S, events, incident, rows
-from tests.stream.test_serve_process import ServeProcess
 from tests.support.kafka import consume_all
+from tests.support.serve import ServeProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kafka import local_kafka
+from tests.support.serve import serve_process  # noqa: F401 - a fixture of the stream tests
 
 # FAST_GROUP's max_poll_interval_ms (3 s) is a deadline on the scoring loop: a loop that
 # does not poll for that long (a loaded 2-core machine: a model call, a flush, a commit and

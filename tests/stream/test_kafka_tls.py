@@ -19,8 +19,8 @@ from anomaly_gan.config import config_from_dict
 from anomaly_gan.demo.broker import create_topics
 from tests.stream.conftest import PATIENT_POLL_MS, PATIENT_STALL_S
 from tests.stream.test_scorer_kafka import injected_values
-from tests.stream.test_serve_process import serve_process, wait_until  # noqa: F401
 from tests.support.kafka import consume_all, local_kafka, produce, unique_name
+from tests.support.serve import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -78,7 +78,7 @@ def test_serve_reads_events_and_publishes_alerts_over_mutual_tls_with_an_encrypt
 
 
 def test_a_ca_that_did_not_sign_the_broker_is_named_in_readiness_and_one_line(
-        tls_kafka, stream_bundle, serve_process):  # noqa: F811 - the imported fixture
+        tls_kafka, stream_bundle, serve_process):
     """A wrong ssl_cafile failed every TLS handshake, and serve said only "broker
     unreachable; retrying" ("Unable to bootstrap") and /readyz "broker unreachable": the
     reason was in kafka-python's own lines only. Now both name the failed handshake and the
