@@ -103,8 +103,8 @@ PROGRESS_SECONDS = 10.0
 """``score``, ``evaluate`` and ``plot`` say how far reading and scoring have got once they
 have run this long, and again each time as long again has passed: a month of rows is read
 for seconds and scores for minutes. ``train`` and ``retrain --data`` say how far reading
-has got in the same way, and of log files how far mining templates and counting the lines
-have got (2 million log lines: 15 s reading, 30 s mining, 17 s counting)."""
+has got in the same way, and of log files (and ``retrain``, of a range of the log topic)
+how far mining templates and counting the lines have got (2 million log lines: 15 s reading, 30 s mining, 17 s counting)."""
 
 
 class _Progress:

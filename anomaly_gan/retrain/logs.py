@@ -197,9 +197,11 @@ def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | No
 
 
 def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end: float,
-                        say: Progress) -> tuple[Rows, LogModel]:
+                        say: Progress, stage: Stage | None = None) -> tuple[Rows, LogModel]:
     """Rows of the log lines of ``serve.kafka.input_topic`` stamped (Kafka record time) in
-    [start, end), parsed as ``serve`` parses them (invalid lines counted by reason)."""
+    [start, end), parsed as ``serve`` parses them (invalid lines counted by reason).
+    ``stage``: how far mining (a first version) and counting the lines have got, as of a
+    file's lines (a long range's lines were counted in silence after the read)."""
     from anomaly_gan.logs.events import parser_from_config
     from anomaly_gan.logs.offline import latest_allowed, unit
     from anomaly_gan.retrain.source import read_topic_range, reading_progress, skip_notice
@@ -241,7 +243,7 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     if cfg.logs.bucket_seconds is not None:
         events.sort(key=lambda ev: ev.ts or 0.0)  # partitions were read one after another
     segments, model, late, tried = _segments(cfg, info, [(f"topic {k.input_topic!r}", events)],
-                                             say)
+                                             say, stage)
     rows = Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
                            "to": iso_utc(end)}, timed=all(ev.ts is not None for ev in events),
                 events_read=read[0], invalid=invalid, late=late,

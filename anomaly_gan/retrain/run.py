@@ -300,7 +300,7 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     one between the save and the promote gave exit 130 with a version kept, or with
     ``current`` moved, and one after them, while the run lock was released, too). ``reading``: how far reading each of ``req.files``
     has got (:func:`~anomaly_gan.retrain.source.read_files`); ``stage``, how far mining and
-    counting the lines of log files have got (:data:`~anomaly_gan.logs.offline.Stage`)."""
+    counting the log lines of files or of a range of the topic have got (:data:`~anomaly_gan.logs.offline.Stage`)."""
     say = progress or (lambda _m: None)
     check_request(req)
     store = ModelStore.open(req.store, create=True)
@@ -373,7 +373,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         assert req.start is not None and req.end is not None
         say(f"[read] {cfg.serve.kafka.input_topic} from {iso_utc(req.start)} to {iso_utc(req.end)}")
         if cfg.logs is not None:
-            rows, log_model = read_log_range_rows(cfg, info, req.start, req.end, say)
+            rows, log_model = read_log_range_rows(cfg, info, req.start, req.end, say, stage)
         else:
             rows = read_event_range(cfg, names, req.start, req.end, say)
         topic, span = cfg.serve.kafka.input_topic, f"{iso_utc(req.start)} and {iso_utc(req.end)}"

@@ -284,11 +284,13 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
 
 @pytest.mark.slow
 def test_retrain_from_a_range_of_the_log_topic(tmp_path, log_files, service_logs,
-                                               kafka_bootstrap, kafka_topics):
+                                               kafka_bootstrap, kafka_topics, monkeypatch):
     """JSON log records stamped with their event time; the range is read, parsed as serve
-    parses it (bad records counted, not trained on) and counted with the current columns."""
+    parses it (bad records counted, not trained on) and counted with the current columns,
+    saying how far counting has got as with a file (it was silent until 2026-12-06)."""
     import json
 
+    from anomaly_gan.logs import offline
     from anomaly_gan.retrain.run import RetrainRequest, retrain
 
     topics = kafka_topics(events=2, alerts=1)
@@ -309,9 +311,14 @@ def test_retrain_from_a_range_of_the_log_topic(tmp_path, log_files, service_logs
     records.insert(100, ("web", {"entity": "web", "message": "no time"}, later[100]["ts"]))
     produce_timestamped(kafka_bootstrap, topics["events"], records)
     lines: list[str] = []
+    stages: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(offline, "STAGE_EVERY", 256)  # a line every 256 lines counted
     second = retrain(cfg, RetrainRequest(str(store), start=later[0]["ts"],
-                                         end=later[-1]["ts"] + 1), lines.append)
+                                         end=later[-1]["ts"] + 1), lines.append,
+                     stage=lambda *s: stages.append(s))
     assert second.exit_code == 0 and second.promoted, lines
+    assert stages and {what for what, _, _ in stages} == {"lines counted into buckets"}
+    assert [done for _, done, _ in stages] == [256 * (i + 1) for i in range(len(stages))]
     source = second.report["lineage"]["source"]
     assert source["kind"] == "kafka" and source["events"] == len(records)
     assert source["invalid"] == {"missing_field": 1}

@@ -784,6 +784,44 @@ def test_a_logs_range_read_shows_progress(monkeypatch):
     assert len(said) == 1 and said[0].startswith("[read] 7 lines (")
 
 
+def test_a_logs_range_says_how_far_counting_its_lines_has_got(monkeypatch):
+    """retrain --from/--to of a log topic said how far the read had got, then nothing while
+    the lines were counted into buckets (as long as the read itself, for a large range),
+    where retrain --data on a log file says so every STAGE_EVERY lines through the
+    command's throttle. A range's lines, counted with the current version's templates, now
+    report their counting as a file's do."""
+    from types import SimpleNamespace
+
+    from anomaly_gan.logs.model import STAGE_EVERY, fit_log_model
+    from anomaly_gan.retrain import source
+    from anomaly_gan.retrain.logs import read_log_range_rows
+    from tests.logs.conftest import syslog_line
+    from tests.retrain.test_logs_retrain import _config
+
+    cfg = _config()
+    t0 = 1_767_225_600.0
+    words = ["cache hit", "request served in 12 ms", "user login ok", "GET /health"]
+    recs = [{"ts": t0 + i * 0.01, "entity": ("api", "db")[i % 2], "level": "INFO",
+             "message": words[i % 4]} for i in range(2 * STAGE_EVERY + 500)]
+    current, _ = fit_log_model(cfg.logs, words)
+    info = SimpleNamespace(version="v1", config=cfg, extras={"logs": current.to_dict()})
+
+    def read_topic_range(_k, _topic, _start_ms, _end_ms, on_record, *_args, **_kwargs):
+        for offset, r in enumerate(recs):
+            on_record("p0", SimpleNamespace(value=syslog_line(r).encode(), offset=offset,
+                                            timestamp=int(r["ts"] * 1000)))
+        return len(recs)
+
+    monkeypatch.setattr(source, "read_topic_range", read_topic_range)
+    stages: list[tuple[str, int, int]] = []
+    rows, _model = read_log_range_rows(cfg, info, t0, t0 + 1000.0, lambda _m: None,
+                                       lambda *s: stages.append(s))
+    assert rows.events_read == len(recs)
+    counted = len(recs) - rows.late
+    assert stages == [("lines counted into buckets", n, counted)
+                      for n in (STAGE_EVERY, 2 * STAGE_EVERY)]
+
+
 @pytest.mark.kafka
 @pytest.mark.slow
 def test_a_range_releases_the_rows_held_for_reordering_at_its_end(kafka_bootstrap,
