@@ -39,7 +39,10 @@ Buckets (docs/logs.md):
 - **Detail** (templates and example lines, for explanations): a bucket keeps at most
   ``max_detail_keys`` templates; lines of further *new* templates (every line its own
   template, e.g. an unmasked id) share one :data:`NEW_OVERFLOW` entry, so a bucket's memory
-  does not grow with its line count. Counts are not affected.
+  does not grow with its line count. Counts are not affected. In time buckets a template's
+  ``example_lines`` examples are its earliest lines by time, ties in the order added, so
+  lines added out of time order within a bucket (``serve``) give the examples of the same
+  lines added in time order (``score``); per N lines, its first lines added.
 
 >>> b = CountBuckets(n_features=3, bucket_seconds=10, gap_seconds=60)
 >>> rows = b.add("web", 1.0, 0, ("known", 1), "GET /", False)
@@ -50,6 +53,7 @@ Buckets (docs/logs.md):
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
@@ -87,8 +91,8 @@ class BucketRow:
 
 
 class _Open:
-    __slots__ = ("counts", "detail", "errors", "first_offset", "first_ts", "index", "last_line",
-                 "last_line_offset", "last_offset", "lines", "marked", "newest",
+    __slots__ = ("counts", "detail", "errors", "example_at", "first_offset", "first_ts", "index",
+                 "last_line", "last_line_offset", "last_offset", "lines", "marked", "newest",
                  "newest_offset", "seen_ts")
 
     def __init__(self, n_counts: int, index: int, last_line: int | None = None,
@@ -98,6 +102,9 @@ class _Open:
         self.last_offset = last_offset  # first input record of that bucket (a replay point)
         self.counts = [0.0] * n_counts
         self.detail: dict[Key, list] = {}
+        # time buckets: per key, the (time, line number in the bucket) of each example kept,
+        # in that order (the examples' order in ``detail``)
+        self.example_at: dict[Key, list[tuple[float, int]]] = {}
         self.lines = 0
         self.errors = 0
         self.first_ts: float | None = None
@@ -275,8 +282,27 @@ class CountBuckets:
         if d is None:
             d = ob.detail[key] = [0, []]
         d[0] += 1
-        if len(d[1]) < self.example_lines:
-            d[1].append(line if isinstance(line, str) else line())
+        if self.bucket_seconds is None or ts is None:
+            if len(d[1]) < self.example_lines:
+                d[1].append(line if isinstance(line, str) else line())
+            return
+        # The earliest lines by time, ties in the order added: serve adds a bucket's lines
+        # as they come, score in time order, and both keep the same examples (until
+        # 2026-12-06 serve kept the first to come). At most example_lines are held.
+        examples = d[1]
+        if len(examples) >= self.example_lines:
+            if not examples:
+                return
+            at = ob.example_at[key]
+            if ts >= at[-1][0]:  # added after them: it comes after them (a tie too)
+                return
+            del at[-1], examples[-1]
+        else:
+            at = ob.example_at.setdefault(key, [])
+        here = (ts, ob.lines)
+        i = bisect.bisect(at, here)
+        at.insert(i, here)
+        examples.insert(i, line if isinstance(line, str) else line())
 
     def _follow(self, ts: float) -> list[BucketRow]:
         """Move the watermark for a line at ``ts`` (capped by the clock): to ``ts`` when it is

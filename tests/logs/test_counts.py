@@ -133,3 +133,28 @@ def test_a_bucket_keeps_a_bounded_number_of_new_templates_and_counts_every_line(
     assert len(row.detail) == 5
     assert row.detail[NEW_OVERFLOW] == [997, ["id-3", "id-4", "id-5"]]
     assert row.detail[("new", 3)] == [1, ["id-2"]]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_buckets_examples_are_its_earliest_lines_whatever_order_they_came_in(seed):
+    """serve adds a bucket's lines as they come, score in time order (stable: ties as
+    written): a template's examples were its first lines to come in serve and its earliest
+    in score, so an alert's examples differed from score's for lines out of order within a
+    bucket. Both keep the earliest by time now, ties in the order added, holding no more
+    than example_lines examples."""
+    import random
+
+    rng = random.Random(seed)
+    lines = [(round(rng.uniform(0, 9.9), 1), f"line {i}") for i in range(30)]  # ties too
+    written = lines[:]
+    rng.shuffle(written)  # the order the service wrote them: ties stay in it
+    in_time_order = sorted(written, key=lambda line: line[0])  # stable, as offline
+    detail = []
+    for order in (written, in_time_order):
+        b = CountBuckets(1, bucket_seconds=10, example_lines=3)
+        for ts, text in order:
+            b.add("a", ts, 0, K1, text, False)
+            assert len(b._open["a"].detail[K1][1]) <= 3
+        row = b.add("a", 25.0, 0, K1, "next", False)[0]
+        detail.append(row.detail)
+    assert detail[0] == detail[1] == {K1: [30, [t for _, t in in_time_order[:3]]]}

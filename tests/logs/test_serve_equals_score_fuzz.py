@@ -603,13 +603,6 @@ def scored_offline(det, paths):
     return rows, windows
 
 
-def terms(explained: list[dict]) -> list[dict]:
-    """An explanation without its example lines: where an entity's lines come out of order
-    within a bucket, ``score`` takes a template's first lines in time order and ``serve`` in
-    the order they came (left as it is: the counts, and so the scores, are the same)."""
-    return [{k: v for k, v in e.items() if k != "examples"} for e in explained]
-
-
 def compare(fmt: str, mode: str, seed: int, tmp_path, partitions: int = 1) -> dict[str, int]:
     s, rng = stream(fmt, mode, seed, tmp_path, partitions)
     live_rows, live_windows, sent_alerts, still_open = served(s, rng)
@@ -635,10 +628,10 @@ def compare(fmt: str, mode: str, seed: int, tmp_path, partitions: int = 1) -> di
             where, entity)
         np.testing.assert_allclose([w[2] for w in live], [w[2] for w in offline],
                                    rtol=1e-12, atol=1e-12, err_msg=f"{where} {entity}")
-    for a in sent_alerts:  # each alert names the templates score names for its window
-        same = [terms(w[5]) for w in file_windows[a["entity"]]
-                if w[1] == a["window_end_ts"] and w[3]]
-        assert terms(a["templates"]) in same, (where, a["entity"], a["window_end_ts"])
+    for a in sent_alerts:  # each alert names the templates and examples score names for its
+        # window: a template's earliest lines by time, where serve got them out of order
+        same = [w[5] for w in file_windows[a["entity"]] if w[1] == a["window_end_ts"] and w[3]]
+        assert a["templates"] in same, (where, a["entity"], a["window_end_ts"])
     return {"rows": sum(map(len, live_rows.values())),
             "windows": sum(map(len, live_windows.values())), "alerts": len(sent_alerts)}
 
@@ -679,10 +672,9 @@ def test_entities_on_several_partitions_read_in_turns(fmt, mode, tmp_path):
 
 def published(io) -> tuple[set, set]:
     """Every window published (entity, times, score, flag) and every alert (its window and
-    templates, without examples: terms())."""
+    templates, with their examples)."""
     ws = {(e, *w) for e, got in windows(io).items() for w in got}
-    al = {(a["entity"], a["window_end_ts"], json.dumps(terms(a["templates"])))
-          for a in alerts(io)}
+    al = {(a["entity"], a["window_end_ts"], json.dumps(a["templates"])) for a in alerts(io)}
     return ws, al
 
 
