@@ -88,6 +88,9 @@ class LogFeed:
         self.lines = 0
         self.unseen = 0
         self.evicted = 0
+        # told of each entity evicted to respect max_entities (the scorer's intake: its
+        # window goes too, and the eviction is counted with the windows' own)
+        self.on_evict: Callable[[str], None] | None = None
         self._dropped_before = 0  # drops of models replaced by a reload
 
     def install(self, det: Detector) -> None:
@@ -159,10 +162,17 @@ class LogFeed:
             self.unseen += 1
         where = self._where.get(ev.entity)
         if where is None and len(self._where) >= self.max_entities:
-            self.forget(next(iter(self._where)))
+            victim = next(iter(self._where))  # the least recently seen
+            self.forget(victim)
             self.evicted += 1
+            if self.on_evict is not None:
+                self.on_evict(victim)
         elif where is not None and where[0] != partition:
             self.forget(ev.entity)  # moved partition: start again there
+        elif where is not None:
+            # to the end: _where is in the order of each entity's newest line (until
+            # 2026-12-06 of its first, so the entity seen first was evicted, logging or not)
+            del self._where[ev.entity]
         self._where[ev.entity] = (partition, offset)
         buckets = self._buckets.get(partition)
         if buckets is None:

@@ -87,6 +87,8 @@ class Intake:
             counters=getattr(det, "counters", ()),
             replay_offsets=holds_cooldown(cfg.alerts.resolve_windows, cfg.alerts.cooldown_seconds),
             idle_seconds=idle_seconds)
+        if self.logs is not None:
+            self.logs.on_evict = self.state.evict
         self.dead_letter = dead_letter
         self.on_drop = on_drop
         self.clock = clock

@@ -285,6 +285,14 @@ class WindowState:
             self.gap_restarts += 1
             self._remove(entity, tell)
 
+    def evict(self, entity: str) -> None:
+        """``entity`` was evicted elsewhere to respect ``max_entities`` (a logs model's line
+        feed, which holds entities with no row yet): counted as an eviction, and its window
+        goes (it starts fresh if it returns)."""
+        self.evicted += 1
+        if entity in self._slots:
+            self._remove(entity)
+
     def drop_partitions(self, partitions: Iterable[Hashable]) -> int:
         """Forget every entity last seen on one of ``partitions`` (on revoke); returns how many."""
         gone = set(partitions)

@@ -153,6 +153,64 @@ def test_entities_are_bounded_and_moves_or_revokes_forget_them(feed):
     assert feed.pins() == {} and feed.add(line("a", 1.0), "p0", 9) == []
 
 
+def test_the_entity_evicted_is_the_least_recently_seen_not_the_first_seen(feed):
+    """Until 2026-12-06 a line of a known entity left its place among max_entities where it
+    was: the entity seen first was evicted, though it had just logged, and lost its open
+    bucket (found reading live.py for the score-vs-serve fuzz of max_entities)."""
+    feed.add(line("a", 1.0), "p0", 1)
+    feed.add(line("b", 1.0), "p0", 2)
+    feed.add(line("a", 2.0), "p0", 3)
+    feed.add(line("c", 2.0), "p0", 4)  # b is the least recently seen
+    assert feed.evicted == 1 and sorted(feed._where) == ["a", "c"]
+    assert feed.pins() == {"p0": 1}  # a's open bucket is still held
+
+
+def test_an_entity_the_log_side_evicts_is_counted_and_its_window_starts_afresh():
+    """docs/streaming.md, Memory: an entity evicted to respect max_entities is counted in
+    anomaly_gan_entities_evicted_total and starts fresh if it returns. Until 2026-12-06 the
+    log side's evictions were counted nowhere, and the entity's window went on: its next
+    row, in a bucket that lost the lines read before the eviction, joined the window of the
+    rows before it."""
+    import json
+
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from tests.logs.test_serve_equals_score_fuzz import T0, Partitions, Weighed, stamp
+    from tests.stream.test_app import TP, Record
+
+    lines = [(T0 + i + 0.1 * k, e) for i in range(30) for k, e in enumerate("ab")]
+    lines += [(T0 + 30.0, "a"), (T0 + 30.2, "b"), (T0 + 30.5, "c")]  # c evicts a
+    lines += [(T0 + i + 0.1 * k, e) for i in range(31, 80) for k, e in enumerate("ab")]
+    tp = TP("events", 0)
+    io = Partitions([{tp: [Record(i, b"k", f"{stamp(t)} {e} INFO GET /a/1 200".encode())
+                           for i, (t, e) in enumerate(lines)]}], [tp])
+    det = Weighed({"bucket_seconds": 10.0}, 1)
+    serve = config_from_dict({"serve": {"windows": {"max_entities": 2},
+                                        "kafka": {"scores_topic": "scores"}}}).serve
+    registry = CollectorRegistry()
+    sc = Scorer(serve, det, io, StreamMetrics(registry), clock=lambda: T0 + 1e6)
+    while io.batches:
+        sc.step()
+    sc._score_batch()
+    sc._pool.shutdown()
+    ends = {}
+    for topic, _, value, _ in io.sent:
+        if topic == "scores":
+            r = json.loads(value)
+            ends.setdefault(r["entity"], []).append(
+                (r["window_start_ts"] - T0, r["window_end_ts"] - T0))
+    evicted = sc.intake.logs.evicted
+    assert evicted == 3  # a by c, b by a, c by b: each came back or came while the others logged
+    sc.metrics.count_state(sc.state)
+    assert registry.get_sample_value("anomaly_gan_entities_evicted_total") == evicted
+    for entity in "ab":  # each window after the eviction is of rows from after it
+        assert ends[entity][:1] == [(10.0, 30.0)], ends[entity]
+        assert all(start > 30.0 for start, _ in ends[entity][1:]), (entity, ends[entity])
+        assert len(ends[entity]) > 2  # windows started afresh after it
+
+
 def test_the_rows_of_an_entity_the_gap_rule_forgot_go_once_they_are_published(feed):
     """10,000 pods that each logged a line and went away held 700,000 rows (312 MB) three
     hours later: an entity past logs.gap_seconds (1800 s) was forgotten by its buckets but
