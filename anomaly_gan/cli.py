@@ -861,19 +861,25 @@ def _score_logs(args: argparse.Namespace, info, progress: _Progress) -> int:
         LineTally,
         describe_templates,
         load_log_model,
+        log_rows_to_score,
         read_for_log_model,
-        score_log_events,
+        score_log_rows,
         unit,
     )
 
     tally = LineTally()
     events, _ = read_for_log_model(info.config, args.data, progress=_eprint, tally=tally,
                                    reading=progress.reading(args.data))
+    model = load_log_model(info)
+    counted_rows = log_rows_to_score(info.config, model, events, progress=_eprint,
+                                     source=args.data, stage=progress.stage)
+    n_lines, joined, skipped = len(events), tally.joined, sum(tally.skipped.values())
+    # The events (a million lines: about 280 MB) were held through TensorFlow's import and
+    # the scoring until 2026-12-06, as train's were, for their number alone; the tally's
+    # position of each line, made among them, would keep their memory as well.
+    del events, tally
     det = _load_model(info)
-    model = load_log_model(det)
-    results = score_log_events(det, model, events, progress=_eprint, source=args.data,
-                               stage=progress.stage)
-    n_lines = len(events)
+    results = score_log_rows(det, model, counted_rows)
     comps = list(det.calibration.component_stats)
 
     def write(fh) -> None:
@@ -899,12 +905,11 @@ def _score_logs(args: argparse.Namespace, info, progress: _Progress) -> int:
     unscored = (f", {buckets - scored} before a full window of {det.window}"
                 if scored < buckets else "")
     dropped = f", {n_lines - counted} dropped" if counted < n_lines else ""
-    skipped = sum(tally.skipped.values())
-    joined = (f", with {tally.joined} continuation line{'s' if tally.joined > 1 else ''} "
-              f"joined to them" if tally.joined else "")
+    joined_to = (f", with {joined} continuation line{'s' if joined > 1 else ''} "
+                 f"joined to them" if joined else "")
     left_out = f", {skipped} more left out as logs.bad_lines" if skipped else ""
     _eprint(f"scored {scored} of {buckets} buckets{unscored} ({counted} of {n_lines} "
-            f"{unit(info.config.logs)}{dropped}{joined}{left_out}) with {det.version}: {flagged} buckets above "
+            f"{unit(info.config.logs)}{dropped}{joined_to}{left_out}) with {det.version}: {flagged} buckets above "
             f"threshold {det.threshold:.3f} -> {where}")
     rows = [row for r in results if r.scores is not None for row in r.rows]
     if rows:  # the rows' features again, only where a storm is to be explained
@@ -953,18 +958,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from anomaly_gan.logs.offline import (
             bucket_labels_and_scores,
             load_log_model,
+            log_rows_to_score,
             read_for_log_model,
-            score_log_events,
+            score_log_rows,
         )
 
         if args.plot:
             raise DataError("evaluate --plot: not available for a logs model")
         events, marks = read_for_log_model(info.config, args.data, args.labels, _eprint,
                                            reading=progress.reading(args.data))
+        model = load_log_model(info)
+        counted_rows = log_rows_to_score(info.config, model, events, marks, _eprint,
+                                         args.data, progress.stage)
+        del events, marks  # before TensorFlow loads, as in score
         det = _load_model(info)
-        labels, scores = bucket_labels_and_scores(
-            score_log_events(det, load_log_model(det), events, marks=marks, progress=_eprint,
-                             source=args.data, stage=progress.stage))
+        labels, scores = bucket_labels_and_scores(score_log_rows(det, model, counted_rows))
         metrics = evaluate_scores(scores, labels, det.threshold)
         metrics["model_version"] = det.version
         if args.json:

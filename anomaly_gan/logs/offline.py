@@ -22,11 +22,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
+from anomaly_gan.artifacts import BundleInfo
 from anomaly_gan.config import Config, LogsConfig, config_to_dict, is_otlp
 from anomaly_gan.data.readers import Reading, lags, packed_format
 from anomaly_gan.detector import Detector, SeriesScores
@@ -64,9 +66,10 @@ __all__ = ["AUTO_MAX_LINES", "AUTO_RUNS", "STAGE_EVERY", "LineTally", "LogScores
            "LogTrainingData", "Stage", "auto_bucket_lines", "bucket_labels_and_scores",
            "buckets_to_train", "chooses_buckets", "count_rows", "count_series",
            "describe_templates", "error_levels_note", "latest_allowed", "load_log_model",
-           "log_runs", "log_training_data", "read_for_log_model", "read_log_file",
-           "read_log_files", "score_log_events", "series_of", "time_order", "train_log_detector",
-           "train_on_log_data", "trainable_runs", "unit", "years_in_file_order"]
+           "log_rows_to_score", "log_runs", "log_training_data", "read_for_log_model",
+           "read_log_file", "read_log_files", "score_log_events", "score_log_rows", "series_of",
+           "time_order", "train_log_detector", "train_on_log_data", "trainable_runs", "unit",
+           "years_in_file_order"]
 
 Progress = Callable[[str], None]
 #: How far long work on a file's lines has got, for a progress line: ``stage(what, done,
@@ -431,6 +434,15 @@ def count_rows(model: LogModel, events: Sequence[LogEvent],
                                                not_after).items()}
 
 
+def _example_apart(ev: LogEvent) -> str:
+    """``ev``'s example text (:meth:`LogEvent.example`) as a string of its own, never the
+    event's message itself: the buckets keep a few examples of each template after the
+    events are freed, and one string of an event kept alive keeps the allocator's whole
+    arena of events (1 MiB) with it. Scoring a million lines, the examples the buckets kept
+    held on to nearly all of the 280 MB the events had taken, through TensorFlow's import."""
+    return (ev.example() + " ")[:-1]  # a new string: slicing all of one would give it back
+
+
 def count_series(model: LogModel, events: Sequence[LogEvent],
                  marks: Sequence[int] | None = None, progress: Progress | None = None,
                  source: str | None = None, not_after: float = math.inf,
@@ -470,7 +482,8 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
             if rows.get(ev.entity, [[]])[-1]:
                 rows[ev.entity].append([])
         col, key = model.classify(ev.message)
-        keep(buckets.add(ev.entity, ev.ts, col, key, ev.example, model.is_error(ev.level),
+        keep(buckets.add(ev.entity, ev.ts, col, key, partial(_example_apart, ev),
+                         model.is_error(ev.level),
                          mark=bool(marks[i]) if marks is not None else False))
     if not lines_mode and len(order):
         # the file is in time order: its last line is the watermark (serve's, for sparse lines,
@@ -1056,8 +1069,9 @@ def error_levels_note(model: LogModel, levels: Sequence[str]) -> str | None:
             f"error levels in logs.error_levels")
 
 
-def load_log_model(det: Detector) -> LogModel:
-    """The log front end of a logs bundle (BundleError if the bundle is not one)."""
+def load_log_model(det: Detector | BundleInfo) -> LogModel:
+    """The log front end of a logs bundle, loaded or only inspected (no TensorFlow needed);
+    BundleError if the bundle is not one."""
     raw = det.extras.get("logs")
     if det.config.logs is None or raw is None:
         raise BundleError(f"model {det.version} is not a logs model (no logs section)")
@@ -1121,17 +1135,39 @@ def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
                      explain_anomalies_only: bool = True,
                      marks: Sequence[int] | None = None, progress: Progress | None = None,
                      source: str | None = None, stage: Stage | None = None) -> list[LogScores]:
-    """Score a stream of events (of the file ``source``); runs shorter than one window are
-    left unscored (NaN). Late lines are dropped, with a ``note:`` to ``progress``; when no
-    line is left in a bucket, :class:`DataError` (nothing to score). ``stage``: how far
-    counting the lines has got."""
-    window = det.window
-    top_k = det.config.scoring.top_k
+    """Score a stream of events (of the file ``source``): :func:`log_rows_to_score`, then
+    :func:`score_log_rows`. ``stage``: how far counting the lines has got."""
+    return score_log_rows(det, model,
+                          log_rows_to_score(det.config, model, events, marks, progress, source,
+                                            stage),
+                          explain_anomalies_only)
+
+
+def log_rows_to_score(config: Config, model: LogModel, events: Sequence[LogEvent],
+                      marks: Sequence[int] | None = None, progress: Progress | None = None,
+                      source: str | None = None, stage: Stage | None = None
+                      ) -> dict[str, list[list[BucketRow]]]:
+    """A stream of events (of the file ``source``) counted into the buckets a logs bundle
+    (its ``config`` and ``model``) scores, per entity, in series (:func:`count_series`),
+    holding none of the events: a caller that drops its events before
+    :func:`score_log_rows` frees them before TensorFlow loads (a million lines are about
+    280 MB). Late lines are dropped, with a ``note:`` to ``progress``; when no line is left
+    in a bucket, :class:`DataError` (nothing to score). ``stage``: how far counting the
+    lines has got."""
     rows = count_series(model, events, marks, progress, source,
-                        not_after=latest_allowed(det.config), stage=stage)
+                        not_after=latest_allowed(config), stage=stage)
     if not any(r for series in rows.values() for r in series):
         raise DataError(f"{source or 'log lines'}: none of its {len(events)} lines was counted "
                         f"into a bucket (see the notes above); nothing to score")
+    return rows
+
+
+def score_log_rows(det: Detector, model: LogModel, rows: dict[str, list[list[BucketRow]]],
+                   explain_anomalies_only: bool = True) -> list[LogScores]:
+    """Score :func:`log_rows_to_score`'s buckets; runs shorter than one window are left
+    unscored (NaN)."""
+    window = det.window
+    top_k = det.config.scoring.top_k
     out: list[LogScores] = []
     for entity, series in rows.items():
         for run in (run for entity_rows in series
