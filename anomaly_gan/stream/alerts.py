@@ -351,7 +351,8 @@ def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float
              anomalous: Sequence[bool], model_version: str,
              silences: Silences | None = None,
              repeat: Callable[[int], str] | None = None,
-             replay_from: Sequence[tuple[Any, int]] | None = None) -> Decisions:
+             replay_from: Sequence[tuple[Any, int]] | None = None,
+             forgets: Sequence[tuple[int, str]] = ()) -> Decisions:
     """Feed a batch of scored windows (in order) to ``debouncer``: the windows that fire
     an alert, with the run length and ``anomalous_since`` their record gives, and those that
     resolve an incident. ``serve`` (``Publisher.publish``) and ``score --alerts`` both
@@ -363,7 +364,9 @@ def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float
     its alerts was; its ``alert_id`` names the last alert sent. ``repeat``: window index ->
     its repeat, for the ids (:meth:`~anomaly_gan.stream.state.WindowBatch.repeat`).
     ``replay_from``: per window, (partition, offset) a replay rebuilds it from
-    (:attr:`Debouncer.cooling`; ``serve`` only).
+    (:attr:`Debouncer.cooling`; ``serve`` only). ``forgets``: (i, entity), the entity's
+    state is dropped before window i is decided (it was evicted once the batch held i
+    windows: the windows it completed before are decided with its state; ``serve`` only).
 
     >>> from anomaly_gan.stream.silences import Silence, Silences
     >>> d = Debouncer(consecutive=1, cooldown_seconds=0, resolve_windows=1)
@@ -377,7 +380,12 @@ def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float
     silenced: list[tuple[int, Silence]] = []
     unsent: Resolved = []
     update = debouncer.update
+    drops = iter(sorted(forgets, key=lambda f: f[0]))
+    drop = next(drops, None)
     for i, entity in enumerate(entities):
+        while drop is not None and drop[0] <= i:
+            debouncer.forget(drop[1])
+            drop = next(drops, None)
         if update(entity, ends[i], anomalous[i], replay_from[i] if replay_from else None):
             incident = debouncer.incident(entity)
             silence = silences.match(entity, ends[i]) if silences else None
@@ -395,6 +403,9 @@ def debounce(debouncer: Debouncer, entities: Sequence[str], ends: Sequence[float
             if repeat:
                 closed.resolved_repeat = repeat(i)
             (resolved if closed.silenced < closed.alerts else unsent).append((i, closed))
+    while drop is not None:
+        debouncer.forget(drop[1])
+        drop = next(drops, None)
     return Decisions(fired, resolved, silenced, unsent)
 
 

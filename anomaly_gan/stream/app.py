@@ -166,7 +166,14 @@ class Scorer:
         self.health.model_loaded = True
 
     def _forget_entity(self, entity: str) -> None:
-        self.debouncer.forget(entity)
+        """An entity's window was dropped (evicted, revoked): its debounce state goes once
+        the windows it completed before are decided, which may wait in the filling batch or
+        the one in flight (forgetting it at once decided them as a new run: an alert of the
+        last windows before an eviction was lost)."""
+        if len(self.batch) or self._inflight is not None:
+            self.batch.forgets.append((len(self.batch), entity))
+        else:
+            self.debouncer.forget(entity)
         self.metrics.forget_entity(entity)
 
     # ------------------------------------------------------------------ rebalance
@@ -383,6 +390,11 @@ class Scorer:
     def _submit(self) -> None:
         """Hand the filling batch to the model thread (after publishing the one before)."""
         if not len(self.batch):
+            if self.batch.forgets:  # entities dropped after the windows in flight
+                self._collect(wait=True)
+                for _, entity in self.batch.forgets:
+                    self.debouncer.forget(entity)
+                self.batch.forgets.clear()
             return
         self._collect(wait=True)
         batch, self.batch, self._spare = self.batch, self._spare, self.batch
@@ -837,9 +849,12 @@ class Scorer:
         self.health.broker_up, self.health.broker_reason = up, why
         self.health.assigned = len(self._next_assignment())
         self.metrics.entities.set(len(self.state))
-        # Entities evicted while a batch of theirs was in flight may have re-entered the
-        # debouncer; keep it to the entities that still have a window.
-        self.debouncer.retain(self.state.__contains__)
+        # Keep the debouncer to the entities that still have a window, or whose windows
+        # wait to be decided (dropped since: Scorer._forget_entity).
+        waiting = {e for _, e in self.batch.forgets}
+        if self._inflight is not None:
+            waiting.update(e for _, e in self._inflight[0].forgets)
+        self.debouncer.retain(lambda e: e in self.state or e in waiting)
         self.baseline.refresh()
         if self.drift is not None:
             self.drift.refresh()

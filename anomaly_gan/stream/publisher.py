@@ -202,6 +202,8 @@ class Publisher:
         anomalous = res.is_anomaly
         scores_topic = self.cfg.kafka.scores_topic
         if not np.any(anomalous) and not scores_topic and not self.debouncer.active:
+            for _, entity in batch.forgets:
+                self.debouncer.forget(entity)
             return  # nothing anomalous, no run to reset, no score to write
         rate = self.cfg.alerts.scores_sample_rate
         entities, starts, ends = batch.entities, batch.start_ts, batch.end_ts
@@ -209,7 +211,8 @@ class Publisher:
         decided = debounce(self.debouncer, entities, ends, flags, det.version, self.silences,
                            batch.repeat,
                            list(zip(batch.partitions, batch.replay_from, strict=True))
-                           if self.debouncer.tracks_cooldown and batch.replay_from else None)
+                           if self.debouncer.tracks_cooldown and batch.replay_from else None,
+                           batch.forgets)
         fired, resolved = decided.fired, decided.resolved
         if decided.silenced or decided.unsent:
             self._log_silenced(entities, ends, det, decided)

@@ -73,6 +73,7 @@ class WindowBatch:
         "end_ts",
         "entities",
         "first_ready",
+        "forgets",
         "n",
         "n_features",
         "offsets",
@@ -104,6 +105,9 @@ class WindowBatch:
         self.repeats: dict[int, int] = {}
         # window -> the ``tag`` its last row was pushed with (a logs model's bucket row)
         self.tags: dict[int, Any] = {}
+        # (n, entity): the entity was dropped (evicted, revoked) once the batch held n
+        # windows; its debounce state goes just before the batch's window n is decided
+        self.forgets: list[tuple[int, str]] = []
         self.n = 0
         self.first_ready = None
 

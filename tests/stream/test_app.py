@@ -796,3 +796,25 @@ def test_readiness_fails_on_error_replays_only_from_three_spanning_the_limit():
     h.error_replays = (3, 5.0, "ValueError: bad")
     assert h.ready() == (False, ("3 error replays in 5s with no progress, the last: "
                                  "ValueError: bad"))
+
+
+def test_an_entity_evicted_after_its_last_window_still_alerts_for_it():
+    """"e" sends an anomalous run that alerts at its last window, then "f" evicts it
+    (max_entities 1) while that window waits to be scored: the eviction dropped e's debounce
+    state before the window was published, which then counted as a run of 1, and the alert
+    was lost, where ``score --alerts`` of e's rows raises it (and serve too when the window
+    happened to be published before the eviction). Found by tests/stream/test_serve_fuzz.py."""
+    rows = [(0.0, 1.0), (1.0, 1.0), (2.0, 50.0), (3.0, 50.0)]
+    e = events(rows)
+    io = FakeIO([e[:3], e[3:], events([(4.0, 1.0)], start=4, entity="f")])
+    scorer, reg = make(io, model=FakeModel(window=3), windows={"max_entities": 1},
+                       consecutive=2)
+    scorer.step()
+    scorer._score_batch()  # e's window at 2: the first of its run
+    scorer.step()  # the window at 3, which completes the run, read
+    scorer.step()  # f evicts e
+    scorer._score_batch()
+    scorer._sync_counters()
+    assert reg.get_sample_value("anomaly_gan_entities_evicted_total") == 1
+    alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+    assert [(a["entity"], a["window_end_ts"]) for a in alerts] == [("e", 3.0)]
