@@ -91,6 +91,9 @@ class LogFeed:
         # told of each entity evicted to respect max_entities (the scorer's intake: its
         # window goes too, and the eviction is counted with the windows' own)
         self.on_evict: Callable[[str], None] | None = None
+        # told of each entity the gap rule let go of, once its rows are published (the
+        # scorer's intake: its window goes too, counted as a gap restart, not an eviction)
+        self.on_gone: Callable[[str], None] | None = None
         self._dropped_before = 0  # drops of models replaced by a reload
 
     def install(self, det: Detector) -> None:
@@ -199,13 +202,17 @@ class LogFeed:
 
     def published(self) -> None:
         """Every row pushed so far has been scored and its alerts explained: the rows of
-        entities the gap rule forgot (and that have not come back) are no longer needed."""
+        entities the gap rule forgot (and that have not come back) are no longer needed,
+        nor their places among ``max_entities`` (:attr:`on_gone` is told: until 2026-12-06
+        the windows kept such an entity, and evicted it, counted, for a new one)."""
         self._pending.clear()
         self.crowded = False
         for entity in self._gone:
             where = self._where.get(entity)
             if where is not None and entity not in self._buckets.get(where[0], ()):
                 self.forget(entity)
+                if self.on_gone is not None:
+                    self.on_gone(entity)
         self._gone.clear()
 
     def origin(self, row: BucketRow) -> tuple[Hashable, int]:

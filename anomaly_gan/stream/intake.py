@@ -44,8 +44,8 @@ class Intake:
     """Windows of ``det``'s shape from the records of the assigned partitions.
 
     ``dead_letter(tp, record, InvalidEvent)`` receives the records that cannot be used;
-    ``on_drop(entity)`` is told when an entity's window is dropped (evicted, or its
-    partition revoked), so that other per-entity state can follow.
+    ``on_drop(entity)`` is told when an entity's window is dropped (evicted, its partition
+    revoked, or let go by a logs model's gap rule), so that other per-entity state can follow.
     """
 
     def __init__(self, det: Any, cfg: ServeConfig,
@@ -89,6 +89,10 @@ class Intake:
             idle_seconds=idle_seconds)
         if self.logs is not None:
             self.logs.on_evict = self.state.evict
+            # time buckets: the gap rule let go of it (per N lines: safe_offsets, below). Its
+            # rows are all published by then, and no more come (it starts afresh if it comes
+            # back), so its window holds nothing a replay from past it would rebuild.
+            self.logs.on_gone = self.state.forget
         self.dead_letter = dead_letter
         self.on_drop = on_drop
         self.clock = clock

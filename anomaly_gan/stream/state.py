@@ -282,8 +282,8 @@ class WindowState:
             self.on_drop(entity)
 
     def forget(self, entity: str, tell: bool = True) -> None:
-        """A gap (decided by the caller: a logs model's per-N-lines buckets) ends
-        ``entity``'s series: it is forgotten, counted as a gap restart. ``tell=False`` (it
+        """A gap (decided by the caller: a logs model's gap rule) ends ``entity``'s series:
+        it is forgotten, counted as a gap restart. ``tell=False`` (it
         is back, as after a gap in time) leaves ``on_drop`` untold: its other state stays."""
         if entity in self._slots:
             self.gap_restarts += 1

@@ -230,6 +230,49 @@ def test_the_rows_of_an_entity_the_gap_rule_forgot_go_once_they_are_published(fe
     assert "web" in feed._where
 
 
+def test_an_entity_the_gap_rule_lets_go_of_leaves_the_windows_too():
+    """docs/logs.md, Gap rule: an entity silent past logs.gap_seconds is forgotten, and serve
+    lets go of its place among max_entities; it starts a new series when it comes back.
+    Until 2026-12-06, with time buckets, the windows kept it: its window stayed in memory,
+    and a new entity's row later evicted it there, counted in
+    anomaly_gan_entities_evicted_total though the log side evicted nothing (found by the
+    score-vs-serve fuzz, otlp_json time seed 401 of its evicting search)."""
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from tests.logs.test_serve_equals_score_fuzz import GAP, T0, Partitions, Weighed, stamp
+    from tests.stream.test_app import TP, Record
+
+    # a logs for 30 s and goes silent; b logs every second; c comes once a is past the gap
+    lines = [(T0 + i + 0.1 * k, e) for i in range(30) for k, e in enumerate("ab")]
+    lines += [(T0 + i, "b") for i in range(30, 150)]
+    lines += [(T0 + 150.5, "c")] + [(T0 + i, "b") for i in range(151, 200)]
+    tp = TP("events", 0)
+    records = [Record(i, b"k", f"{stamp(t)} {e} INFO GET /a/1 200".encode())
+               for i, (t, e) in enumerate(lines)]
+    io = Partitions([{tp: records[i:i + 40]} for i in range(0, len(records), 40)], [tp])
+    det = Weighed({"bucket_seconds": 10.0}, 1)
+    assert 30.0 + GAP < 140.0  # a is past the gap before c comes
+    serve = config_from_dict({"serve": {"windows": {"max_entities": 2},
+                                        "kafka": {"scores_topic": "scores"}}}).serve
+    registry = CollectorRegistry()
+    sc = Scorer(serve, det, io, StreamMetrics(registry), clock=lambda: T0 + 1e6)
+    while io.batches:
+        sc.step()
+        sc._score_batch()
+        if "a" not in sc.intake.logs._where:
+            assert "a" not in sc.state, "the windows kept an entity the log side let go of"
+    sc._pool.shutdown()
+    assert sc.intake.logs.evicted == 0 and sorted(sc.intake.logs._where) == ["b", "c"]
+    assert sorted(sc.state._slots) == ["b", "c"]
+    sc.metrics.count_state(sc.state)
+    assert registry.get_sample_value("anomaly_gan_entities_evicted_total") == 0
+    # its series ended: counted once as a window restart for a gap, as per N lines
+    assert registry.get_sample_value("anomaly_gan_window_restarts_total",
+                                     {"reason": "gap"}) == 1
+
+
 def test_an_entity_gaining_rows_faster_than_they_are_published_asks_for_a_flush(feed):
     """The rows behind an unpublished alert must still be there to explain it: an entity
     that gains half the slack in rows before everything is published makes the feed
