@@ -195,7 +195,7 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                 steps.append(ev.ts - before)
             last[ev.entity, i] = max(before, ev.ts)
         done = asm.add(ev, 0, 0)
-        slot = math.floor(ev.ts / asm.seconds) * asm.seconds
+        slot = asm.slot_of(ev.ts)
         for i in ev.values:
             if (ev.entity, slot, i) not in seen:
                 seen.add((ev.entity, slot, i))

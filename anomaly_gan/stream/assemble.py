@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
+from fractions import Fraction
 from typing import Any
 
 from anomaly_gan.config import ServeConfig
@@ -94,6 +95,10 @@ class Assembler:
         self.max_entities = int(max_entities)
         self.gap_seconds = float(gap_seconds)
         self.open_slots = int(open_slots)
+        # S as the decimal it was written as (0.1 is 1/10, not the float nearest it): the
+        # slots' times are the floats nearest k * S, which a time on a boundary parses to
+        exact = Fraction(repr(self.seconds))
+        self._num, self._den = exact.numerator, exact.denominator
         self._entities: OrderedDict[str, _Entity] = OrderedDict()  # least recently seen first
         # Running totals, exported as anomaly_gan_events_late_total and
         # anomaly_gan_events_incomplete_total.
@@ -108,8 +113,7 @@ class Assembler:
         """Gather one record's values (a whole record's too: its slot then completes at
         once); returns the event its slot became, with the offset to push it with, or None
         while the slot waits for features (or the record was late)."""
-        s = self.seconds
-        ts = math.floor(ev.ts / s) * s
+        ts = self.slot_of(ev.ts)
         entity = ev.entity
         ent = self._entities.get(entity)
         if ent is None:
@@ -150,6 +154,23 @@ class Assembler:
         ent.emitted = ts
         pushed = min([slot.offset, *(later.offset for later in rest)])
         return Event(entity, ts, values, slot.starts), pushed
+
+    def slot_of(self, ts: float) -> float:
+        """The time of ``ts``'s slot: the float nearest ``k * S`` for the largest ``k`` whose
+        float is at most ``ts``. ``floor(ts / S) * S`` in floats put a time on a boundary
+        (``.3`` with S = 0.1) in the slot before one time in five, and stamped two slots
+        in five a float off their time (until 2026-12-06).
+
+        >>> Assembler(1, 0.1, max_entities=1, gap_seconds=1.0).slot_of(1767225600.3)
+        1767225600.3
+        """
+        k = math.floor(ts / self.seconds)
+        num, den = self._num, self._den
+        while (k + 1) * num / den <= ts:  # int / int: correctly rounded
+            k += 1
+        while k * num / den > ts:
+            k -= 1
+        return k * num / den
 
     def _slot(self, ent: _Entity, ts: float, offset: int) -> _Slot | None:
         """The open slot at ``ts``, opened if need be (None: it would be the oldest of more

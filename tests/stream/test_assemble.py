@@ -290,3 +290,23 @@ def test_a_logs_model_refuses_assemble_seconds_in_one_line():
                                           r"model: .*, got 10.0$"):
         Intake(LogsDet(), serve, dead_letter=lambda *a: None, on_drop=lambda e: None,
                clock=lambda: 2e9)
+
+
+def test_a_time_on_a_slot_boundary_is_in_that_slot_for_a_decimal_slot():
+    """A sensor gateway sends each of a pump's two readings every 0.1 s, stamped on the
+    tenths (OTLP nanoseconds): each tenth is one event at its own time. ``floor(ts / S) * S``
+    in floats put a fifth of them in the tenth before, where the next reading replaced them."""
+    from anomaly_gan.stream.events import parse_timestamp
+
+    asm = Assembler(n_features=2, seconds=0.1, max_entities=10, gap_seconds=60.0)
+    ns = [1767225600 * 10**9 + k * 10**8 for k in range(50)]
+    out = []
+    for k, t in enumerate(ns):
+        ts = parse_timestamp(t, per_second=10**9)
+        for i in range(2):
+            done = asm.add(PartialEvent("pump-7", ts, {i: float(k)}), "p0", 2 * k + i)
+            if done is not None:
+                out.append(done[0])
+    assert [(e.ts, e.values) for e in out] == [
+        (parse_timestamp(t, per_second=10**9), [float(k), float(k)]) for k, t in enumerate(ns)]
+    assert asm.late == asm.incomplete == 0
