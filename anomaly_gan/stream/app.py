@@ -169,12 +169,21 @@ class Scorer:
         """An entity's window was dropped (evicted, revoked): its debounce state goes once
         the windows it completed before are decided, which may wait in the filling batch or
         the one in flight (forgetting it at once decided them as a new run: an alert of the
-        last windows before an eviction was lost)."""
+        last windows before an eviction was lost). Its per-entity metrics go then too
+        (:meth:`_forgotten`): removed at once, they were set again by those windows, for an
+        entity no longer held, and never removed."""
         if len(self.batch) or self._inflight is not None:
             self.batch.forgets.append((len(self.batch), entity))
         else:
             self.debouncer.forget(entity)
-        self.metrics.forget_entity(entity)
+            self.metrics.forget_entity(entity)
+
+    def _forgotten(self, forgets: list[tuple[int, str]]) -> None:
+        """The per-entity metrics of the entities dropped in a batch just published (its
+        ``forgets``), unless an entity came back since and is held again."""
+        for _, entity in forgets:
+            if entity not in self.state:
+                self.metrics.forget_entity(entity)
 
     # ------------------------------------------------------------------ rebalance
 
@@ -394,6 +403,7 @@ class Scorer:
                 self._collect(wait=True)
                 for _, entity in self.batch.forgets:
                     self.debouncer.forget(entity)
+                self._forgotten(self.batch.forgets)
                 self.batch.forgets.clear()
             return
         self._collect(wait=True)
@@ -436,6 +446,7 @@ class Scorer:
             self.drift.observe(batch.windows()[:, -1, :], res.score)
         self.metrics.update_entity_scores(batch.entities, res.score)
         self.publisher.publish(batch, det, res)
+        self._forgotten(batch.forgets)
 
     def _sync_counters(self) -> None:
         """Export what the window state (and the log feed, or the assembler) counted since

@@ -818,3 +818,27 @@ def test_an_entity_evicted_after_its_last_window_still_alerts_for_it():
     assert reg.get_sample_value("anomaly_gan_entities_evicted_total") == 1
     alerts = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
     assert [(a["entity"], a["window_end_ts"]) for a in alerts] == [("e", 3.0)]
+
+
+def test_an_evicted_entity_leaves_no_per_entity_score_series():
+    """"e" completes a window, then "f" evicts it (max_entities 1) while that window waits to
+    be scored: the eviction removed e's ``anomaly_gan_entity_score`` series at once, and the
+    window published after it set the series again, for an entity no longer held, which
+    nothing removed later (one series per evicted entity: the label's cardinality grew)."""
+    io = FakeIO([events([(0.0, 1.0), (1.0, 1.0), (2.0, 50.0)]),
+                 events([(3.0, 1.0)], start=3, entity="f")])
+    cfg = config_from_dict({"serve": {
+        "windows": {"gap_seconds": 100.0, "max_entities": 1},
+        # the window waits in the filling batch (the test's clock stands still)
+        "batching": {"max_batch": 64, "max_latency_ms": 1000},
+        "alerts": {"consecutive": 1, "cooldown_seconds": 0.0}}}).serve
+    reg = CollectorRegistry()
+    scorer = Scorer(cfg, FakeModel(window=3), io, StreamMetrics(reg, entity_labels_top_n=5),
+                    monotonic=Clock())
+    scorer.step()  # e's window at 2 read
+    scorer.step()  # f evicts e
+    assert len(scorer.batch) == 1  # e's window, not scored yet
+    scorer._score_batch()
+    scorer._sync_counters()
+    assert reg.get_sample_value("anomaly_gan_entities_evicted_total") == 1
+    assert reg.get_sample_value("anomaly_gan_entity_score", {"entity": "e"}) is None
