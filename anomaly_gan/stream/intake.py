@@ -45,7 +45,8 @@ class Intake:
 
     ``dead_letter(tp, record, InvalidEvent)`` receives the records that cannot be used;
     ``on_drop(entity)`` is told when an entity's window is dropped (evicted, its partition
-    revoked, or let go by a logs model's gap rule), so that other per-entity state can follow.
+    revoked, or let go by a logs model's gap rule, also when it is back by then: its series
+    restarts), so that other per-entity state can follow.
     """
 
     def __init__(self, det: Any, cfg: ServeConfig,
@@ -93,6 +94,13 @@ class Intake:
             # rows are all published by then, and no more come (it starts afresh if it comes
             # back), so its window holds nothing a replay from past it would rebuild.
             self.logs.on_gone = self.state.forget
+            # A series ends at a gap, and so does the entity's alert state (a cooldown, an
+            # open incident: docs/logs.md, Gap rule), also when it comes back before its rows
+            # are published (on_gone then leaves it, as it is back): until 2026-12-06 it kept
+            # that state then, and lost it otherwise, so its next alert depended on batches.
+            # With time buckets its window restarts at its first row after the gap (the
+            # windows' own 1.5-bucket rule on row times); per N lines, below.
+            self.state.on_gap = on_drop
         self.dead_letter = dead_letter
         self.on_drop = on_drop
         self.clock = clock
@@ -175,6 +183,7 @@ class Intake:
                     if logs.returns_after_gap(ev, tp):  # per N lines: a new series
                         logs.drop(ev.entity)  # its rows go once published: alerts of
                         self.state.forget(ev.entity, tell=False)  # the batch are explained
+                        self.on_drop(ev.entity)  # its alert state goes (as state.on_gap)
                     rows = logs.add(ev, tp, m.offset)
                     if rows:
                         values = logs.model.features(rows)

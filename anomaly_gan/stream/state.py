@@ -189,6 +189,10 @@ class WindowState:
         # and the rows of the last `history` scored windows, `hop` rows apart
         self._n_offs = self.window + self.history * self.hop + self._lead
         self.on_drop = on_drop
+        # told of each entity whose window restarts after a gap in its rows, before the row
+        # that starts the new one is appended (a logs model: its series ended, and its alert
+        # state with it; sensor data keeps its alert state across a gap, as score --alerts)
+        self.on_gap: Callable[[str], None] | None = None
         # Counters read (as running totals) by the app and exported as metrics.
         self.late = 0
         self.gap_restarts = 0
@@ -379,6 +383,8 @@ class WindowState:
                                                restarts(self._start[slot], began)))
         if gap:
             self.gap_restarts += 1
+            if self.on_gap is not None:
+                self.on_gap(self._entity[slot])  # type: ignore[arg-type]
         self._offs[slot, n % self._n_offs] = offset
         repeated = bool(n) and self._last_ts[slot] == ts
         self._last_ts[slot] = ts

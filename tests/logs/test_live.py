@@ -273,6 +273,51 @@ def test_an_entity_the_gap_rule_lets_go_of_leaves_the_windows_too():
                                      {"reason": "gap"}) == 1
 
 
+@pytest.mark.parametrize("published_in_the_silence", [True, False])
+@pytest.mark.parametrize("alerts", [{"cooldown_seconds": 10_000.0},
+                                    {"cooldown_seconds": 0.0, "resolve_windows": 20}])
+def test_an_entity_back_after_the_gap_starts_its_alert_state_afresh(published_in_the_silence,
+                                                                     alerts):
+    """docs/logs.md, Gap rule: an entity silent past logs.gap_seconds starts a new series,
+    with no alert state (cooldown, open incident) from the old one. It lost that state only
+    when its rows were published during the silence (LogFeed.published -> on_gone); read in
+    one batch with its return, it kept it, so whether its next incident alerted (here: a's
+    burst 180 s after the first, within a cooldown of 10,000 s, or within an incident that
+    20 normal windows would resolve) depended on batch timing: [50] instead of [50, 230]."""
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from tests.logs.test_serve_equals_score_fuzz import GAP, T0, Partitions, Weighed, stamp
+    from tests.stream.test_app import TP, Record
+
+    lines = [(T0 + i, "b", "GET /a/1 200") for i in range(0, 400, 5)]
+    for start in (20, 200):  # a's bursts of unseen lines, silent past the gap in between
+        lines += [(T0 + start + j * 0.25, "a", "kernel panic on cpu 3") for j in range(120)]
+    assert 200 - (20 + 30) > GAP + 10
+    lines.sort()
+    tp = TP("events", 0)
+    records = [Record(i, b"k", f"{stamp(t)} {e} INFO {m}".encode())
+               for i, (t, e, m) in enumerate(lines)]
+    chunks = ([records[i:i + 10] for i in range(0, len(records), 10)]
+              if published_in_the_silence else [records])
+    io = Partitions([{tp: c} for c in chunks], [tp])
+    serve = config_from_dict({"serve": {"alerts": {"consecutive": 1, **alerts},
+                                        "kafka": {"scores_topic": "scores"}}}).serve
+    sc = Scorer(serve, Weighed({"bucket_seconds": 10.0}, 1), io,
+                StreamMetrics(CollectorRegistry()), clock=lambda: T0 + 1e6)
+    while io.batches:
+        sc.step()
+        if published_in_the_silence:
+            sc._score_batch()
+    sc._score_batch()
+    sc._pool.shutdown()
+    sent = [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+    assert [(a["entity"], a["status"], a["window_end_ts"] - T0) for a in sent] == [
+        ("a", "firing", 50.0), ("a", "firing", 230.0)]
+    assert sent[1]["anomalous_since_ts"] - T0 == 230.0  # a new incident, no resolution sent
+
+
 def test_an_entity_gaining_rows_faster_than_they_are_published_asks_for_a_flush(feed):
     """The rows behind an unpublished alert must still be there to explain it: an entity
     that gains half the slack in rows before everything is published makes the feed

@@ -49,6 +49,7 @@ from prometheus_client import CollectorRegistry
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.logs.model import fit_log_model
 from anomaly_gan.logs.offline import load_log_model, read_for_log_model, score_log_events
+from anomaly_gan.stream.alerts import Debouncer, debounce
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.metrics import StreamMetrics
 from tests.logs.conftest import SeriesFromWindows
@@ -480,6 +481,10 @@ def records(rng: random.Random, us: list[bytes], fmt: str) -> list[bytes]:
     return out
 
 
+#: serve.alerts of the fuzz's scorer unless a test varies them (alerts_varied)
+EVERY_WINDOW = {"consecutive": 1, "cooldown_seconds": 0.0, "resolve_windows": 0}
+
+
 class Stream(NamedTuple):
     """One seeded case: the detector, its input partitions' records (keyed by entity, so an
     entity stays on one partition) and the file of each partition's lines (each partition is
@@ -489,10 +494,20 @@ class Stream(NamedTuple):
     parts: dict[Any, list[Record]]
     files: list[Any]
     max_entities: int = 100_000  # serve.windows.max_entities (its default)
+    alerts: dict = EVERY_WINDOW  # serve.alerts
+
+
+def alerts_varied(rng: random.Random) -> dict:
+    """serve.alerts: a run of 1-3 windows alerts, a cooldown (none, within a series, or
+    longer than the gap), and incidents resolved after 1-2 normal windows, or none."""
+    return {"consecutive": rng.randint(1, 3),
+            "cooldown_seconds": rng.choice([0.0, 30.0, 4 * GAP, 10_000.0]),
+            "resolve_windows": rng.choice([0, 0, 1, 2])}
 
 
 def stream(fmt: str, mode: str, seed: int, tmp_path, partitions: int = 1,
-           across: bool = True, evicting: bool = False) -> tuple[Stream, random.Random]:
+           across: bool = True, evicting: bool = False, debounced: bool = False
+           ) -> tuple[Stream, random.Random]:
     rng = random.Random(seed)
     tolerance = rng.choice([0.0, 5.0, 25.0]) if mode == "time" else 0.0
     logs = ({"bucket_seconds": 10.0} if mode == "time"
@@ -515,7 +530,8 @@ def stream(fmt: str, mode: str, seed: int, tmp_path, partitions: int = 1,
         files.append(path)
     n = len({ev.entity for ev in evs})
     max_entities = rng.randint(1, max(n - 1, 1)) if evicting else 100_000
-    return Stream(det, tolerance, parts, files, max_entities), rng
+    alerts = alerts_varied(rng) if debounced else EVERY_WINDOW
+    return Stream(det, tolerance, parts, files, max_entities, alerts), rng
 
 
 # ------------------------------------------------------------------ both sides
@@ -549,12 +565,13 @@ def polls(rng: random.Random, parts: dict[Any, list[Record]]) -> list[dict]:
     return out
 
 
-def scorer(det, tolerance: float, io, max_entities: int = 100_000) -> Scorer:
+def scorer(det, tolerance: float, io, max_entities: int = 100_000,
+           alerts: dict = EVERY_WINDOW) -> Scorer:
     cfg = config_from_dict({"serve": {
         "batching": {"max_batch": 64, "max_latency_ms": 0},
         "windows": {"max_event_bytes": MAX_EVENT_BYTES, "reorder_tolerance_seconds": tolerance,
                     "max_entities": max_entities},
-        "alerts": {"consecutive": 1, "cooldown_seconds": 0.0},
+        "alerts": alerts,
         "kafka": {"scores_topic": "scores"}}}).serve
     return Scorer(cfg, det, io, StreamMetrics(CollectorRegistry()), clock=lambda: T0 + 1e6)
 
@@ -567,7 +584,7 @@ def run(s: Stream, rng: random.Random, kill_after: int | None = None, rows: dict
     entity's rows as they close; ``evictions`` each entity evicted (max_entities), with the
     least recently seen entity held then and its rows so far (checking what is held)."""
     io = Partitions(polls(rng, s.parts), s.parts)
-    sc = scorer(s.det, s.tolerance, io, s.max_entities)
+    sc = scorer(s.det, s.tolerance, io, s.max_entities, s.alerts)
     if rows is not None:
         feed, add = sc.intake.logs, sc.intake.logs.add
         seen: dict[str, int] = {}  # when each entity's newest line was read
@@ -639,14 +656,16 @@ def served(s: Stream, rng: random.Random, evictions: list | None = None):
 
 
 def scored_offline(det, paths):
-    """Per entity: ``score``'s rows, its windows (in order) and their explanations (each
-    file's entities are its own: an entity stays on its partition)."""
+    """Per entity: ``score``'s rows, its windows (in order) and their explanations and series
+    (each file's entities are its own: an entity stays on its partition)."""
     rows: dict[str, list] = {}
     windows: dict[str, list] = {}
+    series = itertools.count()
     for path in paths:
         evs, _ = read_for_log_model(det.config, str(path))
         runs = score_log_events(det, load_log_model(det), evs, explain_anomalies_only=False)
         for run in runs:
+            n = next(series)
             rows.setdefault(run.entity, []).extend(run.rows)
             if run.scores is None:
                 continue
@@ -654,21 +673,49 @@ def scored_offline(det, paths):
                 windows.setdefault(run.entity, []).append((
                     run.rows[i - det.window + 1].end_ts, run.rows[i].end_ts,
                     float(run.scores.score[i]), bool(run.scores.is_anomaly[i]),
-                    len(rows[run.entity]) - len(run.rows) + i, run.explanations[i]))
+                    len(rows[run.entity]) - len(run.rows) + i, run.explanations[i], n))
     return rows, windows
 
 
+def debounced_as_series(windows: list, alerts: dict) -> list[tuple]:
+    """What serve.alerts make of an entity's windows as ``score`` gives them: each series
+    debounced on its own (docs/logs.md, Gap rule: an entity back after the gap starts a new
+    series, with no cooldown or open incident of the old one, and no resolution of it)."""
+    d = Debouncer(alerts["consecutive"], alerts["cooldown_seconds"], alerts["resolve_windows"])
+    out: list[tuple] = []
+    series = None
+    for w in windows:
+        if w[6] != series:
+            d.forget("e")
+            series = w[6]
+        fired, resolved, _, _ = debounce(d, ["e"], [w[1]], [w[3]], "v1")
+        out += [("firing", w[1], run, since) for _, run, since in fired]
+        out += [("resolved", w[1], c.since, c.alerts, c.anomalous) for _, c in resolved]
+    return out
+
+
+def alert_decisions(sent: list[dict]) -> list[tuple]:
+    return [("firing", a["window_end_ts"], a["consecutive_windows"], a["anomalous_since_ts"])
+            if a["status"] == "firing" else
+            ("resolved", a["resolved_at_ts"], a["anomalous_since_ts"], a["alerts"],
+             a["anomalous_windows"]) for a in sent]
+
+
 def compare(fmt: str, mode: str, seed: int, tmp_path, partitions: int = 1,
-            evicting: bool = False) -> dict[str, int]:
+            evicting: bool = False, debounced: bool = False) -> dict[str, int]:
     """With ``evicting``, ``serve.windows.max_entities`` is below the entities: the least
     recently seen one is evicted and starts fresh if it returns (docs/streaming.md, Memory;
     docs/logs.md, Entities held), so only its rows before its first eviction are ``score``'s;
-    the other entities' are all."""
-    s, rng = stream(fmt, mode, seed, tmp_path, partitions, evicting=evicting)
+    the other entities' are all. With ``debounced``, serve.alerts vary (alerts_varied):
+    each entity's alerts and resolutions are those of its windows in score, each series
+    debounced on its own (debounced_as_series)."""
+    s, rng = stream(fmt, mode, seed, tmp_path, partitions, evicting=evicting,
+                    debounced=debounced)
     evictions: list | None = [] if evicting else None
     live_rows, live_windows, sent_alerts, still_open = served(s, rng, evictions)
     file_rows, file_windows = scored_offline(s.det, s.files)
-    where = f"{fmt} {mode} seed {seed} ({partitions} partitions, tolerance {s.tolerance})"
+    where = (f"{fmt} {mode} seed {seed} ({partitions} partitions, tolerance {s.tolerance}, "
+             f"alerts {s.alerts})")
     assert set(live_rows) <= set(file_rows), where
     evicted: dict[str, int] = {}
     for victim, least_recent, n_rows in evictions or ():
@@ -700,13 +747,17 @@ def compare(fmt: str, mode: str, seed: int, tmp_path, partitions: int = 1,
             where, entity)
         np.testing.assert_allclose([w[2] for w in live], [w[2] for w in offline],
                                    rtol=1e-12, atol=1e-12, err_msg=f"{where} {entity}")
+        assert alert_decisions([a for a in sent_alerts if a["entity"] == entity]) == \
+            debounced_as_series(offline, s.alerts), (where, entity)
+    resolutions = sum(a["status"] == "resolved" for a in sent_alerts)
+    sent_alerts = [a for a in sent_alerts if a["status"] == "firing"]
     for a in sent_alerts:  # each alert names the templates and examples score names for its
         # window: a template's earliest lines by time, where serve got them out of order
         same = [w[5] for w in file_windows[a["entity"]] if w[1] == a["window_end_ts"] and w[3]]
         assert a["templates"] in same, (where, a["entity"], a["window_end_ts"])
     return {"rows": sum(map(len, live_rows.values())),
             "windows": sum(map(len, live_windows.values())), "alerts": len(sent_alerts),
-            "evicted": len(evictions or ())}
+            "evicted": len(evictions or ()), "resolved": resolutions}
 
 
 # Mismatches found by this search and not yet minimised or decided (left open, named here so
@@ -718,7 +769,7 @@ OPEN: set[tuple] = set()
 
 
 def fuzz(fmt: str, mode: str, tmp_path, seeds=range(40), **kw) -> dict[str, int]:
-    seen = {"rows": 0, "windows": 0, "alerts": 0, "evicted": 0}
+    seen = {"rows": 0, "windows": 0, "alerts": 0, "evicted": 0, "resolved": 0}
     for seed in seeds:
         if (fmt, mode, kw.get("partitions", 1), seed) in OPEN:
             continue
@@ -759,6 +810,21 @@ def test_serve_with_fewer_entity_places_than_entities_evicts_the_least_recently_
         for k in seen:
             seen[k] += got[k]
     assert seen["windows"] > 100 and seen["evicted"] > 10, seen
+
+
+@pytest.mark.parametrize("mode", ["time", "lines"])
+def test_serve_debounces_each_series_of_an_entity_as_its_own(mode, tmp_path):
+    """serve.alerts varied (consecutive 1-3, a cooldown or none, incidents resolved after
+    1-2 normal windows or none): each entity's alerts and resolutions are score's windows
+    debounced series by series (docs/logs.md, Gap rule), however the records fall into
+    polls, batches and commits. Until 2026-12-06 an entity back after the gap kept its
+    cooldown or open incident per N lines unless a commit had expired it (99 of 400 cases of
+    seeds 500-699, 1 and 2 partitions), and with time buckets unless its rows were published
+    in the silence (4 of 400: seeds 677 and 693, both included here)."""
+    start = {"time": 660, "lines": 500}[mode]
+    seen = fuzz("regex", mode, tmp_path, seeds=seeds(start, 40), debounced=True,
+                partitions=2)
+    assert seen["alerts"] > 12 and seen["resolved"] > 0, seen  # it compared some
 
 
 @pytest.mark.parametrize("fmt", ["regex", "json", "otlp_json", "otlp_proto"])
