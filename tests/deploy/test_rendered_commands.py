@@ -120,14 +120,14 @@ def http_status(port: int, path: str) -> int | None:
 
 
 def test_every_container_of_the_chart_runs_its_rendered_command(render, kafka_bootstrap,
-                                                                kafka_topics, tmp_path) -> None:
+                                                                kafka_topics, tiny_detector,
+                                                                tmp_path) -> None:
     """The config check passes, the scorer answers its startup, liveness and readiness
     probes on the port they name and drains on SIGTERM with exit 0, and the retraining Job
     trains from its data volume into the scorer's store: what the chart renders runs with
     the CLI the image installs."""
     from anomaly_gan.store import ModelStore
-    from anomaly_gan.train import train_detector
-    from tests.support_models import tiny_config
+    from tests.retrain.conftest import add_version
 
     topics = kafka_topics(events=1, alerts=1, dlq=1)
     store, archive = tmp_path / "models", tmp_path / "archive"
@@ -138,7 +138,7 @@ def test_every_container_of_the_chart_runs_its_rendered_command(render, kafka_bo
         + "".join(f"{1_790_000_000 + 10 * i}," + ",".join(map(str, r)) + "\n"
                   for i, r in enumerate(rows)))
     models = ModelStore.open(store, create=True)
-    first = models.add(train_detector(tiny_config(epochs=2), normal_series(800), FEATURES))
+    first = add_version(models, tiny_detector)  # the session's: tiny_config, two epochs
     models.promote(first, verify=False)
     port = free_port()
     # allow_unhealthy: two epochs of tiny_config are judged unhealthy, which serve refuses
