@@ -165,6 +165,18 @@ def test_the_entity_evicted_is_the_least_recently_seen_not_the_first_seen(feed):
     assert feed.pins() == {"p0": 1}  # a's open bucket is still held
 
 
+def bucket_scorer(io, registry, **serve):
+    """serve's Scorer on ``io`` with a fake logs detector of 10 s buckets (scores to a topic;
+    ``serve``: sections of serve's config, e.g. windows={"max_entities": 2})."""
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from tests.logs.test_serve_equals_score_fuzz import T0, Weighed
+
+    cfg = config_from_dict({"serve": {**serve, "kafka": {"scores_topic": "scores"}}}).serve
+    return Scorer(cfg, Weighed({"bucket_seconds": 10.0}, 1), io, StreamMetrics(registry),
+                  clock=lambda: T0 + 1e6)
+
+
 def test_an_entity_the_log_side_evicts_is_counted_and_its_window_starts_afresh():
     """docs/streaming.md, Memory: an entity evicted to respect max_entities is counted in
     anomaly_gan_entities_evicted_total and starts fresh if it returns. Until 2026-12-06 the
@@ -175,9 +187,7 @@ def test_an_entity_the_log_side_evicts_is_counted_and_its_window_starts_afresh()
 
     from prometheus_client import CollectorRegistry
 
-    from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.metrics import StreamMetrics
-    from tests.logs.test_serve_equals_score_fuzz import T0, Partitions, Weighed, stamp
+    from tests.logs.test_serve_equals_score_fuzz import T0, Partitions, stamp
     from tests.stream.test_app import TP, Record
 
     lines = [(T0 + i + 0.1 * k, e) for i in range(30) for k, e in enumerate("ab")]
@@ -186,11 +196,8 @@ def test_an_entity_the_log_side_evicts_is_counted_and_its_window_starts_afresh()
     tp = TP("events", 0)
     io = Partitions([{tp: [Record(i, b"k", f"{stamp(t)} {e} INFO GET /a/1 200".encode())
                            for i, (t, e) in enumerate(lines)]}], [tp])
-    det = Weighed({"bucket_seconds": 10.0}, 1)
-    serve = config_from_dict({"serve": {"windows": {"max_entities": 2},
-                                        "kafka": {"scores_topic": "scores"}}}).serve
     registry = CollectorRegistry()
-    sc = Scorer(serve, det, io, StreamMetrics(registry), clock=lambda: T0 + 1e6)
+    sc = bucket_scorer(io, registry, windows={"max_entities": 2})
     while io.batches:
         sc.step()
     sc._score_batch()
@@ -239,9 +246,7 @@ def test_an_entity_the_gap_rule_lets_go_of_leaves_the_windows_too():
     score-vs-serve fuzz, otlp_json time seed 401 of its evicting search)."""
     from prometheus_client import CollectorRegistry
 
-    from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.metrics import StreamMetrics
-    from tests.logs.test_serve_equals_score_fuzz import GAP, T0, Partitions, Weighed, stamp
+    from tests.logs.test_serve_equals_score_fuzz import GAP, T0, Partitions, stamp
     from tests.stream.test_app import TP, Record
 
     # a logs for 30 s and goes silent; b logs every second; c comes once a is past the gap
@@ -252,12 +257,9 @@ def test_an_entity_the_gap_rule_lets_go_of_leaves_the_windows_too():
     records = [Record(i, b"k", f"{stamp(t)} {e} INFO GET /a/1 200".encode())
                for i, (t, e) in enumerate(lines)]
     io = Partitions([{tp: records[i:i + 40]} for i in range(0, len(records), 40)], [tp])
-    det = Weighed({"bucket_seconds": 10.0}, 1)
     assert 30.0 + GAP < 140.0  # a is past the gap before c comes
-    serve = config_from_dict({"serve": {"windows": {"max_entities": 2},
-                                        "kafka": {"scores_topic": "scores"}}}).serve
     registry = CollectorRegistry()
-    sc = Scorer(serve, det, io, StreamMetrics(registry), clock=lambda: T0 + 1e6)
+    sc = bucket_scorer(io, registry, windows={"max_entities": 2})
     while io.batches:
         sc.step()
         sc._score_batch()
@@ -286,9 +288,7 @@ def test_an_entity_back_after_the_gap_starts_its_alert_state_afresh(published_in
     20 normal windows would resolve) depended on batch timing: [50] instead of [50, 230]."""
     from prometheus_client import CollectorRegistry
 
-    from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.metrics import StreamMetrics
-    from tests.logs.test_serve_equals_score_fuzz import GAP, T0, Partitions, Weighed, stamp
+    from tests.logs.test_serve_equals_score_fuzz import GAP, T0, Partitions, stamp
     from tests.stream.test_app import TP, Record
 
     lines = [(T0 + i, "b", "GET /a/1 200") for i in range(0, 400, 5)]
@@ -302,10 +302,7 @@ def test_an_entity_back_after_the_gap_starts_its_alert_state_afresh(published_in
     chunks = ([records[i:i + 10] for i in range(0, len(records), 10)]
               if published_in_the_silence else [records])
     io = Partitions([{tp: c} for c in chunks], [tp])
-    serve = config_from_dict({"serve": {"alerts": {"consecutive": 1, **alerts},
-                                        "kafka": {"scores_topic": "scores"}}}).serve
-    sc = Scorer(serve, Weighed({"bucket_seconds": 10.0}, 1), io,
-                StreamMetrics(CollectorRegistry()), clock=lambda: T0 + 1e6)
+    sc = bucket_scorer(io, CollectorRegistry(), alerts={"consecutive": 1, **alerts})
     while io.batches:
         sc.step()
         if published_in_the_silence:
