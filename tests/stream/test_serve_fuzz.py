@@ -66,9 +66,11 @@ def stamp(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entity_rows(rng: random.Random, n: int, gap: float, counters: bool) -> list[list]:
+def entity_rows(rng: random.Random, n: int, gap: float, counters: bool,
+                silences: bool = True) -> list[list]:
     """One entity's rows as a file holds them: (time, cells), with incidents, repeated times,
-    gaps, a bad cell or two and a swap (test_offline_fuzz's pump_files, seeded)."""
+    gaps, a bad cell or two and a swap (test_offline_fuzz's pump_files, seeded); without
+    ``silences``, no gap longer than ``gap`` and no swap."""
     x = normal_series(n, seed=rng.randrange(4))
     sd = x.std(axis=0)
     for _ in range(rng.randint(0, 2)):
@@ -82,27 +84,32 @@ def entity_rows(rng: random.Random, n: int, gap: float, counters: bool) -> list[
     steps = np.ones(n)
     steps[0] = rng.uniform(0.0, 1.0)
     for _ in range(rng.randint(0, 4)):
-        steps[rng.randint(1, n - 1)] = rng.choice([0.0, 0.5, 2.0, gap + 1.0, 3 * gap])
+        steps[rng.randint(1, n - 1)] = rng.choice(
+            [0.0, 0.5, 2.0, gap + 1.0, 3 * gap] if silences else [0.0, 0.5, 2.0])
     times = START + np.cumsum(steps)
     rows = [[float(t), *(f"{v:.6f}" for v in row)] for t, row in zip(times, x, strict=True)]
     for _ in range(rng.randint(0, 2)):
         rows[rng.randrange(n)][rng.randint(1, 3)] = rng.choice(["", "nan", "inf"])
-    if rng.random() < 0.3:  # one row out of order by a row or two
+    if rng.random() < 0.3 and silences:  # one row out of order by a row or two
         at = rng.randrange(n - 2)
         other = at + rng.randint(1, 2)
         rows[at][0], rows[other][0] = rows[other][0], rows[at][0]
     return rows
 
 
-def sensor_stream(seed: int, *, kill: bool = False, evict: bool = False):
+def sensor_stream(seed: int, *, kill: bool = False, evict: bool = False,
+                  silences: bool = True):
     """(serve section, counters, entity -> rows, partition -> records). Entities' records
-    are merged in time order (ties at random) onto their partition."""
+    are merged in time order (ties at random) onto their partition. ``silences``: entities
+    fall silent for longer than ``gap_seconds`` now and then (their windows restart) and
+    send a row out of order."""
     rng = random.Random(seed)
     gap = rng.choice([5.0, 30.0])
     tolerance = 0.0 if evict else rng.choice([0.0, 0.0, 1.0, 2.5])
     counters = rng.random() < 0.4
     names = [f"pump-{i}" for i in range(rng.randint(2, 5 if evict else 4))]
-    rows = {e: entity_rows(rng, rng.randint(24, 90), gap, counters) for e in names}
+    rows = {e: entity_rows(rng, rng.randint(24, 90), gap, counters, silences)
+            for e in names}
     serve = {"alerts": {"consecutive": rng.randint(1, 4),
                         "cooldown_seconds": float(rng.choice([0, 5, 60, 600])),
                         "resolve_windows": rng.randint(0, 4)},

@@ -1,0 +1,302 @@
+"""Consumer-group rebalances, fuzzed: two or three scorers (replicas of one group) share the
+input partitions; at random points partitions are revoked from their owner, which commits
+what ``Scorer.on_revoked`` returns (as ``KafkaIO``'s listener does, asynchronously, before
+the group re-joins), and assigned to another member (or back), which reads from the
+group's committed offset. What all members publish together must cover what one scorer
+without a rebalance publishes (docs/streaming.md, Consumer groups and Delivery guarantees:
+"a new owner after a rebalance re-reads from there, rebuilds every window, and scores
+every window that was not yet acknowledged. Nothing is skipped"), with the same scores and
+ids; the only extras are the re-opened incidents a kill and replay may send too.
+
+A rebalance here is one of:
+- a partition moved from one member to another (cooperative; a scale from 1 to 2 replicas);
+- an eager one: every member's partitions revoked, then a new random assignment (a member
+  that keeps a partition re-reads it from the commit, as kafka-python does);
+- a revoke while the loop is busy (it holds its lock past ``_revoke_wait_s``): nothing is
+  committed on revoke and the new owner "resumes from the last periodic commit"
+  (docs/streaming.md, Consumer groups).
+Callbacks run where kafka-python 3 runs them, on its IO thread while the loop waits in a
+consumer call: here inside ``poll`` and ``commit``, whose offsets (computed before the
+revoke) the broker still takes, as a real broker takes a commit of the current generation.
+
+Harness: the sensor streams of test_serve_fuzz.py and the log streams of
+tests/logs/test_serve_equals_score_fuzz.py, compared as their kill/replay tests compare
+(the same documented exclusions: ``hop: 1`` for sensors, since "with h > 1 the replay may
+score other windows"; no stray line across a silence for logs), and sensor entities that
+do not fall silent for longer than ``gap_seconds`` (see ``sensors``).
+
+Not generated, an open finding (2026-12-06, seeds 3241, 3246, 3301, 3315, 3351, 3439 of 500
+with swaps): a sensor row out of order. A commit pinned by another entity makes the replay
+re-read an entity's rows from the middle of its history; where its rows were swapped (held
+by ``reorder_tolerance_seconds``, or dropped as late behind a row before the commit) the
+replay re-builds windows that the run without it never had: same end, other rows, another
+score (and flag), published under the same alert id. Not specific to rebalances: a restart
+from the same commit does the same.
+``REBALANCE_FUZZ_EXAMPLES`` (default 6 sensor seeds, a third as many per log format and
+mode) runs more seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import threading
+from typing import Any
+
+import pytest
+
+from tests.logs import test_serve_equals_score_fuzz as logs_fuzz
+from tests.stream.test_app import FakeIO
+from tests.stream.test_serve_fuzz import (
+    alerts,
+    bundles,
+    records_of,
+    run,
+    scorer,
+    sensor_stream,
+)
+
+pytestmark = pytest.mark.slow
+
+__all__ = ["bundles"]  # the module fixture, shared with test_serve_fuzz.py
+
+EXAMPLES = int(os.environ.get("REBALANCE_FUZZ_EXAMPLES", "6"))
+
+
+class Group:
+    """The group's committed offsets, its members and the rebalances among them."""
+
+    def __init__(self, parts: dict, rng: random.Random, members: int, rebalances: int) -> None:
+        self.parts, self.rng = parts, rng
+        self.committed: dict[Any, int] = {}
+        self.members = [Member(self) for _ in range(members)]
+        self.left = rebalances  # rebalances still to come
+        self.log: list[tuple] = []  # what happened, for a failure's message
+        first = self.members[0] if rng.random() < 0.5 else None  # scale from 1 replica
+        for tp in parts:
+            (first or rng.choice(self.members)).owned.add(tp)
+        for m in self.members:
+            m.pos = {tp: 0 for tp in m.owned}
+
+    def maybe_rebalance(self, where: str) -> None:
+        if self.left and self.rng.random() < 0.15:
+            self.left -= 1
+            self.rebalance(where)
+
+    def revoke(self, m: Member, tps: list, busy: bool) -> None:
+        if busy:  # the loop holds its lock longer than the callback waits
+            held, release = threading.Event(), threading.Event()
+
+            def hold() -> None:
+                with m.scorer._loop_lock:
+                    held.set()
+                    release.wait()
+
+            t = threading.Thread(target=hold)
+            t.start()
+            held.wait()
+            m.scorer._revoke_wait_s = 0.001
+            try:
+                offsets = m.scorer.on_revoked(tps)
+            finally:
+                release.set()
+                t.join()
+            assert offsets is None
+        else:
+            offsets = m.scorer.on_revoked(tps)
+        if offsets:
+            assert set(offsets) <= set(tps), offsets
+            self.committed.update(offsets)
+        m.owned.difference_update(tps)
+        for tp in tps:
+            m.pos.pop(tp, None)
+        self.log.append(("revoke", self.members.index(m), sorted(t.partition for t in tps),
+                         offsets, busy))
+
+    def assign(self, m: Member, tps: list) -> None:
+        for tp in tps:
+            m.owned.add(tp)
+            m.pos[tp] = self.committed.get(tp, 0)
+        self.log.append(("assign", self.members.index(m), sorted(t.partition for t in tps),
+                         {tp.partition: m.pos[tp] for tp in tps}))
+        m.scorer.on_assigned(tps)
+
+    def rebalance(self, where: str) -> None:
+        rng = self.rng
+        busy = rng.random() < 0.2
+        self.log.append(("rebalance", where))
+        if rng.random() < 0.5:  # eager: everything revoked, then a new assignment
+            for m in self.members:
+                if m.owned:
+                    self.revoke(m, sorted(m.owned), busy and rng.random() < 0.5)
+            new: dict[int, list] = {i: [] for i in range(len(self.members))}
+            for tp in self.parts:
+                new[rng.randrange(len(self.members))].append(tp)
+            for i, m in enumerate(self.members):
+                self.assign(m, new[i])
+            return
+        owners = [m for m in self.members if m.owned]
+        src = rng.choice(owners)
+        tps = rng.sample(sorted(src.owned), rng.randint(1, len(src.owned)))
+        dst = rng.choice([m for m in self.members if m is not src])
+        self.revoke(src, tps, busy)
+        self.assign(dst, tps)
+
+    def done(self) -> bool:
+        return all(m.pos.get(tp, 0) >= len(recs) for tp, recs in self.parts.items()
+                   for m in self.members if tp in m.owned)
+
+
+class Member(FakeIO):
+    """One replica's consumer: reads its partitions from its positions, some at a time."""
+
+    def __init__(self, group: Group) -> None:
+        super().__init__([])
+        self.group = group
+        self.owned: set = set()
+        self.pos: dict[Any, int] = {}
+        self.scorer: Any = None
+
+    def poll(self, timeout_ms, max_records=None):
+        self.group.maybe_rebalance("poll")
+        live = [tp for tp in sorted(self.owned) if self.pos[tp] < len(self.group.parts[tp])]
+        out = {}
+        if live:
+            rng = self.group.rng
+            for tp in rng.sample(live, rng.randint(1, len(live))):
+                at = self.pos[tp]
+                out[tp] = self.group.parts[tp][at:at + rng.randint(1, 40)]
+                self.pos[tp] = at + len(out[tp])
+        return out
+
+    def commit(self, offsets):
+        self.group.maybe_rebalance("commit")
+        super().commit(offsets)
+        self.group.committed.update(offsets)
+
+    def assignment(self):
+        return set(self.owned)
+
+
+def rebalanced(parts: dict, make, rng: random.Random) -> Group:
+    """Serve ``parts`` with a group of 2-3 scorers (``make(io)`` builds one) and 1-6
+    rebalances, committing now and then and at the end as each would at shutdown."""
+    group = Group(parts, rng, rng.randint(2, 3), rng.randint(1, 6))
+    for m in group.members:
+        m.scorer = make(m)
+    while not group.done() or group.left:
+        m = rng.choice(group.members)
+        m.scorer.step()
+        if rng.random() < 0.3:
+            assert m.scorer._commit(force=True)
+        if group.done() and group.left:  # the rest of the rebalances, after the input
+            group.left -= 1
+            group.rebalance("end")
+    for m in group.members:
+        assert m.scorer._commit(force=True)
+        m.scorer._pool.shutdown()
+    return group
+
+
+def scores_of(io) -> dict[tuple, list[float]]:
+    """(entity, window end, flag) -> the scores of the windows published for it: windows of
+    repeated times may share an end and differ (docs/streaming.md, Alert id)."""
+    out: dict[tuple, list[float]] = {}
+    for k, v in windows_of_all(io):
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def windows_of_all(io):
+    for t, _, v, _ in io.sent:
+        if t == "scores":
+            r = json.loads(v)
+            yield (r["entity"], r["window_end_ts"], r["is_anomaly"]), r["score"]
+
+
+def same(a: list[float], b: list[float]) -> bool:
+    """The same scores but for repeats (a window scored twice) and float32 noise."""
+    def close(x: float, ys: list[float]) -> bool:
+        return any(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-6) for y in ys)
+
+    return all(close(x, b) for x in a) and all(close(y, a) for y in b)
+
+
+def sensors(bundles, seed: int) -> int:
+    # No entity falls silent for longer than gap_seconds: its window restarts, and its run
+    # or open incident from before the silence is dropped at a restart and so at a
+    # rebalance (docs/streaming.md, Resolutions: "after a restart once the entity has been
+    # silent for more than gap_seconds ...; the same holds across a gap in its own data,
+    # whose window restarts"). Nor sends a row out of order: see the module's docstring.
+    serve, counters, _, parts = sensor_stream(seed, kill=True, silences=False)
+    _, bundle = bundles[counters]
+    rng = random.Random(seed)
+    _, whole, _ = run(bundle, serve, parts, random.Random(rng.random()))
+    group = rebalanced(parts, lambda io: scorer(bundle, serve, io)[0], rng)
+    scored: dict = {}
+    got: set = set()
+    for m in group.members:
+        for k, v in scores_of(m).items():
+            scored.setdefault(k, []).extend(v)
+        got |= records_of(m)
+    want_scored, want = scores_of(whole), records_of(whole)
+    since = {(r["status"], r["entity"], r["window_end_ts"], r["alert_id"]):
+             r["anomalous_since_ts"] for r in alerts(whole) if r["status"] == "firing"}
+    where = (seed, serve, group.log)
+    assert scored.keys() == want_scored.keys(), (
+        where, sorted(scored.keys() ^ want_scored.keys())[:4])
+    # a window scored in a batch of another size moves in the 7th digit
+    odd = [k for k, v in want_scored.items() if not same(v, scored[k])]
+    assert not odd, (where, [(k, want_scored[k], scored[k]) for k in odd[:2]])
+    # An incident longer than the windows a commit holds back is re-opened by the new owner
+    # from that many windows back, "one more alert, with a later anomalous_since"
+    # (docs/streaming.md, Delivery guarantees), and its repeats after the cooldown count
+    # from there: an alert the old owner had not sent yet is sent for a later window of the
+    # re-opened incident, within a cooldown of it (another id). Every other alert and
+    # every resolution, same id.
+    cooldown = serve["alerts"]["cooldown_seconds"]
+    firing = [r for m in group.members for r in alerts(m) if r["status"] == "firing"]
+    missing = {r for r in want - got
+               if r[0] != "firing" or not any(
+                   g["entity"] == r[1] and since[r] < g["anomalous_since_ts"] <= r[2]
+                   and abs(g["window_end_ts"] - r[2]) <= cooldown for g in firing)}
+    assert not missing, (where, sorted(missing)[:2])
+    # Documented extras, as after a kill (test_serve_fuzz.replay): the re-opened incident's
+    # alerts, for windows flagged without the rebalance too.
+    extra = got - want
+    assert all(r[0] == "firing" and (r[1], r[2], True) in want_scored for r in extra), (
+        where, sorted(extra))
+    return sum(1 for e in group.log if e[0] == "revoke")
+
+
+def test_rebalances_among_replicas_publish_what_one_scorer_does(bundles):
+    assert sum(sensors(bundles, seed) for seed in range(3000, 3000 + EXAMPLES)) > 0
+
+
+def logs(fmt: str, mode: str, seed: int, tmp_path) -> int:
+    """The same for a logs model (docs/logs.md, Live: "a kill after any record scores the
+    same windows and raises the same alerts as a run without one"; a rebalance replays as a
+    kill does)."""
+    s, rng = logs_fuzz.stream(fmt, mode, seed, tmp_path,
+                              partitions=random.Random(seed).randint(2, 3), across=False)
+    want = logs_fuzz.published(logs_fuzz.run(s, random.Random(rng.random()))[1])
+    group = rebalanced(s.parts, lambda io: logs_fuzz.scorer(s.det, s.tolerance, io), rng)
+    ws: set = set()
+    al: set = set()
+    for m in group.members:
+        w, a = logs_fuzz.published(m)
+        ws, al = ws | w, al | a
+    where = (fmt, mode, seed, s.tolerance, group.log)
+    assert ws == want[0], (where, sorted(ws ^ want[0])[:4])
+    assert al == want[1], (where, sorted(al ^ want[1])[:4])
+    return sum(1 for e in group.log if e[0] == "revoke")
+
+
+@pytest.mark.parametrize("fmt", ["regex", "json"])
+@pytest.mark.parametrize("mode", ["time", "lines"])
+def test_rebalances_among_replicas_of_a_logs_model_publish_what_one_scorer_does(
+        fmt, mode, tmp_path):
+    n = max(EXAMPLES // 3, 1)
+    assert sum(logs(fmt, mode, seed, tmp_path) for seed in range(4000, 4000 + n)) > 0
