@@ -221,6 +221,12 @@ class WindowState:
         self._pending: dict[int, list[tuple[float, int, int, Any, Any]]] = {}
         self._arrivals = 0
         self._max_seen: dict[int, float] = {}
+        # per slot, the highest offset released and the offset of the last row released
+        # (-1: none yet); per partition, the commit offsets a replay may not start from,
+        # as (lo, hi] ranges (:meth:`_cut_inside`)
+        self._max_off: dict[int, int] = {}
+        self._last_off: dict[int, int] = {}
+        self._cuts: dict[Hashable, list[tuple[int, int]]] = {}
 
     # ------------------------------------------------------------------ entities
 
@@ -281,6 +287,8 @@ class WindowState:
         self._part[slot] = None
         self._pending.pop(slot, None)
         self._max_seen.pop(slot, None)
+        self._max_off.pop(slot, None)
+        self._last_off.pop(slot, None)
         self._free.append(slot)
         if tell and self.on_drop is not None:
             self.on_drop(entity)
@@ -307,11 +315,14 @@ class WindowState:
         victims = [e for e, s in self._slots.items() if self._part[s] in gone]
         for entity in victims:
             self._remove(entity)
+        for p in gone:  # read again from the commit, if ever, their ranges come again
+            self._cuts.pop(p, None)
         return len(victims)
 
     def clear(self) -> None:
         for entity in list(self._slots):
             self._remove(entity)
+        self._cuts.clear()
 
     # ------------------------------------------------------------------ events
 
@@ -333,10 +344,15 @@ class WindowState:
                 self._count[slot] = 0
                 self._part[slot] = partition
                 self._pending.pop(slot, None)
+                self._max_off.pop(slot, None)
+                self._last_off.pop(slot, None)
                 self.partition_moves += 1
                 self.last_moved = entity
         if self._count[slot] and ts < self._last_ts[slot]:
             self.late += 1
+            # a replay that re-reads this row but not the one released before it would
+            # take it (:meth:`_cut_inside`)
+            self._cut_inside(partition, self._last_off.get(slot, offset), offset)
             return
         if self.tolerance > 0.0:
             self._push_reordered(slot, ts, values, offset, out, tag, starts)
@@ -386,6 +402,11 @@ class WindowState:
             if self.on_gap is not None:
                 self.on_gap(self._entity[slot])  # type: ignore[arg-type]
         self._offs[slot, n % self._n_offs] = offset
+        highest = self._max_off.get(slot, offset)
+        if offset < highest:  # released after a row read later (:meth:`_cut_inside`)
+            self._cut_inside(self._part[slot], offset, highest)
+        self._max_off[slot] = max(highest, offset)
+        self._last_off[slot] = offset
         repeated = bool(n) and self._last_ts[slot] == ts
         self._last_ts[slot] = ts
         self._count[slot] = n + 1
@@ -423,6 +444,20 @@ class WindowState:
                 out.repeats[k] = same
 
     # ------------------------------------------------------------------ offsets
+
+    def _cut_inside(self, partition: Hashable, lo: int, hi: int) -> None:
+        """A commit at an offset in ``(lo, hi]`` would make a replay re-read a row of an
+        entity (at ``hi``) that was released, or dropped as late, before or after a row it
+        would not re-read (at ``lo``, read earlier): the replay would window it with other
+        rows, a window no run without the restart had (docs/streaming.md, Delivery
+        guarantees). :meth:`commit_offsets` commits ``lo`` instead."""
+        if lo >= hi:
+            return
+        cuts = self._cuts.setdefault(partition, [])
+        if cuts and lo <= cuts[-1][1] and hi >= cuts[-1][0]:  # overlaps the newest: merge
+            cuts[-1] = (min(lo, cuts[-1][0]), max(hi, cuts[-1][1]))
+        else:
+            cuts.append((lo, hi))
 
     def _pin(self, slot: int, rescore: int = 0) -> int | None:
         """Oldest offset the entity's next window still needs, or that re-scoring its last
@@ -487,4 +522,13 @@ class WindowState:
                 pin = hold[1]
             if pin is not None and pin < result[p]:
                 result[p] = pin
+        for p, cuts in self._cuts.items():
+            if p not in result:
+                continue
+            # newest first: moved below one range, the offset may fall into an older one
+            for lo, hi in sorted(cuts, reverse=True):
+                if lo < result[p] <= hi:
+                    result[p] = lo
+            # ranges the commit is past are not needed again
+            self._cuts[p] = [(lo, hi) for lo, hi in cuts if hi >= result[p]]
         return result

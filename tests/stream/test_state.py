@@ -380,3 +380,42 @@ def test_an_error_computing_an_increase_leaves_the_entity_as_it_was(monkeypatch)
     whole, ref = make(window=3, counters=[1])
     feed(whole, ref, "a", [0, 1, 2, 3, 4])
     assert out.windows().tolist() == ref.windows().tolist()
+
+
+def windows_by_end(out: WindowBatch) -> set[tuple]:
+    """(entity, end, rows) of every window ``out`` holds."""
+    return {(e, end, out.raw[k].tobytes())
+            for k, (e, end) in enumerate(zip(out.entities, out.end_ts, strict=True))}
+
+
+# b's windows to re-score: enough to pin the commit after a's row 11 (offset 18) and at or
+# before its row 9 (offset 22): b's row at offset 21 (b's newest 3 rows are still held with
+# a tolerance, so 2 fewer windows reach back as far, to offset 19)
+@pytest.mark.parametrize(("tolerance", "incident"), [(0.0, 7), (2.5, 5)])
+def test_a_replay_from_the_commit_builds_no_window_the_run_never_had(tolerance, incident):
+    """Another entity pins the commit inside an entity's swapped rows: the replay must not
+    re-read a row of it that was released (or dropped as late) before a row it does not
+    re-read (docs/streaming.md, Delivery guarantees: a replay "rebuilds every window").
+    Until 2026-12-06 the replay re-read the row stamped 9 alone, without 10 and 11
+    (tolerance 2.5), or with 11 gone and 9 no longer late (tolerance 0): a window ending
+    at 14 of rows 9, 12, 13, 14 that no run without the restart had (test_serve_fuzz seed
+    1205: another score, published under the window's alert id)."""
+    a = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 10, 9] + list(range(12, 20))
+    records = []  # (entity, ts, offset): a's rows interleaved with b's, one partition
+    for i, ts in enumerate(a):
+        records.append(("a", float(ts), 2 * i))
+        records.append(("b", float(i), 2 * i + 1))
+    st, out = make(window=4, reorder_tolerance_seconds=tolerance, rescore_history=8)
+    for entity, ts, off in records:
+        st.push(entity, ts, [ts, -ts], "p0", off, out)
+    # b's last windows (an incident of b, re-scored at a replay) pin the commit back
+    c = st.commit_offsets({"p0": len(records)},
+                          rescore=lambda e: incident if e == "b" else 0)["p0"]
+    replay, again = make(window=4, reorder_tolerance_seconds=tolerance)
+    for entity, ts, off in records:
+        if off >= c:
+            replay.push(entity, ts, [ts, -ts], "p0", off, again)
+    if tolerance:
+        st.release_held(out)
+        replay.release_held(again)
+    assert windows_by_end(again) <= windows_by_end(out)
