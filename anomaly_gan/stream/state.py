@@ -224,8 +224,8 @@ class WindowState:
         # per slot, the highest offset released and the offset of the last row released
         # (-1: none yet); per partition, the commit offsets a replay may not start from,
         # as (lo, hi] ranges (:meth:`_cut_inside`)
-        self._max_off: dict[int, int] = {}
-        self._last_off: dict[int, int] = {}
+        self._max_off: list[int] = [-1] * cap
+        self._last_off: list[int] = [-1] * cap
         self._cuts: dict[Hashable, list[tuple[int, int]]] = {}
 
     # ------------------------------------------------------------------ entities
@@ -247,6 +247,8 @@ class WindowState:
         self._entity += [None] * extra
         self._count += [0] * extra
         self._last_ts += [0.0] * extra
+        self._max_off += [-1] * extra
+        self._last_off += [-1] * extra
         self._part += [None] * extra
         self._ts = np.concatenate([self._ts, np.zeros((extra, self.window))])
         self._before = np.concatenate([self._before,
@@ -287,8 +289,7 @@ class WindowState:
         self._part[slot] = None
         self._pending.pop(slot, None)
         self._max_seen.pop(slot, None)
-        self._max_off.pop(slot, None)
-        self._last_off.pop(slot, None)
+        self._max_off[slot] = self._last_off[slot] = -1
         self._free.append(slot)
         if tell and self.on_drop is not None:
             self.on_drop(entity)
@@ -344,15 +345,15 @@ class WindowState:
                 self._count[slot] = 0
                 self._part[slot] = partition
                 self._pending.pop(slot, None)
-                self._max_off.pop(slot, None)
-                self._last_off.pop(slot, None)
+                self._max_off[slot] = self._last_off[slot] = -1
                 self.partition_moves += 1
                 self.last_moved = entity
         if self._count[slot] and ts < self._last_ts[slot]:
             self.late += 1
             # a replay that re-reads this row but not the one released before it would
             # take it (:meth:`_cut_inside`)
-            self._cut_inside(partition, self._last_off.get(slot, offset), offset)
+            last = self._last_off[slot]
+            self._cut_inside(partition, last if last >= 0 else offset, offset)
             return
         if self.tolerance > 0.0:
             self._push_reordered(slot, ts, values, offset, out, tag, starts)
@@ -402,10 +403,11 @@ class WindowState:
             if self.on_gap is not None:
                 self.on_gap(self._entity[slot])  # type: ignore[arg-type]
         self._offs[slot, n % self._n_offs] = offset
-        highest = self._max_off.get(slot, offset)
+        highest = self._max_off[slot]
         if offset < highest:  # released after a row read later (:meth:`_cut_inside`)
             self._cut_inside(self._part[slot], offset, highest)
-        self._max_off[slot] = max(highest, offset)
+        else:
+            self._max_off[slot] = offset
         self._last_off[slot] = offset
         repeated = bool(n) and self._last_ts[slot] == ts
         self._last_ts[slot] = ts
