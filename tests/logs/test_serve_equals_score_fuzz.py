@@ -53,7 +53,7 @@ from anomaly_gan.stream.alerts import Debouncer, debounce
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.metrics import StreamMetrics
 from tests.logs.conftest import SeriesFromWindows
-from tests.stream.test_app import TP, FakeIO, Record
+from tests.stream.test_app import TP, Partitions, Record
 from tests.support.otlp import framed, to_proto
 
 T0 = 1_767_225_600.0  # 2026-01-01
@@ -535,20 +535,6 @@ def stream(fmt: str, mode: str, seed: int, tmp_path, partitions: int = 1,
 
 
 # ------------------------------------------------------------------ both sides
-
-
-class Partitions(FakeIO):
-    """The input topic's partitions, each poll returning some of them (a list of polls)."""
-
-    def __init__(self, polls: list[dict], tps):
-        super().__init__(polls)
-        self.tps = set(tps)
-
-    def poll(self, timeout_ms, max_records=None):
-        return self.batches.pop(0) if self.batches else {}
-
-    def assignment(self):
-        return set(self.tps)
 
 
 def polls(rng: random.Random, parts: dict[Any, list[Record]]) -> list[dict]:

@@ -118,6 +118,22 @@ class FakeIO:
         return offset, self.first_offset
 
 
+class Partitions(FakeIO):
+    """FakeIO over several input partitions, each poll returning the records of some of
+    them (``batches``: a list of {partition: records}); the differential fuzz tests read
+    their partitions in turns with it."""
+
+    def __init__(self, batches, tps):
+        super().__init__(batches)
+        self.tps = set(tps)
+
+    def poll(self, timeout_ms, max_records=None):
+        return self.batches.pop(0) if self.batches else {}
+
+    def assignment(self):
+        return set(self.tps)
+
+
 def events(rows, start=0, entity="e"):
     return [Record(start + i, entity.encode(),
                    json.dumps({"entity": entity, "ts": ts, "values": [v, 0.0]}).encode())

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from anomaly_gan.cli import main
-from tests.stream.test_app import TP, Clock, FakeIO, Record
+from tests.stream.test_app import TP, Clock, Partitions, Record
 from tests.support.otlp import framed, to_proto
 from tests.support_models import normal_series
 
@@ -237,21 +237,6 @@ def release(serve, hosts, newest_ns):
         "timeUnixNano": str(ts), "asDouble": 1.0,
         "attributes": [kv("host.name", h)] + ([kv("cpu", "cpu0")] if f == 0 else [])})
         for h in hosts for f in range(3)], on_point=True)]
-
-
-class Partitions(FakeIO):
-    """The fake Kafka of tests/stream/test_app.py over several input partitions, each poll
-    returning the records of some of them (``batches``: a list of {partition: records})."""
-
-    def __init__(self, batches, tps):
-        super().__init__(batches)
-        self.tps = set(tps)
-
-    def poll(self, timeout_ms, max_records=None):
-        return self.batches.pop(0) if self.batches else {}
-
-    def assignment(self):
-        return set(self.tps)
 
 
 def served(model, serve, parts, polls, commits=None, kill_after=None, first=None):

@@ -41,9 +41,9 @@ from anomaly_gan.cli import main
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.metrics import StreamMetrics
-from tests.logs.test_serve_equals_score_fuzz import Partitions, polls
+from tests.logs.test_serve_equals_score_fuzz import polls
 from tests.stream.replay_checks import alerts, check_published
-from tests.stream.test_app import TP, Clock, Record
+from tests.stream.test_app import TP, Clock, Partitions, Record
 from tests.support_models import normal_series
 
 pytestmark = pytest.mark.slow
