@@ -207,7 +207,12 @@ class Scorer:
             return None
         try:
             if self._must_rewind:
-                return None  # a replay is due: see _prepare_commit
+                # A replay is due (see _prepare_commit): nothing is committed, and the rewind
+                # must not seek a partition that comes back before it to this scorer's own
+                # last commit: the next owner may commit past it meanwhile.
+                for tp in partitions:
+                    self._committed.pop(tp, None)
+                return None
             self._score_batch()
             self.io.flush(self._revoke_wait_s)
             if self.publisher.error is not None:

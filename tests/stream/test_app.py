@@ -230,6 +230,28 @@ def test_a_stop_or_revoke_while_a_replay_waits_commits_nothing_past_the_lost_ale
         assert scorer.on_revoked([IN]) is None  # the new owner reads from the last commit
     assert io.commits == []
 
+def test_a_partition_revoked_in_a_replays_backoff_and_back_resumes_from_the_groups_commit():
+    """A revoke while a replay waits commits nothing (above). The partition may come back
+    before the loop runs again, after another member read on and committed past this one's
+    last commit: the rewind sought to the offset this scorer had committed itself, not the
+    group's, and read again what the other member had already scored (its alerts twice)."""
+    clock = Clock()
+    rows = [(t, 1.0) for t in range(6)]
+    io = FakeIO([events(rows[:3]), events(rows[3:], 3)], fail_topic=None)
+    scorer, _ = make(io, clock=clock)
+    scorer.step()
+    assert scorer._commit(force=True) and io.commits[-1] == {IN: 1}
+    io.fail_topic = "scores"
+    scorer.step()
+    assert scorer._commit(force=True) is False  # a score was not delivered: a replay is due
+    assert scorer.on_revoked([IN]) is None
+    io.committed = lambda tp: 40  # the member that owned it meanwhile committed 40
+    scorer.on_assigned([IN])
+    clock.now += 60.0
+    scorer.step()
+    assert io.seeks == [(IN, 40)]
+
+
 def test_a_failed_delivery_whose_replay_finds_nothing_ends_once_the_input_is_read():
     """A delivery fails (a restarted broker refuses the old producer's records) and the
     replay finds nothing to read again: the restarted broker lost the input topic, or the
