@@ -8,6 +8,19 @@ from anomaly_gan.config import Config, config_from_dict
 
 FEATURES = ("temp", "rpm", "flow")
 
+# XLA_FLAGS for a test's child process under KERAS_BACKEND=jax: XLA compiles every train and
+# score step for the CPU, and LLVM's optimisation of those kernels is most of that child's
+# time on these small models. The tests check what the steps compute, not how fast:
+# tests/models/test_backend_contract.py under JAX took 43 s of CPU, 29 s with this
+# (2026-12-06, 2 cores).
+QUICK_XLA = "--xla_backend_optimization_level=0"
+
+
+def jax_child_env(xla_flags: str = "") -> dict[str, str]:
+    """The environment additions of a JAX child process: :data:`QUICK_XLA` and
+    ``xla_flags``."""
+    return {"XLA_FLAGS": " ".join(filter(None, [QUICK_XLA, xla_flags]))}
+
 
 def tiny_config(kind: str = "ganomaly", backbone: str = "conv1d", **training) -> Config:
     return config_from_dict({

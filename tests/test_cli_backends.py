@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from anomaly_gan.cli import main
-from tests.support_models import normal_series, with_anomalies
+from tests.support_models import jax_child_env, normal_series, with_anomalies
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def _cli(backend: str, *commands: list[str]) -> list[tuple[int, str, str]]:
                 code = main(list(args))
             results.append((code, out.getvalue(), err.getvalue()))
         return results
-    env = {**os.environ, "KERAS_BACKEND": backend,
+    env = {**os.environ, "KERAS_BACKEND": backend, **(jax_child_env() if backend == "jax" else {}),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-c", _CHILD], cwd=ROOT, env=env, check=False,
                           input="".join(json.dumps(list(a)) + "\n" for a in commands),

@@ -19,16 +19,18 @@ import pytest
 
 from anomaly_gan.models.precision import best_precision, detect_accelerator, resolve_precision
 from anomaly_gan.models.steps import BACKENDS
+from tests.support_models import jax_child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
 
-def _run(args: list[str], backend: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], backend: str, xla_flags: str = "") -> subprocess.CompletedProcess[str]:
     child_env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
                  "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                              os.environ.get("PYTHONPATH")])),
-                 **env}
+                 **(jax_child_env(xla_flags) if backend == "jax" else
+                    {"XLA_FLAGS": xla_flags} if xla_flags else {})}
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=child_env,
                           capture_output=True, text=True, check=False)
 
@@ -49,7 +51,7 @@ def test_training_contract_on_the_other_backends(backend: str) -> None:
 def test_training_spreads_over_two_simulated_devices(backend: str, kind: str) -> None:
     extra = ["--tf-cpu-devices", "2"] if backend == "tensorflow" else []
     done = _run([str(HERE / "distributed_fit.py"), "--kind", kind, *extra], backend,
-                XLA_FLAGS="--xla_force_host_platform_device_count=2")
+                xla_flags="--xla_force_host_platform_device_count=2")
     assert done.returncode == 0, done.stderr[-4000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     api = "DataParallel" if backend == "jax" else "MirroredStrategy"
