@@ -489,6 +489,14 @@ class WindowState:
             pin = held if pin is None else min(pin, held)
         return pin
 
+    def _last_event(self, slot: int) -> float:
+        """The time of the entity's newest event, released or still held for reordering.
+        Not ``_last_ts`` alone: with every row held it is 0.0 (or a former occupant's), and
+        until 2026-12-06 such an entity read as idle, so its held rows did not hold the
+        commit back and a replay began its window later (tests/stream/test_state.py)."""
+        released = self._last_ts[slot] if self._count[slot] else -math.inf
+        return max(released, self._max_seen.get(slot, -math.inf))
+
     def commit_offsets(self, next_offsets: Mapping[Hashable, int],
                        rescore: Callable[[str], int] | None = None,
                        holds: Mapping[str, tuple[Hashable, int, float]] | None = None
@@ -510,12 +518,13 @@ class WindowState:
         if not self._slots:
             return result
         times: dict[Hashable, list[float]] = {}
-        for slot in self._slots.values():
-            times.setdefault(self._part[slot], []).append(self._last_ts[slot])
+        last = {slot: self._last_event(slot) for slot in self._slots.values()}
+        for slot, ts in last.items():
+            times.setdefault(self._part[slot], []).append(ts)
         recent = {p: sorted(t)[int(0.9 * (len(t) - 1))] for p, t in times.items()}
         for entity, slot in self._slots.items():
             p = self._part[slot]
-            if p not in result or self._last_ts[slot] < recent[p] - self.idle_seconds:
+            if p not in result or last[slot] < recent[p] - self.idle_seconds:
                 continue
             pin = self._pin(slot, rescore(entity) if rescore is not None else 0)
             hold = holds.get(entity) if holds else None

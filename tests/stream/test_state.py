@@ -149,6 +149,19 @@ def test_commit_offsets_ignore_entities_silent_for_longer_than_the_gap():
     assert st.commit_offsets({"p0": 14}) == {"p0": 3}
 
 
+def test_an_entity_whose_rows_are_all_held_for_reordering_holds_the_commit_back():
+    # Its first row is still held (no newer one by the tolerance yet): nothing released, so
+    # until 2026-12-06 its last event time read 0.0 (1970), far behind the partition's
+    # other entities, and it held nothing: the commit passed its held row, and a replay
+    # from there began its window a row later (test_serve_hop_fuzz.py, seed 3357: the
+    # entity's first window was never scored).
+    st, out = make(window=3, gap_seconds=30.0, reorder_tolerance_seconds=2.5)
+    st.push("a", 1000.0, [0.0, 0.0], "p0", 0, out)
+    for i, name in enumerate("bc"):
+        feed(st, out, name, [998, 999, 1000, 1001], start_offset=1 + 4 * i)
+    assert st.commit_offsets({"p0": 9}) == {"p0": 0}
+
+
 def test_one_far_future_event_does_not_switch_off_commit_safety():
     st, out = make(window=3, gap_seconds=10.0)
     for i, name in enumerate("abcd"):
