@@ -8,7 +8,8 @@ below the number of entities. The harness is that of tests/logs/test_serve_equal
 What docs/streaming.md says differs on purpose is not generated, each exclusion citing it:
 - a replay after a kill is compared with ``serve.windows.hop: 1`` only (Delivery guarantees:
   "with h > 1 the replay may score other windows of the run than before, and the alerts of a
-  run that spans a crash can come a window earlier or later");
+  run that spans a crash can come a window earlier or later"; test_serve_hop_fuzz.py
+  checks what holds at h > 1);
 - eviction is fuzzed with ``reorder_tolerance_seconds: 0``: the rows an evicted entity still
   held for reordering are forgotten with it, which ``score`` of its rows cannot know;
 - the kill and replay generates no entity that falls silent for longer than ``gap_seconds``
@@ -102,11 +103,12 @@ def entity_rows(rng: random.Random, n: int, gap: float, counters: bool,
 
 
 def sensor_stream(seed: int, *, kill: bool = False, evict: bool = False,
-                  silences: bool = True, swaps: bool = True):
+                  silences: bool = True, swaps: bool = True, hop: int | None = None):
     """(serve section, counters, entity -> rows, partition -> records). Entities' records
     are merged in time order (ties at random) onto their partition. ``silences``: entities
     fall silent for longer than ``gap_seconds`` now and then (their windows restart);
-    ``swaps``: they send a row out of order now and then."""
+    ``swaps``: they send a row out of order now and then; ``hop``: serve.windows.hop (by
+    default 1 with ``kill``, else 1-3 at random)."""
     rng = random.Random(seed)
     gap = rng.choice([5.0, 30.0])
     tolerance = 0.0 if evict else rng.choice([0.0, 0.0, 1.0, 2.5])
@@ -117,7 +119,7 @@ def sensor_stream(seed: int, *, kill: bool = False, evict: bool = False,
     serve = {"alerts": {"consecutive": rng.randint(1, 4),
                         "cooldown_seconds": float(rng.choice([0, 5, 60, 600])),
                         "resolve_windows": rng.randint(0, 4)},
-             "windows": {"hop": 1 if kill else rng.randint(1, 3), "gap_seconds": gap,
+             "windows": {"hop": hop if hop is not None else 1 if kill else rng.randint(1, 3), "gap_seconds": gap,
                          "reorder_tolerance_seconds": tolerance,
                          "max_entities": rng.randint(1, len(names) - 1) if evict else 10_000},
              "batching": {"max_batch": rng.choice([1, 4, 64]), "max_latency_ms": 0},
