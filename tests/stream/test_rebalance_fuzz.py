@@ -30,23 +30,41 @@ Sensor rows out of order are generated: until 2026-12-06 a commit pinned by anot
 inside an entity's swapped rows made the new owner build windows the run without the
 rebalance never had (seeds 3241, 3246, 3301, 3315, 3351, 3439 of 500 failed with swaps;
 docs/streaming.md, Delivery guarantees).
+With ``serve.windows.max_entities`` below the number of entities (``evicting``), each
+member's least-recently-seen order depends on the rows it read, so the expectation is per
+member: its order simulated from those rows and its revokes, each stretch an entity was
+held alerts as ``score --alerts`` of its rows and scores as a scorer of those rows alone.
+
 ``REBALANCE_FUZZ_EXAMPLES`` (default 6 sensor seeds, a third as many per log format and
-mode) runs more seeds.
+mode, a sixth as many with evictions) runs more seeds.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import pytest
 
 from tests.logs import test_serve_equals_score_fuzz as logs_fuzz
-from tests.stream.replay_checks import ALERTS, check_published
-from tests.stream.test_app import FakeIO
-from tests.stream.test_serve_fuzz import bundles, run, scorer, sensor_stream
+from tests.stream.replay_checks import ALERTS, alerts, check_published
+from tests.stream.test_app import TP, FakeIO, Record
+from tests.stream.test_serve_fuzz import (
+    brief,
+    bundles,
+    close,
+    for_score,
+    offline,
+    per_entity,
+    run,
+    scorer,
+    sensor_stream,
+    where,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -294,3 +312,147 @@ def test_rebalances_among_replicas_of_a_logs_model_publish_what_one_scorer_does(
         fmt, mode, tmp_path):
     n = max(EXAMPLES // 3, 1)
     assert sum(logs(fmt, mode, seed, tmp_path) for seed in range(4000, 4000 + n)) > 0
+
+
+def member_stretches(group: Group, member: int, pushed: list, parts: dict, limit: int):
+    """One member's least-recently-seen order, simulated from the rows its window state was
+    given (``pushed``: (entity, partition, offset, length of ``group.log`` then)) and the
+    revokes of ``group.log``: a revoke drops the entities of the revoked partitions before
+    the member's next row ("drops their entities", docs/streaming.md, Consumer groups; a
+    busy revoke's at the next poll, before its records), and a new entity beyond ``limit``
+    evicts the least recently seen one (Memory). Returns (entity -> the row indexes of each
+    stretch it was held in, with the
+    partition and offset of each, evictions, the entities held at the end)."""
+    at = where(parts)
+    revokes = [(i, set(e[2])) for i, e in enumerate(group.log)
+               if e[0] == "revoke" and e[1] == member]
+    held: OrderedDict = OrderedDict()  # entity -> partition, least recently seen first
+    stretches: dict[str, list[list[int]]] = {}
+    evicted = done = 0
+    for entity, tp, offset, logged in pushed:
+        while done < len(revokes) and revokes[done][0] < logged:
+            for e, p in list(held.items()):
+                if p.partition in revokes[done][1]:
+                    del held[e]
+            done += 1
+        row = (at[tp, offset][1], tp, offset)
+        if entity in held:
+            held.move_to_end(entity)
+            stretches[entity][-1].append(row)
+            continue
+        if len(held) >= limit:
+            held.popitem(last=False)
+            evicted += 1
+        held[entity] = tp
+        stretches.setdefault(entity, []).append([row])
+    for i, tps in revokes[done:]:
+        for e, p in list(held.items()):
+            if p.partition in tps:
+                del held[e]
+    return stretches, evicted, set(held)
+
+
+def alone(bundle, serve: dict, parts: dict, stretches: dict) -> dict[str, list]:
+    """entity -> (window end, score) of the windows one scorer without a rebalance and with
+    room for every entity publishes for ``stretches`` (entity -> stretches of (row,
+    partition, offset)), each stretch's records as an entity of its own: what a member
+    publishes for an entity held in those stretches, with no window across two of them."""
+    recs = []
+    for entity, each in stretches.items():
+        for k, stretch in enumerate(each):
+            for _, tp, offset in stretch:
+                event = json.loads(parts[tp][offset].value)
+                event["entity"] = f"{entity}~{k}"
+                recs.append(Record(len(recs), event["entity"].encode(),
+                                   json.dumps(event).encode()))
+    roomy = {**serve, "windows": {**serve["windows"], "max_entities": 10_000}}
+    _, io, _ = run(bundle, roomy, {TP("events", 0): recs}, random.Random(0))
+    out: dict[str, list] = {}
+    for t, _, v, _ in io.sent:
+        if t == "scores":
+            r = json.loads(v)
+            out.setdefault(r["entity"].rpartition("~")[0], []).append(
+                (r["window_end_ts"], r["score"]))
+    return out
+
+
+def evicting(bundles, seed: int, tmp_path, capsys) -> int:
+    """Rebalances with ``serve.windows.max_entities`` below the number of entities. Each
+    member holds its own least-recently-seen order, of the rows it read; simulated from
+    them (``member_stretches``), each stretch of an entity's rows that a member held, from
+    its first row after an assignment or an eviction to its eviction or revoke, alerts as
+    ``score --alerts`` of those rows as a file of its own (docs/streaming.md, Memory: an
+    evicted entity "starts fresh if it returns"; Consumer groups: "on assign, windows start
+    empty"), and its scored windows are those a scorer publishes for those rows alone
+    (``alone``): no window holds rows from both sides of an eviction or a revoke. Each member holds at most ``max_entities`` entities, counts
+    the simulated evictions in anomaly_gan_entities_evicted_total, and shows
+    ``anomaly_gan_entity_score`` only for the entities it still holds (Metrics: "an
+    entity's series goes when its window does (evicted, revoked ...)")."""
+    serve, counters, rows, parts = sensor_stream(seed, evict=True)
+    serve["http"] = {"entity_labels_top_n": 1000}
+    path, bundle = bundles[counters]
+    limit = serve["windows"]["max_entities"]
+    pushed: dict[Any, list] = {}
+    regs: dict[Any, Any] = {}
+
+    def make(io):
+        sc, reg = scorer(bundle, serve, io)
+        regs[io], mine = reg, pushed.setdefault(io, [])
+        push = sc.state.push
+
+        def spy(entity, ts, values, partition, offset, *args, **kwargs):
+            mine.append((entity, partition, offset, len(io.group.log)))
+            push(entity, ts, values, partition, offset, *args, **kwargs)
+            assert len(sc.state) <= limit, (seed, io.group.log)
+
+        sc.state.push = spy
+        return sc
+
+    group = rebalanced(parts, make, random.Random(seed))
+    for m in group.members:  # a busy revoke at the end: its drop is the next poll's work
+        if m.scorer._revoked:  # (seed 5150 held the revoked entity at the end without it)
+            with m.scorer._loop_lock:
+                m.scorer._apply_rebalance()
+                m.scorer._score_batch()
+    evictions = 0
+    for i, m in enumerate(group.members):
+        where_ = (seed, i, serve, group.log)
+        stretches, evicted, held = member_stretches(group, i, pushed[m], parts, limit)
+        reg = regs[m]
+        assert reg.get_sample_value("anomaly_gan_entities_evicted_total") == evicted, where_
+        assert {e for e in rows if e in m.scorer.state} == held, where_
+        shown = {s.labels["entity"] for metric in reg.collect()
+                 if metric.name == "anomaly_gan_entity_score" for s in metric.samples}
+        assert shown <= held, (where_, shown - held)
+        got = per_entity(alerts(m))
+        scored: dict[str, list[tuple[float, float]]] = {}
+        for t, _, v, _ in m.sent:
+            if t == "scores":
+                r = json.loads(v)
+                scored.setdefault(r["entity"], []).append((r["window_end_ts"], r["score"]))
+        want_scored = alone(bundle, serve, parts, stretches)
+        for entity in rows:
+            mine, want = scored.get(entity, []), want_scored.get(entity, [])
+            assert [t for t, _ in mine] == [t for t, _ in want], (where_, entity)
+            assert close([s for _, s in mine], [s for _, s in want]), (where_, entity)
+        for entity, each in stretches.items():
+            want_alerts: list[dict] = []
+            for s in each:
+                part = offline(path, for_score(serve), entity,
+                               rows[entity][s[0][0]:s[-1][0] + 1], tmp_path, capsys)
+                if part is None:
+                    break
+                want_alerts += part
+            else:
+                starts = [s[0][0] for s in each]
+                assert close(got.get(entity, []), want_alerts), (
+                    where_, entity, starts, brief(got.get(entity, [])), brief(want_alerts))
+        evictions += evicted
+    return evictions
+
+
+def test_rebalances_with_evictions_alert_as_each_members_stretches_do(
+        bundles, tmp_path, capsys):
+    n = max(EXAMPLES // 6, 1)  # about 3 s a seed (score --alerts per stretch)
+    assert sum(evicting(bundles, seed, tmp_path, capsys)
+               for seed in range(5000, 5000 + n)) > 0

@@ -148,8 +148,11 @@ def sensor_stream(seed: int, *, kill: bool = False, evict: bool = False,
 
 
 def scorer(bundle, serve: dict, io) -> tuple[Scorer, CollectorRegistry]:
+    """A scorer of ``serve`` over ``io``, with its metrics in a registry of its own (as
+    ``serve`` builds them: ``serve.http.entity_labels_top_n`` per-entity series)."""
     reg = CollectorRegistry()
-    return Scorer(config_from_dict({"serve": serve}).serve, bundle, io, StreamMetrics(reg),
+    cfg = config_from_dict({"serve": serve}).serve
+    return Scorer(cfg, bundle, io, StreamMetrics(reg, cfg.http.entity_labels_top_n),
                   monotonic=Clock()), reg
 
 
