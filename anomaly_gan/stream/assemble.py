@@ -203,6 +203,11 @@ class Assembler:
                     out[p] = slot.offset
         return out
 
+    def newest_open(self) -> dict[str, float]:
+        """Entity -> the time of its newest open slot, for the entities with one: data of
+        it the windows have not seen yet (their commit rule must not take it for idle)."""
+        return {e: ent.slots[-1].ts for e, ent in self._entities.items() if ent.slots}
+
     def waiting(self) -> int:
         """How many slots are open (waiting for features)."""
         return sum(len(ent.slots) for ent in self._entities.values())

@@ -226,12 +226,17 @@ class Intake:
             # bucket and its window go (it would start afresh anyway when it comes back)
             for entity in self.logs.expire():
                 self.state.forget(entity)
-        safe = self.state.commit_offsets(next_offsets, rescore=rescore, holds=holds)
+        waiting = None
+        if self.assembler is not None:
+            self.assembler.expire()  # a slot whose last records never come pins nothing
+            # an entity whose next reading is being assembled is not idle (commit_offsets)
+            waiting = self.assembler.newest_open()
+        safe = self.state.commit_offsets(next_offsets, rescore=rescore, holds=holds,
+                                         waiting=waiting)
         pins = None
         if self.logs is not None:
             pins = self.logs.pins()
         elif self.assembler is not None:
-            self.assembler.expire()  # a slot whose last records never come pins nothing
             pins = self.assembler.pins()
         for tp, pin in (pins or {}).items():
             if tp in safe and pin < safe[tp]:

@@ -499,7 +499,8 @@ class WindowState:
 
     def commit_offsets(self, next_offsets: Mapping[Hashable, int],
                        rescore: Callable[[str], int] | None = None,
-                       holds: Mapping[str, tuple[Hashable, int, float]] | None = None
+                       holds: Mapping[str, tuple[Hashable, int, float]] | None = None,
+                       waiting: Mapping[str, float] | None = None
                        ) -> dict[Hashable, int]:
         """Offsets safe to commit: ``next_offsets[p]`` (the next record to read) lowered to the
         oldest record still needed by an entity's window on ``p``, or, with ``rescore``
@@ -512,13 +513,21 @@ class WindowState:
         ``gap_seconds``) behind its partition's *recent* entities (the 90th percentile of
         last event times, not the newest one, so that no single event can switch this off)
         does not hold the offset back: its window would restart anyway unless its own clock
-        lags, and then a restart costs it one warm-up.
+        lags, and then a restart costs it one warm-up. ``waiting``: entity -> the time of its
+        newest data not pushed yet (an open slot of the assembler), read as an event of it:
+        until 2026-12-06 an entity whose next reading was still being assembled read as idle
+        from its last pushed one, and a replay began its window at that reading
+        (tests/stream/test_assemble.py).
         """
         result = {p: int(o) for p, o in next_offsets.items()}
         if not self._slots:
             return result
         times: dict[Hashable, list[float]] = {}
         last = {slot: self._last_event(slot) for slot in self._slots.values()}
+        for entity, ts in (waiting or {}).items():
+            slot = self._slots.get(entity)
+            if slot is not None and ts > last[slot]:
+                last[slot] = ts
         for slot, ts in last.items():
             times.setdefault(self._part[slot], []).append(ts)
         recent = {p: sorted(t)[int(0.9 * (len(t) - 1))] for p, t in times.items()}

@@ -310,3 +310,41 @@ def test_a_time_on_a_slot_boundary_is_in_that_slot_for_a_decimal_slot():
     assert [(e.ts, e.values) for e in out] == [
         (parse_timestamp(t, per_second=10**9), [float(k), float(k)]) for k, t in enumerate(ns)]
     assert asm.late == asm.incomplete == 0
+
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 2.5])
+def test_an_entity_whose_newest_reading_waits_in_an_open_slot_is_not_idle(tolerance):
+    """The windows' commit rule lets an idle entity go (more than gap_seconds behind its
+    partition's recent ones: its window restarts anyway). "slow" sent a reading at t0 and
+    half of the next one (t0 + 10, an open slot) while four others ran on to t0 + 40:
+    its newest data is not behind by more than the gap (30 s), and its next event (t0 + 10)
+    continues its window. The windows saw only t0 and let the commit pass it (to the open
+    slot's first record), so a replay from there began its window at t0 + 10 and never
+    scored the window ending at t0 + 20 (as WindowState read held rows before 2026-12-06)."""
+    from anomaly_gan.config import config_from_dict
+
+    serve = config_from_dict({"serve": {"assemble_seconds": 10.0, "windows": {
+        "gap_seconds": 30.0, "reorder_tolerance_seconds": tolerance}}}).serve
+    t0 = 1_767_225_600.0
+    whole = dict(zip(FEATURES, (1.0, 2.0, 3.0), strict=True))
+    others = ("a", "b", "c", "d")
+    plan = [("slow", whole, t0), *((e, whole, t0) for e in others),
+            ("slow", {"temp": 20.0}, t0 + 10)]
+    plan += [(e, whole, t0 + 10 * k) for k in range(1, 5) for e in others]
+    plan += [("slow", {"rpm": 1500.0, "vib": 0.1}, t0 + 10),
+             *(("slow", whole, t0 + 10 * k) for k in range(2, 6))]
+    records = [("p0", e, 0, Msg(json.dumps({"entity": e, "ts": ts, "values": v}).encode(), i))
+               for i, (e, v, ts) in enumerate(plan)]
+    intake, dead = intake_of(serve)
+    full = windows_of(intake, records)
+    assert dead == [] and intake.assembler.incomplete == 0 and intake.assembler.late == 0
+    assert ("slow", t0 + 20) in {(e, t) for ws in full for e, t, _ in ws}
+    intake, _ = intake_of(serve)
+    for crash, record in enumerate(records):
+        windows_of(intake, [record])
+        safe = intake.safe_offsets({"p0": crash + 1}, rescore=lambda entity: 0)
+        replay = [r for r in records if r[3].offset >= safe["p0"]]
+        again = {w for ws in windows_of(intake_of(serve)[0], replay) for w in ws}
+        after = {w for ws in full[crash + 1:] for w in ws}
+        assert after <= again, (crash, safe, sorted((e, t) for e, t, _ in after - again))
