@@ -17,7 +17,8 @@ at h > 1 (*Hop*; Delivery guarantees, *Debounce across a restart*):
   (replay_checks.py's allowance), or not at all where the killed run's and the replay's
   windows never held ``consecutive`` anomalous ones in a row near it (*Debounce across a
   restart*: an anomaly about ``consecutive`` windows long may hold one window fewer of the
-  replay's);
+  replay's), or a repeated alert of a run (after its cooldown) where the replay alerted
+  for that run but with one window of it fewer did not repeat it (seed 4304);
 - in each run, every resolution is at the N-th normal window in a row of those it scored,
   after a flagged one, and names the entity's last alert before it (Resolutions).
 
@@ -202,8 +203,14 @@ def check_alerts(where_: tuple, det, serve: dict, rows: dict, at: dict, whole, i
             # "a window later" needs that window: the replay's windows, other ones (up to
             # h - 1 events later) for the rest of the entity's stretch, may end with its rows
             # before it (seed 4190: an incident in the last 4 rows, at hop 5)
+            # a repeated alert of a run (after its cooldown) may be one the replay, with one
+            # window fewer of the run, does not repeat, where it alerted for the run
+            # (seed 4304: 5 anomalous windows at hop 4, a 5 s cooldown, 4 of the replay's)
+            since = max(k) - (r["consecutive_windows"] - 1) * hop
             assert r["alert_id"] in ids or max(k) + hop > last or not any(
-                abs(a - e) <= hop for a in k for e in ends) or any(
+                abs(a - e) <= hop for a in k for e in ends) or (
+                r["consecutive_windows"] > consecutive and any(
+                    since - hop <= b <= max(k) + hop for js, _ in mine for b in js)) or any(
                 abs(a - b) <= hop for js, _ in mine for a in k for b in js) or any(
                 r["anomalous_since_ts"] < g["anomalous_since_ts"] <= r["window_end_ts"]
                 and abs(g["window_end_ts"] - r["window_end_ts"]) <= cooldown
