@@ -16,6 +16,10 @@ def alerts(io) -> list[dict]:
     return [json.loads(v) for t, _, v, _ in io.sent if t == ALERTS]
 
 
+def score_records(io) -> list[dict]:
+    return [json.loads(v) for t, _, v, _ in io.sent if t == "scores"]
+
+
 def records_of(io) -> set[tuple]:
     """Every alert and resolution published, by its id (what consumers deduplicate by) and
     window: a replay that re-opens an incident from within a run sends an alert it sent
@@ -30,11 +34,9 @@ def scores_of(io) -> dict[tuple, list[float]]:
     """(entity, window end, flag) -> the scores of the windows published for it: windows of
     repeated times may share an end and differ (docs/streaming.md, Alert id)."""
     out: dict[tuple, list[float]] = {}
-    for t, _, v, _ in io.sent:
-        if t == "scores":
-            r = json.loads(v)
-            out.setdefault((r["entity"], r["window_end_ts"], r["is_anomaly"]), []).append(
-                r["score"])
+    for r in score_records(io):
+        out.setdefault((r["entity"], r["window_end_ts"], r["is_anomaly"]), []).append(
+            r["score"])
     return out
 
 

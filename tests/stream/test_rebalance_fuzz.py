@@ -46,12 +46,13 @@ import os
 import random
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.logs import test_serve_equals_score_fuzz as logs_fuzz
-from tests.stream.replay_checks import ALERTS, alerts, check_published
+from tests.stream.replay_checks import ALERTS, alerts, check_published, score_records
 from tests.stream.test_app import TP, FakeIO, Record
 from tests.stream.test_serve_fuzz import (
     brief,
@@ -367,12 +368,16 @@ def alone(bundle, serve: dict, parts: dict, stretches: dict) -> dict[str, list]:
                                    json.dumps(event).encode()))
     roomy = {**serve, "windows": {**serve["windows"], "max_entities": 10_000}}
     _, io, _ = run(bundle, roomy, {TP("events", 0): recs}, random.Random(0))
-    out: dict[str, list] = {}
-    for t, _, v, _ in io.sent:
-        if t == "scores":
-            r = json.loads(v)
-            out.setdefault(r["entity"].rpartition("~")[0], []).append(
-                (r["window_end_ts"], r["score"]))
+    return scored_windows(io, lambda name: name.rpartition("~")[0])
+
+
+def scored_windows(io, entity: Callable[[str], str] = lambda name: name
+                   ) -> dict[str, list[tuple[float, float]]]:
+    """entity (``entity`` of the record's) -> (window end, score) of the windows published
+    for it, in order."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for r in score_records(io):
+        out.setdefault(entity(r["entity"]), []).append((r["window_end_ts"], r["score"]))
     return out
 
 
@@ -425,11 +430,7 @@ def evicting(bundles, seed: int, tmp_path, capsys) -> int:
                  if metric.name == "anomaly_gan_entity_score" for s in metric.samples}
         assert shown <= held, (where_, shown - held)
         got = per_entity(alerts(m))
-        scored: dict[str, list[tuple[float, float]]] = {}
-        for t, _, v, _ in m.sent:
-            if t == "scores":
-                r = json.loads(v)
-                scored.setdefault(r["entity"], []).append((r["window_end_ts"], r["score"]))
+        scored = scored_windows(m)
         want_scored = alone(bundle, serve, parts, stretches)
         for entity in rows:
             mine, want = scored.get(entity, []), want_scored.get(entity, [])

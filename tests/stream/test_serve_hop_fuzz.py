@@ -36,17 +36,17 @@ dropped at a restart after such a silence).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
 from anomaly_gan.data.counters import increases
 from anomaly_gan.data.windows import release_order
-from tests.stream.replay_checks import alerts
+from tests.stream.replay_checks import alerts, score_records
 from tests.stream.test_serve_fuzz import bundles, run, sensor_stream, where
 
 __all__ = ["bundles"]  # the module fixture, shared with test_serve_fuzz.py
@@ -89,22 +89,42 @@ def offline_scores(det, rows: list[list], tolerance: float) -> dict[int, tuple[f
             if not math.isnan(s)}
 
 
+@dataclass
+class Entity:
+    """One entity's rows as serve windows them, computed once a case (the model runs once):
+    ``keep``, the windowed rows (``windowed``); ``place``, row index -> its place among them;
+    ``want``, ``offline_scores``; ``flagged``, the places of the flagged windows."""
+
+    rows: list[list]
+    keep: list[int]
+    want: dict[int, tuple[float, bool]]
+    place: dict[int, int] = field(init=False)
+    flagged: set[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.place = {i: k for k, i in enumerate(self.keep)}
+        self.flagged = {self.place[i] for i, (_, f) in self.want.items() if f}
+
+
+def entities(det, rows: dict, tolerance: float) -> dict[str, Entity]:
+    return {e: Entity(r, windowed(r, tolerance), offline_scores(det, r, tolerance))
+            for e, r in rows.items()}
+
+
 def published(io, at: dict) -> dict[str, dict[int, list[float]]]:
     """entity -> row index -> the scores serve published for the window ending there."""
     out: dict[str, dict[int, list[float]]] = {}
-    for t, _, v, _ in io.sent:
-        if t == "scores":
-            r = json.loads(v)
-            entity, i = at[("events", r["partition"]), r["offset"]]
-            assert entity == r["entity"]
-            out.setdefault(entity, {}).setdefault(i, []).append(r["score"])
+    for r in score_records(io):
+        entity, i = at[("events", r["partition"]), r["offset"]]
+        assert entity == r["entity"]
+        out.setdefault(entity, {}).setdefault(i, []).append(r["score"])
     return out
 
 
-def segments(rows: list[list], gap: float, first: int, tolerance: float) -> list[list[int]]:
+def segments(ent: Entity, gap: float, first: int) -> list[list[int]]:
     """The windowed rows' places (0, 1, ...) in each stretch without a gap longer than
     ``gap`` from which windows are scored: from the ``first``-th row of the stretch on."""
-    keep = windowed(rows, tolerance)
+    rows, keep = ent.rows, ent.keep
     out: list[list[int]] = [[]]
     for k, i in enumerate(keep):
         if k and rows[i][0] - rows[keep[k - 1]][0] > gap:
@@ -113,17 +133,15 @@ def segments(rows: list[list], gap: float, first: int, tolerance: float) -> list
     return [s[first:] for s in out if len(s) > first]
 
 
-def check_hop(where_: tuple, det, serve: dict, rows: dict, at: dict, whole, ios) -> int:
+def check_hop(where_: tuple, det, serve: dict, ents: dict[str, Entity], at: dict, whole,
+              ios) -> int:
     """The checks of the module docstring; returns the windows the runs scored."""
     hop, gap = serve["windows"]["hop"], serve["windows"]["gap_seconds"]
-    tolerance = serve["windows"]["reorder_tolerance_seconds"]
     first = det.window - 1 + (1 if det.counters else 0)
     runs = [published(io, at) for io in (whole, *ios)]
     n = 0
-    for entity, mine in rows.items():
-        want = offline_scores(det, mine, tolerance)
-        keep = windowed(mine, tolerance)
-        place = {i: k for k, i in enumerate(keep)}
+    for entity, ent in ents.items():
+        want, place = ent.want, ent.place
         for got in runs:
             for i, scores in got.get(entity, {}).items():
                 assert i in want, (where_, entity, i, "scored, but no window ends there")
@@ -132,7 +150,7 @@ def check_hop(where_: tuple, det, serve: dict, rows: dict, at: dict, whole, ios)
                 n += len(scores)
         one = {place[i] for i in runs[0].get(entity, {})}
         both = {place[i] for got in runs[1:] for i in got.get(entity, {})}
-        for seg in segments(mine, gap, first, tolerance):
+        for seg in segments(ent, gap, first):
             lo, hi = seg[0], seg[-1]
             # one run: the first complete window, then every h-th
             assert {k for k in one if lo <= k <= hi} == set(range(lo, hi + 1, hop)), (
@@ -144,7 +162,7 @@ def check_hop(where_: tuple, det, serve: dict, rows: dict, at: dict, whole, ios)
     return n
 
 
-def alert_rows(records: list[dict], rows: dict, tolerance: float
+def alert_rows(records: list[dict], ents: dict[str, Entity]
                ) -> dict[str, list[tuple[list[int], dict]]]:
     """entity -> (places of the windowed rows its window may end at: rows of one time share
     it, firing alert), in order."""
@@ -152,9 +170,9 @@ def alert_rows(records: list[dict], rows: dict, tolerance: float
     for r in records:
         if r["status"] != "firing":
             continue
-        keep = windowed(rows[r["entity"]], tolerance)
-        ks = [k for k, i in enumerate(keep)
-              if abs(rows[r["entity"]][i][0] - r["window_end_ts"]) < 5e-4]  # ms in records
+        ent = ents[r["entity"]]
+        ks = [k for k, i in enumerate(ent.keep)
+              if abs(ent.rows[i][0] - r["window_end_ts"]) < 5e-4]  # ms in records
         assert ks, r
         out.setdefault(r["entity"], []).append((ks, r))
     return out
@@ -171,7 +189,8 @@ def streak_ends(places: list[int], flags: set[int], consecutive: int) -> set[int
     return out
 
 
-def check_alerts(where_: tuple, det, serve: dict, rows: dict, at: dict, whole, ios) -> int:
+def check_alerts(where_: tuple, serve: dict, ents: dict[str, Entity], at: dict, whole,
+                 ios) -> int:
     """Every alert of the run without the kill after it too: the same id, or an alert of the
     same entity at most a window (h events) earlier or later, or one of an incident the
     replay re-opened (replay_checks.check_published: a later ``anomalous_since``, within
@@ -183,21 +202,18 @@ def check_alerts(where_: tuple, det, serve: dict, rows: dict, at: dict, whole, i
     window the model flags (a re-opened incident's; one that lost its cooldown:
     Debounce across a restart). Returns the alerts compared."""
     hop, cooldown = serve["windows"]["hop"], serve["alerts"]["cooldown_seconds"]
-    tolerance = serve["windows"]["reorder_tolerance_seconds"]
-    want = alert_rows(alerts(whole), rows, tolerance)
-    got = alert_rows([r for io in ios for r in alerts(io)], rows, tolerance)
+    want = alert_rows(alerts(whole), ents)
+    got = alert_rows([r for io in ios for r in alerts(io)], ents)
     consecutive = serve["alerts"]["consecutive"]
     scored = [published(io, at) for io in ios]
     n = 0
     for entity, fired in want.items():
         mine = got.get(entity, [])
-        place = {i: k for k, i in enumerate(windowed(rows[entity], tolerance))}
-        flagged = {place[i] for i, (_, f) in offline_scores(det, rows[entity], tolerance).items()
-                   if f}
-        ends = set().union(*(streak_ends(sorted(place[i] for i in got_.get(entity, {})),
-                                         flagged, consecutive) for got_ in scored))
+        ent = ents[entity]
+        ends = set().union(*(streak_ends(sorted(ent.place[i] for i in got_.get(entity, {})),
+                                         ent.flagged, consecutive) for got_ in scored))
         ids = {r["alert_id"] for _, r in mine}
-        last = len(windowed(rows[entity], tolerance)) - 1
+        last = len(ent.keep) - 1
         for k, r in fired:
             n += 1
             # "a window later" needs that window: the replay's windows, other ones (up to
@@ -218,15 +234,14 @@ def check_alerts(where_: tuple, det, serve: dict, rows: dict, at: dict, whole, i
                                     [(j, g["window_end_ts"]) for j, g in mine])
     for entity, fired in got.items():
         ids = {r["alert_id"] for _, r in want.get(entity, [])}
-        flags = offline_scores(det, rows[entity], tolerance)
-        keep = windowed(rows[entity], tolerance)
+        flagged = ents[entity].flagged
         for k, r in fired:
-            assert r["alert_id"] in ids or any(flags.get(keep[a], (0.0, False))[1] for a in k), (
+            assert r["alert_id"] in ids or any(a in flagged for a in k), (
                 where_, entity, k, r["window_end_ts"])
     return n
 
 
-def check_resolutions(where_: tuple, det, serve: dict, rows: dict, at: dict, runs,
+def check_resolutions(where_: tuple, serve: dict, ents: dict[str, Entity], at: dict, runs,
                       silences: bool) -> int:
     """In each run (the one without the kill, the killed one, its replay) every resolution
     is that of docs/streaming.md, Resolutions, at hop h too: ``resolved_at`` is the end of a
@@ -236,7 +251,6 @@ def check_resolutions(where_: tuple, det, serve: dict, rows: dict, at: dict, run
     N, and ``alert_id`` names the entity's last alert before it in the run. Returns the
     resolutions checked."""
     want_n = serve["alerts"]["resolve_windows"]
-    tolerance = serve["windows"]["reorder_tolerance_seconds"]
     n = 0
     for io in runs:
         scored = published(io, at)
@@ -247,13 +261,10 @@ def check_resolutions(where_: tuple, det, serve: dict, rows: dict, at: dict, run
                 last_alert[entity] = r["alert_id"]
                 continue
             n += 1
-            mine = rows[entity]
-            keep = windowed(mine, tolerance)
-            place = {i: k for k, i in enumerate(keep)}
-            flagged = {place[i] for i, (_, f) in offline_scores(det, mine, tolerance).items()
-                       if f}
-            run_ = sorted(place[i] for i in scored.get(entity, {}))
-            ks = [k for k in run_ if abs(mine[keep[k]][0] - r["resolved_at_ts"]) < 5e-4]
+            ent = ents[entity]
+            flagged = ent.flagged
+            run_ = sorted(ent.place[i] for i in scored.get(entity, {}))
+            ks = [k for k in run_ if abs(ent.rows[ent.keep[k]][0] - r["resolved_at_ts"]) < 5e-4]
             assert r["normal_windows"] == want_n and r["alert_id"] == last_alert.get(entity), (
                 where_, entity, r)
             assert any(
@@ -278,9 +289,10 @@ def hop_replay(bundles, seed: int) -> tuple[int, int, int]:
     _, io2, _ = run(det, serve, {tp: r for tp, r in rest.items() if r}, rng)
     where_ = (seed, hop, serve["alerts"], det.window, counters)
     at = where(parts)
-    n = check_hop(where_, det, serve, rows, at, whole, [io1, io2])
-    resolved = check_resolutions(where_, det, serve, rows, at, [whole, io1, io2], silences)
-    return n, resolved, 0 if silences else check_alerts(where_, det, serve, rows, at, whole,
+    ents = entities(det, rows, serve["windows"]["reorder_tolerance_seconds"])
+    n = check_hop(where_, det, serve, ents, at, whole, [io1, io2])
+    resolved = check_resolutions(where_, serve, ents, at, [whole, io1, io2], silences)
+    return n, resolved, 0 if silences else check_alerts(where_, serve, ents, at, whole,
                                                          [io1, io2])
 
 
