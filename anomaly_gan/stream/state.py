@@ -542,6 +542,7 @@ class WindowState:
                 pin = hold[1]
             if pin is not None and pin < result[p]:
                 result[p] = pin
+        floors: dict[Hashable, int] | None = None
         for p, cuts in self._cuts.items():
             if p not in result:
                 continue
@@ -549,6 +550,42 @@ class WindowState:
             for lo, hi in sorted(cuts, reverse=True):
                 if lo < result[p] <= hi:
                     result[p] = lo
-            # ranges the commit is past are not needed again
-            self._cuts[p] = [(lo, hi) for lo, hi in cuts if hi >= result[p]]
+            # a range the commit is past is not needed again once no later commit can fall
+            # in it: one may move back below this one (an entity's run or incident to
+            # re-score, a cooldown's hold, an idle entity back), but not below the oldest
+            # offset an entity on the partition still keeps or a hold names. Until
+            # 2026-12-06 a range was forgotten once the commit passed it, and a later commit
+            # moved back into it (test_serve_hop_fuzz seed 5093)
+            if any(hi < result[p] for _, hi in cuts):
+                if floors is None:
+                    floors = self._floors(holds)
+                floor = min(result[p], floors.get(p, result[p]))
+                self._cuts[p] = [(lo, hi) for lo, hi in cuts if hi >= floor]
         return result
+
+    def _floors(self, holds: Mapping[str, tuple[Hashable, int, float]] | None
+                ) -> dict[Hashable, int]:
+        """Per partition, the oldest offset that a commit may still be held back to: the
+        lowest offset an entity on it keeps (its window's rows and those of the windows it
+        may re-score, its rows held for reordering; idle or not), or that a hold names.
+        Rows read later have higher offsets, and a window's hold is taken from its rows."""
+        floors: dict[Hashable, int] = {}
+        slots = list(self._slots.values())
+        if slots:
+            idx = np.fromiter(slots, dtype=np.int64, count=len(slots))
+            counts = np.asarray(self._count, dtype=np.int64)[idx]
+            # the ring's slot n % size holds the offset of the entity's n-th row
+            filled = np.arange(self._n_offs) < counts[:, None]
+            none = np.iinfo(np.int64).max
+            lowest = np.where(filled, self._offs[idx], none).min(axis=1).tolist()
+            for slot, low in zip(slots, lowest, strict=True):
+                heap = self._pending.get(slot)
+                if heap:
+                    low = min(low, min(item[1] for item in heap))
+                p = self._part[slot]
+                if low < floors.get(p, none):
+                    floors[p] = low
+        for p, offset, _ in (holds or {}).values():
+            if offset < floors.get(p, offset + 1):
+                floors[p] = offset
+        return floors

@@ -31,7 +31,8 @@ place in the released order, not in the file. Some streams have silences longer 
 windows restart); their alerts are not compared (test_serve_fuzz.py, Resolutions: a run is
 dropped at a restart after such a silence).
 
-``HOP_FUZZ_EXAMPLES`` (default 3) runs more seeds.
+``HOP_FUZZ_EXAMPLES`` (default 3) runs more seeds, from ``HOP_FUZZ_SEED_START`` (default
+3000): ``HOP_FUZZ_SEED_START=5093 HOP_FUZZ_EXAMPLES=1`` runs seed 5093 alone.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = ["bundles"]  # the module fixture, shared with test_serve_fuzz.py
 pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("HOP_FUZZ_EXAMPLES", "3"))
+SEED_START = int(os.environ.get("HOP_FUZZ_SEED_START", "3000"))
 
 
 def kept(rows: list[list]) -> list[int]:
@@ -298,7 +300,7 @@ def hop_replay(bundles, seed: int) -> tuple[int, int, int]:
 
 def test_at_hop_above_1_a_kill_and_replay_keep_offline_scores_and_at_most_h_events_apart(
         bundles):
-    seeds = range(3000, 3000 + EXAMPLES)
+    seeds = range(SEED_START, SEED_START + EXAMPLES)
     scored, resolved, compared = map(sum, zip(*(hop_replay(bundles, s) for s in seeds),
                                               strict=True))
     # the cases scored windows, checked resolutions and compared alerts
