@@ -103,12 +103,13 @@ def entity_rows(rng: random.Random, n: int, gap: float, counters: bool,
 
 
 def sensor_stream(seed: int, *, kill: bool = False, evict: bool = False,
-                  silences: bool = True, swaps: bool = True, hop: int | None = None):
+                  silences: bool = True, swaps: bool = True, hop: int | None = None,
+                  max_hop: int = 3):
     """(serve section, counters, entity -> rows, partition -> records). Entities' records
     are merged in time order (ties at random) onto their partition. ``silences``: entities
     fall silent for longer than ``gap_seconds`` now and then (their windows restart);
     ``swaps``: they send a row out of order now and then; ``hop``: serve.windows.hop (by
-    default 1 with ``kill``, else 1-3 at random)."""
+    default 1 with ``kill``, else 1 to ``max_hop`` at random)."""
     rng = random.Random(seed)
     gap = rng.choice([5.0, 30.0])
     tolerance = 0.0 if evict else rng.choice([0.0, 0.0, 1.0, 2.5])
@@ -119,7 +120,8 @@ def sensor_stream(seed: int, *, kill: bool = False, evict: bool = False,
     serve = {"alerts": {"consecutive": rng.randint(1, 4),
                         "cooldown_seconds": float(rng.choice([0, 5, 60, 600])),
                         "resolve_windows": rng.randint(0, 4)},
-             "windows": {"hop": hop if hop is not None else 1 if kill else rng.randint(1, 3), "gap_seconds": gap,
+             "windows": {"hop": hop if hop is not None else 1 if kill else rng.randint(1, max_hop),
+                         "gap_seconds": gap,
                          "reorder_tolerance_seconds": tolerance,
                          "max_entities": rng.randint(1, len(names) - 1) if evict else 10_000},
              "batching": {"max_batch": rng.choice([1, 4, 64]), "max_latency_ms": 0},
@@ -244,7 +246,7 @@ def for_score(serve: dict) -> dict:
 
 
 def compare(bundles, seed: int, tmp_path, capsys) -> int:
-    serve, counters, rows, parts = sensor_stream(seed)
+    serve, counters, rows, parts = sensor_stream(seed, max_hop=5)
     path, bundle = bundles[counters]
     _, io, _ = run(bundle, serve, parts, random.Random(seed))
     got = per_entity(alerts(io))
