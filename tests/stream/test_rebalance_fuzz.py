@@ -34,9 +34,13 @@ With ``serve.windows.max_entities`` below the number of entities (``evicting``),
 member's least-recently-seen order depends on the rows it read, so the expectation is per
 member: its order simulated from those rows and its revokes, each stretch an entity was
 held alerts as ``score --alerts`` of its rows and scores as a scorer of those rows alone.
+With ``reorder_tolerance_seconds`` above 0 too (``evicting(reorder=True)``), the rows an
+entity still held for reordering at an eviction or revoke are forgotten with it, which
+``score`` of its rows cannot know: each stretch alerts as a scorer of its records alone.
 
 ``REBALANCE_FUZZ_EXAMPLES`` (default 6 sensor seeds, a third as many per log format and
-mode, a sixth as many with evictions) runs more seeds.
+mode, a sixth as many with evictions and as many with evictions and rows held for
+reordering) runs more seeds.
 """
 
 from __future__ import annotations
@@ -381,7 +385,22 @@ def scored_windows(io, entity: Callable[[str], str] = lambda name: name
     return out
 
 
-def evicting(bundles, seed: int, tmp_path, capsys) -> int:
+def alerts_alone(bundle, serve: dict, parts: dict, stretch: list) -> list[dict]:
+    """The alerts one scorer with room for every entity publishes for the records of one
+    ``stretch`` ((row, partition, offset) of one entity) alone: with
+    ``reorder_tolerance_seconds`` > 0, the rows the entity still held for reordering when it
+    was evicted or revoked are forgotten with it (and a row late only behind one of them is
+    taken), which ``score`` of the stretch's rows as a file cannot know (it reads the rows
+    within the tolerance of the file's end too, docs/streaming.md, Late events); a scorer
+    given the same records holds them at the end as the member held them."""
+    recs = [Record(i, parts[tp][offset].key, parts[tp][offset].value)
+            for i, (_, tp, offset) in enumerate(stretch)]
+    roomy = {**serve, "windows": {**serve["windows"], "max_entities": 10_000}}
+    _, io, _ = run(bundle, roomy, {TP("events", 0): recs}, random.Random(0))
+    return alerts(io)
+
+
+def evicting(bundles, seed: int, tmp_path, capsys, reorder: bool = False) -> int:
     """Rebalances with ``serve.windows.max_entities`` below the number of entities. Each
     member holds its own least-recently-seen order, of the rows it read; simulated from
     them (``member_stretches``), each stretch of an entity's rows that a member held, from
@@ -392,8 +411,11 @@ def evicting(bundles, seed: int, tmp_path, capsys) -> int:
     (``alone``): no window holds rows from both sides of an eviction or a revoke. Each member holds at most ``max_entities`` entities, counts
     the simulated evictions in anomaly_gan_entities_evicted_total, and shows
     ``anomaly_gan_entity_score`` only for the entities it still holds (Metrics: "an
-    entity's series goes when its window does (evicted, revoked ...)")."""
-    serve, counters, rows, parts = sensor_stream(seed, evict=True)
+    entity's series goes when its window does (evicted, revoked ...)"). With ``reorder``, a
+    ``reorder_tolerance_seconds`` above 0 and ``serve.windows.hop`` 1-5 (else 1-3): each
+    stretch's alerts are those of its records alone (``alerts_alone``)."""
+    serve, counters, rows, parts = sensor_stream(seed, evict=True, reorder=reorder,
+                                                 max_hop=5 if reorder else 3)
     serve["http"] = {"entity_labels_top_n": 1000}
     path, bundle = bundles[counters]
     limit = serve["windows"]["max_entities"]
@@ -438,6 +460,12 @@ def evicting(bundles, seed: int, tmp_path, capsys) -> int:
             assert close([s for _, s in mine], [s for _, s in want]), (where_, entity)
         for entity, each in stretches.items():
             want_alerts: list[dict] = []
+            if reorder:
+                want_alerts = [r for s in each for r in alerts_alone(bundle, serve, parts, s)]
+                assert close(got.get(entity, []), want_alerts), (
+                    where_, entity, [s[0][0] for s in each], brief(got.get(entity, [])),
+                    brief(want_alerts))
+                continue
             for s in each:
                 part = offline(path, for_score(serve), entity,
                                rows[entity][s[0][0]:s[-1][0] + 1], tmp_path, capsys)
@@ -457,3 +485,10 @@ def test_rebalances_with_evictions_alert_as_each_members_stretches_do(
     n = max(EXAMPLES // 6, 1)  # about 3 s a seed (score --alerts per stretch)
     assert sum(evicting(bundles, seed, tmp_path, capsys)
                for seed in range(5000, 5000 + n)) > 0
+
+
+def test_rebalances_with_evictions_and_reordering_alert_as_each_members_stretches_do(
+        bundles, tmp_path, capsys):
+    n = max(EXAMPLES // 6, 1)
+    assert sum(evicting(bundles, seed, tmp_path, capsys, reorder=True)
+               for seed in range(5500, 5500 + n)) > 0

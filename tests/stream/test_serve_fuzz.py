@@ -11,7 +11,8 @@ What docs/streaming.md says differs on purpose is not generated, each exclusion 
   run that spans a crash can come a window earlier or later"; test_serve_hop_fuzz.py
   checks what holds at h > 1);
 - eviction is fuzzed with ``reorder_tolerance_seconds: 0``: the rows an evicted entity still
-  held for reordering are forgotten with it, which ``score`` of its rows cannot know;
+  held for reordering are forgotten with it, which ``score`` of its rows cannot know
+  (test_rebalance_fuzz.py fuzzes eviction above 0 against a scorer of the rows alone);
 - the kill and replay generates no entity that falls silent for longer than ``gap_seconds``
   (Resolutions: its run or incident "is dropped ... after a restart once the entity has
   been silent for more than gap_seconds"), and compares with what
@@ -104,15 +105,17 @@ def entity_rows(rng: random.Random, n: int, gap: float, counters: bool,
 
 def sensor_stream(seed: int, *, kill: bool = False, evict: bool = False,
                   silences: bool = True, swaps: bool = True, hop: int | None = None,
-                  max_hop: int = 3):
+                  max_hop: int = 3, reorder: bool = False):
     """(serve section, counters, entity -> rows, partition -> records). Entities' records
     are merged in time order (ties at random) onto their partition. ``silences``: entities
     fall silent for longer than ``gap_seconds`` now and then (their windows restart);
     ``swaps``: they send a row out of order now and then; ``hop``: serve.windows.hop (by
-    default 1 with ``kill``, else 1 to ``max_hop`` at random)."""
+    default 1 with ``kill``, else 1 to ``max_hop`` at random); ``reorder``: with ``evict``,
+    a ``reorder_tolerance_seconds`` above 0 (else 0 with ``evict``)."""
     rng = random.Random(seed)
     gap = rng.choice([5.0, 30.0])
-    tolerance = 0.0 if evict else rng.choice([0.0, 0.0, 1.0, 2.5])
+    tolerance = (rng.choice([1.0, 2.5]) if reorder else 0.0) if evict else rng.choice(
+        [0.0, 0.0, 1.0, 2.5])
     counters = rng.random() < 0.4
     names = [f"pump-{i}" for i in range(rng.randint(2, 5 if evict else 4))]
     rows = {e: entity_rows(rng, rng.randint(24, 90), gap, counters, silences, swaps)
