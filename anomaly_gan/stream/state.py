@@ -500,7 +500,8 @@ class WindowState:
     def commit_offsets(self, next_offsets: Mapping[Hashable, int],
                        rescore: Callable[[str], int] | None = None,
                        holds: Mapping[str, tuple[Hashable, int, float]] | None = None,
-                       waiting: Mapping[str, float] | None = None
+                       waiting: Mapping[str, float] | None = None,
+                       pins: Mapping[Hashable, int] | None = None
                        ) -> dict[Hashable, int]:
         """Offsets safe to commit: ``next_offsets[p]`` (the next record to read) lowered to the
         oldest record still needed by an entity's window on ``p``, or, with ``rescore``
@@ -517,9 +518,17 @@ class WindowState:
         newest data not pushed yet (an open slot of the assembler), read as an event of it:
         until 2026-12-06 an entity whose next reading was still being assembled read as idle
         from its last pushed one, and a replay began its window at that reading
+        (tests/stream/test_assemble.py). ``pins``: partition -> an offset the commit is
+        lowered to as well (what is read but not pushed yet: the assembler's open slots, a
+        logs model's open buckets), before a range a commit must not fall in moves it back
+        (:meth:`_cut_inside`): until 2026-12-06 the caller lowered the commit after, and an
+        open slot's first record could put it inside such a range
         (tests/stream/test_assemble.py).
         """
         result = {p: int(o) for p, o in next_offsets.items()}
+        for p, low in (pins or {}).items():
+            if p in result and low < result[p]:
+                result[p] = int(low)
         if not self._slots:
             return result
         times: dict[Hashable, list[float]] = {}

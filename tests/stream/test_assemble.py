@@ -348,3 +348,43 @@ def test_an_entity_whose_newest_reading_waits_in_an_open_slot_is_not_idle(tolera
         again = {w for ws in windows_of(intake_of(serve)[0], replay) for w in ws}
         after = {w for ws in full[crash + 1:] for w in ws}
         assert after <= again, (crash, safe, sorted((e, t) for e, t, _ in after - again))
+
+
+def test_an_open_slot_does_not_move_the_commit_into_a_late_rows_range():
+    """The assembler evicts by its own LRU (``max_entities`` 2: y's and z's records push x
+    out) while the windows keep x, so x's late resend of its t0 reading is assembled again
+    and reaches the windows behind their t0 + 20: dropped as late, and the commit must not
+    fall in (offset 2, offset 5], where a replay re-reads it without x's rows before it.
+    commit_offsets kept the commit out of that range, but the open slot of z (offset 4)
+    lowered it afterwards, into the range: the replay began x's window at the late t0 and
+    scored a window ending at t0 + 40 that the run without a crash never had (until
+    2026-12-06)."""
+    from anomaly_gan.config import config_from_dict
+
+    serve = config_from_dict({"serve": {"assemble_seconds": 10.0, "windows": {
+        "gap_seconds": 3600.0, "max_entities": 2}}}).serve
+    t0 = 1_767_225_600.0
+
+    def whole(k):
+        return {f: float(10 * k + i) for i, f in enumerate(FEATURES)}
+
+    plan = [("x", whole(k), t0 + 10 * k) for k in range(3)]
+    plan += [("y", {"temp": 1.0}, t0 + 20), ("z", {"temp": 1.0}, t0 + 20),
+             ("x", whole(9), t0), *(("x", whole(k), t0 + 10 * k) for k in range(3, 6))]
+    records = [("p0", e, 0, Msg(json.dumps({"entity": e, "ts": ts, "values": v}).encode(), i))
+               for i, (e, v, ts) in enumerate(plan)]
+    intake, _ = intake_of(serve)
+    full = windows_of(intake, records)
+    assert intake.state.late == 1 and intake.state._cuts == {"p0": [(2, 5)]}
+    scored = {w for ws in full for w in ws}
+    intake, _ = intake_of(serve)
+    for crash, record in enumerate(records):
+        windows_of(intake, [record])
+        safe = intake.safe_offsets({"p0": crash + 1}, rescore=lambda entity: 0)
+        assert not 2 < safe["p0"] <= 5, (crash, safe)
+        replay = [r for r in records if r[3].offset >= safe["p0"]]
+        again = {w for ws in windows_of(intake_of(serve)[0], replay) for w in ws}
+        after = {w for ws in full[crash + 1:] for w in ws}
+        assert after <= again, (crash, safe, sorted((e, t) for e, t, _ in after - again))
+        # every window the replay scores is one the run without a crash scored
+        assert again <= scored, (crash, safe, sorted((e, t) for e, t, _ in again - scored))
