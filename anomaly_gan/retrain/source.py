@@ -185,6 +185,8 @@ class SegmentBuilder:
         self.state = WindowState(2, n, gap_seconds=windows.gap_seconds,
                                  max_entities=windows.max_entities,
                                  reorder_tolerance_seconds=windows.reorder_tolerance_seconds)
+        if self.assembler is not None:  # as serve's intake: an evicted entity starts afresh
+            self.assembler.on_evict = self.state.evict
         self.pairs = WindowBatch(2, n, capacity=_PAIRS_FLUSH)
         self.invalid: dict[str, int] = {}
         self.events = 0

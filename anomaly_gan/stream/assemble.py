@@ -23,7 +23,8 @@ values in model order), pushed to the windows exactly as a whole record would be
   events carry never go down, which the window state's commit rule needs); an open slot pins
   its earliest record (:meth:`Assembler.pins`), so a replay from a commit rebuilds it.
 - **Memory.** At most ``max_entities`` entities are held (the least recently seen one is
-  forgotten, its open slots counted as incomplete). An open slot more than ``gap_seconds``
+  evicted: forgotten, its open slots counted as incomplete, and :attr:`Assembler.on_evict`
+  told, so that the window state evicts it too and it starts afresh there). An open slot more than ``gap_seconds``
   behind its partition's recent entities (the 90th percentile of their newest slots, as the
   window state's commit rule reads them) is dropped by :meth:`Assembler.expire`: a sensor
   that went silent half-way through a slot does not hold the commits back.
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from fractions import Fraction
 from typing import Any
 
@@ -104,6 +105,12 @@ class Assembler:
         # anomaly_gan_events_incomplete_total.
         self.late = 0
         self.incomplete = 0
+        # told of each entity evicted to respect max_entities (the scorer's intake, retrain's
+        # segments: its window goes too, counted as an eviction there). Until 2026-12-06 the
+        # windows kept it: the assembler no longer knew which slot it had emitted last, and
+        # a resend of that reading went into the window again as a repeated row
+        # (tests/stream/test_assemble.py)
+        self.on_evict: Callable[[str], None] | None = None
 
     def __len__(self) -> int:
         return len(self._entities)
@@ -118,7 +125,10 @@ class Assembler:
         ent = self._entities.get(entity)
         if ent is None:
             if len(self._entities) >= self.max_entities:
-                self.forget(next(iter(self._entities)))
+                victim = next(iter(self._entities))  # the least recently seen
+                self.forget(victim)
+                if self.on_evict is not None:
+                    self.on_evict(victim)
             ent = self._entities[entity] = _Entity(partition)
         else:
             self._entities.move_to_end(entity)

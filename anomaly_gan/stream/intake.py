@@ -93,6 +93,11 @@ class Intake:
             counters=getattr(det, "counters", ()),
             replay_offsets=holds_cooldown(cfg.alerts.resolve_windows, cfg.alerts.cooldown_seconds),
             idle_seconds=idle_seconds)
+        if self.assembler is not None:
+            # one eviction order, the assembler's (it sees every record; the windows hold
+            # no entity it does not, so they never evict on their own): an evicted entity
+            # starts afresh in both, counted once (state.evict)
+            self.assembler.on_evict = self.state.evict
         if self.logs is not None:
             self.logs.on_evict = self.state.evict
             # time buckets: the gap rule let go of it (per N lines: safe_offsets, below). Its

@@ -350,15 +350,16 @@ def test_an_entity_whose_newest_reading_waits_in_an_open_slot_is_not_idle(tolera
         assert after <= again, (crash, safe, sorted((e, t) for e, t, _ in after - again))
 
 
-def test_an_open_slot_does_not_move_the_commit_into_a_late_rows_range():
-    """The assembler evicts by its own LRU (``max_entities`` 2: y's and z's records push x
-    out) while the windows keep x, so x's late resend of its t0 reading is assembled again
-    and reaches the windows behind their t0 + 20: dropped as late, and the commit must not
-    fall in (offset 2, offset 5], where a replay re-reads it without x's rows before it.
-    commit_offsets kept the commit out of that range, but the open slot of z (offset 4)
-    lowered it afterwards, into the range: the replay began x's window at the late t0 and
-    scored a window ending at t0 + 40 that the run without a crash never had (until
-    2026-12-06)."""
+def test_a_resend_after_an_assembler_eviction_replays_as_the_run_without_a_crash():
+    """The assembler evicts x (``max_entities`` 2: y's and z's records push it out), so x's
+    late resend of its t0 reading is assembled again. Until 2026-12-06 the windows kept x
+    and dropped it as late behind their t0 + 20, a commit in (offset 2, offset 5] had to be
+    kept out of, and z's open slot (offset 4) lowered the commit into that range after
+    commit_offsets had moved it out: the replay began x's window at the late t0 and scored
+    a window ending at t0 + 40 that the run without a crash never had. Now the eviction
+    evicts x from the windows too: the resend starts x's fresh window, nothing is late to
+    them, and a replay from any commit scores only windows the run without a crash scored
+    (and every one it scored after the crash)."""
     from anomaly_gan.config import config_from_dict
 
     serve = config_from_dict({"serve": {"assemble_seconds": 10.0, "windows": {
@@ -375,16 +376,61 @@ def test_an_open_slot_does_not_move_the_commit_into_a_late_rows_range():
                for i, (e, v, ts) in enumerate(plan)]
     intake, _ = intake_of(serve)
     full = windows_of(intake, records)
-    assert intake.state.late == 1 and intake.state._cuts == {"p0": [(2, 5)]}
+    assert (intake.state.late, intake.state._cuts, intake.state.evicted) == (0, {}, 2)
     scored = {w for ws in full for w in ws}
     intake, _ = intake_of(serve)
     for crash, record in enumerate(records):
         windows_of(intake, [record])
         safe = intake.safe_offsets({"p0": crash + 1}, rescore=lambda entity: 0)
-        assert not 2 < safe["p0"] <= 5, (crash, safe)
         replay = [r for r in records if r[3].offset >= safe["p0"]]
         again = {w for ws in windows_of(intake_of(serve)[0], replay) for w in ws}
         after = {w for ws in full[crash + 1:] for w in ws}
         assert after <= again, (crash, safe, sorted((e, t) for e, t, _ in after - again))
         # every window the replay scores is one the run without a crash scored
         assert again <= scored, (crash, safe, sorted((e, t) for e, t, _ in again - scored))
+
+
+def test_an_entity_the_assembler_evicts_starts_a_fresh_window():
+    """``max_entities`` 2: y's and z's records push x out of the assembler, whose eviction
+    order counts every record (the windows' only complete events). Until 2026-12-06 the
+    windows kept x, so x's resend of its t0 + 20 reading, which the assembler no longer knew
+    it had emitted, was assembled again and reached the windows at the time of their newest
+    row: not late there, it went in as a repeated row (windows ending t0 + 20 twice, and
+    t0 + 30 over both). Without the eviction the assembler drops it as late, as ``score`` of
+    the same records does; with it, x is evicted from the windows too, counted once, and
+    starts a fresh window (docs/streaming.md, Memory)."""
+    from anomaly_gan.config import config_from_dict
+
+    serve = config_from_dict({"serve": {"assemble_seconds": 10.0, "windows": {
+        "gap_seconds": 3600.0, "max_entities": 2}}}).serve
+    t0 = 1_767_225_600.0
+
+    def whole(k):
+        return {f: float(10 * k + i) for i, f in enumerate(FEATURES)}
+
+    plan = [("x", whole(k), t0 + 10 * k) for k in range(3)]
+    plan += [("y", {"temp": 1.0}, t0 + 20), ("z", {"temp": 1.0}, t0 + 20),
+             ("x", whole(2), t0 + 20), *(("x", whole(k), t0 + 10 * k) for k in (3, 4))]
+    records = [("p0", e, 0, Msg(json.dumps({"entity": e, "ts": ts, "values": v}).encode(), i))
+               for i, (e, v, ts) in enumerate(plan)]
+    from anomaly_gan.stream.state import WindowBatch
+
+    intake, _ = intake_of(serve)
+    batch = WindowBatch(Det.window, len(FEATURES))
+    for p, _e, _k, m in records:
+        intake.consume(p, [m], batch, lambda tp, off, b, flush: b)
+    ends = [t - t0 for e, t in zip(batch.entities, batch.end_ts, strict=True) if e == "x"]
+    # no window holds two rows of one time, as no row of score_series does
+    assert batch.repeats == {}, (ends, batch.repeats)
+    assert ends == [20.0, 40.0]  # the fresh window: the resend at t0 + 20, t0 + 30, t0 + 40
+    # x (its window) and y (no row yet) evicted, each counted once
+    assert intake.state.evicted == 2 and "y" not in intake.state
+    # no eviction: the resend is late, as score drops it
+    roomy = config_from_dict({"serve": {"assemble_seconds": 10.0, "windows": {
+        "gap_seconds": 3600.0}}}).serve
+    intake, _ = intake_of(roomy)
+    batch = WindowBatch(Det.window, len(FEATURES))
+    for p, _e, _k, m in records:
+        intake.consume(p, [m], batch, lambda tp, off, b, flush: b)
+    ends = [t - t0 for e, t in zip(batch.entities, batch.end_ts, strict=True) if e == "x"]
+    assert (ends, batch.repeats, intake.assembler.late) == ([20.0, 30.0, 40.0], {}, 1)
