@@ -13,16 +13,21 @@ PYTEST_WORKERS ?= $(shell expr $$(nproc) + 1)
 
 .PHONY: helm-schema venv tools tools-helm tools-prometheus tools-checkov setup demo demo-logs offline-demo test test-fast lint bench bench-detect bench-kinds bench-explain bench-stream bench-train bench-logs bench-logs-explain bench-retrain bench-gpu clean
 
-# pip compiles every module it installs to bytecode on one core (TensorFlow's and JAX's
+# pip (and uv) would compile every module it installs to bytecode on one core (TensorFlow's and JAX's
 # thousands: about 25 s of a 53 s install); compileall does it on every core (16 s wall for
 # all of site-packages on 2 cores, install and compile 43 s in all). Bytecode is needed: with
 # PYTHONDONTWRITEBYTECODE set (as on this project's machines) nothing is cached at import,
 # and without it every process took 11 s instead of 5 to import TensorFlow. A file that does
 # not compile (a package's template) is skipped, as pip skips it.
+#
+# The packages are installed by uv (from PyPI, into the venv), which downloads and unpacks
+# them in parallel: on a fresh 2-core machine with no cache the install and compile took
+# 46-50 s against pip's 67 s (2026-12-06), the same versions of every package. --no-cache
+# leaves no 3 GB copy of the wheels behind.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile -e ".[dev,jax]"
+	$(BIN)/python -m pip install -q uv
+	$(BIN)/uv pip install -q --no-cache --python $(BIN)/python -e ".[dev,jax]"
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $(STAMP)
 
