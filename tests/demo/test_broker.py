@@ -101,8 +101,11 @@ def test_a_parent_killed_with_sigkill_leaves_no_broker_behind(tmp_path):
               "b = EmbeddedBroker().start()\n"
               "print(b._proc.pid, flush=True)\n"
               "time.sleep(600)\n")
+    # TMPDIR: the broker's directory (its log) is left behind by a parent that SIGKILL
+    # stops before it can remove it; until 2026-12-06 each run left one in /tmp
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.getcwd()})
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.getcwd(),
+                                                 "TMPDIR": str(tmp_path)})
     try:
         line = parent.stdout.readline()
         assert line.strip().isdigit(), f"the parent printed no broker pid: {line!r}"
