@@ -37,10 +37,14 @@ held alerts as ``score --alerts`` of its rows and scores as a scorer of those ro
 With ``reorder_tolerance_seconds`` above 0 too (``evicting(reorder=True)``), the rows an
 entity still held for reordering at an eviction or revoke are forgotten with it, which
 ``score`` of its rows cannot know: each stretch alerts as a scorer of its records alone.
+With failed deliveries too (``evicting(fail=...)``), a replay drops every entity its
+member holds, so a stretch ends there as well; each member's output is compared delivered
+or not (``Member.tried``), and every record not delivered must be read again (``reread``).
 
 ``REBALANCE_FUZZ_EXAMPLES`` (default 6 sensor seeds, a third as many per log format and
 mode, a sixth as many with evictions and as many with evictions and rows held for
-reordering) runs more seeds.
+reordering, and with evictions and failed deliveries) runs more seeds;
+``REBALANCE_FUZZ_SEED_START`` sets the first seed of the last (by default 6004).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -87,6 +92,8 @@ class Group:
         self.fail = fail  # the chance that an alert or score record is not delivered,
         self.fails_left = rng.randint(1, 5) if fail else 0  # this many times (then all are)
         self.committed: dict[Any, int] = {}
+        self.sends = 0  # alert and score records produced by all members so far
+        self.reads: list[tuple] = []  # (sends then, partition, offset) of each row pushed
         self.members = [Member(self) for _ in range(members)]
         self.left = rebalances  # rebalances still to come
         self.log: list[tuple] = []  # what happened, for a failure's message
@@ -175,6 +182,8 @@ class Member(FakeIO):
         self.pos: dict[Any, int] = {}
         self.scorer: Any = None
         self.failed: list = []  # records the broker did not take
+        self.failed_at: list[int] = []  # and Group.sends when each was produced
+        self.tried: list = []  # every alert and score record produced, taken or not, in order
         self.pending = []
 
     def poll(self, timeout_ms, max_records=None):
@@ -210,10 +219,14 @@ class Member(FakeIO):
 
     def send(self, topic, value, key=None, headers=None, on_error=None):
         rng = self.group.rng
+        if topic in (ALERTS, "scores"):
+            self.tried.append((topic, key, value, headers))
+            self.group.sends += 1
         if (self.group.fails_left and topic in (ALERTS, "scores")
                 and rng.random() < self.group.fail):
             self.group.fails_left -= 1
             self.failed.append((topic, key, value, headers))
+            self.failed_at.append(self.group.sends)
             exc = RuntimeError(f"{topic}: not delivered")
             if rng.random() < 0.5:
                 on_error(exc)
@@ -324,7 +337,10 @@ def member_stretches(group: Group, member: int, pushed: list, parts: dict, limit
     given (``pushed``: (entity, partition, offset, length of ``group.log`` then)) and the
     revokes of ``group.log``: a revoke drops the entities of the revoked partitions before
     the member's next row ("drops their entities", docs/streaming.md, Consumer groups; a
-    busy revoke's at the next poll, before its records), and a new entity beyond ``limit``
+    busy revoke's at the next poll, before its records), a replay after a failed delivery
+    (an entity of None in ``pushed``) drops every entity ("drops what it read",
+    Failed deliveries: the rewind clears the window state, so the entities held before the
+    last commit go too, and are not counted as evicted), and a new entity beyond ``limit``
     evicts the least recently seen one (Memory). Returns (entity -> the row indexes of each
     stretch it was held in, with the
     partition and offset of each, evictions, the entities held at the end)."""
@@ -340,6 +356,9 @@ def member_stretches(group: Group, member: int, pushed: list, parts: dict, limit
                 if p.partition in revokes[done][1]:
                     del held[e]
             done += 1
+        if entity is None:  # a replay (failed delivery): every entity goes, none evicted
+            held.clear()
+            continue
         row = (at[tp, offset][1], tp, offset)
         if entity in held:
             held.move_to_end(entity)
@@ -400,7 +419,8 @@ def alerts_alone(bundle, serve: dict, parts: dict, stretch: list) -> list[dict]:
     return alerts(io)
 
 
-def evicting(bundles, seed: int, tmp_path, capsys, reorder: bool = False) -> int:
+def evicting(bundles, seed: int, tmp_path, capsys, reorder: bool = False,
+             fail: float = 0.0) -> int:
     """Rebalances with ``serve.windows.max_entities`` below the number of entities. Each
     member holds its own least-recently-seen order, of the rows it read; simulated from
     them (``member_stretches``), each stretch of an entity's rows that a member held, from
@@ -413,7 +433,12 @@ def evicting(bundles, seed: int, tmp_path, capsys, reorder: bool = False) -> int
     ``anomaly_gan_entity_score`` only for the entities it still holds (Metrics: "an
     entity's series goes when its window does (evicted, revoked ...)"). With ``reorder``, a
     ``reorder_tolerance_seconds`` above 0 and ``serve.windows.hop`` 1-5 (else 1-3): each
-    stretch's alerts are those of its records alone (``alerts_alone``)."""
+    stretch's alerts are those of its records alone (``alerts_alone``). With ``fail``, that
+    share of alert and score records is not delivered (``Member.send``): a replay drops
+    every entity a member holds (``member_stretches``), the comparisons above are of what
+    each member produced, taken by the broker or not (``Member.tried``), and every record
+    the broker did not take is read again (``reread``). Returns the evictions, or with
+    ``fail`` the records not delivered."""
     serve, counters, rows, parts = sensor_stream(seed, evict=True, reorder=reorder,
                                                  max_hop=5 if reorder else 3)
     serve["http"] = {"entity_labels_top_n": 1000}
@@ -429,13 +454,21 @@ def evicting(bundles, seed: int, tmp_path, capsys, reorder: bool = False) -> int
 
         def spy(entity, ts, values, partition, offset, *args, **kwargs):
             mine.append((entity, partition, offset, len(io.group.log)))
+            io.group.reads.append((io.group.sends, partition, offset))
             push(entity, ts, values, partition, offset, *args, **kwargs)
             assert len(sc.state) <= limit, (seed, io.group.log)
 
         sc.state.push = spy
+        clear = sc.intake.clear
+
+        def cleared():  # a replay's rewind
+            mine.append((None, None, None, len(io.group.log)))
+            clear()
+
+        sc.intake.clear = cleared
         return sc
 
-    group = rebalanced(parts, make, random.Random(seed))
+    group = rebalanced(parts, make, random.Random(seed), fail)
     for m in group.members:  # a busy revoke at the end: its drop is the next poll's work
         if m.scorer._revoked:  # (seed 5150 held the revoked entity at the end without it)
             with m.scorer._loop_lock:
@@ -451,8 +484,9 @@ def evicting(bundles, seed: int, tmp_path, capsys, reorder: bool = False) -> int
         shown = {s.labels["entity"] for metric in reg.collect()
                  if metric.name == "anomaly_gan_entity_score" for s in metric.samples}
         assert shown <= held, (where_, shown - held)
-        got = per_entity(alerts(m))
-        scored = scored_windows(m)
+        produced = SimpleNamespace(sent=m.tried)  # what was sent, delivered or not
+        got = per_entity(alerts(produced))
+        scored = scored_windows(produced)
         want_scored = alone(bundle, serve, parts, stretches)
         for entity in rows:
             mine, want = scored.get(entity, []), want_scored.get(entity, [])
@@ -477,7 +511,36 @@ def evicting(bundles, seed: int, tmp_path, capsys, reorder: bool = False) -> int
                 assert close(got.get(entity, []), want_alerts), (
                     where_, entity, starts, brief(got.get(entity, [])), brief(want_alerts))
         evictions += evicted
+    if fail:
+        return reread((seed, serve, group.log), group, parts, rows)
     return evictions
+
+
+def reread(where_: Any, group: Group, parts: dict, rows: dict) -> int:
+    """Every alert, resolution and score record that a member produced and the broker did
+    not take is read again: after it was produced, some member reads its partition again
+    from an offset no later than the event that ended its window (docs/streaming.md,
+    Failed deliveries: the loop "drops what it read since the last commit and ... re-reads
+    it"; a revoke then "commits nothing, and the new owner reads from the last commit").
+    Whether that read builds the window again is up to the reader's own least-recently-seen
+    order and hop count (the per-member checks of ``evicting``), so that is not asked here.
+    Returns how many records were not delivered."""
+    at = {}  # (entity, event time) -> partition and offset of its latest event then
+    for (tp, offset), (entity, i) in where(parts).items():
+        key = (entity, round(rows[entity][i][0], 3))
+        at[key] = max(at.get(key, (tp, -1)), (tp, offset))
+    missed = []
+    failed = [(seq, f) for m in group.members for seq, f in zip(m.failed_at, m.failed,
+                                                                 strict=True)]
+    for seq, (_, _, value, _) in failed:
+        r = json.loads(value)
+        end = r.get("window_end_ts", r.get("resolved_at_ts"))
+        tp, offset = at[r["entity"], round(end, 3)]
+        if not any(s > seq and p == tp and o <= offset for s, p, o in group.reads):
+            missed.append((r["entity"], r.get("status", "score"), end,
+                           tp.partition, offset))
+    assert not missed, (where_, missed)
+    return len(failed)
 
 
 def test_rebalances_with_evictions_alert_as_each_members_stretches_do(
@@ -492,3 +555,15 @@ def test_rebalances_with_evictions_and_reordering_alert_as_each_members_stretche
     n = max(EXAMPLES // 6, 1)
     assert sum(evicting(bundles, seed, tmp_path, capsys, reorder=True)
                for seed in range(5500, 5500 + n)) > 0
+
+
+def test_rebalances_with_evictions_and_failed_deliveries_alert_as_each_members_stretches_do(
+        bundles, tmp_path, capsys):
+    """Evictions, rebalances and 1-5 alert or score records not delivered: each replay
+    drops every entity its member holds, so its stretches end there too; what each member
+    produced alerts and scores as its stretches do, and what the broker did not take is
+    read again (``reread``)."""
+    n = max(EXAMPLES // 6, 1)
+    start = int(os.environ.get("REBALANCE_FUZZ_SEED_START", "6004"))
+    assert sum(evicting(bundles, seed, tmp_path, capsys, fail=0.05)
+               for seed in range(start, start + n)) > 0
