@@ -55,6 +55,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from types import SimpleNamespace
 from typing import Any
 
@@ -172,6 +173,38 @@ class Group:
                    for m in self.members if tp in m.owned)
 
 
+class Inline:
+    """The scorer's model thread (``Scorer._pool``), run on the loop's thread: a batch is
+    scored when submitted, and whether it is done when the loop next looks without waiting
+    (``Scorer._collect(wait=False)``) is drawn from the group's ``rng``. With the real thread
+    that depended on how fast the model ran, so records were sent, and ``Member.send`` drew
+    its failures, at other points of ``rng`` from run to run: one seed gave other rebalances
+    and other results on another run."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        fut = Drawn(self.rng)
+        try:
+            fut.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - raised by fut.result(), as the thread's
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+class Drawn(Future):
+    def __init__(self, rng: random.Random) -> None:
+        super().__init__()
+        self.rng = rng
+
+    def done(self) -> bool:
+        return self.rng.random() < 0.5
+
+
 class Member(FakeIO):
     """One replica's consumer: reads its partitions from its positions, some at a time."""
 
@@ -188,6 +221,8 @@ class Member(FakeIO):
 
     def poll(self, timeout_ms, max_records=None):
         self.group.maybe_rebalance("poll")
+        if self.pending and self.group.rng.random() < 0.3:
+            self.flush()  # the broker answers while the loop polls, not only at a flush
         live = [tp for tp in sorted(self.owned) if self.pos[tp] < len(self.group.parts[tp])]
         out = {}
         if live:
@@ -212,9 +247,11 @@ class Member(FakeIO):
         return set(self.owned)
 
     # Failed deliveries (``Group.fail``): a record the broker does not take is reported to
-    # the producer's error callback, at once (as a send that gives up) or at the next flush
-    # (outstanding until the broker answers); it is not in ``sent``, which holds what the
-    # broker took. ``pending``: the callbacks of records still outstanding.
+    # the producer's error callback, at once (as a send that gives up) or later, at a poll
+    # or at the next flush (outstanding until the broker answers; a member with nothing to
+    # commit does not flush, so only at a poll: waiting for a flush, seed 6062 never ended);
+    # it is not in ``sent``, which holds what the broker took. ``pending``: the callbacks of
+    # records still outstanding.
     pending: list
 
     def send(self, topic, value, key=None, headers=None, on_error=None):
@@ -255,6 +292,8 @@ def rebalanced(parts: dict, make, rng: random.Random, fail: float = 0.0) -> Grou
     group = Group(parts, rng, rng.randint(2, 3), rng.randint(1, 6), fail)
     for m in group.members:
         m.scorer = make(m)
+        m.scorer._pool.shutdown()  # it starts its thread at the first submit: none yet
+        m.scorer._pool = Inline(rng)
     while not group.done() or group.left or any(m.scorer._must_rewind or m.scorer._resume_at
                                                    or m.pending for m in group.members):
         m = rng.choice(group.members)
@@ -469,11 +508,14 @@ def evicting(bundles, seed: int, tmp_path, capsys, reorder: bool = False,
         return sc
 
     group = rebalanced(parts, make, random.Random(seed), fail)
+    sends = group.sends
     for m in group.members:  # a busy revoke at the end: its drop is the next poll's work
         if m.scorer._revoked:  # (seed 5150 held the revoked entity at the end without it)
             with m.scorer._loop_lock:
                 m.scorer._apply_rebalance()
                 m.scorer._score_batch()
+    assert group.sends == sends, (seed, group.log)  # all was scored: a record sent here
+    # could not fail and be read again (``reread``)
     evictions = 0
     for i, m in enumerate(group.members):
         where_ = (seed, i, serve, group.log)
@@ -532,11 +574,11 @@ def reread(where_: Any, group: Group, parts: dict, rows: dict) -> int:
     missed = []
     failed = [(seq, f) for m in group.members for seq, f in zip(m.failed_at, m.failed,
                                                                  strict=True)]
-    for seq, (_, _, value, _) in failed:
-        r = json.loads(value)
+    for seq, (_, _, value, _) in failed:  # seq: Group.sends just after it was produced,
+        r = json.loads(value)  # so a read with Group.sends == seq came after it
         end = r.get("window_end_ts", r.get("resolved_at_ts"))
         tp, offset = at[r["entity"], round(end, 3)]
-        if not any(s > seq and p == tp and o <= offset for s, p, o in group.reads):
+        if not any(s >= seq and p == tp and o <= offset for s, p, o in group.reads):
             missed.append((r["entity"], r.get("status", "score"), end,
                            tp.partition, offset))
     assert not missed, (where_, missed)
