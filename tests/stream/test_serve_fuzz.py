@@ -218,9 +218,10 @@ def offline(path, serve: dict, entity: str, rows: list[list], tmp_path, capsys
 
 def close(a, b) -> bool:
     """Records alike but for the model's floats (a window scored in a batch of another size
-    moves in the 8th digit, float32), times exact."""
+    moves in the 8th digit, float32; near 0 that is more than 1e-5 of the score: -0.0118477
+    and -0.0118476, seed 6041 of the rebalance fuzz), times exact."""
     if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9)
+        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6)
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(
             a[k] == b[k] if k.endswith("_ts") else close(a[k], b[k]) for k in a)
