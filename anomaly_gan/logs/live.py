@@ -84,6 +84,10 @@ class LogFeed:
         # Entities the gap rule forgot: their rows are dropped once published (a pod that
         # logged once and went away held window + 64 rows until max_entities evicted it).
         self._gone: set[str] = set()
+        # The rows of evicted entities with rows not yet published, kept until they are
+        # (:meth:`published`) to explain their alerts: until 2026-12-06 an eviction between
+        # pushing a row and publishing its alert sent the alert with no templates.
+        self._evicted_rows: list[deque[BucketRow]] = []
         self.crowded = False
         self.lines = 0
         self.unseen = 0
@@ -166,6 +170,8 @@ class LogFeed:
         where = self._where.get(ev.entity)
         if where is None and len(self._where) >= self.max_entities:
             victim = next(iter(self._where))  # the least recently seen
+            if self._pending.get(victim) and victim in self._recent:
+                self._evicted_rows.append(self._recent[victim])
             self.forget(victim)
             self.evicted += 1
             if self.on_evict is not None:
@@ -206,6 +212,7 @@ class LogFeed:
         nor their places among ``max_entities`` (:attr:`on_gone` is told: until 2026-12-06
         the windows kept such an entity, and evicted it, counted, for a new one)."""
         self._pending.clear()
+        self._evicted_rows.clear()
         self.crowded = False
         for entity in self._gone:
             where = self._where.get(entity)
@@ -229,11 +236,13 @@ class LogFeed:
         An empty list if the row is no longer held."""
         if last is None:
             return []
-        recent = self._recent.get(last.entity, ())
-        for i in range(len(recent) - 1, -1, -1):
-            if recent[i] is last:
-                start = max(i + 1 - self.window, 0)
-                return self.model.explain([recent[j] for j in range(start, i + 1)], limit)
+        held = [self._recent.get(last.entity, ())]
+        held += [rows for rows in self._evicted_rows if rows[0].entity == last.entity]
+        for recent in held:
+            for i in range(len(recent) - 1, -1, -1):
+                if recent[i] is last:
+                    start = max(i + 1 - self.window, 0)
+                    return self.model.explain([recent[j] for j in range(start, i + 1)], limit)
         return []
 
     def pins(self) -> dict[Hashable, int]:

@@ -165,6 +165,23 @@ def test_the_entity_evicted_is_the_least_recently_seen_not_the_first_seen(feed):
     assert feed.pins() == {"p0": 1}  # a's open bucket is still held
 
 
+def test_an_alert_of_an_entity_evicted_before_it_is_published_still_names_its_templates(feed):
+    """Rows are explained when their alerts are published, a batch or two after they were
+    pushed. Until 2026-12-06 an eviction in between dropped the entity's rows at once, and its
+    alert went out with no templates (``"templates": []``; found by
+    tests/logs/test_eviction_fuzz.py, regex time seed 7001). Its rows now go once published,
+    as those of an entity the gap rule lets go of; back before that, it explains both."""
+    feed.add(line("a", 1.0, "disk full on /dev/sda1"), "p0", 1)
+    last = feed.add(line("a", 12.0), "p0", 2)[-1]
+    feed.add(line("b", 12.5), "p0", 3)
+    feed.add(line("c", 13.0), "p0", 4)  # max_entities 2: a is evicted
+    assert feed.evicted == 1 and "a" not in feed._where
+    feed.add(line("a", 14.0), "p0", 5)  # and back, afresh (b goes)
+    assert [e["template"] for e in feed.explain(last, limit=1)] == ["disk full on <PATH>"]
+    feed.published()
+    assert feed.explain(last, limit=1) == []  # published: let go
+
+
 def bucket_scorer(io, registry, **serve):
     """serve's Scorer on ``io`` with a fake logs detector of 10 s buckets (scores to a topic;
     ``serve``: sections of serve's config, e.g. windows={"max_entities": 2})."""
