@@ -563,14 +563,17 @@ def scorer(det, tolerance: float, io, max_entities: int = 100_000,
 
 
 def run(s: Stream, rng: random.Random, kill_after: int | None = None, rows: dict | None = None,
-        evictions: list | None = None) -> tuple[Scorer, Partitions]:
+        evictions: list | None = None, instrument: Any = None) -> tuple[Scorer, Partitions]:
     """``serve`` over the stream, committing now and then as its interval does, and at the
     end as at shutdown (Scorer.drain); with ``kill_after``, killed after that many commits,
     having read and published past the last (nothing more committed). ``rows`` gets each
     entity's rows as they close; ``evictions`` each entity evicted (max_entities), with the
-    least recently seen entity held then and its rows so far (checking what is held)."""
+    least recently seen entity held then and its rows so far (checking what is held);
+    ``instrument(scorer)`` is called before the first record is read."""
     io = Partitions(polls(rng, s.parts), s.parts)
     sc = scorer(s.det, s.tolerance, io, s.max_entities, s.alerts)
+    if instrument is not None:
+        instrument(sc)
     if rows is not None:
         feed, add = sc.intake.logs, sc.intake.logs.add
         seen: dict[str, int] = {}  # when each entity's newest line was read
