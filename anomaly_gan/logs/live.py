@@ -170,7 +170,7 @@ class LogFeed:
         where = self._where.get(ev.entity)
         if where is None and len(self._where) >= self.max_entities:
             victim = next(iter(self._where))  # the least recently seen
-            if self._pending.get(victim) and victim in self._recent:
+            if self._pending.get(victim) and self._recent.get(victim):
                 self._evicted_rows.append(self._recent[victim])
             self.forget(victim)
             self.evicted += 1
