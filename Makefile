@@ -26,8 +26,11 @@ PYTEST_WORKERS ?= $(shell expr $$(nproc) + 1)
 # leaves no 3 GB copy of the wheels behind.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q uv
-	$(BIN)/uv pip install -q --no-cache --python $(BIN)/python -e ".[dev,jax]"
+	$(BIN)/python -m pip install -q uv && \
+	  $(BIN)/uv pip install -q --no-cache --python $(BIN)/python -e ".[dev,jax]" || { \
+	  echo "uv could not install the packages (it reads no pip.conf: a machine with only a local"\
+	       "index needs pip); installing with pip" >&2; \
+	  $(BIN)/python -m pip install -q --no-compile -e ".[dev,jax]"; }
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $(STAMP)
 

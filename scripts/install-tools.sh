@@ -83,9 +83,11 @@ install_checkov() {
     log "installing $spec into $venv"
     python3 -m venv "$venv"
     # uv, as the project's venv (Makefile): parallel downloads, a fresh checkov in about half
-    # pip's time
-    "$venv/bin/python" -m pip install -q uv
-    "$venv/bin/uv" pip install -q --no-cache --python "$venv/bin/python" "$spec"
+    # pip's time (pip is the fallback: uv reads no pip.conf)
+    { "$venv/bin/python" -m pip install -q uv &&
+        "$venv/bin/uv" pip install -q --no-cache --python "$venv/bin/python" "$spec"; } ||
+        { log "uv could not install checkov; installing with pip"
+          "$venv/bin/python" -m pip install -q "$spec"; }
     mkdir -p "$TOOLS_BIN"
     ln -sfn "$venv/bin/checkov" "$TOOLS_BIN/checkov"
     log "installed checkov $("$TOOLS_BIN/checkov" --version)"
