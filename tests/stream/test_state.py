@@ -401,6 +401,32 @@ def windows_by_end(out: WindowBatch) -> set[tuple]:
             for k, (e, end) in enumerate(zip(out.entities, out.end_ts, strict=True))}
 
 
+def _swapped_rows(tolerance):
+    """a's rows with 11, 10, 9 swapped, interleaved with b's on one partition (entity, ts,
+    offset), pushed to a window state that keeps 8 windows to re-score."""
+    a = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 10, 9] + list(range(12, 20))
+    records = []
+    for i, ts in enumerate(a):
+        records.append(("a", float(ts), 2 * i))
+        records.append(("b", float(i), 2 * i + 1))
+    st, out = make(window=4, reorder_tolerance_seconds=tolerance, rescore_history=8)
+    for entity, ts, off in records:
+        st.push(entity, ts, [ts, -ts], "p0", off, out)
+    return records, st, out
+
+
+def _replays_within(records, st, out, commit, tolerance):
+    """A replay of ``records`` from ``commit`` builds no window the run did not."""
+    replay, again = make(window=4, reorder_tolerance_seconds=tolerance)
+    for entity, ts, off in records:
+        if off >= commit:
+            replay.push(entity, ts, [ts, -ts], "p0", off, again)
+    if tolerance:
+        st.release_held(out)
+        replay.release_held(again)
+    assert windows_by_end(again) <= windows_by_end(out)
+
+
 # b's windows to re-score: enough to pin the commit after a's row 11 (offset 18) and at or
 # before its row 9 (offset 22): b's row at offset 21 (b's newest 3 rows are still held with
 # a tolerance, so 2 fewer windows reach back as far, to offset 19)
@@ -413,25 +439,11 @@ def test_a_replay_from_the_commit_builds_no_window_the_run_never_had(tolerance, 
     (tolerance 2.5), or with 11 gone and 9 no longer late (tolerance 0): a window ending
     at 14 of rows 9, 12, 13, 14 that no run without the restart had (test_serve_fuzz seed
     1205: another score, published under the window's alert id)."""
-    a = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 10, 9] + list(range(12, 20))
-    records = []  # (entity, ts, offset): a's rows interleaved with b's, one partition
-    for i, ts in enumerate(a):
-        records.append(("a", float(ts), 2 * i))
-        records.append(("b", float(i), 2 * i + 1))
-    st, out = make(window=4, reorder_tolerance_seconds=tolerance, rescore_history=8)
-    for entity, ts, off in records:
-        st.push(entity, ts, [ts, -ts], "p0", off, out)
+    records, st, out = _swapped_rows(tolerance)
     # b's last windows (an incident of b, re-scored at a replay) pin the commit back
     c = st.commit_offsets({"p0": len(records)},
                           rescore=lambda e: incident if e == "b" else 0)["p0"]
-    replay, again = make(window=4, reorder_tolerance_seconds=tolerance)
-    for entity, ts, off in records:
-        if off >= c:
-            replay.push(entity, ts, [ts, -ts], "p0", off, again)
-    if tolerance:
-        st.release_held(out)
-        replay.release_held(again)
-    assert windows_by_end(again) <= windows_by_end(out)
+    _replays_within(records, st, out, c, tolerance)
 
 
 @pytest.mark.parametrize(("tolerance", "incident"), [(0.0, 7), (2.5, 5)])
@@ -444,24 +456,10 @@ def test_a_commit_moved_back_below_an_earlier_one_does_not_land_in_a_cut_it_pass
     first commit forgot the range it had passed, the second one fell at 21 and the replay
     took a's row stamped 9 into a window no run had (test_serve_hop_fuzz seed 5093: a score
     of 0.885 where score_series gives 3.70)."""
-    a = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 10, 9] + list(range(12, 20))
-    records = []
-    for i, ts in enumerate(a):
-        records.append(("a", float(ts), 2 * i))
-        records.append(("b", float(i), 2 * i + 1))
-    st, out = make(window=4, reorder_tolerance_seconds=tolerance, rescore_history=8)
-    for entity, ts, off in records:
-        st.push(entity, ts, [ts, -ts], "p0", off, out)
+    records, st, out = _swapped_rows(tolerance)
     first = st.commit_offsets({"p0": len(records)})["p0"]
     assert first > 22  # past a's swapped rows
     c = st.commit_offsets({"p0": len(records)},
                           rescore=lambda e: incident if e == "b" else 0)["p0"]
     assert c < first and not 18 < c <= 22, c
-    replay, again = make(window=4, reorder_tolerance_seconds=tolerance)
-    for entity, ts, off in records:
-        if off >= c:
-            replay.push(entity, ts, [ts, -ts], "p0", off, again)
-    if tolerance:
-        st.release_held(out)
-        replay.release_held(again)
-    assert windows_by_end(again) <= windows_by_end(out)
+    _replays_within(records, st, out, c, tolerance)
