@@ -312,6 +312,36 @@ def test_a_time_on_a_slot_boundary_is_in_that_slot_for_a_decimal_slot():
     assert asm.late == asm.incomplete == 0
 
 
+def _records(plan):
+    """(entity, values, ts) in order -> records on one partition, offset = place."""
+    return [("p0", e, 0, Msg(json.dumps({"entity": e, "ts": ts, "values": v}).encode(), i))
+            for i, (e, v, ts) in enumerate(plan)]
+
+
+def _crashes(serve, records, full):
+    """A crash after each record: (its place, the offsets committed then, the windows a
+    replay from them scores, the windows the run without a crash scored after it)."""
+    intake, _ = intake_of(serve)
+    for crash, record in enumerate(records):
+        windows_of(intake, [record])
+        safe = intake.safe_offsets({"p0": crash + 1}, rescore=lambda entity: 0)
+        replay = [r for r in records if r[3].offset >= safe["p0"]]
+        again = {w for ws in windows_of(intake_of(serve)[0], replay) for w in ws}
+        yield crash, safe, again, {w for ws in full[crash + 1:] for w in ws}
+
+
+def _two_entities_room():
+    """An assembler with room for 2 entities, t0, and a whole reading k of every feature."""
+    from anomaly_gan.config import config_from_dict
+
+    serve = config_from_dict({"serve": {"assemble_seconds": 10.0, "windows": {
+        "gap_seconds": 3600.0, "max_entities": 2}}}).serve
+
+    def whole(k):
+        return {f: float(10 * k + i) for i, f in enumerate(FEATURES)}
+
+    return serve, 1_767_225_600.0, whole
+
 
 @pytest.mark.parametrize("tolerance", [0.0, 2.5])
 def test_an_entity_whose_newest_reading_waits_in_an_open_slot_is_not_idle(tolerance):
@@ -334,19 +364,12 @@ def test_an_entity_whose_newest_reading_waits_in_an_open_slot_is_not_idle(tolera
     plan += [(e, whole, t0 + 10 * k) for k in range(1, 5) for e in others]
     plan += [("slow", {"rpm": 1500.0, "vib": 0.1}, t0 + 10),
              *(("slow", whole, t0 + 10 * k) for k in range(2, 6))]
-    records = [("p0", e, 0, Msg(json.dumps({"entity": e, "ts": ts, "values": v}).encode(), i))
-               for i, (e, v, ts) in enumerate(plan)]
+    records = _records(plan)
     intake, dead = intake_of(serve)
     full = windows_of(intake, records)
     assert dead == [] and intake.assembler.incomplete == 0 and intake.assembler.late == 0
     assert ("slow", t0 + 20) in {(e, t) for ws in full for e, t, _ in ws}
-    intake, _ = intake_of(serve)
-    for crash, record in enumerate(records):
-        windows_of(intake, [record])
-        safe = intake.safe_offsets({"p0": crash + 1}, rescore=lambda entity: 0)
-        replay = [r for r in records if r[3].offset >= safe["p0"]]
-        again = {w for ws in windows_of(intake_of(serve)[0], replay) for w in ws}
-        after = {w for ws in full[crash + 1:] for w in ws}
+    for crash, safe, again, after in _crashes(serve, records, full):
         assert after <= again, (crash, safe, sorted((e, t) for e, t, _ in after - again))
 
 
@@ -360,31 +383,16 @@ def test_a_resend_after_an_assembler_eviction_replays_as_the_run_without_a_crash
     evicts x from the windows too: the resend starts x's fresh window, nothing is late to
     them, and a replay from any commit scores only windows the run without a crash scored
     (and every one it scored after the crash)."""
-    from anomaly_gan.config import config_from_dict
-
-    serve = config_from_dict({"serve": {"assemble_seconds": 10.0, "windows": {
-        "gap_seconds": 3600.0, "max_entities": 2}}}).serve
-    t0 = 1_767_225_600.0
-
-    def whole(k):
-        return {f: float(10 * k + i) for i, f in enumerate(FEATURES)}
-
+    serve, t0, whole = _two_entities_room()
     plan = [("x", whole(k), t0 + 10 * k) for k in range(3)]
     plan += [("y", {"temp": 1.0}, t0 + 20), ("z", {"temp": 1.0}, t0 + 20),
              ("x", whole(9), t0), *(("x", whole(k), t0 + 10 * k) for k in range(3, 6))]
-    records = [("p0", e, 0, Msg(json.dumps({"entity": e, "ts": ts, "values": v}).encode(), i))
-               for i, (e, v, ts) in enumerate(plan)]
+    records = _records(plan)
     intake, _ = intake_of(serve)
     full = windows_of(intake, records)
     assert (intake.state.late, intake.state._cuts, intake.state.evicted) == (0, {}, 2)
     scored = {w for ws in full for w in ws}
-    intake, _ = intake_of(serve)
-    for crash, record in enumerate(records):
-        windows_of(intake, [record])
-        safe = intake.safe_offsets({"p0": crash + 1}, rescore=lambda entity: 0)
-        replay = [r for r in records if r[3].offset >= safe["p0"]]
-        again = {w for ws in windows_of(intake_of(serve)[0], replay) for w in ws}
-        after = {w for ws in full[crash + 1:] for w in ws}
+    for crash, safe, again, after in _crashes(serve, records, full):
         assert after <= again, (crash, safe, sorted((e, t) for e, t, _ in after - again))
         # every window the replay scores is one the run without a crash scored
         assert again <= scored, (crash, safe, sorted((e, t) for e, t, _ in again - scored))
@@ -399,20 +407,11 @@ def test_an_entity_the_assembler_evicts_starts_a_fresh_window():
     t0 + 30 over both). Without the eviction the assembler drops it as late, as ``score`` of
     the same records does; with it, x is evicted from the windows too, counted once, and
     starts a fresh window (docs/streaming.md, Memory)."""
-    from anomaly_gan.config import config_from_dict
-
-    serve = config_from_dict({"serve": {"assemble_seconds": 10.0, "windows": {
-        "gap_seconds": 3600.0, "max_entities": 2}}}).serve
-    t0 = 1_767_225_600.0
-
-    def whole(k):
-        return {f: float(10 * k + i) for i, f in enumerate(FEATURES)}
-
+    serve, t0, whole = _two_entities_room()
     plan = [("x", whole(k), t0 + 10 * k) for k in range(3)]
     plan += [("y", {"temp": 1.0}, t0 + 20), ("z", {"temp": 1.0}, t0 + 20),
              ("x", whole(2), t0 + 20), *(("x", whole(k), t0 + 10 * k) for k in (3, 4))]
-    records = [("p0", e, 0, Msg(json.dumps({"entity": e, "ts": ts, "values": v}).encode(), i))
-               for i, (e, v, ts) in enumerate(plan)]
+    records = _records(plan)
     from anomaly_gan.stream.state import WindowBatch
 
     intake, _ = intake_of(serve)
@@ -426,6 +425,8 @@ def test_an_entity_the_assembler_evicts_starts_a_fresh_window():
     # x (its window) and y (no row yet) evicted, each counted once
     assert intake.state.evicted == 2 and "y" not in intake.state
     # no eviction: the resend is late, as score drops it
+    from anomaly_gan.config import config_from_dict
+
     roomy = config_from_dict({"serve": {"assemble_seconds": 10.0, "windows": {
         "gap_seconds": 3600.0}}}).serve
     intake, _ = intake_of(roomy)
