@@ -16,8 +16,9 @@ run, each revoke dropped what its member had read of its partitions.
 
 With failed deliveries (``fail``: that share of alert and score records is not delivered,
 ``Member.send``), a replay's rewind drops every entity its member holds (docs/streaming.md,
-Failed deliveries: "drops what it read"), and what each member produced is compared,
-delivered or not (``Member.tried``).
+Failed deliveries: "drops what it read"), what each member produced is compared,
+delivered or not (``Member.tried``), and every record not delivered is read again from no
+later than the first line of the bucket that ends its window (``reread``).
 
 A stretch is an entity's lines counted by one member from its first line after an
 assignment, an eviction or a replay to its eviction, the drop of its partition or a
@@ -43,6 +44,7 @@ leaving the stray out of the expectation fails 8 of seeds 8000-8099.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -61,6 +63,7 @@ from anomaly_gan.logs import offline
 from anomaly_gan.logs.offline import load_log_model, score_log_events, time_order
 from tests.logs import test_serve_equals_score_fuzz as logs_fuzz
 from tests.logs.test_eviction_fuzz import as_compared
+from tests.stream.replay_checks import ALERTS
 from tests.stream.test_app import Clock
 from tests.stream.test_rebalance_fuzz import rebalanced
 
@@ -90,6 +93,9 @@ class Held:
         self.lines: dict[tuple, list] = {}  # (partition, assignment) -> [(event, stretch)]
         self.rows: dict[str, list] = {}  # stretch -> the rows serve closed for it
         self.open_at_end: dict[str, int | None] = {}  # stretch -> its open bucket then
+        # (Group.sends then, entity, row end, partition and offset of its replay point) of
+        # each row closed: what a window ending at that row needs read again (``reread``)
+        self.closed: list[tuple[int, str, float, Any, int]] = []
         add, gone, expire = feed.add, feed.on_gone, feed.expire
         drop = sc.intake.drop_partitions  # the windows' drop, then the feed's
 
@@ -101,6 +107,9 @@ class Held:
                 self.wrong.append(("line", ev.entity, ev.ts, evicting, list(feed._where),
                                    list(self.held)))
             self.done.append((len(io.group.log), partition.partition))
+            io.group.reads.append((io.group.sends, partition, offset))
+            self.closed.extend((io.group.sends, r.entity, r.end_ts, *feed.origin(r))
+                               for r in closed)
             key = (partition, self.assignment.get(partition, 0))
             self.lines.setdefault(key, []).append((ev, self.name(ev.entity)))
             for r in closed:
@@ -293,10 +302,20 @@ def compare_group(fmt: str, mode: str, seed: int, tmp_path, fail: float = 0.0
                               partitions=random.Random(seed).randint(2, 3), evicting=True,
                               debounced=seed % 2 == 1)
     sims: dict[Any, Held] = {}
+    taken: list[tuple[int, tuple]] = []  # (Group.sends then, what) of each record delivered
 
     def make(io):
         sc = logs_fuzz.scorer(s.det, s.tolerance, io, s.max_entities, s.alerts, Clock())
         sims[io] = Held(sc, io, len(sims), s.max_entities)
+        send = io.send
+
+        def sending(topic, value, key=None, headers=None, on_error=None):
+            before = len(io.sent)
+            send(topic, value, key, headers, on_error)
+            if len(io.sent) > before and topic in (ALERTS, "scores"):
+                taken.append((io.group.sends, produced(value)))
+
+        io.send = sending
         return sc
 
     group = rebalanced(s.parts, make, rng, fail)
@@ -317,7 +336,54 @@ def compare_group(fmt: str, mode: str, seed: int, tmp_path, fail: float = 0.0
     for m in group.members:
         for k, v in compare_member(s, mode, sims[m], m, where).items():
             seen[k] = seen.get(k, 0) + v
+    seen["reread"], seen["delivered_before"] = reread(where, group, sims, taken)
     return seen
+
+
+def produced(value: bytes) -> tuple[str, str, float]:
+    """An alert, resolution or score record's entity, status and window end."""
+    r = json.loads(value)
+    return r["entity"], r.get("status", "score"), r.get("window_end_ts", r.get("resolved_at_ts"))
+
+
+def reread(where: tuple, group: Any, sims: dict[Any, Held], taken: list[tuple[int, tuple]]
+           ) -> tuple[int, int]:
+    """Every alert, resolution and score record that a member produced and the broker did
+    not take is read again: after it was produced, some member reads its partition again
+    from no later than the first line of the bucket that ends its window (the row's replay
+    point, ``LogFeed.origin``: for an empty bucket the first line of the entity's last
+    bucket with lines), as tests/stream/test_rebalance_fuzz.py's ``reread`` asks of sensor
+    records (docs/streaming.md, Failed deliveries: the loop "drops what it read since the
+    last commit and ... re-reads it"; a revoke then "commits nothing, and the new owner reads
+    from the last commit"). The commits stay behind that line while its bucket is open
+    (``LogFeed.pins``), and a commit after the window was scored waits for its delivery.
+    Of the rows of the entity that the member closed before the record, with the window's
+    end, the latest is the window's (per N lines several buckets may end at one time: the
+    latest has the latest replay point, so the check is never stricter than the truth).
+
+    Not asked of a record the broker took (``taken``) before it was produced: a member
+    that read its partition again from an offset its group had committed past (a commit
+    computed before a rebalance lands after the new assignment read its position: seed
+    8661) makes the windows it had delivered again, and its replay after one of those
+    fails starts from that commit, past them, as it should. Returns how many records were
+    not delivered, and how many of them were not read again but had been delivered."""
+    missed = []
+    before = 0
+    for m in group.members:
+        for seq, (_, _, value, _) in zip(m.failed_at, m.failed, strict=True):
+            entity, _, end = what = produced(value)  # seq: Group.sends just after
+            rows = [(tp, offset) for at, e, row_end, tp, offset in sims[m].closed
+                    if at < seq and e == entity and row_end == end]
+            assert rows, (where, what)
+            tp, offset = rows[-1]
+            if any(at >= seq and p == tp and o <= offset for at, p, o in group.reads):
+                continue
+            if any(at < seq and w == what for at, w in taken):
+                before += 1
+            else:
+                missed.append((*what, tp.partition, offset))
+    assert not missed, (where, missed)
+    return sum(len(m.failed) for m in group.members), before
 
 
 def fuzz(mode: str, tmp_path, start: int, fail: float = 0.0) -> dict[str, int]:
