@@ -12,7 +12,10 @@ it, at once or at the next poll after a busy revoke) taking out every entity who
 line came from a dropped partition (docs/streaming.md, Consumer groups: "on revoke ...
 drops their entities"; "on assign, windows start empty"). Checked after every line and
 drop: the member holds the entities simulated and counted the evictions; and after the
-run, each revoke dropped what its member had read of its partitions.
+run, each revoke dropped what its member had read of its partitions, its windows hold
+none but the entities it holds, and ``anomaly_gan_entity_score`` shows none but those
+(docs/streaming.md, Metrics: "an entity's series goes when its window does (evicted,
+revoked ...)"; as the sensor variant, tests/stream/test_rebalance_fuzz.py's ``evicting``).
 
 With failed deliveries (``fail``: that share of alert and score records is not delivered,
 ``Member.send``), a replay's rewind drops every entity its member holds (docs/streaming.md,
@@ -251,8 +254,17 @@ def compare_member(s, mode: str, st: Held, m, where: tuple) -> dict[str, int]:
     where = (*where, st.member)
     assert not st.wrong, (where, st.wrong[:2])
     st.sc.metrics.count_state(st.sc.state)
-    assert st.sc.metrics.registry.get_sample_value(
+    reg = st.sc.metrics.registry
+    assert reg.get_sample_value(
         "anomaly_gan_entities_evicted_total") == st.evicted == st.feed.evicted, where
+    # the windows hold only entities the member holds, and a series goes with its window
+    # (docs/streaming.md, Metrics: "an entity's series goes when its window does (evicted,
+    # revoked ...)")
+    entities = {e for e in st.latest if e in st.sc.state}
+    assert entities <= set(st.held), (where, entities - set(st.held))
+    shown = {x.labels["entity"] for metric in reg.collect()
+             if metric.name == "anomaly_gan_entity_score" for x in metric.samples}
+    assert shown <= entities, (where, shown - entities)
     still_open = {st.name(e): ob for b in st.feed._buckets.values() for e, ob in b._open.items()
                   if e in st.held}
     file_rows, file_windows, strays = scored_by_stretch(s.det, st.lines, logs_fuzz.GAP)
@@ -290,7 +302,8 @@ def compare_member(s, mode: str, st: Held, m, where: tuple) -> dict[str, int]:
             if a["status"] == "firing":
                 same = [w[5] for w in want if w[1] == a["window_end_ts"] and w[3]]
                 assert a["templates"] in same, (where, entity, a["window_end_ts"])
-    return {"windows": sum(map(len, live_windows.values())),
+    return {"windows": sum(map(len, live_windows.values())), "shown": len(shown),
+            "held_at_end": len(entities),
             "alerts": sum(a["status"] == "firing" for a in sent), "evicted": st.evicted,
             "drops": st.drops, "replays": st.replays, "with_stray": len(strays),
             "stretches": len(file_rows)}
@@ -305,7 +318,8 @@ def compare_group(fmt: str, mode: str, seed: int, tmp_path, fail: float = 0.0
     taken: list[tuple[int, tuple]] = []  # (Group.sends then, what) of each record delivered
 
     def make(io):
-        sc = logs_fuzz.scorer(s.det, s.tolerance, io, s.max_entities, s.alerts, Clock())
+        sc = logs_fuzz.scorer(s.det, s.tolerance, io, s.max_entities, s.alerts, Clock(),
+                              entity_labels_top_n=1000)
         sims[io] = Held(sc, io, len(sims), s.max_entities)
         send = io.send
 
@@ -400,8 +414,10 @@ def fuzz(mode: str, tmp_path, start: int, fail: float = 0.0) -> dict[str, int]:
 def test_each_stretch_a_member_held_between_rebalances_and_evictions_scores_alone(
         mode, tmp_path):
     seen = fuzz(mode, tmp_path, START)
-    # it compared something: windows, evictions, and partitions dropped on revoke
+    # it compared something: windows, evictions, partitions dropped on revoke, and the
+    # entities held at the end
     assert seen["windows"] > 0 and seen["evicted"] > 0 and seen["drops"] > 0, seen
+    assert seen["held_at_end"] > 0, seen
 
 
 @pytest.mark.parametrize("mode", ["time", "lines"])

@@ -552,16 +552,20 @@ def polls(rng: random.Random, parts: dict[Any, list[Record]]) -> list[dict]:
 
 
 def scorer(det, tolerance: float, io, max_entities: int = 100_000,
-           alerts: dict = EVERY_WINDOW, monotonic: Any = None) -> Scorer:
+           alerts: dict = EVERY_WINDOW, monotonic: Any = None,
+           entity_labels_top_n: int = 0) -> Scorer:
     """``monotonic``: the scorer's monotonic clock (``tests.stream.test_app.Clock``, which
-    the rebalance fuzz moves past a replay's backoff), else the real one."""
+    the rebalance fuzz moves past a replay's backoff), else the real one;
+    ``entity_labels_top_n``: ``serve.http``'s (``anomaly_gan_entity_score``)."""
     cfg = config_from_dict({"serve": {
         "batching": {"max_batch": 64, "max_latency_ms": 0},
         "windows": {"max_event_bytes": MAX_EVENT_BYTES, "reorder_tolerance_seconds": tolerance,
                     "max_entities": max_entities},
         "alerts": alerts,
+        "http": {"entity_labels_top_n": entity_labels_top_n},
         "kafka": {"scores_topic": "scores"}}}).serve
-    return Scorer(cfg, det, io, StreamMetrics(CollectorRegistry()), clock=lambda: T0 + 1e6,
+    metrics = StreamMetrics(CollectorRegistry(), cfg.http.entity_labels_top_n)
+    return Scorer(cfg, det, io, metrics, clock=lambda: T0 + 1e6,
                   **({} if monotonic is None else {"monotonic": monotonic}))
 
 
