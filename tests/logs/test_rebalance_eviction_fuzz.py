@@ -4,18 +4,18 @@ partitions are revoked and assigned during the run (moved, eager, or revoked whi
 is busy: tests/stream/test_rebalance_fuzz.py's ``Group``), and each member holds fewer
 entity places than there are entities.
 
-Each member's least-recently-seen order is simulated from the lines it counted, in the
-order it counted them (as tests/logs/test_eviction_fuzz.py simulates one scorer's), with
-the gap rule's let-gos taken out of it, and a revoke's drop (the intake's
-``drop_partitions``: the windows', then ``LogFeed.drop_partitions``; when the scorer applies
-it, at once or at the next poll after a busy revoke) taking out every entity whose latest
-line came from a dropped partition (docs/streaming.md, Consumer groups: "on revoke ...
-drops their entities"; "on assign, windows start empty"). Checked after every line and
-drop: the member holds the entities simulated and counted the evictions; and after the
-run, each revoke dropped what its member had read of its partitions, its windows hold
+Each member's least-recently-seen order is simulated from the lines it counted, in the order
+it counted them (``Held``: tests/logs/test_eviction_fuzz.py's ``Stretches``, which simulates
+one scorer's), with the gap rule's let-gos taken out of it, and a revoke's drop (the
+intake's ``drop_partitions``: the windows', then ``LogFeed.drop_partitions``; when the
+scorer applies it, at once or at the next poll after a busy revoke) taking out every entity
+whose latest line came from a dropped partition (docs/streaming.md, Consumer groups: "on
+revoke ... drops their entities"; "on assign, windows start empty"). Checked after every
+line and drop: the member holds the entities simulated and counted the evictions; and after
+the run, each revoke dropped what its member had read of its partitions, its windows hold
 none but the entities it holds, and ``anomaly_gan_entity_score`` shows none but those
-(docs/streaming.md, Metrics: "an entity's series goes when its window does (evicted,
-revoked ...)"; as the sensor variant, tests/stream/test_rebalance_fuzz.py's ``evicting``).
+(docs/streaming.md, Metrics: "an entity's series goes when its window does (evicted, revoked
+...)"; as the sensor variant, tests/stream/test_rebalance_fuzz.py's ``evicting``).
 
 With failed deliveries (``fail``: that share of alert and score records is not delivered,
 ``Member.send``), a replay's rewind drops every entity its member holds (docs/streaming.md,
@@ -50,11 +50,11 @@ with the stray lines compared, ``reread`` and the entities held at the end, 400 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import random
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -62,13 +62,12 @@ from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
-import numpy as np
 import pytest
 
 from anomaly_gan.logs import offline
 from anomaly_gan.logs.offline import load_log_model, score_log_events, time_order
 from tests.logs import test_serve_equals_score_fuzz as logs_fuzz
-from tests.logs.test_eviction_fuzz import as_compared
+from tests.logs.test_eviction_fuzz import Stretches, check_evictions_counted, compare_by_stretch
 from tests.stream.replay_checks import ALERTS
 from tests.stream.test_app import Clock
 from tests.stream.test_rebalance_fuzz import rebalanced
@@ -77,62 +76,29 @@ SEEDS = int(os.environ.get("LOGS_REBALANCE_FUZZ_SEEDS", "3"))
 START = int(os.environ.get("LOGS_REBALANCE_FUZZ_SEED_START", "8000"))
 
 
-class Held:
+class Held(Stretches):
     """One member's least-recently-seen order, simulated beside its scorer (see the module
-    docstring). ``wrong`` collects mismatches: an assertion inside a hook the intake calls
-    would be caught by the intake and the record sent to the DLQ."""
+    docstring): test_eviction_fuzz.py's ``Stretches``, with the partition of each entity's
+    latest line (``latest``), each revoke's drop and each replay's rewind ending the
+    stretches of the entities they take, each assignment's lines apart (``lines``), and what
+    the checks after the run need (``done``, ``closed``, ``revoked``)."""
 
     def __init__(self, sc: Any, io: Any, member: int, limit: int) -> None:
-        self.feed = feed = sc.intake.logs
-        self.sc, self.member, self.limit = sc, member, limit
-        self.held: OrderedDict[str, None] = OrderedDict()
+        super().__init__(sc, limit)
+        self.io, self.member = io, member
         self.latest: dict[str, Any] = {}  # entity -> partition of its latest line counted
-        self.stretch: dict[str, int] = {}
-        self.ended: set[str] = set()  # entities whose current stretch has ended
-        self.evicted = 0
         # each line counted and each drop applied, in order: (length of the group's log then,
         # its partition, or the drop's partitions)
         self.done: list[tuple[int, int | set[int]]] = []
         self.drops = self.replays = 0
-        self.wrong: list[tuple] = []
         self.assignment: dict[Any, int] = {}  # partition -> its assignment (drops so far)
-        self.lines: dict[tuple, list] = {}  # (partition, assignment) -> [(event, stretch)]
-        self.rows: dict[str, list] = {}  # stretch -> the rows serve closed for it
-        self.open_at_end: dict[str, int | None] = {}  # stretch -> its open bucket then
         # (Group.sends and len(Group.reads) then, entity, row end, partition and offset of
         # its replay point) of each row closed: what a window ending at that row needs read
         # again (``reread``)
         self.closed: list[tuple[int, int, str, float, Any, int]] = []
         self.revoked: list[tuple[int, int, set]] = []  # (the same, partitions) of each revoke
-        add, gone, expire = feed.add, feed.on_gone, feed.expire
+        feed = self.feed
         drop = sc.intake.drop_partitions  # the windows' drop, then the feed's
-
-        def counted(ev, partition, offset):
-            evicting = self.see(ev.entity, partition)
-            before = feed.evicted
-            closed = add(ev, partition, offset)
-            if feed.evicted - before != evicting or set(feed._where) != set(self.held):
-                self.wrong.append(("line", ev.entity, ev.ts, evicting, list(feed._where),
-                                   list(self.held)))
-            self.done.append((len(io.group.log), partition.partition))
-            io.group.reads.append((io.group.sends, partition, offset))
-            self.closed.extend((io.group.sends, len(io.group.reads), r.entity, r.end_ts,
-                                *feed.origin(r)) for r in closed)
-            key = (partition, self.assignment.get(partition, 0))
-            self.lines.setdefault(key, []).append((ev, self.name(ev.entity)))
-            for r in closed:
-                self.rows.setdefault(self.name(r.entity), []).append(r)
-            return closed
-
-        def let_go(entity):  # the gap rule, once the entity's rows are published
-            self.held.pop(entity, None)
-            gone(entity)
-
-        def expired():  # the gap rule per N lines, at a commit
-            out = expire()
-            for entity in out:
-                self.held.pop(entity, None)
-            return out
 
         def dropped(partitions):
             partitions = set(partitions)
@@ -175,38 +141,25 @@ class Held:
             self.revoked.append((io.group.sends, len(io.group.reads), set(partitions)))
             return on_revoked(partitions)
 
-        feed.add, feed.on_gone, feed.expire = counted, let_go, expired
         sc.on_revoked = revoked
         sc.intake.drop_partitions, sc.intake.clear = dropped, cleared
 
     def name(self, entity: str) -> str:
         return f"{entity}~{self.member}.{self.stretch[entity]}"
 
-    def note_open(self, entity: str) -> None:
-        where = self.feed._where.get(entity)
-        buckets = self.feed._buckets.get(where[0]) if where is not None else None
-        ob = buckets._open.get(entity) if buckets is not None else None
-        self.open_at_end[self.name(entity)] = None if ob is None else ob.index
+    def line_key(self, partition: Any) -> tuple[Any, int]:
+        return partition, self.assignment.get(partition, 0)
+
+    def after_line(self, partition: Any, offset: int, closed: list) -> None:
+        group = self.io.group
+        self.done.append((len(group.log), partition.partition))
+        group.reads.append((group.sends, partition, offset))
+        self.closed.extend((group.sends, len(group.reads), r.entity, r.end_ts,
+                            *self.feed.origin(r)) for r in closed)
 
     def see(self, entity: str, partition: Any) -> int:
-        """``entity`` logs a line on ``partition``: returns the evictions it makes."""
         self.latest[entity] = partition
-        if entity in self.held:
-            self.held.move_to_end(entity)
-            return 0
-        evicting = 0
-        if len(self.held) >= self.limit:
-            victim, _ = self.held.popitem(last=False)
-            self.note_open(victim)
-            self.ended.add(victim)
-            self.evicted += 1
-            evicting = 1
-        if entity in self.ended:
-            self.ended.discard(entity)
-            self.stretch[entity] += 1
-        self.stretch.setdefault(entity, 0)
-        self.held[entity] = None
-        return evicting
+        return super().see(entity, partition)
 
 
 def scored_by_stretch(det, lines: dict[tuple, list], gap: float):
@@ -219,7 +172,7 @@ def scored_by_stretch(det, lines: dict[tuple, list], gap: float):
     rows: dict[str, list] = {}
     out: dict[str, list] = {}
     strays: set[str] = set()
-    series = 0
+    series = itertools.count(1)
     for key in sorted(lines, key=lambda k: (k[0].partition, k[1])):
         renamed = [replace(ev, entity=n) for ev, n in lines[key]]
         if det.config.logs.bucket_seconds is not None and time_order(
@@ -227,16 +180,7 @@ def scored_by_stretch(det, lines: dict[tuple, list], gap: float):
             strays |= {ev.entity for ev in renamed}
         with counting_strays():
             scored = score_log_events(det, model, renamed, explain_anomalies_only=False)
-        for r in scored:
-            series += 1
-            rows.setdefault(r.entity, []).extend(r.rows)
-            if r.scores is None:
-                continue
-            for i in range(det.window - 1, len(r.rows)):
-                out.setdefault(r.entity, []).append((
-                    r.rows[i - det.window + 1].end_ts, r.rows[i].end_ts,
-                    float(r.scores.score[i]), bool(r.scores.is_anomaly[i]),
-                    len(rows[r.entity]) - len(r.rows) + i, r.explanations[i], series))
+        logs_fuzz.add_runs(det, scored, rows, out, series)
     return rows, out, strays
 
 
@@ -257,18 +201,10 @@ def counting_strays() -> Iterator[None]:
         yield
 
 
-def stretch_order(name: str) -> tuple[str, int]:
-    entity, _, k = name.rpartition("~")
-    return entity, int(k.rpartition(".")[2])
-
-
 def compare_member(s, mode: str, st: Held, m, where: tuple) -> dict[str, int]:
     where = (*where, st.member)
-    assert not st.wrong, (where, st.wrong[:2])
-    st.sc.metrics.count_state(st.sc.state)
+    check_evictions_counted(st, where)
     reg = st.sc.metrics.registry
-    assert reg.get_sample_value(
-        "anomaly_gan_entities_evicted_total") == st.evicted == st.feed.evicted, where
     # the windows hold only entities the member holds, and a series goes with its window
     # (docs/streaming.md, Metrics: "an entity's series goes when its window does (evicted,
     # revoked ...)")
@@ -280,40 +216,11 @@ def compare_member(s, mode: str, st: Held, m, where: tuple) -> dict[str, int]:
     still_open = {st.name(e): ob for b in st.feed._buckets.values() for e, ob in b._open.items()
                   if e in st.held}
     file_rows, file_windows, strays = scored_by_stretch(s.det, st.lines, logs_fuzz.GAP)
-    assert set(st.rows) <= set(file_rows), where
-    want_windows: dict[str, list] = {}
-    for name in sorted(file_rows, key=stretch_order):
-        want, entity = file_rows[name], name.rpartition("~")[0]
-        got = st.rows.get(name, [])
-        n = len(got)
-        assert as_compared(got) == as_compared(want[:n]), (where, name)
-        tail = want[n:]
-        if mode == "time" and tail:  # from the bucket open at its eviction or drop, or now
-            ob = still_open.get(name)
-            index = ob.index if ob is not None else st.open_at_end.get(name)
-            assert index is not None, (where, name, tail[0].start_ts)
-            assert tail[0].start_ts == index * 10.0, (where, name)
-        elif mode == "lines":
-            n_lines = s.det.config.logs.bucket_lines
-            assert len(tail) <= 1 and all(r.lines < n_lines for r in tail), (where, name)
-        want_windows.setdefault(entity, []).extend(
-            w for w in file_windows.get(name, []) if w[4] < n)
     produced = SimpleNamespace(sent=m.tried)  # delivered or not (Member.send)
     live_windows = logs_fuzz.windows(produced)
     sent = logs_fuzz.alerts(produced)
-    for entity in {n.rpartition("~")[0] for n in file_rows}:
-        live, want = live_windows.get(entity, []), want_windows.get(entity, [])
-        assert [w[:2] + (w[3],) for w in live] == [w[:2] + (w[3],) for w in want], (
-            where, entity)
-        np.testing.assert_allclose([w[2] for w in live], [w[2] for w in want],
-                                   rtol=1e-12, atol=1e-12, err_msg=f"{where} {entity}")
-        mine = [a for a in sent if a["entity"] == entity]
-        assert logs_fuzz.alert_decisions(mine) == logs_fuzz.debounced_as_series(
-            want, s.alerts), (where, entity)
-        for a in mine:
-            if a["status"] == "firing":
-                same = [w[5] for w in want if w[1] == a["window_end_ts"] and w[3]]
-                assert a["templates"] in same, (where, entity, a["window_end_ts"])
+    compare_by_stretch(s, mode, st, (file_rows, file_windows), still_open, live_windows, sent,
+                       where)
     return {"windows": sum(map(len, live_windows.values())), "shown": len(shown),
             "held_at_end": len(entities),
             "alerts": sum(a["status"] == "firing" for a in sent), "evicted": st.evicted,

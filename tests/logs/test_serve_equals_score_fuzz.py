@@ -37,6 +37,7 @@ import json
 import math
 import os
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -660,17 +661,25 @@ def scored_offline(det, paths):
     for path in paths:
         evs, _ = read_for_log_model(det.config, str(path))
         runs = score_log_events(det, load_log_model(det), evs, explain_anomalies_only=False)
-        for run in runs:
-            n = next(series)
-            rows.setdefault(run.entity, []).extend(run.rows)
-            if run.scores is None:
-                continue
-            for i in range(det.window - 1, len(run.rows)):
-                windows.setdefault(run.entity, []).append((
-                    run.rows[i - det.window + 1].end_ts, run.rows[i].end_ts,
-                    float(run.scores.score[i]), bool(run.scores.is_anomaly[i]),
-                    len(rows[run.entity]) - len(run.rows) + i, run.explanations[i], n))
+        add_runs(det, runs, rows, windows, series)
     return rows, windows
+
+
+def add_runs(det, runs: list, rows: dict[str, list], windows: dict[str, list],
+             series: Iterator[int]) -> None:
+    """Adds ``score``'s runs (``score_log_events``), each a series numbered by ``series``,
+    to each entity's ``rows`` and ``windows``: (first row's end, last row's end, score, flag,
+    index of the last row among the entity's rows, explanations, series)."""
+    for run in runs:
+        n = next(series)
+        rows.setdefault(run.entity, []).extend(run.rows)
+        if run.scores is None:
+            continue
+        for i in range(det.window - 1, len(run.rows)):
+            windows.setdefault(run.entity, []).append((
+                run.rows[i - det.window + 1].end_ts, run.rows[i].end_ts,
+                float(run.scores.score[i]), bool(run.scores.is_anomaly[i]),
+                len(rows[run.entity]) - len(run.rows) + i, run.explanations[i], n))
 
 
 def debounced_as_series(windows: list, alerts: dict) -> list[tuple]:
