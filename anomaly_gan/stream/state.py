@@ -63,6 +63,10 @@ import numpy as np
 from anomaly_gan.data.counters import increase, restarts
 from anomaly_gan.data.windows import release_in_time_order
 
+# A partition's ranges a commit must not fall in (WindowState._cut_inside) kept at most:
+# past it the oldest merge into one (see commit_offsets)
+MAX_CUTS = 256
+
 __all__ = ["WindowBatch", "WindowState"]
 
 
@@ -569,7 +573,17 @@ class WindowState:
                 if floors is None:
                     floors = self._floors(holds)
                 floor = min(result[p], floors.get(p, result[p]))
-                self._cuts[p] = [(lo, hi) for lo, hi in cuts if hi >= floor]
+                self._cuts[p] = cuts = [(lo, hi) for lo, hi in cuts if hi >= floor]
+            if len(cuts) > MAX_CUTS:
+                # A silent entity's kept rows hold the floor for as long as it is kept, and
+                # every late row's range after them was kept as well: one per late row, and
+                # each commit sorted them all (until 2026-12-06, the day they were first
+                # kept). The oldest merge into one: a commit moved back into any of them
+                # goes to the oldest one's low end, below all of them, so a replay reads
+                # more again and builds no window that the run did not
+                cuts.sort()
+                n = len(cuts) - MAX_CUTS + 1
+                self._cuts[p] = [(cuts[0][0], max(hi for _, hi in cuts[:n])), *cuts[n:]]
         return result
 
     def _floors(self, holds: Mapping[str, tuple[Hashable, int, float]] | None

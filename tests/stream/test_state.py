@@ -463,3 +463,45 @@ def test_a_commit_moved_back_below_an_earlier_one_does_not_land_in_a_cut_it_pass
                           rescore=lambda e: incident if e == "b" else 0)["p0"]
     assert c < first and not 18 < c <= 22, c
     _replays_within(records, st, out, c, tolerance)
+
+
+def test_a_dormant_entity_does_not_make_the_late_rows_ranges_grow_without_bound():
+    """z logs 5 rows and falls silent: the rows its window keeps hold the floor below which
+    a late row's range may be dropped (a commit may move back to them if z comes back), so
+    every later late row's range was kept for as long as z was (max_entities evicts it, or a
+    revoke drops it), one per late row: a serve with a silent host and a few late rows grew
+    its ranges, and the time each commit took, without bound (768 kept here). Past MAX_CUTS a partition's oldest ranges merge into one (a commit moved
+    back into any of them goes to the oldest's low end: more is read again, no window is
+    built that the run did not have), and no commit falls in a range ever made."""
+    from anomaly_gan.stream.state import MAX_CUTS
+
+    made = []
+
+    class Spy(WindowState):
+        def _cut_inside(self, partition, lo, hi):
+            if lo < hi:
+                made.append((lo, hi))
+            super()._cut_inside(partition, lo, hi)
+
+    # z is idle after 50 s (the commit passes its rows), and kept
+    st, out = Spy(4, 2, gap_seconds=50.0, max_entities=100), WindowBatch(4, 2, capacity=2)
+    feed(st, out, "z", range(5))
+    off, ts = 5, 5.0
+    commits = []
+    for k in range(3 * MAX_CUTS):
+        # a's rows ts+1 read before ts: the second is late (dropped), a range of its own
+        st.push("a", ts + 1, [ts, -ts], "p0", off, out)
+        st.push("a", ts, [ts, -ts], "p0", off + 1, out)
+        st.push("a", ts + 2, [ts, -ts], "p0", off + 2, out)
+        off, ts = off + 3, ts + 3
+        for b in ("b", "c", "d", "e"):  # the partition's recent time is theirs and a's
+            st.push(b, ts, [ts, -ts], "p0", off, out)
+            off += 1
+        out.clear()
+        if k % 7 == 0:
+            commits.append(st.commit_offsets({"p0": off})["p0"])
+    commits.append(st.commit_offsets({"p0": off})["p0"])
+    assert len(made) >= 3 * MAX_CUTS and commits[-1] > 3 * MAX_CUTS  # past most ranges
+    assert len(st._cuts["p0"]) <= MAX_CUTS  # merged at each commit
+    bad = [(c, lo, hi) for c in commits for lo, hi in made if lo < c <= hi]
+    assert not bad, bad[:5]
