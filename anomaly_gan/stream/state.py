@@ -589,25 +589,15 @@ class WindowState:
     def _floors(self, holds: Mapping[str, tuple[Hashable, int, float]] | None
                 ) -> dict[Hashable, int]:
         """Per partition, the oldest offset that a commit may still be held back to: the
-        lowest offset an entity on it keeps (its window's rows and those of the windows it
-        may re-score, its rows held for reordering; idle or not), or that a hold names.
-        Rows read later have higher offsets, and a window's hold is taken from its rows."""
+        lowest an entity on it may pin (:meth:`_pin` re-scoring all the windows it keeps,
+        its rows held for reordering too; idle or not), or that a hold names. Rows read
+        later only move an entity's pin on, and a window's hold is taken from its rows."""
         floors: dict[Hashable, int] = {}
-        slots = list(self._slots.values())
-        if slots:
-            idx = np.fromiter(slots, dtype=np.int64, count=len(slots))
-            counts = np.asarray(self._count, dtype=np.int64)[idx]
-            # the ring's slot n % size holds the offset of the entity's n-th row
-            filled = np.arange(self._n_offs) < counts[:, None]
-            none = np.iinfo(np.int64).max
-            lowest = np.where(filled, self._offs[idx], none).min(axis=1).tolist()
-            for slot, low in zip(slots, lowest, strict=True):
-                heap = self._pending.get(slot)
-                if heap:
-                    low = min(low, min(item[1] for item in heap))
-                p = self._part[slot]
-                if low < floors.get(p, none):
-                    floors[p] = low
+        for slot in self._slots.values():
+            low = self._pin(slot, self.history)
+            p = self._part[slot]
+            if low is not None and low < floors.get(p, low + 1):
+                floors[p] = low
         for p, offset, _ in (holds or {}).values():
             if offset < floors.get(p, offset + 1):
                 floors[p] = offset
