@@ -236,15 +236,13 @@ class Intake:
             # bucket and its window go (it would start afresh anyway when it comes back)
             for entity in self.logs.expire():
                 self.state.forget(entity)
-        waiting = None
-        if self.assembler is not None:
-            self.assembler.expire()  # a slot whose last records never come pins nothing
-            # an entity whose next reading is being assembled is not idle (commit_offsets)
-            waiting = self.assembler.newest_open()
-        pins = None
+        waiting = pins = None
         if self.logs is not None:
             pins = self.logs.pins()
         elif self.assembler is not None:
+            self.assembler.expire()  # a slot whose last records never come pins nothing
+            # an entity whose next reading is being assembled is not idle (commit_offsets)
+            waiting = self.assembler.newest_open()
             pins = self.assembler.pins()
         # the pins lower the commit before the windows keep it out of a late row's range:
         # until 2026-12-06 they lowered it after, and an open slot's first record could put
