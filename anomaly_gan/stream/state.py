@@ -566,7 +566,7 @@ class WindowState:
             # a range the commit is past is not needed again once no later commit can fall
             # in it: one may move back below this one (an entity's run or incident to
             # re-score, a cooldown's hold, an idle entity back), but not below the oldest
-            # offset an entity on the partition still keeps or a hold names. Until
+            # offset an entity on the partition may still pin (_floors) or a hold names. Until
             # 2026-12-06 a range was forgotten once the commit passed it, and a later commit
             # moved back into it (test_serve_hop_fuzz seed 5093)
             if any(hi < result[p] for _, hi in cuts):
