@@ -184,7 +184,8 @@ class SegmentBuilder:
             n *= 2
         self.state = WindowState(2, n, gap_seconds=windows.gap_seconds,
                                  max_entities=windows.max_entities,
-                                 reorder_tolerance_seconds=windows.reorder_tolerance_seconds)
+                                 reorder_tolerance_seconds=windows.reorder_tolerance_seconds,
+                                 on_drop=self._restarted)
         if self.assembler is not None:  # as serve's intake: an evicted entity starts afresh
             self.assembler.on_evict = self.state.evict
         self.pairs = WindowBatch(2, n, capacity=_PAIRS_FLUSH)
@@ -215,9 +216,23 @@ class SegmentBuilder:
                 began = ev.starts or {}  # type: ignore[union-attr]
                 values = [*values, *(began.get(i, math.nan)  # type: ignore[misc]
                                      for i in range(self.n_features))]
+            moves = self.state.partition_moves
             self.state.push(ev.entity, ev.ts, values, partition, at, self.pairs)  # type: ignore[union-attr, arg-type]
+            if self.state.partition_moves != moves:  # (a push that moves emits no pair)
+                self._restarted(ev.entity)  # type: ignore[union-attr]
             if self.pairs.n >= _PAIRS_FLUSH:
                 self._chain()
+
+    def _restarted(self, entity: str) -> None:
+        """``entity``'s window starts again (evicted, or moved partition): its segment ends
+        with the pairs emitted so far. A pair does not tell a restart apart where the row it
+        starts at is stamped as the segment's last one (a producer's retry after the
+        eviction, or back on the segment's partition after a move): until 2026-12-07 such a
+        pair was chained on, giving windows across the restart that serve never scored
+        (tests/retrain/test_segment_fuzz.py)."""
+        self._chain()
+        if entity in self._open:
+            self._close(entity)
 
     def _chain(self) -> None:
         p = self.pairs

@@ -58,14 +58,48 @@ def test_segments_give_exactly_the_windows_serve_scores():
     recs = stream()
     builder = SegmentBuilder(FEATURES, ServeConfig(windows=cfg))
     segments = feed(builder, recs)
-    ours = sorted((s.entity, float(t), w.tobytes()) for s in segments if len(s) >= W
-                  for t, w in zip(s.ts[W - 1:], sliding_windows(s.values, W, 1)))
-    assert ours == serve_windows(recs, cfg)
+    assert windows_of(segments) == serve_windows(recs, cfg)
     assert [(s.entity, len(s)) for s in segments] == [("x", 12), ("x", 6), ("y", 12), ("y", 5)]
     assert builder.late == 1 and builder.invalid == {"bad_json": 1}
     assert builder.events == len(recs)
     y = next(s for s in segments if s.entity == "y")
     np.testing.assert_array_equal(y.values[:3], [[0.0, 0.0], [2.0, 1.0], [4.0, 2.0]])
+
+
+def windows_of(segments):
+    """The windows of W rows over each segment, as serve_windows gives them."""
+    return sorted((s.entity, float(t), w.tobytes()) for s in segments if len(s) >= W
+                  for t, w in zip(s.ts[W - 1:], sliding_windows(s.values, W, 1)))
+
+
+@pytest.mark.parametrize("restart", ["evicted", "moved and back"])
+def test_a_restart_at_the_time_of_the_last_row_starts_a_new_segment(restart):
+    """An entity evicted (or moved to another partition and back) whose next record
+    repeats its last reading (a producer's retry) restarts its window in serve at that
+    reading; the pairs of the segment builder's window state, the first of which starts
+    at the time its segment ended, were chained on across the restart: windows serve never
+    scored, and the retried row lost (tests/retrain/test_segment_fuzz.py, json seed 23)."""
+    recs = []
+    off = {"p0": 0, "p1": 0}
+
+    def add(part, entity, ts, v):
+        recs.append((part, off[part], json.dumps(
+            {"entity": entity, "ts": ts, "values": [v, -v]}).encode()))
+        off[part] += 1
+
+    for i in range(4):
+        add("p0", "x", 100.0 + i, float(i))
+    if restart == "evicted":
+        add("p0", "y", 100.0, 7.0)  # one entity held: x goes
+    else:
+        add("p1", "x", 103.0, 3.0)  # the retry lands on another partition
+    for i in range(3, 6):  # the retry (again), then on
+        add("p0", "x", 100.0 + i, float(i))
+    cfg = StreamWindowConfig(gap_seconds=60.0, max_entities=1 if restart == "evicted" else 10)
+    segments = feed(SegmentBuilder(FEATURES, ServeConfig(windows=cfg)), recs)
+    assert windows_of(segments) == serve_windows(recs, cfg)
+    assert [(s.entity, s.ts.tolist()) for s in segments] == [
+        ("x", [100.0, 101.0, 102.0, 103.0]), ("x", [103.0, 104.0, 105.0])]
 
 
 def test_labels_file_reads_like_a_data_file(tmp_path):
