@@ -454,7 +454,8 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
     bucket holding an event whose ``marks`` entry is non-zero is ``marked``.
 
     In time buckets the lines are counted in time order (:func:`time_order`): lines stamped
-    after ``not_after`` and a stray first or last line are left out. ``progress`` gets a
+    after ``not_after`` and a stray first or last line are left out; per N lines, in the
+    order given, lines stamped after ``not_after`` left out. ``progress`` gets a
     ``note:`` for each of these that happened; ``stage``, how far counting has got."""
     buckets = model.buckets()
     rows: dict[str, list[list[BucketRow]]] = {}
@@ -472,6 +473,15 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
         times = np.fromiter((ev.ts for ev in events), dtype=np.float64, count=len(events))
         order, future, stray, late = _time_order(times, model.cfg.gap_seconds, not_after)
         _notes(progress, source, events, late, future, stray)
+    elif not_after < math.inf:
+        # per N lines too, a line stamped ahead of the wall clock is left out, as serve
+        # drops it (future_timestamp): counted, its bucket and every later one of its
+        # entity were stamped with its time, and its silences started no new run
+        ahead = [i for i, ev in enumerate(events) if ev.ts is not None and ev.ts > not_after]
+        if ahead:
+            left = set(ahead)
+            order = [i for i in range(len(events)) if i not in left]
+            _notes(progress, source, events, (0, -1, 0.0, 0.0), ahead, [])
     total = len(order)
     for done, i in enumerate(order):
         if stage is not None and not done % STAGE_EVERY and done:

@@ -210,6 +210,35 @@ def test_a_first_retrain_too_short_even_per_line_names_what_was_tried(tmp_path, 
                    f"out to judge the model and set its threshold)")
 
 
+def test_per_n_lines_a_line_stamped_ahead_of_the_clock_is_left_out_of_a_files_rows(tmp_path):
+    """Per N lines, a file's line stamped a day ahead of the wall clock was counted
+    (``serve`` and a retrain from the topic drop it as ``future_timestamp``): its bucket,
+    and every later bucket of its entity (a bucket's time is its newest line's), were
+    stamped a day ahead, and the entity's silences past logs.gap_seconds no longer started
+    a new run. Now it is left out, as in time buckets (a ``late`` line, with the note)."""
+    import time
+
+    from anomaly_gan.logs.model import fit_log_model
+    from anomaly_gan.retrain.logs import read_log_files_rows
+    from tests.logs.conftest import iso_z
+
+    raw = copy.deepcopy(TINY_LOGS_CONFIG)
+    raw["logs"].update(bucket_seconds=None, bucket_lines=2, gap_seconds=60.0)
+    cfg = config_from_dict(raw, "per 2 lines")
+    model, _ = fit_log_model(cfg.logs, ["cache hit", "user login ok"] * 3)
+    info = SimpleNamespace(version="v1", config=cfg, extras={"logs": model.to_dict()})
+    t0 = 1_700_000_000
+    times = [t0, t0 + 1, time.time() + 86_400, t0 + 2, t0 + 200, t0 + 201]
+    p = tmp_path / "app.log"
+    p.write_text("".join(f"{iso_z(t)} api INFO cache hit\n" for t in times))
+    notes: list[str] = []
+    rows, _, _ = read_log_files_rows(cfg, [str(p)], info, notes.append)
+    # t0 + 2's partial bucket is left out at the silence (as in serve)
+    assert [s.ts.tolist() for s in rows.segments] == [[t0 + 1.0], [t0 + 201.0]]
+    assert rows.late == 2  # the line ahead, and t0 + 2's, in no row
+    assert any("1 line of " in n and "ahead of the wall clock" in n for n in notes), notes
+
+
 def _shifted(service_logs, hours: float, extra_every: int = 0) -> list[str]:
     """The training part of the synthetic service log, ``hours`` later; every
     ``extra_every``-th line followed by a line of a template born since."""
