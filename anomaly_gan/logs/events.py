@@ -735,7 +735,11 @@ def join_lines(lines: Iterable[tuple[int, bytes | str]], parser: LogParser
     line the event and the rest its continuation, ``oversized`` over ``max_event_bytes``.
     Any other line that does not parse (a banner, a line cut short, a trace's line after
     one, an event the regex misses by its indent) is a group of its own with the reason it
-    is no event, and closes the event before it. Empty (or blank) lines are no lines.
+    is no event, and closes the event before it. A line that ``logs.regex`` matches but
+    that is refused (stamped ahead of :attr:`LogParser.not_after`, its time unreadable, its
+    entity missing or too long, the line over ``max_event_bytes``) is an event all the
+    same: the lines that continue it are its trace, one group with its reason. Empty (or
+    blank) lines are no lines.
 
     >>> p = LogParser(format="regex", regex=r"^(?P<ts>\\S+) (?P<entity>\\w+) (?P<message>.*)$")
     >>> lines = ["2026-01-01T00:00:00Z api down", "\\tat A.run", "restarting...",
@@ -748,7 +752,7 @@ def join_lines(lines: Iterable[tuple[int, bytes | str]], parser: LogParser
     5 5 up -
     """
     multiline = Multiline()
-    event: LogEvent | None = None  # the open event ...
+    event: LogEvent | InvalidEvent | None = None  # the open event (or one refused) ...
     event_text = ""  # ... its first line
     held: list[str] = []  # ... all its lines, once it has a continuation line
     blank: list[str] = []  # empty lines after them: kept if a continuation line follows
@@ -762,7 +766,9 @@ def join_lines(lines: Iterable[tuple[int, bytes | str]], parser: LogParser
             done = (InvalidEvent("oversized", f"an event and its {k} continuation "
                                  f"line{'s' if k > 1 else ''}, {size} bytes > "
                                  f"serve.windows.max_event_bytes {parser.max_bytes}")
-                    if size > parser.max_bytes else parser.parse("\n".join(held)))
+                    if size > parser.max_bytes
+                    else parser.parse("\n".join(held)) if isinstance(event, LogEvent)
+                    else event)
             held.clear()
             multiline.event()
         return first, last, start, position + 1, done, ""
@@ -807,9 +813,35 @@ def join_lines(lines: Iterable[tuple[int, bytes | str]], parser: LogParser
         blank.clear()
         why = ("padded" if padded
                else "orphan" if text is not None and Multiline().continues(text) else "")
+        if not why and text is not None and _refused_event(ev, text, parser):
+            # its trace is its own, as a file's reader (which takes any time) joins it:
+            # until 2026-12-07 a record's event stamped ahead of the clock was refused
+            # alone and each line of its trace was an orphan, a no_match part of its own
+            event, event_text, first, last, start = ev, text, n, n, position
+            continue
         yield n, n, position, position + 1, ev, why
     if event is not None:
         yield close()
+
+
+# Why a line that logs.regex matched is no event: refused for what it holds, its trace lines
+# are still its own.
+_REFUSED_AFTER_MATCH = frozenset({"future_timestamp", "bad_timestamp", "missing_field",
+                                  "bad_entity"})
+
+
+def _refused_event(ev: InvalidEvent, text: str, parser: LogParser) -> bool:
+    """Whether a line that did not parse is an event line refused (stamped ahead of the
+    clock, its time unreadable, its entity missing or over ``max_entity_bytes``, the line
+    over ``max_event_bytes``), not a line that is no event (no match, not UTF-8): the lines
+    that continue it are then its trace, left out with it, not lines of their own."""
+    if ev.reason in _REFUSED_AFTER_MATCH:
+        return True
+    # over max_event_bytes before logs.regex was tried (or its entity over its bound): an
+    # event line if it starts as one (its first max_event_bytes characters: the regex is
+    # never run on more)
+    return (ev.reason == "oversized" and parser.pattern is not None
+            and parser.pattern.match(text[:parser.max_bytes]) is not None)
 
 
 # What makes a line empty: ASCII white space (bytes.strip()'s), whether a line is bytes (a

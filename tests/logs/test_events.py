@@ -647,3 +647,43 @@ def test_a_line_that_is_not_utf8_leaves_out_that_line_of_a_record_not_the_record
     assert p.parse_record_many(b"2026-01-01T00:00:00Z api caf\xe9\n")[0].reason == "not_utf8"
     assert _as_file(tmp_path, record, regex) == (
         [e for e in got if isinstance(e, LogEvent)], {"not_utf8": 2, "no_match": 1})
+
+
+_TRACE = [b"java.lang.IllegalStateException: no session", b"\tat shop.Cart.add(Cart.java:42)",
+          b"\tat shop.Api.post(Api.java:7)"]
+
+
+@pytest.mark.parametrize("head, reason", [
+    (b"2099-01-01T00:00:00Z api ahead", "future_timestamp"),
+    (b"2026-13-45T00:00:00Z api garbled", "bad_timestamp"),
+    (b"2026-01-01T00:00:00Z " + b"e" * 600 + b" too long an entity", "oversized"),
+    (b"2026-01-01T00:00:00Z api " + b"x" * 2000, "oversized"),
+], ids=["future", "bad-timestamp", "entity-too-long", "line-too-long"])
+def test_an_event_refused_after_its_line_parsed_keeps_its_trace_as_one_invalid_part(
+        tmp_path, head, reason):
+    """An event line stamped ahead of the wall clock (future_timestamp) with a Java trace
+    after it, in one record: serve refused the event line alone and each of its 3 trace lines
+    was then an orphan, a no_match part of its own: the dead letter said "4 of 5 log records
+    invalid", where a file of the same lines joins the trace to its event (and leaves it out
+    once, as a future line). So for any event refused once its line parsed (its time
+    unreadable, its entity or its line over the bounds): its trace lines were 3 more bad
+    lines. Now the event and its trace are one invalid part, with the event's reason, in a
+    record and in a file."""
+    from anomaly_gan.stream.events import dead_letter_of
+
+    regex = r"^(?P<ts>\S+) (?P<entity>\w+) (?P<message>.*)$"
+    p = LogParser(format="regex", regex=regex, max_bytes=1000, max_entity_bytes=512)
+    p.not_after = 1767225600.0 + 300.0
+    ok = b"2026-01-01T00:00:01Z db up"
+    record = b"\n".join([head, *_TRACE, ok]) + b"\n"
+    got = p.parse_record_many(record)
+    assert [getattr(e, "reason", None) or e.message for e in got] == [reason, "up"]
+    dead = dead_letter_of(got, "log records")
+    assert dead is not None and dead.reason == reason
+    assert dead.detail.startswith("1 of 2 log records invalid; the first: ")
+    events, skipped = _as_file(tmp_path, record, regex)
+    if reason == "future_timestamp":  # a file's reader takes any time: it joins the trace
+        assert [(e.message, e.continuation) for e in events] == [
+            ("ahead", b"\n".join(_TRACE).decode()), ("up", "")] and skipped == {}
+    else:
+        assert (events, skipped) == (got[1:], {reason: 1})
