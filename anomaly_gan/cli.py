@@ -671,7 +671,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         alerts_entity = table.entity or Path(args.data).stem
         # the windows' scores from res: the model does not run over the file twice
         alerts = alerts_of_series(det, s, alerts_entity, times[order], events, res, silences,
-                                  silenced, starts)
+                                  silenced, starts,
+                                  None if table.evictions is None else table.evictions[order])
     from anomaly_gan.scoring import feature_values_text
 
     # The flagged rows only: one more model call per 4,096 of them.

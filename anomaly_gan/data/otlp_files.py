@@ -18,7 +18,11 @@ times and entities, ``serve.otlp_entity``) and its data points are gathered by `
 :class:`~anomaly_gan.stream.assemble.Assembler` (``serve.assemble_seconds``, the same
 slots, repeats, late and incomplete slots), so that the rows are the events ``serve`` would
 push to its windows from the same requests (the commit-time expiry of slots stuck behind
-the other entities aside: a file has no commits). Each entity is one series (one
+the other entities aside: a file has no commits). With more entities interleaved than
+``serve.windows.max_entities`` its evictions are ``serve``'s too, and each row says how
+many came before it (:attr:`~anomaly_gan.data.readers.Table.evictions`): ``serve`` starts
+the entity's window afresh there, and so do ``score --alerts`` and ``retrain --data``
+(since 2026-12-07). Each entity is one series (one
 :class:`~anomaly_gan.data.readers.Table`), as one CSV file is; its rows are stamped with
 their slot's time. A cumulative sum's start times go with its values
 (:attr:`~anomaly_gan.data.readers.Table.starts`): ``data.counters`` reads a later one as a
@@ -180,6 +184,11 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                         + f"; expected OTLP metric requests ({serve.event_format})")
     asm = assembler_from_config(len(names), serve)
     assert asm is not None  # the config requires assemble_seconds > 0 with OTLP
+    # how many times each entity was evicted (serve.windows.max_entities), and so before
+    # each of its rows: serve's windows start afresh there (Table.evictions)
+    evicted: dict[str, int] = {}
+    asm.on_evict = lambda entity: evicted.__setitem__(entity, evicted.get(entity, 0) + 1)
+    evictions: dict[str, list[int]] = {}
     rows: dict[str, tuple[list[float], list[list[float]]]] = {}
     # each row's start times (NaN: none), where a data point had one (Table.starts)
     starts: dict[str, list[list[float]]] = {}
@@ -208,6 +217,7 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
             began = out.starts or {}
             starts.setdefault(out.entity, []).append([began.get(i, nan)
                                                       for i in range(len(names))])
+            evictions.setdefault(out.entity, []).append(evicted.get(out.entity, 0))
     entities = list(rows)
     incomplete = asm.incomplete + asm.waiting()  # the slots still open at the end, too
     total = sum(len(ts) for ts, _ in rows.values())
@@ -241,7 +251,9 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                   np.asarray(values, dtype=np.float64).reshape(len(ts), len(names)),
                   tuple(iso_utc(t) for t in ts), True, entity=entity,
                   starts=np.asarray(starts[entity], dtype=np.float64).reshape(
-                      len(ts), len(names)) if timed else None)
+                      len(ts), len(names)) if timed else None,
+                  evictions=np.asarray(evictions[entity]) if evicted else None,
+                  evicted_at_end=evicted.get(entity, 0) > evictions[entity][-1])
             for entity, (ts, values) in rows.items()]
 
 

@@ -187,11 +187,18 @@ class Table:
     # cumulative sums' startTimeUnixNano, which data.counters reads: data/counters.py);
     # None: no start times (CSV, Parquet)
     starts: np.ndarray | None = None
+    # (T,) int64: how many times serve's assembler evicted the entity before each row (an
+    # OTLP metric file with more entities interleaved than serve.windows.max_entities,
+    # data/otlp_files.py): where it goes up serve starts the entity's window afresh and
+    # drops the rows it held for reordering (:func:`~anomaly_gan.data.windows.release_order`);
+    # ``evicted_at_end``: evicted after the last row too. None: never evicted
+    evictions: np.ndarray | None = None
+    evicted_at_end: bool = False
 
     def __post_init__(self) -> None:
         if self.timestamps is not None:
             object.__setattr__(self, "timestamps", _texts(self.timestamps))
-        for name in ("lines", "row_numbers"):
+        for name in ("lines", "row_numbers", "evictions"):
             numbers = getattr(self, name)
             if numbers is not None:
                 object.__setattr__(self, name, np.asarray(numbers, dtype=np.int64))
@@ -236,7 +243,9 @@ class Table:
             at if self.row_numbers is None else self.row_numbers[at])
         return dataclasses.replace(self, values=self.values[rows], timestamps=stamps,
                                    lines=lines, row_numbers=numbers,
-                                   starts=None if self.starts is None else self.starts[rows])
+                                   starts=None if self.starts is None else self.starts[rows],
+                                   evictions=None if self.evictions is None
+                                   else self.evictions[at])
 
     def with_features(self, expected: Sequence[str], unknown_features: str = "reject",
                       say: Callable[[str], None] | None = None) -> Table:
@@ -1228,7 +1237,7 @@ def table_times(table: Table, tolerance: float = 0.0) -> np.ndarray | None:
             raise DataError(f"{table.path}: {table.where(i)}: timestamp {clip(text, 40)!r} is "
                             f"not RFC 3339 (2026-01-01T00:00:00Z) or epoch s, ms, us or ns")
         out[i] = t
-    late = late_rows(out, tolerance)
+    late = late_rows(out, tolerance, table.evictions)
     if late.sum() > max(1.0, MAX_LATE_SHARE * len(out)):
         i = int(np.argmax(late))
         text, before = (clip(str(table.timestamps[j]).strip(), 40) for j in (i, i - 1))
@@ -1349,11 +1358,15 @@ def lags(times: Sequence[float] | np.ndarray) -> np.ndarray:
     return out
 
 
-def late_rows(times: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+def late_rows(times: np.ndarray, tolerance: float = 0.0,
+              evictions: np.ndarray | None = None) -> np.ndarray:
     """Which rows ``serve`` would drop as late, with ``serve.windows.reorder_tolerance_seconds
     = tolerance`` (:func:`~anomaly_gan.data.windows.release_order`): with 0, those stamped
-    before an earlier row (:func:`lags`). ``train``, ``score``, ``evaluate``, ``plot`` and
-    ``retrain --data`` leave them out too (``score`` writes them with empty cells).
+    before an earlier row (:func:`lags`) since the entity's window last started afresh
+    (``evictions``: :attr:`Table.evictions`). ``train``, ``score``, ``evaluate``, ``plot``
+    and ``retrain --data`` leave them out too (``score`` writes them with empty cells).
+    Not the rows held for reordering when the entity was evicted, which ``serve`` drops
+    with its window (left out by :func:`without_late_rows` too).
 
     >>> late_rows(np.array([0.0, 60.0, 30.0, 60.0, 45.0, 120.0])).tolist()
     [False, False, True, False, True, False]
@@ -1361,17 +1374,19 @@ def late_rows(times: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
     [False, False, False, False, True, False]
     """
     late = np.ones(len(times), dtype=bool)
-    late[release_order(times, tolerance)] = False
+    late[release_order(times, tolerance, evictions, drop_held=False)] = False
     return late
 
 
 def without_late_rows(table: Table, times: np.ndarray | None,
                       tolerance: float = 0.0) -> tuple[Table, np.ndarray]:
-    """``table`` without its late rows (:func:`late_rows`), in the order ``serve`` windows
-    them (rows out of order by at most ``tolerance`` seconds put in time order), and those
-    rows' indices in it; every row of a table without times. Done before missing cells are
-    filled (:func:`apply_nan_policy`): a late row fills none of its successors."""
-    kept = np.arange(table.rows) if times is None else release_order(times, tolerance)
+    """``table`` without its late rows (:func:`late_rows`) and those held for reordering
+    when its entity was evicted (:attr:`Table.evictions`), in the order ``serve`` windows them (rows out of order
+    by at most ``tolerance`` seconds put in time order), and those rows' indices in it;
+    every row of a table without times. Done before missing cells are filled
+    (:func:`apply_nan_policy`): a late row fills none of its successors."""
+    kept = np.arange(table.rows) if times is None else release_order(
+        times, tolerance, table.evictions, table.evicted_at_end)
     return table.with_rows(kept), kept
 
 
@@ -1405,9 +1420,16 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
     notes = []
     assert table.timestamps is not None
     behind = lags(times)
-    kept = release_order(times, tolerance)  # rows by their index in the file, as windowed
-    late = np.ones(len(times), dtype=bool)
-    late[kept] = False
+    if table.evictions is not None:  # behind the newest since the window started afresh
+        for run in np.split(np.arange(len(times)),
+                            np.flatnonzero(np.diff(table.evictions)) + 1):
+            behind[run] = lags(times[run])
+    # rows by their index in the file, as windowed
+    kept = release_order(times, tolerance, table.evictions, table.evicted_at_end)
+    late = late_rows(times, tolerance, table.evictions)
+    held = np.ones(len(times), dtype=bool)
+    held[kept] = False
+    held &= ~late
     if late.any():
         i = int(np.argmax(late))
         text = clip(str(table.timestamps[i]).strip(), 40)
@@ -1418,7 +1440,13 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
                      f"{duration(float(behind[i]))} "
                      f"behind): left out, as serve drops an event older than its entity's "
                      f"last{_local_time_hint(text)}")
-    moved = int(((behind > 0) & ~late).sum())
+    if held.any():
+        i = int(np.argmax(held))
+        notes.append(f"note: {table.path}: {int(held.sum())} row(s) held for reordering "
+                     f"(serve.windows.reorder_tolerance_seconds {tolerance:g} s) when the "
+                     f"entity was evicted (serve.windows.max_entities; first {table.where(i)}):"
+                     f" left out, as serve drops them with the entity's window")
+    moved = int(((behind > 0) & ~late & ~held).sum())
     if moved:
         # not "by at most the tolerance": a row far behind the newest is kept while no
         # row after it was windowed yet (release_order), as serve keeps it

@@ -66,7 +66,9 @@ def release_in_time_order(held: list[Any], event: tuple[Any, ...],
         yield heapq.heappop(held)
 
 
-def release_order(times: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+def release_order(times: np.ndarray, tolerance: float = 0.0,
+                  evictions: np.ndarray | None = None, evicted_at_end: bool = False, *,
+                  drop_held: bool = True) -> np.ndarray:
     """The rows ``serve`` would window for events stamped ``times`` arriving in file
     order with ``serve.windows.reorder_tolerance_seconds = tolerance``, in the order it
     windows them: each row is held until a row at least ``tolerance`` newer arrives, then
@@ -75,14 +77,26 @@ def release_order(times: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
     the next events would release them. With tolerance 0 a row is late when stamped before
     an earlier row.
 
+    ``evictions`` (:attr:`~anomaly_gan.data.readers.Table.evictions`): per row, how many
+    times the entity was evicted before it (``serve.windows.max_entities``). Where that
+    goes up the entity's window starts afresh, as ``serve``'s
+    :meth:`~anomaly_gan.stream.state.WindowState.evict` starts it: the rows held then are
+    dropped (released instead with ``drop_held=False``, which :func:`late_rows` reads), and
+    no row is late for one before; ``evicted_at_end``: evicted after the last row too, so
+    the rows held then are dropped as well.
+
     >>> t = np.array([0.0, 20.0, 10.0, 30.0, 5.0, 40.0])
     >>> release_order(t).tolist()  # 10 and 5 come after 20: late
     [0, 1, 3, 5]
     >>> release_order(t, tolerance=10.0).tolist()  # 10 is put before 20; 5 is still late
     [0, 2, 1, 3, 5]
+    >>> release_order(t, 10.0, np.array([0, 0, 0, 0, 1, 1])).tolist()  # evicted before 5
+    [0, 2, 1, 4, 5]
     """
     times = np.asarray(times, dtype=np.float64)
-    if not (np.diff(times) < 0).any() and not np.isnan(times).any():
+    restarts = evictions is not None and bool((np.diff(evictions) != 0).any())
+    if not (np.diff(times) < 0).any() and not np.isnan(times).any() and not (
+            tolerance > 0 and drop_held and (restarts or evicted_at_end)):
         # in time order already (the usual file): every row, as they come. The loop below
         # took a second and 150 MB of Python objects for 2 million rows, and score runs it
         # three times before the model loads
@@ -91,12 +105,19 @@ def release_order(times: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
     order: list[int] = []
     newest = -np.inf
     last: float | None = None  # the stamp of the last row released
-    for i, ts in enumerate(times.tolist()):
+    epochs = evictions.tolist() if evictions is not None else [0] * len(times)
+    for i, (ts, epoch) in enumerate(zip(times.tolist(), epochs, strict=True)):
+        if i and epoch != epochs[i - 1]:  # evicted: its window starts afresh
+            if not drop_held:
+                order.extend(j for _, j in sorted(held))
+            held.clear()
+            newest, last = -np.inf, None
         if last is not None and ts < last:
             continue  # late, as serve drops an event older than its entity's last
         newest = max(newest, ts)
         for ts_out, j in release_in_time_order(held, (ts, i), newest - tolerance):
             order.append(j)
             last = ts_out
-    order.extend(j for _, j in sorted(held))
+    if not (evicted_at_end and drop_held):
+        order.extend(j for _, j in sorted(held))
     return np.asarray(order, dtype=np.intp)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -188,6 +189,9 @@ class SegmentBuilder:
                                  on_drop=self._restarted)
         if self.assembler is not None:  # as serve's intake: an evicted entity starts afresh
             self.assembler.on_evict = self.state.evict
+        # and its segment ends there: until 2026-12-07 a resend of its last slot after the
+        # eviction (a window starting at that segment's last time) chained on to it
+        self.state.on_drop = self._dropped
         self.pairs = WindowBatch(2, n, capacity=_PAIRS_FLUSH)
         self.invalid: dict[str, int] = {}
         self.events = 0
@@ -248,6 +252,13 @@ class SegmentBuilder:
                 self._close(entity)
             self._open[entity] = _OpenSegment(part, start, end, raw[k])
         p.clear()
+
+    def _dropped(self, entity: str) -> None:
+        """``entity``'s window was dropped (evicted): its open segment ends, after the
+        pairs it completed before."""
+        self._chain()
+        if entity in self._open:
+            self._close(entity)
 
     def _close(self, entity: str) -> None:
         seg = self._open.pop(entity).segment(entity)
@@ -586,8 +597,14 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
         values = apply_nan_policy(in_order, cfg.data.nan_policy)
         times = None if times is None else times[kept]
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)
-        segments.append(Segment(table.entity or Path(p).stem, ts, np.asarray(values, dtype=np.float64),
-                                in_order.starts))
+        values = np.asarray(values, dtype=np.float64)
+        # a segment per run of rows between evictions (serve.windows.max_entities): serve
+        # starts the entity's window afresh there, as a topic range's segments break
+        cuts = ([] if in_order.evictions is None
+                else (np.flatnonzero(np.diff(in_order.evictions)) + 1).tolist())
+        for a, b in itertools.pairwise([0, *cuts, len(values)]):
+            segments.append(Segment(table.entity or Path(p).stem, ts[a:b], values[a:b],
+                                    None if in_order.starts is None else in_order.starts[a:b]))
     assert names is not None
     # read and late as a topic range counts them: the report's "[read] N events ... L late"
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},

@@ -53,8 +53,8 @@ def dead_letters(rows: np.ndarray) -> list[tuple[int, InvalidEvent]]:
 
 def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarray,
                      rows: np.ndarray, series: Any = None, silences: Silences | None = None,
-                     silenced: list[Any] | None = None, starts: np.ndarray | None = None
-                     ) -> list[dict[str, Any]]:
+                     silenced: list[Any] | None = None, starts: np.ndarray | None = None,
+                     evictions: np.ndarray | None = None) -> list[dict[str, Any]]:
     """The alert and resolution records, in the order ``serve`` sends them, for the events
     of one ``entity``: ``rows`` (T, F), the model's features before any increase of
     ``data.counters``, stamped ``times`` (epoch seconds), in the order ``serve`` windows
@@ -69,13 +69,20 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
     its scores are taken from there instead of running the model over every window again.
     ``starts`` (T, F): the rows' series start times (an OTLP metric file's, NaN where none:
     :attr:`~anomaly_gan.data.readers.Table.starts`), pushed with them as ``serve`` gets them.
+    ``evictions`` (T,): per row, how many times ``serve`` evicted the entity before it
+    (:attr:`~anomaly_gan.data.readers.Table.evictions`; the rows it held for reordering
+    then already left out: :func:`~anomaly_gan.data.windows.release_order`): where it goes
+    up the entity is evicted as there (:meth:`~anomaly_gan.stream.state.WindowState.evict`):
+    its window starts afresh and its debounce state goes once the windows before are
+    decided, as ``serve``'s ``Scorer`` forgets it.
     """
     w, a = serve.windows, serve.alerts
     n_features = len(det.feature_names)
-    state = WindowState(det.window, n_features, gap_seconds=w.gap_seconds, max_entities=1,
-                        hop=w.hop, counters=det.counters)
-    debouncer = Debouncer(a.consecutive, a.cooldown_seconds, a.resolve_windows)
     batch = WindowBatch(det.window, n_features, capacity=BATCH)
+    state = WindowState(det.window, n_features, gap_seconds=w.gap_seconds, max_entities=1,
+                        hop=w.hop, counters=det.counters,
+                        on_drop=lambda gone: batch.forgets.append((len(batch), gone)))
+    debouncer = Debouncer(a.consecutive, a.cooldown_seconds, a.resolve_windows)
     out: list[dict[str, Any]] = []
     lead = 0 if series is None else len(rows) - len(series)  # 1 with data.counters
 
@@ -86,7 +93,7 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
             res = series.take(np.asarray(batch.offsets, dtype=np.intp) - lead)
         fired, resolved, muted, _ = debounce(debouncer, batch.entities, batch.end_ts,
                                              res.is_anomaly.tolist(), det.version, silences,
-                                             batch.repeat)
+                                             batch.repeat, forgets=batch.forgets)
         if silenced is not None:
             silenced.extend((batch.end_ts[i], s) for i, s in muted)
         values = det.feature_values(batch.windows()[[i for i, _, _ in fired]],
@@ -98,8 +105,11 @@ def alerts_of_series(det: Any, serve: ServeConfig, entity: str, times: np.ndarra
                                  repeat=batch.repeat))
         batch.clear()
 
+    evicted = None if evictions is None else np.asarray(evictions).tolist()
     for i, (ts, row) in enumerate(zip(np.asarray(times, dtype=np.float64).tolist(),
                                       np.asarray(rows, dtype=np.float64).tolist(), strict=True)):
+        if evicted is not None and i and evicted[i] != evicted[i - 1]:
+            state.evict(entity)
         began = None
         if starts is not None:
             began = {j: float(t) for j, t in enumerate(starts[i]) if not math.isnan(t)} or None

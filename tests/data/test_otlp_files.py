@@ -598,3 +598,79 @@ def test_a_counters_restart_by_start_time_increases_the_same_streamed_and_offlin
     for segments in (rows.segments, builder.finish()):
         got = with_increases(Rows(segments, {}), [0]).segments
         assert {s.entity: s.values.tolist() for s in got} == streamed
+
+
+def three_hosts_evicting(steps=30):
+    """web-1 and web-2 every collection, web-3 in collections 8, 9 and 20 only: with
+    serve.windows.max_entities 2 each of web-3's collections evicts the others in turn, and
+    web-1 resends its collection 8 (other values) after web-3's collection 9, once evicted."""
+    docs = hostmetrics(steps=steps)
+    for k in (8, 9, 20):  # after the two hosts' collection k (4 requests per collection)
+        at = 4 * (k + 1) + (2 * [8, 9, 20].index(k))
+        docs[at:at] = hostmetrics(steps=k + 1, hosts=("web-3",))[-2:]
+    resend = [request("web-1", [gauge(m["name"], *[dict(p, asDouble=p["asDouble"] + 1)
+                                                   for p in m["gauge"]["dataPoints"]])
+                                for m in doc["resourceMetrics"][0]["scopeMetrics"][0][
+                                    "metrics"] if "gauge" in m])
+              for doc in hostmetrics(steps=9)[-4:-2]]
+    at = 4 * 10 + 4  # after web-3's collection 9
+    docs[at:at] = resend
+    return docs
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 15.0])
+def test_an_evicted_hosts_rows_window_afresh_offline_as_in_serve(tmp_path, tolerance):
+    """With more hosts interleaved than serve.windows.max_entities, serve's assembler evicts
+    the least recently seen host and its window starts afresh (WindowState.evict): no
+    window spans the eviction, a resend of an earlier slot after it is no late row, and
+    the rows held for reordering (serve.windows.reorder_tolerance_seconds) then are dropped,
+    also when the host is evicted after its last row. The file's tables say where (until
+    2026-12-07 they did not: score --alerts ran each host's rows on through an eviction,
+    left out the resend as late and windowed the held rows), so the offline order of the
+    rows and their restarts give serve's windows, and retrain --data breaks a host's
+    segment there as retrain on a topic range does."""
+    from anomaly_gan.data import table_times, without_late_rows
+    from anomaly_gan.retrain.source import SegmentBuilder, read_files
+    from anomaly_gan.stream.state import WindowBatch, WindowState
+
+    docs = three_hosts_evicting()
+    serve = {**SERVE, "windows": {"max_entities": 2, "gap_seconds": 3600.0,
+                                  "reorder_tolerance_seconds": tolerance}}
+    cfg = config_from_dict({"serve": serve})
+    # serve: its parser, assembler and windows of two rows, wired as its intake wires them
+    parser = parser_from_config(FEATURES, cfg.serve)
+    asm = assembler_from_config(len(FEATURES), cfg.serve)
+    state = WindowState(2, len(FEATURES), gap_seconds=3600.0, max_entities=2,
+                        reorder_tolerance_seconds=tolerance)
+    asm.on_evict = state.evict
+    out = WindowBatch(2, len(FEATURES))
+    for offset, doc in enumerate(docs):
+        for ev in parser.parse_many(to_proto(doc)):
+            done = asm.add(ev, 0, offset)
+            if done is not None:
+                state.push(done[0].entity, done[0].ts, done[0].values, 0, done[1], out)
+    state.release_held(out)  # the events have ended, as score releases a file's last rows
+    streamed: dict[str, list] = {}
+    for k, entity in enumerate(out.entities):
+        streamed.setdefault(entity, []).append((out.start_ts[k], out.end_ts[k]))
+    assert state.evicted > 3
+    assert len(streamed["web-1"]) < 29 and "web-3" not in streamed  # evicted each time
+    # offline: each table's rows in the order serve windows them, restarted where evicted
+    path = write(tmp_path, docs, "proto")
+    offline: dict[str, list] = {}
+    for t in read_metric_file(path, cfg.serve, FEATURES):
+        times = table_times(t, tolerance)
+        _, kept = without_late_rows(t, times, tolerance)
+        assert t.evictions is not None
+        pairs = offline.setdefault(t.entity, [])
+        for a, b in zip(kept[:-1].tolist(), kept[1:].tolist(), strict=True):
+            if t.evictions[a] == t.evictions[b]:
+                pairs.append((float(times[a]), float(times[b])))
+    assert {e: p for e, p in offline.items() if p} == streamed
+    # retrain --data (the file) and retrain on a topic range: a host's segments break there
+    rows, _ = read_files(cfg, [str(path)], FEATURES)
+    builder = SegmentBuilder(FEATURES, cfg.serve)
+    for offset, doc in enumerate(docs):
+        builder.add(to_proto(doc), 0, offset)
+    topic = [(s.entity, s.ts.tolist()) for s in builder.finish()]
+    assert topic == sorted((s.entity, s.ts.tolist()) for s in rows.segments if len(s) > 1)
