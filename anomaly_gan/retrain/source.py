@@ -189,9 +189,6 @@ class SegmentBuilder:
                                  on_drop=self._restarted)
         if self.assembler is not None:  # as serve's intake: an evicted entity starts afresh
             self.assembler.on_evict = self.state.evict
-        # and its segment ends there: until 2026-12-07 a resend of its last slot after the
-        # eviction (a window starting at that segment's last time) chained on to it
-        self.state.on_drop = self._dropped
         self.pairs = WindowBatch(2, n, capacity=_PAIRS_FLUSH)
         self.invalid: dict[str, int] = {}
         self.events = 0
@@ -252,13 +249,6 @@ class SegmentBuilder:
                 self._close(entity)
             self._open[entity] = _OpenSegment(part, start, end, raw[k])
         p.clear()
-
-    def _dropped(self, entity: str) -> None:
-        """``entity``'s window was dropped (evicted): its open segment ends, after the
-        pairs it completed before."""
-        self._chain()
-        if entity in self._open:
-            self._close(entity)
 
     def _close(self, entity: str) -> None:
         seg = self._open.pop(entity).segment(entity)
