@@ -33,7 +33,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from anomaly_gan.logs.offline import load_log_model, read_for_log_model, score_log_events
+from anomaly_gan.logs.offline import (
+    latest_allowed,
+    load_log_model,
+    read_for_log_model,
+    score_log_events,
+)
 from tests.logs.test_serve_equals_score_fuzz import (
     add_runs,
     alert_decisions,
@@ -144,6 +149,10 @@ def scored_by_stretch(det, parts: dict, files: list, lines: dict[Any, list[tuple
     series = itertools.count(1)
     for tp, path in zip(parts, files, strict=True):
         evs, _ = read_for_log_model(det.config, str(path))
+        # a line stamped ahead of the clock: serve refuses it (future_timestamp), a file's
+        # reader takes it and score leaves it out of the count (docs/logs.md, Offline)
+        ahead = latest_allowed(det.config)
+        evs = [ev for ev in evs if ev.ts is None or ev.ts <= ahead]
         names = [n for _, n in lines.get(tp, [])]
         # the scorer counted the file's lines, in its order (else the harness is wrong)
         assert [ev.entity for ev in evs] == [n.rpartition("~")[0] for n in names], path
