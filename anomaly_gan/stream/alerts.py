@@ -268,7 +268,8 @@ def build_alert(*, entity: str, start_ts: float, end_ts: float, score: float, th
                 feature_values: Sequence[Mapping[str, Any]] | None = None,
                 repeat: str = "") -> dict[str, Any]:
     """The alert record (JSON object) sent to the alert topic. ``since_ts``: the window end
-    of the first window of this run of anomalous windows (the window end by default).
+    of the first window of this run of anomalous windows, or of the run that opened the
+    entity's open incident (:meth:`Debouncer.anomalous_since`; the window end by default).
     ``feature_values``: per top feature, its observed and expected values
     (:meth:`anomaly_gan.detector.Detector.feature_values`); the record has the key only
     when given. ``repeat``: the window's, for its id (:func:`alert_id`)."""
