@@ -345,10 +345,14 @@ class WindowState:
             self._slots.move_to_end(entity)
             if self._part[slot] != partition:
                 # The entity moved partition (records not keyed by entity): its offsets no
-                # longer describe one log, so start its window again.
+                # longer describe one log, so start its window again. Its rows held for
+                # reordering go, and so does the newest time it was seen at: until
+                # 2026-12-07 that stayed, and released at once a row on the new partition
+                # that a new entity (a replay of that partition) would hold.
                 self._count[slot] = 0
                 self._part[slot] = partition
                 self._pending.pop(slot, None)
+                self._max_seen.pop(slot, None)
                 self._max_off[slot] = self._last_off[slot] = -1
                 self.partition_moves += 1
                 self.last_moved = entity

@@ -202,6 +202,21 @@ def test_an_entity_on_a_new_partition_is_counted():
     assert len(out) == 2  # one window per partition stint: the window restarted
 
 
+def test_an_entity_on_a_new_partition_holds_its_rows_as_a_new_entity_would():
+    # Its newest event on the old partition must not release its first one on the new
+    # partition at once: a replay of the new partition alone would hold it (found by
+    # tests/stream/test_windows_spec_fuzz.py, seed 336)
+    st, out = make(window=1, reorder_tolerance_seconds=2.0)
+    st.push("a", 10.0, [10.0, 0.0], "p0", 0, out)
+    st.push("a", 13.0, [13.0, 0.0], "p0", 1, out)  # releases 10
+    st.push("a", 11.0, [11.0, 0.0], "p1", 0, out)  # moved: held until 13 or later arrives
+    assert out.end_ts == [10.0]
+    st.push("a", 12.0, [12.0, 0.0], "p1", 1, out)
+    assert out.end_ts == [10.0]
+    st.push("a", 13.0, [13.0, 0.0], "p1", 2, out)
+    assert out.end_ts == [10.0, 11.0]
+
+
 def test_memory_per_entity_matches_the_documented_figure():
     import tracemalloc
 
