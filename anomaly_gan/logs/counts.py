@@ -8,7 +8,8 @@ whose level is in ``logs.error_levels``). Rows then go through the same scaling 
 
 Buckets (docs/logs.md):
 
-- **Time** (``bucket_seconds``): bucket ``b`` holds ``[b*s, (b+1)*s)``. Buckets close when
+- **Time** (``bucket_seconds``): bucket ``b`` holds ``[b*s, (b+1)*s)`` (in floats as
+  written: :meth:`CountBuckets._bucket`), its row ends at ``(b+1)*s``. Buckets close when
   the *watermark* (minus ``lateness``) passes their end, so an entity that goes quiet still
   gets rows: **empty buckets are real zeros**, which is how a silent component shows. A
   line for an already closed bucket is *late* (counted, dropped). ``lateness`` holds
@@ -24,8 +25,10 @@ Buckets (docs/logs.md):
   stream moves it with each line.
   Before 2026-12-06 one such line closed every bucket up to it: 1,000 of 1,201 lines of a
   week-old backlog late after one line stamped now.
-- **Gap rule:** zero rows are emitted for less than ``gap_seconds`` of silence; an entity
-  silent for longer is forgotten and starts a new series (a new window) when it returns.
+- **Gap rule:** zero rows are emitted for less than ``gap_seconds`` of silence, counted in
+  buckets (the ``k``-th empty bucket in a row is a zero row while ``k * bucket_seconds <
+  gap_seconds``); an entity silent for that long or longer is forgotten and starts a new
+  series (a new window) when it returns.
   Rows of one entity are then exactly one bucket apart within a series, and any hole between
   two rows is a series break (no window spans it).
 - **Lines** (``bucket_lines``): every ``N`` lines of an entity make a bucket; no zeros. The
@@ -93,7 +96,7 @@ class BucketRow:
 class _Open:
     __slots__ = ("counts", "detail", "errors", "example_at", "first_offset", "first_ts", "index",
                  "last_line", "last_line_offset", "last_offset", "lines", "marked", "newest",
-                 "newest_offset", "seen_ts")
+                 "newest_offset")
 
     def __init__(self, n_counts: int, index: int, last_line: int | None = None,
                  last_offset: tuple[Hashable, int] | None = None) -> None:
@@ -111,7 +114,6 @@ class _Open:
         self.first_offset: tuple[Hashable, int] | None = None
         self.last_line_offset: tuple[Hashable, int] | None = None
         self.marked = False
-        self.seen_ts: float | None = None  # lines mode: the entity's last line's time
         self.newest: float | None = None  # lines mode: the entity's newest line time so far
         self.newest_offset: tuple[Hashable, int] | None = None  # the input record of that line
 
@@ -173,8 +175,10 @@ class CountBuckets:
         values[: self.n_counts] = ob.counts
         j = self.n_counts
         if self.bucket_seconds is not None:
+            # (b+1)*s, not b*s + s: with s = 0.1 those differ in the last bit, and the next
+            # row, starting at (b+1)*s, did not follow this one (score cut the series there)
             start = ob.index * self.bucket_seconds
-            end = start + self.bucket_seconds
+            end = (ob.index + 1) * self.bucket_seconds
             span = self.bucket_seconds
         else:
             start = ob.first_ts if ob.first_ts is not None else float(ob.index)
@@ -192,8 +196,8 @@ class CountBuckets:
     def _zero_row(self, entity: str, index: int,
                   offset: tuple[Hashable, int] | None) -> BucketRow:
         assert self.bucket_seconds is not None
-        start = float(index * self.bucket_seconds)
-        return BucketRow(entity, start, start + self.bucket_seconds, np.zeros(self.n_features),
+        return BucketRow(entity, float(index * self.bucket_seconds),
+                         float((index + 1) * self.bucket_seconds), np.zeros(self.n_features),
                          first_offset=offset)
 
     def _close_until(self, entity: str, ob: _Open, upto: int, out: list[BucketRow]) -> _Open | None:
@@ -216,6 +220,18 @@ class CountBuckets:
         self._open[entity] = nb
         return nb
 
+    def _bucket(self, ts: float) -> int:
+        """The bucket ``b`` with ``b*s <= ts < (b+1)*s``: ``floor(ts / s)`` rounds, and with
+        ``s = 0.1`` it put a line at 4.3 (= 43 * 0.1) in bucket 42."""
+        s = self.bucket_seconds
+        assert s is not None
+        b = math.floor(ts / s)
+        if b * s > ts:
+            return b - 1
+        if (b + 1) * s <= ts:
+            return b + 1
+        return b
+
     # ------------------------------------------------------------------ lines
 
     def add(self, entity: str, ts: float | None, feature: int, key: Key,
@@ -231,7 +247,7 @@ class CountBuckets:
         out: list[BucketRow] = []
         if self.bucket_seconds is not None:
             assert ts is not None
-            b = math.floor(ts / self.bucket_seconds)
+            b = self._bucket(ts)
             out.extend(self._follow(ts if now is None else min(ts, now)))
             ob = self._open.get(entity)
             if ob is None:
@@ -254,7 +270,7 @@ class CountBuckets:
         if self.bucket_lines is not None and ob.lines >= self.bucket_lines:
             out.append(self._row(entity, ob))
             nb = self._open[entity] = _Open(self.n_counts, ob.index + 1)
-            nb.seen_ts, nb.newest, nb.newest_offset = ob.seen_ts, ob.newest, ob.newest_offset
+            nb.newest, nb.newest_offset = ob.newest, ob.newest_offset
         return out
 
     def _count(self, ob: _Open, ts: float | None, feature: int, key: Key,
@@ -268,7 +284,6 @@ class CountBuckets:
         if ts is not None:
             if ob.first_ts is None:
                 ob.first_ts = ts
-            ob.seen_ts = ts
             if ob.newest is None or ts > ob.newest:
                 ob.newest, ob.newest_offset = ts, offset
         if ob.first_offset is None:
@@ -330,7 +345,7 @@ class CountBuckets:
             return out
         if self._watermark is None or ts > self._watermark:
             self._watermark = ts
-        wb = math.floor((ts - self.lateness) / self.bucket_seconds)
+        wb = self._bucket(ts - self.lateness)
         if self._watermark_bucket is not None and wb <= self._watermark_bucket:
             return out
         self._watermark_bucket = wb
@@ -344,7 +359,7 @@ class CountBuckets:
         newest one (it starts afresh: :meth:`drop`). Lines without a time never do."""
         ob = self._open.get(entity)
         return (self.bucket_lines is not None and ob is not None and ts is not None
-                and ob.seen_ts is not None and ts - ob.seen_ts > self.gap_seconds)
+                and ob.newest is not None and ts - ob.newest > self.gap_seconds)
 
     def expire(self) -> list[str]:
         """Lines mode: forget (:meth:`drop`) every entity whose newest line is more than
@@ -356,13 +371,13 @@ class CountBuckets:
         just as the run without a replay does. Entities without line times never expire."""
         if self.bucket_lines is None:
             return []
-        times = sorted(ob.seen_ts for ob in self._open.values() if ob.seen_ts is not None)
+        times = sorted(ob.newest for ob in self._open.values() if ob.newest is not None)
         if not times:
             return []
         # rounded up: of two entities, the newer one (rounded down, the silent one held on)
         horizon = times[math.ceil(0.9 * (len(times) - 1))] - self.gap_seconds
         gone = [e for e, ob in self._open.items()
-                if ob.seen_ts is not None and ob.seen_ts < horizon]
+                if ob.newest is not None and ob.newest < horizon]
         for entity in gone:
             self.drop(entity)
         return gone

@@ -158,3 +158,52 @@ def test_a_buckets_examples_are_its_earliest_lines_whatever_order_they_came_in(s
         row = b.add("a", 25.0, 0, K1, "next", False)[0]
         detail.append(row.detail)
     assert detail[0] == detail[1] == {K1: [30, [t for _, t in in_time_order[:3]]]}
+
+
+def test_consecutive_time_buckets_touch_whatever_the_bucket_size():
+    """A row ended at ``b*s + s`` and the next one started at ``(b+1)*s``: with
+    ``bucket_seconds: 0.1`` these differ in the last bit (0.5 + 0.1 < 6 * 0.1), so ``score``
+    (series_of, no hole allowed) cut an entity's rows into series of one to three buckets
+    (found by tests/logs/test_buckets_spec_fuzz.py). A bucket is ``[b*s, (b+1)*s)``."""
+    from anomaly_gan.logs.offline import series_of
+
+    b = CountBuckets(1, bucket_seconds=0.1, gap_seconds=1.0)
+    rows = []
+    for ts in (0.45, 0.55, 0.65, 0.75, 0.85):
+        rows += b.add("a", ts, 0, K1, "x", False)
+    rows += b.flush()
+    assert [r.start_ts for r in rows] == [k * 0.1 for k in range(4, 9)]
+    assert [r.end_ts for r in rows] == [k * 0.1 for k in range(5, 10)]
+    assert len(series_of(rows, 0.0)) == 1
+
+
+def test_per_n_lines_the_gap_is_measured_from_the_newest_line_not_the_last():
+    """A line stamped back in time (two threads, a clock stepped back) made the next line,
+    written a second after the newest, look like a return after the gap: the entity was
+    forgotten with its partial bucket and started a new series, and at a commit it expired
+    though its newest line was as recent as the others' (found by
+    tests/logs/test_buckets_spec_fuzz.py). docs/logs.md: "more than logs.gap_seconds after
+    its newest one"; "whose newest line is more than logs.gap_seconds behind"."""
+    b = CountBuckets(1, bucket_lines=3, gap_seconds=60)
+    b.add("a", 100.0, 0, K1, "x", False)
+    b.add("a", 30.0, 0, K1, "stamped back", False)
+    b.add("b", 101.0, 0, K1, "y", False)
+    assert b.expire() == []
+    assert not b.returns_after_gap("a", 101.0)
+    (row,) = b.add("a", 101.0, 0, K1, "x", False)
+    assert (row.start_ts, row.end_ts, row.lines) == (100.0, 101.0, 3)
+    assert b.returns_after_gap("a", 161.5) and b.gap_restarts == 0
+
+
+def test_a_line_goes_to_the_bucket_that_holds_its_time():
+    """Bucket ``b`` holds ``[b*s, (b+1)*s)``, but ``floor(ts / s)`` rounds: with
+    ``bucket_seconds: 0.1`` a line at 4.3 (= 43 * 0.1) was counted in bucket 42, which ends
+    at 4.3, and one at 1.7 (< 17 * 0.1) in bucket 17, which starts after it (found by
+    tests/logs/test_buckets_spec_fuzz.py; bucket sizes that are binary fractions, 0.5 or
+    60, never did)."""
+    b = CountBuckets(1, bucket_seconds=0.1, gap_seconds=10.0)
+    b.add("a", 1.7, 0, K1, "x", False)
+    b.add("b", 4.3, 0, K1, "x", False)
+    rows = {r.entity: r for r in b.flush()}
+    assert rows["a"].start_ts <= 1.7 < rows["a"].end_ts
+    assert rows["b"].start_ts <= 4.3 < rows["b"].end_ts
