@@ -296,6 +296,7 @@ def product(case: Case) -> tuple[Runs, int, int]:
             new_series(x.entity)
         keep(b.add(x.entity, x.ts, x.column, ("known", x.column + 1), f"line {offset}", False,
                    offset=("p0", offset), mark=x.mark))
+    assert b.late == 0, "the cases give time buckets their lines in time order"
     if case.driver == "offline":
         if not lines_mode and steps:
             keep(b.advance(float(steps[-1].ts)))
@@ -342,9 +343,9 @@ def make_case(seed: int) -> Case:
         elif r < 0.55:
             t += rng.uniform(0, 1.5) * unit
         elif r < 0.65 and s is not None:
-            t = (math.floor(t / s) + 1) * s  # on a bucket boundary
-        elif r < 0.70 and s is not None:
-            t = math.nextafter((math.floor(t / s) + 1) * s, -math.inf)  # just before one
+            t = (_bucket(t, s) + 1) * s  # on a bucket boundary
+        elif r < 0.70 and s is not None:  # just before one (time never goes back here)
+            t = max(t, math.nextafter((_bucket(t, s) + 1) * s, -math.inf))
         elif r < 0.80:
             t += rng.choice([gap - unit, gap, gap + unit, gap + 0.5 * unit, 2 * gap, 0.5 * gap])
         if rng.random() < 0.1 and len(names) > 1:  # an entity goes quiet, or comes back
