@@ -25,16 +25,17 @@ Each number data point of a ``gauge`` or a ``sum`` is one value of one feature:
   grows (a model must be trained on the same).
 - **time**: ``timeUnixNano`` (required by OTLP; ``startTimeUnixNano`` is the start of a
   sum's period, not the sample's time).
-- **start**: a cumulative sum's ``startTimeUnixNano`` (where given, not 0) goes with the
-  value (:attr:`~anomaly_gan.stream.events.PartialEvent.starts`): the series restarts when
-  it moves on, which ``data.counters`` reads as a reset (``anomaly_gan/data/counters.py``;
+- **start**: a cumulative sum's (``aggregationTemporality`` 2, or unspecified)
+  ``startTimeUnixNano`` (where given, not 0) goes with the value
+  (:attr:`~anomaly_gan.stream.events.PartialEvent.starts`): the series restarts when it
+  moves on, which ``data.counters`` reads as a reset (``anomaly_gan/data/counters.py``;
   since 2026-12-06). A delta sum's or a gauge's is not read.
 - **entity**: the attribute ``serve.otlp_entity`` of the data point, else of its resource.
 
 Histograms, exponential histograms and summaries are not read (no feature can name them);
-neither is a data point flagged ``NO_RECORDED_VALUE`` (a staleness marker). A data point of
-a metric the model does not know is invalid (``unknown_feature``), or with
-``serve.unknown_features: ignore`` left out. As one time's values arrive as separate data
+neither is a data point flagged ``NO_RECORDED_VALUE`` (a staleness marker), whatever its
+feature. A data point of a metric the model does not know is invalid (``unknown_feature``),
+or with ``serve.unknown_features: ignore`` left out. As one time's values arrive as separate data
 points, the :class:`~anomaly_gan.stream.assemble.Assembler` (``serve.assemble_seconds``)
 gathers them into whole events.
 
@@ -195,7 +196,7 @@ class MetricBatchParser:
                         ev = InvalidEvent(ev.reason, f"{where}.{kind}.dataPoints[{k}]: "
                                                      f"{ev.detail}")
                     elif isinstance(ev, str):  # a feature the model does not know, left out
-                        if len(others) < 5:
+                        if ev and len(others) < 5:  # "": a staleness marker, uncounted
                             others[ev] = None
                         continue
                     known = True
@@ -231,7 +232,9 @@ class MetricBatchParser:
                cumulative: bool = False) -> PartialEvent | InvalidEvent | str | None:
         """One data point's event, or why it is invalid (the caller puts its place before
         the detail; ``where``: its metric's place); the feature's name where the model does
-        not know it and ignores such; None for a point with no value. ``cumulative``: a
+        not know it and ignores such; None for a point with no value (a staleness marker)
+        of a feature of the model, ``""`` for one of another feature (left out, uncounted,
+        however ``unknown_features`` is set). ``cumulative``: a
         point of a cumulative sum, whose ``startTimeUnixNano`` the event carries."""
         key = self.otlp_entity
         attributes = repeated(point.get("attributes"), "'attributes'")
@@ -247,9 +250,12 @@ class MetricBatchParser:
                 labels.append((kv["key"], any_text(value)))
         feature = feature_name(name, labels)
         index = self._index.get(feature)
+        if _no_value(point):
+            # a staleness marker holds no value: nothing to read, nor to refuse or learn,
+            # whatever its feature (until 2026-12-07 one of a feature the model does not
+            # know was unknown_feature, or with ignore made a batch missing_feature)
+            return None if index is not None or self.learn else ""
         if index is None and self.learn:
-            if _no_value(point):  # a feature is learned from a value, not a staleness marker
-                return None
             index = self._index[feature] = len(self.feature_names)
             self.feature_names = (*self.feature_names, feature)
         if index is None:
@@ -260,8 +266,6 @@ class MetricBatchParser:
                                                    f"{list(self.feature_names)} "
                                                    f"(serve.unknown_features: ignore leaves "
                                                    f"such data points out)")
-        if _no_value(point):
-            return None
         entity = attribute(attributes, key, "")
         if entity is None:
             entity = attribute(resource, key, where.partition(".")[0] + ".resource")

@@ -193,6 +193,19 @@ def test_unknown_metrics_are_rejected_or_left_out_and_a_batch_of_none_says_which
                  unknown_features="ignore") == []
 
 
+@pytest.mark.parametrize("unknown", ["reject", "ignore"])
+def test_a_staleness_marker_of_a_feature_the_model_does_not_know_is_left_out_uncounted(unknown):
+    """A NO_RECORDED_VALUE point holds no value, whatever its feature (docs: "Not read"):
+    no unknown_feature dead letter with reject, no missing_feature batch with ignore (found
+    by test_otlp_parse_spec_fuzz.py, seed 0)."""
+    stale = {**point(None, state="offline"), "flags": 1}
+    alone = batch(gauge("system.memory.utilization", stale))
+    assert parse(alone, unknown_features=unknown) == []
+    beside = batch(gauge("system.memory.utilization", stale, point(0.4, state="used")))
+    assert parse(beside, unknown_features=unknown) == [PartialEvent("web-1", float(T0),
+                                                                    {0: 0.4})]
+
+
 @pytest.mark.parametrize(("raw", "reason", "detail"), [
     (b"\xff\xfe{", "not_utf8", "not UTF-8"),
     (b"{nope", "bad_json", "not valid JSON"),
