@@ -14,7 +14,12 @@ Left out, in this order (a row is counted under the first reason that applies):
   trained on wherever no current model had alerted on them);
 - ``over_threshold``: the row on which a window the current model scores over its threshold
   ends (a spike at row t flags the windows ending at t .. t+W-1: rows t .. t+W-1 go);
-- ``too_short``: what remains of a segment in pieces too short to train on (< 2 windows).
+- ``too_short``: what remains of a segment in pieces too short to train on (fewer than
+  ``2 * window`` rows: two windows' worth, not two overlapping windows).
+
+``windows_excluded`` counts the windows ending on a row left out, under that row's reason
+(the windows the current model alerted on or scored over its threshold are named by
+their end; those of ``too_short`` pieces are not counted).
 
 The kept rows are then split in time: the newest ``holdout_fraction`` of the time the data
 covers (gaps with no data do not count) is held out for the gate, the rest trains the
