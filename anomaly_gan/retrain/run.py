@@ -439,7 +439,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                       silences=None if silences_note else silences)
     g = cfg.retrain.gate
     train, holdout, cutoff = split_holdout(sel.pieces, g.holdout_fraction, w, rows.timed,
-                                           covered=[(s.ts[0], s.ts[-1]) for s in rows.segments])
+                                           covered=rows.segments)
     selection = sel.report()
     selection["holdout_from"] = iso_utc(cutoff) if np.isfinite(cutoff) else None
     selection["train_rows"] = sum(len(p) for p in train)
@@ -486,7 +486,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         # version alerts on the new normal, so it is all excluded.
         newest = (f"the newest {g.holdout_fraction:g} of the time read (from "
                   f"{selection['holdout_from']})" if selection["holdout_from"] else
-                  f"the newest {g.holdout_fraction:g} of each piece")
+                  f"the newest {g.holdout_fraction:g} of each file or entity")
         if not any(ex_r.values()):  # nothing excluded: the held-out share is too short
             raise DataError(
                 f"retrain: {newest} holds fewer rows than one window (data.window {w}) in "

@@ -214,19 +214,21 @@ def newest_share_start(spans: Sequence[tuple[float, float]], fraction: float) ->
 
 
 def split_holdout(pieces: Sequence[Segment], fraction: float, window: int,
-                  timed: bool = True,
-                  covered: Sequence[tuple[float, float]] | None = None,
+                  timed: bool = True, covered: Sequence[Segment] | None = None,
                   ) -> tuple[list[Segment], list[Segment], float]:
     """``(train, holdout, cutoff)``: rows at or after ``cutoff`` (where the newest
     ``fraction`` of the time covered begins, :func:`newest_share_start`) are held out.
-    ``covered``: the ``(first, last)`` times of the segments read, before any rows were
-    excluded (so that an incident cut out of the newest rows does not push the held-out
-    part further back); by default the pieces' own. Train pieces keep >= 2 windows of
-    rows, held-out pieces >= 1 window; shorter remainders are dropped.
+    ``covered``: the segments read, before any rows were excluded (so that an incident cut
+    out of the newest rows does not push the held-out part further back); by default the
+    pieces. Train pieces keep >= 2 windows of rows (``2 * window``), held-out pieces >= 1
+    window; shorter remainders are dropped.
 
     Without clock times (``timed`` False: a row's time is its index in its file or
     entity) one cutoff would compare unrelated counters, and a short file would hold out
-    nothing: each piece then holds out its own newest ``fraction`` (cutoff NaN).
+    nothing: each entity (file) then holds out its own newest ``fraction`` of the indices
+    its segments read cover, rows excluded counted too (cutoff NaN). Until 2026-12-07 each
+    piece held out its own tail: rows before an exclusion went to the gate and newer ones
+    were trained on.
 
     >>> from anomaly_gan.retrain.source import Segment
     >>> pieces = [Segment(e, np.arange(float(n)), np.zeros((n, 1))) for e, n in (("a", 1000), ("b", 200))]
@@ -237,14 +239,18 @@ def split_holdout(pieces: Sequence[Segment], fraction: float, window: int,
     """
     if not pieces:
         return [], [], float("nan")
-    spans = covered if covered is not None else [(p.ts[0], p.ts[-1]) for p in pieces]
-    cutoff = newest_share_start(spans, fraction) if timed else float("nan")
+    read = pieces if covered is None else covered
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for s in read:
+        spans.setdefault(s.entity if not timed else "", []).append((s.ts[0], s.ts[-1]))
+    cutoffs = {e: newest_share_start(sp, fraction) for e, sp in spans.items()}
     train, held = [], []
     for p in pieces:
-        k = (int(np.searchsorted(p.ts, cutoff, side="left")) if timed
-             else len(p) - round(fraction * len(p)))
+        at = cutoffs[""] if timed else cutoffs.get(
+            p.entity, newest_share_start([(p.ts[0], p.ts[-1])], fraction))
+        k = int(np.searchsorted(p.ts, at, side="left"))
         if k >= 2 * window:
             train.append(Segment(p.entity, p.ts[:k], p.values[:k]))
         if len(p) - k >= window:
             held.append(Segment(p.entity, p.ts[k:], p.values[k:]))
-    return train, held, cutoff
+    return train, held, cutoffs[""] if timed else float("nan")

@@ -53,8 +53,7 @@ def test_holdout_counts_the_time_covered_not_the_gaps_between_files():
     first, second = (Segment("a", t0 + np.linspace(0.0, day, 1000), np.zeros((1000, 1)))
                      for t0 in (0.0, 11 * day))
     train, held, cutoff = split_holdout([first, second], 0.2, W,
-                                        covered=[(first.ts[0], first.ts[-1]),
-                                                 (second.ts[0], second.ts[-1])])
+                                        covered=[first, second])
     assert cutoff == 12 * day - 0.4 * day  # 20% of the 2,000 rows, all from the second file
     assert [len(p) for p in held] == [400] and [len(p) for p in train] == [1000, 600]
 
@@ -64,9 +63,29 @@ def test_rows_left_out_of_the_newest_part_do_not_push_the_holdout_back():
     rows leaves the cutoff where it was (a share of the kept rows held out more of a new
     normal, and the retrained model learned less of it)."""
     sel = select_rows([seg(100)], [Alerted("a", 85.0, 89.0)], margin=0.0, window=W, over=[None])
-    train, held, cutoff = split_holdout(sel.pieces, 0.2, W, covered=[(0.0, 99.0)])
+    train, held, cutoff = split_holdout(sel.pieces, 0.2, W, covered=[seg(100)])
     assert cutoff == 99.0 - 0.2 * 99.0 and [len(p) for p in train] == [80]
     assert [(float(p.ts[0]), float(p.ts[-1])) for p in held] == [(80.0, 84.0), (90.0, 99.0)]
+
+def test_rows_without_times_hold_out_the_newest_share_of_each_file():
+    """Rows without clock times (a CSV without a timestamp column: a row's time is its index)
+    hold out their file's newest share, rows excluded counted as with times. Each piece left
+    between exclusions held out its own tail instead: rows 40-49, before an over-threshold
+    stretch, went to the gate while rows 55-90, after it, were trained on, so the gate
+    measured false alarms on rows older than some the candidate had learned."""
+    f = seg(100)
+    over = np.zeros(100 - W + 1, dtype=bool)
+    over[50 - (W - 1):55 - (W - 1)] = True  # the windows ending on rows 50-54
+    sel = select_rows([f], [], margin=0.0, window=W, over=[over])
+    train, held, cutoff = split_holdout(sel.pieces, 0.2, W, timed=False, covered=[f])
+
+    def spans(pieces: list[Segment]) -> list[tuple[float, float]]:
+        return [(float(p.ts[0]), float(p.ts[-1])) for p in pieces]
+
+    assert spans(sel.pieces) == [(0.0, 49.0), (55.0, 99.0)] and np.isnan(cutoff)
+    assert spans(held) == [(80.0, 99.0)]  # from 99 - 0.2 * 99 = 79.2 on
+    assert spans(train) == [(0.0, 49.0), (55.0, 79.0)]
+
 
 def test_labelled_incidents_are_left_out_of_the_baseline():
     """Rows inside an incident of --labels were trained on wherever the current model had
