@@ -224,11 +224,16 @@ class Assembler:
 
     def expire(self) -> int:
         """Drop (as incomplete) every open slot more than ``gap_seconds`` behind its
-        partition's recent entities: the 90th percentile of their newest slots, not the
-        newest one, so that no single entity's clock decides. Returns how many."""
+        partition's recent entities: the 90th percentile of their newest slots (of ``n``
+        sorted, the one at ``floor(0.9 * (n - 1))``), not the newest one, so that no single
+        entity's clock decides; an entity with no slot at all has no time. Returns how
+        many."""
         times: dict[Hashable, list[float]] = {}
         for ent in self._entities.values():
-            times.setdefault(ent.partition, []).append(ent.newest)
+            # an entity with no slot at all (its open ones expired before one completed)
+            # has no time: until 2026-12-07 it counted as -inf and pulled the percentile down
+            if ent.slots or ent.emitted > -math.inf:
+                times.setdefault(ent.partition, []).append(ent.newest)
         recent = {p: sorted(t)[int(0.9 * (len(t) - 1))] for p, t in times.items()}
         dropped = 0
         for ent in self._entities.values():

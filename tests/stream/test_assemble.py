@@ -116,6 +116,25 @@ def test_entities_are_bounded_and_a_stale_open_slot_stops_pinning():
     assert (stale.pins(), stale.incomplete) == ({}, 1)
 
 
+def test_an_entity_with_no_slot_left_does_not_hold_its_partitions_slots_open():
+    """An entity whose open slots expired before one completed has no slot at all: it says
+    nothing of its partition's time. Until 2026-12-07 it counted as a newest slot at
+    -infinity, which pulled the 90th percentile down with it, and a slot more than
+    ``gap_seconds`` behind its partition's only other entity kept pinning the commit
+    (tests/stream/test_assembler_spec_fuzz.py, seed 320)."""
+    asm = Assembler(2, 10.0, max_entities=100, gap_seconds=10.0)
+    asm.add(PartialEvent("silent", 0.0, {0: 1.0}), "p0", 0)  # its rpm never comes
+    for name in ("b", "c"):
+        asm.add(Event(name, 100.0, [1.0, 2.0]), "p0", 1)
+    assert asm.expire() == 1  # "silent" has no slot now, and never emitted one
+    asm.forget("b")
+    asm.forget("c")
+    asm.add(PartialEvent("d", 300.0, {0: 1.0}), "p0", 3)  # its rpm never comes
+    asm.add(PartialEvent("d", 400.0, {0: 1.0}), "p0", 4)
+    # d alone has a time on p0: its slot at 300 is 100 s behind its partition's 400
+    assert (asm.expire(), asm.pins(), asm.incomplete) == (1, {"p0": 4}, 2)
+
+
 @pytest.fixture
 def parser():
     return EventParser(FEATURES, 4096, partial=True)
