@@ -234,12 +234,17 @@ class Assembler:
             # has no time: until 2026-12-07 it counted as -inf and pulled the percentile down
             if ent.slots or ent.emitted > -math.inf:
                 times.setdefault(ent.partition, []).append(ent.newest)
-        recent = {p: sorted(t)[int(0.9 * (len(t) - 1))] for p, t in times.items()}
+        # the horizon as written (the slot's time and gap_seconds as decimals): floats made
+        # 1767225600.4 - 0.1 more than 1767225600.3, and dropped a slot exactly
+        # gap_seconds behind (until 2026-12-07). Rounding keeps the order, so a slot at or
+        # after the horizon as written is not before its float
+        gap = Fraction(repr(self.gap_seconds))
+        horizon = {p: float(Fraction(repr(sorted(t)[int(0.9 * (len(t) - 1))])) - gap)
+                   for p, t in times.items()}
         dropped = 0
         for ent in self._entities.values():
-            if ent.slots and ent.slots[0].ts < recent[ent.partition] - self.gap_seconds:
-                horizon = recent[ent.partition] - self.gap_seconds
-                kept = [slot for slot in ent.slots if slot.ts >= horizon]
+            if ent.slots and ent.slots[0].ts < horizon[ent.partition]:
+                kept = [slot for slot in ent.slots if slot.ts >= horizon[ent.partition]]
                 dropped += len(ent.slots) - len(kept)
                 ent.slots = kept
         self.incomplete += dropped

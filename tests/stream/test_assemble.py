@@ -135,6 +135,21 @@ def test_an_entity_with_no_slot_left_does_not_hold_its_partitions_slots_open():
     assert (asm.expire(), asm.pins(), asm.incomplete) == (1, {"p0": 4}, 2)
 
 
+def test_a_slot_exactly_gap_seconds_behind_is_kept_whatever_floats_make_of_it():
+    """"More than ``gap_seconds`` behind" is read with the times and ``gap_seconds`` as
+    written: until 2026-12-07 ``1767225600.4 - 0.1`` in floats came out above
+    ``1767225600.3``, and a slot exactly 0.1 s behind was dropped
+    (tests/stream/test_assembler_spec_fuzz.py, seed 26)."""
+    asm = Assembler(2, 0.1, max_entities=100, gap_seconds=0.1)
+    asm.add(PartialEvent("a", 1767225600.3, {0: 1.0}), "p0", 0)
+    for name in ("b", "c"):
+        asm.add(Event(name, 1767225600.4, [1.0, 2.0]), "p0", 1)
+    assert (asm.expire(), asm.pins()) == (0, {"p0": 0})
+    asm.add(Event("b", 1767225600.5, [1.0, 2.0]), "p0", 2)
+    asm.add(Event("c", 1767225600.5, [1.0, 2.0]), "p0", 3)
+    assert (asm.expire(), asm.pins()) == (1, {})  # 0.2 s behind
+
+
 @pytest.fixture
 def parser():
     return EventParser(FEATURES, 4096, partial=True)
