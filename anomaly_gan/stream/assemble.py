@@ -232,6 +232,7 @@ class Assembler:
         for ent in self._entities.values():
             # an entity with no slot at all (its open ones expired before one completed)
             # has no time: until 2026-12-07 it counted as -inf and pulled the percentile down
+            # (nor has -inf a decimal for the horizon below)
             if ent.slots or ent.emitted > -math.inf:
                 times.setdefault(ent.partition, []).append(ent.newest)
         # the horizon as written (the slot's time and gap_seconds as decimals): floats made
