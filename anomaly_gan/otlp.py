@@ -440,7 +440,8 @@ def any_text(value: Any) -> str:
 def nanos(value: Any, name: str = "timeUnixNano") -> int | None:
     """A time field (``timeUnixNano``, ``observedTimeUnixNano``): nanoseconds since the
     epoch as an int, from a decimal string or a JSON number; None where it is absent or 0
-    (OTLP's "unknown"). A value of another shape raises, as a ``bad_timestamp``.
+    (OTLP's "unknown"). A value of another shape, or one that OTLP's unsigned 64 bits do
+    not hold, raises, as a ``bad_timestamp``.
 
     >>> nanos("1700000000123456789"), nanos(0), nanos("0"), nanos(None)
     (1700000000123456789, None, None, None)
@@ -451,9 +452,11 @@ def nanos(value: Any, name: str = "timeUnixNano") -> int | None:
         n = integer(value, "")
     except OtlpFieldError:
         n = -1
-    if n < 0 or type(value) is bool:
+    # OTLP's time fields are fixed64: 2**64 ns and more (after 2554-07-21) cannot be sent in
+    # protobuf, and a 21-digit string was refused where the same JSON number was read
+    if n < 0 or n >= 2**64 or type(value) is bool:
         raise OtlpFieldError("bad_timestamp", f"{name!r} {value!r:.40} is not nanoseconds "
-                                              f"since the epoch (a decimal string)")
+                                              f"since the epoch (a decimal string, below 2**64)")
     return n
 
 

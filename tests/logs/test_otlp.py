@@ -154,7 +154,7 @@ def test_a_log_record_without_a_time_is_missing_one_or_fine_per_n_lines():
     ("-5", "bad_timestamp", "'timeUnixNano' '-5' is not nanoseconds"),
     (True, "bad_timestamp", "'timeUnixNano' True is not nanoseconds"),
     ("9" * 21, "bad_timestamp", ("'timeUnixNano' '999999999999999999999' is not nanoseconds "
-                                "since the epoch (a decimal string)")),  # beyond 64 bits
+                                "since the epoch (a decimal string, below 2**64)")),  # beyond 64 bits
     (4102444800 * 10**9, "future_timestamp", "'timeUnixNano' 4102444800000000000 is more than"),
 ])
 def test_a_bad_time_is_a_bad_timestamp_or_a_future_one(ts, reason, detail):
@@ -473,3 +473,13 @@ def test_a_json_document_on_an_otlp_proto_topic_is_one_bad_protobuf():
     assert p.parse_record_many(None)[0].detail == "empty record value (tombstone)"
     with pytest.raises(ValueError, match="an otlp_proto record holds many log records"):
         p.parse(to_proto(batch(record())))
+
+
+@pytest.mark.parametrize("ns", [2**64, 10**20 + 5])
+def test_a_time_past_otlps_64_bits_is_a_bad_timestamp_as_a_string_and_as_a_number(ns):
+    """timeUnixNano is a fixed64: 2**64 ns and more (after 2554-07-21) is no time of OTLP's,
+    whichever way the JSON writes it (a 21-digit string was refused, the same JSON number
+    read as a time in the year 5138)."""
+    for value in (str(ns), ns):
+        got, = parse(batch(record(ts=0, timeUnixNano=value)))
+        assert isinstance(got, InvalidEvent) and got.reason == "bad_timestamp", (value, got)
