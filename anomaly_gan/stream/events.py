@@ -142,7 +142,7 @@ def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
         if not _isfinite(ts) or ts < 0:
             return None
         for threshold, per in ((0.0, per_second),) if per_second else _EPOCH_UNITS:
-            if ts > threshold:
+            if (raw if type(raw) is int else ts) > threshold:  # an int compared exactly
                 # an int divided exactly: 19 digits of ns are more than a float holds
                 ts = raw / per if type(raw) is int else ts / per
                 break

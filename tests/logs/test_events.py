@@ -687,3 +687,11 @@ def test_an_event_refused_after_its_line_parsed_keeps_its_trace_as_one_invalid_p
             ("ahead", b"\n".join(_TRACE).decode()), ("up", "")] and skipped == {}
     else:
         assert (events, skipped) == (got[1:], {reason: 1})
+
+
+def test_an_epoch_integer_just_over_a_units_edge_counts_in_the_smaller_unit():
+    """docs/logs.md: ns over 1e17. 10**17 + 1 was compared as a float (10**17 exactly) and
+    read as microseconds: 1e11 s, the year 5138, where nanoseconds are 1973."""
+    p = LogParser()
+    ev = p.parse(b'{"entity": "a", "ts": 100000000000000001, "message": "up"}')
+    assert ev.ts == pytest.approx(1e8)
