@@ -396,7 +396,10 @@ class LogParser:
             return (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
         # isdigit() also holds for "²" or "١", which float() refuses or reads as digits.
         if isinstance(raw, str) and raw.isascii() and raw.replace(".", "", 1).isdigit():
-            raw = float(raw)
+            # digits alone as an int, compared exactly with the units' edges (as a float,
+            # 10**17 + 1 was 1e17 and counted as us); 25 digits or more are past the year
+            # 9999 in any unit (and int() refuses over 4,300)
+            raw = int(raw) if raw.isdigit() and len(raw) < 25 else float(raw)
         return parse_timestamp(raw)
 
     def _in_latest_year(self, raw: str) -> float | None:

@@ -695,3 +695,15 @@ def test_an_epoch_integer_just_over_a_units_edge_counts_in_the_smaller_unit():
     p = LogParser()
     ev = p.parse(b'{"entity": "a", "ts": 100000000000000001, "message": "up"}')
     assert ev.ts == pytest.approx(1e8)
+
+
+@pytest.mark.parametrize("raw", [b"100000000000000001 a up",
+                                 b'{"entity": "a", "ts": "100000000000000001", "message": "up"}'])
+def test_an_epoch_in_ascii_digits_just_over_a_units_edge_counts_in_the_smaller_unit(raw):
+    """docs/logs.md: epoch ns over 1e17, also as ASCII digits (a regex's ts group, a JSON
+    string). The digits were read as a float, 10**17 exactly, so 10**17 + 1 was counted as
+    microseconds: 1e11 s, the year 5138, where nanoseconds are 1973 (the integer was fixed
+    alone)."""
+    fmt = "json" if raw.startswith(b"{") else "regex"
+    p = LogParser(format=fmt, regex=r"^(?P<ts>\d+) (?P<entity>\S+) (?P<message>.*)$")
+    assert p.parse(raw).ts == pytest.approx(1e8)
