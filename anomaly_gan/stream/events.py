@@ -151,6 +151,11 @@ def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
         text = raw.strip()
         if not text or text[0] not in "0123456789":
             return None
+        # RFC 3339 (5.6) allows a lower-case "t" and "z", which fromisoformat refuses
+        if text[10:11] == "t":
+            text = f"{text[:10]}T{text[11:]}"
+        if text.endswith("z"):
+            text = f"{text[:-1]}Z"
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:

@@ -707,3 +707,11 @@ def test_an_epoch_in_ascii_digits_just_over_a_units_edge_counts_in_the_smaller_u
     fmt = "json" if raw.startswith(b"{") else "regex"
     p = LogParser(format=fmt, regex=r"^(?P<ts>\d+) (?P<entity>\S+) (?P<message>.*)$")
     assert p.parse(raw).ts == pytest.approx(1e8)
+
+
+def test_an_rfc3339_time_with_a_lower_case_t_and_z_is_read():
+    """RFC 3339 (section 5.6: "T" and "Z" may be lower case), as docs/logs.md reads `ts`:
+    ``2026-12-07t01:02:03z`` was a bad_timestamp."""
+    p = LogParser(format="regex", regex=r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$")
+    assert p.parse(b"2026-12-07t01:02:03.5z a up").ts == 1796605323.5
+    assert p.parse(b"2026-12-07t01:02:03+01:00 a up").ts == 1796605323 - 3600
