@@ -469,9 +469,10 @@ class LogParser:
         # counted each (the broker's message size bounds the record, as an OTLP batch's)
         body = raw.strip(b"\r\n")
         if b"\n" not in body and b"\r" not in body:  # one line: the one event
-            text = self._text(raw, whole=True)
-            return [text if isinstance(text, InvalidEvent)
-                    else self._parse_regex(text.lstrip("\r\n"))]
+            # bounded without its line breaks, as a file's line (until 2026-12-07 a line of
+            # max_event_bytes sent with its "\n" was oversized)
+            text = self._text(body, whole=True)
+            return [text if isinstance(text, InvalidEvent) else self._parse_regex(text)]
         # Several lines: read as a file's are, each line bounded and decoded on its own, so a
         # line that is not UTF-8 is a bad line of its own (until 2026-12-06 one such line
         # made the whole record a not_utf8 dead letter, its other events counted nowhere)

@@ -715,3 +715,17 @@ def test_an_rfc3339_time_with_a_lower_case_t_and_z_is_read():
     p = LogParser(format="regex", regex=r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$")
     assert p.parse(b"2026-12-07t01:02:03.5z a up").ts == 1796605323.5
     assert p.parse(b"2026-12-07t01:02:03+01:00 a up").ts == 1796605323 - 3600
+
+
+def test_a_record_of_one_line_at_max_event_bytes_with_its_line_break_is_an_event():
+    """docs/logs.md: line breaks after a record's last line are left out, and
+    max_event_bytes bounds its event (its lines) as in a file. A one-line record whose line
+    was max_event_bytes long and ended with its ``\\n`` (a shipper that keeps it) was
+    ``oversized``, where the file of the same line read the event."""
+    p = LogParser(format="regex", regex=r"^(?P<ts>\d+) (?P<entity>\S+) (?P<message>.*)$",
+                  max_bytes=40)
+    line = b"1796601600 web-1 " + b"x" * 23
+    assert len(line) == 40 and p.parse(line).message == "x" * 23
+    for record in (line + b"\n", line + b"\r\n", b"\n" + line):
+        assert [e.message for e in p.parse_record_many(record)] == ["x" * 23]
+    assert p.parse_record_many(line + b"x\n")[0].reason == "oversized"
