@@ -72,8 +72,9 @@ def injected_windows(holdout: Sequence[Segment], window: int, offset: float
     """``(base, windows, features)``: held-out windows evenly spread over ``holdout``
     (``base``), the same with one feature moved by ``offset`` standard deviations of the
     held-out rows over all their rows (features taken in turn, up then down), and the
-    index of the feature moved in each. Features constant in the held-out rows are left
-    alone (no deviation to scale by); none left, or no window: empty arrays.
+    index of the feature moved in each. Features constant in the held-out rows (every value
+    the same) are left alone (no deviation to scale by); none left, or no window: empty
+    arrays.
 
     >>> from anomaly_gan.retrain.source import Segment
     >>> seg = Segment("a", np.arange(8.0), np.column_stack([np.arange(8.0) % 2, np.ones(8)]))
@@ -84,8 +85,10 @@ def injected_windows(holdout: Sequence[Segment], window: int, offset: float
     ends = [(i, e) for i, s in enumerate(holdout) for e in range(window, len(s) + 1)]
     if not ends:
         return np.empty((0, window, 0)), np.empty((0, window, 0)), np.empty(0, dtype=int)
-    sd = np.concatenate([s.values for s in holdout]).std(axis=0)
-    moved = np.flatnonzero(sd > 0)
+    rows = np.concatenate([s.values for s in holdout])
+    sd = rows.std(axis=0)
+    # not sd > 0: a feature held at 7.3 has a float sd of 7e-15, and was "moved" by 4e-14
+    moved = np.flatnonzero(rows.max(axis=0) > rows.min(axis=0))
     if not len(moved):
         none = np.empty((0, window, len(sd)))
         return none, none, np.empty(0, dtype=int)
