@@ -252,8 +252,11 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
             who = (f"the reference version {ref['version']} (the most sensitive of the "
                    f"store's retrains so far)")
             bars.append((who, ref["flagged_share"]))
+        # "at least" with a tie met: 12 of 40 windows is 0.75 times 16 of 40, where in floats
+        # 0.75 * 0.4 = 0.30000000000000004 > 0.3 rejected it (shares of at most 1024 windows
+        # that differ, differ by far more than the 1e-12 allowed)
         failed = [(who, bar) for who, bar in bars
-                  if share < gate.min_injected_share_of_current * bar]
+                  if share < gate.min_injected_share_of_current * bar - 1e-12]
         if failed:
             who, bar = max(failed, key=lambda f: f[1])
             least = ", ".join(f"{x['feature']} {x['flagged_share']:.2f}"

@@ -218,3 +218,48 @@ def test_a_feature_constant_at_a_value_floats_cannot_average_exactly_is_never_mo
     assert set(features.tolist()) == {0}
     assert (windows[:, :, 1:] == base[:, :, 1:]).all()
 
+
+@dataclass
+class Listed:
+    """Flags exactly the windows listed (by their bytes): counts set by hand."""
+
+    listed: set[bytes]
+    threshold: float = 1.0
+    feature_names: tuple[str, ...] = ("a", "b")
+    window: int = 8
+
+    def __post_init__(self) -> None:
+        self.metadata = HEALTHY
+
+    def score_windows(self, windows: np.ndarray):
+        over = np.array([w.tobytes() in self.listed for w in windows], dtype=bool)
+        return type("Scores", (), {"is_anomaly": over})()
+
+    def score_series(self, raw: np.ndarray):
+        ends = np.lib.stride_tricks.sliding_window_view(raw, (self.window, raw.shape[1]))
+        over = self.score_windows(np.ascontiguousarray(ends[:, 0])).is_anomaly
+        return type("Scores", (), {"is_anomaly": np.concatenate(
+            [np.zeros(self.window - 1, bool), over])})()
+
+
+def test_a_candidate_flagging_exactly_the_required_share_of_the_current_versions_passes():
+    """0.75 of the current version's share is 'at least' 0.75 of it: the current version
+    flags 16 of the 40 moved windows whose unmoved one it finds normal (0.4), the candidate
+    12 (0.3). In floats 0.75 * 0.4 is 0.30000000000000004, and the gate rejected it with
+    'flags 0.30 ..., where the current version flags 0.40 (needs >= 0.75 of that)'."""
+    base, moved, _ = injected_windows(_holdout(), 8, 4.0)
+    current = Listed({b.tobytes() for b in base[:24]} | {m.tobytes() for m in moved[24:40]})
+    candidate = Listed({m.tobytes() for m in moved[24:36]})
+    report = _gate(candidate, current=current, min_injected_share_of_current=0.75)
+    inj = report["injected"]
+    assert (inj["windows"], inj["current_flagged_share"], inj["flagged_share"]) == (40, 0.4, 0.3)
+    assert report["passed"], report["reasons"]
+    # the same against the reference version's share
+    ref = _gate(candidate, current=Listed({b.tobytes() for b in base[:24]}),
+                reference=("v1", current), min_injected_share_of_current=0.75)
+    assert ref["injected"]["reference"]["flagged_share"] == 0.4
+    assert ref["passed"], ref["reasons"]
+    # one window fewer is under the bar
+    fewer = _gate(Listed({m.tobytes() for m in moved[24:35]}), current=current,
+                  min_injected_share_of_current=0.75)
+    assert not fewer["passed"]
