@@ -5,8 +5,8 @@ It passes only when all of these hold (each failure adds a reason):
 - its false-alarm rate on the held-out newest normal windows (never trained on) is within
   ``retrain.gate.max_false_alarm_rate``;
 - every labelled incident in the range is still flagged: at least
-  ``retrain.gate.min_incident_flagged`` of the windows ending inside it score over the
-  candidate's threshold;
+  ``retrain.gate.min_incident_flagged`` of the windows ending inside it (``start <= end <=
+  end``) score over the candidate's threshold (one with no such window is not);
 - it still sees a plain fault as well as the current version does: of held-out windows
   the current version finds normal, each with one feature moved by
   ``retrain.gate.injected_offset`` standard deviations (of the held-out rows) over the
@@ -17,7 +17,9 @@ It passes only when all of these hold (each failure adds a reason):
   (the ``reference_version`` of the current version's report; a window whose unmoved one
   it flags too is no credit to it), so that sensitivity cannot
   erode by just under ``min_injected_share_of_current`` at every retrain (0.5, 0.25, ...
-  over three) without a rejection;
+  over three) without a rejection. Each of the two bars decides only where its version
+  is credited with at least :data:`MIN_CURRENT_FLAGGED` of the windows (fewer is chance:
+  reported with a note); the reference's decides even where the current version's does not;
 - its training health is clean (:func:`anomaly_gan.store.health_of`).
 
 The false-alarm rate alone passes a candidate that alarms on nothing: one trained on a
