@@ -75,6 +75,7 @@ __all__ = [
     "StreamWindowConfig",
     "ThresholdConfig",
     "TrainingConfig",
+    "YamlLoader",
     "config_from_dict",
     "config_keys",
     "config_to_dict",
@@ -962,20 +963,24 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+#: the loader of :func:`parse_yaml`, for a file with a loader of its own (the silences)
+YamlLoader = _Loader
 
 
-def parse_yaml(text: str) -> Any:
+def parse_yaml(text: str, loader: type[Any] | None = None) -> Any:
     """The YAML document in ``text``, safely: no Python objects, no duplicate keys, and a
     value that does not fit its explicit tag is a :class:`yaml.YAMLError` that does not
     show the value (it may be a secret). Config files, environment values and a bundle's
-    ``config.yaml`` are all read with it.
+    ``config.yaml`` are all read with it. ``loader``: a subclass of this module's loader
+    that builds some values its own way (the silences file's times).
 
     >>> parse_yaml("a: !!float x")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     yaml.constructor.ConstructorError: the value is not a valid !!float (value not shown)...
     """
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no arbitrary objects
+        # _Loader is a SafeLoader: no arbitrary objects
+        return yaml.load(text, Loader=loader or _Loader)
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         # a tagged collection (!!set on a scalar) fails inside PyYAML's generators, past
         # construct_object: no line to name

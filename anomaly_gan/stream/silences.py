@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from anomaly_gan.config import parse_yaml
+from anomaly_gan.config import YamlLoader, parse_yaml
 from anomaly_gan.errors import ConfigError, brief
 
 __all__ = ["MAX_SILENCES", "MAX_SILENCES_BYTES", "Silence", "SilenceWatcher", "Silences",
@@ -235,6 +235,21 @@ def parse_silences(raw: Any, source: str) -> Silences:
     return Silences(out)
 
 
+class _Loader(YamlLoader):
+    """YAML as configs read it, but a time YAML sees as a timestamp and cannot build
+    (``2026-02-29T06:00:00Z``, ``24:00:00``) stays a string, so that :func:`_time` refuses
+    it naming the entry, the field and the value, not as a YAML error of its line."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def _read(path: str) -> tuple[bytes, str]:
     """The file's bytes and their sha256; a ConfigError names what is wrong."""
     try:
@@ -253,7 +268,7 @@ def _read(path: str) -> tuple[bytes, str]:
 
 def _parse(path: str, data: bytes) -> Silences:
     try:
-        raw = parse_yaml(data.decode("utf-8-sig"))
+        raw = parse_yaml(data.decode("utf-8-sig"), _Loader)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: cannot read silences: not UTF-8 text (byte {exc.start})") \
             from None

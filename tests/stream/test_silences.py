@@ -466,3 +466,18 @@ def test_a_time_past_the_year_9999_is_one_line(end, hint):
                        + re.escape(hint)):
         parse_silences({"silences": [{"entity": "a", "end": end}]}, "s.yaml")
     assert len(parse_silences({"silences": [{"entity": "a", "end": 253402300799}]}, "s")) == 1
+
+
+@pytest.mark.parametrize("end", ["2026-02-29T06:00:00Z", "2026-04-31T06:00:00Z",
+                                 "2026-03-01T24:00:00Z", "2026-03-01T06:60:00+02:00"])
+def test_an_unquoted_time_that_does_not_exist_names_the_entry_and_field(end, tmp_path):
+    """YAML reads ``end: 2026-02-29T06:00:00Z`` (2026 is no leap year) as a timestamp it
+    cannot build: the file was refused as ``line 3: not valid YAML: the value is not a valid
+    !!timestamp (value not shown)``, naming neither entry nor field nor the value, where the
+    docs promise the entry and the field (found by tests/stream/test_silences_spec_fuzz.py)."""
+    path = tmp_path / "s.yaml"
+    path.write_text(f"silences:\n- entity: a\n  end: 1\n- entity: b\n  end: {end}\n")
+    with pytest.raises(ConfigError) as err:
+        load_silences(str(path))
+    assert str(err.value) == (f"{path}: silences[1].end: expected an RFC 3339 time with a zone "
+                              f"(2026-03-01T02:00:00Z) or epoch seconds, got '{end}'")
