@@ -13,7 +13,7 @@ The file (YAML)::
     silences:
       - entity: pump-7            # an entity id, or a pattern: * any characters, ? one
         start: 2026-03-01T02:00:00Z   # RFC 3339 with a zone, or epoch seconds; absent: no start
-        end: 2026-03-01T06:00:00Z     # required: a silence never lasts for ever by mistake
+        end: 2026-03-01T06:00:00Z     # required (after start): never for ever by mistake
         comment: bearing swap (CHG-1234)
         created_by: ops@example.com
 
