@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from anomaly_gan.config import YamlLoader, parse_yaml
-from anomaly_gan.errors import ConfigError, brief
+from anomaly_gan.errors import ConfigError, brief, clip
 
 __all__ = ["MAX_SILENCES", "MAX_SILENCES_BYTES", "Silence", "SilenceWatcher", "Silences",
            "load_silences", "parse_silences"]
@@ -229,7 +229,7 @@ def parse_silences(raw: Any, source: str) -> Silences:
             if entry.get("start") is not None else None
         if start is not None and start >= end:
             raise ConfigError(f"{where}.end: expected a time after start "
-                              f"({entry['start']}), got {entry['end']}")
+                              f"({clip(entry['start'])}), got {clip(entry['end'])}")
         out.append(Silence(entity, start, end, _text(entry.get("comment"), f"{where}.comment"),
                            _text(entry.get("created_by"), f"{where}.created_by")))
     return Silences(out)

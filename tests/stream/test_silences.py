@@ -481,3 +481,12 @@ def test_an_unquoted_time_that_does_not_exist_names_the_entry_and_field(end, tmp
         load_silences(str(path))
     assert str(err.value) == (f"{path}: silences[1].end: expected an RFC 3339 time with a zone "
                               f"(2026-03-01T02:00:00Z) or epoch seconds, got '{end}'")
+
+
+def test_an_end_before_a_start_with_a_line_break_is_one_line():
+    """A start taken after its surrounding blanks are stripped ("...Z\\n" in double quotes)
+    was printed raw in the end-before-start error, which then ran over two lines."""
+    with pytest.raises(ConfigError) as err:
+        load_yaml_text('silences:\n- {entity: a, start: "2026-03-01T02:00:00Z\\n", end: 5}\n')
+    assert str(err.value) == ("s.yaml: silences[0].end: expected a time after start "
+                              "(2026-03-01T02:00:00Z), got 5")
