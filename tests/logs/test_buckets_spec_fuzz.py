@@ -51,6 +51,7 @@ import pytest
 
 from anomaly_gan.logs.counts import CountBuckets
 from anomaly_gan.logs.offline import series_of
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("BUCKETS_SPEC_FUZZ_SEEDS", "1500"))
 SEED_START = int(os.environ.get("BUCKETS_SPEC_FUZZ_SEED_START", "0"))
@@ -376,14 +377,18 @@ def _explain(case: Case, want: Runs, got: Runs) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_buckets_keep_the_documented_contract(seed):
+def check_seed(seed):
     case = make_case(seed)
     want, want_forgotten, want_partial = reference(case)
     got, got_forgotten, got_partial = product(case)
     assert got == want, _explain(case, want, got)
     assert (got_forgotten, got_partial) == (want_forgotten, want_partial), _explain(
         case, want, got)
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_buckets_keep_the_documented_contract(seeds):
+    each_seed(seeds, check_seed)
 
 
 def test_the_cases_reach_every_rule():

@@ -70,6 +70,7 @@ import pytest
 from anomaly_gan.config import GateConfig
 from anomaly_gan.retrain.gate import evaluate_gate
 from anomaly_gan.retrain.source import Alerted, Segment
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("GATE_SPEC_FUZZ_SEEDS", "300"))
 SEED_START = int(os.environ.get("GATE_SPEC_FUZZ_SEED_START", "0"))
@@ -598,11 +599,15 @@ def _explain(case: Case, diffs: list[str]) -> str:
     return "\n".join([*lines, "differences:", *diffs])
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_the_gate_keeps_the_documented_contract(seed):
+def check_seed(seed):
     case = make_case(seed)
     diffs = compare(case, reference(case), product(case))
     assert not diffs, _explain(case, diffs)
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_the_gate_keeps_the_documented_contract(seeds):
+    each_seed(seeds, check_seed)
 
 
 def test_the_cases_reach_every_rule():

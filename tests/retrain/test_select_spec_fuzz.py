@@ -57,6 +57,7 @@ import pytest
 from anomaly_gan.retrain.select import select_rows, split_holdout
 from anomaly_gan.retrain.source import Alerted, Segment
 from anomaly_gan.stream.silences import Silence, Silences
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("SELECT_SPEC_FUZZ_SEEDS", "1500"))
 SEED_START = int(os.environ.get("SELECT_SPEC_FUZZ_SEED_START", "0"))
@@ -310,14 +311,18 @@ def _explain(case: Case, key: str, want: Any, got: Any) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_selection_keeps_the_documented_contract(seed):
+def check_seed(seed):
     case = make_case(seed)
     want, got = reference(case), product(case)
     for key in ("rows_excluded", "windows_excluded", "pieces", "per_silence", "train", "held"):
         assert got[key] == want[key], _explain(case, key, want[key], got[key])
     assert (np.isnan(got["cutoff"]) and np.isnan(want["cutoff"])) or np.isclose(
         got["cutoff"], want["cutoff"], rtol=0, atol=1e-6), (got["cutoff"], want["cutoff"])
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_selection_keeps_the_documented_contract(seeds):
+    each_seed(seeds, check_seed)
 
 
 def test_the_cases_reach_every_rule():

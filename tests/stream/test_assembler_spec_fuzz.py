@@ -60,6 +60,7 @@ import pytest
 
 from anomaly_gan.stream.assemble import Assembler
 from anomaly_gan.stream.events import Event, PartialEvent
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("ASSEMBLER_SPEC_FUZZ_SEEDS", "2000"))
 SEED_START = int(os.environ.get("ASSEMBLER_SPEC_FUZZ_SEED_START", "0"))
@@ -421,11 +422,15 @@ def _explain(case: Case, want: list[Observed], got: list[Observed]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_the_assembler_keeps_the_documented_contract(seed):
+def check_seed(seed):
     case = make_case(seed)
     want, got = reference(case), product(case)
     assert got == want, _explain(case, want, got)
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_the_assembler_keeps_the_documented_contract(seeds):
+    each_seed(seeds, check_seed)
 
 
 def test_the_cases_reach_every_rule():

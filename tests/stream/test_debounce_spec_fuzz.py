@@ -63,6 +63,7 @@ import pytest
 
 from anomaly_gan.stream.alerts import Debouncer, alert_records, debounce
 from anomaly_gan.stream.silences import Silence, Silences
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("DEBOUNCE_SPEC_FUZZ_SEEDS", "2000"))
 SEED_START = int(os.environ.get("DEBOUNCE_SPEC_FUZZ_SEED_START", "0"))
@@ -376,8 +377,7 @@ def _explain(case: Case, what: str, want: list[Any], got: list[Any]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_debounce_keeps_the_documented_contract(seed):
+def check_seed(seed):
     case = make_case(seed)
     want, want_muted, want_held = reference(case)
     got, got_muted, got_held = product(case)
@@ -386,6 +386,11 @@ def test_debounce_keeps_the_documented_contract(seed):
                                              got_muted)
     assert got_held == want_held, _explain(case, "replay state at batch ends", want_held,
                                            got_held)
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_debounce_keeps_the_documented_contract(seeds):
+    each_seed(seeds, check_seed)
 
 
 def test_the_cases_reach_every_rule():

@@ -60,6 +60,7 @@ import pytest
 
 from anomaly_gan.stream.events import InvalidEvent, PartialEvent
 from anomaly_gan.stream.otlp import MetricBatchParser
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 from tests.support.otlp import to_proto
 
 SEEDS = int(os.environ.get("OTLP_PARSE_SPEC_FUZZ_SEEDS", "1500"))
@@ -383,8 +384,7 @@ def _explain(case: Case, fmt: str, want: list[Any], got: list[Any]) -> str:
         f"  product: {got[first] if first < len(got) else None}"])
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_the_otlp_parser_keeps_the_documented_mapping(seed):
+def check_seed(seed):
     case = make_case(seed)
     want, want_kinds = reference(case)
     encodings = [("otlp_json", json.dumps(case.doc).encode())]
@@ -395,6 +395,11 @@ def test_the_otlp_parser_keeps_the_documented_mapping(seed):
         assert len(got) == len(want) and all(map(agrees, want, got)), \
             _explain(case, fmt, want, got)
         assert got_kinds == want_kinds, f"{fmt}: kinds {got_kinds} != docs' {want_kinds}"
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_the_otlp_parser_keeps_the_documented_mapping(seeds):
+    each_seed(seeds, check_seed)
 
 
 def test_the_cases_reach_every_rule():

@@ -53,6 +53,7 @@ import pytest
 
 from anomaly_gan.errors import ConfigError
 from anomaly_gan.stream.silences import Silences, load_silences
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("SILENCES_SPEC_FUZZ_SEEDS", "1500"))
 SEED_START = int(os.environ.get("SILENCES_SPEC_FUZZ_SEED_START", "0"))
@@ -581,9 +582,13 @@ def check(case: Case, path: Path, notes: Counter[str] | None = None) -> None:
             Counter(s for s in want.silences if _glob(s[0], entity)), (entity, where)
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_silences_keep_the_documented_contract(seed, tmp_path):
+def check_seed(seed, tmp_path):
     check(make_case(seed), tmp_path / "silences.yaml")
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_silences_keep_the_documented_contract(seeds, tmp_path):
+    each_seed(seeds, lambda seed: check_seed(seed, tmp_path))
 
 
 def test_the_cases_reach_every_rule(tmp_path):

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from anomaly_gan.stream.state import WindowBatch, WindowState
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("WINDOWS_SPEC_FUZZ_SEEDS", "1500"))
 SEED_START = int(os.environ.get("WINDOWS_SPEC_FUZZ_SEED_START", "0"))
@@ -335,8 +336,7 @@ def _explain(case: Case, what: str, want: list, got: list) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_windows_keep_the_documented_contract(seed):
+def check_seed(seed):
     case, cuts = make_case(seed)
     want, want_final = reference(case)
     got, got_final = product(case, cuts)
@@ -344,6 +344,11 @@ def test_windows_keep_the_documented_contract(seed):
     # the rows held at the end: in time order per entity; across entities in no set order
     assert sorted(got_final, key=lambda x: x[0]) == sorted(want_final, key=lambda x: x[0]), \
         _explain(case, "released at the end", want_final, got_final)
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_windows_keep_the_documented_contract(seeds):
+    each_seed(seeds, check_seed)
 
 
 def test_the_cases_reach_every_rule():

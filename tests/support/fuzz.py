@@ -40,3 +40,25 @@ def otlp_document(signal: Signal, attributes: st.SearchStrategy[Any],
             "resource": resource,
             signal.scopes: st.one_of(st.lists(scope, max_size=3), JSON)}), JSON),
         max_size=3), JSON)})
+
+
+def seed_blocks(start: int, count: int, size: int = 100) -> list[range]:
+    """The seeds ``start`` to ``start + count - 1`` in blocks of ``size``, a test each (with
+    :func:`each_seed`): a test per seed made a few thousand items of a spec fuzz's default
+    run, each with pytest-xdist's cost and a line in the count."""
+    return [range(s, min(s + size, start + count)) for s in range(start, start + count, size)]
+
+
+def block_id(seeds: range) -> str:
+    """A block's test id: its first and last seed."""
+    return f"seeds{seeds.start}-{seeds.stop - 1}"
+
+
+def each_seed(seeds: range, check: Any) -> None:
+    """``check(seed)`` for each seed of a block; a failure names its seed (rerun it alone
+    with the file's ``*_SEED_START`` and ``*_SEEDS=1``)."""
+    for seed in seeds:
+        try:
+            check(seed)
+        except AssertionError as exc:
+            raise AssertionError(f"seed {seed}: {exc}") from None
