@@ -4,7 +4,8 @@ Each bundle stores reference histograms (``metadata.json`` -> ``reference``, see
 :mod:`anomaly_gan.scoring.drift`). The monitor counts, over a sliding period of
 ``serve.drift.period_seconds`` (kept as 12 sub-periods, the oldest dropped as time moves
 on), which bin every scored event's feature values and every window's score fall in, and
-exports the population stability index:
+exports the population stability index (an unscorable window's ``+inf`` score counts in the
+top score bin):
 
 - ``anomaly_gan_feature_drift_psi{feature}``: one series per model feature, at most
   ``serve.drift.max_feature_labels`` of them (the most drifted ones when the model has more),
@@ -132,8 +133,10 @@ class DriftMonitor:
             idx[:, f] = np.searchsorted(edges, rows[:, f])
         idx += self.offsets
         self._counts[slot] += np.bincount(idx.ravel(), minlength=self._counts.shape[1])
-        s = scores[np.isfinite(scores)]
-        self._score_counts[slot] += np.bincount(np.searchsorted(self.score_edges, s),
+        # An unscorable window's +inf score lands in the top bin, like any score above the
+        # reference range: a stream the model cannot score has drifted, and every event
+        # counts once in the score as in the features (MIN_SAMPLES alike).
+        self._score_counts[slot] += np.bincount(np.searchsorted(self.score_edges, scores),
                                                 minlength=len(self.score_ref))
 
     def refresh(self) -> None:

@@ -128,6 +128,28 @@ def test_a_reload_starts_a_new_period_without_the_old_models_drift():
     assert math.isnan(reg.get_sample_value("anomaly_gan_score_drift_psi"))
 
 
+def test_unscorable_windows_count_in_the_top_score_bin():
+    """An unscorable window (its score +inf, float32 overflowed in the model) was left out
+    of the score's PSI: 100 events with 40 such windows exported the feature PSIs but the
+    score gauge read NaN, and a stream of far-out readings that the model cannot score did
+    not count as score drift (tests/stream/test_drift_spec_fuzz.py found it)."""
+    rng = np.random.default_rng(4)
+    reg = CollectorRegistry()
+    mon = DriftMonitor(reg, DriftConfig(), Clock())
+    det = model(["a"], rng)
+    mon.set_model(det)
+    scores = rng.normal(size=100)
+    scores[:40] = np.inf
+    mon.observe(rng.normal(size=(100, 1)), scores)
+    mon.refresh()
+    ref = det.metadata["reference"]["score"]
+    by_hand = psi(ref["fractions"], np.bincount(np.searchsorted(ref["edges"], scores),
+                                                minlength=len(ref["fractions"])))
+    assert reg.get_sample_value("anomaly_gan_feature_drift_psi", {"feature": "a"}) is not None
+    assert reg.get_sample_value("anomaly_gan_score_drift_psi") == pytest.approx(by_hand)
+    assert by_hand > 0.25
+
+
 class FixedModel:
     """Flags the windows whose first value is above ``cut``."""
 
