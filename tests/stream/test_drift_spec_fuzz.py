@@ -53,6 +53,7 @@ from prometheus_client import CollectorRegistry
 
 from anomaly_gan.config import DriftConfig
 from anomaly_gan.stream.drift import DriftMonitor
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("DRIFT_SPEC_FUZZ_SEEDS", "200"))
 SEED_START = int(os.environ.get("DRIFT_SPEC_FUZZ_SEED_START", "0"))
@@ -412,14 +413,18 @@ def _explain(case: Case, at: int, why: str) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_drift_gauges_keep_the_documented_contract(seed):
+def check_seed(seed):
     case = make_case(seed)
     want = reference(case)
     got = product(case)
     for i, (w, g) in enumerate(zip(want, got, strict=True)):
         why = _agree(case, w, g)
         assert why is None, _explain(case, i, why)
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_drift_gauges_keep_the_documented_contract(seeds):
+    each_seed(seeds, check_seed)
 
 
 def test_the_cases_reach_every_rule():
