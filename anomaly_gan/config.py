@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import yaml
 
-from anomaly_gan.errors import ConfigError, brief
+from anomaly_gan.errors import ConfigError, brief, clip
 
 __all__ = [
     "BACKBONES",
@@ -85,6 +85,7 @@ __all__ = [
     "parse_yaml",
     "source_of",
     "without_secrets",
+    "yaml_problem",
     "zone_of",
 ]
 
@@ -648,8 +649,14 @@ def _check_bounds(value: float, meta: Mapping[str, Any]) -> bool:
 
 
 def _key_text(key: Any) -> str:
-    """A mapping key as an error names it (YAML keys need not be short strings)."""
-    return key if isinstance(key, str) and len(key) <= 60 else brief(key, 60)
+    """A mapping key as an error names it (YAML keys need not be short strings): bare where
+    it reads as itself, else quoted (an empty or blank key, a tab or line break in one).
+
+    >>> _key_text("epochs"), _key_text(""), _key_text(" "), _key_text(1)
+    ('epochs', "''", "' '", '1')
+    """
+    plain = isinstance(key, str) and key.strip() == key and key.isprintable()
+    return key if plain and 0 < len(key) <= 60 else brief(key, 60)
 
 
 class _Validator:
@@ -817,6 +824,10 @@ def bootstrap_problem(servers: str) -> str | None:
             return f"{brief(entry.strip())}: expected host:port"
         if port is not None and not (port.isascii() and port.isdigit()):
             return f"{brief(entry.strip())}: the port is no number"
+        # int() refuses more than 4,300 digits (ValueError, here and in the client): a port
+        # of more than 5 digits past its leading zeros is out of range, and 100 is plenty
+        if port is not None and len(port) > 100:
+            return f"{brief(entry.strip())}: the port has {len(port)} digits"
         if port is not None and not 1 <= int(port) <= 65535:
             return f"{brief(entry.strip())}: the port is not in 1-65535"
     return None
@@ -844,7 +855,7 @@ def _cross_checks(cfg: Config, source: str) -> None:
         if cfg.data.counters:
             raise ConfigError(f"{source}: data.counters: expected none with a logs model "
                               f"(its rows already count lines per bucket), got "
-                              f"{list(cfg.data.counters)}")
+                              f"{brief(list(cfg.data.counters))}")
         if cfg.logs.entity is not None:
             from anomaly_gan.stream.events import check_entity
 
@@ -988,10 +999,33 @@ def parse_yaml(text: str, loader: type[Any] | None = None) -> Any:
             None, None, "a value does not fit its explicit !!tag (value not shown)") from None
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+def yaml_problem(exc: yaml.YAMLError, text: str = "") -> tuple[int | None, str]:
+    """The line (from 1; None where PyYAML gives none) and the problem, in one line, of a
+    YAML error in ``text``: a config file's, an environment value's, a silences file's.
+
+    >>> text = "training:\\n  epochs: 3\\x07\\n"
+    >>> try:
+    ...     parse_yaml(text)
+    ... except yaml.YAMLError as exc:
+    ...     yaml_problem(exc, text)
+    (2, 'unacceptable character #x0007: control characters are not allowed')
+    """
+    if isinstance(exc, yaml.reader.ReaderError):
+        # A control character: no mark, and str() adds a line 'in "<unicode string>",
+        # position N', a position that is not always an offset into text (CSafeLoader's,
+        # past its first buffer): the first character that PyYAML refuses is the one.
+        problem = (f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+                   if isinstance(exc.character, int) else str(exc.reason))
+        bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
+        return (None if bad is None else text.count("\n", 0, bad.start()) + 1), clip(problem)
     mark = getattr(exc, "problem_mark", None)
-    where = f" line {mark.line + 1}" if mark is not None else ""
-    problem = str(getattr(exc, "problem", None) or exc)
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    return (None if mark is None else mark.line + 1), problem
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str = "") -> str:
+    line, problem = yaml_problem(exc, text)
+    where = "" if line is None else f" line {line}"
     # A regex written as YAML's double-quoted string: "\d" is no YAML escape
     hint = ("; a backslash starts an escape in a double-quoted YAML string: put a regex in "
             "single quotes ('^(?P<ts>\\d+) ...'), as configs/logs.yaml does"
@@ -1137,12 +1171,14 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
                               f"logs.format is 'regex', got None")
         try:
             groups = re.compile(logs.regex).groupindex
-        except re.error as exc:
-            raise ConfigError(f"{source}: logs.regex: not a valid regular expression: {exc}") \
+        except (re.error, OverflowError, RecursionError) as exc:
+            # a{4294967296}: OverflowError; thousands of nested groups: RecursionError
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise ConfigError(f"{source}: logs.regex: not a valid regular expression: {why}") \
                 from None
         if "message" not in groups:
             raise ConfigError(f"{source}: logs.regex: expected a named group (?P<message>...), "
-                              f"got groups {sorted(groups)}")
+                              f"got groups {brief(sorted(groups))}")
         if "entity" not in groups and logs.entity is None:
             raise ConfigError(f"{source}: logs.entity: expected an entity name when logs.regex "
                               f"has no (?P<entity>...) group, got None")
@@ -1285,7 +1321,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tupl
             try:
                 node[parts[-1]] = parse_yaml(text)
             except yaml.YAMLError as exc:
-                raise ConfigError(f"environment {key}:{_yaml_problem(exc)}") from None
+                raise ConfigError(f"environment {key}:{_yaml_problem(exc, text)}") from None
     if overrides:
         source = f"{source} (+ {', '.join(k for k, _ in overrides)})"
     return raw, source
@@ -1382,7 +1418,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
     try:
         raw = parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}:{_yaml_problem(exc)}") from None
+        raise ConfigError(f"{file}:{_yaml_problem(exc, text)}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

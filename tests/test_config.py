@@ -619,3 +619,77 @@ def test_an_error_shows_at_most_about_80_characters_of_a_value(tmp_path, text, k
         load_config(write(tmp_path, text), env={})
     line = str(info.value)
     assert f"{key}:" in line and "x" * 100 not in line, line
+
+
+@pytest.mark.parametrize("text, key", [
+    (f"data:\n  counters: [{LONG}, y]\nlogs: {{}}\n", "data.counters"),
+    ("logs:\n  format: regex\n  entity: a\n  regex: '" + "".join(f"(?P<g{i}>x)" for i in range(200))
+     + "'\n", "logs.regex"),
+])
+def test_an_error_about_a_list_shows_at_most_about_80_characters_of_it(tmp_path, text, key):
+    """tests/test_config_fuzz.py seed 8784: data.counters with a logs section printed the
+    whole list (5,145 characters for a 5,000-character name); a regex without a message
+    group printed every group name."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    line = str(info.value)
+    assert f"{key}:" in line and "x" * 100 not in line and len(line) < 400, line
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\x7f", "\ufffe"])
+def test_a_control_character_in_the_file_is_one_line_naming_its_line(tmp_path, char):
+    """PyYAML's ReaderError has no problem mark: the error was its two-line str() with a
+    character position ('...not allowed\\n  in "<unicode string>", position 25') and no
+    line (tests/test_config_fuzz.py, text:control)."""
+    path = write(tmp_path, f"model:\n  kind: ganomaly\ntraining:\n  epochs: 3{char}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == (
+        f"{path}: line 4 not valid YAML: unacceptable character #x{ord(char):04x}: "
+        f"control characters are not allowed")
+    with pytest.raises(ConfigError, match=r"^environment ANOMALY_GAN__MODEL__HIDDEN: line 1 not "
+                                          r"valid YAML: unacceptable character #x0007: [^\n]+$"):
+        load_config(None, env={"ANOMALY_GAN__MODEL__HIDDEN": "[8,\x07 16]"})
+
+
+@pytest.mark.parametrize("regex, expected", [
+    ("(?P<message>a{4294967296})", "the repetition number is too large"),
+    ("(?P<message>" + "(" * 3000 + ")" * 3000 + ")", "nested too deeply"),
+])
+def test_a_regex_python_cannot_compile_is_one_line(tmp_path, regex, expected):
+    """re.compile raises OverflowError for a huge repeat count (test_config_fuzz.py seed 7248)
+    and RecursionError for deep nesting, not re.error: both leaked as tracebacks."""
+    path = write(tmp_path, f"logs:\n  format: regex\n  entity: a\n  regex: '{regex}'\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == f"{path}: logs.regex: not a valid regular expression: {expected}"
+
+
+@pytest.mark.parametrize("port, problem", [("9" * 5000, "has 5000 digits"),
+                                           ("0" * 4999 + "1", "has 5000 digits"),
+                                           ("0" * 95 + "99999", "is not in 1-65535")])
+def test_a_port_of_thousands_of_digits_is_one_line(tmp_path, port, problem):
+    """int() refuses a string of more than 4,300 digits with ValueError: a bootstrap address
+    with such a port was a traceback (tests/test_config_fuzz.py seeds 4159, 6758), where
+    99999 is 'not in 1-65535'. Leading zeros stay allowed, as the client reads them."""
+    path = write(tmp_path, f"serve:\n  kafka:\n    bootstrap_servers: 'k:{port}'\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    line = str(info.value)
+    assert line.startswith(f"{path}: serve.kafka.bootstrap_servers: expected host:port")
+    assert line.endswith(f"the port {problem}") and len(line) < 400, line
+    assert load_config(write(tmp_path, "serve: {kafka: {bootstrap_servers: 'k:009092'}}"),
+                       env={}).serve.kafka.bootstrap_servers == "k:009092"
+
+
+@pytest.mark.parametrize("key, shown", [("''", "''"), ("' '", "' '"), ("'a\\tb'", "'a\\tb'"),
+                                        ("'\\u2028'", "'\\u2028'")])
+def test_an_unknown_key_that_is_blank_or_holds_a_control_character_is_quoted(tmp_path, key,
+                                                                             shown):
+    """An empty or blank key was named bare: 'c.yaml:  : unknown key', no key to see
+    (tests/test_config_fuzz.py seeds 127, 2540); a tab or line separator in one printed as is."""
+    path = write(tmp_path, f'training:\n  "{key[1:-1]}": 1\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value).startswith(f"{path}: training.{shown}: unknown key;"), str(info.value)
+    assert "\n" not in str(info.value) and "\u2028" not in str(info.value)

@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from anomaly_gan.config import YamlLoader, parse_yaml
+from anomaly_gan.config import YamlLoader, parse_yaml, yaml_problem
 from anomaly_gan.errors import ConfigError, brief, clip
 
 __all__ = ["MAX_SILENCES", "MAX_SILENCES_BYTES", "Silence", "SilenceWatcher", "Silences",
@@ -273,10 +273,9 @@ def _parse(path: str, data: bytes) -> Silences:
         raise ConfigError(f"{path}: cannot read silences: not UTF-8 text (byte {exc.start})") \
             from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{line}: not valid YAML: "
-                          f"{getattr(exc, 'problem', None) or exc}") from None
+        line, problem = yaml_problem(exc, data.decode("utf-8-sig"))
+        where = "" if line is None else f" line {line}"
+        raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from None
     return parse_silences(raw, path)
 
 

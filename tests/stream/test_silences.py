@@ -490,3 +490,15 @@ def test_an_end_before_a_start_with_a_line_break_is_one_line():
         load_yaml_text('silences:\n- {entity: a, start: "2026-03-01T02:00:00Z\\n", end: 5}\n')
     assert str(err.value) == ("s.yaml: silences[0].end: expected a time after start "
                               "(2026-03-01T02:00:00Z), got 5")
+
+
+def test_a_control_character_in_a_silences_file_is_one_line_naming_its_line(tmp_path):
+    """PyYAML's ReaderError (a control character) has no problem mark and a two-line str():
+    the error was two lines without a line number, as the config file's was
+    (tests/test_config_fuzz.py, text:control)."""
+    bad = tmp_path / "s.yaml"
+    bad.write_text("silences:\n  - entity: a\x07\n")
+    with pytest.raises(ConfigError) as info:
+        load_silences(str(bad))
+    assert str(info.value) == (f"{bad}: line 2: not valid YAML: unacceptable character #x0007: "
+                               f"control characters are not allowed")
