@@ -54,6 +54,7 @@ from anomaly_gan.config import (
     parse_yaml,
 )
 from anomaly_gan.errors import ConfigError
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("CONFIG_FUZZ_SEEDS", "1000"))
 SEED_START = int(os.environ.get("CONFIG_FUZZ_SEED_START", "0"))
@@ -534,9 +535,9 @@ def run_case(case: Case, path: Path) -> Config | str:
     return cfg
 
 
-@pytest.mark.parametrize("seed", range(SEED_START, SEED_START + SEEDS))
-def test_a_mutated_config_loads_or_is_refused_in_one_line_naming_the_key(tmp_path, seed):
-    run_case(make_case(seed), tmp_path / f"fuzz-{seed}.yaml")
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_a_mutated_config_loads_or_is_refused_in_one_line_naming_the_key(tmp_path, seeds):
+    each_seed(seeds, lambda seed: run_case(make_case(seed), tmp_path / f"fuzz-{seed}.yaml"))
 
 
 def test_the_mutants_reach_both_outcomes_and_every_mutation(tmp_path):
