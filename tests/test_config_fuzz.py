@@ -18,7 +18,7 @@ byte that is wrong. Never another exception. A handful of refused mutants also g
 the real ``anomaly-gan validate-config`` and ``train``: exit 2, one stderr line, no
 traceback.
 
-``CONFIG_FUZZ_SEEDS`` (default 1000, a few seconds) seeds from ``CONFIG_FUZZ_SEED_START``
+``CONFIG_FUZZ_SEEDS`` (default 400, a few seconds) seeds from ``CONFIG_FUZZ_SEED_START``
 (default 0): ``CONFIG_FUZZ_SEED_START=17 CONFIG_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
 
@@ -56,7 +56,7 @@ from anomaly_gan.config import (
 from anomaly_gan.errors import ConfigError
 from tests.support.fuzz import block_id, each_seed, seed_blocks
 
-SEEDS = int(os.environ.get("CONFIG_FUZZ_SEEDS", "1000"))
+SEEDS = int(os.environ.get("CONFIG_FUZZ_SEEDS", "400"))
 SEED_START = int(os.environ.get("CONFIG_FUZZ_SEED_START", "0"))
 ROOT = Path(__file__).resolve().parents[1]
 BASES: dict[str, dict[str, Any]] = {
