@@ -51,6 +51,7 @@ from typing import Any
 import pytest
 
 from anomaly_gan.logs.events import LogEvent, LogParser
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("LOG_PARSE_SPEC_FUZZ_SEEDS", "1500"))
 SEED_START = int(os.environ.get("LOG_PARSE_SPEC_FUZZ_SEED_START", "0"))
@@ -646,11 +647,9 @@ def check_seed(seed: int) -> None:
             f"seed {seed} {setup}\nline: {raw!r}\nproduct: {got1}\nreference: {want1}")
 
 
-@pytest.mark.parametrize("block", range(max(1, SEEDS // 100)))
-def test_log_parsing_follows_the_docs(block: int) -> None:
-    start = SEED_START + block * 100
-    for seed in range(start, min(start + 100, SEED_START + SEEDS)):
-        check_seed(seed)
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_log_parsing_follows_the_docs(seeds: range) -> None:
+    each_seed(seeds, check_seed)
 
 
 def test_every_rule_is_reached() -> None:

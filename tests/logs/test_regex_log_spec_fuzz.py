@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from anomaly_gan.logs.events import LogEvent, LogParser, join_lines
+from tests.support.fuzz import block_id, each_seed, seed_blocks
 
 SEEDS = int(os.environ.get("REGEX_LOG_SPEC_FUZZ_SEEDS", "1500"))
 SEED_START = int(os.environ.get("REGEX_LOG_SPEC_FUZZ_SEED_START", "0"))
@@ -606,11 +607,9 @@ def check_seed(seed: int) -> None:
                     f"{where}\nrecord {record!r}\nproduct: {part}\nreference: {w}")
 
 
-@pytest.mark.parametrize("block", range(max(1, SEEDS // 100)))
-def test_regex_lines_follow_the_docs(block: int) -> None:
-    start = SEED_START + block * 100
-    for seed in range(start, min(start + 100, SEED_START + SEEDS)):
-        check_seed(seed)
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS), ids=block_id)
+def test_regex_lines_follow_the_docs(seeds: range) -> None:
+    each_seed(seeds, check_seed)
 
 
 def test_every_rule_is_reached() -> None:
