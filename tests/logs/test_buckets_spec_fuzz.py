@@ -34,7 +34,7 @@ lateness 0 to 2 buckets) or N of 1-5 (lines in file order, some stamped back in 
 without a time in some seeds, commits with ``expire`` in about half), ``gap_seconds`` a
 multiple of the bucket or not, bursts of equal stamps, lines on bucket boundaries and just
 before them, silences shorter than, equal to and longer than the gap.
-``BUCKETS_SPEC_FUZZ_SEEDS`` (default 1500, a few seconds) seeds from
+``BUCKETS_SPEC_FUZZ_SEEDS`` (default 500, a few seconds) seeds from
 ``BUCKETS_SPEC_FUZZ_SEED_START`` (default 0): ``BUCKETS_SPEC_FUZZ_SEED_START=17
 BUCKETS_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
@@ -53,7 +53,7 @@ from anomaly_gan.logs.counts import CountBuckets
 from anomaly_gan.logs.offline import series_of
 from tests.support.fuzz import block_id, each_seed, seed_blocks
 
-SEEDS = int(os.environ.get("BUCKETS_SPEC_FUZZ_SEEDS", "1500"))
+SEEDS = int(os.environ.get("BUCKETS_SPEC_FUZZ_SEEDS", "500"))
 SEED_START = int(os.environ.get("BUCKETS_SPEC_FUZZ_SEED_START", "0"))
 
 COLUMNS = 4  # two template columns, other, unseen

@@ -38,7 +38,7 @@ Compared where comparable, and where not by design, as the module docstring says
 - ``events_read`` of a topic counts every log record read, the invalid ones too; of files,
   the events: a topic's is the file's plus the file's invalid records.
 
-``RETRAIN_LOGS_FUZZ_SEEDS`` (default 24) seeds per format and bucket mode, from
+``RETRAIN_LOGS_FUZZ_SEEDS`` (default 12) seeds per format and bucket mode, from
 ``RETRAIN_LOGS_FUZZ_SEED_START`` (default 0): ``RETRAIN_LOGS_FUZZ_SEED_START=17
 RETRAIN_LOGS_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
@@ -64,7 +64,7 @@ from anomaly_gan.logs.offline import log_rows_to_score, read_for_log_model, seri
 from anomaly_gan.retrain import source
 from anomaly_gan.retrain.logs import read_log_files_rows, read_log_range_rows
 
-SEEDS = int(os.environ.get("RETRAIN_LOGS_FUZZ_SEEDS", "24"))
+SEEDS = int(os.environ.get("RETRAIN_LOGS_FUZZ_SEEDS", "12"))
 SEED_START = int(os.environ.get("RETRAIN_LOGS_FUZZ_SEED_START", "0"))
 FORMATS = ("regex", "json", "otlp_json")
 MODES = ("time", "lines")

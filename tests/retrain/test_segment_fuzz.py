@@ -38,7 +38,7 @@ after ``end``); those ending later are not. ``end`` is infinite in about half th
 Open slots of the assembler are left open by both (neither has the rest of their records);
 serve's ``Assembler.expire``, run at its commits, is not run (the oracle never commits).
 
-``RETRAIN_SEGMENT_FUZZ_SEEDS`` (default 30) seeds per shape, from
+``RETRAIN_SEGMENT_FUZZ_SEEDS`` (default 15) seeds per shape, from
 ``RETRAIN_SEGMENT_FUZZ_SEED_START`` (default 0): ``RETRAIN_SEGMENT_FUZZ_SEED_START=17
 RETRAIN_SEGMENT_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
@@ -63,7 +63,7 @@ from anomaly_gan.retrain.source import Rows, SegmentBuilder, with_increases
 from anomaly_gan.stream.intake import Intake
 from anomaly_gan.stream.state import WindowBatch
 
-SEEDS = int(os.environ.get("RETRAIN_SEGMENT_FUZZ_SEEDS", "30"))
+SEEDS = int(os.environ.get("RETRAIN_SEGMENT_FUZZ_SEEDS", "15"))
 SEED_START = int(os.environ.get("RETRAIN_SEGMENT_FUZZ_SEED_START", "0"))
 SHAPES = ("json", "parts", "otlp")
 FEATURES = ("a", "b", "c")

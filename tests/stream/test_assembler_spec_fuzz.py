@@ -42,7 +42,7 @@ entities on 1-3 partitions with ``max_entities`` often below their number, readi
 data points are spread over a slot or split across a boundary, some missing, repeated
 (corrected) points, late points, whole records, start times, partition moves, and between
 the records commits (``expire``), forgets, revokes and rewinds. The product is compared
-after every step. ``ASSEMBLER_SPEC_FUZZ_SEEDS`` (default 2000, a few seconds) seeds from
+after every step. ``ASSEMBLER_SPEC_FUZZ_SEEDS`` (default 500, a few seconds) seeds from
 ``ASSEMBLER_SPEC_FUZZ_SEED_START`` (default 0): ``ASSEMBLER_SPEC_FUZZ_SEED_START=17
 ASSEMBLER_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
@@ -62,7 +62,7 @@ from anomaly_gan.stream.assemble import Assembler
 from anomaly_gan.stream.events import Event, PartialEvent
 from tests.support.fuzz import block_id, each_seed, seed_blocks
 
-SEEDS = int(os.environ.get("ASSEMBLER_SPEC_FUZZ_SEEDS", "2000"))
+SEEDS = int(os.environ.get("ASSEMBLER_SPEC_FUZZ_SEEDS", "500"))
 SEED_START = int(os.environ.get("ASSEMBLER_SPEC_FUZZ_SEED_START", "0"))
 
 

@@ -41,7 +41,7 @@ end time its entity's previous window shares, with its own repeat), time jumps, 
 silences in about half the seeds (exact entities, patterns, open starts), window steps of
 0.1 to 60 s, and cuts the stream into batches scored by model ``v1`` or, after a reload,
 ``v2``, with retains between some; the product gets the batches as ``serve``'s publisher
-does. ``DEBOUNCE_SPEC_FUZZ_SEEDS`` (default 2000, about 3 s) seeds from
+does. ``DEBOUNCE_SPEC_FUZZ_SEEDS`` (default 500, about 3 s) seeds from
 ``DEBOUNCE_SPEC_FUZZ_SEED_START`` (default 0): ``DEBOUNCE_SPEC_FUZZ_SEED_START=17
 DEBOUNCE_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
@@ -65,7 +65,7 @@ from anomaly_gan.stream.alerts import Debouncer, alert_records, debounce
 from anomaly_gan.stream.silences import Silence, Silences
 from tests.support.fuzz import block_id, each_seed, seed_blocks
 
-SEEDS = int(os.environ.get("DEBOUNCE_SPEC_FUZZ_SEEDS", "2000"))
+SEEDS = int(os.environ.get("DEBOUNCE_SPEC_FUZZ_SEEDS", "500"))
 SEED_START = int(os.environ.get("DEBOUNCE_SPEC_FUZZ_SEED_START", "0"))
 
 #: the fields of the records that the debounce decides (the rest come from the scores)

@@ -41,7 +41,7 @@ wins), times the same or apart, start times absent, 0 or set, flags 0-3, values 
 a JSON number), a few invalid on purpose (no time, no value, NaN, an ``asInt`` past 1e300);
 the model's features are a random subset of those the pool can make, in random order, with
 ``unknown_features`` reject or ignore. Each request goes to the product as OTLP/JSON and,
-where protobuf can hold it, as protobuf. ``OTLP_PARSE_SPEC_FUZZ_SEEDS`` (default 1500,
+where protobuf can hold it, as protobuf. ``OTLP_PARSE_SPEC_FUZZ_SEEDS`` (default 500,
 about 3 s) seeds from ``OTLP_PARSE_SPEC_FUZZ_SEED_START`` (default 0):
 ``OTLP_PARSE_SPEC_FUZZ_SEED_START=17 OTLP_PARSE_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
@@ -63,7 +63,7 @@ from anomaly_gan.stream.otlp import MetricBatchParser
 from tests.support.fuzz import block_id, each_seed, seed_blocks
 from tests.support.otlp import to_proto
 
-SEEDS = int(os.environ.get("OTLP_PARSE_SPEC_FUZZ_SEEDS", "1500"))
+SEEDS = int(os.environ.get("OTLP_PARSE_SPEC_FUZZ_SEEDS", "500"))
 SEED_START = int(os.environ.get("OTLP_PARSE_SPEC_FUZZ_SEED_START", "0"))
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z

@@ -41,7 +41,7 @@ times), ``hop`` 1-4, ``gap_seconds`` and a tolerance (0 in half the seeds) on a 
 grid so that times land exactly on the boundaries, 1-5 entities on 1-3 partitions with
 ``max_entities`` often below their number, repeated times, late and swapped events, gaps,
 partition moves and revokes, and pushes through one :class:`WindowBatch` as ``serve``'s
-intake does. ``WINDOWS_SPEC_FUZZ_SEEDS`` (default 1500, a few seconds) seeds from
+intake does. ``WINDOWS_SPEC_FUZZ_SEEDS`` (default 500, a few seconds) seeds from
 ``WINDOWS_SPEC_FUZZ_SEED_START`` (default 0): ``WINDOWS_SPEC_FUZZ_SEED_START=17
 WINDOWS_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
@@ -59,7 +59,7 @@ import pytest
 from anomaly_gan.stream.state import WindowBatch, WindowState
 from tests.support.fuzz import block_id, each_seed, seed_blocks
 
-SEEDS = int(os.environ.get("WINDOWS_SPEC_FUZZ_SEEDS", "1500"))
+SEEDS = int(os.environ.get("WINDOWS_SPEC_FUZZ_SEEDS", "500"))
 SEED_START = int(os.environ.get("WINDOWS_SPEC_FUZZ_SEED_START", "0"))
 
 
