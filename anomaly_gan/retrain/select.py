@@ -246,8 +246,7 @@ def split_holdout(pieces: Sequence[Segment], fraction: float, window: int,
     cutoffs = {e: newest_share_start(sp, fraction) for e, sp in spans.items()}
     train, held = [], []
     for p in pieces:
-        at = cutoffs[""] if timed else cutoffs.get(
-            p.entity, newest_share_start([(p.ts[0], p.ts[-1])], fraction))
+        at = cutoffs["" if timed else p.entity]  # every piece's entity was read
         k = int(np.searchsorted(p.ts, at, side="left"))
         if k >= 2 * window:
             train.append(Segment(p.entity, p.ts[:k], p.values[:k]))
