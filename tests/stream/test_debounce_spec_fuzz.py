@@ -63,7 +63,7 @@ import pytest
 
 from anomaly_gan.stream.alerts import Debouncer, alert_records, debounce
 from anomaly_gan.stream.silences import Silence, Silences
-from tests.support.fuzz import block_id, each_seed, seed_blocks
+from tests.support.fuzz import block_id, each_seed, first_difference, seed_blocks
 
 SEEDS = int(os.environ.get("DEBOUNCE_SPEC_FUZZ_SEEDS", "500"))
 SEED_START = int(os.environ.get("DEBOUNCE_SPEC_FUZZ_SEED_START", "0"))
@@ -369,12 +369,9 @@ def _explain(case: Case, what: str, want: list[Any], got: list[Any]) -> str:
              f"silences={case.silences} cuts={case.cuts}"]
     for i, s in enumerate(case.steps):
         lines.append(f"  {i:3d} {s}")
-    first = next((i for i, (a, b) in enumerate(zip(want, got, strict=False)) if a != b),
-                 min(len(want), len(got)))
+    first, shown = first_difference(want, got)
     lines.append(f"{what}: first difference at {first}:")
-    lines.append(f"  docs:    {want[first] if first < len(want) else None}")
-    lines.append(f"  product: {got[first] if first < len(got) else None}")
-    return "\n".join(lines)
+    return "\n".join(lines + shown)
 
 
 def check_seed(seed):

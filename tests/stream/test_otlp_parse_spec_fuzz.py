@@ -60,7 +60,7 @@ import pytest
 
 from anomaly_gan.stream.events import InvalidEvent, PartialEvent
 from anomaly_gan.stream.otlp import MetricBatchParser
-from tests.support.fuzz import block_id, each_seed, seed_blocks
+from tests.support.fuzz import block_id, each_seed, first_difference, seed_blocks
 from tests.support.otlp import to_proto
 
 SEEDS = int(os.environ.get("OTLP_PARSE_SPEC_FUZZ_SEEDS", "500"))
@@ -373,15 +373,12 @@ def make_case(seed: int) -> Case:
 
 
 def _explain(case: Case, fmt: str, want: list[Any], got: list[Any]) -> str:
-    first = next((i for i, (a, b) in enumerate(zip(want, got, strict=False))
-                  if not agrees(a, b)), min(len(want), len(got)))
+    first, shown = first_difference(want, got, agrees)
     return "\n".join([
         f"{fmt}: features={case.features} entity={case.entity_key} unknown={case.unknown}",
         json.dumps(case.doc, indent=1)[:6000],
         f"{len(want)} outcomes by the docs, {len(got)} by the product; first difference at "
-        + f"{first}:",
-        f"  docs:    {want[first] if first < len(want) else None}",
-        f"  product: {got[first] if first < len(got) else None}"])
+        + f"{first}:", *shown])
 
 
 def check_seed(seed):

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from anomaly_gan.stream.state import WindowBatch, WindowState
-from tests.support.fuzz import block_id, each_seed, seed_blocks
+from tests.support.fuzz import block_id, each_seed, first_difference, seed_blocks
 
 SEEDS = int(os.environ.get("WINDOWS_SPEC_FUZZ_SEEDS", "500"))
 SEED_START = int(os.environ.get("WINDOWS_SPEC_FUZZ_SEED_START", "0"))
@@ -328,12 +328,9 @@ def _explain(case: Case, what: str, want: list, got: list) -> str:
               f"tolerance={case.tolerance} max_entities={case.max_entities} "
               f"counters={case.counters} release_at_end={case.release_at_end}")]
     lines += [f"  {i:3d} {s}" for i, s in enumerate(case.steps)]
-    first = next((i for i, (a, b) in enumerate(zip(want, got, strict=False)) if a != b),
-                 min(len(want), len(got)))
+    first, shown = first_difference(want, got)
     lines.append(f"{what}: first difference at {first}:")
-    lines.append(f"  docs:    {want[first] if first < len(want) else None}")
-    lines.append(f"  product: {got[first] if first < len(got) else None}")
-    return "\n".join(lines)
+    return "\n".join(lines + shown)
 
 
 def check_seed(seed):

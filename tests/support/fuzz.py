@@ -62,3 +62,14 @@ def each_seed(seeds: range, check: Any) -> None:
             check(seed)
         except AssertionError as exc:
             raise AssertionError(f"seed {seed}: {exc}") from None
+
+
+def first_difference(want: list[Any], got: list[Any], same: Any = None) -> tuple[int, list[str]]:
+    """Where the reference's list ``want`` and the product's ``got`` first differ (the
+    shorter one's length when one begins the other), and the two lines that show it (None
+    past an end); ``same(a, b)``: whether two items agree (default ``==``)."""
+    agree = same or (lambda a, b: a == b)
+    first = next((i for i, (a, b) in enumerate(zip(want, got, strict=False)) if not agree(a, b)),
+                 min(len(want), len(got)))
+    return first, [f"  docs:    {want[first] if first < len(want) else None}",
+                   f"  product: {got[first] if first < len(got) else None}"]
