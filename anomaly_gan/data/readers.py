@@ -1426,10 +1426,12 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
             behind[run] = lags(times[run])
     # rows by their index in the file, as windowed
     kept = release_order(times, tolerance, table.evictions, table.evicted_at_end)
-    late = late_rows(times, tolerance, table.evictions)
-    held = np.ones(len(times), dtype=bool)
-    held[kept] = False
-    held &= ~late
+    late = np.ones(len(times), dtype=bool)
+    late[kept] = False
+    held = np.zeros(len(times), dtype=bool)
+    if table.evictions is not None:  # a row not windowed is late, or held at an eviction
+        held, late = late, late_rows(times, tolerance, table.evictions)
+        held &= ~late
     if late.any():
         i = int(np.argmax(late))
         text = clip(str(table.timestamps[i]).strip(), 40)
