@@ -12,7 +12,10 @@ Policies (docs/streaming.md explains why):
   than the last released one are late. Where the events end (retrain's topic range),
   :meth:`WindowState.release_held` releases the rows still held.
 - **Gaps.** If an event comes more than ``gap_seconds`` after the entity's previous one, the
-  window restarts (counted): no window ever spans a gap.
+  window restarts (counted): no window ever spans a gap. "More than" with the times as
+  written (:func:`~anomaly_gan.data.windows.more_than_apart`): a step of exactly
+  ``gap_seconds`` is no gap, also where floats make ``1767225600.4 - 1767225600.1`` more
+  than 0.3.
 - **Hop.** With ``hop = h > 1`` only every h-th window of an entity is emitted: the first
   complete window, then the windows ending h, 2h, ... rows later. The count starts again
   with the window (after a gap, a partition move, an eviction or a restart), so which rows
@@ -61,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.data.counters import increase, restarts
-from anomaly_gan.data.windows import release_in_time_order
+from anomaly_gan.data.windows import more_than_apart, release_in_time_order
 
 # A partition's ranges a commit must not fall in (WindowState._cut_inside) kept at most:
 # past it the oldest merge into one (see commit_offsets)
@@ -393,7 +396,9 @@ class WindowState:
                 out: WindowBatch, tag: Any = None,
                 starts: dict[int, float] | None = None) -> None:
         n = self._count[slot]
-        gap = bool(n and ts - self._last_ts[slot] > self.gap_seconds)
+        # as written: until 2026-12-07 the float difference made some steps of exactly
+        # gap_seconds gaps (1767225600.1 -> .4 with 0.3; tests/stream/test_state.py)
+        gap = bool(n and more_than_apart(ts, self._last_ts[slot], self.gap_seconds))
         if gap:
             n = 0
         if self.counters:  # before the entity's state changes: an error leaves it as it was
@@ -550,7 +555,9 @@ class WindowState:
         recent = {p: sorted(t)[int(0.9 * (len(t) - 1))] for p, t in times.items()}
         for entity, slot in self._slots.items():
             p = self._part[slot]
-            if p not in result or last[slot] < recent[p] - self.idle_seconds:
+            # idle: more than idle_seconds behind as written (until 2026-12-07 in floats, and
+            # an entity exactly that far behind could read as idle)
+            if p not in result or more_than_apart(recent[p], last[slot], self.idle_seconds):
                 continue
             pin = self._pin(slot, rescore(entity) if rescore is not None else 0)
             hold = holds.get(entity) if holds else None

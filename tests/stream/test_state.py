@@ -1,3 +1,7 @@
+import itertools
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -108,6 +112,44 @@ def test_gap_restarts_the_window():
     assert st.gap_restarts == 1
     assert out.end_ts == [2.0, 3.0, 102.0]  # no window spans 3 -> 100
     assert out.start_ts[-1] == 100.0
+
+
+@pytest.mark.parametrize("stamps, gap", [
+    # floats: 1767225600.4 - 1767225600.1 is 0.3000001907..., more than the float 0.3
+    ([1767225600.1, 1767225600.4, 1767225600.7, 1767225601.0], 0.3),
+    ([1767225600.1, 1767225600.2, 1767225600.3, 1767225600.4], 0.1),
+    ([1767225600.6, 1767225600.9, 1767225601.2], 0.3),
+])
+def test_a_step_of_exactly_gap_seconds_as_written_is_no_gap_with_sub_second_stamps(stamps, gap):
+    # docs/streaming.md: "exactly gap_seconds is no gap", read with the times as written.
+    # Until 2026-12-07 the float difference of such stamps decided, and some steps of
+    # exactly gap_seconds restarted the window
+    assert any(b - a > gap for a, b in itertools.pairwise(stamps))  # floats disagree
+    st, out = make(window=2, gap_seconds=gap)
+    feed(st, out, "a", stamps)
+    assert st.gap_restarts == 0
+    assert out.end_ts == stamps[1:]
+    # one float later than a step of gap_seconds is more than gap_seconds: a gap
+    step = float(Fraction(repr(stamps[-1])) + Fraction(repr(gap)))  # the nearest float
+    feed(st, out, "a", [math.nextafter(step, math.inf)], start_offset=len(stamps))
+    assert st.gap_restarts == 1 and out.end_ts == stamps[1:]
+
+
+def test_an_entity_exactly_idle_seconds_behind_still_holds_the_commit():
+    # "a" is 0.3 s (as written) behind its partition's recent entities, not more: it is not
+    # idle, and the row its next window needs holds the commit. Floats put 1767225600.1
+    # before 1767225600.4 - 0.3 (1767225600.1000001), and until 2026-12-07 it was idle
+    st, out = make(window=3, gap_seconds=0.3)
+    feed(st, out, "a", [1767225600.1], start_offset=0)
+    for i, name in enumerate("bcde"):
+        feed(st, out, name, [1767225600.3, 1767225600.4], start_offset=1 + 2 * i)
+    assert st.commit_offsets({"p0": 9}) == {"p0": 0}
+    # one float earlier it is more than idle_seconds behind: idle, it holds nothing
+    st, out = make(window=3, gap_seconds=0.3)
+    feed(st, out, "a", [math.nextafter(1767225600.1, 0.0)], start_offset=0)
+    for i, name in enumerate("bcde"):
+        feed(st, out, name, [1767225600.3, 1767225600.4], start_offset=1 + 2 * i)
+    assert st.commit_offsets({"p0": 9}) == {"p0": 1}
 
 
 def test_lru_eviction_caps_entities():
