@@ -50,6 +50,7 @@ from fractions import Fraction
 from typing import Any
 
 from anomaly_gan.config import ServeConfig
+from anomaly_gan.data.windows import more_than_apart
 from anomaly_gan.stream.events import Event, PartialEvent
 
 __all__ = ["OPEN_SLOTS", "Assembler", "assembler_from_config"]
@@ -232,20 +233,17 @@ class Assembler:
         for ent in self._entities.values():
             # an entity with no slot at all (its open ones expired before one completed)
             # has no time: until 2026-12-07 it counted as -inf and pulled the percentile down
-            # (nor has -inf a decimal for the horizon below)
             if ent.slots or ent.emitted > -math.inf:
                 times.setdefault(ent.partition, []).append(ent.newest)
-        # the horizon as written (the slot's time and gap_seconds as decimals): floats made
-        # 1767225600.4 - 0.1 more than 1767225600.3, and dropped a slot exactly
-        # gap_seconds behind (until 2026-12-07). Rounding keeps the order, so a slot at or
-        # after the horizon as written is not before its float
-        gap = Fraction(repr(self.gap_seconds))
-        horizon = {p: float(Fraction(repr(sorted(t)[int(0.9 * (len(t) - 1))])) - gap)
-                   for p, t in times.items()}
+        recent = {p: sorted(t)[int(0.9 * (len(t) - 1))] for p, t in times.items()}
+        # "more than" with the times and gap_seconds as written, as the window state's gap
+        # and idle rules: floats made 1767225600.4 - 0.1 more than 1767225600.3, and
+        # dropped a slot exactly gap_seconds behind (until 2026-12-07)
+        gap = self.gap_seconds
         dropped = 0
         for ent in self._entities.values():
-            if ent.slots and ent.slots[0].ts < horizon[ent.partition]:
-                kept = [slot for slot in ent.slots if slot.ts >= horizon[ent.partition]]
+            if ent.slots and more_than_apart(now := recent[ent.partition], ent.slots[0].ts, gap):
+                kept = [slot for slot in ent.slots if not more_than_apart(now, slot.ts, gap)]
                 dropped += len(ent.slots) - len(kept)
                 ent.slots = kept
         self.incomplete += dropped
