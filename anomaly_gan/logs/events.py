@@ -83,6 +83,7 @@ from anomaly_gan.stream.events import (
     dead_letter_of,
     decode_object,
     entity_text,
+    epoch_number,
     joined_entity,
     json_field,
     parse_timestamp,
@@ -394,12 +395,10 @@ class LogParser:
             except ValueError:
                 return None
             return (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
-        # isdigit() also holds for "²" or "١", which float() refuses or reads as digits.
-        if isinstance(raw, str) and raw.isascii() and raw.replace(".", "", 1).isdigit():
-            # digits alone as an int, compared exactly with the units' edges (as a float,
-            # 10**17 + 1 was 1e17 and counted as us); 25 digits or more are past the year
-            # 9999 in any unit (and int() refuses over 4,300)
-            raw = int(raw) if raw.isdigit() and len(raw) < 25 else float(raw)
+        if isinstance(raw, str):
+            number = epoch_number(raw)  # epoch digits as an int: its unit decided exactly
+            if number is not None:
+                return parse_timestamp(number)
         return parse_timestamp(raw)
 
     def _in_latest_year(self, raw: str) -> float | None:

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
            "Event", "EventParser", "FailureKinds", "InvalidEvent", "PartialEvent", "check_entity",
-           "dead_letter_of", "decode_object", "entity_part", "entity_text", "joined_entity",
-           "json_field", "non_finite", "parse_timestamp", "parser_from_config", "utf8_size",
+           "dead_letter_of", "decode_object", "entity_part", "entity_text", "epoch_number",
+           "joined_entity", "json_field", "non_finite", "parse_timestamp", "parser_from_config", "utf8_size",
            "without_bom"]
 
 INVALID_REASONS = (
@@ -200,11 +200,30 @@ def parse_timestamp_text(text: str) -> float | None:
     (1767225600.0, 1767225600.0)
     """
     text = text.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return parse_timestamp(text)
+    number = epoch_number(text)
+    if number is None:
+        try:
+            number = float(text)
+        except ValueError:
+            return parse_timestamp(text)
     return parse_timestamp(number)
+
+
+def epoch_number(text: str) -> int | float | None:
+    """The epoch number that ASCII digits alone (one decimal point allowed) write: an int
+    where they have no point, so :func:`parse_timestamp` compares it with the units' edges
+    and divides it exactly, as a JSON integer (as a float, ``100000000000000001`` is 1e17
+    and counts as microseconds, the year 5138, where it is 1973's nanoseconds); None for
+    any other text.
+
+    >>> epoch_number("100000000000000001"), epoch_number("1767225600.5"), epoch_number("1e9")
+    (100000000000000001, 1767225600.5, None)
+    """
+    # isdigit() also holds for "²" or "١", which float() refuses or reads as digits.
+    if not (text.isascii() and text.replace(".", "", 1).isdigit()):
+        return None
+    # 25 digits or more are past the year 9999 in any unit (and int() refuses over 4,300)
+    return int(text) if len(text) < 25 and text.isdigit() else float(text)
 
 
 def _short(value: object, limit: int = 80) -> str:

@@ -830,7 +830,8 @@ def test_parquet_stamps_read_as_python_writes_their_values(tmp_path):
 def test_usual_stamps_are_read_column_wise_as_serve_reads_them():
     """table_times parsed each stamp in Python: 2 million ISO stamps took 11 to 23 s after
     the file was read. The usual shapes are now read column-wise, each to the very float
-    serve's parser gives; anything else (and any such stamp that is no time) row by row."""
+    serve's parser gives; anything else (and any such stamp that is no time, and epoch
+    digits over 2**53, which a float does not hold) row by row."""
     import random
     from datetime import UTC, datetime, timedelta, timezone
 
@@ -848,10 +849,12 @@ def test_usual_stamps_are_read_column_wise_as_serve_reads_them():
         text = t.isoformat(sep=rng.choice("T "), timespec=rng.choice(
             ["seconds", "milliseconds", "microseconds"]))[:-6 if zone != "+" else None]
         usual.append(text + ("Z" if zone == "Z" else ""))
-        usual.append(str(rng.randrange(10 ** rng.randrange(1, 19))))  # epoch s, ms, us, ns
+        # epoch s, ms, us, ns up to 2**53, which a float holds exactly
+        usual.append(str(rng.randrange(min(10 ** rng.randrange(1, 19), 2**53 + 1))))
     other = ["2016-12-31T23:59:60Z", "2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00,123Z",
              "2026-01-01x00:00:00", " 1767225600", "1767225600.5", "1e9", "+5",
-             "1767225600000000000", "2026-01-01T00:00:00+00:00 ",
+             "1767225600000000000", "2026-01-01T00:00:00+00:00 ", "9007199254740993",
+             "100000000000000001", "999999999999999999",  # over 2**53: parsed exactly
              "2300-01-01T00:00:00.000001Z"]  # over 2**53 microseconds: left to the parse
     no_time = ["", "2026-01-01T00:00:00z", "2026-02-29T00:00:00Z", "2024-04-31 00:00:00",
                "2026-13-01T00:00:00Z", "2026-01-01T24:00:00", "2026-01-01T00:60:00Z",
@@ -1012,3 +1015,26 @@ def test_an_unquoted_thousands_separator_or_decimal_comma_is_named(tmp_path, cel
                                         r"separator, unquoted\? write plain numbers: 1\.5, "
                                         r"1234\)$"):
         read_table(p)
+
+
+def test_epoch_digits_in_a_csv_file_are_the_times_serve_reads_from_the_json_integers(tmp_path):
+    """README: a file's stamps are read as serve reads an event's ts. A CSV cell of digits
+    was read as a float: 100000000000000001 (ns, 1973) was 1e17 exactly and counted as
+    microseconds, the year 5138; above 2**53 (us after 2255, ns) a quarter of the stamps
+    were an ulp off the exact quotient serve divides a JSON integer by."""
+    from anomaly_gan.data.readers import table_times
+    from anomaly_gan.stream.events import EventParser
+
+    stamps = ["100000000000000001",  # ns just over 1e17 (18 digits: a column-wise size)
+              "100000000000000008",
+              " 100000000000000002",  # a space: row by row on any reading
+              "999999999999999999",
+              "1767225668021411753",  # float(text) / 1e9 an ulp off
+              "9007199254740992",  # 2**53 us: read column-wise
+              "9007199254740993"]  # us just past 2**53
+    path = write(tmp_path, "timestamp,temp\n" + "".join(f"{s},1\n" for s in stamps))
+    parser = EventParser(("temp",), max_event_bytes=1024)
+    served = [parser.parse(f'{{"entity": "a", "ts": {s.strip()}, "values": [1]}}'.encode()).ts
+              for s in stamps]
+    assert served[0] == pytest.approx(1e8)
+    assert table_times(read_table(path), tolerance=1e12).tolist() == served

@@ -531,3 +531,16 @@ def test_epoch_seconds_read_as_the_general_rule_reads_them(raw):
     assert str(got) == str(expected)  # -0.0 stays -0.0
     if raw <= events._MS_THRESHOLD:  # the general path (a unit given), to compare
         assert parse_timestamp(raw, per_second=1) == got
+
+
+@pytest.mark.parametrize("digits", ["100000000000000001", "100000000000000008", "100000000000001",
+                                    "100000000001", "1767225668021411753", "9007199254740993",
+                                    "000100000000000000001"])
+def test_epoch_digits_as_text_are_the_time_of_the_same_integer(digits):
+    """A CSV cell, a command-line time or a labels stamp (parse_timestamp_text) is the
+    time a JSON event's integer ts is: the text was read as a float, so 100000000000000001
+    (ns, 1973) was 1e17 exactly and counted as microseconds (the year 5138), and digits
+    above 2**53 were often an ulp off the exact quotient."""
+    from anomaly_gan.stream.events import parse_timestamp_text
+
+    assert parse_timestamp_text(f" {digits} ") == parse_timestamp(int(digits))
