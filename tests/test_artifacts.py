@@ -17,15 +17,14 @@ from anomaly_gan.artifacts import (
     save_bundle,
     set_bundle_version,
 )
-from anomaly_gan.config import config_from_dict
-from anomaly_gan.data.scaling import Scaler
-from anomaly_gan.detector import Calibration, Detector
+from anomaly_gan.detector import Detector
 from anomaly_gan.errors import BundleError, OutputError
-from anomaly_gan.scoring import SEVERITY_LEVELS, RobustStats, Threshold, combine
+from anomaly_gan.scoring import combine
 from tests.support.cli import run_cli
+from tests.support.detectors import untrained_detector
 from tests.support.files import deny_new_entries
+from tests.support.store import deny_search
 from tests.support_models import FEATURES
-from tests.test_store import deny_search
 
 
 def test_bundle_layout_and_metadata(tiny_bundle, tiny_detector):
@@ -190,31 +189,6 @@ def test_calibration_is_validated_on_load(tiny_bundle, field, value, expected):
     _rewrite(tiny_bundle, "calibration.json", edit)
     with pytest.raises(BundleError, match=expected):
         inspect_bundle(tiny_bundle)
-
-
-class _Unloadable:
-    """Stands in for a network: inspect_bundle never loads one."""
-
-    def save(self, path):
-        path.write_bytes(b"not a keras archive")
-
-
-def untrained_detector(version: str = "v1") -> Detector:
-    """A detector whose bundle :func:`inspect_bundle` accepts, made without training (fast):
-    a GANomaly calibration with a knn component over latent codes of 4 values; its network
-    cannot be loaded."""
-    cfg = config_from_dict({"model": {"latent_dim": 4, "hidden": [8]}, "data": {"window": 16}})
-    one = RobustStats(np.array(0.0), np.array(1.0))
-    calibration = Calibration(
-        component_stats={"reconstruction": one, "latent": one, "knn": one},
-        feature_stats=RobustStats(np.zeros(3), np.ones(3)),
-        weights={"latent": 1.0, "knn": 1.0},
-        threshold=Threshold(3.0, "quantile", {}),
-        severity_quantiles=np.linspace(0.0, 5.0, len(SEVERITY_LEVELS)),
-        reference_codes=np.zeros((5, 4), np.float32),
-    )
-    return Detector("ganomaly", version, FEATURES, 16, Scaler("robust", np.zeros(3), np.ones(3)),
-                    {"scorer": _Unloadable()}, calibration, cfg)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from anomaly_gan.cli import main
+from tests.support.stream_fakes import alert_topic_of
 from tests.support_models import normal_series, with_anomalies
 
 pytestmark = pytest.mark.slow
@@ -545,32 +546,6 @@ def test_score_names_sentinels_as_the_cause_of_an_alarm_storm(trained_cli, tmp_p
                            "that holds it: a sentinel or a unit error?")
 
 
-def alert_topic_of(model, serve, rows, dead_letters=None):
-    """What serve's Scorer (fake IO) writes to the alert topic for ``rows`` of a CSV (time
-    first, then the features) as entity pump-7, with the ``serve`` section given. An empty
-    cell is sent as null, ``nan`` and ``inf`` as JSON's NaN and Infinity; ``dead_letters``
-    gets the offset and ``reason`` header of each record sent to the dead-letter topic."""
-    from prometheus_client import CollectorRegistry
-
-    from anomaly_gan.artifacts import load_bundle
-    from anomaly_gan.config import config_from_dict
-    from anomaly_gan.stream.app import Scorer
-    from anomaly_gan.stream.metrics import StreamMetrics
-    from tests.stream.test_app import Clock, FakeIO, Record
-
-    io = FakeIO([[Record(i, b"pump-7", json.dumps({
-        "entity": "pump-7", "ts": r[0], "values": [float(v) if v else None for v in r[1:]]})
-        .encode()) for i, r in enumerate(rows)]])
-    scorer = Scorer(config_from_dict({"serve": serve}).serve, load_bundle(model), io,
-                    StreamMetrics(CollectorRegistry()), monotonic=Clock())
-    scorer.step()
-    scorer._score_batch()
-    if dead_letters is not None:
-        dead_letters.extend((int(dict(h)["source"].rsplit(b"/", 1)[1]), dict(h)["reason"].decode())
-                            for t, _, _, h in io.sent if t == scorer.cfg.kafka.dlq_topic)
-    return [json.loads(v) for t, _, v, _ in io.sent if t == scorer.cfg.kafka.alert_topic]
-
-
 def test_score_alerts_leave_out_the_rows_serve_dead_letters(trained_cli, tmp_path, capsys):
     """score --alerts filled a row's missing cell by --nan-policy (the model's reject refused
     the file), where serve sends such an event to the dead-letter topic and never windows
@@ -902,7 +877,6 @@ def test_scoring_says_how_far_it_has_got_on_a_long_file(capsys):
         "score: scored 8,192 of 16,000 windows (51%) in 11s",
         "score: scored 16,000 of 16,000 windows (100%) in 22s",
     ]
-
 
 
 def write_epoch_csv(path, x):

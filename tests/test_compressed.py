@@ -265,8 +265,8 @@ def test_every_reader_turns_a_damaged_stream_into_one_line(tmp_path, ext):
     """The CSV reader, the log reader (lines; an OTLP file's messages) and the OTLP metric
     file reader each iterate their handle their own way: whole, each reads the file; cut,
     each stops in the one line."""
-    from tests.data.test_otlp_files import SERVE, hostmetrics
     from tests.logs.conftest import otlp_batch
+    from tests.support.hostmetrics import SERVE, hostmetrics
     from tests.support.otlp import framed, to_proto
 
     batches = [to_proto(otlp_batch([{"ts": 1767225600 + i, "entity": "web", "level": "INFO",
@@ -361,7 +361,7 @@ def test_cli_a_damaged_file_is_one_line_exit_2_for_each_kind_of_input(tmp_path, 
     """train on a cut .csv.gz (metrics CSV), a corrupt app.log.zst (a logs config) and a
     cut OTLP metric file .gz (an OTLP serve.event_format): one line, exit 2, no traceback,
     before any model is built."""
-    from tests.data.test_otlp_files import SERVE, hostmetrics
+    from tests.support.hostmetrics import SERVE, hostmetrics
 
     csv_gz = tmp_path / "m.csv.gz"
     csv_gz.write_bytes(_damage(gzip.compress((HEADER + csv_text(6000)).encode()),
@@ -409,7 +409,7 @@ def test_the_first_read_gives_more_than_the_bytes_that_told_the_compression(tmp_
     first read after them gave those 10 bytes alone, so a reader that peeks saw 10 bytes: an
     OTLP/JSON lines file whose first line starts with spaces was read as CSV, and a zstd file
     in a zstd file (its inner frame stored raw) was not named as compressed twice."""
-    from tests.data.test_otlp_files import SERVE, hostmetrics
+    from tests.support.hostmetrics import SERVE, hostmetrics
 
     lines = tmp_path / "metrics.json"
     lines.write_text("".join(" " * 12 + json.dumps(d) + "\n" for d in hostmetrics(20)))

@@ -19,31 +19,7 @@ import pytest
 from anomaly_gan.cli import main
 from anomaly_gan.errors import BundleError, StoreError
 from anomaly_gan.store import ModelStore, gate_of, health_of
-
-
-def fake_version(store: Path, name: str, created: str, gate: bool | None = None) -> str:
-    """A directory that looks like a bundle to the store (promote with verify=False)."""
-    d = store / name
-    d.mkdir(parents=True)
-    (d / "manifest.json").write_text("{}")
-    meta = {"created": created, "health": {"status": "healthy", "issues": []}}
-    if gate is not None:
-        meta["gate"] = {"passed": gate, "reasons": [] if gate else ["false-alarm rate too high"]}
-    (d / "metadata.json").write_text(json.dumps(meta))
-    return name
-
-
-def deny_search(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
-    """Make ``directory`` refuse to be searched, as mode 000 does to another user (the tests
-    run as root, whom no mode stops): ``stat`` of anything inside it is EACCES."""
-    real_stat = Path.stat
-
-    def stat(self, *args, **kwargs):
-        if directory in self.parents:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
-        return real_stat(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "stat", stat)
+from tests.support.store import deny_search, fake_version, hold_run_lock
 
 
 @pytest.fixture
@@ -500,7 +476,7 @@ def test_a_version_that_does_not_fit_on_the_disk_is_named_not_its_temporary(stor
     cannot write the bundle: No space left on device', a hidden name the operator never
     made, and nothing about which store or version."""
     from anomaly_gan import artifacts
-    from tests.test_artifacts import untrained_detector
+    from tests.support.detectors import untrained_detector
 
     store.promote("v1", verify=False)
     before = sorted(p.name for p in store.root.iterdir())
@@ -549,7 +525,7 @@ def test_two_writers_of_one_name_both_add_a_version(tmp_path, monkeypatch):
     its bundle carries that name."""
     from anomaly_gan import artifacts
     from anomaly_gan.artifacts import inspect_bundle
-    from tests.test_artifacts import untrained_detector
+    from tests.support.detectors import untrained_detector
 
     store = ModelStore.open(tmp_path / "store", create=True)
     real_save = artifacts.save_bundle
@@ -782,24 +758,6 @@ def test_rollback_does_not_cross_input_kinds(store):
 
 # ------------------------------------------------------------------ the run lock of a retrain
 
-HOLD_RUN_LOCK = """
-import os, sys
-from anomaly_gan.store import ModelStore
-store = ModelStore.open(sys.argv[1])
-with store.run_lock():
-    print("held", flush=True)
-    if sys.argv[2] == "die":
-        os._exit(0)  # as SIGKILL would: nothing released, the lock file left behind
-    sys.stdin.read()  # until the test closes stdin
-"""
-
-
-def _hold_run_lock(store: ModelStore, how: str = "wait") -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_RUN_LOCK, str(store.root), how],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
-    return proc
-
 
 def test_a_run_lock_held_by_another_process_refuses_at_once_and_leaves_models_working(store):
     """A second retrain of a store trained for minutes and then failed at its promote (exit
@@ -808,7 +766,7 @@ def test_a_run_lock_held_by_another_process_refuses_at_once_and_leaves_models_wo
     from anomaly_gan.store import RUN_LOCK, _host
 
     store.promote("v1", verify=False)
-    holder = _hold_run_lock(store)
+    holder = hold_run_lock(store)
     try:
         with pytest.raises(StoreError) as refused, store.run_lock():
             pytest.fail("took a run lock another process holds")
@@ -832,7 +790,7 @@ def test_a_run_lock_held_by_another_process_refuses_at_once_and_leaves_models_wo
 def test_a_run_lock_left_by_a_dead_process_on_this_host_is_taken_over(store):
     from anomaly_gan.store import RUN_LOCK
 
-    dead = _hold_run_lock(store, "die")
+    dead = hold_run_lock(store, "die")
     dead.wait(timeout=30)
     left = (store.root / RUN_LOCK).read_text()
     assert left.startswith(f"{dead.pid}@")
@@ -1012,7 +970,7 @@ def test_prune_keeps_an_intact_version_under_a_damaged_rollback_target(tmp_path)
     (the predecessor) and deleted the intact version under it, so that once the damaged one
     was removed there was nothing left to roll back to."""
     from tests.retrain.conftest import add_version
-    from tests.test_artifacts import untrained_detector
+    from tests.support.detectors import untrained_detector
 
     store = ModelStore.open(tmp_path / "store", create=True)
     det = untrained_detector()

@@ -187,7 +187,7 @@ def bucket_scorer(io, registry, **serve):
     ``serve``: sections of serve's config, e.g. windows={"max_entities": 2})."""
     from anomaly_gan.stream.app import Scorer
     from anomaly_gan.stream.metrics import StreamMetrics
-    from tests.logs.test_serve_equals_score_fuzz import T0, Weighed
+    from tests.support.logs_fuzz import T0, Weighed
 
     cfg = config_from_dict({"serve": {**serve, "kafka": {"scores_topic": "scores"}}}).serve
     return Scorer(cfg, Weighed({"bucket_seconds": 10.0}, 1), io, StreamMetrics(registry),
@@ -204,8 +204,8 @@ def test_an_entity_the_log_side_evicts_is_counted_and_its_window_starts_afresh()
 
     from prometheus_client import CollectorRegistry
 
-    from tests.logs.test_serve_equals_score_fuzz import T0, stamp
-    from tests.stream.test_app import TP, Partitions, Record
+    from tests.support.logs_fuzz import T0, stamp
+    from tests.support.stream_fakes import TP, Partitions, Record
 
     lines = [(T0 + i + 0.1 * k, e) for i in range(30) for k, e in enumerate("ab")]
     lines += [(T0 + 30.0, "a"), (T0 + 30.2, "b"), (T0 + 30.5, "c")]  # c evicts a
@@ -263,8 +263,8 @@ def test_an_entity_the_gap_rule_lets_go_of_leaves_the_windows_too():
     score-vs-serve fuzz, otlp_json time seed 401 of its evicting search)."""
     from prometheus_client import CollectorRegistry
 
-    from tests.logs.test_serve_equals_score_fuzz import GAP, T0, stamp
-    from tests.stream.test_app import TP, Partitions, Record
+    from tests.support.logs_fuzz import GAP, T0, stamp
+    from tests.support.stream_fakes import TP, Partitions, Record
 
     # a logs for 30 s and goes silent; b logs every second; c comes once a is past the gap
     lines = [(T0 + i + 0.1 * k, e) for i in range(30) for k, e in enumerate("ab")]
@@ -305,8 +305,8 @@ def test_an_entity_back_after_the_gap_starts_its_alert_state_afresh(published_in
     20 normal windows would resolve) depended on batch timing: [50] instead of [50, 230]."""
     from prometheus_client import CollectorRegistry
 
-    from tests.logs.test_serve_equals_score_fuzz import GAP, T0, stamp
-    from tests.stream.test_app import TP, Partitions, Record
+    from tests.support.logs_fuzz import GAP, T0, stamp
+    from tests.support.stream_fakes import TP, Partitions, Record
 
     lines = [(T0 + i, "b", "GET /a/1 200") for i in range(0, 400, 5)]
     for start in (20, 200):  # a's bursts of unseen lines, silent past the gap in between

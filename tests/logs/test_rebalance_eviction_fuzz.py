@@ -66,11 +66,11 @@ import pytest
 
 from anomaly_gan.logs import offline
 from anomaly_gan.logs.offline import load_log_model, score_log_events, time_order
-from tests.logs import test_serve_equals_score_fuzz as logs_fuzz
-from tests.logs.test_eviction_fuzz import Stretches, check_evictions_counted, compare_by_stretch
 from tests.stream.replay_checks import ALERTS
-from tests.stream.test_app import Clock
-from tests.stream.test_rebalance_fuzz import rebalanced
+from tests.support import logs_fuzz
+from tests.support.logs_eviction import Stretches, check_evictions_counted, compare_by_stretch
+from tests.support.rebalance import rebalanced
+from tests.support.stream_fakes import Clock
 
 SEEDS = int(os.environ.get("LOGS_REBALANCE_FUZZ_SEEDS", "3"))
 START = int(os.environ.get("LOGS_REBALANCE_FUZZ_SEED_START", "8000"))

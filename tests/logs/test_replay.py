@@ -5,8 +5,7 @@ without the crash (the logs side of tests/stream/test_replay.py)."""
 from __future__ import annotations
 
 import json
-import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,44 +16,24 @@ from prometheus_client import CollectorRegistry
 
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.logs import live
-from anomaly_gan.logs.model import fit_log_model
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.events import INVALID_REASONS, LOG_REASONS
 from anomaly_gan.stream.metrics import StreamMetrics
 from tests.logs.conftest import SeriesFromWindows
-from tests.stream.test_app import IN, FakeIO, Record
-
-LINES = ["GET /a/1 200", "cache flushed"]
-
-
-class EmptyBucketModel:
-    """A logs detector whose score is the number of empty buckets in the window (a silent
-    entity alerts): anomalous from two on."""
-
-    def __init__(self):
-        self.config = config_from_dict({
-            "model": {"backbone": "dense"}, "data": {"window": 3},
-            "logs": {"format": "regex", "bucket_seconds": 10.0, "top_k": 2,
-                     "regex": r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"}})
-        model, _ = fit_log_model(self.config.logs, LINES)
-        self.extras = {"logs": model.to_dict()}
-        self.feature_names, self.window, self.threshold = model.feature_names, 3, 1.5
-        self.n_counts = model.n_counts
-        self.version, self.kind = "v1", "ganomaly"
-
-    def warm_up(self, max_batch=512):
-        pass
-
-    def score_windows(self, raw):
-        s = (raw[:, :, : self.n_counts].sum(axis=2) == 0).sum(axis=1).astype(float)
-        return SimpleNamespace(score=s, threshold=self.threshold, is_anomaly=s > self.threshold,
-                               severity=np.where(s > self.threshold, 100.0, 0.0),
-                               components={"reconstruction": s}, top_features=[["unseen"]] * len(s))
-
-
-def line(ts):
-    stamp = datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
-    return f"{stamp} web GET /a/1 200"
+from tests.support import logs_replay
+from tests.support.logs_replay import (
+    NOW,
+    T0,
+    EmptyBucketModel,
+    LineCountModel,
+    LinesModel,
+    assert_kills_score_as_a_whole_run,
+    hostile_scorer,
+    line,
+    scored,
+    whole_run,
+)
+from tests.support.stream_fakes import IN, FakeIO, Record
 
 
 def records():
@@ -108,17 +87,6 @@ def test_a_kill_at_any_point_scores_the_same_windows_and_raises_the_same_alerts(
     assert a1 | a2 == want_alerts
 
 
-class LineCountModel(EmptyBucketModel):
-    """Scores a window with the number of lines in it: a bucket rebuilt from part of its
-    lines changes the score of every window that holds it."""
-
-    def score_windows(self, raw):
-        s = np.expm1(raw[:, :, : self.n_counts]).sum(axis=(1, 2)).round(6)
-        return SimpleNamespace(score=s, threshold=1e9, is_anomaly=s > 1e9,
-                               severity=np.zeros(len(s)), components={"reconstruction": s},
-                               top_features=[["unseen"]] * len(s))
-
-
 def two_entities(until=200):
     """web every 3 s and db every 4 s, interleaved in time order on one partition."""
     t0 = 1_767_225_600.0
@@ -126,11 +94,6 @@ def two_entities(until=200):
                    + [(t + 0.5, "db") for t in range(1, until, 4)])
     return [Record(i, e.encode(), line(t0 + t).replace(" web ", f" {e} ").encode())
             for i, (t, e) in enumerate(lines)]
-
-
-def scored(io):
-    return {(r["entity"], r["window_end_ts"], r["score"])
-            for r in (json.loads(v) for t, _, v, _ in io.sent if t == "scores")}
 
 
 def spans(io):
@@ -175,59 +138,6 @@ def test_a_replay_rebuilds_no_bucket_of_another_entity_from_part_of_its_lines(cu
 
 
 # ------------------------------------------------------------------ hostile lines, per N lines
-
-class LinesModel(LineCountModel):
-    """LineCountModel with a bucket per 3 lines of an entity (``logs.bucket_lines``)."""
-
-    def __init__(self):
-        super().__init__()
-        self.config = config_from_dict({
-            "model": {"backbone": "dense"}, "data": {"window": 3},
-            "logs": {"format": "regex", "bucket_seconds": None, "bucket_lines": 3, "top_k": 2,
-                     "regex": r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"}})
-        model, _ = fit_log_model(self.config.logs, LINES)
-        self.extras = {"logs": model.to_dict()}
-        self.feature_names, self.n_counts = model.feature_names, model.n_counts
-
-
-T0 = 1_767_225_600.0  # the time of two_entities() and records()
-NOW = T0 + 300.0  # the scorer's clock in the tests below: after every base line
-
-
-def hostile_scorer(batches, model=None, **windows):
-    io = FakeIO(batches)
-    cfg = config_from_dict({"serve": {
-        "batching": {"max_batch": 64, "max_latency_ms": 0},
-        "windows": {"max_event_bytes": 4096, "max_future_skew_seconds": 300.0, **windows},
-        "alerts": {"consecutive": 1, "cooldown_seconds": 0.0},
-        "kafka": {"scores_topic": "scores"}}}).serve
-    s = Scorer(cfg, model or LineCountModel(), io, StreamMetrics(CollectorRegistry()),
-               clock=lambda: NOW)
-    return s, io
-
-
-def whole_run(recs, model, seen=scored, **windows):
-    """The windows (and scores) a scorer with ``model()`` gives ``recs`` read in one go."""
-    whole, io = hostile_scorer([recs], model(), **windows)
-    whole.step()
-    whole._score_batch()
-    return seen(io)
-
-
-def assert_kills_score_as_a_whole_run(recs, model, want, every, seen=scored, **windows):
-    """A scorer killed after a commit at every ``every``-th record, then one restarted from
-    the committed offset, score together the windows ``want`` of a run without the kill."""
-    for cut in range(1, len(recs), every):
-        first, io1 = hostile_scorer([recs[:cut], recs[cut:cut + 4]], model(), **windows)
-        first.step()
-        assert first._commit(force=True)
-        resume = io1.commits[-1][IN]
-        first.step()  # read past the commit, then killed
-        first._score_batch()
-        second, io2 = hostile_scorer([recs[resume:]], model(), **windows)
-        second.step()
-        second._score_batch()
-        assert seen(io1) | seen(io2) == want, (cut, resume)
 
 
 def test_per_n_lines_a_replay_counts_each_entity_in_the_same_buckets():
@@ -349,7 +259,6 @@ def test_a_kill_among_hostile_lines_scores_the_windows_of_a_run_without_it(mode,
                                       reorder_tolerance_seconds=tolerance)
 
 
-
 def test_one_line_stamped_ahead_leaves_the_other_windows_and_a_kill_scores_them_the_same():
     """A line of a third entity stamped at the scorer's clock, among lines 100-300 s older:
     it moved the partition's watermark to its time, so every later line of web and db was
@@ -368,10 +277,10 @@ def held_back_stream(monkeypatch):
     """900 s of web and db lines (90 buckets each), and the same with a line stamped at the
     scorer's clock, which keeps its bucket open and holds the commit back to it throughout
     (the scorer's clock moved after every base line)."""
-    monkeypatch.setattr(sys.modules[__name__], "NOW", T0 + 1200.0)
+    monkeypatch.setattr(logs_replay, "NOW", T0 + 1200.0)  # hostile_scorer's clock
     base = two_entities(until=900)
     values = [r.value for r in base]
-    values.insert(10, _at(NOW - T0, "fresh"))
+    values.insert(10, _at(logs_replay.NOW - T0, "fresh"))
     return base, [Record(i, b"k", v) for i, v in enumerate(values)]
 
 

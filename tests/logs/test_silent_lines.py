@@ -9,7 +9,7 @@ import pytest
 
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.logs.model import fit_log_model
-from tests.logs.test_replay import (
+from tests.support.logs_replay import (
     LINES,
     T0,
     LinesModel,
@@ -18,7 +18,7 @@ from tests.logs.test_replay import (
     line,
     whole_run,
 )
-from tests.stream.test_app import IN, Record
+from tests.support.stream_fakes import IN, Record
 
 
 class GapLinesModel(LinesModel):

@@ -20,22 +20,11 @@ from tests.logs.conftest import (
     syslog_line,
 )
 from tests.retrain.conftest import produce_timestamped
-
-# The tiny model's gate on a 30-minute synthetic log is not what these tests are about.
-GATE = {"gate": {"max_false_alarm_rate": 1.0}, "exclude_over_threshold": False}
-
-
-def _config(**extra):
-    raw = copy.deepcopy(TINY_LOGS_CONFIG)
-    raw["retrain"] = GATE
-    raw["training"].update(min_steps=400)  # the gate refuses an unhealthy candidate
-    for section, values in extra.items():
-        raw.setdefault(section, {}).update(values)
-    return config_from_dict(raw, "logs retrain config")
+from tests.support.logs_retrain import GATE, logs_retrain_config
 
 
 def test_a_logs_config_retrains_only_a_logs_store():
-    logs_cfg, metrics_cfg = _config(), config_from_dict({}, "defaults")
+    logs_cfg, metrics_cfg = logs_retrain_config(), config_from_dict({}, "defaults")
     logs_info = SimpleNamespace(version="v-logs", extras={"logs": {}})
     metrics_info = SimpleNamespace(version="v-metrics", extras={})
     check_kind(logs_cfg, logs_info, "store")
@@ -51,7 +40,7 @@ def test_a_retrain_with_format_auto_reads_lines_as_the_current_version_does():
     """configs/logs.yaml says logs.format: auto; train wrote the layout it recognised into
     the version's config, and a retrain (from the topic, or files into a store that has a
     current version) parses as that version does instead of guessing again."""
-    trained = _config()
+    trained = logs_retrain_config()
     auto = trained.replace(logs=dataclasses.replace(trained.logs, format="auto", regex=None))
     info = SimpleNamespace(version="v1", extras={"logs": {}}, config=trained)
     notes: list[str] = []
@@ -68,7 +57,7 @@ def test_a_store_trained_under_a_former_default_keeps_it_when_the_config_leaves_
     config serve runs with (no error_levels) would have refused every retrain of a store
     trained before. The version's former default is kept, with a note; anything else is
     left to the refusal that names the key."""
-    cfg = _config()  # no error_levels: today's default
+    cfg = logs_retrain_config()  # no error_levels: today's default
     former = FORMER_DEFAULTS["error_levels"][0]
 
     def info(levels):
@@ -135,7 +124,7 @@ def test_a_retrain_keeps_the_buckets_train_chose_when_the_config_leaves_them_out
     assert notes == [("note: logs.bucket_lines: the current version v1 counts a bucket every "
                       "12 lines; this retrain keeps it, as the config sets neither "
                       "logs.bucket_seconds nor logs.bucket_lines")]
-    mine = _config(logs={"bucket_seconds": 60.0})
+    mine = logs_retrain_config(logs={"bucket_seconds": 60.0})
     assert keep_former_defaults(mine, version, notes.append) is mine
     timed = SimpleNamespace(version="v1", extras={"logs": {}}, config=cfg)  # 60 s buckets
     assert keep_former_defaults(cfg, timed, notes.append) is cfg
@@ -261,7 +250,7 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
     from anomaly_gan.store import ModelStore
     from anomaly_gan.stream.reload import check_compatible
 
-    cfg = _config()
+    cfg = logs_retrain_config()
     store = tmp_path / "store"
     lines: list[str] = []
     first = retrain(cfg, RetrainRequest(str(store), files=(str(log_files["train"]),)),
@@ -307,7 +296,7 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
                         ({"regex": TINY_LOGS_CONFIG["logs"]["regex"].rstrip("$")}, "regex")):
         with pytest.raises(DataError, match=rf"^retrain: logs.{key} .* differs from the "
                                             rf"current version "):
-            retrain(_config(logs={**change, "bad_lines": "skip"}),
+            retrain(logs_retrain_config(logs={**change, "bad_lines": "skip"}),
                     RetrainRequest(str(store), files=(str(newer),)))
 
 
@@ -323,7 +312,7 @@ def test_retrain_from_a_range_of_the_log_topic(tmp_path, log_files, service_logs
     from anomaly_gan.retrain.run import RetrainRequest, retrain
 
     topics = kafka_topics(events=2, alerts=1)
-    cfg = _config(logs={"format": "json", "regex": None},
+    cfg = logs_retrain_config(logs={"format": "json", "regex": None},
                   serve={"kafka": {"bootstrap_servers": kafka_bootstrap,
                                    "input_topic": topics["events"],
                                    "alert_topic": topics["alerts"]}})
@@ -367,7 +356,7 @@ def test_retrain_from_otlp_files_and_a_range_of_otlp_batches(tmp_path, service_l
     from tests.support.otlp import to_proto
 
     topics = kafka_topics(events=2, alerts=1)
-    cfg = _config(logs={"format": fmt, "regex": None},
+    cfg = logs_retrain_config(logs={"format": fmt, "regex": None},
                   serve={"kafka": {"bootstrap_servers": kafka_bootstrap,
                                    "input_topic": topics["events"],
                                    "alert_topic": topics["alerts"]}})

@@ -13,7 +13,7 @@ from anomaly_gan.cli import build_parser, main
 from anomaly_gan.store import ModelStore
 from tests.retrain.conftest import snapshot
 from tests.support.cli import run_cli
-from tests.test_store import fake_version
+from tests.support.store import fake_version
 
 
 @pytest.fixture

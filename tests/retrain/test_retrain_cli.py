@@ -231,7 +231,7 @@ for i in range(int(sys.argv[2])):
 def test_concurrent_promotes_do_not_corrupt_the_store(tmp_path):
     """Four processes promote as fast as they can at once; every promotion is recorded, the
     pointer and the history always parse, and `current` is the last promotion logged."""
-    from tests.test_store import fake_version
+    from tests.support.store import fake_version
 
     store = ModelStore.open(tmp_path / "store", create=True)
     names = [fake_version(store.root, f"v{i}", f"2026-11-0{i}T00:00:00+00:00")

@@ -226,7 +226,7 @@ def test_a_label_in_the_range_naming_no_entity_is_refused_and_one_outside_is_ski
     from anomaly_gan.store import ModelStore
     from tests.retrain.conftest import add_version, snapshot
     from tests.retrain.plant import STEP_S
-    from tests.test_artifacts import untrained_detector
+    from tests.support.detectors import untrained_detector
 
     store = ModelStore.open(tmp_path / "store", create=True)
     store.promote(add_version(store, untrained_detector()), verify=False)  # names the features
@@ -561,13 +561,13 @@ def test_a_second_retrain_of_a_store_is_refused_at_once_naming_the_first(store, 
     from tests.retrain.conftest import ENV, snapshot, write_csvs
     from tests.retrain.plant import rows
     from tests.support.cli import run_cli
-    from tests.test_store import _hold_run_lock
+    from tests.support.store import hold_run_lock
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
     data = write_csvs(tmp_path, [rows(400, seed=1)])
     before = snapshot(store.root)
-    first = _hold_run_lock(store)  # a retrain in another process, holding the store
+    first = hold_run_lock(store)  # a retrain in another process, holding the store
     try:
         since = (store.root / RUN_LOCK).read_text().split()[1]
         probe = run_cli(["retrain", "--config", str(cfg), "--store", str(store.root),

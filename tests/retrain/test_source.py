@@ -591,7 +591,7 @@ def test_read_alerts_takes_a_resolved_incident_whole_and_skips_other_records(mon
     from types import SimpleNamespace
 
     from anomaly_gan.retrain import source
-    from tests.stream.test_app import FakeIO, events, make
+    from tests.support.stream_fakes import FakeIO, events, make
 
     values = [1.0] * 3 + [50.0] * 4 + [1.0] * 2
     io = FakeIO([events([(float(t), v) for t, v in enumerate(values)])])
@@ -803,7 +803,7 @@ def test_a_logs_range_read_shows_progress(monkeypatch):
     from anomaly_gan.errors import DataError
     from anomaly_gan.retrain import source
     from anomaly_gan.retrain.logs import read_log_range_rows
-    from tests.retrain.test_logs_retrain import _config
+    from tests.support.logs_retrain import logs_retrain_config
 
     def read_topic_range(_k, _topic, _start_ms, _end_ms, _on_record, on_progress=None,
                          **_kwargs):
@@ -814,7 +814,7 @@ def test_a_logs_range_read_shows_progress(monkeypatch):
     monkeypatch.setattr(source, "_PROGRESS_EVERY_S", 0.0, raising=False)
     said: list[str] = []
     with pytest.raises(DataError, match="read stopped here"):
-        read_log_range_rows(_config(), None, 0.0, 1000.0, said.append)
+        read_log_range_rows(logs_retrain_config(), None, 0.0, 1000.0, said.append)
     assert len(said) == 1 and said[0].startswith("[read] 7 lines (")
 
 
@@ -830,9 +830,9 @@ def test_a_logs_range_says_how_far_counting_its_lines_has_got(monkeypatch):
     from anomaly_gan.retrain import source
     from anomaly_gan.retrain.logs import read_log_range_rows
     from tests.logs.conftest import syslog_line
-    from tests.retrain.test_logs_retrain import _config
+    from tests.support.logs_retrain import logs_retrain_config
 
-    cfg = _config()
+    cfg = logs_retrain_config()
     t0 = 1_767_225_600.0
     words = ["cache hit", "request served in 12 ms", "user login ok", "GET /health"]
     recs = [{"ts": t0 + i * 0.01, "entity": ("api", "db")[i % 2], "level": "INFO",

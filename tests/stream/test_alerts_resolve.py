@@ -14,7 +14,7 @@ from anomaly_gan.stream.alerts import (
     resolution_id,
 )
 from anomaly_gan.stream.state import WindowBatch, WindowState
-from tests.stream.test_app import FakeIO, events, make
+from tests.support.stream_fakes import FakeIO, events, make
 
 A, N = True, False
 
@@ -164,7 +164,7 @@ def test_an_evicted_entity_loses_its_open_incident_without_a_record():
 def test_a_reload_mid_incident_resolves_it_under_the_new_model():
     """The incident survives a hot reload; its resolution names the model that scored the
     resolving window and the alert that the model before sent."""
-    from tests.stream.test_app import FakeModel
+    from tests.support.stream_fakes import FakeModel
 
     class Watcher:
         pending = FakeModel(version="v2")

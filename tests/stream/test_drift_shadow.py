@@ -194,7 +194,7 @@ def test_the_scoring_loop_feeds_shadow_and_drift_and_alerts_only_from_current():
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.stream.app import Scorer
     from anomaly_gan.stream.metrics import StreamMetrics
-    from tests.stream.test_app import FakeIO, FakeModel, events
+    from tests.support.stream_fakes import FakeIO, FakeModel, events
 
     class RefModel(FakeModel):
         def __init__(self, version, threshold):
@@ -260,7 +260,7 @@ def test_a_shadow_that_cannot_be_loaded_leaves_serve_alerting_without_it(tmp_pat
     from anomaly_gan.stream.app import Scorer
     from anomaly_gan.stream.metrics import StreamMetrics
     from anomaly_gan.stream.service import _shadow
-    from tests.stream.test_app import FakeIO, FakeModel, events
+    from tests.support.stream_fakes import FakeIO, FakeModel, events
 
     missing = tmp_path / "store" / "v7"
     cfg = config_from_dict({"serve": {"shadow_model_path": str(missing),

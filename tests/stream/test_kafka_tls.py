@@ -18,9 +18,9 @@ import pytest
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.demo.broker import create_topics
 from tests.stream.conftest import PATIENT_POLL_MS, PATIENT_STALL_S
-from tests.stream.test_scorer_kafka import injected_values
 from tests.support.kafka import consume_all, local_kafka, produce, unique_name
 from tests.support.serve import wait_until
+from tests.support.stream_plant import injected_values
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

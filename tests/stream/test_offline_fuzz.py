@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from anomaly_gan.cli import main
+from tests.support.stream_fakes import alert_topic_of
 from tests.support_models import normal_series
-from tests.test_cli import alert_topic_of
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anomaly_gan.stream.events import INVALID_REASONS, EventParser
-from tests.stream.test_app import IN, FakeIO, FakeModel, Record, make
+from tests.support.stream_fakes import IN, FakeIO, FakeModel, Record, make
 
 NOW = 1_795_000_000.0  # the fake wall clock: 2026-11-18
 

@@ -9,7 +9,7 @@ from anomaly_gan.stream.events import InvalidEvent
 from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.publisher import Publisher
 from anomaly_gan.stream.state import WindowBatch
-from tests.stream.test_app import IN, FakeIO, FakeModel, Record
+from tests.support.stream_fakes import IN, FakeIO, FakeModel, Record
 
 
 def publisher(io, scores_format="record", **alerts):

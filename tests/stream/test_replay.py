@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.stream.test_app import IN, FakeIO, FakeModel, Record, make
+from tests.support.stream_fakes import IN, FakeIO, FakeModel, Record, make
 
 CONSECUTIVE = 3
 

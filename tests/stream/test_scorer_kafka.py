@@ -19,18 +19,11 @@ from anomaly_gan.stream.events import INVALID_REASONS
 from tests.stream.conftest import plant_events
 from tests.support.kafka import consume_all, produce
 from tests.support.otlp import to_proto
+from tests.support.stream_plant import injected_values
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 START, STOP = 560, 1000  # plant rows streamed: the end of the normal period and incidents
-
-
-def injected_values(plant):
-    """The plant's rows with one more, unmistakable incident on pump-2 at rows 700..709."""
-    values = plant.values.copy()
-    sd = values[1, :600].std(axis=0)
-    values[1, 700:710, 1] += 40 * sd[1]
-    return values
 
 
 def stream_records(plant, values):

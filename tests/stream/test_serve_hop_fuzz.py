@@ -48,9 +48,9 @@ import pytest
 from anomaly_gan.data.counters import increases
 from anomaly_gan.data.windows import release_order
 from tests.stream.replay_checks import alerts, score_records
-from tests.stream.test_serve_fuzz import bundles, run, sensor_stream, where
+from tests.support.sensor_fuzz import bundles, run, sensor_stream, where
 
-__all__ = ["bundles"]  # the module fixture, shared with test_serve_fuzz.py
+__all__ = ["bundles"]  # the module fixture, from tests/support/sensor_fuzz.py
 
 pytestmark = pytest.mark.slow
 

@@ -13,6 +13,7 @@ from anomaly_gan.stream import service
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.kafka_io import AuthFailures
 from anomaly_gan.stream.metrics import StreamMetrics
+from tests.support.stream_fakes import refuse_login
 
 
 def connect_failing_with(monkeypatch, errors):
@@ -49,15 +50,6 @@ def test_settings_the_client_refuses_are_a_config_error_not_retried(monkeypatch)
     with pytest.raises(ConfigError, match=r"^serve\.kafka: .*fetch_max_wait_ms \(400000\)"):
         run()
     assert len(attempts) == 1
-
-
-def refuse_login(failures: AuthFailures) -> None:
-    """What kafka-python logs when a broker refuses the SASL login (test_kafka_io drives it)."""
-    from kafka.errors import SaslAuthenticationFailedError
-
-    failures.filter(logging.LogRecord("kafka.net.connection", logging.ERROR, "", 0,
-                                      "%s: Connection lost: %s", ("conn", SaslAuthenticationFailedError(
-                                          "invalid credentials")), None))
 
 
 def test_a_refused_login_is_named_in_readiness_and_the_retry_line(monkeypatch, caplog):

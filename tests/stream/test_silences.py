@@ -18,7 +18,7 @@ from anomaly_gan.stream.silences import (
     load_silences,
     parse_silences,
 )
-from tests.stream.test_app import Clock, FakeIO, events, make
+from tests.support.stream_fakes import Clock, FakeIO, events, make
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
 
@@ -315,7 +315,7 @@ def test_a_scorer_started_on_a_refused_file_exports_it_refused_until_fixed(tmp_p
     from anomaly_gan.stream.app import Scorer
     from anomaly_gan.stream.metrics import StreamMetrics
     from anomaly_gan.stream.silences import SilenceWatcher
-    from tests.stream.test_app import FakeModel
+    from tests.support.stream_fakes import FakeModel
 
     path = tmp_path / "s.yaml"
     path.write_text("silences: [{entity: e, end: soon}]\n")

@@ -16,8 +16,8 @@ from datetime import datetime
 import numpy as np
 
 from anomaly_gan.cli import main
-from tests.stream.test_app import TP, Clock, Partitions, Record
 from tests.support.otlp import framed, to_proto
+from tests.support.stream_fakes import TP, Clock, Partitions, Record
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z, a multiple of the slot
 SLOT = 10  # serve.assemble_seconds: the collection interval
