@@ -15,8 +15,10 @@ from anomaly_gan.errors import DataError
 # Decimal arithmetic that never rounds a difference of two floats' reprs (17 digits at
 # most, between 1e-324 and 1e308: some 650 digits apart)
 _EXACT = Context(prec=1000)
+# below it every integer is a float, its repr its value, and a difference of two is exact
+_EXACT_INTEGERS = 2.0 ** 52
 
-__all__ = ["evenly_spaced", "more_than_apart", "release_in_time_order", "release_order",
+__all__ = ["at_least_apart", "evenly_spaced", "more_than_apart", "release_in_time_order", "release_order",
            "sliding_windows", "window_end_index"]
 
 
@@ -85,20 +87,41 @@ def more_than_apart(later: float, earlier: float, seconds: float) -> bool:
     if diff < seconds - slack or not (isfinite(later) and isfinite(earlier)
                                       and isfinite(seconds)):
         return diff > seconds
+    if (later.is_integer() and earlier.is_integer() and seconds.is_integer()
+            and max(abs(later), abs(earlier), abs(seconds)) < _EXACT_INTEGERS):
+        # whole seconds (the usual stamps, a grid of them exactly gap_seconds or the
+        # tolerance apart): written as they are, and their difference is exact
+        return diff > seconds
     # Decimal, not Fraction (as elsewhere): about 1.5 us against 10 (a row whose step is
     # exactly gap_seconds takes this path)
     return _EXACT.subtract(Decimal(repr(later)), Decimal(repr(earlier))) > Decimal(repr(seconds))
 
 
-def release_in_time_order(held: list[Any], event: tuple[Any, ...],
-                          horizon: float) -> Iterator[tuple[Any, ...]]:
+def at_least_apart(later: float, earlier: float, seconds: float) -> bool:
+    """Whether ``later`` is at least ``seconds`` after ``earlier``, the three read as
+    written (:func:`more_than_apart`, the other side of the bound): the reorder tolerance's
+    release. An infinite or NaN operand is read in floats, as before.
+
+    >>> 1767225600.6 - 0.2 >= 1767225600.4, at_least_apart(1767225600.6, 1767225600.4, 0.2)
+    (False, True)
+    """
+    if not isfinite(later - earlier - seconds):  # one of them is not finite (or near 1e308)
+        return earlier <= later - seconds
+    # later - earlier < seconds is earlier - later > -seconds
+    return not more_than_apart(earlier, later, -seconds)
+
+
+def release_in_time_order(held: list[Any], event: tuple[Any, ...], newest: float,
+                          tolerance: float) -> Iterator[tuple[Any, ...]]:
     """Hold ``event`` (``(ts, arrival, ...)``: arrival breaks ties, so equal stamps keep
     their order) in the heap ``held`` and yield, in time order, every held event stamped at
-    or before ``horizon`` (the newest stamp seen less ``reorder_tolerance_seconds``). The one
-    rule by which ``serve`` releases an entity's events (``stream/state.py``) and offline
-    readers order a file's rows (:func:`release_order`)."""
+    least ``tolerance`` (``reorder_tolerance_seconds``) before ``newest`` (the newest stamp
+    seen), as written (:func:`at_least_apart`: until 2026-12-07 the float horizon
+    ``newest - tolerance`` held 1767225600.4 after 1767225600.6 with 0.2). The one rule by
+    which ``serve`` releases an entity's events (``stream/state.py``) and offline readers
+    order a file's rows (:func:`release_order`)."""
     heapq.heappush(held, event)
-    while held and held[0][0] <= horizon:
+    while held and at_least_apart(newest, held[0][0], tolerance):
         yield heapq.heappop(held)
 
 
@@ -107,7 +130,8 @@ def release_order(times: np.ndarray, tolerance: float = 0.0,
                   drop_held: bool = True) -> np.ndarray:
     """The rows ``serve`` would window for events stamped ``times`` arriving in file
     order with ``serve.windows.reorder_tolerance_seconds = tolerance``, in the order it
-    windows them: each row is held until a row at least ``tolerance`` newer arrives, then
+    windows them: each row is held until a row at least ``tolerance`` newer (as written:
+    :func:`at_least_apart`) arrives, then
     released in time order (ties in file order); a row stamped before the last one released
     is *late* and left out. The rows still held at the end of the file are released too, as
     the next events would release them. With tolerance 0 a row is late when stamped before
@@ -151,7 +175,7 @@ def release_order(times: np.ndarray, tolerance: float = 0.0,
         if last is not None and ts < last:
             continue  # late, as serve drops an event older than its entity's last
         newest = max(newest, ts)
-        for ts_out, j in release_in_time_order(held, (ts, i), newest - tolerance):
+        for ts_out, j in release_in_time_order(held, (ts, i), newest, tolerance):
             order.append(j)
             last = ts_out
     if not (evicted_at_end and drop_held):

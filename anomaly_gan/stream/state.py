@@ -8,7 +8,8 @@ Policies (docs/streaming.md explains why):
 
 - **Order.** An event older than the entity's last accepted event is *late*: counted and
   dropped. With ``reorder_tolerance_seconds > 0`` events are held per entity and released
-  in timestamp order once an event at least that much newer has arrived; only events older
+  in timestamp order once an event at least that much newer (as written:
+  :func:`~anomaly_gan.data.windows.at_least_apart`) has arrived; only events older
   than the last released one are late. Where the events end (retrain's topic range),
   :meth:`WindowState.release_held` releases the rows still held.
 - **Gaps.** If an event comes more than ``gap_seconds`` after the entity's previous one, the
@@ -380,7 +381,7 @@ class WindowState:
         self._arrivals += 1
         for t, off, _, (vals, held_starts), held_tag in release_in_time_order(
                 heap, (ts, offset, self._arrivals, (values, starts), tag),
-                seen - self.tolerance):
+                seen, self.tolerance):
             self._append(slot, t, vals, off, out, held_tag, held_starts)
 
     def release_held(self, out: WindowBatch, before: float = math.inf) -> None:

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,13 @@ def test_rows_in_time_order_are_released_as_they_come_without_an_object_per_row(
     swapped = np.array([0.0, 1.0, 3.0, 2.0, 4.0])
     assert release_order(swapped, tolerance).tolist() == (
         [0, 1, 2, 4] if tolerance == 0 else [0, 1, 3, 2, 4])
+
+
+def test_a_row_exactly_the_tolerance_behind_the_newest_is_released_as_serve_does():
+    # released once a row at least the tolerance newer came, as written (docs/streaming.md):
+    # the float horizon 1767225600.6 - 0.2 is 1767225600.3999999, and until 2026-12-07 the
+    # row at .4 stayed held, so .35 was put before it instead of dropped as late
+    times = np.array([1767225600.4, 1767225600.6, 1767225600.35])
+    assert release_order(times, 0.2).tolist() == [0, 1]
+    times[0] = math.nextafter(1767225600.4, math.inf)  # less than 0.2 s behind: held
+    assert release_order(times, 0.2).tolist() == [2, 0, 1]

@@ -135,6 +135,23 @@ def test_a_step_of_exactly_gap_seconds_as_written_is_no_gap_with_sub_second_stam
     assert st.gap_restarts == 1 and out.end_ts == stamps[1:]
 
 
+def test_a_row_exactly_the_reorder_tolerance_behind_the_newest_is_released():
+    # docs/streaming.md: held rows are released "once an event at least T seconds newer
+    # arrived", read as written. Floats put 1767225600.4 after 1767225600.6 - 0.2
+    # (1767225600.3999999): until 2026-12-07 it stayed held, and 1767225600.35, later
+    # than the last row released but before it, was windowed instead of dropped as late
+    st, out = make(window=2, reorder_tolerance_seconds=0.2)
+    feed(st, out, "a", [1767225600.4, 1767225600.6, 1767225600.35])
+    assert st.late == 1
+    feed(st, out, "a", [1767225600.8], start_offset=3)  # releases 1767225600.6
+    assert out.end_ts == [1767225600.6]
+    # one float later the row is less than 0.2 s behind: still held
+    st, out = make(window=2, reorder_tolerance_seconds=0.2)
+    feed(st, out, "a", [math.nextafter(1767225600.4, math.inf), 1767225600.6,
+                        1767225600.35])
+    assert st.late == 0
+
+
 def test_an_entity_exactly_idle_seconds_behind_still_holds_the_commit():
     # "a" is 0.3 s (as written) behind its partition's recent entities, not more: it is not
     # idle, and the row its next window needs holds the commit. Floats put 1767225600.1

@@ -174,10 +174,23 @@ def reference(case: Case, notes: Counter[str] | None = None) -> tuple[list[Step]
         out.append((name, last[0][0], ev.ts, tuple(r for _, r, _ in last), e.partition,
                     ev.offset, same if same > 1 else 0))
 
-    def release(name: str, e: _Entity, upto: float | None, out: list[Window]) -> None:
+    def release(name: str, e: _Entity, upto: float | None, out: list[Window],
+                newest: float | None = None) -> None:
+        """Release the held rows stamped at or before ``upto`` (all with None), or with
+        ``newest`` those at least ``tol`` behind it, as written."""
         e.held.sort(key=lambda h: (h[0], h[1]))
         arrivals = [h[1] for h in e.held]
-        while e.held and (upto is None or e.held[0][0] <= upto):
+        def due(ts: float) -> bool:
+            if newest is None:
+                return upto is None or ts <= upto
+            behind = written(newest) - written(ts)
+            if behind == written(tol):
+                notes["tolerance_exactly"] += 1
+                if not ts <= newest - tol:  # the float horizon would hold it
+                    notes["tolerance_exactly_float_holds"] += 1
+            return behind >= written(tol)
+
+        while e.held and due(e.held[0][0]):
             _, arrival, ev = e.held.pop(0)
             if arrival != min(arrivals):
                 notes["reordered"] += 1
@@ -223,9 +236,9 @@ def reference(case: Case, notes: Counter[str] | None = None) -> tuple[list[Step]
                 arrival += 1
                 e.held.append((ev.ts, arrival, ev))
                 e.newest = ev.ts if e.newest is None else max(e.newest, ev.ts)
-                # the tolerance's horizon in floats, as the product reads it: exactly (as
-                # written) it differs for some sub-second seeds (not fixed yet)
-                release(name, e, e.newest - tol, out)
+                # at least tol newer, as written: the float horizon newest - tol put a
+                # row exactly tol behind on either side for some sub-second seeds
+                release(name, e, None, out, e.newest)
         steps.append((out, (counts["late"], counts["gap"], counts["evicted"], counts["moves"],
                             frozenset(entities))))
     final: list[Window] = []
@@ -381,7 +394,8 @@ def test_windows_keep_the_documented_contract(seeds):
 def test_the_cases_reach_every_rule():
     """The generator makes what the contract speaks of, each many times in 300 seeds: late
     events with and without a tolerance, swaps repaired, gaps and times exactly a gap apart
-    (as written, also where their float difference is more),
+    (as written, also where their float difference is more), rows exactly the tolerance
+    behind the newest (also where the float horizon would hold them),
     equal times and windows with repeats, skipped hops, evictions (of entities with held
     rows too) and returns, partition moves and revokes, counters' first events, resets by a
     fall and by a start time, rows released at the end and rows kept (stamped at its end or
@@ -390,6 +404,7 @@ def test_the_cases_reach_every_rule():
     for seed in range(300):
         reference(make_case(seed)[0], notes)
     rules = ("late", "late_held", "reordered", "gap", "gap_exactly", "gap_exactly_float_more",
+             "tolerance_exactly", "tolerance_exactly_float_holds",
              "equal_time", "repeat",
              "hop_skipped", "evicted", "evicted_with_held", "returned", "partition_move",
              "moved_with_held", "revoked", "lead", "counter_reset", "start_reset",
