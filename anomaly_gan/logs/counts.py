@@ -65,6 +65,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from anomaly_gan.data.windows import more_than_apart
+
 __all__ = ["CORROBORATING_LINES", "NEW_OVERFLOW", "RECENT_LINES", "BucketRow", "CountBuckets"]
 
 Key = tuple[str, int]  # ("known", template id) or ("new", live template id)
@@ -359,7 +361,7 @@ class CountBuckets:
         newest one (it starts afresh: :meth:`drop`). Lines without a time never do."""
         ob = self._open.get(entity)
         return (self.bucket_lines is not None and ob is not None and ts is not None
-                and ob.newest is not None and ts - ob.newest > self.gap_seconds)
+                and ob.newest is not None and more_than_apart(ts, ob.newest, self.gap_seconds))
 
     def expire(self) -> list[str]:
         """Lines mode: forget (:meth:`drop`) every entity whose newest line is more than
@@ -375,9 +377,11 @@ class CountBuckets:
         if not times:
             return []
         # rounded up: of two entities, the newer one (rounded down, the silent one held on)
-        horizon = times[math.ceil(0.9 * (len(times) - 1))] - self.gap_seconds
+        # "more than gap_seconds behind" as written: the float horizon recent - gap put an
+        # entity exactly gap_seconds behind it (1767225600.1 with .4 and 0.3) until 2026-12-07
+        recent = times[math.ceil(0.9 * (len(times) - 1))]
         gone = [e for e, ob in self._open.items()
-                if ob.newest is not None and ob.newest < horizon]
+                if ob.newest is not None and more_than_apart(recent, ob.newest, self.gap_seconds)]
         for entity in gone:
             self.drop(entity)
         return gone

@@ -31,6 +31,7 @@ import numpy as np
 from anomaly_gan.artifacts import BundleInfo
 from anomaly_gan.config import Config, LogsConfig, config_to_dict, is_otlp
 from anomaly_gan.data.readers import Reading, lags, packed_format
+from anomaly_gan.data.windows import more_than_apart
 from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError, duration
 from anomaly_gan.files import open_input
@@ -546,12 +547,17 @@ def _time_order(times: np.ndarray, gap_seconds: float, not_after: float
 
     first, end = 0, len(order)  # the stray lines are left out at either end
     stray = []
-    while (end - first >= 3 and at(first + 1) - at(first) > gap_seconds
-           and at(first + 2) - at(first + 1) <= gap_seconds):
+    def apart(k: int) -> bool:  # lines k and k + 1 more than gap_seconds apart, as written
+        return more_than_apart(at(k + 1), at(k), gap_seconds)
+
+    def close(k: int) -> bool:  # at most gap_seconds apart (NaN, inf - inf: not)
+        return (not math.isnan(at(k + 1) - at(k))
+                and not more_than_apart(at(k + 1), at(k), gap_seconds))
+
+    while end - first >= 3 and apart(first) and close(first + 1):
         stray.append(int(order[first]))
         first += 1
-    while (end - first >= 3 and at(end - 1) - at(end - 2) > gap_seconds
-           and at(end - 2) - at(end - 3) <= gap_seconds):
+    while end - first >= 3 and apart(end - 2) and close(end - 3):
         stray.append(int(order[end - 1]))
         end -= 1
     return order[first:end], future.tolist(), sorted(stray), late

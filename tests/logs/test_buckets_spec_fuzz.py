@@ -24,7 +24,8 @@ time buckets, watermark, gap rule, per N lines) and the module docstring of
   start is its first line's time, its time the entity's newest line time so far (within its
   series), or the bucket's number in the series for lines without a time. The gap rule on
   line times: a line more than ``gap_seconds`` after its entity's newest starts a new series,
-  the partial bucket left out; at a commit (``serve``), an entity whose newest line is more
+  the partial bucket left out ("more than" with the times and ``gap_seconds`` as written,
+  decimals, not their float difference); at a commit (``serve``), an entity whose newest line is more
   than ``gap_seconds`` behind the 90th percentile (rounded up) of the held entities' newest
   lines is forgotten the same way. At the end of a file (``flush``) a partial bucket is a row.
 - Counts: one column per line's column; a row is marked when one of its lines is.
@@ -33,7 +34,9 @@ Each seed draws 1-5 entities, time buckets (0.1 to 60 s, the offline or the serv
 lateness 0 to 2 buckets) or N of 1-5 (lines in file order, some stamped back in time, all
 without a time in some seeds, commits with ``expire`` in about half), ``gap_seconds`` a
 multiple of the bucket or not, bursts of equal stamps, lines on bucket boundaries and just
-before them, silences shorter than, equal to and longer than the gap.
+before them, silences shorter than, equal to and longer than the gap (per N lines also on
+a grid of tenths after an epoch time: steps of exactly ``gap_seconds`` as written whose
+float difference is more).
 ``BUCKETS_SPEC_FUZZ_SEEDS`` (default 500, a few seconds) seeds from
 ``BUCKETS_SPEC_FUZZ_SEED_START`` (default 0): ``BUCKETS_SPEC_FUZZ_SEED_START=17
 BUCKETS_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
@@ -46,6 +49,7 @@ import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pytest
 
@@ -193,6 +197,14 @@ class _LinesEntity:
 def _reference_lines(case: Case, notes: Counter[str]) -> tuple[Runs, int, int]:
     n, gap = case.bucket_lines, case.gap
     assert n is not None
+
+    def more_apart(later: float, earlier: float, seconds: float) -> bool:
+        """"more than gap_seconds" with the times as written (decimals)"""
+        step = Decimal(repr(later)) - Decimal(repr(earlier))
+        if step == Decimal(repr(seconds)):
+            notes["gap_exactly"] += 1
+            notes["gap_exactly_float_more"] += later - earlier > seconds
+        return step > Decimal(repr(seconds))
     runs: Runs = {}
     state: dict[str, _LinesEntity] = {}
     forgotten = partial = 0
@@ -220,15 +232,15 @@ def _reference_lines(case: Case, notes: Counter[str]) -> tuple[Runs, int, int]:
         if isinstance(x, str):  # a commit: expire
             times = sorted(st.newest for st in state.values() if st.newest is not None)
             if times:
-                horizon = times[math.ceil(0.9 * (len(times) - 1))] - gap
+                recent = times[math.ceil(0.9 * (len(times) - 1))]
                 for e in [e for e, st in state.items()
-                          if st.newest is not None and st.newest < horizon]:
+                          if st.newest is not None and more_apart(recent, st.newest, gap)]:
                     notes["expired"] += 1
                     forget(e)
             continue
         st_ = state.get(x.entity)
         if (st_ is not None and x.ts is not None and st_.newest is not None
-                and x.ts - st_.newest > gap):
+                and more_apart(x.ts, st_.newest, gap)):
             notes["returned_after_gap"] += 1
             forget(x.entity)
         if x.entity not in state:
@@ -328,8 +340,8 @@ def make_case(seed: int) -> Case:
         n = None
     else:
         s = None
-        unit = rng.choice([1.0, 10.0, 0.5])
-        gap = rng.choice([3, 5, 10]) * unit
+        unit = rng.choice([1.0, 10.0, 0.5, 0.1, 0.1])
+        gap = float(rng.choice([3, 5, 10]) * Decimal(repr(unit)))  # 0.3, not 3 * 0.1
         driver = rng.choice(["offline", "serve"])
         lateness = 0.0
         n = rng.randint(1, 5)
@@ -357,6 +369,8 @@ def make_case(seed: int) -> Case:
         ts: float | None = t
         if not time_mode and rng.random() < 0.08:
             ts = t - rng.choice([0.5, 1.0, 1.2, 2.0]) * gap  # stamped back in time
+        if ts is not None and unit == 0.1:  # tenths as written: steps of exactly the gap
+            ts = float(Decimal(repr(ts)).quantize(Decimal("0.1")))
         steps.append(Line(rng.choice(live), None if timeless else ts, rng.randrange(COLUMNS),
                           rng.random() < 0.05))
     return Case(s, n, gap, driver, lateness, steps)
@@ -403,6 +417,6 @@ def test_the_cases_reach_every_rule():
         reference(make_case(seed), notes)
     rules = ("zero_row", "zero_row_just_under_gap", "gap_exact", "gap_forgot", "new_series",
              "on_boundary", "watermark_held_back", "watermark_first_lines",
-             "returned_after_gap", "expired", "partial_dropped", "flushed_partial",
+             "returned_after_gap", "expired", "gap_exactly", "gap_exactly_float_more", "partial_dropped", "flushed_partial",
              "row_time_not_last_line", "stamped_back", "no_time")
     assert all(notes[rule] >= 5 for rule in rules), {r: notes[r] for r in rules}

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -207,3 +209,16 @@ def test_a_line_goes_to_the_bucket_that_holds_its_time():
     rows = {r.entity: r for r in b.flush()}
     assert rows["a"].start_ts <= 1.7 < rows["a"].end_ts
     assert rows["b"].start_ts <= 4.3 < rows["b"].end_ts
+
+
+def test_per_n_lines_a_line_exactly_gap_seconds_after_or_behind_is_no_gap_as_written():
+    """docs/logs.md: "more than logs.gap_seconds", with the times as written, as the window
+    state reads its gap (data/windows.more_than_apart). 1767225600.4 - 1767225600.1 is
+    0.3000001907... in floats: until 2026-12-07 a line 0.3 s after the newest, with
+    gap_seconds 0.3, was a return after the gap, and an entity 0.3 s behind expired."""
+    b = CountBuckets(1, bucket_lines=3, gap_seconds=0.3)
+    b.add("a", 1767225600.1, 0, K1, "x", False)
+    b.add("b", 1767225600.4, 0, K1, "y", False)
+    assert not b.returns_after_gap("a", 1767225600.4)
+    assert b.expire() == []
+    assert b.returns_after_gap("a", math.nextafter(1767225600.4, math.inf))

@@ -515,6 +515,17 @@ def test_time_order_keeps_sparse_logs_whole():
     assert time_order([0.0, 10.0], 1800.0)[0] == [0, 1]
 
 
+def test_a_stray_line_is_more_than_gap_seconds_away_as_written():
+    """"more than logs.gap_seconds" with the times as written (docs/logs.md): the float
+    difference 1767225600.4 - 1767225600.1 is more than 0.3, and until 2026-12-07 a first
+    line 0.3 s before the next was left out as a stray, and one far before two lines 0.3 s
+    apart was kept (they did not follow each other closely)."""
+    assert time_order([1767225600.1, 1767225600.4, 1767225600.5], 0.3) == (
+        [0, 1, 2], [], [], 0)
+    assert time_order([1767225500.0, 1767225600.1, 1767225600.4], 0.3) == (
+        [1, 2], [], [0], 0)
+
+
 def test_a_silent_entitys_empty_buckets_count_up_to_a_sparse_files_last_line():
     """The watermark lags up to two lines behind where a partition's lines are more than a
     bucket apart (docs/logs.md, Watermark); a file in time order has it at its last line, so
