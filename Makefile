@@ -60,8 +60,12 @@ offline-demo: venv
 
 # pytest exit code 5 means "no tests collected": that is a failure here, never a pass. The 15
 # slowest tests are listed at the end (the suite is kept under 10 minutes on 2 cores).
+# --max-worker-restart=0: a worker that dies (a test that kills its own process) fails the
+# run at once, naming the test. With restarts, --dist loadfile can hang for good after
+# "replacing crashed worker" (pytest-xdist issues 784, 1323, 1327): a clean clone's run of
+# 2026-12-07 sat at 99%, every worker idle waiting for work, until interrupted.
 test: setup
-	@set +e; PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS); \
+	@set +e; PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --max-worker-restart=0 --durations=15 $(PYTEST_ARGS); \
 	rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
