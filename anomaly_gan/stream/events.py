@@ -615,7 +615,12 @@ class EventParser:
         if raw_values is None:
             return InvalidEvent("missing_field", f"{values_name!r} is missing"
                                 + _log_line_hint(obj, values_name))
-        ts = parse_timestamp(raw_ts)
+        if type(raw_ts) is str and (number := epoch_number(raw_ts.strip())) is not None:
+            # epoch digits in a string, as a log event's ts and a CSV cell: until 2026-12-07
+            # "1767225600123" was a bad_timestamp and "20260101" a date
+            ts = parse_timestamp(number)
+        else:
+            ts = parse_timestamp(raw_ts)
         if ts is None:
             return InvalidEvent("bad_timestamp", f"{ts_name!r} {_short(raw_ts)} is not RFC "
                                                  "3339, epoch s, ms, us or ns up to year 9999")

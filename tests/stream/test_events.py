@@ -544,3 +544,21 @@ def test_epoch_digits_as_text_are_the_time_of_the_same_integer(digits):
     from anomaly_gan.stream.events import parse_timestamp_text
 
     assert parse_timestamp_text(f" {digits} ") == parse_timestamp(int(digits))
+
+
+@pytest.mark.parametrize("digits", ["1767225600", "1767225600123", " 1767225600123456 ",
+                                    "1767225668021411753", "100000000000000001", "20260101"])
+def test_a_json_ts_of_epoch_digits_is_the_time_of_the_same_integer(parser, digits):
+    """A metric event whose ``ts`` is epoch digits in a string (a producer that writes every
+    field as text) is the time of the integer, as a log event's ``ts``, a CSV cell and
+    ``--from`` read it: until 2026-12-07 ``"1767225600123"`` was a ``bad_timestamp`` (the
+    whole record dead-lettered) and ``"20260101"`` was a date, where a log event and the
+    same row in a CSV file read epoch seconds."""
+    from anomaly_gan.logs.events import LogParser
+    from anomaly_gan.stream.events import parse_timestamp_text
+
+    ev = parser.parse(enc({"entity": "p", "ts": digits, "values": [1, 2]}))
+    assert ev == Event("p", parse_timestamp(int(digits)), [1.0, 2.0])
+    assert ev.ts == parse_timestamp_text(digits)
+    got = LogParser().parse(enc({"message": "hello", "ts": digits.strip(), "entity": "p"}))
+    assert got.ts == ev.ts
