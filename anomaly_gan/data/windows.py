@@ -18,8 +18,8 @@ _EXACT = Context(prec=1000)
 # below it every integer is a float, its repr its value, and a difference of two is exact
 _EXACT_INTEGERS = 2.0 ** 52
 
-__all__ = ["at_least_apart", "evenly_spaced", "more_than_apart", "release_in_time_order", "release_order",
-           "sliding_windows", "window_end_index"]
+__all__ = ["at_least_apart", "evenly_spaced", "more_than_apart", "release_in_time_order",
+           "release_order", "sliding_windows", "window_end_index"]
 
 
 def sliding_windows(values: np.ndarray, window: int, stride: int = 1) -> np.ndarray:

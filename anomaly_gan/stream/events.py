@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
            "Event", "EventParser", "FailureKinds", "InvalidEvent", "PartialEvent", "check_entity",
            "dead_letter_of", "decode_object", "entity_part", "entity_text", "epoch_number",
-           "joined_entity", "json_field", "non_finite", "parse_timestamp", "parser_from_config", "utf8_size",
-           "without_bom"]
+           "joined_entity", "json_field", "non_finite", "parse_timestamp", "parser_from_config",
+           "utf8_size", "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
