@@ -635,7 +635,11 @@ class ModelStore:
         cur = self.current(replacing=replacing)
         history = {"stack": raw["stack"], "log": raw["log"]}
         before = raw.get("before")
-        if ("current" in raw and raw["current"] != cur and before is not None
+        # A `current` that names no version (being replaced) is damaged, not the one a
+        # killed promote left: that is absent or a version. Taken for a killed first promote
+        # (before it: None), it dropped that promote from the log and the stack.
+        garbled = cur is None and os.path.lexists(self.root / CURRENT)
+        if (not garbled and "current" in raw and raw["current"] != cur and before is not None
                 and before.get("current") == cur):
             history = {"stack": list(before["stack"]), "log": raw["log"][:-1]}
         if cur is not None and (not history["stack"] or history["stack"][-1] != cur):

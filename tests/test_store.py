@@ -372,6 +372,22 @@ def test_a_current_naming_no_version_is_replaced_by_a_promote(store, content, ca
     assert store.rollback(verify=False) == ("v3", "v2")
 
 
+@pytest.mark.parametrize("content", [b"", b"models/v1\n", b"\xff\xfe\n"])
+def test_a_current_damaged_after_the_first_promote_keeps_its_history(store, content):
+    """A `current` naming no version after the store's first promote was read as a promote
+    killed between its two renames (history.json written for v1, `current` not yet: None,
+    as before that promote), so the promote that replaced it dropped the first promote from
+    the log and the stack: `models rollback` had no target (tests/retrain/
+    test_store_spec_fuzz.py, seed 0 and 38 of the first 3,000)."""
+    store.promote("v1", verify=False)
+    (store.root / "current").write_bytes(content)
+    store.promote("v2", verify=False)
+    assert [(e["action"], e["version"]) for e in store.history()] == [
+        ("promote", "v1"), ("promote", "v2")]
+    assert store.predecessor() == "v1"
+    assert store.rollback(verify=False) == ("v2", "v1")
+
+
 def test_a_current_that_is_a_directory_is_not_replaced_by_a_promote(store):
     """A directory is no file a rename can replace: its own message says to remove it."""
     (store.root / "current").mkdir()
