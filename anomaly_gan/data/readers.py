@@ -385,9 +385,10 @@ def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int
 
 
 def _is_header(cells: Sequence[str], path: Path,
-               number: Callable[[str], float | None] = _number) -> bool:
+               number: Callable[[str], float | None] = _number, line: int = 1) -> bool:
     """A first row of names is a header, one of numbers (or empty cells) is data; a row
-    mixing both is refused rather than guessed. ``number`` reads a cell (None: a name)."""
+    mixing both is refused rather than guessed. ``number`` reads a cell (None: a name);
+    ``line``: the row's file line (blank lines before it are counted)."""
     filled = [c for c in cells if not _is_missing(c)]
     numeric = [number(c) is not None for c in filled]
     if all(numeric):
@@ -401,16 +402,16 @@ def _is_header(cells: Sequence[str], path: Path,
             # a headerless export of time,value rows: data.header: names, which the line
             # below offers, would have made the first reading the column names
             raise DataError(
-                f"{path}: line 1: column {j + 1} holds a time ({brief(cells[j])}) beside "
+                f"{path}: line {line}: column {j + 1} holds a time ({brief(cells[j])}) beside "
                 f"numbers: a file without a header line? Add one, naming the time column "
                 f"'timestamp' (a file without a header holds numbers only)")
         raise DataError(
-            f"{path}: line 1: mixes names and numbers (column {j + 1} is {brief(cells[j])}, "
+            f"{path}: line {line}: mixes names and numbers (column {j + 1} is {brief(cells[j])}, "
             f"column {k + 1} is {brief(cells[k])}); expected a header of column names or a "
             f"row of numbers (data.header: names reads it as names)"
         )
     j = next(i for i, c in enumerate(cells) if _is_missing(c))
-    raise DataError(f"{path}: line 1, column {j + 1}: "
+    raise DataError(f"{path}: line {line}, column {j + 1}: "
                     + (f"empty column name in the header{_empty_name_hint(j, len(cells))}"
                        if not cells[j] else
                        f"column name {brief(cells[j])} reads as a missing value; rename it"))
@@ -650,7 +651,7 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
     elif header_rule == "none":
         has_header = False
     else:
-        has_header = _is_header(first, path, number)
+        has_header = _is_header(first, path, number, head[1])
     if has_header:
         header = first
         body = records

@@ -1038,3 +1038,15 @@ def test_epoch_digits_in_a_csv_file_are_the_times_serve_reads_from_the_json_inte
               for s in stamps]
     assert served[0] == pytest.approx(1e8)
     assert table_times(read_table(path), tolerance=1e12).tolist() == served
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("\n\n1,x\n2,3\n", r"d\.csv: line 3: mixes names and numbers"),
+    ("\r\n2026-01-01T00:00:00Z,5\n", r"d\.csv: line 2: column 1 holds a time"),
+    ("\na,,b\n1,2,3\n", r"d\.csv: line 2, column 2: empty column name"),
+])
+def test_a_first_row_refused_after_blank_lines_is_named_by_its_line(tmp_path, text, expected):
+    # Blank lines are skipped but counted; the first row's refusals said "line 1" whatever
+    # line it was on (found by tests/data/test_readers_spec_fuzz.py, seed 180)
+    with pytest.raises(DataError, match=expected):
+        read_table(write(tmp_path, text))
