@@ -202,6 +202,10 @@ def parse_timestamp_text(text: str) -> float | None:
     text = text.strip()
     number = epoch_number(text)
     if number is None:
+        # float() also reads 1_000 and non-ASCII digits, which no JSON number, nor a CSV
+        # number cell, is: they were times of 1970 (serve dead-letters such a string ts)
+        if "_" in text or not text.isascii():
+            return parse_timestamp(text)
         try:
             number = float(text)
         except ValueError:

@@ -3,7 +3,13 @@ import re
 import numpy as np
 import pytest
 
-from anomaly_gan.data.readers import apply_nan_policy, check_features, read_labels, read_table
+from anomaly_gan.data.readers import (
+    apply_nan_policy,
+    check_features,
+    read_labels,
+    read_table,
+    table_times,
+)
 from anomaly_gan.errors import DataError
 
 
@@ -1050,3 +1056,19 @@ def test_a_first_row_refused_after_blank_lines_is_named_by_its_line(tmp_path, te
     # line it was on (found by tests/data/test_readers_spec_fuzz.py, seed 180)
     with pytest.raises(DataError, match=expected):
         read_table(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("stamp", ["1_000", "1_767_225_600", "١٧٦٧٢٢٥٦٠٠", "１７６７２２５６００"])
+def test_a_stamp_of_underscores_or_non_ascii_digits_is_no_time(tmp_path, stamp):
+    # Python's float() reads them; README: 1_000 is not a number, and docs/streaming.md: a
+    # CSV cell's epoch is ASCII digits, as serve's string ts, which dead-letters these.
+    # Found by tests/data/test_readers_spec_fuzz.py's review of parse_timestamp_text.
+    t = read_table(write(tmp_path, f"timestamp,a\n1767225500,1\n{stamp},2\n"))
+    with pytest.raises(DataError, match=r"d\.csv: line 3: timestamp .* is not RFC 3339"):
+        table_times(t)
+
+
+def test_a_stamp_with_an_exponent_is_an_epoch_number(tmp_path):
+    # pandas writes a float64 epoch column so (1.7672256e+18 ns); serve reads the JSON number
+    t = read_table(write(tmp_path, "timestamp,a\n1.7672256e+18,1\n1767225660e0,2\n"))
+    assert table_times(t).tolist() == [1767225600.0, 1767225660.0]
