@@ -568,13 +568,14 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
         # Read for a model (only: its features), the file's header is checked against
         # them first: a log file is 'columns do not match the model's features'
         if (only is None and len(start) == 2
-                and (log := _log_file_hint(path, start[0][0], start[1][0]))):
+                and (log := _log_file_hint(path, start[0][0], start[1][0], start[0][1]))):
             raise DataError(log) from None
         raise
 
 
-def _log_file_hint(path: Path, first: list[str], second: list[str]) -> str:
-    """The refusal of a CSV read that failed on a log file: its first two lines are log
+def _log_file_hint(path: Path, first: list[str], second: list[str], line_no: int = 1) -> str:
+    """The refusal of a CSV read that failed on a log file: its first two lines (the first
+    at file line ``line_no``: blank lines before it counted) are log
     lines (JSON objects, or a cell of four or more words in the same column of both: see
     :func:`log_text`), which no CSV header and row are. Read as a CSV, its first line was a
     header and the error
@@ -596,7 +597,7 @@ def _log_file_hint(path: Path, first: list[str], second: list[str]) -> str:
     else:
         return ""
     line = brief(",".join(first))
-    return (f"{path}: line 1 is a log line, not a CSV header: without a logs: section in the "
+    return (f"{path}: line {line_no} is a log line, not a CSV header: without a logs: section in the "
             f"config, --data files are read as CSV tables of numbers ({line}); train on a log "
             f"file with a config that has one (configs/logs.yaml): {how} (docs/logs.md, "
             f"'Worked examples of common formats')")

@@ -1072,3 +1072,13 @@ def test_a_stamp_with_an_exponent_is_an_epoch_number(tmp_path):
     # pandas writes a float64 epoch column so (1.7672256e+18 ns); serve reads the JSON number
     t = read_table(write(tmp_path, "timestamp,a\n1.7672256e+18,1\n1767225660e0,2\n"))
     assert table_times(t).tolist() == [1767225600.0, 1767225660.0]
+
+
+def test_a_log_file_after_blank_lines_is_named_at_its_first_line(tmp_path):
+    """The refusal of a log file read as a CSV named line 1 whatever the line of its first
+    log line: blank lines before it are counted (as every other refusal of the first row
+    counts them since 2026-12-07)."""
+    data = tmp_path / "app.log"
+    data.write_text("\n\n" + "2026-01-01 00:00:00 web INFO cache warmed up\n" * 3)
+    with pytest.raises(DataError, match=r": line 3 is a log line, not a CSV header"):
+        read_table(data)
