@@ -396,7 +396,9 @@ class LogParser:
                 return None
             return (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
         if isinstance(raw, str):
-            number = epoch_number(raw)  # epoch digits as an int: its unit decided exactly
+            # epoch digits as an int (its unit decided exactly); whitespace around them left
+            # out, as around an RFC 3339 time and in a metric event (until 2026-12-07 refused)
+            number = epoch_number(raw.strip())
             if number is not None:
                 return parse_timestamp(number)
         return parse_timestamp(raw)

@@ -729,3 +729,15 @@ def test_a_record_of_one_line_at_max_event_bytes_with_its_line_break_is_an_event
     for record in (line + b"\n", line + b"\r\n", b"\n" + line):
         assert [e.message for e in p.parse_record_many(record)] == ["x" * 23]
     assert p.parse_record_many(line + b"x\n")[0].reason == "oversized"
+
+
+@pytest.mark.parametrize("ts", [" 1767225600", "1767225600123 ", "\t1767225600.5\n"])
+def test_epoch_digits_with_whitespace_around_are_a_time_as_in_a_metric_event(ts):
+    """Whitespace around epoch digits in a log event's ``ts`` was a ``bad_timestamp``, where
+    a metric event, a CSV cell and an RFC 3339 string leave it out."""
+    from anomaly_gan.stream.events import EventParser, parse_timestamp_text
+
+    got = LogParser().parse(json.dumps({"message": "up", "ts": ts, "entity": "p"}).encode())
+    metric = EventParser(("a",), max_event_bytes=4096).parse(
+        json.dumps({"entity": "p", "ts": ts, "values": [1]}).encode())
+    assert got.ts == metric.ts == parse_timestamp_text(ts)
