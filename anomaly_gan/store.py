@@ -652,9 +652,14 @@ class ModelStore:
 
     def _rollback_index(self, stack: list[str]) -> int | None:
         """Where in ``stack`` the version ``rollback`` restores is: the newest below the top
-        that is still in the store (one removed by hand is skipped)."""
+        that is still in the store (one removed by hand is skipped) and is not the top's own
+        name."""
         for i in range(len(stack) - 2, -1, -1):
-            if is_file(self.root / stack[i] / MANIFEST, StoreError):
+            # Until 2026-12-07 the top's own name counted: a stack with it under the top (v1
+            # promoted over a garbled `current` that had named it; a prune or `rm -r` of the
+            # version between two promotes of v1) rolled back "from v1 to v1", and `models
+            # list` and prune took v1 for its own predecessor.
+            if stack[i] != stack[-1] and is_file(self.root / stack[i] / MANIFEST, StoreError):
                 return i
         return None
 
@@ -1158,8 +1163,9 @@ class ModelStore:
         stack = self._history()["stack"]
         end = self._rollback_index(stack)
         for i in range(len(stack) - 2 if end is None else end, -1, -1):
-            if not is_file(self.root / stack[i] / MANIFEST, StoreError):
-                continue  # removed by hand: skipped, as rollback skips it
+            if stack[i] == stack[-1] or not is_file(self.root / stack[i] / MANIFEST,
+                                                    StoreError):
+                continue  # the current itself, or removed by hand: skipped, as by rollback
             try:
                 inspect_bundle(self.root / stack[i])
             except (AnomalyGanError, OSError):

@@ -204,6 +204,37 @@ def test_a_version_removed_by_hand_is_no_rollback_target(store):
     assert store.predecessor() is None
 
 
+@pytest.mark.parametrize("steps", ["promote-twice-garble-current", "prune-between",
+                                   "remove-between"])
+def test_the_current_version_is_never_its_own_rollback_target(store, steps):
+    """A stack holding the current's name under its top (v1 promoted again after `current`
+    was garbled; a prune or `rm -r` of the version between two promotes of v1) made v1 its
+    own predecessor: `models rollback` printed "rolled back from v1 to v1" with exit 0,
+    `models list` showed no `^` and prune kept no rollback target (tests/retrain/
+    test_store_spec_fuzz.py, seeds 23 and 112)."""
+    if steps == "promote-twice-garble-current":
+        store.promote("v1", verify=False)
+        (store.root / "current").write_bytes(b"\xff\xfe\n")
+        store.promote("v1", verify=False)
+        with pytest.raises(StoreError, match="nothing to roll back"):
+            store.rollback(verify=False)
+        assert store.predecessor() is None
+        return
+    if steps == "prune-between":
+        for v in ("v1", "v2", "v1", "v3"):
+            store.promote(v, verify=False)
+        assert store.prune(keep=0) == ["v2", "v4", "v5"]  # the stack: v1, v1, v3
+        assert store.rollback(verify=False) == ("v3", "v1")
+    else:
+        for v in ("v1", "v2", "v1"):
+            store.promote(v, verify=False)
+        shutil.rmtree(store.root / "v2")
+    assert store.predecessor() is None
+    with pytest.raises(StoreError, match="nothing to roll back"):
+        store.rollback(verify=False)
+    assert store.current() == "v1"
+
+
 def test_prune_removes_a_linked_version_but_not_what_it_links_to(store, tmp_path):
     """A version that is a link to a bundle elsewhere was pruned into a hidden link that
     nothing ever removed (rmtree refuses links)."""
