@@ -1711,8 +1711,10 @@ def _check_label_times(labels: Table, data: Table) -> None:
         if a == b:
             continue
         t, u = parse_timestamp_text(a), parse_timestamp_text(b)
-        # a stamp that is no epoch or RFC 3339 time cannot be compared: not refused for it
-        if t is not None and u is not None and abs(t - u) > 1e-3:
+        # a stamp that is no epoch or RFC 3339 time cannot be compared: not refused for it.
+        # Compared to the microsecond (RFC 3339's finest in a data file): within 1 ms, a
+        # label stamped for the next row of 1 kHz data passed.
+        if t is not None and u is not None and round(t * 1e6) != round(u * 1e6):
             raise DataError(f"{labels.path}: {labels.where(i)}: timestamp {clip(a, 40)!r} is not "
                             f"that of the data row it labels ({clip(b, 40)!r}, "
                             f"{data.where(i)} of {data.path}); expected one label per data "

@@ -536,6 +536,21 @@ def test_labels_stamped_for_other_rows_are_refused(tmp_path):
     np.testing.assert_array_equal(read_labels(same, data=local), [0, 1])
 
 
+def test_a_label_stamped_a_millisecond_off_its_row_is_refused(tmp_path):
+    """Stamps were compared to within 1 ms: at 1 kHz a label stamped for the next row passed
+    (found by tests/data/test_labels_spec_fuzz.py). They are compared to the microsecond, the
+    finest an RFC 3339 stamp of a data file writes; epoch ns and RFC 3339 of one time pass."""
+    data = read_table(write(tmp_path, "timestamp,a\n2026-01-01T00:00:00.000Z,1\n"
+                                      "2026-01-01T00:00:00.001Z,2\n", "d.csv"))
+    off = write(tmp_path, "timestamp,label\n2026-01-01T00:00:00.001Z,0\n"
+                          "2026-01-01T00:00:00.002Z,1\n", "off.csv")
+    with pytest.raises(DataError, match=r"off.csv: line 2: timestamp '2026-01-01T00:00:00.001Z'"):
+        read_labels(off, data=data)
+    same = write(tmp_path, "timestamp,label\n1767225600000000000,0\n1767225600001000,1\n",
+                 "same.csv")
+    np.testing.assert_array_equal(read_labels(same, data=data), [0, 1])
+
+
 def test_a_blank_line_among_labels_is_named_when_one_is_missing(tmp_path):
     with pytest.raises(DataError, match=r"expected 4 labels \(one per data row\), got 3 "
                                         r"\(line 3 is blank: a label left out\?\)$"):
