@@ -5,10 +5,12 @@ reference written from the docs alone.
 :func:`reference` restates README.md's *Data files* (the labels file's sentences, and the
 CSV rules it shares with data files) without the product's code:
 
-- a labels file holds one 0 or 1 per data row, or ``true``/``false`` (any case), with or
-  without a header (a first row of names), or a column named ``label`` beside others; a
-  label of another number (``2``, ``-1``, ``0.5``) or of text is refused naming its line;
-  fewer or more labels than the data has rows are refused, saying both counts;
+- a labels file holds one 0 or 1 per data row (as a number: ``1.0``, ``1e0`` too), or
+  ``true``/``false`` (any case), with or without a header (a first row of names); among
+  several columns the one named ``label``, else ``is_anomaly``, else ``anomaly`` (any
+  case), the others holding numbers, ``true``/``false`` or missing values (text refused); a label of another number
+  (``2``, ``-1``, ``0.5``), of text or missing (``NA``, an empty cell) is refused naming
+  its line; fewer or more labels than the data has rows are refused, saying both counts;
 - a first row of ``true``/``false`` is labels, not a header;
 - a timestamp column (``timestamp`` and the data files' other time names) must stamp each
   label with its data row's time, compared as times (RFC 3339 or epoch seconds, ms, µs, ns,
@@ -20,18 +22,19 @@ CSV rules it shares with data files) without the product's code:
   has several faults any of their lines may be named (the docs do not order the checks);
   a count that differs is a fault of the file, not of a line.
 
-Left out because the docs do not say: a header alone, a missing label (``NA``, an empty cell), labels
-written ``1.0`` or ``1e0``, text in a column beside ``label``, several columns none named
-``label`` but one named ``is_anomaly`` or ``anomaly`` (or ``Label``), a stamp that is no
+Left out because the docs do not say: a header alone, a stamp that is no
 RFC 3339 or epoch time, a labels file with a timestamp column for data without one, a
 headerless labels file of two columns, and data with rows out of order (``evaluate`` leaves
 some out before the labels are compared).
 
 It found (2026-12-07) that stamps were compared to within 1 ms (a label stamped
 ``23:21:42.001`` for a row at ``23:21:42`` was read; seed 294), and with the default seeds
-it fails with the product broken on purpose 7 ways: that 1 ms again, ``TRUE`` not a
-boolean, too few labels taken, a label 2 taken, the last column taken for ``label``, the
-last stamp not compared, a bad label's line one late.
+it fails with the product broken on purpose 9 ways: that 1 ms again, ``TRUE`` not a
+boolean, too few labels taken, a label 2 taken, the last column taken for ``label``,
+``is_anomaly`` picked before ``label``, a missing label read as 0, the last stamp not
+compared, a bad label's line one late. The README's sentences on ``1.0``, the
+``is_anomaly``/``anomaly`` columns and missing labels were written (2026-12-07) from the
+product's behaviour, which the docs did not state.
 
 ``LABELS_SPEC_FUZZ_SEEDS`` (default 300) seeds from ``LABELS_SPEC_FUZZ_SEED_START``
 (default 0): ``LABELS_SPEC_FUZZ_SEED_START=17 LABELS_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
@@ -62,6 +65,7 @@ SEEDS = int(os.environ.get("LABELS_SPEC_FUZZ_SEEDS", "300"))
 SEED_START = int(os.environ.get("LABELS_SPEC_FUZZ_SEED_START", "0"))
 
 TIME_NAMES = ("timestamp", "ts", "time", "datetime", "date")
+LABEL_NAMES = ("label", "is_anomaly", "anomaly")  # the label column among several, in order
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|nan|-?inf", re.ASCII)
 
 RULES: Counter[str] = Counter()  # the rules the reference took, for the coverage test
@@ -94,15 +98,21 @@ def _label(cell: str) -> int | None | str:
     if cell.lower() in ("true", "false"):
         RULES["label.boolean"] += 1
         return int(cell.lower() == "true")
-    if cell == "" or cell.upper() in ("NA", "N/A", "NULL", "NONE", "#N/A"):
-        return "silent"
+    if _is_missing(cell):
+        RULES["label.missing"] += 1
+        return None
     if NUMBER.fullmatch(cell):
         if float(cell) in (0.0, 1.0):
-            return "silent"  # 1.0, 1e0: the docs say "0 or 1"
+            RULES["label.decimal"] += 1
+            return int(float(cell))
         RULES["label.other_number"] += 1
         return None
     RULES["label.text"] += 1
     return None
+
+
+def _is_missing(cell: str) -> bool:
+    return cell == "" or cell.upper() in ("NA", "N/A", "NULL", "NONE", "#N/A")
 
 
 def _is_name(cell: str) -> bool:
@@ -141,9 +151,12 @@ def reference(case: Case) -> Want | None:
     if len(others) == 1:
         RULES["one_column"] += 1
         label_col = others[0]
-    elif "label" in [names[i] for i in others]:
-        RULES["label_column"] += 1
-        label_col = names.index("label")
+    elif any(names[i].lower() in LABEL_NAMES for i in others):
+        label_col = min((i for i in others if names[i].lower() in LABEL_NAMES),
+                        key=lambda i: LABEL_NAMES.index(names[i].lower()))
+        RULES[f"label_column.{names[label_col].lower()}"] += 1
+        if names[label_col] != names[label_col].lower():
+            RULES["label_column.case"] += 1
     else:
         want.fault(first_line, "no_label_column")
         want.faults[0] = "no_label_column"  # a fault of the header: named or not
@@ -160,11 +173,9 @@ def reference(case: Case) -> Want | None:
             want.fault(n, "row.width")
             continue
         label = _label(cells[label_col])
-        if label == "silent":
-            return None
-        for i in others:
-            if i != label_col and not NUMBER.fullmatch(cells[i]):
-                return None  # text beside the label column
+        beside = [cells[i] for i in others if i != label_col]
+        if any(_is_name(c) and not _is_missing(c) for c in beside):
+            want.fault(n, "beside.text")
         if label is None:
             want.fault(n, "label.refused")
         else:
@@ -195,7 +206,8 @@ def reference(case: Case) -> Want | None:
 T0 = 1796601600  # 2026-12-07T00:00:00Z
 OTHER_NUMBERS = ("2", "2", "-1", "0.5", "10", "-0.5")
 TEXTS = ("yes", "no", "anomaly", "normal", "1_0", "O", "l")
-HEADERS = ("label", "y", "anomalous", "Label")
+HEADERS = ("label", "y", "anomalous", "Label", "is_anomaly", "ANOMALY")
+LABELISH = ("label", "Label", "is_anomaly", "anomaly", "ANOMALY", "Is_Anomaly")
 
 
 def gen_same_stamp(rng: random.Random, t: float) -> str:
@@ -237,11 +249,15 @@ def gen_case(rng: random.Random) -> Case:
     with_header = with_time or rng.random() < 0.5
     extra = with_header and rng.random() < 0.2  # a numeric column beside ``label``
     lines: list[list[str]] = []
+    label_name = "label"
     if with_header:
-        label_name = "label" if extra else rng.choice(HEADERS)
+        label_name = rng.choice(LABELISH) if extra else rng.choice(HEADERS)
         if extra and faulty and rng.random() < 0.3:
             label_name = "y"  # two columns, none named label
         names = [label_name] + (["score"] if extra else [])
+        if extra and rng.random() < 0.3:  # two label names: one is picked
+            names.insert(rng.randint(0, len(names)), rng.choice(
+                [n for n in LABELISH if n.lower() != label_name.lower()]))
         if with_time:
             names.insert(rng.randint(0, len(names)), rng.choice(
                 ["timestamp", "timestamp", "ts", "time"]))
@@ -258,16 +274,22 @@ def gen_case(rng: random.Random) -> Case:
             stamps[i] += rng.choice([1, -1, 0.001, 86400, 3600])
     for r in range(rows):
         roll = rng.random()
-        if roll < 0.07 and faulty:
+        if roll < 0.05 and faulty:
             label = rng.choice(OTHER_NUMBERS)
         elif roll < 0.08 and faulty:
             label = rng.choice(TEXTS)
-        elif roll < 0.3:
+        elif roll < 0.1 and faulty and (r > 0 or with_header):
+            label = rng.choice(["NA", "", "null", "n/a", "None"])
+        elif 0.1 <= roll < 0.15:
+            label = rng.choice(["1.0", "0.0", "1e0", "-0", "0.00"])
+        elif 0.15 <= roll < 0.35:
             label = rng.choice(["true", "false", "True", "FALSE", "tRuE"])
         else:
             label = rng.choice("01")
-        row = {"label": label, "y": label, "anomalous": label, "Label": label,
-               "score": rng.choice(["0.25", "3", "-1e3", "7"])}
+        row = {name: rng.choice("01") for name in LABELISH}
+        row.update({"label": label, "y": label, "anomalous": label, label_name: label,
+                    "score": rng.choice(["0.25", "3", "-1e3", "7", "NA", ""] +
+                                        (["high"] if faulty else []))})
         when = stamps[r] if r < len(stamps) else stamps[-1] + step * (r - len(stamps) + 1)
         cells = []
         for name in names:
@@ -349,7 +371,9 @@ def test_every_rule_is_reached(tmp_path: Path) -> None:
     for seed in range(300):
         check_seed(seed, tmp_path)
     rules = {"bom", "blank_line", "header", "headerless", "first_row_boolean", "one_column",
-             "label_column", "no_label_column", "row.width", "label.digit", "label.boolean",
+             "label_column.label", "label_column.is_anomaly", "label_column.anomaly",
+             "label_column.case", "label.missing", "label.decimal", "beside.text",
+             "no_label_column", "row.width", "label.digit", "label.boolean",
              "label.other_number", "label.text", "label.refused", "count.fewer",
              "count.more", "time.timestamp", "time.ts", "time.time", "time.same",
              "time.differs", "read"}
