@@ -58,8 +58,8 @@ import pytest
 import anomaly_gan.cli
 from anomaly_gan.data.readers import read_labels, read_table
 from anomaly_gan.errors import DataError
-from tests.data.test_readers_spec_fuzz import ref_time
 from tests.support.fuzz import block_id, each_seed, first_difference, seed_blocks
+from tests.support.stamps import ref_time
 
 SEEDS = int(os.environ.get("LABELS_SPEC_FUZZ_SEEDS", "300"))
 SEED_START = int(os.environ.get("LABELS_SPEC_FUZZ_SEED_START", "0"))

@@ -60,6 +60,7 @@ import pytest
 from anomaly_gan.data.readers import late_rows, read_table, table_times
 from anomaly_gan.errors import DataError
 from tests.support.fuzz import block_id, each_seed, first_difference, seed_blocks
+from tests.support.stamps import STAMP_RULES, ref_time
 
 SEEDS = int(os.environ.get("READERS_SPEC_FUZZ_SEEDS", "400"))
 SEED_START = int(os.environ.get("READERS_SPEC_FUZZ_SEED_START", "0"))
@@ -67,9 +68,6 @@ SEED_START = int(os.environ.get("READERS_SPEC_FUZZ_SEED_START", "0"))
 TIME_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 MISSING = ("", "NA", "N/A", "null", "None", "#N/A")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|nan|-?inf", re.ASCII)
-MAX_TS = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC).timestamp()
-RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?"
-                     r"([Zz]|[+-]\d\d:\d\d)?)?", re.ASCII)
 
 RULES: Counter[str] = Counter()  # the rules the reference took, for the coverage test
 
@@ -96,46 +94,6 @@ def is_missing(cell: str) -> bool:
 
 def is_number(cell: str) -> bool:
     return NUMBER.fullmatch(cell) is not None
-
-
-def ref_time(cell: str) -> float | None:
-    """Epoch seconds of a stamp, or None (no time)."""
-    if re.fullmatch(r"\d+(?:\.\d+)?", cell, re.ASCII):
-        RULES["ts.epoch" if "." not in cell else "ts.epoch_fraction"] += 1
-        n: float = int(cell) if "." not in cell else float(cell)
-        for limit, per in ((10**17, 10**9), (10**14, 10**6), (10**11, 10**3)):
-            if n > limit:
-                RULES[f"ts.epoch_over_{limit}"] += 1
-                n = n / per
-                break
-        if n > MAX_TS:
-            RULES["ts.after_9999"] += 1
-            return None
-        return float(n)
-    m = RFC3339.fullmatch(cell)
-    if m is None:
-        return None
-    y, mo, d, hh, mm, ss, frac, zone = m.groups()
-    if hh is None:
-        RULES["ts.date_alone"] += 1
-    tz = UTC
-    if zone and zone not in "Zz":
-        RULES["ts.offset"] += 1
-        sign = -1 if zone[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
-    elif hh is not None and not zone:
-        RULES["ts.no_offset"] += 1
-    try:
-        dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0),
-                      int((frac or "0").ljust(6, "0")), tzinfo=tz)
-        t = dt.timestamp()
-    except (ValueError, OverflowError):
-        return None
-    if t > MAX_TS:
-        RULES["ts.after_9999"] += 1
-        return None
-    RULES["ts.rfc3339"] += 1
-    return t
 
 
 @dataclass(frozen=True)
@@ -467,6 +425,7 @@ def test_every_rule_is_reached() -> None:
     """The default seeds reach every rule of the reference, so a rule no file takes cannot
     hide a disagreement."""
     RULES.clear()
+    STAMP_RULES.clear()
     for seed in range(400):
         check_seed(seed)
     rules = {"bom", "blank_line", "not_utf8", "header.auto_numbers", "header.auto_names",
@@ -479,7 +438,7 @@ def test_every_rule_is_reached() -> None:
              "ts.epoch_over_100000000000000000", "ts.after_9999", "ts.date_alone",
              "ts.offset", "ts.no_offset", "ts.rfc3339", "ts.no_time", "order.late",
              "order.refused"}
-    missing = rules - {rule for rule, n in RULES.items() if n}
+    missing = rules - {rule for rule, n in (RULES + STAMP_RULES).items() if n}
     assert not missing, f"rules no seed reached: {sorted(missing)}"
 
 

@@ -55,9 +55,8 @@ import pytest
 from anomaly_gan.errors import DataError
 from anomaly_gan.retrain.run import _check_label_entities, _check_label_times
 from anomaly_gan.retrain.source import Rows, Segment, read_labels_file
-from tests.data.test_readers_spec_fuzz import RULES as STAMP_RULES
-from tests.data.test_readers_spec_fuzz import ref_time
 from tests.support.fuzz import block_id, each_seed, first_difference, seed_blocks
+from tests.support.stamps import STAMP_RULES, ref_time
 
 SEEDS = int(os.environ.get("RETRAIN_LABELS_SPEC_FUZZ_SEEDS", "300"))
 SEED_START = int(os.environ.get("RETRAIN_LABELS_SPEC_FUZZ_SEED_START", "0"))
