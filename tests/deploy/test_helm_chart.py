@@ -1164,6 +1164,47 @@ def test_contradictory_values_fail_with_the_keys_named(render_error, sets, messa
     assert message in err, err
 
 
+# A template's run-time failure: what helm printed where the schema let a value through that
+# the chart cannot take (found by tests/deploy/test_helm_values_fuzz.py).
+TEMPLATE_FAILURE = re.compile(r"nil pointer|error calling|wrong type for value|invalid value")
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        # null removes a default (helm's way to unset it); the templates read these sections
+        # and keys unconditionally and failed with "nil pointer evaluating interface {}.create".
+        *((("json:" + key + "=null",), f"missing property '{key}'") for key in (
+            "serviceAccount", "podLabels", "silences", "validateConfig", "extraEnv",
+            "podDisruptionBudget", "serviceMonitor", "prometheusRule", "grafanaDashboard",
+            "autoscaling", "keda", "retrain", "networkPolicy", "tests")),
+        (("json:kafka.tls=null",), "at '/kafka': missing property 'tls'"),
+        (("json:tests.image=null",), "at '/tests': missing property 'image'"),
+        (("serviceMonitor.enabled=true", "json:serviceMonitor.scrapeTimeout=null"),
+         "at '/serviceMonitor': missing property 'scrapeTimeout'"),
+        (("serviceMonitor.enabled=true", "json:serviceMonitor.interval=null"),
+         "at '/serviceMonitor': missing property 'interval'"),
+        (("grafanaDashboard.enabled=true", "json:grafanaDashboard.label=null"),
+         "at '/grafanaDashboard': missing property 'label'"),
+        (("grafanaDashboard.enabled=true", "json:grafanaDashboard.folderAnnotation=null"),
+         "at '/grafanaDashboard': missing property 'folderAnnotation'"),
+        (("retrain.enabled=true", "retrain.dataExistingClaim=archive",
+          "json:retrain.dataMountPath=null"), "at '/retrain': missing property 'dataMountPath'"),
+        (("networkPolicy.enabled=true", "json:networkPolicy.kafkaEgress=null"),
+         "at '/networkPolicy': missing property 'kafkaEgress'"),
+        # A probe's handler is a map: a list failed in the port check ("error calling dig").
+        (('json:startupProbe.httpGet=["/healthz"]',), "/startupProbe/httpGet"),
+        (("json:livenessProbe.tcpSocket=[]",), "/livenessProbe/tcpSocket"),
+        (("json:readinessProbe.grpc=9108",), "/readinessProbe/grpc"),
+    ],
+)
+def test_values_the_templates_need_are_refused_naming_the_key_when_removed_or_misshapen(
+        render_error, sets, message) -> None:
+    err = render_error(sets=sets)
+    assert not TEMPLATE_FAILURE.search(err), err
+    assert message in err, err
+
+
 @pytest.mark.parametrize(
     "sets",
     [
