@@ -1205,6 +1205,47 @@ def test_values_the_templates_need_are_refused_naming_the_key_when_removed_or_mi
     assert message in err, err
 
 
+def test_secret_names_and_keys_that_look_like_numbers_stay_strings(render) -> None:
+    """A Secret's name and its keys may be all digits (Kubernetes allows it); written
+    unquoted they became YAML integers, which the API server refuses in a volume's secretName
+    or items and in KEDA's TriggerAuthentication."""
+    digits = {"sasl.existingSecret": "2024", "sasl.usernameKey": "1", "sasl.passwordKey": "2",
+              "tls.caSecret": "3", "tls.caKey": "4", "tls.clientCertSecret": "5",
+              "tls.keyPasswordSecret": "6", "tls.keyPasswordKey": "7"}
+    docs = render(sets=("kafka.securityProtocol=SASL_SSL", "kafka.sasl.mechanism=PLAIN",
+                        "keda.enabled=true",
+                        *(f'json:kafka.{key}="{value}"' for key, value in digits.items())))
+    secrets = [v["secret"] for spec in pod_specs(docs).values() for v in spec.get("volumes", [])
+               if "secret" in v]
+    assert secrets
+    for secret in secrets:
+        assert isinstance(secret["secretName"], str), secret
+        for item in secret.get("items", []):
+            assert isinstance(item["key"], str) and isinstance(item["path"], str), secret
+    auth = find(docs, "TriggerAuthentication")["spec"]["secretTargetRef"]
+    for ref in auth:
+        assert isinstance(ref["name"], str) and isinstance(ref["key"], str), ref
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    (("grafanaDashboard.label=" + "x" * 2000,), "/grafanaDashboard/label"),
+    (("grafanaDashboard.label=a: b",), "/grafanaDashboard/label"),
+    (("grafanaDashboard.folderAnnotation=" + "y" * 2000,), "/grafanaDashboard/folderAnnotation"),
+    (("grafanaDashboard.labelValue=" + "z" * 64,), "/grafanaDashboard/labelValue"),
+    (("kafka.tls.caKey=" + "9" * 5000,), "/kafka/tls/caKey"),
+    (("kafka.sasl.passwordKey=a/b",), "/kafka/sasl/passwordKey"),
+    (("kafka.tls.keyPasswordKey=..",), "/kafka/tls/keyPasswordKey"),
+])
+def test_label_and_secret_keys_kubernetes_refuses_are_refused_naming_the_key(
+        render_error, sets, message) -> None:
+    """A label key of over 1024 characters made the dashboard's ConfigMap unparseable YAML
+    ("YAML parse error on grafana-dashboard.yaml", naming no value); a Secret key Kubernetes
+    refuses (over 253 characters, a '/', '..') installed nothing either."""
+    err = render_error(sets=sets)
+    assert not TEMPLATE_FAILURE.search(err) and "YAML parse error" not in err, err
+    assert message in err, err
+
+
 @pytest.mark.parametrize(
     "sets",
     [

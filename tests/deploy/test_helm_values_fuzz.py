@@ -268,14 +268,28 @@ SCHEMA_WORDS = re.compile(r"unknown key|expected an? (?:integer|number|boolean|m
                           r"expected one of")
 
 
+def _pod(doc: dict[str, Any]) -> dict[str, Any]:
+    spec = doc.get("spec") or {}
+    if doc["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec if doc["kind"] == "Pod" else (spec.get("template") or {}).get("spec") or {}
+
+
 def check_render(case: Case, out: str, tmp: Path) -> list[str]:
     where = str(case)
-    docs = [d for d in yaml.safe_load_all(out) if d is not None]
+    try:
+        docs = [d for d in yaml.safe_load_all(out) if d is not None]
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an integer of 5000 digits
+        raise AssertionError(f"a manifest that is not YAML: {where}: {exc}") from None
     for d in docs:
         assert isinstance(d, dict), f"a manifest that is not a mapping: {where}: {d!r:.300}"
         assert d.get("apiVersion") and d.get("kind"), f"no apiVersion/kind: {where}: {d!r:.300}"
         assert isinstance(d.get("metadata"), dict) and d["metadata"].get("name"), (
             f"no metadata.name: {where}: {d!r:.300}")
+    # A string value written unquoted reads as a number where Kubernetes wants a name.
+    for owner, name in [(d["kind"], v["secret"].get("secretName")) for d in docs
+                        for v in _pod(d).get("volumes", []) if "secret" in v]:
+        assert isinstance(name, str), f"{owner}: a secretName that is not a string: {where}"
     pod = find(docs, "Deployment")["spec"]["template"]["spec"]
     (scorer,) = pod["containers"]
     # The scorer's ConfigMap, by the volume it mounts (nameOverride renames it).

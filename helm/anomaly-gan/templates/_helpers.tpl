@@ -422,34 +422,34 @@ helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{- if hasPrefix "SASL" .Values.kafka.securityProtocol }}
 - name: kafka-sasl
   secret:
-    secretName: {{ .Values.kafka.sasl.existingSecret }}
+    secretName: {{ .Values.kafka.sasl.existingSecret | quote }}
     items:
-      - key: {{ .Values.kafka.sasl.passwordKey }}
-        path: {{ .Values.kafka.sasl.passwordKey }}
+      - key: {{ .Values.kafka.sasl.passwordKey | quote }}
+        path: {{ .Values.kafka.sasl.passwordKey | quote }}
     defaultMode: 0440
 {{- end }}
 {{- if .Values.kafka.tls.caSecret }}
 - name: kafka-ca
   secret:
-    secretName: {{ .Values.kafka.tls.caSecret }}
+    secretName: {{ .Values.kafka.tls.caSecret | quote }}
     items:
-      - key: {{ .Values.kafka.tls.caKey }}
-        path: {{ .Values.kafka.tls.caKey }}
+      - key: {{ .Values.kafka.tls.caKey | quote }}
+        path: {{ .Values.kafka.tls.caKey | quote }}
     defaultMode: 0444
 {{- end }}
 {{- if .Values.kafka.tls.clientCertSecret }}
 - name: kafka-client-tls
   secret:
-    secretName: {{ .Values.kafka.tls.clientCertSecret }}
+    secretName: {{ .Values.kafka.tls.clientCertSecret | quote }}
     defaultMode: 0440
 {{- end }}
 {{- if .Values.kafka.tls.keyPasswordSecret }}
 - name: kafka-key-password
   secret:
-    secretName: {{ .Values.kafka.tls.keyPasswordSecret }}
+    secretName: {{ .Values.kafka.tls.keyPasswordSecret | quote }}
     items:
-      - key: {{ .Values.kafka.tls.keyPasswordKey }}
-        path: {{ .Values.kafka.tls.keyPasswordKey }}
+      - key: {{ .Values.kafka.tls.keyPasswordKey | quote }}
+        path: {{ .Values.kafka.tls.keyPasswordKey | quote }}
     defaultMode: 0440
 {{- end }}
 {{- end }}
