@@ -306,10 +306,18 @@ def test_a_refusal_and_a_reading_are_told_apart(tmp_path: Path) -> None:
     (b"\xef\xbb\xbf\r\npump-1,1796601600,1796601660\r\n", "line 2"),
 ])
 def test_retrain_refuses_a_bad_labels_file_with_exit_2(
-        text: bytes, line: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import sys
-
+        text: bytes, line: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from anomaly_gan import runtime
     from anomaly_gan.cli import main
+    from anomaly_gan.retrain import run
+
+    def no_tensorflow() -> None:  # the refusal comes before TensorFlow loads
+        raise AssertionError("TensorFlow was loaded before the labels were checked")
+
+    # (not "tensorflow" in sys.modules: a pytest-xdist worker has loaded it for other files)
+    monkeypatch.setattr(runtime, "import_tensorflow_quietly", no_tensorflow)
+    monkeypatch.setattr(run, "import_tensorflow_quietly", no_tensorflow)
 
     data = tmp_path / "pump-1.csv"
     data.write_text("timestamp,cpu\n1796601600,1\n1796601660,2\n")
@@ -318,4 +326,4 @@ def test_retrain_refuses_a_bad_labels_file_with_exit_2(
                "--labels", str(tmp_path / "labels.csv")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "labels.csv" in err[0] and line in err[0], err
-    assert not (tmp_path / "store").exists() and "tensorflow" not in sys.modules
+    assert not (tmp_path / "store").exists()
