@@ -76,6 +76,8 @@ def more_than_apart(later: float, earlier: float, seconds: float) -> bool:
     (True, False)
     >>> more_than_apart(1767225600.4000003, 1767225600.1, 0.3)  # the next float
     True
+    >>> more_than_apart(10.0, 8.0, 2), more_than_apart(10, 7, 2)  # ints too
+    (False, True)
     """
     diff = later - earlier
     # each operand is within half an ulp of its decimal and the subtraction rounds by at
@@ -87,7 +89,9 @@ def more_than_apart(later: float, earlier: float, seconds: float) -> bool:
     if diff < seconds - slack or not (isfinite(later) and isfinite(earlier)
                                       and isfinite(seconds)):
         return diff > seconds
-    if (later.is_integer() and earlier.is_integer() and seconds.is_integer()
+    # float(): an int has no is_integer() before Python 3.12 (a caller's tolerance of 2)
+    if (float(later).is_integer() and float(earlier).is_integer()
+            and float(seconds).is_integer()
             and max(abs(later), abs(earlier), abs(seconds)) < _EXACT_INTEGERS):
         # whole seconds (the usual stamps, a grid of them exactly gap_seconds or the
         # tolerance apart): written as they are, and their difference is exact
