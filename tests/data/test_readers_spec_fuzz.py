@@ -59,7 +59,13 @@ import pytest
 
 from anomaly_gan.data.readers import late_rows, read_table, table_times
 from anomaly_gan.errors import DataError
-from tests.support.fuzz import block_id, each_seed, first_difference, seed_blocks
+from tests.support.fuzz import (
+    assert_every_rule_reached,
+    block_id,
+    each_seed,
+    first_difference,
+    seed_blocks,
+)
 from tests.support.stamps import STAMP_RULES, ref_time
 
 SEEDS = int(os.environ.get("READERS_SPEC_FUZZ_SEEDS", "400"))
@@ -424,10 +430,6 @@ def test_csv_reader_follows_the_docs(seeds: range) -> None:
 def test_every_rule_is_reached() -> None:
     """The default seeds reach every rule of the reference, so a rule no file takes cannot
     hide a disagreement."""
-    RULES.clear()
-    STAMP_RULES.clear()
-    for seed in range(400):
-        check_seed(seed)
     rules = {"bom", "blank_line", "not_utf8", "header.auto_numbers", "header.auto_names",
              "header.auto_mixed", "header.names", "header.none", "header.empty_name",
              "header.duplicate", "timestamp_column.absent", "timestamp_column.config",
@@ -438,8 +440,7 @@ def test_every_rule_is_reached() -> None:
              "ts.epoch_over_100000000000000000", "ts.after_9999", "ts.date_alone",
              "ts.offset", "ts.no_offset", "ts.rfc3339", "ts.no_time", "order.late",
              "order.refused"}
-    missing = rules - {rule for rule, n in (RULES + STAMP_RULES).items() if n}
-    assert not missing, f"rules no seed reached: {sorted(missing)}"
+    assert_every_rule_reached(rules, check_seed, range(400), RULES, STAMP_RULES)
 
 
 def test_a_refusal_and_a_reading_are_told_apart() -> None:

@@ -55,7 +55,13 @@ import pytest
 from anomaly_gan.errors import DataError
 from anomaly_gan.retrain.run import _check_label_entities, _check_label_times
 from anomaly_gan.retrain.source import Rows, Segment, read_labels_file
-from tests.support.fuzz import block_id, each_seed, first_difference, seed_blocks
+from tests.support.fuzz import (
+    assert_every_rule_reached,
+    block_id,
+    each_seed,
+    first_difference,
+    seed_blocks,
+)
 from tests.support.stamps import STAMP_RULES, ref_time
 
 SEEDS = int(os.environ.get("RETRAIN_LABELS_SPEC_FUZZ_SEEDS", "300"))
@@ -278,17 +284,13 @@ def test_retrain_labels_follow_the_docs(seeds: range, tmp_path: Path) -> None:
 
 
 def test_every_rule_is_reached(tmp_path: Path) -> None:
-    RULES.clear()
-    STAMP_RULES.clear()  # the stamps' rules, counted by the data files' reference
-    for seed in range(300):
-        check_seed(seed, tmp_path)
     rules = {"bom", "blank_line", "header.missing", "width", "entity.empty", "time.none",
              "end_before_start", "instant", "span", "overlap", "entity.no_rows",
              "outside_rows", "no_window_ends", "checked", "ts.epoch", "ts.epoch_fraction",
              "ts.epoch_over_100000000000", "ts.epoch_over_100000000000000",
              "ts.epoch_over_100000000000000000", "ts.date_alone", "ts.offset", "ts.no_offset"}
-    missing = rules - {rule for rule, n in (RULES + STAMP_RULES).items() if n}
-    assert not missing, f"rules no seed reached: {sorted(missing)}"
+    assert_every_rule_reached(rules, lambda seed: check_seed(seed, tmp_path),
+                              range(300), RULES, STAMP_RULES)
 
 
 def test_a_refusal_and_a_reading_are_told_apart(tmp_path: Path) -> None:

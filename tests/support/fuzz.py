@@ -5,6 +5,7 @@ request's envelope around a signal's items."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from hypothesis import strategies as st
@@ -73,3 +74,16 @@ def first_difference(want: list[Any], got: list[Any], same: Any = None) -> tuple
                  min(len(want), len(got)))
     return first, [f"  docs:    {want[first] if first < len(want) else None}",
                    f"  product: {got[first] if first < len(got) else None}"]
+
+
+def assert_every_rule_reached(rules: set[str], check: Any, seeds: range,
+                              *counters: Counter[str]) -> None:
+    """A spec fuzz file's coverage test: ``check(seed)`` for each of ``seeds`` with the
+    reference's rule ``counters`` cleared first, then every rule of ``rules`` must have been
+    taken at least once, so that a rule no case reaches cannot hide a disagreement."""
+    for counter in counters:
+        counter.clear()
+    for seed in seeds:
+        check(seed)
+    missing = rules - {rule for counter in counters for rule, n in counter.items() if n}
+    assert not missing, f"rules no seed reached: {sorted(missing)}"
