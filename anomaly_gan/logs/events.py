@@ -83,7 +83,6 @@ from anomaly_gan.stream.events import (
     dead_letter_of,
     decode_object,
     entity_text,
-    epoch_number,
     joined_entity,
     json_field,
     parse_timestamp,
@@ -395,12 +394,8 @@ class LogParser:
             except ValueError:
                 return None
             return (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
-        if isinstance(raw, str):
-            # epoch digits as an int (its unit decided exactly); whitespace around them left
-            # out, as around an RFC 3339 time and in a metric event (until 2026-12-07 refused)
-            number = epoch_number(raw.strip())
-            if number is not None:
-                return parse_timestamp(number)
+        # epoch digits in a string too (parse_timestamp): whitespace around them left out,
+        # as around an RFC 3339 time and in a metric event (until 2026-12-07 refused)
         return parse_timestamp(raw)
 
     def _in_latest_year(self, raw: str) -> float | None:

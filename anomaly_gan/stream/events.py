@@ -115,15 +115,16 @@ class InvalidEvent:
 
 
 def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
-    """Epoch seconds from an RFC 3339 string or an epoch number: seconds, or by its size
-    milliseconds (over 1e11), microseconds (over 1e14: journald's ``__REALTIME_TIMESTAMP``)
-    or nanoseconds (over 1e17: OpenTelemetry's ``timeUnixNano``); None if invalid. With
-    ``per_second`` a number counts in that many parts of a second whatever its size (an
-    OTLP time field is nanoseconds, however small).
+    """Epoch seconds from an RFC 3339 string or an epoch number (also written as ASCII
+    digits in a string, :func:`epoch_number`): seconds, or by its size milliseconds (over
+    1e11), microseconds (over 1e14: journald's ``__REALTIME_TIMESTAMP``) or nanoseconds
+    (over 1e17: OpenTelemetry's ``timeUnixNano``); None if invalid. With ``per_second`` a
+    number counts in that many parts of a second whatever its size (an OTLP time field is
+    nanoseconds, however small).
 
     >>> [parse_timestamp(v) for v in (1767225600, 1767225600500, 1767225600500000,
-    ...                               1767225600500000000)]
-    [1767225600.0, 1767225600.5, 1767225600.5, 1767225600.5]
+    ...                               1767225600500000000, " 1767225600500 ")]
+    [1767225600.0, 1767225600.5, 1767225600.5, 1767225600.5, 1767225600.5]
     >>> parse_timestamp(5_000_000_000, per_second=10**9)
     5.0
     """
@@ -149,6 +150,12 @@ def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
         return ts if ts <= _MAX_TS else None
     if isinstance(raw, str):
         text = raw.strip()
+        number = epoch_number(text)
+        if number is not None:
+            # epoch digits as an int, its unit decided exactly (until 2026-12-07 a metric
+            # event's "1767225600123" was a bad_timestamp and "20260101" a date, where a log
+            # event's and a CSV cell's were the integer)
+            return parse_timestamp(number, per_second)
         if not text or text[0] not in "0123456789":
             return None
         # RFC 3339 (5.6) allows a lower-case "t" and "z", which fromisoformat refuses
@@ -619,12 +626,7 @@ class EventParser:
         if raw_values is None:
             return InvalidEvent("missing_field", f"{values_name!r} is missing"
                                 + _log_line_hint(obj, values_name))
-        if type(raw_ts) is str and (number := epoch_number(raw_ts.strip())) is not None:
-            # epoch digits in a string, as a log event's ts and a CSV cell: until 2026-12-07
-            # "1767225600123" was a bad_timestamp and "20260101" a date
-            ts = parse_timestamp(number)
-        else:
-            ts = parse_timestamp(raw_ts)
+        ts = parse_timestamp(raw_ts)
         if ts is None:
             return InvalidEvent("bad_timestamp", f"{ts_name!r} {_short(raw_ts)} is not RFC "
                                                  "3339, epoch s, ms, us or ns up to year 9999")
