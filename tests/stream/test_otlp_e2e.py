@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.support.hostmetrics import kv
 from tests.support.kafka import consume_all, produce
 from tests.support.otlp import framed, to_proto
 
@@ -38,10 +39,6 @@ CONFIG = {"model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8, "h
           "training": {"epochs": 2, "batch_size": 64, "verbose": 0, "seed": 0, "min_steps": 0,
                        "max_attempts": 1, "allow_unhealthy": True},
           "serve": SERVE}
-
-
-def kv(key, value):
-    return {"key": key, "value": {"stringValue": value}}
 
 
 def host_readings(first, steps, seed, incident=False, reset=False, totals=None):

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anomaly_gan.stream.events import INVALID_REASONS, EventParser
+from tests.support.hostmetrics import kv
 from tests.support.stream_fakes import IN, FakeIO, FakeModel, Record, make
 
 NOW = 1_795_000_000.0  # the fake wall clock: 2026-11-18
@@ -337,9 +338,6 @@ _sum_value = st.one_of(
 
 
 def _otlp_batch(host, t, a, b):
-    def kv(key, value):
-        return {"key": key, "value": {"stringValue": value}}
-
     ns = str(int(t * 10**9))
     return {"resourceMetrics": [{"resource": {"attributes": [kv("host.name", host)]},
                                  "scopeMetrics": [{"metrics": [

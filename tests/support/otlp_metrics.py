@@ -16,6 +16,7 @@ from datetime import datetime
 import numpy as np
 
 from anomaly_gan.cli import main
+from tests.support.hostmetrics import kv
 from tests.support.otlp import framed, to_proto
 from tests.support.stream_fakes import TP, Clock, Partitions, Record
 
@@ -44,10 +45,6 @@ def otlp_bundles(tiny_detector, directory):
 def metric_of(feature):
     """The metric a feature is of: its name without the data point's attributes."""
     return feature.partition("{")[0]
-
-
-def kv(key, value):
-    return {"key": key, "value": {"stringValue": value}}
 
 
 # a metric's OTLP shape by its kind: (key, fields besides dataPoints)
