@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from anomaly_gan import __version__
 from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError
@@ -1073,8 +1073,17 @@ def _no_entity_for_logs(args: argparse.Namespace) -> None:
                         f"OpenTelemetry metric file")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one line on stderr (exit 2) like every other
+    refusal of bad input, naming ``--help`` where argparse printed the usage block above it
+    (its subcommands' parsers are of this class too: ``add_subparsers`` uses the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="anomaly-gan",
         description="Train GAN anomaly detectors on normal data; score files and Kafka streams.",
         epilog=EPILOG,

@@ -1048,3 +1048,21 @@ def test_a_signal_after_the_command_ended_does_not_change_its_exit_code():
                           text=True, timeout=120, check=False,
                           env={**os.environ, "PYTHONPATH": root})
     assert done.returncode == 0, (done.returncode, done.stderr)
+
+
+@pytest.mark.parametrize("argv, names", [
+    ([], "the following arguments are required: COMMAND (see anomaly-gan --help)"),
+    (["nope"], "invalid choice: 'nope'"),
+    (["train", "--data", "x.csv"], ("anomaly-gan train: error: the following arguments are "
+                                    "required: --out (see anomaly-gan train --help)")),
+    (["score", "--nan-policy", "x"], "argument --nan-policy: invalid choice: 'x'"),
+    (["models", "list", "--keep", "2"], "unrecognized arguments: --keep 2"),
+])
+def test_a_usage_error_is_one_line_naming_help_with_exit_2(argv, names, capsys):
+    """argparse printed its usage block above the error line; every other refusal of bad
+    input is one line, and so is this one (the usage is one ``--help`` away)."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert err.count("\n") == 1 and err.endswith("--help)\n") and names in err, err
