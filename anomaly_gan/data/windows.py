@@ -19,7 +19,7 @@ _EXACT = Context(prec=1000)
 _EXACT_INTEGERS = 2.0 ** 52
 
 __all__ = ["at_least_apart", "evenly_spaced", "more_than_apart", "release_in_time_order",
-           "release_order", "sliding_windows", "window_end_index"]
+           "release_order", "sliding_windows", "steps_reach", "window_end_index"]
 
 
 def sliding_windows(values: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
@@ -113,6 +113,22 @@ def at_least_apart(later: float, earlier: float, seconds: float) -> bool:
         return earlier <= later - seconds
     # later - earlier < seconds is earlier - later > -seconds
     return not more_than_apart(earlier, later, -seconds)
+
+
+def steps_reach(count: int, step: float, seconds: float) -> bool:
+    """Whether ``count`` steps of ``step`` seconds make at least ``seconds``, the two read as
+    written (:func:`more_than_apart`): the log buckets' gap rule, counted in buckets. In
+    floats ``3 * 0.3`` is ``0.8999999999999999``, so three empty buckets of 0.3 s made a
+    silence shorter than a ``gap_seconds`` of 0.9.
+
+    >>> 3 * 0.3 >= 0.9, steps_reach(3, 0.3, 0.9), steps_reach(2, 0.3, 0.9)
+    (False, True, False)
+    """
+    span = count * step
+    slack = 4.0 * (ulp(span) + ulp(seconds))
+    if abs(span - seconds) > slack or not (isfinite(span) and isfinite(seconds)):
+        return span >= seconds
+    return _EXACT.multiply(Decimal(count), Decimal(repr(step))) >= Decimal(repr(seconds))
 
 
 def release_in_time_order(held: list[Any], event: tuple[Any, ...], newest: float,

@@ -10,7 +10,8 @@ Buckets (docs/logs.md):
 
 - **Time** (``bucket_seconds``): bucket ``b`` holds ``[b*s, (b+1)*s)`` (in floats as
   written: :meth:`CountBuckets._bucket`), its row ends at ``(b+1)*s``. Buckets close when
-  the *watermark* (minus ``lateness``) passes their end, so an entity that goes quiet still
+  the *watermark* is ``lateness`` or more past their end (as written:
+  :meth:`CountBuckets._closed_below`), so an entity that goes quiet still
   gets rows: **empty buckets are real zeros**, which is how a silent component shows. A
   line for an already closed bucket is *late* (counted, dropped). ``lateness`` holds
   buckets open for lines of entities that lag behind the newest one; each entity has one
@@ -27,8 +28,9 @@ Buckets (docs/logs.md):
   week-old backlog late after one line stamped now.
 - **Gap rule:** zero rows are emitted for less than ``gap_seconds`` of silence, counted in
   buckets (the ``k``-th empty bucket in a row is a zero row while ``k * bucket_seconds <
-  gap_seconds``); an entity silent for that long or longer is forgotten and starts a new
-  series (a new window) when it returns.
+  gap_seconds``, as written: :func:`~anomaly_gan.data.windows.steps_reach`); an entity
+  silent for that long or longer is forgotten and starts a new series (a new window) when
+  it returns.
   Rows of one entity are then exactly one bucket apart within a series, and any hole between
   two rows is a series break (no window spans it).
 - **Lines** (``bucket_lines``): every ``N`` lines of an entity make a bucket; no zeros. The
@@ -65,7 +67,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from anomaly_gan.data.windows import more_than_apart
+from anomaly_gan.data.windows import at_least_apart, more_than_apart, steps_reach
 
 __all__ = ["CORROBORATING_LINES", "NEW_OVERFLOW", "RECENT_LINES", "BucketRow", "CountBuckets"]
 
@@ -210,7 +212,7 @@ class CountBuckets:
         last = ob.last_line
         replay_from = ob.first_offset if ob.lines else ob.last_offset
         for i in range(ob.index, upto):
-            if (i - last) * bs >= self.gap_seconds:
+            if steps_reach(i - last, bs, self.gap_seconds):
                 del self._open[entity]
                 self.gap_restarts += 1
                 if self.on_gap is not None:
@@ -233,6 +235,22 @@ class CountBuckets:
         if (b + 1) * s <= ts:
             return b + 1
         return b
+
+    def _closed_below(self, wm: float) -> int:
+        """The first bucket still open at watermark ``wm``: each bucket below it ended at
+        least ``lateness`` before ``wm``, as written (:func:`at_least_apart`; the float
+        ``wm - lateness`` is off by up to an ulp of ``wm``: a bucket of 10 s at an epoch time
+        closed one line late or early)."""
+        s = self.bucket_seconds
+        assert s is not None
+        wb = self._bucket(wm - self.lateness)
+        if not self.lateness:
+            return wb
+        if not at_least_apart(wm, wb * s, self.lateness):  # bucket wb - 1 ends too late
+            return wb - 1
+        if at_least_apart(wm, (wb + 1) * s, self.lateness):  # bucket wb ended long enough
+            return wb + 1
+        return wb
 
     # ------------------------------------------------------------------ lines
 
@@ -332,12 +350,13 @@ class CountBuckets:
         assert self.bucket_seconds is not None
         self._recent_ts.append(ts)
         wm = self._watermark
-        if wm is not None and ts <= wm + self.bucket_seconds:
+        if wm is not None and not more_than_apart(ts, wm, self.bucket_seconds):
             return self.advance(ts)
         if len(self._recent_ts) < CORROBORATING_LINES:
             return []
         reached = heapq.nlargest(CORROBORATING_LINES, self._recent_ts)[-1]
-        return self.advance(ts if ts <= reached + self.bucket_seconds else reached)
+        return self.advance(ts if not more_than_apart(ts, reached, self.bucket_seconds)
+                            else reached)
 
     def advance(self, ts: float) -> list[BucketRow]:
         """Move the watermark to ``ts`` (time mode): every bucket that ended more than
@@ -347,7 +366,7 @@ class CountBuckets:
             return out
         if self._watermark is None or ts > self._watermark:
             self._watermark = ts
-        wb = self._bucket(ts - self.lateness)
+        wb = self._closed_below(ts)
         if self._watermark_bucket is not None and wb <= self._watermark_bucket:
             return out
         self._watermark_bucket = wb

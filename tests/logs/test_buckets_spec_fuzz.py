@@ -9,15 +9,16 @@ time buckets, watermark, gap rule, per N lines) and the module docstring of
 
 - **Time buckets** of ``s`` seconds: bucket ``b`` holds ``[b*s, (b+1)*s)`` (in float
   arithmetic, as written); its row runs from ``b*s`` to ``(b+1)*s`` (the row time is its
-  end). A bucket closes when the watermark minus the lateness reaches its end, for every
-  entity, or when its entity's own line falls in a later bucket. An empty bucket is a row of
+  end). A bucket closes when the watermark is the lateness or more past its end (the
+  watermark, the end and the lateness as written: decimals), for every entity, or when its entity's own line falls in a later bucket. An empty bucket is a row of
   zeros while the entity's silence is shorter than ``gap_seconds``: its ``k``-th empty bucket
   in a row (the silence then spans ``k*s`` seconds of buckets) is a zero row while
-  ``k*s < gap_seconds``; the first that is not forgets the entity, and its next line starts a
+  ``k*s < gap_seconds`` (as written: decimals, where the float ``3 * 0.3`` is under 0.9);
+  the first that is not forgets the entity, and its next line starts a
   new series. Rows within a series are exactly one bucket apart: the product's rows are cut
   into series where one does not start at the previous one's end (as ``score`` reads them).
 - **Watermark** (``serve``): the newest line time, as long as each line is at most ``s`` past
-  it or past the 3rd newest of the last 64 line times; a line further ahead moves it only to
+  it (as written) or past the 3rd newest of the last 64 line times; a line further ahead moves it only to
   that 3rd newest, and the first two lines not at all. Offline the lines are counted in time
   order, the watermark ends at the last line, and every open bucket with a line is a row.
 - **Per N lines:** every ``N`` lines of an entity make a bucket, no empty buckets. A row's
@@ -113,6 +114,11 @@ def _nonempty(runs: Runs) -> Runs:
 def _reference_time(case: Case, notes: Counter[str]) -> tuple[Runs, int]:
     s, gap = case.bucket_seconds, case.gap
     assert s is not None
+
+    def past(later: float, earlier: float) -> Decimal:
+        """How far ``later`` is past ``earlier``, as written."""
+        return Decimal(repr(later)) - Decimal(repr(earlier))
+
     runs: Runs = {}
     state: dict[str, _TimeEntity] = {}
     forgotten = 0
@@ -126,21 +132,28 @@ def _reference_time(case: Case, notes: Counter[str]) -> tuple[Runs, int]:
         """Close e's buckets below bucket ``below``, or those that end at or before ``end_ts``."""
         nonlocal forgotten
         st = state[e]
-        while (st.open < below) if below is not None else ((st.open + 1) * s <= end_ts):
+        while (st.open < below) if below is not None else (
+                past(end_ts, (st.open + 1) * s) >= Decimal(repr(case.lateness))):
             k = st.open
+            if below is None and case.lateness:
+                after = past(end_ts, (k + 1) * s)
+                notes["closed_at_lateness_exactly"] += after == Decimal(repr(case.lateness))
+                notes["closed_float_disagrees"] += end_ts - case.lateness < (k + 1) * s
             if sum(st.counts):
                 row_of(e, k, st)
                 st.last = k
             else:
-                silence = (k - st.last) * s  # of empty buckets, this one's included
-                if silence >= gap:
-                    notes["gap_exact"] += silence == gap
+                # of empty buckets, this one's included
+                silence = (k - st.last) * Decimal(repr(s))
+                if silence >= Decimal(repr(gap)):
+                    notes["gap_exact"] += silence == Decimal(repr(gap))
+                    notes["gap_exact_float_under"] += (k - st.last) * s < gap
                     notes["gap_forgot"] += 1
                     del state[e]
                     forgotten += 1
                     return
                 notes["zero_row"] += 1
-                notes["zero_row_just_under_gap"] += silence + s >= gap
+                notes["zero_row_just_under_gap"] += silence + Decimal(repr(s)) >= Decimal(repr(gap))
                 row_of(e, k, st)
             st.open, st.counts, st.marked = k + 1, [0] * COLUMNS, False
 
@@ -155,18 +168,18 @@ def _reference_time(case: Case, notes: Counter[str]) -> tuple[Runs, int]:
         notes["on_boundary"] += b * s == x.ts
         if case.driver == "serve":
             recent = (recent + [x.ts])[-64:]
-            if wm is not None and x.ts <= wm + s:
+            if wm is not None and past(x.ts, wm) <= Decimal(repr(s)):
                 wm = max(wm, x.ts)
             elif len(recent) >= 3:
                 third = sorted(recent)[-3]
-                target = x.ts if x.ts <= third + s else third
+                target = x.ts if past(x.ts, third) <= Decimal(repr(s)) else third
                 notes["watermark_held_back"] += target != x.ts
                 wm = target if wm is None else max(wm, target)
             else:
                 notes["watermark_first_lines"] += 1
             if wm is not None:
                 for e in list(state):
-                    close(e, None, wm - case.lateness)
+                    close(e, None, wm)
         if x.entity in state:
             close(x.entity, b, None)
         if x.entity not in state:
@@ -180,7 +193,7 @@ def _reference_time(case: Case, notes: Counter[str]) -> tuple[Runs, int]:
         end = lines[-1].ts
         assert end is not None
         for e in list(state):
-            close(e, None, end)
+            close(e, None, end)  # the lateness is 0 offline
         for e, st in state.items():  # the end of the file: open buckets with a line
             if sum(st.counts):
                 row_of(e, st.open, st)
@@ -332,9 +345,10 @@ def make_case(seed: int) -> Case:
     time_mode = rng.random() < 0.5
     base = rng.choice([0.0, 1767225600.0, 1767225600.25])
     if time_mode:
-        s = rng.choice([1.0, 10.0, 60.0, 0.5, 7.0, 0.1, 2.5])
+        s = rng.choice([1.0, 10.0, 60.0, 0.5, 7.0, 0.1, 0.3, 2.5])
         unit = s
-        gap = rng.choice([2, 3, 5, 2.5, 6.3]) * s
+        # as written (3 x 0.3 s is 0.9, where the float product is under it)
+        gap = float(Decimal(repr(rng.choice([2, 3, 5, 2.5, 6.3]))) * Decimal(repr(s)))
         driver = rng.choice(["offline", "serve"])
         lateness = rng.choice([0.0, 0.0, s / 2, 2 * s]) if driver == "serve" else 0.0
         n = None
@@ -415,7 +429,8 @@ def test_the_cases_reach_every_rule():
     notes: Counter[str] = Counter()
     for seed in range(300):
         reference(make_case(seed), notes)
-    rules = ("zero_row", "zero_row_just_under_gap", "gap_exact", "gap_forgot", "new_series",
+    rules = ("zero_row", "zero_row_just_under_gap", "gap_exact", "gap_exact_float_under",
+             "closed_at_lateness_exactly", "closed_float_disagrees", "gap_forgot", "new_series",
              "on_boundary", "watermark_held_back", "watermark_first_lines",
              "returned_after_gap", "expired", "gap_exactly", "gap_exactly_float_more", "partial_dropped", "flushed_partial",
              "row_time_not_last_line", "stamped_back", "no_time")

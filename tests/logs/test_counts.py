@@ -222,3 +222,35 @@ def test_per_n_lines_a_line_exactly_gap_seconds_after_or_behind_is_no_gap_as_wri
     assert not b.returns_after_gap("a", 1767225600.4)
     assert b.expire() == []
     assert b.returns_after_gap("a", math.nextafter(1767225600.4, math.inf))
+
+
+def test_time_buckets_gap_rule_counts_buckets_as_written():
+    """docs/logs.md: the k-th empty bucket is a zero row while k x bucket_seconds <
+    gap_seconds, as written. In floats 3 x 0.3 is 0.8999999999999999: until 2026-12-07
+    three empty buckets of 0.3 s were under a gap of 0.9 s, a third zero row."""
+    b = CountBuckets(1, bucket_seconds=0.3, gap_seconds=0.9)
+    b.add("a", 0.1, 0, K1, "x", False)
+    rows = b.add("a", 1.6, 0, K1, "x", False)  # bucket 5: buckets 1 to 4 silent
+    assert [r.start_ts for r in rows] == [0.0, 0.3, 0.6] and b.gap_restarts == 1
+
+
+def test_a_line_bucket_seconds_past_the_watermark_as_written_moves_it():
+    """"At most bucket_seconds past it", as written: 1767225600.1 + 0.3 is under
+    1767225600.4 in floats, so until 2026-12-07 such a line waited for two more to move
+    the watermark, and the other entities' buckets stayed open."""
+    b = CountBuckets(1, bucket_seconds=0.3)
+    for _ in range(3):  # the watermark moves from the third line
+        b.add("a", 1767225600.1, 0, K1, "x", False)
+    rows = b.add("b", 1767225600.4, 0, K1, "y", False)
+    assert [(r.entity, r.end_ts) for r in rows] == [("a", 5890752001 * 0.3)]
+
+
+def test_a_bucket_closes_when_the_watermark_is_lateness_past_its_end_as_written():
+    """Bucket 33432 of 0.1 s ends at 3343.3; a watermark of 3343.35 is the lateness 0.05
+    past it, where the float 3343.35 - 0.05 is 3343.2999999999997, in the bucket: until
+    2026-12-07 it stayed open a line longer (and a line for it was counted, not late)."""
+    b = CountBuckets(1, bucket_seconds=0.1, lateness_seconds=0.05)
+    for _ in range(3):
+        b.add("a", 3343.25, 0, K1, "x", False)
+    rows = b.add("b", 3343.35, 0, K1, "y", False)
+    assert [(r.entity, r.end_ts) for r in rows] == [("a", 3343.3)]
