@@ -336,7 +336,7 @@ def too_short(lengths: Sequence[int], window: int, validation_fraction: float
     >>> too_short([64, 64], 32, 0.2) is None  # a held-out window each
     True
     """
-    whole = (f"{lengths[0]} rows" if len(lengths) == 1
+    whole = (_rows(lengths[0]) if len(lengths) == 1
              else f"{sum(lengths)} rows in {len(lengths)} series")
     whole = (f"{whole} is fewer than the {2 * window + 2} needed (windows of data.window "
              f"{window} to train on, and two held out to judge the model and set its "
@@ -346,11 +346,16 @@ def too_short(lengths: Sequence[int], window: int, validation_fraction: float
         if n - n_val < window:
             if len(lengths) == 1:  # one series: the minimum is the one said for all of them
                 return 0, whole
-            return i, (f"{n} rows is fewer than the {2 * window} needed (a training and a "
+            return i, (f"{_rows(n)} is fewer than the {2 * window} needed (a training and a "
                        f"held-out window of data.window {window})")
     if sum(h - window + 1 for h in held) < 2:
         return None, whole
     return None
+
+
+def _rows(n: int) -> str:
+    """``n`` rows in words: "1 row", "64 rows"."""
+    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 def newest_whole_series(lengths: Sequence[int], window: int, validation_fraction: float,

@@ -131,6 +131,8 @@ def test_the_split_leaves_two_held_out_windows_or_refuses():
             split_series([np.zeros((rows, 2))], 32, 0.2)
     with pytest.raises(DataError, match=r"^series 1: 40 rows is fewer than the 64 needed"):
         split_series([np.zeros((100, 2)), np.zeros((40, 2))], 32, 0.2)
+    with pytest.raises(DataError, match=r": 1 row is fewer than the 66 needed"):  # not "1 rows"
+        split_series([np.zeros((1, 2))], 32, 0.2)
     # Several short series hold out a window each: enough together.
     train, held = split_series([np.zeros((64, 2))] * 2, 32, 0.2)
     assert sum(len(h) - 31 for h in held) == 2
