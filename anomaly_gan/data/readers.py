@@ -1529,6 +1529,12 @@ def _longest_run(mask: np.ndarray) -> tuple[int, int]:
     return int(starts[longest]), int(ends[longest] - starts[longest])
 
 
+def _such_cells(n: int) -> str:
+    """How many cells a refusal of non-finite values stands for: "2 such cells in all", or
+    "the only one" (not "1 such cells")."""
+    return "the only one" if n == 1 else f"{n} such cells in all"
+
+
 def apply_nan_policy(table: Table, policy: str,
                      hint: str = "set data.nan_policy: ffill or zero in the --config file, or "
                                  "ANOMALY_GAN__DATA__NAN_POLICY=ffill, to fill them"
@@ -1544,7 +1550,7 @@ def apply_nan_policy(table: Table, policy: str,
         r, c = map(int, np.argwhere(bad)[0])
         raise DataError(
             f"{table.path}: {table.where(r)}, column {table.column(c)}: missing or non-finite value "
-            f"({float(values[r, c])!r}); {int(bad.sum())} such cells in all "
+            f"({float(values[r, c])!r}); {_such_cells(int(bad.sum()))} "
             f"({hint})"
         )
     empty = np.flatnonzero(bad.all(axis=0))
