@@ -48,9 +48,9 @@ from anomaly_gan.config import load_config
 from anomaly_gan.errors import AnomalyGanError
 from anomaly_gan.stream.silences import load_silences
 from tests.deploy.conftest import CHART, find, run
+from tests.support.config_fuzz import mutate as mutate_config
+from tests.support.config_fuzz import random_string, random_value
 from tests.support.fuzz import block_id, each_seed, seed_blocks
-from tests.test_config_fuzz import mutate as mutate_config
-from tests.test_config_fuzz import random_string, random_value
 
 pytestmark = [pytest.mark.helm, pytest.mark.slow]
 
