@@ -126,7 +126,7 @@ def _gpd_fit(excess: np.ndarray) -> tuple[float, float]:
     from scipy import stats
 
     if excess.size < 3 or np.allclose(excess, excess[0]):
-        return 0.0, float(max(excess.mean(), 1e-12))
+        return 0.0, float(excess.mean())  # > 0: every peak lies over t
     try:
         gamma, _, sigma = stats.genpareto.fit(excess, floc=0.0)
     except (RuntimeError, ValueError):  # scipy's FitError is a RuntimeError

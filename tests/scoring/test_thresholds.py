@@ -63,6 +63,16 @@ def test_dispatch_and_nonfinite_ignored():
         fit_threshold(s, "magic")
 
 
+def test_pot_on_tiny_scores_scales_with_them():
+    """Two peaks get the exponential tail of their mean excess. The mean was floored at
+    1e-12, so scores of 1e-20 (spread 1e-18) got a threshold 6e-12 over them, six million
+    times their range: nothing normal or anomalous at that scale ever crossed it (found by
+    the spec fuzz, seed 607: scores near 1e-300)."""
+    s = np.arange(100.0)
+    assert fit_pot_threshold(s * 1e-20, 0.98, 1e-3).value == pytest.approx(
+        fit_pot_threshold(s, 0.98, 1e-3).value * 1e-20, rel=1e-12)
+
+
 def test_pot_falls_back_to_an_exponential_tail_where_the_pareto_fit_fails(monkeypatch):
     # scipy raises FitError (a RuntimeError) when the optimiser lands outside the support;
     # the threshold must still be set, from the peaks' mean excess, not end training.
