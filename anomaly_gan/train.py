@@ -40,6 +40,7 @@ from anomaly_gan.scoring import (
     fit_feature_errors,
     fit_quiet_features,
     fit_robust_stats,
+    fit_severity_quantiles,
     fit_threshold,
     low_floors,
     raw_components,
@@ -778,7 +779,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     calibration = dataclasses.replace(
         fitted,
         threshold=threshold,
-        severity_quantiles=np.quantile(normal_scores, SEVERITY_LEVELS),
+        severity_quantiles=fit_severity_quantiles(normal_scores),
         validation={
             "windows": len(normal_scores),
             "false_positive_rate": float(np.mean(normal_scores > threshold.value)),

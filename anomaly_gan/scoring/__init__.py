@@ -27,6 +27,7 @@ from anomaly_gan.scoring.explain import (
     TopFeatures,
     feature_values,
     feature_values_text,
+    fit_severity_quantiles,
     severity,
     top_features,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "fit_quantile_threshold",
     "fit_quiet_features",
     "fit_robust_stats",
+    "fit_severity_quantiles",
     "fit_threshold",
     "knn_distance",
     "low_floors",

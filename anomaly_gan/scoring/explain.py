@@ -8,7 +8,8 @@ from typing import Any, overload
 
 import numpy as np
 
-__all__ = ["SEVERITY_LEVELS", "TopFeatures", "feature_values", "feature_values_text", "severity",
+__all__ = ["SEVERITY_LEVELS", "TopFeatures", "feature_values", "feature_values_text",
+           "fit_severity_quantiles", "severity",
            "top_features"]
 
 # Quantile levels of the held-out normal score distribution stored in a bundle.
@@ -213,6 +214,19 @@ normally >= 0.0512), temp 1e+39 (3 rows before end), requests_total increase 812
     return ", ".join(parts)
 
 
+def fit_severity_quantiles(normal_scores: np.ndarray) -> np.ndarray:
+    """The held-out normal scores at :data:`SEVERITY_LEVELS`, fixed at training: of the
+    finite ones, as the threshold is (:func:`~anomaly_gan.scoring.fit_threshold`). A window
+    the network could not compute scores +inf, and the quantiles interpolated toward it
+    were +inf and NaN, which a bundle may not hold.
+
+    >>> fit_severity_quantiles(np.r_[np.arange(201.0), np.inf])[[0, 100, 200]]
+    array([  0., 100., 200.])
+    """
+    scores = np.asarray(normal_scores, dtype=np.float64).ravel()
+    return np.quantile(scores[np.isfinite(scores)], SEVERITY_LEVELS)
+
+
 def severity(scores: np.ndarray, normal_quantiles: np.ndarray) -> np.ndarray:
     """0-100: the score's position in the held-out normal score distribution.
 
@@ -220,19 +234,30 @@ def severity(scores: np.ndarray, normal_quantiles: np.ndarray) -> np.ndarray:
     severity never changes after it is emitted. Above the largest normal score -> 100.
     Quantiles that tie (held-out scores that are mostly one value, as on a channel that
     sat still) count at the middle of their levels, so a score equal to every normal
-    score is 50, not 100.
+    score is 50, not 100; a score above them is above all their levels: between two
+    stored values the severity rises from the top level of the lower one to the bottom
+    level of the higher one.
 
     >>> severity(np.array([-1.0, 0.5, 9.0]), np.linspace(0, 1, 201))
     array([  0.,  50., 100.])
     >>> severity(np.array([0.0, 1e-9]), np.zeros(201))
     array([ 50., 100.])
+    >>> severity(np.array([0.0, 0.5]), np.r_[np.zeros(200), 1.0])  # above 99.5% of them
+    array([49.75, 99.75])
     >>> severity(np.array([np.inf, np.nan]), np.linspace(0, 1, 201))  # a window past float32
     array([100.,  nan])
     """
+    scores = np.asarray(scores, dtype=np.float64)
     levels = np.linspace(0.0, 100.0, len(normal_quantiles))
     values, first, counts = np.unique(normal_quantiles, return_index=True, return_counts=True)
-    # np.interp needs strictly increasing points: one per distinct quantile, at the middle
-    # of the levels it holds
-    mid = (levels[first] + levels[first + counts - 1]) / 2.0
-    out = np.interp(scores, values, mid, left=0.0, right=100.0)
+    bottom, top = levels[first], levels[first + counts - 1]
+    # the distinct value at or below each score (-1: below them all)
+    at = np.searchsorted(values, scores, side="right") - 1
+    below, i = at < 0, np.clip(at, 0, len(values) - 1)
+    j = np.minimum(i + 1, len(values) - 1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        share = (scores - values[i]) / (values[j] - values[i])
+        out = np.where(scores == values[i], (bottom[i] + top[i]) / 2.0,
+                       top[i] + share * (bottom[j] - top[i]))
+    out = np.where(below, 0.0, np.where(scores > values[-1], 100.0, out))
     return np.where(np.isnan(scores), np.nan, out)

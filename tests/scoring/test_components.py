@@ -13,6 +13,7 @@ from anomaly_gan.scoring import (
     fit_feature_errors,
     fit_quiet_features,
     fit_robust_stats,
+    fit_severity_quantiles,
     low_floors,
     raw_components,
     severity,
@@ -100,11 +101,32 @@ def test_explanations_and_severity():
 def test_severity_of_tied_normal_scores_is_their_middle():
     """Held-out scores that are mostly one value (a channel that sat still): a score equal
     to them is typical, not the most severe; one above them all is 100; between two tied
-    runs it rises from the middle of the first run's levels to the middle of the second's."""
+    runs it rises from the top of the first run's levels to the bottom of the second's."""
     q = np.concatenate([np.zeros(101), np.ones(100)])  # levels 0-50 at 0, 50.5-100 at 1
     sev = severity(np.array([-1.0, 0.0, 0.5, 1.0, 1.5]), q)
-    np.testing.assert_allclose(sev, [0.0, 25.0, 50.125, 75.25, 100.0])
+    np.testing.assert_allclose(sev, [0.0, 25.0, 50.25, 75.25, 100.0])
     assert severity(np.array([0.0]), np.zeros(201))[0] == 50.0
+
+
+def test_a_tied_run_of_normal_scores_leaves_the_next_score_above_it():
+    """Held-out scores 0 on 99.5% of the windows (a channel that sat still) and one at 1: a
+    score just above 0 lies above 99.5% of the normal scores, so its severity is at least
+    99.5, as it is 100 where every normal score is 0. It was 49.75 (the line from the
+    middle of the zeros' levels to the 1), lower than the same score's 100 over normal
+    scores that never moved at all."""
+    stored = np.concatenate([np.zeros(200), [1.0]])
+    sev = severity(np.array([0.0, 1e-9, 0.5, 1.0]), stored)
+    np.testing.assert_allclose(sev, [49.75, 99.5, 99.75, 100.0], atol=1e-6)
+    assert severity(np.array([1e-9]), np.zeros(201))[0] == 100.0
+
+
+def test_severity_quantiles_leave_out_unscorable_normal_scores():
+    """A held-out window the network could not compute (+inf) put +inf and NaN among the
+    stored quantiles (numpy interpolates toward +inf), which ``load_bundle`` refuses."""
+    scores = np.concatenate([np.arange(50.0), [np.inf]])
+    stored = fit_severity_quantiles(scores)
+    assert np.isfinite(stored).all()
+    np.testing.assert_array_equal(stored, np.quantile(np.arange(50.0), np.linspace(0, 1, 201)))
 
 
 def _errors(rng, n, scales):
