@@ -577,6 +577,23 @@ def fit_calibration(cfg: Config, nets: dict[str, Any], scaler: Scaler,
     return fitted, fitted.combine(comps, per_feature, activity)[2]
 
 
+def held_out_summary(normal_scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """``calibration.json``'s ``validation`` figures of the held-out scores: their count, the
+    share over the threshold (an unscorable window, +inf, among them: it would alarm), and
+    the median and 0.99 quantile of the finite ones, as the threshold and the severity
+    quantiles are fitted; with one +inf they were ``Infinity`` (or NaN), which no strict JSON
+    reader takes.
+
+    >>> held_out_summary(np.r_[np.arange(101.0), np.inf], 99.5)
+    {'windows': 102, 'false_positive_rate': 0.0196078431372549, 'score_median': 50.0, 'score_p99': 99.0}
+    """
+    finite = normal_scores[np.isfinite(normal_scores)]
+    return {"windows": len(normal_scores),
+            "false_positive_rate": float(np.mean(normal_scores > threshold)),
+            "score_median": float(np.median(finite)),
+            "score_p99": float(np.quantile(finite, 0.99))}
+
+
 def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
                    feature_names: Sequence[str], progress: Progress | None = None,
                    init: Callable[[Any], None] | None = None,
@@ -780,13 +797,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         fitted,
         threshold=threshold,
         severity_quantiles=fit_severity_quantiles(normal_scores),
-        validation={
-            "windows": len(normal_scores),
-            "false_positive_rate": float(np.mean(normal_scores > threshold.value)),
-            "score_median": float(np.median(normal_scores)),
-            "score_p99": float(np.quantile(normal_scores, 0.99)),
-            "final_losses": {k: v[-1] for k, v in fit.history.items() if v},
-        },
+        validation={**held_out_summary(normal_scores, threshold.value),
+                    "final_losses": {k: v[-1] for k, v in fit.history.items() if v}},
     )
     digest = data_hash(series)
     created = datetime.now(UTC)
