@@ -151,7 +151,9 @@ class Scaler:
     def held_constant(self, highest: np.ndarray, lowest: np.ndarray) -> np.ndarray | None:
         """``(n, F)``: True where a feature held one value in every training row and the
         windows' largest and smallest readings (as :meth:`beyond_extremes` takes them) are
-        both that value: nothing about it changed. None without the training range.
+        both that value: nothing about it changed. None without the training range. As in
+        :meth:`transform`, a reading within :meth:`round_off` of the value of a feature that
+        never moved is that value (a float32 producer's 0.10000000149 for 0.1).
 
         >>> s = Scaler("minmax", np.zeros(2), np.ones(2), low=np.array([0.0, 0.0]),
         ...            high=np.array([0.0, 5.0]))
@@ -160,8 +162,12 @@ class Scaler:
         """
         if self.low is None or self.high is None:
             return None
+        margin = self.round_off()
         with np.errstate(invalid="ignore"):
-            return (self.low == self.high) & (highest == self.low) & (lowest == self.low)
+            exact = (self.low == self.high) & (highest == self.low) & (lowest == self.low)
+            settled = ((margin > 0) & (np.abs(highest - self.center) <= margin)
+                       & (np.abs(lowest - self.center) <= margin))
+            return exact | settled
 
     def to_dict(self) -> dict[str, Any]:
         out = {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist()}

@@ -74,6 +74,24 @@ def test_round_off_on_a_feature_constant_in_training_reads_as_its_value():
     assert old.transform(live)[0, 1] != 0.0
 
 
+def test_a_feature_constant_in_training_holds_its_value_through_float32_round_off():
+    """An alert names last a feature that never moved in training and holds its value all
+    through the window. Readings within float32 round-off of that value count as the value
+    when scaled, but the test of holding it was exact: a setpoint of 0.1 arriving as
+    0.10000000149 from a float32 producer (or a constant of 1e6 +- 1e-7 in training, whose
+    range is not one number) kept its error's z-score and was named before the sensors that
+    moved (explain spec fuzz, seeds 8 and 205). A real change is still a change."""
+    x = np.column_stack([np.full(50, 0.1), 1e6 + np.tile([0.0, 1e-7], 25), np.zeros(50),
+                         np.arange(50.0)])
+    s = fit_scaler(x)
+    through_float32 = float(np.float32(0.1))
+    highest = np.array([[through_float32, 1e6 + 1e-7, 0.0, 3.0],
+                        [0.1001, 1e6, 1e-30, 3.0]])
+    lowest = np.array([[0.1, 1e6, 0.0, 3.0], [0.1, 1e6, 0.0, 3.0]])
+    held = s.held_constant(highest, lowest)
+    assert held.tolist() == [[True, True, True, False], [False, True, False, False]]
+
+
 @pytest.mark.filterwarnings("error")  # numpy's overflow warning was a line in serve's log
 def test_a_reading_near_the_float64_limit_is_infinitely_beyond_the_range_without_a_warning():
     """1e308 on a sensor of spread 0.5 is 2e308 spreads out: more than a float64 holds."""
