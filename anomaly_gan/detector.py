@@ -513,8 +513,10 @@ class Detector:
         contributions = np.array(contributions, dtype=np.float64)
         mine = contributions[flagged]
         finite = np.isfinite(mine)
-        # above every other feature's value in the window, whatever its scale
-        top = np.nanmax(np.where(finite, np.abs(mine), 0.0), axis=1, keepdims=True)
+        # above every other feature's value in the window, whatever its scale; the others
+        # only: beside a reading of 1e308, 1e308 + rank was 1e308 for every out-of-range
+        # feature, and they were named in column order, not by how far out they lie
+        top = np.nanmax(np.where(finite & ~out, np.abs(mine), 0.0), axis=1, keepdims=True)
         # below every other one: a feature at the one value it held in every training row
         # (a logs model's 'other' and 'unseen' columns at 0, a constant sensor) did not
         # change. Its reconstruction error, z-scored against errors near 0, named 'other'

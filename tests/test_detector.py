@@ -351,3 +351,20 @@ def test_a_feature_at_its_one_training_value_is_named_last(tiny_detector, monkey
     out = det._extremes_first(moved, flagged, contributions)
     rows = [i for i in np.flatnonzero(flagged) if i <= 10 < i + det.window]
     assert rows and all(np.argmax(out[i]) == 2 for i in rows)
+
+
+def test_features_out_of_range_beside_one_near_the_float64_limit_keep_their_order():
+    """Out-of-range features rank first by how far out they lie. Their rank was added to
+    the window's largest contribution, theirs included: beside a sentinel of 1e308 (a
+    double's maximum standing for 'missing') the others' ranks vanished in 1e308 + rank,
+    and they were named in column order (explain spec fuzz, seeds 9, 103, 207, 307)."""
+    from anomaly_gan.data.scaling import Scaler
+    from tests.support.detectors import untrained_detector
+
+    det = untrained_detector()
+    det.scaler = Scaler("robust", np.zeros(3), np.ones(3), low=-np.ones(3), high=np.ones(3))
+    window = np.zeros((1, det.window, 3))
+    window[0, 3] = [1e308, 50.0, 1e5]  # out by 1e308, 49 and 1e5 spreads
+    contributions = np.array([[1e308, 2.0, 1.0]])  # an unscorable window ranks by spreads
+    out = det._extremes_first(window, np.array([True]), contributions)
+    assert np.argsort(-out[0], kind="stable").tolist() == [0, 2, 1]
