@@ -166,7 +166,8 @@ class LogModel:
         count (training mean per bucket times the window's buckets) and up to
         ``logs.example_lines`` example lines. Templates are ranked by
         ``|observed - expected| / sqrt(expected + 1)``, over the templates seen in the
-        window and the top-K ones that stayed away (so a silent component is named too);
+        window and those the entity logged in training that stayed away (so a silent
+        component is named too; equal ranks: known templates by id, then new ones by text);
         unseen lines have an expected count of 0. Credentials in the texts (a password=,
         a bearer token: :func:`~anomaly_gan.logs.templates.redact_secrets`) are
         ``<SECRET>``: serve's alerts and score's ``templates`` column both come from here.

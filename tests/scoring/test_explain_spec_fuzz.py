@@ -35,6 +35,17 @@ product's code:
 - Every alert validates against docs/alert.schema.json and its ``feature_values`` name its
   ``top_features`` in order.
 
+A logs model's alerts name templates instead (``templates``, docs/logs.md, "Alert records
+get one more field"): :func:`reference_templates` ranks every template the entity logged in
+training and every template of the window by ``|observed - expected| / sqrt(expected +
+1)``, ``expected`` the entity's (else every entity's) training mean per bucket times the
+window's buckets (0 for a new template), up to ``top_k``; equal ranks: known templates
+before new ones, known ones by template id, new ones by their text (then their id). Each
+entry: the template's text (credentials ``<SECRET>``, cut at 2,000 characters), its count
+feature (``t<id>``, ``other``, ``unseen``), the observed count, ``expected`` to 2 decimals
+and up to ``logs.example_lines`` of the window's lines, oldest bucket first. The template
+texts are the miner's (the model's input, as the reconstruction is the network's).
+
 The network is a fake that returns drawn reconstructions (no training): each seed draws
 1-300 features with odd names (unicode, 300 characters, names equal but for case), window
 2-8, scales from 1e-9 to 1e3, constant features (some read with float32 round-off), spikes
@@ -429,3 +440,153 @@ def test_explanations_follow_the_docs(seeds):
 def test_every_rule_is_reached():
     assert_every_rule_reached(RULES, check, range(SEED_START, SEED_START + min(SEEDS, 100)),
                               reached)
+
+
+# --------------------------------------------------------------------------- logs models
+
+LOGS_RULES = {"template stayed away", "template over expected", "new template",
+              "new templates tied by text", "known templates tied", "other template",
+              "unknown entity", "limit cuts", "examples capped", "secret redacted",
+              "template cut", "logs alert validated"}
+logs_reached: Counter[str] = Counter()
+
+TRAINING_LINES = (["cache hit"] * 5 + ["user 5 logged in", "user 7 logged in"] * 3
+                  + ["GET /a/1 200"] * 4 + ["disk full on sda"] * 2
+                  + ["login failed password=hunter2 for bob"] * 2
+                  + ["payload " + "x" * 2500] * 2 + ["payment timeout after 40 ms"])
+NEW_LINES = ["brand new line here", "another novel thing", "zzz unexpected", "aaa unexpected",
+             "token=abc123 leaked?"]
+SECRETS = ("hunter2", "abc123")  # the values of password= and token=
+
+
+def logs_model(example_lines: int) -> Any:
+    from anomaly_gan.logs.model import fit_log_model
+
+    cfg = config_from_dict({"model": {"backbone": "dense"}, "data": {"window": 3},
+                            "logs": {"top_k": 3, "example_lines": example_lines}})
+    model, _ = fit_log_model(cfg.logs, TRAINING_LINES)
+    return model
+
+
+def reference_templates(model: Any, rows: list[Any], limit: int) -> list[dict[str, Any]]:
+    n = len(rows)
+    means = model.template_means.get(rows[0].entity, model.template_means.get("*", {}))
+    counts: dict[Any, int] = {("known", t): 0 for t in means}
+    examples: dict[Any, list[str]] = {key: [] for key in counts}
+    for row in rows:
+        for key, (count, lines) in row.detail.items():
+            counts[key] = counts.get(key, 0) + count
+            examples.setdefault(key, []).extend(lines)
+    ranked = []
+    for key, count in counts.items():
+        known = key[0] == "known"
+        expected = means.get(key[1], 0.0) * n if known else 0.0
+        surprise = abs(count - expected) / math.sqrt(expected + 1.0)
+        text = model.template_text(key)
+        ranked.append(((-surprise, 0 if known else 1, "" if known else text, key[1]),
+                       key, count, expected, text))
+    ranked.sort(key=lambda r: r[0])
+    firsts = [r[0][:2] for r in ranked[:limit]]
+    if len(firsts) > len(set(firsts)):
+        logs_reached["known templates tied" if any(k[1] == 0 for k in firsts)
+                     else "new templates tied by text"] += 1
+    if len(ranked) > limit:
+        logs_reached["limit cuts"] += 1
+    out = []
+    columns = dict(zip(model.template_ids, model.feature_names, strict=False))
+    for _, key, count, expected, text in ranked[:limit]:
+        if key[0] == "known":
+            feature = columns.get(key[1], "other")
+            logs_reached["other template" if feature == "other" else
+                         "template stayed away" if count == 0 else "template over expected"] += 1
+        else:
+            feature = "unseen"
+            logs_reached["new template"] += 1
+        out.append({"template": text, "feature": feature, "observed": count,
+                    "expected": round(expected, 2),
+                    "examples": examples[key][:model.cfg.example_lines]})
+    return out
+
+
+def _cut_and_redacted(want: str, got: str) -> bool:
+    """The product's text is the reference's with credentials as <SECRET> and cut at 2,000
+    characters."""
+    if any(x in got for x in SECRETS) or len(got) > 2000 + len(" [cut at 2000 characters]"):
+        return False
+    if any(x in want for x in SECRETS):
+        logs_reached["secret redacted"] += 1
+        return "<SECRET>" in got
+    if len(want) > 2000:
+        logs_reached["template cut"] += 1
+        return got.startswith(want[:1000])
+    return want == got
+
+
+def check_logs(seed: int) -> None:
+    from anomaly_gan.logs.counts import NEW_OVERFLOW, BucketRow
+
+    rng = random.Random(seed)
+    model = logs_model(rng.choice([0, 1, 2, 5]))
+    entities = ["api", "db"]
+    known = sorted({t for t in model.template_ids} | set(range(1, 8)))
+    model.template_means = {e: {t: rng.choice([0.0, 0.1, 1.0, 2.5, 7.0])
+                                for t in rng.sample(known, rng.randint(0, len(known)))}
+                            for e in [*entities, "*"]}
+    new_keys = [model.classify(line)[1] for line in NEW_LINES] + [NEW_OVERFLOW, ("new", 999)]
+    entity = rng.choice([*entities, "batch-7"])
+    logs_reached["unknown entity"] += int(entity == "batch-7")
+    rows = []
+    for b in range(rng.randint(1, 4)):
+        detail: dict[Any, list] = {}
+        for key in rng.sample([("known", t) for t in known] + new_keys, rng.randint(0, 6)):
+            count = rng.choice([1, 1, 2, 3, 10])
+            text = model.template_text(key)
+            lines = [f"{text[:100]} #{b}.{i}" for i in range(min(count, 3))]  # cut: see buckets
+            detail[key] = [count, lines]
+            logs_reached["examples capped"] += int(len(lines) > model.cfg.example_lines)
+        rows.append(BucketRow(entity, 10.0 * b, 10.0 * (b + 1), np.zeros(len(model.feature_names)),
+                              detail))
+    limit = rng.randint(1, 6)
+    want = reference_templates(model, rows, limit)
+    got = model.explain(rows, limit)
+
+    def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        return (a.keys() == b.keys() and _cut_and_redacted(a["template"], b["template"])
+                and all(a[k] == b[k] for k in ("feature", "observed", "expected"))
+                and len(a["examples"]) == len(b["examples"])
+                and all(_cut_and_redacted(x, y) for x, y in zip(a["examples"], b["examples"],
+                                                                strict=True)))
+
+    at, lines = first_difference(want, got, same)
+    assert at == len(want) == len(got), "\n".join([f"templates, entry {at}:", *lines])
+    rec = alert_records(
+        fired=[(len(rows) - 1, 1, None)], resolved=[], entities=[entity] * len(rows),
+        starts=[r.start_ts for r in rows], ends=[r.end_ts for r in rows],
+        res=_LogScores(len(rows), [model.feature_names[:3]] * len(rows)),
+        feature_values=[None], model_version="v1", model_kind="ganomaly", normal_windows=0)[0]
+    rec["templates"] = got  # as the publisher adds them
+    errors = sorted(VALIDATOR.iter_errors(rec), key=str)
+    assert not errors, f"logs alert breaks the schema: {errors[0]}"
+    json.loads(dumps(rec))
+    logs_reached["logs alert validated"] += 1
+
+
+class _LogScores:
+    """The scores of a logs model's windows, as alert_records reads them."""
+
+    def __init__(self, n: int, top: list[Any]) -> None:
+        self.score = np.full(n, 3.0)
+        self.threshold = 1.0
+        self.severity = np.full(n, 99.0)
+        self.components = {"reconstruction": np.full(n, 3.0)}
+        self.top_features = [list(t) for t in top]
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, min(SEEDS, 200)), ids=block_id)
+def test_log_alert_templates_follow_the_docs(seeds):
+    each_seed(seeds, check_logs)
+
+
+def test_every_logs_rule_is_reached():
+    assert_every_rule_reached(LOGS_RULES, check_logs,
+                              range(SEED_START, SEED_START + min(SEEDS, 100)), logs_reached)
