@@ -52,7 +52,8 @@ The network is a fake that returns drawn reconstructions (no training): each see
 beyond the training range, readings 1e5 spreads out and past float32, tied errors, errors
 of exactly 0, non-finite reconstructions, floors or none, a quiet component or none, and
 counters among gauges. ``EXPLAIN_SPEC_FUZZ_SEEDS`` (default 400) seeds from
-``EXPLAIN_SPEC_FUZZ_SEED_START`` (default 0): ``EXPLAIN_SPEC_FUZZ_SEED_START=17
+``EXPLAIN_SPEC_FUZZ_SEED_START`` (default 0), half as many for logs models:
+``EXPLAIN_SPEC_FUZZ_SEED_START=17
 EXPLAIN_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
 
@@ -582,7 +583,7 @@ class _LogScores:
         self.top_features = [list(t) for t in top]
 
 
-@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, min(SEEDS, 200)), ids=block_id)
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, max(SEEDS // 2, 1)), ids=block_id)
 def test_log_alert_templates_follow_the_docs(seeds):
     each_seed(seeds, check_logs)
 
