@@ -113,6 +113,9 @@ class Scorer:
         self._last_housekeeping = 0.0
         self._last_read = self.mono()  # records last came from a poll (or a fresh start)
         self._waiting_since: float | None = None  # input waiting unread since (see _check_input)
+        # The first answer of a stall whose consumer was replaced: the input still waits
+        # until a record is read, whichever consumer asks (see input_stalled_for).
+        self._stuck_since: float | None = None
         self._next_end_probe = self.mono()  # while records flow: see _check_input
         self._move_warned = False
         self._unassigned_since: float | None = self.mono()  # the consumer just subscribed
@@ -259,7 +262,7 @@ class Scorer:
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in gone),
                 "entities_dropped": dropped}})
         if assigned:
-            self._last_read, self._waiting_since = self.mono(), None  # give them time to fetch
+            self._input_read()  # give them time to fetch
             self.metrics.partitions_assigned(assigned)
             log.info("partitions assigned", extra={"fields": {
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)}})
@@ -332,7 +335,7 @@ class Scorer:
             self._skip_unreadable(bad)
             return
         if records:
-            self._last_read, self._waiting_since = self.mono(), None
+            self._input_read()
         with self._loop_lock:
             if self._revoked or self._assigned_log:
                 self._apply_rebalance()
@@ -545,9 +548,16 @@ class Scorer:
     def input_stalled_for(self) -> float:
         """Seconds that input has waited on an assigned partition with nothing read (0 while
         none is known to wait): ``anomaly_gan_input_stalled_seconds``, and past
-        ``input_stall_seconds`` a reason for /readyz to fail."""
-        since = self._waiting_since
+        ``input_stall_seconds`` a reason for /readyz to fail. Counted from the first answer
+        that input waits until a record is read (or none waits): a new consumer that reads
+        nothing either does not start it again. Until 2026-12-07 it did, so a replica whose
+        consumers all stayed stuck answered 200 for ever, nothing read."""
+        since = self._stuck_since if self._stuck_since is not None else self._waiting_since
         return 0.0 if since is None else max(self.mono() - since, 0.0)
+
+    def _input_read(self) -> None:
+        """Records were read (or the partitions changed): no input waits unread."""
+        self._last_read, self._waiting_since, self._stuck_since = self.mono(), None, None
 
     def _check_input(self, broker_reachable: bool) -> None:
         """A broker answers, partitions are assigned, records wait on them (or their
@@ -557,7 +567,10 @@ class Scorer:
         once nothing has been read for a second; outside the loop lock, since it waits."""
         now = self.mono()
         timeout_ms = int(min(_INPUT_PROBE_TIMEOUT_MS, self.cfg.kafka.input_stall_seconds * 250))
-        if not broker_reachable or self._resume_at or self._must_rewind:
+        if not broker_reachable:
+            self._waiting_since = self._stuck_since = None
+            return
+        if self._resume_at or self._must_rewind:
             self._waiting_since = None
             return
         if now - self._last_read < _INPUT_PROBE_IDLE_S:
@@ -572,7 +585,7 @@ class Scorer:
                     self._reset_past_end(past)
             return
         if not self.io.waiting(max(timeout_ms, 1)):
-            self._waiting_since = None
+            self._waiting_since = self._stuck_since = None
             if not self._next and self.publisher.failing():
                 # A replay after a failed delivery found nothing to read again (a restarted
                 # broker lost the topic; the partitions went elsewhere): no commit comes to
@@ -607,7 +620,9 @@ class Scorer:
                   "recreating the consumer and replaying from the last commit", stalled)
         with self._loop_lock:
             self._replay("input")
-        self._last_read, self._waiting_since = self.mono(), None
+        if self._stuck_since is None:
+            self._stuck_since = self._waiting_since
+        self._last_read, self._waiting_since = self.mono(), None  # the new one's own count
         try:
             self.io.reset_consumer()
         except Exception as exc:  # noqa: BLE001 - the next poll creates it (see KafkaIO.poll)
@@ -691,7 +706,7 @@ class Scorer:
             for tp, offset in moved.items():
                 self._next[tp] = offset
                 self._committed.pop(tp, None)  # the group's commit lies past the end
-        self._last_read, self._waiting_since = self.mono(), None
+        self._input_read()
         self._commit()
 
     def _skip_unreadable(self, bad: UnreadableInput) -> None:
@@ -729,7 +744,7 @@ class Scorer:
             self.publisher.dead_letter(tp, record, InvalidEvent("corrupt_record", detail),
                                        logged=True)
             self._next[tp] = after
-        self._last_read, self._waiting_since = self.mono(), None
+        self._input_read()
 
     def _replay(self, reason: str, error: BaseException | None = None) -> None:
         """Drop what was read since the last commit and read it again after a backoff."""

@@ -233,10 +233,50 @@ def test_input_that_waits_unread_fails_readiness_then_replaces_the_consumer(capl
         scorer.step()
     assert io.resets == 1 and "recreating the consumer" in caplog.text
     assert reg.get_sample_value("anomaly_gan_replays_total", {"reason": "input"}) == 1
-    assert scorer.input_stalled_for() == 0.0 and scorer.health.ready()[0] is True
+    # nothing read yet by the new consumer: the input still waits (see the test below)
+    assert scorer.input_stalled_for() == 61.0 and scorer.health.ready()[0] is False
     clock.now += 60.0
-    scorer.step()  # the replay rewinds to the last commit
+    io.batches.append(events([(3, 1.0)], 3))
+    scorer.step()  # the replay rewinds to the last commit and the new consumer reads
     assert io.seeks == [(IN, 1)]
+    assert scorer.input_stalled_for() == 0.0 and scorer.health.ready()[0] is True
+
+
+def test_a_new_consumer_that_reads_nothing_either_keeps_readiness_failed():
+    """The consumer stalls with records waiting, and the one that replaces it reads nothing
+    either (the broker still refuses its fetches). The stall clock started again with each
+    new consumer, so /readyz answered 200 for ever, 503 at most between the stall passing
+    the limit and the next housekeeping pass, which replaced the consumer at once
+    (tests/stream/test_scorer_progress_fuzz.py, seed 3: 9 s of waiting input with an
+    input_stall_seconds of 3, /readyz 200 throughout, the gauge at 0). Now the input counts
+    as waiting from the first answer until a record is read, as the docs say; a new
+    consumer is still tried every input_stall_seconds."""
+    clock = Clock()
+    io = FakeIO([events([(t, 1.0) for t in range(3)])])
+    scorer, reg = make(io, clock=clock, serve={"kafka": {"scores_topic": "scores",
+                                                          "input_stall_seconds": 3.0}})
+    scorer.health.broker_up = True
+    scorer.step()
+    io.input_waiting = True  # and no poll returns anything, whichever consumer asks
+    answers = []
+    for _ in range(60):  # 30 s, a turn every half second
+        clock.now += 0.5
+        scorer.health.beat()
+        scorer.turn()
+        answers.append((scorer.health.ready()[0], scorer.input_stalled_for()))
+    assert io.resets >= 3  # a new consumer each time the stall passed the limit
+    waited = [s for _, s in answers]
+    assert waited[-1] > 25.0 and reg.get_sample_value("anomaly_gan_input_stalled_seconds") > 25.0
+    first_503 = next(i for i, (ok, _) in enumerate(answers) if not ok)
+    assert not any(ok for ok, _ in answers[first_503:]), answers
+    io.batches.append(events([(3, 1.0)], 3))  # a consumer reads at last
+    clock.now += 0.5
+    scorer.turn()
+    while scorer._resume_at:  # the replay's backoff, then the rewind and the read
+        clock.now += 0.5
+        scorer.turn()
+    scorer.turn()
+    assert scorer.input_stalled_for() == 0.0 and scorer.health.ready()[0] is True
 
 
 @pytest.mark.parametrize("policy, offset, unread", [("earliest", 4, 0), ("latest", 10, 6)])
