@@ -491,7 +491,10 @@ class Scorer:
                 if self._stop.is_set() else "will retry"), extra={"fields": {"error": str(exc)}})
             return False
         with self._loop_lock:
-            if any(o > self._committed.get(tp, -1) for tp, o in todo.items()):
+            # Only past an offset this scorer committed: a partition assigned (again) has
+            # none yet, and its first commit may be the group's offset once more, no
+            # progress (until 2026-12-07 it ended a run of error replays at every rebalance).
+            if any(tp in self._committed and o > self._committed[tp] for tp, o in todo.items()):
                 self._progressed("committed offsets advanced")
             self._committed.update({tp: o for tp, o in todo.items() if tp not in self._revoked})
             self._backoff.reset()

@@ -706,6 +706,33 @@ def test_errors_that_the_loop_moves_past_keep_it_ready():
     assert reg.get_sample_value("anomaly_gan_error_replays_without_progress") <= 1
 
 
+def test_a_partition_assigned_again_is_no_progress_past_an_error_at_every_replay():
+    """A rebalance hands the partition with the bad spot back to the same replica. Its first
+    commit after that commits the offset the group already had, yet the scorer, which had
+    forgotten its own last commit of the partition, counted it as a commit that moved the
+    offset forward: the run of error replays ended and /readyz answered 200 until three
+    more had spanned input_stall_seconds, while nothing after the bad spot was ever read
+    (tests/stream/test_scorer_progress_fuzz.py, seed 50)."""
+    clock = Clock()
+    io = BadSpotIO(n=20, bad=10)
+    scorer, _ = make(io, clock=clock, serve=ERROR_LOOP)
+    scorer.health.broker_up = True
+    _turns(scorer, clock, 30)
+    assert not scorer.health.ready()[0]
+    offsets = scorer.on_revoked([IN])
+    if offsets:
+        io.commit(offsets)  # as KafkaIO's listener does
+    commits = len(io.commits)
+    io.committed = lambda tp: io.commits[-1][tp]  # the group's commit
+    io.pos = io.committed(IN)  # where the consumer resumes
+    scorer.on_assigned([IN])
+    answers = _turns(scorer, clock, 30)
+    assert len(io.commits) > commits  # the same offset again: no commit moved forward
+    assert {c[IN] for c in io.commits[commits - 1:]} == {io.committed(IN)}
+    assert not any(ok for ok, _ in answers), [why for ok, why in answers if ok][:1]
+    assert io.furthest == 10
+
+
 def test_transient_errors_on_an_idle_scorer_keep_it_ready():
     """An error now and then on a scorer with nothing to read: no commit moves and nothing
     new is read, yet each error is one that did not recur within input_stall_seconds."""
