@@ -1,0 +1,392 @@
+"""Seeded fuzz of the real scoring loop's readiness and progress under the faults ops meet.
+
+tests/stream/test_readiness_spec_fuzz.py checks the health object against the docs with
+ready-made events (progress, error replays, input waiting); this file checks that the loop
+feeds those events rightly. A real :class:`~anomaly_gan.stream.app.Scorer` (FakeModel:
+window 3, anomalous above 10; its model thread inline) runs over a simulated broker
+(tests/support/scorer_world.py) on a hand-moved clock, through a random history of: records
+on 2-3 partitions from several entities, poison records among them (bad JSON, not UTF-8,
+no values), transient poll errors and an error at one offset until it is cleared, commit
+failures, a producer that fails every record, one that never answers until it is replaced,
+slow acknowledgements, a broker outage, a consumer that stops fetching (until replaced, or
+for good), rebalances (partitions revoked, assigned back) and idle periods past the stall
+limits. The loop turns every 0.5 s of the clock.
+
+After every step, what ``/readyz`` and the gauges say is compared with what the docs
+promise (docs/streaming.md *Failed deliveries*, *Errors that recur at every replay*,
+*Broker outages*, *Metrics and probes*; docs/deployment.md *Probes*; the gauges of
+docs/CONTRACTS.md), from what the world saw happen, never from the product's state:
+
+1. never ready while output has gone unacknowledged past ``delivery_stall_seconds``
+   (pending records, or a run of failures no clean flush has ended), while input has waited
+   unread past ``input_stall_seconds`` (plus the documented detection: a probe once nothing
+   has been read for a second, at a housekeeping pass once a second), while 3 error replays
+   spanning ``input_stall_seconds`` had no progress the docs name (a commit that moved an
+   offset forward, a read past where an error came, ``input_stall_seconds`` with no error),
+   while no partition is assigned, or while the broker has been down past a housekeeping
+   pass; ``anomaly_gan_ready`` always says what ``/readyz`` says;
+2. a poison record never stops the loop nor blocks those after it: no error replay comes but
+   those the world raised (``anomaly_gan_replays_total{reason="error"}``), every poison
+   record has an acknowledged dead letter naming it, and the commit passes it;
+3. nothing is lost (at-least-once): once the faults end, every good record's window has an
+   acknowledged score record and every anomalous one an acknowledged alert;
+4. a healthy replica never flaps: once no fault has been active for
+   ``input_stall_seconds + delivery_stall_seconds + 4`` s, ``/readyz`` is 200 at every step,
+   idle topic or not.
+
+A failure names the seed and the step and prints the history. ``SCORER_PROGRESS_FUZZ_SEEDS``
+(default 300) seeds from ``SCORER_PROGRESS_FUZZ_SEED_START`` (default 0):
+``SCORER_PROGRESS_FUZZ_SEED_START=17 SCORER_PROGRESS_FUZZ_SEEDS=1`` runs seed 17 alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.support.fuzz import assert_every_rule_reached, block_id, each_seed, seed_blocks
+from tests.support.scorer_world import World, build
+from tests.support.stream_fakes import Clock, Record
+
+SEEDS = int(os.environ.get("SCORER_PROGRESS_FUZZ_SEEDS", "300"))
+SEED_START = int(os.environ.get("SCORER_PROGRESS_FUZZ_SEED_START", "0"))
+
+TURN_S = 0.5  # the clock between two turns of the loop
+WINDOW = 3  # FakeModel's
+T0 = 1_794_000_000.0  # event time of the first events (the scorer's wall clock: T0 + 1e6)
+
+SCRAPED = ("anomaly_gan_ready", "anomaly_gan_error_replays_without_progress",
+           "anomaly_gan_input_stalled_seconds", "anomaly_gan_delivery_stalled_seconds",
+           "anomaly_gan_assigned_partitions", "anomaly_gan_replays_total")
+
+#: the rules the reference decides by, each counted when it decides an answer
+RULES = {"delivery_pending_stall", "delivery_failing_stall", "input_stall", "error_replays",
+         "error_replays_too_few", "progress_commit", "progress_read_past", "progress_idle",
+         "unassigned", "broker_down", "healthy_ready", "healthy_idle_ready",
+         "poison_dead_lettered", "poison_committed_past", "window_delivered",
+         "alert_delivered", "revoke_committed", "commit_failed", "producer_replaced",
+         "consumer_replaced", "stuck_for_good"}
+
+POISON = [b"{not json", b"\xff\xfe\x00", b'{"entity": "e0", "ts": 1}', b"", b"[1, 2]"]
+
+
+@dataclass
+class Case:
+    partitions: int
+    entities: int
+    delivery_limit: float
+    input_limit: float
+    steps: list[tuple[str, Any]]
+
+
+def make_case(seed: int) -> Case:
+    rng = random.Random(seed)
+    steps: list[tuple[str, Any]] = []
+    for _ in range(rng.randint(15, 60)):
+        r = rng.random()
+        if r < 0.35:
+            steps.append(("records", [(rng.randrange(6), rng.random() < 0.15,
+                                       rng.choice([1.0, 1.0, 2.0, 15.0]))
+                                      for _ in range(rng.randint(1, 6))]))
+        elif r < 0.5:
+            steps.append(("idle", rng.choice([1.0, 2.0, 3.0, 6.0, 12.0])))
+        else:
+            steps.append(rng.choice([
+                ("poll_error", rng.randint(1, 3)), ("bad_spot", rng.random()),
+                ("clear_bad_spot", None), ("commit_failures", rng.randint(1, 4)),
+                ("producer", "failing"), ("producer", "stuck"), ("producer", "ok"),
+                ("producer", "slow"), ("broker_down", None), ("broker_up", None),
+                ("consumer_stuck", rng.choice(["once", "once", "always"])),
+                ("consumer_fetches", None), ("revoke", rng.random()), ("assign", None)]))
+    return Case(rng.choice([2, 3]), rng.randint(2, 5), float(rng.choice([2, 3, 5])),
+                float(rng.choice([2, 3, 5])), steps)
+
+
+class Run:
+    """A case played on a world and a real scorer, with the checks after every step."""
+
+    def __init__(self, case: Case, seed: int, notes: Counter[str]) -> None:
+        self.case, self.notes = case, notes
+        self.rng = random.Random(seed * 7919 + 1)
+        self.clock = Clock()
+        self.world = w = World(self.clock, case.partitions)
+        self.scorer, self.reg = build(w, seed, case.delivery_limit, case.input_limit)
+        self.scrape = self.reg.restricted_registry(SCRAPED)
+        self.shown: list[str] = [(
+            f"partitions={case.partitions} entities={case.entities} "
+            f"delivery_stall={case.delivery_limit} input_stall={case.input_limit}")]
+        self.ts = {e: T0 + e for e in range(case.entities)}
+        self.poison: list[tuple[Any, int]] = []
+        self.good: dict[int, list[tuple[float, float]]] = {e: [] for e in range(case.entities)}
+        self.faulty_at = self.clock.now  # the last time a fault was active
+
+    # ------------------------------------------------------------------ the history
+
+    def apply(self, event: str, arg: Any) -> None:
+        w, case = self.world, self.case
+        if event == "records":
+            for e, poison, value in arg:
+                e %= case.entities
+                tp = w.tps[e % case.partitions]
+                log = w.logs[tp]
+                key = f"e{e}".encode()
+                if poison:
+                    log.append(Record(len(log), key, self.rng.choice(POISON)))
+                    self.poison.append((tp, len(log) - 1))
+                else:
+                    self.ts[e] += 1.0
+                    self.good[e].append((self.ts[e], value))
+                    log.append(Record(len(log), key, json.dumps(
+                        {"entity": f"e{e}", "ts": self.ts[e], "values": [value, 0.0]}).encode()))
+        elif event == "poll_error":
+            w.poll_errors += arg
+        elif event == "bad_spot":  # the record batch at the next offset of a partition
+            tp = w.tps[int(arg * case.partitions)]
+            if w.bad_spot is None:
+                w.bad_spot = (tp, len(w.logs[tp]))
+                self.apply("records", [(tp.partition, False, 1.0)])
+        elif event == "clear_bad_spot":
+            w.bad_spot = None
+        elif event == "commit_failures":
+            w.commit_failures += arg
+        elif event == "producer":
+            w.producer = arg
+            if arg == "slow":
+                w.slow_s = self.rng.choice([0.5, case.delivery_limit, case.delivery_limit + 1])
+        elif event == "broker_down":
+            w.down = True
+            if w.facts.down_since is None:
+                w.facts.down_since = self.clock.now
+        elif event == "broker_up":
+            w.down, w.facts.down_since = False, None
+        elif event == "consumer_stuck":
+            w.consumer_stuck = arg
+        elif event == "consumer_fetches":
+            w.consumer_stuck = ""
+        elif event == "revoke":
+            mine = sorted(w.assigned)
+            if mine and w.rebalance is None:
+                k = max(1, int(arg * len(mine)))
+                w.rebalance = (mine[:k], [])
+        elif event == "assign" and w.rebalance is None and set(w.tps) - w.assigned:
+            w.rebalance = ([], sorted(set(w.tps) - w.assigned))
+
+    def faults(self) -> list[str]:
+        w = self.world
+        out = [name for name, on in [
+            ("broker down", w.down), ("poll errors", w.poll_errors), ("bad spot", w.bad_spot),
+            ("commit failures", w.commit_failures), ("producer " + w.producer,
+                                                     w.producer != "ok"),
+            ("consumer stuck", w.consumer_stuck), ("rebalance due", w.rebalance),
+            ("unassigned", set(w.tps) - w.assigned)] if on]
+        return out
+
+    def turn(self) -> None:
+        w = self.world
+        self.clock.now += TURN_S
+        self.scorer.health.beat()  # run() beats at each pass through step() too
+        self.scorer.turn()
+        if w.producer == "ok":
+            w.answer()  # the broker acknowledges within milliseconds
+        if w.facts.errors and self.clock.now - w.facts.errors[-1] >= self.case.input_limit:
+            w._progress("no error for input_stall_seconds")
+        w.update_unread()
+        if self.faults():
+            self.faulty_at = self.clock.now
+
+    # ------------------------------------------------------------------ the reference
+
+    def must_not_ready(self) -> list[str]:
+        """The documented reasons that hold now (each one a 503), from the world's facts."""
+        w, f, now, case = self.world, self.world.facts, self.clock.now, self.case
+        why = []
+        if f.pending_since is not None and now - f.pending_since > case.delivery_limit:
+            self.notes["delivery_pending_stall"] += 1
+            why.append(f"output pending unacknowledged for {now - f.pending_since:g}s")
+        if f.failing_since is not None and now - f.failing_since > case.delivery_limit:
+            self.notes["delivery_failing_stall"] += 1
+            why.append(f"failed deliveries, no clean flush for {now - f.failing_since:g}s")
+        # the probe comes once nothing was read for a second, at a pass once a second; a
+        # flush that waits (slow or stuck producer) may hold the loop that much longer
+        detect = 2.0 + TURN_S + 1.0 + (case.delivery_limit if w.producer != "ok" else 0.0)
+        if f.unread_since is not None and now - f.unread_since > case.input_limit + detect:
+            self.notes["input_stall"] += 1
+            self.notes["stuck_for_good"] += w.consumer_stuck == "always"
+            why.append(f"input waiting unread for {now - f.unread_since:g}s")
+        if len(f.errors) >= 3 and f.errors[-1] - f.errors[0] >= case.input_limit:
+            self.notes["error_replays"] += 1
+            why.append(f"{len(f.errors)} error replays with no progress in "
+                       f"{f.errors[-1] - f.errors[0]:g}s")
+        elif f.errors:
+            self.notes["error_replays_too_few"] += 1
+        if not w.assigned:
+            self.notes["unassigned"] += 1
+            why.append("no partitions assigned")
+        if f.down_since is not None and now - f.down_since > 1.0 + TURN_S + case.delivery_limit:
+            self.notes["broker_down"] += 1
+            why.append("broker down")
+        return why
+
+    def answers(self) -> dict[str, Any]:
+        ready, detail = self.scorer.health.ready()
+        got: dict[str, Any] = {"ready": ready, "detail": detail, "error_replays_total": 0.0}
+        for metric in self.scrape.collect():  # a scrape of these alone
+            for sample in metric.samples:
+                if sample.name == "anomaly_gan_replays_total":
+                    if sample.labels.get("reason") == "error":
+                        got["error_replays_total"] = sample.value
+                else:
+                    got[sample.name] = sample.value
+        return got
+
+    def check(self, step: int) -> None:
+        why = self.must_not_ready()
+        got = self.answers()
+        f, now = self.world.facts, self.clock.now
+        problems = []
+        if why and got["ready"]:
+            problems.append(f"ready ({got['detail']}) while the docs say 503: {why}")
+        if got["anomaly_gan_ready"] != float(got["ready"]):
+            problems.append("anomaly_gan_ready disagrees with /readyz")
+        if got["error_replays_total"] != f.errors_total:
+            problems.append(f"{got['error_replays_total']:g} error replays counted, "
+                            f"{f.errors_total} errors raised: a record stopped the loop")
+        if got["anomaly_gan_error_replays_without_progress"] < len(f.errors):
+            problems.append(f"the gauge counts fewer error replays than came since the last "
+                            f"documented progress ({len(f.errors)})")
+        healthy_for = now - self.faulty_at
+        settle = self.case.input_limit + self.case.delivery_limit + 4.0
+        if not why and healthy_for >= settle:
+            self.notes["healthy_ready"] += 1
+            self.notes["healthy_idle_ready"] += not self.world.waiting(0)
+            if not got["ready"]:
+                problems.append(f"not ready ({got['detail']}) after {healthy_for:g}s with no "
+                                f"fault")
+        if problems:
+            raise AssertionError("\n".join([*self.shown, f"step {step} (t={now - 1000:g}s): "
+                                            + "; ".join(problems), f"  product: {got}",
+                                            f"  world: faults={self.faults()} {f}"]))
+
+    # ------------------------------------------------------------------ the run
+
+    def play(self) -> None:
+        w = self.world
+        for step, (event, arg) in enumerate(self.case.steps):
+            self.apply(event, arg)
+            turns = int(arg / TURN_S) if event == "idle" else self.rng.randint(1, 4)
+            self.shown.append(f"  {step:3d} t={self.clock.now - 1000:g} {event} {arg}"
+                              f" ({turns} turns)")
+            for _ in range(turns):
+                self.turn()
+                self.check(step)
+        self.shown.append("  --- heal: every fault ends")
+        w.down = False
+        w.facts.down_since = None
+        w.poll_errors = w.commit_failures = 0
+        w.bad_spot = None
+        if w.producer != "stuck":  # a stuck producer ends only when the scorer replaces it
+            w.producer = "ok"
+        w.consumer_stuck = ""
+        w.rebalance = None
+        if set(w.tps) - w.assigned:
+            w.rebalance = ([], sorted(set(w.tps) - w.assigned))
+        step = len(self.case.steps)
+        quiet = 0
+        for _ in range(2000):
+            self.turn()
+            self.check(step)
+            done = (not w.rebalance and not w.pending and not w.waiting(0)
+                    and self.scorer.health.ready()[0])
+            quiet = quiet + 1 if done else 0
+            if quiet * TURN_S > self.case.input_limit + self.case.delivery_limit + 6:
+                break
+        else:
+            raise AssertionError("\n".join([*self.shown, "the loop never caught up"]))
+        self.outcome(step)
+
+    def outcome(self, step: int) -> None:
+        """Invariants 2 and 3 once the faults ended."""
+        w = self.world
+        for name in ("revoke_committed", "commit_failed", "producer_replaced",
+                     "consumer_replaced"):
+            self.notes[name] += w.counts.get(name, 0)
+        for how, rule in [("a commit", "progress_commit"), ("read past", "progress_read_past"),
+                          ("no error", "progress_idle")]:
+            self.notes[rule] += sum(how in p for p in w.facts.progress)
+        problems = []
+        dead = {h["source"].decode() for t, _, _, hs in w.delivered if t == "anomaly-gan.dlq"
+                for h in [dict(hs)]}
+        for tp, offset in self.poison:
+            if f"{tp.topic}/{tp.partition}/{offset}" not in dead:
+                problems.append(f"poison record {tp.partition}/{offset}: no dead letter")
+            else:
+                self.notes["poison_dead_lettered"] += 1
+        # the commit stops at the oldest event a window (W-1 events) or an anomalous run
+        # (consecutive: 1, so up to 2 windows more) still needs: never further back
+        for tp in w.tps:
+            held = [o for o, r in enumerate(w.logs[tp]) if (tp, o) not in self.poison]
+            by_entity: dict[bytes, list[int]] = {}
+            for o in held:
+                by_entity.setdefault(w.logs[tp][o].key, []).append(o)
+            need = min([os_[-(WINDOW - 1 + 2):][0] for os_ in by_entity.values()],
+                       default=len(w.logs[tp]))
+            committed = w.group.get(tp, 0)
+            if committed < need:
+                problems.append(f"partition {tp.partition}: committed {committed}, yet nothing "
+                                f"before offset {need} is needed again")
+            self.notes["poison_committed_past"] += sum(
+                1 for p, o in self.poison if p == tp and o < committed)
+        scored = {(s["entity"], s["window_end_ts"]) for t, _, v, _ in w.delivered
+                  if t == "scores" for s in [json.loads(v)]}
+        alerted = {(a["entity"], a["window_end_ts"]) for t, _, v, _ in w.delivered
+                   if t == "anomaly-gan.alerts" for a in [json.loads(v)]
+                   if a.get("status", "firing") == "firing"}
+        for e, rows in self.good.items():
+            for i in range(WINDOW - 1, len(rows)):
+                ts, value = rows[i]
+                if (f"e{e}", ts) not in scored:
+                    problems.append(f"window of e{e} ending at {ts - T0:g}: no score delivered")
+                else:
+                    self.notes["window_delivered"] += 1
+                if value > 10.0:
+                    if (f"e{e}", ts) not in alerted:
+                        problems.append(f"anomalous window of e{e} ending at {ts - T0:g}: no "
+                                        f"alert delivered")
+                    else:
+                        self.notes["alert_delivered"] += 1
+        if problems:
+            raise AssertionError("\n".join([*self.shown, f"after the heal (step {step}):",
+                                            *problems[:10]]))
+
+
+def run_case(seed: int, notes: Counter[str]) -> None:
+    Run(make_case(seed), seed, notes).play()
+
+
+def check_seed(seed: int) -> None:
+    run_case(seed, Counter())
+
+
+@pytest.mark.parametrize("seeds", seed_blocks(SEED_START, SEEDS, size=50), ids=block_id)
+def test_the_loop_feeds_readiness_as_documented(seeds):
+    each_seed(seeds, check_seed)
+
+
+NOTES: Counter[str] = Counter()
+
+
+def test_the_histories_reach_every_rule():
+    """The default seeds reach every rule: each stall past its limit, error replays that fail
+    readiness and too few that do not, each kind of documented progress, no partitions, a
+    broker down, a healthy replica (idle too) checked ready, poison dead-lettered and
+    committed past, windows and alerts delivered, a commit on revoke, a failed commit, a
+    replaced producer and consumer, a consumer stuck for good. A test of nothing would pass
+    too."""
+    assert_every_rule_reached(RULES, lambda seed: run_case(seed, NOTES),
+                              range(SEED_START, SEED_START + min(SEEDS, 60)), NOTES)

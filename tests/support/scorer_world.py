@@ -1,0 +1,292 @@
+"""A broker for one real :class:`~anomaly_gan.stream.app.Scorer`, simulated in one thread on
+a hand-moved clock, with the faults ops meet (tests/stream/test_scorer_progress_fuzz.py):
+``World`` is the input partitions, the group's committed offsets, a consumer (positions,
+assignment, rebalance callbacks run inside ``poll`` as kafka-python runs them) and a producer
+whose acknowledgements a :class:`~anomaly_gan.stream.kafka_io.Delivery` tracks, as
+``KafkaIO`` wires it. Faults: poll errors (transient, or at one offset until cleared), commit
+failures, a producer that fails every record, one that never answers until it is replaced,
+slow acknowledgements, a broker outage, a consumer that stops fetching (until it is replaced,
+or for good), rebalances.
+
+``World`` keeps, beside the product, what happened as the docs speak of it (``Facts``): when
+output became pending or was last acknowledged, the first failure of a run and the last
+clean flush, since when input has waited unread, the error replays the scorer must have
+counted and the progress the docs name. The test derives its expectations from those."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from anomaly_gan.config import config_from_dict
+from anomaly_gan.stream.app import Scorer
+from anomaly_gan.stream.http import Health
+from anomaly_gan.stream.kafka_io import _BACKOFF_MIN_S, Backoff, Delivery
+from anomaly_gan.stream.metrics import StreamMetrics
+from tests.support.rebalance import Inline
+from tests.support.stream_fakes import TP, Clock, FakeModel, Record
+
+
+class SeededBackoff(Backoff):
+    """The scorer's backoff with its jitter drawn from a seeded generator, so that a seed
+    replays the same history."""
+
+    def __init__(self, ceiling_s: float, rng: random.Random) -> None:
+        super().__init__(ceiling_s)
+        self.rng = rng
+
+    def next(self) -> float:
+        self.nominal = min(max(self.nominal * 2.0, _BACKOFF_MIN_S), self.ceiling_s)
+        return self.nominal * self.rng.uniform(0.5, 1.0)
+
+
+class HandClockStop(threading.Event):
+    """The scorer's stop flag, whose ``wait`` (the loop's pause during a replay's backoff)
+    moves the hand clock instead of sleeping."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self.is_set() and timeout:
+            self.clock.now += timeout
+        return self.is_set()
+
+
+@dataclass
+class Facts:
+    """What happened, as docs/streaming.md speaks of it (kept by the world, not the product)."""
+
+    pending_since: float | None = None  # output pending since then, or its last acknowledgement
+    failing_since: float | None = None  # first failed delivery no clean flush ended since
+    unread_since: float | None = None  # input waits unread on an assigned partition since
+    errors: list[float] = field(default_factory=list)  # error replays since the last progress
+    marks: dict[Any, int] = field(default_factory=dict)  # furthest read when one of them came
+    errors_total: int = 0
+    down_since: float | None = None
+    progress: list[str] = field(default_factory=list)  # each progress the docs name, by kind
+
+
+class World:
+    """The broker, the group and one consumer and producer of one scorer."""
+
+    def __init__(self, clock: Clock, partitions: int) -> None:
+        self.clock = clock
+        self.tps = [TP("events", p) for p in range(partitions)]
+        self.logs: dict[Any, list[Record]] = {tp: [] for tp in self.tps}
+        self.group: dict[Any, int] = {}
+        self.assigned: set[Any] = set(self.tps)
+        self.pos = {tp: 0 for tp in self.tps}
+        self.read_to = dict(self.pos)  # the furthest a poll handed out since the last seek
+        self.per_poll = 3
+        self.delivery = Delivery(clock=clock)
+        self.pending: list[tuple] = []  # (topic, key, value, headers, on_error)
+        self.delivered: list[tuple] = []  # acknowledged: (topic, key, value, headers)
+        # faults
+        self.down = False
+        self.poll_errors = 0
+        self.bad_spot: tuple[Any, int] | None = None
+        self.commit_failures = 0
+        self.producer = "ok"  # ok | failing | stuck (until replaced) | slow (acks at a flush)
+        self.slow_s = 0.0
+        self.consumer_stuck = ""  # "" | "once" (until replaced) | "always"
+        self.rebalance: tuple[list, list] | None = None  # (revoke, assign) at the next poll
+        self.scorer: Scorer | None = None
+        self.facts = Facts()
+        self.counts: dict[str, int] = {}
+
+    def note(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    # ---------------------------------------------------------------- consumer
+
+    def poll(self, timeout_ms: int, max_records: int | None = None) -> dict:
+        now, f = self.clock(), self.facts
+        if self.rebalance is not None:
+            revoke, assign = self.rebalance
+            self.rebalance = None
+            if revoke:
+                offsets = self.scorer.on_revoked(revoke)
+                if offsets:
+                    self.note("revoke_committed")
+                    self._committed(offsets)
+                self.assigned.difference_update(revoke)
+            self.assigned.update(assign)
+            for tp in assign:
+                self.pos[tp] = self.read_to[tp] = self.group.get(tp, 0)
+            self.scorer.on_assigned(assign)  # kafka-python calls it after each join, [] too
+            f.unread_since = None  # docs: assigned partitions are given time to fetch
+        if self.down:
+            return {}
+        bad = self.bad_spot
+        if self.poll_errors or (bad and bad[0] in self.assigned and self.pos[bad[0]] == bad[1]):
+            what = (f"cannot read the record batch at offset {bad[1]}" if not self.poll_errors
+                    else "the broker hiccuped")
+            self.poll_errors = max(self.poll_errors - 1, 0)
+            f.errors.append(now)
+            f.errors_total += 1
+            for tp in self.assigned:
+                f.marks[tp] = max(f.marks.get(tp, 0), self.read_to[tp])
+            f.unread_since = None  # an error, not a stuck consumer: the replay rule's case
+            raise RuntimeError(what)
+        if self.consumer_stuck:
+            return {}
+        out = {}
+        for tp in sorted(self.assigned):
+            end = len(self.logs[tp])
+            if bad and bad[0] == tp and self.pos[tp] < bad[1]:
+                end = bad[1]
+            recs = self.logs[tp][self.pos[tp]:end][:self.per_poll]
+            if recs:
+                out[tp] = recs
+                self.pos[tp] += len(recs)
+                self.read_to[tp] = max(self.read_to[tp], self.pos[tp])
+                if f.errors and self.pos[tp] > f.marks.get(tp, self.pos[tp]):
+                    self._progress("read past the spot of an error")
+        if out:
+            f.unread_since = None
+        return out
+
+    def waiting(self, timeout_ms: int) -> bool:
+        return any(self.pos[tp] < len(self.logs[tp]) for tp in self.assigned)
+
+    def update_unread(self) -> None:
+        """Input waits unread from when records lie past an assigned partition's position
+        while the broker answers (reset by a read, an error, an assignment, an outage)."""
+        f = self.facts
+        if self.down or not self.waiting(0):
+            f.unread_since = None
+        elif f.unread_since is None:
+            f.unread_since = self.clock()
+
+    def seek(self, tp: Any, offset: int | None) -> None:
+        self.pos[tp] = self.read_to[tp] = offset or 0
+
+    def committed(self, tp: Any) -> int | None:
+        return self.group.get(tp)
+
+    def assignment(self) -> set:
+        return set(self.assigned)
+
+    def commit(self, offsets: dict) -> None:
+        if self.down or self.commit_failures:
+            self.commit_failures = max(self.commit_failures - 1, 0)
+            self.note("commit_failed")
+            raise RuntimeError("commit failed: the coordinator is not available")
+        self._committed(offsets)
+
+    def _committed(self, offsets: dict) -> None:
+        if any(o > self.group.get(tp, 0) for tp, o in offsets.items()) and self.facts.errors:
+            self._progress("a commit moved an offset forward")
+        self.group.update(offsets)
+
+    def _progress(self, how: str) -> None:
+        self.facts.errors.clear()
+        self.facts.marks.clear()
+        self.facts.progress.append(how)
+
+    def connected(self) -> bool:
+        return not self.down
+
+    def lag(self, next_offsets: dict) -> dict:
+        return {}
+
+    def reset_consumer(self) -> None:
+        """A new consumer resumes from the group's commit and fetches (unless stuck for good)."""
+        self.note("consumer_replaced")
+        if self.consumer_stuck == "once":
+            self.consumer_stuck = ""
+        for tp in self.assigned:
+            self.pos[tp] = self.read_to[tp] = self.group.get(tp, 0)
+
+    def skip_unreadable(self, tp: Any, first: int, timeout_s: float) -> None:
+        return None
+
+    def past_end(self, timeout_ms: int) -> dict:
+        return {}
+
+    def topic_exists(self, topic: str) -> bool:
+        return True
+
+    # ---------------------------------------------------------------- producer
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None,
+             on_error: Any = None) -> None:
+        if self.delivery.pending == 0:
+            self.facts.pending_since = self.clock()
+        self.delivery.sent()
+        self.pending.append((topic, key, value, headers, on_error))
+
+    def answer(self, n: int | None = None) -> bool:
+        """The broker answers the first ``n`` pending records (all: None); False when one
+        failed."""
+        if self.down or self.producer == "stuck":
+            return True
+        clean = True
+        take, self.pending = (self.pending, []) if n is None else (self.pending[:n],
+                                                                    self.pending[n:])
+        now = self.clock()
+        for topic, key, value, headers, on_error in take:
+            if self.producer == "failing":
+                clean = False
+                if self.facts.failing_since is None:
+                    self.facts.failing_since = now
+                on_error(RuntimeError(f"topic {topic} refused the record"))
+            else:
+                self.delivered.append((topic, key, value, headers))
+            self.delivery.done()
+            self.facts.pending_since = now if self.pending else None
+        return clean
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        timeout = float(timeout_s or 0.0)
+        if self.pending and (self.down or self.producer == "stuck"
+                             or (self.producer == "slow" and self.slow_s > timeout)):
+            self.clock.now += timeout
+            self.facts.unread_since = None  # the loop backs off, reading nothing on purpose
+            raise RuntimeError(f"KafkaTimeoutError: flush did not finish in {timeout} s")
+        if self.pending and self.producer == "slow":
+            self.clock.now += self.slow_s
+        if self.answer():  # docs: a flush with every record acknowledged (none pending, too:
+            self.facts.failing_since = None  # a replay that found nothing to read again)
+        else:
+            self.facts.unread_since = None  # a replay after its backoff
+
+    def reset_producer(self) -> None:
+        self.note("producer_replaced")
+        self.pending.clear()  # dropped with the old producer: the loop replays their input
+        self.delivery.reset()
+        self.facts.pending_since = None
+        self.facts.unread_since = None  # a replay after its backoff
+        if self.producer == "stuck":
+            self.producer = "ok"
+
+
+def build(world: World, seed: int, delivery_limit: float, input_limit: float,
+          liveness: float = 60.0) -> tuple[Scorer, CollectorRegistry]:
+    """A real Scorer over ``world`` (its model thread inline, its backoff drawn from
+    ``seed``, its waits on the hand clock); FakeModel: window 3, anomalous above 10."""
+    cfg = config_from_dict({"serve": {
+        "windows": {"gap_seconds": 100.0},
+        "batching": {"max_batch": 8, "max_latency_ms": 0},
+        "alerts": {"consecutive": 1, "cooldown_seconds": 0.0},
+        "kafka": {"scores_topic": "scores", "delivery_stall_seconds": delivery_limit,
+                  "input_stall_seconds": input_limit, "reconnect_backoff_max_ms": 1000},
+    }}).serve
+    reg = CollectorRegistry()
+    clock = world.clock
+    health = Health(liveness_timeout_s=liveness, clock=clock)
+    scorer = Scorer(cfg, FakeModel(), world, StreamMetrics(reg), health, monotonic=clock,
+                    clock=lambda: 1_795_000_000.0)
+    scorer._pool.shutdown()  # it starts its thread at the first submit: none yet
+    scorer._pool = Inline(random.Random(seed))
+    scorer._stop = HandClockStop(clock)
+    scorer._backoff = SeededBackoff(scorer._backoff.ceiling_s, random.Random(seed))
+    world.scorer = scorer
+    health.broker_up = True  # as after serve's connect
+    return scorer, reg
