@@ -262,7 +262,11 @@ class Scorer:
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in gone),
                 "entities_dropped": dropped}})
         if assigned:
-            self._input_read()  # give them time to fetch
+            # Give them time to fetch; a stall a replaced consumer left stands until a record
+            # is read: its successor joins the group and is assigned the partitions again,
+            # and until 2026-12-07 that started the count again, so readiness came back at
+            # every replacement while nothing was read.
+            self._last_read, self._waiting_since = self.mono(), None
             self.metrics.partitions_assigned(assigned)
             log.info("partitions assigned", extra={"fields": {
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)}})
@@ -559,7 +563,8 @@ class Scorer:
         return 0.0 if since is None else max(self.mono() - since, 0.0)
 
     def _input_read(self) -> None:
-        """Records were read (or the partitions changed): no input waits unread."""
+        """Records were read (or skipped, or moved past the partition's end): no input waits
+        unread."""
         self._last_read, self._waiting_since, self._stuck_since = self.mono(), None, None
 
     def _check_input(self, broker_reachable: bool) -> None:

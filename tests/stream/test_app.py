@@ -242,7 +242,8 @@ def test_input_that_waits_unread_fails_readiness_then_replaces_the_consumer(capl
     assert scorer.input_stalled_for() == 0.0 and scorer.health.ready()[0] is True
 
 
-def test_a_new_consumer_that_reads_nothing_either_keeps_readiness_failed():
+@pytest.mark.parametrize("rejoin", [False, True], ids=["same-assignment", "reassigned"])
+def test_a_new_consumer_that_reads_nothing_either_keeps_readiness_failed(rejoin):
     """The consumer stalls with records waiting, and the one that replaces it reads nothing
     either (the broker still refuses its fetches). The stall clock started again with each
     new consumer, so /readyz answered 200 for ever, 503 at most between the stall passing
@@ -250,12 +251,22 @@ def test_a_new_consumer_that_reads_nothing_either_keeps_readiness_failed():
     (tests/stream/test_scorer_progress_fuzz.py, seed 3: 9 s of waiting input with an
     input_stall_seconds of 3, /readyz 200 throughout, the gauge at 0). Now the input counts
     as waiting from the first answer until a record is read, as the docs say; a new
-    consumer is still tried every input_stall_seconds."""
+    consumer is still tried every input_stall_seconds. ``reassigned``: on a real broker the
+    new consumer joins the group and is assigned the partition again, which must not start
+    the count again either."""
     clock = Clock()
     io = FakeIO([events([(t, 1.0) for t in range(3)])])
     scorer, reg = make(io, clock=clock, serve={"kafka": {"scores_topic": "scores",
                                                           "input_stall_seconds": 3.0}})
     scorer.health.broker_up = True
+    if rejoin:
+        replace = io.reset_consumer
+
+        def reset_and_rejoin():
+            replace()
+            scorer.on_assigned([IN])
+
+        io.reset_consumer = reset_and_rejoin
     scorer.step()
     io.input_waiting = True  # and no poll returns anything, whichever consumer asks
     answers = []

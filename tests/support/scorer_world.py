@@ -96,6 +96,7 @@ class World:
         self.slow_s = 0.0
         self.consumer_stuck = ""  # "" | "once" (until replaced) | "always"
         self.rebalance: tuple[list, list] | None = None  # (revoke, assign) at the next poll
+        self.rejoin = False  # the assignment due is a replaced consumer's joining the group
         self.scorer: Scorer | None = None
         self.facts = Facts()
         self.counts: dict[str, int] = {}
@@ -120,7 +121,9 @@ class World:
             for tp in assign:
                 self.pos[tp] = self.read_to[tp] = self.group.get(tp, 0)
             self.scorer.on_assigned(assign)  # kafka-python calls it after each join, [] too
-            f.unread_since = None  # docs: assigned partitions are given time to fetch
+            if not self.rejoin:  # docs: assigned partitions are given time to fetch, but a
+                f.unread_since = None  # replaced consumer's stall stands until a read
+            self.rejoin = False
         if self.down:
             return {}
         bad = self.bad_spot
@@ -203,6 +206,9 @@ class World:
             self.consumer_stuck = ""
         for tp in self.assigned:
             self.pos[tp] = self.read_to[tp] = self.group.get(tp, 0)
+        if self.rebalance is None and self.assigned:
+            # the new consumer joins the group and gets the partitions back at its first poll
+            self.rebalance, self.rejoin = ([], sorted(self.assigned)), True
 
     def skip_unreadable(self, tp: Any, first: int, timeout_s: float) -> None:
         return None
