@@ -74,6 +74,7 @@ from anomaly_gan.config import (
     zone_of,
 )
 from anomaly_gan.logs.otlp import body_text, log_records, severity_level
+from anomaly_gan.logs.secrets import redact_secrets
 from anomaly_gan.otlp import LOGS, OtlpFieldError, attribute, decode_proto, nanos
 from anomaly_gan.stream.events import (
     LOG_REASONS,
@@ -250,7 +251,8 @@ class LogEvent:
     continuation: str = ""  # the lines after the first (a stack trace), or ""
 
     def example(self) -> str:
-        """The event's text for explanations: the message and its continuation, at most
+        """The event's text for explanations: the message and its continuation, credentials
+        as ``<SECRET>`` before it is cut (a key id cut in two went out), at most
         :data:`EXAMPLE_CHARS` characters (a 64 KiB trace in each of an alert's example
         lines would make the alert too large to publish).
 
@@ -258,8 +260,8 @@ class LogEvent:
         >>> len(ev.example()), ev.example()[-25:]
         (2025, ' [cut at 2000 characters]')
         """
-        return cut_text(f"{self.message}\n{self.continuation}" if self.continuation
-                        else self.message)
+        return cut_text(redact_secrets(f"{self.message}\n{self.continuation}"
+                                       if self.continuation else self.message))
 
 
 def cut_text(text: str) -> str:
@@ -657,7 +659,8 @@ class LogParser:
                     "model, which reads log lines: docs/logs.md)"
                     if _numeric_event(text) else "")
             return InvalidEvent("no_match",
-                                f"line does not match logs.regex: {text[:120]!r}{hint}")
+                                f"line does not match logs.regex: "
+                                f"{redact_secrets(text[:4096])[:120]!r}{hint}")
         groups = m.groupdict()
         entity = groups.get("entity") or self.entity
         if not entity:

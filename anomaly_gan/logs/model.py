@@ -148,7 +148,8 @@ class LogModel:
         """A feature as an operator reads it: a template column as its template's text
         (quoted), any other column by its name."""
         if feature.startswith("t") and feature[1:].isdigit():
-            return repr(cut_text(self.miner.template(int(feature[1:]))))
+            # a bundle trained before 2026-12-07 may hold credentials in its templates
+            return repr(cut_text(redact_secrets(self.miner.template(int(feature[1:])))))
         return feature
 
     def template_text(self, key: Key) -> str:
@@ -196,7 +197,7 @@ class LogModel:
         out = []
         for *_, key, count, expected, examples in ranked[:limit]:
             column = self._column.get(key[1], self.other) if key[0] == "known" else self.unseen
-            out.append({"template": redact_secrets(cut_text(self.template_text(key))),
+            out.append({"template": cut_text(redact_secrets(self.template_text(key))),
                         "feature": self.feature_names[column],
                         "observed": int(count), "expected": round(float(expected), 2),
                         "examples": [redact_secrets(e) for e in examples]})

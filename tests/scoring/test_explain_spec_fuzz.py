@@ -514,7 +514,9 @@ def _cut_and_redacted(want: str, got: str) -> bool:
     characters."""
     if any(x in got for x in SECRETS) or len(got) > 2000 + len(" [cut at 2000 characters]"):
         return False
-    if any(x in want for x in SECRETS):
+    # the reference's texts are the miner's and the buckets' (since 2026-12-07 redacted
+    # where they are made: templates as they are mined, examples as they are kept)
+    if any(x in want for x in SECRETS) or "<SECRET>" in want:
         logs_reached["secret redacted"] += 1
         return "<SECRET>" in got
     if len(want) > 2000:
