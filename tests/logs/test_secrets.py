@@ -82,3 +82,24 @@ def test_a_line_the_regex_does_not_match_is_quoted_without_its_credentials():
     assert bad.reason == "no_match"
     assert "hunter2" not in bad.detail and "abc" not in bad.detail
     assert "password=<SECRET> token=<SECRET>" in bad.detail
+
+
+def test_a_value_is_read_only_after_a_key_naming_a_credential(monkeypatch):
+    """The value regex ran after every key and read to the end of an unquoted value, and the
+    search went on after the key's separator: a line of ``a:a:a:...`` read the rest of the
+    line at each of its keys (20,003 characters: 4 s on one record, where a line may have
+    64 KiB). Only a key naming a credential has its value read now."""
+    from anomaly_gan.logs import secrets
+
+    calls = []
+    real = secrets._VALUE
+
+    class Spy:
+        def match(self, text, pos):
+            calls.append(pos)
+            return real.match(text, pos)
+
+    monkeypatch.setattr(secrets, "_VALUE", Spy())
+    line = "a:" * 1000 + "b=c; password=hunter2"
+    assert secrets.redact_secrets(line) == "a:" * 1000 + "b=c; password=<SECRET>"
+    assert calls == [len(line) - len("hunter2")]
