@@ -13,6 +13,8 @@ import errno
 import io
 import json
 import os
+import re
+import socket
 import stat
 import tempfile
 from collections.abc import Callable, Sequence
@@ -22,9 +24,41 @@ from typing import IO, Any
 from anomaly_gan.compressed import HEAD_BYTES, compression_of, decompressing
 from anomaly_gan.errors import AnomalyGanError, DataError, OutputError, clip
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_texts", "check_creatable", "check_distinct",
-           "check_input", "check_output_apart", "check_output_file", "current_umask", "is_file", "mode_of",
-           "open_input", "read_json", "umask_mode"]
+__all__ = [
+    "PROBE_PREFIX",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_texts",
+    "check_creatable",
+    "check_distinct",
+    "check_input",
+    "check_output_apart",
+    "check_output_file",
+    "current_umask",
+    "host_name",
+    "is_file",
+    "mode_of",
+    "open_input",
+    "read_json",
+    "umask_mode",
+    "writer_id",
+]
+
+#: The hidden directory :func:`check_creatable` makes and removes at once, named
+#: ``PREFIX PID@HOST-*`` so that one left by a process killed in between is known as its
+#: (a model store's next write removes it: :meth:`~anomaly_gan.store.ModelStore.clean_incoming`).
+PROBE_PREFIX = ".anomaly-gan-probe-"
+
+
+def host_name() -> str:
+    """This host's name (a pod's name in Kubernetes) in letters, digits and ``_`` only, so
+    that it parses back out of the names it is part of."""
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "_"
+
+
+def writer_id() -> str:
+    """``PID@HOST``: who writes a temporary name (see :func:`anomaly_gan.store._writer`)."""
+    return f"{os.getpid()}@{host_name()}"
 
 
 def check_input(path: str | os.PathLike[str]) -> Path:
@@ -213,7 +247,7 @@ def check_creatable(path: str | os.PathLike[str], what: str,
     if not ancestor.is_dir():
         raise error(f"{path}: cannot create {what}: {ancestor} is not a directory")
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".anomaly-gan-probe-", dir=ancestor))
+        os.rmdir(tempfile.mkdtemp(prefix=f"{PROBE_PREFIX}{writer_id()}-", dir=ancestor))
     except OSError as exc:
         reason = ("read-only file system" if exc.errno == errno.EROFS else
                   "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else

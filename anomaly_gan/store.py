@@ -48,8 +48,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from anomaly_gan import files
 from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, StoreError, brief
-from anomaly_gan.files import is_file, mode_of, read_json
+from anomaly_gan.files import PROBE_PREFIX, is_file, mode_of, read_json
 
 __all__ = [
     "CURRENT",
@@ -359,9 +360,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _host() -> str:
-    """This host's name (a pod's name in Kubernetes) in letters, digits and ``_`` only, so
-    that it parses back out of the leftover names it is part of."""
-    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "_"
+    """This host's name in letters, digits and ``_`` (:func:`anomaly_gan.files.host_name`)."""
+    return files.host_name()
 
 
 def _operator() -> str:
@@ -378,8 +378,9 @@ def _writer() -> str:
     """``PID@HOST``: who writes a temporary name into the store. The process id alone was
     not enough: pods that share the store's volume each have their own process ids (a
     retrain is often process 1), so one pod took another's leftovers for a live process's
-    for ever, or a live writer's for a dead one's and removed them under it."""
-    return f"{os.getpid()}@{_host()}"
+    for ever, or a live writer's for a dead one's and removed them under it. The same as
+    :func:`anomaly_gan.files.writer_id`, which names the probe of a writable store."""
+    return files.writer_id()
 
 
 def _writer_gone(writer: str, path: Path, foreign_age: float = FOREIGN_LEFTOVER_SECONDS,
@@ -895,9 +896,11 @@ class ModelStore:
         """Remove the leftovers of writers that are gone (:func:`_writer_gone`: a dead
         process on this host, or an hour old from another): ``.incoming-PID@HOST-*``,
         ``..incoming-*`` (the temporary directory :func:`~anomaly_gan.artifacts.save_bundle`
-        fills before renaming it to the ``.incoming-`` name) and the
+        fills before renaming it to the ``.incoming-`` name), the
         ``.current.PID@HOST.tmp`` / ``.history.json.PID@HOST.tmp`` files of
-        :func:`_atomic_write`; returns how many."""
+        :func:`_atomic_write` and the ``.anomaly-gan-probe-PID@HOST-*`` directory of
+        :func:`~anomaly_gan.files.check_creatable` (a retrain or an add killed while it
+        proved the store writable: until 2026-12-07 left for ever); returns how many."""
         n = 0
         if not self.root.is_dir():
             return 0
@@ -911,6 +914,11 @@ class ModelStore:
             if _writer_gone(writer, p):  # a name without a writer's id is left alone
                 _remove(p)
                 n += 1
+        for p in self.root.glob(f"{PROBE_PREFIX}*"):
+            if p.is_dir() and _writer_gone(p.name[len(PROBE_PREFIX):].split("-")[0], p):
+                with contextlib.suppress(OSError):
+                    p.rmdir()  # empty: a probe never holds anything
+                    n += 1
         return n
 
     def add(self, detector: Any) -> str:

@@ -1033,3 +1033,25 @@ def test_prune_keeps_an_intact_version_under_a_damaged_rollback_target(tmp_path)
     assert store.prune(keep=0) == []
     shutil.rmtree(store.root / v2)
     assert store.rollback() == (v3, v1)
+
+
+def test_a_writability_probe_left_by_a_killed_writer_is_removed_by_the_next_write(store):
+    """A retrain (and every add) proves the store writable by making and removing a hidden
+    directory in it (files.check_creatable); killed in between (tests/test_store_crash_fuzz.py,
+    seed 0), it left `.anomaly-gan-probe-XXXX` in the store for ever: it named no writer,
+    so no later write could tell it from a live one's."""
+    from anomaly_gan import files
+    from anomaly_gan.store import _host
+
+    real_rmdir = os.rmdir
+    try:
+        os.rmdir = lambda *_a, **_k: None  # killed before it removes its probe
+        files.check_creatable(store.root, "a new version", StoreError, inside=True)
+    finally:
+        os.rmdir = real_rmdir
+    (probe,) = store.root.glob(".anomaly-gan-probe-*")
+    dead = probe.rename(store.root / f".anomaly-gan-probe-999999999@{_host()}-x1")
+    live = probe.parent / probe.name  # this process's, at work: stays
+    live.mkdir()
+    store.promote("v1", verify=False)
+    assert not dead.exists() and live.exists()

@@ -42,9 +42,6 @@ reference. ``STORE_SPEC_FUZZ_SEEDS`` (default 120) seeds from ``STORE_SPEC_FUZZ_
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
 import json
 import os
 import random
@@ -60,13 +57,10 @@ from typing import Any
 
 import pytest
 
-import anomaly_gan.artifacts
-import anomaly_gan.cli
-import anomaly_gan.runtime
-from anomaly_gan.cli import main
-from anomaly_gan.errors import BundleError, StoreError
+from anomaly_gan.errors import StoreError
 from anomaly_gan.store import ModelStore
 from tests.support.fuzz import block_id, each_seed, seed_blocks
+from tests.support.store import cli, fake_bundles
 
 SEEDS = int(os.environ.get("STORE_SPEC_FUZZ_SEEDS", "120"))
 SEED_START = int(os.environ.get("STORE_SPEC_FUZZ_SEED_START", "0"))
@@ -238,40 +232,6 @@ class Reference:
 
 
 # -- the product, driven through the command line --------------------------------------------
-
-
-def _fake_verify(path: Any) -> None:
-    bundle = Path(path)
-    if not bundle.is_dir():  # the store's current
-        bundle = bundle / (bundle / "current").read_text().strip()
-    if (bundle / "CORRUPT").exists():
-        raise BundleError(f"{bundle}/manifest.json: checksum mismatch (faked)")
-
-
-@contextlib.contextmanager
-def fake_bundles():
-    """Verification of the fake bundles: a version with a CORRUPT file fails its checksums."""
-    saved_parser = anomaly_gan.cli.build_parser
-    saved = (anomaly_gan.artifacts.load_bundle, anomaly_gan.artifacts.inspect_bundle,
-             anomaly_gan.runtime.import_tensorflow_quietly)
-    anomaly_gan.artifacts.load_bundle = _fake_verify  # type: ignore[assignment]
-    anomaly_gan.artifacts.inspect_bundle = _fake_verify  # type: ignore[assignment]
-    anomaly_gan.runtime.import_tensorflow_quietly = lambda: None  # type: ignore[assignment]
-    # argparse's building of every subcommand is 4/5 of a `models list`: built once here
-    anomaly_gan.cli.build_parser = functools.cache(saved_parser)  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        (anomaly_gan.artifacts.load_bundle, anomaly_gan.artifacts.inspect_bundle,
-         anomaly_gan.runtime.import_tensorflow_quietly) = saved
-        anomaly_gan.cli.build_parser = saved_parser  # type: ignore[assignment]
-
-
-def cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
 
 
 def write_version(root: Path, name: str, v: Version) -> None:

@@ -1,18 +1,30 @@
 """Model stores for the tests: a version directory the store takes without a bundle
-(``fake_version``), a directory that refuses to be searched (``deny_search``), and a run
-lock held by another process (``hold_run_lock``)."""
+(``fake_version``), a directory that refuses to be searched (``deny_search``), a run
+lock held by another process (``hold_run_lock``), bundle verification faked so that the
+``models`` commands run without TensorFlow (``fake_bundles``) and the command line run in
+this process (``cli``)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
+import io
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import anomaly_gan.artifacts
+import anomaly_gan.cli
+import anomaly_gan.runtime
+from anomaly_gan.cli import main
+from anomaly_gan.errors import BundleError
 from anomaly_gan.store import ModelStore
 
 
@@ -58,3 +70,41 @@ def hold_run_lock(store: ModelStore, how: str = "wait") -> subprocess.Popen:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "held\n"
     return proc
+
+
+def corrupt_file_fails(path: Any) -> None:
+    """The verification of :func:`fake_version`'s bundles: one with a ``CORRUPT`` file
+    fails its checksums, as a damaged bundle does."""
+    bundle = Path(path)
+    if not bundle.is_dir():  # the store's current
+        bundle = bundle / (bundle / "current").read_text().strip()
+    if (bundle / "CORRUPT").exists():
+        raise BundleError(f"{bundle}/manifest.json: checksum mismatch (faked)")
+
+
+@contextlib.contextmanager
+def fake_bundles(verify: Callable[[Any], Any] = corrupt_file_fails) -> Iterator[None]:
+    """``promote``'s loading of a bundle and ``rollback``'s inspection of one both made
+    ``verify`` (default :func:`corrupt_file_fails`), with no TensorFlow imported."""
+    saved_parser = anomaly_gan.cli.build_parser
+    saved = (anomaly_gan.artifacts.load_bundle, anomaly_gan.artifacts.inspect_bundle,
+             anomaly_gan.runtime.import_tensorflow_quietly)
+    anomaly_gan.artifacts.load_bundle = verify  # type: ignore[assignment]
+    anomaly_gan.artifacts.inspect_bundle = verify  # type: ignore[assignment]
+    anomaly_gan.runtime.import_tensorflow_quietly = lambda: None  # type: ignore[assignment]
+    # argparse's building of every subcommand is 4/5 of a `models list`: built once here
+    anomaly_gan.cli.build_parser = functools.cache(saved_parser)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        (anomaly_gan.artifacts.load_bundle, anomaly_gan.artifacts.inspect_bundle,
+         anomaly_gan.runtime.import_tensorflow_quietly) = saved
+        anomaly_gan.cli.build_parser = saved_parser  # type: ignore[assignment]
+
+
+def cli(argv: list[str]) -> tuple[int, str, str]:
+    """``anomaly-gan ARGV`` in this process: its exit code, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
