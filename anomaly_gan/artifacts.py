@@ -52,7 +52,15 @@ from anomaly_gan.config import (
 from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.detector import Calibration, Detector
 from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, brief, clip
-from anomaly_gan.files import check_creatable, is_file, mode_of, read_json, umask_mode
+from anomaly_gan.files import (
+    check_creatable,
+    is_file,
+    mode_of,
+    read_json,
+    sync_dir,
+    sync_tree,
+    umask_mode,
+)
 from anomaly_gan.store import CURRENT, MANIFEST, read_pointer
 
 __all__ = [
@@ -99,7 +107,9 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
     """Write ``detector`` to ``out_dir`` atomically and return the directory.
 
     The bundle is assembled in a temporary sibling directory and renamed into place, so a
-    reader (the streaming service) never sees a half-written bundle. Missing parent
+    reader (the streaming service) never sees a half-written bundle; its files and
+    directories are synced to disk before the rename, and the rename after it, so a power
+    loss leaves the old bundle or the whole new one. Missing parent
     directories are created (:func:`check_destination` checked that the nearest existing
     one is writable), and removed again when the write fails. An existing
     ``out_dir`` is replaced only with ``overwrite=True``. A write the file system refuses
@@ -146,6 +156,7 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
             "kind": detector.kind,
             "files": {p.relative_to(tmp).as_posix(): _sha256(p) for p in files},
         })
+        sync_tree(tmp)  # the files are on disk before the name that makes them the bundle
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -154,6 +165,7 @@ def save_bundle(detector: Detector, out_dir: str | os.PathLike[str], overwrite: 
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(out)
+        sync_dir(out.parent)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_empty(made)
@@ -195,6 +207,7 @@ def set_bundle_version(bundle: str | os.PathLike[str], version: str) -> None:
         _write_json(path / "metadata.json", meta)
         manifest["files"]["metadata.json"] = _sha256(path / "metadata.json")
         _write_json(path / MANIFEST, manifest)  # last: it signs the metadata just written
+        sync_tree(path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the bundle: {exc.strerror or exc}") from exc
 

@@ -40,6 +40,8 @@ __all__ = [
     "mode_of",
     "open_input",
     "read_json",
+    "sync_dir",
+    "sync_tree",
     "umask_mode",
     "writer_id",
 ]
@@ -59,6 +61,34 @@ def host_name() -> str:
 def writer_id() -> str:
     """``PID@HOST``: who writes a temporary name (see :func:`anomaly_gan.store._writer`)."""
     return f"{os.getpid()}@{host_name()}"
+
+
+def sync_dir(path: str | os.PathLike[str]) -> None:
+    """Make the names in directory ``path`` durable (a rename into it, a file created): its
+    own ``fsync``. A file system that cannot sync a directory (EINVAL: some network and
+    FUSE mounts) keeps its own rules, as it does for every program."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def sync_tree(root: str | os.PathLike[str]) -> None:
+    """``fsync`` every file under ``root`` and every directory, ``root`` included, before it
+    is renamed into place: a rename is durable only over data that is (after a power loss
+    without it, a model store's ``current`` could name a version whose files are empty)."""
+    for top, _dirs, names in os.walk(root):
+        for name in names:
+            fd = os.open(os.path.join(top, name), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        sync_dir(top)
 
 
 def check_input(path: str | os.PathLike[str]) -> Path:

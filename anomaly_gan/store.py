@@ -329,6 +329,8 @@ def _replace_all(staged: list[tuple[Path, Path]]) -> None:
                 os.replace(tmp, path)
             except OSError as exc:
                 raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        for parent in {path.parent for _, path in staged}:
+            files.sync_dir(parent)  # the renames too survive a power loss
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
@@ -946,6 +948,7 @@ class ModelStore:
                     set_bundle_version(tmp, detector.version)
                 # rename() would also replace an empty directory: only a free name is taken.
                 os.rename(tmp, self.root / detector.version)
+                files.sync_dir(self.root)
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, OutputError | OSError):

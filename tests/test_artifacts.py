@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -631,3 +632,25 @@ def test_bundle_without_data_counters_reads_every_feature_as_a_level(tiny_bundle
     assert old.config.data.counters == () and old.counters == ()
     x = np.random.default_rng(5).normal(size=(40, old.n_features))
     np.testing.assert_array_equal(old.score_series(x).score, tiny_detector.score_series(x).score)
+
+
+def test_a_bundle_is_on_disk_before_the_rename_that_names_it(tmp_path, monkeypatch):
+    """A rename is durable only over data that is: save_bundle synced none of its files, so
+    after a power loss a model store's `current` could name a version whose files were
+    empty. Every file and directory of the bundle is synced before the rename, and the
+    directory it is renamed into after it."""
+    from tests.support.detectors import untrained_detector
+
+    events = []
+    real_fsync, real_rename = os.fsync, Path.rename
+    monkeypatch.setattr(os, "fsync", lambda fd: (
+        events.append(("sync", os.readlink(f"/proc/self/fd/{fd}"))), real_fsync(fd))[1])
+    monkeypatch.setattr(Path, "rename", lambda self, to: (
+        events.append(("rename", str(to))), real_rename(self, to))[1])
+    out = save_bundle(untrained_detector(), tmp_path / "m")
+    renamed = events.index(("rename", str(out)))
+    synced = {p for what, p in events[:renamed] if what == "sync"}
+    tmp = Path(next(p for p in synced if Path(p).name.startswith(".m.")))
+    written = {str(tmp / p.relative_to(out)) for p in out.rglob("*")}
+    assert written | {str(tmp)} <= synced
+    assert ("sync", str(tmp_path)) in events[renamed:]

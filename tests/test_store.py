@@ -1055,3 +1055,18 @@ def test_a_writability_probe_left_by_a_killed_writer_is_removed_by_the_next_writ
     live.mkdir()
     store.promote("v1", verify=False)
     assert not dead.exists() and live.exists()
+
+
+def test_a_promote_syncs_the_store_directory_after_its_renames(store, monkeypatch):
+    """`current` and history.json were synced before their renames, but not the renames
+    themselves: after a power loss the store could come back with the old `current`
+    beside the new history."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (
+        events.append(("sync", os.readlink(f"/proc/self/fd/{fd}"))), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (
+        events.append(("replace", str(b))), real_replace(a, b))[1])
+    store.promote("v2", verify=False)
+    last = max(i for i, (what, _) in enumerate(events) if what == "replace")
+    assert ("sync", str(store.root)) in events[last:]
