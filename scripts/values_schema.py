@@ -8,7 +8,13 @@ the one source:
     .venv/bin/python scripts/values_schema.py --check    # exit 1 if it is out of date
     .venv/bin/python scripts/values_schema.py            # print the config schema
 
-tests/deploy/test_helm_chart.py runs ``--check``. Keys the chart sets itself (model path, HTTP bind, Kafka connection and secrets)
+tests/deploy/test_helm_chart.py runs ``--check``.
+
+The values the chart hands to Kubernetes as they are (probes, security contexts, affinity,
+tolerations, extra env, network policy peers, HPA metrics) get the API's own schema, so that a
+probe's port written as a word fails at ``helm install`` instead of at the API server: the
+strict definitions of the Kubernetes version that ``kubernetes-validate`` checks by default
+(tests/deploy/test_chart_checks.py), copied under ``definitions`` with their descriptions cut. Keys the chart sets itself (model path, HTTP bind, Kafka connection and secrets)
 are left out, so they are rejected under ``config`` and set through their own values.
 """
 
@@ -17,11 +23,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
+
+import kubernetes_validate
 
 from anomaly_gan import config as cfgmod
 
@@ -39,6 +48,73 @@ CHART_OWNED: dict[str, set[str]] = {
         "ssl_password_file",
     },
 }
+
+
+# JSON pointer (into values.schema.json) of a value the chart writes with toYaml -> the
+# Kubernetes definition it must match.
+K8S_PASS_THROUGH: dict[str, str] = {
+    "/properties/livenessProbe": "io.k8s.api.core.v1.Probe",
+    "/properties/readinessProbe": "io.k8s.api.core.v1.Probe",
+    "/properties/startupProbe": "io.k8s.api.core.v1.Probe",
+    "/properties/podSecurityContext": "io.k8s.api.core.v1.PodSecurityContext",
+    "/properties/securityContext": "io.k8s.api.core.v1.SecurityContext",
+    "/properties/extraEnv/items": "io.k8s.api.core.v1.EnvVar",
+    "/properties/tolerations/items": "io.k8s.api.core.v1.Toleration",
+    "/properties/affinity": "io.k8s.api.core.v1.Affinity",
+    "/properties/topologySpreadConstraints/items": "io.k8s.api.core.v1.TopologySpreadConstraint",
+    "/properties/networkPolicy/properties/metricsFrom/items":
+        "io.k8s.api.networking.v1.NetworkPolicyPeer",
+    "/properties/networkPolicy/properties/kafkaEgress/properties/to/items":
+        "io.k8s.api.networking.v1.NetworkPolicyPeer",
+    "/properties/networkPolicy/properties/extraEgress/items":
+        "io.k8s.api.networking.v1.NetworkPolicyEgressRule",
+    "/properties/autoscaling/properties/extraMetrics/items": "io.k8s.api.autoscaling.v2.MetricSpec",
+    "/properties/autoscaling/properties/behavior":
+        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior",
+}
+K8S_PREFIX = "io.k8s."
+
+
+def _k8s_definitions() -> dict[str, Any]:
+    """The strict Kubernetes definitions of K8S_PASS_THROUGH and all they refer to."""
+    version = kubernetes_validate.latest_version()
+    source = (Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+              / f"v{version}-local-strict" / "_definitions.json")
+    text = source.read_text().replace("#/$defs/", "#/definitions/")
+    every = json.loads(text)["$defs"]
+
+    def cut(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: cut(v) for k, v in node.items() if k != "description"}
+        if isinstance(node, list):
+            return [cut(v) for v in node]
+        return node
+
+    out: dict[str, Any] = {}
+    todo = sorted(set(K8S_PASS_THROUGH.values()))
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        out[name] = cut(every[name])
+        todo += re.findall(r'"#/definitions/([^"]+)"', json.dumps(out[name]))
+    return dict(sorted(out.items()))
+
+
+def with_k8s(values_schema: dict[str, Any]) -> dict[str, Any]:
+    """``values_schema`` whose pass-through values refer to the Kubernetes definitions (a
+    copy; the hand-written constraints beside them stay)."""
+    schema = json.loads(json.dumps(values_schema))
+    definitions = {k: v for k, v in schema.get("definitions", {}).items()
+                   if not k.startswith(K8S_PREFIX)}
+    schema["definitions"] = definitions | _k8s_definitions()
+    for pointer, name in K8S_PASS_THROUGH.items():
+        node = schema
+        for part in pointer.lstrip("/").split("/"):
+            node = node.setdefault(part, {})
+        # allOf: draft-07 ignores the siblings of a $ref.
+        node["allOf"] = [{"$ref": f"#/definitions/{name}"}]
+    return schema
 
 
 def _bounds(schema: dict[str, Any], meta: typing.Mapping[str, Any]) -> dict[str, Any]:
@@ -118,13 +194,19 @@ def main() -> int:
         return 0
     values_schema = json.loads(SCHEMA_FILE.read_text())
     if args.check:
-        if values_schema["properties"]["config"] == config_schema():
-            print(f"{SCHEMA_FILE}: up to date")
-            return 0
-        print(f"{SCHEMA_FILE}: out of date with anomaly_gan/config.py; run "
-              f"scripts/values_schema.py --write", file=sys.stderr)
-        return 1
+        if values_schema["properties"]["config"] != config_schema():
+            print(f"{SCHEMA_FILE}: out of date with anomaly_gan/config.py; run "
+                  f"scripts/values_schema.py --write", file=sys.stderr)
+            return 1
+        if values_schema != with_k8s(values_schema):
+            print(f"{SCHEMA_FILE}: its Kubernetes definitions differ from kubernetes-validate "
+                  f"{kubernetes_validate.latest_version()}'s; run scripts/values_schema.py "
+                  f"--write", file=sys.stderr)
+            return 1
+        print(f"{SCHEMA_FILE}: up to date")
+        return 0
     values_schema["properties"]["config"] = config_schema()
+    values_schema = with_k8s(values_schema)
     SCHEMA_FILE.write_text(json.dumps(values_schema, indent=2) + "\n")
     print(f"updated {SCHEMA_FILE}")
     return 0

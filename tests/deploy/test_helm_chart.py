@@ -1112,6 +1112,40 @@ def test_schema_rejects_bad_values_with_the_key_named(render_error, sets, messag
     assert message in err, err
 
 
+# Values the chart writes into a manifest as they are (toYaml): the API server refused these
+# only at `helm install/upgrade`, a failed release (found by test_helm_values_fuzz.py's
+# Kubernetes validation). The schema holds the API's own definitions for them now.
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (('readinessProbe.timeoutSeconds="2026-01-01"',), "/readinessProbe/timeoutSeconds"),
+        (("json:livenessProbe.periodSeconds=true",), "/livenessProbe/periodSeconds"),
+        (("json:startupProbe.httpGet.port=null",), "/startupProbe/httpGet"),  # no port
+        (("livenessProbe.httpGet.replicas=2",), "/livenessProbe/httpGet"),
+        (("startupProbe.x=1",), "/startupProbe"),
+        (("securityContext.x=1",), "/securityContext"),
+        (("securityContext.capabilities.kind=x",), "/securityContext/capabilities"),
+        (("json:podSecurityContext.seccompProfile=[1, 2]",), "/podSecurityContext/seccompProfile"),
+        (("json:networkPolicy.metricsFrom=[[]]",), "/networkPolicy/metricsFrom/0"),
+        (("json:networkPolicy.kafkaEgress.to=" + json.dumps(
+            [{"namespaceSelector": {"matchLabels": 65536}}]),),
+         "/networkPolicy/kafkaEgress/to/0/namespaceSelector/matchLabels"),
+        (("json:networkPolicy.extraEgress=[{\"ports\": 53}]",), "/networkPolicy/extraEgress/0"),
+        (("json:tolerations=[{\"effect\": 1}]",), "/tolerations/0/effect"),
+        (("json:affinity={\"nodeAffinity\": []}",), "/affinity/nodeAffinity"),
+        (("json:topologySpreadConstraints=[{\"maxSkew\": 1}]",), "/topologySpreadConstraints/0"),
+        (("json:extraEnv=[{\"name\": \"A\", \"value\": 1}]",), "/extraEnv/0/value"),
+        (("json:autoscaling.extraMetrics=[{\"type\": \"Pods\", \"pods\": []}]",),
+         "/autoscaling/extraMetrics/0/pods"),
+        (("json:autoscaling.behavior={\"scaleUp\": 1}",), "/autoscaling/behavior/scaleUp"),
+    ],
+)
+def test_schema_refuses_what_the_api_server_would(render_error, sets, message) -> None:
+    err = render_error(sets=sets)
+    assert "don't meet the specifications of the schema" in err, err
+    assert message in err, err
+
+
 def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None:
     err = render_error(sets=("autoscaling.enabled=true", "keda.enabled=true"))
     assert "enable only one" in err
