@@ -1138,6 +1138,13 @@ def test_schema_rejects_bad_values_with_the_key_named(render_error, sets, messag
         (("json:autoscaling.extraMetrics=[{\"type\": \"Pods\", \"pods\": []}]",),
          "/autoscaling/extraMetrics/0/pods"),
         (("json:autoscaling.behavior={\"scaleUp\": 1}",), "/autoscaling/behavior/scaleUp"),
+        # null deletes the default: an emptyDir /tmp with `sizeLimit: null`, unbounded.
+        (("json:tmpSizeLimit=null",), "tmpSizeLimit"),
+        # A Secret's key deleted: a secretKeyRef or a secret volume item with `key: null`.
+        (("json:kafka.sasl.usernameKey=null",), "usernameKey"),
+        (("json:kafka.sasl.passwordKey=null",), "passwordKey"),
+        (("json:kafka.tls.caKey=null",), "caKey"),
+        (("json:kafka.tls.keyPasswordKey=null",), "keyPasswordKey"),
     ],
 )
 def test_schema_refuses_what_the_api_server_would(render_error, sets, message) -> None:
