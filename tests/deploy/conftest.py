@@ -25,6 +25,10 @@ RULES = CHART / "files" / "rules.yaml"
 DASHBOARD = CHART / "files" / "anomaly-gan.json"
 DEPLOY = ROOT / "deploy"
 CONTRACTS = ROOT / "docs" / "CONTRACTS.md"
+# Custom resources the chart renders: the Kubernetes API schemas (kubernetes-validate) do not
+# describe them.
+CRD_KINDS = frozenset({"PrometheusRule", "ServiceMonitor", "ScaledObject",
+                       "TriggerAuthentication"})
 
 
 def find_tool(name: str, *alternatives: str) -> str:

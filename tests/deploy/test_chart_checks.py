@@ -12,14 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import CHART, ROOT, find_tool, run
+from tests.deploy.conftest import CHART, CRD_KINDS, ROOT, find_tool, run
 
 pytestmark = [pytest.mark.helm, pytest.mark.slow]
 
 VALUES = [None, *sorted((CHART / "ci").glob("*-values.yaml"))]
 IDS = ["defaults", *(p.stem for p in VALUES[1:] if p is not None)]
-# Custom resources: the Kubernetes API schemas do not describe them.
-CRD_KINDS = {"PrometheusRule", "ServiceMonitor", "ScaledObject", "TriggerAuthentication"}
 DOCS = ROOT / "docs" / "deployment.md"
 
 
