@@ -12,7 +12,8 @@ ends are released (those stamped before ``to``), as the next events would releas
 
 Range reading: every partition is sought with ``offsets_for_times(from)`` (a lower bound:
 records before ``from`` are skipped) and read until its first record stamped at or after
-``to``, or its end. Records are selected by their Kafka timestamp (CreateTime: producers
+``to + serve.windows.max_future_skew_seconds`` (records stamped from ``to`` on are skipped:
+a producer whose clock runs ahead puts them before records of the range), or its end. Records are selected by their Kafka timestamp (CreateTime: producers
 should stamp records with the event time or the send time); alerts, produced after the
 events they cover, are read from ``from - margin`` to the end of the alert topic and
 selected by their window times.
@@ -363,6 +364,12 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
     now_ms = int(clock() * 1000)
     stop_ms = now_ms if end_ms is None else min(end_ms, now_ms)
     ahead_ms = now_ms + max_future_skew_ms  # stamped later: a stray clock
+    # A producer's clock may run up to the skew ahead of another's on the same partition:
+    # a record stamped after the range can come before records stamped inside it, which are
+    # read up to the first record stamped that much after the range (never past the moment
+    # the read began: a live topic is not followed). Until 2026-12-07 the first record stamped
+    # at or after --to ended the read, and every record of the range after it was lost.
+    past_ms = now_ms if end_ms is None else min(end_ms + max_future_skew_ms, now_ms)
     seek = consumer.offsets_for_times({tp: start_ms for tp in tps})
     consumer.assign(tps)
     todo = set()
@@ -391,10 +398,12 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
             for m in msgs:
                 if m.timestamp > ahead_ms or m.timestamp < start_ms:
                     continue
-                if m.timestamp >= stop_ms:
+                if m.timestamp >= past_ms:
                     todo.discard(tp)
                     consumer.pause(tp)
                     break
+                if m.timestamp >= stop_ms:
+                    continue
                 on_record(tp, m)
                 n += 1
         if on_progress is not None:
@@ -417,6 +426,8 @@ def read_topic_range(k: KafkaConfig, topic: str, start_ms: int, end_ms: int | No
                      on_unreadable: Unreadable | None = None) -> int:
     """Hand every record of ``topic`` stamped in [start_ms, end_ms) (``None``: up to the
     end), as of when the read begins, to ``on_record(partition, record)``; the records read.
+    A partition's read ends at its first record stamped ``max_future_skew_s`` or more after
+    ``end_ms``: a record of the range after it is not read (see the module's docstring).
     Records stamped more than ``max_future_skew_s`` ahead of the wall clock are skipped
     (``serve.windows.max_future_skew_seconds``: see the module's docstring). A client error
     is one :class:`DataError` naming the broker and the topic. A record batch the client

@@ -886,3 +886,28 @@ def test_a_range_releases_the_rows_held_for_reordering_at_its_end(kafka_bootstra
     got = {s.entity: (s.ts.tolist(), s.values[:, 0].tolist()) for s in rows.segments}
     want = ([start + 10.0 * i for i in range(20)], [float(i) for i in range(20)])
     assert got == {"web-0": want, "web-1": want}
+
+
+def test_a_record_stamped_after_the_range_does_not_end_its_partitions_read():
+    """Two producers on a partition, one's clock 2 s ahead: its record stamped after --to
+    comes before the other's last records of the range. The first record stamped at or after
+    --to ended the read and those were lost (95 of 400 seeds of
+    test_source_range_spec_fuzz.py); the read now goes on to the first record stamped
+    serve.windows.max_future_skew_seconds after --to, skipping those stamped from --to on."""
+    import random
+
+    from kafka import TopicPartition
+
+    from anomaly_gan.retrain.source import _read_range
+    from tests.support.range_consumer import RangeConsumer, Stored
+
+    start, end, skew = 1_794_000_000, 1_794_000_100, 300
+    stamps = {"a": end - 10, "ahead": end + 2, "lagging": end - 3, "ends": end + skew,
+              "after_the_end": end - 1}
+    records = [Stored(i, t * 1000, name.encode()) for i, (name, t) in enumerate(stamps.items())]
+    consumer = RangeConsumer("ev", {0: records}, random.Random(0), max_poll_records=1)
+    read: list[bytes] = []
+    n = _read_range(consumer, [TopicPartition("ev", 0)], start * 1000, end * 1000,
+                    lambda _tp, m: read.append(m.value), max_future_skew_ms=skew * 1000,
+                    clock=lambda: end + 86400.0)
+    assert (n, read) == (2, [b"a", b"lagging"])

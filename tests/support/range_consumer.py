@@ -1,0 +1,147 @@
+"""A stand-in for kafka-python's ``KafkaConsumer`` as a retrain's topic range uses it
+(``anomaly_gan/retrain/source.py``: ``partitions_for_topic``, ``topics``,
+``offsets_for_times``, ``assign``, ``seek``, ``poll``, ``pause``, ``end_offsets``,
+``highwater``, ``position``, ``close``), over partitions held in memory.
+
+What it keeps of the real client (kafka-python 3.0), since a fix that holds only against
+the fake is no fix:
+
+- ``offsets_for_times``: per partition the earliest offset whose record timestamp is at or
+  after the time (an ``OffsetAndTimestamp``), ``None`` where there is none (an empty
+  partition, or every record stamped before it); records are in offset order, their
+  timestamps in any order (CreateTime: what the producer stamped).
+- offsets need not be consecutive (a compacted partition); its last record is never
+  compacted away (the active segment), so the end offset is the last offset + 1.
+- ``poll`` returns at most ``max_poll_records`` records, from some of the fetchable (assigned,
+  not paused, positioned) partitions, in offset order from each one's position, and
+  sometimes nothing for a partition that still has records (its fetch has not come back);
+  the position moves past what was returned. ``highwater`` is the end offset the last fetch
+  of the partition saw (None before one).
+- a partition may grow while it is read: ``grow`` appends records after a given poll.
+- an assigned partition that was never sought starts at its end (``auto_offset_reset``
+  latest, kafka-python's default, which the retrain's consumer keeps).
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import OffsetAndTimestamp
+
+
+@dataclass
+class Stored:
+    """One record of a partition: its offset, Kafka timestamp (ms) and value."""
+
+    offset: int
+    timestamp_ms: int
+    value: bytes
+
+
+@dataclass
+class RangeConsumer:
+    topic: str
+    partitions: dict[int, list[Stored]]
+    rng: random.Random
+    max_poll_records: int = 500
+    # poll number (1-based) -> records appended to a partition after that poll
+    grow: dict[int, list[tuple[int, Stored]]] = field(default_factory=dict)
+    # an empty partition's end offset (its records deleted by retention): 0 where not given
+    empty_ends: dict[int, int] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=lambda: {"bootstrap_servers": ["fake:9092"]})
+    polls: int = 0
+    closed: bool = False
+    _positions: dict[Any, int] = field(default_factory=dict)
+    _highwaters: dict[Any, int] = field(default_factory=dict)
+    _assigned: list[Any] = field(default_factory=list)
+    _paused: set[Any] = field(default_factory=set)
+
+    def _records(self, tp: Any) -> list[Stored]:
+        assert tp.topic == self.topic, tp
+        return self.partitions[tp.partition]
+
+    def _end(self, tp: Any) -> int:
+        recs = self._records(tp)
+        return recs[-1].offset + 1 if recs else self.empty_ends.get(tp.partition, 0)
+
+    # ------------------------------------------------------------------ metadata
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return set(self.partitions) if topic == self.topic else None
+
+    def topics(self) -> set[str]:
+        return {self.topic}
+
+    # ------------------------------------------------------------------ offsets
+
+    def offsets_for_times(self, timestamps: dict[Any, int]) -> dict[Any, Any]:
+        out = {}
+        for tp, ms in timestamps.items():
+            hit = next((r for r in self._records(tp) if r.timestamp_ms >= ms), None)
+            out[tp] = None if hit is None else OffsetAndTimestamp(hit.offset, hit.timestamp_ms, -1)
+        return out
+
+    def end_offsets(self, tps: list[Any], timeout_ms: int | None = None) -> dict[Any, int]:
+        return {tp: self._end(tp) for tp in tps}
+
+    def highwater(self, tp: Any) -> int | None:
+        return self._highwaters.get(tp)
+
+    def position(self, tp: Any, timeout_ms: int | None = None) -> int:
+        assert tp in self._assigned, f"position of {tp}, not assigned"
+        if tp not in self._positions:  # auto_offset_reset: latest
+            self._positions[tp] = self._end(tp)
+        return self._positions[tp]
+
+    # ------------------------------------------------------------------ reading
+
+    def assign(self, tps: list[Any]) -> None:
+        self._assigned = list(tps)
+        self._positions = {}
+        self._paused = set()
+
+    def assignment(self) -> set[Any]:
+        return set(self._assigned)
+
+    def seek(self, tp: Any, offset: int) -> None:
+        assert tp in self._assigned, f"seek on {tp}, not assigned"
+        self._positions[tp] = int(offset)
+
+    def pause(self, *tps: Any) -> None:
+        self._paused.update(tps)
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Any]]:
+        self.polls += 1
+        budget = min(max_records or self.max_poll_records, self.max_poll_records)
+        fetchable = [tp for tp in self._assigned if tp not in self._paused]
+        self.rng.shuffle(fetchable)
+        out: dict[Any, list[Any]] = {}
+        for tp in fetchable:
+            if budget <= 0:
+                break
+            if self.rng.random() < 0.25:  # this partition's fetch has not come back yet
+                continue
+            pos = self.position(tp)
+            self._highwaters[tp] = self._end(tp)
+            recs = self._records(tp)
+            at = bisect.bisect_left(recs, pos, key=lambda r: r.offset)
+            take = recs[at:at + min(budget, self.rng.randint(1, max(1, budget)))]
+            if not take:
+                continue
+            budget -= len(take)
+            self._positions[tp] = take[-1].offset + 1
+            out[tp] = [ConsumerRecord(tp.topic, tp.partition, -1, r.offset, r.timestamp_ms, 0,
+                                      None, r.value, [], None, -1, len(r.value), -1)
+                       for r in take]
+        for part, rec in self.grow.pop(self.polls, []):
+            self.partitions[part].append(rec)
+        return out
+
+    def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None:
+        self.closed = True
+
+
