@@ -396,13 +396,16 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
                 continue
             quiet.discard(tp)
             for m in msgs:
-                if m.timestamp > ahead_ms or m.timestamp < start_ms:
+                if m.timestamp > ahead_ms:
                     continue
+                # before the range's start: a --from after the read began is read up to then
+                # too (a stray record stamped at or after it made offsets_for_times land on
+                # it, and the read followed a live topic, its records all before --from)
                 if m.timestamp >= past_ms:
                     todo.discard(tp)
                     consumer.pause(tp)
                     break
-                if m.timestamp >= stop_ms:
+                if m.timestamp < start_ms or m.timestamp >= stop_ms:
                     continue
                 on_record(tp, m)
                 n += 1

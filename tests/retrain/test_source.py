@@ -911,3 +911,27 @@ def test_a_record_stamped_after_the_range_does_not_end_its_partitions_read():
                     lambda _tp, m: read.append(m.value), max_future_skew_ms=skew * 1000,
                     clock=lambda: end + 86400.0)
     assert (n, read) == (2, [b"a", b"lagging"])
+
+
+def test_a_range_that_starts_after_the_read_began_does_not_follow_a_live_topic():
+    """--from and --to tomorrow (a typo of the date), and a record stamped then by a stray
+    clock: offsets_for_times lands on it, and every record written after it, stamped now,
+    is before --from. They were skipped without ending the read, which followed the topic for
+    as long as it was written (found by test_source_range_spec_fuzz.py, seed 43 of a live
+    partition); the range is read up to the moment the read began, as one ending then is."""
+    import random
+
+    from kafka import TopicPartition
+
+    from anomaly_gan.retrain.source import _read_range
+    from tests.support.range_consumer import RangeConsumer, Stored
+
+    now, day, skew = 1_794_000_000, 86_400, 300
+    stray = Stored(0, (now + day) * 1000, b"stray")
+    consumer = RangeConsumer("ev", {0: [stray]}, random.Random(0), live={0: b"live"},
+                             live_stamp_ms=(now + 1) * 1000, max_polls=500)
+    read: list[bytes] = []
+    n = _read_range(consumer, [TopicPartition("ev", 0)], (now + day) * 1000,
+                    (now + 2 * day) * 1000, lambda _tp, m: read.append(m.value),
+                    max_future_skew_ms=skew * 1000, clock=lambda: float(now))
+    assert (n, read) == (0, []) and consumer.polls < 500

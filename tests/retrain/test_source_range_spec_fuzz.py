@@ -9,8 +9,9 @@ docstring of :func:`~anomaly_gan.retrain.source.read_topic_range`, without the p
   ``--from`` is read, one stamped exactly at ``--to`` belongs to the next range. Every
   record of a partition stamped in it is read, wherever it lies in the partition (records
   out of time order, a producer that lags behind the others on its partition).
-- A range that ends after the read begins is read up to the moment the read began: records
-  written while it is read (stamped then) are not read. A record stamped more than
+- A range that ends (or starts) after the read begins is read up to the moment the read
+  began: records written while it is read (stamped then) are not read, and a live topic is
+  not followed. A record stamped more than
   ``serve.windows.max_future_skew_seconds`` ahead of the clock (a stray producer clock) is
   in no range.
 - Each record read is an event, counted in ``events_read``; invalid ones are counted by
@@ -32,7 +33,7 @@ The product runs as a retrain runs it, :func:`~anomaly_gan.retrain.source.read_e
 with the client replaced by :class:`tests.support.range_consumer.RangeConsumer`, a
 kafka-python ``KafkaConsumer`` over partitions in memory (``offsets_for_times``: the earliest
 offset stamped at or after the time; batches of a few partitions at a time; compacted
-offsets; a partition that grows while read). Each seed draws 1-4 partitions (empty ones,
+offsets; a partition that grows while read, or is written at every poll). Each seed draws 1-4 partitions (empty ones,
 ones wholly before ``--from`` or after ``--to``, ones with thousands of records around a
 short range), records on a 1 s grid so that they fall on the edges, records swapped out of
 time order, lagging producers, event ``ts`` that differ from the record timestamp, invalid
@@ -101,6 +102,7 @@ class Case:
     partitions: dict[int, list[Record]]
     grow: dict[int, list[tuple[int, Record]]] = field(default_factory=dict)
     empty_ends: dict[int, int] = field(default_factory=dict)
+    live: int | None = None  # a partition written at every poll while read, stamped then
 
 
 def _raw(rec: Record, part: int, bad: bool) -> bytes:
@@ -194,7 +196,8 @@ def make_case(seed: int, now: int) -> Case:
                              float(now + 5), next(ident))
                 rec.raw = _raw(rec, part, False)
                 grow.setdefault(at, []).append((part, rec))
-    return Case(now, start, end, gap, partitions, grow, empty_ends)
+    live = rng.choice(list(partitions)) if rng.random() < 0.25 else None
+    return Case(now, start, end, gap, partitions, grow, empty_ends, live)
 
 
 # -- the reference (the docs) -------------------------------------------------------------
@@ -216,6 +219,8 @@ def reference(case: Case, notes: Counter[str] = NOTES) -> Outcome:
     past = min(case.end + SKEW_S, case.now)
     if case.end > case.now:
         notes["range_ends_in_the_future"] += 1
+    if case.start > case.now:
+        notes["range_starts_in_the_future"] += 1
     read: list[tuple[int, Record]] = []
     for part, recs in case.partitions.items():
         if not recs:
@@ -225,7 +230,7 @@ def reference(case: Case, notes: Counter[str] = NOTES) -> Outcome:
         inside = [r for r in recs if case.start <= r.stamp < stop]
         if recs and not inside:
             notes["partition_with_none_in_range"] += 1
-        if recs and max(r.stamp for r in recs if r.stamp < case.now + SKEW_S) < case.start:
+        if max((r.stamp for r in recs if r.stamp < case.now + SKEW_S), default=math.inf) < case.start:
             notes["partition_wholly_before"] += 1
         after_to = False  # a record stamped at or after --to came before
         for r in recs:
@@ -253,6 +258,8 @@ def reference(case: Case, notes: Counter[str] = NOTES) -> Outcome:
             notes["huge_partition"] += 1
     for part, grown in case.grow.items():
         notes["partition_grows_while_read"] += bool(grown)
+    if case.live is not None:
+        notes["live_partition_not_followed"] += 1
     invalid: Counter[str] = Counter()
     rows: dict[str, list[tuple[float, int]]] = {}
     late = 0
@@ -291,12 +298,12 @@ def reference(case: Case, notes: Counter[str] = NOTES) -> Outcome:
                    sorted(segments, key=lambda s: (s[0], s[1][0])), not read)
 
 
-RULES = {"range_ends_in_the_future", "empty_partition", "compacted_offsets",
+RULES = {"range_ends_in_the_future", "range_starts_in_the_future", "empty_partition", "compacted_offsets",
          "partition_with_none_in_range", "partition_wholly_before", "stray_record_clock_skipped",
          "record_at_from_read", "record_at_to_not_read", "in_range_after_a_record_past_to_read",
          "read_ends_at_skew_after_to", "read_ends_exactly_at_skew_after_to",
          "in_range_after_the_read_ended_not_read",
-         "huge_partition", "partition_grows_while_read", "event_ts_outside_range_trained_on",
+         "huge_partition", "partition_grows_while_read", "live_partition_not_followed", "event_ts_outside_range_trained_on",
          "late_event", "gap_starts_a_segment", "exactly_gap_no_gap", "no_record_refused",
          "invalid_bad_json", "invalid_future_timestamp", "last_days",
          "from_not_before_to_refused", "range_accepted"}
@@ -312,7 +319,11 @@ def product(case: Case, monkeypatch: pytest.MonkeyPatch, seed: int) -> Outcome:
     consumer = RangeConsumer(TOPIC, {p: [stored(r) for r in recs]
                                      for p, recs in case.partitions.items()},
                              random.Random(seed), max_poll_records=random.Random(seed).choice(
-                                 [3, 50, 2000]), empty_ends=dict(case.empty_ends))
+                                 [3, 50, 2000]), empty_ends=dict(case.empty_ends),
+                             live_stamp_ms=(case.now + 5) * 1000)
+    if case.live is not None:
+        consumer.live[case.live] = json.dumps({"entity": "live", "ts": case.now + 5,
+                                               "values": [-1.0, -1.0]}).encode()
     offsets = {p: (recs[-1].offset + 1 if recs else case.empty_ends.get(p, 0))
                for p, recs in case.partitions.items()}
     for at, grown in sorted(case.grow.items()):

@@ -17,7 +17,9 @@ the fake is no fix:
   sometimes nothing for a partition that still has records (its fetch has not come back);
   the position moves past what was returned. ``highwater`` is the end offset the last fetch
   of the partition saw (None before one).
-- a partition may grow while it is read: ``grow`` appends records after a given poll.
+- a partition may grow while it is read: ``grow`` appends records after a given poll, and
+  ``live`` one after every poll (a producer that never stops: a read that follows it is
+  stopped by an assertion after ``max_polls``).
 - an assigned partition that was never sought starts at its end (``auto_offset_reset``
   latest, kafka-python's default, which the retrain's consumer keeps).
 """
@@ -29,6 +31,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import OffsetAndTimestamp
 
@@ -50,6 +53,11 @@ class RangeConsumer:
     max_poll_records: int = 500
     # poll number (1-based) -> records appended to a partition after that poll
     grow: dict[int, list[tuple[int, Stored]]] = field(default_factory=dict)
+    # partition -> the value of a record its live producer writes at every poll, stamped
+    # ``live_stamp_ms`` (a topic still being written while it is read)
+    live: dict[int, bytes] = field(default_factory=dict)
+    live_stamp_ms: int = 0
+    max_polls: int = 20_000  # a read still polling then follows a live topic for ever
     # an empty partition's end offset (its records deleted by retention): 0 where not given
     empty_ends: dict[int, int] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=lambda: {"bootstrap_servers": ["fake:9092"]})
@@ -139,6 +147,10 @@ class RangeConsumer:
                        for r in take]
         for part, rec in self.grow.pop(self.polls, []):
             self.partitions[part].append(rec)
+        for part, value in self.live.items():
+            end = self._end(TopicPartition(self.topic, part))
+            self.partitions[part].append(Stored(end, self.live_stamp_ms, value))
+        assert self.polls < self.max_polls, f"still reading after {self.polls} polls"
         return out
 
     def close(self, autocommit: bool = True, timeout_ms: int | None = None) -> None:
