@@ -6,9 +6,11 @@ events topic, against a reference written from the docs.
 docstring of :func:`~anomaly_gan.retrain.source.read_topic_range`, without the product's code:
 
 - Kafka record timestamps select the range, ``[from, to)``: a record stamped exactly at
-  ``--from`` is read, one stamped exactly at ``--to`` belongs to the next range. Every
-  record of a partition stamped in it is read, wherever it lies in the partition (records
-  out of time order, a producer that lags behind the others on its partition).
+  ``--from`` is read, one stamped exactly at ``--to`` belongs to the next range. A
+  partition is read up to its first record stamped ``serve.windows.max_future_skew_seconds``
+  or more after ``--to`` (a producer's clock ahead of another's puts records stamped after
+  the range before its last ones): every record stamped in the range before that one is
+  read, out of time order or not; one after it (a producer lagging more than that) is not.
 - A range that ends (or starts) after the read begins is read up to the moment the read
   began: records written while it is read (stamped then) are not read, and a live topic is
   not followed. A record stamped more than
@@ -38,6 +40,14 @@ ones wholly before ``--from`` or after ``--to``, ones with thousands of records 
 short range), records on a 1 s grid so that they fall on the edges, records swapped out of
 time order, lagging producers, event ``ts`` that differ from the record timestamp, invalid
 records, stray clocks, ranges with no record and ranges ending in the future.
+It found (2026-12-07) that the first record stamped at or after ``--to`` ended its
+partition's read, losing the range's records after it (95 of 400 seeds), and that a range
+starting after the read began followed a live topic for ever where a stray record stamped
+after ``--from`` was on the partition (7 of 400). It fails with the product broken on
+purpose (8 of 8): ``--from`` exclusive, ``--to`` inclusive, the read ended at the first
+record past ``--to``, the read's end not capped at the moment it began, the seek a second
+late, a stray clock ending the read, future event times not invalid, ``--from`` equal to
+``--to`` accepted.
 ``SOURCE_RANGE_FUZZ_SEEDS`` (default 400) seeds from ``SOURCE_RANGE_FUZZ_SEED_START``
 (default 0): ``SOURCE_RANGE_FUZZ_SEED_START=17 SOURCE_RANGE_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
