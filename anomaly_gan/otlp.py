@@ -455,7 +455,11 @@ def nanos(value: Any, name: str = "timeUnixNano") -> int | None:
     # OTLP's time fields are fixed64: 2**64 ns and more (after 2554-07-21) cannot be sent in
     # protobuf, and a 21-digit string was refused where the same JSON number was read
     if n < 0 or n >= 2**64 or type(value) is bool:
-        raise OtlpFieldError("bad_timestamp", f"{name!r} {value!r:.40} is not nanoseconds "
+        # quoted with its credentials as <SECRET>, as a refused log line's (imported here:
+        # anomaly_gan.logs imports this module)
+        from anomaly_gan.logs.secrets import quote_redacted
+
+        raise OtlpFieldError("bad_timestamp", f"{name!r} {quote_redacted(value, 40)} is not nanoseconds "
                                               f"since the epoch (a decimal string, below 2**64)")
     return n
 

@@ -74,7 +74,7 @@ from anomaly_gan.config import (
     zone_of,
 )
 from anomaly_gan.logs.otlp import body_text, log_records, severity_level
-from anomaly_gan.logs.secrets import redact_secrets
+from anomaly_gan.logs.secrets import quote_redacted, redact_secrets
 from anomaly_gan.otlp import LOGS, OtlpFieldError, attribute, decode_proto, nanos
 from anomaly_gan.stream.events import (
     LOG_REASONS,
@@ -689,7 +689,7 @@ class LogParser:
                             continuation)
         ts = parse_timestamp(raw_ts, per_second=10**9) if in_nanos else self._ts(raw_ts)
         if ts is None:
-            return InvalidEvent("bad_timestamp", f"{ts_name!r} {raw_ts!r:.80} is not "
+            return InvalidEvent("bad_timestamp", f"{ts_name!r} {quote_redacted(raw_ts, 80)} is not "
                                 + ("nanoseconds since the epoch up to the year 9999" if in_nanos
                                    else f"in format {self.timestamp_format!r}"
                                    if self.timestamp_format else
@@ -698,7 +698,7 @@ class LogParser:
                                    + (" (another format: logs.timestamp_format)"
                                       if isinstance(raw_ts, str) else "")))
         if ts > self.not_after:
-            return InvalidEvent("future_timestamp", f"{ts_name!r} {raw_ts!r:.80} is more than "
+            return InvalidEvent("future_timestamp", f"{ts_name!r} {quote_redacted(raw_ts, 80)} is more than "
                                 "the allowed clock skew ahead of the wall clock")
         # interned: one copy of each entity and level, not one per line (2 million lines
         # held 2 million copies of 'INFO', 56 B each)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["redact_secrets"]
+__all__ = ["quote_redacted", "redact_secrets"]
 
 SECRET = "<SECRET>"
 
@@ -26,15 +26,23 @@ SECRET = "<SECRET>"
 # \"value\") has its quotes escaped (and a quote inside the value is \\\"). An unquoted value
 # ends at a space, a quote, the separator of the next pair (&,;) or, inside a JSON string (a
 # kvlist body), an escaped space, line break or quote (\t, \n, \r, \").
-_KEY = re.compile(r"(?<![\w.-])(?P<key>[\w.-]+)(?P<sep>\\?[\"']?\s*[:=]\s*)")
+# A URL-encoded pair (password%3Dhunter2%26lang%3Den: a query string inside a query string,
+# a logged form body) has its value end at an encoded separator or space (%26 %3B %2C %20).
+_KEY = re.compile(r"(?<![\w.-])(?P<key>[\w.-]+)(?P<sep>\\?[\"']?\s*[:=]\s*|%3[dD])")
+_ENCODED_VALUE = re.compile(r"(?:[^\s\"'&,;\\%]|%(?!26|3[bB]|2[cC]|20)[0-9A-Fa-f]{2})+")
 _VALUE = re.compile(
     r"(?:\\\"(?P<escaped>(?:[^\\\n]|\\\\\\\"|\\\\|\\[^\"\\\n])+)"
     r"|\"(?P<double>(?:[^\"\\\n]|\\[^\n])+)"
     r"|'(?P<single>(?:[^'\\\n]|\\[^\n])+)"
     r"|(?P<bare>(?:[^\s\"'&,;\\]|\\(?![ntr\"]))+))")
 _VALUES = ("escaped", "double", "single", "bare")
-_SECRET_KEY = re.compile(r"passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|"
-                         r"private[_-]?key|credential", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"pass(?:w(?:or)?d|phrase)|pwd|secret|token|api[_-]?key|"
+                         r"access[_-]?key|private[_-]?key|credential", re.IGNORECASE)
+# "pass" names a password as a whole key or a key's last word (pass=, DB_PASS:, "pass": ...)
+# with a value that is no count or flag: a test runner's "pass=12 fail=0", "pass=true" and
+# "PASS: tests/test_x.py" (a bare key with an unquoted ':' is a runner's status) stay
+_PASS_KEY = re.compile(r"(?:[\w.-]*[_.-])?pass", re.IGNORECASE)
+_PASS_COUNT = re.compile(r"(?:[\d.,%]+|true|false|yes|no|ok)[)\]}.:]*", re.IGNORECASE)
 # A count of tokens (max_tokens=512, prompt_tokens: 523: an LLM service's usage lines), not
 # one: a key ending in "tokens" whose value is a plain number (closing punctuation after it
 # is the sentence's: "(max_tokens=512)")
@@ -44,6 +52,31 @@ _COUNT = re.compile(r"\d+[)\]}.:]*")
 # "basic" is prose ("falling back to basic authentication"), which until 2026-12-07 went
 # out as "basic <SECRET>".
 _SCHEME = re.compile(r"(?i)\b(?P<scheme>bearer|basic)(?P<space>\s+)(?P<token>[\w.~+/=-]{8,})")
+# An Authorization (Proxy-Authorization) header's credentials, whatever their scheme (Token,
+# Negotiate, AWS4-HMAC-SHA256 ...) and length (Bearer abc): the word after the scheme, or a
+# lone value (Authorization: sk_live_...) that is no plain word ("authorization: denied").
+# Outside the header a Bearer/Basic token needs 8 characters: "bearer token expired" is prose.
+# A header name after a JSON string's escaped tab or line break (\\tauthorization:) is one too.
+_AUTH_HEADER = re.compile(
+    r"(?i)(?:(?<![\w-])|(?<=\\[tnr]))(?:proxy-)?authorization\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?"
+    r"(?P<first>[^\s\"'\\,;]+)(?:[ \t]+(?P<token>[^\s\"'\\,;:]+))?")
+_SCHEMES = frozenset({"basic", "bearer", "token", "negotiate", "ntlm", "oauth", "apikey",
+                      "key", "dpop", "sharedkey", "ssws", "jwt", "hoba", "mutual",
+                      "aws4-hmac-sha256"})
+# A Digest header's response (a hash of the password, to be brute-forced offline); the
+# username, realm, nonce and uri stay
+_DIGEST_RESPONSE = re.compile(r"(?i)(?:(?<![\w-])|(?<=\\[tnr]))response=(?P<q>\\?\"?)(?P<token>[0-9a-f]{16,})")
+# A Cookie or Set-Cookie header: each cookie's value (a session's, and others as such names
+# vary: sid, JSESSIONID, connect.sid, _app_session), not Set-Cookie's attributes (Path=/)
+_COOKIE_HEADER = re.compile(r"(?i)(?:(?<![\w-])|(?<=\\[tnr]))(?:set-)?cookie\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?")
+_COOKIE = re.compile(r"[ \t]*(?P<name>[^=;,\s\"'\\]+)(?:=(?P<value>[^;\s\"'\\]*))?[ \t]*;?")
+_COOKIE_ATTRIBUTES = frozenset({"path", "domain", "expires", "max-age", "samesite", "secure",
+                                "httponly", "priority", "partitioned", "version", "comment"})
+# A PEM private key's body (-----BEGIN RSA PRIVATE KEY----- ... -----END ...-----), across
+# line breaks and \n escapes, to the end of the text where the END line is not in it (a
+# text cut at 2,000 characters); a certificate (public) stays
+_PEM = re.compile(r"(?P<begin>-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----)"
+                  r"[\s\S]*?(?P<end>-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\Z)")
 _JWT = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
 _URL_PASSWORD = re.compile(r"(?P<user>://[^\s:/@]+:)[^\s/@]+@")
 # An AWS access key id (AKIA... long-term, ASIA... temporary): 20 characters, by itself
@@ -63,13 +96,28 @@ def _redact_values(text: str) -> str:
     done = pos = 0
     while (k := _KEY.search(text, pos)) is not None:
         pos = k.end()
-        if _SECRET_KEY.search(k["key"]) is None:
+        key, sep = k["key"], k["sep"]
+        is_pass = _SECRET_KEY.search(key) is None
+        if is_pass:
+            if k.start() and text[k.start() - 1] == "\\" and key[0] in "tnr":
+                key = key[1:]  # after a JSON string's escaped tab or line break: \tpass=
+            if _PASS_KEY.fullmatch(key) is None or (len(key) == 4 and sep.lstrip()[:1] == ":"):
+                continue
+        if sep[:1] == "%":
+            m = _ENCODED_VALUE.match(text, pos)
+            if m is None:
+                continue
+            start, end = m.span()
+            out += (text[done:start], SECRET)
+            done = pos = end
             continue
         m = _VALUE.match(text, pos)
         if m is None:
             continue
         group = next(g for g in _VALUES if m[g] is not None)
-        if _TOKEN_COUNT.search(k["key"]) and _COUNT.fullmatch(m[group]):
+        if _TOKEN_COUNT.search(key) and _COUNT.fullmatch(m[group]):
+            continue
+        if is_pass and _PASS_COUNT.fullmatch(m[group]):
             continue
         start, end = m.span(group)
         out += (text[done:start], SECRET)
@@ -84,10 +132,53 @@ def _redact_token(m: re.Match[str]) -> str:
     return m["scheme"] + m["space"] + SECRET
 
 
+def _word(text: str) -> bool:
+    return text.isalpha() and text[1:].islower()
+
+
+def _redact_headers(text: str) -> str:
+    """``text`` with each Authorization header's credentials as ``<SECRET>``: the word
+    after a scheme, or a lone value; the search goes on after what it read (a word after a
+    lone value may be the next header's name: ``authorization: x\\tproxy-authorization:``)."""
+    out: list[str] = []
+    done = pos = 0
+    while (m := _AUTH_HEADER.search(text, pos)) is not None:
+        first, token = m["first"], m["token"]
+        scheme = first.lower()
+        pos = m.end("first")
+        if scheme == "digest":
+            continue  # its response: _DIGEST_RESPONSE
+        if token is not None and (scheme in _SCHEMES or (_word(first) and not _word(token))):
+            out += (text[done:m.start("token")], SECRET)  # Token <SECRET>, Custom <SECRET>
+            done = pos = m.end("token")
+        elif scheme not in _SCHEMES and not _word(first):
+            out += (text[done:m.start("first")], SECRET)  # a lone value: sk_live_...
+            done = pos
+        # else words ("authorization: denied for bob") or a scheme alone
+    return "".join(out) + text[done:] if out else text
+
+
+def _redact_cookies(text: str) -> str:
+    out: list[str] = []
+    done = pos = 0
+    while (h := _COOKIE_HEADER.search(text, pos)) is not None:
+        pos = h.end()
+        while (c := _COOKIE.match(text, pos)) is not None and c.end() > pos:
+            pos = c.end()
+            if c["value"] and c["name"].lower() not in _COOKIE_ATTRIBUTES:
+                out += (text[done:c.start("value")], SECRET)
+                done = c.end("value")
+            if not c[0].endswith(";"):
+                break
+    return "".join(out) + text[done:] if out else text
+
+
 def redact_secrets(text: str) -> str:
-    """``text`` with credentials replaced by ``<SECRET>``: the value of a key naming one, an
-    Authorization scheme's token, a JWT, a URL's password and an AWS access key id (emails,
-    IPs and ids stay, to be read).
+    """``text`` with credentials replaced by ``<SECRET>``: the value of a key naming one
+    (URL-encoded too; ``pass=`` unless a count), a Bearer/Basic token, an Authorization
+    header's credentials, a Digest response, a Cookie header's values, a PEM private key's
+    body, a JWT, a URL's password and an AWS access key id (emails, IPs and ids stay, to be
+    read).
 
     >>> redact_secrets("login failed for bob password=hunter2 from 10.0.0.7")
     'login failed for bob password=<SECRET> from 10.0.0.7'
@@ -99,6 +190,8 @@ def redact_secrets(text: str) -> str:
     'usage prompt_tokens=523 (max_tokens=512) tokens=<SECRET> token=<SECRET>'
     >>> redact_secrets("basic authentication for AKIAIOSFODNN7EXAMPLE: Basic dXNlcjpwYXNz")
     'basic authentication for <SECRET>: Basic <SECRET>'
+    >>> redact_secrets("Authorization: Token abc Cookie: sid=x1; theme=dark pass=12 pass=hunter2")
+    'Authorization: Token <SECRET> Cookie: sid=<SECRET>; theme=<SECRET> pass=12 pass=<SECRET>'
     """
     cut = _CUT.search(text) if text.endswith(" characters]") else None
     if cut is not None:
@@ -107,10 +200,19 @@ def redact_secrets(text: str) -> str:
     # every line a logs model reads is redacted before it is masked (every rule on every line
     # doubled the cost of masking a line, 3.5 us to 7.4 us; now about 5 us).
     low = text.lower()
+    if "PRIVATE KEY-----" in text:
+        text = _PEM.sub(rf"\g<begin>{SECRET}\g<end>", text)
+    if "authorization" in low:
+        text = _redact_headers(text)
+        if "digest" in low:
+            text = _DIGEST_RESPONSE.sub(rf"response=\g<q>{SECRET}", text)
+    if "cookie" in low:
+        text = _redact_cookies(text)
     if "bearer" in low or "basic" in low:
         # the scheme's token first: x-auth-token: Bearer abc... is a key's value too
         text = _SCHEME.sub(_redact_token, text)
-    if (":" in text or "=" in text) and _SECRET_KEY.search(text) is not None:
+    if (":" in text or "=" in text or "%3" in text) and (
+            "pass" in low or _SECRET_KEY.search(text) is not None):
         text = _redact_values(text)
     if "://" in text:
         text = _URL_PASSWORD.sub(r"\g<user><SECRET>@", text)
@@ -119,3 +221,13 @@ def redact_secrets(text: str) -> str:
     if "IA" in text:
         text = _AWS_KEY_ID.sub(SECRET, text)
     return text
+
+
+def quote_redacted(value: object, width: int) -> str:
+    """``repr(value)`` cut at ``width`` characters, its credentials as ``<SECRET>`` before
+    the cut (one cut in two is no longer one): a refused field quoted in an error.
+
+    >>> quote_redacted("token=hunter2 at 12:00", 20)
+    "'token=<SECRET> at 1"
+    """
+    return redact_secrets(repr(value)[:4096])[:width]

@@ -55,7 +55,15 @@ from anomaly_gan.stream.metrics import StreamMetrics
 from tests.logs.conftest import SeriesFromWindows
 from tests.support.fuzz import assert_every_rule_reached, block_id, each_seed, seed_blocks
 from tests.support.logs_fuzz import REGEX, stamp
-from tests.support.redact_fuzz import RULES, Leaks, Line, key_value, line, strings
+from tests.support.redact_fuzz import (
+    RULES,
+    Leaks,
+    Line,
+    credential_stamp,
+    key_value,
+    line,
+    strings,
+)
 from tests.support.stream_fakes import TP, Partitions, Record
 
 SEEDS = int(os.environ.get("REDACT_SPEC_FUZZ_SEEDS", "300"))
@@ -137,6 +145,14 @@ def refused(rng: random.Random, fmt: str, ln: Line, ts: float, entity: str) -> b
     dead-letter topic): a line the regex does not match, a JSON line whose message is in
     another field, an OTLP record whose time is no time."""
     RULES[f"refused.{fmt}"] += 1
+    if ln.bad_ts:  # docs: a bad_timestamp's detail quotes the time field, redacted
+        RULES[f"refused.bad_timestamp.{fmt}"] += 1
+        if fmt == "regex":
+            return f"{ln.bad_ts} {entity} INFO {ln.message}".encode()
+        if fmt == "json":
+            return json.dumps({"ts": ln.bad_ts, "entity": entity, "level": "INFO",
+                               "message": ln.message}).encode()
+        return otlp(entity, [{"timeUnixNano": ln.bad_ts, "body": {"stringValue": ln.message}}])
     if fmt == "regex":
         return f"!! {ln.message}".encode()
     if fmt == "json":
@@ -155,11 +171,19 @@ class Case:
         self.lines: list[Line] = []
         self.units: list[bytes] = []
         self.bad: list[bytes] = []
+        self.ts_secrets: list[str] = []
         ts = T0
-        for _ in range(rng.randint(10, 18)):
+        # 10-18 events besides those refused (fewer than 10 could end in a single window,
+        # which alerts nothing)
+        target = rng.randint(10, 18)
+        while len(self.units) < target:
             ts += rng.uniform(1.0, 5.0)
             ln = line(rng)
             if rng.random() < 0.1 and ln.secrets and not ln.continuation:
+                if rng.random() < 0.5:  # its time field a credential too
+                    stamp_text, value = credential_stamp(rng)
+                    ln = ln._replace(bad_ts=stamp_text)
+                    self.ts_secrets.append(value)
                 self.bad.append(refused(rng, self.fmt, ln, ts, rng.choice(entities)))
                 self.lines.append(Line(ln.message, "", ln.secrets, ()))
                 continue
@@ -170,11 +194,12 @@ class Case:
             ln = line(rng, trace=False)
             self.bad.append(refused(rng, self.fmt, ln, ts, entities[0]))
             self.lines.append(Line(ln.message, "", ln.secrets, ()))
-        self.file = tmp / f"case-{seed}.log"
+        # not named by its seed: "case-2901.log" held a run of a UUID's "6de-2901-..."
+        self.file = tmp / "events.log"
         self.file.write_bytes(b"\n".join(self.units + self.bad) + b"\n")
         self.parsing = parsing
         self.rng = rng
-        self.leaks = Leaks([s for ln in self.lines for s in ln.secrets])
+        self.leaks = Leaks([s for ln in self.lines for s in ln.secrets] + self.ts_secrets)
 
 
 # ------------------------------------------------------------------ the paths
@@ -291,7 +316,12 @@ def test_every_rule_reached():
     rules = {f"format.{f}" for f in FORMATS} | {f"refused.{f}" for f in FORMATS} | {
         "kv.bare", "kv.double", "kv.single", "kv.json", "kv.python", "kv.json.escaped_quote",
         "url", "jwt", "aws", "continuation", "otlp.kvlist", "kept", "serve.alerts",
-        "serve.dead_letters", "credentials.0", "credentials.3"} | {
+        "serve.dead_letters", "credentials.0", "credentials.3", "urlencoded",
+        "pem.continuation", "pem.one_line", "pem.RSA", "pem.plain"} | {
+        f"refused.bad_timestamp.{f}" for f in FORMATS} | {
+        f"pass.{f}" for f in ("eq", "colon", "json")} | {
+        f"header.{f}" for f in ("token", "short", "lone", "digest", "x-api-key")} | {
+        f"cookie.{f}" for f in ("cookie", "set-cookie", "json")} | {
         f"value.{k}" for k in ("random", "number", "ip", "hex", "uuid", "path", "long",
                                "words")} | {
         f"key.case.{c}" for c in ("lower", "upper", "title", "mixed")} | {

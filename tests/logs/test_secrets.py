@@ -103,3 +103,75 @@ def test_a_value_is_read_only_after_a_key_naming_a_credential(monkeypatch):
     line = "a:" * 1000 + "b=c; password=hunter2"
     assert secrets.redact_secrets(line) == "a:" * 1000 + "b=c; password=<SECRET>"
     assert calls == [len(line) - len("hunter2")]
+
+
+PEM_BODY = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun"
+
+
+@pytest.mark.parametrize("line, want", [
+    # a PEM private key: its body, across the event's continuation lines, in a JSON string
+    # (\n escapes), or to the end of a text cut before its END line
+    ((f"loaded key -----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\nVLPHCozMxH2Mo4lg\n"
+     f"-----END RSA PRIVATE KEY----- ok"),
+     "loaded key -----BEGIN RSA PRIVATE KEY-----<SECRET>-----END RSA PRIVATE KEY----- ok"),
+    (f'{{"key": "-----BEGIN PRIVATE KEY-----\\n{PEM_BODY}\\n-----END PRIVATE KEY-----\\n"}}',
+     '{"key": "-----BEGIN PRIVATE KEY-----<SECRET>-----END PRIVATE KEY-----\\n"}'),
+    (f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY} [cut at 2000 characters]",
+     "-----BEGIN OPENSSH PRIVATE KEY-----<SECRET> [cut at 2000 characters]"),
+    # an Authorization header's credentials, whatever the scheme and length
+    ("Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
+     "Authorization: Token <SECRET>"),
+    ("proxy-authorization: Bearer abc from 10.0.0.7", "proxy-authorization: Bearer <SECRET> from 10.0.0.7"),
+    ('{"Authorization": "Basic Ym9i"}', '{"Authorization": "Basic <SECRET>"}'),
+    ("Authorization: sk_live_51HxQ2a", "Authorization: <SECRET>"),
+    (('Authorization: Digest username="bob", realm="api", nonce="dcd98b7102dd2f0e", uri="/x", '
+     'response="6629fae49393a05397450978507c4ef1"'),
+     ('Authorization: Digest username="bob", realm="api", nonce="dcd98b7102dd2f0e", uri="/x", '
+     'response="<SECRET>"')),
+    ("X-API-Key: 4f9a2b7c1d", "X-API-Key: <SECRET>"),
+    # a lone value, then the next header (a word after a value may be a header's name)
+    ("authorization: k_9x\tproxy-authorization: A1rq4P7Y", "authorization: <SECRET>\tproxy-authorization: <SECRET>"),
+    ("authorization: denied authorization: abc123", "authorization: denied authorization: <SECRET>"),
+    # passphrase=, passwd=, pass= with a value that is no count
+    ("ssh-add passphrase='blue sky 42' passwd=hunter2", "ssh-add passphrase='<SECRET>' passwd=<SECRET>"),
+    ('{"msg": "login\\tpass=hunter2"}', '{"msg": "login\\tpass=<SECRET>"}'),
+    ("login pass=hunter2 DB_PASS: s3cr3t {\"pass\": \"x y\"}",
+     "login pass=<SECRET> DB_PASS: <SECRET> {\"pass\": \"<SECRET>\"}"),
+    # a Cookie's and a Set-Cookie's values, not the Set-Cookie attributes
+    ("Cookie: session=abc123; theme=dark; JSESSIONID=9F2C", "Cookie: session=<SECRET>; theme=<SECRET>; JSESSIONID=<SECRET>"),
+    ("Set-Cookie: sid=s%3Aabc.def; Path=/; HttpOnly; Max-Age=3600",
+     "Set-Cookie: sid=<SECRET>; Path=/; HttpOnly; Max-Age=3600"),
+    ('{"cookie": "sessionid=x9y8z7"}', '{"cookie": "sessionid=<SECRET>"}'),
+    # URL-encoded pairs
+    ("GET /login?next=%2Fhome%3Fpassword%3Dhunter2%26lang%3Den 302",
+     "GET /login?next=%2Fhome%3Fpassword%3D<SECRET>%26lang%3Den 302"),
+    ("POST /login?user=bob&password=hunter2&remember=1", "POST /login?user=bob&password=<SECRET>&remember=1"),
+])
+def test_more_forms_of_credentials_go_out_as_secret(line, want):
+    assert redact_secrets(line) == want
+
+
+@pytest.mark.parametrize("line", [
+    "tests pass=12 fail=0 skip=3", "PASS: tests/test_login.py", "first pass=1.5 ms",
+    "pass=true", "authorization: denied for bob", "Authorization failed: Bearer token expired",
+    "bearer token missing", "session=4821 opened", "response=200 in 12 ms",
+    "cookie jar cleared", "-----BEGIN CERTIFICATE----- MIIB",
+])
+def test_more_ordinary_words_stay(line):
+    assert redact_secrets(line) == line
+
+
+@pytest.mark.parametrize("raw, fmt", [
+    ('{"ts": "password=hunter2x", "entity": "a", "level": "INFO", "message": "m"}', "json"),
+    ("token=hunter2x INFO m", "regex"),
+    (('{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "password=hunter2x",'
+     ' "body": {"stringValue": "m"}}]}]}]}'), "otlp_json"),
+])
+def test_a_bad_timestamp_is_quoted_without_its_credentials(raw, fmt):
+    """The detail of a bad_timestamp (a dead letter's header, serve's log, score's note)
+    quoted the time field as sent."""
+    parser = LogParser(format=fmt, entity="app",
+                       regex=r"^(?P<ts>\S+) (?P<level>[A-Z]+) (?P<message>.*)$")
+    (bad,) = parser.parse_many(raw) if fmt == "otlp_json" else [parser.parse(raw)]
+    assert bad.reason == "bad_timestamp", bad
+    assert "hunter2x" not in bad.detail and "<SECRET>" in bad.detail, bad.detail

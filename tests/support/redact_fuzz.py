@@ -13,6 +13,7 @@ with the credential values it holds (``secrets``) and the documented non-secrets
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import random
 import string
@@ -25,7 +26,7 @@ RULES: Counter[str] = Counter()  # the forms the generator took, for the coverag
 #: client_secret, x-auth-token, credentials)": the words a key names a credential by, and
 #: keys built on them as services write them
 KEY_WORDS = ("password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "api-key",
-             "credentials", "credential")
+             "credentials", "credential", "passphrase")
 KEY_AFFIXES = (("", ""), ("db_", ""), ("x-", ""), ("client_", ""), ("access_", ""),
                ("refresh_", ""), ("", "_hash"), ("DB.", ""), ("aws_", "_key"))
 #: Common forms the docs list since this fuzz (docs/logs.md): an AWS access key id
@@ -40,6 +41,10 @@ NON_SECRETS = (
     "prompt_tokens: 523", "completion_tokens=97", "trace_id=4bf92f3577b34da6a3ce929d0e0e4736",
     "password reset requested", "token bucket refilled", "rotating secrets",
     "falling back to basic authentication", "Basic plan renewed", "api key rotation scheduled",
+    # docs: "pass" with a count or a flag (a test runner's), and words after a header's name
+    "tests pass=12 fail=0", "PASS: tests/test_login.py", "pass=true",
+    "authorization: denied for bob", "bearer token missing", "cookie jar cleared",
+    "response=200 in 12 ms", "-----BEGIN CERTIFICATE-----",
 )
 FILLER = ("login failed for user", "request served", "connecting to upstream", "retrying",
           "cache miss", "payment declined", "session opened", "config loaded",
@@ -55,6 +60,7 @@ class Line(NamedTuple):
     continuation: str  # the lines after it ("" for none)
     secrets: tuple[str, ...]  # each credential value, as the generator chose it
     kept: tuple[str, ...]  # documented non-secrets in the line
+    bad_ts: str = ""  # a refused record's time field, where it is a credential
 
     @property
     def text(self) -> str:
@@ -75,7 +81,8 @@ def secret_value(rng: random.Random, quoted: bool) -> str:
     if kind == "number":  # 10-14 digits, never a 2026 epoch stamp's 17...
         return str(rng.choice("2345689")) + _random(rng, string.digits, 9, 13)
     if kind == "ip":
-        return ".".join(["10"] + [str(rng.randint(20, 254)) for _ in range(3)])
+        # two digits: "2.168." was a run of NON_SECRETS' 192.168.7.21 (found by chance)
+        return ".".join(["10"] + [str(rng.randint(20, 99)) for _ in range(3)])
     if kind == "hex":
         return _random(rng, "0123456789abcdef", 16, 40)
     if kind == "uuid":
@@ -209,8 +216,102 @@ def jwt_alone(rng: random.Random) -> tuple[str, list[str]]:
         [token]
 
 
+def pass_value(rng: random.Random) -> tuple[str, list[str]]:
+    """docs: ``pass`` names a password as a whole key or a key's last word (``pass=``,
+    ``DB_PASS:``, ``"pass": "..."``) with a value that is no count or flag."""
+    value = rng.choice(string.ascii_letters) + _random(rng, _ALNUM + "!#$%*+-./@^_~", 5, 30)
+    key = rng.choice(["pass", "PASS", "db_pass", "DB_PASS", "smtp.pass", "redis-pass"])
+    form = rng.choice(["eq", "colon", "json"])
+    if form == "colon" and key.lower() == "pass":
+        form = "eq"  # docs: "PASS: tests/x" is a runner's status
+    RULES[f"pass.{form}"] += 1
+    return {"eq": f"{key}={value}", "colon": f"{key}: {value}",
+            "json": f'{{"{key}": "{value}", "attempt": 2}}'}[form], [value]
+
+
+def auth_header(rng: random.Random) -> tuple[str, list[str]]:
+    """docs: an ``Authorization``/``Proxy-Authorization`` header's credentials whatever the
+    scheme and length (``Token``, a short ``Bearer abc``, a lone API key), a ``Digest``
+    header's ``response``, and an ``X-API-Key`` header's value."""
+    name = rng.choice(["Authorization", "authorization", "Proxy-Authorization",
+                       "proxy-authorization"])
+    form = rng.choice(["token", "short", "lone", "digest", "x-api-key"])
+    RULES[f"header.{form}"] += 1
+    if form == "digest":
+        response = _random(rng, "0123456789abcdef", 32, 32)
+        return ((f'{name}: Digest username="bob", realm="api", nonce="{_random(rng, _ALNUM, 16, 16)}"'
+                f', uri="/orders", response="{response}"'), [response])
+    if form == "x-api-key":
+        value = _random(rng, _ALNUM, 6, 40)
+        return rng.choice([f"X-API-Key: {value}", f'"x-api-key": "{value}"']), [value]
+    if form == "lone":
+        # a digit first (no word); "sk_live_wi..." had a run of "consecutive_windows"
+        value = rng.choice(string.digits) + _random(rng, _ALNUM, 6, 30)
+        return f"{name}: {value}", [value]
+    scheme = rng.choice(["Token", "Bearer", "Basic", "Negotiate", "token"])
+    # a short one of 6-7 characters (a shorter one is found by chance in any text)
+    value = _random(rng, _ALNUM, 1, 1) + (_random(rng, _ALNUM + "-._~+/", 5, 6) if form == "short"
+                                          else _random(rng, _ALNUM + "-._~+/", 7, 40))
+    written = rng.choice([f"{name}: {scheme} {value}", f'{{"{name}": "{scheme} {value}"}}',
+                          f"-H '{name}: {scheme} {value}'"])
+    return written, [value]
+
+
+def cookie(rng: random.Random) -> tuple[str, list[str]]:
+    """docs: every cookie's value in a ``Cookie`` or ``Set-Cookie`` header (its pairs
+    separated by ``;``), not ``Set-Cookie``'s attributes."""
+    names = rng.sample(["session", "sid", "JSESSIONID", "connect.sid", "_app_session",
+                        "theme", "lang", "PHPSESSID"], rng.randint(1, 3))
+    values = [_random(rng, _ALNUM, 1, 1) + _random(rng, _ALNUM + "%-._~+/=", 5, 40)
+              for _ in names]
+    pairs = "; ".join(f"{n}={v}" for n, v in zip(names, values))
+    form = rng.choice(["cookie", "set-cookie", "json"])
+    RULES[f"cookie.{form}"] += 1
+    if form == "set-cookie":
+        return f"Set-Cookie: {pairs}; Path=/; HttpOnly; Max-Age=3600", values
+    if form == "json":
+        return f'{{"cookie": "{pairs}"}}', values
+    return f"Cookie: {pairs}", values
+
+
+def pem_lines(rng: random.Random) -> tuple[list[str], list[str]]:
+    """A PEM private key's lines (RFC 7468: 64 base64 characters a line)."""
+    kind = rng.choice(["RSA ", "EC ", "OPENSSH ", "ENCRYPTED ", ""])
+    body = base64.b64encode(rng.randbytes(rng.randint(100, 400))).decode()
+    rows = [body[i:i + 64] for i in range(0, len(body), 64)]
+    RULES[f"pem.{kind.strip() or 'plain'}"] += 1
+    return ([f"-----BEGIN {kind}PRIVATE KEY-----", *rows, f"-----END {kind}PRIVATE KEY-----"],
+            rows)
+
+
+def pem_one_line(rng: random.Random) -> tuple[str, list[str]]:
+    """docs: a PEM private key's body, in one line (its line breaks as spaces or JSON's
+    \\n escapes, as a flattened log holds it)."""
+    lines, rows = pem_lines(rng)
+    sep = rng.choice([" ", "\\n"])
+    RULES["pem.one_line"] += 1
+    return "key " + sep.join(lines), rows
+
+
+def credential_stamp(rng: random.Random) -> tuple[str, str]:
+    """A time field holding ``key=value`` (no space: a regex's ``\\S+`` time reads it), and
+    the value (docs: a ``bad_timestamp``'s detail has its credentials as ``<SECRET>``)."""
+    value = _random(rng, _ALNUM, 8, 24)
+    return f"{_key(rng)}={value}", value
+
+
+def url_encoded(rng: random.Random) -> tuple[str, list[str]]:
+    """docs: a URL-encoded pair (``password%3Dhunter2``, a query string inside a query
+    string) and a query string's ``password=...&``."""
+    key = _key(rng)
+    value = _random(rng, _ALNUM, 1, 1) + _random(rng, _ALNUM + "-._~", 5, 30)
+    RULES["urlencoded"] += 1
+    return rng.choice([f"GET /login?next=%2Fhome%3F{key}%3D{value}%26lang%3Den",
+                       f"POST /login?user=bob&{key}={value}&remember=1"]), [value]
+
+
 FORMS = (key_value, key_value, key_value, authorization, url_with_password, jwt_alone,
-         aws_key)
+         aws_key, pass_value, auth_header, cookie, pem_one_line, url_encoded)
 
 
 def line(rng: random.Random, trace: bool = True) -> Line:
@@ -231,10 +332,18 @@ def line(rng: random.Random, trace: bool = True) -> Line:
         kept.append(ns)
     # adjacent punctuation between the pieces: a space always, sometimes more
     joined = parts[0]
-    for p in parts[1:]:
-        joined += rng.choice([" ", " ", " | ", " (", ") ", " - ", "\t"]) + p
+    for prev, p in itertools.pairwise(parts):
+        # docs: a Cookie header's pairs run on after a ';'
+        joined += (" | " if prev.endswith(";") else
+                   rng.choice([" ", " ", " | ", " (", ") ", " - ", "\t"])) + p
     continuation = ""
-    if trace and rng.random() < 0.2:
+    if trace and rng.random() < 0.05:  # docs: a PEM key across continuation lines
+        lines, rows = pem_lines(rng)
+        joined += " loaded key " + lines[0]
+        continuation = "\n".join("    " + x for x in lines[1:])
+        secrets += rows
+        RULES["pem.continuation"] += 1
+    elif trace and rng.random() < 0.2:
         text, values = rng.choice(FORMS)(rng)
         continuation = f"    at Db.connect({text})"
         secrets += values
