@@ -109,6 +109,9 @@ class Scorer:
         self.revoke_commits = 0
         self._next: dict[Any, int] = {}  # partition -> next offset to read
         self._committed: dict[Any, int] = {}
+        # Partitions moved past their end (_reset_past_end) whose new position is not
+        # committed yet: a rewind seeks there, not to the group's offset past the end.
+        self._reset_to: dict[Any, int] = {}
         self._last_commit = self.mono()
         self._last_housekeeping = 0.0
         self._last_read = self.mono()  # records last came from a poll (or a fresh start)
@@ -258,6 +261,7 @@ class Scorer:
             for tp in gone:
                 self._next.pop(tp, None)
                 self._committed.pop(tp, None)
+                self._reset_to.pop(tp, None)
             log.info("partitions revoked", extra={"fields": {
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in gone),
                 "entities_dropped": dropped}})
@@ -280,7 +284,12 @@ class Scorer:
     # ------------------------------------------------------------------ the loop
 
     def request_stop(self) -> None:
+        """Stop after the turn under way (SIGTERM: any thread, a signal handler too).
+        ``/readyz`` answers 503 ``shutting down`` from here on: until 2026-12-07 only once
+        the drain began, so a loop waiting in a flush (up to ``delivery_stall_seconds``) or
+        a model call answered 200 after SIGTERM."""
         self._stop.set()
+        self.health.stopping = True
 
     @property
     def stopping(self) -> bool:
@@ -501,6 +510,8 @@ class Scorer:
             if any(tp in self._committed and o > self._committed[tp] for tp, o in todo.items()):
                 self._progressed("committed offsets advanced")
             self._committed.update({tp: o for tp, o in todo.items() if tp not in self._revoked})
+            for tp in todo:
+                self._reset_to.pop(tp, None)
             self._backoff.reset()
         return True
 
@@ -712,7 +723,7 @@ class Scorer:
             self._score_batch()  # alerts of what was read before still go out
             self.intake.drop_partitions(list(moved))
             for tp, offset in moved.items():
-                self._next[tp] = offset
+                self._next[tp] = self._reset_to[tp] = offset
                 self._committed.pop(tp, None)  # the group's commit lies past the end
         self._input_read()
         self._commit()
@@ -736,6 +747,12 @@ class Scorer:
                 self._replay("error", bad)
             return
         with self._loop_lock:
+            # The poll that raised may have run the rebalance callbacks (a join assigns the
+            # partitions again): applied first, as after any poll. Applied at the next step,
+            # after the skip, they dropped where the partition stood as "re-assigned", and
+            # with nothing read after the batch the commit never passed it (until 2026-12-07).
+            if self._revoked or self._assigned_log:
+                self._apply_rebalance()
             if tp not in self._next_assignment() or tp in self._revoked:
                 return  # revoked meanwhile: its new owner meets the batch and skips it
             skipped = after - first
@@ -766,6 +783,11 @@ class Scorer:
     def _rewind(self) -> bool:
         """Forget everything since the last commit and seek back to it. False when the
         consumer could not seek (retried after a backoff; nothing new is read meanwhile)."""
+        if self._inflight is not None:
+            # Its buffer is the next to fill (the two alternate): until 2026-12-07 it kept its
+            # windows, which were published again two submits later, under a model swapped in
+            # since. Its result, if the model thread still computes it, is never read.
+            self._inflight[0].clear()
         self._inflight = None
         self.batch.clear()
         self.intake.clear()
@@ -773,7 +795,10 @@ class Scorer:
         self._next.clear()
         try:
             for tp in self.io.assignment():
-                offset = self._committed[tp] if tp in self._committed else self.io.committed(tp)
+                # until 2026-12-07 a replay before a reset's commit sought past the end again
+                offset = (self._committed[tp] if tp in self._committed
+                          else self._reset_to[tp] if tp in self._reset_to
+                          else self.io.committed(tp))
                 self.io.seek(tp, offset)
         except Exception as exc:  # noqa: BLE001 - e.g. the coordinator is away
             log.warning("cannot seek back yet; will retry", extra={"fields": {"error": str(exc)}})
@@ -910,8 +935,11 @@ class Scorer:
         else:
             self._score_batch()
         self._sync_counters()
-        ok = self._commit(force=True,
-                          flush_timeout_s=max(deadline - self.mono() - 0.5, 0.1))
+        # drained: nothing more is read, so the flush comes even with nothing to commit
+        # (a replay dropped what was read): until 2026-12-07 it did not, and a stop exited 0,
+        # "clean", with output sent before the replay never acknowledged
+        ok = self._commit(force=True, flush_timeout_s=max(deadline - self.mono() - 0.5, 0.1),
+                          drained=True)
         self._pool.shutdown(wait=False)
         log.info("scorer stopped", extra={"fields": {
             "committed": {f"{tp.topic}/{tp.partition}": o for tp, o in self._committed.items()},

@@ -202,6 +202,7 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
             _stop_now(signum, s.grace_seconds)
         # No logging here: a handler may interrupt a thread that holds the logging lock.
         stop.set()
+        health.stopping = True  # /readyz: 503 shutting down, while the broker is awaited too
         if scorer is not None:
             scorer.request_stop()
 

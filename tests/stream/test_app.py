@@ -185,6 +185,86 @@ def test_drain_returns_one_when_the_final_flush_fails():
     assert io.commits == []  # nothing committed: the successor replays it all
 
 
+def test_a_stop_with_output_unacknowledged_exits_one_though_nothing_is_left_to_commit():
+    """A replay (a poll error) dropped what was read, so the drain had nothing to commit and
+    did not flush: exit 0 ("clean": true) while the score sent before the replay was never
+    acknowledged, the broker gone (tests/stream/test_scorer_progress_fuzz.py, seed 11). The
+    docs: exit 1 if the flush could not complete."""
+    clock = Clock()
+
+    class BrokerGone(FakeIO):
+        gone = False
+
+        def flush(self, timeout_s=None):
+            if self.gone:
+                raise TimeoutError("KafkaTimeoutError: flush did not finish")
+
+    io = BrokerGone([events([(t, 1.0) for t in range(3)]), RuntimeError("broker hiccup")])
+    scorer, _ = make(io, clock=clock)
+    scorer.step()
+    scorer._score_batch()
+    assert [s for s in io.sent if s[0] == "scores"]
+    io.gone = True
+    scorer.turn()  # the poll raises: a replay from the last commit is due
+    clock.now += 5.0  # past its backoff
+    scorer.turn()  # the rewind: nothing read since
+    assert not scorer._must_rewind and not scorer._next
+    scorer.request_stop()
+    assert scorer.run() == 1
+    assert io.commits == []
+
+
+def test_a_replay_with_a_batch_in_flight_scores_none_of_its_windows_later():
+    """A replay dropped the batch in flight without clearing it, and the loop's two batch
+    buffers alternate: two submits later that buffer was filled again on top of its old
+    windows, which were published once more, after a hot reload under the new model, though
+    read before the swap (tests/stream/test_scorer_progress_fuzz.py, seed 377)."""
+    import threading
+
+    gate = threading.Event()
+
+    class Slow(FakeModel):
+        def score_windows(self, raw):
+            gate.wait(10)
+            return super().score_windows(raw)
+
+    clock = Clock()
+    io = FakeIO([events([(t, 1.0) for t in range(3)]), RuntimeError("broker hiccup")])
+    scorer, _ = make(io, model=Slow(), clock=clock)
+    scorer.step()  # the window ending at 2 is in flight
+    scorer.turn()  # the poll raises: a replay is due, the batch still in flight
+    assert scorer._inflight is not None and scorer._must_rewind
+    gate.set()
+    io.batches += [events([(t, 1.0) for t in range(3)]), events([(3, 1.0)], 3)]
+    clock.now += 5.0  # past the backoff: the rewind, then the replay reads
+    for _ in range(3):
+        scorer.turn()
+    scorer._score_batch()
+    ends = [json.loads(v)["window_end_ts"] for t, _, v, _ in io.sent if t == "scores"]
+    assert ends == [2.0, 3.0]
+
+
+def test_readiness_says_shutting_down_from_the_signal_on_not_from_the_drain():
+    """SIGTERM while the loop waits in a flush (up to delivery_stall_seconds, at most 30 s,
+    before run() gets to drain): /readyz said 200 until the drain began, though the docs say
+    503 `shutting down` from SIGTERM on (tests/stream/test_scorer_progress_fuzz.py, seed 1)."""
+    seen = []
+
+    class SignalDuringFlush(FakeIO):
+        def flush(self, timeout_s=None):
+            if not seen:
+                scorer.request_stop()  # serve's handler, while the loop waits here
+                seen.append(scorer.health.ready())
+
+    io = SignalDuringFlush([events([(t, 1.0) for t in range(3)])])
+    scorer, _ = make(io)
+    scorer.health.broker_up = scorer.health.assigned = 1
+    scorer.step()
+    assert scorer.health.ready()[0]
+    scorer._commit(force=True)
+    assert seen == [(False, "shutting down")]
+
+
 def test_a_failed_commit_is_retried_later():
     class CommitFailsOnce(FakeIO):
         failures = 1
@@ -324,6 +404,44 @@ def test_a_position_past_the_end_is_moved_by_the_reset_policy_not_replaced(
         clock.now += 100.0
         scorer.step()
     assert io.resets == 0 and len(io.seeks) == 1
+
+
+def test_a_replay_before_the_reset_is_committed_resumes_from_the_reset_not_past_the_end():
+    """The commit after a reset past the end failed (or its flush did), then a replay came:
+    its rewind sought the group's offset again, past the end, and the partition waited
+    another input_stall_seconds for a second reset (a second ERROR line and count;
+    tests/stream/test_scorer_progress_fuzz.py, seed 171). It resumes from the reset now."""
+    clock = Clock()
+
+    class CommitFails(FakeIO):
+        failing = False
+
+        def commit(self, offsets):
+            if self.failing:
+                raise RuntimeError("commit failed: the coordinator is not available")
+            super().commit(offsets)
+
+        def committed(self, tp):
+            return 100  # the group's offset: past the end
+
+    io = CommitFails([events([(t, 1.0) for t in range(3)])])
+    io.policy, io.first_offset = "earliest", 4
+    scorer, reg = make(io, clock=clock)
+    scorer.step()
+    io.input_waiting, io.past, io.failing = True, {IN: (100, 10)}, True
+    clock.now += 2.0
+    scorer.step()  # the stall clock starts
+    clock.now += 61.0
+    scorer.step()  # moved to 4; its commit fails
+    assert io.seeks == [(IN, 4)] and io.commits == []
+    io.past, io.input_waiting = {}, False
+    io.batches.append(RuntimeError("broker hiccup"))
+    scorer.turn()  # a replay from the last commit is due
+    clock.now += 5.0
+    scorer.turn()  # its rewind
+    assert io.seeks == [(IN, 4), (IN, 4)]
+    assert reg.get_sample_value("anomaly_gan_offset_resets_total",
+                                {"topic": "events", "partition": "0"}) == 1
 
 
 def test_a_partition_past_its_end_beside_partitions_that_flow_is_moved():
@@ -562,6 +680,32 @@ def test_an_unreadable_batch_is_skipped_with_one_dead_letter_and_the_commit_pass
     # past the skipped range: the window (8, 9, 10) keeps the newest W-1 = 2 events
     assert io.commits[-1] == {IN: 9}
     assert scorer.health.ready()[0] is True
+
+
+def test_an_unreadable_batch_met_by_the_poll_that_assigned_its_partition_is_committed_past():
+    """kafka-python runs the rebalance callbacks inside poll, so the first poll after a
+    (re)join can both assign a partition and raise at a bad batch on it. The skip moved the
+    partition past the batch, then the next step applied the assignment ("re-assigned: start
+    fresh") and dropped where it stood: with nothing after the batch, the commit never passed
+    it, and each restart met it again with one more dead letter
+    (tests/stream/test_scorer_progress_fuzz.py, seed 157)."""
+    from anomaly_gan.stream.kafka_io import UnreadableInput
+
+    class Rejoin(FakeIO):
+        def poll(self, timeout_ms, max_records=None):
+            if self.batches and isinstance(self.batches[0], UnreadableInput):
+                scorer.on_assigned([IN])  # the join's callback, inside this poll
+            return super().poll(timeout_ms, max_records)
+
+    io = Rejoin([events([(t, 1.0) for t in range(3)]),
+                 UnreadableInput("CorruptRecordError: invalid header key", IN, 3)])
+    io.readable_from = 5
+    scorer, _ = make(io)
+    for _ in range(3):
+        scorer.step()
+    assert io.skips == ((IN, 3),)
+    assert scorer._commit(force=True)
+    assert io.commits[-1:] == [{IN: 5}]
 
 
 @pytest.mark.parametrize("tp, offset, readable_from", [
