@@ -6,7 +6,12 @@ whose acknowledgements a :class:`~anomaly_gan.stream.kafka_io.Delivery` tracks, 
 ``KafkaIO`` wires it. Faults: poll errors (transient, or at one offset until cleared), commit
 failures, a producer that fails every record, one that never answers until it is replaced,
 slow acknowledgements, a broker outage, a consumer that stops fetching (until it is replaced,
-or for good), rebalances.
+or for good), rebalances, a record batch the consumer cannot read (``UnreadableInput``; the
+search for its end may get no answer in time), a position past the partition's end (answered
+with nothing, as Tansu does), and a model store whose ``current`` names a new bundle, a
+corrupt one or an incompatible one (a real :class:`~anomaly_gan.stream.reload.ModelWatcher`
+checks it on the hand clock). :meth:`World.restart` is a new process after a stop: the old
+producer's unacknowledged records are gone, a fresh consumer joins from the group's commit.
 
 ``World`` keeps, beside the product, what happened as the docs speak of it (``Facts``): when
 output became pending or was last acknowledged, the first failure of a run and the last
@@ -23,10 +28,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from anomaly_gan.config import config_from_dict
+from anomaly_gan.errors import AnomalyGanError
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.http import Health
-from anomaly_gan.stream.kafka_io import _BACKOFF_MIN_S, Backoff, Delivery
+from anomaly_gan.stream.kafka_io import _BACKOFF_MIN_S, Backoff, Delivery, UnreadableInput
 from anomaly_gan.stream.metrics import StreamMetrics
+from anomaly_gan.stream.reload import ModelWatcher
 from tests.support.rebalance import Inline
 from tests.support.stream_fakes import TP, Clock, FakeModel, Record
 
@@ -56,6 +63,45 @@ class HandClockStop(threading.Event):
         if not self.is_set() and timeout:
             self.clock.now += timeout
         return self.is_set()
+
+
+class VersionedModel(FakeModel):
+    """FakeModel version ``v<n>``, whose score is the window's last value plus n/8: a score
+    record names the version that computed it, and the score says which one did."""
+
+    def __init__(self, n: int, window: int = 3) -> None:
+        super().__init__(f"v{n}", window)
+        self.n = n
+
+    def score_windows(self, raw: Any) -> Any:
+        res = super().score_windows(raw)
+        res.score = res.score + self.n / 8
+        res.is_anomaly = res.score > self.threshold
+        res.components = {"reconstruction": res.score}
+        return res
+
+
+class HandWatcher(ModelWatcher):
+    """The real watcher over the world's model store (``World.bundle``: ``v<n>`` a good
+    bundle, ``bad<n>`` one whose checksums fail, ``wide<n>`` one with another window
+    length), checked by the test on the hand clock instead of in its thread; the world
+    notes which version is in use from each swap on."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__("store", 1.0, world.models["v1"], "v1", resolve=lambda _p: world.bundle,
+                         fingerprint=lambda b: str(b), loader=world.load_bundle,
+                         on_result=lambda r: world.note(f"reload_{r}"), clock=world.clock)
+        self.world = world
+
+    def take(self) -> Any:
+        det = super().take()
+        if det is not None:
+            w = self.world
+            w.version = det.version
+            w.note("model_swapped")
+            if w.scorer is not None and w.scorer._inflight is not None:
+                w.note("swap_inflight")
+        return det
 
 
 @dataclass
@@ -97,7 +143,17 @@ class World:
         self.consumer_stuck = ""  # "" | "once" (until replaced) | "always"
         self.rebalance: tuple[list, list] | None = None  # (revoke, assign) at the next poll
         self.rejoin = False  # the assignment due is a replaced consumer's joining the group
+        self.corrupt: list[tuple[Any, int, int]] = []  # unreadable batches: (tp, first, after)
+        self.search_failures = 0  # searches for a batch's end that get no answer in time
+        self.auto_offset_reset = "earliest"
+        self.left_unread: dict[Any, int] = {}  # below it, auto_offset_reset: latest skipped
+        # the model store: bundle name -> detector (None: its checksums fail)
+        self.models: dict[str, Any] = {"v1": VersionedModel(1)}
+        self.bundle = "v1"  # what the store's current names
+        self.version = "v1"  # the version in use, from the last swap
+        self.read_versions: dict[tuple[Any, int], set[str]] = {}  # in use at each read
         self.scorer: Scorer | None = None
+        self.watcher: HandWatcher | None = None
         self.facts = Facts()
         self.counts: dict[str, int] = {}
 
@@ -125,7 +181,7 @@ class World:
                 f.unread_since = None  # replaced consumer's stall stands until a read
             self.rejoin = False
         if self.down:
-            return {}
+            return self._polled({})
         bad = self.bad_spot
         if self.poll_errors or (bad and bad[0] in self.assigned and self.pos[bad[0]] == bad[1]):
             what = (f"cannot read the record batch at offset {bad[1]}" if not self.poll_errors
@@ -138,25 +194,39 @@ class World:
             f.unread_since = None  # an error, not a stuck consumer: the replay rule's case
             raise RuntimeError(what)
         if self.consumer_stuck:
-            return {}
+            return self._polled({})
+        for tp, first, after in self.corrupt:
+            if tp in self.assigned and first <= self.pos[tp] < after:
+                raise UnreadableInput("CorruptRecordError: invalid header key", tp, self.pos[tp])
         out = {}
         for tp in sorted(self.assigned):
             end = len(self.logs[tp])
             if bad and bad[0] == tp and self.pos[tp] < bad[1]:
                 end = bad[1]
+            for t, first, _ in self.corrupt:
+                if t == tp and self.pos[tp] < first:
+                    end = min(end, first)
             recs = self.logs[tp][self.pos[tp]:end][:self.per_poll]
             if recs:
                 out[tp] = recs
                 self.pos[tp] += len(recs)
                 self.read_to[tp] = max(self.read_to[tp], self.pos[tp])
-                if f.errors and self.pos[tp] > f.marks.get(tp, self.pos[tp]):
-                    self._progress("read past the spot of an error")
+                for r in recs:
+                    self.read_versions.setdefault((tp, r.offset), set()).add(self.version)
         if out:
             f.unread_since = None
+        return self._polled(out)
+
+    def _polled(self, out: dict) -> dict:
+        """Docs: a poll cycle that read a partition past where an error came (or, by an
+        earlier poll, skipped an unreadable batch past it) is progress."""
+        f = self.facts
+        if f.errors and any(self.pos[tp] > f.marks.get(tp, self.pos[tp]) for tp in self.assigned):
+            self._progress("read past the spot of an error")
         return out
 
     def waiting(self, timeout_ms: int) -> bool:
-        return any(self.pos[tp] < len(self.logs[tp]) for tp in self.assigned)
+        return any(self.pos[tp] != len(self.logs[tp]) for tp in self.assigned)
 
     def update_unread(self) -> None:
         """Input waits unread from when records lie past an assigned partition's position
@@ -210,11 +280,70 @@ class World:
             # the new consumer joins the group and gets the partitions back at its first poll
             self.rebalance, self.rejoin = ([], sorted(self.assigned)), True
 
-    def skip_unreadable(self, tp: Any, first: int, timeout_s: float) -> None:
-        return None
+    def skip_unreadable(self, tp: Any, first: int, timeout_s: float) -> int | None:
+        """The first offset after the unreadable batch at ``first``, the consumer moved
+        there; None when the brokers do not answer the search in time (the loop replays: an
+        error replay, docs *Unreadable record batches*)."""
+        f = self.facts
+        after = next((a for t, b, a in self.corrupt if t == tp and b <= first < a), None)
+        if self.search_failures or self.down or after is None or tp not in self.assigned:
+            self.search_failures = max(self.search_failures - 1, 0)
+            self.note("corrupt_search_failed")
+            f.errors.append(self.clock())
+            f.errors_total += 1
+            for t in self.assigned:
+                f.marks[t] = max(f.marks.get(t, 0), self.read_to[t])
+            f.unread_since = None
+            return None
+        self.note("corrupt_skipped")
+        self.pos[tp] = self.read_to[tp] = after
+        f.unread_since = None
+        return after
 
     def past_end(self, timeout_ms: int) -> dict:
-        return {}
+        """Assigned partitions whose position lies past their end, once a fetch was answered
+        there (a consumer that does not fetch gives no verdict)."""
+        if self.down or self.consumer_stuck:
+            return {}
+        return {tp: (self.pos[tp], len(self.logs[tp])) for tp in sorted(self.assigned)
+                if self.pos[tp] > len(self.logs[tp])}
+
+    def reset_offset(self, tp: Any, end: int) -> tuple[int, int]:
+        if self.down:
+            raise RuntimeError("KafkaTimeoutError: ListOffsets")
+        self.note("offset_reset")
+        offset = 0 if self.auto_offset_reset == "earliest" else end
+        if offset:
+            self.left_unread[tp] = max(self.left_unread.get(tp, 0), offset)
+        self.pos[tp] = self.read_to[tp] = offset
+        self.facts.unread_since = None
+        if tp in self.facts.marks:  # a position past the end was never read to
+            self.facts.marks[tp] = min(self.facts.marks[tp], offset)
+        return offset, 0
+
+    def load_bundle(self, bundle: str) -> Any:
+        if bundle.startswith("bad"):
+            raise AnomalyGanError(f"{bundle}/manifest.json: checksum mismatch for g.keras")
+        if bundle not in self.models:
+            n = int(bundle.lstrip("vwide"))
+            self.models[bundle] = VersionedModel(n, window=4 if bundle.startswith("w") else 3)
+        return self.models[bundle]
+
+    def restart(self) -> None:
+        """A new process after a stop on the same world: the old producer's unacknowledged
+        records are gone, a fresh consumer joins the group from its commit (the faults of
+        the broker stay as they are)."""
+        self.note("restarted")
+        self.pending.clear()
+        self.delivery = Delivery(clock=self.clock)
+        if self.consumer_stuck == "once":
+            self.consumer_stuck = ""
+        if self.producer == "stuck":
+            self.producer = "ok"
+        self.assigned = set()
+        self.rebalance, self.rejoin = ([], list(self.tps)), False
+        self.bundle = self.version  # the store rolled back to what ran: serve starts with it
+        self.facts = Facts(progress=self.facts.progress, down_since=self.facts.down_since)
 
     def topic_exists(self, topic: str) -> bool:
         return True
@@ -249,6 +378,9 @@ class World:
             self.facts.pending_since = now if self.pending else None
         return clean
 
+    def close(self, timeout_s: float = 5.0) -> None:
+        pass
+
     def flush(self, timeout_s: float | None = None) -> None:
         timeout = float(timeout_s or 0.0)
         if self.pending and (self.down or self.producer == "stuck"
@@ -274,21 +406,29 @@ class World:
 
 
 def build(world: World, seed: int, delivery_limit: float, input_limit: float,
-          liveness: float = 60.0) -> tuple[Scorer, CollectorRegistry]:
+          liveness: float = 60.0, grace: float = 20.0) -> tuple[Scorer, CollectorRegistry]:
     """A real Scorer over ``world`` (its model thread inline, its backoff drawn from
-    ``seed``, its waits on the hand clock); FakeModel: window 3, anomalous above 10."""
+    ``seed``, its waits on the hand clock, its watcher a :class:`HandWatcher`), started with
+    the model the store names; VersionedModel: window 3, anomalous above 10."""
     cfg = config_from_dict({"serve": {
+        "grace_seconds": grace,
         "windows": {"gap_seconds": 100.0},
         "batching": {"max_batch": 8, "max_latency_ms": 0},
         "alerts": {"consecutive": 1, "cooldown_seconds": 0.0},
         "kafka": {"scores_topic": "scores", "delivery_stall_seconds": delivery_limit,
-                  "input_stall_seconds": input_limit, "reconnect_backoff_max_ms": 1000},
+                  "input_stall_seconds": input_limit, "reconnect_backoff_max_ms": 1000,
+                  "auto_offset_reset": world.auto_offset_reset},
     }}).serve
     reg = CollectorRegistry()
     clock = world.clock
     health = Health(liveness_timeout_s=liveness, clock=clock)
-    scorer = Scorer(cfg, FakeModel(), world, StreamMetrics(reg), health, monotonic=clock,
-                    clock=lambda: 1_795_000_000.0)
+    watcher = HandWatcher(world)
+    world.version = world.bundle  # serve loads what the store names (a good bundle)
+    watcher._current = world.models[world.bundle]
+    watcher._seen = watcher._active = world.bundle
+    world.watcher = watcher
+    scorer = Scorer(cfg, world.models[world.bundle], world, StreamMetrics(reg), health,
+                    watcher=watcher, monotonic=clock, clock=lambda: 1_795_000_000.0)
     scorer._pool.shutdown()  # it starts its thread at the first submit: none yet
     scorer._pool = Inline(random.Random(seed))
     scorer._stop = HandClockStop(clock)
