@@ -47,11 +47,13 @@ docs/CONTRACTS.md), from what the world saw happen, never from the product's sta
    unreadable batch without an acknowledged dead letter;
 7. a stop (*Shutdown*): ``/readyz`` answers 503 ``shutting down`` from SIGTERM on; a stop
    with a replay due commits nothing and exits 1; exit 0 only with nothing unacknowledged;
-   the restarted process delivers everything (3);
+   the restarted process delivers everything (3); no score is sent for a window whose
+   last record a replay's rewind dropped (it is read again first);
 8. an unreadable batch (*Unreadable record batches*) is one dead letter naming its first
    offset each time it is met and committed past, no error replay unless the search for its
    end got no answer; a position past the end is moved by ``auto_offset_reset`` (``latest``:
-   the records before the end are left unread, exempt from 3 and 6).
+   the records before the end are left unread, exempt from 3 and 6), once: a replay
+   resumes from the new position.
 
 A failure names the seed and the step and prints the history. ``SCORER_PROGRESS_FUZZ_SEEDS``
 (default 300) seeds from ``SCORER_PROGRESS_FUZZ_SEED_START`` (default 0):
@@ -173,6 +175,7 @@ class Run:
         self.alerted: set[tuple[str, float]] = set()
         self.dead: set[str] = set()
         self.scored_before_restart: set[tuple[str, float]] | None = None
+        w.window_row = self.row_at
         self.shown: list[str] = [(
             f"partitions={case.partitions} entities={case.entities} "
             f"delivery_stall={case.delivery_limit} input_stall={case.input_limit} "
@@ -423,7 +426,11 @@ class Run:
         return problems
 
     def after_step(self, step: int) -> None:
-        problems = self.acknowledged() + self.commit_problems()
+        w = self.world
+        problems = self.acknowledged() + self.commit_problems() + w.stale[:3]
+        if w.resets_this_process > 1:  # injected once per process, at its start
+            problems.append(f"{w.resets_this_process} offset resets for one offset past the "
+                            f"end: the new position was not where a replay resumed")
         if problems:
             raise AssertionError("\n".join([*self.shown, f"step {step} (t="
                                             f"{self.clock.now - 1000:g}s): " + "; ".join(problems),

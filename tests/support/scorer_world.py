@@ -20,6 +20,7 @@ counted and the progress the docs name. The test derives its expectations from t
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from dataclasses import dataclass, field
@@ -152,6 +153,13 @@ class World:
         self.bundle = "v1"  # what the store's current names
         self.version = "v1"  # the version in use, from the last swap
         self.read_versions: dict[tuple[Any, int], set[str]] = {}  # in use at each read
+        # records handed out and not dropped by a seek back since (a replay's rewind), the
+        # row of each window (set by the test), and scores sent for a window whose last
+        # record a rewind had dropped
+        self.live: set[tuple[Any, int]] = set()
+        self.window_row: dict[tuple[str, float], tuple[Any, int]] = {}
+        self.stale: list[str] = []
+        self.resets_this_process = 0
         self.scorer: Scorer | None = None
         self.watcher: HandWatcher | None = None
         self.facts = Facts()
@@ -174,6 +182,8 @@ class World:
                     self._committed(offsets)
                 self.assigned.difference_update(revoke)
             self.assigned.update(assign)
+            if assign:  # joins at the group's offset, maybe still past the end
+                self.resets_this_process = 0
             for tp in assign:
                 self.pos[tp] = self.read_to[tp] = self.group.get(tp, 0)
             self.scorer.on_assigned(assign)  # kafka-python calls it after each join, [] too
@@ -213,6 +223,7 @@ class World:
                 self.read_to[tp] = max(self.read_to[tp], self.pos[tp])
                 for r in recs:
                     self.read_versions.setdefault((tp, r.offset), set()).add(self.version)
+                    self.live.add((tp, r.offset))
         if out:
             f.unread_since = None
         return self._polled(out)
@@ -239,6 +250,7 @@ class World:
 
     def seek(self, tp: Any, offset: int | None) -> None:
         self.pos[tp] = self.read_to[tp] = offset or 0
+        self.live = {(t, o) for t, o in self.live if t != tp or o < (offset or 0)}
 
     def committed(self, tp: Any) -> int | None:
         return self.group.get(tp)
@@ -272,6 +284,8 @@ class World:
     def reset_consumer(self) -> None:
         """A new consumer resumes from the group's commit and fetches (unless stuck for good)."""
         self.note("consumer_replaced")
+        # docs: a new consumer before the reset's commit resumes from the group's offset
+        self.resets_this_process = 0
         if self.consumer_stuck == "once":
             self.consumer_stuck = ""
         for tp in self.assigned:
@@ -312,6 +326,7 @@ class World:
         if self.down:
             raise RuntimeError("KafkaTimeoutError: ListOffsets")
         self.note("offset_reset")
+        self.resets_this_process += 1
         offset = 0 if self.auto_offset_reset == "earliest" else end
         if offset:
             self.left_unread[tp] = max(self.left_unread.get(tp, 0), offset)
@@ -334,6 +349,8 @@ class World:
         records are gone, a fresh consumer joins the group from its commit (the faults of
         the broker stay as they are)."""
         self.note("restarted")
+        self.resets_this_process = 0
+        self.live.clear()
         self.pending.clear()
         self.delivery = Delivery(clock=self.clock)
         if self.consumer_stuck == "once":
@@ -352,6 +369,13 @@ class World:
 
     def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None,
              on_error: Any = None) -> None:
+        if topic == "scores":
+            rec = json.loads(value)
+            row = self.window_row.get((rec["entity"], rec["window_end_ts"]))
+            if row is not None and row not in self.live:
+                self.stale.append(f"a score of {rec['entity']} ending at "
+                                  f"{rec['window_end_ts']:.0f} sent after a rewind dropped "
+                                  f"its last record ({row[0].partition}/{row[1]})")
         if self.delivery.pending == 0:
             self.facts.pending_since = self.clock()
         self.delivery.sent()
