@@ -53,11 +53,24 @@ def _restore_loggers():
         logger.propagate = propagate
 
 
+# Seconds each test file took in a run of the whole suite (files of 2 s or more;
+# scripts/file_seconds.py writes it from a `--durations=0` log). `make test` hands whole
+# files to its workers in collection order (--dist loadfile), and a long file handed out
+# late ran alone at the end while the other workers idled: the longest go first.
+FILE_SECONDS = os.path.join(os.path.dirname(__file__), "file_seconds.json")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    import json
+
+    with open(FILE_SECONDS, encoding="utf-8") as fh:
+        seconds = json.load(fh)
+    # a stable sort: each file's tests stay together and in their order
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::")[0], 1))
 
 
 @pytest.fixture(scope="session")

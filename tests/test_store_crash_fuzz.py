@@ -20,7 +20,7 @@ as a process that is gone (its leftovers name a dead process id), and on each co
   promotes it; ``models rollback`` goes back to the version that was current; ``models
   list`` agrees, and nothing the killed process left remains.
 
-``STORE_CRASH_FUZZ_SEEDS`` (default 10) seeds from ``STORE_CRASH_FUZZ_SEED_START``
+``STORE_CRASH_FUZZ_SEEDS`` (default 6) seeds from ``STORE_CRASH_FUZZ_SEED_START``
 (default 0); ``STORE_CRASH_FUZZ_SEED_START=7 STORE_CRASH_FUZZ_SEEDS=1`` replays seed 7.
 """
 
@@ -46,7 +46,7 @@ from tests.support.detectors import untrained_detector
 from tests.support.fuzz import each_seed
 from tests.support.store import cli, fake_bundles
 
-SEEDS = int(os.environ.get("STORE_CRASH_FUZZ_SEEDS", "10"))
+SEEDS = int(os.environ.get("STORE_CRASH_FUZZ_SEEDS", "6"))
 SEED_START = int(os.environ.get("STORE_CRASH_FUZZ_SEED_START", "0"))
 DEAD_PID = 2**22 - 3  # above Linux's default pid_max: no process has it
 OPERATIONS = ("add", "retrain", "promote", "rollback", "prune")

@@ -48,7 +48,7 @@ purpose (8 of 8): ``--from`` exclusive, ``--to`` inclusive, the read ended at th
 record past ``--to``, the read's end not capped at the moment it began, the seek a second
 late, a stray clock ending the read, future event times not invalid, ``--from`` equal to
 ``--to`` accepted.
-``SOURCE_RANGE_FUZZ_SEEDS`` (default 400) seeds from ``SOURCE_RANGE_FUZZ_SEED_START``
+``SOURCE_RANGE_FUZZ_SEEDS`` (default 300) seeds from ``SOURCE_RANGE_FUZZ_SEED_START``
 (default 0): ``SOURCE_RANGE_FUZZ_SEED_START=17 SOURCE_RANGE_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
 
@@ -80,7 +80,7 @@ from tests.support.fuzz import (
 )
 from tests.support.range_consumer import RangeConsumer, Stored
 
-SEEDS = int(os.environ.get("SOURCE_RANGE_FUZZ_SEEDS", "400"))
+SEEDS = int(os.environ.get("SOURCE_RANGE_FUZZ_SEEDS", "300"))
 SEED_START = int(os.environ.get("SOURCE_RANGE_FUZZ_SEED_START", "0"))
 TOPIC = "anomaly-gan.events"
 FEATURES = ("id", "part")

@@ -51,7 +51,7 @@ The network is a fake that returns drawn reconstructions (no training): each see
 2-8, scales from 1e-9 to 1e3, constant features (some read with float32 round-off), spikes
 beyond the training range, readings 1e5 spreads out and past float32, tied errors, errors
 of exactly 0, non-finite reconstructions, floors or none, a quiet component or none, and
-counters among gauges. ``EXPLAIN_SPEC_FUZZ_SEEDS`` (default 400) seeds from
+counters among gauges. ``EXPLAIN_SPEC_FUZZ_SEEDS`` (default 300) seeds from
 ``EXPLAIN_SPEC_FUZZ_SEED_START`` (default 0), half as many for logs models:
 ``EXPLAIN_SPEC_FUZZ_SEED_START=17
 EXPLAIN_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
@@ -86,7 +86,7 @@ from tests.support.fuzz import (
     seed_blocks,
 )
 
-SEEDS = int(os.environ.get("EXPLAIN_SPEC_FUZZ_SEEDS", "400"))
+SEEDS = int(os.environ.get("EXPLAIN_SPEC_FUZZ_SEEDS", "300"))
 SEED_START = int(os.environ.get("EXPLAIN_SPEC_FUZZ_SEED_START", "0"))
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "alert.schema.json")

@@ -54,7 +54,7 @@ schema allows (0.5 to under 1, as a user writes them), n at the edges (1, 2, 5, 
 q)`` and its neighbours) or up to 3,000, scores from normal, exponential, Student-t,
 integer (ties), few-valued, all-equal draws, shifted negative and scaled by 1e-300 to
 1e300, some +inf, and new scores to rate: the stored quantiles themselves, between them,
-beyond them, +inf and NaN. ``THRESHOLDS_SPEC_FUZZ_SEEDS`` (default 400) seeds from
+beyond them, +inf and NaN. ``THRESHOLDS_SPEC_FUZZ_SEEDS`` (default 300) seeds from
 ``THRESHOLDS_SPEC_FUZZ_SEED_START`` (default 0): ``THRESHOLDS_SPEC_FUZZ_SEED_START=17
 THRESHOLDS_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
 
@@ -91,7 +91,7 @@ from tests.support.fuzz import (
     seed_blocks,
 )
 
-SEEDS = int(os.environ.get("THRESHOLDS_SPEC_FUZZ_SEEDS", "400"))
+SEEDS = int(os.environ.get("THRESHOLDS_SPEC_FUZZ_SEEDS", "300"))
 SEED_START = int(os.environ.get("THRESHOLDS_SPEC_FUZZ_SEED_START", "0"))
 
 RULES: Counter[str] = Counter()
@@ -427,5 +427,6 @@ def test_the_cases_reach_every_rule():
              "pot_mle_checked", "severity_nan", "severity_below", "severity_above",
              "severity_inf", "severity_tied_value", "severity_at_quantile", "severity_between",
              "severity_next_to_tie"}
-    assert_every_rule_reached(rules, check_seed, range(SEED_START, SEED_START + SEEDS), RULES)
+    assert_every_rule_reached(rules, check_seed, range(SEED_START, SEED_START + min(SEEDS, 150)),
+                              RULES)
 

@@ -56,7 +56,7 @@ docs/CONTRACTS.md), from what the world saw happen, never from the product's sta
    resumes from the new position.
 
 A failure names the seed and the step and prints the history. ``SCORER_PROGRESS_FUZZ_SEEDS``
-(default 300) seeds from ``SCORER_PROGRESS_FUZZ_SEED_START`` (default 0):
+(default 150) seeds from ``SCORER_PROGRESS_FUZZ_SEED_START`` (default 0):
 ``SCORER_PROGRESS_FUZZ_SEED_START=17 SCORER_PROGRESS_FUZZ_SEEDS=1`` runs seed 17 alone.
 """
 
@@ -75,7 +75,7 @@ from tests.support.fuzz import assert_every_rule_reached, block_id, each_seed, s
 from tests.support.scorer_world import World, build
 from tests.support.stream_fakes import Clock, Record
 
-SEEDS = int(os.environ.get("SCORER_PROGRESS_FUZZ_SEEDS", "300"))
+SEEDS = int(os.environ.get("SCORER_PROGRESS_FUZZ_SEEDS", "150"))
 SEED_START = int(os.environ.get("SCORER_PROGRESS_FUZZ_SEED_START", "0"))
 
 TURN_S = 0.5  # the clock between two turns of the loop
