@@ -640,13 +640,11 @@ def test_a_bundle_is_on_disk_before_the_rename_that_names_it(tmp_path, monkeypat
     empty. Every file and directory of the bundle is synced before the rename, and the
     directory it is renamed into after it."""
     from tests.support.detectors import untrained_detector
+    from tests.support.durability import record_renames, record_syncs
 
-    events = []
-    real_fsync, real_rename = os.fsync, Path.rename
-    monkeypatch.setattr(os, "fsync", lambda fd: (
-        events.append(("sync", os.readlink(f"/proc/self/fd/{fd}"))), real_fsync(fd))[1])
-    monkeypatch.setattr(Path, "rename", lambda self, to: (
-        events.append(("rename", str(to))), real_rename(self, to))[1])
+    events: list[tuple[str, str]] = []
+    record_syncs(monkeypatch, events)
+    record_renames(monkeypatch, events, Path, "rename")
     out = save_bundle(untrained_detector(), tmp_path / "m")
     renamed = events.index(("rename", str(out)))
     synced = {p for what, p in events[:renamed] if what == "sync"}

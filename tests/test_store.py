@@ -1061,12 +1061,11 @@ def test_a_promote_syncs_the_store_directory_after_its_renames(store, monkeypatc
     """`current` and history.json were synced before their renames, but not the renames
     themselves: after a power loss the store could come back with the old `current`
     beside the new history."""
-    events = []
-    real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: (
-        events.append(("sync", os.readlink(f"/proc/self/fd/{fd}"))), real_fsync(fd))[1])
-    monkeypatch.setattr(os, "replace", lambda a, b: (
-        events.append(("replace", str(b))), real_replace(a, b))[1])
+    from tests.support.durability import record_renames, record_syncs
+
+    events: list[tuple[str, str]] = []
+    record_syncs(monkeypatch, events)
+    record_renames(monkeypatch, events, os, "replace")
     store.promote("v2", verify=False)
-    last = max(i for i, (what, _) in enumerate(events) if what == "replace")
+    last = max(i for i, (what, _) in enumerate(events) if what == "rename")
     assert ("sync", str(store.root)) in events[last:]
