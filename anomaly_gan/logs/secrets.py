@@ -202,6 +202,10 @@ def redact_secrets(text: str) -> str:
     low = text.lower()
     if "PRIVATE KEY-----" in text:
         text = _PEM.sub(rf"\g<begin>{SECRET}\g<end>", text)
+    if "://" in text:
+        # before the pairs: a password holding '=' (a:b=c@host) read as a pair whose key
+        # names a credential lost its '@', and the rest of the password went out as logged
+        text = _URL_PASSWORD.sub(r"\g<user><SECRET>@", text)
     if "authorization" in low:
         text = _redact_headers(text)
         if "digest" in low:
@@ -214,8 +218,6 @@ def redact_secrets(text: str) -> str:
     if (":" in text or "=" in text or "%3" in text) and (
             "pass" in low or _SECRET_KEY.search(text) is not None):
         text = _redact_values(text)
-    if "://" in text:
-        text = _URL_PASSWORD.sub(r"\g<user><SECRET>@", text)
     if "eyJ" in text:
         text = _JWT.sub(SECRET, text)
     if "IA" in text:

@@ -175,3 +175,12 @@ def test_a_bad_timestamp_is_quoted_without_its_credentials(raw, fmt):
     (bad,) = parser.parse_many(raw) if fmt == "otlp_json" else [parser.parse(raw)]
     assert bad.reason == "bad_timestamp", bad
     assert "hunter2x" not in bad.detail and "<SECRET>" in bad.detail, bad.detail
+
+
+def test_a_url_password_holding_a_pair_is_redacted_whole():
+    """`user:pw@host` whose password holds `KEY=`, its key naming a credential (`...PWD...=`):
+    the pair rule ran first, took the rest for its value and the `@` with it, so the URL
+    rule no longer matched and the password's first part went out (redaction spec fuzz,
+    seed 500801)."""
+    line = "retrying postgres://frtgzgnv4:KR~%03rMHYEBF~FFPWDu7K=j-@db.local/x max_tokens=512"
+    assert redact_secrets(line) == "retrying postgres://frtgzgnv4:<SECRET>@db.local/x max_tokens=512"
