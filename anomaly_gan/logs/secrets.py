@@ -97,8 +97,8 @@ def _redact_values(text: str) -> str:
     while (k := _KEY.search(text, pos)) is not None:
         pos = k.end()
         key, sep = k["key"], k["sep"]
-        is_pass = _SECRET_KEY.search(key) is None
-        if is_pass:
+        pass_key = _SECRET_KEY.search(key) is None  # none named: only "pass" may count
+        if pass_key:
             if k.start() and text[k.start() - 1] == "\\" and key[0] in "tnr":
                 key = key[1:]  # after a JSON string's escaped tab or line break: \tpass=
             if _PASS_KEY.fullmatch(key) is None or (len(key) == 4 and sep.lstrip()[:1] == ":"):
@@ -108,18 +108,15 @@ def _redact_values(text: str) -> str:
             if m is None:
                 continue
             start, end = m.span()
-            out += (text[done:start], SECRET)
-            done = pos = end
-            continue
-        m = _VALUE.match(text, pos)
-        if m is None:
-            continue
-        group = next(g for g in _VALUES if m[g] is not None)
-        if _TOKEN_COUNT.search(key) and _COUNT.fullmatch(m[group]):
-            continue
-        if is_pass and _PASS_COUNT.fullmatch(m[group]):
-            continue
-        start, end = m.span(group)
+        else:
+            m = _VALUE.match(text, pos)
+            if m is None:
+                continue
+            group = next(g for g in _VALUES if m[g] is not None)
+            if (_TOKEN_COUNT.search(key) and _COUNT.fullmatch(m[group])) or (
+                    pass_key and _PASS_COUNT.fullmatch(m[group])):
+                continue
+            start, end = m.span(group)
         out += (text[done:start], SECRET)
         done = pos = end
     return "".join(out) + text[done:] if out else text
