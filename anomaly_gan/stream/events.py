@@ -238,13 +238,19 @@ def epoch_number(text: str) -> int | float | None:
 
 
 def _short(value: object, limit: int = 80) -> str:
-    """``repr`` of a field for an error message, cut to ``limit`` characters (an int's repr
-    is never built when it has more digits than Python allows to convert)."""
+    """``repr`` of a field for an error message, its credentials as ``<SECRET>`` (a dead
+    letter's ``detail`` header goes out: until 2026-12-07 a time field holding
+    ``password=...`` went out as sent, where a log line's went redacted), cut to ``limit``
+    characters (an int's repr is never built when it has more digits than Python allows to
+    convert)."""
     if type(value) is int and value.bit_length() > 200:
         return f"<integer of {value.bit_length()} bits>"
     if isinstance(value, (list, dict)):
         return f"<{type(value).__name__} of {len(value)} items>"
-    text = repr(value)
+    # imported here: anomaly_gan.logs imports this module
+    from anomaly_gan.logs.secrets import quote_redacted
+
+    text = quote_redacted(value, limit + 1)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -327,6 +327,15 @@ def _no_value(point: dict[str, Any]) -> bool:
     return flags is not None and bool(integer(flags, "'flags'") & _NO_RECORDED_VALUE)
 
 
+def _quoted(value: object) -> str:
+    """A refused value as a dead letter's ``detail`` quotes it: its ``repr`` cut at 40
+    characters, its credentials as ``<SECRET>``, as a refused log line's."""
+    # imported here: anomaly_gan.logs imports this module
+    from anomaly_gan.logs.secrets import quote_redacted
+
+    return quote_redacted(value, 40)
+
+
 def _value(point: dict[str, Any]) -> float | int | InvalidEvent:
     """A number data point's value: ``asDouble``, or ``asInt`` exactly."""
     double, whole = point.get("asDouble"), point.get("asInt")
@@ -337,7 +346,7 @@ def _value(point: dict[str, Any]) -> float | int | InvalidEvent:
         try:
             n = integer(whole, "")
         except OtlpFieldError:
-            return InvalidEvent("non_finite", f"'asInt' {whole!r:.40} is not an integer (a "
+            return InvalidEvent("non_finite", f"'asInt' {_quoted(whole)} is not an integer (a "
                                               f"decimal string)")
         # a JSON number may have thousands of digits, which no window's float holds
         if -1e300 < n < 1e300:
@@ -350,5 +359,5 @@ def _value(point: dict[str, Any]) -> float | int | InvalidEvent:
         if -1e300 < double < 1e300:
             return double
     elif double not in _NON_FINITE:
-        return InvalidEvent("non_finite", f"'asDouble' {double!r:.40} is not a number")
+        return InvalidEvent("non_finite", f"'asDouble' {_quoted(double)} is not a number")
     return InvalidEvent("non_finite", "'asDouble' is NaN or infinite")

@@ -583,3 +583,17 @@ def test_epoch_digits_with_a_point_are_the_time_of_the_json_number(parser, digit
     assert parse_timestamp_text(digits) == number
     got = LogParser().parse(enc({"message": "hello", "ts": digits, "entity": "p"}))
     assert got.ts == number
+
+
+@pytest.mark.parametrize("record, reason", [
+    ({"entity": "p", "ts": "password=hunter2x", "values": [1, 2]}, "bad_timestamp"),
+    ({"entity": "p", "ts": "Bearer hunter2xyz0123", "values": [1, 2]}, "bad_timestamp"),
+    ({"entity": "p token=hunter2x\n", "ts": 1, "values": [1, 2]}, "bad_entity"),
+    ({"entity": "p", "ts": 1, "values": ["api_key=hunter2x", 2]}, "non_finite"),
+])
+def test_a_refused_field_is_quoted_without_its_credentials(parser, record, reason):
+    """A refused event's detail (a dead letter's ``detail`` header, serve's log) quoted the
+    field as sent, where a log line's detail quotes it redacted (docs/logs.md)."""
+    got = parser.parse(enc(record))
+    assert got.reason == reason
+    assert "hunter2x" not in got.detail and "<SECRET>" in got.detail, got.detail

@@ -105,6 +105,10 @@ def test_the_value_is_as_double_or_as_int_exactly(fields, value):
     ({"asDouble": "0.5"}, "non_finite", "'asDouble' '0.5' is not a number"),
     ({"asDouble": True}, "non_finite", "'asDouble' True is not a number"),
     ({"asInt": "1.5"}, "non_finite", "'asInt' '1.5' is not an integer (a decimal string)"),
+    # quoted with its credentials as <SECRET>, as a refused log line's field
+    ({"asDouble": "token=hunter2x"}, "non_finite", "'asDouble' 'token=<SECRET>' is not a number"),
+    ({"asInt": "pwd=hunter2x"}, "non_finite",
+     "'asInt' 'pwd=<SECRET>' is not an integer (a decimal string)"),
     ({}, "missing_field", "'asDouble' or 'asInt' is missing"),
     ({"asDouble": 1.0, "asInt": "1"}, "missing_field", "holds both 'asDouble' and 'asInt'"),
 ])
