@@ -63,9 +63,15 @@ _AUTH_HEADER = re.compile(
 _SCHEMES = frozenset({"basic", "bearer", "token", "negotiate", "ntlm", "oauth", "apikey",
                       "key", "dpop", "sharedkey", "ssws", "jwt", "hoba", "mutual",
                       "aws4-hmac-sha256"})
-# A Digest header's response (a hash of the password, to be brute-forced offline); the
-# username, realm, nonce and uri stay
-_DIGEST_RESPONSE = re.compile(r"(?i)(?:(?<![\w-])|(?<=\\[tnr]))response=(?P<q>\\?\"?)(?P<token>[0-9a-f]{16,})")
+# A Digest header's parameters (RFC 7616: after the scheme, separated by commas), a value
+# quoted (\"...\" in a JSON string) or a token: its response is a hash of the password, to
+# be brute-forced offline; the username, realm, nonce and uri stay. Until 2026-12-07 a
+# response= of 16 hex digits was redacted anywhere a line held "authorization" and
+# "digest": prose ("cache response=4bf92f... authorization ok, digest verified") too.
+_DIGEST_PARAM = re.compile(
+    r'(?P<sep>[ \t]*,[ \t]*|[ \t]+)(?P<name>[\w-]+)[ \t]*=[ \t]*'
+    r'(?:\\"(?P<escaped>[^"\\]*)\\"|"(?P<quoted>[^"\\]*)"|(?P<bare>[^\s,"\'\\]+))')
+_DIGEST_VALUES = ("escaped", "quoted", "bare")
 # A Cookie or Set-Cookie header: each cookie's value (a session's, and others as such names
 # vary: sid, JSESSIONID, connect.sid, _app_session), not Set-Cookie's attributes (Path=/)
 _COOKIE_HEADER = re.compile(r"(?i)(?:(?<![\w-])|(?<=\\[tnr]))(?:set-)?cookie\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?")
@@ -144,7 +150,9 @@ def _redact_headers(text: str) -> str:
         scheme = first.lower()
         pos = m.end("first")
         if scheme == "digest":
-            continue  # its response: _DIGEST_RESPONSE
+            out.append(text[done:pos])
+            done = pos = _redact_digest(text, pos, out)
+            continue
         if token is not None and (scheme in _SCHEMES or (_word(first) and not _word(token))):
             out += (text[done:m.start("token")], SECRET)  # Token <SECRET>, Custom <SECRET>
             done = pos = m.end("token")
@@ -153,6 +161,22 @@ def _redact_headers(text: str) -> str:
             done = pos
         # else words ("authorization: denied for bob") or a scheme alone
     return "".join(out) + text[done:] if out else text
+
+
+def _redact_digest(text: str, pos: int, out: list[str]) -> int:
+    """Appends to ``out`` a Digest header's parameters from ``pos`` (after the scheme), the
+    response's value as ``<SECRET>``; returns where they end. The first is after a space,
+    the rest after a comma: a pair after a space (``response=200 in 12 ms``) is the line's."""
+    done = pos
+    while (p := _DIGEST_PARAM.match(text, pos)) is not None and (
+            pos == done or "," in p["sep"]):
+        if p["name"].lower() == "response":
+            group = next(g for g in _DIGEST_VALUES if p[g] is not None)
+            out += (text[done:p.start(group)], SECRET)
+            done = p.end(group)
+        pos = p.end()
+    out.append(text[done:pos])
+    return pos
 
 
 def _redact_cookies(text: str) -> str:
@@ -205,8 +229,6 @@ def redact_secrets(text: str) -> str:
         text = _URL_PASSWORD.sub(r"\g<user><SECRET>@", text)
     if "authorization" in low:
         text = _redact_headers(text)
-        if "digest" in low:
-            text = _DIGEST_RESPONSE.sub(rf"response=\g<q>{SECRET}", text)
     if "cookie" in low:
         text = _redact_cookies(text)
     if "bearer" in low or "basic" in low:

@@ -184,3 +184,27 @@ def test_a_url_password_holding_a_pair_is_redacted_whole():
     seed 500801)."""
     line = "retrying postgres://frtgzgnv4:KR~%03rMHYEBF~FFPWDu7K=j-@db.local/x max_tokens=512"
     assert redact_secrets(line) == "retrying postgres://frtgzgnv4:<SECRET>@db.local/x max_tokens=512"
+
+
+@pytest.mark.parametrize("line, want", [
+    # prose naming authorization and a digest: a response= hex id stays
+    (("cache response=4bf92f3577b34da6a3ce929d0e0e4736 for /artifacts: authorization ok, "
+      "digest sha256 verified"), None),
+    ("authorization failed: digest mismatch for artifact sha256:9f86d081884c7d659a2feaa0c55ad015",
+     None),
+    # a Digest header's response, in a JSON string (escaped quotes), a Python dict, unquoted
+    (('{"Authorization": "Digest username=\\"bob\\", realm=\\"api\\", '
+      'response=\\"6629fae49393a05397450978507c4ef1\\""}'),
+     ('{"Authorization": "Digest username=\\"bob\\", realm=\\"api\\", '
+      'response=\\"<SECRET>\\""}')),
+    ("{'authorization': 'Digest username=\"bob\", response=\"6629fae49393a05397450978507c4ef1\"'}",
+     "{'authorization': 'Digest username=\"bob\", response=\"<SECRET>\"'}"),
+    (("Proxy-Authorization: digest username=bob,response=6629fae49393a05397450978507c4ef1, "
+      "nc=00000001 response=200 in 12 ms"),
+     "Proxy-Authorization: digest username=bob,response=<SECRET>, nc=00000001 response=200 in 12 ms"),
+])
+def test_a_digest_response_is_redacted_only_in_a_digest_header(line, want):
+    """A ``response=`` of 16 hex digits or more was redacted anywhere a line held the words
+    "authorization" and "digest", prose too; it is a credential only among a Digest
+    header's comma-separated parameters."""
+    assert redact_secrets(line) == (line if want is None else want)

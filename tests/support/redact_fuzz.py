@@ -45,6 +45,8 @@ NON_SECRETS = (
     "tests pass=12 fail=0", "PASS: tests/test_login.py", "pass=true",
     "authorization: denied for bob", "bearer token missing", "cookie jar cleared",
     "response=200 in 12 ms", "-----BEGIN CERTIFICATE-----",
+    # docs: a Digest header's response, not a response= elsewhere in a line
+    "upstream response=9e107d9d372bb6826bd81d3542a419d6: authorization ok, digest verified",
 )
 FILLER = ("login failed for user", "request served", "connecting to upstream", "retrying",
           "cache miss", "payment declined", "session opened", "config loaded",
