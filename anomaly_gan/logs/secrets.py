@@ -83,6 +83,15 @@ _COOKIE_ATTRIBUTES = frozenset({"path", "domain", "expires", "max-age", "samesit
 # text cut at 2,000 characters); a certificate (public) stays
 _PEM = re.compile(r"(?P<begin>-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----)"
                   r"[\s\S]*?(?P<end>-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----|\Z)")
+# A line that is nothing but base64 (spaces, a quote around it and '=' padding aside), of 16
+# characters or more with an upper-case letter, a lower-case letter and a digit: a PEM key's
+# body line sent as an event of its own (a Kafka record or a log line each), with no BEGIN
+# line before it in its text (until 2026-12-07 it went out as logged, in a no_match detail
+# and a template). Hex ids and digests (one case), words and paths (no digit, a '.' or '-')
+# stay; a shorter last line of a body does too.
+_BASE64_LINE = re.compile(r"(?m)^(?P<head>[ \t]*(?P<q>['\"]?))(?P<body>[A-Za-z0-9+/]{16,}={0,2})"
+                          r"(?=(?P=q)[ \t\r]*$)")
+_UPPER, _LOWER, _DIGIT = re.compile("[A-Z]"), re.compile("[a-z]"), re.compile("[0-9]")
 _JWT = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
 _URL_PASSWORD = re.compile(r"(?P<user>://[^\s:/@]+:)[^\s/@]+@")
 # An AWS access key id (AKIA... long-term, ASIA... temporary): 20 characters, by itself
@@ -133,6 +142,13 @@ def _redact_token(m: re.Match[str]) -> str:
     if m["scheme"].lower() == "basic" and token.isalpha() and token[1:].islower():
         return m[0]
     return m["scheme"] + m["space"] + SECRET
+
+
+def _redact_base64_line(m: re.Match[str]) -> str:
+    body = m["body"]
+    if _UPPER.search(body) and _LOWER.search(body) and _DIGIT.search(body):
+        return m["head"] + SECRET
+    return m[0]
 
 
 def _word(text: str) -> bool:
@@ -198,7 +214,7 @@ def redact_secrets(text: str) -> str:
     """``text`` with credentials replaced by ``<SECRET>``: the value of a key naming one
     (URL-encoded too; ``pass=`` unless a count), a Bearer/Basic token, an Authorization
     header's credentials, a Digest response, a Cookie header's values, a PEM private key's
-    body, a JWT, a URL's password and an AWS access key id (emails, IPs and ids stay, to be
+    body, a line of base64 alone (a key's body line as an event of its own), a JWT, a URL's password and an AWS access key id (emails, IPs and ids stay, to be
     read).
 
     >>> redact_secrets("login failed for bob password=hunter2 from 10.0.0.7")
@@ -237,6 +253,8 @@ def redact_secrets(text: str) -> str:
     if (":" in text or "=" in text or "%3" in text) and (
             "pass" in low or _SECRET_KEY.search(text) is not None):
         text = _redact_values(text)
+    if "\n" in text or " " not in text.strip():  # a line with a space inside is no base64
+        text = _BASE64_LINE.sub(_redact_base64_line, text)
     if "eyJ" in text:
         text = _JWT.sub(SECRET, text)
     if "IA" in text:

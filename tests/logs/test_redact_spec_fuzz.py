@@ -62,6 +62,7 @@ from tests.support.redact_fuzz import (
     credential_stamp,
     key_value,
     line,
+    pem_events,
     strings,
 )
 from tests.support.stream_fakes import TP, Partitions, Record
@@ -191,6 +192,21 @@ class Case:
             u, ln = unit(rng, self.fmt, ln, ts, rng.choice(entities))
             self.units.append(u)
             self.lines.append(ln)
+        if rng.random() < 0.15:  # docs: a PEM key's body lines as events of their own
+            entity = rng.choice(entities)
+            key_lines, promised = pem_events(rng)
+            for text in key_lines:
+                ts += rng.uniform(0.0, 0.1)
+                ln = Line(text, "", tuple(r for r in promised if r == text), ())
+                if self.fmt == "regex" and not text.startswith("-----"):
+                    self.bad.append(text.encode())  # no_match: a line of its own
+                elif self.fmt == "otlp_json":  # a string body: a kvlist's is no line alone
+                    self.units.append(otlp(entity, [{
+                        "timeUnixNano": str(round(ts * 1000) * 1_000_000),
+                        "severityText": "INFO", "body": {"stringValue": text}}]))
+                else:
+                    self.units.append(unit(rng, self.fmt, ln, ts, entity)[0])
+                self.lines.append(ln)
         if not self.bad and rng.random() < 0.5:
             ln = line(rng, trace=False)
             self.bad.append(refused(rng, self.fmt, ln, ts, entities[0]))
@@ -318,7 +334,7 @@ def test_every_rule_reached():
         "kv.bare", "kv.double", "kv.single", "kv.json", "kv.python", "kv.json.escaped_quote",
         "url", "jwt", "aws", "continuation", "otlp.kvlist", "kept", "serve.alerts",
         "serve.dead_letters", "credentials.0", "credentials.3", "urlencoded",
-        "pem.continuation", "pem.one_line", "pem.RSA", "pem.plain"} | {
+        "pem.continuation", "pem.one_line", "pem.events", "pem.RSA", "pem.plain"} | {
         f"refused.bad_timestamp.{f}" for f in FORMATS} | {
         f"pass.{f}" for f in ("eq", "colon", "json")} | {
         f"header.{f}" for f in ("token", "short", "lone", "digest", "x-api-key")} | {

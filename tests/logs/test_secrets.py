@@ -208,3 +208,29 @@ def test_a_digest_response_is_redacted_only_in_a_digest_header(line, want):
     "authorization" and "digest", prose too; it is a credential only among a Digest
     header's comma-separated parameters."""
     assert redact_secrets(line) == (line if want is None else want)
+
+
+@pytest.mark.parametrize("line, want", [
+    # a PEM private key's body lines sent as events of their own (no BEGIN line before them)
+    (PEM_BODY, "<SECRET>"),
+    ("    VLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0g+/8==\r", "    <SECRET>\r"),
+    ("a:\nMIIEowIBAAKCAQEAu1SU1Lf\n", "a:\n<SECRET>\n"),
+    # ids, hex digests, words and paths stay
+    ("4bf92f3577b34da6a3ce929d0e0e4736", None),
+    ("9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08", None),
+    ("ConnectionPoolExhaustedRetryingNowPlease", None),
+    ("/var/lib/app-data/Orders2026/part1.db", None),
+    ("2026-12-07T10:00:00Z MIIEowIBAAKCAQEAu1SU1LfVLPHCozMx", None),
+])
+def test_a_line_of_base64_alone_is_redacted(line, want):
+    """A PEM key whose lines arrive one an event (a Kafka record, a log line each): its
+    body lines went out as logged, in a no_match detail and in templates."""
+    assert redact_secrets(line) == (line if want is None else want)
+
+
+def test_a_key_body_line_of_its_own_is_quoted_without_it():
+    parser = LogParser(format="regex", regex=r"^(?P<ts>\S+) (?P<level>[A-Z]+) (?P<message>.*)$",
+                       entity="app")
+    bad = parser.parse(PEM_BODY)
+    assert bad.reason == "no_match"
+    assert PEM_BODY[:16] not in bad.detail and "<SECRET>" in bad.detail, bad.detail

@@ -295,6 +295,18 @@ def pem_one_line(rng: random.Random) -> tuple[str, list[str]]:
     return "key " + sep.join(lines), rows
 
 
+def pem_events(rng: random.Random) -> tuple[list[str], list[str]]:
+    """A PEM private key sent a line an event (a Kafka record, a log line each), and the body
+    lines the docs promise go out as ``<SECRET>``: "a line that is nothing but base64 ..., of
+    16 characters or more with an upper-case letter, a lower-case letter and a digit" (a
+    shorter or one-case last line of a body stays, as documented)."""
+    lines, rows = pem_lines(rng)
+    RULES["pem.events"] += 1
+    promised = [r for r in rows if len(r.rstrip("=")) >= 16 and any(c.isupper() for c in r)
+                and any(c.islower() for c in r) and any(c.isdigit() for c in r)]
+    return lines, promised
+
+
 def credential_stamp(rng: random.Random) -> tuple[str, str]:
     """A time field holding ``key=value`` (no space: a regex's ``\\S+`` time reads it), and
     the value (docs: a ``bad_timestamp``'s detail has its credentials as ``<SECRET>``)."""
