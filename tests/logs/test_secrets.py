@@ -234,3 +234,25 @@ def test_a_key_body_line_of_its_own_is_quoted_without_it():
     bad = parser.parse(PEM_BODY)
     assert bad.reason == "no_match"
     assert PEM_BODY[:16] not in bad.detail and "<SECRET>" in bad.detail, bad.detail
+
+
+def test_an_old_bundles_templates_go_out_redacted(monkeypatch):
+    """A bundle trained before redaction-before-mining (2026-12-07) keeps credentials in
+    its miner state: the texts that go out (the alarm-storm note's column names, an alert's
+    and score's templates) are redacted where they are written; ids and matching stay."""
+    from anomaly_gan.logs import templates
+    from anomaly_gan.logs.model import ALL, LogModel
+
+    with monkeypatch.context() as m:
+        m.setattr(templates, "redact_secrets", lambda text: text)
+        old, ids = fit_log_model(LogsConfig(top_k=5), ["db login failed password=hunter2",
+                                                       "cache warm", "cache warm"])
+    assert "hunter2" in json.dumps(old.to_dict())  # as such a bundle holds it
+    model = LogModel.from_dict(LogsConfig(top_k=5), json.loads(json.dumps(old.to_dict())))
+    model.template_means = {ALL: {t: 1.0 for t in model.template_ids}}
+    texts = [model.column_text(f) for f in model.feature_names]
+    explained = model.explain([], limit=5)
+    assert "'db login failed password=<SECRET>'" in texts
+    assert "db login failed password=<SECRET>" in [e["template"] for e in explained]
+    assert not any("hunter2" in t for t in texts + [e["template"] for e in explained])
+    assert model.template_ids == old.template_ids and ids[0] in model.template_ids
