@@ -112,6 +112,9 @@ class Scorer:
         # Partitions moved past their end (_reset_past_end) whose new position is not
         # committed yet: a rewind seeks there, not to the group's offset past the end.
         self._reset_to: dict[Any, int] = {}
+        # Moved there by _resume_reset in this poll's rebalance: its records, read from the
+        # group's offset before the move, are not consumed.
+        self._resumed: set[Any] = set()
         self._last_commit = self.mono()
         self._last_housekeeping = 0.0
         self._last_read = self.mono()  # records last came from a poll (or a fresh start)
@@ -253,6 +256,8 @@ class Scorer:
             self._assigned_log.clear()
         gone = [tp for tp in revoked if tp in self._next or tp in self._committed]
         gone += [tp for tp in assigned if tp in self._next]  # re-assigned: start fresh
+        for tp in revoked:  # another member may own it, and commit past the reset, meanwhile
+            self._reset_to.pop(tp, None)
         if not gone and not assigned:
             return
         if gone:
@@ -261,10 +266,12 @@ class Scorer:
             for tp in gone:
                 self._next.pop(tp, None)
                 self._committed.pop(tp, None)
-                self._reset_to.pop(tp, None)
             log.info("partitions revoked", extra={"fields": {
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in gone),
                 "entities_dropped": dropped}})
+        for tp in assigned:
+            if tp in self._reset_to and tp not in revoked:
+                self._resume_reset(tp)
         if assigned:
             # Give them time to fetch; a stall a replaced consumer left stands until a record
             # is read: its successor joins the group and is assigned the partitions again,
@@ -274,6 +281,21 @@ class Scorer:
             self.metrics.partitions_assigned(assigned)
             log.info("partitions assigned", extra={"fields": {
                 "partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)}})
+
+    def _resume_reset(self, tp: Any) -> None:
+        """``tp`` was assigned (again) while its reset past the end (:meth:`_reset_past_end`)
+        is not committed: a new consumer that replaced a stuck one joins at the group's
+        offset, still past the end, so it is moved to the reset's position instead. Until
+        2026-12-07 it waited there another ``input_stall_seconds`` and was reset again."""
+        offset = self._reset_to[tp]
+        try:
+            self.io.seek(tp, offset)  # sets the position only: allowed in a callback too
+        except Exception as exc:  # noqa: BLE001 - it is found past the end again, and reset
+            log.warning("cannot move input partition %s/%s to its reset offset %d yet",
+                        tp.topic, tp.partition, offset, extra={"fields": {"error": str(exc)}})
+            return
+        self._next[tp] = offset
+        self._resumed.add(tp)
 
     def _next_assignment(self) -> set[Any]:
         try:
@@ -352,9 +374,9 @@ class Scorer:
         with self._loop_lock:
             if self._revoked or self._assigned_log:
                 self._apply_rebalance()
-            revoked = self._revoked
+            revoked, resumed, self._resumed = self._revoked, self._resumed, set()
             for tp, msgs in records.items():
-                if tp not in revoked:
+                if tp not in revoked and tp not in resumed:
                     self._consume(tp, msgs)
             if self._error_marks and any(o > self._error_marks.get(tp, o)
                                          for tp, o in self._next.items()):
@@ -568,7 +590,8 @@ class Scorer:
         none is known to wait): ``anomaly_gan_input_stalled_seconds``, and past
         ``input_stall_seconds`` a reason for /readyz to fail. Counted from the first answer
         that input waits until a record is read (or none waits): a new consumer that reads
-        nothing either does not start it again. Until 2026-12-07 it did, so a replica whose
+        nothing either does not start it again, nor does a moment with no broker connection
+        up after it was created. Until 2026-12-07 it did, so a replica whose
         consumers all stayed stuck answered 200 for ever, nothing read."""
         since = self._stuck_since if self._stuck_since is not None else self._waiting_since
         return 0.0 if since is None else max(self.mono() - since, 0.0)
@@ -587,7 +610,10 @@ class Scorer:
         now = self.mono()
         timeout_ms = int(min(_INPUT_PROBE_TIMEOUT_MS, self.cfg.kafka.input_stall_seconds * 250))
         if not broker_reachable:
-            self._waiting_since = self._stuck_since = None
+            # The stall of a replaced consumer stands (until a record is read): its successor's
+            # connection may not be up at the first pass, and until 2026-12-07 that started
+            # the count again, so a replica stuck for real came back ready.
+            self._waiting_since = None
             return
         if self._resume_at or self._must_rewind:
             self._waiting_since = None

@@ -187,13 +187,15 @@ class ModelWatcher:
                 return
             if woken:
                 self._wake.clear()
-                log.info("checking the model path now (SIGHUP), retrying a refused bundle",
-                         extra={"fields": {"model_path": self.model_path}})
-                self._seen = self._active  # forget a refusal: what it names is tried again
-            self.check_once()
+            self.check_once(retry=woken)
 
-    def check_once(self) -> None:
-        """One check; never raises."""
+    def check_once(self, retry: bool = False) -> None:
+        """One check; never raises. ``retry`` (:meth:`check_now`, SIGHUP): a bundle refused
+        before is tried again."""
+        if retry:
+            log.info("checking the model path now (SIGHUP), retrying a refused bundle",
+                     extra={"fields": {"model_path": self.model_path}})
+            self._seen = self._active  # forget a refusal: what it names is tried again
         try:
             if self._check():
                 self._on_checked(self._clock())

@@ -9,13 +9,14 @@ on 2-3 partitions from several entities, poison records among them (bad JSON, no
 no values), transient poll errors and an error at one offset until it is cleared, commit
 failures, a producer that fails every record, one that never answers until it is replaced,
 slow acknowledgements, a broker outage, a consumer that stops fetching (until replaced, or
-for good), rebalances (partitions revoked, assigned back), idle periods past the stall
+for good; its successor may read as "broker unreachable" for a moment), rebalances (partitions revoked, assigned back), idle periods past the stall
 limits, record batches the consumer cannot read (the search for their end answered, or
 not in time), hot reloads (a new model version, a corrupt or incompatible bundle; a real
 ``ModelWatcher`` checks the store every ``reload_interval_seconds``, the swap often with a
-batch in flight) and one SIGTERM (during any of those faults: the drain runs, then a new
-process starts on the same world from the group's commit, its committed offset for one
-partition sometimes past the partition's end). The loop turns every 0.5 s of the clock.
+batch in flight; SIGHUP: a check at once that tries a refused bundle again) and one SIGTERM
+(during any of those faults: the drain runs, sometimes cut by a second SIGTERM while it
+waits for the flush or the commit, then a new process starts on the same world from the
+group's commit, its committed offset for one partition sometimes past the partition's end). The loop turns every 0.5 s of the clock.
 
 After every step, what ``/readyz`` and the gauges say is compared with what the docs
 promise (docs/streaming.md *Failed deliveries*, *Errors that recur at every replay*,
@@ -47,13 +48,14 @@ docs/CONTRACTS.md), from what the world saw happen, never from the product's sta
    unreadable batch without an acknowledged dead letter;
 7. a stop (*Shutdown*): ``/readyz`` answers 503 ``shutting down`` from SIGTERM on; a stop
    with a replay due commits nothing and exits 1; exit 0 only with nothing unacknowledged;
+   a second SIGTERM during the drain exits 130 at once and commits nothing more;
    the restarted process delivers everything (3); no score is sent for a window whose
    last record a replay's rewind dropped (it is read again first);
 8. an unreadable batch (*Unreadable record batches*) is one dead letter naming its first
    offset each time it is met and committed past, no error replay unless the search for its
    end got no answer; a position past the end is moved by ``auto_offset_reset`` (``latest``:
-   the records before the end are left unread, exempt from 3 and 6), once: a replay
-   resumes from the new position.
+   the records before the end are left unread, exempt from 3 and 6), once: a replay, and
+   a new consumer that replaced a stuck one, resume from the new position.
 
 A failure names the seed and the step and prints the history. ``SCORER_PROGRESS_FUZZ_SEEDS``
 (default 150) seeds from ``SCORER_PROGRESS_FUZZ_SEED_START`` (default 0):
@@ -65,14 +67,17 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
+from unittest import mock
 
 import pytest
 
+from anomaly_gan.stream import service
 from tests.support.fuzz import assert_every_rule_reached, block_id, each_seed, seed_blocks
-from tests.support.scorer_world import World, build
+from tests.support.scorer_world import ProcessEnded, World, build
 from tests.support.stream_fakes import Clock, Record
 
 SEEDS = int(os.environ.get("SCORER_PROGRESS_FUZZ_SEEDS", "150"))
@@ -96,7 +101,8 @@ RULES = {"delivery_pending_stall", "delivery_failing_stall", "input_stall", "err
          "reload_failure", "version_checked", "stop_shutting_down", "stop_clean",
          "stop_unclean", "stop_replay_due", "restarted", "restart_delivered",
          "corrupt_skipped", "corrupt_dead_lettered", "corrupt_committed_past",
-         "corrupt_search_failed", "offset_reset", "offset_reset_latest", "commit_checked"}
+         "corrupt_search_failed", "offset_reset", "offset_reset_latest", "commit_checked",
+         "sighup", "second_sigterm", "blip"}
 
 POISON = [b"{not json", b"\xff\xfe\x00", b'{"entity": "e0", "ts": 1}', b"", b"[1, 2]"]
 
@@ -112,6 +118,8 @@ class Case:
     reload_s: float = 1.0
     past_end: float | None = None  # at the restart: one partition's commit past its end
     policy: str = "earliest"
+    second_sigterm: str = ""  # "" | "flush" | "commit": where in the drain a second one lands
+    blips: int = 0  # connected() False this many times after each consumer replaced
 
 
 def make_case(seed: int) -> Case:
@@ -148,6 +156,13 @@ def make_case(seed: int) -> Case:
     case.reload_s = more.choice([0.5, 1.0, 3.0])
     case.past_end = more.random() if more.random() < 0.4 else None
     case.policy = more.choice(["earliest", "latest"])
+    # SIGHUPs, a second SIGTERM during the drain and momentary outages after a consumer is
+    # replaced, drawn apart again so that the histories above are kept
+    extra = random.Random(seed * 131 + 5)
+    for _ in range(extra.choice([0, 0, 1, 2])):
+        steps.insert(extra.randint(0, len(steps)), ("sighup", None))
+    case.second_sigterm = extra.choice(["", "", "flush", "commit"])
+    case.blips = extra.choice([0, 1, 2])
     return case
 
 
@@ -180,7 +195,8 @@ class Run:
             f"partitions={case.partitions} entities={case.entities} "
             f"delivery_stall={case.delivery_limit} input_stall={case.input_limit} "
             f"grace={case.grace} reload={case.reload_s} past_end={case.past_end} "
-            f"policy={case.policy}")]
+            f"policy={case.policy} second_sigterm={case.second_sigterm!r} blips={case.blips}")]
+        w.blip_after_replace = case.blips
         self.ts = {e: T0 + e for e in range(case.entities)}
         self.poison: list[tuple[Any, int]] = []
         self.good: dict[int, list[tuple[float, float]]] = {e: [] for e in range(case.entities)}
@@ -242,6 +258,9 @@ class Run:
         elif event == "new_model":
             self.models += 1
             w.bundle = f"v{self.models}"
+        elif event == "sighup":  # serve's handler: ModelWatcher.check_now; its thread wakes
+            w.watcher.check_once(retry=True)
+            self.notes["sighup"] += 1
         elif event == "bad_model":  # checksums that fail, or another window length
             self.models += 1
             w.bundle = f"{arg}{self.models}"
@@ -450,7 +469,22 @@ class Run:
             self.check(step)
             replay_due = scorer._must_rewind
         before = dict(w.group)
-        rc = scorer.drain()
+        w.second_signal, w.on_signal = self.case.second_sigterm, self.second_sigterm
+        try:
+            rc = scorer.drain()
+        except ProcessEnded as ended:
+            # docs *Shutdown*: exit 130 at once, nothing more committed; what was read since
+            # the last commit is read again at the next start (the restart's checks)
+            self.notes["second_sigterm"] += 1
+            self.shown.append(f"  --- a second SIGTERM in the drain's {self.case.second_sigterm}")
+            if ended.code != 130 or w.group != before:
+                said = (f"step {step}: a second SIGTERM exited {ended.code}, committed "
+                        f"{before} -> {w.group}")
+                raise AssertionError("\n".join([*self.shown, said])) from None
+            self.after_step(step)
+            self.restart()
+            return
+        w.second_signal = ""
         self.check(step)
         self.after_step(step)
         problems = []
@@ -468,6 +502,18 @@ class Run:
         if problems:
             raise AssertionError("\n".join([*self.shown, f"step {step}: " + "; ".join(problems)]))
         self.shown.append(f"  --- drained: exit {rc}, committed {w.group}; a new process")
+        self.restart()
+
+    def second_sigterm(self) -> None:
+        """serve's handler of a second SIGTERM while stopping (its process exit patched)."""
+        def ended(code: int) -> NoReturn:
+            raise ProcessEnded(code)
+
+        with mock.patch.object(service, "end_now", ended):
+            service._stop_now(signal.SIGTERM, self.case.grace)
+
+    def restart(self) -> None:
+        w = self.world
         self.stopping = False
         w.restart()
         self.scored_before_restart = set(self.scored)
@@ -508,9 +554,11 @@ class Run:
         if w.producer != "stuck":  # a stuck producer ends only when the scorer replaces it
             w.producer = "ok"
         w.consumer_stuck = ""
+        # a new consumer's joining the group is no fault: it comes, with every partition
+        joining = sorted(w.assigned) if w.rejoin else []
         w.rebalance = None
-        if set(w.tps) - w.assigned:
-            w.rebalance = ([], sorted(set(w.tps) - w.assigned))
+        if set(w.tps) - w.assigned or joining:
+            w.rebalance = ([], sorted(set(w.tps) - w.assigned) + joining)
         step = len(self.case.steps)
         quiet = 0
         for _ in range(2000):
@@ -531,7 +579,8 @@ class Run:
         w = self.world
         for name in ("revoke_committed", "commit_failed", "producer_replaced",
                      "consumer_replaced", "model_swapped", "swap_inflight", "reload_failure",
-                     "restarted", "corrupt_skipped", "corrupt_search_failed", "offset_reset"):
+                     "restarted", "corrupt_skipped", "corrupt_search_failed", "offset_reset",
+                     "blip"):
             self.notes[name] += w.counts.get(name, 0)
         for how, rule in [("a commit", "progress_commit"), ("read past", "progress_read_past"),
                           ("no error", "progress_idle")]:
@@ -623,3 +672,72 @@ def test_the_histories_reach_every_rule():
     was not acknowledged. A test of nothing would pass too."""
     assert_every_rule_reached(RULES, lambda seed: run_case(seed, NOTES),
                               range(SEED_START, SEED_START + min(SEEDS, 60)), NOTES)
+
+
+# ---------------------------------------------------------------------- named histories
+# Histories the random draws reach seldom, each played on the same world and scorer.
+
+
+def _world_turn(run: Run) -> None:
+    run.turn()
+    run.check(0)
+    run.after_step(0)
+
+
+def _named_run(partitions: int = 1, input_limit: float = 2.0) -> Run:
+    case = Case(partitions, 1, 2.0, input_limit, [])
+    run = Run(case, 0, Counter())
+    run.apply("records", [(0, False, 1.0) for _ in range(6)])
+    return run
+
+
+def test_a_consumer_replaced_before_a_reset_is_committed_resumes_from_the_reset():
+    """docs/streaming.md *Broker outages*: a position past the end is reset once. A consumer
+    that replaces a stuck one before the reset's commit lands joins at the group's offset,
+    still past the end: until 2026-12-07 the partition waited there another
+    input_stall_seconds and was reset a second time."""
+    run = _named_run()
+    w, tp = run.world, run.world.tps[0]
+    for _ in range(4):
+        _world_turn(run)
+    w.group[tp] = len(w.logs[tp]) + 1000  # committed against another cluster
+    w.restart()
+    run.scorer, run.reg = build(w, 1, 2.0, 2.0)
+    run.scrape = run.reg.restricted_registry(SCRAPED)
+    w.commit_failures = 1 << 30  # the reset's commit does not land
+    run.apply("records", [(0, False, 1.0) for _ in range(3)])
+    for _ in range(100):
+        _world_turn(run)
+        if w.counts.get("offset_reset"):
+            break
+    assert w.counts.get("offset_reset") == 1
+    w.consumer_stuck = "once"  # stuck at once: replaced before any commit lands
+    for _ in range(100):
+        _world_turn(run)
+        if w.counts.get("consumer_replaced"):
+            break
+    assert w.counts.get("consumer_replaced") == 1
+    for _ in range(20):
+        _world_turn(run)
+    w.commit_failures = 0
+    for _ in range(40):
+        _world_turn(run)
+    assert w.counts.get("offset_reset") == 1, run.shown
+    assert w.group[tp] <= len(w.logs[tp])  # the reset committed at last
+
+
+def test_a_momentary_outage_after_a_replaced_consumer_keeps_the_input_stall():
+    """A replica whose consumers all stay stuck stays not ready (docs *Broker outages*),
+    even when the broker reads as unreachable for a moment just after a consumer is
+    replaced (its connection not up yet): until 2026-12-07 that started the stall count
+    again, and /readyz answered 200 while nothing was read."""
+    run = _named_run()
+    w = run.world
+    w.consumer_stuck = "always"
+    w.blip_after_replace = 1
+    for _ in range(200):
+        _world_turn(run)  # the reference: not ready once the input waited past the limit
+        if w.counts.get("blip", 0) >= 3:
+            break
+    assert w.counts.get("blip", 0) >= 3
+    assert not run.scorer.health.ready()[0]

@@ -6,12 +6,15 @@ whose acknowledgements a :class:`~anomaly_gan.stream.kafka_io.Delivery` tracks, 
 ``KafkaIO`` wires it. Faults: poll errors (transient, or at one offset until cleared), commit
 failures, a producer that fails every record, one that never answers until it is replaced,
 slow acknowledgements, a broker outage, a consumer that stops fetching (until it is replaced,
-or for good), rebalances, a record batch the consumer cannot read (``UnreadableInput``; the
+or for good; its successor holds no partition until its first poll joins the group, and may
+read as unreachable for a moment), rebalances, a record batch the consumer cannot read (``UnreadableInput``; the
 search for its end may get no answer in time), a position past the partition's end (answered
 with nothing, as Tansu does), and a model store whose ``current`` names a new bundle, a
 corrupt one or an incompatible one (a real :class:`~anomaly_gan.stream.reload.ModelWatcher`
 checks it on the hand clock). :meth:`World.restart` is a new process after a stop: the old
-producer's unacknowledged records are gone, a fresh consumer joins from the group's commit.
+producer's unacknowledged records are gone, a fresh consumer joins from the group's commit;
+a second SIGTERM may end the old process inside the drain's flush or commit
+(:class:`ProcessEnded`).
 
 ``World`` keeps, beside the product, what happened as the docs speak of it (``Facts``): when
 output became pending or was last acknowledged, the first failure of a run and the last
@@ -50,6 +53,15 @@ class SeededBackoff(Backoff):
     def next(self) -> float:
         self.nominal = min(max(self.nominal * 2.0, _BACKOFF_MIN_S), self.ceiling_s)
         return self.nominal * self.rng.uniform(0.5, 1.0)
+
+
+class ProcessEnded(BaseException):
+    """The process ended at once (``runtime.end_now``, patched), with ``code``: nothing after
+    it runs, as after ``os._exit``."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class HandClockStop(threading.Event):
@@ -142,6 +154,15 @@ class World:
         self.producer = "ok"  # ok | failing | stuck (until replaced) | slow (acks at a flush)
         self.slow_s = 0.0
         self.consumer_stuck = ""  # "" | "once" (until replaced) | "always"
+        # momentary "broker unreachable": connected() answers False this many more times
+        # while polls and commits go on (a new consumer whose connection is not up yet);
+        # blip_after_replace more after each consumer replaced
+        self.blips = 0
+        self.blip_after_replace = 0
+        # a second SIGTERM lands while the drain waits in a "flush" or a "commit": the
+        # handler (on_signal) runs there, before the broker answers
+        self.second_signal = ""
+        self.on_signal: Any = None
         self.rebalance: tuple[list, list] | None = None  # (revoke, assign) at the next poll
         self.rejoin = False  # the assignment due is a replaced consumer's joining the group
         self.corrupt: list[tuple[Any, int, int]] = []  # unreadable batches: (tp, first, after)
@@ -182,8 +203,8 @@ class World:
                     self._committed(offsets)
                 self.assigned.difference_update(revoke)
             self.assigned.update(assign)
-            if assign:  # joins at the group's offset, maybe still past the end
-                self.resets_this_process = 0
+            if assign and not self.rejoin:  # joins at the group's offset, maybe still past
+                self.resets_this_process = 0  # the end, after another member may have owned it
             for tp in assign:
                 self.pos[tp] = self.read_to[tp] = self.group.get(tp, 0)
             self.scorer.on_assigned(assign)  # kafka-python calls it after each join, [] too
@@ -256,9 +277,17 @@ class World:
         return self.group.get(tp)
 
     def assignment(self) -> set:
+        if self.rejoin:  # kafka-python: a new consumer holds none until its first poll joins
+            return set()
         return set(self.assigned)
 
+    def _signal(self, where: str) -> None:
+        if self.second_signal == where:
+            self.second_signal = ""
+            self.on_signal()
+
     def commit(self, offsets: dict) -> None:
+        self._signal("commit")
         if self.down or self.commit_failures:
             self.commit_failures = max(self.commit_failures - 1, 0)
             self.note("commit_failed")
@@ -276,6 +305,10 @@ class World:
         self.facts.progress.append(how)
 
     def connected(self) -> bool:
+        if self.blips and not self.down:
+            self.blips -= 1
+            self.note("blip")
+            return False
         return not self.down
 
     def lag(self, next_offsets: dict) -> dict:
@@ -284,8 +317,6 @@ class World:
     def reset_consumer(self) -> None:
         """A new consumer resumes from the group's commit and fetches (unless stuck for good)."""
         self.note("consumer_replaced")
-        # docs: a new consumer before the reset's commit resumes from the group's offset
-        self.resets_this_process = 0
         if self.consumer_stuck == "once":
             self.consumer_stuck = ""
         for tp in self.assigned:
@@ -293,6 +324,7 @@ class World:
         if self.rebalance is None and self.assigned:
             # the new consumer joins the group and gets the partitions back at its first poll
             self.rebalance, self.rejoin = ([], sorted(self.assigned)), True
+        self.blips += self.blip_after_replace  # its connection may not be up yet
 
     def skip_unreadable(self, tp: Any, first: int, timeout_s: float) -> int | None:
         """The first offset after the unreadable batch at ``first``, the consumer moved
@@ -406,6 +438,7 @@ class World:
         pass
 
     def flush(self, timeout_s: float | None = None) -> None:
+        self._signal("flush")
         timeout = float(timeout_s or 0.0)
         if self.pending and (self.down or self.producer == "stuck"
                              or (self.producer == "slow" and self.slow_s > timeout)):
