@@ -14,6 +14,8 @@ Layouts (``LAYOUTS``):
   setpoint  a mostly constant process value that steps between setpoints, two sensors
             that follow it with lag
   drift     a slowly wandering value with a cycle, and a second sensor coupled to it
+  events    a service's request rate (a daily cycle) beside its error count per row: 0 on
+            most rows, a burst of a few errors now and then (an ops dashboard's shape)
 
 Faults (``FAULTS``; each test part holds every fault that applies to its layout once):
   spike      two rows 4 standard deviations off
@@ -23,6 +25,7 @@ Faults (``FAULTS``; each test part holds every fault that applies to its layout 
   frequency  the cycle runs at twice its speed for 150 rows (seasonal)
   decouple   the coupled sensor stops following for 100 rows (drift, setpoint)
   flag_stuck a command flag stays set for 60 rows (command)
+  storm      errors come in bursts at 20 times their rate for 80 rows (events)
 
 Per series: point-wise AUC-ROC / AUC-PR of every method (scikit-learn, no point adjustment),
 per fault AUC-ROC (the normal rows against that fault's rows), and the share of the test
@@ -65,13 +68,15 @@ from bench.detect import baselines, component_aucs, save_model
 METHODS = ("gan", "pca", "iforest", "random")
 TEST_ROWS = 3000
 FAULT_ROWS = {"spike": 2, "shift": 80, "flatline": 100, "noise": 80, "frequency": 150,
-              "decouple": 100, "flag_stuck": 60}
+              "decouple": 100, "flag_stuck": 60, "storm": 80}
 LAYOUTS = {
     "command": ("spike", "shift", "flatline", "noise", "flag_stuck"),
     "seasonal": ("spike", "shift", "flatline", "noise", "frequency"),
     "setpoint": ("spike", "shift", "noise", "decouple"),
     "drift": ("spike", "shift", "flatline", "noise", "decouple"),
+    "events": ("spike", "shift", "flatline", "noise", "storm"),
 }
+EVENT_RATE = 1 / 150  # the events layout's bursts per row
 
 
 def _holds(rng: np.random.Generator, n: int, mean_len: float, levels: int) -> np.ndarray:
@@ -83,6 +88,16 @@ def _holds(rng: np.random.Generator, n: int, mean_len: float, levels: int) -> np
         out[i:i + hold] = state
         state = (state + int(rng.integers(1, levels))) % levels if levels > 1 else 0
         i += hold
+    return out
+
+
+def _bursts(rng: np.random.Generator, rows: int, rate: float) -> np.ndarray:
+    """An error count per row: 0, but for bursts starting at ``rate`` per row, each a few
+    rows of a few errors."""
+    out = np.zeros(rows)
+    for k in np.flatnonzero(rng.random(rows) < rate):
+        length = int(rng.integers(1, 4))
+        out[k:k + length] += rng.poisson(4, len(out[k:k + length])) + 1
     return out
 
 
@@ -122,6 +137,11 @@ def normal_series(layout: str, rows: int, seed: int) -> tuple[np.ndarray, dict]:
         wander = _ar1(rng, rows, 0.999, 0.02)  # wanders over ~1,000 rows, stays bounded
         value = wander + np.sin(2 * np.pi * t / period) + rng.normal(0, 0.05, rows)
         return np.column_stack([value, 3 * value + rng.normal(0, 0.15, rows)]), {"period": period}
+    if layout == "events":
+        period = 96.0
+        requests = 200 + 80 * np.sin(2 * np.pi * t / period) + rng.normal(0, 8, rows)
+        errors = _bursts(rng, rows, EVENT_RATE)
+        return np.column_stack([requests, errors]), {"period": period}
     raise ValueError(f"unknown layout {layout!r}")
 
 
@@ -146,6 +166,8 @@ def inject(x: np.ndarray, fault: str, start: int, sd: np.ndarray, rng: np.random
         x[span, 1] = x[start, 1] + rng.normal(0, 0.1 * sd[1], end - start)
     elif fault == "flag_stuck":
         x[span, 5] = 1.0
+    elif fault == "storm":
+        x[span, 1] += _bursts(rng, end - start, 20 * EVENT_RATE)
     else:
         raise ValueError(f"unknown fault {fault!r}")
 

@@ -30,3 +30,12 @@ def test_the_same_seed_gives_the_same_series_and_another_seed_does_not():
 def test_the_training_part_is_the_start_of_the_same_continuous_series():
     train, *_ = labelled_series("drift", 500, 0)
     assert np.array_equal(train, normal_series("drift", 500 + TEST_ROWS, 0)[0][:500])
+
+
+def test_the_events_layout_counts_errors_in_rare_bursts_and_a_storm_brings_many():
+    train, test, _, kinds = labelled_series("events", 3000, 0)
+    errors = train[:, 1]
+    assert np.all(errors == np.round(errors)) and errors.min() == 0
+    assert 0.002 < np.mean(errors > 0) < 0.05  # a few rows in a hundred at most
+    storm = kinds == "storm"
+    assert np.mean(test[storm, 1] > 0) > 5 * np.mean(errors > 0)
