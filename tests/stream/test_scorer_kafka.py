@@ -736,6 +736,82 @@ def test_a_committed_offset_past_the_end_is_reset_and_new_events_are_scored(
 
 
 @needs_tansu
+def test_a_consumer_replaced_before_a_reset_is_committed_resumes_from_the_reset(
+        serve_config, start_scorer, stream_detector, plant, kafka_bootstrap, caplog):
+    """The group's committed offset lies past the partition's end; the scorer resets the
+    partition to its first offset, but the commit of that position fails, and the consumer
+    stops fetching (as in test_a_consumer_that_stops_fetching_is_replaced) before one
+    lands. Its successor joins at the group's offset, still past the end: until 2026-12-07
+    the partition waited there another input_stall_seconds and was reset a second time.
+    Now it is moved to the reset's position when the partition is assigned to it: it reads
+    the records from there, those produced after the reset too, with commits still
+    failing, and the partition is reset once. The real-broker run of the scorer fuzz's
+    test of the same name (test_scorer_progress_fuzz.py)."""
+    import logging
+    import threading
+
+    from kafka import TopicPartition
+
+    det = stream_detector
+    cfg = serve_config(partitions=1, overrides={"kafka.input_stall_seconds": 2.0})
+    k = cfg.serve.kafka
+    tp = TopicPartition(k.input_topic, 0)
+    labels = {"topic": tp.topic, "partition": "0"}
+    caplog.set_level(logging.ERROR, logger="anomaly_gan.stream")
+    commit_for_group(kafka_bootstrap, k.group_id, tp, 1000)
+    run = start_scorer(cfg, det)
+    first = run.io.consumer
+    landing = threading.Event()  # set: commits land again
+    real_commit, real_reset = run.io.commit, run.io.reset_offset
+
+    def failing_commit(offsets):  # KafkaIO's, on the loop thread
+        if not landing.is_set():
+            raise RuntimeError("injected: the offset commit fails")
+        real_commit(offsets)
+
+    def paused_poll(*args, **kwargs):  # the stuck fetcher, as the test above makes it
+        first.pause(*first.assignment())
+        return real_poll(*args, **kwargs)
+
+    def reset_then_stick(*args, **kwargs):  # KafkaIO's, on the loop thread
+        moved = real_reset(*args, **kwargs)
+        first.poll = paused_poll  # from its next poll on, this consumer reads nothing
+        return moved
+
+    real_poll = first.poll
+    run.io.commit, run.io.reset_offset = failing_commit, reset_then_stick
+    run.wait_for(lambda: run.io.assignment() == {tp}, 60, "the partition assigned")
+    rows = range(690, 715)  # pump-2's rows with an unmistakable incident at 700..709
+    values = injected_values(plant)
+    events = [("pump-2", {"entity": "pump-2", "ts": float(plant.timestamps[t]),
+                          "values": values[1, t].tolist()}) for t in rows]
+    produce(kafka_bootstrap, k.input_topic, events[:10])
+    run.wait_for(lambda: run.value("anomaly_gan_offset_resets_total", labels) == 1, 60,
+                 "the partition moved to its first offset")
+    produce(kafka_bootstrap, k.input_topic, events[10:])  # after the reset
+    run.wait_for(lambda: run.value("anomaly_gan_replays_total", {"reason": "input"}) == 1, 60,
+                 "the stuck consumer replaced")
+    assert run.io.consumer is not first
+    assert (group_committed(kafka_bootstrap, k.group_id, tp) or 0) == 1000  # no commit landed
+    # the successor reads every record from the reset's position, the commits still failing
+    run.wait_for(lambda: run.value("anomaly_gan_events_consumed_total") >= len(events), 60,
+                 "the records read by the new consumer")
+    assert run.value("anomaly_gan_events_consumed_total") == len(events)
+    landing.set()
+    want = {float(plant.timestamps[t]) for t in rows[det.window - 1:]}
+    assert delivered_windows(run, kafka_bootstrap, k.scores_topic, want,
+                             "the records scored and delivered") == want
+    run.wait_for(lambda: (group_committed(kafka_bootstrap, k.group_id, tp) or 1000)
+                 <= len(events), 30, "the reset's position passed in a commit")
+    run.wait_for(lambda: run.value("anomaly_gan_ready") == 1, 30, "ready")
+    assert run.value("anomaly_gan_offset_resets_total", labels) == 1
+    assert run.value("anomaly_gan_replays_total", {"reason": "input"}) == 1
+    resets = [r for r in caplog.records if "lies past the partition's end" in r.getMessage()]
+    assert len(resets) == 1, [r.getMessage() for r in resets]
+    assert run.stop() == 0
+
+
+@needs_tansu
 def test_an_under_reported_end_offset_resets_no_healthy_partition(
         serve_config, start_scorer, stream_detector, plant, kafka_bootstrap):
     """Tansu reports a partition's end offset too low after multi-record batches, so a
