@@ -633,6 +633,51 @@ def test_small_and_large_numbers_survive_rendering(render) -> None:
     assert cfg["threshold"]["pot_risk"] == pytest.approx(1e-5)
     assert cfg["serve"]["windows"]["max_entities"] == 2_000_000
     assert cfg["serve"]["kafka"]["max_poll_interval_ms"] == 1_000_000
+    cfg = service_config(render(sets=("json:config.training.learning_rate=1e-7",
+                                      "json:config.scoring.weights={\"reconstruction\": 2e-9}",
+                                      "json:config.data.counters=[\"1e-05\", \"a\\\": 1e-05\"]")))
+    assert cfg["training"]["learning_rate"] == pytest.approx(1e-7)
+    assert cfg["scoring"]["weights"] == {"reconstruction": pytest.approx(2e-9)}
+    assert cfg["data"]["counters"] == ["1e-05", 'a": 1e-05']  # strings stay strings
+
+
+# Every character that ends a line for some reader (str.splitlines, YAML 1.1, JSON's
+# escaping), alone, at the end, between spaces and doubled: YAML 1.1 (PyYAML) reads NEL,
+# U+2028 and U+2029 as line breaks where go-yaml writes them raw inside quotes; and the
+# characters YAML may hold only escaped (DEL, C1 controls, U+FEFF, U+FFFE, U+FFFF).
+LINE_BREAKS = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028",
+               "\u2029"]
+
+
+@pytest.mark.parametrize("text", [
+    *(f"a{b}" for b in LINE_BREAKS), *(f"{b}b" for b in LINE_BREAKS),
+    *(f"a {b} b" for b in LINE_BREAKS), "\u2028", "\u2029\u2029", "\u2028\u2029\x85",
+    "é\u2028日 🙂\u2029", "'\u2028\"\\", "a\x7f\x80\x9f\ufeff\ufffe\uffffb"], ids=ascii)
+def test_a_config_string_with_any_line_break_reaches_the_scorer_as_written(
+        render, tmp_path: Path, text: str) -> None:
+    """A string of the service config (here a JSON field name, which may hold any character)
+    comes back from both ConfigMaps exactly as the values hold it, read by PyYAML (the
+    scorer's loader) and by the API's YAML reader (helm's own parse of its output)."""
+    from anomaly_gan.config import load_config
+
+    docs = render(sets=("json:config.logs.json_fields.message=" + json.dumps(text),))
+    for name in ("anomaly-gan", CHECK):
+        path = tmp_path / "config.yaml"
+        path.write_text(find(docs, "ConfigMap", name)["data"]["config.yaml"], encoding="utf-8")
+        assert load_config(path, env={}).logs.json_fields.message == text, name
+
+
+@pytest.mark.parametrize("text", ["a\u2028", "\u2029b", "a \x85 b", "x\x9f\ufeffy"], ids=ascii)
+def test_a_silence_comment_with_any_line_break_reaches_the_scorer_as_written(
+        render, tmp_path: Path, text: str) -> None:
+    from anomaly_gan.stream.silences import load_silences
+
+    entry = {"entity": "pump-7", "end": "2026-03-01T06:00:00Z", "comment": text}
+    docs = render(sets=("silences.enabled=true", "json:silences.entries=" + json.dumps([entry])))
+    path = tmp_path / "silences.yaml"
+    path.write_text(find(docs, "ConfigMap", "anomaly-gan-silences")["data"]["silences.yaml"],
+                    encoding="utf-8")
+    assert load_silences(str(path)).match("pump-7", 0.0).comment == text
 
 
 def test_kafka_credentials_come_from_secrets_never_the_configmap(render) -> None:

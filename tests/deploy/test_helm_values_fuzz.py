@@ -27,7 +27,14 @@ The property (helm/anomaly-gan/README.md, values.schema.json; docs/deployment.md
   ConfigMap, with the ANOMALY_GAN__* variables of the scorer's environment) that :func:`anomaly_gan.config.load_config` accepts, and silences that
   :func:`anomaly_gan.stream.silences.load_silences` accepts: a release whose scorer refuses
   its own config at start is an install that crash-loops (or, with validateConfig, fails its
-  pre-install check with that message: what the schema could have said at once).
+  pre-install check with that message: what the schema could have said at once). Every
+  string of ``config:`` (the chart's own keys aside) is in that config, exactly: the values
+  file is written with its characters past ASCII raw, or (one seed in two) escaped, since
+  PyYAML writes a NEL raw and reads it back as a line break.
+
+The chart's toYaml wrote U+2028/U+2029 raw, which broke the ConfigMap (seeds 432, 6892,
+8109, 9588, 14409, 300059), and folded a NEL into a space (seeds 12818, 18655): the config
+is now indented JSON.
 
 The Kubernetes validation found, in 2000 seeds (0-999, 100000-100999), 52 rendered values
 files the API server would refuse: probes, security contexts and NetworkPolicy peers of the
@@ -236,9 +243,14 @@ class Case:
     doc: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     paths: list[tuple[Any, ...]] = field(default_factory=list)
+    # The values file with its characters past ASCII raw (as a person writes it), or escaped:
+    # PyYAML writes a NEL raw where it reads back a line break, so only the escaped file
+    # carries every string to helm.
+    escaped: bool = False
 
     def __str__(self) -> str:
-        return f"{self.base} {list(zip(self.notes, self.paths, strict=True))}"
+        spelt = " (escaped)" if self.escaped else ""
+        return f"{self.base}{spelt} {list(zip(self.notes, self.paths, strict=True))}"
 
 
 def make_case(seed: int) -> Case:
@@ -247,6 +259,7 @@ def make_case(seed: int) -> Case:
     case = Case(seed, base, copy.deepcopy(BASES[base]))
     for _ in range(rng.randint(1, 3)):
         mutate(rng, case.doc, case)
+    case.escaped = rng.random() < 0.5
     return case
 
 
@@ -344,6 +357,8 @@ def check_render(case: Case, out: str, tmp: Path) -> list[str]:
     config.write_text(find(docs, "ConfigMap", volume["configMap"]["name"])["data"]["config.yaml"])
     env = {e["name"]: e["value"] for e in scorer.get("env", [])
            if str(e.get("name", "")).startswith("ANOMALY_GAN__") and "value" in e}
+    check_config_strings(case, yaml.safe_load((tmp / "values.yaml").read_text()),
+                         yaml.safe_load(config.read_text()))
     problems = []
     try:
         load_config(config, env={k: str(v) for k, v in env.items()})
@@ -361,6 +376,36 @@ def check_render(case: Case, out: str, tmp: Path) -> list[str]:
     for path, message in problems:
         check_scorer_refusal(case, docs, path, message)
     return [m for _, m in problems]
+
+
+# The settings the chart writes over values.config (anomaly-gan.serviceConfig).
+CHART_OWNED = [("serve", "model_path"), ("serve", "http"), ("serve", "kafka"),
+               ("serve", "alerts", "silences_path")]
+
+
+def _strings(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
+    # A key that is not a string (1, true) is the chart's string key: left out.
+    items = [(k, v) for k, v in node.items() if isinstance(k, str)] if isinstance(
+        node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        if isinstance(v, str):
+            yield (*path, k), v
+        else:
+            yield from _strings(v, (*path, k))
+
+
+def check_config_strings(case: Case, values: dict[str, Any], config: Any) -> None:
+    """Every string of values.config (as the values file reads) is in the service config
+    the scorer reads, exactly, at its place: the chart's rendering carries any character
+    (a line break the YAML writer passes raw, NEL, U+2028, U+2029, a C1 control)."""
+    for path, text in _strings(values.get("config")):
+        if any(path[:len(owned)] == owned for owned in CHART_OWNED):
+            continue
+        node = config
+        for k in path:
+            node = node[k]
+        assert node == text, f"{case}: config.{'.'.join(map(str, path))}: {text!r:.200} " \
+                             f"rendered as {node!r:.200}"
 
 
 def check_scorer_refusal(case: Case, docs: list[dict[str, Any]], path: Path,
@@ -384,7 +429,8 @@ def run_case(helm: str, case: Case, tmp: Path) -> list[str] | None:
     """None where helm refused ``case``, else what the scorer refused in the rendering
     (each outcome checked)."""
     values = tmp / "values.yaml"
-    values.write_text(yaml.safe_dump(case.doc, allow_unicode=True, sort_keys=False))
+    values.write_text(yaml.safe_dump(case.doc, allow_unicode=not case.escaped,
+                                    sort_keys=False))
     proc = run([helm, "template", "prod", str(CHART), "--namespace", "plant", "-f", str(values)],
                check=False)
     if proc.returncode != 0:

@@ -73,8 +73,8 @@ NUMERIC = [leaf for leaf in LEAVES if leaf.meta.get("lo") is not None
 # --------------------------------------------------------------------------- random values
 
 STRINGS = ["", " ", "x", "yes", "no", "null", "~", "ünïcødé ✓", "日本語", "🙂", "\u2028",
-           "a\nb", "tab\there", "1e5", "nan", ".inf", "-1", "0x1F", "1_000", "+08:00",
-           "Europe/Berlin", "UTC", "../../etc/passwd", "${HOME}", "%Y-%m-%d", "a.b.c", "a..b",
+           "a\u2029", "a\x85", "a\nb", "tab\there", "1e5", "nan", ".inf", "-1", "0x1F", "1_000",
+           "+08:00", "Europe/Berlin", "UTC", "../../etc/passwd", "${HOME}", "%Y-%m-%d", "a.b.c", "a..b",
            ".", "kafka:9092", "kafka:", "[::1]:9092", "SSL://k:1", "k:0", "k:99999",
            "(?P<message>.*)", "(?P<ts>\\S+) (?P<entity>\\S+) (?P<message>.*)", "(", "[a-",
            "(?P<message>a{99999999999})", "(?P<message>" + "(" * 3000 + ")" * 3000 + ")",
@@ -104,7 +104,7 @@ FORMS: dict[tuple[str, ...], list[str]] = {
 
 def random_string(rng: random.Random) -> str:
     if rng.random() < 0.2:
-        alphabet = "abc_.:-/%()[]{}?*+\\ \t9é日\u0000\u0085\u200b🙂"
+        alphabet = "abc_.:-/%()[]{}?*+\\ \t9é日\u0000\u0085\u2028\u2029\u200b🙂"
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
     return rng.choice(STRINGS)
 

@@ -99,7 +99,7 @@ repository@digest when a digest is set, else repository:tag (repository alone wi
 {{- /* The file as silencesData renders it (the literal block ends it with a newline). Kubernetes
 refuses a ConfigMap whose data is over 1 MiB, at install, naming no value; the scorer reads a
 silences file of up to as much (MAX_SILENCES_BYTES). */}}
-{{- $bytes := add1 (len (toYaml (dict "silences" (.Values.silences.entries | default list)))) }}
+{{- $bytes := add1 (len (include "anomaly-gan.yamlText" (dict "silences" (.Values.silences.entries | default list)))) }}
 {{- if gt $bytes 1048576 }}
 {{- fail (printf "values: silences.entries render a silences file of %d bytes (%d entries); expected at most 1048576 (1 MiB: a ConfigMap's data, and the most the scorer reads as serve.alerts.silences_path); shorten the comments or remove ended silences" $bytes (len .Values.silences.entries)) }}
 {{- end }}
@@ -322,10 +322,24 @@ scheduled run (exit 2, "file not found"). */}}
 {{- end }}
 
 {{/*
-The service YAML: values.config merged with the settings the chart owns. Rendered by toYaml,
-whose Go float formatting writes 1e-05 where YAML 1.1 (PyYAML) needs 1.0e-05 to read a number,
-so mantissas without a dot get one.
+A value as the text of a YAML file: indented JSON (JSON is YAML), which carries every string
+exactly. toYaml cannot: it reads its own JSON back as YAML 1.1, for which a raw NEL (U+0085)
+is a line break (folded into a space), and it writes U+2028/U+2029 raw inside quotes, where
+PyYAML and a ConfigMap's block scalar read a line break too. Go's JSON escapes U+2028/U+2029
+and the C0 controls; the other characters YAML may not hold raw (DEL, the C1 controls with
+NEL, U+FEFF, U+FFFE, U+FFFF) get \uXXXX here, so each line is plain printable text. Go writes
+1e-07 where YAML 1.1 (PyYAML) needs 1.0e-07 to read a number, so mantissas without a dot get
+one: a number ends its line (a string ends in a quote), after its key.
 */}}
+{{- define "anomaly-gan.yamlText" -}}
+{{- $json := toPrettyJson . }}
+{{- range $code := concat (untilStep 127 160 1) (list 65279 65534 65535) }}
+{{- $json = replace (printf "%c" $code) (printf "\\u%04x" $code) $json }}
+{{- end }}
+{{- regexReplaceAll "(?m)^(\\s*(?:\"(?:[^\"\\\\]|\\\\.)*\": )?-?[0-9]+)(e[-+][0-9]+)(,?)$" $json "${1}.0${2}${3}" }}
+{{- end }}
+
+{{/* The service YAML: values.config merged with the settings the chart owns. */}}
 {{- define "anomaly-gan.serviceConfig" -}}
 {{- $cfg := deepCopy (default dict .Values.config) }}
 {{- $k := .Values.kafka }}
@@ -360,8 +374,7 @@ so mantissas without a dot get one.
 {{- if include "anomaly-gan.silencesOn" . }}
 {{- $_ := set $owned.serve "alerts" (dict "silences_path" (include "anomaly-gan.silencesFile" .)) }}
 {{- end }}
-{{- $merged := mergeOverwrite $cfg $owned }}
-{{- regexReplaceAll "(?m)^(\\s*(?:- |[A-Za-z_]+: )-?[0-9]+)(e[-+][0-9]+)$" (toYaml $merged) "${1}.0${2}" }}
+{{- include "anomaly-gan.yamlText" (mergeOverwrite $cfg $owned) }}
 {{- end }}
 
 {{/*
@@ -380,7 +393,7 @@ scorer will read.
 */}}
 {{- define "anomaly-gan.silencesData" -}}
 silences.yaml: |
-  {{- toYaml (dict "silences" (.Values.silences.entries | default list)) | nindent 2 }}
+  {{- include "anomaly-gan.yamlText" (dict "silences" (.Values.silences.entries | default list)) | nindent 2 }}
 {{- end }}
 
 {{/*
