@@ -489,15 +489,25 @@ def _store_now(root: Path) -> float:
         return time.time()
 
 
+def _is_time(text: str) -> bool:
+    """Whether ``text`` is a time as :func:`_now` writes it (ISO 8601 with a zone)."""
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
 def _run_lock_gone(held: str, path: Path) -> bool:
     """Whether the run lock ``path`` holding ``held`` may be taken over: its writer is
     gone (:func:`_writer_gone`; on this host, its process id now another process's:
     :func:`_pid_reused`), or it names none (a taker killed between creating and writing
-    it, a link) and its time is :data:`RUN_LOCK_STALE_SECONDS` old by the store's clock
-    (:func:`_store_now`)."""
-    writer = held.partition(" ")[0]
+    it, or within the write, a link, a file written by something else) and its time is
+    :data:`RUN_LOCK_STALE_SECONDS` old by the store's clock (:func:`_store_now`). A lock
+    holding no time after its writer names none: a write torn after ``1`` of
+    ``1234@host SINCE`` named process 1, always alive, and held the store for ever."""
+    writer, _, since = held.partition(" ")
     pid_text, _, host = writer.partition("@")
-    if pid_text.isdigit():
+    if _WRITER_RE.match(writer) and _is_time(since):
         if host in ("", _host()) and _pid_reused(int(pid_text), held, path):
             return True
         return _writer_gone(writer, path, RUN_LOCK_STALE_SECONDS, _store_now(path.parent))
@@ -840,7 +850,7 @@ class ModelStore:
                                          f"retrain that is gone: {exc.strerror or exc}"
                                          ) from None
                     continue
-                if _WRITER_RE.match(writer) and since:
+                if _WRITER_RE.match(writer) and _is_time(since):
                     who = f"{writer} since {since}"
                 elif held:  # written by hand or by something else: not a holder to name
                     who = f"unknown ({path} holds {brief(held)}, not 'PID@HOST SINCE')"

@@ -849,10 +849,15 @@ def test_a_run_lock_left_by_a_dead_process_on_this_host_is_taken_over(store):
 @pytest.mark.parametrize("content, named", [
     ("1@other_pod 2026-12-01T03:00:00+00:00\n", "1@other_pod since 2026-12-01T03:00:00+00:00"),
     ("", "unknown ({lock} names none)"),  # its taker killed before it wrote itself in
+    # its write torn (a power loss): process 1 is alive here too, but named by no whole
+    # record; such a lock held the store for ever (store crash fuzz, seed 1)
+    ("1", "unknown ({lock} holds '1', not 'PID@HOST SINCE')"),
+    ("1@this_host 2026-1", "unknown ({lock} holds '1@this_host 2026-1', not 'PID@HOST SINCE')"),
+    ("\0" * 40, "unknown ({lock} holds"),
 ])
 def test_a_run_lock_from_another_host_blocks_until_its_refresh_is_ten_minutes_late(store, content, named):
     """Process 1 is alive in every pod: another pod's lock is judged by its age, which its
-    holder refreshes while it runs."""
+    holder refreshes while it runs; so is a lock that holds no whole ``PID@HOST SINCE``."""
     from anomaly_gan import store as store_module
     from anomaly_gan.store import RUN_LOCK
 

@@ -8,7 +8,8 @@ builds a store with a few retrains, promotes, rollbacks and prunes (real bundles
 untrained detector, ``tests/support/detectors.py``, verified by their checksums; no
 TensorFlow), then runs one more operation with every file-system mutation recorded
 (``tests/support/crash.py``): the store is copied before each mutation, and for a write
-also with half of it written, as SIGKILL or a power loss leaves it there. The operation ran
+also with a part of it written, as SIGKILL or a power loss leaves it there (the run lock's
+``PID@HOST SINCE`` cut every few bytes, or NUL bytes in its place). The operation ran
 as a process that is gone (its leftovers name a dead process id), and on each copy:
 
 - ``models list --json`` exits 0 with no error and shows the store as it was before the
@@ -48,7 +49,9 @@ from tests.support.store import cli, fake_bundles
 
 SEEDS = int(os.environ.get("STORE_CRASH_FUZZ_SEEDS", "6"))
 SEED_START = int(os.environ.get("STORE_CRASH_FUZZ_SEED_START", "0"))
-DEAD_PID = 2**22 - 3  # above Linux's default pid_max: no process has it
+# Above Linux's largest pid_max (2**22): no process has it. Its first digit is process 1's
+# id, always alive: a run lock torn after one byte names it.
+DEAD_PID = 2**24 - 3
 OPERATIONS = ("add", "retrain", "promote", "rollback", "prune")
 MUTATIONS = ("rename", "replace", "mkdir", "unlink", "rmdir", "create", "open-write", "write",
              "write-torn", "fsync")
@@ -184,9 +187,10 @@ def check_point(seed: int, what: str, point: Any, allowed: list[tuple[Any, ...]]
     if not follow:
         return
     lock = root / RUN_LOCK
-    if lock.exists() and not lock.read_text().strip():
-        # killed between creating the run lock and writing it: it names no one, and is
-        # taken over once ten minutes old (README *Retraining*, the run lock)
+    if lock.exists() and not lock.read_bytes().endswith(b"\n"):
+        # killed between creating the run lock and writing it, or within its write (a part
+        # of 'PID@HOST SINCE', or NUL bytes): it names no one, and is taken over once ten
+        # minutes old (README *Retraining*, the run lock), never taken for a live holder
         stale = time.time() - store_module.RUN_LOCK_STALE_SECONDS - 60
         os.utime(lock, (stale, stale))
     world = World(root)
@@ -235,6 +239,8 @@ def play(seed: int, tmp: Path, notes: Counter[str]) -> None:
         check_point(seed, what, point, allowed, follow)
         notes[f"mutation:{point.kind}"] += 1
         notes[f"{op}:{point.kind}"] += 1
+        if point.kind == "write-torn" and Path(point.path).name == RUN_LOCK:
+            notes["write-torn:run-lock"] += 1
     shutil.rmtree(base)
 
 
@@ -248,4 +254,5 @@ def test_a_store_killed_at_any_mutation_reads_and_writes_correctly(tmp_path):
     if SEEDS >= len(OPERATIONS):
         missing = [f"op:{op}" for op in OPERATIONS if not notes[f"op:{op}"]]
         missing += [f"mutation:{m}" for m in MUTATIONS if not notes[f"mutation:{m}"]]
+        missing += [] if notes["write-torn:run-lock"] else ["write-torn:run-lock"]
         assert not missing, f"never crashed: {missing}"

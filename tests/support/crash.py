@@ -4,8 +4,9 @@ before it happens, where the directory it changes is copied as a process killed 
 
 A copy is taken at each mutation, before it is made, and the code then goes on: what a
 killed process leaves is the copy, and no cleanup (``finally``, ``except BaseException``)
-that ran after it can reach the copy. For a write into a file, a second copy holds half of
-what is being written (a write torn by a power loss). An audit hook counts every mutation
+that ran after it can reach the copy. For a write into a file (``open``'s or ``os.write`` on
+a descriptor, a lock's record), more copies hold half of what is being written (a write
+torn by a power loss), or of a short write each few bytes of it and as many NUL bytes. An audit hook counts every mutation
 that happened outside the functions patched here, so that a new way of writing that the
 recorder does not see fails the test instead of going uncrashed.
 """
@@ -81,6 +82,20 @@ class _WriteCounted:
         return getattr(self._fh, name)
 
 
+#: Writes up to this long (a lock's ``PID@HOST SINCE``) are torn at every few bytes, each
+#: a record cut inside another field; longer ones in half.
+SHORT_WRITE = 64
+
+
+def _torn(data: Any) -> list[bytes]:
+    """What a write of ``data`` may leave after a power loss: a part of it, or as many NUL
+    bytes (the file's size grew but its block was never written)."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    if len(raw) > SHORT_WRITE:
+        return [raw[:len(raw) // 2]]
+    return [raw[:n] for n in range(1, len(raw), 4)] + [b"\0" * len(raw)]
+
+
 class CrashRecorder:
     """Copies of ``root`` at every mutation made while :meth:`recording`, into ``into``."""
 
@@ -106,13 +121,17 @@ class CrashRecorder:
             i = len(self.points)
             self.points.append(CrashPoint(i, kind, where, self._copy(f"{i}")))
             self.kinds[kind] += 1
-            if torn and not isinstance(path, int):
-                copy = self._copy(f"{i}-torn")
-                target = copy / os.path.relpath(where, self.root)
-                if target.parent.is_dir():
-                    half = torn[:max(1, len(torn) // 2)]
+            if isinstance(path, int):  # os.write: the file the descriptor is open on
+                with contextlib.suppress(OSError):
+                    where = os.readlink(f"/proc/self/fd/{path}")
+            if torn and os.path.isabs(where):
+                for n, tail in enumerate(_torn(torn)):
+                    copy = self._copy(f"{i}-torn-{n}")
+                    target = copy / os.path.relpath(where, self.root)
+                    if not target.parent.is_dir():
+                        break
                     with open(target, "ab") as fh:
-                        fh.write(half.encode() if isinstance(half, str) else bytes(half))
+                        fh.write(tail)
                     self.points.append(CrashPoint(i, "write-torn", where, copy))
                     self.kinds["write-torn"] += 1
         finally:
@@ -135,7 +154,8 @@ class CrashRecorder:
                         return real(*args, **kwargs)
                     finally:
                         _Recording.depth -= 1
-                self.point(kind, args[0] if args else "")
+                self.point(kind, args[0] if args else "",
+                           torn=args[1] if name == "write" and owner is os else None)
                 _Recording.depth += 1
                 try:
                     result = real(*args, **kwargs)
