@@ -53,6 +53,18 @@ def _restore_loggers():
         logger.propagate = propagate
 
 
+@pytest.fixture(autouse=True)
+def _no_progress_lines(monkeypatch):
+    """No progress line from a command run in the test's process: they come once
+    ``cli.PROGRESS_SECONDS`` (10 s) have passed since the command started, and on a loaded
+    machine a test's ``score`` of 300 rows took 14 s (TensorFlow's import included), so its
+    exact stderr held a "score: scored 285 of 285 windows (100%) in 14s" line. The tests of
+    the progress lines set the interval themselves."""
+    from anomaly_gan import cli
+
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 1e9)
+
+
 # Seconds each test file took in a run of the whole suite (files of 2 s or more;
 # scripts/file_seconds.py writes it from a `--durations=0` log). `make test` hands whole
 # files to its workers in collection order (--dist loadfile), and a long file handed out

@@ -862,12 +862,13 @@ def test_validate_config_names_a_silence_of_every_entity(tmp_path, capsys):
         f"2 silences in {silences}, 1 of them muting every entity ('*'))\n")
 
 
-def test_scoring_says_how_far_it_has_got_on_a_long_file(capsys):
+def test_scoring_says_how_far_it_has_got_on_a_long_file(capsys, monkeypatch):
     """score, evaluate and plot scored a month of rows for minutes without a word on
     stderr. A line comes once PROGRESS_SECONDS have passed since the command started, then
     at most one per PROGRESS_SECONDS; a file scored sooner prints none."""
     from anomaly_gan import cli
 
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 10.0)  # the shipped interval
     now = [100.0]
     say = cli._scoring_progress("score", lambda: now[0])
     for done, at in ((4096, 104.0), (8192, 111.0), (12288, 118.0), (16000, 122.0)):
@@ -983,13 +984,14 @@ def test_reading_a_long_parquet_file_says_how_far_it_has_got(trained_cli, tmp_pa
         assert f" of {size} MB) of {data} in " in reading[0]
 
 
-def test_reading_a_metric_file_counts_its_lines(tmp_path, capsys):
+def test_reading_a_metric_file_counts_its_lines(tmp_path, capsys, monkeypatch):
     """An OpenTelemetry metric file's rows are made once it is all read: its progress
     lines count the lines (or messages) read."""
     from anomaly_gan import cli
 
     path = tmp_path / "m.jsonl"
     path.write_bytes(b"{}\n" * 1000)
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 10.0)  # the shipped interval
     now = [100.0]
     say = cli._scoring_progress("score", lambda: now[0]).reading(str(path))
     now[0] = 111.0

@@ -1554,12 +1554,13 @@ def test_train_on_a_short_log_file_says_nothing_on_how_far_it_has_got(tmp_path, 
                 if line.startswith("train: ")]
 
 
-def test_a_log_files_progress_lines_come_at_most_once_per_interval(capsys):
+def test_a_log_files_progress_lines_come_at_most_once_per_interval(capsys, monkeypatch):
     """The lines on mining and counting share the command's throttle: the first once
     PROGRESS_SECONDS have passed since the command started, then at most one per
     PROGRESS_SECONDS, whichever phase is at work."""
     from anomaly_gan import cli
 
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 10.0)  # the shipped interval
     now = [100.0]
     progress = cli._Progress("train", lambda: now[0])
     for at, what, done in ((104.0, "lines mined for templates", 8192),
