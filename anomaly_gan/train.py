@@ -577,6 +577,65 @@ def fit_calibration(cfg: Config, nets: dict[str, Any], scaler: Scaler,
     return fitted, fitted.combine(comps, per_feature, activity)[2]
 
 
+#: Training windows scored for the threshold's training quantile (evenly spaced; fewer where
+#: their raw copies would pass :data:`TRAINING_SCORED_VALUES` values).
+TRAINING_SCORED_WINDOWS = 4096
+TRAINING_SCORED_VALUES = 2 ** 23  # 64 MB of float64
+
+
+def training_scores(cfg: Config, nets: dict[str, Any], scaler: Scaler,
+                    feature_names: tuple[str, ...], fitted: Calibration,
+                    train_parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The combined scores ``fitted`` gives the training windows (up to
+    :data:`TRAINING_SCORED_WINDOWS` of them, evenly spaced; a window holding a reading
+    training clipped left out, as from the held-out ones), as ``score`` would give them:
+    normal windows too, for the threshold's training quantile (:func:`fit_threshold_both`)."""
+    w, n_features = cfg.data.window, len(feature_names)
+    limit = max(1, min(TRAINING_SCORED_WINDOWS, TRAINING_SCORED_VALUES // (w * n_features)))
+    raw = np.asarray(_windows(train_parts, w, 1, limit), dtype=np.float64)
+    keep = _unclipped(_training_view(scaler, raw))
+    if keep.sum() >= 2:
+        raw = raw[keep]
+    provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
+                           calibration=None, config=cfg)  # type: ignore[arg-type]
+    comps, per_feature, activity = provisional.raw_scores(raw, fitted.reference_codes)
+    return fitted.combine(comps, per_feature, activity)[2]
+
+
+def fit_threshold_both(held_out: np.ndarray, training: np.ndarray,
+                       t: ThresholdConfig) -> Threshold:
+    """The threshold fitted (``t.method``) on the held-out windows' scores, or on the
+    training windows' where that is higher: both are normal windows, and a held-out part
+    (the end of the baseline) that lacks what the training part holds (the rare bursts of
+    an error count, a setpoint it left) would flag that normal behaviour wherever it comes
+    back. ``details`` keep both values.
+
+    >>> t = ThresholdConfig()
+    >>> fit_threshold_both(np.arange(1000.0), np.arange(1000.0) * 2, t).details["from"]
+    'training'
+    >>> fit_threshold_both(np.arange(1000.0), np.arange(1000.0) / 2, t).value
+    994.005
+    """
+    held = fit_threshold(held_out, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
+    if not np.isfinite(training).any():
+        return held
+    seen = fit_threshold(training, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
+    both = {"held_out_value": held.value, "training_value": seen.value,
+            "training_windows": int(np.isfinite(training).sum())}
+    winner, which = (seen, "training") if seen.value > held.value else (held, "held_out")
+    return Threshold(winner.value, winner.method, {**winner.details, **both, "from": which})
+
+
+def _threshold_source(threshold: Threshold) -> str:
+    """What ``train``'s last line adds after the threshold's method: nothing where the
+    held-out windows set it."""
+    d = threshold.details
+    if d.get("from") != "training":
+        return ""
+    return (f" of the {d['training_windows']} training windows' scores: the held-out ones "
+            f"gave {d['held_out_value']:.3f}")
+
+
 def held_out_summary(normal_scores: np.ndarray, threshold: float) -> dict[str, Any]:
     """``calibration.json``'s ``validation`` figures of the held-out scores: their count, the
     share over the threshold (an unscorable window, +inf, among them: it would alarm), and
@@ -791,8 +850,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             f"held-out windows, so there is nothing to calibrate and no bundle, even with "
             f"allow_unhealthy (a lower training.learning_rate than "
             f"{cfg.training.learning_rate:g}?)")
-    t = cfg.threshold
-    threshold = fit_threshold(normal_scores, t.method, t.quantile, t.pot_initial_quantile, t.pot_risk)
+    threshold = fit_threshold_both(
+        normal_scores, training_scores(cfg, nets, scaler, feature_names, fitted, train_parts),
+        cfg.threshold)
     calibration = dataclasses.replace(
         fitted,
         threshold=threshold,
@@ -827,5 +887,6 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     }
     say(f"trained in {train_seconds:.1f}s ({len(attempts)} attempt(s), {fit.epochs_run} epochs, "
         f"{fit.precision}{_skipped_note(fit.health)}); "
-        f"threshold {threshold.value:.3f} ({threshold.method}); health: {fit.health.get('status')}")
+        f"threshold {threshold.value:.3f} ({threshold.method}{_threshold_source(threshold)}); "
+        f"health: {fit.health.get('status')}")
     return Detector(cfg.model.kind, version, feature_names, w, scaler, nets, calibration, cfg, metadata)

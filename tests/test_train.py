@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from anomaly_gan.config import ThresholdConfig, TrainingConfig, config_from_dict
-from anomaly_gan.train import attempt_settings, threshold_windows_needed, train_detector
+from anomaly_gan.scoring import fit_threshold
+from anomaly_gan.train import (
+    attempt_settings,
+    fit_threshold_both,
+    threshold_windows_needed,
+    train_detector,
+)
 from tests.support_models import FEATURES, normal_series, tiny_config
 
 
@@ -383,3 +389,32 @@ def test_an_entirely_constant_series_alerts_on_a_change_and_not_on_round_off():
     step[150:, 0] += 1.0  # 20 -> 21
     flagged = det.score_series(step).is_anomaly
     assert flagged[150:].all() and not flagged[:150].any()
+
+
+def test_the_threshold_is_the_training_windows_where_theirs_is_higher():
+    held, seen = np.linspace(0.0, 1.0, 500), np.linspace(0.0, 3.0, 2000)
+    t = fit_threshold_both(held, seen, ThresholdConfig())
+    assert t.value == pytest.approx(np.quantile(seen, 0.995))
+    assert t.details["from"] == "training" and t.details["training_windows"] == 2000
+    assert t.details["held_out_value"] == pytest.approx(np.quantile(held, 0.995))
+    lower = fit_threshold_both(held, seen / 10, ThresholdConfig())
+    assert lower.value == pytest.approx(np.quantile(held, 0.995))
+    assert lower.details["from"] == "held_out"
+    assert lower.details["training_value"] == pytest.approx(np.quantile(seen / 10, 0.995))
+
+
+def test_the_training_windows_are_fitted_by_the_same_method():
+    rng = np.random.default_rng(0)
+    held, seen = rng.exponential(1.0, 400), rng.exponential(2.0, 4000)
+    cfg = ThresholdConfig(method="pot")
+    t = fit_threshold_both(held, seen, cfg)
+    assert t.method == "pot" and t.details["from"] == "training"
+    assert t.value == fit_threshold(seen, "pot", cfg.quantile, cfg.pot_initial_quantile,
+                                    cfg.pot_risk).value
+
+
+def test_training_windows_with_no_finite_score_leave_the_held_out_threshold():
+    held = np.linspace(0.0, 1.0, 500)
+    t = fit_threshold_both(held, np.full(100, np.inf), ThresholdConfig())
+    assert t.value == pytest.approx(np.quantile(held, 0.995))
+    assert "from" not in t.details
