@@ -122,21 +122,29 @@ def fit_quantile_threshold(scores: np.ndarray, quantile: float) -> Threshold:
 
 
 def _gpd_fit(excess: np.ndarray) -> tuple[float, float]:
-    """Maximum-likelihood generalized Pareto (shape gamma, scale sigma), location 0."""
+    """Maximum-likelihood generalized Pareto (shape gamma, scale sigma), location 0.
+
+    The fit is scale-free (peaks times c: the same gamma, sigma times c), so it runs on the
+    peaks over their largest: scipy starts from their variance, which overflowed to inf
+    for peaks near 1e300 and left a scale hundreds of orders below them, and peaks of 1e-30
+    were all alike to ``allclose``'s absolute tolerance of 1e-8."""
     from scipy import stats
 
-    if excess.size < 3 or np.allclose(excess, excess[0]):
-        return 0.0, float(excess.mean())  # > 0: every peak lies over t
+    unit = float(excess.max())  # > 0: every peak lies over t
+    peaks = excess / unit
+    exponential = 0.0, float(peaks.mean()) * unit
+    if excess.size < 3 or np.allclose(peaks, peaks[0]):
+        return exponential
     try:
-        gamma, _, sigma = stats.genpareto.fit(excess, floc=0.0)
+        gamma, _, sigma = stats.genpareto.fit(peaks, floc=0.0)
     except (RuntimeError, ValueError):  # scipy's FitError is a RuntimeError
-        return 0.0, float(excess.mean())
+        return exponential
     # Keep the tail estimate sane on small samples: very heavy (gamma > 1) or very short
     # (gamma < -0.5) tails are not identifiable from a few dozen peaks.
     if not (math.isfinite(gamma) and math.isfinite(sigma)) or sigma <= 0:
-        return 0.0, float(excess.mean())
+        return exponential
     gamma = float(np.clip(gamma, -0.5, 1.0))
-    return gamma, float(sigma)
+    return gamma, float(sigma) * unit
 
 
 def fit_pot_threshold(scores: np.ndarray, initial_quantile: float, risk: float) -> Threshold:

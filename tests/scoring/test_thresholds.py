@@ -73,6 +73,22 @@ def test_pot_on_tiny_scores_scales_with_them():
         fit_pot_threshold(s, 0.98, 1e-3).value * 1e-20, rel=1e-12)
 
 
+@pytest.mark.parametrize("factor", [1e300, 1e30, 1e-30])
+def test_pot_on_huge_and_tiny_scores_scales_with_them(factor):
+    """The Pareto fit is scale-free (the shape stays, the scale scales), so scores times
+    ``factor`` get the threshold times ``factor``. scipy's fit of peaks near 1e300 started
+    from a variance that overflowed to inf and ended at gamma clipped to 1 with a scale of
+    1e19, 280 orders below the peaks: the threshold fell to the initial quantile, which the
+    top 2% of normal scores crossed (found by the spec fuzz, seeds 600092 and 600761; at
+    1e30 too, seed 600208); peaks of 1e-30 were all "the same" to an absolute tolerance of
+    1e-8 and got the exponential tail (seed 600036)."""
+    s = np.random.default_rng(3).pareto(3.0, 3_000) + 1.0
+    unit, scaled = fit_pot_threshold(s, 0.98, 1e-3), fit_pot_threshold(s * factor, 0.98, 1e-3)
+    assert scaled.details["gamma"] == pytest.approx(unit.details["gamma"], rel=1e-6)
+    assert scaled.details["sigma"] == pytest.approx(unit.details["sigma"] * factor, rel=1e-6)
+    assert scaled.value == pytest.approx(unit.value * factor, rel=1e-6)
+
+
 def test_pot_falls_back_to_an_exponential_tail_where_the_pareto_fit_fails(monkeypatch):
     # scipy raises FitError (a RuntimeError) when the optimiser lands outside the support;
     # the threshold must still be set, from the peaks' mean excess, not end training.

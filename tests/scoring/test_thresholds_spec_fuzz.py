@@ -31,7 +31,9 @@ window) and the module docstring of ``scoring/thresholds.py``, without the produ
   formula at the fitted shape and scale (``details``), never below ``t``, finite, and
   the fit is a maximum of the likelihood at least as good as the exponential tail (the
   generalized Pareto family's gamma = 0) where the shape was not clipped; a lower
-  ``pot_risk`` never lowers it.
+  ``pot_risk`` never lowers it; and, a maximum-likelihood fit being scale-free, the scores
+  times a power of two (exact in floats, scaled to about 1) give the same shape and the
+  scale and the threshold times that power.
 - **No spread.** Over normal scores that are all the same, either method gives their score
   plus 0.01, ``details.no_spread_margin``.
 - **Severity.** The stored quantiles are the scores at the 201 levels 0, 0.5%, ..., 100%.
@@ -61,7 +63,11 @@ THRESHOLDS_SPEC_FUZZ_SEEDS=1`` runs seed 17 alone.
 It found (2026-12-07) severities between tied quantiles drawn from the middle of the tie
 (a score above 99.5% of the normal scores at 74.9; 24 of 400 seeds, first 33), stored
 quantiles of +inf and NaN from an unscorable held-out window (30 of 400, first 25) and
-pot's exponential scale floored at 1e-12 (2 of 1,000, first 607: scores near 1e-300). It
+pot's exponential scale floored at 1e-12 (2 of 1,000, first 607: scores near 1e-300), and
+pot's fit depending on the scores' scale (the scale-free check: 16 of the first 400 seeds,
+52 of 1,000 from 600,000, the threshold off by over 1% in 6 and 22; found by the overflow
+scipy warned of at 600092 and 600761, scores near 1e300, whose shape was clipped and so
+went unchecked: a scale 280 orders below the peaks, the threshold at ``t``). It
 fails with the product broken on purpose (failing seeds of 400): extrapolating at n = 1 /
 (1 - q) too (18), 9 tail peaks (22), no floor at the sample quantile (3), n + 1 in the
 tail's log (67), no no-spread margin (114), +inf kept for the threshold (29), pot's formula
@@ -331,6 +337,18 @@ def check_pot(case: Case, got, notes: Counter[str]) -> list[str]:
             abs(t) + abs(z)))):
         problems.append(f"threshold: docs formula {want!r} at gamma={gamma} sigma={sigma}, "
                         f"product {got.value!r}")
+    # A maximum-likelihood fit is scale-free: the scores times a power of two (exact in
+    # floats), scaled to about 1, give the same shape, the scale and the threshold scaled.
+    k = -math.frexp(max(abs(s[0]), abs(s[-1])))[1]
+    unit = fit_threshold(np.ldexp(case.scores, k), "pot",
+                         pot_initial_quantile=float(case.initial_quantile),
+                         pot_risk=float(case.risk))
+    if not (math.isclose(unit.details["gamma"], gamma, abs_tol=1e-9)
+            and math.isclose(math.ldexp(sigma, k), unit.details["sigma"], rel_tol=1e-9)
+            and math.isclose(math.ldexp(base, k), unit.value, rel_tol=1e-9)):
+        problems.append(f"not scale-free: gamma={gamma} sigma={sigma} threshold={base!r}, "
+                        f"times 2**{k}: gamma={unit.details['gamma']} "
+                        f"sigma={unit.details['sigma']} threshold={unit.value!r}")
     if -0.5 < gamma < 1.0 and len(peaks) >= 3 and peaks[0] != peaks[-1]:
         notes["pot_mle_checked"] += 1
         mean = sum(peaks) / len(peaks)
