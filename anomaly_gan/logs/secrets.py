@@ -68,9 +68,14 @@ _SCHEMES = frozenset({"basic", "bearer", "token", "negotiate", "ntlm", "oauth", 
 # be brute-forced offline; the username, realm, nonce and uri stay. Until 2026-12-07 a
 # response= of 16 hex digits was redacted anywhere a line held "authorization" and
 # "digest": prose ("cache response=4bf92f... authorization ok, digest verified") too.
+# A quoted value holds backslash escapes (username="a\"b"; in a JSON string
+# username=\"a\\\"b\", an escaped backslash \\\\): until 2026-12-07 one ended the scan, and
+# the response after it went out as logged. A quoted value runs to its closing quote or,
+# where that is not in the text (one cut), to its end (in a JSON string, to the string's).
 _DIGEST_PARAM = re.compile(
-    r'(?P<sep>[ \t]*,[ \t]*|[ \t]+)(?P<name>[\w-]+)[ \t]*=[ \t]*'
-    r'(?:\\"(?P<escaped>[^"\\]*)\\"|"(?P<quoted>[^"\\]*)"|(?P<bare>[^\s,"\'\\]+))')
+    r'(?s)(?P<sep>[ \t]*,[ \t]*|[ \t]+)(?P<name>[\w-]+)[ \t]*=[ \t]*'
+    r'(?:\\"(?P<escaped>(?:[^"\\]|\\[^"\\]|\\\\(?:[^"\\]|\\.))*)(?:\\")?'
+    r'|"(?P<quoted>(?:[^"\\]|\\.)*)"?|(?P<bare>[^\s,"\'\\]+))')
 _DIGEST_VALUES = ("escaped", "quoted", "bare")
 # A Cookie or Set-Cookie header: each cookie's value (a session's, and others as such names
 # vary: sid, JSESSIONID, connect.sid, _app_session), not Set-Cookie's attributes (Path=/)

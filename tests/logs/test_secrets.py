@@ -256,3 +256,31 @@ def test_an_old_bundles_templates_go_out_redacted(monkeypatch):
     assert "db login failed password=<SECRET>" in [e["template"] for e in explained]
     assert not any("hunter2" in t for t in texts + [e["template"] for e in explained])
     assert model.template_ids == old.template_ids and ids[0] in model.template_ids
+
+
+@pytest.mark.parametrize("line, want", [
+    # a quoted value holding an escaped quote (RFC 7616's quoted-string), or an escaped
+    # backslash last: the parameters after it are still read
+    ('Authorization: Digest username="a\\"b", realm="api", response="6629fae49393a05397450978507c4ef1"',
+     'Authorization: Digest username="a\\"b", realm="api", response="<SECRET>"'),
+    ('Authorization: Digest username="a\\\\", response="6629fae49393a05397450978507c4ef1"',
+     'Authorization: Digest username="a\\\\", response="<SECRET>"'),
+    # the same in a JSON string: quotes as \", an escaped quote as \\\", a backslash as \\\\
+    (('{"Authorization": "Digest username=\\"a\\\\\\"b\\", realm=\\"api\\", '
+      'response=\\"6629fae49393a05397450978507c4ef1\\""}'),
+     ('{"Authorization": "Digest username=\\"a\\\\\\"b\\", realm=\\"api\\", '
+      'response=\\"<SECRET>\\""}')),
+    (('{"Authorization": "Digest username=\\"a\\\\\\\\\\", '
+      'response=\\"6629fae49393a05397450978507c4ef1\\""}'),
+     '{"Authorization": "Digest username=\\"a\\\\\\\\\\", response=\\"<SECRET>\\""}'),
+    # a response whose closing quote is not in the text (a text cut), to its end
+    ('Authorization: Digest username="bob", response="6629fae4 9393a053',
+     'Authorization: Digest username="bob", response="<SECRET>'),
+    # a quoted value over a line break, as before
+    ('Authorization: Digest username="a\nb", response="6629fae49393a05397450978507c4ef1"',
+     'Authorization: Digest username="a\nb", response="<SECRET>"'),
+])
+def test_a_digest_response_after_an_escaped_quote_is_redacted(line, want):
+    """The parameter scan stopped at a quoted value holding an escaped quote
+    (``username="a\\"b"``): the ``response`` after it went out as logged."""
+    assert redact_secrets(line) == want

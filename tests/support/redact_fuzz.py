@@ -241,7 +241,13 @@ def auth_header(rng: random.Random) -> tuple[str, list[str]]:
     RULES[f"header.{form}"] += 1
     if form == "digest":
         response = _random(rng, "0123456789abcdef", 32, 32)
-        return ((f'{name}: Digest username="bob", realm="api", nonce="{_random(rng, _ALNUM, 16, 16)}"'
+        # RFC 7616's quoted-string: a quote or a backslash in it escaped (an OTLP kvlist
+        # body's JSON escapes it again: username=\\"a\\\\\\"b\\")
+        user = "bob"
+        if rng.random() < 0.3:
+            RULES["header.digest.escaped"] += 1
+            user = _random(rng, _ALNUM, 1, 6) + rng.choice(['\\"', "\\\\"]) + _random(rng, _ALNUM, 0, 6)
+        return ((f'{name}: Digest username="{user}", realm="api", nonce="{_random(rng, _ALNUM, 16, 16)}"'
                 f', uri="/orders", response="{response}"'), [response])
     if form == "x-api-key":
         value = _random(rng, _ALNUM, 6, 40)
