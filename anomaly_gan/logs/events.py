@@ -74,7 +74,7 @@ from anomaly_gan.config import (
     zone_of,
 )
 from anomaly_gan.logs.otlp import body_text, log_records, severity_level
-from anomaly_gan.logs.secrets import quote_redacted, redact_secrets
+from anomaly_gan.logs.secrets import quote_redacted, redact_head, redact_secrets
 from anomaly_gan.otlp import LOGS, OtlpFieldError, attribute, decode_proto, nanos
 from anomaly_gan.stream.events import (
     LOG_REASONS,
@@ -660,7 +660,7 @@ class LogParser:
                     if _numeric_event(text) else "")
             return InvalidEvent("no_match",
                                 f"line does not match logs.regex: "
-                                f"{redact_secrets(text[:4096])[:120]!r}{hint}")
+                                f"{redact_head(text, 120)[0]!r}{hint}")
         groups = m.groupdict()
         entity = groups.get("entity") or self.entity
         if not entity:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["quote_redacted", "redact_secrets"]
+__all__ = ["REDACT_CHARS", "quote_redacted", "redact_head", "redact_secrets"]
 
 SECRET = "<SECRET>"
 
@@ -267,11 +267,47 @@ def redact_secrets(text: str) -> str:
     return text
 
 
+#: The characters of a text that :func:`redact_head` reads (a refused field or a bad line may
+#: hold 64 KiB: each is quoted by its head, at a bounded cost).
+REDACT_CHARS = 4096
+_SPACES = " \t\n\r\f\v"
+
+
+def redact_head(text: str, chars: int) -> tuple[str, bool]:
+    """The first ``chars`` characters of ``text`` with its credentials as ``<SECRET>``,
+    and whether that is all of it. Only its first :data:`REDACT_CHARS` characters are read;
+    where it has more, their last word goes too, whatever it is: the cut may have run
+    through a credential, which is one no longer (a URL's password before its '@', a token
+    cut under 8 characters, a value cut to a count or a word). Until 2026-12-07 its first
+    part went out where a long credential before it had shrunk to ``<SECRET>``. Each rule
+    that a cut keeps from matching reads a credential without whitespace; a quoted value,
+    which may hold some, runs to the end of a text that holds no closing quote.
+
+    >>> redact_head("token=" + "x" * 4070 + " https://bob:hunter2@db", 80)
+    ('token=<SECRET> ', False)
+    """
+    head = redact_secrets(text[:REDACT_CHARS])
+    if len(text) <= REDACT_CHARS:
+        return head[:chars], len(head) <= chars
+    return head[: max(map(head.rfind, _SPACES)) + 1][:chars], False
+
+
 def quote_redacted(value: object, width: int) -> str:
     """``repr(value)`` cut at ``width`` characters, its credentials as ``<SECRET>`` before
-    the cut (one cut in two is no longer one): a refused field quoted in an error.
+    the cut (one cut in two is no longer one): a refused field quoted in an error. A
+    string's text is redacted, then quoted, and the quote redacted too (a value quoted over a
+    line break is one in the quote); where the text was cut, ``...`` ends it where there is
+    room.
 
     >>> quote_redacted("token=hunter2 at 12:00", 20)
     "'token=<SECRET> at 1"
+    >>> quote_redacted("token=" + "x" * 4070 + " https://bob:hunter2@db", 80)
+    "'token=<SECRET> ..."
     """
-    return redact_secrets(repr(value)[:4096])[:width]
+    if type(value) is not str:
+        text, whole = redact_head(repr(value), width)
+        return text if whole else (text + "...")[:width]
+    head, whole = redact_head(value, width)
+    quoted = repr(head)
+    return redact_secrets(quoted)[:width] if whole else (
+        redact_secrets(quoted[:-1]) + "...")[:width]

@@ -10,6 +10,7 @@ import pytest
 from anomaly_gan.config import LogsConfig
 from anomaly_gan.logs.events import LogEvent, LogParser
 from anomaly_gan.logs.model import fit_log_model
+from anomaly_gan.logs.secrets import quote_redacted
 from anomaly_gan.logs.templates import redact_secrets
 
 
@@ -284,3 +285,45 @@ def test_a_digest_response_after_an_escaped_quote_is_redacted(line, want):
     """The parameter scan stopped at a quoted value holding an escaped quote
     (``username="a\\"b"``): the ``response`` after it went out as logged."""
     assert redact_secrets(line) == want
+
+
+def straddling(before: str, secret: str) -> str:
+    """A value whose 4,096th character is the 7th of ``secret`` (where quote_redacted cut
+    the text before it redacted it), after a long credential that shrinks to ``<SECRET>``."""
+    filler = "token=" + "x" * (4096 - 6 - 7 - len(before) - 1) + " "
+    return filler + before + secret + " ok"
+
+
+@pytest.mark.parametrize("before, secret, after", [
+    ("postgres://bob:", "hunter2QZpw", "@db.local/x"),  # a URL's password before its '@'
+    ("Bearer ", "abcdEFGH1234", ""),  # a token cut under 8 characters
+    ("session ", "eyJhbGciOiJIUzI1NiJ9", ".eyJzdWIiOiJib2IifQ.c2ln"),  # a JWT before its dots
+    ("using ", "AKIAIOSFODNN7EXAMPLE", ""),  # an AWS key id cut under 20 characters
+    ("Authorization: ", "hunterQ7x", ""),  # a lone value cut to a plain word
+    ("pass=", "123456abc", ""),  # a pass= value cut to a count
+    ('Authorization: Digest username="bob", response="', "6629fae49393a053", '"'),
+])
+def test_a_credential_the_quote_cut_ran_through_goes_out_as_no_part(before, secret, after):
+    """quote_redacted cut the text at 4,096 characters before it redacted it: a credential
+    the cut ran through lost the form its rule reads (a URL before its '@', a token under 8
+    characters), and with the long credential before it as ``<SECRET>`` its first part
+    came into the quoted 80 characters."""
+    value = straddling(before, secret)[:-3] + after + " ok"
+    quoted = quote_redacted(value, 80)
+    assert quoted.startswith("'token=<SECRET> "), quoted
+    assert not any(secret[i:i + 3] in quoted for i in range(len(secret) - 2)), quoted
+
+
+def test_a_long_line_of_base64_is_quoted_without_it():
+    """A key's body of more than 4,096 characters alone in a field: cut, its quoted form had
+    no closing quote, so it was no "line of base64 alone"."""
+    quoted = quote_redacted(PEM_BODY * 80, 80)
+    assert PEM_BODY[:8] not in quoted, quoted
+
+
+def test_a_no_match_line_is_quoted_without_a_credential_the_cut_ran_through():
+    parser = LogParser(format="regex", regex=r"^(?P<ts>\S+) (?P<level>[A-Z]+) (?P<message>.*)$",
+                       entity="app")
+    bad = parser.parse(straddling("postgres://bob:", "hunter2QZpw")[:-3] + "@db.local/x")
+    assert bad.reason == "no_match"
+    assert "token=<SECRET>" in bad.detail and "hunter" not in bad.detail, bad.detail
