@@ -219,8 +219,8 @@ def redact_secrets(text: str) -> str:
     """``text`` with credentials replaced by ``<SECRET>``: the value of a key naming one
     (URL-encoded too; ``pass=`` unless a count), a Bearer/Basic token, an Authorization
     header's credentials, a Digest response, a Cookie header's values, a PEM private key's
-    body, a line of base64 alone (a key's body line as an event of its own), a JWT, a URL's password and an AWS access key id (emails, IPs and ids stay, to be
-    read).
+    body, a line of base64 alone (a key's body line as an event of its own), a JWT, a URL's
+    password and an AWS access key id (emails, IPs and ids stay, to be read).
 
     >>> redact_secrets("login failed for bob password=hunter2 from 10.0.0.7")
     'login failed for bob password=<SECRET> from 10.0.0.7'
