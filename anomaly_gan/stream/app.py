@@ -139,6 +139,8 @@ class Scorer:
         # them), and when the loop last resumed reading after one.
         self._errors_since: float | None = None
         self._error_marks: dict[Any, int] = {}
+        # Assigned with nothing read when one came: a record read from them is progress.
+        self._unread_at_error: set[Any] = set()
         self._handling: tuple[Any, int] | None = None
         self._resumed_after_error: float | None = None
         self._flush_timeout_s = min(k.delivery_stall_seconds, 30.0,
@@ -375,11 +377,12 @@ class Scorer:
             if self._revoked or self._assigned_log:
                 self._apply_rebalance()
             revoked, resumed, self._resumed = self._revoked, self._resumed, set()
-            for tp, msgs in records.items():
-                if tp not in revoked and tp not in resumed:
-                    self._consume(tp, msgs)
-            if self._error_marks and any(o > self._error_marks.get(tp, o)
-                                         for tp, o in self._next.items()):
+            consumed = [tp for tp in records if tp not in revoked and tp not in resumed]
+            for tp in consumed:
+                self._consume(tp, records[tp])
+            if (self._error_marks and any(o > self._error_marks.get(tp, o)
+                                          for tp, o in self._next.items())
+                    or any(records[tp] and tp in self._unread_at_error for tp in consumed)):
                 self._progressed("read past the offset where the last error came")
             self._collect(wait=False)
             # The model is idle: score what is ready now (after max_latency_ms, 0 by default).
@@ -856,7 +859,8 @@ class Scorer:
           bad spot, committed again at each replay, commit the same offsets: no progress);
         - a poll cycle that handled records past the furthest offset a partition had been
           read to when one of the run's errors came (for an error raised while records
-          were handled, past the end of those records), so the spot that failed has been
+          were handled, past the end of those records; for a partition assigned but not
+          read yet when it came, any record read from it), so the spot that failed has been
           passed; the position alone cannot tell, since polls return the records before a
           bad batch and only the poll that reaches it raises;
         - ``serve.kafka.input_stall_seconds`` of reading with no error after the last
@@ -874,6 +878,14 @@ class Scorer:
             self._handling = None
         for tp, offset in marks.items():
             self._error_marks[tp] = max(self._error_marks.get(tp, offset), offset)
+        # Not read since the rewind, or ever: where they stand is not known here (a consumer
+        # call), and any record read from them lies past it. Until 2026-12-07 they had no
+        # mark, so reading them was no progress, and the marks of partitions read before
+        # outlived the run the docs end there: a partition revoked then, assigned again and
+        # read past its old mark ended a later run while another stayed stuck (seed 700333
+        # of tests/stream/test_scorer_progress_fuzz.py).
+        self._unread_at_error.update(tp for tp in self._next_assignment()
+                                     if tp not in self._error_marks)
         if self._errors_since is None:
             self._errors_since = now
         self._resumed_after_error = None
@@ -896,6 +908,7 @@ class Scorer:
             log.info("the loop made progress after %d error replays (%s)", replays, how)
         self._errors_since = self._resumed_after_error = None
         self._error_marks.clear()
+        self._unread_at_error.clear()
         self.health.error_replays = (0, 0.0, "")
 
     def _check_errors(self) -> None:

@@ -899,6 +899,91 @@ def test_a_partition_assigned_again_is_no_progress_past_an_error_at_every_replay
     assert io.furthest == 10
 
 
+class TwoPartitionIO(FakeIO):
+    """Partitions ``A`` and ``B`` (a list of records each, read ``per_poll`` a poll from the
+    position), the group's commit in ``group``; B's poll raises at offset ``bad`` every time
+    it gets there, and ``hiccups`` polls raise once each before anything is read."""
+
+    def __init__(self, per_poll=2):
+        super().__init__([])
+        self.logs = {A: [], B: []}
+        self.pos, self.group, self.assigned = {A: 0, B: 0}, {}, {A, B}
+        self.bad, self.hiccups, self.per_poll = None, 0, per_poll
+        self.furthest = dict(self.pos)  # the furthest position a poll reached
+
+    def seek(self, tp, offset):
+        super().seek(tp, offset)
+        self.pos[tp] = offset or 0
+
+    def committed(self, tp):
+        return self.group.get(tp)
+
+    def commit(self, offsets):
+        super().commit(offsets)
+        self.group.update(offsets)
+
+    def assignment(self):
+        return set(self.assigned)
+
+    def poll(self, timeout_ms, max_records=None):
+        if self.hiccups:
+            self.hiccups -= 1
+            raise RuntimeError("the broker hiccuped")
+        if B in self.assigned and self.pos[B] == self.bad:
+            raise RuntimeError(f"cannot read the record batch at offset {self.bad}")
+        out = {}
+        for tp in sorted(self.assigned):
+            end = self.bad if tp == B and self.bad is not None and self.pos[B] < self.bad else None
+            recs = self.logs[tp][self.pos[tp]:end][:self.per_poll]
+            if recs:
+                out[tp], self.pos[tp] = recs, self.pos[tp] + len(recs)
+                self.furthest[tp] = max(self.furthest[tp], self.pos[tp])
+        return out
+
+
+A, B = TP("events", 0), TP("events", 1)
+
+
+def test_a_partition_back_after_a_revoke_is_no_progress_past_an_error_its_absence_saw():
+    """An error comes while A has been read and B not yet; A is revoked; B is read (the
+    documented progress: B read past where it stood when the error came), then B's poll
+    raises at the same offset at every replay. A comes back and is read past where it had
+    been read to before the revoke: no error of this run came while A was assigned, so that
+    is no progress. The scorer marked only the partitions it had read, missed B's progress,
+    kept A's mark from before it, and A's re-read ended the run: /readyz answered 200 while
+    B was stuck (tests/stream/test_scorer_progress_fuzz.py, seed 700333)."""
+    clock = Clock()
+    io = TwoPartitionIO()
+    io.logs[A] = events([(t, 1.0) for t in range(3)], entity="a")
+    scorer, _ = make(io, clock=clock, serve=ERROR_LOOP)
+    scorer._pool.shutdown()
+    scorer._pool = Inline(random.Random(0))
+    scorer._backoff = SeededBackoff(scorer._backoff.ceiling_s, random.Random(0))
+    scorer._stop = HandClockStop(clock)
+    scorer.health.broker_up = True
+    _turns(scorer, clock, 3)
+    assert io.pos == {A: 3, B: 0}
+    io.hiccups = 1  # an error with A read to 3, B not read
+    _turns(scorer, clock, 3)
+    offsets = scorer.on_revoked([A])
+    if offsets:
+        io.commit(offsets)  # as KafkaIO's listener does
+    io.assigned.discard(A)
+    io.logs[A] += events([(3, 1.0)], start=3, entity="a")  # A's next record, unread yet
+    io.logs[B] = events([(t, 1.0) for t in range(10)], entity="b")
+    io.bad = 5
+    _turns(scorer, clock, 12)
+    assert not scorer.health.ready()[0]  # B stuck at 5
+    while not scorer._must_rewind:  # A comes back as B's error replays: no error before
+        _turns(scorer, clock, 0.5)  # the rewind, which seeks both, and the next poll
+    io.assigned.add(A)
+    scorer.on_assigned([A])
+    answers = _turns(scorer, clock, 4)
+    assert io.furthest[A] == 4  # A read past where it had been read to before the revoke
+    assert not any(ok for ok, _ in answers), [why for ok, why in answers if ok][:1]
+    assert io.furthest[B] == 5
+
+
 def test_transient_errors_on_an_idle_scorer_keep_it_ready():
     """An error now and then on a scorer with nothing to read: no commit moves and nothing
     new is read, yet each error is one that did not recur within input_stall_seconds."""
