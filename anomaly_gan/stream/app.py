@@ -829,6 +829,10 @@ class Scorer:
                           else self._reset_to[tp] if tp in self._reset_to
                           else self.io.committed(tp))
                 self.io.seek(tp, offset)
+                if tp not in self._committed and tp in self._reset_to:
+                    # its commit is still due: until 2026-12-07 only a partition read since
+                    # was committed, so an idle one kept the group's offset past the end
+                    self._next[tp] = offset
         except Exception as exc:  # noqa: BLE001 - e.g. the coordinator is away
             log.warning("cannot seek back yet; will retry", extra={"fields": {"error": str(exc)}})
             self._resume_at = self.mono() + self._backoff.next()

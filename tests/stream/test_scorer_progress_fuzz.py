@@ -741,3 +741,35 @@ def test_a_momentary_outage_after_a_replaced_consumer_keeps_the_input_stall():
             break
     assert w.counts.get("blip", 0) >= 3
     assert not run.scorer.health.ready()[0]
+
+
+def test_a_reset_whose_commit_a_replay_cut_off_is_committed_without_a_read():
+    """docs/streaming.md *Broker outages*: the new position of a reset past the end is
+    committed. A replay due before its commit landed cleared the positions and sought the
+    partition to the reset; until 2026-12-07 only a partition read since was committed, so
+    an idle partition (``latest``: nothing after the end) kept the group's offset past the
+    end: a revoke committed nothing for it and the next owner, or the next process, reset it
+    again (seed 800934)."""
+    run = _named_run()
+    w, tp = run.world, run.world.tps[0]
+    for _ in range(4):
+        _world_turn(run)
+    w.group[tp] = len(w.logs[tp]) + 1000  # committed against another cluster
+    w.auto_offset_reset = "latest"
+    w.restart()
+    run.scorer, run.reg = build(w, 1, 2.0, 2.0)
+    run.scrape = run.reg.restricted_registry(SCRAPED)
+    w.commit_failures = 1 << 30  # the reset's commit does not land
+    for _ in range(100):
+        _world_turn(run)
+        if w.counts.get("offset_reset"):
+            break
+    assert w.counts.get("offset_reset") == 1
+    w.poll_errors = 1  # a replay: the rewind seeks the partition to the reset
+    for _ in range(20):
+        _world_turn(run)
+    w.commit_failures = 0
+    for _ in range(40):
+        _world_turn(run)
+    assert w.group[tp] == len(w.logs[tp]), (w.group, run.shown)
+    assert w.counts.get("offset_reset") == 1
