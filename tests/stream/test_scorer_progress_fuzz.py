@@ -293,7 +293,8 @@ class Run:
         self.scorer.turn()
         if w.producer == "ok":
             w.answer()  # the broker acknowledges within milliseconds
-        if w.facts.errors and self.clock.now - w.facts.errors[-1] >= self.case.input_limit:
+        since = w.facts.reading_since
+        if w.facts.errors and since is not None and self.clock.now - since >= self.case.input_limit:
             w._progress("no error for input_stall_seconds")
         w.update_unread()
         if self.faults():

@@ -126,6 +126,9 @@ class Facts:
     unread_since: float | None = None  # input waits unread on an assigned partition since
     errors: list[float] = field(default_factory=list)  # error replays since the last progress
     marks: dict[Any, int] = field(default_factory=dict)  # furthest read when one of them came
+    # when the loop polled again after the last of them (its backoff over): "input_stall_seconds
+    # of reading with no error after the last replay" counts from here, not from the error
+    reading_since: float | None = None
     errors_total: int = 0
     down_since: float | None = None
     progress: list[str] = field(default_factory=list)  # each progress the docs name, by kind
@@ -193,6 +196,8 @@ class World:
 
     def poll(self, timeout_ms: int, max_records: int | None = None) -> dict:
         now, f = self.clock(), self.facts
+        if f.errors and f.reading_since is None:
+            f.reading_since = now
         if self.rebalance is not None:
             revoke, assign = self.rebalance
             self.rebalance = None
@@ -219,6 +224,7 @@ class World:
                     else "the broker hiccuped")
             self.poll_errors = max(self.poll_errors - 1, 0)
             f.errors.append(now)
+            f.reading_since = None
             f.errors_total += 1
             for tp in self.assigned:
                 f.marks[tp] = max(f.marks.get(tp, 0), self.read_to[tp])
@@ -302,6 +308,7 @@ class World:
     def _progress(self, how: str) -> None:
         self.facts.errors.clear()
         self.facts.marks.clear()
+        self.facts.reading_since = None
         self.facts.progress.append(how)
 
     def connected(self) -> bool:
