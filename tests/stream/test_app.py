@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -13,8 +12,7 @@ from prometheus_client import CollectorRegistry
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.metrics import StreamMetrics
-from tests.support.rebalance import Inline
-from tests.support.scorer_world import HandClockStop, SeededBackoff
+from tests.support.scorer_world import on_hand_clock
 from tests.support.stream_fakes import (
     IN,
     TP,
@@ -874,15 +872,9 @@ def test_a_partition_assigned_again_is_no_progress_past_an_error_at_every_replay
     clock = Clock()
     io = BadSpotIO(n=20, bad=10)
     scorer, _ = make(io, clock=clock, serve=ERROR_LOOP)
-    # The model thread on the loop's, the backoff's jitter seeded and its waits on the hand
-    # clock: with the real thread, the global random's jitter and real waits, where the
-    # revoke found the loop differed from run to run (its commit at 6 or 8: 1 run in 3 of
-    # the file failed)
-    scorer._pool.shutdown()
-    scorer._pool = Inline(random.Random(0))
-    scorer._backoff = SeededBackoff(scorer._backoff.ceiling_s, random.Random(0))
-    scorer._stop = HandClockStop(clock)
-    scorer.health.broker_up = True
+    # repeatable: with the real thread and jitter, the revoke found the loop at another
+    # commit from run to run (6 or 8: 1 run in 3 of the file failed)
+    on_hand_clock(scorer, clock, seed=0)
     _turns(scorer, clock, 30)
     assert not scorer.health.ready()[0]
     offsets = scorer.on_revoked([IN])
@@ -956,11 +948,7 @@ def test_a_partition_back_after_a_revoke_is_no_progress_past_an_error_its_absenc
     io = TwoPartitionIO()
     io.logs[A] = events([(t, 1.0) for t in range(3)], entity="a")
     scorer, _ = make(io, clock=clock, serve=ERROR_LOOP)
-    scorer._pool.shutdown()
-    scorer._pool = Inline(random.Random(0))
-    scorer._backoff = SeededBackoff(scorer._backoff.ceiling_s, random.Random(0))
-    scorer._stop = HandClockStop(clock)
-    scorer.health.broker_up = True
+    on_hand_clock(scorer, clock, seed=0)
     _turns(scorer, clock, 3)
     assert io.pos == {A: 3, B: 0}
     io.hiccups = 1  # an error with A read to 3, B not read

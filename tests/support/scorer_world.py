@@ -493,10 +493,18 @@ def build(world: World, seed: int, delivery_limit: float, input_limit: float,
     world.watcher = watcher
     scorer = Scorer(cfg, world.models[world.bundle], world, StreamMetrics(reg), health,
                     watcher=watcher, monotonic=clock, clock=lambda: 1_795_000_000.0)
+    on_hand_clock(scorer, clock, seed)
+    world.scorer = scorer
+    return scorer, reg
+
+
+def on_hand_clock(scorer: Scorer, clock: Any, seed: int) -> None:
+    """``scorer`` made repeatable on the hand ``clock``: the model's work done on the loop's
+    thread, the backoff's jitter seeded and its waits on the clock, and the broker up (as
+    after serve's connect). With the real thread, the global random's jitter and real waits,
+    where a test's revoke found the loop differed from run to run."""
     scorer._pool.shutdown()  # it starts its thread at the first submit: none yet
     scorer._pool = Inline(random.Random(seed))
     scorer._stop = HandClockStop(clock)
     scorer._backoff = SeededBackoff(scorer._backoff.ceiling_s, random.Random(seed))
-    world.scorer = scorer
-    health.broker_up = True  # as after serve's connect
-    return scorer, reg
+    scorer.health.broker_up = True
