@@ -233,9 +233,10 @@ class ModelWatcher:
         except Exception as exc:  # noqa: BLE001 - a broken bundle must never stop the scorer
             error = exc
         if self._changed(bundle, fp):
+            # neither the model in use nor one loaded (it may be gone): not a good check
             log.warning("model bundle %s changed while it was loaded; loading it again at the "
                         "next check", bundle)
-            return True
+            return False
         if error is not None:
             self._refuse(fp, error)
             return False

@@ -444,3 +444,28 @@ def test_check_now_checks_at_once_and_retries_a_refused_bundle():
         assert w.stop(timeout_s=30)
     assert results == ["failure", "success"]
     assert w.take().version == "v2"
+
+
+def test_a_bundle_that_changes_or_vanishes_while_it_loads_is_not_a_good_check():
+    """A version directory removed while it loaded (a prune, a hand `rm -r`) was dropped
+    as "changed while it was loaded", and that check counted as a good one: the watcher's
+    last-check time moved on while the path named no bundle at all."""
+    present = {"v2": True}
+
+    def fingerprint(p):
+        if not present["v2"]:
+            raise FileNotFoundError(2, "No such file or directory", p)
+        return "fp-v2"
+
+    def load(p):
+        present["v2"] = False  # removed mid-load
+        raise FileNotFoundError(2, "No such file or directory", f"{p}/nets")
+
+    results, checked = [], []
+    w = ModelWatcher("store", 60.0, fake("v1"), "fp-v1", on_result=results.append, loader=load,
+                     fingerprint=fingerprint, resolve=lambda p: p, on_checked=checked.append,
+                     clock=lambda: 1.0)
+    w.check_once()
+    assert checked == [] and results == [] and w.take() is None
+    w.check_once()  # the path names nothing: one failure, the check time still put
+    assert checked == [] and results == ["failure"]
