@@ -2,8 +2,9 @@
 
 The gauge is the median score of the last 1,024 scored windows minus the median score on the
 bundle's held-out normal data, divided by that data's robust spread (IQR / 1.349): about 0
-while the stream looks like the data the model was calibrated on. A hot reload changes the
-baseline, not the recent scores.
+while the stream looks like the data the model was calibrated on, ``+inf`` once most recent
+windows are unscorable (their score is ``+inf``). A hot reload changes the baseline, not the
+recent scores.
 """
 
 from __future__ import annotations
@@ -70,7 +71,11 @@ class BaselineDrift:
         self._i = (self._i + m) % size
 
     def refresh(self) -> None:
-        """Set the gauge from the recent scores (left unchanged while there are none)."""
-        recent = self._recent[np.isfinite(self._recent)]
+        """Set the gauge from the recent scores (left unchanged while there are none).
+
+        An unscorable window's ``+inf`` counts like any score above the baseline: a stream
+        the model mostly cannot score reads ``+inf``, not the median of the few it could.
+        """
+        recent = self._recent[~np.isnan(self._recent)]  # NaN: a slot not filled yet
         if recent.size:
             self.gauge.set((float(np.median(recent)) - self._median) / self._scale)

@@ -43,3 +43,26 @@ def test_a_reload_moves_the_baseline_and_keeps_the_recent_scores():
 def test_a_model_without_quantiles_measures_raw_scores():
     assert baseline_stats(SimpleNamespace()) == (0.0, 1.0)
     assert baseline_stats(model([3.0] * 5)) == (3.0, 1.0)  # no spread: unit scale
+
+
+def test_unscorable_windows_count_in_the_recent_median():
+    """An unscorable window (+inf, a reading past float32 in the model) was left out of the
+    median: with 600 of the last 1,024 windows unscorable, or all of them, the gauge read 0,
+    "looks like the training baseline", and AnomalyGanBaselineDrift stayed quiet."""
+    g, value = gauge()
+    drift = BaselineDrift(g)
+    drift.set_model(model([0.0, 1.0, 2.0, 3.0, 4.0]))
+    drift.observe(np.full(1024, 2.0))
+    drift.refresh()
+    assert value() == 0.0
+    scores = np.full(1024, 2.0)
+    scores[:600] = np.inf
+    drift.observe(scores)
+    drift.refresh()
+    assert value() == np.inf
+    drift.observe(np.full(1024, np.inf))
+    drift.refresh()
+    assert value() == np.inf
+    drift.observe(np.full(1024, 2.0))  # scorable again: back to the baseline
+    drift.refresh()
+    assert value() == 0.0
