@@ -911,3 +911,39 @@ def test_a_signal_once_the_version_is_promoted_does_not_report_interrupted(
     assert (code, json.loads(out)["promoted"]) == (0, True), err
     assert "interrupted" not in err
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
+
+
+def test_the_filter_phase_says_how_far_scoring_the_rows_has_got(store, tmp_path, config_file,
+                                                                tiny_detector, monkeypatch,
+                                                                capsys):
+    """`[filter] scoring N rows with the current version` was the last line for as long as
+    that scoring took (a week of 100 entities' rows: over a minute), where `score` says how far the
+    same work has got every PROGRESS_SECONDS: `retrain: scored N of M windows (P%) in Ts`
+    now comes the same way, over every file's windows (not a phase line: --quiet drops it)."""
+    import copy
+
+    from anomaly_gan import cli
+    from tests.retrain.conftest import write_csvs
+    from tests.retrain.plant import rows
+
+    def trained(*_a, **_k):  # what was trained is not this test's concern
+        det = copy.copy(tiny_detector)
+        det.metadata = dict(tiny_detector.metadata)
+        return det
+
+    monkeypatch.setattr("anomaly_gan.train.train_detector", trained)
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 1e-9)  # every chance to say it
+    data = write_csvs(tmp_path, [rows(300, seed=1), rows(200, seed=2)])
+    argv = ["retrain", "--config", config_file(), "--store", str(store.root), "--data", *data,
+            "--no-promote"]
+    assert cli.main(argv) in (0, 4)
+    lines = capsys.readouterr().err.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("[filter] scoring"))
+    scored = [line for line in lines if line.startswith("retrain: scored ")]
+    windows = (300 - 15) + (200 - 15)
+    assert scored and scored[-1].startswith(
+        f"retrain: scored {windows} of {windows} windows (100%) in "), lines
+    assert lines.index(scored[0]) > at
+    assert cli.main([*argv, "--quiet"]) in (0, 4)
+    assert not [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("retrain: scored ")]
