@@ -340,8 +340,10 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             f"(serve.alerts.silences_path)" + (": their spans are left out" if len(silences)
                                                 else ""))
     current_name = store.current()
-    if req.promote:
-        store.predecessor()  # a damaged history.json fails now, not after training
+    if req.promote or cfg.retrain.keep_versions:
+        # a damaged history.json fails now, not after training: the promote reads it, and so
+        # does retrain.keep_versions' prune (with --no-promote it was a [prune] warning)
+        store.predecessor()
     info = inspect_bundle(store.path_of(current_name, current=True)) if current_name else None
     check_kind(cfg, info, req.store)
     cfg = keep_former_defaults(cfg, info, say)

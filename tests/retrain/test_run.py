@@ -91,6 +91,26 @@ def test_a_damaged_history_fails_before_training_and_adds_no_version(store, tmp_
     assert snapshot(store.root) == before
 
 
+def test_a_damaged_history_fails_before_training_with_no_promote_and_keep_versions(
+        store, tmp_path, config_file, no_training):
+    """A --no-promote retrain does not promote, but with retrain.keep_versions it prunes at
+    its end, which reads history.json: a damaged one was found there, after training, as a
+    `[prune] warning:` with the candidate saved and exit 0."""
+    from anomaly_gan.config import load_config
+    from anomaly_gan.errors import StoreError
+    from anomaly_gan.retrain.run import retrain
+    from tests.retrain.conftest import snapshot, write_csvs
+    from tests.retrain.plant import rows
+
+    data = write_csvs(tmp_path, [rows(400, seed=1)])
+    (store.root / "history.json").write_text("{")
+    before = snapshot(store.root)
+    cfg = load_config(config_file(retrain={"keep_versions": 2}))
+    with pytest.raises(StoreError, match=r"history\.json: promotion history is not valid JSON"):
+        retrain(cfg, RetrainRequest(store=str(store.root), files=tuple(data), promote=False))
+    assert snapshot(store.root) == before
+
+
 def test_an_unwritable_store_fails_before_training(store, tmp_path, config_file, no_training,
                                                    monkeypatch):
     """It was found when saving the candidate, after training."""
