@@ -341,10 +341,9 @@ def _hint(name: str, cell: str) -> str:
     if "\n" in cell:  # `49,"3` swallowed the rest of the file into one cell
         return (f" (a quote opened in this cell is never closed: the cell runs on over "
                 f"{cell.count(chr(10)) + 1} lines)")
-    for sep, what in ((";", "';'"), ("\t", "tab")):
-        parts = cell.split(sep)
-        if sep in name or (len(parts) > 1 and all(_is_number(p.strip()) for p in parts)):
-            return f" (the file looks {what}-separated; only comma-separated files are read)"
+    separated = _separator_hint(name, cell)
+    if separated:
+        return separated
     if name and _DATE_OR_TIME.search(cell):
         # score reads the model's data.timestamp_column and takes no --config: a new name
         # for the column is what works for every command
@@ -354,6 +353,22 @@ def _hint(name: str, cell: str) -> str:
     if _WORD.fullmatch(cell) and (key in _ENTITY_NAMES or key.endswith(("_id", "_name"))):
         return (f" (an entity column? offline, each file is one entity: split the file by "
                 f"{name!r} and leave the column out)")
+    return ""
+
+
+def _separator_hint(name: str, cell: str) -> str:
+    """:func:`_hint`'s words for a cell (under the header ``name``) of a file separated by
+    ';' or tabs, else ''.
+
+    >>> _separator_hint("", "1;0")
+    " (the file looks ';'-separated; only comma-separated files are read)"
+    >>> _separator_hint("label", "0 or 1")
+    ''
+    """
+    for sep, what in ((";", "';'"), ("\t", "tab")):
+        parts = cell.split(sep)
+        if sep in name or (len(parts) > 1 and all(_is_number(p.strip()) for p in parts)):
+            return f" (the file looks {what}-separated; only comma-separated files are read)"
     return ""
 
 
@@ -829,11 +844,13 @@ def _checked_row_values(row: list[str], line: int, path: Path, feature_cols: lis
                     f"{brief(header[ts_col])}; features are numbers: leave {col} out)")
         elif number is _label_number:
             # a labels file of yes/no: its first 'no' was taken for the header, and the
-            # line named it a column, 'column 'no': not a number: 'no''
+            # line named it a column, 'column 'no': not a number: 'no''; one saved with ';'
+            # or tabs is told so, as a data file is (its line blamed the header '0;1')
             named = has_header and names[j].strip().lower() not in LABEL_NAMES
-            hint = (" (expected a label: 0 or 1, or true/false"
-                    + (f"; the first line, {brief(names[j])}, was read as a header"
-                       if named else "") + ")")
+            hint = _separator_hint(names[j] if has_header else "", cell) or (
+                " (expected a label: 0 or 1, or true/false"
+                + (f"; the first line, {brief(names[j])}, was read as a header"
+                   if named else "") + ")")
         else:
             hint = _hint(names[j] if has_header else "", cell)
         raise DataError(

@@ -183,6 +183,18 @@ def test_labels_of_words_are_refused_as_labels_not_as_a_column(tmp_path):
         read_labels(write(tmp_path, "label\n0\nyes\n", "m.csv"))
 
 
+def test_labels_separated_by_semicolons_or_tabs_are_refused_saying_so(tmp_path):
+    """A labels file saved with ';' (a spreadsheet in a decimal-comma locale) or tabs was
+    refused as 'the first line, '0;1', was read as a header': the line blamed a header and
+    said nothing of the separator, which a data file's error names."""
+    for text, sep in (("label;x\n0;1\n1;1\n", "';'"), ("0;1\n1;1\n0;0\n", "';'"),
+                      ("timestamp\tlabel\n1\t0\n2\t1\n", "tab")):
+        with pytest.raises(DataError, match=rf"l\.csv: line 2, column .*: not a number: .* "
+                                            rf"\(the file looks {sep}-separated; only "
+                                            rf"comma-separated files are read\)$"):
+            read_labels(write(tmp_path, text, "l.csv"))
+
+
 def test_parquet_round_trip(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
