@@ -287,11 +287,25 @@ def check_creatable(path: str | os.PathLike[str], what: str,
 
 def check_output_file(path: str | os.PathLike[str], what: str = "output file") -> None:
     """Refuse an output path that exists as anything but a regular file (a FIFO, a device,
-    a directory, a symlink), then check it could be created. Creates nothing."""
+    a directory, a symlink), or that names a directory or nothing (``res/``, ``res/.``,
+    ``''``), then check it could be created. Creates nothing.
+
+    >>> check_output_file("results/", "scores CSV")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    anomaly_gan.errors.OutputError: results/: names a directory, not a file; expected ...
+    """
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         st = None
+        # `res/` was written as a file named res; '' (an unset variable) as '.', refused
+        # only by the write, after the whole scoring run
+        if not os.fspath(path):
+            raise OutputError(f"'': an empty path; expected a regular file path for the "
+                              f"{what}") from None
+        if os.path.basename(os.fspath(path)) in ("", ".", ".."):
+            raise OutputError(f"{path}: names a directory, not a file; expected a regular "
+                              f"file path for the {what}") from None
     except OSError as exc:
         raise OutputError(f"{path}: cannot write {what}: {exc.strerror}") from None
     if st is not None and not stat.S_ISREG(st.st_mode):

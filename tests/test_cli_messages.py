@@ -179,6 +179,17 @@ OUTPUT_CLASHES = [
       "or .svg (supported: ")),
     (["evaluate", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--labels", "{tmp}/l.png",
       "--plot", "{tmp}/f.txt"], "{tmp}/f.txt: figure format 'txt' is not supported"),
+    # A path that names a directory, or none: until 2026-12-07 `--out res/` (res not there)
+    # wrote a file named res, and `--out ''` (an unset variable) was scored to the end and
+    # then refused as '.: is a directory; ... for the output file'.
+    (["score", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "{tmp}/res/"],
+     ("{tmp}/res/: names a directory, not a file; expected a regular file path for the "
+      "scores CSV")),
+    (["score", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", "{tmp}/s.csv",
+      "--alerts", "{tmp}/res/."],
+     "{tmp}/res/.: names a directory, not a file; expected a regular file path for the alerts file"),
+    (["score", "--model", "{tmp}/nope", "--data", "{tmp}/d.csv", "--out", ""],
+     "'': an empty path; expected a regular file path for the scores CSV"),
 ]
 
 
@@ -208,6 +219,7 @@ def test_outputs_never_replace_inputs_or_the_model(tmp_path):
         assert err.startswith(f"anomaly-gan: error: {expected.format(tmp=tmp_path)}"), (args, err)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert not (tmp_path / "p4").exists() and not (tmp_path / "p4.png").exists()
+    assert not (tmp_path / "res").exists()
 
 
 def test_an_output_inside_the_model_is_refused_without_probing_the_model(tmp_path, monkeypatch,
