@@ -284,10 +284,15 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
     need = info.window + (1 if counters else 0)
     if len(kept) < need:
         first = " (and one before it: the model reads the increase of data.counters)"
+        # the rows left out: late ones (not in time order) and, for --alerts, those serve
+        # dead-letters; a file short of a window only by the latter read 'in time order'
+        n_dead = table.rows - len(seen)
+        left_out = (f" ({table.rows} in all" + (f"; {n_dead} left out as serve dead-letters "
+                                                f"them" if n_dead else "") + ")")
         raise DataError(f"{data}: need at least one window of {info.window} rows"
                         f"{first if counters else ''}, got {len(kept)} rows"
-                        + (f" in time order ({table.rows} in all)" if len(kept) < table.rows
-                           else ""))
+                        + (" in time order" if len(kept) < len(seen) else "")
+                        + (left_out if len(kept) < table.rows else ""))
     if rows_out is not None:  # the rows as events, before the counters' increases
         rows_out.append((values, kept, in_order.starts))
     if counters:

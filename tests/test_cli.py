@@ -603,6 +603,26 @@ def test_score_alerts_leave_out_the_rows_serve_dead_letters(trained_cli, tmp_pat
     assert err.count("\n") == 1 and "--nan-policy ffill: not with --alerts" in err
 
 
+def test_too_few_rows_after_the_dead_letters_are_not_blamed_on_time_order(trained_cli, tmp_path,
+                                                                          capsys):
+    """score --alerts on 17 rows (window 16) of which 2 have a missing cell was refused as
+    'got 15 rows in time order (17 in all)': every row was in time order; the 2 were left
+    out as serve dead-letters them, which the line now says."""
+    data = write_csv(tmp_path / "pump-7.csv", normal_series(17, seed=5), timestamps=True)
+    lines = data.read_text().splitlines(keepends=True)
+    for i in (4, 9):  # rows 3 and 8: an empty rpm cell
+        parts = lines[i].split(",")
+        parts[2] = ""
+        lines[i] = ",".join(parts)
+    data.write_text("".join(lines))
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", str(tmp_path / "s.csv"), "--alerts", str(tmp_path / "a.jsonl")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f"anomaly-gan: error: {data}: need at least one window of 16 rows, got "
+                       f"15 rows (17 in all; 2 left out as serve dead-letters them)"), err
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "a.jsonl").exists()
+
+
 def test_score_leaves_out_columns_that_are_not_features_as_serve_does(trained_cli, tmp_path,
                                                                      capsys):
     """serve.unknown_features: ignore leaves out an event's values the model does not know,
