@@ -158,7 +158,10 @@ class LogModel:
             return self.miner.template(tid)
         if key == NEW_OVERFLOW:
             return "(more new templates than a bucket keeps)"
-        return self.miner.new_template(tid) or "(new template, dropped by the cap)"
+        # "" is a template (of an empty message, or one of white space alone): until
+        # 2026-12-07 it was named "(new template, dropped by the cap)", though none was
+        text = self.miner.new_template(tid)
+        return "(new template, dropped by the cap)" if text is None else text
 
     def explain(self, rows: Sequence[BucketRow], limit: int) -> list[dict[str, Any]]:
         """The templates that changed most in a window of ``rows`` (oldest first).

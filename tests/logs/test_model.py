@@ -137,3 +137,19 @@ def test_new_templates_of_equal_change_are_named_whatever_the_live_miner_saw_fir
     # the first of the two is named where scoring.top_k leaves room for one of them
     assert named.index("kernel panic on cpu <NUM>") + 1 == named.index(
         "rebalancing shard <NUM> of orders")
+
+
+def test_a_burst_of_empty_messages_is_named_by_its_own_empty_template_not_as_dropped():
+    """An empty message (JSON "message": "", an OTLP empty stringValue) or one of white space
+    alone is a template of no tokens, whose text is "": an alert of a burst of them said
+    "(new template, dropped by the cap)", though no template had been dropped."""
+    model, _ = model_and_rows()
+    buckets = model.buckets()
+    for i, message in enumerate(["", "   ", "\t"] * 10):
+        col, key = model.classify(message)
+        buckets.add("web", 1000.0 + i * 0.1, col, key, message, False)
+    burst = buckets.flush()
+    top = model.explain(burst, limit=1)[0]
+    assert model.miner.dropped == 0
+    assert top["feature"] == "unseen" and top["observed"] == 30
+    assert top["template"] == ""
