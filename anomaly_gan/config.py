@@ -309,6 +309,12 @@ class StreamWindowConfig:
     hop: int = _f(1, **_range(1, 1_000))
     # Event time may run ahead of this host's clock by at most this much (DLQ beyond).
     max_future_skew_seconds: float = _f(300.0, **_range(0.0, 1e9))
+    # Logs models: an input partition read to its end that gets no line for longer than
+    # this (wall clock) closes its buckets as if its newest line's time ran on with the
+    # clock, this far behind, so a service alone on its partition that stops logging shows
+    # as silent (a line that reaches the topic later than this after its own time may then
+    # be late). null: only lines close buckets.
+    idle_close_seconds: float | None = _f(300.0, **_range(0.0, 1e9, lo_open=True))
 
 
 @dataclass(frozen=True)

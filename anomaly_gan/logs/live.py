@@ -12,6 +12,12 @@ Each input partition has its own buckets and watermark: partitions are read at d
 paces (a poll may return seconds of one partition before the next), so one partition's
 newest line must not close the buckets of entities on another. Records keyed by entity
 keep an entity on one partition.
+
+A partition read to its end that gets no line for longer than
+``serve.windows.idle_close_seconds`` closes its buckets on the clock (:meth:`LogFeed.idle`):
+its watermark moves to its newest line's time plus the wall-clock time since a line last
+came, less that hold. Without it a service alone on its partition that stopped logging
+closed no bucket, so its silence was never scored (until 2026-12-07).
 """
 
 from __future__ import annotations
@@ -66,6 +72,10 @@ class LogFeed:
         self.clock = clock
         self.parser.clock = clock  # a year-less timestamp takes the year from the same clock
         self.max_future_skew = serve.windows.max_future_skew_seconds
+        self.idle_close = serve.windows.idle_close_seconds
+        # per partition: the newest line time read there (no later than the clock), and the
+        # clock when a line last came (:meth:`idle`)
+        self._line_seen: dict[Hashable, tuple[float, float]] = {}
         self._failures = FailureKinds()
         self._buckets: dict[Hashable, CountBuckets] = {}  # per input partition
         self._late_gone = 0  # late lines of partitions no longer held
@@ -191,9 +201,36 @@ class LogFeed:
         # A line stamped ahead of the wall clock (a host whose clock runs fast, within
         # max_future_skew_seconds) moves the watermark only up to the clock: it used to close
         # the buckets of every other entity of its partition and drop their lines as late.
+        now = self.clock()
         rows = buckets.add(ev.entity, ev.ts, col, key, ev.example,
-                           self.model.is_error(ev.level), offset=(partition, offset),
-                           now=self.clock())
+                           self.model.is_error(ev.level), offset=(partition, offset), now=now)
+        if ev.ts is not None:
+            newest = self._line_seen.get(partition, (min(ev.ts, now), now))[0]
+            self._line_seen[partition] = (max(newest, min(ev.ts, now)), now)
+        return self._took(rows)
+
+    def idle(self, partition: Hashable) -> list[BucketRow]:
+        """The rows whose buckets close on the clock on ``partition``, read to its end (the
+        caller knows: the consumer's lag there is 0): once no line has come there for longer
+        than ``serve.windows.idle_close_seconds``, the watermark moves to the newest line's
+        time plus the time since a line last came, less that hold. So a line that reaches
+        the topic up to the hold after its own time is never late, and entities that all
+        stopped logging get their empty buckets (zero rows up to ``logs.gap_seconds``, then
+        the gap rule lets them go) as they would beside a partition-mate still logging.
+        Counting on from the newest line's time, not the clock's, keeps a replay of old logs
+        at its own pace; a replay faster than real time only closes buckets later."""
+        seen = self._line_seen.get(partition)
+        buckets = self._buckets.get(partition)
+        if self.idle_close is None or seen is None or buckets is None:
+            return []
+        newest, came = seen
+        quiet = self.clock() - came
+        if quiet <= self.idle_close:
+            return []
+        return self._took(buckets.advance(newest + quiet - self.idle_close))
+
+    def _took(self, rows: list[BucketRow]) -> list[BucketRow]:
+        """Keep the rows just closed for explanations; returns them."""
         for row in rows:
             recent = self._recent.get(row.entity)
             if recent is None:
@@ -408,6 +445,7 @@ class LogFeed:
         for p in partitions:
             self._let_go(p)
             self._floor.pop(p, None)
+            self._line_seen.pop(p, None)
             gone = self._buckets.pop(p, None)
             if gone is not None:
                 self._late_gone += gone.late

@@ -117,6 +117,9 @@ class Scorer:
         self._resumed: set[Any] = set()
         self._last_commit = self.mono()
         self._last_housekeeping = 0.0
+        # records behind each input partition's end, (topic, partition) -> n, from the last
+        # housekeeping: a logs model's partitions read to their end close buckets on the clock
+        self._lags: dict[tuple[str, int], int] = {}
         self._last_read = self.mono()  # records last came from a poll (or a fresh start)
         self._waiting_since: float | None = None  # input waiting unread since (see _check_input)
         # The first answer of a stall whose consumer was replaced: the input still waits
@@ -380,6 +383,13 @@ class Scorer:
             consumed = [tp for tp in records if tp not in revoked and tp not in resumed]
             for tp in consumed:
                 self._consume(tp, records[tp])
+            if self.intake.logs is not None and self._lags:
+                # partitions read to their end (at the last housekeeping) and empty in this
+                # poll: their buckets close on the clock once idle long enough
+                self.intake.close_idle(
+                    [(tp, o - 1) for tp, o in self._next.items() if not records.get(tp)
+                     and tp not in revoked and self._lags.get((tp.topic, tp.partition)) == 0],
+                    self.batch, self._fill)
             if (self._error_marks and any(o > self._error_marks.get(tp, o)
                                           for tp, o in self._next.items())
                     or any(records[tp] and tp in self._unread_at_error for tp in consumed)):
@@ -930,7 +940,8 @@ class Scorer:
             up = bool(self.io.connected())
             with self._loop_lock:
                 next_offsets = dict(self._next)
-            self.metrics.set_consumer_lag(self.io.lag(next_offsets))  # may block: no lock
+            self._lags = self.io.lag(next_offsets)  # may block: no lock
+            self.metrics.set_consumer_lag(self._lags)
         except Exception:
             log.debug("housekeeping failed", exc_info=True)
         with self._loop_lock:

@@ -183,7 +183,7 @@ class Intake:
         record of ``otlp_json`` holds many log records: each valid one is counted with the
         record's offset, and where some are invalid the record goes to the dead-letter topic
         once (:func:`~anomaly_gan.stream.events.dead_letter_of`)."""
-        logs, push, dead_letter = self.logs, self.state.push, self.dead_letter
+        logs, dead_letter = self.logs, self.dead_letter
         for m in msgs:
             try:
                 events = logs.parse_many(m.value)
@@ -196,10 +196,7 @@ class Intake:
                         self.on_drop(ev.entity)  # its alert state goes (as state.on_gap)
                     rows = logs.add(ev, tp, m.offset)
                     if rows:
-                        values = logs.model.features(rows)
-                        for row, x in zip(rows, values, strict=True):
-                            partition, offset = logs.origin(row)
-                            push(row.entity, row.end_ts, x, partition, offset, batch, row)
+                        self._push_log_rows(rows, batch)
                 bad = dead_letter_of(events, "log records")
                 if bad is not None:
                     dead_letter(tp, m, bad)
@@ -210,6 +207,29 @@ class Intake:
                 continue
             if batch.n:
                 batch = fill(tp, m.offset, batch, logs.crowded)
+
+    def _push_log_rows(self, rows: list[Any], batch: WindowBatch) -> None:
+        """Closed log buckets into their entities' windows, each with its replay point."""
+        logs, push = self.logs, self.state.push
+        assert logs is not None
+        values = logs.model.features(rows)
+        for row, x in zip(rows, values, strict=True):
+            partition, offset = logs.origin(row)
+            push(row.entity, row.end_ts, x, partition, offset, batch, row)
+
+    def close_idle(self, read_to_end: list[tuple[Any, int]], batch: WindowBatch,
+                   fill: Fill) -> None:
+        """Log models: the buckets of partitions read to their end that close on the clock
+        (:meth:`~anomaly_gan.logs.live.LogFeed.idle`) become window rows, as a line's do;
+        ``read_to_end`` holds (partition, offset of the last record read there)."""
+        logs = self.logs
+        if logs is None:
+            return
+        for tp, offset in read_to_end:
+            rows = logs.idle(tp)
+            if rows:
+                self._push_log_rows(rows, batch)
+                batch = fill(tp, offset, batch, logs.crowded)
 
     def _unprocessable(self, tp: Any, m: Any, exc: Exception, what: str) -> None:
         """A record whose handling raised (a bug): to the DLQ, and logged with its traceback

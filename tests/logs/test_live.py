@@ -613,3 +613,108 @@ def test_an_alert_with_many_long_example_lines_is_kept_under_the_producers_reque
     kept = json.loads(value)["templates"]
     assert kept[0] == whole[0]  # the highest-ranked template keeps its examples
     assert [t["template"] for t in kept] == [t["template"] for t in whole[:len(kept)]]
+
+
+def _idle_feed(clock, hold=100.0):
+    cfg = config_from_dict({"logs": {"format": "regex", "bucket_seconds": 10.0, "top_k": 2,
+                                     "gap_seconds": 1800.0,
+                                     "regex": r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"},
+                            "serve": {"windows": {"idle_close_seconds": hold}}})
+    model, _ = fit_log_model(cfg.logs, LINES)
+    det = SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
+                          feature_names=model.feature_names, version="v1")
+    return LogFeed(det, cfg.serve, clock=clock)
+
+
+@pytest.mark.parametrize("hold", [100.0, None])
+def test_a_partition_whose_service_stops_logging_closes_its_buckets_on_the_clock(hold):
+    """docs/logs.md, Buckets: a partition read to its end with no line for longer than
+    serve.windows.idle_close_seconds closes its buckets as if its newest line's time ran on
+    with the clock, that far behind. Until 2026-12-07 buckets closed on lines only: a
+    service alone on its partition that crashed closed no bucket, and its silence was never
+    scored (null keeps that)."""
+    t0, clock = 1767225600.0, [0.0]
+    feed = _idle_feed(lambda: clock[0], hold)
+    rows = []
+    for t in range(30):  # one line a second, each read half a second after its time
+        clock[0] = t0 + t + 0.5
+        rows += feed.add(feed.parse(f"{t0 + t} web GET /a/{t} 200".encode()), "p0", t)
+    assert [r.lines for r in rows] == [10, 10]  # [0, 10) and [10, 20); [20, 30) open
+    clock[0] = t0 + 29.5 + 100.0
+    assert feed.idle("p0") == []  # quiet for the hold, not longer
+    clock[0] = t0 + 29.5 + 150.0
+    closed = feed.idle("p0")
+    if hold is None:
+        assert closed == []
+        return
+    # the watermark is at t0 + 29 + 150 - 100 = t0 + 79: [20, 30) closes with its lines, the
+    # four empty buckets up to 70 as zero rows; [70, 80) is still open
+    assert [(r.lines, r.end_ts - t0) for r in closed] == [(10, 30.0), (0, 40.0), (0, 50.0),
+                                                         (0, 60.0), (0, 70.0)]
+    assert all(r.entity == "web" for r in closed) and feed.late == 0
+    # a line that reaches the topic within the hold of its own time is never late
+    clock[0] = t0 + 29.5 + 151.0
+    feed.add(feed.parse(f"{t0 + 29.5 + 151.0 - 99.0} web GET /a/1 200".encode()), "p0", 30)
+    assert feed.late == 0
+
+
+def test_an_idle_partition_of_old_logs_closes_from_their_own_time_not_the_clock():
+    """A replay of last year's logs read now: a pause counts on from the newest line's time
+    (the buckets after it close as time passes, a hold behind), not from today's clock,
+    which would close every bucket ahead and make the rest of the replay late."""
+    t0, clock = 1735689600.0, [1767225600.0]  # lines of 2025-01-01 read on 2026-01-01
+    feed = _idle_feed(lambda: clock[0])
+    for t in range(5):
+        feed.add(feed.parse(f"{t0 + t} web GET /a/{t} 200".encode()), "p0", t)
+    clock[0] += 120.0  # the watermark at t0 + 4 + 120 - 100: [0, 10) and [10, 20) close
+    assert [(r.lines, r.end_ts - t0) for r in feed.idle("p0")] == [(5, 10.0), (0, 20.0)]
+    feed.add(feed.parse(f"{t0 + 25.0} web GET /a/9 200".encode()), "p0", 5)
+    assert feed.late == 0
+
+
+def test_the_scorer_scores_the_silence_of_a_service_alone_on_its_partition():
+    """serve's Scorer: a partition read to its end (lag 0) and empty in a poll closes its
+    buckets on the clock, and the zero rows reach the entity's windows and the scores
+    topic. Until 2026-12-07 the silent service on partition 0 got no window after its last
+    line while its neighbour on partition 1 went on logging."""
+    import json
+
+    from prometheus_client import CollectorRegistry
+
+    from anomaly_gan.stream.app import Scorer
+    from anomaly_gan.stream.metrics import StreamMetrics
+    from tests.support.logs_fuzz import T0, Weighed, stamp
+    from tests.support.stream_fakes import TP, Partitions, Record
+
+    quiet, busy = TP("events", 0), TP("events", 1)
+
+    class ReadToTheEnd(Partitions):
+        def lag(self, next_offsets):
+            return {(tp.topic, tp.partition): 0 for tp in self.tps}
+
+    def records(tp_lines, first):
+        return [Record(first + i, b"k", f"{stamp(t)} {e} INFO GET /a/1 200".encode())
+                for i, (t, e) in enumerate(tp_lines)]
+
+    polls = [{quiet: records([(T0 + i, "a") for i in range(30)], 0),
+              busy: records([(T0 + i, "b") for i in range(30)], 0)}]
+    for t in range(30, 400, 10):
+        polls.append({busy: records([(T0 + t + i, "b") for i in range(10)], t)})
+    io = ReadToTheEnd(polls, [quiet, busy])
+    clock = [T0 + 30.0]
+    cfg = config_from_dict({"serve": {"kafka": {"scores_topic": "scores"},
+                                      "windows": {"idle_close_seconds": 100.0}}}).serve
+    sc = Scorer(cfg, Weighed({"bucket_seconds": 10.0}, 1), io,
+                StreamMetrics(CollectorRegistry()), clock=lambda: clock[0])
+    sc._last_housekeeping = -1e9  # the lags come from the first step's housekeeping
+    while io.batches:
+        sc.step()
+        sc._score_batch()
+        clock[0] += 10.0
+        sc._last_housekeeping = -1e9
+    sc._pool.shutdown()
+    ends = [json.loads(v)["window_end_ts"] - T0 for t, _, v, _ in io.sent
+            if t == "scores" and json.loads(v)["entity"] == "a"]
+    # a's buckets [0, 10), [10, 20) and [20, 30), then zero rows while 10 x k < gap (60 s):
+    # windows of 3 rows ending at 30 and at 40 ... 80 (the gap rule then lets it go)
+    assert ends == [30.0, 40.0, 50.0, 60.0, 70.0, 80.0], ends
