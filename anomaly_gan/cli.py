@@ -105,7 +105,8 @@ have run this long, and again each time as long again has passed: a month of row
 for seconds and scores for minutes. ``train`` and ``retrain --data`` say how far reading
 has got in the same way, and of log files (and ``retrain``, of a range of the log topic)
 how far mining templates and counting the lines have got (2 million log lines: 15 s reading, 30 s mining, 17 s counting);
-``retrain``, how far the current version has scored the rows read (its filter)."""
+``retrain``, how far the current version has scored the rows read (its filter), and how far
+the gate has scored its windows with the candidate and the current version."""
 
 
 class _Progress:

@@ -79,8 +79,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from anomaly_gan.train import WARNING_PREFIXES
 
     # how far reading a --data file (and mining and counting log lines, of files or of a
-    # topic range) and scoring the rows read with the current version have got, in score's
-    # and train's words (not a phase line: --quiet drops it)
+    # topic range), scoring the rows read with the current version and the gate's scoring
+    # have got, in score's and train's words (not a phase line: --quiet drops it)
     lines = _Progress("retrain", quiet=args.quiet)
     cfg = load_config(args.config)
     # Keras' progress bar writes to stdout, which holds the JSON report: progress goes to

@@ -38,7 +38,7 @@ should stop raising.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,13 +60,49 @@ MAX_INJECTED = 1024
 MIN_CURRENT_FLAGGED = 16
 
 
-def window_flags(detector: Any, seg: Segment) -> tuple[np.ndarray, np.ndarray]:
-    """``(end_ts, over_threshold)`` for every window of ``seg`` scored by ``detector``."""
+class _Tally:
+    """How far the gate's scoring has got, over every window it scores with any model:
+    ``scoring(done, total)`` (None: untold). The moved windows are scored first (at most
+    :data:`MAX_INJECTED` per model and call, in one batch each), before the total is known;
+    then :meth:`expect` adds the windows of the series still to score and says how far."""
+
+    def __init__(self, scoring: Callable[[int, int], None] | None) -> None:
+        self.scoring, self.done = scoring, 0
+        self.total: int | None = None
+
+    def expect(self, windows: int) -> None:
+        self.total = self.done + windows
+        if self.scoring is not None and self.total:
+            self.scoring(self.done, self.total)
+
+    def windows(self, detector: Any, windows: np.ndarray) -> np.ndarray:
+        """Whether ``detector`` flags each of ``windows``."""
+        over = np.asarray(detector.score_windows(windows).is_anomaly, dtype=bool)
+        self.done += len(windows)
+        return over
+
+    def series(self, detector: Any, values: np.ndarray) -> np.ndarray:
+        """Whether ``detector`` flags each row's window (:meth:`score_series`)."""
+        before = self.done
+        if self.scoring is None or self.total is None:
+            res = detector.score_series(values)
+        else:
+            total, scoring = self.total, self.scoring
+            res = detector.score_series(
+                values, progress=lambda n, _of: scoring(before + n, total))
+        self.done = before + len(values) - detector.window + 1
+        return np.asarray(res.is_anomaly, dtype=bool)
+
+
+def window_flags(detector: Any, seg: Segment, tally: _Tally | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(end_ts, over_threshold)`` for every window of ``seg`` scored by ``detector``
+    (counted by ``tally``)."""
     w = detector.window
     if len(seg) < w:
         return np.empty(0), np.empty(0, dtype=bool)
-    res = detector.score_series(seg.values)
-    return seg.ts[w - 1:], np.asarray(res.is_anomaly[w - 1:], dtype=bool)
+    over = (tally or _Tally(None)).series(detector, seg.values)
+    return seg.ts[w - 1:], over[w - 1:]
 
 
 def injected_windows(holdout: Sequence[Segment], window: int, offset: float
@@ -105,7 +141,7 @@ def injected_windows(holdout: Sequence[Segment], window: int, offset: float
 
 
 def _reference_share(reference: tuple[str, Any] | None, candidate: Any, base: np.ndarray,
-                     windows: np.ndarray, report: dict[str, Any]) -> None:
+                     windows: np.ndarray, report: dict[str, Any], tally: _Tally) -> None:
     """Score ``windows`` (``base`` moved) with the reference version (``(name, detector)``)
     into ``report["reference"]`` (nothing where there is none to score with).
 
@@ -123,8 +159,8 @@ def _reference_share(reference: tuple[str, Any] | None, candidate: Any, base: np
         report["reference"] = {"version": name, "flagged_share": None,
                                "note": "its features or window differ from the candidate's"}
         return
-    unmoved = np.asarray(ref.score_windows(base).is_anomaly, dtype=bool)
-    seen = np.asarray(ref.score_windows(windows).is_anomaly, dtype=bool) & ~unmoved
+    unmoved = tally.windows(ref, base)
+    seen = tally.windows(ref, windows) & ~unmoved
     report["reference"] = {"version": name, "flagged_share": float(seen.mean()),
                            "unmoved_flagged_share": float(unmoved.mean())}
     if int(seen.sum()) < MIN_CURRENT_FLAGGED:
@@ -135,14 +171,15 @@ def _reference_share(reference: tuple[str, Any] | None, candidate: Any, base: np
 
 
 def _injected(candidate: Any, current: Any | None, gate: GateConfig,
-              holdout: Sequence[Segment], reference: tuple[str, Any] | None = None
-              ) -> dict[str, Any]:
+              holdout: Sequence[Segment], reference: tuple[str, Any] | None = None,
+              tally: _Tally | None = None) -> dict[str, Any]:
     """The sensitivity check's figures, on the injected windows whose unmoved window the
     current version does not flag: the share each model flags, and the features the
     candidate flags least often. Shares are None where there is nothing to compare (no
     current version, one of other features, or one that flags every window chosen); a
     ``note`` says why the check does not decide (also where the current version flags
-    under :data:`MIN_CURRENT_FLAGGED` of them)."""
+    under :data:`MIN_CURRENT_FLAGGED` of them). ``tally`` counts the windows scored."""
+    tally = tally or _Tally(None)
     base, windows, features = injected_windows(holdout, candidate.window, gate.injected_offset)
     report: dict[str, Any] = {"windows": 0, "offset_sd": gate.injected_offset,
                               "flagged_share": None, "current_flagged_share": None,
@@ -153,17 +190,17 @@ def _injected(candidate: Any, current: Any | None, gate: GateConfig,
         report["note"] = ("no current version with the candidate's features to compare with"
                           if len(windows) else "no held-out feature varies")
         return report
-    normal = ~np.asarray(current.score_windows(base).is_anomaly, dtype=bool)
+    normal = ~tally.windows(current, base)
     if not normal.any():
         report["note"] = "the current version flags every held-out window chosen"
         return report
     windows, features = windows[normal], features[normal]
-    over = np.asarray(candidate.score_windows(windows).is_anomaly, dtype=bool)
+    over = tally.windows(candidate, windows)
     report["windows"] = len(windows)
     report["flagged_share"] = float(over.mean())
-    seen = np.asarray(current.score_windows(windows).is_anomaly, dtype=bool)
+    seen = tally.windows(current, windows)
     report["current_flagged_share"] = float(seen.mean())
-    _reference_share(reference, candidate, base[normal], windows, report)
+    _reference_share(reference, candidate, base[normal], windows, report, tally)
     if int(seen.sum()) < MIN_CURRENT_FLAGGED:
         report["note"] = (f"the current version flags {int(seen.sum())} of {len(windows)} "
                           f"injected windows: too few to compare with (under "
@@ -175,31 +212,41 @@ def _injected(candidate: Any, current: Any | None, gate: GateConfig,
     return report
 
 
-def _false_alarms(detector: Any, holdout: Sequence[Segment]) -> tuple[int, int]:
+def _false_alarms(detector: Any, holdout: Sequence[Segment], tally: _Tally
+                  ) -> tuple[int, int]:
     flagged = total = 0
     for seg in holdout:
-        _, over = window_flags(detector, seg)
+        _, over = window_flags(detector, seg, tally)
         flagged += int(over.sum())
         total += len(over)
     return flagged, total
 
 
-def _periods(detector: Any, segments: Sequence[Segment], periods: Sequence[Alerted]
-             ) -> list[dict[str, Any]]:
-    """Windows ending inside each period, and how many the detector flags."""
+def _overlapping(segments: Sequence[Segment], periods: Sequence[Alerted]
+                 ) -> dict[int, list[Segment]]:
+    """Per period (by index), the segments of its entity that overlap it."""
     by_entity: dict[str, list[Segment]] = {}
     for s in segments:
         by_entity.setdefault(s.entity, []).append(s)
-    scored: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    return {i: [seg for seg in by_entity.get(p.entity, ())
+                if not (seg.ts[-1] < p.start_ts or seg.ts[0] > p.end_ts)]
+            for i, p in enumerate(periods)}
+
+
+def _periods(detector: Any, segments: Sequence[Segment], periods: Sequence[Alerted],
+             scored: dict[int, tuple[np.ndarray, np.ndarray]], tally: _Tally
+             ) -> list[dict[str, Any]]:
+    """Windows ending inside each period, and how many the detector flags; ``scored``: the
+    flags of each segment scored so far (by id), shared by the labelled and the alerted
+    periods, so a segment holding both is scored once."""
+    overlapping = _overlapping(segments, periods)
     out = []
-    for p in periods:
+    for i, p in enumerate(periods):
         windows = flagged = 0
-        for seg in by_entity.get(p.entity, ()):
-            if seg.ts[-1] < p.start_ts or seg.ts[0] > p.end_ts:
-                continue
+        for seg in overlapping[i]:
             key = id(seg)
             if key not in scored:
-                scored[key] = window_flags(detector, seg)
+                scored[key] = window_flags(detector, seg, tally)
             ends, over = scored[key]
             inside = (ends >= p.start_ts) & (ends <= p.end_ts)
             windows += int(inside.sum())
@@ -213,13 +260,26 @@ def _periods(detector: Any, segments: Sequence[Segment], periods: Sequence[Alert
 def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment],
                   segments: Sequence[Segment], labels: Sequence[Alerted],
                   alerted: Sequence[Alerted], current: Any | None = None,
-                  reference: tuple[str, Any] | None = None) -> dict[str, Any]:
+                  reference: tuple[str, Any] | None = None,
+                  scoring: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Score ``candidate`` (and, for the sensitivity check, ``current``: the version it
     would replace, None for a store's first, and ``reference``: ``(name, detector)`` of the
     store's most sensitive version so far, None where there is none besides current) and
-    decide; returns the JSON-able gate report."""
+    decide; returns the JSON-able gate report. ``scoring(done, total)``: how far, over every
+    window scored by any of them (the held-out windows, those of each segment overlapping a
+    labelled incident or an alerted period, and the moved windows of the sensitivity
+    check), as the filter says it (:func:`anomaly_gan.retrain.run.retrain`)."""
     reasons: list[str] = []
-    flagged, total = _false_alarms(candidate, holdout)
+    tally = _Tally(scoring)
+    # the moved windows first: how many the current version leaves to score is known
+    # only once it has scored them unmoved
+    inj = (_injected(candidate, current, gate, holdout, reference, tally)
+           if gate.min_injected_share_of_current > 0 else None)
+    w = candidate.window
+    touched = {id(s): s for per in (_overlapping(segments, [*labels, *alerted]).values())
+               for s in per}
+    tally.expect(sum(max(0, len(s) - w + 1) for s in [*holdout, *touched.values()]))
+    flagged, total = _false_alarms(candidate, holdout, tally)
     rate = flagged / total if total else None
     if rate is None:
         reasons.append("no held-out windows to measure false alarms on")
@@ -231,7 +291,8 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
         "false_alarm_rate": rate,
         "max_false_alarm_rate": gate.max_false_alarm_rate,
     }
-    incidents = _periods(candidate, segments, labels)
+    scored: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    incidents = _periods(candidate, segments, labels, scored, tally)
     for inc in incidents:
         share = inc["flagged_share"]
         inc["ok"] = share is not None and share >= gate.min_incident_flagged
@@ -243,8 +304,7 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
                            f"flags {share:.2f} of its {inc['windows']} windows, needs "
                            f">= {gate.min_incident_flagged:g}")
     report["labelled_incidents"] = incidents
-    if gate.min_injected_share_of_current > 0:
-        inj = _injected(candidate, current, gate, holdout, reference)
+    if inj is not None:
         share, now = inj["flagged_share"], inj["current_flagged_share"]
         ref = inj.get("reference") or {}
         bars = []  # (who, the share it flags) for each model the check decides against
@@ -272,7 +332,7 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
                 f"alerted on trained on as normal?)")
         report["injected"] = inj
     report["min_incident_flagged"] = gate.min_incident_flagged
-    periods = _periods(candidate, segments, alerted)
+    periods = _periods(candidate, segments, alerted, scored, tally)
     windows = sum(p["windows"] for p in periods)
     report["alerted_periods"] = {
         "periods": len(periods), "windows": windows,

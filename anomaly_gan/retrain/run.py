@@ -306,7 +306,9 @@ def retrain(cfg: Config, req: RetrainRequest, progress: Progress | None = None,
     counting the log lines of files or of a range of the topic have got (:data:`~anomaly_gan.logs.offline.Stage`);
     ``scoring(done, total)``, how far the current version has scored the windows of the
     rows read (the filter's ``exclude_over_threshold``: 300,000 rows took 3.8 s with a tiny
-    dense model on 2 cores, a week of 100 entities' rows over a minute)."""
+    dense model on 2 cores, a week of 100 entities' rows over a minute), then, counted
+    afresh, how far the gate has scored its windows with the candidate and the current
+    version (:func:`~anomaly_gan.retrain.gate.evaluate_gate`)."""
     say = progress or (lambda _m: None)
     check_request(req)
     store = ModelStore.open(req.store, create=True)
@@ -540,7 +542,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     reference = _reference(store, current, current_name)
     report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=labels,
                            alerted=alerted, current=current,
-                           reference=reference if reference and reference[1] is not None else None)
+                           reference=reference if reference and reference[1] is not None else None,
+                           scoring=scoring)
     if "injected" in report:
         report["injected"]["reference_version"] = _next_reference(
             report["injected"], current_name, reference[0] if reference else None)

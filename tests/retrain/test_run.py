@@ -959,7 +959,8 @@ def test_the_filter_phase_says_how_far_scoring_the_rows_has_got(store, tmp_path,
     assert cli.main(argv) in (0, 4)
     lines = capsys.readouterr().err.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("[filter] scoring"))
-    scored = [line for line in lines if line.startswith("retrain: scored ")]
+    gate = next(i for i, line in enumerate(lines) if line.startswith("[gate] scoring"))
+    scored = [line for line in lines[:gate] if line.startswith("retrain: scored ")]
     windows = (300 - 15) + (200 - 15)
     assert scored and scored[-1].startswith(
         f"retrain: scored {windows} of {windows} windows (100%) in "), lines
@@ -967,3 +968,49 @@ def test_the_filter_phase_says_how_far_scoring_the_rows_has_got(store, tmp_path,
     assert cli.main([*argv, "--quiet"]) in (0, 4)
     assert not [line for line in capsys.readouterr().err.splitlines()
                 if line.startswith("retrain: scored ")]
+
+
+def test_the_gate_phase_says_how_far_scoring_has_got(store, tmp_path, config_file,
+                                                      tiny_detector, monkeypatch, capsys):
+    """`[gate] scoring the candidate on N held-out rows` was the last line for as long as
+    the gate scored (the held-out rows, each segment holding a labelled incident or an
+    alerted period, and the moved windows, with the candidate and the current version):
+    `retrain: scored N of M windows (P%) in Ts` now comes the same way as the filter's,
+    over every window the gate scores with either model (not a phase line: --quiet drops
+    it)."""
+    import copy
+
+    from anomaly_gan import cli
+    from anomaly_gan.retrain.gate import MIN_INJECTED
+    from tests.retrain.conftest import write_csvs
+    from tests.retrain.plant import rows
+
+    def trained(*_a, **_k):  # what was trained is not this test's concern
+        det = copy.copy(tiny_detector)
+        det.metadata = dict(tiny_detector.metadata)
+        return det
+
+    monkeypatch.setattr("anomaly_gan.train.train_detector", trained)
+    monkeypatch.setattr(cli, "PROGRESS_SECONDS", 1e-9)  # every chance to say it
+    data = write_csvs(tmp_path, [rows(300, seed=1), rows(200, seed=2)])
+    labels = tmp_path / "labels.csv"
+    labels.write_text("entity,start,end\nnormal-1,100,120\n")  # a row's time is its index
+    argv = ["retrain", "--config", config_file(), "--store", str(store.root), "--data", *data,
+            "--labels", str(labels), "--no-promote"]
+    assert cli.main(argv) in (0, 4)
+    captured = capsys.readouterr()
+    gate = json.loads(captured.out)["gate"]
+    lines = captured.err.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("[gate] scoring"))
+    scored = [line for line in lines[at:] if line.startswith("retrain: scored ")]
+    # the candidate: held-out windows, and every window of the labelled file; the current
+    # version: the unmoved windows, then both models the moved ones it finds normal
+    windows = (gate["holdout_windows"] + (300 - 15) + MIN_INJECTED
+               + 2 * gate["injected"]["windows"])
+    assert scored and scored[-1].startswith(
+        f"retrain: scored {windows} of {windows} windows (100%) in "), lines
+    assert all(f" of {windows} windows " in line for line in scored), scored
+    assert cli.main([*argv, "--quiet"]) in (0, 4)
+    assert not [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("retrain: scored ")]
+
