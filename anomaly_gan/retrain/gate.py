@@ -20,6 +20,8 @@ It passes only when all of these hold (each failure adds a reason):
   over three) without a rejection. Each of the two bars decides only where its version
   is credited with at least :data:`MIN_CURRENT_FLAGGED` of the windows (fewer is chance:
   reported with a note); the reference's decides even where the current version's does not;
+- no feature that moved in the current version's training rows never moves in its own
+  (:func:`stopped_features`): sensors dead while the baseline was recorded;
 - its training health is clean (:func:`anomaly_gan.store.health_of`).
 
 The false-alarm rate alone passes a candidate that alarms on nothing: one trained on a
@@ -38,17 +40,18 @@ should stop raising.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
 
 from anomaly_gan.config import GateConfig
+from anomaly_gan.errors import name_list
 from anomaly_gan.retrain.source import Alerted, Segment
 from anomaly_gan.store import health_of
 from anomaly_gan.stream.alerts import iso_utc
 
-__all__ = ["evaluate_gate", "injected_windows", "window_flags"]
+__all__ = ["evaluate_gate", "injected_windows", "stopped_features", "window_flags"]
 
 #: Held-out windows the sensitivity check injects a fault into: two per feature (one
 #: up, one down), at least this many, at most :data:`MAX_INJECTED`.
@@ -212,6 +215,36 @@ def _injected(candidate: Any, current: Any | None, gate: GateConfig,
     return report
 
 
+def _never_moved(detector: Any) -> list[str] | None:
+    """The features that never moved in ``detector``'s training rows, as training recorded
+    them (``training_data.constant_features``); None where it did not (before 2026-12-02)."""
+    record = ((getattr(detector, "metadata", None) or {}).get("training_data") or {}).get(
+        "constant_features")
+    return None if record is None else list(record)
+
+
+def stopped_features(candidate: Any, current: Any | None,
+                     still_by_design: Collection[str] = ()) -> list[str]:
+    """The features that moved in ``current``'s training rows and never move in
+    ``candidate``'s, but for ``still_by_design`` (a logs model's columns that may hold still
+    in any training lines: :data:`anomaly_gan.logs.offline.BY_DESIGN`, e.g. the error share
+    of a week without errors): empty with no current version (a store's first retrain), one
+    of other features, or where either training did not record them.
+
+    A baseline recorded while the sensors were dead (constant in every feature) trains a
+    model that scores any movement as anomalous; no held-out feature varies, so the
+    plain-fault check cannot decide, and it passed the gate: promoted, a tiny GANomaly
+    flagged every window of the normal data its predecessor was trained on (100% of 800
+    and 2,000 rows, where the predecessor flagged 0.4% and 0.2%)."""
+    if current is None or tuple(current.feature_names) != tuple(candidate.feature_names):
+        return []
+    before, now = _never_moved(current), _never_moved(candidate)
+    if before is None or now is None:
+        return []
+    return [name for name in candidate.feature_names
+            if name in now and name not in before and name not in still_by_design]
+
+
 def _false_alarms(detector: Any, holdout: Sequence[Segment], tally: _Tally
                   ) -> tuple[int, int]:
     flagged = total = 0
@@ -261,14 +294,17 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
                   segments: Sequence[Segment], labels: Sequence[Alerted],
                   alerted: Sequence[Alerted], current: Any | None = None,
                   reference: tuple[str, Any] | None = None,
-                  scoring: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                  scoring: Callable[[int, int], None] | None = None,
+                  still_by_design: Collection[str] = ()) -> dict[str, Any]:
     """Score ``candidate`` (and, for the sensitivity check, ``current``: the version it
     would replace, None for a store's first, and ``reference``: ``(name, detector)`` of the
     store's most sensitive version so far, None where there is none besides current) and
     decide; returns the JSON-able gate report. ``scoring(done, total)``: how far, over every
     window scored by any of them (the held-out windows, those of each segment overlapping a
     labelled incident or an alerted period, and the moved windows of the sensitivity
-    check), as the filter says it (:func:`anomaly_gan.retrain.run.retrain`)."""
+    check), as the filter says it (:func:`anomaly_gan.retrain.run.retrain`).
+    ``still_by_design``: features whose holding still is no reason to reject
+    (:func:`stopped_features`)."""
     reasons: list[str] = []
     tally = _Tally(scoring)
     # the moved windows first: how many the current version leaves to score is known
@@ -337,6 +373,13 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
     report["alerted_periods"] = {
         "periods": len(periods), "windows": windows,
         "flagged_share": (sum(p["flagged"] for p in periods) / windows) if windows else None}
+    stopped = stopped_features(candidate, current, still_by_design)
+    report["stopped_features"] = stopped
+    if stopped:
+        reasons.append(f"{len(stopped)} feature(s) that moved in the current version's "
+                       f"training rows never move in the candidate's, so it flags every "
+                       f"window in which they move: {name_list(stopped)} (sensors dead or "
+                       f"stuck while the baseline was recorded?)")
     health = health_of(candidate.metadata)
     report["health"] = health
     if health["status"] != "healthy":

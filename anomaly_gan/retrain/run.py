@@ -543,7 +543,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=labels,
                            alerted=alerted, current=current,
                            reference=reference if reference and reference[1] is not None else None,
-                           scoring=scoring)
+                           scoring=scoring, still_by_design=BY_DESIGN if log_model else ())
     if "injected" in report:
         report["injected"]["reference_version"] = _next_reference(
             report["injected"], current_name, reference[0] if reference else None)

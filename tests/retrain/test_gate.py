@@ -23,9 +23,13 @@ class Fake:
     threshold: float
     feature_names: tuple[str, ...] = ("a", "b")
     window: int = 8
+    # training_data.constant_features: the features that never moved in its training rows
+    # (None: not recorded, as in a bundle written before 2026-12-02)
+    still: tuple[str, ...] | None = ()
 
     def __post_init__(self) -> None:
-        self.metadata = HEALTHY
+        self.metadata = HEALTHY if self.still is None else {
+            **HEALTHY, "training_data": {"constant_features": list(self.still)}}
 
     def score_windows(self, windows: np.ndarray):
         score = np.abs(windows).max(axis=(1, 2))
@@ -263,3 +267,44 @@ def test_a_candidate_flagging_exactly_the_required_share_of_the_current_versions
     fewer = _gate(Listed({m.tobytes() for m in moved[24:35]}), current=current,
                   min_injected_share_of_current=0.75)
     assert not fewer["passed"]
+
+
+def test_a_candidate_whose_features_stopped_moving_is_rejected_naming_them():
+    """A baseline recorded while the sensors were dead trains a model that never saw them
+    move: the gate passed it (no held-out feature varies, so the plain-fault check did
+    not decide), and promoted, it flagged every window of the normal data its predecessor
+    was trained on (tiny GANomaly, 2026-12-07: 100% of 800 and 2,000 rows, where the
+    current version flagged 0.4% and 0.2%)."""
+    report = _gate(Fake(threshold=3.0, still=("a", "b")), current=Fake(threshold=3.0))
+    assert not report["passed"] and report["stopped_features"] == ["a", "b"]
+    assert report["reasons"] == [(
+        "2 feature(s) that moved in the current version's training rows never move in the "
+        "candidate's, so it flags every window in which they move: a, b (sensors dead or "
+        "stuck while the baseline was recorded?)")]
+    one = _gate(Fake(threshold=3.0, still=("b",)), current=Fake(threshold=3.0, still=()))
+    assert one["stopped_features"] == ["b"] and not one["passed"]
+
+
+@pytest.mark.parametrize(("candidate", "current"), [
+    (("b",), ("b",)),  # still in both trainings: nothing it moved in is lost
+    ((), ("a",)),  # it moves where the current version's did not
+    (("a", "b"), None),  # a store's first retrain: no current version
+    (("a", "b"), "unrecorded"),  # the current version's training never recorded them
+])
+def test_features_that_still_move_or_nothing_to_compare_with_do_not_reject(candidate, current):
+    now = {None: None, "unrecorded": Fake(threshold=3.0, still=None)}.get(
+        current, Fake(threshold=3.0, still=current))
+    report = _gate(Fake(threshold=3.0, still=candidate), current=now)
+    assert report["stopped_features"] == [] and report["passed"], report["reasons"]
+
+
+def test_a_logs_column_that_may_hold_still_by_design_does_not_reject():
+    """A logs model's error share is 0 in a week without errors (``BY_DESIGN``): a good
+    baseline, whose change is meant to score; any other column going still still rejects."""
+    from anomaly_gan.config import GateConfig
+
+    holdout = _holdout()
+    report = evaluate_gate(Fake(threshold=3.0, still=("a", "b")), GateConfig(),
+                           holdout=holdout, segments=holdout, labels=[], alerted=[],
+                           current=Fake(threshold=3.0), still_by_design={"a"})
+    assert report["stopped_features"] == ["b"] and not report["passed"]

@@ -1014,3 +1014,37 @@ def test_the_gate_phase_says_how_far_scoring_has_got(store, tmp_path, config_fil
     assert not [line for line in capsys.readouterr().err.splitlines()
                 if line.startswith("retrain: scored ")]
 
+
+@pytest.mark.slow
+def test_a_baseline_whose_sensors_never_moved_is_rejected_and_not_promoted(store, tmp_path,
+                                                                           config_file,
+                                                                           capsys):
+    """Files of a week when every sensor was dead (constant at its normal level), read with
+    exclude_over_threshold: false (the current version flags them all): the candidate
+    trained with a note that its features never change, passed the gate and was promoted,
+    then flagged every window of normal data. It is rejected now (exit 4, kept, current
+    unchanged), naming the features; `models promote --over-gate` still promotes it."""
+    from anomaly_gan import cli
+    from tests.retrain.conftest import write_csvs
+    from tests.retrain.plant import FEATURES, rows
+
+    before = store.current()
+    level = rows(300, seed=1).mean(axis=0)
+    data = write_csvs(tmp_path, [np.tile(level, (300, 1)), np.tile(level, (200, 1))])
+    config = config_file(retrain={"exclude_over_threshold": False})
+    code = cli.main(["retrain", "--config", config, "--store", str(store.root),
+                     "--data", *data])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert (code, report["promoted"], store.current()) == (4, False, before), captured.err
+    assert report["gate"]["stopped_features"] == list(FEATURES)
+    reason = (f"{len(FEATURES)} feature(s) that moved in the current version's training rows "
+              f"never move in the candidate's, so it flags every window in which they move: "
+              f"{', '.join(FEATURES)} (sensors dead or stuck while the baseline was recorded?)")
+    assert report["gate"]["reasons"] == [reason]
+    gate = [line for line in captured.err.splitlines() if line.startswith("[gate] REJECTED")]
+    assert gate and gate[0].endswith(f"; {reason}"), captured.err
+    # the operator's override stands: sensors that really are gone for good
+    assert cli.main(["models", "promote", report["version"], "--over-gate", "--store",
+                     str(store.root)]) == 0
+    assert store.current() == report["version"]
