@@ -933,6 +933,19 @@ def test_a_signal_once_the_version_is_promoted_does_not_report_interrupted(
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored
 
 
+def _trained_is_the_tiny_detector(monkeypatch, tiny_detector) -> None:
+    """``retrain`` trains a copy of the shared tiny detector: what was trained is not the
+    concern of the tests of its progress lines."""
+    import copy
+
+    def trained(*_a, **_k):
+        det = copy.copy(tiny_detector)
+        det.metadata = dict(tiny_detector.metadata)
+        return det
+
+    monkeypatch.setattr("anomaly_gan.train.train_detector", trained)
+
+
 def test_the_filter_phase_says_how_far_scoring_the_rows_has_got(store, tmp_path, config_file,
                                                                 tiny_detector, monkeypatch,
                                                                 capsys):
@@ -940,18 +953,11 @@ def test_the_filter_phase_says_how_far_scoring_the_rows_has_got(store, tmp_path,
     that scoring took (a week of 100 entities' rows: over a minute), where `score` says how far the
     same work has got every PROGRESS_SECONDS: `retrain: scored N of M windows (P%) in Ts`
     now comes the same way, over every file's windows (not a phase line: --quiet drops it)."""
-    import copy
-
     from anomaly_gan import cli
     from tests.retrain.conftest import write_csvs
     from tests.retrain.plant import rows
 
-    def trained(*_a, **_k):  # what was trained is not this test's concern
-        det = copy.copy(tiny_detector)
-        det.metadata = dict(tiny_detector.metadata)
-        return det
-
-    monkeypatch.setattr("anomaly_gan.train.train_detector", trained)
+    _trained_is_the_tiny_detector(monkeypatch, tiny_detector)
     monkeypatch.setattr(cli, "PROGRESS_SECONDS", 1e-9)  # every chance to say it
     data = write_csvs(tmp_path, [rows(300, seed=1), rows(200, seed=2)])
     argv = ["retrain", "--config", config_file(), "--store", str(store.root), "--data", *data,
@@ -978,19 +984,12 @@ def test_the_gate_phase_says_how_far_scoring_has_got(store, tmp_path, config_fil
     `retrain: scored N of M windows (P%) in Ts` now comes the same way as the filter's,
     over every window the gate scores with either model (not a phase line: --quiet drops
     it)."""
-    import copy
-
     from anomaly_gan import cli
     from anomaly_gan.retrain.gate import MIN_INJECTED
     from tests.retrain.conftest import write_csvs
     from tests.retrain.plant import rows
 
-    def trained(*_a, **_k):  # what was trained is not this test's concern
-        det = copy.copy(tiny_detector)
-        det.metadata = dict(tiny_detector.metadata)
-        return det
-
-    monkeypatch.setattr("anomaly_gan.train.train_detector", trained)
+    _trained_is_the_tiny_detector(monkeypatch, tiny_detector)
     monkeypatch.setattr(cli, "PROGRESS_SECONDS", 1e-9)  # every chance to say it
     data = write_csvs(tmp_path, [rows(300, seed=1), rows(200, seed=2)])
     labels = tmp_path / "labels.csv"
