@@ -33,6 +33,8 @@ from tests.logs.conftest import (
 
 @pytest.fixture(scope="module")
 def cli_bundle(tmp_path_factory, log_files):
+    """The tiny logs config trained by `train` on the service log's training part; tests only
+    read it (a test that changes it works on a copy)."""
     d = tmp_path_factory.mktemp("cli")
     cfg = d / "logs.yaml"
     cfg.write_text(yaml.safe_dump(TINY_LOGS_CONFIG))
@@ -1452,19 +1454,19 @@ def test_a_log_file_and_no_config_trains_a_logs_model_that_reads_lines_as_traini
 
 
 @pytest.mark.slow
-def test_a_bundle_counts_the_buckets_it_was_trained_with_not_the_default(log_bundle,
-                                                                        log_detector,
+def test_a_bundle_counts_the_buckets_it_was_trained_with_not_the_default(cli_bundle,
                                                                         log_files):
     """A bundle's config.yaml writes every key: the tiny bundle trained on 10 s buckets (as
     configs/logs.yaml said until 2026-12-06) counts 10 s buckets when loaded, whatever
     LogsConfig's default (60 s)."""
+    from anomaly_gan.artifacts import load_bundle
     from anomaly_gan.config import LogsConfig
     from anomaly_gan.logs.offline import count_rows, load_log_model, read_log_file
 
-    saved = yaml.safe_load((log_bundle / "config.yaml").read_text())["logs"]
+    saved = yaml.safe_load((cli_bundle / "config.yaml").read_text())["logs"]
     assert (saved["bucket_seconds"], saved["bucket_lines"]) == (10.0, None)
     assert LogsConfig().bucket_seconds != 10.0
-    model = load_log_model(log_detector)
+    model = load_log_model(load_bundle(cli_bundle))
     rows = count_rows(model, read_log_file(log_files["test"], model.cfg))
     widths = {r.end_ts - r.start_ts for series in rows.values() for r in series}
     assert widths == {10.0}
@@ -1633,7 +1635,7 @@ def test_train_frees_the_log_events_before_tensorflow_loads(tmp_path, monkeypatc
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["score", "evaluate"])
 def test_score_and_evaluate_free_the_log_events_before_tensorflow_loads(
-        log_bundle, log_files, tmp_path, monkeypatch, command):
+        cli_bundle, log_files, tmp_path, monkeypatch, command):
     """score and evaluate held every event read (a million lines: about 280 MB) through
     TensorFlow's import and the scoring, as train did until it counted its rows first: the
     peak was their size above TensorFlow's. No event is left once the buckets are counted."""
@@ -1651,7 +1653,7 @@ def test_score_and_evaluate_free_the_log_events_before_tensorflow_loads(
     out = tmp_path / "scores.csv"
     args = {"score": ["--out", str(out)], "evaluate": ["--labels", str(log_files["labels"])]}
     before = events_alive()
-    assert main([command, "--model", str(log_bundle), "--data", str(log_files["test"]),
+    assert main([command, "--model", str(cli_bundle), "--data", str(log_files["test"]),
                  "--quiet", *args[command]]) == 0
     assert alive == {"import": before}
     if command == "score":
