@@ -1,6 +1,6 @@
 """`anomaly-gan retrain` and `anomaly-gan models` as real processes: bad input (one line,
-exit 2, store untouched), the gate rejecting a candidate (exit 4), a killed retrain, and
-concurrent promotes."""
+exit 2, store untouched), the gate rejecting a candidate (exit 4; a second case in-process),
+a killed retrain, and concurrent promotes."""
 
 from __future__ import annotations
 
@@ -121,22 +121,29 @@ def test_gate_rejects_a_candidate_trained_on_incidents(store, tmp_path, config_f
 
 
 def test_gate_rejects_a_candidate_calibrated_on_an_incident_nobody_labelled(store, tmp_path,
-                                                                             config_file):
+                                                                             config_file,
+                                                                             capsys):
     """An rpm excursion inside the rows that set the candidate's threshold, with no label,
     no alert (--data reads none) and the threshold rule off (as after a shift): the
     candidate's threshold lands far above any plain fault (10.4 where the clean one's is
     1.9), it flags no held-out normal window, and until 2026-12-05 it passed and was
     promoted, blind to the next such fault. Now it is rejected: of held-out windows with
     one feature moved by 4 standard deviations it flags under half what the current
-    version flags."""
+    version flags. (In-process: what is checked is the gate's verdict, exit 4 and the
+    report, not the process; the test above runs the same path as a real process.)"""
+    from anomaly_gan.cli import main
+
     x = rows(2000, seed=2)
     x[1350:1400, 1] += 2500.0  # in the training piece's own held-out (calibration) rows
     data = write_csvs(tmp_path, [x], prefix="pump")
     cfg = config_file(retrain={"exclude_over_threshold": False})
     before_current = store.current()
-    out = cli("retrain", "--config", cfg, "--store", str(store.root), "--data", *data, "--quiet")
-    assert out.returncode == 4, out.stderr
-    report = json.loads(out.stdout)
+    capsys.readouterr()
+    code = main(["retrain", "--config", cfg, "--store", str(store.root), "--data", *data,
+                 "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 4, err
+    report = json.loads(out)
     gate = report["gate"]
     assert gate["false_alarm_rate"] <= gate["max_false_alarm_rate"]  # alone it passed
     injected = gate["injected"]
@@ -146,8 +153,8 @@ def test_gate_rejects_a_candidate_calibrated_on_an_incident_nobody_labelled(stor
                                if "held-out windows with one feature moved by 4" in r]
     assert len(gate["reasons"]) == 1
     assert store.current() == before_current
-    shown = json.loads(cli("models", "show", report["version"], "--store",
-                           str(store.root)).stdout)
+    assert main(["models", "show", report["version"], "--store", str(store.root)]) == 0
+    shown = json.loads(capsys.readouterr().out)
     assert shown["gate"]["injected"] == injected
 
 
