@@ -1080,6 +1080,10 @@ def _no_entity_for_logs(args: argparse.Namespace) -> None:
                         f"OpenTelemetry metric file")
 
 
+# The attribute by which the innermost parser left with unknown arguments names itself.
+_REFUSED_BY = "_anomaly_gan_refused_by"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's parser, whose usage errors are one line on stderr (exit 2) like every other
     refusal of bad input, naming ``--help`` where argparse printed the usage block above it
@@ -1087,6 +1091,25 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and not hasattr(parsed, _REFUSED_BY):  # the innermost subcommand's
+            setattr(parsed, _REFUSED_BY, self)
+        return parsed, extras
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        """As argparse's, but an option no parser knows is refused by the subcommand it came
+        after: argparse left it to the top parser, whose line sent ``train --epochs 5`` to
+        ``anomaly-gan --help``, which lists no option of ``train``."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        refused_by = vars(parsed).pop(_REFUSED_BY, self)
+        if extras:
+            refused_by.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:

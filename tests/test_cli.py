@@ -1082,7 +1082,15 @@ def test_a_signal_after_the_command_ended_does_not_change_its_exit_code():
     (["train", "--data", "x.csv"], ("anomaly-gan train: error: the following arguments are "
                                     "required: --out (see anomaly-gan train --help)")),
     (["score", "--nan-policy", "x"], "argument --nan-policy: invalid choice: 'x'"),
-    (["models", "list", "--keep", "2"], "unrecognized arguments: --keep 2"),
+    # an option of no such name: the subcommand's line and --help, where its options are
+    (["models", "list", "--keep", "2"], ("anomaly-gan models list: error: unrecognized "
+                                         "arguments: --keep 2 (see anomaly-gan models list "
+                                         "--help)")),
+    (["train", "--data", "x.csv", "--out", "m", "--epochs", "5"], (
+        "anomaly-gan train: error: unrecognized arguments: --epochs 5 (see anomaly-gan train "
+        "--help)")),
+    (["--bogus", "validate-config", "c.yaml"], ("anomaly-gan: error: unrecognized arguments: "
+                                                "--bogus (see anomaly-gan --help)")),
 ])
 def test_a_usage_error_is_one_line_naming_help_with_exit_2(argv, names, capsys):
     """argparse printed its usage block above the error line; every other refusal of bad
