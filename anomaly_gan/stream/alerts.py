@@ -1,8 +1,9 @@
 """Debounce anomalous windows into alerts and build the alert/score records (pure).
 
 An entity alerts after ``consecutive`` anomalous windows in a row; after an alert it stays
-quiet for ``cooldown_seconds`` of *event time* (window end timestamps), so replays after a
-restart make the same decisions. A normal window resets the run.
+quiet for ``cooldown_seconds`` of *event time* (window end timestamps, read as written:
+:func:`~anomaly_gan.data.windows.at_least_apart`), so replays after a restart make the same
+decisions. A normal window resets the run.
 
 With ``resolve_windows = N > 0`` an alert opens an *incident* of its entity, which stays open
 until N normal windows come in a row; the N-th one resolves it (one resolution record).
@@ -37,6 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_str  # json.dumps' string escaping
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from anomaly_gan.data.windows import at_least_apart
 
 if TYPE_CHECKING:
     from anomaly_gan.stream.silences import Silence, Silences
@@ -147,7 +150,7 @@ class Debouncer:
         self.closed = None
         if self.cooling:
             cooling = self.cooling.get(entity)
-            if cooling is not None and window_end_ts >= cooling[2]:
+            if cooling is not None and self._cooled(entity, window_end_ts, cooling[2]):
                 del self.cooling[entity]
         incident = self._open.get(entity) if self._open else None
         if incident is not None:
@@ -176,7 +179,7 @@ class Debouncer:
         if run < self.consecutive:
             return False
         last = self._last_alert.get(entity)
-        if last is not None and window_end_ts - last < self.cooldown:
+        if last is not None and not at_least_apart(window_end_ts, last, self.cooldown):
             return False
         self._last_alert[entity] = window_end_ts
         # Only a run that alerted on its own: one longer than `consecutive` began inside an
@@ -191,6 +194,13 @@ class Debouncer:
             incident.alerts += 1
             incident.last_alert_ts = window_end_ts
         return True
+
+    def _cooled(self, entity: str, window_end_ts: float, until: float) -> bool:
+        """Whether the cooldown that :attr:`cooling` holds for ends by ``window_end_ts``: by
+        the alert's time as :meth:`update` decides it (``until`` is that alert's)."""
+        last = self._last_alert.get(entity)
+        return window_end_ts >= until if last is None \
+            else at_least_apart(window_end_ts, last, self.cooldown)
 
     @property
     def active(self) -> bool:

@@ -118,3 +118,14 @@ def test_a_cooldown_holds_the_replay_to_the_alerting_run_and_only_while_it_lasts
         assert ("a" in d.cooling) == (t < 11), t
     assert Debouncer(consecutive=2, cooldown_seconds=10.0, resolve_windows=1).tracks_cooldown \
         is False
+
+
+def test_a_window_exactly_cooldown_seconds_after_the_alert_alerts_again():
+    # 1767225600.7 - 1767225600.4 is 0.29999995... in floats: read as less than a cooldown
+    # of 0.3 s, the window that docs/streaming.md (Debounce) lets alert was kept quiet, while
+    # the cooldown's hold of the commit (``cooling``: 1767225600.4 + 0.3) took it as over
+    d = Debouncer(consecutive=1, cooldown_seconds=0.3)
+    assert d.update("a", 1767225600.4, True, replay_from=("p0", 4)) is True
+    assert d.update("a", 1767225600.6999998, True) is False  # the float before: inside
+    assert d.update("a", 1767225600.7, True) is True
+    assert d.update("a", 1767225600.9, True) is False

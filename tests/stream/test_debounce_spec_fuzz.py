@@ -11,7 +11,8 @@ a row and the incident's anomalous windows off that history.
 - An entity alerts at a window when the anomalous windows in a row up to it number at least
   ``consecutive`` and no alert of the entity lies less than ``cooldown_seconds`` of event
   time (window ends) before it (its last alert at ``t0``: quiet while ``t - t0 <
-  cooldown``). With ``resolve_windows`` 0 a normal window ends the run, not the cooldown.
+  cooldown``, the three read as written: a step of 0.1 s is 0.1 s). With
+  ``resolve_windows`` 0 a normal window ends the run, not the cooldown.
 - ``consecutive_windows``: the anomalous windows in a row up to the alerting one;
   ``anomalous_since``: the end of the first of them, or with an open incident the first
   window of the run that opened it.
@@ -55,6 +56,7 @@ import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any
 
@@ -134,6 +136,13 @@ def _id(*parts: object, repeat: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
+def _apart(later: float, earlier: float, seconds: float) -> int:
+    """-1, 0 or 1 as ``later - earlier`` is less than, equal to or more than ``seconds``, the
+    three read as written (``1767225600.7 - 1767225600.4`` is 0.3, 0.2999999523 in floats)."""
+    diff = Fraction(repr(later)) - Fraction(repr(earlier)) - Fraction(repr(float(seconds)))
+    return (diff > 0) - (diff < 0)
+
+
 def _us(ts: float) -> int:
     return round(ts * 1_000_000)
 
@@ -193,7 +202,8 @@ def reference(case: Case, notes: Counter[str] | None = None,
             continue
         ent = state.setdefault(step.entity, _Entity())
         ent.history.append(step)
-        if ent.hold is not None and step.end >= ent.hold[2]:
+        if ent.hold is not None and (step.end >= ent.hold[2] if ent.last_alert is None else
+                                     _apart(step.end, ent.last_alert, case.cooldown) >= 0):
             ent.hold = None  # the cooldown is over
         hist = ent.history
         trailing = 0  # windows in a row at the end of the history with this window's flag
@@ -224,11 +234,11 @@ def reference(case: Case, notes: Counter[str] | None = None,
             continue
         if trailing < case.consecutive:
             continue
-        if ent.last_alert is not None and step.end - ent.last_alert < case.cooldown:
+        if ent.last_alert is not None and _apart(step.end, ent.last_alert, case.cooldown) < 0:
             notes["cooling"] += 1
             continue
         notes["cooldown_just_over"] += (ent.last_alert is not None and case.cooldown > 0
-                                        and step.end - ent.last_alert == case.cooldown)
+                                        and _apart(step.end, ent.last_alert, case.cooldown) == 0)
         notes["after_resolution_in_cooldown"] += (
             ent.resolved_at is not None and step.end - ent.resolved_at < case.cooldown)
         notes["again_in_run"] += trailing > case.consecutive
