@@ -424,6 +424,36 @@ def test_train_matches_several_files_columns_by_name(tmp_path, monkeypatch):
                                 f"cpu, mem")
 
 
+def test_train_matches_a_headerless_file_by_count(tmp_path, monkeypatch):
+    """A headerless --data file after one with a header is matched by its column count, as
+    the README says and as score matches one: it was refused ('columns f0, f1 differ from
+    a.csv: cpu, mem'). A headerless file of another count is still refused, naming it."""
+    from anomaly_gan import cli, train
+
+    (tmp_path / "a.csv").write_text("cpu,mem\n" + "1,10\n" * 70)
+    (tmp_path / "b.csv").write_text("2,20\n" * 70)
+    (tmp_path / "c.csv").write_text("3,30,300\n" * 70)
+    seen = {}
+
+    def fake_train(cfg, series, names, **_kwargs):
+        seen["names"], seen["series"] = names, series
+        raise KeyboardInterrupt  # stop before anything is fitted or written
+
+    monkeypatch.setattr(cli, "_tensorflow", lambda: None)
+    monkeypatch.setattr(train, "train_detector", fake_train)
+    code = main(["train", "--data", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
+                 "--out", str(tmp_path / "m")])
+    assert code == 130 and seen["names"] == ("cpu", "mem")
+    assert [s[0].tolist() for s in seen["series"]] == [[1.0, 10.0], [2.0, 20.0]]
+    assert not (tmp_path / "m").exists()
+    probe = run_cli(["train", "--data", str(tmp_path / "a.csv"), str(tmp_path / "c.csv"),
+                     "--out", str(tmp_path / "m")])
+    [[rc, err]] = probe["results"]
+    assert rc == 2 and not probe["tensorflow"] and not (tmp_path / "m").exists()
+    assert err.strip().endswith(f"c.csv: 3 columns and no header, where {tmp_path / 'a.csv'} "
+                                f"has 2: cpu, mem")
+
+
 def test_a_data_file_given_twice_is_refused_before_training(tmp_path):
     """``--data a.csv a.csv`` (or a.csv and a link to it, as a shell glob beside a name may
     give) would count the file's rows twice in training and in the threshold's held-out

@@ -1639,13 +1639,17 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
 
 def align_tables(tables: Sequence[Table]) -> list[Table]:
     """Several training files as one model's series: each with the first file's columns,
-    in its order. Files with a header are matched by name, in any order (as ``score`` and
-    ``retrain --data`` match them); other differences are a :class:`DataError`.
+    in its order. Files with a header are matched by name, in any order, and a headerless
+    file by its column count (as ``score`` and ``retrain --data`` match them); other
+    differences are a :class:`DataError`.
 
     >>> a = Table("a.csv", ("cpu", "mem"), np.array([[1.0, 2.0]]))
     >>> b = Table("b.csv", ("mem", "cpu"), np.array([[20.0, 10.0]]))
     >>> align_tables([a, b])[1].values.tolist()
     [[10.0, 20.0]]
+    >>> align_tables([a, Table("h.csv", ("f0", "f1"), np.array([[3.0, 30.0]]),
+    ...                        has_header=False)])[1].feature_names
+    ('cpu', 'mem')
     >>> align_tables([a, Table("c.csv", ("cpu", "disk"), np.zeros((1, 2)))])
     Traceback (most recent call last):
     anomaly_gan.errors.DataError: c.csv: columns cpu, disk differ from a.csv: cpu, mem
@@ -1654,7 +1658,14 @@ def align_tables(tables: Sequence[Table]) -> list[Table]:
     names = first.feature_names
     out = [first]
     for t in tables[1:]:
-        same = (t.feature_names == names if not (t.has_header and first.has_header)
+        if not t.has_header:  # by count, as check_features matches one to a model
+            if len(t.feature_names) != len(names):
+                raise DataError(f"{t.path}: {len(t.feature_names)} columns and no header, "
+                                f"where {first.path} has {len(names)}: {name_list(names)}")
+            # its cells are still named by their number (Table.column)
+            out.append(dataclasses.replace(t, feature_names=names))
+            continue
+        same = (t.feature_names == names if not first.has_header
                 else sorted(t.feature_names) == sorted(names))
         if not same:
             raise DataError(f"{t.path}: columns {name_list(t.feature_names)} differ from "
