@@ -33,7 +33,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from io import BufferedReader
 from pathlib import Path, PurePosixPath
@@ -212,12 +212,15 @@ def set_bundle_version(bundle: str | os.PathLike[str], version: str) -> None:
         raise OutputError(f"{path}: cannot write the bundle: {exc.strerror or exc}") from exc
 
 
-def check_destination(out_dir: str | os.PathLike[str], overwrite: bool = False) -> None:
+def check_destination(out_dir: str | os.PathLike[str], overwrite: bool = False,
+                      inputs: Sequence[str | os.PathLike[str]] = ()) -> None:
     """Check that a bundle can be written to ``out_dir``; callers check before long work.
 
     Refused: a non-empty directory unless ``overwrite``; with ``overwrite``, anything that is
-    not a bundle (``--force`` never deletes a directory of other files); a file or a symbolic
-    link; a path whose nearest existing parent is not a writable directory.
+    not a bundle (``--force`` never deletes a directory of other files), and a bundle that
+    holds one of the ``--data`` files ``inputs`` (however it is named: through a symlink
+    too), which replacing the bundle would delete; a file or a symbolic link; a path whose
+    nearest existing parent is not a writable directory.
     """
     if not str(out_dir).strip():  # Path("") is ".", which "already exists"
         raise OutputError(f"--out: expected a bundle directory path, got {str(out_dir)!r}")
@@ -235,6 +238,13 @@ def check_destination(out_dir: str | os.PathLike[str], overwrite: bool = False) 
     if occupied and not (out / MANIFEST).is_file():
         raise OutputError(f"{out}: is a directory but not a model bundle (no {MANIFEST}); "
                           f"--force replaces only bundles")
+    if occupied:
+        real = os.path.realpath(out)
+        for given in inputs:
+            if Path(os.path.realpath(given)).is_relative_to(real):
+                raise OutputError(f"{out}: holds the --data file {given}, which --force would "
+                                  f"delete with the bundle; copy it out first or choose "
+                                  f"another --out")
     check_creatable(out, "the bundle directory")
 
 

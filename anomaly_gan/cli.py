@@ -485,7 +485,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     cfg = _load_cfg(args.config)
     out = Path(args.out)
     check_distinct(args.data, "--data")
-    check_destination(args.out, args.force)  # before minutes of training, not after
+    check_destination(args.out, args.force, args.data)  # before minutes of training
     # Keras' progress bar writes to stdout, which holds the result JSON: the CLI reports one
     # line per epoch on stderr through the library's progress channel instead.
     cfg = cfg.replace(training=dataclasses.replace(cfg.training, verbose=0))

@@ -454,6 +454,31 @@ def test_train_matches_a_headerless_file_by_count(tmp_path, monkeypatch):
                                 f"has 2: cpu, mem")
 
 
+def test_train_force_refuses_a_bundle_holding_its_data(tmp_path):
+    """``train --force --out models/v1 --data models/v1/train.csv`` (a copy of its data
+    kept beside a bundle) trained, then replaced the bundle and deleted the data file it
+    had read: refused in one line before TensorFlow loads, the file and the bundle kept."""
+    bundle = tmp_path / "v1"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text("{}")
+    data = bundle / "sub" / "train.csv"
+    data.parent.mkdir()
+    data.write_text("cpu,mem\n" + "1,10\n2,20\n" * 40)
+    (tmp_path / "link").symlink_to(bundle)
+    out = run_cli(["train", "--data", str(data), "--out", str(bundle), "--force"],
+                  ["train", "--data", str(tmp_path / "link" / "sub" / "train.csv"),
+                   "--out", str(bundle), "--force"])
+    assert not out["tensorflow"]
+    for given, (rc, err) in zip((data, tmp_path / "link" / "sub" / "train.csv"),
+                                out["results"], strict=True):
+        assert rc == 2 and err.count("\n") == 1, err
+        assert err.strip().endswith(f"{bundle}: holds the --data file {given}, which --force "
+                                    f"would delete with the bundle; copy it out first or "
+                                    f"choose another --out")
+    assert data.is_file() and sorted(p.name for p in bundle.iterdir()) == ["manifest.json",
+                                                                           "sub"]
+
+
 def test_a_data_file_given_twice_is_refused_before_training(tmp_path):
     """``--data a.csv a.csv`` (or a.csv and a link to it, as a shell glob beside a name may
     give) would count the file's rows twice in training and in the threshold's held-out
