@@ -532,11 +532,12 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
                     for t, ts in zip(tables, times, strict=True)]
         tables = [t for t, _ in in_order]
         times = [None if ts is None else ts[k] for ts, (_, k) in zip(times, in_order, strict=True)]
+        # every file filled (or refused: a column with no value) before a note says so
+        series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
         for t in tables:
             note = fill_note(t, cfg.data.nan_policy)
             if note is not None:
                 say(note)
-        series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
         # counters: each file's first row only starts the increases (data/counters.py)
         counters = counter_columns(names, cfg.data.counters,
                                    f"the columns of {tables[0].path}",

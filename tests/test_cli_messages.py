@@ -479,6 +479,19 @@ def test_train_force_refuses_a_bundle_holding_its_data(tmp_path):
                                                                            "sub"]
 
 
+def test_train_says_no_fill_for_a_column_it_refuses(tmp_path):
+    """Under data.nan_policy ffill, a column with no value in any row is refused; the
+    refusal came after a note that ffill had filled its cells and the model would learn
+    them: now the error line alone, before TensorFlow."""
+    (tmp_path / "a.csv").write_text("cpu,gone\n" + "1,\n2,\n" * 40)
+    out = run_cli(["train", "--data", str(tmp_path / "a.csv"), "--out", str(tmp_path / "m")],
+                  env={"ANOMALY_GAN__DATA__NAN_POLICY": "ffill"})
+    [[rc, err]] = out["results"]
+    assert rc == 2 and not out["tensorflow"] and not (tmp_path / "m").exists()
+    assert err == (f"anomaly-gan: error: {tmp_path / 'a.csv'}: column 'gone': no finite value "
+                   f"in any row; expected the column to hold data\n")
+
+
 def test_a_data_file_given_twice_is_refused_before_training(tmp_path):
     """``--data a.csv a.csv`` (or a.csv and a link to it, as a shell glob beside a name may
     give) would count the file's rows twice in training and in the threshold's held-out
