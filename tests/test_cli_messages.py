@@ -492,6 +492,34 @@ def test_train_says_no_fill_for_a_column_it_refuses(tmp_path):
                    f"in any row; expected the column to hold data\n")
 
 
+def test_train_notes_a_counter_too_large_for_its_increases(tmp_path, monkeypatch, capsys):
+    """A counter of data.counters past 2**53 (a ns or byte total near 1e18) is read as a
+    float64, whose steps there are 128: increases of 5 to 7 per row all read 0, silently.
+    Training goes on (serve reads it so too) with a note naming the column and the step."""
+    from anomaly_gan import cli, train
+
+    rows = "".join(f"{i},{10**18 + 5 * i + i % 3}\n" for i in range(80))
+    (tmp_path / "a.csv").write_text("cpu,bytes_total\n" + rows)
+    (tmp_path / "b.csv").write_text("cpu,bytes_total\n" + "1,5\n2,9\n" * 40)
+    seen = {}
+
+    def fake_train(cfg, series, names, **_kwargs):
+        seen["series"] = series
+        raise KeyboardInterrupt  # stop before anything is fitted or written
+
+    monkeypatch.setattr(cli, "_tensorflow", lambda: None)
+    monkeypatch.setattr(train, "train_detector", fake_train)
+    monkeypatch.setenv("ANOMALY_GAN__DATA__COUNTERS", "[bytes_total]")
+    code = main(["train", "--data", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
+                 "--out", str(tmp_path / "m")])
+    assert code == 130 and set(seen["series"][0][:, 1]) <= {0.0, 128.0}
+    notes = [line for line in capsys.readouterr().err.splitlines() if "2**53" in line]
+    assert notes == [(f"note: {tmp_path / 'a.csv'}: column 'bytes_total' of data.counters "
+                      f"is past 2**53 from line 2 (up to 1e+18), where a float64 holds only "
+                      f"multiples of 128: its increases are read to that step (smaller ones "
+                      f"as 0), here and in serve")]
+
+
 def test_a_data_file_given_twice_is_refused_before_training(tmp_path):
     """``--data a.csv a.csv`` (or a.csv and a link to it, as a shell glob beside a name may
     give) would count the file's rows twice in training and in the threshold's held-out

@@ -1,6 +1,6 @@
 """Data: offline readers (I/O), feature scaling and sliding windows (pure numpy)."""
 
-from anomaly_gan.data.counters import counter_columns, increase, increases
+from anomaly_gan.data.counters import coarse_counters, counter_columns, increase, increases
 from anomaly_gan.data.readers import (
     Table,
     align_tables,
@@ -23,6 +23,7 @@ __all__ = [
     "align_tables",
     "apply_nan_policy",
     "check_features",
+    "coarse_counters",
     "counter_columns",
     "evenly_spaced",
     "fill_note",

@@ -31,7 +31,7 @@ import numpy as np
 
 from anomaly_gan.errors import ConfigError, name_list
 
-__all__ = ["counter_columns", "increase", "increases", "restarts"]
+__all__ = ["coarse_counters", "counter_columns", "increase", "increases", "restarts"]
 
 
 def counter_columns(feature_names: Sequence[str], counters: Sequence[str],
@@ -55,6 +55,34 @@ def counter_columns(feature_names: Sequence[str], counters: Sequence[str],
             raise ConfigError(f"{source + ': ' if source else ''}data.counters: {c!r} is not "
                               f"a feature{guess}; expected one of {where}: {name_list(names)}")
     return tuple(sorted(names.index(c) for c in counters))
+
+
+#: Past this a float64 (as a file's cells and an event's values are read) holds integers only
+#: in steps of 2 or more: a counter's smaller increases are lost.
+EXACT_INTEGERS = 2.0 ** 53
+
+
+def coarse_counters(values: np.ndarray, columns: Sequence[int]
+                    ) -> list[tuple[int, int, float, float]]:
+    """The ``columns`` of ``values (T, F)`` that reach :data:`EXACT_INTEGERS` (a byte or
+    nanosecond total near 1e18): for each, its column, the first row that does, its
+    largest value and the float64 step there, to which its increases are read (increases
+    of 5 to 7 at 1e18 all read 0, now and then 128).
+
+    >>> coarse_counters(np.array([[1.0, 9e15], [2.0, 1e18]]), [1])
+    [(1, 1, 1e+18, 128.0)]
+    >>> coarse_counters(np.array([[1.0, 9e15]]), [0, 1])
+    []
+    """
+    out = []
+    for c in columns:
+        column = np.abs(np.asarray(values[:, c], dtype=np.float64))
+        column = np.where(np.isfinite(column), column, 0.0)
+        past = column >= EXACT_INTEGERS
+        if past.any():
+            top = float(column.max())
+            out.append((int(c), int(np.argmax(past)), top, float(np.spacing(top))))
+    return out
 
 
 def increase(before: np.ndarray, now: np.ndarray,
