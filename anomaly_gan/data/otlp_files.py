@@ -104,6 +104,19 @@ def _messages(handle: IO[bytes], path: Path, read: list[int]) -> Iterator[tuple[
         raise DataError(f"{path}: {exc}") from None
 
 
+def _cut_line(line: bytes, reason: str) -> bool:
+    """Whether a line that is no JSON document (``reason``: why not) is the last of a file
+    cut while being written: it ends without a newline, and is no UTF-8 only where it ends
+    (cut inside a character: the Collector writes non-ASCII text as UTF-8)."""
+    if line.endswith(b"\n") or reason not in ("bad_json", "not_utf8"):
+        return False
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.reason == "unexpected end of data"
+    return True
+
+
 def read_metric_file(path: str | Path, serve: ServeConfig,
                      feature_names: tuple[str, ...] | list[str] | None = None,
                      progress: Progress | None = None,
@@ -161,7 +174,7 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                         skipped += 1
                         first_skipped = first_skipped or where
                         continue
-                    if ev.reason == "bad_json" and kind == "json" and not raw.endswith(b"\n"):
+                    if kind == "json" and _cut_line(raw, ev.reason):
                         raise DataError(f"{p}: {where}: {CUT_LINE}")
                     raise DataError(f"{p}: {where}: {ev.reason}: {clip(ev.detail, 300)}")
                 events.append(ev)  # type: ignore[arg-type]

@@ -231,6 +231,28 @@ def test_a_bad_data_point_or_message_is_one_line_naming_its_place(tmp_path):
         read_metric_file(path, cfg)
 
 
+def test_a_last_line_cut_inside_a_character_is_cut_short_not_bad_utf8(tmp_path):
+    """The Collector writes an attribute's non-ASCII text as UTF-8: a file cut while being
+    written can end inside a character, which said 'not_utf8: not UTF-8: ... unexpected end
+    of data', as if the file were in another encoding; a bad byte elsewhere still says so."""
+    cfg = config_from_dict({"serve": SERVE}).serve
+    docs = hostmetrics(steps=2, hosts=("web-1",))
+    docs.append(request("wéb-2", [gauge("system.cpu.load_average.1m", point(1.0, T0 * 10**9))]))
+    text = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs).encode()
+    path = tmp_path / "cut.jsonl"
+    path.write_bytes(text[:text.index("é".encode()) + 1])  # the first of its two bytes
+    last = path.read_bytes().rindex(b"\n") + 1
+    with pytest.raises(DataError) as err:
+        read_metric_file(path, cfg)
+    assert str(err.value) == (
+        f"{path}: line 5 at byte {last}: cut short: the last line is no complete JSON and "
+        f"ends without a newline (a file still being written or cut: read a closed file, such "
+        f"as one the file exporter's rotation closed)")
+    path.write_bytes(text.replace("é".encode(), b"\xff")[:-2])  # cut too, but no UTF-8
+    with pytest.raises(DataError, match=f"^{path}: line 5 at byte {last}: not_utf8: "):
+        read_metric_file(path, cfg)
+
+
 def test_a_compressed_file_reads_as_the_same_rows_as_uncompressed(tmp_path):
     """The file exporter's compression: zstd with format: json (its OTLP/JSON documents
     compressed and framed, no longer lines) and with format: proto: per entity the same
