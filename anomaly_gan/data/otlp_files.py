@@ -324,7 +324,13 @@ def read_data_file(path: str | Path, cfg: Config,
     # opened once: a pipe (--data <(zcat m.jsonl.gz), or of a CSV) cannot be read twice
     handle = open_input(p, "rb")
     try:
-        kind = sniff(handle.peek(64)[:64])  # type: ignore[attr-defined]
+        head = handle.peek(64)[:64]  # type: ignore[attr-defined]
+        if not head:  # the file exporter's before its first flush; not "expected a CSV"
+            raise DataError(f"{p}: file is empty (expected, with serve.event_format "
+                            f"{cfg.serve.event_format}, the Collector's file exporter's "
+                            f"OTLP/JSON lines or protobuf messages each after its 4-byte "
+                            f"length; or a CSV or Parquet file)")
+        kind = sniff(head)
     except BaseException:
         handle.close()
         raise

@@ -253,6 +253,23 @@ def test_a_last_line_cut_inside_a_character_is_cut_short_not_bad_utf8(tmp_path):
         read_metric_file(path, cfg)
 
 
+def test_an_empty_file_says_what_an_otlp_config_reads(tmp_path):
+    """An empty file (the file exporter's before its first flush, a rotation's new one)
+    said 'expected a CSV of numeric rows' to a model that reads OpenTelemetry metric files."""
+    import gzip
+
+    cfg = config_from_dict({"serve": SERVE})
+    for name, data in (("m.jsonl", b""), ("m.jsonl.gz", gzip.compress(b""))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(DataError) as err:
+            read_data_file(path, cfg)
+        assert str(err.value) == (
+            f"{path}: file is empty (expected, with serve.event_format otlp_proto, the "
+            f"Collector's file exporter's OTLP/JSON lines or protobuf messages each after its "
+            f"4-byte length; or a CSV or Parquet file)")
+
+
 def test_a_compressed_file_reads_as_the_same_rows_as_uncompressed(tmp_path):
     """The file exporter's compression: zstd with format: json (its OTLP/JSON documents
     compressed and framed, no longer lines) and with format: proto: per entity the same
