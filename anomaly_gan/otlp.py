@@ -443,8 +443,8 @@ def nanos(value: Any, name: str = "timeUnixNano") -> int | None:
     (OTLP's "unknown"). A value of another shape, or one that OTLP's unsigned 64 bits do
     not hold, raises, as a ``bad_timestamp``.
 
-    >>> nanos("1700000000123456789"), nanos(0), nanos("0"), nanos(None)
-    (1700000000123456789, None, None, None)
+    >>> nanos("1700000000123456789"), nanos(0), nanos("0"), nanos("00"), nanos(None)
+    (1700000000123456789, None, None, None, None)
     """
     if type(value) is not bool and (value is None or value == 0 or value == "0"):
         return None
@@ -453,15 +453,18 @@ def nanos(value: Any, name: str = "timeUnixNano") -> int | None:
     except OtlpFieldError:
         n = -1
     # OTLP's time fields are fixed64: 2**64 ns and more (after 2554-07-21) cannot be sent in
-    # protobuf, and a 21-digit string was refused where the same JSON number was read
-    if n < 0 or n >= 2**64 or type(value) is bool:
+    # protobuf, and a 21-digit string was refused where the same JSON number was read; nor
+    # has one a minus sign ("-0" was read as 0 until 2026-12-07)
+    if n < 0 or n >= 2**64 or type(value) is bool or (type(value) is str
+                                                      and value[:1] == "-"):
         # quoted with its credentials as <SECRET>, as a refused log line's (imported here:
         # anomaly_gan.logs imports this module)
         from anomaly_gan.logs.secrets import quote_redacted
 
         raise OtlpFieldError("bad_timestamp", f"{name!r} {quote_redacted(value, 40)} is not nanoseconds "
                                               f"since the epoch (a decimal string, below 2**64)")
-    return n
+    # 0 however written ("00") is "unknown" too: it was read as the time 1970-01-01
+    return n or None
 
 
 def attribute(attributes: Any, key: str, where: str) -> str | None:
