@@ -471,7 +471,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     from anomaly_gan.data import (
         align_tables,
         apply_nan_policy,
-        coarse_counters,
+        coarse_counter_notes,
         counter_columns,
         fill_note,
         increases,
@@ -545,11 +545,8 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
                                    source_of("data.counters", args.config))
         lead = 1 if counters else 0
         for t, s in zip(tables, series, strict=True):
-            for col, row, top, step in coarse_counters(s, counters):
-                say(f"note: {t.path}: column {t.column(col)} of data.counters is past 2**53 "
-                    f"from {t.where(row)} (up to {top:.3g}), where a float64 holds only "
-                    f"multiples of {step:g}: its increases are read to that step (smaller "
-                    f"ones as 0), here and in serve")
+            for note in coarse_counter_notes(t, s, counters):
+                say(note)
         series = [increases(s, counters, t.starts)
                   for s, t in zip(series, tables, strict=True)]
         times = [None if ts is None else ts[lead:] for ts in times]

@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 import numpy as np
 
 from anomaly_gan.compressed import HEAD_BYTES, UNPACK, compression_of
+from anomaly_gan.data.counters import coarse_counters
 from anomaly_gan.data.windows import release_order
 from anomaly_gan.errors import DataError, brief, clip, duration, name_list
 from anomaly_gan.files import open_input
@@ -39,6 +40,7 @@ __all__ = [
     "align_tables",
     "apply_nan_policy",
     "check_features",
+    "coarse_counter_notes",
     "csv_records",
     "csv_rows",
     "fill_note",
@@ -1532,6 +1534,24 @@ def fill_note(table: Table, policy: str) -> str | None:
             f"{table.where(start + length - 1)}): the model learns them as readings ({what}) "
             f"and the threshold is set on them too (a long run is better cut out: split the "
             f"file there, windows never span two --data files)")
+
+
+def coarse_counter_notes(table: Table, values: np.ndarray,
+                         counters: Sequence[int]) -> list[str]:
+    """A ``note:`` for each column of ``data.counters`` (``counters``) of ``values``, the
+    rows of ``table`` as filled (:func:`apply_nan_policy`), that is past 2**53
+    (:func:`~anomaly_gan.data.counters.coarse_counters`): a float64, as serve reads it too,
+    holds its increases only to a step of 128 at 1e18, and reads smaller ones as 0.
+
+    >>> t = Table("f.csv", ("cpu", "bytes_total"), np.array([[1.0, 9e15], [2.0, 1e18]]))
+    >>> print(coarse_counter_notes(t, t.values, [1])[0])
+    note: f.csv: column 'bytes_total' of data.counters is past 2**53 from row 2 (up to 1e+18), where a float64 holds only multiples of 128: its increases are read to that step (smaller ones as 0), here and in serve
+    """
+    return [f"note: {table.path}: column {table.column(col)} of data.counters is past 2**53 "
+            f"from {table.where(row)} (up to {top:.3g}), where a float64 holds only "
+            f"multiples of {step:g}: its increases are read to that step (smaller ones as "
+            f"0), here and in serve"
+            for col, row, top, step in coarse_counters(values, counters)]
 
 
 def _longest_run(mask: np.ndarray) -> tuple[int, int]:
