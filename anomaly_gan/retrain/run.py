@@ -356,6 +356,17 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     outside = 0  # labelled incidents outside the topic range
     rows: Rows
     log_model = None  # a logs retrain's templates and columns (retrain/logs.py)
+    where = ", ".join(req.files)
+
+    def counters_of(names: Sequence[str]) -> tuple[int, ...]:
+        """The columns of data.counters among ``names``, once they and the config are
+        found to fit the current version (the notes on a file's counters come after)."""
+        _compatible(cfg, names, info, current_name, where, req.config_source)
+        named = (None if req.config_source is None
+                 else source_of("data.counters", req.config_source))
+        return counter_columns(names, cfg.data.counters, "the model's features" if info
+                               else f"the columns of {where}", named)
+
     if req.files:
         say(f"[read] {len(req.files)} file(s)")
         if cfg.logs is not None:
@@ -369,8 +380,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             cfg = cfg.replace(logs=log_model.cfg)
         else:
             rows, names = read_files(cfg, req.files, info.feature_names if info else None,
-                                     say, reading)
-        where = ", ".join(req.files)
+                                     say, reading, counters_of)
     else:
         if info is None:
             kept = [v.name for v in store.versions()]
@@ -402,17 +412,13 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             say(f"[read] {outside} of {len(labels)} labelled incident(s) lie outside the "
                 f"range: not checked")
         labels = inside
-    _compatible(cfg, names, info, current_name, where, req.config_source)
+    columns = counters_of(names)  # data.counters: the model reads their increases
     silences_note = None
     if silences is not None and len(silences) and not rows.timed:
         # a row's time is its index in its file: it cannot be compared with a silence's
         silences_note = "not applied: the rows carry no clock time (a row's time is its index)"
         say(f"[read] note: serve.alerts.silences_path {silences_path}: {silences_note}")
-    # data.counters: the model reads their increases (each segment's first row starts them)
-    where_names = "the model's features" if info else f"the columns of {where}"
-    named = (None if req.config_source is None
-             else source_of("data.counters", req.config_source))
-    rows = with_increases(rows, counter_columns(names, cfg.data.counters, where_names, named))
+    rows = with_increases(rows, columns)  # each segment's first row starts the increases
     _check_enough_rows(rows, cfg.data.window, cfg.data.validation_fraction, where)
     if req.labels:
         _check_label_entities(req.labels, labels, rows, where)

@@ -553,16 +553,22 @@ def read_alerts(k: KafkaConfig, start: float, end: float, margin: float,
 
 
 def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] | None,
-               say: Progress = lambda _m: None, reading: Readings | None = None
+               say: Progress = lambda _m: None, reading: Readings | None = None,
+               counters: Callable[[tuple[str, ...]], Sequence[int]] = lambda _names: ()
                ) -> tuple[Rows, tuple[str, ...]]:
     """One segment per file (entity = the file's stem), or per entity of an OTLP metric
     file. Timestamps come from the file's
     timestamp column when it has one, else the row index stands in for time. ``say`` gets
-    ``train``'s notes on the times (late rows left out, repeated stamps, gaps) and on the
-    missing cells ``data.nan_policy`` fills; ``reading(path)``, where given, how far reading
-    that file has got (a :class:`~anomaly_gan.data.readers.Reading`, or None)."""
+    ``train``'s notes on the times (late rows left out, repeated stamps, gaps), and, once
+    every file is read and filled (a column with no value refused before a note of a
+    fill), on the missing cells ``data.nan_policy`` fills and on a counter past 2**53
+    (:func:`~anomaly_gan.data.readers.coarse_counter_notes`); ``counters(names)``: the
+    columns of ``data.counters`` among the features read (the retrain's, which refuses a
+    name that is none of them); ``reading(path)``, where given, how far reading that file
+    has got (a :class:`~anomaly_gan.data.readers.Reading`, or None)."""
     from anomaly_gan.data import (
         apply_nan_policy,
+        coarse_counter_notes,
         fill_note,
         table_times,
         time_notes,
@@ -575,6 +581,9 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     table_has_times = []
     names: tuple[str, ...] | None = tuple(feature_names) if feature_names else None
     read = late = 0
+    notes: list[str] = []  # of fills, said once every file is filled (as train does)
+    coarse: list[str] = []
+    columns: Sequence[int] | None = None
     # an OTLP metric file holds a segment per entity (data/otlp_files.py)
     # (the first file's features are the later files': names is set in the loop)
     tables = ((p, t) for p in paths
@@ -589,16 +598,19 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
             say(line)
         if names is None:
             names = tuple(table.feature_names)
+        if columns is None:  # the features are known
+            columns = counters(names)
         table = table.with_features(names, cfg.serve.unknown_features, say)
         read += table.rows
         # in serve's order: rows out of order within serve.windows.reorder_tolerance_seconds
         # in time order, later ones (late) left out, as serve drops them
         in_order, kept = without_late_rows(table, times, tolerance)
         late += table.rows - len(kept)
+        values = apply_nan_policy(in_order, cfg.data.nan_policy)
         note = fill_note(in_order, cfg.data.nan_policy)
         if note is not None:
-            say(note)
-        values = apply_nan_policy(in_order, cfg.data.nan_policy)
+            notes.append(note)
+        coarse += coarse_counter_notes(in_order, values, columns)
         times = None if times is None else times[kept]
         ts = times if times is not None else np.arange(len(values), dtype=np.float64)
         values = np.asarray(values, dtype=np.float64)
@@ -610,6 +622,8 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
             segments.append(Segment(table.entity or Path(p).stem, ts[a:b], values[a:b],
                                     None if in_order.starts is None else in_order.starts[a:b]))
     assert names is not None
+    for note in notes + coarse:
+        say(note)
     # read and late as a topic range counts them: the report's "[read] N events ... L late"
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
                 timed=all(table_has_times), events_read=read, late=late,

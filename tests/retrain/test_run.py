@@ -152,6 +152,54 @@ def test_too_little_data_is_one_line_before_tensorflow(tmp_path):
     assert not store.exists()
 
 
+def test_retrain_says_no_fill_for_a_column_it_refuses(tmp_path, config_file, monkeypatch,
+                                                      capsys, no_training):
+    """As train (tests/test_cli_messages.py): under data.nan_policy ffill a column with no
+    value in any row is refused, and a note that ffill had filled it (the model learns the
+    cells as readings) came first; the fill of an earlier file, then refused with the
+    retrain, was noted too. Now every file is filled before a fill note, as train does."""
+    from anomaly_gan.cli import main
+
+    (tmp_path / "a.csv").write_text("cpu,gone\n" + "1,5\n2,\n" * 40)  # gaps ffill fills
+    (tmp_path / "b.csv").write_text("cpu,gone\n" + "1,\n2,\n" * 40)
+    monkeypatch.setenv("ANOMALY_GAN__DATA__NAN_POLICY", "ffill")
+    store = tmp_path / "store"
+    for data in (["b.csv"], ["a.csv", "b.csv"]):
+        assert main(["retrain", "--config", config_file(), "--store", str(store),
+                     "--data", *(str(tmp_path / name) for name in data)]) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[-1] == (f"anomaly-gan: error: {tmp_path / 'b.csv'}: column 'gone': no "
+                             f"finite value in any row; expected the column to hold data")
+        assert not [line for line in lines if "nan_policy" in line], lines
+        assert not store.exists()
+
+
+def test_retrain_notes_a_counter_too_large_for_its_increases(tmp_path, config_file,
+                                                              monkeypatch, capsys):
+    """As train: a counter of data.counters past 2**53 (a ns or byte total near 1e18) is
+    read as a float64, whose steps there are 128: increases of 5 to 7 per row all read 0,
+    silently. The retrain goes on (serve reads it so too) with train's note, before
+    TensorFlow loads."""
+    from anomaly_gan.cli import main
+    from anomaly_gan.retrain import run
+
+    def stop() -> None:
+        raise KeyboardInterrupt  # where TensorFlow would load: the read is done
+
+    monkeypatch.setattr(run, "import_tensorflow_quietly", stop)
+    rows = "".join(f"{i},{10**18 + 5 * i + i % 3}\n" for i in range(80))
+    (tmp_path / "a.csv").write_text("cpu,bytes_total\n" + rows)
+    (tmp_path / "b.csv").write_text("cpu,bytes_total\n" + "1,5\n2,9\n" * 40)
+    config = config_file(data={**TINY["data"], "counters": ["bytes_total"]})
+    assert main(["retrain", "--config", config, "--store", str(tmp_path / "store"),
+                 "--data", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]) == 130
+    notes = [line for line in capsys.readouterr().err.splitlines() if "2**53" in line]
+    assert notes == [(f"note: {tmp_path / 'a.csv'}: column 'bytes_total' of data.counters "
+                      f"is past 2**53 from line 2 (up to 1e+18), where a float64 holds only "
+                      f"multiples of 128: its increases are read to that step (smaller ones "
+                      f"as 0), here and in serve")]
+
+
 @pytest.mark.parametrize("lengths", [[10], [20, 20], [31, 31]])
 def test_the_rows_that_too_little_data_asks_for_are_enough(lengths):
     """20 rows at window 16 asked for 'a segment of at least 32 rows'; a file of 32 rows was
