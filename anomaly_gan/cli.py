@@ -246,6 +246,7 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
 
     from anomaly_gan.data import (
         apply_nan_policy,
+        coarse_counter_notes,
         counter_columns,
         increases,
         table_times,
@@ -294,6 +295,8 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
                         f"{first if counters else ''}, got {len(kept)} rows"
                         + (" in time order" if len(kept) < len(seen) else "")
                         + (left_out if len(kept) < table.rows else ""))
+    for note in coarse_counter_notes(in_order, values, counters):
+        _eprint(note)
     if rows_out is not None:  # the rows as events, before the counters' increases
         rows_out.append((values, kept, in_order.starts))
     if counters:

@@ -520,6 +520,38 @@ def test_train_notes_a_counter_too_large_for_its_increases(tmp_path, monkeypatch
                       f"as 0), here and in serve")]
 
 
+def test_score_and_evaluate_note_a_counter_too_large_for_its_increases(tmp_path,
+                                                                        tiny_detector, capsys):
+    """A counters model scoring a file whose counter is past 2**53 reads its increases of 5
+    to 7 as 0, now and then 128 (a float64's step there), as serve does: a jump of 128 the
+    model may flag. train notes it; score and evaluate said nothing. They give train's note."""
+    import copy
+    import dataclasses
+
+    import numpy as np
+
+    from anomaly_gan.artifacts import save_bundle
+    from tests.support_models import normal_series
+
+    det = copy.copy(tiny_detector)
+    det.config = det.config.replace(data=dataclasses.replace(det.config.data,
+                                                             counters=("flow",)))
+    model = save_bundle(det, tmp_path / "m")
+    x = normal_series(60)
+    x[:, 2] = 10**18 + 5 * np.arange(60) + np.arange(60) % 3
+    rows = "".join(f"{t:.6f},{r:.6f},{int(f)}\n" for t, r, f in x)
+    (tmp_path / "a.csv").write_text("temp,rpm,flow\n" + rows)
+    (tmp_path / "labels.csv").write_text("0\n" * 60)
+    note = (f"note: {tmp_path / 'a.csv'}: column 'flow' of data.counters is past 2**53 from "
+            f"line 2 (up to 1e+18), where a float64 holds only multiples of 128: its "
+            f"increases are read to that step (smaller ones as 0), here and in serve")
+    for argv in (["score", "--out", str(tmp_path / "s.csv")],
+                 ["evaluate", "--labels", str(tmp_path / "labels.csv")]):
+        assert main([*argv, "--model", str(model), "--data", str(tmp_path / "a.csv")]) == 0
+        assert [line for line in capsys.readouterr().err.splitlines()
+                if "2**53" in line] == [note], argv
+
+
 def test_a_data_file_given_twice_is_refused_before_training(tmp_path):
     """``--data a.csv a.csv`` (or a.csv and a link to it, as a shell glob beside a name may
     give) would count the file's rows twice in training and in the threshold's held-out
