@@ -43,6 +43,7 @@ __all__ = [
     "sync_dir",
     "sync_tree",
     "umask_mode",
+    "whole_characters",
     "writer_id",
 ]
 
@@ -163,6 +164,24 @@ def open_input(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> 
     binary = (decompressing(p, source, compression) if compression
               else io.BufferedReader(source, buffer_size=1 << 16))
     return binary if "b" in mode else io.TextIOWrapper(binary, **kwargs)
+
+
+def whole_characters(last_line: bytes) -> bytes:
+    """The last line of an input file, one with no newline after it, without the first
+    bytes of a UTF-8 character its end cuts: a file cut while being written (non-ASCII text
+    is written as UTF-8) reads as the same file cut before that character, where the line
+    was no UTF-8, as if the file were in another encoding. A line that is no UTF-8 before
+    its end is kept as it is, for its reader to refuse.
+
+    >>> whole_characters("at 日本".encode()[:-1]), whole_characters(b"\\xff ok\\xe6")
+    (b'at \\xe6\\x97\\xa5', b'\\xff ok\\xe6')
+    """
+    try:
+        last_line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":  # only ever at the end
+            return last_line[:exc.start]
+    return last_line
 
 
 class _HeadFirst(io.RawIOBase):

@@ -53,7 +53,7 @@ import numpy as np
 from anomaly_gan.config import Config, ServeConfig
 from anomaly_gan.data.readers import Reading, Table, read_table
 from anomaly_gan.errors import DataError, clip, name_list
-from anomaly_gan.files import open_input
+from anomaly_gan.files import open_input, whole_characters
 from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frames
 
 __all__ = ["one_entity", "read_data_file", "read_metric_file", "sniff"]
@@ -83,14 +83,16 @@ def _may_be_metric_file(path: Path, serve: ServeConfig) -> bool:
 
 
 def _lines(handle: IO[bytes], read: list[int]) -> Iterator[tuple[str, bytes]]:
-    """(``line N at byte OFF``, line) of each non-empty line; ``read[0]``: the bytes read
-    up to the end of the line."""
+    """(``line N at byte OFF``, line) of each non-empty line, a last one with no newline
+    without the bytes of a character its end cuts (:func:`~anomaly_gan.files.
+    whole_characters`); ``read[0]``: the bytes read up to the end of the line."""
     offset = 0
-    for n, line in enumerate(handle, start=1):
-        read[0] = offset + len(line)
+    for n, whole in enumerate(handle, start=1):
+        read[0] = offset + len(whole)
+        line = whole if whole.endswith(b"\n") else whole_characters(whole)
         if line.strip():
             yield f"line {n} at byte {offset}", line
-        offset += len(line)
+        offset += len(whole)
 
 
 def _messages(handle: IO[bytes], path: Path, read: list[int]) -> Iterator[tuple[str, bytes]]:
@@ -102,19 +104,6 @@ def _messages(handle: IO[bytes], path: Path, read: list[int]) -> Iterator[tuple[
             yield f"message {n} at byte {offset}", message
     except FrameError as exc:
         raise DataError(f"{path}: {exc}") from None
-
-
-def _cut_line(line: bytes, reason: str) -> bool:
-    """Whether a line that is no JSON document (``reason``: why not) is the last of a file
-    cut while being written: it ends without a newline, and is no UTF-8 only where it ends
-    (cut inside a character: the Collector writes non-ASCII text as UTF-8)."""
-    if line.endswith(b"\n") or reason not in ("bad_json", "not_utf8"):
-        return False
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.reason == "unexpected end of data"
-    return True
 
 
 def read_metric_file(path: str | Path, serve: ServeConfig,
@@ -174,7 +163,7 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                         skipped += 1
                         first_skipped = first_skipped or where
                         continue
-                    if kind == "json" and _cut_line(raw, ev.reason):
+                    if ev.reason == "bad_json" and kind == "json" and not raw.endswith(b"\n"):
                         raise DataError(f"{p}: {where}: {CUT_LINE}")
                     raise DataError(f"{p}: {where}: {ev.reason}: {clip(ev.detail, 300)}")
                 events.append(ev)  # type: ignore[arg-type]

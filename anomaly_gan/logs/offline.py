@@ -34,7 +34,7 @@ from anomaly_gan.data.readers import Reading, lags, packed_format
 from anomaly_gan.data.windows import more_than_apart
 from anomaly_gan.detector import Detector, SeriesScores
 from anomaly_gan.errors import BundleError, DataError, duration
-from anomaly_gan.files import open_input
+from anomaly_gan.files import open_input, whole_characters
 from anomaly_gan.logs.counts import BucketRow
 from anomaly_gan.logs.events import (
     LineGroup,
@@ -89,8 +89,9 @@ def _lines(handle: Iterable[bytes], path: Path | None = None,
     byte-order mark at its start (Windows tools write one) is no part of the first line.
     With ``path``, a file that is an archive is a :class:`DataError` naming it (a rotated
     ``app.log.gz``, refused so until 2026-12-05, is read decompressed: the handle of
-    :func:`~anomaly_gan.files.open_input` gives its lines). The number
-    of a last line with no newline (a file still being written) is appended to
+    :func:`~anomaly_gan.files.open_input` gives its lines). A last line
+    with no newline (a file still being written) ends with whole characters
+    (:func:`~anomaly_gan.files.whole_characters`), and its number is appended to
     ``unterminated`` before it is yielded."""
     n = 0
     for chunk in handle:
@@ -107,9 +108,11 @@ def _lines(handle: Iterable[bytes], path: Path | None = None,
                           "expected UTF-8 text (iconv -f UTF-16 -t UTF-8 converts it)")
             if packed:
                 raise DataError(f"{path}: line 1: not a readable log file: {packed}")
-        lines = body.split(b"\r") if b"\r" in body else (body,)
-        if unterminated is not None and not chunk.endswith((b"\n", b"\r")):
-            unterminated.append(n + len(lines))
+        lines = body.split(b"\r") if b"\r" in body else [body]
+        if not chunk.endswith((b"\n", b"\r")):
+            lines[-1] = whole_characters(lines[-1])  # cut inside a character: no not_utf8
+            if unterminated is not None:
+                unterminated.append(n + len(lines))
         for line in lines:
             n += 1
             yield n, line

@@ -1028,6 +1028,65 @@ def test_an_otlp_json_file_cut_inside_its_last_line_says_so(tmp_path, service_lo
     assert len(read_log_file(path, skip)) == 8
 
 
+def _utf8_log(fmt: str, recs: list[dict]) -> bytes:
+    """The records ``recs`` as a log file of ``fmt`` (regex: syslog lines; json; otlp_json:
+    batches of 4), non-ASCII text written as UTF-8."""
+    if fmt == "regex":
+        lines = [syslog_line(r) for r in recs]
+    elif fmt == "json":
+        lines = [json.dumps(json.loads(_json_line(r)), ensure_ascii=False) for r in recs]
+    else:
+        lines = [json.dumps(json.loads(otlp_batch(recs[k:k + 4])), ensure_ascii=False)
+                 for k in range(0, len(recs), 4)]
+    return "".join(line + "\n" for line in lines).encode()
+
+
+@pytest.mark.parametrize("inside", [1, 2])
+@pytest.mark.parametrize("fmt", ["regex", "json", "otlp_json"])
+def test_a_last_line_cut_inside_a_character_reads_as_one_cut_before_it(tmp_path, service_logs,
+                                                                       fmt, inside):
+    """A log file cut while being written can end inside a character (non-ASCII text is
+    written as UTF-8): its last line said 'not_utf8: not UTF-8: ... unexpected end of
+    data', as if the file were in another encoding, where the file cut before that
+    character reads on (regex), is bad_json (json) or is 'cut short' (otlp_json). It reads
+    as that file does, with bad_lines error and skip; a bad byte elsewhere in the line, or
+    a last line that ends inside a character and in a newline, is not_utf8 as before."""
+    recs = [dict(r) for r in service_logs.lines[:12]]
+    recs[-1]["message"] += " on 日本 host"
+    text = _utf8_log(fmt, recs)
+    at = text.rindex("日".encode())
+    path = tmp_path / "app.log"
+
+    def read(data: bytes, bad_lines: str) -> tuple[list[LogEvent] | str, list[str]]:
+        path.write_bytes(data)
+        cfg = {**TINY_LOGS_CONFIG["logs"], "format": fmt, "bad_lines": bad_lines}
+        notes: list[str] = []
+        try:
+            return read_log_file(path, config_from_dict({"logs": cfg}).logs,
+                                 progress=notes.append), notes
+        except DataError as err:
+            return str(err), notes
+
+    for bad_lines in ("error", "skip"):
+        cut = read(text[:at + inside], bad_lines)
+        assert cut == read(text[:at], bad_lines)
+    last = text.rstrip(b"\n").rindex(b"\n") + 1
+    got, _ = read(text[:at + inside], "error")
+    if fmt == "otlp_json":
+        assert got == (f"{path}: line 3: cut short: the last line is no complete JSON and ends "
+                       f"without a newline (a file still being written or cut: read a closed "
+                       f"file, such as one the file exporter's rotation closed)")
+    elif fmt == "json":
+        assert isinstance(got, str) and got.startswith(f"{path}: line 12: bad_json: ")
+    else:
+        assert isinstance(got, list) and got[-1].message.endswith(" on ")
+    line = 3 if fmt == "otlp_json" else 12
+    bad = text[:last] + text[last:].replace(b" ", b"\xff", 1)
+    for data in (bad[:at + inside], text[:at + inside] + b"\n"):
+        got, _ = read(data, "error")
+        assert isinstance(got, str) and got.startswith(f"{path}: line {line}: not_utf8: ")
+
+
 @pytest.mark.parametrize("exported", ["json", "proto"])
 @pytest.mark.parametrize("fmt", ["otlp_proto", "otlp_json"])
 def test_a_zstd_compressed_file_reads_as_its_json_lines(tmp_path, service_logs, fmt,
