@@ -29,7 +29,7 @@ from anomaly_gan.compressed import HEAD_BYTES, UNPACK, compression_of
 from anomaly_gan.data.counters import coarse_counters
 from anomaly_gan.data.windows import release_order
 from anomaly_gan.errors import DataError, brief, clip, duration, name_list
-from anomaly_gan.files import open_input
+from anomaly_gan.files import open_input, whole_characters
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -491,8 +491,9 @@ def csv_records(path: Path, opened: IO[bytes] | None = None,
 def _utf8_lines(lines: Iterable[str], path: Path,
                 read: list[int] | None = None) -> Iterator[str]:
     """The lines of a file opened with ``errors="surrogateescape"``, checked: the first that
-    held bytes that are not UTF-8 is a :class:`DataError` naming it. ``read[0]`` counts
-    their bytes."""
+    held bytes that are not UTF-8 is a :class:`DataError` naming it. A last line with no
+    line end (a file still being written) ends with whole characters
+    (:func:`~anomaly_gan.files.whole_characters`). ``read[0]`` counts their bytes."""
     read = [0] if read is None else read
     for n, line in enumerate(lines, start=1):
         if n == 1:
@@ -504,6 +505,9 @@ def _utf8_lines(lines: Iterable[str], path: Path,
         else:
             raw = line.encode("utf-8", "surrogateescape")
             read[0] += len(raw)
+            if not line.endswith(("\n", "\r")):  # cut inside a character: not refused
+                raw = whole_characters(raw)
+                line = raw.decode("utf-8", "surrogateescape")
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -268,6 +268,44 @@ def test_bytes_that_are_not_utf8_are_named_by_their_line(tmp_path):
         read_table(p)
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+@pytest.mark.parametrize("inside", [1, 2])
+def test_a_last_line_cut_inside_a_character_reads_as_one_cut_before_it(tmp_path, inside, end):
+    """A CSV file cut while being written can end inside a character (non-ASCII text is
+    written as UTF-8): its last line said 'not a readable CSV file: ... unexpected end of
+    data; expected UTF-8 text (save it as UTF-8 ...)', as if the file were in another
+    encoding, where the file cut before that character reads (a site name's column left
+    out, as serve.unknown_features: ignore reads it), or is 'no data rows after the header'
+    (a header alone). It reads as that file does; a bad byte elsewhere in the last line, or
+    a last line that ends inside a character and in a line end, is refused as before."""
+    path = tmp_path / "d.csv"
+
+    def read(data: bytes, **kwargs) -> tuple[tuple, list] | str:
+        path.write_bytes(data)
+        try:
+            table = read_table(path, **kwargs)
+        except DataError as err:
+            return str(err)
+        return ((table.feature_names, table.left_out, tuple(table.timestamps or ())),
+                table.values.tolist())
+
+    text = end.join(["timestamp,cpu,site", "2026-01-01T00:00:00Z,1.5,Zürich",
+                     "2026-01-01T00:01:00Z,1.6,東京"]).encode()
+    at = text.rindex("東".encode())
+    sites = {"timestamp_column": "timestamp", "only": ("cpu",)}
+    assert read(text[:at + inside], **sites) == read(text[:at], **sites) == (
+        (("cpu",), ("site",), ("2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z")), [[1.5], [1.6]])
+    header = "température,débit".encode()
+    cut = header.rindex("é".encode())
+    assert read(header[:cut + 1]) == read(header[:cut]) == f"{path}: no data rows after the header"
+    bad = text[:at].replace(b"1.6", b"1\xff6") + text[at:]
+    for data in (bad[:at + inside], text[:at + inside] + end.encode()):
+        got = read(data, **sites)
+        assert isinstance(got, str) and got.startswith(f"{path}: line 3: not a readable CSV "
+                                                       f"file: 'utf-8' codec can't decode ")
+        assert got.endswith("expected UTF-8 text (save it as UTF-8, e.g. Excel's 'CSV UTF-8')")
+
+
 def _zipped(text):
     import io
     import zipfile
