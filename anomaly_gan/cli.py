@@ -1,12 +1,13 @@
 """The ``anomaly-gan`` command: thin subcommands over the library.
 
-Exit codes: 0 ok; 1 ``serve``: the final flush/commit failed, ``demo``: not every window was
-scored, or an unexpected error (a bug, with its traceback); 2 bad input (config, data, model
-bundle, output path: one line on stderr, no traceback); 3 training ended unhealthy (bundle not
-written unless --allow-unhealthy; never when the networks ended non-finite, which ``retrain``
-exits 3 for too); 4 ``retrain``: the candidate was rejected by the validation gate (kept in the
-store, not promoted); 130 interrupted (``serve``: while it starts, or by a second signal
-while it drains).
+Exit codes: 0 ok; 1 ``serve``: the final flush/commit failed or a record not delivered still
+waited for its replay, ``demo``: not every window was scored, or an unexpected error (a bug,
+with its traceback); 2 bad input (config, data, model bundle, output path: one line on
+stderr, no traceback); 3 training ended unhealthy (bundle not written unless
+--allow-unhealthy; never when the networks ended non-finite, which ``retrain``, ``demo`` and
+``offline-demo`` exit 3 for too); 4 ``retrain``: the candidate was rejected by the
+validation gate (kept in the store, not promoted); 130 interrupted (``serve``: while it
+starts, or by a second signal while it drains).
 
 Streams: results (the ``train`` summary JSON, ``evaluate`` metrics) go to stdout, progress and
 errors to stderr, so ``anomaly-gan train ... > result.json`` is valid JSON. Inputs (config,
@@ -56,11 +57,13 @@ EXIT_UNHEALTHY = 3
 EPILOG = """\
 exit codes:
   0    success
-  1    serve: the final flush/commit failed; demo: not every window was scored;
+  1    serve: the final flush/commit failed, or a record not delivered still waited
+       for its replay; demo: not every window was scored;
        any command: an unexpected error (a bug; reported with its traceback)
   2    bad input: config, data, model bundle or output path (one line on stderr)
   3    train: GAN training ended unhealthy (no bundle unless --allow-unhealthy);
-       train, retrain: the networks ended non-finite (nothing written, store untouched)
+       train, retrain, demo, offline-demo: the networks ended non-finite (no bundle;
+       retrain: the store untouched)
   4    retrain: trained, but the validation gate rejected the candidate (kept, not promoted)
   130  interrupted (Ctrl-C; for train, demo, retrain and models SIGTERM too, and for
        serve while it starts; once running, serve drains and exits 0, and a second
@@ -1131,8 +1134,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate-config", help="check a YAML config file",
-                       description="Validate a config file (and ANOMALY_GAN__* overrides); "
-                                   "exit 0 if it is valid, 2 with one line naming the key if not.")
+                       description="Validate a config file (and ANOMALY_GAN__* overrides). "
+                                   "Exit codes: 0 valid; 2 not (one line naming the key).")
     p.add_argument("file", help="YAML config file to check")
     p.set_defaults(func=cmd_validate_config)
 

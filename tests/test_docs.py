@@ -17,6 +17,7 @@ import re
 import typing
 from pathlib import Path
 
+import pytest
 import yaml
 
 from anomaly_gan.config import Config, config_keys, load_config
@@ -532,3 +533,83 @@ def test_every_repository_path_the_docs_name_exists():
                 missing.append(f"{doc.relative_to(ROOT)}:{_line(text, m.start())}: {path}")
     assert checked > 50, f"only {checked} paths found: is the pattern still right?"
     assert not missing, "paths the docs name that do not exist:\n" + "\n".join(missing)
+
+
+# What each command exits with, apart from 1 for a bug (any command, with its traceback) and
+# 130 for a Ctrl-C that `validate-config` is too quick to meet: 1 where the command itself
+# returns it, 3 where it trains (train_detector raises TrainingHealthError, which main() turns
+# into 3, for networks that ended non-finite), 4 where it gates. Its help, `anomaly-gan
+# --help` and README's exit codes must all name it.
+COMMAND_EXIT_CODES = {
+    "validate-config": {0, 2}, "train": {0, 2, 3, 130}, "score": {0, 2, 130},
+    "evaluate": {0, 2, 130}, "plot": {0, 2, 130}, "offline-demo": {0, 2, 3, 130},
+    "serve": {0, 1, 2, 130}, "demo": {0, 1, 2, 3, 130}, "retrain": {0, 2, 3, 4, 130},
+    "models": {0, 2, 130}}
+
+
+def _codes_in(text: str, start: str, sep: str) -> dict[int, str]:
+    """The text given for each exit code in ``text`` from ``start`` on: ``CODE reason``
+    after ``start`` or after ``sep``, each reason up to the next code."""
+    if start not in text:
+        return {}
+    text = text[text.index(start) + len(start):]
+    marks = list(re.finditer(rf"(?:^|{sep})\s*(0|1|2|3|4|130)\s", text))
+    reasons: dict[int, str] = {}
+    for m, n in zip(marks, [*marks[1:], None], strict=True):  # a code again: more of its reason
+        reasons.setdefault(int(m.group(1)), " ".join(text[m.end():n.start() if n else None].split()))
+    return reasons
+
+
+def test_each_command_help_names_the_exit_codes_it_can_return():
+    """`demo --help` listed 0, 1, 2 and 130, where a training whose networks end non-finite
+    exits 3 as in `train`, `offline-demo` and `retrain`."""
+    from anomaly_gan.cli import build_parser
+
+    commands = _subcommands(build_parser())
+    assert set(commands) == set(COMMAND_EXIT_CODES)
+    named = {name: set(_codes_in(p.description, "Exit codes:", ";"))
+             for name, p in commands.items()}
+    wrong = {name: (sorted(named[name]), sorted(codes))
+             for name, codes in COMMAND_EXIT_CODES.items() if named[name] != codes}
+    assert not wrong, f"{{command: (codes its help names, codes it returns)}}: {wrong}"
+
+
+def test_the_top_level_help_and_the_readme_name_each_command_for_its_exit_codes():
+    """`anomaly-gan --help` gave exit 1 for `serve` only as a failed final flush or commit,
+    not a record not delivered that still waited for its replay (as `serve --help` and
+    README do); it and README named only `train` and `retrain` for exit 3, not `demo` and
+    `offline-demo`, which train too."""
+    from anomaly_gan.cli import EPILOG
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("- **Exit codes:**"):].split("\n\n")[0]
+    texts = {"anomaly-gan --help": _codes_in(EPILOG.split("\n\n")[0], "exit codes:", "\n"),
+             "README": _codes_in(paragraph, "**Exit codes:**", ";")}
+    missing = []
+    for where, reasons in texts.items():
+        assert set(reasons) == set().union(*COMMAND_EXIT_CODES.values()), (where, reasons)
+        missing += [f"{where}: exit {code} does not name {name}"
+                    for name, codes in COMMAND_EXIT_CODES.items() for code in codes & {1, 3, 4}
+                    if not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", reasons[code])]
+        if "not delivered" not in reasons[1]:
+            missing.append(f"{where}: exit 1 of serve: no record not delivered")
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.parametrize("argv", [["demo"], ["demo", "--logs"], ["offline-demo"]])
+def test_a_demo_whose_networks_end_non_finite_exits_3(argv, tmp_path, monkeypatch, capsys):
+    """What COMMAND_EXIT_CODES says of the demos: training's TrainingHealthError reaches
+    main(), which exits 3 with one line, as for `train`."""
+    from anomaly_gan.cli import main
+    from anomaly_gan.errors import TrainingHealthError
+
+    def non_finite(*_args, **_kwargs):
+        raise TrainingHealthError("non-finite network outputs")
+
+    monkeypatch.setattr("anomaly_gan.train.train_detector", non_finite)
+    monkeypatch.setattr("anomaly_gan.logs.offline.train_log_detector", non_finite)
+    monkeypatch.setattr("anomaly_gan.runtime.import_tensorflow_quietly", lambda: None)
+    monkeypatch.setattr("anomaly_gan.cli._tensorflow", lambda: None)
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 3
+    assert capsys.readouterr().err.endswith(
+        "anomaly-gan: training ended unhealthy: non-finite network outputs\n")

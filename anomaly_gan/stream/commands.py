@@ -126,7 +126,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description="Start an embedded Kafka-protocol broker, train on a synthetic "
                                    "plant, stream it through the scorer and print alerts and a "
                                    "summary. Exit codes: 0 every window was scored; 1 some were "
-                                   "not; 2 bad option or output path; 130 interrupted.")
+                                   "not; 2 bad option or output path; 3 training ended with "
+                                   "non-finite networks (no bundle); 130 interrupted.")
     p.add_argument("--entities", type=int, default=6, help="number of pumps (default 6)")
     p.add_argument("--steps", type=int, default=3000,
                    help="rows per pump; the first half trains the model (default 3000)")
