@@ -37,8 +37,8 @@ from typing import IO, Any, NamedTuple, TypeVar
 
 from anomaly_gan.stream.events import InvalidEvent, entity_text
 
-__all__ = ["CUT_LINE", "LOGS", "MAX_MESSAGE_BYTES", "METRICS", "FrameError", "OtlpFieldError",
-           "Signal", "any_text", "attribute", "batch_items", "decode_proto", "frames", "integer",
+__all__ = ["CUT_LINE", "CUT_SHORT", "LOGS", "MAX_MESSAGE_BYTES", "METRICS", "FrameError",
+           "OtlpFieldError", "Signal", "any_text", "attribute", "batch_items", "decode_proto", "frames", "integer",
            "is_framed", "json_frames", "nanos", "plain", "repeated"]
 
 
@@ -109,10 +109,12 @@ def decode_proto(raw: bytes, signal: Signal) -> dict[str, Any] | InvalidEvent:
     return doc
 
 
+#: What a file of JSON lines whose last line is cut says (after its path and line), ``{closed}``
+#: what closes such a file: its writer's rotation
+CUT_SHORT = ("cut short: the last line is no complete JSON and ends without a newline (a file "
+             "still being written or cut: read a closed file, such as one {closed} closed)")
 #: What a file of OTLP/JSON lines whose last line is cut says (after its path and line)
-CUT_LINE = ("cut short: the last line is no complete JSON and ends without a newline (a file "
-            "still being written or cut: read a closed file, such as one the file exporter's "
-            "rotation closed)")
+CUT_LINE = CUT_SHORT.format(closed="the file exporter's rotation")
 
 
 class FrameError(ValueError):

@@ -59,7 +59,7 @@ from anomaly_gan.logs.model import (
     fit_log_model,
     set_means,
 )
-from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frames
+from anomaly_gan.otlp import CUT_LINE, CUT_SHORT, FrameError, frames, is_framed, json_frames
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
@@ -194,9 +194,11 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     Multiline`) is joined to that event as its continuation, so that the event equals the
     one ``serve`` reads from the same lines sent as one record by a log shipper's multiline
     setting; a ``note:`` to ``progress`` says how many were. The first bad line is a
-    :class:`DataError` naming it, or with ``logs.bad_lines: skip`` is left out, counted by
-    reason in a ``note:``. ``tally`` gets which of the non-empty lines were read (labels
-    are one per non-empty line).
+    :class:`DataError` naming it (a last line with no newline that is a JSON document cut
+    short, of ``json`` or an OTLP format, says ``cut short``: a file still being written),
+    or with ``logs.bad_lines: skip`` is left out, counted by reason in a ``note:``.
+    ``tally`` gets which of the non-empty lines were read (labels are one per non-empty
+    line).
 
     With ``logs.format: otlp_json`` a line is a batch of log records, each an event: a bad
     log record stops the command naming its line and place in the batch, or with ``skip``
@@ -229,10 +231,12 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
     framed, piece = tally.framed, tally.piece
     offsets: list[int] = []  # of each message of a framed file
     read = [0]  # bytes of the lines read (of a framed file: up to the last message's start)
+    latest = [b""]  # the last line read: the one cut, where the file's last line is
 
     def counted(lines: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
         for n, raw in lines:
             nonempty[0] += framed or bool(raw.strip())
+            latest[0] = raw
             if reading is not None and not n % STAGE_EVERY:
                 reading(n, offsets[-1] if framed else read[0], f"{piece}s")
             yield n, raw
@@ -263,9 +267,11 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
             if isinstance(ev, InvalidEvent):
                 where = (f"message {first} at byte {offsets[first - 1]}" if framed
                          else f"line {first}" if first == last else f"lines {first}-{last}")
-                if (cut == [last] and is_otlp(cfg.format) and ev.reason == "bad_json"
-                        and cfg.bad_lines == "error"):
-                    raise DataError(f"{p}: {where}: {CUT_LINE}")
+                if (cut == [last] and ev.reason == "bad_json" and cfg.bad_lines == "error"
+                        and _cut_json(cfg.format, latest[0])):
+                    raise DataError(f"{p}: {where}: "
+                                    + (CUT_LINE if is_otlp(cfg.format)
+                                       else CUT_SHORT.format(closed="log rotation")))
                 if cfg.bad_lines == "error":
                     raise DataError(f"{p}: {where}: {ev.reason}: {ev.detail}"
                                     + _hint(first, last, why, joins, cfg.format, piece)
@@ -311,6 +317,13 @@ def in_files(cfg: LogsConfig) -> LogsConfig:
     """The logs config a file of lines is read with: ``otlp_proto``'s lines are read as
     ``otlp_json`` (:func:`read_log_file`), any other format as it is."""
     return replace(cfg, format="otlp_json") if cfg.format == "otlp_proto" else cfg
+
+
+def _cut_json(format: str, line: bytes) -> bool:
+    """Whether a last line with no newline that is no valid JSON reads as a JSON document
+    cut short: any line of an OTLP format's file, a line of ``json`` that starts as an
+    object does (one that does not, a text log's, is ``bad_json`` with its format hint)."""
+    return is_otlp(format) or format == "json" and line.lstrip()[:1] == b"{"
 
 
 def _head(handle: IO[bytes]) -> bytes:

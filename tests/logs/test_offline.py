@@ -1048,7 +1048,7 @@ def test_a_last_line_cut_inside_a_character_reads_as_one_cut_before_it(tmp_path,
     """A log file cut while being written can end inside a character (non-ASCII text is
     written as UTF-8): its last line said 'not_utf8: not UTF-8: ... unexpected end of
     data', as if the file were in another encoding, where the file cut before that
-    character reads on (regex), is bad_json (json) or is 'cut short' (otlp_json). It reads
+    character reads on (regex) or is 'cut short' (json, otlp_json). It reads
     as that file does, with bad_lines error and skip; a bad byte elsewhere in the line, or
     a last line that ends inside a character and in a newline, is not_utf8 as before."""
     recs = [dict(r) for r in service_logs.lines[:12]]
@@ -1072,12 +1072,12 @@ def test_a_last_line_cut_inside_a_character_reads_as_one_cut_before_it(tmp_path,
         assert cut == read(text[:at], bad_lines)
     last = text.rstrip(b"\n").rindex(b"\n") + 1
     got, _ = read(text[:at + inside], "error")
-    if fmt == "otlp_json":
-        assert got == (f"{path}: line 3: cut short: the last line is no complete JSON and ends "
-                       f"without a newline (a file still being written or cut: read a closed "
-                       f"file, such as one the file exporter's rotation closed)")
-    elif fmt == "json":
-        assert isinstance(got, str) and got.startswith(f"{path}: line 12: bad_json: ")
+    if fmt != "regex":
+        closed = "the file exporter's rotation" if fmt == "otlp_json" else "log rotation"
+        assert got == (f"{path}: line {3 if fmt == 'otlp_json' else 12}: cut short: the last "
+                       f"line is no complete JSON and ends without a newline (a file still "
+                       f"being written or cut: read a closed file, such as one {closed} "
+                       f"closed)")
     else:
         assert isinstance(got, list) and got[-1].message.endswith(" on ")
     line = 3 if fmt == "otlp_json" else 12
@@ -1085,6 +1085,48 @@ def test_a_last_line_cut_inside_a_character_reads_as_one_cut_before_it(tmp_path,
     for data in (bad[:at + inside], text[:at + inside] + b"\n"):
         got, _ = read(data, "error")
         assert isinstance(got, str) and got.startswith(f"{path}: line {line}: not_utf8: ")
+
+
+@pytest.mark.parametrize("cut", [30, 52, 67, 90])
+def test_a_json_log_file_cut_inside_its_last_line_says_so(tmp_path, service_logs, capsys, cut):
+    """A json log file still being written (or a copy cut short): its last line, with no
+    newline, said 'bad_json: not valid JSON: Unterminated string ...' and that
+    bad_lines: skip would leave such lines out, as if the file were malformed, where an
+    OTLP/JSON file says it was cut short. It says so now in one line naming file and line,
+    train stopping with exit 2; with skip the cut line is left out and counted, as before.
+    A bad line that ends in a newline, and a last line that is no JSON object at all (a
+    text log read as json), are bad_json as before."""
+    lines = [_json_line(r) for r in service_logs.lines[:12]]
+    text = "".join(line + "\n" for line in lines)
+    path = tmp_path / "app.log"
+    path.write_text(text[:-cut])
+    logs = {**TINY_LOGS_CONFIG["logs"], "format": "json", "bad_lines": "error"}
+    expected = (f"{path}: line 12: cut short: the last line is no complete JSON and ends "
+                f"without a newline (a file still being written or cut: read a closed file, "
+                f"such as one log rotation closed)")
+    with pytest.raises(DataError) as err:
+        read_log_file(path, config_from_dict({"logs": logs}).logs)
+    assert str(err.value) == expected
+    cfg = tmp_path / "logs.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY_LOGS_CONFIG, "logs": logs}))
+    assert main(["train", "--config", str(cfg), "--data", str(path), "--out",
+                 str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err == f"anomaly-gan: error: {expected}\n"
+    skip = config_from_dict({"logs": {**logs, "bad_lines": "skip"}}).logs
+    notes: list[str] = []
+    assert len(read_log_file(path, skip, progress=notes.append)) == 11
+    assert len(notes) == 1 and ("bad_json 1; the first is line 12: bad_json: not valid "
+                                "JSON: ") in notes[0]
+    error = config_from_dict({"logs": logs}).logs
+    for data in (text[:-cut] + "\n", text[:-cut] + "\n" + lines[-1],
+                 "".join(line + "\n" for line in lines[:11]) + "Dec  5 10:00:01 host sshd"):
+        path.write_text(data)
+        with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: line 12: bad_json: "):
+            read_log_file(path, error)
+    path.write_text("Dec  5 10:00:01 host sshd")
+    with pytest.raises(DataError, match="bad_json: .*; logs.format is 'json' .* wants "
+                                        "logs.format: regex"):
+        read_log_file(path, error)
 
 
 @pytest.mark.parametrize("exported", ["json", "proto"])
