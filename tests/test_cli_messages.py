@@ -395,54 +395,39 @@ def test_serve_last_words_are_json_under_json_logs(tmp_path):
     assert "model path does not exist" in lines[-1]["msg"]
 
 
-def test_train_matches_several_files_columns_by_name(tmp_path, monkeypatch):
+def _train_stopped_at_training(monkeypatch, *data, out):
+    """``train --data DATA... --out OUT`` in this process, stopped (exit 130) where training
+    would begin; returns the exit code and what training was given (``names``, ``series``)."""
+    from anomaly_gan import cli, train
+
+    seen = {}
+
+    def fake_train(cfg, series, names, **_kwargs):
+        seen["names"], seen["series"] = names, series
+        raise KeyboardInterrupt  # stop before anything is fitted or written
+
+    monkeypatch.setattr(cli, "_tensorflow", lambda: None)
+    monkeypatch.setattr(train, "train_detector", fake_train)
+    return main(["train", "--data", *map(str, data), "--out", str(out)]), seen
+
+
+@pytest.mark.parametrize(("second", "other", "refused"), [
+    ("mem,cpu\n" + "20,2\n" * 70, "cpu,disk\n" + "3,30\n" * 70,
+     "c.csv: columns cpu, disk differ from {a}: cpu, mem"),
+    ("2,20\n" * 70, "3,30,300\n" * 70, "c.csv: 3 columns and no header, where {a} has 2: cpu, mem"),
+], ids=["header-in-another-order", "headerless"])
+def test_train_matches_several_files_columns_by_name_or_count(tmp_path, monkeypatch, second,
+                                                              other, refused):
     """A second --data file with the same columns in another order was refused ('columns
-    ... differ from ...'), where score and retrain --data match columns by name."""
-    from anomaly_gan import cli, train
-
+    ... differ from ...'), where score and retrain --data match columns by name; and (until
+    2026-12-07) a headerless one after a file with a header, which the README says is
+    matched by its column count, as score matches one ('columns f0, f1 differ from a.csv:
+    cpu, mem'). A file with other columns is still refused, naming both."""
     (tmp_path / "a.csv").write_text("cpu,mem\n" + "1,10\n" * 70)
-    (tmp_path / "b.csv").write_text("mem,cpu\n" + "20,2\n" * 70)
-    (tmp_path / "c.csv").write_text("cpu,disk\n" + "3,30\n" * 70)
-    seen = {}
-
-    def fake_train(cfg, series, names, **_kwargs):
-        seen["names"], seen["series"] = names, series
-        raise KeyboardInterrupt  # stop before anything is fitted or written
-
-    monkeypatch.setattr(cli, "_tensorflow", lambda: None)
-    monkeypatch.setattr(train, "train_detector", fake_train)
-    code = main(["train", "--data", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
-                 "--out", str(tmp_path / "m")])
-    assert code == 130 and seen["names"] == ("cpu", "mem")
-    assert [s[0].tolist() for s in seen["series"]] == [[1.0, 10.0], [2.0, 20.0]]
-    assert not (tmp_path / "m").exists()
-    probe = run_cli(["train", "--data", str(tmp_path / "a.csv"), str(tmp_path / "c.csv"),
-                     "--out", str(tmp_path / "m")])
-    [[rc, err]] = probe["results"]
-    assert rc == 2 and not probe["tensorflow"]
-    assert err.strip().endswith(f"c.csv: columns cpu, disk differ from {tmp_path / 'a.csv'}: "
-                                f"cpu, mem")
-
-
-def test_train_matches_a_headerless_file_by_count(tmp_path, monkeypatch):
-    """A headerless --data file after one with a header is matched by its column count, as
-    the README says and as score matches one: it was refused ('columns f0, f1 differ from
-    a.csv: cpu, mem'). A headerless file of another count is still refused, naming it."""
-    from anomaly_gan import cli, train
-
-    (tmp_path / "a.csv").write_text("cpu,mem\n" + "1,10\n" * 70)
-    (tmp_path / "b.csv").write_text("2,20\n" * 70)
-    (tmp_path / "c.csv").write_text("3,30,300\n" * 70)
-    seen = {}
-
-    def fake_train(cfg, series, names, **_kwargs):
-        seen["names"], seen["series"] = names, series
-        raise KeyboardInterrupt  # stop before anything is fitted or written
-
-    monkeypatch.setattr(cli, "_tensorflow", lambda: None)
-    monkeypatch.setattr(train, "train_detector", fake_train)
-    code = main(["train", "--data", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
-                 "--out", str(tmp_path / "m")])
+    (tmp_path / "b.csv").write_text(second)
+    (tmp_path / "c.csv").write_text(other)
+    code, seen = _train_stopped_at_training(monkeypatch, tmp_path / "a.csv",
+                                            tmp_path / "b.csv", out=tmp_path / "m")
     assert code == 130 and seen["names"] == ("cpu", "mem")
     assert [s[0].tolist() for s in seen["series"]] == [[1.0, 10.0], [2.0, 20.0]]
     assert not (tmp_path / "m").exists()
@@ -450,8 +435,7 @@ def test_train_matches_a_headerless_file_by_count(tmp_path, monkeypatch):
                      "--out", str(tmp_path / "m")])
     [[rc, err]] = probe["results"]
     assert rc == 2 and not probe["tensorflow"] and not (tmp_path / "m").exists()
-    assert err.strip().endswith(f"c.csv: 3 columns and no header, where {tmp_path / 'a.csv'} "
-                                f"has 2: cpu, mem")
+    assert err.strip().endswith(refused.format(a=tmp_path / "a.csv"))
 
 
 def test_train_force_refuses_a_bundle_holding_its_data(tmp_path):

@@ -13,6 +13,7 @@ import yaml
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.data.otlp_files import one_entity, read_data_file, read_metric_file
 from anomaly_gan.errors import DataError
+from anomaly_gan.otlp import CUT_LINE
 from anomaly_gan.stream.assemble import assembler_from_config
 from anomaly_gan.stream.events import InvalidEvent, parser_from_config
 from tests.support.hostmetrics import SERVE, T0, gauge, hostmetrics, point, request
@@ -244,10 +245,7 @@ def test_a_last_line_cut_inside_a_character_is_cut_short_not_bad_utf8(tmp_path):
     last = path.read_bytes().rindex(b"\n") + 1
     with pytest.raises(DataError) as err:
         read_metric_file(path, cfg)
-    assert str(err.value) == (
-        f"{path}: line 5 at byte {last}: cut short: the last line is no complete JSON and "
-        f"ends without a newline (a file still being written or cut: read a closed file, such "
-        f"as one the file exporter's rotation closed)")
+    assert str(err.value) == f"{path}: line 5 at byte {last}: {CUT_LINE}"  # as a cut between
     path.write_bytes(text.replace("é".encode(), b"\xff")[:-2])  # cut too, but no UTF-8
     with pytest.raises(DataError, match=f"^{path}: line 5 at byte {last}: not_utf8: "):
         read_metric_file(path, cfg)

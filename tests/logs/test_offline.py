@@ -21,6 +21,7 @@ from anomaly_gan.logs.offline import (
     read_log_file,
     time_order,
 )
+from anomaly_gan.otlp import CUT_LINE
 from tests.logs.conftest import (
     AUTO_CONFIG,
     TINY_LOGS_CONFIG,
@@ -1015,10 +1016,7 @@ def test_an_otlp_json_file_cut_inside_its_last_line_says_so(tmp_path, service_lo
     cfg = config_from_dict({"logs": {"format": "otlp_json", "bucket_seconds": 10.0}}).logs
     with pytest.raises(DataError) as err:
         read_log_file(path, cfg)
-    assert str(err.value) == (
-        f"{path}: line 3: cut short: the last line is no complete JSON and ends without a "
-        f"newline (a file still being written or cut: read a closed file, such as one the "
-        f"file exporter's rotation closed)")
+    assert str(err.value) == f"{path}: line 3: {CUT_LINE}"  # the OTLP files' words
     path.write_text(text[:-30] + end, newline="")
     with pytest.raises(DataError, match=f"^{path}: line 3: bad_json: "):
         read_log_file(path, cfg)
