@@ -205,8 +205,9 @@ class LogFeed:
         rows = buckets.add(ev.entity, ev.ts, col, key, ev.example,
                            self.model.is_error(ev.level), offset=(partition, offset), now=now)
         if ev.ts is not None:
-            newest = self._line_seen.get(partition, (min(ev.ts, now), now))[0]
-            self._line_seen[partition] = (max(newest, min(ev.ts, now)), now)
+            ts = min(ev.ts, now)  # no later than the clock, as the watermark
+            seen = self._line_seen.get(partition)
+            self._line_seen[partition] = (ts if seen is None else max(seen[0], ts), now)
         return self._took(rows)
 
     def idle(self, partition: Hashable) -> list[BucketRow]:
