@@ -684,10 +684,11 @@ class ModelStore:
         return None if i is None else stack[i]
 
     def versions(self) -> list[VersionInfo]:
-        """Every complete version, oldest first. A version whose metadata cannot be read is
-        listed as damaged (health ``damaged``, the reason its issue), oldest of all: one such
-        version stopped `models list` and `models prune`, the commands that show and remove
-        it. Reading it by name (:meth:`info`: show, promote, rollback) still names the file."""
+        """Every complete version, oldest first. A version whose metadata cannot be read, or a
+        bundle under a name no version may have (copied in by hand), is listed as damaged
+        (health ``damaged``, the reason its issue), oldest of all: one such version stopped
+        `models list` and `models prune`, the commands that show and remove it.
+        Reading it by name (:meth:`info`: show, promote, rollback) still names the file."""
         if not self.root.is_dir():
             return []
         out = []
@@ -695,6 +696,11 @@ class ModelStore:
             if not is_file(p / MANIFEST, StoreError):
                 continue
             try:
+                if not _is_version_name(p.name):
+                    # a bundle copied in by hand (`cp -r v1 "v1 copy"`): path_of's error
+                    # stopped `models list` and `models prune`, which show and remove it
+                    raise BundleError(f"{p}: not a version name (a letter or digit, then letters, "
+                                      f"digits, '.', '_' or '-'); rename it to promote it")
                 out.append(self.info(p.name))
             except BundleError as exc:
                 out.append(VersionInfo(p.name, "", {"health": {"status": "damaged",

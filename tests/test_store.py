@@ -459,6 +459,22 @@ def test_a_version_with_damaged_metadata_is_listed_and_can_be_pruned(store):
     assert "v2" in store.prune(keep=1)
 
 
+@pytest.mark.parametrize("name", ["v1 copy", "v1 (1)", "vé", "-v1"])
+def test_a_bundle_under_a_name_no_version_has_is_listed_as_damaged(store, name, capsys):
+    """A bundle copied inside the store under a name promote refuses (`cp -r v1 "v1 copy"`,
+    a file manager's "v1 (1)") stopped `models list` and `models prune` for the whole store
+    with "'v1 copy': not a version name", naming neither the store nor the way out."""
+    store.promote("v4", verify=False)
+    shutil.copytree(store.root / "v1", store.root / name)
+    listed = {v.name: v.metadata["health"] for v in store.versions()}
+    assert listed[name]["status"] == "damaged"
+    assert f"{store.root / name}: not a version name" in listed[name]["issues"][0]
+    assert main(["models", "list", "--store", str(store.root)]) == 0
+    assert name in capsys.readouterr().out
+    assert name in store.prune(keep=1)
+    assert not (store.root / name).exists() and store.current() == "v4"
+
+
 def test_a_version_whose_training_data_is_not_an_object_is_listed_as_damaged(store):
     """A bundle `train` wrote has no lineage and `models list` reads its DATA RANGE from
     its training_data: a hand-edited one (not an object, file names that are no strings)
