@@ -793,9 +793,16 @@ class KafkaIO:
     def send(self, topic: str, value: bytes, key: bytes | None = None,
              headers: Iterable[tuple[str, bytes]] | None = None,
              on_error: Callable[[Exception], None] | None = None) -> Any:
-        fut = self.producer.send(topic, value=value, key=key,
-                                 headers=list(headers) if headers else None)
+        # Pending from before the call: kafka-python's send waits up to max_block_ms (60 s)
+        # for the metadata of a topic the brokers lack before it raises, and until
+        # 2026-12-07 that wait counted as nothing pending (/readyz 200, stalled 0).
         self.delivery.sent()
+        try:
+            fut = self.producer.send(topic, value=value, key=key,
+                                     headers=list(headers) if headers else None)
+        except BaseException:
+            self.delivery.done()  # refused: pending no more (the caller records the failure)
+            raise
         fut.add_both(self.delivery.done)
         if on_error is not None:
             fut.add_errback(on_error)

@@ -720,3 +720,37 @@ def test_a_failed_tls_handshake_is_told_from_a_broker_down(error, cafile, reason
     k = KafkaConfig(security_protocol="SSL", ssl_cafile=cafile)
     assert failures.reason_since(0, k) == reason
     assert failures.count == (reason is not None)
+
+
+def test_output_blocked_in_send_counts_as_unacknowledged_from_the_send_on(fake_clients):
+    """kafka-python's send waits up to ``max_block_ms`` (60 s) for the metadata of a topic
+    the brokers lack (a missing alert or dead-letter topic, an ACL that hides it) before it
+    raises. Output was counted pending only once send returned, so for that whole wait
+    ``/readyz`` answered 200 and ``anomaly_gan_delivery_stalled_seconds`` read 0 while the
+    alert could not be written; the stall limit now runs from the send's start."""
+    import kafka
+
+    from anomaly_gan.stream.http import Health
+    from anomaly_gan.stream.kafka_io import Delivery, KafkaIO
+
+    now = [100.0]
+    io = KafkaIO(KafkaConfig())
+    io.delivery = Delivery(clock=lambda: now[0])
+    health = Health(clock=lambda: now[0])
+    health.model_loaded = health.broker_up = True
+    health.assigned = 1
+    health.watch_delivery(io.delivery, stall_limit_s=15.0)
+    health.beat()
+    seen = []
+
+    def send(topic, value=None, key=None, headers=None):
+        now[0] += 20.0  # waiting for the topic's metadata
+        health.beat()  # (the probe reads from another thread while the loop waits here)
+        seen.append((health.ready(), health.delivery_stalled_s()))
+        raise kafka.errors.KafkaTimeoutError("Failed to update metadata after 60.0 secs.")
+
+    io.producer.send = send
+    with pytest.raises(kafka.errors.KafkaTimeoutError):
+        io.send("anomaly-gan.alerts", b"{}", key=b"pump-7")
+    assert seen == [((False, "no output acknowledged for 20s"), 20.0)]
+    assert io.delivery.pending == 0  # the failed send is pending no more
