@@ -246,8 +246,8 @@ class KafkaConfig:
     alert_topic: str = "anomaly-gan.alerts"
     scores_topic: str | None = None
     # record: one Kafka record per score; batch: one record per entity and model batch, a
-    # JSON array of that entity's score objects in window order (a third of the producer
-    # CPU per score at full rate).
+    # JSON array of that entity's score objects in window order, split at 512 KiB (a third
+    # of the producer CPU per score at full rate).
     scores_format: Literal["record", "batch"] = "record"
     dlq_topic: str = "anomaly-gan.dlq"
     group_id: str = "anomaly-gan"

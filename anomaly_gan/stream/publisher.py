@@ -34,7 +34,8 @@ from anomaly_gan.stream.metrics import StreamMetrics
 from anomaly_gan.stream.silences import Silences
 from anomaly_gan.stream.state import WindowBatch
 
-__all__ = ["ALERT_MAX_BYTES", "DLQ_MAX_KEY", "DLQ_MAX_VALUE", "Publisher", "fit_templates"]
+__all__ = ["ALERT_MAX_BYTES", "DLQ_MAX_KEY", "DLQ_MAX_VALUE", "SCORES_MAX_BYTES", "Publisher",
+           "fit_templates", "score_arrays"]
 
 log = logging.getLogger("anomaly_gan.stream")
 
@@ -54,6 +55,30 @@ DLQ_MAX_KEY = 1024
 # A logs alert is kept under this many bytes (:func:`fit_templates`): a record the producer
 # refuses as too large would be replayed without end.
 ALERT_MAX_BYTES = 512 * 1024
+# A scores_format: batch array is split into records of at most this many bytes, for the
+# same reason (:func:`score_arrays`).
+SCORES_MAX_BYTES = 512 * 1024
+
+
+def score_arrays(recs: list[bytes], limit: int = SCORES_MAX_BYTES) -> list[bytes]:
+    """One entity's score records (JSON objects) as JSON arrays of at most ``limit`` bytes,
+    in order (a record longer than ``limit`` alone is an array of its own). Until 2026-12-07
+    a batch's array was one record however many windows: an entity with a long id catching
+    up on a backlog passed kafka-python's 1 MiB request, whose send raised at every replay.
+
+    >>> score_arrays([b'{"a":1}', b'{"a":2}', b'{"a":3}'], limit=17)
+    [b'[{"a":1},{"a":2}]', b'[{"a":3}]']
+    """
+    out: list[bytes] = []
+    start, size = 0, 1  # the brackets and the commas: one byte per record, plus one
+    for i, rec in enumerate(recs):
+        if i > start and size + len(rec) + 1 > limit:
+            out.append(b"[" + b",".join(recs[start:i]) + b"]")
+            start, size = i, 1
+        size += len(rec) + 1
+    if recs:
+        out.append(b"[" + b",".join(recs[start:]) + b"]")
+    return out
 
 
 def fit_templates(rec: dict[str, Any], limit: int = ALERT_MAX_BYTES) -> tuple[bytes, int, int]:
@@ -240,9 +265,11 @@ class Publisher:
                     grouped.setdefault(entity, []).append(rec)
         if fired or resolved:
             self._send_alerts(batch, det, res, fired, resolved)
-        if scores_topic and grouped:  # scores_format batch: one JSON array per entity
+        if scores_topic and grouped:  # scores_format batch: JSON arrays per entity
             for entity, recs in grouped.items():
-                self.send(scores_topic, b"[" + b",".join(recs) + b"]", entity.encode())
+                key = entity.encode()
+                for array in score_arrays(recs):
+                    self.send(scores_topic, array, key)
 
     def _log_silenced(self, entities: Any, ends: Any, det: Any, decided: Decisions) -> None:
         """Count and log (INFO) the alerts that silences kept back, and the resolutions of

@@ -154,3 +154,33 @@ def test_an_alert_says_its_features_values_from_one_model_call_per_batch(caplog)
     quiet_batch, quiet_det, quiet_res = scored_batch([1.0, 2.0])
     pub.publish(quiet_batch, quiet_det, quiet_res)
     assert getattr(quiet_det, "value_calls", 0) == 0
+
+
+def test_a_batch_array_too_large_for_one_producer_request_is_split_in_window_order():
+    """``scores_format: batch`` wrote one array per entity and model batch, however many
+    windows: an entity with a 512-byte id (128 emoji, 1.5 KB escaped in each score record)
+    catching up on a backlog fills a batch with its own windows, and past ~560 of them the
+    array passed kafka-python's max_request_size (1 MiB). Its send raised
+    MessageSizeTooLargeError, the loop replayed from the last commit, built the same batch
+    and failed again, for ever. Each record now stays under a producer request."""
+    entity = "\U0001F600" * 128  # 512 UTF-8 bytes: the longest id max_entity_bytes allows
+    n = 700
+    batch = WindowBatch(3, 2, capacity=n)
+    for i in range(n):
+        batch.raw[batch.reserve()] = 1.0
+        batch.entities.append(entity)
+        batch.start_ts.append(1767225600.0 + i)
+        batch.end_ts.append(1767225602.0 + i)
+        batch.partitions.append(IN)
+        batch.offsets.append(123_456_789 + i)
+        batch.replay_from.append(i)
+    det = FakeModel()
+    res = det.score_windows(batch.windows())
+    one, grouped = FakeIO([]), FakeIO([])
+    publisher(one)[0].publish(batch, det, res)
+    publisher(grouped, scores_format="batch")[0].publish(batch, det, res)
+    sizes = [len(k) + len(v) for _, k, v, _ in grouped.sent]
+    assert max(sizes) < 1_000_000, sizes  # a producer request is 1 MiB with its overhead
+    assert {(t, k) for t, k, *_ in grouped.sent} == {("scores", entity.encode())}
+    in_order = [rec for _, _, v, _ in grouped.sent for rec in json.loads(v)]
+    assert in_order == [json.loads(v) for _, _, v, _ in one.sent]  # every window, in order
