@@ -237,6 +237,13 @@ class ThresholdConfig:
     pot_risk: float = _f(1e-3, **_range(0.0, 0.5, lo_open=True))
 
 
+# kafka-python's request and delivery timeouts (its defaults; serve sets neither): its
+# clients refuse a fetch_max_wait_ms or producer_linger_ms that does not fit them, and did so
+# only when serve made them (tests/test_config.py checks the client against these).
+_KAFKA_REQUEST_TIMEOUT_MS = 30_000
+_KAFKA_DELIVERY_TIMEOUT_MS = 120_000
+
+
 @dataclass(frozen=True)
 class KafkaConfig:
     """Kafka connection, topics and consumer-group timings."""
@@ -274,11 +281,15 @@ class KafkaConfig:
     reconnect_backoff_max_ms: int = _f(10_000, **_range(10))
     # Longest a fetch waits at the broker for data (Kafka default 500). Brokers that hold a
     # fetch for the full wait even when data is there (the embedded Tansu) need it small.
-    fetch_max_wait_ms: int = _f(500, **_range(0))
+    # Below kafka-python's request timeout (30 s), which its consumer refuses it to reach.
+    fetch_max_wait_ms: int = _f(500, **_range(0, _KAFKA_REQUEST_TIMEOUT_MS - 1))
     # Producer batching: with one request in flight (alert order), a scores topic needs many
     # records per request; 1 MiB batches halved kafka-python's CPU per record against its
     # 16 KiB default (bench/stream.py). gzip: smaller requests for a remote broker.
-    producer_linger_ms: int = _f(5, **_range(0))
+    # At most kafka-python's delivery timeout (120 s) less its request timeout (30 s): its
+    # producer refuses more.
+    producer_linger_ms: int = _f(5, **_range(0, _KAFKA_DELIVERY_TIMEOUT_MS
+                                                - _KAFKA_REQUEST_TIMEOUT_MS))
     producer_batch_bytes: int = _f(1_048_576, **_range(1024))
     compression_type: Literal["gzip"] | None = None
     # Output pending and none of it acknowledged for this long: not ready, broker_up 0, and

@@ -269,6 +269,32 @@ def test_largest_seed_leaves_room_for_every_retry():
         config_from_dict({"training": {"seed": 4294967277}}, "x.yaml")
 
 
+@pytest.mark.parametrize("key, client_key, largest", [
+    ("fetch_max_wait_ms", "fetch_max_wait_ms", 29_999),  # < the consumer's request timeout
+    ("producer_linger_ms", "linger_ms", 90_000),  # + request timeout <= delivery timeout
+])
+def test_a_kafka_wait_the_client_refuses_is_refused_by_validate_config(key, client_key, largest):
+    """kafka-python refuses these only when serve makes its clients (exit 2 at start, with a
+    broker up), and the chart's config check let them through: validate-config said ok."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.errors import KafkaConfigurationError
+
+    client = KafkaConsumer if key == "fetch_max_wait_ms" else KafkaProducer
+
+    def make(value: int) -> None:  # api_version given: no broker is asked
+        client(bootstrap_servers=["127.0.0.1:1"], api_version=(2, 0),
+               **{client_key: value}).close(**({"timeout": 0} if client is KafkaProducer else {}))
+
+    make(largest)
+    with pytest.raises(KafkaConfigurationError):
+        make(largest + 1)
+    assert getattr(config_from_dict({"serve": {"kafka": {key: largest}}}).serve.kafka,
+                   key) == largest
+    with pytest.raises(ConfigError, match=rf"^x\.yaml: serve\.kafka\.{key}: expected an integer "
+                                          rf">= 0 and <= {largest}, got {largest + 1}$"):
+        config_from_dict({"serve": {"kafka": {key: largest + 1}}}, "x.yaml")
+
+
 def test_invalid_yaml_and_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="line 2"):
         load_config(write(tmp_path, "a: 1\n b: [\n"), env={})
