@@ -8,7 +8,12 @@ compare the two models on live data before promoting (the dashboard's "Shadow" r
   (their ratio is the shadow's anomaly rate);
 - ``anomaly_gan_shadow_agreement_total{outcome}``: per window, ``both`` over threshold,
   ``neither``, ``current_only`` or ``shadow_only`` (agreement = both + neither);
-- ``anomaly_gan_shadow_model_info{version,kind}`` and ``anomaly_gan_shadow_errors_total``.
+- ``anomaly_gan_shadow_model_info{version,kind}`` and ``anomaly_gan_shadow_errors_total``;
+- ``anomaly_gan_shadow_active``: 1 while the shadow scores the served model's windows, 0 when
+  it could not be loaded or was switched off (read at scrape time). The error a shadow that
+  did not load counts comes before the first scrape, where rate() and increase() cannot see
+  it, and a switched-off shadow counts nothing and keeps its model_info: without the gauge
+  the dashboard showed neither.
 
 It runs on the inference thread right after the current model's call, on the same windows.
 A failing shadow is counted and logged, never allowed to stop the scorer: a call that fails
@@ -52,9 +57,13 @@ class ShadowScorer:
                           ["version", "kind"], registry=registry)
         self.threshold = Gauge("anomaly_gan_shadow_threshold", "Threshold of the shadow model",
                                registry=registry)
+        self.scoring = Gauge("anomaly_gan_shadow_active", "1 while the shadow model scores "
+                             "the served model's windows; 0 when it could not be loaded or "
+                             "was switched off", registry=registry)
         for outcome in OUTCOMES:
             self.agreement.labels(outcome)
         self.active = detector is not None
+        self.scoring.set_function(lambda: 1.0 if self.active else 0.0)
         self._failing: str | None = None  # the error last logged, until a call succeeds
         if detector is None:  # not loaded (serve logged why): the metrics say it is off
             self.errors.inc()

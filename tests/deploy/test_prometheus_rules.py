@@ -6,6 +6,7 @@ tests/deploy/test_prometheus_e2e.py then runs them on a real Prometheus scraping
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -237,3 +238,56 @@ def test_compose_prometheus_config_is_valid(promtool: str, tmp_path: Path) -> No
 def test_compose_alertmanager_config_is_valid(amtool: str) -> None:
     out = run([amtool, "check-config", str(DEPLOY / "alertmanager" / "alertmanager.yml")]).stdout
     assert "SUCCESS" in out
+
+
+def _held_from_first_scrape(registry: CollectorRegistry, minutes: int) -> list[dict[str, str]]:
+    """promtool input series: every sample of ``registry`` as Prometheus scrapes it every 15 s
+    from its first scrape on, unchanged (what a scorer that does nothing more exports)."""
+    series = []
+    for metric in registry.collect():
+        for s in metric.samples:
+            labels = {"namespace": "plant", "job": "anomaly-gan", "service": "sensors",
+                      "instance": "10.0.0.1:9108", **s.labels}
+            matchers = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            value = "NaN" if math.isnan(s.value) else repr(float(s.value))
+            series.append({"series": f"{s.name}{{{matchers}}}",
+                           "values": " ".join([value] * (minutes * 4 + 1))})
+    return series
+
+
+class _Model(SimpleNamespace):
+    def __init__(self, version: str, window: int) -> None:
+        super().__init__(version=version, kind="ganomaly", threshold=1.0, window=window,
+                         feature_names=("a",))
+
+
+def _shadow_not_loaded(reg: CollectorRegistry) -> None:
+    ShadowScorer(reg, None, SCORE_BUCKETS)  # serve's _shadow: the bundle did not load
+
+
+def _shadow_switched_off(reg: CollectorRegistry) -> None:
+    ShadowScorer(reg, _Model("v2", window=3), SCORE_BUCKETS).check(_Model("v1", window=2))
+
+
+@pytest.mark.parametrize("shadow", [_shadow_not_loaded, _shadow_switched_off],
+                         ids=["not loaded", "switched off"])
+def test_the_shadow_row_shows_a_shadow_that_scores_nothing(promtool: str, tmp_path: Path,
+                                                           shadow) -> None:
+    """A shadow bundle that did not load at start (pruned, damaged) counts its one error
+    before the first scrape, where rate() cannot see it, and one switched off after a reload
+    (it cannot score the served model's windows) counts nothing and keeps its model_info:
+    the "Shadow agreement" panel must still say that no shadow scores."""
+    reg = CollectorRegistry()
+    shadow(reg)
+    [panel] = [p for p in promql.panels() if p["title"] == "Shadow agreement"]
+    shown = " or ".join(f"(({promql.substitute_grafana_variables(t['expr'])}) > 0)"
+                        for t in panel["targets"])
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump({
+        "rule_files": [str(RULES)],  # the panel reads their recorded agreement
+        "tests": [{"interval": "15s", "input_series": _held_from_first_scrape(reg, 15),
+                   "promql_expr_test": [{"expr": f"clamp_max(count({shown}), 1) or vector(0)",
+                                         "eval_time": "15m",
+                                         "exp_samples": [{"labels": "{}", "value": 1}]}]}],
+    }))
+    out = run([promtool, "test", "rules", str(tmp_path / "test.yaml")], check=False)
+    assert out.returncode == 0, f"the panel shows nothing:\n{out.stdout}{out.stderr}"

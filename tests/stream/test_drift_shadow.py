@@ -177,6 +177,7 @@ def test_shadow_counts_agreement_and_its_own_anomaly_rate():
     assert counts == {"both": 2, "neither": 1, "current_only": 2, "shadow_only": 0}
     assert get("anomaly_gan_shadow_model_info", {"version": "v2", "kind": "ganomaly"}) == 1
     assert get("anomaly_gan_shadow_score_count") == 5
+    assert get("anomaly_gan_shadow_active") == 1
 
 
 def test_an_incompatible_shadow_is_switched_off_not_fatal():
@@ -186,6 +187,10 @@ def test_an_incompatible_shadow_is_switched_off_not_fatal():
     sh.compare(np.zeros((4, 2, 1)), SimpleNamespace(is_anomaly=np.zeros(4, bool)))
     assert not sh.active
     assert reg.get_sample_value("anomaly_gan_shadow_windows_scored_total") == 0
+    # it keeps its model_info: the gauge says it scores nothing, until a model it fits is back
+    assert reg.get_sample_value("anomaly_gan_shadow_active") == 0
+    sh.check(FixedModel("v3", 1.0, window=3))
+    assert reg.get_sample_value("anomaly_gan_shadow_active") == 1
 
 
 def test_the_scoring_loop_feeds_shadow_and_drift_and_alerts_only_from_current():
@@ -276,6 +281,7 @@ def test_a_shadow_that_cannot_be_loaded_leaves_serve_alerting_without_it(tmp_pat
     assert reg.get_sample_value("anomaly_gan_shadow_errors_total") == 1
     assert not any(s.name == "anomaly_gan_shadow_model_info"
                    for m in reg.collect() for s in m.samples)
+    assert reg.get_sample_value("anomaly_gan_shadow_active") == 0
     io = FakeIO([events([(t, 20.0) for t in range(4)])])
     scorer = Scorer(cfg, FakeModel("v1"), io, StreamMetrics(reg), shadow=shadow)
     scorer.step()
