@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from drain3.drain import Drain, LogCluster
+from drain3.drain import Drain, LogCluster, LogClusterCache
 from drain3.masking import AbstractMaskingInstruction, LogMasker, MaskingInstruction
 
 from anomaly_gan.config import MASK_NAMES
@@ -262,16 +262,93 @@ class _IndexedDrain(Drain):
             for pos, tok in enumerate(self.id_to_cluster[cid].log_template_tokens):
                 if tok != self.param_str:
                     postings.setdefault((pos, tok), []).append(place)
-        k = math.ceil(sim_th * n)  # the fewest equal tokens that reach sim_th, as drain3 divides
-        while k > 1 and (k - 1) / n >= sim_th:
-            k -= 1
-        while k <= n and k / n < sim_th:
-            k += 1
+        k = _fewest_equal(n, sim_th)
         if k > n:
             return None
         lists = sorted((postings.get((pos, tok), ()) for pos, tok in enumerate(tokens)), key=len)
         places = sorted({p for hits in lists[: n - k + 1] for p in hits})
         return super().fast_match([cluster_ids[p] for p in places], tokens, sim_th, False)
+
+
+def _fewest_equal(n: int, sim_th: float) -> int:
+    """The fewest of a line's ``n`` tokens a template must equal to reach ``sim_th``, as
+    drain3 divides (``n + 1``: none can)."""
+    k = math.ceil(sim_th * n)
+    while k > 1 and (k - 1) / n >= sim_th:
+        k -= 1
+    while k <= n and k / n < sim_th:
+        k += 1
+    return k
+
+
+class _DropAwareCache(LogClusterCache):
+    """drain3's LRU cache of live templates, telling ``on_drop`` of each one it drops."""
+
+    def __init__(self, maxsize: int, on_drop: Callable[[int], None]) -> None:
+        super().__init__(maxsize=maxsize)
+        self.on_drop = on_drop
+
+    def popitem(self) -> tuple[Any, Any]:
+        key, value = super().popitem()
+        self.on_drop(key)
+        return key, value
+
+
+class _LiveDrain(Drain):
+    """The live miner's Drain (capped at ``max_clusters``: drain3's cache drops the least
+    recently seen template), whose ``fast_match`` compares a line only with the templates
+    that can reach the similarity threshold, with drain3's answer (as :class:`_IndexedDrain`).
+
+    drain3 compares each unseen line with every live template of its tree leaf, and a leaf
+    holds every template of one length and first token: a flood of distinct lines cost
+    O(``max_clusters`` x tokens) per line; at the cap of 1,000 a 64 KiB line of distinct
+    words took about 0.3 s to count, on serve's path. Here :attr:`postings` maps (length,
+    position, token) to the templates held that have it; a template's entries go when the
+    cache drops it, so the index holds at most ``max_clusters`` templates' tokens.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.postings: dict[tuple[int, int, str], set[int]] = {}
+        self._indexed: dict[int, tuple[str, ...]] = {}  # template id -> tokens it is indexed by
+        if self.max_clusters is not None:  # told of each template the cap drops
+            self.id_to_cluster = _DropAwareCache(self.max_clusters, self._unindex)
+
+    def add_seq_to_prefix_tree(self, root_node: Any, cluster: LogCluster) -> None:
+        """drain3's insertion of a new template, indexed here too."""
+        super().add_seq_to_prefix_tree(root_node, cluster)
+        tokens = tuple(cluster.log_template_tokens)
+        n = len(tokens)
+        self._indexed[cluster.cluster_id] = tokens
+        for pos, tok in enumerate(tokens):
+            if tok != self.param_str:
+                self.postings.setdefault((n, pos, tok), set()).add(cluster.cluster_id)
+
+    def _unindex(self, cluster_id: int) -> None:
+        tokens = self._indexed.pop(cluster_id, ())
+        n = len(tokens)
+        for pos, tok in enumerate(tokens):
+            ids = self.postings.get((n, pos, tok))
+            if ids is not None:
+                ids.discard(cluster_id)
+                if not ids:
+                    del self.postings[(n, pos, tok)]
+
+    def fast_match(self, cluster_ids: Sequence, tokens: list, sim_th: float,
+                   include_params: bool) -> LogCluster | None:
+        n = len(tokens)
+        if include_params or sim_th <= 0 or n == 0 or len(cluster_ids) < 8:
+            return super().fast_match(cluster_ids, tokens, sim_th, include_params)
+        k = _fewest_equal(n, sim_th)
+        if k > n:
+            return None
+        # A template's tokens only ever become <*>: an entry can be stale (a candidate too
+        # many), never missing. The candidates are compared in the leaf's order, as drain3.
+        lists = sorted((self.postings.get((n, pos, tok), ()) for pos, tok in enumerate(tokens)),
+                       key=len)
+        candidates: set[int] = set().union(*lists[: n - k + 1])
+        return super().fast_match([cid for cid in cluster_ids if cid in candidates], tokens,
+                                  sim_th, False)
 
 
 class TemplateMiner:
@@ -302,7 +379,7 @@ class TemplateMiner:
 
     def _drain(self, max_clusters: int | None = None, indexed: bool = False) -> Drain:
         s = self.settings
-        return (_IndexedDrain if indexed else Drain)(
+        return (_IndexedDrain if indexed else _LiveDrain)(
             depth=s["tree_depth"], sim_th=s["similarity_threshold"],
             max_children=s["max_children"], max_clusters=max_clusters, param_str=_PARAM)
 

@@ -267,6 +267,63 @@ def test_a_flood_of_unique_training_lines_is_mined_without_a_scan(monkeypatch):
     assert compared[0] < 10 * len(lines)  # drain3: 1,999,000, each line with all before it
 
 
+def test_a_flood_of_unique_unseen_lines_is_grouped_without_a_scan(monkeypatch):
+    """Every unseen line its own live template, all of one first token and length (one tree
+    leaf): drain3 compared each with every live template held (up to logs.max_clusters), so
+    at the cap a 64 KiB line of distinct words took about 0.3 s to count, on serve's path."""
+    import random
+    import string
+
+    rng = random.Random(0)
+    lines = ["dump " + " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(6))
+                                for _ in range(20)) for _ in range(600)]
+    m = TemplateMiner(masking=[], max_new_clusters=200)
+    compared = comparisons(monkeypatch)
+    ids = [m.learn_unseen(line) for line in lines]
+    assert len(set(ids)) == len(lines) and m.dropped == len(lines) - 200
+    assert compared[0] < 10 * len(lines)  # drain3: 99,900, each line with all held before it
+
+
+def test_the_live_miners_index_holds_only_the_templates_it_keeps():
+    """Templates the cap drops leave the live miner's index too: memory stays bounded by
+    logs.max_clusters, not by the unseen lines read."""
+    m = TemplateMiner(masking=[], max_new_clusters=50)
+    for i in range(3000):
+        m.learn_unseen(f"job w{i} x{i} y{i} z{i} failed")
+    held = set(m.new.id_to_cluster)
+    indexed = {cid for ids in m.new.postings.values() for cid in ids}
+    assert len(held) == 50 and indexed <= held
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_live_mining_gives_drain3s_own_templates_under_its_cap(seed):
+    """The live miner (capped: least recently seen templates dropped) compares a line only
+    with the templates that can reach the similarity threshold: it must give what drain3
+    gives with the same cap (the same template, id and update for every line)."""
+    import random
+
+    from drain3.drain import Drain
+
+    from anomaly_gan.logs.templates import _LiveDrain
+
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(rng.choice([6, 40, 200]))]
+    firsts = ["GET", "user"]
+    settings = {"depth": rng.choice([3, 4, 5]), "max_children": rng.choice([3, 100]),
+                "sim_th": rng.choice([0.1, 0.4, 0.5, 0.7, 1.0]), "param_str": "<*>",
+                "max_clusters": rng.choice([12, 40, 1000])}
+    drain3, ours = Drain(**settings), _LiveDrain(**settings)
+    for _ in range(1500):
+        line = " ".join([rng.choice(firsts)]
+                        + [rng.choice(words + ["<*>"]) for _ in range(rng.randint(2, 4))])
+        want, change = drain3.add_log_message(line)
+        got, ours_change = ours.add_log_message(line)
+        assert (got.cluster_id, got.log_template_tokens, ours_change) == \
+            (want.cluster_id, want.log_template_tokens, change), line
+    assert drain3.clusters_counter > 5
+    assert tree(ours.root_node) == tree(drain3.root_node)
+
+
 def test_a_new_training_template_is_added_to_its_leaf_without_rebuilding_it():
     """drain3 rebuilds a tree leaf's list of templates at every insertion (to drop the ids
     its cache evicted, which the known templates never are): with every line its own
