@@ -16,6 +16,7 @@ from tests.deploy.conftest import DASHBOARD, RULES
 # Values for the dashboard's template variables when a test sends its queries to Prometheus
 # directly (what Grafana would substitute with "All" selected and a short range).
 GRAFANA_VARIABLES = {
+    "$__rate_interval_ms": "60000",  # before $__rate_interval, its prefix
     "$__rate_interval": "1m",
     "$__interval": "15s",
     "$__range": "5m",
@@ -84,6 +85,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # label values
     text = re.sub(r"\{[^}]*\}", "", text)  # matchers
     text = re.sub(r"\[[^\]]*\]", "", text)  # ranges
+    text = re.sub(r"\$\{?\w+\}?", "", text)  # Grafana variables ($__rate_interval_ms)
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
     # number literals (1e-9 would otherwise leave a metric named "e")
     text = re.sub(r"(?<![A-Za-z0-9_:.])\d+(?:\.\d*)?(?:[eE][+-]?\d+)?", "", text)
