@@ -1226,6 +1226,11 @@ def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None
          "model.persistence.accessModes [ReadOnlyMany] lets no pod write it"),
         (("retrain.enabled=true", "model.persistence.accessModes[0]=ReadWriteOncePod"),
          "use ReadWriteMany (or ReadWriteOnce with the Job on the scorers' node"),
+        # Beyond 2m a missed scrape outlives Prometheus' 5m lookback: the rules blink out.
+        (("serviceMonitor.enabled=true", "prometheusRule.enabled=true",
+          "serviceMonitor.interval=2m30s"),
+         ('serviceMonitor.interval is "2m30s", but the shipped rules (prometheusRule.enabled) '
+          'need a scrape at least every 2m')),
         # The shipped rules select job="anomaly-gan": the scorer-down alert would never fire.
         (("serviceMonitor.enabled=true", "prometheusRule.enabled=true",
           "serviceMonitor.jobName=scorers"),
@@ -1340,6 +1345,7 @@ def test_label_and_secret_keys_kubernetes_refuses_are_refused_naming_the_key(
         ("serviceMonitor.enabled=true", "serviceMonitor.interval=5s",
          "serviceMonitor.scrapeTimeout=4s500ms"),
         ("serviceMonitor.enabled=true", "serviceMonitor.interval=1m", "serviceMonitor.scrapeTimeout=1m"),
+        ("serviceMonitor.enabled=true", "prometheusRule.enabled=true", "serviceMonitor.interval=2m"),
         ("autoscaling.enabled=true", "autoscaling.minReplicas=3", "autoscaling.maxReplicas=3"),
         # A CPU limit alone is the request too.
         ("autoscaling.enabled=true", "json:resources.requests=null", "resources.limits.cpu=2"),
@@ -1415,6 +1421,11 @@ def test_prometheus_rule_is_the_shipped_rules_file(render) -> None:
     pr = find(docs, "PrometheusRule")
     assert pr["metadata"]["labels"]["release"] == "kps"
     assert pr["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
+    # The file is written for scrapes up to 30s (its ranges hold four): unchanged there.
+    for interval in ("15s", "30s"):
+        docs = render(sets=("prometheusRule.enabled=true", "serviceMonitor.enabled=true",
+                            f"serviceMonitor.interval={interval}"))
+        assert find(docs, "PrometheusRule")["spec"]["groups"] == yaml.safe_load(RULES.read_text())["groups"]
 
 
 def test_runbook_base_url_links_each_alert_to_its_runbook_section(render, render_error) -> None:

@@ -20,7 +20,7 @@ from anomaly_gan.stream.drift import DriftMonitor
 from anomaly_gan.stream.metrics import SCORE_BUCKETS, StreamMetrics
 from anomaly_gan.stream.shadow import ShadowScorer
 from tests.deploy import promql
-from tests.deploy.conftest import DEPLOY, RULES, contract_metrics, run
+from tests.deploy.conftest import DEPLOY, RULES, contract_metrics, find, run
 
 pytestmark = pytest.mark.prometheus
 
@@ -323,3 +323,37 @@ def test_recent_alerts_panel_counts_alerts_raised_before_a_new_series_first_scra
     }))
     out = run([promtool, "test", "rules", str(tmp_path / "test.yaml")], check=False)
     assert out.returncode == 0, f"the panel undercounts:\n{out.stdout}{out.stderr}"
+
+
+@pytest.mark.parametrize(("interval", "missed", "eval_time"),
+                         [("1m", 10, "11m30s"), ("2m", None, "11m")],
+                         ids=["1m, a scrape missed", "2m"])
+def test_recording_rules_answer_at_the_scrape_interval_the_chart_is_given(
+        promtool: str, render, tmp_path: Path, interval: str, missed: int | None,
+        eval_time: str) -> None:
+    """rate() needs two samples in its window: a 2m window over a 2m scrape holds one, and
+    over a 1m scrape one missed scrape leaves one, so every recording rule (and the dashboard
+    built on them) went blank. The chart widens the rules' ranges to four scrape intervals."""
+    docs = render(sets=("serviceMonitor.enabled=true", "prometheusRule.enabled=true",
+                        f"serviceMonitor.interval={interval}"))
+    groups = find(docs, "PrometheusRule")["spec"]["groups"]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    records = [r for g in groups for r in g["rules"] if "record" in r]
+    read = set().union(*(promql.metric_names(r["expr"]) for r in records))
+    labels = 'namespace="plant", job="anomaly-gan", service="sensors", instance="10.0.0.1:9108"'
+    values = " ".join("_" if i == missed else str(10 * i) for i in range(21))
+    series = []
+    for name in sorted(read - {r["record"] for r in records}):
+        extra = ([', le="1"', ', le="+Inf"'] if name.endswith("_bucket") else
+                 [', outcome="both"', ', outcome="current_only"']
+                 if name == "anomaly_gan_shadow_agreement_total" else [""])
+        series += [{"series": f"{name}{{{labels}{e}}}", "values": values} for e in extra]
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump({
+        "rule_files": [str(tmp_path / "rules.yaml")],
+        "evaluation_interval": "15s",
+        "tests": [{"interval": interval, "input_series": series,
+                   "promql_expr_test": [{"expr": f"absent({r['record']})", "eval_time": eval_time,
+                                         "exp_samples": []} for r in records]}],
+    }))
+    out = run([promtool, "test", "rules", str(tmp_path / "test.yaml")], check=False)
+    assert out.returncode == 0, f"recording rules with no value:\n{out.stdout}{out.stderr}"

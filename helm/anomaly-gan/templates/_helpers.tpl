@@ -230,6 +230,9 @@ request left out): with neither the HPA reports FailedGetResourceMetric and neve
 {{- if and $sm.enabled (gt (include "anomaly-gan.durationMs" $sm.scrapeTimeout | int64) (include "anomaly-gan.durationMs" $sm.interval | int64)) }}
 {{- fail (printf "values: serviceMonitor.scrapeTimeout (%s) is longer than serviceMonitor.interval (%s); Prometheus rejects a scrape timeout longer than the interval" $sm.scrapeTimeout $sm.interval) }}
 {{- end }}
+{{- if and $sm.enabled .Values.prometheusRule.enabled (gt (include "anomaly-gan.durationMs" $sm.interval | int64) 120000) }}
+{{- fail (printf "values: serviceMonitor.interval is %q, but the shipped rules (prometheusRule.enabled) need a scrape at least every 2m: Prometheus drops a series not scraped for 5 minutes, so the gauges, AnomalyGanScorerDown and the dashboard would blink out at a missed scrape; scrape every 2m or less, or disable prometheusRule and ship your own rules" $sm.interval) }}
+{{- end }}
 {{- if and $sm.enabled .Values.prometheusRule.enabled (ne $sm.jobName "anomaly-gan") }}
 {{- fail (printf "values: serviceMonitor.jobName is %q, but the shipped rules (prometheusRule.enabled) select job=\"anomaly-gan\": AnomalyGanScorerDown and the recording rules would see no scorer; keep anomaly-gan or disable prometheusRule and ship your own rules" $sm.jobName) }}
 {{- end }}
