@@ -419,7 +419,9 @@ def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
         text = _read_listed(bundle, "config.yaml", lambda fh: fh.read(MAX_CONFIG_BYTES + 1))
         if len(text) > MAX_CONFIG_BYTES:
             raise ValueError(f"larger than the {MAX_CONFIG_BYTES} bytes a config may have")
-        cfg = config_from_dict(parse_yaml(text.decode("utf-8")), source=str(config_path))
+        # trained=True: a bundle loads as it was trained (config._asked_checks)
+        cfg = config_from_dict(parse_yaml(text.decode("utf-8")), source=str(config_path),
+                               trained=True)
     except BundleError:
         raise
     except AnomalyGanError as exc:

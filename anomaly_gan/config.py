@@ -928,6 +928,22 @@ def _cross_checks(cfg: Config, source: str) -> None:
         )
 
 
+def _asked_checks(cfg: Config, source: str) -> None:
+    """Cross-field checks of what a config file or the environment asks for, which a model
+    bundle's ``config.yaml`` is not held to: a bundle trained before a check came loads and
+    scores as it was calibrated (``config_from_dict(..., trained=True)``)."""
+    t = cfg.threshold
+    # the fit sets no threshold below the initial quantile: a risk not below the share of
+    # scores over it (pot_risk 0.05 over 0.98) gave that quantile's, without a word
+    if t.method == "pot" and t.pot_initial_quantile + t.pot_risk >= 1.0:
+        raise ConfigError(
+            f"{source}: threshold.pot_risk: expected < 1 - threshold.pot_initial_quantile "
+            f"({1.0 - t.pot_initial_quantile:g}) with threshold.method pot, got {t.pot_risk:g} "
+            f"(the tail is fitted over the scores above the initial quantile, and a risk not "
+            f"below their share gives that quantile's threshold)"
+        )
+
+
 def _check_event_fields(names: EventFieldsConfig, source: str) -> None:
     """Each part of an event from its own field, each name a key or a dotted path."""
     seen: dict[str, str] = {}
@@ -1344,8 +1360,11 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tupl
     return raw, source
 
 
-def config_from_dict(raw: Mapping[str, Any] | None, source: str = "<config>") -> Config:
-    """Validate a plain mapping into a :class:`Config`.
+def config_from_dict(raw: Mapping[str, Any] | None, source: str = "<config>", *,
+                     trained: bool = False) -> Config:
+    """Validate a plain mapping into a :class:`Config`. ``trained``: a model bundle's
+    ``config.yaml``, which is not held to the checks of what a user may ask for
+    (:func:`_asked_checks`): a bundle trained with such a setting still loads.
 
     >>> config_from_dict({"training": {"epochs": 3}}).training.epochs
     3
@@ -1355,6 +1374,8 @@ def config_from_dict(raw: Mapping[str, Any] | None, source: str = "<config>") ->
     validator = _Validator(source)
     cfg = validator.section(Config, dict(raw or {}), "")
     _cross_checks(cfg, source)
+    if not trained:
+        _asked_checks(cfg, source)
     return cfg.replace(given=frozenset(validator.given))
 
 

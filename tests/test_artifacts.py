@@ -652,3 +652,27 @@ def test_a_bundle_is_on_disk_before_the_rename_that_names_it(tmp_path, monkeypat
     written = {str(tmp / p.relative_to(out)) for p in out.rglob("*")}
     assert written | {str(tmp)} <= synced
     assert ("sync", str(tmp_path)) in events[renamed:]
+
+
+def test_a_bundle_trained_with_a_pot_risk_now_refused_loads_and_scores_as_before(tiny_detector,
+                                                                                 tmp_path):
+    """threshold.pot_risk at or above 1 - pot_initial_quantile is refused in a config since
+    2026-12-07; a bundle trained with it (its threshold at the initial quantile) still loads,
+    and scores as it did: inspect_bundle validates its config.yaml again."""
+    import copy
+
+    det = copy.copy(tiny_detector)
+    det.config = det.config.replace(threshold=dataclasses.replace(
+        det.config.threshold, method="pot", pot_risk=0.05))
+    bundle = save_bundle(det, tmp_path / "bundle")
+    assert inspect_bundle(bundle).config.threshold == det.config.threshold
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    np.testing.assert_array_equal(load_bundle(bundle).score_series(x).score,
+                                  tiny_detector.score_series(x).score)
+    (tmp_path / "x.csv").write_text("temp,rpm,flow\n" + "".join(
+        f"{a},{b},{c}\n" for a, b, c in x))
+    probe = run_cli(["score", "--model", str(bundle), "--data", str(tmp_path / "x.csv"),
+                     "--out", str(tmp_path / "s.csv")],
+                    env={"ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE": "1"})
+    [[rc, err]] = probe["results"]
+    assert rc == 0, err

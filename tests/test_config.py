@@ -719,3 +719,44 @@ def test_an_unknown_key_that_is_blank_or_holds_a_control_character_is_quoted(tmp
         load_config(path, env={})
     assert str(info.value).startswith(f"{path}: training.{shown}: unknown key;"), str(info.value)
     assert "\n" not in str(info.value) and "\u2028" not in str(info.value)
+
+
+POT_RISK_REFUSED = ("threshold.pot_risk: expected < 1 - threshold.pot_initial_quantile ({room}) "
+                    "with threshold.method pot, got {risk} (the tail is fitted over the scores "
+                    "above the initial quantile, and a risk not below their share gives that "
+                    "quantile's threshold)")
+
+
+def test_a_pot_risk_the_tail_cannot_give_is_refused_from_a_file_or_the_environment(tmp_path,
+                                                                                   capsys):
+    """threshold.pot_risk at or above 1 - pot_initial_quantile was accepted and ignored: the
+    fit never sets its threshold below the initial quantile, so pot_risk 0.05 over the 0.98
+    quantile flagged 2% of normal windows, not 5%, without a word."""
+    from anomaly_gan.cli import main
+    from anomaly_gan.config import load_logs_defaults
+
+    p = write(tmp_path, "threshold: {method: pot, pot_risk: 0.05}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p, env={})
+    assert str(info.value) == f"{p}: " + POT_RISK_REFUSED.format(room="0.02", risk="0.05")
+    assert main(["validate-config", str(p)]) == 2
+    assert capsys.readouterr().err == (f"anomaly-gan: error: {p}: "
+                                       + POT_RISK_REFUSED.format(room="0.02", risk="0.05") + "\n")
+    # the default risk (0.001) over a quantile the environment raises to 0.999: equal, refused
+    q = write(tmp_path, "threshold: {method: pot}\n")
+    env = {"ANOMALY_GAN__THRESHOLD__POT_INITIAL_QUANTILE": "0.999"}
+    with pytest.raises(ConfigError) as info:
+        load_config(q, env=env)
+    assert str(info.value) == (f"{q} (+ ANOMALY_GAN__THRESHOLD__POT_INITIAL_QUANTILE): "
+                               + POT_RISK_REFUSED.format(room="0.001", risk="0.001"))
+    with pytest.raises(ConfigError, match=re.escape(POT_RISK_REFUSED.format(room="0.02",
+                                                                            risk="0.3"))):
+        load_logs_defaults({"ANOMALY_GAN__THRESHOLD__METHOD": "pot",
+                            "ANOMALY_GAN__THRESHOLD__POT_RISK": "0.3"})
+    # a risk below the share is fitted; with method quantile the pot keys are not used
+    ok = load_config(write(tmp_path, "threshold: {method: pot, pot_initial_quantile: 0.5, "
+                                     "pot_risk: 0.49}\n"), env={})
+    assert ok.threshold.pot_risk == 0.49
+    assert load_config(write(tmp_path, "threshold: {pot_risk: 0.05}\n"),
+                       env={}).threshold.pot_risk == 0.05
+
