@@ -74,7 +74,9 @@ environment:
   e.g. ANOMALY_GAN__TRAINING__EPOCHS=5 or ANOMALY_GAN__SERVE__KAFKA__SASL_PASSWORD=...
   (string keys and secrets are taken verbatim; other keys are parsed as YAML).
   A look-alike that would be ignored (ANOMALY_GAN_TRAINING__EPOCHS, one underscore) or an
-  unknown key is refused (exit 2), naming the spelling meant.
+  unknown key is refused (exit 2), naming the spelling meant. score, evaluate and plot
+  apply them to the model bundle's config (or score --config's): only serve keys take
+  effect there, and a note names one that sets another section otherwise.
 
 documentation:
   README.md, docs/streaming.md, docs/deployment.md and configs/default.yaml (every key,
@@ -215,6 +217,23 @@ def _inspect_model(path: str):
     return inspect_bundle(path)
 
 
+def _serve_in_effect(info, path: str | None = None, given: Config | None = None):
+    """The ``serve:`` section that ``score``, ``evaluate`` and ``plot`` read a file by (and
+    ``score --alerts`` alerts by) with the bundle ``info``: that of ``given`` (``score
+    --config``'s file at ``path``, loaded), else the bundle's, each with the ``ANOMALY_GAN__``
+    overrides applied, as ``serve`` applies them (a bad value or a look-alike variable is
+    refused, exit 2); None: the bundle's, as trained. The other sections are the bundle's, as
+    trained; a ``note:`` names those the file or the environment set otherwise."""
+    from anomaly_gan.config import env_overrides, override_config
+
+    if given is None:
+        given = override_config(info.config, str(info.path / "config.yaml"))
+        if not env_overrides():
+            return None
+    _note_sections_not_used(path, given, info.config)
+    return given.serve
+
+
 def _load_model(info):
     from anomaly_gan.artifacts import load_bundle
 
@@ -327,11 +346,12 @@ def _dead_letter_note(table, dead: list) -> str:
             f"entity's windows: {', '.join(shown)}{more}; their score cells are empty")
 
 
-def _row_times(table, kept, info):
-    """Epoch seconds of the rows scored (``kept``), or None for a file without times."""
+def _row_times(table, kept, serve):
+    """Epoch seconds of the rows scored (``kept``), or None for a file without times;
+    ``serve``: the serve section the file was read by."""
     from anomaly_gan.data import table_times
 
-    times = table_times(table, info.config.serve.windows.reorder_tolerance_seconds)
+    times = table_times(table, serve.windows.reorder_tolerance_seconds)
     return None if times is None else times[kept]
 
 
@@ -648,16 +668,19 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise DataError(f"--nan-policy {args.nan_policy}: not with --alerts, which leaves "
                             f"out the rows with a missing cell as serve dead-letters such an "
                             f"event (serve fills nothing); expected no --nan-policy")
+    from anomaly_gan.config import env_overrides
+
     given = _load_cfg(args.config) if args.config else None
-    serve = given.serve if given is not None else None
-    silences = None  # score --alerts --config: serve.alerts.silences_path, as serve reads it
-    if args.alerts is not None and serve is not None and serve.alerts.silences_path:
+    info = _inspect_model(args.model)
+    serve = _serve_in_effect(info, args.config, given)
+    # serve.alerts.silences_path, as serve reads it, where --config or the environment
+    # sets it (not the bundle's: a path where it was trained)
+    silences = None
+    if args.alerts is not None and serve is not None and serve.alerts.silences_path and (
+            given is not None or "serve.alerts.silences_path" in env_overrides().values()):
         from anomaly_gan.stream.silences import load_silences
 
         silences = load_silences(serve.alerts.silences_path)
-    info = _inspect_model(args.model)
-    if given is not None:
-        _note_sections_not_used(args.config, given, info.config)
     if "logs" in info.extras:
         if args.alerts is not None:
             raise DataError(f"--alerts: {args.model} is a logs model; score --alerts takes "
@@ -788,20 +811,36 @@ def _cooldown_note(a, times, alerts: list) -> str | None:
             f"run); set it (score --config) to how often an ongoing incident should repeat")
 
 
-def _note_sections_not_used(path: str, given, bundle) -> None:
-    """``score --config``: only the file's ``serve:`` section is used; a ``note:`` names
-    the sections it writes that would score otherwise than the bundle's (serve's config
-    often holds a ``data:`` or ``model:`` section too), which are the bundle's, as trained."""
-    from anomaly_gan.config import parse_yaml
+def _note_sections_not_used(path: str | None, given, bundle) -> None:
+    """Only the ``serve:`` section of ``score --config``'s file (at ``path``) or of the
+    environment's overrides is used: a ``note:`` names the sections the file writes, then
+    those only the environment sets, that would score otherwise than the bundle's (serve's
+    config often holds a ``data:`` or ``model:`` section too), which are the bundle's, as
+    trained. ``given``: the config loaded, with the environment's overrides."""
+    from anomaly_gan.config import env_overrides, parse_yaml
 
-    written = parse_yaml(Path(path).read_text(encoding="utf-8")) or {}  # loaded: a mapping
-    differ = [name for name in ("model", "data", "scoring", "threshold", "logs")
-              if name in written and getattr(given, name) != getattr(bundle, name)]
-    if differ:
-        names = ", ".join(f"{name}:" for name in differ)
-        _eprint(f"note: --config {path}: only its serve: section is used; its {names} "
-                f"{'differs' if len(differ) == 1 else 'differ'} from the model's and "
-                f"{'is' if len(differ) == 1 else 'are'} left out (the model scores as trained)")
+    written = {} if path is None else (  # loaded: a mapping
+        parse_yaml(Path(path).read_text(encoding="utf-8")) or {})
+    variables: dict[str, list[str]] = {}
+    for name, key in env_overrides().items():
+        variables.setdefault(key.split(".")[0], []).append(name)
+    scored = [name for name in ("model", "data", "scoring", "threshold", "logs")
+              if getattr(given, name) != getattr(bundle, name)]
+
+    def left_out(differ: list[str]) -> str:
+        one = len(differ) == 1
+        return (f"{', '.join(f'{name}:' for name in differ)} {'differs' if one else 'differ'} "
+                f"from the model's and {'is' if one else 'are'} left out (the model scores "
+                f"as trained)")
+
+    in_file = [name for name in scored if name in written]
+    if in_file:
+        _eprint(f"note: --config {path}: only its serve: section is used; its "
+                f"{left_out(in_file)}")
+    by_env = [name for name in scored if name not in written and name in variables]
+    if by_env:
+        names = ", ".join(v for name in by_env for v in variables[name])
+        _eprint(f"note: environment {names}: only serve: keys are used; {left_out(by_env)}")
 
 
 #: ``score`` explains the share of windows over the threshold when it is at least this
@@ -972,6 +1011,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         _check_output(args.plot, "figure", args, figure=True)
     info = _inspect_model(args.model)
+    serve = _serve_in_effect(info)
+    read_by = info.config.serve if serve is None else serve
     if "logs" in info.extras:  # labels: one per line; a bucket with a labelled line is anomalous
         _no_entity_for_logs(args)
         from anomaly_gan.logs.offline import (
@@ -1001,7 +1042,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     started: list[int] = []
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
-                                          started_out=started, progress=progress)
+                                          serve, started_out=started, progress=progress)
     every_label = read_labels(args.labels, data=table)
     labels = every_label[kept]
     progress.loading(table.rows)
@@ -1015,7 +1056,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from anomaly_gan.plot import plot_scores
 
         plot_scores(values, det.feature_names, res, args.plot, labels,
-                    title=f"{args.data} - {det.version}", times=_row_times(table, kept, info),
+                    title=f"{args.data} - {det.version}", times=_row_times(table, kept, read_by),
                     counters=det.counters)
         _eprint(f"wrote {args.plot}")
     if args.json:
@@ -1032,17 +1073,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
     progress = _scoring_progress("plot", quiet=args.quiet)
     _check_output(args.out, "figure", args, figure=True)
     info = _inspect_model(args.model)
+    serve = _serve_in_effect(info)
+    read_by = info.config.serve if serve is None else serve
     if "logs" in info.extras:
         raise DataError(f"plot: {args.model} is a logs model; plot takes numeric rows "
                         f"(see score's per-bucket CSV for logs)")
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
-                                          progress=progress)
+                                          serve, progress=progress)
     labels = read_labels(args.labels, data=table)[kept] if args.labels else None
     progress.loading(table.rows)
     det = _load_model(info)
     res = det.score_series(values, progress)
     plot_scores(values, det.feature_names, res, args.out, labels,
-                title=f"{args.data} - {det.version}", times=_row_times(table, kept, info),
+                title=f"{args.data} - {det.version}", times=_row_times(table, kept, read_by),
                 counters=det.counters)
     _eprint(f"wrote {args.out}")
     return 0
@@ -1202,7 +1245,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve's YAML config: its serve: section (alerts, windows, event "
                         "format) stands for the bundle's, e.g. to tune serve.alerts offline; "
                         "its other sections are not used (a note names those that differ "
-                        "from the model's)")
+                        "from the model's); ANOMALY_GAN__SERVE__* variables override it, or "
+                        "the bundle's without --config")
     _add_nan_policy(p)
     _add_entity(p)
     _add_quiet(p)

@@ -16,7 +16,9 @@ null. Other keys parse it as YAML (``5`` is an int, ``[a, b]`` a list). One entr
 default ones when the file sets no map. Either way it is validated like the file, and an
 error never shows the value of a secret. A variable that looks like an override and is none
 (``ANOMALY_GAN_TRAINING__EPOCHS``, ``anomaly_gan__training__epochs``, ``ANOMALY_GAN_CPU``)
-is refused, naming the spelling meant, where it was silently ignored.
+is refused, naming the spelling meant, where it was silently ignored. ``score``,
+``evaluate`` and ``plot`` without ``--config`` override a model bundle's config alike
+(:func:`override_config`).
 
 Limits that keep a hostile or broken file cheap to reject: a file is at most
 :data:`MAX_CONFIG_BYTES`, duplicate keys are an error, numbers must be finite, lists have a
@@ -79,9 +81,11 @@ __all__ = [
     "config_from_dict",
     "config_keys",
     "config_to_dict",
+    "env_overrides",
     "is_otlp",
     "load_config",
     "load_logs_defaults",
+    "override_config",
     "parse_yaml",
     "source_of",
     "without_secrets",
@@ -928,14 +932,17 @@ def _cross_checks(cfg: Config, source: str) -> None:
         )
 
 
-def _asked_checks(cfg: Config, source: str) -> None:
+def _asked_checks(cfg: Config, source: str, kept: Config | None = None) -> None:
     """Cross-field checks of what a config file or the environment asks for, which a model
     bundle's ``config.yaml`` is not held to: a bundle trained before a check came loads and
-    scores as it was calibrated (``config_from_dict(..., trained=True)``)."""
+    scores as it was calibrated (``config_from_dict(..., trained=True)``). ``kept``: the
+    bundle's config that the environment overrode (:func:`override_config`); a section the
+    environment left as it was is the bundle's, and not checked."""
     t = cfg.threshold
     # the fit sets no threshold below the initial quantile: a risk not below the share of
     # scores over it (pot_risk 0.05 over 0.98) gave that quantile's, without a word
-    if t.method == "pot" and t.pot_initial_quantile + t.pot_risk >= 1.0:
+    if t.method == "pot" and t.pot_initial_quantile + t.pot_risk >= 1.0 \
+            and (kept is None or t != kept.threshold):
         raise ConfigError(
             f"{source}: threshold.pot_risk: expected < 1 - threshold.pot_initial_quantile "
             f"({1.0 - t.pot_initial_quantile:g}) with threshold.method pot, got {t.pot_risk:g} "
@@ -1379,6 +1386,44 @@ def config_from_dict(raw: Mapping[str, Any] | None, source: str = "<config>", *,
     return cfg.replace(given=frozenset(validator.given))
 
 
+def env_overrides(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The override variables of ``env`` (default ``os.environ``) and the dotted key each
+    sets, as :func:`load_config` reads them.
+
+    >>> env_overrides({"ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE": "1", "HOME": "/root"})
+    {'ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE': 'serve.alerts.consecutive'}
+    """
+    env = os.environ if env is None else env
+    found = {}
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX):
+            parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+            if parts:
+                found[name] = ".".join(parts)
+    return found
+
+
+def override_config(cfg: Config, source: str, env: Mapping[str, str] | None = None) -> Config:
+    """``cfg`` (a model bundle's config, read from ``source``) overridden from the environment
+    as :func:`load_config` overrides a file: for ``score``, ``evaluate`` and ``plot`` without
+    ``--config``. Validated alike, a look-alike variable refused; what the environment
+    changes is held to the checks of a file (:func:`_asked_checks`), the bundle's own
+    settings are not. ``cfg`` itself when no variable overrides a key.
+
+    >>> cfg = override_config(Config(), "m/config.yaml",
+    ...                       {"ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE": "1"})
+    >>> cfg.serve.alerts.consecutive
+    1
+    """
+    env = os.environ if env is None else env
+    raw, source = _apply_env(typing.cast(dict, config_to_dict(cfg)), env, source)
+    if not env_overrides(env):
+        return cfg
+    overridden = config_from_dict(raw, source, trained=True)
+    _asked_checks(overridden, source, kept=cfg)
+    return overridden
+
+
 def source_of(key: str, path: str | os.PathLike[str] | None,
               env: Mapping[str, str] | None = None) -> str:
     """Where :func:`load_config` with ``path`` took ``key`` (dotted, ``data.counters``)
@@ -1390,11 +1435,8 @@ def source_of(key: str, path: str | os.PathLike[str] | None,
     >>> source_of("data.counters", "configs/x.yaml", {"ANOMALY_GAN__DATA__COUNTERS": "[a]"})
     'environment ANOMALY_GAN__DATA__COUNTERS'
     """
-    env = os.environ if env is None else env
-    parts = key.lower().split(".")
-    for name in env:
-        if name.startswith(ENV_PREFIX) and \
-                [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p] == parts:
+    for name, overridden in env_overrides(env).items():
+        if overridden == key.lower():
             return f"environment {name}"
     return "default config" if path is None else str(path)
 

@@ -614,3 +614,93 @@ def test_serve_stopped_while_starting_exits_130_in_one_line(signame):
     assert r.returncode == 0, (r.returncode, r.stderr)
     assert r.stdout.split() == ["130", "True"]
     assert r.stderr.strip().splitlines() == ["anomaly-gan: interrupted"]
+
+
+def _timed_csv(path, x):
+    stamps = [f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z" for i in range(len(x))]
+    path.write_text("timestamp,temp,rpm,flow\n" + "".join(
+        f"{s},{a:.6f},{b:.6f},{c:.6f}\n" for s, (a, b, c) in zip(stamps, x)))
+    return path
+
+
+def test_score_evaluate_and_plot_take_the_environment_over_the_bundles_config(
+        tmp_path, tiny_detector, monkeypatch, capsys):
+    """Without --config, score, evaluate and plot took the bundle's config as it was:
+    ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE=1 still alerted after 3 windows (the summary
+    said "consecutive 3"), =0 was not refused, and a look-alike (one underscore) was
+    ignored, all exit 0, where serve and --config honour, refuse and refuse them. The
+    environment now overrides the bundle's config as it overrides a --config file."""
+    from anomaly_gan.artifacts import save_bundle
+    from tests.support_models import normal_series
+
+    model = str(save_bundle(tiny_detector, tmp_path / "m"))
+    x = normal_series(120, seed=3)
+    x[60:70, 1] += 40 * x[:50, 1].std()  # an incident on rpm
+    data = _timed_csv(tmp_path / "pump-7.csv", x)
+    lines = data.read_text().splitlines(keepends=True)
+    lines[41], lines[42] = lines[42], lines[41]  # one second out of order
+    data.write_text("".join(lines))
+    (tmp_path / "labels.csv").write_text("0\n" * 120)
+    score = ["score", "--model", model, "--data", str(data), "--out", str(tmp_path / "s.csv"),
+             "--alerts", str(tmp_path / "a.jsonl")]
+    evaluate = ["evaluate", "--model", model, "--data", str(data), "--labels",
+                str(tmp_path / "labels.csv"), "--json"]
+    plot = ["plot", "--model", model, "--data", str(data), "--out", str(tmp_path / "p.png")]
+
+    monkeypatch.setenv("ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE", "1")
+    assert main(score) == 0
+    err = capsys.readouterr().err
+    assert "(serve.alerts: consecutive 1, " in err, err
+    # serve's windows take the swapped row back within the tolerance: evaluate scores it
+    monkeypatch.delenv("ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE")
+    assert main(evaluate) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 119  # the late row left out
+    monkeypatch.setenv("ANOMALY_GAN__SERVE__WINDOWS__REORDER_TOLERANCE_SECONDS", "2")
+    assert main(evaluate) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 120
+
+    # refused in one line before TensorFlow, as with --config
+    monkeypatch.delenv("ANOMALY_GAN__SERVE__WINDOWS__REORDER_TOLERANCE_SECONDS")
+    bad = run_cli(score, env={"ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE": "0"})
+    assert bad["results"] == [[2, (
+        f"anomaly-gan: error: {model}/config.yaml (+ ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE): "
+        "serve.alerts.consecutive: expected an integer >= 1 and <= 1000, got 0\n")]]
+    assert not bad["tensorflow"]
+    line = ("anomaly-gan: error: environment ANOMALY_GAN_SERVE__ALERTS__CONSECUTIVE: would be "
+            "ignored: not a config override (ANOMALY_GAN__<SECTION>__<KEY>, upper case); did "
+            "you mean ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE?\n")
+    alike = run_cli(score, evaluate, plot, env={"ANOMALY_GAN_SERVE__ALERTS__CONSECUTIVE": "1"})
+    assert alike["results"] == [[2, line]] * 3 and not alike["tensorflow"]
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_a_bundles_section_set_from_the_environment_is_named_as_left_out(
+        tmp_path, tiny_detector, monkeypatch, capsys):
+    """The model scores as trained: ANOMALY_GAN__DATA__WINDOW=4 leaves its window of 16,
+    and a note says so, as score --config says of a file's data: section (whose note named
+    only the file's sections, not those the environment set over it)."""
+    from anomaly_gan.artifacts import save_bundle
+    from tests.support_models import normal_series
+
+    model = str(save_bundle(tiny_detector, tmp_path / "m"))
+    data = _timed_csv(tmp_path / "pump-7.csv", normal_series(60, seed=3))
+    score = ["score", "--model", model, "--data", str(data), "--out"]
+    assert main([*score, str(tmp_path / "plain.csv")]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("ANOMALY_GAN__DATA__WINDOW", "4")
+    monkeypatch.setenv("ANOMALY_GAN__TRAINING__EPOCHS", "3")  # not a scoring key: no word
+    assert main([*score, str(tmp_path / "s.csv")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("note: environment ANOMALY_GAN__DATA__WINDOW: only serve: keys are used; "
+                      "data: differs from the model's and is left out (the model scores as "
+                      "trained)")
+    assert (tmp_path / "s.csv").read_text() == (tmp_path / "plain.csv").read_text()
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text("serve: {alerts: {consecutive: 1}}\n")
+    assert main([*score, str(tmp_path / "s.csv"), "--config", str(cfg)]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == err[0]
+    cfg.write_text("data: {window: 8}\n")  # the file's section: the file's note
+    assert main([*score, str(tmp_path / "s.csv"), "--config", str(cfg)]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"note: --config {cfg}: only its serve: section is used; its data: differs from the "
+        f"model's and is left out (the model scores as trained)")

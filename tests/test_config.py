@@ -760,3 +760,23 @@ def test_a_pot_risk_the_tail_cannot_give_is_refused_from_a_file_or_the_environme
     assert load_config(write(tmp_path, "threshold: {pot_risk: 0.05}\n"),
                        env={}).threshold.pot_risk == 0.05
 
+
+def test_a_bundles_config_asking_for_such_a_pot_risk_still_loads():
+    """A bundle trained before such a pot_risk was refused keeps its threshold (fitted at the
+    initial quantile): its config.yaml, validated again when the bundle loads, is taken as
+    written, and so is a config the environment overrides elsewhere than the threshold."""
+    from anomaly_gan.config import override_config
+
+    raw = {"threshold": {"method": "pot", "pot_risk": 0.05}}
+    trained = config_from_dict(raw, "m/config.yaml", trained=True)
+    assert trained.threshold.pot_risk == 0.05
+    with pytest.raises(ConfigError, match=re.escape(POT_RISK_REFUSED.format(room="0.02",
+                                                                            risk="0.05"))):
+        config_from_dict(raw, "c.yaml")
+    cfg = override_config(trained, "m/config.yaml",
+                          {"ANOMALY_GAN__SERVE__ALERTS__CONSECUTIVE": "1"})
+    assert (cfg.serve.alerts.consecutive, cfg.threshold) == (1, trained.threshold)
+    with pytest.raises(ConfigError) as info:  # what the environment asks is checked
+        override_config(trained, "m/config.yaml", {"ANOMALY_GAN__THRESHOLD__POT_RISK": "0.04"})
+    assert str(info.value) == ("m/config.yaml (+ ANOMALY_GAN__THRESHOLD__POT_RISK): "
+                               + POT_RISK_REFUSED.format(room="0.02", risk="0.04"))
