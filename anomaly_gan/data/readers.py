@@ -40,6 +40,7 @@ __all__ = [
     "align_tables",
     "apply_nan_policy",
     "check_features",
+    "coarse_counter_note",
     "coarse_counter_notes",
     "csv_records",
     "csv_rows",
@@ -1551,11 +1552,22 @@ def coarse_counter_notes(table: Table, values: np.ndarray,
     >>> print(coarse_counter_notes(t, t.values, [1])[0])
     note: f.csv: column 'bytes_total' of data.counters is past 2**53 from row 2 (up to 1e+18), where a float64 holds only multiples of 128: its increases are read to that step (smaller ones as 0), here and in serve
     """
-    return [f"note: {table.path}: column {table.column(col)} of data.counters is past 2**53 "
-            f"from {table.where(row)} (up to {top:.3g}), where a float64 holds only "
-            f"multiples of {step:g}: its increases are read to that step (smaller ones as "
-            f"0), here and in serve"
+    return [coarse_counter_note(table.path, f"column {table.column(col)}", table.where(row),
+                                top, step)
             for col, row, top, step in coarse_counters(values, counters)]
+
+
+def coarse_counter_note(source: str, what: str, where: str, top: float, step: float) -> str:
+    """The ``note:`` of :func:`coarse_counter_notes` on ``what`` of ``source`` (a file's
+    column, a topic's field), past 2**53 from ``where`` (a line, an event's time) up to
+    ``top``, where a float64 holds multiples of ``step``.
+
+    >>> print(coarse_counter_note("topic 'm', entity 'a'", "field 'b'", "2026-03-01T02:00:00Z", 1e18, 128.0))
+    note: topic 'm', entity 'a': field 'b' of data.counters is past 2**53 from 2026-03-01T02:00:00Z (up to 1e+18), where a float64 holds only multiples of 128: its increases are read to that step (smaller ones as 0), here and in serve
+    """
+    return (f"note: {source}: {what} of data.counters is past 2**53 from {where} (up to "
+            f"{top:.3g}), where a float64 holds only multiples of {step:g}: its increases are "
+            f"read to that step (smaller ones as 0), here and in serve")
 
 
 def _longest_run(mask: np.ndarray) -> tuple[int, int]:

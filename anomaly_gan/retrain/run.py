@@ -40,6 +40,7 @@ from anomaly_gan.retrain.source import (
     Readings,
     Rows,
     Segment,
+    range_counter_notes,
     read_alerts,
     read_event_range,
     read_files,
@@ -413,6 +414,9 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                 f"range: not checked")
         labels = inside
     columns = counters_of(names)  # data.counters: the model reads their increases
+    if not req.files:  # (a file's were said as it was read)
+        for note in range_counter_notes(rows, cfg.serve.kafka.input_topic, names, columns):
+            say(note)
     silences_note = None
     if silences is not None and len(silences) and not rows.timed:
         # a row's time is its index in its file: it cannot be compared with a silence's

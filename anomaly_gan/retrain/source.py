@@ -631,6 +631,44 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
     return rows, names
 
 
+def range_counter_notes(rows: Rows, topic: str, feature_names: Sequence[str],
+                        columns: Sequence[int]) -> list[str]:
+    """``train``'s ``note:`` on a counter past 2**53
+    (:func:`~anomaly_gan.data.readers.coarse_counter_note`) for a topic range's ``rows``
+    (read, not yet :func:`with_increases`): one per field of ``data.counters`` (``columns``
+    of ``feature_names``), naming the topic, the entity whose event passed 2**53 first and
+    how many others did, and that event's time (a file names its line).
+
+    >>> seg = Segment("pump-1", np.array([0.0, 10.0]), np.array([[1.0, 9e15], [2.0, 1e18]]))
+    >>> print(range_counter_notes(Rows([seg], {}), "metrics", ("cpu", "bytes"), [1])[0])
+    note: topic 'metrics', entity 'pump-1': field 'bytes' of data.counters is past 2**53 from its event at 1970-01-01T00:00:10.000Z (up to 1e+18), where a float64 holds only multiples of 128: its increases are read to that step (smaller ones as 0), here and in serve
+    """
+    from anomaly_gan.data.counters import coarse_counters
+    from anomaly_gan.data.readers import coarse_counter_note
+    from anomaly_gan.errors import brief
+
+    first: dict[int, tuple[float, str]] = {}  # a column's first event past 2**53: time, entity
+    entities: dict[int, set[str]] = {}
+    tops: dict[int, float] = {}
+    for s in rows.segments:
+        for col, row, top, _step in coarse_counters(s.values, columns):
+            at = float(s.ts[row])
+            if col not in first or at < first[col][0]:
+                first[col] = (at, s.entity)
+            entities.setdefault(col, set()).add(s.entity)
+            tops[col] = max(tops.get(col, 0.0), top)
+    notes = []
+    for col in sorted(first):
+        at, entity = first[col]
+        others = len(entities[col]) - 1
+        more = f" (and {others} more entit{'y' if others == 1 else 'ies'})" if others else ""
+        notes.append(coarse_counter_note(f"topic {brief(topic)}, entity {brief(entity)}{more}",
+                                         f"field {brief(feature_names[col])}",
+                                         f"its event at {iso_utc(at)}", tops[col],
+                                         float(np.spacing(tops[col]))))
+    return notes
+
+
 def with_increases(rows: Rows, columns: Sequence[int]) -> Rows:
     """``rows`` as the model reads them with ``data.counters`` (``columns``): each segment
     without its first row, which starts the increases, as ``serve`` does when an entity's

@@ -200,6 +200,49 @@ def test_retrain_notes_a_counter_too_large_for_its_increases(tmp_path, config_fi
                       f"as 0), here and in serve")]
 
 
+def test_a_range_retrain_notes_a_counter_too_large_for_its_increases(tiny_detector, tmp_path,
+                                                                     config_file, monkeypatch):
+    """As a --data retrain: a counter of data.counters past 2**53 in a topic range is read
+    as a float64, whose steps there are 128. The range's retrain said nothing; it names the
+    topic, the first entity past 2**53 (and how many more), the field and that event's
+    time, once per field, before TensorFlow loads."""
+    import copy
+    import dataclasses
+
+    from anomaly_gan.artifacts import save_bundle
+    from anomaly_gan.retrain import run
+    from anomaly_gan.store import ModelStore
+    from anomaly_gan.stream.alerts import iso_utc
+    from tests.retrain.plant import STEP_S
+
+    def stop() -> None:
+        raise KeyboardInterrupt  # where TensorFlow would load: the read is done
+
+    det = copy.copy(tiny_detector)  # a version reading flow's increases
+    det.config = det.config.replace(data=dataclasses.replace(det.config.data,
+                                                             counters=("flow",)))
+    save_bundle(det, tmp_path / "store" / "v1")
+    store = ModelStore.open(tmp_path / "store")
+    store.promote("v1", verify=False)
+    ts = _fake_topic(monkeypatch, 80, seed=52)
+    segments = run.read_event_range().segments
+    for s, first in zip(segments, [None, 0, 40], strict=True):
+        if first is not None:  # pump-2 past 2**53 from its first row, pump-3 from its 41st
+            s.values[first:, 2] = 1e18 + 5.0 * np.arange(len(s) - first)
+    monkeypatch.setattr(run, "import_tensorflow_quietly", stop)
+    cfg = _tiny_config(config_file, data={**TINY["data"], "counters": ["flow"]})
+    said: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
+                                        end=float(ts[-1]) + STEP_S), progress=said.append)
+    notes = [line for line in said if "2**53" in line]
+    assert notes == [(f"note: topic 'anomaly-gan.events', entity 'pump-2' (and 1 more "
+                      f"entity): field 'flow' of data.counters is past 2**53 from its event at "
+                      f"{iso_utc(float(ts[0]))} (up to 1e+18), where a float64 holds only "
+                      f"multiples of 128: its increases are read to that step (smaller ones "
+                      f"as 0), here and in serve")]
+
+
 @pytest.mark.parametrize("lengths", [[10], [20, 20], [31, 31]])
 def test_the_rows_that_too_little_data_asks_for_are_enough(lengths):
     """20 rows at window 16 asked for 'a segment of at least 32 rows'; a file of 32 rows was
