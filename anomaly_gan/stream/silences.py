@@ -56,6 +56,13 @@ _TIME = "an RFC 3339 time with a zone (2026-03-01T02:00:00Z) or epoch seconds"
 # 9999-12-31T23:59:59Z, the last time RFC 3339 can write: an epoch past it (milliseconds
 # given for seconds, 1.7e12, is year 55,000) is a typo, and no report could print it
 _LATEST = 253402300799.0
+# RFC 3339's date-time (its section 5.6: "t", "z" and a blank between date and time
+# allowed), the zone left optional so that a time without one is refused saying what to
+# add. datetime.fromisoformat and YAML's timestamps read more (20260301T020000Z, a week
+# date, an hour-only offset, 2026-3-1): a time passes this before either reads it.
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+                      r"(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -161,7 +168,12 @@ def _time(raw: Any, where: str) -> float:
         if text.endswith("z"):
             text = text[:-1] + "Z"
         try:
-            raw = datetime.fromisoformat(text)
+            if _DATE.fullmatch(text):
+                raw = date.fromisoformat(text)  # refused below, as a date YAML reads
+            elif _RFC3339.fullmatch(text):
+                raw = datetime.fromisoformat(text)
+            else:
+                raise ValueError(text)
         except ValueError:
             raise ConfigError(f"{where}: expected {_TIME}, got {brief(raw)}") from None
     if isinstance(raw, datetime):
@@ -237,14 +249,18 @@ def parse_silences(raw: Any, source: str) -> Silences:
 
 class _Loader(YamlLoader):
     """YAML as configs read it, but a time YAML sees as a timestamp and cannot build
-    (``2026-02-29T06:00:00Z``, ``24:00:00``) stays a string, so that :func:`_time` refuses
-    it naming the entry, the field and the value, not as a YAML error of its line."""
+    (``2026-02-29T06:00:00Z``, ``24:00:00``) or that is no RFC 3339 (``2026-3-1T2:00:00Z``)
+    stays a string, so that :func:`_time` refuses it naming the entry, the field and the
+    value, not as a YAML error of its line (or, until 2026-12-07, not at all)."""
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
-            return super().construct_yaml_timestamp(node)
+            value = super().construct_yaml_timestamp(node)
         except ValueError:
             return self.construct_scalar(node)
+        if isinstance(value, datetime) and not _RFC3339.fullmatch(node.value):
+            return self.construct_scalar(node)  # YAML's 2026-3-1T2:00:00Z, ...:00 +02
+        return value
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)

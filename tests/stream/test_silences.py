@@ -483,6 +483,33 @@ def test_an_unquoted_time_that_does_not_exist_names_the_entry_and_field(end, tmp
                               f"(2026-03-01T02:00:00Z) or epoch seconds, got '{end}'")
 
 
+@pytest.mark.parametrize("end", [
+    "20260301T020000Z", "2026-W09-1T02:00:00Z", "2026-060T02:00:00Z", "2026-03-01T02Z",
+    "2026-03-01T02:00Z", "2026-03-01T02:00:00,5Z", "2026-03-01T02:00:00+0200",
+    "2026-03-01T02:00:00+02", "2026-03-01T02:00:00+02:00:30", "2026-03-01T02:00:00.Z",
+    "2026-3-1T02:00:00Z", "2026-03-01T2:00:00Z", "2026-03-01T02:00:00 Z",
+    "2026-03-01 02:00:00 +02"])
+@pytest.mark.parametrize("quoted", [True, False])
+def test_an_iso_8601_time_that_rfc3339_does_not_allow_is_refused(end, quoted, tmp_path):
+    """The docs promise RFC 3339; ISO 8601's basic form (20260301T020000Z), week dates, an
+    hour-only or colon-less offset (datetime.fromisoformat reads them all), and YAML's own
+    timestamps with one-digit fields or a blank before the zone were taken: a silence
+    written so worked here and nowhere else the file is read (or was in force a week off,
+    where a week date was meant otherwise)."""
+    path = tmp_path / "s.yaml"
+    path.write_text(f"silences:\n- entity: a\n  end: {repr(end) if quoted else end}\n")
+    with pytest.raises(ConfigError) as err:
+        load_silences(str(path))
+    assert str(err.value) == (f"{path}: silences[0].end: expected an RFC 3339 time with a zone "
+                              f"(2026-03-01T02:00:00Z) or epoch seconds, got '{end}'")
+
+
+def test_a_quoted_date_alone_is_refused_as_an_unquoted_one():
+    with pytest.raises(ConfigError, match=r"got the date 2026-03-01 \(a time of day and a "
+                                          r"zone are needed\)$"):
+        one(entity="a", end="2026-03-01")
+
+
 def test_an_end_before_a_start_with_a_line_break_is_one_line():
     """A start taken after its surrounding blanks are stripped ("...Z\\n" in double quotes)
     was printed raw in the end-before-start error, which then ran over two lines."""
