@@ -30,6 +30,7 @@ import base64
 import importlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from itertools import chain
@@ -39,7 +40,7 @@ from anomaly_gan.stream.events import InvalidEvent, entity_text
 
 __all__ = ["CUT_LINE", "CUT_SHORT", "LOGS", "MAX_MESSAGE_BYTES", "METRICS", "FrameError",
            "OtlpFieldError", "Signal", "any_text", "attribute", "batch_items", "decode_proto", "frames", "integer",
-           "is_framed", "json_frames", "nanos", "plain", "repeated"]
+           "is_framed", "json_cut_short", "json_frames", "nanos", "plain", "repeated"]
 
 
 class Signal(NamedTuple):
@@ -115,6 +116,88 @@ CUT_SHORT = ("cut short: the last line is no complete JSON and ends without a ne
              "still being written or cut: read a closed file, such as one {closed} closed)")
 #: What a file of OTLP/JSON lines whose last line is cut says (after its path and line)
 CUT_LINE = CUT_SHORT.format(closed="the file exporter's rotation")
+
+# JSON's tokens (RFC 8259), whitespace before each; a string's and a number's pieces are
+# possessive (one way to match each character): no backtracking on a 64 KiB line
+_JSON_TOKEN = re.compile(r'[ \t\r\n]*+(?:([{}\[\]:,])|("(?:[^"\\\x00-\x1f]|'
+                         r'\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+")|'
+                         r'(-?+(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][+-]?+[0-9]++)?+(?![0-9.eE]))|'
+                         r'(true|false|null))')
+# What a token cut at the end of the text can be: a string, a number, a literal begun
+_JSON_STRING_BEGUN = re.compile(r'[ \t\r\n]*+"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|'
+                                r'\\u[0-9a-fA-F]{4})*+(?:\\|\\u[0-9a-fA-F]{0,3})?')
+_JSON_VALUE_BEGUN = re.compile(r'[ \t\r\n]*+(?:-|-?+(?:0|[1-9][0-9]*+)(?:\.[0-9]*+)?+'
+                               r'(?:[eE][+-]?+[0-9]*+)?+|t|tr|tru|f|fa|fal|fals|n|nu|nul)')
+
+
+def json_cut_short(line: bytes) -> bool:
+    """Whether ``line``, no valid JSON document, is the start of one cut short: what it
+    holds is JSON so far and ends early (in a string, a number, a literal, an open object or
+    array), not text that no more bytes could make JSON (``hello``, ``{"a":1}}``,
+    ``[1,2]x``). A UTF-8 byte-order mark before it is ignored, as the readers ignore it.
+
+    >>> [json_cut_short(t) for t in (b'{"a": "b', b'{"a": [1, 2.', b'{"a": tr', b'{"a"',
+    ...                              b'\\xef\\xbb\\xbf{', b'"\\\\u00', b'[1e')]
+    [True, True, True, True, True, True, True]
+    >>> [json_cut_short(t) for t in (b'hello', b'{"a":1}}', b'[1,2]x', b'{"a" 1', b'{,',
+    ...                              b'{"a": 01', b'["\\x01', b'\\xff{')]
+    [False, False, False, False, False, False, False, False]
+    """
+    try:
+        text = line.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return False
+    # what may come next: "value", "key" (or "}" after "{"), ":", "," (or the container's
+    # close), "]" besides a value after "[", nothing after the document
+    stack: list[str] = []
+    expect, closable = "value", False
+    at = 0
+    while True:
+        m = _JSON_TOKEN.match(text, at)
+        if m is None:
+            break
+        punct, string = m.group(1), m.group(2)
+        if expect == "end":
+            return False
+        if punct in ("}", "]"):
+            if not closable or not stack or stack[-1] != punct:
+                return False
+            stack.pop()
+        elif punct == ":":
+            if expect != ":":
+                return False
+            expect, closable = "value", False
+            at = m.end()
+            continue
+        elif punct == ",":
+            if expect != "," or not stack:
+                return False
+            expect, closable = ("key" if stack[-1] == "}" else "value"), False
+            at = m.end()
+            continue
+        elif expect == "key":
+            if string is None:
+                return False
+            expect, closable = ":", False
+            at = m.end()
+            continue
+        elif expect != "value":
+            return False
+        elif punct in ("{", "["):
+            stack.append("}" if punct == "{" else "]")
+            expect, closable = ("key" if punct == "{" else "value"), True
+            at = m.end()
+            continue
+        # a value (or a container's close) ends: what follows it
+        expect, closable = ("," if stack else "end"), bool(stack)
+        at = m.end()
+    rest = text[at:]
+    if not rest.strip(" \t\r\n"):
+        return expect != "end"
+    begun = (_JSON_STRING_BEGUN if expect == "key" else
+             _JSON_VALUE_BEGUN if expect == "value" else None)
+    return bool(begun is not None and (begun.fullmatch(rest) or expect == "value"
+                                       and _JSON_STRING_BEGUN.fullmatch(rest)))
 
 
 class FrameError(ValueError):

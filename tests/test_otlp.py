@@ -301,3 +301,45 @@ def test_a_zstd_bomb_is_refused_before_it_fills_the_memory(sized):
         bytes(MAX_MESSAGE_BYTES))  # up to the limit: read
     (_, _, message), = frames(io.BytesIO(framed(whole)))
     assert len(message) == MAX_MESSAGE_BYTES
+
+
+def test_json_cut_short_is_every_prefix_of_a_json_document_and_no_bad_text():
+    """Every proper prefix of a JSON document (300 seeded random documents, every cut) is
+    JSON cut short; one with a character after it that JSON has nowhere outside a string
+    (those before a string is opened), or a whole document with more after it, is not."""
+    import json
+    import random
+
+    from anomaly_gan.otlp import json_cut_short
+
+    rng = random.Random(7)
+
+    def value(depth: int):
+        pick = rng.random()
+        if depth > 3 or pick < 0.4:
+            return rng.choice([0, -12, 3.5, -1.25e-7, 1e300, True, False, None, "",
+                               "a\"b\\c\u00e9\n\x01", "日本"])
+        if pick < 0.7:
+            return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+        return {rng.choice(["a", "b\\", "k\"", "é"]): value(depth + 1)
+                for _ in range(rng.randint(0, 4))}
+
+    cuts = 0
+    for _ in range(300):
+        doc = json.dumps(value(0), ensure_ascii=rng.random() < 0.5,
+                         separators=rng.choice([(",", ":"), (", ", ": ")]))
+        for end in range(len(doc)):
+            prefix = doc[:end]
+            try:
+                json.loads(prefix)
+                continue  # a whole document already ("1" of "12")
+            except ValueError:
+                pass
+            assert json_cut_short(prefix.encode()), prefix
+            cuts += 1
+            if '"' not in prefix:
+                for junk in ("x", "#", ":,", "]}"):
+                    assert not json_cut_short((prefix + junk).encode()), prefix + junk
+        for junk in ("x", "}", " 1", ","):
+            assert not json_cut_short((doc + junk).encode()), doc + junk
+    assert cuts > 5000

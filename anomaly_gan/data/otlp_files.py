@@ -54,7 +54,14 @@ from anomaly_gan.config import Config, ServeConfig
 from anomaly_gan.data.readers import Reading, Table, read_table
 from anomaly_gan.errors import DataError, clip, name_list
 from anomaly_gan.files import open_input, whole_characters
-from anomaly_gan.otlp import CUT_LINE, FrameError, frames, is_framed, json_frames
+from anomaly_gan.otlp import (
+    CUT_LINE,
+    FrameError,
+    frames,
+    is_framed,
+    json_cut_short,
+    json_frames,
+)
 
 __all__ = ["one_entity", "read_data_file", "read_metric_file", "sniff"]
 
@@ -163,7 +170,8 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                         skipped += 1
                         first_skipped = first_skipped or where
                         continue
-                    if ev.reason == "bad_json" and kind == "json" and not raw.endswith(b"\n"):
+                    if (ev.reason == "bad_json" and kind == "json" and not raw.endswith(b"\n")
+                            and json_cut_short(raw)):
                         raise DataError(f"{p}: {where}: {CUT_LINE}")
                     raise DataError(f"{p}: {where}: {ev.reason}: {clip(ev.detail, 300)}")
                 events.append(ev)  # type: ignore[arg-type]

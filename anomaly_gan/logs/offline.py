@@ -59,7 +59,15 @@ from anomaly_gan.logs.model import (
     fit_log_model,
     set_means,
 )
-from anomaly_gan.otlp import CUT_LINE, CUT_SHORT, FrameError, frames, is_framed, json_frames
+from anomaly_gan.otlp import (
+    CUT_LINE,
+    CUT_SHORT,
+    FrameError,
+    frames,
+    is_framed,
+    json_cut_short,
+    json_frames,
+)
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.events import MAX_ENTITY_BYTES, InvalidEvent, without_bom
 
@@ -321,9 +329,11 @@ def in_files(cfg: LogsConfig) -> LogsConfig:
 
 def _cut_json(format: str, line: bytes) -> bool:
     """Whether a last line with no newline that is no valid JSON reads as a JSON document
-    cut short: any line of an OTLP format's file, a line of ``json`` that starts as an
-    object does (one that does not, a text log's, is ``bad_json`` with its format hint)."""
-    return is_otlp(format) or format == "json" and line.lstrip()[:1] == b"{"
+    cut short: one of an OTLP format's file or of ``json`` that is JSON so far
+    (:func:`~anomaly_gan.otlp.json_cut_short`; any other, a text log's or one no more bytes
+    could mend, is ``bad_json`` as with its newline, with its format hint; until 2026-12-07
+    any last line of an OTLP file, and any of ``json`` starting with ``{``, said cut short)."""
+    return (is_otlp(format) or format == "json") and json_cut_short(line)
 
 
 def _head(handle: IO[bytes]) -> bytes:

@@ -232,6 +232,27 @@ def test_a_bad_data_point_or_message_is_one_line_naming_its_place(tmp_path):
         read_metric_file(path, cfg)
 
 
+@pytest.mark.parametrize("last", ["hello", '{"a":1}}', "[1,2]x", '{"resourceMetrics": x'])
+def test_a_bad_last_line_without_a_newline_is_bad_json_not_cut_short(tmp_path, last):
+    """Any last line with no newline that did not parse said 'cut short ... a file still
+    being written', sending the user to wait for a rotation that would not mend it: only a
+    line that is JSON so far (a document that ended early) is cut short; a bad one is
+    bad_json, as it is with its newline."""
+    cfg = config_from_dict({"serve": SERVE}).serve
+    path = tmp_path / "m.jsonl"
+    docs = hostmetrics(steps=2, hosts=("web-1",))
+    text = "".join(json.dumps(d) + "\n" for d in docs)
+    last_at, n = len(text.encode()), len(docs) + 1
+    for ending in ("", "\n"):
+        path.write_text(text + last + ending)
+        with pytest.raises(DataError, match=f"^{path}: line {n} at byte {last_at}: bad_json: "):
+            read_metric_file(path, cfg)
+    path.write_text(text + '{"resourceMetrics": [{"reso')  # JSON so far: cut short
+    with pytest.raises(DataError) as err:
+        read_metric_file(path, cfg)
+    assert str(err.value) == f"{path}: line {n} at byte {last_at}: {CUT_LINE}"
+
+
 def test_a_last_line_cut_inside_a_character_is_cut_short_not_bad_utf8(tmp_path):
     """The Collector writes an attribute's non-ASCII text as UTF-8: a file cut while being
     written can end inside a character, which said 'not_utf8: not UTF-8: ... unexpected end

@@ -1127,6 +1127,30 @@ def test_a_json_log_file_cut_inside_its_last_line_says_so(tmp_path, service_logs
         read_log_file(path, error)
 
 
+@pytest.mark.parametrize("last", ["hello", '{"a":1}}', "[1,2]x", '{"body": x'])
+@pytest.mark.parametrize("format", ["json", "otlp_json"])
+def test_a_bad_last_line_without_a_newline_is_bad_json_not_cut_short(tmp_path, service_logs,
+                                                                     format, last):
+    """A last line with no newline that no more bytes could make JSON said 'cut short' (any
+    line of an OTLP file, a json log's starting with '{'), as if the file were still being
+    written: it is bad_json, as with its newline; a line that is JSON so far is still cut
+    short."""
+    good = ([_json_line(r) for r in service_logs.lines[:4]] if format == "json"
+            else _batches(service_logs, (4,)))
+    text = "".join(line + "\n" for line in good)
+    path = tmp_path / "app.log"
+    cfg = config_from_dict({"logs": {**TINY_LOGS_CONFIG["logs"], "format": format,
+                                     "bad_lines": "error"}}).logs
+    n = len(good) + 1
+    for ending in ("", "\n"):
+        path.write_text(text + last + ending)
+        with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: line {n}: bad_json: "):
+            read_log_file(path, cfg)
+    path.write_text(text + good[0][:-5])
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: line {n}: cut short: "):
+        read_log_file(path, cfg)
+
+
 @pytest.mark.parametrize("exported", ["json", "proto"])
 @pytest.mark.parametrize("fmt", ["otlp_proto", "otlp_json"])
 def test_a_zstd_compressed_file_reads_as_its_json_lines(tmp_path, service_logs, fmt,
