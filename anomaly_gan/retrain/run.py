@@ -359,14 +359,18 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     log_model = None  # a logs retrain's templates and columns (retrain/logs.py)
     where = ", ".join(req.files)
 
+    columns: tuple[int, ...] | None = None  # data.counters among the features, once checked
+
     def counters_of(names: Sequence[str]) -> tuple[int, ...]:
         """The columns of data.counters among ``names``, once they and the config are
         found to fit the current version (the notes on a file's counters come after)."""
+        nonlocal columns
         _compatible(cfg, names, info, current_name, where, req.config_source)
         named = (None if req.config_source is None
                  else source_of("data.counters", req.config_source))
-        return counter_columns(names, cfg.data.counters, "the model's features" if info
-                               else f"the columns of {where}", named)
+        columns = counter_columns(names, cfg.data.counters, "the model's features" if info
+                                  else f"the columns of {where}", named)
+        return columns
 
     if req.files:
         say(f"[read] {len(req.files)} file(s)")
@@ -413,7 +417,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
             say(f"[read] {outside} of {len(labels)} labelled incident(s) lie outside the "
                 f"range: not checked")
         labels = inside
-    columns = counters_of(names)  # data.counters: the model reads their increases
+    if columns is None:  # not yet checked by read_files, which does once the features are known
+        columns = counters_of(names)  # data.counters: the model reads their increases
     if not req.files:  # (a file's were said as it was read)
         for note in range_counter_notes(rows, cfg.serve.kafka.input_topic, names, columns):
             say(note)
