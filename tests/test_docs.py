@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Archives of measurements: they quote configs as they were when measured.
 ARCHIVES = {"detection-studies.md", "benchmark-history.md"}
 DOCS = [ROOT / "README.md"] + sorted(p for p in (ROOT / "docs").glob("*.md")
-                                     if p.name not in ARCHIVES)
+                                     if p.name not in ARCHIVES) + [
+    ROOT / "helm/anomaly-gan/README.md"]
 SECTIONS = [f.name for f in config_keys(Config)]
 KEY = re.compile(r"(?<![\w./-])((?:" + "|".join(SECTIONS) + r")(?:\.[A-Za-z_]\w*)+)(?![\w/-]|\.\w)")
 # Names that start like a key but are file names: `logs.py`, `logs.yaml`, `training.py`.
@@ -324,7 +325,7 @@ CHART_PASSTHROUGH = {"resources", "podSecurityContext", "securityContext", "live
 NOT_CHART = {"service.name", "service.instance.id"}
 # The docs that speak of chart values by their path relative to a parent
 # (`tls.caSecret` under `kafka`).
-HELM_DOCS = {"deployment.md", "runbook.md"}
+HELM_DOCS = {"docs/deployment.md", "docs/runbook.md", "helm/anomaly-gan/README.md"}
 
 
 def test_every_chart_value_the_docs_name_exists():
@@ -350,7 +351,7 @@ def test_every_chart_value_the_docs_name_exists():
                   or len(parts) == 2 and hasattr(config_module, parts[1]))
         elif parts[0] in top:
             ok = key in paths or parts[0] in CHART_PASSTHROUGH
-        elif (doc.name in HELM_DOCS and parts[0] not in SECTIONS
+        elif (str(doc.relative_to(ROOT)) in HELM_DOCS and parts[0] not in SECTIONS
               and any(c.isupper() for c in key)):
             ok = any(p.endswith("." + key) for p in paths)
         else:
@@ -613,3 +614,76 @@ def test_a_demo_whose_networks_end_non_finite_exits_3(argv, tmp_path, monkeypatc
     assert main([*argv, "--out", str(tmp_path / "out")]) == 3
     assert capsys.readouterr().err.endswith(
         "anomaly-gan: training ended unhealthy: non-finite network outputs\n")
+
+
+def _pytest_markers(path: Path) -> set[str]:
+    """The marks of a test module's ``pytestmark`` (a mark or a list of them) that select
+    tests (``-m``): not ``timeout(...)``, a setting of pytest-timeout."""
+    m = re.search(r"^pytestmark = (\[.*?\]|pytest\.mark\.\w+)", path.read_text(encoding="utf-8"),
+                  re.MULTILINE | re.DOTALL)
+    return set(re.findall(r"pytest\.mark\.(\w+)", m.group(1))) - {"timeout"} if m else set()
+
+
+def test_the_deployment_tests_table_lists_each_deploy_test_with_its_markers():
+    """docs/deployment.md, "Tests": an operator picks the chart's checks to run from this
+    table (`-m "not slow"`), so each tests/deploy/test_*.py must be a row, with the markers
+    it carries (test_helm_values_fuzz.py and test_rendered_commands.py had no row)."""
+    text = (ROOT / "docs/deployment.md").read_text(encoding="utf-8")
+    section = text[text.index("## 9. Tests"):]
+    rows = {m.group(1): {w.strip() for w in m.group(2).split(",")}
+            for m in re.finditer(r"^\| `(tests/deploy/test_\w+\.py)` \| ([^|]+) \|", section,
+                                 re.MULTILINE)}
+    modules = {str(p.relative_to(ROOT)): _pytest_markers(p)
+               for p in sorted((ROOT / "tests/deploy").glob("test_*.py"))}
+    assert set(rows) == set(modules), (
+        f"without a row: {sorted(set(modules) - set(rows))}; "
+        f"rows of no file: {sorted(set(rows) - set(modules))}")
+    wrong = [f"{name}: the table says {sorted(rows[name])}, the module has {sorted(marks)}"
+             for name, marks in modules.items() if rows[name] != marks]
+    assert not wrong, "\n".join(wrong)
+
+
+def _chart_readme_default(value: typing.Any, shown: str) -> bool | None:
+    """Whether ``shown``, one default of the chart README's table, is ``value``; None where it
+    is prose (`serve`: ..., PLAINTEXT `kafka:9092`)."""
+    shown = re.sub(r"\s*\(.*\)$", "", shown.strip())
+    m = re.fullmatch(r"(off)?(?:, )?(?:`(\w+): ([^`]*)`)?", shown)
+    if shown and m:
+        return (isinstance(value, dict)
+                and (not m.group(1) or value.get("enabled") is False)
+                and (not m.group(2) or value.get(m.group(2)) == yaml.safe_load(m.group(3))))
+    if re.fullmatch(r'""|\[\]|\{\}|true|false|-?\d+', shown):
+        return value == yaml.safe_load(shown)
+    return None
+
+
+def test_the_chart_readme_table_names_values_with_their_defaults():
+    """helm/anomaly-gan/README.md's table is where an operator looks a value up: each name in
+    its first column must be a value of values.yaml (`kafka.*`: a map of them), and each
+    default the second column gives (`off`, `1`, `""`, `9108 / 9108`, `maxUnavailable: 1`)
+    must be that value's default."""
+    paths = _chart_paths()
+    text = (ROOT / "helm/anomaly-gan/README.md").read_text(encoding="utf-8")
+    checked, wrong = 0, []
+    for m in re.finditer(r"^\| (`[^|]+) \| ([^|]*) \|", text, re.MULTILINE):
+        names = re.findall(r"`([^`]+)`", m.group(1))
+        where = f"helm/anomaly-gan/README.md:{_line(text, m.start())}"
+        for name in names:
+            key = name.removesuffix(".*")
+            if key not in paths or name.endswith(".*") and not isinstance(paths[key], dict):
+                wrong.append(f"{where}: `{name}` is no value of values.yaml")
+        defaults = m.group(2).split(" / ")
+        if len(defaults) != len(names):
+            defaults = [m.group(2)] * len(names)
+        for name, shown in zip(names, defaults, strict=True):
+            if name.removesuffix(".*") not in paths:
+                continue
+            same = _chart_readme_default(paths[name.removesuffix(".*")], shown)
+            if same is None:
+                continue
+            checked += 1
+            if not same:
+                wrong.append(f"{where}: `{name}` (default {shown.strip()}), but it is "
+                             f"{paths[name.removesuffix('.*')]!r}")
+    assert checked >= 12, f"only {checked} defaults found: is the pattern still right?"
+    assert not wrong, "the chart README's table against values.yaml:\n" + "\n".join(wrong)
