@@ -11,7 +11,7 @@ from anomaly_gan.train import (
     threshold_windows_needed,
     train_detector,
 )
-from tests.support_models import FEATURES, normal_series, tiny_config
+from tests.support_models import FEATURES, normal_series, plumbing_config, tiny_config
 
 
 def test_windows_needed_follow_the_threshold_method():
@@ -31,7 +31,7 @@ def _train(rows: int, flat_feature: bool, counter: bool = False, drift: bool = F
     if drift:
         x[:, 0] += np.linspace(0.0, 20.0 * x[:, 0].std(), rows)  # a value walking away
     said: list[str] = []
-    det = train_detector(tiny_config(epochs=1, allow_unhealthy=True), x, FEATURES,
+    det = train_detector(plumbing_config(epochs=1, allow_unhealthy=True), x, FEATURES,
                          progress=said.append)
     return det.metadata["training_data"], [s for s in said if s.startswith("note:")]
 
@@ -52,7 +52,7 @@ def test_the_threshold_note_counts_the_held_out_rows_of_every_series():
     """Two 300-row series hold out 60 rows each: the note said 'the last 120 rows', as if
     one stretch of one series."""
     said: list[str] = []
-    train_detector(tiny_config(epochs=1, allow_unhealthy=True),
+    train_detector(plumbing_config(epochs=1, allow_unhealthy=True),
                    [normal_series(300), normal_series(300, seed=1)], FEATURES,
                    progress=said.append)
     [note] = [s for s in said if s.startswith("note: the threshold")]
@@ -84,7 +84,7 @@ def test_a_listed_counter_whose_increases_rise_is_not_told_to_be_listed():
 
     x = normal_series(400)
     x[:, 1] = np.cumsum(np.round(np.abs(x[:, 1])))  # its increases, as the CLI gives them
-    cfg = tiny_config(epochs=1, allow_unhealthy=True)
+    cfg = plumbing_config(epochs=1, allow_unhealthy=True)
     cfg = cfg.replace(data=dataclasses.replace(cfg.data, counters=(FEATURES[1],)))
     said: list[str] = []
     det = train_detector(cfg, x, FEATURES, progress=said.append)
@@ -173,7 +173,7 @@ def test_mixed_float16_on_a_cpu_is_trained_with_a_note_and_scores_in_float32():
         pytest.skip("the note is for CPU-only machines")
     x = normal_series(600)
     said: list[str] = []
-    det = train_detector(tiny_config(epochs=1, precision="mixed_float16", allow_unhealthy=True),
+    det = train_detector(plumbing_config(epochs=1, precision="mixed_float16", allow_unhealthy=True),
                          x, FEATURES, progress=said.append)
     notes = [s for s in said if s.startswith("note: training.precision")]
     assert len(notes) == 1 and "mixed_float16 on a CPU" in notes[0]
@@ -181,7 +181,7 @@ def test_mixed_float16_on_a_cpu_is_trained_with_a_note_and_scores_in_float32():
     assert det.metadata["precision"] == "mixed_float16"
     assert {w.dtype for w in det.nets["scorer"].weights} == {"float32"}
     said.clear()
-    train_detector(tiny_config(epochs=1, precision="mixed_bfloat16", allow_unhealthy=True),
+    train_detector(plumbing_config(epochs=1, precision="mixed_bfloat16", allow_unhealthy=True),
                    x, FEATURES, progress=said.append)
     assert not [s for s in said if s.startswith("note: training.precision")]
 
@@ -212,7 +212,7 @@ def test_a_retry_after_overfitting_trains_fewer_steps_at_the_same_learning_rate(
     monkeypatch.setattr(models, "fit_gan", fit)
     said: list[str] = []
     warmed = []
-    det = train_detector(tiny_config(epochs=2, min_steps=40, max_attempts=3), normal_series(300),
+    det = train_detector(plumbing_config(epochs=2, min_steps=40, max_attempts=3), normal_series(300),
                          FEATURES, progress=said.append, init=warmed.append if warm else None)
     assert [(t.seed, t.learning_rate, t.min_steps, t.epochs) for t in seen] == [
         (0, 1e-3, 40, 2), (1, 1e-3, 10, 1), (2, 5e-4, 10, 1)]
