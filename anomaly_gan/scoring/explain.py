@@ -165,17 +165,33 @@ def _g4(x: float | None) -> str:
 
 def _apart(observed: float | None, expected: float | None) -> tuple[str, str]:
     """A reading and its reconstruction with 4 significant digits, or as many more (up to
-    17) as tell two different numbers apart: at 4 digits a gauge of 6.4e10 bytes 3e6 off
-    its reconstruction, or a constant 5 that read 5.000001, was written 'x (exp x)'.
+    17) as write them about as far apart as they are (the written difference within half
+    the true one): at 4 digits a gauge of 6.4e10 bytes 3e6 off its reconstruction, or a
+    constant 5 that read 5.000001, was written 'x (exp x)', and two numbers either side of
+    a 4-digit rounding step were written a step apart: a counter of 1.2345e15 and its
+    reconstruction 0.25 above as '1.234e+15 (exp 1.235e+15)'.
 
     >>> _apart(64_213_000_000.0, 64_210_000_000.0), _apart(5.000001, 5.0), _apart(7.91234, 2.1)
     (('6.4213e+10', '6.4210e+10'), ('5.000001', '5.000000'), ('7.912', '2.1'))
+    >>> _apart(1_234_500_000_000_000.0, 1_234_500_000_000_000.25), _apart(2.0004, 2.0006)
+    (('1234500000000000.0', '1234500000000000.2'), ('2.0004', '2.0006'))
     """
     first, second = _g4(observed), _g4(expected)
-    if observed is None or expected is None or observed == expected or first != second:
+    if observed is None or expected is None or observed == expected:
+        return first, second
+    gap = abs(observed - expected)
+    if not math.isfinite(gap):  # readings either side of +-9e307: 4 digits tell them apart
+        return first, second
+
+    def misread(digits: int) -> bool:
+        # not '>': 1.7976931348623157e308 at 4 digits, '1.798e+308', reads back as inf
+        written = abs(float(f"{observed:.{digits}g}") - float(f"{expected:.{digits}g}"))
+        return not abs(written - gap) <= gap / 2
+
+    if not misread(4):
         return first, second
     digits = 5
-    while f"{observed:.{digits}g}" == f"{expected:.{digits}g}" and digits < 17:
+    while misread(digits) and digits < 17:
         digits += 1
     # '#': trailing zeros kept, so both show the digit that tells them apart
     return f"{observed:#.{digits}g}", f"{expected:#.{digits}g}"
@@ -183,7 +199,8 @@ def _apart(observed: float | None, expected: float | None) -> tuple[str, str]:
 
 def feature_values_text(values: Sequence[Mapping[str, Any]]) -> str:
     """:func:`feature_values`' entries of one window in a line: 4 significant digits (more
-    where a reading and its reconstruction would read the same: :func:`_apart`); the
+    where a reading and its reconstruction would read the same, or a rounding step apart
+    when they are much closer: :func:`_apart`); the
     increase of a counter (``data.counters``) is written ``increase N``.
 
     >>> feature_values_text([

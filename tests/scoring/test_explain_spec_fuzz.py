@@ -358,15 +358,17 @@ def _digits(x: float, d: int) -> str:
 def reference_text(entries: list[dict[str, Any]]) -> str:
     """The alert log line's ``values`` (and ``score``'s ``feature_values`` cell), as
     docs/streaming.md writes it: ``name observed (exp expected, N rows before end)``, 4
-    significant digits, or as many more (up to 17, trailing zeros kept) as tell a reading
-    from a different expected value; ``?`` for null; a quiet one ``(moved M/row, normally
-    >= N)``; a counter ``name increase observed``."""
+    significant digits, or as many more (up to 17, trailing zeros kept) as write a reading
+    and a different expected value about as far apart as they are (the written difference
+    within half the true one); ``?`` for null; a quiet one ``(moved M/row, normally >=
+    N)``; a counter ``name increase observed``."""
     parts = []
     for v in entries:
         o, e = v["observed"], v["expected"]
         d = 4
-        if o is not None and e is not None and o != e:
-            while f"{o:.{d}g}" == f"{e:.{d}g}" and d < 17:
+        if o is not None and e is not None and o != e and math.isfinite(o - e):
+            while d < 17 and not (abs(abs(float(f"{o:.{d}g}") - float(f"{e:.{d}g}")) - abs(o - e))
+                                  <= abs(o - e) / 2):
                 d += 1
         if d > 4:
             reached["text more digits"] += 1
