@@ -30,6 +30,7 @@ from anomaly_gan.scoring.explain import (
     fit_severity_quantiles,
     severity,
     top_features,
+    written_apart,
 )
 from anomaly_gan.scoring.thresholds import (
     Threshold,
@@ -74,4 +75,5 @@ __all__ = [
     "tail_fit_possible",
     "top_features",
     "window_activity",
+    "written_apart",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = ["SEVERITY_LEVELS", "TopFeatures", "feature_values", "feature_values_text",
            "fit_severity_quantiles", "severity",
-           "top_features"]
+           "top_features", "written_apart"]
 
 # Quantile levels of the held-out normal score distribution stored in a bundle.
 SEVERITY_LEVELS = np.linspace(0.0, 1.0, 201)
@@ -163,17 +163,18 @@ def _g4(x: float | None) -> str:
     return "?" if x is None else f"{x:.4g}"
 
 
-def _apart(observed: float | None, expected: float | None) -> tuple[str, str]:
-    """A reading and its reconstruction with 4 significant digits, or as many more (up to
+def written_apart(observed: float | None, expected: float | None) -> tuple[str, str]:
+    """A reading and its reconstruction (or an alert's score and threshold: ``serve``'s log
+    line) with 4 significant digits, or as many more (up to
     17) as write them about as far apart as they are (the written difference within half
     the true one): at 4 digits a gauge of 6.4e10 bytes 3e6 off its reconstruction, or a
     constant 5 that read 5.000001, was written 'x (exp x)', and two numbers either side of
     a 4-digit rounding step were written a step apart: a counter of 1.2345e15 and its
     reconstruction 0.25 above as '1.234e+15 (exp 1.235e+15)'.
 
-    >>> _apart(64_213_000_000.0, 64_210_000_000.0), _apart(5.000001, 5.0), _apart(7.91234, 2.1)
+    >>> written_apart(64_213_000_000.0, 64_210_000_000.0), written_apart(5.000001, 5.0), written_apart(7.91234, 2.1)
     (('6.4213e+10', '6.4210e+10'), ('5.000001', '5.000000'), ('7.912', '2.1'))
-    >>> _apart(1_234_500_000_000_000.0, 1_234_500_000_000_000.25), _apart(2.0004, 2.0006)
+    >>> written_apart(1_234_500_000_000_000.0, 1_234_500_000_000_000.25), written_apart(2.0004, 2.0006)
     (('1234500000000000.0', '1234500000000000.2'), ('2.0004', '2.0006'))
     """
     first, second = _g4(observed), _g4(expected)
@@ -200,7 +201,7 @@ def _apart(observed: float | None, expected: float | None) -> tuple[str, str]:
 def feature_values_text(values: Sequence[Mapping[str, Any]]) -> str:
     """:func:`feature_values`' entries of one window in a line: 4 significant digits (more
     where a reading and its reconstruction would read the same, or a rounding step apart
-    when they are much closer: :func:`_apart`); the
+    when they are much closer: :func:`written_apart`); the
     increase of a counter (``data.counters``) is written ``increase N``.
 
     >>> feature_values_text([
@@ -217,7 +218,7 @@ normally >= 0.0512), temp 1e+39 (3 rows before end), requests_total increase 812
     parts = []
     for v in values:
         notes = []
-        observed, expected = _apart(v.get("observed"), v.get("expected"))
+        observed, expected = written_apart(v.get("observed"), v.get("expected"))
         if "movement" in v:
             notes.append(f"moved {_g4(v['movement'])}/row, normally >= {_g4(v['normal_movement'])}")
         elif v.get("expected") is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import ServeConfig
-from anomaly_gan.scoring import feature_values_text
+from anomaly_gan.scoring import feature_values_text, written_apart
 from anomaly_gan.stream.alerts import (
     Debouncer,
     Decisions,
@@ -40,13 +40,17 @@ __all__ = ["ALERT_MAX_BYTES", "DLQ_MAX_KEY", "DLQ_MAX_VALUE", "SCORES_MAX_BYTES"
 log = logging.getLogger("anomaly_gan.stream")
 
 
-def _brief(x: float | None) -> float | None:
-    """A score as a log line shows it: 4 significant digits (the record keeps them all).
+def _brief(score: float | None, threshold: float | None) -> tuple[float | None, float | None]:
+    """A score and its threshold as a log line shows them: 4 significant digits, or more
+    where 4 would write them closer or further apart than they are (:func:`written_apart`:
+    10.0004 over 10 read 10.0 and 10.0); the record keeps every digit.
 
-    >>> _brief(14.454605149129202), _brief(2.531875298273025), _brief(None)
-    (14.45, 2.532, None)
+    >>> _brief(14.454605149129202, 2.531875298273025), _brief(10.0004, 10.0), _brief(None, 2.0)
+    ((14.45, 2.532), (10.0004, 10.0), (None, 2.0))
     """
-    return None if x is None else float(f"{x:.4g}")
+    shown, limit = written_apart(score, threshold)
+    return (None if score is None else float(shown),
+            None if threshold is None else float(limit))
 
 # A dead-letter copy of a record is cut to this many bytes (and says so in a header), so
 # it always fits a producer request (kafka-python's max_request_size is 1 MiB).
@@ -333,9 +337,10 @@ class Publisher:
         self.send(self.cfg.kafka.alert_topic, value, entity.encode())
         self.metrics.alerts.labels(det.version).inc()
         self.alerts_sent += 1
+        score, threshold = _brief(rec["score"], rec["threshold"])
         log.warning("alert", extra={"fields": {
-            "entity": entity, "window_end": rec["window_end"], "score": _brief(rec["score"]),
-            "threshold": _brief(rec["threshold"]), "since": rec["anomalous_since"],
+            "entity": entity, "window_end": rec["window_end"], "score": score,
+            "threshold": threshold, "since": rec["anomalous_since"],
             "top_features": rec["top_features"],
             **({"values": feature_values_text(values)} if values is not None else {}),
             "alert_id": rec["alert_id"],

@@ -134,6 +134,18 @@ def test_the_alert_log_line_cuts_the_score_to_four_digits(caplog):
     assert record["score"] == 12.3456789  # the record keeps every digit
 
 
+def test_the_alert_log_line_writes_a_score_just_over_the_threshold_apart_from_it(caplog):
+    """At 4 digits a score of 10.0004 over a threshold of 10 was logged as score=10.0
+    threshold=10.0: an alert whose line said its score was the threshold. Digits are added
+    until the two read as far apart as they are, as for a reading and its reconstruction."""
+    io = FakeIO([])
+    pub, _ = publisher(io, scores_sample_rate=0.0)
+    with caplog.at_level("WARNING", logger="anomaly_gan.stream"):
+        pub.publish(*scored_batch([10.0004, 12.3456789]))
+    logged = [r.fields for r in caplog.records if r.getMessage() == "alert"]
+    assert [(f["score"], f["threshold"]) for f in logged] == [(10.0004, 10.0), (12.35, 10.0)]
+
+
 def test_an_alert_says_its_features_values_from_one_model_call_per_batch(caplog):
     """An alert named `a` and not how far off it was. The record now carries each top
     feature's observed and expected value (the detector's feature_values, one call for all
