@@ -104,9 +104,15 @@ class CompiledScorer:
         margin64 = np.zeros_like(center64) if round_off is None else np.asarray(round_off,
                                                                                 np.float64)
         ops = keras.ops
+        # TensorFlow traces the scaling with a float64 input. The other backends run it on
+        # the numpy windows, and in numpy it stays: JAX computes in float32 (unless
+        # jax_enable_x64), and its where() took every reading to float32 before the centres
+        # came off, so a feature at 1.7e9 that moved by tens (float32's step there is 128)
+        # reached the network as 0 wherever another feature never moved in training.
+        wide = ops if keras.backend.backend() == "tensorflow" else np
 
         def scale_(raw: Any) -> Any:
-            return ops.cast((settled(raw, center64, margin64, ops) - center64) / scale64,
+            return ops.cast((settled(raw, center64, margin64, wide) - center64) / scale64,
                             "float32")
 
         def fused(raw: Any) -> tuple[dict[str, Any], Any, Any]:

@@ -97,3 +97,51 @@ def test_configure_threads_shortens_the_gil_switch_interval():
         assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
     finally:
         sys.setswitchinterval(before)
+
+
+_SCALES_LIKE_THE_SCALER = """
+import json, numpy as np
+from anomaly_gan.data.scaling import fit_scaler
+from anomaly_gan.inference import CompiledScorer
+
+class Identity:  # the 'network' gives back what it was given: the scaled windows
+    input_shape = (None, 4, 2)
+    def __call__(self, scaled, training=False):
+        return {"reconstruction": scaled}
+
+rng = np.random.default_rng(0)
+train = np.column_stack([1.7e9 + np.round(rng.normal(0.0, 10.0, 400)), np.full(400, 5.0)])
+s = fit_scaler(train)
+raw = train[:8].reshape(2, 4, 2)
+got = CompiledScorer(Identity(), s.center, s.scale, round_off=s.round_off()).reconstruct(raw)
+print(json.dumps({"got": np.asarray(got).tolist(), "want": s.transform(raw).tolist()}))
+"""
+
+
+@pytest.mark.slow  # a child process per backend: 10-60 s on 2 busy cores
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_the_network_sees_a_large_value_that_moves_beside_a_constant_one(backend):
+    """A feature near 1.7e9 that moves by tens (an epoch-seconds field, a byte counter)
+    beside one that held one value in training: under JAX, which computes in float32, the
+    round-off rule for the constant feature (``settled``) ran on JAX arrays, so the whole
+    window went through float32 before its centre was taken off, and every reading of the
+    moving feature reached the network as 0 (its ulp at 1.7e9 is 128). The network's input
+    is the scaler's, on every backend."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.support_models import jax_child_env
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+           **(jax_child_env() if backend == "jax" else {})}
+    env.pop("JAX_ENABLE_X64", None)
+    done = subprocess.run([sys.executable, "-c", _SCALES_LIKE_THE_SCALER], cwd=root, env=env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    np.testing.assert_array_equal(np.array(result["got"]), np.array(result["want"]))
