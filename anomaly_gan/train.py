@@ -525,13 +525,15 @@ def _library_versions() -> dict[str, str]:
 
 
 def fit_calibration(cfg: Config, nets: dict[str, Any], scaler: Scaler,
-                    feature_names: tuple[str, ...], train_w: np.ndarray, held_raw: np.ndarray
-                    ) -> tuple[Calibration, np.ndarray]:
+                    feature_names: tuple[str, ...], train_w: np.ndarray, held_raw: np.ndarray,
+                    provisional: Detector | None = None) -> tuple[Calibration, np.ndarray]:
     """The calibration of trained networks, threshold not yet fitted, and the held-out
     windows' combined scores it gives (what the threshold is fitted on). ``train_w``: the
     scaled training windows (:func:`_training_view`); ``held_raw``: the raw held-out
-    windows. Separate from :func:`train_detector` so that a calibration can be refitted
-    on saved networks (detection studies) without training again."""
+    windows; ``provisional``: the uncalibrated detector of ``nets`` that scores them (its
+    compiled scorer is kept for :func:`training_scores` and the bundle: one trace).
+    Separate from :func:`train_detector` so that a calibration can be refitted on saved
+    networks (detection studies) without training again."""
     from anomaly_gan.models import raw_outputs
 
     w = train_w.shape[1]
@@ -544,8 +546,8 @@ def fit_calibration(cfg: Config, nets: dict[str, Any], scaler: Scaler,
     # Calibrate on normal windows: the held-out ones, and for the model errors also the
     # knn reference windows (same network pass), which span the whole training period
     # where the held-out ones are its last part (see anomaly_gan.scoring.components).
-    provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
-                           calibration=None, config=cfg)  # type: ignore[arg-type]
+    if provisional is None:
+        provisional = _provisional(cfg, nets, scaler, feature_names, w)
     comps, per_feature, activity = provisional.raw_scores(held_raw, reference_codes)
     seen_raw, seen_per_feature = raw_components(seen, seen_outputs)
     seen_comps = {k: np.asarray(v, dtype=np.float64) for k, v in seen_raw.items()}
@@ -577,6 +579,14 @@ def fit_calibration(cfg: Config, nets: dict[str, Any], scaler: Scaler,
     return fitted, fitted.combine(comps, per_feature, activity)[2]
 
 
+def _provisional(cfg: Config, nets: dict[str, Any], scaler: Scaler,
+                 feature_names: tuple[str, ...], window: int) -> Detector:
+    """The detector of trained networks before their calibration: it scores the normal
+    windows the calibration and the threshold are fitted on."""
+    return Detector(cfg.model.kind, "unversioned", feature_names, window, scaler, nets,
+                    calibration=None, config=cfg)  # type: ignore[arg-type]
+
+
 #: Training windows scored for the threshold's training quantile (evenly spaced; fewer where
 #: their raw copies would pass :data:`TRAINING_SCORED_VALUES` values).
 TRAINING_SCORED_WINDOWS = 4096
@@ -585,19 +595,21 @@ TRAINING_SCORED_VALUES = 2 ** 23  # 64 MB of float64
 
 def training_scores(cfg: Config, nets: dict[str, Any], scaler: Scaler,
                     feature_names: tuple[str, ...], fitted: Calibration,
-                    train_parts: Sequence[np.ndarray]) -> np.ndarray:
+                    train_parts: Sequence[np.ndarray],
+                    provisional: Detector | None = None) -> np.ndarray:
     """The combined scores ``fitted`` gives the training windows (up to
     :data:`TRAINING_SCORED_WINDOWS` of them, evenly spaced; a window holding a reading
     training clipped left out, as from the held-out ones), as ``score`` would give them:
-    normal windows too, for the threshold's training quantile (:func:`fit_threshold_both`)."""
+    normal windows too, for the threshold's training quantile (:func:`fit_threshold_both`).
+    ``provisional``: as :func:`fit_calibration`'s."""
     w, n_features = cfg.data.window, len(feature_names)
     limit = max(1, min(TRAINING_SCORED_WINDOWS, TRAINING_SCORED_VALUES // (w * n_features)))
     raw = np.asarray(_windows(train_parts, w, 1, limit), dtype=np.float64)
     keep = _unclipped(_training_view(scaler, raw))
     if keep.sum() >= 2:
         raw = raw[keep]
-    provisional = Detector(cfg.model.kind, "unversioned", feature_names, w, scaler, nets,
-                           calibration=None, config=cfg)  # type: ignore[arg-type]
+    if provisional is None:
+        provisional = _provisional(cfg, nets, scaler, feature_names, w)
     comps, per_feature, activity = provisional.raw_scores(raw, fitted.reference_codes)
     return fitted.combine(comps, per_feature, activity)[2]
 
@@ -842,7 +854,9 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     fit.health["attempts"] = len(attempts)
     train_seconds = time.monotonic() - started
 
-    fitted, normal_scores = fit_calibration(cfg, nets, scaler, feature_names, train_w, held_raw)
+    provisional = _provisional(cfg, nets, scaler, feature_names, w)
+    fitted, normal_scores = fit_calibration(cfg, nets, scaler, feature_names, train_w, held_raw,
+                                            provisional)
     if not np.isfinite(normal_scores).any():  # weights gone non-finite: nothing to calibrate
         issues = "; ".join(fit.health.get("issues", [])) or "non-finite network outputs"
         raise TrainingHealthError(
@@ -851,7 +865,8 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
             f"allow_unhealthy (a lower training.learning_rate than "
             f"{cfg.training.learning_rate:g}?)")
     threshold = fit_threshold_both(
-        normal_scores, training_scores(cfg, nets, scaler, feature_names, fitted, train_parts),
+        normal_scores, training_scores(cfg, nets, scaler, feature_names, fitted, train_parts,
+                                       provisional),
         cfg.threshold)
     calibration = dataclasses.replace(
         fitted,
@@ -889,4 +904,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
         f"{fit.precision}{_skipped_note(fit.health)}); "
         f"threshold {threshold.value:.3f} ({threshold.method}{_threshold_source(threshold)}); "
         f"health: {fit.health.get('status')}")
-    return Detector(cfg.model.kind, version, feature_names, w, scaler, nets, calibration, cfg, metadata)
+    detector = Detector(cfg.model.kind, version, feature_names, w, scaler, nets, calibration,
+                        cfg, metadata)
+    detector.share_scorer(provisional)
+    return detector
