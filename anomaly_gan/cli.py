@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from anomaly_gan import __version__
-from anomaly_gan.errors import AnomalyGanError, DataError, TrainingHealthError
+from anomaly_gan.errors import AnomalyGanError, DataError, OutputError, TrainingHealthError
 from anomaly_gan.runtime import (
     EXIT_INTERRUPTED,
     Interrupts,
@@ -403,6 +403,42 @@ def _quiet_stdout() -> None:
     does not print a BrokenPipeError traceback."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+class _StdoutError(OutputError):
+    """Standard output refused a write: a full disk under ``> file``, ``/dev/full``, EIO."""
+
+
+class _CheckedStdout:
+    """``sys.stdout`` while a command runs: a write or flush the OS refuses is one
+    :class:`_StdoutError` naming standard output (it was an ``OSError`` traceback, exit 1,
+    for ``score --out - > file`` on a full disk). A reader gone away stays a
+    ``BrokenPipeError``: :func:`main` ends that quietly, with 0."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        with self._refusal():
+            return int(self._stream.write(text))
+
+    def flush(self) -> None:
+        with self._refusal():
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _refusal() -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutError(f"standard output: cannot write: {exc.strerror or exc}"
+                               ) from None
 
 
 def _write_scores(path: str, write: Callable[[Any], None]) -> str:
@@ -1344,12 +1380,20 @@ def _last_words(msg: str, exit_code: int, exc_info: bool = False) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_tensorflow()
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    if stdout is not None:
+        sys.stdout = _CheckedStdout(stdout)  # type: ignore[assignment]
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # here, where a reader gone away is caught below, not at exit
         return code
     except TrainingHealthError as exc:
         return _last_words(f"anomaly-gan: training ended unhealthy: {exc}", EXIT_UNHEALTHY)
+    except _StdoutError as exc:
+        # what it still buffers would fail again, with a traceback, in the flush at exit
+        with contextlib.suppress(OSError, ValueError):  # no descriptor (pytest's capture)
+            _quiet_stdout()
+        return _last_words(f"anomaly-gan: error: {exc}", EXIT_BAD_INPUT)
     except AnomalyGanError as exc:
         return _last_words(f"anomaly-gan: error: {exc}", EXIT_BAD_INPUT)
     except KeyboardInterrupt as exc:
@@ -1366,6 +1410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not _json_logging():
             raise
         return _last_words("anomaly-gan: unexpected error", EXIT_ERROR, exc_info=True)
+    finally:
+        sys.stdout = stdout
 
 
 def console(argv: Sequence[str] | None = None) -> int:

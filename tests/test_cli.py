@@ -480,6 +480,30 @@ def test_score_to_standard_output_and_an_empty_out(trained_cli, tmp_path, capsys
     assert "Traceback" not in err and err.strip().endswith("-> stdout (closed by its reader)")
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_standard_output_that_cannot_be_written_is_one_line(trained_cli, tmp_path):
+    """`score --out - > file` on a full disk (here /dev/full, which refuses every write with
+    ENOSPC) ended in an OSError traceback and exit 1, as did `evaluate` and `validate-config`
+    printing their results there: a write the OS refuses is bad output, one line, exit 2."""
+    data = write_csv(tmp_path / "test.csv", normal_series(100), timestamps=True)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("label\n" + "0\n" * 100)
+    config = tmp_path / "ok.yaml"
+    config.write_text("training: {epochs: 2}\n")
+    model = str(trained_cli / "model")
+    with open("/dev/full", "w") as full:
+        for argv in (["score", "--model", model, "--data", str(data), "--out", "-"],
+                     ["evaluate", "--model", model, "--data", str(data), "--labels",
+                      str(labels), "--json"],
+                     ["validate-config", str(config)]):
+            r = subprocess.run([sys.executable, "-m", "anomaly_gan", *argv], stdout=full,
+                               stderr=subprocess.PIPE, text=True, check=False)
+            assert (r.returncode, r.stderr.splitlines()[-1:]) == (2, [
+                "anomaly-gan: error: standard output: cannot write: No space left on device"
+            ]), (argv[0], r.stderr)
+            assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
 def test_quiet_train_keeps_the_warnings(capsys):
     """``train --quiet`` drops the epoch lines but not what the user must know: a note on
     the data or the threshold, an unhealthy attempt being retried."""
