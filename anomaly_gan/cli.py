@@ -377,6 +377,9 @@ def _check_output(path: str, what: str, args: argparse.Namespace, figure: bool =
     from anomaly_gan.files import check_output_apart, check_output_file
 
     if path == STDOUT and not figure:
+        if sys.stdout is None:  # `>&-`: found only by the write, after the whole file
+            raise OutputError(f"-: standard output is closed; expected a file path for the "
+                              f"{what}")
         return
     try:
         bundle = resolve_bundle_path(args.model)

@@ -504,6 +504,19 @@ def test_standard_output_that_cannot_be_written_is_one_line(trained_cli, tmp_pat
             assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
 
 
+def test_score_to_a_closed_standard_output_is_refused_first(tmp_path, capsys, monkeypatch):
+    """`score --out - >&-` (no standard output at all: Python's sys.stdout is None) scored
+    the whole file, then ended in a TypeError traceback, exit 1."""
+    monkeypatch.setattr(sys, "stdout", None)
+    data = write_csv(tmp_path / "test.csv", normal_series(100), timestamps=True)
+    for out in (["--out", "-"], ["--out", str(tmp_path / "s.csv"), "--alerts", "-"]):
+        assert main(["score", "--model", str(tmp_path / "no-model"), "--data", str(data),
+                     *out]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            "anomaly-gan: error: -: standard output is closed; expected a file path for the "
+            + ("scores CSV" if out[-2] == "--out" else "alerts file")]
+
+
 def test_quiet_train_keeps_the_warnings(capsys):
     """``train --quiet`` drops the epoch lines but not what the user must know: a note on
     the data or the threshold, an unhealthy attempt being retried."""
