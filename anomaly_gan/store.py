@@ -57,6 +57,7 @@ __all__ = [
     "LOCK_TIMEOUT_S",
     "MANIFEST",
     "RUN_LOCK",
+    "UNCHANGED",
     "ModelStore",
     "VersionInfo",
     "gate_of",
@@ -79,6 +80,9 @@ INCOMING = ".incoming-"
 #: take seconds (a bundle is saved after training, not during it).
 FOREIGN_LEFTOVER_SECONDS = 3600.0
 LOST_FOUND = "lost+found"
+#: How a promote or rollback that failed to write says that nothing changed; a retrain,
+#: which added its candidate before, says instead that the candidate is kept.
+UNCHANGED = " (the store is unchanged)"
 LOCK_TIMEOUT_S = 60.0
 #: How often the holder of the run lock refreshes its time (a retrain runs for hours), and
 #: how old that time must be for another host to take the lock over as a dead holder's: ten
@@ -998,8 +1002,7 @@ class ModelStore:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
             if isinstance(exc, StoreError):
-                raise StoreError(f"{exc}; {version} not made current (the store is "
-                                 f"unchanged)") from None
+                raise StoreError(f"{exc}; {version} not made current{UNCHANGED}") from None
             raise
         _replace_all(staged)
 
@@ -1099,8 +1102,7 @@ class ModelStore:
                 raise StoreError(
                     f"{version}: not promoted: current changed from {expect_current or 'none'} "
                     f"to {previous or 'none'} while it was made (a rollback or another "
-                    f"promote); it is kept: `anomaly-gan models promote --store {self.root} "
-                    f"{version}` promotes it")
+                    f"promote)")
             history = self._history(replacing=True)
             stack_before = list(history["stack"])
             if previous != version:

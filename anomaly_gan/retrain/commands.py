@@ -263,8 +263,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "that fails is a warning, here and with 4); 2 "
                     "bad input (one line; the store is untouched), another retrain of the "
                     "store running (refused at once; the line names it), or "
-                    "`current` moved while it trained (kept, not promoted: the line names the "
-                    "`models promote` to run); 3 training ended with non-finite networks "
+                    "`current` moved while it trained or its promote failed (a full volume: "
+                    "kept, not promoted; the line names the `models promote` to run); 3 training ended with non-finite networks "
                     "(no candidate; the store is untouched); 4 trained "
                     "but rejected by the gate (kept with the reasons, not promoted); "
                     "130 interrupted by Ctrl-C or SIGTERM (the store is untouched).")

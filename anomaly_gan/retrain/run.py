@@ -48,7 +48,7 @@ from anomaly_gan.retrain.source import (
     with_increases,
 )
 from anomaly_gan.runtime import import_tensorflow_quietly
-from anomaly_gan.store import ModelStore
+from anomaly_gan.store import UNCHANGED, ModelStore
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.silences import Silences, load_silences
 
@@ -674,8 +674,11 @@ def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: 
         # Only over the version it started from (checked under the store's lock): an
         # operator's rollback or another promote while it trained wins, and the candidate
         # stays in the store for a manual promote.
-        previous = store.promote(version, reason="retrain", verify=False,  # just verified
-                                 expect_current=current_name)
+        try:
+            previous = store.promote(version, reason="retrain", verify=False,  # just verified
+                                     expect_current=current_name)
+        except StoreError as exc:
+            raise _kept_not_promoted(store, version, exc) from None
         promoted = result["promoted"] = True
         say(f"[promote] {version} is current (was {previous or 'none'})")
     elif report["passed"]:
@@ -690,6 +693,23 @@ def _save_and_promote(store: ModelStore, det: Any, report: dict[str, Any], req: 
         result.update(_keep_newest(store, keep, shadow, served, say,
                                    candidate=None if promoted else version))
     return RetrainResult(0 if report["passed"] else EXIT_REJECTED, version, promoted, result)
+
+
+def _kept_not_promoted(store: ModelStore, version: str, exc: StoreError) -> StoreError:
+    """The error of a promote that failed after the candidate ``version`` was added: it is
+    kept in the store, which the line says with the ``models promote`` that promotes it.
+    Said by the promote alone, a full volume (room for the bundle, none for history.json)
+    read '... not made current (the store is unchanged)', and a store locked for a minute
+    'try again', with the candidate in the store all the same and nothing naming it."""
+    if store.version_at(store.root / version) is None:  # removed meanwhile: nothing kept
+        return exc
+    try:
+        stays = f" (current stays {store.current() or 'none'})"
+    except StoreError:
+        stays = ""
+    return StoreError(f"{str(exc).removesuffix(UNCHANGED)}; it passed the gate and is kept "
+                      f"in the store{stays}: `anomaly-gan models promote --store "
+                      f"{store.root} {version}` promotes it")
 
 
 def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str | None,

@@ -257,3 +257,47 @@ def test_concurrent_promotes_do_not_corrupt_the_store(tmp_path):
     assert [e["previous"] for e in log[1:]] == [e["version"] for e in log[:-1]]
     assert [p.name for p in store.root.iterdir() if p.name.startswith(".")] == [".lock"]
     assert cli("models", "list", "--store", str(store.root)).returncode == 0
+
+
+def test_a_candidate_saved_but_not_promoted_on_a_full_disk_is_said_kept(store, tmp_path,
+                                                                       config_file,
+                                                                       monkeypatch, capsys):
+    """A volume with room for the candidate but not for history.json (or `current`) failed
+    the retrain at its promote with exit 2 and '<store>/history.json: cannot write: No
+    space left on device; VERSION not made current (the store is unchanged)': the store
+    then held the candidate, which passed the gate, and nothing said so or how to promote
+    it (found by filling a 1 MiB tmpfs: 340 KiB free). The line says it is kept and names
+    the `models promote` that promotes it; that command then does."""
+    import errno
+    import os
+    from pathlib import Path
+
+    from anomaly_gan.cli import main
+
+    data = write_csvs(tmp_path, [rows(1200, seed=1)])
+    cfg = config_file(retrain={"exclude_over_threshold": False})
+    before_current = store.current()
+    before = {v.name for v in store.versions()}
+    real_open = os.open
+
+    def full(path, *args, **kwargs):
+        if Path(path).name.startswith(".history.json."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+    capsys.readouterr()
+    code = main(["retrain", "--config", cfg, "--store", str(store.root), "--data", *data,
+                 "--quiet"])
+    out, err = capsys.readouterr()
+    monkeypatch.setattr(os, "open", real_open)
+    (kept,) = {v.name for v in store.versions()} - before
+    assert code == 2 and out == "", err
+    line = _error_line(code, err)
+    assert line == (f"anomaly-gan: error: {store.root / 'history.json'}: cannot write: No "
+                    f"space left on device; {kept} not made current; it passed the gate and "
+                    f"is kept in the store (current stays {before_current}): `anomaly-gan "
+                    f"models promote --store {store.root} {kept}` promotes it")
+    assert store.current() == before_current
+    assert main(["models", "promote", "--store", str(store.root), kept]) == 0
+    assert store.current() == kept
