@@ -357,3 +357,23 @@ def test_recording_rules_answer_at_the_scrape_interval_the_chart_is_given(
     }))
     out = run([promtool, "test", "rules", str(tmp_path / "test.yaml")], check=False)
     assert out.returncode == 0, f"recording rules with no value:\n{out.stdout}{out.stderr}"
+
+
+@pytest.mark.parametrize(("interval", "window"),
+                         [("30s", "5 minutes"), ("100s", "400 seconds"), ("2m", "8 minutes")])
+def test_the_anomaly_alert_says_the_window_it_counts_over(render, interval: str,
+                                                          window: str) -> None:
+    """Over a 75 s scrape interval the chart widens AnomalyGanAnomalyDetected's 5 minutes to
+    four scrapes; its description said "in the last 5 minutes" all the same."""
+    docs = render(sets=("serviceMonitor.enabled=true", "prometheusRule.enabled=true",
+                        f"serviceMonitor.interval={interval}"))
+    groups = find(docs, "PrometheusRule")["spec"]["groups"]
+    [rule] = [r for g in groups for r in g["rules"] if r.get("alert") == "AnomalyGanAnomalyDetected"]
+    seconds = {int(n) * {"s": 1, "m": 60}[unit]
+               for n, unit in re.findall(r"\[(\d+)([sm])\]", rule["expr"])}
+    seconds |= {int(n) for n in re.findall(r"time\(\) - (\d+)", rule["expr"])}
+    assert len(seconds) == 1, rule["expr"]
+    said = re.findall(r"in the last (\d+ (?:minutes|seconds))", rule["annotations"]["description"])
+    assert said == [window]
+    n, unit = window.split()
+    assert int(n) * (60 if unit == "minutes" else 1) in seconds
