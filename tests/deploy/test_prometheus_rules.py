@@ -377,3 +377,13 @@ def test_the_anomaly_alert_says_the_window_it_counts_over(render, interval: str,
     assert said == [window]
     n, unit = window.split()
     assert int(n) * (60 if unit == "minutes" else 1) in seconds
+
+
+def test_dashboard_ranges_follow_the_scrape_interval() -> None:
+    """A fixed range holds too few samples at a long scrape interval (a [2m] over 1m scrapes
+    leaves one at a missed scrape) and the panel goes blank: the dashboard reads raw
+    counters over Grafana's $__rate_interval, and the recording rules' ranges are the chart's
+    to widen."""
+    for e in promql.dashboard_expressions():
+        fixed = [r for r in re.findall(r"\[([^\]]+)\]", e.expr) if r != "$__rate_interval"]
+        assert fixed == [], f"{e.source}: {e.expr!r}"
