@@ -56,6 +56,7 @@ import numpy as np
 import pytest
 
 import anomaly_gan.cli
+from anomaly_gan.config import load_config
 from anomaly_gan.data.readers import read_labels, read_table
 from anomaly_gan.errors import DataError
 from tests.support.fuzz import (
@@ -413,8 +414,10 @@ def test_evaluate_refuses_a_bad_labels_file_with_exit_2(
     (tmp_path / "labels.csv").write_bytes(labels)
     table = read_table(data)
     # a model without TensorFlow: its bundle inspected as a plain one, its reading faked
+    # (its config: the overrides of ANOMALY_GAN__ variables apply to a bundle's)
     monkeypatch.setattr(anomaly_gan.cli, "_inspect_model",
-                        lambda path: types.SimpleNamespace(extras={}))
+                        lambda path: types.SimpleNamespace(extras={}, path=tmp_path,
+                                                           config=load_config(None)))
     monkeypatch.setattr(anomaly_gan.cli, "_read_for_model",
                         lambda *a, **k: (table, table.values, np.arange(table.rows)))
 
