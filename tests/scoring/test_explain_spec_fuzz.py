@@ -23,14 +23,16 @@ product's code:
   training range, or more than 1e4 spreads from its centre, is named first, by the larger
   of those two distances that passed its limit (equal ones: column order). A feature that
   never moved in training and holds its value all through the window (readings within
-  float32 round-off, 1.2e-7 of its value, count as the value) is named last.
+  float32 round-off, float32's epsilon 2**-23 = 1.19e-7 of its value, count as the value)
+  is named last.
 - ``feature_values``: per named feature, in order, the reading farthest from the
   reconstruction (the earliest of equally far ones) and the reconstruction unscaled
   (``scaled * scale + centre``), ``rows_before_end`` counted from the window's last row;
   in a window with a reading more than 1e4 spreads out, or where the reconstruction is not
   finite, ``expected`` is null and ``observed`` the reading farthest from the centre. A
-  quiet one: the last reading, ``expected`` null, ``movement`` (mean ``|x[t] - x[t-1]|``)
-  and ``normal_movement`` in the data's units. Non-finite numbers are null; a feature of
+  quiet one: the last reading, ``expected`` null, ``movement`` (mean ``|x[t] - x[t-1]|``
+  of the readings as scaled, round-off counting as the value, and float32, times the
+  scale) and ``normal_movement`` in the data's units. Non-finite numbers are null; a feature of
   ``data.counters`` adds ``"increase": true``.
 - Every alert validates against docs/alert.schema.json and its ``feature_values`` name its
   ``top_features`` in order.
@@ -48,7 +50,8 @@ texts are the miner's (the model's input, as the reconstruction is the network's
 
 The network is a fake that returns drawn reconstructions (no training): each seed draws
 1-300 features with odd names (unicode, 300 characters, names equal but for case), window
-2-8, scales from 1e-9 to 1e3, constant features (some read with float32 round-off), spikes
+2-8, scales from 1e-9 to 1e3, constant features (some read with float32 round-off, some
+with a reading 0.1% inside or outside its edge), spikes
 beyond the training range, readings 1e5 spreads out and past float32, tied errors, errors
 of exactly 0, non-finite reconstructions, floors or none, a quiet component or none, and
 counters among gauges. ``EXPLAIN_SPEC_FUZZ_SEEDS`` (default 300) seeds from
@@ -93,7 +96,9 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "alert.schem
                     .read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
-ROUND_OFF = 1.2e-7  # README: float32 round-off of a feature that never moved in training
+# README: float32 round-off of a feature that never moved in training, float32's epsilon
+# (its "1.2e-7" is 2**-23 rounded: a reading 1.198e-7 of the value off is no round-off)
+ROUND_OFF = 2.0 ** -23
 OUT_OF_RANGE = 1.0  # spreads beyond the training range
 EXTREME = 1e4  # spreads from the centre
 ZERO_ERROR = 1e-12  # an error of exactly 0, before the log
@@ -106,7 +111,8 @@ RULES = {"ranked by explanation", "tie by column", "negative z", "two-sided floo
          "out of range first", "extreme first", "held last", "held by round-off",
          "reconstruction not finite", "far window values", "earliest of equal rows",
          "counter increase", "top_k above features", "single feature", "hundreds of features",
-         "odd names", "no training range", "alert validated", "text more digits"}
+         "odd names", "no training range", "alert validated", "text more digits",
+         "round-off edge"}
 reached: Counter[str] = Counter()
 
 
@@ -169,6 +175,11 @@ def draw(seed: int) -> dict[str, Any]:
                     raw[i, :, j] = center[j]
                 elif kind < 0.75:  # float32 round-off of the value
                     raw[i, :, j] = center[j] * (1 + rng.choice([-1, 1]) * 0.5 * ROUND_OFF)
+                elif kind < 0.85:  # one reading 0.1% inside or outside the round-off
+                    raw[i, :, j] = center[j]
+                    raw[i, rng.randrange(w), j] = center[j] + (
+                        rng.choice([-1, 1]) * ROUND_OFF * abs(center[j])
+                        * (1 + rng.choice([-1, 1]) * 1e-3))
             t = rng.randrange(w)
             event = rng.random()
             if event < 0.12:  # beyond the training range
@@ -265,6 +276,8 @@ def reference(case: dict[str, Any], score: np.ndarray, threshold: float
                                              if sc.low is not None else False)
         margin = ROUND_OFF * np.abs(sc.center)
         within = np.abs(raw - sc.center) <= margin
+        reached["round-off edge"] += int(np.any(held_value & (margin > 0) & (
+            np.abs(np.abs(raw - sc.center) - margin) <= 2e-3 * margin)))
         settled = np.where(held_value & within, 0.0, scaled).astype(np.float32).astype(float)
         errors = np.abs(settled - recon).mean(axis=1)
         activity = np.abs(np.diff(settled, axis=1)).mean(axis=1)
