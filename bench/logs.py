@@ -4,8 +4,10 @@ measured in the same run, plus template-mining accuracy and parsing / end-to-end
 Protocol (../shared/datasets/README.md): the label field is stripped before anything sees a
 line. Lines become global buckets of ``bucket_lines`` consecutive lines (the sample is 2,000
 lines spread over seven months: per-node or time buckets would be nearly empty); a bucket is
-anomalous when it holds an alert line. The first half of the lines trains: drain3 is fitted
-on its lines, and the model on its runs of normal buckets only. The second half is scored:
+anomalous when it holds an alert line. drain3 mines its templates on all the lines, labels
+stripped (unsupervised; the first half alone does not hold every normal template); the model
+trains on the runs of normal buckets of the first half of the lines only. The second half is
+scored:
 
 - the GAN detector (the product path: anomaly_gan.logs.offline),
 - PCA reconstruction error and IsolationForest (scikit-learn) on the same count windows
