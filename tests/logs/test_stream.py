@@ -9,7 +9,7 @@ import pytest
 
 from tests.logs.conftest import otlp_batch, syslog_line
 from tests.stream.conftest import PATIENT_POLL_MS, PATIENT_STALL_S
-from tests.support.kafka import consume_all, local_kafka, produce
+from tests.support.kafka import consume_all, group_committed, local_kafka, produce, produce_acked
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
@@ -260,3 +260,114 @@ def test_hot_reload_of_a_logs_bundle(log_serve_config, log_detector, log_bundle,
         assert run.stop() == 0
     finally:
         watcher.stop()
+
+
+class _Tail:
+    """Every record of ``topic`` so far (all partitions, no group), read on each call."""
+
+    def __init__(self, bootstrap, topic):
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        tps = [TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic)]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        self.records = []
+
+    def __call__(self):
+        for msgs in self.consumer.poll(timeout_ms=50).values():
+            self.records.extend(json.loads(m.value) for m in msgs)
+        return self.records
+
+    def close(self):
+        self.consumer.close(autocommit=False, timeout_ms=1000)
+
+
+@pytest.mark.parametrize("hold", [3.0, None])
+def test_a_service_that_stops_logging_alone_on_its_partition_has_its_silence_scored(
+        log_serve_config, log_detector, start_scorer, kafka_bootstrap, service_logs, hold):
+    """docs/logs.md, Buckets: a partition read to its end (its consumer lag, from the real
+    broker's high watermark and the scorer's position, 0) with no line for longer than
+    serve.windows.idle_close_seconds closes its buckets on the clock. inventory-svc logs on
+    partition 0 and crashes; auth-svc goes on logging on partition 1, at the pace of its
+    line times. inventory-svc's open bucket closes with its lines, then its first empty
+    bucket as a zero row, and both windows are scored once each; the commit never passes
+    the first line of that last bucket (a replay rebuilds it). With null nothing closes
+    partition 0's buckets: a service's silence is never scored (as before 2026-12-07)."""
+    import threading
+    import time
+
+    from kafka import KafkaProducer, TopicPartition
+
+    cfg = log_serve_config(idle_close_seconds=hold)
+    k = cfg.serve.kafka
+    t0 = service_logs.start_ts + service_logs.train_seconds
+    crash = t0 + 100.0  # inventory-svc's last line is at 96.98 s: its bucket [90, 100) open
+    silent, busy = "inventory-svc", "auth-svc"
+    backlog = [(0, r) for r in service_logs.lines if r["entity"] == silent and t0 <= r["ts"] < crash]
+    backlog += [(1, r) for r in service_logs.lines if r["entity"] == busy and t0 <= r["ts"] < crash]
+    later = [r for r in service_logs.lines if r["entity"] == busy and crash <= r["ts"] < t0 + 600]
+    run = start_scorer(cfg, log_detector)
+    acks = {p: produce_acked(kafka_bootstrap, k.input_topic,
+                             [(r["entity"], syslog_line(r)) for q, r in backlog if q == p],
+                             partition=p) for p in (0, 1)}
+    last_bucket_first = next(a.offset for (_, r), a in zip(
+        [x for x in backlog if x[0] == 0], acks[0], strict=True) if r["ts"] >= crash - 10.0)
+    run.wait_for(lambda: run.value("anomaly_gan_log_lines_total") == len(backlog), 60,
+                 "the lines before the crash counted")
+    read_at = time.time()  # inventory-svc's last line came before this
+
+    stop = threading.Event()
+
+    def keep_logging():  # auth-svc's lines from 100 s on, each sent once its time has come
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=0)
+        try:
+            for r in later:
+                while not stop.is_set() and crash + (time.time() - read_at) < r["ts"]:
+                    stop.wait(0.05)
+                if stop.is_set():
+                    return
+                producer.send(k.input_topic, key=busy.encode(), value=syslog_line(r).encode(),
+                              partition=1)
+                producer.flush(timeout=10)
+        finally:
+            producer.close(timeout=5)
+
+    scores = _Tail(kafka_bootstrap, k.scores_topic)
+
+    def ends(records, entity):  # the ends of an entity's scored windows, from t0
+        return [s["window_end_ts"] - t0 for s in records if s["entity"] == entity]
+
+    logger = threading.Thread(target=keep_logging, daemon=True)
+    logger.start()
+    try:
+        if hold is not None:
+            run.wait_for(lambda: crash + 10.0 - t0 in ends(scores(), silent), 60,
+                         f"{silent}'s first empty bucket scored")
+        else:  # by then auth-svc's line times have run on 20 s past the crash (the hold
+            # and inventory-svc's first empty bucket, 16 s, would have closed it)
+            run.wait_for(lambda: max(ends(scores(), busy), default=0.0) >= crash + 20.0 - t0, 60,
+                         f"{busy}'s windows 20 s past the crash scored")
+        assert run.value("anomaly_gan_consumer_lag", {"topic": k.input_topic,
+                                                      "partition": "0"}) == 0
+        with run.scorer._loop_lock:  # the rows behind those windows: lines per bucket
+            rows = {r.end_ts - t0: r.lines for r in run.scorer.intake.logs._recent[silent]}
+    finally:
+        stop.set()
+        logger.join(timeout=20)
+        scores.close()
+    # every window of inventory-svc from its first (6 buckets) on, each scored once
+    silent_ends = ends(scores.records, silent)
+    assert silent_ends == [60.0 + 10.0 * i for i in range(len(silent_ends))], silent_ends
+    if hold is None:
+        assert silent_ends[-1] == 90.0 and 100.0 not in rows, silent_ends
+    else:
+        # its open bucket closed with its lines, the next one empty: scored as silent
+        assert 110.0 in silent_ends, silent_ends
+        assert rows[100.0] == sum(1 for q, r in backlog if q == 0 and r["ts"] >= crash - 10.0)
+        assert rows[110.0] == 0
+    assert run.value("anomaly_gan_log_lines_late_total") == 0  # auth-svc's lines never late
+    assert run.stop() == 0
+    committed = group_committed(kafka_bootstrap, k.group_id, TopicPartition(k.input_topic, 0))
+    assert committed is not None and committed <= last_bucket_first, (committed,
+                                                                      last_bucket_first)

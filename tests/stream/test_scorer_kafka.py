@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from anomaly_gan.stream.alerts import Debouncer, alert_id, resolution_id
 from anomaly_gan.stream.events import INVALID_REASONS
 from tests.stream.conftest import plant_events
-from tests.support.kafka import consume_all, produce
+from tests.support.kafka import consume_all, group_committed, produce
 from tests.support.otlp import to_proto
 from tests.support.stream_plant import injected_values
 
@@ -672,17 +672,6 @@ def commit_for_group(bootstrap: str, group: str, tp, offset: int) -> None:
     try:
         consumer.commit({tp: OffsetAndMetadata(offset, "", -1)})
         assert consumer.committed(tp) == offset
-    finally:
-        consumer.close(autocommit=False)
-
-
-def group_committed(bootstrap: str, group: str, tp) -> int | None:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                             enable_auto_commit=False)
-    try:
-        return consumer.committed(tp)
     finally:
         consumer.close(autocommit=False)
 

@@ -21,6 +21,7 @@ import pytest
 __all__ = [
     "FAST_GROUP",
     "consume_all",
+    "group_committed",
     "kafka_bootstrap",
     "kafka_topics",
     "local_kafka",
@@ -92,6 +93,18 @@ def produce_acked(bootstrap: str, topic: str, records: Iterable[tuple[bytes | st
         return [f.get(timeout=0) for f in futures]
     finally:
         producer.close(timeout=5)
+
+
+def group_committed(bootstrap: str, group: str, tp: Any) -> int | None:
+    """The offset ``group`` has committed on partition ``tp`` (None: none)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                             enable_auto_commit=False)
+    try:
+        return consumer.committed(tp)
+    finally:
+        consumer.close(autocommit=False)
 
 
 def consume_all(bootstrap: str, topic: str, expect: int | None = None, timeout_s: float = 20.0,
