@@ -19,7 +19,7 @@ import pytest
 from anomaly_gan.cli import main
 from anomaly_gan.errors import BundleError, StoreError
 from anomaly_gan.store import ModelStore, gate_of, health_of
-from tests.support.store import deny_search, fake_version, hold_run_lock
+from tests.support.store import deny_search, fake_version, full_disk_for_history, hold_run_lock
 
 
 @pytest.fixture
@@ -512,14 +512,7 @@ def test_a_full_disk_changes_nothing_and_is_one_line(store, monkeypatch, capsys)
     store.promote("v1", verify=False)
     store.promote("v2", verify=False)
     before = {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()}
-    real_open = os.open
-
-    def full(path, *args, **kwargs):
-        if Path(path).name.startswith(".history.json."):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", full)
+    room_again = full_disk_for_history(monkeypatch)
     monkeypatch.setattr(anomaly_gan.artifacts, "inspect_bundle", lambda _path: None)
     assert main(["models", "rollback", "--store", str(store.root)]) == 2
     err = capsys.readouterr().err.strip()
@@ -528,7 +521,7 @@ def test_a_full_disk_changes_nothing_and_is_one_line(store, monkeypatch, capsys)
         f"current (the store is unchanged)")
     with pytest.raises(StoreError, match="history.json: cannot write: No space left"):
         store.prune(keep=0)  # it deleted v3..v5 first; history.json still names none of them
-    monkeypatch.setattr(os, "open", real_open)
+    room_again()
     assert {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()} == before
     assert store.current() == "v2" and store.rollback(verify=False) == ("v2", "v1")
 

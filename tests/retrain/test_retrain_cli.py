@@ -268,29 +268,19 @@ def test_a_candidate_saved_but_not_promoted_on_a_full_disk_is_said_kept(store, t
     then held the candidate, which passed the gate, and nothing said so or how to promote
     it (found by filling a 1 MiB tmpfs: 340 KiB free). The line says it is kept and names
     the `models promote` that promotes it; that command then does."""
-    import errno
-    import os
-    from pathlib import Path
-
     from anomaly_gan.cli import main
+    from tests.support.store import full_disk_for_history
 
     data = write_csvs(tmp_path, [rows(1200, seed=1)])
     cfg = config_file(retrain={"exclude_over_threshold": False})
     before_current = store.current()
     before = {v.name for v in store.versions()}
-    real_open = os.open
-
-    def full(path, *args, **kwargs):
-        if Path(path).name.startswith(".history.json."):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", full)
+    room_again = full_disk_for_history(monkeypatch)
     capsys.readouterr()
     code = main(["retrain", "--config", cfg, "--store", str(store.root), "--data", *data,
                  "--quiet"])
     out, err = capsys.readouterr()
-    monkeypatch.setattr(os, "open", real_open)
+    room_again()
     (kept,) = {v.name for v in store.versions()} - before
     assert code == 2 and out == "", err
     line = _error_line(code, err)

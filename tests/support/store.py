@@ -108,3 +108,18 @@ def cli(argv: list[str]) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main(argv)
     return rc, out.getvalue(), err.getvalue()
+
+
+def full_disk_for_history(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """``os.open`` of the store's staged history.json fails as on a full disk (ENOSPC), after
+    whatever was written before it (a version's files, ``current``'s stage), until the
+    returned function is called (the disk has room again)."""
+    real_open = os.open
+
+    def full(path: Any, *args: Any, **kwargs: Any) -> int:
+        if Path(path).name.startswith(".history.json."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+    return lambda: monkeypatch.setattr(os, "open", real_open)
