@@ -24,7 +24,7 @@ from anomaly_gan.errors import ConfigError, OutputError, brief
 
 __all__ = ["DemoScorer", "LivePipeline", "OutputReader", "check_options", "check_seed",
            "demo_output", "duration_text", "live_pipeline", "quiet_clients_on_interrupt", "say",
-           "score_text"]
+           "score_text", "training_progress"]
 
 
 def check_seed(seed: int, command: str = "demo") -> None:
@@ -131,6 +131,20 @@ def duration_text(seconds: float) -> str:
 
 def say(msg: str) -> None:
     print(msg, flush=True)
+
+
+def training_progress(stop: Any) -> Callable[[str], None]:
+    """The ``progress`` of a demo's training: each line indented, and first a signal that
+    came and whose exception Python dropped (``stop``, a
+    :class:`anomaly_gan.runtime.Interrupts`: a Ctrl-C raised in a garbage-collector
+    callback, as under TensorFlow after an epoch) is raised, as ``train`` does. Until
+    2026-12-07 the demo trained on through its retries, wrote the bundle and started the
+    broker before it stopped."""
+    def progress(msg: str) -> None:
+        stop.check_outside_deferred()
+        say("  " + msg)
+
+    return progress
 
 
 class DemoScorer:

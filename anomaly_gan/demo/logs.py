@@ -28,6 +28,7 @@ from anomaly_gan.demo.common import (
     live_pipeline,
     say,
     score_text,
+    training_progress,
 )
 from anomaly_gan.errors import OutputError
 from anomaly_gan.runtime import Interrupts
@@ -110,7 +111,8 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
     say(f"synthetic service: {len(logs.lines)} log lines from 4 components; the first "
          f"{logs.train_seconds / 60:.0f} minutes train, then 30 minutes with 3 incidents")
     t0 = time.monotonic()
-    det = train_log_detector(cfg, [str(train_file)], progress=lambda m: say("  " + m))
+    det = train_log_detector(cfg, [str(train_file)], progress=training_progress(stop))
+    stop.check()  # a signal after the last progress line: no bundle
     path = save_bundle(det, out / "model", overwrite=True)
     det = load_bundle(path)
     say(f"model {det.version} -> {path} ({time.monotonic() - t0:.0f}s); threshold "

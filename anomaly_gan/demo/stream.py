@@ -33,6 +33,7 @@ from anomaly_gan.demo.common import (
     live_pipeline,
     say,
     score_text,
+    training_progress,
 )
 from anomaly_gan.errors import ConfigError, brief
 from anomaly_gan.runtime import Interrupts
@@ -115,7 +116,7 @@ def alert_matches(alert: dict[str, Any], incidents: list[dict[str, Any]],
     return None
 
 
-def _train(opts: DemoOptions, plant: Any) -> Any:
+def _train(opts: DemoOptions, plant: Any, stop: Interrupts) -> Any:
     from anomaly_gan.artifacts import load_bundle, save_bundle
     from anomaly_gan.demo.offline import demo_config
     from anomaly_gan.train import train_detector
@@ -130,7 +131,8 @@ def _train(opts: DemoOptions, plant: Any) -> Any:
          f"({plant.train_steps} rows x {len(plant.entities)} pumps)...")
     det = train_detector(cfg, [plant.values[e, : plant.train_steps]
                                for e in range(len(plant.entities))],
-                         plant.feature_names, progress=lambda m: say("  " + m))
+                         plant.feature_names, progress=training_progress(stop))
+    stop.check()  # a signal after the last progress line: no bundle
     path = save_bundle(det, Path(opts.out) / "model", overwrite=True)
     say(f"model {det.version} saved to {path} ({time.monotonic() - t0:.0f}s); "
          f"threshold {det.threshold:.3f}, window {det.window}")
@@ -158,7 +160,7 @@ def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
     say(f"synthetic plant: {len(plant.entities)} pumps x {opts.steps} rows x "
          f"{len(plant.feature_names)} sensors, {len(plant.incidents)} incidents after row "
          f"{plant.train_steps}")
-    det, model_path = _train(opts, plant)
+    det, model_path = _train(opts, plant, stop)
     w = det.window
     first_row = plant.train_steps - (w - 1)  # so the first test row already gets a score
     rows = range(first_row, opts.steps)
