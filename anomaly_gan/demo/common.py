@@ -163,7 +163,8 @@ class DemoScorer:
         health = Health()
         try:
             self.http = HealthServer(self.registry, health, "127.0.0.1", http_port).start()
-        except OSError:
+        except ConfigError:  # the port taken (HealthServer says so as a ConfigError, not an
+            # OSError: until 2026-12-07 the demo trained, then exited 2 on a taken 9108)
             self.http = HealthServer(self.registry, health, "127.0.0.1", 0).start()
         try:
             self.scorer = connect(cfg, det, StreamMetrics(self.registry), health)

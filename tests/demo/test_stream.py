@@ -51,3 +51,23 @@ def test_alert_overlap_rule():
 def test_durations_read_as_minutes_and_seconds():
     assert [duration_text(s) for s in (0, 59.6, 60, 370, 3599, 3600, -130)] == [
         "0s", "1m00s", "1m00s", "6m10s", "59m59s", "1h00m", "-2m10s"]
+
+
+def test_a_taken_http_port_moves_the_demos_endpoints(tmp_path, capsys):
+    """--http-port's port (9108 by default, also `serve`'s) held by another process: the
+    demo serves /metrics on another free port, as DemoScorer says. It trained, then exited 2
+    with `serve.http: cannot listen on 127.0.0.1:9108` (HealthServer raises ConfigError, not
+    the OSError the fallback caught)."""
+    import re
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        rc = run_demo(DemoOptions(entities=1, steps=200, speed=0, http_port=port,
+                                  out=str(tmp_path), epochs=1))
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    moved = re.findall(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", out)
+    assert moved and int(moved[0]) != port, out
