@@ -145,3 +145,38 @@ def contract_metrics() -> set[str]:
 
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
+
+
+class Proc:
+    """A child process whose output goes to a log file shown when something fails."""
+
+    def __init__(self, name: str, cmd: list[str], log_dir: Path, env: dict[str, str] | None = None):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.proc = subprocess.Popen(cmd, stdout=self.log_path.open("wb"),
+                                     stderr=subprocess.STDOUT, env=env)
+
+    def tail(self, n: int = 3000) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return f"--- {self.name} (exit {self.proc.poll()}) ---\n{text[-n:]}"
+
+    def check_alive(self, others: list[Proc]) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited early\n" + "\n".join(p.tail() for p in others))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def alertmanager_command(alertmanager_bin: str, port: int, storage: Path) -> list[str]:
+    """Alertmanager on 127.0.0.1:``port`` with deploy/alertmanager/alertmanager.yml, alone
+    (no cluster), its state under ``storage``."""
+    return [alertmanager_bin, f"--config.file={DEPLOY / 'alertmanager' / 'alertmanager.yml'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+            f"--storage.path={storage}", "--log.level=warn"]

@@ -9,7 +9,6 @@ and reads each alert's `inhibitedBy` back from its API.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from anomaly_gan.demo.broker import free_port
-from tests.deploy.conftest import DEPLOY
+from tests.deploy.conftest import Proc, alertmanager_command
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
@@ -52,12 +51,7 @@ def _request(url: str, body: Any = None) -> Any:
 def alertmanager(alertmanager_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work: Path = tmp_path_factory.mktemp("alertmanager")
     port = free_port()
-    log = work / "alertmanager.log"
-    proc = subprocess.Popen(
-        [alertmanager_bin, f"--config.file={DEPLOY / 'alertmanager' / 'alertmanager.yml'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-         f"--storage.path={work / 'data'}", "--log.level=warn"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = Proc("alertmanager", alertmanager_command(alertmanager_bin, port, work / "data"), work)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + GIVE_UP_S
@@ -66,17 +60,12 @@ def alertmanager(alertmanager_bin: str, tmp_path_factory: pytest.TempPathFactory
                 _request(f"{url}/api/v2/status")
                 break
             except (urllib.error.URLError, ConnectionError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"Alertmanager did not start:\n{log.read_text()}", pytrace=False)
+                if proc.proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"Alertmanager did not start:\n{proc.tail()}", pytrace=False)
                 time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        proc.stop()
 
 
 def _inhibited(url: str, alerts: list[dict[str, Any]], settled: Any) -> dict[str, bool]:

@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 from tests.deploy import promql
-from tests.deploy.conftest import DEPLOY, RULES
+from tests.deploy.conftest import DEPLOY, RULES, Proc, alertmanager_command
 from tests.support.kafka import FAST_GROUP, unique_name
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.kafka, pytest.mark.slow,
@@ -67,33 +67,6 @@ def _free_port() -> int:
 def _get(url: str, timeout: float = 5.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read().decode())
-
-
-class Proc:
-    """A child process whose output goes to a log file shown when something fails."""
-
-    def __init__(self, name: str, cmd: list[str], log_dir: Path, env: dict[str, str] | None = None):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self.proc = subprocess.Popen(cmd, stdout=self.log_path.open("wb"),
-                                     stderr=subprocess.STDOUT, env=env)
-
-    def tail(self, n: int = 3000) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return f"--- {self.name} (exit {self.proc.poll()}) ---\n{text[-n:]}"
-
-    def check_alive(self, others: list[Proc]) -> None:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited early\n" + "\n".join(p.tail() for p in others))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 @dataclass
@@ -199,10 +172,8 @@ def stack(kafka_bootstrap: str, prometheus_bin: str, alertmanager_bin: str,
     # 3. Alertmanager with the compose stack's config, and Prometheus scraping the scorer
     # every second with the shipped rules, sending alerts there.
     am_port = _free_port()
-    procs.append(Proc("alertmanager", [
-        alertmanager_bin, f"--config.file={DEPLOY / 'alertmanager' / 'alertmanager.yml'}",
-        f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
-        f"--storage.path={work / 'alertmanager'}", "--log.level=warn"], work, env))
+    procs.append(Proc("alertmanager", alertmanager_command(alertmanager_bin, am_port,
+                                                          work / "alertmanager"), work, env))
     prom_port = _free_port()
     rules = shortened_rules(work / "rules.yaml")
     prom_cfg = work / "prometheus.yml"
