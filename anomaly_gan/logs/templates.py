@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from drain3.drain import Drain, LogCluster, LogClusterCache
@@ -262,12 +262,24 @@ class _IndexedDrain(Drain):
             for pos, tok in enumerate(self.id_to_cluster[cid].log_template_tokens):
                 if tok != self.param_str:
                     postings.setdefault((pos, tok), []).append(place)
-        k = _fewest_equal(n, sim_th)
-        if k > n:
+        places = _within_reach([postings.get((pos, tok), ()) for pos, tok in enumerate(tokens)],
+                               sim_th)
+        if places is None:
             return None
-        lists = sorted((postings.get((pos, tok), ()) for pos, tok in enumerate(tokens)), key=len)
-        places = sorted({p for hits in lists[: n - k + 1] for p in hits})
-        return super().fast_match([cluster_ids[p] for p in places], tokens, sim_th, False)
+        return super().fast_match([cluster_ids[p] for p in sorted(places)], tokens, sim_th,
+                                  False)
+
+
+def _within_reach(postings: list[Collection[Any]], sim_th: float) -> set[Any] | None:
+    """Of a line's ``postings`` (per token position, the templates holding that token there),
+    the templates that can reach ``sim_th``: one equal to the line at ``k`` of its ``n``
+    positions is missing from at most ``n - k`` of the lists, so it is in one of any
+    ``n - k + 1`` of them, the shortest taken. None: no template can (``k > n``)."""
+    n = len(postings)
+    k = _fewest_equal(n, sim_th)
+    if k > n:
+        return None
+    return set().union(*sorted(postings, key=len)[: n - k + 1])
 
 
 def _fewest_equal(n: int, sim_th: float) -> int:
@@ -339,14 +351,12 @@ class _LiveDrain(Drain):
         n = len(tokens)
         if include_params or sim_th <= 0 or n == 0 or len(cluster_ids) < 8:
             return super().fast_match(cluster_ids, tokens, sim_th, include_params)
-        k = _fewest_equal(n, sim_th)
-        if k > n:
-            return None
         # A template's tokens only ever become <*>: an entry can be stale (a candidate too
         # many), never missing. The candidates are compared in the leaf's order, as drain3.
-        lists = sorted((self.postings.get((n, pos, tok), ()) for pos, tok in enumerate(tokens)),
-                       key=len)
-        candidates: set[int] = set().union(*lists[: n - k + 1])
+        candidates = _within_reach(
+            [self.postings.get((n, pos, tok), ()) for pos, tok in enumerate(tokens)], sim_th)
+        if candidates is None:
+            return None
         return super().fast_match([cid for cid in cluster_ids if cid in candidates], tokens,
                                   sim_th, False)
 
