@@ -409,6 +409,15 @@ class BundleInfo:
     net_files: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)  # extras/<name>.json, parsed
 
+    @property
+    def counters(self) -> tuple[int, ...]:
+        """Columns of ``data.counters``, as the loaded detector's (:attr:`Detector.counters`):
+        :func:`anomaly_gan.stream.reload.check_compatible` takes an inspected bundle too."""
+        from anomaly_gan.data.counters import counter_columns
+
+        return counter_columns(self.feature_names, self.config.data.counters,
+                               "the model's features")
+
 
 def inspect_bundle(path: str | os.PathLike[str]) -> BundleInfo:
     """Resolve, verify and parse a bundle (or a store's ``current`` version) without Keras."""

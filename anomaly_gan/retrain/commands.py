@@ -154,6 +154,29 @@ def _models_list(store: ModelStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reload_note(store: ModelStore, running: str | None, now: str) -> str:
+    """What a ``serve`` that runs ``running`` does once ``now`` is current: it follows a
+    version of the same shape at its next reload, and refuses one it cannot hot-reload
+    (other features, window, ``data.counters`` or ``logs:`` keys:
+    :func:`~anomaly_gan.stream.reload.check_compatible`), keeping the one it runs until it
+    is restarted, where "serve picks it up" was said all the same."""
+    picks_up = "serve picks it up on its next reload"
+    if running is None or running == now:
+        return picks_up
+    from anomaly_gan.artifacts import inspect_bundle
+    from anomaly_gan.stream.reload import check_compatible
+
+    try:
+        why = check_compatible(inspect_bundle(store.root / running),
+                               inspect_bundle(store.root / now))
+    except Exception:  # noqa: BLE001 - current has moved already: a note only, never a failure
+        return picks_up
+    if why is None:
+        return picks_up
+    return (f"a serve running {running} cannot hot-reload it ({why}) and keeps {running} "
+            f"until restarted: restart serve to run {now}")
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """``models`` under :class:`Interrupts`, as every command that writes: SIGTERM ended
     promote, rollback and prune by the signal (exit 143), where Ctrl-C exited 130. A signal
@@ -233,12 +256,13 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
                 _eprint(f"WARNING: {args.version}'s training health is unknown "
                         f"({'; '.join(health['issues']) or 'no details'}): nothing says "
                         f"whether its training went well; promoted, as --over-gate accepts it")
-        _eprint(f"promoted {args.version} (was {previous or 'none'}); serve picks it up on its "
-                f"next reload")
+        _eprint(f"promoted {args.version} (was {previous or 'none'}); "
+                f"{_reload_note(store, previous or None, args.version)}")
         return 0
     if action == "rollback":
         was, now = store.rollback()
-        _eprint(f"rolled back from {was or 'none'} to {now}; serve picks it up on its next reload")
+        _eprint(f"rolled back from {was or 'none'} to {now}; "
+                f"{_reload_note(store, was or None, now)}")
         return 0
     if action == "prune":
         if args.keep is None:

@@ -480,3 +480,42 @@ def test_promote_help_says_what_each_flag_lets_through():
     for text in (promote.description, models.description):
         text = " ".join(text.split())
         assert "training ended unhealthy without --allow-unhealthy" in text, text
+
+
+def test_promote_and_rollback_say_when_a_running_serve_cannot_hot_reload_the_version(
+        tmp_path, tiny_detector, capsys):
+    """A version with other features than the current one was promoted with "serve picks it
+    up on its next reload": a running serve refuses it (incompatible model), keeps the
+    version it runs and counts a failed reload, while a replica that restarts runs the new
+    one. The promote's line says so, and so does a rollback's to such a version."""
+    import copy
+
+    from tests.retrain.conftest import add_version
+
+    s = ModelStore.open(tmp_path / "store", create=True)
+    healthy = copy.copy(tiny_detector)  # (two epochs: it may be unhealthy)
+    healthy.metadata = {**tiny_detector.metadata, "health": {"status": "healthy", "issues": []}}
+    base = add_version(s, healthy)
+    renamed = copy.copy(healthy)
+    renamed.feature_names = ("a", "b", "c")
+    other = add_version(s, renamed)
+    same = add_version(s, healthy)
+    assert main(["models", "promote", base, "--store", str(s.root)]) == 0
+    assert capsys.readouterr().err == (
+        f"promoted {base} (was none); serve picks it up on its next reload\n")
+    assert main(["models", "promote", other, "--store", str(s.root)]) == 0
+    why = (f"feature names ['a', 'b', 'c'] differ from the running model's "
+           f"{list(tiny_detector.feature_names)}")
+    assert capsys.readouterr().err == (
+        f"promoted {other} (was {base}); a serve running {base} cannot hot-reload it ({why}) "
+        f"and keeps {base} until restarted: restart serve to run {other}\n")
+    assert s.current() == other
+    assert main(["models", "rollback", "--store", str(s.root)]) == 0
+    back = (f"feature names {list(tiny_detector.feature_names)} differ from the running "
+            f"model's ['a', 'b', 'c']")
+    assert capsys.readouterr().err == (
+        f"rolled back from {other} to {base}; a serve running {other} cannot hot-reload it "
+        f"({back}) and keeps {other} until restarted: restart serve to run {base}\n")
+    assert main(["models", "promote", same, "--store", str(s.root)]) == 0  # same shape
+    assert capsys.readouterr().err == (
+        f"promoted {same} (was {base}); serve picks it up on its next reload\n")
