@@ -1249,9 +1249,9 @@ class ModelStore:
                     break
                 _remove(trash)
                 gone.append(name)
-            history = self._history()
-            history["stack"] = [v for v in history["stack"] if v not in gone]
-            if (self.root / HISTORY).is_file() or gone:
+            if gone:  # nothing deleted: the store stays as it was, history.json too
+                history = self._history()
+                history["stack"] = [v for v in history["stack"] if v not in gone]
                 _atomic_write(self.root / HISTORY, _history_text(history, self.current()))
             self.clean_incoming()
             if refused is not None:

@@ -1083,3 +1083,18 @@ def test_a_promote_syncs_the_store_directory_after_its_renames(store, monkeypatc
     store.promote("v2", verify=False)
     last = max(i for i, (what, _) in enumerate(events) if what == "rename")
     assert ("sync", str(store.root)) in events[last:]
+
+
+def test_a_prune_with_nothing_to_delete_leaves_the_store_untouched(store, capsys):
+    """A prune that deleted nothing still wrote history.json again (a new file by rename:
+    another inode, its ``before`` dropped), a write into the store for no change."""
+    store.promote("v4", verify=False)
+    store.promote("v5", verify=False)
+    history = store.root / "history.json"
+    before = history.stat()
+    text = history.read_bytes()
+    assert main(["models", "prune", "--store", str(store.root), "--keep", "5"]) == 0
+    assert "pruned 0 version(s)" in capsys.readouterr().err
+    after = history.stat()
+    assert history.read_bytes() == text
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
