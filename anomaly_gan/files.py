@@ -373,9 +373,10 @@ def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 
 
 def atomic_write_text(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) -> None:
-    """Write a text file through ``write(fh)`` into a temporary sibling, then rename it over
-    ``path``: a reader never sees half a file, and a failed run leaves nothing (an existing
-    file at ``path`` stays as it was)."""
+    """Write a text file through ``write(fh)`` into a temporary sibling, synced, then rename
+    it over ``path`` and sync the directory: a reader never sees half a file, nor does one
+    after a power loss, and a failed run leaves nothing (an existing file at ``path`` stays
+    as it was)."""
     _atomic_write(path, write, binary=False)
 
 
@@ -394,6 +395,7 @@ def atomic_write_texts(writes: Sequence[tuple[str | os.PathLike[str],
     one after another: one that fails (rare: each temporary file is its target's sibling)
     leaves the files renamed before it in place, and its error names the file not written."""
     staged: list[tuple[str, Path]] = []
+    renamed: set[Path] = set()
     try:
         for path, write in writes:
             staged.append((_stage(path, write, binary=False), Path(path)))
@@ -404,6 +406,12 @@ def atomic_write_texts(writes: Sequence[tuple[str | os.PathLike[str],
             except OSError as exc:
                 raise OutputError(f"{out}: cannot write: {exc.strerror or exc}") from None
             staged.pop(0)
+            renamed.add(out.parent)
+        for parent in renamed:
+            try:
+                sync_dir(parent)  # the renames too survive a power loss
+            except OSError as exc:
+                raise OutputError(f"{parent}: cannot write: {exc.strerror or exc}") from None
     finally:
         for tmp, _ in staged:  # not renamed into place
             Path(tmp).unlink(missing_ok=True)
@@ -414,6 +422,7 @@ def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None]
     tmp = _stage(path, write, binary)
     try:
         os.replace(tmp, path)
+        sync_dir(Path(path).parent)  # the rename too survives a power loss
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
@@ -421,8 +430,9 @@ def _atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None]
 
 def _stage(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
            binary: bool) -> str:
-    """Write ``path``'s content through ``write(fh)`` into a temporary sibling; returns its
-    path (the caller renames it into place). A failure leaves no temporary file."""
+    """Write ``path``'s content through ``write(fh)`` into a temporary sibling, synced (a
+    rename is durable only over data that is); returns its path (the caller renames it into
+    place). A failure leaves no temporary file."""
     out = Path(path)
     check_output_file(out)
     try:
@@ -435,6 +445,8 @@ def _stage(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
         with (os.fdopen(fd, "wb") if binary else
               os.fdopen(fd, "w", newline="", encoding="utf-8")) as fh:
             write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
     except OSError as exc:  # e.g. the disk filled up: one line, and no partial file
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"{out}: cannot write: {exc.strerror or exc}") from None

@@ -193,3 +193,31 @@ def test_a_dash_for_an_input_names_standard_input(tmp_path, monkeypatch):
             read("-")
     with pytest.raises(DataError, match=r"^x\.csv: file not found$"):
         read_table("x.csv")
+
+
+@pytest.mark.parametrize("write", ["text", "bytes", "texts"])
+def test_an_atomic_write_is_synced_before_and_after_its_rename(tmp_path, monkeypatch, write):
+    """The temporary file was renamed into place unsynced, and the rename itself was not
+    synced: after a power loss the output could be there empty or cut, or be the old one."""
+    from anomaly_gan.files import atomic_write_texts
+    from tests.support.durability import record_renames, record_syncs
+
+    events: list[tuple[str, str]] = []
+    record_syncs(monkeypatch, events)
+    record_renames(monkeypatch, events, os, "replace")
+    outs = [tmp_path / "a.csv", tmp_path / "sub" / "b.csv"]
+    if write == "text":
+        atomic_write_text(outs[0], lambda fh: fh.write("x\n"))
+    elif write == "bytes":
+        atomic_write_bytes(outs[0], lambda fh: fh.write(b"x"))
+    else:
+        atomic_write_texts([(out, lambda fh: fh.write("x\n")) for out in outs])
+    written = outs if write == "texts" else outs[:1]
+    renames = [i for i, (what, _) in enumerate(events) if what == "rename"]
+    assert [events[i][1] for i in renames] == [str(out) for out in written]
+    for out in written:
+        # the data synced under its temporary name, before any rename
+        assert any(what == "sync" and os.path.dirname(path) == str(out.parent)
+                   and os.path.basename(path).startswith(f".{out.name}.")
+                   for what, path in events[:renames[0]])
+        assert ("sync", str(out.parent)) in events[renames[-1]:]
