@@ -805,7 +805,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"; {n_dead} rows left out as serve dead-letters them" if n_dead else "") + (
         "; the first row starts the increases of data.counters" if first else "")
     _eprint(f"scored {rows} rows ({windows} windows{notes}) with {det.version}: "
-            f"{flagged} above threshold {det.threshold:.3f} -> {where}")
+            f"{flagged} above threshold {det.threshold:.4g} -> {where}")
     if alerts is not None:
         where = wrote[1]
         firing = sum(rec["status"] == "firing" for rec in alerts)
@@ -1007,7 +1007,7 @@ def _score_logs(args: argparse.Namespace, info, progress: _Progress) -> int:
     left_out = f", {skipped} more left out as logs.bad_lines" if skipped else ""
     _eprint(f"scored {scored} of {buckets} buckets{unscored} ({counted} of {n_lines} "
             f"{unit(info.config.logs)}{dropped}{joined_to}{left_out}) with {det.version}: {flagged} buckets above "
-            f"threshold {det.threshold:.3f} -> {where}")
+            f"threshold {det.threshold:.4g} -> {where}")
     rows = [row for r in results if r.scores is not None for row in r.rows]
     if rows:  # the rows' features again, only where a storm is to be explained
         note = _alarm_storm_note(det, lambda: model.features(rows), flagged, scored,

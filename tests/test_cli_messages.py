@@ -704,3 +704,29 @@ def test_a_bundles_section_set_from_the_environment_is_named_as_left_out(
     assert capsys.readouterr().err.splitlines()[0] == (
         f"note: --config {cfg}: only its serve: section is used; its data: differs from the "
         f"model's and is left out (the model scores as trained)")
+
+
+def test_score_writes_a_small_threshold_with_its_significant_digits(tiny_detector, tmp_path,
+                                                                    capsys):
+    """A threshold below 5e-4 was written 'above threshold 0.000' in score's summary line,
+    as if every window scoring over zero were flagged."""
+    import csv
+    import dataclasses
+
+    from anomaly_gan.artifacts import save_bundle
+    from anomaly_gan.scoring import Threshold
+    from tests.support_models import FEATURES, normal_series
+
+    small = dataclasses.replace(tiny_detector, calibration=dataclasses.replace(
+        tiny_detector.calibration, threshold=Threshold(3.1234e-4, "quantile", {})))
+    bundle = save_bundle(small, tmp_path / "bundle")
+    data = tmp_path / "d.csv"
+    with open(data, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(FEATURES)
+        w.writerows(normal_series(60, seed=3).tolist())
+    assert main(["score", "--model", str(bundle), "--data", str(data),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    summary = [line for line in capsys.readouterr().err.splitlines()
+               if line.startswith("scored ")]
+    assert len(summary) == 1 and " above threshold 0.0003123 -> " in summary[0], summary
