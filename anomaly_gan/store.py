@@ -689,7 +689,8 @@ class ModelStore:
 
     def versions(self) -> list[VersionInfo]:
         """Every complete version, oldest first. A version whose metadata cannot be read, or a
-        bundle under a name no version may have (copied in by hand), is listed as damaged
+        bundle under a name no version may have (copied in by hand), or a link at a version's
+        name that cannot be followed (a loop), is listed as damaged
         (health ``damaged``, the reason its issue), oldest of all: one such version stopped
         `models list` and `models prune`, the commands that show and remove it.
         Reading it by name (:meth:`info`: show, promote, rollback) still names the file."""
@@ -697,7 +698,15 @@ class ModelStore:
             return []
         out = []
         for p in _entries(self.root):
-            if not is_file(p / MANIFEST, StoreError):
+            try:
+                if not is_file(p / MANIFEST, StoreError):
+                    continue
+            except StoreError as exc:
+                if not p.is_symlink():  # an unreadable directory: one line, as show says
+                    raise
+                # a link loop stopped `models list` and `models prune`, which show and remove it
+                out.append(VersionInfo(p.name, "", {"health": {"status": "damaged",
+                                                               "issues": [str(exc)]}}))
                 continue
             try:
                 if not _is_version_name(p.name):

@@ -1098,3 +1098,18 @@ def test_a_prune_with_nothing_to_delete_leaves_the_store_untouched(store, capsys
     after = history.stat()
     assert history.read_bytes() == text
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_link_loop_at_a_version_name_is_listed_as_damaged_and_pruned(store, capsys):
+    """A link to itself at a version's name stopped `models list` and `models prune`, the
+    commands that show and remove it, with "v9/manifest.json: cannot read: Too many levels
+    of symbolic links"."""
+    store.promote("v4", verify=False)
+    store.promote("v5", verify=False)
+    (store.root / "v9").symlink_to("v9")
+    assert main(["models", "list", "--store", str(store.root)]) == 0
+    listed = {v.name: v.metadata["health"] for v in store.versions()}
+    assert listed["v9"]["status"] == "damaged" and "v9" in listed["v9"]["issues"][0]
+    assert "v9" in capsys.readouterr().out
+    assert "v9" in store.prune(keep=0)
+    assert not os.path.lexists(store.root / "v9") and store.current() == "v5"
