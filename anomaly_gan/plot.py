@@ -147,7 +147,7 @@ def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: Series
     alone = lone_points(drawn)
     if alone.size:  # a line needs two points: a lone score (one window) was drawn as nothing
         ax2.scatter(alone, drawn[alone], s=6, color="black", zorder=3)
-    ax2.axhline(scores.threshold, color="red", ls="--", lw=1, label=f"threshold {scores.threshold:.2f}")
+    ax2.axhline(scores.threshold, color="red", ls="--", lw=1, label=f"threshold {scores.threshold:.4g}")
     flagged = np.flatnonzero(scores.is_anomaly)
     ax2.scatter(flagged, drawn[flagged], s=6, color="red", label="flagged", zorder=3)
     beyond = np.flatnonzero(np.isposinf(scores.score))

@@ -902,7 +902,7 @@ def train_detector(cfg: Config, values: np.ndarray | Sequence[np.ndarray],
     }
     say(f"trained in {train_seconds:.1f}s ({len(attempts)} attempt(s), {fit.epochs_run} epochs, "
         f"{fit.precision}{_skipped_note(fit.health)}); "
-        f"threshold {threshold.value:.3f} ({threshold.method}{_threshold_source(threshold)}); "
+        f"threshold {threshold.value:.4g} ({threshold.method}{_threshold_source(threshold)}); "
         f"health: {fit.health.get('status')}")
     detector = Detector(cfg.model.kind, version, feature_names, w, scaler, nets, calibration,
                         cfg, metadata)

@@ -157,3 +157,23 @@ def test_a_counter_is_drawn_as_its_increase(tmp_path, monkeypatch):
     values = np.random.default_rng(0).normal(size=(60, 3))
     plot_scores(values, NAMES, _scores(), tmp_path / "f.png", counters=(1,))
     assert sorted(seen) == ["flow", "rpm increase", "temp"]
+
+
+def test_a_small_threshold_keeps_its_significant_digits_in_the_legend(tmp_path, monkeypatch):
+    """The legend wrote the threshold with two decimals: one of 3.1e-4 read 'threshold 0.00'
+    (score's summary line had the same fault)."""
+    from dataclasses import replace
+
+    from matplotlib.figure import Figure
+
+    legends = []
+    save = Figure.savefig
+
+    def keep(self, fname, **kwargs):
+        legends.extend(t.get_text() for t in self.axes[1].get_legend().get_texts())
+        return save(self, fname, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    scores = replace(_scores(), threshold=3.1234e-4)
+    plot_scores(np.random.default_rng(0).normal(size=(60, 3)), NAMES, scores, tmp_path / "f.png")
+    assert "threshold 0.0003123" in legends
