@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "AnomalyGanError",
+    "BackendError",
     "BundleError",
     "ConfigError",
     "DataError",
@@ -35,6 +36,11 @@ class ConfigError(AnomalyGanError, ValueError):
 
 class DataError(AnomalyGanError, ValueError):
     """Input data is unreadable, malformed or does not match the model."""
+
+
+class BackendError(AnomalyGanError, ImportError):
+    """The running Keras backend (``KERAS_BACKEND``) cannot do what was asked: training
+    needs TensorFlow or JAX."""
 
 
 class BundleError(AnomalyGanError):

@@ -730,3 +730,18 @@ def test_score_writes_a_small_threshold_with_its_significant_digits(tiny_detecto
     summary = [line for line in capsys.readouterr().err.splitlines()
                if line.startswith("scored ")]
     assert len(summary) == 1 and " above threshold 0.0003123 -> " in summary[0], summary
+
+
+@pytest.mark.slow
+def test_training_under_a_keras_backend_it_cannot_train_on_is_one_line(tmp_path):
+    """KERAS_BACKEND=torch (or numpy, which ships with Keras and scores a bundle) trained
+    nothing and printed a Python traceback ending in an ImportError, exit 1, where every
+    other refusal is one line and exit 2."""
+    (tmp_path / "d.csv").write_text("a,b\n" + "1,2\n" * 70)
+    out = run_cli(["train", "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "m")],
+                  env={"KERAS_BACKEND": "numpy"})
+    (rc, err), = out["results"]
+    assert rc == 2
+    assert err == ("anomaly-gan: error: KERAS_BACKEND='numpy' is not supported for training; "
+                   "anomaly-gan trains on tensorflow or jax (set KERAS_BACKEND to one of them)\n")
+    assert not (tmp_path / "m").exists()

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import keras
 
+from anomaly_gan.errors import BackendError
+
 __all__ = ["BACKENDS", "BackendSteps", "input_gradient"]
 
 BACKENDS: tuple[str, ...] = ("tensorflow", "jax")
@@ -32,5 +34,6 @@ elif _backend == "tensorflow":
     from anomaly_gan.models.steps.tensorflow import TensorFlowSteps as BackendSteps  # type: ignore[assignment]
     from anomaly_gan.models.steps.tensorflow import input_gradient  # type: ignore[assignment]
 else:  # pragma: no cover - depends on the environment
-    raise ImportError(f"KERAS_BACKEND={_backend!r} is not supported; anomaly-gan trains on "
-                      f"{' or '.join(BACKENDS)}")
+    # One line and exit 2 from the CLI, where an ImportError printed a traceback (exit 1)
+    raise BackendError(f"KERAS_BACKEND={_backend!r} is not supported for training; anomaly-gan "
+                       f"trains on {' or '.join(BACKENDS)} (set KERAS_BACKEND to one of them)")
