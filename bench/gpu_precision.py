@@ -59,6 +59,7 @@ from anomaly_gan.config import PRECISIONS as ALL_PRECISIONS
 from anomaly_gan.config import Config, TrainingConfig, load_config
 from anomaly_gan.data import read_labels, read_table
 from anomaly_gan.detector import Detector
+from anomaly_gan.errors import TrainingHealthError
 from anomaly_gan.evaluate import evaluate_scores
 from anomaly_gan.models.training import steps_per_epoch
 from anomaly_gan.train import train_detector
@@ -113,10 +114,12 @@ def environment() -> dict[str, object]:
 
 
 def with_training(cfg: Config, precision: str, epochs: int, **training: object) -> Config:
-    """``cfg`` trained in ``precision`` for exactly ``epochs`` epochs (no early stop)."""
+    """``cfg`` trained in ``precision`` for exactly ``epochs`` epochs (no early stop), in one
+    attempt: ``train_detector`` retries a float16 attempt that overflows under float32, and
+    the row would have given float32's speed and AUC-PR under the precision asked for."""
     return cfg.replace(training=dataclasses.replace(
         cfg.training, precision=precision, epochs=epochs, patience=epochs, verbose=0,
-        allow_unhealthy=True, **training))
+        allow_unhealthy=True, max_attempts=1, **training))
 
 
 def windows_per_epoch(train_windows: int, training: TrainingConfig) -> int:
@@ -126,11 +129,20 @@ def windows_per_epoch(train_windows: int, training: TrainingConfig) -> int:
     return max(train_windows, steps * batch)
 
 
-def train_timed(cfg: Config, series: list[np.ndarray], n_features: int) -> tuple[Detector, dict]:
+def train_timed(cfg: Config, series: list[np.ndarray], n_features: int
+                ) -> tuple[Detector | None, dict]:
+    """The detector and its row; ``None`` and a row saying so where the one attempt's
+    losses went non-finite (nothing to calibrate: ``train_detector`` keeps no such model)."""
     clock = EpochClock()
     t0 = time.perf_counter()
-    detector = train_detector(cfg, series, [f"f{i}" for i in range(n_features)],
-                              progress=clock)
+    try:
+        detector = train_detector(cfg, series, [f"f{i}" for i in range(n_features)],
+                                  progress=clock)
+    except TrainingHealthError as exc:
+        return None, {"precision": cfg.training.precision, "train_windows": None,
+                      "windows_per_epoch": None, "train_windows_per_s": None,
+                      "train_seconds": round(time.perf_counter() - t0, 2),
+                      "losses_finite": False, "health": f"failed: {exc}"}
     total = time.perf_counter() - t0
     meta = detector.metadata
     windows = meta["training_data"]["train_windows"]
@@ -162,9 +174,11 @@ def real_series(root: Path, names: list[str], epochs: int, precisions: list[str]
         for precision in precisions:
             cfg = with_training(base, precision, epochs)
             detector, row = train_timed(cfg, [train], train.shape[1])
-            scores = detector.score_series(test).score
-            metrics = evaluate_scores(scores, labels, detector.threshold)
-            row.update(series=name, auc_pr=round(float(metrics["auc_pr"]), 4))
+            row.update(series=name, auc_pr=None)
+            if detector is not None:
+                scores = detector.score_series(test).score
+                metrics = evaluate_scores(scores, labels, detector.threshold)
+                row.update(auc_pr=round(float(metrics["auc_pr"]), 4))
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
             saved()
@@ -188,30 +202,49 @@ def busy_size(root: Path, epochs: int, precisions: list[str], base: Config,
 
 def add_relative(rows: list[dict]) -> None:
     """Speed-up and AUC-PR change of each row against float32 on the same series."""
-    reference = {r["series"]: r for r in rows if r["precision"] == "float32"}
+    reference = {r["series"]: r for r in rows
+                 if r["precision"] == "float32" and r["train_windows_per_s"] is not None}
     for r in rows:
         ref = reference.get(r["series"])
-        if ref is None:
+        if ref is None or r["train_windows_per_s"] is None:
             continue
         r["speedup_vs_float32"] = round(r["train_windows_per_s"] / ref["train_windows_per_s"], 2)
-        if "auc_pr" in r:
+        if r.get("auc_pr") is not None and ref.get("auc_pr") is not None:
             r["auc_pr_change"] = round(r["auc_pr"] - ref["auc_pr"], 4)
 
 
 def summary(rows: list[dict], precisions: list[str]) -> list[str]:
+    """Means per precision over the runs that trained; a run whose losses went non-finite
+    is counted beside the precision, not averaged."""
     lines = [("| precision | mean train win/s | mean speed-up | mean time to train (s) | "
               "mean AUC-PR | AUC-PR change (max abs) |"), "|---|---:|---:|---:|---:|---:|"]
     for precision in precisions:
-        sel = [r for r in rows if r["precision"] == precision]
+        runs = [r for r in rows if r["precision"] == precision]
+        sel = [r for r in runs if r["train_windows_per_s"] is not None]
+        if not runs:
+            continue
+        failed = len(runs) - len(sel)
+        name = precision + (f" ({failed} of {len(runs)} runs non-finite)" if failed else "")
         if not sel:
+            lines.append(f"| {name} | - | - | - | - | - |")
             continue
         change = max(abs(r.get("auc_pr_change", 0.0)) for r in sel)
         lines.append(
-            f"| {precision} | {statistics.mean(r['train_windows_per_s'] for r in sel):,.0f} | "
+            f"| {name} | {statistics.mean(r['train_windows_per_s'] for r in sel):,.0f} | "
             f"{statistics.mean(r.get('speedup_vs_float32', 1.0) for r in sel):.2f}x | "
             f"{statistics.mean(r['train_seconds'] for r in sel):.1f} | "
             f"{statistics.mean(r['auc_pr'] for r in sel):.4f} | {change:.4f} |")
     return lines
+
+
+def _cell(value: object, fmt: str, unit: str = "") -> str:
+    """``value`` formatted, or ``-`` for a run that did not train (or has no float32 run
+    beside it).
+
+    >>> _cell(1234.5, ",.0f"), _cell(None, ".4f"), _cell(1.5, ".2f", "x")
+    ('1,234', '-', '1.50x')
+    """
+    return "-" if value is None else format(value, fmt) + unit
 
 
 def markdown(env: dict, args: argparse.Namespace, real: list[dict], busy: list[dict],
@@ -234,18 +267,19 @@ def markdown(env: dict, args: argparse.Namespace, real: list[dict], busy: list[d
     md += ["", ("| series | precision | train win/s | speed-up | time to train (s) | AUC-PR | "
                 "AUC-PR change | losses finite | health |"),
            "|---|---|---:|---:|---:|---:|---:|---|---|"]
-    md += [f"| {r['series']} | {r['precision']} | {r['train_windows_per_s']:,.0f} | "
-           f"{r.get('speedup_vs_float32', 1.0):.2f}x | {r['train_seconds']:.1f} | "
-           f"{r['auc_pr']:.4f} | {r.get('auc_pr_change', 0.0):+.4f} | "
+    md += [f"| {r['series']} | {r['precision']} | {_cell(r['train_windows_per_s'], ',.0f')} | "
+           f"{_cell(r.get('speedup_vs_float32'), '.2f', 'x')} | {r['train_seconds']:.1f} | "
+           f"{_cell(r['auc_pr'], '.4f')} | {_cell(r.get('auc_pr_change'), '+.4f')} | "
            f"{'yes' if r['losses_finite'] else 'NO'} | {r['health']} |" for r in real]
     if busy:
         md += ["", "## Busy size: window 128, hidden (128, 256), latent 32, batch 1024", "",
                ("| data | precision | train windows | windows an epoch | train win/s | "
                 "speed-up | time to train (s) | losses finite |"),
                "|---|---|---:|---:|---:|---:|---:|---|"]
-        md += [f"| {r['series']} | {r['precision']} | {r['train_windows']} | "
-               f"{r['windows_per_epoch']} | "
-               f"{r['train_windows_per_s']:,.0f} | {r.get('speedup_vs_float32', 1.0):.2f}x | "
+        md += [f"| {r['series']} | {r['precision']} | {_cell(r['train_windows'], 'd')} | "
+               f"{_cell(r['windows_per_epoch'], 'd')} | "
+               f"{_cell(r['train_windows_per_s'], ',.0f')} | "
+               f"{_cell(r.get('speedup_vs_float32'), '.2f', 'x')} | "
                f"{r['train_seconds']:.1f} | {'yes' if r['losses_finite'] else 'NO'} |"
                for r in busy]
     return "\n".join(md) + "\n"
