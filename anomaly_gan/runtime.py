@@ -115,11 +115,50 @@ def _not_retracing(record: logging.LogRecord) -> bool:
     return "triggered tf.function retracing" not in record.getMessage()
 
 
+def _keras_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside Keras (TensorFlow's import imports Keras too).
+
+    >>> try:
+    ...     int("x")
+    ... except ValueError as exc:
+    ...     _keras_failed(exc)
+    False
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        if f"{os.sep}keras{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its start-up banner kept off stderr (no-op once imported), and
     its retracing hint off its logger (TensorFlow's logger is Python's "tensorflow" one, so
-    the filter holds whoever imported it first; adding it again is a no-op)."""
+    the filter holds whoever imported it first; adding it again is a no-op); then Keras.
+
+    A Keras backend that Keras cannot load (``KERAS_BACKEND=torch`` without PyTorch, a
+    misspelt one) is a :class:`~anomaly_gan.errors.BackendError`, one line from the CLI:
+    it ended every command that needs a model in a traceback (exit 1)."""
     logging.getLogger("tensorflow").addFilter(_not_retracing)
+    try:
+        _import_tensorflow_captured()
+        import keras  # noqa: F401
+    except (ImportError, ValueError) as exc:
+        if not _keras_failed(exc):
+            raise
+        from anomaly_gan.errors import BackendError, clip
+
+        backend = os.environ.get("KERAS_BACKEND")
+        which = (f"KERAS_BACKEND={backend!r}" if backend is not None else
+                 "the Keras backend of ~/.keras/keras.json")
+        raise BackendError(f"{which}: Keras cannot load it ({clip(str(exc))}); anomaly-gan "
+                           f"runs on tensorflow or jax (set KERAS_BACKEND to one of them)"
+                           ) from None
+
+
+def _import_tensorflow_captured() -> None:
+    """:func:`_import_tensorflow` with descriptor 2 captured and its notices dropped."""
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

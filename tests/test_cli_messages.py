@@ -4,6 +4,7 @@ These run without TensorFlow: a bad path or output must fail before it is import
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -744,4 +745,24 @@ def test_training_under_a_keras_backend_it_cannot_train_on_is_one_line(tmp_path)
     assert rc == 2
     assert err == ("anomaly-gan: error: KERAS_BACKEND='numpy' is not supported for training; "
                    "anomaly-gan trains on tensorflow or jax (set KERAS_BACKEND to one of them)\n")
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, why", [
+    ("bogus", "Unable to import backend : bogus"),
+    pytest.param("torch", "No module named 'torch'", marks=pytest.mark.skipif(
+        importlib.util.find_spec("torch") is not None, reason="PyTorch is installed")),
+])
+def test_a_keras_backend_keras_cannot_load_is_one_line(tmp_path, backend, why):
+    """A misspelt KERAS_BACKEND, or torch without PyTorch, failed inside `import keras` with
+    a ValueError's or ImportError's traceback (exit 1) for train and score alike."""
+    (tmp_path / "d.csv").write_text("a,b\n" + "1,2\n" * 70)
+    out = run_cli(["train", "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "m")],
+                  env={"KERAS_BACKEND": backend})
+    (rc, err), = out["results"]
+    assert rc == 2
+    assert err == (f"anomaly-gan: error: KERAS_BACKEND={backend!r}: Keras cannot load it "
+                   f"({why}); anomaly-gan runs on tensorflow or jax (set KERAS_BACKEND to one "
+                   f"of them)\n")
     assert not (tmp_path / "m").exists()
