@@ -3,12 +3,16 @@
 The gauge is the median score of the last 1,024 scored windows minus the median score on the
 bundle's held-out normal data, divided by that data's robust spread (IQR / 1.349): about 0
 while the stream looks like the data the model was calibrated on, ``+inf`` once most recent
-windows are unscorable (their score is ``+inf``). A hot reload changes the baseline, not the
-recent scores.
+windows are unscorable (their score is ``+inf``). A hot reload changes the baseline and
+drops the recent scores (two models' scores are not on one scale): the gauge reads NaN until
+the new model has scored windows. Until 2026-12-07 it kept them, and read the old model's
+scores against the new model's calibration for about 512 windows: after a retrain onto a new
+normal, which the old model scored high, AnomalyGanBaselineDrift fired on.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -50,6 +54,8 @@ class BaselineDrift:
     True
     >>> d.observe(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 9.0])); d.refresh(); g.value  # last 4
     4.5
+    >>> d.set_model(object()); d.set_model(object()); g.value  # a reload: the scores go
+    nan
     """
 
     def __init__(self, gauge: Any, size: int = RECENT_SCORES) -> None:
@@ -57,9 +63,19 @@ class BaselineDrift:
         self._recent = np.full(size, np.nan)
         self._i = 0
         self._median, self._scale = 0.0, 1.0
+        self._has_model = False
 
     def set_model(self, det: Any) -> None:
-        """Measure against ``det``'s calibration from now on (first model or a reload)."""
+        """Measure against ``det``'s calibration from now on (first model or a reload).
+
+        On a reload the previous model's scores go and the gauge reads NaN until ``det``'s
+        own are refreshed in, as the PSI drift starts a new period (stream/drift.py).
+        """
+        if self._has_model:
+            self._recent.fill(np.nan)
+            self._i = 0
+            self.gauge.set(math.nan)
+        self._has_model = True
         self._median, self._scale = baseline_stats(det)
 
     def observe(self, scores: np.ndarray) -> None:

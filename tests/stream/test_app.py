@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -162,8 +163,13 @@ def test_a_new_model_is_swapped_in_between_batches(caplog):
     scorer.watcher = Watcher()
     with caplog.at_level(logging.INFO, "anomaly_gan.stream"):
         scorer.step()  # first batch: scored by v1, then v2 is installed
+    scorer.baseline.refresh()
+    # v1's scores are on another scale: the baseline drift waits for v2's own
+    assert math.isnan(reg.get_sample_value("anomaly_gan_baseline_drift"))
     scorer.step()
     scorer._score_batch()
+    scorer.baseline.refresh()
+    assert reg.get_sample_value("anomaly_gan_baseline_drift") == 1.0  # v2's one window
     assert scorer.det is new
     versions = [json.loads(v)["model_version"] for t, _, v, _ in io.sent if t == "scores"]
     assert versions == ["v1", "v2"]

@@ -1,5 +1,6 @@
 """anomaly_gan_baseline_drift: recent scores against the calibration's median and spread."""
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -29,15 +30,24 @@ def test_the_gauge_is_the_recent_median_in_robust_units_of_the_calibration():
     assert np.isclose(value(), (5.0 - 2.0) / (2.0 / 1.349))
 
 
-def test_a_reload_moves_the_baseline_and_keeps_the_recent_scores():
+def test_a_reload_drops_the_old_models_scores_and_reads_nan_until_the_new_one_scores():
+    """A reload kept the old model's recent scores and measured them against the new
+    model's calibration: after a retrain onto a new normal (which the old model scored
+    high) the gauge stayed drifted until about 512 windows of the new model were in, and
+    AnomalyGanBaselineDrift fired after the retrain it asked for."""
     g, value = gauge()
     drift = BaselineDrift(g, size=8)
-    drift.set_model(model([0.0, 1.0, 2.0, 3.0, 4.0]))
-    drift.observe(np.full(3, 2.0))
-    drift.set_model(model([1.0, 1.5, 2.0, 2.5, 3.0]))  # same median, narrower spread
-    drift.observe(np.full(3, 3.0))
+    drift.set_model(model([0.0, 1.0, 2.0, 3.0, 4.0]))  # median 2, IQR 2
+    drift.observe(np.full(6, 8.0))  # the old model scores the new normal high
     drift.refresh()
-    assert np.isclose(value(), (2.5 - 2.0) / (1.0 / 1.349))
+    assert np.isclose(value(), (8.0 - 2.0) / (2.0 / 1.349))
+    drift.set_model(model([6.0, 7.0, 8.0, 9.0, 10.0]))  # the retrain: median 8, IQR 2
+    assert math.isnan(value())
+    drift.refresh()
+    assert math.isnan(value())  # nothing scored by the new model yet
+    drift.observe(np.full(2, 8.5))
+    drift.refresh()
+    assert np.isclose(value(), (8.5 - 8.0) / (2.0 / 1.349))  # its own scores only
 
 
 def test_a_model_without_quantiles_measures_raw_scores():
