@@ -197,6 +197,10 @@ class Table:
     # ``evicted_at_end``: evicted after the last row too. None: never evicted
     evictions: np.ndarray | None = None
     evicted_at_end: bool = False
+    # The header's name of the column the timestamps were read from (CSV, Parquet); None:
+    # no such column (no timestamps, or an OTLP metric file's slots). A labels file's
+    # column of that name holds its stamps (read_labels)
+    time_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.timestamps is not None:
@@ -389,13 +393,18 @@ _TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?: ?[AaPp][Mm])
 _TIME_OF_DAY_IN = re.compile(r"\d{1,2}:\d{2}")
 
 
-def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str) -> int | None:
+def _pick_timestamp(header: Sequence[str], wanted: str | None, path: str,
+                    named: str | None = None) -> int | None:
+    """The time column of ``header``: ``wanted`` (refused where the header lacks it), else
+    ``named`` where the header has it, else the first of :data:`TIMESTAMP_NAMES`."""
     if wanted is not None:
         if wanted not in header:
             raise DataError(
                 f"{path}: timestamp column {wanted!r} not in header {name_list(header)}"
             )
         return header.index(wanted)
+    if named is not None and named in header:
+        return header.index(named)
     for i, name in enumerate(header):
         if name.strip().lower() in TIMESTAMP_NAMES:
             return i
@@ -571,7 +580,7 @@ class Reading(Protocol):
 def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto",
               number: Callable[[str], float | None] = _number,
               opened: IO[bytes] | None = None, only: Collection[str] | None = None,
-              progress: Reading | None = None) -> Table:
+              progress: Reading | None = None, time_named: str | None = None) -> Table:
     # Row by row as the file is read: a list of every row's cells first held about ten
     # times the numbers' memory (2 GB for 1.5 million rows of 16 features)
     read = [0]
@@ -580,7 +589,7 @@ def _read_csv(path: Path, timestamp_column: str | None, header_rule: str = "auto
     start = list(itertools.islice(records, 2))
     try:
         return _csv_table(itertools.chain(start, records), path, timestamp_column,
-                          header_rule, number, only, said)
+                          header_rule, number, only, said, time_named)
     except DataError:
         # A fault in reading the file further on (a damaged compressed stream, bytes that
         # are not UTF-8, a CSV quoting error) says more than a row it may have garbled,
@@ -659,7 +668,8 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
                timestamp_column: str | None, header_rule: str,
                number: Callable[[str], float | None],
                only: Collection[str] | None = None,
-               progress: Callable[[int], None] | None = None) -> Table:
+               progress: Callable[[int], None] | None = None,
+               time_named: str | None = None) -> Table:
     """The table of ``records``; ``progress(rows)`` after each block of rows read."""
     head = next(records, None)
     if head is None:
@@ -682,7 +692,7 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
         if len(set(header)) != len(header):
             dup = next(n for n in header if header.count(n) > 1)
             raise DataError(f"{path}: line {head[1]}: duplicate column name {brief(dup)}")
-        ts_col = _pick_timestamp(header, timestamp_column, str(path))
+        ts_col = _pick_timestamp(header, timestamp_column, str(path), time_named)
         feature_cols = [i for i in range(len(header)) if i != ts_col]
         feature_cols, left_out = _only(feature_cols, header, only, path)
         names = tuple(header[i] for i in feature_cols)
@@ -760,6 +770,7 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
         has_header=has_header,
         lines=line_blocks[0] if len(line_blocks) == 1 else np.concatenate(line_blocks),
         left_out=left_out,
+        time_column=header[ts_col] if ts_col is not None else None,
     )
 
 
@@ -866,8 +877,8 @@ def _checked_row_values(row: list[str], line: int, path: Path, feature_cols: lis
 
 
 def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = False,
-                  only: Collection[str] | None = None, progress: Reading | None = None
-                  ) -> Table:
+                  only: Collection[str] | None = None, progress: Reading | None = None,
+                  time_named: str | None = None) -> Table:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -888,7 +899,7 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
     parts = _parquet_parts(path)
     first = next(parts)
     header = list(first[0].column_names)
-    ts_col = _pick_timestamp(header, timestamp_column, str(path))
+    ts_col = _pick_timestamp(header, timestamp_column, str(path), time_named)
     index = _pandas_row_index(first[0], only)
     if ts_col is None and timestamp_column is None:
         # pandas' unnamed DatetimeIndex: the rows' times, as pandas reads the file back
@@ -945,7 +956,8 @@ def _read_parquet(path: Path, timestamp_column: str | None, booleans: bool = Fal
     values = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
     blocks.clear()
     stamps = Texts.joined(stamp_blocks) if ts_col is not None else None
-    return Table(str(path), names, values, stamps, True, left_out=left_out)
+    return Table(str(path), names, values, stamps, True, left_out=left_out,
+                 time_column=header[ts_col] if ts_col is not None else None)
 
 
 def _text_numbers(col: pa.ChunkedArray, path: Path, name: str, before: int,
@@ -1205,7 +1217,7 @@ def _refuse_compressed_parquet(path: Path) -> None:
 def read_table(path: str | Path, timestamp_column: str | None = None,
                header: str = "auto", booleans: bool = False,
                opened: IO[bytes] | None = None, only: Collection[str] | None = None,
-               progress: Reading | None = None) -> Table:
+               progress: Reading | None = None, time_named: str | None = None) -> Table:
     """Read a CSV (header or headerless numeric; ``header``: ``auto``, ``names`` or
     ``none``, see ``data.header``) or, with pyarrow, a Parquet file. With ``booleans``,
     CSV cells ``true``/``false`` (any case, :data:`BOOLEAN_CELLS`) are 1/0, as in a labels
@@ -1215,12 +1227,15 @@ def read_table(path: str | Path, timestamp_column: str | None = None,
     columns to read (a model's features, under ``serve.unknown_features: ignore``); a header's
     others are not read, whatever they hold, and :attr:`Table.left_out` names them.
     ``progress(rows, bytes)`` is called as the file is read, after each block of rows of a
-    CSV file and each row group of a Parquet file (its bytes: the row groups' read)."""
+    CSV file and each row group of a Parquet file (its bytes: the row groups' read).
+    ``time_named``: without ``timestamp_column``, a column of this name, where the header
+    has one, is the time column before those of :data:`TIMESTAMP_NAMES` (a labels file's
+    stamps, in a column named as its data's time column: :attr:`Table.time_column`)."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq") and opened is None:
-        return _read_parquet(p, timestamp_column, booleans, only, progress)
+        return _read_parquet(p, timestamp_column, booleans, only, progress, time_named)
     return _read_csv(p, timestamp_column, header, _label_number if booleans else _number,
-                     opened, only, progress)
+                     opened, only, progress, time_named)
 
 
 def table_times(table: Table, tolerance: float = 0.0) -> np.ndarray | None:
@@ -1716,11 +1731,14 @@ def read_labels(path: str | Path, rows: int | None = None, per: str = "data row"
     ``true``/``false`` (any case) are 1/0.
 
     With a multi-column file, the column named ``label`` (or ``is_anomaly``) is used.
-    Where the labels have a timestamp column and ``data`` (the table they label) has one
-    too, each label's stamp must be its data row's (:func:`_check_label_times`): labels
-    of another stretch, or of the rows in another order, scored without a word.
+    Where the labels have a timestamp column (one of :data:`TIMESTAMP_NAMES`, or named as
+    ``data``'s time column: its ``data.timestamp_column``) and ``data`` (the table they
+    label) has one too, each label's stamp must be its data row's
+    (:func:`_check_label_times`): labels of another stretch, or of the rows in another
+    order, scored without a word.
     """
-    table = read_table(path, booleans=True)
+    table = read_table(path, booleans=True,
+                       time_named=None if data is None else data.time_column)
     if data is not None:
         rows = data.rows
     values = table.values

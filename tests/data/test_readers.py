@@ -1147,3 +1147,19 @@ def test_a_log_file_after_blank_lines_is_named_at_its_first_line(tmp_path):
     data.write_text("\n\n" + "2026-01-01 00:00:00 web INFO cache warmed up\n" * 3)
     with pytest.raises(DataError, match=r": line 3 is a log line, not a CSV header"):
         read_table(data)
+
+
+def test_labels_stamped_in_a_column_named_as_the_datas_time_column_are_compared(tmp_path):
+    """A model trained with data.timestamp_column: event_time reads its data's times from
+    'event_time'; a labels file with the same column was refused as 'not a number' (its
+    column read as labels' numbers), or, its stamps epoch numbers, read without comparing
+    them: labels of another stretch scored as the data's."""
+    data = read_table(write(tmp_path, "event_time,a\n2026-01-01T00:00:00Z,1\n"
+                                      "2026-01-01T00:01:00Z,2\n", "d.csv"), "event_time")
+    same = write(tmp_path, "event_time,label\n2026-01-01T00:00:00Z,0\n1767225660,1\n",
+                 "same.csv")
+    np.testing.assert_array_equal(read_labels(same, data=data), [0, 1])
+    other = write(tmp_path, "event_time,label\n1767225600,0\n1767225720,1\n", "other.csv")
+    with pytest.raises(DataError, match=r"other.csv: line 3: timestamp '1767225720' is not "
+                                        r"that of the data row it labels"):
+        read_labels(other, data=data)
