@@ -365,18 +365,27 @@ def _hint(name: str, cell: str) -> str:
 
 def _separator_hint(name: str, cell: str) -> str:
     """:func:`_hint`'s words for a cell (under the header ``name``) of a file separated by
-    ';' or tabs, else ''.
+    ';', tabs or spaces (numbers alone), else ''.
 
     >>> _separator_hint("", "1;0")
     " (the file looks ';'-separated; only comma-separated files are read)"
-    >>> _separator_hint("label", "0 or 1")
-    ''
+    >>> _separator_hint("label", "0 or 1"), _separator_hint("0.5 12 3", "0.6  13 3")
+    ('', ' (the file looks space-separated; only comma-separated files are read)')
     """
     for sep, what in ((";", "';'"), ("\t", "tab")):
         parts = cell.split(sep)
         if sep in name or (len(parts) > 1 and all(_is_number(p.strip()) for p in parts)):
             return f" (the file looks {what}-separated; only comma-separated files are read)"
+    if _spaced_numbers(cell):  # a space is in many a name: numbers alone tell it
+        return " (the file looks space-separated; only comma-separated files are read)"
     return ""
+
+
+def _spaced_numbers(text: str) -> bool:
+    """Whether ``text`` is two or more numbers separated by spaces (a row of a
+    space-separated file such as NASA's C-MAPSS ``train_FD001.txt``, read as one cell)."""
+    parts = text.split()
+    return len(parts) > 1 and all(_is_number(p) for p in parts)
 
 
 # A number with a decimal comma or thousands separators, quoted in a comma-separated
@@ -1669,9 +1678,10 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
         # serve.unknown_features: ignore leaves out the unexpected ones (Table.with_features)
         hint = ("" if missing else
                 " (serve.unknown_features: ignore leaves them out, as in serve)")
-        for sep, what in ((";", "';'"), ("\t", "tab")):
-            # a header 'timestamp;cpu;mem' is one name: the reader's words for the cells
-            if any(sep in n for n in extra):
+        for sep, what in ((";", "';'"), ("\t", "tab"), (" ", "space")):
+            # a header 'timestamp;cpu;mem' is one name: the reader's words for the cells;
+            # a space only where the name is numbers (a headerless space-separated file)
+            if any(sep in n if sep != " " else _spaced_numbers(n) for n in extra):
                 hint = f" (the file looks {what}-separated; only comma-separated files are read)"
                 break
         cased = {n.lower(): n for n in extra}

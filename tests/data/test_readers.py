@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from anomaly_gan.data.readers import (
+    Table,
     apply_nan_policy,
     check_features,
     read_labels,
@@ -1163,3 +1164,19 @@ def test_labels_stamped_in_a_column_named_as_the_datas_time_column_are_compared(
     with pytest.raises(DataError, match=r"other.csv: line 3: timestamp '1767225720' is not "
                                         r"that of the data row it labels"):
         read_labels(other, data=data)
+
+
+def test_a_space_separated_file_of_numbers_is_refused_saying_so(tmp_path):
+    """A headerless file of numbers separated by spaces (NASA's C-MAPSS train_FD001.txt)
+    had its first row taken for one column name: train said 'column '0.5 12 3': not a
+    number' and score 'unexpected columns 0.5 12 3', neither naming the separator, which
+    a file separated by tabs or ';' is told."""
+    path = write(tmp_path, "0.5 12 3\n0.6 13 3 \n0.7 14 4\n", "s.txt")
+    with pytest.raises(DataError, match=r"s\.txt: line 2, column '0\.5 12 3': not a number: "
+                                        r"'0\.6 13 3' \(the file looks space-separated; only "
+                                        r"comma-separated files are read\)$"):
+        read_table(path)
+    table = Table("one.txt", ("0.5 12 3",), np.zeros((2, 1)))  # score's reading of it
+    with pytest.raises(DataError, match=r"\(the file looks space-separated; only "
+                                        r"comma-separated files are read\)$"):
+        check_features(table, ("a", "b", "c"))
