@@ -69,6 +69,15 @@ def _get(url: str, timeout: float = 5.0) -> Any:
         return json.loads(r.read().decode())
 
 
+def _get_text(url: str, timeout: float = 5.0) -> str:
+    """The body of ``url``, whatever its status (/readyz answers 503 with its reason)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return f"{r.status} {r.read().decode()[:300]}"
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code} {exc.read().decode()[:300]}"
+
+
 @dataclass
 class Stack:
     prom_url: str
@@ -102,7 +111,18 @@ class Stack:
         return _get(f"{self.prom_url}/api/v1/alerts")["data"]["alerts"]
 
     def logs(self) -> str:
-        return "\n".join(p.tail() for p in self.procs)
+        """The processes' output, and what the scorer's /readyz and Prometheus' view of its
+        target say now (a wait that timed out on readiness said nothing of why)."""
+        seen = []
+        for what, get in (("scorer /readyz", lambda: _get_text(f"{self.scorer_url}/readyz")),
+                          ("prometheus targets", lambda: json.dumps(
+                              [(t.get("health"), t.get("lastError")) for t in _get(
+                                  f"{self.prom_url}/api/v1/targets")["data"]["activeTargets"]]))):
+            try:
+                seen.append(f"--- {what}: {get()}")
+            except Exception as exc:  # noqa: BLE001 - a diagnostic only
+                seen.append(f"--- {what}: {type(exc).__name__}: {exc}")
+        return "\n".join([*seen, *(p.tail() for p in self.procs)])
 
 
 def shortened_rules(dest: Path) -> Path:
