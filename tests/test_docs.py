@@ -198,6 +198,39 @@ def test_the_readme_models_block_gives_every_option_of_each_action():
     assert not missing, "options README's models block does not show:\n" + "\n".join(missing)
 
 
+def test_the_readme_command_line_block_gives_every_option_of_each_command():
+    """README's "Command line" block is the one place a new user sees every command with
+    what it takes: an option added to a command (`score --alerts`, `demo --logs`) must be
+    shown there, on the command's lines (its `anomaly-gan COMMAND` line and the indented
+    lines under it) or on an indented line that names the command (`# [--entity NAME]
+    (score, evaluate, plot)`). `models`' actions have the Retraining block (above)."""
+    from anomaly_gan.cli import build_parser
+
+    commands = _subcommands(build_parser())
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Command line"):]
+    block = re.search(r"^```sh\n(.*?)^```", section, re.DOTALL | re.MULTILINE).group(1)
+    shown: dict[str, set[str]] = {name: set() for name in commands}
+    current = None
+    for line in block.splitlines():
+        m = re.match(r"anomaly-gan ([a-z][\w-]*)", line)
+        if m:
+            current = m.group(1) if m.group(1) in commands else None
+            named = {current}
+        elif line.startswith(" "):
+            named = {current} | set(re.findall(r"(?<![\w-])([a-z][\w-]*)(?![\w-])", line))
+        else:
+            named = set()
+        for name in named & set(commands):
+            shown[name].update(re.findall(r"--[\w-]+", line))
+    missing = [f"{name} {o}" for name, parser in commands.items() if name != "models"
+               for a in parser._actions for o in a.option_strings
+               if o.startswith("--") and o != "--help" and o not in shown[name]]
+    assert sum(map(len, shown.values())) > 40, f"is the pattern still right? {shown}"
+    assert not missing, "options README's Command line block does not show:\n" + "\n".join(
+        missing)
+
+
 def _exported_metrics() -> set[str]:
     """Every metric name a scorer can export: the optional drift and shadow parts too."""
     from types import SimpleNamespace
