@@ -648,14 +648,19 @@ def log_lines_kind(first: list[str], second: list[str]) -> str:
     object, ``regex`` where the same column of both holds text (:func:`log_text`), else
     ``""`` (a CSV header and row, or rows). The CSV refusal's advice and ``train``'s test
     for a log file given with no config (:func:`~anomaly_gan.logs.offline.looks_like_log_lines`)
-    both ask this.
+    both ask this. Numbers alone separated by spaces or tabs are no log line's text: a row
+    of a table of four or more columns not separated by commas (C-MAPSS' 26), whose
+    refusal names the separator.
 
     >>> log_lines_kind(['{"msg": "a'], ['{"msg": "b']), log_lines_kind(["t", "rpm"], ["1", "2"])
     ('json', '')
+    >>> log_lines_kind(["t temp rpm flow"], ["1767312000 19.9 1501.6 9.9"])
+    ''
     """
     if first and second and first[0].startswith("{") and second[0].startswith("{"):
         return "json"
-    if any(log_text(a) and log_text(b) for a, b in zip(first, second)):
+    if any(log_text(a) and log_text(b) and not (_spaced_numbers(a) or _spaced_numbers(b))
+           for a, b in zip(first, second)):
         return "regex"
     return ""
 

@@ -1150,6 +1150,25 @@ def test_a_log_file_after_blank_lines_is_named_at_its_first_line(tmp_path):
         read_table(data)
 
 
+@pytest.mark.parametrize("text, separator", [
+    # C-MAPSS' train_FD001.txt has 26 columns: four or more numbers a row
+    ("1 1 -0.0007 -0.0004 100.0 518.67\n1 2 0.0019 -0.0003 100.0 518.67\n", "space"),
+    ("timestamp temp rpm flow\n1767312000 19.9491 1501.6964 9.9487\n", "space"),
+    ("timestamp\ttemp\trpm\tflow\n1767312000\t19.9491\t1501.6964\t9.9487\n", "tab"),
+])
+def test_a_file_of_four_or_more_numbers_a_row_not_comma_separated_is_no_log(
+        tmp_path, text, separator):
+    """A space- or tab-separated table of four or more columns (C-MAPSS' 26) was refused
+    by `train` as 'line 1 is a log line, not a CSV header', advising a logs: config: its
+    first two lines read as cells of four or more words, as a log line's text does. A row
+    of numbers alone is no log line; the refusal names the separator, as it does for
+    fewer columns."""
+    path = write(tmp_path, text, "t.txt")
+    with pytest.raises(DataError, match=rf"\(the file looks {separator}-separated; only "
+                                        r"comma-separated files are read\)$"):
+        read_table(path)
+
+
 def test_labels_stamped_in_a_column_named_as_the_datas_time_column_are_compared(tmp_path):
     """A model trained with data.timestamp_column: event_time reads its data's times from
     'event_time'; a labels file with the same column was refused as 'not a number' (its
