@@ -1686,7 +1686,10 @@ def check_features(table: Table, expected: Sequence[str]) -> np.ndarray:
         for sep, what in ((";", "';'"), ("\t", "tab"), (" ", "space")):
             # a header 'timestamp;cpu;mem' is one name: the reader's words for the cells;
             # a space only where the name is numbers (a headerless space-separated file)
-            if any(sep in n if sep != " " else _spaced_numbers(n) for n in extra):
+            # or holds missing features as its words (a header run together)
+            if any(sep in n if sep != " " else
+                   _spaced_numbers(n) or len(set(n.split()) & set(missing)) > 1
+                   for n in extra):
                 hint = f" (the file looks {what}-separated; only comma-separated files are read)"
                 break
         cased = {n.lower(): n for n in extra}

@@ -1169,6 +1169,22 @@ def test_a_file_of_four_or_more_numbers_a_row_not_comma_separated_is_no_log(
         read_table(path)
 
 
+def test_a_space_separated_header_of_the_models_names_is_refused_saying_so():
+    """`score` of a space-separated file with a header ('timestamp temp rpm flow') said
+    'unexpected columns timestamp temp rpm flow' and no more, where a ';'- or tab-separated
+    one is told its separator: a space is in many a name, but one whose words are the
+    model's missing features is their header run together."""
+    table = Table("s.csv", ("timestamp temp rpm flow",), np.zeros((2, 1)))
+    with pytest.raises(DataError, match=r"unexpected columns timestamp temp rpm flow\); "
+                                        r"expected temp, rpm, flow \(the file looks "
+                                        r"space-separated; only comma-separated files are "
+                                        r"read\)$"):
+        check_features(table, ("temp", "rpm", "flow"))
+    named = Table("n.csv", ("flow rate", "temp"), np.zeros((2, 2)))  # a name with a space
+    with pytest.raises(DataError, match=r"\(serve.unknown_features: ignore leaves them out"):
+        check_features(named, ("temp",))
+
+
 def test_labels_stamped_in_a_column_named_as_the_datas_time_column_are_compared(tmp_path):
     """A model trained with data.timestamp_column: event_time reads its data's times from
     'event_time'; a labels file with the same column was refused as 'not a number' (its
