@@ -179,6 +179,33 @@ def test_every_flag_the_docs_give_a_command_is_one_of_its_options():
         unknown)
 
 
+def test_every_command_the_docs_show_in_code_is_one():
+    """`anomaly-gan evalute ...` in a code block or span is refused by argparse when a
+    reader runs it, and the flags test above skips a word that is no command (prose:
+    "anomaly-gan refuses ..."): in code, the word after `anomaly-gan` must be a command
+    (or an option, or the placeholder COMMAND)."""
+    from anomaly_gan.cli import build_parser
+
+    commands = set(_subcommands(build_parser())) | {"COMMAND"}
+    fence = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+    checked, unknown = 0, []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        code = [(m.start(1), m.group(1)) for m in fence.finditer(text)]
+        outside = fence.sub(lambda m: " " * len(m.group(0)), text)
+        code += [(m.start(1), m.group(1)) for m in re.finditer(r"`([^`\n]+)`", outside)]
+        for at, span in code:
+            for m in re.finditer(r"(?<![\w./-])(?:anomaly-gan|-m anomaly_gan)[ \t]+"
+                                 r"([A-Za-z][\w-]*)", span):
+                checked += 1
+                if m.group(1) not in commands:
+                    unknown.append(f"{doc.relative_to(ROOT)}:{_line(text, at + m.start())}: "
+                                   f"anomaly-gan {m.group(1)}")
+    assert checked > 60, f"only {checked} commands found: is the pattern still right?"
+    assert not unknown, "commands the docs show that anomaly-gan does not have:\n" + \
+        "\n".join(unknown)
+
+
 def test_the_readme_models_block_gives_every_option_of_each_action():
     """README's block of `anomaly-gan models ACTION` lines is where the Retraining section
     shows an operator what each action takes: `promote` left out `--allow-unhealthy`, the
