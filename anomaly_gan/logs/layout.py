@@ -218,7 +218,7 @@ def _json_layout(heads: Sequence[str]) -> Layout | None:
     for line in heads:
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested too deeply: bad_json to the parser
             continue
         if isinstance(obj, dict):
             objects.append(obj)

@@ -122,6 +122,19 @@ def test_a_json_field_of_a_known_name_that_holds_no_text_is_not_the_message():
     assert not looks_like_log_lines([line] * 4)  # the CSV refusal says what to set
 
 
+def test_a_json_line_nested_too_deeply_is_one_that_is_no_object():
+    """A line nested deeper than Python's JSON decoder goes (a logged request body of
+    5,000 '[') stopped train, with no config or logs.format: auto, in a RecursionError
+    traceback (exit 1); serve and a json file's reader count it as bad_json. It is one
+    line that is no object here: the other lines choose the layout."""
+    line = '{"msg": "up", "time": "2026-12-05T10:00:01Z", "level": "info"}'
+    deep = '{"msg": "payload", "body": ' + "[" * 5000 + "]" * 5000 + "}"
+    layout = detect_layout([line, deep, line, line])
+    assert (layout.format, layout.json_fields.message, layout.share) == ("json", "msg", 0.75)
+    assert looks_like_log_lines([deep, line, line])
+    assert detect_layout([deep] * 3) is None  # no object: not called JSON, nor text
+
+
 def test_lines_with_no_stamp_are_read_whole_without_a_time():
     layout = detect_layout(["user logged in from web", "cache miss for key 7"])
     assert (layout.name, layout.has_time) == ("no time stamp", False)
