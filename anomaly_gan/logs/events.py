@@ -130,7 +130,7 @@ def _first_line(text: str) -> tuple[str, str]:
 # "\t... 5 more", a traceback's source line), a trace's own headers, a frame that lost its
 # indentation, and an exception line ("java.io.IOException: x", "ValueError: x").
 _TRACE_LINE = re.compile(
-    r"[ \t]|(?:Caused by|Suppressed): |(?:Traceback|Stack) \(most recent call last\):"
+    r"[ \t]|(?:Caused by|Suppressed|Wrapped by): |(?:Traceback|Stack) \(most recent call last\):"
     r"|During handling of the above exception|The above exception was the direct cause"
     r"|Exception in thread |\.\.\. \d+ (?:more|common frames omitted)|at [^\s(]+ ?\("
     # an exception's (dotted) name, the base classes too (java.lang.Exception, Node's Error),
@@ -166,11 +166,12 @@ _GO_FRAME = re.compile(r"(?:[^\s()]|\(\*?[^\s()]+\))+\([\w{}?,. ]*\)$"
 class Multiline:
     """Which lines of a log file continue the event before them, as a log shipper's multiline
     setting joins them into one record: a line that starts with a space or a tab, starts a
-    trace's part (``Caused by:``, ``Suppressed:``, ``Traceback (most recent call last):``,
-    Python's ``During handling of the above exception...`` and ``The above exception was
-    the direct cause...``, ``Exception in thread``, ``... N more``, a frame ``at X(``
-    without its indentation, Python logging's ``Stack (most recent call last):``), names an
-    exception (``java.io.IOException: x``, ``ValueError: x``, ``java.lang.Exception: x``,
+    trace's part (``Caused by:``, ``Suppressed:``, a root-cause-first trace's ``Wrapped
+    by:``, ``Traceback (most recent call last):``, Python's ``During handling of the above
+    exception...`` and ``The above exception was the direct cause...``, ``Exception in
+    thread``, ``... N more``, a frame ``at X(`` without its indentation, Python logging's
+    ``Stack (most recent call last):``), names an exception (``java.io.IOException: x``,
+    ``ValueError: x``, ``java.lang.Exception: x``,
     Node's ``Error [ERR_X]: x``: a name ending in Exception, Error or Throwable), ends a Python
     traceback (after its header or an indented line, the exception's name alone or with
     ``: message``), starts a Go trace (``panic: x``, ``fatal error: x``, ``[signal SIGSEGV:

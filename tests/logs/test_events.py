@@ -261,6 +261,27 @@ def test_every_line_of_a_java_python_or_go_trace_continues_the_event(trace):
     assert [line for line in trace if not m.continues(line)] == []
 
 
+def test_a_root_cause_first_java_trace_continues_the_event():
+    """Logback's and Log4j 2's %rEx (root cause first) write each outer exception after a
+    "Wrapped by: " where %ex writes the inner one after "Caused by: ". The line was a bad
+    line: with logs.bad_lines: error (the default) train stopped at it, and with skip it
+    and every frame after it (a continuation line after a bad line has no event to join)
+    were left out, the error's trace cut at its first wrapper."""
+    trace = ["java.net.ConnectException: Connection refused",
+             "\tat java.base/sun.nio.ch.Net.connect0(Native Method)",
+             ("Wrapped by: org.springframework.web.client.ResourceAccessException: I/O error "
+              'on GET request for "http://inventory:8080/stock": Connection refused'),
+             "\tat org.springframework.web.client.RestTemplate.doExecute(RestTemplate.java:785)",
+             "\t... 3 common frames omitted"]
+    m = Multiline()
+    m.event()
+    assert [line for line in trace if not m.continues(line)] == []
+    p = LogParser(format="regex", regex=SYSLOG_REGEX)
+    text = "\n".join(["2026-01-01T00:00:10Z a ERROR stock lookup failed", *trace])
+    [ev] = p.parse_many(text.encode())
+    assert (ev.message, ev.continuation) == ("stock lookup failed", "\n".join(trace))
+
+
 @pytest.mark.parametrize("line", [
     "java.lang.Exception: boom",  # log.error("x", new Exception(...))
     "java.lang.Throwable: who called",

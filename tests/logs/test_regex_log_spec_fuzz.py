@@ -280,7 +280,7 @@ def _matched(g: dict[str, str | None], s: Setup) -> Ev | Bad:
 
 _EXC = r"(?:[\w$]+\.)*[\w$]*(?:Exception|Error|Throwable)"
 _ALWAYS = re.compile(
-    r"[ \t]|Caused by: |Suppressed: |Traceback \(most recent call last\):"
+    r"[ \t]|Caused by: |Suppressed: |Wrapped by: |Traceback \(most recent call last\):"
     r"|Stack \(most recent call last\):|During handling of the above exception"
     r"|The above exception was the direct cause|Exception in thread |\.\.\. \d+ more"
     r"|\.\.\. \d+ common frames omitted|at \S+\("
@@ -501,6 +501,7 @@ def gen_event(rng: random.Random, s: Setup) -> str:
 JAVA = ["\tat shop.Cart.add(Cart.java:42)", "Caused by: java.io.IOException: disk full",
         "\t... 12 more", "java.lang.IllegalStateException: no session", "at X.y(Z.java:1)",
         "Suppressed: java.lang.Exception: boom", "... 3 common frames omitted",
+        "Wrapped by: java.lang.RuntimeException: outer",
         "Exception in thread \"main\" java.lang.Error", "Error [ERR_MODULE_NOT_FOUND]: x",
         "Error: ENOENT: no such file", "second line of the message"]
 PYTHON = [["Traceback (most recent call last):", '  File "app.py", line 3, in main',
