@@ -17,6 +17,7 @@ import pytest
 from anomaly_gan.demo.broker import free_port, local_kafka
 from tests.retrain.conftest import cli, produce_timestamped, write_csvs
 from tests.retrain.plant import ENTITIES, START_TS, STEP_S, events, incident, rows
+from tests.stream.conftest import PATIENT_POLL_MS
 from tests.support.kafka import consume_all
 from tests.support.serve import ServeProcess
 
@@ -82,7 +83,10 @@ def test_retrain_lifecycle_switches_serve_and_rolls_back(tmp_path, config_file, 
     store = tmp_path / "store"
     serve = {
         "model_path": str(store), "reload_interval_seconds": 0.5, "grace_seconds": 5.0,
-        "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}"),
+        # a patient poll deadline (tests/stream/conftest.py): with FAST_GROUP's 3 s a loaded
+        # machine's scorer left its group and replayed (a window alerted twice)
+        "kafka": local_kafka(kafka_bootstrap, topics, f"g-{topics['events']}",
+                             max_poll_interval_ms=PATIENT_POLL_MS),
         "windows": {"gap_seconds": 60.0},
         "alerts": {"consecutive": 3, "cooldown_seconds": 300.0},
         "http": {"port": port},
