@@ -33,7 +33,11 @@ __all__ = ["OTHER", "RELOADABLE", "UNSEEN", "LogModel", "live_change"]
 
 OTHER, UNSEEN, RATE, SHARE, DROP = ("other", "unseen", "lines_per_second", "error_share",
                                     "volume_drop")
-ALL = "*"  # template means over every entity (for an entity not seen in training)
+# The means over every entity (for an entity not seen in training), under a key no entity can
+# have (an entity holding a control character is a bad_entity); until 2026-12-07 it was "*",
+# which an entity named "*" shared: bundles written then still hold it (LEGACY_ALL).
+ALL = "\x00*"
+LEGACY_ALL = "*"
 
 #: The ``logs:`` keys in which a model may differ from the one ``serve`` runs and still be
 #: hot-reloaded: ``serve`` keeps the parser and the open buckets of the model it started
@@ -223,14 +227,23 @@ class LogModel:
         try:
             miner = TemplateMiner.from_dict(raw["miner"], max_new_clusters=cfg.max_clusters)
             model = cls(cfg, miner, raw["template_ids"],
-                        {str(e): float(v) for e, v in raw["entity_lines"].items()},
-                        {str(e): {int(k): float(v) for k, v in m.items()}
-                         for e, m in raw["template_means"].items()})
+                        _all_key({str(e): float(v) for e, v in raw["entity_lines"].items()}),
+                        _all_key({str(e): {int(k): float(v) for k, v in m.items()}
+                                  for e, m in raw["template_means"].items()}))
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"malformed logs model: {exc!r}") from None
         if list(model.feature_names) != list(raw.get("feature_names", [])):
             raise BundleError("logs model: feature names do not match the logs config")
         return model
+
+
+def _all_key(means: dict[str, Any]) -> dict[str, Any]:
+    """``means`` with a bundle's all-entities means under :data:`ALL`: one written before
+    2026-12-07 holds them under :data:`LEGACY_ALL` (its entity named ``*``, if any, was
+    merged into them)."""
+    if ALL not in means and LEGACY_ALL in means:
+        means[ALL] = means.pop(LEGACY_ALL)
+    return means
 
 
 #: Lines between two calls of ``fit_log_model``'s ``stage`` (a power of two).

@@ -153,3 +153,45 @@ def test_a_burst_of_empty_messages_is_named_by_its_own_empty_template_not_as_dro
     assert model.miner.dropped == 0
     assert top["feature"] == "unseen" and top["observed"] == 30
     assert top["template"] == ""
+
+
+def test_an_entity_named_star_is_an_entity_not_the_all_entities_means():
+    """Until 2026-12-07 the means over every entity were kept under the key ``*``: an entity
+    named ``*`` shared them, its lines counted twice in them and its own means were lost."""
+    from anomaly_gan.logs.model import ALL
+
+    model, _ = fit_log_model(logs_cfg(), LINES)
+    buckets = model.buckets()
+    rows = []
+    for i, line in enumerate(LINES):  # web: 10 lines a bucket; "*": 1 line a bucket
+        rows += buckets.add("web", i * 1.0, *model.classify(line), line, False)
+        if i % 10 == 0:
+            rows += buckets.add("*", i * 1.0, *model.classify("cache refresh took 1 ms"),
+                                "cache refresh took 1 ms", False)
+    rows += buckets.flush()
+    set_means(model, rows)
+    star = [r for r in rows if r.entity == "*"]
+    assert model.entity_lines["*"] == pytest.approx(np.mean([r.lines for r in star]))
+    assert model.entity_lines[ALL] == pytest.approx(np.mean([r.lines for r in rows]))
+    cache = model.miner.match("cache refresh took 1 ms")
+    assert model.template_means["*"] == {cache: 1.0}
+    assert model.template_means[ALL][cache] == pytest.approx(9 / len(rows))
+    silent = BucketRow("*", 900.0, 910.0, rows[0].values * 0)
+    assert model.features([silent])[0, -1] == pytest.approx(1.0)  # -ln P(N = 0) = its mean
+    again = LogModel.from_dict(logs_cfg(), json.loads(json.dumps(model.to_dict())))
+    assert again.entity_lines == model.entity_lines
+    assert again.template_means == model.template_means
+
+
+def test_a_bundle_written_before_the_all_entities_key_changed_keeps_its_means():
+    model, _ = model_and_rows()
+    raw = json.loads(json.dumps(model.to_dict()))
+    from anomaly_gan.logs.model import ALL
+
+    raw["entity_lines"]["*"] = raw["entity_lines"].pop(ALL)  # as bundles before 2026-12-07
+    raw["template_means"]["*"] = raw["template_means"].pop(ALL)
+    again = LogModel.from_dict(logs_cfg(), raw)
+    assert again.entity_lines == model.entity_lines
+    assert again.template_means == model.template_means
+    unknown = BucketRow("db", 900.0, 910.0, model_and_rows()[1][0].values * 0)
+    assert again.features([unknown])[0, -1] == pytest.approx(model.entity_lines[ALL])

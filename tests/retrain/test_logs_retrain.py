@@ -11,6 +11,7 @@ import pytest
 
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.errors import DataError
+from anomaly_gan.logs.model import ALL
 from anomaly_gan.retrain.logs import FORMER_DEFAULTS, check_kind, keep_former_defaults
 from tests.logs.conftest import (
     AUTO_CONFIG,
@@ -276,7 +277,7 @@ def test_retrain_from_log_files_keeps_the_columns_serve_can_hot_reload(
     assert v2.extras["logs"]["template_ids"] == v1.extras["logs"]["template_ids"]
     assert v2.extras["logs"]["miner"] == v1.extras["logs"]["miner"]  # no template added
     # The new baseline's means: a fifth more lines per bucket (the new template's).
-    before, after = (v.extras["logs"]["entity_lines"]["*"] for v in (v1, v2))
+    before, after = (v.extras["logs"]["entity_lines"][ALL] for v in (v1, v2))
     assert after == pytest.approx(before * 1.2, rel=0.05)
     assert v2.metadata["lineage"]["source"]["kind"] == "files"
     assert v2.metadata["lineage"]["source"]["invalid"] == {"no_match": 3}

@@ -78,6 +78,7 @@ import pytest
 from anomaly_gan.config import config_from_dict
 from anomaly_gan.data.scaling import Scaler
 from anomaly_gan.detector import Calibration, Detector
+from anomaly_gan.logs.model import ALL
 from anomaly_gan.scoring import SEVERITY_LEVELS, RobustStats, Threshold, feature_values_text
 from anomaly_gan.scoring.components import FeatureErrors, QuietFeatures
 from anomaly_gan.stream.alerts import alert_records, dumps
@@ -486,7 +487,7 @@ def logs_model(example_lines: int) -> Any:
 
 def reference_templates(model: Any, rows: list[Any], limit: int) -> list[dict[str, Any]]:
     n = len(rows)
-    means = model.template_means.get(rows[0].entity, model.template_means.get("*", {}))
+    means = model.template_means.get(rows[0].entity, model.template_means.get(ALL, {}))
     counts: dict[Any, int] = {("known", t): 0 for t in means}
     examples: dict[Any, list[str]] = {key: [] for key in counts}
     for row in rows:
@@ -549,7 +550,7 @@ def check_logs(seed: int) -> None:
     known = sorted({t for t in model.template_ids} | set(range(1, 8)))
     model.template_means = {e: {t: rng.choice([0.0, 0.1, 1.0, 2.5, 7.0])
                                 for t in rng.sample(known, rng.randint(0, len(known)))}
-                            for e in [*entities, "*"]}
+                            for e in [*entities, ALL]}
     new_keys = [model.classify(line)[1] for line in NEW_LINES] + [NEW_OVERFLOW, ("new", 999)]
     entity = rng.choice([*entities, "batch-7"])
     logs_reached["unknown entity"] += int(entity == "batch-7")
