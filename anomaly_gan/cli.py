@@ -515,11 +515,15 @@ def _logs_if_log_file(cfg: Config, path: str, say: Callable[[str], None]) -> Con
     a ``note:``; else ``cfg``. Until 2026-12-06 such a file was read as a CSV and refused
     (all 16 of Loghub's 2k samples)."""
     from anomaly_gan.config import load_logs_defaults
-    from anomaly_gan.logs.offline import head_lines, looks_like_log_lines
+    from anomaly_gan.logs.offline import head_lines, looks_like_log_lines, utf16_head_lines
 
     try:
         head = head_lines(path, 50)
-    except AnomalyGanError:  # not a text file: the CSV reader says what it is
+    except AnomalyGanError:
+        # Not a text file: the CSV reader says what it is, but of UTF-16 log lines the log
+        # reader's words (the CSV reader's were of a CSV file saved from Excel)
+        if looks_like_log_lines(utf16_head_lines(path, 50)):
+            raise
         return cfg
     if not looks_like_log_lines(head):
         return cfg

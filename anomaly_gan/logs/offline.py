@@ -691,6 +691,18 @@ def head_lines(path: str | Path, limit: int = SAMPLE_LINES) -> list[str]:
     return out
 
 
+def utf16_head_lines(path: str | Path, limit: int = SAMPLE_LINES) -> list[str]:
+    """The first ``limit`` non-empty lines of a file that starts with a UTF-16 byte-order
+    mark, decoded as UTF-16 (from its first 64 KiB), else []: what a UTF-16 file holds,
+    which :func:`head_lines` refuses to read."""
+    with open_input(Path(path), "rb") as handle:
+        start = handle.read(65_536)
+    if start[:2] not in _UTF16_BOMS:
+        return []
+    text = start[: len(start) // 2 * 2].decode("utf-16", "replace")
+    return [line for line in text.splitlines() if line.strip()][:limit]
+
+
 def looks_like_log_lines(lines: Sequence[str]) -> bool:
     """Whether a file whose first lines are ``lines`` holds log lines rather than a CSV
     table: a layout with a time stamp reads them

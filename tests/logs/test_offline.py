@@ -1548,6 +1548,29 @@ def test_a_csv_whose_header_has_long_names_keeps_its_own_error(tmp_path, capsys)
     assert "a decimal comma or a thousands separator?" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_utf_16_log_file_with_no_config_is_refused_as_a_log_file(tmp_path, capsys, encoding):
+    """PowerShell 5's Out-File log with no config: the UTF-16 line was the CSV reader's, 'not
+    a readable CSV file ... save it as UTF-8, e.g. Excel's 'CSV UTF-8'', of a log file. A
+    UTF-16 table is still told how to save it from Excel."""
+    from anomaly_gan.cli import main
+
+    data = tmp_path / "app.log"
+    text = "".join(f"2026-12-05 10:00:{i:02d},100 INFO [main] app: served block blk_{i}\n"
+                   for i in range(40))
+    data.write_bytes(("\ufeff" + text).encode(encoding))
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert (f"{data}: line 1: not a readable log file: the file is UTF-16 (it starts with a "
+            f"UTF-16 byte-order mark); expected UTF-8 text (iconv -f UTF-16 -t UTF-8 "
+            f"converts it)") in err
+    assert "CSV" not in err and "Excel" not in err
+    table = tmp_path / "m.csv"
+    table.write_bytes("\ufefftimestamp,cpu\n2026-12-05T10:00:00Z,1.5\n".encode(encoding))
+    assert main(["train", "--data", str(table), "--out", str(tmp_path / "m")]) == 2
+    assert "not a readable CSV file: the file is UTF-16" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_a_log_file_and_no_config_trains_a_logs_model_that_reads_lines_as_training_did(
         tmp_path, capsys, monkeypatch):
