@@ -1231,7 +1231,7 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
         raise ConfigError(f"{source}: logs.timezone: {exc}") from None
     if zone is not UTC and "%Z" in (logs.timestamp_format or ""):
         raise ConfigError(f"{source}: logs.timezone: expected UTC with a %Z timestamp_format "
-                          f"(strptime reads the zone name but gives no offset: every stamp "
+                          f"(strptime gives a zone name no offset: every stamp "
                           f"would be read in {logs.timezone}), got {brief(logs.timezone)}")
     fmt = logs.timestamp_format
     if fmt is not None and not (timestamp_format_has(fmt)
