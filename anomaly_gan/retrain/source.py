@@ -304,9 +304,12 @@ def _consumer(k: KafkaConfig) -> Any:
 
     # A misspelt topic is "does not exist", not a topic that a broker with
     # auto.create.topics.enable (Kafka's default) creates on the metadata request, empty
-    # (serve's consumer does the same).
+    # (serve's consumer does the same). A position that retention deleted while the range
+    # was read (OFFSET_OUT_OF_RANGE: --last 7d on a topic kept 7 days) goes on from the
+    # partition's first record left: with kafka-python's default, latest, the read jumped
+    # to the partition's end and the rest of the range was lost in silence (until 2026-12-07).
     return KafkaConsumer(**client_kwargs(k), group_id=None, enable_auto_commit=False,
-                         fetch_max_wait_ms=k.fetch_max_wait_ms,
+                         auto_offset_reset="earliest", fetch_max_wait_ms=k.fetch_max_wait_ms,
                          max_poll_records=k.max_poll_records, allow_auto_create_topics=False)
 
 
@@ -371,14 +374,13 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
     # at or after --to ended the read, and every record of the range after it was lost.
     past_ms = now_ms if end_ms is None else min(end_ms + max_future_skew_ms, now_ms)
     seek = consumer.offsets_for_times({tp: start_ms for tp in tps})
-    consumer.assign(tps)
-    todo = set()
-    for tp in tps:
-        found = seek.get(tp)
-        if found is None:
-            continue  # nothing stamped at or after start
-        consumer.seek(tp, found.offset)
-        todo.add(tp)
+    # nothing stamped at or after start: not assigned (never sought, an assigned partition
+    # is fetched from where auto_offset_reset puts it, its first record)
+    found = {tp: seek[tp].offset for tp in tps if seek.get(tp) is not None}
+    consumer.assign(list(found))
+    for tp, offset in found.items():
+        consumer.seek(tp, offset)
+    todo = set(found)
     n = 0
     while todo:
         try:

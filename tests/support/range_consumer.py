@@ -20,8 +20,13 @@ the fake is no fix:
 - a partition may grow while it is read: ``grow`` appends records after a given poll, and
   ``live`` one after every poll (a producer that never stops: a read that follows it is
   stopped by an assertion after ``max_polls``).
-- an assigned partition that was never sought starts at its end (``auto_offset_reset``
-  latest, kafka-python's default, which the retrain's consumer keeps).
+- retention may delete a partition's oldest records while it is read (``truncate``): a
+  fetch from a position before its first offset left is OFFSET_OUT_OF_RANGE, and the
+  position is reset as ``auto_offset_reset`` says (``config``, as the consumer was built
+  with it: kafka-python's default is latest, the partition's end; earliest, its first
+  offset left), as is that of an assigned partition that was never sought.
+- built through :meth:`built` in place of ``kafka.KafkaConsumer``, it holds the settings
+  the code under test gave the real client in ``config``.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ class RangeConsumer:
     max_polls: int = 20_000  # a read still polling then follows a live topic for ever
     # an empty partition's end offset (its records deleted by retention): 0 where not given
     empty_ends: dict[int, int] = field(default_factory=dict)
+    # poll number (1-based) -> (partition, its first offset kept): retention deletes the
+    # records before it after that poll
+    truncate: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=lambda: {"bootstrap_servers": ["fake:9092"]})
     polls: int = 0
     closed: bool = False
@@ -101,9 +109,22 @@ class RangeConsumer:
 
     def position(self, tp: Any, timeout_ms: int | None = None) -> int:
         assert tp in self._assigned, f"position of {tp}, not assigned"
-        if tp not in self._positions:  # auto_offset_reset: latest
-            self._positions[tp] = self._end(tp)
+        if tp not in self._positions:
+            self._reset(tp)
         return self._positions[tp]
+
+    def _reset(self, tp: Any) -> None:
+        """Move ``tp`` as ``auto_offset_reset`` says (kafka-python's default: latest)."""
+        if self.config.get("auto_offset_reset", "latest") == "earliest":
+            recs = self._records(tp)
+            self._positions[tp] = recs[0].offset if recs else self._end(tp)
+        else:
+            self._positions[tp] = self._end(tp)
+
+    def built(self, **config: Any) -> RangeConsumer:
+        """This consumer, as ``kafka.KafkaConsumer(**config)`` would be configured."""
+        self.config = {**self.config, **config}
+        return self
 
     # ------------------------------------------------------------------ reading
 
@@ -134,8 +155,11 @@ class RangeConsumer:
             if self.rng.random() < 0.25:  # this partition's fetch has not come back yet
                 continue
             pos = self.position(tp)
-            self._highwaters[tp] = self._end(tp)
             recs = self._records(tp)
+            if recs and pos < recs[0].offset:  # deleted by retention: OFFSET_OUT_OF_RANGE
+                self._reset(tp)
+                continue
+            self._highwaters[tp] = self._end(tp)
             at = bisect.bisect_left(recs, pos, key=lambda r: r.offset)
             take = recs[at:at + min(budget, self.rng.randint(1, max(1, budget)))]
             if not take:
@@ -145,6 +169,11 @@ class RangeConsumer:
             out[tp] = [ConsumerRecord(tp.topic, tp.partition, -1, r.offset, r.timestamp_ms, 0,
                                       None, r.value, [], None, -1, len(r.value), -1)
                        for r in take]
+        for part, first in self.truncate.pop(self.polls, []):
+            kept = [r for r in self.partitions[part] if r.offset >= first]
+            if not kept:  # the end offset stays where it was
+                self.empty_ends[part] = self._end(TopicPartition(self.topic, part))
+            self.partitions[part][:] = kept
         for part, rec in self.grow.pop(self.polls, []):
             self.partitions[part].append(rec)
         for part, value in self.live.items():
