@@ -498,8 +498,11 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
                             f"events in the range; choose a shorter range")
         builder.add(m.value, tp, m.offset)
 
+    # the events read so far, as the last line counts them: with serve.event_format otlp_*
+    # a record holds many (the records read were said until 2026-12-07)
+    tell = reading_progress(say)
     read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record,
-                     reading_progress(say), max_future_skew_s=skew,
+                     lambda _records: tell(builder.events), max_future_skew_s=skew,
                      on_unreadable=skip_notice(say, builder.invalid))
     segments = builder.finish(end)
     seconds = time.monotonic() - t0

@@ -962,3 +962,43 @@ def test_records_deleted_by_retention_while_a_range_is_read_lose_only_themselves
                          lambda _tp, m: read.append(int(m.value)))
     assert n == len(read) and read[0] == 0
     assert read[-(100 - kept_from):] == list(range(kept_from, 100))
+
+
+def test_a_range_reads_progress_counts_the_events_its_last_line_counts(monkeypatch):
+    """serve.event_format otlp_json: a record is a batch of data points, each an event (the
+    final '[read] N events' line, retrain.max_events). The progress line counted records:
+    '[read] 3 events' after 12 events were read (and its rate was records per second)."""
+    from types import SimpleNamespace
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.retrain import source
+
+    def gauge(name, ns, value):
+        return {"name": name, "gauge": {"dataPoints": [{"timeUnixNano": str(ns),
+                                                         "asDouble": value}]}}
+
+    def batch(ns):
+        return {"resourceMetrics": [
+            {"resource": {"attributes": [{"key": "host.name", "value": {"stringValue": h}}]},
+             "scopeMetrics": [{"metrics": [gauge("a", ns, 1.0), gauge("b", ns, 2.0)]}]}
+            for h in ("web-1", "web-2")]}
+
+    start = 1_794_000_000
+    records = [json.dumps(batch((start + 10 * i) * 10**9)).encode() for i in range(3)]
+
+    def read_topic_range(_k, _topic, _start_ms, _end_ms, on_record, on_progress=None,
+                         **_kwargs):
+        for offset, value in enumerate(records):
+            on_record("p0", SimpleNamespace(value=value, offset=offset,
+                                            timestamp=(start + 10 * offset) * 1000))
+        on_progress(len(records))
+        return len(records)
+
+    monkeypatch.setattr(source, "read_topic_range", read_topic_range)
+    monkeypatch.setattr(source, "_PROGRESS_EVERY_S", 0.0)
+    cfg = config_from_dict({"serve": {"event_format": "otlp_json", "assemble_seconds": 5.0}},
+                           "test")
+    said: list[str] = []
+    rows = source.read_event_range(cfg, FEATURES, start, start + 100, said.append)
+    assert rows.events_read == 12 and rows.invalid == {}
+    assert len(said) == 1 and said[0].startswith("[read] 12 events (")
