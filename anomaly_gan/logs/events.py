@@ -93,7 +93,7 @@ from anomaly_gan.stream.events import (
 
 __all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LineGroup", "LogEvent", "LogParser",
            "Multiline", "cut_text", "dead_letter_of", "join_lines", "json_field", "level_name",
-           "parser_from_config"]
+           "parser_from_config", "split_lines", "without_nul_run"]
 
 LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "bad_timestamp",
                        "future_timestamp", "oversized", "bad_entity", "bad_protobuf",
@@ -104,6 +104,37 @@ EXAMPLE_CHARS = 2000
 
 _BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in a log file, offline
 _BYTES_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def without_nul_run(line: bytes) -> bytes:
+    """``line`` without a run of NUL bytes at its start: the hole a file truncated under a
+    writer that kept its offset holds before the next line written (logrotate's
+    ``copytruncate``; a shipper tailing the file sends it with that line). A NUL elsewhere
+    in a line is kept.
+
+    >>> without_nul_run(b"\\x00\\x00up"), without_nul_run(b"up\\x00")
+    (b'up', b'up\\x00')
+    """
+    return line.lstrip(b"\x00") if line[:1] == b"\x00" else line
+
+
+def split_lines(text: bytes) -> tuple[list[bytes], list[tuple[int, int]]]:
+    """The lines of a log file's text or of a record (``\\n``, ``\\r\\n`` and a lone
+    ``\\r`` each end one), each :func:`without_nul_run`, and for each line that had such a
+    run its index and the NUL bytes dropped: the one rule of a file's lines
+    (:mod:`anomaly_gan.logs.offline`) and a record's (:meth:`LogParser.parse_record_many`),
+    so that both count the same lines.
+
+    >>> split_lines(b"up\\r\\n\\x00\\x00\\x00down\\rx\\x00")
+    ([b'up', b'down', b'x\\x00'], [(1, 3)])
+    """
+    lines = _BYTES_BREAK.split(text) if b"\r" in text or b"\n" in text else [text]
+    holes: list[tuple[int, int]] = []
+    for i, line in enumerate(lines):
+        if line[:1] == b"\x00":
+            lines[i] = without_nul_run(line)
+            holes.append((i, len(line) - len(lines[i])))
+    return lines, holes
 
 
 def _first_line(text: str) -> tuple[str, str]:
@@ -427,22 +458,25 @@ class LogParser:
     def parse_record(self, raw: bytes | None) -> LogEvent | InvalidEvent:
         """One Kafka record (``serve``, a retrain's topic range): a UTF-8 byte-order mark
         at its start is ignored, as at the start of a log file. A shipper tailing a file
-        written with one (Windows tools write one) sends it with the file's first line.
+        written with one (Windows tools write one) sends it with the file's first line. So
+        is a run of NUL bytes at its start (:func:`without_nul_run`), as at a file line's.
 
         >>> bom = b"\\xef\\xbb\\xbf"
         >>> LogParser().parse_record(bom + b'{"entity": "a", "ts": 1, "message": "up"}').message
         'up'
         """
-        return self.parse(None if raw is None else without_bom(raw))
+        return self.parse(None if raw is None else without_nul_run(without_bom(raw)))
 
     def parse_record_many(self, raw: bytes | None) -> list[LogEvent | InvalidEvent]:
-        """:meth:`parse_many` of one Kafka record (a byte-order mark at its start ignored,
-        as :meth:`parse_record`; not in ``otlp_proto``'s binary records)."""
+        """:meth:`parse_many` of one Kafka record (a byte-order mark and then a run of NUL
+        bytes at its start ignored, as :meth:`parse_record`, and in ``regex`` a run of NULs
+        at the start of each of its lines, as :func:`split_lines` reads a file's lines; not
+        in ``otlp_proto``'s binary records)."""
         if raw is None or self.format == "otlp_proto":
             return self.parse_many(raw)
         if self.format == "regex":
             return self._regex_record(without_bom(raw))
-        return self.parse_many(without_bom(raw))
+        return self.parse_many(without_nul_run(without_bom(raw)))
 
     def _regex_record(self, raw: bytes) -> list[LogEvent | InvalidEvent]:
         """The events of a regex-format record, as a log file's lines give them
@@ -467,15 +501,18 @@ class LogParser:
         # record had all 500 dropped as one oversized record, where a file of the same lines
         # counted each (the broker's message size bounds the record, as an OTLP batch's)
         body = raw.strip(b"\r\n")
-        if b"\n" not in body and b"\r" not in body:  # one line: the one event
+        # a run of NULs at a line's start dropped, as in a file (until 2026-12-07 the hole
+        # a copytruncate leaves made its line a no_match or oversized dead letter)
+        lines, _ = split_lines(body)
+        if len(lines) == 1:  # one line: the one event
             # bounded without its line breaks, as a file's line (until 2026-12-07 a line of
             # max_event_bytes sent with its "\n" was oversized)
-            text = self._text(body, whole=True)
+            text = self._text(lines[0], whole=True)
             return [text if isinstance(text, InvalidEvent) else self._parse_regex(text)]
         # Several lines: read as a file's are, each line bounded and decoded on its own, so a
         # line that is not UTF-8 is a bad line of its own (until 2026-12-06 one such line
         # made the whole record a not_utf8 dead letter, its other events counted nowhere)
-        out = [ev for _, _, _, _, ev, _ in join_lines(enumerate(_BYTES_BREAK.split(body)), self)]
+        out = [ev for _, _, _, _, ev, _ in join_lines(enumerate(lines), self)]
         # lines of spaces alone (ASCII, as join_lines' blank lines are): one no_match
         return out or [self._parse_regex(body.decode("ascii"))]
 

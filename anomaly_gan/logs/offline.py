@@ -2,7 +2,8 @@
 front end and the GAN, score files bucket by bucket.
 
 A log file is one stream: buckets never span two files. Lines of one file are read in file
-order (LF, CRLF and a lone CR each end a line, as in Python's text files). In time buckets
+order (LF, CRLF and a lone CR each end a line, as in Python's text files; a run of NUL bytes
+at a line's start, a truncated file's hole, is dropped with a note). In time buckets
 the whole file is known, so its lines are counted in time order (:func:`time_order`), where
 the service must drop a line that comes late; a line stamped ahead of the wall clock by more
 than the service takes, and a stray first or last line (a clock set wrong, years off), are
@@ -42,6 +43,7 @@ from anomaly_gan.logs.events import (
     LogParser,
     join_lines,
     parser_from_config,
+    split_lines,
 )
 from anomaly_gan.logs.layout import (
     AUTO_ENTITY,
@@ -92,9 +94,13 @@ _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def _lines(handle: Iterable[bytes], path: Path | None = None,
-           unterminated: list[int] | None = None) -> Iterator[tuple[int, bytes]]:
+           unterminated: list[int] | None = None,
+           holes: list[tuple[int, int]] | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number, bytes without the line end) of each line of a binary file; a UTF-8
-    byte-order mark at its start (Windows tools write one) is no part of the first line.
+    byte-order mark at its start (Windows tools write one) is no part of the first line,
+    nor is a run of NUL bytes at the start of any line (:func:`~anomaly_gan.logs.events.
+    split_lines`, as ``serve`` splits a record): the (line number, NUL bytes) of each line
+    that had one are appended to ``holes``.
     With ``path``, a file that is an archive is a :class:`DataError` naming it (a rotated
     ``app.log.gz``, refused so until 2026-12-05, is read decompressed: the handle of
     :func:`~anomaly_gan.files.open_input` gives its lines). A last line
@@ -116,7 +122,9 @@ def _lines(handle: Iterable[bytes], path: Path | None = None,
                           "expected UTF-8 text (iconv -f UTF-16 -t UTF-8 converts it)")
             if packed:
                 raise DataError(f"{path}: line 1: not a readable log file: {packed}")
-        lines = body.split(b"\r") if b"\r" in body else [body]
+        lines, nuls = split_lines(body)
+        if nuls and holes is not None:
+            holes.extend((n + 1 + i, k) for i, k in nuls)
         if not chunk.endswith((b"\n", b"\r")):
             lines[-1] = whole_characters(lines[-1])  # cut inside a character: no not_utf8
             if unterminated is not None:
@@ -254,10 +262,11 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
             read[0] += len(chunk)
             yield chunk
 
+    holes: list[tuple[int, int]] = []  # lines that started with a run of NULs: dropped
     with handle:
         cut: list[int] = []  # a last line with no newline
         pieces = (_messages(handle, p, offsets) if framed
-                  else _lines(handle if reading is None else measured(handle), p, cut))
+                  else _lines(handle if reading is None else measured(handle), p, cut, holes))
         # compressed, the exporter's format: json frames its OTLP/JSON documents too
         as_json, pieces = json_frames(pieces) if framed else (True, pieces)
         parser = parser_from_config(in_files(cfg) if as_json
@@ -300,6 +309,14 @@ def read_log_file(path: str | Path, cfg: LogsConfig, max_line_bytes: int = 65_53
                 traced += 1
     lines = nonempty[0]
     tally.lines, tally.joined, tally.skipped = lines, joined, dict(skipped)
+    if holes and progress is not None:
+        (at, first_nuls), k = holes[0], len(holes)
+        run = (f"a run of {first_nuls:,} NUL bytes (line {at})" if k == 1
+               else f"a run of NUL bytes ({sum(b for _, b in holes):,} bytes in all; the first "
+                    f"{first_nuls:,} before line {at})")
+        progress(f"note: {k} line{'s' if k > 1 else ''} of {p} started with {run}, dropped "
+                 f"before the line was read: the hole that logrotate's copytruncate, or a "
+                 f"file truncated while read, leaves where its writer kept its offset")
     if joined and progress is not None:
         progress(f"note: {joined} of {lines} lines of {p} joined to the event before them "
                  f"as continuation lines (stack traces of {traced} event"

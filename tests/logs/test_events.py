@@ -762,3 +762,28 @@ def test_epoch_digits_with_whitespace_around_are_a_time_as_in_a_metric_event(ts)
     metric = EventParser(("a",), max_event_bytes=4096).parse(
         json.dumps({"entity": "p", "ts": ts, "values": [1]}).encode())
     assert got.ts == metric.ts == parse_timestamp_text(ts)
+
+
+@pytest.mark.parametrize("fmt", ["regex", "json"])
+def test_a_run_of_nul_bytes_before_a_records_line_is_dropped_as_a_files_is(tmp_path, fmt):
+    """A shipper tailing a file that was truncated under a writer that kept its offset
+    (logrotate's copytruncate) sends the hole of NUL bytes with the first line written
+    after it: the record was a no_match (bad_json) dead letter, or oversized with the hole,
+    and its event counted nowhere. A run of NULs at the start of a line is dropped, in a
+    record as in a file (one function splits both); a NUL elsewhere in a line is kept."""
+    regex = r"^(?P<ts>\S+) (?P<entity>\w+) (?P<message>.*)$"
+    p = LogParser(format=fmt, regex=regex, max_bytes=1000)
+    one, two = ((b"2026-01-01T00:00:00Z api up", b"2026-01-01T00:00:01Z db down")
+                if fmt == "regex" else
+                (b'{"entity": "api", "ts": 1767225600, "message": "up"}',
+                 b'{"entity": "db", "ts": 1767225601, "message": "down"}'))
+    for hole in (b"\x00", b"\x00" * 100_000):
+        got = p.parse_record_many(hole + one + b"\n")
+        assert [(e.entity, e.message) for e in got] == [("api", "up")]
+    if fmt == "regex":  # a batch of lines, the hole after the first
+        record = one + b"\n" + b"\x00" * 4096 + two + b"\n"
+        got = p.parse_record_many(record)
+        assert [(e.entity, e.message) for e in got] == [("api", "up"), ("db", "down")]
+        assert _as_file(tmp_path, record, regex) == (got, {})
+    inside = one[:-2] + b"\x00" + one[-2:]  # not at the line's start: read as before
+    assert p.parse_record_many(inside) == [p.parse(inside)]

@@ -1818,3 +1818,28 @@ def test_the_buckets_keep_no_string_of_the_events_they_count():
     kept = [line for r in rows["web"] for _count, lines in r.detail.values() for line in lines]
     assert kept == [ev.message for ev in events][:len(kept)] and len(kept) >= 6
     assert not {id(line) for line in kept} & {id(ev.message) for ev in events}
+
+
+def test_a_hole_of_nul_bytes_before_a_line_is_dropped_with_a_note(tmp_path):
+    """A log copied by logrotate's copytruncate while its writer kept its offset starts
+    with a hole of NUL bytes right before its first line (and one after a truncation in
+    the middle of a file): the NULs were part of that line, a bad line (oversized here),
+    which with logs.bad_lines: error stopped train. A run of NULs at the start of a line is
+    dropped and counted in a note; a NUL elsewhere in a line is a bad line as before."""
+    lines = [f"2026-01-01T00:00:{s:02d}Z web INFO GET /cart/{s} 200".encode()
+             for s in range(6)]
+    p = tmp_path / "app.log"
+    p.write_bytes(b"\x00" * 100_000 + b"\n".join(lines[:3]) + b"\n" + b"\x00" * 10
+                  + b"\n".join(lines[3:]) + b"\n")
+    notes: list[str] = []
+    tally = LineTally()
+    events = read_log_file(p, _regex_logs_cfg().logs, progress=notes.append, tally=tally)
+    assert [e.message for e in events] == [f"GET /cart/{s} 200" for s in range(6)]
+    assert tally.lines == 6 and tally.skipped == {}
+    assert notes == [(f"note: 2 lines of {p} started with a run of NUL bytes (100,010 bytes "
+                      f"in all; the first 100,000 before line 1), dropped before the line was "
+                      f"read: the hole that logrotate's copytruncate, or a file truncated while "
+                      f"read, leaves where its writer kept its offset")]
+    p.write_bytes(lines[0] + b"\n" + lines[1][:5] + b"\x00" + lines[1][5:] + b"\n")
+    with pytest.raises(DataError, match=r"app.log: line 2: bad_timestamp"):
+        read_log_file(p, _regex_logs_cfg().logs)
