@@ -388,6 +388,22 @@ def _numeric_event(text: str) -> bool:
     return isinstance(obj, dict) and "values" in obj and "message" not in obj
 
 
+def _zone_name_formats(fmt: str | None) -> tuple[str, ...]:
+    """The strptime formats that read ``fmt``: one with each ``%Z`` written as the literal
+    ``UTC``, one as ``GMT`` (strptime matches letters in any case). strptime's own ``%Z``
+    also reads the host's zone names (``time.tzname``: ``CET`` on a host set to Berlin time)
+    with no offset, so a stamp read on one host was an hour off and refused on another.
+
+    >>> _zone_name_formats("%H:%M %Z (%%Z)")
+    ('%H:%M UTC (%%Z)', '%H:%M GMT (%%Z)')
+    """
+    if fmt is None or not timestamp_format_has(fmt, ("%Z",)):
+        return () if fmt is None else (fmt,)
+    parts = re.split(r"(%.)", fmt, flags=re.DOTALL)  # '%%' is one part: a literal %
+    return tuple("".join(name if part == "%Z" else part for part in parts)
+                 for name in ("UTC", "GMT"))
+
+
 class LogParser:
     """Parses one line (bytes or str) in the configured format."""
 
@@ -407,6 +423,7 @@ class LogParser:
             raise ValueError("logs.format auto is resolved from a file's lines "
                              "(logs.offline.resolve_layout) before a parser is made")
         self.timestamp_format = timestamp_format
+        self._formats = _zone_name_formats(timestamp_format)
         self.tz = tz  # of timestamp_format stamps without an offset (logs.timezone)
         self.entity = entity
         self.max_bytes = int(max_bytes)
@@ -423,11 +440,13 @@ class LogParser:
         if self.timestamp_format is not None and isinstance(raw, str):
             if self.infer_year:
                 return self._in_latest_year(raw)
-            try:
-                dt = datetime.strptime(raw, self.timestamp_format)
-            except ValueError:
-                return None
-            return (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
+            for fmt in self._formats:
+                try:
+                    dt = datetime.strptime(raw, fmt)
+                except ValueError:
+                    continue
+                return (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
+            return None
         # epoch digits in a string too (parse_timestamp): whitespace around them left out,
         # as around an RFC 3339 time and in a metric event (until 2026-12-07 refused)
         return parse_timestamp(raw)
@@ -443,16 +462,17 @@ class LogParser:
         # offset in the format moves a stamp by at most 14 h): one parse for most lines.
         first = year + 1 if limit + 14 * 3600 >= datetime(year + 1, 1, 1, tzinfo=UTC).timestamp() \
             else year
-        for y in range(first, year - 8, -1):
-            try:
-                dt = datetime.strptime(f"{y} {raw}", f"%Y {self.timestamp_format}")
-            except ValueError:
-                continue
-            if dt.year != y:  # %j 366 in a year of 365 days rolls over into the next
-                continue
-            t = (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
-            if t <= limit:
-                return t
+        for fmt in self._formats:
+            for y in range(first, year - 8, -1):
+                try:
+                    dt = datetime.strptime(f"{y} {raw}", f"%Y {fmt}")
+                except ValueError:
+                    continue
+                if dt.year != y:  # %j 366 in a year of 365 days rolls over into the next
+                    continue
+                t = (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
+                if t <= limit:
+                    return t
         return None
 
     def parse_record(self, raw: bytes | None) -> LogEvent | InvalidEvent:

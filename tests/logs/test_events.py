@@ -787,3 +787,47 @@ def test_a_run_of_nul_bytes_before_a_records_line_is_dropped_as_a_files_is(tmp_p
         assert _as_file(tmp_path, record, regex) == (got, {})
     inside = one[:-2] + b"\x00" + one[-2:]  # not at the line's start: read as before
     assert p.parse_record_many(inside) == [p.parse(inside)]
+
+
+@pytest.fixture
+def host_zone(monkeypatch):
+    """Sets the host's zone (TZ, time.tzset: time.tzname follows) for one test."""
+    import time
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("host", ["UTC", "Europe/Berlin", "America/New_York"])
+def test_a_percent_z_stamp_reads_utc_and_gmt_only_whatever_the_host_s_zone(host_zone, host):
+    """strptime's %Z read the host's own zone names (time.tzname) too, giving them no
+    offset: on a host set to Berlin time 'CEST' stamps were read as UTC, two hours off,
+    where a host set to UTC refused them. Offline, serve and retrain share this parser."""
+    import time
+
+    from anomaly_gan.logs.events import parser_from_config
+
+    host_zone(host)
+    assert (time.tzname == ("UTC", "UTC")) == (host == "UTC")  # the host's zone took
+    logs = LogsConfig(format="regex", regex=r"^(?P<ts>\S+ \S+ \S+) (?P<message>.*)$",
+                      timestamp_format="%Y-%m-%d %H:%M:%S %Z", entity="app")
+    p = parser_from_config(logs, 65_536)
+    for name in ("UTC", "GMT", "utc"):
+        assert p.parse(f"2026-01-01 00:00:10 {name} started").ts == 1767225610.0
+    for name in ("CET", "CEST", "EST", "EDT", "Z"):
+        bad = p.parse(f"2026-01-01 00:00:10 {name} started")
+        assert isinstance(bad, InvalidEvent) and bad.reason == "bad_timestamp", (name, bad)
+    # a year-less format too (its year inferred), and a literal '%%Z' is no zone
+    syslog = LogParser(format="regex", regex=r"^(?P<ts>\w{3} [ \d]\d [\d:]{8} \S+) "
+                                             r"(?P<message>.*)$",
+                       timestamp_format="%b %d %H:%M:%S %Z", entity="app")
+    syslog.clock = lambda: 1767225610.0
+    assert syslog.parse("Jan  1 00:00:10 GMT up").ts == 1767225610.0
+    assert syslog.parse("Jan  1 00:00:10 CET up").reason == "bad_timestamp"
+    literal = LogParser(format="regex", regex=r"^(?P<ts>\S+ \S+) (?P<message>.*)$",
+                        timestamp_format="%Y-%m-%d %H:%M%%Z", entity="app")
+    assert literal.parse("2026-01-01 00:00%Z up").ts == 1767225600.0
