@@ -239,7 +239,7 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
     read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record,
                      reading_progress(say, what),
                      max_future_skew_s=w.max_future_skew_seconds,
-                     on_unreadable=skip_notice(say, invalid))
+                     on_unreadable=skip_notice(say, invalid), on_note=say)
     if cfg.logs.bucket_seconds is not None:
         events.sort(key=lambda ev: ev.ts or 0.0)  # partitions were read one after another
     segments, model, late, tried = _segments(cfg, info, [(f"topic {k.input_topic!r}", events)],

@@ -358,10 +358,13 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
                 on_progress: Callable[[int], None] | None = None, *,
                 max_future_skew_ms: int = 300_000,
                 clock: Callable[[], float] = time.time,
-                on_unreadable: Unreadable | None = None) -> int:
+                on_unreadable: Unreadable | None = None,
+                on_note: Progress | None = None) -> int:
     """Every record of ``tps`` stamped in [start_ms, end_ms) (``None``: up to the end), as
     of when the read begins (see the module's docstring). A record batch the client cannot
-    read is skipped and told to ``on_unreadable`` (without one, a :class:`DataError`)."""
+    read is skipped and told to ``on_unreadable`` (without one, a :class:`DataError`).
+    Records left out in silence until 2026-12-07 are told to ``on_note`` as a warning line:
+    those without a timestamp (-1), and those retention deleted while the range was read."""
     from kafka.errors import CorruptRecordError
 
     now_ms = int(clock() * 1000)
@@ -381,6 +384,11 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
     for tp, offset in found.items():
         consumer.seek(tp, offset)
     todo = set(found)
+    # each partition's offset of the next record, as the read has it: a record after a gap
+    # (or a position past it) was reached by a jump, retention's where the partition now
+    # begins after it (compaction and transaction markers leave gaps too)
+    expect = dict(found)
+    untimed = 0  # timestamp -1: a message format before Kafka 0.10 has none
     n = 0
     while todo:
         try:
@@ -391,12 +399,18 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
                                 f"client cannot read ({clip(str(exc), 160)})") from None
             tp, first, after = _skip_unreadable(consumer, todo, exc, CorruptRecordError)
             on_unreadable(tp, first, after, clip(str(exc) or type(exc).__name__, 160))
+            expect[tp] = after
             continue
         quiet = set(todo)
+        jumped: dict[Any, tuple[int, int]] = {}  # partition -> (offset expected, reached)
         for tp, msgs in got.items():
             if tp not in todo:
                 continue
             quiet.discard(tp)
+            if msgs and msgs[0].offset > expect[tp]:
+                jumped[tp] = (expect[tp], msgs[0].offset)
+            if msgs:
+                expect[tp] = msgs[-1].offset + 1
             for m in msgs:
                 if m.timestamp > ahead_ms:
                     continue
@@ -407,6 +421,9 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
                     todo.discard(tp)
                     consumer.pause(tp)
                     break
+                if m.timestamp < 0:
+                    untimed += 1
+                    continue
                 if m.timestamp < start_ms or m.timestamp >= stop_ms:
                     continue
                 on_record(tp, m)
@@ -419,16 +436,41 @@ def _read_range(consumer: Any, tps: list[Any], start_ms: int, end_ms: int | None
                 # Some brokers under-report the end offset of a multi-record batch; the fetch
                 # high watermark is the second opinion.
                 end = max(int(ends.get(tp) or 0), int(consumer.highwater(tp) or 0))
-                if consumer.position(tp) >= end:
+                position = consumer.position(tp)
+                if position > expect[tp]:  # every record left deleted: reset to the end
+                    jumped[tp] = (expect[tp], position)
+                    expect[tp] = position
+                if position >= end:
                     todo.discard(tp)
+        if jumped and on_note is not None:
+            _say_deleted(consumer, jumped, on_note)
+    if untimed and on_note is not None:
+        on_note(f"[read] warning: topic {tps[0].topic!r}: {untimed} records without a "
+                f"timestamp (-1: written in a message format before Kafka 0.10) left out: a "
+                f"range selects records by their timestamp")
     return n
+
+
+def _say_deleted(consumer: Any, jumped: dict[Any, tuple[int, int]], say: Progress) -> None:
+    """A warning line for each partition whose read jumped past records that retention
+    deleted: those before where the partition now begins. A jump that lands where the
+    partition still has records before it is compaction's or a transaction marker's."""
+    begins = consumer.beginning_offsets(list(jumped))
+    for tp, (expected, reached) in sorted(jumped.items(), key=lambda j: j[0].partition):
+        first_left = begins.get(tp)
+        if first_left is None or first_left <= expected:
+            continue
+        lost = min(reached, int(first_left)) - expected
+        say(f"[read] warning: {tp.topic}/{tp.partition} offsets {expected}..{expected + lost - 1} "
+            f"({lost} records) were deleted by retention while the range was read: left out")
 
 
 def read_topic_range(k: KafkaConfig, topic: str, start_ms: int, end_ms: int | None,
                      on_record: Callable[[Any, Any], None],
                      on_progress: Callable[[int], None] | None = None, *,
                      max_future_skew_s: float = 300.0,
-                     on_unreadable: Unreadable | None = None) -> int:
+                     on_unreadable: Unreadable | None = None,
+                     on_note: Progress | None = None) -> int:
     """Hand every record of ``topic`` stamped in [start_ms, end_ms) (``None``: up to the
     end), as of when the read begins, to ``on_record(partition, record)``; the records read.
     A partition's read ends at its first record stamped ``max_future_skew_s`` or more after
@@ -438,14 +480,15 @@ def read_topic_range(k: KafkaConfig, topic: str, start_ms: int, end_ms: int | No
     is one :class:`DataError` naming the broker and the topic. A record batch the client
     cannot read is skipped, as ``serve`` skips it, and told to ``on_unreadable(partition,
     first offset, first offset after it, error)`` (:func:`skip_notice`); without one it is
-    a :class:`DataError`."""
+    a :class:`DataError`. Records without a timestamp (-1) and records retention deleted
+    while the range was read are left out and said to ``on_note`` (a warning line each)."""
     with _broker(k, topic):
         consumer = _consumer(k)
         try:
             return _read_range(consumer, _partitions(consumer, topic), start_ms, end_ms,
                                on_record, on_progress,
                                max_future_skew_ms=int(max_future_skew_s * 1000),
-                               on_unreadable=on_unreadable)
+                               on_unreadable=on_unreadable, on_note=on_note)
         finally:
             consumer.close(autocommit=False)
 
@@ -503,7 +546,7 @@ def read_event_range(cfg: Config, feature_names: Sequence[str], start: float, en
     tell = reading_progress(say)
     read_topic_range(k, k.input_topic, int(start * 1000), int(end * 1000), on_record,
                      lambda _records: tell(builder.events), max_future_skew_s=skew,
-                     on_unreadable=skip_notice(say, builder.invalid))
+                     on_unreadable=skip_notice(say, builder.invalid), on_note=say)
     segments = builder.finish(end)
     seconds = time.monotonic() - t0
     return Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
@@ -548,9 +591,10 @@ def read_alerts(k: KafkaConfig, start: float, end: float, margin: float,
         if a.end_ts >= lo and a.start_ts <= hi:
             out.append(a)
 
+    say = progress or (lambda _m: None)
     read_topic_range(k, k.alert_topic, max(int(lo * 1000), 0), None, on_record,
-                     reading_progress(progress or (lambda _m: None), "alert-topic records"),
-                     max_future_skew_s=max_future_skew_s)
+                     reading_progress(say, "alert-topic records"),
+                     max_future_skew_s=max_future_skew_s, on_note=say)
     return out
 
 

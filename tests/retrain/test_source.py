@@ -1002,3 +1002,36 @@ def test_a_range_reads_progress_counts_the_events_its_last_line_counts(monkeypat
     rows = source.read_event_range(cfg, FEATURES, start, start + 100, said.append)
     assert rows.events_read == 12 and rows.invalid == {}
     assert len(said) == 1 and said[0].startswith("[read] 12 events (")
+
+
+def test_records_without_a_timestamp_or_deleted_by_retention_are_said(monkeypatch):
+    """A record with timestamp -1 (written in a message format before Kafka 0.10, or up-
+    converted by the broker) is before every --from, and was skipped in silence; records
+    deleted by retention under a running read were lost in silence too (the read goes on
+    from the first record left). Each is now a '[read] warning:' line with its count."""
+    import random
+    import time
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.retrain.source import read_event_range
+    from tests.support.range_consumer import RangeConsumer, Stored
+
+    start = int(time.time()) - 10_000
+    value = b'{"entity": "a", "ts": %d, "cpu": 1.0}'
+    p0 = [Stored(i, -1 if i % 10 == 3 else (start + i) * 1000, value % (start + i))
+          for i in range(100)]  # 10 without a timestamp
+    p1 = [Stored(i, (start + i) * 1000, value % (start + i)) for i in range(100)]
+    fake = RangeConsumer("ev", {0: p0, 1: p1}, random.Random(0), max_poll_records=10,
+                         truncate={2: [(1, 60)]})
+    monkeypatch.setattr("kafka.KafkaConsumer", fake.built)
+    cfg = config_from_dict({"serve": {"kafka": {"input_topic": "ev"}}}, "test")
+    said: list[str] = []
+    rows = read_event_range(cfg, ("cpu",), float(start), float(start + 100), said.append)
+    warnings = [line for line in said if line.startswith("[read] warning:")]
+    assert any("10 records without a timestamp" in line for line in warnings), said
+    deleted = [line for line in warnings if "deleted by retention" in line]
+    assert len(deleted) == 1 and "ev/1" in deleted[0], said
+    # what was read before the deletion is not counted as deleted: every record is read,
+    # or said
+    lost = int(deleted[0].split("(")[1].split(" records")[0])
+    assert 0 < lost <= 60 and rows.events_read + lost == 90 + 100, (deleted, rows.events_read)

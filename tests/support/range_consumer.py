@@ -1,11 +1,13 @@
 """A stand-in for kafka-python's ``KafkaConsumer`` as a retrain's topic range uses it
 (``anomaly_gan/retrain/source.py``: ``partitions_for_topic``, ``topics``,
-``offsets_for_times``, ``assign``, ``seek``, ``poll``, ``pause``, ``end_offsets``,
+``offsets_for_times``, ``beginning_offsets``, ``assign``, ``seek``, ``poll``, ``pause``, ``end_offsets``,
 ``highwater``, ``position``, ``close``), over partitions held in memory.
 
 What it keeps of the real client (kafka-python 3.0), since a fix that holds only against
 the fake is no fix:
 
+- ``beginning_offsets``: per partition its first offset left (after retention), or its end
+  offset where none is left.
 - ``offsets_for_times``: per partition the earliest offset whose record timestamp is at or
   after the time (an ``OffsetAndTimestamp``), ``None`` where there is none (an empty
   partition, or every record stamped before it); records are in offset order, their
@@ -100,6 +102,11 @@ class RangeConsumer:
             hit = next((r for r in self._records(tp) if r.timestamp_ms >= ms), None)
             out[tp] = None if hit is None else OffsetAndTimestamp(hit.offset, hit.timestamp_ms, -1)
         return out
+
+    def beginning_offsets(self, tps: list[Any], timeout_ms: int | None = None
+                          ) -> dict[Any, int]:
+        return {tp: recs[0].offset if (recs := self._records(tp)) else self._end(tp)
+                for tp in tps}
 
     def end_offsets(self, tps: list[Any], timeout_ms: int | None = None) -> dict[Any, int]:
         return {tp: self._end(tp) for tp in tps}
