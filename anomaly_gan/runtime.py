@@ -115,23 +115,6 @@ def _not_retracing(record: logging.LogRecord) -> bool:
     return "triggered tf.function retracing" not in record.getMessage()
 
 
-def _keras_failed(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised inside Keras (TensorFlow's import imports Keras too).
-
-    >>> try:
-    ...     int("x")
-    ... except ValueError as exc:
-    ...     _keras_failed(exc)
-    False
-    """
-    tb = exc.__traceback__
-    while tb is not None:
-        if f"{os.sep}keras{os.sep}" in tb.tb_frame.f_code.co_filename:
-            return True
-        tb = tb.tb_next
-    return False
-
-
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its start-up banner kept off stderr (no-op once imported), and
     its retracing hint off its logger (TensorFlow's logger is Python's "tensorflow" one, so
@@ -145,7 +128,7 @@ def import_tensorflow_quietly() -> None:
         _import_tensorflow_captured()
         import keras  # noqa: F401
     except (ImportError, ValueError) as exc:
-        if not _keras_failed(exc):
+        if not _raised_inside(exc, "keras"):  # TensorFlow's import imports Keras too
             raise
         from anomaly_gan.errors import BackendError, clip
 
@@ -239,10 +222,23 @@ def raised_inside_jax(exc: BaseException) -> bool:
     thread pool, and the wait lets Ctrl-C through): the wait is given up, the compilation is
     not, and a process that then exits normally tears JAX's client down under it, which
     crashes (SIGSEGV, exit 139) if the compilation is still running (JAX 0.10)."""
+    return _raised_inside(exc, "jax", "jaxlib")
+
+
+def _raised_inside(exc: BaseException, *packages: str) -> bool:
+    """Whether ``exc`` went through a frame of a module of ``packages``.
+
+    >>> try:
+    ...     int("x")
+    ... except ValueError as exc:
+    ...     _raised_inside(exc, "keras")
+    False
+    """
+    inside = tuple(f"{p}." for p in packages)
     tb = exc.__traceback__
     while tb is not None:
         module = tb.tb_frame.f_globals.get("__name__", "")
-        if module in ("jax", "jaxlib") or module.startswith(("jax.", "jaxlib.")):
+        if module in packages or module.startswith(inside):
             return True
         tb = tb.tb_next
     return False
