@@ -66,6 +66,7 @@ from anomaly_gan.store import CURRENT, MANIFEST, read_pointer
 __all__ = [
     "FORMAT_VERSION",
     "BundleInfo",
+    "bundle_files_state",
     "bundle_fingerprint",
     "check_destination",
     "inspect_bundle",
@@ -296,6 +297,25 @@ def bundle_fingerprint(path: str | os.PathLike[str]) -> str:
     """A cheap identity of the bundle a path resolves to (for hot-reload polling)."""
     resolved = resolve_bundle_path(path)
     return f"{resolved.resolve()}:{_sha256(resolved / MANIFEST)}"
+
+
+def bundle_files_state(bundle: str | os.PathLike[str]) -> str:
+    """The size, modification and change times and inode of every file under a bundle
+    directory, in one string: it changes when any file is written, replaced or touched.
+
+    The hot-reload watcher retries a refused bundle when this changes. Its fingerprint (the
+    manifest's checksum) does not change while a name-ordered copy (``cp -r new/. served/``)
+    brings the files after the manifest, or while a damaged file is restored in place; until
+    2026-12-07 such a bundle stayed refused, once whole, until SIGHUP.
+    """
+    entries = []
+    for root, dirs, files in os.walk(bundle):
+        dirs.sort()
+        for name in sorted(files):
+            st = os.lstat(os.path.join(root, name))
+            entries.append(f"{os.path.relpath(os.path.join(root, name), bundle)}:{st.st_size}:"
+                           f"{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}")
+    return "\n".join(entries)
 
 
 def _read_json_object(path: Path, what: str) -> dict[str, Any]:

@@ -9,7 +9,12 @@ have trained healthy unless ``serve.allow_unhealthy`` (:func:`unhealthy_reason`,
 ``serve`` applies at start too) and is compiled for
 batches of up to ``max_batch`` windows (``Detector.warm_up``); the loop then swaps it in
 *between* micro-batches (:meth:`ModelWatcher.take`). A bad bundle keeps the old model,
-is counted once as ``result="failure"`` and retried only when it changes again.
+is counted once as ``result="failure"`` and retried only when it changes again: its
+fingerprint, or any of its files (size, times, inode: ``bundle_files_state``). A bundle
+copied into its directory in place, name by name (``cp -r new/. served/``), has its new
+manifest beside old files for a moment and is refused; until 2026-12-07 its fingerprint did
+not change once the copy ended, so it stayed refused until SIGHUP, and so did a damaged file
+restored in place.
 
 The path is resolved once per check and the version directory it names is what is
 fingerprinted and loaded, so ``current`` moving meanwhile (a promote and a rollback during one
@@ -18,8 +23,7 @@ while it was loaded (a directory replaced in place) is dropped, uncounted, and l
 at the next check: its files may come from both versions.
 
 :meth:`ModelWatcher.check_now` (``serve`` calls it on SIGHUP) makes the next check come at
-once, and retries a bundle that was refused: one repaired in place (files restored under the
-same manifest) has the same fingerprint and would otherwise never be tried again.
+once, and retries a bundle that was refused even where none of its files changed.
 
 The watcher thread never dies: any error while checking (an unreadable ``current`` file,
 a bug) is counted as a failure and the next check comes on time. ``on_checked`` receives
@@ -124,10 +128,18 @@ class ModelWatcher:
                  on_checked: Callable[[float], None] | None = None,
                  clock: Callable[[], float] = time.time, max_batch: int = 512,
                  resolve: Callable[[str], Any] | None = None,
-                 allow_unhealthy: bool = False) -> None:
-        if loader is None or fingerprint is None or resolve is None:
-            from anomaly_gan.artifacts import bundle_fingerprint, load_bundle, resolve_bundle_path
+                 allow_unhealthy: bool = False,
+                 files_state: Callable[[Any], str] | None = None) -> None:
+        if loader is None or fingerprint is None or resolve is None or files_state is None:
+            from anomaly_gan.artifacts import (
+                bundle_files_state,
+                bundle_fingerprint,
+                load_bundle,
+                resolve_bundle_path,
+            )
 
+            if files_state is None:  # with the real fingerprint only: fakes have no files
+                files_state = bundle_files_state if fingerprint is None else (lambda _b: "")
             loader = loader or load_bundle
             fingerprint = fingerprint or bundle_fingerprint
             resolve = resolve or resolve_bundle_path
@@ -137,6 +149,7 @@ class ModelWatcher:
         self.allow_unhealthy = allow_unhealthy  # serve.allow_unhealthy
         self._loader = loader
         self._fingerprint = fingerprint
+        self._files_state = files_state  # a refused bundle is retried when this changes
         # model path -> the bundle directory it names now
         self._resolve: Callable[[str], Any] = resolve
         self._on_result = on_result or (lambda _r: None)
@@ -211,13 +224,15 @@ class ModelWatcher:
         try:
             bundle = self._resolve(self.model_path)
             fp = self._fingerprint(bundle)
+            if fp == self._active:  # the model in use (again, once a bad promote is rolled back)
+                self._seen = fp
+                return True
+            # the fingerprint and the bundle's files as they were before this load
+            key = f"{fp}\n{self._files_state(bundle)}"
         except (AnomalyGanError, OSError) as exc:
             self._refuse(f"error:{exc}", exc)
             return False
-        if fp == self._active:  # the model in use (again, once a bad promote is rolled back)
-            self._seen = fp
-            return True
-        if fp == self._seen:  # refused before: retried only when it changes again
+        if key == self._seen:  # refused before: retried only when it or a file changes
             return False
         try:
             det = self._loader(bundle)
@@ -238,7 +253,7 @@ class ModelWatcher:
                         "next check", bundle)
             return False
         if error is not None:
-            self._refuse(fp, error)
+            self._refuse(key, error)
             return False
         with self._lock:
             self._pending = det

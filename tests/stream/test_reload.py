@@ -357,6 +357,49 @@ def test_real_store_moving_during_a_load(tmp_path, stream_bundle, stream_detecto
     assert w.take() is None and results == ["success"]
 
 
+@pytest.mark.parametrize("repair", ["copy", "restore"])
+def test_a_bundle_copied_or_repaired_in_place_is_loaded_once_its_files_are_whole(
+        repair, tmp_path, stream_bundle, stream_detector):
+    """``cp -r new/. served/`` copies in name order: manifest.json lands before
+    metadata.json and nets/, so a check in between finds the new manifest beside old files
+    and refuses the bundle. The fingerprint (the manifest's checksum) no longer changed after
+    the copy ended, so the whole, valid bundle stayed refused until SIGHUP; a file restored
+    in place likewise. A refused bundle is now tried again once any of its files changes."""
+    import shutil
+
+    from anomaly_gan import artifacts
+    from anomaly_gan.artifacts import bundle_fingerprint
+
+    served = tmp_path / "served"
+    shutil.copytree(stream_bundle, served)
+    results = []
+    w = ModelWatcher(str(served), 60.0, stream_detector, bundle_fingerprint(served),
+                     on_result=results.append)
+    if repair == "copy":
+        new = tmp_path / "b2"
+        shutil.copytree(stream_bundle, new)
+        artifacts.set_bundle_version(new, "b2")
+        for f in sorted(p for p in new.rglob("*") if p.is_file()):
+            shutil.copyfile(f, served / f.relative_to(new))  # as cp, one file at a time
+            w.check_once()
+            if f.name == "manifest.json":  # the new manifest beside the old metadata
+                assert results == ["failure"] and w.take() is None
+    else:
+        good = tmp_path / "good"
+        shutil.copytree(stream_bundle, good)
+        artifacts.set_bundle_version(served, "b2")
+        shutil.copytree(served, good, dirs_exist_ok=True)
+        (served / "metadata.json").write_text("{}")  # damaged: refused
+        w.check_once()
+        w.check_once()
+        assert results == ["failure"] and w.take() is None
+        shutil.copyfile(good / "metadata.json", served / "metadata.json")
+    w.check_once()
+    assert results == ["failure", "success"] and w.take().version == "b2"
+    w.check_once()
+    assert results == ["failure", "success"] and w.take() is None
+
+
 def test_real_bundle_replaced_while_it_loads(tmp_path, stream_bundle, stream_detector,
                                             monkeypatch):
     import shutil
