@@ -617,6 +617,30 @@ def test_serve_stopped_while_starting_exits_130_in_one_line(signame):
     assert r.stderr.strip().splitlines() == ["anomaly-gan: interrupted"]
 
 
+SERVE_HUNG_UP_AT_START = """
+import os, signal
+from anomaly_gan import artifacts, runtime
+from anomaly_gan.cli import main
+from anomaly_gan.stream import service
+
+artifacts.inspect_bundle = lambda path: None
+# the SIGHUP lands while TensorFlow is imported, before serve() installs its handler
+runtime.import_tensorflow_quietly = lambda: os.kill(os.getpid(), signal.SIGHUP)
+service.serve = lambda cfg, bundle=None: print("served") or 0
+print(main(["serve", "--model", "m"]))
+"""
+
+
+def test_a_sighup_while_serve_starts_does_not_end_it():
+    """SIGHUP asks a running serve to check its model path; while it started (config,
+    bundle, TensorFlow: seconds) Python's default ended the process silently with 129,
+    though the start-up was about to read that path anyway. It now goes on."""
+    r = subprocess.run([sys.executable, "-c", SERVE_HUNG_UP_AT_START],
+                       capture_output=True, text=True, check=False,
+                       env={**os.environ, "ANOMALY_GAN__SERVE__HTTP__PORT": "0"})
+    assert (r.returncode, r.stdout.split(), r.stderr) == (0, ["served", "0"], "")
+
+
 def _timed_csv(path, x):
     stamps = [f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z" for i in range(len(x))]
     path.write_text("timestamp,temp,rpm,flow\n" + "".join(

@@ -6,6 +6,10 @@ Each handler is a thin call into the library and returns an exit code.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
 from anomaly_gan.runtime import Interrupts
 
@@ -17,8 +21,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # interrupts the start-up: exit 130 with one line, as README says. Python's default
     # SIGTERM ended the process silently with 143 during the seconds of config, bundle and
     # TensorFlow loading (helper probe of 2026-12-05).
-    with Interrupts().installed() as stop:
+    with Interrupts().installed() as stop, _sighup_ignored():
         return _serve(args, stop)
+
+
+@contextlib.contextmanager
+def _sighup_ignored() -> Iterator[None]:
+    """SIGHUP does nothing until serve() installs its own handler (check the model path at
+    once): the start-up reads that path anyway. Python's default ended the process silently
+    with 129 during the seconds of config, bundle and TensorFlow loading. A handler, not
+    SIG_IGN, which a process started meanwhile would inherit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, lambda _signum, _frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
