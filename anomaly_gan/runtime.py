@@ -32,7 +32,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
-__all__ = ["EXIT_INTERRUPTED", "Interrupts", "end_now", "forget_unhandled_interrupt",
+__all__ = ["EXIT_INTERRUPTED", "Interrupts", "SignalSafeEvent", "end_now",
+           "forget_unhandled_interrupt",
            "gpu_expected", "import_tensorflow_quietly", "is_tensorflow_notice", "now_and_then",
            "raised_inside_jax"]
 
@@ -255,6 +256,28 @@ def end_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+class SignalSafeEvent(threading.Event):
+    """A :class:`threading.Event` that a signal handler may set while the main thread waits
+    on it.
+
+    A handler runs in the main thread between two bytecodes, and ``Event.wait`` holds the
+    event's lock for a few of them on entry and on waking. That lock is not re-entrant: a
+    handler calling ``set()`` there blocked on a lock its own thread held, and the process
+    hung until SIGKILL (SIGTERM could no longer be handled). Here the lock is re-entrant, so
+    the handler's ``set()`` goes through and the interrupted ``wait()`` returns True.
+
+    >>> ev = SignalSafeEvent()
+    >>> with ev._cond:  # as wait() holds it when the handler runs
+    ...     ev.set()
+    >>> ev.wait(0)
+    True
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cond = threading.Condition(threading.RLock())
+
+
 class Interrupts:
     """Ctrl-C and SIGTERM (a Job deleted, a node drained, ``kill``) for a command that must
     clean up after itself (``retrain``'s half-written version, the demo's broker process).
@@ -270,7 +293,7 @@ class Interrupts:
     def __init__(self) -> None:
         self._deferred = False
         self._finishing = False  # inside or after finishing(): deferred to the end
-        self._event = threading.Event()  # set by the first signal
+        self._event = SignalSafeEvent()  # set by the first signal
 
     @property
     def requested(self) -> bool:

@@ -119,6 +119,50 @@ sys.exit(cli.main([]))
 """
 
 
+# A signal whose handler sets an event while the main thread holds that event's lock:
+# threading.Event.wait() holds it for a few bytecodes on entry and on waking, and a signal
+# handler runs in the main thread between any two bytecodes.
+_SIGNAL_INSIDE_A_WAIT = """
+import os, signal
+from anomaly_gan.runtime import Interrupts, SignalSafeEvent
+stop = Interrupts()
+try:
+    with stop.installed():
+        with stop._event._cond:  # as Event.wait() holds it
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):
+                pass
+except KeyboardInterrupt:
+    print("interrupted", stop.requested)
+event = SignalSafeEvent()
+signal.signal(signal.SIGTERM, lambda _s, _f: event.set())
+with event._cond:
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):
+        pass
+print("set", event.is_set(), event.wait(0))
+"""
+
+
+def test_a_signal_landing_inside_an_event_wait_does_not_hang_the_process():
+    """The SIGTERM/SIGINT handlers set events the main thread waits on (``Interrupts``,
+    serve's stop and the scorer's). A threading.Event's lock is not re-entrant: a signal
+    landing while the main thread held it inside ``wait()`` blocked the handler on a lock
+    its own thread held, and the process hung until SIGKILL. Their events now take a
+    re-entrant lock (:class:`SignalSafeEvent`)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": repo}
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_INSIDE_A_WAIT], capture_output=True,
+                          text=True, timeout=120, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "interrupted True\nset True True\n"
+
+
 def test_an_interrupt_caught_after_a_c_extensions_eval_still_exits_130(tmp_path):
     """CI saw ``python -m anomaly_gan retrain`` exit -2 (killed by SIGINT) after printing
     'interrupted': CPython marks a KeyboardInterrupt that leaves PyRun_String as unhandled,

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_gan.config import ServeConfig
+from anomaly_gan.runtime import SignalSafeEvent
 from anomaly_gan.stream.baseline import BaselineDrift
 from anomaly_gan.stream.events import InvalidEvent
 from anomaly_gan.stream.http import Health
@@ -100,7 +101,7 @@ class Scorer:
         self.clock = clock
         self.mono = monotonic
         k = cfg.kafka
-        self._stop = threading.Event()
+        self._stop = SignalSafeEvent()  # request_stop() runs in a signal handler
         self._rebalance_lock = threading.Lock()
         self._revoked: set[Any] = set()
         self._assigned_log: list[Any] = []

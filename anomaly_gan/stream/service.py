@@ -18,7 +18,7 @@ import time
 from typing import Any, NoReturn
 
 from anomaly_gan.config import Config, ServeConfig
-from anomaly_gan.runtime import EXIT_INTERRUPTED, end_now
+from anomaly_gan.runtime import EXIT_INTERRUPTED, SignalSafeEvent, end_now
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.kafka_io import AUTH_FAILURES, Backoff
@@ -194,7 +194,7 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
         "model_version": det.version, "threshold": float(det.threshold),
         "threshold_method": det.calibration.threshold.method,
         "http": f"{s.http.host}:{http.port}"}})
-    stop = threading.Event()
+    stop = SignalSafeEvent()  # set by the SIGTERM handler while the loop may wait on it
     scorer: Scorer | None = None
 
     def _stop(signum: int, _frame: Any) -> None:
