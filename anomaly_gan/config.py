@@ -533,7 +533,9 @@ class JsonFieldsConfig:
     or ``%25``)."""
 
     message: str = "message"
-    ts: str = "ts"
+    # '': the records carry no time (logs.format: auto writes it for such lines), counted
+    # per N lines (logs.bucket_lines)
+    ts: str = _f("ts", may_be_empty=True)
     level: str = "level"
     entity: str | tuple[str, ...] = _f("entity", max_items=ENTITY_PARTS)
 
@@ -753,7 +755,7 @@ class _Validator:
                 self.fail(path, f"a number {_bounds_text(meta)}", raw)
             return number
         if tp is str:
-            if not isinstance(raw, str) or not raw:
+            if not isinstance(raw, str) or not (raw or meta.get("may_be_empty")):
                 if meta.get("secret"):
                     self.fail(path, "a non-empty string (quote it in YAML)", raw, secret=True)
                 if isinstance(raw, (int, float)) and not isinstance(raw, bool):
@@ -1201,6 +1203,10 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
             f"empty buckets for each silence of an entity; expected at most "
             f"{_MAX_GAP_BUCKETS:,} (bucket_seconds of at least "
             f"{logs.gap_seconds / _MAX_GAP_BUCKETS:g}, or a shorter gap_seconds)")
+    if logs.format == "json" and logs.json_fields.ts == "" and logs.bucket_seconds is not None:
+        raise ConfigError(f"{source}: logs.json_fields.ts: '' (no time field) cannot fill time "
+                          f"buckets (logs.bucket_seconds); expected a field name, or "
+                          f"bucket_seconds: null and logs.bucket_lines to count per N lines")
     if logs.format == "auto" and logs.regex is not None:
         raise ConfigError(f"{source}: logs.regex: given with logs.format 'auto', which "
                           f"recognises the lines' layout itself; expected logs.format: regex "

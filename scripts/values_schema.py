@@ -156,7 +156,7 @@ def _type_schema(tp: Any, meta: typing.Mapping[str, Any], path: str) -> dict[str
     if tp is float:
         return _bounds({"type": "number"}, meta)
     if tp is str:
-        return {"type": "string", "minLength": 1}
+        return {"type": "string", "minLength": 0 if meta.get("may_be_empty") else 1}
     raise TypeError(f"no JSON schema for {tp!r} at {path}")  # pragma: no cover
 
 

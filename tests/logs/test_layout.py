@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from anomaly_gan.config import LOGS_DEFAULTS, config_from_dict
-from anomaly_gan.errors import DataError
+from anomaly_gan.errors import ConfigError, DataError
 from anomaly_gan.logs.events import LogEvent, LogParser
 from anomaly_gan.logs.layout import AUTO_ENTITY, NO_STAMP, STAMPS, detect_layout
 from anomaly_gan.logs.offline import looks_like_log_lines, resolve_layout
@@ -209,6 +209,29 @@ def test_lines_without_a_time_are_counted_per_n_lines_unless_the_config_sets_sec
     assert "no time stamp: a bucket every 10 lines" in said[0]
     with pytest.raises(DataError, match="no time stamp found at the start of its lines"):
         resolve_layout(_cfg({"format": "auto", "bucket_seconds": 10}), [str(p)], said.append)
+
+
+def test_json_lines_without_a_time_make_a_bundle_config_that_loads(tmp_path):
+    """JSON records with no time field were recognised with ``json_fields.ts: ''`` (no
+    time), written so into the bundle's config.yaml, which every later load refused
+    (``logs.json_fields.ts: expected a non-empty string``): train wrote a bundle that
+    score, serve and retrain could not read."""
+    import json
+
+    from anomaly_gan.config import config_to_dict
+
+    p = tmp_path / "app.log"
+    p.write_text("".join(json.dumps({"msg": f"session {i} opened", "level": "info"}) + "\n"
+                         for i in range(300)))
+    cfg = resolve_layout(_cfg({"format": "auto"}), [str(p)], [].append)
+    assert (cfg.logs.json_fields.ts, cfg.logs.bucket_seconds) == ("", None)
+    again = config_from_dict(config_to_dict(cfg), "bundle/config.yaml", trained=True)
+    assert again.logs == cfg.logs
+    assert config_from_dict(config_to_dict(cfg), "copied.yaml").logs == cfg.logs
+    # no time field cannot fill time buckets: said where the file asks for both
+    with pytest.raises(ConfigError, match=r"^t\.yaml: logs\.json_fields\.ts: '' \(no time "
+                                          r"field\) cannot fill time buckets"):
+        config_from_dict({"logs": {"json_fields": {"ts": ""}}}, "t.yaml")
 
 
 @pytest.mark.parametrize("text, error", [
