@@ -1112,6 +1112,19 @@ def _field_type(parts: list[str]) -> Any:
     return None if found is None else found[1]
 
 
+def _is_mapping(tp: Any) -> bool:
+    """Whether a key of type ``tp`` holds a mapping: a section (``logs`` too) or a map.
+
+    >>> _is_mapping(_field_type(["scoring", "weights"])), _is_mapping(_field_type(["logs"]))
+    (True, True)
+    >>> _is_mapping(_field_type(["model", "hidden"])), _is_mapping(None)
+    (False, False)
+    """
+    tp = _section_class(tp)
+    return typing.get_origin(tp) is dict or (isinstance(tp, type)
+                                            and dataclasses.is_dataclass(tp))
+
+
 def _field_default(parts: list[str]) -> Any:
     """The default of a key path such as ``scoring.weights`` (None if it has none)."""
     found = _field_at(parts)
@@ -1342,6 +1355,7 @@ def _check_env_names(env: Mapping[str, str]) -> None:
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tuple[dict, str]:
     _check_env_names(env)
     overrides = sorted((k, v) for k, v in env.items() if k.startswith(ENV_PREFIX))
+    set_by: dict[tuple[str, ...], str] = {}  # the key paths set so far, by variable
     for key, text in overrides:
         parts = [p.lower() for p in key[len(ENV_PREFIX):].split("__") if p]
         if not parts:
@@ -1352,6 +1366,14 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tupl
         node = raw
         for depth, part in enumerate(parts[:-1], start=1):
             child = node.get(part)
+            if child is not None and not isinstance(child, dict) \
+                    and _is_mapping(_field_type(parts[:depth])):
+                # a section or map written as no mapping: refused as the validator would
+                # refuse it without the variable, where it was replaced without a word
+                where = set_by.get(tuple(parts[:depth]))
+                raise ConfigError(f"{source if where is None else f'environment {where}'}: "
+                                  f"{'.'.join(parts[:depth])}: expected a mapping, got "
+                                  f"{brief(child)}")
             if not isinstance(child, dict):
                 # A map the file leaves out starts from its default: one weight set from
                 # the environment keeps the others (sections fill their own defaults).
@@ -1359,6 +1381,7 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], source: str) -> tupl
                 child = dict(default) if isinstance(default, dict) else {}
                 node[part] = child
             node = child
+        set_by[tuple(parts)] = key
         if text == "":
             node[parts[-1]] = None
         elif _is_string_type(_field_type(parts), text):

@@ -371,6 +371,31 @@ def test_one_weight_from_the_environment_keeps_the_others(tmp_path):
     assert cfg.scoring.weights == {"latent": 2.0}
 
 
+@pytest.mark.parametrize("text, env, expected", [
+    ("training: [1, 2]\n", {"ANOMALY_GAN__TRAINING__EPOCHS": "3"},
+     "{file}: training: expected a mapping, got [1, 2]"),
+    ("scoring:\n  weights: 7\n", {"ANOMALY_GAN__SCORING__WEIGHTS__KNN": "2"},
+     "{file}: scoring.weights: expected a mapping, got 7"),
+    ("serve: {kafka: on}\n", {"ANOMALY_GAN__SERVE__KAFKA__GROUP_ID": "g"},
+     "{file}: serve.kafka: expected a mapping, got True"),
+    ("", {"ANOMALY_GAN__TRAINING": "[1]", "ANOMALY_GAN__TRAINING__EPOCHS": "3"},
+     "environment ANOMALY_GAN__TRAINING: training: expected a mapping, got [1]"),
+])
+def test_an_override_inside_a_section_the_file_got_wrong_does_not_hide_it(tmp_path, text, env,
+                                                                          expected):
+    """An override of a key inside a section (or map) that the file wrote as no mapping
+    replaced the file's value with a fresh mapping, without a word: the file was refused
+    without the variable and accepted with it (a pod's environment hid a broken ConfigMap,
+    its weights map of 7 became the default weights)."""
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(p, env=env)
+    assert str(err.value) == expected.format(file=p)
+    # a section left empty (null) takes the override, as one left out does
+    assert load_config(write(tmp_path, "training:\n"),
+                       env={"ANOMALY_GAN__TRAINING__EPOCHS": "3"}).training.epochs == 3
+
+
 def test_round_trip_through_plain_dict():
     cfg = config_from_dict({"model": {"kind": "fanogan", "hidden": [8]}, "data": {"window": 16}})
     assert config_from_dict(config_to_dict(cfg)) == cfg
