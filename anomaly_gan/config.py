@@ -940,6 +940,10 @@ def _asked_checks(cfg: Config, source: str, kept: Config | None = None) -> None:
     scores as it was calibrated (``config_from_dict(..., trained=True)``). ``kept``: the
     bundle's config that the environment overrode (:func:`override_config`); a section the
     environment left as it was is the bundle's, and not checked."""
+    logs = cfg.logs
+    if logs is not None and logs.format == "json" and (
+            kept is None or kept.logs is None or logs.json_fields != kept.logs.json_fields):
+        _check_event_fields(logs.json_fields, source, "logs.json_fields")
     t = cfg.threshold
     # the fit sets no threshold below the initial quantile: a risk not below the share of
     # scores over it (pot_risk 0.05 over 0.98) gave that quantile's, without a word
@@ -953,19 +957,27 @@ def _asked_checks(cfg: Config, source: str, kept: Config | None = None) -> None:
         )
 
 
-def _check_event_fields(names: EventFieldsConfig, source: str) -> None:
-    """Each part of an event from its own field, each name a key or a dotted path."""
+def _check_event_fields(names: EventFieldsConfig | JsonFieldsConfig, source: str,
+                        section: str = "serve.event_fields") -> None:
+    """Each part of an event from its own field, each name a key or a dotted path: a numeric
+    event's (``serve.event_fields``) or a JSON log record's (``logs.json_fields``, whose
+    ``ts`` may be '', no field)."""
     seen: dict[str, str] = {}
-    named = ([("entity", names.entity)] if isinstance(names.entity, str)
-             else [(f"entity[{i}]", name) for i, name in enumerate(names.entity)])
-    for part, name in (*named, ("ts", names.ts), ("values", names.values)):
-        where = f"{source}: serve.event_fields.{part}"
+    named: list[tuple[str, str]] = []
+    for f in config_keys(names):
+        value = getattr(names, f.name)
+        named += ([(f.name, value)] if isinstance(value, str)
+                  else [(f"{f.name}[{i}]", name) for i, name in enumerate(value)])
+    for part, name in named:
+        if name == "" and part == "ts" and isinstance(names, JsonFieldsConfig):
+            continue  # the records carry no time
+        where = f"{source}: {section}.{part}"
         if "" in name.split("."):
             raise ConfigError(f"{where}: expected a key or a dotted path such as tags.host "
                               f"(no empty part between dots), got {brief(name)}")
         if name in seen:
             raise ConfigError(f"{where}: expected a field other than "
-                              f"serve.event_fields.{seen[name]}'s, got {brief(name)}")
+                              f"{section}.{seen[name]}'s, got {brief(name)}")
         seen[name] = part
 
 

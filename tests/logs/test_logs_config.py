@@ -44,6 +44,39 @@ def test_bad_logs_sections_are_one_line_naming_the_key(logs, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("fields, message", [
+    ({"message": "msg", "entity": "msg"},
+     ("x.yaml: logs.json_fields.entity: expected a field other than logs.json_fields.message's, "
+      "got 'msg'")),
+    ({"level": "message"},
+     ("x.yaml: logs.json_fields.level: expected a field other than logs.json_fields.message's, "
+      "got 'message'")),
+    ({"entity": ["kubernetes.pod_name", "kubernetes.pod_name"]},
+     ("x.yaml: logs.json_fields.entity[1]: expected a field other than "
+      "logs.json_fields.entity[0]'s, got 'kubernetes.pod_name'")),
+    ({"ts": "time", "entity": ["host", "time"]},
+     ("x.yaml: logs.json_fields.entity[1]: expected a field other than logs.json_fields.ts's, "
+      "got 'time'")),
+    ({"entity": "kubernetes..pod_name"},
+     ("x.yaml: logs.json_fields.entity: expected a key or a dotted path such as tags.host (no "
+      "empty part between dots), got 'kubernetes..pod_name'")),
+])
+def test_json_fields_are_checked_as_serve_event_fields_are(fields, message):
+    """serve.event_fields refused two parts read from one field and a path with an empty
+    part; logs.json_fields took them: with ``entity: msg`` every line's message was its
+    entity (max_entities of them, each a window of one line), with ``level: message`` every
+    line's text its level (no error share)."""
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"logs": {"json_fields": fields}}, "x.yaml")
+    assert str(err.value) == message
+    # a bundle trained so still loads; with another format the fields are not read
+    config_from_dict({"logs": {"json_fields": fields}}, "b/config.yaml", trained=True)
+    config_from_dict({"logs": {"format": "otlp_json", "json_fields": fields}}, "x.yaml")
+    # no time field ('') is no field another part could share
+    config_from_dict({"logs": {"json_fields": {"ts": "", "level": "lvl"},
+                               "bucket_seconds": None, "bucket_lines": 10}}, "x.yaml")
+
+
 @pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
 def test_otlp_reads_the_entity_from_service_name_unless_told_otherwise(fmt):
     """An OTLP batch names its service in the resource attribute service.name; a key of
