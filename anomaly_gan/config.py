@@ -1074,6 +1074,16 @@ def yaml_problem(exc: yaml.YAMLError, text: str = "") -> tuple[int | None, str]:
         return (None if bad is None else text.count("\n", 0, bad.start()) + 1), clip(problem)
     mark = getattr(exc, "problem_mark", None)
     problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    context = " ".join(str(getattr(exc, "context", None) or "").split())
+    context_mark = getattr(exc, "context_mark", None)
+    if context and problem.startswith("but "):
+        # the problem completes its context: 'expected a single document in the stream, but
+        # found another document' (a second '---'), not 'but found another document' alone
+        problem = f"{context}, {problem}"
+    elif context.startswith("found ") and context_mark is not None:
+        # 'found duplicate anchor; first occurrence' is the problem, 'second occurrence' its
+        # place
+        problem = f"{context} on line {context_mark.line + 1}, {problem} here"
     return (None if mark is None else mark.line + 1), problem
 
 

@@ -302,6 +302,22 @@ def test_invalid_yaml_and_missing_file(tmp_path):
         load_config(tmp_path / "nope.yaml", env={})
 
 
+def test_a_yaml_problem_in_two_halves_is_shown_whole(tmp_path):
+    """PyYAML says 'expected a single document in the stream' as its context and 'but found
+    another document' as its problem: the error showed the second half alone."""
+    p = write(tmp_path, "training: {epochs: 3}\n---\nmodel: {latent_dim: 4}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, env={})
+    assert str(err.value) == (f"{p}: line 2 not valid YAML: expected a single document in the "
+                              f"stream, but found another document")
+    # likewise 'second occurrence' alone, for an anchor given twice
+    p = write(tmp_path, "a: &w 3\ntraining: {epochs: &w 4}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, env={})
+    assert str(err.value) == (f"{p}: line 2 not valid YAML: found duplicate anchor; first "
+                              f"occurrence on line 1, second occurrence here")
+
+
 def test_env_overrides_are_parsed_and_validated(tmp_path):
     p = write(tmp_path, "training:\n  epochs: 3\n")
     cfg = load_config(p, env={"ANOMALY_GAN__TRAINING__EPOCHS": "7",
