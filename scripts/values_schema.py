@@ -144,10 +144,13 @@ def _type_schema(tp: Any, meta: typing.Mapping[str, Any], path: str) -> dict[str
             schema["maxItems"] = meta["max_items"]
         return schema
     if origin is dict:
+        # config.py refuses a map with no weight > 0 (scoring.weights): one of them must be
         return {
             "type": "object",
             "additionalProperties": False,
             "properties": {c: {"type": "number", "minimum": 0} for c in cfgmod.SCORE_COMPONENTS},
+            "anyOf": [{"required": [c], "properties": {c: {"exclusiveMinimum": 0}}}
+                      for c in cfgmod.SCORE_COMPONENTS],
         }
     if tp is bool:
         return {"type": "boolean"}

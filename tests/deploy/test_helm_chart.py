@@ -1118,6 +1118,9 @@ def test_the_config_check_gets_no_network(render) -> None:
         (("retrain.dataPath=data.csv",), "/retrain/dataPath"),
         (("config.retrain.gate.max_false_alarm_rate=2",), "/config/retrain/gate/max_false_alarm_rate"),
         (("config.retrain.keep_versions=-1",), "/config/retrain/keep_versions"),
+        # config.py refuses a weights map with no weight > 0: the pod would crash-loop
+        (('json:config.scoring.weights={"knn": 0, "latent": 0}',), "/config/scoring/weights"),
+        (("json:config.scoring.weights={}",), "/config/scoring/weights"),
         (("retrain.schedule=weekly",), "/retrain/schedule"),
         (("serviceMonitor.interval=15",), "/serviceMonitor/interval"),
         (("unknownTopLevel=1",), "additional properties 'unknownTopLevel' not allowed"),
