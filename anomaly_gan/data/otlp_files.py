@@ -50,6 +50,7 @@ from typing import IO
 
 import numpy as np
 
+from anomaly_gan.compressed import HEAD_BYTES, compression_of
 from anomaly_gan.config import Config, ServeConfig
 from anomaly_gan.data.readers import Reading, Table, read_table
 from anomaly_gan.errors import DataError, clip, name_list
@@ -341,9 +342,10 @@ def read_data_file(path: str | Path, cfg: Config,
 
 def _not_otlp(path: Path, serve: ServeConfig) -> None:
     """Refuse a metric file of the file exporter (OTLP/JSON lines, or a first message's
-    ``resourceMetrics`` after its length) where ``serve.event_format`` is no OTLP format
-    (the CSV reader said 'expected 7 columns, got 18' or 'not UTF-8'); a pipe is left to
-    the CSV reader (it cannot be read twice)."""
+    ``resourceMetrics`` after its length, or with its ``compression: zstd`` a zstd frame
+    after it) where ``serve.event_format`` is no OTLP format (the CSV reader said 'expected
+    7 columns, got 18' or 'not UTF-8': of a zstd-compressed one until 2026-12-07); a pipe is
+    left to the CSV reader (it cannot be read twice)."""
     from anomaly_gan.config import is_otlp
 
     if is_otlp(serve.event_format) or path.suffix.lower() in (".parquet", ".pq"):
@@ -356,9 +358,13 @@ def _not_otlp(path: Path, serve: ServeConfig) -> None:
     except (OSError, DataError):
         return  # the CSV reader names the problem
     kind = sniff(head)
-    if (kind == "json" and b'"resourceMetrics"' in head) or (kind == "proto"
-                                                             and head[4:5] == b"\x0a"):
+    # a first message that is a request's resourceMetrics (field 1), or with the exporter's
+    # compression: zstd a zstd frame (a request or an OTLP/JSON document, compressed)
+    zstd = kind == "proto" and compression_of(head[4:4 + HEAD_BYTES]) == "zstd"
+    if (kind == "json" and b'"resourceMetrics"' in head or zstd
+            or kind == "proto" and head[4:5] == b"\x0a"):
         shape = ("OTLP/JSON lines" if kind == "json" else
+                 "messages each compressed with zstd after its 4-byte length" if zstd else
                  "protobuf messages each after its 4-byte length")
         raise DataError(f"{path}: an OpenTelemetry Collector file exporter's metric file "
                         f"({shape}), which is read with serve.event_format otlp_proto or "
