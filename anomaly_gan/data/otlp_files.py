@@ -250,13 +250,20 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
             f"missing_feature)")
     if not total:
         step = float(np.median(steps)) if steps else 0.0
+        # a model's feature of no data point at all: no slot could hold it, however long
+        # (the error spoke of the slots' timing, and the note named one such feature)
+        absent = [name for name, n in zip(names, slots_of) if not n]
         raise DataError(f"{p}: no slot of serve.assemble_seconds ({asm.seconds:g} s) holds "
                         f"every feature of {name_list(names)}: {incomplete} incomplete; "
-                        f"expected each entity's data points of one collection in one slot"
-                        + (f" (a feature's data points come every {step:g} s, the median "
-                           f"step: a collection's scrapers may write them up to that far "
-                           f"apart; serve.assemble_seconds {step:g} holds them in one slot)"
-                           if step > asm.seconds else ""))
+                        + (f"no data point of the file is of {name_list(absent)} (a feature "
+                           f"is a metric's name and its data point's attributes, "
+                           f"name{{key=value,...}}: expected the model's features)" if absent
+                           else "expected each entity's data points of one collection in one "
+                                "slot"
+                           + (f" (a feature's data points come every {step:g} s, the median "
+                              f"step: a collection's scrapers may write them up to that far "
+                              f"apart; serve.assemble_seconds {step:g} holds them in one "
+                              f"slot)" if step > asm.seconds else "")))
     timed = any(ev.starts for ev in events)
     return [Table(str(p) if len(entities) == 1 else f"{p} (entity {entity!r})", names,
                   np.asarray(values, dtype=np.float64).reshape(len(ts), len(names)),

@@ -112,6 +112,22 @@ def test_slots_shorter_than_a_collection_say_what_would_hold_one(tmp_path):
         "slot)")
 
 
+def test_a_model_feature_in_no_data_point_of_the_file_is_named(tmp_path):
+    """A model's features that no data point of the file is of (the memory scraper not
+    configured, or a metric's attributes other than at training) leave every slot
+    incomplete: the error named the slots' timing ('expected each entity's data points of
+    one collection in one slot') and the note one of the absent features; it names them."""
+    path = write(tmp_path, hostmetrics(steps=5, hosts=("web-1",), drop=range(5)), "json")
+    with pytest.raises(DataError) as err:
+        read_metric_file(path, config_from_dict({"serve": SERVE}).serve, FEATURES)
+    assert str(err.value) == (
+        f"{path}: no slot of serve.assemble_seconds (10 s) holds every feature of "
+        f"{', '.join(FEATURES)}: 5 incomplete; no data point of the file is of "
+        f"system.memory.utilization{{state=free}}, system.memory.utilization{{state=used}} "
+        f"(a feature is a metric's name and its data point's attributes, "
+        f"name{{key=value,...}}: expected the model's features)")
+
+
 def test_repeated_requests_are_late_points_with_no_word_of_missing_features(tmp_path):
     """Each request written twice (a retried export): the repeats after a slot completed
     are late, as serve counts them; no slot is incomplete, so no feature is named."""
