@@ -69,6 +69,9 @@ __all__ = ["one_entity", "read_data_file", "read_metric_file", "sniff"]
 Progress = Callable[[str], None]
 
 _BOM = b"\xef\xbb\xbf"
+#: What a file of OTLP/JSON in another shape is told (``{}``: the jq filter that mends it)
+_JSON_LINES = ("expected OTLP/JSON lines, one request per line, as the Collector's file "
+               "exporter writes them (jq -c {} rewrites such a file)")
 
 
 def sniff(head: bytes) -> str:
@@ -171,9 +174,13 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                         skipped += 1
                         first_skipped = first_skipped or where
                         continue
-                    if (ev.reason == "bad_json" and kind == "json" and not raw.endswith(b"\n")
-                            and json_cut_short(raw)):
-                        raise DataError(f"{p}: {where}: {CUT_LINE}")
+                    if ev.reason == "bad_json" and kind == "json" and json_cut_short(raw):
+                        if not raw.endswith(b"\n"):
+                            raise DataError(f"{p}: {where}: {CUT_LINE}")
+                        if next(pieces, None) is not None:  # it goes on on the next lines
+                            raise DataError(f"{p}: {where}: bad_json: a JSON document that "
+                                            f"goes on past its line (written over several "
+                                            f"lines: pretty-printed?); {_JSON_LINES.format('.')}")
                     raise DataError(f"{p}: {where}: {ev.reason}: {clip(ev.detail, 300)}")
                 events.append(ev)  # type: ignore[arg-type]
             if reading is not None:
@@ -336,6 +343,10 @@ def read_data_file(path: str | Path, cfg: Config,
                             f"OTLP/JSON lines or protobuf messages each after its 4-byte "
                             f"length; or a CSV or Parquet file)")
         kind = sniff(head)
+        if (not kind and head.removeprefix(_BOM).lstrip()[:1] == b"["
+                and b'"resourceMetrics"' in head):  # jq -s of the file exporter's lines
+            raise DataError(f"{p}: a JSON array (of OTLP requests?); "
+                            f"{_JSON_LINES.format(repr('.[]'))}")
     except BaseException:
         handle.close()
         raise

@@ -272,6 +272,38 @@ def test_a_bad_last_line_without_a_newline_is_bad_json_not_cut_short(tmp_path, l
     assert str(err.value) == f"{path}: line {n} at byte {last_at}: {CUT_LINE}"
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_requests_written_over_several_lines_or_in_an_array_say_so(tmp_path, compress):
+    """Requests pretty-printed (jq . of the file exporter's lines) said 'line 1 at byte 0:
+    bad_json: not valid JSON: Expecting property name enclosed in double quotes: line 2
+    column 1', of a line that is '{'; a JSON array of them (jq -s .) was read as a CSV
+    file: 'line 1: duplicate column name ...'. Each says what the file is and what is
+    expected; a last line cut short and then ended by a newline is still bad_json."""
+    import gzip
+
+    cfg = config_from_dict({"serve": SERVE})
+    docs = hostmetrics(steps=2, hosts=("web-1",))
+    path = tmp_path / "m.json"
+    expected = ("expected OTLP/JSON lines, one request per line, as the Collector's file "
+                "exporter writes them (jq -c {} rewrites such a file)")
+    pretty = (f"{path}: line 1 at byte 0: bad_json: a JSON document that goes on past its "
+              f"line (written over several lines: pretty-printed?); {expected.format('.')}")
+    array = f"{path}: a JSON array (of OTLP requests?); {expected.format(repr('.[]'))}"
+    for text, said in (("".join(json.dumps(d, indent=2) + "\n" for d in docs), pretty),
+                       (json.dumps(docs, indent=2) + "\n", array),
+                       (json.dumps(docs) + "\n", array)):
+        data = text.encode()
+        path.write_bytes(gzip.compress(data) if compress else data)
+        with pytest.raises(DataError) as err:
+            read_data_file(path, cfg)
+        assert str(err.value) == said
+    # the last line cut, then a newline: no document goes on past it
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs) + '{"resourceMetrics": [\n')
+    with pytest.raises(DataError, match=f"^{path}: line 5 at byte [0-9]+: bad_json: not valid "
+                                        f"JSON"):
+        read_data_file(path, cfg)
+
+
 def test_a_last_line_cut_inside_a_character_is_cut_short_not_bad_utf8(tmp_path):
     """The Collector writes an attribute's non-ASCII text as UTF-8: a file cut while being
     written can end inside a character, which said 'not_utf8: not UTF-8: ... unexpected end
