@@ -556,8 +556,8 @@ def attribute(attributes: Any, key: str, where: str) -> str | None:
     """The value of attribute ``key`` of an attributes list (``[{"key": k, "value":
     AnyValue}]``) as an entity name: a string, or an integer in digits; None where there is
     no such attribute (a null value counts as none). ``where``: the place of the object that
-    holds the list (a resource), or ``""`` for the item being read, whose place the
-    parser puts before the detail.
+    holds the list (a resource), which an error names, or ``""`` for the item being read,
+    whose place the parser puts before the detail.
 
     >>> attribute([{"key": "service.name", "value": {"stringValue": "api"}}], "service.name", "")
     'api'
@@ -568,16 +568,19 @@ def attribute(attributes: Any, key: str, where: str) -> str | None:
     found = repeated(attributes, name)
     if isinstance(found, InvalidEvent):
         raise OtlpFieldError(found.reason, found.detail)
+    # a resource's value is named as the resource's: after the item's place, it read as the
+    # item's own attribute (until 2026-12-07)
+    holder = f"{name}: " if where else ""
     for i, kv in enumerate(found):
         if type(kv) is not dict:
             raise OtlpFieldError("missing_field", f"{name}[{i}] must be an object")
         if kv.get("key") != key:
             continue
-        value = entity_text(plain(kv.get("value") or {}, f"attribute {key!r}"))
+        value = entity_text(plain(kv.get("value") or {}, f"{holder}attribute {key!r}"))
         if value is None:
             return None
         if type(value) is not str or not value:
-            raise OtlpFieldError("missing_field", f"attribute {key!r} must be a non-empty "
-                                                  f"string")
+            raise OtlpFieldError("missing_field", f"{holder}attribute {key!r} must be a "
+                                                  f"non-empty string")
         return value
     return None

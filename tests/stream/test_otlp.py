@@ -156,6 +156,23 @@ def test_an_entity_is_checked_as_every_formats_is(entity, reason, detail):
     assert bad.reason == reason and detail in bad.detail, bad
 
 
+@pytest.mark.parametrize(("value", "detail"), [
+    ({"boolValue": True}, "attribute 'host.name' must be a non-empty string"),
+    ({"fooValue": 1}, ("attribute 'host.name': 'fooValue' is no AnyValue kind, or holds the "
+                       "wrong type")),
+])
+def test_a_bad_entity_of_the_resource_is_named_as_the_resources(value, detail):
+    """The data point's place came before a bad value of its resource's host.name, with
+    nothing to say it was the resource's: the data point, which has no host.name, read as
+    the fault. The detail names the resource's attributes; a data point's own is as it was."""
+    (bad,) = parse(batch(gauge("up", point(1.0)), host=value), ("up",))
+    assert bad == InvalidEvent("missing_field", "resourceMetrics[0].scopeMetrics[0].metrics[0]"
+                                                ".gauge.dataPoints[0]: resourceMetrics[0]."
+                                                f"resource.attributes: {detail}")
+    (bad,) = parse(batch(gauge("up", point(1.0, **{"host.name": value}))), ("up",))
+    assert bad.detail == f"resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]: {detail}"
+
+
 @pytest.mark.parametrize(("ts", "reason", "detail"), [
     (None, "missing_field", "'timeUnixNano' is missing (or 0)"),
     ("0", "missing_field", "'timeUnixNano' is missing (or 0)"),
