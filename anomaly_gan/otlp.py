@@ -39,7 +39,8 @@ from typing import IO, Any, NamedTuple, TypeVar
 from anomaly_gan.stream.events import InvalidEvent, entity_text
 
 __all__ = ["CUT_LINE", "CUT_SHORT", "LOGS", "MAX_MESSAGE_BYTES", "METRICS", "FrameError",
-           "OtlpFieldError", "Signal", "any_text", "attribute", "batch_items", "decode_proto", "frames", "integer",
+           "OtlpFieldError", "Signal", "any_text", "attribute", "batch_items", "collector_file",
+           "decode_proto", "frames", "integer",
            "is_framed", "json_cut_short", "json_frames", "nanos", "plain", "repeated"]
 
 
@@ -225,6 +226,30 @@ def is_framed(head: bytes) -> bool:
     (True, False, False)
     """
     return bool(head) and head[0] < 0x09
+
+
+def collector_file(head: bytes, signal: Signal) -> str:
+    r"""How a file that starts with ``head`` (its first 64 bytes, decompressed) is written
+    where it is the Collector's file exporter's: ``OTLP/JSON lines`` (the first names
+    ``signal``'s resources list), ``protobuf messages each after its 4-byte length`` (the
+    first message's field 1, a resources list of either signal) or, with the exporter's
+    ``compression: zstd``, ``messages each compressed with zstd after its 4-byte length``;
+    else ``''``. A reader of another format says so, not what its own parser makes of it.
+
+    >>> collector_file(b'{"resourceLogs": [', LOGS), collector_file(b'{"a": 1}', LOGS)
+    ('OTLP/JSON lines', '')
+    >>> collector_file(b"\x00\x00\x01\x2a\x0a\x8c", METRICS)
+    'protobuf messages each after its 4-byte length'
+    """
+    if is_framed(head):
+        if head[4:5] == b"\x0a":
+            return "protobuf messages each after its 4-byte length"
+        if head[4:8] == _ZSTD:
+            return "messages each compressed with zstd after its 4-byte length"
+        return ""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    listed = b'"' + signal.resources.encode() + b'"'
+    return "OTLP/JSON lines" if text[:1] == b"{" and listed in text else ""
 
 
 def frames(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:

@@ -50,14 +50,15 @@ from typing import IO
 
 import numpy as np
 
-from anomaly_gan.compressed import HEAD_BYTES, compression_of
 from anomaly_gan.config import Config, ServeConfig
 from anomaly_gan.data.readers import Reading, Table, read_table
 from anomaly_gan.errors import DataError, clip, name_list
 from anomaly_gan.files import open_input, whole_characters
 from anomaly_gan.otlp import (
     CUT_LINE,
+    METRICS,
     FrameError,
+    collector_file,
     frames,
     is_framed,
     json_cut_short,
@@ -375,15 +376,8 @@ def _not_otlp(path: Path, serve: ServeConfig) -> None:
             head = handle.read(64)
     except (OSError, DataError):
         return  # the CSV reader names the problem
-    kind = sniff(head)
-    # a first message that is a request's resourceMetrics (field 1), or with the exporter's
-    # compression: zstd a zstd frame (a request or an OTLP/JSON document, compressed)
-    zstd = kind == "proto" and compression_of(head[4:4 + HEAD_BYTES]) == "zstd"
-    if (kind == "json" and b'"resourceMetrics"' in head or zstd
-            or kind == "proto" and head[4:5] == b"\x0a"):
-        shape = ("OTLP/JSON lines" if kind == "json" else
-                 "messages each compressed with zstd after its 4-byte length" if zstd else
-                 "protobuf messages each after its 4-byte length")
+    shape = collector_file(head, METRICS)
+    if shape:
         raise DataError(f"{path}: an OpenTelemetry Collector file exporter's metric file "
                         f"({shape}), which is read with serve.event_format otlp_proto or "
                         f"otlp_json; this config's (a model's: the one it was trained with) "

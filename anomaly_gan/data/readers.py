@@ -628,7 +628,11 @@ def _log_file_hint(path: Path, first: list[str], second: list[str], line_no: int
     ''
     """
     kind = log_lines_kind(first, second)
-    if kind == "json":
+    if kind == "json" and '"resourceLogs"' in first[0]:  # not json_fields: no field holds one
+        how = ("logs.format: otlp_proto or otlp_json, the encoding of the kafka exporter serve "
+               "is to read (an OpenTelemetry Collector file exporter's OTLP/JSON lines: either "
+               "reads them)")
+    elif kind == "json":
         how = "logs.format: json, with logs.json_fields naming its message, ts and entity fields"
     elif kind == "regex":
         how = ("logs.format: regex, with logs.regex naming the parts of its lines: (?P<message>...) "

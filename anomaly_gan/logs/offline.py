@@ -18,6 +18,7 @@ import codecs
 import math
 import os
 import re
+import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -64,7 +65,9 @@ from anomaly_gan.logs.model import (
 from anomaly_gan.otlp import (
     CUT_LINE,
     CUT_SHORT,
+    LOGS,
     FrameError,
+    collector_file,
     frames,
     is_framed,
     json_cut_short,
@@ -804,6 +807,12 @@ def resolve_layout(cfg: Config, paths: Sequence[str], say: Progress) -> Config:
     if logs is None or logs.format != "auto":
         return cfg
     path = paths[0]
+    shape = _collector_file(path)
+    if shape:  # JSON objects with no message field, or protobuf read as text lines
+        raise DataError(f"{path}: an OpenTelemetry Collector file exporter's file ({shape}), "
+                        f"which logs.format: auto does not read: set logs.format: otlp_proto "
+                        f"or otlp_json, the encoding of the kafka exporter serve is to read "
+                        f"(either reads the file; docs/logs.md)")
     lines = head_lines(path)
     if not lines:
         raise DataError(f"{path}: no lines to recognise the layout of (logs.format: auto); "
@@ -839,6 +848,19 @@ def resolve_layout(cfg: Config, paths: Sequence[str], say: Progress) -> Config:
         f"{len(lines)} read; entity {chosen.entity!r}): logs.format: {layout.format}, "
         f"{keys}{buckets}; set logs.format and these keys to read the lines otherwise")
     return cfg.replace(logs=chosen)
+
+
+def _collector_file(path: str | Path) -> str:
+    """:func:`~anomaly_gan.otlp.collector_file` of a regular file's first bytes
+    (decompressed); ``''`` for a pipe (read once, by the reader) or a file that cannot be
+    read (its reader says why)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return ""
+        with open_input(path, "rb") as handle:
+            return collector_file(handle.read(64), LOGS)
+    except (OSError, DataError):
+        return ""
 
 
 def _line_count(path: str | Path) -> int:

@@ -200,6 +200,41 @@ def test_auto_is_resolved_into_the_keys_the_bundle_keeps(tmp_path):
     assert resolve_layout(regex, [str(p)], said.append) is regex
 
 
+@pytest.mark.parametrize("kind", ["json", "json.gz", "proto", "zstd-json"])
+def test_a_collector_file_exporters_log_file_is_not_read_as_a_layout(tmp_path, kind):
+    """logs.format: auto (configs/logs.yaml) on the Collector's file exporter's log file:
+    its OTLP/JSON lines were refused with advice that cannot read them ('set logs.format:
+    json and logs.json_fields.message'), and its format: proto messages (compressed or not)
+    were read as text lines with no time stamp, a bucket every line: a model trained on
+    protobuf bytes. Either says what the file is and the formats that read it."""
+    import gzip
+    import json
+
+    from tests.support.otlp import framed, to_proto, zstd_framed
+
+    doc = {"resourceLogs": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "api"}}]}, "scopeLogs": [
+        {"logRecords": [{"timeUnixNano": str(1796464800 * 10**9 + i), "severityNumber": 17,
+                         "body": {"stringValue": f"db timeout {i}"}} for i in range(3)]}]}]}
+    p = tmp_path / "app.otlp"
+    shape = {"json": "OTLP/JSON lines", "json.gz": "OTLP/JSON lines",
+             "proto": "protobuf messages each after its 4-byte length",
+             "zstd-json": "messages each compressed with zstd after its 4-byte length"}[kind]
+    if kind.startswith("json"):
+        text = "".join(json.dumps(doc) + "\n" for _ in range(20)).encode()
+        p.write_bytes(gzip.compress(text) if kind == "json.gz" else text)
+    elif kind == "proto":
+        p.write_bytes(framed(*[to_proto(doc)] * 20))
+    else:
+        p.write_bytes(zstd_framed(*[json.dumps(doc)] * 20))
+    with pytest.raises(DataError) as err:
+        resolve_layout(_cfg({"format": "auto"}), [str(p)], [].append)
+    assert str(err.value) == (
+        f"{p}: an OpenTelemetry Collector file exporter's file ({shape}), which logs.format: "
+        f"auto does not read: set logs.format: otlp_proto or otlp_json, the encoding of the "
+        f"kafka exporter serve is to read (either reads the file; docs/logs.md)")
+
+
 def test_lines_without_a_time_are_counted_per_n_lines_unless_the_config_sets_seconds(tmp_path):
     p = tmp_path / "app.log"
     p.write_text("".join(f"session {i} opened for user {i % 7}\n" for i in range(2000)))

@@ -1520,6 +1520,12 @@ def test_per_n_lines_an_entity_back_after_the_gap_starts_a_new_series_as_in_serv
       "20261205-10:00:01:130|Step|3001|onExtend 14"], "regex"),
     (['{"level":"info","ts":1796464801.1,"msg":"GET /api/v1/cart/7955 200 10ms"}',
       '{"level":"error","ts":1796464802.0,"msg":"payment gateway timeout"}'], "json"),
+    # the Collector's file exporter's log file: 'logs.format: json, with logs.json_fields
+    # naming its message' until 2026-12-07, which no field of its nested records can be
+    ([('{"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", "value": '
+       '{"stringValue": "api"}}]}, "scopeLogs": [{"logRecords": [{"timeUnixNano": '
+       '"1796464801000000000", "body": {"stringValue": "payment gateway timeout"}}]}]}]}')] * 2,
+     "otlp_proto or otlp_json"),
 ])
 def test_a_log_file_trained_without_a_logs_config_says_how_to_read_it(tmp_path, capsys,
                                                                         lines, how):
