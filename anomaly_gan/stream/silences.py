@@ -56,6 +56,9 @@ _TIME = "an RFC 3339 time with a zone (2026-03-01T02:00:00Z) or epoch seconds"
 # 9999-12-31T23:59:59Z, the last time RFC 3339 can write: an epoch past it (milliseconds
 # given for seconds, 1.7e12, is year 55,000) is a typo, and no report could print it
 _LATEST = 253402300799.0
+# 0001-01-01T00:00:00Z, the first time datetime holds: 0001-01-01T00:00:00+01:00 is in the
+# year 0 in UTC, which no report (retrain's list of the silences applied) could print
+_EARLIEST = -62135596800.0
 # RFC 3339's date-time (its section 5.6: "t", "z" and a blank between date and time
 # allowed), the zone left optional so that a time without one is refused saying what to
 # add. datetime.fromisoformat and YAML's timestamps read more (20260301T020000Z, a week
@@ -180,7 +183,11 @@ def _time(raw: Any, where: str) -> float:
         if raw.tzinfo is None:
             raise ConfigError(f"{where}: expected {_TIME}, got {raw.isoformat()} (no zone: "
                               f"add Z for UTC or an offset such as +02:00)")
-        return _not_after_9999(raw.timestamp(), raw.isoformat(), where, " (in UTC)")
+        seconds = raw.timestamp()
+        if seconds < _EARLIEST:
+            raise ConfigError(f"{where}: expected {_TIME} from 0001-01-01T00:00:00Z, got "
+                              f"{brief(raw.isoformat())} (in UTC)")
+        return _not_after_9999(seconds, raw.isoformat(), where, " (in UTC)")
     if isinstance(raw, date):
         raise ConfigError(f"{where}: expected {_TIME}, got the date {raw.isoformat()} (a "
                           f"time of day and a zone are needed)")

@@ -468,6 +468,23 @@ def test_a_time_past_the_year_9999_is_one_line(end, hint):
     assert len(parse_silences({"silences": [{"entity": "a", "end": 253402300799}]}, "s")) == 1
 
 
+@pytest.mark.parametrize("text", ["'0001-01-01T00:00:00+01:00'", "0001-01-01T00:59:59+01:00",
+                                  "'0001-01-01T00:00:00.5+00:01'"])
+def test_a_time_before_the_year_1_in_utc_is_one_line(text, tmp_path):
+    """The year-1 side of the year 9999: 0001-01-01T00:00:00+01:00 is 0000-12-31T23:00:00Z,
+    a time Python's datetime cannot hold. It was taken (a start that silenced its entity
+    back to the beginning), and a retrain whose rows it covered stopped on 'ValueError:
+    year 0 is out of range' with a traceback when its report printed the start."""
+    path = tmp_path / "s.yaml"
+    path.write_text(f"silences:\n- entity: a\n  start: {text}\n  end: 2026-03-01T06:00:00Z\n")
+    with pytest.raises(ConfigError, match=r"^\S+s\.yaml: silences\[0\]\.start: expected an "
+                       r"RFC 3339 time .* from 0001-01-01T00:00:00Z, got .*0001-01-01T00:.* "
+                       r"\(in UTC\)$"):
+        load_silences(str(path))
+    s = one(entity="a", start="0001-01-01T00:00:00Z", end=T0)  # the first second is taken
+    assert s.all[0].start == -62135596800.0
+
+
 @pytest.mark.parametrize("end", ["2026-02-29T06:00:00Z", "2026-04-31T06:00:00Z",
                                  "2026-03-01T24:00:00Z", "2026-03-01T06:60:00+02:00"])
 def test_an_unquoted_time_that_does_not_exist_names_the_entry_and_field(end, tmp_path):

@@ -59,6 +59,7 @@ SEEDS = int(os.environ.get("SILENCES_SPEC_FUZZ_SEEDS", "500"))
 SEED_START = int(os.environ.get("SILENCES_SPEC_FUZZ_SEED_START", "0"))
 
 LATEST = 253402300799  # 9999-12-31T23:59:59Z
+EARLIEST = -62135596800  # 0001-01-01T00:00:00Z
 FIELDS = ("entity", "start", "end", "comment", "created_by")
 
 
@@ -118,8 +119,8 @@ def _rfc3339(rng: random.Random, notes: Counter[str]) -> Value:
     hh, mm, ss = rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59)
     if y == 9999 and rng.random() < 0.6:
         m, d, hh, mm, ss = 12, 31, 23, 59, rng.choice([58, 59])
-    if y == 1:
-        m, d = 1, rng.randint(1, 2)
+    if y == 1:  # its first hours with an offset east of UTC are in the year 0 in UTC
+        m, d, hh = 1, rng.randint(1, 2), rng.choice([0, 0, hh])
     frac = "" if rng.random() < 0.7 else "." + "".join(rng.choice("0123456789")
                                                        for _ in range(rng.randint(1, 6)))
     sep = rng.choice("TTTTt ")
@@ -160,6 +161,8 @@ def _rfc3339(rng: random.Random, notes: Counter[str]) -> Value:
                        - offset) + (Fraction(frac[1:]) / 10 ** (len(frac) - 1) if frac else 0)
         if utc > LATEST:
             bad, rule = "start/end", "after_9999"
+        elif utc < EARLIEST:  # the year 1 with an offset east of UTC: the year 0 in UTC
+            bad, rule = "start/end", "before_year_1"
         else:
             seconds, rule = utc, "rfc3339" if sep in "Tt" else "rfc3339_space"
             notes["rfc3339_offset"] += offset != 0
@@ -603,7 +606,7 @@ def test_the_cases_reach_every_rule(tmp_path):
         check(case, tmp_path / "silences.yaml", notes)
     rules = ("rfc3339", "rfc3339_space", "rfc3339_offset", "rfc3339_lower", "rfc3339_fraction",
              "before_1970", "padded_time", "epoch", "negative_epoch", "epoch_millis",
-             "quoted_epoch", "after_9999", "no_zone", "date_alone", "no_such_day",
+             "quoted_epoch", "after_9999", "before_year_1", "no_zone", "date_alone", "no_such_day",
              "no_such_hour", "bool_time", "garbage_time", "infinite", "end_not_after_start",
              "end_missing", "entity_missing", "empty_entity", "entity_not_text",
              "text_not_string", "unknown_key", "key_twice", "top_level", "open_start",
