@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["CONTROL", "CONTROL_CHARACTERS", "INVALID_REASONS", "LOG_REASONS", "MAX_ENTITY_BYTES",
            "Event", "EventParser", "FailureKinds", "InvalidEvent", "PartialEvent", "check_entity",
            "dead_letter_of", "decode_object", "entity_part", "entity_text", "epoch_number",
-           "joined_entity", "json_field", "non_finite", "parse_timestamp", "parser_from_config",
-           "utf8_size", "without_bom"]
+           "joined_entity", "json_field", "leap_second", "non_finite", "parse_timestamp",
+           "parser_from_config", "utf8_size", "without_bom"]
 
 INVALID_REASONS = (
     "not_utf8",
@@ -166,7 +166,7 @@ def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
         try:
             dt = datetime.fromisoformat(text)
         except ValueError:
-            leap = _leap_second(text)
+            leap = leap_second(text)
             if leap is None:
                 return None
             dt = leap
@@ -180,14 +180,15 @@ def parse_timestamp(raw: object, per_second: int | None = None) -> float | None:
     return None
 
 
-def _leap_second(text: str) -> datetime | None:
+def leap_second(text: str) -> datetime | None:
     """An RFC 3339 time whose second is 60 (a leap second, which RFC 3339 allows and
     ``datetime`` cannot hold) as the next minute's second 0, as POSIX time counts it; None
-    for any other text. Refused, a line stamped ``23:59:60Z`` was "not RFC 3339".
+    for any other text. Refused, a line stamped ``23:59:60Z`` was "not RFC 3339"; a
+    silence's start or end reads it alike (stream/silences.py).
 
-    >>> _leap_second("2016-12-31T23:59:60.5Z").isoformat()
+    >>> leap_second("2016-12-31T23:59:60.5Z").isoformat()
     '2017-01-01T00:00:00.500000+00:00'
-    >>> _leap_second("2016-12-31T23:59:61Z") is None
+    >>> leap_second("2016-12-31T23:59:61Z") is None
     True
     """
     if text[16:19] != ":60" or text[13:14] != ":":

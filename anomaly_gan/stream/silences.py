@@ -43,6 +43,7 @@ import yaml
 
 from anomaly_gan.config import YamlLoader, parse_yaml, yaml_problem
 from anomaly_gan.errors import ConfigError, brief, clip
+from anomaly_gan.stream.events import leap_second
 
 __all__ = ["MAX_SILENCES", "MAX_SILENCES_BYTES", "Silence", "SilenceWatcher", "Silences",
            "load_silences", "parse_silences"]
@@ -174,7 +175,9 @@ def _time(raw: Any, where: str) -> float:
             if _DATE.fullmatch(text):
                 raw = date.fromisoformat(text)  # refused below, as a date YAML reads
             elif _RFC3339.fullmatch(text):
-                raw = datetime.fromisoformat(text)
+                # a leap second (second 60, which datetime cannot hold) is the next
+                # minute's second 0, as serve reads an event's time
+                raw = leap_second(text) or datetime.fromisoformat(text)
             else:
                 raise ValueError(text)
         except ValueError:

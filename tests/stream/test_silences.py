@@ -546,3 +546,19 @@ def test_a_control_character_in_a_silences_file_is_one_line_naming_its_line(tmp_
         load_silences(str(bad))
     assert str(info.value) == (f"{bad}: line 2: not valid YAML: unacceptable character #x0007: "
                                f"control characters are not allowed")
+
+
+@pytest.mark.parametrize("text", ["2016-12-31T23:59:60Z", "'2016-12-31T23:59:60Z'",
+                                  "'2017-01-01T00:59:60+01:00'", "2016-12-31t23:59:60.5z"])
+def test_a_leap_second_is_rfc3339_as_in_events(text, tmp_path):
+    """RFC 3339 (5.6) writes a leap second as second 60; serve reads an event stamped so as
+    the next minute's second 0, as POSIX time counts it, but a silence ending then was
+    refused ('expected an RFC 3339 time ...'), and serve started with no silence in force."""
+    from anomaly_gan.stream.events import parse_timestamp
+
+    path = tmp_path / "s.yaml"
+    path.write_text(f"silences:\n- entity: a\n  end: {text}\n")
+    end = load_silences(str(path)).all[0].end
+    assert end == parse_timestamp(text.strip("'")) == 1483228800.0 + ("." in text) * 0.5
+    with pytest.raises(ConfigError, match=r"silences\[0\]\.end: expected an RFC 3339 time"):
+        one(entity="a", end="2016-12-31T23:59:61Z")  # a second 61 is no time
