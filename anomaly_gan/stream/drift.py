@@ -12,13 +12,15 @@ top score bin):
   so the label set is bounded by the configuration, never by the data;
 - ``anomaly_gan_score_drift_psi``: the combined score.
 
-Values are exported while the period holds at least ``MIN_SAMPLES`` events; until then, once
-its events have left it (the input stopped, or this replica lost its partitions), and under a
+Values are exported while the period holds at least ``MIN_SAMPLES`` scored windows; until
+then, once they have left it (the input stopped, or this replica lost its partitions), and under a
 model without a reference, the score gauge reads NaN and no feature series is exported (a
 reload starts a new period, so no value of the previous model lingers to keep a drift alert
 firing). The event counted
-for a window is its newest row: every accepted event completes exactly one window after
-warm-up, so each event is counted once.
+for a window is its newest row: with ``serve.windows.hop`` 1 every accepted event completes
+exactly one scored window after warm-up, so each event is counted once; with a hop of ``h``
+one event in ``h`` is (the newest of each scored window), and ``MIN_SAMPLES`` counts scored
+windows, not events.
 
 Cost: :meth:`DriftMonitor.observe` only copies a batch's rows and scores into a buffer; they
 are binned in bulk (one ``searchsorted`` per feature over up to 4096 events) when the buffer
