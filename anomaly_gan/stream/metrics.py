@@ -38,7 +38,7 @@ SCORE_BUCKETS = (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0,
                  100.0)
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
                 3600.0)
-_INFER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+INFER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 
@@ -117,7 +117,7 @@ class StreamMetrics:
         self.event_lag = Histogram("anomaly_gan_event_lag_seconds", "Event timestamp to scored",
                                    buckets=_LAG_BUCKETS, registry=r)
         self.inference = Histogram("anomaly_gan_inference_seconds", "Duration of one model call",
-                                   buckets=_INFER_BUCKETS, registry=r)
+                                   buckets=INFER_BUCKETS, registry=r)
         self.batch_size = Histogram("anomaly_gan_batch_size", "Windows per model call",
                                     buckets=_BATCH_BUCKETS, registry=r)
         self.consumer_lag = Gauge("anomaly_gan_consumer_lag", "Records behind the partition end",

@@ -25,12 +25,13 @@ shadow bundle that cannot be loaded at start leaves the scorer serving without o
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from anomaly_gan.stream.metrics import observe_many
+from anomaly_gan.stream.metrics import INFER_BUCKETS, observe_many
 
 __all__ = ["OUTCOMES", "ShadowScorer"]
 
@@ -53,6 +54,11 @@ class ShadowScorer:
                                  "and the shadow model decided", ["outcome"], registry=registry)
         self.errors = Counter("anomaly_gan_shadow_errors", "Shadow model calls that failed",
                               registry=registry)
+        # the shadow's calls run in the scoring loop after the current model's, and are not
+        # in anomaly_gan_inference_seconds: a shadow that slows the loop shows here
+        self.inference = Histogram("anomaly_gan_shadow_inference_seconds", "Duration of one "
+                                   "shadow model call", buckets=INFER_BUCKETS,
+                                   registry=registry)
         self.info = Gauge("anomaly_gan_shadow_model_info", "The shadow model (value 1)",
                           ["version", "kind"], registry=registry)
         self.threshold = Gauge("anomaly_gan_shadow_threshold", "Threshold of the shadow model",
@@ -87,9 +93,11 @@ class ShadowScorer:
         """Score ``windows`` with the shadow and compare with the current model's result."""
         if not self.active or not len(windows):
             return
+        start = time.perf_counter()
         try:
             res = self.det.score_windows(windows)
         except Exception as exc:
+            self.inference.observe(time.perf_counter() - start)
             self.errors.inc()
             key = f"{type(exc).__name__}: {exc}"
             if key != self._failing:  # once, not at every batch while it keeps failing
@@ -97,6 +105,7 @@ class ShadowScorer:
                 log.exception("shadow model %s failed (logged once until it scores again; "
                               "counted in anomaly_gan_shadow_errors_total)", self.det.version)
             return
+        self.inference.observe(time.perf_counter() - start)
         self._failing = None
         cur = np.asarray(current.is_anomaly, dtype=bool)
         sh = np.asarray(res.is_anomaly, dtype=bool)

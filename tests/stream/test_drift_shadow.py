@@ -178,6 +178,11 @@ def test_shadow_counts_agreement_and_its_own_anomaly_rate():
     assert get("anomaly_gan_shadow_model_info", {"version": "v2", "kind": "ganomaly"}) == 1
     assert get("anomaly_gan_shadow_score_count") == 5
     assert get("anomaly_gan_shadow_active") == 1
+    # the shadow's model calls run in the scoring loop beside the current model's: their
+    # time is its own series (anomaly_gan_inference_seconds counts the current model's only)
+    assert get("anomaly_gan_shadow_inference_seconds_count") == 1
+    sh.compare(windows[:0], current.score_windows(windows[:0]))  # no windows: no call
+    assert get("anomaly_gan_shadow_inference_seconds_count") == 1
 
 
 def test_an_incompatible_shadow_is_switched_off_not_fatal():
