@@ -29,6 +29,7 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -972,8 +973,10 @@ def _score_logs(args: argparse.Namespace, info, progress: _Progress) -> int:
     events, _ = read_for_log_model(info.config, args.data, progress=_eprint, tally=tally,
                                    reading=progress.reading(args.data))
     model = load_log_model(info)
+    uncounted: Counter[str] = Counter()
     counted_rows = log_rows_to_score(info.config, model, events, progress=_eprint,
-                                     source=args.data, stage=progress.stage)
+                                     source=args.data, stage=progress.stage, left_out=uncounted)
+    partial = uncounted["partial_last_bucket"]
     n_lines, joined, skipped = len(events), tally.joined, sum(tally.skipped.values())
     # The events (a million lines: about 280 MB) were held through TensorFlow's import and
     # the scoring until 2026-12-06, as train's were, for their number alone; the tally's
@@ -1005,12 +1008,15 @@ def _score_logs(args: argparse.Namespace, info, progress: _Progress) -> int:
     flagged = sum(int(r.scores.is_anomaly.sum()) for r in results if r.scores is not None)
     unscored = (f", {buckets - scored} before a full window of {det.window}"
                 if scored < buckets else "")
-    dropped = f", {n_lines - counted} dropped" if counted < n_lines else ""
+    # per N lines the entities' partial last buckets are left out (count_series' note)
+    unfilled = (f", {partial} in partial last buckets left out" if partial else "")
+    dropped = (f", {n_lines - counted - partial} dropped" if counted + partial < n_lines
+               else "")
     joined_to = (f", with {joined} continuation line{'s' if joined > 1 else ''} "
                  f"joined to them" if joined else "")
     left_out = f", {skipped} more left out as logs.bad_lines" if skipped else ""
     _eprint(f"scored {scored} of {buckets} buckets{unscored} ({counted} of {n_lines} "
-            f"{unit(info.config.logs)}{dropped}{joined_to}{left_out}) with {det.version}: {flagged} buckets above "
+            f"{unit(info.config.logs)}{unfilled}{dropped}{joined_to}{left_out}) with {det.version}: {flagged} buckets above "
             f"threshold {det.threshold:.4g} -> {where}")
     rows = [row for r in results if r.scores is not None for row in r.rows]
     if rows:  # the rows' features again, only where a storm is to be explained

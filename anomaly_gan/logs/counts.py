@@ -417,7 +417,9 @@ class CountBuckets:
             self.on_gap(entity)
 
     def flush(self) -> list[BucketRow]:
-        """Close every open bucket that holds a line (end of a file)."""
+        """Close every open bucket that holds a line (end of a file). Per N lines each holds
+        fewer than N: ``score`` and ``train`` leave them out, as ``serve`` never closes one
+        (:func:`~anomaly_gan.logs.offline.count_series`)."""
         out = [self._row(e, ob) for e, ob in self._open.items() if ob.lines]
         self._open.clear()
         return out

@@ -493,12 +493,20 @@ def _example_apart(ev: LogEvent) -> str:
 def count_series(model: LogModel, events: Sequence[LogEvent],
                  marks: Sequence[int] | None = None, progress: Progress | None = None,
                  source: str | None = None, not_after: float = math.inf,
-                 stage: Stage | None = None) -> dict[str, list[list[BucketRow]]]:
+                 stage: Stage | None = None, left_out: Counter[str] | None = None
+                 ) -> dict[str, list[list[BucketRow]]]:
     """Classify and count one stream of events (of the file ``source``) into closed buckets,
     per entity, in series: per N lines an entity back after more than ``logs.gap_seconds``
     starts a new one, its partial bucket left out, as in ``serve`` (offline counted on
     across the silence until 2026-12-05, so a sparse log scored otherwise than in serve). A
     bucket holding an event whose ``marks`` entry is non-zero is ``marked``.
+
+    At the end of the file every time bucket with a line closes (the last line is the
+    watermark; ``serve`` closes them at idle close); per N lines each entity's last, partial
+    bucket is left out, as ``serve`` scores a bucket only once it holds N lines (until
+    2026-12-07 it was a row: a bucket of 1 line of 92 scored 7.9 where the full ones before
+    it scored at most 1.24, an alarm at the end of a file that ``serve`` never raises);
+    ``left_out["partial_last_bucket"]`` adds up their lines.
 
     In time buckets the lines are counted in time order (:func:`time_order`): lines stamped
     after ``not_after`` and a stray first or last line are left out; per N lines, in the
@@ -547,8 +555,31 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
         # lags up to two lines behind: docs/logs.md, Watermark), so every silent entity's
         # empty buckets up to it are rows, as before the watermark waited for them
         keep(buckets.advance(float(times[order[-1]])))
-    keep(buckets.flush())
+    if not lines_mode:
+        keep(buckets.flush())
+        return rows
+    unfilled = buckets.flush()  # per N lines every bucket still open holds fewer than N
+    if left_out is not None:
+        left_out["partial_last_bucket"] += sum(r.lines for r in unfilled)
+    if unfilled and progress is not None:
+        progress(_partial_note(unfilled, model.cfg.bucket_lines, source))
     return rows
+
+
+def _partial_note(partial: Sequence[BucketRow], n: int | None, source: str | None) -> str:
+    """The ``note:`` on the entities' partial last buckets :func:`count_series` left out."""
+    lines, k = sum(r.lines for r in partial), len(partial)
+    of = f" of {source}" if source else ""
+    which = (f"the last buckets of {k} entities, each" if k > 1
+             else "the last bucket of 1 entity,")
+    marked = sum(r.marked for r in partial)
+    labelled = (f" ({marked} of those buckets hold{'s' if marked == 1 else ''} a labelled "
+                f"line)" if marked else "")
+    first = partial[0]
+    return (f"note: {lines} line{'s' if lines > 1 else ''}{of} left out, {which} with fewer "
+            f"than logs.bucket_lines ({n}) lines at the end of the file{labelled}: serve "
+            f"scores a bucket only once it holds N lines; the first is entity "
+            f"{_clip(first.entity, 40)!r} ({first.lines} line{'s' if first.lines > 1 else ''})")
 
 
 def latest_allowed(cfg: Config) -> float:
@@ -1072,23 +1103,26 @@ def buckets_to_train(cfg: Config, model: LogModel,
     timed = sum(len(r) for r in trainable_runs(runs, cfg.data.window))
     if not chooses_buckets(cfg) or timed >= AUTO_MIN_BUCKETS:
         return model, runs, ""
-    per_lines, tried, note = _per_lines_instead(cfg, model, sources, runs, timed, say, stage)
+    per_lines, tried, notes = _per_lines_instead(cfg, model, sources, runs, timed, stage)
     if per_lines is not None and sum(len(r) for r in trainable_runs(per_lines[1],
                                                                     cfg.data.window)) > timed:
-        say(note)
+        for note in notes:
+            say(note)
         return (*per_lines, "")
     return model, runs, tried
 
 
 def _per_lines_instead(cfg: Config, model: LogModel,
                        sources: Sequence[tuple[str, Sequence[LogEvent]]],
-                       runs: Sequence[list[BucketRow]], timed: int, say: Progress,
+                       runs: Sequence[list[BucketRow]], timed: int,
                        stage: Stage | None = None
-                       ) -> tuple[tuple[LogModel, list[list[BucketRow]]] | None, str, str]:
+                       ) -> tuple[tuple[LogModel, list[list[BucketRow]]] | None, str, list[str]]:
     """Train's fallback from the default time buckets (``runs``: their runs, ``timed``
     buckets in runs long enough to train on, fewer than :data:`AUTO_MIN_BUCKETS`): the
     model and runs per N lines (:func:`auto_bucket_lines`) when they give runs it can train
-    on, and the ``note:`` that says so; else None and what was tried, for the error."""
+    on, and the ``note:`` that says so with the notes of counting them (the partial last
+    buckets left out: said only where train counts per N lines); else None and what was
+    tried, for the error."""
     from anomaly_gan.train import too_short
 
     assert cfg.logs is not None and cfg.logs.bucket_seconds is not None
@@ -1100,14 +1134,15 @@ def _per_lines_instead(cfg: Config, model: LogModel,
     model.miner.reset_new()
     per_lines = LogModel(replace(cfg.logs, bucket_seconds=None, bucket_lines=n),
                          model.miner, model.template_ids, {}, {})
-    runs_n = log_runs(per_lines, sources, say, stage=stage)
+    heard: list[str] = []
+    runs_n = log_runs(per_lines, sources, heard.append, stage=stage)
     usable = trainable_runs(runs_n, w)
     longest = max((len(r) for r in runs), default=0)
     seconds = f"{cfg.logs.bucket_seconds:g} s buckets (the default)"
     if not usable or too_short([len(r) for r in usable], w, cfg.data.validation_fraction):
         return None, (f" in {seconds}, and {max((len(r) for r in runs_n), default=0)} per "
                       f"{n} line{'s' if n > 1 else ''} (logs.bucket_lines, tried as the config "
-                      f"sets neither key)"), ""
+                      f"sets neither key)"), []
     why = (f"leave no run of {2 * w} (the longest is {longest})" if not timed else
            f"leave {timed} buckets in runs of {2 * w} or more (fewer than {AUTO_MIN_BUCKETS})")
     note = (f"note: logs.bucket_lines: {n}, chosen by train as the config sets neither "
@@ -1115,7 +1150,7 @@ def _per_lines_instead(cfg: Config, model: LogModel,
             f"of one entity ({most}, {_clip(entity, 40)!r}) // max({AUTO_RUNS} x {2 * w}, "
             f"{AUTO_MIN_BUCKETS}) buckets, from 1 to {AUTO_MAX_LINES}; no volume drop column "
             f"(it needs time buckets). The bundle's config keeps it; set either key to choose")
-    return (per_lines, runs_n), "", note
+    return (per_lines, runs_n), "", [note, *heard]
 
 
 # Error levels as writers spell them, where a list of one's own (or the default before
@@ -1238,7 +1273,8 @@ def score_log_events(det: Detector, model: LogModel, events: Sequence[LogEvent],
 
 def log_rows_to_score(config: Config, model: LogModel, events: Sequence[LogEvent],
                       marks: Sequence[int] | None = None, progress: Progress | None = None,
-                      source: str | None = None, stage: Stage | None = None
+                      source: str | None = None, stage: Stage | None = None,
+                      left_out: Counter[str] | None = None
                       ) -> dict[str, list[list[BucketRow]]]:
     """A stream of events (of the file ``source``) counted into the buckets a logs bundle
     (its ``config`` and ``model``) scores, per entity, in series (:func:`count_series`),
@@ -1246,9 +1282,9 @@ def log_rows_to_score(config: Config, model: LogModel, events: Sequence[LogEvent
     :func:`score_log_rows` frees them before TensorFlow loads (a million lines are about
     280 MB). Late lines are dropped, with a ``note:`` to ``progress``; when no line is left
     in a bucket, :class:`DataError` (nothing to score). ``stage``: how far counting the
-    lines has got."""
+    lines has got; ``left_out``, the lines of partial last buckets (:func:`count_series`)."""
     rows = count_series(model, events, marks, progress, source,
-                        not_after=latest_allowed(config), stage=stage)
+                        not_after=latest_allowed(config), stage=stage, left_out=left_out)
     if not any(r for series in rows.values() for r in series):
         raise DataError(f"{source or 'log lines'}: none of its {len(events)} lines was counted "
                         f"into a bucket (see the notes above); nothing to score")

@@ -15,9 +15,11 @@ after its entity's stretch (``svc-1~0``, ``svc-1~1``, ...) in a copy of the part
 file, which ``score`` reads as it reads the file: each stretch is an entity of its own,
 with the other entities' lines around it as in the file. What ``serve`` published for an
 entity is, stretch by stretch, that stretch's rows, windows, flags, alerts and alert
-templates in ``score``, up to its eviction; the rest of a stretch is the bucket it had open
-then (time buckets: its rows from that bucket on are lost) or one partial bucket (per N
-lines), as test_serve_equals_score_fuzz.py compares the tail of an entity never evicted.
+templates in ``score``, up to its eviction; with time buckets the rest of a stretch is the
+bucket it had open then (its rows from that bucket on are lost), as
+test_serve_equals_score_fuzz.py compares the tail of an entity never evicted; per N lines
+there is none (its partial bucket, lost at the eviction, is left out by ``score`` at the
+end of the stretch's lines: docs/logs.md, Offline).
 
 ``LOGS_EVICTION_FUZZ_SEEDS`` runs more seeds per format and mode (default 2).
 """
@@ -35,10 +37,9 @@ from anomaly_gan.logs.offline import (
     latest_allowed,
     load_log_model,
     read_for_log_model,
-    score_log_events,
 )
 from tests.support.logs_eviction import Stretches, check_evictions_counted, compare_by_stretch
-from tests.support.logs_fuzz import add_runs, alerts, run, stream, windows
+from tests.support.logs_fuzz import add_runs, alerts, run, scored_runs, stream, windows
 
 SEEDS = int(os.environ.get("LOGS_EVICTION_FUZZ_SEEDS", "2"))
 
@@ -60,8 +61,7 @@ def scored_by_stretch(det, parts: dict, files: list, lines: dict[Any, list[tuple
         # the scorer counted the file's lines, in its order (else the harness is wrong)
         assert [ev.entity for ev in evs] == [n.rpartition("~")[0] for n in names], path
         renamed = [replace(ev, entity=n) for ev, n in zip(evs, names, strict=True)]
-        add_runs(det, score_log_events(det, model, renamed, explain_anomalies_only=False),
-                 rows, out, series)
+        add_runs(det, scored_runs(det, model, renamed), rows, out, series)
     return rows, out
 
 

@@ -1373,6 +1373,32 @@ def test_a_short_capture_is_counted_per_n_lines_with_a_note(tmp_path, no_gan):
     assert notes[0].endswith("set either key to choose")
 
 
+def test_train_per_n_lines_leaves_the_partial_last_buckets_out_and_says_so(tmp_path, no_gan):
+    """Where train counts per N lines, each entity's last bucket of fewer than N lines is
+    left out, as in score and serve (trained on until 2026-12-07); an entity with fewer
+    than N lines in all has no rows, and the others still train. The note comes after the
+    one that chose N, once."""
+    from anomaly_gan.logs.offline import train_log_detector
+
+    p = tmp_path / "app.log"
+    short_capture(p, lines=601)  # N = 601 // 200 = 3: 200 buckets and 1 line of each
+    with p.open("a") as f:
+        f.write("2026-01-01T00:01:30Z cron INFO job started\n"
+                "2026-01-01T00:01:31Z cron INFO job done\n")
+    said: list[str] = []
+    with pytest.raises(_Trained) as trained:
+        train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
+                           progress=said.append)
+    assert trained.value.cfg.logs.bucket_lines == 3
+    assert [len(s) for s in trained.value.series] == [200, 200]
+    notes = [m for m in said if m.startswith("note:")]
+    assert notes[0].startswith("note: logs.bucket_lines: 3, chosen by train"), said
+    assert notes[1].startswith(f"note: 4 lines of {p} left out, the last buckets of 3 "
+                               f"entities, each with fewer than logs.bucket_lines (3) lines"), said
+    assert sum("left out, the last bucket" in m for m in said) == 1, said
+    assert any(m.endswith("holding 1200 of 1204 lines") for m in said), said
+
+
 def test_an_explicit_bucket_width_still_refuses_a_short_capture(tmp_path, no_gan):
     from anomaly_gan.logs.offline import train_log_detector
 
@@ -1465,6 +1491,17 @@ def test_train_with_default_buckets_on_a_short_capture_then_score_it(tmp_path, c
     rows = list(csv.DictReader(out.open()))
     assert {r["entity"] for r in rows} == {"api", "db"}
     assert len(rows) == 400 and {r["lines"] for r in rows} == {"3"}  # the bundle's buckets
+    # a line more of each entity: a partial last bucket each, left out as serve never scores
+    # it (until 2026-12-07 a row of 1 line, scored with the 2 lines before it)
+    short_capture(p, lines=601)
+    capsys.readouterr()
+    assert main(["score", "--model", str(bundle), "--data", str(p), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 400 and {r["lines"] for r in rows} == {"3"}
+    err = capsys.readouterr().err
+    assert (f"note: 2 lines of {p} left out, the last buckets of 2 entities, each with fewer "
+            f"than logs.bucket_lines (3) lines at the end of the file") in err
+    assert "(1200 of 1202 lines, 2 in partial last buckets left out)" in err
 
 
 def test_a_syslog_pri_that_is_no_priority_follows_bad_lines(tmp_path):
@@ -1501,9 +1538,43 @@ def test_per_n_lines_an_entity_back_after_the_gap_starts_a_new_series_as_in_serv
     runs = log_runs(model, [("app.jsonl", events)], lambda _m: None)
     assert [len(run) for run in runs] == [2, 2]
     assert len(count_rows(model, events)["web"]) == 4
-    # lines without times are never split
+    # lines without times are never split (the ninth line, a partial last bucket: left out)
     untimed = [LogEvent("web", None, "INFO", "GET /index 200") for _ in stamps]
-    assert [len(rows) for rows in count_series(model, untimed)["web"]] == [5]  # 4 + the last
+    assert [len(rows) for rows in count_series(model, untimed)["web"]] == [4]
+
+
+def test_per_n_lines_the_partial_last_buckets_are_left_out_with_a_note():
+    """serve scores a bucket per N lines only once it holds N lines; score closed each
+    entity's last one at the end of the file, however few lines it held (1 of 92: scored
+    7.9 against at most 1.24 for the full buckets before it, threshold 8.77), and train
+    trained on it. It is left out now, in both, with a note; time buckets are not changed
+    (serve closes its last one at idle close)."""
+    from collections import Counter
+
+    from anomaly_gan.logs.offline import count_series
+
+    cfg = config_from_dict({"logs": {"format": "json", "bucket_seconds": None,
+                                     "bucket_lines": 3}}).logs
+    model, _ = fit_log_model(cfg, ["GET /index 200"])
+    t0 = 1767225600
+    events = [LogEvent(e, t0 + i, "INFO", "GET /index 200")
+              for i, e in enumerate(["web"] * 7 + ["api"] * 2 + ["db"] * 3)]
+    said: list[str] = []
+    left_out: Counter[str] = Counter()
+    rows = count_series(model, events, [0] * 8 + [1] + [0] * 3, said.append, "app.jsonl",
+                        left_out=left_out)
+    assert {e: [r.lines for s in series for r in s] for e, series in rows.items()} == {
+        "web": [3, 3], "db": [3]}
+    assert left_out == {"partial_last_bucket": 3}
+    assert said == [("note: 3 lines of app.jsonl left out, the last buckets of 2 entities, "
+                     "each with fewer than logs.bucket_lines (3) lines at the end of the file "
+                     "(1 of those buckets holds a labelled line): serve scores a bucket only "
+                     "once it holds N lines; the first is entity 'web' (1 line)")]
+    timed = config_from_dict({"logs": {"format": "json", "bucket_seconds": 10.0}}).logs
+    model, _ = fit_log_model(timed, ["GET /index 200"])
+    rows = count_series(model, events, progress=said.append)
+    assert [r.lines for s in rows["web"] for r in s] == [7]  # time buckets: as before
+    assert len(said) == 1
 
 
 @pytest.mark.parametrize(("lines", "how"), [

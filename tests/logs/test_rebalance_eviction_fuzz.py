@@ -28,8 +28,8 @@ assignment, an eviction or a replay to its eviction, the drop of its partition o
 replay. Each stretch is
 scored by ``score`` (``score_log_events``) of the lines the member counted from that
 partition in that assignment, each line named after its stretch: its rows are a prefix of
-``score``'s (the rest from the bucket open at the eviction or drop, or one partial bucket
-per N lines), its windows, scores and flags equal, its alerts debounced series by series,
+``score``'s (the rest from the bucket open at the eviction or drop; per N lines all of
+them: ``score`` leaves the partial last bucket out), its windows, scores and flags equal, its alerts debounced series by series,
 its alert templates among ``score``'s. A stray first or last line of an assignment's lines
 (more than ``logs.gap_seconds`` from the others: a member that read a partition from just
 before or up to just after a silence of every entity) is left out of a file by ``score``
@@ -65,7 +65,7 @@ from unittest import mock
 import pytest
 
 from anomaly_gan.logs import offline
-from anomaly_gan.logs.offline import load_log_model, score_log_events, time_order
+from anomaly_gan.logs.offline import load_log_model, time_order
 from tests.stream.replay_checks import ALERTS
 from tests.support import logs_fuzz
 from tests.support.logs_eviction import Stretches, check_evictions_counted, compare_by_stretch
@@ -179,7 +179,7 @@ def scored_by_stretch(det, lines: dict[tuple, list], gap: float):
                 [ev.ts for ev in renamed], gap)[2]:
             strays |= {ev.entity for ev in renamed}
         with counting_strays():
-            scored = score_log_events(det, model, renamed, explain_anomalies_only=False)
+            scored = logs_fuzz.scored_runs(det, model, renamed)
         logs_fuzz.add_runs(det, scored, rows, out, series)
     return rows, out, strays
 

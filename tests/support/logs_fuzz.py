@@ -24,7 +24,9 @@ from google.protobuf import json_format
 from prometheus_client import CollectorRegistry
 
 from anomaly_gan.config import config_from_dict
+from anomaly_gan.errors import DataError
 from anomaly_gan.logs.model import fit_log_model
+from anomaly_gan.logs.offline import score_log_events
 from anomaly_gan.stream.alerts import Debouncer, debounce
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.metrics import StreamMetrics
@@ -655,6 +657,18 @@ def windows(io) -> dict[str, list]:
 
 def alerts(io) -> list[dict]:
     return [json.loads(v) for t, _, v, _ in io.sent if t == "anomaly-gan.alerts"]
+
+
+def scored_runs(det, model, events: list) -> list:
+    """``score``'s runs of a file's ``events`` (``score_log_events``, every window explained);
+    none where no line is in a bucket: per N lines an entity's partial last bucket is left
+    out (docs/logs.md, Offline), so a file of fewer lines of each entity than a bucket has
+    nothing to score (``score`` says so, a DataError), as ``serve`` scores none of them."""
+    try:
+        return score_log_events(det, model, events, explain_anomalies_only=False)
+    except DataError as e:
+        assert "nothing to score" in str(e), e
+        return []
 
 
 def add_runs(det, runs: list, rows: dict[str, list], windows: dict[str, list],
