@@ -640,6 +640,12 @@ def _time_order(times: np.ndarray, gap_seconds: float, not_after: float
     return order[first:end], future.tolist(), sorted(stray), late
 
 
+# Why a line stamped ahead of the wall clock is dropped (its note; train's count per N lines
+# leaves it out of its own notes: the time buckets' count said it of the same lines)
+_AHEAD = ("stamped more than serve.windows.max_future_skew_seconds ahead of the wall clock, "
+          "as serve drops them")
+
+
 def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEvent],
            late: tuple[int, int, float, float], future: Sequence[int],
            stray: Sequence[int]) -> None:
@@ -654,8 +660,7 @@ def _notes(progress: Progress | None, source: str | None, events: Sequence[LogEv
                  f"at {_iso(ev.ts)}, {duration(lag)} behind: {_clip(ev.message)!r}: counted in time "
                  f"order (serve drops a line more than serve.windows.reorder_tolerance_seconds "
                  f"behind its partition's watermark)")
-    for which, why in ((future, ("stamped more than serve.windows.max_future_skew_seconds "
-                                "ahead of the wall clock, as serve drops them")),
+    for which, why in ((future, _AHEAD),
                        (stray, ("alone more than logs.gap_seconds before or after the other "
                                "lines: a clock set wrong?"))):
         if which:
@@ -1135,7 +1140,12 @@ def _per_lines_instead(cfg: Config, model: LogModel,
     per_lines = LogModel(replace(cfg.logs, bucket_seconds=None, bucket_lines=n),
                          model.miner, model.template_ids, {}, {})
     heard: list[str] = []
-    runs_n = log_runs(per_lines, sources, heard.append, stage=stage)
+    # the wall clock's limit as for the time buckets: without it, lines stamped ahead of it
+    # (serve's future_timestamp) were trained on as their entity's newest buckets (until
+    # 2026-12-07); their note was said by the time buckets' count
+    runs_n = log_runs(per_lines, sources, heard.append, not_after=latest_allowed(cfg),
+                      stage=stage)
+    heard = [m for m in heard if _AHEAD not in m]
     usable = trainable_runs(runs_n, w)
     longest = max((len(r) for r in runs), default=0)
     seconds = f"{cfg.logs.bucket_seconds:g} s buckets (the default)"

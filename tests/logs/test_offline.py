@@ -1399,6 +1399,33 @@ def test_train_per_n_lines_leaves_the_partial_last_buckets_out_and_says_so(tmp_p
     assert any(m.endswith("holding 1200 of 1204 lines") for m in said), said
 
 
+def test_train_per_n_lines_leaves_lines_stamped_ahead_out_as_its_time_buckets_do(
+        tmp_path, no_gan):
+    """Train's fallback to per-N-lines buckets counted the file again without the wall
+    clock's limit, so lines stamped ahead of it (serve's future_timestamp, left out of the
+    time buckets tried first, with a note) were trained on as the newest buckets of their
+    entity. They are left out of both, and said once."""
+    import time
+
+    from anomaly_gan.logs.offline import train_log_detector
+
+    p = tmp_path / "app.log"
+    now = time.time()
+    lines = [f"{iso_z(now - 100 + 90 * i / 600)} {e} INFO request served in 12 ms"
+             for i in range(600) for e in ("api", "db")]  # N = 3: 200 buckets of each
+    # ten minutes ahead (serve.windows.max_future_skew_seconds: 300), within the gap
+    lines += [f"{iso_z(now + 600 + i)} api INFO request served in 12 ms" for i in range(6)]
+    p.write_text("\n".join(lines) + "\n")
+    said: list[str] = []
+    with pytest.raises(_Trained) as trained:
+        train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
+                           progress=said.append)
+    assert trained.value.cfg.logs.bucket_lines == 3
+    assert [len(s) for s in trained.value.series] == [200, 200]
+    ahead = [m for m in said if "ahead of the wall clock" in m]
+    assert len(ahead) == 1 and "6 lines" in ahead[0], said
+
+
 def test_an_explicit_bucket_width_still_refuses_a_short_capture(tmp_path, no_gan):
     from anomaly_gan.logs.offline import train_log_detector
 
