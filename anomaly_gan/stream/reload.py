@@ -63,13 +63,17 @@ def _logs_config(det: Any) -> Any:
     return det.config.logs
 
 
-def check_compatible(old: Any, new: Any) -> str | None:
-    """Why ``new`` cannot replace ``old`` in a running scorer, or None."""
+def check_compatible(old: Any, new: Any, reload: bool = True) -> str | None:
+    """Why ``new`` cannot replace ``old`` in a running scorer, or None. ``reload`` False
+    (a shadow beside ``old``): the reason alone, without a reload's advice to restart."""
     from anomaly_gan.logs.model import live_change
 
     before, after = _logs_config(old), _logs_config(new)
     if (before is None) != (after is None):
         kinds = ("metrics model", "logs model")
+        if not reload:
+            return (f"a {kinds[after is not None]}, where the running model is a "
+                    f"{kinds[before is not None]}")
         return (f"a {kinds[after is not None]} cannot replace the running "
                 f"{kinds[before is not None]}; restart serve with it")
     if before is not None:
@@ -77,8 +81,8 @@ def check_compatible(old: Any, new: Any) -> str | None:
         changed = live_change(before, after)
         if changed is not None:
             key, was, now = changed
-            return (f"logs.{key} {now!r} differs from the running model's {was!r}; restart "
-                    f"serve to change it")
+            return (f"logs.{key} {now!r} differs from the running model's {was!r}"
+                    + ("; restart serve to change it" if reload else ""))
     if tuple(new.feature_names) != tuple(old.feature_names):
         return (f"feature names {list(new.feature_names)} differ from the running model's "
                 f"{list(old.feature_names)}")

@@ -84,9 +84,10 @@ class ShadowScorer:
 
         if self.det is None:
             return
-        why = check_compatible(current, self.det)
+        why = check_compatible(current, self.det, reload=False)
         if why is not None and self.active:
-            log.error("shadow model %s switched off: %s", self.det.version, why)
+            log.error("shadow model %s switched off: it cannot score the served model's "
+                      "windows: %s", self.det.version, why)
         self.active = why is None
 
     def compare(self, windows: np.ndarray, current: Any) -> None:

@@ -198,6 +198,24 @@ def test_an_incompatible_shadow_is_switched_off_not_fatal():
     assert reg.get_sample_value("anomaly_gan_shadow_active") == 1
 
 
+def test_a_shadow_switched_off_says_why_without_reload_advice(caplog):
+    """The reason came from the hot reload's check, with its advice ("restart serve with
+    it", "restart serve to change it"), which does nothing for a shadow: the shadow can only
+    score windows of the served model's kind, features and window."""
+    from anomaly_gan.config import LogsConfig
+
+    logs = FixedModel("v2", 1.0)
+    logs.extras, logs.config = {"logs": {}}, SimpleNamespace(logs=LogsConfig())
+    for shadow in (logs, FixedModel("v3", 1.0, window=3)):
+        caplog.clear()
+        with caplog.at_level("ERROR", logger="anomaly_gan.stream.shadow"):
+            ShadowScorer(CollectorRegistry(), shadow, SCORE_BUCKETS).check(FixedModel("v1", 1.0))
+        [line] = [r.getMessage() for r in caplog.records]
+        assert line.startswith(f"shadow model {shadow.version} switched off: it cannot score "
+                               f"the served model's windows: "), line
+        assert "restart serve" not in line and "replace" not in line, line
+
+
 def test_the_scoring_loop_feeds_shadow_and_drift_and_alerts_only_from_current():
     from prometheus_client import CollectorRegistry as Registry
 
