@@ -1270,7 +1270,7 @@ def _check_logs(logs: LogsConfig, source: str) -> None:
         zone = zone_of(logs.timezone)
     except ValueError as exc:
         raise ConfigError(f"{source}: logs.timezone: {exc}") from None
-    if zone is not UTC and "%Z" in (logs.timestamp_format or ""):
+    if zone is not UTC and timestamp_format_has(logs.timestamp_format or "", ("%Z",)):
         raise ConfigError(f"{source}: logs.timezone: expected UTC with a %Z timestamp_format "
                           f"(strptime gives a zone name no offset: every stamp "
                           f"would be read in {logs.timezone}), got {brief(logs.timezone)}")

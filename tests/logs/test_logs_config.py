@@ -107,3 +107,15 @@ def test_timestamp_formats_with_a_date_are_accepted(fmt):
 @pytest.mark.parametrize("zone", ["UTC", "+08:00", "-0530", "+05", "Asia/Shanghai", "Europe/Berlin"])
 def test_time_zones_are_offsets_or_names(zone):
     assert config_from_dict({"logs": {"timezone": zone}}).logs.timezone == zone
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d %H:%M:%S %%Z", "%Y%%Z%m%d", "%Y-%m-%d %H:%M%%%%Z"])
+def test_a_literal_percent_z_takes_any_time_zone(fmt):
+    """``%%Z`` is a literal ``%Z`` in the stamp, no zone name: the check that a ``%Z``
+    format (a zone name, which strptime gives without an offset) needs ``timezone: UTC``
+    refused it too."""
+    cfg = config_from_dict({"logs": {"timestamp_format": fmt, "timezone": "Europe/Berlin"}})
+    assert cfg.logs.timezone == "Europe/Berlin"
+    with pytest.raises(ConfigError, match="expected UTC with a %Z timestamp_format"):
+        config_from_dict({"logs": {"timestamp_format": fmt.replace("%Y", "%Y %Z", 1),
+                                   "timezone": "Europe/Berlin"}})
