@@ -20,7 +20,10 @@ The path is resolved once per check and the version directory it names is what i
 fingerprinted and loaded, so ``current`` moving meanwhile (a promote and a rollback during one
 load) cannot leave a model in use that ``current`` no longer names. A bundle that changed
 while it was loaded (a directory replaced in place) is dropped, uncounted, and loaded again
-at the next check: its files may come from both versions.
+at the next check: its files may come from both versions. A path that names the model the
+loop runs again before the loop took a loaded one (a rollback right after a promote) drops
+the loaded one and loads nothing: until 2026-12-07 it loaded the running version again, and
+the loop logged a second "model swapped" to the version it already ran.
 
 :meth:`ModelWatcher.check_now` (``serve`` calls it on SIGHUP) makes the next check come at
 once, and retries a bundle that was refused even where none of its files changed.
@@ -164,6 +167,8 @@ class ModelWatcher:
         # differ while the path names a bundle that was refused, or a check failed.
         self._seen = current_fingerprint
         self._active = current_fingerprint
+        self._in_use = current_fingerprint  # the model the loop runs (taken), not a pending one
+        self._pending_fp = current_fingerprint
         self._pending: Any = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -188,6 +193,8 @@ class ModelWatcher:
         """A verified new detector to swap in now, or None."""
         with self._lock:
             det, self._pending = self._pending, None
+            if det is not None:
+                self._in_use = self._pending_fp
         if det is not None:
             self._current = det
         return det
@@ -231,6 +238,17 @@ class ModelWatcher:
             if fp == self._active:  # the model in use (again, once a bad promote is rolled back)
                 self._seen = fp
                 return True
+            with self._lock:  # compared under take()'s lock: the loop may take it meanwhile
+                dropped = None
+                back = fp == self._in_use  # rolled back to it before the loop took the pending
+                if back:
+                    dropped, self._pending = self._pending, None
+            if back:
+                self._seen = self._active = fp
+                if dropped is not None:
+                    log.info("model path names the model in use again; %s, loaded but not "
+                             "yet swapped in, is dropped", dropped.version)
+                return True
             # the fingerprint and the bundle's files as they were before this load
             key = f"{fp}\n{self._files_state(bundle)}"
         except (AnomalyGanError, OSError) as exc:
@@ -260,7 +278,7 @@ class ModelWatcher:
             self._refuse(key, error)
             return False
         with self._lock:
-            self._pending = det
+            self._pending, self._pending_fp = det, fp
         self._seen = self._active = fp
         log.info("model %s loaded, swapping in between batches", det.version)
         self._on_result("success")

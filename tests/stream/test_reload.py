@@ -37,6 +37,28 @@ def test_new_compatible_version_is_handed_over_once():
     assert w.take().version == "v2" and w.take() is None
 
 
+def test_a_rollback_before_the_swap_drops_the_pending_model_and_loads_nothing(caplog):
+    """A promote loaded v2, and a rollback to v1 (the model in use) came before the loop
+    took v2: the watcher loaded v1 again and handed it over, and the loop logged a second
+    'model swapped' to the version it already ran. The pending v2 is now dropped, and the
+    model in use stays, with nothing loaded."""
+    store = {"v1": fake("v1"), "v2": fake("v2"), "current": "v2", "fp": "fp-v2"}
+    w, results = make_watcher(store)
+    w.check_once()
+    assert results == ["success"]
+    store["current"], store["fp"] = "v1", "fp-v1"
+    with caplog.at_level("INFO", logger="anomaly_gan.stream.reload"):
+        w.check_once()
+    assert results == ["success"] and w.take() is None
+    assert any("v2" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
+    store["current"], store["fp"] = "v2", "fp-v2"  # promoted again: loaded again
+    w.check_once()
+    assert results == ["success", "success"] and w.take().version == "v2"
+    store["current"], store["fp"] = "v1", "fp-v1"  # a rollback after the swap: a reload
+    w.check_once()
+    assert results == ["success", "success", "success"] and w.take().version == "v1"
+
+
 def test_incompatible_or_broken_bundles_keep_the_old_model_and_count_once():
     store = {"v1": fake("v1"), "v2": fake("v2", window=8), "current": "v2", "fp": "fp-v2"}
     w, results = make_watcher(store)
