@@ -66,9 +66,9 @@ exit codes:
        train, retrain, demo, offline-demo: the networks ended non-finite (no bundle;
        retrain: the store untouched)
   4    retrain: trained, but the validation gate rejected the candidate (kept, not promoted)
-  130  interrupted (Ctrl-C; for train, demo, retrain and models SIGTERM too, and for
-       serve while it starts; once running, serve drains and exits 0, and a second
-       signal during its drain ends it at once with 130, committing nothing more)
+  130  interrupted (Ctrl-C or SIGTERM; serve: while it starts; once running, serve
+       drains and exits 0, and a second signal during its drain ends it at once with
+       130, committing nothing more)
 
 environment:
   Any config key can be overridden: ANOMALY_GAN__<SECTION>__<KEY>[__<KEY>...]=<value>,
@@ -1273,7 +1273,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(however many rows are over the threshold); "
                                    "2 bad input: config, data, model bundle or output path "
                                    "(one line on stderr, no traceback); 130 interrupted "
-                                   "(Ctrl-C).")
+                                   "(Ctrl-C or SIGTERM; no output file changed).")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score, with the model's feature columns (by name "
@@ -1310,7 +1310,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "stderr. Exit codes: 0 evaluated (whatever the scores); "
                                    "2 bad input: data, labels, model bundle or output path "
                                    "(one line on stderr, no traceback); "
-                                   "130 interrupted (Ctrl-C).")
+                                   "130 interrupted (Ctrl-C or SIGTERM).")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score; an OpenTelemetry metric file with an OTLP "
@@ -1334,7 +1334,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "'wrote PATH' and notes go to stderr, nothing to stdout. "
                                    "Exit codes: 0 written; 2 bad input: data, labels, model "
                                    "bundle (a logs model too) or output path (one line on "
-                                   "stderr, no traceback); 130 interrupted (Ctrl-C).")
+                                   "stderr, no traceback); 130 interrupted (Ctrl-C or "
+                                   "SIGTERM).")
     p.add_argument("--model", required=True, help="bundle directory or store with a 'current' file")
     p.add_argument("--data", required=True,
                    help="CSV/Parquet file to score and draw; an OpenTelemetry metric file with "
@@ -1372,11 +1373,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _json_logging() -> bool:
-    """True once ``serve`` has set up JSON logs: its last words must be JSON too."""
-    from anomaly_gan.stream.logs import JsonFormatter
-
-    return any(isinstance(h.formatter, JsonFormatter)
-               for h in logging.getLogger("anomaly_gan").handlers)
+    """True once ``serve`` has set up JSON logs: its last words must be JSON too. Nothing is
+    imported here: after a Ctrl-C that cut an import short (PyYAML's, while the parser is
+    built), importing the serve modules again failed on the half-imported one, and the last
+    words were an ``AttributeError`` traceback."""
+    logs = sys.modules.get("anomaly_gan.stream.logs")
+    formatter = getattr(logs, "JsonFormatter", None)  # not imported: serve set up no logs
+    return formatter is not None and any(
+        isinstance(h.formatter, formatter) for h in logging.getLogger("anomaly_gan").handlers)
 
 
 def _last_words(msg: str, exit_code: int, exc_info: bool = False) -> int:
@@ -1391,12 +1395,23 @@ def _last_words(msg: str, exit_code: int, exc_info: bool = False) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Ctrl-C and SIGTERM raise :class:`KeyboardInterrupt` from the start
+    (:class:`Interrupts`; a command that defers them installs its own over these): exit 130
+    with one line. Until 2026-12-07 SIGTERM ended ``score``, ``evaluate`` and ``plot`` by the
+    signal (143), leaving the half-written temporary file of an output beside it, and any
+    command while its parser was built (0.3 s: most of a ``models rollback``), where a
+    Ctrl-C printed a ``KeyboardInterrupt`` traceback."""
     _quiet_tensorflow()
-    args = build_parser().parse_args(argv)
+    with Interrupts().installed():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     stdout = sys.stdout
-    if stdout is not None:
-        sys.stdout = _CheckedStdout(stdout)  # type: ignore[assignment]
     try:
+        args = build_parser().parse_args(argv)
+        if stdout is not None:
+            sys.stdout = _CheckedStdout(stdout)  # type: ignore[assignment]
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # here, where a reader gone away is caught below, not at exit
         return code
