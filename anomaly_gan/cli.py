@@ -314,7 +314,8 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
         n_dead = table.rows - len(seen)
         left_out = (f" ({table.rows} in all" + (f"; {n_dead} left out as serve dead-letters "
                                                 f"them" if n_dead else "") + ")")
-        raise DataError(f"{data}: need at least one window of {info.window} rows"
+        raise DataError(f"{_series_name(data, table)}: need at least one window of "
+                        f"{info.window} rows"
                         f"{first if counters else ''}, got {len(kept)} rows"
                         + (" in time order" if len(kept) < len(seen) else "")
                         + (left_out if len(kept) < table.rows else ""))
@@ -327,6 +328,13 @@ def _read_for_model(data: str, info, nan_policy: str | None = None,
             started_out.append(int(kept[0]))
         values, kept = increases(values, counters, in_order.starts), kept[1:]
     return table, values, kept
+
+
+def _series_name(data: str, table) -> str:
+    """``data`` as the user named it, with the entity read from it (``--entity`` of an
+    OpenTelemetry metric file), as errors and figure titles name the series: of a file of
+    several hosts, the file alone did not say whose rows were short or drawn."""
+    return data if table.entity is None else f"{data} (entity {table.entity!r})"
 
 
 def _dead_letter_note(table, dead: list) -> str:
@@ -1105,7 +1113,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from anomaly_gan.plot import plot_scores
 
         plot_scores(values, det.feature_names, res, args.plot, labels,
-                    title=f"{args.data} - {det.version}", times=_row_times(table, kept, read_by),
+                    title=f"{_series_name(args.data, table)} - {det.version}",
+                    times=_row_times(table, kept, read_by),
                     counters=det.counters)
         _eprint(f"wrote {args.plot}")
     if args.json:
@@ -1134,7 +1143,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     det = _load_model(info)
     res = det.score_series(values, progress)
     plot_scores(values, det.feature_names, res, args.out, labels,
-                title=f"{args.data} - {det.version}", times=_row_times(table, kept, read_by),
+                title=f"{_series_name(args.data, table)} - {det.version}",
+                times=_row_times(table, kept, read_by),
                 counters=det.counters)
     _eprint(f"wrote {args.out}")
     return 0
