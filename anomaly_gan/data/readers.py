@@ -356,10 +356,34 @@ def _hint(name: str, cell: str) -> str:
         # for the column is what works for every command
         return (f" (a time column? call it 'timestamp', or train with data.timestamp_column: "
                 f"{name!r})")
-    key = name.lower()
-    if _WORD.fullmatch(cell) and (key in _ENTITY_NAMES or key.endswith(("_id", "_name"))):
-        return (f" (an entity column? offline, each file is one entity: split the file by "
-                f"{name!r} and leave the column out)")
+    if _WORD.fullmatch(cell) and _entity_named(name):
+        return _entity_hint(name)
+    return ""
+
+
+def _entity_named(name: str) -> bool:
+    """Whether a column's name is one of an entity's (host, device_id, pod_name)."""
+    key = name.strip().lower()
+    return key in _ENTITY_NAMES or key.endswith(("_id", "_name"))
+
+
+def _entity_hint(name: str) -> str:
+    return (f" (an entity column? offline, each file is one entity: split the file by "
+            f"{name!r} and leave the column out)")
+
+
+def _entity_change_hint(table: Table, row: int, before: int) -> str:
+    """:func:`_entity_hint` where rows ``before`` and ``row`` of ``table`` differ in a
+    column named like an entity: the rows of several entities in one file, which repeat a
+    stamp where they are interleaved and go back at each block where they follow each
+    other; else ''. A column of names is refused as text (:func:`_hint`); one of numbers
+    (device 7, 8) is read as a feature, so the times are what tell it."""
+    if not table.has_header:
+        return ""
+    for c, name in enumerate(table.feature_names):
+        a, b = table.values[before, c], table.values[row, c]
+        if _entity_named(name) and math.isfinite(a) and math.isfinite(b) and a != b:
+            return _entity_hint(name)
     return ""
 
 
@@ -1304,7 +1328,7 @@ def table_times(table: Table, tolerance: float = 0.0) -> np.ndarray | None:
                         f"before {table.where(i - 1)}'s ({before!r}): "
                         f"expected rows in time order (windows follow the file's order; "
                         f"sort it by time): {int(late.sum())} of {len(out)} rows go back"
-                        f"{_local_time_hint(text)}")
+                        f"{_local_time_hint(text)}{_entity_change_hint(table, i, i - 1)}")
     return out
 
 
@@ -1531,7 +1555,8 @@ def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
         i = int(kept[same[0] + 1])
         notes.append(f"note: {table.path}: {same.size} row(s) repeat the timestamp of the row "
                      f"before (first {table.where(i)}, {clip(str(table.timestamps[i]), 40)!r}): "
-                     f"windows read them as consecutive readings")
+                     f"windows read them as consecutive readings"
+                     f"{_entity_change_hint(table, i, int(kept[same[0]]))}")
     median = float(np.median(step[step > 0])) if (step > 0).any() else 0.0
     gaps = np.flatnonzero(step > gap_factor * median) if median > 0 else np.empty(0, int)
     if gaps.size:

@@ -1215,3 +1215,44 @@ def test_a_space_separated_file_of_numbers_is_refused_saying_so(tmp_path):
     with pytest.raises(DataError, match=r"\(the file looks space-separated; only "
                                         r"comma-separated files are read\)$"):
         check_features(table, ("a", "b", "c"))
+
+
+def _devices(tmp_path, name, rows):
+    """A file of devices 7 and 8 (an ``id``-like column of numbers) every 60 s, its
+    ``rows`` (device, minute) in file order."""
+    return read_table(write(tmp_path, f"timestamp,{name},temp\n" + "".join(
+        f"{60 * m},{d},{20 + m % 3}\n" for d, m in rows), f"{name}.csv"))
+
+
+ENTITY_HINT = ("(an entity column? offline, each file is one entity: split the file by "
+               "'device_id' and leave the column out)")
+
+
+def test_several_entities_in_one_file_by_a_column_of_numbers_are_told(tmp_path):
+    """Devices numbered in a column read as a feature: in blocks the file was refused with
+    'sort it by time', and sorted (interleaved) it trained with a note on repeated stamps
+    only, every window mixing the devices. Both now point at the entity column."""
+    from anomaly_gan.data.readers import time_notes
+
+    blocks = _devices(tmp_path, "device_id", [(d, m) for d in (7, 8) for m in range(30)])
+    with pytest.raises(DataError) as err:
+        table_times(blocks)
+    assert str(err.value).startswith(f"{blocks.path}: line 32: timestamp '0' is before line "
+                                     f"31's ('1740'): expected rows in time order")
+    assert str(err.value).endswith(f"29 of 60 rows go back {ENTITY_HINT}")
+    mixed = _devices(tmp_path, "device_id", [(d, m) for m in range(30) for d in (7, 8)])
+    note = (f"note: {mixed.path}: 30 row(s) repeat the timestamp of the row before (first "
+            f"line 3, '0'): windows read them as consecutive readings {ENTITY_HINT}")
+    assert time_notes(mixed, table_times(mixed)) == [note]
+
+
+def test_a_column_named_like_an_entity_that_holds_one_value_is_no_hint(tmp_path):
+    """The same stamps repeated, or going back, where the column keeps its value (a row
+    counter named id, one device's file): no word of an entity column."""
+    from anomaly_gan.data.readers import time_notes
+
+    one = _devices(tmp_path, "device_id", [(7, m // 2) for m in range(60)])
+    assert time_notes(one, table_times(one))[0].endswith("as consecutive readings")
+    back = _devices(tmp_path, "device_id", [(7, m % 30) for m in range(60)])
+    with pytest.raises(DataError, match=r"29 of 60 rows go back$"):
+        table_times(back)
