@@ -907,7 +907,13 @@ def _checked_row_values(row: list[str], line: int, path: Path, feature_cols: lis
             # line named it a column, 'column 'no': not a number: 'no''; one saved with ';'
             # or tabs is told so, as a data file is (its line blamed the header '0;1')
             named = has_header and names[j].strip().lower() not in LABEL_NAMES
+            # beside a label column the first line is a header, and the fault is another
+            # column's text (entity,timestamp,label): the line blamed the header
+            label = next((n for n in names if n.strip().lower() in LABEL_NAMES), None)
             hint = _separator_hint(names[j] if has_header else "", cell) or (
+                (f" (a labels file's columns beside {brief(label)} hold numbers or "
+                 f"true/false: leave {col} out; its rows label one series, a file or an "
+                 f"--entity)") if named and label is not None else
                 " (expected a label: 0 or 1, or true/false"
                 + (f"; the first line, {brief(names[j])}, was read as a header"
                    if named else "") + ")")

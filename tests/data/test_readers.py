@@ -184,6 +184,17 @@ def test_labels_of_words_are_refused_as_labels_not_as_a_column(tmp_path):
         read_labels(write(tmp_path, "label\n0\nyes\n", "m.csv"))
 
 
+def test_a_labels_column_of_entity_names_beside_label_is_refused_as_such(tmp_path):
+    """entity,timestamp,label (one host's labels of a metric file read with --entity) was
+    refused saying 'expected a label ...; the first line, 'entity', was read as a header':
+    the header was one, and its label column was read; the entity column was the fault."""
+    with pytest.raises(DataError, match=r"^\S*l\.csv: line 2, column 'entity': not a number: "
+                                        r"'web-2' \(a labels file's columns beside 'label' "
+                                        r"hold numbers or true/false: leave 'entity' out; its "
+                                        r"rows label one series, a file or an --entity\)$"):
+        read_labels(write(tmp_path, "entity,timestamp,label\nweb-2,1,0\nweb-2,2,1\n", "l.csv"))
+
+
 def test_labels_separated_by_semicolons_or_tabs_are_refused_saying_so(tmp_path):
     """A labels file saved with ';' (a spreadsheet in a decimal-comma locale) or tabs was
     refused as 'the first line, '0;1', was read as a header': the line blamed a header and
