@@ -337,6 +337,13 @@ def _series_name(data: str, table) -> str:
     return data if table.entity is None else f"{data} (entity {table.entity!r})"
 
 
+def _label_row(table) -> str:
+    """What one label of ``--labels`` stands for: a data row, of the entity read
+    (``--entity``) where the file holds several: labels of the whole file were refused as
+    'expected 40 labels (one per data row)', whose 40 rows unsaid."""
+    return "data row" if table.entity is None else f"data row of entity {table.entity!r}"
+
+
 def _dead_letter_note(table, dead: list) -> str:
     """The note on the rows ``score --alerts`` leaves out as ``serve`` dead-letters them:
     how many, the reason ``serve`` gives, and the first few by line and cell."""
@@ -1100,7 +1107,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     started: list[int] = []
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
                                           serve, started_out=started, progress=progress)
-    every_label = read_labels(args.labels, data=table)
+    every_label = read_labels(args.labels, per=_label_row(table), data=table)
     labels = every_label[kept]
     progress.loading(table.rows)
     det = _load_model(info)
@@ -1138,7 +1145,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
                         f"(see score's per-bucket CSV for logs)")
     table, values, kept = _read_for_model(args.data, info, args.nan_policy, args.entity,
                                           serve, progress=progress)
-    labels = read_labels(args.labels, data=table)[kept] if args.labels else None
+    labels = (read_labels(args.labels, per=_label_row(table), data=table)[kept]
+              if args.labels else None)
     progress.loading(table.rows)
     det = _load_model(info)
     res = det.score_series(values, progress)

@@ -65,3 +65,19 @@ def test_a_figure_of_one_entity_names_it_in_its_title(tmp_path, capsys, monkeypa
     assert main([*args, "--model", str(tiny_bundle), "--data", str(data),
                  "--entity", "web-2"]) == 0, capsys.readouterr().err
     assert len(titles) == 1 and titles[0].startswith(f"{data} (entity 'web-2') - ")
+
+
+@pytest.mark.parametrize("command", ["plot", "evaluate"])
+def test_labels_of_the_whole_file_are_refused_naming_the_entity(tmp_path, capsys, tiny_bundle,
+                                                                otlp_env, command):
+    """Labels for every row of a two-host file, given with --entity: 'expected 40 labels (one
+    per data row), got 80' did not say whose 40 rows."""
+    data = metric_file(tmp_path / "m.jsonl", {"web-1": 40, "web-2": 40})
+    labels = tmp_path / "labels.csv"
+    labels.write_text("0\n" * 80)
+    out = ["--out", str(tmp_path / "f.png")] if command == "plot" else []
+    assert main([command, *out, "--model", str(tiny_bundle), "--data", str(data), "--entity",
+                 "web-2", "--labels", str(labels)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"anomaly-gan: error: {labels}: expected 40 labels (one per data row of entity "
+        f"'web-2'), got 80")
