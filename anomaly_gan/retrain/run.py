@@ -724,11 +724,13 @@ def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str |
     (or the kept candidate) stands, and a next retrain or ``models prune`` prunes."""
     shadow_version = store.version_at(shadow) if shadow else None
     served_version = store.version_at(served) if served else None
-    # the reference versions of the gate's sensitivity check (current's and the candidate's):
-    # pruned, the bound on its erosion across retrains would restart from the current one
-    in_use = list(dict.fromkeys(v for v in (shadow_version, served_version, candidate,
-                                            *_references(store, candidate)) if v))
+    in_use = [v for v in (shadow_version, served_version, candidate) if v]
     try:
+        # the reference versions of the gate's sensitivity check (current's and the
+        # candidate's): pruned, the bound on its erosion across retrains would restart from
+        # the current one. Looked up inside the prune's warning: a version the retrain may
+        # not read stopped it after its promote, exit 2 and no report.
+        in_use = list(dict.fromkeys([*in_use, *_references(store, candidate)]))
         gone = store.prune(keep, keep_versions=in_use)
     except (AnomalyGanError, OSError) as exc:
         why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)

@@ -815,6 +815,27 @@ def test_a_failed_prune_after_a_promote_is_a_warning_not_a_failed_retrain(
                         f"{store.root} --keep 1` prunes it")
 
 
+def test_a_version_that_cannot_be_read_fails_the_prune_not_the_promoted_retrain(
+        store, tiny_detector, monkeypatch):
+    """A version directory the retrain may not search (another user's, under umask 077)
+    stopped it after its promote with exit 2 and no report: the versions the gate's
+    references name were looked up before the prune, outside its warning. It is the prune's
+    warning now, as any failed prune is, and the retrain exits 0 with its report."""
+    from tests.retrain.conftest import add_version
+    from tests.support.store import deny_search
+
+    other = add_version(store, tiny_detector)
+    deny_search(monkeypatch, store.root / other)
+    said: list[str] = []
+    result = _passed(store, tiny_detector, RetrainRequest(store=str(store.root), files=("x",)),
+                     said.append, keep=1)
+    assert result.exit_code == 0 and result.promoted and store.current() == result.version
+    why = f"{store.root / other}: cannot read: Permission denied"
+    assert result.report["pruned"] == [] and result.report["prune_error"] == why
+    assert said[-1].startswith(f"[prune] warning: retrain.keep_versions 1: pruning the store "
+                               f"failed ({why}); the promote stands.")
+
+
 def test_a_failed_prune_names_the_versions_to_keep_in_the_command_it_suggests(
         store, tiny_detector, monkeypatch):
     """The warning's `models prune` command is what an operator runs next: without the
