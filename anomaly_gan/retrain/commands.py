@@ -256,6 +256,10 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
                 _eprint(f"WARNING: {args.version}'s training health is unknown "
                         f"({'; '.join(health['issues']) or 'no details'}): nothing says "
                         f"whether its training went well; promoted, as --over-gate accepts it")
+        if previous == args.version:  # "serve picks it up" was said, with nothing to pick up
+            _eprint(f"{args.version} is already current; nothing changed (the promote is "
+                    f"logged in the store's history)")
+            return 0
         _eprint(f"promoted {args.version} (was {previous or 'none'}); "
                 f"{_reload_note(store, previous or None, args.version)}")
         return 0

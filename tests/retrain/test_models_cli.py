@@ -519,3 +519,27 @@ def test_promote_and_rollback_say_when_a_running_serve_cannot_hot_reload_the_ver
     assert main(["models", "promote", same, "--store", str(s.root)]) == 0  # same shape
     assert capsys.readouterr().err == (
         f"promoted {same} (was {base}); serve picks it up on its next reload\n")
+
+
+def test_promoting_the_current_version_says_nothing_changed(tmp_path, tiny_detector, capsys):
+    """Promoting the version already current logs a promote and changes nothing else, but
+    the line said "promoted v1 (was v1); serve picks it up on its next reload": a running
+    serve has nothing to pick up (its model did not change)."""
+    import copy
+
+    from tests.retrain.conftest import add_version
+
+    s = ModelStore.open(tmp_path / "store", create=True)
+    healthy = copy.copy(tiny_detector)  # (two epochs: it may be unhealthy)
+    healthy.metadata = {**tiny_detector.metadata, "health": {"status": "healthy", "issues": []}}
+    v = add_version(s, healthy)
+    assert main(["models", "promote", v, "--store", str(s.root)]) == 0
+    capsys.readouterr()
+    before = snapshot(s.root / v)
+    assert main(["models", "promote", v, "--store", str(s.root)]) == 0
+    assert capsys.readouterr().err == (
+        f"{v} is already current; nothing changed (the promote is logged in the store's "
+        f"history)\n")
+    assert s.current() == v and snapshot(s.root / v) == before
+    assert [e["action"] for e in s.history()] == ["promote", "promote"]
+
