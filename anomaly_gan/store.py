@@ -194,6 +194,9 @@ class VersionInfo:
     name: str
     created: str
     metadata: dict[str, Any]
+    #: its metadata could not be read (or its name is none a version may have): listed with
+    #: health ``damaged``, and nothing else known of it
+    damaged: bool = False
 
     @property
     def data_range(self) -> str | None:
@@ -213,12 +216,20 @@ class VersionInfo:
         return gate_of(self.metadata)
 
     @property
-    def input(self) -> str:
-        return input_of(self.metadata)
+    def input(self) -> str | None:
+        """``logs`` or ``metrics``; None for a damaged version, whose metadata says neither
+        (it was listed as ``metrics``, a logs model's too)."""
+        return None if self.damaged else input_of(self.metadata)
 
     @property
     def parent(self) -> str | None:
         return (self.metadata.get("lineage") or {}).get("parent")
+
+
+def _damaged(name: str, why: Exception) -> VersionInfo:
+    """A version :meth:`ModelStore.versions` lists as damaged, ``why`` its health's issue."""
+    return VersionInfo(name, "", {"health": {"status": "damaged", "issues": [str(why)]}},
+                       damaged=True)
 
 
 def _entries(root: Path) -> list[Path]:
@@ -705,8 +716,7 @@ class ModelStore:
                 if not p.is_symlink():  # an unreadable directory: one line, as show says
                     raise
                 # a link loop stopped `models list` and `models prune`, which show and remove it
-                out.append(VersionInfo(p.name, "", {"health": {"status": "damaged",
-                                                               "issues": [str(exc)]}}))
+                out.append(_damaged(p.name, exc))
                 continue
             try:
                 if not _is_version_name(p.name):
@@ -716,8 +726,7 @@ class ModelStore:
                                       f"digits, '.', '_' or '-'); rename it to promote it")
                 out.append(self.info(p.name))
             except BundleError as exc:
-                out.append(VersionInfo(p.name, "", {"health": {"status": "damaged",
-                                                               "issues": [str(exc)]}}))
+                out.append(_damaged(p.name, exc))
         return sorted(out, key=lambda v: (v.created, v.name))
 
     def info(self, version: str) -> VersionInfo:

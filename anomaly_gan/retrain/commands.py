@@ -119,6 +119,19 @@ _LIST_FIELDS = ("mark", "version", "input", "created", "data_range", "gate", "he
 _LIST_HEADER = ("", "VERSION", "INPUT", "CREATED", "DATA RANGE", "GATE", "HEALTH", "PARENT")
 
 
+def _shown(text: str) -> str:
+    """``text`` with its unprintable characters escaped as Python writes them (``\\n``,
+    ``\\x1b``): a version directory named with a line break wrote a table row of its own,
+    one marked current if it liked.
+
+    >>> _shown("v1"), _shown("vé"), _shown("v9\\n*  v8")
+    ('v1', 'vé', 'v9\\\\n*  v8')
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _models_list(store: ModelStore, args: argparse.Namespace) -> int:
     """One record per version, None where it has no value: null in ``--json`` (a script
     tests for null; the table's ``-`` was written into the JSON until 2026-12), ``-`` in
@@ -143,8 +156,8 @@ def _models_list(store: ModelStore, args: argparse.Namespace) -> int:
                             "missing": True})
         print(json.dumps(listing, indent=2))
         return 0
-    rows = [_LIST_HEADER, *(tuple(r[f] or ("" if f == "mark" else "-") for f in _LIST_FIELDS)
-                            for r in records)]
+    rows = [_LIST_HEADER, *(tuple(_shown(r[f] or ("" if f == "mark" else "-"))
+                                  for f in _LIST_FIELDS) for r in records)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
@@ -272,7 +285,8 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
         if args.keep is None:
             raise DataError("models prune: --keep K is required")
         gone = store.prune(args.keep, keep_versions=args.keep_version)
-        _eprint(f"pruned {len(gone)} version(s)" + (f": {', '.join(gone)}" if gone else ""))
+        _eprint(f"pruned {len(gone)} version(s)"
+                + (f": {', '.join(map(_shown, gone))}" if gone else ""))
         return 0
     raise DataError(f"models: unknown action {action!r}")  # pragma: no cover - argparse choices
 

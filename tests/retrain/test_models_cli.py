@@ -543,3 +543,28 @@ def test_promoting_the_current_version_says_nothing_changed(tmp_path, tiny_detec
     assert s.current() == v and snapshot(s.root / v) == before
     assert [e["action"] for e in s.history()] == ["promote", "promote"]
 
+
+def test_a_damaged_version_has_no_input_kind_and_its_name_cannot_forge_a_row(store, capsys):
+    """A damaged version (its metadata unreadable, or a bundle under a name no version may
+    have) was listed as a `metrics` model whatever it held: the kind is read from the
+    metadata it lacks (a logs model's too), so a script selecting `"input": "metrics"` took
+    it. And its name went into the table as it is, so a directory named with a line break
+    wrote a row of its own, here one marked current: it is written escaped."""
+    (store / "v1" / "metadata.json").write_text('{"logs": {"lines": 5}, "created": ')
+    forged = "v9\n*  v8  metrics  2026-11-09T00:00:00+00:00"
+    shutil.copytree(store / "v2", store / forged)
+    assert main(["models", "list", "--json", "--store", str(store)]) == 0
+    rows = {r["version"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (rows["v1"]["health"], rows["v1"]["input"]) == ("damaged", None)
+    assert (rows[forged]["health"], rows[forged]["input"]) == ("damaged", None)
+    assert rows["v2"]["input"] == "metrics"
+    assert main(["models", "list", "--store", str(store)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + 3 + 1  # header, three versions, footer
+    assert [line[0] for line in lines[1:4]] == ["^", " ", "*"]
+    assert lines[1].split() == ["^", "v1", "-", "-", "-", "-", "damaged", "-"]
+    assert lines[2].split() == ["v9\\n*", "v8", "metrics", "2026-11-09T00:00:00+00:00",
+                                "-", "-", "-", "-", "damaged", "-"]
+    assert main(["models", "prune", "--keep", "0", "--store", str(store)]) == 0
+    assert capsys.readouterr().err == ("pruned 1 version(s): v9\\n*  v8  metrics  "
+                                       "2026-11-09T00:00:00+00:00\n")
