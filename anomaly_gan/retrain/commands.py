@@ -227,6 +227,11 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
         meta = info.metadata
         print(json.dumps({
             "version": name, "current": name == store.current(),
+            # the name the bundle carries, which serve's alerts, score records, metrics and
+            # logs and score's summary give: another than the store's for a bundle that
+            # `train --out models/v1` wrote (a retrain writes the store's name into it)
+            "model_version": meta.get("version") if isinstance(meta.get("version"), str)
+            else None,
             "created": info.created or None, "kind": meta.get("kind"), "parent": info.parent,
             "data_range": info.data_range,
             "lineage": meta.get("lineage"), "health": health_of(meta), "gate": meta.get("gate"),
@@ -364,9 +369,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "missing), null where the table shows - (or no mark); a current "
                         "whose version is gone is an object marked * with missing true and "
                         "null in the fields it has no value for")
-    a = add_action("show", "one version's lineage, health, gate report and promotions "
-                           "(when, how and by whom it was made current) as JSON (null where "
-                           "it has no value)")
+    a = add_action("show", "one version's lineage, health, gate report, promotions (when, "
+                           "how and by whom it was made current) and model_version (the name "
+                           "alerts, metrics and score give it) as JSON (null where it has no "
+                           "value)")
     a.add_argument("version", metavar="VERSION", nargs="?", help="default: the current version")
     a = add_action("promote", "verify VERSION's bundle and make it current (a gate-rejected "
                               "version is refused without --over-gate, one whose training "

@@ -568,3 +568,19 @@ def test_a_damaged_version_has_no_input_kind_and_its_name_cannot_forge_a_row(sto
     assert main(["models", "prune", "--keep", "0", "--store", str(store)]) == 0
     assert capsys.readouterr().err == ("pruned 1 version(s): v9\\n*  v8  metrics  "
                                        "2026-11-09T00:00:00+00:00\n")
+
+
+def test_show_gives_the_model_version_that_alerts_and_score_name(store, capsys):
+    """A bundle `train --out models/v1` wrote is the store's v1, but it carries the version
+    it was trained as (`ganomaly-20261207T204505Z-91d9d8b0`), which serve's alerts, score
+    records, metrics and log lines and score's summary line name: neither `models list`
+    nor `models show` gave it, so an alert's model_version led to no version of the store."""
+    meta = json.loads((store / "v1" / "metadata.json").read_text())
+    meta["version"] = "ganomaly-20261207T204505Z-91d9d8b0"
+    (store / "v1" / "metadata.json").write_text(json.dumps(meta))
+    assert main(["models", "show", "v1", "--store", str(store)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["version"], shown["model_version"]) == (
+        "v1", "ganomaly-20261207T204505Z-91d9d8b0")
+    assert main(["models", "show", "--store", str(store)]) == 0  # none recorded: null
+    assert json.loads(capsys.readouterr().out)["model_version"] is None
