@@ -566,7 +566,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     )
     from anomaly_gan.data.otlp_files import read_data_file
     from anomaly_gan.files import check_distinct
-    from anomaly_gan.train import too_short, train_detector
+    from anomaly_gan.train import leave_out_short, too_short, train_detector
 
     cfg = _load_cfg(args.config)
     out = Path(args.out)
@@ -618,17 +618,30 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
                     for t, ts in zip(tables, times, strict=True)]
         tables = [t for t, _ in in_order]
         times = [None if ts is None else ts[k] for ts, (_, k) in zip(times, in_order, strict=True)]
+        # counters: each file's first row only starts the increases (data/counters.py)
+        counters = counter_columns(names, cfg.data.counters,
+                                   f"the columns of {tables[0].path}",
+                                   source_of("data.counters", args.config))
+        lead = 1 if counters else 0
+        starts_increases = (" (the first row of each file only starts the increases of "
+                            "data.counters)" if lead else "")
+        # A host that joined just before the export (or left early) is left out, as retrain
+        # leaves out pieces too short, before its cells are filled or refused; one series
+        # alone is refused by too_short below, as before.
+        try:
+            kept, left_out = leave_out_short([str(t.path) for t in tables],
+                                             [max(len(t.values) - lead, 0) for t in tables],
+                                             cfg.data.window)
+        except DataError as err:
+            raise DataError(f"{err}{starts_increases}") from None
+        tables, times = [tables[i] for i in kept], [times[i] for i in kept]
+        source = [source[i] for i in kept]
         # every file filled (or refused: a column with no value) before a note says so
         series = [apply_nan_policy(t, cfg.data.nan_policy) for t in tables]
         for t in tables:
             note = fill_note(t, cfg.data.nan_policy)
             if note is not None:
                 say(note)
-        # counters: each file's first row only starts the increases (data/counters.py)
-        counters = counter_columns(names, cfg.data.counters,
-                                   f"the columns of {tables[0].path}",
-                                   source_of("data.counters", args.config))
-        lead = 1 if counters else 0
         for t, s in zip(tables, series, strict=True):
             for note in coarse_counter_notes(t, s, counters):
                 say(note)
@@ -640,18 +653,22 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
         if problem is not None:  # before the import: one line at once
             i, why = problem
             where = tables[i].path if i is not None else ", ".join(str(t.path) for t in tables)
-            raise DataError(f"{where}: {why}" + (" (the first row of each file only starts the "
-                                                 "increases of data.counters)" if lead else ""))
+            shorter = (f" ({len(in_order) - len(tables)} shorter series left out)"
+                       if left_out is not None else "")
+            raise DataError(f"{where}: {why}{starts_increases}{shorter}")
+        if left_out is not None:
+            say(left_out)
         _tensorflow()
         det = train_detector(cfg, series, names, progress=say,
                              locate=lambda i, row, col: (f"{tables[i].path}: "
                                                          f"{tables[i].where(row + lead)}"
                                                          f", column {tables[i].column(col)}"))
         spans = [None if ts is None else _span(ts.tolist()) for ts in times]
+        # the time trained on: a file whose series were all left out adds none
         _record_sources(det.metadata, args.data,
                         [_span([t for i, s in enumerate(spans) if source[i] == k
                                 for t in (s if s is not None else (None,))])
-                         for k in range(len(args.data))])
+                         for k in sorted(set(source))])
     health = det.metadata.get("health", {})
     if health.get("status") != "healthy":
         _eprint(f"training ended unhealthy: {'; '.join(health.get('issues', [])) or health}")

@@ -53,8 +53,8 @@ from anomaly_gan.stream.alerts import iso_utc
 
 __all__ = ["FLOAT16_OVERFLOW", "MAX_SCALED", "MIN_HELD_OUT_WINDOWS", "WARNING_PREFIXES",
            "attempt_settings", "check_scaled_range", "constant_features", "counter_features",
-           "data_hash", "drifting_features", "held_out_rows", "split_series", "time_features",
-           "too_short", "train_detector"]
+           "data_hash", "drifting_features", "held_out_rows", "leave_out_short", "long_enough",
+           "split_series", "time_features", "too_short", "train_detector"]
 
 #: Held-out windows short series keep at least, in all (while that leaves half of each
 #: series' rows to train on): the threshold's tail fit takes the 10 largest of at least 30
@@ -352,6 +352,56 @@ def too_short(lengths: Sequence[int], window: int, validation_fraction: float
     if sum(h - window + 1 for h in held) < 2:
         return None, whole
     return None
+
+
+def long_enough(rows: int, window: int) -> bool:
+    """Whether a series of ``rows`` rows, one of several, can be trained on: a window to
+    train on and one held out (``2 * window`` rows). ``train`` leaves a shorter series out
+    (:func:`leave_out_short`), ``retrain`` a shorter piece of a segment, and logs training a
+    shorter run of buckets.
+
+    >>> long_enough(16, 8), long_enough(15, 8)
+    (True, False)
+    """
+    return rows >= 2 * window
+
+
+#: Series left out that :func:`leave_out_short`'s note names, with their rows.
+SHORT_NAMED = 3
+
+
+def leave_out_short(names: Sequence[str], lengths: Sequence[int], window: int
+                    ) -> tuple[list[int], str | None]:
+    """Of several series (the entities of a metric file, or files), the indices of those
+    :func:`long_enough` to train on, and the ``note:`` on those left out (None where none
+    is). One series is kept whatever its length: :func:`too_short` refuses it with the
+    minimum of one series.
+
+    A host that joined minutes before a metric file was exported, or left early, refused
+    the training of every other host in the file, where ``retrain`` of the same file left
+    it out. Refused only where no series is long enough, naming the longest.
+
+    >>> leave_out_short(["a", "b"], [40, 5], 8)[0], leave_out_short(["a"], [5], 8)
+    ([0], ([0], None))
+    """
+    kept = [i for i, n in enumerate(lengths) if len(lengths) == 1 or long_enough(n, window)]
+    if not kept:
+        longest = max(range(len(lengths)), key=lambda i: lengths[i])
+        raise DataError(f"{names[longest]}: {_rows(lengths[longest])}, the longest of "
+                        f"{len(lengths)} series, is fewer than the {2 * window} needed (a "
+                        f"training and a held-out window of data.window {window}); expected a "
+                        f"series of at least {2 * window + 2} rows, or two of at least "
+                        f"{2 * window}; or a smaller data.window")
+    if len(kept) == len(lengths):
+        return kept, None
+    out = [i for i, n in enumerate(lengths) if not long_enough(n, window)]
+    shown = ", ".join(f"{names[i]} ({_rows(lengths[i])})" for i in out[:SHORT_NAMED])
+    more = f" (and {len(out) - SHORT_NAMED} more)" if len(out) > SHORT_NAMED else ""
+    return kept, (f"note: left out {len(out)} of {len(lengths)} series (one per entity of "
+                  f"each file) with fewer than the {2 * window} rows one needs to train on "
+                  f"(2 x data.window {window}: a training and a held-out window, the rule by "
+                  f"which retrain leaves out pieces too short): {shown}{more}; serve scores "
+                  f"them as any other entity")
 
 
 def _rows(n: int) -> str:

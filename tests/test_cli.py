@@ -190,6 +190,32 @@ def test_train_refuses_existing_bundle_and_short_data(trained_cli, tmp_path, cap
     assert "64 rows is fewer than the 66 needed" in capsys.readouterr().err
 
 
+def test_train_leaves_out_a_file_too_short_among_several_as_retrain_does(tmp_path, capsys):
+    """--data of several files, one of them too short to train on, refused the whole
+    training, where retrain --data of the same files left it out: left out with a note, as
+    an entity of a metric file is; a single file too short is still refused (above)."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("model: {latent_dim: 8, hidden: [16]}\ndata: {window: 8, stride: 2}\n"
+                   "training: {epochs: 2, min_steps: 0, max_attempts: 1, verbose: 0, "
+                   "allow_unhealthy: true}\n")
+    a = write_csv(tmp_path / "a.csv", normal_series(200, seed=1))
+    short = write_csv(tmp_path / "short.csv", normal_series(10, seed=2))
+    b = write_csv(tmp_path / "b.csv", normal_series(200, seed=3))
+    assert main(["train", "--config", str(cfg), "--data", str(a), str(short), str(b),
+                 "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "left out" in line]
+    assert notes == [(f"note: left out 1 of 3 series (one per entity of each file) with fewer "
+                     f"than the 16 rows one needs to train on (2 x data.window 8: a training "
+                     f"and a held-out window, the rule by which retrain leaves out pieces too "
+                     f"short): {short} (10 rows); serve scores them as any other entity")]
+    shorter = write_csv(tmp_path / "shorter.csv", normal_series(6, seed=4))
+    assert main(["train", "--config", str(cfg), "--data", str(shorter), str(short),
+                 "--out", str(tmp_path / "m2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and (f"error: {short}: 10 rows, the longest of 2 series, is "
+                                     f"fewer than the 16 needed ") in err
+
+
 def test_a_reading_past_float32_in_training_data_is_named_exit_2(tmp_path, capsys):
     """A sentinel such as -9.99e36 in the training file used to end `train` with "windows
     contain NaN or infinite values" (no file, line or column) and a numpy warning."""

@@ -144,6 +144,38 @@ def test_the_split_leaves_two_held_out_windows_or_refuses():
     assert sum(len(h) - 31 for h in held) == 2
 
 
+def test_a_series_too_short_beside_others_is_left_out_as_retrain_leaves_its_pieces():
+    """One host of a metric file that joined minutes before the export refused the whole
+    training ("(entity 'short'): 5 rows is fewer than the 16 needed"), where retrain left
+    it out: of several series, those of fewer than ``2 x window`` rows are left out with a
+    note; refused only where none is long enough, naming the longest."""
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.train import leave_out_short
+
+    names = ["m.json (entity 'web-1')", "m.json (entity 'short')", "m.json (entity 'web-2')"]
+    kept, note = leave_out_short(names, [100, 5, 16], 8)
+    assert kept == [0, 2]
+    assert note == ("note: left out 1 of 3 series (one per entity of each file) with fewer "
+                    "than the 16 rows one needs to train on (2 x data.window 8: a training and "
+                    "a held-out window, the rule by which retrain leaves out pieces too short): "
+                    "m.json (entity 'short') (5 rows); serve scores them as any other entity")
+    assert leave_out_short(names[:2], [16, 16], 8) == ([0, 1], None)  # none too short
+    many = [f"h{i}" for i in range(6)]
+    _, note = leave_out_short(many, [1, 40, 2, 3, 4, 5], 8)
+    assert note is not None
+    assert "left out 5 of 6 series" in note
+    assert ": h0 (1 row), h2 (2 rows), h3 (3 rows) (and 2 more); " in note
+    # One series (a CSV, a one-host file) is kept: too_short refuses it as before, with the
+    # minimum for one series.
+    assert leave_out_short(["short.csv"], [5], 8) == ([0], None)
+    with pytest.raises(DataError) as err:
+        leave_out_short(["a.csv", "b.csv", "c.csv"], [5, 15, 3], 8)
+    assert str(err.value) == ("b.csv: 15 rows, the longest of 3 series, is fewer than the 16 "
+                              "needed (a training and a held-out window of data.window 8); "
+                              "expected a series of at least 18 rows, or two of at least 16; "
+                              "or a smaller data.window")
+
+
 def test_runs_of_log_buckets_hold_out_the_newest_runs_whole():
     """Every run of log buckets ends in the silence before its gap: held out at the end of
     each run, the held-out rows were nearly all empty buckets, and 10-13% of the training

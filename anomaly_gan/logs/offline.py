@@ -730,7 +730,9 @@ def log_runs(model: LogModel, sources: Iterable[tuple[str, Sequence[LogEvent]]],
 def trainable_runs(runs: Sequence[list[BucketRow]], window: int) -> list[list[BucketRow]]:
     """The runs long enough to train on (a window to train on and one held out); their rows
     also give the per-entity means (:func:`~anomaly_gan.logs.model.set_means`)."""
-    return [r for r in runs if len(r) >= 2 * window]
+    from anomaly_gan.train import long_enough
+
+    return [r for r in runs if long_enough(len(r), window)]
 
 
 def head_lines(path: str | Path, limit: int = SAMPLE_LINES) -> list[str]:

@@ -151,12 +151,12 @@ def _check_enough_rows(rows: Rows, window: int, validation_fraction: float, wher
     """Refuse, before TensorFlow loads, data that cannot hold one piece to train on: no
     segment of ``2 * window`` rows, or too few rows in them for two held-out windows
     (exclusions only make pieces shorter)."""
-    from anomaly_gan.train import too_short
+    from anomaly_gan.train import long_enough, too_short
 
     longest = max((len(s) for s in rows.segments), default=0)
-    if longest >= 2 * window:
-        problem = too_short([len(s) for s in rows.segments if len(s) >= 2 * window], window,
-                            validation_fraction)
+    if long_enough(longest, window):
+        problem = too_short([len(s) for s in rows.segments if long_enough(len(s), window)],
+                            window, validation_fraction)
         if problem is not None:
             raise DataError(f"{where}: {problem[1]}")
         return

@@ -152,8 +152,9 @@ def select_rows(segments: Sequence[Segment], alerted: Sequence[Alerted], *, marg
     labels_of: dict[str, list[Alerted]] = {}
     for a in labelled:
         labels_of.setdefault(a.entity, []).append(a)
+    from anomaly_gan.train import long_enough
+
     sel = Selection(pieces=[], alerts=len(alerted))
-    min_rows = 2 * window
     for seg, flags in zip(segments, over):
         n = len(seg)
         sel.rows_total += n
@@ -179,7 +180,7 @@ def select_rows(segments: Sequence[Segment], alerted: Sequence[Alerted], *, marg
             if rows:
                 sel.silenced[s] = sel.silenced.get(s, 0) + rows
         for lo, hi in runs(keep):
-            if hi - lo < min_rows:
+            if not long_enough(hi - lo, window):
                 sel.rows_excluded["too_short"] += hi - lo
                 continue
             sel.pieces.append(Segment(seg.entity, seg.ts[lo:hi], seg.values[lo:hi]))

@@ -443,6 +443,15 @@ def test_entity_picks_one_entity_of_a_metric_file(tmp_path):
         one_entity(read_data_file(csv, cfg), csv, "web-1")
 
 
+#: A bundle (GANomaly, dense, window 8) trained in seconds on the hosts' metric files.
+TRAIN_CONFIG = {"model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8,
+                          "hidden": [16]},
+                "data": {"window": 8, "stride": 2},
+                "training": {"epochs": 2, "batch_size": 64, "verbose": 0, "seed": 0,
+                             "min_steps": 0, "max_attempts": 1, "allow_unhealthy": True},
+                "serve": SERVE}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["json", "proto", "zstd-json"])
 def test_train_score_and_retrain_on_a_file_exporters_file(tmp_path, capsys, kind):
@@ -451,12 +460,7 @@ def test_train_score_and_retrain_on_a_file_exporters_file(tmp_path, capsys, kind
     from anomaly_gan.cli import main
     from anomaly_gan.retrain.source import read_files
 
-    config = {"model": {"kind": "ganomaly", "backbone": "dense", "latent_dim": 8,
-                        "hidden": [16]},
-              "data": {"window": 8, "stride": 2},
-              "training": {"epochs": 2, "batch_size": 64, "verbose": 0, "seed": 0,
-                           "min_steps": 0, "max_attempts": 1, "allow_unhealthy": True},
-              "serve": SERVE}
+    config = TRAIN_CONFIG
     cfg = tmp_path / "otlp.yaml"
     cfg.write_text(yaml.safe_dump(config))
     train = write(tmp_path, hostmetrics(steps=120), kind)
@@ -738,3 +742,49 @@ def test_an_evicted_hosts_rows_window_afresh_offline_as_in_serve(tmp_path, toler
         builder.add(to_proto(doc), 0, offset)
     topic = [(s.entity, s.ts.tolist()) for s in builder.finish()]
     assert topic == sorted((s.entity, s.ts.tolist()) for s in rows.segments if len(s) > 1)
+
+
+@pytest.mark.slow
+def test_train_leaves_out_an_entity_too_short_to_train_on_as_retrain_does(tmp_path, capsys):
+    """A host that joined minutes before the export refused the training of the whole file
+    ("(entity 'short'): 5 rows is fewer than the 16 needed"), where retrain --data left it
+    out and trained on the rest. Left out with one note; the bundle still scores the host
+    (the model is the same for every entity); a file with no host long enough is refused in
+    one line naming the longest."""
+    from anomaly_gan.cli import main
+    from anomaly_gan.retrain.source import read_files
+
+    cfg = tmp_path / "otlp.yaml"
+    cfg.write_text(yaml.safe_dump(TRAIN_CONFIG))
+    path = write(tmp_path, hostmetrics(steps=60) + hostmetrics(steps=12, hosts=("late",))
+                 + hostmetrics(steps=5, hosts=("short",)), "json")
+    rows, _ = read_files(config_from_dict(TRAIN_CONFIG), [str(path)], None)
+    assert sorted(len(s) for s in rows.segments) == [5, 12, 60, 60]  # retrain reads them
+    assert main(["train", "--config", str(cfg), "--data", str(path), "--out",
+                 str(tmp_path / "m"), "--quiet"]) == 0
+    said = capsys.readouterr()
+    assert json.loads(said.out)["features"] == 3
+    notes = [line for line in said.err.splitlines() if "left out" in line]
+    assert notes == [(f"note: left out 2 of 4 series (one per entity of each file) with fewer "
+                     f"than the 16 rows one needs to train on (2 x data.window 8: a training "
+                     f"and a held-out window, the rule by which retrain leaves out pieces too "
+                     f"short): {path} (entity 'late') (12 rows), {path} (entity 'short') "
+                     f"(5 rows); serve scores them as any other entity")]
+    scores = tmp_path / "late.csv"
+    assert main(["score", "--model", str(tmp_path / "m"), "--data", str(path), "--entity",
+                 "late", "--out", str(scores)]) == 0
+    late = scores.read_text().splitlines()[1:]
+    assert len(late) == 12 and all(line.split(",")[1] for line in late[7:])  # 5 windows
+    capsys.readouterr()
+    short = tmp_path / "short"
+    short.mkdir()
+    path = write(short, hostmetrics(steps=5, hosts=("a", "b")) + hostmetrics(steps=15,
+                                                                             hosts=("c",)),
+                 "json")
+    assert main(["train", "--config", str(cfg), "--data", str(path), "--out",
+                 str(tmp_path / "m2")]) == 2
+    summary, error = capsys.readouterr().err.splitlines()  # what was read, the one-line error
+    assert summary.endswith("3 entities -> 25 rows of 10 s (serve.assemble_seconds)")
+    assert error.startswith(f"anomaly-gan: error: {path} (entity 'c'): 15 rows, the longest "
+                            f"of 3 series, is fewer than the 16 needed ")
+    assert not (tmp_path / "m2").exists()
