@@ -23,7 +23,9 @@ failed, input waiting unread, error replays and progress, a stop) and answers fr
   ``anomaly_gan_assigned_partitions``, ``anomaly_gan_delivery_stalled_seconds``,
   ``anomaly_gan_input_stalled_seconds``, ``anomaly_gan_error_replays_without_progress``, and
   from them whether the shipped ``AnomalyGanNotReady`` expression would be true: not ready,
-  except on an idle replica (no partition) whose broker is up.
+  except on an idle replica (no partition) whose broker is up beside replicas of its release
+  that hold the partitions; where no replica of the release holds one (the input topic
+  missing), not ready is enough.
 
 The product is what ``serve`` wires (stream/app.py, stream/service.py): a
 :class:`~anomaly_gan.stream.http.Health` on a hand-moved clock, a
@@ -220,7 +222,8 @@ def reference(case: Case, w: World, now: float, notes: Counter[str]) -> dict[str
         "anomaly_gan_delivery_stalled_seconds": unacked,
         "anomaly_gan_input_stalled_seconds": waited,
         "anomaly_gan_error_replays_without_progress": float(n),
-        "AnomalyGanNotReady": not ready and not idle,
+        "AnomalyGanNotReady": not ready and not idle,  # beside replicas holding partitions
+        "AnomalyGanNotReady, no replica holds a partition": not ready,
     }
 
 
@@ -293,9 +296,13 @@ class Product:
             for sample in metric.samples:
                 got[sample.name] = sample.value
         assert set(GAUGES) <= set(got), sorted(set(GAUGES) - set(got))
-        # the shipped rule's expression: ready + broker_up * (assigned == bool 0) == 0
-        got["AnomalyGanNotReady"] = got["anomaly_gan_ready"] + got["anomaly_gan_broker_up"] * (
-            got["anomaly_gan_assigned_partitions"] == 0) == 0
+        # the shipped rule's expression: ready + broker_up * (assigned == bool 0)
+        # * (the release's assigned > bool 0) == 0, beside replicas that hold 2 and none
+        assigned = got["anomaly_gan_assigned_partitions"]
+        for key, others in (("AnomalyGanNotReady", 2.0),
+                            ("AnomalyGanNotReady, no replica holds a partition", 0.0)):
+            got[key] = got["anomaly_gan_ready"] + got["anomaly_gan_broker_up"] * (
+                assigned == 0) * (assigned + others > 0) == 0
         return got
 
 
