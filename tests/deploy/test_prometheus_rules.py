@@ -387,3 +387,37 @@ def test_dashboard_ranges_follow_the_scrape_interval() -> None:
     for e in promql.dashboard_expressions():
         fixed = [r for r in re.findall(r"\[([^\]]+)\]", e.expr) if r != "$__rate_interval"]
         assert fixed == [], f"{e.source}: {e.expr!r}"
+
+
+@pytest.mark.parametrize(("own_target", "fires"), [(False, True), (True, False)],
+                         ids=["own release absent", "own release scraped"])
+def test_scorer_absent_sees_its_own_release_beside_another_one(
+        promtool: str, render, tmp_path: Path, own_target: bool, fires: bool) -> None:
+    """Two releases in one Prometheus (a sensors and a logs scorer, in one namespace or two):
+    with the sensors scorers scaled to zero, or their ServiceMonitor not selected,
+    absent(up{job="anomaly-gan"}) still saw the logs scorer's targets, so the sensors
+    release's AnomalyGanScorerAbsent could never fire. With the chart's ServiceMonitor the
+    release knows the namespace and Service its targets are labelled with."""
+    docs = render(sets=("serviceMonitor.enabled=true", "prometheusRule.enabled=true"),
+                  release="sensors")
+    groups = find(docs, "PrometheusRule")["spec"]["groups"]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    series = [{"series": 'up{job="anomaly-gan", namespace="plant", service="logs-anomaly-gan", '
+                         'instance="10.0.0.7:9108"}', "values": "1x20"}]
+    if own_target:
+        series.append({"series": 'up{job="anomaly-gan", namespace="plant", '
+                                 'service="sensors-anomaly-gan", instance="10.0.0.1:9108"}',
+                       "values": "0x20"})  # down, which is AnomalyGanScorerDown's to say
+    want = ([{"labels": 'ALERTS{alertname="AnomalyGanScorerAbsent", alertstate="firing", '
+                        'job="anomaly-gan", namespace="plant", service="sensors-anomaly-gan", '
+                        'severity="critical", category="health"}', "value": 1}]
+            if fires else [])
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump({
+        "rule_files": [str(tmp_path / "rules.yaml")],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series,
+                   "promql_expr_test": [{"expr": 'ALERTS{alertname="AnomalyGanScorerAbsent"}',
+                                         "eval_time": "15m", "exp_samples": want}]}],
+    }))
+    out = run([promtool, "test", "rules", str(tmp_path / "test.yaml")], check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
