@@ -1321,6 +1321,18 @@ def no_gan(monkeypatch):
     monkeypatch.setattr("anomaly_gan.train.train_detector", fake)
 
 
+def _auto_trained(path) -> tuple[_Trained, list[str]]:
+    """What train_log_detector with the buckets left to train (AUTO_CONFIG) would train on
+    from ``path``, and what it said (``no_gan`` in force)."""
+    from anomaly_gan.logs.offline import train_log_detector
+
+    said: list[str] = []
+    with pytest.raises(_Trained) as trained:
+        train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(path)],
+                           progress=said.append)
+    return trained.value, said
+
+
 def test_the_rule_for_n_lines_per_bucket():
     from anomaly_gan.logs.offline import AUTO_MAX_LINES, auto_bucket_lines
 
@@ -1354,15 +1366,10 @@ def test_a_short_capture_is_counted_per_n_lines_with_a_note(tmp_path, no_gan):
     """90 s of lines are two 60 s buckets: train refused them (run too short) under the
     defaults; it now counts a bucket every N lines, says so, and the config it trains with
     (the bundle's) holds N."""
-    from anomaly_gan.logs.offline import train_log_detector
 
     p = tmp_path / "app.log"
     short_capture(p)
-    said: list[str] = []
-    with pytest.raises(_Trained) as trained:
-        train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
-                           progress=said.append)
-    got = trained.value
+    got, said = _auto_trained(p)
     assert got.cfg.logs.bucket_lines == 3 and got.cfg.logs.bucket_seconds is None
     assert [len(s) for s in got.series] == [200, 200] and "volume_drop" not in got.names
     notes = [m for m in said if m.startswith("note: logs.bucket_lines: 3, chosen by train")]
@@ -1378,19 +1385,15 @@ def test_train_per_n_lines_leaves_the_partial_last_buckets_out_and_says_so(tmp_p
     left out, as in score and serve (trained on until 2026-12-07); an entity with fewer
     than N lines in all has no rows, and the others still train. The note comes after the
     one that chose N, once."""
-    from anomaly_gan.logs.offline import train_log_detector
 
     p = tmp_path / "app.log"
     short_capture(p, lines=601)  # N = 601 // 200 = 3: 200 buckets and 1 line of each
     with p.open("a") as f:
         f.write("2026-01-01T00:01:30Z cron INFO job started\n"
                 "2026-01-01T00:01:31Z cron INFO job done\n")
-    said: list[str] = []
-    with pytest.raises(_Trained) as trained:
-        train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
-                           progress=said.append)
-    assert trained.value.cfg.logs.bucket_lines == 3
-    assert [len(s) for s in trained.value.series] == [200, 200]
+    got, said = _auto_trained(p)
+    assert got.cfg.logs.bucket_lines == 3
+    assert [len(s) for s in got.series] == [200, 200]
     notes = [m for m in said if m.startswith("note:")]
     assert notes[0].startswith("note: logs.bucket_lines: 3, chosen by train"), said
     assert notes[1].startswith(f"note: 4 lines of {p} left out, the last buckets of 3 "
@@ -1407,7 +1410,6 @@ def test_train_per_n_lines_leaves_lines_stamped_ahead_out_as_its_time_buckets_do
     entity. They are left out of both, and said once."""
     import time
 
-    from anomaly_gan.logs.offline import train_log_detector
 
     p = tmp_path / "app.log"
     now = time.time()
@@ -1416,12 +1418,9 @@ def test_train_per_n_lines_leaves_lines_stamped_ahead_out_as_its_time_buckets_do
     # ten minutes ahead (serve.windows.max_future_skew_seconds: 300), within the gap
     lines += [f"{iso_z(now + 600 + i)} api INFO request served in 12 ms" for i in range(6)]
     p.write_text("\n".join(lines) + "\n")
-    said: list[str] = []
-    with pytest.raises(_Trained) as trained:
-        train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
-                           progress=said.append)
-    assert trained.value.cfg.logs.bucket_lines == 3
-    assert [len(s) for s in trained.value.series] == [200, 200]
+    got, said = _auto_trained(p)
+    assert got.cfg.logs.bucket_lines == 3
+    assert [len(s) for s in got.series] == [200, 200]
     ahead = [m for m in said if "ahead of the wall clock" in m]
     assert len(ahead) == 1 and "6 lines" in ahead[0], said
 
@@ -1468,19 +1467,16 @@ def test_time_buckets_that_leave_few_buckets_to_train_on_give_way_to_n_lines(tmp
     15 time buckets, 3 windows to train on at window 6, and train kept them (a run of 12 was
     enough); it now counts per N lines where the time buckets leave fewer than
     AUTO_MIN_BUCKETS in runs long enough and the lines give more."""
-    from anomaly_gan.logs.offline import AUTO_MIN_BUCKETS, train_log_detector
+    from anomaly_gan.logs.offline import AUTO_MIN_BUCKETS
 
     t0 = 1_767_225_600
     p = tmp_path / "app.log"
     p.write_text("".join(f"{iso_z(t0 + 0.45 * i)} api INFO user {i % 7} login ok\n"
                          for i in range(2000)))
-    said: list[str] = []
-    with pytest.raises(_Trained) as trained:
-        train_log_detector(config_from_dict(AUTO_CONFIG, "auto.yaml"), [str(p)],
-                           progress=said.append)
-    logs = trained.value.cfg.logs
+    got, said = _auto_trained(p)
+    logs = got.cfg.logs
     assert (logs.bucket_seconds, logs.bucket_lines) == (None, 2000 // AUTO_MIN_BUCKETS)
-    assert [len(s) for s in trained.value.series] == [AUTO_MIN_BUCKETS]
+    assert [len(s) for s in got.series] == [AUTO_MIN_BUCKETS]
     assert any("60 s buckets (the default) leave 15 buckets in runs of 12 or more (fewer "
                "than 200)" in m for m in said), said
 
