@@ -245,10 +245,12 @@ def test_mining_gives_drain3s_own_templates(seed):
     assert tree(ours.root_node) == tree(drain3.root_node)  # the same nodes and leaf lists
 
 
-def tree(node) -> tuple:
-    """A drain3 prefix tree as plain values: each node's template ids and children."""
-    return (list(node.cluster_ids),
-            {key: tree(child) for key, child in node.key_to_child_node.items()})
+def tree(node, held=None) -> tuple:
+    """A drain3 prefix tree as plain values: each node's template ids and children. With
+    ``held`` (a capped Drain's templates), a leaf's ids as drain3 reads them: those dropped
+    by the cap are skipped."""
+    return ([cid for cid in node.cluster_ids if held is None or cid in held],
+            {key: tree(child, held) for key, child in node.key_to_child_node.items()})
 
 
 def test_a_flood_of_unique_training_lines_is_mined_without_a_scan(monkeypatch):
@@ -295,6 +297,27 @@ def test_the_live_miners_index_holds_only_the_templates_it_keeps():
     assert len(held) == 50 and indexed <= held
 
 
+def test_the_live_miners_tree_leaves_hold_only_the_templates_it_keeps():
+    """A template the cap drops leaves its tree leaf too. drain3 only cleans a leaf when a new
+    template joins it: a burst of new templates of one length and first token (an unmasked id
+    in a message of one shape) left all of them in the leaf once the cap had dropped them, so
+    the tree's leaves grew with the unseen lines read, not with logs.max_clusters (99,000
+    lines in 99 shapes of 1,000: 99,000 ids for the 1,000 templates held)."""
+    m = TemplateMiner(masking=[], max_new_clusters=50)
+    for shape in range(40):
+        first = "job" + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[shape]
+        for i in range(200):
+            m.learn_unseen(f"{first} a{i} b{i} c{i} d{i}")
+    ids = [cid for node in _nodes(m.new.root_node) for cid in node.cluster_ids]
+    assert len(ids) == len(set(ids)) and set(ids) == set(m.new.id_to_cluster)
+    assert m.dropped == 40 * 200 - 50
+
+
+def _nodes(node) -> list:
+    """Every node of a drain3 prefix tree."""
+    return [node, *(n for child in node.key_to_child_node.values() for n in _nodes(child))]
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_live_mining_gives_drain3s_own_templates_under_its_cap(seed):
     """The live miner (capped: least recently seen templates dropped) compares a line only
@@ -321,7 +344,8 @@ def test_live_mining_gives_drain3s_own_templates_under_its_cap(seed):
         assert (got.cluster_id, got.log_template_tokens, ours_change) == \
             (want.cluster_id, want.log_template_tokens, change), line
     assert drain3.clusters_counter > 5
-    assert tree(ours.root_node) == tree(drain3.root_node)
+    # drain3's leaves keep dropped ids until a new template joins them; ours drop them
+    assert tree(ours.root_node) == tree(drain3.root_node, held=drain3.id_to_cluster)
 
 
 def test_a_new_training_template_is_added_to_its_leaf_without_rebuilding_it():
