@@ -387,7 +387,8 @@ class LogFeed:
             self._let_go(partition)
             self.older_overflows += 1
             log.warning("the commit of partition %s has been held back over more than %d "
-                        "buckets no longer kept (a line stamped far ahead?); their spans are "
+                        "buckets no longer kept (a line stamped far ahead, or entities going "
+                        "quiet one after another: docs/logs.md); their spans are "
                         "let go, so a replay after a kill may rebuild an older bucket from "
                         "part of its lines", partition, MAX_OLDER_SPANS)
 
