@@ -58,6 +58,7 @@ from anomaly_gan.otlp import (
     CUT_LINE,
     METRICS,
     FrameError,
+    Signal,
     collector_file,
     frames,
     is_framed,
@@ -65,7 +66,7 @@ from anomaly_gan.otlp import (
     json_frames,
 )
 
-__all__ = ["one_entity", "read_data_file", "read_metric_file", "sniff"]
+__all__ = ["collector_file_at", "one_entity", "read_data_file", "read_metric_file", "sniff"]
 
 Progress = Callable[[str], None]
 
@@ -359,6 +360,20 @@ def read_data_file(path: str | Path, cfg: Config,
                        only=only, progress=reading)]
 
 
+def collector_file_at(path: str | Path, signal: Signal) -> str:
+    """:func:`~anomaly_gan.otlp.collector_file` of a regular file's first bytes
+    (decompressed): how the file is written where it is the Collector's file exporter's, else
+    ``''``; ``''`` too for a pipe (it cannot be read twice: its reader reads it) or a file that
+    cannot be read (its reader names the problem)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return ""
+        with open_input(path, "rb") as handle:  # compressed: what it holds
+            return collector_file(handle.read(64), signal)
+    except (OSError, DataError):
+        return ""
+
+
 def _not_otlp(path: Path, serve: ServeConfig) -> None:
     """Refuse a metric file of the file exporter (OTLP/JSON lines, or a first message's
     ``resourceMetrics`` after its length, or with its ``compression: zstd`` a zstd frame
@@ -369,14 +384,7 @@ def _not_otlp(path: Path, serve: ServeConfig) -> None:
 
     if is_otlp(serve.event_format) or path.suffix.lower() in (".parquet", ".pq"):
         return
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return
-        with open_input(path, "rb") as handle:  # compressed: what it holds
-            head = handle.read(64)
-    except (OSError, DataError):
-        return  # the CSV reader names the problem
-    shape = collector_file(head, METRICS)
+    shape = collector_file_at(path, METRICS)
     if shape:
         raise DataError(f"{path}: an OpenTelemetry Collector file exporter's metric file "
                         f"({shape}), which is read with serve.event_format otlp_proto or "

@@ -18,7 +18,6 @@ import codecs
 import math
 import os
 import re
-import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ import numpy as np
 
 from anomaly_gan.artifacts import BundleInfo
 from anomaly_gan.config import Config, LogsConfig, config_to_dict, is_otlp
+from anomaly_gan.data.otlp_files import collector_file_at
 from anomaly_gan.data.readers import Reading, lags, packed_format
 from anomaly_gan.data.windows import more_than_apart
 from anomaly_gan.detector import Detector, SeriesScores
@@ -67,7 +67,6 @@ from anomaly_gan.otlp import (
     CUT_SHORT,
     LOGS,
     FrameError,
-    collector_file,
     frames,
     is_framed,
     json_cut_short,
@@ -845,7 +844,7 @@ def resolve_layout(cfg: Config, paths: Sequence[str], say: Progress) -> Config:
     if logs is None or logs.format != "auto":
         return cfg
     path = paths[0]
-    shape = _collector_file(path)
+    shape = collector_file_at(path, LOGS)
     if shape:  # JSON objects with no message field, or protobuf read as text lines
         raise DataError(f"{path}: an OpenTelemetry Collector file exporter's file ({shape}), "
                         f"which logs.format: auto does not read: set logs.format: otlp_proto "
@@ -886,19 +885,6 @@ def resolve_layout(cfg: Config, paths: Sequence[str], say: Progress) -> Config:
         f"{len(lines)} read; entity {chosen.entity!r}): logs.format: {layout.format}, "
         f"{keys}{buckets}; set logs.format and these keys to read the lines otherwise")
     return cfg.replace(logs=chosen)
-
-
-def _collector_file(path: str | Path) -> str:
-    """:func:`~anomaly_gan.otlp.collector_file` of a regular file's first bytes
-    (decompressed); ``''`` for a pipe (read once, by the reader) or a file that cannot be
-    read (its reader says why)."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return ""
-        with open_input(path, "rb") as handle:
-            return collector_file(handle.read(64), LOGS)
-    except (OSError, DataError):
-        return ""
 
 
 def _line_count(path: str | Path) -> int:
