@@ -168,7 +168,6 @@ class ModelWatcher:
         self._seen = current_fingerprint
         self._active = current_fingerprint
         self._in_use = current_fingerprint  # the model the loop runs (taken), not a pending one
-        self._pending_fp = current_fingerprint
         self._pending: Any = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -194,7 +193,7 @@ class ModelWatcher:
         with self._lock:
             det, self._pending = self._pending, None
             if det is not None:
-                self._in_use = self._pending_fp
+                self._in_use = self._active  # a pending model's: set with it, under the lock
         if det is not None:
             self._current = det
         return det
@@ -278,8 +277,8 @@ class ModelWatcher:
             self._refuse(key, error)
             return False
         with self._lock:
-            self._pending, self._pending_fp = det, fp
-        self._seen = self._active = fp
+            self._pending, self._active = det, fp
+        self._seen = fp
         log.info("model %s loaded, swapping in between batches", det.version)
         self._on_result("success")
         return True
