@@ -334,7 +334,9 @@ def _series_name(data: str, table) -> str:
     """``data`` as the user named it, with the entity read from it (``--entity`` of an
     OpenTelemetry metric file), as errors and figure titles name the series: of a file of
     several hosts, the file alone did not say whose rows were short or drawn."""
-    return data if table.entity is None else f"{data} (entity {table.entity!r})"
+    from anomaly_gan.data.otlp_files import entity_series
+
+    return data if table.entity is None else entity_series(data, table.entity)
 
 
 def _label_row(table) -> str:

@@ -66,7 +66,7 @@ from anomaly_gan.otlp import (
     json_frames,
 )
 
-__all__ = ["collector_file_at", "one_entity", "read_data_file", "read_metric_file", "sniff"]
+__all__ = ["collector_file_at", "entity_series", "one_entity", "read_data_file", "read_metric_file", "sniff"]
 
 Progress = Callable[[str], None]
 
@@ -274,7 +274,7 @@ def read_metric_file(path: str | Path, serve: ServeConfig,
                               f"apart; serve.assemble_seconds {step:g} holds them in one "
                               f"slot)" if step > asm.seconds else "")))
     timed = any(ev.starts for ev in events)
-    return [Table(str(p) if len(entities) == 1 else f"{p} (entity {entity!r})", names,
+    return [Table(str(p) if len(entities) == 1 else entity_series(p, entity), names,
                   np.asarray(values, dtype=np.float64).reshape(len(ts), len(names)),
                   tuple(iso_utc(t) for t in ts), True, entity=entity,
                   starts=np.asarray(starts[entity], dtype=np.float64).reshape(
@@ -358,6 +358,16 @@ def read_data_file(path: str | Path, cfg: Config,
                                 reading=reading)
     return [read_table(p, cfg.data.timestamp_column, cfg.data.header, opened=handle,
                        only=only, progress=reading)]
+
+
+def entity_series(path: str | Path, entity: str) -> str:
+    """How a message names one entity's series of a metric file: its table's name where the
+    file holds several, and ``score``/``evaluate``/``plot --entity``'s errors and titles.
+
+    >>> entity_series("m.jsonl", "web-1")
+    "m.jsonl (entity 'web-1')"
+    """
+    return f"{path} (entity {entity!r})"
 
 
 def collector_file_at(path: str | Path, signal: Signal) -> str:
