@@ -316,6 +316,13 @@ class LogFeed:
         with lines that a replay from the last commit would read again, and only for those
         that left ``_recent`` (empty buckets fold into the span before them).
 
+        An entity the gap rule forgot (or evicted) holds the offset back only while a
+        replay from it reads a line of the entity: it has no rows to come and its windows
+        were all scored, so a replay that does not know it loses nothing. Until 2026-12-07
+        its empty buckets from ``start`` on held it too, so the holds of entities going
+        quiet one after another (a pod a minute, each logging a line) chained back without
+        end and the commit stood still (docs/logs.md, Live).
+
         Per N lines (``bucket_lines``) a replay counts an entity's lines in N's again from
         the offset, so one that starts inside a bucket shifts every later bucket of that
         entity: the offset moves back to the first line of each bucket whose lines it cuts
@@ -348,19 +355,22 @@ class LogFeed:
             now = buckets.open_origin(entity) if buckets is not None else None
             if now is not None and now[1] is not None:
                 rows.append((now[0], now[1][1], (now[2] or now[1])[1]))
-        series = {p: [rows for rows in entities.values() if rows]
-                  for p, entities in per_entity.items()}
-        for partition, entities in series.items():
-            if not entities:
-                continue
+        for partition, entities in per_entity.items():
+            # (rows, held): an entity still known holds the commit back to a replay point of
+            # its buckets from ``start`` on; one forgotten only while a replay reads a line
+            # of it (it has no rows to come, and its windows were all scored)
+            series = [(rows, self._where.get(e, (None,))[0] == partition)
+                      for e, rows in entities.items() if rows]
             offset = out[partition]
             while True:
-                start = min((t for rows in entities for t, _, last in rows if last >= offset),
+                start = min((t for rows, _ in series for t, _, last in rows if last >= offset),
                             default=None)
                 if start is None:
                     break
-                back = min(next(o for t, o, _ in rows if t >= start)
-                           for rows in entities if rows[-1][0] >= start)
+                back = min((next(o for t, o, _ in rows if t >= start)
+                            for rows, held in series if rows[-1][0] >= start
+                            and (held or max(last for _, _, last in rows) >= offset)),
+                           default=offset)
                 if back >= offset:
                     break
                 offset = back
@@ -387,9 +397,8 @@ class LogFeed:
             self._let_go(partition)
             self.older_overflows += 1
             log.warning("the commit of partition %s has been held back over more than %d "
-                        "buckets no longer kept (a line stamped far ahead, or entities going "
-                        "quiet one after another: docs/logs.md); their spans are "
-                        "let go, so a replay after a kill may rebuild an older bucket from "
+                        "buckets no longer kept (a line stamped far ahead: docs/logs.md); "
+                        "their spans are let go, so a replay after a kill may rebuild an older bucket from "
                         "part of its lines", partition, MAX_OLDER_SPANS)
 
     def _let_go(self, partition: Hashable) -> None:

@@ -462,3 +462,34 @@ def test_per_n_lines_a_bucket_whose_last_line_is_stamped_earlier_is_scored_as_sc
     assert [(a["window_end_ts"], a["templates"]) for a in alerts] == [
         (r.end_ts, e) for r, e in zip(run.rows, run.explanations, strict=True) if e]
     assert len(alerts) == 1
+
+
+def pod_churn(until=600):
+    """web every 3 s, and a new pod every 20 s that logs one line and goes away: a pod that
+    goes quiet before the last one's ``logs.gap_seconds`` (60 s here) is up."""
+    lines = sorted([(t, "web") for t in range(0, until, 3)]
+                   + [(t + 1.5, f"pod-{t}") for t in range(0, until, 20)])
+    return [Record(i, b"k", _at(t, e)) for i, (t, e) in enumerate(lines)]
+
+
+def test_pods_going_quiet_one_after_another_hold_the_commit_no_longer_than_the_gap(
+        monkeypatch):
+    """Each quiet pod holds the commit at its line until the gap rule forgets it (above).
+    The holds chained: the replay point of the oldest pod still held fell in the empty
+    buckets of pods already forgotten, whose lines then held it in turn, so the commit
+    stayed at the first offset for good (a reproduction with five services and a pod a
+    minute: 54,180 offsets read in 3 hours, none committed). A pod forgotten, with no line
+    that a replay reads, no longer holds it: its windows were all scored, and a replay from
+    after its line neither knows it nor scores it again. So the commit lags the stream by
+    about the gap, and a kill at any point still scores the windows of a run without one."""
+    monkeypatch.setattr(logs_replay, "NOW", T0 + 600.0)  # hostile_scorer's clock
+    recs = pod_churn()
+    want = whole_run(recs, ShortGapModel)
+    assert sum(e.startswith("pod-") for e, _, _ in want) > 50  # their windows of silence
+    s, io = hostile_scorer([recs], ShortGapModel())
+    s.step()
+    assert s._commit(force=True)
+    held = recs[io.commits[-1][IN]].value.decode().split()[0]
+    lag = T0 + 600 - datetime.fromisoformat(held).timestamp()
+    assert lag <= 60 + 3 * 10  # the gap, and a bucket or so either side (10 s buckets)
+    assert_kills_score_as_a_whole_run(recs, ShortGapModel, want, every=3)
