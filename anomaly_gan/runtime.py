@@ -34,7 +34,7 @@ from typing import Any, NoReturn
 
 __all__ = ["EXIT_INTERRUPTED", "Interrupts", "SignalSafeEvent", "end_now",
            "forget_unhandled_interrupt",
-           "gpu_expected", "import_tensorflow_quietly", "is_tensorflow_notice", "now_and_then",
+           "gpu_expected", "handle", "import_tensorflow_quietly", "is_tensorflow_notice", "now_and_then",
            "raised_inside_jax"]
 
 EXIT_INTERRUPTED = 130  # a command stopped by Ctrl-C or SIGTERM (serve: by a second one)
@@ -256,6 +256,18 @@ def end_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+def handle(signum: int, handler: Callable[[int, Any], None]) -> Any:
+    """``signal.signal(signum, handler)``, unless the process was started with ``signum``
+    ignored: returns the handler before. A shell runs a script's background job (``serve
+    &``) with SIGINT ignored, so that a Ctrl-C for the script does not stop it; every
+    command replaced that with its own handler, and the Ctrl-C stopped it all the same
+    (until 2026-12-08)."""
+    previous = signal.getsignal(signum)
+    if previous is not signal.SIG_IGN:
+        signal.signal(signum, handler)
+    return previous
+
+
 class SignalSafeEvent(threading.Event):
     """A :class:`threading.Event` that a signal handler may set while the main thread waits
     on it.
@@ -352,7 +364,7 @@ class Interrupts:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: handle(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         hook = sys.unraisablehook
         sys.unraisablehook = functools.partial(self._unraisable, hook)
         try:

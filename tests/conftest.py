@@ -99,3 +99,17 @@ def tiny_bundle(tiny_detector, tmp_path):
     from anomaly_gan.artifacts import save_bundle
 
     return save_bundle(tiny_detector, tmp_path / "bundle")
+
+
+def _children_start_with_ctrl_c():
+    """A suite run in the background of a script (CI's ``.ci/run &``) has SIGINT ignored,
+    and the processes the tests start would inherit that: commands keep an inherited
+    SIG_IGN (runtime.handle), so the Ctrl-C tests would test a background job. A handler
+    here becomes the default in every process the worker starts."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_children_start_with_ctrl_c()

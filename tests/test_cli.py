@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -1168,6 +1169,19 @@ def test_a_signal_while_the_command_line_is_parsed_exits_130_in_one_line(signame
                           env={**os.environ, "PYTHONPATH": root})
     assert (done.returncode, done.stderr) == (130, "anomaly-gan: interrupted\n")
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("signame, code", [("SIGINT", 0), ("SIGTERM", 130)])
+def test_a_command_started_with_ctrl_c_ignored_keeps_it_ignored(signame, code):
+    """A shell runs a script's background job (``anomaly-gan serve &``) with SIGINT ignored,
+    so that a Ctrl-C for the script leaves it running; every command put its own handler in
+    its place, and the Ctrl-C stopped it (exit 130). SIGTERM still stops it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", _SIGNAL_WHILE_PARSING, signame], cwd=root,
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": root},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert done.returncode == code, done.stderr
 
 
 # The signal lands while PyYAML is imported (the parser is built): the one line must not

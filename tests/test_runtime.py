@@ -1,8 +1,9 @@
 import importlib.util
+import signal
 
 import pytest
 
-from anomaly_gan.runtime import is_tensorflow_notice
+from anomaly_gan.runtime import Interrupts, handle, is_tensorflow_notice
 
 # Captured from `import tensorflow` (2.21, CPU-only machine) with TF_CPP_MIN_LOG_LEVEL=3.
 BANNER = [
@@ -358,3 +359,20 @@ def test_tensorflows_first_op_prints_a_failed_cuinit_only_where_a_gpu_is_expecte
     assert len(cuinit) == (1 if shown else 0), proc.stderr
     if not shown:
         assert proc.stderr == ""  # as quiet as the import alone
+
+
+def test_a_signal_the_process_was_started_ignoring_stays_ignored():
+    """runtime.handle (Interrupts and serve's handlers): SIGINT inherited as ignored (a
+    script's background job) stays ignored while the handlers are in place, and after;
+    SIGTERM gets the handler."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        stop = Interrupts()
+        with stop.installed():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == stop._handle
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert handle(signal.SIGINT, stop._handle) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -18,7 +18,7 @@ import time
 from typing import Any, NoReturn
 
 from anomaly_gan.config import Config, ServeConfig
-from anomaly_gan.runtime import EXIT_INTERRUPTED, SignalSafeEvent, end_now
+from anomaly_gan.runtime import EXIT_INTERRUPTED, SignalSafeEvent, end_now, handle
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.http import Health
 from anomaly_gan.stream.kafka_io import AUTH_FAILURES, Backoff
@@ -213,8 +213,8 @@ def serve(cfg: Config, registry: Any = None, bundle: Any = None) -> int:
         if silences is not None:
             silences.check_now()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    handle(signal.SIGTERM, _stop)
+    handle(signal.SIGINT, _stop)  # not if started ignoring it (runtime.handle)
     signal.signal(signal.SIGHUP, _check_model)
     rc = 0
     try:
