@@ -261,7 +261,7 @@ def handle(signum: int, handler: Callable[[int, Any], None]) -> Any:
     ignored: returns the handler before. A shell runs a script's background job (``serve
     &``) with SIGINT ignored, so that a Ctrl-C for the script does not stop it; every
     command replaced that with its own handler, and the Ctrl-C stopped it all the same
-    (until 2026-12-08)."""
+    (until 2026-12-07)."""
     previous = signal.getsignal(signum)
     if previous is not signal.SIG_IGN:
         signal.signal(signum, handler)
