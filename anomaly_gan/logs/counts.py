@@ -160,6 +160,7 @@ class CountBuckets:
         self.late = 0
         self.gap_restarts = 0
         self.partial_dropped = 0  # lines mode: partial buckets of entities the gap forgot
+        self.partial_dropped_lines = 0  # ... and their lines
         self.on_gap: Callable[[str], None] | None = None  # told of each entity the gap forgets
 
     def __len__(self) -> int:
@@ -413,6 +414,7 @@ class CountBuckets:
         self.gap_restarts += 1
         if ob.lines:
             self.partial_dropped += 1
+            self.partial_dropped_lines += ob.lines
         if self.on_gap is not None:
             self.on_gap(entity)
 

@@ -505,7 +505,8 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
     bucket is left out, as ``serve`` scores a bucket only once it holds N lines (until
     2026-12-07 it was a row: a bucket of 1 line of 92 scored 7.9 where the full ones before
     it scored at most 1.24, an alarm at the end of a file that ``serve`` never raises);
-    ``left_out["partial_last_bucket"]`` adds up their lines.
+    ``left_out["partial_last_bucket"]`` adds up their lines, and those of the partial
+    buckets left out at a silence.
 
     In time buckets the lines are counted in time order (:func:`time_order`): lines stamped
     after ``not_after`` and a stray first or last line are left out; per N lines, in the
@@ -559,7 +560,8 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
         return rows
     unfilled = buckets.flush()  # per N lines every bucket still open holds fewer than N
     if left_out is not None:
-        left_out["partial_last_bucket"] += sum(r.lines for r in unfilled)
+        left_out["partial_last_bucket"] += (sum(r.lines for r in unfilled)
+                                            + buckets.partial_dropped_lines)
     if unfilled and progress is not None:
         progress(_partial_note(unfilled, model.cfg.bucket_lines, source))
     return rows
@@ -713,14 +715,16 @@ def series_of(rows: Sequence[BucketRow], max_hole_seconds: float) -> list[list[B
 
 
 def log_runs(model: LogModel, sources: Iterable[tuple[str, Sequence[LogEvent]]],
-             progress: Progress, not_after: float = math.inf, stage: Stage | None = None
-             ) -> list[list[BucketRow]]:
+             progress: Progress, not_after: float = math.inf, stage: Stage | None = None,
+             left_out: Counter[str] | None = None) -> list[list[BucketRow]]:
     """Every entity's runs of bucket rows (no window spans a gap) of each ``(source name,
-    events)`` stream, counted with ``model`` (:func:`count_series`; ``stage``: how far)."""
+    events)`` stream, counted with ``model`` (:func:`count_series`; ``stage``: how far;
+    ``left_out``: the lines of partial buckets)."""
     runs: list[list[BucketRow]] = []
     for source, events in sources:
         for series in count_series(model, events, progress=progress, source=source,
-                                   not_after=not_after, stage=stage).values():
+                                   not_after=not_after, stage=stage,
+                                   left_out=left_out).values():
             for entity_rows in series:
                 runs.extend(series_of(entity_rows, model.max_hole_seconds))
     return runs
@@ -1080,14 +1084,17 @@ def auto_bucket_lines(most_lines: int, window: int) -> int:
 
 def buckets_to_train(cfg: Config, model: LogModel,
                      sources: Sequence[tuple[str, Sequence[LogEvent]]],
-                     runs: list[list[BucketRow]], say: Progress, stage: Stage | None = None
+                     runs: list[list[BucketRow]], say: Progress, stage: Stage | None = None,
+                     left_out: Counter[str] | None = None
                      ) -> tuple[LogModel, list[list[BucketRow]], str]:
     """The model and runs to train on, from ``runs`` of each ``(source name, events)``
     counted with ``model``: those, or, where the config leaves the buckets to train
     (:func:`chooses_buckets`) and the time buckets leave no run to train on, the ones per N
     lines (:func:`_per_lines_instead`), whose model's config holds N (the bundle's config,
     so that serve counts the same); and what was tried, for the error, where neither gives
-    a run to train on. ``train`` and the first version of a ``retrain`` store choose so."""
+    a run to train on. ``train`` and the first version of a ``retrain`` store choose so.
+    ``left_out`` gets the lines of the partial buckets per N lines, when those are chosen
+    (time buckets have none)."""
     # only where the time buckets leave too little to train on (fewer than
     # AUTO_MIN_BUCKETS in runs long enough): where they train on part of the lines, they
     # keep the silences and volume drops that per-N-lines buckets cannot see. (Until
@@ -1096,11 +1103,15 @@ def buckets_to_train(cfg: Config, model: LogModel,
     timed = sum(len(r) for r in trainable_runs(runs, cfg.data.window))
     if not chooses_buckets(cfg) or timed >= AUTO_MIN_BUCKETS:
         return model, runs, ""
-    per_lines, tried, notes = _per_lines_instead(cfg, model, sources, runs, timed, stage)
+    partial: Counter[str] = Counter()
+    per_lines, tried, notes = _per_lines_instead(cfg, model, sources, runs, timed, stage,
+                                                 partial)
     if per_lines is not None and sum(len(r) for r in trainable_runs(per_lines[1],
                                                                     cfg.data.window)) > timed:
         for note in notes:
             say(note)
+        if left_out is not None:
+            left_out.update(partial)
         return (*per_lines, "")
     return model, runs, tried
 
@@ -1108,7 +1119,7 @@ def buckets_to_train(cfg: Config, model: LogModel,
 def _per_lines_instead(cfg: Config, model: LogModel,
                        sources: Sequence[tuple[str, Sequence[LogEvent]]],
                        runs: Sequence[list[BucketRow]], timed: int,
-                       stage: Stage | None = None
+                       stage: Stage | None = None, left_out: Counter[str] | None = None
                        ) -> tuple[tuple[LogModel, list[list[BucketRow]]] | None, str, list[str]]:
     """Train's fallback from the default time buckets (``runs``: their runs, ``timed``
     buckets in runs long enough to train on, fewer than :data:`AUTO_MIN_BUCKETS`): the
@@ -1132,7 +1143,7 @@ def _per_lines_instead(cfg: Config, model: LogModel,
     # (serve's future_timestamp) were trained on as their entity's newest buckets (until
     # 2026-12-07); their note was said by the time buckets' count
     runs_n = log_runs(per_lines, sources, heard.append, not_after=latest_allowed(cfg),
-                      stage=stage)
+                      stage=stage, left_out=left_out)
     heard = [m for m in heard if _AHEAD not in m]
     usable = trainable_runs(runs_n, w)
     longest = max((len(r) for r in runs), default=0)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -138,10 +139,12 @@ def _current_model(cfg: Config, info: BundleInfo) -> LogModel:
 def _segments(cfg: Config, info: BundleInfo | None,
               sources: Sequence[tuple[str, Sequence[LogEvent]]],
               say: Progress, stage: Stage | None = None
-              ) -> tuple[list[Segment], LogModel, int, str]:
-    """Bucket rows of every source's events, as segments; the log model; lines dropped; and
-    the buckets tried where none gave a run to train on (:attr:`Rows.tried`). ``stage``: how
-    far mining (a first version) and counting the lines have got, as in ``train``."""
+              ) -> tuple[list[Segment], LogModel, int, int, str]:
+    """Bucket rows of every source's events, as segments; the log model; lines dropped
+    (late, stray or stamped ahead); lines of partial buckets left out (per N lines, as
+    serve); and the buckets tried where none gave a run to train on (:attr:`Rows.tried`).
+    ``stage``: how far mining (a first version) and counting the lines have got, as in
+    ``train``."""
     from anomaly_gan.logs.model import fit_log_model, set_means
     from anomaly_gan.logs.offline import buckets_to_train, latest_allowed, log_runs, trainable_runs
 
@@ -160,18 +163,23 @@ def _segments(cfg: Config, info: BundleInfo | None,
         model.miner.reset_new()
         say(f"[read] first version: {len(model.miner.templates)} templates mined, columns: "
             f"top {len(model.template_ids)}")
-    runs = log_runs(model, sources, read_say, latest_allowed(cfg), stage)
+    partial: Counter[str] = Counter()
+    runs = log_runs(model, sources, read_say, latest_allowed(cfg), stage, partial)
     tried = ""
     if info is None:  # the buckets, as train chooses them (the version's config keeps them)
-        model, runs, tried = buckets_to_train(cfg, model, sources, runs, read_say, stage)
-    # Every line kept is counted in a bucket: the rest were left out (time_order).
-    late = sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
+        model, runs, tried = buckets_to_train(cfg, model, sources, runs, read_say, stage,
+                                              partial)
+    # Every line kept is counted in a bucket, or in a partial bucket per N lines (until
+    # 2026-12-07 reported as late too): the rest were left out (time_order).
+    unfilled = partial["partial_last_bucket"]
+    late = (sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
+            - unfilled)
     # The new baseline's means, over the runs train would use (train_log_detector).
     set_means(model, [r for run in trainable_runs(runs, cfg.data.window) for r in run])
     segments = [Segment(run[0].entity, np.array([r.end_ts for r in run], dtype=np.float64),
                         model.features(run)) for run in runs]
     segments.sort(key=lambda s: (s.entity, float(s.ts[0])))
-    return segments, model, late, tried
+    return segments, model, late, unfilled, tried
 
 
 def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | None,
@@ -187,10 +195,11 @@ def read_log_files_rows(cfg: Config, paths: Sequence[str], info: BundleInfo | No
     t0 = time.monotonic()
     invalid: dict[str, int] = {}  # records left out (logs.bad_lines: skip), as a topic's
     events = read_log_files(cfg, paths, say, invalid, reading)
-    segments, model, late, tried = _segments(cfg, info, list(zip(paths, events, strict=True)),
-                                             say, stage)
+    segments, model, late, partial, tried = _segments(
+        cfg, info, list(zip(paths, events, strict=True)), say, stage)
     rows = Rows(segments, {"kind": "files", "files": [str(p) for p in paths]},
                 events_read=sum(len(e) for e in events), invalid=invalid, late=late,
+                partial=partial,
                 seconds=time.monotonic() - t0, tried=tried,
                 timed=all(ev.ts is not None for evs in events for ev in evs))
     return rows, model.feature_names, model
@@ -242,10 +251,10 @@ def read_log_range_rows(cfg: Config, info: BundleInfo | None, start: float, end:
                      on_unreadable=skip_notice(say, invalid), on_note=say)
     if cfg.logs.bucket_seconds is not None:
         events.sort(key=lambda ev: ev.ts or 0.0)  # partitions were read one after another
-    segments, model, late, tried = _segments(cfg, info, [(f"topic {k.input_topic!r}", events)],
-                                             say, stage)
+    segments, model, late, partial, tried = _segments(
+        cfg, info, [(f"topic {k.input_topic!r}", events)], say, stage)
     rows = Rows(segments, {"kind": "kafka", "topic": k.input_topic, "from": iso_utc(start),
                            "to": iso_utc(end)}, timed=all(ev.ts is not None for ev in events),
-                events_read=read[0], invalid=invalid, late=late,
+                events_read=read[0], invalid=invalid, late=late, partial=partial,
                 seconds=time.monotonic() - t0, tried=tried)
     return rows, model

@@ -451,7 +451,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     say(f"[read] {rows.events_read} events in {rows.seconds:.1f}s ({rate:,.0f} events/s): "
         f"{rows.rows} rows in {len(rows.segments)} segments, "
         f"{sum(rows.invalid.values())} invalid, {rows.late} late"
-        + (f", {rows.incomplete} incomplete slots" if rows.incomplete else ""))
+        + (f", {rows.incomplete} incomplete slots" if rows.incomplete else "")
+        + (f", {rows.partial} in partial buckets left out" if rows.partial else ""))
 
     # ---------------------------------------------------------------- filter
     w = cfg.data.window
@@ -581,6 +582,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                    "read_seconds": round(rows.seconds, 3), "events_per_second": round(rate, 1)})
     if rows.incomplete:
         source["incomplete"] = rows.incomplete
+    if rows.partial:
+        source["partial_bucket_lines"] = rows.partial
     det.metadata["lineage"] = {
         # The store's name for it (what `models list` shows and `promote` takes), which
         # differs from the version written inside the bundle when the directory was named

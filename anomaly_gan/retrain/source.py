@@ -111,6 +111,9 @@ class Rows:
     # serve.assemble_seconds: slots dropped before every feature came (serve's
     # anomaly_gan_events_incomplete_total)
     incomplete: int = 0
+    # logs per N lines: lines of partial buckets left out, as serve scores a bucket only
+    # once it holds N (an entity's last one, and one cut by a silence)
+    partial: int = 0
     seconds: float = 0.0
     # False when a row's time is its index in its file or entity (a CSV without timestamps,
     # log lines without times): such times are not comparable across segments.

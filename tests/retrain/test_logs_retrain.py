@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -169,13 +170,19 @@ def test_a_first_retrain_chooses_the_buckets_as_train_does(tmp_path, capsys):
     cfg = tmp_path / "auto.yaml"
     cfg.write_text(yaml.safe_dump(raw))
     p = tmp_path / "app.log"
-    short_capture(p)
+    short_capture(p, lines=601)  # 200 buckets of 3 lines per entity, and 1 line left
     store = tmp_path / "store"
     assert main(["retrain", "--store", str(store), "--data", str(p), "--config", str(cfg)]) == 0
-    assert "[read] note: logs.bucket_lines: 3, chosen by train" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "[read] note: logs.bucket_lines: 3, chosen by train" in err
+    # the partial last buckets are no late lines (the report counted them so until
+    # 2026-12-07, those of the buckets train chose too)
+    assert "0 late, 2 in partial buckets left out" in err
     version = ModelStore.open(store).current()
     saved = yaml.safe_load((store / version / "config.yaml").read_text())["logs"]
     assert (saved["bucket_seconds"], saved["bucket_lines"]) == (None, 3)
+    source = json.loads((store / version / "metadata.json").read_text())["lineage"]["source"]
+    assert (source["late"], source["partial_bucket_lines"]) == (0, 2)
 
 
 def test_a_first_retrain_too_short_even_per_line_names_what_was_tried(tmp_path, capsys):
@@ -218,14 +225,15 @@ def test_per_n_lines_a_line_stamped_ahead_of_the_clock_is_left_out_of_a_files_ro
     model, _ = fit_log_model(cfg.logs, ["cache hit", "user login ok"] * 3)
     info = SimpleNamespace(version="v1", config=cfg, extras={"logs": model.to_dict()})
     t0 = 1_700_000_000
-    times = [t0, t0 + 1, time.time() + 86_400, t0 + 2, t0 + 200, t0 + 201]
+    times = [t0, t0 + 1, time.time() + 86_400, t0 + 2, t0 + 200, t0 + 201, t0 + 202]
     p = tmp_path / "app.log"
     p.write_text("".join(f"{iso_z(t)} api INFO cache hit\n" for t in times))
     notes: list[str] = []
     rows, _, _ = read_log_files_rows(cfg, [str(p)], info, notes.append)
-    # t0 + 2's partial bucket is left out at the silence (as in serve)
+    # t0 + 2's partial bucket is left out at the silence (as in serve), and t0 + 202's at
+    # the end: they are not late (until 2026-12-07 the report counted them so)
     assert [s.ts.tolist() for s in rows.segments] == [[t0 + 1.0], [t0 + 201.0]]
-    assert rows.late == 2  # the line ahead, and t0 + 2's, in no row
+    assert (rows.late, rows.partial) == (1, 2)  # the line ahead; t0 + 2 and t0 + 202
     assert any("1 line of " in n and "ahead of the wall clock" in n for n in notes), notes
 
 
