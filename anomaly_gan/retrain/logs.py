@@ -174,10 +174,17 @@ def _segments(cfg: Config, info: BundleInfo | None,
     unfilled = partial["partial_last_bucket"]
     late = (sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
             - unfilled)
+    # The rows as the current version reads them (its retrain.exclude_over_threshold
+    # filter): its volume_drop from its own lines per bucket, as serve computes it with it.
+    # Computed with the candidate's means below, a service now logging a quarter as much
+    # read as its usual volume to the current version (until 2026-12-07).
+    current = ([model.features(run) for run in runs]
+               if info is not None and model.volume_drop else [None] * len(runs))
     # The new baseline's means, over the runs train would use (train_log_detector).
     set_means(model, [r for run in trainable_runs(runs, cfg.data.window) for r in run])
     segments = [Segment(run[0].entity, np.array([r.end_ts for r in run], dtype=np.float64),
-                        model.features(run)) for run in runs]
+                        model.features(run), current=mine)
+                for run, mine in zip(runs, current, strict=True)]
     segments.sort(key=lambda s: (s.entity, float(s.ts[0])))
     return segments, model, late, unfilled, tried
 

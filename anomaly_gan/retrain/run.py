@@ -620,7 +620,8 @@ def _over_threshold(current: Any, segments: Sequence[Segment], window: int,
             continue
         tell = None if scoring is None else (
             lambda n, _of, before=done: scoring(before + n, total))
-        out.append(current.score_series(s.values, progress=tell).is_anomaly[window - 1:])
+        values = s.values if s.current is None else s.current  # as it reads them in serve
+        out.append(current.score_series(values, progress=tell).is_anomaly[window - 1:])
         done += len(s) - window + 1
     return out
 

@@ -84,6 +84,9 @@ class Segment:
     # (n, F) each value's series start time, NaN where none (an OTLP cumulative sum's
     # startTimeUnixNano: with_increases reads a later one as a reset); None: none at all
     starts: np.ndarray | None = None
+    # (n, F) the rows as the current version reads them, where they differ from ``values``
+    # (a logs model's volume_drop, from each version's own lines per bucket); None: values
+    current: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])

@@ -392,3 +392,47 @@ def test_retrain_from_otlp_files_and_a_range_of_otlp_batches(tmp_path, service_l
     source = second.report["lineage"]["source"]
     assert source["kind"] == "kafka" and source["events"] == len(later)
     assert source["invalid"] == {"missing_field": 1}
+
+
+def test_the_current_version_scores_the_new_rows_with_its_own_line_means(tmp_path):
+    """``retrain.exclude_over_threshold`` leaves out the windows the current version scores
+    over its threshold, as serve would score them with it. A logs row's ``volume_drop`` is
+    computed with a version's own lines per bucket (``entity_lines``); the rows the current
+    version scored were computed with the candidate's, refitted on the new lines: a service
+    that now logs a quarter as much as the current version learnt read as its usual volume
+    (volume_drop 0.39 where the current version computes 4.3), so the filter judged rows
+    the current version never sees."""
+    from anomaly_gan.logs.model import LogModel, fit_log_model
+    from anomaly_gan.logs.offline import read_for_log_model
+    from anomaly_gan.retrain.logs import read_log_files_rows
+    from anomaly_gan.retrain.run import _over_threshold
+    from tests.logs.conftest import iso_z
+
+    cfg = logs_retrain_config(data={"window": 3})
+    model, _ = fit_log_model(cfg.logs, ["cache hit", "user login ok"] * 3)
+    model.entity_lines = {ALL: 8.0, "api": 8.0}  # the current version: 8 lines per 10 s
+    info = SimpleNamespace(version="v1", config=cfg, extras={"logs": model.to_dict()})
+    t0 = 1_767_225_600
+    p = tmp_path / "app.log"  # now 2 lines per 10 s bucket, for 5 minutes
+    p.write_text("".join(f"{iso_z(t0 + 5 * i)} api INFO cache hit\n" for i in range(60)))
+    rows, _, candidate = read_log_files_rows(cfg, [str(p)], info, lambda _: None)
+    assert candidate.entity_lines["api"] == 2.0  # the candidate's baseline: the new volume
+
+    seen = []
+
+    class Current:  # records the rows the current version is given
+        def score_series(self, values, progress=None):
+            seen.append(values)
+            return SimpleNamespace(is_anomaly=[False] * len(values))
+
+    _over_threshold(Current(), rows.segments, 3)
+    # what serve (and score) feed the current version for these lines
+    evs, _ = read_for_log_model(cfg, str(p))
+    current = LogModel.from_dict(cfg.logs, info.extras["logs"])
+    from anomaly_gan.logs.offline import log_runs
+
+    runs = log_runs(current, [(str(p), evs)], lambda _: None)
+    want = [current.features(run) for run in runs]
+    assert len(seen) == len(want) == 1
+    assert seen[0][:, -1] == pytest.approx(want[0][:, -1])  # volume_drop, 4.3
+    assert seen[0] == pytest.approx(want[0])
