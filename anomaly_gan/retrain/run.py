@@ -548,7 +548,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                          constant_by_design=BY_DESIGN if log_model else ())
     if log_model is not None:
         det.extras["logs"] = log_model.to_dict()
-        det.metadata["logs"] = {"lines": rows.events_read,
+        # the lines counted, as train records them (the invalid ones were read, not counted)
+        det.metadata["logs"] = {"lines": rows.events_read - sum(rows.invalid.values()),
                                 "templates": len(log_model.miner.templates),
                                 "buckets": selection["train_rows"]}
 

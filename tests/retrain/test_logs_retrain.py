@@ -436,3 +436,25 @@ def test_the_current_version_scores_the_new_rows_with_its_own_line_means(tmp_pat
     assert len(seen) == len(want) == 1
     assert seen[0][:, -1] == pytest.approx(want[0][:, -1])  # volume_drop, 4.3
     assert seen[0] == pytest.approx(want[0])
+
+
+def test_a_files_events_count_its_invalid_log_records_as_a_topics_do(tmp_path):
+    """The report's ``events`` are the log records read, the invalid ones among them, as a
+    retrain from the topic counts them (and its note says: '2 of 801 log records'); a
+    file's left its invalid ones out ('799 events ... 2 invalid')."""
+    import json
+
+    from anomaly_gan.retrain.logs import read_log_files_rows
+
+    cfg = logs_retrain_config(logs={"format": "otlp_json", "regex": None, "bad_lines": "skip"})
+    t0 = 1_767_225_600
+    recs = [{"entity": e, "ts": t0 + i, "level": "INFO", "message": f"cache hit {i}"}
+            for i in range(400) for e in ("api", "db")]
+    batches = [json.loads(otlp_batch(recs[i:i + 25])) for i in range(0, len(recs), 25)]
+    del batches[3]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"]
+    p = tmp_path / "app.jsonl"
+    p.write_text("".join(json.dumps(b) + "\n" for b in batches) + "not json\n")
+    notes: list[str] = []
+    rows, _, _ = read_log_files_rows(cfg, [str(p)], None, notes.append)
+    assert notes[0].startswith("note: 2 of 801 log records (33 lines) of ")
+    assert (rows.events_read, rows.invalid) == (801, {"missing_field": 1, "bad_json": 1})
