@@ -667,7 +667,7 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
                                                          f", column {tables[i].column(col)}"))
         spans = [None if ts is None else _span(ts.tolist()) for ts in times]
         # the time trained on: a file whose series were all left out adds none
-        _record_sources(det.metadata, args.data,
+        _record_sources(det.metadata, [args.data[k] for k in sorted(set(source))],
                         [_span([t for i, s in enumerate(spans) if source[i] == k
                                 for t in (s if s is not None else (None,))])
                          for k in sorted(set(source))])

@@ -209,6 +209,9 @@ def test_train_leaves_out_a_file_too_short_among_several_as_retrain_does(tmp_pat
                      f"than the 16 rows one needs to train on (2 x data.window 8: a training "
                      f"and a held-out window, the rule by which retrain leaves out pieces too "
                      f"short): {short} (10 rows); serve scores them as any other entity")]
+    # the bundle lists the files it was trained on (it listed the one left out too)
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["training_data"]["files"] == [str(a), str(b)]
     shorter = write_csv(tmp_path / "shorter.csv", normal_series(6, seed=4))
     assert main(["train", "--config", str(cfg), "--data", str(shorter), str(short),
                  "--out", str(tmp_path / "m2")]) == 2
