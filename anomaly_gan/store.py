@@ -1256,8 +1256,10 @@ class ModelStore:
             gone: list[str] = []
             refused: StoreError | None = None
             for name in doomed:
-                # Rename first so a half-deleted directory is never seen as a version.
-                trash = self.root / f"{INCOMING}{_writer()}-rm-{name}"
+                # Rename first so a half-deleted directory is never seen as a version. Not
+                # named after it: a version name of 200 bytes or more (named by hand) made
+                # this name too long for the file system (until 2026-12-07).
+                trash = self.root / f"{INCOMING}{_writer()}-rm-{time.monotonic_ns()}"
                 try:
                     os.rename(self.root / name, trash)
                 except OSError as exc:  # a traceback, with what was deleted before untold

@@ -1113,3 +1113,19 @@ def test_a_link_loop_at_a_version_name_is_listed_as_damaged_and_pruned(store, ca
     assert "v9" in capsys.readouterr().out
     assert "v9" in store.prune(keep=0)
     assert not os.path.lexists(store.root / "v9") and store.current() == "v5"
+
+
+def test_prune_removes_a_version_whose_name_is_as_long_as_a_file_name_may_be(tmp_path):
+    """Prune renames a version out of sight before deleting it, and the name it gave held the
+    version's name after the writer's pid and host: a version named by hand (``train --out
+    store/NAME``) of 200 bytes or more made it past the 255 bytes a file name may have, and
+    prune stopped there with "File name too long"."""
+    s = ModelStore.open(tmp_path / "store", create=True)
+    long = "v" + "x" * 254
+    for i, name in enumerate([long, "v2", "v3"]):
+        fake_version(s.root, name, f"2026-11-0{i + 1}T00:00:00+00:00")
+    s.promote("v2", verify=False)
+    s.promote("v3", verify=False)
+    assert s.prune(keep=0) == [long]
+    assert sorted(p.name for p in s.root.iterdir()) == [
+        ".lock", "current", "history.json", "v2", "v3"]
