@@ -1286,6 +1286,20 @@ TEMPLATE_FAILURE = re.compile(r"nil pointer|error calling|wrong type for value|i
           "json:retrain.dataMountPath=null"), "at '/retrain': missing property 'dataMountPath'"),
         (("networkPolicy.enabled=true", "json:networkPolicy.kafkaEgress=null"),
          "at '/networkPolicy': missing property 'kafkaEgress'"),
+        # Rendered as null, each reached the API server (a PVC or CronJob it refuses, after
+        # the config check) or dropped the containers' hardening: securityContext: null left
+        # a writable root, privilege escalation and every capability, which the schema's
+        # consts (readOnlyRootFilesystem: true, ...) exist to refuse.
+        (("json:securityContext=null",), "missing property 'securityContext'"),
+        (("json:model.persistence.size=null",),
+         "at '/model/persistence': missing property 'size'"),
+        (("json:model.persistence.accessModes=null",),
+         "at '/model/persistence': missing property 'accessModes'"),
+        (("retrain.enabled=true", "json:retrain.schedule=null"),
+         "at '/retrain': missing property 'schedule'"),
+        (("serviceMonitor.enabled=true", "prometheusRule.enabled=true",
+          "json:serviceMonitor.jobName=null"),
+         "at '/serviceMonitor': missing property 'jobName'"),
         # A probe's handler is a map: a list failed in the port check ("error calling dig").
         (('json:startupProbe.httpGet=["/healthz"]',), "/startupProbe/httpGet"),
         (("json:livenessProbe.tcpSocket=[]",), "/livenessProbe/tcpSocket"),
