@@ -1186,6 +1186,11 @@ def test_schema_rejects_bad_values_with_the_key_named(render_error, sets, messag
         (("json:autoscaling.extraMetrics=[{\"type\": \"Pods\", \"pods\": []}]",),
          "/autoscaling/extraMetrics/0/pods"),
         (("json:autoscaling.behavior={\"scaleUp\": 1}",), "/autoscaling/behavior/scaleUp"),
+        # The ServiceMonitor CRD's Duration (Prometheus' own): each unit once, largest first.
+        (("serviceMonitor.enabled=true", "serviceMonitor.interval=30s1m"),
+         "/serviceMonitor/interval"),
+        (("serviceMonitor.enabled=true", "serviceMonitor.scrapeTimeout=5s5s"),
+         "/serviceMonitor/scrapeTimeout"),
         # null deletes the default: an emptyDir /tmp with `sizeLimit: null`, unbounded.
         (("json:tmpSizeLimit=null",), "tmpSizeLimit"),
         # A Secret's key deleted: a secretKeyRef or a secret volume item with `key: null`.
