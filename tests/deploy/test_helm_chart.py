@@ -234,6 +234,22 @@ def test_every_file_a_rendered_command_reads_is_in_a_volume_it_mounts(render, va
     assert checked >= 4
 
 
+@pytest.mark.parametrize("path", ["/srv/candidates/v7", "models/v7", "/modelsx/v7"])
+def test_a_shadow_model_outside_the_store_mount_fails_the_render(render_error, path) -> None:
+    """The scorer's only volume holding bundles is the store at model.mountPath (the image
+    holds none): a shadow_model_path elsewhere installed fine, and every scorer logged one
+    error at start and ran without its shadow for good."""
+    err = render_error(sets=(f"config.serve.shadow_model_path={path}",))
+    assert (f"values: config.serve.shadow_model_path {path} is in no volume the scorer mounts; "
+            "expected a version directory under model.mountPath (/models)") in err, err
+
+
+def test_a_shadow_model_in_the_store_mount_renders(render) -> None:
+    for path in ("/models/v7", "/models/v7/", "/models"):
+        cfg = service_config(render(sets=(f"config.serve.shadow_model_path={path}",)))
+        assert cfg["serve"]["shadow_model_path"] == path
+
+
 def test_retrain_job_prunes_by_the_config_and_keeps_the_scorers_shadow_version(render) -> None:
     """Every retrain adds a version: config.retrain.keep_versions prunes after a promote,
     and the Job reads the scorer's ConfigMap, so the shadow version the scorers run

@@ -289,6 +289,17 @@ scheduled run (exit 2, "file not found"). */}}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* The scorer's shadow model, like the retraining Job's files: the store is the only
+volume of the scorer that holds bundles. One elsewhere installed fine, and every scorer
+logged one error at start and ran without its shadow for good. */}}
+{{- $shadow := dig "serve" "shadow_model_path" "" (.Values.config | default dict) | default "" }}
+{{- if $shadow }}
+{{- $mount := clean .Values.model.mountPath }}
+{{- $file := clean $shadow }}
+{{- if not (or (eq $file $mount) (hasPrefix (printf "%s/" (trimSuffix "/" $mount)) $file)) }}
+{{- fail (printf "values: config.serve.shadow_model_path %s is in no volume the scorer mounts; expected a version directory under model.mountPath (%s), the model store" $shadow .Values.model.mountPath) }}
+{{- end }}
+{{- end }}
 {{- $np := .Values.networkPolicy }}
 {{- if and $np.enabled $np.kafkaEgress.ports }}
 {{- $allowed := list }}
