@@ -63,7 +63,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timezone, tzinfo
 from typing import Any
 
 from anomaly_gan.config import (
@@ -435,6 +435,9 @@ class LogParser:
         # (OTLP's times are nanoseconds: no format applies to them)
         self.infer_year = (timestamp_format is not None and not is_otlp(format)
                            and not timestamp_format_has(timestamp_format))
+        # the last local stamp read (not after not_after): which pass of the hour the
+        # clocks go back a stamp of it is (:meth:`_local`)
+        self._last_local: float | None = None
 
     def _ts(self, raw: object) -> float | None:
         if self.timestamp_format is not None and isinstance(raw, str):
@@ -445,7 +448,7 @@ class LogParser:
                     dt = datetime.strptime(raw, fmt)
                 except ValueError:
                     continue
-                return (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
+                return self._seen(self._local(dt))
             return None
         # epoch digits in a string too (parse_timestamp): whitespace around them left out,
         # as around an RFC 3339 time and in a metric event (until 2026-12-07 refused)
@@ -470,10 +473,34 @@ class LogParser:
                     continue
                 if dt.year != y:  # %j 366 in a year of 365 days rolls over into the next
                     continue
-                t = (dt if dt.tzinfo else dt.replace(tzinfo=self.tz)).timestamp()
+                t = self._local(dt)
                 if t <= limit:
-                    return t
+                    return self._seen(t)
         return None
+
+    def _local(self, dt: datetime) -> float:
+        """``dt``'s time, in ``logs.timezone`` where it has no offset. In the hour that
+        comes twice when the clocks go back (a named zone's summer time ending), the pass
+        nearer the stamp read last: a line's neighbours tell the passes apart (the last,
+        not the newest: a file, or a topic's partition, read after one that went on
+        later).
+        Until 2026-12-07 the second pass was read as the first, an hour back: late lines
+        for ``serve``, out of order for ``train`` and ``score``."""
+        if dt.tzinfo is not None:
+            return dt.timestamp()
+        t = dt.replace(tzinfo=self.tz).timestamp()
+        last = self._last_local
+        if last is not None and not isinstance(self.tz, timezone):  # a fixed offset: never
+            again = dt.replace(tzinfo=self.tz, fold=1).timestamp()
+            if again > t and abs(again - last) < abs(t - last):
+                return again  # (later only in a repeated hour, not in the skipped one)
+        return t
+
+    def _seen(self, t: float) -> float:
+        """Note ``t`` as read (:meth:`_local`), unless it lies past ``not_after``."""
+        if t <= self.not_after:
+            self._last_local = t
+        return t
 
     def parse_record(self, raw: bytes | None) -> LogEvent | InvalidEvent:
         """One Kafka record (``serve``, a retrain's topic range): a UTF-8 byte-order mark

@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -414,6 +415,44 @@ def test_stamps_without_an_offset_are_read_in_logs_timezone():
     fixed = LogParser(format="regex", regex=r"^(?P<ts>\S+) (?P<message>.*)$",
                       timestamp_format="%Y-%m-%dT%H:%M:%S%z", entity="app", tz=zone_of("+08:00"))
     assert fixed.parse("2026-01-01T00:00:10+0000 started").ts == 1767225610.0
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d %H:%M:%S", "%b %d %H:%M:%S"])
+def test_the_hour_repeated_when_clocks_go_back_follows_the_lines_order(fmt):
+    """In a named zone the hour the clocks go back (Berlin, 25 October 2026, 03:00 CEST ->
+    02:00 CET) comes twice. Its second pass was read as the first, an hour back, so a
+    service's lines of that hour were late for serve's buckets and out of order for train
+    and score, once a year in every zone with summer time. The reading nearest the newest
+    stamp read so far is taken: the lines' order tells the two passes apart, and a line of
+    the first pass that comes a few minutes late is still read in it."""
+    from anomaly_gan.config import zone_of
+
+    berlin = zone_of("Europe/Berlin")
+    parts = fmt.count(" ") + 1
+    p = LogParser(format="regex", regex=rf"^(?P<ts>\S+(?: \S+){{{parts - 1}}}) (?P<message>.*)$",
+                  timestamp_format=fmt, entity="app", tz=berlin)
+    p.clock = lambda: datetime(2026, 10, 25, 6, tzinfo=UTC).timestamp()  # a year-less year
+
+    def at(utc_minutes):  # the line stamped at 00:00 UTC + minutes, in Berlin's wall time
+        t = datetime(2026, 10, 25, tzinfo=UTC).timestamp() + utc_minutes * 60
+        return t, datetime.fromtimestamp(t, berlin).strftime(fmt)
+
+    # 02:50 CEST (00:50 UTC) on, every 10 minutes, to 03:20 CET (02:20 UTC): 02:00-02:50
+    # twice
+    lines = [at(m) for m in range(50, 150, 10)]
+    assert [p.parse(f"{stamp} up").ts for _, stamp in lines] == [t for t, _ in lines]
+    # read up to 02:05 CET (01:05 UTC), a line of 02:58 CEST (00:58 UTC) coming late
+    q = LogParser(format="regex", regex=p.pattern.pattern, timestamp_format=fmt,
+                  entity="app", tz=berlin)
+    q.clock = p.clock
+    for t, stamp in [at(55), at(62), at(65)]:
+        assert q.parse(f"{stamp} up").ts == t
+    t, stamp = at(58)
+    assert q.parse(f"{stamp} up").ts == t
+    # a fixed offset has no repeated hour
+    assert LogParser(format="regex", regex=p.pattern.pattern, timestamp_format=fmt,
+                     entity="app", tz=zone_of("+01:00")).parse(
+        f"{at(130)[1]} up").ts == at(130)[0]
 
 
 def test_lines_without_time_are_fine_when_counting_per_n_lines():
