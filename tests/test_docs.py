@@ -747,3 +747,37 @@ def test_the_chart_readme_table_names_values_with_their_defaults():
                              f"{paths[name.removesuffix('.*')]!r}")
     assert checked >= 12, f"only {checked} defaults found: is the pattern still right?"
     assert not wrong, "the chart README's table against values.yaml:\n" + "\n".join(wrong)
+
+
+# A Kafka command-line tool given with what it acts on (`--topic`, `--group`): a command to
+# run, not a tool named in passing (`kafka-delete-records.sh`).
+KAFKA_TOOL = re.compile(r"(?<![\w/.-])(kafka-[\w-]+\.sh)\b([^`]*)")
+
+
+def test_every_kafka_tool_command_the_docs_give_names_the_brokers():
+    """The runbook's `kafka-consumer-groups.sh --describe --group <serve.kafka.group_id>`,
+    `kafka-get-offsets.sh --topic ...` and `kafka-console-consumer.sh --topic anomaly-gan.dlq
+    ...` stop at once with `Missing required argument "[bootstrap-server]"` (Kafka 3's tools
+    take no ZooKeeper and have no default broker): each such command must give
+    `--bootstrap-server`, and a `--reset-offsets` one `--execute` (without it the tool only
+    prints the plan, and the on-call engineer believes the offsets moved)."""
+    fence = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+    checked, wrong = 0, []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        code = [(m.start(1), m.group(1)) for m in fence.finditer(text)]
+        outside = fence.sub(lambda m: " " * len(m.group(0)), text)
+        code += [(m.start(1), m.group(1)) for m in re.finditer(r"`([^`]+)`", outside)]
+        for at, span in code:
+            for m in KAFKA_TOOL.finditer(span):
+                words = m.group(2).split()
+                if not {"--topic", "--group"} & set(words) and "--reset-offsets" not in words:
+                    continue
+                checked += 1
+                where = f"{doc.relative_to(ROOT)}:{_line(text, at + m.start())}: {m.group(1)}"
+                if "--bootstrap-server" not in words:
+                    wrong.append(f"{where}: no --bootstrap-server")
+                if "--reset-offsets" in words and "--execute" not in words:
+                    wrong.append(f"{where}: --reset-offsets without --execute")
+    assert checked >= 4, f"only {checked} Kafka commands found: is the pattern still right?"
+    assert not wrong, "Kafka commands the docs give that the tool refuses:\n" + "\n".join(wrong)
