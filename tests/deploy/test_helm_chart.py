@@ -12,6 +12,7 @@ import json
 import math
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,39 @@ def test_pod_annotations_and_labels_reach_the_retrain_job_too(render) -> None:
     assert job_pod["labels"]["app.kubernetes.io/component"] == "retrain"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, refusing a mapping that repeats a key (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"repeated keys {repeated}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def test_pod_labels_may_replace_the_charts_other_labels_once(helm: str) -> None:
+    """podLabels repeating a label the chart sets on its pods (app.kubernetes.io/part-of, a
+    team's convention) rendered the key twice in the pod template, the operator's last: a
+    manifest a strict YAML reader refuses. Each key is written once, the operator's value."""
+    ours = {"app.kubernetes.io/part-of": "plant", "app.kubernetes.io/version": "2026.12",
+            "app.kubernetes.io/managed-by": "argo", "helm.sh/chart": "x", "team": "ml"}
+    out = run([helm, "template", "prod", str(CHART), "--set", "retrain.enabled=true",
+               "--set-json", f"podLabels={json.dumps(ours)}"]).stdout
+    docs = [d for d in yaml.load_all(out, Loader=_UniqueKeyLoader) if d]
+    pods = {name: spec for name, spec in pod_specs(docs).items() if not name.startswith("Pod/")}
+    assert len(pods) == 3, pods.keys()  # scorer, retrain, config check
+    for d in docs:
+        template = {"Deployment": lambda d: d["spec"]["template"],
+                    "CronJob": lambda d: d["spec"]["jobTemplate"]["spec"]["template"],
+                    "Job": lambda d: d["spec"]["template"]}.get(d["kind"])
+        if template:
+            labels = template(d)["metadata"]["labels"]
+            assert ours.items() <= labels.items(), d["kind"]
+            assert labels["app.kubernetes.io/name"] == "anomaly-gan", d["kind"]
+
+
 def test_the_jobs_pods_get_no_prometheus_scrape_annotations(render) -> None:
     """podAnnotations reach the Jobs' pods (a mesh's opt-out must), and with them
     prometheus.io/scrape and port: Prometheus' pod discovery then scraped each retraining and
@@ -264,6 +298,44 @@ def test_retrain_job_prunes_by_the_config_and_keeps_the_scorers_shadow_version(r
     assert cfg["serve"]["shadow_model_path"] == "/models/v7"
     assert "keep_versions" not in service_config(render(sets=("retrain.enabled=true",))).get(
         "retrain", {})  # off unless set: pruning deletes versions
+
+
+@pytest.mark.parametrize(("lookback", "accepted"), [
+    ("99999999999w", False), ("1000000d", False), ("9" * 400 + ".5s", False),
+    ("0000000000000000000000000003000000d", False), ("520w", True), ("0.5d", True),
+    ("0000000000000000000000000000000090m", True), ("0.000001s", True),
+])
+def test_the_chart_takes_the_lookbacks_retrain_last_takes(render, render_error, lookback,
+                                                          accepted) -> None:
+    """The schema took any positive duration, and `retrain --last` refuses one that reaches
+    back before 1970 (99999999999w): every scheduled run failed with exit 2. The chart now
+    refuses what the command refuses at the time of the render (later runs reach back less)."""
+    from anomaly_gan.errors import DataError
+    from anomaly_gan.retrain.commands import last_range
+
+    sets = ("retrain.enabled=true", f"retrain.lookback={lookback}")
+    if accepted:
+        assert last_range(lookback, time.time()) > 0
+        assert find(render(sets=sets), "CronJob")
+    else:
+        with pytest.raises(DataError, match="before 1970"):
+            last_range(lookback, time.time())
+        err = render_error(sets=sets)
+        assert f"values: retrain.lookback {lookback} reaches back before 1970" in err, err
+
+
+def test_retrain_job_runs_at_the_scorers_priority_or_its_own(render) -> None:
+    """priorityClassName reached the scorer and the config check but not the retraining Job,
+    which then ran at the cluster's default priority, outside a quota scoped to the release's
+    class; retrain.priorityClassName gives the Job another (a lower one, not to preempt)."""
+    def job_priority(*sets: str) -> str | None:
+        job = find(render(sets=("retrain.enabled=true", *sets)), "CronJob")
+        return job["spec"]["jobTemplate"]["spec"]["template"]["spec"].get("priorityClassName")
+
+    assert job_priority() is None
+    assert job_priority("priorityClassName=ops") == "ops"
+    assert job_priority("priorityClassName=ops", "retrain.priorityClassName=batch") == "batch"
+    assert job_priority("retrain.priorityClassName=batch") == "batch"
 
 
 def test_retrain_job_reaches_kafka_with_the_scorers_secrets(render) -> None:
@@ -1122,6 +1194,22 @@ def test_the_config_check_gets_no_network(render) -> None:
         (("kafka.securityProtocol=SASL_SSL",), "/kafka/sasl/mechanism"),
         (("securityContext.readOnlyRootFilesystem=false",), "/securityContext/readOnlyRootFilesystem"),
         (("securityContext.runAsNonRoot=false",), "/securityContext/runAsNonRoot"),
+        (("securityContext.seccompProfile.type=Unconfined",),
+         "/securityContext/seccompProfile/type"),
+        (("podSecurityContext.seccompProfile.type=Unconfined",),
+         "/podSecurityContext/seccompProfile/type"),
+        (("securityContext.procMount=Unmasked",), "/securityContext/procMount"),
+        (("securityContext.appArmorProfile.type=Unconfined",),
+         "/securityContext/appArmorProfile/type"),
+        (("podSecurityContext.appArmorProfile.type=Unconfined",),
+         "/podSecurityContext/appArmorProfile/type"),
+        (("securityContext.windowsOptions.hostProcess=true",),
+         "/securityContext/windowsOptions/hostProcess"),
+        (("podSecurityContext.windowsOptions.hostProcess=true",),
+         "/podSecurityContext/windowsOptions/hostProcess"),
+        # A namespace is a DNS-1123 label: no dots, at most 63 characters.
+        (("grafanaDashboard.namespace=monitoring.prod",), "/grafanaDashboard/namespace"),
+        (("grafanaDashboard.namespace=" + "m" * 64,), "/grafanaDashboard/namespace"),
         (("service.port=70000",), "/service/port"),
         # The scorer runs non-root with no capabilities: it could not bind the port.
         (("service.containerPort=80",), "/service/containerPort"),
@@ -1264,6 +1352,10 @@ def test_conflicting_autoscalers_fail_with_a_clear_message(render_error) -> None
          "podLabels sets app.kubernetes.io/component, a label the Deployment selects"),
         ((r"podLabels.app\.kubernetes\.io/instance=shared",),
          "podLabels sets app.kubernetes.io/instance"),
+        # The config's hash, which rolls the pods when the config changes: replaced, a config
+        # change would no longer restart the scorers.
+        (("podAnnotations.checksum/config=pinned",),
+         "podAnnotations sets checksum/config, the hash of the service config"),
         # With no metrics Kubernetes would quietly scale on 80% CPU instead.
         (("autoscaling.enabled=true", "autoscaling.targetCPUUtilizationPercentage=null"),
          "set autoscaling.targetCPUUtilizationPercentage or autoscaling.extraMetrics"),
@@ -1401,6 +1493,11 @@ def test_label_and_secret_keys_kubernetes_refuses_are_refused_naming_the_key(
         ("retrain.enabled=true", "retrain.timeZone=America/Port-au-Prince"),
         ("retrain.enabled=true", "retrain.timeZone=UTC"),
         ("retrain.enabled=true", "retrain.lookback=0.5d"),
+        ("retrain.enabled=true", "retrain.lookback=520w"),
+        ("securityContext.seccompProfile.type=Localhost",
+         "securityContext.seccompProfile.localhostProfile=profiles/scorer.json",
+         "securityContext.procMount=Default", "securityContext.appArmorProfile.type=RuntimeDefault"),
+        ("grafanaDashboard.enabled=true", "grafanaDashboard.namespace=monitoring-2"),
         ("retrain.enabled=true", "model.persistence.accessModes[0]=ReadOnlyMany",
          "model.persistence.existingClaim=written-elsewhere"),  # the chart cannot tell
         ("retrain.enabled=true", "retrain.timeZone="),

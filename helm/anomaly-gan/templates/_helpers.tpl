@@ -44,6 +44,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: anomaly-gan
 {{- end }}
 
+{{/*
+The labels of a pod template, from (dict "ctx" $ "component" <name>): the chart's labels and
+component, then podLabels, each key once. podLabels may replace the chart's other labels
+(app.kubernetes.io/part-of, a team's convention) but not the selector's, which validate refuses.
+*/}}
+{{- define "anomaly-gan.podLabels" -}}
+{{- $labels := include "anomaly-gan.labels" .ctx | fromYaml }}
+{{- $_ := set $labels "app.kubernetes.io/component" .component }}
+{{- toYaml (mergeOverwrite $labels (.ctx.Values.podLabels | default dict)) }}
+{{- end }}
+
 {{- define "anomaly-gan.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "anomaly-gan.fullname" .) .Values.serviceAccount.name }}
@@ -111,6 +122,12 @@ silences file of up to as much (MAX_SILENCES_BYTES). */}}
 {{- if hasKey $.Values.podLabels $key }}
 {{- fail (printf "values: podLabels sets %s, a label the Deployment selects its pods by (the chart sets it); the API server would refuse pods that its selector does not match. Use another label" $key) }}
 {{- end }}
+{{- end }}
+{{- /* The pod template's checksum/config rolls the scorers when the config changes (and
+restarts nothing else): a podAnnotations entry of that key replaced it, and a config change
+then left the scorers on the old config until something else restarted them. */}}
+{{- if hasKey (.Values.podAnnotations | default dict) "checksum/config" }}
+{{- fail "values: podAnnotations sets checksum/config, the hash of the service config that the chart writes so that a config change rolls the scorers; yours would replace it. Use another key (e.g. checksum/secrets) to roll them on something else" }}
 {{- end }}
 {{- /* The keys of the service config the chart sets (scripts/values_schema.py CHART_OWNED,
 which the schema refuses under config:), with the values they come from. An ANOMALY_GAN__*
@@ -287,6 +304,21 @@ scheduled run (exit 2, "file not found"). */}}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- /* `retrain --last` refuses a range that starts before 1970 (anomaly_gan/retrain/commands.py,
+last_range): the schema took 99999999999w, and every scheduled run failed with exit 2. Checked
+against the time of the render: a run starts later, so a range accepted here stays accepted. A
+whole part of over 10 digits is over 300 years in any unit (and too long for float64 to read
+here, which makes 0 of what it cannot parse). */}}
+{{- with .Values.retrain.lookback }}
+{{- $unit := trunc -1 . }}
+{{- $number := trimSuffix $unit . }}
+{{- $whole := regexReplaceAll "^0+" (regexFind "^[0-9]*" $number) "" }}
+{{- $seconds := mulf (float64 $number) (get (dict "s" 1 "m" 60 "h" 3600 "d" 86400 "w" 604800) $unit) }}
+{{- $since1970 := now | unixEpoch | float64 }}
+{{- if or (gt (len $whole) 10) (gt $seconds $since1970) }}
+{{- fail (printf "values: retrain.lookback %s reaches back before 1970 (now is %.0f seconds after it): `anomaly-gan retrain --last` refuses it, and every scheduled run would fail (exit 2); expected a shorter duration such as 7d or 26w" . $since1970) }}
 {{- end }}
 {{- end }}
 {{- /* The scorer's shadow model, like the retraining Job's files: the store is the only
