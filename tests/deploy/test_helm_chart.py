@@ -1410,6 +1410,9 @@ TEMPLATE_FAILURE = re.compile(r"nil pointer|error calling|wrong type for value|i
          "at '/model/persistence': missing property 'accessModes'"),
         (("retrain.enabled=true", "json:retrain.schedule=null"),
          "at '/retrain': missing property 'schedule'"),
+        # rendered `--last ""`: every scheduled run failed (exit 2)
+        (("retrain.enabled=true", "json:retrain.lookback=null"),
+         "at '/retrain': missing property 'lookback'"),
         (("serviceMonitor.enabled=true", "prometheusRule.enabled=true",
           "json:serviceMonitor.jobName=null"),
          "at '/serviceMonitor': missing property 'jobName'"),
