@@ -421,3 +421,28 @@ def test_scorer_absent_sees_its_own_release_beside_another_one(
     }))
     out = run([promtool, "test", "rules", str(tmp_path / "test.yaml")], check=False)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_panel_in_seconds_draws_counts_with_their_own_unit() -> None:
+    """The "Output and input stalls" panel is in seconds, and its replays and error replays
+    (counts) read "3 s" in the tooltip: a line that reads no *_seconds metric on a panel in
+    seconds has an override that gives it its own unit."""
+    for p in promql.panels():
+        if p.get("fieldConfig", {}).get("defaults", {}).get("unit") != "s":
+            continue
+        overrides = [o["matcher"]["options"] for o in p["fieldConfig"].get("overrides", [])
+                     if o["matcher"]["id"] == "byRegexp"
+                     and any(prop["id"] == "unit" for prop in o["properties"])]
+        for t in p["targets"]:
+            if any("_seconds" in n for n in promql.metric_names(t["expr"])):
+                continue
+            assert any(re.search(rx, t["legendFormat"]) for rx in overrides), (
+                f"panel {p['title']!r} {t['refId']}: {t['legendFormat']!r} is no duration")
+
+
+def test_the_shadow_score_panel_shows_each_model_threshold() -> None:
+    """Its description promises each model's threshold beside the medians; it drew the
+    shadow's only, so the current model's median had nothing to be read against."""
+    [p] = [p for p in promql.panels() if p["title"] == "Shadow vs current: median score"]
+    read = set().union(*(promql.metric_names(t["expr"]) for t in p["targets"]))
+    assert {"job:anomaly_gan_threshold:max", "anomaly_gan_shadow_threshold"} <= read
