@@ -4,6 +4,7 @@ without the crash (the logs side of tests/stream/test_replay.py)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from types import SimpleNamespace
@@ -60,6 +61,16 @@ def outputs(io):
     return scored, alerts
 
 
+@functools.cache
+def _whole_run_outputs():
+    """What a scorer that reads all of :func:`records` in one go sends: the same for every
+    kill point below, so run once (the scorer and its fake model are deterministic)."""
+    whole, io = scorer_over([records()])
+    whole.step()
+    whole._score_batch()
+    return outputs(io)
+
+
 @pytest.mark.parametrize("cut", range(1, 60, 2))
 def test_a_kill_at_any_point_scores_the_same_windows_and_raises_the_same_alerts(cut):
     """The buckets of a silence are closed by the entity's next line. They used to be pushed
@@ -67,10 +78,7 @@ def test_a_kill_at_any_point_scores_the_same_windows_and_raises_the_same_alerts(
     there, the replay started the entity afresh at the new line, and the windows over the
     silence (its alerts) were never scored."""
     recs = records()
-    whole, io = scorer_over([recs])
-    whole.step()
-    whole._score_batch()
-    want_scored, want_alerts = outputs(io)
+    want_scored, want_alerts = _whole_run_outputs()
     assert len(want_alerts) >= 3  # the silence alerts
 
     first, io1 = scorer_over([recs[:cut], recs[cut:cut + 4]])
@@ -102,6 +110,28 @@ def spans(io):
             for r in (json.loads(v) for t, _, v, _ in io.sent if t == "scores")}
 
 
+def tolerant_scorer(batches):
+    """A scorer with a 5 s reorder tolerance over :class:`LineCountModel`."""
+    io = FakeIO(batches)
+    cfg = config_from_dict({"serve": {
+        "batching": {"max_batch": 64, "max_latency_ms": 0},
+        "windows": {"reorder_tolerance_seconds": 5.0},
+        "alerts": {"consecutive": 1, "cooldown_seconds": 0.0},
+        "kafka": {"scores_topic": "scores"}}}).serve
+    return Scorer(cfg, LineCountModel(), io, StreamMetrics(CollectorRegistry())), io
+
+
+@functools.cache
+def _tolerant_whole_run():
+    """What :func:`tolerant_scorer` scores reading all of :func:`two_entities` in one go: the
+    same for every kill point below, so run once (the scorer and its fake model are
+    deterministic)."""
+    whole, io = tolerant_scorer([two_entities()])
+    whole.step()
+    whole._score_batch()
+    return scored(io)
+
+
 @pytest.mark.parametrize("cut", range(1, 112))
 def test_a_replay_rebuilds_no_bucket_of_another_entity_from_part_of_its_lines(cut):
     """With reorder_tolerance_seconds the two entities' windows hold back the commit to
@@ -109,21 +139,9 @@ def test_a_replay_rebuilds_no_bucket_of_another_entity_from_part_of_its_lines(cu
     that time had begun before it, so the replay rebuilt web's bucket from part of its lines
     and scored the window that holds it again with a smaller count (12 of 111 cut points).
     The commit now moves back to the first line of the oldest bucket rebuilt."""
-    def scorer(batches):
-        io = FakeIO(batches)
-        cfg = config_from_dict({"serve": {
-            "batching": {"max_batch": 64, "max_latency_ms": 0},
-            "windows": {"reorder_tolerance_seconds": 5.0},
-            "alerts": {"consecutive": 1, "cooldown_seconds": 0.0},
-            "kafka": {"scores_topic": "scores"}}}).serve
-        model = LineCountModel()
-        return Scorer(cfg, model, io, StreamMetrics(CollectorRegistry())), io
-
+    scorer = tolerant_scorer
     recs = two_entities()
-    whole, io = scorer([recs])
-    whole.step()
-    whole._score_batch()
-    want = scored(io)
+    want = _tolerant_whole_run()
 
     first, io1 = scorer([recs[:cut], recs[cut:cut + 4]])
     first.step()
