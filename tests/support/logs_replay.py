@@ -4,6 +4,7 @@ from their commit: tests/logs/test_replay.py and tests/logs/test_silent_lines.py
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -11,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from anomaly_gan.config import config_from_dict
+from anomaly_gan.config import Config, ServeConfig, config_from_dict
 from anomaly_gan.logs.model import fit_log_model
 from anomaly_gan.stream.app import Scorer
 from anomaly_gan.stream.metrics import StreamMetrics
@@ -20,19 +21,30 @@ from tests.support.stream_fakes import IN, FakeIO
 LINES = ["GET /a/1 200", "cache flushed"]
 
 
+@functools.cache
+def _fitted(bucket_lines: int | None) -> tuple[Config, str, tuple[str, ...], int]:
+    """The fake models' config and their log model fitted on :data:`LINES` (as JSON: each
+    model gets its own copy), per time bucket (``None``) or per ``bucket_lines`` lines. A
+    replay test builds two models per kill point, and validating the config and fitting
+    were a seventh of its CPU; the config is frozen and the same for each."""
+    buckets = ({"bucket_seconds": 10.0} if bucket_lines is None
+               else {"bucket_seconds": None, "bucket_lines": bucket_lines})
+    config = config_from_dict({
+        "model": {"backbone": "dense"}, "data": {"window": 3},
+        "logs": {"format": "regex", **buckets, "top_k": 2,
+                 "regex": r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"}})
+    model, _ = fit_log_model(config.logs, LINES)
+    return config, json.dumps(model.to_dict()), tuple(model.feature_names), model.n_counts
+
+
 class EmptyBucketModel:
     """A logs detector whose score is the number of empty buckets in the window (a silent
     entity alerts): anomalous from two on."""
 
     def __init__(self):
-        self.config = config_from_dict({
-            "model": {"backbone": "dense"}, "data": {"window": 3},
-            "logs": {"format": "regex", "bucket_seconds": 10.0, "top_k": 2,
-                     "regex": r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"}})
-        model, _ = fit_log_model(self.config.logs, LINES)
-        self.extras = {"logs": model.to_dict()}
-        self.feature_names, self.window, self.threshold = model.feature_names, 3, 1.5
-        self.n_counts = model.n_counts
+        self.config, fitted, names, self.n_counts = _fitted(None)
+        self.extras = {"logs": json.loads(fitted)}
+        self.feature_names, self.window, self.threshold = names, 3, 1.5
         self.version, self.kind = "v1", "ganomaly"
 
     def warm_up(self, max_batch=512):
@@ -71,26 +83,28 @@ class LinesModel(LineCountModel):
 
     def __init__(self):
         super().__init__()
-        self.config = config_from_dict({
-            "model": {"backbone": "dense"}, "data": {"window": 3},
-            "logs": {"format": "regex", "bucket_seconds": None, "bucket_lines": 3, "top_k": 2,
-                     "regex": r"^(?P<ts>\S+) (?P<entity>\S+) (?P<message>.*)$"}})
-        model, _ = fit_log_model(self.config.logs, LINES)
-        self.extras = {"logs": model.to_dict()}
-        self.feature_names, self.n_counts = model.feature_names, model.n_counts
+        self.config, fitted, names, self.n_counts = _fitted(3)
+        self.extras = {"logs": json.loads(fitted)}
+        self.feature_names = names
 
 
 T0 = 1_767_225_600.0  # the time of test_replay.py's two_entities() and records()
 NOW = T0 + 300.0  # hostile_scorer's clock: after every base line
 
 
-def hostile_scorer(batches, model=None, **windows):
-    io = FakeIO(batches)
-    cfg = config_from_dict({"serve": {
+@functools.cache
+def _serve_config(windows: tuple[tuple[str, float], ...]) -> ServeConfig:
+    """hostile_scorer's serve config (frozen: validated once per ``windows``)."""
+    return config_from_dict({"serve": {
         "batching": {"max_batch": 64, "max_latency_ms": 0},
-        "windows": {"max_event_bytes": 4096, "max_future_skew_seconds": 300.0, **windows},
+        "windows": {"max_event_bytes": 4096, "max_future_skew_seconds": 300.0, **dict(windows)},
         "alerts": {"consecutive": 1, "cooldown_seconds": 0.0},
         "kafka": {"scores_topic": "scores"}}}).serve
+
+
+def hostile_scorer(batches, model=None, **windows):
+    io = FakeIO(batches)
+    cfg = _serve_config(tuple(sorted(windows.items())))
     s = Scorer(cfg, model or LineCountModel(), io, StreamMetrics(CollectorRegistry()),
                clock=lambda: NOW)
     return s, io
