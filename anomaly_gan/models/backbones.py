@@ -12,8 +12,11 @@ Two backbones, chosen by ``ModelConfig.backbone``:
   decoder, so every network maps (W, F) windows exactly.
 
 Precision: hidden layers take ``dtype=keras.DTypePolicy(policy)`` (e.g. ``mixed_float16``),
-while layers whose output leaves a network (latent code, reconstruction, logit) are float32, so
-losses are computed in float32 and outputs never overflow float16.
+while the latent code, the reconstruction and the logit are float32 layers, so the losses are
+computed in float32. The discriminator's features are its last hidden activation and keep the
+policy's compute dtype: under ``mixed_float16`` they, like any hidden activation, overflow
+beyond 65,504 (the losses cast them to float32 first, which does not undo an ``inf``; training
+then retries under float32, see ``anomaly_gan.train.FLOAT16_OVERFLOW``).
 
 >>> enc = build_encoder(window=30, n_features=3, hidden=(8, 16), out_dim=4, backbone="conv1d")
 >>> enc.output_shape
