@@ -54,7 +54,8 @@ from anomaly_gan.stream.alerts import iso_utc
 __all__ = ["evaluate_gate", "injected_windows", "stopped_features", "window_flags"]
 
 #: Held-out windows the sensitivity check injects a fault into: two per feature (one
-#: up, one down), at least this many, at most :data:`MAX_INJECTED`.
+#: up, one down), at least this many, at most :data:`MAX_INJECTED`; fewer where the
+#: held-out windows are fewer than that, each moved once per feature and direction.
 MIN_INJECTED = 64
 MAX_INJECTED = 1024
 #: The sensitivity check decides only where the current version flags at least this many
@@ -115,13 +116,15 @@ def injected_windows(holdout: Sequence[Segment], window: int, offset: float
     held-out rows over all their rows (features taken in turn, up then down), and the
     index of the feature moved in each. Features constant in the held-out rows (every value
     the same) are left alone (no deviation to scale by); none left, or no window: empty
-    arrays.
+    arrays. No window is moved twice the same way: with fewer held-out windows than
+    :data:`MIN_INJECTED` (or two per feature), each is moved once per feature and
+    direction, and there are that many.
 
     >>> from anomaly_gan.retrain.source import Segment
     >>> seg = Segment("a", np.arange(8.0), np.column_stack([np.arange(8.0) % 2, np.ones(8)]))
     >>> b, w, f = injected_windows([seg], 4, 3.0)
     >>> w.shape, sorted(set(f.tolist())), w[0, :, 0] - b[0, :, 0], float((w - b)[1, 0, 0])
-    ((64, 4, 2), [0], array([1.5, 1.5, 1.5, 1.5]), -1.5)
+    ((10, 4, 2), [0], array([1.5, 1.5, 1.5, 1.5]), -1.5)
     """
     ends = [(i, e) for i, s in enumerate(holdout) for e in range(window, len(s) + 1)]
     if not ends:
@@ -134,7 +137,18 @@ def injected_windows(holdout: Sequence[Segment], window: int, offset: float
         none = np.empty((0, window, len(sd)))
         return none, none, np.empty(0, dtype=int)
     n = min(max(MIN_INJECTED, 2 * len(moved)), MAX_INJECTED)
-    picks = np.linspace(0, len(ends) - 1, n).round().astype(int)
+    if len(ends) >= n:
+        picks = np.linspace(0, len(ends) - 1, n).round().astype(int)
+    else:
+        # Fewer windows than moves: the k-th of the 2 x features ways to move one (feature
+        # k // 2 in turn, up for k even) takes the windows spread apart, each once. Spread
+        # over all n, a held-out part of one window gave 64 moves of it, 16 of each, and
+        # 4 flagged counted as 64, over the MIN_CURRENT_FLAGGED that tells them from chance.
+        ways = 2 * len(moved)
+        n = min(n, ways * len(ends))
+        k = np.arange(n)
+        in_way = (n - k % ways + ways - 1) // ways  # how many moves take k's way
+        picks = (k // ways * (len(ends) - 1) / np.maximum(in_way - 1, 1)).round().astype(int)
     base = np.stack([holdout[i].values[e - window:e] for i, e in (ends[at] for at in picks)])
     out = base.copy()
     features = moved[(np.arange(n) // 2) % len(moved)]

@@ -119,10 +119,11 @@ def test_injected_windows_spread_over_the_pieces_and_skip_constant_features():
               Segment("q", np.arange(20.0),
                       np.column_stack([100 + np.arange(20.0), np.full(20, 7.0)]))]
     base, windows, features = injected_windows(pieces, 4, 2.0)
-    assert windows.shape == (64, 4, 2) and set(features.tolist()) == {0}
+    # 24 windows, each moved once up and once down (not 64 with repeats)
+    assert windows.shape == (48, 4, 2) and set(features.tolist()) == {0}
     assert (windows[:, :, 1] == 7.0).all()  # the constant feature is never moved
     sd = np.concatenate([p.values[:, 0] for p in pieces]).std()
-    sign = np.where(np.arange(64) % 2 == 0, 1.0, -1.0)
+    sign = np.where(np.arange(48) % 2 == 0, 1.0, -1.0)
     assert np.allclose(windows[:, :, 0] - base[:, :, 0], (sign * 2.0 * sd)[:, None])
     unmoved = base[:, :, 0]
     # each window is 4 consecutive rows of one piece, moved up then down in turn
@@ -308,3 +309,21 @@ def test_a_logs_column_that_may_hold_still_by_design_does_not_reject():
                            holdout=holdout, segments=holdout, labels=[], alerted=[],
                            current=Fake(threshold=3.0), still_by_design={"a"})
     assert report["stopped_features"] == ["b"] and not report["passed"]
+
+
+def test_a_short_holdout_moves_each_window_once_per_feature_and_direction():
+    """A held-out part of one window (2 features: 4 distinct moves) gave 64 "windows", each
+    move counted 16 times: a current version flagging the 4 was credited with 64, over the
+    16 below which the check calls it chance, and rejected a candidate on 4 windows."""
+    rng = np.random.default_rng(3)
+    holdout = [Segment("p", np.arange(8.0), np.clip(rng.normal(size=(8, 2)), -2.5, 2.5))]
+    _, moved, features = injected_windows(holdout, 8, 4.0)
+    assert len(moved) == 4 and sorted(features.tolist()) == [0, 0, 1, 1]
+    assert len({m.tobytes() for m in moved}) == 4
+    report = evaluate_gate(Fake(threshold=50.0), GateConfig(), holdout=holdout,
+                           segments=holdout, labels=[], alerted=[], current=Fake(threshold=3.0))
+    inj = report["injected"]
+    assert inj["windows"] == 4 and inj["current_flagged_share"] == 1.0
+    assert inj["note"] == ("the current version flags 4 of 4 injected windows: too few to "
+                           "compare with (under 16)")
+    assert report["passed"], report["reasons"]

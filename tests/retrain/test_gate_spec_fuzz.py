@@ -19,7 +19,9 @@ scorers with a threshold, no training):
   equal), at least 64, at most 1024, evenly spread (the k-th at ``round(k (N - 1) / (n -
   1))``); the k-th moved up (k even) or down by ``injected_offset`` population standard
   deviations of all held-out rows, over the whole window, on the varying features in
-  turn. Only those whose unmoved window the current version does not flag count (W); it
+  turn. Where N < n no window is moved twice the same way: n is at most 2 x features x N,
+  and the k-th is the r-th (``r = k // (2 x features)``) of the m moves of its way (``k
+  mod (2 x features)``), at ``round(r (N - 1) / (m - 1))``. Only those whose unmoved window the current version does not flag count (W); it
   is not checked (reported, nothing decided) with no current version, one of other
   features or window, or one that flags every window chosen. Against the current version
   the candidate must flag at least ``min_injected_share_of_current`` times the share it
@@ -193,7 +195,16 @@ def _chosen(case: Case, offset: float, notes: Counter[str]
     notes["n_over_64"] += n > FEWEST_INJECTED
     notes["n_capped"] += n == MOST_INJECTED and 2 * len(varying) > MOST_INJECTED
     big_n = len(held)
-    base = np.stack([held[round(Fraction(k * (big_n - 1), n - 1))] for k in range(n)])
+    if big_n >= n:
+        base = np.stack([held[round(Fraction(k * (big_n - 1), n - 1))] for k in range(n)])
+    else:  # each window once per feature and direction: the k-th the r-th of its way's
+        ways = 2 * len(varying)
+        n = min(n, ways * big_n)
+        notes["fewer_windows_than_moves"] += 1
+        per_way = [len(range(c, n, ways)) for c in range(ways)]
+        base = np.stack([held[round(Fraction((k // ways) * (big_n - 1),
+                                             max(per_way[k % ways] - 1, 1)))]
+                         for k in range(n)])
     moved = base.copy()
     feats = np.array([varying[(k // 2) % len(varying)] for k in range(n)])
     for k in range(n):
@@ -614,7 +625,7 @@ def test_the_cases_reach_every_rule():
     """The generator makes what the contract speaks of, each several times in 300 seeds:
     each reason alone and passes, ties at every bar, the current version's count at 15 and
     16, a reference that decides (alone too), one given no credit for windows it flags
-    unmoved, constant features, n over 64 and at the cap. A test of nothing would pass too."""
+    unmoved, constant features, n over 64 and at the cap, fewer windows than moves. A test of nothing would pass too."""
     notes: Counter[str] = Counter()
     for seed in range(300):
         reference(make_case(seed), notes)
@@ -625,5 +636,5 @@ def test_the_cases_reach_every_rule():
              "current_exactly_16", "current_15", "tie_current", "fail_injected",
              "reference_decides", "reference_too_few", "reference_other_features",
              "reference_unmoved_flagged", "fail_reference_only", "tie_reference",
-             "constant_feature", "n_over_64", "n_capped")
+             "constant_feature", "n_over_64", "n_capped", "fewer_windows_than_moves")
     assert all(notes[rule] >= 3 for rule in rules), {r: notes[r] for r in rules}
