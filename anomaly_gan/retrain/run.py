@@ -195,14 +195,21 @@ def _check_label_entities(path: str, labels: Sequence[Alerted], rows: Rows, wher
                     f"{hint}{more}")
 
 
+def _windows_ending_inside(label: Alerted, rows: Rows, window: int) -> int:
+    """How many windows of ``window`` rows of ``label``'s entity end inside it (edges
+    included): those the gate checks it on."""
+    return sum(int(((s.ts[window - 1:] >= label.start_ts) & (s.ts[window - 1:] <= label.end_ts)
+                    ).sum()) for s in rows.segments if s.entity == label.entity)
+
+
 def _check_label_times(path: str, labels: Sequence[Alerted], rows: Rows, where: str,
                        window: int) -> None:
     """With files (given with their labels), refuse an incident that lies outside its
     entity's rows, or in which no window of ``window`` rows ends (one shorter than a row
     step, or in a file's first ``window - 1`` rows): the gate could only reject the
     candidate for it, after training, saying "no events in the range to check it on". (A
-    topic range leaves such incidents unchecked: the CronJob's labels file outlives its
-    ranges.)"""
+    topic range leaves such incidents unchecked, :func:`_retrain`: the CronJob's labels
+    file outlives its ranges.)"""
     if rows.source.get("kind") != "files":
         return
     span: dict[str, tuple[float, float]] = {}
@@ -216,9 +223,7 @@ def _check_label_times(path: str, labels: Sequence[Alerted], rows: Rows, where: 
                             f"{iso_utc(a.start_ts)} to {iso_utc(a.end_ts)} lies outside its "
                             f"rows in {where} ({iso_utc(lo)} to {iso_utc(hi)}); expected an "
                             f"incident within the data")
-        ends = sum(int(((s.ts[window - 1:] >= a.start_ts) & (s.ts[window - 1:] <= a.end_ts)).sum())
-                   for s in rows.segments if s.entity == a.entity)
-        if not ends:
+        if not _windows_ending_inside(a, rows, window):
             raise DataError(f"{path}: line {a.line}: no window of data.window {window} rows "
                             f"ends inside the incident of {brief(a.entity)} from "
                             f"{iso_utc(a.start_ts)} to {iso_utc(a.end_ts)} (windows end on a "
@@ -355,6 +360,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     started = time.monotonic()
     alerted: list[Alerted] = []
     outside = 0  # labelled incidents outside the topic range
+    unchecked: list[Alerted] = []  # those in it that hold no window's last row
     rows: Rows
     log_model = None  # a logs retrain's templates and columns (retrain/logs.py)
     where = ", ".join(req.files)
@@ -416,6 +422,17 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         if outside:
             say(f"[read] {outside} of {len(labels)} labelled incident(s) lie outside the "
                 f"range: not checked")
+        # One that the range's edge cuts, or while its entity sent nothing (a pump down),
+        # has nothing to check a candidate on: it rejected every candidate while it stayed
+        # in the range. Its rows are still left out. (An entity with no rows at all is a
+        # typo, refused below.)
+        entities = {s.entity for s in rows.segments}
+        unchecked = [a for a in inside if a.entity in entities
+                     and not _windows_ending_inside(a, rows, cfg.data.window)]
+        if unchecked:
+            say(f"[read] {len(unchecked)} of {len(inside)} labelled incident(s) hold no "
+                f"window's last row in the rows read (cut by the range's edge, or their "
+                f"entity sent nothing then): not checked")
         labels = inside
     if columns is None:  # not yet checked by read_files, which does once the features are known
         columns = counters_of(names)  # data.counters: the model reads their increases
@@ -554,10 +571,11 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                                 "buckets": selection["train_rows"]}
 
     # ---------------------------------------------------------------- gate
+    checked = [a for a in labels if a not in unchecked]  # (equal ones hold the same windows)
     say(f"[gate] scoring the candidate on {selection['holdout_rows']} held-out rows"
-        + (f" and {len(labels)} labelled incident(s)" if labels else ""))
+        + (f" and {len(checked)} labelled incident(s)" if checked else ""))
     reference = _reference(store, current, current_name)
-    report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=labels,
+    report = evaluate_gate(det, g, holdout=holdout, segments=rows.segments, labels=checked,
                            alerted=alerted, current=current,
                            reference=reference if reference and reference[1] is not None else None,
                            scoring=scoring, still_by_design=BY_DESIGN if log_model else ())
@@ -569,6 +587,7 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
                                                "note": "no longer in the store"}
     if not req.files:
         report["labelled_incidents_outside_range"] = outside
+        report["labelled_incidents_without_windows"] = len(unchecked)
     say(f"[gate] {'passed' if report['passed'] else 'REJECTED'}: false-alarm rate "
         f"{_fmt(report['false_alarm_rate'])} (budget {g.max_false_alarm_rate:g})"
         + "".join(f"; {r}" for r in report["reasons"]))

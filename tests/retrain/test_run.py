@@ -383,6 +383,46 @@ def test_a_single_piece_too_short_for_two_held_out_windows_fails_before_training
 # ---------------------------------------------------------------- a whole retrain, in process
 
 
+def test_labels_in_the_range_that_hold_no_window_of_its_rows_are_not_checked(
+        store, tiny_detector, tmp_path, config_file, monkeypatch):
+    """A labels file outlives its ranges (the CronJob's --last 7d): an incident the range's
+    start cuts 30 s in (3 rows, no window's last), or one while its pump sent nothing (a
+    pump down), has nothing to check a candidate on, and rejected every candidate of the
+    range ('no events in the range to check it on', exit 4) for as long as it stayed in it.
+    Its rows, if any, are left out of training all the same."""
+    from anomaly_gan.retrain import run
+    from anomaly_gan.retrain.source import Rows, Segment
+    from tests.retrain.plant import ENTITIES, START_TS, STEP_S, rows
+
+    _trained_is_the_tiny_detector(monkeypatch, tiny_detector)
+    ts = START_TS + STEP_S * np.arange(600)
+    segments = [Segment(e, ts, rows(600, seed=40 + i)) for i, e in enumerate(ENTITIES)]
+    pump1 = segments[0]
+    segments[0:1] = [Segment("pump-1", pump1.ts[:300], pump1.values[:300]),
+                     Segment("pump-1", pump1.ts[320:], pump1.values[320:])]  # 200 s silent
+    monkeypatch.setattr(run, "read_event_range", lambda *_a, **_k: Rows(
+        segments, {"kind": "kafka"}, events_read=1780, seconds=0.1))
+    monkeypatch.setattr(run, "read_alerts", lambda *_a, **_k: [])
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"entity,start,end\n"
+                      f"pump-2,{ts[0] - 3600:.0f},{ts[0] + 30:.0f}\n"
+                      f"pump-1,{ts[302]:.0f},{ts[317]:.0f}\n"
+                      f"pump-3,{ts[400]:.0f},{ts[420]:.0f}\n")  # checked
+    cfg = _tiny_config(config_file, retrain={"exclude_over_threshold": False})
+    said: list[str] = []
+    result = run.retrain(cfg, RetrainRequest(store=str(store.root), start=float(ts[0]),
+                                             end=float(ts[-1]) + STEP_S, labels=str(labels),
+                                             promote=False), progress=said.append)
+    gate = result.report["gate"]
+    assert [(i["entity"], i["windows"]) for i in gate["labelled_incidents"]] == [("pump-3", 21)]
+    assert not any("pump-1" in r or "pump-2" in r for r in gate["reasons"]), gate["reasons"]
+    assert gate["labelled_incidents_outside_range"] == 0
+    assert gate["labelled_incidents_without_windows"] == 2
+    assert ("[read] 2 of 3 labelled incident(s) hold no window's last row in the rows read "
+            "(cut by the range's edge, or their entity sent nothing then): not checked") in said
+    assert result.report["lineage"]["selection"]["rows_excluded"]["labelled"] == 4 + 21
+
+
 def test_labels_outside_the_range_are_not_checked_and_a_rollback_meanwhile_wins(
         store, tiny_detector, tmp_path, config_file, monkeypatch):
     """A labels file outlives the ranges it is used with (the CronJob's --last 7d): an incident
