@@ -51,7 +51,7 @@ from anomaly_gan.retrain.source import Alerted, Segment
 from anomaly_gan.store import health_of
 from anomaly_gan.stream.alerts import iso_utc
 
-__all__ = ["evaluate_gate", "injected_windows", "stopped_features", "window_flags"]
+__all__ = ["evaluate_gate", "figure", "injected_windows", "stopped_features", "window_flags"]
 
 #: Held-out windows the sensitivity check injects a fault into: two per feature (one
 #: up, one down), at least this many, at most :data:`MAX_INJECTED`; fewer where the
@@ -62,6 +62,20 @@ MAX_INJECTED = 1024
 #: injected windows: a logs model, whose bursty counts hide a one-feature move, flags a few
 #: percent of them, and 4 windows against 2 is chance, not a loss of sensitivity.
 MIN_CURRENT_FLAGGED = 16
+
+
+def figure(x: float, bar: float, digits: int) -> str:
+    """``x`` with ``digits`` decimals, or as many more as it takes not to read as ``bar``
+    (a share or rate compared with it): 499 of 1,000 windows read 'flags 0.50 ..., needs
+    >= 0.5', and 1,001 of 50,000 'false-alarm rate 0.0200 ... over the budget 0.02'.
+
+    >>> figure(0.499, 0.5, 2), figure(0.02002, 0.02, 4), figure(0.3, 0.5, 2)
+    ('0.499', '0.02002', '0.30')
+    """
+    for d in range(digits, 16):
+        if f"{x:.{d}f}" != f"{bar:.{d}f}":
+            return f"{x:.{d}f}"
+    return f"{x!r}"
 
 
 class _Tally:
@@ -334,7 +348,8 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
     if rate is None:
         reasons.append("no held-out windows to measure false alarms on")
     elif rate > gate.max_false_alarm_rate:
-        reasons.append(f"false-alarm rate {rate:.4f} on {total} held-out normal windows is over "
+        reasons.append(f"false-alarm rate {figure(rate, gate.max_false_alarm_rate, 4)} on "
+                       f"{total} held-out normal windows is over "
                        f"the budget {gate.max_false_alarm_rate:g}")
     report: dict[str, Any] = {
         "holdout_windows": total,
@@ -351,7 +366,8 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
                            f"no events in the range to check it on")
         elif not inc["ok"]:
             reasons.append(f"labelled incident {inc['entity']} {inc['start']}..{inc['end']}: "
-                           f"flags {share:.2f} of its {inc['windows']} windows, needs "
+                           f"flags {figure(share, gate.min_incident_flagged, 2)} of its "
+                           f"{inc['windows']} windows, needs "
                            f">= {gate.min_incident_flagged:g}")
     report["labelled_incidents"] = incidents
     if inj is not None:
@@ -374,7 +390,8 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
             least = ", ".join(f"{x['feature']} {x['flagged_share']:.2f}"
                               for x in inj["least_flagged"][:3])
             reasons.append(
-                f"flags {share:.2f} of {inj['windows']} held-out windows with one feature "
+                f"flags {figure(share, gate.min_injected_share_of_current * bar, 2)} of "
+                f"{inj['windows']} held-out windows with one feature "
                 f"moved by {gate.injected_offset:g} standard deviations, where {who} "
                 f"flags {bar:.2f} (needs >= {gate.min_injected_share_of_current:g} "
                 f"of that); least flagged: {least}; its threshold {candidate.threshold:.4g} "

@@ -27,7 +27,7 @@ from anomaly_gan.errors import (
     name_list,
 )
 from anomaly_gan.files import check_creatable, check_distinct, check_input
-from anomaly_gan.retrain.gate import evaluate_gate
+from anomaly_gan.retrain.gate import evaluate_gate, figure
 from anomaly_gan.retrain.logs import (
     check_kind,
     keep_former_defaults,
@@ -588,8 +588,10 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     if not req.files:
         report["labelled_incidents_outside_range"] = outside
         report["labelled_incidents_without_windows"] = len(unchecked)
+    rate_fa = report["false_alarm_rate"]
     say(f"[gate] {'passed' if report['passed'] else 'REJECTED'}: false-alarm rate "
-        f"{_fmt(report['false_alarm_rate'])} (budget {g.max_false_alarm_rate:g})"
+        f"{'n/a' if rate_fa is None else figure(rate_fa, g.max_false_alarm_rate, 4)} "
+        f"(budget {g.max_false_alarm_rate:g})"
         + "".join(f"; {r}" for r in report["reasons"]))
     source = dict(rows.source)
     if req.files and rows.timed:
@@ -789,7 +791,3 @@ def _references(store: ModelStore, candidate: str | None) -> list[str]:
         if name is not None and name in held:
             out.append(name)
     return out
-
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.4f}"

@@ -327,3 +327,29 @@ def test_a_short_holdout_moves_each_window_once_per_feature_and_direction():
     assert inj["note"] == ("the current version flags 4 of 4 injected windows: too few to "
                            "compare with (under 16)")
     assert report["passed"], report["reasons"]
+
+
+def test_a_reason_never_shows_a_figure_that_meets_its_bar():
+    """499 of 1,000 windows is under 0.5, and 1,001 of 50,000 over 0.02; the reasons read
+    'flags 0.50 of its 1000 windows, needs >= 0.5' and 'false-alarm rate 0.0200 ... is over
+    the budget 0.02': the figure rounded onto its bar, the rejection read as a mistake."""
+    from anomaly_gan.retrain.source import Alerted
+
+    def seg(big: int, windows: int) -> Segment:
+        values = np.zeros((windows + 7, 2))
+        values[:big] = 10.0  # flags the windows ending on rows 7 .. big + 6: big of them
+        return Segment("p", np.arange(windows + 7.0), values)
+
+    incident = seg(499, 1000)
+    report = evaluate_gate(Fake(threshold=5.0), GateConfig(), holdout=[seg(0, 100)],
+                           segments=[incident], labels=[Alerted("p", 7.0, 1006.0)],
+                           alerted=[], current=None)
+    assert report["labelled_incidents"][0]["flagged"] == 499
+    assert report["reasons"] == [("labelled incident p 1970-01-01T00:00:07.000Z.."
+                                 "1970-01-01T00:16:46.000Z: flags 0.499 of its 1000 windows, "
+                                 "needs >= 0.5")]
+    report = evaluate_gate(Fake(threshold=5.0), GateConfig(), holdout=[seg(1001, 50_000)],
+                           segments=[], labels=[], alerted=[], current=None)
+    assert report["false_alarm_rate"] == 0.02002
+    assert report["reasons"] == [("false-alarm rate 0.02002 on 50000 held-out normal windows "
+                                 "is over the budget 0.02")]
