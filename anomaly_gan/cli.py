@@ -77,7 +77,8 @@ environment:
   A look-alike that would be ignored (ANOMALY_GAN_TRAINING__EPOCHS, one underscore) or an
   unknown key is refused (exit 2), naming the spelling meant. score, evaluate and plot
   apply them to the model bundle's config (or score --config's): only serve keys take
-  effect there, and a note names one that sets another section otherwise.
+  effect there, and a note names one that sets another section otherwise. demo and
+  offline-demo run their own configs: a note names the variables they leave out.
 
 documentation:
   README.md, docs/streaming.md, docs/deployment.md and configs/default.yaml (every key,
@@ -1178,10 +1179,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_offline_demo(args: argparse.Namespace) -> int:
-    from anomaly_gan.demo.common import check_seed
+    from anomaly_gan.demo.common import check_seed, note_environment_not_used
     from anomaly_gan.demo.offline import run_offline_demo
 
     check_seed(args.seed, "offline-demo")
+    note_environment_not_used("offline-demo")
     _tensorflow()
     return run_offline_demo(args.out, seed=args.seed)
 

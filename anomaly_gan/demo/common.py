@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,8 +24,8 @@ from anomaly_gan.config import ServeConfig
 from anomaly_gan.errors import ConfigError, OutputError, brief
 
 __all__ = ["DemoScorer", "LivePipeline", "OutputReader", "check_options", "check_seed",
-           "demo_output", "duration_text", "live_pipeline", "quiet_clients_on_interrupt", "say",
-           "score_text", "training_progress"]
+           "demo_output", "duration_text", "live_pipeline", "note_environment_not_used",
+           "quiet_clients_on_interrupt", "say", "score_text", "training_progress"]
 
 
 def check_seed(seed: int, command: str = "demo") -> None:
@@ -57,6 +58,21 @@ def check_options(speed: float, http_port: int, epochs: int | None, seed: int = 
                           f"got {brief(http_port)}")
     if epochs is not None and epochs < 1:
         raise ConfigError(f"demo: --epochs must be at least 1, got {brief(epochs)}")
+
+
+def note_environment_not_used(command: str, env: Mapping[str, str] | None = None) -> None:
+    """A ``note:`` naming the ``ANOMALY_GAN__*`` overrides a demo leaves out: it runs its own
+    config (its options are its knobs), where every other command applies them. Without it,
+    ``ANOMALY_GAN__TRAINING__EPOCHS=1 anomaly-gan offline-demo`` trained its 15 epochs
+    without a word (and a broker address exported for ``serve`` cannot move the demo's
+    embedded one)."""
+    from anomaly_gan.config import env_overrides
+
+    names = list(env_overrides(env))
+    if names:
+        print(f"note: environment {', '.join(names)}: not used: {command} runs its own config "
+              f"(its options: anomaly-gan {command.split()[0]} --help)", file=sys.stderr,
+              flush=True)
 
 
 @contextlib.contextmanager

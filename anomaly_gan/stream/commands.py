@@ -93,6 +93,7 @@ def _serve(args: argparse.Namespace, stop: Interrupts) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The options are checked first (a typo costs no TensorFlow import); TensorFlow is
     imported before the demo starts logging, so no banner lands among its lines."""
+    from anomaly_gan.demo.common import note_environment_not_used
     from anomaly_gan.demo.stream import DemoOptions, run_demo
     from anomaly_gan.runtime import import_tensorflow_quietly
 
@@ -105,6 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         logs_opts = LogsDemoOptions(
             speed=60.0 if args.speed is None else args.speed, seed=args.seed,
             http_port=args.http_port, out=args.out or "out/demo-logs", epochs=args.epochs)
+        note_environment_not_used("demo --logs")
         import_tensorflow_quietly()
         return run_logs_demo(logs_opts)
 
@@ -118,6 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         keep_running=args.keep_running,
         epochs=args.epochs,
     )
+    note_environment_not_used("demo")
     import_tensorflow_quietly()
     return run_demo(opts)
 

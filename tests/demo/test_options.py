@@ -146,3 +146,27 @@ def test_an_output_directory_the_demo_made_goes_again_when_it_stops_before_savin
     with pytest.raises(KeyboardInterrupt):
         stream_demo.run_demo(DemoOptions(out=str(tmp_path)))
     assert tmp_path.is_dir()
+
+
+@pytest.mark.parametrize("argv", [["offline-demo"], ["demo"], ["demo", "--logs"]])
+def test_the_demos_say_they_leave_out_the_environment_overrides(argv, monkeypatch, capsys):
+    """The demos run their own configs: `ANOMALY_GAN__TRAINING__EPOCHS=1 anomaly-gan
+    offline-demo` trained its 15 epochs without a word, where `--help` said any config key
+    can be overridden and every other command applies (or refuses) the variable."""
+    from anomaly_gan import cli, runtime
+    from anomaly_gan.demo import offline
+
+    ran = []
+    for module, runner in [(offline, "run_offline_demo"), (stream_demo, "run_demo"),
+                           (logs_demo, "run_logs_demo")]:
+        monkeypatch.setattr(module, runner, lambda *a, **k: ran.append(a) or 0)
+    monkeypatch.setattr(cli, "_tensorflow", lambda: None)
+    monkeypatch.setattr(runtime, "import_tensorflow_quietly", lambda: None)
+    monkeypatch.setenv("ANOMALY_GAN__TRAINING__EPOCHS", "1")
+    monkeypatch.setenv("ANOMALY_GAN__SERVE__KAFKA__BOOTSTRAP_SERVERS", "kafka:9092")
+    assert cli.main(argv) == 0 and len(ran) == 1
+    command = " ".join(argv)
+    assert capsys.readouterr().err.splitlines() == [
+        (f"note: environment ANOMALY_GAN__SERVE__KAFKA__BOOTSTRAP_SERVERS, "
+         f"ANOMALY_GAN__TRAINING__EPOCHS: not used: {command} runs its own config (its "
+         f"options: anomaly-gan {argv[0]} --help)")]
