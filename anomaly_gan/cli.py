@@ -1395,7 +1395,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Exit codes: 0 done; 2 bad --seed or output path (one "
                                    "line, no traceback); 3 training ended with non-finite "
                                    "networks (no bundle; an unhealthy one is written and "
-                                   "evaluated, its health printed); 130 interrupted (Ctrl-C).")
+                                   "evaluated, its health printed); 130 interrupted (Ctrl-C or "
+                                   "SIGTERM).")
     p.add_argument("--out", default="out/offline-demo",
                    help="output directory: the bundle is written to OUT/model (default "
                         "out/offline-demo)")

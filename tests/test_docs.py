@@ -635,6 +635,19 @@ def test_each_command_help_names_the_exit_codes_it_can_return():
     assert not wrong, f"{{command: (codes its help names, codes it returns)}}: {wrong}"
 
 
+def test_each_command_help_names_both_signals_of_exit_130():
+    """Every command exits 130 for SIGTERM as for Ctrl-C (README; `main` turns both into
+    KeyboardInterrupt): `offline-demo --help` said `130 interrupted (Ctrl-C)` and `demo
+    --help` `130 interrupted.`, so an operator stopping a demo's pod or a scripted run with
+    SIGTERM could not tell from the help what exit to expect."""
+    from anomaly_gan.cli import build_parser
+
+    missing = [f"{name}: 130 {reason}" for name, p in _subcommands(build_parser()).items()
+               for code, reason in _codes_in(p.description, "Exit codes:", ";").items()
+               if code == 130 and not ("Ctrl-C" in reason and "SIGTERM" in reason)]
+    assert not missing, "exit 130 not said of both Ctrl-C and SIGTERM:\n" + "\n".join(missing)
+
+
 def test_the_top_level_help_and_the_readme_name_each_command_for_its_exit_codes():
     """`anomaly-gan --help` gave exit 1 for `serve` only as a failed final flush or commit,
     not a record not delivered that still waited for its replay (as `serve --help` and

@@ -150,7 +150,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "plant, stream it through the scorer and print alerts and a "
                                    "summary. Exit codes: 0 every window was scored; 1 some were "
                                    "not; 2 bad option or output path; 3 training ended with "
-                                   "non-finite networks (no bundle); 130 interrupted.")
+                                   "non-finite networks (no bundle); 130 interrupted (Ctrl-C or "
+                                   "SIGTERM; its broker stopped).")
     p.add_argument("--entities", type=int, default=6, help="number of pumps (default 6)")
     p.add_argument("--steps", type=int, default=3000,
                    help="rows per pump; the first half trains the model (default 3000)")
