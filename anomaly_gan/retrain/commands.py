@@ -243,8 +243,6 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
         }, indent=2, default=str))
         return 0
     if action == "promote":
-        if not args.version:
-            raise DataError("models promote: name the version to promote")
         # An unknown version or a damaged metadata.json, current or history.json fails
         # before TensorFlow loads.
         meta = store.info(args.version).metadata
@@ -287,8 +285,6 @@ def _models_action(store: ModelStore, args: argparse.Namespace) -> int:
                 f"{_reload_note(store, was or None, now)}")
         return 0
     if action == "prune":
-        if args.keep is None:
-            raise DataError("models prune: --keep K is required")
         gone = store.prune(args.keep, keep_versions=args.keep_version)
         _eprint(f"pruned {len(gone)} version(s)"
                 + (f": {', '.join(map(_shown, gone))}" if gone else ""))
@@ -377,7 +373,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a = add_action("promote", "verify VERSION's bundle and make it current (a gate-rejected "
                               "version is refused without --over-gate, one whose training "
                               "ended unhealthy without --allow-unhealthy)")
-    a.add_argument("version", metavar="VERSION", nargs="?", help="the version to promote")
+    a.add_argument("version", metavar="VERSION", help="the version to promote")
     a.add_argument("--over-gate", action="store_true",
                    help="promote a version the validation gate rejected, once you have read "
                         "its report (`models show`) and accept it, e.g. a new normal the "
@@ -396,7 +392,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                             "predecessor and each --keep-version are always kept; a version a "
                             "scorer runs as its shadow model, serve.shadow_model_path, is not "
                             "known to the store: name it with --keep-version)")
-    a.add_argument("--keep", type=int, metavar="K", help="how many newest versions to keep")
+    a.add_argument("--keep", type=int, metavar="K", required=True,
+                   help="how many newest versions to keep")
     a.add_argument("--keep-version", action="append", default=[], metavar="VERSION",
                    help="a version to keep whatever its age, such as a scorer's shadow model; "
                         "repeatable (a version not in the store is refused)")

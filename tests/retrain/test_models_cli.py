@@ -117,6 +117,27 @@ def test_missing_store_or_unknown_option_is_refused(capsys):
     assert info.value.code == 2 and "unrecognized arguments: --keep 2" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "usage", "missing"), [
+    (["models", "prune", "--store", "st"], "--keep K", "--keep"),
+    (["models", "promote", "--store", "st"], "VERSION", "VERSION"),
+])
+def test_what_an_action_needs_is_required_in_its_usage(argv, usage, missing, capsys):
+    """`models prune --help` showed `[--keep K]` and `models promote --help` `[VERSION]`,
+    as if optional, where each run without them is refused: the usage line an operator
+    copies from now says what the action needs, and argparse's line names it."""
+    with pytest.raises(SystemExit) as info:
+        main([*argv[:2], "--help"])
+    assert info.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split("\n\n")[0].split())
+    assert f" {usage}" in shown and f"[{usage}]" not in shown, shown
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"anomaly-gan {' '.join(argv[:2])}: error: the following arguments are required: "
+        f"{missing} (see anomaly-gan {' '.join(argv[:2])} --help)\n")
+
+
 def test_a_reader_that_stops_early_gets_no_traceback(store):
     """`models list | head -1` ended in a BrokenPipeError traceback and exit 1."""
     import subprocess
