@@ -994,12 +994,7 @@ def log_training_data(cfg: Config, paths: Sequence[str], progress: Progress | No
     traced = sum(1 for events in events_by_file for ev in events if ev.continuation)
     if traced:
         span += f", {traced} with a stack trace joined to them"
-    say(f"{len(messages)} {unit(cfg.logs)}{span} -> {len(model.miner.templates)} templates; "
-        f"columns: top "
-        f"{len(model.template_ids)} + other + unseen"
-        + (" + lines/s" if cfg.logs.lines_per_second else "")
-        + (" + error share" if cfg.logs.error_share else "")
-        + (" + volume drop" if model.volume_drop else ""))
+    say(f"{len(messages)} {unit(cfg.logs)}{span} -> {len(model.miner.templates)} templates")
     if cfg.logs.error_share:
         note = error_levels_note(model, [ev.level for events in events_by_file for ev in events])
         if note is not None:
@@ -1008,6 +1003,12 @@ def log_training_data(cfg: Config, paths: Sequence[str], progress: Progress | No
     runs = log_runs(model, sources, say, not_after=latest_allowed(cfg), stage=stage)
     model, runs, tried = buckets_to_train(cfg, model, sources, runs, say, stage)
     cfg = cfg.replace(logs=model.cfg)  # the bundle's config: serve counts the same
+    # the columns of the buckets chosen: said with the templates until 2026-12-07, before
+    # the choice, so a fallback per N lines read "+ volume drop" and then "no volume drop"
+    say(f"columns: top {len(model.template_ids)} + other + unseen"
+        + (" + lines/s" if cfg.logs.lines_per_second else "")
+        + (" + error share" if cfg.logs.error_share else "")
+        + (" + volume drop" if model.volume_drop else ""))
     w = cfg.data.window
     usable = trainable_runs(runs, w)
     used = sum(r.lines for run in usable for r in run)

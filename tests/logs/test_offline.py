@@ -1378,6 +1378,11 @@ def test_a_short_capture_is_counted_per_n_lines_with_a_note(tmp_path, no_gan):
             "lines of one entity (600, 'db') // max(4 x 12, 200) buckets, from 1 to 1000"
             ) in notes[0]
     assert notes[0].endswith("set either key to choose")
+    # the columns are those of the buckets chosen (said before the choice, they named a
+    # volume drop column that per N lines has not)
+    columns = [m for m in said if m.startswith("columns: ")]
+    assert len(columns) == 1 and "volume drop" not in columns[0], said
+    assert said.index(columns[0]) > said.index(notes[0])
 
 
 def test_train_per_n_lines_leaves_the_partial_last_buckets_out_and_says_so(tmp_path, no_gan):
