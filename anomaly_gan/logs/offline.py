@@ -1006,8 +1006,8 @@ def log_training_data(cfg: Config, paths: Sequence[str], progress: Progress | No
     # the columns of the buckets chosen: said with the templates until 2026-12-07, before
     # the choice, so a fallback per N lines read "+ volume drop" and then "no volume drop"
     say(f"columns: top {len(model.template_ids)} + other + unseen"
-        + (" + lines/s" if cfg.logs.lines_per_second else "")
-        + (" + error share" if cfg.logs.error_share else "")
+        + (" + lines/s" if model.cfg.lines_per_second else "")
+        + (" + error share" if model.cfg.error_share else "")
         + (" + volume drop" if model.volume_drop else ""))
     w = cfg.data.window
     usable = trainable_runs(runs, w)
