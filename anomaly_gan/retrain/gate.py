@@ -14,10 +14,12 @@ It passes only when all of these hold (each failure adds a reason):
   share the current version flags (no current version, or one that flags every window
   chosen: not checked, reported), and as the store's *reference* version does: the most
   sensitive version met so far along the chain of retrains, scored on the same windows
-  (the ``reference_version`` of the current version's report; a window whose unmoved one
-  it flags too is no credit to it), so that sensitivity cannot
+  (the ``reference_version`` of the current version's report), so that sensitivity cannot
   erode by just under ``min_injected_share_of_current`` at every retrain (0.5, 0.25, ...
-  over three) without a rejection. Each of the two bars decides only where its version
+  over three) without a rejection. Each model is credited alike: with the moved windows
+  it flags whose unmoved one it does not flag (for the current version, every window
+  compared), out of all the windows compared; one it would flag unmoved says nothing of
+  the move. Each of the two bars decides only where its version
   is credited with at least :data:`MIN_CURRENT_FLAGGED` of the windows (fewer is chance:
   reported with a note); the reference's decides even where the current version's does not;
 - no feature that moved in the current version's training rows never moves in its own
@@ -171,17 +173,28 @@ def injected_windows(holdout: Sequence[Segment], window: int, offset: float
     return base, out, features
 
 
+def _credited(detector: Any, base: np.ndarray, windows: np.ndarray, tally: _Tally
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``(credited, unmoved)``: whether ``detector`` flags each of ``windows`` (``base``
+    moved) but not its unmoved ``base``, and whether it flags the unmoved one. A window it
+    flags unmoved is no credit to it: it would flag it with no fault, so its flag says
+    nothing of the move (a low threshold's false alarms would count as sensitivity)."""
+    unmoved = tally.windows(detector, base)
+    return tally.windows(detector, windows) & ~unmoved, unmoved
+
+
 def _reference_share(reference: tuple[str, Any] | None, candidate: Any, base: np.ndarray,
                      windows: np.ndarray, report: dict[str, Any], tally: _Tally) -> None:
     """Score ``windows`` (``base`` moved) with the reference version (``(name, detector)``)
     into ``report["reference"]`` (nothing where there is none to score with).
 
-    A window whose unmoved ``base`` the reference flags too is no credit to it, as the current
-    version's are left out (:func:`_injected`): an old reference on a new normal (a drift the
-    retrains followed) flags the held-out windows whether moved or not, and its share of
-    them, near 1, rejected every candidate (its bar, 0.5, above a current version's 0.39)
-    and, passed on as the most sensitive, every later one too. ``unmoved_flagged_share``
-    says how many unmoved windows it flags."""
+    A window whose unmoved ``base`` the reference flags too is no credit to it
+    (:func:`_credited`), as for the candidate, and as the current version's are left out
+    (:func:`_injected`): an old reference on a new normal (a drift the retrains followed)
+    flags the held-out windows whether moved or not, and its share of them, near 1,
+    rejected every candidate (its bar, 0.5, above a current version's 0.39) and, passed on
+    as the most sensitive, every later one too. ``unmoved_flagged_share`` says how many
+    unmoved windows it flags."""
     if reference is None:
         return
     name, ref = reference
@@ -190,8 +203,7 @@ def _reference_share(reference: tuple[str, Any] | None, candidate: Any, base: np
         report["reference"] = {"version": name, "flagged_share": None,
                                "note": "its features or window differ from the candidate's"}
         return
-    unmoved = tally.windows(ref, base)
-    seen = tally.windows(ref, windows) & ~unmoved
+    seen, unmoved = _credited(ref, base, windows, tally)
     report["reference"] = {"version": name, "flagged_share": float(seen.mean()),
                            "unmoved_flagged_share": float(unmoved.mean())}
     if int(seen.sum()) < MIN_CURRENT_FLAGGED:
@@ -205,15 +217,18 @@ def _injected(candidate: Any, current: Any | None, gate: GateConfig,
               holdout: Sequence[Segment], reference: tuple[str, Any] | None = None,
               tally: _Tally | None = None) -> dict[str, Any]:
     """The sensitivity check's figures, on the injected windows whose unmoved window the
-    current version does not flag: the share each model flags, and the features the
-    candidate flags least often. Shares are None where there is nothing to compare (no
+    current version does not flag: the share each model is credited with (the moved
+    windows it flags whose unmoved one it does not, :func:`_credited`), how many unmoved
+    ones the candidate flags (``unmoved_flagged_share``), and the features the candidate
+    is credited least often with. Shares are None where there is nothing to compare (no
     current version, one of other features, or one that flags every window chosen); a
     ``note`` says why the check does not decide (also where the current version flags
     under :data:`MIN_CURRENT_FLAGGED` of them). ``tally`` counts the windows scored."""
     tally = tally or _Tally(None)
     base, windows, features = injected_windows(holdout, candidate.window, gate.injected_offset)
     report: dict[str, Any] = {"windows": 0, "offset_sd": gate.injected_offset,
-                              "flagged_share": None, "current_flagged_share": None,
+                              "flagged_share": None, "unmoved_flagged_share": None,
+                              "current_flagged_share": None,
                               "min_share_of_current": gate.min_injected_share_of_current,
                               "least_flagged": []}
     if current is None or not len(windows) or tuple(current.feature_names) != tuple(
@@ -226,9 +241,10 @@ def _injected(candidate: Any, current: Any | None, gate: GateConfig,
         report["note"] = "the current version flags every held-out window chosen"
         return report
     windows, features = windows[normal], features[normal]
-    over = tally.windows(candidate, windows)
+    over, unmoved = _credited(candidate, base[normal], windows, tally)
     report["windows"] = len(windows)
     report["flagged_share"] = float(over.mean())
+    report["unmoved_flagged_share"] = float(unmoved.mean())
     seen = tally.windows(current, windows)
     report["current_flagged_share"] = float(seen.mean())
     _reference_share(reference, candidate, base[normal], windows, report, tally)
@@ -389,10 +405,13 @@ def evaluate_gate(candidate: Any, gate: GateConfig, *, holdout: Sequence[Segment
             who, bar = max(failed, key=lambda f: f[1])
             least = ", ".join(f"{x['feature']} {x['flagged_share']:.2f}"
                               for x in inj["least_flagged"][:3])
+            alarms = round(inj["unmoved_flagged_share"] * inj["windows"])
+            also = (f", not counting {alarms} whose unmoved window it flags too"
+                    if alarms else "")
             reasons.append(
                 f"flags {figure(share, gate.min_injected_share_of_current * bar, 2)} of "
                 f"{inj['windows']} held-out windows with one feature "
-                f"moved by {gate.injected_offset:g} standard deviations, where {who} "
+                f"moved by {gate.injected_offset:g} standard deviations{also}, where {who} "
                 f"flags {bar:.2f} (needs >= {gate.min_injected_share_of_current:g} "
                 f"of that); least flagged: {least}; its threshold {candidate.threshold:.4g} "
                 f"lies above what such a fault scores (was an incident nobody labelled or "

@@ -353,3 +353,36 @@ def test_a_reason_never_shows_a_figure_that_meets_its_bar():
     assert report["false_alarm_rate"] == 0.02002
     assert report["reasons"] == [("false-alarm rate 0.02002 on 50000 held-out normal windows "
                                  "is over the budget 0.02")]
+
+
+def test_a_candidate_is_given_no_credit_for_moved_windows_whose_unmoved_one_it_flags():
+    """The current version is compared on the moved windows whose unmoved one it finds
+    normal, the reference credited only with those whose unmoved one it does not flag; the
+    candidate was credited with every moved window it flagged, its own false alarms
+    included. Two candidates that flag the same 12 of the 64 moved windows their unmoved
+    one is normal to, beside a current version that flags 32 (bar 0.5 of 0.5): one that
+    also flags 4 unmoved windows (4 of 393 held out, within the budget 0.02) and the same
+    4 moved was credited with 16 (0.25) and passed, the other rejected at 12 (0.19)."""
+    base, moved, _ = injected_windows(_holdout(), 8, 4.0)
+    current = Listed({m.tobytes() for m in moved[:32]})
+    sees = {m.tobytes() for m in moved[32:44]}
+    alarms = {w.tobytes() for w in [*base[48:52], *moved[48:52]]}
+    honest = _gate(Listed(sees), current=current)
+    alarming = _gate(Listed(sees | alarms), current=current)
+    assert alarming["false_alarm_rate"] == pytest.approx(4 / 393)
+    for report in (honest, alarming):
+        inj = report["injected"]
+        assert (inj["windows"], inj["current_flagged_share"]) == (64, 0.5)
+        assert inj["flagged_share"] == 12 / 64 and not report["passed"]
+    assert honest["injected"]["unmoved_flagged_share"] == 0.0
+    assert alarming["injected"]["unmoved_flagged_share"] == 4 / 64
+    assert alarming["reasons"] == [(
+        "flags 0.19 of 64 held-out windows with one feature moved by 4 standard deviations, "
+        "not counting 4 whose unmoved window it flags too, where the current version flags "
+        "0.50 (needs >= 0.5 of that); least flagged: a 0.19, b 0.19; its threshold 1 lies "
+        "above what such a fault scores (was an incident nobody labelled or alerted on "
+        "trained on as normal?)")]
+    # the same against the reference version's share: like for like, neither is credited
+    # with the windows it flags unmoved
+    ref = _gate(Listed(sees | alarms), current=Listed(set()), reference=("v1", current))
+    assert ref["injected"]["flagged_share"] == 12 / 64 and not ref["passed"]

@@ -23,12 +23,14 @@ scorers with a threshold, no training):
   and the k-th is the r-th (``r = k // (2 x features)``) of the m moves of its way (``k
   mod (2 x features)``), at ``round(r (N - 1) / (m - 1))``. Only those whose unmoved window the current version does not flag count (W); it
   is not checked (reported, nothing decided) with no current version, one of other
-  features or window, or one that flags every window chosen. Against the current version
-  the candidate must flag at least ``min_injected_share_of_current`` times the share it
-  flags, and the bar decides only where it flags at least 16 of the W. The same against the
-  reference version (same features and window): its share counts only the moved windows
-  whose unmoved one it does not flag, and decides only where it is credited with at least
-  16; it is never scored without a current version to compare on.
+  features or window, or one that flags every window chosen. Each model's share is of the
+  W, and counts only the moved windows it flags whose unmoved one it does not flag (the
+  candidate's and the reference's; the current version flags none of the W unmoved).
+  Against the current version the candidate must flag at least
+  ``min_injected_share_of_current`` times the share it flags, and the bar decides only
+  where it flags at least 16 of the W. The same against the reference version (same
+  features and window), which decides only where it is credited with at least 16; it is
+  never scored without a current version to compare on.
 - Training health: clean only when the metadata's ``health.status`` is ``healthy``.
 - Alerted periods: scored and reported (windows ending inside, share flagged), never deciding.
 
@@ -52,7 +54,11 @@ flagging exactly ``min_injected_share_of_current`` times the bar rejected (0.75 
 0.3 in floats): 84 of the first 400 seeds disagreed before. It fails with the product
 broken on purpose: the false-alarm budget exclusive (101 of 400 seeds), an incident's bar
 exclusive (64), the current version's minimum of 16 dropped (80) or the reference's (67),
-the reference credited with windows it flags unmoved (42).
+the reference credited with windows it flags unmoved (42). Until 2026-12-07 the candidate
+was credited with every moved window it flagged, its own false alarms included, where the
+current version and the reference were not: the gate of then disagrees on 72 of 400 seeds
+(shares, reasons, and the verdict on seed 151: passed against the reference at a false-alarm
+rate within its budget), 175 counting the ``unmoved_flagged_share`` it did not report.
 """
 
 from __future__ import annotations
@@ -215,6 +221,7 @@ def _chosen(case: Case, offset: float, notes: Counter[str]
 def _plain_fault(case: Case, notes: Counter[str]) -> dict[str, Any]:
     cand, cur, gate = case.candidate, case.current, case.gate
     out: dict[str, Any] = {"windows": 0, "share": None, "current_share": None,
+                           "unmoved_share": None,
                            "reference": None, "decides": {}, "per_feature": {}}
     chosen = _chosen(case, gate.injected_offset, notes)
     if cur is None or not _same(cur, cand) or chosen is None:
@@ -228,11 +235,14 @@ def _plain_fault(case: Case, notes: Counter[str]) -> dict[str, Any]:
         return out
     base, moved, feats = base[normal], moved[normal], feats[normal]
     big_w = len(moved)
-    c_flags, now_flags = cand.flags(moved), cur.flags(moved)
+    c_unmoved = cand.flags(base)
+    c_flags, now_flags = cand.flags(moved) & ~c_unmoved, cur.flags(moved)
     c, now = int(c_flags.sum()), int(now_flags.sum())
+    alarms = int(c_unmoved.sum())
+    notes["candidate_unmoved_flagged"] += bool(alarms)
     k = _dec(gate.min_injected_share_of_current)
     out.update(windows=big_w, share=Fraction(c, big_w), current_share=Fraction(now, big_w),
-               counts=(c, now))
+               unmoved_share=Fraction(alarms, big_w), counts=(c, now))
     out["per_feature"] = {cand.feature_names[f]: Fraction(int(c_flags[feats == f].sum()),
                                                           int((feats == f).sum()))
                           for f in set(feats.tolist())}
@@ -244,6 +254,7 @@ def _plain_fault(case: Case, notes: Counter[str]) -> dict[str, Any]:
         notes["tie_current"] += c == k * now
         if c < k * now:
             fails.add("current")
+            notes["fail_not_crediting_candidate_alarms"] += c + alarms >= k * now
     else:
         notes["current_too_few"] += 1
         notes["current_15"] += now == LEAST_FLAGGED_TO_DECIDE - 1
@@ -377,6 +388,12 @@ def compare(case: Case, want: dict[str, Any], got: dict[str, Any]) -> list[str]:
     if (len(got_inj) != (1 if fails else 0)) or (got_inj and got_inj[0] not in fails):
         diffs.append(f"plain-fault reason: docs fails against {sorted(fails)}, product "
                      f"{got_inj}: {got['reasons']}")
+    alarms = int(inj["unmoved_share"] * inj["windows"]) if inj and inj["windows"] else 0
+    said = f"not counting {alarms} whose unmoved window it flags too"
+    if got_inj and any(r.startswith("flags ") for r in got["reasons"]) and \
+            any(said in r for r in got["reasons"]) != bool(alarms):
+        diffs.append(f"plain-fault reason: docs {alarms} unmoved windows not counted, "
+                     f"product {got['reasons']}")
     if got["holdout_windows"] != want["holdout_windows"]:
         diffs.append(f"holdout_windows: docs {want['holdout_windows']}, product "
                      f"{got['holdout_windows']}")
@@ -399,9 +416,10 @@ def compare(case: Case, want: dict[str, Any], got: dict[str, Any]) -> list[str]:
         return [*diffs, "injected: missing from the report"]
     if pi["windows"] != inj["windows"]:
         diffs.append(f"injected windows: docs {inj['windows']}, product {pi['windows']}")
-    for key, mine in (("flagged_share", "share"), ("current_flagged_share", "current_share")):
-        if not _close(pi[key], inj[mine]):
-            diffs.append(f"injected {key}: docs {inj[mine]}, product {pi[key]}")
+    for key, mine in (("flagged_share", "share"), ("current_flagged_share", "current_share"),
+                      ("unmoved_flagged_share", "unmoved_share")):
+        if not _close(pi.get(key), inj[mine]):
+            diffs.append(f"injected {key}: docs {inj[mine]}, product {pi.get(key)}")
     decides_current = pi["flagged_share"] is not None and "note" not in pi
     if decides_current != bool(inj["decides"].get("current")):
         diffs.append(f"the current version's bar decides: docs "
@@ -467,7 +485,9 @@ def _set_counts(rng: random.Random, case: Case, base: np.ndarray, moved: np.ndar
     """Versions that flag chosen numbers of the injected windows: the current version some
     unmoved ones (so that the windows compared are not a power of two) and 15-40 moved, the
     candidate a share of those that a user could write as the bar (0.75 of 16 of 40: 0.3
-    against 0.4), the reference some unmoved ones and moved ones."""
+    against 0.4), the reference some unmoved ones and moved ones, and the candidate, now
+    and then, a few unmoved ones it finds normal and the same moved (its false alarms,
+    no credit to it)."""
     n = len(base)
     order = rng.sample(range(n), n)
     skip = rng.randint(0, n // 2)
@@ -487,6 +507,8 @@ def _set_counts(rng: random.Random, case: Case, base: np.ndarray, moved: np.ndar
         unmoved = rng.randint(0, skip + 10)
         ref.listed = {_key(base[i]) for i in order[:unmoved]} | {
             _key(moved[i]) for i in order[:rng.randint(0, n)]}
+    alarms = compared[max(c, 0):][:rng.choice([0, 0, 1, 2, 4])]
+    case.candidate.listed |= {_key(w) for i in alarms for w in (base[i], moved[i])}
     gate = case.gate
     case.gate = GateConfig(holdout_fraction=gate.holdout_fraction,
                            max_false_alarm_rate=gate.max_false_alarm_rate,
@@ -625,7 +647,9 @@ def test_the_cases_reach_every_rule():
     """The generator makes what the contract speaks of, each several times in 300 seeds:
     each reason alone and passes, ties at every bar, the current version's count at 15 and
     16, a reference that decides (alone too), one given no credit for windows it flags
-    unmoved, constant features, n over 64 and at the cap, fewer windows than moves. A test of nothing would pass too."""
+    unmoved, a candidate flagging unmoved ones (a rejection that crediting them would have
+    passed too), constant features, n over 64 and at the cap, fewer windows than moves. A
+    test of nothing would pass too."""
     notes: Counter[str] = Counter()
     for seed in range(300):
         reference(make_case(seed), notes)
@@ -636,5 +660,6 @@ def test_the_cases_reach_every_rule():
              "current_exactly_16", "current_15", "tie_current", "fail_injected",
              "reference_decides", "reference_too_few", "reference_other_features",
              "reference_unmoved_flagged", "fail_reference_only", "tie_reference",
-             "constant_feature", "n_over_64", "n_capped", "fewer_windows_than_moves")
+             "constant_feature", "n_over_64", "n_capped", "fewer_windows_than_moves",
+             "candidate_unmoved_flagged", "fail_not_crediting_candidate_alarms")
     assert all(notes[rule] >= 3 for rule in rules), {r: notes[r] for r in rules}
