@@ -30,7 +30,6 @@ from anomaly_gan.demo.common import (
     score_text,
     training_progress,
 )
-from anomaly_gan.errors import OutputError
 from anomaly_gan.runtime import Interrupts
 
 __all__ = ["LOGS_DEMO_CONFIG", "LogsDemoOptions", "names_template", "run_logs_demo"]
@@ -88,6 +87,7 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
     from anomaly_gan.artifacts import load_bundle, save_bundle
     from anomaly_gan.config import config_from_dict
     from anomaly_gan.demo.service_logs import make_service_logs
+    from anomaly_gan.files import atomic_write_text
     from anomaly_gan.logs.offline import train_log_detector
     from anomaly_gan.stream.logs import configure_logging
 
@@ -96,12 +96,9 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
     logs = make_service_logs(train_minutes=60, test_minutes=30, seed=opts.seed)
     split = logs.start_ts + logs.train_seconds
     train_file = out / "train.jsonl"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        train_file.write_text("".join(line + "\n" for line in logs.jsonl(end_ts=split)))
-    except OSError as exc:
-        raise OutputError(f"{train_file}: cannot write the training logs: "
-                          f"{exc.strerror or exc}") from None
+    # whole or not at all: a disk that filled left half of it (and its directory) behind
+    atomic_write_text(train_file, lambda fh: fh.writelines(
+        line + "\n" for line in logs.jsonl(end_ts=split)))
     raw_cfg = json.loads(json.dumps(LOGS_DEMO_CONFIG))
     if opts.epochs is not None:
         # exactly that many passes (quick runs), as the sensor demo's --epochs: no step floor

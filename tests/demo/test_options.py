@@ -170,3 +170,25 @@ def test_the_demos_say_they_leave_out_the_environment_overrides(argv, monkeypatc
         (f"note: environment ANOMALY_GAN__SERVE__KAFKA__BOOTSTRAP_SERVERS, "
          f"ANOMALY_GAN__TRAINING__EPOCHS: not used: {command} runs its own config (its "
          f"options: anomaly-gan {argv[0]} --help)")]
+
+
+def test_logs_demo_that_cannot_write_its_training_logs_leaves_no_part_of_them(
+        tmp_path, monkeypatch):
+    """A disk that filled while the logs demo wrote train.jsonl (its training input, 2 MB):
+    the half-written file stayed, and the output directory it was in. Here the file-size
+    limit (RLIMIT_FSIZE, EFBIG past 64 KiB) stands in for the full disk."""
+    import resource
+    import signal
+
+    monkeypatch.setattr("anomaly_gan.logs.offline.train_log_detector", _never)
+    out = tmp_path / "new" / "demo-logs"
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, limits[1]))
+    try:
+        with pytest.raises(OutputError, match=f"^{out / 'train.jsonl'}: cannot write"):
+            logs_demo.run_logs_demo(LogsDemoOptions(out=str(out)))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, xfsz)
+    assert list(tmp_path.iterdir()) == []
