@@ -223,18 +223,34 @@ class DemoScorer:
 
 class OutputReader:
     """Reads partition 0 of each of ``topics`` from the beginning on a thread and calls
-    ``on_record(topic, record, timestamp_s)`` for every JSON record, until :meth:`stop`."""
+    ``on_record(topic, record, timestamp_s)`` for every JSON record, until :meth:`stop`.
+    An error there (``on_record`` printing to a closed pipe) ends the thread and is raised
+    by :meth:`check`, in the demo's own thread."""
 
     def __init__(self, bootstrap: str, topics: Sequence[str],
                  on_record: Callable[[str, dict[str, Any], float], None]) -> None:
         self.bootstrap = bootstrap
         self.topics = list(topics)
         self.on_record = on_record
+        self.error: Exception | None = None
         self._done = threading.Event()
         self.thread = threading.Thread(target=self._run, name="alert-printer", daemon=True)
         self.thread.start()
 
+    def check(self) -> None:
+        """Raise the error that ended the reading, if one did."""
+        if self.error is not None:
+            raise self.error
+
     def _run(self) -> None:
+        try:
+            self._read()
+        except Exception as exc:  # noqa: BLE001 - raised in the demo's thread (check):
+            # until 2026-12-07 this thread died with a traceback, and the demo waited two
+            # minutes for the records it no longer counted
+            self.error = exc
+
+    def _read(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
         c = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
@@ -263,6 +279,18 @@ class LivePipeline:
     bootstrap: str
     scorer: DemoScorer
     producer: Any  # kafka.KafkaProducer
+    stop: Any  # anomaly_gan.runtime.Interrupts
+    reader: OutputReader
+
+    def check(self) -> None:
+        """Raise a signal that came, or the error that stopped the output reader."""
+        self.stop.check()
+        self.reader.check()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, cut short by a signal; then :meth:`check`."""
+        self.stop.sleep(seconds)
+        self.reader.check()
 
 
 @contextlib.contextmanager
@@ -302,4 +330,4 @@ def live_pipeline(stop: Any, det: Any, *, model_path: str, topics: Mapping[str, 
         scorer.wait_assigned(stop.check)
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms)
         stack.callback(producer.close, timeout=2)
-        yield LivePipeline(bootstrap, scorer, producer)
+        yield LivePipeline(bootstrap, scorer, producer, stop, reader)

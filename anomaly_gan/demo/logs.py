@@ -149,11 +149,11 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
             + (f"{opts.speed:g}x real time" if opts.speed > 0 else "full speed") + " ...")
         started = time.monotonic()
         for rec in test_lines:
-            stop.check()
+            pipe.check()
             if opts.speed > 0:
                 wait = started + (rec["ts"] - split) / opts.speed - time.monotonic()
                 if wait > 0:
-                    stop.sleep(wait)
+                    pipe.sleep(wait)
             producer.send(topics["events"], key=rec["entity"].encode(),
                           value=json.dumps(rec).encode())
         producer.flush()
@@ -161,8 +161,8 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
         deadline = time.monotonic() + 60
         while (live.value("anomaly_gan_log_lines_total") < len(test_lines)
                and time.monotonic() < deadline):
-            stop.sleep(0.05)
-        stop.sleep(1.0)  # the last alerts
+            pipe.sleep(0.05)
+        pipe.sleep(1.0)  # the last alerts
 
     say("\nsummary")
     ok = True

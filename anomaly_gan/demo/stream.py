@@ -232,11 +232,11 @@ def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
         interval = STEP_SECONDS / opts.speed if opts.speed > 0 else 0.0
         t_start = time.monotonic()
         for i, t in enumerate(rows):
-            stop.check()
+            pipe.check()
             if interval:
                 wait = t_start + i * interval - time.monotonic()
                 if wait > 0:
-                    stop.sleep(wait)
+                    pipe.sleep(wait)
             ts = float(plant.timestamps[t])
             now = time.time()
             for e, name in enumerate(plant.entities):
@@ -248,9 +248,9 @@ def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
         producer.close()
         deadline = time.monotonic() + 120
         while scored[0] < n_windows and time.monotonic() < deadline:
-            stop.sleep(0.05)
+            pipe.sleep(0.05)
         elapsed = time.monotonic() - t_start
-        stop.sleep(0.5)  # last alerts
+        pipe.sleep(0.5)  # last alerts
 
         # Summary.
         hits = [alert_matches(a, plant.incidents, plant.timestamps) for a in alerts]

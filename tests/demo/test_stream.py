@@ -71,3 +71,26 @@ def test_a_taken_http_port_moves_the_demos_endpoints(tmp_path, capsys):
     assert rc == 0, out
     moved = re.findall(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", out)
     assert moved and int(moved[0]) != port, out
+
+
+def test_a_console_that_fails_while_an_alert_prints_stops_the_demo(tmp_path, capsys,
+                                                                   monkeypatch):
+    """Alerts are printed by the thread that reads them back. `anomaly-gan demo | head`
+    whose reader had gone when an alert came: that thread died with a BrokenPipeError
+    traceback, the demo went on without it, waited up to 2 minutes for the score records
+    it no longer counted, then printed its summary. Now the error ends the demo, as one
+    in its own lines does (the CLI ends a broken pipe quietly, exit 0)."""
+    from anomaly_gan.demo import stream as stream_demo
+
+    def say(msg):
+        if msg.startswith("ALERT "):
+            raise BrokenPipeError(32, "Broken pipe")
+        print(msg, flush=True)
+
+    monkeypatch.setattr(stream_demo, "say", say)
+    with pytest.raises(BrokenPipeError):
+        run_demo(DemoOptions(entities=1, steps=200, speed=0, http_port=0, out=str(tmp_path),
+                             epochs=1))
+    printed = capsys.readouterr()
+    assert "summary" not in printed.out
+    assert "Traceback" not in printed.err, printed.err
