@@ -83,22 +83,14 @@ def run_logs_demo(opts: LogsDemoOptions) -> int:
         return _run_logs_demo(opts, stop)
 
 
-def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
+def _train(opts: LogsDemoOptions, stop: Interrupts, logs: Any, train_file: Path
+           ) -> tuple[Any, Path]:
+    """Train on ``train_file`` (the first hour of ``logs``), save the bundle to
+    ``OUT/model``; the bundle loaded back, and its path."""
     from anomaly_gan.artifacts import load_bundle, save_bundle
     from anomaly_gan.config import config_from_dict
-    from anomaly_gan.demo.service_logs import make_service_logs
-    from anomaly_gan.files import atomic_write_text
     from anomaly_gan.logs.offline import train_log_detector
-    from anomaly_gan.stream.logs import configure_logging
 
-    out = Path(opts.out)
-    configure_logging("text", "ERROR")
-    logs = make_service_logs(train_minutes=60, test_minutes=30, seed=opts.seed)
-    split = logs.start_ts + logs.train_seconds
-    train_file = out / "train.jsonl"
-    # whole or not at all: a disk that filled left half of it (and its directory) behind
-    atomic_write_text(train_file, lambda fh: fh.writelines(
-        line + "\n" for line in logs.jsonl(end_ts=split)))
     raw_cfg = json.loads(json.dumps(LOGS_DEMO_CONFIG))
     if opts.epochs is not None:
         # exactly that many passes (quick runs), as the sensor demo's --epochs: no step floor
@@ -110,10 +102,33 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
     t0 = time.monotonic()
     det = train_log_detector(cfg, [str(train_file)], progress=training_progress(stop))
     stop.check()  # a signal after the last progress line: no bundle
-    path = save_bundle(det, out / "model", overwrite=True)
+    path = save_bundle(det, Path(opts.out) / "model", overwrite=True)
     det = load_bundle(path)
     say(f"model {det.version} -> {path} ({time.monotonic() - t0:.0f}s); threshold "
          f"{det.threshold:.3f}, window {det.window} buckets of 10 s")
+    return det, path
+
+
+def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
+    from anomaly_gan.demo.service_logs import make_service_logs
+    from anomaly_gan.files import atomic_write_text
+    from anomaly_gan.stream.logs import configure_logging
+
+    out = Path(opts.out)
+    configure_logging("text", "ERROR")
+    logs = make_service_logs(train_minutes=60, test_minutes=30, seed=opts.seed)
+    split = logs.start_ts + logs.train_seconds
+    train_file = out / "train.jsonl"
+    existed = train_file.exists()
+    # whole or not at all: a disk that filled left half of it (and its directory) behind
+    atomic_write_text(train_file, lambda fh: fh.writelines(
+        line + "\n" for line in logs.jsonl(end_ts=split)))
+    try:
+        det, path = _train(opts, stop, logs, train_file)
+    except BaseException:  # stopped before it saved: no training logs without their model
+        if not existed:
+            train_file.unlink(missing_ok=True)
+        raise
     test_lines = [r for r in logs.lines if r["ts"] >= split]
     span = det.window * 10.0
 

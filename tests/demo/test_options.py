@@ -192,3 +192,21 @@ def test_logs_demo_that_cannot_write_its_training_logs_leaves_no_part_of_them(
         resource.setrlimit(resource.RLIMIT_FSIZE, limits)
         signal.signal(signal.SIGXFSZ, xfsz)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_logs_demo_stopped_before_it_saved_takes_its_training_logs_back(tmp_path,
+                                                                        monkeypatch):
+    """Ctrl-C while the logs demo trained left out/demo-logs holding the train.jsonl it had
+    written (2.2 MB) where the sensor demo leaves nothing; a train.jsonl that was there
+    before the run stays."""
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("anomaly_gan.logs.offline.train_log_detector", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        logs_demo.run_logs_demo(LogsDemoOptions(out=str(tmp_path / "new" / "demo-logs")))
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "train.jsonl").write_text("")
+    with pytest.raises(KeyboardInterrupt):
+        logs_demo.run_logs_demo(LogsDemoOptions(out=str(tmp_path)))
+    assert (tmp_path / "train.jsonl").is_file()
