@@ -92,8 +92,8 @@ from anomaly_gan.stream.events import (
 )
 
 __all__ = ["EXAMPLE_CHARS", "LOG_INVALID_REASONS", "LineGroup", "LogEvent", "LogParser",
-           "Multiline", "cut_text", "dead_letter_of", "join_lines", "json_field", "level_name",
-           "parser_from_config", "split_lines", "without_nul_run"]
+           "Multiline", "cut_text", "dead_letter_of", "in_pass_nearer", "join_lines", "json_field",
+           "level_name", "parser_from_config", "split_lines", "without_nul_run"]
 
 LOG_INVALID_REASONS = ("not_utf8", "bad_json", "not_object", "missing_field", "bad_timestamp",
                        "future_timestamp", "oversized", "bad_entity", "bad_protobuf",
@@ -404,6 +404,26 @@ def _zone_name_formats(fmt: str | None) -> tuple[str, ...]:
                  for name in ("UTC", "GMT"))
 
 
+def in_pass_nearer(dt: datetime, last: float | None) -> float:
+    """``dt``'s time (a wall clock in its zone); in the hour that comes twice when the
+    clocks go back, the pass nearer ``last`` (the first where there is none).
+    :meth:`LogParser._local` and :func:`~anomaly_gan.logs.offline.years_in_file_order`
+    (which moves a line to another year, where that hour may fall on another day).
+
+    >>> from zoneinfo import ZoneInfo
+    >>> berlin = datetime(2026, 10, 25, 2, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    >>> first = berlin.timestamp()  # 02:30 CEST; 02:30 CET is an hour later
+    >>> [in_pass_nearer(berlin, last) - first for last in (None, first - 600, first + 3000)]
+    [0.0, 0.0, 3600.0]
+    """
+    t = dt.replace(fold=0).timestamp()
+    if last is not None and not isinstance(dt.tzinfo, timezone):  # a fixed offset: never
+        again = dt.replace(fold=1).timestamp()
+        if again > t and abs(again - last) < abs(t - last):
+            return again  # (later only in a repeated hour, not in the skipped one)
+    return t
+
+
 class LogParser:
     """Parses one line (bytes or str) in the configured format."""
 
@@ -488,13 +508,7 @@ class LogParser:
         for ``serve``, out of order for ``train`` and ``score``."""
         if dt.tzinfo is not None:
             return dt.timestamp()
-        t = dt.replace(tzinfo=self.tz).timestamp()
-        last = self._last_local
-        if last is not None and not isinstance(self.tz, timezone):  # a fixed offset: never
-            again = dt.replace(tzinfo=self.tz, fold=1).timestamp()
-            if again > t and abs(again - last) < abs(t - last):
-                return again  # (later only in a repeated hour, not in the skipped one)
-        return t
+        return in_pass_nearer(dt.replace(tzinfo=self.tz), self._last_local)
 
     def _seen(self, t: float) -> float:
         """Note ``t`` as read (:meth:`_local`), unless it lies past ``not_after``."""

@@ -42,6 +42,7 @@ from anomaly_gan.logs.events import (
     LineGroup,
     LogEvent,
     LogParser,
+    in_pass_nearer,
     join_lines,
     parser_from_config,
     split_lines,
@@ -461,9 +462,17 @@ def years_in_file_order(events: Sequence[LogEvent], written: float, tz: tzinfo =
     top = datetime.fromtimestamp(limit, tz).year
     for first in range(top, top - 10, -1):
         try:
-            times = [dt.replace(year=first + o).timestamp() for dt, o in zip(stamps, offsets)]
+            moved = [dt.replace(year=first + o) for dt, o in zip(stamps, offsets)]
         except ValueError:  # 29 February in a year of 365 days
             continue
+        # A line left in its year keeps the pass of the hour the clocks go back that the
+        # parser chose; one moved to another year, where that hour may fall on another day,
+        # takes the pass nearer the line before (until 2026-12-08 it kept the pass chosen
+        # in the year it was read in: Berlin's 26 October 2025, read in 2026, an hour back).
+        times: list[float] = []
+        for dt, was in zip(moved, stamps):
+            times.append(dt.timestamp() if dt.year == was.year or not times
+                         else in_pass_nearer(dt, times[-1]))
         if max(times) <= limit:
             for ev, t in zip(timed, times):
                 ev.ts = t

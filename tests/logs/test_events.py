@@ -422,8 +422,8 @@ def test_the_hour_repeated_when_clocks_go_back_follows_the_lines_order(fmt):
     """In a named zone the hour the clocks go back (Berlin, 25 October 2026, 03:00 CEST ->
     02:00 CET) comes twice. Its second pass was read as the first, an hour back, so a
     service's lines of that hour were late for serve's buckets and out of order for train
-    and score, once a year in every zone with summer time. The reading nearest the newest
-    stamp read so far is taken: the lines' order tells the two passes apart, and a line of
+    and score, once a year in every zone with summer time. The reading nearest the stamp
+    read last is taken (LogParser._local): the lines' order tells the two passes apart, and a line of
     the first pass that comes a few minutes late is still read in it."""
     from anomaly_gan.config import zone_of
 

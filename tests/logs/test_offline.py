@@ -4,6 +4,7 @@ import csv
 import json
 import re
 import shutil
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -722,6 +723,37 @@ def test_year_less_stamps_keep_their_wall_clock_in_logs_timezone(tmp_path):
     berlin = read("Europe/Berlin", [f"Mar {d} 12:00:00" for d in range(25, 32)],
                   "2024-03-30T00:00:00+00:00")  # 31 March is after the file was written
     assert berlin == [f"2023-03-{d} 12:00" for d in range(25, 32)]
+
+
+def test_year_less_stamps_keep_the_pass_of_the_repeated_hour_in_the_year_they_move_to(tmp_path):
+    """A year-less file is parsed line by line in the latest year before it was written, and
+    the pass of the hour the clocks go back was chosen there (LogParser._local); the years
+    that follow the file's order then moved the line to another year, keeping the pass
+    chosen in the first, where that hour may not repeat at all (Berlin goes back on 26
+    October 2025, 25 October 2026): in a file of over a year, 26 October 2025's second pass
+    was read an hour back, out of order."""
+    import os
+
+    from anomaly_gan.config import zone_of
+
+    logs = config_from_dict({"logs": {
+        "format": "regex", "timestamp_format": "%b %d %H:%M:%S", "timezone": "Europe/Berlin",
+        "regex": r"^(?P<ts>\w{3} [ \d]\d [\d:]{8}) (?P<entity>\S+) (?P<message>.*)$",
+    }}).logs
+    repeated = ["Oct 26 01:50:00", "Oct 26 02:40:00", "Oct 26 02:50:00",  # CEST
+                "Oct 26 02:00:00", "Oct 26 02:10:00", "Oct 26 03:10:00"]  # CET
+    later = [f"{m} {d:02d} 12:00:00" for m in ("Dec", "Jan", "Jun", "Nov") for d in range(1, 6)]
+    p = tmp_path / "syslog"
+    p.write_text("".join(f"{s} host x\n" for s in repeated + later))
+    written = datetime(2026, 11, 6, tzinfo=UTC).timestamp()
+    os.utime(p, (written, written))
+    times = [ev.ts for ev in read_log_file(p, logs)]
+    assert times == sorted(times)
+    berlin = zone_of("Europe/Berlin")
+    assert [datetime.fromtimestamp(t, berlin).strftime("%Y-%m-%d %H:%M %Z")
+            for t in times[:len(repeated)]] == [
+        "2025-10-26 01:50 CEST", "2025-10-26 02:40 CEST", "2025-10-26 02:50 CEST",
+        "2025-10-26 02:00 CET", "2025-10-26 02:10 CET", "2025-10-26 03:10 CET"]
 
 
 def test_a_new_year_on_the_last_line_and_a_backlog_of_days(tmp_path):
