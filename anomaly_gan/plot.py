@@ -134,14 +134,20 @@ def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: Series
     x = np.arange(len(scores.score))
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(14, 6.5), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 2]})
+    lines, names = [], []
     for name in shown:
         j = list(feature_names).index(name)
         col = values[:, j]
         span = np.ptp(col) or 1.0
-        ax1.plot(x, (col - col.min()) / span, lw=0.8,
-                 label=f"{name} increase" if j in counters else name)
+        lines += ax1.plot(x, (col - col.min()) / span, lw=0.8)
+        names.append(f"{name} increase" if j in counters else name)
     ax1.set_ylabel("feature (min-max)")
-    ax1.legend(loc="upper left", fontsize=8, ncol=len(shown), title="top features")
+    # The names as written: given by label=, matplotlib left a name starting with '_' (an
+    # InfluxDB export's '_value') out of the legend, and typeset one with two '$' as math
+    legend = ax1.legend(lines, names, loc="upper left", fontsize=8, ncol=len(shown),
+                        title="top features")
+    for text in legend.get_texts():
+        text.set_parse_math(False)
     drawn, limits = score_axis(scores.score, scores.threshold)
     ax2.plot(x, drawn, lw=0.8, color="black", label="score")
     alone = lone_points(drawn)
@@ -169,7 +175,7 @@ def plot_scores(values: np.ndarray, feature_names: Sequence[str], scores: Series
         ax2.xaxis.set_major_formatter(FuncFormatter(row_time_label(times)))
         ax2.set_xlabel("time (UTC)")
     ax2.legend(loc="upper left", fontsize=8, ncol=4)
-    fig.suptitle(title or "anomaly-gan")
+    fig.suptitle(title or "anomaly-gan", parse_math=False)  # a file or entity name, as named
     fig.tight_layout()
     try:
         # The temporary file's name has no meaningful extension: the format is explicit.

@@ -177,3 +177,31 @@ def test_a_small_threshold_keeps_its_significant_digits_in_the_legend(tmp_path, 
     scores = replace(_scores(), threshold=3.1234e-4)
     plot_scores(np.random.default_rng(0).normal(size=(60, 3)), NAMES, scores, tmp_path / "f.png")
     assert "threshold 0.0003123" in legends
+
+
+def test_the_legend_names_each_top_feature_as_written(tmp_path, monkeypatch):
+    """The top features' legend is the only key to which line is which feature: a name
+    starting with '_' (an InfluxDB export's '_value') was left out of it, as matplotlib
+    leaves out such labels, and one with two '$' was typeset as math ('a$b$c' read 'abc')."""
+    from matplotlib.figure import Figure
+
+    seen = []
+    save = Figure.savefig
+
+    def keep(self, fname, **kwargs):
+        seen.extend(t._preprocess_math(t.get_text())
+                    for t in self.axes[0].get_legend().get_texts())
+        return save(self, fname, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    names = ("_value", "cost$usd$", "flow")
+    plot_scores(np.random.default_rng(0).normal(size=(60, 3)), names,
+                _named(names), tmp_path / "f.png")
+    assert sorted(seen) == [("_value", False), ("cost$usd$", False), ("flow", False)]
+
+
+def _named(names) -> WindowScores:
+    from dataclasses import replace
+
+    scores = _scores()
+    return replace(scores, top_features=TopFeatures(scores.top_features.indices, names))
