@@ -112,9 +112,15 @@ class LogFeed:
 
     def install(self, det: Detector) -> None:
         """A reloaded bundle with the same columns: classify with its templates from now on
-        (open buckets and recent rows are kept)."""
-        self._dropped_before += self.model.miner.dropped
+        (open buckets and recent rows are kept). The live templates of unseen lines go
+        on: rows and open buckets name them by their live ids, and a miner of its own
+        numbered them from 1 again, so lines of two templates either side of the reload
+        were counted and named as one (their cap, ``logs.max_clusters``, cannot change in
+        a reload)."""
+        old = self.model.miner
+        self._dropped_before += old.dropped
         self.model = load_log_model(det)
+        self.model.miner.new = old.new
 
     @property
     def dropped(self) -> int:

@@ -718,3 +718,23 @@ def test_the_scorer_scores_the_silence_of_a_service_alone_on_its_partition():
     # a's buckets [0, 10), [10, 20) and [20, 30), then zero rows while 10 x k < gap (60 s):
     # windows of 3 rows ending at 30 and at 40 ... 80 (the gap rule then lets it go)
     assert ends == [30.0, 40.0, 50.0, 60.0, 70.0, 80.0], ends
+
+
+def test_a_hot_reload_keeps_the_names_of_the_new_templates_counted_before_it(feed):
+    """Rows and open buckets name a line no training template matched by its live template
+    id. A reloaded bundle (here the same one again) brought a live miner that numbered its
+    own new templates from 1 again: the 'kernel panic' lines counted before the reload and
+    the 'fan speed' lines after it were one entry, named 'fan speed low on rack <NUM>'."""
+    feed.add(line("a", 1.0, "kernel panic on cpu 3"), "p0", 1)
+    feed.add(line("a", 12.0), "p0", 2)
+    cfg = config_from_dict({"logs": {"bucket_seconds": 10.0, "top_k": 2}})
+    model, _ = fit_log_model(cfg.logs, LINES)
+    feed.install(SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
+                                 feature_names=model.feature_names, version="v2"))
+    feed.add(line("a", 13.0, "fan speed low on rack 7"), "p0", 3)
+    feed.add(line("a", 14.0, "fan speed low on rack 9"), "p0", 4)
+    rows = feed.add(line("a", 22.0), "p0", 5)
+    named = {t["template"]: (t["observed"], t["examples"]) for t in feed.explain(rows[-1], 5)}
+    assert named["kernel panic on cpu <NUM>"] == (1, ["kernel panic on cpu 3"])
+    assert named["fan speed low on rack <NUM>"] == (
+        2, ["fan speed low on rack 7", "fan speed low on rack 9"])
