@@ -88,6 +88,9 @@ class LogModel:
         # entity -> template id -> mean lines per training bucket; ALL: over every entity.
         self.template_means = template_means
         self._column = {t: i for i, t in enumerate(self.template_ids)}
+        # known templates of the bundles served before a hot reload that this one lacks:
+        # the rows and open buckets counted with them name them (LogFeed.install)
+        self.retired: dict[int, str] = {}
         self.other = len(self.template_ids)
         self.unseen = self.other + 1
         # A line's level digits are the level they stand for (level_name: '3' is ERR), so
@@ -159,6 +162,8 @@ class LogModel:
     def template_text(self, key: Key) -> str:
         kind, tid = key
         if kind == "known":
+            if tid in self.retired and not self.miner.knows(tid):
+                return self.retired[tid]
             return self.miner.template(tid)
         if key == NEW_OVERFLOW:
             return "(more new templates than a bucket keeps)"

@@ -476,6 +476,14 @@ class TemplateMiner:
 
     # ------------------------------------------------------------------ templates
 
+    def knows(self, cluster_id: int) -> bool:
+        """Whether ``cluster_id`` is one of the known (training) templates."""
+        return cluster_id in self.known.id_to_cluster
+
+    def known_texts(self) -> dict[int, str]:
+        """Each known template's id and text."""
+        return {cid: str(c.get_template()) for cid, c in self.known.id_to_cluster.items()}
+
     def template(self, cluster_id: int) -> str:
         cluster = self.known.id_to_cluster.get(cluster_id)
         if cluster is None:

@@ -738,3 +738,20 @@ def test_a_hot_reload_keeps_the_names_of_the_new_templates_counted_before_it(fee
     assert named["kernel panic on cpu <NUM>"] == (1, ["kernel panic on cpu 3"])
     assert named["fan speed low on rack <NUM>"] == (
         2, ["fan speed low on rack 7", "fan speed low on rack 9"])
+
+
+def test_a_hot_reload_to_a_bundle_without_a_template_still_names_it(feed):
+    """Two bundles of the same columns (t1, t2) where only the first knows a template
+    counted in 'other' ('disk full on <PATH>', id 3): a line of it counted before the
+    reload to the second was explained after it with the second bundle's miner, which has
+    no id 3: a KeyError inside the alert's explanation, in serve's scoring loop.
+    The texts of templates the new bundle lacks are kept for the rows counted with them."""
+    feed.add(line("a", 1.0, "disk full on /dev/sdb2"), "p0", 1)
+    cfg = config_from_dict({"logs": {"bucket_seconds": 10.0, "top_k": 2}})
+    model, _ = fit_log_model(cfg.logs, LINES[:3])
+    assert model.feature_names == feed.model.feature_names
+    feed.install(SimpleNamespace(config=cfg, extras={"logs": model.to_dict()}, window=2,
+                                 feature_names=model.feature_names, version="v2"))
+    rows = feed.add(line("a", 12.0), "p0", 2)
+    named = {t["template"]: (t["observed"], t["examples"]) for t in feed.explain(rows[-1], 5)}
+    assert named["disk full on <PATH>"] == (1, ["disk full on /dev/sdb2"])
