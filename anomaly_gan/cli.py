@@ -1044,7 +1044,8 @@ def _score_logs(args: argparse.Namespace, info, progress: _Progress) -> int:
     unscored = (f", {buckets - scored} before a full window of {det.window}"
                 if scored < buckets else "")
     # per N lines the entities' partial last buckets are left out (count_series' note)
-    unfilled = (f", {partial} in partial last buckets left out" if partial else "")
+    # (each entity's last, and since 2026-12-07 those a silence past logs.gap_seconds cut)
+    unfilled = (f", {partial} in partial buckets left out" if partial else "")
     dropped = (f", {n_lines - counted - partial} dropped" if counted + partial < n_lines
                else "")
     joined_to = (f", with {joined} continuation line{'s' if joined > 1 else ''} "

@@ -1561,7 +1561,7 @@ def test_train_with_default_buckets_on_a_short_capture_then_score_it(tmp_path, c
     err = capsys.readouterr().err
     assert (f"note: 2 lines of {p} left out, the last buckets of 2 entities, each with fewer "
             f"than logs.bucket_lines (3) lines at the end of the file") in err
-    assert "(1200 of 1202 lines, 2 in partial last buckets left out)" in err
+    assert "(1200 of 1202 lines, 2 in partial buckets left out)" in err
 
 
 def test_a_syslog_pri_that_is_no_priority_follows_bad_lines(tmp_path):
