@@ -26,6 +26,9 @@ Buckets (docs/logs.md):
   stream moves it with each line.
   Before 2026-12-06 one such line closed every bucket up to it: 1,000 of 1,201 lines of a
   week-old backlog late after one line stamped now.
+  A line dropped as late notes the latest offset from which a replay's watermark, rebuilt
+  by this rule, drops it too (:attr:`CountBuckets.late_holds`: ``serve`` commits no later
+  than that while a replay would read the line).
 - **Gap rule:** zero rows are emitted for less than ``gap_seconds`` of silence, counted in
   buckets (the ``k``-th empty bucket in a row is a zero row while ``k * bucket_seconds <
   gap_seconds``, as written: :func:`~anomaly_gan.data.windows.steps_reach`); an entity
@@ -69,7 +72,8 @@ import numpy as np
 
 from anomaly_gan.data.windows import at_least_apart, more_than_apart, steps_reach
 
-__all__ = ["CORROBORATING_LINES", "NEW_OVERFLOW", "RECENT_LINES", "BucketRow", "CountBuckets"]
+__all__ = ["CORROBORATING_LINES", "NEW_OVERFLOW", "RECENT_LINES", "REPLAY_HISTORY", "BucketRow",
+           "CountBuckets"]
 
 Key = tuple[str, int]  # ("known", template id) or ("new", live template id)
 NEW_OVERFLOW: Key = ("new", 0)  # new templates beyond max_detail_keys (drain3 ids start at 1)
@@ -77,6 +81,23 @@ NEW_OVERFLOW: Key = ("new", 0)  # new templates beyond max_detail_keys (drain3 i
 #: last RECENT_LINES lines have reached: up to two lines stamped far ahead close nothing.
 CORROBORATING_LINES = 3
 RECENT_LINES = 64
+#: Line times (and offsets) kept per CountBuckets to find, for a line dropped as late, the
+#: latest offset a replay can start from and still drop it (:meth:`CountBuckets._hold_late`).
+REPLAY_HISTORY = 4 * RECENT_LINES
+
+
+def _watermark_target(recent: deque[float], ts: float, wm: float | None,
+                      bucket_seconds: float) -> float | None:
+    """Where a line at ``ts``, the newest of ``recent``, moves watermark ``wm`` (None: not
+    at all): :meth:`CountBuckets._follow`'s rule, also run by a replay's rebuild
+    (:meth:`CountBuckets._hold_late`). From a later start (fewer of the same lines) the
+    watermark it gives is never ahead of the one from an earlier start."""
+    if wm is not None and not more_than_apart(ts, wm, bucket_seconds):
+        return ts
+    if len(recent) < CORROBORATING_LINES:
+        return None
+    reached = heapq.nlargest(CORROBORATING_LINES, recent)[-1]
+    return ts if not more_than_apart(ts, reached, bucket_seconds) else reached
 
 
 @dataclass
@@ -157,6 +178,10 @@ class CountBuckets:
         self._watermark: float | None = None  # a line time (lateness not taken off)
         self._watermark_bucket: int | None = None
         self._recent_ts: deque[float] = deque(maxlen=RECENT_LINES)  # line times, capped
+        # the last REPLAY_HISTORY lines' (input offset, capped time), and per run of lines
+        # dropped late by the watermark, [replay start, newest late line] (offsets)
+        self._history: deque[tuple[int | None, float]] = deque(maxlen=REPLAY_HISTORY)
+        self.late_holds: deque[list[int]] = deque()
         self.late = 0
         self.gap_restarts = 0
         self.partial_dropped = 0  # lines mode: partial buckets of entities the gap forgot
@@ -269,11 +294,13 @@ class CountBuckets:
         if self.bucket_seconds is not None:
             assert ts is not None
             b = self._bucket(ts)
-            out.extend(self._follow(ts if now is None else min(ts, now)))
+            out.extend(self._follow(ts if now is None else min(ts, now),
+                                    None if offset is None else offset[1]))
             ob = self._open.get(entity)
             if ob is None:
                 if self._watermark_bucket is not None and b < self._watermark_bucket:
                     self.late += 1  # its bucket already closed for everyone
+                    self._hold_late(b, offset)
                     return out
                 ob = self._open[entity] = _Open(self.n_counts, b)
             elif b < ob.index:
@@ -340,7 +367,7 @@ class CountBuckets:
         at.insert(i, here)
         examples.insert(i, line if isinstance(line, str) else line())
 
-    def _follow(self, ts: float) -> list[BucketRow]:
+    def _follow(self, ts: float, offset: int | None = None) -> list[BucketRow]:
         """Move the watermark for a line at ``ts`` (capped by the clock): to ``ts`` when it is
         at most ``bucket_seconds`` past the watermark (a time-ordered stream: no delay) or
         past the CORROBORATING_LINES-th newest of the last RECENT_LINES line times; further
@@ -350,14 +377,59 @@ class CountBuckets:
         line read first (a replay starts at the first line of its open bucket)."""
         assert self.bucket_seconds is not None
         self._recent_ts.append(ts)
-        wm = self._watermark
-        if wm is not None and not more_than_apart(ts, wm, self.bucket_seconds):
-            return self.advance(ts)
-        if len(self._recent_ts) < CORROBORATING_LINES:
-            return []
-        reached = heapq.nlargest(CORROBORATING_LINES, self._recent_ts)[-1]
-        return self.advance(ts if not more_than_apart(ts, reached, self.bucket_seconds)
-                            else reached)
+        self._history.append((offset, ts))
+        target = _watermark_target(self._recent_ts, ts, self._watermark, self.bucket_seconds)
+        return [] if target is None else self.advance(target)
+
+    def _hold_late(self, bucket: int, offset: tuple[Hashable, int] | None) -> None:
+        """A line of bucket ``bucket`` (the newest in :attr:`_history`) is dropped as late by
+        the watermark: note the latest offset a replay can start from and still drop it, its
+        watermark rebuilt from there (the rule of :meth:`_follow`) past that bucket by then.
+        A replay from after that offset, up to the line, would start its watermark too late
+        and count the line (until 2026-12-07: a line of a new entity stamped 208.5 s read
+        after web's line at 210 s, and a replay from that 210 s line: the watermark moves
+        from a replay's third line). A replay from further back reads more lines and its
+        watermark is never behind (:func:`_watermark_target`): the starts that drop the line
+        are the offsets up to that one. Where none of the lines kept does (the watermark
+        came from the clock, :meth:`advance`, or from lines older than REPLAY_HISTORY), the
+        oldest kept is the best there is."""
+        if offset is None:
+            return
+        bs = self.bucket_seconds
+        assert bs is not None
+        kept = list(self._history)
+        lo, hi = 0, len(kept) - 1  # the latest start that drops it: in [lo, hi]
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            closed = self._closed_below_from(kept[mid:], bs)
+            if closed is not None and closed > bucket:
+                lo = mid
+            else:
+                hi = mid - 1
+        start = next((o for o, _ in kept[lo:] if o is not None), offset[1])
+        holds = self.late_holds
+        if holds and start <= holds[-1][1]:  # overlaps the last: one hold for both
+            holds[-1] = [min(start, holds[-1][0]), offset[1]]
+        else:
+            holds.append([start, offset[1]])
+
+    def _closed_below_from(self, lines: list[tuple[int | None, float]],
+                           bs: float) -> int | None:
+        """The first bucket still open after a replay of ``lines`` (capped times) from a fresh
+        watermark; None if its watermark never moved."""
+        recent: deque[float] = deque(maxlen=RECENT_LINES)
+        wm: float | None = None
+        for _, ts in lines:
+            recent.append(ts)
+            target = _watermark_target(recent, ts, wm, bs)
+            if target is not None and (wm is None or target > wm):
+                wm = target
+        return None if wm is None else self._closed_below(wm)
+
+    def prune_late_holds(self, offset: int) -> None:
+        """A commit at ``offset``: a replay from it reads none of the late lines before it."""
+        while self.late_holds and self.late_holds[0][1] < offset:
+            self.late_holds.popleft()
 
     def advance(self, ts: float) -> list[BucketRow]:
         """Move the watermark to ``ts`` (time mode): every bucket that ended more than

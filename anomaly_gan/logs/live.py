@@ -347,7 +347,8 @@ class LogFeed:
             self._prune(out)
             return out
         # per bucket: its start, its replay point, the newest record a replay reads into it
-        per_entity: dict[Hashable, dict[str, list[tuple[float, int, int]]]] = {}
+        per_entity: dict[Hashable, dict[str, list[tuple[float, int, int]]]] = {
+            p: {} for p in self._buckets if p in out}  # (late lines hold it too)
         for partition, older in self._older.items():
             if partition in out:
                 for entity, spans in older.items():
@@ -377,18 +378,25 @@ class LogFeed:
             while True:
                 start = min((t for rows, _ in series for t, _, last in rows if last >= offset),
                             default=None)
-                if start is None:
-                    break
-                back = min((next(o for t, o, _ in rows if t >= start)
-                            for rows, held in series if rows[-1][0] >= start
-                            and (held or max(last for _, _, last in rows) >= offset)),
-                           default=offset)
+                back = offset if start is None else min(
+                    (next(o for t, o, _ in rows if t >= start)
+                     for rows, held in series if rows[-1][0] >= start
+                     and (held or max(last for _, _, last in rows) >= offset)),
+                    default=offset)
+                back = min(back, self._late_hold(partition, back))
                 if back >= offset:
                     break
                 offset = back
             out[partition] = offset
         self._prune(out)
         return out
+
+    def _late_hold(self, partition: Hashable, offset: int) -> int:
+        """``offset``, or where a replay must start from to drop again a line this run
+        dropped as late at or after it (:meth:`CountBuckets._hold_late`)."""
+        buckets = self._buckets.get(partition)
+        holds = () if buckets is None else buckets.late_holds
+        return min((start for start, late in holds if start < offset <= late), default=offset)
 
     def _keep_span(self, row: BucketRow) -> None:
         """``row`` leaves :attr:`_recent`: keep its replay span in :attr:`_older` while a
@@ -423,6 +431,8 @@ class LogFeed:
         reads no line of."""
         for partition, offset in out.items():
             self._floor[partition] = offset
+            if partition in self._buckets:
+                self._buckets[partition].prune_late_holds(offset)
             older = self._older.get(partition, {})
             for entity, spans in list(older.items()):
                 while spans and spans[0][2] < offset:

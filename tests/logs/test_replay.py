@@ -511,3 +511,19 @@ def test_pods_going_quiet_one_after_another_hold_the_commit_no_longer_than_the_g
     lag = T0 + 600 - datetime.fromisoformat(held).timestamp()
     assert lag <= 60 + 3 * 10  # the gap, and a bucket or so either side (10 s buckets)
     assert_kills_score_as_a_whole_run(recs, ShortGapModel, want, every=3)
+
+
+def test_a_line_late_in_a_run_without_a_kill_is_late_in_a_replay_that_reads_it(monkeypatch):
+    """web every 5 s and one line of a new entity stamped 208.5 read just after web's 210:
+    its bucket (200-210) had closed, so it is late. A replay's watermark moves only from its
+    third line (a line or two stamped far ahead close nothing), so a replay from web's bucket
+    at 210 (its open one, where the commit stood) counted the line and scored windows of
+    ``pod`` that the run without a kill never did. The commit now moves back to where a
+    replay's watermark has closed that bucket again when it reads the line."""
+    monkeypatch.setattr(logs_replay, "NOW", T0 + 400.0)  # hostile_scorer's clock
+    lines = [(t, "web") for t in range(0, 300, 5)]
+    lines.insert(lines.index((210, "web")) + 1, (208.5, "pod"))
+    recs = [Record(i, b"k", _at(t, e)) for i, (t, e) in enumerate(lines)]
+    want = whole_run(recs, LineCountModel)
+    assert not any(e == "pod" for e, _, _ in want)  # late: no window of its own
+    assert_kills_score_as_a_whole_run(recs, LineCountModel, want, every=1)
