@@ -182,6 +182,7 @@ class CountBuckets:
         # dropped late by the watermark, [replay start, newest late line] (offsets)
         self._history: deque[tuple[int | None, float]] = deque(maxlen=REPLAY_HISTORY)
         self.late_holds: deque[list[int]] = deque()
+        self._last_late: tuple[int, int] | None = None  # (offset, bucket) of the last held
         self.late = 0
         self.gap_restarts = 0
         self.partial_dropped = 0  # lines mode: partial buckets of entities the gap forgot
@@ -397,8 +398,29 @@ class CountBuckets:
             return
         bs = self.bucket_seconds
         assert bs is not None
+        holds = self.late_holds
+        last = self._last_late
+        self._last_late = (offset[1], bucket)
+        lo = 0  # the latest start that drops it is at or after kept[lo]
+        if holds and last is not None and bucket <= last[1] and holds[-1][1] == last[0]:
+            # A run of late lines (a host whose clock lags): the last one's hold starts
+            # where a replay drops it, so drops this one too (the watermark only moves on);
+            # if a replay from just after the last one counts this one, no later start
+            # drops it, and the hold is that one's, made longer (what the search below
+            # finds, as the holds merge); else the search starts there. A lagging host's
+            # lines, every other line late, cost 3.2 us a line where they cost 43.
+            after: list[tuple[int | None, float]] = []
+            for o, ts in reversed(self._history):
+                if o is not None and o <= last[0]:
+                    break
+                after.append((o, ts))
+            closed = self._closed_below_from(after[::-1], bs)
+            if closed is None or closed <= bucket:
+                holds[-1][1] = offset[1]
+                return
+            lo = len(self._history) - len(after)  # a start after the last one drops it
         kept = list(self._history)
-        lo, hi = 0, len(kept) - 1  # the latest start that drops it: in [lo, hi]
+        hi = len(kept) - 1  # the latest start that drops it: in [lo, hi]
         while lo < hi:
             mid = (lo + hi + 1) // 2
             closed = self._closed_below_from(kept[mid:], bs)
@@ -407,7 +429,6 @@ class CountBuckets:
             else:
                 hi = mid - 1
         start = next((o for o, _ in kept[lo:] if o is not None), offset[1])
-        holds = self.late_holds
         if holds and start <= holds[-1][1]:  # overlaps the last: one hold for both
             holds[-1] = [min(start, holds[-1][0]), offset[1]]
         else:

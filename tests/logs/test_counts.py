@@ -254,3 +254,31 @@ def test_a_bucket_closes_when_the_watermark_is_lateness_past_its_end_as_written(
         b.add("a", 3343.25, 0, K1, "x", False)
     rows = b.add("b", 3343.35, 0, K1, "y", False)
     assert [(r.entity, r.end_ts) for r in rows] == [("a", 3343.3)]
+
+
+def test_a_run_of_late_lines_gets_the_holds_the_full_search_gives():
+    """CountBuckets._hold_late takes a short way for a run of late lines (a host whose clock
+    lags: every other line late cost 43 us a line, 30 times an in-order one); over random
+    streams of in-order and late lines it notes the same holds as the search from the
+    oldest line kept."""
+    import random
+
+    class FullSearch(CountBuckets):
+        def _hold_late(self, bucket, offset):
+            self._last_late = None
+            super()._hold_late(bucket, offset)
+
+    for seed in range(60):
+        rng = random.Random(seed)
+        a, b = CountBuckets(3, bucket_seconds=10.0), FullSearch(3, bucket_seconds=10.0)
+        t = 1_700_000_000.0
+        for i in range(400):
+            t += rng.choice([0.1, 0.5, 2.0, 7.0])
+            late = rng.random() < rng.choice([0.05, 0.3, 0.6])
+            ts = t - rng.choice([15.0, 40.0, 3600.0]) if late else t
+            entity = f"lag{rng.randrange(3)}" if late else "web"
+            for buckets in (a, b):
+                buckets.add(entity, ts, 0, ("known", 1), "x", False, offset=("p", i),
+                            now=t + 1.0)
+        assert a.late == b.late and a.late > 0, seed
+        assert [list(h) for h in a.late_holds] == [list(h) for h in b.late_holds], seed
