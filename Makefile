@@ -59,7 +59,7 @@ offline-demo: venv
 	$(BIN)/anomaly-gan offline-demo
 
 # pytest exit code 5 means "no tests collected": that is a failure here, never a pass. The 15
-# slowest tests are listed at the end (the suite is kept under 10 minutes on 2 cores).
+# slowest tests are listed at the end (the aim is under 10 minutes on 2 cores; README, Development, says where it stands: over it).
 # --max-worker-restart=0: a worker that dies (a test that kills its own process) fails the
 # run at once, naming the test. With restarts, --dist loadfile can hang for good after
 # "replacing crashed worker" (pytest-xdist issues 784, 1323, 1327): a clean clone's run of
