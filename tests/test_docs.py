@@ -179,6 +179,18 @@ def test_every_flag_the_docs_give_a_command_is_one_of_its_options():
         unknown)
 
 
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def _code(text: str, wrapped: bool) -> list[tuple[int, str]]:
+    """The fenced blocks and the code spans of a doc's ``text``, each with where it starts;
+    ``wrapped``: spans may run over a line break (a long command in a paragraph)."""
+    code = [(m.start(1), m.group(1)) for m in _FENCE.finditer(text)]
+    outside = _FENCE.sub(lambda m: " " * len(m.group(0)), text)
+    span = r"`([^`]+)`" if wrapped else r"`([^`\n]+)`"
+    return code + [(m.start(1), m.group(1)) for m in re.finditer(span, outside)]
+
+
 def test_every_command_the_docs_show_in_code_is_one():
     """`anomaly-gan evalute ...` in a code block or span is refused by argparse when a
     reader runs it, and the flags test above skips a word that is no command (prose:
@@ -187,14 +199,10 @@ def test_every_command_the_docs_show_in_code_is_one():
     from anomaly_gan.cli import build_parser
 
     commands = set(_subcommands(build_parser())) | {"COMMAND"}
-    fence = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
     checked, unknown = 0, []
     for doc in DOCS:
         text = doc.read_text(encoding="utf-8")
-        code = [(m.start(1), m.group(1)) for m in fence.finditer(text)]
-        outside = fence.sub(lambda m: " " * len(m.group(0)), text)
-        code += [(m.start(1), m.group(1)) for m in re.finditer(r"`([^`\n]+)`", outside)]
-        for at, span in code:
+        for at, span in _code(text, wrapped=False):
             for m in re.finditer(r"(?<![\w./-])(?:anomaly-gan|-m anomaly_gan)[ \t]+"
                                  r"([A-Za-z][\w-]*)", span):
                 checked += 1
@@ -774,14 +782,10 @@ def test_every_kafka_tool_command_the_docs_give_names_the_brokers():
     take no ZooKeeper and have no default broker): each such command must give
     `--bootstrap-server`, and a `--reset-offsets` one `--execute` (without it the tool only
     prints the plan, and the on-call engineer believes the offsets moved)."""
-    fence = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
     checked, wrong = 0, []
     for doc in DOCS:
         text = doc.read_text(encoding="utf-8")
-        code = [(m.start(1), m.group(1)) for m in fence.finditer(text)]
-        outside = fence.sub(lambda m: " " * len(m.group(0)), text)
-        code += [(m.start(1), m.group(1)) for m in re.finditer(r"`([^`]+)`", outside)]
-        for at, span in code:
+        for at, span in _code(text, wrapped=True):
             for m in KAFKA_TOOL.finditer(span):
                 words = m.group(2).split()
                 if not {"--topic", "--group"} & set(words) and "--reset-offsets" not in words:
