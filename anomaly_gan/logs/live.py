@@ -369,19 +369,21 @@ class LogFeed:
             if now is not None and now[1] is not None:
                 rows.append((now[0], now[1][1], (now[2] or now[1])[1]))
         for partition, entities in per_entity.items():
-            # (rows, held): an entity still known holds the commit back to a replay point of
-            # its buckets from ``start`` on; one forgotten only while a replay reads a line
-            # of it (it has no rows to come, and its windows were all scored)
-            series = [(rows, self._where.get(e, (None,))[0] == partition)
+            # (rows, held, reach): an entity still known holds the commit back to a replay
+            # point of its buckets from ``start`` on; one forgotten only while a replay
+            # reads a line of it, up to its newest (reach): it has no rows to come, and its
+            # windows were all scored
+            series = [(rows, self._where.get(e, (None,))[0] == partition,
+                       max(last for _, _, last in rows))
                       for e, rows in entities.items() if rows]
             offset = out[partition]
             while True:
-                start = min((t for rows, _ in series for t, _, last in rows if last >= offset),
-                            default=None)
+                start = min((t for rows, _, _ in series for t, _, last in rows
+                             if last >= offset), default=None)
                 back = offset if start is None else min(
                     (next(o for t, o, _ in rows if t >= start)
-                     for rows, held in series if rows[-1][0] >= start
-                     and (held or max(last for _, _, last in rows) >= offset)),
+                     for rows, held, reach in series if rows[-1][0] >= start
+                     and (held or reach >= offset)),
                     default=offset)
                 back = min(back, self._late_hold(partition, back))
                 if back >= offset:
@@ -418,8 +420,8 @@ class LogFeed:
             self.older_overflows += 1
             log.warning("the commit of partition %s has been held back over more than %d "
                         "buckets no longer kept (a line stamped far ahead: docs/logs.md); "
-                        "their spans are let go, so a replay after a kill may rebuild an older bucket from "
-                        "part of its lines", partition, MAX_OLDER_SPANS)
+                        "their spans are let go, so a replay after a kill may rebuild an "
+                        "older bucket from part of its lines", partition, MAX_OLDER_SPANS)
 
     def _let_go(self, partition: Hashable) -> None:
         """Forget the kept spans of ``partition``."""
