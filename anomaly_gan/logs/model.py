@@ -162,7 +162,7 @@ class LogModel:
     def template_text(self, key: Key) -> str:
         kind, tid = key
         if kind == "known":
-            if tid in self.retired and not self.miner.knows(tid):
+            if tid in self.retired:  # (none of them is one of this bundle's)
                 return self.retired[tid]
             return self.miner.template(tid)
         if key == NEW_OVERFLOW:
