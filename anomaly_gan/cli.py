@@ -1011,7 +1011,7 @@ def _score_logs(args: argparse.Namespace, info, progress: _Progress) -> int:
     uncounted: Counter[str] = Counter()
     counted_rows = log_rows_to_score(info.config, model, events, progress=_eprint,
                                      source=args.data, stage=progress.stage, left_out=uncounted)
-    partial = uncounted["partial_last_bucket"]
+    partial = uncounted["partial_buckets"]
     n_lines, joined, skipped = len(events), tally.joined, sum(tally.skipped.values())
     # The events (a million lines: about 280 MB) were held through TensorFlow's import and
     # the scoring until 2026-12-06, as train's were, for their number alone; the tally's

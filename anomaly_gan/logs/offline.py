@@ -514,7 +514,7 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
     bucket is left out, as ``serve`` scores a bucket only once it holds N lines (until
     2026-12-07 it was a row: a bucket of 1 line of 92 scored 7.9 where the full ones before
     it scored at most 1.24, an alarm at the end of a file that ``serve`` never raises);
-    ``left_out["partial_last_bucket"]`` adds up their lines, and those of the partial
+    ``left_out["partial_buckets"]`` adds up their lines, and those of the partial
     buckets left out at a silence.
 
     In time buckets the lines are counted in time order (:func:`time_order`): lines stamped
@@ -569,7 +569,7 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
         return rows
     unfilled = buckets.flush()  # per N lines every bucket still open holds fewer than N
     if left_out is not None:
-        left_out["partial_last_bucket"] += (sum(r.lines for r in unfilled)
+        left_out["partial_buckets"] += (sum(r.lines for r in unfilled)
                                             + buckets.partial_dropped_lines)
     if unfilled and progress is not None:
         progress(_partial_note(unfilled, model.cfg.bucket_lines, source))

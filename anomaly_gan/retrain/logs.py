@@ -171,7 +171,7 @@ def _segments(cfg: Config, info: BundleInfo | None,
                                               partial)
     # Every line kept is counted in a bucket, or in a partial bucket per N lines (until
     # 2026-12-07 reported as late too): the rest were left out (time_order).
-    unfilled = partial["partial_last_bucket"]
+    unfilled = partial["partial_buckets"]
     late = (sum(len(evs) for _, evs in sources) - sum(r.lines for run in runs for r in run)
             - unfilled)
     # The rows as the current version reads them (its retrain.exclude_over_threshold

@@ -1625,7 +1625,7 @@ def test_per_n_lines_the_partial_last_buckets_are_left_out_with_a_note():
                         left_out=left_out)
     assert {e: [r.lines for s in series for r in s] for e, series in rows.items()} == {
         "web": [3, 3], "db": [3]}
-    assert left_out == {"partial_last_bucket": 3}
+    assert left_out == {"partial_buckets": 3}
     assert said == [("note: 3 lines of app.jsonl left out, the last buckets of 2 entities, "
                      "each with fewer than logs.bucket_lines (3) lines at the end of the file "
                      "(1 of those buckets holds a labelled line): serve scores a bucket only "
