@@ -255,6 +255,17 @@ def _short(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _some(names: list[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``names`` for a dead letter's detail, and how many it leaves
+    out: a detail that named five of eight missing features read as if five were all.
+
+    >>> _some(["a", "b"]), _some(list("abcdefg"))
+    ("['a', 'b']", "['a', 'b', 'c', 'd', 'e'] and 2 more")
+    """
+    more = len(names) - shown
+    return f"{names[:shown]}" + (f" and {more} more" if more > 0 else "")
+
+
 def without_bom(raw: bytes) -> bytes:
     """``raw`` without a UTF-8 byte-order mark at its start: Windows tools write one at the
     start of a file, and a shipper tailing the file sends it with the first record.
@@ -646,7 +657,7 @@ class EventParser:
             if len(raw_values) != self.n_features or any(k not in index for k in raw_values):
                 unknown = [] if self.ignore_unknown else [k for k in raw_values if k not in index]
                 if unknown:
-                    return InvalidEvent("unknown_feature", f"unknown feature(s) {unknown[:5]}; "
+                    return InvalidEvent("unknown_feature", f"unknown feature(s) {_some(unknown)}; "
                                                            f"expected {list(self.feature_names)} "
                                                            "(serve.unknown_features: ignore "
                                                            "leaves such names out)")
@@ -654,7 +665,7 @@ class EventParser:
                 if missing:
                     if self.partial:
                         return self._partial(entity, ts, raw_values, values_name)
-                    return InvalidEvent("missing_feature", f"missing feature(s) {missing[:5]}")
+                    return InvalidEvent("missing_feature", f"missing feature(s) {_some(missing)}")
             values = [raw_values[name] for name in self.feature_names]
         elif type(raw_values) is list:
             if len(raw_values) != self.n_features:

@@ -415,6 +415,23 @@ def test_unknown_features_are_rejected_by_default_and_left_out_when_ignored():
         == "wrong_length"
 
 
+
+def test_a_detail_that_lists_some_of_the_names_says_how_many_it_left_out():
+    """An engineer adds the missing features the dead letter names and expects the next
+    record to pass: with more than five missing (or unknown), the detail named five and
+    said nothing of the rest, so the fixed record was refused again."""
+    names = tuple(f"f{i}" for i in range(8))
+    parser = EventParser(names, max_event_bytes=4096)
+    bad = parser.parse(enc({"entity": "p", "ts": 1, "values": {"f0": 1.0}}))
+    assert bad == InvalidEvent("missing_feature", "missing feature(s) ['f1', 'f2', 'f3', 'f4', "
+                                                  "'f5'] and 2 more")
+    extra = {**{n: 1.0 for n in names}, **{f"x{i}": 1.0 for i in range(6)}}
+    bad = parser.parse(enc({"entity": "p", "ts": 1, "values": extra}))
+    assert bad.reason == "unknown_feature"
+    assert bad.detail.startswith("unknown feature(s) ['x0', 'x1', 'x2', 'x3', 'x4'] and 1 more; "
+                                 "expected ['f0', ")
+
+
 _DROP = object()  # a field left out of the record
 
 
