@@ -105,6 +105,9 @@ class Scorer:
         self._rebalance_lock = threading.Lock()
         self._revoked: set[Any] = set()
         self._assigned_log: list[Any] = []
+        # partition -> the offset committed for it on revoke, where its dropped windows are
+        # rebuilt from if it comes straight back (on_assigned)
+        self._revoke_offsets: dict[Any, int] = {}
         self._loop_lock = threading.RLock()
         self._revoke_wait_s = min(5.0, cfg.kafka.session_timeout_ms / 2000.0)
         self.revoke_commits = 0
@@ -234,7 +237,8 @@ class Scorer:
                 return None  # the loop rewinds at its next commit
             mine = {tp: self._next[tp] for tp in partitions if tp in self._next}
             offsets: dict[Any, int] = self._safe_offsets(mine) if mine else {}
-            self._apply_rebalance()
+            self._apply_rebalance(in_callback=True)
+            self._revoke_offsets = dict(offsets)
             if offsets:
                 self.revoke_commits += 1
                 log.info("committing on revoke", extra={"fields": {
@@ -250,18 +254,48 @@ class Scorer:
     def on_assigned(self, partitions: list[Any]) -> None:
         # Windows start empty: the first W-1 events of each entity after an assignment only
         # fill its window (warm-up); the replay from the committed offset covers that span.
+        # A partition this member keeps through an eager rebalance keeps its position in
+        # kafka-python 3 (and the Java client), though its windows were dropped on revoke:
+        # it is sought back to the offset committed then, or its entities' next W-1 events
+        # went unscored. The others went to other members, whose commits rule from now on.
+        offsets, self._revoke_offsets = self._revoke_offsets, {}
+        for tp in partitions:
+            if tp in offsets:
+                try:
+                    self.io.seek(tp, offsets[tp])  # sets the position only: a callback may
+                except Exception as exc:  # noqa: BLE001 - read on from where it stood
+                    log.warning("cannot move input partition %s/%s back to its revoke commit "
+                                "%d", tp.topic, tp.partition, offsets[tp],
+                                extra={"fields": {"error": str(exc)}})
         with self._rebalance_lock:
             self._revoked.difference_update(partitions)
             self._assigned_log.extend(partitions)
         self.health.assigned = len(self._next_assignment())
 
-    def _apply_rebalance(self) -> None:
-        """On the loop thread: forget revoked partitions, reset newly assigned ones."""
+    def _apply_rebalance(self, in_callback: bool = False) -> None:
+        """On the loop thread (or in the revoke callback, ``in_callback``: no blocking
+        consumer call): forget revoked partitions, reset newly assigned ones."""
         with self._rebalance_lock:
             revoked, assigned = set(self._revoked), list(self._assigned_log)
             self._assigned_log.clear()
         gone = [tp for tp in revoked if tp in self._next or tp in self._committed]
-        gone += [tp for tp in assigned if tp in self._next]  # re-assigned: start fresh
+        again = [tp for tp in assigned if tp in self._next]  # re-assigned: start fresh
+        gone += again
+        for tp in again:
+            # Its state outlived a revoke that committed nothing (the loop was busy), and the
+            # consumer may have kept its position (a partition kept through an eager
+            # rebalance, on_assigned): read it again from the commit, as its new owner would.
+            try:
+                if tp in self._committed:
+                    self.io.seek(tp, self._committed[tp])
+                elif not in_callback:  # None: nothing committed, from the start (_rewind)
+                    self.io.seek(tp, self.io.committed(tp))
+                else:
+                    continue
+                self._resumed.add(tp)  # what the poll read from where it stood is read again
+            except Exception as exc:  # noqa: BLE001 - read on from where it stood
+                log.warning("cannot move input partition %s/%s back to its commit", tp.topic,
+                            tp.partition, extra={"fields": {"error": str(exc)}})
         for tp in revoked:  # another member may own it, and commit past the reset, meanwhile
             self._reset_to.pop(tp, None)
         if not gone and not assigned:

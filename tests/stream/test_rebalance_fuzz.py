@@ -11,7 +11,9 @@ ids; the only extras are the re-opened incidents a kill and replay may send too.
 A rebalance here is one of:
 - a partition moved from one member to another (cooperative; a scale from 1 to 2 replicas);
 - an eager one: every member's partitions revoked, then a new random assignment (a member
-  that keeps a partition re-reads it from the commit, as kafka-python does);
+  that keeps a partition keeps its position, as kafka-python 3 does, and the scorer seeks
+  it back: until 2026-12-08 this harness read it from the commit instead, and hid that
+  the scorer did not);
 - a revoke while the loop is busy (it holds its lock past ``_revoke_wait_s``): nothing is
   committed on revoke and the new owner "resumes from the last periodic commit"
   (docs/streaming.md, Consumer groups).

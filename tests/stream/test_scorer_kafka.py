@@ -951,6 +951,51 @@ def test_revoke_commits_progress_before_the_partitions_move(serve_config, start_
     assert a.stop() == 0 and b.stop() == 0
 
 
+
+def test_a_partition_kept_through_a_rebalance_scores_its_next_events(serve_config, start_scorer,
+                                                                     stream_detector, plant,
+                                                                     kafka_bootstrap):
+    """An eager rebalance revokes every partition and assigns them again; the scorer drops
+    the revoked partitions' windows and commits their safe offsets, expecting the replay from
+    the commit to refill them (docs/streaming.md, Consumer groups). kafka-python 3 keeps the
+    position of a partition a member keeps, though, so nothing was read again: the kept
+    entities' next W-1 events only filled their windows, unscored, where one replica scores
+    every one of them."""
+    det = stream_detector
+    cfg = serve_config(partitions=4)
+    patient = dataclasses.replace(cfg, serve=dataclasses.replace(
+        cfg.serve, kafka=dataclasses.replace(cfg.serve.kafka, session_timeout_ms=10_000)))
+    k = cfg.serve.kafka
+    names = [f"pump-{i}" for i in range(1, 9)]
+
+    def rows(span):
+        return [(name, {"entity": name, "ts": float(plant.timestamps[t]),
+                        "values": plant.values[i % 3, t].tolist()})
+                for t in span for i, name in enumerate(names)]
+
+    a = start_scorer(patient, det)
+    a.wait_for(lambda: len(a.io.assignment()) == 4, 60, "first replica owns all partitions")
+    produce(kafka_bootstrap, k.input_topic, rows(range(600, 600 + det.window + 2)))
+    a.wait_for(lambda: a.value("anomaly_gan_windows_scored_total") == len(names) * 3, 60,
+               "scored")
+    b = start_scorer(cfg, det)  # joining makes the group take partitions away from a
+    b.wait_for(lambda: len(b.io.assignment()) > 0 and 0 < len(a.io.assignment()) < 4, 60,
+               "rebalance")
+    last = 600 + det.window + 2
+    produce(kafka_bootstrap, k.input_topic, rows(range(last, last + 1)))
+    want = {(name, float(plant.timestamps[last])) for name in names}
+    got: set = set()
+    deadline = time.monotonic() + 60
+    while not want <= got and time.monotonic() < deadline:
+        got |= {(r["entity"], r["window_end_ts"]) for r in
+                (json.loads(m.value) for m in consume_all(kafka_bootstrap, k.scores_topic,
+                                                          idle_s=0.5, timeout_s=10))}
+    kept = sorted({tp.partition for tp in a.io.assignment()})
+    assert want <= got, (f"windows never scored: {sorted(want - got)} "
+                         f"(first replica kept partitions {kept})")
+    assert a.stop() == 0 and b.stop() == 0
+
+
 def topic_missing(monkeypatch, topic):
     """Make the scorer's producers find no ``topic`` until the returned event is cleared:
     kafka-python's send raises after waiting for its metadata, as on a broker without the
