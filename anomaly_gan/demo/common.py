@@ -234,6 +234,8 @@ class OutputReader:
         self.on_record = on_record
         self.error: Exception | None = None
         self._done = threading.Event()
+        self._want_end = threading.Event()  # read_to_end asks; the reading thread answers
+        self._at_end = threading.Event()
         self.thread = threading.Thread(target=self._run, name="alert-printer", daemon=True)
         self.thread.start()
 
@@ -258,13 +260,34 @@ class OutputReader:
         tps = [TopicPartition(t, 0) for t in self.topics]
         c.assign(tps)
         c.seek_to_beginning(*tps)
+        end: dict[Any, int] | None = None
         try:
             while not self._done.is_set():
+                if self._want_end.is_set():
+                    self._want_end.clear()
+                    end = c.end_offsets(tps)
                 for tp, msgs in c.poll(timeout_ms=100).items():
                     for m in msgs:
                         self.on_record(tp.topic, json.loads(m.value), m.timestamp / 1000.0)
+                if end is not None and all(c.position(tp) >= end[tp] for tp in tps):
+                    end = None
+                    self._at_end.set()
         finally:
             c.close(autocommit=False, timeout_ms=1000)
+
+    def read_to_end(self, sleep: Callable[[float], None], timeout_s: float) -> bool:
+        """Wait until every record on the topics when this is called has been handed to
+        ``on_record``; False after ``timeout_s``. ``sleep`` waits between looks (the
+        demo's, which a signal or this reader's error cuts short)."""
+        self._at_end.clear()
+        self._want_end.set()
+        deadline = time.monotonic() + timeout_s
+        while not self._at_end.is_set():
+            self.check()
+            if time.monotonic() >= deadline or not self.thread.is_alive():
+                return False
+            sleep(0.02)
+        return True
 
     def stop(self) -> None:
         self._done.set()
@@ -291,6 +314,20 @@ class LivePipeline:
         """Sleep, cut short by a signal; then :meth:`check`."""
         self.stop.sleep(seconds)
         self.reader.check()
+
+    def settle(self, timeout_s: float = 30.0) -> bool:
+        """Wait until the scorer has published all it scored of what it read, and the reader
+        has handed on every record it published (the summary's last alerts and
+        resolutions); False after ``timeout_s``. Until 2026-12-08 the demos waited a fixed
+        half second (one second with ``--logs``) instead, and a record still in the
+        scorer's producer or in the reader's poll then was left out of the summary."""
+        deadline = time.monotonic() + timeout_s
+        while not self.scorer.scorer.settled():
+            if time.monotonic() >= deadline:
+                return False
+            self.sleep(0.02)
+        self.scorer.scorer.io.flush(timeout_s=max(0.0, deadline - time.monotonic()))
+        return self.reader.read_to_end(self.sleep, max(0.0, deadline - time.monotonic()))
 
 
 @contextlib.contextmanager

@@ -177,7 +177,9 @@ def _run_logs_demo(opts: LogsDemoOptions, stop: Interrupts) -> int:
         while (live.value("anomaly_gan_log_lines_total") < len(test_lines)
                and time.monotonic() < deadline):
             pipe.sleep(0.05)
-        pipe.sleep(1.0)  # the last alerts
+        if not pipe.settle():  # the last alerts and resolutions
+            say("(the scorer's last output was not all read within 30 s: the summary "
+                "may leave out its last alerts)")
 
     say("\nsummary")
     ok = True

@@ -250,7 +250,9 @@ def _run_demo(opts: DemoOptions, stop: Interrupts) -> int:
         while scored[0] < n_windows and time.monotonic() < deadline:
             pipe.sleep(0.05)
         elapsed = time.monotonic() - t_start
-        pipe.sleep(0.5)  # last alerts
+        if not pipe.settle():  # the last alerts and resolutions
+            say("(the scorer's last output was not all read within 30 s: the summary "
+                "may leave out its last alerts)")
 
         # Summary.
         hits = [alert_matches(a, plant.incidents, plant.timestamps) for a in alerts]

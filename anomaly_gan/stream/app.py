@@ -357,6 +357,15 @@ class Scorer:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def settled(self) -> bool:
+        """No window waits for the model or to be published (the filling batch is empty,
+        none in flight): what was read is scored and handed to the producer. Any thread;
+        it takes the loop's lock, which the loop lets go while it waits in a consumer call.
+        A caller that stopped producing input waits on it, then flushes ``io``, before it
+        reads the output topics to their end (the demos' summaries)."""
+        with self._loop_lock:
+            return not len(self.batch) and self._inflight is None
+
     def run(self) -> int:
         """Loop until :meth:`request_stop`; then drain, commit and return an exit code."""
         k = self.cfg.kafka
