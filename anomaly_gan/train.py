@@ -339,7 +339,7 @@ def too_short(lengths: Sequence[int], window: int, validation_fraction: float
     """
     whole = (_rows(lengths[0]) if len(lengths) == 1
              else f"{sum(lengths)} rows in {len(lengths)} series")
-    whole = (f"{whole} is fewer than the {2 * window + 2} needed (windows of data.window "
+    whole = (f"{whole} is fewer than the {fewest_rows(window)} needed (windows of data.window "
              f"{window} to train on, and two held out to judge the model and set its "
              f"threshold); or a smaller data.window")
     held = held_out_rows(lengths, window, validation_fraction)
@@ -352,6 +352,17 @@ def too_short(lengths: Sequence[int], window: int, validation_fraction: float
     if sum(h - window + 1 for h in held) < 2:
         return None, whole
     return None
+
+
+def fewest_rows(window: int) -> int:
+    """The fewest rows one series may have (:func:`too_short`): windows of ``window`` rows
+    to train on, and two held out (``2 * window + 2``). Said by ``train``, ``retrain`` and
+    a file of several series too short, from here.
+
+    >>> fewest_rows(32), too_short([66], 32, 0.2) is None, too_short([65], 32, 0.2) is None
+    (66, True, False)
+    """
+    return 2 * window + 2
 
 
 def long_enough(rows: int, window: int) -> bool:
@@ -390,7 +401,7 @@ def leave_out_short(names: Sequence[str], lengths: Sequence[int], window: int
         raise DataError(f"{names[longest]}: {_rows(lengths[longest])}, the longest of "
                         f"{len(lengths)} series, is fewer than the {2 * window} needed (a "
                         f"training and a held-out window of data.window {window}); expected a "
-                        f"series of at least {2 * window + 2} rows, or two of at least "
+                        f"series of at least {fewest_rows(window)} rows, or two of at least "
                         f"{2 * window}; or a smaller data.window")
     if len(kept) == len(lengths):
         return kept, None

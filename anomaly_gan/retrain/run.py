@@ -151,7 +151,7 @@ def _check_enough_rows(rows: Rows, window: int, validation_fraction: float, wher
     """Refuse, before TensorFlow loads, data that cannot hold one piece to train on: no
     segment of ``2 * window`` rows, or too few rows in them for two held-out windows
     (exclusions only make pieces shorter)."""
-    from anomaly_gan.train import long_enough, too_short
+    from anomaly_gan.train import fewest_rows, long_enough, too_short
 
     longest = max((len(s) for s in rows.segments), default=0)
     if long_enough(longest, window):
@@ -170,9 +170,10 @@ def _check_enough_rows(rows: Rows, window: int, validation_fraction: float, wher
     # The minimum train says for one series (too_short): a segment of 2 * window rows alone
     # is refused next, where this line offered it as enough
     raise DataError(f"{where}: {rows.rows} rows in {len(rows.segments)} segment(s), the longest "
-                    f"{longest} rows{rows.tried}{dropped}; expected a segment of at least {2 * window + 2} "
-                    f"rows, or two of at least {2 * window} (windows of data.window {window} to "
-                    f"train on, and two held out to judge the model and set its threshold)")
+                    f"{longest} rows{rows.tried}{dropped}; expected a segment of at least "
+                    f"{fewest_rows(window)} rows, or two of at least {2 * window} (windows of "
+                    f"data.window {window} to train on, and two held out to judge the model "
+                    "and set its threshold)")
 
 
 def _check_label_entities(path: str, labels: Sequence[Alerted], rows: Rows, where: str
