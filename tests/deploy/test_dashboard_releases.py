@@ -171,6 +171,26 @@ def test_each_series_of_a_panel_has_its_own_name_with_two_releases(prom: str,
             names[name] = series["metric"]
 
 
+@pytest.mark.parametrize("panel", [p for p in promql.panels()
+                                   if _graphed(p) and p["type"] != "stat"],
+                         ids=lambda p: f"{p['id']} {p['title']}")
+def test_no_series_adds_two_releases_together_under_all(prom: str,
+                                                        panel: dict[str, Any]) -> None:
+    """With "All" releases selected, a graph shows as many series as with each release
+    alone, added up (a stat is one number for the selection): a ``sum by (reason)`` (invalid events, dead letters, replays, the
+    log-line rates, ...) drew one line for the sensors and the logs release together, so a
+    flood of invalid events of one release read as the other's too."""
+    def count(expr: str, namespace: str, service: str) -> int:
+        one = expr.replace("$namespace", namespace).replace("$service", service)
+        return len(_query(prom, promql.substitute_grafana_variables(one)))
+
+    for target in _graphed(panel):
+        together = count(target["expr"], ".*", ".*")
+        alone = sum(count(target["expr"], namespace, service)
+                    for namespace, service, *_ in RELEASES)
+        assert together == alone, (target["legendFormat"], together, alone)
+
+
 def test_consumer_lag_partitions_add_up_to_the_totals(prom: str) -> None:
     """Two clusters' topics of one name are two topics: the per-partition lines of the
     "Consumer lag" panel add up to its totals. The "Consumer lag" stat shows the topic
