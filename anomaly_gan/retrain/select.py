@@ -214,6 +214,28 @@ def newest_share_start(spans: Sequence[tuple[float, float]], fraction: float) ->
     return merged[0][0]
 
 
+#: A step this many times a segment's median step is a gap in its data, as train's note on
+#: a file's gaps says (:func:`~anomaly_gan.data.readers.time_notes`).
+GAP_FACTOR = 10.0
+
+
+def _covered_spans(ts: np.ndarray) -> list[tuple[float, float]]:
+    """The ``(first, last)`` times of a segment's runs of rows between its gaps (steps over
+    :data:`GAP_FACTOR` times its median step): a file spans an outage in one segment, and
+    the outage counted as time covered (an export of two days ten days apart held out the
+    whole second day).
+
+    >>> _covered_spans(np.array([0.0, 10, 20, 30, 1000, 1010, 1020]))
+    [(0.0, 30.0), (1000.0, 1020.0)]
+    """
+    steps = np.diff(ts)
+    median = float(np.median(steps)) if steps.size else 0.0
+    if not median > 0:  # one row, or repeated stamps: no step to measure a gap by
+        return [(float(ts[0]), float(ts[-1]))]
+    cuts = np.flatnonzero(steps > GAP_FACTOR * median) + 1
+    return [(float(run[0]), float(run[-1])) for run in np.split(ts, cuts)]
+
+
 def split_holdout(pieces: Sequence[Segment], fraction: float, window: int,
                   timed: bool = True, covered: Sequence[Segment] | None = None,
                   ) -> tuple[list[Segment], list[Segment], float]:
@@ -243,7 +265,8 @@ def split_holdout(pieces: Sequence[Segment], fraction: float, window: int,
     read = pieces if covered is None else covered
     spans: dict[str, list[tuple[float, float]]] = {}
     for s in read:
-        spans.setdefault(s.entity if not timed else "", []).append((s.ts[0], s.ts[-1]))
+        spans.setdefault(s.entity if not timed else "", []).extend(
+            _covered_spans(s.ts) if timed else [(s.ts[0], s.ts[-1])])
     cutoffs = {e: newest_share_start(sp, fraction) for e, sp in spans.items()}
     train, held = [], []
     for p in pieces:

@@ -58,6 +58,28 @@ def test_holdout_counts_the_time_covered_not_the_gaps_between_files():
     assert [len(p) for p in held] == [400] and [len(p) for p in train] == [1000, 600]
 
 
+def test_holdout_counts_the_time_covered_not_a_gap_inside_one_file():
+    """The same two days in one file (an export across a ten-day outage, which windows
+    span, as train's note says): the gap counted as covered, and the newest 20% of the
+    twelve days held out the whole second day, half the rows, as two files did until
+    2026-12-05."""
+    day = 86_400.0
+    ts = np.concatenate([np.linspace(0.0, day, 1000), 11 * day + np.linspace(0.0, day, 1000)])
+    one = Segment("a", ts, np.zeros((2000, 1)))
+    train, held, cutoff = split_holdout([one], 0.2, W, covered=[one])
+    assert cutoff == 12 * day - 0.4 * day
+    assert [len(p) for p in held] == [400] and [len(p) for p in train] == [1600]
+
+
+def test_holdout_of_a_steady_series_is_not_moved_by_its_small_irregular_steps():
+    """Steps a few times the usual one (a late reading, a missed one) are no gap."""
+    rng = np.random.default_rng(0)
+    ts = np.cumsum(rng.choice([10.0, 10.0, 10.0, 20.0, 60.0], size=500))
+    one = Segment("a", ts - ts[0], np.zeros((500, 1)))
+    _, _, cutoff = split_holdout([one], 0.2, W, covered=[one])
+    assert cutoff == (ts[-1] - ts[0]) * 0.8
+
+
 def test_rows_left_out_of_the_newest_part_do_not_push_the_holdout_back():
     """The share is of the time the rows read cover: an incident cut out of the newest
     rows leaves the cutoff where it was (a share of the kept rows held out more of a new

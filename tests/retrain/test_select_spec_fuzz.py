@@ -19,13 +19,15 @@ file's matching rules of docs/streaming.md *Silences*) row by row, without the p
   window`` rows (two windows' worth) is ``too_short``, the others are the pieces.
 - ``windows_excluded`` counts the windows ending on a row left out, under that row's reason.
 - The split: the newest ``holdout_fraction`` of the time the segments read cover (the union
-  of their first-to-last spans: gaps with no data do not count, rows excluded do) is held
+  of their first-to-last spans, each cut at its steps over 10 times its median step, a gap
+  inside a file: gaps with no data do not count, rows excluded do) is held
   out: rows at or after the time where it begins. Train parts of fewer than ``2 * window``
   rows and held-out parts of fewer than ``window`` rows are dropped. Rows without clock
   times (a row's time is its index in its file or entity): each file or entity holds out
   its own newest share instead, its rows excluded counted too.
 
-Each seed draws 1-4 entities with 1-3 segments each (gaps between them, steps of 0.25-3 s on
+Each seed draws 1-4 entities with 1-3 segments each (gaps between them, now and then one
+inside a segment, steps of 0.25-3 s on
 a grid of 0.25 s so that rows fall on margins and silence edges, repeated timestamps
 sometimes), alerted windows and resolved incidents (of unknown entities too), silences
 (exact ids, globs, open starts), labels, an over-threshold flag per window from a fake
@@ -45,6 +47,7 @@ held-out time, pieces of ``window + 1`` rows kept, held-out parts of ``window`` 
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 import random
 from collections import Counter
@@ -98,6 +101,8 @@ def make_case(seed: int) -> Case:
                 index += 1
                 t += rng.choice([0.25, 0.5, 1.0, 1.0, 1.0, 2.0, 3.0, 0.0 if rng.random() < 0.1
                                  else 1.0])
+                if rng.random() < 0.01:  # a gap inside the segment (a file spans an outage)
+                    t += rng.choice([30.0, 400.0])
             segments.append(Segment(e, np.array(ts), np.zeros((n, 1))))
             t += rng.choice([0.25, 5.0, 40.0, 500.0])  # a gap before the next segment
     rng.shuffle(segments)  # segments come entity by entity, but need not
@@ -248,12 +253,28 @@ def _newest_start(spans: list[tuple[float, float]], fraction: float,
     return cutoff
 
 
+def _runs(ts: list[float], notes: Counter[str]) -> list[tuple[float, float]]:
+    """The first and last times of a timed segment's runs of rows between its gaps: steps
+    over 10 times the median of its steps (where that is above 0)."""
+    steps = [b - a for a, b in itertools.pairwise(ts)]
+    if not steps or not float(np.median(steps)) > 0:
+        return [(ts[0], ts[-1])]
+    gap = 10 * float(np.median(steps))
+    runs, start = [], ts[0]
+    for i, step in enumerate(steps):
+        if step > gap:
+            runs.append((start, ts[i]))
+            start = ts[i + 1]
+            notes["gap_inside_a_segment"] += 1
+    return [*runs, (start, ts[-1])]
+
+
 def _split(case: Case, pieces: list[tuple[str, tuple[float, ...]]], notes: Counter[str]
            ) -> tuple[list[Any], list[Any], float]:
     w = case.window
     if not pieces:
         return [], [], float("nan")
-    spans = [(float(s.ts[0]), float(s.ts[-1])) for s in case.segments]
+    spans = [span for s in case.segments for span in _runs(list(map(float, s.ts)), notes)]
     if case.timed:
         cutoff = _newest_start(spans, case.fraction, notes)
         cutoff_of = dict.fromkeys((e for e, _ in pieces), cutoff)
@@ -329,8 +350,8 @@ def test_the_cases_reach_every_rule():
     """The generator makes what the contract speaks of, each many times in 300 seeds: every
     reason, rows on the edges of margins, silences and labels (and the row kept at a
     silence's end), globs and open starts, rows that two reasons claim, rows next to an
-    over-threshold one, parts dropped on either side of the cutoff, a cutoff after a gap,
-    untimed rows. A test of nothing would pass too."""
+    over-threshold one, parts dropped on either side of the cutoff, a cutoff after a gap, a
+    gap inside a segment, untimed rows. A test of nothing would pass too."""
     notes: Counter[str] = Counter()
     for seed in range(300):
         reference(make_case(seed), notes)
@@ -338,5 +359,5 @@ def test_the_cases_reach_every_rule():
              "silenced_open_start", "silenced_at_start_edge", "kept_at_silence_end",
              "labelled_at_edge", "kept_next_to_over", "alerted_and_silenced",
              "train_part_dropped", "held_part_dropped", "held_out", "gap_before_cutoff",
-             "untimed")
+             "gap_inside_a_segment", "untimed")
     assert all(notes[rule] >= 5 for rule in rules), {r: notes[r] for r in rules}
