@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from anomaly_gan import files
@@ -763,7 +763,16 @@ class ModelStore:
         """The directory of ``version``; ``current``: the name was read from ``current``,
         and the error for a version that is gone says so and how to get out."""
         if not _is_version_name(version):
-            raise StoreError(f"{version!r}: not a version name")
+            # "not a version name" alone: a shell completes `v1` to `v1/`, and a path from
+            # the working directory (`models/v1`) looks right too
+            meant = PurePath(version).name
+            expected = "expected a version's directory name as `anomaly-gan models list` shows it"
+            if (meant != version and _is_version_name(meant)
+                    and is_file(self.root / meant / MANIFEST, StoreError)):
+                raise StoreError(f"{version!r}: not a version name: {expected}, not a path; "
+                                 f"did you mean {meant!r}?")
+            raise StoreError(f"{version!r}: not a version name: {expected} (a letter or "
+                             f"digit, then letters, digits, '.', '_' or '-')")
         path = self.root / version
         if not is_file(path / MANIFEST, StoreError):
             known = ", ".join(v.name for v in self.versions()[-5:]) or "none"

@@ -559,6 +559,21 @@ def test_unknown_version_is_named(store):
         store.promote("../etc", verify=False)
 
 
+def test_a_version_given_as_a_path_names_the_version_meant(store):
+    """`models promote --store models v1/` (a shell completes a directory with a slash) and
+    `models show --store models models/v1` said only "'v1/': not a version name": neither
+    what a version name is nor the one meant."""
+    for given in ("v1/", f"{store.root}/v1", "./v1"):
+        with pytest.raises(StoreError, match=rf"'{re.escape(given)}': not a version name: "
+                                             rf"expected a version's directory name as `anomaly-gan "
+                                             rf"models list` shows it, not a path; did you mean 'v1'\?"):
+            store.promote(given, verify=False)
+    with pytest.raises(StoreError, match=r"'\.\./etc': not a version name: expected a version's "
+                                         r"directory name as `anomaly-gan models list` shows it "
+                                         r"\(a letter or digit, then letters, digits"):
+        store.path_of("../etc")
+
+
 def test_lock_serialises_promoters(store):
     store.promote("v1", verify=False)
     order = []
