@@ -54,6 +54,7 @@ class _Scorer:
         self.metrics.set_model(version, "ganomaly", threshold)
         self.metrics.set_consumer_lag({(topic, 0): 10 + 100 * seed, (topic, 1): 20})
         self.threshold = threshold
+        self.version, self.seed = version, seed
         self.drift = DriftMonitor(self.registry, DriftConfig())
         self.drift.score_psi.set(0.1)
         self.drift.feature_psi.labels(f"{topic}_a").set(0.2)
@@ -72,6 +73,7 @@ class _Scorer:
         m.events_consumed.inc(40)
         m.invalid("bad_json")
         m.anomalies.inc(int((scores > self.threshold).sum()))
+        m.alerts.labels(self.version).inc(self.seed + 1)  # each release its own count
         m.observe_batch(scores, self.rng.uniform(0.01, 0.5, 32), 0.004)
         self.shadow.compare(scores[:, None], SimpleNamespace(is_anomaly=scores > self.threshold))
 
@@ -189,6 +191,36 @@ def test_no_series_adds_two_releases_together_under_all(prom: str,
         alone = sum(count(target["expr"], namespace, service)
                     for namespace, service, *_ in RELEASES)
         assert together == alone, (target["legendFormat"], together, alone)
+
+
+def test_the_alert_bars_add_up_to_the_alerts_sent(prom: str) -> None:
+    """The "Recent alerts" bars counted ``increase()`` over ``$__rate_interval``, four bars
+    wide at its shortest, so an alert stood in about four bars and the bars of an hour added
+    up to four times the alerts of that hour. Each bar now counts its own interval: over a
+    range that starts before the releases' first scrape, the bars add up to the counters'
+    last values."""
+    [panel] = [p for p in promql.panels() if p["title"] == "Recent alerts"]
+    step = 2  # Grafana's $__interval is the range query's step
+    expr = promql.substitute_grafana_variables(panel["targets"][0]["expr"].replace(
+        "$__rate_interval_ms", "8000").replace("$__rate_interval", "8s").replace(
+        "$__interval", f"{step}s"))
+    # bars that each see several scrapes (1 s apart) and a rate interval's worth of them
+    history = "min(count_over_time(anomaly_gan_alerts_total[30s]))"
+    while not (_query(prom, history) and float(_query(prom, history)[0]["value"][1]) >= 25):
+        time.sleep(0.5)
+    # from before the module's Prometheus started (it holds no sample older), ending at a
+    # scrape it has taken
+    end = int(time.time()) - 1
+    start = end - 600
+    with urllib.request.urlopen(f"{prom}/api/v1/query_range?" + urllib.parse.urlencode(
+            {"query": expr, "start": start, "end": end, "step": step}), timeout=5) as r:
+        bars = json.loads(r.read().decode())["data"]["result"]
+    last = {s["metric"]["model_version"]: float(s["value"][1]) for s in _query(
+        prom, f"anomaly_gan_alerts_total @ {end}")}
+    assert len(bars) == len(RELEASES) and last
+    for series in bars:
+        version = series["metric"]["model_version"]
+        assert sum(float(v) for _, v in series["values"]) == last[version], version
 
 
 def test_consumer_lag_partitions_add_up_to_the_totals(prom: str) -> None:
