@@ -488,6 +488,12 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
     selection["holdout_from"] = iso_utc(cutoff) if np.isfinite(cutoff) else None
     selection["train_rows"] = sum(len(p) for p in train)
     selection["holdout_rows"] = sum(len(p) for p in holdout)
+    # A piece the split cuts keeps only a side long enough for its part (split_holdout):
+    # the other side's rows are too short too, and were counted nowhere (the [filter] line
+    # and rows_kept did not add up to the rows trained on and held out).
+    cut = selection["rows_kept"] - selection["train_rows"] - selection["holdout_rows"]
+    selection["rows_excluded"]["too_short"] += cut
+    selection["rows_kept"] -= cut
     selection["silences"] = None if silences is None else {
         "path": silences_path, "in_file": len(silences), "applied": sel.silences_applied(),
         "applied_total": len(sel.silenced),
@@ -531,7 +537,8 @@ def _retrain(cfg: Config, req: RetrainRequest, store: ModelStore, say: Progress,
         newest = (f"the newest {g.holdout_fraction:g} of the time read (from "
                   f"{selection['holdout_from']})" if selection["holdout_from"] else
                   f"the newest {g.holdout_fraction:g} of each file or entity")
-        if not any(ex_r.values()):  # nothing excluded: the held-out share is too short
+        # nothing excluded (the split's short sides aside): the held-out share is too short
+        if not any(sel.rows_excluded.values()):
             raise DataError(
                 f"retrain: {newest} holds fewer rows than one window (data.window {w}) in "
                 f"every piece, so the gate has nothing to measure false alarms on and would "

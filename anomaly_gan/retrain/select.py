@@ -15,7 +15,8 @@ Left out, in this order (a row is counted under the first reason that applies):
 - ``over_threshold``: the row on which a window the current model scores over its threshold
   ends (a spike at row t flags the windows ending at t .. t+W-1: rows t .. t+W-1 go);
 - ``too_short``: what remains of a segment in pieces too short to train on (fewer than
-  ``2 * window`` rows: two windows' worth, not two overlapping windows).
+  ``2 * window`` rows: two windows' worth, not two overlapping windows); the retrain adds
+  the side of a piece that :func:`split_holdout` drops as too short for its part.
 
 ``windows_excluded`` counts the windows ending on a row left out, under that row's reason
 (the windows the current model alerted on or scored over its threshold are named by

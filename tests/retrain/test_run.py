@@ -1202,3 +1202,32 @@ def test_a_baseline_whose_sensors_never_moved_is_rejected_and_not_promoted(store
     assert cli.main(["models", "promote", report["version"], "--over-gate", "--store",
                      str(store.root)]) == 0
     assert store.current() == report["version"]
+
+
+def test_rows_left_at_the_held_out_split_are_counted_as_too_short(tmp_path, config_file,
+                                                                   no_training):
+    """A file whose rows straddle the held-out split keeps only the side long enough for its
+    part (two windows to train on, one held out): the other side was dropped and counted
+    nowhere, so the [filter] line and lineage.selection did not add up (0 of 660 rows
+    excluded, 480 train and 160 held out: 20 rows gone without a word)."""
+    from anomaly_gan.retrain.run import retrain
+    from tests.retrain.plant import FEATURES, START_TS, STEP_S, rows
+
+    def timed(name: str, first: int, n: int) -> str:
+        path = tmp_path / name
+        values = rows(first + n, seed=1)[first:]
+        path.write_text("timestamp," + ",".join(FEATURES) + "\n" + "".join(
+            f"{START_TS + (first + i) * STEP_S:.0f}," + ",".join(f"{v:.3f}" for v in r) + "\n"
+            for i, r in enumerate(values)))
+        return str(path)
+
+    # the newest 20% of 600 steps is held out from row 480: the second file has 20 rows
+    # before it (fewer than the 32 a piece trains on) and 40 after
+    files = (timed("pump-1.csv", 0, 600), timed("pump-2.csv", 460, 60))
+    said: list[str] = []
+    with pytest.raises(AssertionError, match="trained a candidate"):
+        retrain(_tiny_config(config_file), RetrainRequest(store=str(tmp_path / "s"),
+                                                          files=files), progress=said.append)
+    line = next(s for s in said if s.startswith("[filter]"))
+    assert line.endswith("and 20 of 660 rows (0 alerted +-600s, 0 labelled, 0 over threshold, "
+                         "20 in pieces too short); 480 rows train, 160 held out"), line
