@@ -760,6 +760,14 @@ def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str |
     served_version = store.version_at(served) if served else None
     in_use = [v for v in (shadow_version, served_version, candidate) if v]
     try:
+        if store.current() is None:
+            # a first retrain rejected or kept with --no-promote: `models prune` refuses a
+            # store where nothing is protected, and that read as a failed prune with a
+            # command to run that failed the same way
+            say(f"[prune] nothing pruned (retrain.keep_versions {keep}): no version of the "
+                f"store is current yet, so none is protected from deletion; pruning starts "
+                f"once one is promoted")
+            return {"pruned": []}
         # the reference versions of the gate's sensitivity check (current's and the
         # candidate's): pruned, the bound on its erosion across retrains would restart from
         # the current one. Looked up inside the prune's warning: a version the retrain may

@@ -1231,3 +1231,30 @@ def test_rows_left_at_the_held_out_split_are_counted_as_too_short(tmp_path, conf
     line = next(s for s in said if s.startswith("[filter]"))
     assert line.endswith("and 20 of 660 rows (0 alerted +-600s, 0 labelled, 0 over threshold, "
                          "20 in pieces too short); 480 rows train, 160 held out"), line
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_keep_versions_in_a_store_with_no_current_version_is_no_failed_prune(
+        tmp_path, tiny_detector, passed):
+    """A store's first retrain that the gate rejected, or kept with --no-promote, leaves no
+    version current, so `models prune` refuses the store (nothing is protected there).
+    retrain.keep_versions reported that as a failed prune: a `[prune] warning:`, a
+    `prune_error` in the report and a `models prune` to run that fails the same way. It
+    says instead that nothing is pruned until a version is current."""
+    import copy
+
+    from anomaly_gan.retrain.run import _save_and_promote
+    from anomaly_gan.store import ModelStore
+
+    store = ModelStore.open(tmp_path / "s", create=True)
+    det = copy.copy(tiny_detector)
+    det.metadata = {**tiny_detector.metadata, "lineage": {"parent": None}}
+    said: list[str] = []
+    result = _save_and_promote(store, det, {"passed": passed, "reasons": []},
+                               RetrainRequest(store=str(store.root), files=("x",),
+                                              promote=False), None, said.append, keep=1)
+    assert result.exit_code == (0 if passed else 4) and store.current() is None
+    assert result.report["pruned"] == [] and "prune_error" not in result.report
+    assert said[-1] == ("[prune] nothing pruned (retrain.keep_versions 1): no version of the "
+                        "store is current yet, so none is protected from deletion; pruning "
+                        "starts once one is promoted")
