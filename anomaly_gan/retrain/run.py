@@ -774,6 +774,9 @@ def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str |
         # not read stopped it after its promote, exit 2 and no report.
         in_use = list(dict.fromkeys([*in_use, *_references(store, candidate)]))
         gone = store.prune(keep, keep_versions=in_use)
+        # named in the [prune] line unless kept as current or its predecessor anyway
+        named = {candidate, shadow_version, served_version, store.current(),
+                 store.predecessor()}
     except (AnomalyGanError, OSError) as exc:
         why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
         # The command to run later keeps what this prune would have kept: without
@@ -787,7 +790,9 @@ def _keep_newest(store: ModelStore, keep: int, shadow: str | None, served: str |
     kept = ("current, its predecessor"
             + (f", candidate {candidate}" if candidate else "")
             + (f", shadow {shadow_version}" if shadow_version else "")
-            + (f", served {served_version}" if served_version else ""))
+            + (f", served {served_version}" if served_version else "")
+            # the gate's reference versions, which it keeps too: a version left unexplained
+            + "".join(f", reference {v}" for v in in_use if v not in named))
     say(f"[prune] deleted {len(gone)} version(s) (retrain.keep_versions {keep}; {kept} "
         f"kept)" + (f": {', '.join(gone)}" if gone else ""))
     return {"pruned": gone}

@@ -1047,8 +1047,12 @@ def test_the_gates_reference_version_is_loaded_and_kept_by_keep_versions(
     again = _save_and_promote(store, copy.copy(det), {"passed": True, "reasons": []},
                               RetrainRequest(store=str(store.root), files=("x",)),
                               result.version, said.append, keep=1)
-    # neither current (again) nor its predecessor (result): kept as the reference
+    # neither current (again) nor its predecessor (result): kept as the reference, and the
+    # [prune] line, which names what it kept, says so (it named current and its
+    # predecessor alone, and a version it did not delete was left unexplained)
     assert {v.name for v in store.versions()} == {reference, result.version, again.version}
+    assert said[-1] == (f"[prune] deleted 0 version(s) (retrain.keep_versions 1; current, its "
+                        f"predecessor, reference {reference} kept)")
     name, loaded = _reference(store, det, again.version)
     assert name == reference and loaded is not None
     assert loaded.feature_names == tiny_detector.feature_names
