@@ -126,7 +126,8 @@ def test_evaluate_and_plot_refuse_labels_stamped_for_other_rows(trained_cli, tmp
     ("temp,rpm\n1,2\n", "missing columns flow"),
     ("", "file is empty"),
     ("temp,rpm,flow\n1,2,3\n", "need at least one window of 16 rows, got 1 rows"),
-    ("temp,rpm,flow\n1,2,\n", "line 2, column 'flow': missing or non-finite value"),
+    ("temp,rpm,flow\n1,2,\n1,2,3\n", "line 2, column 'flow': missing or non-finite value"),
+    ("temp,rpm,flow\n1,2,\n", "column 'flow': no finite value in any row"),  # no fill helps
 ])
 def test_bad_input_is_one_line_exit_2(trained_cli, tmp_path, capsys, content, expected):
     data = tmp_path / "bad.csv"

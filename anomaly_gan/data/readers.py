@@ -1663,6 +1663,11 @@ def apply_nan_policy(table: Table, policy: str,
     bad = ~np.isfinite(values)
     if not bad.any():
         return values
+    empty = np.flatnonzero(bad.all(axis=0))
+    if len(empty):  # nothing to fill from: not a gap but a column with no data at all
+        # checked first: under reject, ``hint`` would offer a fill that refuses it so too
+        raise DataError(f"{table.path}: column {table.column(int(empty[0]))}: no finite value "
+                        f"in any row; expected the column to hold data")
     if policy == "reject":
         r, c = map(int, np.argwhere(bad)[0])
         raise DataError(
@@ -1670,10 +1675,6 @@ def apply_nan_policy(table: Table, policy: str,
             f"({float(values[r, c])!r}); {_such_cells(int(bad.sum()))} "
             f"({hint})"
         )
-    empty = np.flatnonzero(bad.all(axis=0))
-    if len(empty):  # nothing to fill from: not a gap but a column with no data at all
-        raise DataError(f"{table.path}: column {table.column(int(empty[0]))}: no finite value "
-                        f"in any row; expected the column to hold data")
     out = values.copy()
     if policy == "zero":
         out[bad] = 0.0

@@ -439,6 +439,17 @@ def test_a_column_with_no_value_at_all_is_refused_by_every_fill_policy(tmp_path)
             apply_nan_policy(t, policy)
 
 
+def test_reject_names_a_column_with_no_value_at_all_as_such(tmp_path):
+    """Under reject, such a column was refused as its first missing cell, with the hint to
+    set data.nan_policy: ffill or zero, which then refused it as empty: the hint sent the
+    user round once for nothing. Now reject says what ffill and zero say, before any gap
+    elsewhere that a fill would mend."""
+    t = read_table(write(tmp_path, "a,b\n,\n2,NA\n3,\n"))
+    with pytest.raises(DataError, match=r"column 'b': no finite value in any row; expected "
+                                        r"the column to hold data$"):
+        apply_nan_policy(t, "reject")
+
+
 @pytest.mark.parametrize("text, hint", [
     ("cpu;mem\n1,5;2,3\n", "expected 1 columns, got 3 (the file looks ';'-separated"),
     ("a,b,\n1,2,\n", "empty column name in the header (a comma at the end of every line?"),
