@@ -780,6 +780,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     silenced: list = []
     if args.alerts is not None:
         from anomaly_gan.data import table_times
+        from anomaly_gan.files import file_entity
         from anomaly_gan.stream.offline import alerts_of_series
 
         s = serve if serve is not None else info.config.serve
@@ -787,8 +788,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         assert times is not None
         # the rows serve would window, before any increase, and their series' start times
         events, order, starts = rows_read[0]
-        # CSV/Parquet: the file's stem names the entity, as retrain --data names a segment
-        alerts_entity = table.entity or Path(args.data).stem
+        # CSV/Parquet: the file's name names the entity, as retrain --data names a segment
+        alerts_entity = table.entity or file_entity(args.data)
         # the windows' scores from res: the model does not run over the file twice
         alerts = alerts_of_series(det, s, alerts_entity, times[order], events, res, silences,
                                   silenced, starts,

@@ -35,6 +35,7 @@ __all__ = [
     "check_output_apart",
     "check_output_file",
     "current_umask",
+    "file_entity",
     "host_name",
     "is_file",
     "mode_of",
@@ -51,6 +52,24 @@ __all__ = [
 #: ``PREFIX PID@HOST-*`` so that one left by a process killed in between is known as its
 #: (a model store's next write removes it: :meth:`~anomaly_gan.store.ModelStore.clean_incoming`).
 PROBE_PREFIX = ".anomaly-gan-probe-"
+
+
+#: The names a compressed file ends with (:mod:`anomaly_gan.compressed` reads what it holds).
+_COMPRESSED_SUFFIXES = frozenset({".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd"})
+
+
+def file_entity(path: str | os.PathLike[str]) -> str:
+    """The entity a data file's rows are: its name without the extension, and without a
+    compression's before it, since a compressed file is read as what it holds (offline,
+    each file is one series; ``score --alerts`` and ``retrain --data`` name it so).
+
+    >>> file_entity("data/pump-7.csv"), file_entity("pump-7.csv.gz"), file_entity("pump-7.ZST")
+    ('pump-7', 'pump-7', 'pump-7')
+    """
+    name = Path(path)
+    if name.suffix.lower() in _COMPRESSED_SUFFIXES:
+        name = name.with_suffix("")
+    return name.stem
 
 
 def host_name() -> str:

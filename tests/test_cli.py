@@ -944,6 +944,29 @@ def test_score_alerts_applies_the_silences_serve_applies(trained_cli, tmp_path, 
     assert f"{silences}: silences[0].end: expected" in capsys.readouterr().err
 
 
+def test_score_alerts_of_a_compressed_file_are_its_entitys(trained_cli, tmp_path, capsys):
+    """pump-7.csv.gz holds pump-7's rows: its alerts were entity 'pump-7.csv' (the name
+    less .gz), which serve never sends, and a silence of pump-7 kept none of them back."""
+    import gzip
+
+    x = normal_series(300, seed=3)
+    x[120:126, 1] += 40 * x[:100, 1].std()  # an incident on rpm
+    plain = write_csv(tmp_path / "plain.csv", x, timestamps=True)
+    data = tmp_path / "pump-7.csv.gz"
+    data.write_bytes(gzip.compress(plain.read_bytes()))
+    silences = tmp_path / "silences.yaml"
+    silences.write_text("silences:\n- entity: pump-7\n  end: 9999-12-31T00:00:00Z\n")
+    (tmp_path / "muted.yaml").write_text(json.dumps({"serve": {"alerts": {
+        "consecutive": 2, "cooldown_seconds": 0.0, "silences_path": str(silences)}}}))
+    out = tmp_path / "a.jsonl"
+    assert main(["score", "--model", str(trained_cli / "model"), "--data", str(data),
+                 "--out", str(tmp_path / "s.csv"), "--alerts", str(out),
+                 "--config", str(tmp_path / "muted.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert "as serve would send them for entity 'pump-7' " in err, err
+    assert out.read_text() == "" and "; 0 silenced" not in err
+
+
 def test_validate_config_names_a_silence_of_every_entity(tmp_path, capsys):
     silences = tmp_path / "silences.yaml"
     silences.write_text("silences:\n- {entity: pump-7, end: 5}\n- {entity: '*', end: 9}\n")

@@ -37,13 +37,13 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from anomaly_gan.config import Config, KafkaConfig, ServeConfig
 from anomaly_gan.errors import DataError, clip
+from anomaly_gan.files import file_entity
 from anomaly_gan.stream.alerts import iso_utc
 
 if TYPE_CHECKING:
@@ -611,7 +611,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
                say: Progress = lambda _m: None, reading: Readings | None = None,
                counters: Callable[[tuple[str, ...]], Sequence[int]] = lambda _names: ()
                ) -> tuple[Rows, tuple[str, ...]]:
-    """One segment per file (entity = the file's stem), or per entity of an OTLP metric
+    """One segment per file (entity: :func:`~anomaly_gan.files.file_entity`), or per entity of an OTLP metric
     file. Timestamps come from the file's
     timestamp column when it has one, else the row index stands in for time. ``say`` gets
     ``train``'s notes on the times (late rows left out, repeated stamps, gaps), and, once
@@ -674,7 +674,7 @@ def read_files(cfg: Config, paths: Sequence[str], feature_names: Sequence[str] |
         cuts = ([] if in_order.evictions is None
                 else (np.flatnonzero(np.diff(in_order.evictions)) + 1).tolist())
         for a, b in itertools.pairwise([0, *cuts, len(values)]):
-            segments.append(Segment(table.entity or Path(p).stem, ts[a:b], values[a:b],
+            segments.append(Segment(table.entity or file_entity(p), ts[a:b], values[a:b],
                                     None if in_order.starts is None else in_order.starts[a:b]))
     assert names is not None
     for note in notes + coarse:

@@ -1035,3 +1035,22 @@ def test_records_without_a_timestamp_or_deleted_by_retention_are_said(monkeypatc
     # or said
     lost = int(deleted[0].split("(")[1].split(" records")[0])
     assert 0 < lost <= 60 and rows.events_read + lost == 90 + 100, (deleted, rows.events_read)
+
+
+@pytest.mark.parametrize("name", ["pump-7.csv", "pump-7.csv.gz", "pump-7.CSV.GZ", "pump-7.gz",
+                                  "pump-7.csv.zst"])
+def test_a_compressed_file_is_the_entity_its_name_holds(tmp_path, name):
+    """A file's entity is its name without the extension, and a compressed file is read as
+    what it holds: pump-7.csv.gz was entity 'pump-7.csv', so a silence or a labelled
+    incident of 'pump-7' (serve's entity) matched none of its rows."""
+    import gzip
+
+    from anomaly_gan.config import config_from_dict
+    from anomaly_gan.retrain.source import read_files
+
+    text = b"ts,a,b\n" + b"".join(b"%d,%d,%d\n" % (100 + 10 * i, i, -i) for i in range(5))
+    data = tmp_path / name
+    data.write_bytes(gzip.compress(text) if name.lower().endswith(".gz") else text)
+    cfg = config_from_dict({"data": {"timestamp_column": "ts"}}, "test")
+    rows, _ = read_files(cfg, [str(data)], FEATURES)
+    assert [s.entity for s in rows.segments] == ["pump-7"]
