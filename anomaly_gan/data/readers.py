@@ -788,6 +788,11 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
                     else _hint(header[0] if len(header) == 1 else "", ""))
             raise DataError(f"{path}: line {line}: expected {width} columns, got {len(row)}"
                             f"{hint}")
+        if ts_col is not None and not any(cell.strip() for cell in row):
+            # every cell empty, the time's too (Excel ends a sheet's export with such rows):
+            # no time to stand at, so skipped as a blank line is; it was refused as a
+            # missing timestamp even where data.nan_policy fills missing readings
+            continue
         block.append(_row_values(row, feature_cols, number)
                      or _checked_row_values(row, line, path, feature_cols, names, header,
                                             has_header, ts_col, number))
@@ -802,6 +807,8 @@ def _csv_table(records: Iterator[tuple[list[str], int]], path: Path,
             flush()
     if block:
         flush()
+    if not blocks:
+        raise DataError(f"{path}: no data rows after the header (only rows of empty cells)")
     values = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
     blocks.clear()
     return Table(

@@ -498,6 +498,24 @@ def test_an_empty_timestamp_is_refused_naming_its_line(tmp_path):
         read_table(write(tmp_path, "timestamp,a\n2026-01-01T00:00:00Z,1\n,2\n"))
 
 
+def test_a_row_empty_in_every_cell_of_a_timed_file_is_skipped_as_a_blank_line(tmp_path):
+    """Excel ends a sheet's CSV export with rows of commas. In a file with a timestamp
+    column such a row has no time to stand at, and was refused as a missing timestamp even
+    under a nan_policy that fills missing readings (the README called it a row of missing
+    values, which holds only without a timestamp column). It is skipped as a blank line is,
+    and the line numbers still count it; a time left empty beside readings is refused."""
+    t = read_table(write(tmp_path, "timestamp,a,b\n2026-01-01T00:00:00Z,1,2\n,,\n"
+                                   "2026-01-01T00:00:10Z,3,\n , ,\n,,\n"))
+    assert t.timestamps == ("2026-01-01T00:00:00Z", "2026-01-01T00:00:10Z")
+    assert t.lines.tolist() == [2, 4]
+    with pytest.raises(DataError, match=r"line 4, column 'b': missing"):
+        apply_nan_policy(t, "reject")
+    with pytest.raises(DataError, match=r"no data rows after the header \(only rows of empty"):
+        read_table(write(tmp_path, "timestamp,a\n,\n,\n", "only.csv"))
+    with pytest.raises(DataError, match=r"line 3, column 'timestamp': expected a timestamp"):
+        read_table(write(tmp_path, "timestamp,a,b\n2026-01-01T00:00:00Z,1,2\n,1,\n", "t.csv"))
+
+
 def test_times_are_read_as_serve_reads_them_and_must_go_forward(tmp_path):
     """Windows follow the file's order: rows out of time order made windows of readings
     that never followed each other, and train and score took them without a word."""
