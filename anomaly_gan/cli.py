@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import stat
 import sys
 import time
 from collections import Counter
@@ -527,6 +528,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train(args, stop)
 
 
+def _refuse_pipe(path: str, why: str) -> None:
+    """Refuse ``path`` where it is a pipe (``--data <(cat a.csv)``, ``/dev/stdin`` of a
+    pipe) that ``train`` would read twice, first its head ``why``: a pipe cannot be read
+    again, so the second read began where the first had stopped, and trained silently on
+    the rest (a 3,000-row CSV on its last 430 rows, a cut line first)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # the reader says what is wrong with it
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise DataError(f"{path}: a pipe, which train reads twice (first its head, {why}), "
+                        f"and a pipe can be read only once; expected a file: save it to one "
+                        f"and pass that")
+
+
 def _logs_if_log_file(cfg: Config, path: str, say: Callable[[str], None]) -> Config:
     """``train`` with no config: the logs defaults (:data:`~anomaly_gan.config.LOGS_DEFAULTS`,
     under the environment's overrides, ``ANOMALY_GAN__LOGS__BUCKET_LINES`` too) where
@@ -581,7 +597,11 @@ def _train(args: argparse.Namespace, stop: Interrupts) -> int:
     say = _train_progress(args.quiet, stop)
     lines = _Progress("train", quiet=args.quiet)  # reading a file: 2 million rows take 17 s
     if args.config is None:  # environment overrides apply over the logs defaults too
+        _refuse_pipe(args.data[0], "to tell log lines from a CSV, as no --config is given")
         cfg = _logs_if_log_file(cfg, args.data[0], say)
+    if cfg.logs is not None and cfg.logs.format == "auto":
+        for path in args.data:
+            _refuse_pipe(path, "to recognise its layout, as logs.format is auto")
     if cfg.logs is not None:  # a logs config: the files are log lines
         from anomaly_gan.logs.offline import (
             log_training_data,

@@ -155,7 +155,8 @@ def check_distinct(paths: Sequence[str | os.PathLike[str]], option: str) -> None
 def open_input(path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> IO[Any]:
     """``open`` for an input file (``mode`` ``r``, with ``open``'s text arguments, or
     ``rb``), raising the same one-line errors as :func:`check_input`. A pipe is fine
-    (``--data <(kubectl logs ...)``): every reader reads its input once. A file or pipe
+    (``--data <(kubectl logs ...)``): every reader reads its input once (``train``
+    refuses a pipe where it peeks at a file's head first: ``cli._refuse_pipe``). A file or pipe
     compressed with gzip, bzip2, xz or zstd, told by its first bytes, is read decompressed
     (:mod:`anomaly_gan.compressed`); those bytes are read until there are enough (a pipe
     may give them in pieces) and put back in front of the rest: nothing seeks."""

@@ -790,3 +790,23 @@ def test_a_keras_backend_keras_cannot_load_is_one_line(tmp_path, backend, why):
                    f"({why}); anomaly-gan runs on tensorflow or jax (set KERAS_BACKEND to one "
                    f"of them)\n")
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("config", [None, "configs/logs.yaml"])
+def test_train_refuses_a_pipe_it_would_read_twice(tmp_path, capsys, config):
+    """``train --data <(cat normal.csv)`` with no config peeked at the pipe's first lines to
+    tell a log file from a CSV, then read the pipe again from where the peek had stopped: a
+    3,000-row headerless CSV trained on its last 430 rows, a 6,000-line log on its last
+    3,768 (a cut line first), both silently (``logs.format: auto`` peeks too)."""
+    read, write = os.pipe()
+    os.write(write, b"1.0,2.0\n" * 200)
+    os.close(write)
+    try:
+        args = ["train", "--data", f"/dev/fd/{read}", "--out", str(tmp_path / "m")]
+        assert main(args + (["--config", config] if config else [])) == 2
+    finally:
+        os.close(read)
+    err = capsys.readouterr().err
+    assert err.startswith(f"anomaly-gan: error: /dev/fd/{read}: a pipe, which train reads "
+                          f"twice"), err
+    assert not (tmp_path / "m").exists()
