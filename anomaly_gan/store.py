@@ -49,7 +49,14 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from anomaly_gan import files
-from anomaly_gan.errors import AnomalyGanError, BundleError, OutputError, StoreError, brief
+from anomaly_gan.errors import (
+    AnomalyGanError,
+    BundleError,
+    OutputError,
+    StoreError,
+    brief,
+    name_list,
+)
 from anomaly_gan.files import PROBE_PREFIX, is_file, mode_of, read_json
 
 __all__ = [
@@ -598,10 +605,17 @@ class ModelStore:
             if not entries:
                 raise StoreError(f"{root}: empty directory, not a model store yet (no "
                                  f"'{CURRENT}' file; `anomaly-gan retrain` creates one)")
-            if all(is_file(p / MANIFEST, StoreError) for p in entries):
+            others = sorted(p.name for p in entries if not is_file(p / MANIFEST, StoreError))
+            if not others:
                 return cls(root, writing)  # versions but nothing promoted yet
+            # the names that are not versions, all counted: until 2026-12-08 the first three
+            # entries, versions among them, and no count of the rest
+            versions = len(entries) - len(others)
             raise StoreError(f"{root}: not a model store: no '{CURRENT}' or '{HISTORY}' file "
-                             f"and it holds other files ({', '.join(sorted(p.name for p in entries)[:3])})")
+                             f"and it holds {len(others)} entr{'y' if len(others) == 1 else 'ies'}"
+                             f" that {'is' if len(others) == 1 else 'are'} not a version "
+                             f"({name_list(others)})"
+                             + (f" beside {versions} version(s)" if versions else ""))
         if create:
             return cls(root, writing)  # the directory is made by the first add()
         raise StoreError(f"{root}: model store does not exist")

@@ -50,6 +50,21 @@ def test_open_refuses_what_is_not_a_store(tmp_path):
     assert not (tmp_path / "new").exists()  # made by the first add(), not by opening
 
 
+def test_a_directory_with_strays_names_them_all_counted_and_not_its_versions(tmp_path):
+    """The line named the directory's first three entries, a version among them as if it
+    were a stray, and said nothing of the others: the README's error lines list at most 10
+    names and count the rest."""
+    root = tmp_path / "models"
+    fake_version(root, "v1", "2026-11-01T00:00:00+00:00")
+    for i in range(12):
+        (root / f"stray{i:02d}.csv").write_text("x\n")
+    with pytest.raises(StoreError) as err:
+        ModelStore.open(root)
+    line = str(err.value)
+    assert "holds 12 entries that are not a version (stray00.csv, " in line
+    assert "stray09.csv (and 2 more)) beside 1 version(s)" in line and "v1" not in line
+
+
 def test_a_volume_with_lost_and_found_is_a_store(tmp_path, monkeypatch):
     """A fresh ext4 PersistentVolume mounted as the store holds a root-owned lost+found: the
     first retrain (open with create), `train --out` + `models promote` and `models list` see
