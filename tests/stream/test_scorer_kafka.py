@@ -923,25 +923,34 @@ def test_hot_reload_swaps_a_new_version_and_keeps_the_old_on_a_bad_one(
     assert run.stop() == 0
 
 
+def _patient(cfg):
+    """``cfg`` with a session timeout of 10 s. The revoke callback waits for the loop at
+    most half the session timeout; 10 s gives replica a 5 s, so a loaded machine cannot make
+    it miss the revoke (the join is timed by the rebalance timeout, max_poll_interval_ms,
+    so it is no slower)."""
+    return dataclasses.replace(cfg, serve=dataclasses.replace(
+        cfg.serve, kafka=dataclasses.replace(cfg.serve.kafka, session_timeout_ms=10_000)))
+
+
+def _pump_records(plant, names, span):
+    """The plant's rows ``span`` as events of each of ``names`` (the i-th entity reads the
+    plant's unit i % 3)."""
+    return [(name, {"entity": name, "ts": float(plant.timestamps[t]),
+                    "values": plant.values[i % 3, t].tolist()})
+            for t in span for i, name in enumerate(names)]
+
+
 def test_revoke_commits_progress_before_the_partitions_move(serve_config, start_scorer,
                                                             stream_detector, plant,
                                                             kafka_bootstrap):
     det = stream_detector
     cfg = serve_config(partitions=4)
-    # The revoke callback waits for the loop at most half the session timeout; 10 s gives
-    # replica a 5 s, so a loaded machine cannot make it miss the revoke (the join is timed
-    # by the rebalance timeout, max_poll_interval_ms, so it is no slower).
-    patient = dataclasses.replace(cfg, serve=dataclasses.replace(
-        cfg.serve, kafka=dataclasses.replace(cfg.serve.kafka, session_timeout_ms=10_000)))
     k = cfg.serve.kafka
     names = [f"pump-{i}" for i in range(1, 9)]
-    rows = range(600, 600 + det.window + 9)
-    records = [(name, {"entity": name, "ts": float(plant.timestamps[t]),
-                       "values": plant.values[i % 3, t].tolist()})
-               for t in rows for i, name in enumerate(names)]
-    a = start_scorer(patient, det)
+    a = start_scorer(_patient(cfg), det)
     a.wait_for(lambda: len(a.io.assignment()) == 4, 60, "first replica owns all partitions")
-    produce(kafka_bootstrap, k.input_topic, records)
+    produce(kafka_bootstrap, k.input_topic,
+            _pump_records(plant, names, range(600, 600 + det.window + 9)))
     total = len(names) * 10
     a.wait_for(lambda: a.value("anomaly_gan_windows_scored_total") == total, 60, "scored")
     b = start_scorer(cfg, det)  # joining makes the group take partitions away from a
@@ -949,7 +958,6 @@ def test_revoke_commits_progress_before_the_partitions_move(serve_config, start_
                "rebalance")
     assert a.scorer.revoke_commits >= 1
     assert a.stop() == 0 and b.stop() == 0
-
 
 
 def test_a_partition_kept_through_a_rebalance_scores_its_next_events(serve_config, start_scorer,
@@ -963,17 +971,13 @@ def test_a_partition_kept_through_a_rebalance_scores_its_next_events(serve_confi
     every one of them."""
     det = stream_detector
     cfg = serve_config(partitions=4)
-    patient = dataclasses.replace(cfg, serve=dataclasses.replace(
-        cfg.serve, kafka=dataclasses.replace(cfg.serve.kafka, session_timeout_ms=10_000)))
     k = cfg.serve.kafka
     names = [f"pump-{i}" for i in range(1, 9)]
 
     def rows(span):
-        return [(name, {"entity": name, "ts": float(plant.timestamps[t]),
-                        "values": plant.values[i % 3, t].tolist()})
-                for t in span for i, name in enumerate(names)]
+        return _pump_records(plant, names, span)
 
-    a = start_scorer(patient, det)
+    a = start_scorer(_patient(cfg), det)
     a.wait_for(lambda: len(a.io.assignment()) == 4, 60, "first replica owns all partitions")
     produce(kafka_bootstrap, k.input_topic, rows(range(600, 600 + det.window + 2)))
     a.wait_for(lambda: a.value("anomaly_gan_windows_scored_total") == len(names) * 3, 60,
