@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from anomaly_gan.errors import DataError, brief
+from anomaly_gan.errors import AnomalyGanError, DataError, brief
 from anomaly_gan.runtime import Interrupts
 from anomaly_gan.stream.alerts import iso_utc
 
@@ -168,26 +168,55 @@ def _models_list(store: ModelStore, args: argparse.Namespace) -> int:
 
 
 def _reload_note(store: ModelStore, running: str | None, now: str) -> str:
-    """What a ``serve`` that runs ``running`` does once ``now`` is current: it follows a
-    version of the same shape at its next reload, and refuses one it cannot hot-reload
-    (other features, window, ``data.counters`` or ``logs:`` keys:
-    :func:`~anomaly_gan.stream.reload.check_compatible`), keeping the one it runs until it
-    is restarted, where "serve picks it up" was said all the same."""
+    """What the ``serve`` processes that follow the store do once ``now`` is current. Each
+    keeps the shape (features, window, ``data.counters``, ``logs:`` keys:
+    :func:`~anomaly_gan.stream.reload.check_compatible`) of the version it started with: it
+    follows a version of that shape at its next reload and refuses another, keeping the one
+    it runs until it is restarted. A serve that refused ``running`` (the version current
+    before) still runs the one current before it (:func:`_kept_versions`); until 2026-12-08
+    ``running`` alone was looked at, so a second promote of a refused shape said "serve picks
+    it up" to the serve that refused it."""
     picks_up = "serve picks it up on its next reload"
     if running is None or running == now:
         return picks_up
+    try:
+        kept = _kept_versions(store, running, now)
+    except Exception:  # noqa: BLE001 - current has moved already: a note only, never a failure
+        return picks_up
+    if all(why is None for _, why in kept):
+        return picks_up
+    notes = [f"a serve running {name} cannot hot-reload it ({why}) and keeps {name} until "
+             f"restarted: restart serve to run {now}" for name, why in kept if why is not None]
+    notes += [f"a serve running {name} goes on with it" if name == now
+              else f"a serve running {name} picks it up on its next reload"
+              for name, why in kept if why is None]
+    return "; ".join(notes)
+
+
+def _kept_versions(store: ModelStore, running: str, now: str) -> list[tuple[str, str | None]]:
+    """The versions a serve may run as ``now`` becomes current, each with why it cannot
+    hot-reload ``now`` (None: it can): ``running``, and the version current before it where
+    ``running`` could not be hot-reloaded over it (the store's log): a serve not restarted
+    since keeps that one. That version is passed over once it is no longer in the store."""
     from anomaly_gan.artifacts import inspect_bundle
     from anomaly_gan.stream.reload import check_compatible
 
-    try:
-        why = check_compatible(inspect_bundle(store.root / running),
-                               inspect_bundle(store.root / now))
-    except Exception:  # noqa: BLE001 - current has moved already: a note only, never a failure
-        return picks_up
-    if why is None:
-        return picks_up
-    return (f"a serve running {running} cannot hot-reload it ({why}) and keeps {running} "
-            f"until restarted: restart serve to run {now}")
+    target = inspect_bundle(store.root / now)
+    info = inspect_bundle(store.root / running)
+    kept = [(running, check_compatible(info, target))]
+    log = store.history()
+    made = log[-2] if len(log) >= 2 else {}  # the entry that made `running` current
+    before = made.get("previous") if made.get("version") == running else None
+    if isinstance(before, str) and before not in (running, now):
+        try:
+            older = inspect_bundle(store.root / before)
+        except (AnomalyGanError, OSError):  # pruned or removed: no serve is known to run it
+            return kept
+        if check_compatible(older, info) is not None:
+            kept.append((before, check_compatible(older, target)))
+    elif before == now and check_compatible(target, info) is not None:
+        kept.append((now, None))  # a serve that refused `running` kept `now`
+    return kept
 
 
 def cmd_models(args: argparse.Namespace) -> int:

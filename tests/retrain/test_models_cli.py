@@ -536,10 +536,13 @@ def test_promote_and_rollback_say_when_a_running_serve_cannot_hot_reload_the_ver
             f"model's ['a', 'b', 'c']")
     assert capsys.readouterr().err == (
         f"rolled back from {other} to {base}; a serve running {other} cannot hot-reload it "
-        f"({back}) and keeps {other} until restarted: restart serve to run {base}\n")
+        f"({back}) and keeps {other} until restarted: restart serve to run {base}; "
+        f"a serve running {base} goes on with it\n")  # the serve that refused other
     assert main(["models", "promote", same, "--store", str(s.root)]) == 0  # same shape
-    assert capsys.readouterr().err == (
-        f"promoted {same} (was {base}); serve picks it up on its next reload\n")
+    assert capsys.readouterr().err == (  # ... as the one rolled back to, not as the one before
+        f"promoted {same} (was {base}); a serve running {other} cannot hot-reload it ({back}) "
+        f"and keeps {other} until restarted: restart serve to run {same}; a serve running "
+        f"{base} picks it up on its next reload\n")
 
 
 def test_promoting_the_current_version_says_nothing_changed(tmp_path, tiny_detector, capsys):
@@ -605,3 +608,45 @@ def test_show_gives_the_model_version_that_alerts_and_score_name(store, capsys):
         "v1", "ganomaly-20261207T204505Z-91d9d8b0")
     assert main(["models", "show", "--store", str(store)]) == 0  # none recorded: null
     assert json.loads(capsys.readouterr().out)["model_version"] is None
+
+
+def test_the_reload_note_names_the_version_a_serve_kept_when_it_refused_the_one_before(
+        tmp_path, tiny_detector, capsys):
+    """A serve keeps the shape it started with: one that refused ``other`` (other features)
+    and was not restarted still runs ``base``, so it refuses ``other2`` (the shape of
+    ``other``) too. The note looked at the previous current only: "promoted other2 (was
+    other); serve picks it up on its next reload", while that serve refused it. A rollback
+    over a refused promote names the serve that refused it: it goes on with what it runs."""
+    import copy
+
+    from tests.retrain.conftest import add_version
+
+    s = ModelStore.open(tmp_path / "store", create=True)
+    healthy = copy.copy(tiny_detector)
+    healthy.metadata = {**tiny_detector.metadata, "health": {"status": "healthy", "issues": []}}
+    base = add_version(s, healthy)
+    renamed = copy.copy(healthy)
+    renamed.feature_names = ("a", "b", "c")
+    other, other2 = add_version(s, renamed), add_version(s, renamed)
+    same = add_version(s, healthy)
+    for version in (base, other):
+        assert main(["models", "promote", version, "--store", str(s.root)]) == 0
+    capsys.readouterr()
+    to_other = (f"feature names ['a', 'b', 'c'] differ from the running model's "
+                f"{list(tiny_detector.feature_names)}")
+    to_base = (f"feature names {list(tiny_detector.feature_names)} differ from the running "
+               f"model's ['a', 'b', 'c']")
+    assert main(["models", "promote", other2, "--store", str(s.root)]) == 0
+    assert capsys.readouterr().err == (
+        f"promoted {other2} (was {other}); a serve running {base} cannot hot-reload it "
+        f"({to_other}) and keeps {base} until restarted: restart serve to run {other2}; "
+        f"a serve running {other} picks it up on its next reload\n")
+    assert main(["models", "promote", same, "--store", str(s.root)]) == 0
+    assert capsys.readouterr().err == (
+        f"promoted {same} (was {other2}); a serve running {other2} cannot hot-reload it "
+        f"({to_base}) and keeps {other2} until restarted: restart serve to run {same}\n")
+    assert main(["models", "rollback", "--store", str(s.root)]) == 0
+    assert capsys.readouterr().err == (
+        f"rolled back from {same} to {other2}; a serve running {same} cannot hot-reload it "
+        f"({to_other}) and keeps {same} until restarted: restart serve to run {other2}; "
+        f"a serve running {other2} goes on with it\n")
