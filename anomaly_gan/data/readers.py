@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "GAP_FACTOR",
     "Table",
     "Texts",
     "align_tables",
@@ -1509,7 +1510,13 @@ def _local_time_hint(text: str) -> str:
             "when clocks go back need their offset, e.g. +01:00") if naive else ""
 
 
-def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = 10.0,
+#: A step this many times the median step is a gap in a series' data: ``train``'s note on
+#: a file's gaps (:func:`time_notes`), and the held-out share of ``retrain``
+#: (:func:`~anomaly_gan.retrain.select.split_holdout`), which does not count a gap as time.
+GAP_FACTOR = 10.0
+
+
+def time_notes(table: Table, times: np.ndarray | None, gap_factor: float = GAP_FACTOR,
                training: bool = True, tolerance: float = 0.0) -> list[str]:
     """``note:`` lines on rows that windows read as consecutive readings although their
     times say otherwise: repeated timestamps, and gaps over ``gap_factor`` times the median

@@ -570,7 +570,7 @@ def count_series(model: LogModel, events: Sequence[LogEvent],
     unfilled = buckets.flush()  # per N lines every bucket still open holds fewer than N
     if left_out is not None:
         left_out["partial_buckets"] += (sum(r.lines for r in unfilled)
-                                            + buckets.partial_dropped_lines)
+                                        + buckets.partial_dropped_lines)
     if unfilled and progress is not None:
         progress(_partial_note(unfilled, model.cfg.bucket_lines, source))
     return rows

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_gan.data.readers import GAP_FACTOR
 from anomaly_gan.retrain.source import Alerted, Segment
 from anomaly_gan.stream.alerts import iso_utc
 from anomaly_gan.stream.silences import Silence, Silences
@@ -215,16 +216,11 @@ def newest_share_start(spans: Sequence[tuple[float, float]], fraction: float) ->
     return merged[0][0]
 
 
-#: A step this many times a segment's median step is a gap in its data, as train's note on
-#: a file's gaps says (:func:`~anomaly_gan.data.readers.time_notes`).
-GAP_FACTOR = 10.0
-
-
 def _covered_spans(ts: np.ndarray) -> list[tuple[float, float]]:
     """The ``(first, last)`` times of a segment's runs of rows between its gaps (steps over
-    :data:`GAP_FACTOR` times its median step): a file spans an outage in one segment, and
-    the outage counted as time covered (an export of two days ten days apart held out the
-    whole second day).
+    :data:`~anomaly_gan.data.readers.GAP_FACTOR` times its median step): a file spans an
+    outage in one segment, and the outage counted as time covered (an export of two days
+    ten days apart held out the whole second day).
 
     >>> _covered_spans(np.array([0.0, 10, 20, 30, 1000, 1010, 1020]))
     [(0.0, 30.0), (1000.0, 1020.0)]
