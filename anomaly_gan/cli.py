@@ -180,8 +180,6 @@ def _scoring_progress(command: str, clock: Callable[[], float] = time.monotonic,
 def _plain_file_size(path: str) -> int | None:
     """The size of ``path`` where it is a regular file that is not compressed (a progress
     line counts the text read, which a compressed file's size does not give); else None."""
-    import stat
-
     from anomaly_gan.compressed import HEAD_BYTES, compression_of
 
     try:
